@@ -1,0 +1,9 @@
+"""skmoe: classical mixture-of-experts estimators for scikit-learn."""
+
+from ._classifier import MoEClassifier
+from ._distribution import PredictiveMixture
+from ._regressor import MoERegressor
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MoEClassifier", "MoERegressor", "PredictiveMixture", "__version__"]

@@ -1,0 +1,412 @@
+"""BaseMixtureOfExperts: parameters, the EM fit template and shared prediction plumbing."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, _fit_context, is_regressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._backend import array_namespace, to_numpy
+from ._em import EMProblem, FitResult, e_step, run_em
+from ._init import initial_responsibilities
+from ._math import add_intercept
+from .gates import GATES
+
+SHARED_PARAMETERS = """n_experts : int, default=3
+        Number of experts K.
+
+    gate : {"softmax", "constant"}, default="softmax"
+        How the experts' weights depend on the input. ``"softmax"`` is the
+        multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
+        the same mixing proportions for every input (a mixture of regressions or
+        latent-class model, as in R's flexmix and mixtools).
+
+    alpha : float, default=1e-3
+        L2 penalty per sample on the gate and expert coefficients (intercepts are
+        not penalized): the objective is the mean weighted log-likelihood minus
+        ``alpha / 2`` times the squared norms, so ``alpha`` means the same at any
+        number of samples. ``0.0`` gives maximum likelihood. The small default
+        keeps the coefficients finite when classes or regimes are separable and
+        costs next to nothing in fit on standardized data.
+
+    n_init : int, default=4
+        Number of EM restarts; the run with the best penalized log-likelihood is
+        kept. EM converges to a local optimum, and a few restarts from different
+        starts find the best-known optimum on the classic data sets far more often
+        than one.
+
+    init_params : {"mixed", "kmeans", "random"}, default="mixed"
+        How each restart's responsibilities start. ``"kmeans"``: k-means on the
+        standardized ``[X, y]``; ``"random"``: a random expert per sample, with
+        responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
+        restart and random for the others. k-means alone lands in the same poor
+        optimum when regression lines cross, random starts alone are noisier on
+        well-clustered data; mixing them works on both.
+
+    max_iter : int, default=300
+        Maximum number of EM iterations per restart.
+
+    tol : float, default=1e-6
+        Convergence threshold on the change of the per-sample penalized
+        log-likelihood between iterations, relative to ``max(1, |value|)``.
+
+    random_state : int, RandomState instance or None, default=None
+        Controls the restarts' initializations. Pass an int for reproducible
+        results, identical for any ``n_jobs``.
+
+    warm_start : bool, default=False
+        If True and the estimator is fitted, the next ``fit`` starts one EM run
+        from the current parameters (``n_init`` is ignored).
+
+    verbose : int, default=0
+        0 prints nothing; 1 prints a line per restart; 2 also prints every
+        iteration (log-likelihood, change, time).
+
+    n_jobs : int, default=None
+        Number of restarts run in parallel through joblib. ``None`` means 1 unless
+        in a :obj:`joblib.parallel_backend` context; ``-1`` uses all processors."""
+
+SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts, n_features_in_)
+        Gate coefficients v_k. All zeros for ``gate="constant"``.
+
+    gate_intercept_ : ndarray of shape (n_experts,)
+        Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
+        the mixing proportions.
+
+    log_likelihood_ : float
+        Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
+        x_i)`` of the training data under the fitted model.
+
+    log_likelihood_history_ : list of float
+        ``log_likelihood_`` after each iteration of the kept run.
+
+    objective_history_ : list of float
+        Per-sample penalized log-likelihood after each iteration of the kept run:
+        the quantity EM never decreases (equal to ``log_likelihood_history_``
+        divided by the weight sum when ``alpha=0``).
+
+    n_iter_ : int
+        Number of EM iterations of the kept run.
+
+    converged_ : bool
+        Whether the kept run converged before ``max_iter``.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when ``X`` has feature
+        names that are all strings."""
+
+
+def fill_doc(cls):
+    """Substitute the shared parameter and attribute text into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
+    cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
+    return cls
+
+
+class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
+    """Base class for mixtures of experts fitted by EM.
+
+    Owns the fit template (validation, one random state, the ``n_init`` loop run
+    through joblib, keeping the best run, one ConvergenceWarning) and the
+    plumbing shared by predictions. Subclasses say how the target is encoded,
+    which expert family they use, and how expert parameters map to attributes.
+    """
+
+    _parameter_constraints: dict = {
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "gate": [StrOptions(set(GATES))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"mixed", "kmeans", "random"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        n_experts=3,
+        *,
+        gate="softmax",
+        alpha=1e-3,
+        n_init=4,
+        init_params="mixed",
+        max_iter=300,
+        tol=1e-6,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.n_experts = n_experts
+        self.gate = gate
+        self.alpha = alpha
+        self.n_init = n_init
+        self.init_params = init_params
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    # -- hooks for subclasses -------------------------------------------------------
+
+    @abstractmethod
+    def _encode_target(self, y, X, *, fitting):
+        """Return the target as the expert family expects it (float, X's dtype)."""
+
+    @abstractmethod
+    def _make_experts(self, Y, sample_weight):
+        """The ExpertFamily for this estimator and training target."""
+
+    @abstractmethod
+    def _experts_from_attributes(self):
+        """The fitted ExpertFamily and its parameters, rebuilt from attributes."""
+
+    @abstractmethod
+    def _set_expert_attributes(self, experts, params):
+        """Store fitted expert parameters as public attributes (NumPy arrays)."""
+
+    # -- fitting --------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the mixture of experts by EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights, honoured in every M-step. A zero weight
+            is the same as removing the sample.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            y_numeric=is_regressor(self),
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        n_active = int(np.count_nonzero(sample_weight))
+        if n_active < self.n_experts:
+            raise ValueError(
+                f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
+                "pass fewer experts or more samples with a positive weight."
+            )
+        Y = self._encode_target(y, X, fitting=True)
+        experts = self._make_experts(Y, sample_weight)
+        gate = GATES[self.gate]()
+        xp = array_namespace(X)
+        problem = EMProblem(
+            add_intercept(xp, X), Y, sample_weight, gate, experts, float(self.alpha)
+        )
+
+        if self.warm_start and hasattr(self, "converged_"):
+            results = [self._warm_run(problem)]
+        else:
+            starts = self._restart_plan(check_random_state(self.random_state))
+            results = Parallel(n_jobs=self.n_jobs)(
+                delayed(_fit_restart)(
+                    problem,
+                    X,
+                    Y,
+                    sample_weight,
+                    self.n_experts,
+                    method,
+                    seed,
+                    self.max_iter,
+                    self.tol,
+                    self.verbose,
+                    index,
+                )
+                for index, (method, seed) in enumerate(starts)
+            )
+        best = max(results, key=lambda result: result.objective)
+        self._set_fitted(problem, best)
+        if not best.converged:
+            warnings.warn(
+                f"EM did not converge in max_iter={self.max_iter} iterations (kept "
+                f"run); increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _restart_plan(self, random_state):
+        """(init method, seed) for each restart, drawn from one random state."""
+        seeds = random_state.randint(np.iinfo(np.int32).max, size=self.n_init)
+        if self.init_params == "mixed":
+            methods = ["kmeans"] + ["random"] * (self.n_init - 1)
+        else:
+            methods = [self.init_params] * self.n_init
+        return list(zip(methods, seeds))
+
+    def _warm_run(self, problem):
+        xp = problem.xp
+        _, expert_params = self._experts_from_attributes()
+        gate_params = {"coef": xp.asarray(self._gate_coef_matrix())}
+        return run_em(
+            problem,
+            params=(gate_params, {k: xp.asarray(v) for k, v in expert_params.items()}),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+        )
+
+    def _set_fitted(self, problem, result: FitResult):
+        coef = to_numpy(result.gate_params["coef"])
+        self.gate_intercept_ = coef[0].copy()
+        self.gate_coef_ = coef[1:].T.copy()
+        self._set_expert_attributes(
+            problem.experts,
+            {name: to_numpy(value) for name, value in result.expert_params.items()},
+        )
+        self.log_likelihood_ = result.log_likelihood
+        self.log_likelihood_history_ = list(result.log_likelihood_history)
+        self.objective_history_ = list(result.objective_history)
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+
+    # -- prediction plumbing --------------------------------------------------------
+
+    def _gate_coef_matrix(self):
+        return np.vstack([self.gate_intercept_[None, :], self.gate_coef_.T])
+
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        xp = array_namespace(X)
+        return xp, add_intercept(xp, X)
+
+    def _log_gate(self, xp, Xt):
+        coef = xp.asarray(self._gate_coef_matrix(), dtype=Xt.dtype)
+        return GATES[self.gate]().log_gate(xp, Xt, {"coef": coef})
+
+    def predict_gate(self, X):
+        """Gate probabilities: how much each expert counts for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        gate : ndarray of shape (n_samples, n_experts)
+            g_k(x_i); each row sums to one.
+        """
+        xp, Xt = self._validate_X_predict(X)
+        return xp.exp(self._log_gate(xp, Xt))
+
+    def _log_likelihood_samples(self, X, y):
+        """log p(y_i | x_i) for each sample under the fitted model."""
+        xp, Xt = self._validate_X_predict(X)
+        Y = self._encode_target(y, X, fitting=False)
+        experts, expert_params = self._experts_from_attributes()
+        expert_params = {
+            k: xp.asarray(v, dtype=Xt.dtype) for k, v in expert_params.items()
+        }
+        gate_params = {"coef": xp.asarray(self._gate_coef_matrix(), dtype=Xt.dtype)}
+        problem = EMProblem(
+            Xt,
+            xp.asarray(Y, dtype=Xt.dtype),
+            xp.ones(Xt.shape[0], dtype=Xt.dtype),
+            GATES[self.gate](),
+            experts,
+            float(self.alpha),
+        )
+        log_norm, _, _ = e_step(problem, gate_params, expert_params)
+        return log_norm
+
+    def _n_parameters(self):
+        experts, _ = self._experts_from_attributes()
+        n_features, n_experts = self.n_features_in_, self.gate_coef_.shape[0]
+        return GATES[self.gate]().n_parameters(
+            n_features, n_experts
+        ) + experts.n_parameters(n_features, n_experts)
+
+    def bic(self, X, y):
+        """Bayesian information criterion of the fitted model on (X, y).
+
+        ``-2 log p(y | X) + p log(n)`` with p the number of free parameters; lower
+        is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        bic : float
+        """
+        log_likelihood = float(np.sum(to_numpy(self._log_likelihood_samples(X, y))))
+        return -2 * log_likelihood + self._n_parameters() * np.log(len(y))
+
+    def aic(self, X, y):
+        """Akaike information criterion of the fitted model on (X, y).
+
+        ``-2 log p(y | X) + 2 p``; lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        aic : float
+        """
+        log_likelihood = float(np.sum(to_numpy(self._log_likelihood_samples(X, y))))
+        return -2 * log_likelihood + 2 * self._n_parameters()
+
+
+def _fit_restart(
+    problem, X, Y, sample_weight, n_experts, method, seed, max_iter, tol, verbose, index
+) -> FitResult:
+    """One EM restart (module-level so that joblib can run it in another process)."""
+    start = time.perf_counter()
+    resp = initial_responsibilities(
+        X, Y, sample_weight, n_experts, method, np.random.RandomState(seed)
+    )
+    xp = problem.xp
+    result = run_em(
+        problem, resp=xp.asarray(resp), max_iter=max_iter, tol=tol, verbose=verbose
+    )
+    if verbose >= 1:
+        status = "converged" if result.converged else "did not converge"
+        print(
+            f"Restart {index} ({method}): {status} after {result.n_iter} iterations, "
+            f"log-likelihood {result.log_likelihood:.6g}, "
+            f"{time.perf_counter() - start:.2f}s"
+        )
+    return result

@@ -1,0 +1,151 @@
+"""MoEClassifier: a mixture of multinomial logistic experts."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ._backend import array_namespace
+from ._base import BaseMixtureOfExperts, fill_doc
+from ._math import logsumexp
+from .experts import LogisticExperts
+
+
+@fill_doc
+class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
+    """Mixture of multinomial logistic experts, fitted by EM.
+
+    ``p(y | x) = sum_k g_k(x) softmax(W_k x~)[y]``: a gate g(x) weighs K logistic
+    regressions, each free to draw its own class boundaries in its region of the
+    input space. Binary and multiclass targets of any label type.
+
+    Parameters
+    ----------
+    {{shared_parameters}}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+
+    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features_in_)
+        Coefficients of each expert's multinomial logistic regression (all
+        ``n_classes`` logits are kept, also for two classes).
+
+    expert_intercept_ : ndarray of shape (n_experts, n_classes)
+        Intercepts of each expert.
+
+    {{shared_attributes}}
+
+    See Also
+    --------
+    MoERegressor : Mixture of linear-Gaussian experts for regression.
+    sklearn.linear_model.LogisticRegression : The single-expert model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import MoEClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(400, 2))
+    >>> y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")  # XOR
+    >>> clf = MoEClassifier(n_experts=4, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    def _encode_target(self, y, X, *, fitting):
+        if fitting:
+            check_classification_targets(y)
+            self.classes_, indices = np.unique(y, return_inverse=True)
+            if self.classes_.shape[0] < 2:
+                raise ValueError(
+                    "MoEClassifier needs samples of at least 2 classes in the data, "
+                    f"but the data contains only one class: {self.classes_[0]!r}."
+                )
+        else:
+            y = column_or_1d(y)
+            indices = np.searchsorted(self.classes_, y)
+            indices = np.clip(indices, 0, len(self.classes_) - 1)
+            unknown = self.classes_[indices] != y
+            if np.any(unknown):
+                raise ValueError(f"y contains previously unseen labels: {y[unknown]}")
+        Y = np.zeros((len(indices), len(self.classes_)), dtype=X.dtype)
+        Y[np.arange(len(indices)), indices] = 1
+        return Y
+
+    def _make_experts(self, Y, sample_weight):
+        return LogisticExperts(n_classes=Y.shape[1])
+
+    def _set_expert_attributes(self, experts, params):
+        coef = params["coef"]
+        n_classes = experts.n_classes
+        n_experts = coef.shape[1] // n_classes
+        self.expert_intercept_ = coef[0].reshape(n_experts, n_classes).copy()
+        self.expert_coef_ = coef[1:].T.reshape(n_experts, n_classes, -1).copy()
+
+    def _experts_from_attributes(self):
+        n_experts, n_classes, n_features = self.expert_coef_.shape
+        coef = np.vstack(
+            [
+                self.expert_intercept_.reshape(1, -1),
+                self.expert_coef_.reshape(n_experts * n_classes, n_features).T,
+            ]
+        )
+        return LogisticExperts(n_classes), {"coef": coef}
+
+    def predict_proba(self, X):
+        """Class probabilities of the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            ``sum_k g_k(x) softmax(W_k x~)``, columns in the order of ``classes_``;
+            rows sum to one. Computed in log space, so that no expert's
+            probabilities overflow.
+        """
+        xp, Xt = self._validate_X_predict(X)
+        experts, params = self._experts_from_attributes()
+        params = {"coef": xp.asarray(params["coef"], dtype=Xt.dtype)}
+        log_joint = self._log_gate(xp, Xt)[:, :, None] + experts.log_proba(
+            xp, Xt, params
+        )
+        return xp.exp(logsumexp(xp, log_joint, axis=1))
+
+    def predict_log_proba(self, X):
+        """Log of the mixture's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        proba = self.predict_proba(X)
+        xp = array_namespace(proba)
+        return xp.log(proba)
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,127 @@
+"""The predictive distribution of a mixture-of-experts regressor."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+from scipy.optimize.elementwise import find_root
+from sklearn.utils import check_random_state
+
+
+class PredictiveMixture:
+    """One Gaussian mixture per row: p(y | x_i) = sum_k w_ik N(y; mu_ik, s_ik^2).
+
+    Returned by :meth:`MoERegressor.predict_distribution`. Rows are the last axis
+    of every result, as with a frozen :mod:`scipy.stats` distribution whose
+    parameters are arrays: ``logpdf(y)`` with ``y`` of shape (n_rows,) scores each
+    row at its own ``y``; pass ``y`` of shape (m, 1) to evaluate m values per row,
+    giving shape (m, n_rows).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        Gate probabilities; each row sums to one.
+    means : ndarray of shape (n_rows, n_experts)
+        Expert means.
+    scales : ndarray of shape (n_rows, n_experts)
+        Expert standard deviations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import PredictiveMixture
+    >>> dist = PredictiveMixture([[0.5, 0.5]], [[-1.0, 1.0]], [[1.0, 1.0]])
+    >>> dist.mean(), dist.ppf(0.5)
+    (array([0.]), array([0.]))
+    >>> float(np.round(dist.std()[0], 4))
+    1.4142
+    """
+
+    def __init__(self, weights, means, scales):
+        self.weights = np.asarray(weights, dtype=float)
+        self.means = np.asarray(means, dtype=float)
+        self.scales = np.asarray(scales, dtype=float)
+
+    def __len__(self):
+        return self.weights.shape[0]
+
+    def mean(self):
+        """Mixture mean of each row, shape (n_rows,)."""
+        return np.sum(self.weights * self.means, axis=1)
+
+    def var(self):
+        """Mixture variance of each row: sum_k w_k (s_k^2 + mu_k^2) - mean^2."""
+        second = np.sum(self.weights * (self.scales**2 + self.means**2), axis=1)
+        return np.maximum(second - self.mean() ** 2, 0.0)
+
+    def std(self):
+        """Mixture standard deviation of each row, shape (n_rows,)."""
+        return np.sqrt(self.var())
+
+    def logpdf(self, y):
+        """Log density of each row's mixture at ``y`` (broadcast, rows last)."""
+        z = (np.asarray(y, dtype=float)[..., None] - self.means) / self.scales
+        log_components = (
+            np.log(self.weights)
+            - 0.5 * z**2
+            - np.log(self.scales)
+            - 0.5 * np.log(2 * np.pi)
+        )
+        return special.logsumexp(log_components, axis=-1)
+
+    def pdf(self, y):
+        """Density of each row's mixture at ``y``."""
+        return np.exp(self.logpdf(y))
+
+    def cdf(self, y):
+        """Cumulative distribution of each row's mixture at ``y``."""
+        z = (np.asarray(y, dtype=float)[..., None] - self.means) / self.scales
+        return np.sum(self.weights * special.ndtr(z), axis=-1)
+
+    def ppf(self, q):
+        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
+
+        Solved by a vectorized bracketed root finder: the quantile of the mixture
+        lies between the smallest and the largest of its components' quantiles.
+        """
+        q = np.asarray(q, dtype=float)
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError("q must be in [0, 1].")
+        component_q = self.means + self.scales * special.ndtri(q[..., None])
+        low, high = component_q.min(axis=-1), component_q.max(axis=-1)
+        q_full = np.broadcast_to(q, low.shape)
+        done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
+        out = np.where(done, low, 0.0)
+        if np.any(~done):
+            rows = np.nonzero(~done)
+            weights, means, scales = (
+                np.broadcast_to(a, low.shape + a.shape[-1:])[rows]
+                for a in (self.weights, self.means, self.scales)
+            )
+            target = q_full[rows]
+
+            def excess(y, index):
+                # find_root passes only the unfinished elements, with their index
+                z = (y[..., None] - means[index]) / scales[index]
+                return np.sum(weights[index] * special.ndtr(z), axis=-1) - target[index]
+
+            index = np.arange(target.shape[0])
+            res = find_root(excess, (low[rows], high[rows]), args=(index,))
+            out[rows] = res.x
+        return out
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` values from each row's mixture.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_rows)
+        """
+        rng = check_random_state(random_state)
+        n_rows, n_experts = self.weights.shape
+        cumulative = np.cumsum(self.weights, axis=1)
+        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
+        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
+        rows = np.arange(n_rows)
+        noise = rng.standard_normal((n_samples, n_rows))
+        return self.means[rows, expert] + self.scales[rows, expert] * noise

@@ -1,0 +1,200 @@
+"""Pure EM for mixtures of experts: E-step, M-step and the iteration loop.
+
+Nothing here knows about estimators: the inputs are arrays of any Array API
+namespace plus a gate and an expert family; the output is a :class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from ._math import logsumexp
+from .experts import ExpertFamily
+from .gates import GateFamily
+
+Array = Any
+Params = dict[str, Array]
+
+#: Böhning steps on the gate per EM iteration (the first reuses the E-step's gate),
+#: and on the first M-step, which starts from a uniform gate.
+GATE_STEPS = 1
+INITIAL_GATE_STEPS = 5
+
+
+@dataclass(frozen=True)
+class EMProblem:
+    """Immutable solver inputs.
+
+    Attributes
+    ----------
+    Xt : array of shape (n_samples, n_features + 1)
+        The design matrix with a leading column of ones.
+    Y : array
+        The target as the expert family expects it.
+    sample_weight : array of shape (n_samples,)
+        Non-negative weights with a positive sum (not normalized).
+    gate, experts : GateFamily, ExpertFamily
+    alpha : float
+        L2 penalty per sample.
+    """
+
+    Xt: Array
+    Y: Array
+    sample_weight: Array
+    gate: GateFamily
+    experts: ExpertFamily
+    alpha: float
+
+    @property
+    def xp(self):
+        return array_namespace(self.Xt)
+
+    @property
+    def normalized_weight(self) -> Array:
+        return self.sample_weight / self.xp.sum(self.sample_weight)
+
+
+@dataclass
+class FitResult:
+    """The outcome of one EM run."""
+
+    gate_params: Params
+    expert_params: Params
+    log_likelihood: float
+    objective: float
+    log_likelihood_history: list[float] = field(default_factory=list)
+    objective_history: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
+    """Responsibilities in log space.
+
+    Returns
+    -------
+    log_norm : array of shape (n_samples,)
+        log p(y_i | x_i), the per-sample log-likelihood.
+    resp : array of shape (n_samples, n_experts)
+        Responsibilities r_ik; each row sums to one.
+    log_gate : array of shape (n_samples, n_experts)
+        log g_k(x_i), reused by the gate M-step.
+    """
+    xp = problem.xp
+    log_gate = problem.gate.log_gate(xp, problem.Xt, gate_params)
+    log_joint = log_gate + problem.experts.log_likelihood(
+        xp, problem.Xt, problem.Y, expert_params
+    )
+    log_norm = logsumexp(xp, log_joint, axis=1)
+    resp = xp.exp(log_joint - log_norm[:, None])
+    return log_norm, resp, log_gate
+
+
+def m_step(
+    problem: EMProblem,
+    resp: Array,
+    log_gate: Array,
+    gate_params: Params,
+    expert_params: Params,
+    prepared: Any,
+    gate_steps: int = GATE_STEPS,
+):
+    """One generalized M-step for the gate and the experts."""
+    xp = problem.xp
+    weighted_resp = problem.normalized_weight[:, None] * resp
+    gate_params = problem.gate.m_step(
+        xp,
+        problem.Xt,
+        weighted_resp,
+        log_gate,
+        gate_params,
+        problem.alpha,
+        prepared,
+        n_steps=gate_steps,
+    )
+    expert_params = problem.experts.m_step(
+        xp, problem.Xt, problem.Y, weighted_resp, expert_params, problem.alpha
+    )
+    return gate_params, expert_params
+
+
+def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
+    """Total weighted log-likelihood and per-sample penalized objective (floats)."""
+    xp = problem.xp
+    per_sample = xp.sum(problem.normalized_weight * log_norm)
+    penalized = (
+        per_sample
+        - problem.gate.penalty(xp, gate_params, problem.alpha)
+        - problem.experts.penalty(xp, expert_params, problem.alpha)
+    )
+    total = float(per_sample) * float(xp.sum(problem.sample_weight))
+    return total, float(penalized)
+
+
+def run_em(
+    problem: EMProblem,
+    *,
+    resp: Array | None = None,
+    params: tuple[Params, Params] | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    verbose: int = 0,
+) -> FitResult:
+    """Run EM from initial responsibilities ``resp`` or from ``params``.
+
+    Each iteration is an M-step followed by an E-step, so the reported
+    log-likelihood always belongs to the returned parameters. Iteration stops when
+    the per-sample penalized objective changes by at most ``tol * max(1, |value|)``.
+    """
+    xp = problem.xp
+    Xt = problem.Xt
+    prepared = problem.gate.prepare(xp, Xt, problem.normalized_weight, problem.alpha)
+    if params is None:
+        n_experts = resp.shape[1]
+        gate_params = problem.gate.initial_params(xp, Xt, n_experts)
+        expert_params = problem.experts.initial_params(xp, Xt, problem.Y, n_experts)
+        log_gate = problem.gate.log_gate(xp, Xt, gate_params)
+        gate_params, expert_params = m_step(
+            problem,
+            resp,
+            log_gate,
+            gate_params,
+            expert_params,
+            prepared,
+            gate_steps=INITIAL_GATE_STEPS,
+        )
+    else:
+        gate_params, expert_params = params
+
+    log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
+    total, penalized = objective(problem, log_norm, gate_params, expert_params)
+    result = FitResult(gate_params, expert_params, total, penalized)
+    start = time.perf_counter()
+    for n_iter in range(1, max_iter + 1):
+        previous = penalized
+        gate_params, expert_params = m_step(
+            problem, resp, log_gate, gate_params, expert_params, prepared
+        )
+        log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
+        total, penalized = objective(problem, log_norm, gate_params, expert_params)
+        result.log_likelihood_history.append(total)
+        result.objective_history.append(penalized)
+        change = penalized - previous
+        if verbose >= 2:
+            print(
+                f"  Iteration {n_iter}\t log-likelihood {total:.6g}\t "
+                f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
+            )
+        if abs(change) <= tol * max(1.0, abs(penalized)):
+            result.converged = True
+            break
+    result.gate_params = gate_params
+    result.expert_params = expert_params
+    result.log_likelihood = total
+    result.objective = penalized
+    result.n_iter = n_iter
+    return result

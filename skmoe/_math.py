@@ -1,0 +1,65 @@
+"""Namespace-generic numerical helpers shared by gates and experts.
+
+Every function takes the array namespace ``xp`` first and uses only the Array API
+standard (plus its ``linalg`` extension), so the same code runs on NumPy, CuPy and
+array-api-strict. scipy.special.logsumexp is not used here because its Array API
+support depends on the ``SCIPY_ARRAY_API`` environment variable at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import device
+
+Array = Any
+
+
+def logsumexp(xp, a: Array, axis: int = -1) -> Array:
+    """log(sum(exp(a))) along ``axis`` without overflow; rows of all -inf give -inf."""
+    a_max = xp.max(a, axis=axis, keepdims=True)
+    a_max = xp.where(xp.isfinite(a_max), a_max, xp.zeros_like(a_max))
+    out = xp.log(xp.sum(xp.exp(a - a_max), axis=axis, keepdims=True)) + a_max
+    return xp.squeeze(out, axis=axis)
+
+
+def log_softmax(xp, a: Array, axis: int = -1) -> Array:
+    """Logarithm of the softmax of ``a`` along ``axis``."""
+    return a - xp.expand_dims(logsumexp(xp, a, axis=axis), axis=axis)
+
+
+def add_intercept(xp, X: Array) -> Array:
+    """Return ``[1, X]``: the design matrix with a leading column of ones."""
+    ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
+    return xp.concat([ones, X], axis=1)
+
+
+def penalty_mask(xp, like: Array) -> Array:
+    """Diagonal of the L2 penalty on a coefficient matrix ``like`` of shape (d, m).
+
+    0 for the intercept row, 1 for the feature rows; dtype and device follow ``like``.
+    """
+    mask = xp.ones((like.shape[0],), dtype=like.dtype, device=device(like))
+    return xp.concat([mask[:1] * 0, mask[1:]])
+
+
+def diag(xp, v: Array) -> Array:
+    """The square matrix with ``v`` on its diagonal."""
+    return v[:, None] * xp.eye(v.shape[0], dtype=v.dtype, device=device(v))
+
+
+def solve_symmetric(xp, A: Array, B: Array) -> Array:
+    """Solve ``A @ X = B`` for symmetric positive semi-definite (stacks of) ``A``.
+
+    A jitter of 1e-10 times the mean diagonal (plus a dtype-dependent absolute
+    floor) is added, so that a rank-deficient system, e.g. the normal equations of
+    an expert that no sample is responsible for, gives a finite minimum-norm-like
+    answer instead of NaN.
+    """
+    d = A.shape[-1]
+    eye = xp.eye(d, dtype=A.dtype, device=device(A))
+    diag = xp.sum(A * eye, axis=-1)
+    scale = xp.sum(diag, axis=-1, keepdims=True) / d
+    floor = xp.finfo(A.dtype).tiny ** 0.5
+    jitter = 1e-10 * scale + floor
+    return xp.linalg.solve(A + jitter[..., None] * eye, B)

@@ -1,0 +1,85 @@
+"""Gaussian linear experts: y | x, k ~ N(x~ . b_k, s2_k), for regression."""
+
+from __future__ import annotations
+
+import math
+
+from .._math import diag, penalty_mask, solve_symmetric
+from ._base import Array, ExpertFamily, Params
+
+
+class GaussianLinearExperts(ExpertFamily):
+    """K linear-Gaussian experts, each with its own noise variance.
+
+    The M-step is exact and closed form. With the penalty
+    ``(alpha / 2) * sum_k ||b_k||^2 / s2_k`` (intercepts unpenalized; a conjugate
+    normal prior on the coefficients, which makes ``alpha`` independent of the scale
+    of ``y``), the coefficients solve the weighted ridge normal equations
+
+        (X~^T R_k X~ + alpha P) b_k = X~^T R_k y,
+
+    and the variance is ``s2_k = (SSR_k + alpha ||P b_k||^2) / N_k``, the MLE when
+    ``alpha = 0``, floored at ``variance_floor`` so that an expert that collapses
+    onto a few points keeps a finite likelihood.
+
+    Parameters
+    ----------
+    variance_floor : float
+        Smallest noise variance an expert may take.
+    """
+
+    task = "regression"
+
+    def __init__(self, variance_floor: float):
+        self.variance_floor = variance_floor
+
+    def initial_params(self, xp, Xt: Array, Y: Array, n_experts: int) -> Params:
+        d = Xt.shape[1]
+        return {
+            "coef": xp.zeros((d, n_experts), dtype=Xt.dtype),
+            "variance": xp.ones((n_experts,), dtype=Xt.dtype),
+        }
+
+    def means(self, xp, Xt: Array, params: Params) -> Array:
+        """Expert means x~ . b_k as an (n_samples, n_experts) array."""
+        return Xt @ params["coef"]
+
+    def log_likelihood(self, xp, Xt: Array, Y: Array, params: Params) -> Array:
+        variance = params["variance"]
+        resid = Y[:, None] - self.means(xp, Xt, params)
+        return -0.5 * (math.log(2 * math.pi) + xp.log(variance) + resid**2 / variance)
+
+    def m_step(
+        self,
+        xp,
+        Xt: Array,
+        Y: Array,
+        weighted_resp: Array,
+        params: Params,
+        alpha: float,
+    ) -> Params:
+        n_experts = weighted_resp.shape[1]
+        d = Xt.shape[1]
+        mask = penalty_mask(xp, Xt.T)
+        gram = xp.stack(
+            [(Xt * weighted_resp[:, k : k + 1]).T @ Xt for k in range(n_experts)]
+        )
+        gram = gram + alpha * diag(xp, mask)
+        rhs = Xt.T @ (weighted_resp * Y[:, None])  # (d, K)
+        coef = solve_symmetric(xp, gram, rhs.T[:, :, None])[:, :, 0].T
+        resid2 = (Y[:, None] - Xt @ coef) ** 2
+        mass = xp.sum(weighted_resp, axis=0)
+        ssr = xp.sum(weighted_resp * resid2, axis=0)
+        ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        tiny = xp.finfo(Xt.dtype).tiny
+        variance = ssr / xp.maximum(mass, xp.asarray(tiny, dtype=Xt.dtype))
+        variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=Xt.dtype))
+        return {"coef": coef, "variance": variance}
+
+    def penalty(self, xp, params: Params, alpha: float) -> Array:
+        coef = params["coef"]
+        mask = penalty_mask(xp, coef)
+        return 0.5 * alpha * xp.sum(mask[:, None] * coef**2 / params["variance"])
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        return n_experts * (n_features + 1) + n_experts

@@ -1,0 +1,12 @@
+"""Gate families: one module per family, registered here by name."""
+
+from ._base import GateFamily
+from .constant import ConstantGate
+from .softmax import SoftmaxGate
+
+GATES: dict[str, type[GateFamily]] = {
+    "softmax": SoftmaxGate,
+    "constant": ConstantGate,
+}
+
+__all__ = ["GATES", "ConstantGate", "GateFamily", "SoftmaxGate"]

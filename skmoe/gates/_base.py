@@ -1,0 +1,59 @@
+"""The contract every gate family implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+Array = Any
+Params = dict[str, Array]
+
+
+class GateFamily(ABC):
+    """A gate g_k(x): how much expert k counts for input x.
+
+    Parameters are ``{"coef": (d, K)}`` with the intercept in row 0, so that every
+    gate is read the same way: ``log g(x) = log_softmax(x~ @ coef)`` for the softmax
+    gate, and the constant gate keeps only row 0 (the log mixing proportions).
+    Like expert families, gates are stateless numerics taking ``xp`` first.
+    """
+
+    def prepare(self, xp, Xt: Array, sample_weight: Array, alpha: float) -> Any:
+        """Per-fit constants for the M-step (computed once; none by default).
+
+        ``sample_weight`` is normalized to sum to one.
+        """
+        return None
+
+    def initial_params(self, xp, Xt: Array, n_experts: int) -> Params:
+        """Uniform gate."""
+        return {"coef": xp.zeros((Xt.shape[1], n_experts), dtype=Xt.dtype)}
+
+    @abstractmethod
+    def log_gate(self, xp, Xt: Array, params: Params) -> Array:
+        """log g_k(x_i) as an (n_samples, n_experts) array; rows sum to one in exp."""
+
+    @abstractmethod
+    def m_step(
+        self,
+        xp,
+        Xt: Array,
+        weighted_resp: Array,
+        log_gate: Array,
+        params: Params,
+        alpha: float,
+        prepared: Any,
+        n_steps: int = 1,
+    ) -> Params:
+        """Parameters that do not decrease ``sum_ik weighted_resp log g_ik - penalty``.
+
+        ``log_gate`` is the gate at ``params`` (the E-step has it already).
+        """
+
+    @abstractmethod
+    def penalty(self, xp, params: Params, alpha: float) -> Array:
+        """The L2 penalty subtracted from the per-sample log-likelihood."""
+
+    @abstractmethod
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        """Number of free parameters (for BIC and AIC)."""

@@ -1,0 +1,45 @@
+"""The constant gate g_k(x) = pi_k: a mixture of regressions (latent classes)."""
+
+from __future__ import annotations
+
+from .._math import log_softmax
+from ._base import Array, GateFamily, Params
+
+
+class ConstantGate(GateFamily):
+    """Mixing proportions that do not depend on x, as in R's flexmix and mixtools.
+
+    Stored as ``coef`` with the centered log proportions in row 0 and zeros
+    elsewhere. The M-step is closed form (pi_k = the weighted mean responsibility),
+    clipped below at the smallest normal number so that the log stays finite when
+    an expert collapses. It is not penalized.
+    """
+
+    def log_gate(self, xp, Xt: Array, params: Params) -> Array:
+        log_weights = log_softmax(xp, params["coef"][0, :], axis=0)
+        return xp.zeros((Xt.shape[0], 1), dtype=Xt.dtype) + log_weights[None, :]
+
+    def m_step(
+        self,
+        xp,
+        Xt,
+        weighted_resp,
+        log_gate,
+        params,
+        alpha,
+        prepared,
+        n_steps=1,
+    ) -> Params:
+        weights = xp.sum(weighted_resp, axis=0)
+        tiny = xp.finfo(weights.dtype).tiny
+        log_weights = xp.log(xp.maximum(weights, xp.asarray(tiny, dtype=weights.dtype)))
+        log_weights = log_weights - xp.mean(log_weights)
+        coef = xp.zeros_like(params["coef"])
+        coef = xp.concat([log_weights[None, :], coef[1:, :]], axis=0)
+        return {"coef": coef}
+
+    def penalty(self, xp, params: Params, alpha: float) -> Array:
+        return xp.asarray(0.0, dtype=params["coef"].dtype)
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        return n_experts - 1

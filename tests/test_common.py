@@ -1,0 +1,35 @@
+"""scikit-learn's estimator checks over both estimators."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skmoe import MoEClassifier, MoERegressor
+
+# Same reason, same check, as scikit-learn's own KMeans: the random initialization
+# draws one label per row, so a sample repeated twice is not the same as a sample
+# with weight 2 (a zero weight, by contrast, is exactly a removed sample; see
+# tests/test_sample_weight.py).
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "sample_weight is not equivalent to removing/repeating samples."
+    ),
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS
+
+
+@parametrize_with_checks(
+    [MoERegressor(n_init=2, random_state=0), MoEClassifier(n_init=2, random_state=0)],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_defaults_pass_checks_marker(Estimator):
+    # the estimators above differ from the defaults only in n_init and random_state
+    params = Estimator().get_params()
+    assert params["n_init"] == 4 and params["random_state"] is None
