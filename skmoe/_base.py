@@ -1,4 +1,4 @@
-"""BaseMixtureOfExperts: parameters, the EM fit template and shared prediction plumbing."""
+"""BaseMixtureOfExperts: parameters, the EM fit template, shared predictions."""
 
 from __future__ import annotations
 
@@ -259,6 +259,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"EM did not converge in max_iter={self.max_iter} iterations (kept "
                 f"run); increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         return self
 
@@ -269,7 +270,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             methods = ["kmeans"] + ["random"] * (self.n_init - 1)
         else:
             methods = [self.init_params] * self.n_init
-        return list(zip(methods, seeds))
+        return list(zip(methods, seeds, strict=True))
 
     def _warm_run(self, problem):
         xp = problem.xp

@@ -84,6 +84,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "y is constant: every expert fits it exactly and its noise variance "
                 "sits at the floor.",
                 UserWarning,
+                stacklevel=2,
             )
             variance = max(mean**2, 1.0)
         return GaussianLinearExperts(variance_floor=VARIANCE_FLOOR * float(variance))

@@ -34,9 +34,8 @@ class GaussianLinearExperts(ExpertFamily):
         self.variance_floor = variance_floor
 
     def initial_params(self, xp, Xt: Array, Y: Array, n_experts: int) -> Params:
-        d = Xt.shape[1]
         return {
-            "coef": xp.zeros((d, n_experts), dtype=Xt.dtype),
+            "coef": xp.zeros((Xt.shape[1], n_experts), dtype=Xt.dtype),
             "variance": xp.ones((n_experts,), dtype=Xt.dtype),
         }
 
@@ -59,7 +58,6 @@ class GaussianLinearExperts(ExpertFamily):
         alpha: float,
     ) -> Params:
         n_experts = weighted_resp.shape[1]
-        d = Xt.shape[1]
         mask = penalty_mask(xp, Xt.T)
         gram = xp.stack(
             [(Xt * weighted_resp[:, k : k + 1]).T @ Xt for k in range(n_experts)]
