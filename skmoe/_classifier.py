@@ -74,12 +74,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             unknown = self.classes_[indices] != y
             if np.any(unknown):
                 raise ValueError(f"y contains previously unseen labels: {y[unknown]}")
-        Y = np.zeros((len(indices), len(self.classes_)), dtype=X.dtype)
-        Y[np.arange(len(indices)), indices] = 1
+        Y = np.zeros((len(self.classes_), len(indices)), dtype=X.dtype)
+        Y[indices, np.arange(len(indices))] = 1
         return Y
 
     def _make_experts(self, Y, sample_weight):
-        return LogisticExperts(n_classes=Y.shape[1])
+        return LogisticExperts(n_classes=Y.shape[0])
 
     def _set_expert_attributes(self, experts, params):
         coef = params["coef"]
@@ -112,13 +112,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             rows sum to one. Computed in log space, so that no expert's
             probabilities overflow.
         """
-        xp, Xt = self._validate_X_predict(X)
+        xp, design = self._validate_X_predict(X)
         experts, params = self._experts_from_attributes()
-        params = {"coef": xp.asarray(params["coef"], dtype=Xt.dtype)}
-        log_joint = self._log_gate(xp, Xt)[:, :, None] + experts.log_proba(
-            xp, Xt, params
+        params = {"coef": xp.asarray(params["coef"], dtype=design.dtype)}
+        log_joint = self._log_gate(xp, design)[:, None, :] + experts.log_proba(
+            xp, design, params
         )
-        return xp.exp(logsumexp(xp, log_joint, axis=1))
+        return xp.exp(logsumexp(xp, log_joint, axis=0)).T
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.

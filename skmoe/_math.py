@@ -28,10 +28,16 @@ def log_softmax(xp, a: Array, axis: int = -1) -> Array:
     return a - xp.expand_dims(logsumexp(xp, a, axis=axis), axis=axis)
 
 
-def add_intercept(xp, X: Array) -> Array:
-    """Return ``[1, X]``: the design matrix with a leading column of ones."""
-    ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
-    return xp.concat([ones, X], axis=1)
+def design_matrix(xp, X: Array) -> Array:
+    """Return ``[1, X]^T``, of shape (n_features + 1, n_samples).
+
+    Every per-sample, per-expert array in skmoe is laid out experts-major, (K, n):
+    reductions over the experts then run over contiguous rows, which is 10 to 50
+    times faster in NumPy than reducing a short last axis. The transposed design
+    matrix makes ``coef.T @ design`` produce that layout directly.
+    """
+    ones = xp.ones((1, X.shape[0]), dtype=X.dtype, device=device(X))
+    return xp.concat([ones, X.T], axis=0)
 
 
 def penalty_mask(xp, like: Array) -> Array:

@@ -100,10 +100,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         params = {"coef": coef, "variance": self.expert_variance_}
         return GaussianLinearExperts(self._variance_floor), params
 
-    def _expert_means(self, xp, Xt):
-        coef = xp.asarray(self.expert_coef_.T, dtype=Xt.dtype)
-        intercept = xp.asarray(self.expert_intercept_, dtype=Xt.dtype)
-        return Xt[:, 1:] @ coef + intercept[None, :]
+    def _expert_means(self, xp, design):
+        """Expert means, (n_experts, n_samples)."""
+        experts, params = self._experts_from_attributes()
+        coef = xp.asarray(params["coef"], dtype=design.dtype)
+        return experts.means(xp, design, {"coef": coef})
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation).
@@ -121,14 +122,14 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of shape (n_samples,)
             Only when ``return_std`` is True.
         """
-        xp, Xt = self._validate_X_predict(X)
-        gate = xp.exp(self._log_gate(xp, Xt))
-        means = self._expert_means(xp, Xt)
-        mean = xp.sum(gate * means, axis=1)
+        xp, design = self._validate_X_predict(X)
+        gate = xp.exp(self._log_gate(xp, design))
+        means = self._expert_means(xp, design)
+        mean = xp.sum(gate * means, axis=0)
         if not return_std:
             return mean
-        variance = xp.asarray(self.expert_variance_, dtype=Xt.dtype)
-        second = xp.sum(gate * (variance[None, :] + means**2), axis=1)
+        variance = xp.asarray(self.expert_variance_, dtype=design.dtype)
+        second = xp.sum(gate * (variance[:, None] + means**2), axis=0)
         return mean, xp.sqrt(xp.maximum(second - mean**2, 0.0))
 
     def predict_distribution(self, X):
@@ -145,8 +146,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             and ``sample(n)``, with the per-row expert ``weights``, ``means`` and
             ``scales``.
         """
-        xp, Xt = self._validate_X_predict(X)
-        gate = to_numpy(xp.exp(self._log_gate(xp, Xt)))
-        means = to_numpy(self._expert_means(xp, Xt))
+        xp, design = self._validate_X_predict(X)
+        gate = to_numpy(xp.exp(self._log_gate(xp, design))).T
+        means = to_numpy(self._expert_means(xp, design)).T
         scales = np.broadcast_to(np.sqrt(self.expert_variance_), means.shape)
         return PredictiveMixture(gate, means, scales)

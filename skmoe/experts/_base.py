@@ -13,8 +13,10 @@ class ExpertFamily(ABC):
     """A family of K experts p_k(y | x), fitted together by weighted M-steps.
 
     Implementations are stateless numerics: every method takes the array namespace
-    ``xp``, the design matrix ``Xt = [1, X]`` and the encoded target ``Y`` and works
-    on a plain dict of parameters, so that the same family runs on any backend.
+    ``xp``, the transposed design matrix ``design = [1, X]^T`` of shape
+    (n_features + 1, n_samples) and the encoded target ``Y`` (samples on its last
+    axis) and works on a plain dict of parameters, so that the same family runs on
+    any backend. Per-sample, per-expert arrays are (n_experts, n_samples).
     Configuration that depends on the training data (a variance floor, the number of
     classes) is given to the constructor.
 
@@ -26,18 +28,18 @@ class ExpertFamily(ABC):
     task: str
 
     @abstractmethod
-    def initial_params(self, xp, Xt: Array, Y: Array, n_experts: int) -> Params:
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         """Parameters an M-step may warm-start from (before any data is seen)."""
 
     @abstractmethod
-    def log_likelihood(self, xp, Xt: Array, Y: Array, params: Params) -> Array:
-        """log p_k(y_i | x_i) as an (n_samples, n_experts) array."""
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        """log p_k(y_i | x_i) as an (n_experts, n_samples) array."""
 
     @abstractmethod
     def m_step(
         self,
         xp,
-        Xt: Array,
+        design: Array,
         Y: Array,
         weighted_resp: Array,
         params: Params,
@@ -45,9 +47,9 @@ class ExpertFamily(ABC):
     ) -> Params:
         """Parameters that do not decrease the expected penalized objective.
 
-        ``weighted_resp[i, k] = w_i r_ik / sum(w)``: the per-sample weight times the
+        ``weighted_resp[k, i] = w_i r_ik / sum(w)``: the per-sample weight times the
         responsibility of expert k, normalized so that the whole array sums to one.
-        The objective is ``sum_ik weighted_resp[i, k] log p_k(y_i | x_i)`` minus
+        The objective is ``sum_ki weighted_resp[k, i] log p_k(y_i | x_i)`` minus
         :meth:`penalty`.
         """
 

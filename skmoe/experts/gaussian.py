@@ -22,6 +22,9 @@ class GaussianLinearExperts(ExpertFamily):
     ``alpha = 0``, floored at ``variance_floor`` so that an expert that collapses
     onto a few points keeps a finite likelihood.
 
+    Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
+    ``variance`` (K,). The target ``Y`` is (n_samples,).
+
     Parameters
     ----------
     variance_floor : float
@@ -33,45 +36,46 @@ class GaussianLinearExperts(ExpertFamily):
     def __init__(self, variance_floor: float):
         self.variance_floor = variance_floor
 
-    def initial_params(self, xp, Xt: Array, Y: Array, n_experts: int) -> Params:
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
-            "coef": xp.zeros((Xt.shape[1], n_experts), dtype=Xt.dtype),
-            "variance": xp.ones((n_experts,), dtype=Xt.dtype),
+            "coef": xp.zeros((design.shape[0], n_experts), dtype=design.dtype),
+            "variance": xp.ones((n_experts,), dtype=design.dtype),
         }
 
-    def means(self, xp, Xt: Array, params: Params) -> Array:
-        """Expert means x~ . b_k as an (n_samples, n_experts) array."""
-        return Xt @ params["coef"]
+    def means(self, xp, design: Array, params: Params) -> Array:
+        """Expert means x~ . b_k as an (n_experts, n_samples) array."""
+        return params["coef"].T @ design
 
-    def log_likelihood(self, xp, Xt: Array, Y: Array, params: Params) -> Array:
-        variance = params["variance"]
-        resid = Y[:, None] - self.means(xp, Xt, params)
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        variance = params["variance"][:, None]
+        resid = Y[None, :] - self.means(xp, design, params)
         return -0.5 * (math.log(2 * math.pi) + xp.log(variance) + resid**2 / variance)
 
     def m_step(
         self,
         xp,
-        Xt: Array,
+        design: Array,
         Y: Array,
         weighted_resp: Array,
         params: Params,
         alpha: float,
     ) -> Params:
-        n_experts = weighted_resp.shape[1]
-        mask = penalty_mask(xp, Xt.T)
+        n_experts = weighted_resp.shape[0]
+        mask = penalty_mask(xp, design)
         gram = xp.stack(
-            [(Xt * weighted_resp[:, k : k + 1]).T @ Xt for k in range(n_experts)]
+            [(design * weighted_resp[k, None, :]) @ design.T for k in range(n_experts)]
         )
         gram = gram + alpha * diag(xp, mask)
-        rhs = Xt.T @ (weighted_resp * Y[:, None])  # (d, K)
-        coef = solve_symmetric(xp, gram, rhs.T[:, :, None])[:, :, 0].T
-        resid2 = (Y[:, None] - Xt @ coef) ** 2
-        mass = xp.sum(weighted_resp, axis=0)
-        ssr = xp.sum(weighted_resp * resid2, axis=0)
+        rhs = (weighted_resp * Y[None, :]) @ design.T  # (K, d)
+        coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0].T
+        resid2 = (Y[None, :] - coef.T @ design) ** 2
+        mass = xp.sum(weighted_resp, axis=1)
+        ssr = xp.sum(weighted_resp * resid2, axis=1)
         ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
-        tiny = xp.finfo(Xt.dtype).tiny
-        variance = ssr / xp.maximum(mass, xp.asarray(tiny, dtype=Xt.dtype))
-        variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=Xt.dtype))
+        dtype = design.dtype
+        tiny = xp.asarray(xp.finfo(dtype).tiny, dtype=dtype)
+        variance = ssr / xp.maximum(mass, tiny)
+        variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=dtype))
         return {"coef": coef, "variance": variance}
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:

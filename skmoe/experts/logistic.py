@@ -17,14 +17,14 @@ LBFGS_MAX_ITER = 15
 class LogisticExperts(ExpertFamily):
     """K multinomial logistic regressions over the same ``n_classes`` classes.
 
-    Coefficients are one (d, K * C) matrix, expert k owning columns
+    Coefficients are one (n_features + 1, K * C) matrix, expert k owning columns
     ``k * C : (k + 1) * C``, so that all experts' logits are one matrix product.
-    The M-step runs a bounded number of warm-started L-BFGS iterations on the
-    weighted, L2-penalized multinomial log-likelihood of all experts at once (the
-    experts' objectives are separable, so this is K independent fits sharing the
-    matrix products). L-BFGS's line search never accepts an increase, and a run
-    that ends worse than its start is discarded, so the step never decreases the
-    objective (generalized EM).
+    The target ``Y`` is one-hot, (C, n_samples). The M-step runs a bounded number
+    of warm-started L-BFGS iterations on the weighted, L2-penalized multinomial
+    log-likelihood of all experts at once (the experts' objectives are separable,
+    so this is K independent fits sharing the matrix products). L-BFGS's line
+    search never accepts an increase, and a run that ends worse than its start is
+    discarded, so the step never decreases the objective (generalized EM).
 
     Parameters
     ----------
@@ -37,23 +37,23 @@ class LogisticExperts(ExpertFamily):
     def __init__(self, n_classes: int):
         self.n_classes = n_classes
 
-    def initial_params(self, xp, Xt: Array, Y: Array, n_experts: int) -> Params:
-        d = Xt.shape[1]
-        return {"coef": xp.zeros((d, n_experts * self.n_classes), dtype=Xt.dtype)}
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        shape = (design.shape[0], n_experts * self.n_classes)
+        return {"coef": xp.zeros(shape, dtype=design.dtype)}
 
-    def log_proba(self, xp, Xt: Array, params: Params) -> Array:
-        """log softmax(W_k x~) as an (n_samples, n_experts, n_classes) array."""
-        logits = Xt @ params["coef"]
-        n = Xt.shape[0]
-        return log_softmax(xp, xp.reshape(logits, (n, -1, self.n_classes)), axis=2)
+    def log_proba(self, xp, design: Array, params: Params) -> Array:
+        """log softmax(W_k x~) as an (n_experts, n_classes, n_samples) array."""
+        logits = params["coef"].T @ design
+        shape = (-1, self.n_classes, design.shape[1])
+        return log_softmax(xp, xp.reshape(logits, shape), axis=1)
 
-    def log_likelihood(self, xp, Xt: Array, Y: Array, params: Params) -> Array:
-        return xp.sum(self.log_proba(xp, Xt, params) * Y[:, None, :], axis=2)
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        return xp.sum(self.log_proba(xp, design, params) * Y[None, :, :], axis=1)
 
     def m_step(
         self,
         xp,
-        Xt: Array,
+        design: Array,
         Y: Array,
         weighted_resp: Array,
         params: Params,
@@ -61,17 +61,18 @@ class LogisticExperts(ExpertFamily):
     ) -> Params:
         coef0 = params["coef"]
         shape, dtype, dev = coef0.shape, coef0.dtype, device(coef0)
-        n = Xt.shape[0]
         mask = penalty_mask(xp, coef0)[:, None]
+        weighted = weighted_resp[:, None, :]
+        n_samples = design.shape[1]
 
         def loss_and_grad(theta):
             coef = xp.asarray(np.reshape(theta, shape), dtype=dtype, device=dev)
-            log_p = self.log_proba(xp, Xt, {"coef": coef})
-            weighted = weighted_resp[:, :, None]
-            loss = -xp.sum(weighted * Y[:, None, :] * log_p)
+            log_p = self.log_proba(xp, design, {"coef": coef})
+            loss = -xp.sum(weighted * Y[None, :, :] * log_p)
             loss = loss + 0.5 * alpha * xp.sum(mask * coef**2)
-            dlogits = weighted * (xp.exp(log_p) - Y[:, None, :])
-            grad = Xt.T @ xp.reshape(dlogits, (n, -1)) + alpha * mask * coef
+            dlogits = weighted * (xp.exp(log_p) - Y[None, :, :])
+            grad = design @ xp.reshape(dlogits, (-1, n_samples)).T
+            grad = grad + alpha * mask * coef
             return float(loss), to_numpy(grad).astype(np.float64).ravel()
 
         theta0 = to_numpy(coef0).astype(np.float64).ravel()

@@ -13,31 +13,33 @@ class GateFamily(ABC):
     """A gate g_k(x): how much expert k counts for input x.
 
     Parameters are ``{"coef": (d, K)}`` with the intercept in row 0, so that every
-    gate is read the same way: ``log g(x) = log_softmax(x~ @ coef)`` for the softmax
-    gate, and the constant gate keeps only row 0 (the log mixing proportions).
-    Like expert families, gates are stateless numerics taking ``xp`` first.
+    gate is read the same way: ``log g(x) = log_softmax(coef.T @ x~)`` for the
+    softmax gate, and the constant gate keeps only row 0 (the log mixing
+    proportions). Like expert families, gates are stateless numerics taking ``xp``
+    first and the transposed design matrix ``design`` (d, n_samples); per-sample,
+    per-expert arrays are (n_experts, n_samples).
     """
 
-    def prepare(self, xp, Xt: Array, sample_weight: Array, alpha: float) -> Any:
+    def prepare(self, xp, design: Array, sample_weight: Array, alpha: float) -> Any:
         """Per-fit constants for the M-step (computed once; none by default).
 
         ``sample_weight`` is normalized to sum to one.
         """
         return None
 
-    def initial_params(self, xp, Xt: Array, n_experts: int) -> Params:
+    def initial_params(self, xp, design: Array, n_experts: int) -> Params:
         """Uniform gate."""
-        return {"coef": xp.zeros((Xt.shape[1], n_experts), dtype=Xt.dtype)}
+        return {"coef": xp.zeros((design.shape[0], n_experts), dtype=design.dtype)}
 
     @abstractmethod
-    def log_gate(self, xp, Xt: Array, params: Params) -> Array:
-        """log g_k(x_i) as an (n_samples, n_experts) array; rows sum to one in exp."""
+    def log_gate(self, xp, design: Array, params: Params) -> Array:
+        """log g_k(x_i), an (n_experts, n_samples) array (columns sum to 1 in exp)."""
 
     @abstractmethod
     def m_step(
         self,
         xp,
-        Xt: Array,
+        design: Array,
         weighted_resp: Array,
         log_gate: Array,
         params: Params,
@@ -45,7 +47,7 @@ class GateFamily(ABC):
         prepared: Any,
         n_steps: int = 1,
     ) -> Params:
-        """Parameters that do not decrease ``sum_ik weighted_resp log g_ik - penalty``.
+        """Parameters that do not decrease ``sum_ki weighted_resp log g_ki - penalty``.
 
         ``log_gate`` is the gate at ``params`` (the E-step has it already).
         """

@@ -15,14 +15,15 @@ class ConstantGate(GateFamily):
     an expert collapses. It is not penalized.
     """
 
-    def log_gate(self, xp, Xt: Array, params: Params) -> Array:
+    def log_gate(self, xp, design: Array, params: Params) -> Array:
         log_weights = log_softmax(xp, params["coef"][0, :], axis=0)
-        return xp.zeros((Xt.shape[0], 1), dtype=Xt.dtype) + log_weights[None, :]
+        zeros = xp.zeros((1, design.shape[1]), dtype=design.dtype)
+        return zeros + log_weights[:, None]
 
     def m_step(
         self,
         xp,
-        Xt,
+        design,
         weighted_resp,
         log_gate,
         params,
@@ -30,7 +31,7 @@ class ConstantGate(GateFamily):
         prepared,
         n_steps=1,
     ) -> Params:
-        weights = xp.sum(weighted_resp, axis=0)
+        weights = xp.sum(weighted_resp, axis=1)
         tiny = xp.finfo(weights.dtype).tiny
         log_weights = xp.log(xp.maximum(weights, xp.asarray(tiny, dtype=weights.dtype)))
         log_weights = log_weights - xp.mean(log_weights)

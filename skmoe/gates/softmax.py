@@ -22,21 +22,23 @@ class SoftmaxGate(GateFamily):
 
     with a fixed matrix computed once per fit: each step is one matrix product for
     the gradient and a (d x d) solve, and the objective is guaranteed not to
-    decrease, which is what generalized EM needs. The steps are bounded, so the
-    coefficients stay finite even when the regimes are perfectly separable.
+    decrease, which is what generalized EM needs. The step is then doubled while
+    the objective keeps rising (at most ``MAX_DOUBLINGS`` times), which matters
+    where the bound is loose, as for nearly separable regimes. Steps are bounded,
+    so the coefficients stay finite even when the regimes are perfectly separable.
     """
 
-    def prepare(self, xp, Xt: Array, sample_weight: Array, alpha: float) -> Array:
-        bound = 0.5 * ((Xt * sample_weight[:, None]).T @ Xt)
-        return bound + alpha * diag(xp, penalty_mask(xp, Xt.T))
+    def prepare(self, xp, design: Array, sample_weight: Array, alpha: float) -> Array:
+        bound = 0.5 * ((design * sample_weight[None, :]) @ design.T)
+        return bound + alpha * diag(xp, penalty_mask(xp, design))
 
-    def log_gate(self, xp, Xt: Array, params: Params) -> Array:
-        return log_softmax(xp, Xt @ params["coef"], axis=1)
+    def log_gate(self, xp, design: Array, params: Params) -> Array:
+        return log_softmax(xp, params["coef"].T @ design, axis=0)
 
     def m_step(
         self,
         xp,
-        Xt,
+        design,
         weighted_resp,
         log_gate,
         params,
@@ -46,47 +48,19 @@ class SoftmaxGate(GateFamily):
     ) -> Params:
         coef = params["coef"]
         mask = penalty_mask(xp, coef)[:, None]
-        sample_weight = xp.sum(weighted_resp, axis=1, keepdims=True)
+        sample_weight = xp.sum(weighted_resp, axis=0)
         for step in range(n_steps):
             if step > 0:
-                log_gate = self.log_gate(xp, Xt, {"coef": coef})
-            grad = Xt.T @ (weighted_resp - sample_weight * xp.exp(log_gate))
-            grad = grad - alpha * mask * coef
+                log_gate = self.log_gate(xp, design, {"coef": coef})
+            residual = weighted_resp - sample_weight[None, :] * xp.exp(log_gate)
+            grad = design @ residual.T - alpha * mask * coef
             direction = solve_symmetric(xp, prepared, grad)
             direction = direction - xp.mean(direction, axis=1, keepdims=True)
-            coef = (
-                coef
-                + self._step_length(
-                    xp, Xt, weighted_resp, log_gate, coef, direction, alpha, mask
-                )
-                * direction
+            length = _step_length(
+                xp, design, weighted_resp, log_gate, coef, direction, alpha, mask
             )
+            coef = coef + length * direction
         return {"coef": coef}
-
-    @staticmethod
-    def _step_length(xp, Xt, weighted_resp, log_gate, coef, direction, alpha, mask):
-        """Extrapolate the Böhning step while the objective keeps rising.
-
-        Step 1 is the MM step (never worse than 0). Where the bound is loose, as for
-        nearly separable regimes, doubling it is much faster; each trial costs only
-        an (n, K) log-sum-exp, since the logits move along ``X~ @ direction``.
-        """
-
-        def gain(t):
-            log_g = log_softmax(xp, log_gate + t * moved, axis=1)
-            new = coef + t * direction
-            return float(
-                xp.sum(weighted_resp * log_g) - 0.5 * alpha * xp.sum(mask * new**2)
-            )
-
-        moved = Xt @ direction
-        best_t, best = 1.0, gain(1.0)
-        for _ in range(MAX_DOUBLINGS):
-            trial = gain(2 * best_t)
-            if not trial > best:
-                break
-            best_t, best = 2 * best_t, trial
-        return best_t
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
@@ -94,3 +68,27 @@ class SoftmaxGate(GateFamily):
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return (n_experts - 1) * (n_features + 1)
+
+
+def _step_length(xp, design, weighted_resp, log_gate, coef, direction, alpha, mask):
+    """The largest of 1, 2, 4, ... (while the objective keeps rising) along a step.
+
+    Step 1 is the MM step (never worse than 0). Each trial costs one (K, n)
+    log-softmax, since the logits move along ``direction.T @ design``.
+    """
+    moved = direction.T @ design
+
+    def gain(t):
+        log_g = log_softmax(xp, log_gate + t * moved, axis=0)
+        return float(
+            xp.sum(weighted_resp * log_g)
+            - 0.5 * alpha * xp.sum(mask * (coef + t * direction) ** 2)
+        )
+
+    best_t, best = 1.0, gain(1.0)
+    for _ in range(MAX_DOUBLINGS):
+        trial = gain(2 * best_t)
+        if not trial > best:
+            break
+        best_t, best = 2 * best_t, trial
+    return best_t
