@@ -265,7 +265,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"EM did not converge in max_iter={self.max_iter} iterations (kept "
                 f"run); increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # the user's call, above _fit_context's wrapper
             )
         return self
 

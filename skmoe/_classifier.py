@@ -65,7 +65,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             if self.classes_.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs samples of at least 2 classes in the data, "
-                    f"but the data contains only one class: {self.classes_[0]!r}."
+                    f"but the data contains only one class: {self.classes_[0]}."
                 )
         else:
             y = column_or_1d(y)

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+
+def make_gated_regression(n_samples=1500, random_state=0):
+    """Data drawn from a known 3-expert model with a softmax gate on x0.
+
+    Returns X, y and the true expert coefficients (3, 2), intercepts (3,) and
+    noise scales (3,).
+    """
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(-3, 3, size=(n_samples, 2))
+    gate_logits = np.column_stack(
+        [-4 * X[:, 0] - 4, np.zeros(n_samples), 4 * X[:, 0] - 4]
+    )
+    gate = np.exp(gate_logits - gate_logits.max(1, keepdims=True))
+    gate /= gate.sum(1, keepdims=True)
+    expert = np.array([rng.choice(3, p=g) for g in gate])
+    coef = np.array([[-3.0, 1.0], [0.5, -2.0], [2.5, 0.5]])
+    intercept = np.array([-4.0, 1.0, -3.0])
+    scale = np.array([0.3, 0.5, 0.2])
+    y = (
+        (X * coef[expert]).sum(1)
+        + intercept[expert]
+        + scale[expert] * rng.randn(n_samples)
+    )
+    return X, y, coef, intercept, scale
+
+
+@pytest.fixture
+def gated_regression():
+    return make_gated_regression()
+
+
+@pytest.fixture
+def crossing_lines():
+    """Two regression lines that cross: the classic mixture-of-regressions case."""
+    rng = np.random.RandomState(1)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    z = rng.rand(400) < 0.5
+    y = np.where(z, 2 * X[:, 0] + 1, -1.5 * X[:, 0]) + 0.2 * rng.randn(400)
+    return X, y
+
+
+@pytest.fixture
+def xor_classes():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")
+    return X, y

@@ -1,0 +1,80 @@
+"""MoEClassifier: labels, probabilities, separable data."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from skmoe import MoEClassifier
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["ant", "bee"]),
+        np.array([3, 7]),
+        np.array([True, False]),
+        np.array([-1.0, 2.0]),
+        np.array(["a", "b", "c"]),
+    ],
+)
+def test_any_label_type(labels, xor_classes):
+    X, y = xor_classes
+    codes = (X[:, 0] > 0).astype(int) + (len(labels) == 3) * (X[:, 1] > 0.5)
+    target = labels[codes]
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, target)
+    np.testing.assert_array_equal(model.classes_, np.unique(target))
+    assert set(np.unique(model.predict(X))) <= set(labels)
+    assert model.score(X, target) > 0.9
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), len(labels))
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_allclose(np.log(proba), model.predict_log_proba(X))
+
+
+def test_mixture_beats_a_single_logistic_regression_on_xor(xor_classes):
+    X, y = xor_classes
+    single = LogisticRegression().fit(X, y).score(X, y)
+    mixture = MoEClassifier(4, random_state=0).fit(X, y).score(X, y)
+    assert single < 0.7 and mixture > 0.95
+
+
+def test_probabilities_are_the_gated_mixture_of_expert_softmaxes(xor_classes):
+    X, y = xor_classes
+    model = MoEClassifier(3, n_init=1, random_state=0).fit(X, y)
+    gate = model.predict_gate(X)
+    logits = np.einsum("kcd,nd->nkc", model.expert_coef_, X) + model.expert_intercept_
+    expert_proba = np.exp(logits - logits.max(-1, keepdims=True))
+    expert_proba /= expert_proba.sum(-1, keepdims=True)
+    np.testing.assert_allclose(
+        model.predict_proba(X), np.einsum("nk,nkc->nc", gate, expert_proba), rtol=1e-10
+    )
+
+
+def test_separable_classes_without_penalty_stay_finite():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(50, 2) - 3, rng.randn(50, 2) + 3])
+    y = np.repeat([0, 1], 50)
+    model = MoEClassifier(2, alpha=0.0, random_state=0, max_iter=200)
+    model.fit(X, y)  # may warn that EM did not converge: the optimum is at infinity
+    for name in ["gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"]:
+        assert np.all(np.isfinite(getattr(model, name))), name
+    assert model.score(X, y) == 1.0
+    assert np.all(np.isfinite(model.predict_log_proba(X)))
+
+
+def test_bic_counts_classifier_parameters(xor_classes):
+    X, y = xor_classes
+    model = MoEClassifier(3, n_init=1, random_state=0).fit(X, y)
+    n, d = X.shape
+    p = (3 - 1) * (d + 1) + 3 * (2 - 1) * (d + 1)
+    log_likelihood = np.sum(
+        np.log(model.predict_proba(X)[np.arange(n), (y == "same").astype(int)])
+    )
+    np.testing.assert_allclose(model.bic(X, y), -2 * log_likelihood + p * np.log(n))
+
+
+def test_bic_rejects_unseen_labels(xor_classes):
+    X, y = xor_classes
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="unseen labels"):
+        model.bic(X, np.where(y == "same", "other", y))

@@ -1,0 +1,166 @@
+"""EM invariants: monotone objective, restarts, responsibilities, fit/predict agree."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._base import _fit_restart
+from skmoe._em import EMProblem, e_step
+from skmoe._math import design_matrix
+from skmoe.gates import GATES, SoftmaxGate
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+def test_regressor_log_likelihood_never_decreases(crossing_lines, gate):
+    X, y = crossing_lines
+    model = MoERegressor(2, gate=gate, alpha=0.0, n_init=1, random_state=0, tol=0)
+    model.set_params(max_iter=60).fit(X, y)
+    history = np.array(model.log_likelihood_history_)
+    assert len(history) > 10  # tol=0: runs until the objective stops changing
+    assert np.all(np.diff(history) >= -1e-9 * np.abs(history[1:]))
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+def test_classifier_penalized_objective_never_decreases(xor_classes, gate):
+    X, y = xor_classes
+    model = MoEClassifier(4, gate=gate, alpha=1e-3, n_init=1, random_state=0, tol=0)
+    model.set_params(max_iter=40).fit(X, y)
+    objective = np.array(model.objective_history_)
+    assert np.all(np.diff(objective) >= -1e-10)
+
+
+def test_objective_history_is_penalized_log_likelihood(crossing_lines):
+    X, y = crossing_lines
+    model = MoERegressor(2, alpha=0.0, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_allclose(
+        np.array(model.log_likelihood_history_) / len(y), model.objective_history_
+    )
+
+
+def _restart_results(model, X, y, sample_weight=None):
+    """Run each restart of ``model`` on its own, with the seeds fit would draw."""
+    X = np.asarray(X, dtype=float)
+    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
+    Y = model._encode_target(y, X, fitting=True)
+    experts = model._make_experts(Y, sample_weight)
+    problem = EMProblem(
+        design_matrix(np, X),
+        Y,
+        sample_weight,
+        GATES[model.gate](),
+        experts,
+        model.alpha,
+    )
+    plan = model._restart_plan(np.random.RandomState(model.random_state))
+    return [
+        _fit_restart(
+            problem,
+            X,
+            Y,
+            sample_weight,
+            model.n_experts,
+            method,
+            seed,
+            model.max_iter,
+            model.tol,
+            0,
+            index,
+        )
+        for index, (method, seed) in enumerate(plan)
+    ]
+
+
+def test_best_of_n_init_at_least_as_good_as_each_run(crossing_lines):
+    X, y = crossing_lines
+    model = MoERegressor(3, n_init=5, init_params="random", random_state=3).fit(X, y)
+    runs = _restart_results(model, X, y)
+    assert len(runs) == 5
+    assert model.objective_history_[-1] >= max(r.objective for r in runs) - 1e-12
+    # the runs really differ, so the selection is doing something
+    assert np.ptp([r.objective for r in runs]) > 0
+
+
+def test_responsibilities_sum_to_one_and_fit_predict_agree(gated_regression):
+    X, y, *_ = gated_regression
+    model = MoERegressor(3, random_state=0).fit(X, y)
+    experts, params = model._experts_from_attributes()
+    problem = EMProblem(
+        design_matrix(np, X), y, np.ones(len(y)), SoftmaxGate(), experts, model.alpha
+    )
+    log_norm, resp, log_gate = e_step(
+        problem, {"coef": model._gate_coef_matrix()}, params
+    )
+    np.testing.assert_allclose(resp.sum(axis=0), 1.0, rtol=1e-12)
+    # the final E-step: the reported log-likelihood belongs to the fitted parameters
+    np.testing.assert_allclose(log_norm.sum(), model.log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(
+        model.predict_distribution(X).logpdf(y).sum(), model.log_likelihood_, rtol=1e-10
+    )
+    np.testing.assert_allclose(np.exp(log_gate).T, model.predict_gate(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+def test_one_expert_equals_linear_regression(gated_regression, gate):
+    X, y, *_ = gated_regression
+    weights = np.random.RandomState(0).uniform(0.1, 3, size=len(y))
+    model = MoERegressor(1, gate=gate, alpha=0.0).fit(X, y, sample_weight=weights)
+    reference = LinearRegression().fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(model.expert_coef_[0], reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(
+        model.expert_intercept_[0], reference.intercept_, atol=1e-6
+    )
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
+    resid = y - reference.predict(X)
+    variance = np.average(resid**2, weights=weights)  # the MLE
+    np.testing.assert_allclose(model.expert_variance_[0], variance, rtol=1e-6)
+
+
+def test_one_expert_equals_logistic_regression():
+    X, y = load_iris(return_X_y=True)
+    alpha = 1e-2
+    model = MoEClassifier(1, alpha=alpha, tol=1e-12, max_iter=1000).fit(X, y)
+    # our objective: mean log-loss + alpha/2 ||W||^2; scikit-learn's:
+    # C * sum log-loss + 1/2 ||W||^2, the same optimum for C = 1 / (alpha * n)
+    reference = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10000)
+    reference.fit(X, y)
+    np.testing.assert_allclose(
+        model.predict_proba(X), reference.predict_proba(X), atol=1e-6
+    )
+    # both logit sets are centred per feature: coefficients agree as well
+    coef = model.expert_coef_[0]
+    np.testing.assert_allclose(coef - coef.mean(0), reference.coef_, atol=1e-5)
+
+
+def test_convergence_warning_once_when_max_iter_reached(crossing_lines):
+    X, y = crossing_lines
+    model = MoERegressor(2, n_init=3, max_iter=2, tol=0, random_state=0)
+    with pytest.warns(Warning) as record:
+        model.fit(X, y)
+    messages = [str(w.message) for w in record if "did not converge" in str(w.message)]
+    assert len(messages) == 1 and "max_iter=2" in messages[0]
+    assert not model.converged_ and model.n_iter_ == 2
+
+
+def test_warm_start_continues_from_fitted_parameters(crossing_lines):
+    X, y = crossing_lines
+    model = MoERegressor(2, random_state=0, max_iter=5, tol=0)
+    with pytest.warns(Warning):
+        model.fit(X, y)
+    first = model.log_likelihood_
+    model.set_params(warm_start=True, max_iter=500, tol=1e-8)
+    model.fit(X, y)
+    assert model.log_likelihood_ >= first
+    assert model.log_likelihood_history_[0] >= first - 1e-9  # no re-initialization
+    # and a cold fit from scratch with the same settings gets no better optimum
+    cold = MoERegressor(2, random_state=0, max_iter=500, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(model.log_likelihood_, cold.log_likelihood_, rtol=1e-3)
+
+
+def test_verbose_prints_restarts_and_iterations(crossing_lines, capsys):
+    X, y = crossing_lines
+    MoERegressor(2, n_init=2, max_iter=3, tol=0, verbose=2, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("Restart") == 2
+    assert out.count("Iteration") == 6

@@ -1,0 +1,129 @@
+"""Gate and expert M-steps against independently computed optima."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import log_softmax
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from skmoe._math import design_matrix
+from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.gates import ConstantGate, SoftmaxGate
+
+
+@pytest.fixture
+def soft_problem():
+    rng = np.random.RandomState(0)
+    n, d, K = 300, 3, 4
+    X = rng.randn(n, d)
+    resp = rng.dirichlet(np.ones(K) * 0.5, size=n).T  # (K, n)
+    weight = rng.uniform(0.2, 2, size=n)
+    weight /= weight.sum()
+    return X, design_matrix(np, X), resp, weight
+
+
+def _gate_objective(coef_flat, design, weighted_resp, alpha, K):
+    coef = coef_flat.reshape(design.shape[0], K)
+    log_g = log_softmax(coef.T @ design, axis=0)
+    return -(np.sum(weighted_resp * log_g) - 0.5 * alpha * np.sum(coef[1:] ** 2))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-2])
+def test_softmax_gate_steps_rise_monotonically_to_the_optimum(soft_problem, alpha):
+    X, design, resp, weight = soft_problem
+    K = resp.shape[0]
+    weighted = weight[None, :] * resp
+    gate = SoftmaxGate()
+    prepared = gate.prepare(np, design, weight, alpha)
+    params = gate.initial_params(np, design, K)
+    values = []
+    for _ in range(200):
+        log_g = gate.log_gate(np, design, params)
+        values.append(
+            -_gate_objective(params["coef"].ravel(), design, weighted, alpha, K)
+        )
+        params = gate.m_step(np, design, weighted, log_g, params, alpha, prepared)
+    assert np.all(np.diff(values) >= -1e-13)
+    reference = minimize(
+        _gate_objective,
+        np.zeros(design.shape[0] * K),
+        args=(design, weighted, alpha, K),
+        method="BFGS",
+        options={"gtol": 1e-10},
+    )
+    np.testing.assert_allclose(values[-1], -reference.fun, rtol=1e-8)
+    # the same gate probabilities (the coefficients are identified up to a shift)
+    ref_coef = reference.x.reshape(design.shape[0], K)
+    np.testing.assert_allclose(
+        gate.log_gate(np, design, params),
+        log_softmax(ref_coef.T @ design, axis=0),
+        atol=1e-5,
+    )
+
+
+def test_constant_gate_m_step_is_weighted_mean_responsibility(soft_problem):
+    X, design, resp, weight = soft_problem
+    gate = ConstantGate()
+    params = gate.m_step(
+        np, design, weight * resp, None, gate.initial_params(np, design, 4), 0.0, None
+    )
+    expected = (resp * weight).sum(axis=1)
+    np.testing.assert_allclose(
+        np.exp(gate.log_gate(np, design, params))[:, 0], expected
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_gaussian_m_step_is_weighted_ridge(soft_problem, alpha):
+    X, design, resp, weight = soft_problem
+    rng = np.random.RandomState(1)
+    y = X @ rng.randn(3) + rng.randn(len(X))
+    experts = GaussianLinearExperts(variance_floor=1e-8)
+    weighted = weight * resp
+    params = experts.m_step(
+        np, design, y, weighted, experts.initial_params(np, design, y, 4), alpha
+    )
+    for k in range(4):
+        ridge = Ridge(alpha=alpha, solver="svd").fit(X, y, sample_weight=weighted[k])
+        np.testing.assert_allclose(params["coef"][1:, k], ridge.coef_, rtol=1e-7)
+        np.testing.assert_allclose(params["coef"][0, k], ridge.intercept_, atol=1e-9)
+        ssr = np.sum(weighted[k] * (y - ridge.predict(X)) ** 2)
+        expected = (ssr + alpha * np.sum(ridge.coef_**2)) / weighted[k].sum()
+        np.testing.assert_allclose(params["variance"][k], expected, rtol=1e-7)
+
+
+def test_gaussian_m_step_floors_variance_and_survives_an_empty_expert(soft_problem):
+    X, design, resp, weight = soft_problem
+    y = X[:, 0] * 2.0  # noise-free: the MLE variance would be 0
+    resp = resp.copy()
+    resp[3] = 0.0  # an expert no sample is responsible for
+    experts = GaussianLinearExperts(variance_floor=1e-6)
+    params = experts.m_step(
+        np, design, y, weight * resp, experts.initial_params(np, design, y, 4), 0.0
+    )
+    assert np.all(np.isfinite(params["coef"])) and np.all(
+        np.isfinite(params["variance"])
+    )
+    assert np.all(params["variance"] >= 1e-6)
+    np.testing.assert_allclose(params["coef"][:, 3], 0.0)
+    assert np.all(np.isfinite(experts.log_likelihood(np, design, y, params)))
+
+
+def test_logistic_m_step_converges_to_weighted_logistic_regression(soft_problem):
+    X, design, resp, weight = soft_problem
+    rng = np.random.RandomState(2)
+    labels = rng.randint(3, size=len(X))
+    Y = np.eye(3)[labels].T  # (C, n)
+    alpha = 0.05
+    experts = LogisticExperts(n_classes=3)
+    weighted = weight * resp
+    params = experts.initial_params(np, design, Y, 4)
+    for _ in range(30):
+        params = experts.m_step(np, design, Y, weighted, params, alpha)
+    for k in range(4):
+        # expert k maximizes sum_i weighted[k, i] log p - alpha/2 ||W||^2, i.e.
+        # scikit-learn's C * sum_i s_i loss_i + 1/2 ||W||^2 with s = weighted[k]
+        reference = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10000)
+        reference.fit(X, labels, sample_weight=weighted[k])
+        mine = experts.log_proba(np, design, params)[k].T
+        np.testing.assert_allclose(np.exp(mine), reference.predict_proba(X), atol=1e-6)

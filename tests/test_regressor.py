@@ -1,0 +1,125 @@
+"""MoERegressor: recovery, predictive distribution, information criteria."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from skmoe import MoERegressor, PredictiveMixture
+
+
+def test_recovers_a_known_three_expert_model(gated_regression):
+    X, y, coef, intercept, scale = gated_regression
+    model = MoERegressor(3, random_state=0).fit(X, y)
+    # match experts to the truth up to permutation
+    best = min(
+        itertools.permutations(range(3)),
+        key=lambda p: np.abs(model.expert_coef_[list(p)] - coef).sum(),
+    )
+    order = list(best)
+    np.testing.assert_allclose(model.expert_coef_[order], coef, atol=0.1)
+    np.testing.assert_allclose(model.expert_intercept_[order], intercept, atol=0.15)
+    np.testing.assert_allclose(np.sqrt(model.expert_variance_[order]), scale, rtol=0.2)
+    # the gate routes x0 << 0 to the first true expert and x0 >> 0 to the third
+    gate = model.predict_gate(np.array([[-2.5, 0.0], [0.0, 0.0], [2.5, 0.0]]))
+    np.testing.assert_array_equal(np.argmax(gate, axis=1), np.argsort(order))
+
+
+def test_constant_gate_recovers_crossing_lines(crossing_lines):
+    X, y = crossing_lines
+    model = MoERegressor(2, gate="constant", random_state=0).fit(X, y)
+    slopes = np.sort(model.expert_coef_[:, 0])
+    np.testing.assert_allclose(slopes, [-1.5, 2.0], atol=0.1)
+    np.testing.assert_allclose(
+        np.sort(model.predict_gate(X[:1])[0]), [0.5, 0.5], atol=0.1
+    )
+    np.testing.assert_allclose(model.gate_coef_, 0.0)
+
+
+def test_predict_return_std_matches_distribution(gated_regression):
+    X, y, *_ = gated_regression
+    model = MoERegressor(3, random_state=0).fit(X, y)
+    mean, std = model.predict(X[:50], return_std=True)
+    dist = model.predict_distribution(X[:50])
+    np.testing.assert_allclose(mean, dist.mean())
+    np.testing.assert_allclose(std, dist.std())
+    np.testing.assert_allclose(mean, model.predict(X[:50]))
+    # independently: mean and variance by brute force from weights, means, scales
+    w, mu, s = dist.weights, dist.means, dist.scales
+    np.testing.assert_allclose(mean, (w * mu).sum(1))
+    np.testing.assert_allclose(std**2, (w * (s**2 + (mu - mean[:, None]) ** 2)).sum(1))
+    assert dist.weights.shape == (50, 3) and len(dist) == 50
+
+
+def test_predictive_mixture_against_quadrature():
+    dist = PredictiveMixture([[0.3, 0.7]], [[-2.0, 1.5]], [[0.5, 1.2]])
+    density = lambda t: float(dist.pdf(np.array([t]))[0])  # noqa: E731
+    for y in [-3.0, -1.0, 0.5, 2.0]:
+        integral, _ = quad(density, -np.inf, y)
+        np.testing.assert_allclose(dist.cdf(np.array([y]))[0], integral, rtol=1e-7)
+    total, _ = quad(density, -np.inf, np.inf)
+    np.testing.assert_allclose(total, 1.0, rtol=1e-8)
+    q = np.array([0.001, 0.1, 0.3, 0.5, 0.9, 0.999])
+    np.testing.assert_allclose(dist.cdf(dist.ppf(q[:, None])[:, 0]), q, rtol=1e-9)
+
+
+def test_ppf_vectorized_over_rows_and_quantiles(gated_regression):
+    X, y, *_ = gated_regression
+    dist = MoERegressor(3, random_state=0).fit(X, y).predict_distribution(X[:20])
+    q = np.array([[0.05], [0.5], [0.95]])
+    quantiles = dist.ppf(q)
+    assert quantiles.shape == (3, 20)
+    np.testing.assert_allclose(
+        dist.cdf(quantiles), np.broadcast_to(q, (3, 20)), atol=1e-9
+    )
+    assert np.all(np.diff(quantiles, axis=0) > 0)
+    with pytest.raises(ValueError, match="q must be in"):
+        dist.ppf(1.5)
+
+
+def test_sample_matches_mean_and_std():
+    dist = PredictiveMixture(
+        [[0.3, 0.7], [1.0, 0.0]], [[-2.0, 1.5], [0.0, 9.0]], [[0.5, 1.2], [2.0, 1.0]]
+    )
+    draws = dist.sample(200_000, random_state=0)
+    assert draws.shape == (200_000, 2)
+    np.testing.assert_allclose(draws.mean(0), dist.mean(), atol=0.02)
+    np.testing.assert_allclose(draws.std(0), dist.std(), rtol=0.01)
+    np.testing.assert_array_equal(draws, dist.sample(200_000, random_state=0))
+
+
+def test_bic_aic_closed_form(gated_regression):
+    X, y, *_ = gated_regression
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    n, d = X.shape
+    # softmax gate (K-1)(D+1) + Gaussian experts K(D+1) + K variances
+    p = (2 - 1) * (d + 1) + 2 * (d + 1) + 2
+    log_likelihood = model.predict_distribution(X).logpdf(y).sum()
+    np.testing.assert_allclose(model.bic(X, y), -2 * log_likelihood + p * np.log(n))
+    np.testing.assert_allclose(model.aic(X, y), -2 * log_likelihood + 2 * p)
+    constant = MoERegressor(2, gate="constant", random_state=0).fit(X, y)
+    p_constant = (2 - 1) + 2 * (d + 1) + 2
+    ll_constant = constant.predict_distribution(X).logpdf(y).sum()
+    np.testing.assert_allclose(constant.aic(X, y), -2 * ll_constant + 2 * p_constant)
+
+
+def test_bic_prefers_the_true_number_of_experts(gated_regression):
+    X, y, *_ = gated_regression
+    bics = {
+        k: MoERegressor(k, random_state=0).fit(X, y).bic(X, y) for k in (1, 2, 3, 5)
+    }
+    assert min(bics, key=bics.get) == 3
+
+
+def test_float32_is_computed_in_float32(gated_regression):
+    X, y, *_ = gated_regression
+    m32 = MoERegressor(3, random_state=0).fit(
+        X.astype(np.float32), y.astype(np.float32)
+    )
+    m64 = MoERegressor(3, random_state=0).fit(X, y)
+    assert m32.expert_coef_.dtype == np.float32
+    assert m32.gate_coef_.dtype == np.float32
+    assert m32.predict(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(m32.predict(X), m64.predict(X), atol=0.05)
+    np.testing.assert_allclose(m32.log_likelihood_, m64.log_likelihood_, rtol=1e-3)

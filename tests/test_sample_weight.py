@@ -1,0 +1,93 @@
+"""sample_weight is honoured in every M-step."""
+
+import numpy as np
+import pytest
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._em import EMProblem, run_em
+from skmoe._math import design_matrix
+from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.gates import GATES
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_zero_weight_is_the_same_as_removing_the_sample(Estimator, crossing_lines):
+    X, y = crossing_lines
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(int)
+    weights = np.ones(len(y))
+    weights[::3] = 0.0
+    model = Estimator(2, random_state=0, n_init=2)
+    weighted = model.fit(X, y, sample_weight=weights)
+    kept = Estimator(2, random_state=0, n_init=2).fit(X[weights > 0], y[weights > 0])
+    # identical up to floating-point summation order (L-BFGS amplifies it a little)
+    np.testing.assert_allclose(
+        weighted.gate_coef_, kept.gate_coef_, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        weighted.expert_coef_, kept.expert_coef_, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        weighted.log_likelihood_, kept.log_likelihood_, rtol=1e-8
+    )
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_integer_weights_equal_repeated_samples_from_the_same_start(gate, family):
+    # From the same initial responsibilities, EM with weight 2 is EM on a sample
+    # repeated twice (the estimators draw their starts per row, which is why
+    # scikit-learn's repetition check is an expected failure, as for KMeans).
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 2)
+    counts = rng.randint(0, 4, size=120)
+    if family == "gaussian":
+        Y = X @ [1.0, -2.0] + np.sign(X[:, 0]) + 0.3 * rng.randn(120)
+        experts = GaussianLinearExperts(variance_floor=1e-8)
+        Y_rep = np.repeat(Y, counts)
+    else:
+        labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+        experts = LogisticExperts(n_classes=2)
+        Y, Y_rep = np.eye(2)[labels].T, np.eye(2)[np.repeat(labels, counts)].T
+    resp = rng.dirichlet([1, 1, 1], size=120).T
+    weighted = EMProblem(
+        design_matrix(np, X), Y, counts.astype(float), GATES[gate](), experts, 1e-3
+    )
+    repeated = EMProblem(
+        design_matrix(np, np.repeat(X, counts, axis=0)),
+        Y_rep,
+        np.ones(counts.sum()),
+        GATES[gate](),
+        experts,
+        1e-3,
+    )
+    a = run_em(weighted, resp=resp, max_iter=15, tol=0)
+    b = run_em(repeated, resp=np.repeat(resp, counts, axis=1), max_iter=15, tol=0)
+    np.testing.assert_allclose(
+        a.log_likelihood_history, b.log_likelihood_history, rtol=1e-6
+    )
+    for name in a.expert_params:
+        np.testing.assert_allclose(
+            a.expert_params[name], b.expert_params[name], rtol=1e-5, atol=1e-7
+        )
+    np.testing.assert_allclose(
+        a.gate_params["coef"], b.gate_params["coef"], rtol=1e-6, atol=1e-8
+    )
+
+
+def test_weights_change_the_fit(crossing_lines):
+    X, y = crossing_lines
+    upper = (y > 2 * X[:, 0]).astype(float)  # weight only points above one line
+    plain = MoERegressor(1, alpha=0.0).fit(X, y)
+    weighted = MoERegressor(1, alpha=0.0).fit(X, y, sample_weight=0.01 + upper)
+    ref = np.polyfit(X[:, 0], y, 1, w=np.sqrt(0.01 + upper))
+    np.testing.assert_allclose(weighted.expert_coef_[0, 0], ref[0], rtol=1e-6)
+    assert abs(weighted.expert_coef_[0, 0] - plain.expert_coef_[0, 0]) > 0.1
+
+
+def test_log_likelihood_is_weighted(crossing_lines):
+    X, y = crossing_lines
+    weights = np.random.RandomState(0).uniform(0, 2, size=len(y))
+    model = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weights)
+    per_sample = model.predict_distribution(X).logpdf(y)
+    np.testing.assert_allclose(model.log_likelihood_, np.sum(weights * per_sample))

@@ -1,0 +1,154 @@
+"""Bad input gets scikit-learn's clear errors; degenerate data stays finite."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from skmoe import MoEClassifier, MoERegressor
+
+ESTIMATORS = [MoERegressor, MoEClassifier]
+
+
+def _data(Estimator, n=60):
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 3)
+    y = X[:, 0] + 0.1 * rng.randn(n)
+    return X, (y > 0).astype(int) if Estimator is MoEClassifier else y
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.nan, "NaN"),
+        (np.inf, "infinity"),
+    ],
+)
+def test_non_finite_X_is_rejected(Estimator, bad, message):
+    X, y = _data(Estimator)
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match=message):
+        Estimator(2).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_shape_errors(Estimator):
+    X, y = _data(Estimator)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        Estimator(2).fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="0 sample"):
+        Estimator(2).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        Estimator(2).fit(X, y[:-1])
+    model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="has 2 features, but .* is expecting 3"):
+        model.predict(X[:, :2])
+    with pytest.raises(ValueError, match="has 2 features"):
+        model.predict_gate(X[:, :2])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_experts": 0}, "n_experts"),
+        ({"gate": "linear"}, "gate"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"n_init": 0}, "n_init"),
+        ({"init_params": "kmeans++"}, "init_params"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": -1e-3}, "tol"),
+    ],
+)
+def test_invalid_parameters(Estimator, params, match):
+    X, y = _data(Estimator)
+    with pytest.raises(
+        ValueError, match=f"'{match}' parameter of {Estimator.__name__}"
+    ):
+        Estimator(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_more_experts_than_samples(Estimator):
+    X, y = _data(Estimator, n=6)
+    with pytest.raises(ValueError, match="n_samples=6 should be >= n_experts=8"):
+        Estimator(8).fit(X, y)
+    # samples with zero weight do not count
+    weights = np.r_[np.ones(2), np.zeros(4)]
+    with pytest.raises(ValueError, match="n_samples=2 should be >= n_experts=3"):
+        Estimator(3).fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_negative_sample_weight(Estimator):
+    X, y = _data(Estimator)
+    with pytest.raises(
+        ValueError, match="Negative values in data passed to `sample_weight`"
+    ):
+        Estimator(2).fit(X, y, sample_weight=-np.ones(len(y)))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_unfitted(Estimator):
+    X, _ = _data(Estimator)
+    with pytest.raises(NotFittedError):
+        Estimator().predict_gate(X)
+
+
+def test_classifier_needs_two_classes():
+    X, _ = _data(MoEClassifier)
+    with pytest.raises(ValueError, match="at least 2 classes.*only one class"):
+        MoEClassifier(2).fit(X, np.zeros(len(X)))
+
+
+def test_classifier_rejects_continuous_targets():
+    X, y = _data(MoERegressor)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MoEClassifier(2).fit(X, y)
+
+
+def test_constant_target_warns_and_stays_finite():
+    X, _ = _data(MoERegressor)
+    with pytest.warns(UserWarning, match="y is constant"):
+        model = MoERegressor(2, random_state=0).fit(X, np.full(len(X), 3.0))
+    np.testing.assert_allclose(model.predict(X), 3.0, atol=1e-6)
+    mean, std = model.predict(X, return_std=True)
+    assert np.all(np.isfinite(std)) and np.isfinite(model.log_likelihood_)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_duplicated_samples_and_collapsing_experts_stay_finite(Estimator):
+    # 4 distinct points repeated, 6 experts: k-means cannot find 6 clusters and
+    # some experts end up responsible for (almost) nothing
+    X, y = _data(Estimator, n=4)
+    if Estimator is MoEClassifier:
+        y = np.array([0, 1, 0, 1])
+    X, y = np.repeat(X, 10, axis=0), np.repeat(y, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings are acceptable here
+        model = Estimator(6, alpha=0.0, random_state=0, max_iter=100).fit(X, y)
+    for name, value in vars(model).items():
+        if (
+            name.endswith("_")
+            and isinstance(value, np.ndarray)
+            and value.dtype.kind == "f"
+        ):
+            assert np.all(np.isfinite(value)), name
+    assert np.isfinite(model.log_likelihood_)
+    assert np.all(np.isfinite(model.predict_gate(X)))
+    out = model.predict_proba(X) if Estimator is MoEClassifier else model.predict(X)
+    assert np.all(np.isfinite(out))
+
+
+def test_separable_regimes_without_penalty_keep_the_gate_finite():
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.uniform(-3, -1, 100), rng.uniform(1, 3, 100)][:, None]
+    y = np.where(X[:, 0] < 0, 5.0, -5.0) + 0.01 * rng.randn(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(2, alpha=0.0, random_state=0, max_iter=300).fit(X, y)
+    assert np.all(np.isfinite(model.gate_coef_))
+    assert np.all(np.isfinite(model.predict_distribution(X).logpdf(y)))
+    assert model.score(X, y) > 0.99

@@ -1,0 +1,124 @@
+"""The ways users run skmoe: pipelines, grid search, persistence, parallel restarts."""
+
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._demo import make_regimes, run_demo
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+def _digits_pipeline(**params):
+    return make_pipeline(
+        StandardScaler(),
+        PCA(n_components=32, random_state=0),
+        MoEClassifier(random_state=0, n_init=1, **params),
+    )
+
+
+def test_digits_pipeline_accuracy(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    model = _digits_pipeline(n_experts=2).fit(X_train, y_train)
+    assert model.score(X_test, y_test) >= 0.95
+
+
+def test_grid_search_over_n_experts():
+    X, y = make_regimes(n_samples=900, random_state=1)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), MoERegressor(n_init=2, random_state=0)),
+        {"moeregressor__n_experts": [1, 3]},
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_ == {"moeregressor__n_experts": 3}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.5  # three regimes: one line cannot fit them
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_pickle_and_joblib_round_trips_predict_identically(
+    Estimator, tmp_path, xor_classes
+):
+    X, y = xor_classes
+    if Estimator is MoERegressor:
+        y = X[:, 0] * np.sign(X[:, 1])
+    model = Estimator(3, n_init=1, random_state=0).fit(X, y)
+    from_pickle = pickle.loads(pickle.dumps(model))
+    joblib.dump(model, tmp_path / "model.joblib")
+    from_joblib = joblib.load(tmp_path / "model.joblib")
+    methods = ["predict", "predict_gate"] + (
+        ["predict_proba"] if Estimator is MoEClassifier else []
+    )
+    for method in methods:
+        expected = getattr(model, method)(X)
+        np.testing.assert_array_equal(getattr(from_pickle, method)(X), expected)
+        np.testing.assert_array_equal(getattr(from_joblib, method)(X), expected)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_same_random_state_same_result_for_any_n_jobs(Estimator, xor_classes):
+    X, y = xor_classes
+    if Estimator is MoERegressor:
+        y = X[:, 0] * np.sign(X[:, 1])
+    fits = [
+        Estimator(3, n_init=3, random_state=7, n_jobs=n_jobs).fit(X, y)
+        for n_jobs in (1, 1, 2)
+    ]
+    for other in fits[1:]:
+        np.testing.assert_allclose(
+            other.log_likelihood_, fits[0].log_likelihood_, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            other.expert_coef_, fits[0].expert_coef_, rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            other.gate_coef_, fits[0].gate_coef_, rtol=1e-9, atol=1e-12
+        )
+    # and a different random_state is a different draw
+    other_seed = Estimator(3, n_init=1, init_params="random", random_state=8).fit(X, y)
+    seven = Estimator(3, n_init=1, init_params="random", random_state=7).fit(X, y)
+    assert not np.allclose(
+        other_seed.log_likelihood_history_[:3], seven.log_likelihood_history_[:3]
+    )
+
+
+def test_feature_names_are_kept():
+    pd = pytest.importorskip("pandas")
+    X, y = make_regimes(n_samples=300)
+    frame = pd.DataFrame(X, columns=["speed", "load"])
+    model = MoERegressor(2, n_init=1, random_state=0).fit(frame, y)
+    np.testing.assert_array_equal(model.feature_names_in_, ["speed", "load"])
+    with pytest.warns(UserWarning, match="feature names"):
+        np.testing.assert_allclose(model.predict(frame), model.predict(X))
+
+
+def test_demo_table_beats_linear_models_on_regimes():
+    lines = []
+    rows = run_demo(out=lines.append)
+    scores = {(problem, name.split(" ")[0]): score for problem, name, score, _ in rows}
+    assert scores[("regimes (R^2)", "MoERegressor(n_experts=3)")] > 0.85
+    assert scores[("regimes (R^2)", "LinearRegression")] < 0.2
+    assert scores[("digits (accuracy)", "MoEClassifier")] > 0.95
+    assert lines[0].split()[:4] == ["problem", "model", "test", "score"]
+    assert len(lines) == 2 + len(rows)
+
+
+def test_command_line_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "skmoe", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "demo" in result.stdout
