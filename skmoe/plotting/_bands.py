@@ -1,0 +1,202 @@
+"""PredictionBandsDisplay: a regression's predictive mean with a band."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import is_regressor
+
+from ._utils import as_frame_if_named, get_ax, input_grid, split_estimator
+
+
+class PredictionBandsDisplay:
+    """Predictive mean of a 1-D regression with a band around it.
+
+    The band is either a central interval of the predictive mixture
+    (``band="quantile"``: its ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``
+    quantiles, which follow a multimodal or skewed distribution) or the mean plus
+    or minus ``n_std`` predictive standard deviations (``band="std"``). Build it
+    with :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_points,)
+        Input values, increasing.
+    mean, lower, upper : ndarray of shape (n_points,)
+        Predictive mean and the band's edges at ``x``.
+    X, y : ndarray of shape (n_samples,), default=None
+        Data to draw as points under the curve.
+    band_label : str, default="band"
+        Legend label of the band.
+    xlabel : str, default="x"
+        Label of the horizontal axis.
+
+    Attributes
+    ----------
+    line_ : matplotlib.lines.Line2D
+        The predictive mean.
+    band_ : matplotlib.collections.PolyCollection
+        The band.
+    scatter_ : matplotlib.collections.PathCollection or None
+        The data points, if given.
+    ax_ : matplotlib.axes.Axes
+        Axes the plot is drawn on.
+    figure_ : matplotlib.figure.Figure
+        Figure containing the axes.
+
+    See Also
+    --------
+    skmoe.MoERegressor.predict_distribution : The predictive mixture.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> from skmoe.plotting import PredictionBandsDisplay
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-3, 3, size=(300, 1))
+    >>> y = np.abs(X[:, 0]) + 0.1 * rng.randn(300)
+    >>> reg = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> display = PredictionBandsDisplay.from_estimator(reg, X, y, band="std")
+    >>> np.allclose(display.line_.get_ydata(), reg.predict(display.x[:, None]))
+    True
+    """
+
+    def __init__(
+        self,
+        x,
+        mean,
+        lower,
+        upper,
+        *,
+        X=None,
+        y=None,
+        band_label="band",
+        xlabel="x",
+    ):
+        self.x = np.asarray(x)
+        self.mean = np.asarray(mean)
+        self.lower = np.asarray(lower)
+        self.upper = np.asarray(upper)
+        self.X = None if X is None else np.asarray(X)
+        self.y = None if y is None else np.asarray(y)
+        self.band_label = band_label
+        self.xlabel = xlabel
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y=None,
+        *,
+        band="quantile",
+        coverage=0.9,
+        n_std=2.0,
+        grid_resolution=200,
+        ax=None,
+    ):
+        """Predict on a grid over the range of X and draw mean and band.
+
+        Parameters
+        ----------
+        estimator : MoERegressor or Pipeline
+            Fitted regressor with one input feature, or a fitted pipeline ending
+            in one.
+        X : array-like of shape (n_samples, 1)
+            Input data; sets the grid's range.
+        y : array-like of shape (n_samples,), default=None
+            Targets; when given, the data are drawn as points.
+        band : {"quantile", "std"}, default="quantile"
+            Central interval of the predictive mixture, or mean +- ``n_std``
+            standard deviations.
+        coverage : float, default=0.9
+            Probability inside the quantile band.
+        n_std : float, default=2.0
+            Half-width of the std band in standard deviations.
+        grid_resolution : int, default=200
+            Number of grid points.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : PredictionBandsDisplay
+        """
+        transform, moe = split_estimator(estimator)
+        if not is_regressor(moe):
+            raise TypeError("PredictionBandsDisplay needs a fitted MoERegressor.")
+        n_features = getattr(estimator, "n_features_in_", moe.n_features_in_)
+        if n_features != 1:
+            raise ValueError(
+                f"PredictionBandsDisplay draws one input feature; the estimator "
+                f"expects {n_features}."
+            )
+        points, grid = input_grid(X, 1, grid_resolution, 0.0)
+        Z = transform(as_frame_if_named(estimator, points))
+        if band == "quantile":
+            if not 0 < coverage < 1:
+                raise ValueError(f"coverage={coverage} must be in (0, 1).")
+            distribution = moe.predict_distribution(Z)
+            mean = distribution.mean()
+            lower = distribution.ppf((1 - coverage) / 2)
+            upper = distribution.ppf((1 + coverage) / 2)
+            label = f"{coverage:.0%} predictive interval"
+        elif band == "std":
+            mean, std = moe.predict(Z, return_std=True)
+            mean, std = np.asarray(mean), np.asarray(std)
+            lower, upper = mean - n_std * std, mean + n_std * std
+            label = f"mean $\\pm$ {n_std:g} std"
+        else:
+            raise ValueError(f"band must be 'quantile' or 'std'; got {band!r}.")
+        names = getattr(estimator, "feature_names_in_", None)
+        xlabel = "x" if names is None else str(names[0])
+        X_points = None if y is None else np.asarray(X, dtype=float).reshape(-1)
+        return cls(
+            grid[0],
+            mean,
+            lower,
+            upper,
+            X=X_points,
+            y=y,
+            band_label=label,
+            xlabel=xlabel,
+        ).plot(ax=ax)
+
+    def plot(self, ax=None, **kwargs):
+        """Draw the data (if any), the band and the mean.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to ``ax.plot`` for the mean line.
+
+        Returns
+        -------
+        display : PredictionBandsDisplay
+            This object, with ``ax_``, ``figure_`` and the artists set.
+        """
+        ax, figure = get_ax(ax)
+        self.scatter_ = None
+        if self.y is not None:
+            self.scatter_ = ax.scatter(
+                self.X, self.y, s=6, color="0.6", alpha=0.6, label="data"
+            )
+        self.band_ = ax.fill_between(
+            self.x,
+            self.lower,
+            self.upper,
+            color="C0",
+            alpha=0.25,
+            label=self.band_label,
+        )
+        (self.line_,) = ax.plot(
+            self.x, self.mean, **{"color": "C0", "label": "predictive mean", **kwargs}
+        )
+        ax.set(xlabel=self.xlabel, ylabel="y")
+        ax.legend()
+        self.ax_, self.figure_ = ax, figure
+        return self

@@ -1,0 +1,104 @@
+"""ConvergenceDisplay: the log-likelihood after each EM iteration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._utils import get_ax, split_estimator
+
+
+class ConvergenceDisplay:
+    """The training log-likelihood after each EM iteration of the kept run.
+
+    EM never decreases the (penalized) objective, so the curve rises and flattens;
+    a curve still rising at the end means ``max_iter`` stopped the fit. Build it
+    with :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    history : array-like of shape (n_iter,)
+        Value after each iteration.
+    ylabel : str, default="log-likelihood"
+        What the values are.
+
+    Attributes
+    ----------
+    line_ : matplotlib.lines.Line2D
+        The drawn curve.
+    ax_ : matplotlib.axes.Axes
+        Axes the curve is drawn on.
+    figure_ : matplotlib.figure.Figure
+        Figure containing the axes.
+
+    See Also
+    --------
+    skmoe.MoERegressor : Its ``log_likelihood_history_`` is drawn here.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> from skmoe.plotting import ConvergenceDisplay
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-3, 3, size=(300, 1))
+    >>> y = np.abs(X[:, 0]) + 0.1 * rng.randn(300)
+    >>> reg = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> display = ConvergenceDisplay.from_estimator(reg)
+    >>> len(display.line_.get_ydata()) == reg.n_iter_
+    True
+    """
+
+    def __init__(self, history, *, ylabel="log-likelihood"):
+        self.history = np.asarray(history, dtype=float)
+        self.ylabel = ylabel
+
+    @classmethod
+    def from_estimator(cls, estimator, *, objective=False, ax=None):
+        """Draw the history stored on a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : MoERegressor, MoEClassifier or Pipeline
+            Fitted mixture of experts, or a fitted pipeline ending in one.
+        objective : bool, default=False
+            Draw ``objective_history_`` (the per-sample penalized log-likelihood,
+            the quantity EM never decreases) instead of
+            ``log_likelihood_history_`` (the total log-likelihood).
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : ConvergenceDisplay
+        """
+        _, moe = split_estimator(estimator)
+        if objective:
+            history = moe.objective_history_
+            ylabel = "penalized log-likelihood per sample"
+        else:
+            history, ylabel = moe.log_likelihood_history_, "log-likelihood"
+        return cls(history, ylabel=ylabel).plot(ax=ax)
+
+    def plot(self, ax=None, **kwargs):
+        """Draw the curve against the iteration number (from 1).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        display : ConvergenceDisplay
+            This object, with ``ax_``, ``figure_`` and ``line_`` set.
+        """
+        ax, figure = get_ax(ax)
+        iterations = np.arange(1, len(self.history) + 1)
+        (self.line_,) = ax.plot(iterations, self.history, **{"marker": ".", **kwargs})
+        ax.set(xlabel="EM iteration", ylabel=self.ylabel)
+        self.ax_, self.figure_ = ax, figure
+        return self

@@ -1,0 +1,176 @@
+"""GateDisplay: the gate g_k(x) over a 1-D or 2-D input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._utils import (
+    as_frame_if_named,
+    feature_names,
+    get_ax,
+    input_grid,
+    split_estimator,
+)
+
+
+class GateDisplay:
+    """The gate of a fitted mixture of experts over a 1-D or 2-D input.
+
+    With one input feature, draws one curve ``g_k(x)`` per expert. With two, draws
+    the map of the dominant expert ``argmax_k g_k(x)`` (or, with ``expert=k``, the
+    map of ``g_k(x)``). Build it with :meth:`from_estimator`; the constructor takes
+    precomputed values.
+
+    Parameters
+    ----------
+    grid : list of ndarray
+        The grid's values along each of the 1 or 2 input features.
+    gate : ndarray
+        Gate probabilities on the grid: shape (n_points, n_experts) for one
+        feature, (len(grid[1]), len(grid[0]), n_experts) for two (as
+        :func:`numpy.meshgrid` lays them out).
+    feature_names : list of str, default=None
+        Axis labels; ``x0``, ``x1`` when None.
+
+    Attributes
+    ----------
+    lines_ : list of matplotlib.lines.Line2D
+        One curve per drawn expert (one feature only).
+    surface_ : matplotlib.collections.QuadMesh
+        The drawn map (two features only).
+    ax_ : matplotlib.axes.Axes
+        Axes the gate is drawn on.
+    figure_ : matplotlib.figure.Figure
+        Figure containing the axes.
+
+    See Also
+    --------
+    ExpertUsageDisplay : How much each expert is used.
+    skmoe.MoERegressor.predict_gate : The values drawn here.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> from skmoe.plotting import GateDisplay
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-3, 3, size=(300, 1))
+    >>> y = np.abs(X[:, 0]) + 0.1 * rng.randn(300)
+    >>> reg = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> display = GateDisplay.from_estimator(reg, X)
+    >>> len(display.lines_)
+    2
+    """
+
+    def __init__(self, grid, gate, *, feature_names=None):
+        self.grid = [np.asarray(values) for values in grid]
+        self.gate = np.asarray(gate)
+        self.feature_names = feature_names
+
+    @classmethod
+    def from_estimator(
+        cls, estimator, X, *, grid_resolution=200, eps=0.0, expert=None, ax=None
+    ):
+        """Compute the gate on a grid over the range of X and draw it.
+
+        Parameters
+        ----------
+        estimator : MoERegressor, MoEClassifier or Pipeline
+            Fitted mixture of experts, or a fitted pipeline ending in one (the
+            grid is then drawn in the pipeline's input space).
+        X : array-like of shape (n_samples, 1) or (n_samples, 2)
+            Input data; only the range of each feature is used.
+        grid_resolution : int, default=200
+            Number of grid points along each feature.
+        eps : float, default=0.0
+            Extends the grid this far beyond the range of X on each side.
+        expert : int, default=None
+            Draw only this expert's gate (two features: the map of ``g_k``
+            rather than of the dominant expert).
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : GateDisplay
+        """
+        transform, moe = split_estimator(estimator)
+        n_features = getattr(estimator, "n_features_in_", moe.n_features_in_)
+        points, grid = input_grid(X, n_features, grid_resolution, eps)
+        points = as_frame_if_named(estimator, points)
+        gate = np.asarray(moe.predict_gate(transform(points)))
+        if n_features == 2:
+            gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
+        names = feature_names(estimator, n_features)
+        return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert)
+
+    def plot(self, ax=None, *, expert=None, **kwargs):
+        """Draw the gate.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        expert : int, default=None
+            Draw only this expert's gate.
+        **kwargs : dict
+            Passed to ``ax.plot`` (one feature) or ``ax.pcolormesh`` (two).
+
+        Returns
+        -------
+        display : GateDisplay
+            This object, with ``ax_``, ``figure_`` and the artists set.
+        """
+        ax, figure = get_ax(ax)
+        names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
+        n_experts = self.gate.shape[-1]
+        if expert is not None and not 0 <= expert < n_experts:
+            raise ValueError(f"expert={expert} is not in [0, {n_experts}).")
+        if len(self.grid) == 1:
+            experts = range(n_experts) if expert is None else [expert]
+            self.lines_ = [
+                ax.plot(
+                    self.grid[0],
+                    self.gate[:, k],
+                    **{"color": f"C{k}", "label": f"expert {k}", **kwargs},
+                )[0]
+                for k in experts
+            ]
+            ax.set(xlabel=names[0], ylabel="gate $g_k(x)$", ylim=(-0.02, 1.02))
+            ax.legend()
+        else:
+            self._plot_surface(ax, names, expert, kwargs)
+        self.ax_, self.figure_ = ax, figure
+        return self
+
+    def _plot_surface(self, ax, names, expert, kwargs):
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        n_experts = self.gate.shape[-1]
+        if expert is None:
+            colors = [f"C{k}" for k in range(n_experts)]
+            values = np.argmax(self.gate, axis=-1)
+            style = {
+                "cmap": ListedColormap(colors),
+                "vmin": -0.5,
+                "vmax": n_experts - 0.5,
+            }
+            title = "dominant expert"
+        else:
+            values = self.gate[..., expert]
+            style = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
+            title = f"gate of expert {expert}"
+        self.surface_ = ax.pcolormesh(
+            self.grid[0], self.grid[1], values, **{"shading": "auto", **style, **kwargs}
+        )
+        if expert is None:
+            handles = [
+                Patch(color=colors[k], label=f"expert {k}") for k in range(n_experts)
+            ]
+            ax.legend(handles=handles)
+        else:
+            ax.figure.colorbar(self.surface_, ax=ax, label="$g_k(x)$")
+        ax.set(xlabel=names[0], ylabel=names[1], title=title)

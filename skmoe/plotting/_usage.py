@@ -1,0 +1,166 @@
+"""ExpertUsageDisplay: how much each expert is used."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+from sklearn.base import is_classifier
+
+from ._utils import get_ax, split_estimator
+
+
+def expert_log_likelihood(moe, X, y):
+    """log p_k(y_i | x_i) of each expert, shape (n_samples, n_experts).
+
+    Computed from the public fitted attributes only.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if is_classifier(moe):
+        logits = (
+            np.einsum("nd,kcd->nkc", X, moe.expert_coef_)
+            + moe.expert_intercept_[None, :, :]
+        )
+        log_proba = logits - special.logsumexp(logits, axis=2, keepdims=True)
+        index = np.searchsorted(moe.classes_, np.asarray(y))
+        return log_proba[np.arange(len(index)), :, index]
+    means = X @ moe.expert_coef_.T + moe.expert_intercept_
+    variance = moe.expert_variance_
+    residual = np.asarray(y, dtype=np.float64)[:, None] - means
+    return -0.5 * (residual**2 / variance + np.log(2 * np.pi * variance))
+
+
+def responsibilities(moe, X, y):
+    """Posterior responsibilities r_ik = g_k p_k(y_i | x_i) / p(y_i | x_i).
+
+    Shape (n_samples, n_experts); each row sums to one.
+    """
+    with np.errstate(divide="ignore"):
+        log_gate = np.log(np.asarray(moe.predict_gate(X), dtype=np.float64))
+    log_joint = log_gate + expert_log_likelihood(moe, X, y)
+    return np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+
+
+class ExpertUsageDisplay:
+    """How much each expert of a fitted mixture is used, as bars.
+
+    For each expert k, the mean gate ``(1/n) sum_i g_k(x_i)`` (its importance), the
+    share of samples whose largest gate is ``g_k`` (its top-1 load) and, when the
+    targets are given, its share of the posterior responsibilities
+    ``(1/n) sum_i r_ik`` (the share of the data it explains; the measure that
+    flexmix prunes on). Build it with :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    mean_gate : ndarray of shape (n_experts,)
+        Mean gate probability of each expert.
+    top1_share : ndarray of shape (n_experts,)
+        Share of samples routed first to each expert.
+    responsibility_share : ndarray of shape (n_experts,), default=None
+        Mean posterior responsibility of each expert.
+
+    Attributes
+    ----------
+    bars_ : dict of str to matplotlib.container.BarContainer
+        The drawn bars by measure: ``"mean gate"``, ``"top-1 share"`` and, when
+        given, ``"responsibility share"``; one bar per expert in each.
+    ax_ : matplotlib.axes.Axes
+        Axes the bars are drawn on.
+    figure_ : matplotlib.figure.Figure
+        Figure containing the axes.
+
+    See Also
+    --------
+    GateDisplay : The gate over the input space.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> from skmoe.plotting import ExpertUsageDisplay
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-3, 3, size=(300, 1))
+    >>> y = np.abs(X[:, 0]) + 0.1 * rng.randn(300)
+    >>> reg = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> display = ExpertUsageDisplay.from_estimator(reg, X, y)
+    >>> [len(bars) for bars in display.bars_.values()]
+    [2, 2, 2]
+    >>> float(display.mean_gate.sum())
+    1.0
+    """
+
+    def __init__(self, mean_gate, top1_share, *, responsibility_share=None):
+        self.mean_gate = np.asarray(mean_gate)
+        self.top1_share = np.asarray(top1_share)
+        self.responsibility_share = (
+            None if responsibility_share is None else np.asarray(responsibility_share)
+        )
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y=None, *, ax=None):
+        """Measure each expert's usage on X (and y) and draw it.
+
+        Parameters
+        ----------
+        estimator : MoERegressor, MoEClassifier or Pipeline
+            Fitted mixture of experts, or a fitted pipeline ending in one.
+        X : array-like of shape (n_samples, n_features)
+            Input data, usually the training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets; when given, the responsibility share is drawn too.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : ExpertUsageDisplay
+        """
+        transform, moe = split_estimator(estimator)
+        Z = transform(X)
+        gate = np.asarray(moe.predict_gate(Z))
+        n_experts = gate.shape[1]
+        top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
+        share = None
+        if y is not None:
+            share = responsibilities(moe, Z, y).mean(axis=0)
+        return cls(
+            gate.mean(axis=0), top1 / gate.shape[0], responsibility_share=share
+        ).plot(ax=ax)
+
+    def plot(self, ax=None, **kwargs):
+        """Draw grouped bars, one group per expert.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to every ``ax.bar`` call.
+
+        Returns
+        -------
+        display : ExpertUsageDisplay
+            This object, with ``ax_``, ``figure_`` and ``bars_`` set.
+        """
+        ax, figure = get_ax(ax)
+        measures = {"mean gate": self.mean_gate, "top-1 share": self.top1_share}
+        if self.responsibility_share is not None:
+            measures["responsibility share"] = self.responsibility_share
+        experts = np.arange(len(self.mean_gate))
+        width = 0.8 / len(measures)
+        self.bars_ = {}
+        for j, (label, values) in enumerate(measures.items()):
+            offset = (j - (len(measures) - 1) / 2) * width
+            self.bars_[label] = ax.bar(
+                experts + offset, values, width, **{"label": label, **kwargs}
+            )
+        ax.set(
+            xticks=experts,
+            xticklabels=[f"expert {k}" for k in experts],
+            ylabel="share",
+            ylim=(0, 1),
+        )
+        ax.legend()
+        self.ax_, self.figure_ = ax, figure
+        return self

@@ -1,0 +1,283 @@
+"""skmoe.plotting: what each display draws equals what the model computes."""
+
+import subprocess
+import sys
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy import special, stats
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe.plotting import (
+    ConvergenceDisplay,
+    ExpertUsageDisplay,
+    GateDisplay,
+    PredictionBandsDisplay,
+)
+from skmoe.plotting._usage import expert_log_likelihood, responsibilities
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _regimes_1d(n=400, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0] - 1) + 0.2 * rng.randn(n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def regression_1d():
+    X, y = _regimes_1d()
+    return X, y, MoERegressor(n_experts=3, n_init=2, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def classification_2d():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")
+    return X, y, MoEClassifier(n_experts=4, n_init=2, random_state=0).fit(X, y)
+
+
+def test_importing_plotting_does_not_import_matplotlib():
+    code = "import sys, skmoe.plotting; print('matplotlib' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_gate_1d_lines_are_predict_gate_on_the_grid(regression_1d):
+    X, _, reg = regression_1d
+    display = GateDisplay.from_estimator(reg, X, grid_resolution=50)
+    grid = np.linspace(X.min(), X.max(), 50)
+    expected = reg.predict_gate(grid[:, None])
+    assert len(display.lines_) == reg.n_experts
+    for k, line in enumerate(display.lines_):
+        np.testing.assert_allclose(line.get_xdata(), grid)
+        np.testing.assert_allclose(line.get_ydata(), expected[:, k])
+        assert line.get_label() == f"expert {k}"
+    assert display.ax_.figure is display.figure_
+
+
+def test_gate_1d_single_expert_on_given_axes(regression_1d):
+    X, _, reg = regression_1d
+    _, ax = plt.subplots()
+    display = GateDisplay.from_estimator(reg, X, expert=1, ax=ax, grid_resolution=20)
+    assert display.ax_ is ax and display.figure_ is ax.figure
+    assert len(display.lines_) == 1 and len(ax.get_lines()) == 1
+    grid = np.linspace(X.min(), X.max(), 20)[:, None]
+    np.testing.assert_allclose(
+        display.lines_[0].get_ydata(), reg.predict_gate(grid)[:, 1]
+    )
+    with pytest.raises(ValueError, match="expert=3"):
+        display.plot(expert=3)
+
+
+def test_gate_2d_draws_the_dominant_expert(classification_2d):
+    X, _, clf = classification_2d
+    display = GateDisplay.from_estimator(clf, X, grid_resolution=30, eps=0.1)
+    x0 = np.linspace(X[:, 0].min() - 0.1, X[:, 0].max() + 0.1, 30)
+    x1 = np.linspace(X[:, 1].min() - 0.1, X[:, 1].max() + 0.1, 30)
+    xx0, xx1 = np.meshgrid(x0, x1)
+    gate = clf.predict_gate(np.column_stack([xx0.ravel(), xx1.ravel()]))
+    drawn = np.asarray(display.surface_.get_array()).reshape(30, 30)
+    np.testing.assert_array_equal(drawn, np.argmax(gate, axis=1).reshape(30, 30))
+    legend = [text.get_text() for text in display.ax_.get_legend().get_texts()]
+    assert legend == [f"expert {k}" for k in range(4)]
+
+
+def test_gate_2d_single_expert_map(classification_2d):
+    X, _, clf = classification_2d
+    display = GateDisplay.from_estimator(clf, X, grid_resolution=25, expert=2)
+    xx0, xx1 = np.meshgrid(
+        np.linspace(X[:, 0].min(), X[:, 0].max(), 25),
+        np.linspace(X[:, 1].min(), X[:, 1].max(), 25),
+    )
+    gate = clf.predict_gate(np.column_stack([xx0.ravel(), xx1.ravel()]))[:, 2]
+    np.testing.assert_allclose(np.asarray(display.surface_.get_array()).ravel(), gate)
+    assert len(display.figure_.axes) == 2  # the axes and its colorbar
+
+
+def test_gate_through_a_pipeline_uses_the_raw_input_space():
+    X, y = _regimes_1d(n=300)
+    X = 10 * X + 50
+    pipe = make_pipeline(
+        StandardScaler(), MoERegressor(n_experts=2, n_init=1, random_state=0)
+    ).fit(X, y)
+    display = GateDisplay.from_estimator(pipe, X, grid_resolution=40)
+    grid = np.linspace(X.min(), X.max(), 40)[:, None]
+    np.testing.assert_allclose(display.lines_[0].get_xdata(), grid[:, 0])
+    expected = pipe[-1].predict_gate(pipe[0].transform(grid))
+    np.testing.assert_allclose(display.gate, expected)
+
+
+def test_gate_uses_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _regimes_1d(n=200)
+    frame = pd.DataFrame(X, columns=["temperature"])
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(frame, y)
+    display = GateDisplay.from_estimator(reg, frame, grid_resolution=10)
+    assert display.ax_.get_xlabel() == "temperature"
+
+
+def test_gate_rejects_more_than_two_features():
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 3)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="1 or 2 features"):
+        GateDisplay.from_estimator(reg, X)
+
+
+def test_displays_reject_other_estimators():
+    X, y = _regimes_1d(n=50)
+    with pytest.raises(TypeError, match="MoERegressor or MoEClassifier"):
+        GateDisplay.from_estimator(LinearRegression().fit(X, y), X)
+
+
+def test_expert_usage_bars(regression_1d):
+    X, y, reg = regression_1d
+    display = ExpertUsageDisplay.from_estimator(reg, X, y)
+    gate = reg.predict_gate(X)
+    assert list(display.bars_) == ["mean gate", "top-1 share", "responsibility share"]
+    for bars in display.bars_.values():
+        assert len(bars) == reg.n_experts
+    heights = {
+        label: [bar.get_height() for bar in bars]
+        for label, bars in display.bars_.items()
+    }
+    np.testing.assert_allclose(heights["mean gate"], gate.mean(axis=0))
+    top1 = np.array([np.mean(np.argmax(gate, axis=1) == k) for k in range(3)])
+    np.testing.assert_allclose(heights["top-1 share"], top1)
+    # responsibilities from scipy's normal density and the predictive mixture
+    dist = reg.predict_distribution(X)
+    joint = dist.weights * stats.norm.pdf(y[:, None], dist.means, dist.scales)
+    expected = (joint / joint.sum(axis=1, keepdims=True)).mean(axis=0)
+    np.testing.assert_allclose(heights["responsibility share"], expected, rtol=1e-6)
+    np.testing.assert_allclose(sum(heights["responsibility share"]), 1.0)
+
+
+def test_expert_usage_without_targets_draws_two_measures(classification_2d):
+    X, _, clf = classification_2d
+    display = ExpertUsageDisplay.from_estimator(clf, X)
+    assert list(display.bars_) == ["mean gate", "top-1 share"]
+    ticks = [t.get_text() for t in display.ax_.get_xticklabels()]
+    assert ticks == [f"expert {k}" for k in range(4)]
+
+
+def test_constant_gate_responsibility_share_is_the_mixing_proportion():
+    # for gate="constant" the M-step sets pi_k = mean_i r_ik (intercepts are not
+    # penalized), so at convergence the two agree to EM's tolerance
+    X, y = _regimes_1d(n=300)
+    reg = MoERegressor(
+        n_experts=2, gate="constant", n_init=2, tol=1e-10, max_iter=2000, random_state=0
+    ).fit(X, y)
+    share = responsibilities(reg, X, y).mean(axis=0)
+    np.testing.assert_allclose(share, special.softmax(reg.gate_intercept_), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_expert_log_likelihood_mixes_to_the_model_likelihood(
+    kind, regression_1d, classification_2d
+):
+    X, y, model = regression_1d if kind == "regressor" else classification_2d
+    mixed = special.logsumexp(
+        np.log(model.predict_gate(X)) + expert_log_likelihood(model, X, y), axis=1
+    )
+    if kind == "regressor":
+        expected = model.predict_distribution(X).logpdf(y)
+    else:
+        index = np.searchsorted(model.classes_, y)
+        expected = np.log(model.predict_proba(X)[np.arange(len(y)), index])
+    np.testing.assert_allclose(mixed, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(mixed.sum(), model.log_likelihood_, rtol=1e-8)
+
+
+def test_convergence_line_is_the_history(regression_1d):
+    _, _, reg = regression_1d
+    display = ConvergenceDisplay.from_estimator(reg)
+    np.testing.assert_allclose(display.line_.get_ydata(), reg.log_likelihood_history_)
+    np.testing.assert_array_equal(
+        display.line_.get_xdata(), np.arange(1, reg.n_iter_ + 1)
+    )
+    assert display.ax_.get_xlabel() == "EM iteration"
+
+    display = ConvergenceDisplay.from_estimator(reg, objective=True)
+    drawn = display.line_.get_ydata()
+    np.testing.assert_allclose(drawn, reg.objective_history_)
+    assert np.all(np.diff(drawn) >= -1e-12)  # EM never decreases the objective
+
+
+def test_convergence_through_a_pipeline(classification_2d):
+    X, y, _ = classification_2d
+    pipe = make_pipeline(
+        StandardScaler(), MoEClassifier(n_experts=2, n_init=1, random_state=0)
+    ).fit(X, y)
+    display = ConvergenceDisplay.from_estimator(pipe)
+    np.testing.assert_allclose(
+        display.line_.get_ydata(), pipe[-1].log_likelihood_history_
+    )
+
+
+def test_prediction_bands_std(regression_1d):
+    X, y, reg = regression_1d
+    display = PredictionBandsDisplay.from_estimator(
+        reg, X, y, band="std", n_std=1.5, grid_resolution=60
+    )
+    grid = np.linspace(X.min(), X.max(), 60)[:, None]
+    mean, std = reg.predict(grid, return_std=True)
+    np.testing.assert_allclose(display.line_.get_xdata(), grid[:, 0])
+    np.testing.assert_allclose(display.line_.get_ydata(), mean)
+    np.testing.assert_allclose(display.lower, mean - 1.5 * std)
+    np.testing.assert_allclose(display.upper, mean + 1.5 * std)
+    band = display.band_.get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx((mean - 1.5 * std).min())
+    assert band[:, 1].max() == pytest.approx((mean + 1.5 * std).max())
+    np.testing.assert_allclose(display.scatter_.get_offsets(), np.column_stack([X, y]))
+
+
+def test_prediction_bands_quantile(regression_1d):
+    X, _, reg = regression_1d
+    display = PredictionBandsDisplay.from_estimator(
+        reg, X, coverage=0.8, grid_resolution=40
+    )
+    assert display.scatter_ is None
+    grid = np.linspace(X.min(), X.max(), 40)[:, None]
+    dist = reg.predict_distribution(grid)
+    np.testing.assert_allclose(display.line_.get_ydata(), reg.predict(grid))
+    np.testing.assert_allclose(display.lower, dist.ppf(0.1), equal_nan=True)
+    np.testing.assert_allclose(display.upper, dist.ppf(0.9), equal_nan=True)
+    # the edges are the 10% and 90% quantiles of the mixture: check with its CDF,
+    # summed here from scipy's normal CDF
+    for edge, q in [(display.lower, 0.1), (display.upper, 0.9)]:
+        cdf = np.sum(
+            dist.weights * stats.norm.cdf(edge[:, None], dist.means, dist.scales),
+            axis=1,
+        )
+        finite = np.isfinite(edge)
+        assert finite.mean() > 0.8
+        np.testing.assert_allclose(cdf[finite], q, atol=1e-6)
+    assert "80%" in display.band_.get_label()
+
+
+def test_prediction_bands_validation(regression_1d, classification_2d):
+    X, y, reg = regression_1d
+    with pytest.raises(ValueError, match="band must be"):
+        PredictionBandsDisplay.from_estimator(reg, X, band="iqr")
+    with pytest.raises(ValueError, match="coverage"):
+        PredictionBandsDisplay.from_estimator(reg, X, coverage=1.5)
+    X2, _, clf = classification_2d
+    with pytest.raises(TypeError, match="MoERegressor"):
+        PredictionBandsDisplay.from_estimator(clf, X2)
