@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._math import diag, log_softmax, penalty_mask, solve_symmetric
+from .._math import diag, log_softmax, logsumexp, penalty_mask, solve_symmetric
 from ._base import Array, GateFamily, Params
 
 #: How many times a gate step may be doubled while the objective keeps rising.
@@ -73,17 +73,20 @@ class SoftmaxGate(GateFamily):
 def _step_length(xp, design, weighted_resp, log_gate, coef, direction, alpha, mask):
     """The largest of 1, 2, 4, ... (while the objective keeps rising) along a step.
 
-    Step 1 is the MM step (never worse than 0). Each trial costs one (K, n)
-    log-softmax, since the logits move along ``direction.T @ design``.
+    Step 1 is the MM step (never worse than 0). Along ``coef + t * direction`` the
+    logits move by ``t * moved`` with ``moved = direction.T @ design``, so the
+    objective is ``t * slope - sum_i w_i logsumexp_k(log_gate + t * moved)`` minus
+    the penalty (``log_gate`` is normalized): each trial costs one (K, n)
+    log-sum-exp and no matrix product.
     """
     moved = direction.T @ design
+    sample_weight = xp.sum(weighted_resp, axis=0)
+    slope = float(xp.sum(weighted_resp * moved))
 
     def gain(t):
-        log_g = log_softmax(xp, log_gate + t * moved, axis=0)
-        return float(
-            xp.sum(weighted_resp * log_g)
-            - 0.5 * alpha * xp.sum(mask * (coef + t * direction) ** 2)
-        )
+        log_norm = logsumexp(xp, log_gate + t * moved, axis=0)
+        penalty = 0.5 * alpha * xp.sum(mask * (coef + t * direction) ** 2)
+        return t * slope - float(xp.sum(sample_weight * log_norm) + penalty)
 
     best_t, best = 1.0, gain(1.0)
     for _ in range(MAX_DOUBLINGS):
