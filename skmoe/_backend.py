@@ -16,9 +16,10 @@ __all__ = ["array_namespace", "blas_threads", "to_numpy"]
 
 #: Below this many entries in the design matrix, BLAS runs single-threaded during
 #: a fit: EM does many small matrix products, and OpenBLAS's thread hand-offs cost
-#: more than they save (measured on 2 cores: digits, 1797 x 33, K=4, 8.7x faster
+#: more than they save, and on a shared 2-core machine a second thread often
+#: waits for a core (measured: digits, 1797 x 33, K=4, 8.7x faster
 #: with one thread; 1e5 x 6 still 15% faster; 3e5 x 21 10% slower).
-SMALL_DESIGN = 2_000_000
+SMALL_DESIGN = 10_000_000
 
 
 def to_numpy(x) -> np.ndarray:
