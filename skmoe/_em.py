@@ -13,6 +13,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from ._math import logsumexp
+from ._sparse import is_sparse, truncate_log_gate
 from .experts import ExpertFamily
 from .gates import GateFamily
 
@@ -41,6 +42,9 @@ class EMProblem:
     gate, experts : GateFamily, ExpertFamily
     alpha : float
         L2 penalty per sample.
+    top_k : int or None
+        Sparse gating: each sample mixes only its ``top_k`` largest gate values,
+        renormalized (``None``: all experts).
     """
 
     design: Array
@@ -49,6 +53,7 @@ class EMProblem:
     gate: GateFamily
     experts: ExpertFamily
     alpha: float
+    top_k: int | None = None
 
     @property
     def xp(self):
@@ -71,6 +76,8 @@ class FitResult:
     objective_history: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+    #: What a solver needs to continue (the SGD solver's Adam state), or None.
+    solver_state: Any = None
 
 
 def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
@@ -84,10 +91,18 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
         Responsibilities r_ki; each column sums to one.
     log_gate : array of shape (n_experts, n_samples)
         log g_k(x_i), reused by the gate M-step.
+
+    With ``problem.top_k`` the E-step is truncated: the mixture uses the
+    renormalized top-k gate, so responsibilities outside each sample's top k gate
+    values are exactly 0; ``log_gate`` stays the dense gate, which the gate
+    M-step fits to these sparse targets.
     """
     xp = problem.xp
     log_gate = problem.gate.log_gate(xp, problem.design, gate_params)
-    log_joint = log_gate + problem.experts.log_likelihood(
+    log_mix = log_gate
+    if is_sparse(problem.top_k, log_gate.shape[0]):
+        log_mix = truncate_log_gate(xp, log_gate, problem.top_k)
+    log_joint = log_mix + problem.experts.log_likelihood(
         xp, problem.design, problem.Y, expert_params
     )
     log_norm = logsumexp(xp, log_joint, axis=0)
@@ -137,6 +152,67 @@ def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
     return total, float(penalized)
 
 
+def expert_usage(problem: EMProblem, gate_params: Params, expert_params: Params):
+    """Share of the (weighted) data each expert handles: mean responsibility (K,)."""
+    _, resp, _ = e_step(problem, gate_params, expert_params)
+    return problem.xp.sum(problem.normalized_weight[None, :] * resp, axis=1)
+
+
+def drop_expert(problem: EMProblem, gate_params, expert_params, index: int):
+    """Gate and expert parameters without expert ``index``.
+
+    Dropping a softmax (or constant) gate's column renormalizes the others:
+    ``g_j / (1 - g_index)``, the gate conditioned on "not expert ``index``".
+    """
+    xp = problem.xp
+    n_experts = gate_params["coef"].shape[1]
+    keep = xp.asarray([k for k in range(n_experts) if k != index])
+    return (
+        problem.gate.select(xp, gate_params, keep),
+        problem.experts.select(xp, expert_params, keep),
+    )
+
+
+def prune_smallest(problem, gate_params, expert_params, resp, threshold: float):
+    """Drop the least used expert if its share is below ``threshold`` (else None).
+
+    One expert at a time (flexmix's ``minprior`` drops all at once, which with
+    many experts of similar small shares removes too many): the others absorb its
+    share before the next check. The last expert is never dropped.
+    """
+    if threshold <= 0 or resp.shape[0] <= 1:
+        return None
+    xp = problem.xp
+    usage = xp.sum(problem.normalized_weight[None, :] * resp, axis=1)
+    index = int(xp.argmax(-usage))
+    if not float(usage[index]) < threshold:
+        return None
+    return drop_expert(problem, gate_params, expert_params, index)
+
+
+def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
+    """Gate and expert parameters from initial responsibilities: one M-step."""
+    xp = problem.xp
+    design = problem.design
+    if prepared is None:
+        prepared = problem.gate.prepare(
+            xp, design, problem.normalized_weight, problem.alpha
+        )
+    n_experts = resp.shape[0]
+    gate_params = problem.gate.initial_params(xp, design, n_experts)
+    expert_params = problem.experts.initial_params(xp, design, problem.Y, n_experts)
+    log_gate = problem.gate.log_gate(xp, design, gate_params)
+    return m_step(
+        problem,
+        resp,
+        log_gate,
+        gate_params,
+        expert_params,
+        prepared,
+        gate_steps=INITIAL_GATE_STEPS,
+    )
+
+
 def run_em(
     problem: EMProblem,
     *,
@@ -145,12 +221,17 @@ def run_em(
     max_iter: int = 100,
     tol: float = 1e-5,
     verbose: int = 0,
+    prune_threshold: float = 0.0,
 ) -> FitResult:
     """Run EM from initial responsibilities ``resp`` (K, n) or from ``params``.
 
     Each iteration is an M-step followed by an E-step, so the reported
     log-likelihood always belongs to the returned parameters. Iteration stops when
     the per-sample penalized objective changes by at most ``tol * max(1, |value|)``.
+    With ``prune_threshold > 0``, after each E-step the least used expert is
+    dropped when its share of the data is below the threshold (see
+    :func:`prune_smallest`); the objective may fall at that iteration, and the
+    run does not stop there.
     """
     xp = problem.xp
     design = problem.design
@@ -158,19 +239,7 @@ def run_em(
         xp, design, problem.normalized_weight, problem.alpha
     )
     if params is None:
-        n_experts = resp.shape[0]
-        gate_params = problem.gate.initial_params(xp, design, n_experts)
-        expert_params = problem.experts.initial_params(xp, design, problem.Y, n_experts)
-        log_gate = problem.gate.log_gate(xp, design, gate_params)
-        gate_params, expert_params = m_step(
-            problem,
-            resp,
-            log_gate,
-            gate_params,
-            expert_params,
-            prepared,
-            gate_steps=INITIAL_GATE_STEPS,
-        )
+        gate_params, expert_params = initial_params(problem, resp, prepared)
     else:
         gate_params, expert_params = params
 
@@ -184,6 +253,12 @@ def run_em(
             problem, resp, log_gate, gate_params, expert_params, prepared
         )
         log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
+        pruned = prune_smallest(
+            problem, gate_params, expert_params, resp, prune_threshold
+        )
+        if pruned is not None:
+            gate_params, expert_params = pruned
+            log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
         total, penalized = objective(problem, log_norm, gate_params, expert_params)
         result.log_likelihood_history.append(total)
         result.objective_history.append(penalized)
@@ -193,7 +268,7 @@ def run_em(
                 f"  Iteration {n_iter}\t log-likelihood {total:.6g}\t "
                 f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
             )
-        if abs(change) <= tol * max(1.0, abs(penalized)):
+        if pruned is None and abs(change) <= tol * max(1.0, abs(penalized)):
             result.converged = True
             break
     result.gate_params = gate_params

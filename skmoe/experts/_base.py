@@ -54,6 +54,32 @@ class ExpertFamily(ABC):
         """
 
     @abstractmethod
+    def gradient(
+        self,
+        xp,
+        design: Array,
+        Y: Array,
+        weighted_resp: Array,
+        params: Params,
+        alpha: float,
+    ) -> Params:
+        """Gradient of the M-step objective w.r.t. ``params`` (same keys).
+
+        The objective is ``sum_ki weighted_resp[k, i] log p_k(y_i | x_i)`` minus
+        :meth:`penalty`. By Fisher's identity, with ``weighted_resp`` the
+        responsibilities at ``params``, this is also the gradient of the per-sample
+        log-likelihood of the mixture (minus the expert penalty).
+        """
+
+    @abstractmethod
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        """The parameters of the experts ``keep`` (integer indices), in that order."""
+
+    def lower_bounds(self) -> dict[str, float]:
+        """Positive parameters and their floors; solvers move these in log space."""
+        return {}
+
+    @abstractmethod
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         """The L2 penalty subtracted from the per-sample log-likelihood."""
 

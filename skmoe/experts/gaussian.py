@@ -78,6 +78,29 @@ class GaussianLinearExperts(ExpertFamily):
         variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=dtype))
         return {"coef": coef, "variance": variance}
 
+    def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        coef, variance = params["coef"], params["variance"]
+        mask = penalty_mask(xp, coef)[:, None]
+        resid = Y[None, :] - coef.T @ design
+        scaled = weighted_resp * resid / variance[:, None]
+        penalized = xp.sum(mask * coef**2, axis=0)
+        grad_coef = design @ scaled.T - alpha * mask * coef / variance
+        grad_variance = 0.5 * (
+            xp.sum(scaled * resid, axis=1) / variance
+            - xp.sum(weighted_resp, axis=1) / variance
+            + alpha * penalized / variance**2
+        )
+        return {"coef": grad_coef, "variance": grad_variance}
+
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        return {
+            "coef": xp.take(params["coef"], keep, axis=1),
+            "variance": xp.take(params["variance"], keep, axis=0),
+        }
+
+    def lower_bounds(self) -> dict[str, float]:
+        return {"variance": float(self.variance_floor)}
+
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
         mask = penalty_mask(xp, coef)

@@ -89,6 +89,19 @@ class LogisticExperts(ExpertFamily):
         coef = xp.asarray(np.reshape(result.x, shape), dtype=dtype, device=dev)
         return {"coef": coef}
 
+    def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        coef = params["coef"]
+        log_p = self.log_proba(xp, design, params)
+        dlogits = weighted_resp[:, None, :] * (Y[None, :, :] - xp.exp(log_p))
+        grad = design @ xp.reshape(dlogits, (-1, design.shape[1])).T
+        return {"coef": grad - alpha * penalty_mask(xp, coef)[:, None] * coef}
+
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        coef = params["coef"]
+        blocks = xp.reshape(coef, (coef.shape[0], -1, self.n_classes))
+        kept = xp.take(blocks, keep, axis=1)
+        return {"coef": xp.reshape(kept, (coef.shape[0], -1))}
+
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)

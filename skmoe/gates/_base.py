@@ -36,6 +36,25 @@ class GateFamily(ABC):
         """log g_k(x_i), an (n_experts, n_samples) array (columns sum to 1 in exp)."""
 
     @abstractmethod
+    def logits(self, xp, design: Array, params: Params) -> Array:
+        """Gate logits a_ki, (n_experts, n_samples): ``log_gate = log_softmax(a)``."""
+
+    @abstractmethod
+    def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
+        """Chain rule: the gradient w.r.t. ``params`` of a function of the logits.
+
+        ``dlogits`` (n_experts, n_samples) is the gradient w.r.t. :meth:`logits`.
+        """
+
+    @abstractmethod
+    def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
+        """Gradient of :meth:`penalty` w.r.t. ``params``."""
+
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        """The parameters of the experts ``keep`` (integer indices), in that order."""
+        return {"coef": xp.take(params["coef"], keep, axis=1)}
+
+    @abstractmethod
     def m_step(
         self,
         xp,

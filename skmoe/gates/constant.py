@@ -20,6 +20,18 @@ class ConstantGate(GateFamily):
         zeros = xp.zeros((1, design.shape[1]), dtype=design.dtype)
         return zeros + log_weights[:, None]
 
+    def logits(self, xp, design: Array, params: Params) -> Array:
+        zeros = xp.zeros((1, design.shape[1]), dtype=design.dtype)
+        return zeros + params["coef"][0, :][:, None]
+
+    def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
+        coef = params["coef"]
+        row = xp.sum(dlogits, axis=1)[None, :]
+        return {"coef": xp.concat([row, xp.zeros_like(coef[1:, :])], axis=0)}
+
+    def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
+        return {"coef": xp.zeros_like(params["coef"])}
+
     def m_step(
         self,
         xp,

@@ -35,6 +35,16 @@ class SoftmaxGate(GateFamily):
     def log_gate(self, xp, design: Array, params: Params) -> Array:
         return log_softmax(xp, params["coef"].T @ design, axis=0)
 
+    def logits(self, xp, design: Array, params: Params) -> Array:
+        return params["coef"].T @ design
+
+    def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
+        return {"coef": design @ dlogits.T}
+
+    def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
+        coef = params["coef"]
+        return {"coef": alpha * penalty_mask(xp, coef)[:, None] * coef}
+
     def m_step(
         self,
         xp,

@@ -1,0 +1,100 @@
+"""Sparse (top-k) gating: select, renormalize and gather the k experts per sample.
+
+Keeping, for each sample, the k largest gate values and renormalizing them gives the
+sparse gate ``g~_k(x) = g_k(x) / sum_{j in S(x)} g_j(x)`` for k in the selected set
+S(x), 0 elsewhere. Since ``g = softmax(a)``, ``g~`` is the softmax of the selected
+logits alone, so the selection and the renormalization never need the softmax over
+all K experts. All functions take the array namespace ``xp`` first; per-sample,
+per-expert arrays are (n_experts, n_samples) and selections (k, n_samples).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._math import log_softmax
+
+Array = Any
+
+#: Above this k, the selection sorts each column instead of k rounds of argmax.
+ARGMAX_ROUNDS = 8
+
+#: Samples per block when gathering per-sample expert coefficients at prediction,
+#: which bounds the (k, block, d, ...) gathered array.
+GATHER_BLOCK = 16_384
+
+
+def is_sparse(top_k: int | None, n_experts: int) -> bool:
+    """Whether ``top_k`` actually drops experts (``None`` or ``k >= K`` is dense)."""
+    return top_k is not None and top_k < n_experts
+
+
+def top_k_indices(xp, scores: Array, k: int) -> Array:
+    """Indices (k, n_samples) of the k largest scores of each column, best first.
+
+    Exactly k distinct experts per sample, ties broken towards the lower index.
+    """
+    n_experts = scores.shape[0]
+    if k > ARGMAX_ROUNDS:
+        return xp.argsort(-scores, axis=0, stable=True)[:k, :]
+    rows = xp.reshape(xp.arange(n_experts), (n_experts, 1))
+    minus_inf = xp.asarray(-xp.inf, dtype=scores.dtype)
+    picked = []
+    for round_ in range(k):
+        index = xp.argmax(scores, axis=0)
+        picked.append(index)
+        if round_ < k - 1:
+            scores = xp.where(rows == index[None, :], minus_inf, scores)
+    return xp.stack(picked)
+
+
+def top_k_mask(xp, scores: Array, k: int) -> Array:
+    """Boolean (n_experts, n_samples): True at each column's top k."""
+    rows = xp.reshape(xp.arange(scores.shape[0]), (scores.shape[0], 1))
+    index = top_k_indices(xp, scores, k)
+    mask = rows == index[0:1, :]
+    for j in range(1, k):
+        mask = mask | (rows == index[j : j + 1, :])
+    return mask
+
+
+def truncate_log_gate(xp, log_gate: Array, k: int) -> Array:
+    """log of the renormalized top-k gate: -inf outside each column's top k."""
+    minus_inf = xp.asarray(-xp.inf, dtype=log_gate.dtype)
+    kept = xp.where(top_k_mask(xp, log_gate, k), log_gate, minus_inf)
+    return log_softmax(xp, kept, axis=0)
+
+
+def route(xp, logits: Array, k: int):
+    """The selected experts and their log sparse-gate weights, both (k, n_samples).
+
+    Costs k passes over the (K, n) logits; no exponential over all K experts.
+    """
+    index = top_k_indices(xp, logits, k)
+    selected = xp.take_along_axis(logits, index, axis=0)
+    return index, log_softmax(xp, selected, axis=0)
+
+
+def gather(xp, table: Array, index: Array) -> Array:
+    """``table[index]`` for a (K, m) table and (k, n) indices: (k, n, m)."""
+    flat = xp.take(table, xp.reshape(index, (-1,)), axis=0)
+    return xp.reshape(flat, (index.shape[0], index.shape[1], table.shape[1]))
+
+
+def selected_linear(xp, coef: Array, design: Array, index: Array, m: int) -> Array:
+    """``coef[:, block of expert index_ji]^T x~_i`` per slot j and sample i: (k, n, m).
+
+    ``coef`` is (d, K * m): expert e owns columns ``e * m : (e + 1) * m`` (m = 1
+    for a Gaussian expert's mean, m = n_classes for a logistic expert's logits).
+    Only the selected experts' coefficients are gathered and multiplied, in blocks
+    of ``GATHER_BLOCK`` samples: O(n k d m) work, whatever K is.
+    """
+    d, k = coef.shape[0], index.shape[0]
+    table = xp.reshape(xp.permute_dims(coef, (1, 0)), (-1, m * d))  # (K, m * d)
+    blocks = []
+    for start in range(0, design.shape[1], GATHER_BLOCK):
+        stop = min(start + GATHER_BLOCK, design.shape[1])
+        chosen = xp.reshape(gather(xp, table, index[:, start:stop]), (k, -1, m, d))
+        x = xp.permute_dims(design[:, start:stop], (1, 0))
+        blocks.append(xp.sum(chosen * x[None, :, None, :], axis=3))
+    return xp.concat(blocks, axis=1)
