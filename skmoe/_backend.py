@@ -1,6 +1,6 @@
 """Array namespaces and devices.
 
-This is the only module that may import CuPy (lazily, in later work); everything
+This is the only module that imports CuPy (lazily, in ``_import_cupy``); everything
 else receives the namespace ``xp`` from here.
 """
 
@@ -10,9 +10,18 @@ from contextlib import nullcontext
 
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
+from array_api_compat import device as device_of
 from threadpoolctl import threadpool_limits
 
-__all__ = ["array_namespace", "blas_threads", "to_numpy"]
+__all__ = [
+    "Backend",
+    "array_namespace",
+    "as_compute",
+    "blas_threads",
+    "device_of",
+    "select_backend",
+    "to_numpy",
+]
 
 #: Below this many entries in the design matrix, BLAS runs single-threaded during
 #: a fit: EM does many small matrix products, and OpenBLAS's thread hand-offs cost
@@ -36,3 +45,80 @@ def blas_threads(design):
     if is_numpy_array(design) and design.shape[0] * design.shape[1] < SMALL_DESIGN:
         return threadpool_limits(limits=1, user_api="blas")
     return nullcontext()
+
+
+GPU_MISSING = (
+    'device="cuda" needs CuPy and a usable CUDA device; install the GPU extra with '
+    '`pip install "skmoe[gpu]"` (a CuPy wheel matching your CUDA), or use '
+    'device="auto" to fall back to the CPU.'
+)
+
+
+def _import_cupy():
+    """CuPy with a usable device, or None (the only place CuPy is imported)."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+    except Exception:  # no driver, no device, or a broken installation
+        return None
+    return cupy
+
+
+class Backend:
+    """Where a fit or a prediction computes, and how arrays get there and back.
+
+    ``xp`` is the namespace the numerics run in; ``to_compute`` moves a host NumPy
+    array there (once per fit); ``to_output`` turns a result into what the caller
+    gets back: NumPy for NumPy input, the input's own namespace under
+    scikit-learn's Array API dispatch.
+    """
+
+    def __init__(self, xp, to_compute, to_output, name):
+        self.xp = xp
+        self.to_compute = to_compute
+        self.to_output = to_output
+        self.name = name
+
+    def __repr__(self):
+        return f"Backend({self.name})"
+
+
+def _identity(x):
+    return x
+
+
+def select_backend(X, device: str, *, fitting: bool) -> Backend:
+    """The backend for validated input ``X`` and the estimator's ``device``.
+
+    Non-NumPy input (scikit-learn's Array API dispatch) computes in its own
+    namespace and device, whatever ``device`` says. NumPy input computes on the GPU
+    for ``device="cuda"`` or ``"auto"`` when CuPy and a device are usable. Fitting
+    with ``device="cuda"`` and no usable GPU raises; predicting falls back to the
+    CPU, so that a model fitted on a GPU predicts on any machine.
+    """
+    if not is_numpy_array(X):
+        xp = array_namespace(X)
+        dev = device_of(X)
+        return Backend(
+            xp, lambda a: xp.asarray(a, device=dev), _identity, f"{xp.__name__}"
+        )
+    numpy_xp = array_namespace(X)
+    if device != "cpu":
+        cupy = _import_cupy()
+        if cupy is not None:
+            cupy_xp = array_namespace(cupy.empty(0))
+            return Backend(cupy_xp, cupy.asarray, to_numpy, "cupy")
+        if device == "cuda" and fitting:
+            raise ImportError(GPU_MISSING)
+    return Backend(numpy_xp, _identity, _identity, "numpy")
+
+
+
+
+def as_compute(xp, a, like):
+    """Host array ``a`` in the namespace, dtype and device of ``like``."""
+    return xp.asarray(a, dtype=like.dtype, device=device_of(like))

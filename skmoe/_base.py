@@ -19,11 +19,23 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backend import array_namespace, blas_threads, to_numpy
-from ._em import EMProblem, FitResult, e_step, run_em
+from ._backend import (
+    _identity,
+    as_compute,
+    blas_threads,
+    device_of,
+    select_backend,
+    to_numpy,
+)
+from ._em import EMProblem, FitResult, drop_expert, e_step, expert_usage
 from ._init import initial_responsibilities
 from ._math import design_matrix
+from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
+from ._sparse import is_sparse, route, truncate_log_gate
 from .gates import GATES
+
+#: Rows of a GPU prediction are processed in chunks of about this many bytes.
+PREDICT_CHUNK_BYTES = 2**28
 
 SHARED_PARAMETERS = """n_experts : int, default=3
         Number of experts K.
@@ -64,6 +76,70 @@ SHARED_PARAMETERS = """n_experts : int, default=3
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations, relative to ``max(1, |value|)``.
 
+    top_k : int or None, default=None
+        Sparse gating: each sample is routed to its ``top_k`` experts of largest
+        gate value, whose gate values are renormalized to sum to one; the others
+        get exactly zero weight. ``None`` (or ``top_k >= n_experts``) mixes all
+        experts. EM then runs a truncated E-step (responsibilities outside each
+        sample's top k are exactly 0; the dense gate is fitted to these sparse
+        targets, so the log-likelihood is no longer guaranteed to rise at every
+        iteration), and predictions evaluate only the selected experts of each
+        sample, so their cost beyond the gate grows with ``top_k``, not with
+        ``n_experts``. Requires ``gate="softmax"``: a constant gate would select
+        the same experts for every sample. ``top_k=1`` routes each sample by the
+        gate alone (the truncated E-step then cannot use y to move samples
+        between experts); prefer ``top_k >= 2`` for fitting.
+
+    prune_threshold : float, default=0.0
+        During fitting, remove the least used expert whenever its share of the
+        training data (its mean responsibility, see ``expert_usage_``) is below
+        this value, one expert at a time, as R's flexmix does with ``minprior``
+        (flexmix's default is 0.05). ``0.0``, the default, disables pruning, so
+        that ``n_experts`` means what it says (model selection over
+        ``n_experts`` and BIC stay meaningful) and a softmax gate may keep an
+        expert for a small genuine regime; set about ``1 / (2 * n_regimes)``
+        to let a generous ``n_experts`` shrink to the regimes the data support.
+        See also :meth:`prune_experts` for pruning a fitted model.
+
+    solver : {"em", "gradient", "sgd"}, default="em"
+        How the penalized log-likelihood is maximized. ``"em"``: EM (monotone,
+        no step size). ``"gradient"``: full-batch L-BFGS on the same objective
+        with its analytic gradient (Fisher's identity: one E-step per
+        evaluation), from the same start as EM; it reaches the same optimum and
+        accepts ``balance_coef``. ``"sgd"``: mini-batch Adam with
+        ``batch_size`` and ``learning_rate``, ``max_iter`` epochs and early
+        stopping on ``validation_fraction`` of the data; it accepts
+        ``balance_coef`` and ``noisy_gating`` and provides :meth:`partial_fit`.
+
+    balance_coef : float, default=0.0
+        Weight c of the Switch Transformer load-balancing loss
+        ``c * K * sum_k f_k P_k`` (f_k: share of samples whose top expert is k;
+        P_k: mean gate probability of k), subtracted from the objective by the
+        ``"gradient"`` and ``"sgd"`` solvers; it is smallest when the experts
+        are used evenly. Raising it evens ``expert_usage_`` at some cost in
+        likelihood. ``0`` disables it; EM does not accept it.
+
+    noisy_gating : bool, default=False
+        With ``solver="sgd"``: add learned Gaussian noise
+        ``eps * softplus(x~ . u_k)`` to the gate logits during training
+        (noisy top-k gating, Shazeer et al. 2017), which spreads samples over
+        experts early in training; prediction uses the noise-free gate.
+
+    batch_size : int, default=256
+        Mini-batch size of ``solver="sgd"`` and :meth:`partial_fit`.
+
+    learning_rate : float, default=0.01
+        Adam step size of ``solver="sgd"`` and :meth:`partial_fit`.
+
+    validation_fraction : float, default=0.1
+        Share of the training data ``solver="sgd"`` holds out to decide early
+        stopping (the best parameters on it are kept); ``0`` watches the
+        training objective instead.
+
+    n_iter_no_change : int, default=5
+        ``solver="sgd"`` stops after this many epochs without an improvement of
+        the watched objective by more than ``tol``.
+
     random_state : int, RandomState instance or None, default=None
         Controls the restarts' initializations. Pass an int for reproducible
         results, identical for any ``n_jobs``.
@@ -78,7 +154,20 @@ SHARED_PARAMETERS = """n_experts : int, default=3
 
     n_jobs : int, default=None
         Number of restarts run in parallel through joblib. ``None`` means 1 unless
-        in a :obj:`joblib.parallel_backend` context; ``-1`` uses all processors."""
+        in a :obj:`joblib.parallel_backend` context; ``-1`` uses all processors.
+        Restarts on a GPU or another Array API namespace run one after another.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where NumPy input is computed. ``"cuda"`` moves X, y and the weights to
+        the GPU once per fit (through CuPy: ``pip install "skmoe[gpu]"``), runs
+        every EM iteration there and stores the fitted attributes as NumPy
+        arrays, so that the model pickles and predicts anywhere; it raises if no
+        GPU is usable. ``"auto"`` uses the GPU when one is usable and the CPU
+        otherwise. Predictions use the GPU when one is usable (in chunks of rows
+        that fit its memory) and the CPU otherwise. Input from another Array API
+        namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
+        computed in its own namespace and device, and outputs are returned in
+        it."""
 
 SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts, n_features_in_)
         Gate coefficients v_k. All zeros for ``gate="constant"``.
@@ -104,6 +193,15 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts, n_features_in_)
 
     converged_ : bool
         Whether the kept run converged before ``max_iter``.
+
+    n_experts_ : int
+        Number of experts kept (``n_experts`` less those pruned).
+
+    expert_usage_ : ndarray of shape (n_experts_,)
+        Share of the (weighted) training data each kept expert handles: its
+        mean responsibility ``sum_i w_i r_ik / sum_i w_i`` under the fitted
+        model (with the sparse gate if ``top_k``). Sums to one; at an EM
+        optimum with a softmax gate it equals the mean gate value.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -137,10 +235,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "init_params": [StrOptions({"mixed", "kmeans", "random"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "top_k": [Interval(Integral, 1, None, closed="left"), None],
+        "prune_threshold": [Interval(Real, 0, 1, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "balance_coef": [Interval(Real, 0, None, closed="left")],
+        "noisy_gating": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "n_jobs": [Integral, None],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     def __init__(
@@ -153,10 +261,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         init_params="mixed",
         max_iter=500,
         tol=1e-5,
+        top_k=None,
+        prune_threshold=0.0,
+        solver="em",
+        balance_coef=0.0,
+        noisy_gating=False,
+        batch_size=256,
+        learning_rate=0.01,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
         random_state=None,
         warm_start=False,
         verbose=0,
         n_jobs=None,
+        device="cpu",
     ):
         self.n_experts = n_experts
         self.gate = gate
@@ -165,10 +283,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.init_params = init_params
         self.max_iter = max_iter
         self.tol = tol
+        self.top_k = top_k
+        self.prune_threshold = prune_threshold
+        self.solver = solver
+        self.balance_coef = balance_coef
+        self.noisy_gating = noisy_gating
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.device = device
 
     # -- hooks for subclasses -------------------------------------------------------
 
@@ -216,8 +344,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             dtype=[np.float64, np.float32],
             y_numeric=is_regressor(self),
         )
+        backend = select_backend(X, self.device, fitting=True)
+        X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
+        y = _host(y)
         sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            _host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         n_active = int(np.count_nonzero(sample_weight))
         if n_active < self.n_experts:
@@ -225,35 +356,37 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
                 "pass fewer experts or more samples with a positive weight."
             )
-        Y = self._encode_target(y, X, fitting=True)
+        Y = self._encode_target(y, X_host, fitting=True)
         experts = self._make_experts(Y, sample_weight)
         gate = GATES[self.gate]()
-        xp = array_namespace(X)
+        X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         problem = EMProblem(
-            design_matrix(xp, X),
-            xp.asarray(Y),
-            xp.asarray(sample_weight),
+            design_matrix(backend.xp, X_compute),
+            backend.to_compute(Y),
+            backend.to_compute(sample_weight),
             gate,
             experts,
             float(self.alpha),
+            self.top_k,
         )
+        # restarts travel to joblib's workers by pickling: NumPy only
+        n_jobs = self.n_jobs if backend.name == "numpy" else 1
 
+        options = self._solver_options()
         if self.warm_start and hasattr(self, "converged_"):
-            results = [self._warm_run(problem)]
+            results = [self._warm_run(problem, options)]
         else:
             starts = self._restart_plan(check_random_state(self.random_state))
-            results = Parallel(n_jobs=self.n_jobs)(
+            results = Parallel(n_jobs=n_jobs)(
                 delayed(_fit_restart)(
                     problem,
-                    X,
+                    X_host,
                     Y,
                     sample_weight,
                     self.n_experts,
                     method,
                     seed,
-                    self.max_iter,
-                    self.tol,
-                    self.verbose,
+                    options,
                     index,
                 )
                 for index, (method, seed) in enumerate(starts)
@@ -278,16 +411,39 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             methods = [self.init_params] * self.n_init
         return list(zip(methods, seeds, strict=True))
 
-    def _warm_run(self, problem):
+    def _solver_options(self) -> SolverOptions:
+        """The solver settings, after checking that they go together."""
+        options = SolverOptions(
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            prune_threshold=self.prune_threshold,
+            balance_coef=self.balance_coef,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            noisy_gating=self.noisy_gating,
+        )
+        check_solver_options(options, self.gate, self.top_k, self.n_experts)
+        return options
+
+    def _warm_run(self, problem, options):
         xp = problem.xp
         _, expert_params = self._experts_from_attributes()
-        gate_params = {"coef": xp.asarray(self._gate_coef_matrix())}
+        gate_params = {
+            "coef": as_compute(xp, self._gate_coef_matrix(), problem.design)
+        }
         with blas_threads(problem.design):
             return run_em(
                 problem,
                 params=(
                     gate_params,
-                    {k: xp.asarray(v) for k, v in expert_params.items()},
+                    {
+                        k: as_compute(xp, v, problem.design)
+                        for k, v in expert_params.items()
+                    },
                 ),
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -314,15 +470,42 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return np.vstack([self.gate_intercept_[None, :], self.gate_coef_.T])
 
     def _validate_X_predict(self, X):
-        """Validated X's namespace and its transposed design matrix."""
+        """Validated X and the backend to compute its predictions on."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        xp = array_namespace(X)
-        return xp, design_matrix(xp, X)
+        return X, select_backend(X, self.device, fitting=False)
+
+    def _map_rows(self, X, compute):
+        """Apply ``compute(xp, design)`` to X and return outputs as the caller's.
+
+        ``design`` is X's transposed design matrix in the compute namespace.
+        NumPy input computed on a GPU goes in chunks of rows sized to
+        ``PREDICT_CHUNK_BYTES``; ``compute`` may return an array or a tuple.
+        """
+        X, backend = self._validate_X_predict(X)
+        xp = backend.xp
+        if backend.to_output is _identity:  # NumPy on the CPU, or Array API input
+            return compute(xp, design_matrix(xp, X))
+        width = X.shape[1] + 1 + 4 * self.gate_coef_.shape[0] * self._n_outputs()
+        rows = max(1, PREDICT_CHUNK_BYTES // (X.dtype.itemsize * width))
+        chunks = [
+            compute(xp, design_matrix(xp, backend.to_compute(X[start : start + rows])))
+            for start in range(0, X.shape[0], rows)
+        ]
+        if isinstance(chunks[0], tuple):
+            return tuple(
+                np.concatenate([backend.to_output(c[i]) for c in chunks])
+                for i in range(len(chunks[0]))
+            )
+        return np.concatenate([backend.to_output(c) for c in chunks])
+
+    def _n_outputs(self):
+        """Outputs per expert (classes for the classifier), for chunk sizes."""
+        return 1
 
     def _log_gate(self, xp, design):
         """log g_k(x_i), (n_experts, n_samples)."""
-        coef = xp.asarray(self._gate_coef_matrix(), dtype=design.dtype)
+        coef = as_compute(xp, self._gate_coef_matrix(), design)
         return GATES[self.gate]().log_gate(xp, design, {"coef": coef})
 
     def predict_gate(self, X):
@@ -337,29 +520,32 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate : ndarray of shape (n_samples, n_experts)
             g_k(x_i); each row sums to one.
         """
-        xp, design = self._validate_X_predict(X)
-        return xp.exp(self._log_gate(xp, design)).T
+        return self._map_rows(
+            X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T
+        )
 
     def _log_likelihood_samples(self, X, y):
         """log p(y_i | x_i) for each sample under the fitted model."""
-        xp, design = self._validate_X_predict(X)
-        Y = xp.asarray(self._encode_target(y, X, fitting=False), dtype=design.dtype)
+        X, backend = self._validate_X_predict(X)
+        xp = backend.xp
+        X_host = to_numpy(X)
+        Y = self._encode_target(_host(y), X_host, fitting=False)
+        if backend.to_output is not _identity:
+            X = backend.to_compute(X_host)
+        design = design_matrix(xp, X)
         experts, expert_params = self._experts_from_attributes()
-        dtype = design.dtype
         problem = EMProblem(
             design,
-            Y,
-            xp.ones(design.shape[1], dtype=dtype),
+            as_compute(xp, Y, design),
+            xp.ones(design.shape[1], dtype=design.dtype, device=device_of(design)),
             GATES[self.gate](),
             experts,
             float(self.alpha),
         )
-        gate_params = {"coef": xp.asarray(self._gate_coef_matrix(), dtype=dtype)}
-        expert_params = {
-            k: xp.asarray(v, dtype=dtype) for k, v in expert_params.items()
-        }
+        gate_params = {"coef": as_compute(xp, self._gate_coef_matrix(), design)}
+        expert_params = {k: as_compute(xp, v, design) for k, v in expert_params.items()}
         log_norm, _, _ = e_step(problem, gate_params, expert_params)
-        return log_norm
+        return to_numpy(log_norm)
 
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()
@@ -404,6 +590,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return -2 * log_likelihood + 2 * self._n_parameters()
 
 
+def _host(a):
+    """A NumPy copy of an Array API array; other input is returned as it is."""
+    if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):
+        return a
+    return to_numpy(a)
+
+
 def _fit_restart(
     problem, X, Y, sample_weight, n_experts, method, seed, max_iter, tol, verbose, index
 ) -> FitResult:
@@ -439,6 +632,5 @@ def _run_restart(
     resp = initial_responsibilities(
         X, target, sample_weight, n_experts, method, np.random.RandomState(seed)
     )
-    xp = problem.xp
-    resp = xp.asarray(np.ascontiguousarray(resp.T))
+    resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
     return run_em(problem, resp=resp, max_iter=max_iter, tol=tol, verbose=verbose)

@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import array_namespace
+from ._backend import array_namespace, as_compute, to_numpy
 from ._base import BaseMixtureOfExperts, fill_doc
 from ._math import logsumexp
 from .experts import LogisticExperts
@@ -78,6 +78,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Y[indices, np.arange(len(indices))] = 1
         return Y
 
+    def _n_outputs(self):
+        return len(self.classes_)
+
     def _make_experts(self, Y, sample_weight):
         return LogisticExperts(n_classes=Y.shape[0])
 
@@ -112,13 +115,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             rows sum to one. Computed in log space, so that no expert's
             probabilities overflow.
         """
-        xp, design = self._validate_X_predict(X)
-        experts, params = self._experts_from_attributes()
-        params = {"coef": xp.asarray(params["coef"], dtype=design.dtype)}
-        log_joint = self._log_gate(xp, design)[:, None, :] + experts.log_proba(
-            xp, design, params
-        )
-        return xp.exp(logsumexp(xp, log_joint, axis=0)).T
+
+        def compute(xp, design):
+            experts, params = self._experts_from_attributes()
+            coef = {"coef": as_compute(xp, params["coef"], design)}
+            log_gate = self._log_gate(xp, design)
+            log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, coef)
+            return xp.exp(logsumexp(xp, log_joint, axis=0)).T
+
+        return self._map_rows(X, compute)
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.
@@ -148,4 +153,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         y_pred : ndarray of shape (n_samples,)
         """
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        xp = array_namespace(proba)
+        indices = xp.argmax(proba, axis=1)
+        if isinstance(proba, np.ndarray) or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[to_numpy(indices)]
+        # Array API input: numeric labels come back in the input's namespace
+        return xp.take(as_compute(xp, self.classes_, proba), indices, axis=0)

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from ._backend import to_numpy
+from ._backend import as_compute, to_numpy
 from ._base import BaseMixtureOfExperts, fill_doc
 from ._distribution import PredictiveMixture
 from .experts import GaussianLinearExperts
@@ -103,7 +103,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _expert_means(self, xp, design):
         """Expert means, (n_experts, n_samples)."""
         experts, params = self._experts_from_attributes()
-        coef = xp.asarray(params["coef"], dtype=design.dtype)
+        coef = as_compute(xp, params["coef"], design)
         return experts.means(xp, design, {"coef": coef})
 
     def predict(self, X, return_std=False):
@@ -122,15 +122,19 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of shape (n_samples,)
             Only when ``return_std`` is True.
         """
-        xp, design = self._validate_X_predict(X)
-        gate = xp.exp(self._log_gate(xp, design))
-        means = self._expert_means(xp, design)
-        mean = xp.sum(gate * means, axis=0)
-        if not return_std:
-            return mean
-        variance = xp.asarray(self.expert_variance_, dtype=design.dtype)
-        second = xp.sum(gate * (variance[:, None] + means**2), axis=0)
-        return mean, xp.sqrt(xp.maximum(second - mean**2, 0.0))
+
+
+        def compute(xp, design):
+            gate = xp.exp(self._log_gate(xp, design))
+            means = self._expert_means(xp, design)
+            mean = xp.sum(gate * means, axis=0)
+            if not return_std:
+                return mean
+            variance = as_compute(xp, self.expert_variance_, design)
+            second = xp.sum(gate * (variance[:, None] + means**2), axis=0)
+            return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
+
+        return self._map_rows(X, compute)
 
     def predict_distribution(self, X):
         """The predictive mixture p(y | x) of each row of X.
@@ -144,10 +148,15 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         distribution : PredictiveMixture
             Vectorized ``mean()``, ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``
             and ``sample(n)``, with the per-row expert ``weights``, ``means`` and
-            ``scales``.
+            ``scales``; held on the host (NumPy) whatever the input's namespace.
         """
-        xp, design = self._validate_X_predict(X)
-        gate = to_numpy(xp.exp(self._log_gate(xp, design))).T
-        means = to_numpy(self._expert_means(xp, design)).T
+        gate, means = self._map_rows(
+            X,
+            lambda xp, design: (
+                xp.exp(self._log_gate(xp, design)).T,
+                self._expert_means(xp, design).T,
+            ),
+        )
+        gate, means = to_numpy(gate), to_numpy(means)
         scales = np.broadcast_to(np.sqrt(self.expert_variance_), means.shape)
         return PredictiveMixture(gate, means, scales)
