@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -12,6 +13,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -21,15 +23,24 @@ from sklearn.utils.validation import (
 
 from ._backend import (
     _identity,
+    array_namespace,
     as_compute,
     blas_threads,
     device_of,
     select_backend,
     to_numpy,
 )
-from ._em import EMProblem, FitResult, drop_expert, e_step, expert_usage
+from ._em import (
+    EMProblem,
+    FitResult,
+    e_step,
+    expert_usage,
+    initial_params,
+    objective,
+)
 from ._init import initial_responsibilities
 from ._math import design_matrix
+from ._sgd import SGDState, sgd_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, route, truncate_log_gate
 from .gates import GATES
@@ -436,8 +447,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "coef": as_compute(xp, self._gate_coef_matrix(), problem.design)
         }
         with blas_threads(problem.design):
-            return run_em(
+            return solve(
                 problem,
+                options,
                 params=(
                     gate_params,
                     {
@@ -445,9 +457,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                         for k, v in expert_params.items()
                     },
                 ),
-                max_iter=self.max_iter,
-                tol=self.tol,
-                verbose=self.verbose,
+                random_state=check_random_state(self.random_state),
             )
 
     def _set_fitted(self, problem, result: FitResult):
@@ -463,6 +473,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.objective_history_ = list(result.objective_history)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
+        self.n_experts_ = int(coef.shape[1])
+        usage = expert_usage(problem, result.gate_params, result.expert_params)
+        self.expert_usage_ = to_numpy(usage).astype(np.float64)
+        self._solver_state = result.solver_state
 
     # -- prediction plumbing --------------------------------------------------------
 
@@ -504,9 +518,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return 1
 
     def _log_gate(self, xp, design):
-        """log g_k(x_i), (n_experts, n_samples)."""
+        """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse."""
         coef = as_compute(xp, self._gate_coef_matrix(), design)
-        return GATES[self.gate]().log_gate(xp, design, {"coef": coef})
+        log_gate = GATES[self.gate]().log_gate(xp, design, {"coef": coef})
+        if self._top_k() is not None:
+            log_gate = truncate_log_gate(xp, log_gate, self._top_k())
+        return log_gate
+
+    def _top_k(self):
+        """``top_k`` if it drops experts of the fitted model, else None."""
+        return self.top_k if is_sparse(self.top_k, self.gate_coef_.shape[0]) else None
+
+    def _route(self, xp, design):
+        """Selected experts and their log sparse-gate weights, both (top_k, n)."""
+        coef = as_compute(xp, self._gate_coef_matrix(), design)
+        logits = GATES[self.gate]().logits(xp, design, {"coef": coef})
+        return route(xp, logits, self._top_k())
 
     def predict_gate(self, X):
         """Gate probabilities: how much each expert counts for each sample.
@@ -541,6 +568,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             GATES[self.gate](),
             experts,
             float(self.alpha),
+            self._top_k(),
         )
         gate_params = {"coef": as_compute(xp, self._gate_coef_matrix(), design)}
         expert_params = {k: as_compute(xp, v, design) for k, v in expert_params.items()}
@@ -589,6 +617,158 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_likelihood = float(np.sum(to_numpy(self._log_likelihood_samples(X, y))))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
+    # -- pruning a fitted model, and incremental fitting ------------------------------
+
+    def prune_experts(self, threshold):
+        """A copy of the fitted model without its rarely used experts.
+
+        Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
+        most used expert is always kept) and renormalizes the gate over the
+        others, without refitting.
+
+        Parameters
+        ----------
+        threshold : float
+            Smallest usage share an expert needs to be kept.
+
+        Returns
+        -------
+        pruned : estimator
+            A new fitted estimator with ``n_experts_`` experts; ``expert_usage_``
+            is the kept experts' shares renormalized, and the training
+            diagnostics (``log_likelihood_``, histories) are those of the
+            original fit.
+
+        Notes
+        -----
+        Let ``m(x)`` be the gate weight (:meth:`predict_gate`) the original model
+        gives the removed experts at x. Then at every x, the predictive
+        distributions of the original and pruned models differ in total
+        variation by at most ``m(x)`` (with a dense gate, the original is
+        ``(1 - m) * pruned + m * removed``; with ``top_k`` the experts that take
+        the removed ones' places have smaller gate values). Consequently each
+        class probability of a classifier moves by at most ``m(x)``, and a
+        regressor's mean by at most ``m(x)`` times the spread of the experts'
+        means at x (twice that with ``top_k``). Averaged over the training data,
+        ``m`` is the removed experts' usage share when the gate is dense.
+        """
+        check_is_fitted(self)
+        keep = np.flatnonzero(self.expert_usage_ >= threshold)
+        if keep.size == 0:
+            keep = np.array([int(np.argmax(self.expert_usage_))])
+        experts, expert_params = self._experts_from_attributes()
+        xp = array_namespace(expert_params["coef"])
+        gate = GATES[self.gate]()
+        gate_params = gate.select(xp, {"coef": self._gate_coef_matrix()}, keep)
+        pruned = copy.deepcopy(self)
+        pruned.gate_intercept_ = np.array(gate_params["coef"][0])
+        pruned.gate_coef_ = np.array(gate_params["coef"][1:].T)
+        pruned._set_expert_attributes(
+            experts, experts.select(xp, expert_params, xp.asarray(keep))
+        )
+        pruned.n_experts_ = int(keep.size)
+        usage = self.expert_usage_[keep]
+        pruned.expert_usage_ = usage / usage.sum()
+        pruned._solver_state = None
+        return pruned
+
+    @available_if(lambda self: self.solver == "sgd")
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).
+
+        The first call starts from a random partition of its samples (one
+        M-step); later calls continue from the current parameters and Adam
+        state. ``max_iter``, ``n_init``, early stopping and pruning do not
+        apply; ``log_likelihood_`` and ``expert_usage_`` refer to the last batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._partial_fit(X, y, sample_weight)
+
+    def _partial_fit(self, X, y, sample_weight):
+        first = not hasattr(self, "n_experts_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            y_numeric=is_regressor(self),
+            reset=first,
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        Y = self._encode_target(y, X, fitting=False)
+        options = self._solver_options()
+        xp = array_namespace(X)
+        if first:
+            experts = self._make_experts(Y, sample_weight)
+            self._sgd_random_state = check_random_state(self.random_state)
+        else:
+            experts, expert_params = self._experts_from_attributes()
+        problem = EMProblem(
+            design_matrix(xp, X),
+            xp.asarray(Y),
+            xp.asarray(sample_weight),
+            GATES[self.gate](),
+            experts,
+            float(self.alpha),
+            self.top_k,
+        )
+        if first:
+            resp = initial_responsibilities(
+                X,
+                Y.T if Y.ndim == 2 else Y,
+                sample_weight,
+                self.n_experts,
+                "random",
+                self._sgd_random_state,
+            )
+            params = initial_params(problem, xp.asarray(np.ascontiguousarray(resp.T)))
+            state, history = SGDState(), ([], [])
+        else:
+            params = (
+                {"coef": xp.asarray(self._gate_coef_matrix(), dtype=X.dtype)},
+                {k: xp.asarray(v, dtype=X.dtype) for k, v in expert_params.items()},
+            )
+            state = self._solver_state or SGDState()
+            history = (self.log_likelihood_history_, self.objective_history_)
+        with blas_threads(problem.design):
+            gate_params, expert_params = sgd_epoch(
+                problem,
+                *params,
+                state,
+                self._sgd_random_state,
+                batch_size=options.batch_size,
+                learning_rate=options.learning_rate,
+                balance_coef=options.balance_coef,
+                noisy_gating=options.noisy_gating,
+            )
+            log_norm = e_step(problem, gate_params, expert_params)[0]
+            total, penalized = objective(problem, log_norm, gate_params, expert_params)
+        result = FitResult(
+            gate_params,
+            expert_params,
+            total,
+            penalized,
+            history[0] + [total],
+            history[1] + [penalized],
+            (0 if first else self.n_iter_) + 1,
+            False,
+            solver_state=state,
+        )
+        self._set_fitted(problem, result)
+        return self
+
 
 def _host(a):
     """A NumPy copy of an Array API array; other input is returned as it is."""
@@ -598,9 +778,9 @@ def _host(a):
 
 
 def _fit_restart(
-    problem, X, Y, sample_weight, n_experts, method, seed, max_iter, tol, verbose, index
+    problem, X, Y, sample_weight, n_experts, method, seed, options, index
 ) -> FitResult:
-    """One EM restart (module-level so that joblib can run it in another process)."""
+    """One restart (module-level so that joblib can run it in another process)."""
     start = time.perf_counter()
     with blas_threads(problem.design):
         result = _run_restart(
@@ -611,11 +791,9 @@ def _fit_restart(
             n_experts,
             method,
             seed,
-            max_iter,
-            tol,
-            verbose,
+            options,
         )
-    if verbose >= 1:
+    if options.verbose >= 1:
         status = "converged" if result.converged else "did not converge"
         print(
             f"Restart {index} ({method}): {status} after {result.n_iter} iterations, "
@@ -625,12 +803,10 @@ def _fit_restart(
     return result
 
 
-def _run_restart(
-    problem, X, Y, sample_weight, n_experts, method, seed, max_iter, tol, verbose
-):
+def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
     target = Y.T if Y.ndim == 2 else Y
     resp = initial_responsibilities(
         X, target, sample_weight, n_experts, method, np.random.RandomState(seed)
     )
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
-    return run_em(problem, resp=resp, max_iter=max_iter, tol=tol, verbose=verbose)
+    return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._backend import array_namespace, as_compute, to_numpy
 from ._base import BaseMixtureOfExperts, fill_doc
-from ._math import logsumexp
+from ._math import log_softmax, logsumexp
+from ._sparse import selected_linear
 from .experts import LogisticExperts
 
 
@@ -101,6 +103,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         )
         return LogisticExperts(n_classes), {"coef": coef}
 
+    def _sparse_log_proba(self, xp, design):
+        """log of the mixture's class probabilities from the top-k experts only."""
+        index, log_weight = self._route(xp, design)
+        _, params = self._experts_from_attributes()
+        coef = as_compute(xp, params["coef"], design)
+        logits = selected_linear(xp, coef, design, index, len(self.classes_))
+        log_joint = log_weight[:, :, None] + log_softmax(xp, logits, axis=2)
+        return logsumexp(xp, log_joint, axis=0)  # (n_samples, n_classes)
+
     def predict_proba(self, X):
         """Class probabilities of the mixture.
 
@@ -117,6 +128,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
 
         def compute(xp, design):
+            if self._top_k() is not None:  # only the selected experts
+                return xp.exp(self._sparse_log_proba(xp, design))
             experts, params = self._experts_from_attributes()
             coef = {"coef": as_compute(xp, params["coef"], design)}
             log_gate = self._log_gate(xp, design)
@@ -124,6 +137,30 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             return xp.exp(logsumexp(xp, log_joint, axis=0)).T
 
         return self._map_rows(X, compute)
+
+    @available_if(lambda self: self.solver == "sgd")
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that may appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "n_experts_"):
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            self.classes_ = np.unique(classes)
+        return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.

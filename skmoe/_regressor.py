@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from ._backend import as_compute, to_numpy
 from ._base import BaseMixtureOfExperts, fill_doc
 from ._distribution import PredictiveMixture
+from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
 
 #: Noise variance floor relative to the (weighted) variance of y.
@@ -106,6 +107,21 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         coef = as_compute(xp, params["coef"], design)
         return experts.means(xp, design, {"coef": coef})
 
+    def _sparse_moments(self, xp, design, return_std=False):
+        """Mixture mean (and std) from each sample's top-k experts only."""
+        index, log_weight = self._route(xp, design)
+        weight = xp.exp(log_weight)
+        experts, params = self._experts_from_attributes()
+        coef = as_compute(xp, params["coef"], design)
+        means = selected_linear(xp, coef, design, index, 1)[:, :, 0]
+        mean = xp.sum(weight * means, axis=0)
+        if not return_std:
+            return mean
+        variance = as_compute(xp, self.expert_variance_, design)
+        variance = xp.reshape(xp.take(variance, xp.reshape(index, (-1,))), index.shape)
+        second = xp.sum(weight * (variance + means**2), axis=0)
+        return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
+
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation).
 
@@ -125,6 +141,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
 
         def compute(xp, design):
+            if self._top_k() is not None:  # only the selected experts
+                return self._sparse_moments(xp, design, return_std)
             gate = xp.exp(self._log_gate(xp, design))
             means = self._expert_means(xp, design)
             mean = xp.sum(gate * means, axis=0)

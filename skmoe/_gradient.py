@@ -1,0 +1,243 @@
+"""Joint-likelihood solvers: the penalized objective, its gradient, and L-BFGS.
+
+The objective is the one EM increases (``_em.objective``): the per-sample weighted
+log-likelihood of the mixture minus the L2 penalties, optionally minus a load
+balancing loss. Its gradient reuses the E-step (Fisher's identity): with ``r`` the
+responsibilities and ``g`` the (sparse, if ``top_k``) gate at the current point,
+
+    d l / d a_ki      = w_i (r_ki - g_ki)                  (gate logits)
+    d l / d theta_k   = sum_i w_i r_ki d log p_ki / d theta_k   (experts)
+
+so the gradient is one E-step plus the families' M-step gradients. Positive
+parameters (a Gaussian expert's variance) are moved in log space with their floor
+as a bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ._backend import to_numpy
+from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
+from ._math import device, log_softmax, logsumexp
+from ._sparse import is_sparse, truncate_log_gate
+
+Array = Any
+Params = dict[str, Array]
+
+
+@dataclass
+class Evaluation:
+    """The objective and its gradients at one point."""
+
+    value: float
+    log_likelihood: float
+    gate_grad: Params
+    expert_grad: Params
+    dlogits: Array
+
+
+def switch_balance_loss(xp, logits, log_gate, weight, coef: float):
+    """Switch Transformer loss ``c K sum_k f_k P_k`` and its gradient on the logits.
+
+    ``f_k``: weighted share of the samples whose top-1 expert is k (piecewise
+    constant, no gradient); ``P_k``: weighted mean gate probability of expert k.
+    Minimal (= c) when both are uniform. ``weight`` sums to one.
+    """
+    n_experts = logits.shape[0]
+    rows = xp.reshape(xp.arange(n_experts), (n_experts, 1))
+    top1 = xp.astype(rows == xp.argmax(logits, axis=0)[None, :], logits.dtype)
+    share = xp.sum(top1 * weight[None, :], axis=1)
+    gate = xp.exp(log_gate)
+    loss = coef * n_experts * xp.sum(share * xp.sum(gate * weight[None, :], axis=1))
+    expected = xp.sum(share[:, None] * gate, axis=0)
+    grad = coef * n_experts * weight[None, :] * gate * (share[:, None] - expected)
+    return float(loss), grad
+
+
+def evaluate(
+    problem: EMProblem,
+    gate_params: Params,
+    expert_params: Params,
+    *,
+    balance_coef: float = 0.0,
+    logit_noise: Array | None = None,
+) -> Evaluation:
+    """Penalized per-sample objective (minus the balance loss) and its gradient.
+
+    ``logit_noise`` (K, n) is added to the gate logits (noisy top-k gating); its
+    gradient is ``dlogits``, which the caller chains into the noise parameters.
+    """
+    xp = problem.xp
+    design, weight = problem.design, problem.normalized_weight
+    logits = problem.gate.logits(xp, design, gate_params)
+    if logit_noise is not None:
+        logits = logits + logit_noise
+    log_gate = log_softmax(xp, logits, axis=0)
+    log_mix = log_gate
+    if is_sparse(problem.top_k, logits.shape[0]):
+        log_mix = truncate_log_gate(xp, log_gate, problem.top_k)
+    log_p = problem.experts.log_likelihood(xp, design, problem.Y, expert_params)
+    log_joint = log_mix + log_p
+    log_norm = logsumexp(xp, log_joint, axis=0)
+    resp = xp.exp(log_joint - log_norm[None, :])
+    dlogits = weight[None, :] * (resp - xp.exp(log_mix))
+    total, value = objective(problem, log_norm, gate_params, expert_params)
+    if balance_coef > 0:
+        loss, grad = switch_balance_loss(xp, logits, log_gate, weight, balance_coef)
+        value -= loss
+        dlogits = dlogits - grad
+    gate_grad = problem.gate.logits_gradient(xp, design, dlogits, gate_params)
+    penalty = problem.gate.penalty_gradient(xp, gate_params, problem.alpha)
+    gate_grad = {name: gate_grad[name] - penalty[name] for name in gate_grad}
+    expert_grad = problem.experts.gradient(
+        xp, design, problem.Y, weight[None, :] * resp, expert_params, problem.alpha
+    )
+    return Evaluation(value, total, gate_grad, expert_grad, dlogits)
+
+
+# -- packing parameters into one unconstrained vector -------------------------------
+
+
+class Packer:
+    """Maps (gate_params, expert_params) to a flat float64 vector and back.
+
+    Parameters with a floor (``ExpertFamily.lower_bounds``) are stored as logs.
+    """
+
+    def __init__(self, problem: EMProblem, gate_params: Params, expert_params: Params):
+        self.xp = problem.xp
+        self.floors = problem.experts.lower_bounds()
+        self.layout = [("gate", k, v.shape) for k, v in sorted(gate_params.items())]
+        self.layout += [
+            ("expert", k, v.shape) for k, v in sorted(expert_params.items())
+        ]
+        first = next(iter(gate_params.values()))
+        self.dtype, self.device = first.dtype, device(first)
+
+    def pack(self, gate_params: Params, expert_params: Params) -> np.ndarray:
+        groups = {"gate": gate_params, "expert": expert_params}
+        parts = []
+        for group, name, _ in self.layout:
+            value = to_numpy(groups[group][name]).astype(np.float64)
+            if group == "expert" and name in self.floors:
+                value = np.log(value)
+            parts.append(value.ravel())
+        return np.concatenate(parts)
+
+    def unpack(self, theta: np.ndarray):
+        groups: dict[str, Params] = {"gate": {}, "expert": {}}
+        offset = 0
+        for group, name, shape in self.layout:
+            size = int(np.prod(shape))
+            value = np.reshape(theta[offset : offset + size], shape)
+            if group == "expert" and name in self.floors:
+                value = np.exp(value)
+            groups[group][name] = self.xp.asarray(
+                value, dtype=self.dtype, device=self.device
+            )
+            offset += size
+        return groups["gate"], groups["expert"]
+
+    def pack_gradient(self, evaluation: Evaluation, expert_params: Params):
+        """Gradient w.r.t. the packed vector (chain rule for the logs)."""
+        grads = {"gate": evaluation.gate_grad, "expert": evaluation.expert_grad}
+        parts = []
+        for group, name, _ in self.layout:
+            grad = grads[group][name]
+            if group == "expert" and name in self.floors:
+                grad = grad * expert_params[name]
+            parts.append(to_numpy(grad).astype(np.float64).ravel())
+        return np.concatenate(parts)
+
+    def bounds(self):
+        out = []
+        for group, name, shape in self.layout:
+            low = None
+            if group == "expert" and name in self.floors:
+                low = float(np.log(self.floors[name]))
+            out += [(low, None)] * int(np.prod(shape))
+        return out
+
+
+def lbfgs(problem, gate_params, expert_params, *, max_iter, tol, balance_coef):
+    """Minimize the negative objective by L-BFGS-B from the given parameters."""
+    packer = Packer(problem, gate_params, expert_params)
+    history: list[tuple[float, float]] = []
+
+    def fun(theta):
+        gate, experts = packer.unpack(theta)
+        ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
+        fun.last = (ev.log_likelihood, ev.value)
+        return -ev.value, -packer.pack_gradient(ev, experts)
+
+    def callback(intermediate_result):
+        history.append(fun.last)
+
+    result = minimize(
+        fun,
+        packer.pack(gate_params, expert_params),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=packer.bounds(),
+        callback=callback,
+        options={"maxiter": max_iter, "ftol": tol * 1e-3, "gtol": 1e-9},
+    )
+    gate_params, expert_params = packer.unpack(result.x)
+    return gate_params, expert_params, history, result
+
+
+def run_gradient(
+    problem: EMProblem,
+    gate_params: Params,
+    expert_params: Params,
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-5,
+    balance_coef: float = 0.0,
+    prune_threshold: float = 0.0,
+    verbose: int = 0,
+) -> FitResult:
+    """Full-batch L-BFGS on the penalized log-likelihood (``solver="gradient"``).
+
+    With ``prune_threshold``, after each L-BFGS run the least used expert is
+    dropped if its share is below the threshold and L-BFGS runs again.
+    """
+    log_likelihoods, objectives, n_iter, converged = [], [], 0, False
+    while True:
+        gate_params, expert_params, history, result = lbfgs(
+            problem,
+            gate_params,
+            expert_params,
+            max_iter=max(max_iter - n_iter, 1),
+            tol=tol,
+            balance_coef=balance_coef,
+        )
+        log_likelihoods += [h[0] for h in history]
+        objectives += [h[1] for h in history]
+        n_iter += result.nit
+        converged = bool(result.success)
+        if verbose >= 2:
+            print(f"  L-BFGS: {result.nit} iterations, {result.message}")
+        ev = evaluate(problem, gate_params, expert_params)
+        resp = e_step(problem, gate_params, expert_params)[1]
+        pruned = prune_smallest(
+            problem, gate_params, expert_params, resp, prune_threshold
+        )
+        if pruned is None or n_iter >= max_iter:
+            break
+        gate_params, expert_params = pruned
+    return FitResult(
+        gate_params,
+        expert_params,
+        ev.log_likelihood,
+        ev.value,
+        log_likelihoods,
+        objectives,
+        n_iter,
+        converged,
+    )

@@ -1,0 +1,206 @@
+"""Mini-batch Adam on the joint likelihood (``solver="sgd"``) and ``partial_fit``.
+
+Each step evaluates :func:`skmoe._gradient.evaluate` on a mini-batch (weights
+normalized within the batch, so ``alpha`` keeps its per-sample meaning) and takes
+an Adam step (Kingma & Ba 2015) in the packed, unconstrained parametrization of
+:class:`~skmoe._gradient.Packer` (floored parameters in log space, clipped at their
+floor). Optional noisy top-k gating (Shazeer et al. 2017) adds
+``eps * softplus(x~ . u_k)``, eps ~ N(0, 1), to the gate logits during training;
+the noise coefficients ``u`` are learned too and prediction uses the clean gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
+from ._gradient import Packer, evaluate
+
+Array = Any
+
+BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
+
+
+@dataclass
+class SGDState:
+    """What ``partial_fit`` carries between calls: Adam moments and noise weights."""
+
+    first: np.ndarray | None = None
+    second: np.ndarray | None = None
+    n_steps: int = 0
+    noise_coef: np.ndarray | None = None
+    epochs: int = 0
+    history: list = field(default_factory=list)
+
+
+def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
+    xp = problem.xp
+    index = xp.asarray(index)
+    return EMProblem(
+        xp.take(problem.design, index, axis=1),
+        xp.take(problem.Y, index, axis=problem.Y.ndim - 1),
+        xp.take(problem.sample_weight, index, axis=0),
+        problem.gate,
+        problem.experts,
+        problem.alpha,
+        problem.top_k,
+    )
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def sgd_epoch(
+    problem: EMProblem,
+    gate_params,
+    expert_params,
+    state: SGDState,
+    rng: np.random.RandomState,
+    *,
+    batch_size: int,
+    learning_rate: float,
+    balance_coef: float,
+    noisy_gating: bool,
+    index: np.ndarray | None = None,
+):
+    """One pass of Adam over ``index`` (default: all samples) in random batches."""
+    xp = problem.xp
+    packer = Packer(problem, gate_params, expert_params)
+    theta = packer.pack(gate_params, expert_params)
+    if state.first is None or state.first.shape != theta.shape:
+        state.first, state.second, state.n_steps = (
+            np.zeros_like(theta),
+            np.zeros_like(theta),
+            0,
+        )
+    if noisy_gating and state.noise_coef is None:
+        state.noise_coef = np.zeros(tuple(gate_params["coef"].shape))
+    bounds = np.array([-np.inf if b[0] is None else b[0] for b in packer.bounds()])
+    index = np.arange(problem.design.shape[1]) if index is None else index
+    order = rng.permutation(index)
+    for start in range(0, order.shape[0], batch_size):
+        batch = _subproblem(problem, np.sort(order[start : start + batch_size]))
+        if float(xp.sum(batch.sample_weight)) <= 0:
+            continue
+        gate, experts = packer.unpack(theta)
+        noise = None
+        if noisy_gating:
+            design = np.asarray(batch.design, dtype=np.float64)
+            pre = state.noise_coef.T @ design
+            eps = rng.standard_normal(pre.shape)
+            noise = xp.asarray(eps * _softplus(pre), dtype=packer.dtype)
+        ev = evaluate(
+            batch, gate, experts, balance_coef=balance_coef, logit_noise=noise
+        )
+        grad = packer.pack_gradient(ev, experts)
+        theta = _adam(theta, grad, state, learning_rate)
+        theta = np.maximum(theta, bounds)
+        if noisy_gating:
+            dlogits = np.asarray(ev.dlogits, dtype=np.float64)
+            sigmoid = 1.0 / (1.0 + np.exp(-pre))
+            noise_grad = design @ (dlogits * eps * sigmoid).T
+            state.noise_coef = state.noise_coef + learning_rate * noise_grad
+    return packer.unpack(theta)
+
+
+def _adam(theta, grad, state: SGDState, learning_rate: float):
+    """One Adam ascent step on the objective (``grad`` is its gradient)."""
+    state.n_steps += 1
+    state.first = BETA1 * state.first + (1 - BETA1) * grad
+    state.second = BETA2 * state.second + (1 - BETA2) * grad**2
+    first = state.first / (1 - BETA1**state.n_steps)
+    second = state.second / (1 - BETA2**state.n_steps)
+    return theta + learning_rate * first / (np.sqrt(second) + EPSILON)
+
+
+def _score(problem, gate_params, expert_params):
+    log_norm = e_step(problem, gate_params, expert_params)[0]
+    return objective(problem, log_norm, gate_params, expert_params)
+
+
+def run_sgd(
+    problem: EMProblem,
+    gate_params,
+    expert_params,
+    *,
+    random_state: np.random.RandomState,
+    max_iter: int = 200,
+    tol: float = 1e-5,
+    batch_size: int = 256,
+    learning_rate: float = 0.01,
+    validation_fraction: float = 0.1,
+    n_iter_no_change: int = 5,
+    balance_coef: float = 0.0,
+    noisy_gating: bool = False,
+    prune_threshold: float = 0.0,
+    verbose: int = 0,
+) -> FitResult:
+    """Adam epochs with early stopping on a held-out fraction (``solver="sgd"``).
+
+    Stops when the validation objective has not improved by more than ``tol``
+    (relative) for ``n_iter_no_change`` epochs and returns the best parameters
+    seen; with ``validation_fraction=0`` the training objective is watched
+    instead. After each epoch the least used expert is dropped if its share of the
+    training data is below ``prune_threshold``.
+    """
+    n_samples = problem.design.shape[1]
+    order = random_state.permutation(n_samples)
+    n_valid = int(round(validation_fraction * n_samples))
+    train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    watched = _subproblem(problem, valid) if n_valid > 0 else problem
+    state = SGDState()
+    best, best_params, stall = -np.inf, (gate_params, expert_params), 0
+    log_likelihoods, objectives, converged = [], [], False
+    for epoch in range(1, max_iter + 1):
+        gate_params, expert_params = sgd_epoch(
+            problem,
+            gate_params,
+            expert_params,
+            state,
+            random_state,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            balance_coef=balance_coef,
+            noisy_gating=noisy_gating,
+            index=train,
+        )
+        resp = e_step(problem, gate_params, expert_params)[1]
+        pruned = prune_smallest(
+            problem, gate_params, expert_params, resp, prune_threshold
+        )
+        if pruned is not None:
+            gate_params, expert_params = pruned
+            state.first, state.noise_coef = None, None
+            best, stall = -np.inf, 0
+        total, penalized = _score(problem, gate_params, expert_params)
+        log_likelihoods.append(total)
+        objectives.append(penalized)
+        score = _score(watched, gate_params, expert_params)[1]
+        if verbose >= 2:
+            print(f"  Epoch {epoch}\t log-likelihood {total:.6g}\t watched {score:.6g}")
+        if score > best + tol * max(1.0, abs(best)) or pruned is not None:
+            stall = 0
+        else:
+            stall += 1
+        if score > best:
+            best, best_params = score, (gate_params, expert_params)
+        if stall >= n_iter_no_change:
+            converged = True
+            break
+    gate_params, expert_params = best_params
+    total, penalized = _score(problem, gate_params, expert_params)
+    return FitResult(
+        gate_params,
+        expert_params,
+        total,
+        penalized,
+        log_likelihoods,
+        objectives,
+        epoch,
+        converged,
+        solver_state=state,
+    )

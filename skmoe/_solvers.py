@@ -1,0 +1,122 @@
+"""The one place that knows the solvers: options, compatibility, dispatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._em import EMProblem, FitResult, initial_params, run_em
+from ._gradient import run_gradient
+from ._sgd import run_sgd
+from ._sparse import is_sparse
+
+SOLVERS = ("em", "gradient", "sgd")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Solver settings taken from the estimator's parameters (immutable)."""
+
+    solver: str = "em"
+    max_iter: int = 500
+    tol: float = 1e-5
+    verbose: int = 0
+    prune_threshold: float = 0.0
+    balance_coef: float = 0.0
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 5
+    noisy_gating: bool = False
+
+
+def check_solver_options(options: SolverOptions, gate: str, top_k, n_experts: int):
+    """Raise a ValueError for combinations that have no meaning.
+
+    ========================  ====  ========  ===
+    option                    em    gradient  sgd
+    ========================  ====  ========  ===
+    top_k (softmax gate)      yes   yes       yes
+    top_k (constant gate)     no    no        no
+    prune_threshold           yes   yes       yes
+    balance_coef > 0          no    yes       yes
+    noisy_gating              no    no        yes
+    ========================  ====  ========  ===
+
+    A constant gate gives every sample the same top k experts, so top-k gating
+    would silently turn a K-expert model into a k-expert one (``top_k >=
+    n_experts``, which drops nothing, is accepted).
+    """
+    if gate == "constant" and is_sparse(top_k, n_experts):
+        raise ValueError(
+            f"top_k={top_k} < n_experts={n_experts} has no meaning with "
+            "gate='constant': the gate is the same for every sample, so every sample "
+            "would keep the same top_k experts. Use gate='softmax', or set "
+            "n_experts=top_k."
+        )
+    if options.balance_coef > 0 and options.solver == "em":
+        raise ValueError(
+            "balance_coef > 0 adds a loss that EM does not optimize; use "
+            "solver='gradient' or solver='sgd', or set balance_coef=0."
+        )
+    if options.noisy_gating and options.solver != "sgd":
+        raise ValueError(
+            "noisy_gating=True needs solver='sgd' (the noise is drawn per "
+            f"mini-batch); got solver={options.solver!r}."
+        )
+
+
+def solve(
+    problem: EMProblem,
+    options: SolverOptions,
+    *,
+    resp=None,
+    params=None,
+    random_state: np.random.RandomState | None = None,
+) -> FitResult:
+    """One run of ``options.solver`` from responsibilities ``resp`` or ``params``.
+
+    Every solver starts from the same point: given responsibilities, the EM
+    initial M-step; so EM, L-BFGS and Adam from one start are comparable.
+    """
+    if options.solver == "em":
+        return run_em(
+            problem,
+            resp=resp,
+            params=params,
+            max_iter=options.max_iter,
+            tol=options.tol,
+            verbose=options.verbose,
+            prune_threshold=options.prune_threshold,
+        )
+    gate_params, expert_params = (
+        initial_params(problem, resp) if params is None else params
+    )
+    if options.solver == "gradient":
+        return run_gradient(
+            problem,
+            gate_params,
+            expert_params,
+            max_iter=options.max_iter,
+            tol=options.tol,
+            balance_coef=options.balance_coef,
+            prune_threshold=options.prune_threshold,
+            verbose=options.verbose,
+        )
+    return run_sgd(
+        problem,
+        gate_params,
+        expert_params,
+        random_state=random_state or np.random.RandomState(0),
+        max_iter=options.max_iter,
+        tol=options.tol,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        validation_fraction=options.validation_fraction,
+        n_iter_no_change=options.n_iter_no_change,
+        balance_coef=options.balance_coef,
+        noisy_gating=options.noisy_gating,
+        prune_threshold=options.prune_threshold,
+        verbose=options.verbose,
+    )
