@@ -1,0 +1,143 @@
+"""E-step and whole-fit time, CPU (NumPy) against GPU (CuPy), for issue 3.
+
+Usage::
+
+    python benchmarks/bench_gpu.py            # the full grid (needs a GPU and RAM)
+    python benchmarks/bench_gpu.py --quick    # small sizes, CPU only where no GPU
+
+Prints one markdown table. The device is synchronized before every clock read.
+The E-step's achieved bandwidth counts the bytes it cannot avoid: reading the
+design matrix and y once and writing the (K, n) responsibilities once; the
+roofline column divides that by the device's peak (``--peak-gbs``, default the
+H200's 4800 GB/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+
+from skmoe import MoERegressor
+from skmoe._backend import _import_cupy
+from skmoe._em import EMProblem, e_step
+from skmoe._math import design_matrix
+from skmoe.experts import GaussianLinearExperts
+from skmoe.gates import SoftmaxGate
+
+
+def _timed(fn, sync, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _problem(xp, to_device, n, d, k, dtype, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = (X[:, 0] + rng.standard_normal(n)).astype(dtype)
+    design = design_matrix(xp, to_device(X))
+    problem = EMProblem(
+        design,
+        to_device(y),
+        to_device(np.ones(n, dtype=dtype)),
+        SoftmaxGate(),
+        GaussianLinearExperts(1e-6),
+        1e-4,
+    )
+    gate = {"coef": to_device((0.1 * rng.standard_normal((d + 1, k))).astype(dtype))}
+    experts = {
+        "coef": to_device(rng.standard_normal((d + 1, k)).astype(dtype)),
+        "variance": to_device(np.ones(k, dtype=dtype)),
+    }
+    return X, y, problem, gate, experts
+
+
+def run(sizes, peak_gbs, fit_iterations=5):
+    cupy = _import_cupy()
+    backends = [("cpu", np, lambda a: a, lambda: None)]
+    if cupy is not None:
+        import array_api_compat.cupy as cxp
+
+        backends.append(("gpu", cxp, cupy.asarray, cupy.cuda.Device().synchronize))
+    rows = []
+    for n, k, d, dtype in sizes:
+        itemsize = np.dtype(dtype).itemsize
+        needed = itemsize * n * (d + 1 + 6 * k)
+        for name, xp, to_device, sync in backends:
+            if name == "cpu" and needed > 8e9:
+                continue  # several (K, n) work arrays would not fit in RAM here
+            X, y, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
+            seconds = _timed(partial(e_step, problem, gate, experts), sync)
+            nbytes = itemsize * n * (d + 2 + k)
+            fit_model = MoERegressor(
+                k,
+                n_init=1,
+                max_iter=fit_iterations,
+                tol=0,
+                random_state=0,
+                device="cuda" if name == "gpu" else "cpu",
+            )
+            fit_seconds = _timed(partial(fit_model.fit, X, y), sync, repeat=1)
+            rows.append(
+                (
+                    name,
+                    n,
+                    k,
+                    d,
+                    np.dtype(dtype).name,
+                    seconds * 1e3,
+                    nbytes / seconds / 1e9,
+                    100 * nbytes / seconds / 1e9 / peak_gbs,
+                    fit_seconds,
+                )
+            )
+            print(_format(rows[-1]), flush=True)
+    return rows
+
+
+def _format(row):
+    name, n, k, d, dtype, ms, gbs, pct, fit = row
+    return (
+        f"| {name} | {n:.0e} | {k} | {d} | {dtype} | {ms:.2f} | {gbs:.1f} | "
+        f"{pct:.1f}% | {fit:.2f} |"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--peak-gbs", type=float, default=4800.0)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # fixed iteration counts: no convergence asked
+    if args.quick:
+        grid = list(
+            itertools.product([100_000], [4, 16], [8], [np.float32, np.float64])
+        )
+    else:
+        grid = list(
+            itertools.product(
+                [100_000, 1_000_000, 10_000_000],
+                [4, 16, 128],
+                [8, 64],
+                [np.float32, np.float64],
+            )
+        )
+    print(
+        "| backend | n | K | D | dtype | E-step (ms) | GB/s | of peak | fit 5 it (s) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    run(grid, args.peak_gbs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The numerics use only the Array API standard; devices and dispatch plumbing.
+
+array-api-strict stands in for a GPU namespace on this CPU-only machine: if the
+numerics ran a NumPy-only function, they would fail here.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import sklearn
+
+import skmoe._backend as backend_module
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._em import EMProblem, run_em
+from skmoe._math import design_matrix
+from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.gates import ConstantGate, SoftmaxGate
+
+xps = pytest.importorskip("array_api_strict")
+
+dispatch = pytest.mark.skipif(
+    os.environ.get("SCIPY_ARRAY_API") != "1",
+    reason="scikit-learn's Array API dispatch needs SCIPY_ARRAY_API=1 at import",
+)
+
+
+def _regression(n=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 2)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.1 * rng.randn(n)
+    return X, y
+
+
+@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_run_em_in_array_api_strict_matches_numpy(gate, family):
+    X, y = _regression()
+    if family == "gaussian":
+        experts, Y = GaussianLinearExperts(variance_floor=1e-6), y
+    else:
+        experts, Y = LogisticExperts(n_classes=2), np.eye(2)[(y > 0).astype(int)].T
+    resp = np.random.RandomState(1).dirichlet([1, 1, 1], size=len(y)).T
+    weights = np.random.RandomState(2).uniform(0.5, 2, size=len(y))
+    results = []
+    for xp, convert in [(np, np.asarray), (xps, xps.asarray)]:
+        problem = EMProblem(
+            design_matrix(xp, convert(X)),
+            convert(Y),
+            convert(weights),
+            gate,
+            experts,
+            1e-3,
+        )
+        results.append(run_em(problem, resp=convert(resp), max_iter=20, tol=0))
+    reference, strict = results
+    np.testing.assert_allclose(
+        strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-6
+    )
+    for name in reference.expert_params:
+        np.testing.assert_allclose(
+            np.asarray(strict.expert_params[name]),
+            reference.expert_params[name],
+            rtol=1e-6,
+            atol=1e-9,
+        )
+
+
+@dispatch
+def test_regressor_under_dispatch_matches_numpy():
+    X, y = _regression()
+    reference = MoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = MoERegressor(2, n_init=2, random_state=0).fit(Xs, ys)
+        mean, std = model.predict(Xs, return_std=True)
+        gate = model.predict_gate(Xs)
+        for out in (mean, std, gate):
+            assert isinstance(out, type(Xs))
+        np.testing.assert_allclose(np.asarray(mean), reference.predict(X), rtol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(std), reference.predict(X, return_std=True)[1], rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.asarray(gate), reference.predict_gate(X), rtol=1e-6, atol=1e-12
+        )
+        np.testing.assert_allclose(model.bic(Xs, ys), reference.bic(X, y), rtol=1e-6)
+
+
+@dispatch
+def test_classifier_under_dispatch_matches_numpy():
+    X, y = _regression()
+    labels = (y > 0).astype(np.int64) + (X[:, 1] > 1)
+    reference = MoEClassifier(2, n_init=2, random_state=0).fit(X, labels)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs = xps.asarray(X)
+        model = MoEClassifier(2, n_init=2, random_state=0).fit(Xs, xps.asarray(labels))
+        proba = model.predict_proba(Xs)
+        assert isinstance(proba, type(Xs))
+        np.testing.assert_allclose(
+            np.asarray(proba), reference.predict_proba(X), rtol=1e-6, atol=1e-12
+        )
+        predicted = model.predict(Xs)
+        assert isinstance(predicted, type(Xs))
+        np.testing.assert_array_equal(np.asarray(predicted), reference.predict(X))
+        np.testing.assert_allclose(
+            np.asarray(model.predict_gate(Xs)), reference.predict_gate(X), atol=1e-10
+        )
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A stand-in for CuPy that computes in array-api-strict."""
+    fake = types.SimpleNamespace(empty=xps.empty, asarray=xps.asarray)
+    monkeypatch.setattr(backend_module, "_import_cupy", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_device_fit_moves_data_once_and_stores_numpy(Estimator, fake_gpu, monkeypatch):
+    X, y = _regression()
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(int)
+    reference = Estimator(2, n_init=2, random_state=0).fit(X, y)
+    moved = []
+    monkeypatch.setattr(
+        fake_gpu, "asarray", lambda a: moved.append(a.shape) or xps.asarray(a)
+    )
+    model = Estimator(2, n_init=2, random_state=0, device="cuda").fit(X, y)
+    # X, the target and the weights go to the device once per fit, no more
+    target_shape = (len(y),) if Estimator is MoERegressor else (2, len(y))
+    assert sorted(moved) == sorted([X.shape, target_shape, (len(y),)])
+    for name in ["gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"]:
+        assert isinstance(getattr(model, name), np.ndarray), name
+    np.testing.assert_allclose(
+        model.log_likelihood_, reference.log_likelihood_, rtol=1e-8
+    )
+    # a model fitted on the device pickles and predicts where no GPU exists
+    monkeypatch.setattr(backend_module, "_import_cupy", lambda: None)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(
+        restored.predict_gate(X), reference.predict_gate(X), atol=1e-8
+    )
+
+
+def test_device_prediction_in_chunks(fake_gpu, monkeypatch):
+    X, y = _regression(n=500)
+    model = MoERegressor(3, n_init=1, random_state=0, device="cuda").fit(X, y)
+    whole = model.predict(X, return_std=True)
+    import skmoe._base
+
+    monkeypatch.setattr(skmoe._base, "PREDICT_CHUNK_BYTES", 8 * 7 * 64)  # ~64 rows
+    calls = []
+    original = fake_gpu.asarray
+    monkeypatch.setattr(
+        fake_gpu, "asarray", lambda a: calls.append(a.shape) or original(a)
+    )
+    chunked = model.predict(X, return_std=True)
+    assert len(calls) >= 500 // 64
+    for a, b in zip(chunked, whole, strict=True):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_cuda_without_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(backend_module, "_import_cupy", lambda: None)
+    X, y = _regression()
+    with pytest.raises(ImportError, match=r'pip install "skmoe\[gpu\]"'):
+        MoERegressor(2, device="cuda").fit(X, y)
+    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
+    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+
+
+def test_import_does_not_import_cupy():
+    code = "import sys, skmoe; print('cupy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "False", result.stderr
