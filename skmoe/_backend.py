@@ -11,6 +11,7 @@ from contextlib import nullcontext
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
 from array_api_compat import device as device_of
+from sklearn.utils._array_api import get_namespace
 from threadpoolctl import threadpool_limits
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "as_compute",
     "blas_threads",
     "device_of",
+    "float_dtypes",
     "select_backend",
     "to_numpy",
 ]
@@ -122,3 +124,13 @@ def select_backend(X, device: str, *, fitting: bool) -> Backend:
 def as_compute(xp, a, like):
     """Host array ``a`` in the namespace, dtype and device of ``like``."""
     return xp.asarray(a, dtype=like.dtype, device=device_of(like))
+
+
+def float_dtypes(X):
+    """The floating dtypes scikit-learn's validation may convert X to.
+
+    Spelled in X's namespace, as scikit-learn's Array API support requires (its
+    ``get_namespace`` gives NumPy unless ``array_api_dispatch`` is on).
+    """
+    xp, _ = get_namespace(X)
+    return [xp.float64, xp.float32]

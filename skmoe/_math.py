@@ -66,6 +66,6 @@ def solve_symmetric(xp, A: Array, B: Array) -> Array:
     eye = xp.eye(d, dtype=A.dtype, device=device(A))
     diag = xp.sum(A * eye, axis=-1)
     scale = xp.sum(diag, axis=-1, keepdims=True) / d
-    floor = xp.finfo(A.dtype).tiny ** 0.5
+    floor = xp.finfo(A.dtype).smallest_normal ** 0.5
     jitter = 1e-10 * scale + floor
     return xp.linalg.solve(A + jitter[..., None] * eye, B)

@@ -73,7 +73,7 @@ class GaussianLinearExperts(ExpertFamily):
         ssr = xp.sum(weighted_resp * resid2, axis=1)
         ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         dtype = design.dtype
-        tiny = xp.asarray(xp.finfo(dtype).tiny, dtype=dtype)
+        tiny = xp.asarray(xp.finfo(dtype).smallest_normal, dtype=dtype)
         variance = ssr / xp.maximum(mass, tiny)
         variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=dtype))
         return {"coef": coef, "variance": variance}

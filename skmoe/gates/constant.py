@@ -44,7 +44,7 @@ class ConstantGate(GateFamily):
         n_steps=1,
     ) -> Params:
         weights = xp.sum(weighted_resp, axis=1)
-        tiny = xp.finfo(weights.dtype).tiny
+        tiny = xp.finfo(weights.dtype).smallest_normal
         log_weights = xp.log(xp.maximum(weights, xp.asarray(tiny, dtype=weights.dtype)))
         log_weights = log_weights - xp.mean(log_weights)
         coef = xp.zeros_like(params["coef"])
