@@ -27,6 +27,7 @@ from ._backend import (
     as_compute,
     blas_threads,
     device_of,
+    float_dtypes,
     select_backend,
     to_numpy,
 )
@@ -352,7 +353,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self,
             X,
             y,
-            dtype=[np.float64, np.float32],
+            dtype=float_dtypes(X),
             y_numeric=is_regressor(self),
         )
         backend = select_backend(X, self.device, fitting=True)
@@ -486,7 +487,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _validate_X_predict(self, X):
         """Validated X and the backend to compute its predictions on."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         return X, select_backend(X, self.device, fitting=False)
 
     def _map_rows(self, X, compute):
@@ -516,6 +517,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _n_outputs(self):
         """Outputs per expert (classes for the classifier), for chunk sizes."""
         return 1
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
 
     def _log_gate(self, xp, design):
         """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse."""
@@ -597,8 +603,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         bic : float
         """
-        log_likelihood = float(np.sum(to_numpy(self._log_likelihood_samples(X, y))))
-        return -2 * log_likelihood + self._n_parameters() * np.log(len(y))
+        log_likelihood = self._log_likelihood_samples(X, y)
+        n_samples = log_likelihood.shape[0]
+        return -2 * float(np.sum(log_likelihood)) + self._n_parameters() * np.log(
+            n_samples
+        )
 
     def aic(self, X, y):
         """Akaike information criterion of the fitted model on (X, y).
@@ -614,7 +623,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         aic : float
         """
-        log_likelihood = float(np.sum(to_numpy(self._log_likelihood_samples(X, y))))
+        log_likelihood = float(np.sum(self._log_likelihood_samples(X, y)))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
