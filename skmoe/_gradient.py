@@ -29,6 +29,10 @@ from ._sparse import is_sparse, truncate_log_gate
 Array = Any
 Params = dict[str, Array]
 
+#: With pruning, L-BFGS runs in rounds of at most this many iterations, and the
+#: least used expert is checked for removal between rounds.
+PRUNE_EVERY = 25
+
 
 @dataclass
 class Evaluation:
@@ -204,16 +208,20 @@ def run_gradient(
 ) -> FitResult:
     """Full-batch L-BFGS on the penalized log-likelihood (``solver="gradient"``).
 
-    With ``prune_threshold``, after each L-BFGS run the least used expert is
-    dropped if its share is below the threshold and L-BFGS runs again.
+    With ``prune_threshold``, L-BFGS runs in rounds of ``PRUNE_EVERY``
+    iterations; after each round the least used expert is dropped if its share is
+    below the threshold (L-BFGS then restarts, as its curvature pairs no longer
+    fit the smaller parameter vector); a round that drops nothing doubles the
+    next round's length.
     """
     log_likelihoods, objectives, n_iter, converged = [], [], 0, False
+    round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
     while True:
         gate_params, expert_params, history, result = lbfgs(
             problem,
             gate_params,
             expert_params,
-            max_iter=max(max_iter - n_iter, 1),
+            max_iter=max(min(max_iter - n_iter, round_length), 1),
             tol=tol,
             balance_coef=balance_coef,
         )
@@ -228,9 +236,14 @@ def run_gradient(
         pruned = prune_smallest(
             problem, gate_params, expert_params, resp, prune_threshold
         )
-        if pruned is None or n_iter >= max_iter:
+        stalled = result.nit == 0 and pruned is None  # line search failed at once
+        if n_iter >= max_iter or stalled or (pruned is None and converged):
             break
-        gate_params, expert_params = pruned
+        if pruned is not None:
+            gate_params, expert_params = pruned
+            round_length = PRUNE_EVERY
+        else:  # nothing left to prune: let L-BFGS keep its memory longer
+            round_length *= 2
     return FitResult(
         gate_params,
         expert_params,

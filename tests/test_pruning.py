@@ -1,0 +1,132 @@
+"""Expert pruning: during fitting (prune_threshold) and after (prune_experts)."""
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from scipy.stats import norm
+
+from skmoe import MoEClassifier, MoERegressor
+
+
+def regimes(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    regime = (X[:, 0] > -1).astype(int) + (X[:, 0] > 1)
+    y = np.choose(regime, [2 * X[:, 0], -X[:, 1], 0.5 * X[:, 0] + 3])
+    return X, y + 0.1 * rng.randn(n), regime
+
+
+def responsibilities(model, X, y):
+    gate = model.predict_gate(X)
+    means = model.expert_intercept_ + X @ model.expert_coef_.T
+    dens = gate * norm.pdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    return dens / dens.sum(axis=1, keepdims=True)
+
+
+def test_expert_usage_is_mean_responsibility():
+    X, y, _ = regimes()
+    weight = np.random.RandomState(0).uniform(0.2, 2, size=len(y))
+    model = MoERegressor(n_experts=4, n_init=1, random_state=0)
+    model.fit(X, y, sample_weight=weight)
+    assert model.n_experts_ == 4
+    expected = np.average(responsibilities(model, X, y), axis=0, weights=weight)
+    np.testing.assert_allclose(model.expert_usage_, expected, atol=1e-10)
+    np.testing.assert_allclose(model.expert_usage_.sum(), 1.0)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_pruning_during_fit_finds_the_regimes(solver):
+    X, y, _ = regimes()
+    three = MoERegressor(n_experts=3, n_init=2, random_state=0).fit(X, y)
+    pruned = MoERegressor(
+        n_experts=10, prune_threshold=0.15, n_init=2, random_state=0, solver=solver
+    ).fit(X, y)
+    assert pruned.n_experts_ <= 6
+    assert pruned.gate_coef_.shape == (pruned.n_experts_, 2)
+    assert pruned.expert_coef_.shape == (pruned.n_experts_, 2)
+    assert np.all(pruned.expert_usage_ >= 0.15)
+    np.testing.assert_allclose(pruned.expert_usage_.sum(), 1.0)
+    assert pruned.score(X, y) > three.score(X, y) - 0.005
+    # BIC counts only the kept experts
+    n_kept = pruned.n_experts_
+    assert pruned._n_parameters() == 3 * (n_kept - 1) + 4 * n_kept
+
+
+def test_pruning_with_constant_gate_like_flexmix():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    y = np.where(rng.rand(400) < 0.5, 2 * X[:, 0], -2 * X[:, 0]) + 0.1 * rng.randn(400)
+    model = MoERegressor(
+        n_experts=6, gate="constant", prune_threshold=0.2, n_init=2, random_state=0
+    ).fit(X, y)
+    assert model.n_experts_ <= 4
+    slopes = np.sort(model.expert_coef_[:, 0])
+    assert slopes[0] == pytest.approx(-2, abs=0.1)
+    assert slopes[-1] == pytest.approx(2, abs=0.1)
+
+
+def removed_mass(model, keep_threshold, X):
+    removed = model.expert_usage_ < keep_threshold
+    assert removed.any() and not removed.all()
+    return model.predict_gate(X)[:, removed].sum(axis=1), removed
+
+
+@pytest.mark.parametrize("top_k", [None, 3])
+def test_prune_experts_regressor_bound(top_k):
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=6, n_init=1, random_state=0, top_k=top_k)
+    model.fit(X, y)
+    threshold = np.sort(model.expert_usage_)[2] + 1e-12  # drop the 3 least used
+    X_new = np.random.RandomState(1).uniform(-4, 4, size=(500, 2))
+    mass, removed = removed_mass(model, threshold, X_new)
+    pruned = model.prune_experts(threshold)
+    assert pruned.n_experts_ == 3 and model.n_experts_ == 6
+    np.testing.assert_allclose(pruned.expert_usage_.sum(), 1.0)
+    means = model.expert_intercept_ + X_new @ model.expert_coef_.T
+    spread = means.max(axis=1) - means.min(axis=1)
+    change = np.abs(model.predict(X_new) - pruned.predict(X_new))
+    factor = 1 if top_k is None else 2
+    assert np.all(change <= factor * mass * spread + 1e-9)
+    assert change.max() > 0
+    # the dense bound is attained in the limit: the change is not vacuously small
+    if top_k is None:
+        kept = ~removed
+        gate = model.predict_gate(X_new)
+        renormalized = (gate[:, kept] * means[:, kept]).sum(1) / gate[:, kept].sum(1)
+        np.testing.assert_allclose(pruned.predict(X_new), renormalized, atol=1e-10)
+
+
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_prune_experts_classifier_bound(top_k):
+    X, y, regime = regimes()
+    labels = (y > 1).astype(int) + (y > 3)
+    model = MoEClassifier(n_experts=5, n_init=1, random_state=0, top_k=top_k)
+    model.fit(X, labels)
+    threshold = np.sort(model.expert_usage_)[1] + 1e-12  # drop the 2 least used
+    X_new = np.random.RandomState(1).uniform(-4, 4, size=(500, 2))
+    mass, removed = removed_mass(model, threshold, X_new)
+    pruned = model.prune_experts(threshold)
+    change = np.abs(model.predict_proba(X_new) - pruned.predict_proba(X_new))
+    assert np.all(change.max(axis=1) <= mass + 1e-12)
+    # total variation of the class distribution, too
+    assert np.all(0.5 * change.sum(axis=1) <= mass + 1e-12)
+    assert change.max() > 0
+    if top_k is None:
+        gate = model.predict_gate(X_new)[:, ~removed]
+        logits = pruned.expert_intercept_[None] + np.einsum(
+            "ekd,nd->nek", pruned.expert_coef_, X_new
+        )
+        expected = (gate[:, :, None] * softmax(logits, axis=2)).sum(1)
+        expected /= gate.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(pruned.predict_proba(X_new), expected, atol=1e-12)
+
+
+def test_prune_experts_keeps_the_most_used():
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=3, n_init=1, random_state=0).fit(X, y)
+    pruned = model.prune_experts(1.0)
+    assert pruned.n_experts_ == 1
+    np.testing.assert_allclose(pruned.predict_gate(X), 1.0)
+    best = np.argmax(model.expert_usage_)
+    np.testing.assert_allclose(pruned.expert_coef_[0], model.expert_coef_[best])

@@ -1,0 +1,149 @@
+"""Sparse top-k gating: selection, truncated E-step, sparse predictions."""
+
+import copy
+
+import array_api_compat.numpy as xnp
+import numpy as np
+import pytest
+from scipy.special import softmax
+from scipy.stats import norm
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._sparse import top_k_indices, top_k_mask, truncate_log_gate
+
+
+def regimes(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    regime = (X[:, 0] > -1).astype(int) + (X[:, 0] > 1)
+    y = np.choose(regime, [2 * X[:, 0], -X[:, 1], 0.5 * X[:, 0] + 3])
+    return X, y + 0.1 * rng.randn(n), regime
+
+
+def dense_copy(model):
+    dense = copy.deepcopy(model)
+    dense.top_k = None
+    return dense
+
+
+def reference_sparse_gate(model, X):
+    """Top-k of the dense gate, renormalized, with NumPy's argsort."""
+    gate = dense_copy(model).predict_gate(X)
+    top = np.argsort(-gate, axis=1, kind="stable")[:, : model.top_k]
+    sparse = np.zeros_like(gate)
+    rows = np.arange(gate.shape[0])[:, None]
+    sparse[rows, top] = gate[rows, top]
+    return sparse / sparse.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+def test_top_k_selection_matches_argsort(k):
+    scores = np.random.RandomState(k).randn(12, 50)
+    index = top_k_indices(xnp, scores, k)
+    expected = np.argsort(-scores, axis=0)[:k]
+    np.testing.assert_array_equal(index, expected)
+    mask = top_k_mask(xnp, scores, k)
+    assert np.all(mask.sum(axis=0) == k)
+
+
+def test_ties_keep_exactly_k():
+    mask = top_k_mask(xnp, np.zeros((5, 7)), 2)
+    np.testing.assert_array_equal(mask.sum(axis=0), 2)
+    gate = np.exp(truncate_log_gate(xnp, np.log(np.full((5, 7), 0.2)), 2))
+    np.testing.assert_allclose(gate.sum(axis=0), 1.0)
+    assert np.all((gate > 0).sum(axis=0) == 2)
+
+
+def test_predict_gate_is_renormalized_top_k():
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=5, top_k=2, n_init=1, random_state=0).fit(X, y)
+    gate = model.predict_gate(X)
+    assert np.all((gate > 0).sum(axis=1) <= 2)
+    np.testing.assert_allclose(gate, reference_sparse_gate(model, X), atol=1e-12)
+
+
+def test_truncated_e_step_responsibilities():
+    """Responsibilities are g~ p / sum(g~ p): exactly 0 outside the top k."""
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=5, top_k=2, n_init=1, random_state=0).fit(X, y)
+    gate = reference_sparse_gate(model, X)
+    means = model.expert_intercept_ + X @ model.expert_coef_.T
+    dens = norm.pdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    resp = gate * dens / (gate * dens).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.expert_usage_, resp.mean(axis=0), atol=1e-10)
+    # the reported log-likelihood is that of the sparse mixture
+    log_lik = np.log((gate * dens).sum(axis=1)).sum()
+    np.testing.assert_allclose(model.log_likelihood_, log_lik, rtol=1e-10)
+    np.testing.assert_allclose(model.bic(X, y) - model.aic(X, y), 0, atol=1e9)
+    assert np.all(resp[gate == 0] == 0)
+
+
+def test_sparse_regressor_predictions_match_masked_mixture(monkeypatch):
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=6, top_k=2, n_init=1, random_state=0).fit(X, y)
+    X_new = np.random.RandomState(1).uniform(-4, 4, size=(200, 2))
+    gate = reference_sparse_gate(model, X_new)
+    means = model.expert_intercept_ + X_new @ model.expert_coef_.T
+    mean = (gate * means).sum(axis=1)
+    var = (gate * (model.expert_variance_ + means**2)).sum(axis=1) - mean**2
+    # the sparse path never evaluates all experts
+    monkeypatch.setattr(MoERegressor, "_expert_means", None)
+    got_mean, got_std = model.predict(X_new, return_std=True)
+    np.testing.assert_allclose(got_mean, mean, atol=1e-10)
+    np.testing.assert_allclose(got_std, np.sqrt(var), atol=1e-8)
+
+
+def test_sparse_classifier_proba_matches_masked_mixture():
+    X, y, regime = regimes()
+    labels = np.where(y > 1, "high", "low")
+    model = MoEClassifier(n_experts=5, top_k=2, n_init=1, random_state=0)
+    model.fit(X, labels)
+    gate = reference_sparse_gate(model, X)
+    logits = model.expert_intercept_[None] + np.einsum(
+        "ekd,nd->nek", model.expert_coef_, X
+    )
+    expected = (gate[:, :, None] * softmax(logits, axis=2)).sum(axis=1)
+    np.testing.assert_allclose(model.predict_proba(X), expected, atol=1e-12)
+    assert model.score(X, labels) > 0.9
+
+
+def test_top_k_at_least_n_experts_is_dense():
+    X, y, _ = regimes()
+    dense = MoERegressor(n_experts=3, n_init=1, random_state=0).fit(X, y)
+    full = MoERegressor(n_experts=3, top_k=3, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(dense.predict(X), full.predict(X))
+
+
+def test_top_k_with_constant_gate_raises():
+    X, y, _ = regimes()
+    with pytest.raises(ValueError, match="gate='constant'"):
+        MoERegressor(n_experts=3, top_k=2, gate="constant").fit(X, y)
+    MoERegressor(n_experts=2, top_k=2, gate="constant", n_init=1).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["em"])
+def test_zero_weight_is_removal_with_top_k(solver):
+    X, y, _ = regimes(200)
+    weight = np.ones(200)
+    weight[::3] = 0
+    params = dict(n_experts=4, top_k=2, n_init=1, random_state=0, solver=solver)
+    a = MoERegressor(**params).fit(X, y, sample_weight=weight)
+    b = MoERegressor(**params).fit(X[weight > 0], y[weight > 0])
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-8, atol=1e-8)
+
+
+def test_top_k_in_pipeline_and_grid_search():
+    X, y, regime = regimes(240)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), MoERegressor(n_experts=4, n_init=1)),
+        {"moeregressor__top_k": [1, 2, None]},
+        cv=2,
+    ).fit(X, y)
+    assert search.best_score_ > 0.9
+    clf = make_pipeline(
+        StandardScaler(), MoEClassifier(n_experts=4, top_k=2, n_init=1, random_state=0)
+    ).fit(X, regime)
+    assert clf.score(X, regime) > 0.9
