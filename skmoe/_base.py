@@ -407,7 +407,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, best)
         if not best.converged:
             warnings.warn(
-                f"EM did not converge in max_iter={self.max_iter} iterations (kept "
+                f"solver={self.solver!r} did not converge in max_iter={self.max_iter} "
+                "iterations (kept "
                 f"run); increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
                 ConvergenceWarning,
                 stacklevel=3,  # the user's call, above _fit_context's wrapper
