@@ -50,8 +50,15 @@ def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
     )
 
 
-def _softplus(z):
-    return np.logaddexp(0.0, z)
+def noisy_logit_offset(noise_coef, design, eps):
+    """``eps * softplus(u_k . x~)``, (K, n), and the pre-activation ``u_k . x~``."""
+    pre = noise_coef.T @ design
+    return eps * np.logaddexp(0.0, pre), pre
+
+
+def noise_coef_gradient(design, dlogits, eps, pre):
+    """Chain rule from the gradient on the logits to the noise coefficients u."""
+    return design @ (dlogits * eps * (0.5 + 0.5 * np.tanh(0.5 * pre))).T
 
 
 def sgd_epoch(
@@ -90,9 +97,9 @@ def sgd_epoch(
         noise = None
         if noisy_gating:
             design = np.asarray(batch.design, dtype=np.float64)
-            pre = state.noise_coef.T @ design
-            eps = rng.standard_normal(pre.shape)
-            noise = xp.asarray(eps * _softplus(pre), dtype=packer.dtype)
+            eps = rng.standard_normal((state.noise_coef.shape[1], design.shape[1]))
+            offset, pre = noisy_logit_offset(state.noise_coef, design, eps)
+            noise = xp.asarray(offset, dtype=packer.dtype)
         ev = evaluate(
             batch, gate, experts, balance_coef=balance_coef, logit_noise=noise
         )
@@ -101,8 +108,7 @@ def sgd_epoch(
         theta = np.maximum(theta, bounds)
         if noisy_gating:
             dlogits = np.asarray(ev.dlogits, dtype=np.float64)
-            sigmoid = 1.0 / (1.0 + np.exp(-pre))
-            noise_grad = design @ (dlogits * eps * sigmoid).T
+            noise_grad = noise_coef_gradient(design, dlogits, eps, pre)
             state.noise_coef = state.noise_coef + learning_rate * noise_grad
     return packer.unpack(theta)
 

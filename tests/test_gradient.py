@@ -1,0 +1,259 @@
+"""Gradient solvers: analytic gradients, L-BFGS against EM, Adam, load balancing."""
+
+import array_api_compat.numpy as xnp
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._backend import blas_threads
+from skmoe._em import EMProblem, initial_params, run_em
+from skmoe._gradient import Packer, evaluate, run_gradient
+from skmoe._init import initial_responsibilities
+from skmoe._math import design_matrix
+from skmoe._sgd import noise_coef_gradient, noisy_logit_offset
+from skmoe._solvers import SolverOptions, solve
+from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.gates import GATES
+
+
+def regimes(n=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    regime = (X[:, 0] > -1).astype(int) + (X[:, 0] > 1)
+    y = np.choose(regime, [2 * X[:, 0], -X[:, 1], 0.5 * X[:, 0] + 3])
+    return X, y + 0.3 * rng.randn(n), regime
+
+
+def random_problem(family, gate, top_k, seed=0, n=40, d=3, k=4):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    if family == "gaussian":
+        experts = GaussianLinearExperts(variance_floor=1e-3)
+        Y = rng.randn(n)
+        params = {"coef": rng.randn(d + 1, k), "variance": rng.uniform(0.5, 2, k)}
+    else:
+        experts = LogisticExperts(n_classes=3)
+        Y = np.eye(3)[rng.randint(3, size=n)].T
+        params = {"coef": rng.randn(d + 1, 3 * k)}
+    gate_coef = rng.randn(d + 1, k)
+    if gate == "constant":
+        gate_coef[1:] = 0
+    problem = EMProblem(
+        design_matrix(xnp, X),
+        Y,
+        rng.uniform(0.5, 2, n),
+        GATES[gate](),
+        experts,
+        0.1,
+        top_k,
+    )
+    return problem, {"coef": gate_coef}, params
+
+
+def central_differences(f, theta, step=1e-6):
+    eye = np.eye(theta.shape[0])
+    return np.array(
+        [(f(theta + step * e) - f(theta - step * e)) / (2 * step) for e in eye]
+    )
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+@pytest.mark.parametrize("top_k", [None, 2])
+@pytest.mark.parametrize("balance_coef", [0.0, 0.5])
+def test_gradient_matches_finite_differences(family, gate, top_k, balance_coef):
+    problem, gate_params, expert_params = random_problem(family, gate, top_k)
+    packer = Packer(problem, gate_params, expert_params)
+
+    def value(theta):
+        gate, experts = packer.unpack(theta)
+        return evaluate(problem, gate, experts, balance_coef=balance_coef).value
+
+    theta = packer.pack(gate_params, expert_params)
+    gate, experts = packer.unpack(theta)
+    analytic = packer.pack_gradient(
+        evaluate(problem, gate, experts, balance_coef=balance_coef), experts
+    )
+    numeric = central_differences(value, theta)
+    np.testing.assert_allclose(analytic, numeric, atol=1e-7)
+    assert np.abs(analytic).max() > 1e-2
+
+
+def test_noise_coefficient_gradient_matches_finite_differences():
+    problem, gate_params, expert_params = random_problem("gaussian", "softmax", 2)
+    rng = np.random.RandomState(1)
+    noise_coef = 0.5 * rng.randn(*gate_params["coef"].shape)
+    eps = rng.randn(noise_coef.shape[1], problem.design.shape[1])
+
+    def value(flat):
+        offset, _ = noisy_logit_offset(
+            flat.reshape(noise_coef.shape), problem.design, eps
+        )
+        return evaluate(problem, gate_params, expert_params, logit_noise=offset).value
+
+    offset, pre = noisy_logit_offset(noise_coef, problem.design, eps)
+    ev = evaluate(problem, gate_params, expert_params, logit_noise=offset)
+    analytic = noise_coef_gradient(problem.design, ev.dlogits, eps, pre)
+    numeric = central_differences(value, noise_coef.ravel())
+    np.testing.assert_allclose(analytic.ravel(), numeric, atol=1e-7)
+
+
+def fixed_start(Estimator, X, y, n_experts=3, seed=0):
+    """EMProblem and initial responsibilities exactly as a fit builds them."""
+    model = Estimator(n_experts=n_experts, alpha=1e-3)
+    Y = model._encode_target(y, X, fitting=True)
+    weight = np.ones(X.shape[0])
+    problem = EMProblem(
+        design_matrix(xnp, X),
+        Y,
+        weight,
+        GATES["softmax"](),
+        model._make_experts(Y, weight),
+        1e-3,
+    )
+    resp = initial_responsibilities(
+        X,
+        Y.T if Y.ndim == 2 else Y,
+        weight,
+        n_experts,
+        "kmeans",
+        np.random.RandomState(seed),
+    )
+    return problem, np.ascontiguousarray(resp.T)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_lbfgs_reaches_the_em_optimum_from_the_same_start(Estimator):
+    X, y, regime = regimes(120)
+    target = y if Estimator is MoERegressor else regime
+    problem, resp = fixed_start(Estimator, X, target)
+    options = SolverOptions(solver="gradient", max_iter=3000, tol=1e-8)
+    with blas_threads(problem.design):  # as the estimators run small fits
+        em = run_em(problem, resp=resp, max_iter=5000, tol=1e-8)
+        grad = solve(problem, options, resp=resp)
+    assert abs(grad.log_likelihood - em.log_likelihood) < 0.05
+    # EM converges linearly and stops a little short; L-BFGS gets there too
+    assert grad.objective == pytest.approx(em.objective, rel=1e-4)
+    assert grad.objective > em.objective - 1e-8
+    # and EM's optimum is a stationary point of the objective L-BFGS minimizes
+    ev = evaluate(problem, em.gate_params, em.expert_params)
+    packer = Packer(problem, em.gate_params, em.expert_params)
+    assert np.abs(packer.pack_gradient(ev, em.expert_params)).max() < 1e-4
+
+
+def test_gradient_estimator_matches_em_estimator():
+    X, y, _ = regimes()
+    em = MoERegressor(n_init=2, random_state=0, tol=1e-9, max_iter=3000).fit(X, y)
+    grad = MoERegressor(n_init=2, random_state=0, solver="gradient").fit(X, y)
+    assert grad.log_likelihood_ > em.log_likelihood_ - 0.05
+    np.testing.assert_allclose(
+        np.sort(grad.expert_usage_), np.sort(em.expert_usage_), atol=1e-3
+    )
+
+
+def test_gradient_zero_weight_is_removal():
+    X, y, _ = regimes()
+    weight = np.ones(len(y))
+    weight[::4] = 0
+    # alpha large enough for L-BFGS to converge: both runs then stop at the optimum
+    params = dict(n_init=1, random_state=0, solver="gradient", alpha=1e-2)
+    a = MoERegressor(**params).fit(X, y, sample_weight=weight)
+    b = MoERegressor(**params).fit(X[weight > 0], y[weight > 0])
+    assert a.converged_ and b.converged_
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_sgd_fits_and_early_stops():
+    X, y, _ = regimes(400)
+    em = MoERegressor(n_init=1, random_state=0).fit(X, y)
+    sgd = MoERegressor(n_init=1, random_state=0, solver="sgd", learning_rate=0.05)
+    sgd.fit(X, y)
+    assert sgd.converged_ and sgd.n_iter_ < sgd.max_iter
+    assert sgd.score(X, y) > em.score(X, y) - 0.05
+
+
+def test_partial_fit_improves_and_needs_sgd():
+    X, y, regime = regimes(400)
+    assert not hasattr(MoERegressor(), "partial_fit")
+    model = MoERegressor(solver="sgd", random_state=0, learning_rate=0.05)
+    for _ in range(3):
+        model.partial_fit(X[:200], y[:200])
+    early = model.score(X, y)
+    for _ in range(30):
+        model.partial_fit(X[:200], y[:200])
+        model.partial_fit(X[200:], y[200:])
+    assert model.n_iter_ == 63
+    assert model.score(X, y) > max(early, 0.9)
+    clf = MoEClassifier(solver="sgd", random_state=0, learning_rate=0.05)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, regime)
+    labels = np.array(["a", "b", "c"])[regime]
+    clf.partial_fit(X[:100], labels[:100], classes=["a", "b", "c"])
+    for _ in range(20):
+        clf.partial_fit(X, labels)
+    assert clf.score(X, labels) > 0.9
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_balance_coef_evens_expert_usage():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.where(X[:, 0] < 2, X[:, 0], -3 * X[:, 0]) + 0.1 * rng.randn(300)
+    usage_spread = []
+    for coef in [0.0, 0.3, 3.0]:
+        model = MoERegressor(
+            n_experts=2, solver="gradient", balance_coef=coef, n_init=1, random_state=0
+        ).fit(X, y)
+        usage_spread.append(np.abs(model.expert_usage_ - 0.5).max())
+    assert usage_spread[0] > 0.25  # about 5/6 vs 1/6 without balancing
+    assert usage_spread[2] < usage_spread[1] < usage_spread[0]
+
+
+def test_noisy_gating_sgd_runs_and_predicts_without_noise():
+    X, y, _ = regimes(300)
+    model = MoERegressor(
+        n_experts=4, top_k=2, solver="sgd", noisy_gating=True, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), model.predict(X))
+    assert model.score(X, y) > 0.8
+    assert model._solver_state.noise_coef.shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(balance_coef=0.1), "balance_coef"),
+        (dict(noisy_gating=True, solver="gradient"), "noisy_gating"),
+    ],
+)
+def test_incompatible_options_raise(params, match):
+    X, y, _ = regimes(60)
+    with pytest.raises(ValueError, match=match):
+        MoERegressor(**params).fit(X, y)
+
+
+def test_solver_in_pipeline_grid_search_with_weights():
+    X, y, regime = regimes(240)
+    weight = np.random.RandomState(0).uniform(0.5, 1.5, size=240)
+    search = GridSearchCV(
+        make_pipeline(
+            StandardScaler(), MoEClassifier(n_experts=3, n_init=1, random_state=0)
+        ),
+        {"moeclassifier__solver": ["em", "gradient"]},
+        cv=2,
+    )
+    search.fit(X, regime, moeclassifier__sample_weight=weight)
+    assert search.best_score_ > 0.9
+
+
+def test_run_gradient_reports_history():
+    problem, resp = fixed_start(MoERegressor, *regimes()[:2])
+    gate, experts = initial_params(problem, resp)
+    with np.errstate(all="ignore"):
+        result = run_gradient(problem, gate, experts, max_iter=5, tol=1e-12)
+    assert result.n_iter == 5 and not result.converged
+    assert len(result.objective_history) == 5
+    assert result.objective_history[-1] > result.objective_history[0]
