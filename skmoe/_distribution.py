@@ -88,9 +88,14 @@ class PredictiveMixture:
         if np.any((q < 0) | (q > 1)):
             raise ValueError("q must be in [0, 1].")
         component_q = self.means + self.scales * special.ndtri(q[..., None])
-        low, high = component_q.min(axis=-1), component_q.max(axis=-1)
+        # widened a little, so that rounding cannot erase the sign change at an end
+        # (it does when the extreme quantile belongs to a component of ~0 weight)
+        margin = 1e-3 * self.scales.max(axis=-1)
+        low = component_q.min(axis=-1) - margin
+        high = component_q.max(axis=-1) + margin
         q_full = np.broadcast_to(q, low.shape)
-        done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
+        with np.errstate(invalid="ignore"):  # q = 0 or 1: infinite ends
+            done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
         out = np.where(done, low, 0.0)
         if np.any(~done):
             rows = np.nonzero(~done)

@@ -78,6 +78,25 @@ def test_ppf_vectorized_over_rows_and_quantiles(gated_regression):
         dist.ppf(1.5)
 
 
+def test_ppf_finite_when_a_component_has_negligible_weight():
+    # rounding used to erase the sign change at the end of the bracket (NaN)
+    dist = PredictiveMixture([[3.1e-17, 1.0]], [[-2.994, 2.993]], [[0.096, 0.102]])
+    expected = 2.993 + 0.102 * 1.6448536269514722  # the heavy component's quantile
+    np.testing.assert_allclose(dist.ppf(0.95), [expected], rtol=1e-9)
+    rng = np.random.RandomState(0)
+    weights = rng.dirichlet([0.05] * 3, size=500)
+    weights[:, 0] *= 1e-16
+    weights /= weights.sum(1, keepdims=True)
+    dist = PredictiveMixture(
+        weights, 3 * rng.randn(500, 3), rng.uniform(0.05, 2, (500, 3))
+    )
+    q = rng.uniform(size=500)
+    np.testing.assert_allclose(dist.cdf(dist.ppf(q)), q, atol=1e-10)
+    np.testing.assert_array_equal(
+        dist.ppf(np.array([0.0, 1.0])[:, None])[:, 0], [-np.inf, np.inf]
+    )
+
+
 def test_sample_matches_mean_and_std():
     dist = PredictiveMixture(
         [[0.3, 0.7], [1.0, 0.0]], [[-2.0, 1.5], [0.0, 9.0]], [[0.5, 1.2], [2.0, 1.0]]
