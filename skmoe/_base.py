@@ -43,7 +43,7 @@ from ._init import initial_responsibilities
 from ._math import design_matrix
 from ._sgd import SGDState, sgd_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
-from ._sparse import is_sparse, route, truncate_log_gate
+from ._sparse import is_sparse, route_in_blocks, truncate_log_gate
 from .gates import GATES
 
 #: Rows of a GPU prediction are processed in chunks of about this many bytes.
@@ -539,8 +539,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _route(self, xp, design):
         """Selected experts and their log sparse-gate weights, both (top_k, n)."""
         coef = as_compute(xp, self._gate_coef_matrix(), design)
-        logits = GATES[self.gate]().logits(xp, design, {"coef": coef})
-        return route(xp, logits, self._top_k())
+        gate = GATES[self.gate]()
+        return route_in_blocks(
+            xp,
+            design,
+            lambda block: gate.logits_by_sample(xp, block, {"coef": coef}),
+            self._top_k(),
+        )
 
     def predict_gate(self, X):
         """Gate probabilities: how much each expert counts for each sample.

@@ -19,6 +19,12 @@ Array = Any
 #: Above this k, the selection sorts each column instead of k rounds of argmax.
 ARGMAX_ROUNDS = 8
 
+#: Samples per block when routing at prediction, so that the (n, K) logits are
+#: never allocated at once. Measured on 2 cores (K=128, D=32, 200k rows): the
+#: gate product in blocks of 16k samples takes 50-65 ms, 80-95 ms in one piece
+#: and 320 ms in blocks of 4k (OpenBLAS's threading overhead).
+ROUTE_BLOCK = 16_384
+
 #: Samples per block when gathering per-sample expert coefficients at prediction,
 #: which bounds the (k, block, d, ...) gathered array.
 GATHER_BLOCK = 16_384
@@ -65,14 +71,44 @@ def truncate_log_gate(xp, log_gate: Array, k: int) -> Array:
     return log_softmax(xp, kept, axis=0)
 
 
-def route(xp, logits: Array, k: int):
+def route(xp, logits_by_sample: Array, k: int):
     """The selected experts and their log sparse-gate weights, both (k, n_samples).
 
-    Costs k passes over the (K, n) logits; no exponential over all K experts.
+    ``logits_by_sample`` is (n_samples, K): samples-major, the one exception to
+    the experts-major layout, because choosing each sample's experts reduces
+    over K, and NumPy's argmax over a contiguous last axis is about 5 times
+    faster than over the first; the gate produces it directly from one matrix
+    product (``GateFamily.logits_by_sample``). Costs k argmax passes and k - 1
+    masking passes over the logits, and no exponential over all K experts.
     """
-    index = top_k_indices(xp, logits, k)
-    selected = xp.take_along_axis(logits, index, axis=0)
-    return index, log_softmax(xp, selected, axis=0)
+    n_experts = logits_by_sample.shape[1]
+    columns = xp.reshape(xp.arange(n_experts), (1, n_experts))
+    minus_inf = xp.asarray(-xp.inf, dtype=logits_by_sample.dtype)
+    scores, picked = logits_by_sample, []
+    for round_ in range(k):
+        index = xp.argmax(scores, axis=1)
+        picked.append(index)
+        if round_ < k - 1:
+            scores = xp.where(columns == index[:, None], minus_inf, scores)
+    index = xp.stack(picked, axis=1)  # (n, k)
+    selected = xp.take_along_axis(logits_by_sample, index, axis=1)
+    log_weight = log_softmax(xp, selected, axis=1)
+    return xp.permute_dims(index, (1, 0)), xp.permute_dims(log_weight, (1, 0))
+
+
+def route_in_blocks(xp, design: Array, logits_by_sample, k: int):
+    """:func:`route` over blocks of ``ROUTE_BLOCK`` samples.
+
+    ``logits_by_sample(design_block)`` gives a block's (block, K) logits; the
+    result is the same as routing all samples at once.
+    """
+    indices, log_weights = [], []
+    for start in range(0, design.shape[1], ROUTE_BLOCK):
+        block = xp.asarray(design[:, start : start + ROUTE_BLOCK], copy=True)
+        index, log_weight = route(xp, logits_by_sample(block), k)
+        indices.append(index)
+        log_weights.append(log_weight)
+    return xp.concat(indices, axis=1), xp.concat(log_weights, axis=1)
 
 
 def gather(xp, table: Array, index: Array) -> Array:

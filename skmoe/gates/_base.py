@@ -39,6 +39,10 @@ class GateFamily(ABC):
     def logits(self, xp, design: Array, params: Params) -> Array:
         """Gate logits a_ki, (n_experts, n_samples): ``log_gate = log_softmax(a)``."""
 
+    def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
+        """The logits transposed, (n_samples, n_experts), for per-sample top-k."""
+        return xp.permute_dims(self.logits(xp, design, params), (1, 0))
+
     @abstractmethod
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
         """Chain rule: the gradient w.r.t. ``params`` of a function of the logits.

@@ -38,6 +38,9 @@ class SoftmaxGate(GateFamily):
     def logits(self, xp, design: Array, params: Params) -> Array:
         return params["coef"].T @ design
 
+    def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
+        return design.T @ params["coef"]  # one product, samples-major, no copy
+
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
         return {"coef": design @ dlogits.T}
 
