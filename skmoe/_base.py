@@ -181,10 +181,10 @@ SHARED_PARAMETERS = """n_experts : int, default=3
         computed in its own namespace and device, and outputs are returned in
         it."""
 
-SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts, n_features_in_)
+SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Gate coefficients v_k. All zeros for ``gate="constant"``.
 
-    gate_intercept_ : ndarray of shape (n_experts,)
+    gate_intercept_ : ndarray of shape (n_experts_,)
         Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
         the mixing proportions.
 
@@ -201,7 +201,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts, n_features_in_)
         divided by the weight sum when ``alpha=0``).
 
     n_iter_ : int
-        Number of EM iterations of the kept run.
+        Number of iterations of the kept run: EM iterations, L-BFGS
+        iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` (and
+        calls of :meth:`partial_fit`).
 
     converged_ : bool
         Whether the kept run converged before ``max_iter``.
@@ -332,7 +334,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Fit the mixture of experts by EM.
+        """Fit the mixture of experts with the chosen ``solver``.
 
         Parameters
         ----------
@@ -398,8 +400,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     self.n_experts,
                     method,
                     seed,
-                    options,
+                    self.max_iter,
+                    self.tol,
+                    self.verbose,
                     index,
+                    options,
                 )
                 for index, (method, seed) in enumerate(starts)
             )
@@ -445,9 +450,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _warm_run(self, problem, options):
         xp = problem.xp
         _, expert_params = self._experts_from_attributes()
-        gate_params = {
-            "coef": as_compute(xp, self._gate_coef_matrix(), problem.design)
-        }
+        gate_params = {"coef": as_compute(xp, self._gate_coef_matrix(), problem.design)}
         with blas_threads(problem.design):
             return solve(
                 problem,
@@ -793,9 +796,26 @@ def _host(a):
 
 
 def _fit_restart(
-    problem, X, Y, sample_weight, n_experts, method, seed, options, index
+    problem,
+    X,
+    Y,
+    sample_weight,
+    n_experts,
+    method,
+    seed,
+    max_iter,
+    tol,
+    verbose,
+    index,
+    options: SolverOptions | None = None,
 ) -> FitResult:
-    """One restart (module-level so that joblib can run it in another process)."""
+    """One restart (module-level so that joblib can run it in another process).
+
+    ``options`` carries the solver settings; without it, EM with ``max_iter``,
+    ``tol`` and ``verbose``.
+    """
+    if options is None:
+        options = SolverOptions(max_iter=max_iter, tol=tol, verbose=verbose)
     start = time.perf_counter()
     with blas_threads(problem.design):
         result = _run_restart(

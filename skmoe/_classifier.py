@@ -32,11 +32,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     classes_ : ndarray of shape (n_classes,)
         The class labels.
 
-    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features_in_)
+    expert_coef_ : ndarray of shape (n_experts_, n_classes, n_features_in_)
         Coefficients of each expert's multinomial logistic regression (all
         ``n_classes`` logits are kept, also for two classes).
 
-    expert_intercept_ : ndarray of shape (n_experts, n_classes)
+    expert_intercept_ : ndarray of shape (n_experts_, n_classes)
         Intercepts of each expert.
 
     {{shared_attributes}}

@@ -33,13 +33,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     Attributes
     ----------
-    expert_coef_ : ndarray of shape (n_experts, n_features_in_)
+    expert_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Coefficients b_k of each expert.
 
-    expert_intercept_ : ndarray of shape (n_experts,)
+    expert_intercept_ : ndarray of shape (n_experts_,)
         Intercept of each expert.
 
-    expert_variance_ : ndarray of shape (n_experts,)
+    expert_variance_ : ndarray of shape (n_experts_,)
         Noise variance s2_k of each expert (the MLE when ``alpha=0``, floored at
         1e-6 times the variance of y).
 
@@ -138,7 +138,6 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of shape (n_samples,)
             Only when ``return_std`` is True.
         """
-
 
         def compute(xp, design):
             if self._top_k() is not None:  # only the selected experts

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
 from ._gradient import Packer, evaluate
+from ._math import device
 
 Array = Any
 
@@ -38,7 +40,7 @@ class SGDState:
 
 def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
     xp = problem.xp
-    index = xp.asarray(index)
+    index = xp.asarray(index, device=device(problem.design))
     return EMProblem(
         xp.take(problem.design, index, axis=1),
         xp.take(problem.Y, index, axis=problem.Y.ndim - 1),
@@ -96,10 +98,10 @@ def sgd_epoch(
         gate, experts = packer.unpack(theta)
         noise = None
         if noisy_gating:
-            design = np.asarray(batch.design, dtype=np.float64)
+            design = to_numpy(batch.design).astype(np.float64)
             eps = rng.standard_normal((state.noise_coef.shape[1], design.shape[1]))
             offset, pre = noisy_logit_offset(state.noise_coef, design, eps)
-            noise = xp.asarray(offset, dtype=packer.dtype)
+            noise = xp.asarray(offset, dtype=packer.dtype, device=packer.device)
         ev = evaluate(
             batch, gate, experts, balance_coef=balance_coef, logit_noise=noise
         )
@@ -107,7 +109,7 @@ def sgd_epoch(
         theta = _adam(theta, grad, state, learning_rate)
         theta = np.maximum(theta, bounds)
         if noisy_gating:
-            dlogits = np.asarray(ev.dlogits, dtype=np.float64)
+            dlogits = to_numpy(ev.dlogits).astype(np.float64)
             noise_grad = noise_coef_gradient(design, dlogits, eps, pre)
             state.noise_coef = state.noise_coef + learning_rate * noise_grad
     return packer.unpack(theta)

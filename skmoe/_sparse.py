@@ -103,8 +103,10 @@ def route_in_blocks(xp, design: Array, logits_by_sample, k: int):
     result is the same as routing all samples at once.
     """
     indices, log_weights = [], []
-    for start in range(0, design.shape[1], ROUTE_BLOCK):
-        block = xp.asarray(design[:, start : start + ROUTE_BLOCK], copy=True)
+    n_samples = design.shape[1]
+    for start in range(0, n_samples, ROUTE_BLOCK):
+        stop = min(start + ROUTE_BLOCK, n_samples)  # the standard has no clipping
+        block = xp.asarray(design[:, start:stop], copy=True)
         index, log_weight = route(xp, logits_by_sample(block), k)
         indices.append(index)
         log_weights.append(log_weight)
