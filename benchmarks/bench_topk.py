@@ -86,22 +86,24 @@ def three_regimes(n, rng):
     return X, y + 0.3 * rng.randn(n)
 
 
-def pruning(threshold=0.15):
+def pruning(thresholds=(0.05, 0.1, 0.15)):
     rng = np.random.RandomState(0)
     X, y = three_regimes(2000, rng)
     X_test, y_test = three_regimes(2000, rng)
     three = MoERegressor(n_experts=3, random_state=0).fit(X, y)
-    pruned = MoERegressor(n_experts=12, prune_threshold=threshold, random_state=0).fit(
-        X, y
-    )
     print(
-        f"[pruning] 3 regimes, n_experts=12, prune_threshold={threshold}: "
-        f"{pruned.n_experts_} experts kept, usage {np.round(pruned.expert_usage_, 3)}"
+        f"[pruning] 3 regimes: 3-expert fit, test R^2 {three.score(X_test, y_test):.4f}"
     )
-    print(
-        f"          test R^2 pruned {pruned.score(X_test, y_test):.4f} vs 3-expert fit "
-        f"{three.score(X_test, y_test):.4f}"
-    )
+    for threshold in thresholds:
+        pruned = MoERegressor(
+            n_experts=12, prune_threshold=threshold, random_state=0
+        ).fit(X, y)
+        print(
+            f"          n_experts=12, prune_threshold={threshold}: "
+            f"{pruned.n_experts_} experts kept, test R^2 "
+            f"{pruned.score(X_test, y_test):.4f}, usage "
+            f"{np.round(pruned.expert_usage_, 3)}"
+        )
 
 
 def small_data_sets():

@@ -12,7 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._math import logsumexp
+from ._math import device, logsumexp
 from ._sparse import is_sparse, truncate_log_gate
 from .experts import ExpertFamily
 from .gates import GateFamily
@@ -166,7 +166,8 @@ def drop_expert(problem: EMProblem, gate_params, expert_params, index: int):
     """
     xp = problem.xp
     n_experts = gate_params["coef"].shape[1]
-    keep = xp.asarray([k for k in range(n_experts) if k != index])
+    keep = [k for k in range(n_experts) if k != index]
+    keep = xp.asarray(keep, device=device(gate_params["coef"]))
     return (
         problem.gate.select(xp, gate_params, keep),
         problem.experts.select(xp, expert_params, keep),

@@ -53,7 +53,7 @@ def switch_balance_loss(xp, logits, log_gate, weight, coef: float):
     Minimal (= c) when both are uniform. ``weight`` sums to one.
     """
     n_experts = logits.shape[0]
-    rows = xp.reshape(xp.arange(n_experts), (n_experts, 1))
+    rows = xp.reshape(xp.arange(n_experts, device=device(logits)), (n_experts, 1))
     top1 = xp.astype(rows == xp.argmax(logits, axis=0)[None, :], logits.dtype)
     share = xp.sum(top1 * weight[None, :], axis=1)
     gate = xp.exp(log_gate)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._math import log_softmax
+from ._math import device, log_softmax
 
 Array = Any
 
@@ -43,8 +43,8 @@ def top_k_indices(xp, scores: Array, k: int) -> Array:
     n_experts = scores.shape[0]
     if k > ARGMAX_ROUNDS:
         return xp.argsort(-scores, axis=0, stable=True)[:k, :]
-    rows = xp.reshape(xp.arange(n_experts), (n_experts, 1))
-    minus_inf = xp.asarray(-xp.inf, dtype=scores.dtype)
+    rows = xp.reshape(xp.arange(n_experts, device=device(scores)), (n_experts, 1))
+    minus_inf = xp.asarray(-xp.inf, dtype=scores.dtype, device=device(scores))
     picked = []
     for round_ in range(k):
         index = xp.argmax(scores, axis=0)
@@ -56,7 +56,9 @@ def top_k_indices(xp, scores: Array, k: int) -> Array:
 
 def top_k_mask(xp, scores: Array, k: int) -> Array:
     """Boolean (n_experts, n_samples): True at each column's top k."""
-    rows = xp.reshape(xp.arange(scores.shape[0]), (scores.shape[0], 1))
+    rows = xp.reshape(
+        xp.arange(scores.shape[0], device=device(scores)), (scores.shape[0], 1)
+    )
     index = top_k_indices(xp, scores, k)
     mask = rows == index[0:1, :]
     for j in range(1, k):
@@ -66,7 +68,7 @@ def top_k_mask(xp, scores: Array, k: int) -> Array:
 
 def truncate_log_gate(xp, log_gate: Array, k: int) -> Array:
     """log of the renormalized top-k gate: -inf outside each column's top k."""
-    minus_inf = xp.asarray(-xp.inf, dtype=log_gate.dtype)
+    minus_inf = xp.asarray(-xp.inf, dtype=log_gate.dtype, device=device(log_gate))
     kept = xp.where(top_k_mask(xp, log_gate, k), log_gate, minus_inf)
     return log_softmax(xp, kept, axis=0)
 
@@ -82,8 +84,12 @@ def route(xp, logits_by_sample: Array, k: int):
     masking passes over the logits, and no exponential over all K experts.
     """
     n_experts = logits_by_sample.shape[1]
-    columns = xp.reshape(xp.arange(n_experts), (1, n_experts))
-    minus_inf = xp.asarray(-xp.inf, dtype=logits_by_sample.dtype)
+    columns = xp.reshape(
+        xp.arange(n_experts, device=device(logits_by_sample)), (1, n_experts)
+    )
+    minus_inf = xp.asarray(
+        -xp.inf, dtype=logits_by_sample.dtype, device=device(logits_by_sample)
+    )
     scores, picked = logits_by_sample, []
     for round_ in range(k):
         index = xp.argmax(scores, axis=1)
