@@ -122,6 +122,20 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         second = xp.sum(weight * (variance + means**2), axis=0)
         return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
 
+    def _sparse_distribution(self, X):
+        """The predictive mixture over each row's top-k experts, (n, top_k) arrays."""
+
+        def compute(xp, design):
+            index, log_weight = self._route(xp, design)
+            _, params = self._experts_from_attributes()
+            coef = as_compute(xp, params["coef"], design)
+            means = selected_linear(xp, coef, design, index, 1)[:, :, 0]
+            return xp.exp(log_weight).T, means.T, index.T
+
+        weights, means, index = (to_numpy(a) for a in self._map_rows(X, compute))
+        scales = np.sqrt(self.expert_variance_)[index]
+        return PredictiveMixture(weights, means, scales)
+
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation).
 
@@ -166,7 +180,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             Vectorized ``mean()``, ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``
             and ``sample(n)``, with the per-row expert ``weights``, ``means`` and
             ``scales``; held on the host (NumPy) whatever the input's namespace.
+            With ``top_k``, each row holds only its ``top_k`` selected experts.
         """
+        if self._top_k() is not None:
+            return self._sparse_distribution(X)
         gate, means = self._map_rows(
             X,
             lambda xp, design: (

@@ -149,3 +149,18 @@ def test_top_k_in_pipeline_and_grid_search():
         StandardScaler(), MoEClassifier(n_experts=4, top_k=2, n_init=1, random_state=0)
     ).fit(X, regime)
     assert clf.score(X, regime) > 0.9
+
+
+def test_sparse_predictive_distribution(recwarn):
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=5, top_k=2, n_init=1, random_state=0).fit(X, y)
+    dist = model.predict_distribution(X)
+    assert dist.weights.shape == (len(y), 2)
+    gate = reference_sparse_gate(model, X)
+    means = model.expert_intercept_ + X @ model.expert_coef_.T
+    dens = norm.pdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    np.testing.assert_allclose(
+        dist.logpdf(y), np.log((gate * dens).sum(axis=1)), rtol=1e-10
+    )
+    np.testing.assert_allclose(dist.cdf(dist.ppf(0.9)), 0.9, atol=1e-6)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
