@@ -98,8 +98,9 @@ def route(xp, logits_by_sample: Array, k: int):
             scores = xp.where(columns == index[:, None], minus_inf, scores)
     index = xp.stack(picked, axis=1)  # (n, k)
     selected = xp.take_along_axis(logits_by_sample, index, axis=1)
-    log_weight = log_softmax(xp, selected, axis=1)
-    return xp.permute_dims(index, (1, 0)), xp.permute_dims(log_weight, (1, 0))
+    # back to experts-major before reducing over the k selected (a short axis)
+    selected = xp.asarray(xp.permute_dims(selected, (1, 0)), copy=True)
+    return xp.stack(picked), log_softmax(xp, selected, axis=0)
 
 
 def route_in_blocks(xp, design: Array, logits_by_sample, k: int):
