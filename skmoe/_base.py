@@ -37,11 +37,10 @@ from ._em import (
     e_step,
     expert_usage,
     initial_params,
-    objective,
 )
 from ._init import initial_responsibilities
 from ._math import design_matrix
-from ._sgd import SGDState, sgd_epoch
+from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, route_in_blocks, truncate_log_gate
 from .gates import GATES
@@ -752,40 +751,33 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._sgd_random_state,
             )
             params = initial_params(problem, xp.asarray(np.ascontiguousarray(resp.T)))
-            state, history = SGDState(), ([], [])
+            previous = None
         else:
             params = (
                 {"coef": xp.asarray(self._gate_coef_matrix(), dtype=X.dtype)},
                 {k: xp.asarray(v, dtype=X.dtype) for k, v in expert_params.items()},
             )
-            state = self._solver_state or SGDState()
-            history = (self.log_likelihood_history_, self.objective_history_)
+            previous = self._previous_result()
         with blas_threads(problem.design):
-            gate_params, expert_params = sgd_epoch(
-                problem,
-                *params,
-                state,
-                self._sgd_random_state,
-                batch_size=options.batch_size,
-                learning_rate=options.learning_rate,
-                balance_coef=options.balance_coef,
-                noisy_gating=options.noisy_gating,
+            result = partial_fit_epoch(
+                problem, params, options, self._sgd_random_state, previous
             )
-            log_norm = e_step(problem, gate_params, expert_params)[0]
-            total, penalized = objective(problem, log_norm, gate_params, expert_params)
-        result = FitResult(
-            gate_params,
-            expert_params,
-            total,
-            penalized,
-            history[0] + [total],
-            history[1] + [penalized],
-            (0 if first else self.n_iter_) + 1,
-            False,
-            solver_state=state,
-        )
         self._set_fitted(problem, result)
         return self
+
+    def _previous_result(self) -> FitResult:
+        """The fitted state ``partial_fit`` continues from, as a FitResult."""
+        return FitResult(
+            {},
+            {},
+            self.log_likelihood_,
+            self.objective_history_[-1] if self.objective_history_ else 0.0,
+            list(self.log_likelihood_history_),
+            list(self.objective_history_),
+            self.n_iter_,
+            False,
+            solver_state=self._solver_state,
+        )
 
 
 def _host(a):

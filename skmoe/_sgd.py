@@ -130,6 +130,46 @@ def _score(problem, gate_params, expert_params):
     return objective(problem, log_norm, gate_params, expert_params)
 
 
+def partial_fit_epoch(problem, params, options, random_state, previous=None):
+    """One :func:`sgd_epoch` over all of ``problem``, continuing ``previous``.
+
+    ``previous`` (a FitResult, or None on the first call) carries the Adam state
+    in ``solver_state`` and the histories; ``options`` the solver settings.
+    Returns a FitResult for the new parameters, scored on this batch.
+    """
+    state = SGDState() if previous is None else previous.solver_state or SGDState()
+    gate_params, expert_params = sgd_epoch(
+        problem,
+        *params,
+        state,
+        random_state,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        balance_coef=options.balance_coef,
+        noisy_gating=options.noisy_gating,
+    )
+    total, penalized = _score(problem, gate_params, expert_params)
+    history = (
+        ([], [])
+        if previous is None
+        else (
+            previous.log_likelihood_history,
+            previous.objective_history,
+        )
+    )
+    return FitResult(
+        gate_params,
+        expert_params,
+        total,
+        penalized,
+        history[0] + [total],
+        history[1] + [penalized],
+        (0 if previous is None else previous.n_iter) + 1,
+        False,
+        solver_state=state,
+    )
+
+
 def run_sgd(
     problem: EMProblem,
     gate_params,
