@@ -130,3 +130,17 @@ def test_prune_experts_keeps_the_most_used():
     np.testing.assert_allclose(pruned.predict_gate(X), 1.0)
     best = np.argmax(model.expert_usage_)
     np.testing.assert_allclose(pruned.expert_coef_[0], model.expert_coef_[best])
+
+
+def test_sgd_prunes_between_epochs():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(400, 2))
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.randn(400)
+    model = MoERegressor(
+        n_experts=8, solver="sgd", prune_threshold=0.2, random_state=0
+    ).fit(X, y)
+    assert model.n_experts_ <= 4
+    assert np.all(model.expert_usage_ >= 0.2)
+    expected = responsibilities(model, X, y).mean(axis=0)
+    np.testing.assert_allclose(model.expert_usage_, expected, atol=1e-10)
+    assert model.score(X, y) > 0.95
