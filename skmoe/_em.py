@@ -20,10 +20,8 @@ from .gates import GateFamily
 Array = Any
 Params = dict[str, Array]
 
-#: Böhning steps on the gate per EM iteration (the first reuses the E-step's gate),
-#: and on the first M-step, which starts from a uniform gate. Three steps halve the
-#: EM iterations of one step on regime data at about the same total time.
-GATE_STEPS = 3
+#: Gate steps in the first M-step, which starts from a uniform gate (later M-steps
+#: take the gate family's own default, warm-started).
 INITIAL_GATE_STEPS = 5
 
 
@@ -121,7 +119,6 @@ def m_step(
 ):
     """One generalized M-step for the gate and the experts."""
     xp = problem.xp
-    gate_steps = GATE_STEPS if gate_steps is None else gate_steps
     weighted_resp = problem.normalized_weight[None, :] * resp
     gate_params = problem.gate.m_step(
         xp,

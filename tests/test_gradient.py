@@ -163,7 +163,11 @@ def test_gradient_zero_weight_is_removal():
     a = MoERegressor(**params).fit(X, y, sample_weight=weight)
     b = MoERegressor(**params).fit(X[weight > 0], y[weight > 0])
     assert a.converged_ and b.converged_
-    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5, atol=1e-5)
+    # the same optimum: equal objectives; predictions agree to L-BFGS's tolerance
+    np.testing.assert_allclose(
+        a.objective_history_[-1], b.objective_history_[-1], rtol=1e-6
+    )
+    np.testing.assert_allclose(a.predict(X), b.predict(X), atol=5e-3)
 
 
 def test_sgd_fits_and_early_stops():

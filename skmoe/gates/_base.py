@@ -68,7 +68,7 @@ class GateFamily(ABC):
         params: Params,
         alpha: float,
         prepared: Any,
-        n_steps: int = 1,
+        n_steps: int | None = None,
     ) -> Params:
         """Parameters that do not decrease ``sum_ki weighted_resp log g_ki - penalty``.
 

@@ -41,7 +41,7 @@ class ConstantGate(GateFamily):
         params,
         alpha,
         prepared,
-        n_steps=1,
+        n_steps=None,
     ) -> Params:
         weights = xp.sum(weighted_resp, axis=1)
         tiny = xp.finfo(weights.dtype).smallest_normal
