@@ -13,6 +13,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
@@ -409,6 +410,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         best = max(results, key=lambda result: result.objective)
         self._set_fitted(problem, best)
+        self._attributes_to(X)
         if not best.converged:
             warnings.warn(
                 f"solver={self.solver!r} did not converge in max_iter={self.max_iter} "
@@ -482,25 +484,52 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
 
+    def _attributes_to(self, like):
+        """Move the fitted array attributes to ``like``'s namespace and device.
+
+        Under scikit-learn's Array API dispatch, fitted attributes live where the
+        training data lived (as scikit-learn's own estimators do); NumPy input,
+        on the CPU or a GPU, keeps NumPy attributes.
+        """
+        if isinstance(like, np.ndarray):
+            return
+        xp, dev = array_namespace(like), device_of(like)
+        for name, value in list(vars(self).items()):
+            if (
+                name.endswith("_")
+                and not name.startswith("_")
+                and isinstance(value, np.ndarray)
+                and name not in ("classes_", "feature_names_in_")
+            ):
+                setattr(self, name, xp.asarray(value, device=dev))
+
+    def _host_attribute(self, name):
+        """A fitted array attribute as a NumPy array, wherever it lives."""
+        return to_numpy(getattr(self, name))
+
     # -- prediction plumbing --------------------------------------------------------
 
     def _gate_coef_matrix(self):
-        return np.vstack([self.gate_intercept_[None, :], self.gate_coef_.T])
+        """Gate coefficients (n_features + 1, n_experts_), intercepts in row 0."""
+        intercept = self._host_attribute("gate_intercept_")
+        return np.vstack([intercept[None, :], self._host_attribute("gate_coef_").T])
 
-    def _validate_X_predict(self, X):
+    def _validate_X_predict(self, X, method="predict"):
         """Validated X and the backend to compute its predictions on."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
+        check_same_namespace(X, self, attribute="gate_coef_", method=method)
         return X, select_backend(X, self.device, fitting=False)
 
-    def _map_rows(self, X, compute):
+    def _map_rows(self, X, compute, method):
         """Apply ``compute(xp, design)`` to X and return outputs as the caller's.
 
-        ``design`` is X's transposed design matrix in the compute namespace.
+        ``design`` is X's transposed design matrix in the compute namespace;
+        ``method`` names the public method, for error messages.
         NumPy input computed on a GPU goes in chunks of rows sized to
         ``PREDICT_CHUNK_BYTES``; ``compute`` may return an array or a tuple.
         """
-        X, backend = self._validate_X_predict(X)
+        X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         if backend.to_output is _identity:  # NumPy on the CPU, or Array API input
             return compute(xp, design_matrix(xp, X))
@@ -562,12 +591,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             g_k(x_i); each row sums to one.
         """
         return self._map_rows(
-            X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T
+            X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T, "predict_gate"
         )
 
-    def _log_likelihood_samples(self, X, y):
+    def _log_likelihood_samples(self, X, y, method="bic"):
         """log p(y_i | x_i) for each sample under the fitted model."""
-        X, backend = self._validate_X_predict(X)
+        X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
         Y = self._encode_target(_host(y), X_host, fitting=False)
@@ -631,7 +660,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         aic : float
         """
-        log_likelihood = float(np.sum(self._log_likelihood_samples(X, y)))
+        log_likelihood = float(np.sum(self._log_likelihood_samples(X, y, "aic")))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
@@ -670,9 +699,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``m`` is the removed experts' usage share when the gate is dense.
         """
         check_is_fitted(self)
-        keep = np.flatnonzero(self.expert_usage_ >= threshold)
+        usage = self._host_attribute("expert_usage_")
+        keep = np.flatnonzero(usage >= threshold)
         if keep.size == 0:
-            keep = np.array([int(np.argmax(self.expert_usage_))])
+            keep = np.array([int(np.argmax(usage))])
         experts, expert_params = self._experts_from_attributes()
         xp = array_namespace(expert_params["coef"])
         gate = GATES[self.gate]()
@@ -684,9 +714,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             experts, experts.select(xp, expert_params, xp.asarray(keep))
         )
         pruned.n_experts_ = int(keep.size)
-        usage = self.expert_usage_[keep]
-        pruned.expert_usage_ = usage / usage.sum()
+        pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         pruned._solver_state = None
+        pruned._attributes_to(self.gate_coef_)
         return pruned
 
     @available_if(lambda self: self.solver == "sgd")

@@ -8,7 +8,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import array_namespace, as_compute, to_numpy
+from ._backend import array_namespace, as_compute, device_of, to_numpy
 from ._base import BaseMixtureOfExperts, fill_doc
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
@@ -94,11 +94,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         self.expert_coef_ = coef[1:].T.reshape(n_experts, n_classes, -1).copy()
 
     def _experts_from_attributes(self):
-        n_experts, n_classes, n_features = self.expert_coef_.shape
+        expert_coef = self._host_attribute("expert_coef_")
+        n_experts, n_classes, n_features = expert_coef.shape
         coef = np.vstack(
             [
-                self.expert_intercept_.reshape(1, -1),
-                self.expert_coef_.reshape(n_experts * n_classes, n_features).T,
+                self._host_attribute("expert_intercept_").reshape(1, -1),
+                expert_coef.reshape(n_experts * n_classes, n_features).T,
             ]
         )
         return LogisticExperts(n_classes), {"coef": coef}
@@ -126,6 +127,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             rows sum to one. Computed in log space, so that no expert's
             probabilities overflow.
         """
+        return self._proba(X, "predict_proba")
+
+    def _proba(self, X, method):
 
         def compute(xp, design):
             if self._top_k() is not None:  # only the selected experts
@@ -136,7 +140,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, coef)
             return xp.exp(logsumexp(xp, log_joint, axis=0)).T
 
-        return self._map_rows(X, compute)
+        return self._map_rows(X, compute, method)
 
     @available_if(lambda self: self.solver == "sgd")
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -174,7 +178,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``.
         """
-        proba = self.predict_proba(X)
+        proba = self._proba(X, "predict_log_proba")
         xp = array_namespace(proba)
         return xp.log(proba)
 
@@ -189,10 +193,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        proba = self.predict_proba(X)
+        proba = self._proba(X, "predict")
         xp = array_namespace(proba)
         indices = xp.argmax(proba, axis=1)
         if isinstance(proba, np.ndarray) or self.classes_.dtype.kind not in "biuf":
             return self.classes_[to_numpy(indices)]
         # Array API input: numeric labels come back in the input's namespace
-        return xp.take(as_compute(xp, self.classes_, proba), indices, axis=0)
+        classes = xp.asarray(self.classes_, device=device_of(proba))
+        return xp.take(classes, indices, axis=0)

@@ -97,8 +97,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self._variance_floor = experts.variance_floor
 
     def _experts_from_attributes(self):
-        coef = np.vstack([self.expert_intercept_[None, :], self.expert_coef_.T])
-        params = {"coef": coef, "variance": self.expert_variance_}
+        intercept = self._host_attribute("expert_intercept_")
+        coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
+        params = {"coef": coef, "variance": self._host_attribute("expert_variance_")}
         return GaussianLinearExperts(self._variance_floor), params
 
     def _expert_means(self, xp, design):
@@ -132,8 +133,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             means = selected_linear(xp, coef, design, index, 1)[:, :, 0]
             return xp.exp(log_weight).T, means.T, index.T
 
-        weights, means, index = (to_numpy(a) for a in self._map_rows(X, compute))
-        scales = np.sqrt(self.expert_variance_)[index]
+        rows = self._map_rows(X, compute, "predict_distribution")
+        weights, means, index = (to_numpy(a) for a in rows)
+        scales = np.sqrt(self._host_attribute("expert_variance_"))[index]
         return PredictiveMixture(weights, means, scales)
 
     def predict(self, X, return_std=False):
@@ -165,7 +167,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             second = xp.sum(gate * (variance[:, None] + means**2), axis=0)
             return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
 
-        return self._map_rows(X, compute)
+        return self._map_rows(X, compute, "predict")
 
     def predict_distribution(self, X):
         """The predictive mixture p(y | x) of each row of X.
@@ -190,7 +192,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 xp.exp(self._log_gate(xp, design)).T,
                 self._expert_means(xp, design).T,
             ),
+            "predict_distribution",
         )
         gate, means = to_numpy(gate), to_numpy(means)
-        scales = np.broadcast_to(np.sqrt(self.expert_variance_), means.shape)
+        scales = np.broadcast_to(
+            np.sqrt(self._host_attribute("expert_variance_")), means.shape
+        )
         return PredictiveMixture(gate, means, scales)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._math import diag, penalty_mask, solve_symmetric
+from .._math import device, diag, penalty_mask, solve_symmetric
 from ._base import Array, ExpertFamily, Params
 
 
@@ -38,8 +38,12 @@ class GaussianLinearExperts(ExpertFamily):
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
-            "coef": xp.zeros((design.shape[0], n_experts), dtype=design.dtype),
-            "variance": xp.ones((n_experts,), dtype=design.dtype),
+            "coef": xp.zeros(
+                (design.shape[0], n_experts), dtype=design.dtype, device=device(design)
+            ),
+            "variance": xp.ones(
+                (n_experts,), dtype=design.dtype, device=device(design)
+            ),
         }
 
     def means(self, xp, design: Array, params: Params) -> Array:
@@ -73,9 +77,9 @@ class GaussianLinearExperts(ExpertFamily):
         ssr = xp.sum(weighted_resp * resid2, axis=1)
         ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         dtype = design.dtype
-        tiny = xp.asarray(xp.finfo(dtype).smallest_normal, dtype=dtype)
-        variance = ssr / xp.maximum(mass, tiny)
-        variance = xp.maximum(variance, xp.asarray(self.variance_floor, dtype=dtype))
+        tiny = float(xp.finfo(dtype).smallest_normal)
+        variance = ssr / xp.clip(mass, tiny, None)
+        variance = xp.clip(variance, float(self.variance_floor), None)
         return {"coef": coef, "variance": variance}
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:

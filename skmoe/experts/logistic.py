@@ -39,7 +39,7 @@ class LogisticExperts(ExpertFamily):
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts * self.n_classes)
-        return {"coef": xp.zeros(shape, dtype=design.dtype)}
+        return {"coef": xp.zeros(shape, dtype=design.dtype, device=device(design))}
 
     def log_proba(self, xp, design: Array, params: Params) -> Array:
         """log softmax(W_k x~) as an (n_experts, n_classes, n_samples) array."""

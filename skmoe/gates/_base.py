@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from .._math import device
+
 Array = Any
 Params = dict[str, Array]
 
@@ -29,7 +31,8 @@ class GateFamily(ABC):
 
     def initial_params(self, xp, design: Array, n_experts: int) -> Params:
         """Uniform gate."""
-        return {"coef": xp.zeros((design.shape[0], n_experts), dtype=design.dtype)}
+        shape, dtype = (design.shape[0], n_experts), design.dtype
+        return {"coef": xp.zeros(shape, dtype=dtype, device=device(design))}
 
     @abstractmethod
     def log_gate(self, xp, design: Array, params: Params) -> Array:

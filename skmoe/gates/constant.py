@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._math import log_softmax
+from .._math import device, log_softmax
 from ._base import Array, GateFamily, Params
 
 
@@ -17,11 +17,15 @@ class ConstantGate(GateFamily):
 
     def log_gate(self, xp, design: Array, params: Params) -> Array:
         log_weights = log_softmax(xp, params["coef"][0, :], axis=0)
-        zeros = xp.zeros((1, design.shape[1]), dtype=design.dtype)
+        zeros = xp.zeros(
+            (1, design.shape[1]), dtype=design.dtype, device=device(design)
+        )
         return zeros + log_weights[:, None]
 
     def logits(self, xp, design: Array, params: Params) -> Array:
-        zeros = xp.zeros((1, design.shape[1]), dtype=design.dtype)
+        zeros = xp.zeros(
+            (1, design.shape[1]), dtype=design.dtype, device=device(design)
+        )
         return zeros + params["coef"][0, :][:, None]
 
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
@@ -44,15 +48,15 @@ class ConstantGate(GateFamily):
         n_steps=None,
     ) -> Params:
         weights = xp.sum(weighted_resp, axis=1)
-        tiny = xp.finfo(weights.dtype).smallest_normal
-        log_weights = xp.log(xp.maximum(weights, xp.asarray(tiny, dtype=weights.dtype)))
+        tiny = float(xp.finfo(weights.dtype).smallest_normal)
+        log_weights = xp.log(xp.clip(weights, tiny, None))
         log_weights = log_weights - xp.mean(log_weights)
         coef = xp.zeros_like(params["coef"])
         coef = xp.concat([log_weights[None, :], coef[1:, :]], axis=0)
         return {"coef": coef}
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
-        return xp.asarray(0.0, dtype=params["coef"].dtype)
+        return xp.sum(params["coef"][:0, 0])  # 0.0, in the parameters' namespace
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return n_experts - 1
