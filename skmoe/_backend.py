@@ -119,8 +119,6 @@ def select_backend(X, device: str, *, fitting: bool) -> Backend:
     return Backend(numpy_xp, _identity, _identity, "numpy")
 
 
-
-
 def as_compute(xp, a, like):
     """Host array ``a`` in the namespace, dtype and device of ``like``."""
     return xp.asarray(a, dtype=like.dtype, device=device_of(like))
