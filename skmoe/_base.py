@@ -117,8 +117,10 @@ SHARED_PARAMETERS = """n_experts : int, default=3
         How the penalized log-likelihood is maximized. ``"em"``: EM (monotone,
         no step size). ``"gradient"``: full-batch L-BFGS on the same objective
         with its analytic gradient (Fisher's identity: one E-step per
-        evaluation), from the same start as EM; it reaches the same optimum and
-        accepts ``balance_coef``. ``"sgd"``: mini-batch Adam with
+        evaluation), from the same start as EM; with a dense gate it reaches the
+        same optimum (with ``top_k`` the objective jumps where the selected
+        experts change, and it may stop lower than EM) and it accepts
+        ``balance_coef``. ``"sgd"``: mini-batch Adam with
         ``batch_size`` and ``learning_rate``, ``max_iter`` epochs and early
         stopping on ``validation_fraction`` of the data; it accepts
         ``balance_coef`` and ``noisy_gating`` and provides :meth:`partial_fit`.
@@ -412,10 +414,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, best)
         self._attributes_to(X)
         if not best.converged:
+            if best.n_iter >= self.max_iter:
+                reason = f"in max_iter={self.max_iter} iterations"
+            else:  # L-BFGS stopped early, e.g. a failed line search
+                reason = f"(it stopped after {best.n_iter} of max_iter={self.max_iter})"
             warnings.warn(
-                f"solver={self.solver!r} did not converge in max_iter={self.max_iter} "
-                "iterations (kept "
-                f"run); increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
+                f"solver={self.solver!r} did not converge {reason} in the kept run; "
+                f"increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
                 ConvergenceWarning,
                 stacklevel=3,  # the user's call, above _fit_context's wrapper
             )
