@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from .._math import (
-    device,
-    diag,
-    log_softmax,
-    logsumexp,
-    penalty_mask,
-    solve_symmetric,
-)
+from .. import _multinomial
+from .._math import diag, log_softmax, penalty_mask, solve_symmetric
 from ._base import Array, GateFamily, Params
 
 #: How many times a Böhning step may be doubled while the objective keeps rising.
@@ -20,8 +14,6 @@ MAX_HALVINGS = 20
 #: takes exact Newton steps. Building the Hessian costs about K times the rest of
 #: an EM iteration; above this size Böhning's fixed-matrix steps take over.
 NEWTON_MAX_COEF = 256
-#: Samples per block when the Newton Hessian is accumulated (bounds its memory).
-NEWTON_BLOCK = 65536
 #: Gate steps per EM iteration when the EM loop does not say: one Newton step
 #: (warm-started, it nearly solves the M-step), or three Böhning steps.
 NEWTON_STEPS, BOHNING_STEPS = 1, 3
@@ -103,16 +95,32 @@ class SoftmaxGate(GateFamily):
             gate = xp.exp(log_gate)
             residual = weighted_resp - sample_weight[None, :] * gate
             grad = design @ residual.T - alpha * mask * coef
-            line = _Line(xp, design, weighted_resp, log_gate, coef, alpha, mask)
+            line = _multinomial.Line(
+                xp,
+                design,
+                weighted_resp[None, ...],
+                log_gate[None, ...],
+                coef[None, ...],
+                alpha,
+                mask,
+            )
             if newton:
-                direction = _newton_direction(
-                    xp, design, sample_weight, gate, grad, alpha, mask
+                direction = _multinomial.newton_direction(
+                    xp,
+                    design,
+                    sample_weight[None, ...],
+                    gate[None, ...],
+                    grad[None, ...],
+                    alpha,
+                    mask,
                 )
-                coef = coef + line.halving(direction) * direction
+                t = line.halving(direction, MAX_HALVINGS)
             else:
                 direction = solve_symmetric(xp, prepared, grad)
                 direction = direction - xp.mean(direction, axis=1, keepdims=True)
-                coef = coef + line.doubling(direction) * direction
+                direction = direction[None, ...]
+                t = line.doubling(direction, MAX_DOUBLINGS)
+            coef = coef + float(t[0]) * direction[0, ...]
             coef = coef - xp.mean(coef, axis=1, keepdims=True)
         return {"coef": coef}
 
@@ -122,88 +130,3 @@ class SoftmaxGate(GateFamily):
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return (n_experts - 1) * (n_features + 1)
-
-
-def _newton_direction(xp, design, sample_weight, gate, grad, alpha, mask):
-    """Newton step on the first K - 1 columns (the last one's is zero).
-
-    The negative Hessian of the gate objective in the free columns j, k is
-    ``X~^T diag(w (delta_jk g_j - g_j g_k)) X~ + alpha P delta_jk``: a block
-    diagonal of K - 1 weighted Gram matrices minus ``Z^T Z`` with
-    ``Z = [sqrt(w) g_j x~]_j``, one matrix product per block of samples.
-    """
-    d, n_samples = design.shape
-    m = gate.shape[0] - 1
-    size = m * d
-    hessian = xp.zeros((size, size), dtype=design.dtype, device=device(design))
-    for j in range(m):
-        block = (design * (sample_weight * gate[j, :])[None, :]) @ design.T
-        hessian[j * d : (j + 1) * d, j * d : (j + 1) * d] = block + alpha * diag(
-            xp, mask[:, 0]
-        )
-    root_weight = xp.sqrt(sample_weight)
-    for start in range(0, n_samples, NEWTON_BLOCK):
-        stop = min(start + NEWTON_BLOCK, n_samples)
-        scaled = design[:, start:stop] * root_weight[None, start:stop]
-        Z = xp.reshape(gate[:m, None, start:stop] * scaled[None, :, :], (size, -1))
-        hessian = hessian - Z @ Z.T
-    step = solve_symmetric(xp, hessian, xp.reshape(grad[:, :m].T, (size, 1)))
-    step = xp.reshape(step, (m, d)).T
-    zeros = xp.zeros((d, 1), dtype=design.dtype, device=device(design))
-    return xp.concat([step, zeros], axis=1)
-
-
-class _Line:
-    """The gate objective along ``coef + t * direction``, for step-length searches.
-
-    The logits move by ``t * moved`` with ``moved = direction.T @ design``, so the
-    objective is ``t * slope - sum_i w_i logsumexp_k(log_gate + t * moved)`` minus
-    the penalty (``log_gate`` is normalized): each trial costs one (K, n)
-    log-sum-exp and no matrix product.
-    """
-
-    def __init__(self, xp, design, weighted_resp, log_gate, coef, alpha, mask):
-        self.xp, self.design, self.weighted_resp = xp, design, weighted_resp
-        self.log_gate, self.coef, self.alpha, self.mask = log_gate, coef, alpha, mask
-        self.sample_weight = xp.sum(weighted_resp, axis=0)
-
-    def _gain(self, t, moved, slope, direction):
-        xp = self.xp
-        log_norm = logsumexp(xp, self.log_gate + t * moved, axis=0)
-        moved_coef = self.coef + t * direction
-        penalty = 0.5 * self.alpha * xp.sum(self.mask * moved_coef**2)
-        return t * slope - float(xp.sum(self.sample_weight * log_norm) + penalty)
-
-    def _along(self, direction):
-        moved = direction.T @ self.design
-        slope = float(self.xp.sum(self.weighted_resp * moved))
-        return lambda t: self._gain(t, moved, slope, direction)
-
-    def doubling(self, direction):
-        """The largest of 1, 2, 4, ... while the objective keeps rising.
-
-        Step 1 is the MM step (never worse than 0); doubling it pays where the
-        bound is loose, as for nearly separable regimes.
-        """
-        gain = self._along(direction)
-        best_t, best = 1.0, gain(1.0)
-        for _ in range(MAX_DOUBLINGS):
-            trial = gain(2 * best_t)
-            if not trial > best:
-                break
-            best_t, best = 2 * best_t, trial
-        return best_t
-
-    def halving(self, direction):
-        """The first of 1, 1/2, 1/4, ... that does not decrease the objective.
-
-        0 if none does (the gate then keeps its coefficients).
-        """
-        gain = self._along(direction)
-        start = gain(0.0)
-        t = 1.0
-        for _ in range(MAX_HALVINGS):
-            if gain(t) >= start:
-                return t
-            t /= 2
-        return 0.0
