@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.optimize import minimize
-
-from .._backend import to_numpy
+from .. import _multinomial
 from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
 
-#: L-BFGS iterations per M-step. Warm-started from the previous EM iteration, a few
-#: are enough for generalized EM; more only slow the early iterations down.
-LBFGS_MAX_ITER = 15
+#: Largest number of free coefficients per expert, (C - 1)(D + 1), for which the
+#: M-step takes exact Newton steps; Böhning steps above.
+NEWTON_MAX_COEF = 256
+#: Steps per M-step: one Newton step (warm-started, it nearly solves the M-step) or
+#: three Böhning steps.
+NEWTON_STEPS, BOHNING_STEPS = 1, 3
+#: Steps of the first M-step, from the all-zero coefficients of ``initial_params``
+#: (a cold start, like the EM loop's ``INITIAL_GATE_STEPS`` for the gate): there the
+#: experts' fits are nearly solved, as the former 15 L-BFGS iterations did, which
+#: gives the later iterations (and the gradient solver) the same starting point.
+COLD_NEWTON_STEPS, COLD_BOHNING_STEPS = 10, 30
+#: Step-length search limits (as the softmax gate's).
+MAX_HALVINGS, MAX_DOUBLINGS = 20, 6
 
 
 class LogisticExperts(ExpertFamily):
@@ -19,12 +26,16 @@ class LogisticExperts(ExpertFamily):
 
     Coefficients are one (n_features + 1, K * C) matrix, expert k owning columns
     ``k * C : (k + 1) * C``, so that all experts' logits are one matrix product.
-    The target ``Y`` is one-hot, (C, n_samples). The M-step runs a bounded number
-    of warm-started L-BFGS iterations on the weighted, L2-penalized multinomial
-    log-likelihood of all experts at once (the experts' objectives are separable,
-    so this is K independent fits sharing the matrix products). L-BFGS's line
-    search never accepts an increase, and a run that ends worse than its start is
-    discarded, so the step never decreases the objective (generalized EM).
+    The target ``Y`` is one-hot, (C, n_samples). Expert k's M-step is a weighted
+    multinomial logistic regression (sample weights ``weighted_resp[k]``), the same
+    problem as the softmax gate's M-step, solved by the same safeguarded steps
+    (:mod:`skmoe._multinomial`), all experts at once: one exact Newton step within
+    centred coefficients while ``(C - 1)(D + 1) <= NEWTON_MAX_COEF`` (each expert's
+    Hessian is ``(C (D + 1))^2``), halved until the objective does not decrease;
+    else three Böhning steps, each doubled while the objective keeps rising. Each
+    step never decreases any expert's objective (generalized EM); warm-started
+    from the previous EM iteration. The first M-step, from zero coefficients, takes
+    more steps (``COLD_NEWTON_STEPS``, ``COLD_BOHNING_STEPS``).
 
     Parameters
     ----------
@@ -59,34 +70,41 @@ class LogisticExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
-        coef0 = params["coef"]
-        shape, dtype, dev = coef0.shape, coef0.dtype, device(coef0)
-        mask = penalty_mask(xp, coef0)[:, None]
-        weighted = weighted_resp[:, None, :]
-        n_samples = design.shape[1]
-
-        def loss_and_grad(theta):
-            coef = xp.asarray(np.reshape(theta, shape), dtype=dtype, device=dev)
-            log_p = self.log_proba(xp, design, {"coef": coef})
-            loss = -xp.sum(weighted * Y[None, :, :] * log_p)
-            loss = loss + 0.5 * alpha * xp.sum(mask * coef**2)
-            dlogits = weighted * (xp.exp(log_p) - Y[None, :, :])
-            grad = design @ xp.reshape(dlogits, (-1, n_samples)).T
-            grad = grad + alpha * mask * coef
-            return float(loss), to_numpy(grad).astype(np.float64).ravel()
-
-        theta0 = to_numpy(coef0).astype(np.float64).ravel()
-        f0, _ = loss_and_grad(theta0)
-        result = minimize(
-            loss_and_grad,
-            theta0,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": LBFGS_MAX_ITER, "gtol": 1e-10, "ftol": 1e-15},
+        d, n_samples = design.shape
+        n_experts, n_classes = weighted_resp.shape[0], self.n_classes
+        newton = (n_classes - 1) * d <= NEWTON_MAX_COEF
+        mask = penalty_mask(xp, design)[:, None]
+        # (d, K * C) -> (K, d, C): one multinomial problem per expert, centred
+        coef = xp.permute_dims(
+            xp.reshape(params["coef"], (d, n_experts, n_classes)), (1, 0, 2)
         )
-        if not np.all(np.isfinite(result.x)) or result.fun > f0:
-            return params
-        coef = xp.asarray(np.reshape(result.x, shape), dtype=dtype, device=dev)
+        coef = coef - xp.mean(coef, axis=2, keepdims=True)
+        targets = weighted_resp[:, None, :] * Y[None, :, :]
+        if not newton:
+            bound = _multinomial.bohning_matrix(xp, design, weighted_resp, alpha, mask)
+        if bool(xp.any(params["coef"] != 0)):
+            n_steps = NEWTON_STEPS if newton else BOHNING_STEPS
+        else:
+            n_steps = COLD_NEWTON_STEPS if newton else COLD_BOHNING_STEPS
+        for _ in range(n_steps):
+            logits = xp.matrix_transpose(coef) @ design
+            log_p = log_softmax(xp, logits, axis=1)
+            prob = xp.exp(log_p)
+            grad = _multinomial.gradient(
+                xp, design, targets, weighted_resp, prob, coef, alpha, mask
+            )
+            line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
+            if newton:
+                direction = _multinomial.newton_direction(
+                    xp, design, weighted_resp, prob, grad, alpha, mask, centred=True
+                )
+                t = line.halving(direction, MAX_HALVINGS)
+            else:
+                direction = _multinomial.bohning_direction(xp, bound, grad)
+                t = line.doubling(direction, MAX_DOUBLINGS)
+            coef = coef + t[:, None, None] * direction
+            coef = coef - xp.mean(coef, axis=2, keepdims=True)
+        coef = xp.reshape(xp.permute_dims(coef, (1, 0, 2)), (d, n_experts * n_classes))
         return {"coef": coef}
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:

@@ -1,0 +1,86 @@
+"""The shared multinomial-logistic steps (skmoe._multinomial) and the logistic
+experts' M-step built on them."""
+
+import array_api_strict
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+
+from skmoe._backend import to_numpy
+from skmoe._math import design_matrix
+from skmoe.experts import LogisticExperts, logistic
+
+
+def expert_objectives(design, Y, weighted_resp, coef, n_classes, alpha):
+    """Per expert k: sum_i w_ki sum_c Y_ci log softmax(W_k^T x_i)_c
+    - alpha/2 ||P W_k||^2 (P: no penalty on the intercept row)."""
+    d, n = design.shape
+    blocks = coef.reshape(d, -1, n_classes)  # (d, K, C)
+    values = []
+    for k in range(blocks.shape[1]):
+        W = blocks[:, k, :]
+        log_p = log_softmax(W.T @ design, axis=0)  # (C, n)
+        fit = np.sum(weighted_resp[k] * np.sum(Y * log_p, axis=0))
+        values.append(fit - 0.5 * alpha * np.sum(W[1:] ** 2))
+    return np.array(values)
+
+
+def problem(n_samples=300, n_features=4, n_classes=3, n_experts=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, n_features)
+    labels = rng.randint(n_classes, size=n_samples)
+    X[:, 0] += 2.0 * labels  # partly separable, so that steps are large
+    Y = np.eye(n_classes)[labels].T
+    resp = rng.dirichlet(np.ones(n_experts), size=n_samples).T
+    weighted = resp / n_samples
+    return design_matrix(np, X), Y, weighted
+
+
+@pytest.mark.parametrize("newton_max_coef", [10**9, 0], ids=["newton", "bohning"])
+@pytest.mark.parametrize("alpha", [0.0, 1e-2])
+def test_expert_m_step_never_decreases_the_objective(
+    monkeypatch, newton_max_coef, alpha
+):
+    monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", newton_max_coef)
+    design, Y, weighted = problem()
+    experts = LogisticExperts(n_classes=3)
+    rng = np.random.RandomState(1)
+    params = {"coef": 3.0 * rng.randn(design.shape[0], 3 * 3)}  # a poor warm start
+    values = [expert_objectives(design, Y, weighted, params["coef"], 3, alpha)]
+    for _ in range(60):
+        params = experts.m_step(np, design, Y, weighted, params, alpha)
+        assert np.all(np.isfinite(params["coef"]))
+        values.append(expert_objectives(design, Y, weighted, params["coef"], 3, alpha))
+    values = np.array(values)  # (steps + 1, K)
+    scale = 1e-12 * np.maximum(1.0, np.abs(values[:-1]))
+    assert np.all(np.diff(values, axis=0) >= -scale)
+    assert np.all(values[-1] > values[0] + 0.1)  # and it does move
+
+
+def test_newton_m_step_converges_quadratically():
+    design, Y, weighted = problem(seed=2)
+    experts = LogisticExperts(n_classes=3)
+    alpha = 0.1  # a large penalty: re-centring after an m - 1 column step is slow
+    params = experts.initial_params(np, design, Y, 3)
+    for _ in range(8):
+        params = experts.m_step(np, design, Y, weighted, params, alpha)
+    grad = experts.gradient(np, design, Y, weighted, params, alpha)["coef"]
+    assert np.abs(grad).max() < 1e-12
+
+
+@pytest.mark.parametrize("newton_max_coef", [10**9, 0], ids=["newton", "bohning"])
+def test_expert_m_step_in_array_api_strict_matches_numpy(monkeypatch, newton_max_coef):
+    monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", newton_max_coef)
+    design, Y, weighted = problem(n_samples=120, seed=3)
+    experts = LogisticExperts(n_classes=3)
+    xp = array_api_strict
+    dev = array_api_strict.Device("device1")
+    to_xp = lambda a: xp.asarray(a, device=dev)  # noqa: E731
+    p_np = experts.initial_params(np, design, Y, 3)
+    p_xp = {"coef": to_xp(p_np["coef"])}
+    for _ in range(3):
+        p_np = experts.m_step(np, design, Y, weighted, p_np, 1e-3)
+        p_xp = experts.m_step(xp, to_xp(design), to_xp(Y), to_xp(weighted), p_xp, 1e-3)
+    assert p_xp["coef"].device == dev
+    coef = to_numpy(p_xp["coef"])
+    np.testing.assert_allclose(coef, p_np["coef"], atol=1e-10)
