@@ -21,6 +21,7 @@ __all__ = [
     "blas_threads",
     "device_of",
     "float_dtypes",
+    "host",
     "select_backend",
     "to_numpy",
 ]
@@ -132,3 +133,10 @@ def float_dtypes(X):
     """
     xp, _ = get_namespace(X)
     return [xp.float64, xp.float32]
+
+
+def host(a):
+    """A NumPy copy of an Array API array; other input is returned as it is."""
+    if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):
+        return a
+    return to_numpy(a)

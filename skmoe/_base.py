@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -29,6 +28,7 @@ from ._backend import (
     blas_threads,
     device_of,
     float_dtypes,
+    host,
     select_backend,
     to_numpy,
 )
@@ -41,6 +41,7 @@ from ._em import (
 )
 from ._init import initial_responsibilities
 from ._math import design_matrix
+from ._restarts import _fit_restart
 from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, route_in_blocks, truncate_log_gate
@@ -48,190 +49,6 @@ from .gates import GATES
 
 #: Rows of a GPU prediction are processed in chunks of about this many bytes.
 PREDICT_CHUNK_BYTES = 2**28
-
-SHARED_PARAMETERS = """n_experts : int, default=3
-        Number of experts K.
-
-    gate : {"softmax", "constant"}, default="softmax"
-        How the experts' weights depend on the input. ``"softmax"`` is the
-        multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
-        the same mixing proportions for every input (a mixture of regressions or
-        latent-class model, as in R's flexmix and mixtools).
-
-    alpha : float, default=1e-4
-        L2 penalty per sample on the gate and expert coefficients (intercepts are
-        not penalized): the objective is the mean weighted log-likelihood minus
-        ``alpha / 2`` times the squared norms, so ``alpha`` means the same at any
-        number of samples. ``0.0`` gives maximum likelihood. The small default
-        bounds the coefficients when classes or regimes are separable while
-        letting the gate become sharp enough for regimes with hard boundaries
-        (on standardized data; 1e-3 already blurs them measurably).
-
-    n_init : int, default=4
-        Number of EM restarts; the run with the best penalized log-likelihood is
-        kept. EM converges to a local optimum, and a few restarts from different
-        starts find the best-known optimum on the classic data sets far more often
-        than one.
-
-    init_params : {"mixed", "kmeans", "random"}, default="mixed"
-        How each restart's responsibilities start. ``"kmeans"``: k-means on the
-        standardized ``[X, y]``; ``"random"``: a random expert per sample, with
-        responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
-        restart and random for the others. k-means alone lands in the same poor
-        optimum when regression lines cross, random starts alone are noisier on
-        well-clustered data; mixing them works on both.
-
-    max_iter : int, default=500
-        Maximum number of EM iterations per restart.
-
-    tol : float, default=1e-5
-        Convergence threshold on the change of the per-sample penalized
-        log-likelihood between iterations, relative to ``max(1, |value|)``.
-
-    top_k : int or None, default=None
-        Sparse gating: each sample is routed to its ``top_k`` experts of largest
-        gate value, whose gate values are renormalized to sum to one; the others
-        get exactly zero weight. ``None`` (or ``top_k >= n_experts``) mixes all
-        experts. EM then runs a truncated E-step (responsibilities outside each
-        sample's top k are exactly 0; the dense gate is fitted to these sparse
-        targets, so the log-likelihood is no longer guaranteed to rise at every
-        iteration), and predictions evaluate only the selected experts of each
-        sample, so their cost beyond the gate grows with ``top_k``, not with
-        ``n_experts``. Requires ``gate="softmax"``: a constant gate would select
-        the same experts for every sample. ``top_k=1`` routes each sample by the
-        gate alone (the truncated E-step then cannot use y to move samples
-        between experts); prefer ``top_k >= 2`` for fitting.
-
-    prune_threshold : float, default=0.0
-        During fitting, remove the least used expert whenever its share of the
-        training data (its mean responsibility, see ``expert_usage_``) is below
-        this value, one expert at a time, as R's flexmix does with ``minprior``
-        (flexmix's default is 0.05). ``0.0``, the default, disables pruning, so
-        that ``n_experts`` means what it says (model selection over
-        ``n_experts`` and BIC stay meaningful) and a softmax gate may keep an
-        expert for a small genuine regime; set about ``1 / (2 * n_regimes)``
-        to let a generous ``n_experts`` shrink to the regimes the data support.
-        See also :meth:`prune_experts` for pruning a fitted model.
-
-    solver : {"em", "gradient", "sgd"}, default="em"
-        How the penalized log-likelihood is maximized. ``"em"``: EM (monotone,
-        no step size). ``"gradient"``: full-batch L-BFGS on the same objective
-        with its analytic gradient (Fisher's identity: one E-step per
-        evaluation), from the same start as EM; with a dense gate it reaches the
-        same optimum (with ``top_k`` the objective jumps where the selected
-        experts change, and it may stop lower than EM) and it accepts
-        ``balance_coef``. ``"sgd"``: mini-batch Adam with
-        ``batch_size`` and ``learning_rate``, ``max_iter`` epochs and early
-        stopping on ``validation_fraction`` of the data; it accepts
-        ``balance_coef`` and ``noisy_gating`` and provides :meth:`partial_fit`.
-
-    balance_coef : float, default=0.0
-        Weight c of the Switch Transformer load-balancing loss
-        ``c * K * sum_k f_k P_k`` (f_k: share of samples whose top expert is k;
-        P_k: mean gate probability of k), subtracted from the objective by the
-        ``"gradient"`` and ``"sgd"`` solvers; it is smallest when the experts
-        are used evenly. Raising it evens ``expert_usage_`` at some cost in
-        likelihood. ``0`` disables it; EM does not accept it.
-
-    noisy_gating : bool, default=False
-        With ``solver="sgd"``: add learned Gaussian noise
-        ``eps * softplus(x~ . u_k)`` to the gate logits during training
-        (noisy top-k gating, Shazeer et al. 2017), which spreads samples over
-        experts early in training; prediction uses the noise-free gate.
-
-    batch_size : int, default=256
-        Mini-batch size of ``solver="sgd"`` and :meth:`partial_fit`.
-
-    learning_rate : float, default=0.01
-        Adam step size of ``solver="sgd"`` and :meth:`partial_fit`.
-
-    validation_fraction : float, default=0.1
-        Share of the training data ``solver="sgd"`` holds out to decide early
-        stopping (the best parameters on it are kept); ``0`` watches the
-        training objective instead.
-
-    n_iter_no_change : int, default=5
-        ``solver="sgd"`` stops after this many epochs without an improvement of
-        the watched objective by more than ``tol``.
-
-    random_state : int, RandomState instance or None, default=None
-        Controls the restarts' initializations. Pass an int for reproducible
-        results, identical for any ``n_jobs``.
-
-    warm_start : bool, default=False
-        If True and the estimator is fitted, the next ``fit`` starts one EM run
-        from the current parameters (``n_init`` is ignored).
-
-    verbose : int, default=0
-        0 prints nothing; 1 prints a line per restart; 2 also prints every
-        iteration (log-likelihood, change, time).
-
-    n_jobs : int, default=None
-        Number of restarts run in parallel through joblib. ``None`` means 1 unless
-        in a :obj:`joblib.parallel_backend` context; ``-1`` uses all processors.
-        Restarts on a GPU or another Array API namespace run one after another.
-
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where NumPy input is computed. ``"cuda"`` moves X, y and the weights to
-        the GPU once per fit (through CuPy: ``pip install "skmoe[gpu]"``), runs
-        every EM iteration there and stores the fitted attributes as NumPy
-        arrays, so that the model pickles and predicts anywhere; it raises if no
-        GPU is usable. ``"auto"`` uses the GPU when one is usable and the CPU
-        otherwise. Predictions use the GPU when one is usable (in chunks of rows
-        that fit its memory) and the CPU otherwise. Input from another Array API
-        namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
-        computed in its own namespace and device, and outputs are returned in
-        it."""
-
-SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
-        Gate coefficients v_k. All zeros for ``gate="constant"``.
-
-    gate_intercept_ : ndarray of shape (n_experts_,)
-        Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
-        the mixing proportions.
-
-    log_likelihood_ : float
-        Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
-        x_i)`` of the training data under the fitted model.
-
-    log_likelihood_history_ : list of float
-        ``log_likelihood_`` after each iteration of the kept run.
-
-    objective_history_ : list of float
-        Per-sample penalized log-likelihood after each iteration of the kept run:
-        the quantity EM never decreases (equal to ``log_likelihood_history_``
-        divided by the weight sum when ``alpha=0``).
-
-    n_iter_ : int
-        Number of iterations of the kept run: EM iterations, L-BFGS
-        iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` (and
-        calls of :meth:`partial_fit`).
-
-    converged_ : bool
-        Whether the kept run converged before ``max_iter``.
-
-    n_experts_ : int
-        Number of experts kept (``n_experts`` less those pruned).
-
-    expert_usage_ : ndarray of shape (n_experts_,)
-        Share of the (weighted) training data each kept expert handles: its
-        mean responsibility ``sum_i w_i r_ik / sum_i w_i`` under the fitted
-        model (with the sparse gate if ``top_k``). Sums to one; at an EM
-        optimum with a softmax gate it equals the mean gate value.
-
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit. Defined only when ``X`` has feature
-        names that are all strings."""
-
-
-def fill_doc(cls):
-    """Substitute the shared parameter and attribute text into a class docstring."""
-    cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
-    cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
-    return cls
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -362,9 +179,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         backend = select_backend(X, self.device, fitting=True)
         X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
-        y = _host(y)
+        y = host(y)
         sample_weight = _check_sample_weight(
-            _host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
+            host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         n_active = int(np.count_nonzero(sample_weight))
         if n_active < self.n_experts:
@@ -604,7 +421,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
-        Y = self._encode_target(_host(y), X_host, fitting=False)
+        Y = self._encode_target(host(y), X_host, fitting=False)
         if backend.to_output is not _identity:
             X = backend.to_compute(X_host)
         design = design_matrix(xp, X)
@@ -813,62 +630,3 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             False,
             solver_state=self._solver_state,
         )
-
-
-def _host(a):
-    """A NumPy copy of an Array API array; other input is returned as it is."""
-    if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):
-        return a
-    return to_numpy(a)
-
-
-def _fit_restart(
-    problem,
-    X,
-    Y,
-    sample_weight,
-    n_experts,
-    method,
-    seed,
-    max_iter,
-    tol,
-    verbose,
-    index,
-    options: SolverOptions | None = None,
-) -> FitResult:
-    """One restart (module-level so that joblib can run it in another process).
-
-    ``options`` carries the solver settings; without it, EM with ``max_iter``,
-    ``tol`` and ``verbose``.
-    """
-    if options is None:
-        options = SolverOptions(max_iter=max_iter, tol=tol, verbose=verbose)
-    start = time.perf_counter()
-    with blas_threads(problem.design):
-        result = _run_restart(
-            problem,
-            X,
-            Y,
-            sample_weight,
-            n_experts,
-            method,
-            seed,
-            options,
-        )
-    if options.verbose >= 1:
-        status = "converged" if result.converged else "did not converge"
-        print(
-            f"Restart {index} ({method}): {status} after {result.n_iter} iterations, "
-            f"log-likelihood {result.log_likelihood:.6g}, "
-            f"{time.perf_counter() - start:.2f}s"
-        )
-    return result
-
-
-def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
-    target = Y.T if Y.ndim == 2 else Y
-    resp = initial_responsibilities(
-        X, target, sample_weight, n_experts, method, np.random.RandomState(seed)
-    )
-    resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
-    return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

@@ -9,7 +9,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._backend import array_namespace, as_compute, device_of, to_numpy
-from ._base import BaseMixtureOfExperts, fill_doc
+from ._base import BaseMixtureOfExperts
+from ._docstrings import fill_doc
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
 from .experts import LogisticExperts

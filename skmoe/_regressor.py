@@ -9,8 +9,9 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._backend import as_compute, to_numpy
-from ._base import BaseMixtureOfExperts, fill_doc
+from ._base import BaseMixtureOfExperts
 from ._distribution import PredictiveMixture
+from ._docstrings import fill_doc
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
 

@@ -6,9 +6,9 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from skmoe import MoEClassifier, MoERegressor
-from skmoe._base import _fit_restart
 from skmoe._em import EMProblem, e_step
 from skmoe._math import design_matrix
+from skmoe._restarts import _fit_restart
 from skmoe.gates import GATES, SoftmaxGate
 
 

@@ -1,0 +1,185 @@
+"""Parameter and attribute text shared by the estimators' docstrings."""
+
+SHARED_PARAMETERS = """n_experts : int, default=3
+        Number of experts K.
+
+    gate : {"softmax", "constant"}, default="softmax"
+        How the experts' weights depend on the input. ``"softmax"`` is the
+        multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
+        the same mixing proportions for every input (a mixture of regressions or
+        latent-class model, as in R's flexmix and mixtools).
+
+    alpha : float, default=1e-4
+        L2 penalty per sample on the gate and expert coefficients (intercepts are
+        not penalized): the objective is the mean weighted log-likelihood minus
+        ``alpha / 2`` times the squared norms, so ``alpha`` means the same at any
+        number of samples. ``0.0`` gives maximum likelihood. The small default
+        bounds the coefficients when classes or regimes are separable while
+        letting the gate become sharp enough for regimes with hard boundaries
+        (on standardized data; 1e-3 already blurs them measurably).
+
+    n_init : int, default=4
+        Number of EM restarts; the run with the best penalized log-likelihood is
+        kept. EM converges to a local optimum, and a few restarts from different
+        starts find the best-known optimum on the classic data sets far more often
+        than one.
+
+    init_params : {"mixed", "kmeans", "random"}, default="mixed"
+        How each restart's responsibilities start. ``"kmeans"``: k-means on the
+        standardized ``[X, y]``; ``"random"``: a random expert per sample, with
+        responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
+        restart and random for the others. k-means alone lands in the same poor
+        optimum when regression lines cross, random starts alone are noisier on
+        well-clustered data; mixing them works on both.
+
+    max_iter : int, default=500
+        Maximum number of EM iterations per restart.
+
+    tol : float, default=1e-5
+        Convergence threshold on the change of the per-sample penalized
+        log-likelihood between iterations, relative to ``max(1, |value|)``.
+
+    top_k : int or None, default=None
+        Sparse gating: each sample is routed to its ``top_k`` experts of largest
+        gate value, whose gate values are renormalized to sum to one; the others
+        get exactly zero weight. ``None`` (or ``top_k >= n_experts``) mixes all
+        experts. EM then runs a truncated E-step (responsibilities outside each
+        sample's top k are exactly 0; the dense gate is fitted to these sparse
+        targets, so the log-likelihood is no longer guaranteed to rise at every
+        iteration), and predictions evaluate only the selected experts of each
+        sample, so their cost beyond the gate grows with ``top_k``, not with
+        ``n_experts``. Requires ``gate="softmax"``: a constant gate would select
+        the same experts for every sample. ``top_k=1`` routes each sample by the
+        gate alone (the truncated E-step then cannot use y to move samples
+        between experts); prefer ``top_k >= 2`` for fitting.
+
+    prune_threshold : float, default=0.0
+        During fitting, remove the least used expert whenever its share of the
+        training data (its mean responsibility, see ``expert_usage_``) is below
+        this value, one expert at a time, as R's flexmix does with ``minprior``
+        (flexmix's default is 0.05). ``0.0``, the default, disables pruning, so
+        that ``n_experts`` means what it says (model selection over
+        ``n_experts`` and BIC stay meaningful) and a softmax gate may keep an
+        expert for a small genuine regime; set about ``1 / (2 * n_regimes)``
+        to let a generous ``n_experts`` shrink to the regimes the data support.
+        See also :meth:`prune_experts` for pruning a fitted model.
+
+    solver : {"em", "gradient", "sgd"}, default="em"
+        How the penalized log-likelihood is maximized. ``"em"``: EM (monotone,
+        no step size). ``"gradient"``: full-batch L-BFGS on the same objective
+        with its analytic gradient (Fisher's identity: one E-step per
+        evaluation), from the same start as EM; with a dense gate it reaches the
+        same optimum (with ``top_k`` the objective jumps where the selected
+        experts change, and it may stop lower than EM) and it accepts
+        ``balance_coef``. ``"sgd"``: mini-batch Adam with
+        ``batch_size`` and ``learning_rate``, ``max_iter`` epochs and early
+        stopping on ``validation_fraction`` of the data; it accepts
+        ``balance_coef`` and ``noisy_gating`` and provides :meth:`partial_fit`.
+
+    balance_coef : float, default=0.0
+        Weight c of the Switch Transformer load-balancing loss
+        ``c * K * sum_k f_k P_k`` (f_k: share of samples whose top expert is k;
+        P_k: mean gate probability of k), subtracted from the objective by the
+        ``"gradient"`` and ``"sgd"`` solvers; it is smallest when the experts
+        are used evenly. Raising it evens ``expert_usage_`` at some cost in
+        likelihood. ``0`` disables it; EM does not accept it.
+
+    noisy_gating : bool, default=False
+        With ``solver="sgd"``: add learned Gaussian noise
+        ``eps * softplus(x~ . u_k)`` to the gate logits during training
+        (noisy top-k gating, Shazeer et al. 2017), which spreads samples over
+        experts early in training; prediction uses the noise-free gate.
+
+    batch_size : int, default=256
+        Mini-batch size of ``solver="sgd"`` and :meth:`partial_fit`.
+
+    learning_rate : float, default=0.01
+        Adam step size of ``solver="sgd"`` and :meth:`partial_fit`.
+
+    validation_fraction : float, default=0.1
+        Share of the training data ``solver="sgd"`` holds out to decide early
+        stopping (the best parameters on it are kept); ``0`` watches the
+        training objective instead.
+
+    n_iter_no_change : int, default=5
+        ``solver="sgd"`` stops after this many epochs without an improvement of
+        the watched objective by more than ``tol``.
+
+    random_state : int, RandomState instance or None, default=None
+        Controls the restarts' initializations. Pass an int for reproducible
+        results, identical for any ``n_jobs``.
+
+    warm_start : bool, default=False
+        If True and the estimator is fitted, the next ``fit`` starts one EM run
+        from the current parameters (``n_init`` is ignored).
+
+    verbose : int, default=0
+        0 prints nothing; 1 prints a line per restart; 2 also prints every
+        iteration (log-likelihood, change, time).
+
+    n_jobs : int, default=None
+        Number of restarts run in parallel through joblib. ``None`` means 1 unless
+        in a :obj:`joblib.parallel_backend` context; ``-1`` uses all processors.
+        Restarts on a GPU or another Array API namespace run one after another.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where NumPy input is computed. ``"cuda"`` moves X, y and the weights to
+        the GPU once per fit (through CuPy: ``pip install "skmoe[gpu]"``), runs
+        every EM iteration there and stores the fitted attributes as NumPy
+        arrays, so that the model pickles and predicts anywhere; it raises if no
+        GPU is usable. ``"auto"`` uses the GPU when one is usable and the CPU
+        otherwise. Predictions use the GPU when one is usable (in chunks of rows
+        that fit its memory) and the CPU otherwise. Input from another Array API
+        namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
+        computed in its own namespace and device, and outputs are returned in
+        it."""
+
+SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
+        Gate coefficients v_k. All zeros for ``gate="constant"``.
+
+    gate_intercept_ : ndarray of shape (n_experts_,)
+        Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
+        the mixing proportions.
+
+    log_likelihood_ : float
+        Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
+        x_i)`` of the training data under the fitted model.
+
+    log_likelihood_history_ : list of float
+        ``log_likelihood_`` after each iteration of the kept run.
+
+    objective_history_ : list of float
+        Per-sample penalized log-likelihood after each iteration of the kept run:
+        the quantity EM never decreases (equal to ``log_likelihood_history_``
+        divided by the weight sum when ``alpha=0``).
+
+    n_iter_ : int
+        Number of iterations of the kept run: EM iterations, L-BFGS
+        iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` (and
+        calls of :meth:`partial_fit`).
+
+    converged_ : bool
+        Whether the kept run converged before ``max_iter``.
+
+    n_experts_ : int
+        Number of experts kept (``n_experts`` less those pruned).
+
+    expert_usage_ : ndarray of shape (n_experts_,)
+        Share of the (weighted) training data each kept expert handles: its
+        mean responsibility ``sum_i w_i r_ik / sum_i w_i`` under the fitted
+        model (with the sparse gate if ``top_k``). Sums to one; at an EM
+        optimum with a softmax gate it equals the mean gate value.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when ``X`` has feature
+        names that are all strings."""
+
+
+def fill_doc(cls):
+    """Substitute the shared parameter and attribute text into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
+    cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
+    return cls

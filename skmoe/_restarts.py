@@ -1,0 +1,64 @@
+"""One EM (or gradient) restart, module-level so that joblib can run it anywhere."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._backend import as_compute, blas_threads
+from ._em import FitResult
+from ._init import initial_responsibilities
+from ._solvers import SolverOptions, solve
+
+
+def _fit_restart(
+    problem,
+    X,
+    Y,
+    sample_weight,
+    n_experts,
+    method,
+    seed,
+    max_iter,
+    tol,
+    verbose,
+    index,
+    options: SolverOptions | None = None,
+) -> FitResult:
+    """One restart (module-level so that joblib can run it in another process).
+
+    ``options`` carries the solver settings; without it, EM with ``max_iter``,
+    ``tol`` and ``verbose``.
+    """
+    if options is None:
+        options = SolverOptions(max_iter=max_iter, tol=tol, verbose=verbose)
+    start = time.perf_counter()
+    with blas_threads(problem.design):
+        result = _run_restart(
+            problem,
+            X,
+            Y,
+            sample_weight,
+            n_experts,
+            method,
+            seed,
+            options,
+        )
+    if options.verbose >= 1:
+        status = "converged" if result.converged else "did not converge"
+        print(
+            f"Restart {index} ({method}): {status} after {result.n_iter} iterations, "
+            f"log-likelihood {result.log_likelihood:.6g}, "
+            f"{time.perf_counter() - start:.2f}s"
+        )
+    return result
+
+
+def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
+    target = Y.T if Y.ndim == 2 else Y
+    resp = initial_responsibilities(
+        X, target, sample_weight, n_experts, method, np.random.RandomState(seed)
+    )
+    resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
+    return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))
