@@ -1,22 +1,10 @@
 """Parameter and attribute text shared by the estimators' docstrings."""
 
-SHARED_PARAMETERS = """n_experts : int, default=3
-        Number of experts K.
-
-    gate : {"softmax", "constant"}, default="softmax"
+SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
         How the experts' weights depend on the input. ``"softmax"`` is the
         multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
         the same mixing proportions for every input (a mixture of regressions or
         latent-class model, as in R's flexmix and mixtools).
-
-    alpha : float, default=1e-4
-        L2 penalty per sample on the gate and expert coefficients (intercepts are
-        not penalized): the objective is the mean weighted log-likelihood minus
-        ``alpha / 2`` times the squared norms, so ``alpha`` means the same at any
-        number of samples. ``0.0`` gives maximum likelihood. The small default
-        bounds the coefficients when classes or regimes are separable while
-        letting the gate become sharp enough for regimes with hard boundaries
-        (on standardized data; 1e-3 already blurs them measurably).
 
     n_init : int, default=4
         Number of EM restarts; the run with the best penalized log-likelihood is
@@ -178,8 +166,17 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         names that are all strings."""
 
 
+#: The penalty's meaning, for each estimator's own ``alpha`` entry.
+ALPHA_MEANING = """L2 penalty per sample on the gate and expert coefficients
+        (intercepts are not penalized): the objective is the mean weighted
+        log-likelihood minus ``alpha / 2`` times the squared norms, so ``alpha``
+        means the same at any number of samples. ``0.0`` gives maximum
+        likelihood."""
+
+
 def fill_doc(cls):
     """Substitute the shared parameter and attribute text into a class docstring."""
     cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
+    cls.__doc__ = cls.__doc__.replace("{{alpha_meaning}}", ALPHA_MEANING)
     cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
     return cls
