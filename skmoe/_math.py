@@ -10,17 +10,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import device
+import numpy as np
+from array_api_compat import device, is_numpy_array
 
 Array = Any
+
+#: Design entries per block when weighted Gram matrices are accumulated on NumPy:
+#: a block of ``GRAM_BLOCK // d`` samples stays in cache while each expert's weighted
+#: copy is formed and multiplied, which measured 2x faster than full-length
+#: temporaries (``benchmarks/RESULTS.md``, section 10).
+GRAM_BLOCK = 65536
 
 
 def logsumexp(xp, a: Array, axis: int = -1) -> Array:
     """log(sum(exp(a))) along ``axis`` without overflow; rows of all -inf give -inf."""
     a_max = xp.max(a, axis=axis, keepdims=True)
     a_max = xp.where(xp.isfinite(a_max), a_max, xp.zeros_like(a_max))
+    if is_numpy_array(a):  # the same arithmetic with one temporary instead of three
+        shifted = np.subtract(a, a_max)
+        np.exp(shifted, out=shifted)
+        out = np.log(np.sum(shifted, axis=axis, keepdims=True))
+        out += a_max
+        return xp.squeeze(out, axis=axis)
     out = xp.log(xp.sum(xp.exp(a - a_max), axis=axis, keepdims=True)) + a_max
     return xp.squeeze(out, axis=axis)
+
+
+def weighted_grams(xp, design: Array, weights: Array) -> Array:
+    """``X~^T diag(w_k) X~`` for each row ``w_k`` of ``weights``: (K, d, d).
+
+    ``design`` is (d, n), ``weights`` (K, n). On NumPy the sum runs over blocks of
+    samples (see ``GRAM_BLOCK``); elsewhere (a GPU) one product per row.
+    """
+    d, n_samples = design.shape
+    if not is_numpy_array(design):
+        return xp.stack(
+            [(design * weights[k, None, :]) @ design.T for k in range(weights.shape[0])]
+        )
+    block = max(256, GRAM_BLOCK // d)
+    grams = np.zeros((weights.shape[0], d, d), dtype=design.dtype)
+    for start in range(0, n_samples, block):
+        part = design[:, start : start + block]
+        for k in range(weights.shape[0]):
+            grams[k] += (part * weights[k, start : start + block]) @ part.T
+    return grams
 
 
 def log_softmax(xp, a: Array, axis: int = -1) -> Array:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._math import device, diag, penalty_mask, solve_symmetric
+from .._math import device, diag, penalty_mask, solve_symmetric, weighted_grams
 from ._base import Array, ExpertFamily, Params
 
 
@@ -64,12 +64,8 @@ class GaussianLinearExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
-        n_experts = weighted_resp.shape[0]
         mask = penalty_mask(xp, design)
-        gram = xp.stack(
-            [(design * weighted_resp[k, None, :]) @ design.T for k in range(n_experts)]
-        )
-        gram = gram + alpha * diag(xp, mask)
+        gram = weighted_grams(xp, design, weighted_resp) + alpha * diag(xp, mask)
         rhs = (weighted_resp * Y[None, :]) @ design.T  # (K, d)
         coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0].T
         resid2 = (Y[None, :] - coef.T @ design) ** 2
