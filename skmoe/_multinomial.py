@@ -21,7 +21,16 @@ from __future__ import annotations
 from ._math import device, diag, logsumexp, solve_symmetric
 
 #: Samples per block when the Newton Hessian is accumulated (bounds its memory).
-NEWTON_BLOCK = 65536
+NEWTON_BLOCK = 8192
+#: Most samples the Newton Hessian is built from. Above this, samples whose
+#: probabilities are all within ``CERTAIN`` of 0 or 1 (they add at most ``CERTAIN``
+#: times their Gram term to the Hessian) are left out, and if more than
+#: ``HESSIAN_ROWS`` remain, every ``ceil(remaining / HESSIAN_ROWS)``-th of them is
+#: used, scaled up (a sub-sampled Newton method, Byrd et al. 2011). The gradient
+#: and the line search still use every sample, so each step is still a safeguarded
+#: ascent step on the exact objective, and the Hessian's cost stops growing with n.
+HESSIAN_ROWS = 16384
+CERTAIN = 1e-8
 
 
 def gradient(xp, design, targets, sample_weight, prob, coef, alpha, mask):
@@ -49,9 +58,15 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
     where moving m - 1 columns and re-centring converges only linearly when the
     penalty is large.
 
+    With more than ``HESSIAN_ROWS`` samples the Hessian's data term leaves out
+    samples it does not depend on and is estimated from evenly spaced samples of
+    the rest (see ``HESSIAN_ROWS``).
+
     Shapes: design (d, n), sample_weight (B, n), prob (B, m, n), grad (B, d, m),
     mask (d, 1).
     """
+    if design.shape[1] > HESSIAN_ROWS:
+        design, sample_weight, prob = _hessian_rows(xp, design, sample_weight, prob)
     d, n_samples = design.shape
     n_problems, n_columns = prob.shape[0], prob.shape[1]
     m = n_columns if centred else n_columns - 1
@@ -69,7 +84,10 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
         scaled = design[None, :, start:stop] * root_weight[:, None, start:stop]
         Z = prob[:, :m, None, start:stop] * scaled[:, None, :, :]
         Z = xp.reshape(Z, (n_problems, size, stop - start))
-        hessian = hessian - Z @ xp.matrix_transpose(Z)
+        if n_problems == 1:  # a 2-D Z @ Z.T is one symmetric rank-k update in BLAS
+            hessian = hessian - (Z[0, ...] @ Z[0, ...].T)[None, ...]
+        else:
+            hessian = hessian - Z @ xp.matrix_transpose(Z)
     if centred:
         eye = xp.eye(size, dtype=design.dtype, device=dev)
         scale = xp.sum(xp.sum(hessian * eye, axis=2), axis=1) / size
@@ -87,23 +105,71 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
     return xp.concat([step, zeros], axis=2)
 
 
-def bohning_matrix(xp, design, sample_weight, alpha, mask):
-    """Böhning's bound, ``X~^T diag(s_b) X~ / 2 + alpha P`` per problem: (B, d, d).
+def _hessian_rows(xp, design, sample_weight, prob):
+    """The samples (and scaled weights) the Newton Hessian is built from."""
+    uncertain = 1 - xp.max(xp.max(prob, axis=1), axis=0)
+    rows = xp.nonzero(uncertain > CERTAIN)[0]
+    stride = -(-rows.shape[0] // HESSIAN_ROWS)
+    if stride > 1:
+        rows = rows[::stride]
+    return (
+        xp.take(design, rows, axis=1),
+        stride * xp.take(sample_weight, rows, axis=1),
+        xp.take(prob, rows, axis=2),
+    )
 
-    The Hessian of the multinomial log-likelihood is bounded below by
-    ``-1/2 (I - 11^T/m) kron X~^T diag(s) X~`` (Böhning 1992); on coefficients whose
-    columns sum to zero this matrix, applied column by column, majorizes the
-    negative Hessian, so solving with it gives a step that never decreases the
-    objective.
+
+def newton_cg_direction(
+    xp, design, sample_weight, prob, grad, alpha, mask, max_iter, rtol=0.1
+):
+    """Truncated Newton steps by conjugate gradients, for large problems: (B, d, m).
+
+    Solves ``H v = grad`` per problem, H the negative Hessian of the centred
+    objective, with at most ``max_iter`` conjugate-gradient iterations (stopping
+    a problem once its residual falls below ``rtol`` times the gradient's norm),
+    never forming H: each iteration is one Hessian-vector product,
+    ``X~ (s p (A - sum_c p_c A_c))^T + alpha P V`` with ``A = V^T X~``, two matrix
+    products of the size of a gradient. H maps centred coefficients to centred
+    ones and is positive definite there, so starting from 0 with a centred
+    gradient the iterates stay centred (the step the exact ``centred=True``
+    Newton step approaches, Nocedal & Wright 2006, section 7.1). Any number of
+    iterations gives an ascent direction; the caller's line search keeps the
+    objective from decreasing.
+
+    Shapes as in :func:`newton_direction`.
     """
-    scaled = design[None, :, :] * sample_weight[:, None, :]
-    return 0.5 * (scaled @ design.T) + alpha * diag(xp, mask[:, 0])
 
+    def hess_vec(v):
+        moved = xp.matrix_transpose(v) @ design  # (B, m, n)
+        mean = xp.sum(prob * moved, axis=1, keepdims=True)
+        curv = sample_weight[:, None, :] * prob * (moved - mean)
+        return design @ xp.matrix_transpose(curv) + alpha * mask * v
 
-def bohning_direction(xp, matrix, grad):
-    """The Böhning step ``matrix^-1 grad``, its columns re-centred: (B, d, m)."""
-    direction = solve_symmetric(xp, matrix, grad)
-    return direction - xp.mean(direction, axis=2, keepdims=True)
+    def dot(a, b):
+        return xp.sum(xp.sum(a * b, axis=2), axis=1)
+
+    step = xp.zeros_like(grad)
+    residual = grad
+    direction = grad
+    norm2 = dot(residual, residual)
+    stop = (rtol**2) * norm2
+    active = norm2 > 0
+    for _ in range(max_iter):
+        if not bool(xp.any(active)):
+            break
+        curved = hess_vec(direction)
+        curvature = dot(direction, curved)
+        # a problem leaves once converged or (numerically) without curvature
+        active = active & (curvature > 0)
+        length = xp.where(active, norm2 / xp.where(active, curvature, 1.0), 0.0)
+        step = step + length[:, None, None] * direction
+        residual = residual - length[:, None, None] * curved
+        new_norm2 = dot(residual, residual)
+        beta = xp.where(active, new_norm2 / xp.where(norm2 > 0, norm2, 1.0), 0.0)
+        direction = residual + beta[:, None, None] * direction
+        norm2 = new_norm2
+        active = active & (norm2 > stop)
+    return step
 
 
 class Line:
@@ -138,26 +204,6 @@ class Line:
         coef = self.coef
         shape = (coef.shape[0],)
         return self.xp.full(shape, value, dtype=coef.dtype, device=device(coef))
-
-    def doubling(self, direction, max_doublings):
-        """Per problem, the largest of 1, 2, 4, ... while the objective keeps rising.
-
-        Step 1 is the MM step of a Böhning direction (never worse than 0); doubling
-        it pays where the bound is loose, as for nearly separable problems.
-        """
-        xp = self.xp
-        gain = self._along(direction)
-        best_t = self._full(1.0)
-        best = gain(best_t)
-        active = xp.ones(best_t.shape, dtype=xp.bool, device=device(best_t))
-        for _ in range(max_doublings):
-            trial = gain(2 * best_t)
-            active = active & (trial > best)
-            if not bool(xp.any(active)):
-                break
-            best_t = xp.where(active, 2 * best_t, best_t)
-            best = xp.where(active, trial, best)
-        return best_t
 
     def halving(self, direction, max_halvings):
         """Per problem, the first of 1, 1/2, 1/4, ... that does not decrease the

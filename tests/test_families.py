@@ -6,9 +6,10 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from skmoe import _multinomial
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
-from skmoe.gates import ConstantGate, SoftmaxGate
+from skmoe.gates import ConstantGate, SoftmaxGate, softmax
 
 
 @pytest.fixture
@@ -28,8 +29,19 @@ def _gate_objective(coef_flat, design, weighted_resp, alpha, K):
     return -(np.sum(weighted_resp * log_g) - 0.5 * alpha * np.sum(coef[1:] ** 2))
 
 
+@pytest.mark.parametrize(
+    "newton_max_coef, hessian_rows",
+    [(10**9, 10**9), (10**9, 64), (0, 10**9)],
+    ids=["newton", "subsampled-hessian", "newton-cg"],
+)
 @pytest.mark.parametrize("alpha", [0.0, 1e-2])
-def test_softmax_gate_steps_rise_monotonically_to_the_optimum(soft_problem, alpha):
+def test_softmax_gate_steps_rise_monotonically_to_the_optimum(
+    monkeypatch, soft_problem, alpha, newton_max_coef, hessian_rows
+):
+    # every kind of step the gate takes: Newton with the Hessian from all samples
+    # or from a subsample (HESSIAN_ROWS < n), and truncated Newton-CG
+    monkeypatch.setattr(softmax, "NEWTON_MAX_COEF", newton_max_coef)
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", hessian_rows)
     X, design, resp, weight = soft_problem
     K = resp.shape[0]
     weighted = weight[None, :] * resp

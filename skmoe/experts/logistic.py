@@ -7,18 +7,19 @@ from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
 
 #: Largest number of free coefficients per expert, (C - 1)(D + 1), for which the
-#: M-step takes exact Newton steps; Böhning steps above.
+#: M-step takes exact Newton steps; truncated Newton (conjugate-gradient) steps above.
 NEWTON_MAX_COEF = 256
-#: Steps per M-step: one Newton step (warm-started, it nearly solves the M-step) or
-#: three Böhning steps.
-NEWTON_STEPS, BOHNING_STEPS = 1, 3
+#: Conjugate-gradient iterations per truncated Newton step.
+CG_ITER = 10
+#: Steps per M-step: one Newton step (warm-started, it nearly solves the M-step).
+NEWTON_STEPS = 1
 #: Steps of the first M-step, from the all-zero coefficients of ``initial_params``
 #: (a cold start, like the EM loop's ``INITIAL_GATE_STEPS`` for the gate): there the
 #: experts' fits are nearly solved, as the former 15 L-BFGS iterations did, which
 #: gives the later iterations (and the gradient solver) the same starting point.
-COLD_NEWTON_STEPS, COLD_BOHNING_STEPS = 10, 30
-#: Step-length search limits (as the softmax gate's).
-MAX_HALVINGS, MAX_DOUBLINGS = 20, 6
+COLD_NEWTON_STEPS = 10
+#: Step-length search limit (as the softmax gate's).
+MAX_HALVINGS = 20
 
 
 class LogisticExperts(ExpertFamily):
@@ -31,11 +32,11 @@ class LogisticExperts(ExpertFamily):
     problem as the softmax gate's M-step, solved by the same safeguarded steps
     (:mod:`skmoe._multinomial`), all experts at once: one exact Newton step within
     centred coefficients while ``(C - 1)(D + 1) <= NEWTON_MAX_COEF`` (each expert's
-    Hessian is ``(C (D + 1))^2``), halved until the objective does not decrease;
-    else three Böhning steps, each doubled while the objective keeps rising. Each
-    step never decreases any expert's objective (generalized EM); warm-started
-    from the previous EM iteration. The first M-step, from zero coefficients, takes
-    more steps (``COLD_NEWTON_STEPS``, ``COLD_BOHNING_STEPS``).
+    Hessian is ``(C (D + 1))^2``), else one truncated Newton step (``CG_ITER``
+    conjugate-gradient iterations, no Hessian formed), halved until the objective
+    does not decrease. Each step never decreases any expert's objective
+    (generalized EM); warm-started from the previous EM iteration. The first
+    M-step, from zero coefficients, takes ``COLD_NEWTON_STEPS`` steps.
 
     Parameters
     ----------
@@ -80,12 +81,8 @@ class LogisticExperts(ExpertFamily):
         )
         coef = coef - xp.mean(coef, axis=2, keepdims=True)
         targets = weighted_resp[:, None, :] * Y[None, :, :]
-        if not newton:
-            bound = _multinomial.bohning_matrix(xp, design, weighted_resp, alpha, mask)
-        if bool(xp.any(params["coef"] != 0)):
-            n_steps = NEWTON_STEPS if newton else BOHNING_STEPS
-        else:
-            n_steps = COLD_NEWTON_STEPS if newton else COLD_BOHNING_STEPS
+        warm = bool(xp.any(params["coef"] != 0))
+        n_steps = NEWTON_STEPS if warm else COLD_NEWTON_STEPS
         for _ in range(n_steps):
             logits = xp.matrix_transpose(coef) @ design
             log_p = log_softmax(xp, logits, axis=1)
@@ -98,10 +95,11 @@ class LogisticExperts(ExpertFamily):
                 direction = _multinomial.newton_direction(
                     xp, design, weighted_resp, prob, grad, alpha, mask, centred=True
                 )
-                t = line.halving(direction, MAX_HALVINGS)
             else:
-                direction = _multinomial.bohning_direction(xp, bound, grad)
-                t = line.doubling(direction, MAX_DOUBLINGS)
+                direction = _multinomial.newton_cg_direction(
+                    xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER
+                )
+            t = line.halving(direction, MAX_HALVINGS)
             coef = coef + t[:, None, None] * direction
             coef = coef - xp.mean(coef, axis=2, keepdims=True)
         coef = xp.reshape(xp.permute_dims(coef, (1, 0, 2)), (d, n_experts * n_classes))
