@@ -6,10 +6,12 @@
    cumulative time of the E-step, the gate M-step (and its step-doubling line
    search), the expert M-step and the objective, per EM iteration.
 2. Variants that only change module constants of skmoe at run time (nothing in
-   skmoe/ is edited): Böhning steps per iteration (``skmoe._em.GATE_STEPS``) and
-   step doublings (``skmoe.gates.softmax.MAX_DOUBLINGS``), each measured per
-   iteration (difference of two fixed-iteration fits) and to convergence at the
-   default tol, beside the floor measured in the same process.
+   skmoe/ is edited): the gate's Newton step with its Hessian from every sample
+   (``skmoe._multinomial.HESSIAN_ROWS`` unbounded), from at most 16384 uncertain
+   samples (the default), and truncated Newton-CG
+   (``skmoe.gates.softmax.NEWTON_MAX_COEF = 0``), each measured per iteration
+   (difference of two fixed-iteration fits) and to convergence at the default tol,
+   beside the floor measured in the same process.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.bench_speed import fixed_work_model  # noqa: E402
 from benchmarks.common import floor_seconds, make_switching, quiet_fit, timed  # noqa: E402
 
-import skmoe._em as em  # noqa: E402
+import skmoe._multinomial as multinomial  # noqa: E402
 import skmoe.gates.softmax as softmax  # noqa: E402
 from skmoe import MoERegressor  # noqa: E402
 
@@ -36,7 +38,9 @@ PARTS = [
     ("  expert log-likelihood", "gaussian.py", "log_likelihood"),
     ("  logsumexp (all callers)", "_math.py", "logsumexp"),
     ("gate M-step (SoftmaxGate.m_step)", "softmax.py", "m_step"),
-    ("  step doubling (_step_length)", "softmax.py", "_step_length"),
+    ("  Newton direction", "_multinomial.py", "newton_direction"),
+    ("  Newton-CG direction", "_multinomial.py", "newton_cg_direction"),
+    ("  step halving", "_multinomial.py", "halving"),
     ("  solve_symmetric (all callers)", "_math.py", "solve_symmetric"),
     ("expert M-step (GaussianLinearExperts.m_step)", "gaussian.py", "m_step"),
     ("objective", "_em.py", "objective"),
@@ -97,20 +101,28 @@ def to_convergence(X, y, K, seeds=(0, 1)):
     return out
 
 
+VARIANTS = [
+    ("Newton, Hessian from every sample", 10**15, softmax.NEWTON_MAX_COEF),
+    ("Newton, Hessian from <= HESSIAN_ROWS uncertain samples", None, None),
+    ("truncated Newton-CG", None, 0),
+]
+
+
 def variants(X, y, K):
     floor = min(floor_seconds(X, K, 3), floor_seconds(X, K, 3, threads=1))
     lines = [
         "Variants (module constants patched at run time); "
         f"best floor {1e3 * floor:.2f} ms",
         "",
-        "| GATE_STEPS | MAX_DOUBLINGS | ms / iteration | x floor | to convergence "
+        "| gate step | ms / iteration | x floor | to convergence "
         "(seed 0; seed 1): seconds, iterations, log-likelihood |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|",
     ]
-    saved = em.GATE_STEPS, softmax.MAX_DOUBLINGS
+    saved = multinomial.HESSIAN_ROWS, softmax.NEWTON_MAX_COEF
     try:
-        for steps, doublings in [(3, 6), (1, 6), (1, 0), (2, 0), (3, 0)]:
-            em.GATE_STEPS, softmax.MAX_DOUBLINGS = steps, doublings
+        for label, rows, max_coef in VARIANTS:
+            multinomial.HESSIAN_ROWS = saved[0] if rows is None else rows
+            softmax.NEWTON_MAX_COEF = saved[1] if max_coef is None else max_coef
             it = per_iteration(X, y, K)
             conv = to_convergence(X, y, K)
             conv_text = "; ".join(
@@ -118,11 +130,10 @@ def variants(X, y, K):
                 for s, n, ll, c in conv
             )
             lines.append(
-                f"| {steps} | {doublings} | {1e3 * it:.2f} | {it / floor:.2f} | "
-                f"{conv_text} |"
+                f"| {label} | {1e3 * it:.2f} | {it / floor:.2f} | {conv_text} |"
             )
     finally:
-        em.GATE_STEPS, softmax.MAX_DOUBLINGS = saved
+        multinomial.HESSIAN_ROWS, softmax.NEWTON_MAX_COEF = saved
     return "\n".join(lines)
 
 
