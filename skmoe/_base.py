@@ -8,6 +8,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+from array_api_compat import is_numpy_array
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning
@@ -51,6 +52,10 @@ from .gates import GATES
 PREDICT_CHUNK_BYTES = 2**28
 
 
+#: The numbers of experts ``n_experts="auto"`` chooses from, by BIC.
+AUTO_EXPERTS = (1, 2, 3, 4)
+
+
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Base class for mixtures of experts fitted by EM.
 
@@ -61,7 +66,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints: dict = {
-        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "n_experts": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "gate": [StrOptions(set(GATES))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -184,11 +189,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         n_active = int(np.count_nonzero(sample_weight))
-        if n_active < self.n_experts:
+        if self.n_experts == "auto":
+            candidates = [k for k in AUTO_EXPERTS if k <= n_active]
+        elif n_active < self.n_experts:
             raise ValueError(
                 f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
                 "pass fewer experts or more samples with a positive weight."
             )
+        else:
+            candidates = [self.n_experts]
         Y = self._encode_target(y, X_host, fitting=True)
         experts = self._make_experts(Y, sample_weight)
         gate = GATES[self.gate]()
@@ -202,32 +211,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             float(self.alpha),
             self.top_k,
         )
-        # restarts travel to joblib's workers by pickling: NumPy only
-        n_jobs = self.n_jobs if backend.name == "numpy" else 1
-
-        options = self._solver_options()
         if self.warm_start and hasattr(self, "converged_"):
-            results = [self._warm_run(problem, options)]
+            best = self._warm_run(problem, self._solver_options(self.n_experts_))
         else:
-            starts = self._restart_plan(check_random_state(self.random_state))
-            results = Parallel(n_jobs=n_jobs)(
-                delayed(_fit_restart)(
-                    problem,
-                    X_host,
-                    Y,
-                    sample_weight,
-                    self.n_experts,
-                    method,
-                    seed,
-                    self.max_iter,
-                    self.tol,
-                    self.verbose,
-                    index,
-                    options,
+            # one random state for all candidates: each draws its own restarts
+            random_state = check_random_state(self.random_state)
+            fits, bics = [], []
+            for n_experts in candidates:
+                fits.append(
+                    self._best_restart(
+                        problem, X_host, Y, sample_weight, n_experts, random_state
+                    )
                 )
-                for index, (method, seed) in enumerate(starts)
-            )
-        best = max(results, key=lambda result: result.objective)
+                n_kept = fits[-1].gate_params["coef"].shape[1]
+                n_parameters = gate.n_parameters(X.shape[1], n_kept)
+                n_parameters += experts.n_parameters(X.shape[1], n_kept)
+                bics.append(
+                    -2 * fits[-1].log_likelihood
+                    + n_parameters * np.log(float(np.sum(sample_weight)))
+                )
+            best = fits[int(np.argmin(bics))]
+            self.n_experts_bic_ = np.asarray(bics, dtype=np.float64)
         self._set_fitted(problem, best)
         self._attributes_to(X)
         if not best.converged:
@@ -243,6 +247,31 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
+    def _best_restart(self, problem, X_host, Y, sample_weight, n_experts, random_state):
+        """The run with the best penalized objective among ``n_init`` restarts."""
+        options = self._solver_options(n_experts)
+        # restarts travel to joblib's workers by pickling: NumPy only
+        n_jobs = self.n_jobs if is_numpy_array(problem.design) else 1
+        starts = self._restart_plan(random_state)
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_fit_restart)(
+                problem,
+                X_host,
+                Y,
+                sample_weight,
+                n_experts,
+                method,
+                seed,
+                self.max_iter,
+                self.tol,
+                self.verbose,
+                index,
+                options,
+            )
+            for index, (method, seed) in enumerate(starts)
+        )
+        return max(results, key=lambda result: result.objective)
+
     def _restart_plan(self, random_state):
         """(init method, seed) for each restart, drawn from one random state."""
         seeds = random_state.randint(np.iinfo(np.int32).max, size=self.n_init)
@@ -252,8 +281,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             methods = [self.init_params] * self.n_init
         return list(zip(methods, seeds, strict=True))
 
-    def _solver_options(self) -> SolverOptions:
-        """The solver settings, after checking that they go together."""
+    def _solver_options(self, n_experts) -> SolverOptions:
+        """The solver settings for ``n_experts`` experts, checked to go together."""
         options = SolverOptions(
             solver=self.solver,
             max_iter=self.max_iter,
@@ -267,7 +296,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             n_iter_no_change=self.n_iter_no_change,
             noisy_gating=self.noisy_gating,
         )
-        check_solver_options(options, self.gate, self.top_k, self.n_experts)
+        check_solver_options(options, self.gate, self.top_k, n_experts)
         return options
 
     def _warm_run(self, problem, options):
@@ -577,7 +606,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
         Y = self._encode_target(y, X, fitting=False)
-        options = self._solver_options()
+        if first and self.n_experts == "auto":
+            raise ValueError(
+                "n_experts='auto' chooses the number of experts in fit; partial_fit "
+                "needs an integer n_experts."
+            )
+        options = self._solver_options(self.n_experts if first else self.n_experts_)
         xp = array_namespace(X)
         if first:
             experts = self._make_experts(Y, sample_weight)

@@ -150,7 +150,14 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         Whether the kept run converged before ``max_iter``.
 
     n_experts_ : int
-        Number of experts kept (``n_experts`` less those pruned).
+        Number of experts kept (``n_experts``, or the number ``"auto"`` chose,
+        less those pruned).
+
+    n_experts_bic_ : ndarray of shape (n_candidates,)
+        BIC on the training data, ``-2 l + p log(sum of weights)``, of the best
+        run for each candidate number of experts: 1 to 4 with
+        ``n_experts="auto"``, the given number otherwise. Not set by a
+        ``warm_start`` refit or by ``partial_fit``.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

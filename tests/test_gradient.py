@@ -182,7 +182,9 @@ def test_sgd_fits_and_early_stops():
 def test_partial_fit_improves_and_needs_sgd():
     X, y, regime = regimes(400)
     assert not hasattr(MoERegressor(), "partial_fit")
-    model = MoERegressor(solver="sgd", random_state=0, learning_rate=0.05)
+    with pytest.raises(ValueError, match="n_experts='auto'"):
+        MoERegressor(solver="sgd").partial_fit(X, y)
+    model = MoERegressor(3, solver="sgd", random_state=0, learning_rate=0.05)
     for _ in range(3):
         model.partial_fit(X[:200], y[:200])
     early = model.score(X, y)

@@ -143,3 +143,36 @@ def test_float32_is_computed_in_float32(gated_regression):
     assert m32.predict(X.astype(np.float32)).dtype == np.float32
     np.testing.assert_allclose(m32.predict(X), m64.predict(X), atol=0.05)
     np.testing.assert_allclose(m32.log_likelihood_, m64.log_likelihood_, rtol=1e-3)
+
+
+def test_auto_n_experts_picks_the_true_number_by_bic(gated_regression):
+    X, y = gated_regression[:2]
+    model = MoERegressor(random_state=0).fit(X, y)  # n_experts="auto"
+    assert model.n_experts_ == 3
+    assert model.n_experts_bic_.shape == (4,)
+    assert np.argmin(model.n_experts_bic_) == 2
+    # the recorded criterion is the model's own BIC on the training data
+    np.testing.assert_allclose(model.n_experts_bic_[2], model.bic(X, y), rtol=1e-9)
+    # and each candidate's is the BIC of that fit with the same restarts
+    two = MoERegressor(2, random_state=0).fit(X, y)
+    assert two.bic(X, y) > model.bic(X, y)
+
+
+def test_auto_n_experts_is_linear_regression_without_regimes():
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.randn(300)
+    model = MoERegressor(alpha=0, random_state=0).fit(X, y)
+    assert model.n_experts_ == 1
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
+
+
+def test_auto_n_experts_warm_start_keeps_the_chosen_number(gated_regression):
+    X, y = gated_regression[:2]
+    model = MoERegressor(random_state=0, warm_start=True, max_iter=5).fit(X, y)
+    chosen = model.n_experts_
+    model.set_params(max_iter=50).fit(X, y)
+    assert model.n_experts_ == chosen
