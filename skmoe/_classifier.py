@@ -40,6 +40,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         alpha=1e-4: iris 0.962 vs 0.949, breast cancer 0.977 vs 0.964, wine
         0.981 vs 0.983).
 
+    n_init : int, default=1
+        Number of EM restarts; the run with the best penalized log-likelihood is
+        kept. For classification the k-means start (the first restart of
+        ``init_params="mixed"``) was best nearly always: 5-fold CV, 3 seeds, mean
+        accuracy over iris, wine, breast cancer and digits 0.9736 with one
+        restart against 0.9738 with four, at 9x less time (13.9 s against 122 s
+        for the 60 fits), the random restarts running long on digits.
+
     {{shared_parameters}}
 
     Attributes
@@ -81,7 +89,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         *,
         gate="softmax",
         alpha=1e-3,
-        n_init=4,
+        n_init=1,
         init_params="mixed",
         max_iter=500,
         tol=1e-5,

@@ -6,12 +6,6 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
         the same mixing proportions for every input (a mixture of regressions or
         latent-class model, as in R's flexmix and mixtools).
 
-    n_init : int, default=4
-        Number of EM restarts; the run with the best penalized log-likelihood is
-        kept. EM converges to a local optimum, and a few restarts from different
-        starts find the best-known optimum on the classic data sets far more often
-        than one.
-
     init_params : {"mixed", "kmeans", "random"}, default="mixed"
         How each restart's responsibilities start. ``"kmeans"``: k-means on the
         standardized ``[X, y]``; ``"random"``: a random expert per sample, with

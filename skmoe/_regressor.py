@@ -44,6 +44,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         (5-fold CV R^2 on regime data, 3 seeds: 0.972 at 1e-6, 0.937 at 1e-4,
         0.882 at 1e-3, while diabetes moved only from 0.431 to 0.447).
 
+    n_init : int, default=4
+        Number of EM restarts; the run with the best penalized log-likelihood is
+        kept. EM converges to a local optimum, and a few restarts from different
+        starts find the best-known optimum far more often than one, notably when
+        regression lines cross.
+
     {{shared_parameters}}
 
     Attributes
