@@ -107,7 +107,8 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
 
 def _hessian_rows(xp, design, sample_weight, prob):
     """The samples (and scaled weights) the Newton Hessian is built from."""
-    uncertain = 1 - xp.max(xp.max(prob, axis=1), axis=0)
+    # a sample is left out only where every problem is certain about it
+    uncertain = 1 - xp.min(xp.max(prob, axis=1), axis=0)
     rows = xp.nonzero(uncertain > CERTAIN)[0]
     stride = -(-rows.shape[0] // HESSIAN_ROWS)
     if stride > 1:

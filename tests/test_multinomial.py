@@ -84,3 +84,28 @@ def test_expert_m_step_in_array_api_strict_matches_numpy(monkeypatch, newton_max
     assert p_xp["coef"].device == dev
     coef = to_numpy(p_xp["coef"])
     np.testing.assert_allclose(coef, p_np["coef"], atol=1e-10)
+
+
+def test_newton_hessian_leaves_out_only_samples_every_problem_is_certain_of(
+    monkeypatch,
+):
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(4)
+    d, m, n = 3, 3, 400
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    prob = rng.dirichlet(np.ones(m), size=(2, n)).transpose(0, 2, 1)  # (B, m, n)
+    # problem 0 is certain on the first half, problem 1 only on the first quarter
+    prob[0, :, : n // 2] = np.array([[1.0], [1e-12], [1e-12]])
+    prob[1, :, : n // 4] = np.array([[1e-12], [1.0], [1e-12]])
+    prob /= prob.sum(axis=1, keepdims=True)
+    weight = rng.uniform(0.5, 1.5, size=(2, n))
+    grad = rng.randn(2, d, m)
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    args = (np, design, weight, prob, grad, 1e-3, mask)
+    exact = _multinomial.newton_direction(*args, centred=True)
+    # more samples than HESSIAN_ROWS, but the uncertain ones (3n/4) fit: no stride
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", n - n // 4)
+    reduced = _multinomial.newton_direction(*args, centred=True)
+    np.testing.assert_allclose(reduced, exact, rtol=1e-8, atol=1e-8)
