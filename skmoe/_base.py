@@ -216,11 +216,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         else:
             # one random state for all candidates: each draws its own restarts
             random_state = check_random_state(self.random_state)
+            options = [self._solver_options(k) for k in candidates]  # fail early
             fits, bics = [], []
-            for n_experts in candidates:
+            for n_experts, option in zip(candidates, options, strict=True):
                 fits.append(
                     self._best_restart(
-                        problem, X_host, Y, sample_weight, n_experts, random_state
+                        problem,
+                        X_host,
+                        Y,
+                        sample_weight,
+                        n_experts,
+                        option,
+                        random_state,
                     )
                 )
                 n_kept = fits[-1].gate_params["coef"].shape[1]
@@ -247,9 +254,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
-    def _best_restart(self, problem, X_host, Y, sample_weight, n_experts, random_state):
+    def _best_restart(
+        self, problem, X_host, Y, sample_weight, n_experts, options, random_state
+    ):
         """The run with the best penalized objective among ``n_init`` restarts."""
-        options = self._solver_options(n_experts)
         # restarts travel to joblib's workers by pickling: NumPy only
         n_jobs = self.n_jobs if is_numpy_array(problem.design) else 1
         starts = self._restart_plan(random_state)
