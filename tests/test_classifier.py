@@ -50,7 +50,12 @@ def test_probabilities_are_the_gated_mixture_of_expert_softmaxes(xor_classes):
     )
 
 
-def test_separable_classes_without_penalty_stay_finite():
+@pytest.mark.parametrize("newton_max_coef", [256, 0], ids=["newton", "newton-cg"])
+def test_separable_classes_without_penalty_stay_finite(monkeypatch, newton_max_coef):
+    from skmoe.experts import logistic
+
+    # the logistic experts' explicit Newton step, and the truncated Newton-CG step
+    monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", newton_max_coef)
     rng = np.random.RandomState(0)
     X = np.vstack([rng.randn(50, 2) - 3, rng.randn(50, 2) + 3])
     y = np.repeat([0, 1], 50)
