@@ -56,6 +56,12 @@ PREDICT_CHUNK_BYTES = 2**28
 AUTO_EXPERTS = (1, 2, 3, 4)
 
 
+#: ``n_experts="auto"`` passes over a candidate where an expert handles fewer than
+#: this many samples per parameter of its own: such an expert can fit its few
+#: points almost exactly, and the likelihood, hence BIC, rewards the collapse.
+AUTO_MIN_SAMPLES_PER_PARAMETER = 2
+
+
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Base class for mixtures of experts fitted by EM.
 
@@ -233,10 +239,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 n_kept = fits[-1].gate_params["coef"].shape[1]
                 n_parameters = gate.n_parameters(X.shape[1], n_kept)
                 n_parameters += experts.n_parameters(X.shape[1], n_kept)
-                bics.append(
-                    -2 * fits[-1].log_likelihood
-                    + n_parameters * np.log(float(np.sum(sample_weight)))
+                bic = -2 * fits[-1].log_likelihood + n_parameters * np.log(
+                    float(np.sum(sample_weight))
                 )
+                choosing = len(candidates) > 1
+                if choosing and n_experts > 1 and self._collapsed(problem, fits[-1]):
+                    bic = np.inf
+                bics.append(bic)
             best = fits[int(np.argmin(bics))]
             self.n_experts_bic_ = np.asarray(bics, dtype=np.float64)
         self._set_fitted(problem, best)
@@ -279,6 +288,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for index, (method, seed) in enumerate(starts)
         )
         return max(results, key=lambda result: result.objective)
+
+    @staticmethod
+    def _collapsed(problem, result) -> bool:
+        """Whether a fit with several experts has collapsed: an expert parameter
+        at its lower bound (a Gaussian expert's variance at its floor), or an
+        expert with fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` (weighted)
+        samples per parameter. Its likelihood is then (nearly) unbounded and
+        BIC meaningless."""
+        experts, params = problem.experts, result.expert_params
+        for name, floor in experts.lower_bounds().items():
+            if np.any(to_numpy(params[name]) <= floor * (1 + 1e-6)):
+                return True
+        usage = to_numpy(expert_usage(problem, result.gate_params, params))
+        samples = usage * float(to_numpy(problem.xp.sum(problem.sample_weight)))
+        per_expert = experts.n_parameters(problem.design.shape[0] - 1, 1)
+        return bool(np.min(samples) < AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert)
 
     def _restart_plan(self, random_state):
         """(init method, seed) for each restart, drawn from one random state."""

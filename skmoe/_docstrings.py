@@ -150,8 +150,12 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
     n_experts_bic_ : ndarray of shape (n_candidates,)
         BIC on the training data, ``-2 l + p log(sum of weights)``, of the best
         run for each candidate number of experts: 1 to 4 with
-        ``n_experts="auto"``, the given number otherwise. Not set by a
-        ``warm_start`` refit or by ``partial_fit``.
+        ``n_experts="auto"``, the given number otherwise. With ``"auto"``, ``inf``
+        for a candidate with more than one expert whose fit collapsed, so that
+        it is never chosen: an expert's noise variance at its floor, or an expert
+        handling fewer than 2 samples per parameter of its own (it can then fit
+        its few points almost exactly, and the likelihood rewards that). Not
+        set by a ``warm_start`` refit or by ``partial_fit``.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

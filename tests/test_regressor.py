@@ -176,3 +176,18 @@ def test_auto_n_experts_warm_start_keeps_the_chosen_number(gated_regression):
     chosen = model.n_experts_
     model.set_params(max_iter=50).fit(X, y)
     assert model.n_experts_ == chosen
+
+
+def test_auto_n_experts_passes_over_collapsed_fits():
+    # noise without regimes, and few points repeated: mixtures with several experts
+    # can only win BIC by collapsing experts onto a few points
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 2), rng.randn(30)
+    model = MoERegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ == 1
+    assert np.isinf(model.n_experts_bic_[3])  # 4 experts: under 8 samples each
+    X_dup = np.repeat(rng.randn(5, 2), 20, axis=0)
+    y_dup = np.repeat(rng.randn(5), 20)
+    model = MoERegressor(random_state=0).fit(X_dup, y_dup)
+    assert model.n_experts_ == 1
+    assert np.all(np.isinf(model.n_experts_bic_[1:]))
