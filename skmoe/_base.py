@@ -220,34 +220,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if self.warm_start and hasattr(self, "converged_"):
             best = self._warm_run(problem, self._solver_options(self.n_experts_))
         else:
-            # one random state for all candidates: each draws its own restarts
-            random_state = check_random_state(self.random_state)
-            options = [self._solver_options(k) for k in candidates]  # fail early
-            fits, bics = [], []
-            for n_experts, option in zip(candidates, options, strict=True):
-                fits.append(
-                    self._best_restart(
-                        problem,
-                        X_host,
-                        Y,
-                        sample_weight,
-                        n_experts,
-                        option,
-                        random_state,
-                    )
-                )
-                n_kept = fits[-1].gate_params["coef"].shape[1]
-                n_parameters = gate.n_parameters(X.shape[1], n_kept)
-                n_parameters += experts.n_parameters(X.shape[1], n_kept)
-                bic = -2 * fits[-1].log_likelihood + n_parameters * np.log(
-                    float(np.sum(sample_weight))
-                )
-                choosing = len(candidates) > 1
-                if choosing and n_experts > 1 and self._collapsed(problem, fits[-1]):
-                    bic = np.inf
-                bics.append(bic)
-            best = fits[int(np.argmin(bics))]
-            self.n_experts_bic_ = np.asarray(bics, dtype=np.float64)
+            best, bics = self._fit_candidates(
+                problem, X_host, Y, sample_weight, candidates
+            )
+            self.n_experts_bic_ = bics
         self._set_fitted(problem, best)
         self._attributes_to(X)
         if not best.converged:
@@ -262,6 +238,34 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=3,  # the user's call, above _fit_context's wrapper
             )
         return self
+
+    def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):
+        """The best run for each candidate number of experts, and the one of lowest
+        training BIC among them (passing over collapsed fits when choosing)."""
+        # one random state for all candidates: each draws its own restarts
+        random_state = check_random_state(self.random_state)
+        options = [self._solver_options(k) for k in candidates]  # fail early
+        n_features = problem.design.shape[0] - 1
+        # weights rescaled to sum to the number of samples they keep, so that BIC
+        # does not depend on their scale (unit weights: the usual BIC)
+        n_samples = int(np.count_nonzero(sample_weight))
+        scale = n_samples / float(np.sum(sample_weight))
+        fits, bics = [], []
+        for n_experts, option in zip(candidates, options, strict=True):
+            fit = self._best_restart(
+                problem, X_host, Y, sample_weight, n_experts, option, random_state
+            )
+            n_kept = fit.gate_params["coef"].shape[1]
+            n_parameters = problem.gate.n_parameters(n_features, n_kept)
+            n_parameters += problem.experts.n_parameters(n_features, n_kept)
+            bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
+            if len(candidates) > 1 and n_experts > 1 and self._collapsed(problem, fit):
+                bic = np.inf
+            if self.verbose and len(candidates) > 1:
+                print(f"n_experts={n_experts}: training BIC {bic:.6g}")
+            fits.append(fit)
+            bics.append(bic)
+        return fits[int(np.argmin(bics))], np.asarray(bics, dtype=np.float64)
 
     def _best_restart(
         self, problem, X_host, Y, sample_weight, n_experts, options, random_state
@@ -293,15 +297,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _collapsed(problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter
         at its lower bound (a Gaussian expert's variance at its floor), or an
-        expert with fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` (weighted)
-        samples per parameter. Its likelihood is then (nearly) unbounded and
+        expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples
+        per parameter of its own (its weighted share of the samples with a
+        positive weight). Its likelihood is then (nearly) unbounded and
         BIC meaningless."""
         experts, params = problem.experts, result.expert_params
         for name, floor in experts.lower_bounds().items():
             if np.any(to_numpy(params[name]) <= floor * (1 + 1e-6)):
                 return True
         usage = to_numpy(expert_usage(problem, result.gate_params, params))
-        samples = usage * float(to_numpy(problem.xp.sum(problem.sample_weight)))
+        # in samples with a positive weight (the weights' scale does not matter)
+        samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
         per_expert = experts.n_parameters(problem.design.shape[0] - 1, 1)
         return bool(np.min(samples) < AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert)
 

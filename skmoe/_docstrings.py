@@ -148,8 +148,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         less those pruned).
 
     n_experts_bic_ : ndarray of shape (n_candidates,)
-        BIC on the training data, ``-2 l + p log(sum of weights)``, of the best
-        run for each candidate number of experts: 1 to 4 with
+        BIC on the training data, ``-2 l + p log(n)``, of the best run for each
+        candidate number of experts (with sample weights, ``l`` is computed with
+        the weights rescaled to sum to n, the number of samples with a positive
+        weight, so that the weights' scale does not matter): 1 to 4 with
         ``n_experts="auto"``, the given number otherwise. With ``"auto"``, ``inf``
         for a candidate with more than one expert whose fit collapsed, so that
         it is never chosen: an expert's noise variance at its floor, or an expert

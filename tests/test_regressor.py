@@ -191,3 +191,14 @@ def test_auto_n_experts_passes_over_collapsed_fits():
     model = MoERegressor(random_state=0).fit(X_dup, y_dup)
     assert model.n_experts_ == 1
     assert np.all(np.isinf(model.n_experts_bic_[1:]))
+
+
+def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
+    gated_regression,
+):
+    X, y = gated_regression[:2]
+    weights = np.random.RandomState(1).uniform(0.5, 1.5, size=len(y))
+    a = MoERegressor(random_state=0).fit(X, y, sample_weight=weights)
+    b = MoERegressor(random_state=0).fit(X, y, sample_weight=weights / weights.sum())
+    assert a.n_experts_ == b.n_experts_ == 3
+    np.testing.assert_allclose(a.n_experts_bic_, b.n_experts_bic_, rtol=1e-6)
