@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from array_api_compat import array_namespace
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_array
 
 from ._math import device, logsumexp
 from ._sparse import is_sparse, truncate_log_gate
@@ -20,6 +21,9 @@ from .gates import GateFamily
 Array = Any
 Params = dict[str, Array]
 
+#: (K, n) elements per block of samples in a NumPy E-step: the E-step's several
+#: passes then run over cache-sized temporaries instead of full-length ones.
+E_STEP_BLOCK = 2**17
 #: Gate steps in the first M-step, which starts from a uniform gate (later M-steps
 #: take the gate family's own default, warm-started).
 INITIAL_GATE_STEPS = 5
@@ -95,14 +99,33 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
     values are exactly 0; ``log_gate`` stays the dense gate, which the gate
     M-step fits to these sparse targets.
     """
+    design, Y = problem.design, problem.Y
+    n_samples = design.shape[1]
+    n_experts = gate_params["coef"].shape[-1]
+    block = max(1024, E_STEP_BLOCK // max(n_experts, 1))
+    if not is_numpy_array(design) or n_samples <= block:
+        return _e_step_block(problem, design, Y, gate_params, expert_params)
+    parts = [
+        _e_step_block(
+            problem,
+            design[:, start : start + block],
+            Y[..., start : start + block],
+            gate_params,
+            expert_params,
+        )
+        for start in range(0, n_samples, block)
+    ]
+    return tuple(np.concatenate(arrays, axis=-1) for arrays in zip(*parts, strict=True))
+
+
+def _e_step_block(problem, design, Y, gate_params, expert_params):
+    """:func:`e_step` on the samples (columns) of ``design`` and ``Y``."""
     xp = problem.xp
-    log_gate = problem.gate.log_gate(xp, problem.design, gate_params)
+    log_gate = problem.gate.log_gate(xp, design, gate_params)
     log_mix = log_gate
     if is_sparse(problem.top_k, log_gate.shape[0]):
         log_mix = truncate_log_gate(xp, log_gate, problem.top_k)
-    log_joint = log_mix + problem.experts.log_likelihood(
-        xp, problem.design, problem.Y, expert_params
-    )
+    log_joint = log_mix + problem.experts.log_likelihood(xp, design, Y, expert_params)
     log_norm = logsumexp(xp, log_joint, axis=0)
     resp = xp.exp(log_joint - log_norm[None, :])
     return log_norm, resp, log_gate

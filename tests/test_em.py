@@ -101,6 +101,30 @@ def test_responsibilities_sum_to_one_and_fit_predict_agree(gated_regression):
     np.testing.assert_allclose(np.exp(log_gate).T, model.predict_gate(X), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("top_k", [None, 2])
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_e_step_in_sample_blocks_equals_one_pass(monkeypatch, Estimator, top_k):
+    import skmoe._em as em
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(5000, 3)
+    y = X[:, 0] + (X[:, 1] > 0) if Estimator is MoERegressor else X[:, 0] > X[:, 1]
+    model = Estimator(3, top_k=top_k, n_init=1, max_iter=5, random_state=0)
+    model.fit(X, y)
+    experts, params = model._experts_from_attributes()
+    Y = y if Estimator is MoERegressor else np.eye(2)[y.astype(int)].T
+    problem = EMProblem(
+        design_matrix(np, X), Y, np.ones(len(y)), SoftmaxGate(), experts, 0.0, top_k
+    )
+    gate_params = {"coef": model._gate_coef_matrix()}
+    whole = e_step(problem, gate_params, params)
+    monkeypatch.setattr(em, "E_STEP_BLOCK", 3 * 1000)  # blocks of 1024 samples
+    blocked = e_step(problem, gate_params, params)
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+
 @pytest.mark.parametrize("gate", ["softmax", "constant"])
 def test_one_expert_equals_linear_regression(gated_regression, gate):
     X, y, *_ = gated_regression
