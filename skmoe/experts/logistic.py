@@ -7,7 +7,9 @@ from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
 
 #: Largest number of free coefficients per expert, (C - 1)(D + 1), for which the
-#: M-step takes exact Newton steps; truncated Newton (conjugate-gradient) steps above.
+#: M-step takes Newton steps with an explicit Hessian (from at most
+#: ``_multinomial.HESSIAN_ROWS`` samples); truncated Newton (conjugate-gradient)
+#: steps above.
 NEWTON_MAX_COEF = 256
 #: Conjugate-gradient iterations per truncated Newton step.
 CG_ITER = 10
