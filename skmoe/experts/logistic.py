@@ -32,7 +32,7 @@ class LogisticExperts(ExpertFamily):
     The target ``Y`` is one-hot, (C, n_samples). Expert k's M-step is a weighted
     multinomial logistic regression (sample weights ``weighted_resp[k]``), the same
     problem as the softmax gate's M-step, solved by the same safeguarded steps
-    (:mod:`skmoe._multinomial`), all experts at once: one exact Newton step within
+    (:mod:`skmoe._multinomial`), all experts at once: one Newton step within
     centred coefficients while ``(C - 1)(D + 1) <= NEWTON_MAX_COEF`` (each expert's
     Hessian is ``(C (D + 1))^2``), else one truncated Newton step (``CG_ITER``
     conjugate-gradient iterations, no Hessian formed), halved until the objective
