@@ -182,8 +182,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         _, params = self._experts_from_attributes()
         coef = as_compute(xp, params["coef"], design)
         logits = selected_linear(xp, coef, design, index, len(self.classes_))
-        log_joint = log_weight[:, :, None] + log_softmax(xp, logits, axis=2)
-        return logsumexp(xp, log_joint, axis=0)  # (n_samples, n_classes)
+        log_joint = log_weight[:, None, :] + log_softmax(xp, logits, axis=1)
+        return logsumexp(xp, log_joint, axis=0).T  # (n_samples, n_classes)
 
     def predict_proba(self, X):
         """Class probabilities of the mixture.

@@ -14,7 +14,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
 from ._math import device, logsumexp
-from ._sparse import is_sparse, truncate_log_gate
+from ._sparse import is_sparse
 from .experts import ExpertFamily
 from .gates import GateFamily
 
@@ -124,7 +124,7 @@ def _e_step_block(problem, design, Y, gate_params, expert_params):
     log_gate = problem.gate.log_gate(xp, design, gate_params)
     log_mix = log_gate
     if is_sparse(problem.top_k, log_gate.shape[0]):
-        log_mix = truncate_log_gate(xp, log_gate, problem.top_k)
+        log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
     log_joint = log_mix + problem.experts.log_likelihood(xp, design, Y, expert_params)
     log_norm = logsumexp(xp, log_joint, axis=0)
     resp = xp.exp(log_joint - log_norm[None, :])

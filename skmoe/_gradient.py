@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
 from ._math import device, log_softmax, logsumexp
-from ._sparse import is_sparse, truncate_log_gate
+from ._sparse import is_sparse
 
 Array = Any
 Params = dict[str, Array]
@@ -84,7 +84,7 @@ def evaluate(
     log_gate = log_softmax(xp, logits, axis=0)
     log_mix = log_gate
     if is_sparse(problem.top_k, logits.shape[0]):
-        log_mix = truncate_log_gate(xp, log_gate, problem.top_k)
+        log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
     log_p = problem.experts.log_likelihood(xp, design, problem.Y, expert_params)
     log_joint = log_mix + log_p
     log_norm = logsumexp(xp, log_joint, axis=0)

@@ -185,7 +185,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         weight = xp.exp(log_weight)
         experts, params = self._experts_from_attributes()
         coef = as_compute(xp, params["coef"], design)
-        means = selected_linear(xp, coef, design, index, 1)[:, :, 0]
+        means = selected_linear(xp, coef, design, index, 1)[:, 0, :]
         mean = xp.sum(weight * means, axis=0)
         if not return_std:
             return mean
@@ -201,7 +201,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             index, log_weight = self._route(xp, design)
             _, params = self._experts_from_attributes()
             coef = as_compute(xp, params["coef"], design)
-            means = selected_linear(xp, coef, design, index, 1)[:, :, 0]
+            means = selected_linear(xp, coef, design, index, 1)[:, 0, :]
             return xp.exp(log_weight).T, means.T, index.T
 
         rows = self._map_rows(X, compute, "predict_distribution")

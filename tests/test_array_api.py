@@ -166,6 +166,42 @@ def test_device_prediction_in_chunks(fake_gpu, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
+    import skmoe._base
+
+    X, y = _regression(n=500)
+    labels = (y > 0).astype(np.int64) + (X[:, 1] > 1)
+    regressor = MoERegressor(4, top_k=top_k, n_init=1, random_state=0).fit(X, y)
+    classifier = MoEClassifier(4, top_k=top_k, n_init=1, random_state=0)
+    classifier.fit(X, labels)
+    outputs = {
+        "mean_std": lambda: regressor.predict(X, return_std=True),
+        "gate": lambda: regressor.predict_gate(X),
+        "proba": lambda: classifier.predict_proba(X),
+    }
+    whole = {name: output() for name, output in outputs.items()}
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 100)  # a few rows
+    calls = []
+    original = skmoe._base.design_matrix
+    monkeypatch.setattr(
+        skmoe._base,
+        "design_matrix",
+        lambda xp, X: calls.append(X.shape[0]) or original(xp, X),
+    )
+    for name, output in outputs.items():
+        chunked = output()
+        np.testing.assert_allclose(chunked, whole[name], rtol=1e-12, atol=1e-15)
+    assert len(calls) >= 3 * 20 and max(calls) < 50
+    if os.environ.get("SCIPY_ARRAY_API") == "1":  # the same under dispatch
+        with sklearn.config_context(array_api_dispatch=True):
+            Xs = xps.asarray(X)
+            model = MoEClassifier(4, top_k=top_k, n_init=1, random_state=0)
+            proba = model.fit(Xs, xps.asarray(labels)).predict_proba(Xs)
+            assert isinstance(proba, type(Xs))
+            np.testing.assert_allclose(np.asarray(proba), whole["proba"], rtol=1e-6)
+
+
 def test_cuda_without_cupy_says_what_to_install(monkeypatch):
     monkeypatch.setattr(backend_module, "_import_cupy", lambda: None)
     X, y = _regression()

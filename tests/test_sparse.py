@@ -11,8 +11,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEClassifier, MoERegressor
-from skmoe._sparse import top_k_indices, top_k_mask, truncate_log_gate
+from skmoe import MoEClassifier, MoERegressor, _sparse
+from skmoe._math import design_matrix
+from skmoe._sparse import route, top_k_indices, top_k_mask, truncate_log_gate
+from skmoe.gates import SoftmaxGate
 
 
 def regimes(n=300, seed=0):
@@ -47,6 +49,39 @@ def test_top_k_selection_matches_argsort(k):
     np.testing.assert_array_equal(index, expected)
     mask = top_k_mask(xnp, scores, k)
     assert np.all(mask.sum(axis=0) == k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_route_matches_argsort(k, overwrite):
+    logits = np.random.RandomState(k).randn(50, 12)  # (n_samples, n_experts)
+    scores = logits.copy()
+    index, log_weight = route(xnp, scores, k, overwrite=overwrite)
+    expected = np.argsort(-logits, axis=1)[:, :k].T
+    np.testing.assert_array_equal(index, expected)
+    selected = np.take_along_axis(logits, expected.T, axis=1).T
+    np.testing.assert_allclose(
+        log_weight, selected - np.log(np.exp(selected).sum(axis=0)), atol=1e-12
+    )
+    if not overwrite:
+        np.testing.assert_array_equal(scores, logits)
+
+
+def test_gate_route_in_blocks_equals_one_pass(monkeypatch):
+    rng = np.random.RandomState(0)
+    design = design_matrix(np, rng.randn(103, 3))
+    params = {"coef": rng.randn(4, 9)}
+    gate = SoftmaxGate()
+    whole = route(xnp, design.T @ params["coef"], 3)
+    monkeypatch.setattr(_sparse, "ROUTE_BLOCK", 10)
+    blocks = gate.route(xnp, design, params, 3)
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    np.testing.assert_allclose(blocks[1], whole[1], atol=1e-14)
+    # the same experts as the truncated dense gate
+    sparse = gate.truncate(xnp, gate.log_gate(xnp, design, params), 3)
+    np.testing.assert_array_equal(
+        np.sort(blocks[0], axis=0), np.sort(np.argsort(-sparse, axis=0)[:3], axis=0)
+    )
 
 
 def test_ties_keep_exactly_k():

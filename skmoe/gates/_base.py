@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from .._math import device
+from .._sparse import route, route_in_blocks, truncate_log_gate
 
 Array = Any
 Params = dict[str, Array]
@@ -45,6 +46,28 @@ class GateFamily(ABC):
     def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
         """The logits transposed, (n_samples, n_experts), for per-sample top-k."""
         return xp.permute_dims(self.logits(xp, design, params), (1, 0))
+
+    def truncate(self, xp, log_gate: Array, k: int) -> Array:
+        """log of the sparse gate: each column's k largest values, renormalized.
+
+        -inf outside the selected experts; the selection must be the one
+        :meth:`route` makes.
+        """
+        return truncate_log_gate(xp, log_gate, k)
+
+    def route(self, xp, design: Array, params: Params, k: int):
+        """Each sample's k selected experts and their log sparse-gate weights.
+
+        Both (k, n_samples), best first; the weights are :meth:`truncate`'s at
+        the selected experts. By default from the (n_samples, K) logits, in
+        blocks of samples.
+        """
+
+        def route_block(block):
+            logits = self.logits_by_sample(xp, block, params)
+            return route(xp, logits, k, overwrite=True)
+
+        return route_in_blocks(xp, design, route_block)
 
     @abstractmethod
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
