@@ -4,12 +4,16 @@ Run: ``python benchmarks/bench_topk.py`` (about a minute on 2 cores). Three part
 
 1. predict time of a 128-expert regressor and classifier (D=32, 200k rows) with
    ``top_k=2`` against the same model dense (``top_k=None``), measured in one
-   process on the same fitted parameters (best of 3). Choosing each sample's top
-   k of a softmax gate needs all K gate logits, one (n, D+1) x (D+1, K) product,
-   so that product is the floor of any exact sparse prediction; it is printed
-   too. With linear-Gaussian experts it costs as much as evaluating every
-   expert, which bounds the regressor's speed-up to a few times; the part beyond
-   the gate product (experts, softmax, mixing) is what scales with k / K;
+   process on the same fitted parameters: the speed-up is the median ratio of 5
+   interleaved (dense, sparse) pairs, so that both sides see the same load on a
+   shared machine, and the times printed are the best of the 5. Choosing each
+   sample's top k of a softmax gate needs all K gate logits, one (n, D+1) x
+   (D+1, K) product, so that product is the floor of any exact sparse
+   prediction; it is printed too. With linear-Gaussian experts it costs as much
+   as evaluating every expert, which bounds the regressor's speed-up to a few
+   times; the part beyond the gate product (experts, softmax, mixing) is what
+   scales with k / K (``prototypes/hierarchical_gate.py`` tries a cheaper
+   router);
 2. pruning: data with 3 true regimes fitted with ``n_experts=12`` and
    ``prune_threshold``, against a 3-expert fit (held-out R^2);
 3. ``solver="gradient"`` against EM: the training log-likelihood of each on small
@@ -40,7 +44,7 @@ def best_time(function, repeat=3):
     return min(times)
 
 
-def predict_speed(Estimator, n_rows, n_features=32, n_experts=128, top_k=2):
+def predict_speed(Estimator, n_rows, n_features=32, n_experts=128, top_k=2, repeat=5):
     """Dense vs sparse predict of one fitted model, and the gate product alone."""
     rng = np.random.RandomState(0)
     X = rng.randn(n_rows, n_features)
@@ -61,15 +65,25 @@ def predict_speed(Estimator, n_rows, n_features=32, n_experts=128, top_k=2):
     dense = copy.deepcopy(sparse)
     dense.top_k = None
     design = np.vstack([np.ones((1, n_rows)), X.T])
-    coef = sparse._gate_coef_matrix()
+    coef = sparse._gate_params(np, design)["coef"]
     t_gate = best_time(lambda: design.T @ coef)
-    t_sparse = best_time(lambda: getattr(sparse, predict)(X))
-    t_dense = best_time(lambda: getattr(dense, predict)(X))
+    # interleaved pairs, so that both sides see the same load (shared machine)
+    pairs = [
+        (
+            best_time(lambda: getattr(dense, predict)(X), 1),
+            best_time(lambda: getattr(sparse, predict)(X), 1),
+        )
+        for _ in range(repeat)
+    ]
+    t_dense = min(dense for dense, _ in pairs)
+    t_sparse = min(sparse for _, sparse in pairs)
+    ratio = np.median([dense / sparse for dense, sparse in pairs])
     print(
         f"[predict] {Estimator.__name__} n_experts={n_experts} top_k={top_k} "
         f"D={n_features} rows={n_rows}: dense {t_dense * 1e3:.0f} ms, sparse "
-        f"{t_sparse * 1e3:.0f} ms, speed-up {t_dense / t_sparse:.1f}x "
-        f"(gate product alone, which any exact top-k needs: {t_gate * 1e3:.0f} ms)"
+        f"{t_sparse * 1e3:.0f} ms (best of {repeat}), speed-up {ratio:.1f}x "
+        f"(median of {repeat} interleaved pairs; gate product alone, which any "
+        f"exact top-k of a softmax gate needs: {t_gate * 1e3:.0f} ms)"
     )
     beyond = (t_dense - t_gate) / max(t_sparse - t_gate, 1e-9)
     gate = sparse.predict_gate(X[:2000])
