@@ -41,7 +41,7 @@ from ._em import (
     initial_params,
 )
 from ._init import initial_responsibilities
-from ._math import design_matrix
+from ._math import center_intercepts, design_matrix
 from ._restarts import _fit_restart
 from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
@@ -66,6 +66,30 @@ AUTO_EXPERTS = (1, 2, 3, 4)
 #: this many samples per parameter of its own: such an expert can fit its few
 #: points almost exactly, and the likelihood, hence BIC, rewards the collapse.
 AUTO_MIN_SAMPLES_PER_PARAMETER = 2
+
+
+#: Ratio of the largest to the smallest (non-zero) feature standard deviation
+#: above which fitting warns: the normal equations' jitter (``solve_symmetric``)
+#: starts to shrink the small-scale features' coefficients by about 0.03%.
+FEATURE_SCALE_RATIO = 1e6
+
+
+def _warn_on_feature_scales(X, offset, sample_weight):
+    """Warn when the features' scales are too far apart for accurate normal
+    equations (the remedy being a StandardScaler in front of the estimator)."""
+    if X.shape[0] < 2 or np.sum(sample_weight) == 0:
+        return
+    std = np.sqrt(np.average((X - offset) ** 2, axis=0, weights=sample_weight))
+    std = std[std > 0]
+    if std.size > 1 and std.max() > FEATURE_SCALE_RATIO * std.min():
+        warnings.warn(
+            f"The features' standard deviations range from {std.min():.3g} to "
+            f"{std.max():.3g}; coefficients of the smallest-scale features may be "
+            "shrunk. Standardize the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler in a pipeline.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -214,8 +238,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts = self._make_experts(Y, sample_weight)
         gate = GATES[self.gate]()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
+        # centered features (see design_matrix); intercepts are moved back below
+        offset = np.average(X_host, axis=0, weights=sample_weight).astype(X_host.dtype)
+        _warn_on_feature_scales(X_host, offset, sample_weight)
+        offset = as_compute(backend.xp, offset, X_compute)
         problem = EMProblem(
-            design_matrix(backend.xp, X_compute),
+            design_matrix(backend.xp, X_compute, offset),
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
             gate,
@@ -224,13 +252,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self.top_k,
         )
         if self.warm_start and hasattr(self, "converged_"):
-            best = self._warm_run(problem, self._solver_options(self.n_experts_))
+            options = self._solver_options(self.n_experts_)
+            best = self._warm_run(problem, options, offset)
         else:
             best, bics = self._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
             )
             self.n_experts_bic_ = bics
-        self._set_fitted(problem, best)
+        self._set_fitted(problem, best, offset)
         self._attributes_to(X)
         if not best.converged:
             if best.n_iter >= self.max_iter:
@@ -344,25 +373,32 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         check_solver_options(options, self.gate, self.top_k, n_experts)
         return options
 
-    def _warm_run(self, problem, options):
+    def _warm_run(self, problem, options, offset):
+        """Continue from the fitted parameters, on the centered ``problem``."""
         xp = problem.xp
         _, expert_params = self._experts_from_attributes()
-        gate_params = self._gate_params(xp, problem.design)
+        expert_params = {
+            k: as_compute(xp, v, problem.design) for k, v in expert_params.items()
+        }
+        params = (self._gate_params(xp, problem.design), expert_params)
+        for group in params:
+            group["coef"] = center_intercepts(xp, group["coef"], offset)
         with blas_threads(problem.design):
             return solve(
                 problem,
                 options,
-                params=(
-                    gate_params,
-                    {
-                        k: as_compute(xp, v, problem.design)
-                        for k, v in expert_params.items()
-                    },
-                ),
+                params=params,
                 random_state=check_random_state(self.random_state),
             )
 
-    def _set_fitted(self, problem, result: FitResult):
+    def _set_fitted(self, problem, result: FitResult, offset=None):
+        """Fitted attributes from ``result``, whose coefficients are for features
+        centered at ``offset`` (None: not centered)."""
+        usage = expert_usage(problem, result.gate_params, result.expert_params)
+        if offset is not None:
+            xp = problem.xp
+            for group in (result.gate_params, result.expert_params):
+                group["coef"] = center_intercepts(xp, group["coef"], offset, -1.0)
         coef = to_numpy(result.gate_params["coef"])
         self.gate_intercept_ = coef[0].copy()
         self.gate_coef_ = coef[1:].T.copy()
@@ -376,7 +412,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.n_experts_ = int(coef.shape[1])
-        usage = expert_usage(problem, result.gate_params, result.expert_params)
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
 

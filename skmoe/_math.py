@@ -82,16 +82,33 @@ def log_softmax(xp, a: Array, axis: int = -1) -> Array:
     return a - xp.expand_dims(logsumexp(xp, a, axis=axis), axis=axis)
 
 
-def design_matrix(xp, X: Array) -> Array:
-    """Return ``[1, X]^T``, of shape (n_features + 1, n_samples).
+def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:
+    """Return ``[1, X - offset]^T``, of shape (n_features + 1, n_samples).
 
     Every per-sample, per-expert array in skmoe is laid out experts-major, (K, n):
     reductions over the experts then run over contiguous rows, which is 10 to 50
     times faster in NumPy than reducing a short last axis. The transposed design
     matrix makes ``coef.T @ design`` produce that layout directly.
+
+    Fitting centers the features (``offset``: their weighted means), which leaves
+    the model unchanged, as the intercepts are not penalized, and keeps the
+    normal equations well conditioned when a feature sits far from 0 (a
+    calendar year, say); see :func:`center_intercepts`.
     """
     ones = xp.ones((1, X.shape[0]), dtype=X.dtype, device=device(X))
-    return xp.concat([ones, X.T], axis=0)
+    features = X.T if offset is None else (X - offset[None, :]).T
+    return xp.concat([ones, features], axis=0)
+
+
+def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Array:
+    """Coefficients (d, m), intercepts in row 0, moved between feature origins.
+
+    ``sign=1``: from features ``x`` to centered features ``x - offset``, whose
+    intercepts are ``b_0 + offset . b``; ``sign=-1`` goes back. The slopes do not
+    change, so neither do the predictions.
+    """
+    shift = offset[None, :] @ coef[1:, ...]
+    return xp.concat([coef[:1, ...] + sign * shift, coef[1:, ...]], axis=0)
 
 
 def penalty_mask(xp, like: Array) -> Array:
@@ -111,15 +128,20 @@ def diag(xp, v: Array) -> Array:
 def solve_symmetric(xp, A: Array, B: Array) -> Array:
     """Solve ``A @ X = B`` for symmetric positive semi-definite (stacks of) ``A``.
 
-    A jitter of 1e-10 times the mean diagonal (plus a dtype-dependent absolute
-    floor) is added, so that a rank-deficient system, e.g. the normal equations of
-    an expert that no sample is responsible for, gives a finite minimum-norm-like
-    answer instead of NaN.
+    A jitter is added to the diagonal, so that a rank-deficient system, e.g. the
+    normal equations of an expert that no sample is responsible for, or of two
+    identical features, gives a finite minimum-norm-like answer instead of NaN:
+    1e-10 times each diagonal entry, plus 1e-15 times their mean (so that a
+    feature that is constant up to rounding gets a negligible coefficient), plus
+    a dtype-dependent floor. Relative to each entry, it does not shrink the
+    coefficient of a small-scale feature (with 1e-10 times the mean diagonal,
+    earlier versions shrank a feature scaled 1e-6 beside features of scale 1 to
+    nearly 0).
     """
     d = A.shape[-1]
     eye = xp.eye(d, dtype=A.dtype, device=device(A))
-    diag = xp.sum(A * eye, axis=-1)
-    scale = xp.sum(diag, axis=-1, keepdims=True) / d
+    diagonal = xp.sum(A * eye, axis=-1)
+    scale = xp.sum(diagonal, axis=-1, keepdims=True) / d
     floor = xp.finfo(A.dtype).smallest_normal ** 0.5
-    jitter = 1e-10 * scale + floor
+    jitter = 1e-10 * diagonal + 1e-15 * scale + floor
     return xp.linalg.solve(A + jitter[..., None] * eye, B)

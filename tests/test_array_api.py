@@ -187,7 +187,7 @@ def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
     monkeypatch.setattr(
         skmoe._base,
         "design_matrix",
-        lambda xp, X: calls.append(X.shape[0]) or original(xp, X),
+        lambda xp, X, *args: calls.append(X.shape[0]) or original(xp, X, *args),
     )
     for name, output in outputs.items():
         chunked = output()
