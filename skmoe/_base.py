@@ -687,30 +687,34 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self,
             X,
             y,
-            dtype=[np.float64, np.float32],
+            dtype=float_dtypes(X),
             y_numeric=is_regressor(self),
             reset=first,
         )
+        backend = select_backend(X, self.device, fitting=True)
+        X_host = to_numpy(X)
         sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
-        Y = self._encode_target(y, X, fitting=False)
+        Y = self._encode_target(host(y), X_host, fitting=False)
         if first and self.n_experts == "auto":
             raise ValueError(
                 "n_experts='auto' chooses the number of experts in fit; partial_fit "
                 "needs an integer n_experts."
             )
         options = self._solver_options(self.n_experts if first else self.n_experts_)
-        xp = array_namespace(X)
+        xp = backend.xp
+        if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
+            self._sgd_random_state = check_random_state(self.random_state)
         if first:
             experts = self._make_experts(Y, sample_weight)
-            self._sgd_random_state = check_random_state(self.random_state)
         else:
             experts, expert_params = self._experts_from_attributes()
+        X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         problem = EMProblem(
-            design_matrix(xp, X),
-            xp.asarray(Y),
-            xp.asarray(sample_weight),
+            design_matrix(xp, X_compute),
+            backend.to_compute(Y),
+            backend.to_compute(sample_weight),
             GATES[self.gate](),
             experts,
             float(self.alpha),
@@ -718,19 +722,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         if first:
             resp = initial_responsibilities(
-                X,
+                X_host,
                 Y.T if Y.ndim == 2 else Y,
                 sample_weight,
                 self.n_experts,
                 "random",
                 self._sgd_random_state,
             )
-            params = initial_params(problem, xp.asarray(np.ascontiguousarray(resp.T)))
+            resp = backend.to_compute(np.ascontiguousarray(resp.T))
+            params = initial_params(problem, resp)
             previous = None
         else:
             params = (
-                self._gate_params(xp, X),
-                {k: xp.asarray(v, dtype=X.dtype) for k, v in expert_params.items()},
+                self._gate_params(xp, problem.design),
+                {
+                    k: as_compute(xp, v, problem.design)
+                    for k, v in expert_params.items()
+                },
             )
             previous = self._previous_result()
         with blas_threads(problem.design):
@@ -738,6 +746,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 problem, params, options, self._sgd_random_state, previous
             )
         self._set_fitted(problem, result)
+        self._attributes_to(X)
         return self
 
     def _previous_result(self) -> FitResult:

@@ -8,7 +8,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import array_namespace, as_compute, device_of, to_numpy
+from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import BaseMixtureOfExperts
 from ._docstrings import fill_doc
 from ._math import log_softmax, logsumexp
@@ -147,7 +147,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             indices = np.clip(indices, 0, len(self.classes_) - 1)
             unknown = self.classes_[indices] != y
             if np.any(unknown):
-                raise ValueError(f"y contains previously unseen labels: {y[unknown]}")
+                raise ValueError(
+                    f"y contains previously unseen labels: {np.unique(y[unknown])}"
+                )
         Y = np.zeros((len(self.classes_), len(indices)), dtype=X.dtype)
         Y[indices, np.arange(len(indices))] = 1
         return Y
@@ -230,12 +232,23 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         -------
         self : object
         """
-        if not hasattr(self, "n_experts_"):
-            if classes is None:
+        first = not hasattr(self, "n_experts_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None:
+            classes = np.unique(host(classes))
+            if classes.shape[0] < 2:
                 raise ValueError(
-                    "classes must be passed on the first call to partial_fit."
+                    "MoEClassifier needs at least 2 classes, but classes="
+                    f"{classes.tolist()} has {classes.shape[0]}."
                 )
-            self.classes_ = np.unique(classes)
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes.tolist()} is not the same as the classes the "
+                    f"model was fitted with, {self.classes_.tolist()}."
+                )
+        if first:
+            self.classes_ = classes
         return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):

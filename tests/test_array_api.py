@@ -92,6 +92,24 @@ def test_regressor_under_dispatch_matches_numpy():
 
 
 @dispatch
+def test_partial_fit_under_dispatch_matches_numpy():
+    X, y = _regression()
+    reference = MoERegressor(2, solver="sgd", random_state=0)
+    for _ in range(3):
+        reference.partial_fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = MoERegressor(2, solver="sgd", random_state=0)
+        for _ in range(3):
+            model.partial_fit(Xs, ys)
+        prediction = model.predict(Xs)
+        assert isinstance(prediction, type(Xs))
+        np.testing.assert_allclose(
+            np.asarray(prediction), reference.predict(X), rtol=1e-6, atol=1e-9
+        )
+
+
+@dispatch
 def test_classifier_under_dispatch_matches_numpy():
     X, y = _regression()
     labels = (y > 0).astype(np.int64) + (X[:, 1] > 1)

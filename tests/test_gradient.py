@@ -203,6 +203,34 @@ def test_partial_fit_improves_and_needs_sgd():
     assert clf.score(X, labels) > 0.9
 
 
+def test_partial_fit_continues_a_fitted_model():
+    X, y, regime = regimes(400)
+    em = MoERegressor(3, n_init=1, random_state=0).fit(X, y)
+    before, n_iter = em.predict(X), em.n_iter_
+    em.set_params(solver="sgd", learning_rate=1e-4).partial_fit(X, y)
+    assert em.n_iter_ == n_iter + 1  # one more epoch
+    # a small step from the EM optimum: predictions move, but little
+    change = np.abs(em.predict(X) - before)
+    assert 0 < change.max() < 0.1
+    sgd = MoERegressor(3, solver="sgd", n_init=1, random_state=0).fit(X, y)
+    score = sgd.score(X, y)
+    sgd.partial_fit(X, y)
+    assert sgd.score(X, y) > score - 0.01
+
+
+def test_partial_fit_checks_classes():
+    X, y, regime = regimes(200)
+    clf = MoEClassifier(2, solver="sgd", random_state=0)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clf.partial_fit(X, np.zeros(len(X), dtype=int), classes=[0])
+    clf.partial_fit(X, regime, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not the same as the classes"):
+        clf.partial_fit(X, regime, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"unseen labels: \[7\]$"):
+        clf.partial_fit(X, np.full(len(X), 7))
+    clf.partial_fit(X, regime, classes=[2, 1, 0])  # the same set: accepted
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_balance_coef_evens_expert_usage():
     rng = np.random.RandomState(0)
