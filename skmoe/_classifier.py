@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import BaseMixtureOfExperts
@@ -142,7 +142,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"but the data contains only one class: {self.classes_[0]}."
                 )
         else:
-            y = column_or_1d(y)
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
             indices = np.searchsorted(self.classes_, y)
             indices = np.clip(indices, 0, len(self.classes_) - 1)
             unknown = self.classes_[indices] != y

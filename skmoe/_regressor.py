@@ -6,7 +6,11 @@ import warnings
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+)
 
 from ._backend import as_compute, to_numpy
 from ._base import BaseMixtureOfExperts
@@ -145,6 +149,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _encode_target(self, y, X, *, fitting):
         if not fitting:
             y = check_array(y, ensure_2d=False, dtype=X.dtype)
+            y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
         return np.asarray(y, dtype=X.dtype)
 

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from skmoe import MoEClassifier, MoERegressor
 
@@ -47,6 +47,14 @@ def test_shape_errors(Estimator):
         model.predict(X[:, :2])
     with pytest.raises(ValueError, match="has 2 features"):
         model.predict_gate(X[:, :2])
+    # bic / aic / score check y against X (a column y once broadcast silently)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.bic(X, y[:10])
+    with pytest.raises(ValueError, match="1d array"):
+        model.aic(X, np.c_[y, y])
+    with pytest.warns(DataConversionWarning):
+        column = model.bic(X, y[:, None])
+    assert column == pytest.approx(model.bic(X, y), rel=1e-12)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
