@@ -63,7 +63,7 @@ def predict_speed(Estimator, n_rows, n_features=32, n_experts=128, top_k=2, repe
             n_experts=n_experts, top_k=top_k, n_init=1, max_iter=3, random_state=0
         ).fit(X[:n_fit], y[:n_fit])
     dense = copy.deepcopy(sparse)
-    dense.top_k = None
+    dense._fitted_top_k = None  # the same parameters, predicting densely
     design = np.vstack([np.ones((1, n_rows)), X.T])
     coef = sparse._gate_params(np, design)["coef"]
     t_gate = best_time(lambda: design.T @ coef)

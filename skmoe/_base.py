@@ -211,12 +211,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        warm = self.warm_start and hasattr(self, "converged_")
         X, y = validate_data(
             self,
             X,
             y,
             dtype=float_dtypes(X),
             y_numeric=is_regressor(self),
+            reset=not warm,  # a warm start needs the features it was fitted on
         )
         backend = select_backend(X, self.device, fitting=True)
         X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
@@ -251,7 +253,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             float(self.alpha),
             self.top_k,
         )
-        if self.warm_start and hasattr(self, "converged_"):
+        if warm:
             options = self._solver_options(self.n_experts_)
             best = self._warm_run(problem, options, offset)
         else:
@@ -412,6 +414,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.n_experts_ = int(coef.shape[1])
+        # what predictions use: set_params after fitting must not change them
+        self._gate_family = type(problem.gate)
+        self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
 
@@ -503,20 +508,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _log_gate(self, xp, design):
         """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse."""
-        gate = GATES[self.gate]()
+        gate = self._fitted_gate()
         log_gate = gate.log_gate(xp, design, self._gate_params(xp, design))
         if self._top_k() is not None:
             log_gate = gate.truncate(xp, log_gate, self._top_k())
         return log_gate
 
     def _top_k(self):
-        """``top_k`` if it drops experts of the fitted model, else None."""
-        return self.top_k if is_sparse(self.top_k, self.gate_coef_.shape[0]) else None
+        """The ``top_k`` fitted with, if it drops experts of the model, else None."""
+        top_k = self._fitted_top_k
+        return top_k if is_sparse(top_k, self.gate_coef_.shape[0]) else None
+
+    def _fitted_gate(self):
+        """The gate family the model was fitted with (``gate`` may have changed)."""
+        return self._gate_family()
 
     def _route(self, xp, design):
         """Selected experts and their log sparse-gate weights, both (top_k, n)."""
         gate_params = self._gate_params(xp, design)
-        return GATES[self.gate]().route(xp, design, gate_params, self._top_k())
+        return self._fitted_gate().route(xp, design, gate_params, self._top_k())
 
     def predict_gate(self, X):
         """Gate probabilities: how much each expert counts for each sample.
@@ -548,7 +558,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             design,
             as_compute(xp, Y, design),
             xp.ones(design.shape[1], dtype=design.dtype, device=device_of(design)),
-            GATES[self.gate](),
+            self._fitted_gate(),
             experts,
             float(self.alpha),
             self._top_k(),
@@ -561,7 +571,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()
         n_features, n_experts = self.n_features_in_, self.gate_coef_.shape[0]
-        return GATES[self.gate]().n_parameters(
+        return self._fitted_gate().n_parameters(
             n_features, n_experts
         ) + experts.n_parameters(n_features, n_experts)
 
@@ -645,7 +655,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             keep = np.array([int(np.argmax(usage))])
         experts, expert_params = self._experts_from_attributes()
         xp = array_namespace(expert_params["coef"])
-        gate = GATES[self.gate]()
+        gate = self._fitted_gate()
         gate_params = gate.select(xp, {"coef": self._gate_coef_matrix()}, keep)
         pruned = copy.deepcopy(self)
         pruned.gate_intercept_ = np.array(gate_params["coef"][0])

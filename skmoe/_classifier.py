@@ -135,12 +135,20 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _encode_target(self, y, X, *, fitting):
         if fitting:
             check_classification_targets(y)
-            self.classes_, indices = np.unique(y, return_inverse=True)
-            if self.classes_.shape[0] < 2:
+            classes, indices = np.unique(y, return_inverse=True)
+            if classes.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs samples of at least 2 classes in the data, "
-                    f"but the data contains only one class: {self.classes_[0]}."
+                    f"but the data contains only one class: {classes[0]}."
                 )
+            warm = self.warm_start and hasattr(self, "converged_")
+            if warm and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"warm_start=True needs the classes of the previous fit, "
+                    f"{self.classes_.tolist()}; y has {classes.tolist()}. Set "
+                    "warm_start=False to fit a new model."
+                )
+            self.classes_ = classes
         else:
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)

@@ -27,7 +27,7 @@ def regimes(n=300, seed=0):
 
 def dense_copy(model):
     dense = copy.deepcopy(model)
-    dense.top_k = None
+    dense._fitted_top_k = None  # the same parameters, predicting densely
     return dense
 
 

@@ -160,3 +160,32 @@ def test_separable_regimes_without_penalty_keep_the_gate_finite():
     assert np.all(np.isfinite(model.gate_coef_))
     assert np.all(np.isfinite(model.predict_distribution(X).logpdf(y)))
     assert model.score(X, y) > 0.99
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_warm_start_needs_the_same_features_and_classes(Estimator):
+    X, y = _data(Estimator)
+    model = Estimator(2, n_init=1, warm_start=True, random_state=0).fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="is expecting 3 features"):
+        model.fit(np.c_[X, X], y)
+    if Estimator is MoEClassifier:
+        with pytest.raises(ValueError, match="needs the classes of the previous fit"):
+            model.fit(X, np.arange(len(y)) % 3)
+    # the failed calls left the fitted model as it was
+    assert model.n_features_in_ == 3
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_set_params_after_fit_does_not_change_predictions(Estimator):
+    X, y = _data(Estimator)
+    model = Estimator(3, n_init=1, random_state=0).fit(X, y)
+    before = model.predict_gate(X), model.predict(X)
+    model.set_params(top_k=1)
+    model.set_params(gate="constant")
+    after = model.predict_gate(X), model.predict(X)
+    for a, b in zip(after, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    refit = model.set_params(gate="softmax").fit(X, y)  # from the next fit on
+    assert np.count_nonzero(refit.predict_gate(X), axis=1).max() == 1
