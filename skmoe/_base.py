@@ -372,7 +372,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             n_iter_no_change=self.n_iter_no_change,
             noisy_gating=self.noisy_gating,
         )
-        check_solver_options(options, self.gate, self.top_k, n_experts)
+        auto = self.n_experts == "auto"
+        check_solver_options(options, self.gate, self.top_k, n_experts, auto)
         return options
 
     def _warm_run(self, problem, options, offset):
@@ -649,6 +650,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``m`` is the removed experts' usage share when the gate is dense.
         """
         check_is_fitted(self)
+        if (
+            not isinstance(threshold, Real)
+            or isinstance(threshold, bool)
+            or not 0 <= threshold <= 1
+        ):
+            raise ValueError(
+                f"threshold must be a float in [0, 1], the smallest usage share an "
+                f"expert needs to be kept; got {threshold!r}."
+            )
         usage = self._host_attribute("expert_usage_")
         keep = np.flatnonzero(usage >= threshold)
         if keep.size == 0:

@@ -31,7 +31,9 @@ class SolverOptions:
     noisy_gating: bool = False
 
 
-def check_solver_options(options: SolverOptions, gate: str, top_k, n_experts: int):
+def check_solver_options(
+    options: SolverOptions, gate: str, top_k, n_experts: int, auto: bool = False
+):
     """Raise a ValueError for combinations that have no meaning.
 
     ========================  ====  ========  ===
@@ -46,8 +48,16 @@ def check_solver_options(options: SolverOptions, gate: str, top_k, n_experts: in
 
     A constant gate gives every sample the same top k experts, so top-k gating
     would silently turn a K-expert model into a k-expert one (``top_k >=
-    n_experts``, which drops nothing, is accepted).
+    n_experts``, which drops nothing, is accepted). ``auto``: ``n_experts`` is
+    one of ``n_experts="auto"``'s candidates, which the message then names.
     """
+    if gate == "constant" and is_sparse(top_k, n_experts) and auto:
+        raise ValueError(
+            f"top_k={top_k} has no meaning with gate='constant' and "
+            f"n_experts='auto', whose candidates include {n_experts} experts: the "
+            "gate is the same for every sample, so every sample would keep the same "
+            "top_k experts. Use gate='softmax', or leave top_k=None."
+        )
     if gate == "constant" and is_sparse(top_k, n_experts):
         raise ValueError(
             f"top_k={top_k} < n_experts={n_experts} has no meaning with "

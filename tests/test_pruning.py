@@ -132,6 +132,14 @@ def test_prune_experts_keeps_the_most_used():
     np.testing.assert_allclose(pruned.expert_coef_[0], model.expert_coef_[best])
 
 
+@pytest.mark.parametrize("threshold", [float("nan"), -0.1, 1.5, "0.1", None, True])
+def test_prune_experts_checks_its_threshold(threshold):
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=3, n_init=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"threshold must be a float in \[0, 1\]"):
+        model.prune_experts(threshold)
+
+
 def test_sgd_prunes_between_epochs():
     rng = np.random.RandomState(0)
     X = rng.uniform(-3, 3, size=(400, 2))
