@@ -76,10 +76,19 @@ FEATURE_SCALE_RATIO = 1e6
 
 def _warn_on_feature_scales(X, offset, sample_weight):
     """Warn when the features' scales are too far apart for accurate normal
-    equations (the remedy being a StandardScaler in front of the estimator)."""
+    equations (the remedy being a StandardScaler in front of the estimator);
+    raise when their squares overflow."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
         return
-    std = np.sqrt(np.average((X - offset) ** 2, axis=0, weights=sample_weight))
+    with np.errstate(over="ignore"):
+        variance = np.average((X - offset) ** 2, axis=0, weights=sample_weight)
+    if not np.all(np.isfinite(variance)):
+        raise ValueError(
+            "X has values too large for the normal equations: their squares "
+            f"overflow {X.dtype}. Rescale the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler."
+        )
+    std = np.sqrt(variance)
     std = std[std > 0]
     if std.size > 1 and std.max() > FEATURE_SCALE_RATIO * std.min():
         warnings.warn(
@@ -203,8 +212,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         y : array-like of shape (n_samples,)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights, honoured in every M-step. A zero weight
-            is the same as removing the sample.
+            Non-negative sample weights, honoured in every M-step. For EM, a zero
+            weight is the same as removing the sample from the objective and the
+            initialization; the random restarts still draw over all rows, and
+            the SGD solver's mini-batches include them, so a fit may differ from
+            one without those rows.
 
         Returns
         -------

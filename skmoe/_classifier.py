@@ -212,16 +212,21 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
         return self._proba(X, "predict_proba")
 
-    def _proba(self, X, method):
+    def _proba(self, X, method, log=False):
+        """Class probabilities (their logs with ``log``), computed in log space;
+        rounding can put a log probability a few ulp above 0, which is clipped."""
 
         def compute(xp, design):
             if self._top_k() is not None:  # only the selected experts
-                return xp.exp(self._sparse_log_proba(xp, design))
-            experts, params = self._experts_from_attributes()
-            coef = {"coef": as_compute(xp, params["coef"], design)}
-            log_gate = self._log_gate(xp, design)
-            log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, coef)
-            return xp.exp(logsumexp(xp, log_joint, axis=0)).T
+                log_proba = self._sparse_log_proba(xp, design)
+            else:
+                experts, params = self._experts_from_attributes()
+                coef = {"coef": as_compute(xp, params["coef"], design)}
+                log_gate = self._log_gate(xp, design)
+                log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, coef)
+                log_proba = logsumexp(xp, log_joint, axis=0).T
+            log_proba = xp.clip(log_proba, max=0.0)
+            return log_proba if log else xp.exp(log_proba)
 
         return self._map_rows(X, compute, method)
 
@@ -270,11 +275,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``.
+            ``log(predict_proba(X))``, computed in log space: finite where a
+            probability underflows to 0.
         """
-        proba = self._proba(X, "predict_log_proba")
-        xp = array_namespace(proba)
-        return xp.log(proba)
+        return self._proba(X, "predict_log_proba", log=True)
 
     def predict(self, X):
         """Most probable class of each sample.

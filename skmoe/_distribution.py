@@ -61,11 +61,10 @@ class PredictiveMixture:
     def logpdf(self, y):
         """Log density of each row's mixture at ``y`` (broadcast, rows last)."""
         z = (np.asarray(y, dtype=float)[..., None] - self.means) / self.scales
+        with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
+            log_weights = np.log(self.weights)
         log_components = (
-            np.log(self.weights)
-            - 0.5 * z**2
-            - np.log(self.scales)
-            - 0.5 * np.log(2 * np.pi)
+            log_weights - 0.5 * z**2 - np.log(self.scales) - 0.5 * np.log(2 * np.pi)
         )
         return special.logsumexp(log_components, axis=-1)
 

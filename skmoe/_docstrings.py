@@ -93,7 +93,9 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
 
     warm_start : bool, default=False
         If True and the estimator is fitted, the next ``fit`` starts one EM run
-        from the current parameters (``n_init`` is ignored).
+        from the current parameters (``n_init`` is ignored, and so is a changed
+        ``n_experts``: the fitted experts continue). The data must have the same
+        features (and, for a classifier, the same classes).
 
     verbose : int, default=0
         0 prints nothing; 1 prints a line per restart; 2 also prints every

@@ -155,7 +155,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _make_experts(self, Y, sample_weight):
         mean = np.average(Y, weights=sample_weight)
-        variance = np.average((Y - mean) ** 2, weights=sample_weight)
+        with np.errstate(over="ignore"):
+            variance = np.average((Y - mean) ** 2, weights=sample_weight)
+        if not np.isfinite(variance):
+            raise ValueError(
+                f"y has values too large to fit: their squares overflow {Y.dtype}. "
+                "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
+            )
         if variance <= 0:
             warnings.warn(
                 "y is constant: every expert fits it exactly and its noise variance "

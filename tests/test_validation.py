@@ -189,3 +189,38 @@ def test_set_params_after_fit_does_not_change_predictions(Estimator):
         np.testing.assert_array_equal(a, b)
     refit = model.set_params(gate="softmax").fit(X, y)  # from the next fit on
     assert np.count_nonzero(refit.predict_gate(X), axis=1).max() == 1
+
+
+def test_values_whose_squares_overflow_raise():
+    X, y = _data(MoERegressor)
+    with pytest.raises(ValueError, match="y has values too large"):
+        MoERegressor(2).fit(X, y * 1e200)
+    for Estimator, target in ((MoERegressor, y), (MoEClassifier, y > 0)):
+        with pytest.raises(ValueError, match="X has values too large"):
+            Estimator(2).fit(X * 1e200, target)
+
+
+def test_log_probabilities_are_finite_and_at_most_zero():
+    rng = np.random.RandomState(0)
+    X = 30 * rng.randn(2000, 3)  # separable at this scale: probabilities of 0
+    y = 2 * (X[:, 0] > 0) + (X[:, 1] > 0)
+    model = MoEClassifier(3, alpha=0.0, n_init=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
+    assert np.all(proba <= 1.0) and np.all(log_proba <= 0.0)
+    assert np.all(np.isfinite(log_proba)) and np.any(proba == 0.0)
+    np.testing.assert_allclose(np.exp(log_proba), proba, rtol=1e-12, atol=0)
+
+
+def test_predictive_density_with_an_underflowed_gate_weight_is_quiet():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.1 * rng.randn(300)
+    model = MoERegressor(2, alpha=0.0, n_init=1, random_state=0).fit(X, y)
+    far = np.array([[-1e4], [1e4]])  # the gate weight of one expert underflows
+    assert np.any(model.predict_gate(far) == 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        density = model.predict_distribution(far).logpdf(np.zeros(2))
+    assert np.all(np.isfinite(density))
