@@ -276,13 +276,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, best, offset)
         self._attributes_to(X)
         if not best.converged:
-            if best.n_iter >= self.max_iter:
-                reason = f"in max_iter={self.max_iter} iterations"
-            else:  # L-BFGS stopped early, e.g. a failed line search
-                reason = f"(it stopped after {best.n_iter} of max_iter={self.max_iter})"
+            kept = f"solver={self.solver!r} did not converge"
+            if best.message:  # the solver knows why (a line search, SGD's epochs)
+                text = f"{kept} in the kept run: {best.message}."
+            elif best.n_iter >= self.max_iter:
+                text = (
+                    f"{kept} in max_iter={self.max_iter} iterations in the kept run; "
+                    f"increase max_iter, loosen tol (now {self.tol}) or raise alpha."
+                )
+            else:
+                text = (
+                    f"{kept} in the kept run (it stopped after {best.n_iter} of "
+                    f"max_iter={self.max_iter} iterations)."
+                )
             warnings.warn(
-                f"solver={self.solver!r} did not converge {reason} in the kept run; "
-                f"increase max_iter, loosen tol (now {self.tol}) or raise alpha.",
+                text,
                 ConvergenceWarning,
                 stacklevel=3,  # the user's call, above _fit_context's wrapper
             )

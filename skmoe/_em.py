@@ -80,6 +80,9 @@ class FitResult:
     converged: bool = False
     #: What a solver needs to continue (the SGD solver's Adam state), or None.
     solver_state: Any = None
+    #: Why the run stopped without converging, when the solver knows better than
+    #: "max_iter reached" (the estimator's ConvergenceWarning quotes it).
+    message: str = ""
 
 
 def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):

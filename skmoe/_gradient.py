@@ -175,7 +175,10 @@ def lbfgs(problem, gate_params, expert_params, *, max_iter, tol, balance_coef):
 
     def fun(theta):
         gate, experts = packer.unpack(theta)
-        ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
+        # the line search probes long steps, where variances may overflow: it
+        # backs off from a non-finite value by itself, so NumPy need not warn
+        with np.errstate(over="ignore", invalid="ignore"):
+            ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
         fun.last = (ev.log_likelihood, ev.value)
         return -ev.value, -packer.pack_gradient(ev, experts)
 
@@ -244,6 +247,15 @@ def run_gradient(
             round_length = PRUNE_EVERY
         else:  # nothing left to prune: let L-BFGS keep its memory longer
             round_length *= 2
+    message = ""
+    if not converged and n_iter < max_iter:
+        message = (
+            f"L-BFGS stopped after {n_iter} of max_iter={max_iter} iterations "
+            f"({result.message}); more iterations would not help. The objective "
+            "is not smooth where top_k or balance_coef switch experts, and flat "
+            "where an expert is unused: solver='em', a larger alpha or fewer "
+            "experts may fit better"
+        )
     return FitResult(
         gate_params,
         expert_params,
@@ -253,4 +265,5 @@ def run_gradient(
         objectives,
         n_iter,
         converged,
+        message=message,
     )

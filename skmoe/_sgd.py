@@ -189,19 +189,32 @@ def run_sgd(
 ) -> FitResult:
     """Adam epochs with early stopping on a held-out fraction (``solver="sgd"``).
 
-    Stops when the validation objective has not improved by more than ``tol``
-    (relative) for ``n_iter_no_change`` epochs and returns the best parameters
-    seen; with ``validation_fraction=0`` the training objective is watched
-    instead. After each epoch the least used expert is dropped if its share of the
-    training data is below ``prune_threshold``.
+    The held-out rows are drawn among those of positive weight (zero-weight rows
+    would score nothing); where fewer than one would be held out, the training
+    objective is watched instead, as with ``validation_fraction=0``. Stops when
+    the watched objective has not improved by more than ``tol`` (relative) on
+    its best value, starting with the initial parameters' own, for
+    ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
+    counts as converged only if some epoch improved on the start; a diverging
+    epoch (a non-finite objective) never counts as an improvement. After each
+    epoch the least used expert is dropped if its share of the training data is
+    below ``prune_threshold``.
     """
     n_samples = problem.design.shape[1]
-    order = random_state.permutation(n_samples)
-    n_valid = int(round(validation_fraction * n_samples))
-    train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    positive = np.flatnonzero(to_numpy(problem.sample_weight) > 0)
+    n_valid = int(round(validation_fraction * positive.shape[0]))
+    if n_valid >= positive.shape[0]:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} holds out all "
+            f"{positive.shape[0]} samples of positive weight, leaving none to "
+            "train on; lower it (0 watches the training objective)."
+        )
+    valid = np.sort(random_state.permutation(positive)[:n_valid])
+    train = np.setdiff1d(np.arange(n_samples), valid)  # sorted
     watched = _subproblem(problem, valid) if n_valid > 0 else problem
     state = SGDState()
-    best, best_params, stall = -np.inf, (gate_params, expert_params), 0
+    best = _finite(_score(watched, gate_params, expert_params)[1])
+    best_params, stall, improved = (gate_params, expert_params), 0, False
     log_likelihoods, objectives, converged = [], [], False
     for epoch in range(1, max_iter + 1):
         gate_params, expert_params = sgd_epoch(
@@ -223,24 +236,36 @@ def run_sgd(
         if pruned is not None:
             gate_params, expert_params = pruned
             state.first, state.noise_coef = None, None
-            best, stall = -np.inf, 0
+            best, stall = -np.inf, 0  # a smaller model: its own scores from here
         total, penalized = _score(problem, gate_params, expert_params)
         log_likelihoods.append(total)
         objectives.append(penalized)
-        score = _score(watched, gate_params, expert_params)[1]
+        score = _finite(_score(watched, gate_params, expert_params)[1])
         if verbose >= 2:
             print(f"  Epoch {epoch}\t log-likelihood {total:.6g}\t watched {score:.6g}")
-        if score > best + tol * max(1.0, abs(best)) or pruned is not None:
+        margin = tol * max(1.0, abs(best)) if np.isfinite(best) else 0.0
+        if score > best + margin or pruned is not None:
             stall = 0
         else:
             stall += 1
         if score > best:
             best, best_params = score, (gate_params, expert_params)
+            improved = True
         if stall >= n_iter_no_change:
-            converged = True
+            converged = improved
             break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
+    message = ""
+    if not improved:
+        steps = -(-train.shape[0] // batch_size)
+        message = (
+            f"no epoch improved the watched objective on the starting point (at "
+            f"{steps} Adam step(s) per epoch of {train.shape[0]} samples, "
+            f"learning_rate={learning_rate}); the starting parameters are kept. "
+            "Lower batch_size or raise n_iter_no_change for more steps, lower "
+            "learning_rate if the objective diverged, or use solver='em'"
+        )
     return FitResult(
         gate_params,
         expert_params,
@@ -251,4 +276,10 @@ def run_sgd(
         epoch,
         converged,
         solver_state=state,
+        message=message,
     )
+
+
+def _finite(score: float) -> float:
+    """A watched score, with a diverged (NaN or infinite) one as the worst."""
+    return score if np.isfinite(score) else -np.inf

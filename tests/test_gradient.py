@@ -1,8 +1,11 @@
 """Gradient solvers: analytic gradients, L-BFGS against EM, Adam, load balancing."""
 
+import warnings
+
 import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -177,6 +180,54 @@ def test_sgd_fits_and_early_stops():
     sgd.fit(X, y)
     assert sgd.converged_ and sgd.n_iter_ < sgd.max_iter
     assert sgd.score(X, y) > em.score(X, y) - 0.05
+
+
+def test_sgd_patience_counts_from_the_starting_point():
+    # n_iter_no_change=1 once stopped after the first epoch whatever it gave:
+    # the first comparison was against -inf + inf = nan
+    X, y, _ = regimes(3000)
+    params = dict(n_experts=2, solver="sgd", n_init=1, random_state=0)
+    model = MoERegressor(n_iter_no_change=1, **params).fit(X, y)
+    assert model.converged_ and model.n_iter_ > 5
+    with pytest.warns(ConvergenceWarning):
+        one_epoch = MoERegressor(max_iter=1, **params).fit(X, y)
+    assert model.log_likelihood_ > one_epoch.log_likelihood_ + 10.0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"learning_rate": 1e3},  # diverges
+        {"learning_rate": 1e300},  # NaN parameters
+    ],
+)
+def test_sgd_without_improvement_keeps_the_start_and_warns(params):
+    X, y, _ = regimes(200)
+    start = MoERegressor(2, solver="sgd", max_iter=1, n_init=1, random_state=0)
+    model = MoERegressor(2, solver="sgd", n_init=1, random_state=0, **params)
+    with pytest.warns(ConvergenceWarning, match="no epoch improved"):
+        model.fit(X, y)
+    assert not model.converged_
+    assert np.all(np.isfinite(model.predict(X)))
+    # the kept parameters are the starting point's (one M-step from the same
+    # random partition): what a 1-epoch run with a tiny step would keep too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start.set_params(learning_rate=1e-300).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), start.predict(X), rtol=1e-9)
+
+
+def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
+    X, y, _ = regimes(200)
+    weight = np.zeros(len(y))
+    weight[:60] = 1.0  # 6 of these are held out, none of the zero-weight rows
+    model = MoERegressor(2, solver="sgd", n_init=1, random_state=0, verbose=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0 / 0 in the watched score
+        model.fit(X, y, sample_weight=weight)
+    assert np.all(np.isfinite(model.objective_history_))
+    with pytest.raises(ValueError, match="holds out all 200 samples"):
+        MoERegressor(2, solver="sgd", validation_fraction=0.999).fit(X, y)
 
 
 def test_partial_fit_improves_and_needs_sgd():
