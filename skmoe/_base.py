@@ -74,6 +74,25 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 FEATURE_SCALE_RATIO = 1e6
 
 
+def _check_weight_scale(sample_weight):
+    """Raise where the weights' sum cannot normalize them (only their ratios
+    matter to the model, so rescaling them is always possible)."""
+    info = np.finfo(sample_weight.dtype)
+    with np.errstate(over="ignore"):
+        total = float(np.sum(sample_weight))
+    if not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "
+            "weights by a constant (only their ratios matter to the fit)."
+        )
+    if 0 < total < info.tiny / info.eps:
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, too small to normalize accurately "
+            f"in {sample_weight.dtype}; multiply the weights by a constant (only "
+            "their ratios matter to the fit)."
+        )
+
+
 def _warn_on_feature_scales(X, offset, sample_weight):
     """Warn when the features' scales are too far apart for accurate normal
     equations (the remedy being a StandardScaler in front of the estimator);
@@ -238,6 +257,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        _check_weight_scale(sample_weight)
         n_active = int(np.count_nonzero(sample_weight))
         if self.n_experts == "auto":
             candidates = [k for k in AUTO_EXPERTS if k <= n_active]
@@ -736,6 +756,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        _check_weight_scale(sample_weight)
         Y = self._encode_target(host(y), X_host, fitting=False)
         if first and self.n_experts == "auto":
             raise ValueError(

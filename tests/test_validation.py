@@ -224,3 +224,15 @@ def test_predictive_density_with_an_underflowed_gate_weight_is_quiet():
         warnings.simplefilter("error", RuntimeWarning)
         density = model.predict_distribution(far).logpdf(np.zeros(2))
     assert np.all(np.isfinite(density))
+
+
+@pytest.mark.parametrize("weight, match", [(1e307, "infinity"), (1e-320, "too small")])
+def test_sample_weight_that_cannot_be_normalized_raises(weight, match):
+    X, y = _data(MoERegressor)
+    with pytest.raises(ValueError, match=f"sample_weight sums to .*{match}"):
+        MoERegressor(2).fit(X, y, sample_weight=np.full(len(y), weight))
+    # a tiny but normal scale fits like unit weights
+    small = MoERegressor(2, n_init=1, random_state=0)
+    small.fit(X, y, sample_weight=np.full(len(y), 1e-200))
+    unit = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_allclose(small.predict(X), unit.predict(X), rtol=1e-8)
