@@ -177,6 +177,18 @@ def test_expert_usage_without_targets_draws_two_measures(classification_2d):
     assert ticks == [f"expert {k}" for k in range(4)]
 
 
+def test_expert_usage_checks_the_targets(classification_2d, regression_1d):
+    X, y, clf = classification_2d  # string labels
+    for wrong in (np.full(len(X), "zzz"), np.zeros(len(X), dtype=int)):
+        with pytest.raises(ValueError, match="unseen labels"):
+            ExpertUsageDisplay.from_estimator(clf, X, wrong)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        ExpertUsageDisplay.from_estimator(clf, X, y[:10])
+    X1, y1, reg = regression_1d
+    with pytest.raises(ValueError, match="1d array"):
+        ExpertUsageDisplay.from_estimator(reg, X1, np.c_[y1, y1])
+
+
 def test_constant_gate_responsibility_share_is_the_mixing_proportion():
     # for gate="constant" the M-step sets pi_k = mean_i r_ik (intercepts are not
     # penalized), so at convergence the two agree to EM's tolerance

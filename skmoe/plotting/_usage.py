@@ -15,17 +15,19 @@ def expert_log_likelihood(moe, X, y):
     Computed from the public fitted attributes only.
     """
     X = np.asarray(X, dtype=np.float64)
+    # the estimator's own target checks: lengths, shape, labels it was fitted on
+    target = moe._encode_target(y, X, fitting=False)
     if is_classifier(moe):
         logits = (
             np.einsum("nd,kcd->nkc", X, moe.expert_coef_)
             + moe.expert_intercept_[None, :, :]
         )
         log_proba = logits - special.logsumexp(logits, axis=2, keepdims=True)
-        index = np.searchsorted(moe.classes_, np.asarray(y))
+        index = np.argmax(target, axis=0)  # one-hot (n_classes, n_samples)
         return log_proba[np.arange(len(index)), :, index]
     means = X @ moe.expert_coef_.T + moe.expert_intercept_
     variance = moe.expert_variance_
-    residual = np.asarray(y, dtype=np.float64)[:, None] - means
+    residual = target[:, None] - means
     return -0.5 * (residual**2 / variance + np.log(2 * np.pi * variance))
 
 
