@@ -288,6 +288,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if warm:
             options = self._solver_options(self.n_experts_)
             best = self._warm_run(problem, options, offset)
+            vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
         else:
             best, bics = self._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
@@ -339,7 +340,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if len(candidates) > 1 and n_experts > 1 and self._collapsed(problem, fit):
                 bic = np.inf
             if self.verbose and len(candidates) > 1:
-                print(f"n_experts={n_experts}: training BIC {bic:.6g}")
+                note = " (a collapsed fit: not chosen)" if np.isinf(bic) else ""
+                print(f"n_experts={n_experts}: training BIC {bic:.6g}{note}")
             fits.append(fit)
             bics.append(bic)
         return fits[int(np.argmin(bics))], np.asarray(bics, dtype=np.float64)
@@ -351,6 +353,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # restarts travel to joblib's workers by pickling: NumPy only
         n_jobs = self.n_jobs if is_numpy_array(problem.design) else 1
         starts = self._restart_plan(random_state)
+        if n_experts == 1 and options.solver != "sgd":
+            starts = starts[:1]  # one expert has one optimum: restarts repeat it
         results = Parallel(n_jobs=n_jobs)(
             delayed(_fit_restart)(
                 problem,
@@ -808,6 +812,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         self._set_fitted(problem, result)
         self._attributes_to(X)
+        vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
         return self
 
     def _previous_result(self) -> FitResult:

@@ -41,6 +41,20 @@ class PredictiveMixture:
         self.weights = np.asarray(weights, dtype=float)
         self.means = np.asarray(means, dtype=float)
         self.scales = np.asarray(scales, dtype=float)
+        if self.weights.ndim != 2 or not (
+            self.weights.shape == self.means.shape == self.scales.shape
+        ):
+            raise ValueError(
+                "weights, means and scales must be arrays of the same shape "
+                "(n_rows, n_components); got "
+                f"{self.weights.shape}, {self.means.shape} and {self.scales.shape}."
+            )
+        if np.any(self.weights < 0) or not np.allclose(
+            self.weights.sum(axis=1), 1.0, rtol=1e-6
+        ):
+            raise ValueError("weights must be non-negative and sum to one per row.")
+        if not np.all(self.scales > 0):
+            raise ValueError("scales must be positive.")
 
     def __len__(self):
         return self.weights.shape[0]

@@ -1,5 +1,6 @@
 """skmoe.plotting: what each display draws equals what the model computes."""
 
+import copy
 import subprocess
 import sys
 
@@ -225,6 +226,8 @@ def test_convergence_line_is_the_history(regression_1d):
         display.line_.get_xdata(), np.arange(1, reg.n_iter_ + 1)
     )
     assert display.ax_.get_xlabel() == "EM iteration"
+    sgd = copy.copy(reg).set_params(solver="sgd")  # the label follows the solver
+    assert ConvergenceDisplay.from_estimator(sgd).ax_.get_xlabel() == "epoch"
 
     display = ConvergenceDisplay.from_estimator(reg, objective=True)
     drawn = display.line_.get_ydata()

@@ -193,6 +193,19 @@ def test_auto_n_experts_passes_over_collapsed_fits():
     assert np.all(np.isinf(model.n_experts_bic_[1:]))
 
 
+def test_auto_n_experts_reporting(capsys):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 2), rng.randn(30)
+    model = MoERegressor(n_init=3, verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    # one expert has one optimum: a single restart; collapsed candidates say so
+    assert out.count("Restart") == 1 + 3 * 3
+    assert "n_experts=4: training BIC inf (a collapsed fit: not chosen)" in out
+    # a warm refit chooses no number of experts: the old BICs do not stay
+    model.set_params(warm_start=True, verbose=0).fit(X, y)
+    assert not hasattr(model, "n_experts_bic_")
+
+
 def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
     gated_regression,
 ):
@@ -202,3 +215,18 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
     b = MoERegressor(random_state=0).fit(X, y, sample_weight=weights / weights.sum())
     assert a.n_experts_ == b.n_experts_ == 3
     np.testing.assert_allclose(a.n_experts_bic_, b.n_experts_bic_, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "weights, means, scales, match",
+    [
+        ([0.5, 0.5], [0.0, 1.0], [1.0, 1.0], "same shape"),
+        ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "same shape"),
+        ([[0.7, 0.7]], [[0.0, 1.0]], [[1.0, 1.0]], "sum to one"),
+        ([[1.5, -0.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
+        ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
+    ],
+)
+def test_predictive_mixture_checks_its_parameters(weights, means, scales, match):
+    with pytest.raises(ValueError, match=match):
+        PredictiveMixture(weights, means, scales)

@@ -1,4 +1,4 @@
-"""ConvergenceDisplay: the log-likelihood after each EM iteration."""
+"""ConvergenceDisplay: the log-likelihood after each iteration of the fit."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from ._utils import get_ax, split_estimator
 
 
 class ConvergenceDisplay:
-    """The training log-likelihood after each EM iteration of the kept run.
+    """The training log-likelihood after each iteration of the kept run.
 
     EM never decreases the (penalized) objective, so the curve rises and flattens;
-    a curve still rising at the end means ``max_iter`` stopped the fit. Build it
-    with :meth:`from_estimator`.
+    a curve still rising at the end means ``max_iter`` stopped the fit. The
+    iterations are the solver's: EM iterations, L-BFGS iterations for
+    ``solver="gradient"``, epochs for ``solver="sgd"``. Build it with
+    :meth:`from_estimator`.
 
     Parameters
     ----------
@@ -20,6 +22,8 @@ class ConvergenceDisplay:
         Value after each iteration.
     ylabel : str, default="log-likelihood"
         What the values are.
+    xlabel : str, default="EM iteration"
+        What the iterations are.
 
     Attributes
     ----------
@@ -50,9 +54,10 @@ class ConvergenceDisplay:
     True
     """
 
-    def __init__(self, history, *, ylabel="log-likelihood"):
+    def __init__(self, history, *, ylabel="log-likelihood", xlabel="EM iteration"):
         self.history = np.asarray(history, dtype=float)
         self.ylabel = ylabel
+        self.xlabel = xlabel
 
     @classmethod
     def from_estimator(cls, estimator, *, objective=False, ax=None):
@@ -79,7 +84,10 @@ class ConvergenceDisplay:
             ylabel = "penalized log-likelihood per sample"
         else:
             history, ylabel = moe.log_likelihood_history_, "log-likelihood"
-        return cls(history, ylabel=ylabel).plot(ax=ax)
+        xlabel = {"gradient": "L-BFGS iteration", "sgd": "epoch"}.get(
+            moe.solver, "EM iteration"
+        )
+        return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax)
 
     def plot(self, ax=None, **kwargs):
         """Draw the curve against the iteration number (from 1).
@@ -99,6 +107,6 @@ class ConvergenceDisplay:
         ax, figure = get_ax(ax)
         iterations = np.arange(1, len(self.history) + 1)
         (self.line_,) = ax.plot(iterations, self.history, **{"marker": ".", **kwargs})
-        ax.set(xlabel="EM iteration", ylabel=self.ylabel)
+        ax.set(xlabel=self.xlabel, ylabel=self.ylabel)
         self.ax_, self.figure_ = ax, figure
         return self
