@@ -216,44 +216,50 @@ def run_sgd(
     best = _finite(_score(watched, gate_params, expert_params)[1])
     best_params, stall, improved = (gate_params, expert_params), 0, False
     log_likelihoods, objectives, converged = [], [], False
-    for epoch in range(1, max_iter + 1):
-        gate_params, expert_params = sgd_epoch(
-            problem,
-            gate_params,
-            expert_params,
-            state,
-            random_state,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            balance_coef=balance_coef,
-            noisy_gating=noisy_gating,
-            index=train,
-        )
-        resp = e_step(problem, gate_params, expert_params)[1]
-        pruned = prune_smallest(
-            problem, gate_params, expert_params, resp, prune_threshold
-        )
-        if pruned is not None:
-            gate_params, expert_params = pruned
-            state.first, state.noise_coef = None, None
-            best, stall = -np.inf, 0  # a smaller model: its own scores from here
-        total, penalized = _score(problem, gate_params, expert_params)
-        log_likelihoods.append(total)
-        objectives.append(penalized)
-        score = _finite(_score(watched, gate_params, expert_params)[1])
-        if verbose >= 2:
-            print(f"  Epoch {epoch}\t log-likelihood {total:.6g}\t watched {score:.6g}")
-        margin = tol * max(1.0, abs(best)) if np.isfinite(best) else 0.0
-        if score > best + margin or pruned is not None:
-            stall = 0
-        else:
-            stall += 1
-        if score > best:
-            best, best_params = score, (gate_params, expert_params)
-            improved = True
-        if stall >= n_iter_no_change:
-            converged = improved
-            break
+    # a diverging epoch overflows; it is caught below (a non-finite watched score
+    # never counts as an improvement) and reported in the ConvergenceWarning
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(1, max_iter + 1):
+            gate_params, expert_params = sgd_epoch(
+                problem,
+                gate_params,
+                expert_params,
+                state,
+                random_state,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                balance_coef=balance_coef,
+                noisy_gating=noisy_gating,
+                index=train,
+            )
+            resp = e_step(problem, gate_params, expert_params)[1]
+            pruned = prune_smallest(
+                problem, gate_params, expert_params, resp, prune_threshold
+            )
+            if pruned is not None:
+                gate_params, expert_params = pruned
+                state.first, state.noise_coef = None, None
+                best, stall = -np.inf, 0  # a smaller model: its own scores from here
+            total, penalized = _score(problem, gate_params, expert_params)
+            log_likelihoods.append(total)
+            objectives.append(penalized)
+            score = _finite(_score(watched, gate_params, expert_params)[1])
+            if verbose >= 2:
+                print(
+                    f"  Epoch {epoch}\t log-likelihood {total:.6g}\t "
+                    f"watched {score:.6g}"
+                )
+            margin = tol * max(1.0, abs(best)) if np.isfinite(best) else 0.0
+            if score > best + margin or pruned is not None:
+                stall = 0
+            else:
+                stall += 1
+            if score > best:
+                best, best_params = score, (gate_params, expert_params)
+                improved = True
+            if stall >= n_iter_no_change:
+                converged = improved
+                break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
     message = ""
