@@ -328,8 +328,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # does not depend on their scale (unit weights: the usual BIC)
         n_samples = int(np.count_nonzero(sample_weight))
         scale = n_samples / float(np.sum(sample_weight))
+        per_expert = problem.experts.n_parameters(n_features, 1)
         fits, bics = [], []
         for n_experts, option in zip(candidates, options, strict=True):
+            if (
+                len(candidates) > 1
+                and n_experts > 1
+                and n_samples < n_experts * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
+            ):
+                # its least used expert would get at most n / K samples: too few
+                # for its parameters, so the fit would count as collapsed anyway
+                if self.verbose:
+                    print(
+                        f"n_experts={n_experts}: not fitted ({n_samples} samples "
+                        f"give each expert at most {n_samples // n_experts}, under "
+                        f"{AUTO_MIN_SAMPLES_PER_PARAMETER} per parameter)"
+                    )
+                fits.append(None)
+                bics.append(np.inf)
+                continue
             fit = self._best_restart(
                 problem, X_host, Y, sample_weight, n_experts, option, random_state
             )

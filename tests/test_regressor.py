@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from sklearn.linear_model import LinearRegression
 
 from skmoe import MoERegressor, PredictiveMixture
 
@@ -198,9 +199,11 @@ def test_auto_n_experts_reporting(capsys):
     X, y = rng.randn(30, 2), rng.randn(30)
     model = MoERegressor(n_init=3, verbose=1, random_state=0).fit(X, y)
     out = capsys.readouterr().out
-    # one expert has one optimum: a single restart; collapsed candidates say so
-    assert out.count("Restart") == 1 + 3 * 3
-    assert "n_experts=4: training BIC inf (a collapsed fit: not chosen)" in out
+    # one expert has one optimum: a single restart; 4 experts cannot each get 2
+    # samples per parameter (4) out of 30: not fitted at all
+    assert out.count("Restart") == 1 + 2 * 3
+    assert "n_experts=4: not fitted (30 samples give each expert at most 7" in out
+    assert np.isinf(model.n_experts_bic_[3])
     # a warm refit chooses no number of experts: the old BICs do not stay
     model.set_params(warm_start=True, verbose=0).fit(X, y)
     assert not hasattr(model, "n_experts_bic_")
@@ -230,3 +233,16 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
 def test_predictive_mixture_checks_its_parameters(weights, means, scales, match):
     with pytest.raises(ValueError, match=match):
         PredictiveMixture(weights, means, scales)
+
+
+def test_auto_n_experts_skips_candidates_too_large_for_the_data():
+    # 200 features, 300 rows: no expert of a 2-expert mixture can have 2 samples
+    # per parameter, so "auto" fits one expert only (it once fitted 12 restarts)
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 200)
+    y = X @ rng.randn(200) + 0.1 * rng.randn(300)
+    model = MoERegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ == 1
+    assert np.all(np.isinf(model.n_experts_bic_[1:]))
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-3)
