@@ -120,6 +120,28 @@ def _warn_on_feature_scales(X, offset, sample_weight):
         )
 
 
+class _Rows:
+    """An output assembled from row chunks: written into one preallocated NumPy
+    array, or joined once at the end in other namespaces."""
+
+    def __init__(self, first, n_rows):
+        self.parts, self.filled, self.array = [], 0, None
+        if isinstance(first, np.ndarray):
+            self.array = np.empty((n_rows, *first.shape[1:]), dtype=first.dtype)
+
+    def add(self, part):
+        if self.array is None:
+            self.parts.append(part)
+        else:
+            self.array[self.filled : self.filled + part.shape[0]] = part
+            self.filled += part.shape[0]
+
+    def result(self):
+        if self.array is not None:
+            return self.array
+        return array_namespace(self.parts[0]).concat(self.parts, axis=0)
+
+
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Base class for mixtures of experts fitted by EM.
 
@@ -528,36 +550,40 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         ``design`` is X's transposed design matrix in the compute namespace;
         ``method`` names the public method, for error messages.
-        Rows go in chunks whose per-expert temporaries take about
-        ``HOST_CHUNK_BYTES`` (``PREDICT_CHUNK_BYTES`` for NumPy input computed on
-        a GPU, whose outputs come back as NumPy); ``compute`` may return an
-        array or a tuple.
+        Rows go in chunks (:meth:`_chunk_rows`); ``compute`` may return an
+        array or a tuple of arrays, each with the rows first. NumPy outputs are
+        written into one array as the chunks come (a join of the chunks would
+        hold every chunk and the result at once, and copy them strided).
         """
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         on_host = backend.to_output is _identity  # NumPy on the CPU, or Array API
+        rows = self._chunk_rows(X, on_host)
+        if on_host and X.shape[0] <= rows:
+            return compute(xp, design_matrix(xp, X))
+        outputs = None
+        for start in range(0, X.shape[0], rows):
+            stop = min(start + rows, X.shape[0])  # the standard has no clipping
+            chunk = backend.to_compute(X[start:stop, ...])
+            result = compute(xp, design_matrix(xp, chunk))
+            parts = result if isinstance(result, tuple) else (result,)
+            if not on_host:
+                parts = tuple(backend.to_output(part) for part in parts)
+            if outputs is None:
+                outputs = [_Rows(part, X.shape[0]) for part in parts]
+            for output, part in zip(outputs, parts, strict=True):
+                output.add(part)
+        joined = tuple(output.result() for output in outputs)
+        return joined if isinstance(result, tuple) else joined[0]
+
+    def _chunk_rows(self, X, on_host=True):
+        """Rows per chunk: per-expert temporaries of about ``HOST_CHUNK_BYTES``
+        (``PREDICT_CHUNK_BYTES`` for NumPy input computed on a GPU)."""
         per_expert = 1 if self._top_k() is not None else self._n_outputs()
         width = X.shape[1] + 1 + 4 * self.gate_coef_.shape[0] * per_expert
         budget = HOST_CHUNK_BYTES if on_host else PREDICT_CHUNK_BYTES
         itemsize = array_namespace(X).finfo(X.dtype).bits // 8
-        rows = max(1, budget // (itemsize * width))
-        if on_host and X.shape[0] <= rows:
-            return compute(xp, design_matrix(xp, X))
-        chunks = [
-            compute(
-                xp, design_matrix(xp, backend.to_compute(X[start : start + rows, ...]))
-            )
-            for start in range(0, X.shape[0], rows)
-        ]
-        if on_host:
-            join, out = (lambda parts: xp.concat(parts, axis=0)), _identity
-        else:
-            join, out = np.concatenate, backend.to_output
-        if isinstance(chunks[0], tuple):
-            return tuple(
-                join([out(c[i]) for c in chunks]) for i in range(len(chunks[0]))
-            )
-        return join([out(c) for c in chunks])
+        return max(1, budget // (itemsize * width))
 
     def _n_outputs(self):
         """Outputs per expert (classes for the classifier), for chunk sizes."""
@@ -607,28 +633,36 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _log_likelihood_samples(self, X, y, method="bic"):
-        """log p(y_i | x_i) for each sample under the fitted model."""
+        """log p(y_i | x_i) for each sample under the fitted model (in row chunks,
+        as predictions are: one E-step over all rows would hold several
+        (n_experts, n_samples) arrays)."""
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
         Y = self._encode_target(host(y), X_host, fitting=False)
         if backend.to_output is not _identity:
-            X = backend.to_compute(X_host)
-        design = design_matrix(xp, X)
+            X = X_host
         experts, expert_params = self._experts_from_attributes()
-        problem = EMProblem(
-            design,
-            as_compute(xp, Y, design),
-            xp.ones(design.shape[1], dtype=design.dtype, device=device_of(design)),
-            self._fitted_gate(),
-            experts,
-            float(self.alpha),
-            self._top_k(),
-        )
-        gate_params = self._gate_params(xp, design)
-        expert_params = {k: as_compute(xp, v, design) for k, v in expert_params.items()}
-        log_norm, _, _ = e_step(problem, gate_params, expert_params)
-        return to_numpy(log_norm)
+        rows = self._chunk_rows(X_host)
+        parts = []
+        for start in range(0, X_host.shape[0], rows):
+            stop = min(start + rows, X_host.shape[0])  # the standard has no clipping
+            design = design_matrix(xp, backend.to_compute(X[start:stop, ...]))
+            problem = EMProblem(
+                design,
+                as_compute(xp, Y[..., start:stop], design),
+                xp.ones(design.shape[1], dtype=design.dtype, device=device_of(design)),
+                self._fitted_gate(),
+                experts,
+                float(self.alpha),
+                self._top_k(),
+            )
+            params = (
+                self._gate_params(xp, design),
+                {k: as_compute(xp, v, design) for k, v in expert_params.items()},
+            )
+            parts.append(to_numpy(e_step(problem, *params)[0]))
+        return np.concatenate(parts)
 
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()

@@ -207,10 +207,14 @@ def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
         "design_matrix",
         lambda xp, X, *args: calls.append(X.shape[0]) or original(xp, X, *args),
     )
+    bic = regressor.bic(X, y), classifier.bic(X, labels)
     for name, output in outputs.items():
         chunked = output()
         np.testing.assert_allclose(chunked, whole[name], rtol=1e-12, atol=1e-15)
     assert len(calls) >= 3 * 20 and max(calls) < 50
+    chunked_bic = regressor.bic(X, y), classifier.bic(X, labels)  # also in chunks
+    np.testing.assert_allclose(chunked_bic, bic, rtol=1e-12)
+    assert max(calls[-20:]) < 50
     if os.environ.get("SCIPY_ARRAY_API") == "1":  # the same under dispatch
         with sklearn.config_context(array_api_dispatch=True):
             Xs = xps.asarray(X)
