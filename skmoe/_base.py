@@ -74,6 +74,11 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 FEATURE_SCALE_RATIO = 1e6
 
 
+def _weighted_mean(X, sample_weight):
+    """The features' weighted means, where fitting centers them (float64)."""
+    return np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+
+
 def _check_weight_scale(sample_weight):
     """Raise where the weights' sum cannot normalize them (only their ratios
     matter to the model, so rescaling them is always possible)."""
@@ -295,7 +300,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate = GATES[self.gate]()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # centered features (see design_matrix); intercepts are moved back below
-        offset = np.average(X_host, axis=0, weights=sample_weight).astype(X_host.dtype)
+        if not warm or not hasattr(self, "_feature_offset"):
+            self._feature_offset = _weighted_mean(X_host, sample_weight)
+        offset = self._feature_offset.astype(X_host.dtype)
         _warn_on_feature_scales(X_host, offset, sample_weight)
         offset = as_compute(backend.xp, offset, X_compute)
         problem = EMProblem(
@@ -827,8 +834,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         else:
             experts, expert_params = self._experts_from_attributes()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
+        # the features centered as in fit, at one offset for all calls (the first
+        # fit's or batch's), so that the Adam state stays in one coordinate system
+        if first or not hasattr(self, "_feature_offset"):
+            self._feature_offset = _weighted_mean(X_host, sample_weight)
+        offset = as_compute(xp, self._feature_offset.astype(X_host.dtype), X_compute)
         problem = EMProblem(
-            design_matrix(xp, X_compute),
+            design_matrix(xp, X_compute, offset),
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
             GATES[self.gate](),
@@ -856,12 +868,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     for k, v in expert_params.items()
                 },
             )
+            for group in params:
+                group["coef"] = center_intercepts(xp, group["coef"], offset)
             previous = self._previous_result()
         with blas_threads(problem.design):
             result = partial_fit_epoch(
                 problem, params, options, self._sgd_random_state, previous
             )
-        self._set_fitted(problem, result)
+        self._set_fitted(problem, result, offset)
         self._attributes_to(X)
         vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
         return self

@@ -255,8 +255,10 @@ def run_sgd(
             else:
                 stall += 1
             if score > best:
+                # after pruning, best restarts at -inf: the pruned model's first
+                # score is its baseline, not an improvement on the start
+                improved = improved or np.isfinite(best)
                 best, best_params = score, (gate_params, expert_params)
-                improved = True
             if stall >= n_iter_no_change:
                 converged = improved
                 break

@@ -89,3 +89,24 @@ def test_features_of_very_different_scales_warn():
         warnings.simplefilter("error", UserWarning)
         MoERegressor(1).fit(X * np.array([1e-2, 1e2]), y)  # 1e4 apart: no warning
         MoERegressor(1).fit(np.c_[X, np.zeros(len(X))], y)  # constant: no warning
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_partial_fit_does_not_depend_on_feature_offsets():
+    # partial_fit centers at the first fit's (or batch's) offset, so the Adam
+    # state it continues stays in one coordinate system
+    X, y = piecewise()
+    shift = np.array([50.0, -20.0])
+    results = []
+    for offset in (np.zeros(2), shift):
+        model = MoERegressor(3, solver="sgd", n_init=1, random_state=0)
+        model.fit(X + offset, y)
+        fitted = model.log_likelihood_
+        model.partial_fit(X + offset, y)
+        batches = MoERegressor(3, solver="sgd", random_state=0)
+        for _ in range(5):
+            batches.partial_fit(X + offset, y)
+        results.append((fitted, model.log_likelihood_, batches.log_likelihood_))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
+    fitted, continued, _ = results[1]
+    assert continued > fitted - 0.01 * abs(fitted)  # one more epoch: no collapse
