@@ -75,8 +75,10 @@ FEATURE_SCALE_RATIO = 1e6
 
 
 def _weighted_mean(X, sample_weight):
-    """The features' weighted means, where fitting centers them (float64)."""
-    return np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+    """The features' weighted means, where fitting centers them: a tuple of
+    floats, stored on the estimator (an array there would have to follow the
+    fitted attributes' namespace under Array API dispatch)."""
+    return tuple(np.average(X, axis=0, weights=sample_weight).tolist())
 
 
 def _check_weight_scale(sample_weight):
@@ -302,7 +304,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _weighted_mean(X_host, sample_weight)
-        offset = self._feature_offset.astype(X_host.dtype)
+        offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         _warn_on_feature_scales(X_host, offset, sample_weight)
         offset = as_compute(backend.xp, offset, X_compute)
         problem = EMProblem(
@@ -838,7 +840,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # fit's or batch's), so that the Adam state stays in one coordinate system
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _weighted_mean(X_host, sample_weight)
-        offset = as_compute(xp, self._feature_offset.astype(X_host.dtype), X_compute)
+        offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
+        offset = as_compute(xp, offset, X_compute)
         problem = EMProblem(
             design_matrix(xp, X_compute, offset),
             backend.to_compute(Y),
