@@ -19,7 +19,9 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
 
     tol : float, default=1e-5
         Convergence threshold on the change of the per-sample penalized
-        log-likelihood between iterations, relative to ``max(1, |value|)``.
+        log-likelihood between iterations (an absolute change, in nats per unit
+        of sample weight, as ``GaussianMixture``'s ``tol``: it does not depend
+        on the units of ``y``).
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest

@@ -251,7 +251,9 @@ def run_em(
 
     Each iteration is an M-step followed by an E-step, so the reported
     log-likelihood always belongs to the returned parameters. Iteration stops when
-    the per-sample penalized objective changes by at most ``tol * max(1, |value|)``.
+    the per-sample penalized objective changes by at most ``tol``: an absolute
+    change, as a relative one depended on the units of y (which shift a Gaussian
+    log-likelihood by log c per sample).
     With ``prune_threshold > 0``, after each E-step the least used expert is
     dropped when its share of the data is below the threshold (see
     :func:`prune_smallest`); the objective may fall at that iteration, and the
@@ -292,7 +294,7 @@ def run_em(
                 f"  Iteration {n_iter}\t log-likelihood {total:.6g}\t "
                 f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
             )
-        if pruned is None and abs(change) <= tol * max(1.0, abs(penalized)):
+        if pruned is None and abs(change) <= tol:
             result.converged = True
             break
     result.gate_params = gate_params

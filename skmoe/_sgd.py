@@ -192,7 +192,7 @@ def run_sgd(
     The held-out rows are drawn among those of positive weight (zero-weight rows
     would score nothing); where fewer than one would be held out, the training
     objective is watched instead, as with ``validation_fraction=0``. Stops when
-    the watched objective has not improved by more than ``tol`` (relative) on
+    the watched objective has not improved by more than ``tol`` (per sample) on
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
     counts as converged only if some epoch improved on the start; a diverging
@@ -249,7 +249,7 @@ def run_sgd(
                     f"  Epoch {epoch}\t log-likelihood {total:.6g}\t "
                     f"watched {score:.6g}"
                 )
-            margin = tol * max(1.0, abs(best)) if np.isfinite(best) else 0.0
+            margin = tol if np.isfinite(best) else 0.0
             if score > best + margin or pruned is not None:
                 stall = 0
             else:
