@@ -74,11 +74,21 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 FEATURE_SCALE_RATIO = 1e6
 
 
-def _weighted_mean(X, sample_weight):
+def _feature_offset(X, sample_weight):
     """The features' weighted means, where fitting centers them: a tuple of
     floats, stored on the estimator (an array there would have to follow the
-    fitted attributes' namespace under Array API dispatch)."""
-    return tuple(np.average(X, axis=0, weights=sample_weight).tolist())
+    fitted attributes' namespace under Array API dispatch).
+
+    A feature that is constant over the weighted samples gets its own value, so
+    that it centers to exact zeros and its coefficients to 0: a weighted mean
+    rounds, which left a column of +-1 ulp and, unpenalized, an arbitrarily large
+    coefficient."""
+    offset = np.average(X, axis=0, weights=sample_weight)
+    rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
+    if rows.shape[0] > 0:
+        constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+        offset[constant] = rows[0, constant]
+    return tuple(offset.tolist())
 
 
 def _check_weight_scale(sample_weight):
@@ -303,7 +313,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
-            self._feature_offset = _weighted_mean(X_host, sample_weight)
+            self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         _warn_on_feature_scales(X_host, offset, sample_weight)
         offset = as_compute(backend.xp, offset, X_compute)
@@ -839,7 +849,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # the features centered as in fit, at one offset for all calls (the first
         # fit's or batch's), so that the Adam state stays in one coordinate system
         if first or not hasattr(self, "_feature_offset"):
-            self._feature_offset = _weighted_mean(X_host, sample_weight)
+            self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         offset = as_compute(xp, offset, X_compute)
         problem = EMProblem(

@@ -64,9 +64,9 @@ class PredictiveMixture:
         return np.sum(self.weights * self.means, axis=1)
 
     def var(self):
-        """Mixture variance of each row: sum_k w_k (s_k^2 + mu_k^2) - mean^2."""
-        second = np.sum(self.weights * (self.scales**2 + self.means**2), axis=1)
-        return np.maximum(second - self.mean() ** 2, 0.0)
+        """Mixture variance of each row: sum_k w_k (s_k^2 + (mu_k - mean)^2)."""
+        deviation = self.means - self.mean()[:, None]
+        return np.sum(self.weights * (self.scales**2 + deviation**2), axis=1)
 
     def std(self):
         """Mixture standard deviation of each row, shape (n_rows,)."""

@@ -111,6 +111,17 @@ def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Arra
     return xp.concat([coef[:1, ...] + sign * shift, coef[1:, ...]], axis=0)
 
 
+def mixture_std(xp, weights, means, variances, mean):
+    """Standard deviation of Gaussian mixtures along axis 0, given their mean:
+    ``sqrt(sum_k w_k (s2_k + (mu_k - mean)^2))``.
+
+    The central form: ``sum_k w_k (s2_k + mu_k^2) - mean^2`` cancels, and lost
+    all digits once |y| exceeded the noise by about 1e8 (1e3 in float32).
+    """
+    spread = xp.sum(weights * (variances + (means - mean) ** 2), axis=0)
+    return xp.sqrt(spread)
+
+
 def penalty_mask(xp, like: Array) -> Array:
     """Diagonal of the L2 penalty on a coefficient matrix ``like`` of shape (d, m).
 
@@ -125,23 +136,42 @@ def diag(xp, v: Array) -> Array:
     return v[:, None] * xp.eye(v.shape[0], dtype=v.dtype, device=device(v))
 
 
-def solve_symmetric(xp, A: Array, B: Array) -> Array:
+def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array:
     """Solve ``A @ X = B`` for symmetric positive semi-definite (stacks of) ``A``.
 
     A jitter is added to the diagonal, so that a rank-deficient system, e.g. the
     normal equations of an expert that no sample is responsible for, or of two
-    identical features, gives a finite minimum-norm-like answer instead of NaN:
-    1e-10 times each diagonal entry, plus 1e-15 times their mean (so that a
-    feature that is constant up to rounding gets a negligible coefficient), plus
-    a dtype-dependent floor. Relative to each entry, it does not shrink the
-    coefficient of a small-scale feature (with 1e-10 times the mean diagonal,
-    earlier versions shrank a feature scaled 1e-6 beside features of scale 1 to
-    nearly 0).
+    identical features, gives a finite minimum-norm-like answer instead of NaN or
+    a singular-matrix error. It is relative to each diagonal entry,
+    ``rel * max(A_ii, eps * max_j A_jj)`` plus a dtype-dependent floor, with
+    ``rel = max(1e-10, 4 eps)`` (``eps`` the dtype's machine epsilon, so that the
+    jitter survives rounding in float32). The system is solved after a symmetric
+    scaling to a unit diagonal, which makes the answer independent of the
+    variables' scales. Relative to each entry, it shrinks no
+    coefficient by more than ``rel`` whatever the features' scales: an absolute
+    term (1e-15 times the mean diagonal, in earlier versions) shrank the
+    intercept when a feature had a scale of 1e7 (a Unix time stamp) by 30%, and
+    one relative to the mean diagonal shrank a small-scale feature to nearly 0.
+    A feature that is constant in the training data is centred to exact zeros by
+    the fit (see ``skmoe._base._feature_offset``), so its coefficient is 0.
+
+    ``noise`` (a scalar or one value per matrix of the stack) is added to the
+    diagonal as well: the size of the rounding errors in ``A``, where ``A`` is a
+    difference that cancels (a Newton Hessian at saturated probabilities), and
+    may have lost its definiteness.
     """
     d = A.shape[-1]
     eye = xp.eye(d, dtype=A.dtype, device=device(A))
     diagonal = xp.sum(A * eye, axis=-1)
-    scale = xp.sum(diagonal, axis=-1, keepdims=True) / d
-    floor = xp.finfo(A.dtype).smallest_normal ** 0.5
-    jitter = 1e-10 * diagonal + 1e-15 * scale + floor
-    return xp.linalg.solve(A + jitter[..., None] * eye, B)
+    info = xp.finfo(A.dtype)
+    eps, floor = float(info.eps), float(info.smallest_normal) ** 0.5
+    largest = xp.max(xp.abs(diagonal), axis=-1, keepdims=True)
+    size = xp.maximum(diagonal, eps * largest) + floor
+    if not isinstance(noise, float):
+        noise = noise[..., None]
+    jitter = max(1e-10, 4 * eps) * size + noise
+    # symmetric (Jacobi) scaling to a unit diagonal: the LU solve is then the
+    # same at any scale of the features (entries 1e12 apart lost digits)
+    scale = 1.0 / xp.sqrt(size + noise)
+    scaled = (A + jitter[..., None] * eye) * scale[..., :, None] * scale[..., None, :]
+    return scale[..., None] * xp.linalg.solve(scaled, B * scale[..., None])

@@ -98,18 +98,26 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
             hessian = hessian - (Z[0, ...] @ Z[0, ...].T)[None, ...]
         else:
             hessian = hessian - Z @ xp.matrix_transpose(Z)
+    eye = xp.eye(d, dtype=design.dtype, device=dev)
+    gross = xp.zeros((n_problems,), dtype=design.dtype, device=dev)
     for j in range(m):
         hessian[:, j * d : (j + 1) * d, j * d : (j + 1) * d] += blocks[j]
+        gross = xp.maximum(gross, xp.max(xp.sum(blocks[j] * eye, axis=2), axis=1))
     if centred:
-        eye = xp.eye(size, dtype=design.dtype, device=dev)
-        scale = xp.sum(xp.sum(hessian * eye, axis=2), axis=1) / size
-        ones = xp.ones((m, 1, m, 1), dtype=design.dtype, device=dev)
-        across = xp.reshape(
-            ones * xp.eye(d, dtype=design.dtype, device=dev)[:, None, :], (size, size)
-        )
-        hessian = hessian + (scale / m)[:, None, None] * across
+        # (1/m) 11^T kron diag(D), D_i the mean Hessian diagonal of coefficient row
+        # i over the columns: each row at its own scale (one scale for all rows
+        # made the intercepts' solve lose 13 digits beside a feature of scale 1e7)
+        full_eye = xp.eye(size, dtype=design.dtype, device=dev)
+        diagonal = xp.sum(hessian * full_eye, axis=2)
+        scale = xp.mean(xp.reshape(diagonal, (n_problems, m, d)), axis=1)
+        ones = xp.ones((1, m, 1, m, 1), dtype=design.dtype, device=dev)
+        across = ones * (eye[None, :, :] * scale[:, None, :])[:, None, :, None, :]
+        hessian = hessian + xp.reshape(across, (n_problems, size, size)) / m
     rhs = xp.reshape(xp.permute_dims(grad[:, :, :m], (0, 2, 1)), (n_problems, size, 1))
-    step = solve_symmetric(xp, hessian, rhs)
+    # the blocks minus Z^T Z cancel where probabilities saturate: rounding errors
+    # of a few eps times the blocks' size, which can make the difference indefinite
+    noise = (16 * size * float(xp.finfo(design.dtype).eps)) * gross
+    step = solve_symmetric(xp, hessian, rhs, noise)
     step = xp.permute_dims(xp.reshape(step, (n_problems, m, d)), (0, 2, 1))
     if centred:
         return step

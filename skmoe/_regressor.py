@@ -16,6 +16,7 @@ from ._backend import as_compute, to_numpy
 from ._base import BaseMixtureOfExperts
 from ._distribution import PredictiveMixture
 from ._docstrings import fill_doc
+from ._math import mixture_std
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
 
@@ -202,8 +203,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return mean
         variance = as_compute(xp, self.expert_variance_, design)
         variance = xp.reshape(xp.take(variance, xp.reshape(index, (-1,))), index.shape)
-        second = xp.sum(weight * (variance + means**2), axis=0)
-        return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
+        return mean, mixture_std(xp, weight, means, variance, mean)
 
     def _sparse_distribution(self, X):
         """The predictive mixture over each row's top-k experts, (n, top_k) arrays."""
@@ -228,7 +228,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         X : array-like of shape (n_samples, n_features)
         return_std : bool, default=False
             Whether to return the standard deviation of the predictive mixture,
-            ``sqrt(sum_k g_k (s2_k + mu_k^2) - mean^2)``.
+            ``sqrt(sum_k g_k (s2_k + (mu_k - mean)^2))``.
 
         Returns
         -------
@@ -246,8 +246,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             if not return_std:
                 return mean
             variance = as_compute(xp, self.expert_variance_, design)
-            second = xp.sum(gate * (variance[:, None] + means**2), axis=0)
-            return mean, xp.sqrt(xp.clip(second - mean**2, 0.0, None))
+            return mean, mixture_std(xp, gate, means, variance[:, None], mean)
 
         return self._map_rows(X, compute, "predict")
 

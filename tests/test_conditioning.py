@@ -110,3 +110,96 @@ def test_partial_fit_does_not_depend_on_feature_offsets():
     np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
     fitted, continued, _ = results[1]
     assert continued > fitted - 0.01 * abs(fitted)  # one more epoch: no collapse
+
+
+@pytest.mark.parametrize("scale", [1e7, 3e7])
+def test_large_scale_feature_keeps_the_intercept(scale):
+    # a jitter of 1e-15 times the mean diagonal shrank the intercept (6.9, not 9.9,
+    # at scale 3e7: a Unix time stamp over a year has a scale of 1e7)
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 1) * scale
+    y = 2 * X[:, 0] / scale + 10 + 0.1 * rng.randn(300)
+    model = MoERegressor(1, alpha=0.0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.expert_intercept_, reference.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-7)
+
+
+@pytest.mark.parametrize("offset", [1e6, 1e9, 1e10])
+def test_target_far_from_zero_is_least_squares(offset):
+    # the solve's relative jitter acted on the intercept ~ mean(y): a bias of
+    # -1e-10 * mean(y), -1.0 at 1e10, and a noise variance 109 times too large
+    rng = np.random.RandomState(0)
+    X = rng.randn(500, 2)
+    y = X @ [1.0, -2.0] + 0.1 * rng.randn(500) + offset
+    model = MoERegressor(1, alpha=0.0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    residual = np.mean((y - reference.predict(X)) ** 2)
+    assert abs(model.expert_intercept_[0] - reference.intercept_) < 1e-12 * offset
+    np.testing.assert_allclose(model.expert_variance_[0], residual, rtol=1e-5)
+
+
+def test_predictive_std_does_not_depend_on_a_target_offset():
+    # sum g (s2 + mu^2) - mean^2 cancelled: std 0 on most rows at y + 1e8
+    X, y = piecewise()
+    plain = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    moved = MoERegressor(2, n_init=1, random_state=0).fit(X, y + 1e8)
+    _, std = plain.predict(X, return_std=True)
+    _, moved_std = moved.predict(X, return_std=True)
+    np.testing.assert_allclose(moved_std, std, rtol=1e-4)
+    np.testing.assert_allclose(moved.predict_distribution(X).std(), std, rtol=1e-4)
+
+
+@pytest.mark.parametrize("factor", [1e-8, 1e8])
+def test_stopping_rule_does_not_depend_on_the_units_of_y(factor):
+    # a tolerance relative to |objective| stopped 19 times earlier at y * 1e8
+    X, y = piecewise()
+    kwargs = dict(n_init=1, init_params="kmeans", random_state=0, alpha=0.0)
+    plain = MoERegressor(3, **kwargs).fit(X, y)
+    scaled = MoERegressor(3, **kwargs).fit(X, y * factor)
+    assert scaled.n_iter_ == plain.n_iter_
+    np.testing.assert_allclose(scaled.predict(X), plain.predict(X) * factor, rtol=1e-6)
+
+
+def test_constant_feature_gets_a_zero_coefficient():
+    # a constant feature centred at its rounded mean left a column of +-1 ulp and,
+    # unpenalized, an arbitrary coefficient
+    X, y = piecewise()
+    X = np.column_stack([X, np.full(X.shape[0], 1234567.891)])
+    model = MoERegressor(1, alpha=0.0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    assert model.expert_coef_[0, 2] == 0.0
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_classifier_with_a_feature_scale_far_from_one_converges(scale):
+    # one scale for every row of the centred Newton step's added term cost the
+    # intercepts' solve 13 digits: 1000 EM iterations at 1e-6 and at 1e7
+    rng = np.random.RandomState(0)
+    X = rng.randn(500, 2)
+    labels = (X @ [1.0, -2.0] + 0.5 * rng.randn(500) > 0).astype(int)
+    model = MoEClassifier(1, alpha=0.0, tol=1e-12).fit(X * scale, labels)
+    plain = MoEClassifier(1, alpha=0.0, tol=1e-12).fit(X, labels)
+    assert model.n_iter_ < 100
+    np.testing.assert_allclose(
+        model.predict_proba(X * scale), plain.predict_proba(X), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_expert_without_weight_does_not_make_the_newton_step_singular(dtype):
+    # saturated probabilities and zero weights made the Newton Hessian indefinite
+    # by rounding: LinAlgError("Singular matrix") in float32 and float64
+    rng = np.random.RandomState(23)
+    X = rng.randn(100, 1)
+    logits = X @ rng.randn(1, 3) * 2 + np.where(X > 0, 1, -1) * rng.randn(1, 3) * 2
+    labels = np.argmax(logits + rng.gumbel(size=(100, 3)), axis=1)
+    weight = np.random.RandomState(9).exponential(size=100)
+    weight[np.random.RandomState(109).rand(100) < 0.2] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEClassifier(5, alpha=0.0, n_init=2, random_state=23, tol=1e-9)
+        model.fit(X.astype(dtype), labels, sample_weight=weight)
+    assert np.all(np.isfinite(model.predict_proba(X.astype(dtype))))
+    assert np.isfinite(model.log_likelihood_)
