@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -74,6 +76,21 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 FEATURE_SCALE_RATIO = 1e6
 
 
+def _warn_user(message, category=UserWarning):
+    """Warn at the first frame outside skmoe and scikit-learn: the user's call,
+    whatever the depth of the wrappers in between (fit, partial_fit, a search)."""
+    import sklearn
+
+    roots = (
+        os.path.dirname(os.path.abspath(__file__)) + os.sep,
+        os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep,
+    )
+    frame, level = sys._getframe(1), 2  # 1 is this function
+    while frame is not None and frame.f_code.co_filename.startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
 def _feature_offset(X, sample_weight):
     """The features' weighted means, where fitting centers them: a tuple of
     floats, stored on the estimator (an array there would have to follow the
@@ -127,13 +144,11 @@ def _warn_on_feature_scales(X, offset, sample_weight):
     std = np.sqrt(variance)
     std = std[std > 0]
     if std.size > 1 and std.max() > FEATURE_SCALE_RATIO * std.min():
-        warnings.warn(
+        _warn_user(
             f"The features' standard deviations range from {std.min():.3g} to "
             f"{std.max():.3g}; coefficients of the smallest-scale features may be "
             "shrunk. Standardize the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler in a pipeline.",
-            UserWarning,
-            stacklevel=3,
+            "sklearn.preprocessing.StandardScaler in a pipeline."
         )
 
 
@@ -282,6 +297,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "converged_")
+        vars(self).pop("_sgd_random_state", None)  # partial_fit starts afresh
         X, y = validate_data(
             self,
             X,
@@ -351,11 +367,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     f"{kept} in the kept run (it stopped after {best.n_iter} of "
                     f"max_iter={self.max_iter} iterations)."
                 )
-            warnings.warn(
-                text,
-                ConvergenceWarning,
-                stacklevel=3,  # the user's call, above _fit_context's wrapper
-            )
+            _warn_user(text, ConvergenceWarning)
         return self
 
     def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):

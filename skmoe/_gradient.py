@@ -251,7 +251,8 @@ def run_gradient(
     if not converged and n_iter < max_iter:
         message = (
             f"L-BFGS stopped after {n_iter} of max_iter={max_iter} iterations "
-            f"({result.message}); more iterations would not help. The objective "
+            f"({_scipy_message(result.message)}); more iterations would not "
+            "help. The objective "
             "is not smooth where top_k or balance_coef switch experts, and flat "
             "where an expert is unused: solver='em', a larger alpha or fewer "
             "experts may fit better"
@@ -267,3 +268,11 @@ def run_gradient(
         converged,
         message=message,
     )
+
+
+def _scipy_message(message) -> str:
+    """L-BFGS-B's stop message, whose "ABNORMAL: " comes without its reason."""
+    text = str(message).strip().rstrip(":").strip()
+    if text == "ABNORMAL":
+        return "ABNORMAL: the line search found no decrease"
+    return text

@@ -195,7 +195,8 @@ def run_sgd(
     the watched objective has not improved by more than ``tol`` (per sample) on
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
-    counts as converged only if some epoch improved on the start; a diverging
+    counts as converged only if some epoch improved on the start (or if it has
+    one expert, whose start is its M-step's optimum); a diverging
     epoch (a non-finite objective) never counts as an improvement. After each
     epoch the least used expert is dropped if its share of the training data is
     below ``prune_threshold``.
@@ -260,12 +261,14 @@ def run_sgd(
                 improved = improved or np.isfinite(best)
                 best, best_params = score, (gate_params, expert_params)
             if stall >= n_iter_no_change:
-                converged = improved
+                # one expert starts at its own M-step, its optimum (exact for
+                # Gaussian experts): no epoch can improve on it
+                converged = improved or resp.shape[0] == 1
                 break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
     message = ""
-    if not improved:
+    if not improved and not converged:
         steps = -(-train.shape[0] // batch_size)
         message = (
             f"no epoch improved the watched objective on the starting point (at "

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from skmoe import MoEClassifier, MoERegressor
 from skmoe._backend import blas_threads
 from skmoe._em import EMProblem, initial_params, run_em
-from skmoe._gradient import Packer, evaluate, run_gradient
+from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
 from skmoe._sgd import noise_coef_gradient, noisy_logit_offset
@@ -347,3 +347,37 @@ def test_run_gradient_reports_history():
     assert result.n_iter == 5 and not result.converged
     assert len(result.objective_history) == 5
     assert result.objective_history[-1] > result.objective_history[0]
+
+
+def test_sgd_with_one_expert_converges_at_its_start_quietly():
+    # the start is the one expert's M-step, its optimum: no epoch improves on it,
+    # which was reported as a failure to converge
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 2)
+    y = X @ [1.0, -2.0] + 0.1 * rng.randn(400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sgd = MoERegressor(1, solver="sgd", random_state=0).fit(X, y)
+    em = MoERegressor(1, random_state=0).fit(X, y)
+    assert sgd.converged_
+    np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=1e-8)
+
+
+def test_fit_resets_the_random_state_of_later_partial_fits():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.randn(300)
+    kwargs = dict(solver="sgd", random_state=0, batch_size=32)
+    plain = MoERegressor(2, **kwargs).fit(X, y).partial_fit(X, y)
+    streamed = MoERegressor(2, **kwargs).partial_fit(X, y)
+    streamed.fit(X, y).partial_fit(X, y)
+    np.testing.assert_array_equal(streamed.predict(X), plain.predict(X))
+
+
+def test_gradient_stop_message_gives_scipys_reason():
+    assert _scipy_message("ABNORMAL: ") == (
+        "ABNORMAL: the line search found no decrease"
+    )
+    assert _scipy_message("CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH") == (
+        "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH"
+    )

@@ -236,3 +236,15 @@ def test_sample_weight_that_cannot_be_normalized_raises(weight, match):
     small.fit(X, y, sample_weight=np.full(len(y), 1e-200))
     unit = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
     np.testing.assert_allclose(small.predict(X), unit.predict(X), rtol=1e-8)
+
+
+def test_warnings_point_at_the_users_call():
+    # they pointed into skmoe or at scikit-learn's fit wrapper
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2) * [1e-7, 1.0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(1).fit(X, np.ones(40))
+        MoERegressor(2, max_iter=1, n_init=1).fit(X, rng.randn(40))
+    assert len(caught) >= 3
+    assert {w.filename for w in caught} == {__file__}
