@@ -72,9 +72,22 @@ class PredictiveMixture:
         """Mixture standard deviation of each row, shape (n_rows,)."""
         return np.sqrt(self.var())
 
+    def _rows_last(self, values, name):
+        """``values`` as floats, checked to broadcast against the rows (last axis)."""
+        values = np.asarray(values, dtype=float)
+        try:
+            np.broadcast_shapes(values.shape, (len(self),))
+        except ValueError:
+            raise ValueError(
+                f"{name} of shape {values.shape} does not broadcast against the "
+                f"{len(self)} rows of the distribution: pass a scalar, one value "
+                f"per row, or an array whose last axis has length {len(self)}."
+            ) from None
+        return values
+
     def logpdf(self, y):
         """Log density of each row's mixture at ``y`` (broadcast, rows last)."""
-        z = (np.asarray(y, dtype=float)[..., None] - self.means) / self.scales
+        z = (self._rows_last(y, "y")[..., None] - self.means) / self.scales
         with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
             log_weights = np.log(self.weights)
         log_components = (
@@ -88,7 +101,7 @@ class PredictiveMixture:
 
     def cdf(self, y):
         """Cumulative distribution of each row's mixture at ``y``."""
-        z = (np.asarray(y, dtype=float)[..., None] - self.means) / self.scales
+        z = (self._rows_last(y, "y")[..., None] - self.means) / self.scales
         return np.sum(self.weights * special.ndtr(z), axis=-1)
 
     def ppf(self, q):
@@ -97,8 +110,8 @@ class PredictiveMixture:
         Solved by a vectorized bracketed root finder: the quantile of the mixture
         lies between the smallest and the largest of its components' quantiles.
         """
-        q = np.asarray(q, dtype=float)
-        if np.any((q < 0) | (q > 1)):
+        q = self._rows_last(q, "q")
+        if not np.all((q >= 0) & (q <= 1)):
             raise ValueError("q must be in [0, 1].")
         component_q = self.means + self.scales * special.ndtri(q[..., None])
         # widened a little, so that rounding cannot erase the sign change at an end
@@ -127,6 +140,24 @@ class PredictiveMixture:
             res = find_root(excess, (low[rows], high[rows]), args=(index,))
             out[rows] = res.x
         return out
+
+    def median(self):
+        """Median of each row's mixture, ``ppf(0.5)``."""
+        return self.ppf(0.5)
+
+    def interval(self, confidence):
+        """Equal-tailed interval holding ``confidence`` of each row's mixture.
+
+        Returns
+        -------
+        low, high : ndarray of shape (n_rows,)
+            ``ppf((1 - confidence) / 2)`` and ``ppf((1 + confidence) / 2)``, as
+            scipy.stats distributions' ``interval``.
+        """
+        confidence = np.asarray(confidence, dtype=float)
+        if not np.all((confidence >= 0) & (confidence <= 1)):
+            raise ValueError("confidence must be in [0, 1].")
+        return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.

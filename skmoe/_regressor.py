@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import (
@@ -13,7 +11,7 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import as_compute, to_numpy
-from ._base import BaseMixtureOfExperts
+from ._base import BaseMixtureOfExperts, _warn_user
 from ._distribution import PredictiveMixture
 from ._docstrings import fill_doc
 from ._math import mixture_std
@@ -164,11 +162,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
             )
         if variance <= 0:
-            warnings.warn(
+            _warn_user(
                 "y is constant: every expert fits it exactly and its noise variance "
-                "sits at the floor.",
-                UserWarning,
-                stacklevel=2,
+                "sits at the floor."
             )
             variance = max(mean**2, 1.0)
         return GaussianLinearExperts(variance_floor=VARIANCE_FLOOR * float(variance))
@@ -260,9 +256,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         Returns
         -------
         distribution : PredictiveMixture
-            Vectorized ``mean()``, ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``
-            and ``sample(n)``, with the per-row expert ``weights``, ``means`` and
-            ``scales``; held on the host (NumPy) whatever the input's namespace.
+            Vectorized ``mean()``, ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``,
+            ``median()``, ``interval(confidence)`` and ``sample(n)``, with the
+            per-row expert ``weights``, ``means`` and ``scales``; held on the
+            host (NumPy) whatever the input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
         """
         if self._top_k() is not None:

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.integrate import quad
 from sklearn.linear_model import LinearRegression
 
@@ -246,3 +247,19 @@ def test_auto_n_experts_skips_candidates_too_large_for_the_data():
     assert np.all(np.isinf(model.n_experts_bic_[1:]))
     reference = LinearRegression().fit(X, y)
     np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-3)
+
+
+def test_interval_and_median_of_one_normal_are_scipy_s():
+    dist = PredictiveMixture([[1.0], [1.0]], [[-2.0], [3.0]], [[0.5], [1.5]])
+    low, high = dist.interval(0.9)
+    np.testing.assert_allclose(low, stats.norm.interval(0.9, [-2, 3], [0.5, 1.5])[0])
+    np.testing.assert_allclose(high, stats.norm.interval(0.9, [-2, 3], [0.5, 1.5])[1])
+    np.testing.assert_allclose(dist.median(), [-2.0, 3.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["logpdf", "cdf", "ppf"])
+def test_predictive_mixture_rejects_values_that_do_not_fit_its_rows(method):
+    dist = PredictiveMixture([[0.3, 0.7]] * 5, [[0.0, 1.0]] * 5, [[1.0, 1.0]] * 5)
+    with pytest.raises(ValueError, match="does not broadcast against the 5 rows"):
+        getattr(dist, method)(np.array([0.1, 0.5, 0.9]))
+    assert getattr(dist, method)(np.full((3, 5), 0.5)).shape == (3, 5)
