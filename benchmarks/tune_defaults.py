@@ -29,14 +29,22 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skmoe import MoEClassifier, MoERegressor  # noqa: E402
 
 
+def _number(text):
+    """A grid value: int, float, or a string such as ``auto``."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parse_grid(text):
     names, values = [], []
     for item in text.split():
         name, vals = item.split("=")
         names.append(name)
-        values.append(
-            [float(v) if "." in v or "e" in v else int(v) for v in vals.split(",")]
-        )
+        values.append([_number(v) for v in vals.split(",")])
     return [
         dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)
     ]
