@@ -653,11 +653,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
 
         Returns
         -------
-        gate : ndarray of shape (n_samples, n_experts)
-            g_k(x_i); each row sums to one.
+        gate : ndarray of shape (n_samples, n_experts_)
+            The gate values g_k(x_i); each row sums to one.
         """
         return self._map_rows(
             X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T, "predict_gate"
@@ -711,11 +712,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,)
+            Target values.
 
         Returns
         -------
         bic : float
+            The criterion on (X, y), in nats.
         """
         log_likelihood = self._log_likelihood_samples(X, y)
         n_samples = log_likelihood.shape[0]
@@ -731,11 +735,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,)
+            Target values.
 
         Returns
         -------
         aic : float
+            The criterion on (X, y), in nats.
         """
         log_likelihood = float(np.sum(self._log_likelihood_samples(X, y, "aic")))
         return -2 * log_likelihood + 2 * self._n_parameters()
@@ -818,12 +825,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The input samples.
         y : array-like of shape (n_samples,)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; None gives every sample weight 1.
 
         Returns
         -------
         self : object
+            The updated estimator.
         """
         return self._partial_fit(X, y, sample_weight)
 

@@ -26,6 +26,15 @@ class PredictiveMixture:
     scales : ndarray of shape (n_rows, n_experts)
         Expert standard deviations.
 
+    Attributes
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        The mixing weights of each row, as floats.
+    means : ndarray of shape (n_rows, n_experts)
+        The components' means, as floats.
+    scales : ndarray of shape (n_rows, n_experts)
+        The components' standard deviations, as floats.
+
     Examples
     --------
     >>> import numpy as np
@@ -60,16 +69,34 @@ class PredictiveMixture:
         return self.weights.shape[0]
 
     def mean(self):
-        """Mixture mean of each row, shape (n_rows,)."""
+        """Mixture mean of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k mu_k`` for each row.
+        """
         return np.sum(self.weights * self.means, axis=1)
 
     def var(self):
-        """Mixture variance of each row: sum_k w_k (s_k^2 + (mu_k - mean)^2)."""
+        """Mixture variance of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k (s_k^2 + (mu_k - mean)^2)`` for each row.
+        """
         deviation = self.means - self.mean()[:, None]
         return np.sum(self.weights * (self.scales**2 + deviation**2), axis=1)
 
     def std(self):
-        """Mixture standard deviation of each row, shape (n_rows,)."""
+        """Mixture standard deviation of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The square root of :meth:`var`.
+        """
         return np.sqrt(self.var())
 
     def _rows_last(self, values, name):
@@ -86,7 +113,22 @@ class PredictiveMixture:
         return values
 
     def logpdf(self, y):
-        """Log density of each row's mixture at ``y`` (broadcast, rows last)."""
+        """Log density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows (the last axis): a
+            scalar for the same value in every row, shape (n_rows,) for one value
+            per row, or shape (m, 1) for m values per row.
+
+        Returns
+        -------
+        ndarray
+            The log density, of the broadcast shape of ``y`` and (n_rows,):
+            (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
+            per row.
+        """
         z = (self._rows_last(y, "y")[..., None] - self.means) / self.scales
         with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
             log_weights = np.log(self.weights)
@@ -96,11 +138,34 @@ class PredictiveMixture:
         return special.logsumexp(log_components, axis=-1)
 
     def pdf(self, y):
-        """Density of each row's mixture at ``y``."""
+        """Density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
+        """
         return np.exp(self.logpdf(y))
 
     def cdf(self, y):
-        """Cumulative distribution of each row's mixture at ``y``."""
+        """Cumulative distribution of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
+            and (n_rows,).
+        """
         z = (self._rows_last(y, "y")[..., None] - self.means) / self.scales
         return np.sum(self.weights * special.ndtr(z), axis=-1)
 
@@ -109,6 +174,19 @@ class PredictiveMixture:
 
         Solved by a vectorized bracketed root finder: the quantile of the mixture
         lies between the smallest and the largest of its components' quantiles.
+
+        Parameters
+        ----------
+        q : float or array-like
+            Probabilities in [0, 1], broadcast against the rows as ``y`` in
+            :meth:`logpdf`: a scalar, one per row, or shape (m, 1) for m
+            quantiles per row.
+
+        Returns
+        -------
+        ndarray
+            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
+            for ``q = 0`` and ``inf`` for ``q = 1``.
         """
         q = self._rows_last(q, "q")
         if not np.all((q >= 0) & (q <= 1)):
@@ -142,17 +220,32 @@ class PredictiveMixture:
         return out
 
     def median(self):
-        """Median of each row's mixture, ``ppf(0.5)``."""
+        """Median of each row's mixture.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``ppf(0.5)`` for each row.
+        """
         return self.ppf(0.5)
 
     def interval(self, confidence):
         """Equal-tailed interval holding ``confidence`` of each row's mixture.
 
+        Parameters
+        ----------
+        confidence : float or array-like
+            Probability mass in [0, 1] between the ends, broadcast against the
+            rows as ``q`` in :meth:`ppf`.
+
         Returns
         -------
-        low, high : ndarray of shape (n_rows,)
-            ``ppf((1 - confidence) / 2)`` and ``ppf((1 + confidence) / 2)``, as
-            scipy.stats distributions' ``interval``.
+        low : ndarray of shape (n_rows,)
+            ``ppf((1 - confidence) / 2)``, the lower end (for a scalar
+            ``confidence``; otherwise of its broadcast shape with (n_rows,)).
+        high : ndarray of shape (n_rows,)
+            ``ppf((1 + confidence) / 2)``, the upper end, as scipy.stats
+            distributions' ``interval``.
         """
         confidence = np.asarray(confidence, dtype=float)
         if not np.all((confidence >= 0) & (confidence <= 1)):
@@ -162,9 +255,17 @@ class PredictiveMixture:
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
 
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of values drawn per row.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; pass an int for reproducible samples.
+
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_rows)
+        ndarray of shape (n_samples, n_rows)
+            Column ``i`` holds the draws from row ``i``'s mixture.
         """
         rng = check_random_state(random_state)
         n_rows, n_experts = self.weights.shape

@@ -1,12 +1,14 @@
 """Parameter and attribute text shared by the estimators' docstrings."""
 
-SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
+#: The gate entry, placed after ``n_experts`` as in the signature.
+GATE_PARAMETER = """gate : {"softmax", "constant"}, default="softmax"
         How the experts' weights depend on the input. ``"softmax"`` is the
         multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
         the same mixing proportions for every input (a mixture of regressions or
-        latent-class model, as in R's flexmix and mixtools).
+        latent-class model, as in R's flexmix and mixtools)."""
 
-    init_params : {"mixed", "kmeans", "random"}, default="mixed"
+#: The entries after ``n_init``.
+SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mixed"
         How each restart's responsibilities start. ``"kmeans"``: k-means on the
         standardized ``[X, y]``; ``"random"``: a random expert per sample, with
         responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
@@ -15,13 +17,16 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
         well-clustered data; mixing them works on both.
 
     max_iter : int, default=500
-        Maximum number of EM iterations per restart.
+        Maximum number of iterations per restart: EM iterations, L-BFGS
+        iterations for ``solver="gradient"``, epochs for ``solver="sgd"``.
 
     tol : float, default=1e-5
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
         of sample weight, as ``GaussianMixture``'s ``tol``: it does not depend
-        on the units of ``y``).
+        on the units of ``y``). ``solver="gradient"`` passes ``tol * 1e-3`` to
+        L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it with
+        ``n_iter_no_change``.
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest
@@ -40,27 +45,28 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
     prune_threshold : float, default=0.0
         During fitting, remove the least used expert whenever its share of the
         training data (its mean responsibility, see ``expert_usage_``) is below
-        this value, one expert at a time, as R's flexmix does with ``minprior``
-        (flexmix's default is 0.05). ``0.0``, the default, disables pruning, so
-        that ``n_experts`` means what it says (model selection over
-        ``n_experts`` and BIC stay meaningful) and a softmax gate may keep an
-        expert for a small genuine regime; set about ``1 / (2 * n_regimes)``
-        to let a generous ``n_experts`` shrink to the regimes the data support.
-        See also :meth:`prune_experts` for pruning a fitted model.
+        this value, one expert at a time (flexmix's ``minprior``, similar, removes
+        all such components at once; its default is 0.05). ``0.0``, the default,
+        disables pruning, so that ``n_experts`` means what it says (model
+        selection over ``n_experts`` and BIC stay meaningful) and a softmax gate
+        may keep an expert for a small genuine regime; set about
+        ``1 / (2 * n_regimes)`` to let a generous ``n_experts`` shrink to the
+        regimes the data support. See also :meth:`prune_experts` for pruning a
+        fitted model.
 
     solver : {"em", "gradient", "sgd"}, default="em"
-        How the penalized log-likelihood is maximized. ``"em"``: EM (monotone,
-        no step size). ``"gradient"``: full-batch L-BFGS on the same objective
-        with its analytic gradient (Fisher's identity: one E-step per
-        evaluation), from the same start as EM; with a dense gate and as many
-        experts as the data support it reaches EM's optimum (within 0.01 in
-        log-likelihood on the benchmarks), but with spare experts, whose
-        gradients vanish, or with ``top_k`` (the objective jumps where the
+        How the penalized log-likelihood is maximized. ``"em"``: EM (no step size;
+        monotone with a dense gate and no pruning). ``"gradient"``: full-batch
+        L-BFGS on the same objective with its analytic gradient (Fisher's
+        identity: one E-step per evaluation), from the same start as EM; with a
+        dense gate and as many experts as the data support it reaches EM's optimum
+        (within 0.01 in log-likelihood on the benchmarks), but with spare experts,
+        whose gradients vanish, or with ``top_k`` (the objective jumps where the
         selected experts change) it may stop lower than EM. It accepts
-        ``balance_coef``. ``"sgd"``: mini-batch Adam with
-        ``batch_size`` and ``learning_rate``, ``max_iter`` epochs and early
-        stopping on ``validation_fraction`` of the data; it accepts
-        ``balance_coef`` and ``noisy_gating`` and provides :meth:`partial_fit`.
+        ``balance_coef``. ``"sgd"``: mini-batch Adam with ``batch_size`` and
+        ``learning_rate``, ``max_iter`` epochs and early stopping on
+        ``validation_fraction`` of the data; it accepts ``balance_coef`` and
+        ``noisy_gating`` and provides :meth:`partial_fit`.
 
     balance_coef : float, default=0.0
         Weight c of the Switch Transformer load-balancing loss
@@ -96,14 +102,17 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
         results, identical for any ``n_jobs``.
 
     warm_start : bool, default=False
-        If True and the estimator is fitted, the next ``fit`` starts one EM run
-        from the current parameters (``n_init`` is ignored, and so is a changed
-        ``n_experts``: the fitted experts continue). The data must have the same
-        features (and, for a classifier, the same classes).
+        If True and the estimator is fitted, the next ``fit`` starts one run of
+        the chosen ``solver`` from the current parameters (``n_init`` is
+        ignored, and so is a changed ``n_experts``: the fitted experts
+        continue). The data must have the same features (and, for a
+        classifier, the same classes).
 
     verbose : int, default=0
-        0 prints nothing; 1 prints a line per restart; 2 also prints every
-        iteration (log-likelihood, change, time).
+        0 prints nothing; 1 prints a line per restart and, with
+        ``n_experts="auto"``, a line ``n_experts=K: training BIC ...`` per
+        candidate (noting a collapsed fit, or a candidate not fitted for lack of
+        samples); 2 also prints every iteration (log-likelihood, change, time).
 
     n_jobs : int, default=None
         Number of restarts run in parallel through joblib. ``None`` means 1 unless
@@ -112,15 +121,15 @@ SHARED_PARAMETERS = """gate : {"softmax", "constant"}, default="softmax"
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where NumPy input is computed. ``"cuda"`` moves X, y and the weights to
-        the GPU once per fit (through CuPy: ``pip install "skmoe[gpu]"``), runs
-        every EM iteration there and stores the fitted attributes as NumPy
-        arrays, so that the model pickles and predicts anywhere; it raises if no
-        GPU is usable. ``"auto"`` uses the GPU when one is usable and the CPU
-        otherwise. Predictions use the GPU when one is usable (in chunks of rows
-        that fit its memory) and the CPU otherwise. Input from another Array API
-        namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
-        computed in its own namespace and device, and outputs are returned in
-        it."""
+        the GPU once per fit (through CuPy: ``pip install ".[gpu]"`` in the source
+        checkout), runs every iteration there and stores the fitted attributes as
+        NumPy arrays, so that the model pickles and predicts anywhere; it raises
+        if no GPU is usable. ``"auto"`` uses the GPU when one is usable and the
+        CPU otherwise. Predictions use the GPU when one is usable (in chunks of
+        rows that fit its memory) and the CPU otherwise. Input from another Array
+        API namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
+        computed in its own namespace and device, and outputs and fitted
+        attributes are returned in it."""
 
 SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Gate coefficients v_k. All zeros for ``gate="constant"``.
@@ -134,14 +143,18 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         x_i)`` of the training data under the fitted model.
 
     log_likelihood_history_ : list of float
-        The log-likelihood after each iteration (epoch, for ``solver="sgd"``) of
-        the kept run. ``solver="sgd"`` keeps the parameters of its best epoch on
-        the watched data, so ``log_likelihood_`` need not be the last entry.
+        The total (unpenalized) log-likelihood, as ``log_likelihood_``, after
+        each iteration (epoch, for ``solver="sgd"``) of the kept run.
+        ``solver="sgd"`` keeps the parameters of its best epoch on the watched
+        data, so ``log_likelihood_`` need not be the last entry.
 
     objective_history_ : list of float
-        Per-sample penalized log-likelihood after each iteration of the kept run:
-        the quantity EM never decreases (equal to ``log_likelihood_history_``
-        divided by the weight sum when ``alpha=0``).
+        Per-sample penalized log-likelihood after each iteration of the kept run
+        (equal to ``log_likelihood_history_`` divided by the weight sum when
+        ``alpha=0``; for ``solver="gradient"``, less the balance loss). EM with
+        a dense gate and no pruning never decreases it; otherwise (``top_k``, a
+        pruning step, the ``"gradient"`` and ``"sgd"`` solvers) nothing
+        guarantees that.
 
     n_iter_ : int
         Number of iterations of the kept run: EM iterations, L-BFGS
@@ -159,9 +172,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         BIC on the training data, ``-2 l + p log(n)``, of the best run for each
         candidate number of experts (with sample weights, ``l`` is computed with
         the weights rescaled to sum to n, the number of samples with a positive
-        weight, so that the weights' scale does not matter): entry ``K - 1`` for
-        ``K`` experts, ``K`` = 1 to 4 with ``n_experts="auto"`` (fewer where fewer
-        samples have a positive weight), the given number otherwise. With
+        weight, so that the weights' scale does not matter). With
+        ``n_experts="auto"``, entry ``K - 1`` for ``K`` experts, ``K`` = 1 to 4
+        (fewer where fewer samples have a positive weight); with an integer
+        ``n_experts``, a single entry (shape ``(1,)``) for that number. With
         ``"auto"``, ``inf`` for a candidate with more than one expert whose fit
         collapsed, so that it is never chosen: an expert's noise variance at its
         floor, or an expert handling fewer than 2 samples per parameter of its
@@ -194,6 +208,7 @@ ALPHA_MEANING = """L2 penalty per sample on the gate and expert coefficients
 
 def fill_doc(cls):
     """Substitute the shared parameter and attribute text into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("{{gate_parameter}}", GATE_PARAMETER)
     cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
     cls.__doc__ = cls.__doc__.replace("{{alpha_meaning}}", ALPHA_MEANING)
     cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)

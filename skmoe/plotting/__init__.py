@@ -8,8 +8,8 @@ artists, ``ax_`` and ``figure_`` set. The estimator may be a fitted
 :class:`~sklearn.pipeline.Pipeline` ending in one (the preceding steps transform
 ``X`` first).
 
-matplotlib is an optional dependency (``pip install "skmoe[plot]"``), imported only
-when something is drawn.
+matplotlib is an optional dependency (``pip install ".[plot]"`` in the source
+checkout), imported only when something is drawn.
 """
 
 from ._bands import PredictionBandsDisplay

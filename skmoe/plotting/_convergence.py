@@ -10,11 +10,15 @@ from ._utils import get_ax, split_estimator
 class ConvergenceDisplay:
     """The training log-likelihood after each iteration of the kept run.
 
-    EM never decreases the (penalized) objective, so the curve rises and flattens;
-    a curve still rising at the end means ``max_iter`` stopped the fit. The
-    iterations are the solver's: EM iterations, L-BFGS iterations for
-    ``solver="gradient"``, epochs for ``solver="sgd"``. Build it with
-    :meth:`from_estimator`.
+    By default the curve is ``log_likelihood_history_``, the total unpenalized
+    log-likelihood; ``objective=True`` draws ``objective_history_``, the
+    per-sample penalized objective. EM with a dense gate and no pruning never
+    decreases the latter, so with a small ``alpha`` both curves typically rise
+    and flatten, and a curve still rising at the end means ``max_iter`` stopped
+    the fit. With ``top_k``, pruning (``prune_threshold``) or the ``"gradient"``
+    and ``"sgd"`` solvers either curve may also fall. The iterations are the
+    solver's: EM iterations, L-BFGS iterations for ``solver="gradient"``,
+    epochs for ``solver="sgd"``. Build it with :meth:`from_estimator`.
 
     Parameters
     ----------
@@ -69,8 +73,9 @@ class ConvergenceDisplay:
             Fitted mixture of experts, or a fitted pipeline ending in one.
         objective : bool, default=False
             Draw ``objective_history_`` (the per-sample penalized log-likelihood,
-            the quantity EM never decreases) instead of
-            ``log_likelihood_history_`` (the total log-likelihood).
+            which EM with a dense gate and no pruning never decreases) instead
+            of ``log_likelihood_history_`` (the total unpenalized
+            log-likelihood).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
