@@ -261,8 +261,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Return the target as the expert family expects it (float, X's dtype)."""
 
     @abstractmethod
-    def _make_experts(self, Y, sample_weight):
-        """The ExpertFamily for this estimator and training target."""
+    def _make_experts(self, Y, sample_weight, streaming=False):
+        """The ExpertFamily for this estimator and training target (``streaming``:
+        the first batch of ``partial_fit``)."""
+
+    def _update_experts(self, Y, sample_weight):
+        """Update what the expert family learnt from the data with a later
+        ``partial_fit`` batch (nothing by default)."""
 
     @abstractmethod
     def _experts_from_attributes(self):
@@ -865,8 +870,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)
         if first:
-            experts = self._make_experts(Y, sample_weight)
+            experts = self._make_experts(Y, sample_weight, streaming=True)
         else:
+            self._update_experts(Y, sample_weight)
             experts, expert_params = self._experts_from_attributes()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # the features centered as in fit, at one offset for all calls (the first

@@ -168,7 +168,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _n_outputs(self):
         return len(self.classes_)
 
-    def _make_experts(self, Y, sample_weight):
+    def _make_experts(self, Y, sample_weight, streaming=False):
         return LogisticExperts(n_classes=Y.shape[0])
 
     def _set_expert_attributes(self, experts, params):

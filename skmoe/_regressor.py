@@ -154,22 +154,24 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             check_consistent_length(X, y)
         return np.asarray(y, dtype=X.dtype)
 
-    def _make_experts(self, Y, sample_weight):
-        mean = np.average(Y, weights=sample_weight)
-        with np.errstate(over="ignore"):
-            variance = np.average((Y - mean) ** 2, weights=sample_weight)
-        if not np.isfinite(variance):
-            raise ValueError(
-                f"y has values too large to fit: their squares overflow {Y.dtype}. "
-                "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
-            )
-        if variance <= 0:
+    def _make_experts(self, Y, sample_weight, streaming=False):
+        self._target_moments = _moments(Y, sample_weight)
+        variance = self._target_moments[2] / self._target_moments[0]
+        if variance <= 0 and not streaming:  # a first batch of one sample, say
             _warn_user(
-                "y is constant: every expert fits it exactly and its noise variance "
-                "sits at the floor."
+                "y is constant: every expert fits it exactly and its noise "
+                "variance sits at the floor."
             )
-            variance = max(mean**2, 1.0)
-        return GaussianLinearExperts(variance_floor=VARIANCE_FLOOR * float(variance))
+        return GaussianLinearExperts(_variance_floor(*self._target_moments))
+
+    def _update_experts(self, Y, sample_weight):
+        # partial_fit: the floor follows the variance of all the y seen so far,
+        # so that a constant first batch does not hold the noise variance up
+        previous = getattr(self, "_target_moments", None)
+        if previous is None:  # fitted before the moments were kept
+            return
+        self._target_moments = _combine(previous, _moments(Y, sample_weight))
+        self._variance_floor = _variance_floor(*self._target_moments)
 
     def _set_expert_attributes(self, experts, params):
         self.expert_intercept_ = params["coef"][0].copy()
@@ -282,3 +284,34 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             np.sqrt(self._host_attribute("expert_variance_")), means.shape
         )
         return PredictiveMixture(gate, means, scales)
+
+
+def _moments(Y, sample_weight):
+    """(weight sum, weighted mean, weighted sum of squared deviations) of y."""
+    total = float(np.sum(sample_weight))
+    mean = float(np.average(Y, weights=sample_weight))
+    with np.errstate(over="ignore"):
+        squares = float(np.sum(sample_weight * (Y - mean) ** 2))
+    if not np.isfinite(squares):
+        raise ValueError(
+            f"y has values too large to fit: their squares overflow {Y.dtype}. "
+            "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
+        )
+    return total, mean, squares
+
+
+def _combine(a, b):
+    """The moments of two batches together (Chan et al.'s pairwise update)."""
+    total = a[0] + b[0]
+    delta = b[1] - a[1]
+    mean = a[1] + delta * b[0] / total
+    return total, mean, a[2] + b[2] + delta**2 * a[0] * b[0] / total
+
+
+def _variance_floor(total, mean, squares):
+    """VARIANCE_FLOOR times the variance of y (of its squared mean, at least 1,
+    where y is constant)."""
+    variance = squares / total
+    if variance <= 0:
+        variance = max(mean**2, 1.0)
+    return VARIANCE_FLOOR * variance

@@ -381,3 +381,21 @@ def test_gradient_stop_message_gives_scipys_reason():
     assert _scipy_message("CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH") == (
         "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH"
     )
+
+
+def test_partial_fit_noise_floor_follows_the_whole_stream():
+    # the floor was set by the first batch alone: a constant one (y = 1000) held
+    # the noise std at 1.0 for good, against a true 0.01, and warned
+    rng = np.random.RandomState(0)
+    model = MoERegressor(1, solver="sgd", random_state=0, batch_size=32)
+    batches = [(np.zeros((8, 1)), np.full(8, 1000.0))]
+    for _ in range(100):
+        X = rng.randn(64, 1)
+        batches.append((X, 1000 + X[:, 0] + 0.01 * rng.randn(64)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for X, y in batches:
+            model.partial_fit(X, y)
+    y_all = np.concatenate([y for _, y in batches])
+    np.testing.assert_allclose(model._variance_floor, 1e-6 * np.var(y_all), rtol=1e-9)
+    assert np.sqrt(model.expert_variance_[0]) < 0.5  # the old floor: 1.0
