@@ -43,6 +43,9 @@ class Evaluation:
     gate_grad: Params
     expert_grad: Params
     dlogits: Array
+    #: the penalized objective without the balance loss: what the histories and
+    #: the choice between restarts report, as for the other solvers
+    objective: float = 0.0
 
 
 def switch_balance_loss(xp, logits, log_gate, weight, coef: float):
@@ -91,6 +94,7 @@ def evaluate(
     resp = xp.exp(log_joint - log_norm[None, :])
     dlogits = weight[None, :] * (resp - xp.exp(log_mix))
     total, value = objective(problem, log_norm, gate_params, expert_params)
+    penalized = value
     if balance_coef > 0:
         loss, grad = switch_balance_loss(xp, logits, log_gate, weight, balance_coef)
         value -= loss
@@ -101,7 +105,7 @@ def evaluate(
     expert_grad = problem.experts.gradient(
         xp, design, problem.Y, weight[None, :] * resp, expert_params, problem.alpha
     )
-    return Evaluation(value, total, gate_grad, expert_grad, dlogits)
+    return Evaluation(value, total, gate_grad, expert_grad, dlogits, penalized)
 
 
 # -- packing parameters into one unconstrained vector -------------------------------
@@ -179,7 +183,7 @@ def lbfgs(problem, gate_params, expert_params, *, max_iter, tol, balance_coef):
         # backs off from a non-finite value by itself, so NumPy need not warn
         with np.errstate(over="ignore", invalid="ignore"):
             ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
-        fun.last = (ev.log_likelihood, ev.value)
+        fun.last = (ev.log_likelihood, ev.objective)
         return -ev.value, -packer.pack_gradient(ev, experts)
 
     def callback(intermediate_result):
@@ -261,7 +265,7 @@ def run_gradient(
         gate_params,
         expert_params,
         ev.log_likelihood,
-        ev.value,
+        ev.objective,
         log_likelihoods,
         objectives,
         n_iter,

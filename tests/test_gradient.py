@@ -399,3 +399,19 @@ def test_partial_fit_noise_floor_follows_the_whole_stream():
     y_all = np.concatenate([y for _, y in batches])
     np.testing.assert_allclose(model._variance_floor, 1e-6 * np.var(y_all), rtol=1e-9)
     assert np.sqrt(model.expert_variance_[0]) < 0.5  # the old floor: 1.0
+
+
+def test_balance_loss_is_not_part_of_the_reported_objective():
+    # the gradient solver's objective_history_ included the balance loss (and the
+    # choice between restarts did not), unlike the SGD solver's
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.randn(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MoERegressor(
+            2, solver="gradient", balance_coef=0.5, alpha=0.0, random_state=0
+        ).fit(X, y)
+    np.testing.assert_allclose(
+        model.objective_history_[-1], model.log_likelihood_ / 300, rtol=1e-10
+    )
