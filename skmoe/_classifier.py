@@ -32,7 +32,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         cancer, 3 seeds: K=2 matched or beat K=3 at 2.5x less time). ``"auto"``
         keeps the fit of lowest training BIC among K = 1 to 4; with logistic
         experts' many coefficients it tends to choose K=1 (it did on
-        standardized iris and breast cancer).
+        standardized iris and breast cancer), and it fits four models: 15x the
+        time of the default on breast cancer (98 s against 6.3 s for 15 fits).
 
     {{gate_parameter}}
 
