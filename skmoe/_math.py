@@ -139,26 +139,27 @@ def diag(xp, v: Array) -> Array:
 def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array:
     """Solve ``A @ X = B`` for symmetric positive semi-definite (stacks of) ``A``.
 
-    A jitter is added to the diagonal, so that a rank-deficient system, e.g. the
-    normal equations of an expert that no sample is responsible for, or of two
-    identical features, gives a finite minimum-norm-like answer instead of NaN or
-    a singular-matrix error. It is relative to each diagonal entry,
-    ``rel * max(A_ii, eps * max_j A_jj)`` plus a dtype-dependent floor, with
-    ``rel = max(1e-10, 4 eps)`` (``eps`` the dtype's machine epsilon, so that the
-    jitter survives rounding in float32). The system is solved after a symmetric
-    scaling to a unit diagonal, which makes the answer independent of the
-    variables' scales. Relative to each entry, it shrinks no
-    coefficient by more than ``rel`` whatever the features' scales: an absolute
-    term (1e-15 times the mean diagonal, in earlier versions) shrank the
-    intercept when a feature had a scale of 1e7 (a Unix time stamp) by 30%, and
-    one relative to the mean diagonal shrank a small-scale feature to nearly 0.
-    A feature that is constant in the training data is centred to exact zeros by
-    the fit (see ``skmoe._base._feature_offset``), so its coefficient is 0.
+    Shapes: ``A`` (..., d, d), ``B`` (..., d, k). A jitter is added to the
+    diagonal, so that a rank-deficient system, e.g. the normal equations of an
+    expert that no sample is responsible for, or of two identical features, gives
+    a finite minimum-norm-like answer instead of NaN or a singular-matrix error.
+    It is relative to each diagonal entry, ``rel * max(A_ii, eps * max_j A_jj)``
+    plus a dtype-dependent floor, with ``rel = max(1e-10, 4 eps)`` (``eps`` the
+    dtype's machine epsilon, so that the jitter survives rounding in float32),
+    and the system is solved after a symmetric scaling to a unit diagonal. The
+    answer then does not depend on the variables' scales while the diagonal
+    entries are within ``1 / eps`` of each other (features' scales within about
+    1e8 in float64, far past the fit's warning at 1e6). Earlier versions' jitter,
+    relative to the mean diagonal, shrank the intercept beside a feature of
+    scale 1e7 (a Unix time stamp) by 30%, or a small-scale feature's coefficient
+    to nearly 0. A feature that is constant in the training data is centred to
+    exact zeros by the fit (see ``skmoe._base._feature_offset``), so its
+    coefficient is 0.
 
-    ``noise`` (a scalar or one value per matrix of the stack) is added to the
-    diagonal as well: the size of the rounding errors in ``A``, where ``A`` is a
-    difference that cancels (a Newton Hessian at saturated probabilities), and
-    may have lost its definiteness.
+    ``noise`` (a scalar, or an array that broadcasts against the diagonal,
+    (..., d)) is added to the diagonal as well: the size of the rounding errors
+    in ``A``, where ``A`` is a difference that cancels (a Newton Hessian at
+    saturated probabilities) and may have lost its definiteness.
     """
     d = A.shape[-1]
     eye = xp.eye(d, dtype=A.dtype, device=device(A))
@@ -167,8 +168,8 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     eps, floor = float(info.eps), float(info.smallest_normal) ** 0.5
     largest = xp.max(xp.abs(diagonal), axis=-1, keepdims=True)
     size = xp.maximum(diagonal, eps * largest) + floor
-    if not isinstance(noise, float):
-        noise = noise[..., None]
+    if isinstance(noise, (int, float)):
+        noise = float(noise)
     jitter = max(1e-10, 4 * eps) * size + noise
     # symmetric (Jacobi) scaling to a unit diagonal: the LU solve is then the
     # same at any scale of the features (entries 1e12 apart lost digits)

@@ -99,10 +99,10 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
         else:
             hessian = hessian - Z @ xp.matrix_transpose(Z)
     eye = xp.eye(d, dtype=design.dtype, device=dev)
-    gross = xp.zeros((n_problems,), dtype=design.dtype, device=dev)
+    gross = xp.zeros((n_problems, d), dtype=design.dtype, device=dev)
     for j in range(m):
         hessian[:, j * d : (j + 1) * d, j * d : (j + 1) * d] += blocks[j]
-        gross = xp.maximum(gross, xp.max(xp.sum(blocks[j] * eye, axis=2), axis=1))
+        gross = xp.maximum(gross, xp.sum(blocks[j] * eye, axis=2))
     if centred:
         # (1/m) 11^T kron diag(D), D_i the mean Hessian diagonal of coefficient row
         # i over the columns: each row at its own scale (one scale for all rows
@@ -115,8 +115,14 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
         hessian = hessian + xp.reshape(across, (n_problems, size, size)) / m
     rhs = xp.reshape(xp.permute_dims(grad[:, :, :m], (0, 2, 1)), (n_problems, size, 1))
     # the blocks minus Z^T Z cancel where probabilities saturate: rounding errors
-    # of a few eps times the blocks' size, which can make the difference indefinite
+    # of a few eps times the blocks' size, which can make the difference
+    # indefinite; per coefficient row (its largest block diagonal over the
+    # columns), so that a feature's scale does not swamp the other rows
     noise = (16 * size * float(xp.finfo(design.dtype).eps)) * gross
+    noise = xp.reshape(
+        xp.ones((1, m, 1), dtype=design.dtype, device=dev) * noise[:, None, :],
+        (n_problems, size),
+    )
     step = solve_symmetric(xp, hessian, rhs, noise)
     step = xp.permute_dims(xp.reshape(step, (n_problems, m, d)), (0, 2, 1))
     if centred:

@@ -172,18 +172,19 @@ def test_constant_feature_gets_a_zero_coefficient():
     np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-8)
 
 
-@pytest.mark.parametrize("scale", [1e-6, 1e6])
+@pytest.mark.parametrize("scale", [1e-6, 1e7, 1e8])
 def test_classifier_with_a_feature_scale_far_from_one_converges(scale):
-    # one scale for every row of the centred Newton step's added term cost the
-    # intercepts' solve 13 digits: 1000 EM iterations at 1e-6 and at 1e7
+    # one scale for every row of the centred Newton step's added term (or of its
+    # rounding-noise term) cost the intercepts' solve 13 digits: 1000 EM
+    # iterations at 1e-6 and at 1e7; a Newton step converges at once
     rng = np.random.RandomState(0)
     X = rng.randn(500, 2)
     labels = (X @ [1.0, -2.0] + 0.5 * rng.randn(500) > 0).astype(int)
     model = MoEClassifier(1, alpha=0.0, tol=1e-12).fit(X * scale, labels)
     plain = MoEClassifier(1, alpha=0.0, tol=1e-12).fit(X, labels)
-    assert model.n_iter_ < 100
+    assert model.n_iter_ <= 3
     np.testing.assert_allclose(
-        model.predict_proba(X * scale), plain.predict_proba(X), atol=1e-5
+        model.predict_proba(X * scale), plain.predict_proba(X), atol=1e-7
     )
 
 
