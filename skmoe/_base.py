@@ -77,13 +77,15 @@ FEATURE_SCALE_RATIO = 1e6
 
 
 def _warn_user(message, category=UserWarning):
-    """Warn at the first frame outside skmoe and scikit-learn: the user's call,
-    whatever the depth of the wrappers in between (fit, partial_fit, a search)."""
+    """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
+    call, whatever the depth of the wrappers in between (fit, partial_fit, a
+    grid search or cross-validation, which call fit through joblib)."""
+    import joblib
     import sklearn
 
-    roots = (
-        os.path.dirname(os.path.abspath(__file__)) + os.sep,
-        os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep,
+    roots = tuple(
+        os.path.dirname(os.path.abspath(path)) + os.sep
+        for path in (__file__, sklearn.__file__, joblib.__file__)
     )
     frame, level = sys._getframe(1), 2  # 1 is this function
     while frame is not None and frame.f_code.co_filename.startswith(roots):

@@ -247,7 +247,7 @@ class PredictiveMixture:
             ``ppf((1 + confidence) / 2)``, the upper end, as scipy.stats
             distributions' ``interval``.
         """
-        confidence = np.asarray(confidence, dtype=float)
+        confidence = self._rows_last(confidence, "confidence")
         if not np.all((confidence >= 0) & (confidence <= 1)):
             raise ValueError("confidence must be in [0, 1].")
         return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)

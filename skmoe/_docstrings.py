@@ -23,10 +23,12 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
     tol : float, default=1e-5
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
-        of sample weight, as ``GaussianMixture``'s ``tol``: it does not depend
-        on the units of ``y``). ``solver="gradient"`` passes ``tol * 1e-3`` to
-        L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it with
-        ``n_iter_no_change``.
+        of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
+        depend on the units of ``y``). ``solver="gradient"`` passes
+        ``tol * 1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it
+        with ``n_iter_no_change``. Both step in the coefficients' own units,
+        which follow those of ``y``: standardize ``y`` for them (e.g.
+        ``TransformedTargetRegressor`` with a ``StandardScaler``).
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest

@@ -237,7 +237,9 @@ def run_gradient(
         n_iter += result.nit
         converged = bool(result.success)
         if verbose >= 2:
-            print(f"  L-BFGS: {result.nit} iterations, {result.message}")
+            print(
+                f"  L-BFGS: {result.nit} iterations, {_scipy_message(result.message)}"
+            )
         ev = evaluate(problem, gate_params, expert_params)
         resp = e_step(problem, gate_params, expert_params)[1]
         pruned = prune_smallest(

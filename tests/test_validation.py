@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.model_selection import cross_validate
 
 from skmoe import MoEClassifier, MoERegressor
 
@@ -239,12 +240,13 @@ def test_sample_weight_that_cannot_be_normalized_raises(weight, match):
 
 
 def test_warnings_point_at_the_users_call():
-    # they pointed into skmoe or at scikit-learn's fit wrapper
+    # they pointed into skmoe, at scikit-learn's fit wrapper or into joblib
     rng = np.random.RandomState(0)
     X = rng.randn(40, 2) * [1e-7, 1.0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         MoERegressor(1).fit(X, np.ones(40))
         MoERegressor(2, max_iter=1, n_init=1).fit(X, rng.randn(40))
-    assert len(caught) >= 3
+        cross_validate(MoERegressor(2, max_iter=1, n_init=1), X, rng.randn(40), cv=2)
+    assert len(caught) >= 5
     assert {w.filename for w in caught} == {__file__}

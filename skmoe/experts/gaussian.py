@@ -66,14 +66,14 @@ class GaussianLinearExperts(ExpertFamily):
     ) -> Params:
         mask = penalty_mask(xp, design)
         gram = weighted_grams(xp, design, weighted_resp) + alpha * diag(xp, mask)
-        rhs = (weighted_resp * Y[None, :]) @ design.T  # (K, d)
         # solve for y - ybar_k (ybar_k: the expert's weighted mean of y; the
         # intercept is free): the solve's relative jitter then acts on a small
-        # intercept, not on mean(y), which it shrank by 1e-10 (0.1 at y ~ 1e9)
-        mass = gram[:, 0, 0]
+        # intercept, not on mean(y), which it shrank by 1e-10 (0.1 at y ~ 1e9),
+        # and the slopes keep their digits when |y| is large
+        mass = xp.sum(weighted_resp, axis=1)
         tiny = float(xp.finfo(design.dtype).smallest_normal)
-        ybar = rhs[:, 0] / xp.clip(mass, tiny, None)
-        rhs = rhs - ybar[:, None] * gram[:, :, 0]
+        ybar = (weighted_resp @ Y[:, None])[:, 0] / xp.clip(mass, tiny, None)
+        rhs = (weighted_resp * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
         coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0]
         coef = xp.concat([coef[:, :1] + ybar[:, None], coef[:, 1:]], axis=1).T
         resid2 = (Y[None, :] - coef.T @ design) ** 2
