@@ -86,7 +86,7 @@ class PredictiveMixture:
         ndarray of shape (n_rows,)
             ``sum_k w_k (s_k^2 + (mu_k - mean)^2)`` for each row.
         """
-        deviation = self.means - self.mean()[:, None]
+        deviation = np.where(self.weights > 0, self.means - self.mean()[:, None], 0)
         return np.sum(self.weights * (self.scales**2 + deviation**2), axis=1)
 
     def std(self):

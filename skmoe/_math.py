@@ -118,7 +118,10 @@ def mixture_std(xp, weights, means, variances, mean):
     The central form: ``sum_k w_k (s2_k + mu_k^2) - mean^2`` cancels, and lost
     all digits once |y| exceeded the noise by about 1e8 (1e3 in float32).
     """
-    spread = xp.sum(weights * (variances + (means - mean) ** 2), axis=0)
+    # experts of weight 0 (a saturated gate, far out) add nothing, even where
+    # their squared distance would overflow (0 * inf is NaN)
+    deviation = xp.where(weights > 0, means - mean, xp.zeros_like(means))
+    spread = xp.sum(weights * (variances + deviation**2), axis=0)
     return xp.sqrt(spread)
 
 

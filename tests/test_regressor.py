@@ -263,3 +263,16 @@ def test_predictive_mixture_rejects_values_that_do_not_fit_its_rows(method):
     with pytest.raises(ValueError, match="does not broadcast against the 5 rows"):
         getattr(dist, method)(np.array([0.1, 0.5, 0.9]))
     assert np.shape(getattr(dist, method)(np.full((3, 5), 0.5)))[-2:] == (3, 5)
+
+
+def test_predictive_std_far_out_is_the_active_experts_noise():
+    # the spread of a zero-weight expert overflowed: 0 * inf gave a NaN std
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.randn(300)
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    far = np.array([[1e200], [-1e200]])
+    _, std = model.predict(far, return_std=True)
+    active = np.argmax(model.predict_gate(far), axis=1)
+    np.testing.assert_allclose(std, np.sqrt(model.expert_variance_[active]))
+    np.testing.assert_allclose(model.predict_distribution(far).std(), std)
