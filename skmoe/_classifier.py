@@ -101,7 +101,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         solver="em",
         balance_coef=0.0,
         noisy_gating=False,
-        batch_size=256,
+        batch_size="auto",
         learning_rate=0.01,
         validation_fraction=0.1,
         n_iter_no_change=5,

@@ -63,6 +63,20 @@ def noise_coef_gradient(design, dlogits, eps, pre):
     return design @ (dlogits * eps * (0.5 + 0.5 * np.tanh(0.5 * pre))).T
 
 
+#: ``batch_size="auto"``: at least ``AUTO_STEPS`` Adam steps per epoch, batches of
+#: ``AUTO_BATCH_MIN`` to ``AUTO_BATCH_MAX`` rows. On regime data (3 experts, test
+#: R^2, 2 seeds) 256 rows gave 0.81 and 0.42 at 300 samples (one or two steps an
+#: epoch), "auto" 0.88 and 0.89; the same at 3000 samples.
+AUTO_BATCH_MAX, AUTO_BATCH_MIN, AUTO_STEPS = 256, 16, 10
+
+
+def resolve_batch_size(batch_size: int | str, n_rows: int) -> int:
+    """The mini-batch size for an epoch over ``n_rows`` rows."""
+    if batch_size == "auto":
+        return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, n_rows // AUTO_STEPS)))
+    return int(batch_size)
+
+
 def sgd_epoch(
     problem: EMProblem,
     gate_params,
@@ -70,7 +84,7 @@ def sgd_epoch(
     state: SGDState,
     rng: np.random.RandomState,
     *,
-    batch_size: int,
+    batch_size: int | str,
     learning_rate: float,
     balance_coef: float,
     noisy_gating: bool,
@@ -91,6 +105,7 @@ def sgd_epoch(
     bounds = np.array([-np.inf if b[0] is None else b[0] for b in packer.bounds()])
     index = np.arange(problem.design.shape[1]) if index is None else index
     order = rng.permutation(index)
+    batch_size = resolve_batch_size(batch_size, order.shape[0])
     for start in range(0, order.shape[0], batch_size):
         batch = _subproblem(problem, np.sort(order[start : start + batch_size]))
         if float(xp.sum(batch.sample_weight)) <= 0:
@@ -178,7 +193,7 @@ def run_sgd(
     random_state: np.random.RandomState,
     max_iter: int = 200,
     tol: float = 1e-5,
-    batch_size: int = 256,
+    batch_size: int | str = "auto",
     learning_rate: float = 0.01,
     validation_fraction: float = 0.1,
     n_iter_no_change: int = 5,
@@ -269,7 +284,7 @@ def run_sgd(
     total, penalized = _score(problem, gate_params, expert_params)
     message = ""
     if not improved and not converged:
-        steps = -(-train.shape[0] // batch_size)
+        steps = -(-train.shape[0] // resolve_batch_size(batch_size, train.shape[0]))
         message = (
             f"no epoch improved the watched objective on the starting point (at "
             f"{steps} Adam step(s) per epoch of {train.shape[0]} samples, "

@@ -24,7 +24,7 @@ class SolverOptions:
     verbose: int = 0
     prune_threshold: float = 0.0
     balance_coef: float = 0.0
-    batch_size: int = 256
+    batch_size: int | str = "auto"
     learning_rate: float = 0.01
     validation_fraction: float = 0.1
     n_iter_no_change: int = 5

