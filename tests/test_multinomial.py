@@ -70,7 +70,12 @@ def test_newton_m_step_converges_quadratically():
 
 @pytest.mark.parametrize("newton_max_coef", [10**9, 0], ids=["newton", "newton-cg"])
 def test_expert_m_step_in_array_api_strict_matches_numpy(monkeypatch, newton_max_coef):
+    from skmoe import _multinomial
+
     monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", newton_max_coef)
+    # the generic code on both sides (NumPy's blocked Hessian-vector product
+    # rounds differently; it is tested against the generic one below)
+    monkeypatch.setattr(_multinomial, "is_numpy_array", lambda a: False)
     design, Y, weighted = problem(n_samples=120, seed=3)
     experts = LogisticExperts(n_classes=3)
     xp = array_api_strict
@@ -163,3 +168,21 @@ def test_centred_newton_step_is_exact_at_any_feature_scale(alpha, scale):
             expected / np.abs(expected).max(axis=1, keepdims=True),
             atol=1e-7,
         )
+
+
+def test_blocked_hessian_vector_product_equals_the_plain_one(monkeypatch):
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(0)
+    B, m, d, n = 3, 4, 5, 3000
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    prob = rng.dirichlet(np.ones(m), size=(B, n)).transpose(0, 2, 1).copy()
+    weight, v = rng.rand(B, n), rng.randn(B, d, m)
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    moved = np.swapaxes(v, 1, 2) @ design
+    curv = weight[:, None] * prob * (moved - np.sum(prob * moved, 1, keepdims=True))
+    expected = design @ np.swapaxes(curv, 1, 2) + 0.1 * mask * v
+    monkeypatch.setattr(_multinomial, "HV_BLOCK_BYTES", 8 * B * m * 300)  # 10 blocks
+    blocked = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.1, mask)
+    np.testing.assert_allclose(blocked, expected, rtol=1e-12, atol=1e-12)

@@ -276,3 +276,16 @@ def test_predictive_std_far_out_is_the_active_experts_noise():
     active = np.argmax(model.predict_gate(far), axis=1)
     np.testing.assert_allclose(std, np.sqrt(model.expert_variance_[active]))
     np.testing.assert_allclose(model.predict_distribution(far).std(), std)
+
+
+def test_ppf_in_row_chunks_equals_one_pass(monkeypatch):
+    import skmoe._distribution
+
+    rng = np.random.RandomState(0)
+    weights = rng.dirichlet(np.ones(3), size=50)
+    dist = PredictiveMixture(weights, rng.randn(50, 3), rng.uniform(0.5, 1, (50, 3)))
+    q = np.array([[0.1], [0.5], [0.9]])
+    whole, single = dist.ppf(q), dist.ppf(0.3)
+    monkeypatch.setattr(skmoe._distribution, "PPF_ROWS", 7)
+    np.testing.assert_array_equal(dist.ppf(q), whole)
+    np.testing.assert_array_equal(dist.ppf(0.3), single)
