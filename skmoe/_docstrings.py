@@ -87,9 +87,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
     batch_size : int or "auto", default="auto"
         Mini-batch size of ``solver="sgd"`` and :meth:`partial_fit`. ``"auto"``:
         ``min(256, max(16, n // 10))`` for an epoch over n rows (the training
-        rows, or a ``partial_fit`` batch), so that small data get at least ten
-        Adam steps per epoch (256 rows gave a test R^2 of 0.42 to 0.81 on 300
-        samples of regime data, ``"auto"`` 0.88).
+        rows, or a ``partial_fit`` batch), so that data of 160 rows or more get
+        at least ten Adam steps per epoch (256 rows gave a test R^2 of 0.42 to
+        0.81 on 300 samples of regime data, ``"auto"`` 0.88).
 
     learning_rate : float, default=0.01
         Adam step size of ``solver="sgd"`` and :meth:`partial_fit`.

@@ -350,8 +350,9 @@ def test_run_gradient_reports_history():
 
 
 def test_sgd_with_one_expert_converges_at_its_start_quietly():
-    # the start is the one expert's M-step, its optimum: no epoch improves on it,
-    # which was reported as a failure to converge
+    # the start is the one expert's M-step, its optimum: with few steps no epoch
+    # improved on it, which was reported as a failure to converge; more steps
+    # (batch_size="auto") wander near it by the epochs' noise
     rng = np.random.RandomState(0)
     X = rng.randn(400, 2)
     y = X @ [1.0, -2.0] + 0.1 * rng.randn(400)
@@ -360,7 +361,7 @@ def test_sgd_with_one_expert_converges_at_its_start_quietly():
         sgd = MoERegressor(1, solver="sgd", random_state=0).fit(X, y)
     em = MoERegressor(1, random_state=0).fit(X, y)
     assert sgd.converged_
-    np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=1e-2)
+    np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=3e-3)
 
 
 def test_fit_resets_the_random_state_of_later_partial_fits():

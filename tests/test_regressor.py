@@ -289,3 +289,20 @@ def test_ppf_in_row_chunks_equals_one_pass(monkeypatch):
     monkeypatch.setattr(skmoe._distribution, "PPF_ROWS", 7)
     np.testing.assert_array_equal(dist.ppf(q), whole)
     np.testing.assert_array_equal(dist.ppf(0.3), single)
+
+
+def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
+    # squares of deviations ~1e200 overflowed where the std itself is finite
+    dist = PredictiveMixture([[0.5, 0.5]], [[-1e200, 1e200]], [[1.0, 1.0]])
+    np.testing.assert_allclose(dist.std(), [1e200])
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.where(rng.rand(300) < 0.5, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.randn(300)
+    model = MoERegressor(2, gate="constant", random_state=0).fit(X, y)
+    far = np.array([[1e200]])
+    mean, std = model.predict(far, return_std=True)
+    weights = model.predict_gate(far)[0]
+    means = model.expert_intercept_ + far[0, 0] * model.expert_coef_[:, 0]
+    expected = np.sqrt(np.sum(weights * ((means - mean[0]) / 1e200) ** 2)) * 1e200
+    np.testing.assert_allclose(std, [expected], rtol=1e-10)
+    np.testing.assert_allclose(model.predict_distribution(far).std(), std, rtol=1e-12)
