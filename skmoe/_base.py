@@ -154,6 +154,19 @@ def _warn_on_feature_scales(X, offset, sample_weight):
         )
 
 
+def _check_finite(xp, result, method):
+    """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
+    that the gate's or the experts' logits or means overflow (inf - inf in the
+    softmax is NaN)."""
+    for part in result if isinstance(result, tuple) else (result,):
+        if not bool(xp.all(xp.isfinite(part))):
+            raise ValueError(
+                f"{method}: X has values too large for this model, whose outputs "
+                "overflow there. Rescale the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler, before fitting."
+            )
+
+
 class _Rows:
     """An output assembled from row chunks: written into one preallocated NumPy
     array, or joined once at the end in other namespaces."""
@@ -601,12 +614,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         on_host = backend.to_output is _identity  # NumPy on the CPU, or Array API
         rows = self._chunk_rows(X, on_host)
         if on_host and X.shape[0] <= rows:
-            return compute(xp, design_matrix(xp, X))
+            result = compute(xp, design_matrix(xp, X))
+            _check_finite(xp, result, method)
+            return result
         outputs = None
         for start in range(0, X.shape[0], rows):
             stop = min(start + rows, X.shape[0])  # the standard has no clipping
             chunk = backend.to_compute(X[start:stop, ...])
             result = compute(xp, design_matrix(xp, chunk))
+            _check_finite(xp, result, method)
             parts = result if isinstance(result, tuple) else (result,)
             if not on_host:
                 parts = tuple(backend.to_output(part) for part in parts)

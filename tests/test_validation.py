@@ -250,3 +250,18 @@ def test_warnings_point_at_the_users_call():
         cross_validate(MoERegressor(2, max_iter=1, n_init=1), X, rng.randn(40), cv=2)
     assert len(caught) >= 5
     assert {w.filename for w in caught} == {__file__}
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_inputs_whose_outputs_overflow_raise_instead_of_nan(Estimator):
+    # logits or means of |x| ~ 1e308 overflow: inf - inf made NaN predictions
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 1))
+    target = 3 * X[:, 0] + 0.1 * rng.randn(200)
+    if Estimator is MoEClassifier:
+        target = (target > 0).astype(int)
+    model = Estimator(2, random_state=0).fit(X, target)
+    assert np.all(np.isfinite(model.predict([[1e300]])))
+    with np.errstate(all="ignore"):
+        with pytest.raises(ValueError, match="values too large for this model"):
+            model.predict([[1e308], [0.0]])
