@@ -283,6 +283,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The ExpertFamily for this estimator and training target (``streaming``:
         the first batch of ``partial_fit``)."""
 
+    def _streaming_start(self, xp, params):
+        """The parameters ``partial_fit`` starts from, given the first batch's
+        initial M-step (unchanged by default)."""
+        return params
+
     def _update_experts(self, Y, sample_weight):
         """Update what the expert family learnt from the data with a later
         ``partial_fit`` batch (nothing by default)."""
@@ -921,7 +926,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._sgd_random_state,
             )
             resp = backend.to_compute(np.ascontiguousarray(resp.T))
-            params = initial_params(problem, resp)
+            params = self._streaming_start(xp, initial_params(problem, resp))
             previous = None
         else:
             params = (

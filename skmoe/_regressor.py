@@ -156,6 +156,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
+        if streaming:  # for _streaming_start's warning
+            self._first_batch_rows = int(np.count_nonzero(sample_weight))
         variance = self._target_moments[2] / self._target_moments[0]
         if variance <= 0 and not streaming:  # a first batch of one sample, say
             _warn_user(
@@ -163,6 +165,22 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "variance sits at the floor."
             )
         return GaussianLinearExperts(_variance_floor(*self._target_moments))
+
+    def _streaming_start(self, xp, params):
+        # a first batch with a constant y (one row, say) fits it exactly, noise
+        # variances at the floor, which Adam would raise only by its step size
+        # (R^2 -0.58 after five epochs against 0.55 without that batch): they
+        # are reset from the next batch that shows a spread (_update_experts)
+        rows = vars(self).pop("_first_batch_rows", 0)
+        if self._target_moments[2] > 0:
+            return params
+        self._variance_pending = True
+        if rows > 1:
+            _warn_user(
+                "The first partial_fit batch has a constant y: the experts' noise "
+                "variances are set from the variance of y over the next batches."
+            )
+        return params
 
     def _update_experts(self, Y, sample_weight):
         # partial_fit: the floor follows the variance of all the y seen so far,
@@ -172,6 +190,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return
         self._target_moments = _combine(previous, _moments(Y, sample_weight))
         self._variance_floor = _variance_floor(*self._target_moments)
+        total, _, squares = self._target_moments
+        if squares > 0 and vars(self).pop("_variance_pending", False):
+            variance = self.expert_variance_
+            self.expert_variance_ = variance * 0 + squares / total
 
     def _set_expert_attributes(self, experts, params):
         self.expert_intercept_ = params["coef"][0].copy()
@@ -218,7 +240,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         rows = self._map_rows(X, compute, "predict_distribution")
         weights, means, index = (to_numpy(a) for a in rows)
         scales = np.sqrt(self._host_attribute("expert_variance_"))[index]
-        return PredictiveMixture(weights, means, scales)
+        return PredictiveMixture(_normalized(weights), means, scales)
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation).
@@ -283,7 +305,14 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         scales = np.broadcast_to(
             np.sqrt(self._host_attribute("expert_variance_")), means.shape
         )
-        return PredictiveMixture(gate, means, scales)
+        return PredictiveMixture(_normalized(gate), means, scales)
+
+
+def _normalized(weights):
+    """Gate rows in float64, scaled to sum to one: in float32 they do so only to
+    about 4e-6, which PredictiveMixture's check (to 1e-6) refused."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return weights / np.sum(weights, axis=1, keepdims=True)
 
 
 def _moments(Y, sample_weight):
