@@ -283,9 +283,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The ExpertFamily for this estimator and training target (``streaming``:
         the first batch of ``partial_fit``)."""
 
-    def _streaming_start(self, xp, params):
+    def _streaming_start(self, xp, params, sample_weight):
         """The parameters ``partial_fit`` starts from, given the first batch's
-        initial M-step (unchanged by default)."""
+        initial M-step and weights (unchanged by default)."""
         return params
 
     def _update_experts(self, Y, sample_weight):
@@ -926,7 +926,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._sgd_random_state,
             )
             resp = backend.to_compute(np.ascontiguousarray(resp.T))
-            params = self._streaming_start(xp, initial_params(problem, resp))
+            params = initial_params(problem, resp)
+            params = self._streaming_start(xp, params, sample_weight)
             previous = None
         else:
             params = (

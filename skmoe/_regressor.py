@@ -156,26 +156,23 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
-        if streaming:  # for _streaming_start's warning
-            self._first_batch_rows = int(np.count_nonzero(sample_weight))
         variance = self._target_moments[2] / self._target_moments[0]
-        if variance <= 0 and not streaming:  # a first batch of one sample, say
+        if variance <= 0 and not streaming:  # partial_fit: _streaming_start warns
             _warn_user(
                 "y is constant: every expert fits it exactly and its noise "
                 "variance sits at the floor."
             )
         return GaussianLinearExperts(_variance_floor(*self._target_moments))
 
-    def _streaming_start(self, xp, params):
+    def _streaming_start(self, xp, params, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
         # variances at the floor, which Adam would raise only by its step size
         # (R^2 -0.58 after five epochs against 0.55 without that batch): they
         # are reset from the next batch that shows a spread (_update_experts)
-        rows = vars(self).pop("_first_batch_rows", 0)
         if self._target_moments[2] > 0:
             return params
         self._variance_pending = True
-        if rows > 1:
+        if np.count_nonzero(sample_weight) > 1:  # one row is always constant
             _warn_user(
                 "The first partial_fit batch has a constant y: the experts' noise "
                 "variances are set from the variance of y over the next batches."
