@@ -325,6 +325,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "converged_")
+        # parameter combinations fail before the data touch any fitted state
+        if warm:
+            self._solver_options(self.n_experts_)
+        else:
+            for n_experts in self._candidates(None):
+                self._solver_options(n_experts)
+        try:
+            return self._fit(X, y, sample_weight, warm)
+        except BaseException:
+            if not warm:  # a half-updated model (new classes_, old coefficients)
+                for name in [v for v in vars(self) if v.endswith("_")]:
+                    delattr(self, name)  # would predict wrongly: unfit it
+            raise
+
+    def _fit(self, X, y, sample_weight, warm):
         vars(self).pop("_sgd_random_state", None)  # partial_fit starts afresh
         X, y = validate_data(
             self,
@@ -341,16 +356,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         _check_weight_scale(sample_weight)
-        n_active = int(np.count_nonzero(sample_weight))
-        if self.n_experts == "auto":
-            candidates = [k for k in AUTO_EXPERTS if k <= n_active]
-        elif n_active < self.n_experts:
-            raise ValueError(
-                f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
-                "pass fewer experts or more samples with a positive weight."
-            )
-        else:
-            candidates = [self.n_experts]
+        candidates = self._candidates(int(np.count_nonzero(sample_weight)))
         Y = self._encode_target(y, X_host, fitting=True)
         experts = self._make_experts(Y, sample_weight)
         gate = GATES[self.gate]()
@@ -397,6 +403,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
             _warn_user(text, ConvergenceWarning)
         return self
+
+    def _candidates(self, n_active):
+        """The numbers of experts ``fit`` tries, given ``n_active`` samples with a
+        positive weight (None: before the data are known)."""
+        if self.n_experts == "auto":
+            return [k for k in AUTO_EXPERTS if n_active is None or k <= n_active]
+        if n_active is not None and n_active < self.n_experts:
+            raise ValueError(
+                f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
+                "pass fewer experts or more samples with a positive weight."
+            )
+        return [self.n_experts]
 
     def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):
         """The best run for each candidate number of experts, and the one of lowest
@@ -871,6 +889,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "n_experts_")
+        if first and self.n_experts == "auto":
+            raise ValueError(
+                "n_experts='auto' chooses the number of experts in fit; partial_fit "
+                "needs an integer n_experts."
+            )
+        # parameter combinations fail before the data touch any fitted state
+        options = self._solver_options(self.n_experts if first else self.n_experts_)
         X, y = validate_data(
             self,
             X,
@@ -886,12 +911,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         _check_weight_scale(sample_weight)
         Y = self._encode_target(host(y), X_host, fitting=False)
-        if first and self.n_experts == "auto":
-            raise ValueError(
-                "n_experts='auto' chooses the number of experts in fit; partial_fit "
-                "needs an integer n_experts."
-            )
-        options = self._solver_options(self.n_experts if first else self.n_experts_)
         xp = backend.xp
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)

@@ -90,6 +90,43 @@ def test_more_experts_than_samples(Estimator):
         Estimator(3).fit(X, y, sample_weight=weights)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"balance_coef": 0.1},  # with solver="em"
+        {"noisy_gating": True},  # without solver="sgd"
+        {"gate": "constant", "top_k": 1},
+    ],
+)
+def test_a_refit_with_invalid_combinations_leaves_the_model_intact(params):
+    X, y = _data(MoEClassifier, n=90)
+    y = y + (X[:, 1] > 1)  # three classes
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    proba = model.predict_proba(X)
+    model.set_params(**params)
+    with pytest.raises(ValueError, match="balance_coef|noisy_gating|top_k"):
+        model.fit(X, np.array(["a", "b", "c"])[y])  # new labels
+    # the failed refit changed nothing: not classes_, not the predictions
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    # nor does it make a new estimator look fitted
+    fresh = MoERegressor(2, **params)
+    with pytest.raises(ValueError):
+        fresh.fit(X, X[:, 0])
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+
+def test_a_refit_that_fails_on_the_data_unfits_the_model():
+    X, y = _data(MoEClassifier, n=90)
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="should be >= n_experts=200"):
+        model.set_params(n_experts=200).fit(X, np.array(["a", "b"])[y])
+    # its classes_ would be the new labels, its coefficients the old model's
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_negative_sample_weight(Estimator):
     X, y = _data(Estimator)
