@@ -70,12 +70,6 @@ AUTO_EXPERTS = (1, 2, 3, 4)
 AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 
 
-#: Ratio of the largest to the smallest (non-zero) feature standard deviation
-#: above which fitting warns: the normal equations' jitter (``solve_symmetric``)
-#: starts to shrink the small-scale features' coefficients by about 0.03%.
-FEATURE_SCALE_RATIO = 1e6
-
-
 def _warn_user(message, category=UserWarning):
     """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
     call, whatever the depth of the wrappers in between (fit, partial_fit, a
@@ -129,10 +123,10 @@ def _check_weight_scale(sample_weight):
         )
 
 
-def _warn_on_feature_scales(X, offset, sample_weight):
-    """Warn when the features' scales are too far apart for accurate normal
-    equations (the remedy being a StandardScaler in front of the estimator);
-    raise when their squares overflow."""
+def _warn_on_feature_scales(X, offset, sample_weight, alpha):
+    """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
+    being a StandardScaler in front of the estimator); raise when their squares
+    overflow. Nothing else in a fit depends on the features' scales."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
         return
     with np.errstate(over="ignore"):
@@ -145,12 +139,15 @@ def _warn_on_feature_scales(X, offset, sample_weight):
         )
     std = np.sqrt(variance)
     std = std[std > 0]
-    if std.size > 1 and std.max() > FEATURE_SCALE_RATIO * std.min():
+    if std.size and alpha > 0 and std.min() < np.sqrt(alpha):
+        # a coefficient moving the output by u per standard deviation costs
+        # alpha u^2 / (2 std^2) per sample: more than its fit can gain
         _warn_user(
-            f"The features' standard deviations range from {std.min():.3g} to "
-            f"{std.max():.3g}; coefficients of the smallest-scale features may be "
-            "shrunk. Standardize the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler in a pipeline."
+            f"A feature's standard deviation, {std.min():.3g}, is below "
+            f"sqrt(alpha)={np.sqrt(alpha):.3g}: the penalty alpha, in the "
+            "features' units, shrinks its coefficients toward 0. Standardize the "
+            "features, e.g. with sklearn.preprocessing.StandardScaler in a "
+            "pipeline, or lower alpha."
         )
 
 
@@ -365,7 +362,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        _warn_on_feature_scales(X_host, offset, sample_weight)
+        _warn_on_feature_scales(X_host, offset, sample_weight, float(self.alpha))
         offset = as_compute(backend.xp, offset, X_compute)
         problem = EMProblem(
             design_matrix(backend.xp, X_compute, offset),
@@ -386,6 +383,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             self.n_experts_bic_ = bics
         self._set_fitted(problem, best, offset)
+        self._fitted_solver = self.solver  # set_params may change the parameter
         self._attributes_to(X)
         if not best.converged:
             kept = f"solver={self.solver!r} did not converge"
@@ -964,6 +962,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 problem, params, options, self._sgd_random_state, previous
             )
         self._set_fitted(problem, result, offset)
+        self._fitted_solver = "sgd"
         self._attributes_to(X)
         vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
         return self

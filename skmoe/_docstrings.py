@@ -26,9 +26,7 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
         depend on the units of ``y``). ``solver="gradient"`` passes
         ``tol * 1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it
-        with ``n_iter_no_change``. Both step in the coefficients' own units,
-        which follow those of ``y``: standardize ``y`` for them (e.g.
-        ``TransformedTargetRegressor`` with a ``StandardScaler``).
+        with ``n_iter_no_change``.
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest
@@ -92,7 +90,11 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         0.81 on 300 samples of regime data, ``"auto"`` 0.88).
 
     learning_rate : float, default=0.01
-        Adam step size of ``solver="sgd"`` and :meth:`partial_fit`.
+        Adam step size of ``solver="sgd"`` and :meth:`partial_fit`, in
+        standardized units: a coefficient's step is measured in units of
+        ``1 / std`` of its feature (for Gaussian experts, times the starting
+        noise standard deviation), so the fit does not depend on the scales
+        of the features or of ``y``.
 
     validation_fraction : float, default=0.1
         Share of the training data ``solver="sgd"`` holds out to decide early

@@ -36,6 +36,9 @@ class SGDState:
     noise_coef: np.ndarray | None = None
     epochs: int = 0
     history: list = field(default_factory=list)
+    #: the packer's parameter units (``_gradient.parameter_units``), fixed at the
+    #: first epoch so that the Adam moments keep one coordinate system
+    units: tuple | None = None
 
 
 def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
@@ -93,7 +96,8 @@ def sgd_epoch(
 ):
     """One pass of Adam over ``index`` (default: all samples) in random batches."""
     xp = problem.xp
-    packer = Packer(problem, gate_params, expert_params)
+    packer = Packer(problem, gate_params, expert_params, units=state.units)
+    state.units = packer.units
     theta = packer.pack(gate_params, expert_params)
     if state.first is None or state.first.shape != theta.shape:
         state.first, state.second, state.n_steps = (

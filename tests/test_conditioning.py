@@ -81,14 +81,85 @@ def test_center_intercepts_round_trip_keeps_predictions():
     np.testing.assert_allclose(center_intercepts(np, centered, offset, -1.0), coef)
 
 
-def test_features_of_very_different_scales_warn():
+def test_features_the_penalty_swamps_warn():
     X, y = piecewise()
-    with pytest.warns(UserWarning, match="StandardScaler"):
+    # standard deviation 1.7e-4 < sqrt(alpha) = 1e-3: the penalty shrinks it
+    with pytest.warns(UserWarning, match=r"below sqrt\(alpha\)=0.001.*StandardScaler"):
         MoERegressor(1).fit(X * np.array([1e-4, 1e4]), y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        MoERegressor(1).fit(X * np.array([1e-2, 1e2]), y)  # 1e4 apart: no warning
+        MoERegressor(1).fit(X * np.array([1e-2, 1e2]), y)  # above sqrt(alpha)
         MoERegressor(1).fit(np.c_[X, np.zeros(len(X))], y)  # constant: no warning
+        # scales 1e16 apart fit exactly without a penalty: no warning either
+        MoERegressor(1, alpha=0.0).fit(X * np.array([1e-8, 1e8]), y)
+
+
+@pytest.mark.parametrize(
+    "dtype, scale", [(np.float32, 1e6), (np.float32, 1e12), (np.float64, 1e12)]
+)
+def test_mixture_on_a_large_scale_feature_fits_as_at_unit_scale(dtype, scale):
+    # a jitter floored at eps times the largest diagonal (the feature's) shrank
+    # the intercept: R^2 0.82 instead of 0.998 in float32 at 1e6, and EM's
+    # objective fell on 87 iterations
+    rng = np.random.RandomState(1)
+    x = rng.uniform(-3, 3, (500, 1))
+    y = np.where(x[:, 0] < 0, -2 * x[:, 0], 3 * x[:, 0]) + 0.1 * rng.randn(500)
+    y = y.astype(dtype)
+    plain = MoERegressor(2, random_state=0).fit(x.astype(dtype), y)
+    scaled = MoERegressor(2, random_state=0).fit((x * scale).astype(dtype), y)
+    # the same fit up to the gate's penalty (in the feature's units), which
+    # lets the gate be sharper at scale 1e6: log-likelihood 444.2 against 443.9
+    assert plain.score(x.astype(dtype), y) > 0.998
+    assert scaled.score((x * scale).astype(dtype), y) > 0.998
+    assert scaled.log_likelihood_ > plain.log_likelihood_ - 1.0
+    history = np.asarray(scaled.objective_history_)
+    assert np.all(np.diff(history) >= -1e-6 * np.abs(history[1:]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiny_scale_feature_without_penalty_is_least_squares(dtype):
+    # the solve's floor, sqrt of the smallest normal number, swamped the Gram
+    # entry of a feature of scale 1e-13 (slope 0.76 or 1.18 instead of 2)
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-3, 3, (500, 1))
+    y = 2 * x[:, 0] + 1 + 0.01 * rng.randn(500)
+    model = MoERegressor(1, alpha=0.0).fit((x * 1e-13).astype(dtype), y.astype(dtype))
+    reference = LinearRegression().fit(x, y)
+    np.testing.assert_allclose(
+        model.expert_coef_[0, 0] * 1e-13, reference.coef_[0], rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_solve_symmetric_is_exact_on_a_diagonal_system_of_any_spread(dtype):
+    from skmoe._math import solve_symmetric
+
+    for big in (1e6, 1e12, 1e30):
+        A = np.array([[0.5, 0.0], [0.0, big]], dtype=dtype)
+        B = np.array([[1.0], [big]], dtype=dtype)
+        np.testing.assert_allclose(
+            solve_symmetric(np, A, B)[:, 0], [2.0, 1.0], rtol=1e-5
+        )
+
+
+@pytest.mark.parametrize("solver", ["sgd", "gradient"])
+@pytest.mark.parametrize("x_scale, y_scale", [(1e3, 1.0), (1e-2, 1.0), (1.0, 1e3)])
+def test_gradient_solvers_do_not_depend_on_the_units(solver, x_scale, y_scale):
+    # Adam and L-BFGS stepped in the coefficients' own units: R^2 0.60 (SGD) at
+    # features or targets 1000 times larger, 0.96 at unit scale
+    X, y = piecewise(n=600)
+    y = y + 0.4 * np.random.RandomState(1).randn(600)
+    kwargs = dict(solver=solver, alpha=0.0, random_state=0)
+    plain = MoERegressor(2, **kwargs).fit(X, y)
+    scaled = MoERegressor(2, **kwargs).fit(X * x_scale, y * y_scale)
+    assert plain.score(X, y) > 0.95
+    if solver == "sgd":  # Adam's steps are the same, to its epsilon
+        assert scaled.n_iter_ == plain.n_iter_
+        np.testing.assert_allclose(
+            scaled.predict(X * x_scale) / y_scale, plain.predict(X), atol=1e-4
+        )
+    else:  # L-BFGS's stopping rule is relative to the objective's size
+        assert scaled.score(X * x_scale, y * y_scale) > plain.score(X, y) - 0.005
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -75,6 +75,13 @@ class ExpertFamily(ABC):
     def select(self, xp, params: Params, keep: Array) -> Params:
         """The parameters of the experts ``keep`` (integer indices), in that order."""
 
+    def target_scale(self, xp, params: Params) -> float:
+        """The unit of the experts' coefficients per unit of a feature at
+        ``params`` (1 by default; the noise standard deviation for Gaussian
+        experts), by which the gradient solvers scale their steps (see
+        :class:`skmoe._gradient.Packer`)."""
+        return 1.0
+
     def lower_bounds(self) -> dict[str, float]:
         """Positive parameters and their floors; solvers move these in log space."""
         return {}

@@ -103,6 +103,13 @@ class GaussianLinearExperts(ExpertFamily):
             "variance": xp.take(params["variance"], keep, axis=0),
         }
 
+    def target_scale(self, xp, params: Params) -> float:
+        # the log-likelihood's curvature in a mean is 1 / s2_k: steps in units
+        # of the noise, as on a target standardized by it (the target's own
+        # standard deviation made Adam's steps too long for sharp regimes)
+        scale = float(xp.sqrt(xp.mean(params["variance"])))
+        return scale if math.isfinite(scale) and scale > 0 else 1.0
+
     def lower_bounds(self) -> dict[str, float]:
         return {"variance": float(self.variance_floor)}
 
