@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from scipy import special
 from scipy.optimize.elementwise import find_root
@@ -23,6 +25,11 @@ class PredictiveMixture:
     parameters are arrays: ``logpdf(y)`` with ``y`` of shape (n_rows,) scores each
     row at its own ``y``; pass ``y`` of shape (m, 1) to evaluate m values per row,
     giving shape (m, n_rows).
+
+    Indexing selects rows: ``dist[index]``, with ``index`` an int, a slice, a
+    boolean mask of length n_rows or an array of row indices, is the
+    PredictiveMixture of those rows, in that order. An int gives a mixture of
+    one row (so ``dist[i].mean()`` has shape (1,)).
 
     Parameters
     ----------
@@ -51,6 +58,15 @@ class PredictiveMixture:
     (array([0.]), array([0.]))
     >>> float(np.round(dist.std()[0], 4))
     1.4142
+    >>> dist = PredictiveMixture(
+    ...     [[0.5, 0.5], [1.0, 0.0], [0.2, 0.8]],
+    ...     [[-1.0, 1.0], [2.0, 0.0], [0.0, 5.0]],
+    ...     [[1.0, 1.0], [0.5, 1.0], [1.0, 1.0]],
+    ... )
+    >>> dist
+    PredictiveMixture(n_rows=3, n_components=2)
+    >>> dist[1:].mean(), dist[[True, False, True]].mean()
+    (array([2., 4.]), array([0., 4.]))
     """
 
     def __init__(self, weights, means, scales):
@@ -74,6 +90,38 @@ class PredictiveMixture:
 
     def __len__(self):
         return self.weights.shape[0]
+
+    def __repr__(self):
+        n_rows, n_components = self.weights.shape
+        return f"PredictiveMixture(n_rows={n_rows}, n_components={n_components})"
+
+    def __getitem__(self, index):
+        """The mixture of the rows ``index`` selects (an int: one row, kept 2-D)."""
+        rows = index
+        if isinstance(index, numbers.Integral) and not isinstance(
+            index, bool | np.bool_
+        ):
+            rows = [index]  # fancy indexing keeps the rows axis
+        elif not isinstance(index, slice):
+            rows = np.asarray(index) if not isinstance(index, tuple) else None
+            if rows is not None and rows.size == 0:
+                rows = rows.astype(np.intp)
+            if rows is None or not (
+                rows.ndim == 1
+                and (rows.dtype == bool or np.issubdtype(rows.dtype, np.integer))
+            ):
+                got = (
+                    type(index).__name__
+                    if rows is None or rows.ndim == 0
+                    else f"an array of dtype {rows.dtype} and shape {rows.shape}"
+                )
+                raise TypeError(
+                    "PredictiveMixture selects rows only, with an int, a slice, a "
+                    f"boolean mask or a 1-D array of row indices; got {got}."
+                )
+        return PredictiveMixture(
+            self.weights[rows], self.means[rows], self.scales[rows]
+        )
 
     def mean(self):
         """Mixture mean of each row.

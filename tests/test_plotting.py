@@ -1,6 +1,6 @@
 """skmoe.plotting: what each display draws equals what the model computes."""
 
-import copy
+import os
 import subprocess
 import sys
 
@@ -8,8 +8,12 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import sklearn
 from scipy import special, stats
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -226,8 +230,6 @@ def test_convergence_line_is_the_history(regression_1d):
         display.line_.get_xdata(), np.arange(1, reg.n_iter_ + 1)
     )
     assert display.ax_.get_xlabel() == "EM iteration"
-    sgd = copy.copy(reg).set_params(solver="sgd")  # the label follows the solver
-    assert ConvergenceDisplay.from_estimator(sgd).ax_.get_xlabel() == "epoch"
 
     display = ConvergenceDisplay.from_estimator(reg, objective=True)
     drawn = display.line_.get_ydata()
@@ -296,3 +298,210 @@ def test_prediction_bands_validation(regression_1d, classification_2d):
     X2, _, clf = classification_2d
     with pytest.raises(TypeError, match="MoERegressor"):
         PredictionBandsDisplay.from_estimator(clf, X2)
+
+
+def _xlabel(display):
+    return display.ax_.get_xlabel()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_convergence_label_is_the_fitted_solver_not_the_parameter():
+    X, y = _regimes_1d(n=200)
+    em = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    sgd = MoERegressor(
+        n_experts=2, solver="sgd", max_iter=5, n_init=1, random_state=0
+    ).fit(X, y)
+    gradient = MoERegressor(
+        n_experts=2, solver="gradient", max_iter=20, n_init=1, random_state=0
+    ).fit(X, y)
+    assert _xlabel(ConvergenceDisplay.from_estimator(gradient)) == "L-BFGS iteration"
+    assert _xlabel(ConvergenceDisplay.from_estimator(sgd)) == "epoch"
+    # an SGD fit keeps its label after set_params changes the solver
+    sgd.set_params(solver="em")
+    assert _xlabel(ConvergenceDisplay.from_estimator(sgd)) == "epoch"
+    # and an EM fit its own, as does a pruned copy of an SGD fit
+    em.set_params(solver="sgd")
+    assert _xlabel(ConvergenceDisplay.from_estimator(em)) == "EM iteration"
+    pruned = sgd.set_params(solver="em").prune_experts(0.0)
+    assert _xlabel(ConvergenceDisplay.from_estimator(pruned)) == "epoch"
+    # partial_fit after an EM fit continues with SGD epochs
+    em.partial_fit(X, y)
+    display = ConvergenceDisplay.from_estimator(em)
+    assert _xlabel(display) == "epoch"
+    assert len(display.line_.get_ydata()) == em.n_iter_
+
+
+# -- fitted searches and other wrappers ---------------------------------------------
+
+
+def test_displays_draw_the_best_estimator_of_a_search():
+    X, y = _regimes_1d(n=300)
+    search = GridSearchCV(
+        MoERegressor(n_init=1, random_state=0), {"n_experts": [2, 3]}, cv=2
+    ).fit(X, y)
+    best = search.best_estimator_
+    grid = np.linspace(X.min(), X.max(), 30)[:, None]
+    gate = GateDisplay.from_estimator(search, X, grid_resolution=30)
+    np.testing.assert_allclose(gate.gate, best.predict_gate(grid))
+    assert len(gate.lines_) == best.n_experts_
+    bands = PredictionBandsDisplay.from_estimator(
+        search, X, band="std", grid_resolution=30
+    )
+    mean, std = best.predict(grid, return_std=True)
+    np.testing.assert_allclose(bands.lower, mean - 2 * std)
+    usage = ExpertUsageDisplay.from_estimator(search, X, y)
+    np.testing.assert_allclose(usage.mean_gate, best.predict_gate(X).mean(axis=0))
+    convergence = ConvergenceDisplay.from_estimator(search)
+    np.testing.assert_allclose(
+        convergence.line_.get_ydata(), best.log_likelihood_history_
+    )
+
+
+def test_randomized_search_over_a_pipeline_draws_in_the_raw_input_space():
+    X, y = _regimes_1d(n=300)
+    X = 10 * X + 50
+    pipe = make_pipeline(StandardScaler(), MoERegressor(n_init=1, random_state=0))
+    search = RandomizedSearchCV(
+        pipe, {"moeregressor__n_experts": [2, 3]}, n_iter=2, cv=2, random_state=0
+    ).fit(X, y)
+    display = GateDisplay.from_estimator(search, X, grid_resolution=25)
+    grid = np.linspace(X.min(), X.max(), 25)[:, None]
+    np.testing.assert_allclose(display.lines_[0].get_xdata(), grid[:, 0])
+    best = search.best_estimator_
+    np.testing.assert_allclose(
+        display.gate, best[-1].predict_gate(best[0].transform(grid))
+    )
+
+
+def test_displays_explain_unusable_wrappers():
+    X, y = _regimes_1d(n=100)
+    moe = MoERegressor(n_experts=2, n_init=1, random_state=0)
+    unfitted = GridSearchCV(moe, {"n_experts": [2]}, cv=2)
+    with pytest.raises(NotFittedError):
+        GateDisplay.from_estimator(unfitted, X)
+    no_refit = GridSearchCV(moe, {"n_experts": [2, 3]}, cv=2, refit=False).fit(X, y)
+    with pytest.raises(ValueError, match="refit=False"):
+        ConvergenceDisplay.from_estimator(no_refit)
+    linear = GridSearchCV(LinearRegression(), {"fit_intercept": [True]}, cv=2)
+    with pytest.raises(TypeError, match="MoERegressor or MoEClassifier"):
+        GateDisplay.from_estimator(linear.fit(X, y), X)
+    # the target transform changes y's units: refused, pointing to regressor_
+    wrapped = TransformedTargetRegressor(moe, func=np.exp, inverse_func=np.log)
+    wrapped.fit(X, np.log(np.abs(y) + 1))
+    for display in (GateDisplay, PredictionBandsDisplay, ExpertUsageDisplay):
+        with pytest.raises(TypeError, match="regressor_"):
+            display.from_estimator(wrapped, X)
+    with pytest.raises(TypeError, match="regressor_"):
+        ConvergenceDisplay.from_estimator(make_pipeline(StandardScaler(), wrapped))
+    inner = GateDisplay.from_estimator(wrapped.regressor_, X, grid_resolution=10)
+    grid = np.linspace(X.min(), X.max(), 10)[:, None]
+    np.testing.assert_allclose(inner.gate, wrapped.regressor_.predict_gate(grid))
+
+
+# -- models fitted under scikit-learn's Array API dispatch -------------------------
+
+
+array_api_dispatch = pytest.mark.skipif(
+    os.environ.get("SCIPY_ARRAY_API") != "1",
+    reason="scikit-learn's Array API dispatch needs SCIPY_ARRAY_API=1 at import",
+)
+
+
+@pytest.fixture(scope="module")
+def strict_fits():
+    """Models fitted on array-api-strict arrays, and the same fitted on NumPy."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y = _regimes_1d(n=300)
+    labels = np.where(X[:, 0] > 0.5, 2, (X[:, 0] > -1).astype(int))
+    targets = (y, labels, y)
+
+    def models():
+        return (
+            MoERegressor(n_experts=2, n_init=1, random_state=0),
+            MoEClassifier(n_experts=2, n_init=1, random_state=0),
+            make_pipeline(
+                StandardScaler(), MoERegressor(n_experts=2, n_init=1, random_state=0)
+            ),
+        )
+
+    numpy_fits = [m.fit(X, t) for m, t in zip(models(), targets, strict=True)]
+    # (StandardScaler's first running variance divides 0 by 0 in array-api-strict)
+    with sklearn.config_context(array_api_dispatch=True), np.errstate(invalid="ignore"):
+        strict = [
+            m.fit(xps.asarray(X), xps.asarray(t))
+            for m, t in zip(models(), targets, strict=True)
+        ]
+    assert not isinstance(strict[0].gate_coef_, np.ndarray)  # kept in its namespace
+    return xps, X, y, labels, strict, numpy_fits
+
+
+@array_api_dispatch
+@pytest.mark.parametrize("dispatch", [True, False], ids=["dispatch", "no-dispatch"])
+@pytest.mark.parametrize("kind", ["array-api-strict", "numpy"])
+def test_displays_of_a_model_fitted_under_array_api_dispatch(
+    kind, dispatch, strict_fits
+):
+    xps, X, y, labels, strict, reference = strict_fits
+    regressor, classifier, pipeline = strict
+    ref_regressor, ref_classifier, ref_pipeline = reference
+    convert = xps.asarray if kind == "array-api-strict" else np.asarray
+    Xs, ys, labels_s = convert(X), convert(y), convert(labels)
+    grid = np.linspace(X.min(), X.max(), 40)[:, None]
+    close = {"rtol": 1e-6, "atol": 1e-9}
+    with sklearn.config_context(array_api_dispatch=dispatch):
+        gate = GateDisplay.from_estimator(regressor, Xs, grid_resolution=40)
+        np.testing.assert_allclose(gate.lines_[0].get_xdata(), grid[:, 0])
+        np.testing.assert_allclose(gate.gate, ref_regressor.predict_gate(grid), **close)
+
+        bands = PredictionBandsDisplay.from_estimator(
+            regressor, Xs, ys, band="std", grid_resolution=40
+        )
+        mean, std = ref_regressor.predict(grid, return_std=True)
+        np.testing.assert_allclose(bands.line_.get_ydata(), mean, **close)
+        np.testing.assert_allclose(bands.upper, mean + 2 * std, **close)
+        np.testing.assert_allclose(
+            bands.scatter_.get_offsets(), np.column_stack([X, y])
+        )
+        quantile = PredictionBandsDisplay.from_estimator(
+            regressor, Xs, coverage=0.8, grid_resolution=40
+        )
+        expected = ref_regressor.predict_distribution(grid).ppf(0.9)
+        np.testing.assert_allclose(quantile.upper, expected, rtol=1e-5)
+
+        usage = ExpertUsageDisplay.from_estimator(regressor, Xs, ys)
+        dist = ref_regressor.predict_distribution(X)
+        joint = dist.weights * stats.norm.pdf(y[:, None], dist.means, dist.scales)
+        share = (joint / joint.sum(axis=1, keepdims=True)).mean(axis=0)
+        np.testing.assert_allclose(usage.responsibility_share, share, rtol=1e-5)
+        np.testing.assert_allclose(
+            usage.mean_gate, ref_regressor.predict_gate(X).mean(axis=0), **close
+        )
+
+        usage = ExpertUsageDisplay.from_estimator(classifier, Xs, labels_s)
+        proba = ref_classifier.predict_proba(X)[np.arange(len(labels)), labels]
+        gate_weights = ref_classifier.predict_gate(X)
+        # the responsibilities mix back to the model's class probability
+        expert_proba = np.stack(
+            [
+                special.softmax(
+                    X @ ref_classifier.expert_coef_[k].T
+                    + ref_classifier.expert_intercept_[k],
+                    axis=1,
+                )[np.arange(len(labels)), labels]
+                for k in range(2)
+            ],
+            axis=1,
+        )
+        share = (gate_weights * expert_proba / proba[:, None]).mean(axis=0)
+        np.testing.assert_allclose(usage.responsibility_share, share, rtol=1e-5)
+
+        piped = GateDisplay.from_estimator(pipeline, Xs, grid_resolution=40)
+        expected = ref_pipeline[-1].predict_gate(ref_pipeline[0].transform(grid))
+        np.testing.assert_allclose(piped.gate, expected, **close)
+
+        convergence = ConvergenceDisplay.from_estimator(regressor)
+        np.testing.assert_allclose(
+            convergence.line_.get_ydata(),
+            ref_regressor.log_likelihood_history_,
+            rtol=1e-6,
+        )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.base import is_regressor
 
-from ._utils import as_frame_if_named, get_ax, input_grid, split_estimator
+from ._utils import FittedMixture, as_frame_if_named, as_numpy, get_ax, input_grid
 
 
 class PredictionBandsDisplay:
@@ -75,12 +74,12 @@ class PredictionBandsDisplay:
         band_label="band",
         xlabel="x",
     ):
-        self.x = np.asarray(x)
-        self.mean = np.asarray(mean)
-        self.lower = np.asarray(lower)
-        self.upper = np.asarray(upper)
-        self.X = None if X is None else np.asarray(X)
-        self.y = None if y is None else np.asarray(y)
+        self.x = as_numpy(x)
+        self.mean = as_numpy(mean)
+        self.lower = as_numpy(lower)
+        self.upper = as_numpy(upper)
+        self.X = as_numpy(X)
+        self.y = as_numpy(y)
         self.band_label = band_label
         self.xlabel = xlabel
 
@@ -101,9 +100,10 @@ class PredictionBandsDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor or Pipeline
-            Fitted regressor with one input feature, or a fitted pipeline ending
-            in one.
+        estimator : MoERegressor, Pipeline or search
+            Fitted regressor with one input feature, a fitted pipeline ending
+            in one, or a fitted GridSearchCV or RandomizedSearchCV whose
+            ``best_estimator_`` is one of these.
         X : array-like of shape (n_samples, 1)
             Input data; sets the grid's range.
         y : array-like of shape (n_samples,), default=None
@@ -124,35 +124,34 @@ class PredictionBandsDisplay:
         -------
         display : PredictionBandsDisplay
         """
-        transform, moe = split_estimator(estimator)
-        if not is_regressor(moe):
+        model = FittedMixture(estimator)
+        if not is_regressor(model.moe):
             raise TypeError("PredictionBandsDisplay needs a fitted MoERegressor.")
-        n_features = getattr(estimator, "n_features_in_", moe.n_features_in_)
+        n_features = model.n_features
         if n_features != 1:
             raise ValueError(
                 f"PredictionBandsDisplay draws one input feature; the estimator "
                 f"expects {n_features}."
             )
         points, grid = input_grid(X, 1, grid_resolution, 0.0)
-        Z = transform(as_frame_if_named(estimator, points))
+        points = as_frame_if_named(model.estimator, points)
         if band == "quantile":
             if not 0 < coverage < 1:
                 raise ValueError(f"coverage={coverage} must be in (0, 1).")
-            distribution = moe.predict_distribution(Z)
+            distribution = model.call("predict_distribution", points)
             mean = distribution.mean()
             lower = distribution.ppf((1 - coverage) / 2)
             upper = distribution.ppf((1 + coverage) / 2)
             label = f"{coverage:.0%} predictive interval"
         elif band == "std":
-            mean, std = moe.predict(Z, return_std=True)
-            mean, std = np.asarray(mean), np.asarray(std)
+            mean, std = model.call("predict", points, return_std=True)
             lower, upper = mean - n_std * std, mean + n_std * std
             label = f"mean $\\pm$ {n_std:g} std"
         else:
             raise ValueError(f"band must be 'quantile' or 'std'; got {band!r}.")
-        names = getattr(estimator, "feature_names_in_", None)
+        names = getattr(model.estimator, "feature_names_in_", None)
         xlabel = "x" if names is None else str(names[0])
-        X_points = None if y is None else np.asarray(X, dtype=float).reshape(-1)
+        X_points = None if y is None else as_numpy(X).astype(float).reshape(-1)
         return cls(
             grid[0],
             mean,

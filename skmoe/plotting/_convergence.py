@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._utils import get_ax, split_estimator
+from ._utils import FittedMixture, fitted_solver, get_ax
 
 
 class ConvergenceDisplay:
@@ -18,7 +18,9 @@ class ConvergenceDisplay:
     the fit. With ``top_k``, pruning (``prune_threshold``) or the ``"gradient"``
     and ``"sgd"`` solvers either curve may also fall. The iterations are the
     solver's: EM iterations, L-BFGS iterations for ``solver="gradient"``,
-    epochs for ``solver="sgd"``. Build it with :meth:`from_estimator`.
+    epochs for ``solver="sgd"`` and :meth:`partial_fit`, named after the
+    solver of the fit (not the ``solver`` parameter, which ``set_params`` may
+    have changed since). Build it with :meth:`from_estimator`.
 
     Parameters
     ----------
@@ -69,8 +71,10 @@ class ConvergenceDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEClassifier or Pipeline
-            Fitted mixture of experts, or a fitted pipeline ending in one.
+        estimator : MoERegressor, MoEClassifier, Pipeline or search
+            Fitted mixture of experts, a fitted pipeline ending in one, or a
+            fitted GridSearchCV or RandomizedSearchCV whose ``best_estimator_``
+            is one of these.
         objective : bool, default=False
             Draw ``objective_history_`` (the per-sample penalized log-likelihood,
             which EM with a dense gate and no pruning never decreases) instead
@@ -83,15 +87,18 @@ class ConvergenceDisplay:
         -------
         display : ConvergenceDisplay
         """
-        _, moe = split_estimator(estimator)
+        moe = FittedMixture(estimator).moe
         if objective:
             history = moe.objective_history_
             ylabel = "penalized log-likelihood per sample"
         else:
             history, ylabel = moe.log_likelihood_history_, "log-likelihood"
-        xlabel = {"gradient": "L-BFGS iteration", "sgd": "epoch"}.get(
-            moe.solver, "EM iteration"
-        )
+        # the solver of the fit, which set_params may have changed since
+        xlabel = {
+            "em": "EM iteration",
+            "gradient": "L-BFGS iteration",
+            "sgd": "epoch",
+        }.get(fitted_solver(moe), "iteration")
         return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax)
 
     def plot(self, ax=None, **kwargs):

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._utils import (
-    as_frame_if_named,
-    feature_names,
-    get_ax,
-    input_grid,
-    split_estimator,
-)
+from ._utils import FittedMixture, as_frame_if_named, feature_names, get_ax, input_grid
 
 
 class GateDisplay:
@@ -77,9 +71,11 @@ class GateDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEClassifier or Pipeline
-            Fitted mixture of experts, or a fitted pipeline ending in one (the
-            grid is then drawn in the pipeline's input space).
+        estimator : MoERegressor, MoEClassifier, Pipeline or search
+            Fitted mixture of experts, a fitted pipeline ending in one (the
+            grid is then drawn in the pipeline's input space), or a fitted
+            GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is one
+            of these.
         X : array-like of shape (n_samples, 1) or (n_samples, 2)
             Input data; only the range of each feature is used.
         grid_resolution : int, default=200
@@ -96,14 +92,14 @@ class GateDisplay:
         -------
         display : GateDisplay
         """
-        transform, moe = split_estimator(estimator)
-        n_features = getattr(estimator, "n_features_in_", moe.n_features_in_)
+        model = FittedMixture(estimator)
+        n_features = model.n_features
         points, grid = input_grid(X, n_features, grid_resolution, eps)
-        points = as_frame_if_named(estimator, points)
-        gate = np.asarray(moe.predict_gate(transform(points)))
+        points = as_frame_if_named(model.estimator, points)
+        gate = model.call("predict_gate", points)
         if n_features == 2:
             gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
-        names = feature_names(estimator, n_features)
+        names = feature_names(model.estimator, n_features)
         return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert)
 
     def plot(self, ax=None, *, expert=None, **kwargs):

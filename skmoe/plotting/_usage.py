@@ -3,41 +3,50 @@
 from __future__ import annotations
 
 import numpy as np
+import sklearn
 from scipy import special
 from sklearn.base import is_classifier
 
-from ._utils import get_ax, split_estimator
+from .._backend import to_numpy
+from ._utils import FittedMixture, as_numpy, get_ax
 
 
 def expert_log_likelihood(moe, X, y):
     """log p_k(y_i | x_i) of each expert, shape (n_samples, n_experts).
 
-    Computed from the public fitted attributes only.
+    Computed on the host from the public fitted attributes only (copied to NumPy
+    from the namespace they were fitted in); ``X`` is the mixture's input.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = as_numpy(X).astype(np.float64)
+    y = as_numpy(y)
+    attribute = moe._host_attribute  # NumPy, wherever the attribute lives
     # the estimator's own target checks: lengths, shape, labels it was fitted on
-    target = moe._encode_target(y, X, fitting=False)
+    with sklearn.config_context(array_api_dispatch=False):  # all NumPy here
+        target = moe._encode_target(y, X, fitting=False)
     if is_classifier(moe):
         logits = (
-            np.einsum("nd,kcd->nkc", X, moe.expert_coef_)
-            + moe.expert_intercept_[None, :, :]
+            np.einsum("nd,kcd->nkc", X, attribute("expert_coef_"))
+            + attribute("expert_intercept_")[None, :, :]
         )
         log_proba = logits - special.logsumexp(logits, axis=2, keepdims=True)
         index = np.argmax(target, axis=0)  # one-hot (n_classes, n_samples)
         return log_proba[np.arange(len(index)), :, index]
-    means = X @ moe.expert_coef_.T + moe.expert_intercept_
-    variance = moe.expert_variance_
+    means = X @ attribute("expert_coef_").T + attribute("expert_intercept_")
+    variance = attribute("expert_variance_")
     residual = target[:, None] - means
     return -0.5 * (residual**2 / variance + np.log(2 * np.pi * variance))
 
 
-def responsibilities(moe, X, y):
+def responsibilities(moe, X, y, gate=None):
     """Posterior responsibilities r_ik = g_k p_k(y_i | x_i) / p(y_i | x_i).
 
-    Shape (n_samples, n_experts); each row sums to one.
+    Shape (n_samples, n_experts); each row sums to one. ``gate`` is
+    ``moe.predict_gate(X)`` when already computed.
     """
+    if gate is None:
+        gate = FittedMixture(moe).call("predict_gate", X)
     with np.errstate(divide="ignore"):
-        log_gate = np.log(np.asarray(moe.predict_gate(X), dtype=np.float64))
+        log_gate = np.log(as_numpy(gate).astype(np.float64))
     log_joint = log_gate + expert_log_likelihood(moe, X, y)
     return np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
 
@@ -93,11 +102,9 @@ class ExpertUsageDisplay:
     """
 
     def __init__(self, mean_gate, top1_share, *, responsibility_share=None):
-        self.mean_gate = np.asarray(mean_gate)
-        self.top1_share = np.asarray(top1_share)
-        self.responsibility_share = (
-            None if responsibility_share is None else np.asarray(responsibility_share)
-        )
+        self.mean_gate = as_numpy(mean_gate)
+        self.top1_share = as_numpy(top1_share)
+        self.responsibility_share = as_numpy(responsibility_share)
 
     @classmethod
     def from_estimator(cls, estimator, X, y=None, *, ax=None):
@@ -105,8 +112,10 @@ class ExpertUsageDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEClassifier or Pipeline
-            Fitted mixture of experts, or a fitted pipeline ending in one.
+        estimator : MoERegressor, MoEClassifier, Pipeline or search
+            Fitted mixture of experts, a fitted pipeline ending in one, or a
+            fitted GridSearchCV or RandomizedSearchCV whose ``best_estimator_``
+            is one of these.
         X : array-like of shape (n_samples, n_features)
             Input data, usually the training data.
         y : array-like of shape (n_samples,), default=None
@@ -118,14 +127,15 @@ class ExpertUsageDisplay:
         -------
         display : ExpertUsageDisplay
         """
-        transform, moe = split_estimator(estimator)
-        Z = transform(X)
-        gate = np.asarray(moe.predict_gate(Z))
+        model = FittedMixture(estimator)
+        with model.fitted_context():
+            Z = model.inputs(X)  # the mixture's input
+            gate = to_numpy(model.moe.predict_gate(Z))
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
         share = None
         if y is not None:
-            share = responsibilities(moe, Z, y).mean(axis=0)
+            share = responsibilities(model.moe, Z, y, gate=gate).mean(axis=0)
         return cls(
             gate.mean(axis=0), top1 / gate.shape[0], responsibility_share=share
         ).plot(ax=ax)

@@ -1,11 +1,18 @@
-"""Helpers shared by the displays: lazy matplotlib, pipelines, grids."""
+"""Helpers shared by the displays: lazy matplotlib, unwrapping, namespaces, grids."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
+import sklearn
+from array_api_compat import is_numpy_array
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._backend import array_namespace, device_of, host, to_numpy
 from .._base import BaseMixtureOfExperts
 
 
@@ -29,31 +36,109 @@ def get_ax(ax):
     return ax, ax.figure
 
 
-def split_estimator(estimator):
-    """``(transform, moe)``: how to turn X into the mixture's input, and the mixture.
+def as_numpy(a):
+    """``a`` as a NumPy array on the host (None stays None): what gets drawn."""
+    return None if a is None else np.asarray(host(a))
 
-    ``estimator`` is a fitted mixture of experts or a fitted Pipeline ending in one.
-    """
-    if isinstance(estimator, Pipeline):
-        moe = estimator[-1]
-        preprocessing = estimator[:-1]
 
-        def transform(X):
-            return preprocessing.transform(X)
-
-    else:
-        moe = estimator
-
-        def transform(X):
-            return X
-
-    if not isinstance(moe, BaseMixtureOfExperts):
-        raise TypeError(
-            "Expected a fitted MoERegressor or MoEClassifier, or a Pipeline ending "
-            f"in one; got {type(moe).__name__}."
+def _unwrap_search(estimator):
+    """The refitted best estimator of a fitted hyperparameter search."""
+    if not isinstance(estimator, BaseSearchCV):
+        return estimator
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "best_estimator_"):
+        raise ValueError(
+            f"This {type(estimator).__name__} was fitted with refit=False, so it "
+            "has no best_estimator_ to draw; fit it with refit=True, or pass a "
+            "fitted estimator."
         )
-    check_is_fitted(moe)
-    return transform, moe
+    return estimator.best_estimator_
+
+
+class FittedMixture:
+    """A fitted mixture of experts as a display sees it, and how to call it.
+
+    ``estimator`` is a fitted MoERegressor or MoEClassifier, a fitted Pipeline
+    ending in one, or a fitted GridSearchCV or RandomizedSearchCV (refit=True)
+    whose ``best_estimator_`` is one of these.
+
+    Attributes
+    ----------
+    estimator : estimator
+        The mixture or the pipeline (a search's best estimator); its
+        ``n_features_in_`` and ``feature_names_in_`` describe the raw input.
+    moe : BaseMixtureOfExperts
+        The mixture of experts itself.
+    """
+
+    def __init__(self, estimator):
+        estimator = _unwrap_search(estimator)
+        moe = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        if isinstance(moe, TransformedTargetRegressor):
+            raise TypeError(
+                "TransformedTargetRegressor predicts through a target transform "
+                "that the displays do not apply. Pass its fitted inner regressor, "
+                "`.regressor_`, to draw the model on the transformed target scale."
+            )
+        if not isinstance(moe, BaseMixtureOfExperts):
+            raise TypeError(
+                "Expected a fitted MoERegressor or MoEClassifier, a Pipeline ending "
+                "in one, or a fitted GridSearchCV or RandomizedSearchCV whose "
+                f"best_estimator_ is one of these; got {type(moe).__name__}."
+            )
+        check_is_fitted(moe)
+        self.estimator = estimator
+        self.moe = moe
+
+    @property
+    def n_features(self):
+        """Number of raw input features."""
+        return getattr(self.estimator, "n_features_in_", self.moe.n_features_in_)
+
+    def fitted_context(self):
+        """Context under which the model's methods accept :meth:`inputs`.
+
+        A model fitted under scikit-learn's Array API dispatch keeps its fitted
+        attributes in the namespace of its training data and predicts on input
+        of that namespace only, with the dispatch on.
+        """
+        if is_numpy_array(self.moe.gate_coef_):
+            return nullcontext()
+        return sklearn.config_context(array_api_dispatch=True)
+
+    def inputs(self, X):
+        """``X`` as the mixture's input: in the namespace and on the device the
+        model was fitted in, and through the pipeline's preceding steps.
+
+        Call within :meth:`fitted_context`.
+        """
+        like = self.moe.gate_coef_
+        if is_numpy_array(like):
+            X = host(X)  # an Array API array, for a model fitted on NumPy
+        else:
+            xp = array_namespace(like)
+            X = xp.asarray(np.asarray(host(X)), device=device_of(like))
+        if isinstance(self.estimator, Pipeline):
+            X = self.estimator[:-1].transform(X)
+        return X
+
+    def call(self, method, X, **kwargs):
+        """``moe.method(X, **kwargs)`` on raw input X, its outputs on the host.
+
+        Array outputs (or tuples of them) come back as NumPy arrays; others (a
+        PredictiveMixture) as the method returns them.
+        """
+        with self.fitted_context():
+            out = getattr(self.moe, method)(self.inputs(X), **kwargs)
+        if isinstance(out, tuple):
+            return tuple(to_numpy(a) for a in out)
+        return to_numpy(out) if hasattr(out, "__dlpack__") else out
+
+
+def fitted_solver(moe):
+    """The solver ``moe`` was fitted with (the ``solver`` parameter may have
+    changed since, by ``set_params``)."""
+    return getattr(moe, "_fitted_solver", moe.solver)
 
 
 def feature_names(estimator, n_features):
@@ -69,7 +154,8 @@ def input_grid(X, n_features, grid_resolution, eps):
 
     Returns the grid as rows of shape (n_points, n_features) and the axes values.
     """
-    X = check_array(X, dtype=np.float64)
+    with sklearn.config_context(array_api_dispatch=False):  # NumPy from here on
+        X = check_array(host(X), dtype=np.float64)
     if X.shape[1] != n_features or n_features not in (1, 2):
         raise ValueError(
             f"X has {X.shape[1]} features; this display draws inputs with 1 or 2 "
