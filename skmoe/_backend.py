@@ -52,7 +52,8 @@ def blas_threads(design):
 
 GPU_MISSING = (
     'device="cuda" needs CuPy and a usable CUDA device; install the GPU extra with '
-    '`pip install "skmoe[gpu]"` (a CuPy wheel matching your CUDA), or use '
+    '`pip install ".[gpu]"` in the skmoe source checkout (a CuPy wheel matching '
+    "your CUDA), or use "
     'device="auto" to fall back to the CPU.'
 )
 

@@ -15,6 +15,7 @@ as a bound.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,10 +224,14 @@ class Packer:
         return out
 
 
-def lbfgs(problem, gate_params, expert_params, *, max_iter, tol, balance_coef):
-    """Minimize the negative objective by L-BFGS-B from the given parameters."""
+def lbfgs(
+    problem, gate_params, expert_params, *, max_iter, tol, balance_coef, verbose=0
+):
+    """Minimize the negative objective by L-BFGS-B from the given parameters
+    (``verbose >= 2``: one line per iteration, as EM's)."""
     packer = Packer(problem, gate_params, expert_params)
     history: list[tuple[float, float]] = []
+    start = time.perf_counter()
 
     def fun(theta):
         gate, experts = packer.unpack(theta)
@@ -235,10 +240,19 @@ def lbfgs(problem, gate_params, expert_params, *, max_iter, tol, balance_coef):
         with np.errstate(over="ignore", invalid="ignore"):
             ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
         fun.last = (ev.log_likelihood, ev.objective)
+        if not hasattr(fun, "first"):
+            fun.first = fun.last
         return -ev.value, -packer.pack_gradient(ev, experts)
 
     def callback(intermediate_result):
+        previous = history[-1][1] if history else fun.first[1]
         history.append(fun.last)
+        if verbose >= 2:
+            print(
+                f"  Iteration {len(history)}\t log-likelihood {fun.last[0]:.6g}\t "
+                f"change {fun.last[1] - previous:.3e}\t "
+                f"time {time.perf_counter() - start:.3f}s"
+            )
 
     result = minimize(
         fun,
@@ -282,6 +296,7 @@ def run_gradient(
             max_iter=max(min(max_iter - n_iter, round_length), 1),
             tol=tol,
             balance_coef=balance_coef,
+            verbose=verbose,
         )
         log_likelihoods += [h[0] for h in history]
         objectives += [h[1] for h in history]

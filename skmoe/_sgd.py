@@ -283,7 +283,7 @@ def run_sgd(
             if stall >= n_iter_no_change:
                 # one expert starts at its own M-step, its optimum (exact for
                 # Gaussian experts): no epoch can improve on it
-                converged = improved or resp.shape[0] == 1
+                converged = bool(improved or resp.shape[0] == 1)
                 break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)

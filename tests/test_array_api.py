@@ -130,6 +130,30 @@ def test_classifier_under_dispatch_matches_numpy():
         )
 
 
+@dispatch
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_torch_input_under_dispatch_matches_numpy(solver):
+    # a second real array library besides array-api-strict, where installed
+    # (not a test dependency: run by hand with torch's CPU wheel)
+    torch = pytest.importorskip("torch")
+    X, y = _regression()
+    labels = (y > 0).astype(np.int64) + (X[:, 1] > 1)
+    for Estimator, target in ((MoERegressor, y), (MoEClassifier, labels)):
+        kwargs = dict(solver=solver, n_init=1, max_iter=30, random_state=0)
+        reference = Estimator(2, **kwargs).fit(X, target)
+        with sklearn.config_context(array_api_dispatch=True):
+            Xt = torch.asarray(X)
+            model = Estimator(2, **kwargs).fit(Xt, torch.asarray(target))
+            outputs = [(model.predict_gate(Xt), reference.predict_gate(X))]
+            if Estimator is MoEClassifier:
+                outputs.append((model.predict_proba(Xt), reference.predict_proba(X)))
+            else:
+                outputs.append((model.predict(Xt), reference.predict(X)))
+        for got, expected in outputs:
+            assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+            np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
+
+
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """A stand-in for CuPy that computes in array-api-strict."""
@@ -227,7 +251,8 @@ def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
 def test_cuda_without_cupy_says_what_to_install(monkeypatch):
     monkeypatch.setattr(backend_module, "_import_cupy", lambda: None)
     X, y = _regression()
-    with pytest.raises(ImportError, match=r'pip install "skmoe\[gpu\]"'):
+    message = r'pip install "\.\[gpu\]"` in the skmoe source checkout'
+    with pytest.raises(ImportError, match=message):
         MoERegressor(2, device="cuda").fit(X, y)
     auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
     cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)

@@ -81,17 +81,20 @@ def test_center_intercepts_round_trip_keeps_predictions():
     np.testing.assert_allclose(center_intercepts(np, centered, offset, -1.0), coef)
 
 
-def test_features_the_penalty_swamps_warn():
+def test_features_the_penalty_shrinks_warn():
     X, y = piecewise()
-    # standard deviation 1.7e-4 < sqrt(alpha) = 1e-3: the penalty shrinks it
-    with pytest.warns(UserWarning, match=r"below sqrt\(alpha\)=0.001.*StandardScaler"):
-        MoERegressor(1).fit(X * np.array([1e-4, 1e4]), y)
+    # standard deviation 0.017: the penalty shrinks its coefficients
+    with pytest.warns(
+        UserWarning, match=r"standard deviation is 0.017.*StandardScaler"
+    ):
+        MoERegressor(1).fit(X * np.array([1e-2, 1e4]), y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        MoERegressor(1).fit(X * np.array([1e-2, 1e2]), y)  # above sqrt(alpha)
+        MoERegressor(1).fit(X * np.array([0.2, 1e4]), y)  # std 0.35: no warning
         MoERegressor(1).fit(np.c_[X, np.zeros(len(X))], y)  # constant: no warning
-        # scales 1e16 apart fit exactly without a penalty: no warning either
+        # without a penalty, scales 1e16 apart fit exactly: no warning either
         MoERegressor(1, alpha=0.0).fit(X * np.array([1e-8, 1e8]), y)
+        MoERegressor(1, alpha=1e-12).fit(X * np.array([1e-2, 1.0]), y)
 
 
 @pytest.mark.parametrize(

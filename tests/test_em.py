@@ -188,3 +188,32 @@ def test_verbose_prints_restarts_and_iterations(crossing_lines, capsys):
     out = capsys.readouterr().out
     assert out.count("Restart") == 2
     assert out.count("Iteration") == 6
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_verbose_covers_every_solver_warm_starts_and_partial_fit(
+    crossing_lines, capsys
+):
+    # the gradient solver printed one summary line, a warm start and partial_fit
+    # nothing
+    X, y = crossing_lines
+    kwargs = dict(n_init=1, max_iter=4, tol=0, random_state=0)
+    model = MoERegressor(2, solver="gradient", verbose=2, **kwargs).fit(X, y)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "Iteration" in line]
+    assert len(lines) == model.n_iter_ == 4
+    # each line's change is the objective history's
+    changes = [float(line.split("change ")[1].split()[0]) for line in lines]
+    np.testing.assert_allclose(
+        changes[1:], np.diff(model.objective_history_), rtol=1e-3
+    )
+    model.set_params(warm_start=True, verbose=1).fit(X, y)
+    assert capsys.readouterr().out.startswith("Warm start: ")
+    sgd = MoERegressor(2, solver="sgd", verbose=1, random_state=0)
+    sgd.partial_fit(X, y).partial_fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == [
+        "partial_fit epoch 1",
+        "partial_fit epoch 2",
+    ]
+    assert f"{sgd.log_likelihood_:.6g}" in out[1]

@@ -437,3 +437,22 @@ def test_partial_fit_after_a_constant_first_batch_resets_the_noise():
         single.partial_fit(X[:1], [5.0])
     single.partial_fit(X[50:], y[50:])
     assert np.all(single.expert_variance_ > 1.0)
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_converged_is_a_python_bool(solver):
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(2, solver=solver, random_state=0).fit(X, y)
+    assert type(model.converged_) is bool
+
+
+def test_partial_fit_without_sgd_says_which_solver_it_needs():
+    model = MoERegressor(2)
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(AttributeError) as info:
+        model.partial_fit(np.zeros((4, 1)), np.zeros(4))
+    assert "needs solver='sgd'" in str(info.value.__cause__)

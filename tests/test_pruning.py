@@ -152,3 +152,15 @@ def test_sgd_prunes_between_epochs():
     expected = responsibilities(model, X, y).mean(axis=0)
     np.testing.assert_allclose(model.expert_usage_, expected, atol=1e-10)
     assert model.score(X, y) > 0.95
+
+
+def test_pruned_copy_drops_the_original_choice_of_n_experts():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 2))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.3 * rng.randn(400)
+    model = MoERegressor(n_experts="auto", random_state=0).fit(X, y)
+    assert hasattr(model, "n_experts_bic_")
+    pruned = model.prune_experts(0.5)
+    # n_experts_bic_ scored other models; the pruned one's BIC is bic()
+    assert not hasattr(pruned, "n_experts_bic_")
+    assert hasattr(model, "n_experts_bic_")

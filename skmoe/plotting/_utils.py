@@ -22,8 +22,8 @@ def import_pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "skmoe.plotting needs matplotlib: pip install 'skmoe[plot]' "
-            "(or pip install matplotlib)."
+            "skmoe.plotting needs matplotlib: pip install '.[plot]' in the skmoe "
+            "source checkout (or pip install matplotlib)."
         ) from exc
     return plt
 
