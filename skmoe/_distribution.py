@@ -340,11 +340,18 @@ def _mixture_ppf(q, weights, means, scales):
             for a in (weights, means, scales)
         )
         target = q_full[rows]
+        # upper quantiles through the survival function: a cdf near 1 keeps
+        # only an absolute 1e-16 of the tail (3e-5 of a scale off at 1 - 1e-12)
+        upper = target > 0.5
+        tail = np.where(upper, 1.0 - target, target)
+        sign = np.where(upper, -1.0, 1.0)
 
         def excess(y, index):
-            # find_root passes only the unfinished elements, with their index
-            z = (y[..., None] - means[index]) / scales[index]
-            return np.sum(weights[index] * special.ndtr(z), axis=-1) - target[index]
+            # find_root passes only the unfinished elements, with their index;
+            # increasing in y on both branches
+            z = sign[index, None] * (y[..., None] - means[index]) / scales[index]
+            mass = np.sum(weights[index] * special.ndtr(z), axis=-1)
+            return sign[index] * (mass - tail[index])
 
         index = np.arange(target.shape[0])
         res = find_root(excess, (low[rows], high[rows]), args=(index,))

@@ -81,6 +81,19 @@ def test_ppf_vectorized_over_rows_and_quantiles(gated_regression):
         dist.ppf(1.5)
 
 
+@pytest.mark.parametrize("q", [1e-12, 0.975, 1 - 1e-12, 1 - 1e-15])
+def test_ppf_is_accurate_in_both_tails(q):
+    # upper quantiles solved on the cdf kept only 1e-16 of the tail: a relative
+    # error of 5e-5 in the tail mass at 1 - 1e-12, 3e-2 at 1 - 1e-15
+    dist = PredictiveMixture([[0.3, 0.7]], [[0.0, 5.0]], [[1.0, 2.0]])
+    y = dist.ppf(q)[0]
+    if q > 0.5:
+        tail, mass = 1 - q, 0.3 * stats.norm.sf(y) + 0.7 * stats.norm.sf(y, 5, 2)
+    else:
+        tail, mass = q, 0.3 * stats.norm.cdf(y) + 0.7 * stats.norm.cdf(y, 5, 2)
+    np.testing.assert_allclose(mass, tail, rtol=1e-12)
+
+
 def test_ppf_finite_when_a_component_has_negligible_weight():
     # rounding used to erase the sign change at the end of the bracket (NaN)
     dist = PredictiveMixture([[3.1e-17, 1.0]], [[-2.994, 2.993]], [[0.096, 0.102]])
