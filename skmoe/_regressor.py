@@ -191,6 +191,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if squares > 0 and vars(self).pop("_variance_pending", False):
             variance = self.expert_variance_
             self.expert_variance_ = variance * 0 + squares / total
+            if self._solver_state is not None:  # units from the floor's noise
+                self._solver_state.units = None
 
     def _set_expert_attributes(self, experts, params):
         self.expert_intercept_ = params["coef"][0].copy()

@@ -24,6 +24,10 @@ from ._math import device, take_last
 Array = Any
 
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
+#: Fewest rows (of positive weight) whose spreads fix the parameter units of
+#: ``partial_fit``; smaller first batches (one row has no spread) set them
+#: for their own epoch only.
+UNIT_ROWS = 50
 
 
 @dataclass
@@ -37,7 +41,8 @@ class SGDState:
     epochs: int = 0
     history: list = field(default_factory=list)
     #: the packer's parameter units (``_gradient.parameter_units``), fixed at the
-    #: first epoch so that the Adam moments keep one coordinate system
+    #: first epoch over at least ``UNIT_ROWS`` rows so that the Adam moments keep
+    #: one coordinate system (None: recomputed from the next batch)
     units: tuple | None = None
 
 
@@ -97,7 +102,8 @@ def sgd_epoch(
     """One pass of Adam over ``index`` (default: all samples) in random batches."""
     xp = problem.xp
     packer = Packer(problem, gate_params, expert_params, units=state.units)
-    state.units = packer.units
+    if np.count_nonzero(to_numpy(problem.sample_weight)) >= UNIT_ROWS:
+        state.units = packer.units  # else a small batch's spreads: not kept
     theta = packer.pack(gate_params, expert_params)
     if state.first is None or state.first.shape != theta.shape:
         state.first, state.second, state.n_steps = (

@@ -439,6 +439,44 @@ def test_partial_fit_after_a_constant_first_batch_resets_the_noise():
     assert np.all(single.expert_variance_ > 1.0)
 
 
+@pytest.mark.parametrize("first", ["one row", "constant y", "wide batch"])
+def test_partial_fit_units_come_from_an_informative_batch(first):
+    # Adam's units were fixed by the first batch: one row (no spread) or a
+    # constant y (the noise at its floor, 1e-3) froze steps 1000 times too short
+    # (R^2 -1.9 and -1.4 after ten passes, against 0.98)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (3000, 2))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.3 * rng.randn(3000)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the constant batch's
+        if first == "one row":
+            model.partial_fit(X[:1], y[:1])
+        elif first == "constant y":
+            model.partial_fit(X[:100], np.full(100, 1.0))
+        for _ in range(10):
+            for start in range(0, 3000, 500):
+                model.partial_fit(X[start : start + 500], y[start : start + 500])
+    rows, noise = model._solver_state.units
+    np.testing.assert_allclose(rows[1:], 1 / X[:500].std(axis=0), rtol=0.05)
+    assert noise > 1.0  # from a batch with a spread, not the floor's 1e-3
+    assert model.score(X, y) > 0.97
+
+
+def test_partial_fit_units_wait_for_enough_rows():
+    # a first batch of one row has no spread: its units (1) were kept, and
+    # features in units 1000 times too large then took steps 1000 times too long
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (2000, 2))
+    labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = MoEClassifier(2, solver="sgd", random_state=0)
+    model.partial_fit(1000 * X[:1], labels[:1], classes=[0, 1])
+    for start in range(0, 2000, 200):
+        model.partial_fit(1000 * X[start : start + 200], labels[start : start + 200])
+    rows, _ = model._solver_state.units
+    np.testing.assert_allclose(rows[1:], 1 / (1000 * X[:200].std(axis=0)), rtol=0.1)
+
+
 @pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
 def test_converged_is_a_python_bool(solver):
     rng = np.random.RandomState(0)
