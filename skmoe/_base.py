@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -157,6 +158,20 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha):
             "features, e.g. with sklearn.preprocessing.StandardScaler in a "
             "pipeline, or lower alpha."
         )
+
+
+@contextmanager
+def _unchanged_on_failure(estimator):
+    """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
+    half-updated (new ``classes_`` beside the former coefficients). Attributes
+    are rebound, never changed in place, so a shallow copy restores them."""
+    before = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
 
 
 def _sgd_solver(estimator):
@@ -347,16 +362,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         else:
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
-        try:
-            return self._fit(X, y, sample_weight, warm)
-        except BaseException:
-            if not warm:  # a half-updated model (new classes_, old coefficients)
-                for name in [v for v in vars(self) if v.endswith("_")]:
-                    delattr(self, name)  # would predict wrongly: unfit it
-            raise
+        with _unchanged_on_failure(self):
+            warning = self._fit(X, y, sample_weight, warm)
+        if warning is not None:  # after the fit: it stands even if this raises
+            _warn_user(warning, ConvergenceWarning)
+        return self
 
     def _fit(self, X, y, sample_weight, warm):
-        vars(self).pop("_sgd_random_state", None)  # partial_fit starts afresh
+        """Fit (see :meth:`fit`); returns the text of a ConvergenceWarning, or
+        None."""
+        for name in ("_sgd_random_state", "_variance_pending"):
+            vars(self).pop(name, None)  # partial_fit's, which starts afresh
         X, y = validate_data(
             self,
             X,
@@ -404,22 +420,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._attributes_to(X)
-        if not best.converged:
-            kept = f"solver={self.solver!r} did not converge"
-            if best.message:  # the solver knows why (a line search, SGD's epochs)
-                text = f"{kept} in the kept run: {best.message}."
-            elif best.n_iter >= self.max_iter:
-                text = (
-                    f"{kept} in max_iter={self.max_iter} iterations in the kept run; "
-                    f"increase max_iter, loosen tol (now {self.tol}) or raise alpha."
-                )
-            else:
-                text = (
-                    f"{kept} in the kept run (it stopped after {best.n_iter} of "
-                    f"max_iter={self.max_iter} iterations)."
-                )
-            _warn_user(text, ConvergenceWarning)
-        return self
+        if best.converged:
+            return None
+        kept = f"solver={self.solver!r} did not converge"
+        if best.message:  # the solver knows why (a line search, SGD's epochs)
+            return f"{kept} in the kept run: {best.message}."
+        if best.n_iter >= self.max_iter:
+            return (
+                f"{kept} in max_iter={self.max_iter} iterations in the kept run; "
+                f"increase max_iter, loosen tol (now {self.tol}) or raise alpha."
+            )
+        return (
+            f"{kept} in the kept run (it stopped after {best.n_iter} of "
+            f"max_iter={self.max_iter} iterations)."
+        )
 
     def _candidates(self, n_active):
         """The numbers of experts ``fit`` tries, given ``n_active`` samples with a
@@ -913,7 +927,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The updated estimator.
         """
-        return self._partial_fit(X, y, sample_weight)
+        with _unchanged_on_failure(self):
+            return self._partial_fit(X, y, sample_weight)
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "n_experts_")

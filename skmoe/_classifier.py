@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
-from ._base import BaseMixtureOfExperts, _sgd_solver
+from ._base import BaseMixtureOfExperts, _sgd_solver, _unchanged_on_failure
 from ._docstrings import fill_doc
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
@@ -285,9 +285,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"classes={classes.tolist()} is not the same as the classes the "
                     f"model was fitted with, {self.classes_.tolist()}."
                 )
-        if first:
+        if not first:
+            return super().partial_fit(X, y, sample_weight=sample_weight)
+        # the parameters are checked while the estimator does not look fitted
+        # (scikit-learn skips that once partial_fit has set classes_)
+        self._validate_params()
+        with _unchanged_on_failure(self):
             self.classes_ = classes
-        return super().partial_fit(X, y, sample_weight=sample_weight)
+            return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.

@@ -96,9 +96,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
     learning_rate : float, default=0.01
         Adam step size of ``solver="sgd"`` and :meth:`partial_fit`, in
         standardized units: a coefficient's step is measured in units of
-        ``1 / std`` of its feature (for Gaussian experts, times the starting
-        noise standard deviation), so the fit does not depend on the scales
-        of the features or of ``y``.
+        ``1 / sqrt(std**2 + alpha)`` of its feature (for Gaussian experts,
+        times the starting noise standard deviation), so the fit depends on
+        the scales of the features and of ``y`` only through the penalty
+        ``alpha``.
 
     validation_fraction : float, default=0.1
         Share of the training data ``solver="sgd"`` holds out to decide early

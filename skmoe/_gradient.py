@@ -116,18 +116,22 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     """The design rows' units, (d,), and the experts' target scale.
 
     A coefficient of design row j moves the logits or means by one unit per
-    ``units[j] = 1 / std_j`` (1 for the intercept and for constant rows), times
+    ``units[j] = 1 / sqrt(std_j^2 + alpha)`` (1 for the intercept), times
     ``ExpertFamily.target_scale`` for the experts (for Gaussian experts, the
-    noise standard deviation at ``expert_params``).
+    noise standard deviation at ``expert_params``). With ``alpha`` in the
+    root, the penalty's curvature in these units is at most 1: ``1 / std_j``
+    alone gave a feature of scale 1e-8 a curvature of 1e10, which stopped
+    L-BFGS at its start and made Adam overshoot. A constant row (std 0) without
+    a penalty keeps unit 1.
     """
     xp, design = problem.xp, problem.design
     weight = problem.normalized_weight
     mean = xp.sum(weight[None, :] * design, axis=1)
     spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
-    std = to_numpy(xp.sqrt(spread)).astype(np.float64)
-    units = np.ones_like(std)
-    usable = np.isfinite(std) & (std > 0)
-    units[usable] = 1.0 / std[usable]
+    spread = to_numpy(spread).astype(np.float64) + problem.alpha
+    units = np.ones_like(spread)
+    usable = np.isfinite(spread) & (spread > 0)
+    units[usable] = 1.0 / np.sqrt(spread[usable])
     units[0] = 1.0  # the intercept
     return units, problem.experts.target_scale(xp, expert_params)
 

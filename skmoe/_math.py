@@ -164,7 +164,7 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     diagonal, so that a rank-deficient system, e.g. the normal equations of an
     expert that no sample is responsible for, or of two identical features, gives
     a finite minimum-norm-like answer instead of NaN or a singular-matrix error.
-    It is relative to each diagonal entry, ``rel * A_ii`` plus the dtype's
+    It is relative to each diagonal entry, ``rel * A_ii``, plus the dtype's
     smallest normal number, with ``rel = max(1e-10, 4 eps)`` (``eps`` the
     dtype's machine epsilon, so that the jitter survives rounding in float32),
     and the system is solved after a symmetric scaling to a unit diagonal. The
@@ -189,10 +189,13 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     diagonal = xp.sum(A * eye, axis=-1)
     info = xp.finfo(A.dtype)
     eps, floor = float(info.eps), float(info.smallest_normal)
-    size = xp.maximum(diagonal, 0.0) + floor
+    positive = xp.maximum(diagonal, 0.0)
+    size = positive + floor
     if isinstance(noise, (int, float)):
         noise = float(noise)
-    jitter = max(1e-10, 4 * eps) * size + noise
+    # the floor in full, a normal number: rel * floor would be subnormal, which
+    # flush-to-zero modes (-ffast-math builds) turn into an exact zero jitter
+    jitter = max(1e-10, 4 * eps) * positive + floor + noise
     # symmetric (Jacobi) scaling to a unit diagonal: the LU solve is then the
     # same at any scale of the features (entries 1e12 apart lost digits)
     scale = 1.0 / xp.sqrt(size + noise)

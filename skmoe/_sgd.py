@@ -11,6 +11,7 @@ the noise coefficients ``u`` are learned too and prediction uses the clean gate.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +138,10 @@ def sgd_epoch(
         if noisy_gating:
             dlogits = to_numpy(ev.dlogits).astype(np.float64)
             noise_grad = noise_coef_gradient(design, dlogits, eps, pre)
-            state.noise_coef = state.noise_coef + learning_rate * noise_grad
+            # a gradient step in the packer's units (as the gate coefficients'),
+            # so that the noise too does not depend on the features' scales
+            rows = packer.units[0][:, None]
+            state.noise_coef = state.noise_coef + learning_rate * rows**2 * noise_grad
     return packer.unpack(theta)
 
 
@@ -164,6 +168,7 @@ def partial_fit_epoch(problem, params, options, random_state, previous=None):
     Returns a FitResult for the new parameters, scored on this batch.
     """
     state = SGDState() if previous is None else previous.solver_state or SGDState()
+    state = copy.deepcopy(state)  # the estimator's, untouched if this epoch fails
     gate_params, expert_params = sgd_epoch(
         problem,
         *params,

@@ -278,3 +278,38 @@ def test_expert_without_weight_does_not_make_the_newton_step_singular(dtype):
         model.fit(X.astype(dtype), labels, sample_weight=weight)
     assert np.all(np.isfinite(model.predict_proba(X.astype(dtype))))
     assert np.isfinite(model.log_likelihood_)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the small feature's
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+@pytest.mark.parametrize("scale", [1e-6, 1e-8, "ulp"])
+def test_gradient_solvers_with_a_tiny_penalized_feature(solver, scale):
+    # units of 1 / std made the penalty's curvature alpha / std^2 (1e10 at
+    # 1e-8): L-BFGS stopped at its start (R^2 0.72, "converged") and Adam
+    # overshot; so did a column constant to an ulp (0.3 against 0.1 + 0.2)
+    X, y = piecewise(n=600)
+    rng = np.random.RandomState(1)
+    if scale == "ulp":
+        extra = np.where(rng.rand(600) < 0.5, 0.3, 0.1 + 0.2)
+    else:
+        extra = scale * rng.randn(600)
+    plain = MoERegressor(2, solver=solver, random_state=0).fit(X, y)
+    padded = MoERegressor(2, solver=solver, random_state=0)
+    padded.fit(np.c_[X, extra], y)
+    assert padded.score(np.c_[X, extra], y) > plain.score(X, y) - 0.01
+
+
+@pytest.mark.parametrize("x_scale", [1e4, 1e-2])
+def test_noisy_gating_does_not_depend_on_the_features_units(x_scale):
+    # the noise coefficients took plain gradient steps in the features' units:
+    # R^2 0.77 at 1e4 against 0.99
+    X, y = piecewise(n=1000)
+    kwargs = dict(solver="sgd", top_k=2, noisy_gating=True, random_state=0)
+    plain = MoERegressor(4, **kwargs).fit(X, y)
+    scaled = MoERegressor(4, alpha=0.0, **kwargs).fit(X * x_scale, y)
+    reference = MoERegressor(4, alpha=0.0, **kwargs).fit(X, y)
+    assert plain.score(X, y) > 0.95
+    assert scaled.n_iter_ == reference.n_iter_
+    np.testing.assert_allclose(
+        scaled.predict(X * x_scale), reference.predict(X), atol=1e-4
+    )

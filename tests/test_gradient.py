@@ -494,3 +494,18 @@ def test_partial_fit_without_sgd_says_which_solver_it_needs():
     with pytest.raises(AttributeError) as info:
         model.partial_fit(np.zeros((4, 1)), np.zeros(4))
     assert "needs solver='sgd'" in str(info.value.__cause__)
+
+
+def test_fit_forgets_a_pending_noise_reset_of_partial_fit():
+    # a one-row first partial_fit batch leaves a pending reset of the noise
+    # variances; a later fit kept it, and the next partial_fit overwrote the
+    # fitted variances (0.01) with var(y) (2.2)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (600, 1))
+    y = np.where(X[:, 0] > 0, X[:, 0], -X[:, 0]) + 0.1 * rng.randn(600)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    model.partial_fit(X[:1], y[:1])
+    model.fit(X, y)
+    fitted = model.expert_variance_.copy()
+    model.partial_fit(X[:100], y[:100])
+    assert np.all(model.expert_variance_ < 10 * fitted)

@@ -4,7 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    DataConversionWarning,
+    NotFittedError,
+)
 from sklearn.model_selection import cross_validate
 
 from skmoe import MoEClassifier, MoERegressor
@@ -117,12 +121,55 @@ def test_a_refit_with_invalid_combinations_leaves_the_model_intact(params):
         fresh.predict(X)
 
 
-def test_a_refit_that_fails_on_the_data_unfits_the_model():
+def test_a_refit_that_fails_keeps_the_former_model(monkeypatch):
     X, y = _data(MoEClassifier, n=90)
     model = MoEClassifier(2, random_state=0).fit(X, y)
+    proba = model.predict_proba(X)
+    # on the data: classes_ would be the new labels beside the old coefficients
     with pytest.raises(ValueError, match="should be >= n_experts=200"):
         model.set_params(n_experts=200).fit(X, np.array(["a", "b"])[y])
-    # its classes_ would be the new labels, its coefficients the old model's
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    # interrupted during the solve (Ctrl-C): the former model, not none
+    import skmoe._restarts
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skmoe._restarts, "solve", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(n_experts=2).fit(X, np.array(["a", "b"])[y])
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    fresh = MoEClassifier(2)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+
+def test_a_convergence_warning_raised_as_an_error_leaves_the_fit():
+    # as scikit-learn's estimators: the warning comes after the fitted state
+    X, y = _data(MoEClassifier, n=90)
+    model = MoEClassifier(2, max_iter=2, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning):
+            model.fit(X, y)
+    assert model.n_iter_ == 2
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_classifier_partial_fit_checks_its_parameters_on_the_first_call():
+    # partial_fit set classes_ first, so scikit-learn took the estimator for
+    # fitted and skipped the parameter checks (alpha=-1 was accepted), and a
+    # failed first call left a model that looked fitted
+    X, y = _data(MoEClassifier, n=90)
+    with pytest.raises(ValueError, match="'alpha' parameter of MoEClassifier"):
+        MoEClassifier(2, solver="sgd", alpha=-1.0).partial_fit(X, y, classes=[0, 1])
+    model = MoEClassifier(2, solver="sgd", gate="constant", top_k=1)
+    with pytest.raises(ValueError, match="top_k"):
+        model.partial_fit(X, y, classes=[0, 1])
     with pytest.raises(NotFittedError):
         model.predict(X)
 
