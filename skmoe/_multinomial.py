@@ -56,8 +56,9 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
     diagonal of weighted Gram matrices minus ``Z^T Z`` with
     ``Z = [sqrt(s) p_j x~]_j``, one (stacked) matrix product per block of samples.
 
-    With ``centred=False`` (the gate's step) only the first m - 1 columns move, the
-    last one's step is 0. With ``centred=True`` the step is the exact Newton step
+    With ``centred=False`` only the first m - 1 columns move, the last one's step
+    is 0. With ``centred=True`` (the gate's and the experts' step) the step is the
+    exact Newton step
     within coefficients whose columns sum to zero (where the optimum lies, the
     penalty being symmetric in the columns); ``coef`` must be centred so that
     ``grad`` is. The Hessian maps centred matrices to centred ones and is singular

@@ -27,10 +27,13 @@ class SoftmaxGate(GateFamily):
     the intercept row) over the gate coefficients V: a multinomial logistic
     regression on soft targets, solved by :mod:`skmoe._multinomial`.
 
-    While ``(K - 1)(D + 1) <= NEWTON_MAX_COEF`` it takes Newton (IRLS) steps on the
-    K - 1 free columns (the last column's step is zero) with an explicit Hessian;
-    above, truncated Newton steps (``CG_ITER`` conjugate-gradient iterations with
-    Hessian-vector products) within coefficients whose columns sum to zero. Either
+    While ``(K - 1)(D + 1) <= NEWTON_MAX_COEF`` it takes exact Newton (IRLS)
+    steps within coefficients whose columns sum to zero, with an explicit
+    Hessian; above, truncated Newton steps (``CG_ITER`` conjugate-gradient
+    iterations with Hessian-vector products) within the same coefficients. Both
+    treat the experts alike, so EM's path does not depend on their order (steps
+    on the first K - 1 columns, the last one's held at zero, made a relabelled
+    model's predictions differ by 1e-2 after one iteration with alpha=1e-3). Either
     step is halved until the objective does not decrease, so the M-step never
     lowers it (generalized EM), and steps stay finite when the regimes are
     perfectly separable. Warm-started, one such step nearly completes the
@@ -77,6 +80,9 @@ class SoftmaxGate(GateFamily):
             n_steps = NEWTON_STEPS
         mask = penalty_mask(xp, coef)[:, None]
         sample_weight = xp.sum(weighted_resp, axis=0)
+        # centred columns (the gate is the same; the penalty only falls), where
+        # the centred Newton step works
+        coef = coef - xp.mean(coef, axis=1, keepdims=True)
         for step in range(n_steps):
             if step > 0:
                 log_gate = self.log_gate(xp, design, {"coef": coef})
@@ -86,7 +92,7 @@ class SoftmaxGate(GateFamily):
             args = (xp, design, sample_weight[None, ...], gate[None, ...])
             if newton:
                 direction = _multinomial.newton_direction(
-                    *args, grad[None, ...], alpha, mask
+                    *args, grad[None, ...], alpha, mask, centred=True
                 )
             else:
                 direction = _multinomial.newton_cg_direction(
