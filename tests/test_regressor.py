@@ -299,9 +299,15 @@ def test_ppf_in_row_chunks_equals_one_pass(monkeypatch):
     dist = PredictiveMixture(weights, rng.randn(50, 3), rng.uniform(0.5, 1, (50, 3)))
     q = np.array([[0.1], [0.5], [0.9]])
     whole, single = dist.ppf(q), dist.ppf(0.3)
+    y = rng.randn(50)
+    others = [dist.logpdf(y), dist.logpdf(q), dist.cdf(q), dist.pdf(0.2), dist.std()]
     monkeypatch.setattr(skmoe._distribution, "PPF_ROWS", 7)
     np.testing.assert_array_equal(dist.ppf(q), whole)
     np.testing.assert_array_equal(dist.ppf(0.3), single)
+    # logpdf, pdf, cdf and std run in the same row chunks (they were one pass)
+    chunked = [dist.logpdf(y), dist.logpdf(q), dist.cdf(q), dist.pdf(0.2), dist.std()]
+    for got, expected in zip(chunked, others, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
