@@ -310,6 +310,28 @@ def test_ppf_in_row_chunks_equals_one_pass(monkeypatch):
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1.0])
+def test_mixture_std_at_extreme_scales_is_exact_and_quiet(scale):
+    # the plain sum is tried first: its overflow (1e200) or underflow (1e-200)
+    # must fall back to the scaled form, without NumPy warnings
+    import warnings
+
+    from skmoe._math import mixture_std
+
+    weights = np.array([[0.5, 0.25], [0.5, 0.75]])
+    relative = np.array([[-1.0, 2.0], [1.0, 0.0]])  # means in units of scale
+    means = relative * scale
+    # unit noise, or none where its square would underflow (scale 1e-200)
+    variances = np.array([[1.0], [4.0]]) * (scale >= 1.0)
+    relative_variances = variances * (1.0 / scale) ** 2 if scale >= 1.0 else variances
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = mixture_std(np, weights, means, variances, np.sum(weights * means, 0))
+    deviation = relative - np.sum(weights * relative, axis=0)
+    expected = np.sqrt(np.sum(weights * (relative_variances + deviation**2), axis=0))
+    np.testing.assert_allclose(std / scale, expected, rtol=1e-12)
+
+
 def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
     # squares of deviations ~1e200 overflowed where the std itself is finite
     dist = PredictiveMixture([[0.5, 0.5]], [[-1e200, 1e200]], [[1.0, 1.0]])
