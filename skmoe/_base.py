@@ -78,6 +78,8 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 #: tuned (regime data, 3 experts: test R^2 0.984 at unit scale, 0.967 at 0.1,
 #: 0.876 at 0.01; wine: accuracy 0.99 at 1, 0.96 at 0.03, 0.63 at 0.01).
 SMALL_FEATURE_STD, PENALTY_SHARE = 0.1, 1e-4
+#: Rows per block of the feature-scale check.
+SCALE_CHECK_ROWS = 65536
 
 
 def _warn_user(message, category=UserWarning):
@@ -139,8 +141,14 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha):
     overflow. Nothing else in a fit depends on the features' scales."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
         return
-    with np.errstate(over="ignore"):
-        variance = np.average((X - offset) ** 2, axis=0, weights=sample_weight)
+    # in blocks of rows: no n x D temporaries (two of them took 1.1 s at 1e6 x 64)
+    total = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, sample_weight.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, X.shape[0], SCALE_CHECK_ROWS):
+            part = X[start : start + SCALE_CHECK_ROWS] - offset
+            part *= part
+            total += sample_weight[start : start + SCALE_CHECK_ROWS] @ part
+        variance = total / np.sum(sample_weight)
     if not np.all(np.isfinite(variance)):
         raise ValueError(
             "X has values too large for the normal equations: their squares "

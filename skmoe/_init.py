@@ -37,10 +37,11 @@ def initial_responsibilities(
     active = sample_weight > 0
     if n_experts > 1:
         if method == "kmeans":
+            every = bool(np.all(active))  # no copy of X where all rows take part
             labels[active] = _kmeans_labels(
-                X[active],
-                target[active],
-                sample_weight[active],
+                X if every else X[active],
+                target if every else target[active],
+                sample_weight if every else sample_weight[active],
                 n_experts,
                 random_state,
             )
@@ -54,11 +55,18 @@ def initial_responsibilities(
 
 
 def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
-    Z = np.column_stack([X, np.reshape(target, (X.shape[0], -1))]).astype(np.float64)
-    mean = np.average(Z, axis=0, weights=sample_weight)
-    std = np.sqrt(np.average((Z - mean) ** 2, axis=0, weights=sample_weight))
-    Z = (Z - mean) / np.where(std > 0, std, 1.0)
-    kmeans = KMeans(n_clusters=n_experts, n_init=1, random_state=random_state)
+    # one float64 copy of [X, target], standardized in place (the former chain
+    # of column_stack, astype and arithmetic held about 4 copies of X at once)
+    target = np.reshape(target, (X.shape[0], -1))
+    Z = np.empty((X.shape[0], X.shape[1] + target.shape[1]), dtype=np.float64)
+    Z[:, : X.shape[1]] = X
+    Z[:, X.shape[1] :] = target
+    Z -= np.average(Z, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average(Z**2, axis=0, weights=sample_weight))
+    Z /= np.where(std > 0, std, 1.0)
+    kmeans = KMeans(
+        n_clusters=n_experts, n_init=1, random_state=random_state, copy_x=False
+    )
     with warnings.catch_warnings():
         # duplicated points can leave fewer distinct clusters than experts; EM
         # copes, the random part of the responsibilities separates them

@@ -109,6 +109,14 @@ def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:
     normal equations well conditioned when a feature sits far from 0 (a
     calendar year, say); see :func:`center_intercepts`.
     """
+    if is_numpy_array(X):  # written in place: one copy of X, not two
+        out = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
+        out[:, 0] = 1
+        if offset is None:
+            out[:, 1:] = X
+        else:
+            np.subtract(X, offset[None, :], out=out[:, 1:])
+        return out.T
     ones = xp.ones((1, X.shape[0]), dtype=X.dtype, device=device(X))
     features = X.T if offset is None else (X - offset[None, :]).T
     return xp.concat([ones, features], axis=0)
