@@ -42,10 +42,33 @@ CERTAIN = 1e-8
 HV_BLOCK_BYTES = 2**20
 
 
+def coef_times_design(xp, coef, design):
+    """``coef^T @ design`` for stacked coefficients (B, d, m): (B, m, n).
+
+    On NumPy as one 2-D product of (B m, d) by (d, n): a broadcast stack of B
+    thin products was 1.14 times slower per classifier EM iteration (2e5 x 20,
+    K=8, C=10), with the same results."""
+    if is_numpy_array(design):
+        n_problems, d, m = coef.shape
+        flat = np.ascontiguousarray(np.swapaxes(coef, 1, 2)).reshape(n_problems * m, d)
+        return (flat @ design).reshape(n_problems, m, design.shape[1])
+    return xp.matrix_transpose(coef) @ design
+
+
+def design_times(xp, design, stacked):
+    """``design @ stacked^T`` for stacked (B, m, n): (B, d, m), on NumPy as one
+    2-D product (see :func:`coef_times_design`)."""
+    if is_numpy_array(design):
+        n_problems, m, n_samples = stacked.shape
+        flat = design @ stacked.reshape(n_problems * m, n_samples).T  # (d, B m)
+        return np.swapaxes(flat.reshape(design.shape[0], n_problems, m), 0, 1)
+    return design @ xp.matrix_transpose(stacked)
+
+
 def gradient(xp, design, targets, sample_weight, prob, coef, alpha, mask):
     """Gradient of the objective, (B, d, m): ``X~ (T - s p)^T - alpha P W``."""
     residual = targets - sample_weight[:, None, :] * prob
-    return design @ xp.matrix_transpose(residual) - alpha * mask * coef
+    return design_times(xp, design, residual) - alpha * mask * coef
 
 
 def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred=False):
@@ -248,7 +271,7 @@ class Line:
 
     def _along(self, direction):
         xp = self.xp
-        moved = xp.matrix_transpose(direction) @ self.design
+        moved = coef_times_design(xp, direction, self.design)
         slope = xp.sum(xp.sum(self.targets * moved, axis=2), axis=1)
 
         def gain(t):

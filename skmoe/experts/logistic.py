@@ -86,7 +86,7 @@ class LogisticExperts(ExpertFamily):
         warm = bool(xp.any(params["coef"] != 0))
         n_steps = NEWTON_STEPS if warm else COLD_NEWTON_STEPS
         for _ in range(n_steps):
-            logits = xp.matrix_transpose(coef) @ design
+            logits = _multinomial.coef_times_design(xp, coef, design)
             log_p = log_softmax(xp, logits, axis=1)
             prob = xp.exp(log_p)
             grad = _multinomial.gradient(
