@@ -6,7 +6,8 @@ else receives the namespace ``xp`` from here.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import threading
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
@@ -46,11 +47,35 @@ def to_numpy(x) -> np.ndarray:
     return np.from_dlpack(x)
 
 
+#: Fits in progress under the BLAS limit, and the limit, shared by all threads:
+#: threadpoolctl's limits are process-wide, so with fits in several threads
+#: (joblib's threading backend) each restoring what it found on entry left BLAS
+#: at one thread for good; the first fit sets the limit, the last one lifts it.
+_BLAS_LIMIT = {"lock": threading.Lock(), "fits": 0, "limiter": None}
+
+
+@contextmanager
+def _single_blas_thread():
+    state = _BLAS_LIMIT
+    with state["lock"]:
+        if state["fits"] == 0:
+            state["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        state["fits"] += 1
+    try:
+        yield
+    finally:
+        with state["lock"]:
+            state["fits"] -= 1
+            if state["fits"] == 0:
+                state["limiter"].restore_original_limits()
+                state["limiter"] = None
+
+
 def blas_threads(design):
     """Context that runs NumPy fits with single-threaded BLAS (see the note
     above); other namespaces keep their own threading."""
     if is_numpy_array(design):
-        return threadpool_limits(limits=1, user_api="blas")
+        return _single_blas_thread()
     return nullcontext()
 
 

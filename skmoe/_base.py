@@ -172,8 +172,12 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha):
 def _unchanged_on_failure(estimator):
     """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
     half-updated (new ``classes_`` beside the former coefficients). Attributes
-    are rebound, never changed in place, so a shallow copy restores them."""
+    are rebound, except partial_fit's random state and solver state, which are
+    copied."""
     before = dict(vars(estimator))
+    for name in ("_sgd_random_state", "_solver_state"):  # changed in place
+        if name in before:
+            before[name] = copy.deepcopy(before[name])
     try:
         yield
     except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import (
@@ -192,7 +194,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             variance = self.expert_variance_
             self.expert_variance_ = variance * 0 + squares / total
             if self._solver_state is not None:  # units from the floor's noise
-                self._solver_state.units = None
+                self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
     def _set_expert_attributes(self, experts, params):
         self.expert_intercept_ = params["coef"][0].copy()

@@ -246,3 +246,27 @@ def test_em_path_does_not_depend_on_the_order_of_the_experts():
     np.testing.assert_allclose(
         relabelled.predict_gate(X), base.predict_gate(X)[:, order], atol=1e-10
     )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fits_in_threads_leave_the_blas_threads_as_they_were():
+    # each fit restored the BLAS limit it found on entry: with fits in two
+    # threads the last to leave could restore another fit's limit of 1
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 4)
+    y = np.sin(X[:, 0]) + 0.1 * rng.randn(2000)
+
+    def fit(seed):
+        model = MoERegressor(3, n_init=2, max_iter=30, random_state=seed)
+        return model.fit(X, y).n_iter_
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas_threads()  # (on one core, 1: the test cannot tell)
+    for _ in range(3):
+        Parallel(n_jobs=2, backend="threading")(delayed(fit)(s) for s in range(6))
+        assert blas_threads() == before

@@ -509,3 +509,30 @@ def test_fit_forgets_a_pending_noise_reset_of_partial_fit():
     fitted = model.expert_variance_.copy()
     model.partial_fit(X[:100], y[:100])
     assert np.all(model.expert_variance_ < 10 * fitted)
+
+
+def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
+    # the random state and the Adam state changed in place survived a failure:
+    # the next partial_fit then differed from one that never saw the failure
+    import copy
+
+    import skmoe._sgd
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.randn(400)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    model.partial_fit(X[:200], y[:200])
+    twin = copy.deepcopy(model)
+    original = skmoe._sgd._score
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skmoe._sgd, "_score", fail)  # after the epoch's steps
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X[200:], y[200:])
+    monkeypatch.setattr(skmoe._sgd, "_score", original)
+    model.partial_fit(X[200:], y[200:])
+    twin.partial_fit(X[200:], y[200:])
+    np.testing.assert_array_equal(model.predict(X), twin.predict(X))
