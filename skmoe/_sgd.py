@@ -264,10 +264,12 @@ def run_sgd(
                 noisy_gating=noisy_gating,
                 index=train,
             )
-            resp = e_step(problem, gate_params, expert_params)[1]
-            pruned = prune_smallest(
-                problem, gate_params, expert_params, resp, prune_threshold
-            )
+            pruned = None
+            if prune_threshold > 0:  # a full E-step, about 4% of an epoch
+                resp = e_step(problem, gate_params, expert_params)[1]
+                pruned = prune_smallest(
+                    problem, gate_params, expert_params, resp, prune_threshold
+                )
             if pruned is not None:
                 gate_params, expert_params = pruned
                 state.first, state.noise_coef = None, None
@@ -294,7 +296,7 @@ def run_sgd(
             if stall >= n_iter_no_change:
                 # one expert starts at its own M-step, its optimum (exact for
                 # Gaussian experts): no epoch can improve on it
-                converged = bool(improved or resp.shape[0] == 1)
+                converged = bool(improved or gate_params["coef"].shape[1] == 1)
                 break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
