@@ -46,7 +46,7 @@ from ._em import (
 )
 from ._init import initial_responsibilities
 from ._math import center_intercepts, design_matrix
-from ._restarts import _fit_restart
+from ._restarts import _fit_restart, summary
 from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
@@ -598,12 +598,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 random_state=check_random_state(self.random_state),
             )
         if self.verbose >= 1:
-            status = "converged" if result.converged else "did not converge"
-            print(
-                f"Warm start: {status} after {result.n_iter} iterations, "
-                f"log-likelihood {result.log_likelihood:.6g}, "
-                f"{time.perf_counter() - start:.2f}s"
-            )
+            print(f"Warm start: {summary(result, start)}")
         return result
 
     def _set_fitted(self, problem, result: FitResult, offset=None):

@@ -46,13 +46,18 @@ def _fit_restart(
             options,
         )
     if options.verbose >= 1:
-        status = "converged" if result.converged else "did not converge"
-        print(
-            f"Restart {index} ({method}): {status} after {result.n_iter} iterations, "
-            f"log-likelihood {result.log_likelihood:.6g}, "
-            f"{time.perf_counter() - start:.2f}s"
-        )
+        print(f"Restart {index} ({method}): {summary(result, start)}")
     return result
+
+
+def summary(result: FitResult, start: float) -> str:
+    """A run's line for ``verbose=1``: convergence, iterations, log-likelihood
+    and the time since ``start`` (a ``time.perf_counter()`` reading)."""
+    status = "converged" if result.converged else "did not converge"
+    return (
+        f"{status} after {result.n_iter} iterations, log-likelihood "
+        f"{result.log_likelihood:.6g}, {time.perf_counter() - start:.2f}s"
+    )
 
 
 def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
