@@ -133,7 +133,7 @@ class PredictiveMixture:
         ndarray of shape (n_rows,)
             ``sum_k w_k mu_k`` for each row.
         """
-        return np.sum(self.weights * self.means, axis=1)
+        return _mixture_mean(self.weights, self.means)
 
     def var(self):
         """Mixture variance of each row.
@@ -157,8 +157,17 @@ class PredictiveMixture:
         """
 
         def std(_, weights, means, scales):
-            mean = np.sum(weights * means, axis=1)
-            return mixture_std(np, weights.T, means.T, scales.T**2, mean)
+            # in units of each row's largest scale or mean, so that scales
+            # below 1e-154 do not square to 0
+            mean = _mixture_mean(weights, means)
+            used = weights > 0  # experts of weight 0 set no unit (nor NaN)
+            deviation = np.where(used, means - mean[:, None], 0.0)
+            unit = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
+            unit = np.where((unit > 0) & np.isfinite(unit), unit, 1.0)[:, None]
+            relative = deviation / unit
+            variances = (scales / unit) ** 2
+            std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
+            return unit[:, 0] * std
 
         return self._by_rows(np.zeros(len(self)), std)
 
@@ -325,6 +334,12 @@ class PredictiveMixture:
         rows = np.arange(n_rows)
         noise = rng.standard_normal((n_samples, n_rows))
         return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def _mixture_mean(weights, means):
+    """``sum_k w_k mu_k`` per row, without the NaN of 0 * inf where an expert of
+    weight 0 has an infinite mean."""
+    return np.sum(weights * np.where(weights > 0, means, 0.0), axis=1)
 
 
 def _mixture_logpdf(y, weights, means, scales):

@@ -332,6 +332,16 @@ def test_mixture_std_at_extreme_scales_is_exact_and_quiet(scale):
     np.testing.assert_allclose(std / scale, expected, rtol=1e-12)
 
 
+def test_predictive_mixture_at_tiny_scales_and_with_an_unused_infinite_mean():
+    # scales below 1e-154 squared to 0 (std 0); an expert of weight 0 with an
+    # infinite mean made the mean NaN (0 * inf)
+    tiny = PredictiveMixture([[0.5, 0.5]], [[-1e-160, 1e-160]], [[1e-160, 1e-160]])
+    np.testing.assert_allclose(tiny.std(), [np.sqrt(2) * 1e-160], rtol=1e-12)
+    unused = PredictiveMixture([[1.0, 0.0]], [[2.0, np.inf]], [[1.0, 3.0]])
+    np.testing.assert_array_equal(unused.mean(), [2.0])
+    np.testing.assert_allclose(unused.std(), [1.0])
+
+
 def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
     # squares of deviations ~1e200 overflowed where the std itself is finite
     dist = PredictiveMixture([[0.5, 0.5]], [[-1e200, 1e200]], [[1.0, 1.0]])
