@@ -134,6 +134,17 @@ def select_backend(X, device: str, *, fitting: bool) -> Backend:
     CPU, so that a model fitted on a GPU predicts on any machine.
     """
     if not is_numpy_array(X):
+        if not hasattr(X, "__dlpack__"):
+            # a lazy array such as Dask's: the fit needs host copies (DLPack)
+            # and batched linear algebra that such namespaces do not offer
+            kind = f"{type(X).__module__}.{type(X).__qualname__}"
+            raise TypeError(
+                f"skmoe cannot compute on {kind} input under scikit-learn's "
+                "array_api_dispatch: it needs an array library that exports "
+                "DLPack (NumPy, CuPy, PyTorch, array-api-strict). Convert the "
+                "input first (for a Dask array, X.compute()) or turn "
+                "array_api_dispatch off."
+            )
         xp = array_namespace(X)
         dev = device_of(X)
         return Backend(

@@ -154,6 +154,34 @@ def test_torch_input_under_dispatch_matches_numpy(solver):
             np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
+class _LazyArray:
+    """Stands for a namespace without DLPack (Dask's arrays)."""
+
+    shape = (3, 2)
+
+
+def test_input_without_dlpack_gets_a_clear_error():
+    with pytest.raises(TypeError, match=r"_LazyArray input .* X\.compute\(\)"):
+        backend_module.select_backend(_LazyArray(), "cpu", fitting=True)
+
+
+@dispatch
+def test_dask_input_under_dispatch_says_to_compute():
+    # where Dask is installed (not a test dependency): a TypeError that says what
+    # to do, not an AttributeError from the host copy; without dispatch scikit-
+    # learn's validation converts the array to NumPy and the fit works
+    da = pytest.importorskip("dask.array")
+    X, y = _regression()
+    Xd, yd = da.from_array(X, chunks=50), da.from_array(y, chunks=50)
+    kwargs = dict(n_init=1, random_state=0)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(TypeError, match="Dask array, X.compute"):
+            MoERegressor(2, **kwargs).fit(Xd, yd)
+    reference = MoERegressor(2, **kwargs).fit(X, y)
+    converted = MoERegressor(2, **kwargs).fit(Xd, yd)
+    np.testing.assert_allclose(converted.predict(X), reference.predict(X))
+
+
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """A stand-in for CuPy that computes in array-api-strict."""
