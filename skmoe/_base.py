@@ -82,6 +82,16 @@ SMALL_FEATURE_STD, PENALTY_SHARE = 0.1, 1e-4
 SCALE_CHECK_ROWS = 65536
 
 
+def _at_lower_bound(problem, result) -> np.ndarray:
+    """Indices of the experts of ``result`` with a parameter at its lower bound
+    (within a relative 1e-6)."""
+    hits = np.zeros(result.gate_params["coef"].shape[1], dtype=bool)
+    for name, floor in problem.experts.lower_bounds().items():
+        values = to_numpy(result.expert_params[name]).reshape(len(hits), -1)
+        hits |= np.any(values <= floor * (1 + 1e-6), axis=1)
+    return np.flatnonzero(hits)
+
+
 def _warn_user(message, category=UserWarning):
     """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
     call, whatever the depth of the wrappers in between (fit, partial_fit, a
@@ -375,14 +385,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
-            warning = self._fit(X, y, sample_weight, warm)
-        if warning is not None:  # after the fit: it stands even if this raises
-            _warn_user(warning, ConvergenceWarning)
+            messages = self._fit(X, y, sample_weight, warm)
+        for message, category in messages:  # after the fit: it stands if one raises
+            _warn_user(message, category)
         return self
 
     def _fit(self, X, y, sample_weight, warm):
-        """Fit (see :meth:`fit`); returns the text of a ConvergenceWarning, or
-        None."""
+        """Fit (see :meth:`fit`); returns the warnings to give, as (message,
+        category) pairs."""
         for name in ("_sgd_random_state", "_variance_pending"):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
         X, y = validate_data(
@@ -429,9 +439,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 problem, X_host, Y, sample_weight, candidates
             )
             self.n_experts_bic_ = bics
+        messages = [(self._collapse_message(problem, best), UserWarning)]
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._attributes_to(X)
+        messages.append((self._convergence_message(best), ConvergenceWarning))
+        return [(message, category) for message, category in messages if message]
+
+    def _convergence_message(self, best):
+        """The text of a ConvergenceWarning for the kept run, or None."""
         if best.converged:
             return None
         kept = f"solver={self.solver!r} did not converge"
@@ -446,6 +462,28 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"{kept} in the kept run (it stopped after {best.n_iter} of "
             f"max_iter={self.max_iter} iterations)."
         )
+
+    def _collapse_message(self, problem, best):
+        """The text of a warning when experts of the kept run (of several) sit at
+        a lower bound of their parameters, or None."""
+        collapsed = _at_lower_bound(problem, best)
+        n_experts = best.gate_params["coef"].shape[1]
+        if len(collapsed) == 0 or n_experts < 2 or self._degenerate_target():
+            return None
+        names = ", ".join(f"expert_{name}_" for name in problem.experts.lower_bounds())
+        return (
+            f"Experts {collapsed.tolist()} of the kept run collapsed: their {names} "
+            "sits at its lower bound. An expert that fits its samples exactly "
+            "(duplicated points, a few outliers, a noiseless target) has an "
+            "unbounded likelihood; the bound stops it, but the likelihood, and "
+            "score, bic and aic with it, are inflated. Try fewer experts, "
+            "n_experts='auto' (which passes over such fits) or prune_threshold > 0."
+        )
+
+    def _degenerate_target(self) -> bool:
+        """Whether the target is degenerate (a constant y), which ``fit`` has
+        warned about already."""
+        return False
 
     def _candidates(self, n_active):
         """The numbers of experts ``fit`` tries, given ``n_active`` samples with a
@@ -542,9 +580,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         positive weight). Its likelihood is then (nearly) unbounded and
         BIC meaningless."""
         experts, params = problem.experts, result.expert_params
-        for name, floor in experts.lower_bounds().items():
-            if np.any(to_numpy(params[name]) <= floor * (1 + 1e-6)):
-                return True
+        if len(_at_lower_bound(problem, result)) > 0:
+            return True
         usage = to_numpy(expert_usage(problem, result.gate_params, params))
         # in samples with a positive weight (the weights' scale does not matter)
         samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
@@ -760,22 +797,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T, "predict_gate"
         )
 
-    def _log_likelihood_samples(self, X, y, method="bic"):
-        """log p(y_i | x_i) for each sample under the fitted model (in row chunks,
-        as predictions are: one E-step over all rows would hold several
-        (n_experts, n_samples) arrays)."""
+    def _posterior_rows(self, X, y, method):
+        """log p(y_i | x_i), shape (n_samples,), and the responsibilities, shape
+        (n_samples, n_experts_), under the fitted model, as NumPy arrays, and the
+        validated X. Computed in row chunks, as predictions are: one E-step over
+        all rows would hold several (n_experts, n_samples) arrays."""
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
         Y = self._encode_target(host(y), X_host, fitting=False)
-        if backend.to_output is not _identity:
-            X = X_host
+        X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
         rows = self._chunk_rows(X_host)
-        parts = []
+        log_norms, resps = [], []
         for start in range(0, X_host.shape[0], rows):
             stop = min(start + rows, X_host.shape[0])  # the standard has no clipping
-            design = design_matrix(xp, backend.to_compute(X[start:stop, ...]))
+            design = design_matrix(xp, backend.to_compute(X_rows[start:stop, ...]))
             problem = EMProblem(
                 design,
                 as_compute(xp, Y[..., start:stop], design),
@@ -789,8 +826,60 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._gate_params(xp, design),
                 {k: as_compute(xp, v, design) for k, v in expert_params.items()},
             )
-            parts.append(to_numpy(e_step(problem, *params)[0]))
-        return np.concatenate(parts)
+            log_norm, resp, _ = e_step(problem, *params)
+            log_norms.append(to_numpy(log_norm))
+            resps.append(to_numpy(resp).T)
+        return np.concatenate(log_norms), np.concatenate(resps), X
+
+    @staticmethod
+    def _like(X, array):
+        """A NumPy result in the namespace and on the device of validated X."""
+        if is_numpy_array(X):
+            return array
+        return as_compute(array_namespace(X), array, X)
+
+    def log_likelihood_samples(self, X, y):
+        """Log-likelihood of each sample under the fitted model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            Target values.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            ``log p(y_i | x_i) = log sum_k g_k(x_i) p_k(y_i | x_i)``, in nats
+            (the renormalized top ``top_k`` gate with sparse routing).
+        """
+        log_likelihood, _, X = self._posterior_rows(X, y, "log_likelihood_samples")
+        return self._like(X, log_likelihood)
+
+    def responsibilities(self, X, y):
+        """Posterior probability of each expert given the input and its target.
+
+        ``r_ik = g_k(x_i) p_k(y_i | x_i) / sum_j g_j(x_i) p_j(y_i | x_i)``: the
+        E-step's responsibilities (R flexmix's ``posterior``), where
+        :meth:`predict_gate` is the prior ``g_k(x_i)`` that does not see ``y``.
+        Their arg max over experts is a hard assignment of the samples to the
+        experts (flexmix's ``clusters``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            Target values.
+
+        Returns
+        -------
+        responsibilities : ndarray of shape (n_samples, n_experts_)
+            Each row sums to one; with ``top_k``, at most ``top_k`` non-zeros.
+        """
+        _, resp, X = self._posterior_rows(X, y, "responsibilities")
+        return self._like(X, resp)
 
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()
@@ -817,11 +906,39 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         bic : float
             The criterion on (X, y), in nats.
         """
-        log_likelihood = self._log_likelihood_samples(X, y)
+        log_likelihood, _, _ = self._posterior_rows(X, y, "bic")
         n_samples = log_likelihood.shape[0]
         return -2 * float(np.sum(log_likelihood)) + self._n_parameters() * np.log(
             n_samples
         )
+
+    def icl(self, X, y):
+        """Integrated completed likelihood criterion of the fitted model on (X, y).
+
+        :meth:`bic` with the log-likelihood of the completed data: each sample
+        assigned to its most responsible expert, ``-2 (log p(y | X) +
+        sum_i log r_i,c_i) + p log(n)`` with ``c_i`` the arg max of the
+        responsibilities ``r_i`` (Biernacki et al., 2000; R flexmix's ``ICL``).
+        It adds to BIC a penalty for experts that overlap, so it prefers
+        well-separated experts; lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            Target values.
+
+        Returns
+        -------
+        icl : float
+            The criterion on (X, y), in nats.
+        """
+        log_likelihood, resp, _ = self._posterior_rows(X, y, "icl")
+        with np.errstate(divide="ignore"):  # a zero can only lose the arg max
+            assigned = np.log(np.max(resp, axis=1))
+        completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
+        return -2 * completed + self._n_parameters() * np.log(len(log_likelihood))
 
     def aic(self, X, y):
         """Akaike information criterion of the fitted model on (X, y).
@@ -840,7 +957,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         aic : float
             The criterion on (X, y), in nats.
         """
-        log_likelihood = float(np.sum(self._log_likelihood_samples(X, y, "aic")))
+        log_likelihood = float(np.sum(self._posterior_rows(X, y, "aic")[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
     # -- pruning a fitted model, and incremental fitting ------------------------------

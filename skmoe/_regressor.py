@@ -156,6 +156,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             check_consistent_length(X, y)
         return np.asarray(y, dtype=X.dtype)
 
+    def _degenerate_target(self):
+        total, _, squares = self._target_moments
+        return squares / total <= 0
+
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
         variance = self._target_moments[2] / self._target_moments[0]

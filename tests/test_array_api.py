@@ -89,6 +89,13 @@ def test_regressor_under_dispatch_matches_numpy():
             np.asarray(gate), reference.predict_gate(X), rtol=1e-6, atol=1e-12
         )
         np.testing.assert_allclose(model.bic(Xs, ys), reference.bic(X, y), rtol=1e-6)
+        np.testing.assert_allclose(model.icl(Xs, ys), reference.icl(X, y), rtol=1e-6)
+        for method in ("log_likelihood_samples", "responsibilities"):
+            got = getattr(model, method)(Xs, ys)
+            assert isinstance(got, type(Xs))
+            np.testing.assert_allclose(
+                np.asarray(got), getattr(reference, method)(X, y), rtol=1e-6, atol=1e-9
+            )
 
 
 @dispatch

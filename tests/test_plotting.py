@@ -24,7 +24,6 @@ from skmoe.plotting import (
     GateDisplay,
     PredictionBandsDisplay,
 )
-from skmoe.plotting._usage import expert_log_likelihood, responsibilities
 
 matplotlib.use("Agg")
 
@@ -201,25 +200,8 @@ def test_constant_gate_responsibility_share_is_the_mixing_proportion():
     reg = MoERegressor(
         n_experts=2, gate="constant", n_init=2, tol=1e-10, max_iter=2000, random_state=0
     ).fit(X, y)
-    share = responsibilities(reg, X, y).mean(axis=0)
+    share = reg.responsibilities(X, y).mean(axis=0)
     np.testing.assert_allclose(share, special.softmax(reg.gate_intercept_), atol=1e-4)
-
-
-@pytest.mark.parametrize("kind", ["regressor", "classifier"])
-def test_expert_log_likelihood_mixes_to_the_model_likelihood(
-    kind, regression_1d, classification_2d
-):
-    X, y, model = regression_1d if kind == "regressor" else classification_2d
-    mixed = special.logsumexp(
-        np.log(model.predict_gate(X)) + expert_log_likelihood(model, X, y), axis=1
-    )
-    if kind == "regressor":
-        expected = model.predict_distribution(X).logpdf(y)
-    else:
-        index = np.searchsorted(model.classes_, y)
-        expected = np.log(model.predict_proba(X)[np.arange(len(y)), index])
-    np.testing.assert_allclose(mixed, expected, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(mixed.sum(), model.log_likelihood_, rtol=1e-8)
 
 
 def test_convergence_line_is_the_history(regression_1d):

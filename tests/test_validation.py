@@ -211,6 +211,27 @@ def test_constant_target_warns_and_stays_finite():
     assert np.all(np.isfinite(std)) and np.isfinite(model.log_likelihood_)
 
 
+def test_an_expert_collapsing_onto_duplicates_warns():
+    # a line with noise, plus one point repeated 4 times: with a fixed number of
+    # experts, one of them fits the 4 copies exactly (its variance at the floor)
+    # and its likelihood beats any honest fit (BIC 310 against 595 for 1 expert)
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 10, 100)
+    X = np.r_[x, [5.0] * 4][:, None]
+    y = np.r_[2 * x + rng.randn(100), [30.0] * 4]
+    kwargs = dict(gate="constant", alpha=0.0, random_state=0)
+    with pytest.warns(UserWarning, match=r"Experts \[0\] of the kept run collapsed"):
+        model = MoERegressor(2, **kwargs).fit(X, y)
+    floor = np.var(y) * 1e-6
+    np.testing.assert_allclose(model.expert_variance_[0], floor, rtol=1e-6)
+    assert model.bic(X, y) < MoERegressor(1, **kwargs).fit(X, y).bic(X, y)
+    assert np.all(np.isfinite(model.predict(X)))
+    # the same line without the copies: nothing to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MoERegressor(2, **kwargs).fit(X[:100], y[:100])
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_duplicated_samples_and_collapsing_experts_stay_finite(Estimator):
     # 4 distinct points repeated, 6 experts: k-means cannot find 6 clusters and

@@ -3,52 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import sklearn
-from scipy import special
-from sklearn.base import is_classifier
 
-from .._backend import to_numpy
 from ._utils import FittedMixture, as_numpy, get_ax
-
-
-def expert_log_likelihood(moe, X, y):
-    """log p_k(y_i | x_i) of each expert, shape (n_samples, n_experts).
-
-    Computed on the host from the public fitted attributes only (copied to NumPy
-    from the namespace they were fitted in); ``X`` is the mixture's input.
-    """
-    X = as_numpy(X).astype(np.float64)
-    y = as_numpy(y)
-    attribute = moe._host_attribute  # NumPy, wherever the attribute lives
-    # the estimator's own target checks: lengths, shape, labels it was fitted on
-    with sklearn.config_context(array_api_dispatch=False):  # all NumPy here
-        target = moe._encode_target(y, X, fitting=False)
-    if is_classifier(moe):
-        logits = (
-            np.einsum("nd,kcd->nkc", X, attribute("expert_coef_"))
-            + attribute("expert_intercept_")[None, :, :]
-        )
-        log_proba = logits - special.logsumexp(logits, axis=2, keepdims=True)
-        index = np.argmax(target, axis=0)  # one-hot (n_classes, n_samples)
-        return log_proba[np.arange(len(index)), :, index]
-    means = X @ attribute("expert_coef_").T + attribute("expert_intercept_")
-    variance = attribute("expert_variance_")
-    residual = target[:, None] - means
-    return -0.5 * (residual**2 / variance + np.log(2 * np.pi * variance))
-
-
-def responsibilities(moe, X, y, gate=None):
-    """Posterior responsibilities r_ik = g_k p_k(y_i | x_i) / p(y_i | x_i).
-
-    Shape (n_samples, n_experts); each row sums to one. ``gate`` is
-    ``moe.predict_gate(X)`` when already computed.
-    """
-    if gate is None:
-        gate = FittedMixture(moe).call("predict_gate", X)
-    with np.errstate(divide="ignore"):
-        log_gate = np.log(as_numpy(gate).astype(np.float64))
-    log_joint = log_gate + expert_log_likelihood(moe, X, y)
-    return np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
 
 
 class ExpertUsageDisplay:
@@ -128,14 +84,12 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
         """
         model = FittedMixture(estimator)
-        with model.fitted_context():
-            Z = model.inputs(X)  # the mixture's input
-            gate = to_numpy(model.moe.predict_gate(Z))
+        gate = model.call("predict_gate", X)
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
         share = None
         if y is not None:
-            share = responsibilities(model.moe, Z, y, gate=gate).mean(axis=0)
+            share = model.call("responsibilities", X, y=y).mean(axis=0)
         return cls(
             gate.mean(axis=0), top1 / gate.shape[0], responsibility_share=share
         ).plot(ax=ax)
