@@ -145,10 +145,17 @@ def _check_weight_scale(sample_weight):
         )
 
 
-def _warn_on_feature_scales(X, offset, sample_weight, alpha):
+def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
     being a StandardScaler in front of the estimator); raise when their squares
-    overflow. Nothing else in a fit depends on the features' scales."""
+    overflow. Nothing else in a fit depends on the features' scales.
+
+    Indicator columns (only 0 and 1) are left out: a one-hot encoding is their
+    natural unit, and a rare category's small standard deviation made every fit
+    of a grid search warn (the penalty shrinks its coefficient as
+    ``LogisticRegression``'s does, which does not warn). The message names the
+    columns and not their values, so that Python's default filter shows it once
+    for the folds of a search."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
         return
     # in blocks of rows: no n x D temporaries (two of them took 1.1 s at 1e6 x 64)
@@ -165,17 +172,25 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha):
             f"overflow {X.dtype}. Rescale the features, e.g. with "
             "sklearn.preprocessing.StandardScaler."
         )
+    if alpha <= 0:
+        return
     std = np.sqrt(variance)
-    std = std[std > 0]
-    small = std.min() if std.size else np.inf
-    if alpha > 0 and small < SMALL_FEATURE_STD and alpha > PENALTY_SHARE * small**2:
+    small = (std > 0) & (std < SMALL_FEATURE_STD) & (alpha > PENALTY_SHARE * variance)
+    columns = [j for j in np.flatnonzero(small) if not _is_indicator(X[:, j])]
+    if columns:
+        shown = [str(names[j]) if names is not None else int(j) for j in columns]
         _warn_user(
-            f"A feature's standard deviation is {small:.3g}: the penalty alpha, "
-            "in the features' units (its defaults are meant for standardized "
-            "features), shrinks that feature's coefficients. Standardize the "
-            "features, e.g. with sklearn.preprocessing.StandardScaler in a "
-            "pipeline, or lower alpha."
+            f"Features {shown} have a standard deviation below "
+            f"{SMALL_FEATURE_STD}: the penalty alpha, in the features' units (its "
+            "defaults are meant for standardized features), shrinks their "
+            "coefficients. Standardize the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha."
         )
+
+
+def _is_indicator(column) -> bool:
+    """Whether a column holds only zeros and ones."""
+    return bool(np.all((column == 0) | (column == 1)))
 
 
 @contextmanager
@@ -419,7 +434,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        _warn_on_feature_scales(X_host, offset, sample_weight, float(self.alpha))
+        _warn_on_feature_scales(
+            X_host,
+            offset,
+            sample_weight,
+            float(self.alpha),
+            getattr(self, "feature_names_in_", None),
+        )
         offset = as_compute(backend.xp, offset, X_compute)
         problem = EMProblem(
             design_matrix(backend.xp, X_compute, offset),

@@ -85,7 +85,7 @@ def test_features_the_penalty_shrinks_warn():
     X, y = piecewise()
     # standard deviation 0.017: the penalty shrinks its coefficients
     with pytest.warns(
-        UserWarning, match=r"standard deviation is 0.017.*StandardScaler"
+        UserWarning, match=r"Features \[0\] have a standard deviation below 0.1.*"
     ):
         MoERegressor(1).fit(X * np.array([1e-2, 1e4]), y)
     with warnings.catch_warnings():
@@ -95,6 +95,22 @@ def test_features_the_penalty_shrinks_warn():
         # without a penalty, scales 1e16 apart fit exactly: no warning either
         MoERegressor(1, alpha=0.0).fit(X * np.array([1e-8, 1e8]), y)
         MoERegressor(1, alpha=1e-12).fit(X * np.array([1e-2, 1.0]), y)
+
+
+def test_rare_indicator_columns_do_not_warn_and_others_are_named():
+    # a one-hot column of a category in 1% of the rows (std 0.1): its natural unit
+    # is the indicator, and warning on it made every fit of a grid search warn
+    pd = pytest.importorskip("pandas")
+    X, y = piecewise()
+    rare = (np.arange(len(X)) % 100 == 0).astype(float)
+    frame = pd.DataFrame({"x": X[:, 0], "z": X[:, 1], "rare": rare})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MoERegressor(1).fit(frame, y)
+    # the same column scaled to 0 / 0.5 is not an indicator: named in the warning
+    frame["rare"] = rare / 2
+    with pytest.warns(UserWarning, match=r"Features \['rare'\] have"):
+        MoERegressor(1).fit(frame, y)
 
 
 @pytest.mark.parametrize(
