@@ -382,10 +382,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights, honoured in every M-step. For EM, a zero
-            weight is the same as removing the sample from the objective and the
-            initialization; the random restarts still draw over all rows, and
-            the SGD solver's mini-batches include them, so a fit may differ from
-            one without those rows.
+            weight is the same as removing the sample (from the objective and
+            from the starts, which draw over the rows of positive weight); the
+            SGD solver's mini-batches include such rows, so its fit may differ
+            from one without them. An integer weight is not the same as repeating
+            the row: the random starts draw per row.
 
         Returns
         -------
@@ -913,7 +914,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Bayesian information criterion of the fitted model on (X, y).
 
         ``-2 log p(y | X) + p log(n)`` with p the number of free parameters; lower
-        is better.
+        is better. It takes no sample weights: after a weighted fit it is the
+        unweighted criterion on (X, y) (``n_experts_bic_`` weighs the rows).
 
         Parameters
         ----------
@@ -964,7 +966,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def aic(self, X, y):
         """Akaike information criterion of the fitted model on (X, y).
 
-        ``-2 log p(y | X) + 2 p``; lower is better.
+        ``-2 log p(y | X) + 2 p``; lower is better. Unweighted, as :meth:`bic`.
 
         Parameters
         ----------
