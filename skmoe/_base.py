@@ -95,17 +95,27 @@ def _at_lower_bound(problem, result) -> np.ndarray:
 def _warn_user(message, category=UserWarning):
     """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
     call, whatever the depth of the wrappers in between (fit, partial_fit, a
-    grid search or cross-validation, which call fit through joblib)."""
+    grid search or cross-validation, which call fit through joblib). In a
+    joblib worker process, whose stack has no user frame (the next one is the
+    standard library's process machinery), at the first frame outside skmoe:
+    scikit-learn's call of fit."""
     import joblib
     import sklearn
 
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
     roots = tuple(
         os.path.dirname(os.path.abspath(path)) + os.sep
         for path in (__file__, sklearn.__file__, joblib.__file__)
     )
+    stdlib = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
     frame, level = sys._getframe(1), 2  # 1 is this function
+    outside_own = None
     while frame is not None and frame.f_code.co_filename.startswith(roots):
+        if outside_own is None and not frame.f_code.co_filename.startswith(own):
+            outside_own = level
         frame, level = frame.f_back, level + 1
+    if frame is None or frame.f_code.co_filename.startswith(stdlib):
+        level = outside_own or level
     warnings.warn(message, category, stacklevel=level)
 
 

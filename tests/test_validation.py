@@ -1,5 +1,8 @@
 """Bad input gets scikit-learn's clear errors; degenerate data stays finite."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -370,3 +373,23 @@ def test_inputs_whose_outputs_overflow_raise_instead_of_nan(Estimator):
     with np.errstate(all="ignore"):
         with pytest.raises(ValueError, match="values too large for this model"):
             model.predict([[1e308], [0.0]])
+
+
+def test_warnings_in_joblib_workers_point_at_scikit_learn_not_the_stdlib():
+    # a worker's stack has no user frame: the warning used to be attributed to
+    # multiprocessing/process.py, now to scikit-learn's call of fit
+    code = (
+        "import numpy as np\n"
+        "from sklearn.model_selection import cross_val_score\n"
+        "from skmoe import MoERegressor\n"
+        "X, y = np.random.RandomState(0).randn(100, 2), np.arange(100.0)\n"
+        "model = MoERegressor(2, max_iter=1, random_state=0)\n"
+        "cross_val_score(model, X, y, cv=2, n_jobs=2)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    lines = [li for li in result.stderr.splitlines() if "ConvergenceWarning" in li]
+    assert lines
+    for line in lines:
+        assert f"sklearn{os.sep}" in line and "multiprocessing" not in line
