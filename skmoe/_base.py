@@ -712,7 +712,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 name.endswith("_")
                 and not name.startswith("_")
                 and isinstance(value, np.ndarray)
-                and name not in ("classes_", "feature_names_in_")
+                and value.dtype.kind in "biuf"  # not string labels or names
             ):
                 setattr(self, name, xp.asarray(value, device=dev))
 

@@ -161,29 +161,36 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"but the data contains only one class: {classes[0]}."
                 )
             warm = self.warm_start and hasattr(self, "converged_")
-            if warm and not np.array_equal(classes, self.classes_):
+            if warm and not np.array_equal(classes, self._classes()):
                 raise ValueError(
                     f"warm_start=True needs the classes of the previous fit, "
-                    f"{self.classes_.tolist()}; y has {classes.tolist()}. Set "
+                    f"{self._classes().tolist()}; y has {classes.tolist()}. Set "
                     "warm_start=False to fit a new model."
                 )
             self.classes_ = classes
         else:
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
-            indices = np.searchsorted(self.classes_, y)
-            indices = np.clip(indices, 0, len(self.classes_) - 1)
-            unknown = self.classes_[indices] != y
+            classes = self._classes()
+            indices = np.searchsorted(classes, y)
+            indices = np.clip(indices, 0, len(classes) - 1)
+            unknown = classes[indices] != y
             if np.any(unknown):
                 raise ValueError(
                     f"y contains previously unseen labels: {np.unique(y[unknown])}"
                 )
-        Y = np.zeros((len(self.classes_), len(indices)), dtype=X.dtype)
+        Y = np.zeros((self._n_outputs(), len(indices)), dtype=X.dtype)
         Y[indices, np.arange(len(indices))] = 1
         return Y
 
     def _n_outputs(self):
-        return len(self.classes_)
+        return self.classes_.shape[0]
+
+    def _classes(self):
+        """``classes_`` as a NumPy array (numeric labels fitted under Array API
+        dispatch live in the input's namespace, as scikit-learn's own
+        classifiers keep them)."""
+        return self._host_attribute("classes_")
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         return LogisticExperts(n_classes=Y.shape[0])
@@ -211,7 +218,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         index, log_weight = self._route(xp, design)
         _, params = self._experts_from_attributes()
         coef = as_compute(xp, params["coef"], design)
-        logits = selected_linear(xp, coef, design, index, len(self.classes_))
+        logits = selected_linear(xp, coef, design, index, self._n_outputs())
         log_joint = log_weight[:, None, :] + log_softmax(xp, logits, axis=1)
         return logsumexp(xp, log_joint, axis=0).T  # (n_samples, n_classes)
 
@@ -280,10 +287,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     "MoEClassifier needs at least 2 classes, but classes="
                     f"{classes.tolist()} has {classes.shape[0]}."
                 )
-            if not first and not np.array_equal(classes, self.classes_):
+            if not first and not np.array_equal(classes, self._classes()):
                 raise ValueError(
                     f"classes={classes.tolist()} is not the same as the classes the "
-                    f"model was fitted with, {self.classes_.tolist()}."
+                    f"model was fitted with, {self._classes().tolist()}."
                 )
         if not first:
             return super().partial_fit(X, y, sample_weight=sample_weight)
@@ -326,8 +333,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         proba = self._proba(X, "predict")
         xp = array_namespace(proba)
         indices = xp.argmax(proba, axis=1)
-        if isinstance(proba, np.ndarray) or self.classes_.dtype.kind not in "biuf":
-            return self.classes_[to_numpy(indices)]
+        classes = self._classes()
+        if isinstance(proba, np.ndarray) or classes.dtype.kind not in "biuf":
+            return classes[to_numpy(indices)]
         # Array API input: numeric labels come back in the input's namespace
-        classes = xp.asarray(self.classes_, device=device_of(proba))
+        classes = xp.asarray(classes, device=device_of(proba))
         return xp.take(classes, indices, axis=0)

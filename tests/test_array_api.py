@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 import sklearn
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import skmoe._backend as backend_module
 from skmoe import MoEClassifier, MoERegressor
@@ -135,6 +136,18 @@ def test_classifier_under_dispatch_matches_numpy():
         np.testing.assert_allclose(
             np.asarray(model.predict_gate(Xs)), reference.predict_gate(X), atol=1e-10
         )
+        # numeric labels live in the input's namespace, as LogisticRegression's
+        # do, which cross_val_predict's ordering of the probabilities relies on
+        assert isinstance(model.classes_, type(Xs))
+        np.testing.assert_array_equal(np.asarray(model.classes_), reference.classes_)
+        cv = StratifiedKFold(2)
+        proba = cross_val_predict(
+            model, Xs, xps.asarray(labels), cv=cv, method="predict_proba"
+        )
+        expected = cross_val_predict(
+            reference, X, labels, cv=cv, method="predict_proba"
+        )
+        np.testing.assert_allclose(np.asarray(proba), expected, rtol=1e-6, atol=1e-10)
 
 
 @dispatch
