@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import special, stats
-from sklearn.compose import TransformedTargetRegressor
+from sklearn.compose import TransformedTargetRegressor, make_column_transformer
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skmoe import MoEClassifier, MoERegressor
 from skmoe.plotting import (
@@ -487,3 +487,21 @@ def test_displays_of_a_model_fitted_under_array_api_dispatch(
             ref_regressor.log_likelihood_history_,
             rtol=1e-6,
         )
+
+
+def test_gate_display_over_a_string_column_says_what_to_draw():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"x": rng.randn(100), "kind": rng.choice(["a", "b"], 100)})
+    y = frame["x"].to_numpy() + rng.randn(100)
+    encode = make_column_transformer(
+        (StandardScaler(), ["x"]), (OneHotEncoder(sparse_output=False), ["kind"])
+    )
+    pipe = make_pipeline(encode, MoERegressor(2, n_init=1, random_state=0))
+    pipe.fit(frame, y)
+    with pytest.raises(ValueError, match="must be numeric; X has a non-numeric"):
+        GateDisplay.from_estimator(pipe, frame)
+    # the displays that the message names draw it
+    display = ExpertUsageDisplay.from_estimator(pipe, frame, y)
+    share = display.bars_["responsibility share"]
+    np.testing.assert_allclose(sum(bar.get_height() for bar in share), 1.0)

@@ -155,7 +155,17 @@ def input_grid(X, n_features, grid_resolution, eps):
     Returns the grid as rows of shape (n_points, n_features) and the axes values.
     """
     with sklearn.config_context(array_api_dispatch=False):  # NumPy from here on
-        X = check_array(host(X), dtype=np.float64)
+        try:
+            X = check_array(host(X), dtype=np.float64)
+        except ValueError as error:
+            if "could not convert" not in str(error):
+                raise
+            raise ValueError(
+                "This display draws over the raw input's features on a regular "
+                "grid, so they must be numeric; X has a non-numeric column "
+                f"({error}). ExpertUsageDisplay and ConvergenceDisplay draw any "
+                "input."
+            ) from error
     if X.shape[1] != n_features or n_features not in (1, 2):
         raise ValueError(
             f"X has {X.shape[1]} features; this display draws inputs with 1 or 2 "
