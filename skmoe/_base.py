@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import is_numpy_array
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
@@ -117,6 +118,18 @@ def _warn_user(message, category=UserWarning):
     if frame is None or frame.f_code.co_filename.startswith(stdlib):
         level = outside_own or level
     warnings.warn(message, category, stacklevel=level)
+
+
+def _target_column(y):
+    """``column_or_1d(y)``, its DataConversionWarning for a column vector given
+    at the user's call (scikit-learn's own points into the estimator)."""
+    if len(np.shape(y)) == 2 and np.shape(y)[1] == 1:
+        _warn_user(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning,
+        )
+    return column_or_1d(y)
 
 
 def _feature_offset(X, sample_weight):

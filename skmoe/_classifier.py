@@ -6,10 +6,15 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_consistent_length
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
-from ._base import BaseMixtureOfExperts, _sgd_solver, _unchanged_on_failure
+from ._base import (
+    BaseMixtureOfExperts,
+    _sgd_solver,
+    _target_column,
+    _unchanged_on_failure,
+)
 from ._docstrings import fill_doc
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
@@ -169,7 +174,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 )
             self.classes_ = classes
         else:
-            y = column_or_1d(y, warn=True)
+            y = _target_column(y)
             check_consistent_length(X, y)
             classes = self._classes()
             indices = np.searchsorted(classes, y)

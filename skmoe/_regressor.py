@@ -9,11 +9,10 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
-    column_or_1d,
 )
 
 from ._backend import as_compute, to_numpy
-from ._base import BaseMixtureOfExperts, _warn_user
+from ._base import BaseMixtureOfExperts, _target_column, _warn_user
 from ._distribution import PredictiveMixture
 from ._docstrings import fill_doc
 from ._math import mixture_std
@@ -152,7 +151,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _encode_target(self, y, X, *, fitting):
         if not fitting:
             y = check_array(y, ensure_2d=False, dtype=X.dtype)
-            y = column_or_1d(y, warn=True)
+            y = _target_column(y)
             check_consistent_length(X, y)
         return np.asarray(y, dtype=X.dtype)
 

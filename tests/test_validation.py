@@ -358,6 +358,19 @@ def test_warnings_point_at_the_users_call():
         cross_validate(MoERegressor(2, max_iter=1, n_init=1), X, rng.randn(40), cv=2)
     assert len(caught) >= 5
     assert {w.filename for w in caught} == {__file__}
+    # a column vector y for the criteria: scikit-learn's column_or_1d warned
+    # inside skmoe's _regressor.py / _classifier.py
+    y = rng.randn(40)
+    labels = (y > 0).astype(int)
+    regressor = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    classifier = MoEClassifier(2, random_state=0).fit(X, labels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        regressor.bic(X, y[:, None])
+        classifier.aic(X, labels[:, None])
+        regressor.responsibilities(X, y[:, None])
+    assert [w.category for w in caught] == [DataConversionWarning] * 3
+    assert {w.filename for w in caught} == {__file__}
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
