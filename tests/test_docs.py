@@ -1,12 +1,24 @@
-"""The documentation: docstrings of public names, and the Sphinx build with -W."""
+"""The documentation: docstrings of public names, the Sphinx build with -W, and the
+user guide's code, which must run."""
 
+import ast
+import doctest
+import importlib.util
 import inspect
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+
+try:
+    import matplotlib
+except ImportError:  # the plotting page's block is then skipped (rule 2 below)
+    pass
+else:
+    matplotlib.use("Agg")
 
 import skmoe
 import skmoe.plotting
@@ -69,3 +81,171 @@ def test_docs_build_without_warnings(tmp_path):
     # the API pages come from the docstrings
     regressor = (html / "generated/skmoe.MoERegressor.html").read_text()
     assert 'id="skmoe.MoERegressor.predict_distribution"' in regressor
+
+
+# --- The user guide's code runs -------------------------------------------------------
+#
+# Every Python block of docs/index.rst and docs/user_guide/*.rst runs, page by page:
+# the ``.. code-block:: python`` blocks and the ``::`` literal blocks (Sphinx highlights
+# those as Python too), in the order of the page and in one namespace per page, so that
+# later blocks use the names of earlier ones. A literal block in doctest form (``>>>``)
+# runs its source lines; its output is not compared (it holds timings), so a
+# ``# doctest: +SKIP`` there does not stop the code from running. Only the three rules
+# below change what runs; a block that raises fails its page's test.
+
+DOCS = ROOT / "docs"
+PAGES = [DOCS / "index.rst", *sorted((DOCS / "user_guide").glob("*.rst"))]
+
+# Rule 1: blocks not meant to run, as (page, a substring of the block): reason. A rule
+# that matches no block fails test_docs_code_rules_match_the_pages.
+SKIPPED_BLOCKS = {
+    ("user_guide/fitting.rst", "training BIC -493.351"): "printed output, not code",
+    ("user_guide/pipelines.rst", "from distributed import Client"): (
+        "starts a Dask cluster (dask.distributed)"
+    ),
+}
+# Rule 2: a block that imports one of these optional packages is skipped when the
+# package is not installed (the extras "dask", "gpu" and "plot" and Array API inputs).
+OPTIONAL_PACKAGES = {"cupy", "dask", "distributed", "matplotlib", "torch"}
+# Rule 3: substitutions that shrink slow examples, as page: [(old, new)]; ``old`` must
+# occur in the page's code. None is needed now: every page runs in a few seconds (the
+# recipes' bootstrap of 200 refits in about 1 s).
+SUBSTITUTIONS: dict[str, list[tuple[str, str]]] = {}
+
+# The names that a page's prose assumes (X, y, X_train, a fitted model, ...), made
+# from synthetic data or data that scikit-learn ships. Pages not listed get none.
+_REGIMES_1D = """
+import numpy as np
+from skmoe import MoERegressor
+
+rng = np.random.RandomState(0)
+X = rng.uniform(-3, 3, size=(300, 1))
+slope = np.array([-2.0, 0.2, 3.0])[np.digitize(X[:, 0], [-1.0, 1.0])]
+y = slope * X[:, 0] + 0.3 * rng.standard_normal(300)
+"""
+PRELUDES = {
+    "user_guide/choosing_k.rst": _REGIMES_1D,
+    "user_guide/fitting.rst": _REGIMES_1D,
+    "user_guide/pipelines.rst": """
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+X, y = load_digits(n_class=3, return_X_y=True)  # 3 of the 10 digits, for time
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, train_size=225, test_size=75, random_state=0
+)
+""",
+    "user_guide/plotting.rst": _REGIMES_1D
+    + "model = MoERegressor(n_experts=3, random_state=0).fit(X, y)\n",
+}
+
+
+def _page_name(path):
+    return path.relative_to(DOCS).as_posix()
+
+
+def _code_blocks(text):
+    """(line number of the first line, code) of each Python block of a page.
+
+    Each code is padded with blank lines so that its line numbers are the page's.
+    """
+    lines = text.splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        directive = re.match(r"\s*\.\. code-block::\s*(\S*)\s*$", line)
+        literal = line.rstrip().endswith("::") and not line.lstrip().startswith("..")
+        if not (directive or literal):
+            i += 1
+            continue
+        indent = len(line) - len(line.lstrip())
+        i += 1
+        while directive and i < len(lines) and re.match(r"\s+:[\w-]+:", lines[i]):
+            i += 1  # the directive's options
+        body = []
+        while i < len(lines) and (
+            not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
+        ):
+            body.append(lines[i])
+            i += 1
+        if directive and directive.group(1) not in ("python", "python3", "pycon"):
+            continue
+        first = next((n for n, b in enumerate(body) if b.strip()), None)
+        if first is None:
+            continue
+        start = i - len(body) + first + 1  # 1-based line of the block's first line
+        code = textwrap.dedent("\n".join(body[first:])).rstrip()
+        if code.lstrip().startswith(">>>"):
+            padded = [""] * len(code.splitlines())
+            for example in doctest.DocTestParser().get_examples(code):
+                source = example.source.splitlines()
+                padded[example.lineno : example.lineno + len(source)] = source
+            code = "\n".join(padded)
+        blocks.append((start, "\n" * (start - 1) + code))
+    return blocks
+
+
+def _first_line(code):
+    return next(line.strip() for line in code.splitlines() if line.strip())
+
+
+def _skip_reason(page, code):
+    for (rule_page, substring), reason in SKIPPED_BLOCKS.items():
+        if rule_page == page and substring in code:
+            return reason
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            package = module.split(".")[0]
+            if package in OPTIONAL_PACKAGES and not importlib.util.find_spec(package):
+                return f"{package} is not installed"
+    return None
+
+
+CODE_PAGES = [p for p in PAGES if _code_blocks(p.read_text())]
+
+
+def test_docs_code_rules_match_the_pages():
+    pages = {_page_name(p): p.read_text() for p in PAGES}
+    code_pages = {_page_name(p) for p in CODE_PAGES}
+    assert {"index.rst", "user_guide/recipes.rst"} <= code_pages
+    for page, substring in SKIPPED_BLOCKS:
+        codes = [code for _, code in _code_blocks(pages[page])]
+        assert sum(substring in code for code in codes) == 1, (page, substring)
+    for page, substitutions in SUBSTITUTIONS.items():
+        for old, _ in substitutions:
+            assert old in pages[page], (page, old)
+    assert set(PRELUDES) <= code_pages
+
+
+@pytest.mark.filterwarnings("default")  # warnings show in the summary, never fail
+@pytest.mark.parametrize("path", CODE_PAGES, ids=[_page_name(p) for p in CODE_PAGES])
+def test_user_guide_code_runs(path, capsys):
+    page = _page_name(path)
+    namespace = {"__name__": "__docs__"}
+    exec(PRELUDES.get(page, ""), namespace)
+    try:
+        for line, code in _code_blocks(path.read_text()):
+            where = f"{page}, line {line}: {_first_line(code)!r}"
+            try:
+                reason = _skip_reason(page, code)  # a SyntaxError fails here
+                if reason:
+                    with capsys.disabled():
+                        print(f"\nskipped {where} ({reason})")
+                    continue
+                for old, new in SUBSTITUTIONS.get(page, []):
+                    code = code.replace(old, new)
+                exec(compile(code, str(path), "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(
+                    f"{where} raised {type(exc).__name__}: {exc}"
+                ) from exc
+    finally:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
