@@ -24,7 +24,11 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
         of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
-        depend on the units of ``y``). ``solver="gradient"`` passes
+        depend on the units of ``y``). EM stops at a change at most ``tol``
+        once three iterations in a row did not increase their change (a growing
+        change is EM leaving a saddle point, as random starts over many
+        samples do), so a fresh run takes at least three iterations; a warm
+        start stops at its first change at most ``tol``. ``solver="gradient"`` passes
         ``tol * 1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it
         with ``n_iter_no_change``.
 

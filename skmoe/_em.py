@@ -254,17 +254,26 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
 #: at most ``tol`` left 7 of them after 1 iteration, 0.54 nats per sample below
 #: the optimum; stopping also on a change no larger than the one before left 3
 #: after 2 iterations (the first iteration's change includes the quick moves of
-#: the other parameters); three changes that do not grow, none.
+#: the other parameters); three changes that do not grow, none. The rule is for
+#: runs from initial responsibilities; a warm start (from fitted parameters)
+#: stops at its first change at most ``tol``, so that a model fitted one
+#: iteration per call (``max_iter=1``) still converges.
 SETTLE = 3
 
 
-def _settled(changes, tol) -> bool:
-    """Whether the last ``SETTLE`` changes did not grow and the last is at most
-    ``tol``."""
-    recent = changes[-SETTLE:]
-    if len(recent) < SETTLE or recent[-1] > tol:
+def _settled(changes, tol, settle=SETTLE) -> bool:
+    """Whether EM has converged, given the |changes| of its iterations: the last
+    is at most ``tol`` and the last ``settle`` did not grow, or the last
+    ``2 settle`` are all at most ``tol`` without growing at each of the last
+    ``settle`` (changes that alternate below ``tol``, as ``top_k`` can give)."""
+    recent = changes[-settle:]
+    if len(recent) < settle or recent[-1] > tol:
         return False
-    return all(a >= b for a, b in pairwise(recent))
+    if all(a >= b for a, b in pairwise(recent)):
+        return True
+    longer = changes[-2 * settle :]
+    growing = all(a < b for a, b in pairwise(recent))
+    return len(longer) == 2 * settle and max(longer) <= tol and not growing
 
 
 def run_em(
@@ -284,7 +293,7 @@ def run_em(
     the per-sample penalized objective changes by at most ``tol`` (an absolute
     change, as a relative one depended on the units of y, which shift a Gaussian
     log-likelihood by log c per sample), after ``SETTLE`` iterations whose changes
-    did not grow (see ``SETTLE``).
+    did not grow when the run starts from ``resp`` (see ``SETTLE``).
     With ``prune_threshold > 0``, after each E-step the least used expert is
     dropped when its share of the data is below the threshold (see
     :func:`prune_smallest`); the objective may fall at that iteration, and the
@@ -305,6 +314,7 @@ def run_em(
     result = FitResult(gate_params, expert_params, total, penalized)
     start = time.perf_counter()
     changes = []  # |change| of each iteration since the start or the last pruning
+    settle = SETTLE if params is None else 1  # see SETTLE
     for n_iter in range(1, max_iter + 1):
         previous = penalized
         gate_params, expert_params = m_step(
@@ -326,8 +336,10 @@ def run_em(
                 f"  Iteration {n_iter}\t log-likelihood {total:.6g}\t "
                 f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
             )
-        changes = [] if pruned is not None else changes[1 - SETTLE :] + [abs(change)]
-        if _settled(changes, tol):
+        changes = (
+            [] if pruned is not None else changes[1 - 2 * SETTLE :] + [abs(change)]
+        )
+        if _settled(changes, tol, settle):
             result.converged = True
             break
     result.gate_params = gate_params

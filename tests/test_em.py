@@ -1,8 +1,11 @@
 """EM invariants: monotone objective, restarts, responsibilities, fit/predict agree."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from skmoe import MoEClassifier, MoERegressor
@@ -301,3 +304,23 @@ def test_settled_needs_changes_that_do_not_grow():
     assert not _settled([3e-6, 1e-6, 2e-6], tol=1e-5)
     assert not _settled([3e-4, 2e-4, 1e-4], tol=1e-5)  # not below tol
     assert _settled([0.0, 0.0, 0.0], tol=0.0)
+    # changes that alternate below tol settle once 2 SETTLE of them are below it
+    assert not _settled([1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
+    assert _settled([1e-7, 2e-7, 1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
+    assert not _settled([1e-7, 2e-7, 1e-7, 1e-7, 2e-7, 3e-7], tol=1e-5)  # growing
+    assert _settled([2e-6], tol=1e-5, settle=1)  # a warm start's rule
+
+
+def test_warm_start_one_iteration_per_call_converges(crossing_lines):
+    # the scikit-learn idiom: fit one iteration per call until converged_; a warm
+    # start stops at its first change at most tol (three would never fit in one)
+    X, y = crossing_lines
+    model = MoERegressor(2, n_init=1, random_state=0, tol=1e-3).fit(X, y)
+    model.set_params(warm_start=True, max_iter=1)
+    calls = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        while calls < 50 and (calls == 0 or not model.converged_):
+            model.fit(X, y)
+            calls += 1
+    assert model.converged_ and calls == 1
