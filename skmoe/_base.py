@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import sysconfig
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -108,16 +109,34 @@ def _warn_user(message, category=UserWarning):
         os.path.dirname(os.path.abspath(path)) + os.sep
         for path in (__file__, sklearn.__file__, joblib.__file__)
     )
-    stdlib = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
+    fit_wrapper = os.path.join(os.path.dirname(sklearn.__file__), "base.py")
     frame, level = sys._getframe(1), 2  # 1 is this function
     outside_own = None
     while frame is not None and frame.f_code.co_filename.startswith(roots):
-        if outside_own is None and not frame.f_code.co_filename.startswith(own):
+        name = frame.f_code.co_filename
+        if outside_own is None and not name.startswith(own) and name != fit_wrapper:
             outside_own = level
         frame, level = frame.f_back, level + 1
-    if frame is None or frame.f_code.co_filename.startswith(stdlib):
+    if frame is None or _worker_machinery(frame.f_code.co_filename):
         level = outside_own or level
     warnings.warn(message, category, stacklevel=level)
+
+
+#: The standard library's modules that run a joblib worker's tasks.
+_WORKER_MODULES = ("multiprocessing", "concurrent", "threading.py")
+
+
+def _worker_machinery(filename) -> bool:
+    """Whether ``filename`` is in the standard library's process or thread
+    machinery (not in site-packages, which sits inside the standard library's
+    directory in many layouts)."""
+    paths = sysconfig.get_paths()
+    if not filename.startswith(paths["stdlib"] + os.sep):
+        return False
+    if filename.startswith((paths["purelib"] + os.sep, paths["platlib"] + os.sep)):
+        return False
+    relative = filename[len(paths["stdlib"]) + 1 :]
+    return relative.startswith(_WORKER_MODULES)
 
 
 def _target_column(y):
@@ -199,7 +218,7 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
         return
     std = np.sqrt(variance)
     small = (std > 0) & (std < SMALL_FEATURE_STD) & (alpha > PENALTY_SHARE * variance)
-    columns = [j for j in np.flatnonzero(small) if not _is_indicator(X[:, j])]
+    columns = [j for j in np.flatnonzero(small) if not _is_indicator(X, j)]
     if columns:
         shown = [str(names[j]) if names is not None else int(j) for j in columns]
         _warn_user(
@@ -211,9 +230,14 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
         )
 
 
-def _is_indicator(column) -> bool:
-    """Whether a column holds only zeros and ones."""
-    return bool(np.all((column == 0) | (column == 1)))
+def _is_indicator(X, j) -> bool:
+    """Whether column ``j`` of X holds only zeros and ones (in blocks of rows,
+    stopping at the first other value)."""
+    for start in range(0, X.shape[0], SCALE_CHECK_ROWS):
+        column = X[start : start + SCALE_CHECK_ROWS, j]
+        if not np.all((column == 0) | (column == 1)):
+            return False
+    return True
 
 
 @contextmanager
@@ -954,9 +978,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         log_likelihood, _, _ = self._posterior_rows(X, y, "bic")
         n_samples = log_likelihood.shape[0]
-        return -2 * float(np.sum(log_likelihood)) + self._n_parameters() * np.log(
-            n_samples
-        )
+        penalty = self._n_parameters() * float(np.log(n_samples))
+        return -2 * float(np.sum(log_likelihood)) + penalty
 
     def icl(self, X, y):
         """Integrated completed likelihood criterion of the fitted model on (X, y).
@@ -984,7 +1007,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         with np.errstate(divide="ignore"):  # a zero can only lose the arg max
             assigned = np.log(np.max(resp, axis=1))
         completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
-        return -2 * completed + self._n_parameters() * np.log(len(log_likelihood))
+        return -2 * completed + self._n_parameters() * float(np.log(len(resp)))
 
     def aic(self, X, y):
         """Akaike information criterion of the fitted model on (X, y).

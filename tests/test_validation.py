@@ -405,4 +405,27 @@ def test_warnings_in_joblib_workers_point_at_scikit_learn_not_the_stdlib():
     lines = [li for li in result.stderr.splitlines() if "ConvergenceWarning" in li]
     assert lines
     for line in lines:
-        assert f"sklearn{os.sep}" in line and "multiprocessing" not in line
+        assert f"model_selection{os.sep}_validation.py" in line
+
+
+def test_warnings_from_a_library_in_site_packages_point_at_that_library():
+    # site-packages sits inside the standard library's directory in most layouts;
+    # a caller there is not the standard library's worker machinery
+    import sysconfig
+
+    caller = os.path.join(sysconfig.get_paths()["purelib"], "thirdparty_runner.py")
+    code = compile(
+        "MoERegressor(2, max_iter=1, n_init=1, random_state=0).fit(X, y)\n",
+        caller,
+        "exec",
+    )
+    rng = np.random.RandomState(0)
+    namespace = {
+        "MoERegressor": MoERegressor,
+        "X": rng.randn(50, 2),
+        "y": rng.randn(50),
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(code, namespace)
+    assert [w.filename for w in caught] == [caller]
