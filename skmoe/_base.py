@@ -168,6 +168,86 @@ def _feature_offset(X, sample_weight):
     return tuple(offset.tolist())
 
 
+def _feature_columns(spec, n_features, names, parameter):
+    """The sorted column indices ``spec`` chooses (``gate_features`` or
+    ``expert_features``) as a tuple of ints (an array would have to follow the
+    fitted attributes' namespace under Array API dispatch), or None where it
+    chooses every feature."""
+    if spec is None:
+        return None
+    chosen = np.asarray(spec)
+    if chosen.ndim != 1:
+        raise ValueError(
+            f"{parameter} must be a 1-d list of column indices, feature names or "
+            f"a boolean mask; got an array of shape {chosen.shape}."
+        )
+    if chosen.size == 0:
+        columns = np.zeros(0, dtype=np.intp)
+    elif chosen.dtype.kind == "b":
+        if chosen.shape[0] != n_features:
+            raise ValueError(
+                f"{parameter} is a boolean mask of {chosen.shape[0]} entries, but X "
+                f"has {n_features} features."
+            )
+        columns = np.flatnonzero(chosen)
+    elif chosen.dtype.kind in "iu":
+        outside = chosen[(chosen < -n_features) | (chosen >= n_features)]
+        if outside.size:
+            raise ValueError(
+                f"{parameter} has column indices {outside.tolist()} outside the "
+                f"range of X's {n_features} features."
+            )
+        columns = np.unique(chosen % n_features)
+    elif chosen.dtype.kind in "UO" and all(isinstance(c, str) for c in chosen):
+        if names is None:
+            raise ValueError(
+                f"{parameter} names features, but X has no feature names (it is "
+                "not a DataFrame with string column names); pass column indices."
+            )
+        position = {name: j for j, name in enumerate(names)}
+        unknown = [str(c) for c in chosen if c not in position]
+        if unknown:
+            raise ValueError(
+                f"{parameter} names features {unknown} that are not among X's "
+                f"columns {[str(name) for name in names]}."
+            )
+        columns = np.unique([position[c] for c in chosen])
+    else:
+        raise ValueError(
+            f"{parameter} must hold column indices (int), feature names (str) or "
+            f"a boolean mask; got {spec!r}."
+        )
+    return None if columns.shape[0] == n_features else tuple(map(int, columns))
+
+
+def _design_rows(columns):
+    """The design-matrix rows of ``columns``: the intercept's row 0 first."""
+    return np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1]).astype(np.intp)
+
+
+def _restrict_rows(coef, columns):
+    """Host coefficients (n_features + 1, m) for the features ``columns``."""
+    return coef if columns is None else coef[_design_rows(columns)]
+
+
+def _expand_rows(coef, columns, n_features):
+    """Host coefficients of ``columns``' features widened to all ``n_features``,
+    with zeros for the features the part does not see."""
+    if columns is None:
+        return coef
+    out = np.zeros((n_features + 1,) + coef.shape[1:], dtype=coef.dtype)
+    out[_design_rows(columns)] = coef
+    return out
+
+
+def _take_columns(xp, array, columns, axis):
+    """``array`` restricted to ``columns`` along ``axis`` (None: unchanged)."""
+    if columns is None:
+        return array
+    index = xp.asarray(list(columns), dtype=xp.int64, device=device_of(array))
+    return xp.take(array, index, axis=axis)
+
+
 def _check_weight_scale(sample_weight):
     """Raise where the weights' sum cannot normalize them (only their ratios
     matter to the model, so rescaling them is always possible)."""
@@ -316,6 +396,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "n_experts": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "gate": [StrOptions(set(GATES))],
+        "gate_features": ["array-like", None],
+        "expert_features": ["array-like", None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [StrOptions({"mixed", "kmeans", "random"})],
@@ -345,6 +427,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts=3,
         *,
         gate="softmax",
+        gate_features=None,
+        expert_features=None,
         alpha=1e-4,
         n_init=4,
         init_params="mixed",
@@ -367,6 +451,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     ):
         self.n_experts = n_experts
         self.gate = gate
+        self.gate_features = gate_features
+        self.expert_features = expert_features
         self.alpha = alpha
         self.n_init = n_init
         self.init_params = init_params
@@ -398,9 +484,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The ExpertFamily for this estimator and training target (``streaming``:
         the first batch of ``partial_fit``)."""
 
-    def _streaming_start(self, xp, params, sample_weight):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         """The parameters ``partial_fit`` starts from, given the first batch's
-        initial M-step and weights (unchanged by default)."""
+        initial M-step, its encoded target and weights (unchanged by default)."""
         return params
 
     def _update_experts(self, Y, sample_weight):
@@ -467,6 +553,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             reset=not warm,  # a warm start needs the features it was fitted on
         )
         backend = select_backend(X, self.device, fitting=True)
+        self._choose_features(X.shape[1])
         X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
         y = host(y)
         sample_weight = _check_sample_weight(
@@ -482,22 +569,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
+        names = getattr(self, "feature_names_in_", None)
+        used = self._used_columns(X_host.shape[1])
         _warn_on_feature_scales(
-            X_host,
-            offset,
+            _take_columns(np, X_host, used, axis=1),
+            _take_columns(np, offset, used, axis=0),
             sample_weight,
             float(self.alpha),
-            getattr(self, "feature_names_in_", None),
+            None if names is None else _take_columns(np, names, used, axis=0),
         )
+        X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
         offset = as_compute(backend.xp, offset, X_compute)
+        design, own_gate_design = self._designs(backend.xp, X_compute, offset)
         problem = EMProblem(
-            design_matrix(backend.xp, X_compute, offset),
+            design,
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
             gate,
             experts,
             float(self.alpha),
             self.top_k,
+            own_gate_design,
         )
         if warm:
             options = self._solver_options(self.n_experts_)
@@ -514,6 +606,53 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._attributes_to(X)
         messages.append((self._convergence_message(best), ConvergenceWarning))
         return [(message, category) for message, category in messages if message]
+
+    def _choose_features(self, n_features):
+        """Resolve ``gate_features`` and ``expert_features`` for X's features."""
+        names = getattr(self, "feature_names_in_", None)
+        if self.gate_features is not None and self.gate == "constant":
+            raise ValueError(
+                "gate='constant' sees no features: gate_features must be None "
+                f"(got {self.gate_features!r}); use gate='softmax' for a gate on "
+                "chosen features."
+            )
+        self._gate_columns = _feature_columns(
+            self.gate_features, n_features, names, "gate_features"
+        )
+        self._expert_columns = _feature_columns(
+            self.expert_features, n_features, names, "expert_features"
+        )
+
+    def _used_columns(self, n_features):
+        """The features the gate or the experts see (None: all)."""
+        parts = (self._gate_columns, self._expert_columns)
+        if any(columns is None for columns in parts):
+            return None
+        return np.union1d(*parts).astype(np.intp)
+
+    def _designs(self, xp, X, offset):
+        """The experts' design matrix of X centered at ``offset``, and the gate's
+        own (None where the gate sees the same features)."""
+        design = design_matrix(
+            xp,
+            _take_columns(xp, X, self._expert_columns, axis=1),
+            _take_columns(xp, offset, self._expert_columns, axis=0),
+        )
+        gate_columns, expert_columns = self._gate_columns, self._expert_columns
+        if gate_columns is None and expert_columns is None:
+            return design, None
+        if (
+            gate_columns is not None
+            and expert_columns is not None
+            and np.array_equal(gate_columns, expert_columns)
+        ):
+            return design, None
+        gate_design = design_matrix(
+            xp,
+            _take_columns(xp, X, gate_columns, axis=1),
+            _take_columns(xp, offset, gate_columns, axis=0),
+        )
+        return design, gate_design
 
     def _convergence_message(self, best):
         """The text of a ConvergenceWarning for the kept run, or None."""
@@ -687,14 +826,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _warm_run(self, problem, options, offset):
         """Continue from the fitted parameters, on the centered ``problem``."""
-        xp = problem.xp
-        _, expert_params = self._experts_from_attributes()
-        expert_params = {
-            k: as_compute(xp, v, problem.design) for k, v in expert_params.items()
-        }
-        params = (self._gate_params(xp, problem.design), expert_params)
-        for group in params:
-            group["coef"] = center_intercepts(xp, group["coef"], offset)
+        params = self._fitted_start(problem.xp, problem.design, offset)
         start = time.perf_counter()
         with blas_threads(problem.design):
             result = solve(
@@ -707,15 +839,42 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             print(f"Warm start: {summary(result, start)}")
         return result
 
+    def _fitted_start(self, xp, like, offset):
+        """The fitted (gate, expert) parameters to continue from: for the
+        features each part sees, centered at ``offset`` (all features' offsets),
+        in ``like``'s namespace, dtype and device."""
+        _, expert_params = self._experts_from_attributes()
+        parts = (
+            ({"coef": self._gate_coef_matrix()}, self._gate_columns),
+            (expert_params, self._expert_columns),
+        )
+        params = []
+        for group, columns in parts:
+            group = dict(group, coef=_restrict_rows(group["coef"], columns))
+            group = {name: as_compute(xp, v, like) for name, v in group.items()}
+            shift = _take_columns(xp, offset, columns, axis=0)
+            group["coef"] = center_intercepts(xp, group["coef"], shift)
+            params.append(group)
+        return tuple(params)
+
     def _set_fitted(self, problem, result: FitResult, offset=None):
         """Fitted attributes from ``result``, whose coefficients are for features
         centered at ``offset`` (None: not centered)."""
         usage = expert_usage(problem, result.gate_params, result.expert_params)
+        parts = (
+            (result.gate_params, self._gate_columns),
+            (result.expert_params, self._expert_columns),
+        )
         if offset is not None:
             xp = problem.xp
-            for group in (result.gate_params, result.expert_params):
-                group["coef"] = center_intercepts(xp, group["coef"], offset, -1.0)
-        coef = to_numpy(result.gate_params["coef"])
+            for group, columns in parts:
+                shift = _take_columns(xp, offset, columns, axis=0)
+                group["coef"] = center_intercepts(xp, group["coef"], shift, -1.0)
+        for group, columns in parts:  # zeros for the features a part does not see
+            group["coef"] = _expand_rows(
+                to_numpy(group["coef"]), columns, self.n_features_in_
+            )
+        coef = result.gate_params["coef"]
         self.gate_intercept_ = coef[0].copy()
         self.gate_coef_ = coef[1:].T.copy()
         self._set_expert_attributes(
@@ -952,10 +1111,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()
-        n_features, n_experts = self.n_features_in_, self.gate_coef_.shape[0]
+        n_experts = self.gate_coef_.shape[0]
+        gate_columns = getattr(self, "_gate_columns", None)
+        expert_columns = getattr(self, "_expert_columns", None)
         return self._fitted_gate().n_parameters(
-            n_features, n_experts
-        ) + experts.n_parameters(n_features, n_experts)
+            self.n_features_in_ if gate_columns is None else len(gate_columns),
+            n_experts,
+        ) + experts.n_parameters(
+            self.n_features_in_ if expert_columns is None else len(expert_columns),
+            n_experts,
+        )
 
     def bic(self, X, y):
         """Bayesian information criterion of the fitted model on (X, y).
@@ -1141,6 +1306,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             reset=first,
         )
         backend = select_backend(X, self.device, fitting=True)
+        self._choose_features(X.shape[1])
         X_host = to_numpy(X)
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
@@ -1162,18 +1328,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         offset = as_compute(xp, offset, X_compute)
+        design, own_gate_design = self._designs(xp, X_compute, offset)
         problem = EMProblem(
-            design_matrix(xp, X_compute, offset),
+            design,
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
             GATES[self.gate](),
             experts,
             float(self.alpha),
             self.top_k,
+            own_gate_design,
         )
         if first:
             resp = initial_responsibilities(
-                X_host,
+                _take_columns(np, X_host, self._used_columns(X_host.shape[1]), 1),
                 Y.T if Y.ndim == 2 else Y,
                 sample_weight,
                 self.n_experts,
@@ -1182,18 +1350,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             resp = backend.to_compute(np.ascontiguousarray(resp.T))
             params = initial_params(problem, resp)
-            params = self._streaming_start(xp, params, sample_weight)
+            params = self._streaming_start(xp, params, Y, sample_weight)
             previous = None
         else:
-            params = (
-                self._gate_params(xp, problem.design),
-                {
-                    k: as_compute(xp, v, problem.design)
-                    for k, v in expert_params.items()
-                },
-            )
-            for group in params:
-                group["coef"] = center_intercepts(xp, group["coef"], offset)
+            params = self._fitted_start(xp, problem.design, offset)
             previous = self._previous_result()
         start = time.perf_counter()
         with blas_threads(problem.design):

@@ -112,6 +112,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         n_experts=2,
         *,
         gate="softmax",
+        gate_features=None,
+        expert_features=None,
         alpha=1e-3,
         n_init=1,
         init_params="mixed",
@@ -135,6 +137,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         super().__init__(
             n_experts=n_experts,
             gate=gate,
+            gate_features=gate_features,
+            expert_features=expert_features,
             alpha=alpha,
             n_init=n_init,
             init_params=init_params,

@@ -5,7 +5,24 @@ GATE_PARAMETER = """gate : {"softmax", "constant"}, default="softmax"
         How the experts' weights depend on the input. ``"softmax"`` is the
         multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
         the same mixing proportions for every input (a mixture of regressions or
-        latent-class model, as in R's flexmix and mixtools)."""
+        latent-class model, as in R's flexmix and mixtools).
+
+    gate_features : array-like of int, str or bool, default=None
+        The features the gate sees (R flexmix's *concomitant variables*):
+        column indices, feature names (for input with ``feature_names_in_``) or
+        a boolean mask over the features; None: all of them. An empty list
+        leaves the gate its intercepts, one mixing proportion per expert as
+        ``gate="constant"`` has. The gate's coefficients on the other features
+        are fixed at zero (``gate_coef_`` keeps all ``n_features_in_``
+        columns), and :meth:`bic` counts only the free ones. Not with
+        ``gate="constant"``, which sees no features.
+
+    expert_features : array-like of int, str or bool, default=None
+        The features the experts see, as ``gate_features``: for example the
+        regressors of the experts' linear models, while the gate sees other
+        variables that decide which regime a sample is in. An empty list leaves
+        the experts their intercepts. The experts' coefficients on the other
+        features are fixed at zero."""
 
 #: The entries after ``n_init``.
 SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mixed"

@@ -48,6 +48,9 @@ class EMProblem:
     top_k : int or None
         Sparse gating: each sample mixes only its ``top_k`` largest gate values,
         renormalized (``None``: all experts).
+    own_gate_design : array of shape (n_gate_features + 1, n_samples) or None
+        The gate's own design matrix, where the gate sees other features than
+        the experts (``gate_features``); None: the gate uses ``design`` too.
     """
 
     design: Array
@@ -57,10 +60,16 @@ class EMProblem:
     experts: ExpertFamily
     alpha: float
     top_k: int | None = None
+    own_gate_design: Array | None = None
 
     @property
     def xp(self):
         return array_namespace(self.design)
+
+    @property
+    def gate_design(self) -> Array:
+        """The design matrix the gate sees (``design`` unless it has its own)."""
+        return self.design if self.own_gate_design is None else self.own_gate_design
 
     @property
     def normalized_weight(self) -> Array:
@@ -103,18 +112,21 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
     values are exactly 0; ``log_gate`` stays the dense gate, which the gate
     M-step fits to these sparse targets.
     """
-    design, Y = problem.design, problem.Y
+    design, gate_design, Y = problem.design, problem.gate_design, problem.Y
     n_samples = design.shape[1]
     n_experts = gate_params["coef"].shape[-1]
     block = max(1024, E_STEP_BLOCK // max(n_experts, 1))
     if not is_numpy_array(design) or n_samples <= block:
-        return _e_step_block(problem, design, Y, gate_params, expert_params)
+        return _e_step_block(
+            problem, gate_design, design, Y, gate_params, expert_params
+        )
     # each block written into the outputs: a list of blocks joined at the end
     # held the outputs twice (4.1 against 2.1 (K, n) arrays at 1e6 x 8, K=16)
     out = None
     for start in range(0, n_samples, block):
         parts = _e_step_block(
             problem,
+            gate_design[:, start : start + block],
             design[:, start : start + block],
             Y[..., start : start + block],
             gate_params,
@@ -130,10 +142,10 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
     return out
 
 
-def _e_step_block(problem, design, Y, gate_params, expert_params):
-    """:func:`e_step` on the samples (columns) of ``design`` and ``Y``."""
+def _e_step_block(problem, gate_design, design, Y, gate_params, expert_params):
+    """:func:`e_step` on the samples (columns) of the designs and ``Y``."""
     xp = problem.xp
-    log_gate = problem.gate.log_gate(xp, design, gate_params)
+    log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
     log_mix = log_gate
     if is_sparse(problem.top_k, log_gate.shape[0]):
         log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
@@ -157,7 +169,7 @@ def m_step(
     weighted_resp = problem.normalized_weight[None, :] * resp
     gate_params = problem.gate.m_step(
         xp,
-        problem.design,
+        problem.gate_design,
         weighted_resp,
         log_gate,
         gate_params,
@@ -226,15 +238,15 @@ def prune_smallest(problem, gate_params, expert_params, resp, threshold: float):
 def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
     """Gate and expert parameters from initial responsibilities: one M-step."""
     xp = problem.xp
-    design = problem.design
+    design, gate_design = problem.design, problem.gate_design
     if prepared is None:
         prepared = problem.gate.prepare(
-            xp, design, problem.normalized_weight, problem.alpha
+            xp, gate_design, problem.normalized_weight, problem.alpha
         )
     n_experts = resp.shape[0]
-    gate_params = problem.gate.initial_params(xp, design, n_experts)
+    gate_params = problem.gate.initial_params(xp, gate_design, n_experts)
     expert_params = problem.experts.initial_params(xp, design, problem.Y, n_experts)
-    log_gate = problem.gate.log_gate(xp, design, gate_params)
+    log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
     return m_step(
         problem,
         resp,
@@ -300,9 +312,8 @@ def run_em(
     run does not stop there.
     """
     xp = problem.xp
-    design = problem.design
     prepared = problem.gate.prepare(
-        xp, design, problem.normalized_weight, problem.alpha
+        xp, problem.gate_design, problem.normalized_weight, problem.alpha
     )
     if params is None:
         gate_params, expert_params = initial_params(problem, resp, prepared)

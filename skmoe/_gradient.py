@@ -82,7 +82,7 @@ def evaluate(
     """
     xp = problem.xp
     design, weight = problem.design, problem.normalized_weight
-    logits = problem.gate.logits(xp, design, gate_params)
+    logits = problem.gate.logits(xp, problem.gate_design, gate_params)
     if logit_noise is not None:
         logits = logits + logit_noise
     log_gate = log_softmax(xp, logits, axis=0)
@@ -100,7 +100,9 @@ def evaluate(
         loss, grad = switch_balance_loss(xp, logits, log_gate, weight, balance_coef)
         value -= loss
         dlogits = dlogits - grad
-    gate_grad = problem.gate.logits_gradient(xp, design, dlogits, gate_params)
+    gate_grad = problem.gate.logits_gradient(
+        xp, problem.gate_design, dlogits, gate_params
+    )
     penalty = problem.gate.penalty_gradient(xp, gate_params, problem.alpha)
     gate_grad = {name: gate_grad[name] - penalty[name] for name in gate_grad}
     expert_grad = problem.experts.gradient(
@@ -113,7 +115,8 @@ def evaluate(
 
 
 def parameter_units(problem: EMProblem, expert_params: Params):
-    """The design rows' units, (d,), and the experts' target scale.
+    """The units of the gate's and the experts' design rows, and the experts'
+    target scale: ``(gate_rows, expert_rows, target)``.
 
     A coefficient of design row j moves the logits or means by one unit per
     ``units[j] = 1 / sqrt(std_j^2 + alpha)`` (1 for the intercept), times
@@ -124,8 +127,20 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     L-BFGS at its start and made Adam overshoot. A constant row (std 0) without
     a penalty keeps unit 1.
     """
-    xp, design = problem.xp, problem.design
-    weight = problem.normalized_weight
+    expert_rows = _row_units(problem, problem.design)
+    gate_rows = (
+        expert_rows
+        if problem.own_gate_design is None
+        else _row_units(problem, problem.own_gate_design)
+    )
+    target = problem.experts.target_scale(problem.xp, expert_params)
+    return gate_rows, expert_rows, target
+
+
+def _row_units(problem: EMProblem, design: Array) -> np.ndarray:
+    """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design`` (see
+    :func:`parameter_units`)."""
+    xp, weight = problem.xp, problem.normalized_weight
     mean = xp.sum(weight[None, :] * design, axis=1)
     spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
     spread = to_numpy(spread).astype(np.float64) + problem.alpha
@@ -133,7 +148,7 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     usable = np.isfinite(spread) & (spread > 0)
     units[usable] = 1.0 / np.sqrt(spread[usable])
     units[0] = 1.0  # the intercept
-    return units, problem.experts.target_scale(xp, expert_params)
+    return units
 
 
 class Packer:
@@ -167,15 +182,15 @@ class Packer:
         if units is None:
             units = parameter_units(problem, expert_params)
         self.units = units
-        rows, target = self.units
+        gate_rows, expert_rows, target = self.units
+        rows = {"gate": gate_rows, "expert": expert_rows * target}
         # the unit of each packed entry, in the layout's order
         self.scale = np.concatenate(
             [
-                np.broadcast_to(
-                    (rows * (target if group == "expert" else 1.0))[:, None],
-                    shape,
-                ).ravel()
-                if name == "coef" and len(shape) == 2 and shape[0] == rows.shape[0]
+                np.broadcast_to(rows[group][:, None], shape).ravel()
+                if name == "coef"
+                and len(shape) == 2
+                and shape[0] == rows[group].shape[0]
                 else np.ones(int(np.prod(shape)))
                 for group, name, shape in self.layout
             ]

@@ -104,6 +104,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         n_experts="auto",
         *,
         gate="softmax",
+        gate_features=None,
+        expert_features=None,
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -127,6 +129,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         super().__init__(
             n_experts=n_experts,
             gate=gate,
+            gate_features=gate_features,
+            expert_features=expert_features,
             alpha=alpha,
             n_init=n_init,
             init_params=init_params,
@@ -169,7 +173,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         return GaussianLinearExperts(_variance_floor(*self._target_moments))
 
-    def _streaming_start(self, xp, params, sample_weight):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
         # variances at the floor, which Adam would raise only by its step size
         # (R^2 -0.58 after five epochs against 0.55 without that batch): they

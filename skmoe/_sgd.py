@@ -50,6 +50,7 @@ class SGDState:
 def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
     xp = problem.xp
     index = xp.asarray(index, device=device(problem.design))
+    own_gate_design = problem.own_gate_design
     return EMProblem(
         take_last(xp, problem.design, index),
         take_last(xp, problem.Y, index),
@@ -58,6 +59,7 @@ def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
         problem.experts,
         problem.alpha,
         problem.top_k,
+        None if own_gate_design is None else take_last(xp, own_gate_design, index),
     )
 
 
@@ -125,7 +127,7 @@ def sgd_epoch(
         gate, experts = packer.unpack(theta)
         noise = None
         if noisy_gating:
-            design = to_numpy(batch.design).astype(np.float64)
+            design = to_numpy(batch.gate_design).astype(np.float64)
             eps = rng.standard_normal((state.noise_coef.shape[1], design.shape[1]))
             offset, pre = noisy_logit_offset(state.noise_coef, design, eps)
             noise = xp.asarray(offset, dtype=packer.dtype, device=packer.device)

@@ -100,6 +100,27 @@ def test_regressor_under_dispatch_matches_numpy():
 
 
 @dispatch
+@pytest.mark.parametrize("solver", ["em", "sgd"])
+def test_chosen_features_under_dispatch_match_numpy(solver):
+    X, y = _regression()
+    X = np.column_stack([X, X[:, :1] ** 2])
+    options = dict(
+        gate_features=[0], expert_features=[1, 2], solver=solver, random_state=0
+    )
+    reference = MoERegressor(2, n_init=2, **options).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = MoERegressor(2, n_init=2, **options).fit(Xs, ys)
+        prediction = model.predict(Xs)
+        assert isinstance(prediction, type(Xs))
+        np.testing.assert_allclose(
+            np.asarray(prediction), reference.predict(X), rtol=1e-6, atol=1e-9
+        )
+        np.testing.assert_allclose(model.bic(Xs, ys), reference.bic(X, y), rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(model.gate_coef_)[:, 1:], 0)
+
+
+@dispatch
 def test_partial_fit_under_dispatch_matches_numpy():
     X, y = _regression()
     reference = MoERegressor(2, solver="sgd", random_state=0)

@@ -85,6 +85,40 @@ def test_gradient_matches_finite_differences(family, gate, top_k, balance_coef):
     assert np.abs(analytic).max() > 1e-2
 
 
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+@pytest.mark.parametrize("gate_width", [1, 3])
+def test_gradient_with_the_gates_own_features_matches_finite_differences(
+    family, gate_width
+):
+    """``gate_features``: the gate's design (here the intercept and gate_width - 1
+    other columns) differs from the experts'; every packed unit and gradient
+    follows its own design."""
+    problem, _, expert_params = random_problem(family, "softmax", None)
+    rng = np.random.RandomState(3)
+    gate_X = 10 * rng.randn(problem.design.shape[1], gate_width - 1) + 5
+    problem = EMProblem(
+        *[getattr(problem, name) for name in ("design", "Y", "sample_weight")],
+        problem.gate,
+        problem.experts,
+        problem.alpha,
+        None,
+        design_matrix(xnp, gate_X),
+    )
+    gate_params = {"coef": rng.randn(gate_width, 4) / 3}
+    packer = Packer(problem, gate_params, expert_params)
+    assert packer.units[0].shape == (gate_width,)
+
+    def value(theta):
+        gate, experts = packer.unpack(theta)
+        return evaluate(problem, gate, experts).value
+
+    theta = packer.pack(gate_params, expert_params)
+    gate, experts = packer.unpack(theta)
+    analytic = packer.pack_gradient(evaluate(problem, gate, experts), experts)
+    np.testing.assert_allclose(analytic, central_differences(value, theta), atol=1e-7)
+    assert np.abs(analytic[: gate_width * 4]).max() > 1e-2
+
+
 def test_noise_coefficient_gradient_matches_finite_differences():
     problem, gate_params, expert_params = random_problem("gaussian", "softmax", 2)
     rng = np.random.RandomState(1)
@@ -457,7 +491,7 @@ def test_partial_fit_units_come_from_an_informative_batch(first):
         for _ in range(10):
             for start in range(0, 3000, 500):
                 model.partial_fit(X[start : start + 500], y[start : start + 500])
-    rows, noise = model._solver_state.units
+    _, rows, noise = model._solver_state.units
     np.testing.assert_allclose(rows[1:], 1 / X[:500].std(axis=0), rtol=0.05)
     assert noise > 1.0  # from a batch with a spread, not the floor's 1e-3
     assert model.score(X, y) > 0.97
@@ -473,7 +507,7 @@ def test_partial_fit_units_wait_for_enough_rows():
     model.partial_fit(1000 * X[:1], labels[:1], classes=[0, 1])
     for start in range(0, 2000, 200):
         model.partial_fit(1000 * X[start : start + 200], labels[start : start + 200])
-    rows, _ = model._solver_state.units
+    _, rows, _ = model._solver_state.units
     np.testing.assert_allclose(rows[1:], 1 / (1000 * X[:200].std(axis=0)), rtol=0.1)
 
 
