@@ -228,9 +228,12 @@ def run_sgd(
     the watched objective has not improved by more than ``tol`` (per sample) on
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
-    counts as converged only if some epoch improved on the start (or if it has
-    one expert, whose start is its M-step's optimum); a diverging
-    epoch (a non-finite objective) never counts as an improvement. After each
+    counts as converged if some epoch improved the watched objective on the
+    start, or the training objective (Adam made progress, and the held-out rows
+    chose the start: early stopping, which scikit-learn's MLP does not warn
+    about either), or if it has one expert, whose start is its M-step's
+    optimum; a diverging epoch (a non-finite objective) never counts as an
+    improvement. After each
     epoch the least used expert is dropped if its share of the training data is
     below ``prune_threshold``.
     """
@@ -249,6 +252,9 @@ def run_sgd(
     state = SGDState()
     best = _finite(_score(watched, gate_params, expert_params)[1])
     best_params, stall, improved = (gate_params, expert_params), 0, False
+    # the training objective at the start (the watched one without held-out rows)
+    start = best if n_valid == 0 else _score(problem, gate_params, expert_params)[1]
+    progressed = False  # whether an epoch improved the training objective
     log_likelihoods, objectives, converged = [], [], False
     # a diverging epoch overflows; it is caught below (a non-finite watched score
     # never counts as an improvement) and reported in the ConvergenceWarning
@@ -279,6 +285,7 @@ def run_sgd(
             total, penalized = _score(problem, gate_params, expert_params)
             log_likelihoods.append(total)
             objectives.append(penalized)
+            progressed = progressed or (pruned is None and penalized > start + tol)
             score = _finite(_score(watched, gate_params, expert_params)[1])
             if verbose >= 2:
                 print(
@@ -298,12 +305,14 @@ def run_sgd(
             if stall >= n_iter_no_change:
                 # one expert starts at its own M-step, its optimum (exact for
                 # Gaussian experts): no epoch can improve on it
-                converged = bool(improved or gate_params["coef"].shape[1] == 1)
+                converged = bool(
+                    improved or progressed or gate_params["coef"].shape[1] == 1
+                )
                 break
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
     message = ""
-    if not improved and not converged:
+    if not converged:
         steps = -(-train.shape[0] // resolve_batch_size(batch_size, train.shape[0]))
         message = (
             f"no epoch improved the watched objective on the starting point (at "

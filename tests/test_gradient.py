@@ -255,6 +255,29 @@ def test_sgd_without_improvement_keeps_the_start_and_warns(params):
     np.testing.assert_allclose(model.predict(X), start.predict(X), rtol=1e-9)
 
 
+def test_sgd_early_stopping_at_the_start_counts_as_converged():
+    """Adam improves the training objective but the held-out rows score the
+    start best: early stopping keeps the start, as it should, without a
+    ConvergenceWarning (the wine data: 9 of 10 cross-validation fits warned)."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    params = dict(n_experts=3, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MoEClassifier(**params).fit(X, y)
+    assert model.converged_
+    # the training objective rose, yet the kept parameters are the start's
+    assert max(model.objective_history_) > model.objective_history_[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = MoEClassifier(learning_rate=1e-300, **params).fit(X, y)
+    np.testing.assert_allclose(
+        model.predict_proba(X), start.predict_proba(X), rtol=1e-9, atol=1e-12
+    )
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
     X, y, _ = regimes(200)
