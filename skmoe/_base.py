@@ -339,12 +339,19 @@ def _unchanged_on_failure(estimator):
 
 
 def _sgd_solver(estimator):
-    """``partial_fit`` exists with ``solver="sgd"`` only; the AttributeError
-    says so (scikit-learn chains it to its own "has no attribute")."""
+    """``partial_fit`` exists with ``solver="sgd"`` and a number of experts (an
+    integer ``n_experts``, or a fitted model); the AttributeError says why not
+    (scikit-learn chains it to its own "has no attribute"), and ``hasattr``
+    tells meta-estimators the truth."""
     if estimator.solver != "sgd":
         raise AttributeError(
             "partial_fit needs solver='sgd' (mini-batch Adam) and an integer "
             f"n_experts; this estimator has solver={estimator.solver!r}."
+        )
+    if estimator.n_experts == "auto" and not hasattr(estimator, "n_experts_"):
+        raise AttributeError(
+            "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
+            "number of experts in fit, which partial_fit then continues."
         )
     return True
 
@@ -1290,11 +1297,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "n_experts_")
-        if first and self.n_experts == "auto":
-            raise ValueError(
-                "n_experts='auto' chooses the number of experts in fit; partial_fit "
-                "needs an integer n_experts."
-            )
         # parameter combinations fail before the data touch any fitted state
         options = self._solver_options(self.n_experts if first else self.n_experts_)
         X, y = validate_data(

@@ -83,3 +83,26 @@ def test_bic_rejects_unseen_labels(xor_classes):
     model = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="unseen labels"):
         model.bic(X, np.where(y == "same", "other", y))
+
+
+def test_partial_fit_first_batch_without_some_classes():
+    # its M-step drove the missing classes' logits far down (intercepts are not
+    # penalized): accuracy 0.33 for six epochs on iris after a one-row first batch
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    still = MoEClassifier(2, solver="sgd", learning_rate=1e-300, random_state=0)
+    still.partial_fit(X[:1], y[:1], classes=[0, 1, 2])  # one row of class 0
+    # the start: class frequencies with one pseudo-count each, no slopes
+    frequency = np.log(np.array([2, 1, 1]) / 4)
+    np.testing.assert_allclose(
+        still.expert_intercept_, np.tile(frequency - frequency.mean(), (2, 1))
+    )
+    np.testing.assert_array_equal(still.expert_coef_, 0)
+    model = MoEClassifier(solver="sgd", random_state=0)
+    model.partial_fit(X[:1], y[:1], classes=[0, 1, 2])
+    order = np.random.RandomState(0).permutation(len(y))
+    scores = [model.partial_fit(X[order], y[order]).score(X, y) for _ in range(3)]
+    assert min(scores) > 0.6

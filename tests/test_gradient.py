@@ -295,8 +295,14 @@ def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
 def test_partial_fit_improves_and_needs_sgd():
     X, y, regime = regimes(400)
     assert not hasattr(MoERegressor(), "partial_fit")
-    with pytest.raises(ValueError, match="n_experts='auto'"):
+    # hidden where it cannot work, as scikit-learn's conventions want
+    assert not hasattr(MoERegressor(solver="sgd"), "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit") as raised:
         MoERegressor(solver="sgd").partial_fit(X, y)
+    assert "n_experts='auto'" in str(raised.value.__cause__)
+    fitted = MoERegressor(solver="sgd", random_state=0).fit(X, y)
+    n_iter = fitted.n_iter_
+    assert fitted.partial_fit(X, y).n_iter_ == n_iter + 1  # continues the fit
     model = MoERegressor(3, solver="sgd", random_state=0, learning_rate=0.05)
     for _ in range(3):
         model.partial_fit(X[:200], y[:200])
