@@ -338,6 +338,12 @@ def run_gradient(
             round_length = PRUNE_EVERY
         else:  # nothing left to prune: let L-BFGS keep its memory longer
             round_length *= 2
+    if n_iter == 0:
+        # L-BFGS stopped at its start, where the gradient vanished (one expert
+        # starts at its M-step's optimum): that evaluation is the one iteration,
+        # as EM's first iteration confirms its start
+        n_iter = 1
+        log_likelihoods, objectives = [ev.log_likelihood], [ev.objective]
     message = ""
     if not converged and n_iter < max_iter:
         message = (

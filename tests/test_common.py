@@ -18,7 +18,13 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS
+    expected = dict(EXPECTED_FAILED_CHECKS)
+    if estimator.get_params()["warm_start"]:
+        expected["check_supervised_y_2d"] = (
+            "a warm start continues EM from the last fit, so refitting the same "
+            "data moves a sharp gate a little further (about 2e-4 relative)"
+        )
+    return expected
 
 
 CHECKED = [
@@ -26,8 +32,26 @@ CHECKED = [
     MoEClassifier(n_init=2, random_state=0),
 ]
 
+#: Other settings, each through every check: the solvers, gates, sparse routing,
+#: pruning, chosen features and warm starts keep scikit-learn's contracts too.
+CONFIGURED = [
+    Estimator(**params)
+    for Estimator in (MoERegressor, MoEClassifier)
+    for params in (
+        dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
+        dict(n_experts=1, solver="gradient", random_state=0),
+        dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
+        dict(n_experts=2, gate="constant", n_init=1, random_state=0),
+        dict(n_experts=3, top_k=1, prune_threshold=0.1, n_init=1, random_state=0),
+        dict(n_experts=2, gate_features=[0], n_init=1, random_state=0),
+        dict(n_experts=2, warm_start=True, n_init=1, random_state=0),
+    )
+]
 
-@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failed_checks)
+
+@parametrize_with_checks(
+    CHECKED + CONFIGURED, expected_failed_checks=_expected_failed_checks
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
