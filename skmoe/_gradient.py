@@ -173,6 +173,7 @@ class Packer:
     ):
         self.xp = problem.xp
         self.floors = problem.experts.lower_bounds()
+        self.ceilings = problem.experts.upper_bounds()
         self.layout = [("gate", k, v.shape) for k, v in sorted(gate_params.items())]
         self.layout += [
             ("expert", k, v.shape) for k, v in sorted(expert_params.items())
@@ -235,10 +236,12 @@ class Packer:
     def bounds(self):
         out = []
         for group, name, shape in self.layout:
-            low = None
+            low = high = None
             if group == "expert" and name in self.floors:
                 low = float(np.log(self.floors[name]))
-            out += [(low, None)] * int(np.prod(shape))
+            if group == "expert" and name in self.ceilings:
+                high = float(np.log(self.ceilings[name]))
+            out += [(low, high)] * int(np.prod(shape))
         # floored parameters are logs, of unit 1: their bounds need no scaling
         return out
 

@@ -116,7 +116,9 @@ def sgd_epoch(
         )
     if noisy_gating and state.noise_coef is None:
         state.noise_coef = np.zeros(tuple(gate_params["coef"].shape))
-    bounds = np.array([-np.inf if b[0] is None else b[0] for b in packer.bounds()])
+    bounds = packer.bounds()
+    lower = np.array([-np.inf if low is None else low for low, _ in bounds])
+    upper = np.array([np.inf if high is None else high for _, high in bounds])
     index = np.arange(problem.design.shape[1]) if index is None else index
     order = rng.permutation(index)
     batch_size = resolve_batch_size(batch_size, order.shape[0])
@@ -136,7 +138,7 @@ def sgd_epoch(
         )
         grad = packer.pack_gradient(ev, experts)
         theta = _adam(theta, grad, state, learning_rate)
-        theta = np.maximum(theta, bounds)
+        theta = np.clip(theta, lower, upper)
         if noisy_gating:
             dlogits = to_numpy(ev.dlogits).astype(np.float64)
             noise_grad = noise_coef_gradient(design, dlogits, eps, pre)

@@ -599,3 +599,19 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
     model.partial_fit(X[200:], y[200:])
     twin.partial_fit(X[200:], y[200:])
     np.testing.assert_array_equal(model.predict(X), twin.predict(X))
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd", "em"])
+def test_unused_experts_variance_stays_below_its_ceiling(solver):
+    # the penalty alpha ||b||^2 / s2 falls as s2 grows, and an unused expert has
+    # no data to hold it: L-BFGS raised one to 3e141, and predict's standard
+    # deviation to 1e65 on data of unit scale, with converged_=True
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.3 * rng.randn(400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(5, solver=solver, random_state=0).fit(X, y)
+    assert model.expert_variance_.max() <= 1e6 * np.var(y) * (1 + 1e-9)
+    std = model.predict(X, return_std=True)[1]
+    assert std.max() < 10 * np.std(y)

@@ -86,6 +86,10 @@ class ExpertFamily(ABC):
         """Positive parameters and their floors; solvers move these in log space."""
         return {}
 
+    def upper_bounds(self) -> dict[str, float]:
+        """Ceilings of some of the positive parameters of :meth:`lower_bounds`."""
+        return {}
+
     @abstractmethod
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         """The L2 penalty subtracted from the per-sample log-likelihood."""
