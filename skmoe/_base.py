@@ -20,7 +20,11 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -294,6 +298,19 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
             f"overflow {X.dtype}. Rescale the features, e.g. with "
             "sklearn.preprocessing.StandardScaler."
         )
+    rows = sample_weight > 0
+    vanished = [
+        j
+        for j in np.flatnonzero(variance == 0)
+        if np.ptp(X[rows, j]) > 0  # varies, yet its squares underflow to 0
+    ]
+    if vanished:
+        shown = [str(names[j]) if names is not None else int(j) for j in vanished]
+        raise ValueError(
+            f"Features {shown} vary, but their squares underflow {X.dtype}: the "
+            "fit would take them for constants. Rescale the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler."
+        )
     if alpha <= 0:
         return
     std = np.sqrt(variance)
@@ -479,6 +496,26 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.device = device
+
+    #: Integer parameters, for which a bool (an Integral to Python) is refused.
+    _integer_parameters = (
+        "n_experts",
+        "n_init",
+        "max_iter",
+        "top_k",
+        "batch_size",
+        "n_iter_no_change",
+    )
+
+    def _validate_params(self):
+        super()._validate_params()
+        for name in self._integer_parameters:
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an "
+                    f"int, not a bool. Got {value!r} instead."
+                )
 
     # -- hooks for subclasses -------------------------------------------------------
 
@@ -1061,10 +1098,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._gate_params(xp, design),
                 {k: as_compute(xp, v, design) for k, v in expert_params.items()},
             )
-            log_norm, resp, _ = e_step(problem, *params)
+            with np.errstate(all="ignore"):  # an overflow is raised just below
+                log_norm, resp, _ = e_step(problem, *params)
             log_norms.append(to_numpy(log_norm))
             resps.append(to_numpy(resp).T)
-        return np.concatenate(log_norms), np.concatenate(resps), X
+        log_norm, resp = np.concatenate(log_norms), np.concatenate(resps)
+        if not (np.all(np.isfinite(log_norm)) and np.all(np.isfinite(resp))):
+            raise ValueError(
+                f"{method}: X or y has values so far from the model's predictions "
+                f"that their log-likelihood overflows {log_norm.dtype}. Rescale "
+                "them as the training data were."
+            )
+        return log_norm, resp, X
 
     @staticmethod
     def _like(X, array):
@@ -1329,6 +1374,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
+        _warn_on_feature_scales(  # as fit's: overflowing squares raise
+            X_host,
+            offset,
+            sample_weight,
+            float(self.alpha),
+            getattr(self, "feature_names_in_", None),
+        )
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset)
         problem = EMProblem(
@@ -1358,9 +1410,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             params = self._fitted_start(xp, problem.design, offset)
             previous = self._previous_result()
         start = time.perf_counter()
-        with blas_threads(problem.design):
+        with blas_threads(problem.design), np.errstate(all="ignore"):
             result = partial_fit_epoch(
                 problem, params, options, self._sgd_random_state, previous
+            )
+        finite = [
+            bool(xp.all(xp.isfinite(value)))
+            for group in (result.gate_params, result.expert_params)
+            for value in group.values()
+        ]
+        if not all(finite) or not np.isfinite(result.log_likelihood):
+            raise ValueError(
+                "partial_fit diverged: the parameters or the log-likelihood became "
+                f"non-finite at learning_rate={self.learning_rate}; the model is "
+                "unchanged. Lower learning_rate, or rescale the features and y."
             )
         if self.verbose >= 1:
             print(

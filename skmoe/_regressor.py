@@ -9,6 +9,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
+    check_is_fitted,
 )
 
 from ._backend import as_compute, to_numpy
@@ -299,6 +300,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             host (NumPy) whatever the input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
         """
+        check_is_fitted(self)  # before _top_k reads a fitted attribute
         if self._top_k() is not None:
             return self._sparse_distribution(X)
         gate, means = self._map_rows(

@@ -76,6 +76,11 @@ def test_shape_errors(Estimator):
         ({"init_params": "kmeans++"}, "init_params"),
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1e-3}, "tol"),
+        # a bool is an int to Python: it crashed in NumPy (n_experts) or in
+        # RandomState.randint (n_init)
+        ({"n_experts": True}, "n_experts"),
+        ({"n_init": True}, "n_init"),
+        ({"max_iter": False}, "max_iter"),
     ],
 )
 def test_invalid_parameters(Estimator, params, match):
@@ -191,6 +196,45 @@ def test_unfitted(Estimator):
     X, _ = _data(Estimator)
     with pytest.raises(NotFittedError):
         Estimator().predict_gate(X)
+    if Estimator is MoERegressor:  # an AttributeError named a private attribute
+        with pytest.raises(NotFittedError):
+            Estimator().predict_distribution(X)
+
+
+def test_scoring_far_outside_the_model_raises():
+    # responsibilities came out NaN and icl NaN, log_likelihood_samples -inf
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    far = np.array(y, dtype=float)
+    far[0] = 1e160
+    for method in ("responsibilities", "log_likelihood_samples", "icl", "bic"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # and no RuntimeWarning on the way
+            with pytest.raises(ValueError, match=f"{method}: X or y has values"):
+                getattr(model, method)(X, far)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e-170), (np.float32, 1e-25)])
+def test_features_whose_squares_underflow_are_refused(dtype, scale):
+    # they were taken for constants: R^2 0 at alpha=0, and no warning
+    X, y = _data(MoERegressor)
+    with pytest.raises(ValueError, match="squares underflow"):
+        MoERegressor(2, alpha=0.0).fit((X * scale).astype(dtype), y)
+    MoERegressor(2, alpha=0.0, random_state=0).fit(X * 1e-150, y)  # still fine
+
+
+def test_partial_fit_refuses_to_diverge_and_keeps_the_model():
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, solver="sgd", random_state=0).partial_fit(X, y)
+    before = (model.expert_coef_.copy(), model.n_iter_)
+    model.set_params(learning_rate=1e300)
+    with pytest.raises(ValueError, match="partial_fit diverged"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.expert_coef_, before[0])
+    assert model.n_iter_ == before[1]
+    model.set_params(learning_rate=0.01)
+    with pytest.raises(ValueError, match="too large for the normal equations"):
+        model.partial_fit(X * 1e200, y)  # as fit refuses it
 
 
 def test_classifier_needs_two_classes():
