@@ -615,3 +615,20 @@ def test_unused_experts_variance_stays_below_its_ceiling(solver):
     assert model.expert_variance_.max() <= 1e6 * np.var(y) * (1 + 1e-9)
     std = model.predict(X, return_std=True)[1]
     assert std.max() < 10 * np.std(y)
+
+
+def test_partial_fit_one_row_at_a_time_does_not_diverge():
+    # a row has no spread: its features' units were 1 / sqrt(alpha) = 1000 at
+    # the default alpha, and a stream of single rows ended at R^2 -14 (QA)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 2))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.1 * rng.randn(200)
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            for i in range(200):
+                model.partial_fit(X[i : i + 1], y[i : i + 1])
+    # the least-squares line scores 0.15 on these data
+    assert model.score(X, y) > -0.5
+    assert np.abs(model.predict(X)).max() < np.abs(y).max()
