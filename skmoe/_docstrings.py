@@ -127,7 +127,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
     validation_fraction : float, default=0.1
         Share of the training data ``solver="sgd"`` holds out to decide early
         stopping (the best parameters on it are kept); ``0`` watches the
-        training objective instead.
+        training objective instead. Where the held-out rows score the start
+        best (frequent on small classification data), the start is kept, and
+        the run counts as converged if Adam improved the training objective:
+        a ConvergenceWarning means that no epoch did.
 
     n_iter_no_change : int, default=5
         ``solver="sgd"`` stops after this many epochs without an improvement of
