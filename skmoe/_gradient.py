@@ -330,7 +330,8 @@ def run_gradient(
             print(
                 f"  L-BFGS: {result.nit} iterations, {_scipy_message(result.message)}"
             )
-        ev = evaluate(problem, gate_params, expert_params)
+        with np.errstate(over="ignore", invalid="ignore"):  # as in lbfgs's fun
+            ev = evaluate(problem, gate_params, expert_params)
         resp = e_step(problem, gate_params, expert_params)[1]
         pruned = prune_smallest(
             problem, gate_params, expert_params, resp, prune_threshold

@@ -632,3 +632,13 @@ def test_partial_fit_one_row_at_a_time_does_not_diverge():
     # the least-squares line scores 0.15 on these data
     assert model.score(X, y) > -0.5
     assert np.abs(model.predict(X)).max() < np.abs(y).max()
+
+
+def test_gradient_solver_keeps_numpys_overflow_warnings_to_itself():
+    # its last evaluation, outside L-BFGS's guarded function, leaked "overflow
+    # encountered in square" on a target of scale 1e100
+    X, y, _ = regimes(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoERegressor(2, solver="gradient", random_state=0).fit(X, y * 1e100)
+    assert model.score(X, y * 1e100) > 0.9
