@@ -4,13 +4,32 @@ import argparse
 import sys
 
 
+def _seed(text):
+    """``--random-state``: an int NumPy accepts as a seed, or argparse's usage
+    error rather than NumPy's traceback from inside the demo."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= seed <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(
+            f"must be an int in the range [0, {2**32 - 1}]; got {seed}"
+        )
+    return seed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skmoe")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="fit skmoe beside linear models and print a table of scores"
     )
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        help="seed of the data, splits and models: an int in [0, 2**32 - 1]",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo

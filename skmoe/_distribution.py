@@ -8,6 +8,7 @@ import numpy as np
 from scipy import special
 from scipy.optimize.elementwise import find_root
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 from ._math import mixture_std
 
@@ -172,8 +173,25 @@ class PredictiveMixture:
         return self._by_rows(np.zeros(len(self)), std)
 
     def _rows_last(self, values, name):
-        """``values`` as floats, checked to broadcast against the rows (last axis)."""
-        values = np.asarray(values, dtype=float)
+        """``values`` as floats, checked to be numeric and to broadcast against the
+        rows (last axis)."""
+        array = np.asarray(values)
+        # asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
+        # convert only numbers, as scipy.stats distributions would
+        numeric = array.dtype.kind in "biuf" or (
+            array.dtype.kind == "O"
+            and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+                for v in array.flat
+            )
+        )
+        if not numeric:
+            got = type(values).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
+            raise TypeError(
+                f"{name} must be numeric array-like (a float or an array of "
+                f"floats); got {got}."
+            )
+        values = array.astype(float)
         try:
             np.broadcast_shapes(values.shape, (len(self),))
         except ValueError:
@@ -270,7 +288,9 @@ class PredictiveMixture:
         -------
         ndarray
             The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
-            for ``q = 0`` and ``inf`` for ``q = 1``.
+            for ``q = 0`` and ``inf`` for ``q = 1``. Where the scales are below
+            the float spacing of the means (means of 1e16, scales of 0.1), the
+            float nearest the quantile.
         """
         q = self._rows_last(q, "q")
         if not np.all((q >= 0) & (q <= 1)):
@@ -317,7 +337,7 @@ class PredictiveMixture:
         Parameters
         ----------
         n_samples : int, default=1
-            Number of values drawn per row.
+            Number of values drawn per row, at least 1.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; pass an int for reproducible samples.
 
@@ -326,6 +346,16 @@ class PredictiveMixture:
         ndarray of shape (n_samples, n_rows)
             Column ``i`` holds the draws from row ``i``'s mixture.
         """
+        # scikit-learn's words for a bad n_samples (GaussianMixture.sample's
+        # constraint), rather than NumPy's from deep in rng.uniform
+        validate_parameter_constraints(
+            {
+                "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+                "random_state": ["random_state"],
+            },
+            {"n_samples": n_samples, "random_state": random_state},
+            caller_name="PredictiveMixture.sample",
+        )
         rng = check_random_state(random_state)
         n_rows, n_experts = self.weights.shape
         cumulative = np.cumsum(self.weights, axis=1)
@@ -361,13 +391,15 @@ def _mixture_ppf(q, weights, means, scales):
     """Quantiles ``q`` (broadcast, rows last) of the mixtures of these rows."""
     component_q = means + scales * special.ndtri(q[..., None])
     # widened a little, so that rounding cannot erase the sign change at an end
-    # (it does when the extreme quantile belongs to a component of ~0 weight)
+    # (it does when the extreme quantile belongs to a component of ~0 weight),
+    # and by two floats more: 1e-3 of a scale below the spacing of the means
+    # (1e16 with scale 0.1) rounds away
     margin = 1e-3 * scales.max(axis=-1)
-    low = component_q.min(axis=-1) - margin
-    high = component_q.max(axis=-1) + margin
+    with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
+        low = _next(_next(component_q.min(axis=-1) - margin, -np.inf), -np.inf)
+        high = _next(_next(component_q.max(axis=-1) + margin, np.inf), np.inf)
+        done = ~np.isfinite(low) | ~np.isfinite(high)
     q_full = np.broadcast_to(q, low.shape)
-    with np.errstate(invalid="ignore"):  # q = 0 or 1: infinite ends
-        done = ~np.isfinite(low) | ~np.isfinite(high) | (high - low <= 0)
     out = np.where(done, low, 0.0)
     if np.any(~done):
         rows = np.nonzero(~done)
@@ -382,14 +414,65 @@ def _mixture_ppf(q, weights, means, scales):
         tail = np.where(upper, 1.0 - target, target)
         sign = np.where(upper, -1.0, 1.0)
 
-        def excess(y, index):
-            # find_root passes only the unfinished elements, with their index;
-            # increasing in y on both branches
-            z = sign[index, None] * (y[..., None] - means[index]) / scales[index]
+        def excess(t, index, origin, unit):
+            # y = origin + t * unit. find_root passes only the unfinished
+            # elements, with their index; increasing in t on both branches
+            with np.errstate(over="ignore"):  # beyond 1.8e308 scales: z = +-inf
+                offset = origin[:, None] - means[index] + t[:, None] * unit[:, None]
+                z = sign[index, None] * offset / scales[index]
             mass = np.sum(weights[index] * special.ndtr(z), axis=-1)
             return sign[index] * (mass - tail[index])
 
         index = np.arange(target.shape[0])
-        res = find_root(excess, (low[rows], high[rows]), args=(index,))
-        out[rows] = res.x
+        low, high = low[rows], high[rows]
+        # solved for t = y / unit, in units of a power of two (exact) near each
+        # row's largest scale: the root finder's absolute tolerance, 4 * 2.2e-308,
+        # stopped it 1e-8 scale off the root for scales of 1e-300; and in units
+        # large enough that the bracket's width stays below the largest float
+        # (means of -1e308 and 1e308), as the root finder subtracts its ends
+        extent = np.maximum(np.abs(low), np.abs(high))
+        unit = np.maximum(
+            _power_of_two(scales.max(axis=-1)), _power_of_two(extent) * 2.0**-1020
+        )
+        origin = np.zeros(index.shape)
+        res = find_root(excess, (low / unit, high / unit), args=(index, origin, unit))
+        out[rows] = _nearest_float(res, excess, index, origin, unit, scales)
     return out
+
+
+def _power_of_two(x):
+    """The largest power of two at most ``x`` (positive and finite)."""
+    return np.ldexp(1.0, np.frexp(x)[1] - 1)
+
+
+def _next(x, to):
+    """The float after ``x`` towards ``to``, where ``x`` is finite."""
+    return np.where(np.isfinite(x), np.nextafter(x, to), x)
+
+
+def _nearest_float(res, excess, index, origin, unit, scales):
+    """The float nearest the root of ``excess`` that ``find_root`` found.
+
+    ``res`` solved for ``t``, ``y = origin + t * unit``; its ``x`` is the end of the
+    final bracket of smaller ``|excess|``, right where the excess is near linear
+    across the bracket. Where a component's scale is below the float spacing
+    there (1e16 with scale 0.1: a step), the root is solved again in units of
+    the bracket's width, ``y = low + t * width`` with ``t`` in [0, 1], and
+    rounded to the nearer float.
+    """
+    x = origin + res.x * unit
+    low, high = (origin + end * unit for end in res.bracket)
+    with np.errstate(over="ignore", invalid="ignore"):  # unfinished: not refined
+        width = high - low
+    steep = (res.f_x != 0) & (width > 1e-3 * scales.min(axis=-1)) & res.success
+    if np.any(steep):
+        refine = np.nonzero(steep)[0]
+        local = find_root(
+            excess,
+            (np.zeros(refine.size), np.ones(refine.size)),
+            args=(index[refine], low[refine], width[refine]),
+            tolerances={"xatol": 1e-6},
+        )
+        y = low[refine] + local.x * width[refine]
+        x[refine] = np.where(local.success, y, x[refine])
+    return x

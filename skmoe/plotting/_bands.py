@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from sklearn.base import is_regressor
+from numbers import Real
 
-from ._utils import FittedMixture, as_frame_if_named, as_numpy, get_ax, input_grid
+from sklearn.base import is_regressor
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+)
+
+from ._utils import (
+    FittedMixture,
+    as_frame_if_named,
+    as_numpy,
+    check_grid_resolution,
+    get_ax,
+    input_grid,
+)
 
 
 class PredictionBandsDisplay:
@@ -112,11 +131,11 @@ class PredictionBandsDisplay:
             Central interval of the predictive mixture, or mean +- ``n_std``
             standard deviations.
         coverage : float, default=0.9
-            Probability inside the quantile band.
+            Probability inside the quantile band, in (0, 1).
         n_std : float, default=2.0
-            Half-width of the std band in standard deviations.
+            Half-width of the std band in standard deviations, positive.
         grid_resolution : int, default=200
-            Number of grid points.
+            Number of grid points, at least 1.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -124,6 +143,18 @@ class PredictionBandsDisplay:
         -------
         display : PredictionBandsDisplay
         """
+        # before any work, in scikit-learn's words
+        caller = "PredictionBandsDisplay.from_estimator"
+        check_grid_resolution(grid_resolution, caller)
+        validate_parameter_constraints(
+            {
+                "band": [StrOptions({"quantile", "std"})],
+                "coverage": [Interval(Real, 0, 1, closed="neither")],
+                "n_std": [Interval(Real, 0, None, closed="neither")],
+            },
+            {"band": band, "coverage": coverage, "n_std": n_std},
+            caller_name=caller,
+        )
         model = FittedMixture(estimator)
         if not is_regressor(model.moe):
             raise TypeError("PredictionBandsDisplay needs a fitted MoERegressor.")
@@ -134,24 +165,34 @@ class PredictionBandsDisplay:
                 f"expects {n_features}."
             )
         points, grid = input_grid(X, 1, grid_resolution, 0.0)
+        X_points = None
+        if y is not None:
+            # drawn as points under the curve: one number per row of X (a NaN
+            # is left out by matplotlib), checked here rather than by
+            # matplotlib's "x and y must be the same size" when drawing
+            X_points = as_numpy(X).astype(float).reshape(-1)
+            y = check_array(
+                as_numpy(y),
+                ensure_2d=False,
+                dtype="numeric",
+                ensure_all_finite=False,
+                input_name="y",
+            )
+            y = column_or_1d(y)
+            check_consistent_length(X_points, y)
         points = as_frame_if_named(model.estimator, points)
         if band == "quantile":
-            if not 0 < coverage < 1:
-                raise ValueError(f"coverage={coverage} must be in (0, 1).")
             distribution = model.call("predict_distribution", points)
             mean = distribution.mean()
             lower = distribution.ppf((1 - coverage) / 2)
             upper = distribution.ppf((1 + coverage) / 2)
             label = f"{coverage:.0%} predictive interval"
-        elif band == "std":
+        else:
             mean, std = model.call("predict", points, return_std=True)
             lower, upper = mean - n_std * std, mean + n_std * std
             label = f"mean $\\pm$ {n_std:g} std"
-        else:
-            raise ValueError(f"band must be 'quantile' or 'std'; got {band!r}.")
         names = getattr(model.estimator, "feature_names_in_", None)
         xlabel = "x" if names is None else str(names[0])
-        X_points = None if y is None else as_numpy(X).astype(float).reshape(-1)
         return cls(
             grid[0],
             mean,

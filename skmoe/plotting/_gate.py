@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
 
-from ._utils import FittedMixture, as_frame_if_named, feature_names, get_ax, input_grid
+import numpy as np
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+
+from ._utils import (
+    FittedMixture,
+    as_frame_if_named,
+    check_grid_resolution,
+    feature_names,
+    get_ax,
+    input_grid,
+)
 
 
 class GateDisplay:
@@ -79,12 +89,13 @@ class GateDisplay:
         X : array-like of shape (n_samples, 1) or (n_samples, 2)
             Input data; only the range of each feature is used.
         grid_resolution : int, default=200
-            Number of grid points along each feature.
+            Number of grid points along each feature, at least 1.
         eps : float, default=0.0
-            Extends the grid this far beyond the range of X on each side.
+            Extends the grid this far beyond the range of X on each side; finite
+            and non-negative.
         expert : int, default=None
             Draw only this expert's gate (two features: the map of ``g_k``
-            rather than of the dominant expert).
+            rather than of the dominant expert); in ``[0, n_experts)``.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -92,6 +103,17 @@ class GateDisplay:
         -------
         display : GateDisplay
         """
+        # before any work, in scikit-learn's words; plot checks expert's upper
+        # bound, the number of experts
+        check_grid_resolution(grid_resolution, "GateDisplay.from_estimator")
+        validate_parameter_constraints(
+            {
+                "eps": [Interval(Real, 0, None, closed="left")],
+                "expert": [Interval(Integral, 0, None, closed="left"), None],
+            },
+            {"eps": eps, "expert": expert},
+            caller_name="GateDisplay.from_estimator",
+        )
         model = FittedMixture(estimator)
         n_features = model.n_features
         points, grid = input_grid(X, n_features, grid_resolution, eps)
@@ -110,7 +132,7 @@ class GateDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         expert : int, default=None
-            Draw only this expert's gate.
+            Draw only this expert's gate; in ``[0, n_experts)``.
         **kwargs : dict
             Passed to ``ax.plot`` (one feature) or ``ax.pcolormesh`` (two).
 
@@ -122,8 +144,11 @@ class GateDisplay:
         ax, figure = get_ax(ax)
         names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
         n_experts = self.gate.shape[-1]
-        if expert is not None and not 0 <= expert < n_experts:
-            raise ValueError(f"expert={expert} is not in [0, {n_experts}).")
+        validate_parameter_constraints(
+            {"expert": [Interval(Integral, 0, n_experts - 1, closed="both"), None]},
+            {"expert": expert},
+            caller_name="GateDisplay.plot",
+        )
         if len(self.grid) == 1:
             experts = range(n_experts) if expert is None else [expert]
             self.lines_ = [

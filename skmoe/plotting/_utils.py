@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from numbers import Integral
 
 import numpy as np
 import sklearn
@@ -10,6 +11,7 @@ from array_api_compat import is_numpy_array
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._backend import array_namespace, device_of, host, to_numpy
@@ -171,14 +173,37 @@ def input_grid(X, n_features, grid_resolution, eps):
             f"X has {X.shape[1]} features; this display draws inputs with 1 or 2 "
             f"features (the estimator expects {n_features})."
         )
-    axes = [
-        np.linspace(column.min() - eps, column.max() + eps, grid_resolution)
-        for column in X.T
-    ]
+    with np.errstate(over="ignore"):
+        ends = [(column.min() - eps, column.max() + eps) for column in X.T]
+    if not np.all(np.isfinite(ends)):
+        raise ValueError(
+            f"The range of X extended by eps={eps} on each side overflows "
+            "float64; pass a smaller eps."
+        )
+    axes = [_linspace(low, high, grid_resolution) for low, high in ends]
     if n_features == 1:
         return axes[0][:, None], axes
     xx0, xx1 = np.meshgrid(*axes)
     return np.column_stack([xx0.ravel(), xx1.ravel()]), axes
+
+
+def _linspace(low, high, num):
+    """``np.linspace(low, high, num)``, also where ``high - low`` overflows."""
+    with np.errstate(over="ignore"):
+        if np.isfinite(high - low):
+            return np.linspace(low, high, num)
+    # a range beyond the largest float (-1e308 to 1e308): its step is inf, and
+    # the points NaN; halving is exact at these magnitudes
+    return np.clip(2 * np.linspace(low / 2, high / 2, num), low, high)
+
+
+def check_grid_resolution(grid_resolution, caller_name):
+    """Raise scikit-learn's error for a ``grid_resolution`` that is not an int >= 1."""
+    validate_parameter_constraints(
+        {"grid_resolution": [Interval(Integral, 1, None, closed="left")]},
+        {"grid_resolution": grid_resolution},
+        caller_name=caller_name,
+    )
 
 
 def as_frame_if_named(estimator, grid):

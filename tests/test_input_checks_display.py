@@ -1,0 +1,311 @@
+"""Bad input to PredictiveMixture, the displays and the command line gets a clear
+error in scikit-learn's words, and far-out inputs get finite, exact answers."""
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from skmoe import MoERegressor, PredictiveMixture
+from skmoe.__main__ import main
+from skmoe.plotting import GateDisplay, PredictionBandsDisplay
+from skmoe.plotting._utils import input_grid
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def regression_1d():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(200, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.1 * rng.randn(200)
+    return X, y, MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+
+
+# --- PredictiveMixture.ppf where the scales are below the spacing of the means
+
+
+def test_ppf_of_components_narrower_than_the_float_spacing():
+    # the spacing of floats at 1e16 is 2: a scale of 0.1 makes each component a
+    # step, and the bracket's margin of 1e-3 scale rounded away (NaN quantiles)
+    dist = PredictiveMixture([[0.5, 0.5]], [[1e16, 1e16 + 64]], [[0.1, 0.1]])
+    # each tail quantile is one component's (the other is 640 scales away),
+    # rounded to the nearest float; the median is the midpoint, by symmetry
+    low = 1e16 + 0.1 * stats.norm.ppf(0.2)
+    high = (1e16 + 64) + 0.1 * stats.norm.ppf(0.8)
+    assert (low, high) == (1e16, 1e16 + 64)
+    np.testing.assert_array_equal(
+        dist.ppf([[0.1], [0.5], [0.9]])[:, 0], [low, 1e16 + 32, high]
+    )
+    np.testing.assert_array_equal(np.ravel(dist.interval(0.8)), [low, high])
+    np.testing.assert_array_equal(dist.median(), [1e16 + 32])
+
+
+def test_ppf_is_the_float_nearest_a_bisected_root():
+    # two overlapping components of scale 0.5 a single float spacing (2) apart:
+    # the exact quantile 1e16 + d, with d bisected here on the mixture's cdf in
+    # units where d is exact, rounds to 1e16 or to 1e16 + 2
+    weights, scale = np.array([0.3, 0.7]), 0.5
+    dist = PredictiveMixture([weights], [[1e16, 1e16 + 2]], [[scale, scale]])
+
+    def cdf(d):
+        return np.sum(weights * stats.norm.cdf([d, d - 2], scale=scale))
+
+    q = np.array([0.05, 0.2, 0.5, 0.8, 0.95])
+    expected = []
+    for target in q:
+        low, high = -10.0, 12.0
+        for _ in range(100):
+            mid = (low + high) / 2
+            low, high = (mid, high) if cdf(mid) < target else (low, mid)
+        assert abs(low - 1) > 0.05  # not a tie between the two floats
+        expected.append(1e16 + (2.0 if low > 1 else 0.0))
+    assert len(set(expected)) == 2  # both floats occur
+    np.testing.assert_array_equal(dist.ppf(q[:, None])[:, 0], expected)
+
+
+def test_ppf_of_means_far_apart_and_of_tiny_scales():
+    dist = PredictiveMixture([[0.5, 0.5]], [[-1e300, 1e300]], [[1.0, 1.0]])
+    # -1e300 + norm.ppf(0.2) is -1e300 in floats; the median 0 by symmetry
+    expected = [-1e300 + stats.norm.ppf(0.2), 0.0, 1e300 + stats.norm.ppf(0.8)]
+    np.testing.assert_array_equal(dist.ppf([[0.1], [0.5], [0.9]])[:, 0], expected)
+    # the bracket is wider than the largest float
+    dist = PredictiveMixture([[0.5, 0.5]], [[-1.7e308, 1.7e308]], [[1e300, 1e300]])
+    np.testing.assert_allclose(
+        dist.ppf([[0.1], [0.9]])[:, 0],
+        [-1.7e308 + 1e300 * stats.norm.ppf(0.2), 1.7e308 + 1e300 * stats.norm.ppf(0.8)],
+        rtol=1e-15,
+    )
+    for scale in [1e-20, 1e-300]:
+        dist = PredictiveMixture([[0.5, 0.5]], [[0.0, 1.0]], [[scale, scale]])
+        quantiles = dist.ppf([[0.1], [0.25], [0.5], [0.75], [0.9]])[:, 0]
+        # the components are 1 / scale scales apart: each tail is one of them
+        np.testing.assert_allclose(
+            quantiles[[0, 1, 3, 4]],
+            [scale * stats.norm.ppf(0.2), 0.0, 1.0, 1.0 + scale * stats.norm.ppf(0.8)],
+            rtol=1e-12,
+            atol=1e-12 * scale,
+        )
+        np.testing.assert_allclose(quantiles[2], 0.5, rtol=1e-12)
+
+
+def test_ppf_of_a_fitted_model_far_from_zero():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = 1e15 + np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.1 * rng.randn(300)
+    dist = MoERegressor(2, random_state=0).fit(X, y).predict_distribution(X[:3])
+    low, high = dist.interval(0.9)
+    assert np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+    # the ends are the 5% and 95% quantiles: the cdf summed from scipy's normal
+    # cdf is within a float spacing (0.125 at 1e15) of them
+    for end, q in [(low, 0.05), (high, 0.95)]:
+        cdf = lambda y: np.sum(  # noqa: E731
+            dist.weights * stats.norm.cdf(y[:, None], dist.means, dist.scales), axis=1
+        )
+        assert np.all(cdf(np.nextafter(end, -np.inf)) <= q)
+        assert np.all(cdf(np.nextafter(end, np.inf)) >= q)
+
+
+# --- PredictiveMixture: n_samples and values that are not numbers
+
+
+@pytest.fixture
+def mixture():
+    return PredictiveMixture(
+        [[0.3, 0.7], [1.0, 0.0]], [[-2.0, 1.5], [0.0, 9.0]], [[0.5, 1.2], [2.0, 1.0]]
+    )
+
+
+@pytest.mark.parametrize("n_samples", [0, -1, 2.5, None, "3"])
+def test_sample_needs_a_positive_int(mixture, n_samples):
+    message = (
+        r"The 'n_samples' parameter of PredictiveMixture.sample must be an int in "
+        r"the range \[1, inf\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        mixture.sample(n_samples, random_state=0)
+    with pytest.raises(TypeError, match=message):  # InvalidParameterError is both
+        mixture.sample(n_samples, random_state=0)
+
+
+def test_sample_takes_numpy_ints(mixture):
+    draws = mixture.sample(np.int64(3), random_state=0)
+    assert draws.shape == (3, 2)
+    np.testing.assert_array_equal(draws, mixture.sample(3, random_state=0))
+
+
+@pytest.mark.parametrize("method", ["logpdf", "pdf", "cdf"])
+@pytest.mark.parametrize("y", [None, "a", [None, 1.0], np.array(["1", "2"])])
+def test_densities_need_numeric_y(mixture, method, y):
+    # None became NaN: a NaN density, silently
+    with pytest.raises(TypeError, match="y must be numeric array-like"):
+        getattr(mixture, method)(y)
+
+
+def test_quantiles_need_numeric_q(mixture):
+    with pytest.raises(TypeError, match="q must be numeric array-like"):
+        mixture.ppf(None)
+    with pytest.raises(TypeError, match="q must be numeric array-like"):
+        mixture.ppf("0.5")
+    with pytest.raises(TypeError, match="confidence must be numeric array-like"):
+        mixture.interval(None)
+    # numbers in a list or an object array still go
+    np.testing.assert_allclose(
+        mixture.cdf(np.array([0.5, 1], dtype=object)),
+        [
+            0.3 * stats.norm.cdf(0.5, -2, 0.5) + 0.7 * stats.norm.cdf(0.5, 1.5, 1.2),
+            stats.norm.cdf(1, 0, 2),
+        ],
+        rtol=1e-12,
+    )
+
+
+# --- displays
+
+
+@pytest.mark.parametrize("grid_resolution", [-5, 0, 2.5, "10", None])
+def test_displays_need_a_positive_int_grid_resolution(regression_1d, grid_resolution):
+    X, y, reg = regression_1d
+    for display, name in [
+        (GateDisplay, "GateDisplay"),
+        (PredictionBandsDisplay, "PredictionBandsDisplay"),
+    ]:
+        with pytest.raises(
+            ValueError,
+            match=rf"'grid_resolution' parameter of {name}.from_estimator must be "
+            r"an int in the range \[1, inf\)",
+        ):
+            display.from_estimator(reg, X, grid_resolution=grid_resolution)
+
+
+@pytest.mark.parametrize("expert", [1.5, "0", -1, np.nan])
+def test_gate_display_needs_an_int_expert(regression_1d, expert):
+    X, _, reg = regression_1d
+    with pytest.raises(
+        ValueError, match=r"'expert' parameter of GateDisplay.from_estimator must be"
+    ):
+        GateDisplay.from_estimator(reg, X, expert=expert)
+
+
+def test_gate_display_expert_beyond_the_experts(regression_1d):
+    X, _, reg = regression_1d
+    with pytest.raises(
+        ValueError, match=r"'expert' parameter of GateDisplay.plot .* \[0, 1\] or None"
+    ):
+        GateDisplay.from_estimator(reg, X, expert=2)
+    display = GateDisplay.from_estimator(reg, X, grid_resolution=10)
+    with pytest.raises(TypeError, match="'expert' parameter of GateDisplay.plot"):
+        display.plot(expert=1.0)
+
+
+@pytest.mark.parametrize("eps", [np.nan, np.inf, -1.0, "0.1"])
+def test_gate_display_needs_a_finite_non_negative_eps(regression_1d, eps):
+    X, _, reg = regression_1d
+    with pytest.raises(
+        ValueError, match=r"'eps' parameter of GateDisplay.from_estimator must be"
+    ):
+        GateDisplay.from_estimator(reg, X, eps=eps)
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"coverage": "0.9"}, "coverage"),
+        ({"coverage": np.nan}, "coverage"),
+        ({"coverage": 1.0}, "coverage"),
+        ({"band": "iqr"}, "band"),
+        ({"band": "std", "n_std": np.nan}, "n_std"),
+        ({"band": "std", "n_std": -2.0}, "n_std"),
+        ({"band": "std", "n_std": "2"}, "n_std"),
+    ],
+)
+def test_prediction_bands_parameters(regression_1d, params, name):
+    X, y, reg = regression_1d
+    with pytest.raises(
+        ValueError,
+        match=rf"'{name}' parameter of PredictionBandsDisplay.from_estimator must be",
+    ):
+        PredictionBandsDisplay.from_estimator(reg, X, y, **params)
+
+
+def test_prediction_bands_y_must_fit_x(regression_1d):
+    X, y, reg = regression_1d
+    with pytest.raises(
+        ValueError, match=r"inconsistent numbers of samples: \[200, 5\]"
+    ):
+        PredictionBandsDisplay.from_estimator(reg, X, y[:5])
+    with pytest.raises(ValueError, match=r"y should be a 1d array.*\(200, 2\)"):
+        PredictionBandsDisplay.from_estimator(reg, X, np.c_[y, y])
+    with pytest.raises(ValueError, match="numeric"):
+        PredictionBandsDisplay.from_estimator(reg, X, np.array(["a"] * 200))
+    # a column of y is y
+    display = PredictionBandsDisplay.from_estimator(
+        reg, X, y[:, None], grid_resolution=10
+    )
+    np.testing.assert_array_equal(display.scatter_.get_offsets(), np.c_[X, y])
+
+
+def test_grid_over_a_range_beyond_the_largest_float():
+    # (1e308 - -1e308) / 4 overflowed in np.linspace: NaN points, then "Input X
+    # contains NaN" from the model although X has none
+    X = np.array([[-1e308], [1e308]])
+    points, (axis,) = input_grid(X, 1, 5, 0.0)
+    np.testing.assert_array_equal(axis, [-1e308, -5e307, 0.0, 5e307, 1e308])
+    np.testing.assert_array_equal(points[:, 0], axis)
+    biggest = np.finfo(float).max
+    _, (axis,) = input_grid(np.array([[-biggest], [biggest]]), 1, 3, 0.0)
+    np.testing.assert_array_equal(axis, [-biggest, 0.0, biggest])
+    with pytest.raises(ValueError, match=r"eps=1e\+308 on each side overflows"):
+        input_grid(np.array([[0.0], [biggest]]), 1, 3, 1e308)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_gate_display_over_a_range_beyond_the_largest_float():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(100, 1))
+    y = X[:, 0] + 0.1 * rng.randn(100)
+    reg = MoERegressor(2, gate="constant", random_state=0).fit(X, y)
+    display = GateDisplay.from_estimator(
+        reg, np.array([[-1e308], [1e308]]), grid_resolution=5
+    )
+    grid = 1e308 * np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(display.grid[0], grid)
+    np.testing.assert_allclose(display.gate, reg.predict_gate(grid[:, None]))
+    # a constant gate: the softmax of the fitted intercepts, everywhere
+    expected = special.softmax(np.ravel(reg.gate_intercept_))
+    np.testing.assert_allclose(display.gate, np.tile(expected, (5, 1)))
+
+
+# --- python -m skmoe demo
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999", "4294967296", "abc"])
+def test_demo_random_state_out_of_range_is_a_usage_error(seed, capsys, monkeypatch):
+    import skmoe._demo
+
+    monkeypatch.setattr(skmoe._demo, "run_demo", pytest.fail)  # never reached
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--random-state", seed])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and "argument --random-state" in err
+    assert "Traceback" not in err
+
+
+def test_demo_random_state_bounds_are_accepted(monkeypatch):
+    import skmoe._demo
+
+    seen = []
+    monkeypatch.setattr(
+        skmoe._demo, "run_demo", lambda random_state: seen.append(random_state)
+    )
+    assert main(["demo", "--random-state", "0"]) == 0
+    assert main(["demo", "--random-state", str(2**32 - 1)]) == 0
+    assert seen == [0, 2**32 - 1]
