@@ -305,7 +305,7 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
         if np.ptp(X[rows, j]) > 0  # varies, yet its squares underflow to 0
     ]
     if vanished:
-        shown = [str(names[j]) if names is not None else int(j) for j in vanished]
+        shown = [names[j] if names is not None else int(j) for j in vanished]
         raise ValueError(
             f"Features {shown} vary, but their squares underflow {X.dtype}: the "
             "fit would take them for constants. Rescale the features, e.g. with "
@@ -317,7 +317,7 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     small = (std > 0) & (std < SMALL_FEATURE_STD) & (alpha > PENALTY_SHARE * variance)
     columns = [j for j in np.flatnonzero(small) if not _is_indicator(X, j)]
     if columns:
-        shown = [str(names[j]) if names is not None else int(j) for j in columns]
+        shown = [names[j] if names is not None else int(j) for j in columns]
         _warn_user(
             f"Features {shown} have a standard deviation below "
             f"{SMALL_FEATURE_STD}: the penalty alpha, in the features' units (its "
@@ -613,15 +613,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        names = getattr(self, "feature_names_in_", None)
+        self._check_feature_scales(X_host, offset, sample_weight)
         used = self._used_columns(X_host.shape[1])
-        _warn_on_feature_scales(
-            _take_columns(np, X_host, used, axis=1),
-            _take_columns(np, offset, used, axis=0),
-            sample_weight,
-            float(self.alpha),
-            None if names is None else _take_columns(np, names, used, axis=0),
-        )
         X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
         offset = as_compute(backend.xp, offset, X_compute)
         design, own_gate_design = self._designs(backend.xp, X_compute, offset)
@@ -669,10 +662,26 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _used_columns(self, n_features):
         """The features the gate or the experts see (None: all)."""
-        parts = (self._gate_columns, self._expert_columns)
+        gate = () if self.gate == "constant" else self._gate_columns
+        parts = (gate, self._expert_columns)
         if any(columns is None for columns in parts):
             return None
         return np.union1d(*parts).astype(np.intp)
+
+    def _check_feature_scales(self, X, offset, sample_weight):
+        """:func:`_warn_on_feature_scales` on the features the model uses, named
+        by their names or their columns in X."""
+        used = self._used_columns(X.shape[1])
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = list(range(X.shape[1]))
+        _warn_on_feature_scales(
+            _take_columns(np, X, used, axis=1),
+            _take_columns(np, offset, used, axis=0),
+            sample_weight,
+            float(self.alpha),
+            [names[j] for j in (range(X.shape[1]) if used is None else used)],
+        )
 
     def _designs(self, xp, X, offset):
         """The experts' design matrix of X centered at ``offset``, and the gate's
@@ -783,7 +792,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 problem, X_host, Y, sample_weight, n_experts, option, random_state
             )
             n_kept = fit.gate_params["coef"].shape[1]
-            n_parameters = problem.gate.n_parameters(n_features, n_kept)
+            n_gate_features = problem.gate_design.shape[0] - 1
+            n_parameters = problem.gate.n_parameters(n_gate_features, n_kept)
             n_parameters += problem.experts.n_parameters(n_features, n_kept)
             bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
             if len(candidates) > 1 and n_experts > 1 and self._collapsed(problem, fit):
@@ -1374,13 +1384,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        _warn_on_feature_scales(  # as fit's: overflowing squares raise
-            X_host,
-            offset,
-            sample_weight,
-            float(self.alpha),
-            getattr(self, "feature_names_in_", None),
-        )
+        self._check_feature_scales(X_host, offset, sample_weight)  # as fit's
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset)
         problem = EMProblem(

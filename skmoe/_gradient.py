@@ -344,7 +344,7 @@ def run_gradient(
             round_length = PRUNE_EVERY
         else:  # nothing left to prune: let L-BFGS keep its memory longer
             round_length *= 2
-    if n_iter == 0:
+    if n_iter == 0 and converged:
         # L-BFGS stopped at its start, where the gradient vanished (one expert
         # starts at its M-step's optimum): that evaluation is the one iteration,
         # as EM's first iteration confirms its start

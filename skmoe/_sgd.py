@@ -231,9 +231,9 @@ def run_sgd(
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
     counts as converged if some epoch improved the watched objective on the
-    start, or the training objective (Adam made progress, and the held-out rows
-    chose the start: early stopping, which scikit-learn's MLP does not warn
-    about either), or if it has one expert, whose start is its M-step's
+    start, or the objective on all rows (Adam made progress, and the held-out
+    rows chose the start: early stopping, which scikit-learn's MLP does not
+    warn about either), or if it has one expert, whose start is its M-step's
     optimum; a diverging epoch (a non-finite objective) never counts as an
     improvement. After each
     epoch the least used expert is dropped if its share of the training data is
@@ -254,9 +254,10 @@ def run_sgd(
     state = SGDState()
     best = _finite(_score(watched, gate_params, expert_params)[1])
     best_params, stall, improved = (gate_params, expert_params), 0, False
-    # the training objective at the start (the watched one without held-out rows)
+    # the objective on all rows at the start (the watched one where none is
+    # held out)
     start = best if n_valid == 0 else _score(problem, gate_params, expert_params)[1]
-    progressed = False  # whether an epoch improved the training objective
+    progressed = False  # whether an epoch improved the objective on all rows
     log_likelihoods, objectives, converged = [], [], False
     # a diverging epoch overflows; it is caught below (a non-finite watched score
     # never counts as an improvement) and reported in the ConvergenceWarning
@@ -314,7 +315,7 @@ def run_sgd(
     gate_params, expert_params = best_params
     total, penalized = _score(problem, gate_params, expert_params)
     message = ""
-    if not converged:
+    if not (converged or improved or progressed):  # else max_iter, said by fit
         steps = -(-train.shape[0] // resolve_batch_size(batch_size, train.shape[0]))
         message = (
             f"no epoch improved the watched objective on the starting point (at "

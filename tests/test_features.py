@@ -35,7 +35,7 @@ def test_concomitant_model_recovers_the_regimes_and_bic_prefers_it():
     np.testing.assert_allclose(np.sqrt(chosen.expert_variance_), 0.2, rtol=0.1)
     # the expert of slope 2 takes z > 0
     assert chosen.gate_coef_[order[1], 0] > chosen.gate_coef_[order[0], 0] + 10
-    # nearly the full model's likelihood with 3 + 8 parameters fewer
+    # nearly the full model's likelihood with 4 + 8 parameters fewer
     assert chosen.log_likelihood_ > full.log_likelihood_ - 10
     assert chosen.bic(X, y) < full.bic(X, y) - 50
     # BIC counts the free parameters only: gate (K-1)(1+1), experts K(1+1) + K
@@ -173,3 +173,31 @@ def test_unknown_feature_names_are_listed():
     frame = pd.DataFrame(X, columns=["z", "x", "a", "b", "c"])
     with pytest.raises(ValueError, match=r"\['q'\] that are not among"):
         MoERegressor(2, expert_features=["x", "q"]).fit(frame, y)
+
+
+@pytest.mark.parametrize("gate, expert", [([0, 2, 3, 4], [1]), ([0], None)])
+def test_auto_counts_each_parts_own_parameters(gate, expert):
+    # n_experts="auto" counted the gate's parameters with the experts' features:
+    # its BIC disagreed with bic() by 8 log(n) and by -9 log(n) in these cases
+    X, y = concomitant_regimes(n=600)
+    model = MoERegressor(
+        "auto", gate_features=gate, expert_features=expert, random_state=0
+    ).fit(X, y)
+    chosen = model.n_experts_bic_[model.n_experts_ - 1]
+    np.testing.assert_allclose(chosen, model.bic(X, y), rtol=1e-9)
+
+
+def test_unused_features_are_neither_checked_nor_named_by_position():
+    X, y = concomitant_regimes(n=400)
+    X = np.column_stack([X, X[:, 1] * 1e-3, np.full(400, 1e200)])
+    X[::2, 6] = -1e200  # squares overflow: fit refuses such a feature it uses
+    options = dict(gate_features=[0], expert_features=[5], random_state=0)
+    # the warning names the column of X, not its place among the used ones
+    with pytest.warns(UserWarning, match=r"Features \[5\] have a standard dev"):
+        MoERegressor(2, **options).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        MoERegressor(2, solver="sgd", **options).partial_fit(X, y)
+        MoERegressor(2, gate="constant", expert_features=[5], random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="too large"):
+        MoERegressor(2, gate_features=[6], random_state=0).fit(X, y)

@@ -642,3 +642,14 @@ def test_gradient_solver_keeps_numpys_overflow_warnings_to_itself():
         warnings.simplefilter("error", RuntimeWarning)
         model = MoERegressor(2, solver="gradient", random_state=0).fit(X, y * 1e100)
     assert model.score(X, y * 1e100) > 0.9
+
+
+def test_sgd_at_max_iter_says_so():
+    # the warning claimed that no epoch improved on the start, while the
+    # objective rose at every epoch
+    X, y, _ = regimes(200)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3") as caught:
+        model = MoERegressor(2, solver="sgd", max_iter=3, n_init=1, random_state=0)
+        model.fit(X, y)
+    assert "no epoch improved" not in str(caught[0].message)
+    assert model.objective_history_[-1] > model.objective_history_[0]

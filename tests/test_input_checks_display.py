@@ -309,3 +309,19 @@ def test_demo_random_state_bounds_are_accepted(monkeypatch):
     assert main(["demo", "--random-state", "0"]) == 0
     assert main(["demo", "--random-state", str(2**32 - 1)]) == 0
     assert seen == [0, 2**32 - 1]
+
+
+def test_displays_refuse_bools_for_numbers():
+    # an Interval takes True for 1: expert=True added an axis to the gate and
+    # failed inside matplotlib; grid_resolution=True drew a one-point grid
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (100, 1))
+    y = np.where(X[:, 0] > 0, X[:, 0], -X[:, 0]) + 0.1 * rng.randn(100)
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    for params in ({"expert": True}, {"grid_resolution": True}, {"eps": False}):
+        with pytest.raises(InvalidParameterError, match="not a bool"):
+            GateDisplay.from_estimator(model, X, **params)
+    with pytest.raises(InvalidParameterError, match="not a bool"):
+        PredictionBandsDisplay.from_estimator(model, X, y, band="std", n_std=True)

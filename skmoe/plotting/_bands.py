@@ -8,7 +8,6 @@ from sklearn.base import is_regressor
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
-    validate_parameter_constraints,
 )
 from sklearn.utils.validation import (
     check_array,
@@ -21,6 +20,7 @@ from ._utils import (
     as_frame_if_named,
     as_numpy,
     check_grid_resolution,
+    check_parameters,
     get_ax,
     input_grid,
 )
@@ -146,14 +146,14 @@ class PredictionBandsDisplay:
         # before any work, in scikit-learn's words
         caller = "PredictionBandsDisplay.from_estimator"
         check_grid_resolution(grid_resolution, caller)
-        validate_parameter_constraints(
+        check_parameters(
             {
                 "band": [StrOptions({"quantile", "std"})],
                 "coverage": [Interval(Real, 0, 1, closed="neither")],
                 "n_std": [Interval(Real, 0, None, closed="neither")],
             },
             {"band": band, "coverage": coverage, "n_std": n_std},
-            caller_name=caller,
+            caller,
         )
         model = FittedMixture(estimator)
         if not is_regressor(model.moe):

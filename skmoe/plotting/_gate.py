@@ -5,12 +5,13 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval
 
 from ._utils import (
     FittedMixture,
     as_frame_if_named,
     check_grid_resolution,
+    check_parameters,
     feature_names,
     get_ax,
     input_grid,
@@ -106,13 +107,13 @@ class GateDisplay:
         # before any work, in scikit-learn's words; plot checks expert's upper
         # bound, the number of experts
         check_grid_resolution(grid_resolution, "GateDisplay.from_estimator")
-        validate_parameter_constraints(
+        check_parameters(
             {
                 "eps": [Interval(Real, 0, None, closed="left")],
                 "expert": [Interval(Integral, 0, None, closed="left"), None],
             },
             {"eps": eps, "expert": expert},
-            caller_name="GateDisplay.from_estimator",
+            "GateDisplay.from_estimator",
         )
         model = FittedMixture(estimator)
         n_features = model.n_features
@@ -144,10 +145,10 @@ class GateDisplay:
         ax, figure = get_ax(ax)
         names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
         n_experts = self.gate.shape[-1]
-        validate_parameter_constraints(
+        check_parameters(
             {"expert": [Interval(Integral, 0, n_experts - 1, closed="both"), None]},
             {"expert": expert},
-            caller_name="GateDisplay.plot",
+            "GateDisplay.plot",
         )
         if len(self.grid) == 1:
             experts = range(n_experts) if expert is None else [expert]

@@ -11,7 +11,11 @@ from array_api_compat import is_numpy_array
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._backend import array_namespace, device_of, host, to_numpy
@@ -197,12 +201,25 @@ def _linspace(low, high, num):
     return np.clip(2 * np.linspace(low / 2, high / 2, num), low, high)
 
 
+def check_parameters(constraints, params, caller_name):
+    """scikit-learn's ``validate_parameter_constraints``, refusing bools too: an
+    ``Interval`` takes True for the number 1 (``expert=True`` added an axis to the
+    gate, and ``grid_resolution=True`` drew a one-point grid)."""
+    for name, value in params.items():
+        if isinstance(value, (bool, np.bool_)):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {caller_name} must be a number, not a "
+                f"bool. Got {value!r} instead."
+            )
+    validate_parameter_constraints(constraints, params, caller_name=caller_name)
+
+
 def check_grid_resolution(grid_resolution, caller_name):
     """Raise scikit-learn's error for a ``grid_resolution`` that is not an int >= 1."""
-    validate_parameter_constraints(
+    check_parameters(
         {"grid_resolution": [Interval(Integral, 1, None, closed="left")]},
         {"grid_resolution": grid_resolution},
-        caller_name=caller_name,
+        caller_name,
     )
 
 
