@@ -686,26 +686,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _designs(self, xp, X, offset):
         """The experts' design matrix of X centered at ``offset``, and the gate's
         own (None where the gate sees the same features)."""
-        design = design_matrix(
-            xp,
-            _take_columns(xp, X, self._expert_columns, axis=1),
-            _take_columns(xp, offset, self._expert_columns, axis=0),
-        )
-        gate_columns, expert_columns = self._gate_columns, self._expert_columns
-        if gate_columns is None and expert_columns is None:
+
+        def build(columns):
+            return design_matrix(
+                xp,
+                _take_columns(xp, X, columns, axis=1),
+                _take_columns(xp, offset, columns, axis=0),
+            )
+
+        design = build(self._expert_columns)
+        if self._gate_columns == self._expert_columns:  # tuples of ints, or None
             return design, None
-        if (
-            gate_columns is not None
-            and expert_columns is not None
-            and np.array_equal(gate_columns, expert_columns)
-        ):
-            return design, None
-        gate_design = design_matrix(
-            xp,
-            _take_columns(xp, X, gate_columns, axis=1),
-            _take_columns(xp, offset, gate_columns, axis=0),
-        )
-        return design, gate_design
+        return design, build(self._gate_columns)
 
     def _convergence_message(self, best):
         """The text of a ConvergenceWarning for the kept run, or None."""
