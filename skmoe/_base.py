@@ -1392,7 +1392,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if first:
             resp = initial_responsibilities(
                 _take_columns(np, X_host, self._used_columns(X_host.shape[1]), 1),
-                Y.T if Y.ndim == 2 else Y,
+                experts.start_target(Y),
                 sample_weight,
                 self.n_experts,
                 "random",

@@ -61,9 +61,13 @@ def summary(result: FitResult, start: float) -> str:
 
 
 def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
-    target = Y.T if Y.ndim == 2 else Y
     resp = initial_responsibilities(
-        X, target, sample_weight, n_experts, method, np.random.RandomState(seed)
+        X,
+        problem.experts.start_target(Y),
+        sample_weight,
+        n_experts,
+        method,
+        np.random.RandomState(seed),
     )
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
     return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

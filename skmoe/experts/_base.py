@@ -75,6 +75,11 @@ class ExpertFamily(ABC):
     def select(self, xp, params: Params, keep: Array) -> Params:
         """The parameters of the experts ``keep`` (integer indices), in that order."""
 
+    def start_target(self, Y):
+        """What k-means clusters, beside X, to start EM: the encoded (NumPy)
+        target with samples first (by default ``Y`` itself)."""
+        return Y.T if Y.ndim == 2 else Y
+
     def target_scale(self, xp, params: Params) -> float:
         """The unit of the experts' coefficients per unit of a feature at
         ``params`` (1 by default; the noise standard deviation for Gaussian
