@@ -2,8 +2,15 @@
 
 from ._classifier import MoEClassifier
 from ._distribution import PredictiveMixture
+from ._poisson import MoEPoissonRegressor
 from ._regressor import MoERegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MoEClassifier", "MoERegressor", "PredictiveMixture", "__version__"]
+__all__ = [
+    "MoEClassifier",
+    "MoEPoissonRegressor",
+    "MoERegressor",
+    "PredictiveMixture",
+    "__version__",
+]

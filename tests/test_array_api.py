@@ -13,13 +13,14 @@ import types
 import numpy as np
 import pytest
 import sklearn
+from scipy.special import gammaln
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import skmoe._backend as backend_module
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
-from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
 from skmoe.gates import ConstantGate, SoftmaxGate
 
 xps = pytest.importorskip("array_api_strict")
@@ -38,11 +39,14 @@ def _regression(n=200, seed=0):
 
 
 @pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
-@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+@pytest.mark.parametrize("family", ["gaussian", "logistic", "poisson"])
 def test_run_em_in_array_api_strict_matches_numpy(gate, family):
     X, y = _regression()
     if family == "gaussian":
         experts, Y = GaussianLinearExperts(variance_floor=1e-6), y
+    elif family == "poisson":
+        counts = np.round(np.exp(y / 2))
+        experts, Y = PoissonExperts(), np.stack([counts, gammaln(counts + 1)])
     else:
         experts, Y = LogisticExperts(n_classes=2), np.eye(2)[(y > 0).astype(int)].T
     resp = np.random.RandomState(1).dirichlet([1, 1, 1], size=len(y)).T
@@ -97,6 +101,30 @@ def test_regressor_under_dispatch_matches_numpy():
             np.testing.assert_allclose(
                 np.asarray(got), getattr(reference, method)(X, y), rtol=1e-6, atol=1e-9
             )
+
+
+@dispatch
+def test_poisson_regressor_under_dispatch_matches_numpy():
+    X, y = _regression()
+    counts = np.round(np.exp(y / 2))
+    reference = MoEPoissonRegressor(2, n_init=2, random_state=0).fit(X, counts)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(counts)
+        model = MoEPoissonRegressor(2, n_init=2, random_state=0).fit(Xs, ys)
+        mean, std = model.predict(Xs, return_std=True)
+        assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
+        for got, expected in zip(
+            (mean, std), reference.predict(X, return_std=True), strict=True
+        ):
+            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+        np.testing.assert_allclose(
+            model.score(Xs, ys), reference.score(X, counts), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.asarray(model.log_likelihood_samples(Xs, ys)),
+            reference.log_likelihood_samples(X, counts),
+            rtol=1e-6,
+        )
 
 
 @dispatch

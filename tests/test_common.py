@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
 # Same reason, same check, as scikit-learn's own KMeans: the random initialization
 # draws one label per row, so a sample repeated twice is not the same as a sample
@@ -12,7 +12,7 @@ from skmoe import MoEClassifier, MoERegressor
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
         "sample_weight is not equivalent to removing/repeating samples (restarts "
-        "draw per row); it holds where MoERegressor's n_experts='auto' picks 1 expert."
+        "draw per row); it holds where the regressors' n_experts='auto' picks 1 expert."
     ),
 }
 
@@ -30,6 +30,7 @@ def _expected_failed_checks(estimator):
 CHECKED = [
     MoERegressor(n_init=2, random_state=0),
     MoEClassifier(n_init=2, random_state=0),
+    MoEPoissonRegressor(n_init=2, random_state=0),
 ]
 
 #: Other settings, each through every check: the solvers, gates, sparse routing,
@@ -45,6 +46,13 @@ CONFIGURED = [
         dict(n_experts=3, top_k=1, prune_threshold=0.1, n_init=1, random_state=0),
         dict(n_experts=2, gate_features=[0], n_init=1, random_state=0),
         dict(n_experts=2, warm_start=True, n_init=1, random_state=0),
+    )
+] + [
+    MoEPoissonRegressor(**params)
+    for params in (
+        dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
+        dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
+        dict(n_experts=2, gate="constant", n_init=1, random_state=0),
     )
 ]
 

@@ -1,0 +1,256 @@
+"""MoEPoissonRegressor: a mixture of Poisson log-linear experts, for counts."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+from sklearn.base import RegressorMixin
+from sklearn.metrics import d2_tweedie_score
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from ._backend import as_compute, host, to_numpy
+from ._base import BaseMixtureOfExperts, _target_column, _warn_user
+from ._docstrings import fill_doc
+from ._math import mixture_std
+from ._sparse import selected_linear
+from .experts import PoissonExperts
+
+
+@fill_doc
+class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
+    """Mixture of Poisson regressions (log link), fitted by EM.
+
+    ``p(y | x) = sum_k g_k(x) Poisson(y; exp(x~ . b_k))``: a gate g(x) weighs K
+    Poisson regressions. For counts whose rate follows different log-linear
+    laws in different regimes, or that are overdispersed because the
+    population mixes such groups (R flexmix's ``FLXMRglm(family =
+    "poisson")``; with ``gate="constant"``, a latent-class Poisson regression).
+    Each expert is the model of scikit-learn's ``PoissonRegressor``.
+
+    Parameters
+    ----------
+    n_experts : int or "auto", default="auto"
+        Number of experts K. ``"auto"`` fits K = 1, 2, 3 and 4 (each with
+        ``n_init`` restarts) and keeps the fit of lowest BIC on the training data
+        (``n_experts_bic_``), passing over fits where an expert handles too few
+        samples for its parameters: one expert, i.e. a Poisson regression,
+        when the counts show no regimes.
+
+    {{gate_parameter}}
+
+    alpha : float, default=1e-6
+        {{alpha_meaning}} As for :class:`MoERegressor`, the tiny default
+        mostly guards the solves and leaves a sharp gate sharp.
+
+    n_init : int, default=4
+        Number of EM restarts; the run with the best penalized log-likelihood is
+        kept.
+
+    {{shared_parameters}}
+
+    Attributes
+    ----------
+    expert_coef_ : ndarray of shape (n_experts_, n_features_in_)
+        Coefficients b_k of each expert's log rate.
+
+    expert_intercept_ : ndarray of shape (n_experts_,)
+        Intercept of each expert's log rate.
+
+    {{shared_attributes}}
+
+    See Also
+    --------
+    MoERegressor : Mixture of linear-Gaussian experts.
+    sklearn.linear_model.PoissonRegressor : The single-expert model.
+
+    Notes
+    -----
+    ``y`` may be any non-negative numbers. For counts over different
+    exposures (time at risk, area), fit the rates ``y / exposure`` with
+    ``sample_weight=exposure``, as with scikit-learn's ``PoissonRegressor``.
+    The reported log-likelihoods are those of the Poisson distribution,
+    ``y log(mu) - mu - log(y!)``, as R's ``dpois`` (``log(y!)`` is
+    ``gammaln(y + 1)`` for non-integer y), so they compare with R's flexmix.
+
+    :meth:`score` is D^2, the fraction of Poisson deviance explained, as
+    ``PoissonRegressor.score``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import MoEPoissonRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-2, 2, size=(600, 1))
+    >>> log_rate = np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0] / 2)
+    >>> y = rng.poisson(np.exp(log_rate))
+    >>> reg = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> np.round(np.sort(reg.expert_coef_[:, 0]), 1)
+    array([-1. ,  0.5])
+    >>> np.round(reg.predict([[-1.0], [1.0]]), 1)
+    array([7.4, 4.5])
+    """
+
+    def __init__(
+        self,
+        n_experts="auto",
+        *,
+        gate="softmax",
+        gate_features=None,
+        expert_features=None,
+        alpha=1e-6,
+        n_init=4,
+        init_params="mixed",
+        max_iter=500,
+        tol=1e-5,
+        top_k=None,
+        prune_threshold=0.0,
+        solver="em",
+        balance_coef=0.0,
+        noisy_gating=False,
+        batch_size="auto",
+        learning_rate=0.01,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+        device="cpu",
+    ):
+        super().__init__(
+            n_experts=n_experts,
+            gate=gate,
+            gate_features=gate_features,
+            expert_features=expert_features,
+            alpha=alpha,
+            n_init=n_init,
+            init_params=init_params,
+            max_iter=max_iter,
+            tol=tol,
+            top_k=top_k,
+            prune_threshold=prune_threshold,
+            solver=solver,
+            balance_coef=balance_coef,
+            noisy_gating=noisy_gating,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            n_jobs=n_jobs,
+            device=device,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags
+
+    def _encode_target(self, y, X, *, fitting):
+        if not fitting:
+            y = check_array(y, ensure_2d=False, dtype=X.dtype)
+            y = _target_column(y)
+            check_consistent_length(X, y)
+        y = np.asarray(y, dtype=X.dtype)
+        if np.any(y < 0):
+            raise ValueError(
+                f"Some value(s) of y are negative: {type(self).__name__} models "
+                "counts, which must be non-negative."
+            )
+        return np.stack([y, gammaln(y + 1).astype(y.dtype, copy=False)])
+
+    def _make_experts(self, Y, sample_weight, streaming=False):
+        self._all_zero = not np.any(Y[0][sample_weight > 0] > 0)
+        if self._all_zero and not streaming:
+            _warn_user(
+                "y is all zero: the experts' rates tend to zero, and the fit "
+                "stops where their log-likelihood stops changing."
+            )
+        return PoissonExperts()
+
+    def _degenerate_target(self):
+        return getattr(self, "_all_zero", False)
+
+    def _set_expert_attributes(self, experts, params):
+        self.expert_intercept_ = params["coef"][0].copy()
+        self.expert_coef_ = params["coef"][1:].T.copy()
+
+    def _experts_from_attributes(self):
+        intercept = self._host_attribute("expert_intercept_")
+        coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
+        return PoissonExperts(), {"coef": coef}
+
+    def _expert_coef(self, xp, design):
+        """The experts' coefficients (n_features + 1, n_experts_) in ``design``'s
+        namespace, dtype and device."""
+        _, params = self._experts_from_attributes()
+        return as_compute(xp, params["coef"], design)
+
+    def predict(self, X, return_std=False):
+        """Predict the mixture mean (and standard deviation) of the counts.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        return_std : bool, default=False
+            Whether to return the standard deviation of the predictive mixture,
+            ``sqrt(sum_k g_k (mu_k + (mu_k - mean)^2))`` (a Poisson expert's
+            variance is its mean ``mu_k``).
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,)
+            Mean of the predictive mixture of each sample, ``sum_k g_k mu_k``.
+        y_std : ndarray of shape (n_samples,)
+            Its standard deviation; only when ``return_std`` is True.
+        """
+
+        def compute(xp, design):
+            coef = self._expert_coef(xp, design)
+            if self._top_k() is not None:  # only the selected experts
+                index, log_weight = self._route(xp, design)
+                weight = xp.exp(log_weight)
+                rate = xp.exp(selected_linear(xp, coef, design, index, 1)[:, 0, :])
+            else:
+                weight = xp.exp(self._log_gate(xp, design))
+                rate = xp.exp(coef.T @ design)
+            mean = xp.sum(weight * rate, axis=0)
+            if not return_std:
+                return mean
+            return mean, mixture_std(xp, weight, rate, rate, mean)
+
+        with np.errstate(over="ignore"):  # an overflow is raised in _map_rows
+            return self._map_rows(X, compute, "predict")
+
+    def score(self, X, y, sample_weight=None):
+        """D^2, the fraction of Poisson deviance explained, of the predictions.
+
+        ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Poisson
+        deviance and ``y_null`` the weighted mean of y, as
+        ``PoissonRegressor.score``; 1 is best, and it can be negative.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            The counts.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            D^2 of ``self.predict(X)`` against y.
+        """
+        y_pred = to_numpy(self.predict(X))
+        y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        # d2_tweedie_score takes positive predictions only: rates that
+        # underflowed (an all-zero y) count as the smallest positive number
+        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).smallest_normal)
+        if sample_weight is not None:
+            sample_weight = to_numpy(host(sample_weight))
+        return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))

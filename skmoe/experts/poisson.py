@@ -1,0 +1,180 @@
+"""Poisson log-linear experts: y | x, k ~ Poisson(exp(x~ . b_k)), for counts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._math import device, diag, penalty_mask, solve_symmetric, weighted_grams
+from ._base import Array, ExpertFamily, Params
+
+#: Newton steps per M-step, warm-started from the previous EM iteration.
+NEWTON_STEPS = 1
+#: Newton steps of the first M-step, after its closed-form intercepts (the
+#: optimum with all slopes at zero): there the experts' fits are nearly solved.
+COLD_NEWTON_STEPS = 10
+#: Step-length search limit (as the logistic experts').
+MAX_HALVINGS = 20
+#: Smallest starting rate of an expert, relative to the weighted mean of y (an
+#: expert whose samples all have y = 0 has the rate 0, at the log link's -inf).
+RATE_FLOOR = 1e-10
+#: Above ``log(largest float) - LINK_MARGIN`` the rate continues as its tangent
+#: (see :func:`rates`), so that it stays finite where a line search probes long
+#: steps.
+LINK_MARGIN = 10.0
+
+
+def rates(xp, eta: Array) -> tuple[Array, Array]:
+    """The rates ``exp(eta)`` and their derivatives, guarded against overflow.
+
+    Above ``m = log(largest float) - LINK_MARGIN`` (699 in float64, 78 in
+    float32) the rate continues linearly, ``exp(m) (1 + eta - m)``, which keeps
+    the log-likelihood finite and concave (with the slope ``exp(m)`` that pulls
+    such a predictor back down) where ``exp`` would overflow. Rates that large
+    never fit data: this only guards the solvers' trial steps.
+
+    Returns
+    -------
+    rate : array
+        The guarded rate.
+    slope : array
+        Its derivative in ``eta``, ``exp(min(eta, m))``; also the Newton weight.
+    """
+    top = math.log(float(xp.finfo(eta.dtype).max)) - LINK_MARGIN
+    slope = xp.exp(xp.minimum(eta, top))
+    return slope * (1.0 + xp.maximum(eta - top, 0.0)), slope
+
+
+class PoissonExperts(ExpertFamily):
+    """K Poisson regressions with the log link, ``E[y | x, k] = exp(x~ . b_k)``.
+
+    Expert k's M-step is a weighted Poisson regression (sample weights
+    ``weighted_resp[k]``), solved for all experts at once by Newton's method
+    (iteratively reweighted least squares) with step halving, so that each step
+    never decreases any expert's objective (generalized EM): one step per M-step,
+    warm-started from the previous EM iteration. The first M-step, from the
+    all-zero coefficients of :meth:`initial_params`, sets each intercept to the
+    log of its expert's weighted mean of y (the optimum with zero slopes) and
+    takes ``COLD_NEWTON_STEPS`` steps from there. The penalty is
+    ``(alpha / 2) sum_k ||b_k||^2`` (intercepts free), as in scikit-learn's
+    ``PoissonRegressor``.
+
+    Parameters: ``coef`` (n_features + 1, K), intercepts in row 0. The target
+    ``Y`` is (2, n_samples): the counts ``y`` (any non-negative numbers) and
+    ``log(y!)`` (``scipy.special.gammaln(y + 1)``, computed once on the host:
+    the Array API has no log-gamma), so that log-likelihoods are those of the
+    Poisson distribution.
+    """
+
+    task = "regression"
+
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        shape = (design.shape[0], n_experts)
+        return {"coef": xp.zeros(shape, dtype=design.dtype, device=device(design))}
+
+    def log_rates(self, xp, design: Array, params: Params) -> Array:
+        """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
+        return params["coef"].T @ design
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        eta = self.log_rates(xp, design, params)
+        rate, _ = rates(xp, eta)
+        return Y[0, ...][None, :] * eta - rate - Y[1, ...][None, :]
+
+    def _objectives(self, xp, design, y, weighted_resp, coef, mask, alpha):
+        """Each expert's M-step objective at ``coef`` (K,)."""
+        eta = coef.T @ design
+        rate, _ = rates(xp, eta)
+        fit = xp.sum(weighted_resp * (y[None, :] * eta - rate), axis=1)
+        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+
+    def m_step(
+        self,
+        xp,
+        design: Array,
+        Y: Array,
+        weighted_resp: Array,
+        params: Params,
+        alpha: float,
+    ) -> Params:
+        y = Y[0, ...]
+        mask = penalty_mask(xp, design)
+        coef = params["coef"]
+        n_steps = NEWTON_STEPS
+        if not bool(xp.any(coef != 0)):
+            coef = self._intercepts(xp, design, y, weighted_resp)
+            n_steps = COLD_NEWTON_STEPS
+        penalty = alpha * diag(xp, mask)
+        value = self._objectives(xp, design, y, weighted_resp, coef, mask, alpha)
+        for _ in range(n_steps):
+            _, slope = rates(xp, coef.T @ design)
+            grad = design @ (weighted_resp * (y[None, :] - slope)).T
+            grad = grad - alpha * mask[:, None] * coef  # (d, K)
+            hessian = weighted_grams(xp, design, weighted_resp * slope) + penalty
+            direction = solve_symmetric(xp, hessian, grad.T[:, :, None])[:, :, 0].T
+            coef, value = self._halving(
+                xp, design, y, weighted_resp, coef, direction, value, mask, alpha
+            )
+        return {"coef": coef}
+
+    def _intercepts(self, xp, design, y, weighted_resp):
+        """Coefficients with zero slopes and each expert's best intercept."""
+        mass = xp.sum(weighted_resp, axis=1)
+        tiny = float(xp.finfo(design.dtype).smallest_normal)
+        mean = (weighted_resp @ y[:, None])[:, 0] / xp.clip(mass, tiny, None)
+        overall = xp.sum(weighted_resp @ y[:, None]) / xp.clip(xp.sum(mass), tiny, None)
+        floor = RATE_FLOOR * xp.maximum(overall, xp.ones_like(overall)) + tiny
+        intercept = xp.log(xp.maximum(mean, floor))
+        slopes = xp.zeros(
+            (design.shape[0] - 1, mass.shape[0]),
+            dtype=design.dtype,
+            device=device(design),
+        )
+        return xp.concat([intercept[None, :], slopes], axis=0)
+
+    def _halving(
+        self, xp, design, y, weighted_resp, coef, direction, value, mask, alpha
+    ):
+        """Each expert's step ``t_k direction_k``, halved until its objective does
+        not decrease (``t_k = 0`` if it still does); the new coefficients and
+        objectives."""
+        step = xp.ones_like(value)
+        accepted = step == 0  # all False
+        trial_value = value
+        for _ in range(MAX_HALVINGS + 1):
+            trial = coef + step[None, :] * direction
+            # a long step may overflow the rates: it is refused below, so NumPy
+            # need not warn
+            with np.errstate(over="ignore", invalid="ignore"):
+                trial_value = self._objectives(
+                    xp, design, y, weighted_resp, trial, mask, alpha
+                )
+            accepted = trial_value >= value  # False where NaN
+            if bool(xp.all(accepted)):
+                break
+            step = xp.where(accepted, step, 0.5 * step)
+        step = xp.where(accepted, step, xp.zeros_like(step))
+        new_value = xp.where(accepted, trial_value, value)
+        return coef + step[None, :] * direction, new_value
+
+    def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        coef = params["coef"]
+        _, slope = rates(xp, self.log_rates(xp, design, params))
+        grad = design @ (weighted_resp * (Y[0, ...][None, :] - slope)).T
+        return {"coef": grad - alpha * penalty_mask(xp, coef)[:, None] * coef}
+
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        return {"coef": xp.take(params["coef"], keep, axis=1)}
+
+    def start_target(self, Y):
+        # the counts on the scale of the log link: k-means on y itself would be
+        # drawn to the largest counts
+        return np.log1p(Y[0])
+
+    def penalty(self, xp, params: Params, alpha: float) -> Array:
+        coef = params["coef"]
+        return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        return n_experts * (n_features + 1)

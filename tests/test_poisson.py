@@ -1,0 +1,332 @@
+"""MoEPoissonRegressor and the Poisson experts, against independent computations."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime, minimize
+from scipy.special import gammaln, log_softmax
+from scipy.stats import poisson
+from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import d2_tweedie_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEPoissonRegressor
+from skmoe._math import design_matrix
+from skmoe.experts import PoissonExperts
+from skmoe.experts.poisson import rates
+
+TRUE_SLOPES = np.array([-1.0, 0.5])
+TRUE_INTERCEPTS = np.array([0.5, 2.0])
+
+
+def _regimes(n=2000, seed=0):
+    """Counts whose log rate is 0.5 - x for x < 0 and 2 + 0.5 x for x > 0."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    expert = (X[:, 0] > 0).astype(int)
+    log_rate = TRUE_INTERCEPTS[expert] + TRUE_SLOPES[expert] * X[:, 0]
+    return X, rng.poisson(np.exp(log_rate)).astype(float)
+
+
+def _encoded(y):
+    return np.stack([y, gammaln(y + 1)])
+
+
+def _expert_objective(coef_flat, design, y, weight, alpha):
+    """One Poisson regression's weighted, penalized log-likelihood (negated)."""
+    eta = coef_flat @ design
+    fit = np.sum(weight * (y * eta - np.exp(eta)))
+    return -(fit - 0.5 * alpha * np.sum(coef_flat[1:] ** 2))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_one_expert_is_scikit_learns_poisson_regression(alpha):
+    rng = np.random.RandomState(1)
+    X = rng.randn(300, 3)
+    y = rng.poisson(np.exp(0.3 + X @ [0.4, -0.2, 0.1])).astype(float)
+    weight = rng.uniform(0.2, 3, size=len(y))
+    reference = PoissonRegressor(alpha=alpha, tol=1e-12, max_iter=1000)
+    reference.fit(X, y, sample_weight=weight)
+    model = MoEPoissonRegressor(n_experts=1, alpha=alpha, tol=1e-12)
+    model.fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(model.expert_coef_[0], reference.coef_, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.expert_intercept_[0], reference.intercept_, rtol=1e-6
+    )
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6)
+    np.testing.assert_allclose(model.score(X, y), reference.score(X, y), rtol=1e-6)
+    # the log-likelihood is R's dpois summed with the weights
+    expected = np.sum(weight * poisson.logpmf(y, reference.predict(X)))
+    np.testing.assert_allclose(model.log_likelihood_, expected, rtol=1e-8)
+
+
+def test_regimes_are_recovered_and_log_likelihood_is_the_mixtures():
+    X, y = _regimes()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    order = np.argsort(model.expert_coef_[:, 0])
+    np.testing.assert_allclose(model.expert_coef_[order, 0], TRUE_SLOPES, atol=0.06)
+    np.testing.assert_allclose(
+        model.expert_intercept_[order], TRUE_INTERCEPTS, atol=0.1
+    )
+    # and nearly the Poisson regressions on the true regimes (the oracle)
+    for k, rows in enumerate([X[:, 0] < 0, X[:, 0] > 0]):
+        oracle = PoissonRegressor(alpha=0).fit(X[rows], y[rows])
+        assert abs(model.expert_coef_[order[k], 0] - oracle.coef_[0]) < 0.01
+        assert abs(model.expert_intercept_[order[k]] - oracle.intercept_) < 0.01
+    # p(y | x) = sum_k g_k(x) Poisson(y; mu_k(x)), computed with scipy
+    gate = model.predict_gate(X)
+    mu = np.exp(model.expert_intercept_ + X @ model.expert_coef_.T)
+    by_hand = np.log(np.sum(gate * poisson.pmf(y[:, None], mu), axis=1))
+    np.testing.assert_allclose(model.log_likelihood_samples(X, y), by_hand, rtol=1e-9)
+    np.testing.assert_allclose(model.log_likelihood_, by_hand.sum(), rtol=1e-9)
+    resp = gate * poisson.pmf(y[:, None], mu)
+    np.testing.assert_allclose(
+        model.responsibilities(X, y), resp / resp.sum(axis=1, keepdims=True), atol=1e-9
+    )
+    # mean and standard deviation of the predictive mixture (var of expert k: mu_k)
+    mean, std = model.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, np.sum(gate * mu, axis=1), rtol=1e-10)
+    second = np.sum(gate * (mu + mu**2), axis=1)
+    np.testing.assert_allclose(std, np.sqrt(second - mean**2), rtol=1e-8)
+    # D^2 as scikit-learn computes it
+    np.testing.assert_allclose(
+        model.score(X, y), d2_tweedie_score(y, mean, power=1), rtol=1e-12
+    )
+    # BIC counts K - 1 + K (D + 1) free parameters for a softmax gate ... K (D + 1)
+    n_parameters = 2 * 2 + 2 * 2 - 2
+    np.testing.assert_allclose(
+        model.bic(X, y), -2 * by_hand.sum() + n_parameters * np.log(len(y))
+    )
+
+
+def test_regimes_beat_a_single_poisson_regression_on_held_out_data():
+    X, y = _regimes(seed=0)
+    X_test, y_test = _regimes(seed=1)
+    single = PoissonRegressor(alpha=0).fit(X, y).score(X_test, y_test)
+    model = MoEPoissonRegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ == 2  # "auto" finds the two regimes by BIC
+    assert model.score(X_test, y_test) > single + 0.2
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+def test_em_never_decreases_the_objective(gate):
+    X, y = _regimes(n=600)
+    model = MoEPoissonRegressor(
+        n_experts=3, gate=gate, alpha=1e-3, n_init=1, tol=0, max_iter=60, random_state=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached, on purpose
+        model.fit(X, y)
+    assert np.all(np.diff(model.objective_history_) >= -1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_m_step_rises_monotonically_to_the_weighted_poisson_optimum(alpha):
+    rng = np.random.RandomState(3)
+    n, K = 400, 3
+    X = rng.randn(n, 2)
+    y = rng.poisson(np.exp(1 + X @ [0.5, -0.3])).astype(float)
+    design = design_matrix(np, X)
+    weighted = rng.dirichlet(np.ones(K), size=n).T / n  # (K, n), sums to one
+    experts = PoissonExperts()
+    params = experts.initial_params(np, design, _encoded(y), K)
+    values = []
+    for _ in range(40):
+        params = experts.m_step(np, design, _encoded(y), weighted, params, alpha)
+        values.append(
+            [
+                -_expert_objective(params["coef"][:, k], design, y, weighted[k], alpha)
+                for k in range(K)
+            ]
+        )
+    assert np.all(np.diff(values, axis=0) >= -1e-15)
+    for k in range(K):
+        reference = minimize(
+            _expert_objective,
+            np.zeros(3),
+            args=(design, y, weighted[k], alpha),
+            method="BFGS",
+            options={"gtol": 1e-12},
+        )
+        np.testing.assert_allclose(params["coef"][:, k], reference.x, atol=1e-6)
+
+
+def test_m_step_halves_newton_steps_that_overshoot():
+    # from rates far below the counts, a full Newton step on exp(eta) overshoots
+    # by orders of magnitude; the halved step still raises every objective
+    rng = np.random.RandomState(7)
+    X = rng.randn(300, 1)
+    y = rng.poisson(np.exp(1.5 + 0.5 * X[:, 0])).astype(float)
+    design = design_matrix(np, X)
+    weighted = np.full((2, 300), 1 / 600)
+    params = {"coef": np.array([[-10.0, -8.0], [0.1, -0.1]])}
+    experts = PoissonExperts()
+    before = [
+        -_expert_objective(params["coef"][:, k], design, y, weighted[k], 0.0)
+        for k in range(2)
+    ]
+    for _ in range(30):
+        params = experts.m_step(np, design, _encoded(y), weighted, params, 0.0)
+        after = [
+            -_expert_objective(params["coef"][:, k], design, y, weighted[k], 0.0)
+            for k in range(2)
+        ]
+        assert np.all(np.isfinite(after))
+        assert np.all(np.array(after) >= np.array(before) - 1e-14)  # rounding
+        before = after
+    reference = PoissonRegressor(alpha=0, tol=1e-12).fit(X, y)
+    for k in range(2):
+        np.testing.assert_allclose(params["coef"][1, k], reference.coef_[0], rtol=1e-6)
+
+
+def test_gradient_matches_finite_differences():
+    rng = np.random.RandomState(4)
+    n, K, alpha = 50, 2, 0.1
+    X = rng.randn(n, 2)
+    y = rng.poisson(3, size=n).astype(float)
+    design, Y = design_matrix(np, X), _encoded(y)
+    weighted = rng.dirichlet(np.ones(K), size=n).T / n
+    coef = rng.randn(3, K) * 0.3
+    experts = PoissonExperts()
+
+    def objective(flat):
+        params = {"coef": flat.reshape(3, K)}
+        fit = np.sum(weighted * experts.log_likelihood(np, design, Y, params))
+        return fit - experts.penalty(np, params, alpha)
+
+    grad = experts.gradient(np, design, Y, weighted, {"coef": coef}, alpha)["coef"]
+    numeric = approx_fprime(coef.ravel(), objective, 1e-7)
+    np.testing.assert_allclose(grad.ravel(), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_rates_continue_linearly_where_exp_would_overflow():
+    eta = np.array([-800.0, 0.0, 698.0, 699.0, 1e4])
+    rate, slope = rates(np, eta)
+    top = np.log(np.finfo(float).max) - 10
+    np.testing.assert_allclose(rate[:3], np.exp(eta[:3]), rtol=1e-12)
+    np.testing.assert_allclose(rate[4], np.exp(top) * (1 + 1e4 - top), rtol=1e-12)
+    np.testing.assert_allclose(slope[4], np.exp(top), rtol=1e-12)
+    assert np.all(np.isfinite(rate))
+    # the log-likelihood stays concave: the rate's slope never falls
+    assert np.all(np.diff(slope) >= 0)
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_other_solvers_reach_the_em_fit(solver):
+    X, y = _regimes(n=1000)
+    em = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    other = MoEPoissonRegressor(n_experts=2, solver=solver, random_state=0).fit(X, y)
+    assert other.converged_
+    if solver == "gradient":  # the same optimum
+        per_sample = (other.log_likelihood_ - em.log_likelihood_) / len(y)
+        assert per_sample > -1e-4
+    else:  # Adam stops early on held-out rows with a softer gate, as with
+        # Gaussian experts (gate slopes 3.8 against EM's 44 here)
+        assert other.score(X, y) > em.score(X, y) - 0.05
+    np.testing.assert_allclose(
+        np.sort(other.expert_coef_[:, 0]), np.sort(em.expert_coef_[:, 0]), atol=0.05
+    )
+
+
+def test_partial_fit_streams_to_the_batch_fit():
+    X, y = _regimes(n=4000)
+    em = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    stream = MoEPoissonRegressor(n_experts=2, solver="sgd", random_state=0)
+    for _ in range(20):
+        for start in range(0, len(y), 500):
+            stream.partial_fit(X[start : start + 500], y[start : start + 500])
+    assert stream.score(X, y) > em.score(X, y) - 0.05
+    np.testing.assert_allclose(
+        np.sort(stream.expert_coef_[:, 0]), np.sort(em.expert_coef_[:, 0]), atol=0.1
+    )
+
+
+def test_negative_counts_are_refused():
+    X, y = _regimes(n=50)
+    y[3] = -1
+    with pytest.raises(ValueError, match="negative"):
+        MoEPoissonRegressor(2).fit(X, y)
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, np.abs(y))
+    for method in ("score", "bic", "responsibilities", "log_likelihood_samples"):
+        with pytest.raises(ValueError, match="negative"):
+            getattr(model, method)(X, y)
+
+
+def test_all_zero_counts_warn_and_stay_finite():
+    X, _ = _regimes(n=100)
+    y = np.zeros(100)
+    with pytest.warns(UserWarning, match="all zero"):
+        model = MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, y)
+    prediction = model.predict(X)
+    assert np.all(np.isfinite(prediction)) and np.all(prediction < 1e-8)
+    assert np.isfinite(model.log_likelihood_) and model.log_likelihood_ <= 0
+    assert np.isfinite(model.bic(X, y))
+
+
+def test_constant_counts_are_fitted_by_their_mean():
+    X, _ = _regimes(n=100)
+    y = np.full(100, 4.0)
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), 4.0, rtol=1e-4)
+
+
+def test_rates_as_counts_over_exposure():
+    # y / exposure with sample_weight=exposure: the same slope as the counts
+    # themselves with log(exposure) known, as in scikit-learn's PoissonRegressor
+    rng = np.random.RandomState(5)
+    X = rng.randn(3000, 1)
+    exposure = rng.uniform(0.5, 5, size=3000)
+    counts = rng.poisson(exposure * np.exp(0.2 + 0.7 * X[:, 0]))
+    model = MoEPoissonRegressor(1).fit(X, counts / exposure, sample_weight=exposure)
+    reference = PoissonRegressor(alpha=0).fit(
+        X, counts / exposure, sample_weight=exposure
+    )
+    np.testing.assert_allclose(model.expert_coef_[0], reference.coef_, rtol=1e-4)
+    assert abs(model.expert_coef_[0, 0] - 0.7) < 0.05
+
+
+def test_pipeline_grid_search_and_pickle():
+    X, y = _regimes(n=600)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), MoEPoissonRegressor(n_init=1, random_state=0)),
+        {"moepoissonregressor__n_experts": [1, 2]},
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_ == {"moepoissonregressor__n_experts": 2}
+    restored = pickle.loads(pickle.dumps(search.best_estimator_))
+    np.testing.assert_array_equal(restored.predict(X), search.predict(X))
+
+
+def test_chosen_features_and_top_k():
+    # the gate sees z, the experts x: the regime is decided by z alone
+    rng = np.random.RandomState(6)
+    z, x = rng.uniform(-2, 2, 2000), rng.uniform(-1, 1, 2000)
+    log_rate = np.where(z > 0, 2 + x, 0.5 - x)
+    y = rng.poisson(np.exp(log_rate)).astype(float)
+    X = np.column_stack([z, x])
+    model = MoEPoissonRegressor(
+        2, gate_features=[0], expert_features=[1], random_state=0
+    ).fit(X, y)
+    assert np.all(model.expert_coef_[:, 0] == 0) and np.all(model.gate_coef_[:, 1] == 0)
+    order = np.argsort(model.expert_coef_[:, 1])
+    np.testing.assert_allclose(model.expert_coef_[order, 1], [-1, 1], atol=0.1)
+    sparse = MoEPoissonRegressor(3, top_k=2, n_init=1, random_state=0).fit(X, y)
+    gate = sparse.predict_gate(X)
+    top = np.argsort(-gate, axis=1)[:, :2]
+    weight = np.take_along_axis(gate, top, axis=1)
+    rate = np.exp(sparse.expert_intercept_ + X @ sparse.expert_coef_.T)
+    by_hand = np.sum(weight * np.take_along_axis(rate, top, axis=1), axis=1)
+    np.testing.assert_allclose(sparse.predict(X), by_hand / weight.sum(axis=1))
+
+
+def test_log_softmax_gate_matches_constant_proportions():
+    # gate="constant": the mixing proportions are softmax(gate_intercept_)
+    X, y = _regimes(n=800)
+    model = MoEPoissonRegressor(2, gate="constant", random_state=0).fit(X, y)
+    proportions = np.exp(log_softmax(model.gate_intercept_))
+    np.testing.assert_allclose(model.predict_gate(X[:3]), [proportions] * 3)
+    np.testing.assert_allclose(proportions.sum(), 1.0)
