@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe.plotting import (
     ConvergenceDisplay,
     ExpertUsageDisplay,
@@ -147,7 +147,9 @@ def test_gate_rejects_more_than_two_features():
 
 def test_displays_reject_other_estimators():
     X, y = _regimes_1d(n=50)
-    with pytest.raises(TypeError, match="MoERegressor or MoEClassifier"):
+    with pytest.raises(
+        TypeError, match="MoERegressor, MoEPoissonRegressor or MoEClassifier"
+    ):
         GateDisplay.from_estimator(LinearRegression().fit(X, y), X)
 
 
@@ -280,6 +282,11 @@ def test_prediction_bands_validation(regression_1d, classification_2d):
     X2, _, clf = classification_2d
     with pytest.raises(TypeError, match="MoERegressor"):
         PredictionBandsDisplay.from_estimator(clf, X2)
+    counts = MoEPoissonRegressor(n_experts=1).fit(X, np.round(np.abs(y)))
+    with pytest.raises(
+        TypeError, match=r"predict_distribution\); got MoEPoissonRegressor"
+    ):
+        PredictionBandsDisplay.from_estimator(counts, X)
 
 
 def _xlabel(display):
@@ -365,7 +372,9 @@ def test_displays_explain_unusable_wrappers():
     with pytest.raises(ValueError, match="refit=False"):
         ConvergenceDisplay.from_estimator(no_refit)
     linear = GridSearchCV(LinearRegression(), {"fit_intercept": [True]}, cv=2)
-    with pytest.raises(TypeError, match="MoERegressor or MoEClassifier"):
+    with pytest.raises(
+        TypeError, match="MoERegressor, MoEPoissonRegressor or MoEClassifier"
+    ):
         GateDisplay.from_estimator(linear.fit(X, y), X)
     # the target transform changes y's units: refused, pointing to regressor_
     wrapped = TransformedTargetRegressor(moe, func=np.exp, inverse_func=np.log)

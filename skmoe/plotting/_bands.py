@@ -156,8 +156,13 @@ class PredictionBandsDisplay:
             caller,
         )
         model = FittedMixture(estimator)
-        if not is_regressor(model.moe):
-            raise TypeError("PredictionBandsDisplay needs a fitted MoERegressor.")
+        if not is_regressor(model.moe) or not hasattr(
+            model.moe, "predict_distribution"
+        ):
+            raise TypeError(
+                "PredictionBandsDisplay needs a fitted MoERegressor (a model "
+                f"with predict_distribution); got {type(model.moe).__name__}."
+            )
         n_features = model.n_features
         if n_features != 1:
             raise ValueError(

@@ -64,7 +64,7 @@ def _unwrap_search(estimator):
 class FittedMixture:
     """A fitted mixture of experts as a display sees it, and how to call it.
 
-    ``estimator`` is a fitted MoERegressor or MoEClassifier, a fitted Pipeline
+    ``estimator`` is a fitted skmoe estimator, a fitted Pipeline
     ending in one, or a fitted GridSearchCV or RandomizedSearchCV (refit=True)
     whose ``best_estimator_`` is one of these.
 
@@ -88,7 +88,8 @@ class FittedMixture:
             )
         if not isinstance(moe, BaseMixtureOfExperts):
             raise TypeError(
-                "Expected a fitted MoERegressor or MoEClassifier, a Pipeline ending "
+                "Expected a fitted MoERegressor, MoEPoissonRegressor or MoEClassifier, "
+                "a Pipeline ending "
                 "in one, or a fitted GridSearchCV or RandomizedSearchCV whose "
                 f"best_estimator_ is one of these; got {type(moe).__name__}."
             )
