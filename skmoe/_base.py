@@ -586,7 +586,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight, warm):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs."""
-        for name in ("_sgd_random_state", "_variance_pending"):
+        for name in ("_sgd_random_state", "_variance_pending", "_rate_pending"):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
         X, y = validate_data(
             self,

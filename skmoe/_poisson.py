@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 from scipy.special import gammaln
 from sklearn.base import RegressorMixin
 from sklearn.metrics import d2_tweedie_score
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_consistent_length,
+)
 
 from ._backend import as_compute, host, to_numpy
-from ._base import BaseMixtureOfExperts, _target_column, _warn_user
+from ._base import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    BaseMixtureOfExperts,
+    _target_column,
+    _warn_user,
+)
 from ._docstrings import fill_doc
+from ._em import expert_usage
 from ._math import mixture_std
 from ._sparse import selected_linear
 from .experts import PoissonExperts
+
+#: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
+#: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
+COUNT_LIMIT = 1e-3
 
 
 @fill_doc
@@ -150,25 +167,86 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _encode_target(self, y, X, *, fitting):
         if not fitting:
-            y = check_array(y, ensure_2d=False, dtype=X.dtype)
+            y = check_array(y, ensure_2d=False, dtype="numeric")
             y = _target_column(y)
             check_consistent_length(X, y)
-        y = np.asarray(y, dtype=X.dtype)
+        with np.errstate(over="ignore"):  # a count too large for X's dtype: below
+            y = np.asarray(y, dtype=X.dtype)
         if np.any(y < 0):
             raise ValueError(
                 f"Some value(s) of y are negative: {type(self).__name__} models "
                 "counts, which must be non-negative."
             )
+        # the log-likelihood sums y log(rate) ~ y log(y) over the samples
+        top = float(np.max(y, initial=0.0))
+        if top * max(math.log1p(top), 1.0) * y.shape[0] > COUNT_LIMIT * float(
+            np.finfo(y.dtype).max
+        ):
+            wider = " or use float64 X" if y.dtype != np.float64 else ""
+            raise ValueError(
+                f"y has counts too large for {y.dtype} (up to {top:.3g}): their "
+                "log-likelihood overflows. Fit y / c with sample_weight=c for a "
+                f"large c (the same Poisson model of the rates){wider}."
+            )
         return np.stack([y, gammaln(y + 1).astype(y.dtype, copy=False)])
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._all_zero = not np.any(Y[0][sample_weight > 0] > 0)
-        if self._all_zero and not streaming:
+        if self._all_zero and not streaming:  # partial_fit: _streaming_start warns
             _warn_user(
                 "y is all zero: the experts' rates tend to zero, and the fit "
                 "stops where their log-likelihood stops changing."
             )
         return PoissonExperts()
+
+    def _streaming_start(self, xp, params, Y, sample_weight):
+        # a first batch without counts starts every rate near zero (intercepts
+        # of -33), which Adam would raise only by its step size (D^2 -69 after
+        # 50 passes over data of mean count 3): they are reset from the next
+        # batch that has counts (_update_experts)
+        self._count_moments = _count_moments(Y, sample_weight)
+        if self._count_moments[1] > 0:
+            return params
+        self._rate_pending = True
+        _warn_user(
+            "The first partial_fit batch has only zero counts: the experts' "
+            "rates are set from the mean count of the next batches."
+        )
+        return params
+
+    def _update_experts(self, Y, sample_weight):
+        previous = getattr(self, "_count_moments", None)
+        if previous is None:  # fitted by fit: nothing pending
+            return
+        batch = _count_moments(Y, sample_weight)
+        self._count_moments = (previous[0] + batch[0], previous[1] + batch[1])
+        total, counts = self._count_moments
+        if counts > 0 and vars(self).pop("_rate_pending", False):
+            intercept = self.expert_intercept_
+            self.expert_intercept_ = intercept * 0 + math.log(counts / total)
+            if self._solver_state is not None:  # units from the zero rates
+                self._solver_state = dataclasses.replace(self._solver_state, units=None)
+
+    def _collapse_message(self, problem, best):
+        # an expert with too few samples for its coefficients fits them (nearly)
+        # exactly, and its rate can be extreme away from them, where its gate is
+        # small but not zero: no parameter reaches a bound to say so
+        n_experts = best.gate_params["coef"].shape[1]
+        if n_experts < 2 or self._degenerate_target():
+            return None
+        usage = to_numpy(expert_usage(problem, best.gate_params, best.expert_params))
+        samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
+        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * problem.design.shape[0]
+        few = np.flatnonzero(samples < needed)
+        if len(few) == 0:
+            return None
+        return (
+            f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
+            f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per coefficient): their "
+            "rates are barely determined and can be extreme away from those "
+            "samples. Try fewer experts, n_experts='auto' (which passes over "
+            "such fits) or prune_threshold > 0."
+        )
 
     def _degenerate_target(self):
         return getattr(self, "_all_zero", False)
@@ -222,7 +300,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 return mean
             return mean, mixture_std(xp, weight, rate, rate, mean)
 
-        with np.errstate(over="ignore"):  # an overflow is raised in _map_rows
+        # rates that overflow (X far from the training data) raise in _map_rows
+        with np.errstate(over="ignore", invalid="ignore"):
             return self._map_rows(X, compute, "predict")
 
     def score(self, X, y, sample_weight=None):
@@ -246,11 +325,22 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         score : float
             D^2 of ``self.predict(X)`` against y.
         """
-        y_pred = to_numpy(self.predict(X))
+        y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                to_numpy(host(sample_weight)), y, ensure_non_negative=True
+            )
         # d2_tweedie_score takes positive predictions only: rates that
         # underflowed (an all-zero y) count as the smallest positive number
-        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).smallest_normal)
-        if sample_weight is not None:
-            sample_weight = to_numpy(host(sample_weight))
+        y_pred = np.maximum(y_pred, np.finfo(np.float64).smallest_normal)
+        rows = slice(None) if sample_weight is None else sample_weight > 0
+        if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
+            perfect = np.all(y_pred[rows] == y[rows])
+            return 1.0 if perfect else 0.0
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
+
+
+def _count_moments(Y, sample_weight):
+    """(weight sum, weighted sum of the counts) of an encoded target."""
+    return float(np.sum(sample_weight)), float(np.sum(sample_weight * Y[0]))

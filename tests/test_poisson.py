@@ -330,3 +330,72 @@ def test_log_softmax_gate_matches_constant_proportions():
     proportions = np.exp(log_softmax(model.gate_intercept_))
     np.testing.assert_allclose(model.predict_gate(X[:3]), [proportions] * 3)
     np.testing.assert_allclose(proportions.sum(), 1.0)
+
+
+def test_partial_fit_recovers_from_a_first_batch_without_counts():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 2))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    fresh = MoEPoissonRegressor(n_experts=2, solver="sgd", random_state=0)
+    stream = MoEPoissonRegressor(n_experts=2, solver="sgd", random_state=0)
+    with pytest.warns(UserWarning, match="only zero counts"):
+        stream.partial_fit(X[:50], np.zeros(50))
+    for _ in range(6):
+        fresh.partial_fit(X, y)
+        stream.partial_fit(X, y)
+    # its rates were reset from the first counts (D^2 -69 after 50 passes before)
+    assert stream.score(X, y) > fresh.score(X, y) - 0.02
+
+
+def test_experts_with_too_few_samples_warn():
+    X, y = _regimes(n=60)
+    with pytest.warns(UserWarning, match="fewer than 4 samples"):
+        MoEPoissonRegressor(n_experts=20, n_init=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+
+
+def test_score_of_constant_counts_is_finite_as_r2_scores():
+    X, y = _regimes(n=200)
+    model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.score(X[:5], [2] * 5) == 0.0  # no null deviance
+    with pytest.warns(UserWarning, match="all zero"):
+        zero = MoEPoissonRegressor(1).fit(X, np.zeros(200))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert zero.score(X, np.zeros(200)) == 0.0
+
+
+def test_float32_score_is_computed_in_float64():
+    X, y = _regimes(n=300)
+    model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0)
+    model.fit(X.astype(np.float32), y)
+    y_test = 1e6 + np.random.RandomState(0).randint(0, 3, 300)
+    expected = d2_tweedie_score(
+        y_test, model.predict(X.astype(np.float32)).astype(np.float64), power=1
+    )
+    np.testing.assert_allclose(
+        model.score(X.astype(np.float32), y_test), expected, rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e36), (np.float64, 1e305)])
+def test_counts_too_large_for_the_dtype_are_refused(dtype, scale):
+    X, y = _regimes(n=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="counts too large"):
+            MoEPoissonRegressor(2).fit(X.astype(dtype), y * scale)
+
+
+@pytest.mark.parametrize("return_std", [False, True])
+def test_prediction_far_from_the_data_raises_without_numpy_warnings(return_std):
+    X, y = _regimes(n=200)
+    model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large"):
+            model.predict(X * 1e200, return_std=return_std)
