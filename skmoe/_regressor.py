@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -46,6 +47,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     {{gate_parameter}}
 
+    variance_type : {"per_expert", "tied"}, default="per_expert"
+        ``"per_expert"``: each expert has its own noise variance, so the mixture
+        can be heteroscedastic. ``"tied"``: all experts share one (R flexmix's
+        ``varFix = TRUE``, mixtools' ``arbvar = FALSE``; ``expert_variance_``
+        then holds K equal values and BIC counts one). With one variance an
+        expert cannot shrink its noise onto a few points while the others keep
+        theirs, the degenerate optimum that makes per-expert likelihoods
+        unbounded: use it for small samples, duplicated points or experts that
+        collapse.
+
     alpha : float, default=1e-6
         {{alpha_meaning}} The tiny default mostly guards the solves: regimes
         with hard boundaries need a sharp gate, and larger penalties blur it
@@ -70,7 +81,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     expert_variance_ : ndarray of shape (n_experts_,)
         Noise variance s2_k of each expert (the MLE when ``alpha=0``, floored at
-        1e-6 times the variance of y).
+        1e-6 times the variance of y); K equal values with
+        ``variance_type="tied"``.
 
     {{shared_attributes}}
 
@@ -107,6 +119,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate="softmax",
         gate_features=None,
         expert_features=None,
+        variance_type="per_expert",
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -152,6 +165,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             n_jobs=n_jobs,
             device=device,
         )
+        self.variance_type = variance_type
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "variance_type": [StrOptions({"per_expert", "tied"})],
+    }
 
     def _encode_target(self, y, X, *, fitting):
         if not fitting:
@@ -172,7 +191,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "y is constant: every expert fits it exactly and its noise "
                 "variance sits at the floor."
             )
-        return GaussianLinearExperts(_variance_floor(*self._target_moments))
+        return GaussianLinearExperts(
+            _variance_floor(*self._target_moments),
+            tied=self.variance_type == "tied",
+        )
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
@@ -209,12 +231,14 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.expert_coef_ = params["coef"][1:].T.copy()
         self.expert_variance_ = params["variance"].copy()
         self._variance_floor = experts.variance_floor
+        self._tied_variance = experts.tied  # set_params must not change the model
 
     def _experts_from_attributes(self):
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         params = {"coef": coef, "variance": self._host_attribute("expert_variance_")}
-        return GaussianLinearExperts(self._variance_floor), params
+        tied = getattr(self, "_tied_variance", False)
+        return GaussianLinearExperts(self._variance_floor, tied=tied), params
 
     def _expert_means(self, xp, design):
         """Expert means, (n_experts, n_samples)."""

@@ -35,26 +35,30 @@ CHECKED = [
 
 #: Other settings, each through every check: the solvers, gates, sparse routing,
 #: pruning, chosen features and warm starts keep scikit-learn's contracts too.
-CONFIGURED = [
-    Estimator(**params)
-    for Estimator in (MoERegressor, MoEClassifier)
-    for params in (
-        dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
-        dict(n_experts=1, solver="gradient", random_state=0),
-        dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
-        dict(n_experts=2, gate="constant", n_init=1, random_state=0),
-        dict(n_experts=3, top_k=1, prune_threshold=0.1, n_init=1, random_state=0),
-        dict(n_experts=2, gate_features=[0], n_init=1, random_state=0),
-        dict(n_experts=2, warm_start=True, n_init=1, random_state=0),
-    )
-] + [
-    MoEPoissonRegressor(**params)
-    for params in (
-        dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
-        dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
-        dict(n_experts=2, gate="constant", n_init=1, random_state=0),
-    )
-]
+CONFIGURED = (
+    [
+        Estimator(**params)
+        for Estimator in (MoERegressor, MoEClassifier)
+        for params in (
+            dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
+            dict(n_experts=1, solver="gradient", random_state=0),
+            dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
+            dict(n_experts=2, gate="constant", n_init=1, random_state=0),
+            dict(n_experts=3, top_k=1, prune_threshold=0.1, n_init=1, random_state=0),
+            dict(n_experts=2, gate_features=[0], n_init=1, random_state=0),
+            dict(n_experts=2, warm_start=True, n_init=1, random_state=0),
+        )
+    ]
+    + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
+    + [
+        MoEPoissonRegressor(**params)
+        for params in (
+            dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
+            dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
+            dict(n_experts=2, gate="constant", n_init=1, random_state=0),
+        )
+    ]
+)
 
 
 @parametrize_with_checks(

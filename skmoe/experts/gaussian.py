@@ -16,7 +16,7 @@ VARIANCE_RANGE = 1e12
 
 
 class GaussianLinearExperts(ExpertFamily):
-    """K linear-Gaussian experts, each with its own noise variance.
+    """K linear-Gaussian experts, each with its own noise variance or one shared.
 
     The M-step is exact and closed form. With the penalty
     ``(alpha / 2) * sum_k ||b_k||^2 / s2_k`` (intercepts unpenalized; a conjugate
@@ -27,23 +27,33 @@ class GaussianLinearExperts(ExpertFamily):
 
     and the variance is ``s2_k = (SSR_k + alpha ||P b_k||^2) / N_k``, the MLE when
     ``alpha = 0``, floored at ``variance_floor`` so that an expert that collapses
-    onto a few points keeps a finite likelihood.
+    onto a few points keeps a finite likelihood. With ``tied=True`` all experts
+    share one variance, ``sum_k (SSR_k + alpha ||P b_k||^2) / sum_k N_k`` (the
+    coefficients' equations do not involve it, so the M-step stays exact): R
+    flexmix's ``varFix = TRUE``, mixtools' ``arbvar = FALSE``. Its likelihood
+    stays bounded while one expert fits its samples exactly, as long as the
+    others do not.
 
     Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
-    ``variance`` (K,). The target ``Y`` is (n_samples,).
+    ``variance`` (K,), K equal entries when tied (so that every solver, the
+    E-step and the predictions see the same layout). The target ``Y`` is
+    (n_samples,).
 
     Parameters
     ----------
     variance_floor : float
         Smallest noise variance an expert may take; the largest is
         ``VARIANCE_RANGE`` times larger.
+    tied : bool, default=False
+        Whether the experts share one noise variance.
     """
 
     task = "regression"
 
-    def __init__(self, variance_floor: float):
+    def __init__(self, variance_floor: float, tied: bool = False):
         self.variance_floor = variance_floor
         self.variance_ceiling = variance_floor * VARIANCE_RANGE
+        self.tied = tied
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
@@ -88,7 +98,11 @@ class GaussianLinearExperts(ExpertFamily):
         resid2 = (Y[None, :] - coef.T @ design) ** 2
         ssr = xp.sum(weighted_resp * resid2, axis=1)
         ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
-        variance = ssr / xp.clip(mass, tiny, None)
+        if self.tied:  # one variance over all the experts' residuals
+            pooled = xp.sum(ssr) / xp.clip(xp.sum(mass), tiny, None)
+            variance = pooled * xp.ones_like(ssr)
+        else:
+            variance = ssr / xp.clip(mass, tiny, None)
         variance = xp.clip(
             variance, float(self.variance_floor), float(self.variance_ceiling)
         )
@@ -106,6 +120,12 @@ class GaussianLinearExperts(ExpertFamily):
             - xp.sum(weighted_resp, axis=1) / variance
             + alpha * penalized / variance**2
         )
+        if self.tied:
+            # each of the K equal entries gets the shared variance's derivative
+            # over K: moving them together changes the objective by that
+            # derivative, and equal gradients keep L-BFGS's and Adam's steps
+            # (per-coordinate) equal, so the entries stay tied
+            grad_variance = xp.mean(grad_variance) * xp.ones_like(grad_variance)
         return {"coef": grad_coef, "variance": grad_variance}
 
     def select(self, xp, params: Params, keep: Array) -> Params:
@@ -133,4 +153,4 @@ class GaussianLinearExperts(ExpertFamily):
         return 0.5 * alpha * xp.sum(mask[:, None] * coef**2 / params["variance"])
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        return n_experts * (n_features + 1) + n_experts
+        return n_experts * (n_features + 1) + (1 if self.tied else n_experts)
