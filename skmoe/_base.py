@@ -730,7 +730,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "(duplicated points, a few outliers, a noiseless target) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "
             "score, bic and aic with it, are inflated. Try fewer experts, "
-            "n_experts='auto' (which passes over such fits) or prune_threshold > 0."
+            "n_experts='auto' (which passes over such fits), prune_threshold > 0 "
+            "or, for Gaussian experts, variance_type='tied'."
         )
 
     def _degenerate_target(self) -> bool:
@@ -872,7 +873,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _warm_run(self, problem, options, offset):
         """Continue from the fitted parameters, on the centered ``problem``."""
-        params = self._fitted_start(problem.xp, problem.design, offset)
+        params = self._warm_params(
+            problem, *self._fitted_start(problem.xp, problem.design, offset)
+        )
         start = time.perf_counter()
         with blas_threads(problem.design):
             result = solve(
@@ -884,6 +887,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if self.verbose >= 1:
             print(f"Warm start: {summary(result, start)}")
         return result
+
+    def _warm_params(self, problem, gate_params, expert_params):
+        """The fitted parameters a warm ``fit`` starts from, made to suit
+        ``problem``'s families (which follow the current parameters; unchanged
+        by default)."""
+        return gate_params, expert_params
 
     def _fitted_start(self, xp, like, offset):
         """The fitted (gate, expert) parameters to continue from: for the

@@ -55,7 +55,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         expert cannot shrink its noise onto a few points while the others keep
         theirs, the degenerate optimum that makes per-expert likelihoods
         unbounded: use it for small samples, duplicated points or experts that
-        collapse.
+        collapse. A warm-start ``fit`` follows a changed ``variance_type``
+        (from ``"per_expert"``, starting at the usage-weighted mean variance);
+        ``partial_fit`` continues the fitted model's.
 
     alpha : float, default=1e-6
         {{alpha_meaning}} The tiny default mostly guards the solves: regimes
@@ -225,6 +227,18 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             self.expert_variance_ = variance * 0 + squares / total
             if self._solver_state is not None:  # units from the floor's noise
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
+
+    def _warm_params(self, problem, gate_params, expert_params):
+        # a warm fit with variance_type changed to "tied" starts from the pooled
+        # variance, sum_k share_k s2_k: EM's M-step pools by itself, but the
+        # gradient solvers keep the K entries as far apart as they start
+        if problem.experts.tied and not getattr(self, "_tied_variance", False):
+            xp = problem.xp
+            variance = expert_params["variance"]
+            share = as_compute(xp, self._host_attribute("expert_usage_"), variance)
+            pooled = xp.sum(share * variance) / xp.sum(share)
+            expert_params = dict(expert_params, variance=pooled + 0 * variance)
+        return gate_params, expert_params
 
     def _set_expert_attributes(self, experts, params):
         self.expert_intercept_ = params["coef"][0].copy()

@@ -146,3 +146,19 @@ def test_invalid_variance_type_is_refused():
     X, y = _crossing_lines(n=50)
     with pytest.raises(ValueError, match="'variance_type' parameter"):
         MoERegressor(2, variance_type="shared").fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_warm_start_into_a_tied_variance_ties_it(solver):
+    # the gradient solvers keep equal entries equal, but also unequal ones
+    # unequal: the warm start pools the fitted variances first
+    X, y = _crossing_lines(n=400)
+    y[X[:, 0] > 0] *= 3  # unequal noise, so the per-expert fit differs
+    model = MoERegressor(2, solver=solver, warm_start=True, random_state=0)
+    model.fit(X, y)
+    assert not np.allclose(model.expert_variance_, model.expert_variance_[0])
+    model.set_params(variance_type="tied").fit(X, y)
+    np.testing.assert_allclose(model.expert_variance_, model.expert_variance_[0])
+    # a softmax gate (K - 1)(D + 1), the experts K (D + 1), one variance
+    bic = -2 * model.log_likelihood_ + (2 + 2 * 2 + 1) * np.log(len(y))
+    np.testing.assert_allclose(model.bic(X, y), bic)
