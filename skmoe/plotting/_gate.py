@@ -82,7 +82,7 @@ class GateDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEClassifier, Pipeline or search
+        estimator : skmoe estimator, Pipeline or search
             Fitted mixture of experts, a fitted pipeline ending in one (the
             grid is then drawn in the pipeline's input space), or a fitted
             GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is one

@@ -68,7 +68,7 @@ class ExpertUsageDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEClassifier, Pipeline or search
+        estimator : skmoe estimator, Pipeline or search
             Fitted mixture of experts, a fitted pipeline ending in one, or a
             fitted GridSearchCV or RandomizedSearchCV whose ``best_estimator_``
             is one of these.
