@@ -83,11 +83,12 @@ class PoissonExperts(ExpertFamily):
         return Y[0, ...][None, :] * eta - rate - Y[1, ...][None, :]
 
     def _objectives(self, xp, design, y, weighted_resp, coef, mask, alpha):
-        """Each expert's M-step objective at ``coef`` (K,)."""
+        """Each expert's M-step objective at ``coef`` (K,), and the rates'
+        derivatives there."""
         eta = coef.T @ design
-        rate, _ = rates(xp, eta)
+        rate, slope = rates(xp, eta)
         fit = xp.sum(weighted_resp * (y[None, :] * eta - rate), axis=1)
-        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0), slope
 
     def m_step(
         self,
@@ -106,15 +107,16 @@ class PoissonExperts(ExpertFamily):
             coef = self._intercepts(xp, design, y, weighted_resp)
             n_steps = COLD_NEWTON_STEPS
         penalty = alpha * diag(xp, mask)
-        value = self._objectives(xp, design, y, weighted_resp, coef, mask, alpha)
+        # one product of coefficients and design per step and per trial: the
+        # accepted trial's rates give the next step's gradient and Hessian
+        value, slope = self._objectives(xp, design, y, weighted_resp, coef, mask, alpha)
         for _ in range(n_steps):
-            _, slope = rates(xp, coef.T @ design)
             grad = design @ (weighted_resp * (y[None, :] - slope)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * slope) + penalty
             direction = solve_symmetric(xp, hessian, grad.T[:, :, None])[:, :, 0].T
-            coef, value = self._halving(
-                xp, design, y, weighted_resp, coef, direction, value, mask, alpha
+            coef, value, slope = self._halving(
+                xp, design, y, weighted_resp, coef, direction, value, slope, mask, alpha
             )
         return {"coef": coef}
 
@@ -134,29 +136,32 @@ class PoissonExperts(ExpertFamily):
         return xp.concat([intercept[None, :], slopes], axis=0)
 
     def _halving(
-        self, xp, design, y, weighted_resp, coef, direction, value, mask, alpha
+        self, xp, design, y, weighted_resp, coef, direction, value, slope, mask, alpha
     ):
         """Each expert's step ``t_k direction_k``, halved until its objective does
-        not decrease (``t_k = 0`` if it still does); the new coefficients and
-        objectives."""
+        not decrease (``t_k = 0`` if it still does); the new coefficients, their
+        objectives and their rates' derivatives (``value`` and ``slope``: at
+        ``coef``)."""
         step = xp.ones_like(value)
-        accepted = step == 0  # all False
-        trial_value = value
         for _ in range(MAX_HALVINGS + 1):
             trial = coef + step[None, :] * direction
             # a long step may overflow the rates: it is refused below, so NumPy
             # need not warn
             with np.errstate(over="ignore", invalid="ignore"):
-                trial_value = self._objectives(
+                trial_value, trial_slope = self._objectives(
                     xp, design, y, weighted_resp, trial, mask, alpha
                 )
             accepted = trial_value >= value  # False where NaN
             if bool(xp.all(accepted)):
-                break
+                return trial, trial_value, trial_slope
             step = xp.where(accepted, step, 0.5 * step)
-        step = xp.where(accepted, step, xp.zeros_like(step))
-        new_value = xp.where(accepted, trial_value, value)
-        return coef + step[None, :] * direction, new_value
+        # the experts whose last trial was refused keep their coefficients
+        # (their step is 0), those of an accepted one take it
+        return (
+            xp.where(accepted[None, :], trial, coef),  # (d, K)
+            xp.where(accepted, trial_value, value),
+            xp.where(accepted[:, None], trial_slope, slope),  # (K, n)
+        )
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef = params["coef"]
