@@ -20,7 +20,136 @@ from ._math import mixture_std
 PPF_ROWS = 65536
 
 
-class PredictiveMixture:
+class _RowMixture:
+    """What the per-row mixtures share: rows on the last axis, selection of rows,
+    checked values, work in chunks of rows, and the quantile-based methods.
+
+    Subclasses name their per-row ``(n_rows, n_components)`` parameter arrays in
+    ``_parameters`` (the mixing weights first), take them in that order, and
+    define ``ppf``.
+    """
+
+    _parameters: tuple[str, ...] = ("weights",)
+
+    def _arrays(self):
+        return tuple(getattr(self, name) for name in self._parameters)
+
+    def __len__(self):
+        return self.weights.shape[0]
+
+    def __repr__(self):
+        n_rows, n_components = self.weights.shape
+        name = type(self).__name__
+        return f"{name}(n_rows={n_rows}, n_components={n_components})"
+
+    def __getitem__(self, index):
+        """The mixture of the rows ``index`` selects (an int: one row, kept 2-D)."""
+        rows = index
+        if isinstance(index, numbers.Integral) and not isinstance(
+            index, bool | np.bool_
+        ):
+            rows = [index]  # fancy indexing keeps the rows axis
+        elif not isinstance(index, slice):
+            rows = np.asarray(index) if not isinstance(index, tuple) else None
+            if rows is not None and rows.size == 0:
+                rows = rows.astype(np.intp)
+            if rows is None or not (
+                rows.ndim == 1
+                and (rows.dtype == bool or np.issubdtype(rows.dtype, np.integer))
+            ):
+                got = (
+                    type(index).__name__
+                    if rows is None or rows.ndim == 0
+                    else f"an array of dtype {rows.dtype} and shape {rows.shape}"
+                )
+                raise TypeError(
+                    f"{type(self).__name__} selects rows only, with an int, a "
+                    "slice, a boolean mask or a 1-D array of row indices; got "
+                    f"{got}."
+                )
+        return type(self)(*(array[rows] for array in self._arrays()))
+
+    def _rows_last(self, values, name):
+        """``values`` as floats, checked to be numeric and to broadcast against the
+        rows (last axis)."""
+        array = np.asarray(values)
+        # asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
+        # convert only numbers, as scipy.stats distributions would
+        numeric = array.dtype.kind in "biuf" or (
+            array.dtype.kind == "O"
+            and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+                for v in array.flat
+            )
+        )
+        if not numeric:
+            got = type(values).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
+            raise TypeError(
+                f"{name} must be numeric array-like (a float or an array of "
+                f"floats); got {got}."
+            )
+        values = array.astype(float)
+        try:
+            np.broadcast_shapes(values.shape, (len(self),))
+        except ValueError:
+            raise ValueError(
+                f"{name} of shape {values.shape} does not broadcast against the "
+                f"{len(self)} rows of the distribution: pass a scalar, one value "
+                f"per row, or an array whose last axis has length {len(self)}."
+            ) from None
+        return values
+
+    def _by_rows(self, values, function):
+        """``function(values, *parameters)`` (for a Gaussian mixture, ``weights,
+        means, scales``), values broadcast against the rows (last axis), in
+        chunks of ``PPF_ROWS`` rows."""
+        n_rows = len(self)
+        if n_rows <= PPF_ROWS:
+            return function(values, *self._arrays())
+        shape = np.broadcast_shapes(values.shape, (n_rows,))
+        values = np.broadcast_to(values, shape)
+        out = np.empty(shape)
+        for start in range(0, n_rows, PPF_ROWS):
+            rows = slice(start, start + PPF_ROWS)
+            parameters = (array[rows] for array in self._arrays())
+            out[..., rows] = function(values[..., rows], *parameters)
+        return out
+
+    def median(self):
+        """Median of each row's mixture.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``ppf(0.5)`` for each row.
+        """
+        return self.ppf(0.5)
+
+    def interval(self, confidence):
+        """Equal-tailed interval holding ``confidence`` of each row's mixture.
+
+        Parameters
+        ----------
+        confidence : float or array-like
+            Probability mass in [0, 1] between the ends, broadcast against the
+            rows as ``q`` in :meth:`ppf`.
+
+        Returns
+        -------
+        low : ndarray of shape (n_rows,)
+            ``ppf((1 - confidence) / 2)``, the lower end (for a scalar
+            ``confidence``; otherwise of its broadcast shape with (n_rows,)).
+        high : ndarray of shape (n_rows,)
+            ``ppf((1 + confidence) / 2)``, the upper end, as scipy.stats
+            distributions' ``interval``.
+        """
+        confidence = self._rows_last(confidence, "confidence")
+        if not np.all((confidence >= 0) & (confidence <= 1)):
+            raise ValueError("confidence must be in [0, 1].")
+        return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
+
+
+class PredictiveMixture(_RowMixture):
     """One Gaussian mixture per row: p(y | x_i) = sum_k w_ik N(y; mu_ik, s_ik^2).
 
     Returned by :meth:`MoERegressor.predict_distribution`. Rows are the last axis
@@ -72,6 +201,8 @@ class PredictiveMixture:
     (array([2., 4.]), array([0., 4.]))
     """
 
+    _parameters = ("weights", "means", "scales")
+
     def __init__(self, weights, means, scales):
         self.weights = np.asarray(weights, dtype=float)
         self.means = np.asarray(means, dtype=float)
@@ -90,41 +221,6 @@ class PredictiveMixture:
             raise ValueError("weights must be non-negative and sum to one per row.")
         if not np.all(self.scales > 0):
             raise ValueError("scales must be positive.")
-
-    def __len__(self):
-        return self.weights.shape[0]
-
-    def __repr__(self):
-        n_rows, n_components = self.weights.shape
-        return f"PredictiveMixture(n_rows={n_rows}, n_components={n_components})"
-
-    def __getitem__(self, index):
-        """The mixture of the rows ``index`` selects (an int: one row, kept 2-D)."""
-        rows = index
-        if isinstance(index, numbers.Integral) and not isinstance(
-            index, bool | np.bool_
-        ):
-            rows = [index]  # fancy indexing keeps the rows axis
-        elif not isinstance(index, slice):
-            rows = np.asarray(index) if not isinstance(index, tuple) else None
-            if rows is not None and rows.size == 0:
-                rows = rows.astype(np.intp)
-            if rows is None or not (
-                rows.ndim == 1
-                and (rows.dtype == bool or np.issubdtype(rows.dtype, np.integer))
-            ):
-                got = (
-                    type(index).__name__
-                    if rows is None or rows.ndim == 0
-                    else f"an array of dtype {rows.dtype} and shape {rows.shape}"
-                )
-                raise TypeError(
-                    "PredictiveMixture selects rows only, with an int, a slice, a "
-                    f"boolean mask or a 1-D array of row indices; got {got}."
-                )
-        return PredictiveMixture(
-            self.weights[rows], self.means[rows], self.scales[rows]
-        )
 
     def mean(self):
         """Mixture mean of each row.
@@ -156,70 +252,7 @@ class PredictiveMixture:
             The square root of :meth:`var`, computed so that it stays finite
             where only the variance overflows.
         """
-
-        def std(_, weights, means, scales):
-            # in units of each row's largest scale or mean, so that scales
-            # below 1e-154 do not square to 0
-            mean = _mixture_mean(weights, means)
-            used = weights > 0  # experts of weight 0 set no unit (nor NaN)
-            deviation = np.where(used, means - mean[:, None], 0.0)
-            unit = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
-            unit = np.where((unit > 0) & np.isfinite(unit), unit, 1.0)[:, None]
-            relative = deviation / unit
-            variances = (scales / unit) ** 2
-            std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
-            return unit[:, 0] * std
-
-        return self._by_rows(np.zeros(len(self)), std)
-
-    def _rows_last(self, values, name):
-        """``values`` as floats, checked to be numeric and to broadcast against the
-        rows (last axis)."""
-        array = np.asarray(values)
-        # asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
-        # convert only numbers, as scipy.stats distributions would
-        numeric = array.dtype.kind in "biuf" or (
-            array.dtype.kind == "O"
-            and all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
-                for v in array.flat
-            )
-        )
-        if not numeric:
-            got = type(values).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
-            raise TypeError(
-                f"{name} must be numeric array-like (a float or an array of "
-                f"floats); got {got}."
-            )
-        values = array.astype(float)
-        try:
-            np.broadcast_shapes(values.shape, (len(self),))
-        except ValueError:
-            raise ValueError(
-                f"{name} of shape {values.shape} does not broadcast against the "
-                f"{len(self)} rows of the distribution: pass a scalar, one value "
-                f"per row, or an array whose last axis has length {len(self)}."
-            ) from None
-        return values
-
-    def _by_rows(self, values, function):
-        """``function(values, weights, means, scales)``, values broadcast against
-        the rows (last axis), in chunks of ``PPF_ROWS`` rows."""
-        n_rows = len(self)
-        if n_rows <= PPF_ROWS:
-            return function(values, self.weights, self.means, self.scales)
-        shape = np.broadcast_shapes(values.shape, (n_rows,))
-        values = np.broadcast_to(values, shape)
-        out = np.empty(shape)
-        for start in range(0, n_rows, PPF_ROWS):
-            rows = slice(start, start + PPF_ROWS)
-            out[..., rows] = function(
-                values[..., rows],
-                self.weights[rows],
-                self.means[rows],
-                self.scales[rows],
-            )
-        return out
+        return self._by_rows(np.zeros(len(self)), _mixture_scale)
 
     def logpdf(self, y):
         """Log density of each row's mixture at ``y``.
@@ -298,39 +331,6 @@ class PredictiveMixture:
         # in row chunks: the root finder's gathered (elements, K) copies stay small
         return self._by_rows(q, _mixture_ppf)
 
-    def median(self):
-        """Median of each row's mixture.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            ``ppf(0.5)`` for each row.
-        """
-        return self.ppf(0.5)
-
-    def interval(self, confidence):
-        """Equal-tailed interval holding ``confidence`` of each row's mixture.
-
-        Parameters
-        ----------
-        confidence : float or array-like
-            Probability mass in [0, 1] between the ends, broadcast against the
-            rows as ``q`` in :meth:`ppf`.
-
-        Returns
-        -------
-        low : ndarray of shape (n_rows,)
-            ``ppf((1 - confidence) / 2)``, the lower end (for a scalar
-            ``confidence``; otherwise of its broadcast shape with (n_rows,)).
-        high : ndarray of shape (n_rows,)
-            ``ppf((1 + confidence) / 2)``, the upper end, as scipy.stats
-            distributions' ``interval``.
-        """
-        confidence = self._rows_last(confidence, "confidence")
-        if not np.all((confidence >= 0) & (confidence <= 1)):
-            raise ValueError("confidence must be in [0, 1].")
-        return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
-
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
 
@@ -370,6 +370,22 @@ def _mixture_mean(weights, means):
     """``sum_k w_k mu_k`` per row, without the NaN of 0 * inf where an expert of
     weight 0 has an infinite mean."""
     return np.sum(weights * np.where(weights > 0, means, 0.0), axis=1)
+
+
+def _mixture_scale(_, weights, means, scales):
+    """Standard deviations of the mixtures of these rows (the first argument, a
+    placeholder for :meth:`_RowMixture._by_rows`'s values, is unused)."""
+    # in units of each row's largest scale or mean, so that scales below
+    # 1e-154 do not square to 0
+    mean = _mixture_mean(weights, means)
+    used = weights > 0  # experts of weight 0 set no unit (nor NaN)
+    deviation = np.where(used, means - mean[:, None], 0.0)
+    unit = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
+    unit = np.where((unit > 0) & np.isfinite(unit), unit, 1.0)[:, None]
+    relative = deviation / unit
+    variances = (scales / unit) ** 2
+    std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
+    return unit[:, 0] * std
 
 
 def _mixture_logpdf(y, weights, means, scales):
