@@ -1,6 +1,7 @@
 """skmoe: classical mixture-of-experts estimators for scikit-learn."""
 
 from ._classifier import MoEClassifier
+from ._count_distribution import PredictivePoissonMixture
 from ._distribution import PredictiveMixture
 from ._poisson import MoEPoissonRegressor
 from ._regressor import MoERegressor
@@ -12,5 +13,6 @@ __all__ = [
     "MoEPoissonRegressor",
     "MoERegressor",
     "PredictiveMixture",
+    "PredictivePoissonMixture",
     "__version__",
 ]

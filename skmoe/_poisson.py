@@ -13,6 +13,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
     check_consistent_length,
+    check_is_fitted,
 )
 
 from ._backend import as_compute, host, to_numpy
@@ -22,6 +23,7 @@ from ._base import (
     _target_column,
     _warn_user,
 )
+from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._em import expert_usage
 from ._math import mixture_std
@@ -303,6 +305,40 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         # rates that overflow (X far from the training data) raise in _map_rows
         with np.errstate(over="ignore", invalid="ignore"):
             return self._map_rows(X, compute, "predict")
+
+    def predict_distribution(self, X):
+        """The predictive Poisson mixture p(y | x) of each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        distribution : PredictivePoissonMixture
+            Vectorized ``mean()``, ``std()``, ``pmf(y)``, ``logpmf(y)``,
+            ``cdf(y)``, ``ppf(q)``, ``median()``, ``interval(confidence)`` and
+            ``sample(n)``, with the per-row expert ``weights`` and ``rates``; held
+            on the host (NumPy) whatever the input's namespace. With ``top_k``,
+            each row holds only its ``top_k`` selected experts.
+        """
+        check_is_fitted(self)  # before _top_k reads a fitted attribute
+
+        def compute(xp, design):
+            coef = self._expert_coef(xp, design)
+            if self._top_k() is not None:
+                index, log_weight = self._route(xp, design)
+                linear = selected_linear(xp, coef, design, index, 1)[:, 0, :]
+                return xp.exp(log_weight).T, xp.exp(linear).T
+            return xp.exp(self._log_gate(xp, design)).T, xp.exp(coef.T @ design).T
+
+        # rates that overflow (X far from the training data) raise in _map_rows
+        with np.errstate(over="ignore", invalid="ignore"):
+            weights, rates = self._map_rows(X, compute, "predict_distribution")
+        weights = np.asarray(to_numpy(weights), dtype=np.float64)
+        weights /= np.sum(weights, axis=1, keepdims=True)
+        return PredictivePoissonMixture(weights, to_numpy(rates))
 
     def score(self, X, y, sample_weight=None):
         """D^2, the fraction of Poisson deviance explained, of the predictions.

@@ -125,6 +125,14 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
             reference.log_likelihood_samples(X, counts),
             rtol=1e-6,
         )
+        # the predictive distribution is held on the host, in NumPy
+        dist, expected = (
+            model.predict_distribution(Xs),
+            reference.predict_distribution(X),
+        )
+        assert isinstance(dist.rates, np.ndarray)
+        np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
+        np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
 
 
 @dispatch

@@ -64,6 +64,8 @@ class PredictionBandsDisplay:
     See Also
     --------
     skmoe.MoERegressor.predict_distribution : The predictive mixture.
+    skmoe.MoEPoissonRegressor.predict_distribution : The same for counts, whose
+        quantile band steps from count to count.
 
     Examples
     --------
@@ -119,7 +121,7 @@ class PredictionBandsDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, Pipeline or search
+        estimator : MoERegressor, MoEPoissonRegressor, Pipeline or search
             Fitted regressor with one input feature, a fitted pipeline ending
             in one, or a fitted GridSearchCV or RandomizedSearchCV whose
             ``best_estimator_`` is one of these.
@@ -160,8 +162,9 @@ class PredictionBandsDisplay:
             model.moe, "predict_distribution"
         ):
             raise TypeError(
-                "PredictionBandsDisplay needs a fitted MoERegressor (a model "
-                f"with predict_distribution); got {type(model.moe).__name__}."
+                "PredictionBandsDisplay needs a fitted MoERegressor or "
+                "MoEPoissonRegressor (a model with predict_distribution); got "
+                f"{type(model.moe).__name__}."
             )
         n_features = model.n_features
         if n_features != 1:

@@ -1,0 +1,316 @@
+"""The predictive distribution of a mixture of Poisson experts."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import special, stats
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+
+from ._distribution import _mixture_mean, _mixture_scale, _RowMixture
+
+#: Rates above which :meth:`PredictivePoissonMixture.sample` draws from the
+#: normal approximation N(mu, mu), rounded: NumPy's Poisson sampler refuses
+#: rates above about 9.2e18, and at 1e15 the two laws differ by less than the
+#: float spacing of the counts' standard deviation allows to see.
+SAMPLE_NORMAL_RATE = 1e15
+#: Doublings of a quantile's bracket before :func:`_mixture_ppf` gives up
+#: widening it (a bracket then spans every float).
+MAX_WIDENINGS = 2100
+
+
+class PredictivePoissonMixture(_RowMixture):
+    """One Poisson mixture per row: P(Y = y | x_i) = sum_k w_ik Poisson(y; mu_ik).
+
+    Returned by :meth:`MoEPoissonRegressor.predict_distribution`. The counterpart
+    of :class:`PredictiveMixture` for counts, with the methods of a frozen
+    discrete :mod:`scipy.stats` distribution whose parameters are arrays:
+    ``pmf`` and ``logpmf`` in place of ``pdf`` and ``logpdf``, and integer
+    quantiles (``ppf(q)`` is the smallest count ``y`` with ``cdf(y) >= q``, as
+    :func:`scipy.stats.poisson.ppf`, returned as floats). Rows are the last axis
+    of every result: ``pmf(y)`` with ``y`` of shape (n_rows,) scores each row at
+    its own ``y``; pass ``y`` of shape (m, 1) for m values per row, giving shape
+    (m, n_rows). Indexing selects rows, as for :class:`PredictiveMixture`.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        Gate probabilities; each row sums to one.
+    rates : ndarray of shape (n_rows, n_experts)
+        The experts' Poisson rates (means), finite and non-negative.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        The mixing weights of each row, as floats.
+    rates : ndarray of shape (n_rows, n_experts)
+        The components' rates, as floats.
+
+    See Also
+    --------
+    PredictiveMixture : The Gaussian counterpart, for :class:`MoERegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import PredictivePoissonMixture
+    >>> weights, rates = [[0.5, 0.5], [1.0, 0.0]], [[1.0, 9.0], [4.0, 1.0]]
+    >>> dist = PredictivePoissonMixture(weights, rates)
+    >>> dist
+    PredictivePoissonMixture(n_rows=2, n_components=2)
+    >>> dist.mean(), dist.var()
+    (array([5., 4.]), array([21.,  4.]))
+    >>> dist.median(), dist.interval(0.8)
+    (array([3., 4.]), (array([0., 2.]), array([11.,  7.])))
+    >>> float(np.round(dist.pmf(0)[0], 5))  # (exp(-1) + exp(-9)) / 2
+    0.184
+    """
+
+    _parameters = ("weights", "rates")
+
+    def __init__(self, weights, rates):
+        self.weights = np.asarray(weights, dtype=float)
+        self.rates = np.asarray(rates, dtype=float)
+        if self.weights.ndim != 2 or self.weights.shape != self.rates.shape:
+            raise ValueError(
+                "weights and rates must be arrays of the same shape "
+                f"(n_rows, n_components); got {self.weights.shape} and "
+                f"{self.rates.shape}."
+            )
+        if np.any(self.weights < 0) or not np.allclose(
+            self.weights.sum(axis=1), 1.0, rtol=1e-6
+        ):
+            raise ValueError("weights must be non-negative and sum to one per row.")
+        if not np.all((self.rates >= 0) & np.isfinite(self.rates)):
+            raise ValueError("rates must be finite and non-negative.")
+
+    def mean(self):
+        """Mixture mean of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k mu_k`` for each row.
+        """
+        return _mixture_mean(self.weights, self.rates)
+
+    def var(self):
+        """Mixture variance of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k (mu_k + (mu_k - mean)^2)`` for each row (a Poisson
+            component's variance is its mean).
+        """
+        deviation = np.where(self.weights > 0, self.rates - self.mean()[:, None], 0)
+        return np.sum(self.weights * (self.rates + deviation**2), axis=1)
+
+    def std(self):
+        """Mixture standard deviation of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The square root of :meth:`var`, computed so that it stays finite
+            where only the variance overflows.
+        """
+
+        def std(values, weights, rates):
+            return _mixture_scale(values, weights, rates, np.sqrt(rates))
+
+        return self._by_rows(np.zeros(len(self)), std)
+
+    def logpmf(self, y):
+        """Log probability of each row's mixture at the count ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows (the last axis): a
+            scalar for the same value in every row, shape (n_rows,) for one value
+            per row, or shape (m, 1) for m values per row.
+
+        Returns
+        -------
+        ndarray
+            The log probabilities, of the broadcast shape of ``y`` and
+            (n_rows,); ``-inf`` where ``y`` is not a non-negative integer.
+        """
+        return self._by_rows(self._rows_last(y, "y"), _mixture_logpmf)
+
+    def pmf(self, y):
+        """Probability of each row's mixture at the count ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpmf`.
+
+        Returns
+        -------
+        ndarray
+            ``exp(logpmf(y))``, of the broadcast shape of ``y`` and (n_rows,).
+        """
+        return np.exp(self.logpmf(y))
+
+    def cdf(self, y):
+        """Cumulative distribution of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpmf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y <= y) under each row's mixture (a step function of ``y``), of
+            the broadcast shape of ``y`` and (n_rows,).
+        """
+        return self._by_rows(self._rows_last(y, "y"), _mixture_cdf)
+
+    def ppf(self, q):
+        """Quantile ``q`` of each row's mixture: the smallest count with cdf >= q.
+
+        Found by bisection over the counts, between brackets widened from the
+        components' normal approximations until the mixture's distribution
+        function crosses ``q`` (upper quantiles through the survival function,
+        which keeps the tail's digits).
+
+        Parameters
+        ----------
+        q : float or array-like
+            Probabilities in [0, 1], broadcast against the rows as ``y`` in
+            :meth:`logpmf`: a scalar, one per row, or shape (m, 1) for m
+            quantiles per row.
+
+        Returns
+        -------
+        ndarray
+            The quantiles as floats, of the broadcast shape of ``q`` and
+            (n_rows,); ``-1`` for ``q = 0`` and ``inf`` for ``q = 1``, as
+            :func:`scipy.stats.poisson.ppf`.
+        """
+        q = self._rows_last(q, "q")
+        if not np.all((q >= 0) & (q <= 1)):
+            raise ValueError("q must be in [0, 1].")
+        return self._by_rows(q, _mixture_ppf)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` counts from each row's mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of values drawn per row, at least 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; pass an int for reproducible samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_rows)
+            Column ``i`` holds the draws from row ``i``'s mixture, as floats.
+            Rates above ``SAMPLE_NORMAL_RATE`` (1e15) draw from the rounded
+            normal approximation N(mu, mu).
+        """
+        validate_parameter_constraints(
+            {
+                "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+                "random_state": ["random_state"],
+            },
+            {"n_samples": n_samples, "random_state": random_state},
+            caller_name="PredictivePoissonMixture.sample",
+        )
+        rng = check_random_state(random_state)
+        n_rows, n_experts = self.weights.shape
+        cumulative = np.cumsum(self.weights, axis=1)
+        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
+        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
+        rate = self.rates[np.arange(n_rows), expert]
+        large = rate > SAMPLE_NORMAL_RATE
+        out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
+        if np.any(large):
+            noise = rng.standard_normal(int(large.sum()))
+            out[large] = np.round(rate[large] + np.sqrt(rate[large]) * noise)
+        return out
+
+
+def _mixture_logpmf(y, weights, rates):
+    """Log probabilities at ``y`` (broadcast, rows last) of these rows' mixtures."""
+    with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
+        log_weights = np.log(weights)
+    log_components = log_weights + stats.poisson.logpmf(y[..., None], rates)
+    return special.logsumexp(log_components, axis=-1)
+
+
+def _mixture_cdf(y, weights, rates):
+    """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
+    counts = y[..., None]  # pdtr floors them
+    below = np.where(counts >= 0, special.pdtr(np.maximum(counts, 0), rates), 0.0)
+    return np.sum(weights * below, axis=-1)
+
+
+def _mixture_ppf(q, weights, rates):
+    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures: the
+    smallest count ``y`` with ``cdf(y) >= q``."""
+    shape = np.broadcast_shapes(q.shape, weights.shape[:-1])
+    n_experts = weights.shape[-1]
+    q = np.broadcast_to(q, shape).ravel()
+    weights = np.broadcast_to(weights, shape + (n_experts,)).reshape(-1, n_experts)
+    rates = np.broadcast_to(rates, shape + (n_experts,)).reshape(-1, n_experts)
+    out = np.where(q == 0, -1.0, np.inf)
+    todo = np.nonzero((q > 0) & (q < 1))[0]
+    if todo.size:
+        out[todo] = _counts_at(q[todo], weights[todo], rates[todo])
+    return out.reshape(shape)
+
+
+def _counts_at(q, weights, rates):
+    """The smallest counts whose mixture cdf reaches ``q`` in (0, 1), one per row."""
+    # cdf(y) >= q, written as sf(y) <= 1 - q for upper quantiles, where
+    # 1 - cdf loses the tail's digits
+    upper = q > 0.5
+    tail = np.where(upper, 1.0 - q, q)
+
+    def reached(y, rows):
+        counts = np.maximum(y, 0)[:, None]
+        w, mu = weights[rows], rates[rows]
+        lower = np.sum(w * special.pdtr(counts, mu), axis=-1)
+        above = np.sum(w * special.pdtrc(counts, mu), axis=-1)
+        return np.where(upper[rows], above <= tail[rows], lower >= q[rows])
+
+    # a bracket (low, high] from the components' normal approximations,
+    # widened until cdf(low) < q <= cdf(high)
+    z = special.ndtri(q)[:, None]
+    spread = np.sqrt(rates)
+    guess = rates + z * spread
+    pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
+    low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
+    high = np.ceil(np.max(guess, axis=-1) + pad)
+    rows = np.arange(q.size)
+    for _ in range(MAX_WIDENINGS):
+        wrong = reached(low, rows) & (low >= 0)
+        if not np.any(wrong):
+            break
+        width = high - low
+        low = np.where(wrong, np.maximum(low - width, -1.0), low)
+    for _ in range(MAX_WIDENINGS):
+        short = ~reached(high, rows)
+        if not np.any(short):
+            break
+        width = high - low
+        high = np.where(short, high + width + 1.0, high)
+    # bisection over the counts: cdf(low) < q <= cdf(high)
+    active = rows[high - low > 1]
+    while active.size:
+        mid = low[active] + np.floor((high[active] - low[active]) / 2)
+        inside = (mid > low[active]) & (mid < high[active])  # past 2**53: done
+        active, mid = active[inside], mid[inside]
+        hit = reached(mid, active)
+        high[active[hit]] = mid[hit]
+        low[active[~hit]] = mid[~hit]
+        active = active[high[active] - low[active] > 1]
+    return high

@@ -1,0 +1,225 @@
+"""PredictivePoissonMixture and MoEPoissonRegressor.predict_distribution, against
+scipy.stats.poisson and sums over the counts."""
+
+import numpy as np
+import pytest
+from scipy.stats import poisson
+
+from skmoe import MoEPoissonRegressor, PredictivePoissonMixture
+
+RATES = np.array([0.0, 1e-3, 0.5, 3.0, 40.0, 1e5])
+QUANTILES = np.array([1e-9, 0.01, 0.2, 0.5, 0.77, 0.99, 1 - 1e-9])
+
+
+def _regimes(n=1500, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    log_rate = np.where(X[:, 0] < 0, 0.5 - X[:, 0], 2 + 0.5 * X[:, 0])
+    return X, rng.poisson(np.exp(log_rate)).astype(float)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = _regimes()
+    return X, y, MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+
+
+def _mixture(seed=0, n_rows=7, n_experts=3):
+    rng = np.random.RandomState(seed)
+    weights = rng.dirichlet(np.ones(n_experts), size=n_rows)
+    rates = np.exp(rng.uniform(-2, 4, size=(n_rows, n_experts)))
+    return PredictivePoissonMixture(weights, rates)
+
+
+def test_one_component_is_scipys_poisson():
+    dist = PredictivePoissonMixture(np.ones((RATES.size, 1)), RATES[:, None])
+    y = np.array([[-2.0], [0.0], [1.0], [2.5], [3.0], [41.0]])
+    np.testing.assert_allclose(dist.pmf(y), poisson.pmf(y, RATES), rtol=1e-12)
+    np.testing.assert_allclose(dist.logpmf(y), poisson.logpmf(y, RATES), rtol=1e-12)
+    np.testing.assert_allclose(dist.cdf(y), poisson.cdf(y, RATES), rtol=1e-12)
+    q = QUANTILES[:, None]
+    np.testing.assert_array_equal(dist.ppf(q), poisson.ppf(q, RATES))
+    np.testing.assert_array_equal(dist.median(), poisson.median(RATES))
+    expected_ends = poisson.interval(0.9, RATES)
+    for got, expected in zip(dist.interval(0.9), expected_ends, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(dist.mean(), RATES)
+    np.testing.assert_allclose(dist.var(), RATES)
+    np.testing.assert_allclose(dist.std(), np.sqrt(RATES))
+    # the ends, as scipy's
+    np.testing.assert_array_equal(dist.ppf(0.0), poisson.ppf(0.0, RATES))
+    np.testing.assert_array_equal(dist.ppf(1.0), poisson.ppf(1.0, RATES))
+
+
+def test_mixture_against_sums_of_poisson_laws():
+    dist = _mixture()
+    counts = np.arange(400.0)[:, None]
+    pmf = np.sum(dist.weights * poisson.pmf(counts[..., None], dist.rates), axis=-1)
+    np.testing.assert_allclose(dist.pmf(counts), pmf, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(dist.cdf(counts + 0.5), np.cumsum(pmf, axis=0))
+    np.testing.assert_allclose(dist.mean(), np.sum(counts * pmf, axis=0), rtol=1e-10)
+    variance = np.sum((counts - dist.mean()) ** 2 * pmf, axis=0)
+    np.testing.assert_allclose(dist.var(), variance, rtol=1e-10)
+    np.testing.assert_allclose(dist.std(), np.sqrt(variance), rtol=1e-10)
+    # ppf: the smallest count whose cdf reaches q, found in the table; the upper
+    # tail by the survival function, as computing 1 - cdf loses its digits
+    cdf = np.cumsum(pmf, axis=0)
+    sf = np.sum(dist.weights * poisson.sf(counts[..., None], dist.rates), axis=-1)
+    for q in QUANTILES:
+        reached = sf <= 1 - q if q > 0.5 else cdf >= q
+        expected = np.argmax(reached, axis=0).astype(float)
+        np.testing.assert_array_equal(dist.ppf(q), expected)
+
+
+def test_the_last_float_below_one_is_a_quantile_of_the_tail():
+    # weights that sum to one only up to rounding: 1 - cdf cannot tell the
+    # tail's last digits, the survival function can
+    weights = np.array([[0.1, 0.2, 0.7], [1 / 3, 1 / 3, 1 / 3]])
+    rates = np.array([[1.0, 2.0, 3.0], [0.5, 5.0, 1.0]])
+    dist = PredictivePoissonMixture(weights, rates)
+    q = np.nextafter(1.0, 0)
+    counts = np.arange(80.0)[:, None, None]
+    sf = np.sum(weights * poisson.sf(counts, rates), axis=-1)
+    np.testing.assert_array_equal(dist.ppf(q), np.argmax(sf <= 1 - q, axis=0))
+
+
+def test_ppf_inverts_cdf_at_many_quantiles_per_row():
+    dist = _mixture(seed=1, n_rows=5, n_experts=4)
+    q = np.linspace(0.01, 0.99, 37)[:, None]
+    k = dist.ppf(q)
+    assert k.shape == (37, 5)
+    assert np.all(dist.cdf(k) >= q - 1e-12)
+    assert np.all(dist.cdf(k - 1) < q)
+    assert np.all(np.diff(k, axis=0) >= 0)
+
+
+def test_huge_rates_stay_finite():
+    # scipy's poisson.ppf gives NaN at a rate of 1e18; the mixture's quantiles
+    # follow the normal approximation there
+    rates = np.array([[1e18, 4.0], [1e12, 1e12]])
+    dist = PredictivePoissonMixture(np.array([[1.0, 0.0], [0.5, 0.5]]), rates)
+    q = np.array([[0.01], [0.5], [0.99]])
+    z = np.array([[-2.3263478740408408], [0.0], [2.3263478740408408]])
+    expected = rates[:, 0] + z * np.sqrt(rates[:, 0])
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-15, atol=3.0)
+    draws = dist.sample(2000, random_state=0)
+    assert np.all(np.isfinite(draws))
+    np.testing.assert_allclose(draws.mean(axis=0), rates[:, 0], rtol=1e-6)
+
+
+def test_sample_frequencies_follow_the_pmf():
+    dist = PredictivePoissonMixture([[0.3, 0.7]], [[1.0, 8.0]])
+    draws = dist.sample(40000, random_state=0)[:, 0]
+    assert np.all(draws == np.round(draws))
+    counts = np.arange(30.0)
+    freq = np.array([np.mean(draws == c) for c in counts])
+    expected = dist.pmf(counts[:, None])[:, 0]
+    # three binomial standard errors
+    np.testing.assert_array_less(
+        np.abs(freq - expected), 3 * np.sqrt(expected * (1 - expected) / 40000) + 1e-4
+    )
+    again = dist.sample(40000, random_state=0)[:, 0]
+    np.testing.assert_array_equal(draws, again)
+
+
+def test_indexing_and_repr():
+    dist = _mixture()
+    assert repr(dist) == "PredictivePoissonMixture(n_rows=7, n_components=3)"
+    part = dist[[4, 1]]
+    assert isinstance(part, PredictivePoissonMixture)
+    np.testing.assert_array_equal(part.mean(), dist.mean()[[4, 1]])
+    np.testing.assert_array_equal(dist[2].ppf(0.3), dist.ppf(0.3)[[2]])
+    with pytest.raises(TypeError, match="PredictivePoissonMixture selects rows"):
+        dist[1, 2]
+
+
+@pytest.mark.parametrize(
+    "weights, rates, match",
+    [
+        ([[0.5, 0.5]], [[1.0]], "same shape"),
+        ([[0.5, 0.6]], [[1.0, 2.0]], "sum to one"),
+        ([[0.5, 0.5]], [[1.0, -2.0]], "finite and non-negative"),
+        ([[0.5, 0.5]], [[1.0, np.inf]], "finite and non-negative"),
+    ],
+)
+def test_bad_parameters(weights, rates, match):
+    with pytest.raises(ValueError, match=match):
+        PredictivePoissonMixture(weights, rates)
+
+
+def test_bad_arguments():
+    dist = _mixture()
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+        dist.ppf(1.5)
+    with pytest.raises(TypeError, match="y must be numeric"):
+        dist.pmf("3")
+    with pytest.raises(ValueError, match="does not broadcast"):
+        dist.cdf(np.zeros(3))
+    with pytest.raises(ValueError, match="n_samples"):
+        dist.sample(0)
+
+
+def test_predict_distribution_matches_the_estimator(fitted):
+    X, y, reg = fitted
+    dist = reg.predict_distribution(X)
+    assert isinstance(dist, PredictivePoissonMixture)
+    mean, std = reg.predict(X, return_std=True)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-10)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    np.testing.assert_allclose(dist.weights, reg.predict_gate(X), rtol=1e-10)
+    rates = np.exp(reg.expert_intercept_ + X @ reg.expert_coef_.T)
+    np.testing.assert_allclose(dist.rates, rates, rtol=1e-10)
+    np.testing.assert_allclose(
+        dist.logpmf(y), reg.log_likelihood_samples(X, y), rtol=1e-10
+    )
+    # the 90% interval holds about 90% of the training counts (or more: the
+    # ends are counts, whose mass the interval keeps whole)
+    low, high = dist.interval(0.9)
+    inside = np.mean((y >= low) & (y <= high))
+    assert 0.88 < inside < 0.97
+
+
+def test_predict_distribution_with_sparse_routing():
+    X, y = _regimes()
+    reg = MoEPoissonRegressor(n_experts=2, top_k=1, random_state=0).fit(X, y)
+    dist = reg.predict_distribution(X[:50])
+    assert dist.weights.shape == (50, 1)
+    np.testing.assert_allclose(dist.weights, 1.0)
+    np.testing.assert_allclose(dist.mean(), reg.predict(X[:50]), rtol=1e-10)
+    np.testing.assert_allclose(
+        dist.logpmf(y[:50]), reg.log_likelihood_samples(X[:50], y[:50]), rtol=1e-10
+    )
+
+
+def test_predict_distribution_in_float32():
+    X, y = _regimes(n=600)
+    reg = MoEPoissonRegressor(n_experts=2, random_state=0)
+    reg.fit(X.astype(np.float32), y.astype(np.float32))
+    dist = reg.predict_distribution(X.astype(np.float32))
+    np.testing.assert_allclose(dist.weights.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(dist.mean(), reg.predict(X), rtol=1e-5)
+
+
+def test_predict_distribution_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        MoEPoissonRegressor().predict_distribution(np.zeros((2, 1)))
+
+
+def test_prediction_bands_draw_count_quantiles(fitted):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from skmoe.plotting import PredictionBandsDisplay
+
+    X, y, reg = fitted
+    display = PredictionBandsDisplay.from_estimator(
+        reg, X, y, coverage=0.8, grid_resolution=25
+    )
+    dist = reg.predict_distribution(display.x[:, None])
+    np.testing.assert_array_equal(display.lower, dist.ppf(0.1))
+    np.testing.assert_array_equal(display.upper, dist.ppf(0.9))
+    np.testing.assert_allclose(display.mean, reg.predict(display.x[:, None]))
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
