@@ -826,8 +826,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         return max(results, key=lambda result: result.objective)
 
-    @staticmethod
-    def _collapsed(problem, result) -> bool:
+    def _collapsed(self, problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter
         at its lower bound (a Gaussian expert's variance at its floor), or an
         expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples

@@ -27,9 +27,12 @@ from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._em import expert_usage
 from ._math import mixture_std
-from ._sparse import selected_linear
+from ._sparse import is_sparse, selected_linear
 from .experts import PoissonExperts
 
+#: Ratio of the fitted mixture's mean counts on the training data to the counts
+#: above which ``fit`` warns (:meth:`MoEPoissonRegressor._excess_message`).
+EXCESS_RATIO = 2.0
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
 COUNT_LIMIT = 1e-3
@@ -241,13 +244,52 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * problem.design.shape[0]
         few = np.flatnonzero(samples < needed)
         if len(few) == 0:
-            return None
+            return self._excess_message(problem, best)
         return (
             f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
             f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per coefficient): their "
             "rates are barely determined and can be extreme away from those "
             "samples. Try fewer experts, n_experts='auto' (which passes over "
             "such fits) or prune_threshold > 0."
+        )
+
+    def _collapsed(self, problem, result) -> bool:
+        # n_experts="auto" also passes over fits whose means are extreme
+        return (
+            super()._collapsed(problem, result)
+            or self._excess_message(problem, result) is not None
+        )
+
+    def _excess_message(self, problem, best):
+        """A warning when the mixture's mean counts on the training data add up to
+        more than ``EXCESS_RATIO`` times the counts, or None.
+
+        With a log link and an intercept, each expert's rates add up to its
+        responsibilities' counts at the optimum, and so do the mixture's means
+        where the gate follows the responsibilities. Where few counts determine
+        an expert (a single nonzero count), its rate can instead be extreme
+        (1e50) where its gate is small (1e-46) but not zero: the likelihood
+        barely sees it, but the predicted means do.
+        """
+        xp = problem.xp
+        log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
+        if is_sparse(problem.top_k, log_gate.shape[0]):
+            log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
+        experts = problem.experts
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_rates = experts.log_rates(xp, problem.design, best.expert_params)
+            mean = xp.sum(xp.exp(log_gate + log_rates), axis=0)
+            predicted = float(xp.sum(problem.sample_weight * mean))
+        observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
+        if not predicted > EXCESS_RATIO * observed:  # NaN too
+            return None
+        return (
+            "The fitted mixture's mean counts on the training data add up to "
+            f"{predicted / observed:.3g} times the observed counts: an expert's "
+            "rate is extreme where its gate is small but not zero, as when a "
+            "few nonzero counts determine it, and predict gives such means. Try "
+            "fewer experts, n_experts='auto' (which passes over such fits) or a "
+            "larger alpha."
         )
 
     def _degenerate_target(self):

@@ -356,6 +356,42 @@ def test_experts_with_too_few_samples_warn():
         MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
 
 
+def _one_nonzero_count():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = np.zeros(200)
+    y[5] = 3.0
+    return X, y
+
+
+def test_extreme_means_where_the_gate_is_small_warn():
+    # one nonzero count: an expert fits it with a rate of 1e42 at rows where its
+    # gate is 1e-42 or so; the likelihood barely sees it, the means do
+    X, y = _one_nonzero_count()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0)
+    with pytest.warns(UserWarning, match="add up to") as record:
+        model.fit(X, y)
+    ratio = float(str(record[0].message).split("add up to ")[1].split(" times")[0])
+    np.testing.assert_allclose(ratio, model.predict(X).sum() / y.sum(), rtol=1e-2)
+    assert ratio > 1e3
+    # n_experts="auto" passes over such fits: one Poisson regression, whose
+    # means add up to the counts (the score equation of its intercept)
+    auto = MoEPoissonRegressor(random_state=0).fit(X, y)
+    assert auto.n_experts_ == 1
+    assert np.all(np.isinf(auto.n_experts_bic_[1:]))
+    np.testing.assert_allclose(auto.predict(X).sum(), y.sum(), rtol=1e-6)
+
+
+def test_means_that_add_up_to_the_counts_do_not_warn():
+    X, y = _regimes()
+    for options in ({}, {"top_k": 1}, {"gate": "constant"}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = MoEPoissonRegressor(n_experts=3, random_state=0, **options)
+            model.fit(X, y)
+        assert model.predict(X).sum() < 1.1 * y.sum()
+
+
 def test_score_of_constant_counts_is_finite_as_r2_scores():
     X, y = _regimes(n=200)
     model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
