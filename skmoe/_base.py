@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -153,6 +154,22 @@ def _target_column(y):
             DataConversionWarning,
         )
     return column_or_1d(y)
+
+
+def _object_target_as_float(y):
+    """An object-dtype y (or a list of mixed values) as floats, refused if it
+    holds None or NaN: validate_data's ``y_numeric`` converts it only after its
+    NaN check, so a None reached k-means as "Input X contains NaN"."""
+    dtype = getattr(y, "dtype", None)  # None: a list
+    if y is None or (dtype is not None and getattr(dtype, "kind", None) != "O"):
+        return y
+    try:
+        array = np.asarray(y)
+    except ValueError:  # ragged: validate_data says so
+        return y
+    if array.dtype.kind != "O":
+        return y
+    return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
 
 
 def _feature_offset(X, sample_weight):
@@ -588,6 +605,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         category) pairs."""
         for name in ("_sgd_random_state", "_variance_pending", "_rate_pending"):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
+        if is_regressor(self):
+            y = _object_target_as_float(y)
         X, y = validate_data(
             self,
             X,
@@ -1354,6 +1373,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         first = not hasattr(self, "n_experts_")
         # parameter combinations fail before the data touch any fitted state
         options = self._solver_options(self.n_experts if first else self.n_experts_)
+        if is_regressor(self):
+            y = _object_target_as_float(y)
         X, y = validate_data(
             self,
             X,

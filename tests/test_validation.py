@@ -14,7 +14,7 @@ from sklearn.exceptions import (
 )
 from sklearn.model_selection import cross_validate
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
 ESTIMATORS = [MoERegressor, MoEClassifier]
 
@@ -39,6 +39,28 @@ def test_non_finite_X_is_rejected(Estimator, bad, message):
     X[3, 1] = bad
     with pytest.raises(ValueError, match=message):
         Estimator(2).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("container", [np.array, list])
+def test_a_none_in_an_object_target_is_a_nan_in_y(Estimator, method, container):
+    # validate_data's y_numeric converts object targets after its NaN check:
+    # the None reached k-means as "Input X contains NaN" (or, for the
+    # regressor, "y has values too large")
+    X = np.random.RandomState(0).rand(40, 1)
+    y = [1, 2, None, 3] * 10
+    y = container(y) if container is list else np.array(y, dtype=object)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        getattr(Estimator(n_experts=2, solver="sgd"), method)(X, y)
+    # numbers in an object array are fitted as numbers
+    numbers = np.array(list(np.random.RandomState(1).poisson(5, 40)), dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the fits warn of is not the point
+        fitted = Estimator(n_experts=2, n_init=1, random_state=0).fit(X, numbers)
+        reference = Estimator(n_experts=2, n_init=1, random_state=0)
+        reference.fit(X, numbers.astype(float))
+    np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
