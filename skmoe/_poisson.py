@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy.special import gammaln
 from sklearn.base import RegressorMixin
 from sklearn.metrics import d2_tweedie_score
 from sklearn.utils.validation import (
@@ -29,6 +28,7 @@ from ._em import expert_usage
 from ._math import mixture_std
 from ._sparse import is_sparse, selected_linear
 from .experts import PoissonExperts
+from .experts.poisson import encode_counts
 
 #: Ratio of the fitted mixture's mean counts on the training data to the counts
 #: above which ``fit`` warns (:meth:`MoEPoissonRegressor._excess_message`).
@@ -193,7 +193,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 "log-likelihood overflows. Fit y / c with sample_weight=c for a "
                 f"large c (the same Poisson model of the rates){wider}."
             )
-        return np.stack([y, gammaln(y + 1).astype(y.dtype, copy=False)])
+        return encode_counts(y).astype(y.dtype, copy=False)
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._all_zero = not np.any(Y[0][sample_weight > 0] > 0)

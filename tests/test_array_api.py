@@ -13,7 +13,6 @@ import types
 import numpy as np
 import pytest
 import sklearn
-from scipy.special import gammaln
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import skmoe._backend as backend_module
@@ -21,6 +20,7 @@ from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
+from skmoe.experts.poisson import encode_counts
 from skmoe.gates import ConstantGate, SoftmaxGate
 
 xps = pytest.importorskip("array_api_strict")
@@ -46,7 +46,7 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family):
         experts, Y = GaussianLinearExperts(variance_floor=1e-6), y
     elif family == "poisson":
         counts = np.round(np.exp(y / 2))
-        experts, Y = PoissonExperts(), np.stack([counts, gammaln(counts + 1)])
+        experts, Y = PoissonExperts(), encode_counts(counts)
     else:
         experts, Y = LogisticExperts(n_classes=2), np.eye(2)[(y > 0).astype(int)].T
     resp = np.random.RandomState(1).dirichlet([1, 1, 1], size=len(y)).T
