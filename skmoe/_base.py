@@ -17,7 +17,7 @@ from array_api_compat import is_numpy_array
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import (
@@ -51,6 +51,7 @@ from ._em import (
     expert_usage,
     initial_params,
 )
+from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import center_intercepts, design_matrix
 from ._restarts import _fit_restart, summary
@@ -965,6 +966,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
+        self._fitted_alpha = float(problem.alpha)  # what std_errors differentiates
 
     def _attributes_to(self, like):
         """Move the fitted array attributes to ``like``'s namespace and device.
@@ -1274,6 +1276,181 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         log_likelihood = float(np.sum(self._posterior_rows(X, y, "aic")[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
+
+    def std_errors(self, X, y, sample_weight=None):
+        """Standard errors of the fitted coefficients, from the observed information.
+
+        The square roots of the diagonal of the inverse of minus the Hessian of
+        the total weighted log-likelihood ``sum_i w_i log p(y_i | x_i)`` on
+        (X, y) at the fitted parameters (R flexmix's ``refit()``, glum's
+        ``std_errors``). With ``alpha > 0`` the Hessian is that of the penalized
+        objective the fit maximizes, scaled to the total: ``sum(w)`` times
+        (the per-sample log-likelihood minus the penalty), the penalty's
+        curvature ``alpha * sum(w)`` per coefficient (over the noise variance
+        for Gaussian experts; intercepts are not penalized). With ``alpha=0``
+        these are the classical maximum-likelihood standard errors, as
+        flexmix's; with ``alpha > 0``, those of the ridge estimate's Laplace
+        approximation (smaller). Pass the training data (and weights) for the
+        standard errors of the fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples, normally the training data.
+        y : array-like of shape (n_samples,)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights, as in :meth:`fit`; None gives every sample weight 1.
+
+        Returns
+        -------
+        std_errors : :class:`~sklearn.utils.Bunch`
+            One NumPy array (in X's namespace under Array API dispatch) per
+            fitted coefficient attribute, of its shape: ``gate_intercept_``,
+            ``gate_coef_``, ``expert_intercept_``, ``expert_coef_`` and, for
+            :class:`MoERegressor`, ``expert_variance_`` (the variance's, by the
+            delta method from its log). Entries the model fixes rather than
+            estimates are 0: ``gate_coef_`` with ``gate="constant"``, and the
+            coefficients of features a part does not see (``gate_features``,
+            ``expert_features``). ``inf`` where the information does not
+            determine the parameter (see Notes).
+
+        Raises
+        ------
+        ValueError
+            With sparse routing (``top_k < n_experts_``), whose log-likelihood
+            is not differentiable where the selected experts change.
+
+        Notes
+        -----
+        Softmax gates are invariant to adding one number to every expert's
+        coefficients, and logistic experts to adding one to every class's: the
+        coefficients are stored centred (each row of ``gate_coef_`` and
+        ``gate_intercept_`` sums to zero over the experts, each expert's
+        ``expert_coef_`` and ``expert_intercept_`` over the classes) and the
+        standard errors are those of these centred coefficients, from the
+        information within that subspace. For two classes, the centred
+        coefficients are ``+-beta / 2`` for ``LogisticRegression``'s ``beta``,
+        so their standard errors are half of ``beta``'s; for two experts, the
+        gate's log-odds of expert 1 against expert 0 is ``2 * gate_coef_[1]``.
+        A tied variance (``variance_type="tied"``) is one parameter.
+
+        The Hessian is computed by central differences of the analytic
+        gradient, ``2 P`` passes over the data for P parameters, in units of
+        the standardized features (relative error about 1e-8), in float64 on
+        the CPU whatever the fit's device. Where the information, within the
+        identified subspace and in those units, has an eigenvalue at most
+        1e-8 times the larger of its largest eigenvalue and ``sum(w)``
+        (singular or not positive definite: a constant or duplicated feature
+        with ``alpha=0``, an expert no sample supports, separated classes, or
+        a fit that did not reach a maximum), a warning names the affected
+        parameters and their standard errors are ``inf``; the others are
+        computed on the remaining directions. The standard errors condition
+        on the fitted labelling of the experts and do not account for
+        ``balance_coef``.
+
+        Examples
+        --------
+        Two crossing lines, mixed in equal shares (a mixture of regressions):
+
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(0, 10, size=(300, 1))
+        >>> line = rng.rand(300) < 0.5
+        >>> y = np.where(line, 5 * X[:, 0], 40 - 3 * X[:, 0])
+        >>> y = y + 3 * rng.standard_normal(300)
+        >>> reg = MoERegressor(n_experts=2, gate="constant", alpha=0, random_state=0)
+        >>> reg = reg.fit(X, y)
+        >>> np.round(reg.expert_coef_[:, 0], 2)
+        array([-3.17,  4.93])
+        >>> se = reg.std_errors(X, y)
+        >>> np.round(se.expert_coef_[:, 0], 3)
+        array([0.09 , 0.083])
+        >>> se.expert_variance_.shape == reg.expert_variance_.shape
+        True
+        """
+        check_is_fitted(self)
+        if self._top_k() is not None:
+            raise ValueError(
+                f"std_errors needs a dense gate; this model routes each sample to "
+                f"its top_k={self._fitted_top_k} of n_experts_={self.n_experts_} "
+                "experts, whose log-likelihood is not differentiable where the "
+                "selected experts change. Refit with top_k=None for standard "
+                "errors."
+            )
+        X, _ = self._validate_X_predict(X, "std_errors")
+        X_host = to_numpy(X).astype(np.float64)
+        Y = self._encode_target(host(y), X_host, fitting=False)
+        sample_weight = _check_sample_weight(
+            host(sample_weight), X_host, dtype=np.float64, ensure_non_negative=True
+        )
+        _check_weight_scale(sample_weight)
+        if not np.sum(sample_weight) > 0:
+            raise ValueError("std_errors needs sample weights with a positive sum.")
+        offset = np.asarray(_feature_offset(X_host, sample_weight))
+        design, own_gate_design = self._designs(np, X_host, offset)
+        experts, _ = self._experts_from_attributes()
+        problem = EMProblem(
+            design,
+            Y,
+            sample_weight,
+            self._fitted_gate(),
+            experts,
+            getattr(self, "_fitted_alpha", float(self.alpha)),
+            None,
+            own_gate_design,
+        )
+        gate_params, expert_params = self._fitted_start(np, design, offset)
+        columns = {"gate": self._gate_columns, "expert": self._expert_columns}
+        offsets = {
+            group: _take_columns(np, offset, part, axis=0)
+            for group, part in columns.items()
+        }
+        layout, cov, degenerate, n_degenerate = covariance(
+            problem, gate_params, expert_params, offsets
+        )
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        se[degenerate] = np.inf
+        parts: dict = {"gate": {}, "expert": {}}
+        start = 0
+        for group, name, shape in layout:
+            size = int(np.prod(shape))
+            value = se[start : start + size].reshape(shape)
+            if name == "coef":
+                value = _expand_rows(value, columns[group], self.n_features_in_)
+            parts[group][name] = value
+            start += size
+        gate_coef = parts["gate"]["coef"]
+        out = {"gate_intercept_": gate_coef[0].copy(), "gate_coef_": gate_coef[1:].T}
+        scratch = Bunch()
+        type(self)._set_expert_attributes(scratch, experts, parts["expert"])
+        out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
+        if n_degenerate:
+            self._warn_degenerate(out, n_degenerate)
+        return Bunch(**{name: self._like(X, value) for name, value in out.items()})
+
+    @staticmethod
+    def _warn_degenerate(out, n_degenerate):
+        """Warn that the information is not positive definite, naming the
+        parameters whose standard errors are therefore infinite."""
+        names = [
+            f"{name}[{', '.join(map(str, index))}]"
+            for name, value in out.items()
+            for index in np.argwhere(np.isinf(np.reshape(value, np.shape(value))))
+        ]
+        shown = ", ".join(names[:8]) + (
+            f" and {len(names) - 8} more" if len(names) > 8 else ""
+        )
+        _warn_user(
+            f"std_errors: the observed information is singular or not positive "
+            f"definite along {n_degenerate} direction(s) (eigenvalues at most "
+            f"{DEGENERATE_TOL:g} of the largest): the data do not determine "
+            f"{shown or 'the fitted parameters'}, whose standard errors are inf. "
+            "Causes: a constant or duplicated feature with alpha=0, an expert "
+            "that no sample supports, separated classes, or a fit that did not "
+            "reach a maximum; a larger alpha, fewer experts or a refit may help."
+        )
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
 

@@ -1,0 +1,191 @@
+"""Standard errors of a fitted mixture of experts from its observed information.
+
+The observed information is minus the Hessian of the total objective the fit
+maximizes, ``sum(w) * (sum_i w_i log p(y_i | x_i) / sum(w) - penalty)``, at the
+fitted parameters (with ``alpha=0``: minus the Hessian of the weighted
+log-likelihood, R flexmix's ``refit()``). Its inverse, within the parameters the
+model identifies, is the covariance of the estimates; the standard errors are the
+square roots of its diagonal.
+
+The Hessian is built from the analytic gradient (:func:`skmoe._gradient.evaluate`,
+Fisher's identity) by central differences, in the coordinates of
+:class:`skmoe._gradient.Packer`: coefficients in units of standardized features
+(and, for Gaussian experts, of the noise), positive parameters (the variance) as
+logs. In those units every curvature is of order one per sample, so one step,
+``STEP``, suits every parameter: the error of a central difference is about
+``STEP**2`` times the third derivative (1e-8) plus the gradient's rounding over
+``STEP`` (about 1e-12, and 1e-6 where the target sits 1e6 noise units away from
+0). This reuses every family's gradient and needs no second derivatives of its
+own, at the cost of ``2 P`` gradient evaluations (one E-step each) for ``P``
+packed parameters.
+
+Identifiability. The softmax gate's coefficients (and the constant gate's log
+proportions) are invariant to adding the same number to every expert's column,
+and each logistic expert's coefficients to adding the same number to every
+class: the Hessian is singular along those directions. The covariance is
+computed within the subspace the stored (centred) coefficients live in, on an
+orthonormal basis of it (:func:`free_basis`), and mapped back. The constant
+gate's slope rows and a tied variance's K copies are handled the same way (fixed
+at zero; one free direction).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from ._gradient import Packer, evaluate
+from .experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
+from .gates import ConstantGate, SoftmaxGate
+
+#: Central-difference step in the packed (unit-scaled) coordinates.
+STEP = 1e-4
+#: An eigenvalue of the observed information (in the packed coordinates, within
+#: the identified subspace) at most ``DEGENERATE_TOL * max(largest eigenvalue,
+#: sum of the weights)`` counts as zero: the information is not positive definite
+#: along its eigenvector. In these coordinates a parameter fitted to a share s of
+#: the samples has an information of about s per unit weight, so this flags
+#: directions the data determine a hundred million times worse than that (a
+#: constant or duplicated feature with alpha=0, an expert or a class no sample
+#: supports), and negative eigenvalues (not a maximum).
+DEGENERATE_TOL = 1e-8
+#: A standard error is infinite where the parameter's row of the map from the
+#: free coordinates has a component along the degenerate directions larger than
+#: this share of its norm.
+LOADING_TOL = 1e-3
+
+
+def sum_to_zero_basis(n: int) -> np.ndarray:
+    """An orthonormal basis, (n, n - 1), of the vectors of length n summing to 0."""
+    if n <= 1:
+        return np.zeros((n, 0))
+    return scipy.linalg.null_space(np.ones((1, n)))
+
+
+def free_basis(gate, experts, layout) -> np.ndarray:
+    """Orthonormal basis (P, Q) of the identified subspace of the packed vector.
+
+    ``layout`` is :attr:`Packer.layout`. Packed entries are the parameters divided
+    by per-row units (and logs for the variance), which maps each of the subspaces
+    below onto itself, so the same basis serves the packed coordinates.
+    """
+    blocks = []
+    for group, name, shape in layout:
+        family = gate if group == "gate" else experts
+        blocks.append(_block(family, name, shape))
+    return scipy.linalg.block_diag(*blocks)
+
+
+def _block(family, name, shape):
+    size = int(np.prod(shape))
+    if isinstance(family, SoftmaxGate) and name == "coef":
+        rows, n_experts = shape  # each row sums to zero over the experts
+        return np.kron(np.eye(rows), sum_to_zero_basis(n_experts))
+    if isinstance(family, ConstantGate) and name == "coef":
+        rows, n_experts = shape  # centred log proportions in row 0, zeros below
+        out = np.zeros((size, n_experts - 1))
+        out[:n_experts] = sum_to_zero_basis(n_experts)
+        return out
+    if isinstance(family, LogisticExperts) and name == "coef":
+        rows, columns = shape  # per row, each expert's C classes sum to zero
+        blocks = rows * (columns // family.n_classes)
+        return np.kron(np.eye(blocks), sum_to_zero_basis(family.n_classes))
+    if isinstance(family, GaussianLinearExperts) and name == "variance":
+        if family.tied:  # K equal entries: one direction
+            return np.full((size, 1), 1 / np.sqrt(size))
+        return np.eye(size)
+    if isinstance(family, (GaussianLinearExperts, PoissonExperts)) and name == "coef":
+        return np.eye(size)
+    raise NotImplementedError(
+        f"std_errors does not know the constraints of {type(family).__name__}'s "
+        f"parameter {name!r}."
+    )
+
+
+def hessian(problem, packer: Packer, theta: np.ndarray) -> np.ndarray:
+    """Symmetrized central-difference Hessian of the per-sample penalized
+    objective in the packed coordinates, from its analytic gradient."""
+
+    def gradient(point):
+        gate_params, expert_params = packer.unpack(point)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ev = evaluate(problem, gate_params, expert_params)
+        return packer.pack_gradient(ev, expert_params)
+
+    out = np.empty((theta.shape[0], theta.shape[0]))
+    for j in range(theta.shape[0]):
+        up, down = theta.copy(), theta.copy()
+        up[j] += STEP
+        down[j] -= STEP
+        # the steps as represented, where theta[j] is large
+        width = (up[j] - theta[j]) + (theta[j] - down[j])
+        out[:, j] = (gradient(up) - gradient(down)) / width
+    return 0.5 * (out + out.T)
+
+
+def coefficient_map(shape, offset) -> np.ndarray:
+    """The linear map of the C-order raveled coefficients (d, m), intercepts in
+    row 0, from features centred at ``offset`` (d - 1,) to the features' origin:
+    ``b_0 - offset . b``, slopes unchanged."""
+    rows, columns = shape
+    T = np.eye(rows)
+    T[0, 1:] = -np.asarray(offset, dtype=np.float64)
+    return np.kron(T, np.eye(columns))
+
+
+def covariance(problem, gate_params, expert_params, offsets):
+    """Covariance of the parameters at ``(gate_params, expert_params)``.
+
+    Parameters
+    ----------
+    problem : EMProblem
+        NumPy, float64, dense (``top_k=None``), on features centred at
+        ``offsets``.
+    gate_params, expert_params : dict
+        The fitted parameters for the centred features.
+    offsets : dict
+        ``{"gate": offset, "expert": offset}``: the centres of the features each
+        part sees.
+
+    Returns
+    -------
+    layout : list of (group, name, shape)
+        The parameters, in the order of the rows of ``cov``.
+    cov : ndarray of shape (P, P)
+        The covariance of the raveled parameters with intercepts at the features'
+        origin (the stored attributes), the variance itself (not its log).
+    degenerate : ndarray of shape (P,) of bool
+        The parameters along which the information is not positive definite
+        (their rows and columns of ``cov`` leave those directions out).
+    n_degenerate : int
+        The number of such directions.
+    """
+    packer = Packer(problem, gate_params, expert_params)
+    theta = packer.pack(gate_params, expert_params)
+    total = float(np.sum(problem.sample_weight))
+    information = -total * hessian(problem, packer, theta)
+    basis = free_basis(problem.gate, problem.experts, packer.layout)
+    reduced = basis.T @ information @ basis
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (reduced + reduced.T))
+    size = max(float(np.max(eigenvalues, initial=0.0)), total)
+    positive = eigenvalues > DEGENERATE_TOL * size
+    # packed coordinates -> parameters: units, the log of the variance, offsets
+    groups = {"gate": gate_params, "expert": expert_params}
+    jacobian = packer.scale.copy()
+    start = 0
+    maps = []
+    for group, name, shape in packer.layout:
+        n = int(np.prod(shape))
+        if group == "expert" and name in packer.floors:
+            jacobian[start : start + n] *= np.ravel(groups[group][name])
+        if name == "coef":
+            maps.append(coefficient_map(shape, offsets[group]))
+        else:
+            maps.append(np.eye(n))
+        start += n
+    to_stored = (scipy.linalg.block_diag(*maps) * jacobian[None, :]) @ basis
+    kept = to_stored @ vectors[:, positive]
+    cov = (kept / eigenvalues[positive]) @ kept.T
+    loading = np.linalg.norm(to_stored @ vectors[:, ~positive], axis=1)
+    degenerate = loading > LOADING_TOL * np.linalg.norm(to_stored, axis=1)
+    return packer.layout, cov, degenerate, int(np.count_nonzero(~positive))
