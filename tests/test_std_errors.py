@@ -1,0 +1,464 @@
+"""std_errors: the observed information's standard errors, against numbers computed
+here independently (closed forms for one expert, a finite-difference Hessian of a
+log-likelihood written with scipy.stats for mixtures)."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import expit, logsumexp
+from sklearn.exceptions import NotFittedError
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+
+TIGHT = dict(tol=1e-12, max_iter=5000)
+
+
+def design(X):
+    return np.column_stack([np.ones(len(X)), X])
+
+
+def linear_data(n=300, seed=0, shift=5.0):
+    """Two features away from the origin (the intercepts then depend on the
+    offset the fit centres the features at), positive weights."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 2)) * [1.0, 2.0] + shift
+    w = rng.uniform(0.5, 2.0, n)
+    return rng, X, w
+
+
+# -- one expert: closed forms ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_gaussian_expert_is_ols_with_the_mle_variance(weighted):
+    rng, X, w = linear_data()
+    if not weighted:
+        w = np.ones(len(X))
+    y = 3.0 + X @ [1.0, -0.5] + rng.normal(size=len(X))
+    reg = MoERegressor(n_experts=1, alpha=0, **TIGHT).fit(X, y, sample_weight=w)
+    se = reg.std_errors(X, y, sample_weight=None if not weighted else w)
+
+    Xt = design(X)
+    beta = np.linalg.solve(Xt.T @ (w[:, None] * Xt), Xt.T @ (w * y))
+    s2 = np.sum(w * (y - Xt @ beta) ** 2) / np.sum(w)
+    ols = np.sqrt(np.diag(s2 * np.linalg.inv(Xt.T @ (w[:, None] * Xt))))
+    np.testing.assert_allclose(se.expert_intercept_, ols[:1], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_, ols[None, 1:], rtol=1e-4)
+    np.testing.assert_allclose(
+        se.expert_variance_, s2 * np.sqrt(2 / np.sum(w)), rtol=1e-4
+    )
+    # one expert: the gate is 1 whatever its coefficients, which are not estimated
+    assert np.all(se.gate_intercept_ == 0) and np.all(se.gate_coef_ == 0)
+
+
+def test_one_poisson_expert_is_the_glm_inverse_information():
+    rng, X, w = linear_data(shift=1.0)
+    y = rng.poisson(np.exp(0.3 + X @ [0.2, -0.1])).astype(float)
+    model = MoEPoissonRegressor(n_experts=1, alpha=0, **TIGHT).fit(X, y, w)
+    se = model.std_errors(X, y, sample_weight=w)
+
+    Xt = design(X)
+    beta = np.r_[model.expert_intercept_, model.expert_coef_[0]]
+    mu = np.exp(Xt @ beta)
+    glm = np.sqrt(np.diag(np.linalg.inv(Xt.T @ ((w * mu)[:, None] * Xt))))
+    np.testing.assert_allclose(se.expert_intercept_, glm[:1], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_, glm[None, 1:], rtol=1e-4)
+
+
+def binary_logistic_se(X, y, w, beta, alpha=0.0):
+    """Standard errors of the logistic regression coefficients beta (intercept
+    first) from the inverse Fisher information, with an unpenalized intercept."""
+    Xt = design(X)
+    p = expit(Xt @ beta)
+    information = Xt.T @ ((w * p * (1 - p))[:, None] * Xt)
+    information += alpha * np.diag(np.r_[0.0, np.ones(X.shape[1])])
+    return np.sqrt(np.diag(np.linalg.inv(information)))
+
+
+def test_one_logistic_expert_is_half_the_logistic_regression_se():
+    rng, X, w = linear_data(shift=1.0)
+    y = (rng.uniform(size=len(X)) < expit(-1.5 + X @ [1.0, 0.4])).astype(int)
+    clf = MoEClassifier(n_experts=1, alpha=0, **TIGHT).fit(X, y, sample_weight=w)
+    se = clf.std_errors(X, y, sample_weight=w)
+
+    # the centred coefficients of the two classes are -beta / 2 and beta / 2
+    beta = np.r_[
+        np.diff(clf.expert_intercept_[0]),
+        clf.expert_coef_[0, 1] - clf.expert_coef_[0, 0],
+    ]
+    half = binary_logistic_se(X, y, w, beta) / 2
+    np.testing.assert_allclose(se.expert_intercept_, [[half[0]] * 2], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_, [[half[1:]] * 2], rtol=1e-4)
+
+
+# -- alpha > 0: the penalized objective's curvature -----------------------------------
+
+
+def test_penalty_adds_its_curvature_and_shrinks_the_standard_errors():
+    rng, X, w = linear_data()
+    y = 3.0 + X @ [0.1, -0.05] + rng.normal(size=len(X))
+    Xt, total = design(X), np.sum(w)
+    gram = Xt.T @ (w[:, None] * Xt)
+    P = np.diag([0.0, 1.0, 1.0])
+    slopes = {}
+    for alpha in [0.0, 0.5]:
+        reg = MoERegressor(n_experts=1, alpha=alpha, **TIGHT).fit(X, y, w)
+        se = reg.std_errors(X, y, sample_weight=w)
+        # the objective is sum(w) (loglik / sum(w) - alpha ||b||^2 / (2 s2)):
+        # cov(b) = s2 (X'WX + alpha sum(w) P)^-1 at the fitted s2
+        s2 = reg.expert_variance_[0]
+        expected = np.sqrt(np.diag(s2 * np.linalg.inv(gram + alpha * total * P)))
+        np.testing.assert_allclose(se.expert_intercept_, expected[:1], rtol=1e-4)
+        np.testing.assert_allclose(se.expert_coef_[0], expected[1:], rtol=1e-4)
+        np.testing.assert_allclose(se.expert_variance_, s2 * np.sqrt(2 / total), 1e-4)
+        slopes[alpha] = se.expert_coef_[0]
+    assert np.all(slopes[0.5] < 0.97 * slopes[0.0])
+
+
+def test_penalized_poisson_and_logistic_experts():
+    rng, X, w = linear_data(shift=1.0)
+    total, alpha = np.sum(w), 0.05
+    counts = rng.poisson(np.exp(0.3 + X @ [0.2, -0.1])).astype(float)
+    model = MoEPoissonRegressor(n_experts=1, alpha=alpha, **TIGHT).fit(X, counts, w)
+    se = model.std_errors(X, counts, sample_weight=w)
+    Xt = design(X)
+    mu = np.exp(Xt @ np.r_[model.expert_intercept_, model.expert_coef_[0]])
+    information = Xt.T @ ((w * mu)[:, None] * Xt) + alpha * total * np.diag([0, 1, 1])
+    expected = np.sqrt(np.diag(np.linalg.inv(information)))
+    np.testing.assert_allclose(se.expert_coef_[0], expected[1:], rtol=1e-4)
+
+    labels = (rng.uniform(size=len(X)) < expit(-1.5 + X @ [1.0, 0.4])).astype(int)
+    clf = MoEClassifier(n_experts=1, alpha=alpha, **TIGHT).fit(X, labels, w)
+    se = clf.std_errors(X, labels, sample_weight=w)
+    beta = np.r_[
+        np.diff(clf.expert_intercept_[0]),
+        clf.expert_coef_[0, 1] - clf.expert_coef_[0, 0],
+    ]
+    # both centred logits, +-beta / 2, are penalized: alpha ||beta||^2 / 4
+    half = binary_logistic_se(X, labels, w, beta, alpha * total / 2) / 2
+    np.testing.assert_allclose(se.expert_coef_[0], [half[1:]] * 2, rtol=1e-4)
+
+
+# -- mixtures: a finite-difference Hessian of an independent log-likelihood ------------
+
+
+def numeric_hessian(f, theta, steps):
+    """Central second differences of f at theta."""
+    size = len(theta)
+    H = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+
+            def at(a, b, i=i, j=j):
+                t = np.array(theta, dtype=float)
+                t[i] += a * steps[i]
+                t[j] += b * steps[j]
+                return f(t)
+
+            value = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (
+                4 * steps[i] * steps[j]
+            )
+            H[i, j] = H[j, i] = value
+    return H
+
+
+def independent_se(loglik, theta):
+    steps = 1e-3 * np.maximum(np.abs(theta), 1.0)
+    H = numeric_hessian(loglik, np.asarray(theta, dtype=float), steps)
+    return np.sqrt(np.diag(np.linalg.inv(-H)))
+
+
+def test_constant_gate_gaussian_mixture_matches_numeric_hessian():
+    rng = np.random.RandomState(0)
+    n = 400
+    x = rng.uniform(2, 8, n)
+    first = rng.uniform(size=n) < 0.4
+    y = np.where(first, 1 + 2 * x, 20 - x) + rng.normal(size=n) * np.where(first, 1, 2)
+    w = rng.uniform(0.5, 2.0, n)
+    X = x[:, None]
+    reg = MoERegressor(n_experts=2, gate="constant", alpha=0, random_state=0, **TIGHT)
+    reg.fit(X, y, sample_weight=w)
+    se = reg.std_errors(X, y, sample_weight=w)
+
+    # gate_intercept_ = (-t, t), the centred log proportions
+    def loglik(theta):
+        t, a0, b0, s0, a1, b1, s1 = theta
+        log_pi = np.array([-t, t]) - logsumexp([-t, t])
+        parts = [
+            log_pi[0] + stats.norm.logpdf(y, a0 + b0 * x, np.sqrt(s0)),
+            log_pi[1] + stats.norm.logpdf(y, a1 + b1 * x, np.sqrt(s1)),
+        ]
+        return np.sum(w * logsumexp(parts, axis=0))
+
+    theta = [reg.gate_intercept_[1]]
+    for k in range(2):
+        theta += [reg.expert_intercept_[k], reg.expert_coef_[k, 0]]
+        theta += [reg.expert_variance_[k]]
+    assert np.isclose(reg.gate_intercept_[0], -reg.gate_intercept_[1])
+    expected = independent_se(loglik, theta)
+    got = [se.gate_intercept_[1]]
+    for k in range(2):
+        got += [se.expert_intercept_[k], se.expert_coef_[k, 0]]
+        got += [se.expert_variance_[k]]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    np.testing.assert_allclose(se.gate_intercept_[0], se.gate_intercept_[1])
+    assert np.all(se.gate_coef_ == 0)  # a constant gate has no slopes
+
+
+def test_softmax_gate_gaussian_mixture_matches_numeric_hessian():
+    rng = np.random.RandomState(1)
+    n = 500
+    x = rng.uniform(2, 8, n)
+    first = rng.uniform(size=n) < expit(1.5 * (x - 5))
+    y = np.where(first, 1 + 2 * x, 20 - x) + rng.normal(size=n)
+    X = x[:, None]
+    reg = MoERegressor(n_experts=2, alpha=0, random_state=0, **TIGHT).fit(X, y)
+    se = reg.std_errors(X, y)
+
+    # the gate's log-odds of expert 1 against 0 is u0 + u1 x, and the stored
+    # centred coefficients are -u / 2 and u / 2
+    def loglik(theta):
+        u0, u1, a0, b0, s0, a1, b1, s1 = theta
+        log_odds = u0 + u1 * x
+        parts = [
+            -np.logaddexp(0, log_odds) + stats.norm.logpdf(y, a0 + b0 * x, np.sqrt(s0)),
+            -np.logaddexp(0, -log_odds)
+            + stats.norm.logpdf(y, a1 + b1 * x, np.sqrt(s1)),
+        ]
+        return np.sum(logsumexp(parts, axis=0))
+
+    u = 2 * np.array([reg.gate_intercept_[1], reg.gate_coef_[1, 0]])
+    theta = list(u)
+    for k in range(2):
+        theta += [reg.expert_intercept_[k], reg.expert_coef_[k, 0]]
+        theta += [reg.expert_variance_[k]]
+    expected = independent_se(loglik, theta)
+    got = [2 * se.gate_intercept_[1], 2 * se.gate_coef_[1, 0]]
+    for k in range(2):
+        got += [se.expert_intercept_[k], se.expert_coef_[k, 0]]
+        got += [se.expert_variance_[k]]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    np.testing.assert_allclose(se.gate_coef_[0], se.gate_coef_[1])
+
+
+def test_constant_gate_poisson_mixture_matches_numeric_hessian():
+    rng = np.random.RandomState(2)
+    n = 600
+    x = rng.uniform(-1.5, 1.5, n)
+    first = rng.uniform(size=n) < 0.6
+    y = rng.poisson(np.exp(np.where(first, 0.5 + x, 2 - 0.5 * x))).astype(float)
+    X = x[:, None]
+    model = MoEPoissonRegressor(
+        n_experts=2, gate="constant", alpha=0, random_state=0, **TIGHT
+    ).fit(X, y)
+    se = model.std_errors(X, y)
+
+    def loglik(theta):
+        t, a0, b0, a1, b1 = theta
+        log_pi = np.array([-t, t]) - logsumexp([-t, t])
+        parts = [
+            log_pi[0] + stats.poisson.logpmf(y, np.exp(a0 + b0 * x)),
+            log_pi[1] + stats.poisson.logpmf(y, np.exp(a1 + b1 * x)),
+        ]
+        return np.sum(logsumexp(parts, axis=0))
+
+    theta = [model.gate_intercept_[1]]
+    for k in range(2):
+        theta += [model.expert_intercept_[k], model.expert_coef_[k, 0]]
+    expected = independent_se(loglik, theta)
+    got = [se.gate_intercept_[1]]
+    for k in range(2):
+        got += [se.expert_intercept_[k], se.expert_coef_[k, 0]]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+
+
+# -- offsets -----------------------------------------------------------------------
+
+
+def shifted_model(model, shift):
+    """The same model for features shifted by ``shift`` (intercepts moved)."""
+    out = copy.deepcopy(model)
+    out.expert_intercept_ = model.expert_intercept_ - model.expert_coef_ @ shift
+    out.gate_intercept_ = model.gate_intercept_ - model.gate_coef_ @ shift
+    return out
+
+
+def test_shifting_x_keeps_the_slopes_and_moves_the_intercepts():
+    rng, X, w = linear_data(shift=0.0)
+    shift = np.array([1e3, -2e3])
+    y = 3.0 + X @ [1.0, -0.5] + rng.normal(size=len(X))
+    reg = MoERegressor(n_experts=1, alpha=0, **TIGHT).fit(X, y, w)
+    moved = shifted_model(reg, shift)
+    se, se_moved = reg.std_errors(X, y, w), moved.std_errors(X + shift, y, w)
+    np.testing.assert_allclose(se_moved.expert_coef_, se.expert_coef_, rtol=1e-6)
+    # the intercept at the shifted origin: OLS with the shifted design
+    Xt = design(X + shift)
+    s2 = reg.expert_variance_[0]
+    cov = s2 * np.linalg.inv(Xt.T @ (w[:, None] * Xt))
+    np.testing.assert_allclose(se_moved.expert_intercept_, np.sqrt(cov[0, 0]), 1e-4)
+    assert se_moved.expert_intercept_[0] > 100 * se.expert_intercept_[0]
+
+    # a mixture with a softmax gate: every slope's standard error unchanged
+    rng = np.random.RandomState(3)
+    x = rng.uniform(-3, 3, (400, 1))
+    y = np.where(x[:, 0] > 0, 2 * x[:, 0], -x[:, 0]) + rng.normal(size=400)
+    mix = MoERegressor(n_experts=2, alpha=0, random_state=0, **TIGHT).fit(x, y)
+    se = mix.std_errors(x, y)
+    se_moved = shifted_model(mix, np.array([500.0])).std_errors(x + 500.0, y)
+    for name in ["gate_coef_", "expert_coef_", "expert_variance_"]:
+        np.testing.assert_allclose(se_moved[name], se[name], rtol=1e-6)
+    assert np.all(se_moved.expert_intercept_ > 50 * se.expert_intercept_)
+    assert np.all(se_moved.gate_intercept_ > 50 * se.gate_intercept_)
+
+
+# -- what the Bunch holds ---------------------------------------------------------
+
+
+def attribute_names(model):
+    names = ["gate_intercept_", "gate_coef_", "expert_intercept_", "expert_coef_"]
+    return names + (["expert_variance_"] if isinstance(model, MoERegressor) else [])
+
+
+@pytest.mark.parametrize(
+    "model, target",
+    [
+        (MoERegressor(n_experts=2, random_state=0), "real"),
+        (MoERegressor(n_experts=2, variance_type="tied", random_state=0), "real"),
+        (MoERegressor(n_experts=2, gate="constant", random_state=0), "real"),
+        (MoERegressor(2, gate_features=[0], expert_features=[1, 2]), "real"),
+        (MoEClassifier(n_experts=2, random_state=0), "classes"),
+        (MoEPoissonRegressor(n_experts=2, random_state=0), "counts"),
+    ],
+    ids=["regressor", "tied", "constant", "features", "classifier", "poisson"],
+)
+def test_bunch_has_the_attributes_shapes(model, target):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    y = {
+        "real": X @ [1.0, -1.0, 0.5] + np.abs(X[:, 0]) + rng.normal(size=300),
+        "classes": rng.randint(0, 3, 300),
+        "counts": rng.poisson(np.exp(0.5 + 0.3 * X[:, 0] * (X[:, 1] > 0))),
+    }[target]
+    model.set_params(random_state=0).fit(X, y)
+    se = model.std_errors(X, y)
+    assert list(se) == attribute_names(model)
+    for name in se:
+        assert se[name].shape == np.shape(getattr(model, name)), name
+        assert np.all(np.isfinite(se[name])) and np.all(se[name] >= 0), name
+    # centred over the experts: each row's standard errors equal for two experts
+    np.testing.assert_allclose(se.gate_intercept_[0], se.gate_intercept_[1])
+    if model.get_params().get("variance_type") == "tied":
+        assert np.ptp(se.expert_variance_) < 1e-8 * se.expert_variance_[0]
+    if model.get_params().get("gate") == "constant":
+        assert np.all(se.gate_coef_ == 0)
+    if model.get_params().get("expert_features") is not None:
+        assert np.all(se.expert_coef_[:, 0] == 0) and np.all(se.expert_coef_[:, 1:] > 0)
+        assert np.all(se.gate_coef_[:, 1:] == 0) and np.all(se.gate_coef_[:, 0] > 0)
+
+
+def test_integer_weights_are_repeated_rows():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.5 * rng.normal(size=200)
+    w = rng.randint(1, 4, 200)
+    reg = MoERegressor(n_experts=2, random_state=0).fit(X, y, sample_weight=w)
+    rows = np.repeat(np.arange(200), w)
+    weighted, repeated = reg.std_errors(X, y, w), reg.std_errors(X[rows], y[rows])
+    for name in weighted:
+        np.testing.assert_allclose(weighted[name], repeated[name], rtol=1e-6)
+
+
+def test_feature_names_are_checked_as_predict_does():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.normal(size=(100, 2)), columns=["a", "b"])
+    y = X["a"] + rng.normal(size=100)
+    reg = MoERegressor(n_experts=1).fit(X, y)
+    assert reg.std_errors(X, y).expert_coef_.shape == (1, 2)
+    with pytest.raises(ValueError, match="feature names"):
+        reg.std_errors(X.rename(columns={"a": "c"}), y)
+
+
+# -- errors, and where the information is singular ------------------------------------
+
+
+def test_errors():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 2))
+    y = X[:, 0] + rng.normal(size=100)
+    with pytest.raises(NotFittedError):
+        MoERegressor().std_errors(X, y)
+    sparse = MoERegressor(n_experts=3, top_k=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="top_k=1 of n_experts_=3"):
+        sparse.std_errors(X, y)
+    dense = MoERegressor(n_experts=2, top_k=2, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(dense.std_errors(X, y).expert_coef_))
+    reg = MoERegressor(n_experts=1).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        reg.std_errors(np.hstack([X, X[:, :1]]), y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        reg.std_errors(X, y[:-1])
+    with pytest.raises(ValueError, match="non-zero"):
+        reg.std_errors(X, y, sample_weight=np.zeros(100))
+    clf = MoEClassifier(n_experts=1).fit(X, y > 0)
+    with pytest.raises(ValueError, match="previously unseen labels"):
+        clf.std_errors(X, np.where(y > 0, "a", "b"))
+
+
+def test_constant_feature_without_penalty_warns_and_gives_inf():
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=200), np.full(200, 3.0)])
+    y = 1.0 + 2.0 * X[:, 0] + rng.normal(size=200)
+    reg = MoERegressor(n_experts=1, alpha=0, **TIGHT).fit(X, y)
+    with pytest.warns(UserWarning, match=r"expert_coef_\[0, 1\]") as record:
+        se = reg.std_errors(X, y)
+    assert "expert_intercept_[0]" in str(record[0].message)
+    # the constant's coefficient and the intercept are confounded (offset 3)
+    assert np.isinf(se.expert_coef_[0, 1]) and np.isinf(se.expert_intercept_[0])
+    # the rest: as without the constant feature (OLS on x alone, the slope)
+    Xt = design(X[:, :1])
+    s2 = reg.expert_variance_[0]
+    ols = np.sqrt(np.diag(s2 * np.linalg.inv(Xt.T @ Xt)))
+    np.testing.assert_allclose(se.expert_coef_[0, 0], ols[1], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_variance_, s2 * np.sqrt(2 / 200), 1e-4)
+
+    # the penalty's curvature identifies it: no warning, finite
+    ridge = MoERegressor(n_experts=1, alpha=1e-2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = ridge.std_errors(X, y)
+    assert all(np.all(np.isfinite(value)) for value in se.values())
+
+
+def test_unused_expert_warns_and_gives_inf():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    first = rng.uniform(size=300) < expit(2 * X[:, 0])
+    y = np.where(first, 2 * X[:, 0], 1 - X[:, 0]) + 0.3 * rng.normal(size=300)
+    reg = MoERegressor(n_experts=2, alpha=0, random_state=0, **TIGHT).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = reg.std_errors(X, y)
+    # the same model with a third expert that the gate never chooses
+    three = copy.deepcopy(reg)
+    three.n_experts_ = 3
+    intercept = np.r_[reg.gate_intercept_, -800.0]
+    coef = np.r_[reg.gate_coef_, [[0.0]]]
+    three.gate_intercept_ = intercept - intercept.mean()
+    three.gate_coef_ = coef - coef.mean(axis=0)
+    three.expert_intercept_ = np.r_[reg.expert_intercept_, 0.0]
+    three.expert_coef_ = np.r_[reg.expert_coef_, [[1.0]]]
+    three.expert_variance_ = np.r_[reg.expert_variance_, 1.0]
+    with pytest.warns(UserWarning, match=r"expert_intercept_\[2\]"):
+        se_three = three.std_errors(X, y)
+    assert np.isinf(se_three.expert_intercept_[2])
+    assert np.isinf(se_three.expert_coef_[2, 0])
+    assert np.isinf(se_three.expert_variance_[2])
+    # the centred gate coefficients all involve the unused expert's
+    assert np.all(np.isinf(se_three.gate_intercept_))
+    assert np.all(np.isinf(se_three.gate_coef_))
+    for name in ["expert_intercept_", "expert_coef_", "expert_variance_"]:
+        np.testing.assert_allclose(se_three[name][:2], se[name], rtol=1e-6)
