@@ -1437,7 +1437,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         names = [
             f"{name}[{', '.join(map(str, index))}]"
             for name, value in out.items()
-            for index in np.argwhere(np.isinf(np.reshape(value, np.shape(value))))
+            for index in np.argwhere(np.isinf(value))
         ]
         shown = ", ".join(names[:8]) + (
             f" and {len(names) - 8} more" if len(names) > 8 else ""

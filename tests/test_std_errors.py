@@ -208,6 +208,38 @@ def test_constant_gate_gaussian_mixture_matches_numeric_hessian():
     assert np.all(se.gate_coef_ == 0)  # a constant gate has no slopes
 
 
+def test_tied_variance_mixture_matches_numeric_hessian():
+    rng = np.random.RandomState(4)
+    n = 400
+    x = rng.uniform(2, 8, n)
+    first = rng.uniform(size=n) < 0.5
+    y = np.where(first, 1 + 2 * x, 20 - x) + 1.5 * rng.normal(size=n)
+    X = x[:, None]
+    reg = MoERegressor(
+        n_experts=2, gate="constant", variance_type="tied", alpha=0, random_state=0
+    )
+    se = reg.set_params(**TIGHT).fit(X, y).std_errors(X, y)
+
+    def loglik(theta):  # one variance s2 for both experts
+        t, a0, b0, a1, b1, s2 = theta
+        log_pi = np.array([-t, t]) - logsumexp([-t, t])
+        parts = [
+            log_pi[0] + stats.norm.logpdf(y, a0 + b0 * x, np.sqrt(s2)),
+            log_pi[1] + stats.norm.logpdf(y, a1 + b1 * x, np.sqrt(s2)),
+        ]
+        return np.sum(logsumexp(parts, axis=0))
+
+    theta = [reg.gate_intercept_[1]]
+    got = [se.gate_intercept_[1]]
+    for k in range(2):
+        theta += [reg.expert_intercept_[k], reg.expert_coef_[k, 0]]
+        got += [se.expert_intercept_[k], se.expert_coef_[k, 0]]
+    theta.append(reg.expert_variance_[0])
+    got.append(se.expert_variance_[0])
+    np.testing.assert_allclose(got, independent_se(loglik, theta), rtol=1e-3)
+    np.testing.assert_allclose(se.expert_variance_[1], se.expert_variance_[0])
+
+
 def test_softmax_gate_gaussian_mixture_matches_numeric_hessian():
     rng = np.random.RandomState(1)
     n = 500
