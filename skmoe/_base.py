@@ -1442,14 +1442,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         shown = ", ".join(names[:8]) + (
             f" and {len(names) - 8} more" if len(names) > 8 else ""
         )
+        consequence = (
+            f"the data do not determine {shown}, whose standard errors are inf"
+            if names
+            else "no parameter's standard error is inf, but those near these "
+            "directions are large and imprecise"
+        )
         _warn_user(
             f"std_errors: the observed information is singular or not positive "
             f"definite along {n_degenerate} direction(s) (eigenvalues at most "
-            f"{DEGENERATE_TOL:g} of the largest): the data do not determine "
-            f"{shown or 'the fitted parameters'}, whose standard errors are inf. "
-            "Causes: a constant or duplicated feature with alpha=0, an expert "
-            "that no sample supports, separated classes, or a fit that did not "
-            "reach a maximum; a larger alpha, fewer experts or a refit may help."
+            f"{DEGENERATE_TOL:g} times the larger of the largest eigenvalue and "
+            f"the weights' sum): {consequence}. Causes: a constant or duplicated "
+            "feature with alpha=0, an expert that no sample supports, separated "
+            "classes, or a fit that did not reach a maximum; a larger alpha, "
+            "fewer experts or a refit may help."
         )
 
     # -- pruning a fitted model, and incremental fitting ------------------------------

@@ -248,8 +248,8 @@ def _mixture_logpmf(y, weights, rates):
 
 def _mixture_cdf(y, weights, rates):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
-    counts = y[..., None]  # pdtr floors them
-    below = np.where(counts >= 0, special.pdtr(np.maximum(counts, 0), rates), 0.0)
+    counts = y[..., None]  # pdtr floors them; NaN stays NaN, as scipy's
+    below = np.where(counts < 0, 0.0, special.pdtr(np.maximum(counts, 0), rates))
     return np.sum(weights * below, axis=-1)
 
 

@@ -281,8 +281,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             mean = xp.sum(xp.exp(log_gate + log_rates), axis=0)
             predicted = float(xp.sum(problem.sample_weight * mean))
         observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
-        if not predicted > EXCESS_RATIO * observed:  # NaN too
-            return None
+        if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
+            return None  # no counts: fit has warned that y is all zero
         return (
             "The fitted mixture's mean counts on the training data add up to "
             f"{predicted / observed:.3g} times the observed counts: an expert's "
@@ -359,7 +359,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         Returns
         -------
         distribution : PredictivePoissonMixture
-            Vectorized ``mean()``, ``std()``, ``pmf(y)``, ``logpmf(y)``,
+            Vectorized ``mean()``, ``var()``, ``std()``, ``pmf(y)``, ``logpmf(y)``,
             ``cdf(y)``, ``ppf(q)``, ``median()``, ``interval(confidence)`` and
             ``sample(n)``, with the per-row expert ``weights`` and ``rates``; held
             on the host (NumPy) whatever the input's namespace. With ``top_k``,

@@ -104,6 +104,28 @@ def test_regressor_under_dispatch_matches_numpy():
 
 
 @dispatch
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_std_errors_under_dispatch_match_numpy(Estimator):
+    X, y = _regression()
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(int)
+    elif Estimator is MoEPoissonRegressor:
+        y = np.round(np.exp(y / 2))
+    reference = Estimator(2, n_init=2, random_state=0).fit(X, y)
+    expected = reference.std_errors(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = Estimator(2, n_init=2, random_state=0).fit(Xs, ys)
+        got = model.std_errors(Xs, ys)
+    assert set(got) == set(expected)
+    for name, value in got.items():
+        assert isinstance(value, type(Xs)), name
+        np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
+
+
+@dispatch
 def test_poisson_regressor_under_dispatch_matches_numpy():
     X, y = _regression()
     counts = np.round(np.exp(y / 2))

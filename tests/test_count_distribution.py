@@ -51,6 +51,13 @@ def test_one_component_is_scipys_poisson():
     np.testing.assert_array_equal(dist.ppf(1.0), poisson.ppf(1.0, RATES))
 
 
+def test_nan_stays_nan_as_in_scipy():
+    dist = _mixture(n_rows=2)
+    for method in ("cdf", "logpmf", "pmf"):
+        assert np.all(np.isnan(getattr(dist, method)(np.nan)))
+    assert np.isnan(poisson.cdf(np.nan, 3.0))
+
+
 def test_mixture_against_sums_of_poisson_laws():
     dist = _mixture()
     counts = np.arange(400.0)[:, None]

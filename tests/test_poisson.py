@@ -437,6 +437,15 @@ def test_extreme_means_where_the_gate_is_small_warn():
     np.testing.assert_allclose(auto.predict(X).sum(), y.sum(), rtol=1e-6)
 
 
+def test_all_zero_counts_choose_one_expert_without_dividing_by_zero():
+    # the extreme-means check has no counts to compare with (it divided by 0)
+    X = np.random.RandomState(0).normal(size=(200, 1))
+    with pytest.warns(UserWarning, match="all zero"):
+        model = MoEPoissonRegressor(random_state=0).fit(X, np.zeros(200))
+    assert model.n_experts_ == 1
+    assert np.all(np.isfinite(model.predict(X)))
+
+
 def test_means_that_add_up_to_the_counts_do_not_warn():
     X, y = _regimes()
     for options in ({}, {"top_k": 1}, {"gate": "constant"}):
