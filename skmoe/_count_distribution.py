@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from scipy import special, stats
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 from ._distribution import _mixture_mean, _mixture_scale, _RowMixture
 
@@ -216,20 +212,8 @@ class PredictivePoissonMixture(_RowMixture):
             Rates above ``SAMPLE_NORMAL_RATE`` (1e15) draw from the rounded
             normal approximation N(mu, mu).
         """
-        validate_parameter_constraints(
-            {
-                "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
-                "random_state": ["random_state"],
-            },
-            {"n_samples": n_samples, "random_state": random_state},
-            caller_name="PredictivePoissonMixture.sample",
-        )
-        rng = check_random_state(random_state)
-        n_rows, n_experts = self.weights.shape
-        cumulative = np.cumsum(self.weights, axis=1)
-        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
-        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
-        rate = self.rates[np.arange(n_rows), expert]
+        rng, rows, expert = self._draw_components(n_samples, random_state)
+        rate = self.rates[rows, expert]
         large = rate > SAMPLE_NORMAL_RATE
         out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
         if np.any(large):

@@ -115,6 +115,26 @@ class _RowMixture:
             out[..., rows] = function(values[..., rows], *parameters)
         return out
 
+    def _draw_components(self, n_samples, random_state):
+        """The random generator, the row indices and, for each of ``n_samples``
+        draws per row, the component drawn by the weights, (n_samples, n_rows)."""
+        # scikit-learn's words for a bad n_samples (GaussianMixture.sample's
+        # constraint), rather than NumPy's from deep in rng.uniform
+        validate_parameter_constraints(
+            {
+                "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+                "random_state": ["random_state"],
+            },
+            {"n_samples": n_samples, "random_state": random_state},
+            caller_name=f"{type(self).__name__}.sample",
+        )
+        rng = check_random_state(random_state)
+        n_rows, n_experts = self.weights.shape
+        cumulative = np.cumsum(self.weights, axis=1)
+        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
+        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
+        return rng, np.arange(n_rows), expert
+
     def median(self):
         """Median of each row's mixture.
 
@@ -346,23 +366,8 @@ class PredictiveMixture(_RowMixture):
         ndarray of shape (n_samples, n_rows)
             Column ``i`` holds the draws from row ``i``'s mixture.
         """
-        # scikit-learn's words for a bad n_samples (GaussianMixture.sample's
-        # constraint), rather than NumPy's from deep in rng.uniform
-        validate_parameter_constraints(
-            {
-                "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
-                "random_state": ["random_state"],
-            },
-            {"n_samples": n_samples, "random_state": random_state},
-            caller_name="PredictiveMixture.sample",
-        )
-        rng = check_random_state(random_state)
-        n_rows, n_experts = self.weights.shape
-        cumulative = np.cumsum(self.weights, axis=1)
-        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
-        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
-        rows = np.arange(n_rows)
-        noise = rng.standard_normal((n_samples, n_rows))
+        rng, rows, expert = self._draw_components(n_samples, random_state)
+        noise = rng.standard_normal(expert.shape)
         return self.means[rows, expert] + self.scales[rows, expert] * noise
 
 
