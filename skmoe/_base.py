@@ -58,7 +58,13 @@ from ._restarts import _fit_restart, summary
 from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
-from .gates import GATES
+from .gates import GATES, GaussianGate
+
+#: Every gate family's fitted attributes (a refit with another gate drops
+#: the earlier gate's).
+_GATE_ATTRIBUTES = sorted(
+    {name for gate in GATES.values() for name in gate.attribute_names}
+)
 
 #: Rows of a GPU prediction are processed in chunks of about this many bytes.
 PREDICT_CHUNK_BYTES = 2**28
@@ -591,6 +597,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         warm = self.warm_start and hasattr(self, "converged_")
         # parameter combinations fail before the data touch any fitted state
         if warm:
+            self._check_warm_gate()
             self._solver_options(self.n_experts_)
         else:
             for n_experts in self._candidates(None):
@@ -600,6 +607,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
+
+    def _check_warm_gate(self):
+        """A warm start continues the fitted gate's parameters: raise if ``gate``
+        now names a family with other parameters."""
+        fitted = self._gate_family
+        if GATES[self.gate].attribute_names != fitted.attribute_names:
+            names = {family: name for name, family in GATES.items()}
+            raise ValueError(
+                f"warm_start=True continues the fitted gate={names[fitted]!r}, "
+                f"whose parameters gate={self.gate!r} does not have; set "
+                "warm_start=False to fit the new gate from scratch."
+            )
 
     def _fit(self, X, y, sample_weight, warm):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
@@ -917,40 +936,45 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The fitted (gate, expert) parameters to continue from: for the
         features each part sees, centered at ``offset`` (all features' offsets),
         in ``like``'s namespace, dtype and device."""
+        gate = self._fitted_gate()
+        gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
+        gate_params = {name: as_compute(xp, v, like) for name, v in gate_params.items()}
+        shift = _take_columns(xp, offset, self._gate_columns, axis=0)
+        gate_params = gate.shift(xp, gate_params, shift)
         _, expert_params = self._experts_from_attributes()
-        parts = (
-            ({"coef": self._gate_coef_matrix()}, self._gate_columns),
-            (expert_params, self._expert_columns),
-        )
-        params = []
-        for group, columns in parts:
-            group = dict(group, coef=_restrict_rows(group["coef"], columns))
-            group = {name: as_compute(xp, v, like) for name, v in group.items()}
-            shift = _take_columns(xp, offset, columns, axis=0)
-            group["coef"] = center_intercepts(xp, group["coef"], shift)
-            params.append(group)
-        return tuple(params)
+        columns = self._expert_columns
+        group = dict(expert_params, coef=_restrict_rows(expert_params["coef"], columns))
+        group = {name: as_compute(xp, v, like) for name, v in group.items()}
+        shift = _take_columns(xp, offset, columns, axis=0)
+        group["coef"] = center_intercepts(xp, group["coef"], shift)
+        return gate_params, group
 
     def _set_fitted(self, problem, result: FitResult, offset=None):
         """Fitted attributes from ``result``, whose coefficients are for features
         centered at ``offset`` (None: not centered)."""
         usage = expert_usage(problem, result.gate_params, result.expert_params)
-        parts = (
-            (result.gate_params, self._gate_columns),
-            (result.expert_params, self._expert_columns),
-        )
+        xp, gate = problem.xp, problem.gate
+        gate_params, expert_params = result.gate_params, result.expert_params
+        columns = self._expert_columns
         if offset is not None:
-            xp = problem.xp
-            for group, columns in parts:
-                shift = _take_columns(xp, offset, columns, axis=0)
-                group["coef"] = center_intercepts(xp, group["coef"], shift, -1.0)
-        for group, columns in parts:  # zeros for the features a part does not see
-            group["coef"] = _expand_rows(
-                to_numpy(group["coef"]), columns, self.n_features_in_
-            )
-        coef = result.gate_params["coef"]
-        self.gate_intercept_ = coef[0].copy()
-        self.gate_coef_ = coef[1:].T.copy()
+            shift = _take_columns(xp, offset, self._gate_columns, axis=0)
+            gate_params = gate.shift(xp, gate_params, shift, -1.0)
+            shift = _take_columns(xp, offset, columns, axis=0)
+            coef = center_intercepts(xp, expert_params["coef"], shift, -1.0)
+            expert_params["coef"] = coef
+        # zeros for the features the experts do not see
+        expert_params["coef"] = _expand_rows(
+            to_numpy(expert_params["coef"]), columns, self.n_features_in_
+        )
+        gate_params = {name: to_numpy(value) for name, value in gate_params.items()}
+        for name in _GATE_ATTRIBUTES:  # another gate's, from an earlier fit
+            vars(self).pop(name, None)
+        attributes = gate.to_attributes(
+            gate_params, self._gate_columns, self.n_features_in_
+        )
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        n_experts = int(gate_params["coef"].shape[1])
         self._set_expert_attributes(
             problem.experts,
             {name: to_numpy(value) for name, value in result.expert_params.items()},
@@ -960,7 +984,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.objective_history_ = list(result.objective_history)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
-        self.n_experts_ = int(coef.shape[1])
+        self.n_experts_ = n_experts
         # what predictions use: set_params after fitting must not change them
         self._gate_family = type(problem.gate)
         self._fitted_top_k = problem.top_k
@@ -993,20 +1017,24 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     # -- prediction plumbing --------------------------------------------------------
 
-    def _gate_coef_matrix(self):
-        """Gate coefficients (n_features + 1, n_experts_), intercepts in row 0."""
-        intercept = self._host_attribute("gate_intercept_")
-        return np.vstack([intercept[None, :], self._host_attribute("gate_coef_").T])
+    def _gate_attributes(self):
+        """The fitted gate's attributes, as host NumPy arrays."""
+        names = self._fitted_gate().attribute_names
+        return {name: self._host_attribute(name) for name in names}
 
     def _gate_params(self, xp, like):
-        """The fitted gate's parameters in ``like``'s namespace, dtype and device."""
-        return {"coef": as_compute(xp, self._gate_coef_matrix(), like)}
+        """The fitted gate's parameters for the full design matrix of X (not
+        centered), in ``like``'s namespace, dtype and device."""
+        gate = self._fitted_gate()
+        params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
+        params = gate.expand(params, self._gate_columns, self.n_features_in_)
+        return {name: as_compute(xp, value, like) for name, value in params.items()}
 
     def _validate_X_predict(self, X, method="predict"):
         """Validated X and the backend to compute its predictions on."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
-        check_same_namespace(X, self, attribute="gate_coef_", method=method)
+        check_same_namespace(X, self, attribute="expert_usage_", method=method)
         return X, select_backend(X, self.device, fitting=False)
 
     def _map_rows(self, X, compute, method):
@@ -1047,7 +1075,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Rows per chunk: per-expert temporaries of about ``HOST_CHUNK_BYTES``
         (``PREDICT_CHUNK_BYTES`` for NumPy input computed on a GPU)."""
         per_expert = 1 if self._top_k() is not None else self._n_outputs()
-        width = X.shape[1] + 1 + 4 * self.gate_coef_.shape[0] * per_expert
+        width = X.shape[1] + 1 + 4 * self.n_experts_ * per_expert
         budget = HOST_CHUNK_BYTES if on_host else PREDICT_CHUNK_BYTES
         itemsize = array_namespace(X).finfo(X.dtype).bits // 8
         return max(1, budget // (itemsize * width))
@@ -1072,7 +1100,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _top_k(self):
         """The ``top_k`` fitted with, if it drops experts of the model, else None."""
         top_k = self._fitted_top_k
-        return top_k if is_sparse(top_k, self.gate_coef_.shape[0]) else None
+        return top_k if is_sparse(top_k, self.n_experts_) else None
 
     def _fitted_gate(self):
         """The gate family the model was fitted with (``gate`` may have changed)."""
@@ -1194,7 +1222,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _n_parameters(self):
         experts, _ = self._experts_from_attributes()
-        n_experts = self.gate_coef_.shape[0]
+        n_experts = self.n_experts_
         gate_columns = getattr(self, "_gate_columns", None)
         expert_columns = getattr(self, "_expert_columns", None)
         return self._fitted_gate().n_parameters(
@@ -1371,6 +1399,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         True
         """
         check_is_fitted(self)
+        if isinstance(self._fitted_gate(), GaussianGate):
+            raise ValueError(
+                "std_errors is not available for gate='gaussian': it differentiates "
+                "the conditional log-likelihood, which this gate's EM does not "
+                "maximize (it maximizes the joint one of X and y). Refit with "
+                "gate='softmax' or gate='constant' for standard errors."
+            )
         if self._top_k() is not None:
             raise ValueError(
                 f"std_errors needs a dense gate; this model routes each sample to "
@@ -1511,10 +1546,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts, expert_params = self._experts_from_attributes()
         xp = array_namespace(expert_params["coef"])
         gate = self._fitted_gate()
-        gate_params = gate.select(xp, {"coef": self._gate_coef_matrix()}, keep)
+        gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
+        gate_params = gate.select(np, gate_params, keep)
         pruned = copy.deepcopy(self)
-        pruned.gate_intercept_ = np.array(gate_params["coef"][0])
-        pruned.gate_coef_ = np.array(gate_params["coef"][1:].T)
+        attributes = gate.to_attributes(
+            gate_params, self._gate_columns, self.n_features_in_
+        )
+        for name, value in attributes.items():
+            setattr(pruned, name, value)
         pruned._set_expert_attributes(
             experts, experts.select(xp, expert_params, xp.asarray(keep))
         )
@@ -1522,7 +1561,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         pruned._solver_state = None
         vars(pruned).pop("n_experts_bic_", None)  # the BIC of other models
-        pruned._attributes_to(self.gate_coef_)
+        pruned._attributes_to(self.expert_usage_)
         return pruned
 
     @available_if(_sgd_solver)

@@ -1,11 +1,18 @@
 """Parameter and attribute text shared by the estimators' docstrings."""
 
 #: The gate entry, placed after ``n_experts`` as in the signature.
-GATE_PARAMETER = """gate : {"softmax", "constant"}, default="softmax"
+GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax"
         How the experts' weights depend on the input. ``"softmax"`` is the
         multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
         the same mixing proportions for every input (a mixture of regressions or
-        latent-class model, as in R's flexmix and mixtools).
+        latent-class model, as in R's flexmix and mixtools); ``"gaussian"`` is
+        the localized gate of Xu, Jordan & Hinton (1995), ``g_k(x)``
+        proportional to ``a_k N(x; m_k, S_k)``: each expert owns a Gaussian
+        region of the input space with its own mean and full covariance, so an
+        expert can take a bounded region (the middle of a range, a ball) that
+        no linear boundary isolates. Its M-step is closed form, and EM then
+        maximizes the joint likelihood of X and y (``objective_history_``); it
+        is fitted by ``solver="em"`` only and has no :meth:`std_errors`.
 
     gate_features : array-like of int, str or bool, default=None
         The features the gate sees (R flexmix's *concomitant variables*):
@@ -15,7 +22,9 @@ GATE_PARAMETER = """gate : {"softmax", "constant"}, default="softmax"
         ``gate="constant"`` has. The gate's coefficients on the other features
         are fixed at zero (``gate_coef_`` keeps all ``n_features_in_``
         columns), and :meth:`bic` counts only the free ones. Not with
-        ``gate="constant"``, which sees no features.
+        ``gate="constant"``, which sees no features. With ``gate="gaussian"``
+        the densities are over these features (``gate_means_`` has one column
+        per feature chosen).
 
     expert_features : array-like of int, str or bool, default=None
         The features the experts see, as ``gate_features``: for example the
@@ -171,11 +180,23 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         attributes are returned in it."""
 
 SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
-        Gate coefficients v_k. All zeros for ``gate="constant"``.
+        Gate coefficients v_k. All zeros for ``gate="constant"``; not set for
+        ``gate="gaussian"``.
 
     gate_intercept_ : ndarray of shape (n_experts_,)
         Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
-        the mixing proportions.
+        the mixing proportions. Not set for ``gate="gaussian"``.
+
+    gate_weights_ : ndarray of shape (n_experts_,)
+        ``gate="gaussian"`` only: the mixing proportions a_k (they sum to one).
+
+    gate_means_ : ndarray of shape (n_experts_, n_gate_features)
+        ``gate="gaussian"`` only: the means m_k of the experts' regions, over
+        the gate's features (``gate_features``, all features by default).
+
+    gate_covariances_ : ndarray of shape (n_experts_, n_gate_features, n_gate_features)
+        ``gate="gaussian"`` only: the covariances S_k of the experts' regions,
+        each with ``1e-6`` of each feature's variance added to its diagonal.
 
     log_likelihood_ : float
         Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
@@ -195,7 +216,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         objective less that loss, but record the objective without it. EM with
         a dense gate and no pruning never decreases it; otherwise (``top_k``, a
         pruning step, the ``"gradient"`` and ``"sgd"`` solvers) nothing
-        guarantees that.
+        guarantees that. With ``gate="gaussian"`` it adds ``log p(x)``, the
+        gate's density of the inputs: EM maximizes the joint likelihood of X
+        and y, and ``log_likelihood_history_`` (of y given X) may fall at an
+        iteration.
 
     n_iter_ : int
         Number of iterations of the kept run: EM iterations, L-BFGS

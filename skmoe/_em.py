@@ -184,7 +184,12 @@ def m_step(
 
 
 def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
-    """Total weighted log-likelihood and per-sample penalized objective (floats)."""
+    """Total weighted log-likelihood and per-sample penalized objective (floats).
+
+    The log-likelihood is the conditional one, of y given x; the objective adds
+    ``log p(x)`` for a gate that models x (``GateFamily.log_marginal``), as EM
+    then maximizes the joint likelihood.
+    """
     xp = problem.xp
     per_sample = xp.sum(problem.normalized_weight * log_norm)
     penalized = (
@@ -192,6 +197,9 @@ def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
         - problem.gate.penalty(xp, gate_params, problem.alpha)
         - problem.experts.penalty(xp, expert_params, problem.alpha)
     )
+    log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
+    if log_marginal is not None:  # a gate that models x: the joint likelihood
+        penalized = penalized + xp.sum(problem.normalized_weight * log_marginal)
     total = float(per_sample) * float(xp.sum(problem.sample_weight))
     return total, float(penalized)
 

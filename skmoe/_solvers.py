@@ -41,6 +41,7 @@ def check_solver_options(
     ========================  ====  ========  ===
     top_k (softmax gate)      yes   yes       yes
     top_k (constant gate)     no    no        no
+    gate="gaussian"           yes   no        no
     prune_threshold           yes   yes       yes
     balance_coef > 0          no    yes       yes
     noisy_gating              no    no        yes
@@ -64,6 +65,12 @@ def check_solver_options(
             "gate='constant': the gate is the same for every sample, so every sample "
             "would keep the same top_k experts. Use gate='softmax', or set "
             "n_experts=top_k."
+        )
+    if gate == "gaussian" and options.solver != "em":
+        raise ValueError(
+            f"gate='gaussian' is fitted by EM only (its M-step is closed form); "
+            f"got solver={options.solver!r}. Use solver='em', or gate='softmax' "
+            "for the gradient solvers."
         )
     if options.balance_coef > 0 and options.solver == "em":
         raise ValueError(

@@ -21,7 +21,7 @@ from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
 from skmoe.experts.poisson import encode_counts
-from skmoe.gates import ConstantGate, SoftmaxGate
+from skmoe.gates import ConstantGate, GaussianGate, SoftmaxGate
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -38,7 +38,7 @@ def _regression(n=200, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
+@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate(), GaussianGate()])
 @pytest.mark.parametrize("family", ["gaussian", "logistic", "poisson"])
 def test_run_em_in_array_api_strict_matches_numpy(gate, family):
     X, y = _regression()

@@ -93,7 +93,7 @@ def test_responsibilities_sum_to_one_and_fit_predict_agree(gated_regression):
         design_matrix(np, X), y, np.ones(len(y)), SoftmaxGate(), experts, model.alpha
     )
     log_norm, resp, log_gate = e_step(
-        problem, {"coef": model._gate_coef_matrix()}, params
+        problem, model._gate_params(np, problem.design), params
     )
     np.testing.assert_allclose(resp.sum(axis=0), 1.0, rtol=1e-12)
     # the final E-step: the reported log-likelihood belongs to the fitted parameters
@@ -120,7 +120,7 @@ def test_e_step_in_sample_blocks_equals_one_pass(monkeypatch, Estimator, top_k):
     problem = EMProblem(
         design_matrix(np, X), Y, np.ones(len(y)), SoftmaxGate(), experts, 0.0, top_k
     )
-    gate_params = {"coef": model._gate_coef_matrix()}
+    gate_params = model._gate_params(np, problem.design)
     whole = e_step(problem, gate_params, params)
     monkeypatch.setattr(em, "E_STEP_BLOCK", 3 * 1000)  # blocks of 1024 samples
     blocked = e_step(problem, gate_params, params)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from .._math import device
+import numpy as np
+
+from .._math import center_intercepts, device
 from .._sparse import route, route_in_blocks, truncate_log_gate
 
 Array = Any
@@ -108,3 +110,48 @@ class GateFamily(ABC):
     @abstractmethod
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         """Number of free parameters (for BIC and AIC)."""
+
+    def log_marginal(self, xp, design: Array, params: Params) -> Array | None:
+        """``log p(x_i)`` (n_samples,) for a gate that models the input density
+        as well, whose EM objective is then the joint log-likelihood of x and
+        y; None (the default) for a gate of y given x only."""
+        return None
+
+    # -- between fitted attributes and parameters -------------------------------
+    # Fitted attributes hold the parameters for the gate's features (the
+    # ``columns`` of X it sees, None: all) in the features' units; a fit works on
+    # features centered at an offset; predictions read the full design matrix.
+
+    #: The fitted attributes :meth:`to_attributes` sets.
+    attribute_names: tuple[str, ...] = ("gate_intercept_", "gate_coef_")
+
+    def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
+        """The parameters for features centered at ``offset`` (``sign=-1``:
+        from centered features back); see ``_math.center_intercepts``."""
+        return dict(params, coef=center_intercepts(xp, params["coef"], offset, sign))
+
+    def expand(self, params: Params, columns, n_features: int) -> Params:
+        """Host parameters of ``columns``' features widened to all
+        ``n_features`` (zeros for the others: the same gate on the full
+        design matrix)."""
+        if columns is None:
+            return params
+        coef = params["coef"]
+        out = np.zeros((n_features + 1,) + coef.shape[1:], dtype=coef.dtype)
+        out[np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1])] = coef
+        return dict(params, coef=out)
+
+    def to_attributes(self, params: Params, columns, n_features: int) -> dict:
+        """The fitted attributes of host parameters (of ``columns``' features, in
+        their units): intercepts and coefficients over all ``n_features``."""
+        coef = self.expand(params, columns, n_features)["coef"]
+        return {"gate_intercept_": coef[0].copy(), "gate_coef_": coef[1:].T.copy()}
+
+    def from_attributes(self, attributes: dict, columns) -> Params:
+        """Host parameters (for ``columns``' features) from :meth:`to_attributes`'
+        attributes."""
+        intercept = np.asarray(attributes["gate_intercept_"])
+        coef = np.vstack([intercept[None, :], np.asarray(attributes["gate_coef_"]).T])
+        if columns is not None:
+            coef = coef[np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1])]
+        return {"coef": coef}

@@ -109,7 +109,7 @@ class FittedMixture:
         attributes in the namespace of its training data and predicts on input
         of that namespace only, with the dispatch on.
         """
-        if is_numpy_array(self.moe.gate_coef_):
+        if is_numpy_array(self.moe.expert_usage_):
             return nullcontext()
         return sklearn.config_context(array_api_dispatch=True)
 
@@ -119,7 +119,7 @@ class FittedMixture:
 
         Call within :meth:`fitted_context`.
         """
-        like = self.moe.gate_coef_
+        like = self.moe.expert_usage_
         if is_numpy_array(like):
             X = host(X)  # an Array API array, for a model fitted on NumPy
         else:

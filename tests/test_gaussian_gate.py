@@ -1,0 +1,337 @@
+"""gate="gaussian": the localized gate of Xu, Jordan & Hinton (1995).
+
+Checked against densities from scipy.stats, weighted moments from NumPy, and the
+joint likelihood that its EM must never lower.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal, norm, poisson
+from sklearn.mixture import GaussianMixture
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe.gates.gaussian import REG_COVAR
+
+
+def _inner_outer(n=1500, seed=0):
+    """y is 0 for |x| < 1 and 3 outside: a middle regime no linear gate isolates."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 1))
+    y = np.where(np.abs(X[:, 0]) < 1, 0.0, 3.0) + 0.1 * rng.randn(n)
+    return X, y
+
+
+def _blobs(n=600, seed=1):
+    """Two correlated 2-D clusters with a different line in each."""
+    rng = np.random.RandomState(seed)
+    labels = rng.randint(2, size=n)
+    centers = np.array([[-2.0, 1.0], [2.0, -1.0]])
+    mixing = np.array([[[1.0, 0.0], [0.6, 0.5]], [[0.7, 0.0], [-0.3, 1.2]]])
+    X = centers[labels] + np.einsum("nij,nj->ni", mixing[labels], rng.randn(n, 2))
+    slopes = np.array([[1.0, -2.0], [-1.5, 0.5]])
+    y = np.sum(slopes[labels] * X, axis=1) + 0.2 * rng.randn(n)
+    return X, y
+
+
+def _gate_densities(model, X):
+    """a_k N(x; m_k, S_k) from the fitted attributes, by scipy.stats."""
+    return np.column_stack(
+        [
+            w * multivariate_normal(m, S).pdf(X)
+            for w, m, S in zip(
+                model.gate_weights_,
+                model.gate_means_,
+                model.gate_covariances_,
+                strict=True,
+            )
+        ]
+    )
+
+
+def test_predict_gate_is_the_normalized_gaussian_densities():
+    X, y = _blobs()
+    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    assert model.gate_weights_.shape == (2,)
+    assert model.gate_means_.shape == (2, 2)
+    assert model.gate_covariances_.shape == (2, 2, 2)
+    assert not hasattr(model, "gate_coef_")
+    densities = _gate_densities(model, X)
+    expected = densities / densities.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_gate(X), expected, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.gate_weights_.sum(), 1.0)
+
+
+def test_em_never_lowers_the_joint_likelihood_which_it_records():
+    X, y = _blobs()
+    model = MoERegressor(2, gate="gaussian", alpha=0.0, n_init=1, tol=0)
+    model.set_params(max_iter=60, random_state=3, init_params="random").fit(X, y)
+    objective = np.array(model.objective_history_)
+    assert len(objective) > 10  # tol=0: until the objective stops changing
+    assert np.all(np.diff(objective) >= -1e-10 * np.abs(objective[1:]))
+    # the recorded objective is the joint log-likelihood of (x, y) per sample,
+    # and log_likelihood_ the conditional one, both computed here by scipy
+    means = model.expert_intercept_[None, :] + X @ model.expert_coef_.T
+    log_expert = norm(means, np.sqrt(model.expert_variance_)).logpdf(y[:, None])
+    log_joint = np.log(_gate_densities(model, X)) + log_expert
+    np.testing.assert_allclose(
+        objective[-1], np.mean(logsumexp(log_joint, axis=1)), rtol=1e-9
+    )
+    log_gate = np.log(model.predict_gate(X))
+    conditional = np.sum(logsumexp(log_gate + log_expert, axis=1))
+    np.testing.assert_allclose(model.log_likelihood_, conditional, rtol=1e-9)
+
+
+def test_linear_gaussian_experts_reach_gaussian_mixture_on_x_and_y():
+    # a joint Gaussian N([x, y]) factors into N(x; m, S) N(y; a + b.x, s2): with
+    # linear-Gaussian experts the model is a full-covariance Gaussian mixture
+    # of [x, y], whose maximum likelihood scikit-learn finds independently
+    X, y = _blobs(n=2000)
+    XY = np.column_stack([X, y])
+    gmm = GaussianMixture(2, reg_covar=1e-12, tol=1e-12, max_iter=1000, n_init=3)
+    gmm.set_params(random_state=0).fit(XY)
+    model = MoERegressor(2, gate="gaussian", alpha=0.0, tol=1e-12, max_iter=1000)
+    model.set_params(random_state=0).fit(X, y)
+    ours, theirs = np.argsort(model.gate_means_[:, 0]), np.argsort(gmm.means_[:, 0])
+    weights, means, covariances = (
+        gmm.weights_[theirs],
+        gmm.means_[theirs],
+        gmm.covariances_[theirs],
+    )
+    np.testing.assert_allclose(model.gate_weights_[ours], weights, rtol=1e-6)
+    np.testing.assert_allclose(model.gate_means_[ours], means[:, :2], atol=1e-6)
+    variance = np.var(X, axis=0)
+    np.testing.assert_allclose(
+        model.gate_covariances_[ours] - np.diag(REG_COVAR * variance),
+        covariances[:, :2, :2],
+        rtol=1e-6,
+    )
+    for k, j in zip(ours, range(2), strict=True):
+        S = covariances[j]
+        slope = np.linalg.solve(S[:2, :2], S[:2, 2])
+        np.testing.assert_allclose(model.expert_coef_[k], slope, rtol=1e-5)
+        intercept = means[j, 2] - slope @ means[j, :2]
+        np.testing.assert_allclose(model.expert_intercept_[k], intercept, atol=1e-6)
+        variance_y = S[2, 2] - slope @ S[:2, 2]
+        np.testing.assert_allclose(model.expert_variance_[k], variance_y, rtol=1e-5)
+    np.testing.assert_allclose(model.objective_history_[-1], gmm.score(XY), rtol=1e-8)
+
+
+def test_converged_gate_is_the_weighted_moments_of_x():
+    # EM's fixed point: each expert's proportion, mean and covariance are the
+    # responsibility-weighted moments of x (plus the diagonal loading)
+    X, y = _blobs()
+    weights = np.random.RandomState(5).uniform(0.5, 2.0, size=len(y))
+    model = MoERegressor(2, gate="gaussian", alpha=0.0, tol=0, max_iter=300)
+    model.set_params(random_state=0).fit(X, y, sample_weight=weights)
+    resp = model.responsibilities(X, y) * weights[:, None]
+    np.testing.assert_allclose(
+        model.gate_weights_, resp.sum(axis=0) / weights.sum(), rtol=1e-7
+    )
+    mean = np.average(X, axis=0, weights=weights)
+    variance = np.average((X - mean) ** 2, axis=0, weights=weights)
+    for k in range(2):
+        m = np.average(X, axis=0, weights=resp[:, k])
+        S = np.cov(X.T, aweights=resp[:, k], bias=True)
+        np.testing.assert_allclose(model.gate_means_[k], m, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(
+            model.gate_covariances_[k], S + np.diag(REG_COVAR * variance), rtol=1e-7
+        )
+
+
+def test_localized_gate_isolates_a_middle_regime_a_softmax_gate_cannot():
+    X, y = _inner_outer()
+    X_test, y_test = _inner_outer(seed=1)
+    scores = {}
+    for gate in ("softmax", "gaussian"):
+        model = MoERegressor(2, gate=gate, random_state=0).fit(X, y)
+        scores[gate] = model.log_likelihood_samples(X_test, y_test).mean()
+    # the gaussian gate puts one expert's narrow density on |x| < 1
+    assert scores["gaussian"] > scores["softmax"] + 0.3
+    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    inner = int(np.argmin(model.gate_covariances_[:, 0, 0]))
+    np.testing.assert_allclose(model.expert_intercept_[inner], 0.0, atol=0.05)
+    np.testing.assert_allclose(model.gate_means_[inner, 0], 0.0, atol=0.1)
+    # a uniform on (-1, 1) has variance 1/3
+    np.testing.assert_allclose(model.gate_covariances_[inner, 0, 0], 1 / 3, rtol=0.1)
+
+
+def test_moving_the_features_moves_the_means_only():
+    X, y = _blobs()
+    shift = np.array([1e4, -3e3])
+    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    moved = MoERegressor(2, gate="gaussian", random_state=0).fit(X + shift, y)
+    np.testing.assert_allclose(moved.gate_means_, model.gate_means_ + shift, rtol=1e-9)
+    np.testing.assert_allclose(
+        moved.gate_covariances_, model.gate_covariances_, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        moved.predict_gate(X + shift), model.predict_gate(X), rtol=1e-6, atol=1e-10
+    )
+    np.testing.assert_allclose(moved.predict(X + shift), model.predict(X), rtol=1e-6)
+
+
+def test_gate_features_give_a_density_over_those_features_only():
+    X, y = _blobs()
+    noise = np.random.RandomState(2).randn(len(y), 1)
+    X3 = np.hstack([noise, X])
+    model = MoERegressor(2, gate="gaussian", gate_features=[1, 2], random_state=0)
+    model.fit(X3, y)
+    assert model.gate_means_.shape == (2, 2)
+    assert model.gate_covariances_.shape == (2, 2, 2)
+    densities = _gate_densities(model, X)
+    expected = densities / densities.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_gate(X3), expected, rtol=1e-8, atol=1e-12)
+    # n_parameters: the gate's (K - 1) + K (d + d(d + 1)/2) with d = 2, and the
+    # experts' K (D + 1) coefficients and K variances with D = 3
+    n_parameters = 1 + 2 * (2 + 3) + 2 * 4 + 2
+    expected_bic = -2 * model.log_likelihood_samples(X3, y).sum() + n_parameters * (
+        np.log(len(y))
+    )
+    np.testing.assert_allclose(model.bic(X3, y), expected_bic, rtol=1e-10)
+
+
+def test_no_gate_features_is_the_constant_gate():
+    X, y = _blobs(n=300)
+    gaussian = MoERegressor(2, gate="gaussian", gate_features=[], random_state=0)
+    constant = MoERegressor(2, gate="constant", random_state=0)
+    gaussian.fit(X, y)
+    constant.fit(X, y)
+    assert gaussian.gate_means_.shape == (2, 0)
+    proportions = np.exp(constant.gate_intercept_)
+    proportions /= proportions.sum()
+    np.testing.assert_allclose(gaussian.gate_weights_, proportions, rtol=1e-8)
+    np.testing.assert_allclose(gaussian.predict(X), constant.predict(X), rtol=1e-8)
+    np.testing.assert_allclose(gaussian.bic(X, y), constant.bic(X, y), rtol=1e-10)
+
+
+def test_pruning_and_pickling_keep_the_gate():
+    X, y = _blobs()
+    model = MoERegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    keep = np.argsort(model.expert_usage_)[1:]
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[1])
+    gate = model.predict_gate(X)[:, np.sort(keep)]
+    np.testing.assert_allclose(
+        pruned.predict_gate(X), gate / gate.sum(axis=1, keepdims=True), rtol=1e-7
+    )
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_warm_start_continues_and_a_changed_gate_is_refused():
+    X, y = _blobs()
+    model = MoERegressor(2, gate="gaussian", warm_start=True, random_state=0)
+    model.set_params(max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+        first = model.objective_history_[-1]
+        model.fit(X, y)
+    # the second fit starts where the first stopped: its first iteration is no
+    # lower than the first fit's last
+    assert model.objective_history_[0] >= first - 1e-12
+    model.set_params(gate="softmax")
+    with pytest.raises(ValueError, match="warm_start=True continues the fitted"):
+        model.fit(X, y)
+    assert hasattr(model, "gate_means_")  # unchanged by the refused fit
+    refit = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    refit.set_params(gate="softmax").fit(X, y)
+    assert hasattr(refit, "gate_coef_") and not hasattr(refit, "gate_means_")
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_gradient_solvers_are_refused(solver):
+    X, y = _blobs(n=100)
+    model = MoERegressor(2, gate="gaussian", solver=solver)
+    with pytest.raises(ValueError, match="gate='gaussian' is fitted by EM only"):
+        model.fit(X, y)
+
+
+def test_std_errors_are_refused():
+    X, y = _blobs(n=200)
+    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="not available for gate='gaussian'"):
+        model.std_errors(X, y)
+
+
+def test_classifier_with_a_gaussian_gate():
+    X, labels = _blobs(n=600)
+    classes = (labels > np.median(labels)).astype(int)
+    model = MoEClassifier(2, gate="gaussian", alpha=0.0, tol=0, max_iter=40)
+    model.set_params(random_state=0).fit(X, classes)
+    assert np.all(np.diff(model.objective_history_) >= -1e-10)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # predict_proba is the gate-weighted experts' probabilities, computed here
+    logits = model.expert_intercept_[None] + np.einsum(
+        "nd,kcd->nkc", X, model.expert_coef_
+    )
+    expert_proba = np.exp(logits - logsumexp(logits, axis=2, keepdims=True))
+    expected = np.einsum("nk,nkc->nc", model.predict_gate(X), expert_proba)
+    np.testing.assert_allclose(proba, expected, rtol=1e-8, atol=1e-12)
+
+
+def test_poisson_regressor_with_a_gaussian_gate():
+    X, _ = _inner_outer(n=1000)
+    rng = np.random.RandomState(4)
+    y = rng.poisson(np.where(np.abs(X[:, 0]) < 1, 20.0, 2.0))
+    model = MoEPoissonRegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    rates = np.exp(model.expert_intercept_[None] + X @ model.expert_coef_.T)
+    gate = model.predict_gate(X)
+    np.testing.assert_allclose(model.predict(X), np.sum(gate * rates, axis=1))
+    expected = np.sum(logsumexp(np.log(gate) + poisson(rates).logpmf(y[:, None]), 1))
+    np.testing.assert_allclose(model.log_likelihood_, expected, rtol=1e-9)
+    inner = int(np.argmin(model.gate_covariances_[:, 0, 0]))
+    np.testing.assert_allclose(rates[np.abs(X[:, 0]) < 0.5, inner], 20.0, rtol=0.2)
+
+
+def test_sparse_routing_with_a_gaussian_gate():
+    X, y = _blobs()
+    model = MoERegressor(2, gate="gaussian", top_k=1, random_state=0).fit(X, y)
+    gate = model.predict_gate(X)
+    assert np.all(np.count_nonzero(gate, axis=1) == 1)
+    chosen = np.argmax(_gate_densities(model, X), axis=1)
+    np.testing.assert_array_equal(np.argmax(gate, axis=1), chosen)
+
+
+def test_float32_fit_agrees_with_float64():
+    X, y = _blobs()
+    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    single = MoERegressor(2, gate="gaussian", random_state=0)
+    single.fit(X.astype(np.float32), y.astype(np.float32))
+    assert single.predict(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(single.gate_means_, model.gate_means_, atol=1e-3)
+    np.testing.assert_allclose(
+        single.predict(X.astype(np.float32)), model.predict(X), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_degenerate_inputs_give_finite_fits():
+    rng = np.random.RandomState(0)
+    # a constant feature, duplicated rows and more experts than clusters
+    X = np.column_stack([np.repeat(rng.randn(30), 4), np.full(120, 7.0)])
+    y = np.repeat(rng.randn(30), 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(4, gate="gaussian", random_state=0).fit(X, y)
+    assert np.all(np.isfinite(model.gate_covariances_))
+    assert np.all(np.isfinite(model.predict(X)))
+    gate = model.predict_gate(X + np.array([0.0, 1.0]))  # off the constant value
+    np.testing.assert_allclose(gate.sum(axis=1), 1.0)
+
+
+def test_float32_covariances_of_nearly_collinear_features_factorize():
+    # the digits' pixels: in float32, rounding left an expert's covariance
+    # numerically indefinite (Cholesky failed) before the growing jitter
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    model = MoEClassifier(4, gate="gaussian", n_init=1, max_iter=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X[:1200].astype(np.float32), y[:1200])
+    assert np.all(np.isfinite(model.gate_covariances_))
+    assert model.score(X[1200:].astype(np.float32), y[1200:]) > 0.85
