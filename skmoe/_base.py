@@ -392,7 +392,10 @@ def _sgd_solver(estimator):
     if estimator.n_experts == "auto" and not hasattr(estimator, "n_experts_"):
         raise AttributeError(
             "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
-            "number of experts in fit, which partial_fit then continues."
+            "number of experts in fit, by the BIC of complete fits, which one "
+            "mini-batch cannot do. Set n_experts to an integer (e.g. "
+            f"{type(estimator).__name__}(n_experts=3, solver='sgd')), or call fit "
+            "first, after which partial_fit continues the fitted model."
         )
     return True
 
@@ -1587,6 +1590,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The updated estimator.
+
+        Raises
+        ------
+        AttributeError
+            On access (``hasattr(estimator, "partial_fit")`` is False) unless
+            ``solver="sgd"``, and while ``n_experts="auto"`` is unfitted: it
+            chooses the number of experts by BIC in :meth:`fit`, which one
+            mini-batch cannot do. The exception's cause says which and what to
+            do (an integer ``n_experts``, or :meth:`fit` first, which
+            ``partial_fit`` then continues); the estimator is unchanged.
         """
         with _unchanged_on_failure(self):
             return self._partial_fit(X, y, sample_weight)

@@ -302,6 +302,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         -------
         self : object
             The updated estimator.
+
+        Raises
+        ------
+        AttributeError
+            On access (``hasattr(estimator, "partial_fit")`` is False) unless
+            ``solver="sgd"``, and while ``n_experts="auto"`` is unfitted: it
+            chooses the number of experts by BIC in :meth:`fit`, which one
+            mini-batch cannot do. The exception's cause says which and what to
+            do (an integer ``n_experts``, or :meth:`fit` first, which
+            ``partial_fit`` then continues); the estimator is unchanged.
         """
         first = not hasattr(self, "n_experts_")
         if first and classes is None:

@@ -1,7 +1,10 @@
 """scikit-learn's estimator checks over both estimators."""
 
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_n_features_in_after_fitting,
+    parametrize_with_checks,
+)
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
@@ -17,8 +20,25 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+#: partial_fit exists once fit has chosen the number of experts, or with an integer
+#: n_experts; the check fits n_experts="auto", then calls partial_fit on an unfitted
+#: clone, which has none (its AttributeError's cause says to set an integer
+#: n_experts or to call fit first; test_auto_partial_fit_check_fails_for_that_reason).
+AUTO_PARTIAL_FIT = (
+    "partial_fit needs an integer n_experts or a fitted model; the check calls it "
+    "on an unfitted clone of a model fitted with n_experts='auto'"
+)
+
+
+def _auto_sgd(estimator) -> bool:
+    params = estimator.get_params()
+    return params["n_experts"] == "auto" and params["solver"] == "sgd"
+
+
 def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILED_CHECKS)
+    if _auto_sgd(estimator):
+        expected["check_n_features_in_after_fitting"] = AUTO_PARTIAL_FIT
     if estimator.get_params()["warm_start"]:
         expected["check_supervised_y_2d"] = (
             "a warm start continues EM from the last fit, so refitting the same "
@@ -52,6 +72,10 @@ CONFIGURED = (
     ]
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
     + [
+        Estimator(n_experts="auto", solver="sgd", n_init=1, random_state=0)
+        for Estimator in (MoERegressor, MoEClassifier, MoEPoissonRegressor)
+    ]
+    + [
         MoEPoissonRegressor(**params)
         for params in (
             dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
@@ -79,3 +103,15 @@ def test_checked_instances_differ_from_the_defaults_only_in_restarts(checked):
     defaults = type(checked)().get_params()
     differ = {k for k, v in checked.get_params().items() if defaults[k] != v}
     assert differ <= {"n_init", "random_state"}
+
+
+@pytest.mark.parametrize(
+    "estimator", [e for e in CONFIGURED if _auto_sgd(e)], ids=lambda e: type(e).__name__
+)
+def test_auto_partial_fit_check_fails_for_that_reason(estimator):
+    # the expected failure above is partial_fit's refusal before fit, not another
+    with pytest.raises(
+        AttributeError, match="has no attribute 'partial_fit'"
+    ) as raised:
+        check_n_features_in_after_fitting(type(estimator).__name__, estimator)
+    assert "partial_fit needs an integer n_experts" in str(raised.value.__cause__)

@@ -5,12 +5,14 @@ import warnings
 import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._backend import blas_threads
 from skmoe._em import EMProblem, initial_params, run_em
 from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
@@ -320,6 +322,66 @@ def test_partial_fit_improves_and_needs_sgd():
     for _ in range(20):
         clf.partial_fit(X, labels)
     assert clf.score(X, labels) > 0.9
+
+
+def _streaming_data(Estimator):
+    """X, a target for ``Estimator`` and its first partial_fit's keywords."""
+    X, y, regime = regimes(200)
+    if Estimator is MoEClassifier:
+        return X, regime, {"classes": [0, 1, 2]}
+    if Estimator is MoEPoissonRegressor:
+        return X, np.random.RandomState(0).poisson(np.exp(0.5 * X[:, 0])), {}
+    return X, y, {}
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_partial_fit_before_fit_refuses_auto_and_says_what_to_do(Estimator, solver):
+    # n_experts="auto" chooses the number of experts by BIC in fit, which one
+    # mini-batch cannot do: partial_fit stays hidden until fit has chosen it
+    X, y, first_call = _streaming_data(Estimator)
+    model = Estimator(n_experts="auto", solver=solver, random_state=0)
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(
+        AttributeError, match="has no attribute 'partial_fit'"
+    ) as raised:
+        model.partial_fit(X, y, **first_call)
+    cause = str(raised.value.__cause__)
+    if solver == "sgd":
+        assert "n_experts='auto' chooses the number of experts in fit" in cause
+        assert f"{Estimator.__name__}(n_experts=3, solver='sgd')" in cause
+        assert "or call fit first" in cause
+    else:
+        assert "partial_fit needs solver='sgd'" in cause
+        assert f"this estimator has solver={solver!r}" in cause
+    # refused before anything changed: no fitted attribute, no private state
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert vars(model) == vars(
+        Estimator(n_experts="auto", solver=solver, random_state=0)
+    )
+    # what the message says to do works, from the first call
+    model.set_params(n_experts=2, solver="sgd")
+    assert model.partial_fit(X, y, **first_call) is model
+    assert (model.n_experts_, model.n_features_in_, model.n_iter_) == (2, 2, 1)
+    with pytest.raises(ValueError, match="X has 1 features"):
+        model.partial_fit(X[:, :1], y)
+    assert model.partial_fit(X, y).n_iter_ == 2
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_partial_fit_continues_an_auto_fit_but_not_its_unfitted_clone(Estimator):
+    X, y, _ = _streaming_data(Estimator)
+    fitted = Estimator(n_experts="auto", solver="sgd", random_state=0).fit(X, y)
+    n_experts, n_iter = fitted.n_experts_, fitted.n_iter_
+    assert fitted.partial_fit(X, y).n_iter_ == n_iter + 1
+    assert fitted.n_experts_ == n_experts
+    # a clone is unfitted: it has no partial_fit, as before the fit
+    assert not hasattr(clone(fitted), "partial_fit")
 
 
 def test_partial_fit_continues_a_fitted_model():
