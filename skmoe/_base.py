@@ -59,6 +59,7 @@ from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
 from .gates import GATES, GaussianGate
+from .gates.gaussian import COVARIANCE_TYPES
 
 #: Every gate family's fitted attributes (a refit with another gate drops
 #: the earlier gate's).
@@ -447,6 +448,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "n_experts": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "gate": [StrOptions(set(GATES))],
+        "gate_covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "gate_features": ["array-like", None],
         "expert_features": ["array-like", None],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -478,6 +480,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts=3,
         *,
         gate="softmax",
+        gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
         alpha=1e-4,
@@ -502,6 +505,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     ):
         self.n_experts = n_experts
         self.gate = gate
+        self.gate_covariance_type = gate_covariance_type
         self.gate_features = gate_features
         self.expert_features = expert_features
         self.alpha = alpha
@@ -614,7 +618,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _check_warm_gate(self):
         """A warm start continues the fitted gate's parameters: raise if ``gate``
         now names a family with other parameters."""
-        fitted = self._gate_family
+        fitted = type(self._fitted_gate())
         if GATES[self.gate].attribute_names != fitted.attribute_names:
             names = {family: name for name, family in GATES.items()}
             raise ValueError(
@@ -649,7 +653,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         candidates = self._candidates(int(np.count_nonzero(sample_weight)))
         Y = self._encode_target(y, X_host, fitting=True)
         experts = self._make_experts(Y, sample_weight)
-        gate = GATES[self.gate]()
+        gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
@@ -989,7 +993,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.converged_ = result.converged
         self.n_experts_ = n_experts
         # what predictions use: set_params after fitting must not change them
-        self._gate_family = type(problem.gate)
+        self._gate_family = problem.gate
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
@@ -1107,7 +1111,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _fitted_gate(self):
         """The gate family the model was fitted with (``gate`` may have changed)."""
-        return self._gate_family()
+        family = self._gate_family
+        return family() if isinstance(family, type) else family  # a type: pickles
+
+    def _make_gate(self):
+        """The gate family ``gate`` (and ``gate_covariance_type``) name."""
+        if self.gate == "gaussian":
+            return GaussianGate(self.gate_covariance_type)
+        return GATES[self.gate]()
 
     def _route(self, xp, design):
         """Selected experts and their log sparse-gate weights, both (top_k, n)."""
@@ -1647,7 +1658,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             design,
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
-            GATES[self.gate](),
+            self._make_gate(),
             experts,
             float(self.alpha),
             self.top_k,

@@ -112,6 +112,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         n_experts=2,
         *,
         gate="softmax",
+        gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
         alpha=1e-3,
@@ -137,6 +138,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         super().__init__(
             n_experts=n_experts,
             gate=gate,
+            gate_covariance_type=gate_covariance_type,
             gate_features=gate_features,
             expert_features=expert_features,
             alpha=alpha,

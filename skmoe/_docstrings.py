@@ -14,6 +14,15 @@ GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax
         maximizes the joint likelihood of X and y (``objective_history_``); it
         is fitted by ``solver="em"`` only and has no :meth:`std_errors`.
 
+    gate_covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        ``gate="gaussian"`` only (other gates ignore it): the form of the
+        experts' covariances, as scikit-learn's GaussianMixture's
+        ``covariance_type``. ``"full"``: each expert its own; ``"tied"``: one
+        for all (the boundaries are then linear: the softmax gate's family,
+        fitted generatively, as linear discriminant analysis); ``"diag"``:
+        diagonal, ``D`` variances per expert instead of ``D(D+1)/2``, for many
+        features; ``"spherical"``: one variance per expert.
+
     gate_features : array-like of int, str or bool, default=None
         The features the gate sees (R flexmix's *concomitant variables*):
         column indices, feature names (for input with ``feature_names_in_``) or
@@ -194,9 +203,13 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``gate="gaussian"`` only: the means m_k of the experts' regions, over
         the gate's features (``gate_features``, all features by default).
 
-    gate_covariances_ : ndarray of shape (n_experts_, n_gate_features, n_gate_features)
+    gate_covariances_ : ndarray
         ``gate="gaussian"`` only: the covariances S_k of the experts' regions,
-        each with ``1e-6`` of each feature's variance added to its diagonal.
+        with ``1e-6`` of each feature's variance added to their diagonals, in
+        GaussianMixture's shapes by ``gate_covariance_type``: ``(n_experts_,
+        n_gate_features, n_gate_features)`` if ``"full"``, ``(n_gate_features,
+        n_gate_features)`` if ``"tied"``, ``(n_experts_, n_gate_features)`` if
+        ``"diag"`` (the variances) and ``(n_experts_,)`` if ``"spherical"``.
 
     log_likelihood_ : float
         Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |

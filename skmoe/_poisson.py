@@ -117,6 +117,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         n_experts="auto",
         *,
         gate="softmax",
+        gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
         alpha=1e-6,
@@ -142,6 +143,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         super().__init__(
             n_experts=n_experts,
             gate=gate,
+            gate_covariance_type=gate_covariance_type,
             gate_features=gate_features,
             expert_features=expert_features,
             alpha=alpha,

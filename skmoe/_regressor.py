@@ -119,6 +119,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         n_experts="auto",
         *,
         gate="softmax",
+        gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
         variance_type="per_expert",
@@ -145,6 +146,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         super().__init__(
             n_experts=n_experts,
             gate=gate,
+            gate_covariance_type=gate_covariance_type,
             gate_features=gate_features,
             expert_features=expert_features,
             alpha=alpha,

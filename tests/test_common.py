@@ -72,6 +72,15 @@ CONFIGURED = (
     ]
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
     + [
+        MoERegressor(
+            n_experts=2,
+            gate="gaussian",
+            gate_covariance_type="diag",
+            n_init=1,
+            random_state=0,
+        )
+    ]
+    + [
         Estimator(n_experts="auto", solver="sgd", n_init=1, random_state=0)
         for Estimator in (MoERegressor, MoEClassifier, MoEPoissonRegressor)
     ]

@@ -37,6 +37,17 @@ def _blobs(n=600, seed=1):
     return X, y
 
 
+def _full_covariances(model):
+    """The gate's covariances as (K, d, d), from GaussianMixture's shapes."""
+    covariances, (n_experts, d) = model.gate_covariances_, model.gate_means_.shape
+    return {
+        "full": lambda: covariances,
+        "tied": lambda: np.broadcast_to(covariances, (n_experts, d, d)),
+        "diag": lambda: covariances[:, :, None] * np.eye(d),
+        "spherical": lambda: covariances[:, None, None] * np.eye(d),
+    }[model.gate_covariance_type]()
+
+
 def _gate_densities(model, X):
     """a_k N(x; m_k, S_k) from the fitted attributes, by scipy.stats."""
     return np.column_stack(
@@ -45,19 +56,29 @@ def _gate_densities(model, X):
             for w, m, S in zip(
                 model.gate_weights_,
                 model.gate_means_,
-                model.gate_covariances_,
+                _full_covariances(model),
                 strict=True,
             )
         ]
     )
 
 
-def test_predict_gate_is_the_normalized_gaussian_densities():
+COVARIANCE_SHAPES = {
+    "full": (2, 2, 2),
+    "tied": (2, 2),
+    "diag": (2, 2),
+    "spherical": (2,),
+}
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_SHAPES)
+def test_predict_gate_is_the_normalized_gaussian_densities(covariance_type):
     X, y = _blobs()
-    model = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    model = MoERegressor(2, gate="gaussian", gate_covariance_type=covariance_type)
+    model.set_params(random_state=0).fit(X, y)
     assert model.gate_weights_.shape == (2,)
     assert model.gate_means_.shape == (2, 2)
-    assert model.gate_covariances_.shape == (2, 2, 2)
+    assert model.gate_covariances_.shape == COVARIANCE_SHAPES[covariance_type]
     assert not hasattr(model, "gate_coef_")
     densities = _gate_densities(model, X)
     expected = densities / densities.sum(axis=1, keepdims=True)
@@ -120,26 +141,74 @@ def test_linear_gaussian_experts_reach_gaussian_mixture_on_x_and_y():
     np.testing.assert_allclose(model.objective_history_[-1], gmm.score(XY), rtol=1e-8)
 
 
-def test_converged_gate_is_the_weighted_moments_of_x():
+@pytest.mark.parametrize("covariance_type", COVARIANCE_SHAPES)
+def test_converged_gate_is_the_weighted_moments_of_x(covariance_type):
     # EM's fixed point: each expert's proportion, mean and covariance are the
-    # responsibility-weighted moments of x (plus the diagonal loading)
+    # responsibility-weighted moments of x (plus the diagonal loading), in the
+    # covariance's form
     X, y = _blobs()
     weights = np.random.RandomState(5).uniform(0.5, 2.0, size=len(y))
     model = MoERegressor(2, gate="gaussian", alpha=0.0, tol=0, max_iter=300)
-    model.set_params(random_state=0).fit(X, y, sample_weight=weights)
+    model.set_params(gate_covariance_type=covariance_type, random_state=0)
+    model.fit(X, y, sample_weight=weights)
     resp = model.responsibilities(X, y) * weights[:, None]
-    np.testing.assert_allclose(
-        model.gate_weights_, resp.sum(axis=0) / weights.sum(), rtol=1e-7
-    )
+    shares = resp.sum(axis=0) / weights.sum()
+    np.testing.assert_allclose(model.gate_weights_, shares, rtol=1e-7)
     mean = np.average(X, axis=0, weights=weights)
-    variance = np.average((X - mean) ** 2, axis=0, weights=weights)
+    loading = np.diag(REG_COVAR * np.average((X - mean) ** 2, axis=0, weights=weights))
+    covariances = []
     for k in range(2):
         m = np.average(X, axis=0, weights=resp[:, k])
-        S = np.cov(X.T, aweights=resp[:, k], bias=True)
         np.testing.assert_allclose(model.gate_means_[k], m, rtol=1e-7, atol=1e-9)
-        np.testing.assert_allclose(
-            model.gate_covariances_[k], S + np.diag(REG_COVAR * variance), rtol=1e-7
-        )
+        covariances.append(np.cov(X.T, aweights=resp[:, k], bias=True) + loading)
+    covariances = np.array(covariances)
+    expected = {
+        "full": covariances,
+        "tied": np.einsum("k,kij->ij", shares, covariances),
+        "diag": np.diagonal(covariances, axis1=1, axis2=2),
+        "spherical": np.diagonal(covariances, axis1=1, axis2=2).mean(axis=1),
+    }[covariance_type]
+    np.testing.assert_allclose(model.gate_covariances_, expected, rtol=1e-7)
+    # bic counts the gate's (K - 1) + K d + the covariances' free parameters,
+    # and the experts' K (d + 1) coefficients and K variances
+    n_covariance = {"full": 6, "tied": 3, "diag": 4, "spherical": 2}[covariance_type]
+    n_parameters = 1 + 4 + n_covariance + 6 + 2
+    log_likelihood = model.log_likelihood_samples(X, y).sum()
+    np.testing.assert_allclose(
+        model.bic(X, y), -2 * log_likelihood + n_parameters * np.log(len(y))
+    )
+
+
+def test_diagonal_gate_and_constant_experts_reach_diagonal_gaussian_mixture():
+    # with experts of constant means (expert_features=[]) and diagonal gate
+    # covariances, the model is a diagonal Gaussian mixture of [x, y]
+    X, y = _blobs(n=2000)
+    XY = np.column_stack([X, y])
+    gmm = GaussianMixture(2, covariance_type="diag", reg_covar=1e-12, tol=1e-12)
+    gmm.set_params(max_iter=1000, n_init=3, random_state=0).fit(XY)
+    model = MoERegressor(2, gate="gaussian", gate_covariance_type="diag")
+    model.set_params(expert_features=[], alpha=0.0, tol=1e-12, max_iter=1000)
+    model.set_params(random_state=0).fit(X, y)
+    ours, theirs = np.argsort(model.gate_means_[:, 0]), np.argsort(gmm.means_[:, 0])
+    np.testing.assert_allclose(
+        model.gate_weights_[ours], gmm.weights_[theirs], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        model.gate_means_[ours], gmm.means_[theirs, :2], atol=1e-6
+    )
+    variance = np.var(X, axis=0)
+    np.testing.assert_allclose(
+        model.gate_covariances_[ours] - REG_COVAR * variance,
+        gmm.covariances_[theirs, :2],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        model.expert_intercept_[ours], gmm.means_[theirs, 2], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        model.expert_variance_[ours], gmm.covariances_[theirs, 2], rtol=1e-5
+    )
+    np.testing.assert_allclose(model.objective_history_[-1], gmm.score(XY), rtol=1e-8)
 
 
 def test_localized_gate_isolates_a_middle_regime_a_softmax_gate_cannot():

@@ -53,11 +53,19 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     )
 
 
+#: The covariances' forms, as scikit-learn's GaussianMixture's ``covariance_type``.
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
 class GaussianGate(GateFamily):
     """``g_k(x) = a_k N(x; m_k, S_k) / sum_j a_j N(x; m_j, S_j)``.
 
     Each expert has a region of the input space: a Gaussian density with its own
-    mean and full covariance, and a mixing proportion. The model is then one of
+    mean and covariance, and a mixing proportion. ``covariance_type`` constrains
+    the covariances as scikit-learn's GaussianMixture does: ``"full"`` (each its
+    own), ``"tied"`` (one for all experts: the boundaries are then linear, the
+    softmax gate's family fitted generatively), ``"diag"`` (diagonal) or
+    ``"spherical"`` (a multiple of the identity). The model is then one of
     ``(x, y)`` jointly, ``p(x, y) = sum_k a_k N(x; m_k, S_k) p_k(y | x)``, whose
     EM has a closed-form gate M-step: each expert's proportion, weighted mean
     and weighted covariance of x under the responsibilities, as in a Gaussian
@@ -76,6 +84,21 @@ class GaussianGate(GateFamily):
     added to their diagonal (see :func:`_whitening` for float32); ``alpha``
     does not penalize this gate.
     """
+
+    def __init__(self, covariance_type: str = "full"):
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {COVARIANCE_TYPES}; "
+                f"got {covariance_type!r}."
+            )
+        self.covariance_type = covariance_type
+
+    def __repr__(self):
+        return f"GaussianGate({self.covariance_type!r})"
+
+    @property
+    def _diagonal(self) -> bool:
+        return self.covariance_type in ("diag", "spherical")
 
     def prepare(self, xp, design: Array, sample_weight: Array, alpha: float):
         """Each feature's diagonal loading (``REG_COVAR`` of its variance)."""
@@ -99,8 +122,15 @@ class GaussianGate(GateFamily):
         coef, whiten = params["coef"], params["whiten"]
         X = design[1:, :]
         rows = []
+        if self._diagonal:
+            eye = xp.eye(X.shape[0], dtype=X.dtype, device=device(X))
+            scales = xp.sum(whiten * eye, axis=-1)  # (K, d): W_k's diagonal
         for k in range(coef.shape[1]):  # one (d, n) temporary at a time
-            z = whiten[k, ...] @ (X - coef[1:, k][:, None])
+            centered = X - coef[1:, k][:, None]
+            if self._diagonal:
+                z = scales[k, :][:, None] * centered
+            else:
+                z = whiten[k, ...] @ centered
             rows.append(coef[0, k] - 0.5 * xp.sum(z * z, axis=0))
         return xp.stack(rows, axis=0)
 
@@ -144,13 +174,28 @@ class GaussianGate(GateFamily):
         tiny = float(xp.finfo(weights.dtype).smallest_normal)
         weights = xp.clip(weights, tiny, None)  # an expert no sample supports
         means = (X @ weighted_resp.T) / weights[None, :]  # (d, K)
-        covariances = []
-        for k in range(n_experts):
-            z = X - means[:, k][:, None]
-            covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
-            covariances.append(0.5 * (covariance + covariance.T))
-        whiten = _whitening(xp, xp.stack(covariances, axis=0), prepared)
         eye = xp.eye(d, dtype=X.dtype, device=device(X))
+        if self._diagonal:
+            variances = []
+            for k in range(n_experts):
+                z = X - means[:, k][:, None]
+                variances.append((z * z) @ weighted_resp[k, :] / weights[k])
+            variances = xp.stack(variances, axis=0) + prepared[None, :]  # (K, d)
+            if self.covariance_type == "spherical":
+                variances = xp.mean(variances, axis=1, keepdims=True) + 0 * variances
+            whiten = (1.0 / xp.sqrt(variances))[:, :, None] * eye[None, :, :]
+        else:
+            covariances = []
+            for k in range(n_experts):
+                z = X - means[:, k][:, None]
+                covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
+                covariances.append(0.5 * (covariance + covariance.T))
+            covariances = xp.stack(covariances, axis=0)
+            if self.covariance_type == "tied":  # pooled within the experts
+                shares = weights / xp.sum(weights)
+                pooled = xp.sum(shares[:, None, None] * covariances, axis=0)
+                covariances = pooled[None, :, :] + 0 * covariances
+            whiten = _whitening(xp, covariances, prepared)
         log_det = xp.sum(xp.log(xp.sum(whiten * eye, axis=-1)), axis=-1)  # of W_k
         bias = xp.log(weights) + log_det
         coef = xp.concat([bias[None, :], means], axis=0)
@@ -160,8 +205,14 @@ class GaussianGate(GateFamily):
         return xp.sum(params["coef"][:0, 0])  # 0.0, in the parameters' namespace
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        per_expert = n_features + n_features * (n_features + 1) // 2
-        return n_experts - 1 + n_experts * per_expert
+        full = n_features * (n_features + 1) // 2
+        covariances = {
+            "full": n_experts * full,
+            "tied": full,
+            "diag": n_experts * n_features,
+            "spherical": n_experts,
+        }[self.covariance_type]
+        return n_experts - 1 + n_experts * n_features + covariances
 
     # -- between fitted attributes and parameters (host NumPy) ------------------
 
@@ -193,10 +244,20 @@ class GaussianGate(GateFamily):
         log_weights = coef[0] - log_det
         weights = np.exp(log_weights - np.max(log_weights))
         precisions = np.swapaxes(whiten, 1, 2) @ whiten
+        covariances = np.linalg.inv(precisions)
+        # GaussianMixture's shapes: (K, d, d), (d, d), (K, d) or (K,)
+        if self.covariance_type == "tied":
+            covariances = covariances[0]
+        elif self.covariance_type == "diag":
+            covariances = np.diagonal(covariances, axis1=1, axis2=2).copy()
+        elif self.covariance_type == "spherical":
+            diagonal = np.diagonal(covariances, axis1=1, axis2=2)
+            ones = np.ones(len(covariances), dtype=covariances.dtype)  # no features
+            covariances = diagonal[:, 0].copy() if diagonal.shape[1] else ones
         return {
             "gate_weights_": weights / np.sum(weights),
             "gate_means_": coef[1:].T.copy(),
-            "gate_covariances_": np.linalg.inv(precisions),
+            "gate_covariances_": covariances,
         }
 
     def from_attributes(self, attributes: dict, columns) -> Params:
@@ -204,6 +265,13 @@ class GaussianGate(GateFamily):
         weights = np.asarray(attributes["gate_weights_"])
         means = np.asarray(attributes["gate_means_"])
         covariances = np.asarray(attributes["gate_covariances_"])
+        n_experts, d = means.shape
+        if self.covariance_type == "tied":
+            covariances = np.broadcast_to(covariances, (n_experts, d, d))
+        elif self.covariance_type == "diag":
+            covariances = covariances[:, :, None] * np.eye(d)
+        elif self.covariance_type == "spherical":
+            covariances = covariances[:, None, None] * np.eye(d)
         whiten = np.linalg.inv(np.linalg.cholesky(covariances))
         log_det = np.sum(np.log(np.diagonal(whiten, axis1=1, axis2=2)), axis=1)
         tiny = np.finfo(weights.dtype).smallest_normal
