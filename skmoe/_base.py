@@ -107,6 +107,14 @@ def _at_lower_bound(problem, result) -> np.ndarray:
     return np.flatnonzero(hits)
 
 
+def _gate_collapsed(problem, result) -> np.ndarray:
+    """Indices of the experts of ``result`` whose gate parameters collapsed
+    (``GateFamily.collapsed``: a gaussian gate's covariance at its floor)."""
+    return problem.gate.collapsed(
+        problem.xp, problem.gate_design, problem.sample_weight, result.gate_params
+    )
+
+
 def _warn_user(message, category=UserWarning):
     """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
     call, whatever the depth of the wrappers in between (fit, partial_fit, a
@@ -615,16 +623,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             _warn_user(message, category)
         return self
 
-    def _check_warm_gate(self):
-        """A warm start continues the fitted gate's parameters: raise if ``gate``
-        now names a family with other parameters."""
+    def _check_warm_gate(self, method="warm_start=True"):
+        """A warm start (or ``partial_fit``) continues the fitted gate's
+        parameters: raise if ``gate`` now names a family with other parameters."""
         fitted = type(self._fitted_gate())
         if GATES[self.gate].attribute_names != fitted.attribute_names:
             names = {family: name for name, family in GATES.items()}
+            remedy = (
+                "set warm_start=False"
+                if method.startswith("warm")
+                else "call fit (with warm_start=False)"
+            )
             raise ValueError(
-                f"warm_start=True continues the fitted gate={names[fitted]!r}, "
-                f"whose parameters gate={self.gate!r} does not have; set "
-                "warm_start=False to fit the new gate from scratch."
+                f"{method} continues the fitted gate={names[fitted]!r}, whose "
+                f"parameters gate={self.gate!r} does not have; {remedy} to fit "
+                "the new gate from scratch."
             )
 
     def _fit(self, X, y, sample_weight, warm):
@@ -765,6 +778,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _collapse_message(self, problem, best):
         """The text of a warning when experts of the kept run (of several) sit at
         a lower bound of their parameters, or None."""
+        gate_message = self._gate_collapse_message(problem, best)
+        if gate_message is not None:
+            return gate_message
         collapsed = _at_lower_bound(problem, best)
         n_experts = best.gate_params["coef"].shape[1]
         if len(collapsed) == 0 or n_experts < 2 or self._degenerate_target():
@@ -778,6 +794,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "score, bic and aic with it, are inflated. Try fewer experts, "
             "n_experts='auto' (which passes over such fits), prune_threshold > 0 "
             "or, for Gaussian experts, variance_type='tied'."
+        )
+
+    def _gate_collapse_message(self, problem, best):
+        """The text of a warning when the gate of the kept run (of several
+        experts) collapsed (see :func:`_gate_collapsed`), or None."""
+        gate_collapsed = _gate_collapsed(problem, best)
+        if len(gate_collapsed) == 0 or best.gate_params["coef"].shape[1] < 2:
+            return None
+        return (
+            f"Experts {gate_collapsed.tolist()} of the kept run collapsed in "
+            "the gaussian gate: their samples share a value of a gate "
+            "feature (a binary or discrete one, duplicated rows) or lie on a "
+            "line, so their covariance of the inputs sits at its floor. The "
+            "joint likelihood of X and y that EM maximizes, and compares "
+            "restarts by, is then inflated without bound by their density of "
+            "X, and no restart avoided it. The fit of y given X (predict, "
+            "score, bic) may still be sound, with the gate splitting on that "
+            "value; to model X's density, give the gate continuous features "
+            "(gate_features), or use gate='softmax'."
         )
 
     def _degenerate_target(self) -> bool:
@@ -870,7 +905,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             for index, (method, seed) in enumerate(starts)
         )
-        return max(results, key=lambda result: result.objective)
+        # a gate that models x (gate="gaussian") can raise its joint likelihood
+        # without bound by collapsing onto a feature's value: runs that did not
+        # collapse first
+        intact = [r for r in results if len(_gate_collapsed(problem, r)) == 0]
+        return max(intact or results, key=lambda result: result.objective)
 
     def _collapsed(self, problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter
@@ -944,6 +983,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         features each part sees, centered at ``offset`` (all features' offsets),
         in ``like``'s namespace, dtype and device."""
         gate = self._fitted_gate()
+        fitted_columns = getattr(self, "_fitted_gate_columns", self._gate_columns)
+        if isinstance(gate, GaussianGate) and fitted_columns != self._gate_columns:
+            raise ValueError(
+                "warm_start=True continues the fitted gate='gaussian', whose "
+                f"densities are over the gate features {fitted_columns} (None: "
+                f"all), not {self._gate_columns}; set warm_start=False to fit "
+                "other gate_features."
+            )
         gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
         gate_params = {name: as_compute(xp, v, like) for name, v in gate_params.items()}
         shift = _take_columns(xp, offset, self._gate_columns, axis=0)
@@ -994,6 +1041,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.n_experts_ = n_experts
         # what predictions use: set_params after fitting must not change them
         self._gate_family = problem.gate
+        self._fitted_gate_columns = self._gate_columns
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
@@ -1030,12 +1078,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return {name: self._host_attribute(name) for name in names}
 
     def _gate_params(self, xp, like):
-        """The fitted gate's parameters for the full design matrix of X (not
-        centered), in ``like``'s namespace, dtype and device."""
+        """The fitted gate's parameters for the gate's features (not centered),
+        in ``like``'s namespace, dtype and device."""
         gate = self._fitted_gate()
         params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
-        params = gate.expand(params, self._gate_columns, self.n_features_in_)
         return {name: as_compute(xp, value, like) for name, value in params.items()}
+
+    def _gate_design(self, xp, design):
+        """The rows of X's design matrix (not centered) that the gate sees."""
+        columns = getattr(self, "_gate_columns", None)
+        if columns is None:
+            return design
+        rows = [0] + [column + 1 for column in columns]
+        index = xp.asarray(rows, dtype=xp.int64, device=device_of(design))
+        return xp.take(design, index, axis=0)
 
     def _validate_X_predict(self, X, method="predict"):
         """Validated X and the backend to compute its predictions on."""
@@ -1099,7 +1155,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _log_gate(self, xp, design):
         """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse."""
         gate = self._fitted_gate()
-        log_gate = gate.log_gate(xp, design, self._gate_params(xp, design))
+        gate_design = self._gate_design(xp, design)
+        log_gate = gate.log_gate(xp, gate_design, self._gate_params(xp, design))
         if self._top_k() is not None:
             log_gate = gate.truncate(xp, log_gate, self._top_k())
         return log_gate
@@ -1123,7 +1180,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _route(self, xp, design):
         """Selected experts and their log sparse-gate weights, both (top_k, n)."""
         gate_params = self._gate_params(xp, design)
-        return self._fitted_gate().route(xp, design, gate_params, self._top_k())
+        gate_design = self._gate_design(xp, design)
+        return self._fitted_gate().route(xp, gate_design, gate_params, self._top_k())
 
     def predict_gate(self, X):
         """Gate probabilities: how much each expert counts for each sample.
@@ -1166,6 +1224,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 experts,
                 float(self.alpha),
                 self._top_k(),
+                self._gate_design(xp, design),
             )
             params = (
                 self._gate_params(xp, design),
@@ -1617,6 +1676,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "n_experts_")
+        if not first:
+            self._check_warm_gate("partial_fit")
         # parameter combinations fail before the data touch any fitted state
         options = self._solver_options(self.n_experts if first else self.n_experts_)
         if is_regressor(self):

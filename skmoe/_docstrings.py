@@ -201,15 +201,25 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
 
     gate_means_ : ndarray of shape (n_experts_, n_gate_features)
         ``gate="gaussian"`` only: the means m_k of the experts' regions, over
-        the gate's features (``gate_features``, all features by default).
+        the gate's features (``gate_features``, all features by default) in
+        the order of X's columns, whatever the order ``gate_features`` lists
+        them in.
 
     gate_covariances_ : ndarray
         ``gate="gaussian"`` only: the covariances S_k of the experts' regions,
-        with ``1e-6`` of each feature's variance added to their diagonals, in
-        GaussianMixture's shapes by ``gate_covariance_type``: ``(n_experts_,
+        with ``1e-6`` of each feature's variance added to their diagonals (and,
+        where rounding in float32 leaves one not positive definite, at most
+        ``4.8e-3`` of its own diagonal), in GaussianMixture's shapes by
+        ``gate_covariance_type``: ``(n_experts_,
         n_gate_features, n_gate_features)`` if ``"full"``, ``(n_gate_features,
         n_gate_features)`` if ``"tied"``, ``(n_experts_, n_gate_features)`` if
         ``"diag"`` (the variances) and ``(n_experts_,)`` if ``"spherical"``.
+
+    gate_precisions_cholesky_ : ndarray
+        ``gate="gaussian"`` only: Cholesky factors of the inverses of
+        ``gate_covariances_`` (upper triangular, ``S_k^-1 = U_k U_k^T``), of
+        its shapes, as GaussianMixture's ``precisions_cholesky_``; what
+        predictions read.
 
     log_likelihood_ : float
         Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
@@ -287,7 +297,8 @@ ALPHA_MEANING = """L2 penalty per sample on the gate and expert coefficients
         of the gate coefficients plus that of the experts' coefficients (for
         Gaussian experts, each expert's divided by its noise variance:
         ``||b_k||^2 / s2_k``), so ``alpha`` means the same at any number of
-        samples. ``0.0`` gives maximum likelihood."""
+        samples. ``0.0`` gives maximum likelihood. It does not penalize
+        ``gate="gaussian"``, whose covariances are regularized instead."""
 
 
 def fill_doc(cls):

@@ -238,6 +238,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         # an expert with too few samples for its coefficients fits them (nearly)
         # exactly, and its rate can be extreme away from them, where its gate is
         # small but not zero: no parameter reaches a bound to say so
+        gate_message = self._gate_collapse_message(problem, best)
+        if gate_message is not None:
+            return gate_message
         n_experts = best.gate_params["coef"].shape[1]
         if n_experts < 2 or self._degenerate_target():
             return None

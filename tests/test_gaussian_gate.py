@@ -169,10 +169,13 @@ def test_converged_gate_is_the_weighted_moments_of_x(covariance_type):
         "spherical": np.diagonal(covariances, axis1=1, axis2=2).mean(axis=1),
     }[covariance_type]
     np.testing.assert_allclose(model.gate_covariances_, expected, rtol=1e-7)
-    # bic counts the gate's (K - 1) + K d + the covariances' free parameters,
-    # and the experts' K (d + 1) coefficients and K variances
-    n_covariance = {"full": 6, "tied": 3, "diag": 4, "spherical": 2}[covariance_type]
-    n_parameters = 1 + 4 + n_covariance + 6 + 2
+    # bic, of y given x, counts the gate's identifiable parameters: with K = 2,
+    # the differences of the two logits b_k + h_k.x - x'P_k x / 2, an intercept,
+    # d = 2 slopes and the free entries of P_1 - P_0 (3 if full, 0 if tied, 2
+    # if diagonal, 1 if spherical); and the experts' K (d + 1) coefficients and
+    # K variances
+    n_quadratic = {"full": 3, "tied": 0, "diag": 2, "spherical": 1}[covariance_type]
+    n_parameters = 1 + 2 + n_quadratic + 6 + 2
     log_likelihood = model.log_likelihood_samples(X, y).sum()
     np.testing.assert_allclose(
         model.bic(X, y), -2 * log_likelihood + n_parameters * np.log(len(y))
@@ -254,9 +257,10 @@ def test_gate_features_give_a_density_over_those_features_only():
     densities = _gate_densities(model, X)
     expected = densities / densities.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.predict_gate(X3), expected, rtol=1e-8, atol=1e-12)
-    # n_parameters: the gate's (K - 1) + K (d + d(d + 1)/2) with d = 2, and the
-    # experts' K (D + 1) coefficients and K variances with D = 3
-    n_parameters = 1 + 2 * (2 + 3) + 2 * 4 + 2
+    # n_parameters: the gate's (K - 1)(1 + d + d(d + 1)/2) with d = 2 (the
+    # differences of quadratic logits), and the experts' K (D + 1) coefficients
+    # and K variances with D = 3
+    n_parameters = 1 * (1 + 2 + 3) + 2 * 4 + 2
     expected_bic = -2 * model.log_likelihood_samples(X3, y).sum() + n_parameters * (
         np.log(len(y))
     )
@@ -388,8 +392,83 @@ def test_degenerate_inputs_give_finite_fits():
         model = MoERegressor(4, gate="gaussian", random_state=0).fit(X, y)
     assert np.all(np.isfinite(model.gate_covariances_))
     assert np.all(np.isfinite(model.predict(X)))
-    gate = model.predict_gate(X + np.array([0.0, 1.0]))  # off the constant value
-    np.testing.assert_allclose(gate.sum(axis=1), 1.0)
+    # the constant feature's loading is the same for every expert, so moving
+    # off its value changes no gate value
+    np.testing.assert_allclose(
+        model.predict_gate(X + np.array([0.0, 1e-3])), model.predict_gate(X), rtol=1e-6
+    )
+
+
+def test_a_discrete_gate_feature_does_not_take_over_the_fit():
+    # a binary feature unrelated to y: splitting an expert on it makes its
+    # density of x collapse (unbounded joint likelihood); restarts that did not
+    # collapse are kept first. Before, held-out R^2 was -0.72 to 0.42 here.
+    rng = np.random.RandomState(0)
+
+    def data(n):
+        x, b = rng.uniform(-3, 3, n), rng.randint(2, size=n).astype(float)
+        y = np.where(np.abs(x) < 1, 0.0, 3.0) + 0.1 * rng.randn(n)
+        return np.column_stack([x, b]), y
+
+    X, y = data(1500)
+    X_test, y_test = data(2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no collapse is kept, so no warning
+        model = MoERegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    assert model.score(X_test, y_test) > 0.85
+    assert np.min(model.gate_covariances_[:, 1, 1]) > 0.2  # b's variance is 1/4
+
+
+def test_a_collapse_no_restart_avoids_warns():
+    # y = 3 b x: the experts must split on the binary b, and their densities
+    # of b collapse onto its two values
+    rng = np.random.RandomState(0)
+    b, x = rng.randint(2, size=600).astype(float), rng.randn(600)
+    y = 3 * b * x + 0.1 * rng.randn(600)
+    X = np.column_stack([x, b])
+    model = MoERegressor(2, gate="gaussian", random_state=0)
+    with pytest.warns(UserWarning, match=r"Experts \[0, 1\] of the kept run collapsed"):
+        model.fit(X, y)
+    variance_b = np.var(b)
+    np.testing.assert_allclose(
+        model.gate_covariances_[:, 1, 1], REG_COVAR * variance_b, rtol=1e-3
+    )
+    assert model.score(X, y) > 0.99  # the fit of y given X is sound
+
+
+def test_float32_fit_predicts_what_it_fitted():
+    # the gate is stored as the precisions' Cholesky factors: factorizing
+    # stored float32 covariances again failed (LinAlgError in predict)
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:1200].astype(np.float32)
+    model = MoEClassifier(8, gate="gaussian", n_init=1, max_iter=20, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y[:1200])
+    np.testing.assert_allclose(
+        model.log_likelihood_samples(X, y[:1200]).sum(),
+        model.log_likelihood_,
+        rtol=1e-5,
+    )
+    assert model.predict(X).shape == (1200,)
+
+
+def test_refits_that_cannot_continue_the_gate_are_refused():
+    X, y = _blobs(n=300)
+    model = MoERegressor(2, gate="gaussian", gate_features=[0], warm_start=True)
+    model.set_params(random_state=0).fit(X, y)
+    means = model.gate_means_.copy()
+    model.set_params(gate_features=[0, 1])
+    with pytest.raises(ValueError, match="densities are over the gate features"):
+        model.fit(X, y)
+    np.testing.assert_array_equal(model.gate_means_, means)
+    fitted = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    fitted.set_params(gate="softmax", solver="sgd")
+    with pytest.raises(ValueError, match="partial_fit continues the fitted"):
+        fitted.partial_fit(X, y)
+    assert hasattr(fitted, "gate_means_") and not hasattr(fitted, "gate_coef_")
 
 
 def test_float32_covariances_of_nearly_collinear_features_factorize():

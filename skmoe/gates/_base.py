@@ -117,6 +117,11 @@ class GateFamily(ABC):
         y; None (the default) for a gate of y given x only."""
         return None
 
+    def collapsed(self, xp, design: Array, sample_weight: Array, params: Params):
+        """Indices (host NumPy) of the experts whose gate parameters sit at a
+        bound where the likelihood is unbounded; none by default."""
+        return np.zeros(0, dtype=np.intp)
+
     # -- between fitted attributes and parameters -------------------------------
     # Fitted attributes hold the parameters for the gate's features (the
     # ``columns`` of X it sees, None: all) in the features' units; a fit works on

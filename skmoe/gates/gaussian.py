@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .._backend import to_numpy
 from .._math import device, log_softmax, logsumexp
 from ._base import Array, GateFamily, Params
 
@@ -17,9 +18,14 @@ REG_COVAR = 1e-6
 
 
 #: Tries of the Cholesky factorization, with a jitter of each covariance's own
-#: diagonal that starts at 4 eps and grows JITTER_GROWTH times per try.
-JITTER_TRIES = 6
+#: diagonal that starts at 4 eps and grows JITTER_GROWTH times per try: at most
+#: 4.8e-3 of the diagonal in float32, 4.4e-12 in float64.
+JITTER_TRIES = 3
 JITTER_GROWTH = 100.0
+#: An expert whose covariance, in units of the features' variances, has an
+#: eigenvalue within COLLAPSE_FACTOR times the loading (``REG_COVAR``) has
+#: collapsed onto a lower-dimensional set (its samples share a feature's value).
+COLLAPSE_FACTOR = 10.0
 
 
 def _whitening(xp, covariances: Array, loading: Array) -> Array:
@@ -30,8 +36,9 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     definite in exact arithmetic, but rounding in float32 can leave one that is
     not, numerically: two nearly collinear features whose variances are far
     apart (the digits' pixels), or an expert on duplicated rows. Each diagonal
-    then also gets ``4 eps`` of its own value, a jitter that grows until every
-    factorization succeeds (in float64 it stays below 1e-15).
+    then also gets ``4 eps`` of its own value, a jitter that grows 100 times
+    per failed factorization, up to ``JITTER_TRIES`` tries (the digits in
+    float32 needed 4.8e-5).
     """
     d = covariances.shape[-1]
     eye = xp.eye(d, dtype=covariances.dtype, device=device(covariances))
@@ -48,8 +55,9 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
         relative *= JITTER_GROWTH
     raise FloatingPointError(
         "gate='gaussian': an expert's covariance of the inputs is not positive "
-        "definite even with a jitter of its diagonal; rescale the features, "
-        "remove duplicated ones, or use fewer experts."
+        f"definite even with a jitter of {relative / JITTER_GROWTH:.1e} of its "
+        "diagonal; fit in float64, remove duplicated or collinear features, or "
+        "use gate_covariance_type='diag'."
     )
 
 
@@ -205,18 +213,29 @@ class GaussianGate(GateFamily):
         return xp.sum(params["coef"][:0, 0])  # 0.0, in the parameters' namespace
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        full = n_features * (n_features + 1) // 2
-        covariances = {
-            "full": n_experts * full,
-            "tied": full,
-            "diag": n_experts * n_features,
-            "spherical": n_experts,
+        """Free parameters of the gate as a function of x, for BIC and AIC of
+        ``p(y | x)``: the logits ``log a_k N(x; m_k, S_k)`` are quadratic in x,
+        and adding one quadratic to all of them leaves the gate unchanged, so
+        each expert but one adds an intercept, D linear terms and the
+        covariance form's quadratic terms (none when tied: the softmax gate's
+        (K - 1)(D + 1)). The joint model has more (the density of x), which
+        the likelihood of y given x does not see."""
+        quadratic = {
+            "full": n_features * (n_features + 1) // 2,
+            "tied": 0,
+            "diag": n_features,
+            "spherical": 1 if n_features else 0,
         }[self.covariance_type]
-        return n_experts - 1 + n_experts * n_features + covariances
+        return (n_experts - 1) * (1 + n_features + quadratic)
 
     # -- between fitted attributes and parameters (host NumPy) ------------------
 
-    attribute_names = ("gate_weights_", "gate_means_", "gate_covariances_")
+    attribute_names = (
+        "gate_weights_",
+        "gate_means_",
+        "gate_covariances_",
+        "gate_precisions_cholesky_",
+    )
 
     def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
         """Means for features centered at ``offset`` (``sign=-1``: back)."""
@@ -224,56 +243,86 @@ class GaussianGate(GateFamily):
         means = coef[1:, ...] - sign * offset[:, None]
         return dict(params, coef=xp.concat([coef[:1, ...], means], axis=0))
 
-    def expand(self, params: Params, columns, n_features: int) -> Params:
-        if columns is None:
-            return params
-        index = np.asarray(columns, dtype=np.intp)
-        coef, whiten = params["coef"], params["whiten"]
-        out_coef = np.zeros((n_features + 1, coef.shape[1]), dtype=coef.dtype)
-        out_coef[np.concatenate([[0], index + 1])] = coef
-        out_whiten = np.zeros((whiten.shape[0], n_features, n_features), whiten.dtype)
-        out_whiten[np.ix_(np.arange(whiten.shape[0]), index, index)] = whiten
-        return {"coef": out_coef, "whiten": out_whiten}
-
     def to_attributes(self, params: Params, columns, n_features: int) -> dict:
-        """``gate_weights_`` (K,), ``gate_means_`` (K, d) and
-        ``gate_covariances_`` (K, d, d) from host parameters for the gate's
-        features in their units."""
+        """``gate_weights_`` (K,), ``gate_means_`` (K, d), and the covariances and
+        the Cholesky factors of the precisions in GaussianMixture's shapes, from
+        host parameters for the gate's features in their units.
+
+        The factors (``W_k`` transposed, upper triangular: ``S_k^-1 = U_k
+        U_k^T``, GaussianMixture's ``precisions_cholesky_``) are what predictions
+        read; the covariances, ``W_k^-1 W_k^-T`` formed in float64, are for
+        reading. (Factorizing stored float32 covariances again, ill-conditioned
+        as the digits' are, failed: their rounding left them indefinite.)
+        """
         coef, whiten = params["coef"], params["whiten"]
         log_det = np.sum(np.log(np.diagonal(whiten, axis1=1, axis2=2)), axis=1)
         log_weights = coef[0] - log_det
         weights = np.exp(log_weights - np.max(log_weights))
-        precisions = np.swapaxes(whiten, 1, 2) @ whiten
-        covariances = np.linalg.inv(precisions)
-        # GaussianMixture's shapes: (K, d, d), (d, d), (K, d) or (K,)
-        if self.covariance_type == "tied":
-            covariances = covariances[0]
-        elif self.covariance_type == "diag":
+        factor = np.linalg.inv(whiten.astype(np.float64))  # lower, S_k = L L^T
+        covariances = (factor @ np.swapaxes(factor, 1, 2)).astype(whiten.dtype)
+        precisions_cholesky = np.swapaxes(whiten, 1, 2).copy()
+        kind = self.covariance_type
+        if kind == "tied":
+            covariances, precisions_cholesky = covariances[0], precisions_cholesky[0]
+        elif kind in ("diag", "spherical"):
             covariances = np.diagonal(covariances, axis1=1, axis2=2).copy()
-        elif self.covariance_type == "spherical":
-            diagonal = np.diagonal(covariances, axis1=1, axis2=2)
-            ones = np.ones(len(covariances), dtype=covariances.dtype)  # no features
-            covariances = diagonal[:, 0].copy() if diagonal.shape[1] else ones
+            precisions_cholesky = np.diagonal(whiten, axis1=1, axis2=2).copy()
+            if kind == "spherical":  # no features: ones, of no consequence
+                ones = np.ones(len(whiten), dtype=whiten.dtype)
+                d = whiten.shape[1]
+                covariances = covariances[:, 0].copy() if d else ones
+                precisions_cholesky = precisions_cholesky[:, 0].copy() if d else ones
         return {
             "gate_weights_": weights / np.sum(weights),
             "gate_means_": coef[1:].T.copy(),
             "gate_covariances_": covariances,
+            "gate_precisions_cholesky_": precisions_cholesky,
         }
 
     def from_attributes(self, attributes: dict, columns) -> Params:
         """Host parameters from :meth:`to_attributes`' attributes."""
         weights = np.asarray(attributes["gate_weights_"])
         means = np.asarray(attributes["gate_means_"])
-        covariances = np.asarray(attributes["gate_covariances_"])
+        factor = np.asarray(attributes["gate_precisions_cholesky_"])
         n_experts, d = means.shape
-        if self.covariance_type == "tied":
-            covariances = np.broadcast_to(covariances, (n_experts, d, d))
-        elif self.covariance_type == "diag":
-            covariances = covariances[:, :, None] * np.eye(d)
-        elif self.covariance_type == "spherical":
-            covariances = covariances[:, None, None] * np.eye(d)
-        whiten = np.linalg.inv(np.linalg.cholesky(covariances))
+        eye = np.eye(d, dtype=factor.dtype)
+        kind = self.covariance_type
+        if kind == "full":
+            whiten = np.swapaxes(factor, 1, 2)
+        elif kind == "tied":
+            whiten = np.broadcast_to(factor.T, (n_experts, d, d))
+        elif kind == "diag":
+            whiten = factor[:, :, None] * eye
+        else:
+            whiten = factor[:, None, None] * eye
         log_det = np.sum(np.log(np.diagonal(whiten, axis1=1, axis2=2)), axis=1)
         tiny = np.finfo(weights.dtype).smallest_normal
         bias = np.log(np.clip(weights, tiny, None)) + log_det
-        return {"coef": np.vstack([bias[None, :], means.T]), "whiten": whiten}
+        coef = np.vstack([bias[None, :], means.T]).astype(factor.dtype, copy=False)
+        return {"coef": coef, "whiten": np.ascontiguousarray(whiten)}
+
+    def collapsed(self, xp, design: Array, sample_weight: Array, params: Params):
+        """Indices of the experts whose covariance has collapsed: an eigenvalue,
+        in units of the features' variances in the data, within
+        ``COLLAPSE_FACTOR`` times the loading. Their samples share a value of a
+        feature (a binary one, duplicated rows) or lie on a line, where the
+        density, and the joint likelihood EM maximizes, are unbounded but for
+        the loading. Constant features do not count."""
+        X = design[1:, :]
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            return np.zeros(0, dtype=np.intp)
+        normalized = sample_weight / xp.sum(sample_weight)
+        variance = to_numpy(self.prepare(xp, design, normalized, 0.0)) / REG_COVAR
+        spread = to_numpy(xp.max(X, axis=1) - xp.min(X, axis=1))
+        varying = np.flatnonzero(spread > 0)
+        if len(varying) == 0:
+            return np.zeros(0, dtype=np.intp)
+        whiten = to_numpy(params["whiten"]).astype(np.float64)
+        # a constant feature's covariances with the others are 0: the precision's
+        # block of the varying ones is the inverse of their covariance
+        precision = np.swapaxes(whiten, 1, 2) @ whiten
+        precision = precision[:, varying][:, :, varying]
+        scale = np.sqrt(variance[varying])
+        scaled = scale[None, :, None] * precision * scale[None, None, :]
+        largest = np.linalg.eigvalsh(scaled)[:, -1]  # 1 / the smallest of S~_k
+        return np.flatnonzero(largest * COLLAPSE_FACTOR * REG_COVAR >= 1.0)
