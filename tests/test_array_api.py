@@ -289,21 +289,26 @@ def fake_gpu(monkeypatch):
     return fake
 
 
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
-def test_device_fit_moves_data_once_and_stores_numpy(Estimator, fake_gpu, monkeypatch):
+def test_device_fit_moves_data_once_and_stores_numpy(
+    Estimator, gate, fake_gpu, monkeypatch
+):
     X, y = _regression()
     if Estimator is MoEClassifier:
         y = (y > 0).astype(int)
-    reference = Estimator(2, n_init=2, random_state=0).fit(X, y)
+    reference = Estimator(2, gate=gate, n_init=2, random_state=0).fit(X, y)
     moved = []
     monkeypatch.setattr(
         fake_gpu, "asarray", lambda a: moved.append(a.shape) or xps.asarray(a)
     )
-    model = Estimator(2, n_init=2, random_state=0, device="cuda").fit(X, y)
+    model = Estimator(2, gate=gate, n_init=2, random_state=0, device="cuda")
+    model.fit(X, y)
     # X, the target and the weights go to the device once per fit, no more
     target_shape = (len(y),) if Estimator is MoERegressor else (2, len(y))
     assert sorted(moved) == sorted([X.shape, target_shape, (len(y),)])
-    for name in ["gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"]:
+    names = model._fitted_gate().attribute_names + ("expert_coef_", "expert_intercept_")
+    for name in names:
         assert isinstance(getattr(model, name), np.ndarray), name
     np.testing.assert_allclose(
         model.log_likelihood_, reference.log_likelihood_, rtol=1e-8

@@ -20,10 +20,11 @@ def _data(dtype, n=5000, seed=0):
     return X, y
 
 
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-6), (np.float32, 1e-3)])
-def test_regressor_on_gpu_matches_cpu(dtype, rtol):
+def test_regressor_on_gpu_matches_cpu(dtype, rtol, gate):
     X, y = _data(dtype)
-    params = dict(n_experts=4, n_init=1, random_state=0, max_iter=30, tol=0)
+    params = dict(n_experts=4, gate=gate, n_init=1, random_state=0, max_iter=30, tol=0)
     cpu = MoERegressor(**params).fit(X, y)
     gpu = MoERegressor(**params, device="cuda").fit(X, y)
     assert isinstance(gpu.expert_coef_, np.ndarray)
