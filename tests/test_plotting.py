@@ -175,6 +175,27 @@ def test_expert_usage_bars(regression_1d):
     np.testing.assert_allclose(sum(heights["responsibility share"]), 1.0)
 
 
+def test_expert_usage_runs_a_pipeline_s_steps_once(regression_1d):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = regression_1d
+    calls = []
+
+    def scale(X):
+        calls.append(len(X))
+        return 2.0 * X
+
+    model = make_pipeline(
+        FunctionTransformer(scale), MoERegressor(3, n_init=1, random_state=0)
+    ).fit(X, y)
+    calls.clear()
+    display = ExpertUsageDisplay.from_estimator(model, X, y)
+    assert calls == [len(X)]  # once for the gate and the responsibilities
+    expected = model[-1].responsibilities(2.0 * X, y).mean(axis=0)
+    heights = [bar.get_height() for bar in display.bars_["responsibility share"]]
+    np.testing.assert_allclose(heights, expected)
+
+
 def test_expert_usage_without_targets_draws_two_measures(classification_2d):
     X, _, clf = classification_2d
     display = ExpertUsageDisplay.from_estimator(clf, X)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._backend import to_numpy
 from ._utils import FittedMixture, as_numpy, get_ax
 
 
@@ -84,12 +85,14 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
         """
         model = FittedMixture(estimator)
-        gate = model.call("predict_gate", X)
+        with model.fitted_context():
+            inputs = model.inputs(X)  # through a pipeline's steps once, not twice
+            gate = to_numpy(model.moe.predict_gate(inputs))
+            share = None
+            if y is not None:
+                share = to_numpy(model.moe.responsibilities(inputs, y)).mean(axis=0)
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
-        share = None
-        if y is not None:
-            share = model.call("responsibilities", X, y=y).mean(axis=0)
         return cls(
             gate.mean(axis=0), top1 / gate.shape[0], responsibility_share=share
         ).plot(ax=ax)
