@@ -59,7 +59,7 @@ from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
 from .gates import GATES, GaussianGate
-from .gates.gaussian import COVARIANCE_TYPES
+from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
 #: Every gate family's fitted attributes (a refit with another gate drops
 #: the earlier gate's).
@@ -304,10 +304,16 @@ def _check_weight_scale(sample_weight):
         )
 
 
-def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
+def _warn_on_feature_scales(
+    X, offset, sample_weight, alpha, names=None, gate_columns=()
+):
     """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
     being a StandardScaler in front of the estimator); raise when their squares
-    overflow. Nothing else in a fit depends on the features' scales.
+    overflow or underflow (to a subnormal number, whose digits are gone). The
+    features ``gate_columns`` (indices into X's columns) of a gaussian gate,
+    whose covariances add ``REG_COVAR`` of their variances, need that loading
+    to be a normal number too. Nothing else in a fit depends on the features'
+    scales.
 
     Indicator columns (only 0 and 1) are left out: a one-hot encoding is their
     natural unit, and a rare category's small standard deviation made every fit
@@ -332,17 +338,26 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
             "sklearn.preprocessing.StandardScaler."
         )
     rows = sample_weight > 0
+    tiny = np.finfo(variance.dtype).smallest_normal
+    floor = np.full(X.shape[1], tiny)
+    floor[list(gate_columns)] = tiny / REG_COVAR
     vanished = [
         j
-        for j in np.flatnonzero(variance == 0)
-        if np.ptp(X[rows, j]) > 0  # varies, yet its squares underflow to 0
+        for j in np.flatnonzero(variance < floor)
+        if np.ptp(X[rows, j]) > 0  # varies, yet its squares underflow
     ]
     if vanished:
         shown = [names[j] if names is not None else int(j) for j in vanished]
+        gaussian = any(variance[j] >= tiny for j in vanished)
         raise ValueError(
-            f"Features {shown} vary, but their squares underflow {X.dtype}: the "
-            "fit would take them for constants. Rescale the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler."
+            f"Features {shown} vary, but their squares underflow {X.dtype}"
+            + (
+                " in gate='gaussian''s covariances (1e-6 of their variances)"
+                if gaussian
+                else ""
+            )
+            + ": the fit would take them for constants. Rescale the features, "
+            "e.g. with sklearn.preprocessing.StandardScaler."
         )
     if alpha <= 0:
         return
@@ -740,7 +755,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             sample_weight,
             float(self.alpha),
             [names[j] for j in (range(X.shape[1]) if used is None else used)],
+            self._gaussian_gate_positions(X.shape[1], used),
         )
+
+    def _gaussian_gate_positions(self, n_features, used):
+        """The positions, among the ``used`` columns of X (None: all), of a
+        gaussian gate's features; () for the other gates."""
+        if self.gate != "gaussian":
+            return ()
+        columns = self._gate_columns
+        columns = np.arange(n_features) if columns is None else np.asarray(columns)
+        if used is None:
+            return tuple(int(j) for j in columns)
+        return tuple(int(j) for j in np.searchsorted(used, columns))
 
     def _designs(self, xp, X, offset):
         """The experts' design matrix of X centered at ``offset``, and the gate's
