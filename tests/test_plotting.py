@@ -86,8 +86,24 @@ def test_gate_1d_single_expert_on_given_axes(regression_1d):
     np.testing.assert_allclose(
         display.lines_[0].get_ydata(), reg.predict_gate(grid)[:, 1]
     )
-    with pytest.raises(ValueError, match=r"'expert' parameter .* \[0, 2\] or None"):
+    with pytest.raises(ValueError, match=r"'expert' parameter .* \[0, 3\) or None"):
         display.plot(expert=3)
+
+
+@pytest.mark.parametrize("n_features", [1, 2])
+def test_gate_of_a_single_expert_is_one(n_features):
+    # n_experts="auto" picks one expert on data without regimes; the display
+    # refused every such model (an empty range of expert indices)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, n_features))
+    y = 2 * X[:, 0] + rng.randn(200)
+    model = MoERegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ == 1
+    display = GateDisplay.from_estimator(model, X, grid_resolution=20)
+    np.testing.assert_array_equal(display.gate, 1.0)
+    GateDisplay.from_estimator(model, X, expert=0, grid_resolution=20)
+    with pytest.raises(ValueError, match=r"in the range \[0, 1\)"):
+        GateDisplay.from_estimator(model, X, expert=1, grid_resolution=20)
 
 
 def test_gate_2d_draws_the_dominant_expert(classification_2d):

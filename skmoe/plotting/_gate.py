@@ -146,7 +146,7 @@ class GateDisplay:
         names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
         n_experts = self.gate.shape[-1]
         check_parameters(
-            {"expert": [Interval(Integral, 0, n_experts - 1, closed="both"), None]},
+            {"expert": [Interval(Integral, 0, n_experts, closed="left"), None]},
             {"expert": expert},
             "GateDisplay.plot",
         )
