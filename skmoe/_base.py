@@ -733,6 +733,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._expert_columns = _feature_columns(
             self.expert_features, n_features, names, "expert_features"
         )
+        fitted = [self.n_experts_] if hasattr(self, "n_experts_") else []
+        largest = max(self._candidates(None) + fitted)
+        if self._gate_columns == () and is_sparse(self.top_k, largest):
+            raise ValueError(
+                f"top_k={self.top_k} has no meaning with gate_features="
+                f"{self.gate_features!r}: a gate that sees no features is the "
+                "same for every sample (as "
+                "gate='constant'), so every sample would keep the same top_k "
+                "experts. Give the gate features, or leave top_k=None."
+            )
 
     def _used_columns(self, n_features):
         """The features the gate or the experts see (None: all)."""

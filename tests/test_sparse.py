@@ -164,6 +164,22 @@ def test_top_k_with_constant_gate_raises():
     MoERegressor(n_experts=2, top_k=2, gate="constant", n_init=1).fit(X, y)
 
 
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+def test_top_k_with_a_gate_on_no_features_raises(gate):
+    # gate_features=[] is the constant gate's model: every sample kept the same
+    # top_k experts (predict_gate [0, 0, 1] in every row, the others unused)
+    X, y, _ = regimes()
+    model = MoERegressor(n_experts=3, top_k=1, gate=gate, gate_features=[])
+    with pytest.raises(ValueError, match=r"top_k=1 has no meaning with gate_features"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_experts_")
+    mask = np.zeros(X.shape[1], dtype=bool)
+    with pytest.raises(ValueError, match="a gate that sees no features"):
+        MoERegressor(top_k=2, gate=gate, gate_features=mask).fit(X, y)
+    dense = MoERegressor(n_experts=3, top_k=3, gate=gate, gate_features=[], n_init=1)
+    assert dense.fit(X, y).predict_gate(X).shape == (len(X), 3)
+
+
 @pytest.mark.parametrize("solver", ["em"])
 def test_zero_weight_is_removal_with_top_k(solver):
     X, y, _ = regimes(200)
