@@ -245,6 +245,21 @@ def test_features_whose_squares_underflow_are_refused(dtype, scale):
     MoERegressor(2, alpha=0.0, random_state=0).fit(X * 1e-150, y)  # still fine
 
 
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_targets_whose_variance_squared_underflows_are_refused(solver):
+    # y * 1e-90 gave R^2 0.60 instead of 0.98 with solver="gradient" (the
+    # variances' squares underflow); y * 1e-170 warned "y is constant"
+    X, y = _data(MoERegressor)
+    for scale in (1e-90, 1e-170):
+        with pytest.raises(ValueError, match="y varies on too small a scale"):
+            MoERegressor(2, solver=solver, random_state=0).fit(X, y * scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the gradient solver's convergence
+        small = MoERegressor(2, solver=solver, random_state=0).fit(X, y * 1e-70)
+        unit = MoERegressor(2, solver=solver, random_state=0).fit(X, y)
+    assert abs(small.score(X, y * 1e-70) - unit.score(X, y)) < 1e-3
+
+
 def test_partial_fit_refuses_to_diverge_and_keeps_the_model():
     X, y = _data(MoERegressor)
     model = MoERegressor(2, solver="sgd", random_state=0).partial_fit(X, y)
