@@ -410,15 +410,21 @@ def _mixture_cdf(y, weights, means, scales):
 
 def _mixture_ppf(q, weights, means, scales):
     """Quantiles ``q`` (broadcast, rows last) of the mixtures of these rows."""
-    component_q = means + scales * special.ndtri(q[..., None])
+    # components of weight 0 neither bound the quantile nor set its units (an
+    # unused one with an infinite mean or scale made them infinite or NaN)
+    used = weights > 0
+    with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
+        component_q = means + scales * special.ndtri(q[..., None])
     # widened a little, so that rounding cannot erase the sign change at an end
     # (it does when the extreme quantile belongs to a component of ~0 weight),
     # and by two floats more: 1e-3 of a scale below the spacing of the means
     # (1e16 with scale 0.1) rounds away
-    margin = 1e-3 * scales.max(axis=-1)
+    margin = 1e-3 * np.where(used, scales, 0.0).max(axis=-1)
     with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
-        low = _next(_next(component_q.min(axis=-1) - margin, -np.inf), -np.inf)
-        high = _next(_next(component_q.max(axis=-1) + margin, np.inf), np.inf)
+        lowest = np.where(used, component_q, np.inf).min(axis=-1)
+        highest = np.where(used, component_q, -np.inf).max(axis=-1)
+        low = _next(_next(lowest - margin, -np.inf), -np.inf)
+        high = _next(_next(highest + margin, np.inf), np.inf)
         done = ~np.isfinite(low) | ~np.isfinite(high)
     q_full = np.broadcast_to(q, low.shape)
     out = np.where(done, low, 0.0)
@@ -452,12 +458,12 @@ def _mixture_ppf(q, weights, means, scales):
         # large enough that the bracket's width stays below the largest float
         # (means of -1e308 and 1e308), as the root finder subtracts its ends
         extent = np.maximum(np.abs(low), np.abs(high))
-        unit = np.maximum(
-            _power_of_two(scales.max(axis=-1)), _power_of_two(extent) * 2.0**-1020
-        )
+        largest = np.where(weights > 0, scales, 0.0).max(axis=-1)
+        unit = np.maximum(_power_of_two(largest), _power_of_two(extent) * 2.0**-1020)
         origin = np.zeros(index.shape)
         res = find_root(excess, (low / unit, high / unit), args=(index, origin, unit))
-        out[rows] = _nearest_float(res, excess, index, origin, unit, scales)
+        live = np.where(weights > 0, scales, np.inf)
+        out[rows] = _nearest_float(res, excess, index, origin, unit, live)
     return out
 
 

@@ -340,6 +340,17 @@ def test_predictive_mixture_at_tiny_scales_and_with_an_unused_infinite_mean():
     unused = PredictiveMixture([[1.0, 0.0]], [[2.0, np.inf]], [[1.0, 3.0]])
     np.testing.assert_array_equal(unused.mean(), [2.0])
     np.testing.assert_allclose(unused.std(), [1.0])
+    # and its quantiles are the used component's (they were off by 1e-3, or
+    # -inf or NaN, with an unused infinite mean or scale)
+    q = np.array([[0.01], [0.5], [0.99]])
+    expected = stats.norm.ppf(q, 2.0, 1.0)
+    np.testing.assert_allclose(unused.ppf(q), expected, rtol=1e-9, atol=1e-12)
+    for means, scales in (
+        ([[2.0, -np.inf]], [[1.0, 1.0]]),
+        ([[2.0, 0.0]], [[1.0, np.inf]]),
+    ):
+        other = PredictiveMixture([[1.0, 0.0]], means, scales)
+        np.testing.assert_allclose(other.ppf(q), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
