@@ -403,6 +403,22 @@ def _unchanged_on_failure(estimator):
         raise
 
 
+def _gaussian_gate(estimator):
+    """``gate_log_density`` exists for a gate that models x: the fitted gate,
+    or before fitting the ``gate`` parameter, is ``"gaussian"``."""
+    if hasattr(estimator, "_gate_family"):
+        gaussian = isinstance(estimator._fitted_gate(), GaussianGate)
+        named = "the fitted gate"
+    else:
+        gaussian, named = estimator.gate == "gaussian", f"gate={estimator.gate!r}"
+    if not gaussian:
+        raise AttributeError(
+            "gate_log_density needs gate='gaussian', the gate that models the "
+            f"density of X; {named} models y given X only."
+        )
+    return True
+
+
 def _sgd_solver(estimator):
     """``partial_fit`` exists with ``solver="sgd"`` and a number of experts (an
     integer ``n_experts``, or a fitted model); the AttributeError says why not
@@ -1236,6 +1252,45 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return self._map_rows(
             X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T, "predict_gate"
         )
+
+    @available_if(_gaussian_gate)
+    def gate_log_density(self, X):
+        """Log-density of the inputs under the gaussian gate (``gate="gaussian"``).
+
+        ``log p(x) = log sum_k a_k N(x; m_k, S_k)`` over the gate's features:
+        the Gaussian mixture of the inputs that the gate is part of, as
+        scikit-learn's ``GaussianMixture.score_samples``. Low values mark
+        inputs far from the training data, where the gate extrapolates (it
+        then gives the expert of the widest region).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log p(x_i)``, in nats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(size=(500, 1))
+        >>> y = np.where(np.abs(X[:, 0]) < 1, 0.0, X[:, 0]) + rng.normal(0, 0.1, 500)
+        >>> reg = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+        >>> bool(reg.gate_log_density([[0.0]])[0] > reg.gate_log_density([[6.0]])[0])
+        True
+        """
+
+        def compute(xp, design):
+            gate_design = self._gate_design(xp, design)
+            params = self._gate_params(xp, design)
+            return self._fitted_gate().log_marginal(xp, gate_design, params)
+
+        return self._map_rows(X, compute, "gate_log_density")
 
     def _posterior_rows(self, X, y, method):
         """log p(y_i | x_i), shape (n_samples,), and the responsibilities, shape

@@ -498,3 +498,31 @@ def test_features_too_small_for_the_covariances_are_refused():
     # subnormal squares (a variance of 1e-310) lost their digits for any gate
     with pytest.raises(ValueError, match=r"squares underflow float64: the fit"):
         MoERegressor(2, random_state=0).fit(X * 1e-155, y)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_SHAPES)
+def test_gate_log_density_is_the_input_mixture_density(covariance_type):
+    X, y = _blobs()
+    noise = np.random.RandomState(2).randn(len(y), 1)
+    X3 = np.hstack([X, noise])
+    model = MoERegressor(2, gate="gaussian", gate_features=[0, 1], alpha=0.0)
+    model.set_params(gate_covariance_type=covariance_type, random_state=0)
+    model.fit(X3, y)
+    expected = np.log(_gate_densities(model, X).sum(axis=1))
+    np.testing.assert_allclose(model.gate_log_density(X3), expected, rtol=1e-10)
+    # EM's objective is the joint log-likelihood: the conditional one plus this
+    joint = (model.log_likelihood_ + expected.sum()) / len(y)
+    np.testing.assert_allclose(model.objective_history_[-1], joint, rtol=1e-8)
+
+
+def test_gate_log_density_needs_the_gaussian_gate():
+    X, y = _blobs(n=200)
+    assert hasattr(MoERegressor(2, gate="gaussian"), "gate_log_density")
+    softmax = MoERegressor(2, random_state=0)
+    assert not hasattr(softmax, "gate_log_density")
+    with pytest.raises(AttributeError, match="gate_log_density") as caught:
+        softmax.fit(X, y).gate_log_density(X)
+    assert "needs gate='gaussian'" in str(caught.value.__cause__)
+    fitted = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    fitted.set_params(gate="softmax")  # the fitted gate still models x
+    assert fitted.gate_log_density(X).shape == (200,)
