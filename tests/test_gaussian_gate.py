@@ -526,3 +526,19 @@ def test_gate_log_density_needs_the_gaussian_gate():
     fitted = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
     fitted.set_params(gate="softmax")  # the fitted gate still models x
     assert fitted.gate_log_density(X).shape == (200,)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_logits_in_blocks_of_samples_equal_one_pass(covariance_type, monkeypatch):
+    import skmoe.gates.gaussian as gaussian
+
+    X, y = _blobs(n=300)
+    model = MoERegressor(3, gate="gaussian", gate_covariance_type=covariance_type)
+    model.set_params(random_state=0).fit(X, y)
+    whole = model.predict_gate(X)
+    monkeypatch.setattr(gaussian, "LOGIT_BLOCK", 7)  # blocks of 1 or 2 samples
+    np.testing.assert_allclose(model.predict_gate(X), whole, rtol=1e-12, atol=1e-15)
+    densities = _gate_densities(model, X)
+    np.testing.assert_allclose(
+        whole, densities / densities.sum(axis=1, keepdims=True), rtol=1e-8, atol=1e-300
+    )
