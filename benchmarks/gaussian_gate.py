@@ -83,6 +83,46 @@ def per_iteration(n=100_000, repeats=3):
     return rows
 
 
+def _logits_one_expert_at_a_time(design, params):
+    """The gate's logits as skmoe computed them before 7105648: per expert."""
+    coef, whiten = params["coef"], params["whiten"]
+    X = design[1:, :]
+    rows = []
+    for k in range(coef.shape[1]):
+        z = whiten[k] @ (X - coef[1:, k][:, None])
+        rows.append(coef[0, k] - 0.5 * np.sum(z * z, axis=0))
+    return np.stack(rows, axis=0)
+
+
+def logits_forms(n=100_000, repeats=9):
+    """Median milliseconds of the gate's logits, one expert at a time against
+    all experts in one product per block (the current form), alternated, with
+    1 and 2 BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    from skmoe._math import design_matrix
+    from skmoe.gates.gaussian import GaussianGate
+
+    rng = np.random.RandomState(0)
+    rows = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            for d, k in ((2, 4), (8, 4), (8, 16), (32, 4)):
+                design = design_matrix(np, rng.randn(n, d))
+                whiten = np.tril(rng.randn(k, d, d)) + 3 * np.eye(d)
+                params = {"coef": rng.randn(d + 1, k), "whiten": whiten}
+                old, new = [], []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    _logits_one_expert_at_a_time(design, params)
+                    old.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    GaussianGate().logits(np, design, params)
+                    new.append(time.perf_counter() - start)
+                rows.append((threads, d, k, 1e3 * np.median(old), 1e3 * np.median(new)))
+    return rows
+
+
 def against_gaussian_mixture(n=100_000, repeats=1):
     """One k-means start each, to tol 1e-6 per sample: seconds, iterations and
     the joint log-likelihood per sample, best time of ``repeats``."""
@@ -131,6 +171,12 @@ if __name__ == "__main__":
     for d, k, softmax, gaussian in per_iteration():
         ratio = gaussian / softmax
         print(f"| {d} | {k} | {softmax:.4f} | {gaussian:.4f} | {ratio:.2f} |")
+    print()
+    print("The gate's logits, 1e5 rows, median ms of 9 alternated runs:")
+    print("| BLAS threads | D | K | one expert at a time | one product | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for threads, d, k, old, new in logits_forms():
+        print(f"| {threads} | {d} | {k} | {old:.1f} | {new:.1f} | {old / new:.2f} |")
     print()
     print("Against GaussianMixture on [X, y] (full covariances), 1e5 rows, float64:")
     print("| D | K | GMM s | GMM iter | GMM log-lik | skmoe s | iter | log-lik |")

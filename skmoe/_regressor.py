@@ -190,7 +190,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
         variance = self._target_moments[2] / self._target_moments[0]
-        _check_target_scale(Y, sample_weight, variance)
+        _check_target_scale(Y, sample_weight, variance, self.solver)
         if variance <= 0 and not streaming:  # partial_fit: _streaming_start warns
             _warn_user(
                 "y is constant: every expert fits it exactly and its noise "
@@ -380,21 +380,30 @@ def _moments(Y, sample_weight):
     return total, mean, squares
 
 
-def _check_target_scale(Y, sample_weight, variance):
-    """Raise when y varies but its variance's square underflows Y's dtype (to a
-    subnormal number or 0): the experts' variances, their squares (in the
-    gradient solvers' derivatives) and the variance floor lose their digits,
-    and a fit gave R^2 0.60 instead of 0.98 (y * 1e-90, solver="gradient"), or
-    took y for a constant (y * 1e-170)."""
-    tiny = float(np.finfo(Y.dtype).smallest_normal)
-    if not variance < np.sqrt(tiny):
+def _check_target_scale(Y, sample_weight, variance, solver):
+    """Raise when y varies but its variance is too small for Y's dtype.
+
+    EM needs the variance itself to be a normal number: below, y * 1e-160
+    (float64) did not converge and its model refused to predict, and y *
+    1e-170, whose variance underflowed to 0, was called constant (float32 y *
+    1e-18, variance 1e-36, fits as well as y). The gradient solvers also
+    square the variance (in its derivative), which must stay normal
+    (``sqrt(tiny)``): y * 1e-90 fitted at R^2 0.60 instead of 0.98 with
+    solver="gradient", where EM fits it as well as y."""
+    info = np.finfo(Y.dtype)
+    floor = float(info.smallest_normal)
+    if solver != "em":
+        floor = max(floor, float(np.sqrt(info.smallest_normal)))
+    if not variance < floor:
         return
     kept = Y[sample_weight > 0]
     if kept.size and np.ptp(kept) > 0:
+        needs = "" if solver == "em" else f" for solver={solver!r}"
         raise ValueError(
-            f"y varies on too small a scale for {Y.dtype}: the square of its "
-            f"variance ({variance:.3g}) underflows. Rescale y, e.g. with "
+            f"y varies on too small a scale{needs} in {Y.dtype}: its variance "
+            f"({variance:.3g}) is below {floor:.3g}. Rescale y, e.g. with "
             "sklearn.compose.TransformedTargetRegressor."
+            + ("" if solver == "em" else " solver='em' fits it.")
         )
 
 

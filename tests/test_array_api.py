@@ -104,6 +104,32 @@ def test_regressor_under_dispatch_matches_numpy():
 
 
 @dispatch
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_gaussian_gate_under_dispatch_matches_numpy(covariance_type, monkeypatch):
+    import skmoe.gates.gaussian as gaussian
+
+    X, y = _regression()
+    X = np.column_stack([X, np.random.RandomState(3).randn(len(y))])
+    params = dict(gate="gaussian", gate_covariance_type=covariance_type)
+    params.update(gate_features=[0, 2], n_init=2, random_state=0)
+    reference = MoERegressor(2, **params).fit(X, y)
+    monkeypatch.setattr(gaussian, "LOGIT_BLOCK", 7)  # logits in blocks of samples
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = MoERegressor(2, **params).fit(Xs, ys)
+        for method in ("predict", "predict_gate", "gate_log_density"):
+            got = getattr(model, method)(Xs)
+            assert isinstance(got, type(Xs)), method
+            np.testing.assert_allclose(
+                np.asarray(got),
+                getattr(reference, method)(X),
+                rtol=1e-6,
+                atol=1e-12,
+                err_msg=method,
+            )
+
+
+@dispatch
 @pytest.mark.parametrize(
     "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
 )

@@ -485,19 +485,18 @@ def test_float32_covariances_of_nearly_collinear_features_factorize():
     assert model.score(X[1200:].astype(np.float32), y[1200:]) > 0.85
 
 
-def test_features_too_small_for_the_covariances_are_refused():
-    # 1e-6 of a variance of 1e-304 is subnormal: the fit succeeded, and its
-    # gate_covariances_ were not finite
+def test_features_too_small_for_their_squares_are_refused():
+    # a variance below 1e6 times float64's smallest normal number: squares of
+    # small deviations are subnormal (the softmax gate fitted X * 1e-154 at R^2
+    # 0.72 instead of 0.996), and so would be the gaussian gate's covariance
+    # loading (1e-6 of the variance)
     X, y = _blobs(n=200)
-    with pytest.raises(ValueError, match="underflow float64 in gate='gaussian''s"):
-        MoERegressor(2, gate="gaussian", random_state=0).fit(X * 1e-152, y)
-    # the softmax gate has no covariances: it fits at that scale
-    softmax = MoERegressor(2, alpha=0.0, random_state=0).fit(X * 1e-152, y)
-    scaled = MoERegressor(2, alpha=0.0, random_state=0).fit(X, y)
-    assert abs(softmax.score(X * 1e-152, y) - scaled.score(X, y)) < 1e-3
-    # subnormal squares (a variance of 1e-310) lost their digits for any gate
-    with pytest.raises(ValueError, match=r"squares underflow float64: the fit"):
-        MoERegressor(2, random_state=0).fit(X * 1e-155, y)
+    for gate in ("softmax", "gaussian"):
+        model = MoERegressor(2, gate=gate, alpha=0.0, random_state=0)
+        with pytest.raises(ValueError, match=r"squares underflow float64 \(their"):
+            model.fit(X * 1e-154, y)
+        scaled = model.fit(X, y).score(X, y)
+        assert abs(model.fit(X * 1e-140, y).score(X * 1e-140, y) - scaled) < 1e-3
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_SHAPES)

@@ -178,6 +178,12 @@ def test_top_k_with_a_gate_on_no_features_raises(gate):
         MoERegressor(top_k=2, gate=gate, gate_features=mask).fit(X, y)
     dense = MoERegressor(n_experts=3, top_k=3, gate=gate, gate_features=[], n_init=1)
     assert dense.fit(X, y).predict_gate(X).shape == (len(X), 3)
+    # a cold refit with fewer experts is judged by its own number of experts
+    dense.set_params(n_experts=2, top_k=2).fit(X, y)
+    assert dense.n_experts_ == 2
+    dense.set_params(warm_start=True, top_k=1)  # a warm fit keeps its 2 experts
+    with pytest.raises(ValueError, match="top_k=1 has no meaning"):
+        dense.fit(X, y)
 
 
 @pytest.mark.parametrize("solver", ["em"])

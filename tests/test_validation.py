@@ -245,19 +245,29 @@ def test_features_whose_squares_underflow_are_refused(dtype, scale):
     MoERegressor(2, alpha=0.0, random_state=0).fit(X * 1e-150, y)  # still fine
 
 
-@pytest.mark.parametrize("solver", ["em", "gradient"])
-def test_targets_whose_variance_squared_underflows_are_refused(solver):
+def test_targets_too_small_for_the_solver_are_refused():
     # y * 1e-90 gave R^2 0.60 instead of 0.98 with solver="gradient" (the
-    # variances' squares underflow); y * 1e-170 warned "y is constant"
+    # variance's square underflows), which EM fits as well as y; y * 1e-160 and
+    # 1e-170 failed EM too (a subnormal variance; 1e-170 was called constant)
     X, y = _data(MoERegressor)
-    for scale in (1e-90, 1e-170):
-        with pytest.raises(ValueError, match="y varies on too small a scale"):
-            MoERegressor(2, solver=solver, random_state=0).fit(X, y * scale)
+    unit = MoERegressor(2, random_state=0).fit(X, y).score(X, y)
+    for scale in (1e-90, 1e-150):
+        em = MoERegressor(2, random_state=0).fit(X, y * scale)
+        assert abs(em.score(X, y * scale) - unit) < 1e-3
+        with pytest.raises(ValueError, match="solver='gradient' in float64"):
+            MoERegressor(2, solver="gradient", random_state=0).fit(X, y * scale)
+    for scale in (1e-160, 1e-170):
+        for solver in ("em", "gradient"):
+            with pytest.raises(ValueError, match="y varies on too small a scale"):
+                MoERegressor(2, solver=solver, random_state=0).fit(X, y * scale)
+    single = (X.astype(np.float32), (y * 1e-18).astype(np.float32))
+    em32 = MoERegressor(2, random_state=0).fit(*single)
+    assert abs(em32.score(*single) - unit) < 1e-3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the gradient solver's convergence
-        small = MoERegressor(2, solver=solver, random_state=0).fit(X, y * 1e-70)
-        unit = MoERegressor(2, solver=solver, random_state=0).fit(X, y)
-    assert abs(small.score(X, y * 1e-70) - unit.score(X, y)) < 1e-3
+        small = MoERegressor(2, solver="gradient", random_state=0).fit(X, y * 1e-70)
+        gradient = MoERegressor(2, solver="gradient", random_state=0).fit(X, y)
+    assert abs(small.score(X, y * 1e-70) - gradient.score(X, y)) < 1e-3
 
 
 def test_partial_fit_refuses_to_diverge_and_keeps_the_model():

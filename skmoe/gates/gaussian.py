@@ -131,9 +131,9 @@ class GaussianGate(GateFamily):
     def logits(self, xp, design: Array, params: Params) -> Array:
         """``b_k - |W_k (x - m_k)|^2 / 2``, (n_experts, n_samples): all experts'
         whitened deviations ``W x - W m`` in one product per block of samples
-        (``LOGIT_BLOCK`` elements of the (K d, block) temporary), 1.3 to 2.1
-        times faster than one expert at a time (1e5 rows, D=8 or 32, K=4 or
-        16)."""
+        (``LOGIT_BLOCK`` elements of the (K d, block) temporary): fewer, larger
+        products than one expert at a time (``benchmarks/gaussian_gate.py``,
+        ``logits_forms``)."""
         coef, whiten = params["coef"], params["whiten"]
         X = design[1:, :]
         d, n_experts, n_samples = X.shape[0], coef.shape[1], X.shape[1]
