@@ -95,7 +95,12 @@ class FitResult:
     message: str = ""
 
 
-def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
+def e_step(
+    problem: EMProblem,
+    gate_params: Params,
+    expert_params: Params,
+    with_marginal: bool = False,
+):
     """Responsibilities in log space.
 
     Returns
@@ -106,6 +111,9 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
         Responsibilities r_ki; each column sums to one.
     log_gate : array of shape (n_experts, n_samples)
         log g_k(x_i), reused by the gate M-step.
+    log_marginal : array of shape (n_samples,)
+        Only with ``with_marginal`` (for a gate that models x, whose
+        ``GateFamily.models_inputs`` is true): log p(x_i), for :func:`objective`.
 
     With ``problem.top_k`` the E-step is truncated: the mixture uses the
     renormalized top-k gate, so responsibilities outside each sample's top k gate
@@ -118,7 +126,7 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
     block = max(1024, E_STEP_BLOCK // max(n_experts, 1))
     if not is_numpy_array(design) or n_samples <= block:
         return _e_step_block(
-            problem, gate_design, design, Y, gate_params, expert_params
+            problem, gate_design, design, Y, gate_params, expert_params, with_marginal
         )
     # each block written into the outputs: a list of blocks joined at the end
     # held the outputs twice (4.1 against 2.1 (K, n) arrays at 1e6 x 8, K=16)
@@ -131,6 +139,7 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
             Y[..., start : start + block],
             gate_params,
             expert_params,
+            with_marginal,
         )
         if out is None:
             out = tuple(
@@ -142,16 +151,25 @@ def e_step(problem: EMProblem, gate_params: Params, expert_params: Params):
     return out
 
 
-def _e_step_block(problem, gate_design, design, Y, gate_params, expert_params):
+def _e_step_block(
+    problem, gate_design, design, Y, gate_params, expert_params, with_marginal=False
+):
     """:func:`e_step` on the samples (columns) of the designs and ``Y``."""
     xp = problem.xp
-    log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
+    if with_marginal:
+        log_gate, log_marginal = problem.gate.log_gate_and_marginal(
+            xp, gate_design, gate_params
+        )
+    else:
+        log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
     log_mix = log_gate
     if is_sparse(problem.top_k, log_gate.shape[0]):
         log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
     log_joint = log_mix + problem.experts.log_likelihood(xp, design, Y, expert_params)
     log_norm = logsumexp(xp, log_joint, axis=0)
     resp = xp.exp(log_joint - log_norm[None, :])
+    if with_marginal:
+        return log_norm, resp, log_gate, log_marginal
     return log_norm, resp, log_gate
 
 
@@ -183,12 +201,15 @@ def m_step(
     return gate_params, expert_params
 
 
-def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
+def objective(
+    problem: EMProblem, log_norm: Array, gate_params, expert_params, log_marginal=None
+):
     """Total weighted log-likelihood and per-sample penalized objective (floats).
 
     The log-likelihood is the conditional one, of y given x; the objective adds
     ``log p(x)`` for a gate that models x (``GateFamily.log_marginal``), as EM
-    then maximizes the joint likelihood.
+    then maximizes the joint likelihood (``log_marginal``: the E-step's, or
+    None to evaluate it here).
     """
     xp = problem.xp
     per_sample = xp.sum(problem.normalized_weight * log_norm)
@@ -197,7 +218,8 @@ def objective(problem: EMProblem, log_norm: Array, gate_params, expert_params):
         - problem.gate.penalty(xp, gate_params, problem.alpha)
         - problem.experts.penalty(xp, expert_params, problem.alpha)
     )
-    log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
+    if log_marginal is None:  # E-step's, where it computed it
+        log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
     if log_marginal is not None:  # a gate that models x: the joint likelihood
         penalized = penalized + xp.sum(problem.normalized_weight * log_marginal)
     total = float(per_sample) * float(xp.sum(problem.sample_weight))
@@ -328,8 +350,13 @@ def run_em(
     else:
         gate_params, expert_params = params
 
-    log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
-    total, penalized = objective(problem, log_norm, gate_params, expert_params)
+    marginal = problem.gate.models_inputs  # log p(x) from the E-step's logits
+    log_norm, resp, log_gate, *log_marginal = e_step(
+        problem, gate_params, expert_params, marginal
+    )
+    total, penalized = objective(
+        problem, log_norm, gate_params, expert_params, *log_marginal
+    )
     result = FitResult(gate_params, expert_params, total, penalized)
     start = time.perf_counter()
     changes = []  # |change| of each iteration since the start or the last pruning
@@ -339,14 +366,20 @@ def run_em(
         gate_params, expert_params = m_step(
             problem, resp, log_gate, gate_params, expert_params, prepared
         )
-        log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
+        log_norm, resp, log_gate, *log_marginal = e_step(
+            problem, gate_params, expert_params, marginal
+        )
         pruned = prune_smallest(
             problem, gate_params, expert_params, resp, prune_threshold
         )
         if pruned is not None:
             gate_params, expert_params = pruned
-            log_norm, resp, log_gate = e_step(problem, gate_params, expert_params)
-        total, penalized = objective(problem, log_norm, gate_params, expert_params)
+            log_norm, resp, log_gate, *log_marginal = e_step(
+                problem, gate_params, expert_params, marginal
+            )
+        total, penalized = objective(
+            problem, log_norm, gate_params, expert_params, *log_marginal
+        )
         result.log_likelihood_history.append(total)
         result.objective_history.append(penalized)
         change = penalized - previous

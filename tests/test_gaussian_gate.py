@@ -541,3 +541,29 @@ def test_logits_in_blocks_of_samples_equal_one_pass(covariance_type, monkeypatch
     np.testing.assert_allclose(
         whole, densities / densities.sum(axis=1, keepdims=True), rtol=1e-8, atol=1e-300
     )
+
+
+def test_e_step_gives_log_p_x_from_the_same_logits(monkeypatch):
+    # EM's objective takes log p(x) from the E-step's logits (evaluating them
+    # again took a quarter of an iteration): in one pass or in blocks, it is
+    # the density gate_log_density computes
+    import skmoe._em as em
+    from skmoe._em import EMProblem, e_step
+    from skmoe._math import design_matrix
+
+    X, y = _blobs(n=3000)
+    model = MoERegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    experts, expert_params = model._experts_from_attributes()
+    problem = EMProblem(
+        design_matrix(np, X), y, np.ones(len(y)), model._fitted_gate(), experts, 0.0
+    )
+    gate_params = model._gate_params(np, problem.design)
+    whole = e_step(problem, gate_params, expert_params, with_marginal=True)
+    np.testing.assert_allclose(whole[3], model.gate_log_density(X), rtol=1e-12)
+    plain = e_step(problem, gate_params, expert_params)
+    for a, b in zip(plain, whole[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(em, "E_STEP_BLOCK", 3 * 1000)  # blocks of 1024 samples
+    blocked = e_step(problem, gate_params, expert_params, with_marginal=True)
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)

@@ -111,6 +111,14 @@ class GateFamily(ABC):
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         """Number of free parameters (for BIC and AIC)."""
 
+    #: Whether the gate models the density of x (:meth:`log_marginal`).
+    models_inputs: bool = False
+
+    def log_gate_and_marginal(self, xp, design: Array, params: Params):
+        """:meth:`log_gate` and :meth:`log_marginal` (None by default) together,
+        for a gate that gets both from one evaluation of its logits."""
+        return self.log_gate(xp, design, params), None
+
     def log_marginal(self, xp, design: Array, params: Params) -> Array | None:
         """``log p(x_i)`` (n_samples,) for a gate that models the input density
         as well, whose EM objective is then the joint log-likelihood of x and

@@ -163,14 +163,28 @@ class GaussianGate(GateFamily):
             return xp.zeros((n_experts, 0), dtype=X.dtype, device=device(X))
         return xp.concat(blocks, axis=1)
 
+    models_inputs = True
+
     def log_gate(self, xp, design: Array, params: Params) -> Array:
         return log_softmax(xp, self.logits(xp, design, params), axis=0)
 
+    def log_gate_and_marginal(self, xp, design: Array, params: Params):
+        """The gate and ``log p(x)`` from one evaluation of the logits (EM's
+        E-step and objective need both: evaluated apart, the second took a
+        quarter of an iteration)."""
+        logits = self.logits(xp, design, params)
+        norm = logsumexp(xp, logits, axis=0)
+        return logits - norm[None, :], self._log_density(norm, design)
+
     def log_marginal(self, xp, design: Array, params: Params) -> Array:
         """``log p(x_i) = log sum_k a_k N(x_i; m_k, S_k)``, shape (n_samples,)."""
-        logits = self.logits(xp, design, params)
-        d = design.shape[0] - 1
-        return logsumexp(xp, logits, axis=0) - 0.5 * d * math.log(2 * math.pi)
+        norm = logsumexp(xp, self.logits(xp, design, params), axis=0)
+        return self._log_density(norm, design)
+
+    @staticmethod
+    def _log_density(norm, design):
+        """``log p(x)`` from the log-sum-exp of the logits over the experts."""
+        return norm - 0.5 * (design.shape[0] - 1) * math.log(2 * math.pi)
 
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
         raise NotImplementedError(
