@@ -53,7 +53,7 @@ from ._em import (
 )
 from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
-from ._math import center_intercepts, design_matrix
+from ._math import design_matrix, expand_rows
 from ._restarts import _fit_restart, summary
 from ._sgd import partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
@@ -255,26 +255,6 @@ def _feature_columns(spec, n_features, names, parameter):
             f"a boolean mask; got {spec!r}."
         )
     return None if columns.shape[0] == n_features else tuple(map(int, columns))
-
-
-def _design_rows(columns):
-    """The design-matrix rows of ``columns``: the intercept's row 0 first."""
-    return np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1]).astype(np.intp)
-
-
-def _restrict_rows(coef, columns):
-    """Host coefficients (n_features + 1, m) for the features ``columns``."""
-    return coef if columns is None else coef[_design_rows(columns)]
-
-
-def _expand_rows(coef, columns, n_features):
-    """Host coefficients of ``columns``' features widened to all ``n_features``,
-    with zeros for the features the part does not see."""
-    if columns is None:
-        return coef
-    out = np.zeros((n_features + 1,) + coef.shape[1:], dtype=coef.dtype)
-    out[_design_rows(columns)] = coef
-    return out
 
 
 def _take_columns(xp, array, columns, axis):
@@ -638,6 +618,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # parameter combinations fail before the data touch any fitted state
         if warm:
             self._check_warm_gate()
+            self._check_warm_experts()
             self._solver_options(self.n_experts_)
         else:
             for n_experts in self._candidates(None):
@@ -665,6 +646,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "the new gate from scratch."
             )
 
+    def _check_warm_experts(self, method="warm_start=True"):
+        """A warm start continues the fitted experts: raise if they were
+        estimators and ``expert_estimator`` is now None, or the reverse."""
+        fitted = hasattr(self, "experts_")
+        if fitted == self._estimator_experts():
+            return
+        was = "clones of expert_estimator" if fitted else "the built-in experts"
+        raise ValueError(
+            f"{method} continues the fitted experts, {was}, which "
+            f"expert_estimator={getattr(self, 'expert_estimator', None)!r} does "
+            "not; set warm_start=False to fit the new experts from scratch."
+        )
+
     def _fit(self, X, y, sample_weight, warm):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs."""
@@ -680,7 +674,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             y_numeric=is_regressor(self),
             reset=not warm,  # a warm start needs the features it was fitted on
         )
-        backend = select_backend(X, self.device, fitting=True)
+        self._check_numpy_input(X, "fit")
+        backend = select_backend(X, self._compute_device(), fitting=True)
         self._choose_features(X.shape[1])
         self._check_top_k_gate(self.n_experts_ if warm else max(self._candidates(None)))
         X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
@@ -702,7 +697,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         used = self._used_columns(X_host.shape[1])
         X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
         offset = as_compute(backend.xp, offset, X_compute)
-        design, own_gate_design = self._designs(backend.xp, X_compute, offset)
+        design, own_gate_design = self._designs(backend.xp, X_compute, offset, experts)
         problem = EMProblem(
             design,
             backend.to_compute(Y),
@@ -780,19 +775,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             [names[j] for j in (range(X.shape[1]) if used is None else used)],
         )
 
-    def _designs(self, xp, X, offset):
-        """The experts' design matrix of X centered at ``offset``, and the gate's
-        own (None where the gate sees the same features)."""
+    def _designs(self, xp, X, offset, experts):
+        """The experts' design matrix of X centered at ``offset`` (not centered
+        for ``experts`` that see raw features), and the gate's own (None where
+        the gate sees the same features, centered)."""
 
-        def build(columns):
+        def build(columns, centered=True):
             return design_matrix(
                 xp,
                 _take_columns(xp, X, columns, axis=1),
-                _take_columns(xp, offset, columns, axis=0),
+                _take_columns(xp, offset, columns, axis=0) if centered else None,
             )
 
-        design = build(self._expert_columns)
-        if self._gate_columns == self._expert_columns:  # tuples of ints, or None
+        design = build(self._expert_columns, experts.centered)
+        if self._gate_columns == self._expert_columns and experts.centered:
             return design, None
         return design, build(self._gate_columns)
 
@@ -906,7 +902,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             n_kept = fit.gate_params["coef"].shape[1]
             n_gate_features = problem.gate_design.shape[0] - 1
             n_parameters = problem.gate.n_parameters(n_gate_features, n_kept)
-            n_parameters += problem.experts.n_parameters(n_features, n_kept)
+            n_expert_parameters = problem.experts.n_parameters(n_features, n_kept)
+            if n_expert_parameters is None:  # estimator experts: no count
+                n_parameters = np.nan
+            else:
+                n_parameters += n_expert_parameters
             bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
             if len(candidates) > 1 and n_experts > 1 and self._collapsed(problem, fit):
                 bic = np.inf
@@ -991,7 +991,59 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         auto = self.n_experts == "auto"
         check_solver_options(options, self.gate, self.top_k, n_experts, auto)
+        self._check_expert_estimator()
         return options
+
+    def _estimator_experts(self) -> bool:
+        """Whether the experts are clones of ``expert_estimator``."""
+        return getattr(self, "expert_estimator", None) is not None
+
+    def _check_expert_estimator(self):
+        """Raise for options that ``expert_estimator`` does not support."""
+        if not self._estimator_experts():
+            return
+        named = f"expert_estimator={self.expert_estimator!r}"
+        if self.solver != "em":
+            raise ValueError(
+                f"{named} is fitted by EM only: each M-step refits its clones "
+                f"with sample weights, and they have no gradient; got "
+                f"solver={self.solver!r}. Use solver='em'."
+            )
+        if self.n_experts == "auto":
+            raise ValueError(
+                f"n_experts='auto' chooses the number of experts by BIC, which "
+                f"needs the experts' number of free parameters; {named} has no "
+                "such count. Pass an integer n_experts (GridSearchCV over "
+                "n_experts chooses one by held-out score)."
+            )
+        if self.device == "cuda":
+            raise ValueError(
+                f"{named} fits scikit-learn estimators on the CPU; device='cuda' "
+                "is for the built-in experts. Use device='cpu' (or 'auto')."
+            )
+
+    def _expert_seed(self) -> int:
+        """The seed from which estimator experts' clones draw their own
+        ``random_state`` (see ``EstimatorExperts``), from ``random_state``."""
+        random_state = check_random_state(self.random_state)
+        return int(random_state.randint(np.iinfo(np.int32).max // 2))
+
+    def _compute_device(self):
+        """``device``, or "cpu" for estimator experts (which run on the host)."""
+        return "cpu" if self._estimator_experts() else self.device
+
+    def _check_numpy_input(self, X, method):
+        """Raise for Array API input to a model whose experts are estimators."""
+        if is_numpy_array(X) or not (
+            self._estimator_experts() or hasattr(self, "experts_")
+        ):
+            return
+        raise ValueError(
+            f"{method}: expert_estimator experts are scikit-learn estimators that "
+            f"compute on NumPy arrays; got {type(X).__module__}."
+            f"{type(X).__qualname__} input under array_api_dispatch. Pass NumPy "
+            "input, or turn array_api_dispatch off."
+        )
 
     def _warm_run(self, problem, options, offset):
         """Continue from the fitted parameters, on the centered ``problem``."""
@@ -1033,31 +1085,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_params = {name: as_compute(xp, v, like) for name, v in gate_params.items()}
         shift = _take_columns(xp, offset, self._gate_columns, axis=0)
         gate_params = gate.shift(xp, gate_params, shift)
-        _, expert_params = self._experts_from_attributes()
+        experts, expert_params = self._experts_from_attributes()
         columns = self._expert_columns
-        group = dict(expert_params, coef=_restrict_rows(expert_params["coef"], columns))
-        group = {name: as_compute(xp, v, like) for name, v in group.items()}
+        group = experts.params_to(xp, experts.restrict(expert_params, columns), like)
         shift = _take_columns(xp, offset, columns, axis=0)
-        group["coef"] = center_intercepts(xp, group["coef"], shift)
-        return gate_params, group
+        return gate_params, experts.shift(xp, group, shift)
 
     def _set_fitted(self, problem, result: FitResult, offset=None):
         """Fitted attributes from ``result``, whose coefficients are for features
         centered at ``offset`` (None: not centered)."""
         usage = expert_usage(problem, result.gate_params, result.expert_params)
-        xp, gate = problem.xp, problem.gate
+        xp, gate, experts = problem.xp, problem.gate, problem.experts
         gate_params, expert_params = result.gate_params, result.expert_params
         columns = self._expert_columns
         if offset is not None:
             shift = _take_columns(xp, offset, self._gate_columns, axis=0)
             gate_params = gate.shift(xp, gate_params, shift, -1.0)
             shift = _take_columns(xp, offset, columns, axis=0)
-            coef = center_intercepts(xp, expert_params["coef"], shift, -1.0)
-            expert_params["coef"] = coef
+            expert_params = experts.shift(xp, expert_params, shift, -1.0)
+        expert_params = {name: to_numpy(value) for name, value in expert_params.items()}
         # zeros for the features the experts do not see
-        expert_params["coef"] = _expand_rows(
-            to_numpy(expert_params["coef"]), columns, self.n_features_in_
-        )
+        expert_params = experts.expand(expert_params, columns, self.n_features_in_)
         gate_params = {name: to_numpy(value) for name, value in gate_params.items()}
         for name in _GATE_ATTRIBUTES:  # another gate's, from an earlier fit
             vars(self).pop(name, None)
@@ -1067,10 +1115,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for name, value in attributes.items():
             setattr(self, name, value)
         n_experts = int(gate_params["coef"].shape[1])
-        self._set_expert_attributes(
-            problem.experts,
-            {name: to_numpy(value) for name, value in result.expert_params.items()},
-        )
+        self._set_expert_attributes(experts, expert_params)
         self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = list(result.log_likelihood_history)
         self.objective_history_ = list(result.objective_history)
@@ -1136,7 +1181,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
-        return X, select_backend(X, self.device, fitting=False)
+        self._check_numpy_input(X, method)
+        device = "cpu" if hasattr(self, "experts_") else self.device
+        return X, select_backend(X, device, fitting=False)
 
     def _map_rows(self, X, compute, method):
         """Apply ``compute(xp, design)`` to X and return outputs as the caller's.
@@ -1187,7 +1234,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.array_api_support = True
+        tags.array_api_support = not self._estimator_experts()
         return tags
 
     def _log_gate(self, xp, design):
@@ -1305,7 +1352,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             params = (
                 self._gate_params(xp, design),
-                {k: as_compute(xp, v, design) for k, v in expert_params.items()},
+                experts.params_to(xp, expert_params, design),
             )
             with np.errstate(all="ignore"):  # an overflow is raised just below
                 log_norm, resp, _ = e_step(problem, *params)
@@ -1375,11 +1422,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts = self.n_experts_
         gate_columns = getattr(self, "_gate_columns", None)
         expert_columns = getattr(self, "_expert_columns", None)
-        return self._fitted_gate().n_parameters(
-            self.n_features_in_ if gate_columns is None else len(gate_columns),
-            n_experts,
-        ) + experts.n_parameters(
+        n_expert_parameters = experts.n_parameters(
             self.n_features_in_ if expert_columns is None else len(expert_columns),
+            n_experts,
+        )
+        if n_expert_parameters is None:
+            raise ValueError(
+                "bic, aic and icl count the model's free parameters, and experts "
+                "given by expert_estimator have no such count (a tree's or a "
+                "kernel model's is not defined). Compare models by held-out "
+                "score or log_likelihood_samples instead."
+            )
+        return n_expert_parameters + self._fitted_gate().n_parameters(
+            self.n_features_in_ if gate_columns is None else len(gate_columns),
             n_experts,
         )
 
@@ -1549,6 +1604,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         True
         """
         check_is_fitted(self)
+        if hasattr(self, "experts_"):
+            raise ValueError(
+                "std_errors is not available for experts given by "
+                "expert_estimator: they are scikit-learn estimators, not "
+                "parameters with a likelihood to differentiate."
+            )
         if isinstance(self._fitted_gate(), GaussianGate):
             raise ValueError(
                 "std_errors is not available for gate='gaussian': it differentiates "
@@ -1574,8 +1635,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not np.sum(sample_weight) > 0:
             raise ValueError("std_errors needs sample weights with a positive sum.")
         offset = np.asarray(_feature_offset(X_host, sample_weight))
-        design, own_gate_design = self._designs(np, X_host, offset)
         experts, _ = self._experts_from_attributes()
+        design, own_gate_design = self._designs(np, X_host, offset, experts)
         problem = EMProblem(
             design,
             Y,
@@ -1603,7 +1664,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             size = int(np.prod(shape))
             value = se[start : start + size].reshape(shape)
             if name == "coef":
-                value = _expand_rows(value, columns[group], self.n_features_in_)
+                value = expand_rows(value, columns[group], self.n_features_in_)
             parts[group][name] = value
             start += size
         gate_coef = parts["gate"]["coef"]
@@ -1694,7 +1755,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if keep.size == 0:
             keep = np.array([int(np.argmax(usage))])
         experts, expert_params = self._experts_from_attributes()
-        xp = array_namespace(expert_params["coef"])
         gate = self._fitted_gate()
         gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
         gate_params = gate.select(np, gate_params, keep)
@@ -1704,9 +1764,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         for name, value in attributes.items():
             setattr(pruned, name, value)
-        pruned._set_expert_attributes(
-            experts, experts.select(xp, expert_params, xp.asarray(keep))
-        )
+        pruned._set_expert_attributes(experts, experts.select(np, expert_params, keep))
         pruned.n_experts_ = int(keep.size)
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         pruned._solver_state = None
@@ -1755,6 +1813,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         first = not hasattr(self, "n_experts_")
         if not first:
             self._check_warm_gate("partial_fit")
+            self._check_warm_experts("partial_fit")
         # parameter combinations fail before the data touch any fitted state
         options = self._solver_options(self.n_experts if first else self.n_experts_)
         if is_regressor(self):
@@ -1792,7 +1851,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)  # as fit's
         offset = as_compute(xp, offset, X_compute)
-        design, own_gate_design = self._designs(xp, X_compute, offset)
+        design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(
             design,
             backend.to_compute(Y),

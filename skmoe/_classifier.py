@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length
 
@@ -19,6 +20,7 @@ from ._docstrings import fill_doc
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
 from .experts import LogisticExperts
+from .experts.estimator import ClassifierExperts, check_sample_weight_support
 
 
 @fill_doc
@@ -115,6 +117,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
+        expert_estimator=None,
         alpha=1e-3,
         n_init=1,
         init_params="mixed",
@@ -161,6 +164,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             n_jobs=n_jobs,
             device=device,
         )
+        self.expert_estimator = expert_estimator
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "expert_estimator": [HasMethods(["fit", "predict_proba"]), None],
+    }
 
     def _encode_target(self, y, X, *, fitting):
         if fitting:
@@ -204,9 +213,22 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return self._host_attribute("classes_")
 
     def _make_experts(self, Y, sample_weight, streaming=False):
+        if self._estimator_experts():
+            check_sample_weight_support(self.expert_estimator)
+            return ClassifierExperts(
+                self.expert_estimator,
+                n_classes=Y.shape[0],
+                weight_total=float(np.sum(sample_weight)),
+                random_state=self._expert_seed(),
+            )
         return LogisticExperts(n_classes=Y.shape[0])
 
     def _set_expert_attributes(self, experts, params):
+        for name in ("expert_coef_", "expert_intercept_", "experts_"):
+            vars(self).pop(name, None)  # the other kind of experts', from a refit
+        if "estimators" in params:
+            self.experts_ = list(params["estimators"])
+            return
         coef = params["coef"]
         n_classes = experts.n_classes
         n_experts = coef.shape[1] // n_classes
@@ -231,6 +253,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return gate_params, dict(expert_params, coef=as_compute(xp, start, coef))
 
     def _experts_from_attributes(self):
+        if hasattr(self, "experts_"):
+            experts = ClassifierExperts(
+                None, self._n_outputs(), columns=self._expert_columns
+            )
+            estimators = np.empty(len(self.experts_), dtype=object)
+            estimators[:] = self.experts_
+            return experts, {"estimators": estimators}
         expert_coef = self._host_attribute("expert_coef_")
         n_experts, n_classes, n_features = expert_coef.shape
         coef = np.vstack(
@@ -244,10 +273,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _sparse_log_proba(self, xp, design):
         """log of the mixture's class probabilities from the top-k experts only."""
         index, log_weight = self._route(xp, design)
-        _, params = self._experts_from_attributes()
-        coef = as_compute(xp, params["coef"], design)
-        logits = selected_linear(xp, coef, design, index, self._n_outputs())
-        log_joint = log_weight[:, None, :] + log_softmax(xp, logits, axis=1)
+        experts, params = self._experts_from_attributes()
+        if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
+            log_proba = experts.log_proba(xp, design, params)
+            selected = np.take_along_axis(log_proba, index[:, None, :], axis=0)
+        else:
+            coef = as_compute(xp, params["coef"], design)
+            logits = selected_linear(xp, coef, design, index, self._n_outputs())
+            selected = log_softmax(xp, logits, axis=1)
+        log_joint = log_weight[:, None, :] + selected
         return logsumexp(xp, log_joint, axis=0).T  # (n_samples, n_classes)
 
     def predict_proba(self, X):
@@ -276,9 +310,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 log_proba = self._sparse_log_proba(xp, design)
             else:
                 experts, params = self._experts_from_attributes()
-                coef = {"coef": as_compute(xp, params["coef"], design)}
+                params = experts.params_to(xp, params, design)
                 log_gate = self._log_gate(xp, design)
-                log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, coef)
+                log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, params)
                 log_proba = logsumexp(xp, log_joint, axis=0).T
             log_proba = xp.clip(log_proba, max=0.0)
             return log_proba if log else xp.exp(log_proba)

@@ -336,6 +336,9 @@ def run_em(
     change, as a relative one depended on the units of y, which shift a Gaussian
     log-likelihood by log c per sample), after ``SETTLE`` iterations whose changes
     did not grow when the run starts from ``resp`` (see ``SETTLE``).
+    For experts whose M-step may lower their objective (``ExpertFamily.monotone``
+    false), an M-step after which the objective fell by more than ``tol`` is
+    mended by ``ExpertFamily.keep_better`` before the run goes on.
     With ``prune_threshold > 0``, after each E-step the least used expert is
     dropped when its share of the data is below the threshold (see
     :func:`prune_smallest`); the objective may fall at that iteration, and the
@@ -362,13 +365,25 @@ def run_em(
     changes = []  # |change| of each iteration since the start or the last pruning
     settle = SETTLE if params is None else 1  # see SETTLE
     for n_iter in range(1, max_iter + 1):
-        previous = penalized
+        previous, former, weighted_resp = penalized, expert_params, resp
         gate_params, expert_params = m_step(
             problem, resp, log_gate, gate_params, expert_params, prepared
         )
         log_norm, resp, log_gate, *log_marginal = e_step(
             problem, gate_params, expert_params, marginal
         )
+        if not problem.experts.monotone:
+            _, candidate = objective(
+                problem, log_norm, gate_params, expert_params, *log_marginal
+            )
+            if candidate < previous - tol:  # see ExpertFamily.keep_better
+                weighted_resp = problem.normalized_weight[None, :] * weighted_resp
+                expert_params = problem.experts.keep_better(
+                    xp, problem.design, problem.Y, weighted_resp, expert_params, former
+                )
+                log_norm, resp, log_gate, *log_marginal = e_step(
+                    problem, gate_params, expert_params, marginal
+                )
         pruned = prune_smallest(
             problem, gate_params, expert_params, resp, prune_threshold
         )

@@ -122,6 +122,26 @@ def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:
     return xp.concat([ones, features], axis=0)
 
 
+def design_rows(columns):
+    """The design-matrix rows of ``columns``: the intercept's row 0 first."""
+    return np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1]).astype(np.intp)
+
+
+def restrict_rows(coef, columns):
+    """Host coefficients (n_features + 1, m) for the features ``columns``."""
+    return coef if columns is None else coef[design_rows(columns)]
+
+
+def expand_rows(coef, columns, n_features):
+    """Host coefficients of ``columns``' features widened to all ``n_features``,
+    with zeros for the features the part does not see."""
+    if columns is None:
+        return coef
+    out = np.zeros((n_features + 1,) + coef.shape[1:], dtype=coef.dtype)
+    out[design_rows(columns)] = coef
+    return out
+
+
 def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Array:
     """Coefficients (d, m), intercepts in row 0, moved between feature origins.
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -20,6 +20,7 @@ from ._docstrings import fill_doc
 from ._math import mixture_std
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
+from .experts.estimator import RegressorExperts, check_sample_weight_support
 
 #: Noise variance floor relative to the (weighted) variance of y.
 VARIANCE_FLOOR = 1e-6
@@ -122,6 +123,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
+        expert_estimator=None,
         variance_type="per_expert",
         alpha=1e-6,
         n_init=4,
@@ -169,10 +171,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             n_jobs=n_jobs,
             device=device,
         )
+        self.expert_estimator = expert_estimator
         self.variance_type = variance_type
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
+        "expert_estimator": [HasMethods(["fit", "predict"]), None],
         "variance_type": [StrOptions({"per_expert", "tied"})],
     }
 
@@ -196,10 +200,18 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "y is constant: every expert fits it exactly and its noise "
                 "variance sits at the floor."
             )
-        return GaussianLinearExperts(
-            _variance_floor(*self._target_moments),
-            tied=self.variance_type == "tied",
-        )
+        floor = _variance_floor(*self._target_moments)
+        tied = self.variance_type == "tied"
+        if self._estimator_experts():
+            check_sample_weight_support(self.expert_estimator)
+            return RegressorExperts(
+                self.expert_estimator,
+                floor,
+                tied=tied,
+                weight_total=float(np.sum(sample_weight)),
+                random_state=self._expert_seed(),
+            )
+        return GaussianLinearExperts(floor, tied=tied)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
@@ -244,32 +256,50 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         return gate_params, expert_params
 
     def _set_expert_attributes(self, experts, params):
-        self.expert_intercept_ = params["coef"][0].copy()
-        self.expert_coef_ = params["coef"][1:].T.copy()
+        for name in ("expert_coef_", "expert_intercept_", "experts_"):
+            vars(self).pop(name, None)  # the other kind of experts', from a refit
+        if "estimators" in params:
+            self.experts_ = list(params["estimators"])
+        else:
+            self.expert_intercept_ = params["coef"][0].copy()
+            self.expert_coef_ = params["coef"][1:].T.copy()
         self.expert_variance_ = params["variance"].copy()
         self._variance_floor = experts.variance_floor
         self._tied_variance = experts.tied  # set_params must not change the model
 
     def _experts_from_attributes(self):
+        variance = self._host_attribute("expert_variance_")
+        tied = getattr(self, "_tied_variance", False)
+        if hasattr(self, "experts_"):
+            experts = RegressorExperts(
+                None, self._variance_floor, tied=tied, columns=self._expert_columns
+            )
+            estimators = np.empty(len(self.experts_), dtype=object)
+            estimators[:] = self.experts_
+            return experts, {"estimators": estimators, "variance": variance}
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
-        params = {"coef": coef, "variance": self._host_attribute("expert_variance_")}
-        tied = getattr(self, "_tied_variance", False)
+        params = {"coef": coef, "variance": variance}
         return GaussianLinearExperts(self._variance_floor, tied=tied), params
 
     def _expert_means(self, xp, design):
         """Expert means, (n_experts, n_samples)."""
         experts, params = self._experts_from_attributes()
+        return experts.means(xp, design, experts.params_to(xp, params, design))
+
+    def _selected_means(self, xp, design, index):
+        """The means of each sample's ``index``ed experts, (top_k, n_samples)."""
+        if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
+            return np.take_along_axis(self._expert_means(xp, design), index, axis=0)
+        _, params = self._experts_from_attributes()
         coef = as_compute(xp, params["coef"], design)
-        return experts.means(xp, design, {"coef": coef})
+        return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def _sparse_moments(self, xp, design, return_std=False):
         """Mixture mean (and std) from each sample's top-k experts only."""
         index, log_weight = self._route(xp, design)
         weight = xp.exp(log_weight)
-        experts, params = self._experts_from_attributes()
-        coef = as_compute(xp, params["coef"], design)
-        means = selected_linear(xp, coef, design, index, 1)[:, 0, :]
+        means = self._selected_means(xp, design, index)
         mean = xp.sum(weight * means, axis=0)
         if not return_std:
             return mean
@@ -282,9 +312,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
         def compute(xp, design):
             index, log_weight = self._route(xp, design)
-            _, params = self._experts_from_attributes()
-            coef = as_compute(xp, params["coef"], design)
-            means = selected_linear(xp, coef, design, index, 1)[:, 0, :]
+            means = self._selected_means(xp, design, index)
             return xp.exp(log_weight).T, means.T, index.T
 
         rows = self._map_rows(X, compute, "predict_distribution")

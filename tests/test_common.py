@@ -1,6 +1,8 @@
 """scikit-learn's estimator checks over both estimators."""
 
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.estimator_checks import (
     check_n_features_in_after_fitting,
     parametrize_with_checks,
@@ -83,6 +85,20 @@ CONFIGURED = (
     + [
         Estimator(n_experts="auto", solver="sgd", n_init=1, random_state=0)
         for Estimator in (MoERegressor, MoEClassifier, MoEPoissonRegressor)
+    ]
+    + [  # experts that are scikit-learn estimators, refitted with weights
+        MoERegressor(
+            n_experts=2,
+            expert_estimator=DecisionTreeRegressor(max_depth=2),
+            n_init=1,
+            random_state=0,
+        ),
+        MoEClassifier(
+            n_experts=2,
+            expert_estimator=LogisticRegression(),
+            n_init=1,
+            random_state=0,
+        ),
     ]
     + [
         MoEPoissonRegressor(**params)

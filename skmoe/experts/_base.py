@@ -5,6 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from .._backend import as_compute
+from .._math import center_intercepts, expand_rows, restrict_rows
+
 Array = Any
 Params = dict[str, Array]
 
@@ -26,6 +29,14 @@ class ExpertFamily(ABC):
 
     #: "regression" or "classification"
     task: str
+    #: Whether the fit may give the experts centered features (their design
+    #: ``[1, X - offset]^T``): parameters then move between origins by
+    #: :meth:`shift`. False for experts that must see the raw features.
+    centered: bool = True
+    #: Whether the M-step never lowers its part of the objective, so that EM
+    #: never lowers the whole; where it may, an M-step after which the
+    #: objective fell is mended by :meth:`keep_better`.
+    monotone: bool = True
 
     @abstractmethod
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
@@ -95,6 +106,14 @@ class ExpertFamily(ABC):
         """Ceilings of some of the positive parameters of :meth:`lower_bounds`."""
         return {}
 
+    def keep_better(self, xp, design, Y, weighted_resp, params, former) -> Params:
+        """For each expert, the better of ``params`` (an M-step's) and
+        ``former`` (the parameters it started from) at ``weighted_resp``, the
+        M-step's weights: an M-step that does not lower any expert's part of
+        the objective, which generalized EM needs. Only called for families
+        that are not :attr:`monotone` (``params`` by default)."""
+        return params
+
     @abstractmethod
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         """The L2 penalty subtracted from the per-sample log-likelihood."""
@@ -102,3 +121,24 @@ class ExpertFamily(ABC):
     @abstractmethod
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         """Number of free parameters (for BIC and AIC)."""
+
+    # -- parameters between the fit and the fitted attributes -----------------------
+
+    def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
+        """Parameters for features centered at ``offset`` (``sign=1``), or back
+        from them (``sign=-1``); see ``_math.center_intercepts``."""
+        return dict(params, coef=center_intercepts(xp, params["coef"], offset, sign))
+
+    def restrict(self, params: Params, columns) -> Params:
+        """Host parameters for all features cut to the features ``columns``
+        (None: all) that the fit gives the experts."""
+        return dict(params, coef=restrict_rows(params["coef"], columns))
+
+    def expand(self, params: Params, columns, n_features: int) -> Params:
+        """Host parameters for the features ``columns`` (None: all) spread over
+        all ``n_features``, with zeros for the features the experts do not see."""
+        return dict(params, coef=expand_rows(params["coef"], columns, n_features))
+
+    def params_to(self, xp, params: Params, like: Array) -> Params:
+        """Host parameters in ``like``'s namespace, dtype and device."""
+        return {name: as_compute(xp, value, like) for name, value in params.items()}

@@ -1,0 +1,372 @@
+"""Experts that are scikit-learn estimators (``expert_estimator``): generalized EM
+refitting clones with the responsibilities as sample weights."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe.experts.estimator import PROBA_FLOOR
+
+
+def _regimes(n=400, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 1]) + 0.3 * rng.randn(n)
+    return X, y
+
+
+def _steps(X, seed=0):
+    """A target that is piecewise constant in x0 on each side of x1 = 0."""
+    rng = np.random.RandomState(seed)
+    left = np.where(X[:, 0] < -1, 2.0, np.where(X[:, 0] < 1, -1.0, 4.0))
+    right = np.where(X[:, 0] < 0, 6.0, 0.0)
+    return np.where(X[:, 1] < 0, left, right) + 0.1 * rng.randn(X.shape[0])
+
+
+def test_linear_regression_experts_are_the_built_in_experts():
+    # LinearRegression refitted with weights is the built-in M-step at alpha=0:
+    # the same starts reach the same optimum
+    X, y = _regimes()
+    kwargs = dict(n_experts=2, alpha=0, tol=1e-10, random_state=0)
+    built_in = MoERegressor(**kwargs).fit(X, y)
+    wrapped = MoERegressor(expert_estimator=LinearRegression(), **kwargs).fit(X, y)
+    assert_allclose(wrapped.log_likelihood_, built_in.log_likelihood_, rtol=1e-10)
+    coef = np.array([e.coef_ for e in wrapped.experts_])
+    intercept = np.array([e.intercept_ for e in wrapped.experts_])
+    assert_allclose(coef, built_in.expert_coef_, atol=1e-7)
+    assert_allclose(intercept, built_in.expert_intercept_, atol=1e-7)
+    assert_allclose(wrapped.expert_variance_, built_in.expert_variance_, rtol=1e-7)
+    assert_allclose(wrapped.gate_coef_, built_in.gate_coef_, atol=1e-7)
+    assert_allclose(wrapped.predict(X), built_in.predict(X), atol=1e-7)
+    assert not hasattr(wrapped, "expert_coef_")
+
+
+def test_logistic_regression_experts_are_the_built_in_experts():
+    # an unpenalized LogisticRegression refitted with weights solves the
+    # built-in experts' M-step at alpha=0 exactly: the same starts reach the
+    # same optimum (binary: its one coefficient vector is the difference of
+    # the built-in expert's two centred ones)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(600, 2))
+    logit = np.where(X[:, 0] < 0, 2 * X[:, 1], -1.5 * X[:, 1] + 1)
+    y = (rng.rand(600) < 1 / (1 + np.exp(-logit))).astype(int)
+    kwargs = dict(n_experts=2, alpha=0, tol=1e-10, random_state=0)
+    built_in = MoEClassifier(**kwargs).fit(X, y)
+    logistic = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10000)
+    wrapped = MoEClassifier(expert_estimator=logistic, **kwargs).fit(X, y)
+    assert_allclose(wrapped.log_likelihood_, built_in.log_likelihood_, rtol=1e-9)
+    assert_allclose(wrapped.predict_proba(X), built_in.predict_proba(X), atol=1e-4)
+    coef = np.array([e.coef_[0] for e in wrapped.experts_])
+    difference = built_in.expert_coef_[:, 1] - built_in.expert_coef_[:, 0]
+    assert_allclose(coef, difference, atol=1e-4)
+
+
+def test_one_expert_is_the_estimator_fitted_with_the_sample_weights():
+    # one expert has responsibility 1: its clone is fitted with the user's
+    # weights themselves, in their own units (a Ridge penalty then means what
+    # it means in a plain fit), and its variance is the weighted MSE
+    X, y = _regimes()
+    weight = np.random.RandomState(1).uniform(0.5, 3.0, size=len(y))
+    reg = MoERegressor(n_experts=1, expert_estimator=Ridge(alpha=50.0))
+    reg.fit(X, y, sample_weight=weight)
+    ridge = Ridge(alpha=50.0).fit(X, y, sample_weight=weight)
+    assert_allclose(reg.experts_[0].coef_, ridge.coef_, rtol=1e-10)
+    mse = np.average((y - ridge.predict(X)) ** 2, weights=weight)
+    assert_allclose(reg.expert_variance_, [mse], rtol=1e-10)
+    assert_allclose(reg.predict(X), ridge.predict(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 1e-2])
+def test_tree_experts_never_lower_the_objective(alpha):
+    # a greedy tree refitted to new weights can fit them worse than the tree
+    # before it: after such an M-step each expert keeps the better of the two,
+    # so EM's objective never falls (without that, it swung by up to 0.7 nats
+    # per sample), and at convergence no refit fits an expert's
+    # responsibilities better
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(600, 2))
+    y = _steps(X)
+    reg = MoERegressor(
+        n_experts=2,
+        expert_estimator=DecisionTreeRegressor(max_depth=2),
+        alpha=alpha,
+        n_init=1,
+        random_state=0,
+        tol=1e-8,
+    ).fit(X, y)
+    assert reg.converged_
+    history = np.asarray(reg.objective_history_)
+    assert np.all(np.diff(history) >= -1e-8)  # falls beyond tol are mended
+    resp = reg.responsibilities(X, y)
+    for k, expert in enumerate(reg.experts_):
+        refit = DecisionTreeRegressor(max_depth=2).fit(X, y, sample_weight=resp[:, k])
+        kept = np.average((y - expert.predict(X)) ** 2, weights=resp[:, k])
+        refitted = np.average((y - refit.predict(X)) ** 2, weights=resp[:, k])
+        assert kept <= refitted * (1 + 1e-6)
+        assert_allclose(reg.expert_variance_[k], kept, rtol=1e-4)
+    # two depth-2 trees, one per side of the gate, fit the six steps
+    assert reg.score(X, y) > 0.97
+    assert DecisionTreeRegressor(max_depth=2).fit(X, y).score(X, y) < 0.8
+
+
+def test_classifier_experts_never_lower_the_objective():
+    X, y = load_iris(return_X_y=True)
+    clf = MoEClassifier(
+        n_experts=3,
+        expert_estimator=DecisionTreeClassifier(max_depth=1),
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    history = np.asarray(clf.objective_history_)
+    assert np.all(np.diff(history) >= -1e-5)  # falls beyond tol are mended
+    assert clf.converged_
+
+
+def test_regressor_predictions_combine_the_fitted_estimators():
+    X, y = _regimes()
+    reg = MoERegressor(
+        n_experts=3, expert_estimator=DecisionTreeRegressor(max_depth=3), n_init=1
+    ).fit(X, y)
+    gate = reg.predict_gate(X)
+    means = np.column_stack([e.predict(X) for e in reg.experts_])  # raw features
+    mean = np.sum(gate * means, axis=1)
+    variance = np.sum(gate * (reg.expert_variance_ + means**2), axis=1) - mean**2
+    got_mean, got_std = reg.predict(X, return_std=True)
+    assert_allclose(got_mean, mean, rtol=1e-10)
+    assert_allclose(got_std, np.sqrt(variance), rtol=1e-8)
+    dist = reg.predict_distribution(X[:5])
+    assert_allclose(dist.means, means[:5], rtol=1e-10)
+    resid = (y[:, None] - means) ** 2 / reg.expert_variance_
+    log_p = -0.5 * (np.log(2 * np.pi * reg.expert_variance_) + resid)
+    expected = np.log(np.sum(gate * np.exp(log_p), axis=1))
+    assert_allclose(reg.log_likelihood_samples(X, y), expected, rtol=1e-8)
+
+
+def test_classifier_probabilities_floor_pure_leaves():
+    # a pure leaf gives a class probability 0; each expert's probabilities are
+    # floored and renormalized, so the log-likelihood stays finite
+    X, y = load_iris(return_X_y=True)
+    clf = MoEClassifier(
+        n_experts=2, expert_estimator=DecisionTreeClassifier(max_depth=2), n_init=2
+    ).fit(X, y)
+    gate = clf.predict_gate(X)
+    expert_proba = []
+    for expert in clf.experts_:
+        proba = np.maximum(expert.predict_proba(X), PROBA_FLOOR)
+        expert_proba.append(proba / proba.sum(axis=1, keepdims=True))
+    expected = np.einsum("nk,knc->nc", gate, np.array(expert_proba))
+    assert_allclose(clf.predict_proba(X), expected, rtol=1e-10)
+    assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    assert np.all(np.isfinite(clf.log_likelihood_samples(X, y)))
+    assert clf.score(X, y) > 0.95
+
+
+def test_string_labels_and_class_indices():
+    # the clones are fitted to class indices; predictions map back to labels
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = MoEClassifier(expert_estimator=LogisticRegression(max_iter=1000))
+    clf.fit(X, labels)
+    assert set(clf.predict(X)) <= set(labels)
+    assert np.mean(clf.predict(X) == labels) > 0.95
+    assert all(list(e.classes_) == [0, 1, 2] for e in clf.experts_)
+
+
+def test_zero_weights_remove_samples():
+    X, y = _regimes()
+    weight = np.ones(len(y))
+    weight[::3] = 0
+    kwargs = dict(n_experts=2, expert_estimator=LinearRegression(), random_state=0)
+    weighted = MoERegressor(**kwargs).fit(X, y, sample_weight=weight)
+    keep = weight > 0
+    subset = MoERegressor(**kwargs).fit(X[keep], y[keep])
+    assert_allclose(weighted.predict(X), subset.predict(X), rtol=1e-8)
+
+
+def test_expert_features_gate_features_and_top_k():
+    X, y = _regimes()
+    X = np.column_stack([X, np.random.RandomState(2).randn(len(y))])
+    reg = MoERegressor(
+        n_experts=3,
+        expert_estimator=DecisionTreeRegressor(max_depth=2),
+        expert_features=[0, 1],
+        gate_features=[0],
+        top_k=2,
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    assert all(e.n_features_in_ == 2 for e in reg.experts_)
+    gate = reg.predict_gate(X)  # the renormalized top 2
+    assert np.all(np.sum(gate > 0, axis=1) <= 2)
+    means = np.column_stack([e.predict(X[:, :2]) for e in reg.experts_])
+    assert_allclose(reg.predict(X), np.sum(gate * means, axis=1), rtol=1e-10)
+    dist = reg.predict_distribution(X)
+    assert dist.means.shape == (len(y), 2)
+    assert_allclose(dist.mean(), reg.predict(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("gate", ["constant", "gaussian"])
+def test_other_gates(gate):
+    X, y = _regimes()
+    reg = MoERegressor(
+        n_experts=2,
+        gate=gate,
+        expert_estimator=DecisionTreeRegressor(max_depth=3),
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    means = np.column_stack([e.predict(X) for e in reg.experts_])
+    assert_allclose(reg.predict(X), np.sum(reg.predict_gate(X) * means, 1))
+
+
+def test_randomized_estimator_is_seeded_per_expert():
+    # a random forest left at random_state=None gets a seed per expert from the
+    # model's random_state: refits for the same weights agree, EM converges,
+    # and the same random_state gives the same model
+    X, y = _regimes(n=300)
+    forest = RandomForestRegressor(n_estimators=5, max_depth=3)
+    kwargs = dict(n_experts=2, expert_estimator=forest, n_init=1, random_state=3)
+    first = MoERegressor(**kwargs).fit(X, y)
+    second = MoERegressor(**kwargs).fit(X, y)
+    assert first.converged_
+    assert_allclose(first.predict(X), second.predict(X))
+    seeds = [e.random_state for e in first.experts_]
+    assert len(set(seeds)) == 2
+    assert forest.random_state is None  # the template is not changed
+
+
+def test_prune_pickle_clone_and_grid_search():
+    X, y = _regimes()
+    reg = MoERegressor(
+        n_experts=3, expert_estimator=DecisionTreeRegressor(max_depth=2), n_init=1
+    ).fit(X, y)
+    usage = reg.expert_usage_
+    pruned = reg.prune_experts(np.sort(usage)[1])
+    assert pruned.n_experts_ == 2 and len(pruned.experts_) == 2
+    kept = np.flatnonzero(usage >= np.sort(usage)[1])
+    assert_allclose(pruned.expert_variance_, reg.expert_variance_[kept])
+    assert np.all(np.isfinite(pruned.predict(X)))
+    loaded = pickle.loads(pickle.dumps(reg))
+    assert_allclose(loaded.predict(X), reg.predict(X))
+    search = GridSearchCV(
+        MoERegressor(n_experts=2, n_init=1, expert_estimator=DecisionTreeRegressor()),
+        {"expert_estimator__max_depth": [1, 3], "n_experts": [1, 2]},
+        cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collapse warnings of deep experts
+        search.fit(X, y)
+    assert search.best_params_ == {"expert_estimator__max_depth": 3, "n_experts": 2}
+
+
+def test_in_a_pipeline():
+    X, y = load_iris(return_X_y=True)
+    model = make_pipeline(
+        StandardScaler(), MoEClassifier(expert_estimator=LogisticRegression())
+    )
+    assert model.fit(X, y).score(X, y) > 0.95
+
+
+def test_warm_start_refits_from_the_fitted_estimators():
+    X, y = _regimes()
+    reg = MoERegressor(
+        n_experts=2,
+        expert_estimator=DecisionTreeRegressor(max_depth=2),
+        n_init=1,
+        random_state=0,
+        max_iter=2,
+    )
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(X, y)
+    before = reg.log_likelihood_
+    reg.set_params(warm_start=True, max_iter=200).fit(X, y)
+    assert reg.log_likelihood_history_[0] >= before - 1e-8 * abs(before)
+    # switching between kind of experts needs a fresh fit
+    reg.set_params(expert_estimator=None)
+    with pytest.raises(ValueError, match="warm_start=True continues the fitted"):
+        reg.fit(X, y)
+    reg.set_params(warm_start=False).fit(X, y)
+    assert hasattr(reg, "expert_coef_") and not hasattr(reg, "experts_")
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(solver="gradient"), "fitted by EM only"),
+        (dict(solver="sgd"), "fitted by EM only"),
+        (dict(n_experts="auto"), "n_experts='auto' chooses"),
+        (dict(device="cuda"), "device='cuda'"),
+    ],
+)
+def test_refused_options(params, match):
+    X, y = _regimes(n=60)
+    reg = MoERegressor(
+        expert_estimator=LinearRegression(), **{"n_experts": 2, **params}
+    )
+    with pytest.raises(ValueError, match=match):
+        reg.fit(X, y)
+
+
+def test_estimators_without_sample_weight_or_probabilities_are_refused():
+    X, y = _regimes(n=60)
+    reg = MoERegressor(n_experts=2, expert_estimator=KNeighborsRegressor())
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        reg.fit(X, y)
+    reg.set_params(expert_estimator=make_pipeline(StandardScaler(), Ridge()))
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        reg.fit(X, y)
+    clf = MoEClassifier(expert_estimator=SVC())  # no predict_proba
+    with pytest.raises(InvalidParameterError, match="predict_proba"):
+        clf.fit(X, y > 0)
+
+
+def test_bic_and_std_errors_say_why_they_are_unavailable():
+    X, y = _regimes(n=100)
+    reg = MoERegressor(n_experts=2, expert_estimator=LinearRegression(), n_init=1)
+    reg.fit(X, y)
+    assert np.isnan(reg.n_experts_bic_).all()
+    for method in (reg.bic, reg.aic, reg.icl):
+        with pytest.raises(ValueError, match="no such count"):
+            method(X, y)
+    with pytest.raises(ValueError, match="std_errors is not available"):
+        reg.std_errors(X, y)
+    assert not reg.__sklearn_tags__().array_api_support
+
+
+def test_array_api_input_is_refused():
+    xpx = pytest.importorskip("array_api_strict")
+    sklearn = pytest.importorskip("sklearn")
+    X, y = _regimes(n=60)
+    reg = MoERegressor(n_experts=2, expert_estimator=LinearRegression(), n_init=1)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="compute on NumPy arrays"):
+            reg.fit(xpx.asarray(X), xpx.asarray(y))
+    reg.fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="namespace"):  # scikit-learn's check
+            reg.predict(xpx.asarray(X))
+
+
+def test_float32():
+    X, y = _regimes()
+    reg = MoERegressor(
+        n_experts=2, expert_estimator=DecisionTreeRegressor(max_depth=3), n_init=1
+    ).fit(X.astype(np.float32), y.astype(np.float32))
+    assert reg.predict(X.astype(np.float32)).dtype == np.float32
+    assert reg.expert_variance_.dtype == np.float32
+    assert reg.score(X, y) > 0.9
