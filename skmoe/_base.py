@@ -212,6 +212,14 @@ def _feature_columns(spec, n_features, names, parameter):
     chooses every feature."""
     if spec is None:
         return None
+    if isinstance(spec, (list, tuple)):
+        names_given = [isinstance(c, str) for c in spec]
+        if any(names_given) and not all(names_given):
+            # np.asarray would turn the others into strings: "1" for 1
+            raise ValueError(
+                f"{parameter} mixes feature names with other entries: {spec!r}. "
+                "Pass only feature names or only column indices."
+            )
     chosen = np.asarray(spec)
     if chosen.ndim != 1:
         raise ValueError(
@@ -1085,6 +1093,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_params = {name: as_compute(xp, v, like) for name, v in gate_params.items()}
         shift = _take_columns(xp, offset, self._gate_columns, axis=0)
         gate_params = gate.shift(xp, gate_params, shift)
+        # a gate with the same attributes but other constraints (softmax to
+        # constant: no slopes) takes the fitted one's parameters as it can
+        gate_params = self._make_gate().conform(xp, gate_params)
         experts, expert_params = self._experts_from_attributes()
         columns = self._expert_columns
         group = experts.params_to(xp, experts.restrict(expert_params, columns), like)

@@ -344,6 +344,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             else:
                 weight = xp.exp(self._log_gate(xp, design))
                 rate = xp.exp(coef.T @ design)
+            rate = _unweighted_zero(xp, weight, rate)
             mean = xp.sum(weight * rate, axis=0)
             if not return_std:
                 return mean
@@ -376,9 +377,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             coef = self._expert_coef(xp, design)
             if self._top_k() is not None:
                 index, log_weight = self._route(xp, design)
-                linear = selected_linear(xp, coef, design, index, 1)[:, 0, :]
-                return xp.exp(log_weight).T, xp.exp(linear).T
-            return xp.exp(self._log_gate(xp, design)).T, xp.exp(coef.T @ design).T
+                weight = xp.exp(log_weight)
+                rate = xp.exp(selected_linear(xp, coef, design, index, 1)[:, 0, :])
+            else:
+                weight = xp.exp(self._log_gate(xp, design))
+                rate = xp.exp(coef.T @ design)
+            return weight.T, _unweighted_zero(xp, weight, rate).T
 
         # rates that overflow (X far from the training data) raise in _map_rows
         with np.errstate(over="ignore", invalid="ignore"):
@@ -422,6 +426,13 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             perfect = np.all(y_pred[rows] == y[rows])
             return 1.0 if perfect else 0.0
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
+
+
+def _unweighted_zero(xp, weight, rate):
+    """``rate`` with 0 for the experts of gate weight 0 at a sample: they take
+    no part in its mixture, and far from the training data an unused expert's
+    rate can overflow, where 0 * inf would make the mixture's mean NaN."""
+    return xp.where(weight > 0, rate, xp.zeros_like(rate))
 
 
 def _count_moments(Y, sample_weight):

@@ -159,6 +159,8 @@ def test_features_by_name_mask_or_negative_index():
         ({"expert_features": [0.5]}, "column indices \\(int\\)"),
         ({"gate": "constant", "gate_features": [0]}, "gate='constant' sees no"),
         ({"gate_features": "z"}, "gate_features"),
+        # NumPy would read ["z", 1] as the names "z" and "1"
+        ({"gate_features": ["z", 1]}, "mixes feature names with other entries"),
     ],
 )
 def test_bad_feature_choices_are_refused(params, message):

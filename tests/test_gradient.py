@@ -715,3 +715,19 @@ def test_sgd_at_max_iter_says_so():
         model.fit(X, y)
     assert "no epoch improved" not in str(caught[0].message)
     assert model.objective_history_[-1] > model.objective_history_[0]
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_warm_start_from_softmax_to_constant_gate_drops_the_slopes(solver):
+    # the constant gate's gradient steps leave the slopes where they start: a
+    # warm start from a softmax fit kept its slopes in gate_coef_, while the
+    # predictions used a constant gate
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.randn(300)
+    model = MoERegressor(2, solver=solver, n_init=1, random_state=1).fit(X, y)
+    assert np.abs(model.gate_coef_).max() > 0.1
+    model.set_params(gate="constant", warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(model.gate_coef_, 0.0)
+    proportions = np.exp(model.gate_intercept_) / np.exp(model.gate_intercept_).sum()
+    np.testing.assert_allclose(model.predict_gate(X[:3]), [proportions] * 3)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime, minimize
-from scipy.special import gammaln, log_softmax, xlogy
+from scipy.special import gammaln, log_softmax, logsumexp, xlogy
 from scipy.stats import poisson
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import d2_tweedie_score
@@ -499,3 +499,26 @@ def test_prediction_far_from_the_data_raises_without_numpy_warnings(return_std):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="too large"):
             model.predict(X * 1e200, return_std=return_std)
+
+
+def test_prediction_where_an_unused_expert_overflows():
+    # an expert fitted to all-zero counts takes a steep slope; far out, its
+    # rate overflows where its gate weight underflows to 0: 0 * inf made the
+    # mean NaN, and predict raised although the mixture's mean is finite
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.where(X[:, 0] > 0, rng.poisson(np.exp(1 + X[:, 0])), 0)
+    model = MoEPoissonRegressor(2, random_state=0).fit(X, y)
+    far = np.array([[40.0], [45.0]])
+    linear = model.expert_intercept_ + far @ model.expert_coef_.T  # (2, K)
+    with np.errstate(divide="ignore"):
+        log_gate = np.log(model.predict_gate(far))
+    assert np.any(np.exp(linear) == np.inf)  # the case: an unused rate overflows
+    expected = np.exp(logsumexp(log_gate + linear, axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, std = model.predict(far, return_std=True)
+        distribution = model.predict_distribution(far)
+    np.testing.assert_allclose(mean, expected, rtol=1e-10)
+    np.testing.assert_allclose(distribution.mean(), expected, rtol=1e-10)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)

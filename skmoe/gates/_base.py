@@ -138,6 +138,11 @@ class GateFamily(ABC):
     #: The fitted attributes :meth:`to_attributes` sets.
     attribute_names: tuple[str, ...] = ("gate_intercept_", "gate_coef_")
 
+    def conform(self, xp, params: Params) -> Params:
+        """This family's parameters from another family's of the same layout
+        (a warm start after ``gate`` changed; unchanged by default)."""
+        return params
+
     def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
         """The parameters for features centered at ``offset`` (``sign=-1``:
         from centered features back); see ``_math.center_intercepts``."""

@@ -55,6 +55,10 @@ class ConstantGate(GateFamily):
         coef = xp.concat([log_weights[None, :], coef[1:, :]], axis=0)
         return {"coef": coef}
 
+    def conform(self, xp, params: Params) -> Params:
+        coef = params["coef"]
+        return {"coef": xp.concat([coef[:1, :], xp.zeros_like(coef[1:, :])], axis=0)}
+
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         return xp.sum(params["coef"][:0, 0])  # 0.0, in the parameters' namespace
 
