@@ -48,6 +48,19 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     {{gate_parameter}}
 
+    expert_estimator : estimator object, default=None
+        Experts that are clones of this scikit-learn classifier instead of
+        logistic ones: a tree, a forest, gradient boosting, any classifier
+        with ``predict_proba`` whose ``fit`` takes ``sample_weight``. Each EM
+        iteration refits every expert with the samples' weights times their
+        responsibilities (generalized EM), to the class indices ``0, ...,
+        n_classes - 1``; expert k's class probabilities are its
+        ``predict_proba``, floored at 1e-10 and renormalized (a pure leaf's
+        zeros would give -inf log-likelihoods). The fitted clones are
+        ``experts_``, on the raw ``expert_features``. Fitted by EM on the CPU;
+        ``alpha`` then penalizes the gate only, and ``bic``, ``aic``, ``icl``
+        and ``std_errors`` are not available. See :ref:`estimator-experts`.
+
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes
         with less (5-fold CV, 3 seeds, these defaults against K=3 with
@@ -76,6 +89,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     expert_intercept_ : ndarray of shape (n_experts_, n_classes)
         Intercepts of each expert.
+
+    experts_ : list of estimators
+        With ``expert_estimator``: the fitted clones, one per expert, whose
+        ``classes_`` are class indices into ``classes_`` (``expert_coef_`` and
+        ``expert_intercept_`` are then not set).
 
     {{shared_attributes}}
 

@@ -48,6 +48,20 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     {{gate_parameter}}
 
+    expert_estimator : estimator object, default=None
+        Experts that are clones of this scikit-learn regressor instead of
+        linear ones: a tree, a forest, gradient boosting, any regressor whose
+        ``fit`` takes ``sample_weight``. Each EM iteration refits every expert
+        with the samples' weights times their responsibilities (generalized
+        EM), and expert k's noise is Gaussian around its ``predict``, with
+        the weighted mean squared residual as its variance. The fitted clones
+        are ``experts_``; they see the raw ``expert_features``, so
+        ``experts_[k].predict`` works on the same columns of X. Fitted by EM
+        on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
+        the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
+        not available (an estimator has no count of free parameters). See
+        :ref:`estimator-experts`.
+
     variance_type : {"per_expert", "tied"}, default="per_expert"
         ``"per_expert"``: each expert has its own noise variance, so the mixture
         can be heteroscedastic. ``"tied"``: all experts share one (R flexmix's
@@ -81,6 +95,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     expert_intercept_ : ndarray of shape (n_experts_,)
         Intercept of each expert.
+
+    experts_ : list of estimators
+        With ``expert_estimator``: the fitted clones, one per expert
+        (``expert_coef_`` and ``expert_intercept_`` are then not set).
 
     expert_variance_ : ndarray of shape (n_experts_,)
         Noise variance s2_k of each expert (the MLE when ``alpha=0``, floored at

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._math import center_intercepts, device
+from .._math import center_intercepts, device, expand_rows, restrict_rows
 from .._sparse import route, route_in_blocks, truncate_log_gate
 
 Array = Any
@@ -152,12 +152,7 @@ class GateFamily(ABC):
         """Host parameters of ``columns``' features widened to all
         ``n_features`` (zeros for the others: the same gate on the full
         design matrix)."""
-        if columns is None:
-            return params
-        coef = params["coef"]
-        out = np.zeros((n_features + 1,) + coef.shape[1:], dtype=coef.dtype)
-        out[np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1])] = coef
-        return dict(params, coef=out)
+        return dict(params, coef=expand_rows(params["coef"], columns, n_features))
 
     def to_attributes(self, params: Params, columns, n_features: int) -> dict:
         """The fitted attributes of host parameters (of ``columns``' features, in
@@ -170,6 +165,4 @@ class GateFamily(ABC):
         attributes."""
         intercept = np.asarray(attributes["gate_intercept_"])
         coef = np.vstack([intercept[None, :], np.asarray(attributes["gate_coef_"]).T])
-        if columns is not None:
-            coef = coef[np.concatenate([[0], np.asarray(columns, dtype=np.intp) + 1])]
-        return {"coef": coef}
+        return {"coef": restrict_rows(coef, columns)}
