@@ -682,7 +682,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             y_numeric=is_regressor(self),
             reset=not warm,  # a warm start needs the features it was fitted on
         )
-        self._check_numpy_input(X, "fit")
+        self._check_numpy_input(X, "fit", fitting=True)
         backend = select_backend(X, self._compute_device(), fitting=True)
         self._choose_features(X.shape[1])
         self._check_top_k_gate(self.n_experts_ if warm else max(self._candidates(None)))
@@ -747,6 +747,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._expert_columns = _feature_columns(
             self.expert_features, n_features, names, "expert_features"
         )
+        if self._expert_columns == () and self._estimator_experts():
+            raise ValueError(
+                f"expert_features={self.expert_features!r} leaves the experts no "
+                "features, which expert_estimator's estimators need to be "
+                "fitted; give them features, or use the built-in experts "
+                "(expert_estimator=None), which then have constant means."
+            )
 
     def _check_top_k_gate(self, n_experts):
         """Raise for ``top_k`` below ``n_experts`` (the most experts this fit
@@ -828,6 +835,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if len(collapsed) == 0 or n_experts < 2 or self._degenerate_target():
             return None
         names = ", ".join(f"expert_{name}_" for name in problem.experts.lower_bounds())
+        if self._estimator_experts():
+            return (
+                f"Experts {collapsed.tolist()} of the kept run collapsed: their "
+                f"{names} sits at its lower bound, as an estimator that fits its "
+                "samples exactly (a deep tree) gives. Its likelihood is then "
+                "unbounded; the bound stops it, but the likelihood and score "
+                "are inflated. Limit the expert_estimator's capacity (max_depth, "
+                "min_samples_leaf, a penalty), use fewer experts or "
+                "variance_type='tied'."
+            )
         return (
             f"Experts {collapsed.tolist()} of the kept run collapsed: their {names} "
             "sits at its lower bound. An expert that fits its samples exactly "
@@ -1040,11 +1057,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """``device``, or "cpu" for estimator experts (which run on the host)."""
         return "cpu" if self._estimator_experts() else self.device
 
-    def _check_numpy_input(self, X, method):
-        """Raise for Array API input to a model whose experts are estimators."""
-        if is_numpy_array(X) or not (
-            self._estimator_experts() or hasattr(self, "experts_")
-        ):
+    def _check_numpy_input(self, X, method, fitting=False):
+        """Raise for Array API input to a model whose experts are estimators
+        (``fitting``: the experts ``expert_estimator`` asks for, not the
+        fitted ones)."""
+        estimators = self._estimator_experts() if fitting else hasattr(self, "experts_")
+        if is_numpy_array(X) or not estimators:
             return
         raise ValueError(
             f"{method}: expert_estimator experts are scikit-learn estimators that "
@@ -1098,6 +1116,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_params = self._make_gate().conform(xp, gate_params)
         experts, expert_params = self._experts_from_attributes()
         columns = self._expert_columns
+        fitted_columns = getattr(self, "_fitted_expert_columns", columns)
+        if hasattr(self, "experts_") and fitted_columns != columns:
+            raise ValueError(
+                "warm_start=True continues the fitted expert_estimator clones, "
+                f"which were fitted on the expert features {fitted_columns} "
+                f"(None: all), not {columns}; set warm_start=False to fit other "
+                "expert_features."
+            )
         group = experts.params_to(xp, experts.restrict(expert_params, columns), like)
         shift = _take_columns(xp, offset, columns, axis=0)
         return gate_params, experts.shift(xp, group, shift)
@@ -1136,6 +1162,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # what predictions use: set_params after fitting must not change them
         self._gate_family = problem.gate
         self._fitted_gate_columns = self._gate_columns
+        self._fitted_expert_columns = self._expert_columns
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state

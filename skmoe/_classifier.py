@@ -333,7 +333,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, params)
                 log_proba = logsumexp(xp, log_joint, axis=0).T
             log_proba = xp.clip(log_proba, max=0.0)
-            return log_proba if log else xp.exp(log_proba)
+            proba = xp.exp(log_proba)
+            if not log:
+                return proba
+            # log(predict_proba) where it is a normal number, so that the two
+            # agree (in float32 a log of -3e-8 has the probability 1.0)
+            tiny = float(xp.finfo(proba.dtype).smallest_normal)
+            normal = proba >= tiny
+            return xp.where(normal, xp.log(xp.where(normal, proba, 1.0)), log_proba)
 
         return self._map_rows(X, compute, method)
 

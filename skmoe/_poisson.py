@@ -8,6 +8,7 @@ import math
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import d2_tweedie_score
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -28,7 +29,8 @@ from ._em import expert_usage
 from ._math import mixture_std
 from ._sparse import is_sparse, selected_linear
 from .experts import PoissonExperts
-from .experts.poisson import encode_counts
+from .experts.estimator import CountExperts, check_sample_weight_support
+from .experts.poisson import RATE_FLOOR, encode_counts
 
 #: Ratio of the fitted mixture's mean counts on the training data to the counts
 #: above which ``fit`` warns (:meth:`MoEPoissonRegressor._excess_message`).
@@ -60,6 +62,20 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     {{gate_parameter}}
 
+    expert_estimator : estimator object, default=None
+        Experts that are clones of this scikit-learn regressor of positive
+        means instead of Poisson regressions: ``PoissonRegressor``,
+        ``HistGradientBoostingRegressor(loss="poisson")``, a tree with
+        ``criterion="poisson"``, any regressor whose ``fit`` takes
+        ``sample_weight``. Each EM iteration refits every expert to the counts
+        with the samples' weights times their responsibilities (generalized
+        EM); expert k's rate is its ``predict``, floored at 1e-10 times the
+        mean count (at least 1e-10), so that a leaf of zero counts keeps a
+        finite log-likelihood. The fitted clones are ``experts_``. Fitted by
+        EM on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
+        the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
+        not available. See :ref:`estimator-experts`.
+
     alpha : float, default=1e-6
         {{alpha_meaning}} As for :class:`MoERegressor`, the tiny default
         mostly guards the solves and leaves a sharp gate sharp.
@@ -77,6 +93,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     expert_intercept_ : ndarray of shape (n_experts_,)
         Intercept of each expert's log rate.
+
+    experts_ : list of estimators
+        With ``expert_estimator``: the fitted clones, one per expert
+        (``expert_coef_`` and ``expert_intercept_`` are then not set).
 
     {{shared_attributes}}
 
@@ -120,6 +140,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
+        expert_estimator=None,
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -166,6 +187,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             n_jobs=n_jobs,
             device=device,
         )
+        self.expert_estimator = expert_estimator
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "expert_estimator": [HasMethods(["fit", "predict"]), None],
+    }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -203,6 +230,16 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             _warn_user(
                 "y is all zero: the experts' rates tend to zero, and the fit "
                 "stops where their log-likelihood stops changing."
+            )
+        if self._estimator_experts():
+            check_sample_weight_support(self.expert_estimator)
+            positive = sample_weight > 0
+            mean = np.average(Y[0][positive], weights=sample_weight[positive])
+            return CountExperts(
+                self.expert_estimator,
+                rate_floor=RATE_FLOOR * max(float(mean), 1.0),
+                weight_total=float(np.sum(sample_weight)),
+                random_state=self._expert_seed(),
             )
         return PoissonExperts()
 
@@ -254,9 +291,14 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
             f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per coefficient): their "
             "rates are barely determined and can be extreme away from those "
-            "samples. Try fewer experts, n_experts='auto' (which passes over "
-            "such fits) or prune_threshold > 0."
+            f"samples. Try fewer experts, {self._remedy()} or prune_threshold > 0."
         )
+
+    def _remedy(self):
+        """What besides fewer experts tames experts with too few samples."""
+        if self._estimator_experts():
+            return "a less flexible expert_estimator (max_depth, a penalty)"
+        return "n_experts='auto' (which passes over such fits)"
 
     def _collapsed(self, problem, result) -> bool:
         # n_experts="auto" also passes over fits whose means are extreme
@@ -293,27 +335,46 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             f"{predicted / observed:.3g} times the observed counts: an expert's "
             "rate is extreme where its gate is small but not zero, as when a "
             "few nonzero counts determine it, and predict gives such means. Try "
-            "fewer experts, n_experts='auto' (which passes over such fits) or a "
-            "larger alpha."
+            f"fewer experts, {self._remedy()} or a larger alpha."
         )
 
     def _degenerate_target(self):
         return getattr(self, "_all_zero", False)
 
     def _set_expert_attributes(self, experts, params):
+        for name in ("expert_coef_", "expert_intercept_", "experts_"):
+            vars(self).pop(name, None)  # the other kind of experts', from a refit
+        if "estimators" in params:
+            self.experts_ = list(params["estimators"])
+            self._rate_floor = experts.rate_floor
+            return
         self.expert_intercept_ = params["coef"][0].copy()
         self.expert_coef_ = params["coef"][1:].T.copy()
 
     def _experts_from_attributes(self):
+        if hasattr(self, "experts_"):
+            experts = CountExperts(None, self._rate_floor, columns=self._expert_columns)
+            estimators = np.empty(len(self.experts_), dtype=object)
+            estimators[:] = self.experts_
+            return experts, {"estimators": estimators}
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         return PoissonExperts(), {"coef": coef}
 
-    def _expert_coef(self, xp, design):
-        """The experts' coefficients (n_features + 1, n_experts_) in ``design``'s
-        namespace, dtype and device."""
-        _, params = self._experts_from_attributes()
-        return as_compute(xp, params["coef"], design)
+    def _log_rates(self, xp, design, index=None):
+        """The experts' log rates (n_experts_, n_samples), or with ``index``
+        (top_k, n_samples) those of each sample's selected experts, in
+        ``design``'s namespace, dtype and device."""
+        experts, params = self._experts_from_attributes()
+        if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
+            log_rates = experts.log_rates(xp, design, params)
+            if index is None:
+                return log_rates
+            return np.take_along_axis(log_rates, index, axis=0)
+        coef = as_compute(xp, params["coef"], design)
+        if index is None:
+            return coef.T @ design
+        return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation) of the counts.
@@ -336,16 +397,17 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
 
         def compute(xp, design):
-            coef = self._expert_coef(xp, design)
             if self._top_k() is not None:  # only the selected experts
                 index, log_weight = self._route(xp, design)
-                weight = xp.exp(log_weight)
-                rate = xp.exp(selected_linear(xp, coef, design, index, 1)[:, 0, :])
+                log_rate = self._log_rates(xp, design, index)
             else:
-                weight = xp.exp(self._log_gate(xp, design))
-                rate = xp.exp(coef.T @ design)
-            rate = _unweighted_zero(xp, weight, rate)
-            mean = xp.sum(weight * rate, axis=0)
+                log_weight = self._log_gate(xp, design)
+                log_rate = self._log_rates(xp, design)
+            weight = xp.exp(log_weight)
+            rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
+            # each term g_k mu_k in log space: finite where an expert's rate
+            # overflows but its weight is small enough to hold it
+            mean = xp.sum(xp.exp(log_weight + log_rate), axis=0)
             if not return_std:
                 return mean
             return mean, mixture_std(xp, weight, rate, rate, mean)
@@ -374,14 +436,13 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         check_is_fitted(self)  # before _top_k reads a fitted attribute
 
         def compute(xp, design):
-            coef = self._expert_coef(xp, design)
             if self._top_k() is not None:
                 index, log_weight = self._route(xp, design)
                 weight = xp.exp(log_weight)
-                rate = xp.exp(selected_linear(xp, coef, design, index, 1)[:, 0, :])
+                rate = xp.exp(self._log_rates(xp, design, index))
             else:
                 weight = xp.exp(self._log_gate(xp, design))
-                rate = xp.exp(coef.T @ design)
+                rate = xp.exp(self._log_rates(xp, design))
             return weight.T, _unweighted_zero(xp, weight, rate).T
 
         # rates that overflow (X far from the training data) raise in _map_rows

@@ -56,7 +56,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         EM), and expert k's noise is Gaussian around its ``predict``, with
         the weighted mean squared residual as its variance. The fitted clones
         are ``experts_``; they see the raw ``expert_features``, so
-        ``experts_[k].predict`` works on the same columns of X. Fitted by EM
+        ``experts_[k].predict`` takes those columns of X (as a NumPy array:
+        they are fitted without feature names). Fitted by EM
         on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
         the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
         not available (an estimator has no count of free parameters). See

@@ -2,7 +2,7 @@
 
 import pytest
 from sklearn.linear_model import LogisticRegression
-from sklearn.tree import DecisionTreeRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import (
     check_n_features_in_after_fitting,
     parametrize_with_checks,
@@ -96,6 +96,13 @@ CONFIGURED = (
         MoEClassifier(
             n_experts=2,
             expert_estimator=LogisticRegression(),
+            n_init=1,
+            random_state=0,
+        ),
+        # pure leaves: probabilities of exactly 1 in float32
+        MoEClassifier(
+            n_experts=2,
+            expert_estimator=DecisionTreeClassifier(max_depth=2),
             n_init=1,
             random_state=0,
         ),

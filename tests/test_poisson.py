@@ -522,3 +522,13 @@ def test_prediction_where_an_unused_expert_overflows():
     np.testing.assert_allclose(mean, expected, rtol=1e-10)
     np.testing.assert_allclose(distribution.mean(), expected, rtol=1e-10)
     assert np.all(np.isfinite(std)) and np.all(std > 0)
+    # a flatter gate: the unused expert's weight is tiny but not 0 where its
+    # rate overflows, and the mean takes each term g_k mu_k in log space
+    model.gate_coef_ = model.gate_coef_ * 10 / np.abs(model.gate_coef_).max()
+    far = np.array([[34.0], [36.0]])
+    logits = model.gate_intercept_ + far @ model.gate_coef_.T
+    log_gate = logits - logsumexp(logits, axis=1, keepdims=True)
+    linear = model.expert_intercept_ + far @ model.expert_coef_.T
+    assert np.all(np.exp(log_gate) > 0) and np.any(np.exp(linear) == np.inf)
+    expected = np.exp(logsumexp(log_gate + linear, axis=1))
+    np.testing.assert_allclose(model.predict(far), expected, rtol=1e-10)

@@ -108,12 +108,25 @@ class EstimatorExperts(ExpertFamily):
             estimator.set_params(random_state=self.random_state + k)
         return estimator
 
-    def _fit_each(self, X, target, weighted_resp):
-        """A clone fitted to ``target`` with each expert's weights."""
+    def _fit_each(self, X, target, weighted_resp, former):
+        """A clone fitted to ``target`` with each expert's weights.
+
+        An expert with no weight left (``top_k`` routes no sample to it, or
+        its responsibilities underflow) keeps its ``former`` estimator: every
+        estimator fits its zero-weight objective, and scikit-learn refuses
+        weights that are all zero. Before any fit (None), it is fitted with
+        equal weights.
+        """
         weights = np.asarray(weighted_resp) * self.weight_total
         estimators = np.empty(weights.shape[0], dtype=object)
         for k in range(weights.shape[0]):
-            estimators[k] = self._clone(k).fit(X, target, sample_weight=weights[k])
+            if np.any(weights[k] > 0):
+                estimator = self._clone(k).fit(X, target, sample_weight=weights[k])
+            elif former[k] is not None:
+                estimator = former[k]
+            else:
+                estimator = self._clone(k).fit(X, target)
+            estimators[k] = estimator
         return estimators
 
     # -- the contract ---------------------------------------------------------------
@@ -126,6 +139,12 @@ class EstimatorExperts(ExpertFamily):
         raise NotImplementedError(
             "experts given by expert_estimator are fitted by EM only."
         )
+
+    def keep_better(self, xp, design, Y, weighted_resp, params, former) -> Params:
+        new = np.sum(weighted_resp * self.log_likelihood(xp, design, Y, params), 1)
+        old = np.sum(weighted_resp * self.log_likelihood(xp, design, Y, former), 1)
+        kept = np.where(old > new, former["estimators"], params["estimators"])
+        return dict(params, estimators=kept)
 
     def select(self, xp, params: Params, keep: Array) -> Params:
         keep = np.asarray(keep)
@@ -197,7 +216,9 @@ class RegressorExperts(EstimatorExperts):
         return -0.5 * (math.log(2 * math.pi) + np.log(variance) + resid**2 / variance)
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
-        estimators = self._fit_each(self.features(design), Y, weighted_resp)
+        estimators = self._fit_each(
+            self.features(design), Y, weighted_resp, params["estimators"]
+        )
         refit = {"estimators": estimators}
         return self._with_variance(design, Y, weighted_resp, refit)
 
@@ -268,10 +289,44 @@ class ClassifierExperts(EstimatorExperts):
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         labels = np.argmax(np.asarray(Y), axis=0)
         X = self.features(design)
-        return {"estimators": self._fit_each(X, labels, weighted_resp)}
+        former = params["estimators"]
+        return {"estimators": self._fit_each(X, labels, weighted_resp, former)}
 
-    def keep_better(self, xp, design, Y, weighted_resp, params, former) -> Params:
-        new = np.sum(weighted_resp * self.log_likelihood(xp, design, Y, params), 1)
-        old = np.sum(weighted_resp * self.log_likelihood(xp, design, Y, former), 1)
-        kept = np.where(old > new, former["estimators"], params["estimators"])
-        return {"estimators": kept}
+
+class CountExperts(EstimatorExperts):
+    """Regressors of counts: ``y | x, k ~ Poisson(f_k(x))``.
+
+    ``f_k`` is the clone's ``predict`` (an estimator of positive means:
+    ``PoissonRegressor``, ``HistGradientBoostingRegressor(loss="poisson")``,
+    a tree with ``criterion="poisson"``), floored at ``rate_floor`` so that a
+    leaf of zero counts, or a negative prediction, keeps a finite
+    log-likelihood. The clones are fitted to the counts (row 0 of the target
+    of ``poisson.encode_counts``).
+    """
+
+    task = "regression"
+
+    def __init__(
+        self, estimator, rate_floor, weight_total=1.0, columns=None, random_state=0
+    ):
+        super().__init__(estimator, weight_total, columns, random_state)
+        self.rate_floor = float(rate_floor)
+
+    def log_rates(self, xp, design: Array, params: Params) -> Array:
+        """log f_k(x) as an (n_experts, n_samples) array, floored."""
+        X = self.features(design)
+        rates = np.stack(
+            [np.asarray(e.predict(X), dtype=X.dtype) for e in params["estimators"]]
+        )
+        return np.log(np.maximum(rates, self.rate_floor))
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        from .poisson import log_likelihood
+
+        return log_likelihood(np, self.log_rates(xp, design, params), Y)
+
+    def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        counts = np.asarray(Y[0])
+        X = self.features(design)
+        former = params["estimators"]
+        return {"estimators": self._fit_each(X, counts, weighted_resp, former)}

@@ -47,6 +47,20 @@ def rates(xp, eta: Array) -> tuple[Array, Array]:
     return slope * (1.0 + xp.maximum(eta - top, 0.0)), slope
 
 
+def log_likelihood(xp, eta: Array, Y: Array) -> Array:
+    """Poisson log-likelihoods (K, n) of the log rates ``eta`` (K, n) for the
+    counts ``Y`` of :func:`encode_counts`, each term at its own relative
+    precision (see :class:`PoissonExperts`)."""
+    rate, _ = rates(xp, eta)
+    y, log_y, base = (Y[i, ...][None, :] for i in range(3))
+    d = eta - log_y  # log(rate / y); eta where y = 0
+    top = math.log(float(xp.finfo(eta.dtype).max)) - LINK_MARGIN
+    # rate - y as y expm1(d) where exp does not overflow, else as it is
+    precise = (y > 0) & (d <= top) & (eta <= top)
+    excess = xp.where(precise, y * xp.expm1(xp.where(precise, d, 0.0)), rate - y)
+    return y * d - excess + base
+
+
 def encode_counts(y) -> np.ndarray:
     """The target as :class:`PoissonExperts` takes it, (3, n_samples) in float64:
     ``y``, ``log(y)`` (0 where y = 0) and ``y log(y) - y - log(y!)`` (by
@@ -95,15 +109,7 @@ class PoissonExperts(ExpertFamily):
         return params["coef"].T @ design
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
-        eta = self.log_rates(xp, design, params)
-        rate, _ = rates(xp, eta)
-        y, log_y, base = (Y[i, ...][None, :] for i in range(3))
-        d = eta - log_y  # log(rate / y); eta where y = 0
-        top = math.log(float(xp.finfo(eta.dtype).max)) - LINK_MARGIN
-        # rate - y as y expm1(d) where exp does not overflow, else as it is
-        precise = (y > 0) & (d <= top) & (eta <= top)
-        excess = xp.where(precise, y * xp.expm1(xp.where(precise, d, 0.0)), rate - y)
-        return y * d - excess + base
+        return log_likelihood(xp, self.log_rates(xp, design, params), Y)
 
     def _objectives(self, xp, design, y, weighted_resp, coef, mask, alpha):
         """Each expert's M-step objective at ``coef`` (K,), and the rates'
