@@ -57,7 +57,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         n_classes - 1``; expert k's class probabilities are its
         ``predict_proba``, floored at 1e-10 and renormalized (a pure leaf's
         zeros would give -inf log-likelihoods). The fitted clones are
-        ``experts_``, on the raw ``expert_features``. Fitted by EM on the CPU;
+        ``experts_``, on the raw ``expert_features`` in X's column order.
+        Fitted by EM on the CPU;
         ``alpha`` then penalizes the gate only, and ``bic``, ``aic``, ``icl``
         and ``std_errors`` are not available. See :ref:`estimator-experts`.
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, is_classifier
 from sklearn.metrics import d2_tweedie_score
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
@@ -233,6 +233,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         if self._estimator_experts():
             check_sample_weight_support(self.expert_estimator)
+            if is_classifier(self.expert_estimator):
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
+                    "MoEPoissonRegressor's experts predict mean counts: give a "
+                    "regressor (PoissonRegressor, a tree with criterion='poisson')."
+                )
             positive = sample_weight > 0
             mean = np.average(Y[0][positive], weights=sample_weight[positive])
             return CountExperts(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, is_classifier
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import (
     check_array,
@@ -55,9 +55,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         with the samples' weights times their responsibilities (generalized
         EM), and expert k's noise is Gaussian around its ``predict``, with
         the weighted mean squared residual as its variance. The fitted clones
-        are ``experts_``; they see the raw ``expert_features``, so
-        ``experts_[k].predict`` takes those columns of X (as a NumPy array:
-        they are fitted without feature names). Fitted by EM
+        are ``experts_``; they see the raw ``expert_features``, in X's column
+        order, so ``experts_[k].predict`` takes those columns of X (as a NumPy
+        array: they are fitted without feature names). Fitted by EM
         on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
         the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
         not available (an estimator has no count of free parameters). See
@@ -223,6 +223,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         tied = self.variance_type == "tied"
         if self._estimator_experts():
             check_sample_weight_support(self.expert_estimator)
+            if is_classifier(self.expert_estimator):
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
+                    "MoERegressor's experts predict y's mean: give a regressor, "
+                    "or use MoEClassifier."
+                )
             return RegressorExperts(
                 self.expert_estimator,
                 floor,

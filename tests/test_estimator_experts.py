@@ -505,3 +505,73 @@ def test_collapse_warning_names_the_estimators_capacity():
     model = MoERegressor(2, expert_estimator=DecisionTreeRegressor(), n_init=1)
     with pytest.warns(UserWarning, match="Limit the expert_estimator's capacity"):
         model.fit(X, y)
+
+
+class _ColumnRidge(Ridge):
+    """A Ridge whose predictions are a column, (n, 1)."""
+
+    def predict(self, X):
+        return super().predict(X)[:, None]
+
+
+class _TwoOutputs(Ridge):
+    def predict(self, X):
+        return np.column_stack([super().predict(X)] * 2)
+
+
+def test_predictions_as_a_column_are_raveled_and_more_outputs_refused():
+    # (n, 1) predictions broadcast against y to (K, n, n) arrays before failing
+    X, y = _regimes(n=80)
+    model = MoERegressor(2, expert_estimator=_ColumnRidge(), n_init=1, random_state=0)
+    reference = MoERegressor(2, expert_estimator=Ridge(), n_init=1, random_state=0)
+    assert_allclose(model.fit(X, y).predict(X), reference.fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="one value per sample"):
+        model.set_params(expert_estimator=_TwoOutputs()).fit(X, y)
+
+
+def test_classifier_probabilities_that_miss_classes_are_refused():
+    # libsvm leaves classes of zero weight out of predict_proba, not classes_
+    X, y = load_iris(return_X_y=True)
+    weight = np.where(y == 2, 0.0, 1.0)
+    clf = MoEClassifier(expert_estimator=SVC(probability=True), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SVC's probability is deprecated
+        with pytest.raises(ValueError, match="leaves out classes"):
+            clf.fit(X, y, sample_weight=weight)
+
+
+def test_a_classifier_is_refused_as_a_regressors_expert():
+    X, y = _regimes(n=60)
+    model = MoERegressor(2, expert_estimator=DecisionTreeClassifier())
+    with pytest.raises(ValueError, match="is a classifier"):
+        model.fit(X, y)
+
+
+def test_nested_random_states_are_seeded():
+    # a randomized estimator inside a meta-estimator: the same random_state,
+    # the same model
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = load_iris(return_X_y=True)
+    expert = CalibratedClassifierCV(SGDClassifier(loss="log_loss"), cv=2)
+    kwargs = dict(n_experts=2, expert_estimator=expert, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = MoEClassifier(**kwargs).fit(X, y).predict_proba(X)
+        second = MoEClassifier(**kwargs).fit(X, y).predict_proba(X)
+    assert_allclose(first, second)
+
+
+def test_experts_see_their_features_in_the_column_order_of_x():
+    X, y = _regimes()
+    X = np.column_stack([X, np.random.RandomState(3).randn(len(y))])
+    model = MoERegressor(
+        2,
+        expert_estimator=DecisionTreeRegressor(max_depth=3),
+        expert_features=[2, 0],
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    means = np.column_stack([e.predict(X[:, [0, 2]]) for e in model.experts_])
+    assert_allclose(model.predict(X), np.sum(model.predict_gate(X) * means, axis=1))

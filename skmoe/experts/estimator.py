@@ -26,6 +26,21 @@ from ._base import Array, ExpertFamily, Params
 PROBA_FLOOR = 1e-10
 
 
+def _predictions(estimator, X) -> np.ndarray:
+    """``estimator.predict(X)`` as a 1-d array of X's dtype (a column of one
+    output is raveled; more outputs are refused)."""
+    predicted = np.asarray(estimator.predict(X), dtype=X.dtype)
+    if predicted.ndim == 2 and predicted.shape[1] == 1:
+        predicted = predicted[:, 0]
+    if predicted.shape != (X.shape[0],):
+        raise ValueError(
+            f"expert_estimator {estimator!r} predicted an array of shape "
+            f"{predicted.shape} for {X.shape[0]} samples; an expert must predict "
+            "one value per sample."
+        )
+    return predicted
+
+
 def check_sample_weight_support(estimator):
     """Raise unless ``estimator.fit`` takes ``sample_weight``."""
     if not has_fit_parameter(estimator, "sample_weight"):
@@ -102,11 +117,16 @@ class EstimatorExperts(ExpertFamily):
         return X
 
     def _clone(self, k: int):
+        """Expert k's clone, each ``random_state`` left at None in it (nested
+        ones too, as in a ``CalibratedClassifierCV``) seeded for expert k."""
         estimator = clone(self.estimator)
-        params = estimator.get_params(deep=False)
-        if "random_state" in params and params["random_state"] is None:
-            estimator.set_params(random_state=self.random_state + k)
-        return estimator
+        unseeded = {
+            name: self.random_state + k
+            for name, value in estimator.get_params(deep=True).items()
+            if (name == "random_state" or name.endswith("__random_state"))
+            and value is None
+        }
+        return estimator.set_params(**unseeded)
 
     def _fit_each(self, X, target, weighted_resp, former):
         """A clone fitted to ``target`` with each expert's weights.
@@ -206,9 +226,7 @@ class RegressorExperts(EstimatorExperts):
     def means(self, xp, design: Array, params: Params) -> Array:
         """Each expert's prediction, (n_experts, n_samples)."""
         X = self.features(design)
-        return np.stack(
-            [np.asarray(e.predict(X), dtype=X.dtype) for e in params["estimators"]]
-        )
+        return np.stack([_predictions(e, X) for e in params["estimators"]])
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         variance = params["variance"][:, None]
@@ -279,7 +297,17 @@ class ClassifierExperts(EstimatorExperts):
         proba = np.zeros((len(estimators), self.n_classes, X.shape[0]), X.dtype)
         for k, estimator in enumerate(estimators):
             classes = np.asarray(estimator.classes_, dtype=np.intp)
-            proba[k, classes] = np.asarray(estimator.predict_proba(X), X.dtype).T
+            columns = np.asarray(estimator.predict_proba(X), X.dtype)
+            if columns.shape != (X.shape[0], classes.shape[0]):
+                raise ValueError(
+                    f"expert_estimator={self.estimator!r} gave predict_proba of "
+                    f"shape {columns.shape} for {X.shape[0]} samples and "
+                    f"{classes.shape[0]} classes_: it leaves out classes whose "
+                    "samples all have zero weight (as libsvm does), which happens "
+                    "to an expert's responsibilities. Use an estimator whose "
+                    "probabilities cover all its classes_."
+                )
+            proba[k, classes] = columns.T
         proba = np.maximum(proba, PROBA_FLOOR)
         return np.log(proba) - np.log(np.sum(proba, axis=1, keepdims=True))
 
@@ -315,9 +343,7 @@ class CountExperts(EstimatorExperts):
     def log_rates(self, xp, design: Array, params: Params) -> Array:
         """log f_k(x) as an (n_experts, n_samples) array, floored."""
         X = self.features(design)
-        rates = np.stack(
-            [np.asarray(e.predict(X), dtype=X.dtype) for e in params["estimators"]]
-        )
+        rates = np.stack([_predictions(e, X) for e in params["estimators"]])
         return np.log(np.maximum(rates, self.rate_floor))
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
