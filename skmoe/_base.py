@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import sys
 import sysconfig
@@ -1052,6 +1053,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``random_state`` (see ``EstimatorExperts``), from ``random_state``."""
         random_state = check_random_state(self.random_state)
         return int(random_state.randint(np.iinfo(np.int32).max // 2))
+
+    def _expert_feature_names(self):
+        """The names of the features the experts see, where X had names and
+        pandas is installed: estimator experts are then fitted on, and predict
+        from, DataFrames with these columns. None otherwise."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or importlib.util.find_spec("pandas") is None:
+            return None
+        columns = self._expert_columns
+        chosen = names if columns is None else [names[j] for j in columns]
+        return tuple(str(name) for name in chosen)
 
     def _compute_device(self):
         """``device``, or "cpu" for estimator experts (which run on the host)."""

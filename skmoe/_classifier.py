@@ -238,6 +238,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 self.expert_estimator,
                 n_classes=Y.shape[0],
                 weight_total=float(np.sum(sample_weight)),
+                feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
         return LogisticExperts(n_classes=Y.shape[0])
@@ -274,7 +275,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _experts_from_attributes(self):
         if hasattr(self, "experts_"):
             experts = ClassifierExperts(
-                None, self._n_outputs(), columns=self._expert_columns
+                None,
+                self._n_outputs(),
+                columns=self._expert_columns,
+                feature_names=self._expert_feature_names(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

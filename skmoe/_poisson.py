@@ -245,6 +245,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 self.expert_estimator,
                 rate_floor=RATE_FLOOR * max(float(mean), 1.0),
                 weight_total=float(np.sum(sample_weight)),
+                feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
         return PoissonExperts()
@@ -359,7 +360,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _experts_from_attributes(self):
         if hasattr(self, "experts_"):
-            experts = CountExperts(None, self._rate_floor, columns=self._expert_columns)
+            experts = CountExperts(
+                None,
+                self._rate_floor,
+                columns=self._expert_columns,
+                feature_names=self._expert_feature_names(),
+            )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_
             return experts, {"estimators": estimators}

@@ -56,8 +56,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         EM), and expert k's noise is Gaussian around its ``predict``, with
         the weighted mean squared residual as its variance. The fitted clones
         are ``experts_``; they see the raw ``expert_features``, in X's column
-        order, so ``experts_[k].predict`` takes those columns of X (as a NumPy
-        array: they are fitted without feature names). Fitted by EM
+        order, so ``experts_[k].predict`` takes those columns of X (by name,
+        for a model fitted on a DataFrame). Fitted by EM
         on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
         the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
         not available (an estimator has no count of free parameters). See
@@ -234,6 +234,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 floor,
                 tied=tied,
                 weight_total=float(np.sum(sample_weight)),
+                feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
         return GaussianLinearExperts(floor, tied=tied)
@@ -297,7 +298,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         tied = getattr(self, "_tied_variance", False)
         if hasattr(self, "experts_"):
             experts = RegressorExperts(
-                None, self._variance_floor, tied=tied, columns=self._expert_columns
+                None,
+                self._variance_floor,
+                tied=tied,
+                columns=self._expert_columns,
+                feature_names=self._expert_feature_names(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

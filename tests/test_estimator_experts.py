@@ -575,3 +575,37 @@ def test_experts_see_their_features_in_the_column_order_of_x():
     ).fit(X, y)
     means = np.column_stack([e.predict(X[:, [0, 2]]) for e in model.experts_])
     assert_allclose(model.predict(X), np.sum(model.predict_gate(X) * means, axis=1))
+
+
+def test_dataframe_feature_names_reach_the_estimators():
+    # fitted on a DataFrame, the clones know the names of their features:
+    # experts_[k].predict takes those columns by name without a warning, and a
+    # HistGradientBoostingRegressor can name its categorical features
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = _regimes()
+    rng = np.random.RandomState(4)
+    frame = pd.DataFrame(
+        {"a": X[:, 0], "noise": rng.randn(len(y)), "b": X[:, 1]}
+    ).assign(group=rng.randint(0, 3, len(y)).astype(float))
+    y = y + frame["group"].to_numpy()
+    expert = HistGradientBoostingRegressor(
+        max_iter=10, categorical_features=["group"], random_state=0
+    )
+    model = MoERegressor(
+        2,
+        expert_estimator=expert,
+        expert_features=["a", "b", "group"],
+        n_init=1,
+        random_state=0,
+    ).fit(frame, y)
+    for estimator in model.experts_:
+        assert list(estimator.feature_names_in_) == ["a", "b", "group"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        means = np.column_stack(
+            [e.predict(frame[["a", "b", "group"]]) for e in model.experts_]
+        )
+        predicted = model.predict(frame)
+    assert_allclose(predicted, np.sum(model.predict_gate(frame) * means, axis=1))

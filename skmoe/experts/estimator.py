@@ -26,10 +26,10 @@ from ._base import Array, ExpertFamily, Params
 PROBA_FLOOR = 1e-10
 
 
-def _predictions(estimator, X) -> np.ndarray:
-    """``estimator.predict(X)`` as a 1-d array of X's dtype (a column of one
+def _predictions(estimator, X, dtype) -> np.ndarray:
+    """``estimator.predict(X)`` as a 1-d array of ``dtype`` (a column of one
     output is raveled; more outputs are refused)."""
-    predicted = np.asarray(estimator.predict(X), dtype=X.dtype)
+    predicted = np.asarray(estimator.predict(X), dtype=dtype)
     if predicted.ndim == 2 and predicted.shape[1] == 1:
         predicted = predicted[:, 0]
     if predicted.shape != (X.shape[0],):
@@ -89,6 +89,10 @@ class EstimatorExperts(ExpertFamily):
     columns : tuple of int or None, default=None
         The columns of the design's features the estimators see (None: all).
         Fitting gives the experts' own design; predictions give all features.
+    feature_names : tuple of str or None, default=None
+        The names of the features the estimators see, for a model fitted on a
+        DataFrame (and pandas installed): the clones are then fitted on, and
+        predict from, DataFrames with these columns.
     random_state : int, default=0
         Seed of expert k's clone is ``random_state + k`` where the estimator
         has a ``random_state`` parameter left at None: a randomized estimator
@@ -101,20 +105,35 @@ class EstimatorExperts(ExpertFamily):
     #: A weighted refit need not raise an expert's likelihood: keep_better.
     monotone = False
 
-    def __init__(self, estimator, weight_total=1.0, columns=None, random_state=0):
+    def __init__(
+        self,
+        estimator,
+        *,
+        weight_total=1.0,
+        columns=None,
+        random_state=0,
+        feature_names=None,
+    ):
         self.estimator = estimator
         self.weight_total = float(weight_total)
         self.columns = columns
         self.random_state = int(random_state)
+        self.feature_names = feature_names
 
     # -- the features the estimators see -----------------------------------------
 
-    def features(self, design: Array) -> np.ndarray:
-        """X as the estimators see it, (n_samples, n_features), from ``design``."""
+    def features(self, design: Array):
+        """X as the estimators see it, (n_samples, n_features), from ``design``:
+        a pandas DataFrame with ``feature_names`` where the model was fitted
+        on named features (so that the clones know them), else NumPy."""
         X = np.asarray(design[1:].T)
         if self.columns is not None:
             X = X[:, list(self.columns)]
-        return X
+        if self.feature_names is None:
+            return X
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=list(self.feature_names), copy=False)
 
     def _clone(self, k: int):
         """Expert k's clone, each ``random_state`` left at None in it (nested
@@ -202,16 +221,8 @@ class RegressorExperts(EstimatorExperts):
 
     task = "regression"
 
-    def __init__(
-        self,
-        estimator,
-        variance_floor,
-        tied=False,
-        weight_total=1.0,
-        columns=None,
-        random_state=0,
-    ):
-        super().__init__(estimator, weight_total, columns, random_state)
+    def __init__(self, estimator, variance_floor, tied=False, **options):
+        super().__init__(estimator, **options)
         from .gaussian import VARIANCE_RANGE
 
         self.variance_floor = variance_floor
@@ -226,7 +237,9 @@ class RegressorExperts(EstimatorExperts):
     def means(self, xp, design: Array, params: Params) -> Array:
         """Each expert's prediction, (n_experts, n_samples)."""
         X = self.features(design)
-        return np.stack([_predictions(e, X) for e in params["estimators"]])
+        return np.stack(
+            [_predictions(e, X, design.dtype) for e in params["estimators"]]
+        )
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         variance = params["variance"][:, None]
@@ -284,20 +297,18 @@ class ClassifierExperts(EstimatorExperts):
 
     task = "classification"
 
-    def __init__(
-        self, estimator, n_classes, weight_total=1.0, columns=None, random_state=0
-    ):
-        super().__init__(estimator, weight_total, columns, random_state)
+    def __init__(self, estimator, n_classes, **options):
+        super().__init__(estimator, **options)
         self.n_classes = n_classes
 
     def log_proba(self, xp, design: Array, params: Params) -> Array:
         """log p_k(c | x) as an (n_experts, n_classes, n_samples) array."""
         X = self.features(design)
         estimators = params["estimators"]
-        proba = np.zeros((len(estimators), self.n_classes, X.shape[0]), X.dtype)
+        proba = np.zeros((len(estimators), self.n_classes, X.shape[0]), design.dtype)
         for k, estimator in enumerate(estimators):
             classes = np.asarray(estimator.classes_, dtype=np.intp)
-            columns = np.asarray(estimator.predict_proba(X), X.dtype)
+            columns = np.asarray(estimator.predict_proba(X), design.dtype)
             if columns.shape != (X.shape[0], classes.shape[0]):
                 raise ValueError(
                     f"expert_estimator={self.estimator!r} gave predict_proba of "
@@ -334,16 +345,16 @@ class CountExperts(EstimatorExperts):
 
     task = "regression"
 
-    def __init__(
-        self, estimator, rate_floor, weight_total=1.0, columns=None, random_state=0
-    ):
-        super().__init__(estimator, weight_total, columns, random_state)
+    def __init__(self, estimator, rate_floor, **options):
+        super().__init__(estimator, **options)
         self.rate_floor = float(rate_floor)
 
     def log_rates(self, xp, design: Array, params: Params) -> Array:
         """log f_k(x) as an (n_experts, n_samples) array, floored."""
         X = self.features(design)
-        rates = np.stack([_predictions(e, X) for e in params["estimators"]])
+        rates = np.stack(
+            [_predictions(e, X, design.dtype) for e in params["estimators"]]
+        )
         return np.log(np.maximum(rates, self.rate_floor))
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
