@@ -843,8 +843,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "samples exactly (a deep tree) gives. Its likelihood is then "
                 "unbounded; the bound stops it, but the likelihood and score "
                 "are inflated. Limit the expert_estimator's capacity (max_depth, "
-                "min_samples_leaf, a penalty), use fewer experts or "
-                "variance_type='tied'."
+                "min_samples_leaf, a penalty) or use fewer experts"
+                + (
+                    "."
+                    if getattr(self, "variance_type", "tied") == "tied"
+                    else " or variance_type='tied'."
+                )
             )
         return (
             f"Experts {collapsed.tolist()} of the kept run collapsed: their {names} "

@@ -292,11 +292,13 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * problem.design.shape[0]
         few = np.flatnonzero(samples < needed)
+        # a linear expert's coefficients; an estimator's features, as a scale
+        unit = "feature and intercept" if self._estimator_experts() else "coefficient"
         if len(few) == 0:
             return self._excess_message(problem, best)
         return (
             f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
-            f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per coefficient): their "
+            f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit}): their "
             "rates are barely determined and can be extreme away from those "
             f"samples. Try fewer experts, {self._remedy()} or prune_threshold > 0."
         )
@@ -418,8 +420,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             weight = xp.exp(log_weight)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             # each term g_k mu_k in log space: finite where an expert's rate
-            # overflows but its weight is small enough to hold it
-            mean = xp.sum(xp.exp(log_weight + log_rate), axis=0)
+            # overflows but its weight is small enough to hold it; 0 where the
+            # weight is 0 (an estimator's predicted rate may be inf there)
+            terms = xp.exp(log_weight + log_rate)
+            mean = xp.sum(xp.where(weight > 0, terms, xp.zeros_like(terms)), axis=0)
             if not return_std:
                 return mean
             return mean, mixture_std(xp, weight, rate, rate, mean)

@@ -29,6 +29,17 @@ from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe.experts.estimator import PROBA_FLOOR
 
 
+def _dispatch(sklearn):
+    """scikit-learn's Array API dispatch, or a skip where SciPy's support is
+    off (it needs SCIPY_ARRAY_API=1 before SciPy is imported)."""
+    try:
+        sklearn.set_config(array_api_dispatch=True)
+    except RuntimeError as error:
+        pytest.skip(str(error))
+    sklearn.set_config(array_api_dispatch=False)
+    return sklearn.config_context(array_api_dispatch=True)
+
+
 def _regimes(n=400, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-3, 3, size=(n, 2))
@@ -374,11 +385,11 @@ def test_array_api_input_is_refused():
     sklearn = pytest.importorskip("sklearn")
     X, y = _regimes(n=60)
     reg = MoERegressor(n_experts=2, expert_estimator=LinearRegression(), n_init=1)
-    with sklearn.config_context(array_api_dispatch=True):
+    with _dispatch(sklearn):
         with pytest.raises(ValueError, match="compute on NumPy arrays"):
             reg.fit(xpx.asarray(X), xpx.asarray(y))
     reg.fit(X, y)
-    with sklearn.config_context(array_api_dispatch=True):
+    with _dispatch(sklearn):
         with pytest.raises(ValueError, match="namespace"):  # scikit-learn's check
             reg.predict(xpx.asarray(X))
 
@@ -495,7 +506,7 @@ def test_array_api_input_after_a_fit_with_estimator_experts():
     X, y = _regimes(n=100)
     model = MoERegressor(2, expert_estimator=LinearRegression(), n_init=1).fit(X, y)
     model.set_params(expert_estimator=None)
-    with sklearn.config_context(array_api_dispatch=True):
+    with _dispatch(sklearn):
         model.fit(xpx.asarray(X), xpx.asarray(y))
     assert not hasattr(model, "experts_")
 
@@ -609,3 +620,41 @@ def test_dataframe_feature_names_reach_the_estimators():
         )
         predicted = model.predict(frame)
     assert_allclose(predicted, np.sum(model.predict_gate(frame) * means, axis=1))
+
+
+def test_poisson_mean_where_an_unused_experts_predicted_rate_overflows():
+    # an estimator's predicted rate can be inf where its gate weight is 0:
+    # predict raised (inf in the log-space sum) while predict_distribution
+    # gave the other expert's mean
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 2))
+    rate = np.exp(np.where(X[:, 0] > 0, 1 + 0.8 * X[:, 1], 1 - 0.8 * X[:, 1]))
+    y = rng.poisson(rate)
+    model = MoEPoissonRegressor(
+        n_experts=2,
+        expert_estimator=PoissonRegressor(alpha=0),
+        gate_features=[0],
+        expert_features=[1],
+        random_state=0,
+        n_init=1,
+    ).fit(X, y)
+    far = np.array([[5000.0, 5500.0]])
+    with np.errstate(over="ignore"):
+        rates = np.array([e.predict(far[:, [1]])[0] for e in model.experts_])
+    gate = model.predict_gate(far)[0]
+    assert np.any(np.isinf(rates) & (gate == 0))  # the case
+    used = gate > 0
+    expected = np.sum(gate[used] * rates[used])
+    assert np.isfinite(expected)
+    assert_allclose(model.predict(far), [expected], rtol=1e-10)
+    assert_allclose(model.predict_distribution(far).mean(), [expected], rtol=1e-10)
+
+
+def test_collapse_warning_with_a_tied_variance_does_not_advise_it():
+    X, y = _regimes(n=100)
+    model = MoERegressor(
+        2, expert_estimator=DecisionTreeRegressor(), variance_type="tied", n_init=1
+    )
+    with pytest.warns(UserWarning, match="Limit the expert_estimator") as record:
+        model.fit(X, y)
+    assert not any("variance_type='tied'" in str(w.message) for w in record)
