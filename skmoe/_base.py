@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -264,6 +265,24 @@ def _feature_columns(spec, n_features, names, parameter):
             f"a boolean mask; got {spec!r}."
         )
     return None if columns.shape[0] == n_features else tuple(map(int, columns))
+
+
+def _sub_problem(problem, rows, sample_weight):
+    """``problem`` (NumPy) on the samples ``rows``; an expert family that
+    refits with weights in the user's units (``weight_total``) gets theirs."""
+    experts = problem.experts
+    if hasattr(experts, "weight_total"):
+        experts = copy.copy(experts)
+        experts.weight_total = float(np.sum(sample_weight[rows]))
+    own = problem.own_gate_design
+    return dataclasses.replace(
+        problem,
+        design=problem.design[:, rows],
+        Y=problem.Y[..., rows],
+        sample_weight=problem.sample_weight[rows],
+        experts=experts,
+        own_gate_design=None if own is None else own[:, rows],
+    )
 
 
 def _take_columns(xp, array, columns, axis):
@@ -720,7 +739,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if warm:
             options = self._solver_options(self.n_experts_)
             best = self._warm_run(problem, options, offset)
-            vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
+            for name in ("n_experts_bic_", "n_experts_scores_"):
+                vars(self).pop(name, None)  # it chose no number of experts
         else:
             best, bics = self._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
@@ -903,6 +923,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         random_state = check_random_state(self.random_state)
         options = [self._solver_options(k) for k in candidates]  # fail early
         n_features = problem.design.shape[0] - 1
+        vars(self).pop("n_experts_scores_", None)
+        if len(candidates) > 1 and problem.experts.n_parameters(n_features, 1) is None:
+            return self._held_out_candidates(
+                problem, X_host, Y, sample_weight, candidates, options, random_state
+            )
         # weights rescaled to sum to the number of samples they keep, so that BIC
         # does not depend on their scale (unit weights: the usual BIC)
         n_samples = int(np.count_nonzero(sample_weight))
@@ -946,6 +971,65 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             fits.append(fit)
             bics.append(bic)
         return fits[int(np.argmin(bics))], np.asarray(bics, dtype=np.float64)
+
+    def _held_out_candidates(
+        self, problem, X_host, Y, sample_weight, candidates, options, random_state
+    ):
+        """``n_experts="auto"`` for experts without a parameter count (estimator
+        experts), for which BIC is not defined: each candidate is fitted on the
+        samples but a random ``validation_fraction`` of them, scored by its mean
+        log-likelihood on those (``n_experts_scores_``), and the best number of
+        experts is fitted again on all the samples. BIC entries are NaN."""
+        if self.validation_fraction <= 0:
+            raise ValueError(
+                "n_experts='auto' with expert_estimator chooses the number of "
+                "experts by held-out log-likelihood, on validation_fraction of the "
+                "samples; validation_fraction=0 leaves none. Set it above 0, or "
+                "pass an integer n_experts."
+            )
+        active = np.flatnonzero(sample_weight > 0)
+        n_valid = int(np.ceil(self.validation_fraction * active.shape[0]))
+        if not 1 <= n_valid < active.shape[0]:
+            raise ValueError(
+                f"n_experts='auto' with expert_estimator holds out "
+                f"validation_fraction={self.validation_fraction} of the "
+                f"{active.shape[0]} samples of positive weight, {n_valid}, which "
+                "leaves none for validation or none to fit; pass an integer "
+                "n_experts."
+            )
+        shuffled = random_state.permutation(active)
+        valid, train = np.sort(shuffled[:n_valid]), np.sort(shuffled[n_valid:])
+        fitting, scoring = (
+            _sub_problem(problem, rows, sample_weight) for rows in (train, valid)
+        )
+        weight = sample_weight[valid] / np.sum(sample_weight[valid])
+        scores = []
+        for n_experts, option in zip(candidates, options, strict=True):
+            if n_experts > train.shape[0]:
+                scores.append(-np.inf)
+                continue
+            fit = self._best_restart(
+                fitting,
+                X_host[train],
+                Y[..., train],
+                sample_weight[train],
+                n_experts,
+                option,
+                random_state,
+            )
+            with np.errstate(all="ignore"):
+                log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
+            score = float(np.sum(weight * to_numpy(log_norm)))
+            scores.append(score if np.isfinite(score) else -np.inf)
+            if self.verbose:
+                print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
+        chosen = candidates[int(np.argmax(scores))]
+        option = options[candidates.index(chosen)]
+        best = self._best_restart(
+            problem, X_host, Y, sample_weight, chosen, option, random_state
+        )
+        self.n_experts_scores_ = np.asarray(scores, dtype=np.float64)
+        return best, np.full(len(candidates), np.nan)
 
     def _best_restart(
         self, problem, X_host, Y, sample_weight, n_experts, options, random_state
@@ -1038,13 +1122,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"{named} is fitted by EM only: each M-step refits its clones "
                 f"with sample weights, and they have no gradient; got "
                 f"solver={self.solver!r}. Use solver='em'."
-            )
-        if self.n_experts == "auto":
-            raise ValueError(
-                f"n_experts='auto' chooses the number of experts by BIC, which "
-                f"needs the experts' number of free parameters; {named} has no "
-                "such count. Pass an integer n_experts (GridSearchCV over "
-                "n_experts chooses one by held-out score)."
             )
         if self.device == "cuda":
             raise ValueError(
@@ -1822,7 +1899,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         pruned.n_experts_ = int(keep.size)
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         pruned._solver_state = None
-        vars(pruned).pop("n_experts_bic_", None)  # the BIC of other models
+        for name in ("n_experts_bic_", "n_experts_scores_"):
+            vars(pruned).pop(name, None)  # the scores of other models
         pruned._attributes_to(self.expert_usage_)
         return pruned
 
@@ -1957,7 +2035,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, result, offset)
         self._fitted_solver = "sgd"
         self._attributes_to(X)
-        vars(self).pop("n_experts_bic_", None)  # it chose no number of experts
+        for name in ("n_experts_bic_", "n_experts_scores_"):
+            vars(self).pop(name, None)  # it chose no number of experts
         return self
 
     def _previous_result(self) -> FitResult:

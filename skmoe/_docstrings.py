@@ -148,7 +148,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         training objective instead. Where the held-out rows score the start
         best (frequent on small classification data), the start is kept, and
         the run counts as converged if Adam improved the training objective:
-        a ConvergenceWarning means that no epoch did.
+        a ConvergenceWarning means that no epoch did. Also the share that
+        ``n_experts="auto"`` holds out to choose the number of experts when
+        they are ``expert_estimator``'s.
 
     n_iter_no_change : int, default=5
         ``solver="sgd"`` stops after this many epochs without an improvement of
@@ -275,6 +277,13 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``random_state``, which draws its restarts first.
         Removed by a ``warm_start`` refit, by ``partial_fit`` and from
         :meth:`prune_experts`' copy, which choose no number of experts.
+
+    n_experts_scores_ : ndarray of shape (n_candidates,)
+        Only for ``n_experts="auto"`` with ``expert_estimator`` (whose experts
+        have no parameter count for BIC; ``n_experts_bic_`` is then NaN): the
+        mean log-likelihood, on the held-out ``validation_fraction`` of the
+        samples, of each candidate K fitted on the others; the largest chose
+        ``n_experts_``.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

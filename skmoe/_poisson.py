@@ -72,9 +72,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         EM); expert k's rate is its ``predict``, floored at 1e-10 times the
         mean count (at least 1e-10), so that a leaf of zero counts keeps a
         finite log-likelihood. The fitted clones are ``experts_``. Fitted by
-        EM on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
-        the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
-        not available. See :ref:`estimator-experts`.
+        EM on the CPU; ``n_experts="auto"`` chooses K by held-out
+        log-likelihood (``n_experts_scores_``), ``alpha`` penalizes the gate
+        only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
+        available. See :ref:`estimator-experts`.
 
     alpha : float, default=1e-6
         {{alpha_meaning}} As for :class:`MoERegressor`, the tiny default

@@ -57,11 +57,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         the weighted mean squared residual as its variance. The fitted clones
         are ``experts_``; they see the raw ``expert_features``, in X's column
         order, so ``experts_[k].predict`` takes those columns of X (by name,
-        for a model fitted on a DataFrame). Fitted by EM
-        on the CPU with an integer ``n_experts``; ``alpha`` then penalizes
-        the gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are
-        not available (an estimator has no count of free parameters). See
-        :ref:`estimator-experts`.
+        for a model fitted on a DataFrame). Fitted by EM on the CPU. An
+        estimator has no count of free parameters, so ``n_experts="auto"``
+        chooses K by the mean log-likelihood on ``validation_fraction`` of
+        the samples held out (``n_experts_scores_``), ``alpha`` penalizes the
+        gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
+        available. See :ref:`estimator-experts`.
 
     variance_type : {"per_expert", "tied"}, default="per_expert"
         ``"per_expert"``: each expert has its own noise variance, so the mixture

@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks over both estimators."""
 
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import (
     check_n_features_in_after_fitting,
@@ -87,6 +87,8 @@ CONFIGURED = (
         for Estimator in (MoERegressor, MoEClassifier, MoEPoissonRegressor)
     ]
     + [  # experts that are scikit-learn estimators, refitted with weights
+        # n_experts="auto": chosen by held-out log-likelihood
+        MoERegressor(expert_estimator=LinearRegression(), n_init=1, random_state=0),
         MoERegressor(
             n_experts=2,
             expert_estimator=DecisionTreeRegressor(max_depth=2),

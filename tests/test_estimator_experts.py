@@ -341,7 +341,6 @@ def test_warm_start_refits_from_the_fitted_estimators():
     [
         (dict(solver="gradient"), "fitted by EM only"),
         (dict(solver="sgd"), "fitted by EM only"),
-        (dict(n_experts="auto"), "n_experts='auto' chooses"),
         (dict(device="cuda"), "device='cuda'"),
     ],
 )
@@ -658,3 +657,41 @@ def test_collapse_warning_with_a_tied_variance_does_not_advise_it():
     with pytest.warns(UserWarning, match="Limit the expert_estimator") as record:
         model.fit(X, y)
     assert not any("variance_type='tied'" in str(w.message) for w in record)
+
+
+def test_auto_chooses_the_number_of_experts_by_held_out_log_likelihood():
+    # no parameter count, no BIC: each K is fitted on 90% of the samples and
+    # scored on the others. One linear expert's score is that of a
+    # LinearRegression fitted on the same 90%, with its MSE as the variance
+    X, y = _regimes(n=400)
+    model = MoERegressor(expert_estimator=LinearRegression(), random_state=0)
+    model.fit(X, y)
+    assert model.n_experts_ == 2  # the two regimes
+    assert np.isnan(model.n_experts_bic_).all()
+    scores = model.n_experts_scores_
+    assert scores.shape == (4,) and model.n_experts_ == np.argmax(scores) + 1
+    # the split: the first draw of the model's random state
+    shuffled = np.random.RandomState(0).permutation(len(y))
+    valid, train = shuffled[:40], shuffled[40:]
+    line = LinearRegression().fit(X[train], y[train])
+    variance = np.mean((y[train] - line.predict(X[train])) ** 2)
+    expected = np.mean(
+        -0.5 * np.log(2 * np.pi * variance)
+        - (y[valid] - line.predict(X[valid])) ** 2 / (2 * variance)
+    )
+    assert_allclose(scores[0], expected, rtol=1e-10)
+    # a line is one expert
+    rng = np.random.RandomState(1)
+    X_line = rng.randn(300, 3)
+    y_line = X_line @ [1.0, 2.0, 3.0] + rng.randn(300)
+    line_model = MoERegressor(expert_estimator=LinearRegression(), random_state=0)
+    assert line_model.fit(X_line, y_line).n_experts_ == 1
+
+
+def test_auto_needs_held_out_samples():
+    X, y = _regimes(n=60)
+    model = MoERegressor(expert_estimator=LinearRegression(), validation_fraction=0)
+    with pytest.raises(ValueError, match="validation_fraction=0 leaves none"):
+        model.fit(X, y)
+    model.set_params(n_experts=2).fit(X, y)  # an integer needs none
+    assert not hasattr(model, "n_experts_scores_")
