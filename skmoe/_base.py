@@ -267,6 +267,29 @@ def _feature_columns(spec, n_features, names, parameter):
     return None if columns.shape[0] == n_features else tuple(map(int, columns))
 
 
+def _one_standard_error(per_sample, weight) -> int:
+    """The index of the first candidate (the fewest experts) whose held-out
+    log-likelihood is within one standard error of the best's: the weighted
+    mean of its per-sample shortfall against the best (rows of
+    ``per_sample``, (n_candidates, n_valid)) at most the standard error of
+    that mean. Breiman's one-standard-error rule, on paired differences: on 40
+    held-out counts, 3 Poisson experts scored -2.060 against 2 experts' -2.089
+    (two regimes), a difference well within its noise."""
+    with np.errstate(invalid="ignore"):
+        means = per_sample @ weight
+    best = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
+    n_effective = 1.0 / float(np.sum(weight**2))
+    for index, values in enumerate(per_sample):
+        if not np.all(np.isfinite(values)):
+            continue
+        shortfall = per_sample[best] - values
+        mean = float(weight @ shortfall)
+        error = np.sqrt(float(weight @ (shortfall - mean) ** 2) / n_effective)
+        if mean <= error:
+            return index
+    return best
+
+
 def _sub_problem(problem, rows, sample_weight):
     """``problem`` (NumPy) on the samples ``rows``; an expert family that
     refits with weights in the user's units (``weight_total``) gets theirs."""
@@ -1003,10 +1026,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             _sub_problem(problem, rows, sample_weight) for rows in (train, valid)
         )
         weight = sample_weight[valid] / np.sum(sample_weight[valid])
-        scores = []
+        per_sample = []  # held-out log-likelihoods of each candidate
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > train.shape[0]:
-                scores.append(-np.inf)
+                per_sample.append(np.full(n_valid, -np.inf))
                 continue
             fit = self._best_restart(
                 fitting,
@@ -1019,11 +1042,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             with np.errstate(all="ignore"):
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
-            score = float(np.sum(weight * to_numpy(log_norm)))
-            scores.append(score if np.isfinite(score) else -np.inf)
+            log_norm = to_numpy(log_norm).astype(np.float64)
+            per_sample.append(np.where(np.isnan(log_norm), -np.inf, log_norm))
             if self.verbose:
+                score = float(np.sum(weight * per_sample[-1]))
                 print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
-        chosen = candidates[int(np.argmax(scores))]
+        chosen = candidates[_one_standard_error(np.array(per_sample), weight)]
+        with np.errstate(invalid="ignore"):
+            scores = [float(np.sum(weight * values)) for values in per_sample]
         option = options[candidates.index(chosen)]
         best = self._best_restart(
             problem, X_host, Y, sample_weight, chosen, option, random_state

@@ -282,8 +282,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         Only for ``n_experts="auto"`` with ``expert_estimator`` (whose experts
         have no parameter count for BIC; ``n_experts_bic_`` is then NaN): the
         mean log-likelihood, on the held-out ``validation_fraction`` of the
-        samples, of each candidate K fitted on the others; the largest chose
-        ``n_experts_``.
+        samples, of each candidate K fitted on the others. ``n_experts_`` is
+        the fewest experts within one standard error of the best (of the
+        per-sample differences), Breiman's one-standard-error rule.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

@@ -60,7 +60,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         for a model fitted on a DataFrame). Fitted by EM on the CPU. An
         estimator has no count of free parameters, so ``n_experts="auto"``
         chooses K by the mean log-likelihood on ``validation_fraction`` of
-        the samples held out (``n_experts_scores_``), ``alpha`` penalizes the
+        the samples held out (``n_experts_scores_``; the fewest experts within
+        one standard error of the best), ``alpha`` penalizes the
         gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
         available. See :ref:`estimator-experts`.
 

@@ -695,3 +695,23 @@ def test_auto_needs_held_out_samples():
         model.fit(X, y)
     model.set_params(n_experts=2).fit(X, y)  # an integer needs none
     assert not hasattr(model, "n_experts_scores_")
+
+
+def test_one_standard_error_rule():
+    from skmoe._base import _one_standard_error
+
+    rng = np.random.RandomState(0)
+    base = rng.randn(40)
+    weight = np.full(40, 1 / 40)
+    noise = rng.randn(40)
+    noise = (noise - noise.mean()) / noise.std()  # mean 0, spread 1
+    # K=2 short of K=3 by 0.05 on average, with a spread of 1: within one
+    # standard error (1 / sqrt(40) = 0.16), so the fewer experts win
+    close = np.array([base - 3.0, base - 0.05 + noise, base, base - np.inf])
+    assert _one_standard_error(close, weight) == 1
+    # short by 1.0 on average: outside it, so the best wins
+    far = np.array([base - 3.0, base - 1.0 + 0.1 * noise, base, base - 0.2])
+    assert _one_standard_error(far, weight) == 2
+    # the standard error of the paired mean, by hand
+    shortfall = far[2] - far[1]
+    assert shortfall.mean() > shortfall.std() / np.sqrt(40)
