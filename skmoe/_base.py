@@ -267,14 +267,18 @@ def _feature_columns(spec, n_features, names, parameter):
     return None if columns.shape[0] == n_features else tuple(map(int, columns))
 
 
-def _one_standard_error(per_sample, weight) -> int:
+def _one_standard_error(per_sample, weight, tol=0.0) -> int:
     """The index of the first candidate (the fewest experts) whose held-out
     log-likelihood is within one standard error of the best's: the weighted
     mean of its per-sample shortfall against the best (rows of
     ``per_sample``, (n_candidates, n_valid)) at most the standard error of
-    that mean. Breiman's one-standard-error rule, on paired differences: on 40
-    held-out counts, 3 Poisson experts scored -2.060 against 2 experts' -2.089
-    (two regimes), a difference well within its noise."""
+    that mean plus ``tol`` (EM's tolerance, in the same nats per sample, so
+    that differences such as a probability floor's 1e-7 do not count).
+    Breiman's one-standard-error rule, on paired differences: on 40 held-out
+    counts, 3 Poisson experts scored -2.060 against 2 experts' -2.089 (two
+    regimes), a difference well within its noise. The variance divides by
+    the effective number of samples less one; with one sample held out no
+    difference can be told from noise, and the fewest experts are kept."""
     with np.errstate(invalid="ignore"):
         means = per_sample @ weight
     best = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
@@ -284,26 +288,35 @@ def _one_standard_error(per_sample, weight) -> int:
             continue
         shortfall = per_sample[best] - values
         mean = float(weight @ shortfall)
-        error = np.sqrt(float(weight @ (shortfall - mean) ** 2) / n_effective)
-        if mean <= error:
+        spread = float(weight @ (shortfall - mean) ** 2) * n_effective
+        error = (
+            np.sqrt(spread / (n_effective - 1) / n_effective)
+            if n_effective > 1
+            else np.inf
+        )
+        if mean <= error + tol:
             return index
     return best
 
 
-def _sub_problem(problem, rows, sample_weight):
-    """``problem`` (NumPy) on the samples ``rows``; an expert family that
+def _reweighted(problem, sample_weight):
+    """``problem`` (NumPy) with other sample weights; an expert family that
     refits with weights in the user's units (``weight_total``) gets theirs."""
     experts = problem.experts
     if hasattr(experts, "weight_total"):
         experts = copy.copy(experts)
-        experts.weight_total = float(np.sum(sample_weight[rows]))
+        experts.weight_total = float(np.sum(sample_weight))
+    weights = np.asarray(sample_weight, dtype=problem.sample_weight.dtype)
+    return dataclasses.replace(problem, sample_weight=weights, experts=experts)
+
+
+def _sub_problem(problem, rows, sample_weight):
+    """``problem`` (NumPy) on the samples ``rows`` (for scoring them)."""
     own = problem.own_gate_design
     return dataclasses.replace(
-        problem,
+        _reweighted(problem, sample_weight[rows]),
         design=problem.design[:, rows],
         Y=problem.Y[..., rows],
-        sample_weight=problem.sample_weight[rows],
-        experts=experts,
         own_gate_design=None if own is None else own[:, rows],
     )
 
@@ -1022,23 +1035,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         shuffled = random_state.permutation(active)
         valid, train = np.sort(shuffled[:n_valid]), np.sort(shuffled[n_valid:])
-        fitting, scoring = (
-            _sub_problem(problem, rows, sample_weight) for rows in (train, valid)
-        )
+        # the held-out rows stay in the fit with weight 0, as removed samples
+        # (so a classifier's clones still see every class), and are scored
+        fit_weight = sample_weight.copy()
+        fit_weight[valid] = 0
+        fitting = _reweighted(problem, fit_weight)
+        scoring = _sub_problem(problem, valid, sample_weight)
         weight = sample_weight[valid] / np.sum(sample_weight[valid])
         per_sample = []  # held-out log-likelihoods of each candidate
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > train.shape[0]:
                 per_sample.append(np.full(n_valid, -np.inf))
+                if self.verbose:
+                    print(f"n_experts={n_experts}: not fitted (too few samples)")
                 continue
             fit = self._best_restart(
-                fitting,
-                X_host[train],
-                Y[..., train],
-                sample_weight[train],
-                n_experts,
-                option,
-                random_state,
+                fitting, X_host, Y, fit_weight, n_experts, option, random_state
             )
             with np.errstate(all="ignore"):
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
@@ -1047,7 +1059,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if self.verbose:
                 score = float(np.sum(weight * per_sample[-1]))
                 print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
-        chosen = candidates[_one_standard_error(np.array(per_sample), weight)]
+        index = _one_standard_error(np.array(per_sample), weight, float(self.tol))
+        chosen = candidates[index]
+        if self.verbose:
+            print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         with np.errstate(invalid="ignore"):
             scores = [float(np.sum(weight * values)) for values in per_sample]
         option = options[candidates.index(chosen)]

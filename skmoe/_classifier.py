@@ -44,7 +44,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         breast cancer), and it fits four models: on breast cancer about 6 times
         the fit time of the default (25.4 s against 4.2 s for 15 fits) at a lower
         accuracy (0.9713 against 0.9766); see ``benchmarks/RESULTS.md``,
-        section 14.
+        section 14. With ``expert_estimator``, whose experts have no
+        parameter count, ``"auto"`` chooses by held-out log-likelihood
+        instead (``n_experts_scores_``).
 
     {{gate_parameter}}
 
@@ -58,9 +60,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``predict_proba``, floored at 1e-10 and renormalized (a pure leaf's
         zeros would give -inf log-likelihoods). The fitted clones are
         ``experts_``, on the raw ``expert_features`` in X's column order.
-        Fitted by EM on the CPU;
-        ``alpha`` then penalizes the gate only, and ``bic``, ``aic``, ``icl``
-        and ``std_errors`` are not available. See :ref:`estimator-experts`.
+        Fitted by EM on the CPU; ``n_experts="auto"`` chooses K by held-out
+        log-likelihood (``n_experts_scores_``), ``alpha`` penalizes the gate
+        only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
+        available. See :ref:`estimator-experts`.
 
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes

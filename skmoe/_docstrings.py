@@ -281,10 +281,14 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
     n_experts_scores_ : ndarray of shape (n_candidates,)
         Only for ``n_experts="auto"`` with ``expert_estimator`` (whose experts
         have no parameter count for BIC; ``n_experts_bic_`` is then NaN): the
-        mean log-likelihood, on the held-out ``validation_fraction`` of the
-        samples, of each candidate K fitted on the others. ``n_experts_`` is
-        the fewest experts within one standard error of the best (of the
-        per-sample differences), Breiman's one-standard-error rule.
+        mean log-likelihood (weighted by ``sample_weight``), on a random
+        ``validation_fraction`` of the samples of positive weight, of each
+        candidate K fitted on the others (which keep the held-out samples
+        with weight 0); ``-inf`` for a K above the number of samples left to
+        fit. Collapsed fits are not passed over: held-out samples score them.
+        ``n_experts_`` is the fewest experts within one standard error of the
+        best (of the per-sample differences) plus ``tol``, Breiman's
+        one-standard-error rule.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

@@ -58,7 +58,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         ``n_init`` restarts) and keeps the fit of lowest BIC on the training data
         (``n_experts_bic_``), passing over fits where an expert handles too few
         samples for its parameters: one expert, i.e. a Poisson regression,
-        when the counts show no regimes.
+        when the counts show no regimes. With ``expert_estimator``, by
+        held-out log-likelihood instead (see there).
 
     {{gate_parameter}}
 

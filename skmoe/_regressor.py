@@ -44,7 +44,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         a few points: one expert, i.e. a linear regression, when the data
         show no regimes, and the regimes when they do (5-fold CV R^2, 3 seeds:
         diabetes 0.481, equal to LinearRegression on every seed, where K=3 gave
-        0.413; regime data 0.970, K=3 in every fold, as K=3 alone).
+        0.413; regime data 0.970, K=3 in every fold, as K=3 alone). With
+        ``expert_estimator``, by held-out log-likelihood instead (see there).
 
     {{gate_parameter}}
 

@@ -712,6 +712,46 @@ def test_one_standard_error_rule():
     # short by 1.0 on average: outside it, so the best wins
     far = np.array([base - 3.0, base - 1.0 + 0.1 * noise, base, base - 0.2])
     assert _one_standard_error(far, weight) == 2
-    # the standard error of the paired mean, by hand
+    # the standard error of the paired mean, by hand (n - 1 in the variance)
     shortfall = far[2] - far[1]
-    assert shortfall.mean() > shortfall.std() / np.sqrt(40)
+    assert shortfall.mean() > shortfall.std(ddof=1) / np.sqrt(40)
+    # shortfalls of 1e-7 in every sample (a probability floor's) are within tol
+    tiny = np.array([base - 3.0, base - 1e-7, base])
+    assert _one_standard_error(tiny, weight, tol=0.0) == 2
+    assert _one_standard_error(tiny, weight, tol=1e-5) == 1
+    # one held-out sample cannot tell a difference from noise: the fewest
+    one = np.array([[-5.0], [-1.0], [-0.5]])
+    assert _one_standard_error(one, np.array([1.0])) == 0
+
+
+def test_auto_classifier_keeps_every_class_in_its_fits():
+    # the held-out rows stay in the candidates' fits with weight 0, so a class
+    # whose only sample is held out is still known to every clone (a
+    # LogisticRegression on the training part alone raised "needs samples of
+    # at least 2 classes")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(40, 3))
+    y = np.zeros(40, dtype=int)
+    y[7] = 1
+    seed = next(
+        s for s in range(100) if 7 in np.random.RandomState(s).permutation(40)[:4]
+    )
+    model = MoEClassifier(
+        "auto", expert_estimator=LogisticRegression(), n_init=1, random_state=seed
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    assert np.all(np.isfinite(model.n_experts_scores_))
+    assert np.all(np.isfinite(model.predict_proba(X)))
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_auto_on_tiny_data_keeps_one_expert(n):
+    # one held-out sample: scores that differ in their 15th digit chose 2 or
+    # 3 experts for a line through n points
+    X, y = _regimes(n=n)
+    model = MoERegressor(expert_estimator=LinearRegression(), n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert model.fit(X, y).n_experts_ == 1
