@@ -811,6 +811,35 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "fitted; give them features, or use the built-in experts "
                 "(expert_estimator=None), which then have constant means."
             )
+        self._shared_rows = self._choose_shared(n_features, names)
+
+    def _choose_shared(self, n_features, names):
+        """The rows of the experts' design (1 + the position among the expert
+        features) of ``shared_features``, whose coefficients all experts share;
+        () for estimators without the parameter."""
+        spec = getattr(self, "shared_features", None)
+        if spec is None:
+            return ()
+        columns = _feature_columns(spec, n_features, names, "shared_features")
+        if not columns:
+            return ()
+        if self._estimator_experts():
+            raise ValueError(
+                f"shared_features={spec!r} shares coefficients between the "
+                "built-in linear experts; experts given by expert_estimator have "
+                "none. Leave shared_features=None, or expert_estimator=None."
+            )
+        expert = self._expert_columns
+        if expert is not None and not set(columns) <= set(expert):
+            unseen = [c for c in columns if c not in expert]
+            if names is not None:
+                unseen = [str(names[c]) for c in unseen]
+            raise ValueError(
+                f"shared_features={spec!r} includes features the experts do not "
+                f"see (expert_features={self.expert_features!r}): {unseen}. "
+                "Shared features must be among the expert features."
+            )
+        return tuple(1 + (c if expert is None else expert.index(c)) for c in columns)
 
     def _check_top_k_gate(self, n_experts):
         """Raise for ``top_k`` below ``n_experts`` (the most experts this fit
@@ -1207,9 +1236,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _warm_run(self, problem, options, offset):
         """Continue from the fitted parameters, on the centered ``problem``."""
-        params = self._warm_params(
+        gate_params, expert_params = self._warm_params(
             problem, *self._fitted_start(problem.xp, problem.design, offset)
         )
+        # coefficients shared_features now shares start at their experts' mean
+        params = gate_params, problem.experts.tie(problem.xp, expert_params)
         start = time.perf_counter()
         with blas_threads(problem.design):
             result = solve(
@@ -1268,6 +1299,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         usage = expert_usage(problem, result.gate_params, result.expert_params)
         xp, gate, experts = problem.xp, problem.gate, problem.experts
         gate_params, expert_params = result.gate_params, result.expert_params
+        # shared coefficients exactly equal (the solvers keep them equal to
+        # rounding)
+        expert_params = experts.tie(xp, expert_params)
         columns = self._expert_columns
         if offset is not None:
             shift = _take_columns(xp, offset, self._gate_columns, axis=0)
@@ -1297,6 +1331,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._gate_family = problem.gate
         self._fitted_gate_columns = self._gate_columns
         self._fitted_expert_columns = self._expert_columns
+        self._fitted_shared_rows = tuple(getattr(experts, "shared", ()))
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
@@ -2001,6 +2036,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         backend = select_backend(X, self.device, fitting=True)
         self._choose_features(X.shape[1])
+        fitted_shared = getattr(self, "_fitted_shared_rows", ())
+        if not first and self._shared_rows != fitted_shared:
+            raise ValueError(
+                "partial_fit continues the fitted experts, whose shared "
+                f"coefficients differ from shared_features={self.shared_features!r}"
+                "; call fit to fit the new ones."
+            )
         self._check_top_k_gate(self.n_experts if first else self.n_experts_)
         X_host = to_numpy(X)
         sample_weight = _check_sample_weight(

@@ -25,8 +25,9 @@ and each logistic expert's coefficients to adding the same number to every
 class: the Hessian is singular along those directions. The covariance is
 computed within the subspace the stored (centred) coefficients live in, on an
 orthonormal basis of it (:func:`free_basis`), and mapped back. The constant
-gate's slope rows and a tied variance's K copies are handled the same way (fixed
-at zero; one free direction).
+gate's slope rows, a tied variance's K copies and the K copies of a coefficient
+``shared_features`` shares are handled the same way (fixed at zero; one free
+direction).
 """
 
 from __future__ import annotations
@@ -95,7 +96,15 @@ def _block(family, name, shape):
             return np.full((size, 1), 1 / np.sqrt(size))
         return np.eye(size)
     if isinstance(family, (GaussianLinearExperts, PoissonExperts)) and name == "coef":
-        return np.eye(size)
+        rows, n_experts = shape  # a shared row's K equal entries: one direction
+        return scipy.linalg.block_diag(
+            *(
+                np.full((n_experts, 1), 1 / np.sqrt(n_experts))
+                if row in family.shared
+                else np.eye(n_experts)
+                for row in range(rows)
+            )
+        )
     raise NotImplementedError(
         f"std_errors does not know the constraints of {type(family).__name__}'s "
         f"parameter {name!r}."

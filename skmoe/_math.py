@@ -238,3 +238,55 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     scale = 1.0 / xp.sqrt(size + noise)
     scaled = (A + jitter[..., None] * eye) * scale[..., :, None] * scale[..., None, :]
     return scale[..., None] * xp.linalg.solve(scaled, B * scale[..., None])
+
+
+def tie_rows(xp, values: Array, shared) -> Array:
+    """``values`` (d, K) with the rows ``shared`` replaced by their means over
+    the K columns: one value per shared row, the same in every column."""
+    if not shared:
+        return values
+    mask = np.zeros(values.shape[0], dtype=np.float64)
+    mask[list(shared)] = 1.0
+    mask = xp.asarray(mask, dtype=values.dtype, device=device(values))[:, None]
+    mean = xp.mean(values, axis=1, keepdims=True)
+    return (1.0 - mask) * values + mask * mean
+
+
+def solve_shared(xp, A: Array, b: Array, shared, weights: Array) -> Array:
+    """Minimize ``sum_k weights[k] (x_k^T A_k x_k / 2 - b_k^T x_k)`` over
+    ``x`` (K, d) whose entries ``shared`` are the same for every k.
+
+    ``A`` is (K, d, d), symmetric positive semi-definite; ``b`` is (K, d);
+    ``weights`` (K,) are positive. The free entries ``f`` of each ``x_k`` and
+    the shared ones ``c`` solve the arrow-shaped normal equations
+
+        A_ff x_kf + A_fs c = b_kf                          for each k,
+        sum_k weights[k] (A_sf x_kf + A_ss c - b_ks) = 0,
+
+    solved by eliminating the free entries (one batched solve of the K blocks
+    ``A_ff``, then the Schur complement's, of the size of ``shared``), so the
+    cost stays that of the K separate solves. Each solve is
+    :func:`solve_symmetric`'s, with its jitter.
+    """
+    d = A.shape[-1]
+    free_rows = [j for j in range(d) if j not in shared]
+    order = free_rows + list(shared)
+    free = xp.asarray(free_rows, device=device(A))
+    tied = xp.asarray(list(shared), device=device(A))
+    rows_free = xp.take(A, free, axis=1)
+    A_ff = xp.take(rows_free, free, axis=2)
+    A_fs = xp.take(rows_free, tied, axis=2)
+    A_ss = xp.take(xp.take(A, tied, axis=1), tied, axis=2)
+    b_f, b_s = xp.take(b, free, axis=1), xp.take(b, tied, axis=1)
+    solved = solve_symmetric(xp, A_ff, xp.concat([b_f[:, :, None], A_fs], axis=2))
+    x_f, coupling = solved[:, :, 0], solved[:, :, 1:]  # A_ff^-1 b_f, A_ff^-1 A_fs
+    A_sf = xp.permute_dims(A_fs, (0, 2, 1))
+    schur = xp.sum(weights[:, None, None] * (A_ss - A_sf @ coupling), axis=0)
+    schur = 0.5 * (schur + schur.T)
+    rhs = xp.sum(weights[:, None] * (b_s - (A_sf @ x_f[:, :, None])[:, :, 0]), axis=0)
+    c = solve_symmetric(xp, schur[None, ...], rhs[None, :, None])[0, :, 0]
+    x_f = x_f - (coupling @ c[:, None])[:, :, 0]
+    c = xp.broadcast_to(c[None, :], (x_f.shape[0], c.shape[0]))
+    # back to the rows' order
+    inverse = xp.asarray(np.argsort(order), device=device(A))
+    return xp.take(xp.concat([x_f, c], axis=1), inverse, axis=1)

@@ -78,6 +78,16 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
         available. See :ref:`estimator-experts`.
 
+    shared_features : array-like of int, str or bool, default=None
+        Expert features whose coefficients are the same in every expert
+        (R flexmix's ``FLXMRglmfix(fixed=)``): column indices, feature names
+        or a boolean mask, among ``expert_features``; None: none. The experts
+        then differ in their intercepts and the other features' coefficients
+        only, for example a common effect of a covariate across regimes.
+        Their rows of ``expert_coef_`` hold equal values, and :meth:`bic`
+        counts each shared coefficient once. Not with ``expert_estimator``.
+        See :ref:`shared-coefficients`.
+
     alpha : float, default=1e-6
         {{alpha_meaning}} As for :class:`MoERegressor`, the tiny default
         mostly guards the solves and leaves a sharp gate sharp.
@@ -143,6 +153,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_features=None,
         expert_features=None,
         expert_estimator=None,
+        shared_features=None,
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -190,10 +201,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             device=device,
         )
         self.expert_estimator = expert_estimator
+        self.shared_features = shared_features
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict"]), None],
+        "shared_features": ["array-like", None],
     }
 
     def __sklearn_tags__(self):
@@ -250,7 +263,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return PoissonExperts()
+        return PoissonExperts(shared=self._shared_rows)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts
@@ -375,7 +388,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             return experts, {"estimators": estimators}
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
-        return PoissonExperts(), {"coef": coef}
+        shared = getattr(self, "_fitted_shared_rows", ())
+        return PoissonExperts(shared), {"coef": coef}
 
     def _log_rates(self, xp, design, index=None):
         """The experts' log rates (n_experts_, n_samples), or with ``index``

@@ -66,6 +66,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
         available. See :ref:`estimator-experts`.
 
+    shared_features : array-like of int, str or bool, default=None
+        Expert features whose coefficients are the same in every expert
+        (R flexmix's ``FLXMRglmfix(fixed=)``): column indices, feature names
+        or a boolean mask, among ``expert_features``; None: none. The experts
+        then differ in their intercepts and the other features' coefficients
+        only, for example a common effect of a covariate across regimes.
+        Their rows of ``expert_coef_`` hold equal values, and :meth:`bic`
+        counts each shared coefficient once. Not with ``expert_estimator``.
+        See :ref:`shared-coefficients`.
+
     variance_type : {"per_expert", "tied"}, default="per_expert"
         ``"per_expert"``: each expert has its own noise variance, so the mixture
         can be heteroscedastic. ``"tied"``: all experts share one (R flexmix's
@@ -146,6 +156,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_features=None,
         expert_features=None,
         expert_estimator=None,
+        shared_features=None,
         variance_type="per_expert",
         alpha=1e-6,
         n_init=4,
@@ -194,11 +205,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             device=device,
         )
         self.expert_estimator = expert_estimator
+        self.shared_features = shared_features
         self.variance_type = variance_type
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict"]), None],
+        "shared_features": ["array-like", None],
         "variance_type": [StrOptions({"per_expert", "tied"})],
     }
 
@@ -240,7 +253,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return GaussianLinearExperts(floor, tied=tied)
+        return GaussianLinearExperts(floor, tied=tied, shared=self._shared_rows)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
@@ -313,7 +326,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         params = {"coef": coef, "variance": variance}
-        return GaussianLinearExperts(self._variance_floor, tied=tied), params
+        shared = getattr(self, "_fitted_shared_rows", ())
+        return GaussianLinearExperts(self._variance_floor, tied, shared), params
 
     def _expert_means(self, xp, design):
         """Expert means, (n_experts, n_samples)."""

@@ -39,14 +39,17 @@ def _regression(n=200, seed=0):
 
 
 @pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate(), GaussianGate()])
-@pytest.mark.parametrize("family", ["gaussian", "logistic", "poisson"])
+@pytest.mark.parametrize(
+    "family", ["gaussian", "logistic", "poisson", "gaussian_shared", "poisson_shared"]
+)
 def test_run_em_in_array_api_strict_matches_numpy(gate, family):
     X, y = _regression()
-    if family == "gaussian":
-        experts, Y = GaussianLinearExperts(variance_floor=1e-6), y
-    elif family == "poisson":
+    shared = (2,) if family.endswith("_shared") else ()  # x1's coefficient
+    if family.startswith("gaussian"):
+        experts, Y = GaussianLinearExperts(variance_floor=1e-6, shared=shared), y
+    elif family.startswith("poisson"):
         counts = np.round(np.exp(y / 2))
-        experts, Y = PoissonExperts(), encode_counts(counts)
+        experts, Y = PoissonExperts(shared), encode_counts(counts)
     else:
         experts, Y = LogisticExperts(n_classes=2), np.eye(2)[(y > 0).astype(int)].T
     resp = np.random.RandomState(1).dirichlet([1, 1, 1], size=len(y)).T
@@ -189,7 +192,11 @@ def test_chosen_features_under_dispatch_match_numpy(solver):
     X, y = _regression()
     X = np.column_stack([X, X[:, :1] ** 2])
     options = dict(
-        gate_features=[0], expert_features=[1, 2], solver=solver, random_state=0
+        gate_features=[0],
+        expert_features=[1, 2],
+        shared_features=[2],
+        solver=solver,
+        random_state=0,
     )
     reference = MoERegressor(2, n_init=2, **options).fit(X, y)
     with sklearn.config_context(array_api_dispatch=True):
@@ -202,6 +209,8 @@ def test_chosen_features_under_dispatch_match_numpy(solver):
         )
         np.testing.assert_allclose(model.bic(Xs, ys), reference.bic(X, y), rtol=1e-6)
         np.testing.assert_array_equal(np.asarray(model.gate_coef_)[:, 1:], 0)
+        shared = np.asarray(model.expert_coef_)[:, 2]
+        np.testing.assert_array_equal(shared, shared[0])
 
 
 @dispatch

@@ -114,6 +114,12 @@ class ExpertFamily(ABC):
         that are not :attr:`monotone` (``params`` by default)."""
         return params
 
+    def tie(self, xp, params: Params) -> Params:
+        """``params`` made to meet the family's constraints (coefficients some
+        experts share), e.g. for a warm start from a model without them
+        (unchanged by default)."""
+        return params
+
     @abstractmethod
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         """The L2 penalty subtracted from the per-sample log-likelihood."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import math
 
-from .._math import device, diag, penalty_mask, solve_symmetric, weighted_grams
+from .._math import (
+    device,
+    diag,
+    penalty_mask,
+    solve_shared,
+    solve_symmetric,
+    tie_rows,
+    weighted_grams,
+)
 from ._base import Array, ExpertFamily, Params
 
 #: The largest noise variance is this many times the floor (the estimator's floor
@@ -34,6 +42,15 @@ class GaussianLinearExperts(ExpertFamily):
     stays bounded while one expert fits its samples exactly, as long as the
     others do not.
 
+    With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)``), those
+    coefficients are the same in every expert. The coefficients then solve the
+    K weighted ridge problems jointly, at the previous iteration's variances
+    (each expert's equations weighted by ``1 / s2_k``; see
+    :func:`skmoe._math.solve_shared`), and the variances follow from them as
+    above: two conditional maximizations (ECM), so that EM still never lowers
+    its objective. The shared coefficients' penalty is counted in every
+    expert's term, as if they were its own.
+
     Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
     ``variance`` (K,), K equal entries when tied (so that every solver, the
     E-step and the predictions see the same layout). The target ``Y`` is
@@ -46,14 +63,18 @@ class GaussianLinearExperts(ExpertFamily):
         ``VARIANCE_RANGE`` times larger.
     tied : bool, default=False
         Whether the experts share one noise variance.
+    shared : tuple of int, default=()
+        Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
+        that all experts share.
     """
 
     task = "regression"
 
-    def __init__(self, variance_floor: float, tied: bool = False):
+    def __init__(self, variance_floor: float, tied: bool = False, shared=()):
         self.variance_floor = variance_floor
         self.variance_ceiling = variance_floor * VARIANCE_RANGE
         self.tied = tied
+        self.shared = tuple(shared)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
@@ -93,7 +114,10 @@ class GaussianLinearExperts(ExpertFamily):
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         ybar = (weighted_resp @ Y[:, None])[:, 0] / xp.clip(mass, tiny, None)
         rhs = (weighted_resp * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
-        coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0]
+        if self.shared:  # at the variances the step starts from (ECM)
+            coef = solve_shared(xp, gram, rhs, self.shared, 1.0 / params["variance"])
+        else:
+            coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0]
         coef = xp.concat([coef[:, :1] + ybar[:, None], coef[:, 1:]], axis=1).T
         resid2 = (Y[None, :] - coef.T @ design) ** 2
         ssr = xp.sum(weighted_resp * resid2, axis=1)
@@ -115,6 +139,9 @@ class GaussianLinearExperts(ExpertFamily):
         scaled = weighted_resp * resid / variance[:, None]
         penalized = xp.sum(mask * coef**2, axis=0)
         grad_coef = design @ scaled.T - alpha * mask * coef / variance
+        # shared rows: each of the K equal entries gets the mean of their
+        # derivatives (as a tied variance's, below)
+        grad_coef = tie_rows(xp, grad_coef, self.shared)
         grad_variance = 0.5 * (
             xp.sum(scaled * resid, axis=1) / variance
             - xp.sum(weighted_resp, axis=1) / variance
@@ -152,5 +179,9 @@ class GaussianLinearExperts(ExpertFamily):
         mask = penalty_mask(xp, coef)
         return 0.5 * alpha * xp.sum(mask[:, None] * coef**2 / params["variance"])
 
+    def tie(self, xp, params: Params) -> Params:
+        return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
+
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        return n_experts * (n_features + 1) + (1 if self.tied else n_experts)
+        coef = n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
+        return coef + (1 if self.tied else n_experts)

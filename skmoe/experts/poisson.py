@@ -7,7 +7,15 @@ import math
 import numpy as np
 from scipy import special
 
-from .._math import device, diag, penalty_mask, solve_symmetric, weighted_grams
+from .._math import (
+    device,
+    diag,
+    penalty_mask,
+    solve_shared,
+    solve_symmetric,
+    tie_rows,
+    weighted_grams,
+)
 from ._base import Array, ExpertFamily, Params
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
@@ -96,9 +104,24 @@ class PoissonExperts(ExpertFamily):
     log(y!)`` subtracts terms of 5e6 to leave about -7 at y = 4e5 (half a unit
     lost in float32, which stopped L-BFGS on rounding noise at D^2 0.90 where
     the optimum is 0.99999).
+
+    With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)``), those
+    coefficients are the same in every expert: each Newton step then solves
+    the experts' Newton equations jointly (see
+    :func:`skmoe._math.solve_shared`) and is halved as one, until the sum of
+    the experts' objectives does not decrease.
+
+    Parameters
+    ----------
+    shared : tuple of int, default=()
+        Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
+        that all experts share.
     """
 
     task = "regression"
+
+    def __init__(self, shared=()):
+        self.shared = tuple(shared)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts)
@@ -143,7 +166,12 @@ class PoissonExperts(ExpertFamily):
             grad = design @ (weighted_resp * (y[None, :] - slope)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * slope) + penalty
-            direction = solve_symmetric(xp, hessian, grad.T[:, :, None])[:, :, 0].T
+            if self.shared:
+                ones = xp.ones_like(value)
+                direction = solve_shared(xp, hessian, grad.T, self.shared, ones).T
+            else:
+                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                direction = direction[:, :, 0].T
             coef, value, slope = self._halving(
                 xp, design, y, weighted_resp, coef, direction, value, slope, mask, alpha
             )
@@ -181,6 +209,9 @@ class PoissonExperts(ExpertFamily):
                     xp, design, y, weighted_resp, trial, mask, alpha
                 )
             accepted = trial_value >= value  # False where NaN
+            if self.shared:  # one step for all: the shared rows move as one
+                joint = xp.sum(trial_value) >= xp.sum(value)
+                accepted = xp.broadcast_to(joint, accepted.shape)
             if bool(xp.all(accepted)):
                 return trial, trial_value, trial_slope
             step = xp.where(accepted, step, 0.5 * step)
@@ -196,7 +227,10 @@ class PoissonExperts(ExpertFamily):
         coef = params["coef"]
         _, slope = rates(xp, self.log_rates(xp, design, params))
         grad = design @ (weighted_resp * (Y[0, ...][None, :] - slope)).T
-        return {"coef": grad - alpha * penalty_mask(xp, coef)[:, None] * coef}
+        grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
+        # shared rows: each of the K equal entries gets the mean of their
+        # derivatives, so that the solvers' steps keep them equal
+        return {"coef": tie_rows(xp, grad, self.shared)}
 
     def select(self, xp, params: Params, keep: Array) -> Params:
         return {"coef": xp.take(params["coef"], keep, axis=1)}
@@ -210,5 +244,8 @@ class PoissonExperts(ExpertFamily):
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
+    def tie(self, xp, params: Params) -> Params:
+        return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
+
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        return n_experts * (n_features + 1)
+        return n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)

@@ -1,0 +1,347 @@
+"""shared_features: coefficients that every expert shares (flexmix's fixed effects).
+
+The fitted models are checked against the constrained log-likelihood written
+out here with scipy (its maximum, its curvature), not against skmoe's own
+numerics.
+"""
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+from sklearn.linear_model import LinearRegression
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+
+
+def _regimes(n=400, seed=0):
+    """Two regimes in x0 (intercept and slope), common effects of x1 and x2."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 3))
+    first = rng.rand(n) < 0.4
+    y = np.where(first, 1 + 2 * X[:, 0], -1 - 2 * X[:, 0])
+    y = y + 1.5 * X[:, 1] - 0.5 * X[:, 2] + np.where(first, 0.3, 0.6) * rng.randn(n)
+    return X, y
+
+
+def _counts(n=500, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    first = rng.rand(n) < 0.5
+    eta = np.where(first, 1.5 + 0.8 * X[:, 0], 0.2 - 0.8 * X[:, 0]) + 0.5 * X[:, 1]
+    return X, rng.poisson(np.exp(eta))
+
+
+def _shared_rows_equal(model, columns):
+    coef = model.expert_coef_[:, columns]
+    np.testing.assert_array_equal(coef, np.broadcast_to(coef[:1], coef.shape))
+
+
+# -- the constrained likelihood, written out independently -------------------------
+#
+# theta = [log-odds of experts 1.. against expert 0 (constant gate),
+#          per expert: intercept and the free features' slopes,
+#          the shared slopes, (Gaussian) per expert log variance]
+
+
+def _unpack(theta, n_experts, free, shared, gaussian):
+    theta = np.asarray(theta, dtype=float)
+    logits = np.concatenate([[0.0], theta[: n_experts - 1]])
+    at = n_experts - 1
+    size = 1 + len(free)
+    own = theta[at : at + n_experts * size].reshape(n_experts, size)
+    at += n_experts * size
+    common = theta[at : at + len(shared)]
+    at += len(shared)
+    n_features = len(free) + len(shared)
+    coef = np.zeros((n_experts, n_features))
+    coef[:, free] = own[:, 1:]
+    coef[:, shared] = common
+    variance = np.exp(theta[at:]) if gaussian else None
+    return logits, own[:, 0], coef, variance
+
+
+def _pack(model, free, shared, gaussian):
+    log_pi = model.gate_intercept_  # the log proportions, up to a constant
+    parts = [log_pi[1:] - log_pi[0]]
+    own = np.column_stack([model.expert_intercept_, model.expert_coef_[:, free]])
+    parts += [own.ravel(), model.expert_coef_[0, shared]]
+    if gaussian:
+        parts.append(np.log(model.expert_variance_))
+    return np.concatenate(parts)
+
+
+def _log_likelihood(theta, X, y, n_experts, free, shared, gaussian):
+    logits, intercept, coef, variance = _unpack(
+        theta, n_experts, free, shared, gaussian
+    )
+    eta = intercept[None, :] + X @ coef.T
+    if gaussian:
+        expert = stats.norm.logpdf(y[:, None], eta, np.sqrt(variance)[None, :])
+    else:
+        expert = stats.poisson.logpmf(y[:, None], np.exp(eta))
+    log_gate = logits - special.logsumexp(logits)
+    return float(np.sum(special.logsumexp(log_gate[None, :] + expert, axis=1)))
+
+
+@pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
+def test_em_reaches_the_constrained_maximum(variance_type):
+    # scipy, from the EM fit, finds no higher constrained likelihood
+    X, y = _regimes()
+    model = MoERegressor(
+        2,
+        gate="constant",
+        shared_features=[1, 2],
+        variance_type=variance_type,
+        alpha=0,
+        tol=1e-10,
+        random_state=0,
+    ).fit(X, y)
+    _shared_rows_equal(model, [1, 2])
+    free, shared = [0], [1, 2]
+    theta = _pack(model, free, shared, True)
+    args = (X, y, 2, free, shared, True)
+    ours = _log_likelihood(theta, *args)
+    assert ours == pytest.approx(model.log_likelihood_, rel=1e-10)
+    if variance_type == "tied":
+        # the tied variance as one parameter: optimize over the others
+        log_var = theta[-1]
+
+        def objective(t):
+            return -_log_likelihood(np.concatenate([t, [log_var, log_var]]), *args)
+
+        start = theta[:-2]
+    else:
+
+        def objective(t):
+            return -_log_likelihood(t, *args)
+
+        start = theta
+    best = optimize.minimize(objective, start, method="BFGS", options={"gtol": 1e-8})
+    assert -best.fun - ours < 1e-6
+    np.testing.assert_allclose(best.x, start, atol=1e-3)
+    # the shared slopes are near the truth, each estimated once
+    np.testing.assert_allclose(model.expert_coef_[0, 1:], [1.5, -0.5], atol=0.05)
+
+
+def test_poisson_em_reaches_the_constrained_maximum():
+    X, y = _counts()
+    model = MoEPoissonRegressor(
+        2, gate="constant", shared_features=[1], alpha=0, tol=1e-10, random_state=0
+    ).fit(X, y)
+    _shared_rows_equal(model, [1])
+    free, shared = [0], [1]
+    theta = _pack(model, free, shared, False)
+    args = (X, y, 2, free, shared, False)
+    ours = _log_likelihood(theta, *args)
+    assert ours == pytest.approx(model.log_likelihood_, rel=1e-10)
+    best = optimize.minimize(
+        lambda t: -_log_likelihood(t, *args),
+        theta,
+        method="BFGS",
+        options={"gtol": 1e-8},
+    )
+    assert -best.fun - ours < 1e-6
+    np.testing.assert_allclose(best.x, theta, atol=1e-3)
+
+
+def _observed_information(theta, args, step=1e-4):
+    """Minus the central-difference Hessian of the log-likelihood."""
+    size = len(theta)
+    hessian = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+            total = 0.0
+            for si, sj, sign in [(1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)]:
+                point = theta.copy()
+                point[i] += si * step
+                point[j] += sj * step
+                total += sign * _log_likelihood(point, *args)
+            hessian[i, j] = hessian[j, i] = total / (4 * step**2)
+    return -hessian
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+def test_std_errors_count_a_shared_coefficient_once(Estimator):
+    gaussian = Estimator is MoERegressor
+    X, y = _regimes(300) if gaussian else _counts(400)
+    if not gaussian:
+        X = X[:, :2]
+    free, shared = [0], list(range(1, X.shape[1]))
+    model = Estimator(
+        2, gate="constant", shared_features=shared, alpha=0, tol=1e-10, random_state=0
+    ).fit(X, y)
+    theta = _pack(model, free, shared, gaussian)
+    information = _observed_information(theta, (X, y, 2, free, shared, gaussian))
+    expected = np.sqrt(np.diag(np.linalg.inv(information)))
+    se = model.std_errors(X, y)
+    # theta's layout: gate (1), per expert [intercept, x0] (4), shared slopes
+    start = 1 + 2 * (1 + len(free))
+    for position, column in enumerate(shared):
+        np.testing.assert_allclose(
+            se.expert_coef_[:, column], expected[start + position], rtol=1e-3
+        )
+    np.testing.assert_allclose(se.expert_coef_[:, 0], expected[[2, 4]], rtol=1e-3)
+    np.testing.assert_allclose(se.expert_intercept_, expected[[1, 3]], rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),
+        dict(variance_type="tied"),
+        dict(alpha=0.05),
+        dict(gate="gaussian"),
+        dict(n_experts=3),
+        dict(expert_features=[0, 2], shared_features=[2]),
+    ],
+)
+def test_em_never_lowers_its_objective(params):
+    X, y = _regimes(300, seed=1)
+    options = dict(n_experts=2, shared_features=[1, 2], n_init=2, random_state=0)
+    options.update(params)
+    model = MoERegressor(**options).fit(X, y)
+    history = np.asarray(model.objective_history_)
+    assert np.all(np.diff(history) >= -1e-12 * np.abs(history[1:]))
+    _shared_rows_equal(model, options["shared_features"])
+
+
+def test_poisson_em_never_lowers_its_objective():
+    X, y = _counts(seed=2)
+    model = MoEPoissonRegressor(
+        3, shared_features=[1], alpha=1e-3, n_init=2, random_state=0
+    ).fit(X, y)
+    history = np.asarray(model.objective_history_)
+    assert np.all(np.diff(history) >= -1e-12 * np.abs(history[1:]))
+    _shared_rows_equal(model, [1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_every_solver_keeps_the_shared_coefficients_equal(solver):
+    X, y = _regimes(300)
+    model = MoERegressor(
+        2,
+        shared_features=[1, 2],
+        solver=solver,
+        max_iter=200 if solver != "sgd" else 30,
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    _shared_rows_equal(model, [1, 2])
+    np.testing.assert_allclose(model.expert_coef_[0, 1:], [1.5, -0.5], atol=0.1)
+    stream = MoERegressor(2, shared_features=[1, 2], solver="sgd", random_state=0)
+    for batch in np.array_split(np.arange(len(y)), 5):
+        stream.partial_fit(X[batch], y[batch])
+    _shared_rows_equal(stream, [1, 2])
+
+
+def test_sparse_routing_and_pruning_keep_the_shared_coefficients_equal():
+    # top-k EM is not monotone (its E-step is truncated): only the constraint
+    X, y = _regimes(300)
+    model = MoERegressor(
+        4, top_k=1, prune_threshold=0.2, shared_features=[1, 2], random_state=0
+    ).fit(X, y)
+    assert model.n_experts_ < 4
+    _shared_rows_equal(model, [1, 2])
+
+
+def test_gradient_solvers_reach_em_optimum():
+    X, y = _regimes(300)
+    options = dict(gate="constant", shared_features=[1, 2], alpha=0, random_state=0)
+    em = MoERegressor(2, tol=1e-10, **options).fit(X, y)
+    lbfgs = MoERegressor(2, solver="gradient", tol=1e-10, **options).fit(X, y)
+    assert lbfgs.log_likelihood_ == pytest.approx(em.log_likelihood_, abs=1e-4)
+    order = np.argsort(lbfgs.expert_intercept_), np.argsort(em.expert_intercept_)
+    np.testing.assert_allclose(
+        lbfgs.expert_coef_[order[0]], em.expert_coef_[order[1]], atol=1e-3
+    )
+
+
+def test_bic_counts_each_shared_coefficient_once():
+    X, y = _regimes()
+    model = MoERegressor(3, shared_features=[1, 2], random_state=0).fit(X, y)
+    n, d = X.shape
+    n_experts, n_shared = 3, 2
+    n_parameters = (
+        (n_experts - 1) * (d + 1)  # softmax gate
+        + n_experts * (1 + d - n_shared)  # each expert's own coefficients
+        + n_shared  # the shared ones
+        + n_experts  # variances
+    )
+    expected = -2 * model.log_likelihood_ + n_parameters * np.log(n)
+    assert model.bic(X, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_one_expert_is_a_linear_regression():
+    X, y = _regimes()
+    model = MoERegressor(1, shared_features=[1], alpha=0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.expert_coef_[0], reference.coef_, rtol=1e-8)
+
+
+def test_features_by_name_mask_and_subset():
+    pd = pytest.importorskip("pandas")
+    X, y = _regimes(300)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    by_index = MoERegressor(
+        2, expert_features=[0, 2], shared_features=[2], n_init=1, random_state=0
+    ).fit(X, y)
+    by_name = MoERegressor(
+        2,
+        expert_features=["a", "c"],
+        shared_features=["c"],
+        n_init=1,
+        random_state=0,
+    ).fit(frame, y)
+    by_mask = MoERegressor(
+        2,
+        expert_features=[0, 2],
+        shared_features=[False, False, True],
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    for model in (by_name, by_mask):
+        np.testing.assert_allclose(model.expert_coef_, by_index.expert_coef_)
+    _shared_rows_equal(by_index, [2])
+    np.testing.assert_array_equal(by_index.expert_coef_[:, 1], 0)
+    assert by_index.expert_coef_[0, 0] != by_index.expert_coef_[1, 0]
+
+
+def test_no_shared_features_is_the_plain_model():
+    X, y = _regimes(300)
+    plain = MoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    empty = MoERegressor(2, shared_features=[], n_init=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(empty.predict(X), plain.predict(X))
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_warm_start_ties_the_coefficients(solver):
+    X, y = _regimes(300)
+    model = MoERegressor(2, solver=solver, random_state=0).fit(X, y)
+    assert not np.allclose(model.expert_coef_[0, 1], model.expert_coef_[1, 1])
+    before = model.log_likelihood_
+    model.set_params(shared_features=[1, 2], warm_start=True).fit(X, y)
+    _shared_rows_equal(model, [1, 2])
+    assert model.log_likelihood_ <= before + 1e-6  # a constrained model
+    cold = MoERegressor(2, solver=solver, shared_features=[1, 2], random_state=0)
+    cold.fit(X, y)
+    assert model.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=1e-3)
+
+
+def test_refused_combinations():
+    X, y = _regimes(100)
+    with pytest.raises(ValueError, match="among the expert features"):
+        MoERegressor(2, expert_features=[0], shared_features=[1]).fit(X, y)
+    from sklearn.tree import DecisionTreeRegressor
+
+    with pytest.raises(ValueError, match="expert_estimator"):
+        MoERegressor(
+            2, expert_estimator=DecisionTreeRegressor(), shared_features=[1]
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="shared_features"):
+        MoERegressor(2, shared_features=[5]).fit(X, y)
+    model = MoERegressor(2, solver="sgd", random_state=0).partial_fit(X, y)
+    model.set_params(shared_features=[1])
+    with pytest.raises(ValueError, match="call fit"):
+        model.partial_fit(X, y)
+    assert "shared_features" not in MoEClassifier().get_params()
