@@ -100,13 +100,15 @@ SCALE_CHECK_ROWS = 65536
 
 
 def _at_lower_bound(problem, result) -> np.ndarray:
-    """Indices of the experts of ``result`` with a parameter at its lower bound
-    (within a relative 1e-6)."""
-    hits = np.zeros(result.gate_params["coef"].shape[1], dtype=bool)
-    for name, floor in problem.experts.lower_bounds().items():
-        values = to_numpy(result.expert_params[name]).reshape(len(hits), -1)
-        hits |= np.any(values <= floor * (1 + 1e-6), axis=1)
-    return np.flatnonzero(hits)
+    """Indices of the experts of ``result`` that collapsed
+    (``ExpertFamily.collapsed``: a parameter at its lower bound, or a Gaussian
+    expert whose residuals alone would put its variance there)."""
+    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    weighted_resp = problem.normalized_weight[None, :] * resp
+    hits = problem.experts.collapsed(
+        problem.xp, problem.design, problem.Y, weighted_resp, result.expert_params
+    )
+    return np.flatnonzero(to_numpy(hits))
 
 
 def _gate_collapsed(problem, result) -> np.ndarray:
@@ -783,6 +785,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), UserWarning)]
+        if len(candidates) > 1 and best.gate_params["coef"].shape[1] > 1:
+            messages.append(
+                (
+                    self._duplicates_message(
+                        X_host, Y, sample_weight, best.gate_params["coef"].shape[1]
+                    ),
+                    UserWarning,
+                )
+            )
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._attributes_to(X)
@@ -937,7 +948,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return (
             f"Experts {collapsed.tolist()} of the kept run collapsed: their {names} "
-            "sits at its lower bound. An expert that fits its samples exactly "
+            "sits at its lower bound (or, with alpha > 0, their residuals' "
+            "variance does). An expert that fits its samples exactly "
             "(duplicated points, a few outliers, a noiseless target) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "
             "score, bic and aic with it, are inflated. Try fewer experts, "
@@ -963,6 +975,33 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "value; to model X's density, give the gate continuous features "
             "(gate_features), or use gate='softmax'."
         )
+
+    def _duplicates_message(self, X, Y, sample_weight, n_experts):
+        """The text of a warning where ``n_experts="auto"`` chose several
+        experts on data of which at least half the rows (of positive weight)
+        repeat others, for a continuous target; None otherwise."""
+        if not self._continuous_target:
+            return None
+        rows = np.column_stack([X, np.reshape(Y, (X.shape[0], -1))])
+        rows = np.ascontiguousarray(rows[sample_weight > 0])
+        distinct = np.unique(
+            rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
+        )
+        n_rows, n_distinct = rows.shape[0], distinct.shape[0]
+        if n_distinct > n_rows / 2:
+            return None
+        return (
+            f"n_experts='auto' chose {n_experts} experts on data whose "
+            f"{n_rows} rows hold only {n_distinct} distinct (X, y) pairs. "
+            "Every row counts as a sample in BIC (and a held-out row's "
+            "copies are among the fitted rows), so copies favour more "
+            "experts. If the copies stand for weights, pass each row once "
+            "with its count as sample_weight (BIC then counts the rows given)."
+        )
+
+    #: Whether y is continuous (Gaussian experts), so that rows repeating
+    #: others are copies rather than observations that tie.
+    _continuous_target = False
 
     def _degenerate_target(self) -> bool:
         """Whether the target is degenerate (a constant y), which ``fit`` has

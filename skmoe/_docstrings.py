@@ -76,8 +76,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         targets, so the log-likelihood is no longer guaranteed to rise at every
         iteration), and predictions evaluate only the selected experts of each
         sample, so their cost beyond the gate grows with ``top_k``, not with
-        ``n_experts``. Requires ``gate="softmax"``: a constant gate would select
-        the same experts for every sample. ``top_k=1`` routes each sample by the
+        ``n_experts``. Not with ``gate="constant"`` (nor a softmax gate on no
+        features): a gate that sees no features would select the same experts
+        for every sample. ``top_k=1`` routes each sample by the
         gate alone (the truncated E-step then cannot use y to move samples
         between experts); prefer ``top_k >= 2`` for fitting.
 

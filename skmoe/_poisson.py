@@ -437,15 +437,17 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             # each term g_k mu_k in log space: finite where an expert's rate
             # overflows but its weight is small enough to hold it; 0 where the
-            # weight is 0 (an estimator's predicted rate may be inf there)
+            # weight is 0 (an estimator's predicted rate may be inf there); NaN
+            # where the gate is (its logits overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
-            mean = xp.sum(xp.where(weight > 0, terms, xp.zeros_like(terms)), axis=0)
+            mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return mean
             return mean, mixture_std(xp, weight, rate, rate, mean)
 
-        # rates that overflow (X far from the training data) raise in _map_rows
-        with np.errstate(over="ignore", invalid="ignore"):
+        # rates or gates that overflow (X far from the training data) raise in
+        # _map_rows
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._map_rows(X, compute, "predict")
 
     def predict_distribution(self, X):

@@ -208,6 +208,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.shared_features = shared_features
         self.variance_type = variance_type
 
+    _continuous_target = True
+
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict"]), None],

@@ -73,6 +73,41 @@ def test_linear_regression_experts_are_the_built_in_experts():
     assert not hasattr(wrapped, "expert_coef_")
 
 
+def test_a_pipeline_takes_the_weights_by_metadata_routing():
+    # polynomial experts as a Pipeline, whose fit takes sample_weight only
+    # by routing: with a constant gate (which sees no features) they are the
+    # built-in experts on the polynomial features
+    import sklearn
+    from sklearn.preprocessing import PolynomialFeatures
+
+    X, y = _regimes()
+    kwargs = dict(
+        n_experts=2,
+        gate="constant",
+        alpha=0,
+        tol=1e-10,
+        init_params="random",
+        n_init=2,
+        random_state=0,
+    )
+    poly = PolynomialFeatures(2, include_bias=False)
+    built_in = MoERegressor(**kwargs).fit(poly.fit_transform(X), y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        expert = make_pipeline(
+            PolynomialFeatures(2, include_bias=False),
+            LinearRegression().set_fit_request(sample_weight=True),
+        )
+        wrapped = MoERegressor(expert_estimator=expert, **kwargs).fit(X, y)
+        unrouted = make_pipeline(PolynomialFeatures(2), LinearRegression())
+        with pytest.raises(ValueError, match="set_fit_request"):
+            MoERegressor(2, expert_estimator=unrouted).fit(X, y)
+    assert_allclose(wrapped.log_likelihood_, built_in.log_likelihood_, rtol=1e-9)
+    coef = np.array([e[-1].coef_ for e in wrapped.experts_])
+    assert_allclose(coef, built_in.expert_coef_, atol=1e-6)
+    with pytest.raises(ValueError, match="metadata routing on"):
+        MoERegressor(2, expert_estimator=expert).fit(X, y)  # routing off
+
+
 def test_logistic_regression_experts_are_the_built_in_experts():
     # an unpenalized LogisticRegression refitted with weights solves the
     # built-in experts' M-step at alpha=0 exactly: the same starts reach the

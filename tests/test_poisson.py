@@ -501,6 +501,20 @@ def test_prediction_far_from_the_data_raises_without_numpy_warnings(return_std):
             model.predict(X * 1e200, return_std=return_std)
 
 
+@pytest.mark.parametrize("gate, scale", [("gaussian", 1e160), ("softmax", 1e308)])
+def test_prediction_where_the_gate_overflows_raises(gate, scale):
+    # the gate's logits overflow to NaN weights: the mean of the terms whose
+    # weight was positive was 0, returned as the prediction
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 2)
+    y = rng.poisson(np.exp(np.where(X[:, 0] < 0, X[:, 1], 2 * X[:, 0]) / 3))
+    model = MoEPoissonRegressor(3, gate=gate, n_init=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large"):
+            model.predict(np.full((1, 2), scale))
+
+
 def test_prediction_where_an_unused_expert_overflows():
     # an expert fitted to all-zero counts takes a steep slope; far out, its
     # rate overflows where its gate weight underflows to 0: 0 * inf made the

@@ -326,6 +326,46 @@ def test_an_expert_collapsing_onto_duplicates_warns():
         MoERegressor(2, **kwargs).fit(X[:100], y[:100])
 
 
+@pytest.mark.parametrize("alpha", [1e-6, 0.0])
+def test_an_expert_fitting_its_copies_exactly_warns_at_any_alpha(alpha):
+    # 10 distinct rows, 6 copies each, 3 experts: two of them take 3 rows each
+    # and fit them exactly (3 parameters); with alpha > 0 the penalty's term
+    # alpha ||b||^2 / N_k alone held their variances above the floor
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = X[:, 0] + 0.1 * rng.randn(60)
+    X, y = np.repeat(X[:10], 6, axis=0), np.repeat(y[:10], 6)
+    with pytest.warns(UserWarning, match=r"Experts \[0, 1\] of the kept run collapsed"):
+        model = MoERegressor(3, alpha=alpha, random_state=0).fit(X, y)
+    resp = model.responsibilities(X, y)
+    means = X @ model.expert_coef_.T + model.expert_intercept_
+    residual_variance = (resp * (y[:, None] - means) ** 2).sum(0) / resp.sum(0)
+    assert np.all(residual_variance[:2] <= 1e-6 * np.var(y))
+    assert residual_variance[2] > 1e-6 * np.var(y)
+
+
+def test_auto_on_copied_rows_warns_that_copies_favour_more_experts():
+    # one line, every row 5 times: BIC counts the copies as samples and, with
+    # a tied variance, picks 4 experts; the same rows with sample_weight=5
+    # pick one. Per expert, the experts of K >= 2 fit their copies exactly,
+    # and "auto" passes over those fits
+    rng = np.random.RandomState(0)
+    X = rng.randn(20, 1)
+    y = 2 * X[:, 0] + 0.5 * rng.randn(20)
+    copies = np.repeat(X, 5, 0), np.repeat(y, 5)
+    with pytest.warns(UserWarning, match="only 20 distinct"):
+        model = MoERegressor(variance_type="tied", random_state=0).fit(*copies)
+    assert model.n_experts_ > 1
+    assert MoERegressor(random_state=0).fit(*copies).n_experts_ == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        weighted = MoERegressor(random_state=0).fit(X, y, sample_weight=np.full(20, 5))
+        # counts tie: Poisson rows repeat as observations, not as copies
+        counts = np.repeat(np.arange(4), 25)
+        MoEPoissonRegressor(random_state=0).fit(np.repeat(X, 5, 0), counts)
+    assert weighted.n_experts_ == 1
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_duplicated_samples_and_collapsing_experts_stay_finite(Estimator):
     # 4 distinct points repeated, 6 experts: k-means cannot find 6 clusters and

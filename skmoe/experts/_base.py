@@ -106,6 +106,16 @@ class ExpertFamily(ABC):
         """Ceilings of some of the positive parameters of :meth:`lower_bounds`."""
         return {}
 
+    def collapsed(self, xp, design, Y, weighted_resp, params: Params) -> Array:
+        """Whether each expert collapsed, (K,) bool: a parameter of
+        :meth:`lower_bounds` at its floor (within a relative 1e-6), by default.
+        ``weighted_resp`` is as in :meth:`m_step`, at ``params``."""
+        hits = xp.zeros(weighted_resp.shape[0], dtype=xp.bool)
+        for name, floor in self.lower_bounds().items():
+            values = xp.reshape(params[name], (weighted_resp.shape[0], -1))
+            hits = hits | xp.any(values <= floor * (1 + 1e-6), axis=1)
+        return hits
+
     def keep_better(self, xp, design, Y, weighted_resp, params, former) -> Params:
         """For each expert, the better of ``params`` (an M-step's) and
         ``former`` (the parameters it started from) at ``weighted_resp``, the

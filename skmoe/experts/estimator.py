@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sklearn
 from sklearn.base import clone
+from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
 
 from ._base import Array, ExpertFamily, Params
@@ -42,15 +44,24 @@ def _predictions(estimator, X, dtype) -> np.ndarray:
 
 
 def check_sample_weight_support(estimator):
-    """Raise unless ``estimator.fit`` takes ``sample_weight``."""
-    if not has_fit_parameter(estimator, "sample_weight"):
-        raise ValueError(
-            f"expert_estimator={estimator!r} does not take sample_weight in fit, "
-            "which EM needs: each M-step refits every expert with the samples' "
-            "responsibilities as weights. Use an estimator whose fit accepts "
-            "sample_weight (Ridge, DecisionTreeRegressor, LogisticRegression, "
-            "HistGradientBoostingClassifier, ...); a Pipeline does not."
-        )
+    """Raise unless ``estimator.fit`` takes ``sample_weight``: in its signature,
+    or, with metadata routing on, by routing it (a Pipeline whose last step
+    requests it)."""
+    if has_fit_parameter(estimator, "sample_weight"):
+        return
+    if sklearn.get_config()["enable_metadata_routing"]:
+        routing = get_routing_for_object(estimator)
+        if routing.consumes("fit", ["sample_weight"]):
+            return
+    raise ValueError(
+        f"expert_estimator={estimator!r} does not take sample_weight in fit, "
+        "which EM needs: each M-step refits every expert with the samples' "
+        "responsibilities as weights. Use an estimator whose fit accepts "
+        "sample_weight (Ridge, DecisionTreeRegressor, LogisticRegression, "
+        "HistGradientBoostingClassifier, ...). A Pipeline takes it with "
+        "metadata routing on (sklearn.set_config(enable_metadata_routing=True)) "
+        "and its last step's set_fit_request(sample_weight=True)."
+    )
 
 
 class EstimatorExperts(ExpertFamily):

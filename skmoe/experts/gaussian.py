@@ -155,6 +155,20 @@ class GaussianLinearExperts(ExpertFamily):
             grad_variance = xp.mean(grad_variance) * xp.ones_like(grad_variance)
         return {"coef": grad_coef, "variance": grad_variance}
 
+    def collapsed(self, xp, design, Y, weighted_resp, params: Params) -> Array:
+        # the variance the residuals alone give, without the penalty's term: an
+        # expert that fits its samples exactly keeps alpha ||b_k||^2 / N_k,
+        # which held its variance several times above the floor (no warning
+        # at the default alpha for duplicated rows that one at alpha=0 gave)
+        resid2 = (Y[None, :] - self.means(xp, design, params)) ** 2
+        ssr = xp.sum(weighted_resp * resid2, axis=1)
+        mass = xp.sum(weighted_resp, axis=1)
+        if self.tied:
+            ssr, mass = xp.sum(ssr) + 0 * ssr, xp.sum(mass) + 0 * mass
+        tiny = float(xp.finfo(design.dtype).smallest_normal)
+        fit = ssr / xp.clip(mass, tiny, None)
+        return fit <= float(self.variance_floor) * (1 + 1e-6)
+
     def select(self, xp, params: Params, keep: Array) -> Params:
         return {
             "coef": xp.take(params["coef"], keep, axis=1),

@@ -123,6 +123,7 @@ class GateDisplay:
         if n_features == 2:
             gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
         names = feature_names(model.estimator, n_features)
+        _check_expert(expert, gate.shape[-1], "GateDisplay.from_estimator")
         return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert)
 
     def plot(self, ax=None, *, expert=None, **kwargs):
@@ -142,14 +143,10 @@ class GateDisplay:
         display : GateDisplay
             This object, with ``ax_``, ``figure_`` and the artists set.
         """
+        n_experts = self.gate.shape[-1]
+        _check_expert(expert, n_experts, "GateDisplay.plot")  # before a figure
         ax, figure = get_ax(ax)
         names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
-        n_experts = self.gate.shape[-1]
-        check_parameters(
-            {"expert": [Interval(Integral, 0, n_experts, closed="left"), None]},
-            {"expert": expert},
-            "GateDisplay.plot",
-        )
         if len(self.grid) == 1:
             experts = range(n_experts) if expert is None else [expert]
             self.lines_ = [
@@ -196,3 +193,13 @@ class GateDisplay:
         else:
             ax.figure.colorbar(self.surface_, ax=ax, label="$g_k(x)$")
         ax.set(xlabel=names[0], ylabel=names[1], title=title)
+
+
+def _check_expert(expert, n_experts, caller):
+    """Raise, in scikit-learn's words naming ``caller``, unless ``expert`` is
+    None or in ``[0, n_experts)``."""
+    check_parameters(
+        {"expert": [Interval(Integral, 0, n_experts, closed="left"), None]},
+        {"expert": expert},
+        caller,
+    )
