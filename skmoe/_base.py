@@ -829,9 +829,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         features) of ``shared_features``, whose coefficients all experts share;
         () for estimators without the parameter."""
         spec = getattr(self, "shared_features", None)
+        self._shared_columns = ()
         if spec is None:
             return ()
         columns = _feature_columns(spec, n_features, names, "shared_features")
+        if columns is None:  # every feature
+            columns = tuple(range(n_features))
+        self._shared_columns = columns
         if not columns:
             return ()
         if self._estimator_experts():
@@ -1371,6 +1375,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._fitted_gate_columns = self._gate_columns
         self._fitted_expert_columns = self._expert_columns
         self._fitted_shared_rows = tuple(getattr(experts, "shared", ()))
+        self._fitted_shared_columns = self._shared_columns
         self._fitted_top_k = problem.top_k
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
@@ -2075,12 +2080,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         backend = select_backend(X, self.device, fitting=True)
         self._choose_features(X.shape[1])
-        fitted_shared = getattr(self, "_fitted_shared_rows", ())
-        if not first and self._shared_rows != fitted_shared:
+        fitted_shared = getattr(self, "_fitted_shared_columns", ())
+        if not first and tuple(self._shared_columns) != tuple(fitted_shared):
             raise ValueError(
                 "partial_fit continues the fitted experts, whose shared "
-                f"coefficients differ from shared_features={self.shared_features!r}"
-                "; call fit to fit the new ones."
+                f"features {list(fitted_shared)} differ from shared_features="
+                f"{self.shared_features!r}; call fit to fit the new ones."
             )
         self._check_top_k_gate(self.n_experts if first else self.n_experts_)
         X_host = to_numpy(X)
@@ -2097,6 +2102,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         else:
             self._update_experts(Y, sample_weight)
             experts, expert_params = self._experts_from_attributes()
+            if hasattr(experts, "shared"):  # rows of the current expert features
+                experts.shared = self._shared_rows
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # the features centered as in fit, at one offset for all calls (the first
         # fit's or batch's), so that the Adam state stays in one coordinate system
@@ -2130,7 +2137,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             params = self._streaming_start(xp, params, Y, sample_weight)
             previous = None
         else:
-            params = self._fitted_start(xp, problem.design, offset)
+            gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
+            params = gate_params, experts.tie(xp, expert_params)
             previous = self._previous_result()
         start = time.perf_counter()
         with blas_threads(problem.design), np.errstate(all="ignore"):

@@ -72,7 +72,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         or a boolean mask, among ``expert_features``; None: none. The experts
         then differ in their intercepts and the other features' coefficients
         only, for example a common effect of a covariate across regimes.
-        Their rows of ``expert_coef_`` hold equal values, and :meth:`bic`
+        Their columns of ``expert_coef_`` hold one value each, and :meth:`bic`
         counts each shared coefficient once. Not with ``expert_estimator``.
         See :ref:`shared-coefficients`.
 

@@ -215,24 +215,69 @@ def test_poisson_em_never_lowers_its_objective():
     _shared_rows_equal(model, [1])
 
 
+def _check_constrained(model, X, y, shared, gaussian):
+    """The stored coefficients are tied, and log_likelihood_ is theirs: the
+    fit ties them at the end, so a solver that let them drift apart would
+    have reported the log-likelihood of other parameters."""
+    _shared_rows_equal(model, shared)
+    free = [j for j in range(X.shape[1]) if j not in shared]
+    theta = _pack(model, free, shared, gaussian)
+    ours = _log_likelihood(theta, X, y, model.n_experts_, free, shared, gaussian)
+    assert model.log_likelihood_ == pytest.approx(ours, rel=1e-9)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
-def test_every_solver_keeps_the_shared_coefficients_equal(solver):
-    X, y = _regimes(300)
-    model = MoERegressor(
-        2,
-        shared_features=[1, 2],
-        solver=solver,
-        max_iter=200 if solver != "sgd" else 30,
-        n_init=1,
-        random_state=0,
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd", "partial_fit"])
+def test_every_solver_keeps_the_shared_coefficients_equal(Estimator, solver):
+    gaussian = Estimator is MoERegressor
+    X, y = _regimes(300) if gaussian else _counts(300)
+    shared = [1, 2] if gaussian else [1]
+    options = dict(gate="constant", shared_features=shared, random_state=0)
+    if solver == "partial_fit":
+        model = Estimator(2, solver="sgd", **options)
+        for batch in np.array_split(np.arange(len(y)), 5):
+            model.partial_fit(X[batch], y[batch])
+        X, y = X[batch], y[batch]  # log_likelihood_ is the last batch's
+    else:
+        max_iter = 200 if solver != "sgd" else 30
+        model = Estimator(2, solver=solver, max_iter=max_iter, n_init=1, **options)
+        model.fit(X, y)
+    _check_constrained(model, X, y, shared, gaussian)
+    if gaussian and solver != "partial_fit":
+        np.testing.assert_allclose(model.expert_coef_[0, 1:], [1.5, -0.5], atol=0.1)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+def test_every_feature_shared(Estimator):
+    # experts that differ in their intercepts alone (one feature, shared):
+    # the constrained maximum, and BIC counting one slope
+    gaussian = Estimator is MoERegressor
+    X, y = _regimes() if gaussian else _counts()
+    X = X[:, 1:2]
+    model = Estimator(
+        2, gate="constant", shared_features=[0], alpha=0, tol=1e-10, random_state=0
     ).fit(X, y)
-    _shared_rows_equal(model, [1, 2])
-    np.testing.assert_allclose(model.expert_coef_[0, 1:], [1.5, -0.5], atol=0.1)
-    stream = MoERegressor(2, shared_features=[1, 2], solver="sgd", random_state=0)
-    for batch in np.array_split(np.arange(len(y)), 5):
-        stream.partial_fit(X[batch], y[batch])
-    _shared_rows_equal(stream, [1, 2])
+    _check_constrained(model, X, y, [0], gaussian)
+    theta = _pack(model, [], [0], gaussian)
+    args = (X, y, 2, [], [0], gaussian)
+    best = optimize.minimize(
+        lambda t: -_log_likelihood(t, *args),
+        theta,
+        method="BFGS",
+        options={"gtol": 1e-8},
+    )
+    # EM creeps along the ridge of intercepts and slope: 1.5e-6 left here
+    assert -best.fun - _log_likelihood(theta, *args) < 1e-5
+    n_parameters = 1 + 2 + 1 + (2 if gaussian else 0)
+    expected = -2 * model.log_likelihood_ + n_parameters * np.log(len(y))
+    assert model.bic(X, y) == pytest.approx(expected, rel=1e-12)
+    from sklearn.tree import DecisionTreeRegressor
+
+    with pytest.raises(ValueError, match="expert_estimator"):
+        Estimator(
+            2, expert_estimator=DecisionTreeRegressor(), shared_features=[True]
+        ).fit(X, y)
 
 
 def test_sparse_routing_and_pruning_keep_the_shared_coefficients_equal():
@@ -344,4 +389,15 @@ def test_refused_combinations():
     model.set_params(shared_features=[1])
     with pytest.raises(ValueError, match="call fit"):
         model.partial_fit(X, y)
+    # the features, not their rows in the experts' design: shared feature 2's
+    # row is 2 both times, but feature 1 was the shared one
+    model = MoERegressor(2, shared_features=[1], solver="sgd", random_state=0)
+    model.partial_fit(X, y)
+    model.set_params(expert_features=[1, 2], shared_features=[2])
+    with pytest.raises(ValueError, match=r"shared features \[1\] differ"):
+        model.partial_fit(X, y)
+    # other expert features, the same shared one: continues, tied
+    model.set_params(expert_features=[0, 1], shared_features=[1])
+    model.partial_fit(X, y)
+    _shared_rows_equal(model, [1])
     assert "shared_features" not in MoEClassifier().get_params()
