@@ -42,6 +42,19 @@ GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax
         the experts their intercepts. The experts' coefficients on the other
         features are fixed at zero."""
 
+#: ``shared_features``, of the regressors (their coefficients' families).
+SHARED_FEATURES_PARAMETER = (
+    "shared_features : array-like of int, str or bool, default=None\n"
+    """        Expert features whose coefficients are the same in every expert
+        (R flexmix's ``FLXMRglmfix(fixed=)``): column indices, feature names
+        or a boolean mask, among ``expert_features``; None: none. The experts
+        then differ in their intercepts and the other features' coefficients
+        only, for example a common effect of a covariate across regimes.
+        Their columns of ``expert_coef_`` hold one value each, and :meth:`bic`
+        counts each shared coefficient once. Not with ``expert_estimator``.
+        See :ref:`shared-coefficients`."""
+)
+
 #: The entries after ``n_init``.
 SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mixed"
         How each restart's responsibilities start. ``"kmeans"``: k-means on the
@@ -321,5 +334,8 @@ def fill_doc(cls):
     cls.__doc__ = cls.__doc__.replace("{{gate_parameter}}", GATE_PARAMETER)
     cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
     cls.__doc__ = cls.__doc__.replace("{{alpha_meaning}}", ALPHA_MEANING)
+    cls.__doc__ = cls.__doc__.replace(
+        "{{shared_features_parameter}}", SHARED_FEATURES_PARAMETER
+    )
     cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
     return cls

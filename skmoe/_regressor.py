@@ -66,15 +66,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
         available. See :ref:`estimator-experts`.
 
-    shared_features : array-like of int, str or bool, default=None
-        Expert features whose coefficients are the same in every expert
-        (R flexmix's ``FLXMRglmfix(fixed=)``): column indices, feature names
-        or a boolean mask, among ``expert_features``; None: none. The experts
-        then differ in their intercepts and the other features' coefficients
-        only, for example a common effect of a covariate across regimes.
-        Their columns of ``expert_coef_`` hold one value each, and :meth:`bic`
-        counts each shared coefficient once. Not with ``expert_estimator``.
-        See :ref:`shared-coefficients`.
+    {{shared_features_parameter}}
 
     variance_type : {"per_expert", "tied"}, default="per_expert"
         ``"per_expert"``: each expert has its own noise variance, so the mixture
