@@ -197,7 +197,8 @@ def test_gate_display_needs_an_int_expert(regression_1d, expert):
 def test_gate_display_expert_beyond_the_experts(regression_1d):
     X, _, reg = regression_1d
     with pytest.raises(
-        ValueError, match=r"'expert' parameter of GateDisplay.plot .* \[0, 2\) or None"
+        ValueError,
+        match=r"'expert' parameter of GateDisplay.from_estimator .* \[0, 2\) or None",
     ):
         GateDisplay.from_estimator(reg, X, expert=2)
     display = GateDisplay.from_estimator(reg, X, grid_resolution=10)
