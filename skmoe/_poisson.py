@@ -255,7 +255,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return PoissonExperts(shared=self._shared_rows)
+        return PoissonExperts(shared=getattr(self, "_shared_rows", ()))
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts

@@ -247,7 +247,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return GaussianLinearExperts(floor, tied=tied, shared=self._shared_rows)
+        return GaussianLinearExperts(
+            floor, tied=tied, shared=getattr(self, "_shared_rows", ())
+        )
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
