@@ -1040,7 +1040,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # does not depend on their scale (unit weights: the usual BIC)
         n_samples = int(np.count_nonzero(sample_weight))
         scale = n_samples / float(np.sum(sample_weight))
-        per_expert = problem.experts.n_parameters(n_features, 1)
+        per_expert = problem.experts.n_own_parameters(n_features)
         fits, bics = [], []
         for n_experts, option in zip(candidates, options, strict=True):
             if (
@@ -1181,15 +1181,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         at its lower bound (a Gaussian expert's variance at its floor), or an
         expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples
         per parameter of its own (its weighted share of the samples with a
-        positive weight). Its likelihood is then (nearly) unbounded and
-        BIC meaningless."""
+        positive weight; coefficients all experts share are not its own). Its
+        likelihood is then (nearly) unbounded and BIC meaningless."""
         experts, params = problem.experts, result.expert_params
         if len(_at_lower_bound(problem, result)) > 0:
             return True
         usage = to_numpy(expert_usage(problem, result.gate_params, params))
         # in samples with a positive weight (the weights' scale does not matter)
         samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
-        per_expert = experts.n_parameters(problem.design.shape[0] - 1, 1)
+        per_expert = experts.n_own_parameters(problem.design.shape[0] - 1)
         return bool(np.min(samples) < AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert)
 
     def _restart_plan(self, random_state):

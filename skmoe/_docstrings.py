@@ -283,8 +283,8 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``"auto"``, ``inf`` for a candidate with more than one expert whose fit
         collapsed, so that it is never chosen: an expert's noise variance at its
         floor, or an expert handling fewer than 2 samples per parameter of its
-        own (it can then fit its few points almost exactly, and the likelihood
-        rewards that).
+        own (not counting coefficients of ``shared_features``; it can then fit
+        its few points almost exactly, and the likelihood rewards that).
         With ``"auto"``, the candidates draw their restarts one after another
         from one shared random state, so the entry for ``K >= 2`` can differ
         from the BIC of a separate fit with ``n_experts=K`` and the same

@@ -297,7 +297,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             return None
         usage = to_numpy(expert_usage(problem, best.gate_params, best.expert_params))
         samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
-        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * problem.design.shape[0]
+        # coefficients all experts share are determined by all samples
+        own = problem.design.shape[0] - len(getattr(problem.experts, "shared", ()))
+        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * own
         few = np.flatnonzero(samples < needed)
         # a linear expert's coefficients; an estimator's features, as a scale
         unit = "feature and intercept" if self._estimator_experts() else "coefficient"

@@ -317,6 +317,30 @@ def test_bic_counts_each_shared_coefficient_once():
     assert model.bic(X, y) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+def test_auto_counts_only_an_experts_own_parameters(Estimator):
+    """n_experts="auto" needs 2 samples per parameter an expert fits from its own
+    samples: 40 samples, 9 of 10 features shared, leave 2 candidate experts
+    3 (Gaussian: 4) own parameters each. Counting the 9 shared ones against
+    every expert would pass over every candidate of several experts."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 10))
+    common = X[:, 1:] @ rng.normal(size=9)
+    if Estimator is MoERegressor:
+        y = np.where(X[:, 0] > 0, 3.0, -3.0) + 0.5 * X[:, 0] + common
+        y = y + 0.1 * rng.normal(size=40)
+    else:
+        y = rng.poisson(np.exp(np.where(X[:, 0] > 0, 2.0, 0.0) + 0.2 * common))
+    options = dict(n_experts="auto", gate_features=[0], random_state=0)
+    free = Estimator(**options).fit(X, y)
+    assert free.n_experts_ == 1
+    assert np.all(np.isinf(free.n_experts_bic_[1:]))  # 40 < 2 * 2 * 12 (or 11)
+    shared = Estimator(shared_features=list(range(1, 10)), **options).fit(X, y)
+    assert np.isfinite(shared.n_experts_bic_[1])
+    assert shared.n_experts_ >= 2
+    assert shared.n_experts_bic_[shared.n_experts_ - 1] < shared.n_experts_bic_[0]
+
+
 def test_one_expert_is_a_linear_regression():
     X, y = _regimes()
     model = MoERegressor(1, shared_features=[1], alpha=0).fit(X, y)

@@ -138,6 +138,15 @@ class ExpertFamily(ABC):
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         """Number of free parameters (for BIC and AIC)."""
 
+    def n_own_parameters(self, n_features: int):
+        """Free parameters of one expert that no other expert shares: what its
+        own samples must determine (coefficients ``shared`` with every expert
+        are determined by all samples). None where :meth:`n_parameters` is."""
+        per_expert = self.n_parameters(n_features, 1)
+        if per_expert is None:
+            return None
+        return per_expert - len(getattr(self, "shared", ()))
+
     # -- parameters between the fit and the fitted attributes -----------------------
 
     def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
