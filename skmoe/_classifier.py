@@ -65,6 +65,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
         available. See :ref:`estimator-experts`.
 
+    {{shared_features_parameter}}
+
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes
         with less (5-fold CV, 3 seeds, these defaults against K=3 with
@@ -140,6 +142,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         gate_features=None,
         expert_features=None,
         expert_estimator=None,
+        shared_features=None,
         alpha=1e-3,
         n_init=1,
         init_params="mixed",
@@ -187,10 +190,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             device=device,
         )
         self.expert_estimator = expert_estimator
+        self.shared_features = shared_features
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "shared_features": ["array-like", None],
     }
 
     def _encode_target(self, y, X, *, fitting):
@@ -244,7 +249,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return LogisticExperts(n_classes=Y.shape[0])
+        shared = getattr(self, "_shared_rows", ())
+        return LogisticExperts(n_classes=Y.shape[0], shared=shared)
 
     def _set_expert_attributes(self, experts, params):
         for name in ("expert_coef_", "expert_intercept_", "experts_"):
@@ -294,7 +300,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 expert_coef.reshape(n_experts * n_classes, n_features).T,
             ]
         )
-        return LogisticExperts(n_classes), {"coef": coef}
+        shared = getattr(self, "_fitted_shared_rows", ())
+        return LogisticExperts(n_classes, shared), {"coef": coef}
 
     def _sparse_log_proba(self, xp, design):
         """log of the mixture's class probabilities from the top-k experts only."""

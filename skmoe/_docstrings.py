@@ -42,7 +42,7 @@ GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax
         the experts their intercepts. The experts' coefficients on the other
         features are fixed at zero."""
 
-#: ``shared_features``, of the regressors (their coefficients' families).
+#: ``shared_features``, of the estimators with linear (GLM) experts.
 SHARED_FEATURES_PARAMETER = (
     "shared_features : array-like of int, str or bool, default=None\n"
     """        Expert features whose coefficients are the same in every expert
@@ -50,9 +50,9 @@ SHARED_FEATURES_PARAMETER = (
         or a boolean mask, among ``expert_features``; None: none. The experts
         then differ in their intercepts and the other features' coefficients
         only, for example a common effect of a covariate across regimes.
-        Their columns of ``expert_coef_`` hold one value each, and :meth:`bic`
-        counts each shared coefficient once. Not with ``expert_estimator``.
-        See :ref:`shared-coefficients`."""
+        Their coefficients in ``expert_coef_`` are the same for every expert,
+        and :meth:`bic` counts each shared coefficient once. Not with
+        ``expert_estimator``. See :ref:`shared-coefficients`."""
 )
 
 #: The entries after ``n_init``.

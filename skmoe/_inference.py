@@ -89,8 +89,16 @@ def _block(family, name, shape):
         return out
     if isinstance(family, LogisticExperts) and name == "coef":
         rows, columns = shape  # per row, each expert's C classes sum to zero
-        blocks = rows * (columns // family.n_classes)
-        return np.kron(np.eye(blocks), sum_to_zero_basis(family.n_classes))
+        n_experts = columns // family.n_classes
+        classes = sum_to_zero_basis(family.n_classes)
+        # a shared row's K equal blocks: one block of directions
+        copies = np.full((n_experts, 1), 1 / np.sqrt(n_experts))
+        return scipy.linalg.block_diag(
+            *(
+                np.kron(copies if row in family.shared else np.eye(n_experts), classes)
+                for row in range(rows)
+            )
+        )
     if isinstance(family, GaussianLinearExperts) and name == "variance":
         if family.tied:  # K equal entries: one direction
             return np.full((size, 1), 1 / np.sqrt(size))

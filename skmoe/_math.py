@@ -252,7 +252,9 @@ def tie_rows(xp, values: Array, shared) -> Array:
     return (1.0 - mask) * values + mask * mean
 
 
-def solve_shared(xp, A: Array, b: Array, shared, weights: Array) -> Array:
+def solve_shared(
+    xp, A: Array, b: Array, shared, weights: Array, noise: Array | None = None
+) -> Array:
     """Minimize ``sum_k weights[k] (x_k^T A_k x_k / 2 - b_k^T x_k)`` over
     ``x`` (K, d) whose entries ``shared`` are the same for every k.
 
@@ -266,7 +268,9 @@ def solve_shared(xp, A: Array, b: Array, shared, weights: Array) -> Array:
     solved by eliminating the free entries (one batched solve of the K blocks
     ``A_ff``, then the Schur complement's, of the size of ``shared``), so the
     cost stays that of the K separate solves. Each solve is
-    :func:`solve_symmetric`'s, with its jitter.
+    :func:`solve_symmetric`'s, with its jitter, and ``noise`` (K, d), where
+    given, the size of the rounding errors in the diagonal of each ``A_k``
+    (added to the free blocks, and weighted and summed for the shared block).
     """
     d = A.shape[-1]
     free_rows = [j for j in range(d) if j not in shared]
@@ -278,13 +282,20 @@ def solve_shared(xp, A: Array, b: Array, shared, weights: Array) -> Array:
     A_fs = xp.take(rows_free, tied, axis=2)
     A_ss = xp.take(xp.take(A, tied, axis=1), tied, axis=2)
     b_f, b_s = xp.take(b, free, axis=1), xp.take(b, tied, axis=1)
-    solved = solve_symmetric(xp, A_ff, xp.concat([b_f[:, :, None], A_fs], axis=2))
+    noise_f, noise_s = 0.0, 0.0
+    if noise is not None:
+        noise_f = xp.take(noise, free, axis=1)
+        noise_s = xp.sum(weights[:, None] * xp.take(noise, tied, axis=1), axis=0)
+        noise_s = noise_s[None, :]
+    solved = solve_symmetric(
+        xp, A_ff, xp.concat([b_f[:, :, None], A_fs], axis=2), noise_f
+    )
     x_f, coupling = solved[:, :, 0], solved[:, :, 1:]  # A_ff^-1 b_f, A_ff^-1 A_fs
     A_sf = xp.permute_dims(A_fs, (0, 2, 1))
     schur = xp.sum(weights[:, None, None] * (A_ss - A_sf @ coupling), axis=0)
     schur = 0.5 * (schur + schur.T)
     rhs = xp.sum(weights[:, None] * (b_s - (A_sf @ x_f[:, :, None])[:, :, 0]), axis=0)
-    c = solve_symmetric(xp, schur[None, ...], rhs[None, :, None])[0, :, 0]
+    c = solve_symmetric(xp, schur[None, ...], rhs[None, :, None], noise_s)[0, :, 0]
     x_f = x_f - (coupling @ c[:, None])[:, :, 0]
     c = xp.broadcast_to(c[None, :], (x_f.shape[0], c.shape[0]))
     # back to the rows' order

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import is_numpy_array
 
-from ._math import device, diag, logsumexp, solve_symmetric, take_last
+from ._math import device, diag, logsumexp, solve_shared, solve_symmetric, take_last
 
 #: Samples per block when the Newton Hessian is accumulated (bounds its memory):
 #: at most NEWTON_BLOCK, fewer for stacks of problems, so that the block's
@@ -71,7 +71,9 @@ def gradient(xp, design, targets, sample_weight, prob, coef, alpha, mask):
     return design_times(xp, design, residual) - alpha * mask * coef
 
 
-def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred=False):
+def newton_direction(
+    xp, design, sample_weight, prob, grad, alpha, mask, centred=False, shared=()
+):
     """Newton steps for each problem: (B, d, m).
 
     The negative Hessian of problem b in columns j, k is
@@ -94,6 +96,11 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
     With more than ``HESSIAN_ROWS`` samples the Hessian's data term leaves out
     samples it does not depend on and is estimated from evenly spaced samples of
     the rest (see ``HESSIAN_ROWS``).
+
+    With ``shared`` rows of the coefficients, which every problem shares (the
+    B problems then are one, of the sum of their objectives), the step is the
+    joint Newton step (see :func:`skmoe._math.solve_shared`), the same in the
+    shared rows of every problem.
 
     Shapes: design (d, n), sample_weight (B, n), prob (B, m, n), grad (B, d, m),
     mask (d, 1).
@@ -152,7 +159,12 @@ def newton_direction(xp, design, sample_weight, prob, grad, alpha, mask, centred
         xp.ones((1, m, 1), dtype=design.dtype, device=dev) * noise[:, None, :],
         (n_problems, size),
     )
-    step = solve_symmetric(xp, hessian, rhs, noise)
+    if shared:  # entry j d + r of a problem's step: column j, row r
+        tied = [j * d + row for j in range(m) for row in shared]
+        ones = xp.ones((n_problems,), dtype=design.dtype, device=dev)
+        step = solve_shared(xp, hessian, rhs[:, :, 0], tied, ones, noise)
+    else:
+        step = solve_symmetric(xp, hessian, rhs, noise)
     step = xp.permute_dims(xp.reshape(step, (n_problems, m, d)), (0, 2, 1))
     if centred:
         return step
@@ -176,7 +188,7 @@ def _hessian_rows(xp, design, sample_weight, prob):
 
 
 def newton_cg_direction(
-    xp, design, sample_weight, prob, grad, alpha, mask, max_iter, rtol=0.1
+    xp, design, sample_weight, prob, grad, alpha, mask, max_iter, rtol=0.1, tie=None
 ):
     """Truncated Newton steps by conjugate gradients, for large problems: (B, d, m).
 
@@ -192,19 +204,33 @@ def newton_cg_direction(
     iterations gives an ascent direction; the caller's line search keeps the
     objective from decreasing.
 
+    With ``tie``, a function that replaces the rows the B problems share by
+    their means over the problems (the orthogonal projection onto coefficients
+    equal there), the problems are one, of the sum of their objectives: the
+    iteration is conjugate gradients on the projected Hessian over the whole
+    stack, which starts in and keeps to the tied coefficients.
+
     Shapes as in :func:`newton_direction`.
     """
 
     def hess_vec(v):
         if is_numpy_array(design):
-            return _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask)
-        moved = xp.matrix_transpose(v) @ design  # (B, m, n)
-        mean = xp.sum(prob * moved, axis=1, keepdims=True)
-        curv = sample_weight[:, None, :] * prob * (moved - mean)
-        return design @ xp.matrix_transpose(curv) + alpha * mask * v
+            out = _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask)
+        else:
+            moved = xp.matrix_transpose(v) @ design  # (B, m, n)
+            mean = xp.sum(prob * moved, axis=1, keepdims=True)
+            curv = sample_weight[:, None, :] * prob * (moved - mean)
+            out = design @ xp.matrix_transpose(curv) + alpha * mask * v
+        return out if tie is None else tie(out)
 
     def dot(a, b):
-        return xp.sum(xp.sum(a * b, axis=2), axis=1)
+        per_problem = xp.sum(xp.sum(a * b, axis=2), axis=1)
+        if tie is None:
+            return per_problem
+        return xp.broadcast_to(xp.sum(per_problem), per_problem.shape)
+
+    if tie is not None:
+        grad = tie(grad)
 
     step = xp.zeros_like(grad)
     residual = grad
@@ -288,9 +314,11 @@ class Line:
         shape = (coef.shape[0],)
         return self.xp.full(shape, value, dtype=coef.dtype, device=device(coef))
 
-    def halving(self, direction, max_halvings):
+    def halving(self, direction, max_halvings, joint=False):
         """Per problem, the first of 1, 1/2, 1/4, ... that does not decrease the
         objective; 0 where none does (that problem keeps its coefficients).
+        With ``joint``, one step length for all problems, the first that does
+        not decrease the sum of their objectives (for coefficients they share).
         """
         xp = self.xp
         gain = self._along(direction)
@@ -302,7 +330,11 @@ class Line:
         t = self._full(1.0)
         done = xp.zeros(t.shape, dtype=xp.bool, device=device(t))
         for _ in range(max_halvings):
-            done = done | (gain(t) >= start)
+            trial = gain(t)
+            better = trial >= start  # False where NaN
+            if joint:
+                better = xp.broadcast_to(xp.sum(trial) >= xp.sum(start), t.shape)
+            done = done | better
             if bool(xp.all(done)):
                 return t
             t = xp.where(done, t, t / 2)

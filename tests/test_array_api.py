@@ -19,7 +19,12 @@ import skmoe._backend as backend_module
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
-from skmoe.experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
+from skmoe.experts import (
+    GaussianLinearExperts,
+    LogisticExperts,
+    PoissonExperts,
+    logistic,
+)
 from skmoe.experts.poisson import encode_counts
 from skmoe.gates import ConstantGate, GaussianGate, SoftmaxGate
 
@@ -40,18 +45,30 @@ def _regression(n=200, seed=0):
 
 @pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate(), GaussianGate()])
 @pytest.mark.parametrize(
-    "family", ["gaussian", "logistic", "poisson", "gaussian_shared", "poisson_shared"]
+    "family",
+    [
+        "gaussian",
+        "logistic",
+        "poisson",
+        "gaussian_shared",
+        "poisson_shared",
+        "logistic_shared",
+        "logistic_shared_cg",
+    ],
 )
-def test_run_em_in_array_api_strict_matches_numpy(gate, family):
+def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
     X, y = _regression()
-    shared = (2,) if family.endswith("_shared") else ()  # x1's coefficient
+    shared = (2,) if "_shared" in family else ()  # x1's coefficient
+    if family.endswith("_cg"):  # the truncated Newton (conjugate-gradient) steps
+        monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", 0)
     if family.startswith("gaussian"):
         experts, Y = GaussianLinearExperts(variance_floor=1e-6, shared=shared), y
     elif family.startswith("poisson"):
         counts = np.round(np.exp(y / 2))
         experts, Y = PoissonExperts(shared), encode_counts(counts)
     else:
-        experts, Y = LogisticExperts(n_classes=2), np.eye(2)[(y > 0).astype(int)].T
+        experts = LogisticExperts(n_classes=2, shared=shared)
+        Y = np.eye(2)[(y > 0).astype(int)].T
     resp = np.random.RandomState(1).dirichlet([1, 1, 1], size=len(y)).T
     weights = np.random.RandomState(2).uniform(0.5, 2, size=len(y))
     results = []

@@ -75,7 +75,7 @@ CONFIGURED = (
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
     + [  # coefficients all experts share
         Estimator(n_experts=2, shared_features=[0], n_init=1, random_state=0)
-        for Estimator in (MoERegressor, MoEPoissonRegressor)
+        for Estimator in (MoERegressor, MoEPoissonRegressor, MoEClassifier)
     ]
     + [
         MoERegressor(

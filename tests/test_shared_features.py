@@ -424,4 +424,188 @@ def test_refused_combinations():
     model.set_params(expert_features=[0, 1], shared_features=[1])
     model.partial_fit(X, y)
     _shared_rows_equal(model, [1])
-    assert "shared_features" not in MoEClassifier().get_params()
+    from sklearn.tree import DecisionTreeClassifier
+
+    with pytest.raises(ValueError, match="expert_estimator"):
+        MoEClassifier(
+            2, expert_estimator=DecisionTreeClassifier(), shared_features=[1]
+        ).fit(X, y > 0)
+
+
+# -- multinomial logistic experts (MoEClassifier) ----------------------------------
+#
+# theta = [log-odds of experts 1.. against expert 0 (constant gate),
+#          per expert and class: intercept and the free features' slopes,
+#          per class: the shared slopes]; the classes' softmax is invariant to a
+# common shift, which the maximum does not mind and the standard errors avoid by
+# taking two classes (beta: class 1 against class 0).
+
+
+def _classes(n=600, seed=0, n_classes=3):
+    """Two regimes in x0, common class effects of x1 and x2."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 3))
+    first = rng.rand(n) < 0.5
+    own = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])[:, :n_classes]
+    common = np.array([[1.0, -0.5, -0.5], [0.0, 0.8, -0.8]])[:, :n_classes]
+    sign = np.where(first, 1.0, -1.0)[:, None]
+    logits = sign * (own[0] + X[:, :1] * own[1]) + X[:, 1:] @ common
+    prob = special.softmax(logits, axis=1)
+    y = (rng.rand(n, 1) > np.cumsum(prob, axis=1)).sum(axis=1)
+    return X, y
+
+
+def _classifier_log_likelihood(theta, X, y, n_experts, n_classes, free, shared):
+    logits = np.concatenate([[0.0], theta[: n_experts - 1]])
+    at = n_experts - 1
+    size = n_classes * (1 + len(free))
+    own = theta[at : at + n_experts * size].reshape(n_experts, n_classes, -1)
+    common = theta[at + n_experts * size :].reshape(n_classes, len(shared))
+    coef = np.zeros((n_experts, n_classes, X.shape[1]))
+    coef[:, :, free] = own[:, :, 1:]
+    coef[:, :, shared] = common[None, :, :]
+    eta = own[None, :, :, 0] + np.einsum("nj,kcj->nkc", X, coef)
+    expert = special.log_softmax(eta, axis=2)[np.arange(len(y)), :, y]  # (n, K)
+    log_gate = logits - special.logsumexp(logits)
+    return float(np.sum(special.logsumexp(log_gate[None, :] + expert, axis=1)))
+
+
+def _classifier_pack(model, free, shared):
+    log_pi = model.gate_intercept_
+    own = np.concatenate(
+        [model.expert_intercept_[:, :, None], model.expert_coef_[:, :, free]], axis=2
+    )
+    parts = [log_pi[1:] - log_pi[0], own.ravel(), model.expert_coef_[0][:, shared]]
+    return np.concatenate([part.ravel() for part in parts])
+
+
+def _check_classifier(model, X, y, shared):
+    coef = model.expert_coef_[:, :, shared]
+    np.testing.assert_array_equal(coef, np.broadcast_to(coef[:1], coef.shape))
+    free = [j for j in range(X.shape[1]) if j not in shared]
+    theta = _classifier_pack(model, free, shared)
+    args = (X, y, model.n_experts_, len(model.classes_), free, shared)
+    ours = _classifier_log_likelihood(theta, *args)
+    assert model.log_likelihood_ == pytest.approx(ours, rel=1e-9)
+    return theta, args
+
+
+@pytest.mark.parametrize("path", ["newton", "conjugate gradients"])
+def test_classifier_em_reaches_the_constrained_maximum(path, monkeypatch):
+    from skmoe.experts import logistic
+
+    if path != "newton":
+        monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", 0)
+    X, y = _classes()
+    model = MoEClassifier(
+        2,
+        gate="constant",
+        shared_features=[1, 2],
+        alpha=0,
+        tol=1e-10,
+        max_iter=2000,
+        random_state=0,
+    ).fit(X, y)
+    theta, args = _check_classifier(model, X, y, [1, 2])
+    ours = _classifier_log_likelihood(theta, *args)
+    best = optimize.minimize(
+        lambda t: -_classifier_log_likelihood(t, *args),
+        theta,
+        method="BFGS",
+        options={"gtol": 1e-8},
+    )
+    assert -best.fun - ours < 1e-6
+    history = np.asarray(model.objective_history_)
+    assert np.all(np.diff(history) >= -1e-12 * np.abs(history[1:]))
+    # the shared class effects (centred over the classes) near the truth
+    truth = np.array([[1.0, -0.5, -0.5], [0.0, 0.8, -0.8]]).T
+    np.testing.assert_allclose(model.expert_coef_[0][:, 1:], truth, atol=0.2)
+
+
+def test_classifier_std_errors_count_a_shared_coefficient_once():
+    X, y = _classes(500, seed=1, n_classes=2)
+    free, shared = [0], [1, 2]
+    model = MoEClassifier(
+        2, gate="constant", shared_features=shared, alpha=0, tol=1e-10, random_state=0
+    ).fit(X, y)
+    # two classes: per expert [intercept, x0] and the shared slopes of class 1
+    # against class 0 (the centred coefficients are -beta / 2 and beta / 2)
+    coef, intercept = model.expert_coef_, model.expert_intercept_
+    own = np.column_stack([np.diff(intercept, axis=1), np.diff(coef[:, :, 0], axis=1)])
+    beta = np.concatenate(
+        [
+            model.gate_intercept_[1:] - model.gate_intercept_[0],
+            own.ravel(),
+            np.diff(coef[0][:, shared], axis=0).ravel(),
+        ]
+    )
+
+    def log_likelihood(t):
+        zeros = np.zeros(2)
+        own = t[1:5].reshape(2, 2)
+        theta = np.concatenate(
+            [t[:1], np.column_stack([zeros, zeros, own]).reshape(2, 2, 2).ravel()]
+        )
+        theta = np.concatenate([theta, np.zeros(2), t[5:]])
+        return _classifier_log_likelihood(theta, X, y, 2, 2, free, shared)
+
+    theta_args = _check_classifier(model, X, y, shared)
+    assert log_likelihood(beta) == pytest.approx(
+        _classifier_log_likelihood(theta_args[0], *theta_args[1]), rel=1e-10
+    )
+    size, step = len(beta), 1e-4
+    hessian = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+            total = 0.0
+            for si, sj, sign in [(1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)]:
+                point = beta.copy()
+                point[i] += si * step
+                point[j] += sj * step
+                total += sign * log_likelihood(point)
+            hessian[i, j] = hessian[j, i] = total / (4 * step**2)
+    expected = np.sqrt(np.diag(np.linalg.inv(-hessian))) / 2
+    se = model.std_errors(X, y)
+    for position, column in enumerate(shared):
+        np.testing.assert_allclose(
+            se.expert_coef_[:, :, column], expected[5 + position], rtol=1e-3
+        )
+    np.testing.assert_allclose(
+        se.expert_coef_[:, :, 0], expected[[2, 2, 4, 4]].reshape(2, 2), rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        se.expert_intercept_, expected[[1, 1, 3, 3]].reshape(2, 2), rtol=1e-3
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd", "partial_fit"])
+def test_classifier_solvers_keep_the_shared_coefficients_equal(solver):
+    X, y = _classes(400)
+    options = dict(gate="constant", shared_features=[1, 2], random_state=0)
+    if solver == "partial_fit":
+        model = MoEClassifier(2, solver="sgd", **options)
+        for batch in np.array_split(np.arange(len(y)), 4):
+            model.partial_fit(X[batch], y[batch], classes=[0, 1, 2])
+        X, y = X[batch], y[batch]
+    else:
+        max_iter = 200 if solver != "sgd" else 30
+        model = MoEClassifier(2, solver=solver, max_iter=max_iter, **options)
+        model.fit(X, y)
+    _check_classifier(model, X, y, [1, 2])
+
+
+def test_classifier_gradient_reaches_the_em_optimum_and_bic_counts_once():
+    X, y = _classes(400, seed=3)
+    # the first k-means start leads EM to a local maximum 25 lower here, with or
+    # without shared features: three starts find the global one
+    options = dict(
+        gate="constant", shared_features=[1, 2], alpha=0, n_init=3, random_state=0
+    )
+    em = MoEClassifier(2, tol=1e-10, max_iter=2000, **options).fit(X, y)
+    lbfgs = MoEClassifier(2, solver="gradient", tol=1e-10, **options).fit(X, y)
+    assert lbfgs.log_likelihood_ == pytest.approx(em.log_likelihood_, abs=1e-4)
+    n, d = X.shape
+    n_parameters = 1 + 2 * 2 * (1 + 1) + 2 * 2  # gate, own (C-1 per row), shared
+    expected = -2 * em.log_likelihood_ + n_parameters * np.log(n)
+    assert em.bic(X, y) == pytest.approx(expected, rel=1e-12)

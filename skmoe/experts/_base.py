@@ -140,12 +140,13 @@ class ExpertFamily(ABC):
 
     def n_own_parameters(self, n_features: int):
         """Free parameters of one expert that no other expert shares: what its
-        own samples must determine (coefficients ``shared`` with every expert
-        are determined by all samples). None where :meth:`n_parameters` is."""
-        per_expert = self.n_parameters(n_features, 1)
-        if per_expert is None:
+        own samples must determine (parameters all experts share, coefficients
+        of ``shared`` rows or a tied variance, are determined by all samples),
+        the parameters a second expert adds. None where :meth:`n_parameters` is."""
+        one, two = self.n_parameters(n_features, 1), self.n_parameters(n_features, 2)
+        if one is None or two is None:
             return None
-        return per_expert - len(getattr(self, "shared", ()))
+        return two - one
 
     # -- parameters between the fit and the fitted attributes -----------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _multinomial
 from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
@@ -40,16 +42,49 @@ class LogisticExperts(ExpertFamily):
     (generalized EM); warm-started from the previous EM iteration. The first
     M-step, from zero coefficients, takes ``COLD_NEWTON_STEPS`` steps.
 
+    With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)`` for multinomial
+    experts), those rows' C class coefficients are the same in every expert.
+    The K problems are then one, of the sum of their objectives: each step is
+    its joint Newton step (the experts' own rows eliminated, see
+    :func:`skmoe._math.solve_shared`) or joint truncated Newton step (conjugate
+    gradients within the tied coefficients), halved as one until the sum does
+    not decrease, so EM still never lowers its objective. The shared
+    coefficients' penalty is counted in every expert's term, as if they were
+    its own.
+
     Parameters
     ----------
     n_classes : int
         Number of classes C (2 for a binary problem: both logits are kept).
+    shared : tuple of int, default=()
+        Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
+        that all experts share.
     """
 
     task = "classification"
 
-    def __init__(self, n_classes: int):
+    def __init__(self, n_classes: int, shared=()):
         self.n_classes = n_classes
+        self.shared = tuple(shared)
+
+    def _tie_stack(self, xp, stack: Array) -> Array:
+        """``stack`` (K, d, C) with the shared rows replaced by their means over
+        the K experts."""
+        if not self.shared:
+            return stack
+        mask = np.zeros(stack.shape[1], dtype=np.float64)
+        mask[list(self.shared)] = 1.0
+        mask = xp.asarray(mask, dtype=stack.dtype, device=device(stack))[:, None]
+        return (1.0 - mask) * stack + mask * xp.mean(stack, axis=0, keepdims=True)
+
+    def _tie_coef(self, xp, coef: Array) -> Array:
+        """The (d, K * C) layout of :meth:`_tie_stack`."""
+        if not self.shared:
+            return coef
+        d = coef.shape[0]
+        stack = xp.reshape(coef, (d, -1, self.n_classes))
+        stack = self._tie_stack(xp, xp.permute_dims(stack, (1, 0, 2)))
+        return xp.reshape(xp.permute_dims(stack, (1, 0, 2)), (d, -1))
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts * self.n_classes)
@@ -95,13 +130,22 @@ class LogisticExperts(ExpertFamily):
             line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
             if newton:
                 direction = _multinomial.newton_direction(
-                    xp, design, weighted_resp, prob, grad, alpha, mask, centred=True
+                    xp,
+                    design,
+                    weighted_resp,
+                    prob,
+                    grad,
+                    alpha,
+                    mask,
+                    centred=True,
+                    shared=self.shared,
                 )
             else:
+                tie = (lambda a: self._tie_stack(xp, a)) if self.shared else None
                 direction = _multinomial.newton_cg_direction(
-                    xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER
+                    xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER, tie=tie
                 )
-            t = line.halving(direction, MAX_HALVINGS)
+            t = line.halving(direction, MAX_HALVINGS, joint=bool(self.shared))
             coef = coef + t[:, None, None] * direction
             coef = coef - xp.mean(coef, axis=2, keepdims=True)
         coef = xp.reshape(xp.permute_dims(coef, (1, 0, 2)), (d, n_experts * n_classes))
@@ -112,7 +156,10 @@ class LogisticExperts(ExpertFamily):
         log_p = self.log_proba(xp, design, params)
         dlogits = weighted_resp[:, None, :] * (Y[None, :, :] - xp.exp(log_p))
         grad = design @ xp.reshape(dlogits, (-1, design.shape[1])).T
-        return {"coef": grad - alpha * penalty_mask(xp, coef)[:, None] * coef}
+        grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
+        # shared rows: each of the K equal entries gets the mean of their
+        # derivatives, so that the solvers' steps keep them equal
+        return {"coef": self._tie_coef(xp, grad)}
 
     def select(self, xp, params: Params, keep: Array) -> Params:
         coef = params["coef"]
@@ -124,5 +171,9 @@ class LogisticExperts(ExpertFamily):
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
+    def tie(self, xp, params: Params) -> Params:
+        return dict(params, coef=self._tie_coef(xp, params["coef"]))
+
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        return n_experts * (self.n_classes - 1) * (n_features + 1)
+        rows = n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
+        return rows * (self.n_classes - 1)
