@@ -2058,6 +2058,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             do (an integer ``n_experts``, or :meth:`fit` first, which
             ``partial_fit`` then continues); the estimator is unchanged.
         """
+        # every call: scikit-learn validates only while the estimator is
+        # unfitted, and set_params between calls can change them
+        self._validate_params()
         with _unchanged_on_failure(self):
             return self._partial_fit(X, y, sample_weight)
 

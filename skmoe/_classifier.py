@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import (
@@ -219,7 +219,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             y = _target_column(y)
             check_consistent_length(X, y)
             classes = self._classes()
-            indices = np.searchsorted(classes, y)
+            try:
+                indices = np.searchsorted(classes, y)
+            except TypeError:  # labels that do not compare with the classes
+                known = set(classes.tolist())
+                unseen = [label for label in y.tolist() if label not in known]
+                raise ValueError(
+                    "y contains previously unseen labels: "
+                    f"{list(dict.fromkeys(unseen))}"
+                ) from None
             indices = np.clip(indices, 0, len(classes) - 1)
             unknown = classes[indices] != y
             if np.any(unknown):
@@ -393,7 +401,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = np.unique(host(classes))
+            # the checks fit makes of y: 1-D labels, not continuous, no NaN
+            try:
+                labels = column_or_1d(host(classes))
+                with np.errstate(invalid="ignore"):  # NaN: refused, not warned
+                    check_classification_targets(labels)
+            except ValueError as exc:
+                raise ValueError(
+                    f"classes={classes!r} are not class labels: {exc}"
+                ) from None
+            classes = np.unique(labels)
             if classes.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs at least 2 classes, but classes="

@@ -205,6 +205,62 @@ def test_classifier_partial_fit_checks_its_parameters_on_the_first_call():
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_checks_its_parameters_on_every_call(Estimator):
+    # scikit-learn validates only while the estimator is unfitted: set_params
+    # between calls let learning_rate=-1 ascend the loss (iris accuracy 0.29),
+    # and batch_size=0 or gate="bogus" fail deep inside
+    X, y = _data(Estimator, n=90)
+    first = dict(classes=np.unique(y)) if Estimator is MoEClassifier else {}
+    model = Estimator(2, solver="sgd", random_state=0).partial_fit(X, y, **first)
+    coef = model.expert_coef_.copy()
+    for name, value in [
+        ("learning_rate", -1.0),
+        ("batch_size", 0),
+        ("top_k", 0),
+        ("gate", "bogus"),
+        ("alpha", -1.0),
+    ]:
+        model.set_params(**{name: value})
+        with pytest.raises(
+            ValueError, match=f"'{name}' parameter of {Estimator.__name__}"
+        ):
+            model.partial_fit(X, y)
+        model.set_params(**{name: Estimator().get_params()[name]})
+    np.testing.assert_array_equal(model.expert_coef_, coef)  # unchanged
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        ([0, 1, np.nan], "NaN"),
+        ([[0, 1], [1, 0]], "1d array"),
+        ([0.25, 0.75], "continuous"),
+    ],
+)
+def test_partial_fit_checks_classes_as_fit_checks_y(classes, message):
+    # np.unique alone took a NaN class (that got probability mass), flattened
+    # 2-D classes and took continuous values, where fit refuses such y
+    X, y = _data(MoEClassifier, n=90)
+    with pytest.raises(ValueError, match=f"are not class labels: .*{message}"):
+        MoEClassifier(2, solver="sgd").partial_fit(X, y, classes=classes)
+
+
+def test_labels_that_do_not_compare_with_the_classes_are_unseen():
+    # np.searchsorted raised TypeError deep in NumPy ('<' between str and int)
+    X, y = _data(MoEClassifier, n=90)
+    strings = np.array(["a", "b"])[y]
+    model = MoEClassifier(2, random_state=0).fit(X, strings)
+    other = strings.astype(object)
+    other[0] = None
+    with pytest.raises(ValueError, match=r"unseen labels: \[None\]"):
+        model.log_likelihood_samples(X, other)
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    mixed = np.r_[y[:-1].astype(object), ["a"]]
+    with pytest.raises(ValueError, match=r"unseen labels: \['a'\]"):
+        model.bic(X, mixed)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_negative_sample_weight(Estimator):
     X, y = _data(Estimator)
     with pytest.raises(

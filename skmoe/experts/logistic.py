@@ -172,7 +172,13 @@ class LogisticExperts(ExpertFamily):
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
     def tie(self, xp, params: Params) -> Params:
-        return dict(params, coef=self._tie_coef(xp, params["coef"]))
+        # also centred over the classes (the softmax does not see a shift
+        # common to them): EM's and L-BFGS's steps keep them so, Adam's drift
+        coef = params["coef"]
+        blocks = xp.reshape(coef, (coef.shape[0], -1, self.n_classes))
+        blocks = blocks - xp.mean(blocks, axis=2, keepdims=True)
+        coef = xp.reshape(blocks, coef.shape)
+        return dict(params, coef=self._tie_coef(xp, coef))
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         rows = n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
