@@ -951,10 +951,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
             )
         return (
-            f"Experts {collapsed.tolist()} of the kept run collapsed: their {names} "
-            "sits at its lower bound (or, with alpha > 0, their residuals' "
-            "variance does). An expert that fits its samples exactly "
-            "(duplicated points, a few outliers, a noiseless target) has an "
+            f"Experts {collapsed.tolist()} of the kept run collapsed: each fits "
+            "a few distinct rows (or copies of them) almost exactly, so that its "
+            f"{names} sits at or near its lower bound. An expert that fits its "
+            "samples exactly (duplicated points, a few outliers) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "
             "score, bic and aic with it, are inflated. Try fewer experts, "
             "n_experts='auto' (which passes over such fits), prune_threshold > 0 "

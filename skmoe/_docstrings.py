@@ -281,10 +281,12 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         (fewer where fewer samples have a positive weight); with an integer
         ``n_experts``, a single entry (shape ``(1,)``) for that number. With
         ``"auto"``, ``inf`` for a candidate with more than one expert whose fit
-        collapsed, so that it is never chosen: an expert's noise variance at its
-        floor, or an expert handling fewer than 2 samples per parameter of its
-        own (not counting coefficients of ``shared_features``; it can then fit
-        its few points almost exactly, and the likelihood rewards that).
+        collapsed, so that it is never chosen: a Gaussian expert fitting fewer
+        than 2 distinct rows per parameter of its own almost exactly (the
+        variance of its residuals under 1e-6 times that of y), or an expert
+        handling fewer than 2 samples per parameter of its own (not counting
+        coefficients of ``shared_features``; it can then fit its few points
+        almost exactly, and the likelihood rewards that).
         With ``"auto"``, the candidates draw their restarts one after another
         from one shared random state, so the entry for ``K >= 2`` can differ
         from the BIC of a separate fit with ``n_experts=K`` and the same

@@ -18,6 +18,7 @@ from skmoe._em import EMProblem, initial_params, run_em
 from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
+from skmoe._regressor import VARIANCE_FLOOR
 from skmoe._sgd import noise_coef_gradient, noisy_logit_offset
 from skmoe._solvers import SolverOptions, solve
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
@@ -525,7 +526,9 @@ def test_partial_fit_noise_floor_follows_the_whole_stream():
         for X, y in batches[1:]:
             model.partial_fit(X, y)
     y_all = np.concatenate([y for _, y in batches])
-    np.testing.assert_allclose(model._variance_floor, 1e-6 * np.var(y_all), rtol=1e-9)
+    np.testing.assert_allclose(
+        model._variance_floor, VARIANCE_FLOOR * np.var(y_all), rtol=1e-9
+    )
     assert np.sqrt(model.expert_variance_[0]) < 0.5  # the old floor: 1.0
 
 

@@ -1,6 +1,7 @@
 """MoERegressor: recovery, predictive distribution, information criteria."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -377,3 +378,41 @@ def test_float32_predictive_distribution(gated_regression):
     dist = model.predict_distribution(X.astype(np.float32))
     _, std = model.predict(X.astype(np.float32), return_std=True)
     np.testing.assert_allclose(dist.std(), std, rtol=1e-4)
+
+
+def test_a_regime_with_little_noise_is_not_a_collapse():
+    # the noise floor was 1e-6 times var(y): a regime of noise sd 0.01 beside
+    # one of slope 10 (var(y) 106, floor 1.06e-4 above its variance 1e-4) sat
+    # at it, n_experts="auto" passed over every fit of several experts and
+    # kept one line (R^2 0.83), and the explicit K=2 fit warned of a collapse
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(2000, 1))
+    low = X[:, 0] < 0
+    y = np.where(
+        low, 0.5 * X[:, 0] + 0.01 * rng.randn(2000), 10 * X[:, 0] + rng.randn(2000)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MoERegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ >= 2
+    assert model.score(X, y) > 0.99
+    # each regime's noise variance is its own least squares' (not the floor's)
+    order = np.argsort(model.expert_variance_)[:2]
+    for regime, k in zip([low, ~low], order, strict=True):
+        fit = LinearRegression().fit(X[regime], y[regime])
+        mse = np.mean((y[regime] - fit.predict(X[regime])) ** 2)
+        assert model.expert_variance_[k] == pytest.approx(mse, rel=0.05)
+
+
+def test_an_outlier_does_not_raise_the_noise_floor_over_the_inliers():
+    # one y of 1e6 made var(y) 1e9 and the floor 999: both experts sat at it,
+    # the one fitting the 999 inliers (variance 1.06) included
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(1000, 1))
+    y = 2 * X[:, 0] + rng.randn(1000)
+    y[0] = 1e6
+    with pytest.warns(UserWarning, match=r"Experts \[\d\] of the kept run collapsed"):
+        model = MoERegressor(2, random_state=0).fit(X, y)
+    inliers = LinearRegression().fit(X[1:], y[1:])
+    mse = np.mean((y[1:] - inliers.predict(X[1:])) ** 2)
+    assert np.max(model.expert_variance_) == pytest.approx(mse, rel=1e-3)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .._backend import to_numpy
 from .._math import (
     device,
     diag,
@@ -16,11 +19,20 @@ from .._math import (
 from ._base import Array, ExpertFamily, Params
 
 #: The largest noise variance is this many times the floor (the estimator's floor
-#: is 1e-6 times the variance of y, so the ceiling is 1e6 times it). The penalty
+#: is 1e-10 times the variance of y, so the ceiling is 1e6 times it). The penalty
 #: ``alpha ||b_k||^2 / s2_k`` falls as s2_k grows, and an unused expert has no
 #: data to hold it: L-BFGS raised such variances to 1e141 (predictive standard
 #: deviations of 1e65 on data of unit scale, 8 of 18 gradient fits).
-VARIANCE_RANGE = 1e12
+VARIANCE_RANGE = 1e16
+#: An expert has collapsed when the variance of its residuals is at most this
+#: many times the floor (1e-6 times the variance of y for the estimator's) and
+#: it stands on fewer than ``COLLAPSE_ROWS`` distinct rows per parameter of its
+#: own: it then fits a few points, or copies of them, (nearly) exactly, and its
+#: likelihood is bounded by the floor alone. Many distinct rows fitted that
+#: closely are a regime with little or no noise, which a linear expert cannot
+#: fit by chance.
+COLLAPSE_RANGE = 1e4
+COLLAPSE_ROWS = 2
 
 
 class GaussianLinearExperts(ExpertFamily):
@@ -167,7 +179,21 @@ class GaussianLinearExperts(ExpertFamily):
             ssr, mass = xp.sum(ssr) + 0 * ssr, xp.sum(mass) + 0 * mass
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         fit = ssr / xp.clip(mass, tiny, None)
-        return fit <= float(self.variance_floor) * (1 + 1e-6)
+        close = to_numpy(fit <= float(self.variance_floor) * COLLAPSE_RANGE)
+        if not np.any(close):
+            return xp.asarray(close, device=device(design))
+        # each expert's distinct rows: its responsibilities over the copies of
+        # each row (equal for equal rows) counted once
+        rows = np.concatenate([to_numpy(design), to_numpy(Y)[None, :]]).T
+        _, inverse, counts = np.unique(
+            rows, axis=0, return_inverse=True, return_counts=True
+        )
+        resp = to_numpy(weighted_resp)
+        share = resp / np.maximum(resp.sum(axis=0, keepdims=True), tiny)
+        distinct = np.sum(share / counts[inverse.ravel()][None, :], axis=1)
+        own = self.n_own_parameters(design.shape[0] - 1)
+        few = distinct < COLLAPSE_ROWS * own
+        return xp.asarray(close & few, device=device(design))
 
     def select(self, xp, params: Params, keep: Array) -> Params:
         return {
