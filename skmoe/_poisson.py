@@ -112,9 +112,16 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
     Notes
     -----
     ``y`` may be any non-negative numbers. For counts over different
-    exposures (time at risk, area), fit the rates ``y / exposure`` with
-    ``sample_weight=exposure``, as with scikit-learn's ``PoissonRegressor``.
-    The reported log-likelihoods are those of the Poisson distribution,
+    exposures (time at risk, area), scikit-learn's recipe for
+    ``PoissonRegressor``, the rates ``y / exposure`` with
+    ``sample_weight=exposure``, is exact for one expert only: with several,
+    the responsibilities are those of other distributions, and the fit
+    depends on the exposure's unit. Give ``log(exposure)`` as a feature
+    that all experts share and the gate does not see instead
+    (``shared_features``, ``gate_features``): the exact mixture of
+    ``Poisson(exposure * mu_k)``, with the exposure's coefficient estimated
+    (1 where the counts are proportional to it) rather than fixed at 1. See
+    :ref:`counts`. The reported log-likelihoods are those of the Poisson distribution,
     ``y log(mu) - mu - log(y!)``, as R's ``dpois`` (``log(y!)`` is
     ``gammaln(y + 1)`` for non-integer y), so they compare with R's flexmix.
 

@@ -609,3 +609,62 @@ def test_classifier_gradient_reaches_the_em_optimum_and_bic_counts_once():
     n_parameters = 1 + 2 * 2 * (1 + 1) + 2 * 2  # gate, own (C-1 per row), shared
     expected = -2 * em.log_likelihood_ + n_parameters * np.log(n)
     assert em.bic(X, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_log_exposure_shared_by_the_experts_is_the_exposure_model():
+    # the documented recipe for counts over different exposures: log(exposure)
+    # as a feature all experts share, which the gate does not see. Its
+    # likelihood is that of the mixture of Poisson(exposure * mu_k) (the
+    # exposure's coefficient free), at least the offset model's maximum, and
+    # the same in any unit of exposure (the rates recipe's is not)
+    rng = np.random.RandomState(0)
+    n = 1500
+    x = rng.normal(size=n)
+    exposure = rng.choice([0.3, 3.0], size=n)
+    regime = rng.rand(n) < 0.4
+    y = rng.poisson(exposure * np.exp(np.where(regime, 1.5 + 0.5 * x, 0.2 - 0.7 * x)))
+    options = dict(gate="constant", shared_features=[1], alpha=0, tol=1e-10)
+    fits = [
+        MoEPoissonRegressor(2, random_state=0, **options).fit(
+            np.column_stack([x, np.log(exposure * unit)]), y
+        )
+        for unit in (1.0, 100.0)
+    ]
+    np.testing.assert_allclose(
+        fits[1].log_likelihood_, fits[0].log_likelihood_, rtol=1e-8
+    )
+    np.testing.assert_allclose(fits[1].expert_coef_, fits[0].expert_coef_, atol=1e-5)
+    model = fits[0]
+    np.testing.assert_allclose(model.expert_coef_[:, 1], 1.0, atol=0.05)
+
+    def offset_log_likelihood(theta):  # the exposure's coefficient fixed at 1
+        log_gate = np.log([special.expit(-theta[0]), special.expit(theta[0])])
+        eta = theta[1:3] + np.outer(x, theta[3:5]) + np.log(exposure)[:, None]
+        terms = stats.poisson.logpmf(y[:, None], np.exp(eta)) + log_gate
+        return np.sum(special.logsumexp(terms, axis=1))
+
+    log_pi = model.gate_intercept_
+    start = np.r_[
+        log_pi[1] - log_pi[0], model.expert_intercept_, model.expert_coef_[:, 0]
+    ]
+    best = optimize.minimize(lambda t: -offset_log_likelihood(t), start, method="BFGS")
+    assert model.log_likelihood_ >= -best.fun - 1e-6
+    np.testing.assert_allclose(
+        np.sort(best.x[3:5]), np.sort(model.expert_coef_[:, 0]), atol=0.02
+    )
+    # the rates recipe with the exposure in other units: another fit
+    rates = [
+        MoEPoissonRegressor(2, gate="constant", alpha=0, random_state=0).fit(
+            x[:, None], y / (exposure * unit), sample_weight=exposure * unit
+        )
+        for unit in (1.0, 100.0)
+    ]
+    assert (
+        np.max(
+            np.abs(
+                np.sort(rates[0].expert_coef_[:, 0])
+                - np.sort(rates[1].expert_coef_[:, 0])
+            )
+        )
+        > 0.1
+    )
