@@ -72,7 +72,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
         of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
-        depend on the units of ``y``). EM stops at a change at most ``tol``
+        depend on the units of ``y``; for Poisson experts it is multiplied by
+        the mean count where that is below 1, as their log-likelihood's
+        changes shrink with it). EM stops at a change at most ``tol``
         once three iterations in a row did not increase their change (a growing
         change is EM leaving a saddle point, as random starts over many
         samples do), so a fresh run takes at least three iterations; a warm
@@ -245,7 +247,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         The total (unpenalized) log-likelihood, as ``log_likelihood_``, after
         each iteration (epoch, for ``solver="sgd"``) of the kept run.
         ``solver="sgd"`` keeps the parameters of its best epoch on the watched
-        data, so ``log_likelihood_`` need not be the last entry.
+        data, and EM with ``top_k`` those of its iteration of the highest
+        objective (since the last pruning), so ``log_likelihood_`` need not be
+        the last entry.
 
     objective_history_ : list of float
         Per-sample penalized log-likelihood after each iteration of the kept run

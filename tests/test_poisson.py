@@ -329,9 +329,28 @@ def test_constant_counts_are_fitted_by_their_mean():
     np.testing.assert_allclose(model.predict(X), 4.0, rtol=1e-4)
 
 
+def test_em_tol_is_in_units_of_the_mean_count_below_one():
+    # a Poisson log-likelihood's changes shrink with the counts: at a mean
+    # count of 0.23 the absolute tol stopped EM after 8 iterations, 1.8e-4 nats
+    # per sample below where it goes on to (the last change 7e-6 per sample)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(2000, 1))
+    regimes = np.where(X[:, 0] < 0, 0.5 - X[:, 0], 0.5 + 0.8 * X[:, 0])
+    y = rng.poisson(0.05 * np.exp(regimes))
+    model = MoEPoissonRegressor(2, tol=1e-5, max_iter=2000, random_state=0).fit(X, y)
+    assert model.converged_
+    change = np.abs(np.diff(model.objective_history_))[-1]
+    assert change <= 1e-5 * np.mean(y)
+    # counts of mean 1 or more: the absolute tol, as for a Gaussian target
+    more = MoEPoissonRegressor(2, tol=1e-5, random_state=0).fit(X, 20 * y)
+    assert 1e-5 * np.mean(y) < np.abs(np.diff(more.objective_history_))[-1] <= 1e-5
+
+
 def test_rates_as_counts_over_exposure():
     # y / exposure with sample_weight=exposure: the same slope as the counts
     # themselves with log(exposure) known, as in scikit-learn's PoissonRegressor
+    # (one expert: with several it is not the exposure model, see
+    # test_shared_features.py::test_log_exposure_shared_by_the_experts_is_...)
     rng = np.random.RandomState(5)
     X = rng.randn(3000, 1)
     exposure = rng.uniform(0.5, 5, size=3000)

@@ -1,12 +1,14 @@
 """Sparse top-k gating: selection, truncated E-step, sparse predictions."""
 
 import copy
+import warnings
 
 import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 from scipy.special import softmax
 from scipy.stats import norm
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -224,3 +226,29 @@ def test_sparse_predictive_distribution(recwarn):
     )
     np.testing.assert_allclose(dist.cdf(dist.ppf(0.9)), 0.9, atol=1e-6)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_top_k_em_keeps_its_best_iterate():
+    # the truncated E-step does not make EM monotone: on data with heavy-tailed
+    # contamination the last iterate was 0.32 to 0.45 nats per sample below the
+    # best one the same run visited, and restarts were compared at those
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 3))
+    y = np.where(X[:, 0] < 0, 1 + 2 * X[:, 0] - X[:, 2], -1 - X[:, 0] + X[:, 1])
+    y = (
+        y
+        + 0.5 * rng.randn(500)
+        + 0.5 * (rng.rand(500) < 0.1) * rng.standard_cauchy(500)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MoERegressor(
+            4, top_k=2, n_init=2, max_iter=300, tol=1e-8, random_state=0
+        ).fit(X, y)
+    objective = np.asarray(model.objective_history_)
+    assert objective[-1] < objective.max() - 0.1  # it did fall
+    best = int(np.argmax(objective))
+    assert model.log_likelihood_ == model.log_likelihood_history_[best]
+    # the stored parameters are that iterate's: their log-likelihood, recomputed
+    total = model.log_likelihood_samples(X, y).sum()
+    assert total == pytest.approx(model.log_likelihood_history_[best], rel=1e-10)

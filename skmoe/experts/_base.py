@@ -124,6 +124,12 @@ class ExpertFamily(ABC):
         that are not :attr:`monotone` (``params`` by default)."""
         return params
 
+    def tol_scale(self, xp, Y: Array, weight: Array) -> float:
+        """The factor EM's ``tol`` is scaled by: the size of a sample's
+        log-likelihood changes relative to those of a target of unit scale
+        (1 by default). ``weight`` sums to 1."""
+        return 1.0
+
     def tie(self, xp, params: Params) -> Params:
         """``params`` made to meet the family's constraints (coefficients some
         experts share), e.g. for a warm start from a model without them

@@ -244,6 +244,14 @@ class PoissonExperts(ExpertFamily):
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
+    def tol_scale(self, xp, Y: Array, weight: Array) -> float:
+        # a Poisson log-likelihood's curvature in the log rate is the rate: with
+        # a mean count m < 1 its changes are m times smaller, and an absolute
+        # tol stopped EM after 3 iterations at D^2 0.31 instead of 0.36 (m =
+        # 0.005; 6 iterations instead of 211 at m = 0.21)
+        mean = float(xp.sum(weight * Y[0, ...]))
+        return min(1.0, mean) if mean > 0 else 1.0
+
     def tie(self, xp, params: Params) -> Params:
         return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
 
