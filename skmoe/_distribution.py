@@ -388,7 +388,8 @@ def _mixture_scale(_, weights, means, scales):
     unit = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
     unit = np.where((unit > 0) & np.isfinite(unit), unit, 1.0)[:, None]
     relative = deviation / unit
-    variances = (scales / unit) ** 2
+    with np.errstate(over="ignore"):  # an unused expert's: set to 0 below
+        variances = np.where(used, (scales / unit) ** 2, 0.0)
     std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
     return unit[:, 0] * std
 

@@ -230,3 +230,15 @@ def test_prediction_bands_draw_count_quantiles(fitted):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_std_with_an_unused_component_of_extreme_scale():
+    # a component of weight 0 set no unit, but its (scale / unit)^2 overflowed
+    # and 0 * inf made the std NaN (var was right)
+    from skmoe import PredictiveMixture
+
+    gaussian = PredictiveMixture([[1.0, 0.0]], [[0.0, 0.0]], [[1e-160, 1.0]])
+    np.testing.assert_allclose(gaussian.std(), [1e-160], rtol=1e-12)
+    np.testing.assert_allclose(gaussian.std() ** 2, gaussian.var(), rtol=1e-12)
+    counts = PredictivePoissonMixture([[1.0, 0.0]], [[1e-300, 1e10]])
+    np.testing.assert_allclose(counts.std(), [1e-150], rtol=1e-12)
