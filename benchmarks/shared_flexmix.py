@@ -2,28 +2,36 @@
 
     python benchmarks/shared_flexmix.py
 
-Two data sets of 2000 rows, latent classes (prior 0.5 each), two experts whose
+Three data sets of 2000 rows, latent classes (prior 0.5 each), two experts whose
 slopes on x differ and whose coefficient on z is the same:
 
 - ``gaussian``: x ~ U(-2, 2), z ~ N(0, 1), y = 1 + 2 x or y = -1 - 2 x, plus
   0.8 z in both, plus noise of sd 0.5.
 - ``poisson``: x, z ~ U(-1, 1), y ~ Poisson with log rate 1.5 + 0.8 x or
   0.2 - 0.8 x, plus 0.5 z in both.
+- ``binomial``: x ~ U(-2, 2), z ~ N(0, 1), y ~ Bernoulli with log-odds 1 + 2 x
+  or -1 - 2 x, plus 1.5 z in both.
 
-flexmix fits ``y ~ x`` with ``FLXMRglmfix(family = ..., fixed = ~ z)`` (each
-Gaussian component its own variance); skmoe fits ``MoERegressor`` /
-``MoEPoissonRegressor(2, gate="constant", shared_features=[1], alpha=0)`` on
-(x, z). Both are best of 5 random starts, tolerance 1e-10. The table gives the
-total log-likelihood, the number of parameters p (flexmix's df; skmoe's is
-checked against K - 1 + 2 K + 1, + K variances for Gaussian experts, and
-``bic(X, y)`` against -2 loglik + p log(n), the notes print both checks), BIC,
-the experts' intercepts, slopes on x, noise sds and priors sorted by slope, the
-shared coefficient on z with its standard error (skmoe's ``std_errors(X, y)``;
+flexmix fits ``y ~ x`` (``cbind(y, 1 - y) ~ x`` for binomial: its binomial
+family takes the response as the two columns successes, failures) with
+``FLXMRglmfix(family = ..., fixed = ~ z)`` (each Gaussian component its own
+variance); skmoe fits ``MoERegressor`` / ``MoEPoissonRegressor`` /
+``MoEClassifier(2, gate="constant", shared_features=[1], alpha=0)`` on (x, z).
+Both are best of 5 random starts, tolerance 1e-10. The table gives the total
+log-likelihood, the number of parameters p (flexmix's df; skmoe's is checked
+against K - 1 + 2 K + 1, + K variances for Gaussian experts, and ``bic(X, y)``
+against -2 loglik + p log(n), the notes print both checks), BIC, the experts'
+intercepts, slopes on x, noise sds and priors sorted by slope, the shared
+coefficient on z with its standard error (skmoe's ``std_errors(X, y)``;
 flexmix's from ``refit()``, which maximizes the likelihood by optim from the EM
 fit and inverts its Hessian), the fit time (flexmix's timed inside R, without
 R's start-up or refit) and the warnings given while fitting (skmoe's recorded,
-flexmix's counted). The notes give refit's own estimate of z and the
-log-likelihood at refit's estimates (evaluated by skmoe).
+flexmix's counted). For binomial the coefficients are log-odds of y = 1 against
+y = 0: the classifier stores its two classes' coefficients centred (class 1's
+is half the log-odds, class 0's minus half), so the table gives their
+difference and twice the standard error of class 1's. The notes give refit's
+own estimate of z and the log-likelihood at refit's estimates (evaluated by
+skmoe), and for binomial a refit of skmoe at flexmix's stopping rule (below).
 
 flexmix's Gaussian FLXMRglmfix does not give the maximum-likelihood M-step, in
 two ways. (1) Its variance of component k is the weighted mean of the squared
@@ -34,25 +42,40 @@ coefficients as one weighted least squares on the K stacked copies of the data
 with weights w_ik, not w_ik / sigma_k^2: where the components' sds differ, its
 shared coefficient is not the one that maximizes the likelihood. skmoe weights
 by w_ik / sigma_k^2; the notes give both solutions at skmoe's responsibilities.
-The Poisson M-step (a glm on the stacked data) is the exact one.
+The Poisson and binomial M-steps (a glm on the stacked data) are the exact ones.
+
+The two tolerances differ in scale: flexmix stops when the total
+log-likelihood changes by less than tolerance * (|loglik| + 0.1), skmoe when the
+per-sample one changes by at most tol (and three changes in a row did not
+grow). Where EM converges slowly, as on the binomial data (about 160
+iterations), the stopping point shows in the last digits.
 
 Observed (R 4.2.2, flexmix 2.3.18, n_init / nrep 5, two shared cores): both
-sides find the same optimum on both data sets, with no warning on either side;
-p = 8 (Gaussian) and 6 (Poisson) on both, and skmoe's bic(X, y) equals -2 loglik
-+ p log(n) (difference 0.0). ``gaussian``: skmoe -2624.725324 against flexmix's
--2624.726584, skmoe 1.26e-3 higher; at flexmix's estimates with its sds divided
-by 1.00075 (its sds / skmoe's: 1.0008) skmoe is still 2.7e-5 higher, mostly the
-shared coefficient: z 0.791090 against 0.791157. At skmoe's responsibilities the
-w_ik-weighted solve gives 0.791150 (flexmix's), the w_ik / sigma_k^2 one 0.791090
-(skmoe's): the sds are 0.489 and 0.502. The other coefficients agree within
-1.2e-5, the priors within 1e-6; scipy's BFGS started from skmoe's solution does
-not raise its log-likelihood. refit's optim stops short in z (0.791326, a
-log-likelihood 2.4e-4 below skmoe's); the standard errors of z agree: 0.011973
-(skmoe) and 0.011975 (refit). ``poisson``: log-likelihoods within 2e-7
-(-4210.746932), z 0.480620 against 0.480621, the other coefficients within
-2e-5; standard errors of z 0.024907 on both sides. skmoe took 0.3-0.4 s a fit
-(std_errors 0.01 s), flexmix 0.2-1.4 s (refit another 0.3 s); the script runs
-in about 6 s. Needs Rscript with flexmix; exits otherwise.
+sides find the same optimum on all three data sets, with no warning on either
+side; p = 8 (Gaussian) and 6 (Poisson, binomial) on both, and skmoe's bic(X, y)
+equals -2 loglik + p log(n) (difference 0.0). ``gaussian``: skmoe -2624.725324
+against flexmix's -2624.726584, skmoe 1.26e-3 higher; at flexmix's estimates
+with its sds divided by 1.00075 (its sds / skmoe's: 1.0008) skmoe is still
+2.7e-5 higher, mostly the shared coefficient: z 0.791090 against 0.791157. At
+skmoe's responsibilities the w_ik-weighted solve gives 0.791150 (flexmix's), the
+w_ik / sigma_k^2 one 0.791090 (skmoe's): the sds are 0.489 and 0.502. The other
+coefficients agree within 1.2e-5, the priors within 1e-6; scipy's BFGS started
+from skmoe's solution does not raise its log-likelihood. refit's optim stops
+short in z (0.791326, a log-likelihood 2.4e-4 below skmoe's); the standard
+errors of z agree: 0.011973 (skmoe) and 0.011975 (refit). ``poisson``:
+log-likelihoods within 3.2e-7 (-4210.746932), z 0.480620 against 0.480621, the
+other coefficients within 2e-5; standard errors of z 0.024907 on both sides.
+``binomial``: skmoe -1237.2031767 against flexmix's -1237.2031762 (skmoe 5.0e-7
+lower), z 1.568753 against 1.568768, the other coefficients within 1.2e-4, the
+priors (0.457, 0.543) within 1.2e-5; both took 162 EM iterations and both stop
+short of the maximum, -1237.2031755 (z 1.568821; from tol=0 in skmoe, and from
+scipy's BFGS started at skmoe's fit). The gap is the stopping rule: flexmix's
+here means a total change below 1.24e-7, skmoe's tol=1e-10 one of 2e-7; skmoe at
+the matching tol 6.19e-11 ends 8.6e-9 below flexmix with z 1.568768 (flexmix's).
+Standard errors of z 0.150220 on both sides (skmoe's 2 x 0.075110, of the
+centred coefficient). skmoe took 0.3-0.8 s a fit (std_errors 0.01 s), flexmix
+0.2-1.4 s on Gaussian and Poisson and 5.2 s on binomial (refit another 0.2-0.3
+s); the script runs in about 13 s. Needs Rscript with flexmix; exits otherwise.
 """
 
 import copy
@@ -66,15 +89,16 @@ import warnings
 
 import numpy as np
 
-from skmoe import MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KINDS = ["gaussian", "poisson"]
+KINDS = ["gaussian", "poisson", "binomial"]
 N_EXPERTS = 2
 
 
 def data(kind, n=2000, seed=0):
-    """Columns (x, z) and y: continuous for "gaussian", counts for "poisson"."""
+    """Columns (x, z) and y: continuous for "gaussian", counts for "poisson",
+    0/1 for "binomial"."""
     rng = np.random.RandomState(seed)
     if kind == "gaussian":
         x = rng.uniform(-2, 2, n)
@@ -82,12 +106,18 @@ def data(kind, n=2000, seed=0):
         first = rng.uniform(size=n) < 0.5
         y = np.where(first, 1 + 2 * x, -1 - 2 * x) + 0.8 * z
         y = y + 0.5 * rng.normal(size=n)
-    else:
+    elif kind == "poisson":
         x = rng.uniform(-1, 1, n)
         z = rng.uniform(-1, 1, n)
         first = rng.uniform(size=n) < 0.5
         log_rate = np.where(first, 1.5 + 0.8 * x, 0.2 - 0.8 * x) + 0.5 * z
         y = rng.poisson(np.exp(log_rate)).astype(float)
+    else:
+        x = rng.uniform(-2, 2, n)
+        z = rng.normal(size=n)
+        first = rng.uniform(size=n) < 0.5
+        log_odds = np.where(first, 1 + 2 * x, -1 - 2 * x) + 1.5 * z
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-log_odds))).astype(float)
     return np.column_stack([x, z]), y
 
 
@@ -128,8 +158,25 @@ def flexmix(kind, X, y):
     }
 
 
+def log_odds_coefficients(reg):
+    """The experts' intercepts and coefficients, of shape (K,) and (K, 2): as
+    fitted for regressors; for the classifier, whose two classes' coefficients
+    are stored centred (class 1's is half the log-odds, class 0's minus half),
+    the log-odds of class 1 against class 0."""
+    if isinstance(reg, MoEClassifier):
+        return (
+            reg.expert_intercept_[:, 1] - reg.expert_intercept_[:, 0],
+            reg.expert_coef_[:, 1, :] - reg.expert_coef_[:, 0, :],
+        )
+    return reg.expert_intercept_, reg.expert_coef_
+
+
 def skmoe(kind, X, y):
-    Model = MoERegressor if kind == "gaussian" else MoEPoissonRegressor
+    Model = {
+        "gaussian": MoERegressor,
+        "poisson": MoEPoissonRegressor,
+        "binomial": MoEClassifier,
+    }[kind]
     reg = Model(
         n_experts=N_EXPERTS,
         gate="constant",
@@ -148,8 +195,16 @@ def skmoe(kind, X, y):
     start = time.perf_counter()
     se = reg.std_errors(X, y)
     se_seconds = time.perf_counter() - start
-    order = np.argsort(reg.expert_coef_[:, 0])
-    assert np.ptp(reg.expert_coef_[:, 1]) == 0, reg.expert_coef_
+    intercepts, coef = log_odds_coefficients(reg)
+    order = np.argsort(coef[:, 0])
+    assert np.ptp(reg.expert_coef_[..., 1], axis=0).max() == 0, reg.expert_coef_
+    if kind == "binomial":
+        centred = reg.expert_coef_[:, 1, 1]
+        assert np.array_equal(reg.expert_coef_[:, 0, 1], -centred), reg.expert_coef_
+        # se of the log-odds 2 c from that of the centred coefficient c
+        shared_se = 2 * se.expert_coef_[0, 1, 1]
+    else:
+        shared_se = se.expert_coef_[0, 1]
     p = reg._n_parameters()
     expected_p = N_EXPERTS - 1 + N_EXPERTS * 2 + 1
     if kind == "gaussian":
@@ -169,10 +224,10 @@ def skmoe(kind, X, y):
         "expected_p": expected_p,
         "bic": bic,
         "bic_gap": bic - expected,
-        "intercepts": reg.expert_intercept_[order],
-        "slopes": reg.expert_coef_[order, 0],
-        "shared": reg.expert_coef_[0, 1],
-        "shared_se": se.expert_coef_[0, 1],
+        "intercepts": intercepts[order],
+        "slopes": coef[order, 0],
+        "shared": coef[0, 1],
+        "shared_se": shared_se,
         "sds": sds,
         "priors": priors[order],
         "seconds": seconds,
@@ -185,10 +240,16 @@ def skmoe(kind, X, y):
 
 def loglik_at(reg, X, y, intercepts, slopes, shared, sds, log_odds):
     """The log-likelihood of ``reg`` moved to the given estimates (two experts;
-    ``log_odds``: the prior of the second against the first)."""
+    ``log_odds``: the prior of the second against the first; for the classifier,
+    intercepts, slopes and shared are log-odds of class 1 against class 0)."""
     moved = copy.deepcopy(reg)
-    moved.expert_intercept_ = np.array(intercepts, dtype=float)
-    moved.expert_coef_ = np.column_stack([slopes, np.full(N_EXPERTS, shared)])
+    intercepts = np.array(intercepts, dtype=float)
+    coef = np.column_stack([slopes, np.full(N_EXPERTS, shared)])
+    if isinstance(reg, MoEClassifier):
+        intercepts = np.column_stack([-intercepts, intercepts]) / 2
+        coef = np.stack([-coef, coef], axis=1) / 2
+    moved.expert_intercept_ = intercepts
+    moved.expert_coef_ = coef
     if sds is not None:
         moved.expert_variance_ = np.asarray(sds) ** 2
     moved.gate_intercept_ = np.array([-0.5, 0.5]) * log_odds
@@ -298,6 +359,18 @@ def main():
                 f"w_ik (flexmix's M-step), "
                 f"{stacked_shared(reg, X, y, by_variance=True):.6f} by "
                 f"w_ik / sigma_k^2"
+            )
+        if kind == "binomial":
+            # flexmix stops at a change of its total log-likelihood below
+            # tolerance * (|loglik| + 0.1); skmoe's tol is per sample
+            matched_tol = 1e-10 * (abs(f["loglik"]) + 0.1) / len(y)
+            matched = copy.deepcopy(reg).set_params(tol=matched_tol).fit(X, y)
+            note += (
+                f"; skmoe at flexmix's stopping rule (tol {matched_tol:.2e}): "
+                f"loglik {matched.log_likelihood_:.9f} "
+                f"(- flexmix's {matched.log_likelihood_ - f['loglik']:+.1e}), "
+                f"z {log_odds_coefficients(matched)[1][0, 1]:.6f}, "
+                f"n_iter={matched.n_iter_}"
             )
         notes.append(note)
     print()
