@@ -27,8 +27,8 @@ Observed (2026-11-30, two shared cores, while another process ran):
       20000   5   3   4:    16.78 (1.00)    14.06 (0.84)    14.85 (0.89)
       20000  64  10   4:   192.42 (1.00)   204.64 (1.06)   177.48 (0.92)
 
-The classifier's iterations differ in their line searches' trials (fewer halvings
-with fewer free coefficients), hence ratios below 1.
+The classifier's ratios below 1 are not explained here (its iterations can differ
+in their line searches' trials; those were not counted).
 """
 
 import time
