@@ -953,7 +953,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return (
             f"Experts {collapsed.tolist()} of the kept run collapsed: each fits "
-            "a few distinct rows (or copies of them) almost exactly, so that its "
+            "a few distinct values of y (copies, a spike) almost exactly, so that its "
             f"{names} sits at or near its lower bound. An expert that fits its "
             "samples exactly (duplicated points, a few outliers) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "

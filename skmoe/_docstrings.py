@@ -72,7 +72,7 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
         of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
-        depend on the units of ``y``; for Poisson experts it is multiplied by
+        depend on the units of ``y``; for Poisson experts EM multiplies it by
         the mean count where that is below 1, as their log-likelihood's
         changes shrink with it). EM stops at a change at most ``tol``
         once three iterations in a row did not increase their change (a growing
@@ -247,9 +247,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         The total (unpenalized) log-likelihood, as ``log_likelihood_``, after
         each iteration (epoch, for ``solver="sgd"``) of the kept run.
         ``solver="sgd"`` keeps the parameters of its best epoch on the watched
-        data, and EM with ``top_k`` those of its iteration of the highest
-        objective (since the last pruning), so ``log_likelihood_`` need not be
-        the last entry.
+        data, and EM with ``top_k`` (from a fresh start, not a warm one) those
+        of its iteration of the highest objective since the last pruning, so
+        ``log_likelihood_`` need not be the last entry (``converged_`` is then
+        the stop test's at the last one).
 
     objective_history_ : list of float
         Per-sample penalized log-likelihood after each iteration of the kept run
@@ -285,9 +286,11 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         (fewer where fewer samples have a positive weight); with an integer
         ``n_experts``, a single entry (shape ``(1,)``) for that number. With
         ``"auto"``, ``inf`` for a candidate with more than one expert whose fit
-        collapsed, so that it is never chosen: a Gaussian expert fitting fewer
-        than 2 distinct rows per parameter of its own almost exactly (the
-        variance of its residuals under 1e-6 times that of y), or an expert
+        collapsed, so that it is never chosen: a Gaussian expert fitting
+        samples with fewer than 2 distinct values of y per parameter of its
+        own almost exactly (the variance of its residuals under 1e-6 times that
+        of y; values closer than their standard deviation count as one: copies,
+        a spike of equal values), or an expert
         handling fewer than 2 samples per parameter of its own (not counting
         coefficients of ``shared_features``; it can then fit its few points
         almost exactly, and the likelihood rewards that).

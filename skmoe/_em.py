@@ -345,9 +345,11 @@ def run_em(
     :func:`prune_smallest`); the objective may fall at that iteration, and the
     run does not stop there.
     With ``problem.top_k``, whose truncated E-step does not make EM monotone,
-    the run returns the iterate of the highest objective since the last
-    pruning (the histories still record every iteration): on contaminated
-    data the last one was up to 0.5 nats per sample below the best visited.
+    a run from ``resp`` returns the iterate of the highest objective since the
+    last pruning (the histories still record every iteration, and
+    ``converged`` is the stop test's at the last one): on contaminated data
+    the last one was up to 0.5 nats per sample below the best visited. A run
+    from ``params`` (a warm start) returns its last iterate.
     """
     xp = problem.xp
     # in the units of the experts' log-likelihood changes (Poisson: of the counts)
@@ -371,8 +373,10 @@ def run_em(
     start = time.perf_counter()
     changes = []  # |change| of each iteration since the start or the last pruning
     settle = SETTLE if params is None else 1  # see SETTLE
-    # top-k EM can fall (its E-step is truncated): the best iterate is kept
-    sparse = problem.top_k is not None
+    # top-k EM can fall (its E-step is truncated): a cold run keeps its best
+    # iterate (a warm one, from fitted parameters, keeps its last: its start is
+    # often its best, and warm refits would stay there)
+    sparse = problem.top_k is not None and params is None
     best = (penalized, total, gate_params, expert_params)
     for n_iter in range(1, max_iter + 1):
         previous, former, weighted_resp = penalized, expert_params, resp

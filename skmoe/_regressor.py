@@ -458,15 +458,17 @@ def _moments(Y, sample_weight):
 def _check_target_scale(Y, sample_weight, variance, solver):
     """Raise when y varies but its variance is too small for Y's dtype.
 
-    EM needs the variance itself to be a normal number: below, y * 1e-160
-    (float64) did not converge and its model refused to predict, and y *
-    1e-170, whose variance underflowed to 0, was called constant (float32 y *
-    1e-18, variance 1e-36, fits as well as y). The gradient solvers also
-    square the variance (in its derivative), which must stay normal
-    (``sqrt(tiny)``): y * 1e-90 fitted at R^2 0.60 instead of 0.98 with
-    solver="gradient", where EM fits it as well as y."""
+    EM needs the noise floor, ``VARIANCE_FLOOR`` times the variance, to be a
+    normal number: below, y * 1e-160 (float64) did not converge and its model
+    refused to predict, and y * 1e-170, whose variance underflowed to 0, was
+    called constant; float32 y * 6e-20, whose floor rounded to 0, warned of
+    divisions by zero and dropped its collapsing runs unwarned (float32 y *
+    1e-12 fits as well as y). The gradient solvers also square the variance
+    (in its derivative), which must stay normal (``sqrt(tiny)``): y * 1e-90
+    fitted at R^2 0.60 instead of 0.98 with solver="gradient", where EM fits
+    it as well as y."""
     info = np.finfo(Y.dtype)
-    floor = float(info.smallest_normal)
+    floor = float(info.smallest_normal) / VARIANCE_FLOOR
     if solver != "em":
         floor = max(floor, float(np.sqrt(info.smallest_normal)))
     if not variance < floor:

@@ -416,3 +416,52 @@ def test_an_outlier_does_not_raise_the_noise_floor_over_the_inliers():
     inliers = LinearRegression().fit(X[1:], y[1:])
     mse = np.mean((y[1:] - inliers.predict(X[1:])) ** 2)
     assert np.max(model.expert_variance_) == pytest.approx(mse, rel=1e-3)
+
+
+def _collapse_warned(model, X, y, **fit_params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, **fit_params)
+    return any("collapsed" in str(w.message) for w in caught)
+
+
+def test_a_spike_of_equal_targets_is_a_collapse():
+    # censored data: an intercept-only expert on the zeros fits them exactly
+    # (its variance at the floor, the likelihood up by 1.6 nats per sample):
+    # rows that differ in X alone are not distinct
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 2))
+    y = np.maximum(0, 1 + 2 * X[:, 0] + rng.normal(size=1000))
+    assert _collapse_warned(MoERegressor(2, random_state=0), X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = MoERegressor(random_state=0).fit(X, y)
+    assert auto.n_experts_ == 1
+    assert np.all(np.isinf(auto.n_experts_bic_[1:]))
+
+
+@pytest.mark.parametrize("jitter", [0.0, 1e-9, 1e-6])
+def test_copies_with_jittered_features_are_a_collapse(jitter):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 1))
+    y = 2 * X[:, 0] + rng.normal(size=300)
+    copies = np.repeat([[3.0], [3.5], [4.0]], 40, axis=0)
+    X = np.vstack([X, copies + jitter * rng.normal(size=copies.shape)])
+    y = np.concatenate([y, np.repeat([-10.0, -12.0, -11.0], 40)])
+    assert _collapse_warned(MoERegressor(3, alpha=0, random_state=0), X, y)
+
+
+def test_rows_of_zero_weight_do_not_change_the_collapse_verdict():
+    # zero-weight copies of a noise-free regime's rows made its rows look
+    # repeated: a warning, and "auto" went from 2 experts to 1
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, size=(400, 1))
+    low = X[:, 0] < 0
+    y = np.where(low, 0.5 * X[:, 0], 10 * X[:, 0] + rng.normal(size=400))
+    X = np.vstack([X] + [X[low]] * 40)
+    y = np.concatenate([y] + [y[low]] * 40)
+    weight = np.r_[np.ones(400), np.zeros(len(y) - 400)]
+    model = MoERegressor(2, random_state=0)
+    assert not _collapse_warned(model, X, y, sample_weight=weight)
+    auto = MoERegressor(random_state=0).fit(X, y, sample_weight=weight)
+    assert auto.n_experts_ >= 2

@@ -308,18 +308,20 @@ def test_targets_too_small_for_the_solver_are_refused():
     # 1e-170 failed EM too (a subnormal variance; 1e-170 was called constant)
     X, y = _data(MoERegressor)
     unit = MoERegressor(2, random_state=0).fit(X, y).score(X, y)
-    for scale in (1e-90, 1e-150):
+    for scale in (1e-90, 1e-140):
         em = MoERegressor(2, random_state=0).fit(X, y * scale)
         assert abs(em.score(X, y * scale) - unit) < 1e-3
         with pytest.raises(ValueError, match="solver='gradient' in float64"):
             MoERegressor(2, solver="gradient", random_state=0).fit(X, y * scale)
-    for scale in (1e-160, 1e-170):
+    for scale in (1e-150, 1e-170):  # 1e-150: its noise floor is subnormal
         for solver in ("em", "gradient"):
             with pytest.raises(ValueError, match="y varies on too small a scale"):
                 MoERegressor(2, solver=solver, random_state=0).fit(X, y * scale)
-    single = (X.astype(np.float32), (y * 1e-18).astype(np.float32))
+    single = (X.astype(np.float32), (y * 1e-12).astype(np.float32))
     em32 = MoERegressor(2, random_state=0).fit(*single)
     assert abs(em32.score(*single) - unit) < 1e-3
+    with pytest.raises(ValueError, match="y varies on too small a scale"):
+        MoERegressor(2, random_state=0).fit(single[0], single[1] * np.float32(1e-6))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the gradient solver's convergence
         small = MoERegressor(2, solver="gradient", random_state=0).fit(X, y * 1e-70)

@@ -26,9 +26,11 @@ from ._base import Array, ExpertFamily, Params
 VARIANCE_RANGE = 1e16
 #: An expert has collapsed when the variance of its residuals is at most this
 #: many times the floor (1e-6 times the variance of y for the estimator's) and
-#: it stands on fewer than ``COLLAPSE_ROWS`` distinct rows per parameter of its
-#: own: it then fits a few points, or copies of them, (nearly) exactly, and its
-#: likelihood is bounded by the floor alone. Many distinct rows fitted that
+#: its samples hold fewer than ``COLLAPSE_ROWS`` distinct values of y per
+#: parameter of its own (values closer than its residuals' standard deviation
+#: count as one): it then fits a few points, copies of them or one value of y
+#: (a spike, as censored or zero-inflated data have) (nearly) exactly, and its
+#: likelihood is bounded by the floor alone. Many distinct values fitted that
 #: closely are a regime with little or no noise, which a linear expert cannot
 #: fit by chance.
 COLLAPSE_RANGE = 1e4
@@ -182,15 +184,23 @@ class GaussianLinearExperts(ExpertFamily):
         close = to_numpy(fit <= float(self.variance_floor) * COLLAPSE_RANGE)
         if not np.any(close):
             return xp.asarray(close, device=device(design))
-        # each expert's distinct rows: its responsibilities over the copies of
-        # each row (equal for equal rows) counted once
-        rows = np.concatenate([to_numpy(design), to_numpy(Y)[None, :]]).T
-        _, inverse, counts = np.unique(
-            rows, axis=0, return_inverse=True, return_counts=True
-        )
+        # each expert's distinct values of y among the samples of positive
+        # weight, at the resolution of its residuals' standard deviation (rows
+        # that differ in X alone, or by less than its noise, are not distinct):
+        # its responsibilities over each value's samples, counted once
         resp = to_numpy(weighted_resp)
-        share = resp / np.maximum(resp.sum(axis=0, keepdims=True), tiny)
-        distinct = np.sum(share / counts[inverse.ravel()][None, :], axis=1)
+        mass = resp.sum(axis=0)
+        kept = mass > 0
+        share = resp[:, kept] / mass[kept]
+        y = to_numpy(Y)[kept]
+        noise = np.sqrt(np.maximum(to_numpy(fit), float(self.variance_floor)))
+        distinct = np.full(close.shape, np.inf)
+        for k in np.flatnonzero(close):
+            values = np.floor(y / noise[k])
+            _, inverse, counts = np.unique(
+                values, return_inverse=True, return_counts=True
+            )
+            distinct[k] = np.sum(share[k] / counts[inverse.ravel()])
         own = self.n_own_parameters(design.shape[0] - 1)
         few = distinct < COLLAPSE_ROWS * own
         return xp.asarray(close & few, device=device(design))
