@@ -70,6 +70,13 @@ def _pack(model, free, shared, gaussian):
     return np.concatenate(parts)
 
 
+def _maximum(log_likelihood, theta):
+    """scipy's BFGS on ``log_likelihood`` from ``theta``."""
+    return optimize.minimize(
+        lambda t: -log_likelihood(t), theta, method="BFGS", options={"gtol": 1e-8}
+    )
+
+
 def _log_likelihood(theta, X, y, n_experts, free, shared, gaussian):
     logits, intercept, coef, variance = _unpack(
         theta, n_experts, free, shared, gaussian
@@ -134,18 +141,18 @@ def test_poisson_em_reaches_the_constrained_maximum():
     args = (X, y, 2, free, shared, False)
     ours = _log_likelihood(theta, *args)
     assert ours == pytest.approx(model.log_likelihood_, rel=1e-10)
-    best = optimize.minimize(
-        lambda t: -_log_likelihood(t, *args),
-        theta,
-        method="BFGS",
-        options={"gtol": 1e-8},
-    )
+    best = _maximum(lambda t: _log_likelihood(t, *args), theta)
     assert -best.fun - ours < 1e-6
     np.testing.assert_allclose(best.x, theta, atol=1e-3)
 
 
-def _observed_information(theta, args, step=1e-4):
-    """Minus the central-difference Hessian of the log-likelihood."""
+def _observed_information(theta, args, step=1e-4, log_likelihood=None):
+    """Minus the central-difference Hessian of the log-likelihood (of
+    ``_log_likelihood(theta, *args)``, or ``log_likelihood(theta)``)."""
+    if log_likelihood is None:
+        return _observed_information(
+            theta, (), step, lambda point: _log_likelihood(point, *args)
+        )
     size = len(theta)
     hessian = np.empty((size, size))
     for i in range(size):
@@ -155,7 +162,7 @@ def _observed_information(theta, args, step=1e-4):
                 point = theta.copy()
                 point[i] += si * step
                 point[j] += sj * step
-                total += sign * _log_likelihood(point, *args)
+                total += sign * log_likelihood(point)
             hessian[i, j] = hessian[j, i] = total / (4 * step**2)
     return -hessian
 
@@ -261,12 +268,7 @@ def test_every_feature_shared(Estimator):
     _check_constrained(model, X, y, [0], gaussian)
     theta = _pack(model, [], [0], gaussian)
     args = (X, y, 2, [], [0], gaussian)
-    best = optimize.minimize(
-        lambda t: -_log_likelihood(t, *args),
-        theta,
-        method="BFGS",
-        options={"gtol": 1e-8},
-    )
+    best = _maximum(lambda t: _log_likelihood(t, *args), theta)
     # EM creeps along the ridge of intercepts and slope: 1.5e-6 left here
     assert -best.fun - _log_likelihood(theta, *args) < 1e-5
     n_parameters = 1 + 2 + 1 + (2 if gaussian else 0)
@@ -508,12 +510,7 @@ def test_classifier_em_reaches_the_constrained_maximum(path, monkeypatch):
     ).fit(X, y)
     theta, args = _check_classifier(model, X, y, [1, 2])
     ours = _classifier_log_likelihood(theta, *args)
-    best = optimize.minimize(
-        lambda t: -_classifier_log_likelihood(t, *args),
-        theta,
-        method="BFGS",
-        options={"gtol": 1e-8},
-    )
+    best = _maximum(lambda t: _classifier_log_likelihood(t, *args), theta)
     assert -best.fun - ours < 1e-6
     history = np.asarray(model.objective_history_)
     assert np.all(np.diff(history) >= -1e-12 * np.abs(history[1:]))
@@ -553,18 +550,8 @@ def test_classifier_std_errors_count_a_shared_coefficient_once():
     assert log_likelihood(beta) == pytest.approx(
         _classifier_log_likelihood(theta_args[0], *theta_args[1]), rel=1e-10
     )
-    size, step = len(beta), 1e-4
-    hessian = np.empty((size, size))
-    for i in range(size):
-        for j in range(i, size):
-            total = 0.0
-            for si, sj, sign in [(1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)]:
-                point = beta.copy()
-                point[i] += si * step
-                point[j] += sj * step
-                total += sign * log_likelihood(point)
-            hessian[i, j] = hessian[j, i] = total / (4 * step**2)
-    expected = np.sqrt(np.diag(np.linalg.inv(-hessian))) / 2
+    information = _observed_information(beta, (), log_likelihood=log_likelihood)
+    expected = np.sqrt(np.diag(np.linalg.inv(information))) / 2
     se = model.std_errors(X, y)
     for position, column in enumerate(shared):
         np.testing.assert_allclose(
