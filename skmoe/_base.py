@@ -176,6 +176,15 @@ def _target_column(y):
     return column_or_1d(y)
 
 
+def _column_target(y):
+    """A column-vector ``y`` as 1-D, warned at the user's call (``fit``'s
+    validation warns inside scikit-learn); any other ``y`` unchanged."""
+    shape = getattr(y, "shape", None)
+    if shape is None or len(shape) != 2 or shape[1] != 1:
+        return y
+    return _target_column(y)
+
+
 def _object_target_as_float(y):
     """An object-dtype y (or a list of mixed values) as floats, refused if it
     holds None or NaN: validate_data's ``y_numeric`` converts it only after its
@@ -731,6 +740,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         category) pairs."""
         for name in ("_sgd_random_state", "_variance_pending", "_rate_pending"):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
+        y = _column_target(y)
         if is_regressor(self):
             y = _object_target_as_float(y)
         X, y = validate_data(
@@ -2072,6 +2082,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._check_warm_experts("partial_fit")
         # parameter combinations fail before the data touch any fitted state
         options = self._solver_options(self.n_experts if first else self.n_experts_)
+        y = _column_target(y)
         if is_regressor(self):
             y = _object_target_as_float(y)
         X, y = validate_data(

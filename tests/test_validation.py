@@ -562,6 +562,15 @@ def test_warnings_point_at_the_users_call():
         regressor.responsibilities(X, y[:, None])
     assert [w.category for w in caught] == [DataConversionWarning] * 3
     assert {w.filename for w in caught} == {__file__}
+    # and for fit and partial_fit (their validation warned inside scikit-learn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(2, n_init=1, random_state=0).fit(X, y[:, None])
+        MoEClassifier(2, random_state=0).fit(X, labels[:, None])
+        MoERegressor(2, solver="sgd", random_state=0).partial_fit(X, y[:, None])
+    conversions = [w for w in caught if w.category is DataConversionWarning]
+    assert len(conversions) == 3
+    assert {w.filename for w in conversions} == {__file__}
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
