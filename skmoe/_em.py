@@ -335,8 +335,8 @@ def run_em(
     the per-sample penalized objective changes by at most ``tol`` (an absolute
     change, as a relative one depended on the units of y, which shift a Gaussian
     log-likelihood by log c per sample; scaled by ``ExpertFamily.tol_scale``),
-    after ``SETTLE`` iterations whose changes
-    did not grow when the run starts from ``resp`` (see ``SETTLE``).
+    after ``SETTLE`` iterations whose changes did not grow when the run starts
+    from ``resp`` (see ``SETTLE``).
     For experts whose M-step may lower their objective (``ExpertFamily.monotone``
     false), an M-step after which the objective fell by more than ``tol`` is
     mended by ``ExpertFamily.keep_better`` before the run goes on.
