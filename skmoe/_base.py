@@ -647,10 +647,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The ExpertFamily for this estimator and training target (``streaming``:
         the first batch of ``partial_fit``)."""
 
-    def _streaming_start(self, xp, params, Y, sample_weight, design):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         """The parameters ``partial_fit`` starts from, given the first batch's
-        initial M-step, its encoded target, weights and the experts' design
-        (unchanged by default)."""
+        initial M-step, its encoded target and weights (unchanged by default)."""
         return params
 
     def _update_experts(self, Y, sample_weight):
@@ -2149,7 +2148,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             resp = backend.to_compute(np.ascontiguousarray(resp.T))
             params = initial_params(problem, resp)
-            params = self._streaming_start(xp, params, Y, sample_weight, design)
+            params = self._streaming_start(xp, params, Y, sample_weight)
             previous = None
         else:
             gate_params, expert_params = self._fitted_start(xp, problem.design, offset)

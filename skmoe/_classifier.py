@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
@@ -273,40 +272,21 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         self.expert_intercept_ = coef[0].reshape(n_experts, n_classes).copy()
         self.expert_coef_ = coef[1:].T.reshape(n_experts, n_classes, -1).copy()
 
-    def _streaming_start(self, xp, params, Y, sample_weight, design):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without some of the classes: its M-step drives their
         # logits far down (intercepts are not penalized), and Adam takes many
         # epochs to bring them back (iris, one row first: accuracy 0.33 after six
-        # epochs). Those classes start instead with no slopes and the intercept
-        # that gives each, on the batch, its frequency with one pseudo-count per
-        # class; the classes present keep the M-step's fit among themselves
-        # where there are two or more (starting them from no slopes as well
-        # left iris at 0.85 for six epochs when a declared class never came).
+        # epochs). The experts start instead from the class frequencies, with one
+        # pseudo-count per class, and no slopes (SGDClassifier starts at zero).
         counts = np.asarray(Y, dtype=np.float64) @ np.asarray(sample_weight, float)
         if np.all(counts > 0):
             return params
         gate_params, expert_params = params
         coef = expert_params["coef"]
-        n_classes = counts.shape[0]
-        n_experts = coef.shape[1] // n_classes
-        log_frequency = np.log((counts + 1) / (counts.sum() + n_classes))
-        present = counts > 0
-        blocks = np.zeros((coef.shape[0], n_experts, n_classes))
-        if np.count_nonzero(present) < 2:  # nothing to keep: frequencies alone
-            blocks[0] = log_frequency
-        else:
-            fitted = to_numpy(coef).astype(np.float64).reshape(blocks.shape)
-            blocks[:, :, present] = fitted[:, :, present]
-            # each expert's log-normalizer over the classes present, averaged
-            # over the batch: an absent class's constant logit above it by
-            # its log frequency
-            logits = np.einsum("dkc,dn->knc", blocks, to_numpy(design))
-            level = special.logsumexp(logits[:, :, present], axis=2)
-            weight = np.asarray(sample_weight, float) / np.sum(sample_weight)
-            level = level @ weight  # (K,)
-            blocks[0][:, ~present] = level[:, None] + log_frequency[~present]
-        blocks = blocks - blocks.mean(axis=2, keepdims=True)
-        start = blocks.reshape(tuple(coef.shape))
+        log_frequency = np.log((counts + 1) / (counts.sum() + counts.shape[0]))
+        n_experts = coef.shape[1] // counts.shape[0]
+        start = np.zeros(tuple(coef.shape))
+        start[0] = np.tile(log_frequency - log_frequency.mean(), n_experts)
         return gate_params, dict(expert_params, coef=as_compute(xp, start, coef))
 
     def _experts_from_attributes(self):

@@ -264,7 +264,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         return PoissonExperts(shared=getattr(self, "_shared_rows", ()))
 
-    def _streaming_start(self, xp, params, Y, sample_weight, design):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts
         # of -33), which Adam would raise only by its step size (D^2 -69 after
         # 50 passes over data of mean count 3): they are reset from the next

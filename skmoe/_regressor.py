@@ -255,7 +255,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             floor, tied=tied, shared=getattr(self, "_shared_rows", ())
         )
 
-    def _streaming_start(self, xp, params, Y, sample_weight, design):
+    def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
         # variances at the floor, which Adam would raise only by its step size
         # (R^2 -0.58 after five epochs against 0.55 without that batch): they
