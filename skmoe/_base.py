@@ -639,8 +639,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -- hooks for subclasses -------------------------------------------------------
 
     @abstractmethod
-    def _encode_target(self, y, X, *, fitting):
-        """Return the target as the expert family expects it (float, X's dtype)."""
+    def _encode_target(self, y, X, *, fitting, **target):
+        """Return the target as the expert family expects it (float, X's dtype);
+        ``target``: what else the public method took about the target (the
+        Poisson regressor's ``exposure``)."""
 
     @abstractmethod
     def _make_experts(self, Y, sample_weight, streaming=False):
@@ -689,6 +691,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        return self._fit_with(X, y, sample_weight)
+
+    def _fit_with(self, X, y, sample_weight, **target):
+        """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         warm = self.warm_start and hasattr(self, "converged_")
         # parameter combinations fail before the data touch any fitted state
         if warm:
@@ -699,7 +705,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
-            messages = self._fit(X, y, sample_weight, warm)
+            messages = self._fit(X, y, sample_weight, warm, **target)
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
@@ -734,7 +740,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "not; set warm_start=False to fit the new experts from scratch."
         )
 
-    def _fit(self, X, y, sample_weight, warm):
+    def _fit(self, X, y, sample_weight, warm, **target):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs."""
         for name in ("_sgd_random_state", "_variance_pending", "_rate_pending"):
@@ -761,7 +767,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         _check_weight_scale(sample_weight)
         candidates = self._candidates(int(np.count_nonzero(sample_weight)))
-        Y = self._encode_target(y, X_host, fitting=True)
+        Y = self._encode_target(y, X_host, fitting=True, **target)
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
@@ -1585,7 +1591,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         return self._map_rows(X, compute, "gate_log_density")
 
-    def _posterior_rows(self, X, y, method):
+    def _posterior_rows(self, X, y, method, **target):
         """log p(y_i | x_i), shape (n_samples,), and the responsibilities, shape
         (n_samples, n_experts_), under the fitted model, as NumPy arrays, and the
         validated X. Computed in row chunks, as predictions are: one E-step over
@@ -1593,7 +1599,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
-        Y = self._encode_target(host(y), X_host, fitting=False)
+        Y = self._encode_target(host(y), X_host, fitting=False, **target)
         X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
         rows = self._chunk_rows(X_host)
@@ -1651,7 +1657,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             ``log p(y_i | x_i) = log sum_k g_k(x_i) p_k(y_i | x_i)``, in nats
             (the renormalized top ``top_k`` gate with sparse routing).
         """
-        log_likelihood, _, X = self._posterior_rows(X, y, "log_likelihood_samples")
+        return self._log_likelihood_samples(X, y)
+
+    def _log_likelihood_samples(self, X, y, **target):
+        rows = self._posterior_rows(X, y, "log_likelihood_samples", **target)
+        log_likelihood, _, X = rows
         return self._like(X, log_likelihood)
 
     def responsibilities(self, X, y):
@@ -1675,7 +1685,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         responsibilities : ndarray of shape (n_samples, n_experts_)
             Each row sums to one; with ``top_k``, at most ``top_k`` non-zeros.
         """
-        _, resp, X = self._posterior_rows(X, y, "responsibilities")
+        return self._responsibilities(X, y)
+
+    def _responsibilities(self, X, y, **target):
+        _, resp, X = self._posterior_rows(X, y, "responsibilities", **target)
         return self._like(X, resp)
 
     def _n_parameters(self):
@@ -1718,7 +1731,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         bic : float
             The criterion on (X, y), in nats.
         """
-        log_likelihood, _, _ = self._posterior_rows(X, y, "bic")
+        return self._bic(X, y)
+
+    def _bic(self, X, y, **target):
+        log_likelihood, _, _ = self._posterior_rows(X, y, "bic", **target)
         n_samples = log_likelihood.shape[0]
         penalty = self._n_parameters() * float(np.log(n_samples))
         return -2 * float(np.sum(log_likelihood)) + penalty
@@ -1745,7 +1761,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         icl : float
             The criterion on (X, y), in nats.
         """
-        log_likelihood, resp, _ = self._posterior_rows(X, y, "icl")
+        return self._icl(X, y)
+
+    def _icl(self, X, y, **target):
+        log_likelihood, resp, _ = self._posterior_rows(X, y, "icl", **target)
         with np.errstate(divide="ignore"):  # a zero can only lose the arg max
             assigned = np.log(np.max(resp, axis=1))
         completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
@@ -1768,7 +1787,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         aic : float
             The criterion on (X, y), in nats.
         """
-        log_likelihood = float(np.sum(self._posterior_rows(X, y, "aic")[0]))
+        return self._aic(X, y)
+
+    def _aic(self, X, y, **target):
+        rows = self._posterior_rows(X, y, "aic", **target)
+        log_likelihood = float(np.sum(rows[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
     def std_errors(self, X, y, sample_weight=None):
@@ -1864,6 +1887,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         >>> se.expert_variance_.shape == reg.expert_variance_.shape
         True
         """
+        return self._std_errors(X, y, sample_weight)
+
+    def _std_errors(self, X, y, sample_weight, **target):
         check_is_fitted(self)
         if hasattr(self, "experts_"):
             raise ValueError(
@@ -1888,7 +1914,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         X, _ = self._validate_X_predict(X, "std_errors")
         X_host = to_numpy(X).astype(np.float64)
-        Y = self._encode_target(host(y), X_host, fitting=False)
+        Y = self._encode_target(host(y), X_host, fitting=False, **target)
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=np.float64, ensure_non_negative=True
         )
@@ -2071,10 +2097,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # every call: scikit-learn validates only while the estimator is
         # unfitted, and set_params between calls can change them
         self._validate_params()
-        with _unchanged_on_failure(self):
-            return self._partial_fit(X, y, sample_weight)
+        return self._partial_fit_with(X, y, sample_weight)
 
-    def _partial_fit(self, X, y, sample_weight):
+    def _partial_fit_with(self, X, y, sample_weight, **target):
+        """:meth:`partial_fit` after its parameter validation, with the target's
+        other data (see :meth:`_encode_target`)."""
+        with _unchanged_on_failure(self):
+            return self._partial_fit(X, y, sample_weight, **target)
+
+    def _partial_fit(self, X, y, sample_weight, **target):
         first = not hasattr(self, "n_experts_")
         if not first:
             self._check_warm_gate("partial_fit")
@@ -2107,7 +2138,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         _check_weight_scale(sample_weight)
-        Y = self._encode_target(host(y), X_host, fitting=False)
+        Y = self._encode_target(host(y), X_host, fitting=False, **target)
         xp = backend.xp
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)

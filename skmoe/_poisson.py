@@ -6,11 +6,14 @@ import dataclasses
 import math
 
 import numpy as np
-from sklearn.base import RegressorMixin, is_classifier
+from array_api_compat import array_namespace
+from sklearn.base import RegressorMixin, _fit_context, is_classifier
 from sklearn.metrics import d2_tweedie_score
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _num_samples,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -20,6 +23,7 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _sgd_solver,
     _target_column,
     _warn_user,
 )
@@ -38,6 +42,41 @@ EXCESS_RATIO = 2.0
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
 COUNT_LIMIT = 1e-3
+
+#: The ``exposure`` entry of the methods that take counts.
+EXPOSURE_PARAMETER = """
+        exposure : array-like of shape (n_samples,), default=None
+            The samples' positive exposures (time at risk, area, population):
+            each expert's mean count is ``exposure * exp(x~ . b_k)``, the
+            offset ``log(exposure)`` fixed in its log rate (R's ``offset()``,
+            glum's ``offset``). None: every exposure is 1. Give the exposures
+            of the counts the model was fitted to."""
+
+
+def _exposure_doc(doc):
+    """``doc`` (a method's numpydoc text) with the ``exposure`` parameter last."""
+    head, tail = doc.split("\n\n        Returns\n", 1)
+    return f"{head}{EXPOSURE_PARAMETER}\n\n        Returns\n{tail}"
+
+
+def _check_exposure(exposure, n_samples):
+    """``exposure`` as a float64 array of shape (n_samples,), or None."""
+    if exposure is None:
+        return None
+    exposure = check_array(
+        host(exposure), ensure_2d=False, dtype=np.float64, input_name="exposure"
+    )
+    if exposure.shape != (n_samples,):
+        raise ValueError(
+            f"exposure has shape {exposure.shape}; expected ({n_samples},), one "
+            "per sample."
+        )
+    if not np.all(exposure > 0):
+        raise ValueError(
+            "Some value(s) of exposure are not positive: an exposure (time at "
+            "risk, area) multiplies a sample's rate and must be positive."
+        )
+    return exposure
 
 
 @fill_doc
@@ -70,7 +109,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         ``criterion="poisson"``, any regressor whose ``fit`` takes
         ``sample_weight``. Each EM iteration refits every expert to the counts
         with the samples' weights times their responsibilities (generalized
-        EM); expert k's rate is its ``predict``, floored at 1e-10 times the
+        EM; with ``exposure``, to the rates ``y / exposure`` with the weights
+        times the exposures, the same Poisson deviance); expert k's rate (per
+        unit exposure) is its ``predict``, floored at 1e-10 times the
         mean count (at least 1e-10), so that a leaf of zero counts keeps a
         finite log-likelihood. The fitted clones are ``experts_``. Fitted by
         EM on the CPU; ``n_experts="auto"`` chooses K by held-out
@@ -112,15 +153,13 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
     Notes
     -----
     ``y`` may be any non-negative numbers. For counts over different
-    exposures (time at risk, area), scikit-learn's recipe for
-    ``PoissonRegressor``, the rates ``y / exposure`` with
-    ``sample_weight=exposure``, is exact for one expert only: with several,
-    the responsibilities are those of other distributions, and the fit
-    depends on the exposure's unit. Give ``log(exposure)`` as a feature
-    that all experts share and the gate does not see instead
-    (``shared_features``, ``gate_features``): the exact mixture of
-    ``Poisson(exposure * mu_k)``, with the exposure's coefficient estimated
-    (1 where the counts are proportional to it) rather than fixed at 1. See
+    exposures (time at risk, area), pass them as ``exposure`` to :meth:`fit`
+    and to the methods that take counts: each expert's mean count is then
+    ``exposure * exp(x~ . b_k)`` (the offset of R's ``offset()``).
+    scikit-learn's recipe for ``PoissonRegressor``, the rates ``y /
+    exposure`` with ``sample_weight=exposure``, is exact for one expert only:
+    with several, the responsibilities are those of other distributions, and
+    the fit depends on the exposure's unit. See
     :ref:`counts`. The reported log-likelihoods are those of the Poisson distribution,
     ``y log(mu) - mu - log(y!)``, as R's ``dpois`` (``log(y!)`` is
     ``gammaln(y + 1)`` for non-integer y), so they compare with R's flexmix.
@@ -213,7 +252,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         tags.target_tags.positive_only = True
         return tags
 
-    def _encode_target(self, y, X, *, fitting):
+    def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:
             y = check_array(y, ensure_2d=False, dtype="numeric")
             y = _target_column(y)
@@ -236,7 +275,67 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 "log-likelihood overflows. Fit y / c with sample_weight=c for a "
                 f"large c (the same Poisson model of the rates){wider}."
             )
-        return encode_counts(y).astype(y.dtype, copy=False)
+        exposure = _check_exposure(exposure, y.shape[0])
+        if exposure is not None and y.dtype != np.float64:
+            tiny = float(np.finfo(y.dtype).tiny)
+            big = float(np.finfo(y.dtype).max)
+            if np.min(exposure) < tiny or np.max(exposure) > big:
+                raise ValueError(
+                    f"exposure has values outside {y.dtype}'s range: use float64 "
+                    "X, or exposures in another unit."
+                )
+        return encode_counts(y, exposure).astype(y.dtype, copy=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, exposure=None):
+        self._fit_with(X, y, sample_weight, exposure=exposure)
+        self._exposure_given = exposure is not None
+        return self
+
+    fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.fit.__doc__)
+
+    def partial_fit(self, X, y, sample_weight=None, exposure=None):
+        self._validate_params()
+        given = getattr(self, "_exposure_given", False) and hasattr(self, "n_experts_")
+        self._partial_fit_with(X, y, sample_weight, exposure=exposure)
+        self._exposure_given = given or exposure is not None
+        return self
+
+    partial_fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.partial_fit.__doc__)
+    partial_fit = available_if(_sgd_solver)(
+        _fit_context(prefer_skip_nested_validation=True)(partial_fit)
+    )
+
+    def log_likelihood_samples(self, X, y, exposure=None):
+        return self._log_likelihood_samples(X, y, exposure=exposure)
+
+    def responsibilities(self, X, y, exposure=None):
+        return self._responsibilities(X, y, exposure=exposure)
+
+    def bic(self, X, y, exposure=None):
+        return self._bic(X, y, exposure=exposure)
+
+    def icl(self, X, y, exposure=None):
+        return self._icl(X, y, exposure=exposure)
+
+    def aic(self, X, y, exposure=None):
+        return self._aic(X, y, exposure=exposure)
+
+    def std_errors(self, X, y, sample_weight=None, exposure=None):
+        return self._std_errors(X, y, sample_weight, exposure=exposure)
+
+    for _method in (
+        log_likelihood_samples,
+        responsibilities,
+        bic,
+        icl,
+        aic,
+        std_errors,
+    ):
+        _method.__doc__ = _exposure_doc(
+            getattr(BaseMixtureOfExperts, _method.__name__).__doc__
+        )
+    del _method
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._all_zero = not np.any(Y[0][sample_weight > 0] > 0)
@@ -253,8 +352,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                     "MoEPoissonRegressor's experts predict mean counts: give a "
                     "regressor (PoissonRegressor, a tree with criterion='poisson')."
                 )
-            positive = sample_weight > 0
-            mean = np.average(Y[0][positive], weights=sample_weight[positive])
+            # the mean rate per unit exposure
+            mean = np.sum(sample_weight * Y[0]) / np.sum(sample_weight * np.exp(Y[3]))
             return CountExperts(
                 self.expert_estimator,
                 rate_floor=RATE_FLOOR * max(float(mean), 1.0),
@@ -350,6 +449,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         experts = problem.experts
         with np.errstate(over="ignore", invalid="ignore"):
             log_rates = experts.log_rates(xp, problem.design, best.expert_params)
+            log_rates = log_rates + problem.Y[3, ...][None, :]  # the exposures'
             mean = xp.sum(xp.exp(log_gate + log_rates), axis=0)
             predicted = float(xp.sum(problem.sample_weight * mean))
         observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
@@ -407,7 +507,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             return coef.T @ design
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
-    def predict(self, X, return_std=False):
+    def predict(self, X, return_std=False, exposure=None):
         """Predict the mixture mean (and standard deviation) of the counts.
 
         Parameters
@@ -418,6 +518,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             Whether to return the standard deviation of the predictive mixture,
             ``sqrt(sum_k g_k (mu_k + (mu_k - mean)^2))`` (a Poisson expert's
             variance is its mean ``mu_k``).
+        exposure : array-like of shape (n_samples,), default=None
+            The samples' positive exposures: each expert's mean count is
+            ``mu_k = exposure * exp(x~ . b_k)``. None: every exposure is 1,
+            which predicts the rates per unit exposure.
 
         Returns
         -------
@@ -426,6 +530,28 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True.
         """
+        if exposure is not None:
+            return self._predict_exposed(X, return_std, exposure)
+        return self._predict(X, return_std)
+
+    def _predict_exposed(self, X, return_std, exposure):
+        """:meth:`predict` with exposures: ``sum_k g_k mu_k`` scales with them,
+        and the variance ``sum_k g_k mu_k + sum_k g_k (mu_k - mean)^2`` has a
+        part of each degree."""
+        check_is_fitted(self)
+        exposure = _check_exposure(exposure, _num_samples(X))
+        if not return_std:
+            mean = self._predict(X, False)
+            return mean * as_compute(array_namespace(mean), exposure, mean)
+        # the mixture of the unit rates: its mean m and the spread of the
+        # rates about it, sqrt(std^2 - m)
+        mean, spread = self._predict(X, True, spread=True)
+        xp = array_namespace(mean)
+        exposure = as_compute(xp, exposure, mean)
+        std = xp.sqrt(exposure * mean + (exposure * spread) ** 2)
+        return exposure * mean, std
+
+    def _predict(self, X, return_std, spread=False):
 
         def compute(xp, design):
             if self._top_k() is not None:  # only the selected experts
@@ -444,20 +570,24 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return mean
-            return mean, mixture_std(xp, weight, rate, rate, mean)
+            variance = xp.zeros_like(rate) if spread else rate
+            return mean, mixture_std(xp, weight, rate, variance, mean)
 
         # rates or gates that overflow (X far from the training data) raise in
         # _map_rows
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._map_rows(X, compute, "predict")
 
-    def predict_distribution(self, X):
+    def predict_distribution(self, X, exposure=None):
         """The predictive Poisson mixture p(y | x) of each row of X.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             The input samples.
+        exposure : array-like of shape (n_samples,), default=None
+            The samples' positive exposures, which multiply the experts' rates
+            (as in :meth:`predict`). None: every exposure is 1.
 
         Returns
         -------
@@ -469,6 +599,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             each row holds only its ``top_k`` selected experts.
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
+        exposure = _check_exposure(exposure, _num_samples(X))
 
         def compute(xp, design):
             if self._top_k() is not None:
@@ -485,9 +616,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             weights, rates = self._map_rows(X, compute, "predict_distribution")
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
-        return PredictivePoissonMixture(weights, to_numpy(rates))
+        rates = to_numpy(rates)
+        if exposure is not None:
+            rates = rates * exposure[:, None].astype(rates.dtype)
+        return PredictivePoissonMixture(weights, rates)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, exposure=None):
         """D^2, the fraction of Poisson deviance explained, of the predictions.
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Poisson
@@ -502,13 +636,28 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             The counts.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        exposure : array-like of shape (n_samples,), default=None
+            The samples' positive exposures (see :meth:`predict`). A model
+            fitted with exposures warns when it is scored without them: its
+            predictions are then rates per unit exposure, not counts. In a
+            cross-validation, enable scikit-learn's metadata routing and
+            request it for both ``fit`` and ``score`` (see :ref:`counts`).
 
         Returns
         -------
         score : float
-            D^2 of ``self.predict(X)`` against y.
+            D^2 of ``self.predict(X, exposure=exposure)`` against y.
         """
-        y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
+        check_is_fitted(self)
+        if exposure is None and getattr(self, "_exposure_given", False):
+            _warn_user(
+                f"{type(self).__name__} was fitted with exposure, and score "
+                "was called without it: the predictions are the rates per unit "
+                "exposure, compared with counts. Pass the samples' exposure "
+                "(in a cross-validation, request it: set_score_request)."
+            )
+        y_pred = self.predict(X, exposure=exposure)
+        y_pred = np.asarray(to_numpy(y_pred), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -532,5 +681,7 @@ def _unweighted_zero(xp, weight, rate):
 
 
 def _count_moments(Y, sample_weight):
-    """(weight sum, weighted sum of the counts) of an encoded target."""
-    return float(np.sum(sample_weight)), float(np.sum(sample_weight * Y[0]))
+    """(weighted sum of the exposures, weighted sum of the counts) of an encoded
+    target."""
+    exposure = np.exp(Y[3])
+    return float(np.sum(sample_weight * exposure)), float(np.sum(sample_weight * Y[0]))

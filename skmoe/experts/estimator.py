@@ -350,8 +350,11 @@ class CountExperts(EstimatorExperts):
     ``PoissonRegressor``, ``HistGradientBoostingRegressor(loss="poisson")``,
     a tree with ``criterion="poisson"``), floored at ``rate_floor`` so that a
     leaf of zero counts, or a negative prediction, keeps a finite
-    log-likelihood. The clones are fitted to the counts (row 0 of the target
-    of ``poisson.encode_counts``).
+    log-likelihood. The clones are fitted to the rates ``y / exposure`` with
+    the weights times the exposures (rows 0 and 3 of the target of
+    ``poisson.encode_counts``): for a model of Poisson deviance, the same
+    objective as the counts with the offset ``log(exposure)``; expert k's mean
+    count is then ``exposure f_k(x)``.
     """
 
     task = "regression"
@@ -371,10 +374,13 @@ class CountExperts(EstimatorExperts):
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         from .poisson import log_likelihood
 
-        return log_likelihood(np, self.log_rates(xp, design, params), Y)
+        eta = self.log_rates(xp, design, params) + np.asarray(Y[3])[None, :]
+        return log_likelihood(np, eta, Y)
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
-        counts = np.asarray(Y[0])
+        exposure = np.exp(np.asarray(Y[3]))
         X = self.features(design)
         former = params["estimators"]
-        return {"estimators": self._fit_each(X, counts, weighted_resp, former)}
+        weighted_resp = np.asarray(weighted_resp) * exposure[None, :]
+        rates = np.asarray(Y[0]) / exposure
+        return {"estimators": self._fit_each(X, rates, weighted_resp, former)}

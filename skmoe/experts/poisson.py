@@ -69,15 +69,19 @@ def log_likelihood(xp, eta: Array, Y: Array) -> Array:
     return y * d - excess + base
 
 
-def encode_counts(y) -> np.ndarray:
-    """The target as :class:`PoissonExperts` takes it, (3, n_samples) in float64:
-    ``y``, ``log(y)`` (0 where y = 0) and ``y log(y) - y - log(y!)`` (by
+def encode_counts(y, exposure=None) -> np.ndarray:
+    """The target as :class:`PoissonExperts` takes it, (4, n_samples) in float64:
+    ``y``, ``log(y)`` (0 where y = 0), ``y log(y) - y - log(y!)`` (by
     Stirling's formula about ``-log(2 pi y) / 2``, small where its terms are
-    large)."""
+    large) and the offset ``log(exposure)`` (0 without ``exposure``), which
+    every expert's log rate adds: ``E[y | x, k] = exposure exp(x~ . b_k)``."""
     y = np.asarray(y, dtype=np.float64)
     with np.errstate(divide="ignore"):
         log_y = np.where(y > 0, np.log(y), 0.0)
-    return np.stack([y, log_y, special.xlogy(y, y) - y - special.gammaln(y + 1)])
+    offset = np.zeros_like(y) if exposure is None else np.log(exposure)
+    return np.stack(
+        [y, log_y, special.xlogy(y, y) - y - special.gammaln(y + 1), offset]
+    )
 
 
 class PoissonExperts(ExpertFamily):
@@ -95,8 +99,10 @@ class PoissonExperts(ExpertFamily):
     ``PoissonRegressor``.
 
     Parameters: ``coef`` (n_features + 1, K), intercepts in row 0. The target
-    ``Y`` is (3, n_samples), from :func:`encode_counts`: the counts ``y`` (any
-    non-negative numbers), ``log(y)`` and ``y log(y) - y - log(y!)``, so that
+    ``Y`` is (4, n_samples), from :func:`encode_counts`: the counts ``y`` (any
+    non-negative numbers), ``log(y)``, ``y log(y) - y - log(y!)`` and the
+    offset ``log(exposure)``, which each expert's log rate adds (R's
+    ``offset()``, glum's ``offset``), so that
     log-likelihoods are those of the Poisson distribution (the log-gamma is
     computed once on the host: the Array API has none), written as
     ``y (d - expm1(d)) + y log(y) - y - log(y!)`` with ``d = log(rate / y)``:
@@ -132,12 +138,13 @@ class PoissonExperts(ExpertFamily):
         return params["coef"].T @ design
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
-        return log_likelihood(xp, self.log_rates(xp, design, params), Y)
+        eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
+        return log_likelihood(xp, eta, Y)
 
-    def _objectives(self, xp, design, y, weighted_resp, coef, mask, alpha):
+    def _objectives(self, xp, design, y, offset, weighted_resp, coef, mask, alpha):
         """Each expert's M-step objective at ``coef`` (K,), and the rates'
-        derivatives there."""
-        eta = coef.T @ design
+        derivatives there (``offset``: the samples' log exposures)."""
+        eta = coef.T @ design + offset[None, :]
         rate, slope = rates(xp, eta)
         fit = xp.sum(weighted_resp * (y[None, :] * eta - rate), axis=1)
         return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0), slope
@@ -151,17 +158,18 @@ class PoissonExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
-        y = Y[0, ...]
+        y, offset = Y[0, ...], Y[3, ...]
         mask = penalty_mask(xp, design)
         coef = params["coef"]
         n_steps = NEWTON_STEPS
         if not bool(xp.any(coef != 0)):
-            coef = self._intercepts(xp, design, y, weighted_resp)
+            coef = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
             n_steps = COLD_NEWTON_STEPS
         penalty = alpha * diag(xp, mask)
         # one product of coefficients and design per step and per trial: the
         # accepted trial's rates give the next step's gradient and Hessian
-        value, slope = self._objectives(xp, design, y, weighted_resp, coef, mask, alpha)
+        problem = (design, y, offset, weighted_resp)
+        value, slope = self._objectives(xp, *problem, coef, mask, alpha)
         for _ in range(n_steps):
             grad = design @ (weighted_resp * (y[None, :] - slope)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
@@ -173,13 +181,14 @@ class PoissonExperts(ExpertFamily):
                 direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
                 direction = direction[:, :, 0].T
             coef, value, slope = self._halving(
-                xp, design, y, weighted_resp, coef, direction, value, slope, mask, alpha
+                xp, problem, coef, direction, value, slope, mask, alpha
             )
         return {"coef": coef}
 
-    def _intercepts(self, xp, design, y, weighted_resp):
-        """Coefficients with zero slopes and each expert's best intercept."""
-        mass = xp.sum(weighted_resp, axis=1)
+    def _intercepts(self, xp, design, y, exposure, weighted_resp):
+        """Coefficients with zero slopes and each expert's best intercept: the
+        log of its counts over its exposure."""
+        mass = (weighted_resp @ exposure[:, None])[:, 0]
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         mean = (weighted_resp @ y[:, None])[:, 0] / xp.clip(mass, tiny, None)
         overall = xp.sum(weighted_resp @ y[:, None]) / xp.clip(xp.sum(mass), tiny, None)
@@ -192,13 +201,12 @@ class PoissonExperts(ExpertFamily):
         )
         return xp.concat([intercept[None, :], slopes], axis=0)
 
-    def _halving(
-        self, xp, design, y, weighted_resp, coef, direction, value, slope, mask, alpha
-    ):
+    def _halving(self, xp, problem, coef, direction, value, slope, mask, alpha):
         """Each expert's step ``t_k direction_k``, halved until its objective does
         not decrease (``t_k = 0`` if it still does); the new coefficients, their
         objectives and their rates' derivatives (``value`` and ``slope``: at
-        ``coef``)."""
+        ``coef``; ``problem``: the arguments of :meth:`_objectives` before
+        the coefficients)."""
         step = xp.ones_like(value)
         for _ in range(MAX_HALVINGS + 1):
             trial = coef + step[None, :] * direction
@@ -206,7 +214,7 @@ class PoissonExperts(ExpertFamily):
             # need not warn
             with np.errstate(over="ignore", invalid="ignore"):
                 trial_value, trial_slope = self._objectives(
-                    xp, design, y, weighted_resp, trial, mask, alpha
+                    xp, *problem, trial, mask, alpha
                 )
             accepted = trial_value >= value  # False where NaN
             if self.shared:  # one step for all: the shared rows move as one
@@ -225,7 +233,8 @@ class PoissonExperts(ExpertFamily):
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef = params["coef"]
-        _, slope = rates(xp, self.log_rates(xp, design, params))
+        eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
+        _, slope = rates(xp, eta)
         grad = design @ (weighted_resp * (Y[0, ...][None, :] - slope)).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
         # shared rows: each of the K equal entries gets the mean of their
@@ -236,9 +245,9 @@ class PoissonExperts(ExpertFamily):
         return {"coef": xp.take(params["coef"], keep, axis=1)}
 
     def start_target(self, Y):
-        # the counts on the scale of the log link: k-means on y itself would be
+        # the rates on the scale of the log link: k-means on y itself would be
         # drawn to the largest counts
-        return np.log1p(Y[0])
+        return np.log1p(Y[0] * np.exp(-Y[3]))
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]

@@ -1,0 +1,215 @@
+"""MoEPoissonRegressor's ``exposure``: the offset ``log(exposure)`` in every
+expert's log rate, checked against the Poisson likelihood written out with
+scipy, the closed-form Fisher information and scikit-learn's routing."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from scipy import optimize, special, stats
+from sklearn.linear_model import PoissonRegressor
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+
+from skmoe import MoEPoissonRegressor
+
+
+def _counts(n=1500, seed=0):
+    """Two regimes of log rate per unit exposure, over exposures 0.1 to 5."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    exposure = rng.uniform(0.1, 5, n)
+    log_rate = np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0] / 2)
+    return X, rng.poisson(exposure * np.exp(log_rate)), exposure
+
+
+def _mixture_log_likelihood(theta, X, y, exposure, n_experts):
+    """sum_i log sum_k pi_k Poisson(y_i; exposure_i exp(a_k + b_k x_i)), with
+    pi the softmax of (0, theta[:K - 1]) (a constant gate)."""
+    logits = np.concatenate([[0.0], theta[: n_experts - 1]])
+    coef = theta[n_experts - 1 :].reshape(2, n_experts)
+    mean = exposure[:, None] * np.exp(coef[0] + X[:, :1] * coef[1])
+    log_p = stats.poisson.logpmf(y[:, None], mean) + special.log_softmax(logits)
+    return float(np.sum(special.logsumexp(log_p, axis=1)))
+
+
+def test_one_expert_is_the_poisson_glm_with_offset():
+    X, y, exposure = _counts()
+    reg = MoEPoissonRegressor(n_experts=1, alpha=0, tol=1e-12, max_iter=200)
+    reg.fit(X, y, exposure=exposure)
+    D = np.column_stack([np.ones(len(y)), X])
+
+    def objective(b):
+        eta = D @ b + np.log(exposure)
+        return -np.sum(y * eta - np.exp(eta)), -D.T @ (y - np.exp(eta))
+
+    best = optimize.minimize(objective, np.zeros(2), jac=True, method="BFGS")
+    fitted = np.r_[reg.expert_intercept_, reg.expert_coef_[0]]
+    np.testing.assert_allclose(fitted, best.x, atol=1e-6)
+    # the inverse Fisher information of the GLM with offset
+    rate = exposure * np.exp(D @ best.x)
+    se = np.sqrt(np.diag(np.linalg.inv(D.T @ (D * rate[:, None]))))
+    out = reg.std_errors(X, y, exposure=exposure)
+    np.testing.assert_allclose(
+        np.r_[out.expert_intercept_, out.expert_coef_[0]], se, rtol=1e-4
+    )
+    # the log-likelihood of each sample is the Poisson pmf's
+    np.testing.assert_allclose(
+        reg.log_likelihood_samples(X, y, exposure=exposure),
+        stats.poisson.logpmf(y, rate),
+        rtol=1e-9,
+    )
+
+
+def test_em_fit_is_a_maximum_of_the_mixture_likelihood_with_offset():
+    X, y, exposure = _counts()
+    reg = MoEPoissonRegressor(
+        n_experts=2, gate="constant", alpha=0, tol=1e-10, random_state=0
+    ).fit(X, y, exposure=exposure)
+    pi = reg.predict_gate(X[:1])[0]
+    theta = np.r_[np.log(pi[1:] / pi[0]), reg.expert_intercept_, reg.expert_coef_[:, 0]]
+    at_fit = _mixture_log_likelihood(theta, X, y, exposure, 2)
+    np.testing.assert_allclose(
+        at_fit, np.sum(reg.log_likelihood_samples(X, y, exposure=exposure)), rtol=1e-10
+    )
+    polished = optimize.minimize(
+        lambda t: -_mixture_log_likelihood(t, X, y, exposure, 2), theta, method="BFGS"
+    )
+    assert -polished.fun - at_fit < 1e-4
+
+
+def test_exposure_unit_shifts_the_intercepts_only():
+    X, y, exposure = _counts(n=800)
+    params = dict(n_experts=2, random_state=0, tol=1e-10)
+    a = MoEPoissonRegressor(**params).fit(X, y, exposure=exposure)
+    b = MoEPoissonRegressor(**params).fit(X, y, exposure=60 * exposure)
+    np.testing.assert_allclose(
+        b.expert_intercept_, a.expert_intercept_ - np.log(60), atol=1e-5
+    )
+    np.testing.assert_allclose(b.expert_coef_, a.expert_coef_, atol=1e-5)
+    # the regimes' laws per unit exposure (x < 0: 1 - x, else 1 + x / 2)
+    order = np.argsort(a.expert_coef_[:, 0])
+    np.testing.assert_allclose(a.expert_coef_[order, 0], [-1, 0.5], atol=0.1)
+    np.testing.assert_allclose(a.expert_intercept_, [1, 1], atol=0.1)
+    np.testing.assert_allclose(
+        b.predict(X, exposure=60 * exposure), a.predict(X, exposure=exposure), rtol=1e-5
+    )
+
+
+def test_unit_exposure_is_no_exposure():
+    X, y, _ = _counts(n=600)
+    a = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    b = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+        X, y, exposure=np.ones(len(y))
+    )
+    np.testing.assert_array_equal(a.expert_coef_, b.expert_coef_)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X, exposure=np.ones(len(y))))
+
+
+def test_predictions_scale_with_exposure():
+    X, y, exposure = _counts(n=800)
+    reg = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y, exposure=exposure)
+    mean, std = reg.predict(X, return_std=True, exposure=exposure)
+    gate = reg.predict_gate(X)
+    mu = exposure[:, None] * np.exp(reg.expert_intercept_ + X @ reg.expert_coef_.T)
+    expected_mean = np.sum(gate * mu, axis=1)
+    expected_var = np.sum(gate * (mu + (mu - expected_mean[:, None]) ** 2), axis=1)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-10)
+    np.testing.assert_allclose(std, np.sqrt(expected_var), rtol=1e-10)
+    np.testing.assert_allclose(mean, exposure * reg.predict(X), rtol=1e-12)
+    dist = reg.predict_distribution(X[:50], exposure=exposure[:50])
+    np.testing.assert_allclose(dist.mean(), expected_mean[:50], rtol=1e-10)
+    pmf = np.sum(gate[:50] * stats.poisson.pmf(y[:50, None], mu[:50]), axis=1)
+    np.testing.assert_allclose(dist.pmf(y[:50]), pmf, rtol=1e-10)
+    # D^2 of the counts' predictions, as PoissonRegressor.score computes it
+    from sklearn.metrics import d2_tweedie_score
+
+    assert reg.score(X, y, exposure=exposure) == pytest.approx(
+        d2_tweedie_score(y, expected_mean, power=1), rel=1e-12
+    )
+
+
+def test_score_without_exposure_after_fitting_with_it_warns():
+    X, y, exposure = _counts(n=400)
+    reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
+    with pytest.warns(UserWarning, match="fitted with exposure"):
+        reg.score(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg.score(X, y, exposure=exposure)
+        MoEPoissonRegressor(n_experts=1).fit(X, y).score(X, y)
+
+
+@pytest.mark.parametrize(
+    "exposure, message",
+    [
+        (np.zeros(300), "not positive"),
+        (-np.ones(300), "not positive"),
+        (np.ones(299), r"shape \(299,\)"),
+        (np.ones((300, 2)), r"shape \(300, 2\)"),
+        (np.full(300, np.nan), "exposure contains NaN"),
+        (np.full(300, np.inf), "exposure contains infinity"),
+    ],
+)
+def test_bad_exposure_is_refused(exposure, message):
+    X, y, good = _counts(n=300)
+    with pytest.raises(ValueError, match=message):
+        MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
+    reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=good)
+    for method in (reg.predict, reg.predict_distribution):
+        with pytest.raises(ValueError, match=message):
+            method(X, exposure=exposure)
+    with pytest.raises(ValueError, match=message):
+        reg.bic(X, y, exposure=exposure)
+
+
+def test_cross_validation_routes_exposure_to_fit_and_score():
+    X, y, exposure = _counts(n=900)
+    folds = KFold(3)
+    manual = [
+        MoEPoissonRegressor(n_experts=2, random_state=0)
+        .fit(X[train], y[train], exposure=exposure[train])
+        .score(X[test], y[test], exposure=exposure[test])
+        for train, test in folds.split(X)
+    ]
+    with sklearn.config_context(enable_metadata_routing=True):
+        reg = MoEPoissonRegressor(n_experts=2, random_state=0)
+        reg.set_fit_request(exposure=True).set_score_request(exposure=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            scores = cross_validate(reg, X, y, params={"exposure": exposure}, cv=folds)
+        search = GridSearchCV(reg, {"n_experts": [1, 2]}, cv=folds)
+        search.fit(X, y, exposure=exposure)
+    np.testing.assert_allclose(scores["test_score"], manual, rtol=1e-12)
+    assert search.best_params_ == {"n_experts": 2}
+
+
+def test_estimator_experts_fit_the_offset_model():
+    # PoissonRegressor experts on the rates with weights times the exposures
+    # fit the same model as the built-in experts with the offset
+    X, y, exposure = _counts(n=1000)
+    params = dict(n_experts=2, random_state=0, tol=1e-9, max_iter=1000)
+    builtin = MoEPoissonRegressor(alpha=0, **params).fit(X, y, exposure=exposure)
+    glm = PoissonRegressor(alpha=0, tol=1e-10, max_iter=1000)
+    wrapped = MoEPoissonRegressor(expert_estimator=glm, **params)
+    wrapped.fit(X, y, exposure=exposure)
+    ll = [
+        np.sum(m.log_likelihood_samples(X, y, exposure=exposure))
+        for m in (builtin, wrapped)
+    ]
+    assert ll[1] == pytest.approx(ll[0], abs=1e-3)
+    np.testing.assert_allclose(
+        wrapped.predict(X, exposure=exposure),
+        builtin.predict(X, exposure=exposure),
+        rtol=1e-3,
+    )
+
+
+def test_partial_fit_learns_the_rates_per_unit_exposure():
+    X, y, exposure = _counts(n=1000)
+    reg = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
+    for _ in range(20):
+        reg.partial_fit(X, y, exposure=exposure)
+    glm = MoEPoissonRegressor(n_experts=1, alpha=0).fit(X, y, exposure=exposure)
+    np.testing.assert_allclose(reg.expert_coef_, glm.expert_coef_, atol=0.01)
+    np.testing.assert_allclose(reg.expert_intercept_, glm.expert_intercept_, atol=0.01)
