@@ -52,6 +52,7 @@ def _regression(n=200, seed=0):
         "poisson",
         "gaussian_shared",
         "poisson_shared",
+        "poisson_exposure",
         "logistic_shared",
         "logistic_shared_cg",
     ],
@@ -65,7 +66,10 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
         experts, Y = GaussianLinearExperts(variance_floor=1e-6, shared=shared), y
     elif family.startswith("poisson"):
         counts = np.round(np.exp(y / 2))
-        experts, Y = PoissonExperts(shared), encode_counts(counts)
+        exposure = None
+        if family.endswith("exposure"):  # the offset log(exposure)
+            exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
+        experts, Y = PoissonExperts(shared), encode_counts(counts, exposure)
     else:
         experts = LogisticExperts(n_classes=2, shared=shared)
         Y = np.eye(2)[(y > 0).astype(int)].T
@@ -201,6 +205,29 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
         assert isinstance(dist.rates, np.ndarray)
         np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
         np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
+
+
+@dispatch
+def test_poisson_exposure_under_dispatch_matches_numpy():
+    X, y = _regression()
+    exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
+    counts = np.round(exposure * np.exp(y / 2))
+    reference = MoEPoissonRegressor(2, n_init=2, random_state=0)
+    reference.fit(X, counts, exposure=exposure)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys, es = (xps.asarray(a) for a in (X, counts, exposure))
+        model = MoEPoissonRegressor(2, n_init=2, random_state=0)
+        model.fit(Xs, ys, exposure=es)
+        mean, std = model.predict(Xs, return_std=True, exposure=es)
+        assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
+        expected = reference.predict(X, return_std=True, exposure=exposure)
+        for got, want in zip((mean, std), expected, strict=True):
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+        np.testing.assert_allclose(
+            model.score(Xs, ys, exposure=es),
+            reference.score(X, counts, exposure=exposure),
+            rtol=1e-6,
+        )
 
 
 @dispatch
