@@ -1856,8 +1856,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gradient, ``2 P`` passes over the data for P parameters, in units of
         the standardized features (relative error about 1e-8), in float64 on
         the CPU whatever the fit's device. Where the information, within the
-        identified subspace and in those units, has an eigenvalue at most
-        1e-8 times the larger of its largest eigenvalue and ``sum(w)``
+        identified subspace and in those units, is at most 1e-8 per unit
+        weight along a coordinate, or, with every coordinate scaled to unit
+        information, has an eigenvalue at most 1e-8 times its largest
         (singular or not positive definite: a constant or duplicated feature
         with ``alpha=0``, an expert no sample supports, separated classes, or
         a fit that did not reach a maximum), a warning names the affected
@@ -1924,6 +1925,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)
+        gate_params, expert_params = self._fitted_start(np, design, offset)
+        Y, expert_params = self._inference_target(Y, expert_params, sample_weight)
         problem = EMProblem(
             design,
             Y,
@@ -1934,7 +1937,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             None,
             own_gate_design,
         )
-        gate_params, expert_params = self._fitted_start(np, design, offset)
         columns = {"gate": self._gate_columns, "expert": self._expert_columns}
         offsets = {
             group: _take_columns(np, offset, part, axis=0)
@@ -1963,6 +1965,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._warn_degenerate(out, n_degenerate)
         return Bunch(**{name: self._like(X, value) for name, value in out.items()})
 
+    def _inference_target(self, Y, expert_params, sample_weight):
+        """The encoded target and the experts' parameters :meth:`std_errors`
+        differentiates at: an equivalent form of the fitted model that keeps
+        its finite differences precise (unchanged by default)."""
+        return Y, expert_params
+
     @staticmethod
     def _warn_degenerate(out, n_degenerate):
         """Warn that the information is not positive definite, naming the
@@ -1983,9 +1991,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         _warn_user(
             f"std_errors: the observed information is singular or not positive "
-            f"definite along {n_degenerate} direction(s) (eigenvalues at most "
-            f"{DEGENERATE_TOL:g} times the larger of the largest eigenvalue and "
-            f"the weights' sum): {consequence}. Causes: a constant or duplicated "
+            f"definite along {n_degenerate} direction(s) (an information of at "
+            f"most {DEGENERATE_TOL:g} per unit weight, or an eigenvalue at most "
+            f"{DEGENERATE_TOL:g} times the largest with every parameter scaled "
+            f"to unit information): {consequence}. Causes: a constant or duplicated "
             "feature with alpha=0, an expert that no sample supports, separated "
             "classes, or a fit that did not reach a maximum; a larger alpha, "
             "fewer experts or a refit may help."

@@ -41,14 +41,17 @@ from .gates import ConstantGate, SoftmaxGate
 
 #: Central-difference step in the packed (unit-scaled) coordinates.
 STEP = 1e-4
-#: An eigenvalue of the observed information (in the packed coordinates, within
-#: the identified subspace) at most ``DEGENERATE_TOL * max(largest eigenvalue,
-#: sum of the weights)`` counts as zero: the information is not positive definite
-#: along its eigenvector. In these coordinates a parameter fitted to a share s of
-#: the samples has an information of about s per unit weight, so this flags
-#: directions the data determine a hundred million times worse than that (a
-#: constant or duplicated feature with alpha=0, an expert or a class no sample
-#: supports), and negative eigenvalues (not a maximum).
+#: A coordinate of the observed information (in the packed coordinates, within
+#: the identified subspace) with at most ``DEGENERATE_TOL`` information per
+#: unit weight, or an eigenvalue at most ``DEGENERATE_TOL`` times the largest
+#: once every coordinate is scaled to unit information (see
+#: :func:`_equilibrated_eigh`), counts as zero: the information is not positive
+#: definite along it. In the packed coordinates a parameter fitted to a share s
+#: of the samples has an information of about s per unit weight, so this flags
+#: directions the data determine a hundred million times worse than that (an
+#: expert or a class no sample supports), directions that other parameters
+#: determine to within that (a constant or duplicated feature with alpha=0),
+#: and negative eigenvalues (not a maximum).
 DEGENERATE_TOL = 1e-8
 #: A standard error is infinite where the parameter's row of the map from the
 #: free coordinates has a component along the degenerate directions larger than
@@ -183,9 +186,8 @@ def covariance(problem, gate_params, expert_params, offsets):
     information = -total * hessian(problem, packer, theta)
     basis = free_basis(problem.gate, problem.experts, packer.layout)
     reduced = basis.T @ information @ basis
-    eigenvalues, vectors = np.linalg.eigh(0.5 * (reduced + reduced.T))
-    size = max(float(np.max(eigenvalues, initial=0.0)), total)
-    positive = eigenvalues > DEGENERATE_TOL * size
+    reduced = 0.5 * (reduced + reduced.T)
+    directions, eigenvalues, positive, informed = _equilibrated_eigh(reduced, total)
     # packed coordinates -> parameters: units, the log of the variance, offsets
     groups = {"gate": gate_params, "expert": expert_params}
     jacobian = packer.scale.copy()
@@ -201,8 +203,54 @@ def covariance(problem, gate_params, expert_params, offsets):
             maps.append(np.eye(n))
         start += n
     to_stored = (scipy.linalg.block_diag(*maps) * jacobian[None, :]) @ basis
-    kept = to_stored @ vectors[:, positive]
+    kept = to_stored @ directions[:, positive]
     cov = (kept / eigenvalues[positive]) @ kept.T
-    loading = np.linalg.norm(to_stored @ vectors[:, ~positive], axis=1)
+    # the directions the information does not determine, orthonormal: those of
+    # the eigenvalues refused, and the coordinates without information
+    null = np.hstack([directions[:, ~positive], np.eye(reduced.shape[0])[:, ~informed]])
+    loading = np.zeros(to_stored.shape[0])
+    if null.shape[1]:
+        loading = np.linalg.norm(to_stored @ np.linalg.qr(null)[0], axis=1)
     degenerate = loading > LOADING_TOL * np.linalg.norm(to_stored, axis=1)
-    return packer.layout, cov, degenerate, int(np.count_nonzero(~positive))
+    n_degenerate = int(np.count_nonzero(~positive) + np.count_nonzero(~informed))
+    return packer.layout, cov, degenerate, n_degenerate
+
+
+def _equilibrated_eigh(information, total):
+    """The eigen-decomposition of the information with each coordinate scaled to
+    unit information (Jacobi equilibration).
+
+    A coordinate with at most ``DEGENERATE_TOL`` information per unit weight
+    (``total``) is left out: the data do not determine it. The others are
+    scaled by ``1 / sqrt(information[j, j])``, so that experts whose
+    curvatures differ by orders of magnitude (a noiseless regime beside a
+    noisy one, rates of 0.01 beside 1e6) compare as equals, and an
+    eigenvalue at most ``DEGENERATE_TOL`` times the largest one there (or
+    negative) is a direction along which the information is singular or not
+    positive definite.
+
+    Returns
+    -------
+    directions : ndarray of shape (P, m)
+        The eigenvectors, in the unscaled coordinates (zero on the coordinates
+        left out); ``information @ directions[:, j]`` is about
+        ``eigenvalues[j] * directions[:, j] / scale``.
+    eigenvalues : ndarray of shape (m,)
+        The equilibrated information's, so that the inverse of the information
+        on the informed coordinates is ``(directions / eigenvalues) @
+        directions.T``.
+    positive : ndarray of shape (m,) of bool
+        The eigenvalues kept.
+    informed : ndarray of shape (P,) of bool
+        The coordinates not left out.
+    """
+    diagonal = np.diag(information)
+    informed = diagonal > DEGENERATE_TOL * total
+    scale = 1.0 / np.sqrt(diagonal[informed])
+    inner = information[np.ix_(informed, informed)] * np.outer(scale, scale)
+    eigenvalues, vectors = np.linalg.eigh(inner)
+    size = max(float(np.max(eigenvalues, initial=0.0)), 1.0)
+    positive = eigenvalues > DEGENERATE_TOL * size
+    directions = np.zeros((information.shape[0], vectors.shape[1]))
+    directions[informed] = vectors * scale[:, None]
+    return directions, eigenvalues, positive, informed

@@ -208,6 +208,69 @@ def test_constant_gate_gaussian_mixture_matches_numeric_hessian():
     assert np.all(se.gate_coef_ == 0)  # a constant gate has no slopes
 
 
+def test_experts_of_very_different_noise_match_numeric_hessian():
+    # a regime of noise 0.001 beside one of noise 10: curvatures 1e9 apart,
+    # which compared as one scale once made the noisy expert's standard errors
+    # inf ("the data do not determine")
+    rng = np.random.RandomState(0)
+    n = 600
+    x = rng.uniform(-3, 3, n)
+    first = x + 0.8 * rng.normal(size=n) > 0  # a soft gate
+    y = np.where(
+        first, 1 + 2 * x + 0.001 * rng.normal(size=n), -1 - x + 10 * rng.normal(size=n)
+    )
+    X = x[:, None]
+    reg = MoERegressor(n_experts=2, alpha=0, random_state=0, **TIGHT).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = reg.std_errors(X, y)
+
+    def loglik(theta):  # log-odds u0 + u1 x of expert 1; log variances
+        u0, u1, a0, b0, v0, a1, b1, v1 = theta
+        log_odds = u0 + u1 * x
+        parts = [
+            -np.logaddexp(0, log_odds)
+            + stats.norm.logpdf(y, a0 + b0 * x, np.exp(v0 / 2)),
+            -np.logaddexp(0, -log_odds)
+            + stats.norm.logpdf(y, a1 + b1 * x, np.exp(v1 / 2)),
+        ]
+        return np.sum(logsumexp(parts, axis=0))
+
+    u = 2 * reg.gate_intercept_[1], 2 * reg.gate_coef_[1, 0]
+    theta = list(u)
+    for k in range(2):
+        theta += [reg.expert_intercept_[k], reg.expert_coef_[k, 0]]
+        theta += [np.log(reg.expert_variance_[k])]
+    sd = np.sqrt(reg.expert_variance_)
+    steps = 1e-4 * np.array([1, 1, sd[0], sd[0], 1, sd[1], sd[1], 1])
+    H = numeric_hessian(loglik, np.array(theta), steps)
+    expected = np.sqrt(np.diag(np.linalg.inv(-H)))
+    got = [2 * se.gate_intercept_[1], 2 * se.gate_coef_[1, 0]]
+    for k in range(2):
+        got += [se.expert_intercept_[k], se.expert_coef_[k, 0]]
+    order = [0, 1, 2, 3, 5, 6]  # the variances' are on another scale (log)
+    np.testing.assert_allclose(got, expected[order], rtol=1e-3)
+
+
+@pytest.mark.parametrize("level, noise", [(1e12, 1.0), (1e6, 1e-6)])
+def test_target_far_from_zero_in_noise_units(level, noise):
+    # y about 1e12 noise units from 0: the finite differences once stepped the
+    # intercept below its float spacing (a NaN Hessian, LinAlgError for two
+    # experts) or kept 4 digits of the residuals (3% off for one)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 2))
+    y = level + noise * (X @ [0.5, -1.0] + rng.normal(size=150))
+    reg = MoERegressor(n_experts=1, alpha=0).fit(X, y)
+    se = reg.std_errors(X, y)
+    Xt = design(X)
+    ols = np.sqrt(np.diag(reg.expert_variance_[0] * np.linalg.inv(Xt.T @ Xt)))
+    np.testing.assert_allclose(se.expert_intercept_, ols[:1], rtol=1e-5)
+    np.testing.assert_allclose(se.expert_coef_[0], ols[1:], rtol=1e-5)
+    two = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    se = two.std_errors(X, y)
+    assert all(np.all(np.isfinite(value)) for value in se.values())
+
+
 def test_tied_variance_mixture_matches_numeric_hessian():
     rng = np.random.RandomState(4)
     n = 400
