@@ -14,8 +14,9 @@ Fisher's identity) by central differences, in the coordinates of
 logs. In those units every curvature is of order one per sample, so one step,
 ``STEP``, suits every parameter: the error of a central difference is about
 ``STEP**2`` times the third derivative (1e-8) plus the gradient's rounding over
-``STEP`` (about 1e-12, and 1e-6 where the target sits 1e6 noise units away from
-0). This reuses every family's gradient and needs no second derivatives of its
+``STEP`` (about 1e-12: the regressor is differentiated at its target less the
+target's mean, so that y far from 0 in noise units keeps its digits). This
+reuses every family's gradient and needs no second derivatives of its
 own, at the cost of ``2 P`` gradient evaluations (one E-step each) for ``P``
 packed parameters.
 
