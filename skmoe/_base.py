@@ -111,6 +111,20 @@ def _at_lower_bound(problem, result) -> np.ndarray:
     return np.flatnonzero(to_numpy(hits))
 
 
+def _few_samples(problem, result):
+    """Indices of the experts of ``result`` that handle fewer than
+    ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own
+    (their weighted share of the samples with a positive weight; the weights'
+    scale does not matter), and that number of samples. An estimator's
+    parameters are not counted: its features and intercept stand for them."""
+    usage = expert_usage(problem, result.gate_params, result.expert_params)
+    samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
+    n_features = problem.design.shape[0] - 1
+    own = problem.experts.n_own_parameters(n_features)
+    needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_features + 1 if own is None else own)
+    return np.flatnonzero(samples < needed), needed
+
+
 def _gate_collapsed(problem, result) -> np.ndarray:
     """Indices of the experts of ``result`` whose gate parameters collapsed
     (``GateFamily.collapsed``: a gaussian gate's covariance at its floor)."""
@@ -492,13 +506,18 @@ def _sgd_solver(estimator):
 def _check_finite(xp, result, method):
     """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
     that the gate's or the experts' logits or means overflow (inf - inf in the
-    softmax is NaN)."""
+    softmax is NaN), or an expert whose means are extreme (one fitted to a few
+    samples, which fit warned of) in a narrow dtype."""
     for part in result if isinstance(result, tuple) else (result,):
         if not bool(xp.all(xp.isfinite(part))):
+            wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
             raise ValueError(
-                f"{method}: X has values too large for this model, whose outputs "
-                "overflow there. Rescale the features, e.g. with "
-                "sklearn.preprocessing.StandardScaler, before fitting."
+                f"{method}: the model's outputs overflow {part.dtype} at some "
+                "rows of X: X is too large there, or an expert's predictions "
+                "are extreme (as fit warns for experts fitted to too few "
+                "samples). Rescale the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler, or refit with fewer "
+                f"experts{wider}."
             )
 
 
@@ -947,10 +966,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_message = self._gate_collapse_message(problem, best)
         if gate_message is not None:
             return gate_message
-        collapsed = _at_lower_bound(problem, best)
         n_experts = best.gate_params["coef"].shape[1]
-        if len(collapsed) == 0 or n_experts < 2 or self._degenerate_target():
+        if n_experts < 2 or self._degenerate_target():
             return None
+        collapsed = _at_lower_bound(problem, best)
+        if len(collapsed) == 0:
+            return self._few_samples_message(problem, best)
         names = ", ".join(f"expert_{name}_" for name in problem.experts.lower_bounds())
         if self._estimator_experts():
             return (
@@ -976,6 +997,32 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "n_experts='auto' (which passes over such fits), prune_threshold > 0 "
             "or, for Gaussian experts, variance_type='tied'."
         )
+
+    def _few_samples_message(self, problem, best):
+        """The text of a warning when experts of the kept run handle fewer than
+        ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own
+        (see :meth:`_collapsed`), or None: an expert with too few samples for
+        its coefficients fits them (nearly) exactly, and its predictions can be
+        extreme away from them, where its gate is small but not zero; no
+        parameter reaches a bound to say so."""
+        few, needed = _few_samples(problem, best)
+        if len(few) == 0:
+            return None
+        # a linear expert's coefficients; an estimator's features, as a scale
+        unit = "feature and intercept" if self._estimator_experts() else "parameter"
+        return (
+            f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
+            f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit} of their "
+            "own): their parameters are barely determined, and their "
+            "predictions can be extreme away from those samples. Try fewer "
+            f"experts, {self._remedy()} or prune_threshold > 0."
+        )
+
+    def _remedy(self):
+        """What besides fewer experts tames experts with too few samples."""
+        if self._estimator_experts():
+            return "a less flexible expert_estimator (max_depth, a penalty)"
+        return "n_experts='auto' (which passes over such fits)"
 
     def _gate_collapse_message(self, problem, best):
         """The text of a warning when the gate of the kept run (of several
@@ -1199,14 +1246,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         per parameter of its own (its weighted share of the samples with a
         positive weight; coefficients all experts share are not its own). Its
         likelihood is then (nearly) unbounded and BIC meaningless."""
-        experts, params = problem.experts, result.expert_params
         if len(_at_lower_bound(problem, result)) > 0:
             return True
-        usage = to_numpy(expert_usage(problem, result.gate_params, params))
-        # in samples with a positive weight (the weights' scale does not matter)
-        samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
-        per_expert = experts.n_own_parameters(problem.design.shape[0] - 1)
-        return bool(np.min(samples) < AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert)
+        return len(_few_samples(problem, result)[0]) > 0
 
     def _restart_plan(self, random_state):
         """(init method, seed) for each restart, drawn from one random state."""

@@ -21,7 +21,6 @@ from sklearn.utils.validation import (
 
 from ._backend import as_compute, host, to_numpy
 from ._base import (
-    AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
     _sgd_solver,
     _target_column,
@@ -29,7 +28,6 @@ from ._base import (
 )
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
-from ._em import expert_usage
 from ._math import mixture_std
 from ._sparse import is_sparse, selected_linear
 from .experts import PoissonExperts
@@ -392,37 +390,14 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
     def _collapse_message(self, problem, best):
-        # an expert with too few samples for its coefficients fits them (nearly)
-        # exactly, and its rate can be extreme away from them, where its gate is
-        # small but not zero: no parameter reaches a bound to say so
-        gate_message = self._gate_collapse_message(problem, best)
-        if gate_message is not None:
-            return gate_message
-        n_experts = best.gate_params["coef"].shape[1]
-        if n_experts < 2 or self._degenerate_target():
+        # Poisson experts have no parameter with a bound: few samples per
+        # coefficient, or extreme means (below), say that they collapsed
+        message = super()._collapse_message(problem, best)
+        if message is not None or best.gate_params["coef"].shape[1] < 2:
+            return message
+        if self._degenerate_target():
             return None
-        usage = to_numpy(expert_usage(problem, best.gate_params, best.expert_params))
-        samples = usage * np.count_nonzero(to_numpy(problem.sample_weight))
-        # coefficients all experts share are determined by all samples
-        own = problem.design.shape[0] - len(getattr(problem.experts, "shared", ()))
-        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * own
-        few = np.flatnonzero(samples < needed)
-        # a linear expert's coefficients; an estimator's features, as a scale
-        unit = "feature and intercept" if self._estimator_experts() else "coefficient"
-        if len(few) == 0:
-            return self._excess_message(problem, best)
-        return (
-            f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
-            f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit}): their "
-            "rates are barely determined and can be extreme away from those "
-            f"samples. Try fewer experts, {self._remedy()} or prune_threshold > 0."
-        )
-
-    def _remedy(self):
-        """What besides fewer experts tames experts with too few samples."""
-        if self._estimator_experts():
-            return "a less flexible expert_estimator (max_depth, a penalty)"
-        return "n_experts='auto' (which passes over such fits)"
+        return self._excess_message(problem, best)
 
     def _collapsed(self, problem, result) -> bool:
         # n_experts="auto" also passes over fits whose means are extreme

@@ -565,3 +565,25 @@ def test_prediction_where_an_unused_expert_overflows():
     assert np.all(np.exp(log_gate) > 0) and np.any(np.exp(linear) == np.inf)
     expected = np.exp(logsumexp(log_gate + linear, axis=1))
     np.testing.assert_allclose(model.predict(far), expected, rtol=1e-10)
+
+
+def test_float32_overflow_names_the_extreme_expert_and_float64():
+    # an expert fitted to one huge count has extreme rates; in float32 its
+    # means overflow on the training rows themselves, where rescaling the
+    # features (the former advice) cannot help
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 2)).astype(np.float32)
+    y = np.r_[rng.poisson(2, 49), 1e20]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fit warns of the expert
+        model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="overflow float32") as info:
+        model.predict(X)
+    assert "an expert's predictions are extreme" in str(info.value)
+    assert "or use float64 X" in str(info.value)
+    # float64 has the range
+    wide = MoEPoissonRegressor(n_experts=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        wide.fit(X.astype(np.float64), y)
+    assert np.all(np.isfinite(wide.predict(X.astype(np.float64))))

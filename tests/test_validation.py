@@ -7,12 +7,14 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 from sklearn.exceptions import (
     ConvergenceWarning,
     DataConversionWarning,
     NotFittedError,
 )
 from sklearn.model_selection import cross_validate
+from sklearn.preprocessing import StandardScaler
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._regressor import VARIANCE_FLOOR
@@ -584,7 +586,7 @@ def test_inputs_whose_outputs_overflow_raise_instead_of_nan(Estimator):
     model = Estimator(2, random_state=0).fit(X, target)
     assert np.all(np.isfinite(model.predict([[1e300]])))
     with np.errstate(all="ignore"):
-        with pytest.raises(ValueError, match="values too large for this model"):
+        with pytest.raises(ValueError, match="outputs overflow float64 at some rows"):
             model.predict([[1e308], [0.0]])
 
 
@@ -629,3 +631,36 @@ def test_warnings_from_a_library_in_site_packages_point_at_that_library():
         warnings.simplefilter("always")
         exec(code, namespace)
     assert [w.filename for w in caught] == [caller]
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_explicit_n_experts_warns_of_experts_with_too_few_samples(Estimator):
+    # three points far above two regimes take an expert of 3 own parameters
+    # (intercept, slope, variance); for the classifier, iris leaves an expert
+    # almost no sample. "auto" passes over such fits; an explicit n_experts
+    # used to keep them without a word
+    if Estimator is MoERegressor:
+        rng = np.random.RandomState(0)
+        X = rng.uniform(-3, 3, size=(300, 1))
+        y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0])
+        y = y + 0.3 * rng.normal(size=300)
+        X = np.r_[X, [[1.0], [1.1], [1.2]]]
+        y = np.r_[y, [30.0, 31.5, 29.0]]
+        own = 3
+    else:
+        X, y = load_iris(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        own = 5 * 2  # intercept and four slopes, for each of C - 1 = 2 classes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Estimator(n_experts=3, random_state=0).fit(X, y)
+    few = np.flatnonzero(model.expert_usage_ * len(y) < 2 * own)
+    assert len(few) > 0
+    messages = [str(w.message) for w in caught if "handle fewer than" in str(w.message)]
+    assert messages == [
+        f"Experts {few.tolist()} of the kept run handle fewer than {2 * own} "
+        "samples (2 per parameter of their own): their parameters are barely "
+        "determined, and their predictions can be extreme away from those "
+        "samples. Try fewer experts, n_experts='auto' (which passes over such "
+        "fits) or prune_threshold > 0."
+    ]
