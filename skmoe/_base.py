@@ -2246,6 +2246,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for group in (result.gate_params, result.expert_params)
             for value in group.values()
         ]
+        # a gate of other constraints than the fitted one's (gate="constant"
+        # after "softmax"): Adam's momentum moved the slopes it does not have
+        gate_params = problem.gate.conform(xp, result.gate_params)
+        result = dataclasses.replace(result, gate_params=gate_params)
         if not all(finite) or not np.isfinite(result.log_likelihood):
             raise ValueError(
                 "partial_fit diverged: the parameters or the log-likelihood became "

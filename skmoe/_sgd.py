@@ -19,15 +19,15 @@ import numpy as np
 
 from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
-from ._gradient import Packer, evaluate
+from ._gradient import Packer, evaluate, parameter_units
 from ._math import device, take_last
 
 Array = Any
 
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 #: Fewest rows (of positive weight) whose spreads fix the parameter units of
-#: ``partial_fit``; smaller first batches (one row has no spread) set them
-#: for their own epoch only.
+#: ``partial_fit``; smaller batches add their rows to the spreads of the rows
+#: seen so far (one row has no spread) until as many have been seen.
 UNIT_ROWS = 50
 
 
@@ -41,10 +41,17 @@ class SGDState:
     noise_coef: np.ndarray | None = None
     epochs: int = 0
     history: list = field(default_factory=list)
-    #: the packer's parameter units (``_gradient.parameter_units``), fixed at the
-    #: first epoch over at least ``UNIT_ROWS`` rows so that the Adam moments keep
-    #: one coordinate system (None: recomputed from the next batch)
+    #: the packer's parameter units (``_gradient.parameter_units``), fixed once
+    #: ``UNIT_ROWS`` rows have been seen so that the Adam moments keep one
+    #: coordinate system (None: recomputed from the next batch)
     units: tuple | None = None
+    #: until then, the weighted moments (weight, mean, sum of squared
+    #: deviations) of the gate's and the experts' design rows over the batches
+    #: seen, and their number of rows: a stream of small batches once took the
+    #: units of each batch's own spread, and two rows close together gave
+    #: steps so long that the rates reached 1e25 (D^2 -1e8)
+    moments: tuple | None = None
+    rows_seen: int = 0
 
 
 def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
@@ -104,9 +111,9 @@ def sgd_epoch(
 ):
     """One pass of Adam over ``index`` (default: all samples) in random batches."""
     xp = problem.xp
-    packer = Packer(problem, gate_params, expert_params, units=state.units)
-    if np.count_nonzero(to_numpy(problem.sample_weight)) >= UNIT_ROWS:
-        state.units = packer.units  # else a small batch's spreads: not kept
+    packer = Packer(
+        problem, gate_params, expert_params, units=_units(problem, expert_params, state)
+    )
     theta = packer.pack(gate_params, expert_params)
     if state.first is None or state.first.shape != theta.shape:
         state.first, state.second, state.n_steps = (
@@ -147,6 +154,64 @@ def sgd_epoch(
             rows = packer.units[0][:, None]
             state.noise_coef = state.noise_coef + learning_rate * rows**2 * noise_grad
     return packer.unpack(theta)
+
+
+def _units(problem, expert_params, state: SGDState):
+    """The parameter units of an epoch: ``state.units`` once fixed; else, for a
+    first batch of ``UNIT_ROWS`` rows or more, None (the packer takes this
+    batch's, and they are kept); else those of the rows seen so far (see
+    ``SGDState.moments``), kept once they number ``UNIT_ROWS``."""
+    if state.units is not None:
+        return state.units
+    rows = int(np.count_nonzero(to_numpy(problem.sample_weight)))
+    if state.moments is None and rows >= UNIT_ROWS:
+        state.units = parameter_units(problem, expert_params)
+        return state.units
+    weight = to_numpy(problem.sample_weight).astype(np.float64)
+    own = problem.own_gate_design
+    designs = [problem.design] + ([] if own is None else [own])
+    moments = [
+        _moments(to_numpy(design).astype(np.float64), weight) for design in designs
+    ]
+    if state.moments is not None:
+        moments = [_combine(a, b) for a, b in zip(state.moments, moments, strict=True)]
+    state.moments, state.rows_seen = moments, state.rows_seen + rows
+    expert_rows = _spread_units(moments[0], problem.alpha)
+    gate_rows = expert_rows if own is None else _spread_units(moments[1], problem.alpha)
+    target = problem.experts.target_scale(problem.xp, expert_params)
+    units = (gate_rows, expert_rows, target)
+    if state.rows_seen >= UNIT_ROWS:
+        state.units, state.moments, state.rows_seen = units, None, 0
+    return units
+
+
+def _moments(design, weight):
+    """(weight, mean, sum of squared deviations) of each row of ``design``."""
+    total = float(np.sum(weight))
+    mean = design @ weight / total if total > 0 else np.zeros(design.shape[0])
+    return total, mean, (design - mean[:, None]) ** 2 @ weight
+
+
+def _combine(a, b):
+    """The moments of two sets of rows from theirs (Chan et al.)."""
+    total = a[0] + b[0]
+    if total <= 0:
+        return a
+    delta = b[1] - a[1]
+    mean = a[1] + delta * b[0] / total
+    return total, mean, a[2] + b[2] + delta**2 * a[0] * b[0] / total
+
+
+def _spread_units(moments, alpha):
+    """``1 / sqrt(std_j^2 + alpha)`` per row from its moments, 1 for the
+    intercept and rows without spread (as ``_gradient.parameter_units``)."""
+    total, _, squares = moments
+    spread = squares / total if total > 0 else np.zeros_like(squares)
+    units = np.ones_like(spread)
+    usable = np.isfinite(spread) & (spread > 0)
+    units[usable] = 1.0 / np.sqrt(spread[usable] + alpha)
+    units[0] = 1.0
+    return units
 
 
 def _adam(theta, grad, state: SGDState, learning_rate: float):
