@@ -187,10 +187,14 @@ class Packer:
         self.units = units
         gate_rows, expert_rows, target = self.units
         rows = {"gate": gate_rows, "expert": expert_rows * target}
-        # the unit of each packed entry, in the layout's order
+        # the unit of each packed entry, in the layout's order (a row's, or
+        # per row and expert where ``units`` gives a matrix)
         self.scale = np.concatenate(
             [
-                np.broadcast_to(rows[group][:, None], shape).ravel()
+                np.broadcast_to(
+                    rows[group] if rows[group].ndim == 2 else rows[group][:, None],
+                    shape,
+                ).ravel()
                 if name == "coef"
                 and len(shape) == 2
                 and shape[0] == rows[group].shape[0]

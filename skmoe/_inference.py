@@ -10,8 +10,9 @@ square roots of its diagonal.
 The Hessian is built from the analytic gradient (:func:`skmoe._gradient.evaluate`,
 Fisher's identity) by central differences, in the coordinates of
 :class:`skmoe._gradient.Packer`: coefficients in units of standardized features
-(and, for Gaussian experts, of the noise), positive parameters (the variance) as
-logs. In those units every curvature is of order one per sample, so one step,
+(and, for Gaussian experts, of each expert's own noise: :func:`_units`), positive
+parameters (the variance) as logs. In those units every curvature is of order one
+per sample of the parameter's expert, so one step,
 ``STEP``, suits every parameter: the error of a central difference is about
 ``STEP**2`` times the third derivative (1e-8) plus the gradient's rounding over
 ``STEP`` (about 1e-12: the regressor is differentiated at its target less the
@@ -36,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._gradient import Packer, evaluate
+from ._backend import to_numpy
+from ._gradient import Packer, evaluate, parameter_units
 from .experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
 from .gates import ConstantGate, SoftmaxGate
 
@@ -123,6 +125,25 @@ def _block(family, name, shape):
     )
 
 
+def _units(problem, expert_params):
+    """The packed coordinates' units (:func:`skmoe._gradient.parameter_units`),
+    with each Gaussian expert's coefficients in units of its own noise standard
+    deviation: in one unit for all (the root mean variance), a regime of noise
+    1e-4 beside one of noise 10 took steps of 7 of its standard deviations, and
+    its standard errors came out inf (at 1e-3: 15% off). The rows
+    ``shared`` ties keep one unit, so that their K copies stay one direction
+    (:func:`_block`)."""
+    gate_rows, expert_rows, target = parameter_units(problem, expert_params)
+    experts = problem.experts
+    if not isinstance(experts, GaussianLinearExperts):
+        return gate_rows, expert_rows, target
+    noise = np.sqrt(np.asarray(to_numpy(expert_params["variance"]), dtype=np.float64))
+    rows = np.outer(expert_rows, noise)
+    for row in experts.shared:
+        rows[row] = expert_rows[row] * target
+    return gate_rows, rows, 1.0
+
+
 def hessian(problem, packer: Packer, theta: np.ndarray) -> np.ndarray:
     """Symmetrized central-difference Hessian of the per-sample penalized
     objective in the packed coordinates, from its analytic gradient."""
@@ -181,7 +202,7 @@ def covariance(problem, gate_params, expert_params, offsets):
     n_degenerate : int
         The number of such directions.
     """
-    packer = Packer(problem, gate_params, expert_params)
+    packer = Packer(problem, gate_params, expert_params, _units(problem, expert_params))
     theta = packer.pack(gate_params, expert_params)
     total = float(np.sum(problem.sample_weight))
     information = -total * hessian(problem, packer, theta)
