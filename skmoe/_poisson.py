@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 
 from ._backend import as_compute, host, to_numpy
 from ._base import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
     _sgd_solver,
     _target_column,
@@ -367,14 +368,36 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         # 50 passes over data of mean count 3): they are reset from the next
         # batch that has counts (_update_experts)
         self._count_moments = _count_moments(Y, sample_weight)
-        if self._count_moments[1] > 0:
-            return params
+        total, counts = self._count_moments
+        if counts > 0:
+            log_rate = math.log(counts / total)
+            return self._few_rows_start(xp, params, log_rate, sample_weight)
         self._rate_pending = True
         _warn_user(
             "The first partial_fit batch has only zero counts: the experts' "
             "rates are set from the mean count of the next batches."
         )
         return params
+
+    def _few_rows_start(self, xp, params, log_rate, sample_weight):
+        """``params`` with every expert at the batch's rate ``log_rate``, without
+        slopes, where the first ``partial_fit`` batch has fewer rows than
+        ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per coefficient of the experts: its
+        M-step fitted each expert's few counts exactly, with slopes that no
+        later batch undid (a first batch of 3 rows, then 8 epochs of 500:
+        slopes of 20, means up to 3.5e21). As after a batch of zero counts,
+        the next batch sets the rates again (:meth:`_update_experts`)."""
+        gate_params, expert_params = params
+        coef = expert_params.get("coef")
+        if coef is None:  # estimators
+            return params
+        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * coef.shape[1]
+        if np.count_nonzero(sample_weight) >= needed:
+            return params
+        self._rate_pending = True
+        intercepts = xp.full((1, coef.shape[1]), log_rate, dtype=coef.dtype)
+        coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
+        return gate_params, dict(expert_params, coef=coef)
 
     def _update_experts(self, Y, sample_weight):
         previous = getattr(self, "_count_moments", None)

@@ -798,3 +798,23 @@ def test_partial_fit_to_a_constant_gate_has_no_slopes():
     assert np.all(model.gate_coef_ == 0)
     gate = model.predict_gate(X)
     np.testing.assert_allclose(gate, np.broadcast_to(gate[0], gate.shape))
+
+
+def test_poisson_partial_fit_after_a_tiny_first_batch_stays_stable():
+    # the first M-step fitted 3 counts exactly, with slopes that no later batch
+    # undid: slopes of 20, means up to 3.5e21, D^2 -1.5e18 (review)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 2))
+    first = rng.rand(3000) < 1 / (1 + np.exp(-2 * X[:, 0]))
+    log_rate = np.where(first, 0.5 + 0.4 * X[:, 1], -0.3 - 0.6 * X[:, 1])
+    y = rng.poisson(np.exp(log_rate))
+    model = MoEPoissonRegressor(2, solver="sgd", batch_size=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.partial_fit(X[:3], y[:3])
+        for _ in range(4):
+            for start in range(3, 3000, 500):
+                model.partial_fit(X[start : start + 500], y[start : start + 500])
+    assert model.score(X, y) > 0
+    assert model.predict(X).max() < 2 * y.max()
+    assert np.abs(model.expert_coef_).max() < 2
