@@ -44,7 +44,7 @@ COUNT_LIMIT = 1e-3
 
 #: The ``exposure`` entry of the methods that take counts.
 EXPOSURE_PARAMETER = """
-        exposure : array-like of shape (n_samples,), default=None
+        exposure : array-like of shape (n_samples,) or float, default=None
             The samples' positive exposures (time at risk, area, population):
             each expert's mean count is ``exposure * exp(x~ . b_k)``, the
             offset ``log(exposure)`` fixed in its log rate (R's ``offset()``,
@@ -62,8 +62,11 @@ def _check_exposure(exposure, n_samples):
     """``exposure`` as a float64 array of shape (n_samples,), or None."""
     if exposure is None:
         return None
+    exposure = host(exposure)
+    if np.ndim(exposure) == 0:  # one exposure for every sample
+        exposure = np.full(n_samples, exposure, dtype=np.float64)
     exposure = check_array(
-        host(exposure), ensure_2d=False, dtype=np.float64, input_name="exposure"
+        exposure, ensure_2d=False, dtype=np.float64, input_name="exposure"
     )
     if exposure.shape != (n_samples,):
         raise ValueError(
@@ -516,10 +519,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             Whether to return the standard deviation of the predictive mixture,
             ``sqrt(sum_k g_k (mu_k + (mu_k - mean)^2))`` (a Poisson expert's
             variance is its mean ``mu_k``).
-        exposure : array-like of shape (n_samples,), default=None
-            The samples' positive exposures: each expert's mean count is
-            ``mu_k = exposure * exp(x~ . b_k)``. None: every exposure is 1,
-            which predicts the rates per unit exposure.
+        exposure : array-like of shape (n_samples,) or float, default=None
+            The samples' positive exposures (a float: the same for all): each
+            expert's mean count is ``mu_k = exposure * exp(x~ . b_k)``. None:
+            every exposure is 1, which predicts the rates per unit exposure.
 
         Returns
         -------
@@ -546,7 +549,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         mean, spread = self._predict(X, True, spread=True)
         xp = array_namespace(mean)
         exposure = as_compute(xp, exposure, mean)
-        std = xp.sqrt(exposure * mean + (exposure * spread) ** 2)
+        # hypot: the square of e * spread overflowed float32 where the
+        # standard deviation does not
+        std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
         return exposure * mean, std
 
     def _predict(self, X, return_std, spread=False):
@@ -583,7 +588,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         ----------
         X : array-like of shape (n_samples, n_features)
             The input samples.
-        exposure : array-like of shape (n_samples,), default=None
+        exposure : array-like of shape (n_samples,) or float, default=None
             The samples' positive exposures, which multiply the experts' rates
             (as in :meth:`predict`). None: every exposure is 1.
 
@@ -624,7 +629,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Poisson
         deviance and ``y_null`` the weighted mean of y, as
-        ``PoissonRegressor.score``; 1 is best, and it can be negative.
+        ``PoissonRegressor.score``; 1 is best, and it can be negative. With
+        ``exposure``, the null model is a constant rate, ``y_null = exposure *
+        sum(w y) / sum(w exposure)`` (R's null deviance with the offset; the
+        D^2 of the rates ``y / exposure`` with the weights times the
+        exposures, scikit-learn's recipe), so that the exposures alone explain
+        nothing.
 
         Parameters
         ----------
@@ -634,7 +644,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             The counts.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
-        exposure : array-like of shape (n_samples,), default=None
+        exposure : array-like of shape (n_samples,) or float, default=None
             The samples' positive exposures (see :meth:`predict`). A model
             fitted with exposures warns when it is scored without them: its
             predictions are then rates per unit exposure, not counts. In a
@@ -661,6 +671,11 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             sample_weight = _check_sample_weight(
                 to_numpy(host(sample_weight)), y, ensure_non_negative=True
             )
+        exposure = _check_exposure(exposure, y.shape[0])
+        if exposure is not None:  # the rates, each weighing its exposure
+            y, y_pred = y / exposure, y_pred / exposure
+            weight = np.ones_like(y) if sample_weight is None else sample_weight
+            sample_weight = weight * exposure
         # d2_tweedie_score takes positive predictions only: rates that
         # underflowed (an all-zero y) count as the smallest positive number
         y_pred = np.maximum(y_pred, np.finfo(np.float64).smallest_normal)

@@ -9,6 +9,7 @@ import pytest
 import sklearn
 from scipy import optimize, special, stats
 from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
 from skmoe import MoEPoissonRegressor
@@ -127,12 +128,33 @@ def test_predictions_scale_with_exposure():
     np.testing.assert_allclose(dist.mean(), expected_mean[:50], rtol=1e-10)
     pmf = np.sum(gate[:50] * stats.poisson.pmf(y[:50, None], mu[:50]), axis=1)
     np.testing.assert_allclose(dist.pmf(y[:50]), pmf, rtol=1e-10)
-    # D^2 of the counts' predictions, as PoissonRegressor.score computes it
-    from sklearn.metrics import d2_tweedie_score
-
-    assert reg.score(X, y, exposure=exposure) == pytest.approx(
-        d2_tweedie_score(y, expected_mean, power=1), rel=1e-12
+    # D^2 against a constant rate (the null model with the offset), by hand
+    null = exposure * y.sum() / exposure.sum()
+    expected = 1 - mean_poisson_deviance(y, expected_mean) / mean_poisson_deviance(
+        y, null
     )
+    assert reg.score(X, y, exposure=exposure) == pytest.approx(expected, rel=1e-10)
+
+
+def test_exposures_alone_explain_no_deviance():
+    # counts of one constant rate over exposures 0.3 and 3, and a feature
+    # unrelated to them: D^2 against a constant count was 0.706 (review); the
+    # null model with the offset leaves about 0, as scikit-learn's recipe (the
+    # rates y / exposure with sample_weight=exposure) does
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 1))
+    exposure = rng.choice([0.3, 3.0], size=2000)
+    y = rng.poisson(2 * exposure)
+    weight = rng.uniform(0.5, 2, size=2000)
+    reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
+    glm = PoissonRegressor(alpha=0).fit(X, y / exposure, sample_weight=exposure)
+    assert abs(reg.score(X, y, exposure=exposure)) < 0.01
+    for w in (None, weight):
+        ours = reg.score(X, y, sample_weight=w, exposure=exposure)
+        recipe = glm.score(
+            X, y / exposure, sample_weight=exposure * (1 if w is None else w)
+        )
+        assert ours == pytest.approx(recipe, abs=1e-6)
 
 
 def test_score_without_exposure_after_fitting_with_it_warns():
@@ -219,3 +241,22 @@ def test_partial_fit_learns_the_rates_per_unit_exposure():
     glm = MoEPoissonRegressor(n_experts=1, alpha=0).fit(X, y, exposure=exposure)
     np.testing.assert_allclose(reg.expert_coef_, glm.expert_coef_, atol=0.01)
     np.testing.assert_allclose(reg.expert_intercept_, glm.expert_intercept_, atol=0.01)
+
+
+def test_one_exposure_for_all_and_a_float32_spread():
+    X, y, exposure = _counts(n=500)
+    reg = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y, exposure=exposure)
+    np.testing.assert_array_equal(
+        reg.predict(X, exposure=30.0), reg.predict(X, exposure=np.full(500, 30.0))
+    )
+    with pytest.raises(ValueError, match="not positive"):
+        reg.predict(X, exposure=0)
+    # the square of exposure * spread overflowed float32 where the standard
+    # deviation (predict_distribution's) does not (review)
+    small = MoEPoissonRegressor(n_experts=2, random_state=0)
+    small.fit(X.astype(np.float32), y, exposure=exposure)
+    X32 = X[:20].astype(np.float32)
+    _, std = small.predict(X32, return_std=True, exposure=1e20)
+    expected = small.predict_distribution(X32, exposure=1e20).std()
+    assert std.dtype == np.float32 and np.all(np.isfinite(std))
+    np.testing.assert_allclose(std, expected, rtol=1e-5)
