@@ -649,7 +649,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             fitted with exposures warns when it is scored without them: its
             predictions are then rates per unit exposure, not counts. In a
             cross-validation, enable scikit-learn's metadata routing and
-            request it for both ``fit`` and ``score`` (see :ref:`counts`).
+            request it for both ``fit`` and ``score``, and keep the default
+            ``scoring=None``: scorers named by a string call ``predict``
+            without it (see :ref:`counts`).
 
         Returns
         -------
