@@ -1902,7 +1902,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         The Hessian is computed by central differences of the analytic
         gradient, ``2 P`` passes over the data for P parameters, in units of
-        the standardized features (relative error about 1e-8), in float64 on
+        the standardized features (and of each Gaussian expert's noise;
+        relative error about 1e-8), in float64 on
         the CPU whatever the fit's device. Where the information, within the
         identified subspace and in those units, is at most 1e-8 per unit
         weight along a coordinate, or, with every coordinate scaled to unit

@@ -45,9 +45,9 @@ class SGDState:
     #: ``UNIT_ROWS`` rows have been seen so that the Adam moments keep one
     #: coordinate system (None: recomputed from the next batch)
     units: tuple | None = None
-    #: until then, the weighted moments (weight, mean, sum of squared
-    #: deviations) of the gate's and the experts' design rows over the batches
-    #: seen, and their number of rows: a stream of small batches once took the
+    #: the weighted moments (weight, mean, sum of squared deviations) of the
+    #: gate's and the experts' design rows over the batches seen until then,
+    #: and their number of rows: a stream of small batches once took the
     #: units of each batch's own spread, and two rows close together gave
     #: steps so long that the rates reached 1e25 (D^2 -1e8)
     moments: tuple | None = None
@@ -181,7 +181,10 @@ def _units(problem, expert_params, state: SGDState):
     target = problem.experts.target_scale(problem.xp, expert_params)
     units = (gate_rows, expert_rows, target)
     if state.rows_seen >= UNIT_ROWS:
-        state.units, state.moments, state.rows_seen = units, None, 0
+        # the moments stay: after a reset of the units (the noise or the rates
+        # set again, ``units=None``), they go on from all the rows seen, where
+        # starting again from one row blew a Poisson stream up (means of 3e12)
+        state.units = units
     return units
 
 

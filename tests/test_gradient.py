@@ -818,3 +818,29 @@ def test_poisson_partial_fit_after_a_tiny_first_batch_stays_stable():
     assert model.score(X, y) > 0
     assert model.predict(X).max() < 2 * y.max()
     assert np.abs(model.expert_coef_).max() < 2
+
+
+def test_partial_fit_units_reset_keep_the_rows_seen():
+    # single rows, 80 zero counts first: the units fixed at row 50 were reset
+    # at the first count (the rates set again), and rebuilt from that one row,
+    # whose feature of scale 1e3 then took steps 1e3 too long: means of 3e12
+    # five rows later (QA)
+    rng = np.random.RandomState(0)
+    Z = rng.uniform(-2, 2, size=(400, 2))
+    y = rng.poisson(
+        np.exp(np.where(Z[:, 0] < 0, 0.5 + 0.5 * Z[:, 1], 2 - 0.3 * Z[:, 1]))
+    )
+    X = Z * np.array([1.0, 1e3])
+    zero = np.flatnonzero(y == 0)[:80]
+    order = np.concatenate([zero, np.setdiff1d(np.arange(400), zero)])
+    model = MoEPoissonRegressor(2, solver="sgd", random_state=0)
+    largest = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the zero counts' warning
+        for i in order:
+            model.partial_fit(X[i : i + 1], y[i : i + 1])
+            largest = max(largest, model.predict(X).max())
+    assert largest < 1e4  # 3e12 before; up to 170 (26 counts) as Adam settles
+    _, rows, _ = model._solver_state.units
+    expected = 1 / np.sqrt(X[zero[:50]].var(axis=0) + model.alpha)
+    assert np.all(rows[1:] < 3 * expected) and np.all(rows[1:] > expected / 3)
