@@ -57,7 +57,7 @@ from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
 from ._restarts import _fit_restart, summary
-from ._sgd import partial_fit_epoch
+from ._sgd import SGDState, partial_fit_epoch
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
 from .gates import GATES, GaussianGate
@@ -230,6 +230,14 @@ def _feature_offset(X, sample_weight):
         constant = np.max(rows, axis=0) == np.min(rows, axis=0)
         offset[constant] = rows[0, constant]
     return tuple(offset.tolist())
+
+
+def _feature_spread(X, sample_weight):
+    """The features' weighted variances (a tuple of floats, as
+    :func:`_feature_offset`): the units a later ``partial_fit`` steps in."""
+    mean = np.average(X, axis=0, weights=sample_weight)
+    spread = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return tuple(spread.tolist())
 
 
 def _feature_columns(spec, n_features, names, parameter):
@@ -793,6 +801,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
+            self._feature_spread = _feature_spread(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)
         used = self._used_columns(X_host.shape[1])
@@ -2243,6 +2252,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
             params = gate_params, experts.tie(xp, expert_params)
             previous = self._previous_result()
+            if previous.solver_state is None and hasattr(self, "_feature_spread"):
+                # fitted by EM or L-BFGS: Adam steps in the units of the rows
+                # fit saw, not of this batch's (one row: no spread, and a
+                # feature of scale 1e3 took steps 1e3 too long, R^2 0.97 to
+                # -0.44)
+                units = self._fitted_units(problem, expert_params)
+                state = SGDState(units=units)
+                previous = dataclasses.replace(previous, solver_state=state)
         start = time.perf_counter()
         with blas_threads(problem.design), np.errstate(all="ignore"):
             result = partial_fit_epoch(
@@ -2275,6 +2292,24 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for name in ("n_experts_bic_", "n_experts_scores_"):
             vars(self).pop(name, None)  # it chose no number of experts
         return self
+
+    def _fitted_units(self, problem, expert_params):
+        """Adam's parameter units (``_gradient.parameter_units``) from the
+        spreads of the features ``fit`` saw."""
+        spread = np.asarray(self._feature_spread, dtype=np.float64)
+
+        def rows(columns):
+            part = _take_columns(np, spread, columns, axis=0)
+            units = np.ones(part.shape[0] + 1)  # the intercept's, then each row's
+            usable = np.isfinite(part) & (part > 0)
+            units[1:][usable] = 1.0 / np.sqrt(part[usable] + problem.alpha)
+            return units
+
+        expert_rows = rows(self._expert_columns)
+        own = problem.own_gate_design is not None
+        gate_rows = rows(self._gate_columns) if own else expert_rows
+        target = problem.experts.target_scale(problem.xp, expert_params)
+        return gate_rows, expert_rows, target
 
     def _previous_result(self) -> FitResult:
         """The fitted state ``partial_fit`` continues from, as a FitResult."""

@@ -844,3 +844,28 @@ def test_partial_fit_units_reset_keep_the_rows_seen():
     _, rows, _ = model._solver_state.units
     expected = 1 / np.sqrt(X[zero[:50]].var(axis=0) + model.alpha)
     assert np.all(rows[1:] < 3 * expected) and np.all(rows[1:] > expected / 3)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+def test_partial_fit_after_fit_steps_in_the_fits_units(Estimator):
+    # after EM there were no Adam units, and one row (no spread) gave every
+    # feature unit 1: a feature of scale 1e3 took steps 1e3 too long (R^2 0.973
+    # to -0.44, D^2 0.72 to -2e6 after one row; QA)
+    rng = np.random.RandomState(0)
+    Z = rng.uniform(-2, 2, size=(1600, 2))
+    if Estimator is MoERegressor:
+        y = np.where(Z[:, 0] < 0, 1 + 2 * Z[:, 1], -1 - Z[:, 1])
+        y = y + 0.3 * rng.normal(size=1600)
+    else:
+        log_rate = np.where(Z[:, 0] < 0, 0.5 + Z[:, 1] / 2, 2 - Z[:, 1] / 3)
+        y = rng.poisson(np.exp(log_rate))
+    X = Z * np.array([1.0, 1e3])
+    model = Estimator(n_experts=2, random_state=0).fit(X[:1500], y[:1500])
+    fitted = model.score(X, y)
+    model.set_params(solver="sgd")
+    for i in range(1500, 1520):
+        model.partial_fit(X[i : i + 1], y[i : i + 1])
+    assert model.score(X, y) > fitted - 0.1  # a fresh Adam moves by about 0.01 a step
+    _, rows, _ = model._solver_state.units
+    expected = 1 / np.sqrt(X[:1500].var(axis=0) + model.alpha)
+    np.testing.assert_allclose(rows[1:], expected, rtol=1e-10)
