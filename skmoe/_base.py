@@ -57,7 +57,7 @@ from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
 from ._restarts import _fit_restart, summary
-from ._sgd import SGDState, partial_fit_epoch
+from ._sgd import SGDState, partial_fit_epoch, spread_units
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
 from .gates import GATES, GaussianGate
@@ -2298,12 +2298,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         spreads of the features ``fit`` saw."""
         spread = np.asarray(self._feature_spread, dtype=np.float64)
 
-        def rows(columns):
+        def rows(columns):  # the intercept's, then each feature's
             part = _take_columns(np, spread, columns, axis=0)
-            units = np.ones(part.shape[0] + 1)  # the intercept's, then each row's
-            usable = np.isfinite(part) & (part > 0)
-            units[1:][usable] = 1.0 / np.sqrt(part[usable] + problem.alpha)
-            return units
+            return spread_units(np.r_[0.0, part], problem.alpha)
 
         expert_rows = rows(self._expert_columns)
         own = problem.own_gate_design is not None

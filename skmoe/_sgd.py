@@ -206,10 +206,14 @@ def _combine(a, b):
 
 
 def _spread_units(moments, alpha):
-    """``1 / sqrt(std_j^2 + alpha)`` per row from its moments, 1 for the
-    intercept and rows without spread (as ``_gradient.parameter_units``)."""
+    """:func:`spread_units` of the design rows' moments."""
     total, _, squares = moments
-    spread = squares / total if total > 0 else np.zeros_like(squares)
+    return spread_units(squares / total if total > 0 else np.zeros_like(squares), alpha)
+
+
+def spread_units(spread, alpha):
+    """``1 / sqrt(spread_j + alpha)`` per design row from its variance, 1 for the
+    intercept (row 0) and rows without spread (as ``_gradient.parameter_units``)."""
     units = np.ones_like(spread)
     usable = np.isfinite(spread) & (spread > 0)
     units[usable] = 1.0 / np.sqrt(spread[usable] + alpha)
