@@ -57,7 +57,7 @@ from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
 from ._restarts import _fit_restart, summary
-from ._sgd import SGDState, partial_fit_epoch, spread_units
+from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse
 from .gates import GATES, GaussianGate
@@ -131,6 +131,29 @@ def _gate_collapsed(problem, result) -> np.ndarray:
     return problem.gate.collapsed(
         problem.xp, problem.gate_design, problem.sample_weight, result.gate_params
     )
+
+
+def _pending_rows(sample_weight) -> int:
+    """The rows (of positive weight) still to be seen, after a first
+    ``partial_fit`` batch of ``sample_weight``, before the experts' start
+    (noise variances, rates) set from all the targets seen is final."""
+    return UNIT_ROWS - int(np.count_nonzero(sample_weight))
+
+
+def _reset_pending(estimator, name, sample_weight, ready) -> bool:
+    """Whether this ``partial_fit`` batch sets the experts' start again from all
+    the targets seen: while ``estimator.<name>`` is pending and they allow it
+    (``ready``: y has a spread, the counts a positive mean). It stays pending
+    until ``UNIT_ROWS`` rows have been seen, as Adam's units."""
+    remaining = vars(estimator).get(name)
+    if remaining is None:
+        return False
+    remaining -= int(np.count_nonzero(sample_weight))
+    if ready and remaining <= 0:
+        del vars(estimator)[name]
+    else:
+        setattr(estimator, name, remaining)
+    return ready
 
 
 def _warn_user(message, category=UserWarning):

@@ -23,6 +23,8 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _pending_rows,
+    _reset_pending,
     _sgd_solver,
     _target_column,
     _warn_user,
@@ -375,7 +377,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         if counts > 0:
             log_rate = math.log(counts / total)
             return self._few_rows_start(xp, params, log_rate, sample_weight)
-        self._rate_pending = True
+        self._rate_pending = _pending_rows(sample_weight)
         _warn_user(
             "The first partial_fit batch has only zero counts: the experts' "
             "rates are set from the mean count of the next batches."
@@ -389,7 +391,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         M-step fitted each expert's few counts exactly, with slopes that no
         later batch undid (a first batch of 3 rows, then 8 epochs of 500:
         slopes of 20, means up to 3.5e21). As after a batch of zero counts,
-        the next batch sets the rates again (:meth:`_update_experts`)."""
+        the next batches set the rates again, until ``UNIT_ROWS`` rows have
+        been seen (:meth:`_update_experts`)."""
         gate_params, expert_params = params
         coef = expert_params.get("coef")
         if coef is None:  # estimators
@@ -397,7 +400,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * coef.shape[1]
         if np.count_nonzero(sample_weight) >= needed:
             return params
-        self._rate_pending = True
+        self._rate_pending = _pending_rows(sample_weight)
         intercepts = xp.full((1, coef.shape[1]), log_rate, dtype=coef.dtype)
         coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef)
@@ -409,7 +412,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         batch = _count_moments(Y, sample_weight)
         self._count_moments = (previous[0] + batch[0], previous[1] + batch[1])
         total, counts = self._count_moments
-        if counts > 0 and vars(self).pop("_rate_pending", False):
+        if _reset_pending(self, "_rate_pending", sample_weight, counts > 0):
             intercept = self.expert_intercept_
             self.expert_intercept_ = intercept * 0 + math.log(counts / total)
             if self._solver_state is not None:  # units from the zero rates

@@ -17,6 +17,8 @@ from ._backend import as_compute, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _pending_rows,
+    _reset_pending,
     _target_column,
     _warn_user,
 )
@@ -279,7 +281,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         total, _, squares = self._target_moments
         if squares > 0:
             return self._few_rows_start(params, squares / total, sample_weight)
-        self._variance_pending = True
+        self._variance_pending = _pending_rows(sample_weight)
         if np.count_nonzero(sample_weight) > 1:  # one row is always constant
             _warn_user(
                 "The first partial_fit batch has a constant y: the experts' noise "
@@ -295,15 +297,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         floor, which Adam raised only by its step size (a first batch of 2
         rows left R^2 at -1.1 after ten epochs of 100-row batches, against
         0.98 from a first batch of 100). As after a constant first batch, the
-        next batch sets them again, from the variance of all the y seen
-        (:meth:`_update_experts`): 0.98 from a first batch of 2 or 5 rows,
-        where the first batch's variance alone left 0.75."""
+        next batches set them again, from the variance of all the y seen, until
+        ``UNIT_ROWS`` rows have been seen (:meth:`_update_experts`): 0.98 from
+        a first batch of 2 or 5 rows, where the first batch's variance alone
+        left 0.75."""
         gate_params, expert_params = params
         n_rows, n_experts = expert_params["coef"].shape
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_rows + 1) * n_experts
         if np.count_nonzero(sample_weight) >= needed:
             return params
-        self._variance_pending = True
+        self._variance_pending = _pending_rows(sample_weight)
         start = expert_params["variance"] * 0 + variance
         return gate_params, dict(expert_params, variance=start)
 
@@ -316,7 +319,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self._target_moments = _combine(previous, _moments(Y, sample_weight))
         self._variance_floor = _variance_floor(*self._target_moments)
         total, _, squares = self._target_moments
-        if squares > 0 and vars(self).pop("_variance_pending", False):
+        if _reset_pending(self, "_variance_pending", sample_weight, squares > 0):
+            # at each batch until UNIT_ROWS rows: a stream of single rows whose
+            # first two y were close took noise variances 1e-3 times y's from
+            # them (R^2 -2.9 after two passes, 0.98 where they were far apart)
             variance = self.expert_variance_
             self.expert_variance_ = variance * 0 + squares / total
             if self._solver_state is not None:  # units from the floor's noise

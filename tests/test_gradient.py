@@ -761,6 +761,27 @@ def test_partial_fit_after_a_tiny_first_batch_learns_the_noise(first):
     assert np.all(model.expert_variance_ > 0.01)  # the noise is 0.09, not 1e-6
 
 
+def test_partial_fit_single_rows_whose_first_two_are_close_learn_the_noise():
+    # the second row set the noise variances from the first two y, which were
+    # 0.01 apart: variances of 2e-4 and R^2 -0.01 after two passes, where EM
+    # fits 0.98 (QA); they are now set again from all the y seen, at each row,
+    # until 50 have been seen
+    X, y = _regime_stream(300)
+    middle = np.argsort(y)[150:152]
+    order = np.r_[middle, np.delete(np.arange(300), middle)]
+    X, y = X[order], y[order]
+    assert np.var(y[:2]) < 1e-4 * np.var(y)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the constant first row
+        for _ in range(2):
+            for i in range(300):
+                model.partial_fit(X[i : i + 1], y[i : i + 1])
+    assert model.score(X, y) > 0.8
+    assert np.all(model.expert_variance_ > 0.01)  # the noise is 0.09
+    assert not hasattr(model, "_variance_pending")
+
+
 def test_partial_fit_streams_of_small_batches_stay_stable():
     # each batch under 50 rows set Adam's units from its own spread, and two
     # rows close together gave steps that blew up: R^2 -1399 after 2-row
