@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._array_api import check_same_namespace
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import (
     Interval,
@@ -1529,6 +1529,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)
+        xp, _ = get_namespace(X)
+        fitted = getattr(self, self._fitted_gate().attribute_names[0])
+        if X.dtype == xp.float32 and fitted.dtype == xp.float64:
+            # as NumPy's promotion (and LinearRegression): a float64 model gives
+            # float64 outputs, where it computed in float32 for float32 input
+            X = xp.astype(X, xp.float64)
         device = "cpu" if hasattr(self, "experts_") else self.device
         return X, select_backend(X, device, fitting=False)
 

@@ -668,3 +668,33 @@ def test_classifier_experts_of_few_samples_per_coefficient_do_not_warn():
         warnings.simplefilter("error", UserWarning)
         model = MoEClassifier(n_experts=2, random_state=0).fit(X, y)
     assert np.min(model.expert_usage_) * len(y) < 2 * 14 * 2
+
+
+@pytest.mark.parametrize("gate", ["softmax", "gaussian", "constant"])
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
+    # the float64 model computed in float32 for float32 X (predict_proba,
+    # predict, predict_gate, ... in float32), where NumPy's promotion and
+    # scikit-learn's linear models give float64 (QA)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    signal = X[:, 0] * np.sign(X[:, 1])
+    y = {
+        MoERegressor: signal + 0.1 * rng.randn(200),
+        MoEClassifier: (signal + 0.3 * rng.randn(200) > 0).astype(int),
+        MoEPoissonRegressor: rng.poisson(np.exp(signal / 2)),
+    }[Estimator]
+    model = Estimator(2, gate=gate, n_init=1, random_state=0).fit(X, y)
+    X32 = X.astype(np.float32)
+    rounded = X32.astype(np.float64)
+    methods = ["predict_gate", "predict_expert", "predict_proba", "predict"]
+    for method in [m for m in methods if hasattr(model, m)]:
+        got = getattr(model, method)(X32)
+        assert got.dtype == getattr(model, method)(X).dtype, method
+        np.testing.assert_array_equal(got, getattr(model, method)(rounded))
+    for method in ["responsibilities", "log_likelihood_samples"]:
+        got = getattr(model, method)(X32, y)
+        assert got.dtype == np.float64, method
+        np.testing.assert_array_equal(got, getattr(model, method)(rounded, y))
