@@ -790,6 +790,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "not; set warm_start=False to fit the new experts from scratch."
         )
 
+    def _weigh_targets(self, Y, sample_weight, *, streaming):
+        """The sample weights that ``fit`` (``partial_fit``: ``streaming``)
+        uses for the encoded target ``Y``: ``sample_weight`` here, times the
+        class weights in :class:`MoEClassifier`."""
+        return sample_weight
+
     def _fit(self, X, y, sample_weight, warm, **target):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs."""
@@ -815,9 +821,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        Y = self._encode_target(y, X_host, fitting=True, **target)
+        sample_weight = self._weigh_targets(Y, sample_weight, streaming=False)
         _check_weight_scale(sample_weight)
         candidates = self._candidates(int(np.count_nonzero(sample_weight)))
-        Y = self._encode_target(y, X_host, fitting=True, **target)
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
@@ -2233,8 +2240,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
-        _check_weight_scale(sample_weight)
         Y = self._encode_target(host(y), X_host, fitting=False, **target)
+        sample_weight = self._weigh_targets(Y, sample_weight, streaming=True)
+        _check_weight_scale(sample_weight)
         xp = backend.xp
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -66,6 +67,19 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         available. See :ref:`estimator-experts`.
 
     {{shared_features_parameter}}
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as ``LogisticRegression``'s: ``fit`` and
+        ``partial_fit`` multiply each sample's weight by its class's, so that
+        every part of the fit (EM, the gradient solvers, ``"auto"``,
+        ``validation_fraction``) sees the product. A dict maps class labels to
+        weights (classes it omits weigh 1); ``"balanced"`` gives class c the
+        weight ``n_samples / (n_classes * n_c)``, with ``n_c`` the sum of
+        class c's sample weights in ``fit``'s data (``partial_fit``, which
+        sees one batch at a time, refuses it: pass a dict, e.g. from
+        ``sklearn.utils.class_weight.compute_class_weight``). The methods
+        that take y after the fit (``score``, ``bic``, ``std_errors``, ...)
+        weigh the samples by their own ``sample_weight`` only.
 
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes
@@ -143,6 +157,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         expert_features=None,
         expert_estimator=None,
         shared_features=None,
+        class_weight=None,
         alpha=1e-3,
         n_init=1,
         init_params="mixed",
@@ -191,11 +206,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         )
         self.expert_estimator = expert_estimator
         self.shared_features = shared_features
+        self.class_weight = class_weight
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict_proba"]), None],
         "shared_features": ["array-like", None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def _encode_target(self, y, X, *, fitting):
@@ -237,6 +254,39 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Y = np.zeros((self._n_outputs(), len(indices)), dtype=X.dtype)
         Y[indices, np.arange(len(indices))] = 1
         return Y
+
+    def _weigh_targets(self, Y, sample_weight, *, streaming):
+        if self.class_weight is None:
+            return sample_weight
+        classes = self._classes()
+        if isinstance(self.class_weight, str):  # "balanced"
+            if streaming:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit, which "
+                    "sees one batch at a time: pass a dict of the classes' weights, "
+                    "e.g. from sklearn.utils.class_weight.compute_class_weight on "
+                    "all the labels."
+                )
+        else:
+            unknown = [
+                label for label in self.class_weight if label not in set(classes)
+            ]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels that are not classes: {unknown}; "
+                    f"the classes are {classes.tolist()}."
+                )
+        indices = np.argmax(Y, axis=0)
+        with np.errstate(divide="ignore"):  # "balanced": a class of weight 0
+            weights = compute_class_weight(
+                self.class_weight,
+                classes=classes,
+                y=classes[indices],
+                sample_weight=sample_weight,
+            )[indices]
+        with np.errstate(invalid="ignore"):
+            weighted = np.where(sample_weight > 0, sample_weight * weights, 0.0)
+        return weighted.astype(sample_weight.dtype)
 
     def _n_outputs(self):
         return self.classes_.shape[0]

@@ -41,6 +41,13 @@ def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILED_CHECKS)
     if _auto_sgd(estimator):
         expected["check_n_features_in_after_fitting"] = AUTO_PARTIAL_FIT
+    if isinstance(estimator.get_params()["expert_estimator"], DecisionTreeClassifier):
+        expected["check_class_weight_classifiers"] = (
+            "depth-2 tree experts keep leaves of the down-weighted classes: a "
+            "DecisionTreeClassifier(max_depth=2) fitted with the check's class "
+            "weights predicts class 0 for 0.78 of its test rows, where the check "
+            "asks for 0.87 (it sets min_weight_fraction_leaf on trees themselves)"
+        )
     if estimator.get_params()["warm_start"]:
         expected["check_supervised_y_2d"] = (
             "a warm start continues EM from the last fit, so refitting the same "

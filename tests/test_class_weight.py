@@ -1,0 +1,111 @@
+"""class_weight: the classes' weights times the samples', as LogisticRegression's."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import recall_score
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier
+
+
+def _imbalanced(loader):
+    X, y = loader(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    keep = np.r_[np.where(y == 0)[0][:30], np.where(y != 0)[0]]
+    return X[keep], y[keep]
+
+
+@pytest.mark.parametrize("loader", [load_breast_cancer, load_iris])
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 1: 0.5}])
+def test_one_expert_is_logistic_regression_with_class_weight(loader, class_weight):
+    X, y = _imbalanced(loader)
+    counts = np.bincount(y)
+    if class_weight == "balanced":  # n / (n_classes n_c) per sample: they sum to n
+        total = len(y)
+    else:
+        total = sum(class_weight.get(c, 1.0) * n for c, n in enumerate(counts))
+    alpha = 1e-2
+    C = (2 if len(counts) == 2 else 1) / (alpha * total)  # see MoEClassifier's Notes
+    model = MoEClassifier(
+        1, class_weight=class_weight, alpha=alpha, tol=1e-12, max_iter=2000
+    ).fit(X, y)
+    reference = LogisticRegression(
+        C=C, class_weight=class_weight, tol=1e-12, max_iter=10000
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        model.predict_proba(X), reference.predict_proba(X), atol=1e-5
+    )
+    unweighted = LogisticRegression(C=C, tol=1e-12, max_iter=10000).fit(X, y)
+    assert np.abs(unweighted.predict_proba(X) - reference.predict_proba(X)).max() > 0.01
+
+
+# L-BFGS stops where the weights' rounding (1e-16) has moved it by up to 1e-5
+@pytest.mark.parametrize("solver, rtol", [("em", 1e-6), ("gradient", 1e-4)])
+def test_class_weight_is_sample_weight_times_the_classes_weights(solver, rtol):
+    X, y = _imbalanced(load_iris)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    sample_weight = np.random.RandomState(0).uniform(0.5, 2, len(y))
+    tol = 1e-10 if solver == "gradient" else 1e-5
+    params = dict(n_experts=2, solver=solver, n_init=1, tol=tol, random_state=0)
+    weighted = MoEClassifier(class_weight={"setosa": 4.0, "virginica": 0.5}, **params)
+    weighted.fit(X, labels, sample_weight=sample_weight)
+    per_class = np.select([labels == "setosa", labels == "virginica"], [4.0, 0.5], 1.0)
+    reference = MoEClassifier(**params).fit(X, labels, sample_weight * per_class)
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), reference.predict_proba(X), rtol=rtol, atol=1e-12
+    )
+    # "balanced": n_c is the sum of the class's sample weights
+    balanced = MoEClassifier(class_weight="balanced", **params)
+    balanced.fit(X, labels, sample_weight=sample_weight)
+    sums = np.array([sample_weight[labels == c].sum() for c in np.unique(labels)])
+    factor = sample_weight.sum() / (3 * sums)
+    per_class = factor[np.unique(labels, return_inverse=True)[1]]
+    reference = MoEClassifier(**params).fit(X, labels, sample_weight * per_class)
+    np.testing.assert_allclose(
+        balanced.predict_proba(X), reference.predict_proba(X), rtol=rtol, atol=1e-12
+    )
+
+
+def test_balanced_raises_the_minority_recall():
+    # overlapping classes, 5% of one: unweighted, it is rarely predicted
+    rng = np.random.RandomState(0)
+    y = (rng.rand(2000) < 0.05).astype(int)
+    X = rng.normal(size=(2000, 2)) + 1.5 * y[:, None]
+    plain = MoEClassifier(2, random_state=0).fit(X, y)
+    balanced = MoEClassifier(2, class_weight="balanced", random_state=0).fit(X, y)
+    recall = [recall_score(y, m.predict(X)) for m in (plain, balanced)]
+    assert recall[1] > recall[0] + 0.3
+    # each expert's odds scaled by n_0 / n_1: the mean log-odds move by about that
+    log_odds = [
+        np.mean(np.diff(m.predict_log_proba(X), axis=1)) for m in (plain, balanced)
+    ]
+    shift = np.log(np.sum(y == 0) / np.sum(y == 1))
+    np.testing.assert_allclose(log_odds[1] - log_odds[0], shift, rtol=0.2)
+
+
+def test_partial_fit_takes_a_dict_and_refuses_balanced():
+    X, y = _imbalanced(load_iris)
+    order = np.random.RandomState(0).permutation(len(y))
+    X, y = X[order], y[order]
+    weights = {0: 3.0, 2: 0.5}
+    model = MoEClassifier(2, solver="sgd", class_weight=weights, random_state=0)
+    reference = MoEClassifier(2, solver="sgd", random_state=0)
+    for batch in np.array_split(np.arange(len(y)), 4):
+        model.partial_fit(X[batch], y[batch], classes=[0, 1, 2])
+        per_class = np.array([3.0, 1.0, 0.5])[y[batch]]
+        reference.partial_fit(X[batch], y[batch], [0, 1, 2], sample_weight=per_class)
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X))
+    balanced = MoEClassifier(2, solver="sgd", class_weight="balanced")
+    with pytest.raises(ValueError, match="'balanced' is not supported by partial_fit"):
+        balanced.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(balanced, "classes_")
+
+
+def test_class_weight_of_an_unknown_label_is_refused():
+    X, y = _imbalanced(load_iris)
+    with pytest.raises(ValueError, match=r"not classes: \[7\]; the classes are"):
+        MoEClassifier(2, class_weight={0: 2.0, 7: 1.0}).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight"):
+        MoEClassifier(2, class_weight="uniform").fit(X, y)
