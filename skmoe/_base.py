@@ -1048,8 +1048,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # a logistic expert's probabilities stay bounded away from its
             # samples, and its many coefficients ((d + 1)(C - 1): 585 on the
             # digits) are held by the penalty: an expert of 51 wine samples
-            # (56 needed) predicts as well as one expert does
-            return None
+            # (56 needed) predicts as well as one expert does. Only experts
+            # that the fit left without data are worth a word (iris, K=4: two)
+            return self._unused_message(problem, best)
         few, needed = _few_samples(problem, best)
         if len(few) == 0:
             return None
@@ -1061,6 +1062,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "own): their parameters are barely determined, and their "
             "predictions can be extreme away from those samples. Try fewer "
             f"experts, {self._remedy()} or prune_threshold > 0."
+        )
+
+    def _unused_message(self, problem, best):
+        """The text of a warning when experts of the kept run handle less than
+        one sample each (their weighted share of the samples with a positive
+        weight), or None: the model then uses fewer experts than it has."""
+        usage = expert_usage(problem, best.gate_params, best.expert_params)
+        samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
+        unused = np.flatnonzero(samples < 1)
+        if len(unused) == 0:
+            return None
+        n_experts = len(samples)
+        return (
+            f"Experts {unused.tolist()} of the kept run handle less than one "
+            f"sample each: the model uses {n_experts - len(unused)} of its "
+            f"{n_experts} experts. Fit fewer experts, or drop these with "
+            "prune_experts (expert_usage_ gives each expert's share)."
         )
 
     def _remedy(self):

@@ -1,5 +1,7 @@
 """MoEClassifier: labels, probabilities, separable data."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -133,3 +135,27 @@ def test_sgd_stores_coefficients_centred_over_the_classes(how):
     expert /= expert.sum(axis=2, keepdims=True)
     expected = np.einsum("nk,nkc->nc", model.predict_gate(X), expert)
     np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-10)
+
+
+def test_experts_left_without_data_are_warned_of():
+    # iris at K=4: two experts handled 7e-5 and 9e-5 samples, without a word
+    # (QA); the regressors' rule of 2 samples per parameter is not the
+    # classifier's (it fires where logistic experts predict well)
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with pytest.warns(UserWarning, match="handle less than one sample") as caught:
+        model = MoEClassifier(4, random_state=0).fit(X, y)
+    unused = np.flatnonzero(model.expert_usage_ * len(y) < 1)
+    assert len(unused) > 0
+    assert f"Experts {unused.tolist()} " in str(caught[0].message)
+    pruned = model.prune_experts(1 / len(y))
+    assert pruned.n_experts_ == 4 - len(unused)
+    np.testing.assert_allclose(
+        pruned.predict_proba(X), model.predict_proba(X), atol=1e-5
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MoEClassifier(2, random_state=0).fit(X, y)  # both experts used
