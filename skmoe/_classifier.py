@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
@@ -275,6 +277,18 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 raise ValueError(
                     f"class_weight has labels that are not classes: {unknown}; "
                     f"the classes are {classes.tolist()}."
+                )
+            # as sample_weight's: a negative weight made the fit diverge, and
+            # its error blamed the features or the outputs' overflow (QA)
+            bad = {
+                label: weight
+                for label, weight in self.class_weight.items()
+                if not (isinstance(weight, Real) and 0 <= weight < np.inf)
+            }
+            if bad:
+                raise ValueError(
+                    "class_weight must map classes to non-negative finite "
+                    f"numbers; got {bad}."
                 )
         indices = np.argmax(Y, axis=0)
         with np.errstate(divide="ignore"):  # "balanced": a class of weight 0

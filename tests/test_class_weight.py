@@ -109,3 +109,17 @@ def test_class_weight_of_an_unknown_label_is_refused():
         MoEClassifier(2, class_weight={0: 2.0, 7: 1.0}).fit(X, y)
     with pytest.raises(ValueError, match="class_weight"):
         MoEClassifier(2, class_weight="uniform").fit(X, y)
+
+
+@pytest.mark.parametrize("weight", [-1.0, -0.1, np.nan, np.inf, "2"])
+def test_negative_or_non_finite_class_weights_are_refused(weight):
+    # a negative weight made the fit diverge, with an error that blamed the
+    # features' scale or the outputs' overflow; NaN was "sums to infinity" (QA)
+    X, y = _imbalanced(load_iris)
+    message = "class_weight must map classes to non-negative finite numbers"
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2, class_weight={0: weight, 1: 1.0}).fit(X, y)
+    model = MoEClassifier(2, solver="sgd", class_weight={0: weight})
+    with pytest.raises(ValueError, match=message):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(model, "classes_")
