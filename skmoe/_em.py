@@ -215,7 +215,7 @@ def objective(
     # summed in float64: a float32 mean of -8e3 (Poisson counts of 1e5) moves
     # in steps of 6e-8 of itself, and L-BFGS, which stops at a relative gain of
     # 1e-8, took a step that it could not see for convergence (D^2 0.90, not
-    # 0.99999, on 5 of 8 seeds; 2 now)
+    # 0.99999, on 5 of 8 seeds; 2 now); a gaussian gate's log p(x) too
     per_sample = xp.sum(problem.normalized_weight * log_norm, dtype=xp.float64)
     penalized = (
         per_sample
@@ -225,7 +225,8 @@ def objective(
     if log_marginal is None:  # E-step's, where it computed it
         log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
     if log_marginal is not None:  # a gate that models x: the joint likelihood
-        penalized = penalized + xp.sum(problem.normalized_weight * log_marginal)
+        weighted = problem.normalized_weight * log_marginal
+        penalized = penalized + xp.sum(weighted, dtype=xp.float64)
     total = float(per_sample) * float(xp.sum(problem.sample_weight))
     return total, float(penalized)
 
