@@ -821,10 +821,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
-        Y = self._encode_target(y, X_host, fitting=True, **target)
-        sample_weight = self._weigh_targets(Y, sample_weight, streaming=False)
         _check_weight_scale(sample_weight)
         candidates = self._candidates(int(np.count_nonzero(sample_weight)))
+        Y = self._encode_target(y, X_host, fitting=True, **target)
+        weighted = self._weigh_targets(Y, sample_weight, streaming=False)
+        if weighted is not sample_weight:  # class weights
+            sample_weight = weighted
+            _check_weight_scale(sample_weight)
+            candidates = self._candidates(int(np.count_nonzero(sample_weight)))
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
@@ -990,9 +994,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if best.message:  # the solver knows why (a line search, SGD's epochs)
             return f"{kept} in the kept run: {best.message}."
         if best.n_iter >= self.max_iter:
+            coef = best.gate_params["coef"]
+            single = coef.dtype == array_namespace(coef).float32
             return (
                 f"{kept} in max_iter={self.max_iter} iterations in the kept run; "
                 f"increase max_iter, loosen tol (now {self.tol}) or raise alpha."
+                + (
+                    " In float32 the objective's changes are rounded at about "
+                    "1e-7 per sample: fit float64 data for a tol this small."
+                    if single and self.tol < 1e-6
+                    else ""
+                )
             )
         return (
             f"{kept} in the kept run (it stopped after {best.n_iter} of "
@@ -2258,9 +2270,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
-        Y = self._encode_target(host(y), X_host, fitting=False, **target)
-        sample_weight = self._weigh_targets(Y, sample_weight, streaming=True)
         _check_weight_scale(sample_weight)
+        Y = self._encode_target(host(y), X_host, fitting=False, **target)
+        weighted = self._weigh_targets(Y, sample_weight, streaming=True)
+        if weighted is not sample_weight:  # class weights
+            sample_weight = weighted
+            _check_weight_scale(sample_weight)
         xp = backend.xp
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)

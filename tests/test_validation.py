@@ -698,3 +698,17 @@ def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
         got = getattr(model, method)(X32, y)
         assert got.dtype == np.float64, method
         np.testing.assert_array_equal(got, getattr(model, method)(rounded, y))
+
+
+def test_max_iter_warning_in_float32_at_a_tiny_tol_names_the_precision():
+    # float32 objectives change by rounding of about 1e-7 per sample: a tol of
+    # 1e-9 is out of reach, and the warning said only to loosen it
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 2))
+    y = rng.poisson(np.exp(np.sin(2 * X[:, 0])))
+    model = MoEPoissonRegressor(3, tol=1e-9, max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="fit float64 data"):
+        model.fit(X.astype(np.float32), y)
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X, y)
+    assert "float32" not in str(caught[0].message)
