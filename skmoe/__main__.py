@@ -20,7 +20,7 @@ def _seed(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skmoe")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{demo}", required=True)
     demo = commands.add_parser(
         "demo", help="fit skmoe beside linear models and print a table of scores"
     )

@@ -552,3 +552,57 @@ def test_gate_display_over_a_string_column_says_what_to_draw():
     display = ExpertUsageDisplay.from_estimator(pipe, frame, y)
     share = display.bars_["responsibility share"]
     np.testing.assert_allclose(sum(bar.get_height() for bar in share), 1.0)
+
+
+def _exposure_counts(n=1000, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, (n, 1))
+    exposure = rng.choice([0.2, 5.0], n)
+    rate = np.where(rng.rand(n) < 0.5, 1.0, 6.0) * np.exp(0.3 * X[:, 0])
+    return X, rng.poisson(exposure * rate), exposure
+
+
+def test_displays_take_the_exposure_of_a_poisson_model():
+    # the displays had no exposure: an exposure-fitted model's responsibilities
+    # were drawn at exposure 1, without a word (QA)
+    from skmoe import MoEPoissonRegressor
+
+    X, y, exposure = _exposure_counts()
+    model = MoEPoissonRegressor(2, random_state=0).fit(X, y, exposure=exposure)
+    display = ExpertUsageDisplay.from_estimator(model, X, y, exposure=exposure)
+    expected = model.responsibilities(X, y, exposure=exposure).mean(axis=0)
+    np.testing.assert_allclose(display.responsibility_share, expected)
+    with pytest.warns(UserWarning, match="fitted with exposure"):
+        unit = ExpertUsageDisplay.from_estimator(model, X, y)
+    assert np.abs(unit.responsibility_share - expected).max() > 0.005
+
+    bands = PredictionBandsDisplay.from_estimator(
+        model, X, y, exposure=5.0, band="std", grid_resolution=7
+    )
+    grid = bands.x.reshape(-1, 1)
+    mean, std = model.predict(grid, exposure=np.full(7, 5.0), return_std=True)
+    np.testing.assert_allclose(bands.mean, mean)
+    np.testing.assert_allclose(bands.upper, mean + 2 * std)
+    with pytest.warns(UserWarning, match="per unit exposure"):
+        PredictionBandsDisplay.from_estimator(model, X, y, grid_resolution=7)
+    with pytest.raises(ValueError, match="exposure"):
+        PredictionBandsDisplay.from_estimator(model, X, y, exposure=-1.0)
+
+    regressor = MoERegressor(2, random_state=0).fit(X, np.log1p(y))
+    with pytest.raises(ValueError, match="MoEPoissonRegressor only"):
+        ExpertUsageDisplay.from_estimator(regressor, X, np.log1p(y), exposure=exposure)
+
+
+def test_display_messages_and_checks():
+    # "X has 2 features; this display draws inputs with 1 or 2 features (the
+    # estimator expects 1)" contradicted itself; objective="no" drew the
+    # objective (QA)
+    X, y = _regimes_1d()
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    wide = np.column_stack([X, X])
+    with pytest.raises(
+        ValueError, match="X has 2 features, but the estimator expects 1"
+    ):
+        PredictionBandsDisplay.from_estimator(model, wide)
+    with pytest.raises(ValueError, match="objective"):
+        ConvergenceDisplay.from_estimator(model, objective="no")

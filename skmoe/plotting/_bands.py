@@ -21,6 +21,7 @@ from ._utils import (
     as_numpy,
     check_grid_resolution,
     check_parameters,
+    exposure_arguments,
     get_ax,
     input_grid,
 )
@@ -115,6 +116,7 @@ class PredictionBandsDisplay:
         coverage=0.9,
         n_std=2.0,
         grid_resolution=200,
+        exposure=None,
         ax=None,
     ):
         """Predict on a grid over the range of X and draw mean and band.
@@ -138,6 +140,11 @@ class PredictionBandsDisplay:
             Half-width of the std band in standard deviations, positive.
         grid_resolution : int, default=200
             Number of grid points, at least 1.
+        exposure : float, default=None
+            :class:`~skmoe.MoEPoissonRegressor` only: one exposure, positive,
+            at which the counts' mean and band are drawn over the grid. None
+            draws the rates per unit exposure (a model fitted with exposures
+            then warns: its counts, drawn as points, are at their own).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -153,8 +160,9 @@ class PredictionBandsDisplay:
                 "band": [StrOptions({"quantile", "std"})],
                 "coverage": [Interval(Real, 0, 1, closed="neither")],
                 "n_std": [Interval(Real, 0, None, closed="neither")],
+                "exposure": [Interval(Real, 0, None, closed="neither"), None],
             },
-            {"band": band, "coverage": coverage, "n_std": n_std},
+            {"band": band, "coverage": coverage, "n_std": n_std, "exposure": exposure},
             caller,
         )
         model = FittedMixture(estimator)
@@ -189,14 +197,15 @@ class PredictionBandsDisplay:
             y = column_or_1d(y)
             check_consistent_length(X_points, y)
         points = as_frame_if_named(model.estimator, points)
+        target = exposure_arguments(model.moe, exposure, caller)
         if band == "quantile":
-            distribution = model.call("predict_distribution", points)
+            distribution = model.call("predict_distribution", points, **target)
             mean = distribution.mean()
             lower = distribution.ppf((1 - coverage) / 2)
             upper = distribution.ppf((1 + coverage) / 2)
             label = f"{coverage:.0%} predictive interval"
         else:
-            mean, std = model.call("predict", points, return_std=True)
+            mean, std = model.call("predict", points, return_std=True, **target)
             lower, upper = mean - n_std * std, mean + n_std * std
             label = f"mean $\\pm$ {n_std:g} std"
         names = getattr(model.estimator, "feature_names_in_", None)

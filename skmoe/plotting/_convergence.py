@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._utils import FittedMixture, fitted_solver, get_ax
 
@@ -13,10 +14,11 @@ class ConvergenceDisplay:
     By default the curve is ``log_likelihood_history_``, the total unpenalized
     log-likelihood; ``objective=True`` draws ``objective_history_``, the
     per-sample penalized objective. EM with a dense gate and no pruning never
-    decreases the latter, so with a small ``alpha`` both curves typically rise
-    and flatten, and a curve still rising at the end means ``max_iter`` stopped
-    the fit. With ``top_k``, pruning (``prune_threshold``) or the ``"gradient"``
-    and ``"sgd"`` solvers either curve may also fall. The iterations are the
+    decreases the latter (in float64; float32 rounds it at about 1e-7), so
+    with a small ``alpha`` both curves typically rise and flatten, and a curve
+    still rising at the end means ``max_iter`` stopped the fit. With
+    ``top_k``, pruning (``prune_threshold``) or the ``"gradient"`` and
+    ``"sgd"`` solvers either curve may also fall. The iterations are the
     solver's: EM iterations, L-BFGS iterations for ``solver="gradient"``,
     epochs for ``solver="sgd"`` and :meth:`partial_fit`, named after the
     solver of the fit (not the ``solver`` parameter, which ``set_params`` may
@@ -77,7 +79,8 @@ class ConvergenceDisplay:
             is one of these.
         objective : bool, default=False
             Draw ``objective_history_`` (the per-sample penalized log-likelihood,
-            which EM with a dense gate and no pruning never decreases) instead
+            which EM with a dense gate and no pruning never decreases, up to
+            float32's rounding) instead
             of ``log_likelihood_history_`` (the total unpenalized
             log-likelihood).
         ax : matplotlib Axes, default=None
@@ -87,6 +90,11 @@ class ConvergenceDisplay:
         -------
         display : ConvergenceDisplay
         """
+        validate_parameter_constraints(
+            {"objective": ["boolean"]},
+            {"objective": objective},
+            caller_name="ConvergenceDisplay.from_estimator",
+        )
         moe = FittedMixture(estimator).moe
         if objective:
             history = moe.objective_history_

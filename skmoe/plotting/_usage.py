@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import to_numpy
-from ._utils import FittedMixture, as_numpy, get_ax
+from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
 
 
 class ExpertUsageDisplay:
@@ -64,7 +64,7 @@ class ExpertUsageDisplay:
         self.responsibility_share = as_numpy(responsibility_share)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y=None, *, ax=None):
+    def from_estimator(cls, estimator, X, y=None, *, exposure=None, ax=None):
         """Measure each expert's usage on X (and y) and draw it.
 
         Parameters
@@ -77,6 +77,11 @@ class ExpertUsageDisplay:
             Input data, usually the training data.
         y : array-like of shape (n_samples,), default=None
             Targets; when given, the responsibility share is drawn too.
+        exposure : float or array-like of shape (n_samples,), default=None
+            :class:`~skmoe.MoEPoissonRegressor` only: the samples' exposures,
+            for the responsibilities (as its ``responsibilities`` takes them).
+            A model fitted with exposures and drawn with y but without them
+            warns.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -90,7 +95,10 @@ class ExpertUsageDisplay:
             gate = to_numpy(model.moe.predict_gate(inputs))
             share = None
             if y is not None:
-                share = to_numpy(model.moe.responsibilities(inputs, y)).mean(axis=0)
+                caller = "ExpertUsageDisplay.from_estimator"
+                target = exposure_arguments(model.moe, exposure, caller)
+                share = model.moe.responsibilities(inputs, y, **target)
+                share = to_numpy(share).mean(axis=0)
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
         return cls(

@@ -173,10 +173,14 @@ def input_grid(X, n_features, grid_resolution, eps):
                 f"({error}). ExpertUsageDisplay and ConvergenceDisplay draw any "
                 "input."
             ) from error
-    if X.shape[1] != n_features or n_features not in (1, 2):
+    if n_features not in (1, 2):
         raise ValueError(
-            f"X has {X.shape[1]} features; this display draws inputs with 1 or 2 "
-            f"features (the estimator expects {n_features})."
+            f"This display draws inputs with 1 or 2 features; the estimator "
+            f"expects {n_features}."
+        )
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the estimator expects {n_features}."
         )
     with np.errstate(over="ignore"):
         ends = [(column.min() - eps, column.max() + eps) for column in X.T]
@@ -232,3 +236,28 @@ def as_frame_if_named(estimator, grid):
     import pandas as pd
 
     return pd.DataFrame(grid, columns=names)
+
+
+def exposure_arguments(moe, exposure, caller_name):
+    """``{"exposure": exposure}`` for ``moe``'s methods, or ``{}``.
+
+    ``exposure`` is :class:`~skmoe.MoEPoissonRegressor`'s only. Without it, a
+    model fitted with exposures is drawn per unit exposure, which the caller is
+    warned of (its counts were drawn against the rates, without a word)."""
+    from .._base import _warn_user
+    from .._poisson import MoEPoissonRegressor
+
+    if exposure is not None:
+        if not isinstance(moe, MoEPoissonRegressor):
+            raise ValueError(
+                f"{caller_name} takes exposure for a MoEPoissonRegressor only; "
+                f"the model is a {type(moe).__name__}."
+            )
+        return {"exposure": exposure}
+    if getattr(moe, "_exposure_given", False):
+        _warn_user(
+            f"The {type(moe).__name__} was fitted with exposure, and "
+            f"{caller_name} was called without it: it draws the model per unit "
+            "exposure. Pass exposure= to draw it at the data's exposures."
+        )
+    return {}
