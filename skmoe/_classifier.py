@@ -291,13 +291,19 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"numbers; got {bad}."
                 )
         indices = np.argmax(Y, axis=0)
-        with np.errstate(divide="ignore"):  # "balanced": a class of weight 0
-            weights = compute_class_weight(
-                self.class_weight,
-                classes=classes,
-                y=classes[indices],
-                sample_weight=sample_weight,
-            )[indices]
+        if isinstance(self.class_weight, dict):
+            # by the labels themselves: compute_class_weight's int() of numeric
+            # strings refused {"0": 5.0} for the labels "0" and "1" (QA)
+            per_class = [float(self.class_weight.get(c, 1.0)) for c in classes]
+            weights = np.asarray(per_class)[indices]
+        else:
+            with np.errstate(divide="ignore"):  # a class of weight 0
+                weights = compute_class_weight(
+                    "balanced",
+                    classes=classes,
+                    y=classes[indices],
+                    sample_weight=sample_weight,
+                )[indices]
         with np.errstate(invalid="ignore"):
             weighted = np.where(sample_weight > 0, sample_weight * weights, 0.0)
         return weighted.astype(sample_weight.dtype)

@@ -123,3 +123,14 @@ def test_negative_or_non_finite_class_weights_are_refused(weight):
     with pytest.raises(ValueError, match=message):
         model.partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(model, "classes_")
+
+
+def test_class_weight_of_numeric_string_labels():
+    # compute_class_weight takes int() of numeric strings: {"0": 5.0} for the
+    # labels "0" and "1" was refused (QA); the weights go by the labels
+    X, y = _imbalanced(load_breast_cancer)
+    labels = y.astype(str)
+    params = dict(n_experts=2, n_init=1, random_state=0)
+    weighted = MoEClassifier(class_weight={"0": 5.0}, **params).fit(X, labels)
+    reference = MoEClassifier(**params).fit(X, labels, np.where(y == 0, 5.0, 1.0))
+    np.testing.assert_array_equal(weighted.predict_proba(X), reference.predict_proba(X))
