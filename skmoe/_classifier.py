@@ -76,8 +76,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         every part of the fit (EM, the gradient solvers, ``"auto"``,
         ``validation_fraction``) sees the product. A dict maps class labels to
         weights (classes it omits weigh 1); ``"balanced"`` gives class c the
-        weight ``n_samples / (n_classes * n_c)``, with ``n_c`` the sum of
-        class c's sample weights in ``fit``'s data (``partial_fit``, which
+        weight ``W / (n_classes * n_c)``, with ``n_c`` the sum of class c's
+        sample weights in ``fit``'s data and ``W`` that of all (``n_samples``
+        without sample weights), as scikit-learn's (``partial_fit``, which
         sees one batch at a time, refuses it: pass a dict, e.g. from
         ``sklearn.utils.class_weight.compute_class_weight``). The methods
         that take y after the fit (``score``, ``bic``, ``std_errors``, ...)
