@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._array_api import check_same_namespace, get_namespace
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import (
     Interval,
@@ -1088,7 +1088,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts = len(samples)
         return (
             f"Experts {unused.tolist()} of the kept run handle less than one "
-            f"sample each: the model uses {n_experts - len(unused)} of its "
+            "sample's worth of the (weighted) data each: the model uses "
+            f"{n_experts - len(unused)} of its "
             f"{n_experts} experts. Fit fewer experts, or drop these with "
             "prune_experts (expert_usage_ gives each expert's share)."
         )
@@ -1566,14 +1567,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)
-        xp, _ = get_namespace(X)
-        fitted = getattr(self, self._fitted_gate().attribute_names[0])
-        if X.dtype == xp.float32 and fitted.dtype == xp.float64:
-            # as NumPy's promotion (and LinearRegression): a float64 model gives
-            # float64 outputs, where it computed in float32 for float32 input
-            X = xp.astype(X, xp.float64)
         device = "cpu" if hasattr(self, "experts_") else self.device
         return X, select_backend(X, device, fitting=False)
+
+    def _promotes(self, X) -> bool:
+        """Whether X is float32 for a float64 model, which then computes in
+        float64 (as NumPy's promotion and ``LinearRegression``: it computed in
+        float32 and returned float32)."""
+        fitted = getattr(self, self._fitted_gate().attribute_names[0])
+        single = X.dtype == array_namespace(X).float32
+        return single and fitted.dtype == array_namespace(fitted).float64
+
+    def _promoted(self, xp, X):
+        """``X`` (rows of the input, in ``xp``) in the dtype the model computes
+        in: one chunk at a time, so that a large float32 X is not copied whole."""
+        return xp.astype(X, xp.float64) if self._promotes(X) else X
 
     def _map_rows(self, X, compute, method):
         """Apply ``compute(xp, design)`` to X and return outputs as the caller's.
@@ -1590,13 +1598,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         on_host = backend.to_output is _identity  # NumPy on the CPU, or Array API
         rows = self._chunk_rows(X, on_host)
         if on_host and X.shape[0] <= rows:
-            result = compute(xp, design_matrix(xp, X))
+            result = compute(xp, design_matrix(xp, self._promoted(xp, X)))
             _check_finite(xp, result, method)
             return result
         outputs = None
         for start in range(0, X.shape[0], rows):
             stop = min(start + rows, X.shape[0])  # the standard has no clipping
-            chunk = backend.to_compute(X[start:stop, ...])
+            chunk = self._promoted(xp, backend.to_compute(X[start:stop, ...]))
             result = compute(xp, design_matrix(xp, chunk))
             _check_finite(xp, result, method)
             parts = result if isinstance(result, tuple) else (result,)
@@ -1615,7 +1623,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         per_expert = 1 if self._top_k() is not None else self._n_outputs()
         width = X.shape[1] + 1 + 4 * self.n_experts_ * per_expert
         budget = HOST_CHUNK_BYTES if on_host else PREDICT_CHUNK_BYTES
-        itemsize = array_namespace(X).finfo(X.dtype).bits // 8
+        bits = 64 if self._promotes(X) else array_namespace(X).finfo(X.dtype).bits
+        itemsize = bits // 8
         return max(1, budget // (itemsize * width))
 
     def _n_outputs(self):
@@ -1722,14 +1731,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
-        Y = self._encode_target(host(y), X_host, fitting=False, **target)
+        # y in the dtype the model computes in (its length and dtype are all
+        # that the encoding takes from X)
+        like = np.empty((X_host.shape[0], 0)) if self._promotes(X_host) else X_host
+        Y = self._encode_target(host(y), like, fitting=False, **target)
         X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
         rows = self._chunk_rows(X_host)
         log_norms, resps = [], []
         for start in range(0, X_host.shape[0], rows):
             stop = min(start + rows, X_host.shape[0])  # the standard has no clipping
-            design = design_matrix(xp, backend.to_compute(X_rows[start:stop, ...]))
+            rows_in = self._promoted(xp, backend.to_compute(X_rows[start:stop, ...]))
+            design = design_matrix(xp, rows_in)
             problem = EMProblem(
                 design,
                 as_compute(xp, Y[..., start:stop], design),

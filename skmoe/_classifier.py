@@ -305,9 +305,23 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     y=classes[indices],
                     sample_weight=sample_weight,
                 )[indices]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             weighted = np.where(sample_weight > 0, sample_weight * weights, 0.0)
-        return weighted.astype(sample_weight.dtype)
+            weighted = weighted.astype(sample_weight.dtype)
+            total = np.sum(weighted)
+        data = "this partial_fit batch" if streaming else "the data"
+        if not total > 0 and np.any(sample_weight > 0):
+            raise ValueError(
+                f"class_weight={self.class_weight!r} gives every sample of {data} "
+                "a weight of 0."
+            )
+        if not np.isfinite(total):
+            raise ValueError(
+                f"The sample weights times class_weight={self.class_weight!r} sum "
+                f"to infinity in {weighted.dtype}; divide the class weights by a "
+                "constant (only their ratios matter to the fit)."
+            )
+        return weighted
 
     def _n_outputs(self):
         return self.classes_.shape[0]

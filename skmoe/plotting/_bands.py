@@ -144,7 +144,7 @@ class PredictionBandsDisplay:
             :class:`~skmoe.MoEPoissonRegressor` only: one exposure, positive,
             at which the counts' mean and band are drawn over the grid. None
             draws the rates per unit exposure (a model fitted with exposures
-            then warns: its counts, drawn as points, are at their own).
+            then warns where y is drawn: its counts are at their own).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -197,7 +197,7 @@ class PredictionBandsDisplay:
             y = column_or_1d(y)
             check_consistent_length(X_points, y)
         points = as_frame_if_named(model.estimator, points)
-        target = exposure_arguments(model.moe, exposure, caller)
+        target = exposure_arguments(model.moe, exposure, caller, counts=y is not None)
         if band == "quantile":
             distribution = model.call("predict_distribution", points, **target)
             mean = distribution.mean()

@@ -94,9 +94,11 @@ class ExpertUsageDisplay:
             inputs = model.inputs(X)  # through a pipeline's steps once, not twice
             gate = to_numpy(model.moe.predict_gate(inputs))
             share = None
+            caller = "ExpertUsageDisplay.from_estimator"
+            target = exposure_arguments(
+                model.moe, exposure, caller, counts=y is not None
+            )
             if y is not None:
-                caller = "ExpertUsageDisplay.from_estimator"
-                target = exposure_arguments(model.moe, exposure, caller)
                 share = model.moe.responsibilities(inputs, y, **target)
                 share = to_numpy(share).mean(axis=0)
         n_experts = gate.shape[1]

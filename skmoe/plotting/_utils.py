@@ -238,12 +238,13 @@ def as_frame_if_named(estimator, grid):
     return pd.DataFrame(grid, columns=names)
 
 
-def exposure_arguments(moe, exposure, caller_name):
+def exposure_arguments(moe, exposure, caller_name, *, counts=True):
     """``{"exposure": exposure}`` for ``moe``'s methods, or ``{}``.
 
     ``exposure`` is :class:`~skmoe.MoEPoissonRegressor`'s only. Without it, a
     model fitted with exposures is drawn per unit exposure, which the caller is
-    warned of (its counts were drawn against the rates, without a word)."""
+    warned of where ``counts`` (y) are drawn too (they were drawn against the
+    rates, without a word)."""
     from .._base import _warn_user
     from .._poisson import MoEPoissonRegressor
 
@@ -254,7 +255,7 @@ def exposure_arguments(moe, exposure, caller_name):
                 f"the model is a {type(moe).__name__}."
             )
         return {"exposure": exposure}
-    if getattr(moe, "_exposure_given", False):
+    if counts and getattr(moe, "_exposure_given", False):
         _warn_user(
             f"The {type(moe).__name__} was fitted with exposure, and "
             f"{caller_name} was called without it: it draws the model per unit "
