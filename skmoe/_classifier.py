@@ -262,6 +262,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if self.class_weight is None:
             return sample_weight
         classes = self._classes()
+        indices = np.argmax(Y, axis=0)
         if isinstance(self.class_weight, str):  # "balanced"
             if streaming:
                 raise ValueError(
@@ -270,10 +271,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     "e.g. from sklearn.utils.class_weight.compute_class_weight on "
                     "all the labels."
                 )
+            with np.errstate(divide="ignore"):  # a class of weight 0
+                weights = compute_class_weight(
+                    "balanced",
+                    classes=classes,
+                    y=classes[indices],
+                    sample_weight=sample_weight,
+                )[indices]
         else:
-            unknown = [
-                label for label in self.class_weight if label not in set(classes)
-            ]
+            known = set(classes)
+            unknown = [label for label in self.class_weight if label not in known]
             if unknown:
                 raise ValueError(
                     f"class_weight has labels that are not classes: {unknown}; "
@@ -291,20 +298,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     "class_weight must map classes to non-negative finite "
                     f"numbers; got {bad}."
                 )
-        indices = np.argmax(Y, axis=0)
-        if isinstance(self.class_weight, dict):
             # by the labels themselves: compute_class_weight's int() of numeric
             # strings refused {"0": 5.0} for the labels "0" and "1" (QA)
             per_class = [float(self.class_weight.get(c, 1.0)) for c in classes]
             weights = np.asarray(per_class)[indices]
-        else:
-            with np.errstate(divide="ignore"):  # a class of weight 0
-                weights = compute_class_weight(
-                    "balanced",
-                    classes=classes,
-                    y=classes[indices],
-                    sample_weight=sample_weight,
-                )[indices]
         with np.errstate(invalid="ignore", over="ignore"):
             weighted = np.where(sample_weight > 0, sample_weight * weights, 0.0)
             weighted = weighted.astype(sample_weight.dtype)
