@@ -280,7 +280,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         # are reset from the next batch that shows a spread (_update_experts)
         total, _, squares = self._target_moments
         if squares > 0:
-            return self._few_rows_start(params, squares / total, sample_weight)
+            return self._few_rows_start(xp, params, squares / total, sample_weight)
         self._variance_pending = _pending_rows(sample_weight)
         if np.count_nonzero(sample_weight) > 1:  # one row is always constant
             _warn_user(
@@ -289,8 +289,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         return params
 
-    def _few_rows_start(self, params, variance, sample_weight):
-        """``params`` with every noise variance at ``variance`` (y's) where the
+    def _few_rows_start(self, xp, params, variance, sample_weight):
+        """``params`` with every noise variance at ``variance`` (y's), and no
+        slopes (each expert at its intercept), where the
         first ``partial_fit`` batch has fewer rows than
         ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per parameter of the experts: its
         M-step fitted each expert's few rows exactly, its variance at the
@@ -300,7 +301,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         next batches set them again, from the variance of all the y seen, until
         ``UNIT_ROWS`` rows have been seen (:meth:`_update_experts`): 0.98 from
         a first batch of 2 or 5 rows, where the first batch's variance alone
-        left 0.75."""
+        left 0.75. Its exactly fitted slopes stayed, and a first batch of 5
+        rows, then ten epochs of 40-row batches, scored 0.12 to 0.87 over
+        three seeds; 0.86 to 0.98 without them (as a Poisson regressor's
+        experts start)."""
         gate_params, expert_params = params
         n_rows, n_experts = expert_params["coef"].shape
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_rows + 1) * n_experts
@@ -308,7 +312,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return params
         self._variance_pending = _pending_rows(sample_weight)
         start = expert_params["variance"] * 0 + variance
-        return gate_params, dict(expert_params, variance=start)
+        coef = expert_params["coef"]
+        coef = xp.concat([coef[:1, :], xp.zeros_like(coef[1:, :])], axis=0)
+        return gate_params, dict(expert_params, variance=start, coef=coef)
 
     def _update_experts(self, Y, sample_weight):
         # partial_fit: the floor follows the variance of all the y seen so far,

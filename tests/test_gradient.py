@@ -782,6 +782,23 @@ def test_partial_fit_single_rows_whose_first_two_are_close_learn_the_noise():
     assert not hasattr(model, "_variance_pending")
 
 
+def test_partial_fit_after_a_tiny_first_batch_drops_its_slopes():
+    # a first batch of 5 rows kept its exactly fitted slopes: 0.70, 0.12 and
+    # 0.87 after ten epochs of 40-row batches over three seeds (review)
+    scores = []
+    for seed in range(3):
+        X, y = _regime_stream(600, seed)
+        model = MoERegressor(2, solver="sgd", random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the feature scales of 5 rows
+            model.partial_fit(X[:5], y[:5])
+            for epoch in range(10):
+                for start in range(5 if epoch == 0 else 0, 600, 40):
+                    model.partial_fit(X[start : start + 40], y[start : start + 40])
+        scores.append(model.score(X, y))
+    assert min(scores) > 0.8
+
+
 def test_partial_fit_streams_of_small_batches_stay_stable():
     # each batch under 50 rows set Adam's units from its own spread, and two
     # rows close together gave steps that blew up: R^2 -1399 after 2-row
