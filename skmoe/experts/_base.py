@@ -42,6 +42,26 @@ class ExpertFamily(ABC):
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         """Parameters an M-step may warm-start from (before any data is seen)."""
 
+    #: Whether the M-step depends on the data only through
+    #: :meth:`statistics`, which online EM (``partial_fit`` with
+    #: ``solver="em"``) then averages over the batches.
+    online: bool = False
+
+    def statistics(self, xp, design: Array, Y: Array, weighted_resp: Array) -> Params:
+        """The M-step's sums over the samples, per unit weight (``online``
+        families): a dict of float64 arrays with the experts on axis 0, which
+        :meth:`m_step_statistics` takes as they are or averaged over batches.
+        ``Y`` may be shifted by a constant, which that method's ``centre``
+        adds back."""
+        raise NotImplementedError(f"{type(self).__name__} has no statistics")
+
+    def m_step_statistics(
+        self, xp, statistics: Params, params: Params, alpha: float, centre: float
+    ) -> Params:
+        """:meth:`m_step` from :meth:`statistics` of ``Y - centre`` (float64;
+        ``params`` gives the dtype)."""
+        raise NotImplementedError(f"{type(self).__name__} has no statistics")
+
     @abstractmethod
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         """log p_k(y_i | x_i) as an (n_experts, n_samples) array."""

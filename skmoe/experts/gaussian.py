@@ -128,23 +128,65 @@ class GaussianLinearExperts(ExpertFamily):
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         ybar = (weighted_resp @ Y[:, None])[:, 0] / xp.clip(mass, tiny, None)
         rhs = (weighted_resp * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
+        coef = self._coefficients(xp, gram, rhs, ybar, params)
+        resid2 = (Y[None, :] - coef.T @ design) ** 2
+        ssr = xp.sum(weighted_resp * resid2, axis=1)
+        return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
+
+    online = True
+
+    def statistics(self, xp, design, Y, weighted_resp) -> Params:
+        design = xp.astype(design, xp.float64)
+        weighted_resp = xp.astype(weighted_resp, xp.float64)
+        Y = xp.astype(Y, xp.float64)
+        return {
+            "weight": xp.sum(weighted_resp, axis=1),
+            "gram": weighted_grams(xp, design, weighted_resp),  # (K, d, d)
+            "cross": (weighted_resp * Y[None, :]) @ design.T,  # (K, d)
+            "square": weighted_resp @ Y**2,
+        }
+
+    def m_step_statistics(self, xp, statistics, params, alpha, centre) -> Params:
+        mass, gram = statistics["weight"], statistics["gram"]
+        cross, square = statistics["cross"], statistics["square"]
+        mask = penalty_mask(xp, gram[0, ...])
+        tiny = float(xp.finfo(gram.dtype).smallest_normal)
+        ybar = cross[:, 0] / xp.clip(mass, tiny, None)  # the design's row 0 is 1
+        rhs = cross - ybar[:, None] * gram[:, :, 0]
+        variance = xp.astype(params["variance"], gram.dtype)
+        coef = self._coefficients(
+            xp, gram + alpha * diag(xp, mask), rhs, ybar, {"variance": variance}
+        )  # (d, K)
+        # sum_i r_i (y_i - x_i . b)^2 from the sums: y'y - 2 b'X'y + b'X'X b
+        fitted = xp.sum(gram * (coef.T[:, None, :] * coef.T[:, :, None]), axis=(1, 2))
+        ssr = square - 2 * xp.sum(cross * coef.T, axis=1) + fitted
+        variance = self._variances(xp, xp.clip(ssr, 0.0, None), mass, coef, alpha)
+        coef = xp.concat([coef[:1, :] + centre, coef[1:, :]], axis=0)
+        dtype = params["coef"].dtype
+        return {"coef": xp.astype(coef, dtype), "variance": xp.astype(variance, dtype)}
+
+    def _coefficients(self, xp, gram, rhs, ybar, params):
+        """The coefficients (d, K) from the penalized grams, the right-hand
+        sides of ``y - ybar_k`` (K, d) and the experts' weighted means of y."""
         if self.shared:  # at the variances the step starts from (ECM)
             coef = solve_shared(xp, gram, rhs, self.shared, 1.0 / params["variance"])
         else:
             coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0]
-        coef = xp.concat([coef[:, :1] + ybar[:, None], coef[:, 1:]], axis=1).T
-        resid2 = (Y[None, :] - coef.T @ design) ** 2
-        ssr = xp.sum(weighted_resp * resid2, axis=1)
+        return xp.concat([coef[:, :1] + ybar[:, None], coef[:, 1:]], axis=1).T
+
+    def _variances(self, xp, ssr, mass, coef, alpha):
+        """The noise variances from the experts' weighted squared residuals."""
+        tiny = float(xp.finfo(coef.dtype).smallest_normal)
+        mask = penalty_mask(xp, coef)
         ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         if self.tied:  # one variance over all the experts' residuals
             pooled = xp.sum(ssr) / xp.clip(xp.sum(mass), tiny, None)
             variance = pooled * xp.ones_like(ssr)
         else:
             variance = ssr / xp.clip(mass, tiny, None)
-        variance = xp.clip(
+        return xp.clip(
             variance, float(self.variance_floor), float(self.variance_ceiling)
         )
-        return {"coef": coef, "variance": variance}
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef, variance = params["coef"], params["variance"]

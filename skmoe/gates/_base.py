@@ -103,6 +103,22 @@ class GateFamily(ABC):
         ``log_gate`` is the gate at ``params`` (the E-step has it already).
         """
 
+    #: Whether the M-step depends on the data only through
+    #: :meth:`statistics`, which online EM (``partial_fit`` with
+    #: ``solver="em"``) then averages over the batches.
+    online = False
+
+    def statistics(self, xp, design: Array, weighted_resp: Array) -> Params:
+        """The M-step's sums over the samples, per unit weight (``online``
+        families): a dict of float64 arrays with the experts on axis 0, which
+        the M-step takes as they are or averaged over batches."""
+        raise NotImplementedError(f"{type(self).__name__} has no statistics")
+
+    def m_step_statistics(self, xp, statistics: Params, params: Params) -> Params:
+        """:meth:`m_step` from :meth:`statistics` (float64; ``params`` gives
+        the dtype)."""
+        raise NotImplementedError(f"{type(self).__name__} has no statistics")
+
     @abstractmethod
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         """The L2 penalty subtracted from the per-sample log-likelihood."""

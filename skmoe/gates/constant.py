@@ -47,7 +47,20 @@ class ConstantGate(GateFamily):
         prepared,
         n_steps=None,
     ) -> Params:
-        weights = xp.sum(weighted_resp, axis=1)
+        return self._from_weights(xp, xp.sum(weighted_resp, axis=1), params)
+
+    online = True
+
+    def statistics(self, xp, design, weighted_resp) -> Params:
+        return {"weight": xp.sum(weighted_resp, axis=1, dtype=xp.float64)}
+
+    def m_step_statistics(self, xp, statistics, params) -> Params:
+        weights = xp.astype(statistics["weight"], params["coef"].dtype)
+        return self._from_weights(xp, weights, params)
+
+    @staticmethod
+    def _from_weights(xp, weights, params) -> Params:
+        """The proportions of the experts' shares ``weights`` (K,)."""
         tiny = float(xp.finfo(weights.dtype).smallest_normal)
         log_weights = xp.log(xp.clip(weights, tiny, None))
         log_weights = log_weights - xp.mean(log_weights)

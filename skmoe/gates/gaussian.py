@@ -212,33 +212,81 @@ class GaussianGate(GateFamily):
         n_steps=None,
     ) -> Params:
         X = design[1:, :]
-        d, n_experts = X.shape[0], weighted_resp.shape[0]
+        n_experts = weighted_resp.shape[0]
         weights = xp.sum(weighted_resp, axis=1)
         tiny = float(xp.finfo(weights.dtype).smallest_normal)
         weights = xp.clip(weights, tiny, None)  # an expert no sample supports
         means = (X @ weighted_resp.T) / weights[None, :]  # (d, K)
-        eye = xp.eye(d, dtype=X.dtype, device=device(X))
+        spreads = []
+        for k in range(n_experts):
+            z = X - means[:, k][:, None]
+            if self._diagonal:  # the variances, (d,)
+                spreads.append((z * z) @ weighted_resp[k, :] / weights[k])
+            else:
+                covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
+                spreads.append(0.5 * (covariance + covariance.T))
+        return self._from_moments(
+            xp, weights, means, xp.stack(spreads, axis=0), prepared
+        )
+
+    online = True
+
+    def statistics(self, xp, design, weighted_resp) -> Params:
+        X = xp.astype(design[1:, :], xp.float64)
+        weighted_resp = xp.astype(weighted_resp, xp.float64)
+        return {
+            "weight": xp.sum(weighted_resp, axis=1),
+            "first": weighted_resp @ X.T,  # (K, d)
+            "second": xp.stack(  # (K, d, d)
+                [
+                    (X * weighted_resp[k, :][None, :]) @ X.T
+                    for k in range(weighted_resp.shape[0])
+                ]
+            ),
+        }
+
+    def m_step_statistics(self, xp, statistics, params) -> Params:
+        weight, first = statistics["weight"], statistics["first"]
+        second = statistics["second"]
+        d = first.shape[1]
+        eye = xp.eye(d, dtype=first.dtype, device=device(first))
+        # the loading, REG_COVAR of each feature's variance over all the experts
+        total = xp.sum(weight)
+        mean = xp.sum(first, axis=0) / total
+        variance = xp.sum(xp.sum(second * eye, axis=-1), axis=0) / total - mean**2
+        loading = REG_COVAR * xp.where(variance > 0, variance, xp.ones_like(variance))
+        tiny = float(xp.finfo(weight.dtype).smallest_normal)
+        weights = xp.clip(weight, tiny, None)
+        means = first / weights[:, None]  # (K, d)
+        covariances = second / weights[:, None, None] - (
+            means[:, :, None] * means[:, None, :]
+        )
+        covariances = 0.5 * (covariances + xp.permute_dims(covariances, (0, 2, 1)))
+        spreads = xp.sum(covariances * eye, axis=-1) if self._diagonal else covariances
+        dtype = params["coef"].dtype
+        fitted = self._from_moments(
+            xp, weights, xp.permute_dims(means, (1, 0)), spreads, loading
+        )
+        return {name: xp.astype(value, dtype) for name, value in fitted.items()}
+
+    def _from_moments(self, xp, weights, means, spreads, loading) -> Params:
+        """The parameters of experts of shares ``weights`` (K,), ``means``
+        (d, K) and ``spreads``: their variances (K, d) for a diagonal
+        covariance type, else their covariances (K, d, d)."""
+        d = means.shape[0]
+        eye = xp.eye(d, dtype=means.dtype, device=device(means))
         if self._diagonal:
-            variances = []
-            for k in range(n_experts):
-                z = X - means[:, k][:, None]
-                variances.append((z * z) @ weighted_resp[k, :] / weights[k])
-            variances = xp.stack(variances, axis=0) + prepared[None, :]  # (K, d)
+            variances = spreads + loading[None, :]  # (K, d)
             if self.covariance_type == "spherical":
                 variances = xp.mean(variances, axis=1, keepdims=True) + 0 * variances
             whiten = (1.0 / xp.sqrt(variances))[:, :, None] * eye[None, :, :]
         else:
-            covariances = []
-            for k in range(n_experts):
-                z = X - means[:, k][:, None]
-                covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
-                covariances.append(0.5 * (covariance + covariance.T))
-            covariances = xp.stack(covariances, axis=0)
+            covariances = spreads
             if self.covariance_type == "tied":  # pooled within the experts
                 shares = weights / xp.sum(weights)
                 pooled = xp.sum(shares[:, None, None] * covariances, axis=0)
                 covariances = pooled[None, :, :] + 0 * covariances
-            whiten = _whitening(xp, covariances, prepared)
+            whiten = _whitening(xp, covariances, loading)
         log_det = xp.sum(xp.log(xp.sum(whiten * eye, axis=-1)), axis=-1)  # of W_k
         bias = xp.log(weights) + log_det
         coef = xp.concat([bias[None, :], means], axis=0)
