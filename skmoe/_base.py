@@ -56,6 +56,13 @@ from ._em import (
 from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
+from ._online import (
+    FIRST_FIT_ROWS,
+    OnlineState,
+    online_em_step,
+    statistics_of,
+    supports,
+)
 from ._restarts import _fit_restart, summary
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
@@ -513,12 +520,21 @@ def _gaussian_gate(estimator):
     return True
 
 
-def _sgd_solver(estimator):
-    """``partial_fit`` exists with ``solver="sgd"`` and a number of experts (an
-    integer ``n_experts``, or a fitted model); the AttributeError says why not
-    (scikit-learn chains it to its own "has no attribute"), and ``hasattr``
-    tells meta-estimators the truth."""
-    if estimator.solver != "sgd":
+def _streaming_solver(estimator):
+    """``partial_fit`` exists with ``solver="sgd"``, or ``solver="em"`` where
+    online EM applies (:meth:`BaseMixtureOfExperts._online_em`), and a number
+    of experts (an integer ``n_experts``, or a fitted model); the
+    AttributeError says why not (scikit-learn chains it to its own "has no
+    attribute"), and ``hasattr`` tells meta-estimators the truth."""
+    if estimator.solver == "em" and not estimator._online_em():
+        raise AttributeError(
+            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
+            "(online EM) with linear-Gaussian experts (MoERegressor, no "
+            "expert_estimator) and gate='constant' or 'gaussian', whose M-step "
+            "takes running sums of the data; this estimator has solver='em' "
+            f"with {_online_em_settings(estimator)}. Use solver='sgd'."
+        )
+    if estimator.solver not in ("sgd", "em"):
         raise AttributeError(
             "partial_fit needs solver='sgd' (mini-batch Adam) and an integer "
             f"n_experts; this estimator has solver={estimator.solver!r}."
@@ -528,10 +544,21 @@ def _sgd_solver(estimator):
             "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
             "number of experts in fit, by the BIC of complete fits, which one "
             "mini-batch cannot do. Set n_experts to an integer (e.g. "
-            f"{type(estimator).__name__}(n_experts=3, solver='sgd')), or call fit "
-            "first, after which partial_fit continues the fitted model."
+            f"{type(estimator).__name__}(n_experts=3, solver={estimator.solver!r})), "
+            "or call fit first, after which partial_fit continues the fitted model."
         )
     return True
+
+
+def _online_em_settings(estimator) -> str:
+    """The settings that keep ``estimator`` from online EM, in words."""
+    gate = GATES.get(estimator.gate) if isinstance(estimator.gate, str) else None
+    settings = [] if gate is None or gate.online else [f"gate={estimator.gate!r}"]
+    if getattr(estimator, "expert_estimator", None) is not None:
+        settings.append("expert_estimator")
+    if not settings:  # the experts' family
+        settings.append(f"the experts of {type(estimator).__name__}")
+    return " and ".join(settings)
 
 
 def _check_finite(xp, result, method):
@@ -799,7 +826,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight, warm, **target):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs."""
-        for name in ("_sgd_random_state", "_variance_pending", "_rate_pending"):
+        for name in (
+            "_sgd_random_state",
+            "_variance_pending",
+            "_rate_pending",
+            "_online_rows",
+        ):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
         y = _column_target(y)
         if is_regressor(self):
@@ -872,6 +904,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     UserWarning,
                 )
             )
+        if best.solver_state is None and supports(problem.gate, problem.experts):
+            # the sums online EM continues from (partial_fit with solver="em")
+            state = statistics_of(problem, best.gate_params, best.expert_params)
+            best = dataclasses.replace(best, solver_state=state)
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._attributes_to(X)
@@ -1354,6 +1390,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         check_solver_options(options, self.gate, self.top_k, n_experts, auto)
         self._check_expert_estimator()
         return options
+
+    def _online_em(self) -> bool:
+        """Whether ``partial_fit`` with ``solver="em"`` runs online EM: experts
+        and gate whose M-step takes running sums of the data (none by default)."""
+        return False
 
     def _estimator_experts(self) -> bool:
         """Whether the experts are clones of ``expert_estimator``."""
@@ -2200,21 +2241,40 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         pruned._set_expert_attributes(experts, experts.select(np, expert_params, keep))
         pruned.n_experts_ = int(keep.size)
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
-        pruned._solver_state = None
+        state = self._solver_state
+        # online EM's sums of the kept experts; Adam's moments, which mix the
+        # experts, start afresh
+        pruned._solver_state = (
+            state.select(np, keep) if isinstance(state, OnlineState) else None
+        )
         for name in ("n_experts_bic_", "n_experts_scores_"):
             vars(pruned).pop(name, None)  # the scores of other models
         pruned._attributes_to(self.expert_usage_)
         return pruned
 
-    @available_if(_sgd_solver)
+    @available_if(_streaming_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).
+        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"``), or one
+        step of online EM (``solver="em"``, where the gate is ``"constant"``
+        or ``"gaussian"`` and there is no ``expert_estimator``).
 
-        The first call starts from a random partition of its samples (one
-        M-step); later calls continue from the current parameters and Adam
-        state. ``max_iter``, ``n_init``, early stopping and pruning do not
-        apply; ``log_likelihood_`` and ``expert_usage_`` refer to the last batch.
+        Adam: the first call starts from a random partition of its samples
+        (one M-step); later calls continue from the current parameters and
+        Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
+        not apply.
+
+        Online EM (Cappé & Moulines 2009): each call takes an E-step on the
+        batch, averages the batch's sufficient statistics into the running
+        ones with the step ``(n_batch / n_seen) ** 0.6`` and takes the M-step
+        from them. The first call fits its batch by EM, as :meth:`fit` (with
+        ``n_init``, ``max_iter`` and ``tol``); a first batch of fewer than 5
+        rows per parameter is kept and refitted with the next batches' rows
+        until they are enough. After :meth:`fit`, the fit's statistics are the
+        start. See the user guide's "Online EM".
+
+        Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
+        batch.
 
         Parameters
         ----------
@@ -2234,7 +2294,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ------
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
-            ``solver="sgd"``, and while ``n_experts="auto"`` is unfitted: it
+            ``solver="sgd"`` or online EM applies (above), and while
+            ``n_experts="auto"`` is unfitted: it
             chooses the number of experts by BIC in :meth:`fit`, which one
             mini-batch cannot do. The exception's cause says which and what to
             do (an integer ``n_experts``, or :meth:`fit` first, which
@@ -2249,10 +2310,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
         with _unchanged_on_failure(self):
-            return self._partial_fit(X, y, sample_weight, **target)
+            messages = self._partial_fit(X, y, sample_weight, **target)
+        for message, category in messages:  # a first batch fitted by EM's
+            _warn_user(message, category)
+        return self
 
     def _partial_fit(self, X, y, sample_weight, **target):
+        """:meth:`partial_fit`; returns the warnings to give, as :meth:`_fit`."""
+        given_weight = sample_weight
         first = not hasattr(self, "n_experts_")
+        online = self.solver == "em"  # else "sgd" (see _streaming_solver)
+        if not online:  # rows online EM kept to fit, from before set_params
+            vars(self).pop("_online_rows", None)
         if not first:
             self._check_warm_gate("partial_fit")
             self._check_warm_experts("partial_fit")
@@ -2283,6 +2352,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        pending = vars(self).get("_online_rows") if online else None
+        if pending is not None:  # the rows so far, too few to fit: start again
+            xp_input = array_namespace(X)
+            X = xp_input.concat([pending[0], X], axis=0)
+            y = xp_input.concat([pending[1], y], axis=0)
+            X_host = to_numpy(X)
+            sample_weight = np.concatenate([pending[2], sample_weight])
+            given_weight, first = sample_weight, True
         _check_weight_scale(sample_weight)
         Y = self._encode_target(host(y), X_host, fitting=False, **target)
         weighted = self._weigh_targets(Y, sample_weight, streaming=True)
@@ -2299,6 +2376,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             experts, expert_params = self._experts_from_attributes()
             if hasattr(experts, "shared"):  # rows of the current expert features
                 experts.shared = self._shared_rows
+        if first and online and self._first_batch_fits(X_host, experts, sample_weight):
+            # online EM from a random partition of one batch often kept a
+            # poor optimum (the two regimes of a constant gate in one of two
+            # starts); fit's restarts and k-means starts found the best
+            return self._fit(X, y, given_weight, False, **target)
+        if first and online:  # kept until they are enough to fit
+            self._online_rows = (X, y, sample_weight)
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # the features centered as in fit, at one offset for all calls (the first
         # fit's or batch's), so that the Adam state stays in one coordinate system
@@ -2335,6 +2419,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
             params = gate_params, experts.tie(xp, expert_params)
             previous = self._previous_result()
+            if not online and not isinstance(previous.solver_state, SGDState):
+                # fitted by another solver (online EM's sums are not Adam's)
+                previous = dataclasses.replace(previous, solver_state=None)
             if previous.solver_state is None and hasattr(self, "_feature_spread"):
                 # fitted by EM or L-BFGS: Adam steps in the units of the rows
                 # fit saw, not of this batch's (one row: no spread, and a
@@ -2345,9 +2432,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 previous = dataclasses.replace(previous, solver_state=state)
         start = time.perf_counter()
         with blas_threads(problem.design), np.errstate(all="ignore"):
-            result = partial_fit_epoch(
-                problem, params, options, self._sgd_random_state, previous
-            )
+            if online:
+                result = online_em_step(problem, params, previous)
+            else:
+                result = partial_fit_epoch(
+                    problem, params, options, self._sgd_random_state, previous
+                )
         finite = [
             bool(xp.all(xp.isfinite(value)))
             for group in (result.gate_params, result.expert_params)
@@ -2358,23 +2448,39 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_params = problem.gate.conform(xp, result.gate_params)
         result = dataclasses.replace(result, gate_params=gate_params)
         if not all(finite) or not np.isfinite(result.log_likelihood):
+            cause = "" if online else f" at learning_rate={self.learning_rate}"
+            remedy = "Rescale" if online else "Lower learning_rate, or rescale"
             raise ValueError(
                 "partial_fit diverged: the parameters or the log-likelihood became "
-                f"non-finite at learning_rate={self.learning_rate}; the model is "
-                "unchanged. Lower learning_rate, or rescale the features and y."
+                f"non-finite{cause}; the model is unchanged. {remedy} the features "
+                "and y."
             )
         if self.verbose >= 1:
             print(
-                f"partial_fit epoch {result.n_iter}: log-likelihood "
+                f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
+                f"log-likelihood "
                 f"{result.log_likelihood:.6g} on {problem.design.shape[1]} samples, "
                 f"{time.perf_counter() - start:.2f}s"
             )
         self._set_fitted(problem, result, offset)
-        self._fitted_solver = "sgd"
+        self._fitted_solver = self.solver
         self._attributes_to(X)
         for name in ("n_experts_bic_", "n_experts_scores_"):
             vars(self).pop(name, None)  # it chose no number of experts
-        return self
+        return []
+
+    def _first_batch_fits(self, X, experts, sample_weight) -> bool:
+        """Whether online EM's first batch has ``FIRST_FIT_ROWS`` rows (of
+        positive weight) per parameter, which :meth:`fit` then fits."""
+
+        def count(columns):
+            return X.shape[1] if columns is None else len(columns)
+
+        gate = self._make_gate().n_parameters(count(self._gate_columns), self.n_experts)
+        n_parameters = gate + experts.n_parameters(
+            count(self._expert_columns), self.n_experts
+        )
+        return np.count_nonzero(sample_weight) >= FIRST_FIT_ROWS * n_parameters
 
     def _fitted_units(self, problem, expert_params):
         """Adam's parameter units (``_gradient.parameter_units``) from the

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
-    _sgd_solver,
+    _streaming_solver,
     _target_column,
     _unchanged_on_failure,
 )
@@ -143,7 +143,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(400, 2))
     >>> y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")  # XOR
-    >>> clf = MoEClassifier(n_experts=4, random_state=0).fit(X, y)
+    >>> clf = MoEClassifier(n_experts=2, random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
     >>> clf.predict_proba(X[:2]).shape
@@ -449,7 +449,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
         return self._map_rows(X, compute, method)
 
-    @available_if(_sgd_solver)
+    @available_if(_streaming_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).
 

@@ -25,7 +25,7 @@ from ._base import (
     BaseMixtureOfExperts,
     _pending_rows,
     _reset_pending,
-    _sgd_solver,
+    _streaming_solver,
     _target_column,
     _warn_user,
 )
@@ -306,7 +306,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         return self
 
     partial_fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.partial_fit.__doc__)
-    partial_fit = available_if(_sgd_solver)(
+    partial_fit = available_if(_streaming_solver)(
         _fit_context(prefer_skip_nested_validation=True)(partial_fit)
     )
 

@@ -25,9 +25,11 @@ from ._base import (
 from ._distribution import PredictiveMixture
 from ._docstrings import fill_doc
 from ._math import mixture_std
+from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
+from .gates import GATES
 
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
 #: sd 1e-3 of y's) it bound real regimes: one of noise sd 0.01 beside one of
@@ -242,6 +244,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         total, _, squares = self._target_moments
         return squares / total <= 0
 
+    def _online_em(self):
+        # linear-Gaussian experts (their sums of x x', x y and y^2) under a
+        # gate whose M-step takes sums too
+        gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
+        return not self._estimator_experts() and gate is not None and gate.online
+
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
         variance = self._target_moments[2] / self._target_moments[0]
@@ -331,7 +339,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             # them (R^2 -2.9 after two passes, 0.98 where they were far apart)
             variance = self.expert_variance_
             self.expert_variance_ = variance * 0 + squares / total
-            if self._solver_state is not None:  # units from the floor's noise
+            if isinstance(self._solver_state, SGDState):  # units from the noise
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
     def _warm_params(self, problem, gate_params, expert_params):

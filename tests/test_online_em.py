@@ -1,0 +1,236 @@
+"""Online EM: ``partial_fit`` with ``solver="em"`` (see ``skmoe/_online.py``)."""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.tree import DecisionTreeRegressor
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe._online import STEP_DECAY, OnlineState
+from skmoe.experts import GaussianLinearExperts
+from skmoe.gates import ConstantGate, GaussianGate
+
+
+def _regimes(n, seed, shift=0.0):
+    """y = -2 x0 or 3 x0 (x0 < 0 or not) + 0.5 x1 + noise 0.3 (+ ``shift``)."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    slope = np.where(X[:, 0] < 0, -2.0, 3.0)
+    return X, slope * X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.standard_normal(n) + shift
+
+
+def _problem(seed=0, n=400, d=3, K=3):
+    rng = np.random.RandomState(seed)
+    design = np.vstack([np.ones(n), rng.standard_normal((d, n))])
+    Y = 2.0 * rng.standard_normal(n) + 3.0 * design[1] + 100.0
+    resp = rng.dirichlet(np.ones(K), size=n).T
+    weight = rng.uniform(0.1, 1.0, n)
+    return design, Y, resp * (weight / weight.sum())[None, :], weight / weight.sum()
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("shared", [(), (1,)])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_experts_m_step_from_statistics_is_the_m_step(tied, shared, alpha):
+    # the sums of x x', x y and y^2 (of y less a centre) give the weighted
+    # ridge solution and the noise variances of the M-step on the data
+    design, Y, weighted_resp, _ = _problem()
+    experts = GaussianLinearExperts(1e-8, tied=tied, shared=shared)
+    start = {"coef": np.zeros((4, 3)), "variance": np.array([1.0, 2.0, 3.0])}
+    expected = experts.m_step(np, design, Y, weighted_resp, start, alpha)
+    statistics = experts.statistics(np, design, Y - 100.0, weighted_resp)
+    got = experts.m_step_statistics(np, statistics, start, alpha, 100.0)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_gaussian_gate_m_step_from_statistics_is_the_m_step(covariance_type):
+    design, _, weighted_resp, weight = _problem(1)
+    gate = GaussianGate(covariance_type)
+    start = gate.initial_params(np, design, 3)
+    prepared = gate.prepare(np, design, weight, 0.0)
+    expected = gate.m_step(np, design, weighted_resp, None, start, 0.0, prepared)
+    got = gate.m_step_statistics(np, gate.statistics(np, design, weighted_resp), start)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, atol=1e-12)
+
+
+def test_constant_gate_m_step_from_statistics_is_the_m_step():
+    design, _, weighted_resp, _ = _problem(2)
+    gate = ConstantGate()
+    start = gate.initial_params(np, design, 3)
+    expected = gate.m_step(np, design, weighted_resp, None, start, 0.0, None)
+    got = gate.m_step_statistics(np, gate.statistics(np, design, weighted_resp), start)
+    np.testing.assert_allclose(got["coef"], expected["coef"], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"gate": "gaussian"},
+        {"gate": "constant"},
+        {"gate": "gaussian", "variance_type": "tied", "alpha": 0.1},
+        {"gate": "gaussian", "gate_covariance_type": "diag", "shared_features": [1]},
+        {"gate": "gaussian", "n_experts": 3, "top_k": 2},
+    ],
+)
+def test_a_step_after_fit_is_an_em_step_on_the_weighted_data(settings):
+    # fit keeps the statistics of its data; a batch of m rows after n then
+    # averages them in with the step g = (m / (n + m)) ** STEP_DECAY: one EM
+    # iteration (warm_start, max_iter=1) on both sets of rows, those of the
+    # fit weighted 1 - g in all and the batch's g, gives the same model
+    settings = {"n_experts": 2, **settings}
+    X, y = _regimes(3000, 0)
+    X_new, y_new = _regimes(300, 1, shift=1.0)
+    fitted = MoERegressor(random_state=0, tol=1e-12, max_iter=5000, **settings)
+    fitted.fit(X, y)
+    online = copy.deepcopy(fitted).partial_fit(X_new, y_new)
+    step = (300 / 3300) ** STEP_DECAY
+    weight = np.r_[np.full(3000, (1 - step) / 3000), np.full(300, step / 300)]
+    batch = copy.deepcopy(fitted).set_params(warm_start=True, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=1 does not converge
+        batch.fit(np.r_[X, X_new], np.r_[y, y_new], sample_weight=1e3 * weight)
+    names = ["expert_coef_", "expert_intercept_", "expert_variance_"]
+    names += ["gate_weights_", "gate_means_", "gate_covariances_"]
+    for name in names if settings["gate"] == "gaussian" else names[:3]:
+        np.testing.assert_allclose(
+            getattr(online, name), getattr(batch, name), rtol=1e-9, atol=1e-12
+        )
+    # the batch moved the model (y shifted by 1): not the fit's parameters
+    assert np.abs(online.expert_intercept_ - fitted.expert_intercept_).max() > 0.05
+    # a converged fit is a fixed point of online EM on its own data
+    again = copy.deepcopy(fitted).partial_fit(X, y)
+    np.testing.assert_allclose(again.expert_coef_, fitted.expert_coef_, atol=1e-5)
+    assert again.n_iter_ == fitted.n_iter_ + 1
+
+
+@pytest.mark.parametrize("gate", ["gaussian", "constant"])
+def test_a_stream_of_batches_reaches_the_em_fit(gate):
+    # three passes over 20000 rows in batches of 200 (no learning rate to tune)
+    # land on what EM fits to all of them at once, and on the true slopes
+    X, y = _regimes(20000, 0)
+    X_test, y_test = _regimes(5000, 1)
+    batch = MoERegressor(2, gate=gate, random_state=0).fit(X, y)
+    online = MoERegressor(2, gate=gate, random_state=0)
+    assert hasattr(online, "partial_fit")
+    online.partial_fit(X[:200], y[:200])  # fitted by EM, as fit would
+    first = MoERegressor(2, gate=gate, random_state=0).fit(X[:200], y[:200])
+    np.testing.assert_array_equal(online.predict(X_test), first.predict(X_test))
+    n_iter = online.n_iter_
+    for _ in range(3):
+        for start in range(0, 20000, 200):
+            if start or _:
+                online.partial_fit(X[start : start + 200], y[start : start + 200])
+    assert online.n_iter_ == n_iter + 299
+    assert online.log_likelihood_history_[-1] == online.log_likelihood_
+    order = np.argsort(online.expert_coef_[:, 0])
+    expected = np.argsort(batch.expert_coef_[:, 0])
+    np.testing.assert_allclose(
+        online.expert_coef_[order], batch.expert_coef_[expected], atol=0.02
+    )
+    np.testing.assert_allclose(
+        online.expert_coef_[order], [[-2.0, 0.5], [3.0, 0.5]], atol=0.05
+    )
+    np.testing.assert_allclose(
+        online.expert_variance_[order], batch.expert_variance_[expected], rtol=0.05
+    )
+    held_out = online.log_likelihood_samples(X_test, y_test).mean()
+    assert held_out == pytest.approx(
+        batch.log_likelihood_samples(X_test, y_test).mean(), abs=0.005
+    )
+
+
+@pytest.mark.parametrize(
+    "model, named",
+    [
+        (MoERegressor(2), "gate='softmax'"),
+        (
+            MoERegressor(2, gate="gaussian", expert_estimator=DecisionTreeRegressor()),
+            "expert_estimator",
+        ),
+        (MoEClassifier(2, gate="constant"), "the experts of MoEClassifier"),
+        (MoEPoissonRegressor(2, gate="gaussian"), "the experts of MoEPoissonRegressor"),
+    ],
+)
+def test_partial_fit_with_em_needs_sums_and_says_so(model, named):
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(AttributeError) as raised:
+        model.partial_fit(np.zeros((4, 1)), np.zeros(4))
+    cause = str(raised.value.__cause__)
+    assert "solver='em' (online EM) with linear-Gaussian experts" in cause
+    assert f"this estimator has solver='em' with {named}" in cause
+    assert hasattr(model.set_params(solver="sgd"), "partial_fit")
+
+
+def test_switching_between_online_em_and_adam():
+    # each solver continues the other's model, with its own state
+    X, y = _regimes(600, 0)
+    model = MoERegressor(2, gate="constant", random_state=0).fit(X, y)
+    assert isinstance(model._solver_state, OnlineState)
+    score = model.score(X, y)
+    model.set_params(solver="sgd", learning_rate=1e-3).partial_fit(X, y)
+    assert model.score(X, y) > score - 0.01
+    model.set_params(solver="em").partial_fit(X, y)
+    assert isinstance(model._solver_state, OnlineState)
+    assert model.score(X, y) > score - 0.01
+    sgd = MoERegressor(2, gate="constant", solver="sgd", random_state=0).fit(X, y)
+    sgd.set_params(solver="em").partial_fit(X[:300], y[:300])
+    assert np.all(np.isfinite(sgd.predict(X)))
+
+
+def test_pruning_keeps_the_statistics_of_the_kept_experts():
+    X, y = _regimes(2000, 0)
+    model = MoERegressor(4, gate="gaussian", random_state=0).fit(X, y)
+    usage = model.expert_usage_
+    threshold = np.sort(usage)[1] + 1e-9  # drops the two least used
+    pruned = model.prune_experts(threshold)
+    keep = np.flatnonzero(usage >= threshold)
+    kept = pruned._solver_state.experts["weight"]
+    full = model._solver_state.experts["weight"]
+    np.testing.assert_allclose(kept, full[keep] / full[keep].sum())
+    np.testing.assert_allclose(
+        pruned._solver_state.gate["first"],
+        model._solver_state.gate["first"][keep] / full[keep].sum(),
+    )
+    score = pruned.score(X, y)
+    assert pruned.partial_fit(X[:100], y[:100]).score(X, y) > score - 0.01
+
+
+@pytest.mark.parametrize("first", [1, 5, 20])
+def test_a_small_first_batch_starts_online_em_and_the_stream_recovers(first):
+    # too few rows to fit (FIRST_FIT_ROWS per parameter): one online step from
+    # a random partition, then batches of 40 rows
+    X, y = _regimes(4000, 0)
+    X_test, y_test = _regimes(2000, 1)
+    model = MoERegressor(2, gate="gaussian", random_state=0)
+    model.partial_fit(X[:first], y[:first])
+    assert model.n_iter_ == 1
+    for _ in range(2):
+        for start in range(first, 4000, 40):
+            model.partial_fit(X[start : start + 40], y[start : start + 40])
+    assert model.score(X_test, y_test) > 0.95
+
+
+def test_online_em_pickles_mid_stream():
+    X, y = _regimes(900, 0)
+    model = MoERegressor(2, gate="gaussian", random_state=0)
+    model.partial_fit(X[:300], y[:300]).partial_fit(X[300:600], y[300:600])
+    restored = pickle.loads(pickle.dumps(model))
+    model.partial_fit(X[600:], y[600:])
+    restored.partial_fit(X[600:], y[600:])
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def test_online_em_keeps_float32():
+    X, y = _regimes(600, 0)
+    model = MoERegressor(2, gate="gaussian", random_state=0)
+    model.partial_fit(X.astype(np.float32), y.astype(np.float32))
+    model.partial_fit(X.astype(np.float32), y.astype(np.float32))
+    assert model.expert_coef_.dtype == np.float32
+    assert model.predict(X.astype(np.float32)).dtype == np.float32
+    assert model.score(X, y) > 0.9
