@@ -108,6 +108,35 @@ def test_a_pipeline_takes_the_weights_by_metadata_routing():
         MoERegressor(2, expert_estimator=expert).fit(X, y)  # routing off
 
 
+def test_a_pipeline_with_a_weighted_step_needs_its_request_too():
+    # StandardScaler's fit takes sample_weight, so scikit-learn's routing asks
+    # for a request on it as well (the docs' and the error's advice); scaling
+    # then changes nothing for unpenalized linear experts
+    import sklearn
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _regimes()
+    kwargs = dict(n_experts=2, gate="constant", alpha=0, tol=1e-10, random_state=0)
+    built_in = MoERegressor(init_params="random", n_init=2, **kwargs).fit(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        unrequested = make_pipeline(
+            StandardScaler(), LinearRegression().set_fit_request(sample_weight=True)
+        )
+        with pytest.raises(Exception, match="StandardScaler"):
+            MoERegressor(expert_estimator=unrequested, **kwargs).fit(X, y)
+        unrouted = make_pipeline(StandardScaler(), LinearRegression())
+        with pytest.raises(ValueError, match="every other step whose fit takes"):
+            MoERegressor(expert_estimator=unrouted, **kwargs).fit(X, y)
+        expert = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            LinearRegression().set_fit_request(sample_weight=True),
+        )
+        wrapped = MoERegressor(
+            expert_estimator=expert, init_params="random", n_init=2, **kwargs
+        ).fit(X, y)
+    assert_allclose(wrapped.log_likelihood_, built_in.log_likelihood_, rtol=1e-9)
+
+
 def test_logistic_regression_experts_are_the_built_in_experts():
     # an unpenalized LogisticRegression refitted with weights solves the
     # built-in experts' M-step at alpha=0 exactly: the same starts reach the

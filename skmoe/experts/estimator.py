@@ -59,8 +59,10 @@ def check_sample_weight_support(estimator):
         "responsibilities as weights. Use an estimator whose fit accepts "
         "sample_weight (Ridge, DecisionTreeRegressor, LogisticRegression, "
         "HistGradientBoostingClassifier, ...). A Pipeline takes it with "
-        "metadata routing on (sklearn.set_config(enable_metadata_routing=True)) "
-        "and its last step's set_fit_request(sample_weight=True)."
+        "metadata routing on (sklearn.set_config(enable_metadata_routing=True)), "
+        "its last step's set_fit_request(sample_weight=True), and a request of "
+        "True or False on every other step whose fit takes sample_weight "
+        "(StandardScaler, SplineTransformer)."
     )
 
 
