@@ -904,7 +904,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     UserWarning,
                 )
             )
-        if best.solver_state is None and supports(problem.gate, problem.experts):
+        online = self.solver == "em" and supports(problem.gate, problem.experts)
+        if best.solver_state is None and online:
             # the sums online EM continues from (partial_fit with solver="em")
             state = statistics_of(problem, best.gate_params, best.expert_params)
             best = dataclasses.replace(best, solver_state=state)
@@ -2247,6 +2248,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         pruned._solver_state = (
             state.select(np, keep) if isinstance(state, OnlineState) else None
         )
+        vars(pruned).pop("_online_rows", None)  # refitted with n_experts
         for name in ("n_experts_bic_", "n_experts_scores_"):
             vars(pruned).pop(name, None)  # the scores of other models
         pruned._attributes_to(self.expert_usage_)
@@ -2256,8 +2258,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of mini-batch Adam on (X, y) (``solver="sgd"``), or one
-        step of online EM (``solver="em"``, where the gate is ``"constant"``
-        or ``"gaussian"`` and there is no ``expert_estimator``).
+        step of online EM (``solver="em"``: :class:`MoERegressor` only, with a
+        ``"constant"`` or ``"gaussian"`` gate and no ``expert_estimator``).
 
         Adam: the first call starts from a random partition of its samples
         (one M-step); later calls continue from the current parameters and
@@ -2269,9 +2271,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ones with the step ``(n_batch / n_seen) ** 0.6`` and takes the M-step
         from them. The first call fits its batch by EM, as :meth:`fit` (with
         ``n_init``, ``max_iter`` and ``tol``); a first batch of fewer than 5
-        rows per parameter is kept and refitted with the next batches' rows
-        until they are enough. After :meth:`fit`, the fit's statistics are the
-        start. See the user guide's "Online EM".
+        rows per parameter is kept, and each call starts the model again on
+        all the rows kept (one step from a random partition) until they are
+        enough to fit. After a :meth:`fit` with ``solver="em"``, the fit's
+        statistics are the start. Sample weights count within a batch: the
+        step counts rows of positive weight. See the user guide's "Online EM".
 
         Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
         batch.
@@ -2360,6 +2364,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X_host = to_numpy(X)
             sample_weight = np.concatenate([pending[2], sample_weight])
             given_weight, first = sample_weight, True
+        if online and not first:
+            self._check_online_state()
         _check_weight_scale(sample_weight)
         Y = self._encode_target(host(y), X_host, fitting=False, **target)
         weighted = self._weigh_targets(Y, sample_weight, streaming=True)
@@ -2468,6 +2474,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for name in ("n_experts_bic_", "n_experts_scores_"):
             vars(self).pop(name, None)  # it chose no number of experts
         return []
+
+    def _check_online_state(self):
+        """Raise unless online EM can continue the fitted model: its statistics
+        (of a fit with ``solver="em"`` or of online EM) over the features the
+        gate and the experts see now."""
+        if not isinstance(self._solver_state, OnlineState):
+            solver = getattr(self, "_fitted_solver", None)
+            raise ValueError(
+                "partial_fit with solver='em' continues the sufficient statistics "
+                "of a fit with solver='em' (or of earlier online EM calls), and "
+                f"this model was fitted by solver={solver!r} or with another "
+                "gate: one batch would replace it. Call fit with "
+                "solver='em' first, or use solver='sgd'."
+            )
+        fitted = (self._fitted_gate_columns, self._fitted_expert_columns)
+        if (self._gate_columns, self._expert_columns) != fitted:
+            raise ValueError(
+                "partial_fit with solver='em' continues the sums over the features "
+                "the model was fitted on, and gate_features or expert_features "
+                "changed since; call fit to fit the new ones."
+            )
 
     def _first_batch_fits(self, X, experts, sample_weight) -> bool:
         """Whether online EM's first batch has ``FIRST_FIT_ROWS`` rows (of

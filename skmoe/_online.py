@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import as_compute, to_numpy
 from ._em import EMProblem, FitResult, e_step, objective
 
 Array = Any
@@ -45,9 +46,11 @@ FIRST_FIT_ROWS = 5
 
 @dataclass(frozen=True)
 class OnlineState:
-    """What online EM carries between ``partial_fit`` calls."""
+    """What online EM carries between ``partial_fit`` calls (on the host, so
+    that a model fitted on a GPU pickles without it)."""
 
-    #: the gate's and the experts' statistics (float64 arrays, experts on axis 0)
+    #: the gate's and the experts' statistics (float64 NumPy arrays, experts on
+    #: axis 0)
     gate: dict
     experts: dict
     #: the constant subtracted from y in the experts' sums of y and y^2 (the first
@@ -89,9 +92,11 @@ def statistics_of(problem: EMProblem, gate_params, expert_params, centre=None):
     Y = xp.astype(problem.Y, xp.float64)
     if centre is None:
         centre = float(xp.sum(xp.astype(weight, xp.float64) * Y))
+    gate = problem.gate.statistics(xp, problem.gate_design, weighted_resp)
+    experts = problem.experts.statistics(xp, problem.design, Y - centre, weighted_resp)
     return OnlineState(
-        problem.gate.statistics(xp, problem.gate_design, weighted_resp),
-        problem.experts.statistics(xp, problem.design, Y - centre, weighted_resp),
+        {name: to_numpy(value) for name, value in gate.items()},
+        {name: to_numpy(value) for name, value in experts.items()},
         centre,
         int(xp.sum(xp.astype(problem.sample_weight > 0, xp.int64))),
     )
@@ -126,9 +131,14 @@ def online_em_step(problem: EMProblem, params, previous: FitResult | None = None
             state.centre,
             state.rows_seen + batch.rows_seen,
         )
-    gate_params = problem.gate.m_step_statistics(xp, new.gate, gate_params)
+    like = xp.astype(problem.design[:1, :1], xp.float64)
+
+    def compute(statistics):  # in the batch's namespace and device
+        return {name: as_compute(xp, value, like) for name, value in statistics.items()}
+
+    gate_params = problem.gate.m_step_statistics(xp, compute(new.gate), gate_params)
     expert_params = problem.experts.m_step_statistics(
-        xp, new.experts, expert_params, problem.alpha, new.centre
+        xp, compute(new.experts), expert_params, problem.alpha, new.centre
     )
     log_norm, _, _ = e_step(problem, gate_params, expert_params)
     total, penalized = objective(problem, log_norm, gate_params, expert_params)

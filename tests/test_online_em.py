@@ -175,12 +175,43 @@ def test_switching_between_online_em_and_adam():
     score = model.score(X, y)
     model.set_params(solver="sgd", learning_rate=1e-3).partial_fit(X, y)
     assert model.score(X, y) > score - 0.01
-    model.set_params(solver="em").partial_fit(X, y)
+    with pytest.raises(ValueError, match="fitted by solver='sgd'"):
+        model.set_params(solver="em").partial_fit(X, y)  # Adam moved it
+    model.fit(X, y).partial_fit(X, y)
     assert isinstance(model._solver_state, OnlineState)
     assert model.score(X, y) > score - 0.01
+    # a model without statistics (fitted by Adam) would be replaced by one
+    # batch: refused, and unchanged
     sgd = MoERegressor(2, gate="constant", solver="sgd", random_state=0).fit(X, y)
-    sgd.set_params(solver="em").partial_fit(X[:300], y[:300])
-    assert np.all(np.isfinite(sgd.predict(X)))
+    before = sgd.predict(X)
+    with pytest.raises(ValueError, match="Call fit with solver='em' first"):
+        sgd.set_params(solver="em").partial_fit(X[:12], y[:12])
+    np.testing.assert_array_equal(sgd.predict(X), before)
+
+
+def test_online_em_refuses_other_features_than_its_statistics():
+    X, y = _regimes(600, 0)
+    X = np.c_[X, X[:, ::-1]]
+    model = MoERegressor(2, gate="constant", expert_features=[0, 1], random_state=0)
+    model.fit(X, y)
+    for features in ([2, 3], [0]):
+        with pytest.raises(ValueError, match="expert_features changed"):
+            model.set_params(expert_features=features).partial_fit(X[:20], y[:20])
+    model.set_params(expert_features=[0, 1]).partial_fit(X[:20], y[:20])
+
+
+def test_small_batches_kept_for_the_first_fit_do_not_outlive_pruning():
+    X, y = _regimes(200, 0)
+    model = MoERegressor(4, gate="constant", random_state=0)
+    model.partial_fit(X[:10], y[:10])  # too few rows to fit: kept
+    assert model._online_rows[0].shape == (10, 2)
+    model.partial_fit(X[10:20], y[10:20])
+    assert model._online_rows[0].shape == (20, 2)  # started again on both
+    pruned = model.prune_experts(0.3)
+    assert pruned.partial_fit(X[20:30], y[20:30]).n_experts_ == pruned.n_experts_
+    model.partial_fit(X[20:], y[20:])  # enough: fitted, and no longer kept
+    assert not hasattr(model, "_online_rows")
+    assert isinstance(model._solver_state.experts["gram"], np.ndarray)
 
 
 def test_pruning_keeps_the_statistics_of_the_kept_experts():
