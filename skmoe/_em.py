@@ -95,6 +95,32 @@ class FitResult:
     message: str = ""
 
 
+def continued(previous, gate_params, expert_params, scores, solver_state):
+    """The FitResult of one more ``partial_fit`` call after ``previous`` (None
+    on the first): its histories extended by ``scores``, (log-likelihood,
+    objective), and one more iteration."""
+    total, penalized = scores
+    history = (
+        ([], [])
+        if previous is None
+        else (
+            previous.log_likelihood_history,
+            previous.objective_history,
+        )
+    )
+    return FitResult(
+        gate_params,
+        expert_params,
+        total,
+        penalized,
+        history[0] + [total],
+        history[1] + [penalized],
+        (0 if previous is None else previous.n_iter) + 1,
+        False,
+        solver_state=solver_state,
+    )
+
+
 def e_step(
     problem: EMProblem,
     gate_params: Params,

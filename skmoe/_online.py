@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import as_compute, to_numpy
-from ._em import EMProblem, FitResult, e_step, objective
+from ._em import EMProblem, FitResult, continued, e_step, objective
 
 Array = Any
 
@@ -141,23 +141,5 @@ def online_em_step(problem: EMProblem, params, previous: FitResult | None = None
         xp, compute(new.experts), expert_params, problem.alpha, new.centre
     )
     log_norm, _, _ = e_step(problem, gate_params, expert_params)
-    total, penalized = objective(problem, log_norm, gate_params, expert_params)
-    history = (
-        ([], [])
-        if previous is None
-        else (
-            previous.log_likelihood_history,
-            previous.objective_history,
-        )
-    )
-    return FitResult(
-        gate_params,
-        expert_params,
-        total,
-        penalized,
-        history[0] + [total],
-        history[1] + [penalized],
-        (0 if previous is None else previous.n_iter) + 1,
-        False,
-        solver_state=new,
-    )
+    scores = objective(problem, log_norm, gate_params, expert_params)
+    return continued(previous, gate_params, expert_params, scores, new)

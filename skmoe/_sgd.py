@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from ._backend import to_numpy
-from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
+from ._em import (
+    EMProblem,
+    FitResult,
+    continued,
+    e_step,
+    objective,
+    prune_smallest,
+)
 from ._gradient import Packer, evaluate, parameter_units
 from ._math import device, take_last
 
@@ -255,26 +262,8 @@ def partial_fit_epoch(problem, params, options, random_state, previous=None):
         balance_coef=options.balance_coef,
         noisy_gating=options.noisy_gating,
     )
-    total, penalized = _score(problem, gate_params, expert_params)
-    history = (
-        ([], [])
-        if previous is None
-        else (
-            previous.log_likelihood_history,
-            previous.objective_history,
-        )
-    )
-    return FitResult(
-        gate_params,
-        expert_params,
-        total,
-        penalized,
-        history[0] + [total],
-        history[1] + [penalized],
-        (0 if previous is None else previous.n_iter) + 1,
-        False,
-        solver_state=state,
-    )
+    scores = _score(problem, gate_params, expert_params)
+    return continued(previous, gate_params, expert_params, scores, state)
 
 
 def run_sgd(
