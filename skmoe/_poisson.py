@@ -51,7 +51,8 @@ EXPOSURE_PARAMETER = """
             each expert's mean count is ``exposure * exp(x~ . b_k)``, the
             offset ``log(exposure)`` fixed in its log rate (R's ``offset()``,
             glum's ``offset``). None: every exposure is 1. Give the exposures
-            of the counts the model was fitted to."""
+            of the counts the model was fitted to: the methods that score
+            counts warn when a model fitted with exposures is given none."""
 
 
 def _exposure_doc(doc):
@@ -311,22 +312,42 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
     )
 
     def log_likelihood_samples(self, X, y, exposure=None):
+        self._warn_unexposed("log_likelihood_samples", exposure)
         return self._log_likelihood_samples(X, y, exposure=exposure)
 
     def responsibilities(self, X, y, exposure=None):
+        self._warn_unexposed("responsibilities", exposure)
         return self._responsibilities(X, y, exposure=exposure)
 
     def bic(self, X, y, exposure=None):
+        self._warn_unexposed("bic", exposure)
         return self._bic(X, y, exposure=exposure)
 
     def icl(self, X, y, exposure=None):
+        self._warn_unexposed("icl", exposure)
         return self._icl(X, y, exposure=exposure)
 
     def aic(self, X, y, exposure=None):
+        self._warn_unexposed("aic", exposure)
         return self._aic(X, y, exposure=exposure)
 
     def std_errors(self, X, y, sample_weight=None, exposure=None):
+        self._warn_unexposed("std_errors", exposure)
         return self._std_errors(X, y, sample_weight, exposure=exposure)
+
+    def _warn_unexposed(self, method, exposure):
+        """Warn where a model fitted with exposures is given counts without
+        theirs: they are then compared with the rates per unit exposure."""
+        check_is_fitted(self)
+        if exposure is None and getattr(self, "_exposure_given", False):
+            routing = method == "score"  # the one with a request in a search
+            hint = " (in a cross-validation, request it: set_score_request)"
+            _warn_user(
+                f"{type(self).__name__} was fitted with exposure, and {method} "
+                "was called without it: the predictions are the rates per unit "
+                "exposure, compared with counts. Pass the samples' exposure"
+                f"{hint if routing else ''}."
+            )
 
     for _method in (
         log_likelihood_samples,
@@ -661,14 +682,7 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         score : float
             D^2 of ``self.predict(X, exposure=exposure)`` against y.
         """
-        check_is_fitted(self)
-        if exposure is None and getattr(self, "_exposure_given", False):
-            _warn_user(
-                f"{type(self).__name__} was fitted with exposure, and score "
-                "was called without it: the predictions are the rates per unit "
-                "exposure, compared with counts. Pass the samples' exposure "
-                "(in a cross-validation, request it: set_score_request)."
-            )
+        self._warn_unexposed("score", exposure)
         y_pred = self.predict(X, exposure=exposure)
         y_pred = np.asarray(to_numpy(y_pred), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]

@@ -157,6 +157,25 @@ def test_exposures_alone_explain_no_deviance():
         assert ours == pytest.approx(recipe, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    "method",
+    ["log_likelihood_samples", "responsibilities", "bic", "aic", "icl", "std_errors"],
+)
+def test_counts_without_exposure_after_fitting_with_it_warn(method):
+    # as score: the counts would be compared with rates per unit exposure
+    # (bic 1138 with the exposures, 2188 without, in QA's example)
+    X, y, exposure = _counts(n=400)
+    reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
+    with pytest.warns(UserWarning, match=f"fitted with exposure, and {method}"):
+        unexposed = getattr(reg, method)(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exposed = getattr(reg, method)(X, y, exposure=exposure)
+        getattr(MoEPoissonRegressor(n_experts=1).fit(X, y), method)(X, y)
+    if method in ("log_likelihood_samples", "bic", "aic", "icl"):
+        assert not np.allclose(unexposed, exposed)  # what the warning is about
+
+
 def test_score_without_exposure_after_fitting_with_it_warns():
     X, y, exposure = _counts(n=400)
     reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)

@@ -572,8 +572,9 @@ def test_displays_take_the_exposure_of_a_poisson_model():
     display = ExpertUsageDisplay.from_estimator(model, X, y, exposure=exposure)
     expected = model.responsibilities(X, y, exposure=exposure).mean(axis=0)
     np.testing.assert_allclose(display.responsibility_share, expected)
-    with pytest.warns(UserWarning, match="fitted with exposure"):
+    with pytest.warns(UserWarning, match="fitted with exposure") as record:
         unit = ExpertUsageDisplay.from_estimator(model, X, y)
+    assert len(record) == 1  # the display's, not also responsibilities'
     assert np.abs(unit.responsibility_share - expected).max() > 0.005
 
     bands = PredictionBandsDisplay.from_estimator(

@@ -99,7 +99,8 @@ class ExpertUsageDisplay:
                 model.moe, exposure, caller, counts=y is not None
             )
             if y is not None:
-                share = model.moe.responsibilities(inputs, y, **target)
+                # exposure_arguments warned already where it was left out
+                share = model.moe._responsibilities(inputs, y, **target)
                 share = to_numpy(share).mean(axis=0)
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
