@@ -536,10 +536,16 @@ def _streaming_solver(estimator):
         )
     if estimator.solver not in ("sgd", "em"):
         raise AttributeError(
-            "partial_fit needs solver='sgd' (mini-batch Adam) and an integer "
-            f"n_experts; this estimator has solver={estimator.solver!r}."
+            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
+            "(online EM, MoERegressor with gate='constant' or 'gaussian'), and "
+            f"an integer n_experts; this estimator has solver={estimator.solver!r}."
         )
-    if estimator.n_experts == "auto" and not hasattr(estimator, "n_experts_"):
+    # rows online EM keeps until it can fit them: started again at each call,
+    # as unfitted
+    unfitted = not hasattr(estimator, "n_experts_") or hasattr(
+        estimator, "_online_rows"
+    )
+    if estimator.n_experts == "auto" and unfitted:
         raise AttributeError(
             "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
             "number of experts in fit, by the BIC of complete fits, which one "
@@ -550,10 +556,15 @@ def _streaming_solver(estimator):
     return True
 
 
+def _online_gate(estimator) -> bool:
+    """Whether ``estimator.gate`` names a gate family that online EM fits."""
+    gate = GATES.get(estimator.gate) if isinstance(estimator.gate, str) else None
+    return gate is not None and gate.online
+
+
 def _online_em_settings(estimator) -> str:
     """The settings that keep ``estimator`` from online EM, in words."""
-    gate = GATES.get(estimator.gate) if isinstance(estimator.gate, str) else None
-    settings = [] if gate is None or gate.online else [f"gate={estimator.gate!r}"]
+    settings = [] if _online_gate(estimator) else [f"gate={estimator.gate!r}"]
     if getattr(estimator, "expert_estimator", None) is not None:
         settings.append("expert_estimator")
     if not settings:  # the experts' family
@@ -2246,7 +2257,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # online EM's sums of the kept experts; Adam's moments, which mix the
         # experts, start afresh
         pruned._solver_state = (
-            state.select(np, keep) if isinstance(state, OnlineState) else None
+            state.select(keep) if isinstance(state, OnlineState) else None
         )
         vars(pruned).pop("_online_rows", None)  # refitted with n_experts
         for name in ("n_experts_bic_", "n_experts_scores_"):
@@ -2326,11 +2337,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         online = self.solver == "em"  # else "sgd" (see _streaming_solver)
         if not online:  # rows online EM kept to fit, from before set_params
             vars(self).pop("_online_rows", None)
-        if not first:
+        pending = vars(self).get("_online_rows")  # started again with this batch
+        if not first and pending is None:
             self._check_warm_gate("partial_fit")
             self._check_warm_experts("partial_fit")
         # parameter combinations fail before the data touch any fitted state
-        options = self._solver_options(self.n_experts if first else self.n_experts_)
+        restart = first or pending is not None
+        options = self._solver_options(self.n_experts if restart else self.n_experts_)
         y = _column_target(y)
         if is_regressor(self):
             y = _object_target_as_float(y)
@@ -2345,18 +2358,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         backend = select_backend(X, self.device, fitting=True)
         self._choose_features(X.shape[1])
         fitted_shared = getattr(self, "_fitted_shared_columns", ())
-        if not first and tuple(self._shared_columns) != tuple(fitted_shared):
+        if not restart and tuple(self._shared_columns) != tuple(fitted_shared):
             raise ValueError(
                 "partial_fit continues the fitted experts, whose shared "
                 f"features {list(fitted_shared)} differ from shared_features="
                 f"{self.shared_features!r}; call fit to fit the new ones."
             )
-        self._check_top_k_gate(self.n_experts if first else self.n_experts_)
+        self._check_top_k_gate(self.n_experts if restart else self.n_experts_)
         X_host = to_numpy(X)
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
-        pending = vars(self).get("_online_rows") if online else None
         if pending is not None:  # the rows so far, too few to fit: start again
             xp_input = array_namespace(X)
             X = xp_input.concat([pending[0], X], axis=0)

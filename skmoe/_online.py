@@ -59,21 +59,15 @@ class OnlineState:
     #: rows of positive weight seen (a fit's, then the batches')
     rows_seen: int
 
-    def select(self, xp, keep) -> OnlineState:
+    def select(self, keep) -> OnlineState:
         """The statistics of the experts ``keep``, rescaled to a unit weight."""
-        keep = xp.asarray(np.asarray(keep))
-        gate = {name: xp.take(value, keep, axis=0) for name, value in self.gate.items()}
-        experts = {
-            name: xp.take(value, keep, axis=0) for name, value in self.experts.items()
-        }
-        total = float(xp.sum(experts["weight"]))
-        if total <= 0:
-            total = 1.0
+        total = float(np.sum(self.experts["weight"][keep])) or 1.0
+
+        def kept(statistics):
+            return {name: value[keep] / total for name, value in statistics.items()}
+
         return OnlineState(
-            {name: value / total for name, value in gate.items()},
-            {name: value / total for name, value in experts.items()},
-            self.centre,
-            self.rows_seen,
+            kept(self.gate), kept(self.experts), self.centre, self.rows_seen
         )
 
 
@@ -106,14 +100,13 @@ def online_em_step(problem: EMProblem, params, previous: FitResult | None = None
     """One online EM step on the batch ``problem`` from ``params``.
 
     ``previous`` (a FitResult, or None on the first call) carries the
-    statistics in ``solver_state`` (None: this batch's alone) and the histories.
-    Returns a FitResult for the new parameters, scored on this batch.
+    statistics in ``solver_state`` (an OnlineState; None on the first call:
+    this batch's alone) and the histories. Returns a FitResult for the new
+    parameters, scored on this batch.
     """
     xp = problem.xp
     gate_params, expert_params = params
     state = None if previous is None else previous.solver_state
-    if not isinstance(state, OnlineState):  # first batch, or fitted by Adam
-        state = None
     batch = statistics_of(
         problem, gate_params, expert_params, None if state is None else state.centre
     )

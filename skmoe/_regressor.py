@@ -17,6 +17,7 @@ from ._backend import as_compute, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _online_gate,
     _pending_rows,
     _reset_pending,
     _target_column,
@@ -29,7 +30,6 @@ from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
-from .gates import GATES
 
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
 #: sd 1e-3 of y's) it bound real regimes: one of noise sd 0.01 beside one of
@@ -247,8 +247,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _online_em(self):
         # linear-Gaussian experts (their sums of x x', x y and y^2) under a
         # gate whose M-step takes sums too
-        gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
-        return not self._estimator_experts() and gate is not None and gate.online
+        return not self._estimator_experts() and _online_gate(self)
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)

@@ -265,3 +265,27 @@ def test_online_em_keeps_float32():
     assert model.expert_coef_.dtype == np.float32
     assert model.predict(X.astype(np.float32)).dtype == np.float32
     assert model.score(X, y) > 0.9
+
+
+def test_rows_kept_for_the_first_fit_start_again_with_the_new_settings():
+    # the model is started again at each call while rows are kept, so the
+    # gate may change; n_experts="auto" hides partial_fit, as before any call
+    X, y = _regimes(400, 0)
+    model = MoERegressor(2, gate="constant", random_state=0)
+    model.partial_fit(X[:10], y[:10])
+    model.set_params(gate="gaussian").partial_fit(X[10:20], y[10:20])
+    assert hasattr(model, "gate_means_") and model._online_rows[0].shape[0] == 20
+    model.set_params(n_experts="auto")
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(AttributeError) as raised:
+        model.partial_fit(X[20:], y[20:])
+    assert "n_experts='auto'" in str(raised.value.__cause__)
+    model.set_params(n_experts=3).partial_fit(X[20:], y[20:])  # 400 rows: fitted
+    assert model.n_experts_ == 3 and not hasattr(model, "_online_rows")
+
+
+def test_the_gradient_solver_is_told_of_both_streaming_solvers():
+    with pytest.raises(AttributeError) as raised:
+        MoERegressor(2, solver="gradient").partial_fit(np.zeros((4, 1)), np.zeros(4))
+    cause = str(raised.value.__cause__)
+    assert "solver='sgd'" in cause and "solver='em' (online EM" in cause
