@@ -542,9 +542,8 @@ def _streaming_solver(estimator):
         )
     # rows online EM keeps until it can fit them: started again at each call,
     # as unfitted
-    unfitted = not hasattr(estimator, "n_experts_") or hasattr(
-        estimator, "_online_rows"
-    )
+    kept = estimator.solver == "em" and hasattr(estimator, "_online_rows")
+    unfitted = not hasattr(estimator, "n_experts_") or kept
     if estimator.n_experts == "auto" and unfitted:
         raise AttributeError(
             "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
@@ -834,9 +833,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         class weights in :class:`MoEClassifier`."""
         return sample_weight
 
-    def _fit(self, X, y, sample_weight, warm, **target):
+    def _fit(self, X, y, sample_weight, warm, feature_names=None, **target):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
-        category) pairs."""
+        category) pairs. ``feature_names``: X's (an array here), from
+        ``partial_fit``'s validation of its DataFrames."""
         for name in (
             "_sgd_random_state",
             "_variance_pending",
@@ -855,6 +855,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             y_numeric=is_regressor(self),
             reset=not warm,  # a warm start needs the features it was fitted on
         )
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
         self._check_numpy_input(X, "fit", fitting=True)
         backend = select_backend(X, self._compute_device(), fitting=True)
         self._choose_features(X.shape[1])
@@ -2310,7 +2312,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
             ``solver="sgd"`` or online EM applies (above), and while
-            ``n_experts="auto"`` is unfitted: it
+            ``n_experts="auto"`` is unfitted (or online EM still keeps the rows
+            of too small first batches): it
             chooses the number of experts by BIC in :meth:`fit`, which one
             mini-batch cannot do. The exception's cause says which and what to
             do (an integer ``n_experts``, or :meth:`fit` first, which
@@ -2398,7 +2401,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # online EM from a random partition of one batch often kept a
             # poor optimum (the two regimes of a constant gate in one of two
             # starts); fit's restarts and k-means starts found the best
-            return self._fit(X, y, given_weight, False, **target)
+            names = getattr(self, "feature_names_in_", None)
+            return self._fit(X, y, given_weight, False, feature_names=names, **target)
         if first and online:  # kept until they are enough to fit
             self._online_rows = (X, y, sample_weight)
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)

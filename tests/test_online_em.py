@@ -208,7 +208,9 @@ def test_small_batches_kept_for_the_first_fit_do_not_outlive_pruning():
     model.partial_fit(X[10:20], y[10:20])
     assert model._online_rows[0].shape == (20, 2)  # started again on both
     pruned = model.prune_experts(0.3)
-    assert pruned.partial_fit(X[20:30], y[20:30]).n_experts_ == pruned.n_experts_
+    n_experts = pruned.n_experts_
+    assert n_experts < 4 and not hasattr(pruned, "_online_rows")
+    assert pruned.partial_fit(X[20:30], y[20:30]).n_experts_ == n_experts
     model.partial_fit(X[20:], y[20:])  # enough: fitted, and no longer kept
     assert not hasattr(model, "_online_rows")
     assert isinstance(model._solver_state.experts["gram"], np.ndarray)
@@ -282,6 +284,37 @@ def test_rows_kept_for_the_first_fit_start_again_with_the_new_settings():
     assert "n_experts='auto'" in str(raised.value.__cause__)
     model.set_params(n_experts=3).partial_fit(X[20:], y[20:])  # 400 rows: fitted
     assert model.n_experts_ == 3 and not hasattr(model, "_online_rows")
+    # the checks that a continued model needs do not apply, those of a start do
+    model = MoERegressor(2, gate="gaussian", top_k=2, random_state=0)
+    model.partial_fit(np.c_[X[:10], X[:10, :1]], y[:10])
+    model.set_params(shared_features=[2]).partial_fit(
+        np.c_[X, X[:, :1]][10:20], y[10:20]
+    )
+    assert model._online_rows[0].shape[0] == 20
+    with pytest.raises(ValueError, match="top_k=2 has no meaning"):
+        model.set_params(n_experts=3, gate_features=()).partial_fit(
+            np.c_[X, X[:, :1]][20:30], y[20:30]
+        )
+
+
+@pytest.mark.parametrize("first", [10, 400])
+def test_online_em_keeps_the_feature_names_of_a_dataframe(first):
+    # the first batch's fit (400 rows) or the restart on kept rows (10, then
+    # 390) ran on arrays, which dropped the names: gate_features by name failed
+    pd = pytest.importorskip("pandas")
+    X, y = _regimes(400, 0)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    model = MoERegressor(2, gate="gaussian", gate_features=["a"], random_state=0)
+    model.partial_fit(frame[:first], y[:first])
+    if first < 400:
+        model.partial_fit(frame[first:], y[first:])
+    assert not hasattr(model, "_online_rows")
+    assert list(model.feature_names_in_) == ["a", "b"]
+    fitted = MoERegressor(2, gate="gaussian", gate_features=["a"], random_state=0)
+    fitted.fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names"
+        np.testing.assert_allclose(model.predict(frame), fitted.predict(frame))
 
 
 def test_the_gradient_solver_is_told_of_both_streaming_solvers():
