@@ -532,7 +532,7 @@ def _streaming_solver(estimator):
             "(online EM) with linear-Gaussian experts (MoERegressor, no "
             "expert_estimator) and gate='constant' or 'gaussian', whose M-step "
             "takes running sums of the data; this estimator has solver='em' "
-            f"with {_online_em_settings(estimator)}. Use solver='sgd'."
+            f"with {_online_em_settings(estimator)}. {_streaming_remedy(estimator)}"
         )
     if estimator.solver not in ("sgd", "em"):
         raise AttributeError(
@@ -569,6 +569,19 @@ def _online_em_settings(estimator) -> str:
     if not settings:  # the experts' family
         settings.append(f"the experts of {type(estimator).__name__}")
     return " and ".join(settings)
+
+
+def _streaming_remedy(estimator) -> str:
+    """What streams ``estimator``'s model, in words: Adam needs a softmax or
+    constant gate and the built-in experts."""
+    if getattr(estimator, "expert_estimator", None) is not None:
+        return (
+            "expert_estimator is fitted by EM on all the rows only: no solver "
+            "streams it; call fit."
+        )
+    if estimator.gate == "gaussian":
+        return "Use gate='softmax' with solver='sgd' (the gaussian gate is EM's)."
+    return "Use solver='sgd'."
 
 
 def _check_finite(xp, result, method):

@@ -146,25 +146,49 @@ def test_a_stream_of_batches_reaches_the_em_fit(gate):
 
 
 @pytest.mark.parametrize(
-    "model, named",
+    "model, named, remedy",
     [
-        (MoERegressor(2), "gate='softmax'"),
+        (MoERegressor(2), "gate='softmax'", "Use solver='sgd'."),
         (
             MoERegressor(2, gate="gaussian", expert_estimator=DecisionTreeRegressor()),
             "expert_estimator",
+            "no solver streams it; call fit.",
         ),
-        (MoEClassifier(2, gate="constant"), "the experts of MoEClassifier"),
-        (MoEPoissonRegressor(2, gate="gaussian"), "the experts of MoEPoissonRegressor"),
+        (
+            MoEClassifier(2, gate="constant"),
+            "the experts of MoEClassifier",
+            "Use solver='sgd'.",
+        ),
+        (
+            MoEPoissonRegressor(2, gate="gaussian"),
+            "the experts of MoEPoissonRegressor",
+            "Use gate='softmax' with solver='sgd'",
+        ),
     ],
 )
-def test_partial_fit_with_em_needs_sums_and_says_so(model, named):
+def test_partial_fit_with_em_needs_sums_and_says_so(model, named, remedy):
+    # and says what streams instead (solver='sgd' alone refuses a gaussian
+    # gate and expert_estimator: the advice went round in a circle)
+    X, y = _regimes(200, 0)
+    y = np.abs(np.round(y)) if isinstance(model, MoEPoissonRegressor) else y
+    y = (y > 0).astype(int) if isinstance(model, MoEClassifier) else y
     assert not hasattr(model, "partial_fit")
     with pytest.raises(AttributeError) as raised:
-        model.partial_fit(np.zeros((4, 1)), np.zeros(4))
+        model.partial_fit(X, y)
     cause = str(raised.value.__cause__)
     assert "solver='em' (online EM) with linear-Gaussian experts" in cause
     assert f"this estimator has solver='em' with {named}" in cause
-    assert hasattr(model.set_params(solver="sgd"), "partial_fit")
+    assert cause.endswith(remedy) or remedy in cause
+    if "gate='softmax'" in remedy:
+        model.set_params(gate="softmax")
+    model.set_params(solver="sgd")
+    if "call fit" in remedy:
+        with pytest.raises(ValueError, match="fitted by EM only"):
+            model.partial_fit(X, y)
+        model.set_params(solver="em").fit(X, y)
+    else:  # what the message says works
+        first = {"classes": [0, 1]} if isinstance(model, MoEClassifier) else {}
+        model.partial_fit(X, y, **first)
 
 
 def test_switching_between_online_em_and_adam():
@@ -322,3 +346,17 @@ def test_the_gradient_solver_is_told_of_both_streaming_solvers():
         MoERegressor(2, solver="gradient").partial_fit(np.zeros((4, 1)), np.zeros(4))
     cause = str(raised.value.__cause__)
     assert "solver='sgd'" in cause and "solver='em' (online EM" in cause
+
+
+@pytest.mark.parametrize("gate", ["constant", "gaussian"])
+def test_sklearn_dataframe_names_check_with_online_em(gate):
+    # scikit-learn's own check, which partial_fit's first-batch fit failed
+    pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import (
+        check_dataframe_column_names_consistency,
+    )
+
+    model = MoERegressor(n_experts=2, gate=gate, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_dataframe_column_names_consistency("MoERegressor", model)
