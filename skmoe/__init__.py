@@ -5,6 +5,7 @@ from ._count_distribution import PredictivePoissonMixture
 from ._distribution import PredictiveMixture
 from ._poisson import MoEPoissonRegressor
 from ._regressor import MoERegressor
+from ._selection import bootstrap_lrt
 
 __version__ = "0.1.0.dev0"
 
@@ -15,4 +16,5 @@ __all__ = [
     "PredictiveMixture",
     "PredictivePoissonMixture",
     "__version__",
+    "bootstrap_lrt",
 ]

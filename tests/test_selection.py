@@ -1,0 +1,280 @@
+"""bootstrap_lrt: the statistics against fits made here, the samples' law against
+the fitted models' closed forms, and the choice on data of known regimes."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
+from skmoe._selection import _sample
+
+
+def _regimes(n=300, seed=0, slopes=(-2.0, 2.0)):
+    """y = slope x + noise, the slope changing at x = 0 (one regime if equal)."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, size=(n, 1))
+    y = np.where(X[:, 0] < 0, *slopes) * X[:, 0] + 0.3 * rng.standard_normal(n)
+    return X, y
+
+
+def _model(**params):
+    return MoERegressor(n_init=2, prune_threshold=0.05, random_state=0, **params)
+
+
+def test_two_regimes_choose_two_experts_with_the_observed_statistics():
+    X, y = _regimes()
+    result = bootstrap_lrt(
+        _model(), X, y, max_experts=3, n_bootstrap=9, significance=0.1, random_state=0
+    )
+    assert result.n_experts == 2
+    # the statistics of fits made here, one per test run
+    fits = [_model(n_experts=k).fit(X, y).log_likelihood_ for k in (1, 2, 3)]
+    np.testing.assert_allclose(result.statistics, 2 * np.diff(fits), rtol=1e-10)
+    # 1 against 2: no sample from the one-expert fit comes near 2 (LL2 - LL1)
+    assert result.p_values[0] == pytest.approx(1 / 10)
+    assert result.bootstrap_statistics.shape == (2, 9)
+    assert result.bootstrap_statistics[0].max() < result.statistics[0] / 10
+    # 2 against 3 is not rejected: the p-value counts the samples at or above
+    at_or_above = np.count_nonzero(
+        result.bootstrap_statistics[1] >= result.statistics[1]
+    )
+    assert result.p_values[1] == pytest.approx((1 + at_or_above) / 10)
+    assert result.p_values[1] > 0.05
+    # the returned fit is the two experts' fit
+    assert result.estimator.n_experts_ == 2
+    np.testing.assert_allclose(result.estimator.log_likelihood_, fits[1], rtol=1e-12)
+
+
+def test_one_regime_keeps_one_expert():
+    X, y = _regimes(slopes=(1.5, 1.5))
+    result = bootstrap_lrt(
+        _model(alpha=0),
+        X,
+        y,
+        max_experts=3,
+        n_bootstrap=9,
+        significance=0.1,
+        random_state=0,
+    )
+    assert result.n_experts == 1
+    assert result.p_values.shape == (1,)
+    assert result.p_values[0] > 0.05
+    # the one-expert fit is least squares
+    ols = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(result.estimator.predict(X), ols.predict(X), rtol=1e-8)
+
+
+def test_every_test_rejecting_returns_max_experts():
+    X, y = _regimes()
+    result = bootstrap_lrt(
+        _model(), X, y, max_experts=2, n_bootstrap=5, significance=0.2, random_state=0
+    )
+    assert result.n_experts == 2
+    assert result.p_values.tolist() == [pytest.approx(1 / 6)]
+    assert result.estimator.n_experts_ == 2
+
+
+def test_reproducible_serial_and_parallel_and_estimator_unchanged():
+    X, y = _regimes(n=200)
+    model = _model(n_experts="auto")
+    runs = [
+        bootstrap_lrt(
+            model,
+            X,
+            y,
+            max_experts=2,
+            n_bootstrap=4,
+            significance=0.2,
+            random_state=3,
+            n_jobs=n_jobs,
+        )
+        for n_jobs in (None, None, 2)
+    ]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(
+            run.bootstrap_statistics, runs[0].bootstrap_statistics
+        )
+    other = bootstrap_lrt(
+        model, X, y, max_experts=2, n_bootstrap=4, significance=0.2, random_state=4
+    )
+    assert not np.array_equal(other.bootstrap_statistics, runs[0].bootstrap_statistics)
+    assert model.n_experts == "auto"
+    assert not hasattr(model, "n_experts_")
+
+
+def test_sample_weight_reaches_the_fits():
+    X, y = _regimes(n=200)
+    weight = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    result = bootstrap_lrt(
+        _model(),
+        X,
+        y,
+        max_experts=2,
+        n_bootstrap=3,
+        significance=0.25,
+        random_state=0,
+        sample_weight=weight,
+    )
+    fits = [
+        _model(n_experts=k).fit(X, y, sample_weight=weight).log_likelihood_
+        for k in (1, 2)
+    ]
+    np.testing.assert_allclose(result.statistics, [2 * (fits[1] - fits[0])], rtol=1e-10)
+
+
+def test_pipeline_matches_the_model_on_scaled_inputs():
+    X, y = _regimes(n=200)
+    X = 100 * X + 7
+    scaled = StandardScaler().fit_transform(X)
+    options = dict(max_experts=2, n_bootstrap=4, significance=0.2, random_state=0)
+    piped = bootstrap_lrt(make_pipeline(StandardScaler(), _model()), X, y, **options)
+    plain = bootstrap_lrt(_model(), scaled, y, **options)
+    np.testing.assert_allclose(piped.statistics, plain.statistics, rtol=1e-6)
+    np.testing.assert_allclose(
+        piped.bootstrap_statistics, plain.bootstrap_statistics, rtol=1e-6
+    )
+    assert piped.estimator[-1].n_experts_ == plain.estimator.n_experts_ == 2
+
+
+def test_classifier_xor_needs_two_experts():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
+    model = MoEClassifier(n_init=2, random_state=0)
+    result = bootstrap_lrt(
+        model, X, y, max_experts=2, n_bootstrap=4, significance=0.2, random_state=0
+    )
+    assert result.n_experts == 2
+    assert result.p_values[0] == pytest.approx(1 / 5)
+    fits = [
+        MoEClassifier(n_experts=k, n_init=2, random_state=0).fit(X, y).log_likelihood_
+        for k in (1, 2)
+    ]
+    np.testing.assert_allclose(result.statistics, [2 * (fits[1] - fits[0])], rtol=1e-10)
+
+
+def test_samples_follow_the_fitted_models():
+    rng = np.random.RandomState(0)
+    n = 20000
+    # regressor: one expert, y* ~ N(fitted mean, fitted variance)
+    X, y = _regimes(n=n, slopes=(1.5, 1.5))
+    reg = MoERegressor(n_experts=1).fit(X, y)
+    draw = _sample(reg, X, {}, 0)
+    residual = draw - reg.predict(X)
+    variance = float(np.ravel(reg.expert_variance_)[0])
+    assert abs(residual.mean()) < 4 * np.sqrt(variance / n)
+    assert residual.var() == pytest.approx(variance, rel=0.05)
+    # classifier: each class at the mean of its predicted probability
+    Xc = rng.uniform(-2, 2, size=(n, 2))
+    yc = rng.choice(["a", "b", "c"], size=n, p=[0.2, 0.3, 0.5])
+    yc[Xc[:, 0] > 1] = "a"
+    clf = MoEClassifier(n_experts=2, n_init=1, random_state=0).fit(Xc, yc)
+    drawn = _sample(clf, Xc, {}, 0)
+    expected = clf.predict_proba(Xc)
+    for j, label in enumerate(clf.classes_):
+        share = np.mean(drawn == label)
+        p = expected[:, j].mean()
+        assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / n)
+    # the rows where "a" is certain draw "a" only
+    assert np.all(drawn[expected[:, 0] > 1 - 1e-9] == "a")
+    # Poisson: counts at the given exposures, mean exposure * rate
+    exposure = rng.uniform(0.1, 5, n)
+    counts = rng.poisson(exposure * np.exp(0.5 + 0.3 * X[:, 0]))
+    pois = MoEPoissonRegressor(n_experts=1).fit(X, counts, exposure=exposure)
+    drawn = _sample(pois, X, {"exposure": exposure}, 0)
+    mean = pois.predict(X, exposure=exposure)
+    np.testing.assert_allclose(mean, exposure * np.exp(0.5 + 0.3 * X[:, 0]), rtol=0.1)
+    assert drawn.dtype.kind == "f" and np.all(drawn == np.round(drawn))
+    z = (drawn - mean).sum() / np.sqrt(mean.sum())
+    assert abs(z) < 4
+    # without the exposure the draws would be at exposure 1: far off
+    plain = _sample(pois, X, {}, 0)
+    assert abs((plain - mean).sum() / np.sqrt(mean.sum())) > 20
+
+
+def test_poisson_exposure_reaches_fits_and_samples():
+    rng = np.random.RandomState(3)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    exposure = rng.uniform(0.1, 5, 300)
+    y = rng.poisson(exposure * np.exp(0.5 + 0.3 * X[:, 0]))
+    model = MoEPoissonRegressor(n_init=2, prune_threshold=0.05, random_state=0)
+    result = bootstrap_lrt(
+        model,
+        X,
+        y,
+        max_experts=2,
+        n_bootstrap=9,
+        significance=0.1,
+        random_state=0,
+        exposure=exposure,
+    )
+    fits = [
+        MoEPoissonRegressor(n_experts=k, n_init=2, prune_threshold=0.05, random_state=0)
+        .fit(X, y, exposure=exposure)
+        .log_likelihood_
+        for k in (1, 2)
+    ]
+    np.testing.assert_allclose(result.statistics, [2 * (fits[1] - fits[0])], rtol=1e-10)
+    assert result.n_experts == 1
+
+
+def test_bootstrap_warnings_are_summarized():
+    X, y = _regimes()
+    model = MoERegressor(n_init=2, random_state=0)  # no pruning: small experts
+    with pytest.warns(UserWarning) as record:
+        bootstrap_lrt(
+            model, X, y, max_experts=3, n_bootstrap=9, significance=0.1, random_state=0
+        )
+    summaries = [
+        str(w.message) for w in record if "bootstrap samples" in str(w.message)
+    ]
+    assert len(summaries) == 1
+    assert "of the 9 bootstrap samples of the test of 2 against 3" in summaries[0]
+    assert "fewer than" in summaries[0]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_worse_larger_fit_warns():
+    X, y = _regimes(slopes=(1.5, 1.5))
+    # one EM iteration from a random partition: below the least-squares fit
+    model = MoERegressor(
+        n_init=1, init_params="random", max_iter=1, alpha=0, random_state=29
+    )
+    with pytest.warns(UserWarning, match="Raise n_init"):
+        result = bootstrap_lrt(
+            model, X, y, max_experts=2, n_bootstrap=2, significance=0.5, random_state=0
+        )
+    assert result.statistics[0] < 0
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"max_experts": 1}, InvalidParameterError, "max_experts"),
+        ({"n_bootstrap": 0}, InvalidParameterError, "n_bootstrap"),
+        ({"significance": 1.0}, InvalidParameterError, "significance"),
+    ],
+)
+def test_bad_parameters(params, error, match):
+    X, y = _regimes(n=50)
+    with pytest.raises(error, match=match):
+        bootstrap_lrt(_model(), X, y, **params)
+
+
+def test_too_few_samples_to_reject_are_refused():
+    X, y = _regimes(n=50)
+    with pytest.raises(ValueError, match="n_bootstrap to at least 19"):
+        bootstrap_lrt(_model(), X, y, n_bootstrap=18)
+    with pytest.raises(ValueError, match="smallest p-value is 1 / 10"):
+        bootstrap_lrt(_model(), X, y, n_bootstrap=9, significance=0.099)
+
+
+def test_other_estimators_are_refused():
+    X, y = _regimes(n=50)
+    with pytest.raises(TypeError, match="MoERegressor, MoEClassifier"):
+        bootstrap_lrt(LinearRegression(), X, y)
+    with pytest.raises(TypeError, match="got LinearRegression"):
+        bootstrap_lrt(make_pipeline(StandardScaler(), LinearRegression()), X, y)
