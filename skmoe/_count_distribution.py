@@ -254,8 +254,9 @@ def _mixture_ppf(q, weights, rates):
 
 def _counts_at(q, weights, rates):
     """The smallest counts whose mixture cdf reaches ``q`` in (0, 1), one per row."""
-    # cdf(y) >= q, written as sf(y) <= 1 - q for upper quantiles, where
-    # 1 - cdf loses the tail's digits
+    # cdf(y) >= q; for upper quantiles also sf(y) <= 1 - q, which keeps the
+    # tail's digits where cdf rounds to 1 (either suffices: the sf alone
+    # refused 1 in 4 of the counts k at q = cdf(k), its 1 - q rounded below)
     upper = q > 0.5
     tail = np.where(upper, 1.0 - q, q)
 
@@ -264,7 +265,7 @@ def _counts_at(q, weights, rates):
         w, mu = weights[rows], rates[rows]
         lower = np.sum(w * special.pdtr(counts, mu), axis=-1)
         above = np.sum(w * special.pdtrc(counts, mu), axis=-1)
-        return np.where(upper[rows], above <= tail[rows], lower >= q[rows])
+        return (lower >= q[rows]) | (upper[rows] & (above <= tail[rows]))
 
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)

@@ -100,6 +100,25 @@ def test_ppf_inverts_cdf_at_many_quantiles_per_row():
     assert np.all(np.diff(k, axis=0) >= 0)
 
 
+def test_ppf_of_cdf_gives_the_count_back():
+    # q = cdf(k) is reached at k: upper quantiles tested through the survival
+    # function alone were one count too high for 1 in 4 pairs (1 - q rounded)
+    rates = np.array([0.3, 1.0, 4.0, 9.5, 30.0, 250.0])
+    for rate in rates:
+        k = np.arange(poisson.ppf(1e-6, rate), poisson.ppf(1 - 1e-12, rate) + 1)
+        dist = PredictivePoissonMixture([[1.0]], [[rate]])
+        q = dist.cdf(k[:, None])
+        np.testing.assert_array_equal(dist.ppf(q)[:, 0], k)
+        np.testing.assert_array_equal(poisson.ppf(q[:, 0], rate), k)
+    mixture = _mixture(seed=2, n_rows=4, n_experts=3)
+    k = np.arange(0.0, 60.0)[:, None]
+    q = mixture.cdf(k)
+    inside = q < 1 - 1e-12  # where q still tells the counts apart
+    np.testing.assert_array_equal(
+        mixture.ppf(q)[inside], np.broadcast_to(k, q.shape)[inside]
+    )
+
+
 def test_huge_rates_stay_finite():
     # scipy's poisson.ppf gives NaN at a rate of 1e18; the mixture's quantiles
     # follow the normal approximation there
