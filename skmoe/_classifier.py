@@ -75,11 +75,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``partial_fit`` multiply each sample's weight by its class's, so that
         every part of the fit (EM, the gradient solvers, ``"auto"``,
         ``validation_fraction``) sees the product. A dict maps class labels to
-        weights (classes it omits weigh 1); ``"balanced"`` gives class c the
-        weight ``W / (n_classes * n_c)``, with ``n_c`` the sum of class c's
-        sample weights in ``fit``'s data and ``W`` that of all (``n_samples``
-        without sample weights), as scikit-learn's (``partial_fit``, which
-        sees one batch at a time, refuses it: pass a dict, e.g. from
+        weights (classes it omits weigh 1; labels of no class are refused
+        unless it weighs every class, as scikit-learn's); ``"balanced"`` gives
+        class c the weight ``W / (n_classes * n_c)``, with ``n_c`` the sum of
+        class c's sample weights in ``fit``'s data and ``W`` that of all
+        (``n_samples`` without sample weights), as scikit-learn's
+        (``partial_fit``, which sees one batch at a time, refuses it: pass a
+        dict, e.g. from
         ``sklearn.utils.class_weight.compute_class_weight``). The methods
         that take y after the fit (``score``, ``bic``, ``std_errors``, ...)
         weigh the samples by their own ``sample_weight`` only.
@@ -134,7 +136,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     logits, which at the optimum are ``w / 2`` and ``-w / 2`` for
     ``LogisticRegression``'s coefficients ``w``, so its penalty is half of
     ``||w||^2``. On standardized iris and breast cancer (``tol=1e-12``) the
-    predicted probabilities agreed to within 1e-6.
+    predicted probabilities agreed to within 1e-6. With ``class_weight``, the
+    sum is that of the samples' weights times their classes' weights.
 
     Examples
     --------
@@ -281,7 +284,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         else:
             known = set(classes)
             unknown = [label for label in self.class_weight if label not in known]
-            if unknown:
+            omitted = [c for c in classes if c not in self.class_weight]
+            # as scikit-learn's: labels of other classes are ignored when every
+            # class has its weight (a rare class missing from a CV fold), a
+            # mistyped label ({"1": 5} for the classes 0 and 1) refused
+            if unknown and omitted:
                 raise ValueError(
                     f"class_weight has labels that are not classes: {unknown}; "
                     f"the classes are {classes.tolist()}."

@@ -166,8 +166,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
     with several, the responsibilities are those of other distributions, and
     the fit depends on the exposure's unit. See
     :ref:`counts`. The reported log-likelihoods are those of the Poisson distribution,
-    ``y log(mu) - mu - log(y!)``, as R's ``dpois`` (``log(y!)`` is
-    ``gammaln(y + 1)`` for non-integer y), so they compare with R's flexmix.
+    ``y log(mu) - mu - log(y!)``, as R's ``dpois``, so they compare with R's
+    flexmix. For a non-integer y (a rate ``y / exposure``), ``log(y!)`` is
+    ``gammaln(y + 1)``, where ``dpois`` and ``predict_distribution(X).logpmf``
+    give probability 0: pass counts with ``exposure`` instead.
 
     :meth:`score` is D^2, the fraction of Poisson deviance explained, as
     ``PoissonRegressor.score``.

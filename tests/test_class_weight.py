@@ -111,6 +111,27 @@ def test_class_weight_of_an_unknown_label_is_refused():
         MoEClassifier(2, class_weight="uniform").fit(X, y)
 
 
+def test_class_weight_labels_of_absent_classes_are_ignored_when_all_are_weighted():
+    # as LogisticRegression's: a rare class missing from a CV fold's y
+    X, y = _imbalanced(load_iris)
+    two = y < 2
+    full = {0: 2.0, 1: 0.5, 2: 9.0}
+    for model in (MoEClassifier, LogisticRegression):
+        model(class_weight=full).fit(X[two], y[two])  # no error
+    fitted = MoEClassifier(2, class_weight=full, random_state=0).fit(X[two], y[two])
+    reference = MoEClassifier(2, random_state=0).fit(
+        X[two], y[two], sample_weight=np.array([2.0, 0.5])[y[two]]
+    )
+    np.testing.assert_allclose(
+        fitted.predict_proba(X[two]), reference.predict_proba(X[two]), rtol=1e-10
+    )
+    # a label of no class beside an omitted class stays refused, as scikit-learn's
+    with pytest.raises(ValueError, match=r"not classes: \[2\]"):
+        MoEClassifier(2, class_weight={0: 2.0, 2: 9.0}).fit(X[two], y[two])
+    with pytest.raises(ValueError, match="not in class_weight"):
+        LogisticRegression(class_weight={0: 2.0, 2: 9.0}).fit(X[two], y[two])
+
+
 @pytest.mark.parametrize("weight", [-1.0, -0.1, np.nan, np.inf, "2"])
 def test_negative_or_non_finite_class_weights_are_refused(weight):
     # a negative weight made the fit diverge, with an error that blamed the
