@@ -129,11 +129,8 @@ class _RowMixture:
             caller_name=f"{type(self).__name__}.sample",
         )
         rng = check_random_state(random_state)
-        n_rows, n_experts = self.weights.shape
-        cumulative = np.cumsum(self.weights, axis=1)
-        u = rng.uniform(size=(n_samples, n_rows, 1)) * cumulative[:, -1:]
-        expert = np.minimum((u > cumulative).sum(axis=-1), n_experts - 1)
-        return rng, np.arange(n_rows), expert
+        expert = draw_categories(self.weights, n_samples, rng)
+        return rng, np.arange(len(self.weights)), expert
 
     def median(self):
         """Median of each row's mixture.
@@ -369,6 +366,15 @@ class PredictiveMixture(_RowMixture):
         rng, rows, expert = self._draw_components(n_samples, random_state)
         noise = rng.standard_normal(expert.shape)
         return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def draw_categories(weights, n_samples, rng):
+    """For each row of ``weights`` (n_rows, n_categories), ``n_samples`` draws
+    of a category by its weight, (n_samples, n_rows): the first category whose
+    cumulative weight exceeds a uniform draw over the row's total."""
+    cumulative = np.cumsum(weights, axis=1)
+    u = rng.uniform(size=(n_samples, len(weights), 1)) * cumulative[:, -1:]
+    return np.minimum((u > cumulative).sum(axis=-1), weights.shape[1] - 1)
 
 
 def _mixture_mean(weights, means):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from numbers import Integral, Real
@@ -13,14 +14,24 @@ from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.validation import _num_samples
 
+from ._backend import to_numpy
 from ._base import BaseMixtureOfExperts, _warn_user
+from ._distribution import draw_categories
+
+#: A classifier's samples drawn again at most this often to hold every class.
+MAX_REDRAWS = 100
+#: An observed statistic below ``-2 NEGATIVE_TOL tol n_samples`` warns of a poor
+#: optimum (EM's tolerance, per sample, bounds the noise of a tie).
+NEGATIVE_TOL = 10.0
+_NUMBER = re.compile(r"[-+]?\d[\d.]*(e[-+]?\d+)?")
 
 
 @validate_params(
     {
         "estimator": [HasMethods(["fit", "get_params", "set_params"])],
-        "X": ["array-like", "sparse matrix"],
+        "X": ["array-like"],
         "y": ["array-like"],
         "max_experts": [Interval(Integral, 2, None, closed="left")],
         "n_bootstrap": [Interval(Integral, 1, None, closed="left")],
@@ -45,31 +56,34 @@ def bootstrap_lrt(
     """Choose the number of experts by bootstrap likelihood-ratio tests.
 
     Tests K experts against K + 1 for K = 1, 2, ... and stops at the first K
-    that the data do not reject (McLachlan 1987; R mixtools' ``boot.comp``,
-    mclust's ``mclustBootstrapLRT``). Each test fits K and K + 1 experts and
-    takes the statistic ``2 (log L(K + 1) - log L(K))``. Its null
-    distribution is not chi-squared (a mixture with one expert fewer sits on
-    the boundary of the larger one's parameters), so it is drawn: targets are
-    sampled from the fitted K-expert model at the same inputs, both models are
-    fitted to each sample, and the p-value is ``(1 + #{bootstrap statistics
-    >= observed}) / (n_bootstrap + 1)``.
+    that the data do not reject (McLachlan 1987; as R mclust's
+    ``mclustBootstrapLRT`` and mixtools' ``boot.comp``). Each test fits K and
+    K + 1 experts and takes the statistic ``2 (log L(K + 1) - log L(K))``. Its
+    null distribution is not chi-squared (a mixture with one expert fewer sits
+    on the boundary of the larger one's parameters), so it is drawn: targets
+    are sampled from the fitted K-expert model at the same inputs, both models
+    are fitted to each sample, and the p-value is, as mclust's, ``(1 +
+    #{bootstrap statistics >= observed}) / (n_bootstrap + 1)``.
 
     Parameters
     ----------
     estimator : estimator object
-        A :class:`MoERegressor`, :class:`MoEClassifier` or
-        :class:`MoEPoissonRegressor`, or a :class:`~sklearn.pipeline.Pipeline`
-        whose last step is one; its ``n_experts`` is set to each K tested
-        (clones are fitted; ``estimator`` is unchanged). Its other parameters
-        apply to every fit: more restarts (``n_init``) make a poor optimum,
-        which biases the statistics, less likely.
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        The inputs, kept in every bootstrap sample.
+        A :class:`MoERegressor`, :class:`MoEClassifier` (without
+        ``class_weight``, which reweights the probabilities the samples would
+        be drawn from) or :class:`MoEPoissonRegressor`, or a
+        :class:`~sklearn.pipeline.Pipeline` whose last step is one; its
+        ``n_experts`` is set to each K tested (clones are fitted;
+        ``estimator`` is unchanged). Its other parameters apply to every fit:
+        more restarts (``n_init``) make a poor optimum, which biases the
+        statistics, less likely.
+    X : array-like of shape (n_samples, n_features)
+        The inputs, kept in every bootstrap sample (NumPy or pandas).
     y : array-like of shape (n_samples,)
         The targets.
     max_experts : int, default=4
         The largest number of experts: the last test is ``max_experts - 1``
-        against ``max_experts``.
+        against ``max_experts`` (mixtools' ``max.comp`` is the largest K of
+        the null instead: ``max.comp=2`` tests up to 2 against 3).
     n_bootstrap : int, default=99
         Bootstrap samples per test; each costs two fits. With B samples the
         smallest p-value is ``1 / (B + 1)``, which must not exceed
@@ -85,7 +99,8 @@ def bootstrap_lrt(
     **fit_params : dict
         Passed to every ``fit`` (``sample_weight``, ``exposure`` of
         :class:`MoEPoissonRegressor`, or ``step__param`` for a pipeline). The
-        samples are drawn at the given exposures.
+        samples are drawn at the exposures passed as ``exposure`` or
+        ``step__exposure``.
 
     Returns
     -------
@@ -107,9 +122,10 @@ def bootstrap_lrt(
     Warns
     -----
     UserWarning
-        When an observed statistic is negative (the fit with K + 1 experts
-        ended below the one with K: a poor optimum; raise ``n_init``), and
-        once per kind of warning the bootstrap fits gave, with their count.
+        When an observed statistic is clearly negative (the fit with K + 1
+        experts ended below the one with K by more than EM's tolerance: a poor
+        optimum; raise ``n_init``), and once per kind of warning the bootstrap
+        fits gave, with the number of samples whose fits gave it.
 
     See Also
     --------
@@ -118,9 +134,12 @@ def bootstrap_lrt(
     Notes
     -----
     The log-likelihoods are the fitted models' ``log_likelihood_``, weighted
-    by the sample weights (and class weights) where there are some, not
-    penalized by ``alpha``. Fits at K and K + 1 experts that keep fewer experts
-    (``prune_threshold``) are tested as fitted.
+    by the sample weights where there are some, not penalized by ``alpha``.
+    Fits at K and K + 1 experts that keep fewer experts (``prune_threshold``)
+    are tested as fitted: a fit of K + 1 pruned back to K gives a statistic
+    near 0. A classifier's sample that misses a class of ``y`` is drawn again
+    (up to 100 times), so that every fit sees the classes of the data. Unlike
+    ``boot.comp``, samples whose statistic is negative are kept.
 
     Examples
     --------
@@ -146,6 +165,12 @@ def bootstrap_lrt(
             "MoEClassifier or MoEPoissonRegressor, or of a Pipeline ending in "
             f"one; got {type(model).__name__}."
         )
+    if getattr(model, "class_weight", None) is not None:
+        raise ValueError(
+            "bootstrap_lrt draws classes from the fitted probabilities, which "
+            f"class_weight={model.class_weight!r} reweights: the samples would "
+            "not be drawn from a model of the data. Set class_weight=None."
+        )
     if 1 / (n_bootstrap + 1) > significance:
         raise ValueError(
             f"With n_bootstrap={n_bootstrap} the smallest p-value is "
@@ -156,11 +181,14 @@ def bootstrap_lrt(
     rng = check_random_state(random_state)
     p_values, statistics, drawn = [], [], []
     smaller = _fitted(estimator, 1, X, y, fit_params)
+    _exposure(smaller, fit_params)  # fails before the other fits
     n_experts = max_experts
     for k in range(1, max_experts):
         larger = _fitted(estimator, k + 1, X, y, fit_params)
         observed = _statistic(smaller, larger)
-        if observed < 0:
+        # EM stops when the per-sample objective changes by less than tol: a
+        # K + 1 fit pruned back to K ends within about that of the K fit
+        if observed < -2 * NEGATIVE_TOL * max(model.tol, 1e-10) * _num_samples(X):
             _warn_user(
                 f"The fit with {k + 1} experts ended {-observed / 2:.4g} below "
                 f"the log-likelihood of the fit with {k}: a poor optimum, which "
@@ -191,19 +219,22 @@ def bootstrap_lrt(
 
 
 def _summarize_warnings(caught, k):
-    """One warning per category that the bootstrap samples' fits gave (``caught``:
-    each sample's warnings), with how many samples gave one and the first."""
+    """One warning per kind (category and message with its numbers left out)
+    that the bootstrap samples' fits gave (``caught``: each sample's
+    warnings), with how many samples gave one and the first."""
     count, first = Counter(), {}
     for sample in caught:
-        for category in {category for category, _ in sample}:
-            count[category] += 1
+        kinds = set()
         for category, message in sample:
-            first.setdefault(category, message)
-    for category, n in count.items():
+            kind = (category, _NUMBER.sub("#", message))
+            kinds.add(kind)
+            first.setdefault(kind, message)
+        count.update(kinds)
+    for (category, _), n in count.items():
         _warn_user(
             f"The fits of {n} of the {len(caught)} bootstrap samples of the test "
             f"of {k} against {k + 1} experts warned ({category.__name__}), first: "
-            f"{first[category]}",
+            f"{first[category, _]}",
             category,
         )
 
@@ -213,9 +244,8 @@ def _with_experts(estimator, n_experts):
     ``n_experts`` experts."""
     estimator = clone(estimator)
     if isinstance(estimator, Pipeline):
-        return estimator.set_params(
-            **{f"{estimator.steps[-1][0]}__n_experts": n_experts}
-        )
+        name = estimator.steps[-1][0]
+        return estimator.set_params(**{f"{name}__n_experts": n_experts})
     return estimator.set_params(n_experts=n_experts)
 
 
@@ -223,39 +253,66 @@ def _fitted(estimator, n_experts, X, y, fit_params):
     return _with_experts(estimator, n_experts).fit(X, y, **fit_params)
 
 
-def _log_likelihood(fitted):
-    model = fitted[-1] if isinstance(fitted, Pipeline) else fitted
-    return model.log_likelihood_
+def _parts(fitted):
+    """The mixture of experts of a fitted model or pipeline, and the pipeline's
+    transform of the inputs (None for a model)."""
+    if isinstance(fitted, Pipeline):
+        return fitted[-1], fitted[:-1].transform
+    return fitted, None
 
 
 def _statistic(smaller, larger):
-    return 2.0 * (_log_likelihood(larger) - _log_likelihood(smaller))
+    return 2.0 * (
+        _parts(larger)[0].log_likelihood_ - _parts(smaller)[0].log_likelihood_
+    )
 
 
-def _sample(fitted, X, fit_params, random_state):
-    """Targets drawn from the fitted model at the inputs ``X``."""
+def _exposure(fitted, fit_params):
+    """The exposures to draw counts at: ``exposure`` or ``step__exposure`` in
+    ``fit_params``; raise if the model was fitted with exposures passed
+    otherwise (metadata routing under another name)."""
+    model = _parts(fitted)[0]
+    names = ["exposure"]
     if isinstance(fitted, Pipeline):
-        name, model = fitted.steps[-1]
-        X = fitted[:-1].transform(X)
-        exposure = fit_params.get(f"{name}__exposure", fit_params.get("exposure"))
-    else:
-        model, exposure = fitted, fit_params.get("exposure")
+        names.insert(0, f"{fitted.steps[-1][0]}__exposure")
+    exposure = next((fit_params[n] for n in names if n in fit_params), None)
+    if exposure is None and getattr(model, "_exposure_given", False):
+        raise ValueError(
+            "The model was fitted with exposures, which bootstrap_lrt draws the "
+            f"samples' counts at; pass them as {' or '.join(names)} (with "
+            "metadata routing, request them under the name 'exposure')."
+        )
+    return exposure
+
+
+def _sample(fitted, X, fit_params, random_state, classes=None):
+    """Targets drawn from the fitted model at the inputs ``X``; a classifier's
+    are drawn again until they hold every one of ``classes``."""
+    model, transform = _parts(fitted)
+    if transform is not None:
+        X = transform(X)
     rng = check_random_state(random_state)
-    if is_classifier(model):
-        proba = model.predict_proba(X)
-        # the first class whose cumulative probability passes a uniform draw
-        cumulative = np.cumsum(proba, axis=1)
-        u = rng.uniform(size=(proba.shape[0], 1)) * cumulative[:, -1:]
-        index = np.minimum(np.sum(cumulative < u, axis=1), proba.shape[1] - 1)
-        return model.classes_[index]
-    exposed = {} if exposure is None else {"exposure": exposure}
-    return model.predict_distribution(X, **exposed).sample(random_state=rng)[0]
+    if not is_classifier(model):
+        exposure = _exposure(fitted, fit_params)
+        exposed = {} if exposure is None else {"exposure": exposure}
+        return model.predict_distribution(X, **exposed).sample(random_state=rng)[0]
+    proba = to_numpy(model.predict_proba(X))
+    for _ in range(MAX_REDRAWS):
+        y = model.classes_[draw_categories(proba, 1, rng)[0]]
+        if classes is None or np.isin(classes, y).all():
+            return y
+    raise ValueError(
+        f"{MAX_REDRAWS} samples drawn from the fitted model all missed a class "
+        "of y: the model gives it too little probability for the fits of the "
+        "samples to see it. Merge or drop the rare class."
+    )
 
 
 def _replicate(estimator, null, k, X, fit_params, seed):
     """The statistic of one bootstrap sample drawn from the fitted ``null``
     model (``k`` experts), and the warnings its two fits gave."""
-    y = _sample(null, X, fit_params, seed)
+    classes = getattr(_parts(null)[0], "classes_", None)
+    y = _sample(null, X, fit_params, seed, classes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         smaller = _fitted(estimator, k, X, y, fit_params)

@@ -1,6 +1,8 @@
 """bootstrap_lrt: the statistics against fits made here, the samples' law against
 the fitted models' closed forms, and the choice on data of known regimes."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -156,43 +158,138 @@ def test_classifier_xor_needs_two_experts():
     np.testing.assert_allclose(result.statistics, [2 * (fits[1] - fits[0])], rtol=1e-10)
 
 
-def test_samples_follow_the_fitted_models():
+def _bins(x, n_bins=6):
+    return np.digitize(x, np.linspace(x.min(), x.max(), n_bins + 1)[1:-1])
+
+
+def test_regressor_samples_follow_the_gated_mixture():
+    # two experts whose gate switches at x = 0: per bin of x, the draws have
+    # the predictive mixture's mean and variance (a sampler ignoring the gate,
+    # or the inputs, would put both slopes' draws in every bin)
+    X, y = _regimes(n=20000, slopes=(-2.0, 2.0))
+    reg = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    draw = _sample(reg, X, {}, 0)
+    mean, std = reg.predict(X, return_std=True)
+    bins = _bins(X[:, 0])
+    for b in np.unique(bins):
+        rows = bins == b
+        n = rows.sum()
+        assert abs(draw[rows].mean() - mean[rows].mean()) < 4 * std[
+            rows
+        ].max() / np.sqrt(n)
+        # the draws' variance about each row's mean: the mixture's variance
+        assert np.mean((draw[rows] - mean[rows]) ** 2) == pytest.approx(
+            np.mean(std[rows] ** 2), rel=0.1
+        )
+
+
+def test_classifier_samples_follow_each_rows_probabilities():
     rng = np.random.RandomState(0)
     n = 20000
-    # regressor: one expert, y* ~ N(fitted mean, fitted variance)
-    X, y = _regimes(n=n, slopes=(1.5, 1.5))
-    reg = MoERegressor(n_experts=1).fit(X, y)
-    draw = _sample(reg, X, {}, 0)
-    residual = draw - reg.predict(X)
-    variance = float(np.ravel(reg.expert_variance_)[0])
-    assert abs(residual.mean()) < 4 * np.sqrt(variance / n)
-    assert residual.var() == pytest.approx(variance, rel=0.05)
-    # classifier: each class at the mean of its predicted probability
-    Xc = rng.uniform(-2, 2, size=(n, 2))
-    yc = rng.choice(["a", "b", "c"], size=n, p=[0.2, 0.3, 0.5])
-    yc[Xc[:, 0] > 1] = "a"
-    clf = MoEClassifier(n_experts=2, n_init=1, random_state=0).fit(Xc, yc)
-    drawn = _sample(clf, Xc, {}, 0)
-    expected = clf.predict_proba(Xc)
-    for j, label in enumerate(clf.classes_):
-        share = np.mean(drawn == label)
-        p = expected[:, j].mean()
-        assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / n)
-    # the rows where "a" is certain draw "a" only
-    assert np.all(drawn[expected[:, 0] > 1 - 1e-9] == "a")
-    # Poisson: counts at the given exposures, mean exposure * rate
+    X = rng.uniform(-2, 2, size=(n, 2))
+    p_a = np.where(X[:, 0] > 0, 0.9, 0.2)
+    y = np.where(rng.uniform(size=n) < p_a, "a", "b")
+    clf = MoEClassifier(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    drawn = _sample(clf, X, {}, 0)
+    assert set(np.unique(drawn)) == {"a", "b"}
+    proba = clf.predict_proba(X)[:, 0]
+    bins = _bins(X[:, 0])
+    for b in np.unique(bins):
+        rows = bins == b
+        p = proba[rows].mean()
+        share = np.mean(drawn[rows] == "a")
+        assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / rows.sum())
+
+
+def test_poisson_samples_are_drawn_at_the_exposures():
+    rng = np.random.RandomState(0)
+    n = 20000
+    X = rng.uniform(-3, 3, size=(n, 1))
     exposure = rng.uniform(0.1, 5, n)
     counts = rng.poisson(exposure * np.exp(0.5 + 0.3 * X[:, 0]))
     pois = MoEPoissonRegressor(n_experts=1).fit(X, counts, exposure=exposure)
     drawn = _sample(pois, X, {"exposure": exposure}, 0)
     mean = pois.predict(X, exposure=exposure)
     np.testing.assert_allclose(mean, exposure * np.exp(0.5 + 0.3 * X[:, 0]), rtol=0.1)
-    assert drawn.dtype.kind == "f" and np.all(drawn == np.round(drawn))
-    z = (drawn - mean).sum() / np.sqrt(mean.sum())
-    assert abs(z) < 4
-    # without the exposure the draws would be at exposure 1: far off
-    plain = _sample(pois, X, {}, 0)
-    assert abs((plain - mean).sum() / np.sqrt(mean.sum())) > 20
+    assert np.all(drawn == np.round(drawn))
+    for b in np.unique(bins := _bins(exposure)):  # per band of exposure
+        rows = bins == b
+        z = (drawn[rows] - mean[rows]).sum() / np.sqrt(mean[rows].sum())
+        assert abs(z) < 4
+    # a model fitted with exposures refuses to draw without them
+    with pytest.raises(ValueError, match="pass them as exposure"):
+        _sample(pois, X, {}, 0)
+
+
+def test_a_replicate_recomputed_by_hand():
+    X, y = _regimes(n=200)
+    result = bootstrap_lrt(
+        _model(), X, y, max_experts=2, n_bootstrap=4, significance=0.2, random_state=5
+    )
+    seeds = np.random.RandomState(5).randint(np.iinfo(np.int32).max, size=4)
+    null = _model(n_experts=1).fit(X, y)
+    for i in (0, 3):
+        y_star = null.predict_distribution(X).sample(random_state=seeds[i])[0]
+        fits = [_model(n_experts=k).fit(X, y_star).log_likelihood_ for k in (1, 2)]
+        assert result.bootstrap_statistics[0, i] == pytest.approx(
+            2 * (fits[1] - fits[0]), rel=1e-10
+        )
+
+
+def test_ties_count_against_rejection(monkeypatch):
+    # every statistic equal: p = (1 + B) / (B + 1), the samples at the observed
+    # value counted (>=), as mclust
+    import skmoe._selection as selection
+
+    monkeypatch.setattr(selection, "_statistic", lambda smaller, larger: 1.5)
+    X, y = _regimes(n=100)
+    result = bootstrap_lrt(
+        _model(), X, y, max_experts=2, n_bootstrap=4, significance=0.2, random_state=0
+    )
+    assert result.p_values.tolist() == [1.0]
+    assert result.n_experts == 1
+
+
+def test_classifier_samples_missing_a_class_are_drawn_again():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y = np.where(X[:, 0] > 0, "a", "b").astype(object)
+    y[:2] = "rare"
+    model = MoEClassifier(n_init=1, random_state=0)
+    null = MoEClassifier(n_experts=1, n_init=1, random_state=0).fit(X, y)
+    # some seeds' first draw misses the rare class: those are drawn again
+    plain = [_sample(null, X, {}, seed) for seed in range(40)]
+    assert any("rare" not in draw for draw in plain)
+    for seed in range(40):
+        assert "rare" in _sample(null, X, {}, seed, null.classes_)
+    result = bootstrap_lrt(
+        model, X, y, max_experts=2, n_bootstrap=9, significance=0.1, random_state=0
+    )
+    assert result.bootstrap_statistics.shape == (1, 9)
+    assert np.all(np.isfinite(result.bootstrap_statistics))
+
+
+def test_class_weight_is_refused():
+    X, y = _regimes(n=50)
+    model = MoEClassifier(class_weight="balanced")
+    with pytest.raises(ValueError, match="class_weight='balanced' reweights"):
+        bootstrap_lrt(model, X, y > 0)
+
+
+def test_exposures_under_another_name_are_refused():
+    import sklearn
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(100, 1))
+    exposure = rng.uniform(0.5, 2, 100)
+    y = rng.poisson(exposure)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            StandardScaler(),
+            MoEPoissonRegressor(random_state=0).set_fit_request(exposure="t"),
+        )
+        with pytest.raises(ValueError, match="moepoissonregressor__exposure or"):
+            bootstrap_lrt(pipe, X, y, n_bootstrap=19, t=exposure)
 
 
 def test_poisson_exposure_reaches_fits_and_samples():
@@ -234,6 +331,52 @@ def test_bootstrap_warnings_are_summarized():
     assert len(summaries) == 1
     assert "of the 9 bootstrap samples of the test of 2 against 3" in summaries[0]
     assert "fewer than" in summaries[0]
+
+
+def test_warnings_of_different_kinds_are_summarized_apart():
+    import skmoe._selection as selection
+
+    with pytest.warns(UserWarning) as record:
+        selection._summarize_warnings(
+            [
+                [(UserWarning, "Experts [0] handle 3 samples"), (UserWarning, "x 1")],
+                [(UserWarning, "Experts [1] handle 5.5 samples")],
+                [],
+            ],
+            2,
+        )
+    messages = sorted(str(w.message) for w in record)
+    assert len(messages) == 2
+    assert messages[0].startswith("The fits of 1 of the 3 bootstrap samples")
+    assert messages[0].endswith("first: x 1")
+    assert messages[1].startswith("The fits of 2 of the 3 bootstrap samples")
+    assert messages[1].endswith("first: Experts [0] handle 3 samples")
+
+
+def test_a_larger_fit_pruned_back_does_not_warn():
+    # three regimes in two features: the fit of 4 experts prunes its fourth and
+    # ends 0.003 below the fit of 3 (within EM's tolerance), which is no poor
+    # optimum
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(1000, 2))
+    regime = np.digitize(X[:, 0], [-1.0, 1.0])
+    coef = np.array([[-3.0, 1.0], [0.5, -2.0], [2.5, 0.5]])
+    noise = np.array([0.3, 0.5, 0.2])[regime] * rng.standard_normal(1000)
+    y = np.sum(X * coef[regime], axis=1) + np.array([-4.0, 1.0, -3.0])[regime] + noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="The fits of")
+        result = bootstrap_lrt(
+            _model(),
+            X,
+            y,
+            max_experts=4,
+            n_bootstrap=4,
+            significance=0.2,
+            random_state=0,
+        )
+    assert result.n_experts == 3
+    assert -0.1 < result.statistics[-1] < 0
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
