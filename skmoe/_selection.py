@@ -297,8 +297,9 @@ def _sample(fitted, X, fit_params, random_state, classes=None):
         exposed = {} if exposure is None else {"exposure": exposure}
         return model.predict_distribution(X, **exposed).sample(random_state=rng)[0]
     proba = to_numpy(model.predict_proba(X))
+    labels = to_numpy(model.classes_)  # a namespace's of Array API dispatch
     for _ in range(MAX_REDRAWS):
-        y = model.classes_[draw_categories(proba, 1, rng)[0]]
+        y = labels[draw_categories(proba, 1, rng)[0]]
         if classes is None or np.isin(classes, y).all():
             return y
     raise ValueError(
@@ -312,6 +313,7 @@ def _replicate(estimator, null, k, X, fit_params, seed):
     """The statistic of one bootstrap sample drawn from the fitted ``null``
     model (``k`` experts), and the warnings its two fits gave."""
     classes = getattr(_parts(null)[0], "classes_", None)
+    classes = None if classes is None else to_numpy(classes)
     y = _sample(null, X, fit_params, seed, classes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

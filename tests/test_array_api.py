@@ -16,7 +16,7 @@ import sklearn
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import skmoe._backend as backend_module
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
 from skmoe.experts import (
@@ -481,3 +481,21 @@ def test_import_does_not_import_cupy():
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+@dispatch
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_bootstrap_lrt_under_dispatch_matches_numpy(Estimator):
+    X, y = _regression()
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(np.int64)
+    options = dict(max_experts=2, n_bootstrap=4, significance=0.2, random_state=0)
+    model = Estimator(n_init=1, random_state=0)
+    reference = bootstrap_lrt(model, X, y, **options)
+    with sklearn.config_context(array_api_dispatch=True):
+        result = bootstrap_lrt(model, xps.asarray(X), xps.asarray(y), **options)
+    np.testing.assert_allclose(result.statistics, reference.statistics, rtol=1e-6)
+    np.testing.assert_allclose(
+        result.bootstrap_statistics, reference.bootstrap_statistics, rtol=1e-6
+    )
+    assert result.n_experts == reference.n_experts
