@@ -2290,7 +2290,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Adam: the first call starts from a random partition of its samples
         (one M-step); later calls continue from the current parameters and
         Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
-        not apply.
+        not apply. Either way later calls continue the fitted experts: a
+        ``n_experts`` set since does not change them (:meth:`fit` does).
 
         Online EM (Cappé & Moulines 2009): each call takes an E-step on the
         batch, averages the batch's sufficient statistics into the running
