@@ -15,6 +15,10 @@ SAMPLE_NORMAL_RATE = 1e15
 #: Doublings of a quantile's bracket before :func:`_mixture_ppf` gives up
 #: widening it (a bracket then spans every float).
 MAX_WIDENINGS = 2100
+#: Quantiles q with ``1 - q`` below this are found by the survival function
+#: (sf(y) <= 1 - q), whose digits the distribution function's rounding loses
+#: there (an absolute error of a few 1e-16 is 1e-6 of such a tail).
+SF_TAIL = 1e-10
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -254,18 +258,19 @@ def _mixture_ppf(q, weights, rates):
 
 def _counts_at(q, weights, rates):
     """The smallest counts whose mixture cdf reaches ``q`` in (0, 1), one per row."""
-    # cdf(y) >= q; for upper quantiles also sf(y) <= 1 - q, which keeps the
-    # tail's digits where cdf rounds to 1 (either suffices: the sf alone
-    # refused 1 in 4 of the counts k at q = cdf(k), its 1 - q rounded below)
-    upper = q > 0.5
-    tail = np.where(upper, 1.0 - q, q)
+    # cdf(y) >= q, the definition; within SF_TAIL of 1, where the cdf's
+    # rounding is no longer small against 1 - q, sf(y) <= 1 - q instead, which
+    # keeps the tail's digits (the sf test for all q > 0.5 was one count too
+    # high at q = cdf(k) for 1 in 4 counts, where 1 - q rounded below sf(k))
+    tail = 1.0 - q
+    by_sf = tail < SF_TAIL
 
     def reached(y, rows):
         counts = np.maximum(y, 0)[:, None]
         w, mu = weights[rows], rates[rows]
         lower = np.sum(w * special.pdtr(counts, mu), axis=-1)
         above = np.sum(w * special.pdtrc(counts, mu), axis=-1)
-        return (lower >= q[rows]) | (upper[rows] & (above <= tail[rows]))
+        return np.where(by_sf[rows], above <= tail[rows], lower >= q[rows])
 
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)

@@ -105,18 +105,32 @@ def test_ppf_of_cdf_gives_the_count_back():
     # function alone were one count too high for 1 in 4 pairs (1 - q rounded)
     rates = np.array([0.3, 1.0, 4.0, 9.5, 30.0, 250.0])
     for rate in rates:
-        k = np.arange(poisson.ppf(1e-6, rate), poisson.ppf(1 - 1e-12, rate) + 1)
+        k = np.arange(poisson.ppf(1e-6, rate), poisson.ppf(1 - 1e-10, rate))
         dist = PredictivePoissonMixture([[1.0]], [[rate]])
         q = dist.cdf(k[:, None])
+        assert np.all(q < 1 - 1e-10)  # beyond, the survival function decides
         np.testing.assert_array_equal(dist.ppf(q)[:, 0], k)
         np.testing.assert_array_equal(poisson.ppf(q[:, 0], rate), k)
+
+    def first_reaching(q):
+        # the smallest count whose cdf (a column of q, over the counts 0, 1,
+        # ...) reaches each of its values: k itself, or before k where the cdf
+        # is flat
+        return np.argmax(q[None, :, :] >= q[:, None, :], axis=1).astype(float)
+
     mixture = _mixture(seed=2, n_rows=4, n_experts=3)
-    k = np.arange(0.0, 60.0)[:, None]
-    q = mixture.cdf(k)
-    inside = q < 1 - 1e-12  # where q still tells the counts apart
-    np.testing.assert_array_equal(
-        mixture.ppf(q)[inside], np.broadcast_to(k, q.shape)[inside]
+    q = mixture.cdf(np.arange(0.0, 60.0)[:, None])
+    inside = q < 1 - 1e-10  # the survival function's tail below
+    np.testing.assert_array_equal(mixture.ppf(q)[inside], first_reaching(q)[inside])
+    # weights that do not sum to 1 exactly, where cdf + sf is not 1, and a flat
+    # cdf from 20 on, between the first component's counts and the others' (QA)
+    dist = PredictivePoissonMixture(
+        [[0.6591243202036083, 0.028492317351778214, 0.31238336244461334]],
+        [[1.4074536480040467, 1280.1542822616602, 4058.2841885540784]],
     )
+    q = dist.cdf(np.arange(0.0, 30.0)[:, None])
+    np.testing.assert_array_equal(dist.ppf(q), first_reaching(q))
+    assert dist.ppf(q)[25, 0] == 20
 
 
 def test_huge_rates_stay_finite():
