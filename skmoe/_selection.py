@@ -14,17 +14,19 @@ from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
-from sklearn.utils.validation import _num_samples
 
 from ._backend import to_numpy
 from ._base import BaseMixtureOfExperts, _warn_user
 from ._distribution import draw_categories
+from ._poisson import MoEPoissonRegressor
 
 #: A classifier's samples drawn again at most this often to hold every class.
 MAX_REDRAWS = 100
-#: An observed statistic below ``-2 NEGATIVE_TOL tol n_samples`` warns of a poor
+#: A fit with K + 1 experts ending more than ``NEGATIVE_TOL tol`` below the
+#: fit with K by their penalized log-likelihood per sample warns of a poor
 #: optimum (EM's tolerance, per sample, bounds the noise of a tie).
 NEGATIVE_TOL = 10.0
+_LIST = re.compile(r"\[[^\]]*\]")
 _NUMBER = re.compile(r"[-+]?\d[\d.]*(e[-+]?\d+)?")
 
 
@@ -122,10 +124,11 @@ def bootstrap_lrt(
     Warns
     -----
     UserWarning
-        When an observed statistic is clearly negative (the fit with K + 1
-        experts ended below the one with K by more than EM's tolerance: a poor
-        optimum; raise ``n_init``), and once per kind of warning the bootstrap
-        fits gave, with the number of samples whose fits gave it.
+        When the fit with K + 1 experts ended below the one with K by the
+        penalized log-likelihood per sample that both maximize, by more than
+        ten times ``tol`` (a poor optimum; raise ``n_init``), and once per kind
+        of warning the bootstrap fits gave, with the number of samples whose
+        fits gave it.
 
     See Also
     --------
@@ -137,9 +140,13 @@ def bootstrap_lrt(
     by the sample weights where there are some, not penalized by ``alpha``.
     Fits at K and K + 1 experts that keep fewer experts (``prune_threshold``)
     are tested as fitted: a fit of K + 1 pruned back to K gives a statistic
-    near 0. A classifier's sample that misses a class of ``y`` is drawn again
-    (up to 100 times), so that every fit sees the classes of the data. Unlike
-    ``boot.comp``, samples whose statistic is negative are kept.
+    near 0, and with a large ``alpha`` the statistic can be negative. A
+    classifier's sample that misses a class of ``y`` is drawn again (up to 100
+    times), so that every fit sees the classes of the data; rows of sample
+    weight 0 (as ``sample_weight`` or ``step__sample_weight``) keep their
+    labels. Unlike ``boot.comp``, samples whose statistic is negative are
+    kept. A :class:`MoEPoissonRegressor`'s ``y`` must be counts (rates with
+    the exposures as sample weights are refused: pass ``exposure``).
 
     Examples
     --------
@@ -160,11 +167,23 @@ def bootstrap_lrt(
     """
     model = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(model, BaseMixtureOfExperts):
+        got = type(model).__name__
+        if isinstance(model, type):
+            got = f"the class {model.__name__}, not an instance"
         raise TypeError(
             "bootstrap_lrt tests the number of experts of a MoERegressor, "
-            "MoEClassifier or MoEPoissonRegressor, or of a Pipeline ending in "
-            f"one; got {type(model).__name__}."
+            "MoEClassifier or MoEPoissonRegressor instance, or of a Pipeline "
+            f"ending in one (for a search, its best_estimator_); got {got}."
         )
+    if isinstance(model, MoEPoissonRegressor):
+        counts = _host(y).astype(float)
+        if not np.all(counts == np.round(counts)):
+            raise ValueError(
+                "bootstrap_lrt draws Poisson counts, and y holds values that are "
+                "not whole numbers (rates with the exposures as sample weights?): "
+                "pass the counts, with exposure=, so that the samples are drawn "
+                "as the data were."
+            )
     if getattr(model, "class_weight", None) is not None:
         raise ValueError(
             "bootstrap_lrt draws classes from the fitted probabilities, which "
@@ -186,18 +205,20 @@ def bootstrap_lrt(
     for k in range(1, max_experts):
         larger = _fitted(estimator, k + 1, X, y, fit_params)
         observed = _statistic(smaller, larger)
+        gap = _objective_gap(smaller, larger)
         # EM stops when the per-sample objective changes by less than tol: a
         # K + 1 fit pruned back to K ends within about that of the K fit
-        if observed < -2 * NEGATIVE_TOL * max(model.tol, 1e-10) * _num_samples(X):
+        if gap > NEGATIVE_TOL * max(model.tol, 1e-10):
             _warn_user(
-                f"The fit with {k + 1} experts ended {-observed / 2:.4g} below "
-                f"the log-likelihood of the fit with {k}: a poor optimum, which "
-                "biases the test to keep fewer experts. Raise n_init.",
+                f"The fit with {k + 1} experts ended {gap:.4g} per sample below "
+                f"the penalized log-likelihood of the fit with {k}: a poor "
+                "optimum, which biases the test to keep fewer experts. Raise "
+                "n_init.",
                 UserWarning,
             )
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_bootstrap)
         replicates = Parallel(n_jobs=n_jobs)(
-            delayed(_replicate)(estimator, smaller, k, X, fit_params, seed)
+            delayed(_replicate)(estimator, smaller, k, X, y, fit_params, seed)
             for seed in seeds
         )
         values = np.array([value for value, _ in replicates])
@@ -226,7 +247,7 @@ def _summarize_warnings(caught, k):
     for sample in caught:
         kinds = set()
         for category, message in sample:
-            kind = (category, _NUMBER.sub("#", message))
+            kind = (category, _NUMBER.sub("#", _LIST.sub("[#]", message)))
             kinds.add(kind)
             first.setdefault(kind, message)
         count.update(kinds)
@@ -267,15 +288,38 @@ def _statistic(smaller, larger):
     )
 
 
+def _host(array):
+    """A NumPy copy of an input (an Array API namespace's, pandas', a list)."""
+    if hasattr(array, "__array_namespace__"):
+        return to_numpy(array)
+    return np.asarray(array)
+
+
+def _objective_gap(smaller, larger):
+    """How far the fit with more experts ended below the other by the objective
+    both maximized (per sample, penalized), or 0."""
+    ends = [_parts(fitted)[0].objective_history_ for fitted in (smaller, larger)]
+    if not all(ends):
+        return 0.0
+    return float(ends[0][-1] - ends[1][-1])
+
+
+def _fit_param(fitted, fit_params, name):
+    """The fit parameter ``name`` (or ``step__name`` for a pipeline's last
+    step) in ``fit_params``, the names it is looked up by, and None if absent."""
+    names = [name]
+    if isinstance(fitted, Pipeline):
+        names.insert(0, f"{fitted.steps[-1][0]}__{name}")
+    value = next((fit_params[n] for n in names if n in fit_params), None)
+    return value, names
+
+
 def _exposure(fitted, fit_params):
     """The exposures to draw counts at: ``exposure`` or ``step__exposure`` in
     ``fit_params``; raise if the model was fitted with exposures passed
     otherwise (metadata routing under another name)."""
     model = _parts(fitted)[0]
-    names = ["exposure"]
-    if isinstance(fitted, Pipeline):
-        names.insert(0, f"{fitted.steps[-1][0]}__exposure")
-    exposure = next((fit_params[n] for n in names if n in fit_params), None)
+    exposure, names = _fit_param(fitted, fit_params, "exposure")
     if exposure is None and getattr(model, "_exposure_given", False):
         raise ValueError(
             "The model was fitted with exposures, which bootstrap_lrt draws the "
@@ -285,9 +329,11 @@ def _exposure(fitted, fit_params):
     return exposure
 
 
-def _sample(fitted, X, fit_params, random_state, classes=None):
+def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
     """Targets drawn from the fitted model at the inputs ``X``; a classifier's
-    are drawn again until they hold every one of ``classes``."""
+    are drawn again until they hold every one of ``classes``, and keep the
+    labels ``y`` of the rows of sample weight 0 (which the fits ignore, and
+    which may hold a class of probability 0)."""
     model, transform = _parts(fitted)
     if transform is not None:
         X = transform(X)
@@ -298,10 +344,16 @@ def _sample(fitted, X, fit_params, random_state, classes=None):
         return model.predict_distribution(X, **exposed).sample(random_state=rng)[0]
     proba = to_numpy(model.predict_proba(X))
     labels = to_numpy(model.classes_)  # a namespace's of Array API dispatch
+    weight, _ = _fit_param(fitted, fit_params, "sample_weight")
+    ignored = None
+    if y is not None and weight is not None:
+        ignored = np.flatnonzero(np.asarray(weight) == 0)
     for _ in range(MAX_REDRAWS):
-        y = labels[draw_categories(proba, 1, rng)[0]]
-        if classes is None or np.isin(classes, y).all():
-            return y
+        drawn = labels[draw_categories(proba, 1, rng)[0]]
+        if ignored is not None and ignored.size:
+            drawn[ignored] = _host(y)[ignored]
+        if classes is None or np.isin(classes, drawn).all():
+            return drawn
     raise ValueError(
         f"{MAX_REDRAWS} samples drawn from the fitted model all missed a class "
         "of y: the model gives it too little probability for the fits of the "
@@ -309,12 +361,13 @@ def _sample(fitted, X, fit_params, random_state, classes=None):
     )
 
 
-def _replicate(estimator, null, k, X, fit_params, seed):
+def _replicate(estimator, null, k, X, y, fit_params, seed):
     """The statistic of one bootstrap sample drawn from the fitted ``null``
-    model (``k`` experts), and the warnings its two fits gave."""
+    model (``k`` experts) at the data ``(X, y)``, and the warnings its two
+    fits gave."""
     classes = getattr(_parts(null)[0], "classes_", None)
     classes = None if classes is None else to_numpy(classes)
-    y = _sample(null, X, fit_params, seed, classes)
+    y = _sample(null, X, fit_params, seed, classes, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         smaller = _fitted(estimator, k, X, y, fit_params)

@@ -340,7 +340,7 @@ def test_warnings_of_different_kinds_are_summarized_apart():
         selection._summarize_warnings(
             [
                 [(UserWarning, "Experts [0] handle 3 samples"), (UserWarning, "x 1")],
-                [(UserWarning, "Experts [1] handle 5.5 samples")],
+                [(UserWarning, "Experts [1, 2] handle 5.5 samples")],
                 [],
             ],
             2,
@@ -363,6 +363,8 @@ def test_a_larger_fit_pruned_back_does_not_warn():
     coef = np.array([[-3.0, 1.0], [0.5, -2.0], [2.5, 0.5]])
     noise = np.array([0.3, 0.5, 0.2])[regime] * rng.standard_normal(1000)
     y = np.sum(X * coef[regime], axis=1) + np.array([-4.0, 1.0, -3.0])[regime] + noise
+    # weights of 1000 scale the log-likelihoods, not the per-sample objective
+    weight = np.full(1000, 1000.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message="The fits of")
@@ -374,9 +376,66 @@ def test_a_larger_fit_pruned_back_does_not_warn():
             n_bootstrap=4,
             significance=0.2,
             random_state=0,
+            sample_weight=weight,
         )
     assert result.n_experts == 3
-    assert -0.1 < result.statistics[-1] < 0
+    assert -100 < result.statistics[-1] < 0
+
+
+def test_a_larger_penalized_fit_below_by_likelihood_does_not_warn():
+    # alpha=10 holds the second expert's coefficients: its fit has the higher
+    # penalized objective and the lower log-likelihood, which is no poor optimum
+    X, y = _regimes(slopes=(1.5, 1.5))
+    model = MoERegressor(alpha=10, n_init=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="The fits of")
+        result = bootstrap_lrt(
+            model, X, y, max_experts=2, n_bootstrap=4, significance=0.2, random_state=0
+        )
+    assert result.statistics[0] < 0
+    fits = [
+        MoERegressor(k, alpha=10, n_init=4, random_state=0).fit(X, y) for k in (1, 2)
+    ]
+    assert fits[1].objective_history_[-1] > fits[0].objective_history_[-1]
+
+
+def test_poisson_rates_are_refused():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(100, 1))
+    exposure = rng.uniform(20, 80, 100)
+    counts = rng.poisson(exposure * np.exp(0.5))
+    model = MoEPoissonRegressor()
+    with pytest.raises(ValueError, match="not whole numbers"):
+        bootstrap_lrt(model, X, counts / exposure, sample_weight=exposure)
+
+
+def test_zero_weight_rows_keep_their_labels():
+    # class "c" only in rows of weight 0: the fits give it probability 0, and
+    # the samples keep those rows' labels instead of failing to draw it
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = np.where(X[:, 0] > 0, "a", "b")
+    y[:3] = "c"
+    weight = np.ones(200)
+    weight[:3] = 0
+    model = MoEClassifier(n_init=1, random_state=0)
+    null = MoEClassifier(n_experts=1, n_init=1, random_state=0)
+    null.fit(X, y, sample_weight=weight)
+    drawn = _sample(null, X, {"sample_weight": weight}, 0, null.classes_, y)
+    np.testing.assert_array_equal(drawn[:3], ["c", "c", "c"])
+    assert set(drawn[3:]) <= {"a", "b"}
+    result = bootstrap_lrt(
+        model,
+        X,
+        y,
+        max_experts=2,
+        n_bootstrap=4,
+        significance=0.2,
+        random_state=0,
+        sample_weight=weight,
+    )
+    assert np.all(np.isfinite(result.bootstrap_statistics))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -419,5 +478,7 @@ def test_other_estimators_are_refused():
     X, y = _regimes(n=50)
     with pytest.raises(TypeError, match="MoERegressor, MoEClassifier"):
         bootstrap_lrt(LinearRegression(), X, y)
+    with pytest.raises(TypeError, match="got the class MoERegressor, not an"):
+        bootstrap_lrt(MoERegressor, X, y)
     with pytest.raises(TypeError, match="got LinearRegression"):
         bootstrap_lrt(make_pipeline(StandardScaler(), LinearRegression()), X, y)
