@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import warnings
 from collections import Counter
 from numbers import Integral, Real
@@ -40,6 +41,7 @@ _NUMBER = re.compile(r"[-+]?\d[\d.]*(e[-+]?\d+)?")
         "significance": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     },
     prefer_skip_nested_validation=False,
 )
@@ -53,6 +55,7 @@ def bootstrap_lrt(
     significance=0.05,
     random_state=None,
     n_jobs=None,
+    verbose=0,
     **fit_params,
 ):
     """Choose the number of experts by bootstrap likelihood-ratio tests.
@@ -98,6 +101,9 @@ def bootstrap_lrt(
     n_jobs : int, default=None
         Bootstrap samples fitted in parallel through joblib; None means 1
         unless in a :obj:`joblib.parallel_backend` context, -1 all processors.
+    verbose : int, default=0
+        0 prints nothing; 1 a line per test (the statistic, the p-value and
+        the seconds it took). The fits print by their own ``verbose``.
     **fit_params : dict
         Passed to every ``fit`` (``sample_weight``, ``exposure`` of
         :class:`MoEPoissonRegressor`, or ``step__param`` for a pipeline). The
@@ -216,6 +222,7 @@ def bootstrap_lrt(
                 "n_init.",
                 UserWarning,
             )
+        start = time.perf_counter()
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_bootstrap)
         replicates = Parallel(n_jobs=n_jobs)(
             delayed(_replicate)(estimator, smaller, k, X, y, fit_params, seed)
@@ -226,6 +233,12 @@ def bootstrap_lrt(
         p_values.append((1 + np.count_nonzero(values >= observed)) / (n_bootstrap + 1))
         statistics.append(observed)
         drawn.append(values)
+        if verbose:
+            print(
+                f"{k} against {k + 1} experts: statistic {observed:.6g}, "
+                f"p-value {p_values[-1]:.4g} ({n_bootstrap} samples, "
+                f"{time.perf_counter() - start:.2f}s)"
+            )
         if p_values[-1] > significance:
             n_experts = k
             break

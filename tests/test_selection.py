@@ -107,6 +107,20 @@ def test_reproducible_serial_and_parallel_and_estimator_unchanged():
     assert not hasattr(model, "n_experts_")
 
 
+def test_verbose_prints_a_line_per_test(capsys):
+    X, y = _regimes(n=200)
+    options = dict(max_experts=3, n_bootstrap=4, significance=0.2, random_state=0)
+    result = bootstrap_lrt(_model(), X, y, verbose=1, **options)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(result.p_values) == 2
+    assert lines[0].startswith(
+        f"1 against 2 experts: statistic {result.statistics[0]:.6g}, p-value 0.2 "
+        "(4 samples, "
+    )
+    bootstrap_lrt(_model(), X, y, **options)
+    assert capsys.readouterr().out == ""
+
+
 def test_sample_weight_reaches_the_fits():
     X, y = _regimes(n=200)
     weight = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
