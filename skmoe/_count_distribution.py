@@ -44,7 +44,8 @@ class PredictivePoissonMixture(_RowMixture):
     Attributes
     ----------
     weights : ndarray of shape (n_rows, n_experts)
-        The mixing weights of each row, as floats.
+        The mixing weights of each row, as floats, divided by their sum
+        where it is more than 1e-12 from one.
     rates : ndarray of shape (n_rows, n_experts)
         The components' rates, as floats.
 
@@ -83,6 +84,13 @@ class PredictivePoissonMixture(_RowMixture):
             self.weights.sum(axis=1), 1.0, rtol=1e-6
         ):
             raise ValueError("weights must be non-negative and sum to one per row.")
+        # to within rounding, so that the cdf reaches every q below SF_TAIL's
+        # (a row summing to 1 - 1e-7 left ppf(1 - 1e-9) widening its bracket
+        # to inf); rows already there are kept as they are (selected rows)
+        total = self.weights.sum(axis=1, keepdims=True)
+        self.weights = np.where(
+            np.abs(total - 1) > 1e-12, self.weights / total, self.weights
+        )
         if not np.all((self.rates >= 0) & np.isfinite(self.rates)):
             raise ValueError("rates must be finite and non-negative.")
 
@@ -177,8 +185,12 @@ class PredictivePoissonMixture(_RowMixture):
 
         Found by bisection over the counts, between brackets widened from the
         components' normal approximations until the mixture's distribution
-        function crosses ``q`` (upper quantiles through the survival function,
-        which keeps the tail's digits).
+        function crosses ``q``. Within ``SF_TAIL`` (1e-10) of 1, where the
+        distribution function's rounding is no longer small against ``1 - q``,
+        the smallest count with survival function ``<= 1 - q`` instead, which
+        keeps the tail's digits; so ``ppf(cdf(k))`` is ``k`` (or the first
+        count of a flat stretch of the cdf ending at ``k``) for ``cdf(k) < 1 -
+        1e-10``, and can be ``k + 1`` above.
 
         Parameters
         ----------

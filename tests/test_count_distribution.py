@@ -131,6 +131,14 @@ def test_ppf_of_cdf_gives_the_count_back():
     q = dist.cdf(np.arange(0.0, 30.0)[:, None])
     np.testing.assert_array_equal(dist.ppf(q), first_reaching(q))
     assert dist.ppf(q)[25, 0] == 20
+    # weights summing to 1 - 1e-7 (accepted) are normalized: the cdf reaches
+    # every q < 1 (the bracket widened to inf before), as scipy's quantiles
+    short = PredictivePoissonMixture([[0.3333333, 0.6666666]], [[2.0, 5.0]])
+    exact = PredictivePoissonMixture([[1 / 3, 2 / 3]], [[2.0, 5.0]])
+    q = np.array([[0.5], [0.99999995], [1 - 1e-9]])
+    np.testing.assert_array_equal(short.ppf(q), exact.ppf(q))
+    assert np.all(np.isfinite(short.ppf(q)))
+    np.testing.assert_allclose(short.weights.sum(axis=1), 1.0, rtol=1e-15)
 
 
 def test_huge_rates_stay_finite():
