@@ -499,3 +499,22 @@ def test_bootstrap_lrt_under_dispatch_matches_numpy(Estimator):
         result.bootstrap_statistics, reference.bootstrap_statistics, rtol=1e-6
     )
     assert result.n_experts == reference.n_experts
+
+
+@dispatch
+def test_bootstrap_lrt_zero_weight_rows_on_another_device():
+    # the rows of weight 0 are found in weights on a device NumPy cannot read
+    X, y = _regression()
+    y = (y > 0).astype(np.int64)
+    weight = np.ones(len(y))
+    weight[:5] = 0
+    options = dict(max_experts=2, n_bootstrap=4, significance=0.2, random_state=0)
+    model = MoEClassifier(n_init=1, random_state=0)
+    reference = bootstrap_lrt(model, X, y, sample_weight=weight, **options)
+    device = xps.Device("device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        Xd, yd, wd = (xps.asarray(a, device=device) for a in (X, y, weight))
+        result = bootstrap_lrt(model, Xd, yd, sample_weight=wd, **options)
+    np.testing.assert_allclose(
+        result.bootstrap_statistics, reference.bootstrap_statistics, rtol=1e-6
+    )
