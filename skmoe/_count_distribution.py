@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-from ._distribution import _mixture_mean, _mixture_scale, _RowMixture
+from ._distribution import (
+    _mixture_mean,
+    _mixture_scale,
+    _RowMixture,
+    normalized_weights,
+)
 
 #: Rates above which :meth:`PredictivePoissonMixture.sample` draws from the
 #: normal approximation N(mu, mu), rounded: NumPy's Poisson sampler refuses
@@ -80,17 +85,7 @@ class PredictivePoissonMixture(_RowMixture):
                 f"(n_rows, n_components); got {self.weights.shape} and "
                 f"{self.rates.shape}."
             )
-        if np.any(self.weights < 0) or not np.allclose(
-            self.weights.sum(axis=1), 1.0, rtol=1e-6
-        ):
-            raise ValueError("weights must be non-negative and sum to one per row.")
-        # to within rounding, so that the cdf reaches every q below SF_TAIL's
-        # (a row summing to 1 - 1e-7 left ppf(1 - 1e-9) widening its bracket
-        # to inf); rows already there are kept as they are (selected rows)
-        total = self.weights.sum(axis=1, keepdims=True)
-        self.weights = np.where(
-            np.abs(total - 1) > 1e-12, self.weights / total, self.weights
-        )
+        self.weights = normalized_weights(self.weights)
         if not np.all((self.rates >= 0) & np.isfinite(self.rates)):
             raise ValueError("rates must be finite and non-negative.")
 
@@ -206,10 +201,7 @@ class PredictivePoissonMixture(_RowMixture):
             (n_rows,); ``-1`` for ``q = 0`` and ``inf`` for ``q = 1``, as
             :func:`scipy.stats.poisson.ppf`.
         """
-        q = self._rows_last(q, "q")
-        if not np.all((q >= 0) & (q <= 1)):
-            raise ValueError("q must be in [0, 1].")
-        return self._by_rows(q, _mixture_ppf)
+        return self._at_probabilities(q, _mixture_ppf)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` counts from each row's mixture.

@@ -115,6 +115,16 @@ class _RowMixture:
             out[..., rows] = function(values[..., rows], *parameters)
         return out
 
+    def _at_probabilities(self, q, function):
+        """``function`` (a ``_mixture_ppf``) of the probabilities ``q``, checked
+        to be in [0, 1], by rows; NaN where ``q`` is NaN, as scipy.stats'."""
+        q = self._rows_last(q, "q")
+        missing = np.isnan(q)
+        if not np.all((q >= 0) & (q <= 1) | missing):
+            raise ValueError("q must be in [0, 1].")
+        out = self._by_rows(np.where(missing, 0.5, q), function)
+        return np.where(missing, np.nan, out)
+
     def _draw_components(self, n_samples, random_state):
         """The random generator, the row indices and, for each of ``n_samples``
         draws per row, the component drawn by the weights, (n_samples, n_rows)."""
@@ -161,7 +171,7 @@ class _RowMixture:
             distributions' ``interval``.
         """
         confidence = self._rows_last(confidence, "confidence")
-        if not np.all((confidence >= 0) & (confidence <= 1)):
+        if not np.all((confidence >= 0) & (confidence <= 1) | np.isnan(confidence)):
             raise ValueError("confidence must be in [0, 1].")
         return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
 
@@ -232,12 +242,11 @@ class PredictiveMixture(_RowMixture):
                 "(n_rows, n_components); got "
                 f"{self.weights.shape}, {self.means.shape} and {self.scales.shape}."
             )
-        if np.any(self.weights < 0) or not np.allclose(
-            self.weights.sum(axis=1), 1.0, rtol=1e-6
-        ):
-            raise ValueError("weights must be non-negative and sum to one per row.")
-        if not np.all(self.scales > 0):
-            raise ValueError("scales must be positive.")
+        self.weights = normalized_weights(self.weights)
+        # infinite only for a component of weight 0 (an expert the gate dropped)
+        finite = (self.scales < np.inf) | (self.weights == 0)
+        if not np.all((self.scales > 0) & finite):
+            raise ValueError("scales must be positive, and finite where weighted.")
 
     def mean(self):
         """Mixture mean of each row.
@@ -342,11 +351,8 @@ class PredictiveMixture(_RowMixture):
             the float spacing of the means (means of 1e16, scales of 0.1), the
             float nearest the quantile.
         """
-        q = self._rows_last(q, "q")
-        if not np.all((q >= 0) & (q <= 1)):
-            raise ValueError("q must be in [0, 1].")
         # in row chunks: the root finder's gathered (elements, K) copies stay small
-        return self._by_rows(q, _mixture_ppf)
+        return self._at_probabilities(q, _mixture_ppf)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
@@ -366,6 +372,20 @@ class PredictiveMixture(_RowMixture):
         rng, rows, expert = self._draw_components(n_samples, random_state)
         noise = rng.standard_normal(expert.shape)
         return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def normalized_weights(weights):
+    """Mixing weights (n_rows, n_components), checked to be non-negative and to
+    sum to one per row within 1e-6, and divided by their sum where it is more
+    than 1e-12 from one, so that the distribution function reaches every
+    probability below 1 (a row summing to 1 - 1e-7 left a Poisson quantile at
+    1 - 1e-9 widening its bracket to inf; a Gaussian cdf passed 1). Rows
+    already within rounding are kept as they are, so that a selection of rows
+    keeps their values."""
+    if np.any(weights < 0) or not np.allclose(weights.sum(axis=1), 1.0, rtol=1e-6):
+        raise ValueError("weights must be non-negative and sum to one per row.")
+    total = weights.sum(axis=1, keepdims=True)
+    return np.where(np.abs(total - 1) > 1e-12, weights / total, weights)
 
 
 def draw_categories(weights, n_samples, rng):
@@ -402,16 +422,19 @@ def _mixture_scale(_, weights, means, scales):
 
 def _mixture_logpdf(y, weights, means, scales):
     """Log densities at ``y`` (broadcast, rows last) of the mixtures of these rows."""
-    z = (y[..., None] - means) / scales
+    with np.errstate(over="ignore"):  # z or z**2 inf: a density of 0
+        z = (y[..., None] - means) / scales
+        z2 = z**2
     with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
         log_weights = np.log(weights)
-    log_components = log_weights - 0.5 * z**2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
+    log_components = log_weights - 0.5 * z2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
     return special.logsumexp(log_components, axis=-1)
 
 
 def _mixture_cdf(y, weights, means, scales):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
-    z = (y[..., None] - means) / scales
+    with np.errstate(over="ignore"):  # z inf: ndtr 0 or 1
+        z = (y[..., None] - means) / scales
     return np.sum(weights * special.ndtr(z), axis=-1)
 
 

@@ -141,6 +141,15 @@ def test_ppf_of_cdf_gives_the_count_back():
     np.testing.assert_allclose(short.weights.sum(axis=1), 1.0, rtol=1e-15)
 
 
+def test_ppf_of_nan_is_nan_as_scipys():
+    dist = PredictivePoissonMixture([[0.3, 0.7]], [[1.0, 8.0]])
+    q = np.array([[0.2], [np.nan], [0.95]])
+    out = dist.ppf(q)[:, 0]
+    assert np.isnan(out[1])
+    np.testing.assert_array_equal(out[[0, 2]], dist.ppf(q[[0, 2]])[:, 0])
+    assert np.isnan(poisson.ppf(np.nan, 1.0))
+
+
 def test_huge_rates_stay_finite():
     # scipy's poisson.ppf gives NaN at a rate of 1e18; the mixture's quantiles
     # follow the normal approximation there

@@ -243,11 +243,35 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
         ([[0.7, 0.7]], [[0.0, 1.0]], [[1.0, 1.0]], "sum to one"),
         ([[1.5, -0.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
+        ([[1.0]], [[0.0]], [[np.inf]], "finite where weighted"),  # ppf was NaN
     ],
 )
 def test_predictive_mixture_checks_its_parameters(weights, means, scales, match):
     with pytest.raises(ValueError, match=match):
         PredictiveMixture(weights, means, scales)
+
+
+def test_predictive_mixture_edges_as_scipy():
+    from scipy import stats
+
+    # weights within 1e-6 of summing to one are divided by their sum: the cdf
+    # passed 1 (1.0000004)
+    dist = PredictiveMixture([[0.5, 0.5000004]], [[0.0, 1.0]], [[1.0, 1.0]])
+    assert dist.cdf(np.inf)[0] == pytest.approx(1.0, abs=1e-15)
+    np.testing.assert_allclose(dist.weights, np.array([[0.5, 0.5000004]]) / 1.0000004)
+    # a NaN probability gives NaN, as scipy.stats' ppf, not an error
+    one = PredictiveMixture([[1.0]], [[2.0]], [[3.0]])
+    q = np.array([[0.1], [np.nan], [0.9]])
+    np.testing.assert_allclose(one.ppf(q)[:, 0], stats.norm(2, 3).ppf(q[:, 0]))
+    low, high = one.interval(np.nan)
+    assert np.isnan(low[0]) and np.isnan(high[0])
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+        one.ppf(1.5)
+    # far arguments: -inf and 1 without NumPy's overflow warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert one.logpdf(1e200)[0] == -np.inf
+        assert one.cdf(1e308)[0] == 1.0
 
 
 def test_auto_n_experts_skips_candidates_too_large_for_the_data():
