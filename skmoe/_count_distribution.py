@@ -190,7 +190,8 @@ class PredictivePoissonMixture(_RowMixture):
         Parameters
         ----------
         q : float or array-like
-            Probabilities in [0, 1], broadcast against the rows as ``y`` in
+            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
+            broadcast against the rows as ``y`` in
             :meth:`logpmf`: a scalar, one per row, or shape (m, 1) for m
             quantiles per row.
 

@@ -202,7 +202,8 @@ class PredictiveMixture(_RowMixture):
     Attributes
     ----------
     weights : ndarray of shape (n_rows, n_experts)
-        The mixing weights of each row, as floats.
+        The mixing weights of each row, as floats, divided by their sum
+        where it is more than 1e-12 from one.
     means : ndarray of shape (n_rows, n_experts)
         The components' means, as floats.
     scales : ndarray of shape (n_rows, n_experts)
@@ -339,7 +340,8 @@ class PredictiveMixture(_RowMixture):
         Parameters
         ----------
         q : float or array-like
-            Probabilities in [0, 1], broadcast against the rows as ``y`` in
+            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
+            broadcast against the rows as ``y`` in
             :meth:`logpdf`: a scalar, one per row, or shape (m, 1) for m
             quantiles per row.
 
