@@ -53,6 +53,7 @@ from ._em import (
     expert_usage,
     initial_params,
 )
+from ._groups import check_groups
 from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
@@ -769,7 +770,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -- fitting --------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the mixture of experts with the chosen ``solver``.
 
         Parameters
@@ -785,15 +786,26 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             SGD solver's mini-batches include such rows, so its fit may differ
             from one without them. An integer weight is not the same as repeating
             the row: the random starts draw per row.
+        groups : array-like of shape (n_samples,), default=None
+            Repeated measurements: a label per row (numbers or strings), and
+            all rows with one label come from the same expert (R flexmix's
+            ``y ~ x | g``; a latent class model for longitudinal or panel
+            data). The E-step then gives each group one set of
+            responsibilities, from the gate at the group and the product of its
+            rows' likelihoods. The gate must see features that are the same on
+            every row of a group (``gate="constant"``, or ``gate_features``
+            naming such features), and ``sample_weight`` must be the same
+            within each group: it weighs the group (as flexmix's). Not with
+            ``solver="sgd"``. See :ref:`groups`.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_with(X, y, sample_weight)
+        return self._fit_with(X, y, sample_weight, groups=groups)
 
-    def _fit_with(self, X, y, sample_weight, **target):
+    def _fit_with(self, X, y, sample_weight, groups=None, **target):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         warm = self.warm_start and hasattr(self, "converged_")
         # parameter combinations fail before the data touch any fitted state
@@ -805,7 +817,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
-            messages = self._fit(X, y, sample_weight, warm, **target)
+            messages = self._fit(X, y, sample_weight, warm, groups=groups, **target)
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
@@ -846,7 +858,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         class weights in :class:`MoEClassifier`."""
         return sample_weight
 
-    def _fit(self, X, y, sample_weight, warm, feature_names=None, **target):
+    def _fit(
+        self, X, y, sample_weight, warm, feature_names=None, groups=None, **target
+    ):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs. ``feature_names``: X's (an array here), from
         ``partial_fit``'s validation of its DataFrames."""
@@ -887,6 +901,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             sample_weight = weighted
             _check_weight_scale(sample_weight)
             candidates = self._candidates(int(np.count_nonzero(sample_weight)))
+        grouping = None
+        if groups is not None:
+            grouping = self._check_groups(groups, X_host, sample_weight)
+            candidates = self._group_candidates(grouping, sample_weight, candidates)
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
@@ -909,6 +927,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             float(self.alpha),
             self.top_k,
             own_gate_design,
+            grouping,
         )
         if warm:
             options = self._solver_options(self.n_experts_)
@@ -931,15 +950,94 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
             )
         online = self.solver == "em" and supports(problem.gate, problem.experts)
-        if best.solver_state is None and online:
+        if best.solver_state is None and online and grouping is None:
             # the sums online EM continues from (partial_fit with solver="em")
             state = statistics_of(problem, best.gate_params, best.expert_params)
             best = dataclasses.replace(best, solver_state=state)
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
+        self._fitted_groups = grouping is not None
         self._attributes_to(X)
         messages.append((self._convergence_message(best), ConvergenceWarning))
         return [(message, category) for message, category in messages if message]
+
+    def _check_groups(self, groups, X, sample_weight):
+        """:class:`Groups` of ``fit``'s ``groups``, checked against the model
+        and the data (X on the host, all its features)."""
+        if self.solver == "sgd":
+            raise ValueError(
+                "groups needs whole groups in every step; solver='sgd' draws "
+                "mini-batches of rows. Use solver='em' or solver='gradient'."
+            )
+        if self.n_experts == "auto" and self._estimator_experts():
+            raise ValueError(
+                "n_experts='auto' with expert_estimator holds out rows at random, "
+                "which would split groups; with groups, pass an integer n_experts "
+                "and compare numbers of experts by GroupKFold cross-validation."
+            )
+        grouping = check_groups(host(groups), X.shape[0])
+        self._check_group_weights(grouping, groups, sample_weight)
+        self._check_group_gate(grouping, X, groups, self.gate)
+        return grouping
+
+    def _check_group_weights(self, grouping, groups, sample_weight):
+        """Raise if ``sample_weight`` differs within a group of ``grouping``."""
+        uneven = grouping.varies(sample_weight)
+        if len(uneven):
+            label = np.unique(column_or_1d(host(groups))).tolist()[uneven[0]]
+            cause = (
+                " (class_weight weighs the rows by class)"
+                if getattr(self, "class_weight", None) is not None
+                else ""
+            )
+            raise ValueError(
+                "sample_weight must be the same on every row of a group (it "
+                f"weighs the group); it differs within group {label!r}{cause}."
+            )
+
+    def _check_group_gate(self, grouping, X, groups, gate):
+        """Raise if the gate (the ``gate`` parameter's value) sees features
+        that differ within a group of ``grouping`` (X on the host)."""
+        if gate == "constant":
+            return
+        gate_X = _take_columns(np, X, self._gate_columns, axis=1)
+        varying = grouping.varies(gate_X)
+        if len(varying):
+            label = np.unique(column_or_1d(host(groups))).tolist()[varying[0]]
+            raise ValueError(
+                "with groups, the gate must see features that are the same on "
+                "every row of a group (it gives the group one prior); its "
+                f"features differ within group {label!r}. Use gate='constant', "
+                "or gate_features naming group-level features."
+            )
+
+    def _predict_groups(self, groups, X, method):
+        """:class:`Groups` of a method's ``groups`` (None: None), checked
+        against the fitted gate; raises where ``method`` needs the groups of
+        a model fitted with them."""
+        if groups is None:
+            if method != "responsibilities" and getattr(self, "_fitted_groups", False):
+                raise ValueError(
+                    f"{method}: this model was fitted with groups, and its "
+                    "likelihood is that of the groups; pass the groups of X's rows "
+                    "(groups=np.arange(n_samples) makes each row its own group)."
+                )
+            return None
+        grouping = check_groups(host(groups), X.shape[0])
+        names = {family: name for name, family in GATES.items()}
+        self._check_group_gate(grouping, X, groups, names[type(self._fitted_gate())])
+        return grouping
+
+    def _group_candidates(self, grouping, sample_weight, candidates):
+        """``candidates`` (numbers of experts) limited by the number of groups
+        with a positive weight, as they are by the number of rows."""
+        n_active = int(np.count_nonzero(sample_weight[grouping.first]))
+        if self.n_experts != "auto" and n_active < self.n_experts:
+            raise ValueError(
+                f"groups has {n_active} groups of positive weight, fewer than "
+                f"n_experts={self.n_experts}; pass fewer experts or more groups."
+            )
+        return [k for k in candidates if k <= n_active]
 
     def _choose_features(self, n_features):
         """Resolve ``gate_features`` and ``expert_features`` for X's features."""
@@ -1791,7 +1889,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         return self._map_rows(X, compute, "gate_log_density")
 
-    def _posterior_rows(self, X, y, method, **target):
+    def _posterior_rows(self, X, y, method, groups=None, **target):
         """log p(y_i | x_i), shape (n_samples,), and the responsibilities, shape
         (n_samples, n_experts_), under the fitted model, as NumPy arrays, and the
         validated X. Computed in row chunks, as predictions are: one E-step over
@@ -1805,7 +1903,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Y = self._encode_target(host(y), like, fitting=False, **target)
         X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
-        rows = self._chunk_rows(X_host)
+        grouping = self._predict_groups(groups, X_host, method)
+        # a group's rows in one E-step
+        rows = self._chunk_rows(X_host) if grouping is None else X_host.shape[0]
         log_norms, resps = [], []
         for start in range(0, X_host.shape[0], rows):
             stop = min(start + rows, X_host.shape[0])  # the standard has no clipping
@@ -1820,6 +1920,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 float(self.alpha),
                 self._top_k(),
                 self._gate_design(xp, design),
+                grouping,
             )
             params = (
                 self._gate_params(xp, design),
@@ -1868,7 +1969,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_likelihood, _, X = rows
         return self._like(X, log_likelihood)
 
-    def responsibilities(self, X, y):
+    def responsibilities(self, X, y, groups=None):
         """Posterior probability of each expert given the input and its target.
 
         ``r_ik = g_k(x_i) p_k(y_i | x_i) / sum_j g_j(x_i) p_j(y_i | x_i)``: the
@@ -1883,16 +1984,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, as in :meth:`fit`: each row then gets its
+            group's responsibilities, which see all the group's targets. None:
+            every row is its own group (also for a model fitted with groups).
 
         Returns
         -------
         responsibilities : ndarray of shape (n_samples, n_experts_)
             Each row sums to one; with ``top_k``, at most ``top_k`` non-zeros.
         """
-        return self._responsibilities(X, y)
+        return self._responsibilities(X, y, groups)
 
-    def _responsibilities(self, X, y, **target):
-        _, resp, X = self._posterior_rows(X, y, "responsibilities", **target)
+    def _responsibilities(self, X, y, groups=None, **target):
+        rows = self._posterior_rows(X, y, "responsibilities", groups, **target)
+        _, resp, X = rows
         return self._like(X, resp)
 
     def _n_parameters(self):
@@ -1916,7 +2022,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             n_experts,
         )
 
-    def bic(self, X, y):
+    def bic(self, X, y, groups=None):
         """Bayesian information criterion of the fitted model on (X, y).
 
         ``-2 log p(y | X) + p log(n)`` with p the number of free parameters; lower
@@ -1929,21 +2035,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, as in :meth:`fit`: the criterion is then that of
+            the groups' likelihood (n stays the number of rows, as R
+            flexmix's). Required for a model fitted with groups.
 
         Returns
         -------
         bic : float
             The criterion on (X, y), in nats.
         """
-        return self._bic(X, y)
+        return self._bic(X, y, groups)
 
-    def _bic(self, X, y, **target):
-        log_likelihood, _, _ = self._posterior_rows(X, y, "bic", **target)
+    def _bic(self, X, y, groups=None, **target):
+        log_likelihood, _, _ = self._posterior_rows(X, y, "bic", groups, **target)
         n_samples = log_likelihood.shape[0]
         penalty = self._n_parameters() * float(np.log(n_samples))
         return -2 * float(np.sum(log_likelihood)) + penalty
 
-    def icl(self, X, y):
+    def icl(self, X, y, groups=None):
         """Integrated completed likelihood criterion of the fitted model on (X, y).
 
         :meth:`bic` with the log-likelihood of the completed data: each sample
@@ -1959,22 +2069,31 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, as in :meth:`fit`: the criterion is then that of
+            the groups' likelihood (n stays the number of rows, as R
+            flexmix's). Required for a model fitted with groups.
 
         Returns
         -------
         icl : float
             The criterion on (X, y), in nats.
         """
-        return self._icl(X, y)
+        return self._icl(X, y, groups)
 
-    def _icl(self, X, y, **target):
-        log_likelihood, resp, _ = self._posterior_rows(X, y, "icl", **target)
+    def _icl(self, X, y, groups=None, **target):
+        rows = self._posterior_rows(X, y, "icl", groups, **target)
+        log_likelihood, resp, _ = rows
         with np.errstate(divide="ignore"):  # a zero can only lose the arg max
             assigned = np.log(np.max(resp, axis=1))
+        if groups is not None:  # one assignment per group, over its rows
+            assigned = assigned * check_groups(host(groups), len(resp)).share(
+                np, assigned
+            )
         completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
         return -2 * completed + self._n_parameters() * float(np.log(len(resp)))
 
-    def aic(self, X, y):
+    def aic(self, X, y, groups=None):
         """Akaike information criterion of the fitted model on (X, y).
 
         ``-2 log p(y | X) + 2 p``; lower is better. Unweighted, as :meth:`bic`.
@@ -1985,20 +2104,24 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, as in :meth:`fit`: the criterion is then that of
+            the groups' likelihood (n stays the number of rows, as R
+            flexmix's). Required for a model fitted with groups.
 
         Returns
         -------
         aic : float
             The criterion on (X, y), in nats.
         """
-        return self._aic(X, y)
+        return self._aic(X, y, groups)
 
-    def _aic(self, X, y, **target):
-        rows = self._posterior_rows(X, y, "aic", **target)
+    def _aic(self, X, y, groups=None, **target):
+        rows = self._posterior_rows(X, y, "aic", groups, **target)
         log_likelihood = float(np.sum(rows[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
-    def std_errors(self, X, y, sample_weight=None):
+    def std_errors(self, X, y, sample_weight=None, groups=None):
         """Standard errors of the fitted coefficients, from the observed information.
 
         The square roots of the diagonal of the inverse of minus the Hessian of
@@ -2022,6 +2145,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights, as in :meth:`fit`; None gives every sample weight 1.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, as in :meth:`fit`: the Hessian is then that of
+            the groups' log-likelihood. Required for a model fitted with
+            groups.
 
         Returns
         -------
@@ -2093,9 +2220,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         >>> se.expert_variance_.shape == reg.expert_variance_.shape
         True
         """
-        return self._std_errors(X, y, sample_weight)
+        return self._std_errors(X, y, sample_weight, groups)
 
-    def _std_errors(self, X, y, sample_weight, **target):
+    def _std_errors(self, X, y, sample_weight, groups=None, **target):
         check_is_fitted(self)
         if hasattr(self, "experts_"):
             raise ValueError(
@@ -2127,6 +2254,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         _check_weight_scale(sample_weight)
         if not np.sum(sample_weight) > 0:
             raise ValueError("std_errors needs sample weights with a positive sum.")
+        grouping = self._predict_groups(groups, X_host, "std_errors")
+        if grouping is not None:
+            self._check_group_weights(grouping, groups, sample_weight)
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)
@@ -2141,6 +2271,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             getattr(self, "_fitted_alpha", float(self.alpha)),
             None,
             own_gate_design,
+            grouping,
         )
         columns = {"gate": self._gate_columns, "expert": self._expert_columns}
         offsets = {
@@ -2358,6 +2489,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not first and pending is None:
             self._check_warm_gate("partial_fit")
             self._check_warm_experts("partial_fit")
+        if not first and getattr(self, "_fitted_groups", False):
+            raise ValueError(
+                "partial_fit takes rows without groups, and this model was "
+                "fitted with groups, whose rows share one expert; continuing it "
+                "would change the model. Call fit with all the data and groups."
+            )
         # parameter combinations fail before the data touch any fitted state
         restart = first or pending is not None
         options = self._solver_options(self.n_experts if restart else self.n_experts_)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
-from ._math import device, logsumexp
+from ._groups import Groups, mix
+from ._math import device
 from ._sparse import is_sparse
 from .experts import ExpertFamily
 from .gates import GateFamily
@@ -51,6 +52,9 @@ class EMProblem:
     own_gate_design : array of shape (n_gate_features + 1, n_samples) or None
         The gate's own design matrix, where the gate sees other features than
         the experts (``gate_features``); None: the gate uses ``design`` too.
+    groups : Groups or None
+        Repeated measurements: the rows of a group share one expert (see
+        ``_groups``); the weights must then be constant within each group.
     """
 
     design: Array
@@ -61,6 +65,7 @@ class EMProblem:
     alpha: float
     top_k: int | None = None
     own_gate_design: Array | None = None
+    groups: Groups | None = None
 
     @property
     def xp(self):
@@ -74,6 +79,16 @@ class EMProblem:
     @property
     def normalized_weight(self) -> Array:
         return self.sample_weight / self.xp.sum(self.sample_weight)
+
+    @property
+    def gate_weight(self) -> Array:
+        """The weights of the gate's terms: ``normalized_weight``, divided by
+        the size of each row's group with ``groups`` (the gate sees a group
+        once)."""
+        weight = self.normalized_weight
+        if self.groups is None:
+            return weight
+        return weight * self.groups.share(self.xp, weight)
 
 
 @dataclass
@@ -150,7 +165,8 @@ def e_step(
     n_samples = design.shape[1]
     n_experts = gate_params["coef"].shape[-1]
     block = max(1024, E_STEP_BLOCK // max(n_experts, 1))
-    if not is_numpy_array(design) or n_samples <= block:
+    if not is_numpy_array(design) or n_samples <= block or problem.groups is not None:
+        # (a group's rows may fall in different blocks: one block for groups)
         return _e_step_block(
             problem, gate_design, design, Y, gate_params, expert_params, with_marginal
         )
@@ -191,9 +207,8 @@ def _e_step_block(
     log_mix = log_gate
     if is_sparse(problem.top_k, log_gate.shape[0]):
         log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
-    log_joint = log_mix + problem.experts.log_likelihood(xp, design, Y, expert_params)
-    log_norm = logsumexp(xp, log_joint, axis=0)
-    resp = xp.exp(log_joint - log_norm[None, :])
+    log_p = problem.experts.log_likelihood(xp, design, Y, expert_params)
+    log_norm, resp = mix(xp, log_mix, log_p, problem.groups)
     if with_marginal:
         return log_norm, resp, log_gate, log_marginal
     return log_norm, resp, log_gate
@@ -211,10 +226,13 @@ def m_step(
     """One generalized M-step for the gate and the experts."""
     xp = problem.xp
     weighted_resp = problem.normalized_weight[None, :] * resp
+    gate_resp = weighted_resp  # the gate sees a group once (1 / n_g a row)
+    if problem.groups is not None:
+        gate_resp = problem.gate_weight[None, :] * resp
     gate_params = problem.gate.m_step(
         xp,
         problem.gate_design,
-        weighted_resp,
+        gate_resp,
         log_gate,
         gate_params,
         problem.alpha,
@@ -251,7 +269,7 @@ def objective(
     if log_marginal is None:  # E-step's, where it computed it
         log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
     if log_marginal is not None:  # a gate that models x: the joint likelihood
-        weighted = problem.normalized_weight * log_marginal
+        weighted = problem.gate_weight * log_marginal
         penalized = penalized + xp.sum(weighted, dtype=xp.float64)
     total = float(per_sample) * float(xp.sum(problem.sample_weight))
     return total, float(penalized)
@@ -302,7 +320,7 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
     design, gate_design = problem.design, problem.gate_design
     if prepared is None:
         prepared = problem.gate.prepare(
-            xp, gate_design, problem.normalized_weight, problem.alpha
+            xp, gate_design, problem.gate_weight, problem.alpha
         )
     n_experts = resp.shape[0]
     gate_params = problem.gate.initial_params(xp, gate_design, n_experts)
@@ -386,7 +404,7 @@ def run_em(
     # in the units of the experts' log-likelihood changes (Poisson: of the counts)
     tol = tol * problem.experts.tol_scale(xp, problem.Y, problem.normalized_weight)
     prepared = problem.gate.prepare(
-        xp, problem.gate_design, problem.normalized_weight, problem.alpha
+        xp, problem.gate_design, problem.gate_weight, problem.alpha
     )
     if params is None:
         gate_params, expert_params = initial_params(problem, resp, prepared)

@@ -24,7 +24,8 @@ from scipy.optimize import minimize
 
 from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
-from ._math import device, log_softmax, logsumexp
+from ._groups import mix
+from ._math import device, log_softmax
 from ._sparse import is_sparse
 
 Array = Any
@@ -90,14 +91,15 @@ def evaluate(
     if is_sparse(problem.top_k, logits.shape[0]):
         log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
     log_p = problem.experts.log_likelihood(xp, design, problem.Y, expert_params)
-    log_joint = log_mix + log_p
-    log_norm = logsumexp(xp, log_joint, axis=0)
-    resp = xp.exp(log_joint - log_norm[None, :])
-    dlogits = weight[None, :] * (resp - xp.exp(log_mix))
+    log_norm, resp = mix(xp, log_mix, log_p, problem.groups)
+    gate_weight = problem.gate_weight
+    dlogits = gate_weight[None, :] * (resp - xp.exp(log_mix))
     total, value = objective(problem, log_norm, gate_params, expert_params)
     penalized = value
     if balance_coef > 0:
-        loss, grad = switch_balance_loss(xp, logits, log_gate, weight, balance_coef)
+        loss, grad = switch_balance_loss(
+            xp, logits, log_gate, gate_weight, balance_coef
+        )
         value -= loss
         dlogits = dlogits - grad
     gate_grad = problem.gate.logits_gradient(

@@ -14,7 +14,7 @@ HARD_SHARE = 0.9
 
 
 def initial_responsibilities(
-    X, target, sample_weight, n_experts, method, random_state
+    X, target, sample_weight, n_experts, method, random_state, groups=None
 ) -> np.ndarray:
     """Soft responsibilities (n_samples, n_experts) for one EM restart.
 
@@ -31,6 +31,9 @@ def initial_responsibilities(
         ``"kmeans"`` labels by k-means on the standardized ``[X, target]``;
         ``"random"`` draws a random label for each sample.
     random_state : numpy.random.RandomState
+    groups : Groups or None
+        Rows that share one expert: ``"random"`` draws a label per group,
+        ``"kmeans"`` gives a group the label most of its rows get.
     """
     n_samples = X.shape[0]
     labels = np.zeros(n_samples, dtype=np.intp)
@@ -45,6 +48,12 @@ def initial_responsibilities(
                 n_experts,
                 random_state,
             )
+            if groups is not None:  # each group its rows' most common label
+                counts = np.zeros((groups.n_groups, n_experts))
+                np.add.at(counts, (groups.codes[active], labels[active]), 1)
+                labels = np.argmax(counts, axis=1)[groups.codes]
+        elif groups is not None:
+            labels = random_state.randint(n_experts, size=groups.n_groups)[groups.codes]
         else:
             labels[active] = random_state.randint(n_experts, size=int(active.sum()))
     resp = np.full(

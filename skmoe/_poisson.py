@@ -56,8 +56,13 @@ EXPOSURE_PARAMETER = """
 
 
 def _exposure_doc(doc):
-    """``doc`` (a method's numpydoc text) with the ``exposure`` parameter last."""
+    """``doc`` (a method's numpydoc text) with the ``exposure`` parameter last,
+    or before ``groups``."""
     head, tail = doc.split("\n\n        Returns\n", 1)
+    if "\n        groups : " in head:
+        head, groups = head.split("\n        groups : ", 1)
+        tail = f"        groups : {groups}\n\n        Returns\n{tail}"
+        return f"{head}{EXPOSURE_PARAMETER}\n{tail}"
     return f"{head}{EXPOSURE_PARAMETER}\n\n        Returns\n{tail}"
 
 
@@ -294,8 +299,8 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, exposure=None):
-        self._fit_with(X, y, sample_weight, exposure=exposure)
+    def fit(self, X, y, sample_weight=None, exposure=None, groups=None):
+        self._fit_with(X, y, sample_weight, groups=groups, exposure=exposure)
         self._exposure_given = exposure is not None
         return self
 
@@ -317,25 +322,25 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         self._warn_unexposed("log_likelihood_samples", exposure)
         return self._log_likelihood_samples(X, y, exposure=exposure)
 
-    def responsibilities(self, X, y, exposure=None):
+    def responsibilities(self, X, y, exposure=None, groups=None):
         self._warn_unexposed("responsibilities", exposure)
-        return self._responsibilities(X, y, exposure=exposure)
+        return self._responsibilities(X, y, groups, exposure=exposure)
 
-    def bic(self, X, y, exposure=None):
+    def bic(self, X, y, exposure=None, groups=None):
         self._warn_unexposed("bic", exposure)
-        return self._bic(X, y, exposure=exposure)
+        return self._bic(X, y, groups, exposure=exposure)
 
-    def icl(self, X, y, exposure=None):
+    def icl(self, X, y, exposure=None, groups=None):
         self._warn_unexposed("icl", exposure)
-        return self._icl(X, y, exposure=exposure)
+        return self._icl(X, y, groups, exposure=exposure)
 
-    def aic(self, X, y, exposure=None):
+    def aic(self, X, y, exposure=None, groups=None):
         self._warn_unexposed("aic", exposure)
-        return self._aic(X, y, exposure=exposure)
+        return self._aic(X, y, groups, exposure=exposure)
 
-    def std_errors(self, X, y, sample_weight=None, exposure=None):
+    def std_errors(self, X, y, sample_weight=None, exposure=None, groups=None):
         self._warn_unexposed("std_errors", exposure)
-        return self._std_errors(X, y, sample_weight, exposure=exposure)
+        return self._std_errors(X, y, sample_weight, groups, exposure=exposure)
 
     def _warn_unexposed(self, method, exposure):
         """Warn where a model fitted with exposures is given counts without

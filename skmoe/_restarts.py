@@ -68,6 +68,7 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
         n_experts,
         method,
         np.random.RandomState(seed),
+        problem.groups,
     )
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
     return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

@@ -203,6 +203,13 @@ def bootstrap_lrt(
     p_values, statistics, drawn = [], [], []
     smaller = _fitted(estimator, 1, X, y, fit_params)
     _exposure(smaller, fit_params)  # fails before the other fits
+    if getattr(_parts(smaller)[0], "_fitted_groups", False):
+        raise ValueError(
+            "bootstrap_lrt draws every row's target on its own, and the model "
+            "was fitted with groups, whose rows share one expert: its samples "
+            "would not come from the fitted model. Compare numbers of experts "
+            "by bic(X, y, groups=groups), or by cross-validation with GroupKFold."
+        )
     n_experts = max_experts
     for k in range(1, max_experts):
         larger = _fitted(estimator, k + 1, X, y, fit_params)

@@ -1,0 +1,134 @@
+"""Repeated measurements: rows that share one latent expert.
+
+R flexmix's ``y ~ x | g``: every row of a group comes from the same expert, so
+the E-step's joint log-probability of expert k and group g is the gate's log
+value at the group plus the sum of the rows' expert log-likelihoods,
+
+    log pi_k(z_g) + sum_{i in g} log p_k(y_i | x_i),
+
+and every row of the group gets the group's responsibilities. The gate sees each
+group once: its features must be the same on every row of a group (flexmix's
+concomitant variables), and its M-step weighs each row by 1 / n_g. The
+estimators check both; the functions here only compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils.validation import column_or_1d
+
+from ._backend import as_compute, device_of, to_numpy
+from ._math import logsumexp
+
+Array = Any
+
+
+@dataclass(frozen=True, eq=False)
+class Groups:
+    """The grouping of the rows (all on the host; results follow the input).
+
+    Attributes
+    ----------
+    codes : ndarray of shape (n_samples,)
+        Each row's group, numbered 0 .. n_groups - 1 in the order of the sorted
+        labels.
+    first : ndarray of shape (n_groups,)
+        The first row of each group.
+    sizes : ndarray of shape (n_groups,)
+        The number of rows of each group.
+    """
+
+    codes: np.ndarray
+    first: np.ndarray
+    sizes: np.ndarray
+    _indicators: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_labels(cls, labels) -> Groups:
+        """The grouping given by one label per row (numbers or strings)."""
+        labels = column_or_1d(labels, warn=True)
+        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+            raise ValueError("groups contains NaN or infinity; give every row a label.")
+        _, first, codes, sizes = np.unique(
+            labels, return_index=True, return_inverse=True, return_counts=True
+        )
+        return cls(np.asarray(codes, dtype=np.intp).ravel(), first, sizes)
+
+    @property
+    def n_groups(self) -> int:
+        return self.first.shape[0]
+
+    def _indicator(self, dtype):
+        """The (n_samples, n_groups) 0/1 matrix, in ``dtype`` (kept per dtype)."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._indicators:
+            n = self.codes.shape[0]
+            self._indicators[dtype] = sparse.csr_array(
+                (np.ones(n, dtype=dtype), (np.arange(n), self.codes)),
+                shape=(n, self.n_groups),
+            )
+        return self._indicators[dtype]
+
+    def sum(self, xp, values: Array) -> Array:
+        """Sums of ``values`` (..., n_samples) over each group's rows: (..., n_groups).
+
+        On the host for namespaces other than NumPy (a sparse product).
+        """
+        host = to_numpy(values)
+        out = host @ self._indicator(host.dtype)
+        return as_compute(xp, np.asarray(out, dtype=host.dtype), values)
+
+    def at_rows(self, xp, values: Array) -> Array:
+        """Each row's entry of the per-group ``values`` (..., n_groups)."""
+        index = xp.asarray(self.codes, device=device_of(values))
+        return xp.take(values, index, axis=values.ndim - 1)
+
+    def at_first(self, xp, values: Array) -> Array:
+        """Each group's first row of the per-row ``values`` (..., n_samples)."""
+        index = xp.asarray(self.first.astype(np.intp), device=device_of(values))
+        return xp.take(values, index, axis=values.ndim - 1)
+
+    def share(self, xp, like: Array) -> Array:
+        """``1 / n_g`` for each row: the weight of a row in its group's total."""
+        return as_compute(xp, (1.0 / self.sizes)[self.codes], like)
+
+    def varies(self, values: np.ndarray) -> np.ndarray:
+        """Indices of the groups in which the rows of the host ``values``
+        (n_samples, ...) are not all equal."""
+        values = np.asarray(values)
+        differs = values != values[self.first[self.codes]]
+        differs = differs.reshape(values.shape[0], -1).any(axis=1)
+        return np.unique(self.codes[differs])
+
+
+def check_groups(groups, n_samples) -> Groups:
+    """:class:`Groups` from the user's ``groups``, checked against the rows."""
+    grouping = Groups.from_labels(groups)
+    if grouping.codes.shape[0] != n_samples:
+        raise ValueError(
+            f"groups has {grouping.codes.shape[0]} labels but X has {n_samples} "
+            "samples; pass one group label per row."
+        )
+    return grouping
+
+
+def mix(xp, log_mix: Array, log_p: Array, groups: Groups | None):
+    """Per-row log-likelihood and responsibilities (K, n) from the log gate values
+    that mix (``log_mix``) and the experts' log-likelihoods (``log_p``).
+
+    With ``groups``, a group's log-likelihood is split evenly over its rows
+    (``log p(y_g | x_g) / n_g`` each), so that weighted sums over rows stay
+    the total over groups for weights constant within each group.
+    """
+    if groups is None:
+        log_joint = log_mix + log_p
+        log_norm = logsumexp(xp, log_joint, axis=0)
+        return log_norm, xp.exp(log_joint - log_norm[None, :])
+    joint = groups.at_first(xp, log_mix) + groups.sum(xp, log_p)
+    log_norm = logsumexp(xp, joint, axis=0)
+    resp = groups.at_rows(xp, xp.exp(joint - log_norm[None, :]))
+    return groups.at_rows(xp, log_norm) * groups.share(xp, log_norm), resp

@@ -1,0 +1,408 @@
+"""Repeated measurements (``fit(X, y, groups=g)``): the rows of a group share one
+expert, as in R flexmix's ``y ~ x | g``. Checked against the grouped likelihood
+written out with scipy, against fits without groups where every group is one
+row, against replicated groups for weights, and against finite differences."""
+
+import numpy as np
+import pytest
+import sklearn
+from scipy import special, stats
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeRegressor
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
+from skmoe._em import EMProblem
+from skmoe._gradient import evaluate
+from skmoe._groups import Groups
+from skmoe._init import initial_responsibilities
+from skmoe._math import design_matrix
+from skmoe.experts import GaussianLinearExperts
+from skmoe.gates import SoftmaxGate
+
+
+def _panel(n_groups=80, seed=0, sizes=(2, 9)):
+    """Groups of uneven sizes, each from one of two lines (prior 0.35), with a
+    group-level feature z that shifts the prior. Returns X = (z, x), y, groups
+    (shuffled rows) and each group's class."""
+    rng = np.random.RandomState(seed)
+    size = rng.randint(sizes[0], sizes[1], n_groups)
+    z_group = rng.randn(n_groups)
+    label = rng.rand(n_groups) < special.expit(-0.6 + 1.5 * z_group)
+    groups = np.repeat(np.arange(n_groups), size)
+    order = rng.permutation(groups.shape[0])
+    groups = groups[order]
+    x = rng.uniform(-2, 2, groups.shape[0])
+    y = np.where(label[groups], 1 + 2 * x, -1 + 0.5 * x)
+    y = y + 0.8 * rng.randn(groups.shape[0])
+    return np.column_stack([z_group[groups], x]), y, groups, label
+
+
+def _grouped_log_likelihood(log_prior, log_p, groups):
+    """sum_g log sum_k pi_gk prod_{i in g} p_k(y_i); ``log_prior`` (n, K) is
+    read at each group's first row."""
+    labels = np.unique(groups)
+    total = 0.0
+    for label in labels:
+        rows = np.flatnonzero(groups == label)
+        joint = log_prior[rows[0]] + log_p[rows].sum(axis=0)
+        total += special.logsumexp(joint)
+    return total
+
+
+def _gaussian_log_p(reg, X, y):
+    """log p_k(y_i | x_i), (n, K), from the fitted attributes (expert_coef_
+    has zeros for the features the experts do not see)."""
+    mean = reg.expert_intercept_ + X @ reg.expert_coef_.T
+    return stats.norm.logpdf(y[:, None], mean, np.sqrt(reg.expert_variance_))
+
+
+def test_grouped_log_likelihood_is_the_written_out_one():
+    X, y, groups, _ = _panel()
+    reg = MoERegressor(
+        2, gate_features=[0], expert_features=[1], alpha=0, random_state=0, tol=1e-10
+    ).fit(X, y, groups=groups)
+    log_prior = np.log(reg.predict_gate(X))
+    expected = _grouped_log_likelihood(log_prior, _gaussian_log_p(reg, X, y), groups)
+    assert reg.log_likelihood_ == pytest.approx(expected, rel=1e-10)
+    # the criteria are those of the same likelihood, with n the number of rows
+    p = 1 + 1 + 2 * 2 + 2  # gate intercept and slope, lines, variances
+    assert reg.bic(X, y, groups=groups) == pytest.approx(
+        -2 * expected + p * np.log(len(y)), rel=1e-10
+    )
+    assert reg.aic(X, y, groups=groups) == pytest.approx(-2 * expected + 2 * p)
+    # and it found the groups' lines (the rows alone mix them up)
+    slopes = np.sort(reg.expert_coef_[:, 1])
+    np.testing.assert_allclose(slopes, [0.5, 2.0], atol=0.15)
+
+
+def test_responsibilities_are_the_groups_posteriors():
+    X, y, groups, label = _panel()
+    reg = MoERegressor(
+        2, gate_features=[0], expert_features=[1], alpha=0, random_state=0
+    ).fit(X, y, groups=groups)
+    resp = reg.responsibilities(X, y, groups=groups)
+    log_prior, log_p = np.log(reg.predict_gate(X)), _gaussian_log_p(reg, X, y)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        joint = log_prior[rows[0]] + log_p[rows].sum(axis=0)
+        np.testing.assert_allclose(
+            resp[rows], np.tile(special.softmax(joint), (len(rows), 1)), atol=1e-10
+        )
+    # the posteriors recover most groups' classes
+    steep = np.argmax(reg.expert_coef_[:, 1])
+    first = np.unique(groups, return_index=True)[1]
+    assert np.mean((resp[first, steep] > 0.5) == label) > 0.9
+    # without groups each row is on its own: other (row-wise) posteriors
+    alone = reg.responsibilities(X, y)
+    assert np.abs(alone - resp).max() > 0.5
+
+
+def test_one_row_per_group_is_the_fit_without_groups(crossing_lines):
+    X, y = crossing_lines
+    for solver in ("em", "gradient"):
+        params = dict(n_experts=2, alpha=1e-3, random_state=0, solver=solver)
+        plain = MoERegressor(**params).fit(X, y)
+        grouped = MoERegressor(**params).fit(X, y, groups=np.arange(len(y)))
+        assert grouped.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-9)
+        np.testing.assert_allclose(grouped.expert_coef_, plain.expert_coef_, rtol=1e-6)
+        np.testing.assert_allclose(
+            grouped.gate_coef_, plain.gate_coef_, rtol=1e-6, atol=1e-9
+        )
+
+
+def test_group_weight_is_the_group_repeated():
+    X, y, groups, _ = _panel(n_groups=50, seed=1)
+    repeat = np.random.RandomState(0).randint(1, 4, 50)
+    params = dict(n_experts=2, gate="constant", alpha=0, tol=1e-12, random_state=0)
+    weighted = MoERegressor(**params).fit(
+        X[:, 1:], y, sample_weight=repeat[groups].astype(float), groups=groups
+    )
+    rows = np.concatenate(
+        [np.flatnonzero(groups == g) for g in range(50) for _ in range(repeat[g])]
+    )
+    copies = np.concatenate(
+        [
+            np.full(np.sum(groups == g), 100 * g + c)
+            for g in range(50)
+            for c in range(repeat[g])
+        ]
+    )
+    repeated = MoERegressor(**params).fit(X[rows, 1:], y[rows], groups=copies)
+    assert weighted.log_likelihood_ == pytest.approx(repeated.log_likelihood_, rel=1e-8)
+    np.testing.assert_allclose(
+        np.sort(weighted.expert_coef_[:, 0]),
+        np.sort(repeated.expert_coef_[:, 0]),
+        rtol=1e-6,
+    )
+
+
+def test_the_constant_gate_is_the_mean_over_groups():
+    """The prior's M-step counts each group once, whatever its size: at the
+    fixed point the prior is the mean of the groups' posteriors (the rows'
+    mean would weigh the large groups more)."""
+    X, y, groups, _ = _panel(sizes=(1, 15), seed=2)
+    reg = MoERegressor(
+        2, gate="constant", alpha=0, tol=1e-12, max_iter=2000, random_state=0
+    )
+    reg.fit(X[:, 1:], y, groups=groups)
+    resp = reg.responsibilities(X[:, 1:], y, groups=groups)
+    first = np.unique(groups, return_index=True)[1]
+    np.testing.assert_allclose(
+        reg.predict_gate(X[:1, 1:])[0], resp[first].mean(axis=0), atol=1e-6
+    )
+    assert np.abs(resp.mean(axis=0) - resp[first].mean(axis=0)).max() > 1e-3
+
+
+def test_gradient_with_groups_is_the_derivative_of_the_objective():
+    X, y, groups, _ = _panel(n_groups=30, seed=3)
+    rng = np.random.RandomState(0)
+    problem = EMProblem(
+        design_matrix(np, X[:, 1:]),
+        y,
+        np.ones(len(y)),
+        SoftmaxGate(),
+        GaussianLinearExperts(variance_floor=1e-6),
+        0.01,
+        own_gate_design=design_matrix(np, X[:, :1]),
+        groups=Groups.from_labels(groups),
+    )
+    gate = {"coef": rng.randn(2, 2)}
+    experts = {"coef": rng.randn(2, 2), "variance": np.exp(rng.randn(2) * 0.3)}
+    ev = evaluate(problem, gate, experts)
+    step = 1e-6
+    for part, params, grads in (
+        ("gate", gate, ev.gate_grad),
+        ("expert", experts, ev.expert_grad),
+    ):
+        for name, value in params.items():
+            for index in np.ndindex(value.shape):
+                up = {k: v.copy() for k, v in params.items()}
+                down = {k: v.copy() for k, v in params.items()}
+                up[name][index] += step
+                down[name][index] -= step
+                pair = [
+                    evaluate(problem, p, experts)
+                    if part == "gate"
+                    else evaluate(problem, gate, p)
+                    for p in (up, down)
+                ]
+                numeric = (pair[0].value - pair[1].value) / (2 * step)
+                assert grads[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+def test_em_and_gradient_reach_the_same_grouped_optimum():
+    X, y, groups, _ = _panel(seed=4)
+    fits = [
+        MoERegressor(
+            2,
+            gate_features=[0],
+            expert_features=[1],
+            alpha=0,
+            solver=solver,
+            tol=1e-10,
+            max_iter=3000,
+            random_state=0,
+        ).fit(X, y, groups=groups)
+        for solver in ("em", "gradient")
+    ]
+    assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, abs=1e-5)
+
+
+def test_rows_in_any_order_and_labels_of_any_kind():
+    X, y, groups, _ = _panel(seed=5)
+    reg = MoERegressor(2, gate="constant", alpha=0, random_state=0).fit(
+        X[:, 1:], y, groups=groups
+    )
+    order = np.random.RandomState(1).permutation(len(y))
+    names = np.array([f"subject-{g}" for g in groups], dtype=object)
+    resp = reg.responsibilities(X[:, 1:], y, groups=groups)
+    shuffled = reg.responsibilities(X[order, 1:], y[order], groups=names[order])
+    np.testing.assert_allclose(shuffled, resp[order], atol=1e-12)
+    assert reg.bic(X[order, 1:], y[order], groups=names[order]) == pytest.approx(
+        reg.bic(X[:, 1:], y, groups=groups)
+    )
+
+
+def test_classifier_and_poisson_grouped_likelihoods():
+    rng = np.random.RandomState(6)
+    n_groups, size = 70, 6
+    groups = np.repeat(np.arange(n_groups), size)
+    label = rng.rand(n_groups) < 0.4
+    x = rng.uniform(-2, 2, n_groups * size)
+    X = x[:, None]
+    logit = np.where(label[groups], 1 + 2 * x, -1 - 1.5 * x)
+    yc = (rng.rand(len(x)) < special.expit(logit)).astype(int)
+    clf = MoEClassifier(2, gate="constant", alpha=0, random_state=0, tol=1e-10)
+    clf.fit(X, yc, groups=groups)
+    log_odds = 2 * (
+        clf.expert_intercept_[:, 1] + x[:, None] * clf.expert_coef_[:, 1, 0]
+    )
+    log_p = np.where(
+        yc[:, None] == 1, -np.logaddexp(0, -log_odds), -np.logaddexp(0, log_odds)
+    )
+    expected = _grouped_log_likelihood(np.log(clf.predict_gate(X)), log_p, groups)
+    assert clf.log_likelihood_ == pytest.approx(expected, rel=1e-10)
+
+    exposure = rng.uniform(0.5, 2, len(x))
+    rate = exposure * np.exp(np.where(label[groups], 0.5 + x, 1.5 - 0.5 * x))
+    yp = rng.poisson(rate)
+    pois = MoEPoissonRegressor(2, gate="constant", alpha=0, random_state=0, tol=1e-10)
+    pois.fit(X, yp, exposure=exposure, groups=groups)
+    mean = exposure[:, None] * np.exp(pois.expert_intercept_ + X @ pois.expert_coef_.T)
+    log_p = stats.poisson.logpmf(yp[:, None], mean)
+    expected = _grouped_log_likelihood(np.log(pois.predict_gate(X)), log_p, groups)
+    assert pois.log_likelihood_ == pytest.approx(expected, rel=1e-10)
+    assert pois.bic(X, yp, exposure=exposure, groups=groups) == pytest.approx(
+        -2 * expected + 5 * np.log(len(x)), rel=1e-10
+    )
+
+
+def test_std_errors_with_one_row_per_group_are_the_plain_ones(crossing_lines):
+    X, y = crossing_lines
+    plain = MoERegressor(2, gate="constant", alpha=0, random_state=0).fit(X, y)
+    grouped = MoERegressor(2, gate="constant", alpha=0, random_state=0)
+    grouped.fit(X, y, groups=np.arange(len(y)))
+    a = plain.std_errors(X, y)
+    b = grouped.std_errors(X, y, groups=np.arange(len(y)))
+    np.testing.assert_allclose(b.expert_coef_, a.expert_coef_, rtol=1e-5)
+    np.testing.assert_allclose(b.gate_intercept_, a.gate_intercept_, rtol=1e-5)
+
+
+def test_std_errors_of_groups_follow_the_groups_information():
+    """Groups of m rows that all share one expert: with well separated lines
+    each group's class is known, and the slopes' standard errors are those of
+    least squares on the rows of each class, but the prior's is that of a
+    proportion of groups (not of rows): m times larger in variance."""
+    rng = np.random.RandomState(7)
+    n_groups, size = 200, 5
+    groups = np.repeat(np.arange(n_groups), size)
+    label = rng.rand(n_groups) < 0.5
+    x = rng.uniform(-2, 2, n_groups * size)
+    y = np.where(label[groups], 6 + 2 * x, -6 - x) + 0.5 * rng.randn(len(x))
+    X = x[:, None]
+    reg = MoERegressor(2, gate="constant", alpha=0, random_state=0, tol=1e-10)
+    reg.fit(X, y, groups=groups)
+    se = reg.std_errors(X, y, groups=groups)
+    share = reg.predict_gate(X[:1])[0, 1]
+    # the log-odds of expert 1 is 2 gate_intercept_[1]: var 1 / (G p (1 - p))
+    expected = 0.5 / np.sqrt(n_groups * share * (1 - share))
+    assert se.gate_intercept_[1] == pytest.approx(expected, rel=1e-3)
+    for k in range(2):
+        rows = np.flatnonzero(reg.responsibilities(X, y, groups=groups)[:, k] > 0.5)
+        centred = x[rows] - x[rows].mean()
+        ols = np.sqrt(reg.expert_variance_[k] / np.sum(centred**2))
+        assert se.expert_coef_[k, 0] == pytest.approx(ols, rel=1e-3)
+
+
+def test_search_over_experts_with_group_folds():
+    X, y, groups, _ = _panel(seed=8)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MoERegressor(gate="constant", random_state=0, alpha=0)
+        model.set_fit_request(groups=True, sample_weight=False)
+        pipe = make_pipeline(StandardScaler(), model)
+        search = GridSearchCV(
+            pipe, {"moeregressor__n_experts": [1, 2]}, cv=GroupKFold(3)
+        )
+        search.fit(X[:, 1:], y, groups=groups)
+    direct = make_pipeline(
+        StandardScaler(),
+        MoERegressor(
+            search.best_params_["moeregressor__n_experts"],
+            gate="constant",
+            random_state=0,
+            alpha=0,
+        ),
+    ).fit(X[:, 1:], y, moeregressor__groups=groups)
+    assert search.best_estimator_[-1].log_likelihood_ == pytest.approx(
+        direct[-1].log_likelihood_, rel=1e-12
+    )
+    plain = make_pipeline(
+        StandardScaler(), MoERegressor(2, gate="constant", random_state=0, alpha=0)
+    )
+    assert plain.fit(X[:, 1:], y)[-1].log_likelihood_ != pytest.approx(
+        direct[-1].log_likelihood_
+    )
+
+
+@pytest.mark.parametrize(
+    "params, fit, match",
+    [
+        (dict(gate="softmax"), {}, "features differ within group"),
+        (dict(gate="constant", solver="sgd"), {}, "solver='sgd'"),
+        (dict(gate="constant"), {"sample_weight": "uneven"}, "differs within group"),
+        (dict(gate="constant"), {"groups": "short"}, "one group label per row"),
+        (dict(gate="constant"), {"groups": "nan"}, "NaN"),
+        (
+            dict(gate="constant", n_experts=5),
+            {"groups": "four"},
+            "4 groups of positive weight",
+        ),
+        (
+            dict(
+                n_experts="auto",
+                gate="constant",
+                expert_estimator=DecisionTreeRegressor(max_depth=2),
+            ),
+            {},
+            "GroupKFold",
+        ),
+    ],
+)
+def test_bad_groups_are_refused(params, fit, match):
+    X, y, groups, _ = _panel(n_groups=20, seed=9)
+    params = {"n_experts": 2, **params}
+    kwargs = {"groups": groups}
+    if fit.get("sample_weight") == "uneven":
+        kwargs["sample_weight"] = np.where(np.arange(len(y)) == 0, 2.0, 1.0)
+    if fit.get("groups") == "short":
+        kwargs["groups"] = groups[:-1]
+    if fit.get("groups") == "nan":
+        kwargs["groups"] = np.where(np.arange(len(y)) == 3, np.nan, groups)
+    if fit.get("groups") == "four":
+        kwargs["groups"] = groups % 4
+    with pytest.raises(ValueError, match=match):
+        MoERegressor(**params).fit(X, y, **kwargs)
+
+
+def test_a_grouped_model_asks_for_its_groups():
+    X, y, groups, _ = _panel(n_groups=30, seed=10)
+    reg = MoERegressor(2, gate="constant", random_state=0).fit(
+        X[:, 1:], y, groups=groups
+    )
+    for method in ("bic", "aic", "icl", "std_errors"):
+        with pytest.raises(ValueError, match="fitted with groups"):
+            getattr(reg, method)(X[:, 1:], y)
+    with pytest.raises(ValueError, match="fitted with groups"):
+        reg.partial_fit(X[:, 1:], y)
+    with pytest.raises(ValueError, match="fitted with groups"):
+        bootstrap_lrt(reg, X[:, 1:], y, max_experts=2, groups=groups)
+    # a model fitted on rows, asked about groups, gives its grouped criterion
+    # only where its gate is the same within groups
+    gated = MoERegressor(2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features differ within group"):
+        gated.bic(X, y, groups=groups)
+
+
+@pytest.mark.parametrize("method", ["random", "kmeans"])
+def test_starts_give_each_group_one_expert(method):
+    X, y, groups, _ = _panel(n_groups=40, seed=11)
+    grouping = Groups.from_labels(groups)
+    resp = initial_responsibilities(
+        X, y, np.ones(len(y)), 3, method, np.random.RandomState(0), grouping
+    )
+    labels = np.argmax(resp, axis=1)
+    first = labels[grouping.first][grouping.codes]
+    np.testing.assert_array_equal(labels, first)
+    assert len(np.unique(labels[grouping.first])) == 3
+    if method == "kmeans":  # the label most of the group's rows get alone
+        alone = np.argmax(
+            initial_responsibilities(
+                X, y, np.ones(len(y)), 3, method, np.random.RandomState(0)
+            ),
+            axis=1,
+        )
+        for g in range(40):
+            counts = np.bincount(alone[groups == g], minlength=3)
+            assert counts[labels[groups == g][0]] == counts.max()
