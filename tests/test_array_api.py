@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 import skmoe._backend as backend_module
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
 from skmoe._em import EMProblem, run_em
+from skmoe._groups import Groups
 from skmoe._math import design_matrix
 from skmoe.experts import (
     GaussianLinearExperts,
@@ -518,3 +519,60 @@ def test_bootstrap_lrt_zero_weight_rows_on_another_device():
     np.testing.assert_allclose(
         result.bootstrap_statistics, reference.bootstrap_statistics, rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
+def test_grouped_em_in_array_api_strict_matches_numpy(gate):
+    """Groups (repeated measurements): the group sums and the per-row
+    responsibilities in the standard's namespace."""
+    X, y = _regression()
+    groups = Groups.from_labels(np.arange(len(y)) % 37)
+    gate_feature = np.random.RandomState(4).randn(37)[groups.codes][:, None]
+    resp = np.random.RandomState(1).dirichlet([1, 1], size=len(y)).T
+    weights = np.random.RandomState(2).uniform(0.5, 2, size=37)[groups.codes]
+    results = []
+    for xp, convert in [(np, np.asarray), (xps, xps.asarray)]:
+        problem = EMProblem(
+            design_matrix(xp, convert(X)),
+            convert(y),
+            convert(weights),
+            gate,
+            GaussianLinearExperts(variance_floor=1e-6),
+            1e-3,
+            own_gate_design=design_matrix(xp, convert(gate_feature)),
+            groups=groups,
+        )
+        results.append(run_em(problem, resp=convert(resp), max_iter=20, tol=0))
+    reference, strict = results
+    np.testing.assert_allclose(
+        strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(strict.expert_params["coef"]),
+        reference.expert_params["coef"],
+        rtol=1e-6,
+    )
+
+
+@dispatch
+def test_grouped_regressor_under_dispatch_matches_numpy():
+    X, y = _regression()
+    groups = np.arange(len(y)) % 37
+    X = np.column_stack([np.random.RandomState(4).randn(37)[groups], X])
+    options = dict(gate_features=[0], expert_features=[1, 2], random_state=0)
+    reference = MoERegressor(2, n_init=2, **options).fit(X, y, groups=groups)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys, gs = xps.asarray(X), xps.asarray(y), xps.asarray(groups)
+        model = MoERegressor(2, n_init=2, **options).fit(Xs, ys, groups=gs)
+        assert model.log_likelihood_ == pytest.approx(reference.log_likelihood_)
+        np.testing.assert_allclose(
+            model.bic(Xs, ys, groups=gs), reference.bic(X, y, groups=groups), rtol=1e-6
+        )
+        got = model.responsibilities(Xs, ys, groups=gs)
+        assert isinstance(got, type(Xs))
+        np.testing.assert_allclose(
+            np.asarray(got),
+            reference.responsibilities(X, y, groups=groups),
+            rtol=1e-6,
+            atol=1e-9,
+        )
