@@ -235,7 +235,10 @@ def _mixture_logpmf(y, weights, rates):
     """Log probabilities at ``y`` (broadcast, rows last) of these rows' mixtures."""
     with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
         log_weights = np.log(weights)
-    log_components = log_weights + stats.poisson.logpmf(y[..., None], rates)
+    counts = y[..., None]
+    # scipy's logpmf is NaN at an infinite count, which has probability 0
+    log_pmf = stats.poisson.logpmf(np.where(np.isinf(counts), -1.0, counts), rates)
+    log_components = log_weights + log_pmf
     return special.logsumexp(log_components, axis=-1)
 
 

@@ -292,3 +292,13 @@ def test_std_with_an_unused_component_of_extreme_scale():
     np.testing.assert_allclose(gaussian.std() ** 2, gaussian.var(), rtol=1e-12)
     counts = PredictivePoissonMixture([[1.0, 0.0]], [[1e-300, 1e10]])
     np.testing.assert_allclose(counts.std(), [1e-150], rtol=1e-12)
+
+
+def test_an_infinite_count_has_probability_zero():
+    dist = PredictivePoissonMixture([[0.5, 0.5]], [[1.0, 9.0]])
+    np.testing.assert_array_equal(dist.logpmf([np.inf, -np.inf, 2.5]), -np.inf)
+    np.testing.assert_array_equal(dist.pmf(np.inf), 0.0)
+    assert np.isnan(dist.logpmf(np.nan))
+    assert dist.logpmf(3) == pytest.approx(
+        np.log(0.5 * poisson.pmf(3, 1.0) + 0.5 * poisson.pmf(3, 9.0))
+    )
