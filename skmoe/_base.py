@@ -1602,10 +1602,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         by default)."""
         return gate_params, expert_params
 
-    def _fitted_start(self, xp, like, offset):
+    def _fitted_start(self, xp, like, offset, conform=True):
         """The fitted (gate, expert) parameters to continue from: for the
         features each part sees, centered at ``offset`` (all features' offsets),
-        in ``like``'s namespace, dtype and device."""
+        in ``like``'s namespace, dtype and device. ``conform``: made to fit the
+        ``gate`` parameter's family (a warm start's), else as fitted."""
         gate = self._fitted_gate()
         fitted_columns = getattr(self, "_fitted_gate_columns", self._gate_columns)
         if isinstance(gate, GaussianGate) and fitted_columns != self._gate_columns:
@@ -1621,7 +1622,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_params = gate.shift(xp, gate_params, shift)
         # a gate with the same attributes but other constraints (softmax to
         # constant: no slopes) takes the fitted one's parameters as it can
-        gate_params = self._make_gate().conform(xp, gate_params)
+        if conform:
+            gate_params = self._make_gate().conform(xp, gate_params)
         experts, expert_params = self._experts_from_attributes()
         columns = self._expert_columns
         fitted_columns = getattr(self, "_fitted_expert_columns", columns)
@@ -2134,8 +2136,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for Gaussian experts; intercepts are not penalized). With ``alpha=0``
         these are the classical maximum-likelihood standard errors, as
         flexmix's; with ``alpha > 0``, those of the ridge estimate's Laplace
-        approximation (smaller). Pass the training data (and weights) for the
-        standard errors of the fit.
+        approximation: the penalty's curvature makes them smaller, but for
+        Gaussian experts the fitted noise variances grow with ``alpha``, and
+        their standard errors with them. Pass the training data (and weights)
+        for the standard errors of the fit.
 
         Parameters
         ----------
@@ -2260,7 +2264,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)
-        gate_params, expert_params = self._fitted_start(np, design, offset)
+        # the fitted gate's, whatever set_params has made of ``gate`` since
+        gate_params, expert_params = self._fitted_start(
+            np, design, offset, conform=False
+        )
         Y, expert_params = self._inference_target(Y, expert_params, sample_weight)
         problem = EMProblem(
             design,

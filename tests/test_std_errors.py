@@ -560,3 +560,23 @@ def test_unused_expert_warns_and_gives_inf():
     assert np.all(np.isinf(se_three.gate_coef_))
     for name in ["expert_intercept_", "expert_coef_", "expert_variance_"]:
         np.testing.assert_allclose(se_three[name][:2], se[name], rtol=1e-6)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_set_params_after_fit_does_not_change_the_std_errors(Estimator):
+    """The Hessian is at the fitted parameters: a gate parameter changed since
+    the fit (a softmax gate refitted as constant only on the next fit) does not
+    zero the fitted gate's slopes first."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 1)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.randn(300)
+    if Estimator is MoEClassifier:
+        y = (y > 0.5).astype(int)
+    model = Estimator(2, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the classifier's information)
+        before = model.std_errors(X, y)
+        model.set_params(gate="constant")
+        after = model.std_errors(X, y)
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name])
