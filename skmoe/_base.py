@@ -976,15 +976,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "and compare numbers of experts by GroupKFold cross-validation."
             )
         grouping = check_groups(host(groups), X.shape[0])
-        self._check_group_weights(grouping, groups, sample_weight)
-        self._check_group_gate(grouping, X, groups, self.gate)
+        self._check_group_weights(grouping, sample_weight)
+        self._check_group_gate(grouping, X, self.gate)
         return grouping
 
-    def _check_group_weights(self, grouping, groups, sample_weight):
+    def _check_group_weights(self, grouping, sample_weight):
         """Raise if ``sample_weight`` differs within a group of ``grouping``."""
         uneven = grouping.varies(sample_weight)
         if len(uneven):
-            label = np.unique(column_or_1d(host(groups))).tolist()[uneven[0]]
+            label = grouping.labels[uneven[0]]
             cause = (
                 " (class_weight weighs the rows by class)"
                 if getattr(self, "class_weight", None) is not None
@@ -995,7 +995,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"weighs the group); it differs within group {label!r}{cause}."
             )
 
-    def _check_group_gate(self, grouping, X, groups, gate):
+    def _check_group_gate(self, grouping, X, gate):
         """Raise if the gate (the ``gate`` parameter's value) sees features
         that differ within a group of ``grouping`` (X on the host)."""
         if gate == "constant":
@@ -1003,7 +1003,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         gate_X = _take_columns(np, X, self._gate_columns, axis=1)
         varying = grouping.varies(gate_X)
         if len(varying):
-            label = np.unique(column_or_1d(host(groups))).tolist()[varying[0]]
+            label = grouping.labels[varying[0]]
             raise ValueError(
                 "with groups, the gate must see features that are the same on "
                 "every row of a group (it gives the group one prior); its "
@@ -1016,7 +1016,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         against the fitted gate; raises where ``method`` needs the groups of
         a model fitted with them."""
         if groups is None:
-            if method != "responsibilities" and getattr(self, "_fitted_groups", False):
+            needs = method in ("bic", "aic", "icl", "std_errors")
+            if needs and getattr(self, "_fitted_groups", False):
                 raise ValueError(
                     f"{method}: this model was fitted with groups, and its "
                     "likelihood is that of the groups; pass the groups of X's rows "
@@ -1025,7 +1026,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return None
         grouping = check_groups(host(groups), X.shape[0])
         names = {family: name for name, family in GATES.items()}
-        self._check_group_gate(grouping, X, groups, names[type(self._fitted_gate())])
+        self._check_group_gate(grouping, X, names[type(self._fitted_gate())])
         return grouping
 
     def _group_candidates(self, grouping, sample_weight, candidates):
@@ -2260,7 +2261,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("std_errors needs sample weights with a positive sum.")
         grouping = self._predict_groups(groups, X_host, "std_errors")
         if grouping is not None:
-            self._check_group_weights(grouping, groups, sample_weight)
+            self._check_group_weights(grouping, sample_weight)
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)

@@ -456,6 +456,18 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
         return self._map_rows(X, compute, method)
 
+    def _expert_proba(self, X, method):
+        """Each expert's class probabilities, (n_samples, n_experts_,
+        n_classes), whatever the gate (``bootstrap_lrt``'s draws for groups)."""
+
+        def compute(xp, design):
+            experts, params = self._experts_from_attributes()
+            params = experts.params_to(xp, params, design)
+            log_proba = experts.log_proba(xp, design, params)  # (K, C, n)
+            return xp.exp(xp.permute_dims(log_proba, (2, 0, 1)))
+
+        return self._map_rows(X, compute, method)
+
     @available_if(_streaming_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).

@@ -97,9 +97,9 @@ def evaluate(
     total, value = objective(problem, log_norm, gate_params, expert_params)
     penalized = value
     if balance_coef > 0:
-        loss, grad = switch_balance_loss(
-            xp, logits, log_gate, gate_weight, balance_coef
-        )
+        # the shares of the weight (of the groups' with groups) each expert has
+        shares = gate_weight / xp.sum(gate_weight)
+        loss, grad = switch_balance_loss(xp, logits, log_gate, shares, balance_coef)
         value -= loss
         dlogits = dlogits - grad
     gate_grad = problem.gate.logits_gradient(

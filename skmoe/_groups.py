@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.utils.validation import column_or_1d
 
-from ._backend import as_compute, device_of, to_numpy
+from ._backend import as_compute, device_of, host, to_numpy
 from ._math import logsumexp
 
 Array = Any
@@ -34,29 +33,50 @@ class Groups:
     Attributes
     ----------
     codes : ndarray of shape (n_samples,)
-        Each row's group, numbered 0 .. n_groups - 1 in the order of the sorted
-        labels.
+        Each row's group, numbered 0 .. n_groups - 1 in the order of the
+        groups' first rows (so that the fit depends on the partition and the
+        order of the rows, not on how the labels are written).
     first : ndarray of shape (n_groups,)
         The first row of each group.
     sizes : ndarray of shape (n_groups,)
         The number of rows of each group.
+    labels : list of length n_groups
+        Each group's label, for messages.
     """
 
     codes: np.ndarray
     first: np.ndarray
     sizes: np.ndarray
+    labels: list
     _indicators: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_labels(cls, labels) -> Groups:
         """The grouping given by one label per row (numbers or strings)."""
-        labels = column_or_1d(labels, warn=True)
+        labels = np.asarray(host(labels))
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise ValueError(
+                f"groups should hold one label per row, a 1d array; got shape "
+                f"{labels.shape}."
+            )
         if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
             raise ValueError("groups contains NaN or infinity; give every row a label.")
-        _, first, codes, sizes = np.unique(
-            labels, return_index=True, return_inverse=True, return_counts=True
-        )
-        return cls(np.asarray(codes, dtype=np.intp).ravel(), first, sizes)
+        try:
+            unique, first, inverse, sizes = np.unique(
+                labels, return_index=True, return_inverse=True, return_counts=True
+            )
+        except TypeError as error:  # None, or numbers mixed with strings
+            raise ValueError(
+                "groups holds labels that cannot be compared with each other "
+                "(None, or numbers mixed with strings); use labels of one type."
+            ) from error
+        order = np.argsort(first, kind="stable")  # groups by their first row
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.shape[0])
+        codes = rank[np.asarray(inverse).ravel()].astype(np.intp)
+        return cls(codes, first[order], sizes[order], unique[order].tolist())
 
     @property
     def n_groups(self) -> int:

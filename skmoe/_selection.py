@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
@@ -19,6 +20,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 from ._backend import host, to_numpy
 from ._base import BaseMixtureOfExperts, _warn_user
 from ._distribution import draw_categories
+from ._groups import check_groups
 from ._poisson import MoEPoissonRegressor
 
 #: A classifier's samples drawn again at most this often to hold every class.
@@ -102,9 +104,11 @@ def bootstrap_lrt(
         the seconds it took). The fits print by their own ``verbose``.
     **fit_params : dict
         Passed to every ``fit`` (``sample_weight``, ``exposure`` of
-        :class:`MoEPoissonRegressor`, or ``step__param`` for a pipeline). The
-        samples are drawn at the exposures passed as ``exposure`` or
-        ``step__exposure``.
+        :class:`MoEPoissonRegressor`, ``groups``, or ``step__param`` for a
+        pipeline). The samples are drawn at the exposures passed as
+        ``exposure`` or ``step__exposure``, and with ``groups`` (or
+        ``step__groups``; the gate dense, ``top_k=None``) each group's rows
+        from one expert, drawn from the gate at the group.
 
     Returns
     -------
@@ -203,12 +207,14 @@ def bootstrap_lrt(
     p_values, statistics, drawn = [], [], []
     smaller = _fitted(estimator, 1, X, y, fit_params)
     _exposure(smaller, fit_params)  # fails before the other fits
-    if getattr(_parts(smaller)[0], "_fitted_groups", False):
+    top_k = getattr(_parts(smaller)[0], "top_k", None)
+    sparse = top_k is not None and top_k < max_experts - 1  # in a null model
+    if sparse and _groups(smaller, fit_params) is not None:
         raise ValueError(
-            "bootstrap_lrt draws every row's target on its own, and the model "
-            "was fitted with groups, whose rows share one expert: its samples "
-            "would not come from the fitted model. Compare numbers of experts "
-            "by bic(X, y, groups=groups), or by cross-validation with GroupKFold."
+            "bootstrap_lrt draws a group's rows from one expert of the dense "
+            f"gate, and top_k={top_k} routes the models of up to "
+            f"{max_experts - 1} experts it draws from sparsely; with groups, "
+            "set top_k=None."
         )
     n_experts = max_experts
     for k in range(1, max_experts):
@@ -323,26 +329,58 @@ def _exposure(fitted, fit_params):
     return exposure
 
 
+def _groups(fitted, fit_params):
+    """The :class:`~skmoe._groups.Groups` of a model fitted with groups,
+    from ``groups`` or ``step__groups`` in ``fit_params`` (None for a model
+    fitted without); raise if the model was fitted with groups passed
+    otherwise (metadata routing under another name)."""
+    if not getattr(_parts(fitted)[0], "_fitted_groups", False):
+        return None
+    groups, names = _fit_param(fitted, fit_params, "groups")
+    if groups is None:
+        raise ValueError(
+            "The model was fitted with groups, whose rows bootstrap_lrt draws "
+            f"from one expert; pass them as {' or '.join(names)} (with metadata "
+            "routing, request them under the name 'groups')."
+        )
+    groups = _host(groups)
+    return check_groups(groups, len(groups))
+
+
 def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
     """Targets drawn from the fitted model at the inputs ``X``; a classifier's
     are drawn again until they hold every one of ``classes``, and keep the
     labels ``y`` of the rows of sample weight 0 (which the fits ignore, and
-    which may hold a class of probability 0)."""
+    which may hold a class of probability 0). For a model fitted with groups,
+    each group's rows are drawn from one expert, drawn from the group's gate."""
     model, transform = _parts(fitted)
     if transform is not None:
         X = transform(X)
     rng = check_random_state(random_state)
+    grouping = _groups(fitted, fit_params)
     if not is_classifier(model):
         exposure = _exposure(fitted, fit_params)
         exposed = {} if exposure is None else {"exposure": exposure}
-        return model.predict_distribution(X, **exposed).sample(random_state=rng)[0]
-    proba = to_numpy(model.predict_proba(X))
+        dist = model.predict_distribution(X, **exposed)
+        if grouping is not None:  # the dense gate: column k is expert k
+            chosen = _group_experts(dist.weights, grouping, rng)
+            dist = copy.copy(dist)
+            dist.weights = np.eye(dist.weights.shape[1])[chosen]
+        return dist.sample(random_state=rng)[0]
+    if grouping is None:
+        proba = to_numpy(model.predict_proba(X))
+    else:
+        gate = to_numpy(model.predict_gate(X))
+        expert_proba = to_numpy(model._expert_proba(X, "bootstrap_lrt"))
     labels = to_numpy(model.classes_)  # a namespace's of Array API dispatch
     weight, _ = _fit_param(fitted, fit_params, "sample_weight")
     ignored = None
     if y is not None and weight is not None:
         ignored = np.flatnonzero(_host(weight) == 0)
     for _ in range(MAX_REDRAWS):
+        if grouping is not None:
+            chosen = _group_experts(gate, grouping, rng)
+            proba = expert_proba[np.arange(len(chosen)), chosen]
         drawn = labels[draw_categories(proba, 1, rng)[0]]
         if ignored is not None and ignored.size:
             drawn[ignored] = _host(y)[ignored]
@@ -353,6 +391,12 @@ def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
         "of y: the model gives it too little probability for the fits of the "
         "samples to see it. Merge or drop the rare class."
     )
+
+
+def _group_experts(weights, grouping, rng):
+    """Each row's expert: one drawn per group from the mixture ``weights``
+    (n_rows, n_experts) at the group's first row."""
+    return draw_categories(weights[grouping.first], 1, rng)[0][grouping.codes]
 
 
 def _replicate(estimator, null, k, X, y, fit_params, seed):

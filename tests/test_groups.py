@@ -18,8 +18,9 @@ from skmoe._gradient import evaluate
 from skmoe._groups import Groups
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
+from skmoe._selection import _sample
 from skmoe.experts import GaussianLinearExperts
-from skmoe.gates import SoftmaxGate
+from skmoe.gates import GaussianGate, SoftmaxGate
 
 
 def _panel(n_groups=80, seed=0, sizes=(2, 9)):
@@ -371,13 +372,15 @@ def test_a_grouped_model_asks_for_its_groups():
     reg = MoERegressor(2, gate="constant", random_state=0).fit(
         X[:, 1:], y, groups=groups
     )
-    for method in ("bic", "aic", "icl", "std_errors"):
+    for method in ("bic", "aic", "icl", "std_errors"):  # the groups' criteria
         with pytest.raises(ValueError, match="fitted with groups"):
             getattr(reg, method)(X[:, 1:], y)
     with pytest.raises(ValueError, match="fitted with groups"):
         reg.partial_fit(X[:, 1:], y)
-    with pytest.raises(ValueError, match="fitted with groups"):
-        bootstrap_lrt(reg, X[:, 1:], y, max_experts=2, groups=groups)
+    # per row, as predict: each row's mixture on its own
+    log_prior = np.log(reg.predict_gate(X[:, 1:]))
+    expected = special.logsumexp(log_prior + _gaussian_log_p(reg, X[:, 1:], y), axis=1)
+    np.testing.assert_allclose(reg.log_likelihood_samples(X[:, 1:], y), expected)
     # a model fitted on rows, asked about groups, gives its grouped criterion
     # only where its gate is the same within groups
     gated = MoERegressor(2, random_state=0).fit(X, y)
@@ -406,3 +409,137 @@ def test_starts_give_each_group_one_expert(method):
         for g in range(40):
             counts = np.bincount(alone[groups == g], minlength=3)
             assert counts[labels[groups == g][0]] == counts.max()
+
+
+def test_labels_written_otherwise_give_the_same_fit():
+    """Groups are numbered by their first rows: the fit depends on the
+    partition and the row order, not on the labels' type or sort order."""
+    X, y, groups, _ = _panel(n_groups=40, seed=12)
+    params = dict(n_experts=2, gate="constant", init_params="random", n_init=3)
+    fits = [
+        MoERegressor(random_state=0, **params).fit(X[:, 1:], y, groups=labels)
+        for labels in (groups, np.array([f"s{-g}" for g in groups]), groups[:, None])
+    ]
+    for fit in fits[1:]:
+        assert fit.log_likelihood_ == fits[0].log_likelihood_
+    bad = [
+        (np.column_stack([groups, groups]), "1d array"),
+        (np.array([1, "a"] * (len(y) // 2) + [1] * (len(y) % 2), object), "one type"),
+        (np.array([None] + list(groups[1:]), dtype=object), "one type"),
+    ]
+    for labels, match in bad:
+        with pytest.raises(ValueError, match=match):
+            MoERegressor(**params).fit(X[:, 1:], y, groups=labels)
+
+
+def test_balance_loss_counts_groups():
+    """The switch loss's shares are of the groups (each counted once), as the
+    gate sees them: c K sum_k f_k P_k with f_k the share of groups whose top
+    expert is k and P_k their mean gate value."""
+    X, y, groups, _ = _panel(n_groups=30, seed=13, sizes=(1, 12))
+    grouping = Groups.from_labels(groups)
+    problem = EMProblem(
+        design_matrix(np, X[:, 1:]),
+        y,
+        np.ones(len(y)),
+        SoftmaxGate(),
+        GaussianLinearExperts(variance_floor=1e-6),
+        0.0,
+        own_gate_design=design_matrix(np, X[:, :1]),
+        groups=grouping,
+    )
+    rng = np.random.RandomState(0)
+    gate = {"coef": rng.randn(2, 2)}
+    experts = {"coef": rng.randn(2, 2), "variance": np.ones(2)}
+    loss = (
+        evaluate(problem, gate, experts).value
+        - evaluate(problem, gate, experts, balance_coef=0.3).value
+    )
+    logits = np.column_stack([np.ones(len(y)), X[:, 0]]) @ gate["coef"]
+    prior = special.softmax(logits, axis=1)[grouping.first]  # (G, K)
+    top = np.eye(2)[np.argmax(prior, axis=1)]
+    assert loss == pytest.approx(0.3 * 2 * np.sum(top.mean(0) * prior.mean(0)))
+
+
+def test_gaussian_gate_objective_counts_each_group_once():
+    """With gate="gaussian" EM maximizes the joint likelihood: the groups'
+    log p(y_g | x_g) plus each group's log p(z_g) once, per row."""
+    X, y, groups, _ = _panel(n_groups=60, seed=14)
+    X = X + np.array([50.0, 0.0])  # the gate's feature far from 0
+    reg = MoERegressor(
+        2,
+        gate="gaussian",
+        gate_features=[0],
+        expert_features=[1],
+        alpha=0,
+        random_state=0,
+        tol=1e-10,
+    ).fit(X, y, groups=groups)
+    first = np.unique(groups, return_index=True)[1]
+    joint = reg.log_likelihood_ + np.sum(reg.gate_log_density(X)[first])
+    assert reg.objective_history_[-1] == pytest.approx(joint / len(y), rel=1e-9)
+    # the loading is REG_COVAR of the variance of z over the groups
+    gate = GaussianGate()
+    weight = Groups.from_labels(groups).share(np, np.ones(len(y))) / len(y)
+    design = design_matrix(np, X[:, :1])
+    np.testing.assert_allclose(
+        gate.prepare(np, design, weight, 0.0),
+        gate.prepare(np, design, weight / weight.sum(), 0.0),
+    )
+
+
+def test_bootstrap_draws_a_group_from_one_expert():
+    """Lines 100 apart: each group's drawn targets all lie about one line,
+    chosen per group at the gate's rates."""
+    rng = np.random.RandomState(15)
+    n_groups, size = 400, 4
+    groups = np.repeat(np.arange(n_groups), size)
+    label = rng.rand(n_groups) < 0.3
+    X = rng.uniform(-1, 1, (n_groups * size, 1))
+    y = np.where(label[groups], 100.0, 0.0) + X[:, 0] + 0.1 * rng.randn(len(groups))
+    reg = MoERegressor(2, gate="constant", random_state=0).fit(X, y, groups=groups)
+    drawn = _sample(reg, X, {"groups": groups}, 0)
+    high = (drawn > 50).reshape(n_groups, size)
+    assert np.all(high == high[:, :1])
+    share = reg.predict_gate(X[:1])[0, np.argmax(reg.expert_intercept_)]
+    assert abs(high[:, 0].mean() - share) < 3 * np.sqrt(share * (1 - share) / n_groups)
+    # a classifier: one expert answers 1, the other 0
+    labels = label[groups].astype(int)
+    clf = MoEClassifier(2, gate="constant", random_state=0)
+    clf.fit(X, labels, groups=groups)
+    drawn = _sample(clf, X, {"groups": groups}, 0, classes=np.array([0, 1]))
+    assert np.all(drawn.reshape(n_groups, size) == drawn.reshape(n_groups, size)[:, :1])
+
+
+def test_bootstrap_lrt_with_groups_finds_the_classes():
+    X, y, groups, _ = _panel(n_groups=40, seed=16)
+    result = bootstrap_lrt(
+        MoERegressor(gate="constant", random_state=0, n_init=2),
+        X[:, 1:],
+        y,
+        max_experts=3,
+        n_bootstrap=19,
+        random_state=0,
+        groups=groups,
+    )
+    assert result.n_experts == 2
+    assert result.p_values[0] == pytest.approx(0.05)
+    assert result.p_values[1] > 0.05
+    direct = MoERegressor(2, gate="constant", random_state=0, n_init=2)
+    direct.fit(X[:, 1:], y, groups=groups)
+    assert result.estimator.log_likelihood_ == pytest.approx(direct.log_likelihood_)
+    sparse = MoERegressor(gate_features=[0], expert_features=[1], top_k=1)
+    with pytest.raises(ValueError, match="top_k=None"):
+        bootstrap_lrt(sparse, X, y, max_experts=3, n_bootstrap=19, groups=groups)
+
+
+def test_bootstrap_lrt_needs_the_groups_by_name():
+    X, y, groups, _ = _panel(n_groups=30, seed=17)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MoERegressor(gate="constant", random_state=0)
+        model.set_fit_request(groups="subject", sample_weight=False)
+        pipe = make_pipeline(StandardScaler(), model)
+        with pytest.raises(ValueError, match="under the name 'groups'"):
+            bootstrap_lrt(
+                pipe, X[:, 1:], y, max_experts=2, n_bootstrap=19, subject=groups
+            )

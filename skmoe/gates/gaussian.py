@@ -113,6 +113,8 @@ class GaussianGate(GateFamily):
     def prepare(self, xp, design: Array, sample_weight: Array, alpha: float):
         """Each feature's diagonal loading (``REG_COVAR`` of its variance)."""
         X = design[1:, :]
+        # weights that sum to less than 1 with groups (1 / n_g a row)
+        sample_weight = sample_weight / xp.sum(sample_weight)
         mean = X @ sample_weight
         variance = ((X - mean[:, None]) ** 2) @ sample_weight
         # a constant feature: a unit loading, the same for every expert
@@ -225,8 +227,10 @@ class GaussianGate(GateFamily):
             else:
                 covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
                 spreads.append(0.5 * (covariance + covariance.T))
+        # the shares sum to 1 (they sum to less with groups, whose gate
+        # weights are 1 / n_g a row)
         return self._from_moments(
-            xp, weights, means, xp.stack(spreads, axis=0), prepared
+            xp, weights / xp.sum(weights), means, xp.stack(spreads, axis=0), prepared
         )
 
     online = True
