@@ -19,8 +19,15 @@ it the naive chi-squared test of the same statistic with df = the extra paramete
 variance, 4 for the others), which the boundary of the mixture's parameter space
 makes invalid. Reports seconds per data set; all in one process.
 
+With ``--group-size m`` > 1 the rows come in groups of m (repeated measurements,
+``fit(X, y, groups=g)``, drawn a group from one expert by ``bootstrap_lrt``):
+the alternative's two slopes are latent classes of the groups (each with
+probability 1/2) rather than regimes of x, and the estimator has
+``gate="constant"`` (extra parameters: the prior and an expert's, 4 for the
+regressor, 3 for the others).
+
     python benchmarks/bootstrap_lrt.py [--family regressor] [--datasets 100]
-        [--bootstrap 19] [--n 200] [--gap 0.3]
+        [--bootstrap 19] [--n 200] [--gap 0.3] [--group-size 1]
 """
 
 from __future__ import annotations
@@ -42,11 +49,16 @@ FAMILIES = {
 }
 
 
-def data(family, n, gap, seed):
+def data(family, n, gap, seed, group_size=1):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-3, 3, size=(n, 1))
     b = FAMILIES[family][1]
-    eta = np.where(X[:, 0] < 0, b - gap / 2, b + gap / 2) * X[:, 0]
+    if group_size > 1:  # a latent class per group
+        groups = np.arange(n) // group_size
+        upper = (rng.uniform(size=groups[-1] + 1) < 0.5)[groups]
+    else:  # regimes of x
+        upper = X[:, 0] >= 0
+    eta = np.where(upper, b + gap / 2, b - gap / 2) * X[:, 0]
     if family == "regressor":
         return X, eta + 0.5 * rng.standard_normal(n)
     if family == "classifier":
@@ -62,11 +74,19 @@ def main():
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.3)
     parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--group-size", type=int, default=1)
     args = parser.parse_args()
     Estimator, _, extra = FAMILIES[args.family]
+    grouped = args.group_size > 1
+    options, fit_params = {}, {}
+    if grouped:
+        options = {"gate": "constant"}
+        fit_params = {"groups": np.arange(args.n) // args.group_size}
+        extra -= 1  # no gate slope
     print(
         f"{args.family}: n={args.n}, {args.datasets} data sets per case, "
-        f"n_bootstrap={args.bootstrap}, gap={args.gap}"
+        f"n_bootstrap={args.bootstrap}, gap={args.gap}, "
+        f"groups of {args.group_size} rows"
     )
     print(f"| case | reject at 0.05 | at 0.10 | chi2({extra}) at 0.05 | s / data set |")
     print("|---|---|---|---|---|")
@@ -74,11 +94,11 @@ def main():
         p_values, naive = [], []
         start = time.perf_counter()
         for seed in range(args.datasets):
-            X, y = data(args.family, args.n, gap, seed)
+            X, y = data(args.family, args.n, gap, seed, args.group_size)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = bootstrap_lrt(
-                    Estimator(n_init=2, random_state=seed),
+                    Estimator(n_init=2, random_state=seed, **options),
                     X,
                     y,
                     max_experts=2,
@@ -86,6 +106,7 @@ def main():
                     significance=0.10,
                     random_state=seed,
                     n_jobs=args.n_jobs,
+                    **fit_params,
                 )
             p_values.append(result.p_values[0])
             naive.append(stats.chi2.sf(max(result.statistics[0], 0.0), extra))
