@@ -2517,6 +2517,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             y_numeric=is_regressor(self),
             reset=first,
         )
+        if not restart and self._promotes(X):
+            # a float32 batch for a float64 model: computed in float64, as
+            # predict does (the model stayed float64 only until this batch)
+            X = array_namespace(X).astype(X, array_namespace(X).float64)
         backend = select_backend(X, self.device, fitting=True)
         self._choose_features(X.shape[1])
         fitted_shared = getattr(self, "_fitted_shared_columns", ())

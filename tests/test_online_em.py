@@ -360,3 +360,21 @@ def test_sklearn_dataframe_names_check_with_online_em(gate):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_dataframe_column_names_consistency("MoERegressor", model)
+
+
+@pytest.mark.parametrize("solver", ["em", "sgd"])
+def test_a_float32_batch_keeps_a_float64_model(solver):
+    """A float64 model given a float32 batch computes in float64, as predict
+    does: it stays float64, and the step is the float64 batch's (up to the
+    batch's own rounding)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 2)
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.randn(400)
+    options = dict(n_experts=2, solver=solver, gate="constant", random_state=0)
+    single, double = (MoERegressor(**options).fit(X, y) for _ in range(2))
+    batch = X[:50].astype(np.float32), y[:50].astype(np.float32)
+    single.partial_fit(*batch)
+    double.partial_fit(*(part.astype(np.float64) for part in batch))
+    assert single.expert_coef_.dtype == np.float64
+    assert single.gate_intercept_.dtype == np.float64
+    np.testing.assert_allclose(single.expert_coef_, double.expert_coef_, rtol=1e-12)
