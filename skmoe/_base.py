@@ -2153,7 +2153,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: the Hessian is then that of
             the groups' log-likelihood. Required for a model fitted with
-            groups.
+            groups; a model fitted without them warns (its fit is not the
+            groups' maximum).
 
         Returns
         -------
@@ -2262,6 +2263,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         grouping = self._predict_groups(groups, X_host, "std_errors")
         if grouping is not None:
             self._check_group_weights(grouping, sample_weight)
+            if not getattr(self, "_fitted_groups", False):
+                _warn_user(
+                    "std_errors: groups given for a model fitted without them; "
+                    "the Hessian of the groups' log-likelihood is taken at the "
+                    "rows' fit, which is not its maximum. Fit with groups for "
+                    "their standard errors."
+                )
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)

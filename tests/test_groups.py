@@ -267,6 +267,8 @@ def test_std_errors_with_one_row_per_group_are_the_plain_ones(crossing_lines):
     grouped.fit(X, y, groups=np.arange(len(y)))
     a = plain.std_errors(X, y)
     b = grouped.std_errors(X, y, groups=np.arange(len(y)))
+    with pytest.warns(UserWarning, match="fitted without them"):
+        plain.std_errors(X, y, groups=np.arange(len(y)))
     np.testing.assert_allclose(b.expert_coef_, a.expert_coef_, rtol=1e-5)
     np.testing.assert_allclose(b.gate_intercept_, a.gate_intercept_, rtol=1e-5)
 
