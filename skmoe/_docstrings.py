@@ -241,7 +241,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
 
     log_likelihood_ : float
         Total (sample-weighted) conditional log-likelihood ``sum_i w_i log p(y_i |
-        x_i)`` of the training data under the fitted model.
+        x_i)`` of the training data under the fitted model; fitted with
+        ``groups``, the groups' ``sum_g w_g log p(y_g | x_g)``, each group's
+        rows from one expert.
 
     log_likelihood_history_ : list of float
         The total (unpenalized) log-likelihood, as ``log_likelihood_``, after

@@ -97,8 +97,12 @@ def evaluate(
     total, value = objective(problem, log_norm, gate_params, expert_params)
     penalized = value
     if balance_coef > 0:
-        # the shares of the weight (of the groups' with groups) each expert has
-        shares = gate_weight / xp.sum(gate_weight)
+        # the shares of the weight (of the groups' with groups) each expert
+        # has; without groups the weights sum to 1 already (a division that
+        # moved their last bit changed L-BFGS's path)
+        shares = gate_weight
+        if problem.groups is not None:
+            shares = gate_weight / xp.sum(gate_weight)
         loss, grad = switch_balance_loss(xp, logits, log_gate, shares, balance_coef)
         value -= loss
         dlogits = dlogits - grad

@@ -61,8 +61,11 @@ class Groups:
                 f"groups should hold one label per row, a 1d array; got shape "
                 f"{labels.shape}."
             )
-        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
-            raise ValueError("groups contains NaN or infinity; give every row a label.")
+        if _missing(labels):
+            raise ValueError(
+                "groups contains missing labels (NaN, NaT, None or infinity); "
+                "give every row a label."
+            )
         try:
             unique, first, inverse, sizes = np.unique(
                 labels, return_index=True, return_inverse=True, return_counts=True
@@ -123,6 +126,24 @@ class Groups:
         differs = values != values[self.first[self.codes]]
         differs = differs.reshape(values.shape[0], -1).any(axis=1)
         return np.unique(self.codes[differs])
+
+
+def _missing(labels: np.ndarray) -> bool:
+    """Whether a label is missing: NaN or infinite, NaT, None, or (in an
+    object array) a value unequal to itself (NaN, pandas' NA)."""
+    if labels.dtype.kind in "fc":
+        return not np.all(np.isfinite(labels))
+    if labels.dtype.kind in "mM":
+        return bool(np.any(np.isnat(labels)))
+    if labels.dtype.kind != "O":
+        return False
+    for label in labels:
+        try:
+            if label is None or bool(label != label):
+                return True
+        except TypeError:  # pandas' NA, whose truth value is ambiguous
+            return True
+    return False
 
 
 def check_groups(groups, n_samples) -> Groups:

@@ -207,9 +207,10 @@ def bootstrap_lrt(
     p_values, statistics, drawn = [], [], []
     smaller = _fitted(estimator, 1, X, y, fit_params)
     _exposure(smaller, fit_params)  # fails before the other fits
+    grouped = _groups(smaller, fit_params) is not None  # fails before other fits
     top_k = getattr(_parts(smaller)[0], "top_k", None)
     sparse = top_k is not None and top_k < max_experts - 1  # in a null model
-    if sparse and _groups(smaller, fit_params) is not None:
+    if sparse and grouped:
         raise ValueError(
             "bootstrap_lrt draws a group's rows from one expert of the dense "
             f"gate, and top_k={top_k} routes the models of up to "

@@ -427,7 +427,14 @@ def test_labels_written_otherwise_give_the_same_fit():
     bad = [
         (np.column_stack([groups, groups]), "1d array"),
         (np.array([1, "a"] * (len(y) // 2) + [1] * (len(y) % 2), object), "one type"),
-        (np.array([None] + list(groups[1:]), dtype=object), "one type"),
+        (np.array([None] + list(groups[1:]), dtype=object), "missing"),
+        (np.array([np.nan, np.nan] + list(groups[2:]), dtype=object), "missing"),
+        (np.array([None] * len(groups), dtype=object), "missing"),
+        (
+            np.where(groups == 0, np.datetime64("NaT"), np.datetime64("2020-01-01"))
+            + groups.astype("timedelta64[D]"),
+            "missing",
+        ),
     ]
     for labels, match in bad:
         with pytest.raises(ValueError, match=match):
