@@ -113,8 +113,7 @@ class GaussianGate(GateFamily):
     def prepare(self, xp, design: Array, sample_weight: Array, alpha: float):
         """Each feature's diagonal loading (``REG_COVAR`` of its variance)."""
         X = design[1:, :]
-        # weights that sum to less than 1 with groups (1 / n_g a row)
-        sample_weight = sample_weight / xp.sum(sample_weight)
+        sample_weight = _summing_to_one(xp, sample_weight)
         mean = X @ sample_weight
         variance = ((X - mean[:, None]) ** 2) @ sample_weight
         # a constant feature: a unit loading, the same for every expert
@@ -227,10 +226,12 @@ class GaussianGate(GateFamily):
             else:
                 covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
                 spreads.append(0.5 * (covariance + covariance.T))
-        # the shares sum to 1 (they sum to less with groups, whose gate
-        # weights are 1 / n_g a row)
         return self._from_moments(
-            xp, weights / xp.sum(weights), means, xp.stack(spreads, axis=0), prepared
+            xp,
+            _summing_to_one(xp, weights),
+            means,
+            xp.stack(spreads, axis=0),
+            prepared,
         )
 
     online = True
@@ -413,3 +414,12 @@ class GaussianGate(GateFamily):
         scaled = scale[None, :, None] * precision * scale[None, None, :]
         largest = np.linalg.eigvalsh(scaled)[:, -1]  # 1 / the smallest of S~_k
         return np.flatnonzero(largest * COLLAPSE_FACTOR * REG_COVAR >= 1.0)
+
+
+def _summing_to_one(xp, weights: Array) -> Array:
+    """``weights`` divided by their sum where it is off one: the gate weights
+    of groups sum to the mean of 1 / n_g. Weights that sum to one but for
+    rounding are left as they are: a division by such a sum moved the last
+    bits and, in float32, which restart a fit kept."""
+    total = xp.sum(weights)
+    return xp.where(xp.abs(total - 1) > 1e-4, weights / total, weights)  # no sync
