@@ -53,7 +53,7 @@ from ._em import (
     expert_usage,
     initial_params,
 )
-from ._groups import check_groups
+from ._groups import Groups, check_groups
 from ._inference import DEGENERATE_TOL, covariance
 from ._init import initial_responsibilities
 from ._math import design_matrix, expand_rows
@@ -376,12 +376,13 @@ def _reweighted(problem, sample_weight):
 
 def _sub_problem(problem, rows, sample_weight):
     """``problem`` (NumPy) on the samples ``rows`` (for scoring them)."""
-    own = problem.own_gate_design
+    own, groups = problem.own_gate_design, problem.groups
     return dataclasses.replace(
         _reweighted(problem, sample_weight[rows]),
         design=problem.design[:, rows],
         Y=problem.Y[..., rows],
         own_gate_design=None if own is None else own[:, rows],
+        groups=None if groups is None else Groups.from_labels(groups.codes[rows]),
     )
 
 
@@ -969,12 +970,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "groups needs whole groups in every step; solver='sgd' draws "
                 "mini-batches of rows. Use solver='em' or solver='gradient'."
             )
-        if self.n_experts == "auto" and self._estimator_experts():
-            raise ValueError(
-                "n_experts='auto' with expert_estimator holds out rows at random, "
-                "which would split groups; with groups, pass an integer n_experts "
-                "and compare numbers of experts by GroupKFold cross-validation."
-            )
         grouping = check_groups(host(groups), X.shape[0])
         self._check_group_weights(grouping, sample_weight)
         self._check_group_gate(grouping, X, self.gate)
@@ -1388,7 +1383,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts), for which BIC is not defined: each candidate is fitted on the
         samples but a random ``validation_fraction`` of them, scored by its mean
         log-likelihood on those (``n_experts_scores_``), and the best number of
-        experts is fitted again on all the samples. BIC entries are NaN."""
+        experts is fitted again on all the samples. BIC entries are NaN. With
+        groups, whole groups are held out, and the standard errors of the
+        one-standard-error rule are over groups."""
         if self.validation_fraction <= 0:
             raise ValueError(
                 "n_experts='auto' with expert_estimator chooses the number of "
@@ -1396,18 +1393,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "samples; validation_fraction=0 leaves none. Set it above 0, or "
                 "pass an integer n_experts."
             )
-        active = np.flatnonzero(sample_weight > 0)
-        n_valid = int(np.ceil(self.validation_fraction * active.shape[0]))
-        if not 1 <= n_valid < active.shape[0]:
+        grouping = problem.groups
+        if grouping is None:  # rows are held out
+            units, unit = np.flatnonzero(sample_weight > 0), "samples"
+        else:  # whole groups
+            units, unit = np.flatnonzero(sample_weight[grouping.first] > 0), "groups"
+        n_valid = int(np.ceil(self.validation_fraction * units.shape[0]))
+        if not 1 <= n_valid < units.shape[0]:
             raise ValueError(
                 f"n_experts='auto' with expert_estimator holds out "
                 f"validation_fraction={self.validation_fraction} of the "
-                f"{active.shape[0]} samples of positive weight, {n_valid}, which "
+                f"{units.shape[0]} {unit} of positive weight, {n_valid}, which "
                 "leaves none for validation or none to fit; pass an integer "
                 "n_experts."
             )
-        shuffled = random_state.permutation(active)
-        valid, train = np.sort(shuffled[:n_valid]), np.sort(shuffled[n_valid:])
+        shuffled = random_state.permutation(units)
+        n_train = units.shape[0] - n_valid  # samples or groups to fit
+        valid = np.sort(shuffled[:n_valid])
+        if grouping is not None:
+            valid = np.flatnonzero(np.isin(grouping.codes, valid))
         # the held-out rows stay in the fit with weight 0, as removed samples
         # (so a classifier's clones still see every class), and are scored
         fit_weight = sample_weight.copy()
@@ -1415,9 +1419,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         fitting = _reweighted(problem, fit_weight)
         scoring = _sub_problem(problem, valid, sample_weight)
         weight = sample_weight[valid] / np.sum(sample_weight[valid])
+        first = np.arange(valid.shape[0])  # the rows that stand for the units
+        if grouping is not None:  # a group's rows share its log-likelihood / n_g
+            first = scoring.groups.first
+            weight = np.bincount(scoring.groups.codes, weights=weight)
         per_sample = []  # held-out log-likelihoods of each candidate
         for n_experts, option in zip(candidates, options, strict=True):
-            if n_experts > train.shape[0]:
+            if n_experts > n_train:
                 per_sample.append(np.full(n_valid, -np.inf))
                 if self.verbose:
                     print(f"n_experts={n_experts}: not fitted (too few samples)")
@@ -1427,7 +1435,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             with np.errstate(all="ignore"):
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
-            log_norm = to_numpy(log_norm).astype(np.float64)
+            log_norm = to_numpy(log_norm).astype(np.float64)[first]
             per_sample.append(np.where(np.isnan(log_norm), -np.inf, log_norm))
             if self.verbose:
                 score = float(np.sum(weight * per_sample[-1]))

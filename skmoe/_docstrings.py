@@ -313,7 +313,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         fit. Collapsed fits are not passed over: held-out samples score them.
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
-        one-standard-error rule.
+        one-standard-error rule. Fitted with ``groups``, whole groups are held
+        out (``validation_fraction`` of the groups) and the differences are
+        the groups'.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

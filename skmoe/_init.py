@@ -52,8 +52,11 @@ def initial_responsibilities(
                 counts = np.zeros((groups.n_groups, n_experts))
                 np.add.at(counts, (groups.codes[active], labels[active]), 1)
                 labels = np.argmax(counts, axis=1)[groups.codes]
-        elif groups is not None:
-            labels = random_state.randint(n_experts, size=groups.n_groups)[groups.codes]
+        elif groups is not None:  # a label for each group of positive weight
+            drawn = np.zeros(groups.n_groups, dtype=np.intp)
+            kept = active[groups.first]
+            drawn[kept] = random_state.randint(n_experts, size=int(kept.sum()))
+            labels = drawn[groups.codes]
         else:
             labels[active] = random_state.randint(n_experts, size=int(active.sum()))
     resp = np.full(

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import special, stats
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
 from skmoe._em import EMProblem
@@ -342,15 +342,6 @@ def test_search_over_experts_with_group_folds():
             {"groups": "four"},
             "4 groups of positive weight",
         ),
-        (
-            dict(
-                n_experts="auto",
-                gate="constant",
-                expert_estimator=DecisionTreeRegressor(max_depth=2),
-            ),
-            {},
-            "GroupKFold",
-        ),
     ],
 )
 def test_bad_groups_are_refused(params, fit, match):
@@ -552,3 +543,38 @@ def test_bootstrap_lrt_needs_the_groups_by_name():
             bootstrap_lrt(
                 pipe, X[:, 1:], y, max_experts=2, n_bootstrap=19, subject=groups
             )
+
+
+def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
+    """n_experts="auto" with estimator experts scores held-out groups: with one
+    row per group it is the choice without groups; with groups, no group is
+    split between the fit and the validation."""
+    import skmoe._base as base
+
+    X, y, groups, _ = _panel(n_groups=60, seed=18)
+    params = dict(
+        n_experts="auto",
+        gate="constant",
+        random_state=0,
+        expert_estimator=LinearRegression(),
+        validation_fraction=0.25,
+    )
+    plain = MoERegressor(**params).fit(X[:, 1:], y)
+    single = MoERegressor(**params).fit(X[:, 1:], y, groups=np.arange(len(y)))
+    np.testing.assert_array_equal(single.n_experts_scores_, plain.n_experts_scores_)
+    held = []
+    original = base._sub_problem
+    monkeypatch.setattr(
+        base,
+        "_sub_problem",
+        lambda p, rows, w: held.append(rows) or original(p, rows, w),
+    )
+    grouped = MoERegressor(**params).fit(X[:, 1:], y, groups=groups)
+    rows = held[0]
+    chosen = np.unique(groups[rows])
+    np.testing.assert_array_equal(
+        np.sort(rows), np.flatnonzero(np.isin(groups, chosen))
+    )
+    assert len(chosen) == 15  # a quarter of the 60 groups
+    assert grouped.n_experts_ == 2
+    assert np.all(np.isfinite(grouped.n_experts_scores_[:3]))
