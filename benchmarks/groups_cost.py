@@ -6,9 +6,10 @@ Data: n rows of 8 features in groups of ``group_size`` rows, two latent classes
 per group; ``MoERegressor(4, gate="constant")``, one start, 20 EM iterations
 (``tol=0``), fitted with and without ``groups``, alternating, three times each;
 the table gives the median of the fit's time divided by its iterations (the
-k-means start included) and the ratio (grouped / plain), both in this process. A grouped E-step adds the group sums of the experts'
-log-likelihoods (a sparse product on the host) and gives up the blocking of the
-NumPy E-step (a group's rows may fall in different blocks).
+k-means start included) and the ratio (grouped / plain), both in this process. A
+grouped E-step adds the group sums of the experts' log-likelihoods (a sparse
+product on the host) and gives up the blocking of the NumPy E-step (a group's rows
+may fall in different blocks).
 """
 
 import argparse

@@ -1407,6 +1407,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "leaves none for validation or none to fit; pass an integer "
                 "n_experts."
             )
+        if grouping is not None and n_valid < 2:
+            raise ValueError(
+                f"n_experts='auto' with expert_estimator holds out "
+                f"validation_fraction={self.validation_fraction} of the "
+                f"{units.shape[0]} groups of positive weight, {n_valid}: one "
+                "group's score has no standard error, and the fewest experts "
+                "would always be chosen. Raise validation_fraction, or pass an "
+                "integer n_experts and compare them by GroupKFold "
+                "cross-validation."
+            )
         shuffled = random_state.permutation(units)
         n_train = units.shape[0] - n_valid  # samples or groups to fit
         valid = np.sort(shuffled[:n_valid])

@@ -578,3 +578,9 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
     assert len(chosen) == 15  # a quarter of the 60 groups
     assert grouped.n_experts_ == 2
     assert np.all(np.isfinite(grouped.n_experts_scores_[:3]))
+    # one held-out group has no standard error: refused, not K = 1 silently
+    few = np.arange(len(y)) % 10
+    with pytest.raises(ValueError, match="no standard error"):
+        MoERegressor(**{**params, "validation_fraction": 0.1}).fit(
+            X[:, 1:], y, groups=few
+        )
