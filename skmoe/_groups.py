@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_numpy_array
 from scipy import sparse
 
-from ._backend import as_compute, device_of, host, to_numpy
+from ._backend import device_of, host
 from ._math import logsumexp
 
 Array = Any
@@ -96,28 +97,75 @@ class Groups:
             )
         return self._indicators[dtype]
 
-    def sum(self, xp, values: Array) -> Array:
-        """Sums of ``values`` (..., n_samples) over each group's rows: (..., n_groups).
+    def _buckets(self):
+        """The groups in buckets of sizes up to a power of two: for each, the
+        rows of its groups padded to that width with ``n_samples`` (the index
+        of a column of zeros), flat, with the number of groups and the width;
+        and the permutation that puts the buckets' groups back in order."""
+        if "buckets" not in self._indicators:
+            n = self.codes.shape[0]
+            by_group = np.argsort(self.codes, kind="stable")  # rows, group by group
+            starts = np.cumsum(self.sizes) - self.sizes
+            widths = 1 << np.ceil(np.log2(self.sizes)).astype(np.intp)
+            buckets, members = [], []
+            for width in np.unique(widths):
+                groups = np.flatnonzero(widths == width)
+                position = starts[groups][:, None] + np.arange(width)[None, :]
+                padded = np.arange(width)[None, :] >= self.sizes[groups][:, None]
+                rows = np.where(padded, n, by_group[np.minimum(position, n - 1)])
+                buckets.append((rows.ravel(), groups.shape[0], int(width)))
+                members.append(groups)
+            back = np.argsort(np.concatenate(members))
+            self._indicators["buckets"] = (buckets, back)
+        return self._indicators["buckets"]
 
-        On the host for namespaces other than NumPy (a sparse product).
+    def sum(self, xp, values: Array) -> Array:
+        """Sums of ``values`` (K, n_samples) over each group's rows: (K, n_groups).
+
+        A sparse product in NumPy; in other namespaces (a GPU's), on their
+        device: the rows gathered into groups padded to the next power of two
+        in size (at most twice the data), summed, and put back in order.
         """
-        host = to_numpy(values)
-        out = host @ self._indicator(host.dtype)
-        return as_compute(xp, np.asarray(out, dtype=host.dtype), values)
+        if is_numpy_array(values):
+            out = values @ self._indicator(values.dtype)
+            return np.asarray(out, dtype=values.dtype)
+        buckets, order = self._buckets()
+        n_rows = values.shape[0]
+        zeros = xp.zeros((n_rows, 1), dtype=values.dtype, device=device_of(values))
+        extended = xp.concat([values, zeros], axis=1)
+        parts = []
+        for index, (flat, n_groups, width) in enumerate(buckets):
+            rows = self._on(xp, ("bucket", index), lambda flat=flat: flat, values)
+            taken = xp.take(extended, rows, axis=1)
+            parts.append(xp.sum(xp.reshape(taken, (n_rows, n_groups, width)), axis=2))
+        back = self._on(xp, "back", lambda: order, values)
+        return xp.take(xp.concat(parts, axis=1), back, axis=1)
+
+    def _on(self, xp, key, make, like):
+        """The host array ``make()`` in ``like``'s namespace and on its device,
+        kept per device: a fit's E-steps then do not copy the indices to a GPU
+        each time."""
+        if is_numpy_array(like):
+            return make()
+        name = (key, repr(device_of(like)))
+        if name not in self._indicators:
+            self._indicators[name] = xp.asarray(make(), device=device_of(like))
+        return self._indicators[name]
 
     def at_rows(self, xp, values: Array) -> Array:
         """Each row's entry of the per-group ``values`` (..., n_groups)."""
-        index = xp.asarray(self.codes, device=device_of(values))
+        index = self._on(xp, "codes", lambda: self.codes, values)
         return xp.take(values, index, axis=values.ndim - 1)
 
     def at_first(self, xp, values: Array) -> Array:
         """Each group's first row of the per-row ``values`` (..., n_samples)."""
-        index = xp.asarray(self.first.astype(np.intp), device=device_of(values))
+        index = self._on(xp, "first", lambda: self.first.astype(np.intp), values)
         return xp.take(values, index, axis=values.ndim - 1)
 
     def share(self, xp, like: Array) -> Array:
         """``1 / n_g`` for each row: the weight of a row in its group's total."""
-        return as_compute(xp, (1.0 / self.sizes)[self.codes], like)
+        share = self._on(xp, "share", lambda: (1.0 / self.sizes)[self.codes], like)
+        return xp.astype(share, like.dtype) if share.dtype != like.dtype else share
 
     def varies(self, values: np.ndarray) -> np.ndarray:
         """Indices of the groups in which the rows of the host ``values``

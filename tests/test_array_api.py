@@ -4,6 +4,7 @@ array-api-strict stands in for a GPU namespace on this CPU-only machine: if the
 numerics ran a NumPy-only function, they would fail here.
 """
 
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -576,3 +577,67 @@ def test_grouped_regressor_under_dispatch_matches_numpy():
             rtol=1e-6,
             atol=1e-9,
         )
+
+
+def _no_host_copies(monkeypatch):
+    """Make copying an array of another namespace to NumPy fail, as a
+    (K, n) copy from a GPU each E-step would be slow."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an array was copied to the host")
+
+    monkeypatch.setattr(np, "from_dlpack", refuse)
+
+
+def test_group_sums_stay_on_the_device(monkeypatch):
+    """Groups (uneven sizes, one large group) summed in the namespace and on
+    the device of the input, without a copy to NumPy, and equal to NumPy's
+    sparse product."""
+    rng = np.random.RandomState(0)
+    sizes = np.concatenate([rng.randint(1, 9, 50), [300]])
+    labels = np.repeat(np.arange(51), sizes)
+    rng.shuffle(labels)
+    groups = Groups.from_labels(labels)
+    values = rng.randn(3, len(labels))
+    device = xps.Device("device1")
+    on_device = xps.asarray(values, device=device)
+    with monkeypatch.context() as patch:
+        _no_host_copies(patch)
+        summed = groups.sum(xps, on_device)
+        share = groups.share(xps, on_device[0, :])
+    assert summed.device == share.device == device
+    reference = groups.sum(np, values)
+    back = np.asarray(xps.asarray(summed, device=xps.Device("CPU_DEVICE")))
+    np.testing.assert_allclose(back, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_grouped_em_on_another_device(monkeypatch):
+    X, y = _regression()
+    groups = Groups.from_labels(np.arange(len(y)) % 37)
+    device = xps.Device("device1")
+    problem = EMProblem(
+        design_matrix(xps, xps.asarray(X, device=device)),
+        xps.asarray(y, device=device),
+        xps.ones(len(y), dtype=xps.float64, device=device),
+        ConstantGate(),
+        GaussianLinearExperts(variance_floor=1e-6),
+        1e-3,
+        groups=groups,
+    )
+    resp = np.random.RandomState(1).dirichlet([1, 1], size=len(y)).T
+    with monkeypatch.context() as patch:
+        _no_host_copies(patch)
+        strict = run_em(problem, resp=xps.asarray(resp, device=device), max_iter=5)
+    reference = run_em(
+        dataclasses.replace(
+            problem,
+            design=design_matrix(np, X),
+            Y=y,
+            sample_weight=np.ones(len(y)),
+        ),
+        resp=resp,
+        max_iter=5,
+    )
+    np.testing.assert_allclose(
+        strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-10
+    )
