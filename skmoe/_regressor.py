@@ -501,9 +501,14 @@ def _moments(Y, sample_weight):
     """(weight sum, weighted mean, weighted sum of squared deviations) of y."""
     total = float(np.sum(sample_weight))
     mean = float(np.average(Y, weights=sample_weight))
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         squares = float(np.sum(sample_weight * (Y - mean) ** 2))
-    if not np.isfinite(squares):
+        # the values themselves squared too: an intercept near 1e160, whose
+        # square the penalty and the variance floor take, overflowed (a
+        # constant y of 1e160 raised an OverflowError from Python's float)
+        largest = np.max(np.abs(Y)) if Y.size else Y.dtype.type(0)
+        squares_of_values = largest * largest
+    if not (np.isfinite(squares) and np.isfinite(squares_of_values)):
         raise ValueError(
             f"y has values too large to fit: their squares overflow {Y.dtype}. "
             "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."

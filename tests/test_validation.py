@@ -712,3 +712,26 @@ def test_max_iter_warning_in_float32_at_a_tiny_tol_names_the_precision():
     with pytest.warns(ConvergenceWarning) as caught:
         model.fit(X, y)
     assert "float32" not in str(caught[0].message)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.full(50, 1e160),  # constant: its square overflows float64
+        1e155 + 1e150 * np.random.RandomState(0).standard_normal(50),
+        np.full(50, 1e20, dtype=np.float32),  # float32's square root of max: 1.8e19
+    ],
+    ids=["constant", "offset", "float32"],
+)
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_targets_whose_squares_overflow_are_refused(y, solver):
+    """A target near the square root of its dtype's largest number: the
+    intercept's square (in the penalty, in the noise floor of a constant y)
+    overflowed, as a Python OverflowError or a model of NaN parameters."""
+    X = np.random.RandomState(1).standard_normal((50, 2)).astype(y.dtype)
+    with pytest.raises(ValueError, match="too large to fit"):
+        MoERegressor(n_experts=2, solver=solver).fit(X, y)
+    # a little below, a constant y still fits, and predicts itself
+    below = np.full(50, 1e18 if y.dtype == np.float32 else 1e150, dtype=y.dtype)
+    fitted = MoERegressor(n_experts=1).fit(X, below)
+    np.testing.assert_allclose(fitted.predict(X), below, rtol=1e-6)
