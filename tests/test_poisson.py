@@ -593,3 +593,25 @@ def test_float32_overflow_names_the_extreme_expert_and_float64():
         warnings.simplefilter("ignore", UserWarning)
         wide.fit(X.astype(np.float64), y)
     assert np.all(np.isfinite(wide.predict(X.astype(np.float64))))
+
+
+@pytest.mark.parametrize("n_experts", [1, 2])
+@pytest.mark.parametrize("shared_features", [None, [1]])
+def test_warm_start_after_counts_that_were_all_zero(n_experts, shared_features):
+    """A fit to all-zero counts leaves intercepts near -36; a warm refit to
+    counts from there has a vanishing Hessian, and its Newton steps, some 1e15
+    long, overflowed at every halving: EM stopped at once, changed by 0
+    (D^2 -56). The refused experts restart from their best intercepts, and the
+    warm refit reaches the cold fit's optimum."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 2))
+    y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    params = dict(n_experts=n_experts, shared_features=shared_features, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # y all zero
+        warm = MoEPoissonRegressor(warm_start=True, **params).fit(X, np.zeros(200))
+    warm.fit(X, y)
+    cold = MoEPoissonRegressor(**params).fit(X, y)
+    assert warm.n_iter_ > 1
+    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=0.05)
+    assert warm.score(X, y) == pytest.approx(cold.score(X, y), abs=1e-3)

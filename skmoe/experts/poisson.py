@@ -180,10 +180,37 @@ class PoissonExperts(ExpertFamily):
             else:
                 direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
                 direction = direction[:, :, 0].T
-            coef, value, slope = self._halving(
+            coef, value, slope, refused = self._halving(
                 xp, problem, coef, direction, value, slope, mask, alpha
             )
+            if bool(xp.any(refused)):
+                coef, value, slope = self._restart(
+                    xp, problem, coef, value, slope, refused, mask, alpha
+                )
         return {"coef": coef}
+
+    def _restart(self, xp, problem, coef, value, slope, refused, mask, alpha):
+        """The experts whose Newton step was refused at every halving, started
+        again from their best intercepts where those do better. From rates near
+        0 (a warm start after counts that were all zero: intercepts of -36) the
+        Hessian vanishes, the step is some 1e15 long, every halving overflows,
+        and EM stopped there, changed by 0, a fit of D^2 -56 where a cold one
+        had 0.20."""
+        design, y, offset, weighted_resp = problem
+        start = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
+        with np.errstate(over="ignore", invalid="ignore"):
+            start_value, start_slope = self._objectives(
+                xp, *problem, start, mask, alpha
+            )
+        better = refused & (start_value > value)  # False where NaN
+        if self.shared:  # the experts move as one
+            joint = xp.all(refused) & (xp.sum(start_value) > xp.sum(value))
+            better = xp.broadcast_to(joint, better.shape)
+        return (
+            xp.where(better[None, :], start, coef),
+            xp.where(better, start_value, value),
+            xp.where(better[:, None], start_slope, slope),
+        )
 
     def _intercepts(self, xp, design, y, exposure, weighted_resp):
         """Coefficients with zero slopes and each expert's best intercept: the
@@ -204,9 +231,9 @@ class PoissonExperts(ExpertFamily):
     def _halving(self, xp, problem, coef, direction, value, slope, mask, alpha):
         """Each expert's step ``t_k direction_k``, halved until its objective does
         not decrease (``t_k = 0`` if it still does); the new coefficients, their
-        objectives and their rates' derivatives (``value`` and ``slope``: at
+        objectives, their rates' derivatives (``value`` and ``slope``: at
         ``coef``; ``problem``: the arguments of :meth:`_objectives` before
-        the coefficients)."""
+        the coefficients), and which experts' steps were all refused."""
         step = xp.ones_like(value)
         for _ in range(MAX_HALVINGS + 1):
             trial = coef + step[None, :] * direction
@@ -221,7 +248,7 @@ class PoissonExperts(ExpertFamily):
                 joint = xp.sum(trial_value) >= xp.sum(value)
                 accepted = xp.broadcast_to(joint, accepted.shape)
             if bool(xp.all(accepted)):
-                return trial, trial_value, trial_slope
+                return trial, trial_value, trial_slope, ~accepted
             step = xp.where(accepted, step, 0.5 * step)
         # the experts whose last trial was refused keep their coefficients
         # (their step is 0), those of an accepted one take it
@@ -229,6 +256,7 @@ class PoissonExperts(ExpertFamily):
             xp.where(accepted[None, :], trial, coef),  # (d, K)
             xp.where(accepted, trial_value, value),
             xp.where(accepted[:, None], trial_slope, slope),  # (K, n)
+            ~accepted,
         )
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
