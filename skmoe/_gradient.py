@@ -92,7 +92,8 @@ def evaluate(
         log_mix = problem.gate.truncate(xp, log_gate, problem.top_k)
     log_p = problem.experts.log_likelihood(xp, design, problem.Y, expert_params)
     log_norm, resp = mix(xp, log_mix, log_p, problem.groups)
-    gate_weight = problem.gate_weight
+    # (without groups the gate's weights are ``weight``: not computed twice)
+    gate_weight = weight if problem.groups is None else problem.gate_weight
     dlogits = gate_weight[None, :] * (resp - xp.exp(log_mix))
     total, value = objective(problem, log_norm, gate_params, expert_params)
     penalized = value
