@@ -118,20 +118,32 @@ class GaussianLinearExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
+        mass = xp.sum(weighted_resp, axis=1)
+        scales, params = self._sample_scales(xp, design, Y, params)
+        # the least squares weigh each sample by its responsibility times its
+        # scale (one here); the variances divide by the responsibilities' sums
+        fit_weight = weighted_resp if scales is None else weighted_resp * scales
+        fit_mass = mass if scales is None else xp.sum(fit_weight, axis=1)
         mask = penalty_mask(xp, design)
-        gram = weighted_grams(xp, design, weighted_resp) + alpha * diag(xp, mask)
+        gram = weighted_grams(xp, design, fit_weight) + alpha * diag(xp, mask)
         # solve for y - ybar_k (ybar_k: the expert's weighted mean of y; the
         # intercept is free): the solve's relative jitter then acts on a small
         # intercept, not on mean(y), which it shrank by 1e-10 (0.1 at y ~ 1e9),
         # and the slopes keep their digits when |y| is large
-        mass = xp.sum(weighted_resp, axis=1)
         tiny = float(xp.finfo(design.dtype).smallest_normal)
-        ybar = (weighted_resp @ Y[:, None])[:, 0] / xp.clip(mass, tiny, None)
-        rhs = (weighted_resp * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
+        ybar = (fit_weight @ Y[:, None])[:, 0] / xp.clip(fit_mass, tiny, None)
+        rhs = (fit_weight * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
         coef = self._coefficients(xp, gram, rhs, ybar, params)
         resid2 = (Y[None, :] - coef.T @ design) ** 2
-        ssr = xp.sum(weighted_resp * resid2, axis=1)
+        ssr = xp.sum(fit_weight * resid2, axis=1)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
+
+    def _sample_scales(self, xp, design, Y, params):
+        """The weight of each sample in each expert's least squares beside its
+        responsibility, (n_experts, n_samples) or None for all ones, and the
+        parameters the M-step starts from (``params``). Gaussian noise: None.
+        """
+        return None, params
 
     online = True
 
@@ -193,6 +205,9 @@ class GaussianLinearExperts(ExpertFamily):
         mask = penalty_mask(xp, coef)[:, None]
         resid = Y[None, :] - coef.T @ design
         scaled = weighted_resp * resid / variance[:, None]
+        scales, _ = self._sample_scales(xp, design, Y, params)
+        if scales is not None:  # d log p / d mu = scale * resid / s2
+            scaled = scaled * scales
         penalized = xp.sum(mask * coef**2, axis=0)
         grad_coef = design @ scaled.T - alpha * mask * coef / variance
         # shared rows: each of the K equal entries gets the mean of their
