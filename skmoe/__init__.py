@@ -2,7 +2,7 @@
 
 from ._classifier import MoEClassifier
 from ._count_distribution import PredictivePoissonMixture
-from ._distribution import PredictiveMixture
+from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._poisson import MoEPoissonRegressor
 from ._regressor import MoERegressor
 from ._selection import bootstrap_lrt
@@ -15,6 +15,7 @@ __all__ = [
     "MoERegressor",
     "PredictiveMixture",
     "PredictivePoissonMixture",
+    "PredictiveStudentTMixture",
     "__version__",
     "bootstrap_lrt",
 ]

@@ -18,6 +18,16 @@ from ._math import mixture_std
 #: experts in one pass (251 MB in chunks, and 1.4 times faster); logpdf at five
 #: values per row 4.6 GB (341 MB), std 633 MB (49 MB).
 PPF_ROWS = 65536
+#: The largest float, to which a Student t quantile's bracket is clipped.
+FLOAT_MAX = np.finfo(float).max
+#: Doublings of a Student t quantile's bracket before :func:`_mixture_ppf` stops
+#: widening it: from a scale of 1e-300 to the largest float, 2**2050.
+T_MAX_WIDENINGS = 2100
+#: |z| / sqrt(df) beyond which a Student t tail is summed from its series in
+#: logarithms: past 1.3e154 ``stdtr`` squares z to inf and returned 0 (a Cauchy
+#: tail at z = 1e200 is 3.2e-201), and from 316 two terms of the series are
+#: exact to 1e-15.
+T_FAR = 316.0
 
 
 class _RowMixture:
@@ -232,22 +242,7 @@ class PredictiveMixture(_RowMixture):
     _parameters = ("weights", "means", "scales")
 
     def __init__(self, weights, means, scales):
-        self.weights = np.asarray(weights, dtype=float)
-        self.means = np.asarray(means, dtype=float)
-        self.scales = np.asarray(scales, dtype=float)
-        if self.weights.ndim != 2 or not (
-            self.weights.shape == self.means.shape == self.scales.shape
-        ):
-            raise ValueError(
-                "weights, means and scales must be arrays of the same shape "
-                "(n_rows, n_components); got "
-                f"{self.weights.shape}, {self.means.shape} and {self.scales.shape}."
-            )
-        self.weights = normalized_weights(self.weights)
-        # infinite only for a component of weight 0 (an expert the gate dropped)
-        finite = (self.scales < np.inf) | (self.weights == 0)
-        if not np.all((self.scales > 0) & finite):
-            raise ValueError("scales must be positive, and finite where weighted.")
+        self.weights, self.means, self.scales = _location_scale(weights, means, scales)
 
     def mean(self):
         """Mixture mean of each row.
@@ -376,6 +371,262 @@ class PredictiveMixture(_RowMixture):
         return self.means[rows, expert] + self.scales[rows, expert] * noise
 
 
+class PredictiveStudentTMixture(_RowMixture):
+    """One Student t mixture per row: p(y | x_i) = sum_k w_ik t(y; df_ik, mu_ik, s_ik).
+
+    Returned by :meth:`MoERegressor.predict_distribution` for Student t
+    experts. ``t(y; df, mu, s)`` is the location-scale Student t density,
+    :func:`scipy.stats.t` ``(df, loc=mu, scale=s)``; a component of infinite
+    ``df`` is the Gaussian N(mu, s^2). Rows are the last axis of every result
+    and indexing selects rows, as for :class:`PredictiveMixture`.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        Gate probabilities; each row sums to one.
+    means : ndarray of shape (n_rows, n_experts)
+        The experts' centres (locations ``mu``).
+    scales : ndarray of shape (n_rows, n_experts)
+        The experts' scale parameters ``s`` (not standard deviations: a
+        component's is ``s * sqrt(df / (df - 2))`` for ``df > 2``).
+    df : float or array-like
+        Degrees of freedom, positive, ``np.inf`` for a Gaussian component:
+        a scalar, one per expert (shape (n_experts,)), one per row (shape
+        (n_rows, 1)), or of shape (n_rows, n_experts).
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        The mixing weights of each row, as floats, divided by their sum
+        where it is more than 1e-12 from one.
+    means : ndarray of shape (n_rows, n_experts)
+        The components' centres, as floats.
+    scales : ndarray of shape (n_rows, n_experts)
+        The components' scale parameters, as floats.
+    df : ndarray of shape (n_rows, n_experts)
+        The components' degrees of freedom, as floats.
+
+    See Also
+    --------
+    PredictiveMixture : The Gaussian counterpart (every ``df`` infinite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import PredictiveStudentTMixture
+    >>> dist = PredictiveStudentTMixture(
+    ...     [[0.5, 0.5], [1.0, 0.0]], [[-1.0, 1.0], [2.0, 0.0]], [[1.0, 1.0]] * 2, df=4
+    ... )
+    >>> dist
+    PredictiveStudentTMixture(n_rows=2, n_components=2)
+    >>> dist.mean(), dist.var()  # a component's variance: 4 / (4 - 2) = 2
+    (array([0., 2.]), array([3., 2.]))
+    >>> cauchy = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df=1)
+    >>> cauchy.var(), np.round(cauchy.interval(0.5), 12)  # quartiles at -1 and 1
+    (array([inf]), array([[-1.],
+           [ 1.]]))
+    >>> dist[1:].df
+    array([[4., 4.]])
+    """
+
+    _parameters = ("weights", "means", "scales", "df")
+
+    def __init__(self, weights, means, scales, df):
+        self.weights, self.means, self.scales = _location_scale(weights, means, scales)
+        array = np.asarray(df)
+        # as _rows_last: numbers only (asarray("3", dtype=float) would be 3.0)
+        numeric = array.dtype.kind in "iuf" or (
+            array.dtype.kind == "O"
+            and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+                for v in array.flat
+            )
+        )
+        if not numeric:
+            got = type(df).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
+            raise TypeError(
+                "df must be numeric array-like (a float or an array of floats); "
+                f"got {got}."
+            )
+        try:
+            self.df = np.array(np.broadcast_to(array.astype(float), self.weights.shape))
+        except ValueError:
+            raise ValueError(
+                f"df of shape {array.shape} does not broadcast against the "
+                f"weights' shape {self.weights.shape}: pass a scalar, one value "
+                "per component, or an array of shape (n_rows, n_components)."
+            ) from None
+        if not np.all(self.df > 0):
+            bad = float(self.df[~(self.df > 0)][0])
+            raise ValueError(
+                f"df must be positive (np.inf for a Gaussian component); got {bad}."
+            )
+
+    def mean(self):
+        """Mixture mean of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k mu_k`` for each row: the mean where every weighted
+            component has ``df > 1``. Where one has ``df <= 1`` the mean does not
+            exist, and this is the weighted centre (finite, so that it can serve
+            as the point prediction).
+        """
+        return _mixture_mean(self.weights, self.means)
+
+    def var(self):
+        """Mixture variance of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k (v_k + (mu_k - mean)^2)`` for each row, with ``v_k = s_k^2
+            df_k / (df_k - 2)`` (``s_k^2`` for infinite ``df_k``); ``inf`` where a
+            component of positive weight has ``df <= 2``.
+        """
+        used = self.weights > 0
+        factors = _t_variance_factors(self.df)
+        deviation = np.where(used, self.means - self.mean()[:, None], 0)
+        with np.errstate(over="ignore", invalid="ignore"):  # unused: set to 0
+            spread = np.where(used, self.scales**2 * factors + deviation**2, 0.0)
+        return np.sum(self.weights * spread, axis=1)
+
+    def std(self):
+        """Mixture standard deviation of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The square root of :meth:`var` (``inf`` where a weighted component
+            has ``df <= 2``), computed so that it stays finite where only the
+            variance overflows.
+        """
+        return self._by_rows(np.zeros(len(self)), _t_mixture_scale)
+
+    def logpdf(self, y):
+        """Log density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows (the last axis): a
+            scalar for the same value in every row, shape (n_rows,) for one value
+            per row, or shape (m, 1) for m values per row.
+
+        Returns
+        -------
+        ndarray
+            The log density, of the broadcast shape of ``y`` and (n_rows,):
+            (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
+            per row.
+        """
+        return self._by_rows(self._rows_last(y, "y"), _t_mixture_logpdf)
+
+    def pdf(self, y):
+        """Density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
+        """
+        return np.exp(self.logpdf(y))
+
+    def cdf(self, y):
+        """Cumulative distribution of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
+            and (n_rows,).
+        """
+        return self._by_rows(self._rows_last(y, "y"), _t_mixture_cdf)
+
+    def ppf(self, q):
+        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
+
+        Solved by a vectorized bracketed root finder, from a bracket between
+        the smallest and the largest of the components' quantiles.
+
+        Parameters
+        ----------
+        q : float or array-like
+            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
+            broadcast against the rows as ``y`` in :meth:`logpdf`: a scalar, one
+            per row, or shape (m, 1) for m quantiles per row.
+
+        Returns
+        -------
+        ndarray
+            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
+            for ``q = 0`` and ``inf`` for ``q = 1``, and where a heavy tail puts
+            the quantile beyond the largest float (df 0.5 at q = 1e-160).
+        """
+        return self._at_probabilities(q, _mixture_ppf)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` values from each row's mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of values drawn per row, at least 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; pass an int for reproducible samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_rows)
+            Column ``i`` holds the draws from row ``i``'s mixture.
+        """
+        rng, rows, expert = self._draw_components(n_samples, random_state)
+        noise = rng.standard_normal(expert.shape)
+        df = self.df[rows, expert]
+        student = np.isfinite(df)
+        if np.any(student):
+            # t = N / sqrt(chi2_df / df), chi2_df = 2 Gamma(df / 2), as NumPy's
+            # standard_t draws it (which gives NaN for df inf); the normal draws
+            # come first, so that a mixture of infinite df draws as the Gaussian
+            half = np.where(student, df, 2.0) / 2
+            gamma = rng.standard_gamma(half)
+            with np.errstate(divide="ignore"):  # a gamma draw below 1e-308: inf
+                noise = np.where(student, noise * np.sqrt(half / gamma), noise)
+        return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def _location_scale(weights, means, scales):
+    """The weights, centres and scales of a location-scale mixture as floats,
+    checked to be of one shape (n_rows, n_components), the weights normalized
+    (:func:`normalized_weights`), the scales positive."""
+    weights = np.asarray(weights, dtype=float)
+    means = np.asarray(means, dtype=float)
+    scales = np.asarray(scales, dtype=float)
+    if weights.ndim != 2 or not (weights.shape == means.shape == scales.shape):
+        raise ValueError(
+            "weights, means and scales must be arrays of the same shape "
+            "(n_rows, n_components); got "
+            f"{weights.shape}, {means.shape} and {scales.shape}."
+        )
+    weights = normalized_weights(weights)
+    # infinite only for a component of weight 0 (an expert the gate dropped)
+    finite = (scales < np.inf) | (weights == 0)
+    if not np.all((scales > 0) & finite):
+        raise ValueError("scales must be positive, and finite where weighted.")
+    return weights, means, scales
+
+
 def normalized_weights(weights):
     """Mixing weights (n_rows, n_components), checked to be non-negative and to
     sum to one per row within 1e-6, and divided by their sum where it is more
@@ -440,32 +691,188 @@ def _mixture_cdf(y, weights, means, scales):
     return np.sum(weights * special.ndtr(z), axis=-1)
 
 
-def _mixture_ppf(q, weights, means, scales):
-    """Quantiles ``q`` (broadcast, rows last) of the mixtures of these rows."""
+def _t_cdf(df, z):
+    """Standard Student t distribution functions at ``z`` (broadcast with
+    ``df``): the standard normal's where ``df`` is inf (scipy 1.17's stdtr gives
+    it too, but an infinite df is not documented for it; NumPy's standard_t
+    gives NaN), and from the tail's series past ``T_FAR``."""
+    gaussian = np.isinf(df)
+    nu, z = np.broadcast_arrays(np.where(gaussian, 1.0, df), z)
+    out = np.array(special.stdtr(nu, z))
+    far = np.abs(z) > T_FAR * np.sqrt(nu)
+    if np.any(far):
+        lower = _t_lower_far(nu[far], z[far])
+        out[far] = np.where(z[far] < 0, lower, 1.0 - lower)
+    # stdtr(1, z) is off by up to 2.3e-9 near 0 (0.5 at z = -3e-10, not 0.5 -
+    # 9.8e-11); other df by 2e-16: the Cauchy's own, exact in both tails
+    cauchy = nu == 1
+    if np.any(cauchy):
+        out[cauchy] = np.arctan2(1.0, -z[cauchy]) / np.pi
+    if np.any(gaussian):
+        out = np.where(gaussian, special.ndtr(z), out)
+    return out
+
+
+def _t_lower_far(df, z):
+    """P(T <= -|z|) for T standard Student t, |z| > T_FAR sqrt(df): half the
+    incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its series
+    x^a / B(a, 1/2) (1 / a + x / (2 (a + 1)) + 3 x^2 / (8 (a + 2)) + ...),
+    in logarithms, so that no z^2 overflows (z = 1e200, df = 1: 3.2e-201)."""
+    a = 0.5 * df
+    with np.errstate(divide="ignore"):  # z = +-inf: a tail of 0
+        log_r = 0.5 * np.log(df) - np.log(np.abs(z))  # r^2 = df / z^2 < 1e-5
+    r2 = np.exp(2 * log_r)
+    log_x = 2 * log_r - np.log1p(r2)
+    x = r2 / (1 + r2)
+    series = 1 / a + x / (2 * (a + 1)) + 3 * x * x / (8 * (a + 2))
+    return 0.5 * np.exp(a * log_x - special.betaln(a, 0.5) + np.log(series))
+
+
+def _t_ppf(df, q):
+    """Standard Student t quantiles ``q`` (broadcast with ``df``, ``np.inf`` for
+    the standard normal's), within 1e-12 or so of themselves."""
+    # the upper tail by symmetry, from 1 - q (exact for q >= 0.5)
+    upper = q > 0.5
+    tail = np.where(upper, 1.0 - q, q)
+    gaussian = np.isinf(df)
+    nu = np.where(gaussian, 1.0, df)
+    with np.errstate(divide="ignore", over="ignore"):  # tail 0: -inf
+        z = special.stdtrit(nu, tail)
+        # stdtrit fails far out: -4.7e153 for df 0.5 at every q below 1e-78, +inf
+        # for df 2.5 at 1e-300 (the quantile is -1.6e120), and +inf at q = 0;
+        # there the series' first term, x^a / (2 a B(a, 1/2)) = q with
+        # x = df / z^2, off by about x of itself, 1e-12 from |z| = 1e6 sqrt(df)
+        a = 0.5 * nu
+        log_x = (np.log(2 * tail) + np.log(a) + special.betaln(a, 0.5)) / a
+        far = -np.sqrt(nu) * np.exp(-0.5 * log_x)
+    z = np.where(np.abs(far) > 1e6 * np.sqrt(nu), far, z)
+    if np.any(gaussian):
+        with np.errstate(divide="ignore"):
+            z = np.where(gaussian, special.ndtri(tail), z)
+    return np.where(upper, -z, z)
+
+
+def _t_log_norm(df):
+    """log Gamma((df + 1) / 2) - log Gamma(df / 2) - log(pi df) / 2, the log of
+    the standard t density at 0."""
+    half = df / 2
+    exact = (
+        special.gammaln(half + 0.5) - special.gammaln(half) - 0.5 * np.log(np.pi * df)
+    )
+    # from df = 100 the asymptotic series of the gammas' ratio (its next term is
+    # 2e-18): their difference kept only 4e-10 at df = 1e6 (gammaln of 5e5 is
+    # 6e6) and nothing at 1e15, where this reaches -log(2 pi) / 2
+    y = 1 / np.maximum(half, 50.0)
+    y2 = y * y
+    series = -0.5 * np.log(2 * np.pi) + y * (
+        -1 / 8 + y2 * (1 / 192 + y2 * (-1 / 640 + y2 * 17 / 14336))
+    )
+    return np.where(df >= 100, series, exact)
+
+
+def _t_variance_factors(df):
+    """A t component's variance per squared scale, df / (df - 2): 1 where df is
+    inf, inf where df <= 2."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # df 2 or inf: set below
+        return np.where(np.isinf(df), 1.0, np.where(df > 2, df / (df - 2), np.inf))
+
+
+def _t_mixture_scale(_, weights, means, scales, df):
+    """Standard deviations of the Student t mixtures of these rows: the Gaussian
+    ones' (:func:`_mixture_scale`) of the components' standard deviations."""
+    used = weights > 0
+    with np.errstate(over="ignore"):  # beyond 1.8e308: a std of inf
+        effective = scales * np.sqrt(_t_variance_factors(df))
+    infinite = used & np.isinf(effective)
+    std = _mixture_scale(_, weights, means, np.where(infinite, 1.0, effective))
+    return np.where(np.any(infinite, axis=-1), np.inf, std)
+
+
+def _t_mixture_logpdf(y, weights, means, scales, df):
+    """Log densities at ``y`` (broadcast, rows last) of these rows' Student t
+    mixtures."""
+    gaussian = np.isinf(df)
+    nu = np.where(gaussian, 1.0, df)
+    with np.errstate(over="ignore"):  # z or z**2 inf: a density of 0
+        z = (y[..., None] - means) / scales
+        z2 = z**2
+        u = np.abs(z) / np.sqrt(nu)
+    # log(1 + u^2) as 2 log u past u = 1e150 (to 1e-300), where u^2 overflows:
+    # a Cauchy at z = 1e200 has a log density of -922, not -inf
+    far = u > 1e150
+    with np.errstate(over="ignore", divide="ignore"):
+        log1p_u2 = np.where(far, 2 * np.log(u), np.log1p(u * u))
+        log_weights = np.log(weights)  # a gate weight that underflowed to 0
+    kernel = np.where(gaussian, -0.5 * z2, -0.5 * (nu + 1) * log1p_u2)
+    log_norm = np.where(gaussian, -0.5 * np.log(2 * np.pi), _t_log_norm(nu))
+    # in the Gaussian's order: the same floats as PredictiveMixture's where df is inf
+    log_components = log_weights + kernel - np.log(scales) + log_norm
+    return special.logsumexp(log_components, axis=-1)
+
+
+def _t_mixture_cdf(y, weights, means, scales, df):
+    """Distribution functions at ``y`` (broadcast, rows last) of these rows'
+    Student t mixtures."""
+    with np.errstate(over="ignore"):  # z inf: 0 or 1
+        z = (y[..., None] - means) / scales
+    return np.sum(weights * _t_cdf(df, z), axis=-1)
+
+
+def _mixture_ppf(q, weights, means, scales, df=None):
+    """Quantiles ``q`` (broadcast, rows last) of the mixtures of these rows: of
+    Gaussian components, or of Student t ones with degrees of freedom ``df``."""
     # components of weight 0 neither bound the quantile nor set its units (an
     # unused one with an infinite mean or scale made them infinite or NaN)
     used = weights > 0
     with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
-        component_q = means + scales * special.ndtri(q[..., None])
+        if df is None:
+            component_q = means + scales * special.ndtri(q[..., None])
+            component_low = component_high = component_q
+        else:
+            # a t quantile far out is good to 1e-13 or so of itself (its leading
+            # term), more than the margin below: widened by 1e-9 of it, and the
+            # bracket checked before the root is solved
+            z = _t_ppf(df, q[..., None])
+            component_low = means + scales * np.where(z < 0, z * (1 + 1e-9), z)
+            component_high = means + scales * np.where(z > 0, z * (1 + 1e-9), z)
     # widened a little, so that rounding cannot erase the sign change at an end
     # (it does when the extreme quantile belongs to a component of ~0 weight),
     # and by two floats more: 1e-3 of a scale below the spacing of the means
     # (1e16 with scale 0.1) rounds away
     margin = 1e-3 * np.where(used, scales, 0.0).max(axis=-1)
     with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
-        lowest = np.where(used, component_q, np.inf).min(axis=-1)
-        highest = np.where(used, component_q, -np.inf).max(axis=-1)
+        lowest = np.where(used, component_low, np.inf).min(axis=-1)
+        highest = np.where(used, component_high, -np.inf).max(axis=-1)
         low = _next(_next(lowest - margin, -np.inf), -np.inf)
         high = _next(_next(highest + margin, np.inf), np.inf)
+        if df is not None:
+            # a heavy tail's quantile overflows where the mixture's need not (a
+            # component of df 0.5 and weight 0.1 at q = 1e-155: -2.5e309, the
+            # mixture's -2.5e307): ends within the floats, but for q = 0 or 1
+            inner = (q > 0) & (q < 1)
+            low = np.where(inner, np.clip(low, -FLOAT_MAX, FLOAT_MAX), low)
+            high = np.where(inner, np.clip(high, -FLOAT_MAX, FLOAT_MAX), high)
         done = ~np.isfinite(low) | ~np.isfinite(high)
     q_full = np.broadcast_to(q, low.shape)
     out = np.where(done, low, 0.0)
     if np.any(~done):
         rows = np.nonzero(~done)
-        weights, means, scales = (
-            np.broadcast_to(a, low.shape + a.shape[-1:])[rows]
-            for a in (weights, means, scales)
-        )
+        parameters = (weights, means, scales) + (() if df is None else (df,))
+        gathered = [
+            np.broadcast_to(a, low.shape + a.shape[-1:])[rows] for a in parameters
+        ]
+        weights, means, scales = gathered[:3]
+        if df is None:
+
+            def component_cdf(z, index):
+                return special.ndtr(z)
+
+        else:
+            df = gathered[3]
+
+            def component_cdf(z, index):
+                return _t_cdf(df[index], z)
+
         target = q_full[rows]
         # upper quantiles through the survival function: a cdf near 1 keeps
         # only an absolute 1e-16 of the tail (3e-5 of a scale off at 1 - 1e-12)
@@ -479,11 +886,14 @@ def _mixture_ppf(q, weights, means, scales):
             with np.errstate(over="ignore"):  # beyond 1.8e308 scales: z = +-inf
                 offset = origin[:, None] - means[index] + t[:, None] * unit[:, None]
                 z = sign[index, None] * offset / scales[index]
-            mass = np.sum(weights[index] * special.ndtr(z), axis=-1)
+            mass = np.sum(weights[index] * component_cdf(z, index), axis=-1)
             return sign[index] * (mass - tail[index])
 
         index = np.arange(target.shape[0])
         low, high = low[rows], high[rows]
+        if df is not None:
+            largest = np.where(weights > 0, scales, 0.0).max(axis=-1)
+            low, high, beyond = _widened(excess, low, high, largest)
         # solved for t = y / unit, in units of a power of two (exact) near each
         # row's largest scale: the root finder's absolute tolerance, 4 * 2.2e-308,
         # stopped it 1e-8 scale off the root for scales of 1e-300; and in units
@@ -495,8 +905,77 @@ def _mixture_ppf(q, weights, means, scales):
         origin = np.zeros(index.shape)
         res = find_root(excess, (low / unit, high / unit), args=(index, origin, unit))
         live = np.where(weights > 0, scales, np.inf)
-        out[rows] = _nearest_float(res, excess, index, origin, unit, live)
+        x = _nearest_float(res, excess, index, origin, unit, live)
+        if df is not None:
+            x = _nearest_neighbour(excess, x, index)
+            x = np.where(beyond == 0, x, np.copysign(np.inf, beyond))
+        out[rows] = x
     return out
+
+
+def _widened(excess, low, high, step):
+    """Ends ``low`` and ``high`` (one per element of ``excess``) moved out, by
+    doubling widths of at least ``step``, until ``excess`` is at most 0 at
+    ``low`` and at least 0 at ``high``, within the largest floats.
+
+    Returns the ends and ``beyond``: -1 where the root lies below the lowest
+    float, 1 where above the highest, 0 where the ends bracket it.
+    """
+    low, high = low.copy(), high.copy()
+    beyond = np.zeros(low.shape)
+    for end, direction in ((low, -1.0), (high, 1.0)):
+        other = high if direction < 0 else low
+
+        def wrong(rows, end=end, direction=direction):
+            value = excess(np.zeros(rows.size), rows, end[rows], np.ones(rows.size))
+            return direction * value < 0
+
+        rows = np.arange(low.size)
+        rows = rows[wrong(rows)]
+        for _ in range(T_MAX_WIDENINGS):
+            if rows.size == 0:
+                break
+            with np.errstate(over="ignore"):  # beyond the floats: clipped
+                width = np.maximum(2 * np.abs(high[rows] - low[rows]), step[rows])
+                moved = end[rows] + direction * width
+            # the root is past this end, which becomes the other one
+            other[rows] = end[rows]
+            end[rows] = np.clip(moved, -FLOAT_MAX, FLOAT_MAX)
+            rows = rows[wrong(rows)]
+            stuck = np.abs(end[rows]) == FLOAT_MAX
+            beyond[rows[stuck]] = direction
+            rows = rows[~stuck]
+    return low, high, beyond
+
+
+def _nearest_neighbour(excess, x, index, reach=4):
+    """Of ``x`` and the ``reach`` floats either side, the one of smallest
+    ``|excess|``, where ``x`` is finite.
+
+    The root finder stops within 4 float spacings of the root (its relative
+    tolerance): the quantile 0.3 of Cauchy components at -1e6 and 1e6 was two
+    floats above the nearest, its cdf 1.1e-10 of q off (6e-12 at the nearest).
+    A tolerance of one spacing took 50 times longer, the root finder bisecting
+    the rounding of the cdf to its last iteration.
+    """
+    finite = np.isfinite(x)
+    # x first, then outwards: ties keep the nearest to it (x = 0 stays 0, not -2e-323)
+    k = np.arange(2 * reach + 1)
+    steps = (k + 1) // 2 * np.where(k % 2, -1.0, 1.0)  # 0, -1, 1, -2, ...
+    candidates = (
+        np.where(finite, x, 0.0)[:, None]
+        + steps * np.spacing(np.where(finite, x, 1.0))[:, None]
+    )
+    n_candidates = candidates.shape[1]
+    values = excess(
+        np.zeros(candidates.size),
+        np.repeat(index, n_candidates),
+        candidates.ravel(),
+        np.ones(candidates.size),
+    ).reshape(candidates.shape)
+    best = np.argmin(np.where(np.isnan(values), np.inf, np.abs(values)), axis=1)
+    nearest = candidates[np.arange(x.size), best]
+    return np.where(finite, nearest, x)
 
 
 def _power_of_two(x):

@@ -1,0 +1,327 @@
+"""PredictiveStudentTMixture against scipy.stats.t, term by term."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from skmoe import PredictiveMixture, PredictiveStudentTMixture
+
+DFS = [1.0, 2.5, 4.0, 30.0]
+
+
+def _rows(df):
+    """Three one-component rows of different centres and scales."""
+    means = np.array([[0.0], [-3.0], [250.0]])
+    scales = np.array([[1.0], [0.25], [40.0]])
+    return PredictiveStudentTMixture(np.ones((3, 1)), means, scales, df), means, scales
+
+
+def _frozen(df, loc, scale):
+    """scipy.stats.t, or for df 1 scipy.stats.cauchy: scipy.special.stdtr(1, z)
+    is off by up to 2.3e-9 near z = 0 (0.5 at z = -3e-10)."""
+    if np.all(df == 1):
+        return stats.cauchy(loc=loc, scale=scale)
+    return stats.t(df, loc=loc, scale=scale)
+
+
+def _scipy_mixture(dist):
+    """Each row's components as frozen scipy.stats distributions."""
+    return [
+        [(w, _frozen(df, mu, s)) for w, mu, s, df in zip(*row, strict=True) if w > 0]
+        for row in zip(dist.weights, dist.means, dist.scales, dist.df, strict=True)
+    ]
+
+
+def _scipy_cdf(dist, y):
+    return np.array([sum(w * c.cdf(y) for w, c in row) for row in _scipy_mixture(dist)])
+
+
+def _scipy_pdf(dist, y):
+    return np.array([sum(w * c.pdf(y) for w, c in row) for row in _scipy_mixture(dist)])
+
+
+@pytest.mark.parametrize("df", DFS)
+def test_one_component_is_scipys_t(df):
+    dist, means, scales = _rows(df)
+    frozen = _frozen(df, means[:, 0], scales[:, 0])
+    y = np.array([[-5.0], [0.3], [260.0], [1e4]])
+    np.testing.assert_allclose(dist.logpdf(y), frozen.logpdf(y), rtol=1e-12)
+    np.testing.assert_allclose(dist.pdf(y), frozen.pdf(y), rtol=1e-12)
+    np.testing.assert_allclose(dist.cdf(y), frozen.cdf(y), rtol=1e-12, atol=1e-300)
+    q = np.array([[1e-12], [0.01], [0.3], [0.5], [0.9], [1 - 1e-12]])
+    np.testing.assert_allclose(dist.ppf(q), frozen.ppf(q), rtol=1e-10)
+    np.testing.assert_allclose(dist.median(), frozen.median(), rtol=1e-12)
+    for ours, theirs in zip(dist.interval(0.9), frozen.interval(0.9), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+    # the mean as scipy's where it exists; the centre (not NaN) where it does not
+    np.testing.assert_allclose(dist.mean(), means[:, 0], rtol=0)
+    if df > 1:
+        np.testing.assert_allclose(dist.mean(), frozen.mean(), rtol=1e-12)
+    # inf where scipy's is inf (1 < df <= 2) or NaN (df <= 1)
+    variance = stats.t(df, scale=scales[:, 0]).var() if df > 2 else np.inf
+    np.testing.assert_allclose(dist.var(), variance, rtol=1e-12)
+    np.testing.assert_allclose(dist.std(), np.sqrt(variance), rtol=1e-12)
+
+
+def test_rows_with_their_own_df():
+    dist = PredictiveStudentTMixture(
+        np.ones((4, 1)),
+        [[0.0], [1.0], [2.0], [3.0]],
+        np.ones((4, 1)),
+        [[1], [3], [7], [np.inf]],
+    )
+    np.testing.assert_array_equal(dist.df[:, 0], [1, 3, 7, np.inf])
+    np.testing.assert_allclose(dist.var(), [np.inf, 3.0, 1.4, 1.0], rtol=1e-14)
+    ppf = stats.t.ppf(0.2, [1, 3, 7, 1e300], loc=[0, 1, 2, 3])
+    np.testing.assert_allclose(dist.ppf(0.2), ppf, rtol=1e-12)
+
+
+@pytest.fixture
+def mixture():
+    """Two and three components; weights with a zero; heavy and light tails."""
+    weights = [[0.3, 0.7, 0.0], [0.2, 0.5, 0.3], [1 / 3, 1 / 3, 1 / 3]]
+    means = [[-2.0, 1.0, 50.0], [0.0, 3.0, -4.0], [-1e3, 0.0, 1e3]]
+    scales = [[1.0, 0.5, 2.0], [2.0, 0.1, 1.0], [10.0, 1.0, 5.0]]
+    df = [[1.0, 4.0, 2.5], [30.0, 2.5, 1.0], [1.5, np.inf, 4.0]]
+    return PredictiveStudentTMixture(weights, means, scales, df)
+
+
+def test_mixture_density_and_cdf_are_the_weighted_sums(mixture):
+    y = np.array([-1e4, -3.0, -0.5, 0.0, 0.7, 2.0, 80.0, 1e5])
+    np.testing.assert_allclose(
+        mixture.pdf(y[:, None]),
+        np.array([_scipy_pdf(mixture, v) for v in y]),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        mixture.logpdf(y[:, None]),
+        np.log([_scipy_pdf(mixture, v) for v in y]),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        mixture.cdf(y[:, None]),
+        np.array([_scipy_cdf(mixture, v) for v in y]),
+        rtol=1e-12,
+    )
+    # one value per row, and a scalar
+    np.testing.assert_allclose(
+        mixture.cdf(y[:3]),
+        [_scipy_cdf(mixture, v)[i] for i, v in enumerate(y[:3])],
+        rtol=1e-12,
+    )
+    assert mixture.cdf(0.5).shape == (3,)
+
+
+@pytest.mark.parametrize("q", [1e-12, 1e-6, 0.05, 0.3, 0.5, 0.77, 0.99, 1 - 1e-12])
+def test_ppf_is_the_root_of_the_cdf(mixture, q):
+    y = mixture.ppf(q)
+    if q < 0.5:
+        np.testing.assert_allclose(
+            _scipy_cdf(mixture, y)[[0, 1, 2], [0, 1, 2]], q, rtol=1e-10
+        )
+    else:  # the upper tail's digits are in the survival function
+        sf = [
+            sum(w * c.sf(y[i]) for w, c in row)
+            for i, row in enumerate(_scipy_mixture(mixture))
+        ]
+        np.testing.assert_allclose(sf, 1 - q, rtol=1e-10)
+
+
+@pytest.mark.parametrize("q", [1e-12, 0.1, 0.3, 0.5, 0.7, 1 - 1e-12])
+def test_ppf_of_cauchy_components_far_apart(q):
+    dist = PredictiveStudentTMixture(
+        [[0.5, 0.5], [0.5, 0.5]],
+        [[-1e6, 1e6], [0.0, 0.0]],
+        [[1.0, 1.0], [1.0, 1e10]],
+        1.0,
+    )
+    y = dist.ppf(q)
+    cauchy = [
+        (stats.cauchy(-1e6, 1), stats.cauchy(1e6, 1)),
+        (stats.cauchy(0, 1), stats.cauchy(0, 1e10)),
+    ]
+    if q <= 0.5:
+        got = [0.5 * (a.cdf(v) + b.cdf(v)) for (a, b), v in zip(cauchy, y, strict=True)]
+        np.testing.assert_allclose(got, q, rtol=1e-10)
+    else:
+        got = [0.5 * (a.sf(v) + b.sf(v)) for (a, b), v in zip(cauchy, y, strict=True)]
+        np.testing.assert_allclose(got, 1 - q, rtol=1e-10)
+
+
+def test_ppf_ends_and_nan(mixture):
+    out = mixture.ppf(np.array([[0.0], [1.0], [np.nan]]))
+    assert np.all(out[0] == -np.inf) and np.all(out[1] == np.inf)
+    assert np.all(np.isnan(out[2]))
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+        mixture.ppf(1.5)
+
+
+def _log_far_tail(df, y):
+    """log P(T <= y) for y far below 0, where scipy's t.cdf squares y to inf:
+    the tail's leading term, exact to df / y^2 of itself, 0.5 x^a / (a B(a, 1/2))
+    with a = df / 2, x = df / y^2."""
+    a = df / 2
+    log_beta = math.lgamma(a) + math.lgamma(0.5) - math.lgamma(a + 0.5)
+    log_x = math.log(df) - 2 * math.log(-y)
+    return math.log(0.5) + a * log_x - math.log(a) - log_beta
+
+
+def test_ppf_of_a_quantile_past_a_components_floats():
+    # the df 0.5 component's quantile 1e-155 overflows (-2.5e309); at weight
+    # 0.1 the mixture's is -1e307, 0.1 of it reaching 1e-155 there
+    dist = PredictiveStudentTMixture(
+        [[0.9, 0.1]], [[0.0, 0.0]], [[1.0, 1.0]], [[30.0, 0.5]]
+    )
+    y = dist.ppf(1e-155)
+    assert np.isfinite(y[0]) and y[0] < -1e306
+    tail = 0.1 * math.exp(_log_far_tail(0.5, y[0]))
+    np.testing.assert_allclose(tail, 1e-155, rtol=1e-10)
+    # a quantile past the floats is -inf (scipy's stdtrit says -4.7e153)
+    assert dist.ppf(1e-200)[0] == -np.inf
+    # far tails of a single component, where scipy.special.stdtrit fails
+    # (+inf for df 2.5 at 1e-300, -4.7e153 for df 0.5 below 1e-78)
+    for df, q, log_cdf in [
+        (2.5, 1e-300, lambda y: stats.t.logcdf(y, 2.5)),
+        (1.0, 1e-300, stats.cauchy.logcdf),
+        (0.5, 1e-100, lambda y: _log_far_tail(0.5, y)),
+    ]:
+        y = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df).ppf(q)[0]
+        assert np.isfinite(y)
+        np.testing.assert_allclose(log_cdf(y), np.log(q), rtol=1e-12)
+
+
+def test_logpdf_far_in_a_heavy_tail():
+    # a Cauchy at 1e200 scales: -log(pi) - 2 log(1e200), where z**2 overflows
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], 1.0)
+    np.testing.assert_allclose(
+        dist.logpdf(1e200), -np.log(np.pi) - 400 * np.log(10), rtol=1e-14
+    )
+    np.testing.assert_allclose(dist.cdf(-1e200), 1 / (np.pi * 1e200), rtol=1e-12)
+    np.testing.assert_allclose(dist.cdf(-1e300), 1 / (np.pi * 1e300), rtol=1e-12)
+    # large df: the Gaussian's constant, not gammaln's cancellation (4e-10 at 1e6)
+    for df in [1e6, 1e15, 1e300]:
+        t = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df)
+        expected = -0.5 * np.log(2 * np.pi) - 1 / (4 * df)
+        np.testing.assert_allclose(t.logpdf(0.0), expected, rtol=1e-15)
+
+
+def test_infinite_df_is_the_gaussian_mixture():
+    rng = np.random.RandomState(0)
+    weights = rng.dirichlet([1.0, 2.0, 3.0], size=6)
+    means = rng.normal(0, 3, size=(6, 3))
+    scales = rng.uniform(0.2, 2.0, size=(6, 3))
+    t = PredictiveStudentTMixture(weights, means, scales, np.inf)
+    gaussian = PredictiveMixture(weights, means, scales)
+    y = np.linspace(-6, 6, 9)[:, None]
+    q = np.array([[1e-12], [0.2], [0.5], [0.9], [1 - 1e-12]])
+    for method, arg in [("logpdf", y), ("cdf", y), ("ppf", q), ("median", None)]:
+        args = () if arg is None else (arg,)
+        np.testing.assert_allclose(
+            getattr(t, method)(*args), getattr(gaussian, method)(*args), rtol=1e-13
+        )
+    np.testing.assert_array_equal(t.mean(), gaussian.mean())
+    np.testing.assert_array_equal(t.var(), gaussian.var())
+    np.testing.assert_array_equal(t.std(), gaussian.std())
+    # the same draws: normal ones first, and no gamma draws for infinite df
+    np.testing.assert_array_equal(
+        t.sample(5, random_state=3), gaussian.sample(5, random_state=3)
+    )
+
+
+def test_variance_infinite_for_df_at_most_two_but_finite_std_where_it_overflows():
+    dist = PredictiveStudentTMixture(
+        [[0.5, 0.5], [0.5, 0.5], [1.0, 0.0], [0.5, 0.5]],
+        [[0.0, 1.0]] * 4,
+        [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1e200, 1e200]],
+        [[2.0, 30.0], [1.0, 30.0], [30.0, 1.5], [4.0, 4.0]],
+    )
+    np.testing.assert_array_equal(dist.var()[:2], np.inf)
+    np.testing.assert_array_equal(dist.std()[:2], np.inf)
+    # a component of weight 0 with df 1.5 adds nothing
+    np.testing.assert_allclose(dist.var()[2], 30 / 28, rtol=1e-14)
+    # variance 2e400 overflows; the std, sqrt(2) 1e200, does not
+    assert dist.var()[3] == np.inf
+    np.testing.assert_allclose(dist.std()[3], np.sqrt(2) * 1e200, rtol=1e-14)
+
+
+def test_sample_follows_the_mixture():
+    dist = PredictiveStudentTMixture(
+        [[0.3, 0.7], [0.6, 0.4]],
+        [[-2.0, 1.0], [0.0, 5.0]],
+        [[1.0, 0.5], [2.0, 1.0]],
+        [[1.0, 4.0], [2.5, np.inf]],
+    )
+    draws = dist.sample(20000, random_state=0)
+    assert draws.shape == (20000, 2)
+    for row in range(2):
+        result = stats.kstest(
+            draws[:, row], lambda v, row=row: dist[row].cdf(v[:, None])[:, 0]
+        )
+        assert result.pvalue > 1e-3
+    np.testing.assert_array_equal(draws, dist.sample(20000, random_state=0))
+    assert not np.array_equal(draws[:10], dist.sample(10, random_state=1))
+    with pytest.raises(ValueError, match="n_samples"):
+        dist.sample(0)
+
+
+def test_indexing_keeps_df(mixture):
+    selected = mixture[[2, 0]]
+    assert isinstance(selected, PredictiveStudentTMixture)
+    np.testing.assert_array_equal(selected.df, mixture.df[[2, 0]])
+    np.testing.assert_array_equal(mixture[1].df, mixture.df[1:2])
+    np.testing.assert_array_equal(mixture[1:].df, mixture.df[1:])
+    np.testing.assert_array_equal(mixture[[True, False, True]].df, mixture.df[[0, 2]])
+    np.testing.assert_allclose(selected.ppf(0.3), mixture.ppf(0.3)[[2, 0]], rtol=1e-14)
+    assert repr(selected) == "PredictiveStudentTMixture(n_rows=2, n_components=3)"
+
+
+def test_df_broadcasts():
+    weights, means, scales = np.full((2, 3), 1 / 3), np.zeros((2, 3)), np.ones((2, 3))
+    per_component = PredictiveStudentTMixture(weights, means, scales, [1, 2, np.inf])
+    np.testing.assert_array_equal(per_component.df, [[1, 2, np.inf]] * 2)
+    per_row = PredictiveStudentTMixture(weights, means, scales, [[3], [5]])
+    np.testing.assert_array_equal(per_row.df, [[3] * 3, [5] * 3])
+    assert PredictiveStudentTMixture(weights, means, scales, 7).df.dtype == float
+
+
+@pytest.mark.parametrize(
+    "df, error, match",
+    [
+        (0.0, ValueError, "df must be positive.*got 0.0"),
+        (-1, ValueError, "df must be positive.*got -1.0"),
+        (np.nan, ValueError, "df must be positive.*got nan"),
+        ([[1.0, np.nan]], ValueError, "df must be positive"),
+        ([1.0, 2.0, 3.0], ValueError, r"df of shape \(3,\) does not broadcast"),
+        (np.ones((3, 2)), ValueError, r"against the weights' shape \(2, 2\)"),
+        ("3", TypeError, "df must be numeric"),
+        (None, TypeError, "df must be numeric.*got NoneType"),
+        ([True, False], TypeError, "df must be numeric"),
+    ],
+)
+def test_bad_df(df, error, match):
+    with pytest.raises(error, match=match):
+        PredictiveStudentTMixture(
+            np.full((2, 2), 0.5), np.zeros((2, 2)), np.ones((2, 2)), df
+        )
+
+
+def test_bad_weights_and_scales():
+    with pytest.raises(ValueError, match="same shape"):
+        PredictiveStudentTMixture([[1.0]], [[0.0, 1.0]], [[1.0]], 3)
+    with pytest.raises(ValueError, match="scales must be positive"):
+        PredictiveStudentTMixture([[1.0]], [[0.0]], [[0.0]], 3)
+    with pytest.raises(ValueError, match="sum to one"):
+        PredictiveStudentTMixture([[0.5]], [[0.0]], [[1.0]], 3)
+
+
+def test_chunks_give_the_same_numbers(monkeypatch, mixture):
+    from skmoe import _distribution
+
+    q = np.array([[0.1], [0.6]])
+    whole = mixture.ppf(q), mixture.logpdf(0.4), mixture.cdf(0.4), mixture.std()
+    monkeypatch.setattr(_distribution, "PPF_ROWS", 2)
+    chunked = mixture.ppf(q), mixture.logpdf(0.4), mixture.cdf(0.4), mixture.std()
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
