@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from numbers import Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, is_classifier
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -23,12 +25,12 @@ from ._base import (
     _target_column,
     _warn_user,
 )
-from ._distribution import PredictiveMixture
+from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
 from ._math import mixture_std
 from ._sgd import SGDState
 from ._sparse import selected_linear
-from .experts import GaussianLinearExperts
+from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
 
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
@@ -93,6 +95,27 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         (from ``"per_expert"``, starting at the usage-weighted mean variance);
         ``partial_fit`` continues the fitted model's.
 
+    noise : {"gaussian", "student_t"}, default="gaussian"
+        The experts' noise. ``"student_t"``: Student-t noise of ``df`` degrees
+        of freedom around each expert's line, whose heavy tails keep a few
+        outlying targets from pulling the lines (or claiming an expert of
+        their own): robust mixture regression. ``expert_variance_`` then
+        holds the squared scales s2_k. EM weighs each sample, beside its
+        responsibility, by ``(df + 1) / (df + d2)``, with d2 its squared
+        distance from the expert's line in scales; see
+        :ref:`student-t-experts`. Linear experts only (no
+        ``expert_estimator``), and no online EM.
+
+    df : float, default=4.0
+        Degrees of freedom of ``noise="student_t"`` (ignored for Gaussian
+        noise): positive, 1 for Cauchy noise, nearly Gaussian from about 30.
+        It is fixed during the fit; compare fits at a few values by their
+        log-likelihoods (``log_likelihood_``, or ``bic``) to choose it. With
+        ``df <= 2`` the noise variance is infinite, and so are the standard
+        deviations of ``predict(return_std=True)``; with ``df <= 1`` the
+        noise has no mean, and ``predict`` gives the gate-weighted centres of
+        the experts.
+
     alpha : float, default=1e-6
         {{alpha_meaning}} The tiny default mostly guards the solves: regimes
         with hard boundaries need a sharp gate, and larger penalties blur it
@@ -122,7 +145,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     expert_variance_ : ndarray of shape (n_experts_,)
         Noise variance s2_k of each expert (the MLE when ``alpha=0``, floored at
         1e-10 times the variance of y); K equal values with
-        ``variance_type="tied"``.
+        ``variance_type="tied"``. With ``noise="student_t"``, the squared
+        scale of each expert's noise, whose variance is
+        ``s2_k df / (df - 2)`` for ``df > 2``.
 
     {{shared_attributes}}
 
@@ -163,6 +188,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         expert_estimator=None,
         shared_features=None,
         variance_type="per_expert",
+        noise="gaussian",
+        df=4.0,
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -212,6 +239,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.expert_estimator = expert_estimator
         self.shared_features = shared_features
         self.variance_type = variance_type
+        self.noise = noise
+        self.df = df
 
     _continuous_target = True
 
@@ -220,6 +249,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         "expert_estimator": [HasMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
         "variance_type": [StrOptions({"per_expert", "tied"})],
+        "noise": [StrOptions({"gaussian", "student_t"})],
+        "df": [Interval(Real, 0, None, closed="neither")],
     }
 
     def _encode_target(self, y, X, *, fitting):
@@ -247,7 +278,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _online_em(self):
         # linear-Gaussian experts (their sums of x x', x y and y^2) under a
         # gate whose M-step takes sums too
-        return not self._estimator_experts() and _online_gate(self)
+        # (Student-t experts' M-step weighs the samples by their distances
+        # from the current lines, which running sums cannot hold)
+        return (
+            not self._estimator_experts()
+            and self.noise == "gaussian"
+            and _online_gate(self)
+        )
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
@@ -261,6 +298,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         floor = _variance_floor(*self._target_moments)
         tied = self.variance_type == "tied"
         if self._estimator_experts():
+            if self.noise != "gaussian":
+                raise ValueError(
+                    f"noise={self.noise!r} needs linear experts; with "
+                    "expert_estimator the experts' noise is Gaussian around "
+                    "the estimator's predictions. Drop expert_estimator, or "
+                    "use noise='gaussian'."
+                )
             check_sample_weight_support(self.expert_estimator)
             if is_classifier(self.expert_estimator):
                 raise ValueError(
@@ -276,9 +320,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return GaussianLinearExperts(
-            floor, tied=tied, shared=getattr(self, "_shared_rows", ())
-        )
+        shared = getattr(self, "_shared_rows", ())
+        if self.noise == "student_t":
+            return StudentTLinearExperts(floor, self.df, tied=tied, shared=shared)
+        return GaussianLinearExperts(floor, tied=tied, shared=shared)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise
@@ -364,6 +409,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.expert_variance_ = params["variance"].copy()
         self._variance_floor = experts.variance_floor
         self._tied_variance = experts.tied  # set_params must not change the model
+        self._noise_df = getattr(experts, "df", None)  # Student-t experts' df
 
     def _experts_from_attributes(self):
         variance = self._host_attribute("expert_variance_")
@@ -383,7 +429,34 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         params = {"coef": coef, "variance": variance}
         shared = getattr(self, "_fitted_shared_rows", ())
+        df = getattr(self, "_noise_df", None)
+        if df is not None:
+            experts = StudentTLinearExperts(self._variance_floor, df, tied, shared)
+            return experts, params
         return GaussianLinearExperts(self._variance_floor, tied, shared), params
+
+    def _noise_variances(self, xp, like):
+        """Each expert's noise variance in ``like``'s namespace: the fitted
+        ``expert_variance_``, times ``df / (df - 2)`` for Student-t noise
+        (None where that is infinite, ``df <= 2``)."""
+        variance = as_compute(xp, self.expert_variance_, like)
+        df = getattr(self, "_noise_df", None)
+        if df is None:
+            return variance
+        return variance * (df / (df - 2)) if df > 2 else None
+
+    def _predictive(self, weights, means, index=None):
+        """The host predictive mixture of rows with these gate ``weights`` and
+        expert ``means`` (n_rows, n_columns); ``index``: the expert of each
+        column (top-k), or None for all experts in order."""
+        scale = np.sqrt(self._host_attribute("expert_variance_"))
+        scales = (
+            scale[index] if index is not None else np.broadcast_to(scale, means.shape)
+        )
+        df = getattr(self, "_noise_df", None)
+        if df is None:
+            return PredictiveMixture(_normalized(weights), means, scales)
+        return PredictiveStudentTMixture(_normalized(weights), means, scales, df)
 
     def _expert_means(self, xp, design):
         """Expert means, (n_experts, n_samples)."""
@@ -406,7 +479,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         mean = xp.sum(weight * means, axis=0)
         if not return_std:
             return mean
-        variance = as_compute(xp, self.expert_variance_, design)
+        variance = self._noise_variances(xp, design)
         variance = xp.reshape(xp.take(variance, xp.reshape(index, (-1,))), index.shape)
         return mean, mixture_std(xp, weight, means, variance, mean)
 
@@ -420,8 +493,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
         rows = self._map_rows(X, compute, "predict_distribution")
         weights, means, index = (to_numpy(a) for a in rows)
-        scales = np.sqrt(self._host_attribute("expert_variance_"))[index]
-        return PredictiveMixture(_normalized(weights), means, scales)
+        return self._predictive(weights, means, index)
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean (and standard deviation).
@@ -432,7 +504,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             The input samples.
         return_std : bool, default=False
             Whether to return the standard deviation of the predictive mixture,
-            ``sqrt(sum_k g_k (s2_k + (mu_k - mean)^2))``.
+            ``sqrt(sum_k g_k (v_k + (mu_k - mean)^2))``, with v_k expert k's
+            noise variance (``s2_k``; ``s2_k df / (df - 2)`` for Student-t
+            noise, infinite for ``df <= 2``).
 
         Returns
         -------
@@ -442,7 +516,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             Its standard deviation; only when ``return_std`` is True.
         """
 
-        def compute(xp, design):
+        def compute(xp, design, return_std=return_std):
             if self._top_k() is not None:  # only the selected experts
                 return self._sparse_moments(xp, design, return_std)
             gate = xp.exp(self._log_gate(xp, design))
@@ -450,9 +524,17 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             mean = xp.sum(gate * means, axis=0)
             if not return_std:
                 return mean
-            variance = as_compute(xp, self.expert_variance_, design)
+            variance = self._noise_variances(xp, design)
             return mean, mixture_std(xp, gate, means, variance[:, None], mean)
 
+        df = getattr(self, "_noise_df", None)
+        if return_std and df is not None and df <= 2:
+            # Student-t noise of df <= 2: an infinite variance in every row
+            # (past the check that the outputs are finite)
+            mean = self._map_rows(
+                X, lambda xp, design: compute(xp, design, False), "predict"
+            )
+            return mean, mean * 0 + math.inf
         return self._map_rows(X, compute, "predict")
 
     def predict_distribution(self, X):
@@ -465,11 +547,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
         Returns
         -------
-        distribution : PredictiveMixture
-            Vectorized ``mean()``, ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``,
-            ``median()``, ``interval(confidence)`` and ``sample(n)``, with the
-            per-row expert ``weights``, ``means`` and ``scales``; held on the
-            host (NumPy) whatever the input's namespace.
+        distribution : PredictiveMixture or PredictiveStudentTMixture
+            The latter for ``noise="student_t"``. Vectorized ``mean()``,
+            ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``, ``median()``,
+            ``interval(confidence)`` and ``sample(n)``, with the per-row
+            expert ``weights``, ``means`` and ``scales`` (and ``df``); held on
+            the host (NumPy) whatever the input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
@@ -483,11 +566,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             ),
             "predict_distribution",
         )
-        gate, means = to_numpy(gate), to_numpy(means)
-        scales = np.broadcast_to(
-            np.sqrt(self._host_attribute("expert_variance_")), means.shape
-        )
-        return PredictiveMixture(_normalized(gate), means, scales)
+        return self._predictive(to_numpy(gate), to_numpy(means))
 
 
 def _normalized(weights):

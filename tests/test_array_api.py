@@ -25,6 +25,7 @@ from skmoe.experts import (
     GaussianLinearExperts,
     LogisticExperts,
     PoissonExperts,
+    StudentTLinearExperts,
     logistic,
 )
 from skmoe.experts.poisson import encode_counts
@@ -53,6 +54,8 @@ def _regression(n=200, seed=0):
         "logistic",
         "poisson",
         "gaussian_shared",
+        "student_t",
+        "student_t_shared",
         "poisson_shared",
         "poisson_exposure",
         "logistic_shared",
@@ -66,6 +69,8 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
         monkeypatch.setattr(logistic, "NEWTON_MAX_COEF", 0)
     if family.startswith("gaussian"):
         experts, Y = GaussianLinearExperts(variance_floor=1e-6, shared=shared), y
+    elif family.startswith("student_t"):
+        experts, Y = StudentTLinearExperts(1e-6, df=3.0, shared=shared), y
     elif family.startswith("poisson"):
         counts = np.round(np.exp(y / 2))
         exposure = None
@@ -98,6 +103,27 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
             reference.expert_params[name],
             rtol=1e-6,
             atol=1e-9,
+        )
+
+
+@dispatch
+@pytest.mark.parametrize("df", [3.0, 1.5])
+def test_student_t_regressor_under_dispatch_matches_numpy(df):
+    X, y = _regression()
+    params = dict(n_experts=2, noise="student_t", df=df, n_init=2, random_state=0)
+    reference = MoERegressor(**params).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        model = MoERegressor(**params).fit(Xs, ys)
+        mean, std = model.predict(Xs, return_std=True)
+        for out in (mean, std):
+            assert isinstance(out, type(Xs))
+        expected_mean, expected_std = reference.predict(X, return_std=True)
+        np.testing.assert_allclose(np.asarray(mean), expected_mean, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(std), expected_std, rtol=1e-6)
+        assert np.all(np.isinf(expected_std)) == (df <= 2)
+        np.testing.assert_allclose(
+            model.log_likelihood_, reference.log_likelihood_, rtol=1e-8
         )
 
 

@@ -80,6 +80,12 @@ CONFIGURED = (
         )
     ]
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
+    + [  # Student-t noise, Cauchy by Adam
+        MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),
+        MoERegressor(
+            n_experts=2, noise="student_t", df=1.0, solver="sgd", random_state=0
+        ),
+    ]
     + [  # coefficients all experts share
         Estimator(n_experts=2, shared_features=[0], n_init=1, random_state=0)
         for Estimator in (MoERegressor, MoEPoissonRegressor, MoEClassifier)

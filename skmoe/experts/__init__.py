@@ -4,11 +4,13 @@ from ._base import ExpertFamily
 from .gaussian import GaussianLinearExperts
 from .logistic import LogisticExperts
 from .poisson import PoissonExperts
+from .student_t import StudentTLinearExperts
 
 EXPERTS: dict[str, type[ExpertFamily]] = {
     "gaussian": GaussianLinearExperts,
     "logistic": LogisticExperts,
     "poisson": PoissonExperts,
+    "student_t": StudentTLinearExperts,
 }
 
 __all__ = [
@@ -17,4 +19,5 @@ __all__ = [
     "GaussianLinearExperts",
     "LogisticExperts",
     "PoissonExperts",
+    "StudentTLinearExperts",
 ]

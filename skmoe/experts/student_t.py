@@ -1,0 +1,87 @@
+"""Student-t linear experts: y | x, k ~ t_df(x~ . b_k, s2_k), robust regression."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._distribution import _t_log_norm
+from .._math import device
+from ._base import Array, Params
+from .gaussian import GaussianLinearExperts
+
+
+class StudentTLinearExperts(GaussianLinearExperts):
+    """K linear experts with Student-t noise of ``df`` degrees of freedom.
+
+    ``p_k(y | x) = t_df((y - x~ . b_k) / s_k) / s_k``: heavier tails than the
+    Gaussian's, so that a few outlying targets move an expert's line little
+    (Lange, Little & Taylor 1989; for mixtures of regressions, Yao, Wei & Yu
+    2014). ``s2_k`` is the squared scale, not the variance, which is
+    ``s2_k df / (df - 2)`` for ``df > 2`` and infinite otherwise.
+
+    The t is a scale mixture of Gaussians, ``y ~ N(mu_k, s2_k / u)`` with
+    ``u ~ Gamma(df / 2, rate=df / 2)``, and EM over both the experts and the
+    scales u (an ECM step) makes the M-step the Gaussian one with each sample
+    weighted by its responsibility times its expected scale at the current
+    parameters,
+
+        u_ik = (df + 1) / (df + (y_i - x~_i . b_k)^2 / s2_k),
+
+    which is small for a sample far from the expert's line: the weighted ridge
+    normal equations give ``b_k``, and ``s2_k = (sum_i w_i r_ik u_ik
+    (y_i - x~_i . b_k)^2 + alpha ||P b_k||^2) / sum_i w_i r_ik``. Each step
+    maximizes the complete-data objective, so EM never lowers the observed
+    (penalized) log-likelihood, as for Gaussian experts. ``df`` is fixed; the
+    log-likelihoods of fits at several values compare them (a profile
+    likelihood). Everything else (penalty, tied scales, shared coefficients,
+    floors, the gradient's layout) is :class:`GaussianLinearExperts`', with
+    ``variance`` holding the squared scales.
+
+    Parameters
+    ----------
+    variance_floor : float
+        Smallest squared scale an expert may take.
+    df : float
+        Degrees of freedom, positive (1: Cauchy noise; large: nearly Gaussian).
+    tied : bool, default=False
+        Whether the experts share one scale.
+    shared : tuple of int, default=()
+        Rows of the coefficients that all experts share.
+    """
+
+    def __init__(self, variance_floor: float, df: float, tied=False, shared=()):
+        super().__init__(variance_floor, tied=tied, shared=shared)
+        self.df = float(df)
+
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        # infinite scales: the first M-step weighs every sample by one (it has
+        # no line yet to measure a sample's distance from)
+        params = super().initial_params(xp, design, Y, n_experts)
+        start = xp.full(
+            (n_experts,), math.inf, dtype=design.dtype, device=device(design)
+        )
+        return dict(params, variance=start)
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        df = self.df
+        variance = params["variance"][:, None]
+        resid = Y[None, :] - self.means(xp, design, params)
+        # log t_df(0), by the series from df = 100 (see _t_log_norm)
+        constant = float(_t_log_norm(np.float64(df)))
+        return (
+            constant
+            - 0.5 * xp.log(variance)
+            - 0.5 * (df + 1) * xp.log1p(resid**2 / (df * variance))
+        )
+
+    def _sample_scales(self, xp, design, Y, params):
+        variance = params["variance"]
+        start = ~xp.isfinite(variance)  # initial_params': all scales one
+        variance = xp.where(start, xp.ones_like(variance), variance)
+        params = dict(params, variance=variance)
+        resid = Y[None, :] - self.means(xp, design, params)
+        scales = (self.df + 1) / (self.df + resid**2 / variance[:, None])
+        scales = xp.where(start[:, None], xp.ones_like(scales), scales)
+        return scales, params

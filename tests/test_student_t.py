@@ -1,0 +1,389 @@
+"""Student-t experts (``MoERegressor(noise="student_t")``): robust mixtures of
+regressions, checked against optima and derivatives computed independently."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+from sklearn.linear_model import LinearRegression
+
+from skmoe import MoERegressor, PredictiveStudentTMixture
+from skmoe.experts import GaussianLinearExperts, StudentTLinearExperts
+
+
+def _regimes(n=600, outliers=0.0, seed=0):
+    """Two crossing lines, y = 2x + 1 and y = -x, noise 0.3, and a share of
+    ``outliers`` whose y is moved up by 20 to 40."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    label = rng.rand(n) < 0.5
+    y = np.where(label, 2 * X[:, 0] + 1, -X[:, 0]) + 0.3 * rng.standard_normal(n)
+    bad = rng.rand(n) < outliers
+    y[bad] += rng.uniform(20, 40, size=bad.sum())
+    return X, y, label, bad
+
+
+def _t_loglik(theta, X, y, df):
+    """The log-likelihood of one linear Student-t regression, theta = (a, b,
+    log s2), written with scipy.stats."""
+    a, b, log_s2 = theta
+    scale = np.exp(0.5 * log_s2)
+    return stats.t.logpdf(y, df, loc=a + X[:, 0] * b, scale=scale).sum()
+
+
+@pytest.mark.parametrize("df", [1.0, 3.0, 10.0])
+def test_one_expert_is_the_t_regression_mle(df):
+    # K=1: EM's fixed point is the maximum likelihood Student-t regression,
+    # found here by Nelder-Mead on scipy.stats' log density (one line, 5% of
+    # outliers)
+    X, y, label, _ = _regimes(n=300, outliers=0.05, seed=1)
+    X, y = X[label], y[label]
+    reg = MoERegressor(
+        n_experts=1, noise="student_t", df=df, alpha=0.0, tol=1e-14, max_iter=5000
+    ).fit(X, y)
+    start = [np.median(y), 0.0, 0.0]
+    res = optimize.minimize(
+        lambda t: -_t_loglik(t, X, y, df),
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000},
+    )
+    a, b, log_s2 = res.x
+    np.testing.assert_allclose(reg.expert_intercept_[0], a, atol=1e-5)
+    np.testing.assert_allclose(reg.expert_coef_[0, 0], b, atol=1e-5)
+    np.testing.assert_allclose(np.log(reg.expert_variance_[0]), log_s2, atol=1e-5)
+    np.testing.assert_allclose(reg.log_likelihood_, -res.fun, rtol=1e-9)
+
+
+def test_log_likelihood_never_falls():
+    X, y, _, _ = _regimes(outliers=0.05)
+    for alpha in (0.0, 1e-2):
+        reg = MoERegressor(
+            n_experts=2,
+            noise="student_t",
+            df=2.5,
+            alpha=alpha,
+            n_init=1,
+            tol=0,
+            max_iter=200,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tol=0: no convergence
+            reg.fit(X, y)
+        history = np.array(reg.objective_history_)
+        assert np.all(np.diff(history) >= -1e-12 * np.abs(history[1:]))
+        if alpha == 0:
+            ll = np.array(reg.log_likelihood_history_)
+            assert np.all(np.diff(ll) >= -1e-9)
+
+
+def _mixture_negloglik(theta, X, y, df):
+    """Minus the log-likelihood of a two-expert Student-t mixture under a
+    softmax gate: theta = (gate intercept, gate slope, a1, b1, a2, b2,
+    log s2_1, log s2_2)."""
+    v0, v1, a1, b1, a2, b2, l1, l2 = theta
+    logit = v0 + v1 * X[:, 0]
+    log_g = np.stack([-np.logaddexp(0, logit), -np.logaddexp(0, -logit)])
+    dens = np.stack(
+        [
+            stats.t.logpdf(y, df, loc=a1 + b1 * X[:, 0], scale=np.exp(0.5 * l1)),
+            stats.t.logpdf(y, df, loc=a2 + b2 * X[:, 0], scale=np.exp(0.5 * l2)),
+        ]
+    )
+    return -special.logsumexp(log_g + dens, axis=0).sum()
+
+
+def test_two_experts_reach_a_maximum_scipy_cannot_improve():
+    X, y, _, _ = _regimes(n=400, outliers=0.05, seed=2)
+    df = 4.0
+    reg = MoERegressor(
+        n_experts=2,
+        noise="student_t",
+        df=df,
+        alpha=0.0,
+        tol=1e-12,
+        max_iter=5000,
+        random_state=0,
+    ).fit(X, y)
+    # the fitted parameters in theta's layout: gate column 1 minus column 0
+    v = reg.gate_coef_[1] - reg.gate_coef_[0]
+    v0 = reg.gate_intercept_[1] - reg.gate_intercept_[0]
+    theta = np.array(
+        [
+            v0,
+            v[0],
+            reg.expert_intercept_[0],
+            reg.expert_coef_[0, 0],
+            reg.expert_intercept_[1],
+            reg.expert_coef_[1, 0],
+            *np.log(reg.expert_variance_),
+        ]
+    )
+    fitted = _mixture_negloglik(theta, X, y, df)
+    np.testing.assert_allclose(-fitted, reg.log_likelihood_, rtol=1e-10)
+    res = optimize.minimize(
+        _mixture_negloglik,
+        theta,
+        args=(X, y, df),
+        method="BFGS",
+        options={"gtol": 1e-8},
+    )
+    assert res.fun >= fitted - 1e-6
+    np.testing.assert_allclose(res.x, theta, atol=2e-3)
+
+
+def test_outliers_move_t_experts_little_and_gaussian_ones_much():
+    # 5% of the targets moved up by 20 to 40: the Gaussian mixture gives them
+    # an expert of its own (or bends a line to them); the t experts keep the
+    # two lines of the inliers (their least squares fits, from the labels)
+    X, y, label, bad = _regimes(n=1000, outliers=0.05, seed=3)
+    truth = []
+    for side in (True, False):
+        rows = (label == side) & ~bad
+        truth.append(LinearRegression().fit(X[rows], y[rows]))
+    slopes = sorted(m.coef_[0] for m in truth)
+    t_reg = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
+    np.testing.assert_allclose(sorted(t_reg.expert_coef_[:, 0]), slopes, atol=0.05)
+    gauss = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    errors = np.abs(np.sort(gauss.expert_coef_[:, 0]) - slopes)
+    assert errors.max() > 0.5
+    # the inliers' median absolute error against the true lines
+    inliers = ~bad
+    assert np.median(np.abs(t_reg.predict(X) - y)[inliers]) < np.median(
+        np.abs(gauss.predict(X) - y)[inliers]
+    )
+
+
+def _objective(experts, design, Y, weighted_resp, params, alpha):
+    log_p = experts.log_likelihood(np, design, Y, params)
+    return np.sum(weighted_resp * log_p) - experts.penalty(np, params, alpha)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_gradient_matches_finite_differences(tied):
+    rng = np.random.RandomState(0)
+    n, d, k = 50, 3, 2
+    design = np.vstack([np.ones(n), rng.standard_normal((d - 1, n))])
+    Y = rng.standard_t(3, size=n)
+    weighted_resp = rng.dirichlet(np.ones(k), size=n).T / n
+    variance = np.array([0.7, 0.7]) if tied else np.array([0.7, 1.9])
+    params = {"coef": rng.standard_normal((d, k)), "variance": variance}
+    experts = StudentTLinearExperts(1e-8, df=3.0, tied=tied)
+    grad = experts.gradient(np, design, Y, weighted_resp, params, alpha=0.1)
+    step = 1e-6
+    for name in ("coef", "variance"):
+        numeric = np.zeros_like(params[name])
+        for index in np.ndindex(params[name].shape):
+            up = {key: value.copy() for key, value in params.items()}
+            down = {key: value.copy() for key, value in params.items()}
+            up[name][index] += step
+            down[name][index] -= step
+            numeric[index] = (
+                _objective(experts, design, Y, weighted_resp, up, 0.1)
+                - _objective(experts, design, Y, weighted_resp, down, 0.1)
+            ) / (2 * step)
+        if name == "variance" and tied:  # the solvers move the K copies together
+            numeric = np.full_like(numeric, numeric.mean())
+        np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_m_step_raises_the_expected_objective():
+    # the ECM step: at fixed responsibilities, the experts' part of the
+    # objective does not fall (here from parameters far from the optimum)
+    rng = np.random.RandomState(1)
+    n = 200
+    design = np.vstack([np.ones(n), rng.standard_normal(n)])
+    Y = 3 * design[1] + rng.standard_t(2, size=n)
+    weighted_resp = rng.dirichlet(np.ones(2), size=n).T / n
+    experts = StudentTLinearExperts(1e-8, df=2.0)
+    params = {"coef": np.array([[5.0, -1.0], [0.0, 1.0]]), "variance": np.ones(2)}
+    values = [_objective(experts, design, Y, weighted_resp, params, 0.01)]
+    for _ in range(30):
+        params = experts.m_step(np, design, Y, weighted_resp, params, 0.01)
+        values.append(_objective(experts, design, Y, weighted_resp, params, 0.01))
+    assert np.all(np.diff(values) >= -1e-13)
+    assert values[-1] > values[0] + 1
+
+
+def test_large_df_is_the_gaussian_fit():
+    X, y, _, _ = _regimes(n=400, seed=4)
+    t_reg = MoERegressor(n_experts=2, noise="student_t", df=1e8, random_state=0)
+    gauss = MoERegressor(n_experts=2, random_state=0)
+    t_reg.fit(X, y)
+    gauss.fit(X, y)
+    order_t = np.argsort(t_reg.expert_coef_[:, 0])
+    order_g = np.argsort(gauss.expert_coef_[:, 0])
+    np.testing.assert_allclose(
+        t_reg.expert_coef_[order_t], gauss.expert_coef_[order_g], atol=1e-5
+    )
+    np.testing.assert_allclose(t_reg.log_likelihood_, gauss.log_likelihood_, rtol=1e-6)
+
+
+def test_predictive_distribution_and_std():
+    X, y, _, _ = _regimes(n=400, outliers=0.05, seed=5)
+    reg = MoERegressor(n_experts=2, noise="student_t", df=3.0, random_state=0)
+    reg.fit(X, y)
+    dist = reg.predict_distribution(X)
+    assert isinstance(dist, PredictiveStudentTMixture)
+    # the per-row log-likelihoods are the distribution's log densities at y
+    np.testing.assert_allclose(dist.logpdf(y), reg.log_likelihood_samples(X, y))
+    np.testing.assert_allclose(dist.logpdf(y).sum(), reg.log_likelihood_, rtol=1e-9)
+    mean, std = reg.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, dist.mean())
+    # each expert's variance is s2 df / (df - 2) = 3 s2, by scipy.stats.t
+    var = stats.t(3.0, scale=np.sqrt(reg.expert_variance_)).var()
+    means = dist.means
+    expected = np.sqrt(
+        np.sum(dist.weights * (var + (means - mean[:, None]) ** 2), axis=1)
+    )
+    np.testing.assert_allclose(std, expected, rtol=1e-10)
+    np.testing.assert_allclose(dist.std(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("top_k", [None, 1])
+def test_heavy_tails_have_an_infinite_std_not_nan(top_k):
+    X, y, _, _ = _regimes(n=300, outliers=0.05, seed=6)
+    reg = MoERegressor(
+        n_experts=2, noise="student_t", df=1.5, top_k=top_k, random_state=0
+    ).fit(X, y)
+    mean, std = reg.predict(X, return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(std == np.inf)
+    dist = reg.predict_distribution(X[:5])
+    np.testing.assert_array_equal(dist.df, 1.5)
+    low, high = dist.interval(0.9)
+    assert np.all(np.isfinite(low) & np.isfinite(high) & (low < mean[:5]))
+
+
+def test_df_and_noise_fixed_at_fit():
+    # set_params after fit does not change the fitted model's predictions
+    X, y, _, _ = _regimes(n=300, outliers=0.05, seed=7)
+    reg = MoERegressor(n_experts=2, noise="student_t", df=3.0, random_state=0)
+    reg.fit(X, y)
+    before = reg.predict_distribution(X).logpdf(y)
+    reg.set_params(df=50.0)
+    np.testing.assert_array_equal(reg.predict_distribution(X).logpdf(y), before)
+    reg.set_params(noise="gaussian")
+    np.testing.assert_allclose(reg.log_likelihood_samples(X, y), before, rtol=1e-12)
+
+
+def test_refused_settings():
+    X, y, _, _ = _regimes(n=100)
+    with pytest.raises(ValueError, match="noise='student_t' needs linear experts"):
+        MoERegressor(
+            n_experts=2, noise="student_t", expert_estimator=LinearRegression()
+        ).fit(X, y)
+    reg = MoERegressor(n_experts=2, noise="student_t", gate="constant")
+    assert not hasattr(reg, "partial_fit")
+    with pytest.raises(ValueError, match="df"):
+        MoERegressor(noise="student_t", df=0).fit(X, y)
+    with pytest.raises(ValueError, match="noise"):
+        MoERegressor(noise="laplace").fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_gradient_solvers_reach_the_em_optimum(solver):
+    # Adam, on 3000 rows without outliers (on 400 with them it stops in a
+    # poorer optimum, as it does for Gaussian experts)
+    n, outliers = (400, 0.05) if solver == "gradient" else (3000, 0.0)
+    X, y, _, _ = _regimes(n=n, outliers=outliers, seed=8)
+    em = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
+    other = MoERegressor(
+        n_experts=2, noise="student_t", solver=solver, random_state=0
+    ).fit(X, y)
+    per_sample = (em.log_likelihood_ - other.log_likelihood_) / n
+    assert abs(per_sample) < (1e-4 if solver == "gradient" else 2e-3)
+
+
+def test_std_errors_match_a_finite_difference_hessian():
+    # K=1, alpha=0: the inverse of minus the Hessian of scipy.stats' log
+    # likelihood at the fit, in (a, b, log s2), by central differences
+    X, y, _, _ = _regimes(n=300, outliers=0.05, seed=9)
+    df = 3.0
+    reg = MoERegressor(
+        n_experts=1, noise="student_t", df=df, alpha=0.0, tol=1e-12, max_iter=5000
+    ).fit(X, y)
+    theta = np.array(
+        [
+            reg.expert_intercept_[0],
+            reg.expert_coef_[0, 0],
+            np.log(reg.expert_variance_[0]),
+        ]
+    )
+    step = 1e-4
+
+    def f(i, j, di, dj):
+        t = theta.copy()
+        t[i] += di
+        t[j] += dj
+        return _t_loglik(t, X, y, df)
+
+    hess = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            hess[i, j] = (
+                f(i, j, step, step)
+                - f(i, j, step, -step)
+                - f(i, j, -step, step)
+                + f(i, j, -step, -step)
+            ) / (4 * step**2)
+    cov = np.linalg.inv(-hess)
+    se = reg.std_errors(X, y)
+    np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
+    np.testing.assert_allclose(se.expert_coef_[0, 0], np.sqrt(cov[1, 1]), rtol=1e-3)
+    # the variance's standard error: s2 times that of log s2 (the delta method)
+    np.testing.assert_allclose(
+        se.expert_variance_[0], reg.expert_variance_[0] * np.sqrt(cov[2, 2]), rtol=1e-3
+    )
+
+
+def test_bic_counts_the_gaussian_parameters():
+    X, y, _, _ = _regimes(n=300, seed=10)
+    reg = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
+    # softmax gate (K-1)(D+1) = 2, experts K(D+1) + K = 6: df is fixed
+    np.testing.assert_allclose(
+        reg.bic(X, y), -2 * reg.log_likelihood_ + 8 * np.log(len(y)), rtol=1e-10
+    )
+    assert StudentTLinearExperts(1e-8, 4.0).n_parameters(1, 2) == GaussianLinearExperts(
+        1e-8
+    ).n_parameters(1, 2)
+
+
+def test_constant_target_warns_and_stays_finite():
+    X = np.random.RandomState(0).standard_normal((50, 2))
+    y = np.full(50, 3.0)
+    reg = MoERegressor(n_experts=2, noise="student_t", random_state=0)
+    with pytest.warns(UserWarning, match="y is constant"):
+        reg.fit(X, y)
+    mean, std = reg.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, 3.0)
+    assert np.all(np.isfinite(std))
+
+
+def test_one_row_groups_equal_the_fit_without_groups():
+    X, y, _, _ = _regimes(n=300, outliers=0.05, seed=11)
+    params = dict(n_experts=2, noise="student_t", random_state=0)
+    plain = MoERegressor(**params).fit(X, y)
+    grouped = MoERegressor(**params).fit(X, y, groups=np.arange(len(y)))
+    np.testing.assert_allclose(grouped.log_likelihood_, plain.log_likelihood_)
+    np.testing.assert_allclose(grouped.expert_coef_, plain.expert_coef_)
+
+
+def test_warm_start_from_gaussian_experts_climbs_from_them():
+    # a warm fit after set_params(noise="student_t") starts at the Gaussian
+    # fit's parameters (its variances as squared scales) and EM climbs from
+    # there: above the t mixture's log-likelihood at those parameters,
+    # written with scipy.stats
+    X, y, _, _ = _regimes(n=600, outliers=0.05, seed=12)
+    warm = MoERegressor(n_experts=2, warm_start=True, random_state=0).fit(X, y)
+    start = warm.predict_distribution(X)
+    at_start = special.logsumexp(
+        np.log(start.weights)
+        + stats.t.logpdf(y[:, None], 4.0, loc=start.means, scale=start.scales),
+        axis=1,
+    ).sum()
+    warm.set_params(noise="student_t").fit(X, y)
+    assert warm.log_likelihood_history_[0] >= at_start - 1e-8 * abs(at_start)
+    assert warm.log_likelihood_ > at_start + 1
+    assert isinstance(warm.predict_distribution(X), PredictiveStudentTMixture)
