@@ -387,3 +387,30 @@ def test_warm_start_from_gaussian_experts_climbs_from_them():
     assert warm.log_likelihood_history_[0] >= at_start - 1e-8 * abs(at_start)
     assert warm.log_likelihood_ > at_start + 1
     assert isinstance(warm.predict_distribution(X), PredictiveStudentTMixture)
+
+
+def test_bootstrap_draws_have_the_fitted_t_noise():
+    # bootstrap_lrt's targets, drawn from a fitted one-expert model: their
+    # residuals in scales follow the t of df 2.5 (a KS test; a Gaussian draw
+    # fails it), and the test itself runs on t experts
+    from skmoe import bootstrap_lrt
+    from skmoe._selection import _sample
+
+    rng = np.random.RandomState(13)
+    X = rng.uniform(-2, 2, size=(4000, 1))
+    y = 1 + 2 * X[:, 0] + 0.5 * rng.standard_t(2.5, size=4000)
+    reg = MoERegressor(n_experts=1, noise="student_t", df=2.5).fit(X, y)
+    drawn = _sample(reg, X, {}, random_state=0)
+    scaled = (drawn - reg.predict(X)) / np.sqrt(reg.expert_variance_[0])
+    assert stats.kstest(scaled, stats.t(2.5).cdf).pvalue > 1e-3
+    assert stats.kstest(scaled, stats.norm(0, scaled.std()).cdf).pvalue < 1e-6
+    result = bootstrap_lrt(
+        MoERegressor(noise="student_t", df=2.5, n_init=1, random_state=0),
+        X[:300],
+        y[:300],
+        max_experts=2,
+        n_bootstrap=19,
+        significance=0.1,
+        random_state=0,
+    )
+    assert result.n_experts == 1
