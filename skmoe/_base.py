@@ -933,7 +933,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if warm:
             options = self._solver_options(self.n_experts_)
             best = self._warm_run(problem, options, offset)
-            for name in ("n_experts_bic_", "n_experts_scores_"):
+            for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
                 vars(self).pop(name, None)  # it chose no number of experts
         else:
             best, bics = self._fit_candidates(
@@ -2440,7 +2440,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             state.select(keep) if isinstance(state, OnlineState) else None
         )
         vars(pruned).pop("_online_rows", None)  # refitted with n_experts
-        for name in ("n_experts_bic_", "n_experts_scores_"):
+        for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
             vars(pruned).pop(name, None)  # the scores of other models
         pruned._attributes_to(self.expert_usage_)
         return pruned
@@ -2676,7 +2676,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(problem, result, offset)
         self._fitted_solver = self.solver
         self._attributes_to(X)
-        for name in ("n_experts_bic_", "n_experts_scores_"):
+        for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
             vars(self).pop(name, None)  # it chose no number of experts
         return []
 

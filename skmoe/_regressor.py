@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from numbers import Real
@@ -32,6 +33,14 @@ from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
+
+#: The degrees of freedom ``df="auto"`` chooses among, by training BIC (at a
+#: number of experts, by the log-likelihood: a profile likelihood over a grid,
+#: as Yao, Wei & Yu 2014 choose it). Doubling steps: the profile is flat in
+#: df where the tails are near Gaussian, and 32 is nearly Gaussian.
+DF_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+#: The df a warm fit with df="auto" takes from a model fitted without it.
+DEFAULT_DF = 4.0
 
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
 #: sd 1e-3 of y's) it bound real regimes: one of noise sd 0.01 beside one of
@@ -106,15 +115,20 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         :ref:`student-t-experts`. Linear experts only (no
         ``expert_estimator``), and no online EM.
 
-    df : float, default=4.0
+    df : float or "auto", default=4.0
         Degrees of freedom of ``noise="student_t"`` (ignored for Gaussian
         noise): positive, 1 for Cauchy noise, nearly Gaussian from about 30.
-        It is fixed during the fit; compare fits at a few values by their
-        log-likelihoods (``log_likelihood_``, or ``bic``) to choose it. With
-        ``df <= 2`` the noise variance is infinite, and so are the standard
-        deviations of ``predict(return_std=True)``; with ``df <= 1`` the
-        noise has no mean, and ``predict`` gives the gate-weighted centres of
-        the experts.
+        It is fixed during each fit. ``"auto"`` fits df = 1, 2, 4, 8, 16 and
+        32 (each with the ``n_experts`` candidates and ``n_init`` restarts,
+        so six times the cost) and keeps the fit of lowest training BIC,
+        i.e. of highest log-likelihood at a number of experts (a profile
+        likelihood; ``df_``, ``df_bic_``), and BIC and AIC count the chosen
+        df as a parameter; a warm fit keeps the fitted df
+        (4 after a fit without Student-t noise), and ``partial_fit`` needs a
+        number or a fitted model. With ``df <= 2`` the noise variance is
+        infinite, and so are the standard deviations of
+        ``predict(return_std=True)``; with ``df <= 1`` the noise has no mean,
+        and ``predict`` gives the gate-weighted centres of the experts.
 
     alpha : float, default=1e-6
         {{alpha_meaning}} The tiny default mostly guards the solves: regimes
@@ -148,6 +162,15 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``variance_type="tied"``. With ``noise="student_t"``, the squared
         scale of each expert's noise, whose variance is
         ``s2_k df / (df - 2)`` for ``df > 2``.
+
+    df_ : float
+        With ``noise="student_t"``: the experts' degrees of freedom, ``df``'s
+        or the one ``df="auto"`` chose.
+
+    df_bic_ : ndarray of shape (6,)
+        With ``df="auto"``: the training BIC of the best fit at each df of 1,
+        2, 4, 8, 16 and 32 (``n_experts_bic_`` then holds the chosen df's
+        BIC per number of experts).
 
     {{shared_attributes}}
 
@@ -250,7 +273,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         "shared_features": ["array-like", None],
         "variance_type": [StrOptions({"per_expert", "tied"})],
         "noise": [StrOptions({"gaussian", "student_t"})],
-        "df": [Interval(Real, 0, None, closed="neither")],
+        "df": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
     def _encode_target(self, y, X, *, fitting):
@@ -322,7 +345,20 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         shared = getattr(self, "_shared_rows", ())
         if self.noise == "student_t":
-            return StudentTLinearExperts(floor, self.df, tied=tied, shared=shared)
+            df = self.df
+            if df == "auto":  # fit chooses it (_fit_candidates); a warm fit keeps it
+                df = getattr(self, "_noise_df", None)
+                if streaming and df is None:
+                    raise ValueError(
+                        "df='auto' chooses the degrees of freedom by the BIC of "
+                        "complete fits, which one mini-batch cannot do. Set df "
+                        "to a number for partial_fit, or call fit first, after "
+                        "which partial_fit keeps the fitted df."
+                    )
+                df = DEFAULT_DF if df is None else df
+            return StudentTLinearExperts(
+                floor, df, tied=tied, shared=shared, chosen=self.df == "auto"
+            )
         return GaussianLinearExperts(floor, tied=tied, shared=shared)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
@@ -410,6 +446,40 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self._variance_floor = experts.variance_floor
         self._tied_variance = experts.tied  # set_params must not change the model
         self._noise_df = getattr(experts, "df", None)  # Student-t experts' df
+        self._df_chosen = getattr(experts, "chosen", False)  # counted by BIC
+        if self._noise_df is None:
+            vars(self).pop("df_", None)
+        else:
+            self.df_ = self._noise_df
+
+    def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):
+        # df="auto": the candidates at each df of DF_GRID, and the fit of
+        # lowest training BIC among them all
+        experts = problem.experts
+        if not isinstance(experts, StudentTLinearExperts) or self.df != "auto":
+            vars(self).pop("df_bic_", None)
+            return super()._fit_candidates(
+                problem, X_host, Y, sample_weight, candidates
+            )
+        best, scores = None, []
+        for df in DF_GRID:
+            family = copy.copy(experts)
+            family.df = df
+            fit, bics = super()._fit_candidates(
+                dataclasses.replace(problem, experts=family),
+                X_host,
+                Y,
+                sample_weight,
+                candidates,
+            )
+            scores.append(float(np.min(bics)))
+            if self.verbose:
+                print(f"df={df:g}: training BIC {scores[-1]:.6g}")
+            if best is None or scores[-1] < best[0]:
+                best = (scores[-1], df, fit, bics)
+        _, experts.df, fit, bics = best  # the fitted model's family
+        self.df_bic_ = np.asarray(scores)
+        return fit, bics
 
     def _experts_from_attributes(self):
         variance = self._host_attribute("expert_variance_")
@@ -431,7 +501,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         shared = getattr(self, "_fitted_shared_rows", ())
         df = getattr(self, "_noise_df", None)
         if df is not None:
-            experts = StudentTLinearExperts(self._variance_floor, df, tied, shared)
+            chosen = getattr(self, "_df_chosen", False)
+            experts = StudentTLinearExperts(
+                self._variance_floor, df, tied, shared, chosen=chosen
+            )
             return experts, params
         return GaussianLinearExperts(self._variance_floor, tied, shared), params
 

@@ -82,6 +82,7 @@ CONFIGURED = (
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
     + [  # Student-t noise, Cauchy by Adam
         MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),
+        MoERegressor(n_experts=2, noise="student_t", df="auto", n_init=1),
         MoERegressor(
             n_experts=2, noise="student_t", df=1.0, solver="sgd", random_state=0
         ),

@@ -414,3 +414,40 @@ def test_bootstrap_draws_have_the_fitted_t_noise():
         random_state=0,
     )
     assert result.n_experts == 1
+
+
+def test_auto_df_is_the_profile_likelihood_choice():
+    # df="auto" keeps, of the fits at df 1, 2, 4, 8, 16 and 32, the one of
+    # lowest BIC: each is the fit MoERegressor(df=df) gives alone, and BIC
+    # counts the chosen df as one more parameter
+    X, y, _, _ = _regimes(n=500, outliers=0.1, seed=14)
+    params = dict(n_experts=2, noise="student_t", n_init=2, random_state=0)
+    auto = MoERegressor(df="auto", **params).fit(X, y)
+    grid = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    fits = [MoERegressor(df=df, **params).fit(X, y) for df in grid]
+    extra = np.log(len(y))
+    np.testing.assert_allclose(
+        auto.df_bic_, [f.bic(X, y) + extra for f in fits], rtol=1e-10
+    )
+    np.testing.assert_allclose(auto.bic(X, y), min(auto.df_bic_), rtol=1e-10)
+    best = fits[int(np.argmax([f.log_likelihood_ for f in fits]))]
+    assert auto.df_ == best.df_ == 1.0
+    np.testing.assert_allclose(auto.log_likelihood_, best.log_likelihood_)
+    np.testing.assert_allclose(auto.predict(X), best.predict(X))
+    np.testing.assert_array_equal(auto.predict_distribution(X[:3]).df, 1.0)
+    # a warm fit keeps the chosen df and chose none
+    auto.set_params(warm_start=True).fit(X, y)
+    assert auto.df_ == 1.0 and not hasattr(auto, "df_bic_")
+    # numbers: no df_bic_; Gaussian noise: no df_ either
+    assert not hasattr(fits[0], "df_bic_")
+    assert not hasattr(MoERegressor(n_experts=1).fit(X, y), "df_")
+
+
+def test_auto_df_partial_fit_needs_a_number_or_a_fit():
+    X, y, _, _ = _regimes(n=200, seed=15)
+    reg = MoERegressor(n_experts=2, noise="student_t", df="auto", solver="sgd")
+    with pytest.raises(ValueError, match="df='auto' chooses"):
+        reg.partial_fit(X, y)
+    reg.set_params(max_iter=5).fit(X, y)
+    reg.partial_fit(X, y)  # continues the fitted model, at its df
+    assert reg.df_ in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)

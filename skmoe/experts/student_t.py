@@ -49,11 +49,21 @@ class StudentTLinearExperts(GaussianLinearExperts):
         Whether the experts share one scale.
     shared : tuple of int, default=()
         Rows of the coefficients that all experts share.
+    chosen : bool, default=False
+        Whether ``df`` was chosen from the data (``df="auto"``), which
+        :meth:`n_parameters` then counts.
     """
 
-    def __init__(self, variance_floor: float, df: float, tied=False, shared=()):
+    def __init__(
+        self, variance_floor: float, df: float, tied=False, shared=(), chosen=False
+    ):
         super().__init__(variance_floor, tied=tied, shared=shared)
         self.df = float(df)
+        self.chosen = chosen
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        # a df chosen from the data is one more (the same at every df tried)
+        return super().n_parameters(n_features, n_experts) + int(self.chosen)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         # infinite scales: the first M-step weighs every sample by one (it has
