@@ -568,6 +568,9 @@ def _online_em_settings(estimator) -> str:
     settings = [] if _online_gate(estimator) else [f"gate={estimator.gate!r}"]
     if getattr(estimator, "expert_estimator", None) is not None:
         settings.append("expert_estimator")
+    noise = getattr(estimator, "_noise", None)  # MoERegressor's, as fitted
+    if noise is not None and noise() != "gaussian":
+        settings.append(f"noise={noise()!r}")
     if not settings:  # the experts' family
         settings.append(f"the experts of {type(estimator).__name__}")
     return " and ".join(settings)

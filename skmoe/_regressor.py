@@ -33,6 +33,7 @@ from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
+from .experts.gaussian import VARIANCE_RANGE
 
 #: The degrees of freedom ``df="auto"`` chooses among, by training BIC (at a
 #: number of experts, by the log-likelihood: a profile likelihood over a grid,
@@ -52,10 +53,11 @@ VARIANCE_FLOOR = 1e-10
 
 @fill_doc
 class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
-    """Mixture of linear-Gaussian experts, fitted by EM.
+    """Mixture of linear-Gaussian (or Student-t) experts, fitted by EM.
 
     ``p(y | x) = sum_k g_k(x) N(y; x~ . b_k, s2_k)``: a gate g(x) weighs K linear
-    regressions, each with its own noise variance. Fits regimes that a single
+    regressions, each with its own noise variance (Student-t noise with
+    ``noise="student_t"``). Fits regimes that a single
     linear model cannot (piecewise, switching or heteroscedastic relations), and
     gives the whole predictive distribution, not only its mean.
 
@@ -305,9 +307,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         # from the current lines, which running sums cannot hold)
         return (
             not self._estimator_experts()
-            and self.noise == "gaussian"
+            and self._noise() == "gaussian"
             and _online_gate(self)
         )
+
+    def _noise(self):
+        """The experts' noise: the fitted model's (which ``partial_fit``
+        continues, whatever ``noise`` is set to since), or ``noise``."""
+        if hasattr(self, "_noise_df"):
+            return "gaussian" if self._noise_df is None else "student_t"
+        return self.noise
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
@@ -319,6 +328,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 "variance sits at the floor."
             )
         floor = _variance_floor(*self._target_moments)
+        ceiling = floor * VARIANCE_RANGE
+        if self.noise == "student_t":
+            floor = _robust_floor(Y, sample_weight, floor, self.solver)
         tied = self.variance_type == "tied"
         if self._estimator_experts():
             if self.noise != "gaussian":
@@ -357,7 +369,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                     )
                 df = DEFAULT_DF if df is None else df
             return StudentTLinearExperts(
-                floor, df, tied=tied, shared=shared, chosen=self.df == "auto"
+                floor,
+                df,
+                tied=tied,
+                shared=shared,
+                chosen=self.df == "auto",
+                variance_ceiling=ceiling,
             )
         return GaussianLinearExperts(floor, tied=tied, shared=shared)
 
@@ -411,7 +428,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if previous is None:  # fitted before the moments were kept
             return
         self._target_moments = _combine(previous, _moments(Y, sample_weight))
-        self._variance_floor = _variance_floor(*self._target_moments)
+        floor = _variance_floor(*self._target_moments)
+        if getattr(self, "_noise_df", None) is not None:  # kept robust (_robust_floor)
+            floor = min(floor, self._variance_floor)
+        self._variance_floor = floor
         total, _, squares = self._target_moments
         if _reset_pending(self, "_variance_pending", sample_weight, squares > 0):
             # at each batch until UNIT_ROWS rows: a stream of single rows whose
@@ -444,6 +464,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             self.expert_coef_ = params["coef"][1:].T.copy()
         self.expert_variance_ = params["variance"].copy()
         self._variance_floor = experts.variance_floor
+        self._variance_ceiling = experts.variance_ceiling
         self._tied_variance = experts.tied  # set_params must not change the model
         self._noise_df = getattr(experts, "df", None)  # Student-t experts' df
         self._df_chosen = getattr(experts, "chosen", False)  # counted by BIC
@@ -501,9 +522,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         shared = getattr(self, "_fitted_shared_rows", ())
         df = getattr(self, "_noise_df", None)
         if df is not None:
-            chosen = getattr(self, "_df_chosen", False)
             experts = StudentTLinearExperts(
-                self._variance_floor, df, tied, shared, chosen=chosen
+                self._variance_floor,
+                df,
+                tied,
+                shared,
+                chosen=getattr(self, "_df_chosen", False),
+                variance_ceiling=getattr(self, "_variance_ceiling", None),
             )
             return experts, params
         return GaussianLinearExperts(self._variance_floor, tied, shared), params
@@ -703,6 +728,32 @@ def _combine(a, b):
     delta = b[1] - a[1]
     mean = a[1] + delta * b[0] / total
     return total, mean, a[2] + b[2] + delta**2 * a[0] * b[0] / total
+
+
+def _robust_floor(Y, sample_weight, floor, solver):
+    """The noise floor of Student-t experts: ``VARIANCE_FLOOR`` times the
+    squared normal-consistent median absolute deviation of y where that is
+    below ``floor`` (y's variance's): one target of 1e8 among 200 of sd 2
+    raised y's variance, and the floor, to 5e13 and 5e3, where the t
+    experts fit the others' noise, 0.056 (and the predictive interval was
+    300 wide for 1). No lower than the least floor y's dtype allows
+    (see :func:`_check_target_scale`)."""
+    kept = sample_weight > 0
+    y, weight = Y[kept].astype(np.float64), sample_weight[kept]
+    centre = _weighted_median(y, weight)
+    spread = (1.482602218505602 * _weighted_median(np.abs(y - centre), weight)) ** 2
+    info = np.finfo(Y.dtype)
+    least = float(info.smallest_normal)
+    if solver != "em":
+        least = max(least, VARIANCE_FLOOR * float(np.sqrt(info.smallest_normal)))
+    return max(min(floor, VARIANCE_FLOOR * spread), least)
+
+
+def _weighted_median(values, weight):
+    """The lower weighted median of ``values`` (weights positive)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    return values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
 
 
 def _variance_floor(total, mean, squares):

@@ -451,3 +451,47 @@ def test_auto_df_partial_fit_needs_a_number_or_a_fit():
     reg.set_params(max_iter=5).fit(X, y)
     reg.partial_fit(X, y)  # continues the fitted model, at its df
     assert reg.df_ in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+@pytest.mark.parametrize("big", [1e6, 1e8, 1e12])
+def test_one_gross_outlier_leaves_the_scale_alone(big):
+    # the floor of the squared scales comes from a robust spread of y: from
+    # y's variance, one target of 1e8 among 200 set it at 5e3 (the fit's
+    # squared scale, 0.056 without it, sat there)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 1))
+    y = 2 * X[:, 0] + 1 + 0.3 * rng.standard_normal(200)
+    clean = MoERegressor(n_experts=1, noise="student_t").fit(X, y)
+    y[0] = big
+    fitted = MoERegressor(n_experts=1, noise="student_t").fit(X, y)
+    np.testing.assert_allclose(
+        fitted.expert_variance_, clean.expert_variance_, rtol=0.05
+    )
+    low, high = fitted.predict_distribution([[0.0]]).interval(0.9)
+    assert high[0] - low[0] < 1.1
+
+
+def test_far_targets_have_a_finite_log_likelihood():
+    X, y, _, _ = _regimes(n=200, seed=16)
+    reg = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
+    far = y[:3] + np.array([1e155, -1e200, 1e300])
+    got = reg.log_likelihood_samples(X[:3], far)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, reg.predict_distribution(X[:3]).logpdf(far))
+
+
+def test_partial_fit_follows_the_fitted_noise():
+    # online EM's running sums are Gaussian experts': refused for a fitted
+    # Student-t model whatever noise is set to since, and allowed for a
+    # fitted Gaussian one (which it continues)
+    X, y, _, _ = _regimes(n=200, seed=17)
+    params = dict(n_experts=2, gate="constant", random_state=0)
+    t_model = MoERegressor(noise="student_t", **params).fit(X, y)
+    t_model.set_params(noise="gaussian")
+    assert not hasattr(t_model, "partial_fit")
+    gaussian = MoERegressor(**params).fit(X, y).set_params(noise="student_t")
+    gaussian.partial_fit(X, y)
+    assert not hasattr(gaussian, "df_")
+    with pytest.raises(AttributeError) as caught:
+        MoERegressor(noise="student_t", **params).partial_fit(X, y)
+    assert "noise='student_t'" in str(caught.value.__cause__)

@@ -52,14 +52,28 @@ class StudentTLinearExperts(GaussianLinearExperts):
     chosen : bool, default=False
         Whether ``df`` was chosen from the data (``df="auto"``), which
         :meth:`n_parameters` then counts.
+    variance_ceiling : float, default=None
+        Largest squared scale; None: ``VARIANCE_RANGE`` times the floor (the
+        estimator's floor is robust to outliers, its ceiling is not).
     """
 
+    #: the M-step's weights change with the lines: no running sums
+    online = False
+
     def __init__(
-        self, variance_floor: float, df: float, tied=False, shared=(), chosen=False
+        self,
+        variance_floor: float,
+        df: float,
+        tied=False,
+        shared=(),
+        chosen=False,
+        variance_ceiling=None,
     ):
         super().__init__(variance_floor, tied=tied, shared=shared)
         self.df = float(df)
         self.chosen = chosen
+        if variance_ceiling is not None:
+            self.variance_ceiling = variance_ceiling
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         # a df chosen from the data is one more (the same at every df tried)
@@ -80,11 +94,15 @@ class StudentTLinearExperts(GaussianLinearExperts):
         resid = Y[None, :] - self.means(xp, design, params)
         # log t_df(0), by the series from df = 100 (see _t_log_norm)
         constant = float(_t_log_norm(np.float64(df)))
-        return (
-            constant
-            - 0.5 * xp.log(variance)
-            - 0.5 * (df + 1) * xp.log1p(resid**2 / (df * variance))
-        )
+        # log(1 + u^2) as 2 log u from 1e-4 of the square root of the
+        # largest float (1.3e150 in float64), where u^2 overflows (a target
+        # 1e155 from a line has a finite t density, of log -1786) and 1 is
+        # below the rounding of u^2
+        u = xp.abs(resid) / xp.sqrt(df * variance)
+        far = u > 1e-4 * math.sqrt(float(xp.finfo(u.dtype).max))
+        with np.errstate(over="ignore", divide="ignore"):  # the branch not kept
+            log1p_u2 = xp.where(far, 2 * xp.log(u), xp.log1p(u * u))
+        return constant - 0.5 * xp.log(variance) - 0.5 * (df + 1) * log1p_u2
 
     def _sample_scales(self, xp, design, Y, params):
         variance = params["variance"]
@@ -92,6 +110,7 @@ class StudentTLinearExperts(GaussianLinearExperts):
         variance = xp.where(start, xp.ones_like(variance), variance)
         params = dict(params, variance=variance)
         resid = Y[None, :] - self.means(xp, design, params)
-        scales = (self.df + 1) / (self.df + resid**2 / variance[:, None])
+        with np.errstate(over="ignore"):  # far samples: a weight of 0
+            scales = (self.df + 1) / (self.df + resid**2 / variance[:, None])
         scales = xp.where(start[:, None], xp.ones_like(scales), scales)
         return scales, params
