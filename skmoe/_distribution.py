@@ -718,9 +718,15 @@ def _t_lower_far(df, z):
     incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its series
     x^a / B(a, 1/2) (1 / a + x / (2 (a + 1)) + 3 x^2 / (8 (a + 2)) + ...),
     in logarithms, so that no z^2 overflows (z = 1e200, df = 1: 3.2e-201)."""
-    a = 0.5 * df
     with np.errstate(divide="ignore"):  # z = +-inf: a tail of 0
-        log_r = 0.5 * np.log(df) - np.log(np.abs(z))  # r^2 = df / z^2 < 1e-5
+        return _t_lower_far_log(df, np.log(np.abs(z)))
+
+
+def _t_lower_far_log(df, log_abs_z):
+    """:func:`_t_lower_far` from ``log |z|``, for a ``|z|`` past the largest float
+    (an offset of 1e307 in scales of 0.01: z = 1e309, df 0.5: a tail of 4e-156)."""
+    a = 0.5 * df
+    log_r = 0.5 * np.log(df) - log_abs_z  # r^2 = df / z^2 < 1e-5
     r2 = np.exp(2 * log_r)
     log_x = 2 * log_r - np.log1p(r2)
     x = r2 / (1 + r2)
@@ -813,9 +819,33 @@ def _t_mixture_logpdf(y, weights, means, scales, df):
 def _t_mixture_cdf(y, weights, means, scales, df):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows'
     Student t mixtures."""
-    with np.errstate(over="ignore"):  # z inf: 0 or 1
+    with np.errstate(over="ignore"):  # z past the floats: set below
         z = (y[..., None] - means) / scales
-    return np.sum(weights * _t_cdf(df, z), axis=-1)
+    components = _t_cdf_overflowing(df, z, y[..., None] / 2 - means / 2, scales)
+    return np.sum(weights * components, axis=-1)
+
+
+def _t_cdf_overflowing(df, z, half_offset, scales):
+    """:func:`_t_cdf` at ``z = 2 half_offset / scales``, also where that ratio
+    (or the offset) overflowed to +-inf: there from the tail's series, with
+    log |z| = log |half_offset| + log 2 - log(scales).
+
+    A |z| past the largest float still has a tail (df 0.5, scale 0.01: 4e-156
+    at an offset of -1e307, z = -1e309), which a z of -inf made 0: the
+    quantile 1e-155 was searched for above -1.8e308 and came out +inf.
+    """
+    out = _t_cdf(df, z)
+    # an infinite offset (y or a mean of +-inf) keeps its 0 or 1
+    overflowed = np.isinf(z) & np.isfinite(half_offset) & ~np.isinf(df)
+    if np.any(overflowed):
+        nu = np.broadcast_to(df, z.shape)[overflowed]
+        half = np.broadcast_to(half_offset, z.shape)[overflowed]
+        scale = np.broadcast_to(scales, z.shape)[overflowed]
+        log_abs_z = np.log(np.abs(half)) + np.log(2.0) - np.log(scale)
+        lower = _t_lower_far_log(nu, log_abs_z)
+        out = np.array(out, copy=True)
+        out[overflowed] = np.where(z[overflowed] < 0, lower, 1.0 - lower)
+    return out
 
 
 def _mixture_ppf(q, weights, means, scales, df=None):
@@ -864,14 +894,14 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         weights, means, scales = gathered[:3]
         if df is None:
 
-            def component_cdf(z, index):
+            def component_cdf(z, index, half_offset):
                 return special.ndtr(z)
 
         else:
             df = gathered[3]
 
-            def component_cdf(z, index):
-                return _t_cdf(df[index], z)
+            def component_cdf(z, index, half_offset):
+                return _t_cdf_overflowing(df[index], z, half_offset, scales[index])
 
         target = q_full[rows]
         # upper quantiles through the survival function: a cdf near 1 keeps
@@ -886,7 +916,18 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             with np.errstate(over="ignore"):  # beyond 1.8e308 scales: z = +-inf
                 offset = origin[:, None] - means[index] + t[:, None] * unit[:, None]
                 z = sign[index, None] * offset / scales[index]
-            mass = np.sum(weights[index] * component_cdf(z, index), axis=-1)
+            # (a t component's cdf is taken past there from log |z|, of the
+            # offset halved, which does not overflow where y and the mean do not)
+            half_offset = (
+                None
+                if df is None
+                else origin[:, None] / 2
+                - means[index] / 2
+                + t[:, None] * (unit[:, None] / 2)
+            )
+            mass = np.sum(
+                weights[index] * component_cdf(z, index, half_offset), axis=-1
+            )
             return sign[index] * (mass - tail[index])
 
         index = np.arange(target.shape[0])
@@ -936,13 +977,20 @@ def _widened(excess, low, high, step):
             if rows.size == 0:
                 break
             with np.errstate(over="ignore"):  # beyond the floats: clipped
-                width = np.maximum(2 * np.abs(high[rows] - low[rows]), step[rows])
+                # at least the end's float spacing, so that it moves: from
+                # -1.8e308 upwards a step of 0.01 left it there
+                width = np.maximum(
+                    np.maximum(2 * np.abs(high[rows] - low[rows]), step[rows]),
+                    np.spacing(np.abs(end[rows])),
+                )
                 moved = end[rows] + direction * width
             # the root is past this end, which becomes the other one
             other[rows] = end[rows]
             end[rows] = np.clip(moved, -FLOAT_MAX, FLOAT_MAX)
             rows = rows[wrong(rows)]
-            stuck = np.abs(end[rows]) == FLOAT_MAX
+            # stuck only at the largest float on its own side (one at -1.8e308
+            # still short of a root above it had made that root +inf)
+            stuck = end[rows] == direction * FLOAT_MAX
             beyond[rows[stuck]] = direction
             rows = rows[~stuck]
     return low, high, beyond

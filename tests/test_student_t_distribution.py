@@ -158,14 +158,24 @@ def test_ppf_ends_and_nan(mixture):
         mixture.ppf(1.5)
 
 
-def _log_far_tail(df, y):
-    """log P(T <= y) for y far below 0, where scipy's t.cdf squares y to inf:
-    the tail's leading term, exact to df / y^2 of itself, 0.5 x^a / (a B(a, 1/2))
-    with a = df / 2, x = df / y^2."""
+def _log_far_tail(df, y, scale=1.0):
+    """log P(scale T <= y) for y far below 0, where scipy's t.cdf squares y to
+    inf: the tail's leading term, exact to df / z^2 of itself, 0.5 x^a /
+    (a B(a, 1/2)) with a = df / 2, x = df / z^2, z = y / scale in logarithms
+    (1e307 / 0.01 overflows)."""
     a = df / 2
     log_beta = math.lgamma(a) + math.lgamma(0.5) - math.lgamma(a + 0.5)
-    log_x = math.log(df) - 2 * math.log(-y)
+    log_x = math.log(df) - 2 * (math.log(-y) - math.log(scale))
     return math.log(0.5) + a * log_x - math.log(a) - log_beta
+
+
+def _log_far_quantile(df, q, scale=1.0):
+    """log |y| of the quantile q < 0.5 of scale T, from the tail's leading term
+    (:func:`_log_far_tail` = log q solved for y): good to df / z^2 of itself."""
+    a = df / 2
+    log_beta = math.lgamma(a) + math.lgamma(0.5) - math.lgamma(a + 0.5)
+    log_x = (math.log(2 * q) + math.log(a) + log_beta) / a
+    return math.log(scale) + 0.5 * (math.log(df) - log_x)
 
 
 def test_ppf_of_a_quantile_past_a_components_floats():
@@ -325,3 +335,88 @@ def test_chunks_give_the_same_numbers(monkeypatch, mixture):
     chunked = mixture.ppf(q), mixture.logpdf(0.4), mixture.cdf(0.4), mixture.std()
     for a, b in zip(whole, chunked, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ppf_finite_where_a_small_scale_overflows_z():
+    # the quantile 1e-155 of scale 0.01 and df 0.5 is -1.03e307, z = -1.03e309:
+    # z overflowed to -inf in the cdf, which made the tail 0 at -1.8e308, and
+    # the root was searched for above it and came out +inf
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[0.01]], df=0.5)
+    y = dist.ppf(1e-155)[0]
+    assert np.isfinite(y) and y < -1e307
+    expected = -math.exp(_log_far_quantile(0.5, 1e-155, 0.01))
+    np.testing.assert_allclose(y, expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        math.exp(_log_far_tail(0.5, y, 0.01)), 1e-155, rtol=1e-10
+    )
+    np.testing.assert_allclose(dist.cdf(y), 1e-155, rtol=1e-10)
+    # the cdf itself past the overflow of z, against the series
+    for v in [-1e307, -1e300, -np.finfo(float).max]:
+        np.testing.assert_allclose(
+            dist.cdf(v), math.exp(_log_far_tail(0.5, v, 0.01)), rtol=1e-12
+        )
+    assert dist.cdf(-np.inf)[0] == 0 and dist.cdf(np.inf)[0] == 1
+
+
+def test_ppf_beyond_the_floats_is_the_infinity_of_its_tail():
+    # df 1e-3, scale 0.5: the quantiles 0.1 and 0.9 are beyond 1.8e308 (the
+    # tail at -1.8e308 is 0.24); they came out +inf and -inf, an inverted interval
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[0.5]], df=1e-3)
+    largest = np.finfo(float).max
+    tail = math.exp(_log_far_tail(1e-3, -largest, 0.5))
+    assert tail > 0.1
+    np.testing.assert_allclose(dist.cdf(-largest), tail, rtol=1e-12)
+    np.testing.assert_allclose(1 - dist.cdf(largest), tail, rtol=1e-12)
+    assert dist.ppf(0.1)[0] == -np.inf and dist.ppf(0.9)[0] == np.inf
+    low, high = dist.interval(0.8)
+    assert low[0] == -np.inf and high[0] == np.inf
+    # as with scale 1
+    unit = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df=1e-3)
+    np.testing.assert_array_equal(unit.ppf([[0.1], [0.9]])[:, 0], [-np.inf, np.inf])
+
+
+@pytest.mark.parametrize(
+    "scale, df", [(0.01, 0.5), (0.5, 1e-3), (1e-10, 0.5), (0.01, 1.0), (1e10, 0.5)]
+)
+def test_ppf_monotone_across_the_overflow(scale, df):
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[scale]], df)
+    q = np.logspace(-300, np.log10(0.5), 200)
+    lower = dist.ppf(q[:, None])[:, 0]
+    upper = dist.ppf(1 - q[:, None])[:, 0]
+    assert not np.any(np.isnan(lower)) and not np.any(np.isnan(upper))
+    assert np.all(lower[1:] >= lower[:-1]) and np.all(upper[1:] <= upper[:-1])
+    assert np.all(lower <= 0) and np.all(upper >= 0)
+    # a quantile is -inf just where the tail at the lowest float exceeds q
+    beyond = math.exp(_log_far_tail(df, -np.finfo(float).max, scale)) > q
+    np.testing.assert_array_equal(lower == -np.inf, beyond)
+    finite = np.isfinite(lower) & (q < 0.4)
+    np.testing.assert_allclose(
+        dist.cdf(lower[finite, None])[:, 0], q[finite], rtol=1e-10
+    )
+    for confidence in [0.0, 0.2, 0.8, 1 - 1e-12, 1.0]:
+        low, high = dist.interval(confidence)
+        assert low[0] <= high[0]
+
+
+@pytest.mark.parametrize("q", [1e-300, 1e-155, 0.1, 0.9])
+@pytest.mark.parametrize("df", [1e-3, 0.5, 1.0])
+@pytest.mark.parametrize("scale", [1e-10, 0.01, 1.0, 1e10])
+def test_ppf_over_scales_and_heavy_tails(scale, df, q):
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[scale]], df)
+    y = dist.ppf(q)[0]
+    tail = min(q, 1 - q)
+    sign = -1.0 if q < 0.5 else 1.0
+    if df == 1:  # the Cauchy's own: scale tan(pi (q - 1/2)), in logarithms
+        log_abs = math.log(scale) - math.log(math.tan(math.pi * tail))
+    else:
+        log_abs = _log_far_quantile(df, tail, scale)
+        if log_abs - math.log(scale) < math.log(1e6 * math.sqrt(df)):
+            # not far out: the series is off by df / z^2; scipy is good here
+            log_abs = math.log(abs(stats.t.ppf(q, df, scale=scale)))
+    if log_abs > math.log(np.finfo(float).max):
+        assert y == sign * np.inf
+    else:
+        assert np.isfinite(y)
+        np.testing.assert_allclose(y, sign * math.exp(log_abs), rtol=1e-10)
+        cdf = dist.cdf(y)[0]
+        np.testing.assert_allclose(cdf if q < 0.5 else 1 - cdf, tail, rtol=1e-10)
