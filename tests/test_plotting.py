@@ -292,6 +292,23 @@ def test_prediction_bands_std(regression_1d):
     np.testing.assert_allclose(display.scatter_.get_offsets(), np.column_stack([X, y]))
 
 
+def test_prediction_bands_of_student_t_experts():
+    # quantile bands of the t mixture; a std band refused where df <= 2 has
+    # no variance (it drew nothing, unwarned)
+    X, y = _regimes_1d(n=200)
+    reg = MoERegressor(n_experts=2, noise="student_t", df=1.5, random_state=0)
+    reg.fit(X, y)
+    display = PredictionBandsDisplay.from_estimator(
+        reg, X, coverage=0.8, grid_resolution=30
+    )
+    grid = np.linspace(X.min(), X.max(), 30)[:, None]
+    low, high = reg.predict_distribution(grid).interval(0.8)
+    np.testing.assert_allclose(display.lower, low)
+    np.testing.assert_allclose(display.upper, high)
+    with pytest.raises(ValueError, match="band='std' needs a finite"):
+        PredictionBandsDisplay.from_estimator(reg, X, band="std")
+
+
 def test_prediction_bands_quantile(regression_1d):
     X, _, reg = regression_1d
     display = PredictionBandsDisplay.from_estimator(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy as np
 from sklearn.base import is_regressor
 from sklearn.utils._param_validation import (
     Interval,
@@ -206,6 +207,12 @@ class PredictionBandsDisplay:
             label = f"{coverage:.0%} predictive interval"
         else:
             mean, std = model.call("predict", points, return_std=True, **target)
+            if not np.all(np.isfinite(std)):
+                raise ValueError(
+                    "band='std' needs a finite predictive standard deviation; "
+                    "the model's is infinite (Student-t noise with df <= 2 has "
+                    "no variance). Use band='quantile', whose interval is finite."
+                )
             lower, upper = mean - n_std * std, mean + n_std * std
             label = f"mean $\\pm$ {n_std:g} std"
         names = getattr(model.estimator, "feature_names_in_", None)
