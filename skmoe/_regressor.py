@@ -40,7 +40,8 @@ from .experts.gaussian import VARIANCE_RANGE
 #: as Yao, Wei & Yu 2014 choose it). Doubling steps: the profile is flat in
 #: df where the tails are near Gaussian, and 32 is nearly Gaussian.
 DF_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-#: The df a warm fit with df="auto" takes from a model fitted without it.
+#: The df a warm fit with df="auto" takes from a model fitted without it
+#: (the ``df`` parameter's default).
 DEFAULT_DF = 4.0
 
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
@@ -119,7 +120,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     df : float or "auto", default=4.0
         Degrees of freedom of ``noise="student_t"`` (ignored for Gaussian
-        noise): positive, 1 for Cauchy noise, nearly Gaussian from about 30.
+        noise): positive and finite, 1 for Cauchy noise, nearly Gaussian from
+        about 30.
         It is fixed during each fit. ``"auto"`` fits df = 1, 2, 4, 8, 16 and
         32 (each with the ``n_experts`` candidates and ``n_init`` restarts,
         so six times the cost) and keeps the fit of lowest training BIC,
@@ -163,7 +165,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         1e-10 times the variance of y); K equal values with
         ``variance_type="tied"``. With ``noise="student_t"``, the squared
         scale of each expert's noise, whose variance is
-        ``s2_k df / (df - 2)`` for ``df > 2``.
+        ``s2_k df / (df - 2)`` for ``df > 2``, floored at 1e-10 times the
+        smaller of y's variance and its squared median absolute deviation
+        (times 1.4826), which outliers do not inflate.
 
     df_ : float
         With ``noise="student_t"``: the experts' degrees of freedom, ``df``'s
@@ -214,7 +218,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         shared_features=None,
         variance_type="per_expert",
         noise="gaussian",
-        df=4.0,
+        df=DEFAULT_DF,
         alpha=1e-6,
         n_init=4,
         init_params="mixed",
@@ -314,7 +318,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _noise(self):
         """The experts' noise: the fitted model's (which ``partial_fit``
         continues, whatever ``noise`` is set to since), or ``noise``."""
-        if hasattr(self, "_noise_df"):
+        # rows online EM kept back: the next call starts afresh (as unfitted)
+        if hasattr(self, "_noise_df") and not hasattr(self, "_online_rows"):
             return "gaussian" if self._noise_df is None else "student_t"
         return self.noise
 
@@ -368,12 +373,15 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                         "which partial_fit keeps the fitted df."
                     )
                 df = DEFAULT_DF if df is None else df
+            # counted by BIC: a df="auto" cold fit's (_fit_candidates), or a
+            # warm one's that keeps such a df
+            chosen = self.df == "auto" and getattr(self, "_df_chosen", False)
             return StudentTLinearExperts(
                 floor,
                 df,
                 tied=tied,
                 shared=shared,
-                chosen=self.df == "auto",
+                chosen=chosen,
                 variance_ceiling=ceiling,
             )
         return GaussianLinearExperts(floor, tied=tied, shared=shared)
@@ -429,8 +437,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return
         self._target_moments = _combine(previous, _moments(Y, sample_weight))
         floor = _variance_floor(*self._target_moments)
-        if getattr(self, "_noise_df", None) is not None:  # kept robust (_robust_floor)
-            floor = min(floor, self._variance_floor)
+        if getattr(self, "_noise_df", None) is not None:
+            # Student-t experts: the ceiling from all the y seen, the floor
+            # robust to this batch's outliers (_robust_floor)
+            self._variance_ceiling = floor * VARIANCE_RANGE
+            floor = _robust_floor(Y, sample_weight, floor, self.solver)
         self._variance_floor = floor
         total, _, squares = self._target_moments
         if _reset_pending(self, "_variance_pending", sample_weight, squares > 0):
@@ -485,7 +496,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         best, scores = None, []
         for df in DF_GRID:
             family = copy.copy(experts)
-            family.df = df
+            family.df, family.chosen = df, True
             fit, bics = super()._fit_candidates(
                 dataclasses.replace(problem, experts=family),
                 X_host,
@@ -498,7 +509,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 print(f"df={df:g}: training BIC {scores[-1]:.6g}")
             if best is None or scores[-1] < best[0]:
                 best = (scores[-1], df, fit, bics)
-        _, experts.df, fit, bics = best  # the fitted model's family
+        _, df, fit, bics = best
+        experts.df, experts.chosen = df, True  # the fitted model's family
         self.df_bic_ = np.asarray(scores)
         return fit, bics
 
@@ -733,19 +745,26 @@ def _combine(a, b):
 def _robust_floor(Y, sample_weight, floor, solver):
     """The noise floor of Student-t experts: ``VARIANCE_FLOOR`` times the
     squared normal-consistent median absolute deviation of y where that is
-    below ``floor`` (y's variance's): one target of 1e8 among 200 of sd 2
+    below ``floor`` (y's variance's): one target of 1e8 among 200 of sd 3.5
     raised y's variance, and the floor, to 5e13 and 5e3, where the t
     experts fit the others' noise, 0.056 (and the predictive interval was
-    300 wide for 1). No lower than the least floor y's dtype allows
-    (see :func:`_check_target_scale`)."""
+    300 wide for 1). ``floor`` where the deviation is 0 (more than half the
+    y equal: a constant, zero-inflated or censored y, a batch of one row),
+    whose floor of 2e-308 gave log-likelihoods of 80 per sample, and whose
+    square underflowed in the gradient. No lower than the least floor y's
+    dtype allows the solver (see :func:`_check_target_scale`)."""
     kept = sample_weight > 0
+    if not np.any(kept):
+        return floor
     y, weight = Y[kept].astype(np.float64), sample_weight[kept]
     centre = _weighted_median(y, weight)
     spread = (1.482602218505602 * _weighted_median(np.abs(y - centre), weight)) ** 2
+    if not spread > 0:
+        return floor
     info = np.finfo(Y.dtype)
     least = float(info.smallest_normal)
-    if solver != "em":
-        least = max(least, VARIANCE_FLOOR * float(np.sqrt(info.smallest_normal)))
+    if solver != "em":  # the gradient divides by the variance squared
+        least = max(least, float(np.sqrt(info.smallest_normal)))
     return max(min(floor, VARIANCE_FLOOR * spread), least)
 
 

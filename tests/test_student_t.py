@@ -495,3 +495,50 @@ def test_partial_fit_follows_the_fitted_noise():
     with pytest.raises(AttributeError) as caught:
         MoERegressor(noise="student_t", **params).partial_fit(X, y)
     assert "noise='student_t'" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_mostly_equal_targets_keep_the_gaussian_floor(solver):
+    # more than half the targets equal (a median absolute deviation of 0):
+    # the floor is the Gaussian experts' (it fell to 2e-308, log-likelihoods
+    # of 80 per sample, and 1e-164 made the gradient's square underflow)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 2))
+    y = np.where(rng.rand(300) < 0.6, 0.0, X[:, 0] + rng.standard_normal(300))
+    params = dict(n_experts=2, solver=solver, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the spike collapses an expert
+        t_model = MoERegressor(noise="student_t", **params).fit(X, y)
+        gaussian = MoERegressor(**params).fit(X, y)
+    floor = gaussian.expert_variance_.min()
+    assert floor == pytest.approx(1e-10 * np.var(y), rel=1e-6)
+    assert t_model.expert_variance_.min() >= floor * (1 - 1e-6)
+    assert t_model.log_likelihood_ / len(y) < 15
+
+
+def test_partial_fit_from_one_row_and_a_growing_scale():
+    # a first batch of one row (no spread) fits as Gaussian experts' does;
+    # the ceiling follows the y seen (it kept the first batch's: squared
+    # scales stuck at 0.77 under y of sd 1000)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((2000, 1))
+    y = 1000 * rng.standard_normal(2000)
+    reg = MoERegressor(n_experts=2, noise="student_t", solver="sgd", random_state=0)
+    reg.partial_fit(X[:1], y[:1])
+    small = MoERegressor(n_experts=2, noise="student_t", solver="sgd", random_state=0)
+    small.partial_fit(X[:5], 1e-3 * y[:5])
+    for start in range(5, 2000, 200):
+        reg.partial_fit(X[start : start + 200], y[start : start + 200])
+        small.partial_fit(X[start : start + 200], y[start : start + 200])
+    for model in (reg, small):
+        assert np.all(np.isfinite(model.predict(X)))
+        assert model.expert_variance_.max() > 1e5
+
+
+def test_warm_auto_df_counts_the_df_only_where_it_was_chosen():
+    X, y, _, _ = _regimes(n=200, seed=18)
+    fixed = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
+    bic = fixed.bic(X, y)
+    fixed.set_params(df="auto", warm_start=True).fit(X, y)
+    assert fixed.df_ == 4.0
+    np.testing.assert_allclose(fixed.bic(X, y), bic, rtol=1e-6)

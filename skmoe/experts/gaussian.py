@@ -119,11 +119,12 @@ class GaussianLinearExperts(ExpertFamily):
         alpha: float,
     ) -> Params:
         mass = xp.sum(weighted_resp, axis=1)
-        scales, params = self._sample_scales(xp, design, Y, params)
+        weights, params = self._precision_weights(xp, design, Y, params)
         # the least squares weigh each sample by its responsibility times its
-        # scale (one here); the variances divide by the responsibilities' sums
-        fit_weight = weighted_resp if scales is None else weighted_resp * scales
-        fit_mass = mass if scales is None else xp.sum(fit_weight, axis=1)
+        # precision weight (one here); the variances divide by the
+        # responsibilities' sums
+        fit_weight = weighted_resp if weights is None else weighted_resp * weights
+        fit_mass = mass if weights is None else xp.sum(fit_weight, axis=1)
         mask = penalty_mask(xp, design)
         gram = weighted_grams(xp, design, fit_weight) + alpha * diag(xp, mask)
         # solve for y - ybar_k (ybar_k: the expert's weighted mean of y; the
@@ -138,11 +139,12 @@ class GaussianLinearExperts(ExpertFamily):
         ssr = xp.sum(fit_weight * resid2, axis=1)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
 
-    def _sample_scales(self, xp, design, Y, params):
-        """The weight of each sample in each expert's least squares beside its
-        responsibility, (n_experts, n_samples) or None for all ones, and the
-        parameters the M-step starts from (``params``). Gaussian noise: None.
-        """
+    def _precision_weights(self, xp, design, Y, params, resid=None):
+        """Each sample's weight in each expert's least squares beside its
+        responsibility (the expected precision of its noise in units of
+        ``1 / s2_k``), (n_experts, n_samples), or None where all are one
+        (Gaussian noise, here); and the parameters the M-step starts from.
+        ``resid``: the residuals at ``params``, where already computed."""
         return None, params
 
     online = True
@@ -205,9 +207,9 @@ class GaussianLinearExperts(ExpertFamily):
         mask = penalty_mask(xp, coef)[:, None]
         resid = Y[None, :] - coef.T @ design
         scaled = weighted_resp * resid / variance[:, None]
-        scales, _ = self._sample_scales(xp, design, Y, params)
-        if scales is not None:  # d log p / d mu = scale * resid / s2
-            scaled = scaled * scales
+        weights, _ = self._precision_weights(xp, design, Y, params, resid)
+        if weights is not None:  # d log p / d mu = weight * resid / s2
+            scaled = scaled * weights
         penalized = xp.sum(mask * coef**2, axis=0)
         grad_coef = design @ scaled.T - alpha * mask * coef / variance
         # shared rows: each of the K equal entries gets the mean of their

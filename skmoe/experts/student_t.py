@@ -104,13 +104,14 @@ class StudentTLinearExperts(GaussianLinearExperts):
             log1p_u2 = xp.where(far, 2 * xp.log(u), xp.log1p(u * u))
         return constant - 0.5 * xp.log(variance) - 0.5 * (df + 1) * log1p_u2
 
-    def _sample_scales(self, xp, design, Y, params):
+    def _precision_weights(self, xp, design, Y, params, resid=None):
         variance = params["variance"]
-        start = ~xp.isfinite(variance)  # initial_params': all scales one
+        start = ~xp.isfinite(variance)  # initial_params': all weights one
         variance = xp.where(start, xp.ones_like(variance), variance)
         params = dict(params, variance=variance)
-        resid = Y[None, :] - self.means(xp, design, params)
+        if resid is None:
+            resid = Y[None, :] - self.means(xp, design, params)
         with np.errstate(over="ignore"):  # far samples: a weight of 0
-            scales = (self.df + 1) / (self.df + resid**2 / variance[:, None])
-        scales = xp.where(start[:, None], xp.ones_like(scales), scales)
-        return scales, params
+            weights = (self.df + 1) / (self.df + resid**2 / variance[:, None])
+        weights = xp.where(start[:, None], xp.ones_like(weights), weights)
+        return weights, params
