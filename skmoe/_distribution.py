@@ -186,7 +186,90 @@ class _RowMixture:
         return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
 
 
-class PredictiveMixture(_RowMixture):
+class _LocationScaleMixture(_RowMixture):
+    """What the per-row mixtures of a location-scale family share: density,
+    distribution function and quantiles, by the functions ``_logpdf_rows``
+    and ``_cdf_rows`` of (values, *parameters) that subclasses set (and
+    :func:`_mixture_ppf`, which takes the parameters of either family)."""
+
+    def logpdf(self, y):
+        """Log density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows (the last axis): a
+            scalar for the same value in every row, shape (n_rows,) for one value
+            per row, or shape (m, 1) for m values per row.
+
+        Returns
+        -------
+        ndarray
+            The log density, of the broadcast shape of ``y`` and (n_rows,):
+            (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
+            per row.
+        """
+        return self._by_rows(self._rows_last(y, "y"), self._logpdf_rows)
+
+    def pdf(self, y):
+        """Density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
+        """
+        return np.exp(self.logpdf(y))
+
+    def cdf(self, y):
+        """Cumulative distribution of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
+            and (n_rows,).
+        """
+        return self._by_rows(self._rows_last(y, "y"), self._cdf_rows)
+
+    def ppf(self, q):
+        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
+
+        Solved by a vectorized bracketed root finder: the quantile of the mixture
+        lies between the smallest and the largest of its components' quantiles.
+
+        Parameters
+        ----------
+        q : float or array-like
+            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
+            broadcast against the rows as ``y`` in
+            :meth:`logpdf`: a scalar, one per row, or shape (m, 1) for m
+            quantiles per row.
+
+        Returns
+        -------
+        ndarray
+            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
+            for ``q = 0`` and ``inf`` for ``q = 1``, and where a heavy tail puts
+            the quantile beyond the largest float (Student t of df 0.5 at q =
+            1e-160). Where the scales are below the float spacing of the means
+            (means of 1e16, scales of 0.1), the float nearest the quantile.
+        """
+        # in row chunks: the root finder's gathered (elements, K) copies stay small
+        return self._at_probabilities(q, _mixture_ppf)
+
+
+class PredictiveMixture(_LocationScaleMixture):
     """One Gaussian mixture per row: p(y | x_i) = sum_k w_ik N(y; mu_ik, s_ik^2).
 
     Returned by :meth:`MoERegressor.predict_distribution`. Rows are the last axis
@@ -241,6 +324,14 @@ class PredictiveMixture(_RowMixture):
 
     _parameters = ("weights", "means", "scales")
 
+    @staticmethod
+    def _logpdf_rows(*parameters):
+        return _mixture_logpdf(*parameters)
+
+    @staticmethod
+    def _cdf_rows(*parameters):
+        return _mixture_cdf(*parameters)
+
     def __init__(self, weights, means, scales):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)
 
@@ -276,81 +367,6 @@ class PredictiveMixture(_RowMixture):
         """
         return self._by_rows(np.zeros(len(self)), _mixture_scale)
 
-    def logpdf(self, y):
-        """Log density of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows (the last axis): a
-            scalar for the same value in every row, shape (n_rows,) for one value
-            per row, or shape (m, 1) for m values per row.
-
-        Returns
-        -------
-        ndarray
-            The log density, of the broadcast shape of ``y`` and (n_rows,):
-            (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
-            per row.
-        """
-        return self._by_rows(self._rows_last(y, "y"), _mixture_logpdf)
-
-    def pdf(self, y):
-        """Density of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
-        """
-        return np.exp(self.logpdf(y))
-
-    def cdf(self, y):
-        """Cumulative distribution of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
-            and (n_rows,).
-        """
-        return self._by_rows(self._rows_last(y, "y"), _mixture_cdf)
-
-    def ppf(self, q):
-        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
-
-        Solved by a vectorized bracketed root finder: the quantile of the mixture
-        lies between the smallest and the largest of its components' quantiles.
-
-        Parameters
-        ----------
-        q : float or array-like
-            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
-            broadcast against the rows as ``y`` in
-            :meth:`logpdf`: a scalar, one per row, or shape (m, 1) for m
-            quantiles per row.
-
-        Returns
-        -------
-        ndarray
-            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
-            for ``q = 0`` and ``inf`` for ``q = 1``. Where the scales are below
-            the float spacing of the means (means of 1e16, scales of 0.1), the
-            float nearest the quantile.
-        """
-        # in row chunks: the root finder's gathered (elements, K) copies stay small
-        return self._at_probabilities(q, _mixture_ppf)
-
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
 
@@ -371,7 +387,7 @@ class PredictiveMixture(_RowMixture):
         return self.means[rows, expert] + self.scales[rows, expert] * noise
 
 
-class PredictiveStudentTMixture(_RowMixture):
+class PredictiveStudentTMixture(_LocationScaleMixture):
     """One Student t mixture per row: p(y | x_i) = sum_k w_ik t(y; df_ik, mu_ik, s_ik).
 
     Returned by :meth:`MoERegressor.predict_distribution` for Student t
@@ -430,6 +446,14 @@ class PredictiveStudentTMixture(_RowMixture):
     """
 
     _parameters = ("weights", "means", "scales", "df")
+
+    @staticmethod
+    def _logpdf_rows(*parameters):
+        return _t_mixture_logpdf(*parameters)
+
+    @staticmethod
+    def _cdf_rows(*parameters):
+        return _t_mixture_cdf(*parameters)
 
     def __init__(self, weights, means, scales, df):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)
@@ -503,78 +527,6 @@ class PredictiveStudentTMixture(_RowMixture):
             variance overflows.
         """
         return self._by_rows(np.zeros(len(self)), _t_mixture_scale)
-
-    def logpdf(self, y):
-        """Log density of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows (the last axis): a
-            scalar for the same value in every row, shape (n_rows,) for one value
-            per row, or shape (m, 1) for m values per row.
-
-        Returns
-        -------
-        ndarray
-            The log density, of the broadcast shape of ``y`` and (n_rows,):
-            (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
-            per row.
-        """
-        return self._by_rows(self._rows_last(y, "y"), _t_mixture_logpdf)
-
-    def pdf(self, y):
-        """Density of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
-        """
-        return np.exp(self.logpdf(y))
-
-    def cdf(self, y):
-        """Cumulative distribution of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
-            and (n_rows,).
-        """
-        return self._by_rows(self._rows_last(y, "y"), _t_mixture_cdf)
-
-    def ppf(self, q):
-        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
-
-        Solved by a vectorized bracketed root finder, from a bracket between
-        the smallest and the largest of the components' quantiles.
-
-        Parameters
-        ----------
-        q : float or array-like
-            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
-            broadcast against the rows as ``y`` in :meth:`logpdf`: a scalar, one
-            per row, or shape (m, 1) for m quantiles per row.
-
-        Returns
-        -------
-        ndarray
-            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``-inf``
-            for ``q = 0`` and ``inf`` for ``q = 1``, and where a heavy tail puts
-            the quantile beyond the largest float (df 0.5 at q = 1e-160).
-        """
-        return self._at_probabilities(q, _mixture_ppf)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
