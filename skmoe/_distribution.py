@@ -82,22 +82,7 @@ class _RowMixture:
     def _rows_last(self, values, name):
         """``values`` as floats, checked to be numeric and to broadcast against the
         rows (last axis)."""
-        array = np.asarray(values)
-        # asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
-        # convert only numbers, as scipy.stats distributions would
-        numeric = array.dtype.kind in "biuf" or (
-            array.dtype.kind == "O"
-            and all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
-                for v in array.flat
-            )
-        )
-        if not numeric:
-            got = type(values).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
-            raise TypeError(
-                f"{name} must be numeric array-like (a float or an array of "
-                f"floats); got {got}."
-            )
+        array = _numeric(values, name, "biuf")
         values = array.astype(float)
         try:
             np.broadcast_shapes(values.shape, (len(self),))
@@ -457,21 +442,7 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
 
     def __init__(self, weights, means, scales, df):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)
-        array = np.asarray(df)
-        # as _rows_last: numbers only (asarray("3", dtype=float) would be 3.0)
-        numeric = array.dtype.kind in "iuf" or (
-            array.dtype.kind == "O"
-            and all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
-                for v in array.flat
-            )
-        )
-        if not numeric:
-            got = type(df).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
-            raise TypeError(
-                "df must be numeric array-like (a float or an array of floats); "
-                f"got {got}."
-            )
+        array = _numeric(df, "df", "iuf")  # no bools
         try:
             self.df = np.array(np.broadcast_to(array.astype(float), self.weights.shape))
         except ValueError:
@@ -556,6 +527,28 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
             with np.errstate(divide="ignore"):  # a gamma draw below 1e-308: inf
                 noise = np.where(student, noise * np.sqrt(half / gamma), noise)
         return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def _numeric(values, name, kinds):
+    """``values`` as an array, checked to hold numbers: of a dtype whose kind
+    is in ``kinds``, or objects that are real numbers (not bools).
+    asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
+    convert only numbers, as scipy.stats distributions would."""
+    array = np.asarray(values)
+    numeric = array.dtype.kind in kinds or (
+        array.dtype.kind == "O"
+        and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+            for v in array.flat
+        )
+    )
+    if not numeric:
+        got = type(values).__name__ if array.ndim == 0 else f"dtype {array.dtype}"
+        raise TypeError(
+            f"{name} must be numeric array-like (a float or an array of "
+            f"floats); got {got}."
+        )
+    return array
 
 
 def _location_scale(weights, means, scales):
