@@ -326,7 +326,7 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
     gate_params = problem.gate.initial_params(xp, gate_design, n_experts)
     expert_params = problem.experts.initial_params(xp, design, problem.Y, n_experts)
     log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
-    return m_step(
+    gate_params, expert_params = m_step(
         problem,
         resp,
         log_gate,
@@ -335,6 +335,12 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
         prepared,
         gate_steps=INITIAL_GATE_STEPS,
     )
+    weighted_resp = problem.normalized_weight[None, :] * resp
+    for _ in range(problem.experts.start_steps - 1):  # see ExpertFamily
+        expert_params = problem.experts.m_step(
+            xp, design, problem.Y, weighted_resp, expert_params, problem.alpha
+        )
+    return gate_params, expert_params
 
 
 #: EM stops only once the changes of SETTLE iterations in a row did not grow. A

@@ -44,6 +44,10 @@ DF_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: (the ``df`` parameter's default).
 DEFAULT_DF = 4.0
 
+#: The standard normal's 90% quantile: (q90 - q10) / (2 NORMAL_Q90) is a
+#: normal sample's standard deviation.
+NORMAL_Q90 = 1.2815515655446004
+
 #: Noise variance floor relative to the (weighted) variance of y. At 1e-6 (noise
 #: sd 1e-3 of y's) it bound real regimes: one of noise sd 0.01 beside one of
 #: slope 10 sat at it, so "auto" passed over every fit of several experts (R^2
@@ -166,8 +170,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``variance_type="tied"``. With ``noise="student_t"``, the squared
         scale of each expert's noise, whose variance is
         ``s2_k df / (df - 2)`` for ``df > 2``, floored at 1e-10 times the
-        smaller of y's variance and its squared median absolute deviation
-        (times 1.4826), which outliers do not inflate.
+        smaller of y's variance and the variance its 10% and 90% quantiles
+        imply for a normal y (which outliers do not inflate), or y's variance
+        where those quantiles are equal.
 
     df_ : float
         With ``noise="student_t"``: the experts' degrees of freedom, ``df``'s
@@ -479,6 +484,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self._tied_variance = experts.tied  # set_params must not change the model
         self._noise_df = getattr(experts, "df", None)  # Student-t experts' df
         self._df_chosen = getattr(experts, "chosen", False)  # counted by BIC
+
+    def _set_fitted(self, problem, result, offset=None):
+        super()._set_fitted(problem, result, offset)
+        # here, not with the experts' parameters: std_errors reads those
         if self._noise_df is None:
             vars(self).pop("df_", None)
         else:
@@ -495,6 +504,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             )
         best, scores = None, []
         for df in DF_GRID:
+            if self.verbose:
+                print(f"df={df:g}:")
             family = copy.copy(experts)
             family.df, family.chosen = df, True
             fit, bics = super()._fit_candidates(
@@ -744,21 +755,22 @@ def _combine(a, b):
 
 def _robust_floor(Y, sample_weight, floor, solver):
     """The noise floor of Student-t experts: ``VARIANCE_FLOOR`` times the
-    squared normal-consistent median absolute deviation of y where that is
-    below ``floor`` (y's variance's): one target of 1e8 among 200 of sd 3.5
-    raised y's variance, and the floor, to 5e13 and 5e3, where the t
+    squared normal-consistent range between y's 10% and 90% quantiles where
+    that is below ``floor`` (y's variance's): one target of 1e8 among 200 of
+    sd 3.5 raised y's variance, and the floor, to 5e13 and 5e3, where the t
     experts fit the others' noise, 0.056 (and the predictive interval was
-    300 wide for 1). ``floor`` where the deviation is 0 (more than half the
-    y equal: a constant, zero-inflated or censored y, a batch of one row),
-    whose floor of 2e-308 gave log-likelihoods of 80 per sample, and whose
-    square underflowed in the gradient. No lower than the least floor y's
-    dtype allows the solver (see :func:`_check_target_scale`)."""
+    300 wide for 1). The median absolute deviation, first used, vanished
+    where half the y were equal (a zero-inflated y: a floor of 2e-308 and 80
+    nats a sample) or nearly (with 1e-12 jitter, 4.6e-34 and 15). ``floor``
+    where the range is 0 (a constant y, a batch of one row). No lower than
+    the least floor y's dtype allows the solver (see
+    :func:`_check_target_scale`)."""
     kept = sample_weight > 0
     if not np.any(kept):
         return floor
     y, weight = Y[kept].astype(np.float64), sample_weight[kept]
-    centre = _weighted_median(y, weight)
-    spread = (1.482602218505602 * _weighted_median(np.abs(y - centre), weight)) ** 2
+    low, high = _weighted_quantiles(y, weight, (0.1, 0.9))
+    spread = ((high - low) / (2 * NORMAL_Q90)) ** 2
     if not spread > 0:
         return floor
     info = np.finfo(Y.dtype)
@@ -768,11 +780,12 @@ def _robust_floor(Y, sample_weight, floor, solver):
     return max(min(floor, VARIANCE_FLOOR * spread), least)
 
 
-def _weighted_median(values, weight):
-    """The lower weighted median of ``values`` (weights positive)."""
+def _weighted_quantiles(values, weight, q):
+    """The lower weighted quantiles ``q`` of ``values`` (weights positive)."""
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weight[order])
-    return values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
+    index = np.searchsorted(cumulative, np.asarray(q) * cumulative[-1])
+    return values[order][np.minimum(index, len(values) - 1)]
 
 
 def _variance_floor(total, mean, squares):

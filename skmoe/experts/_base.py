@@ -42,6 +42,11 @@ class ExpertFamily(ABC):
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         """Parameters an M-step may warm-start from (before any data is seen)."""
 
+    #: M-steps at a restart's initial responsibilities (EM's, or the start
+    #: of the gradient solvers): more than one where a family's M-step only
+    #: climbs towards its maximum from parameters that start far from it.
+    start_steps: int = 1
+
     #: Whether the M-step depends on the data only through
     #: :meth:`statistics`, which online EM (``partial_fit`` with
     #: ``solver="em"``) then averages over the batches.
