@@ -731,14 +731,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "n_iter_no_change",
     )
 
+    #: Parameters that take a number, which a bool is to Python but not here
+    #: (scikit-learn's Interval(Real) lets True through as 1)
+    _real_parameters: tuple[str, ...] = ()
+
     def _validate_params(self):
         super()._validate_params()
-        for name in self._integer_parameters:
+        for name in self._integer_parameters + self._real_parameters:
             value = getattr(self, name)
             if isinstance(value, (bool, np.bool_)):
+                kind = "an int" if name in self._integer_parameters else "a number"
                 raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be an "
-                    f"int, not a bool. Got {value!r} instead."
+                    f"The {name!r} parameter of {type(self).__name__} must be "
+                    f"{kind}, not a bool. Got {value!r} instead."
                 )
 
     # -- hooks for subclasses -------------------------------------------------------
@@ -1156,9 +1161,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if best.n_iter >= self.max_iter:
             coef = best.gate_params["coef"]
             single = coef.dtype == array_namespace(coef).float32
+            remedy = (
+                "increase max_iter (epochs), loosen tol (now "
+                f"{self.tol}) or lower n_iter_no_change (now {self.n_iter_no_change})"
+                if self.solver == "sgd"
+                else f"increase max_iter, loosen tol (now {self.tol}) or raise alpha"
+            )
             return (
                 f"{kept} in max_iter={self.max_iter} iterations in the kept run; "
-                f"increase max_iter, loosen tol (now {self.tol}) or raise alpha."
+                f"{remedy}."
                 + (
                     " In float32 the objective's changes are rounded at about "
                     "1e-7 per sample: fit float64 data for a tol this small."
@@ -1377,7 +1388,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 print(f"n_experts={n_experts}: training BIC {bic:.6g}{note}")
             fits.append(fit)
             bics.append(bic)
-        return fits[int(np.argmin(bics))], np.asarray(bics, dtype=np.float64)
+        chosen = int(np.argmin(bics))
+        if self.verbose and len(candidates) > 1:
+            print(f"chose n_experts={candidates[chosen]} (lowest training BIC)")
+        return fits[chosen], np.asarray(bics, dtype=np.float64)
 
     def _held_out_candidates(
         self, problem, X_host, Y, sample_weight, candidates, options, random_state

@@ -547,6 +547,30 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
         return self._proba(X, "predict_log_proba", log=True)
 
+    def decision_function(self, X):
+        """Confidence scores of the classes: the log-odds for two classes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            With two classes, ``log p(classes_[1] | x) - log p(classes_[0] |
+            x)``, positive where :meth:`predict` gives ``classes_[1]`` (as
+            ``LogisticRegression``'s); with more, the log probabilities less
+            their mean over the classes, whose arg max is :meth:`predict`'s
+            class. Computed in log space: finite where a probability
+            underflows to 0.
+        """
+        log_proba = self._proba(X, "decision_function", log=True)
+        if log_proba.shape[1] == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        xp = array_namespace(log_proba)
+        return log_proba - xp.mean(log_proba, axis=1, keepdims=True)
+
     def predict(self, X):
         """Most probable class of each sample.
 

@@ -348,7 +348,12 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         check_is_fitted(self)
         if exposure is None and getattr(self, "_exposure_given", False):
             routing = method == "score"  # the one with a request in a search
-            hint = " (in a cross-validation, request it: set_score_request)"
+            hint = (
+                " (in a cross-validation, route it: "
+                "sklearn.set_config(enable_metadata_routing=True), then "
+                "set_fit_request(exposure=True) and "
+                "set_score_request(exposure=True))"
+            )
             _warn_user(
                 f"{type(self).__name__} was fitted with exposure, and {method} "
                 "was called without it: the predictions are the rates per unit "

@@ -277,6 +277,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.df = df
 
     _continuous_target = True
+    _real_parameters = ("df",)
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
@@ -523,6 +524,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         _, df, fit, bics = best
         experts.df, experts.chosen = df, True  # the fitted model's family
         self.df_bic_ = np.asarray(scores)
+        if self.verbose:
+            print(f"chose df={df:g} (lowest training BIC)")
         return fit, bics
 
     def _experts_from_attributes(self):

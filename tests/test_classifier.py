@@ -4,7 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import scale
 
 from skmoe import MoEClassifier
 
@@ -159,3 +161,29 @@ def test_experts_left_without_data_are_warned_of():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MoEClassifier(2, random_state=0).fit(X, y)  # both experts used
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_decision_function_is_logistic_regressions_for_one_expert(n_classes):
+    # one expert is a logistic regression (C from the class's Notes): its
+    # decision_function is scikit-learn's, log-odds for two classes and
+    # logits for more (here centred, as skmoe's are), argmax = predict
+    X, y = load_iris(return_X_y=True)
+    keep = y < n_classes
+    X, y = scale(X[keep]), y[keep]
+    alpha = 1e-2
+    C = (2 if n_classes == 2 else 1) / (alpha * len(y))
+    moe = MoEClassifier(n_experts=1, alpha=alpha, tol=1e-10, max_iter=1000).fit(X, y)
+    reference = LogisticRegression(C=C, tol=1e-12, max_iter=10000).fit(X, y)
+    expected = reference.decision_function(X)
+    if n_classes > 2:
+        expected = expected - expected.mean(axis=1, keepdims=True)
+    got = moe.decision_function(X)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    if n_classes == 2:
+        np.testing.assert_array_equal(
+            moe.classes_[(got > 0).astype(int)], moe.predict(X)
+        )
+    else:
+        np.testing.assert_array_equal(moe.classes_[got.argmax(axis=1)], moe.predict(X))

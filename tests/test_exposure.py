@@ -179,8 +179,12 @@ def test_counts_without_exposure_after_fitting_with_it_warn(method):
 def test_score_without_exposure_after_fitting_with_it_warns():
     X, y, exposure = _counts(n=400)
     reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
-    with pytest.warns(UserWarning, match="fitted with exposure"):
+    with pytest.warns(UserWarning, match="fitted with exposure") as caught:
         reg.score(X, y)
+    # the hint works with routing off, scikit-learn's default: turn it on first
+    # (set_score_request alone raised "only available when metadata routing
+    # is enabled")
+    assert "enable_metadata_routing=True" in str(caught[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         reg.score(X, y, exposure=exposure)

@@ -587,3 +587,28 @@ def test_std_errors_are_of_the_fitted_parameters_only():
         "expert_coef_",
         "expert_variance_",
     }
+
+
+def test_df_refuses_a_bool():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y, _, _ = _regimes(n=50)
+    with pytest.raises(InvalidParameterError, match="'df' parameter .* not a bool"):
+        MoERegressor(noise="student_t", df=True).fit(X, y)
+
+
+def test_verbose_names_each_df_and_the_choice(capsys):
+    X, y, _, _ = _regimes(n=200, outliers=0.1, seed=20)
+    reg = MoERegressor(
+        n_experts=2, noise="student_t", df="auto", n_init=1, verbose=1, random_state=0
+    ).fit(X, y)
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.endswith(":")] == [
+        "df=1:",
+        "df=2:",
+        "df=4:",
+        "df=8:",
+        "df=16:",
+        "df=32:",
+    ]
+    assert out.endswith(f"chose df={reg.df_:g} (lowest training BIC)\n")
