@@ -1262,7 +1262,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "sample's worth of the (weighted) data each: the model uses "
             f"{n_experts - len(unused)} of its "
             f"{n_experts} experts. Fit fewer experts, or drop these with "
-            "prune_experts (expert_usage_ gives each expert's share)."
+            "prune_experts(threshold), a share of the data below which an "
+            "expert goes (expert_usage_ gives each expert's share)."
         )
 
     def _remedy(self):
