@@ -39,7 +39,12 @@ import scipy.linalg
 
 from ._backend import to_numpy
 from ._gradient import Packer, evaluate, parameter_units
-from .experts import GaussianLinearExperts, LogisticExperts, PoissonExperts
+from .experts import (
+    GammaExperts,
+    GaussianLinearExperts,
+    LogisticExperts,
+    PoissonExperts,
+)
 from .gates import ConstantGate, SoftmaxGate
 
 #: Central-difference step in the packed (unit-scaled) coordinates.
@@ -109,7 +114,12 @@ def _block(family, name, shape):
         if family.tied:  # K equal entries: one direction
             return np.full((size, 1), 1 / np.sqrt(size))
         return np.eye(size)
-    if isinstance(family, (GaussianLinearExperts, PoissonExperts)) and name == "coef":
+    if isinstance(family, GammaExperts) and name == "dispersion":
+        return np.eye(size)
+    if (
+        isinstance(family, (GaussianLinearExperts, PoissonExperts, GammaExperts))
+        and name == "coef"
+    ):
         rows, n_experts = shape  # a shared row's K equal entries: one direction
         return scipy.linalg.block_diag(
             *(
@@ -128,13 +138,21 @@ def _block(family, name, shape):
 def _units(problem, expert_params):
     """The packed coordinates' units (:func:`skmoe._gradient.parameter_units`),
     with each Gaussian expert's coefficients in units of its own noise standard
-    deviation: in one unit for all (the root mean variance), a regime of noise
+    deviation (a Gamma expert's in units of its coefficient of variation,
+    ``sqrt(phi_k)``, the standard deviation of its log(y) for a small
+    ``phi_k``): in one unit for all (the root mean variance), a regime of noise
     1e-4 beside one of noise 10 took steps of 7 of its standard deviations, and
     its standard errors came out inf (at 1e-3: 15% off). The rows
     ``shared`` ties keep one unit, so that their K copies stay one direction
     (:func:`_block`)."""
     gate_rows, expert_rows, target = parameter_units(problem, expert_params)
     experts = problem.experts
+    if isinstance(experts, GammaExperts):  # a coefficient of variation's units
+        spread = np.sqrt(to_numpy(expert_params["dispersion"]).astype(np.float64))
+        rows = np.outer(expert_rows, spread)
+        for row in experts.shared:
+            rows[row] = expert_rows[row] * np.exp(np.mean(np.log(spread)))
+        return gate_rows, rows, 1.0
     if not isinstance(experts, GaussianLinearExperts):
         return gate_rows, expert_rows, target
     noise = np.sqrt(np.asarray(to_numpy(expert_params["variance"]), dtype=np.float64))

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from .._backend import as_compute
-from .._math import center_intercepts, expand_rows, restrict_rows
+from .._math import center_intercepts, device, expand_rows, restrict_rows
 
 Array = Any
 Params = dict[str, Array]
@@ -135,7 +135,9 @@ class ExpertFamily(ABC):
         """Whether each expert collapsed, (K,) bool: a parameter of
         :meth:`lower_bounds` at its floor (within a relative 1e-6), by default.
         ``weighted_resp`` is as in :meth:`m_step`, at ``params``."""
-        hits = xp.zeros(weighted_resp.shape[0], dtype=xp.bool)
+        hits = xp.zeros(
+            weighted_resp.shape[0], dtype=xp.bool, device=device(weighted_resp)
+        )
         for name, floor in self.lower_bounds().items():
             values = xp.reshape(params[name], (weighted_resp.shape[0], -1))
             hits = hits | xp.any(values <= floor * (1 + 1e-6), axis=1)

@@ -1,0 +1,338 @@
+"""Gamma log-linear experts: y | x, k ~ Gamma(mean exp(x~ . b_k), dispersion
+phi_k), for positive amounts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from .._backend import as_compute, to_numpy
+from .._math import (
+    device,
+    diag,
+    penalty_mask,
+    solve_shared,
+    solve_symmetric,
+    tie_rows,
+    weighted_grams,
+)
+from ._base import Array, ExpertFamily, Params
+
+#: Newton steps per M-step, warm-started from the previous EM iteration.
+NEWTON_STEPS = 1
+#: Newton steps of the first M-step, after its closed-form intercepts (the
+#: optimum with all slopes at zero).
+COLD_NEWTON_STEPS = 10
+#: Step-length search limit (as the Poisson experts').
+MAX_HALVINGS = 20
+#: Largest dispersion (smallest shape, 1e-4): a Gamma of shape below that puts
+#: nearly all its mass next to 0; it bounds an expert no sample supports.
+DISPERSION_CEILING = 1e4
+#: Steps of the shape's Newton iteration (from Minka's approximation, within
+#: 1.5%; each step about squares the relative error).
+SHAPE_STEPS = 6
+#: Shapes from which :func:`shape_terms` takes Stirling's series.
+STIRLING_SHAPE = 10.0
+#: The coefficients of 1 / nu, 1 / nu^3, ... in Stirling's series of log Gamma.
+STIRLING_COEFFICIENTS = (
+    1 / 12,
+    -1 / 360,
+    1 / 1260,
+    -1 / 1680,
+    1 / 1188,
+    -691 / 360360,
+    1 / 156,
+)
+#: Above ``log(largest float) - LINK_MARGIN`` the ratio ``y / mu`` continues as
+#: its tangent in ``log(y / mu)`` (see :func:`excess`).
+LINK_MARGIN = 10.0
+
+
+def excess(xp, d: Array) -> tuple[Array, Array]:
+    """``expm1(d) - d`` (at least 0) and the ratio ``exp(d)``, with ``d =
+    log(y / mu)``, guarded against overflow.
+
+    A Gamma expert's log-likelihood is ``-(expm1(d) - d) / phi`` plus terms of
+    the dispersion ``phi`` and of y alone: ``expm1(d) - d`` keeps its relative
+    precision where ``d - exp(d)`` would subtract terms near 1. Above ``m =
+    log(largest float) - LINK_MARGIN`` the ratio continues linearly, ``exp(m)
+    (1 + d - m)``, which keeps the objective finite and concave where a line
+    search probes a mean far below y.
+
+    Returns
+    -------
+    excess : array
+        ``expm1(d) - d``, guarded.
+    ratio : array
+        ``exp(min(d, m))``: ``y / mu``, the derivative of ``excess`` plus 1,
+        and the Newton weight of the coefficients.
+    """
+    top = math.log(float(xp.finfo(d.dtype).max)) - LINK_MARGIN
+    ratio = xp.exp(xp.minimum(d, top))
+    linear = ratio * (1.0 + xp.maximum(d - top, 0.0)) - 1.0 - d
+    below = xp.minimum(d, top)
+    return xp.where(d > top, linear, xp.expm1(below) - below), ratio
+
+
+def shape_terms(shape) -> np.ndarray:
+    """``nu log(nu) - nu - log(Gamma(nu))`` of the shapes ``nu`` (a NumPy array),
+    in float64: the part of a Gamma log-density that depends on the shape
+    alone. From ``STIRLING_SHAPE`` on, by Stirling's series, ``log(nu / (2
+    pi)) / 2 - 1 / (12 nu) + 1 / (360 nu^3) - ...``: the direct form subtracts
+    terms of ``nu log(nu)`` (1.6e8 at 1e7, with an error of 2e-8 where the
+    result is 7.1)."""
+    shape = np.asarray(shape, dtype=np.float64)
+    large = np.maximum(shape, STIRLING_SHAPE)
+    inverse = 1.0 / large
+    # log Gamma(nu) - ((nu - 1/2) log(nu) - nu + log(2 pi) / 2), to 3e-17 at 10
+    correction = 0.0
+    for coefficient in STIRLING_COEFFICIENTS[::-1]:
+        correction = correction * inverse * inverse + coefficient
+    stirling = 0.5 * np.log(large / (2 * math.pi)) - correction * inverse
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = special.xlogy(shape, shape) - shape - special.gammaln(shape)
+    return np.where(shape >= STIRLING_SHAPE, stirling, direct)
+
+
+def fit_shape(mean_excess) -> np.ndarray:
+    """The shapes ``nu`` that solve ``log(nu) - digamma(nu) = D`` for the mean
+    excesses ``D > 0`` (a NumPy array): the maximum over the shape of a Gamma
+    log-likelihood whose mean excess per unit weight is ``D`` (as for the
+    shape of a Gamma sample, ``log(mean(y)) - mean(log(y))``). Minka's
+    approximation, then his generalized Newton steps on ``1 / nu``."""
+    D = np.asarray(mean_excess, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        shape = (3.0 - D + np.sqrt((D - 3.0) ** 2 + 24.0 * D)) / (12.0 * D)
+        for _ in range(SHAPE_STEPS):
+            gap = np.log(shape) - special.digamma(shape) - D
+            slope = 1.0 / shape - special.polygamma(1, shape)
+            inverse = 1.0 / shape + gap / (shape**2 * slope)
+            shape = np.where(np.isfinite(inverse) & (inverse > 0), 1.0 / inverse, shape)
+    return shape
+
+
+class GammaExperts(ExpertFamily):
+    """K Gamma regressions with the log link, ``E[y | x, k] = exp(x~ . b_k)``.
+
+    Expert k's density is that of a Gamma distribution of mean ``mu =
+    exp(x~ . b_k)`` and shape ``nu_k = 1 / phi_k`` (dispersion ``phi_k``;
+    variance ``phi_k mu^2``), R's ``Gamma(link = "log")`` family:
+
+        log p_k(y | x) = -nu_k (y / mu - log(y / mu) - 1) + nu_k log(nu_k)
+                         - nu_k - log(Gamma(nu_k)) - log(y).
+
+    The penalty is ``(alpha / 2) sum_k nu_k ||b_k||^2`` (intercepts free): per
+    unit of the shape, as the Gaussian experts' is per unit of the noise
+    precision, so that the coefficients' M-step does not depend on the shape
+    and one expert's fit is scikit-learn's ``GammaRegressor(alpha=alpha)``.
+    The M-step is two conditional maximizations (ECM): the coefficients, by
+    a Newton step (iteratively reweighted least squares, with step halving,
+    so that it never lowers any expert's objective; ``COLD_NEWTON_STEPS``
+    from the closed-form intercepts on a first M-step), then each shape,
+    exactly, from ``log(nu) - digamma(nu) = D_k`` (:func:`fit_shape`), with
+    ``D_k`` the expert's weighted mean of ``y / mu - log(y / mu) - 1`` plus
+    its penalty: the equation of a Gamma sample's shape. The dispersion is
+    kept within ``[dispersion_floor, DISPERSION_CEILING]``: an expert that
+    fits its samples exactly would have an unbounded likelihood.
+
+    Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
+    ``dispersion`` (K,). The target ``Y`` is (2, n_samples): ``y`` (positive)
+    and ``log(y)``.
+
+    With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)``), those
+    coefficients are the same in every expert: each Newton step then solves
+    the experts' equations jointly, each weighted by its shape (see
+    :func:`skmoe._math.solve_shared`), and is halved as one.
+
+    Parameters
+    ----------
+    dispersion_floor : float
+        Smallest dispersion (largest shape ``1 / dispersion_floor``) an
+        expert may take.
+    shared : tuple of int, default=()
+        Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
+        that all experts share.
+    """
+
+    task = "regression"
+
+    def __init__(self, dispersion_floor, shared=()):
+        self.dispersion_floor = float(dispersion_floor)
+        self.shared = tuple(shared)
+
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        shape = (design.shape[0], n_experts)
+        dev = device(design)
+        return {
+            "coef": xp.zeros(shape, dtype=design.dtype, device=dev),
+            "dispersion": xp.ones(n_experts, dtype=design.dtype, device=dev),
+        }
+
+    def log_means(self, xp, design: Array, params: Params) -> Array:
+        """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
+        return params["coef"].T @ design
+
+    def _shape_terms(self, xp, dispersion):
+        """The shapes and their :func:`shape_terms` in ``dispersion``'s namespace."""
+        host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
+        return 1.0 / dispersion, as_compute(xp, shape_terms(host), dispersion)
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        d = Y[1, ...][None, :] - self.log_means(xp, design, params)
+        value, _ = excess(xp, d)
+        shape, terms = self._shape_terms(xp, params["dispersion"])
+        return terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
+
+    def _objectives(self, xp, design, log_y, weighted_resp, coef, mask, alpha):
+        """Each expert's coefficient objective at ``coef`` (K,), per unit of its
+        shape (``-sum r (expm1(d) - d) - alpha ||b||^2 / 2``), and the ratios
+        ``y / mu`` there."""
+        d = log_y[None, :] - coef.T @ design
+        value, ratio = excess(xp, d)
+        fit = -xp.sum(weighted_resp * value, axis=1)
+        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0), ratio
+
+    def m_step(
+        self,
+        xp,
+        design: Array,
+        Y: Array,
+        weighted_resp: Array,
+        params: Params,
+        alpha: float,
+    ) -> Params:
+        log_y = Y[1, ...]
+        mask = penalty_mask(xp, design)
+        coef = params["coef"]
+        n_steps = NEWTON_STEPS
+        if not bool(xp.any(coef != 0)):
+            coef = self._intercepts(xp, design, Y[0, ...], weighted_resp)
+            n_steps = COLD_NEWTON_STEPS
+        # the shared rows weigh each expert's equations by its shape
+        shape = 1.0 / params["dispersion"]
+        penalty = alpha * diag(xp, mask)
+        problem = (design, log_y, weighted_resp)
+        value, ratio = self._objectives(xp, *problem, coef, mask, alpha)
+        for _ in range(n_steps):
+            grad = design @ (weighted_resp * (ratio - 1.0)).T
+            grad = grad - alpha * mask[:, None] * coef  # (d, K)
+            hessian = weighted_grams(xp, design, weighted_resp * ratio) + penalty
+            if self.shared:
+                direction = solve_shared(xp, hessian, grad.T, self.shared, shape).T
+            else:
+                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                direction = direction[:, :, 0].T
+            coef, value, ratio = self._halving(
+                xp, problem, coef, direction, value, ratio, shape, mask, alpha
+            )
+        return {
+            "coef": coef,
+            "dispersion": self._dispersion(xp, weighted_resp, value, params),
+        }
+
+    def _dispersion(self, xp, weighted_resp, value, params):
+        """Each expert's best dispersion given its coefficients' objective
+        ``value`` (:meth:`_objectives`); the former one where the expert has
+        no weight."""
+        mass = np.asarray(to_numpy(xp.sum(weighted_resp, axis=1)), dtype=np.float64)
+        total = -np.asarray(to_numpy(value), dtype=np.float64)  # >= 0
+        former = np.asarray(to_numpy(params["dispersion"]), dtype=np.float64)
+        tiny = np.finfo(np.float64).tiny
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_excess = np.maximum(total, 0.0) / mass
+            dispersion = 1.0 / fit_shape(mean_excess)
+        dispersion = np.where(mean_excess > 0, dispersion, 0.0)  # y = mu: the floor
+        dispersion = np.clip(dispersion, self.dispersion_floor, DISPERSION_CEILING)
+        dispersion = np.where(mass > tiny, dispersion, former)
+        return as_compute(xp, dispersion, params["dispersion"])
+
+    def _intercepts(self, xp, design, y, weighted_resp):
+        """Coefficients with zero slopes and each expert's best intercept: the
+        log of its weighted mean of y."""
+        mass = xp.sum(weighted_resp, axis=1)
+        tiny = float(xp.finfo(design.dtype).smallest_normal)
+        mean = (weighted_resp @ y[:, None])[:, 0] / xp.clip(mass, tiny, None)
+        overall = xp.sum(weighted_resp @ y[:, None])
+        intercept = xp.log(xp.where(mean > 0, mean, overall))
+        slopes = xp.zeros(
+            (design.shape[0] - 1, mass.shape[0]),
+            dtype=design.dtype,
+            device=device(design),
+        )
+        return xp.concat([intercept[None, :], slopes], axis=0)
+
+    def _halving(self, xp, problem, coef, direction, value, ratio, shape, mask, alpha):
+        """Each expert's step ``t_k direction_k``, halved until its objective does
+        not decrease (``t_k = 0`` if it still does): the new coefficients, their
+        objectives and their ratios ``y / mu`` (``value`` and ``ratio``: at
+        ``coef``)."""
+        step = xp.ones_like(value)
+        for _ in range(MAX_HALVINGS + 1):
+            trial = coef + step[None, :] * direction
+            with np.errstate(over="ignore", invalid="ignore"):
+                trial_value, trial_ratio = self._objectives(
+                    xp, *problem, trial, mask, alpha
+                )
+            accepted = trial_value >= value  # False where NaN
+            if self.shared:  # one step for all, of the shapes' weighted sum
+                joint = xp.sum(shape * trial_value) >= xp.sum(shape * value)
+                accepted = xp.broadcast_to(joint, accepted.shape)
+            if bool(xp.all(accepted)):
+                return trial, trial_value, trial_ratio
+            step = xp.where(accepted, step, 0.5 * step)
+        return (
+            xp.where(accepted[None, :], trial, coef),
+            xp.where(accepted, trial_value, value),
+            xp.where(accepted[:, None], trial_ratio, ratio),
+        )
+
+    def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        coef, dispersion = params["coef"], params["dispersion"]
+        mask = penalty_mask(xp, coef)
+        d = Y[1, ...][None, :] - self.log_means(xp, design, params)
+        value, ratio = excess(xp, d)
+        shape = 1.0 / dispersion
+        grad = design @ (weighted_resp * (ratio - 1.0)).T
+        grad = (grad - alpha * mask[:, None] * coef) * shape[None, :]
+        # d/d nu of sum r (terms(nu) - nu excess) - nu alpha ||b||^2 / 2, with
+        # terms'(nu) = log(nu) - digamma(nu); then d nu / d phi = -nu^2
+        host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
+        slope = as_compute(xp, np.log(host) - special.digamma(host), dispersion)
+        mass = xp.sum(weighted_resp, axis=1)
+        penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        by_shape = mass * slope - xp.sum(weighted_resp * value, axis=1) - penalty
+        return {
+            "coef": tie_rows(xp, grad, self.shared),
+            "dispersion": -(shape**2) * by_shape,
+        }
+
+    def select(self, xp, params: Params, keep: Array) -> Params:
+        return {
+            "coef": xp.take(params["coef"], keep, axis=1),
+            "dispersion": xp.take(params["dispersion"], keep, axis=0),
+        }
+
+    def start_target(self, Y):
+        # the amounts on the scale of the log link: k-means on y itself would
+        # be drawn to the largest
+        return Y[1]
+
+    def lower_bounds(self) -> dict[str, float]:
+        return {"dispersion": self.dispersion_floor}
+
+    def upper_bounds(self) -> dict[str, float]:
+        return {"dispersion": DISPERSION_CEILING}
+
+    def penalty(self, xp, params: Params, alpha: float) -> Array:
+        coef = params["coef"]
+        squares = xp.sum(penalty_mask(xp, coef)[:, None] * coef**2, axis=0)
+        return 0.5 * alpha * xp.sum(squares / params["dispersion"])
+
+    def tie(self, xp, params: Params) -> Params:
+        return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        coefs = n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
+        return coefs + n_experts
