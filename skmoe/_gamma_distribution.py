@@ -1,0 +1,525 @@
+"""The predictive distribution of a mixture of Gamma experts."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+from scipy.optimize.elementwise import find_root
+
+from ._distribution import (
+    _mixture_mean,
+    _mixture_scale,
+    _RowMixture,
+    normalized_weights,
+)
+from .experts.gamma import shape_terms
+
+#: ``x = nu y / mu`` below which (and where ``y / mu`` is below it, which
+#: leaves ``x`` inexact) a component's distribution function is the first term
+#: of its series, ``x^nu / Gamma(nu + 1)`` (exact to 1e-308 of itself), from
+#: ``log x = log nu + log y - log mu``: there ``x`` underflows where the
+#: probability need not (shape 1e-3, y = 1e-300, mean 1e200: x = 1e-503,
+#: P = 0.31), and gammainc takes 0 for a subnormal or 0 ``x``.
+TINY_X = np.finfo(float).tiny
+#: ``x`` below which, for shapes up to ``SERIES_SHAPE``, a component's
+#: distribution function is summed from its series, ``x^nu e^-x / Gamma(nu +
+#: 1) sum_n x^n / ((nu + 1) ... (nu + n))``, to 1e-16 of itself in
+#: ``SERIES_TERMS`` terms: gammainc takes it from ``exp(nu log x - ...)``,
+#: which lost 2e-14 of P(1, 1e-300) and 4e-14 of P(30, 1e-4).
+SERIES_X = 0.01
+SERIES_SHAPE = 100.0
+SERIES_TERMS = 8
+#: ``|y / mu - 1|`` below which ``log(y / mu) - (y / mu - 1)`` is summed from
+#: its series (in ``t = d / (2 + d)``, ten terms), not from ``log1p(d) - d``,
+#: which cancels there.
+LOG1PMX_SERIES = 0.25
+#: The logarithms of the smallest positive and the largest float: the widest
+#: bracket of a quantile's logarithm.
+LOG_SMALLEST = float(np.log(np.nextafter(0.0, 1.0)))
+LOG_LARGEST = float(np.log(np.finfo(float).max))
+
+
+class PredictiveGammaMixture(_RowMixture):
+    """One Gamma mixture per row: p(y | x_i) = sum_k w_ik Gamma(y; mu_ik, nu_ik).
+
+    Returned by :meth:`MoEGammaRegressor.predict_distribution`. ``Gamma(y; mu,
+    nu)`` is the Gamma density of mean ``mu`` and shape ``nu`` (variance ``mu^2 /
+    nu``), :func:`scipy.stats.gamma` ``(a=nu, scale=mu / nu)``. The counterpart
+    of :class:`PredictiveMixture` for positive targets, with the methods of a
+    frozen :mod:`scipy.stats` distribution whose parameters are arrays. Rows are
+    the last axis of every result: ``logpdf(y)`` with ``y`` of shape (n_rows,)
+    scores each row at its own ``y``; pass ``y`` of shape (m, 1) for m values per
+    row, giving shape (m, n_rows). Indexing selects rows, as for
+    :class:`PredictiveMixture`.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        Gate probabilities; each row sums to one.
+    means : ndarray of shape (n_rows, n_experts)
+        The experts' means ``mu``, finite and positive.
+    shapes : ndarray of shape (n_rows, n_experts)
+        The experts' shape parameters ``nu`` (the inverse of the squared
+        coefficient of variation), finite and positive.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        The mixing weights of each row, as floats, divided by their sum
+        where it is more than 1e-12 from one.
+    means : ndarray of shape (n_rows, n_experts)
+        The components' means, as floats.
+    shapes : ndarray of shape (n_rows, n_experts)
+        The components' shape parameters, as floats.
+
+    See Also
+    --------
+    PredictiveMixture : The Gaussian counterpart, for :class:`MoERegressor`.
+    PredictivePoissonMixture : The counterpart for counts.
+
+    Notes
+    -----
+    The log density is summed as ``nu (log r - r + 1) + c(nu) - log y`` with
+    ``r = y / mu`` and ``c(nu) = nu log nu - nu - log Gamma(nu)`` (from
+    Stirling's series for ``nu >= 10``), which keeps its digits for large
+    shapes, where scipy's ``gamma.logpdf`` loses some (2e-10 of the value at
+    ``nu = 1e6``). The distribution function ``P(nu, x)``, ``x = nu y / mu``,
+    is summed from its series for ``x < 0.01`` and ``nu <= 100`` (scipy's
+    gammainc lost 2e-14 of ``P(1, 1e-300)``), and taken from ``log x`` for
+    ``x`` below the smallest normal float, so that it stays right where ``x``
+    underflows and scipy's is 0 (shape 1e-3, mean 1e200: 0.31 at y = 1e-300).
+
+    Quantiles are the float nearest the root of the distribution function (of
+    the survival function above ``q = 0.5``, for the upper tail's digits): 0
+    where the quantile is below the smallest positive float, ``inf`` where it
+    is above the largest. Their accuracy is that of the probabilities, from
+    :func:`scipy.special.gammainc` and ``gammaincc``, divided by the slope of
+    ``log cdf`` in ``log y``, about ``nu`` in the lower tail (the median of a
+    shape of 1e-3 is good to 2e-13 of itself). For shapes above about
+    1e5, gammainc loses digits in the lower tail from 4.5 standard deviations
+    below the mean on (6e-7 of the probability at ``nu = 1e6`` six standard
+    deviations down, 30% at ``nu = 1e8``), and so do the cdf and the quantiles
+    there (5e-11 of the quantile 1e-10 at ``nu = 1e6``), as scipy's
+    ``gamma.cdf`` and ``gamma.ppf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import PredictiveGammaMixture
+    >>> weights, means = [[0.5, 0.5], [1.0, 0.0]], [[1.0, 3.0], [2.0, 5.0]]
+    >>> dist = PredictiveGammaMixture(weights, means, [[2.0, 2.0], [4.0, 1.0]])
+    >>> dist
+    PredictiveGammaMixture(n_rows=2, n_components=2)
+    >>> dist.mean(), dist.var()  # a component's variance: mu^2 / nu
+    (array([2., 2.]), array([3.5, 1. ]))
+    >>> np.round(dist.median(), 6), np.round(dist.cdf(2.0), 6)
+    (array([1.385287, 1.83603 ]), array([0.646681, 0.56653 ]))
+    >>> exponential = PredictiveGammaMixture([[1.0]], [[1.0]], [[1.0]])  # shape 1
+    >>> exponential.median(), np.log(2)
+    (array([0.69314718]), np.float64(0.6931471805599453))
+    >>> np.round(exponential.interval(0.5), 6)  # quartiles log(4 / 3) and log(4)
+    array([[0.287682],
+           [1.386294]])
+    """
+
+    _parameters = ("weights", "means", "shapes")
+
+    def __init__(self, weights, means, shapes):
+        self.weights = np.asarray(weights, dtype=float)
+        self.means = np.asarray(means, dtype=float)
+        self.shapes = np.asarray(shapes, dtype=float)
+        if self.weights.ndim != 2 or not (
+            self.weights.shape == self.means.shape == self.shapes.shape
+        ):
+            raise ValueError(
+                "weights, means and shapes must be arrays of the same shape "
+                f"(n_rows, n_components); got {self.weights.shape}, "
+                f"{self.means.shape} and {self.shapes.shape}."
+            )
+        self.weights = normalized_weights(self.weights)
+        for name in ("means", "shapes"):
+            values = getattr(self, name)
+            good = (values > 0) & np.isfinite(values)
+            if not np.all(good):
+                bad = float(values[~good][0])
+                raise ValueError(f"{name} must be finite and positive; got {bad}.")
+
+    def mean(self):
+        """Mixture mean of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k mu_k`` for each row.
+        """
+        return _mixture_mean(self.weights, self.means)
+
+    def var(self):
+        """Mixture variance of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k (mu_k^2 / nu_k + (mu_k - mean)^2)`` for each row (a Gamma
+            component's variance is ``mu^2 / nu``); ``inf`` where it overflows.
+        """
+        used = self.weights > 0
+        deviation = np.where(used, self.means - self.mean()[:, None], 0)
+        with np.errstate(over="ignore"):  # beyond 1.8e308: a variance of inf
+            # mu (mu / nu): mu^2 overflowed from a mean of 1.4e154
+            spread = self.means * (self.means / self.shapes) + deviation**2
+        return np.sum(self.weights * np.where(used, spread, 0.0), axis=1)
+
+    def std(self):
+        """Mixture standard deviation of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The square root of :meth:`var`, computed so that it stays finite
+            where only the variance overflows.
+        """
+
+        def std(values, weights, means, shapes):
+            return _mixture_scale(values, weights, means, means / np.sqrt(shapes))
+
+        return self._by_rows(np.zeros(len(self)), std)
+
+    def logpdf(self, y):
+        """Log density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows (the last axis): a
+            scalar for the same value in every row, shape (n_rows,) for one value
+            per row, or shape (m, 1) for m values per row.
+
+        Returns
+        -------
+        ndarray
+            The log density, of the broadcast shape of ``y`` and (n_rows,):
+            ``-inf`` for ``y < 0`` and ``y = inf``. At ``y = 0`` each component's
+            is scipy's: ``inf`` for a shape below 1, ``-log(mu)`` for a shape of
+            1, ``-inf`` above.
+        """
+        return self._by_rows(self._rows_last(y, "y"), _mixture_logpdf)
+
+    def pdf(self, y):
+        """Density of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,);
+            ``inf`` where the density exceeds the largest float (means below
+            1e-308).
+        """
+        with np.errstate(over="ignore"):
+            return np.exp(self.logpdf(y))
+
+    def cdf(self, y):
+        """Cumulative distribution of each row's mixture at ``y``.
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y <= y) under each row's mixture, ``sum_k w_k P(nu_k, nu_k y /
+            mu_k)`` with ``P`` the regularized lower incomplete gamma function,
+            of the broadcast shape of ``y`` and (n_rows,); 0 for ``y <= 0``.
+        """
+        return self._by_rows(self._rows_last(y, "y"), _mixture_cdf)
+
+    def ppf(self, q):
+        """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
+
+        The root lies between the smallest and the largest of the components'
+        quantiles: it is found there in ``log y`` by a vectorized bracketed root
+        finder, then bisected over the floats to the one nearest it. Above ``q =
+        0.5`` the survival function is solved for ``1 - q``, which keeps the
+        upper tail's digits.
+
+        Parameters
+        ----------
+        q : float or array-like
+            Probabilities in [0, 1] (NaN gives NaN, as in scipy.stats),
+            broadcast against the rows as ``y`` in
+            :meth:`logpdf`: a scalar, one per row, or shape (m, 1) for m
+            quantiles per row.
+
+        Returns
+        -------
+        ndarray
+            The quantiles, of the broadcast shape of ``q`` and (n_rows,); ``0``
+            for ``q = 0`` and ``inf`` for ``q = 1``, as
+            :func:`scipy.stats.gamma.ppf`, and 0 (or ``inf``) where the quantile
+            lies beyond the smallest positive (or the largest) float.
+        """
+        return self._at_probabilities(q, _mixture_ppf)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` values from each row's mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of values drawn per row, at least 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; pass an int for reproducible samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_rows)
+            Column ``i`` holds the draws from row ``i``'s mixture.
+        """
+        rng, rows, expert = self._draw_components(n_samples, random_state)
+        shape = self.shapes[rows, expert]
+        # mu (G / nu) with G ~ Gamma(nu, 1): rng.gamma(nu, mu / nu) in law, but
+        # without the scale's overflow (a mean of 1e300 with shape 1e-10)
+        return self.means[rows, expert] * (rng.standard_gamma(shape) / shape)
+
+
+def _log1pmx(d):
+    """``log(1 + d) - d`` for ``d >= -1``, kept accurate for small ``|d|``."""
+    near = np.abs(d) < LOG1PMX_SERIES
+    s = np.where(near, d, 0.0)
+    # log(1 + d) = 2 atanh(t) with t = d / (2 + d), and 2 t - d = -t d: so
+    # log(1 + d) - d = -t d + 2 t (t^2 / 3 + t^4 / 5 + ...), |t| < 1 / 7
+    t = s / (2 + s)
+    t2 = t * t
+    series = 0.0
+    for j in range(10, 0, -1):
+        series = t2 * (1 / (2 * j + 1) + series)
+    with np.errstate(divide="ignore", invalid="ignore"):  # near: set below
+        direct = np.log1p(d) - d
+    return np.where(near, -t * s + 2 * t * series, direct)
+
+
+def _log_ratio_term(y, means):
+    """``log r - (r - 1)`` with ``r = y / mu``, for finite positive ``y``: from
+    ``d = (y - mu) / mu`` (whose difference is exact) near ``r = 1``, from
+    ``log y - log mu`` where ``r`` under- or overflows."""
+    with np.errstate(over="ignore", under="ignore"):  # not near: set aside
+        r = y / means
+        d = (y - means) / means
+    near = (r >= 0.5) & (r <= 2)
+    d = np.where(near, d, 0.0)
+    normal = (r >= np.finfo(float).tiny) & (r < np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):  # r = 0 or inf: set below
+        log_r = np.where(normal, np.log(r), np.log(y) - np.log(means))
+        far = np.where(np.isinf(r), -np.inf, log_r - (r - 1))
+    return np.where(near, _log1pmx(d), far)
+
+
+def _mixture_logpdf(y, weights, means, shapes):
+    """Log densities at ``y`` (broadcast, rows last) of these rows' mixtures."""
+    y = y[..., None]
+    inside = (y > 0) & (y < np.inf)
+    inner = np.where(inside, y, 1.0)
+    with np.errstate(over="ignore"):  # beyond -1.8e308: a density of 0
+        log_components = (
+            shapes * _log_ratio_term(inner, means) + shape_terms(shapes) - np.log(inner)
+        )
+    # at y = 0 scipy's: inf for a shape below 1, log(nu / mu) = -log(mu) for 1
+    with np.errstate(divide="ignore"):
+        at_zero = np.where(
+            shapes < 1, np.inf, np.where(shapes == 1, -np.log(means), -np.inf)
+        )
+        log_weights = np.log(weights)
+    log_components = np.where(
+        inside, log_components, np.where(y == 0, at_zero, -np.inf)
+    )
+    # a component of weight 0 adds nothing, also where its density is inf
+    with np.errstate(invalid="ignore"):  # -inf + inf: set to -inf
+        log_components = np.where(weights > 0, log_weights + log_components, -np.inf)
+    out = special.logsumexp(log_components, axis=-1)
+    return np.where(np.isnan(y[..., 0]), np.nan, out)
+
+
+def _gamma_tails(y, means, shapes, upper=None):
+    """The components' distribution functions ``P(nu, nu y / mu)`` at ``y >= 0``
+    (broadcast against the components; NaN stays NaN), and, where ``upper``
+    (a mask broadcast against them) is given, their survival functions, exact
+    where ``upper`` is True (elsewhere ``1 - P``)."""
+    with np.errstate(over="ignore", under="ignore"):  # x = inf: P = 1; 0: below
+        ratio = y / means
+        x = shapes * ratio
+    lower = special.gammainc(shapes, x)
+    small = (x < TINY_X) | (ratio < TINY_X)  # with y = 0, and where x underflowed
+    series = (x < SERIES_X) & (shapes <= SERIES_SHAPE) & ~small
+    if np.any(series):
+        x_series, nu_series = np.broadcast_arrays(x, shapes)
+        lower[series] = _lower_series(nu_series[series], x_series[series])
+    if np.any(small):
+        # (y = 0: log 0; the others, set aside, may overflow)
+        with np.errstate(divide="ignore", over="ignore"):
+            log_x = np.log(shapes) + np.log(np.where(small, y, 1.0)) - np.log(means)
+            log_lower = shapes * log_x - special.gammaln(shapes + 1)
+        log_lower = np.where(small, log_lower, -np.inf)
+        with np.errstate(under="ignore"):
+            lower = np.where(small, np.exp(log_lower), lower)
+    if upper is None:
+        return lower
+    survival = 1 - lower
+    # gammaincc only where 1 - P loses digits (it is 7 times slower than
+    # gammainc for shapes below 1)
+    exact = (lower > 0.5) & ~small & upper
+    if np.any(exact):
+        x, nu = np.broadcast_arrays(x, shapes)
+        survival[exact] = special.gammaincc(nu[exact], x[exact])
+    if np.any(small):
+        survival = np.where(small, -np.expm1(log_lower), survival)
+    return lower, survival
+
+
+def _lower_series(shapes, x):
+    """P(nu, x) from its series, for ``x < SERIES_X``, ``nu <= SERIES_SHAPE``."""
+    term = total = 1.0
+    for n in range(1, SERIES_TERMS + 1):
+        term = term * x / (shapes + n)
+        total = total + term
+    return np.power(x, shapes) * np.exp(-x) / special.gamma(shapes + 1) * total
+
+
+def _mixture_cdf(y, weights, means, shapes):
+    """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
+    y = np.maximum(y, 0.0)[..., None]  # NaN stays NaN, as scipy's
+    return np.sum(weights * _gamma_tails(y, means, shapes), axis=-1)
+
+
+def _mixture_ppf(q, weights, means, shapes):
+    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures."""
+    shape = np.broadcast_shapes(q.shape, weights.shape[:-1])
+    n_experts = weights.shape[-1]
+    q = np.broadcast_to(q, shape).ravel()
+    weights, means, shapes = (
+        np.broadcast_to(a, shape + (n_experts,)).reshape(-1, n_experts)
+        for a in (weights, means, shapes)
+    )
+    out = np.where(q == 0, 0.0, np.inf)
+    todo = np.nonzero((q > 0) & (q < 1))[0]
+    if todo.size:
+        out[todo] = _quantiles(q[todo], weights[todo], means[todo], shapes[todo])
+    return out.reshape(shape)
+
+
+def _quantiles(q, weights, means, shapes):
+    """The floats nearest the quantiles ``q`` in (0, 1), one per row."""
+    # above 0.5 the survival function is solved for 1 - q (exact there): 1 -
+    # cdf keeps only an absolute 1e-16 of the tail
+    upper = q > 0.5
+    tail = np.where(upper, 1.0 - q, q)
+    used = weights > 0
+
+    def excess(y, index):
+        # increasing in y on both branches; y and index are the unfinished
+        # elements' (find_root passes only those, with their index)
+        lower, survival = _gamma_tails(
+            y[:, None], means[index], shapes[index], upper[index, None]
+        )
+        w = weights[index]
+        return np.where(
+            upper[index],
+            tail[index] - np.sum(w * survival, axis=-1),
+            np.sum(w * lower, axis=-1) - q[index],
+        )
+
+    # the mixture's quantile lies between its components' (cdf_k(y) <= q for
+    # all k at the least of them): a bracket of log y
+    nu = shapes
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = np.empty(nu.shape)
+        x[upper] = special.gammainccinv(nu[upper], tail[upper, None])
+        x[~upper] = special.gammaincinv(nu[~upper], tail[~upper, None])
+        # where x underflows (shape 1e-3 at q = 0.3: 1e-523), from the series'
+        # first term x^nu / Gamma(nu + 1) = q
+        log_x = np.where(
+            x < TINY_X,
+            (np.log(q)[:, None] + special.gammaln(nu + 1)) / nu,
+            np.log(x),
+        )
+        log_y = log_x + np.log(means) - np.log(nu)
+    low = np.where(used, log_y, np.inf).min(axis=-1)
+    high = np.where(used, log_y, -np.inf).max(axis=-1)
+    # widened past the inverses' rounding; within the floats, and the widest
+    # bracket where they failed (checked below, after the root finder)
+    low = low - 1e-6 * (1 + np.abs(low))
+    high = high + 1e-6 * (1 + np.abs(high))
+    low = np.where(np.isnan(low), LOG_SMALLEST, np.clip(low, LOG_SMALLEST, LOG_LARGEST))
+    high = np.where(
+        np.isnan(high), LOG_LARGEST, np.clip(high, LOG_SMALLEST, LOG_LARGEST)
+    )
+    index = np.arange(q.size)
+
+    def excess_log(s, index):
+        with np.errstate(over="ignore"):  # at LOG_LARGEST exp may round to inf
+            return excess(np.exp(s), index)
+
+    eps = np.finfo(float).eps
+    res = find_root(
+        excess_log,
+        (low, high),
+        args=(index,),
+        tolerances={"xatol": 4 * eps, "xrtol": 4 * eps},
+    )
+    with np.errstate(over="ignore"):
+        ends = np.exp(np.stack(res.bracket))
+    low_y, high_y = ends.min(axis=0), ends.max(axis=0)
+    # the same floats find_root evaluated, checked again. find_root stops at
+    # an end where the excess is 0, with a bracket still wide: that end is the
+    # root
+    at_low = excess(low_y, index)
+    at_high = excess(high_y, index)
+    root_low = at_low == 0
+    root_high = (at_high == 0) & ~root_low
+    low_y = np.where(root_high, high_y, low_y)
+    high_y = np.where(root_low, low_y, high_y)
+    at_low = np.where(root_high, 0.0, at_low)
+    at_high = np.where(root_low, 0.0, at_high)
+    # where the components' bracket missed the root (or the quantile is beyond
+    # the floats), all of [0, inf]
+    valid = (at_low <= 0) & (at_high >= 0)
+    low_y = np.where(valid, low_y, 0.0)
+    high_y = np.where(valid, high_y, np.inf)
+    if not np.all(valid):
+        # excess is -q (or tail - sum w, about -1 + tail) at 0, and sum w - q
+        # (or tail) at inf
+        rows = np.nonzero(~valid)[0]
+        at_low[rows] = excess(low_y[rows], rows)
+        at_high[rows] = excess(high_y[rows], rows)
+    return _bisect_floats(excess, low_y, high_y, at_low, at_high)
+
+
+def _bisect_floats(excess, low, high, at_low, at_high):
+    """The float nearest the root of ``excess`` (increasing) between ``low``
+    and ``high`` (non-negative, ``excess`` < 0 at ``low`` and >= 0 at
+    ``high``), by bisection over the floats between them: their bit patterns,
+    as integers, are in the floats' order, so that each step halves the floats
+    left (at most 63 steps, from 0 to inf)."""
+    low_bits = low.view(np.int64).copy()
+    high_bits = high.view(np.int64).copy()
+    at_low, at_high = at_low.copy(), at_high.copy()
+    active = np.nonzero(high_bits - low_bits > 1)[0]
+    while active.size:
+        mid_bits = low_bits[active] + (high_bits[active] - low_bits[active]) // 2
+        value = excess(mid_bits.view(float), active)
+        up = value >= 0
+        high_bits[active[up]] = mid_bits[up]
+        at_high[active[up]] = value[up]
+        # an excess of 0 is the root: both ends there
+        down = ~up | (value == 0)
+        low_bits[active[down]] = mid_bits[down]
+        at_low[active[down]] = value[down]
+        active = active[high_bits[active] - low_bits[active] > 1]
+    nearer_low = np.abs(at_low) < np.abs(at_high)
+    return np.where(nearer_low, low_bits, high_bits).view(float)

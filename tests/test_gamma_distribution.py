@@ -1,0 +1,477 @@
+"""PredictiveGammaMixture against scipy.stats.gamma, numerical integration and
+values computed with mpmath."""
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import skmoe._distribution
+from skmoe._gamma_distribution import PredictiveGammaMixture
+
+EPS = np.finfo(float).eps
+MEANS = np.array([0.2, 1.0, 3.0, 45.0, 1.0, 7.5])
+SHAPES = np.array([0.4, 1.0, 2.5, 12.0, 300.0, 0.9])
+QUANTILES = np.array([1e-9, 0.01, 0.2, 0.5, 0.77, 0.99, 1 - 1e-9])
+
+
+def _mixture(seed=0, n_rows=6, n_experts=3):
+    rng = np.random.RandomState(seed)
+    weights = rng.dirichlet(np.ones(n_experts), size=n_rows)
+    means = np.exp(rng.uniform(-2, 3, size=(n_rows, n_experts)))
+    shapes = np.exp(rng.uniform(-1, 4, size=(n_rows, n_experts)))
+    return PredictiveGammaMixture(weights, means, shapes)
+
+
+def _scipy(dist, method, y):
+    """``sum_k w_k gamma(nu_k, scale=mu_k / nu_k).method(y)`` per row, y (m, 1)."""
+    components = getattr(stats.gamma, method)(
+        np.asarray(y, dtype=float)[..., None],
+        dist.shapes,
+        scale=dist.means / dist.shapes,
+    )
+    return np.sum(dist.weights * components, axis=-1)
+
+
+def test_one_component_is_scipys_gamma():
+    dist = PredictiveGammaMixture(
+        np.ones((MEANS.size, 1)), MEANS[:, None], SHAPES[:, None]
+    )
+    law = stats.gamma(SHAPES, scale=MEANS / SHAPES)
+    y = np.array([[1e-3], [0.1], [0.7], [1.0], [2.9], [40.0], [80.0]])
+    np.testing.assert_allclose(dist.logpdf(y), law.logpdf(y), rtol=1e-12)
+    np.testing.assert_allclose(dist.pdf(y), law.pdf(y), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(dist.cdf(y), law.cdf(y), rtol=1e-12, atol=1e-300)
+    q = QUANTILES[:, None]
+    np.testing.assert_allclose(dist.ppf(q), law.ppf(q), rtol=1e-12)
+    np.testing.assert_allclose(dist.median(), law.median(), rtol=1e-12)
+    for got, expected in zip(dist.interval(0.9), law.interval(0.9), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(dist.mean(), law.mean(), rtol=1e-14)
+    np.testing.assert_allclose(dist.var(), law.var(), rtol=1e-14)
+    np.testing.assert_allclose(dist.std(), law.std(), rtol=1e-14)
+    # the ends, as scipy's
+    np.testing.assert_array_equal(dist.ppf(0.0), law.ppf(0.0))
+    np.testing.assert_array_equal(dist.ppf(1.0), law.ppf(1.0))
+
+
+def test_mixture_is_the_weighted_sum_of_scipys_laws():
+    dist = _mixture()
+    y = np.geomspace(1e-4, 400, 60)[:, None]
+    pdf = _scipy(dist, "pdf", y)
+    np.testing.assert_allclose(dist.pdf(y), pdf, rtol=1e-12, atol=1e-300)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(dist.logpdf(y), np.log(pdf), rtol=1e-12)
+    np.testing.assert_allclose(dist.cdf(y), _scipy(dist, "cdf", y), rtol=1e-12)
+    # one value per row, and a scalar
+    np.testing.assert_allclose(dist.cdf(y[:6, 0]), np.diag(dist.cdf(y[:6])))
+    np.testing.assert_allclose(dist.logpdf(2.0), dist.logpdf([[2.0]])[0])
+
+
+def test_mean_and_variance_against_numerical_integration():
+    dist = PredictiveGammaMixture(
+        [[0.3, 0.7], [0.5, 0.5], [1.0, 0.0]],
+        [[1.0, 6.0], [0.5, 20.0], [3.0, 1.0]],
+        [[2.0, 5.0], [1.5, 1.0], [4.0, 0.5]],
+    )
+    for row in range(len(dist)):
+
+        def moment(y, power, row=row):
+            return y**power * dist.pdf(y)[row]
+
+        def integral(power, row=row):
+            high = 200 * dist.means[row].max()
+            return integrate.quad(moment, 0, high, args=(power,), limit=400)[0]
+
+        np.testing.assert_allclose(integral(0), 1.0, rtol=1e-8)
+        mean = integral(1)
+        np.testing.assert_allclose(dist.mean()[row], mean, rtol=1e-8)
+        variance = integral(2) - mean**2
+        np.testing.assert_allclose(dist.var()[row], variance, rtol=1e-7)
+        np.testing.assert_allclose(dist.std()[row], np.sqrt(variance), rtol=1e-7)
+    # and by hand: sum_k w_k (mu_k^2 / nu_k + (mu_k - mean)^2)
+    mean = 0.3 * 1 + 0.7 * 6
+    variance = 0.3 * (1 / 2 + (1 - mean) ** 2) + 0.7 * (36 / 5 + (6 - mean) ** 2)
+    np.testing.assert_allclose(dist.var()[0], variance, rtol=1e-14)
+
+
+@pytest.mark.parametrize("q", [1e-300, 1e-100, 1e-10, 0.3, 0.5, 0.9, 1 - 1e-12])
+def test_ppf_inverts_scipys_cdf(q):
+    # shapes from 1 up, where every component's quantile 1e-300 is positive
+    dist = PredictiveGammaMixture(
+        [[0.2, 0.8], [0.5, 0.5], [0.6, 0.4], [1.0, 0.0]],
+        [[1.0, 4.0], [0.01, 300.0], [2.0, 2.5], [5.0, 1.0]],
+        [[1.0, 3.0], [1.5, 40.0], [2.0, 20.0], [7.0, 1.0]],
+    )
+    y = dist.ppf(q)
+    assert np.all((y > 0) & np.isfinite(y))
+    if q <= 0.5:
+        np.testing.assert_allclose(_scipy(dist, "cdf", y[None])[0], q, rtol=1e-12)
+    else:  # the upper tail, through the survival function
+        sf = _scipy(dist, "sf", y[None])[0]
+        np.testing.assert_allclose(sf, 1 - q, rtol=1e-12)
+        np.testing.assert_allclose(dist.cdf(y), q, rtol=1e-15)
+    # the float nearest the root of its own cdf (more accurate than scipy's
+    # in the lower tail, by 2e-14 at 1e-300): q between its neighbours'
+    if q <= 0.5:
+        assert np.all(dist.cdf(np.nextafter(y, 0)) <= q)
+        assert np.all(dist.cdf(np.nextafter(y, np.inf)) >= q)
+
+
+def test_ppf_is_monotone_and_matches_scipy_at_many_quantiles():
+    dist = _mixture(seed=1, n_rows=5, n_experts=4)
+    q = np.concatenate(
+        [np.geomspace(1e-12, 0.5, 40), 1 - np.geomspace(0.49, 1e-12, 40)]
+    )
+    y = dist.ppf(q[:, None])
+    assert y.shape == (80, 5)
+    assert np.all(np.diff(y, axis=0) > 0)
+    lower = q <= 0.5
+    np.testing.assert_allclose(
+        _scipy(dist, "cdf", y[lower]),
+        np.broadcast_to(q[lower, None], (40, 5)),
+        rtol=1e-11,
+    )
+    np.testing.assert_allclose(
+        _scipy(dist, "sf", y[~lower]),
+        np.broadcast_to(1 - q[~lower, None], (40, 5)),
+        rtol=1e-11,
+    )
+    # median and interval are ppf's
+    np.testing.assert_array_equal(dist.median(), dist.ppf(0.5))
+    low, high = dist.interval(0.8)
+    np.testing.assert_array_equal(low, dist.ppf((1 - 0.8) / 2))
+    np.testing.assert_array_equal(high, dist.ppf((1 + 0.8) / 2))
+    np.testing.assert_allclose(dist.cdf(high) - dist.cdf(low), 0.8, rtol=1e-13)
+    lows, highs = dist.interval(np.array([[0.5], [0.9]]))
+    assert lows.shape == highs.shape == (2, 5)
+    np.testing.assert_array_equal(lows[1], dist.ppf((1 - 0.9) / 2))
+
+
+def test_ppf_of_shape_one_is_the_exponential_quantile():
+    dist = PredictiveGammaMixture([[1.0], [1.0]], [[1.0], [1e-5]], [[1.0], [1.0]])
+    q = np.array([1e-300, 1e-20, 1e-5, 0.25, 0.5, 0.75, 1 - 1e-10])[:, None]
+    expected = -np.log1p(-q) * dist.means[:, 0]
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=4 * EPS)
+
+
+def test_sample_follows_the_mixture():
+    dist = PredictiveGammaMixture(
+        [[0.3, 0.7], [0.5, 0.5], [1.0, 0.0]],
+        [[1.0, 6.0], [0.5, 20.0], [3.0, 1.0]],
+        [[2.0, 5.0], [0.3, 1.0], [4.0, 0.5]],
+    )
+    draws = dist.sample(4000, random_state=0)
+    assert draws.shape == (4000, 3)
+    assert np.all(draws >= 0)
+    for row in range(3):
+        mixture = dist[row]
+
+        def cdf(y, mixture=mixture):
+            return _scipy(mixture, "cdf", y[:, None])[:, 0]
+
+        assert stats.kstest(draws[:, row], cdf).pvalue > 0.01
+    # the test has power: the first row's draws are not the second row's law
+    assert (
+        stats.kstest(draws[:, 0], lambda y: dist[1].cdf(y[:, None])[:, 0]).pvalue < 1e-6
+    )
+    np.testing.assert_array_equal(draws, dist.sample(4000, random_state=0))
+    rng = np.random.RandomState(3)
+    first = dist.sample(5, random_state=rng)
+    assert not np.array_equal(first, dist.sample(5, random_state=rng))
+    assert dist.sample(random_state=1).shape == (1, 3)
+    with pytest.raises(ValueError, match="n_samples"):
+        dist.sample(0)
+
+
+def test_zero_weight_components_are_ignored():
+    # an unused component with a density of inf at 0 and a huge mean
+    full = PredictiveGammaMixture(
+        [[0.4, 0.0, 0.6], [0.0, 1.0, 0.0]],
+        [[1.0, 1e300, 2.0], [1e-300, 3.0, 1e300]],
+        [[2.0, 1e-3, 3.0], [1e-3, 2.0, 1e6]],
+    )
+    rows = [
+        PredictiveGammaMixture([[0.4, 0.6]], [[1.0, 2.0]], [[2.0, 3.0]]),
+        PredictiveGammaMixture([[1.0]], [[3.0]], [[2.0]]),
+    ]
+    y = np.array([[0.0], [1e-3], [1.0], [4.0], [50.0]])
+    q = np.array([[1e-10], [0.3], [0.5], [0.97]])
+    for i, row in enumerate(rows):
+        for method, at in [("logpdf", y), ("pdf", y), ("cdf", y), ("ppf", q)]:
+            got = getattr(full, method)(at)[:, i]
+            expected = getattr(row, method)(at)[:, 0]
+            np.testing.assert_allclose(got, expected, rtol=1e-14, err_msg=method)
+        for method in ("mean", "var", "std", "median"):
+            np.testing.assert_allclose(
+                getattr(full, method)()[i], getattr(row, method)()[0], rtol=1e-14
+            )
+    assert full.logpdf(0.0)[0] == -np.inf  # the unused component's inf is not
+    draws = full.sample(500, random_state=0)
+    assert np.all(np.isfinite(draws)) and np.all(draws < 1e3)
+
+
+def test_broadcasting_rows_last():
+    dist = _mixture(n_rows=4)
+    y = np.array([0.5, 1.0, 2.0, 8.0])
+    singles = [dist[i] for i in range(4)]
+    expected = np.array([d.cdf(v)[0] for d, v in zip(singles, y, strict=True)])
+    np.testing.assert_allclose(dist.cdf(y), expected, rtol=1e-15)
+    assert dist.cdf(1.0).shape == (4,)
+    assert dist.logpdf(y[:, None]).shape == (4, 4)
+    np.testing.assert_allclose(dist.logpdf(y[:, None])[2], dist.logpdf(2.0))
+    q = np.array([[0.1], [0.5], [0.9]])
+    assert dist.ppf(q).shape == (3, 4)
+    np.testing.assert_allclose(dist.ppf(q)[1], dist.ppf(0.5), rtol=1e-15)
+    np.testing.assert_allclose(
+        dist.ppf(np.array([0.1, 0.2, 0.3, 0.4])),
+        [singles[i].ppf(0.1 * (i + 1))[0] for i in range(4)],
+        rtol=1e-15,
+    )
+    # a 3-D y: (2, 3, 1) against 4 rows
+    assert dist.pdf(np.ones((2, 3, 1))).shape == (2, 3, 4)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        dist.cdf(np.zeros(3))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        dist.ppf(np.full((2, 3), 0.5))
+
+
+def test_indexing_and_repr():
+    dist = _mixture(n_rows=7)
+    assert repr(dist) == "PredictiveGammaMixture(n_rows=7, n_components=3)"
+    assert len(dist) == 7
+    part = dist[[4, 1]]
+    assert isinstance(part, PredictiveGammaMixture)
+    np.testing.assert_array_equal(part.shapes, dist.shapes[[4, 1]])
+    np.testing.assert_array_equal(part.mean(), dist.mean()[[4, 1]])
+    np.testing.assert_array_equal(dist[2].ppf(0.3), dist.ppf(0.3)[[2]])
+    np.testing.assert_array_equal(dist[2:5].cdf(1.0), dist.cdf(1.0)[2:5])
+    mask = np.arange(7) % 2 == 0
+    np.testing.assert_array_equal(dist[mask].var(), dist.var()[mask])
+    assert len(dist[[]]) == 0
+    with pytest.raises(TypeError, match="PredictiveGammaMixture selects rows"):
+        dist[1, 2]
+
+
+@pytest.mark.parametrize(
+    "weights, means, shapes, match",
+    [
+        ([[0.5, 0.5]], [[1.0]], [[1.0, 1.0]], "same shape"),
+        ([[0.5, 0.5]], [[1.0, 1.0]], [[1.0]], "same shape"),
+        ([0.5, 0.5], [1.0, 1.0], [1.0, 1.0], "same shape"),
+        ([[0.5, 0.6]], [[1.0, 2.0]], [[1.0, 1.0]], "sum to one"),
+        ([[1.5, -0.5]], [[1.0, 2.0]], [[1.0, 1.0]], "non-negative"),
+        (
+            [[0.5, 0.5]],
+            [[1.0, -2.0]],
+            [[1.0, 1.0]],
+            "means must be finite and positive",
+        ),
+        ([[0.5, 0.5]], [[1.0, 0.0]], [[1.0, 1.0]], "means must be finite and positive"),
+        ([[0.5, 0.5]], [[1.0, np.inf]], [[1.0, 1.0]], "means .* got inf"),
+        ([[0.5, 0.5]], [[1.0, 2.0]], [[-1.0, 1.0]], "shapes .* got -1.0"),
+        (
+            [[0.5, 0.5]],
+            [[1.0, 2.0]],
+            [[1.0, 0.0]],
+            "shapes must be finite and positive",
+        ),
+        ([[0.5, 0.5]], [[1.0, 2.0]], [[1.0, np.nan]], "shapes .* got nan"),
+        # a weight of 0 does not excuse a bad parameter
+        ([[1.0, 0.0]], [[1.0, 2.0]], [[1.0, np.inf]], "shapes must be finite"),
+    ],
+)
+def test_bad_parameters(weights, means, shapes, match):
+    with pytest.raises(ValueError, match=match):
+        PredictiveGammaMixture(weights, means, shapes)
+
+
+def test_bad_arguments():
+    dist = _mixture()
+    for q in (1.5, -0.1, [0.5, 2.0, 0.5, 0.5, 0.5, 0.5]):
+        with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+            dist.ppf(q)
+    with pytest.raises(ValueError, match=r"confidence must be in \[0, 1\]"):
+        dist.interval(1.5)
+    for method in ("pdf", "logpdf", "cdf"):
+        with pytest.raises(TypeError, match="y must be numeric"):
+            getattr(dist, method)("3")
+    with pytest.raises(TypeError, match="y must be numeric"):
+        dist.cdf([None, 1.0])
+    with pytest.raises(TypeError, match="q must be numeric"):
+        dist.ppf("0.5")
+
+
+def test_nan_stays_nan_as_in_scipy():
+    dist = _mixture(n_rows=2)
+    y = np.array([[1.0], [np.nan], [3.0]])
+    for method in ("logpdf", "pdf", "cdf"):
+        out = getattr(dist, method)(y)
+        assert np.all(np.isnan(out[1]))
+        np.testing.assert_array_equal(out[[0, 2]], getattr(dist, method)(y[[0, 2]]))
+        assert np.isnan(getattr(stats.gamma, method)(np.nan, 2.0))
+    q = np.array([[0.2], [np.nan], [0.95]])
+    out = dist.ppf(q)
+    assert np.all(np.isnan(out[1]))
+    np.testing.assert_array_equal(out[[0, 2]], dist.ppf(q[[0, 2]]))
+    assert np.isnan(dist.ppf([np.nan, 0.5])[0]) and not np.isnan(
+        dist.ppf([np.nan, 0.5])[1]
+    )
+
+
+def test_at_zero_and_below():
+    shapes = np.array([0.5, 1.0, 3.0])
+    means = np.array([2.0, 4.0, 1.0])
+    dist = PredictiveGammaMixture(np.ones((3, 1)), means[:, None], shapes[:, None])
+    # each component's density at 0 is scipy's: inf, 1 / mu, 0
+    expected = stats.gamma.logpdf(0.0, shapes, scale=means / shapes)
+    np.testing.assert_array_equal(expected, [np.inf, -np.log(4.0), -np.inf])
+    np.testing.assert_array_equal(dist.logpdf(0.0), expected)
+    np.testing.assert_array_equal(dist.pdf(0.0), [np.inf, 0.25, 0.0])
+    # mixed: the exponential's 1 / mu by its weight, or the inf of a shape < 1
+    mixed = PredictiveGammaMixture(
+        [[0.3, 0.7], [0.1, 0.9]], [[2.0, 1.0], [5.0, 1.0]], [[1.0, 3.0], [0.2, 3.0]]
+    )
+    np.testing.assert_allclose(mixed.pdf(0.0), [0.3 / 2, np.inf])
+    for d in (dist, mixed):
+        for y in (-1e-300, -1.0, -np.inf):
+            assert np.all(d.logpdf(y) == -np.inf)
+            assert np.all(d.pdf(y) == 0)
+            assert np.all(d.cdf(y) == 0)
+        assert np.all(d.cdf(0.0) == 0)
+        assert np.all(d.cdf(np.inf) == 1)
+        assert np.all(d.logpdf(np.inf) == -np.inf)
+
+
+# logpdf and cdf at (mean, shape, y), computed with mpmath at 60 digits
+MPMATH_LOGPDF = [
+    (7.5, 1e6, 7.4925, 3.474580558701912),
+    (1e200, 1e6, 1.001e200, -455.028868353165),
+    (1e-200, 1e6, 9.99e-201, 466.00650217805344),
+    (1.0, 30.0, 1.3, -0.6125538477461075),
+]
+MPMATH_CDF = [
+    (1e200, 1e-3, 1e-300, 0.314231938476791),  # x = 1e-503 underflows
+    (1e-200, 1e-3, 1e-300, 0.7893149426068043),
+    (1e200, 1e6, 9.99e199, 0.15865521357431756),
+]
+# quantiles (mean, shape, q, y), solved with mpmath to 60 digits
+MPMATH_PPF = [
+    (1e200, 1e-3, 0.3, 7.43e-321),  # subnormal: scipy's is 0
+    (1e200, 1e-3, 0.9, 9.821659644066881e156),
+    (1e-200, 1e-3, 1 - 1e-12, 1.7795747396040136e-196),
+    (1.0, 1e-3, 1 - 1e-15, 24402.23745447778),
+    (1e-200, 1e6, 1e-300, 9.634086539398656e-201),
+    (1e200, 1e6, 0.3, 9.994753579172359e199),
+    (1e200, 1e6, 1 - 1e-15, 1.0079621456870557e200),
+    (1e-200, 2.5, 1e-300, 6.467e-321),
+    (1e200, 30.0, 1e-300, 4.01483234619987e189),
+]
+
+
+@pytest.mark.parametrize("mean, shape, y, expected", MPMATH_LOGPDF)
+def test_logpdf_keeps_its_digits_for_large_shapes(mean, shape, y, expected):
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    np.testing.assert_allclose(dist.logpdf(y), expected, rtol=1e-14)
+    # scipy's agrees to its own rounding (2e-10 of the value at shape 1e6)
+    scipy = stats.gamma.logpdf(y, shape, scale=mean / shape)
+    np.testing.assert_allclose(dist.logpdf(y), scipy, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mean, shape, y, expected", MPMATH_CDF)
+def test_cdf_where_x_underflows(mean, shape, y, expected):
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    np.testing.assert_allclose(dist.cdf(y), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("mean, shape, q, expected", MPMATH_PPF)
+def test_ppf_at_extreme_parameters(mean, shape, q, expected):
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    # to the quantile's conditioning: 1e-3 of a cdf's rounding at shape 1e-3
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-12)
+    scipy = stats.gamma.ppf(q, shape, scale=mean / shape)
+    if scipy > 1e-300:
+        np.testing.assert_allclose(dist.ppf(q), scipy, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mean", [1e-200, 1.0, 1e200])
+@pytest.mark.parametrize("shape", [1e-3, 0.5, 40.0, 1e6])
+def test_extreme_parameters_stay_finite_and_match_scipy(mean, shape):
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    law = stats.gamma(shape, scale=mean / shape)
+    y = mean * np.array([[0.5], [0.999], [1.0], [1.5]])
+    logpdf = dist.logpdf(y)
+    assert np.all(np.isfinite(logpdf))
+    np.testing.assert_allclose(logpdf, law.logpdf(y), rtol=1e-9)
+    cdf = dist.cdf(y)
+    assert np.all(np.isfinite(cdf))
+    np.testing.assert_allclose(cdf, law.cdf(y), rtol=1e-12, atol=1e-300)
+    q = np.array([[1e-10], [0.25], [0.5], [0.9], [1 - 1e-12]])
+    expected = law.ppf(q)
+    positive = expected > 1e-300  # scipy underflows below (shape 1e-3)
+    got = dist.ppf(q)
+    assert np.all(np.isfinite(got))
+    # at a shape of 1e6 the quantile 1e-10 of both is 5e-11 off the true one
+    # (gammainc's lower tail), but they agree
+    np.testing.assert_allclose(got[positive], expected[positive], rtol=1e-12)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-15)
+    std = dist.std()
+    assert np.isfinite(std)  # also where the variance over- or underflows
+    np.testing.assert_allclose(std, mean / np.sqrt(shape), rtol=1e-14)
+    with np.errstate(over="ignore", under="ignore"):
+        variance = mean * (mean / shape)
+    np.testing.assert_allclose(dist.var(), variance, rtol=1e-14)
+    draws = dist.sample(200, random_state=0)
+    assert np.all(np.isfinite(draws)) and np.all(draws >= 0)
+    if shape >= 40:  # draws within 8 standard deviations of the mean
+        assert np.all(np.abs(draws / mean - 1) < 8 / np.sqrt(shape))
+
+
+def test_weights_summing_to_one_only_roughly_are_normalized():
+    short = PredictiveGammaMixture([[0.3333333, 0.6666666]], [[2.0, 5.0]], [[2.0, 3.0]])
+    exact = PredictiveGammaMixture([[1 / 3, 2 / 3]], [[2.0, 5.0]], [[2.0, 3.0]])
+    np.testing.assert_allclose(short.weights.sum(axis=1), 1.0, rtol=1e-15)
+    q = np.array([[0.5], [0.99999995], [1 - 1e-12]])
+    np.testing.assert_allclose(short.ppf(q), exact.ppf(q), rtol=1e-14)
+    assert np.all(np.isfinite(short.ppf(q)))
+
+
+def test_chunks_of_rows_give_the_same_values(monkeypatch):
+    dist = _mixture(seed=4, n_rows=10, n_experts=3)
+    y = np.array([[0.3], [2.0], [9.0]])
+    q = np.array([[1e-6], [0.4], [0.9]])
+    whole = [dist.logpdf(y), dist.cdf(y), dist.ppf(q), dist.std(), dist.ppf(0.7)]
+    monkeypatch.setattr(skmoe._distribution, "PPF_ROWS", 3)
+    chunked = [dist.logpdf(y), dist.cdf(y), dist.ppf(q), dist.std(), dist.ppf(0.7)]
+    for got, expected in zip(chunked, whole, strict=True):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-15)
+    # and against scipy, chunked
+    np.testing.assert_allclose(
+        _scipy(dist, "cdf", chunked[2][:2]), np.broadcast_to(q[:2], (2, 10)), rtol=1e-12
+    )
+
+
+@pytest.mark.filterwarnings("error")
+def test_extremes_raise_no_floating_point_warnings():
+    # means and shapes across the floats, alone and in pairs: results are
+    # finite or the right infinity, and monotone, without NumPy's warnings
+    # (overflow in the set-aside branches of np.where)
+    means, shapes = np.meshgrid([1e-300, 1e-5, 1.0, 1e300], [1e-10, 0.5, 1e3, 1e15])
+    means, shapes = means.ravel(), shapes.ravel()
+    partner = np.roll(np.arange(means.size), 5)
+    for weights in ([1.0, 0.0], [0.3, 0.7]):
+        dist = PredictiveGammaMixture(
+            np.tile(weights, (means.size, 1)),
+            np.c_[means, means[partner]],
+            np.c_[shapes, shapes[partner]],
+        )
+        y = np.array([0, 5e-324, 1e-300, 1e-5, 1, 1e300, 1.7e308, np.inf])[:, None]
+        cdf = dist.cdf(y)
+        assert np.all(np.diff(cdf, axis=0) >= 0)
+        assert not np.any(np.isnan(dist.logpdf(y)) | np.isnan(dist.pdf(y)))
+        q = np.array([0, 1e-300, 1e-10, 0.3, 0.5, 0.7, 1 - 1e-10, 1])[:, None]
+        quantiles = dist.ppf(q)
+        assert not np.any(np.isnan(quantiles))
+        assert np.all(quantiles[1:] >= quantiles[:-1])
+        assert not np.any(np.isnan(dist.std()) | np.isnan(dist.var()))
+        assert not np.any(np.isnan(dist.sample(3, random_state=0)))
