@@ -3,6 +3,8 @@
 from ._classifier import MoEClassifier
 from ._count_distribution import PredictivePoissonMixture
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
+from ._gamma import MoEGammaRegressor
+from ._gamma_distribution import PredictiveGammaMixture
 from ._poisson import MoEPoissonRegressor
 from ._regressor import MoERegressor
 from ._selection import bootstrap_lrt
@@ -11,8 +13,10 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "MoEClassifier",
+    "MoEGammaRegressor",
     "MoEPoissonRegressor",
     "MoERegressor",
+    "PredictiveGammaMixture",
     "PredictiveMixture",
     "PredictivePoissonMixture",
     "PredictiveStudentTMixture",

@@ -73,7 +73,8 @@ def bootstrap_lrt(
     estimator : estimator object
         A :class:`MoERegressor`, :class:`MoEClassifier` (without
         ``class_weight``, which reweights the probabilities the samples would
-        be drawn from) or :class:`MoEPoissonRegressor`, or a
+        be drawn from), :class:`MoEPoissonRegressor` or
+        :class:`MoEGammaRegressor`, or a
         :class:`~sklearn.pipeline.Pipeline` whose last step is one; its
         ``n_experts`` is set to each K tested (clones are fitted;
         ``estimator`` is unchanged). Its other parameters apply to every fit:
@@ -178,7 +179,8 @@ def bootstrap_lrt(
             got = f"the class {model.__name__}, not an instance"
         raise TypeError(
             "bootstrap_lrt tests the number of experts of a MoERegressor, "
-            "MoEClassifier or MoEPoissonRegressor instance, or of a Pipeline "
+            "MoEClassifier, MoEPoissonRegressor or MoEGammaRegressor instance, "
+            "or of a Pipeline "
             f"ending in one (for a search, its best_estimator_); got {got}."
         )
     if isinstance(model, MoEPoissonRegressor):

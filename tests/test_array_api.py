@@ -17,11 +17,18 @@ import sklearn
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import skmoe._backend as backend_module
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+    bootstrap_lrt,
+)
 from skmoe._em import EMProblem, run_em
 from skmoe._groups import Groups
 from skmoe._math import design_matrix
 from skmoe.experts import (
+    GammaExperts,
     GaussianLinearExperts,
     LogisticExperts,
     PoissonExperts,
@@ -60,6 +67,8 @@ def _regression(n=200, seed=0):
         "poisson_exposure",
         "logistic_shared",
         "logistic_shared_cg",
+        "gamma",
+        "gamma_shared",
     ],
 )
 def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
@@ -77,6 +86,9 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
         if family.endswith("exposure"):  # the offset log(exposure)
             exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
         experts, Y = PoissonExperts(shared), encode_counts(counts, exposure)
+    elif family.startswith("gamma"):
+        amounts = np.exp(y / 2)
+        experts, Y = GammaExperts(1e-10, shared), np.stack([amounts, y / 2])
     else:
         experts = LogisticExperts(n_classes=2, shared=shared)
         Y = np.eye(2)[(y > 0).astype(int)].T
@@ -183,7 +195,7 @@ def test_gaussian_gate_under_dispatch_matches_numpy(covariance_type, monkeypatch
 
 @dispatch
 @pytest.mark.parametrize(
-    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor, MoEGammaRegressor]
 )
 def test_std_errors_under_dispatch_match_numpy(Estimator):
     X, y = _regression()
@@ -191,6 +203,8 @@ def test_std_errors_under_dispatch_match_numpy(Estimator):
         y = (y > 0).astype(int)
     elif Estimator is MoEPoissonRegressor:
         y = np.round(np.exp(y / 2))
+    elif Estimator is MoEGammaRegressor:
+        y = np.exp(y / 2)
     reference = Estimator(2, n_init=2, random_state=0).fit(X, y)
     expected = reference.std_errors(X, y)
     with sklearn.config_context(array_api_dispatch=True):
@@ -233,6 +247,40 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
         assert isinstance(dist.rates, np.ndarray)
         np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
         np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
+
+
+@dispatch
+@pytest.mark.parametrize("top_k", [None, 1])
+def test_gamma_regressor_under_dispatch_matches_numpy(top_k):
+    X, y = _regression()
+    amounts = np.exp(y / 2) * np.random.RandomState(4).gamma(20.0, 1 / 20.0, len(y))
+    params = dict(n_experts=2, n_init=2, top_k=top_k, random_state=0)
+    reference = MoEGammaRegressor(**params).fit(X, amounts)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(amounts)
+        model = MoEGammaRegressor(**params).fit(Xs, ys)
+        assert isinstance(model.expert_dispersion_, type(Xs))
+        mean, std = model.predict(Xs, return_std=True)
+        assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
+        for got, expected in zip(
+            (mean, std), reference.predict(X, return_std=True), strict=True
+        ):
+            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+        np.testing.assert_allclose(
+            model.score(Xs, ys), reference.score(X, amounts), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.asarray(model.log_likelihood_samples(Xs, ys)),
+            reference.log_likelihood_samples(X, amounts),
+            rtol=1e-6,
+        )
+        dist, expected = (
+            model.predict_distribution(Xs),
+            reference.predict_distribution(X),
+        )
+        assert isinstance(dist.means, np.ndarray)
+        np.testing.assert_allclose(dist.means, expected.means, rtol=1e-6)
+        np.testing.assert_allclose(dist.shapes, expected.shapes, rtol=1e-6)
 
 
 @dispatch

@@ -8,7 +8,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 
 # Same reason, same check, as scikit-learn's own KMeans: the random initialization
 # draws one label per row, so a sample repeated twice is not the same as a sample
@@ -41,7 +41,9 @@ def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILED_CHECKS)
     if _auto_sgd(estimator):
         expected["check_n_features_in_after_fitting"] = AUTO_PARTIAL_FIT
-    if isinstance(estimator.get_params()["expert_estimator"], DecisionTreeClassifier):
+    if isinstance(
+        estimator.get_params().get("expert_estimator"), DecisionTreeClassifier
+    ):
         expected["check_class_weight_classifiers"] = (
             "depth-2 tree experts keep leaves of the down-weighted classes: a "
             "DecisionTreeClassifier(max_depth=2) fitted with the check's class "
@@ -60,6 +62,7 @@ CHECKED = [
     MoERegressor(n_init=2, random_state=0),
     MoEClassifier(n_init=2, random_state=0),
     MoEPoissonRegressor(n_init=2, random_state=0),
+    MoEGammaRegressor(n_init=2, random_state=0),
 ]
 
 #: Other settings, each through every check: the solvers, gates, sparse routing,
@@ -89,7 +92,12 @@ CONFIGURED = (
     ]
     + [  # coefficients all experts share
         Estimator(n_experts=2, shared_features=[0], n_init=1, random_state=0)
-        for Estimator in (MoERegressor, MoEPoissonRegressor, MoEClassifier)
+        for Estimator in (
+            MoERegressor,
+            MoEPoissonRegressor,
+            MoEGammaRegressor,
+            MoEClassifier,
+        )
     ]
     + [
         MoERegressor(
@@ -102,7 +110,12 @@ CONFIGURED = (
     ]
     + [
         Estimator(n_experts="auto", solver="sgd", n_init=1, random_state=0)
-        for Estimator in (MoERegressor, MoEClassifier, MoEPoissonRegressor)
+        for Estimator in (
+            MoERegressor,
+            MoEClassifier,
+            MoEPoissonRegressor,
+            MoEGammaRegressor,
+        )
     ]
     + [  # experts that are scikit-learn estimators, refitted with weights
         # n_experts="auto": chosen by held-out log-likelihood
@@ -134,7 +147,8 @@ CONFIGURED = (
         ),
     ]
     + [
-        MoEPoissonRegressor(**params)
+        Estimator(**params)
+        for Estimator in (MoEPoissonRegressor, MoEGammaRegressor)
         for params in (
             dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
             dict(n_experts=2, solver="sgd", n_init=1, random_state=0),

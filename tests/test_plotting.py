@@ -170,7 +170,8 @@ def test_gate_rejects_more_than_two_features():
 def test_displays_reject_other_estimators():
     X, y = _regimes_1d(n=50)
     with pytest.raises(
-        TypeError, match="MoERegressor, MoEPoissonRegressor or MoEClassifier"
+        TypeError,
+        match="MoERegressor, MoEPoissonRegressor, MoEGammaRegressor or MoEClassifier",
     ):
         GateDisplay.from_estimator(LinearRegression().fit(X, y), X)
 
@@ -428,7 +429,8 @@ def test_displays_explain_unusable_wrappers():
         ConvergenceDisplay.from_estimator(no_refit)
     linear = GridSearchCV(LinearRegression(), {"fit_intercept": [True]}, cv=2)
     with pytest.raises(
-        TypeError, match="MoERegressor, MoEPoissonRegressor or MoEClassifier"
+        TypeError,
+        match="MoERegressor, MoEPoissonRegressor, MoEGammaRegressor or MoEClassifier",
     ):
         GateDisplay.from_estimator(linear.fit(X, y), X)
     # the target transform changes y's units: refused, pointing to regressor_

@@ -16,16 +16,23 @@ from sklearn.exceptions import (
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 from skmoe._regressor import VARIANCE_FLOOR
 
-ESTIMATORS = [MoERegressor, MoEClassifier]
+ESTIMATORS = [MoERegressor, MoEClassifier, MoEGammaRegressor]
 
 
 def _data(Estimator, n=60):
     rng = np.random.RandomState(0)
     X = rng.randn(n, 3)
     y = X[:, 0] + 0.1 * rng.randn(n)
+    if Estimator is MoEGammaRegressor:  # positive amounts
+        return X, np.exp(y)
     return X, (y > 0).astype(int) if Estimator is MoEClassifier else y
 
 
@@ -44,7 +51,9 @@ def test_non_finite_X_is_rejected(Estimator, bad, message):
         Estimator(2).fit(X, y)
 
 
-@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
+)
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 @pytest.mark.parametrize("container", [np.array, list])
 def test_a_none_in_an_object_target_is_a_nan_in_y(Estimator, method, container):
@@ -672,7 +681,7 @@ def test_classifier_experts_of_few_samples_per_coefficient_do_not_warn():
 
 @pytest.mark.parametrize("gate", ["softmax", "gaussian", "constant"])
 @pytest.mark.parametrize(
-    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor, MoEGammaRegressor]
 )
 def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
     # the float64 model computed in float32 for float32 X (predict_proba,
@@ -685,6 +694,7 @@ def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
         MoERegressor: signal + 0.1 * rng.randn(200),
         MoEClassifier: (signal + 0.3 * rng.randn(200) > 0).astype(int),
         MoEPoissonRegressor: rng.poisson(np.exp(signal / 2)),
+        MoEGammaRegressor: rng.gamma(5.0, np.exp(signal / 2) / 5.0),
     }[Estimator]
     model = Estimator(2, gate=gate, n_init=1, random_state=0).fit(X, y)
     X32 = X.astype(np.float32)

@@ -124,8 +124,9 @@ class PredictionBandsDisplay:
 
         Parameters
         ----------
-        estimator : MoERegressor, MoEPoissonRegressor, Pipeline or search
-            Fitted regressor with one input feature, a fitted pipeline ending
+        estimator : regressor, Pipeline or search
+            Fitted MoERegressor, MoEPoissonRegressor or MoEGammaRegressor
+            with one input feature, a fitted pipeline ending
             in one, or a fitted GridSearchCV or RandomizedSearchCV whose
             ``best_estimator_`` is one of these.
         X : array-like of shape (n_samples, 1)
@@ -171,8 +172,9 @@ class PredictionBandsDisplay:
             model.moe, "predict_distribution"
         ):
             raise TypeError(
-                "PredictionBandsDisplay needs a fitted MoERegressor or "
-                "MoEPoissonRegressor (a model with predict_distribution); got "
+                "PredictionBandsDisplay needs a fitted MoERegressor, "
+                "MoEPoissonRegressor or MoEGammaRegressor (a model with "
+                "predict_distribution); got "
                 f"{type(model.moe).__name__}."
             )
         n_features = model.n_features

@@ -88,7 +88,8 @@ class FittedMixture:
             )
         if not isinstance(moe, BaseMixtureOfExperts):
             raise TypeError(
-                "Expected a fitted MoERegressor, MoEPoissonRegressor or MoEClassifier, "
+                "Expected a fitted MoERegressor, MoEPoissonRegressor, "
+                "MoEGammaRegressor or MoEClassifier, "
                 "a Pipeline ending "
                 "in one, or a fitted GridSearchCV or RandomizedSearchCV whose "
                 f"best_estimator_ is one of these; got {type(moe).__name__}."

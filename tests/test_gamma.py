@@ -1,0 +1,457 @@
+"""MoEGammaRegressor: mixtures of Gamma regressions (log link)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+from sklearn.linear_model import GammaRegressor
+from sklearn.metrics import d2_tweedie_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEGammaRegressor, PredictiveGammaMixture, bootstrap_lrt
+from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
+
+
+def two_regimes(n=600, shape=20.0, seed=0):
+    """Two log-linear regimes split at x0 = 0, plus a common slope on x1."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    log_mean = np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0] / 2) + 0.3 * X[:, 1]
+    y = rng.gamma(shape=shape, scale=np.exp(log_mean) / shape)
+    return X, y
+
+
+def gamma_logpdf(y, mean, shape):
+    """scipy's Gamma log-density at a mean and a shape."""
+    return stats.gamma.logpdf(y, shape, scale=mean / shape)
+
+
+def mixture_loglik(X, y, gate_logits, coef, intercept, dispersion, weight=None):
+    """The mixture's total log-likelihood, written with scipy.stats."""
+    log_gate = gate_logits - special.logsumexp(gate_logits, axis=1, keepdims=True)
+    means = np.exp(X @ coef.T + intercept)
+    dens = gamma_logpdf(y[:, None], means, 1 / dispersion)
+    per_sample = special.logsumexp(log_gate + dens, axis=1)
+    return np.sum(per_sample if weight is None else weight * per_sample)
+
+
+# -- one expert: scikit-learn's and scipy's fits ----------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_one_expert_is_sklearn_gamma_regressor(alpha):
+    X, y = two_regimes()
+    rng = np.random.RandomState(1)
+    weight = rng.uniform(0.5, 2, size=y.shape)
+    ours = MoEGammaRegressor(n_experts=1, alpha=alpha, tol=1e-12).fit(
+        X, y, sample_weight=weight
+    )
+    theirs = GammaRegressor(alpha=alpha, tol=1e-12, max_iter=10000).fit(
+        X, y, sample_weight=weight
+    )
+    np.testing.assert_allclose(ours.expert_coef_[0], theirs.coef_, rtol=1e-7)
+    np.testing.assert_allclose(ours.expert_intercept_[0], theirs.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
+    np.testing.assert_allclose(ours.score(X, y), theirs.score(X, y), rtol=1e-7)
+
+
+def test_one_expert_shape_is_scipy_maximum_likelihood():
+    rng = np.random.RandomState(0)
+    y = rng.gamma(3.0, 2.0, size=2000)
+    X = np.zeros((y.size, 1))
+    reg = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
+    a, _, scale = stats.gamma.fit(y, floc=0)
+    np.testing.assert_allclose(1 / reg.expert_dispersion_[0], a, rtol=1e-7)
+    np.testing.assert_allclose(np.exp(reg.expert_intercept_[0]), a * scale, rtol=1e-7)
+    np.testing.assert_allclose(
+        reg.log_likelihood_samples(X, y),
+        stats.gamma.logpdf(y, a, scale=scale),
+        rtol=1e-7,
+    )
+
+
+def test_log_likelihood_is_scipys_gamma_density():
+    X, y = two_regimes(n=300)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    gate = reg.predict_gate(X)
+    expected = special.logsumexp(
+        np.log(gate)
+        + gamma_logpdf(
+            y[:, None],
+            np.exp(X @ reg.expert_coef_.T + reg.expert_intercept_),
+            1 / reg.expert_dispersion_,
+        ),
+        axis=1,
+    )
+    np.testing.assert_allclose(reg.log_likelihood_samples(X, y), expected, rtol=1e-10)
+
+
+# -- the mixture ------------------------------------------------------------------
+
+
+def test_recovers_two_regimes():
+    X, y = two_regimes(n=2000)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    order = np.argsort(reg.expert_coef_[:, 0])
+    np.testing.assert_allclose(reg.expert_coef_[order, 0], [-1.0, 0.5], atol=0.06)
+    np.testing.assert_allclose(reg.expert_coef_[:, 1], 0.3, atol=0.03)
+    np.testing.assert_allclose(reg.expert_intercept_, 1.0, atol=0.06)
+    np.testing.assert_allclose(1 / reg.expert_dispersion_, 20.0, rtol=0.15)
+    # the gate splits at x0 = 0
+    gate = reg.predict_gate(np.array([[-1.0, 0.0], [1.0, 0.0]]))[:, order]
+    assert gate[0, 0] > 0.95 and gate[1, 1] > 0.95
+
+
+def test_auto_chooses_two_regimes_and_one_for_a_single_law():
+    X, y = two_regimes(n=800)
+    assert MoEGammaRegressor(n_init=2, random_state=0).fit(X, y).n_experts_ == 2
+    rng = np.random.RandomState(0)
+    single = rng.gamma(5.0, np.exp(0.5 * X[:, 0]) / 5.0)
+    reg = MoEGammaRegressor(n_init=2, random_state=0).fit(X, single)
+    assert reg.n_experts_ == 1
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant"])
+def test_em_optimum_is_a_maximum_of_scipys_likelihood(gate):
+    # BFGS on the likelihood written with scipy.stats, started at EM's
+    # optimum, finds nothing better
+    X, y = two_regimes(n=300, shape=8.0)
+    reg = MoEGammaRegressor(
+        n_experts=2, gate=gate, alpha=0.0, tol=1e-12, max_iter=5000, random_state=0
+    ).fit(X, y)
+    K, d = reg.expert_coef_.shape
+
+    def unpack(theta):
+        coef = theta[: K * d].reshape(K, d)
+        intercept = theta[K * d : K * d + K]
+        dispersion = np.exp(theta[K * d + K : K * d + 2 * K])
+        g = theta[K * d + 2 * K :]
+        if gate == "constant":
+            logits = np.broadcast_to(np.r_[0.0, g], (len(y), K))
+        else:
+            gc = g.reshape(d + 1, K - 1)
+            logits = np.c_[np.zeros(len(y)), X @ gc[1:] + gc[0]]
+        return logits, coef, intercept, dispersion
+
+    def negative(theta):
+        return -mixture_loglik(X, y, *unpack(theta))
+
+    if gate == "constant":
+        g0 = [reg.gate_intercept_[1] - reg.gate_intercept_[0]]
+    else:
+        g0 = np.r_[
+            reg.gate_intercept_[1] - reg.gate_intercept_[0],
+            reg.gate_coef_[1] - reg.gate_coef_[0],
+        ]
+    theta0 = np.r_[
+        reg.expert_coef_.ravel(),
+        reg.expert_intercept_,
+        np.log(reg.expert_dispersion_),
+        g0,
+    ]
+    start = negative(theta0)
+    np.testing.assert_allclose(-start, reg.log_likelihood_samples(X, y).sum())
+    best = optimize.minimize(negative, theta0, method="BFGS", options={"gtol": 1e-8})
+    assert best.fun > start - 1e-6
+
+
+def test_em_never_lowers_the_objective():
+    X, y = two_regimes(n=400, shape=4.0)
+    for seed in range(3):
+        reg = MoEGammaRegressor(n_experts=3, n_init=1, random_state=seed).fit(X, y)
+        steps = np.diff(reg.objective_history_)
+        assert np.all(steps > -1e-10)
+
+
+def test_family_gradient_matches_finite_differences():
+    X, y = two_regimes(n=200, shape=3.0)
+    design = np.vstack([np.ones(len(y)), X.T])
+    Y = np.stack([y, np.log(y)])
+    rng = np.random.RandomState(0)
+    resp = rng.dirichlet(np.ones(2), size=len(y)).T / len(y)
+    family = GammaExperts(1e-10)
+    params = {
+        "coef": rng.normal(scale=0.3, size=(3, 2)),
+        "dispersion": np.array([0.4, 1.7]),
+    }
+    alpha = 0.2
+
+    def objective(p):
+        ll = family.log_likelihood(np, design, Y, p)
+        return np.sum(resp * ll) - family.penalty(np, p, alpha)
+
+    grad = family.gradient(np, design, Y, resp, params, alpha)
+    for name in ("coef", "dispersion"):
+        numeric = np.zeros_like(params[name])
+        for index in np.ndindex(params[name].shape):
+            step = 1e-6
+            up = {k: v.copy() for k, v in params.items()}
+            down = {k: v.copy() for k, v in params.items()}
+            up[name][index] += step
+            down[name][index] -= step
+            numeric[index] = (objective(up) - objective(down)) / (2 * step)
+        np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_shape_equation_and_terms():
+    # fit_shape solves log(nu) - digamma(nu) = D; shape_terms is the density's
+    nu = np.array([1e-3, 0.1, 1.0, 7.5, 300.0, 1e7])
+    D = np.log(nu) - special.digamma(nu)
+    # log(nu) - digamma(nu) ~ 1 / (2 nu) loses 16 digits of log(nu) at 1e7
+    np.testing.assert_allclose(fit_shape(D), nu, rtol=1e-7)
+    # at y = mu = 1 the log-density is the shape's terms alone
+    small = nu[:5]
+    expected = stats.gamma.logpdf(1.0, small, scale=1 / small)
+    np.testing.assert_allclose(shape_terms(small), expected, rtol=1e-12)
+    # and about log(nu / (2 pi)) / 2 - 1 / (12 nu) for a large one
+    large = np.array([1e4, 1e7, 1e12])
+    stirling = 0.5 * np.log(large / (2 * np.pi)) - 1 / (12 * large)
+    np.testing.assert_allclose(shape_terms(large), stirling, rtol=1e-13)
+    # both forms agree where they meet
+    np.testing.assert_allclose(
+        shape_terms(np.nextafter(10.0, 0)), shape_terms(10.0), rtol=1e-11
+    )
+    d = np.array([-800.0, -3.0, -1e-9, 0.0, 1e-9, 2.0, 690.0, 800.0])
+    value, ratio = excess(np, d)
+    assert np.all(np.isfinite(value)) and np.all(value >= 0)
+    np.testing.assert_allclose(value[:7], np.expm1(d[:7]) - d[:7], rtol=1e-12)
+
+
+def test_solvers_reach_em_likelihood():
+    X, y = two_regimes(n=600)
+    em = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    target = em.log_likelihood_samples(X, y).mean()
+    lbfgs = MoEGammaRegressor(n_experts=2, solver="gradient", random_state=0)
+    assert lbfgs.fit(X, y).log_likelihood_samples(X, y).mean() > target - 1e-3
+    sgd = MoEGammaRegressor(
+        n_experts=2, solver="sgd", learning_rate=0.05, max_iter=300, random_state=0
+    )
+    assert sgd.fit(X, y).log_likelihood_samples(X, y).mean() > target - 0.05
+
+
+def test_partial_fit_learns_the_regimes():
+    X, y = two_regimes(n=3000)
+    reg = MoEGammaRegressor(
+        n_experts=2, solver="sgd", learning_rate=0.05, random_state=0
+    )
+    for _ in range(30):
+        for rows in np.array_split(np.arange(len(y)), 10):
+            reg.partial_fit(X[rows], y[rows])
+    em = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    assert reg.score(X, y) > em.score(X, y) - 0.02
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_partial_fit_from_a_first_batch_of_few_rows(first):
+    # the few rows' exact fit (shapes of 1e7) would hold the experts: they
+    # start at the Gamma fit of all the amounts seen instead
+    X, y = two_regimes(n=3000, shape=5.0)
+    em = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    reg = MoEGammaRegressor(
+        n_experts=2, solver="sgd", learning_rate=0.05, random_state=0
+    )
+    reg.partial_fit(X[:first], y[:first])
+    for _ in range(8):
+        for rows in np.array_split(np.arange(first, len(y)), 20):
+            reg.partial_fit(X[rows], y[rows])
+    # Adam's noise: 0.65 to 0.67 from a first batch of 150 rows (0.19 from
+    # the few rows' exact fit), EM's 0.68
+    assert reg.score(X, y) > em.score(X, y) - 0.04
+    np.testing.assert_allclose(1 / reg.expert_dispersion_, 5.0, rtol=0.4)
+
+
+def test_shared_features_share_a_coefficient_and_beat_no_sharing_in_bic():
+    X, y = two_regimes(n=800)
+    shared = MoEGammaRegressor(n_experts=2, shared_features=[1], random_state=0).fit(
+        X, y
+    )
+    assert shared.expert_coef_[0, 1] == shared.expert_coef_[1, 1]
+    np.testing.assert_allclose(shared.expert_coef_[:, 1], 0.3, atol=0.03)
+    free = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    # one parameter fewer, nearly the same likelihood
+    assert shared._n_parameters() == free._n_parameters() - 1
+    assert shared.bic(X, y) < free.bic(X, y)
+
+
+def test_bic_counts_shapes_and_uses_gamma_likelihood():
+    X, y = two_regimes(n=400)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    n_params = 2 * 3 + 2 + 3  # coefficients, shapes, gate (one free column)
+    loglik = mixture_loglik(
+        X,
+        y,
+        np.log(reg.predict_gate(X)),
+        reg.expert_coef_,
+        reg.expert_intercept_,
+        reg.expert_dispersion_,
+    )
+    np.testing.assert_allclose(
+        reg.bic(X, y), -2 * loglik + n_params * np.log(len(y)), rtol=1e-9
+    )
+    np.testing.assert_allclose(reg.aic(X, y), -2 * loglik + 2 * n_params, rtol=1e-9)
+
+
+def test_std_errors_one_expert_match_a_finite_difference_hessian():
+    X, y = two_regimes(n=500, shape=6.0)
+    reg = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
+    theta0 = np.r_[
+        reg.expert_intercept_, reg.expert_coef_[0], np.log(reg.expert_dispersion_)
+    ]
+
+    def loglik(theta):
+        mean = np.exp(theta[0] + X @ theta[1:3])
+        return np.sum(gamma_logpdf(y, mean, np.exp(-theta[3])))
+
+    h = 1e-4
+    H = np.zeros((4, 4))
+    for i in range(4):
+        for j in range(4):
+            e_i, e_j = np.eye(4)[i] * h, np.eye(4)[j] * h
+            H[i, j] = (
+                loglik(theta0 + e_i + e_j)
+                - loglik(theta0 + e_i - e_j)
+                - loglik(theta0 - e_i + e_j)
+                + loglik(theta0 - e_i - e_j)
+            ) / (4 * h * h)
+    cov = np.linalg.inv(-H)
+    se = reg.std_errors(X, y)
+    np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
+    np.testing.assert_allclose(
+        se.expert_coef_[0], np.sqrt(np.diag(cov)[1:3]), rtol=1e-3
+    )
+    # the dispersion's, by the delta method from its log
+    np.testing.assert_allclose(
+        se.expert_dispersion_[0],
+        reg.expert_dispersion_[0] * np.sqrt(cov[3, 3]),
+        rtol=1e-3,
+    )
+
+
+# -- predictions ------------------------------------------------------------------
+
+
+def test_predict_and_distribution_agree_with_scipy_mixture():
+    X, y = two_regimes(n=400, shape=5.0)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    dist = reg.predict_distribution(X[:20])
+    assert isinstance(dist, PredictiveGammaMixture)
+    gate = reg.predict_gate(X[:20])
+    means = np.exp(X[:20] @ reg.expert_coef_.T + reg.expert_intercept_)
+    shape = 1 / reg.expert_dispersion_
+    mean = np.sum(gate * means, axis=1)
+    second = np.sum(gate * means**2 * (1 + 1 / shape), axis=1)
+    y_mean, y_std = reg.predict(X[:20], return_std=True)
+    np.testing.assert_allclose(y_mean, mean, rtol=1e-10)
+    np.testing.assert_allclose(y_std, np.sqrt(second - mean**2), rtol=1e-8)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-10)
+    np.testing.assert_allclose(dist.std(), y_std, rtol=1e-8)
+    cdf = np.sum(gate * stats.gamma.cdf(y[:20, None], shape, scale=means / shape), 1)
+    np.testing.assert_allclose(dist.cdf(y[:20]), cdf, rtol=1e-10)
+
+
+def test_top_k_routes_to_the_selected_experts():
+    X, y = two_regimes(n=600)
+    reg = MoEGammaRegressor(n_experts=3, top_k=2, random_state=0).fit(X, y)
+    dist = reg.predict_distribution(X)
+    assert dist.weights.shape == (len(y), 2)
+    np.testing.assert_allclose(dist.mean(), reg.predict(X), rtol=1e-10)
+
+
+def test_score_is_gamma_d2():
+    X, y = two_regimes(n=400)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    w = np.random.RandomState(0).uniform(0, 2, size=y.shape)
+    expected = d2_tweedie_score(y, reg.predict(X), sample_weight=w, power=2)
+    np.testing.assert_allclose(reg.score(X, y, sample_weight=w), expected)
+
+
+def test_pipeline_grid_search_and_pickle():
+    X, y = two_regimes(n=400)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), MoEGammaRegressor(n_init=1, random_state=0)),
+        {"moegammaregressor__n_experts": [1, 2]},
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_ == {"moegammaregressor__n_experts": 2}
+    again = pickle.loads(pickle.dumps(search.best_estimator_))
+    np.testing.assert_array_equal(again.predict(X), search.predict(X))
+
+
+def test_bootstrap_lrt_finds_two_regimes():
+    X, y = two_regimes(n=300)
+    result = bootstrap_lrt(
+        MoEGammaRegressor(n_init=1, random_state=0),
+        X,
+        y,
+        max_experts=2,
+        n_bootstrap=9,
+        significance=0.15,
+        random_state=0,
+    )
+    assert result.p_values[0] == pytest.approx(0.1)  # (1 + 0) / (9 + 1)
+    assert result.n_experts == 2
+
+
+# -- bad and degenerate input -----------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_non_positive_y_is_refused(bad):
+    X, y = two_regimes(n=50)
+    y[3] = bad
+    with pytest.raises(ValueError, match="not positive: MoEGammaRegressor"):
+        MoEGammaRegressor(n_experts=2).fit(X, y)
+    reg = MoEGammaRegressor(n_experts=1).fit(X[4:], y[4:])
+    with pytest.raises(ValueError, match="not positive"):
+        reg.score(X, y)
+
+
+def test_nan_y_is_refused():
+    X, y = two_regimes(n=50)
+    y[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MoEGammaRegressor(n_experts=2).fit(X, y)
+
+
+def test_constant_y_warns_and_predicts_it():
+    X, _ = two_regimes(n=100)
+    y = np.full(100, 3.5)
+    with pytest.warns(UserWarning, match="y is constant"):
+        reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(reg.predict(X), 3.5, rtol=1e-6)
+    assert np.all(np.isfinite(reg.log_likelihood_samples(X, y)))
+
+
+def test_duplicated_points_collapse_with_a_warning_and_finite_results():
+    X, y = two_regimes(n=200)
+    X = np.r_[X, np.tile([[1.5, 1.5]], (6, 1))]
+    y = np.r_[y, np.full(6, 40.0)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = MoEGammaRegressor(n_experts=3, n_init=2, random_state=0).fit(X, y)
+    if np.any(reg.expert_dispersion_ <= reg._dispersion_floor * (1 + 1e-6)):
+        assert any("collapsed" in str(w.message) for w in caught)
+    assert np.all(np.isfinite(reg.predict(X)))
+    assert np.all(np.isfinite(reg.log_likelihood_samples(X, y)))
+
+
+def test_widely_scaled_amounts():
+    # amounts in units of 1e-6 or 1e6: the same fit, shifted intercepts
+    X, y = two_regimes(n=400)
+    base = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    for scale in (1e-6, 1e6):
+        scaled = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y * scale)
+        np.testing.assert_allclose(
+            np.sort(scaled.expert_intercept_),
+            np.sort(base.expert_intercept_) + np.log(scale),
+            rtol=1e-5,
+        )
+        np.testing.assert_allclose(
+            np.sort(scaled.expert_dispersion_),
+            np.sort(base.expert_dispersion_),
+            rtol=1e-4,
+        )
