@@ -19,17 +19,18 @@ from .._math import (
     weighted_grams,
 )
 from ._base import Array, ExpertFamily, Params
+from ._newton import halving, restart
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
 #: Newton steps of the first M-step, after its closed-form intercepts (the
 #: optimum with all slopes at zero).
 COLD_NEWTON_STEPS = 10
-#: Step-length search limit (as the Poisson experts').
-MAX_HALVINGS = 20
 #: Largest dispersion (smallest shape, 1e-4): a Gamma of shape below that puts
 #: nearly all its mass next to 0; it bounds an expert no sample supports.
 DISPERSION_CEILING = 1e4
+#: Largest mean excess :func:`fit_shape` solves for.
+MAX_EXCESS = 1e6
 #: Steps of the shape's Newton iteration (from Minka's approximation, within
 #: 1.5%; each step about squares the relative error).
 SHAPE_STEPS = 6
@@ -96,19 +97,42 @@ def shape_terms(shape) -> np.ndarray:
     return np.where(shape >= STIRLING_SHAPE, stirling, direct)
 
 
+def _digamma_gap(shape):
+    """``log(nu) - digamma(nu)`` and its derivative ``1 / nu - trigamma(nu)``,
+    from their asymptotic series from ``STIRLING_SHAPE`` on: the direct forms
+    cancel to about ``1 / (2 nu)`` (the shape of ``D = 1e-14`` came out 4%
+    off)."""
+    large = np.maximum(shape, STIRLING_SHAPE)
+    x = 1.0 / large
+    x2 = x * x
+    gap = x / 2 + x2 * (
+        1 / 12 - x2 * (1 / 120 - x2 * (1 / 252 - x2 * (1 / 240 - x2 / 132)))
+    )
+    slope = -x2 * (
+        1 / 2
+        + x * (1 / 6 - x2 * (1 / 30 - x2 * (1 / 42 - x2 * (1 / 30 - x2 * 5 / 66))))
+    )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        direct_gap = np.log(shape) - special.digamma(shape)
+        direct_slope = 1.0 / shape - special.polygamma(1, shape)
+    small = shape < STIRLING_SHAPE
+    return np.where(small, direct_gap, gap), np.where(small, direct_slope, slope)
+
+
 def fit_shape(mean_excess) -> np.ndarray:
     """The shapes ``nu`` that solve ``log(nu) - digamma(nu) = D`` for the mean
     excesses ``D > 0`` (a NumPy array): the maximum over the shape of a Gamma
     log-likelihood whose mean excess per unit weight is ``D`` (as for the
     shape of a Gamma sample, ``log(mean(y)) - mean(log(y))``). Minka's
-    approximation, then his generalized Newton steps on ``1 / nu``."""
-    D = np.asarray(mean_excess, dtype=np.float64)
+    approximation (within 1.5%), then his generalized Newton steps on ``1 /
+    nu``. ``D`` is taken at most ``MAX_EXCESS`` (a shape of about 1e-6, below
+    the smallest an expert takes)."""
+    D = np.minimum(np.asarray(mean_excess, dtype=np.float64), MAX_EXCESS)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         shape = (3.0 - D + np.sqrt((D - 3.0) ** 2 + 24.0 * D)) / (12.0 * D)
         for _ in range(SHAPE_STEPS):
-            gap = np.log(shape) - special.digamma(shape) - D
-            slope = 1.0 / shape - special.polygamma(1, shape)
-            inverse = 1.0 / shape + gap / (shape**2 * slope)
+            gap, slope = _digamma_gap(shape)
+            inverse = 1.0 / shape + (gap - D) / (shape**2 * slope)
             shape = np.where(np.isfinite(inverse) & (inverse > 0), 1.0 / inverse, shape)
     return shape
 
@@ -210,23 +234,34 @@ class GammaExperts(ExpertFamily):
         if not bool(xp.any(coef != 0)):
             coef = self._intercepts(xp, design, Y[0, ...], weighted_resp)
             n_steps = COLD_NEWTON_STEPS
-        # the shared rows weigh each expert's equations by its shape
-        shape = 1.0 / params["dispersion"]
         penalty = alpha * diag(xp, mask)
         problem = (design, log_y, weighted_resp)
-        value, ratio = self._objectives(xp, *problem, coef, mask, alpha)
+
+        def objectives(trial):
+            return self._objectives(xp, *problem, trial, mask, alpha)
+
+        value, ratio = objectives(coef)
+        # the shared rows weigh each expert's equations by its shape
+        weights = 1.0 / params["dispersion"] if self.shared else None
         for _ in range(n_steps):
             grad = design @ (weighted_resp * (ratio - 1.0)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * ratio) + penalty
             if self.shared:
-                direction = solve_shared(xp, hessian, grad.T, self.shared, shape).T
+                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
             else:
                 direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
                 direction = direction[:, :, 0].T
-            coef, value, ratio = self._halving(
-                xp, problem, coef, direction, value, ratio, shape, mask, alpha
+            coef, value, ratio, refused = halving(
+                xp, objectives, coef, direction, value, ratio, weights
             )
+            if bool(xp.any(refused)):
+                # means far above the y (a warm start from amounts 1e9 times
+                # larger: D^2 -76 where a cold fit had 0.63)
+                start = self._intercepts(xp, design, Y[0, ...], weighted_resp)
+                coef, value, ratio = restart(
+                    xp, objectives, start, coef, value, ratio, refused, weights
+                )
         return {
             "coef": coef,
             "dispersion": self._dispersion(xp, weighted_resp, value, params),
@@ -244,6 +279,7 @@ class GammaExperts(ExpertFamily):
             mean_excess = np.maximum(total, 0.0) / mass
             dispersion = 1.0 / fit_shape(mean_excess)
         dispersion = np.where(mean_excess > 0, dispersion, 0.0)  # y = mu: the floor
+        dispersion = np.where(np.isnan(dispersion), DISPERSION_CEILING, dispersion)
         dispersion = np.clip(dispersion, self.dispersion_floor, DISPERSION_CEILING)
         dispersion = np.where(mass > tiny, dispersion, former)
         return as_compute(xp, dispersion, params["dispersion"])
@@ -262,31 +298,6 @@ class GammaExperts(ExpertFamily):
             device=device(design),
         )
         return xp.concat([intercept[None, :], slopes], axis=0)
-
-    def _halving(self, xp, problem, coef, direction, value, ratio, shape, mask, alpha):
-        """Each expert's step ``t_k direction_k``, halved until its objective does
-        not decrease (``t_k = 0`` if it still does): the new coefficients, their
-        objectives and their ratios ``y / mu`` (``value`` and ``ratio``: at
-        ``coef``)."""
-        step = xp.ones_like(value)
-        for _ in range(MAX_HALVINGS + 1):
-            trial = coef + step[None, :] * direction
-            with np.errstate(over="ignore", invalid="ignore"):
-                trial_value, trial_ratio = self._objectives(
-                    xp, *problem, trial, mask, alpha
-                )
-            accepted = trial_value >= value  # False where NaN
-            if self.shared:  # one step for all, of the shapes' weighted sum
-                joint = xp.sum(shape * trial_value) >= xp.sum(shape * value)
-                accepted = xp.broadcast_to(joint, accepted.shape)
-            if bool(xp.all(accepted)):
-                return trial, trial_value, trial_ratio
-            step = xp.where(accepted, step, 0.5 * step)
-        return (
-            xp.where(accepted[None, :], trial, coef),
-            xp.where(accepted, trial_value, value),
-            xp.where(accepted[:, None], trial_ratio, ratio),
-        )
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef, dispersion = params["coef"], params["dispersion"]

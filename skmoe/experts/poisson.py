@@ -17,14 +17,13 @@ from .._math import (
     weighted_grams,
 )
 from ._base import Array, ExpertFamily, Params
+from ._newton import halving, restart
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
 #: Newton steps of the first M-step, after its closed-form intercepts (the
 #: optimum with all slopes at zero): there the experts' fits are nearly solved.
 COLD_NEWTON_STEPS = 10
-#: Step-length search limit (as the logistic experts').
-MAX_HALVINGS = 20
 #: Smallest starting rate of an expert, relative to the weighted mean of y (an
 #: expert whose samples all have y = 0 has the rate 0, at the log link's -inf).
 RATE_FLOOR = 1e-10
@@ -169,48 +168,33 @@ class PoissonExperts(ExpertFamily):
         # one product of coefficients and design per step and per trial: the
         # accepted trial's rates give the next step's gradient and Hessian
         problem = (design, y, offset, weighted_resp)
-        value, slope = self._objectives(xp, *problem, coef, mask, alpha)
+
+        def objectives(trial):
+            return self._objectives(xp, *problem, trial, mask, alpha)
+
+        value, slope = objectives(coef)
+        weights = xp.ones_like(value) if self.shared else None
         for _ in range(n_steps):
             grad = design @ (weighted_resp * (y[None, :] - slope)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * slope) + penalty
             if self.shared:
-                ones = xp.ones_like(value)
-                direction = solve_shared(xp, hessian, grad.T, self.shared, ones).T
+                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
             else:
                 direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
                 direction = direction[:, :, 0].T
-            coef, value, slope, refused = self._halving(
-                xp, problem, coef, direction, value, slope, mask, alpha
+            coef, value, slope, refused = halving(
+                xp, objectives, coef, direction, value, slope, weights
             )
             if bool(xp.any(refused)):
-                coef, value, slope = self._restart(
-                    xp, problem, coef, value, slope, refused, mask, alpha
+                # from rates near 0 (a warm start after counts that were all
+                # zero: intercepts of -36) EM stopped at D^2 -56 where a cold
+                # fit had 0.20
+                start = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
+                coef, value, slope = restart(
+                    xp, objectives, start, coef, value, slope, refused, weights
                 )
         return {"coef": coef}
-
-    def _restart(self, xp, problem, coef, value, slope, refused, mask, alpha):
-        """The experts whose Newton step was refused at every halving, started
-        again from their best intercepts where those do better. From rates near
-        0 (a warm start after counts that were all zero: intercepts of -36) the
-        Hessian vanishes, the step is some 1e15 long, every halving overflows,
-        and EM stopped there, changed by 0, a fit of D^2 -56 where a cold one
-        had 0.20."""
-        design, y, offset, weighted_resp = problem
-        start = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
-        with np.errstate(over="ignore", invalid="ignore"):
-            start_value, start_slope = self._objectives(
-                xp, *problem, start, mask, alpha
-            )
-        better = refused & (start_value > value)  # False where NaN
-        if self.shared:  # the experts move as one
-            joint = xp.all(refused) & (xp.sum(start_value) > xp.sum(value))
-            better = xp.broadcast_to(joint, better.shape)
-        return (
-            xp.where(better[None, :], start, coef),
-            xp.where(better, start_value, value),
-            xp.where(better[:, None], start_slope, slope),
-        )
 
     def _intercepts(self, xp, design, y, exposure, weighted_resp):
         """Coefficients with zero slopes and each expert's best intercept: the
@@ -227,37 +211,6 @@ class PoissonExperts(ExpertFamily):
             device=device(design),
         )
         return xp.concat([intercept[None, :], slopes], axis=0)
-
-    def _halving(self, xp, problem, coef, direction, value, slope, mask, alpha):
-        """Each expert's step ``t_k direction_k``, halved until its objective does
-        not decrease (``t_k = 0`` if it still does); the new coefficients, their
-        objectives, their rates' derivatives (``value`` and ``slope``: at
-        ``coef``; ``problem``: the arguments of :meth:`_objectives` before
-        the coefficients), and which experts' steps were all refused."""
-        step = xp.ones_like(value)
-        for _ in range(MAX_HALVINGS + 1):
-            trial = coef + step[None, :] * direction
-            # a long step may overflow the rates: it is refused below, so NumPy
-            # need not warn
-            with np.errstate(over="ignore", invalid="ignore"):
-                trial_value, trial_slope = self._objectives(
-                    xp, *problem, trial, mask, alpha
-                )
-            accepted = trial_value >= value  # False where NaN
-            if self.shared:  # one step for all: the shared rows move as one
-                joint = xp.sum(trial_value) >= xp.sum(value)
-                accepted = xp.broadcast_to(joint, accepted.shape)
-            if bool(xp.all(accepted)):
-                return trial, trial_value, trial_slope, ~accepted
-            step = xp.where(accepted, step, 0.5 * step)
-        # the experts whose last trial was refused keep their coefficients
-        # (their step is 0), those of an accepted one take it
-        return (
-            xp.where(accepted[None, :], trial, coef),  # (d, K)
-            xp.where(accepted, trial_value, value),
-            xp.where(accepted[:, None], trial_slope, slope),  # (K, n)
-            ~accepted,
-        )
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef = params["coef"]
