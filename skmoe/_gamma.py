@@ -6,8 +6,8 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy import special
 from sklearn.base import RegressorMixin
-from sklearn.metrics import d2_tweedie_score
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -26,11 +26,11 @@ from ._base import (
 )
 from ._docstrings import fill_doc
 from ._gamma_distribution import PredictiveGammaMixture
+from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
-from ._poisson import _unweighted_zero
 from ._sgd import SGDState
 from ._sparse import selected_linear
-from .experts.gamma import GammaExperts, fit_shape
+from .experts.gamma import GammaExperts, excess, fit_shape
 
 #: Dispersion floor relative to the (weighted) variance of log(y), as the
 #: Gaussian experts' noise floor is relative to the variance of y (of 1 where
@@ -39,7 +39,7 @@ DISPERSION_FLOOR = 1e-10
 
 
 @fill_doc
-class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
+class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
     """Mixture of Gamma regressions (log link), fitted by EM.
 
     ``p(y | x) = sum_k g_k(x) Gamma(y; mean exp(x~ . b_k), shape 1 / phi_k)``:
@@ -85,10 +85,15 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
         Intercept of each expert's log mean.
 
     expert_dispersion_ : ndarray of shape (n_experts_,)
-        Dispersion phi_k of each expert (the maximum-likelihood estimate, as
-        flexmix's; R's ``summary.glm`` reports a moment estimate instead): its
-        Gamma's shape is ``1 / phi_k``, its variance ``phi_k mu^2``, its
-        coefficient of variation ``sqrt(phi_k)``. Floored at 1e-10 times the
+        Dispersion phi_k of each expert: its Gamma's shape is ``1 / phi_k``,
+        its variance ``phi_k mu^2``, its coefficient of variation
+        ``sqrt(phi_k)``. The maximum-likelihood estimate when ``alpha=0``
+        (R's ``summary.glm`` reports a moment estimate instead); with ``alpha
+        > 0`` it takes the penalty's share, ``alpha ||b_k||^2 / 2`` per unit
+        of the expert's weight beside its mean of ``y / mu - log(y / mu) -
+        1`` (about ``phi_k / 2``), as the Gaussian experts' variances do: it
+        grows with ``alpha`` and with the coefficients' size (features of
+        small scale). Floored at 1e-10 times the
         variance of ``log(y)`` (an expert that fits its samples exactly would
         have an unbounded likelihood) and at most 1e4.
 
@@ -196,7 +201,18 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
             y = check_array(y, ensure_2d=False, dtype="numeric")
             y = _target_column(y)
             check_consistent_length(X, y)
-        y = np.asarray(y, dtype=X.dtype)
+        with np.errstate(over="ignore"):  # checked below
+            cast = np.asarray(y, dtype=X.dtype)
+        info = np.finfo(cast.dtype)
+        outside = ~np.isfinite(cast) | ((cast < info.smallest_normal) & (cast > 0))
+        if np.any(outside) and np.all(np.asarray(y, dtype=np.float64) > 0):
+            wider = " or use float64 X" if cast.dtype != np.float64 else ""
+            raise ValueError(
+                f"y has amounts outside {cast.dtype}'s range of normal numbers "
+                f"({float(info.smallest_normal):.3g} to {float(info.max):.3g}): "
+                f"rescale y (amounts in another unit){wider}."
+            )
+        y = cast
         if not np.all(y > 0):
             raise ValueError(
                 f"Some value(s) of y are not positive: {type(self).__name__} "
@@ -219,27 +235,33 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
         return GammaExperts(floor, shared=getattr(self, "_shared_rows", ()))
 
     def _streaming_start(self, xp, params, Y, sample_weight):
-        """``params`` with every expert at the first batch's Gamma fit (its mean,
-        no slopes, the shape of its amounts), where that batch has fewer rows
-        than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per parameter of the experts:
-        its M-step fitted each expert's few rows exactly, dispersions at the
-        floor, which Adam raised only by its step size (a first batch of 1 or
-        2 rows, then eight epochs of 150-row batches: D^2 0.19 where a first
-        batch of 50 rows gave 0.58, shapes of 1e7 and 8e3 where the data's are
-        5). The next batches set them again from all the amounts seen, until
-        ``UNIT_ROWS`` rows have been seen (:meth:`_update_experts`)."""
+        """``params`` with every dispersion at the first batch's Gamma fit (1,
+        an exponential's, where its amounts are all equal), and no slopes (each
+        expert at its intercept), where that batch has fewer rows than
+        ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per parameter of the experts or a
+        constant y: its M-step fitted each expert's rows exactly, dispersions
+        at the floor, which Adam raised only by its step size (a first batch
+        of 1 or 2 rows, then eight epochs of 150-row batches: D^2 0.19 where
+        a first batch of 50 rows gave 0.58, shapes of 1e7 and 8e3 where the
+        data's are 5; a constant first batch of 150 rows, 0.27 after 30
+        epochs, shapes of 3e9). The next batches set the dispersions again
+        from all the amounts seen, until ``UNIT_ROWS`` rows have been seen
+        (:meth:`_update_experts`)."""
         gate_params, expert_params = params
         n_rows, n_experts = expert_params["coef"].shape
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_rows + 1) * n_experts
-        if np.count_nonzero(sample_weight) >= needed:
+        _, dispersion = _one_gamma(self._amount_moments)
+        if dispersion is None and np.count_nonzero(sample_weight) > 1:
+            _warn_user(
+                "The first partial_fit batch has a constant y: the experts' "
+                "dispersions are set from the spread of y over the next batches."
+            )
+        elif np.count_nonzero(sample_weight) >= needed:
             return params
-        self._amounts_pending = _pending_rows(sample_weight)
-        log_mean, dispersion = _one_gamma(self._amount_moments)
-        dispersion = 1.0 if dispersion is None else dispersion  # an exponential
+        self._dispersion_pending = _pending_rows(sample_weight)
+        start = expert_params["dispersion"] * 0 + (dispersion or 1.0)
         coef = expert_params["coef"]
-        intercepts = xp.full((1, n_experts), log_mean, dtype=coef.dtype)
-        coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
-        start = expert_params["dispersion"] * 0 + dispersion
+        coef = xp.concat([coef[:1, :], xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef, dispersion=start)
 
     def _update_experts(self, Y, sample_weight):
@@ -247,15 +269,19 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
         previous = getattr(self, "_amount_moments", None)
         if previous is None:
             return
-        self._amount_moments = previous + _amount_moments(Y, sample_weight)
+        self._amount_moments = _combine(previous, _amount_moments(Y, sample_weight))
         self._dispersion_floor = _dispersion_floor(self._amount_moments)
-        log_mean, dispersion = _one_gamma(self._amount_moments)
+        _, dispersion = _one_gamma(self._amount_moments)
         spread = dispersion is not None
-        if _reset_pending(self, "_amounts_pending", sample_weight, spread):
-            self.expert_intercept_ = self.expert_intercept_ * 0 + log_mean
+        if _reset_pending(self, "_dispersion_pending", sample_weight, spread):
             self.expert_dispersion_ = self.expert_dispersion_ * 0 + dispersion
             if isinstance(self._solver_state, SGDState):  # units from the start
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
+
+    _excess_words = ("amounts", "mean", "a few amounts")
+
+    def _training_log_means(self, problem, expert_params):
+        return problem.experts.log_means(problem.xp, problem.design, expert_params)
 
     def _degenerate_target(self):
         return getattr(self, "_constant_target", False)
@@ -340,8 +366,14 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
             y_mean = xp.sum(xp.where(weight == 0, zero, terms), axis=0)
             if not return_std:
                 return y_mean
-            variance = dispersion * mean * mean
-            return y_mean, mixture_std(xp, weight, mean, variance, y_mean)
+            # in units of each sample's largest mean, whose square overflowed
+            # (1e160) where the standard deviation does not
+            unit = xp.max(mean, axis=0)
+            unit = xp.where(unit > 0, unit, xp.ones_like(unit))
+            scaled = mean / unit
+            variance = dispersion * scaled * scaled
+            std = mixture_std(xp, weight, scaled, variance, y_mean / unit)
+            return y_mean, unit * std
 
         # means or gates that overflow (X far from the training data) raise in
         # _map_rows
@@ -392,7 +424,11 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Gamma
         deviance and ``y_null`` the weighted mean of y, as
-        ``GammaRegressor.score``; 1 is best, and it can be negative.
+        ``GammaRegressor.score``; 1 is best, and it can be negative. Summed
+        from the logarithms of y and the predictions, so that it stays finite
+        for amounts from 1e-300 to 1e300. Where y is constant, 1 for
+        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
+        ``r2_score``.
 
         Parameters
         ----------
@@ -410,30 +446,34 @@ class MoEGammaRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                to_numpy(host(sample_weight)), y, ensure_non_negative=True
-            )
-        # d2_tweedie_score takes positive predictions only
-        y_pred = np.maximum(y_pred, np.finfo(np.float64).smallest_normal)
-        rows = slice(None) if sample_weight is None else sample_weight > 0
-        if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
-            return 1.0 if np.all(y_pred[rows] == y[rows]) else 0.0
-        return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=2))
+        sample_weight = _check_sample_weight(
+            None if sample_weight is None else to_numpy(host(sample_weight)),
+            y,
+            dtype=np.float64,
+            ensure_non_negative=True,
+        )
+        # means that underflowed count as the smallest positive number
+        log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
+        return _gamma_d2(y.astype(np.float64), log_pred, sample_weight)
 
 
 def _amount_moments(Y, sample_weight):
-    """The weighted sums of 1, y, log(y) and log(y)^2 of an encoded target, in
-    float64."""
-    y, log_y = Y[0].astype(np.float64), Y[1].astype(np.float64)
-    return np.array(
-        [
-            np.sum(sample_weight),
-            np.sum(sample_weight * y),
-            np.sum(sample_weight * log_y),
-            np.sum(sample_weight * log_y**2),
-        ]
+    """The weighted sum of 1, the log of that of y, and the weighted sums of
+    log(y) and log(y)^2 of an encoded target, as Python floats (y's sum in
+    logs: it overflowed for amounts of 1e306)."""
+    log_y = Y[1].astype(np.float64)
+    positive = sample_weight > 0
+    return (
+        float(np.sum(sample_weight)),
+        float(special.logsumexp(log_y[positive], b=sample_weight[positive])),
+        float(np.sum(sample_weight * log_y)),
+        float(np.sum(sample_weight * log_y**2)),
     )
+
+
+def _combine(a, b):
+    """The moments of two batches together."""
+    return (a[0] + b[0], float(np.logaddexp(a[1], b[1])), a[2] + b[2], a[3] + b[3])
 
 
 def _dispersion_floor(moments):
@@ -441,18 +481,38 @@ def _dispersion_floor(moments):
     constant)."""
     total, _, log_sum, square_sum = moments
     spread = square_sum / total - (log_sum / total) ** 2
-    return DISPERSION_FLOOR * (
-        spread if spread > 1e-12 * (1 + square_sum / total) else 1.0
-    )
+    constant = not spread > 1e-12 * (1 + square_sum / total)
+    return DISPERSION_FLOOR * (1.0 if constant else spread)
 
 
 def _one_gamma(moments):
     """The log mean and the maximum-likelihood dispersion of one Gamma
     distribution fitted to the amounts of ``moments``; the dispersion is None
     where they show no spread."""
-    total, y_sum, log_sum, _ = moments
-    log_mean = math.log(y_sum / total)
+    total, log_y_sum, log_sum, _ = moments
+    log_mean = log_y_sum - math.log(total)
     excess = log_mean - log_sum / total  # >= 0 by Jensen's inequality
     if not excess > 1e-12:
         return log_mean, None
     return log_mean, float(1.0 / fit_shape(excess))
+
+
+def _gamma_d2(y, log_pred, sample_weight):
+    """D^2 of the Gamma deviance, ``1 - D(y, pred) / D(y, mean(y))`` with the
+    unit deviance ``2 (y / mu - log(y / mu) - 1)`` summed from logs (as
+    ``expm1(d) - d``, ``d = log(y / mu)``): ``d2_tweedie_score`` overflowed for
+    amounts from 1e-300 to 1e300 (NaN). 1 or 0 where y is constant, as
+    ``r2_score``."""
+    log_y = np.log(y)
+    positive = sample_weight > 0
+    log_null = special.logsumexp(log_y[positive], b=sample_weight[positive]) - math.log(
+        np.sum(sample_weight)
+    )
+    null, _ = excess(np, log_y - log_null)
+    fitted, _ = excess(np, log_y - log_pred)
+    null_deviance = np.sum(sample_weight * null)
+    deviance = np.sum(sample_weight * fitted)
+    if not null_deviance > 1e-24 * np.sum(sample_weight):  # y is constant
+        perfect = np.all(np.abs(log_y - log_pred)[positive] <= 1e-9)
+        return 1.0 if perfect else 0.0
+    return float(1.0 - deviance / null_deviance)

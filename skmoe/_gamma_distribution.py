@@ -91,8 +91,9 @@ class PredictiveGammaMixture(_RowMixture):
 
     Quantiles are the float nearest the root of the distribution function (of
     the survival function above ``q = 0.5``, for the upper tail's digits): 0
-    where the quantile is below the smallest positive float, ``inf`` where it
-    is above the largest. Their accuracy is that of the probabilities, from
+    or the smallest positive float (whichever's probability is nearer ``q``)
+    where the quantile is below that float, ``inf`` where it is above the
+    largest. Their accuracy is that of the probabilities, from
     :func:`scipy.special.gammainc` and ``gammaincc``, divided by the slope of
     ``log cdf`` in ``log y``, about ``nu`` in the lower tail (the median of a
     shape of 1e-3 is good to 2e-13 of itself). For shapes above about

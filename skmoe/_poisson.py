@@ -31,15 +31,13 @@ from ._base import (
 )
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
-from ._math import mixture_std
-from ._sparse import is_sparse, selected_linear
+from ._loglink import LogLinkMixin, _unweighted_zero
+from ._math import device, mixture_std
+from ._sparse import selected_linear
 from .experts import PoissonExperts
 from .experts.estimator import CountExperts, check_sample_weight_support
 from .experts.poisson import RATE_FLOOR, encode_counts
 
-#: Ratio of the fitted mixture's mean counts on the training data to the counts
-#: above which ``fit`` warns (:meth:`MoEPoissonRegressor._excess_message`).
-EXCESS_RATIO = 2.0
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
 COUNT_LIMIT = 1e-3
@@ -90,7 +88,7 @@ def _check_exposure(exposure, n_samples):
 
 
 @fill_doc
-class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
+class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
     """Mixture of Poisson regressions (log link), fitted by EM.
 
     ``p(y | x) = sum_k g_k(x) Poisson(y; exp(x~ . b_k))``: a gate g(x) weighs K
@@ -434,7 +432,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         if np.count_nonzero(sample_weight) >= needed:
             return params
         self._rate_pending = _pending_rows(sample_weight)
-        intercepts = xp.full((1, coef.shape[1]), log_rate, dtype=coef.dtype)
+        intercepts = xp.full(
+            (1, coef.shape[1]), log_rate, dtype=coef.dtype, device=device(coef)
+        )
         coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef)
 
@@ -451,54 +451,9 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
             if self._solver_state is not None:  # units from the zero rates
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
-    def _collapse_message(self, problem, best):
-        # Poisson experts have no parameter with a bound: few samples per
-        # coefficient, or extreme means (below), say that they collapsed
-        message = super()._collapse_message(problem, best)
-        if message is not None or best.gate_params["coef"].shape[1] < 2:
-            return message
-        if self._degenerate_target():
-            return None
-        return self._excess_message(problem, best)
-
-    def _collapsed(self, problem, result) -> bool:
-        # n_experts="auto" also passes over fits whose means are extreme
-        return (
-            super()._collapsed(problem, result)
-            or self._excess_message(problem, result) is not None
-        )
-
-    def _excess_message(self, problem, best):
-        """A warning when the mixture's mean counts on the training data add up to
-        more than ``EXCESS_RATIO`` times the counts, or None.
-
-        With a log link and an intercept, each expert's rates add up to its
-        responsibilities' counts at the optimum, and so do the mixture's means
-        where the gate follows the responsibilities. Where few counts determine
-        an expert (a single nonzero count), its rate can instead be extreme
-        (1e50) where its gate is small (1e-46) but not zero: the likelihood
-        barely sees it, but the predicted means do.
-        """
-        xp = problem.xp
-        log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
-        if is_sparse(problem.top_k, log_gate.shape[0]):
-            log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
-        experts = problem.experts
-        with np.errstate(over="ignore", invalid="ignore"):
-            log_rates = experts.log_rates(xp, problem.design, best.expert_params)
-            log_rates = log_rates + problem.Y[3, ...][None, :]  # the exposures'
-            mean = xp.sum(xp.exp(log_gate + log_rates), axis=0)
-            predicted = float(xp.sum(problem.sample_weight * mean))
-        observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
-        if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
-            return None  # no counts: fit has warned that y is all zero
-        return (
-            "The fitted mixture's mean counts on the training data add up to "
-            f"{predicted / observed:.3g} times the observed counts: an expert's "
-            "rate is extreme where its gate is small but not zero, as when a "
-            "few nonzero counts determine it, and predict gives such means. Try "
-            f"fewer experts, {self._remedy()} or a larger alpha."
-        )
+    def _training_log_means(self, problem, expert_params):
+        log_rates = problem.experts.log_rates(problem.xp, problem.design, expert_params)
+        return log_rates + problem.Y[3, ...][None, :]  # the exposures'
 
     def _degenerate_target(self):
         return getattr(self, "_all_zero", False)
@@ -712,16 +667,10 @@ class MoEPoissonRegressor(RegressorMixin, BaseMixtureOfExperts):
         y_pred = np.maximum(y_pred, np.finfo(np.float64).smallest_normal)
         rows = slice(None) if sample_weight is None else sample_weight > 0
         if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
-            perfect = np.all(y_pred[rows] == y[rows])
+            # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place
+            perfect = np.all(np.abs(y_pred[rows] - y[rows]) <= 1e-9 * y[rows])
             return 1.0 if perfect else 0.0
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
-
-
-def _unweighted_zero(xp, weight, rate):
-    """``rate`` with 0 for the experts of gate weight 0 at a sample: they take
-    no part in its mixture, and far from the training data an unused expert's
-    rate can overflow, where 0 * inf would make the mixture's mean NaN."""
-    return xp.where(weight > 0, rate, xp.zeros_like(rate))
 
 
 def _count_moments(Y, sample_weight):

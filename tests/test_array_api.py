@@ -284,6 +284,28 @@ def test_gamma_regressor_under_dispatch_matches_numpy(top_k):
 
 
 @dispatch
+@pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
+def test_a_first_partial_fit_batch_of_few_rows_stays_on_the_device(Estimator):
+    # the start from the batch's mean (few rows per parameter) was made on
+    # the default device and could not join the fitted coefficients
+    X, y = _regression()
+    target = np.exp(y / 2)
+    if Estimator is MoEPoissonRegressor:
+        target = np.round(target)
+    device = xps.Device("device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        model = Estimator(2, solver="sgd", random_state=0)
+        for rows in (slice(0, 2), slice(2, None)):
+            model.partial_fit(
+                xps.asarray(X[rows], device=device),
+                xps.asarray(target[rows], device=device),
+            )
+        Xs = xps.asarray(X, device=device)
+        assert model.expert_intercept_.device == device
+        assert model.predict(Xs).device == device
+
+
+@dispatch
 def test_poisson_exposure_under_dispatch_matches_numpy():
     X, y = _regression()
     exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))

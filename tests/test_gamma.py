@@ -12,7 +12,12 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEGammaRegressor, PredictiveGammaMixture, bootstrap_lrt
+from skmoe import (
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    PredictiveGammaMixture,
+    bootstrap_lrt,
+)
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
 
@@ -199,10 +204,17 @@ def test_family_gradient_matches_finite_differences():
 
 def test_shape_equation_and_terms():
     # fit_shape solves log(nu) - digamma(nu) = D; shape_terms is the density's
-    nu = np.array([1e-3, 0.1, 1.0, 7.5, 300.0, 1e7])
+    nu = np.array([1e-4, 1e-3, 0.1, 1.0, 7.5, 300.0])
     D = np.log(nu) - special.digamma(nu)
-    # log(nu) - digamma(nu) ~ 1 / (2 nu) loses 16 digits of log(nu) at 1e7
-    np.testing.assert_allclose(fit_shape(D), nu, rtol=1e-7)
+    np.testing.assert_allclose(fit_shape(D), nu, rtol=1e-12)
+    # for large shapes D from its asymptotic series, 1 / (2 nu) + 1 / (12 nu^2)
+    # - ...: log(nu) - digamma(nu) written out cancels (4% off at D = 1e-14)
+    big = np.array([1e4, 1e7, 1e10, 1e14, 1e15])
+    D = 1 / (2 * big) + 1 / (12 * big**2) - 1 / (120 * big**4)
+    np.testing.assert_allclose(fit_shape(D), big, rtol=1e-12)
+    # beyond the range an expert's shape may take: finite, or inf at D = 0
+    assert np.all(np.isfinite(fit_shape(np.array([1e300, np.inf]))))
+    assert fit_shape(np.array([0.0]))[0] == np.inf
     # at y = mu = 1 the log-density is the shape's terms alone
     small = nu[:5]
     expected = stats.gamma.logpdf(1.0, small, scale=1 / small)
@@ -427,16 +439,117 @@ def test_constant_y_warns_and_predicts_it():
 
 
 def test_duplicated_points_collapse_with_a_warning_and_finite_results():
+    # eight copies of one far amount: an expert fits them exactly, its
+    # dispersion at the floor (with alpha > 0 the penalty's share holds it
+    # above, as for Gaussian experts)
     X, y = two_regimes(n=200)
-    X = np.r_[X, np.tile([[1.5, 1.5]], (6, 1))]
-    y = np.r_[y, np.full(6, 40.0)]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        reg = MoEGammaRegressor(n_experts=3, n_init=2, random_state=0).fit(X, y)
-    if np.any(reg.expert_dispersion_ <= reg._dispersion_floor * (1 + 1e-6)):
-        assert any("collapsed" in str(w.message) for w in caught)
-    assert np.all(np.isfinite(reg.predict(X)))
+    X = np.r_[X, np.tile([[3.0, 0.0]], (8, 1))]
+    y = np.r_[y, np.full(8, 400.0)]
+    reg = MoEGammaRegressor(
+        n_experts=3, gate="constant", alpha=0.0, n_init=2, random_state=0
+    )
+    with pytest.warns(UserWarning, match="collapsed"):
+        reg.fit(X, y)
+    assert np.min(reg.expert_dispersion_) == pytest.approx(reg._dispersion_floor)
+    assert np.all(np.isfinite(reg.predict(X, return_std=True)))
     assert np.all(np.isfinite(reg.log_likelihood_samples(X, y)))
+    # n_experts="auto" passes over that fit
+    auto = MoEGammaRegressor(gate="constant", alpha=0.0, n_init=2, random_state=0)
+    assert np.min(auto.fit(X, y).expert_dispersion_) > 1e3 * reg._dispersion_floor
+
+
+def test_warm_start_from_far_larger_amounts_moves_the_means():
+    # from means 1e9 times the amounts the Newton weights y / mu vanish and
+    # every halving of the 1e13-long step was refused: the experts restart
+    # from their intercepts
+    X, y = two_regimes(n=400)
+    cold = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    warm = MoEGammaRegressor(n_experts=2, warm_start=True, random_state=0)
+    warm.fit(X, y * 1e9)
+    warm.fit(X, y)
+    assert warm.score(X, y) == pytest.approx(cold.score(X, y), abs=1e-3)
+
+
+def test_predicted_std_where_the_means_square_overflows():
+    X, y = two_regimes(n=300)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y * 1e160)
+    mean, std = reg.predict(X[:5], return_std=True)
+    np.testing.assert_allclose(std, reg.predict_distribution(X[:5]).std(), rtol=1e-9)
+    small = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(std / 1e160, small.predict(X[:5], True)[1], rtol=1e-4)
+
+
+@pytest.mark.parametrize("Estimator", [MoEGammaRegressor, MoEPoissonRegressor])
+def test_a_constant_y_fitted_exactly_scores_one(Estimator):
+    # as r2_score: exp(log(3.7)) is 3.7 less one unit in the last place, which
+    # scored 0
+    X, _ = two_regimes(n=100)
+    for value in (3.0, 3.7, 7.0):
+        y = np.full(100, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # y is constant
+            reg = Estimator(n_experts=1).fit(X, y)
+        assert reg.score(X, y) == 1.0
+        assert reg.score(X, y * 1.01) == 0.0
+
+
+def test_score_of_amounts_over_five_hundred_decades():
+    # d2_tweedie_score overflowed (NaN): D^2 does not change with y's unit
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2.2, 2.2, size=(300, 1))
+    y = np.exp(300 * X[:, 0] + rng.normal(size=300))  # 1e-287 to 1e287
+    reg = MoEGammaRegressor(n_experts=1).fit(X, y)
+    score = reg.score(X, y)
+    assert np.isfinite(score)
+    scaled = MoEGammaRegressor(n_experts=1).fit(X, y * 1e-8)
+    np.testing.assert_allclose(scaled.score(X, y * 1e-8), score, rtol=1e-6)
+    # and equals scikit-learn's on amounts it can score
+    X, y = two_regimes(n=200)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    expected = d2_tweedie_score(y, reg.predict(X), power=2)
+    np.testing.assert_allclose(reg.score(X, y), expected, rtol=1e-10)
+
+
+def test_amounts_near_the_largest_float():
+    # their sum overflowed: RuntimeWarnings from fit, and partial_fit's
+    # experts started at an infinite mean
+    X, y = two_regimes(n=300)
+    y = y / y.max() * 1e307
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        reg = MoEGammaRegressor(n_experts=1).fit(X, y)
+    assert np.all(np.isfinite(reg.predict(X)))
+    stream = MoEGammaRegressor(n_experts=2, solver="sgd", random_state=0)
+    stream.partial_fit(X[:2], y[:2])
+    stream.partial_fit(X[2:], y[2:])
+    assert np.all(np.isfinite(stream.expert_intercept_))
+
+
+def test_a_constant_first_partial_fit_batch_warns_and_does_not_hold_the_fit():
+    X, y = two_regimes(n=3000, shape=5.0)
+    y[:150] = 4.2  # a flat fee in the first batch
+    batches = np.array_split(np.arange(len(y)), 20)
+    reg = MoEGammaRegressor(
+        n_experts=2, solver="sgd", learning_rate=0.05, random_state=0
+    )
+    with pytest.warns(UserWarning, match="first partial_fit batch has a constant y"):
+        reg.partial_fit(X[batches[0]], y[batches[0]])
+    for _ in range(8):
+        for rows in batches[1:]:
+            reg.partial_fit(X[rows], y[rows])
+    # shapes of 2.5e6 and 3.3e9 held the fit at D^2 0.27
+    assert np.all(1 / reg.expert_dispersion_ < 20)
+    assert reg.score(X[150:], y[150:]) > 0.6
+
+
+def test_amounts_outside_the_dtype_are_refused():
+    X, y = two_regimes(n=50)
+    X32 = X.astype(np.float32)
+    for bad in (1e39, 1e-40):
+        amounts = y.copy()
+        amounts[0] = bad
+        with pytest.raises(ValueError, match="outside float32's range.*float64 X"):
+            MoEGammaRegressor(n_experts=1).fit(X32, amounts)
 
 
 def test_widely_scaled_amounts():

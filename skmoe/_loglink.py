@@ -1,0 +1,82 @@
+"""What the estimators of log-link GLM experts share: MoEPoissonRegressor and
+MoEGammaRegressor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._sparse import is_sparse
+
+#: Ratio of the fitted mixture's mean targets on the training data to the
+#: targets above which ``fit`` warns (:meth:`LogLinkMixin._excess_message`).
+EXCESS_RATIO = 2.0
+
+
+def _unweighted_zero(xp, weight, mean):
+    """``mean`` with 0 for the experts of gate weight 0 at a sample: they take
+    no part in its mixture, and far from the training data an unused expert's
+    mean can overflow, where 0 * inf would make the mixture's mean NaN."""
+    return xp.where(weight > 0, mean, xp.zeros_like(mean))
+
+
+class LogLinkMixin:
+    """The warning of extreme means hidden by small gate weights, for experts
+    whose mean is ``exp(x~ . b_k)``. Subclasses give the experts' log means on
+    the training data (:meth:`_training_log_means`) and the words of the
+    warning (``_excess_words``: the targets, an expert's mean, what few
+    targets determine it)."""
+
+    _excess_words = ("counts", "rate", "a few nonzero counts")
+
+    def _training_log_means(self, problem, expert_params):
+        """The experts' log means (K, n) on the training data of ``problem``."""
+        raise NotImplementedError
+
+    def _collapse_message(self, problem, best):
+        # beside the experts' bounds and few samples per coefficient, extreme
+        # means (below) say that experts collapsed
+        message = super()._collapse_message(problem, best)
+        if message is not None or best.gate_params["coef"].shape[1] < 2:
+            return message
+        if self._degenerate_target():
+            return None
+        return self._excess_message(problem, best)
+
+    def _collapsed(self, problem, result) -> bool:
+        # n_experts="auto" also passes over fits whose means are extreme
+        return (
+            super()._collapsed(problem, result)
+            or self._excess_message(problem, result) is not None
+        )
+
+    def _excess_message(self, problem, best):
+        """A warning when the mixture's mean targets on the training data add up
+        to more than ``EXCESS_RATIO`` times the targets, or None.
+
+        With a log link and an intercept, each expert's means add up to its
+        responsibilities' targets at the optimum (exactly for Poisson experts,
+        nearly for Gamma ones), and so do the mixture's means where the gate
+        follows the responsibilities. Where few targets determine an expert (a
+        single nonzero count), its mean can instead be extreme (1e50) where its
+        gate is small (1e-46) but not zero: the likelihood barely sees it, but
+        the predicted means do.
+        """
+        xp = problem.xp
+        log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
+        if is_sparse(problem.top_k, log_gate.shape[0]):
+            log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_means = self._training_log_means(problem, best.expert_params)
+            mean = xp.sum(xp.exp(log_gate + log_means), axis=0)
+            predicted = float(xp.sum(problem.sample_weight * mean))
+        observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
+        if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
+            return None  # no counts: fit has warned that y is all zero
+        targets, mean_word, few = self._excess_words
+        return (
+            f"The fitted mixture's mean {targets} on the training data add up "
+            f"to {predicted / observed:.3g} times the observed {targets}: an "
+            f"expert's {mean_word} is extreme where its gate is small but not "
+            f"zero, as when {few} determine it, and predict gives such means. "
+            f"Try fewer experts, {self._remedy()} or a larger alpha."
+        )
