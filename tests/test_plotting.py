@@ -626,3 +626,26 @@ def test_display_messages_and_checks():
         PredictionBandsDisplay.from_estimator(model, wide)
     with pytest.raises(ValueError, match="objective"):
         ConvergenceDisplay.from_estimator(model, objective="no")
+
+
+def test_bands_of_gamma_experts_stop_at_zero():
+    # mean - 2 std of a skewed positive target is negative; the band stops at 0
+    from skmoe import MoEGammaRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    y = rng.gamma(1.5, np.exp(np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0])) / 1.5)
+    model = MoEGammaRegressor(2, random_state=0).fit(X, y)
+    bands = PredictionBandsDisplay.from_estimator(
+        model, X, y, band="std", grid_resolution=9
+    )
+    grid = bands.x.reshape(-1, 1)
+    mean, std = model.predict(grid, return_std=True)
+    assert np.any(mean - 2 * std < 0)
+    np.testing.assert_allclose(bands.lower, np.maximum(mean - 2 * std, 0))
+    np.testing.assert_allclose(bands.upper, mean + 2 * std)
+    quantile = PredictionBandsDisplay.from_estimator(model, X, grid_resolution=9)
+    dist = model.predict_distribution(grid)
+    np.testing.assert_allclose(quantile.lower, dist.ppf(0.05))
+    np.testing.assert_allclose(quantile.upper, dist.ppf(0.95))
+    plt.close("all")

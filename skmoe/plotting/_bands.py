@@ -135,7 +135,8 @@ class PredictionBandsDisplay:
             Targets; when given, the data are drawn as points.
         band : {"quantile", "std"}, default="quantile"
             Central interval of the predictive mixture, or mean +- ``n_std``
-            standard deviations.
+            standard deviations (cut at 0 for MoEPoissonRegressor and
+            MoEGammaRegressor, whose targets are not negative).
         coverage : float, default=0.9
             Probability inside the quantile band, in (0, 1).
         n_std : float, default=2.0
@@ -216,6 +217,8 @@ class PredictionBandsDisplay:
                     "no variance). Use band='quantile', whose interval is finite."
                 )
             lower, upper = mean - n_std * std, mean + n_std * std
+            if model.moe.__sklearn_tags__().target_tags.positive_only:
+                lower = np.maximum(lower, 0.0)  # counts and amounts stop at 0
             label = f"mean $\\pm$ {n_std:g} std"
         names = getattr(model.estimator, "feature_names_in_", None)
         xlabel = "x" if names is None else str(names[0])
