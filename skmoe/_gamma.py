@@ -508,8 +508,8 @@ def _gamma_d2(y, log_pred, sample_weight):
     log_null = special.logsumexp(log_y[positive], b=sample_weight[positive]) - math.log(
         np.sum(sample_weight)
     )
-    null, _ = excess(np, log_y - log_null)
-    fitted, _ = excess(np, log_y - log_pred)
+    null, _ = excess(np, log_y - log_null, ratio=False)
+    fitted, _ = excess(np, log_y - log_pred, ratio=False)
     null_deviance = np.sum(sample_weight * null)
     deviance = np.sum(sample_weight * fitted)
     if not null_deviance > 1e-24 * np.sum(sample_weight):  # y is constant

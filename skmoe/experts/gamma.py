@@ -51,7 +51,7 @@ STIRLING_COEFFICIENTS = (
 LINK_MARGIN = 10.0
 
 
-def excess(xp, d: Array) -> tuple[Array, Array]:
+def excess(xp, d: Array, ratio: bool = True) -> tuple[Array, Array | None]:
     """``expm1(d) - d`` (at least 0) and the ratio ``exp(d)``, with ``d =
     log(y / mu)``, guarded against overflow.
 
@@ -66,15 +66,16 @@ def excess(xp, d: Array) -> tuple[Array, Array]:
     -------
     excess : array
         ``expm1(d) - d``, guarded.
-    ratio : array
+    ratio : array or None
         ``exp(min(d, m))``: ``y / mu``, the derivative of ``excess`` plus 1,
-        and the Newton weight of the coefficients.
+        and the Newton weight of the coefficients; None unless ``ratio``
+        (the E-step needs none: one pass of ``exp`` fewer).
     """
     top = math.log(float(xp.finfo(d.dtype).max)) - LINK_MARGIN
-    ratio = xp.exp(xp.minimum(d, top))
-    linear = ratio * (1.0 + xp.maximum(d - top, 0.0)) - 1.0 - d
     below = xp.minimum(d, top)
-    return xp.where(d > top, linear, xp.expm1(below) - below), ratio
+    beyond = xp.maximum(d - top, 0.0)  # 0 but above m, where it is linear
+    value = xp.expm1(below) - below + (math.exp(top) - 1.0) * beyond
+    return value, (xp.exp(below) if ratio else None)
 
 
 def shape_terms(shape) -> np.ndarray:
@@ -205,7 +206,7 @@ class GammaExperts(ExpertFamily):
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
-        value, _ = excess(xp, d)
+        value, _ = excess(xp, d, ratio=False)
         shape, terms = self._shape_terms(xp, params["dispersion"])
         return terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
 
