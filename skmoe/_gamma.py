@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 from scipy import special
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, is_classifier
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -30,8 +31,12 @@ from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
 from ._sgd import SGDState
 from ._sparse import selected_linear
+from .experts.estimator import AmountExperts, check_sample_weight_support
 from .experts.gamma import GammaExperts, excess, fit_shape
 
+#: Smallest mean of an expert given by ``expert_estimator``, relative to the
+#: weighted mean of y: a prediction at or below 0 keeps a finite likelihood.
+MEAN_FLOOR = 1e-10
 #: Dispersion floor relative to the (weighted) variance of log(y), as the
 #: Gaussian experts' noise floor is relative to the variance of y (of 1 where
 #: y is constant): for a small dispersion phi, log(y) has a variance near phi.
@@ -59,9 +64,25 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         ``n_init`` restarts) and keeps the fit of lowest BIC on the training data
         (``n_experts_bic_``), passing over fits where an expert handles too few
         samples for its parameters: one expert, i.e. a Gamma regression, when
-        the amounts show no regimes.
+        the amounts show no regimes. With ``expert_estimator``, by held-out
+        log-likelihood instead (see there).
 
     {{gate_parameter}}
+
+    expert_estimator : estimator object, default=None
+        Experts that are clones of this scikit-learn regressor of positive
+        means instead of Gamma regressions: ``GammaRegressor``,
+        ``HistGradientBoostingRegressor(loss="gamma")``, a tree, any regressor
+        whose ``fit`` takes ``sample_weight``. Each EM iteration refits every
+        expert to the amounts with the samples' weights times their
+        responsibilities (generalized EM), then its dispersion by maximum
+        likelihood; expert k's mean is its ``predict``, floored at 1e-10 times
+        the mean amount, so that a prediction at or below 0 keeps a finite
+        log-likelihood. The fitted clones are ``experts_``. Fitted by EM on
+        the CPU; ``n_experts="auto"`` chooses K by held-out log-likelihood
+        (``n_experts_scores_``), ``alpha`` penalizes the gate only, and
+        ``bic``, ``aic``, ``icl`` and ``std_errors`` are not available. See
+        :ref:`estimator-experts`.
 
     {{shared_features_parameter}}
 
@@ -83,6 +104,10 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
 
     expert_intercept_ : ndarray of shape (n_experts_,)
         Intercept of each expert's log mean.
+
+    experts_ : list of estimators
+        With ``expert_estimator``: the fitted clones, one per expert
+        (``expert_coef_`` and ``expert_intercept_`` are then not set).
 
     expert_dispersion_ : ndarray of shape (n_experts_,)
         Dispersion phi_k of each expert: its Gamma's shape is ``1 / phi_k``,
@@ -137,6 +162,7 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         gate_covariance_type="full",
         gate_features=None,
         expert_features=None,
+        expert_estimator=None,
         shared_features=None,
         alpha=1e-6,
         n_init=4,
@@ -184,10 +210,12 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             n_jobs=n_jobs,
             device=device,
         )
+        self.expert_estimator = expert_estimator
         self.shared_features = shared_features
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
+        "expert_estimator": [HasMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
     }
 
@@ -232,6 +260,24 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             )
         self._amount_moments = _amount_moments(Y, sample_weight)
         floor = _dispersion_floor(self._amount_moments)
+        if self._estimator_experts():
+            check_sample_weight_support(self.expert_estimator)
+            if is_classifier(self.expert_estimator):
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
+                    "MoEGammaRegressor's experts predict mean amounts: give a "
+                    "regressor (GammaRegressor, HistGradientBoostingRegressor("
+                    "loss='gamma'), a tree)."
+                )
+            total, log_y_sum = self._amount_moments[:2]
+            return AmountExperts(
+                self.expert_estimator,
+                mean_floor=MEAN_FLOOR * math.exp(log_y_sum - math.log(total)),
+                dispersion_floor=floor,
+                weight_total=float(np.sum(sample_weight)),
+                feature_names=self._expert_feature_names(),
+                random_state=self._expert_seed(),
+            )
         return GammaExperts(floor, shared=getattr(self, "_shared_rows", ()))
 
     def _streaming_start(self, xp, params, Y, sample_weight):
@@ -287,12 +333,30 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         return getattr(self, "_constant_target", False)
 
     def _set_expert_attributes(self, experts, params):
-        self.expert_intercept_ = params["coef"][0].copy()
-        self.expert_coef_ = params["coef"][1:].T.copy()
+        for name in ("expert_coef_", "expert_intercept_", "experts_"):
+            vars(self).pop(name, None)  # the other kind of experts', from a refit
         self.expert_dispersion_ = params["dispersion"].copy()
         self._dispersion_floor = experts.dispersion_floor
+        if "estimators" in params:
+            self.experts_ = list(params["estimators"])
+            self._mean_floor = experts.mean_floor
+            return
+        self.expert_intercept_ = params["coef"][0].copy()
+        self.expert_coef_ = params["coef"][1:].T.copy()
 
     def _experts_from_attributes(self):
+        if hasattr(self, "experts_"):
+            experts = AmountExperts(
+                None,
+                self._mean_floor,
+                self._dispersion_floor,
+                columns=self._expert_columns,
+                feature_names=self._expert_feature_names(),
+            )
+            estimators = np.empty(len(self.experts_), dtype=object)
+            estimators[:] = self.experts_
+            dispersion = self._host_attribute("expert_dispersion_")
+            return experts, {"estimators": estimators, "dispersion": dispersion}
         intercept = self._host_attribute("expert_intercept_")
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         shared = getattr(self, "_fitted_shared_rows", ())
@@ -305,7 +369,12 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
     def _log_means(self, xp, design, index=None):
         """The experts' log means (n_experts_, n_samples), or with ``index``
         (top_k, n_samples) those of each sample's selected experts."""
-        _, params = self._experts_from_attributes()
+        experts, params = self._experts_from_attributes()
+        if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
+            log_means = experts.log_means(xp, design, params)
+            if index is None:
+                return log_means
+            return np.take_along_axis(log_means, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
         if index is None:
             return coef.T @ design

@@ -138,6 +138,12 @@ CONFIGURED = (
             n_init=1,
             random_state=0,
         ),
+        MoEGammaRegressor(
+            n_experts=2,
+            expert_estimator=DecisionTreeRegressor(max_depth=2),
+            n_init=1,
+            random_state=0,
+        ),
         # pure leaves: probabilities of exactly 1 in float32
         MoEClassifier(
             n_experts=2,

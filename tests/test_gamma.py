@@ -11,6 +11,7 @@ from sklearn.metrics import d2_tweedie_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from skmoe import (
     MoEGammaRegressor,
@@ -340,6 +341,76 @@ def test_std_errors_one_expert_match_a_finite_difference_hessian():
         se.expert_dispersion_[0],
         reg.expert_dispersion_[0] * np.sqrt(cov[3, 3]),
         rtol=1e-3,
+    )
+
+
+# -- experts given by expert_estimator --------------------------------------------
+
+
+def test_gamma_regressor_experts_are_the_built_in_ones():
+    # one clone of GammaRegressor(alpha=0) is the built-in expert at alpha=0:
+    # the same coefficients, dispersion and log-likelihood
+    X, y = two_regimes(n=400)
+    built_in = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-10).fit(X, y)
+    clone = GammaRegressor(alpha=0.0, tol=1e-12, max_iter=1000)
+    given = MoEGammaRegressor(n_experts=1, expert_estimator=clone, tol=1e-10)
+    given.fit(X, y)
+    assert not hasattr(given, "expert_coef_")
+    np.testing.assert_allclose(given.experts_[0].coef_, built_in.expert_coef_[0])
+    np.testing.assert_allclose(given.expert_dispersion_, built_in.expert_dispersion_)
+    np.testing.assert_allclose(given.log_likelihood_, built_in.log_likelihood_)
+    np.testing.assert_allclose(
+        given.log_likelihood_samples(X, y),
+        gamma_logpdf(y, given.experts_[0].predict(X), 1 / given.expert_dispersion_),
+        rtol=1e-10,
+    )
+
+
+def test_tree_experts_fit_steps_that_linear_experts_cannot():
+    rng = np.random.RandomState(0)
+
+    def steps(n):
+        X = rng.uniform(-2, 2, size=(n, 1))
+        regime = rng.rand(n) < 0.5
+        level = np.where(X[:, 0] < 0, 2.0, 20.0) * np.where(regime, 1.0, 4.0)
+        return X, rng.gamma(10.0, level / 10.0)
+
+    X, y = steps(600)
+    X_test, y_test = steps(2000)
+    trees = MoEGammaRegressor(
+        n_experts=2,
+        gate="constant",
+        expert_estimator=DecisionTreeRegressor(max_depth=1),
+        n_init=2,
+        random_state=0,
+    ).fit(X, y)
+    linear = MoEGammaRegressor(
+        n_experts=2, gate="constant", n_init=2, random_state=0
+    ).fit(X, y)
+    gain = np.mean(
+        trees.log_likelihood_samples(X_test, y_test)
+        - linear.log_likelihood_samples(X_test, y_test)
+    )
+    assert gain > 0.2  # 0.35 nats a row
+    # the dispersions are the shapes' 10 where the trees find the steps
+    np.testing.assert_allclose(1 / trees.expert_dispersion_, 10.0, rtol=0.25)
+
+
+def test_expert_estimator_refusals():
+    X, y = two_regimes(n=100)
+    with pytest.raises(ValueError, match="is a classifier"):
+        MoEGammaRegressor(2, expert_estimator=DecisionTreeClassifier()).fit(X, y)
+    with pytest.raises(ValueError, match="shared_features"):
+        MoEGammaRegressor(
+            2, expert_estimator=DecisionTreeRegressor(), shared_features=[0]
+        ).fit(X, y)
+    fitted = MoEGammaRegressor(
+        2, expert_estimator=DecisionTreeRegressor(max_depth=2), random_state=0
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="std_errors is not available"):
+        fitted.std_errors(X, y)
+    assert not hasattr(
+        MoEGammaRegressor(2, expert_estimator=GammaRegressor()), "partial_fit"
     )
 
 

@@ -20,6 +20,7 @@ from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
 
 from ._base import Array, ExpertFamily, Params
+from .gamma import DISPERSION_CEILING, best_dispersion, excess, shape_terms
 
 #: Smallest probability a classifier expert gives a class: an expert that rules
 #: a class out (a pure leaf of a tree) would otherwise give its samples a
@@ -386,3 +387,88 @@ class CountExperts(EstimatorExperts):
         weighted_resp = np.asarray(weighted_resp) * exposure[None, :]
         rates = np.asarray(Y[0]) / exposure
         return {"estimators": self._fit_each(X, rates, weighted_resp, former)}
+
+
+class AmountExperts(EstimatorExperts):
+    """Regressors of positive amounts: ``y | x, k ~ Gamma(mean f_k(x), shape
+    1 / phi_k)``.
+
+    ``f_k`` is the clone's ``predict`` (an estimator of positive means:
+    ``GammaRegressor``, ``HistGradientBoostingRegressor(loss="gamma")``, a
+    tree), floored at ``mean_floor`` so that a negative or zero prediction
+    keeps a finite log-likelihood; ``phi_k`` the maximum-likelihood
+    dispersion of its fit (:func:`skmoe.experts.gamma.best_dispersion`). The
+    target is ``gamma``'s: rows ``y`` and ``log(y)``.
+    """
+
+    task = "regression"
+
+    def __init__(self, estimator, mean_floor, dispersion_floor, **options):
+        super().__init__(estimator, **options)
+        self.mean_floor = float(mean_floor)
+        self.dispersion_floor = float(dispersion_floor)
+
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        params = super().initial_params(xp, design, Y, n_experts)
+        params["dispersion"] = np.ones(n_experts, dtype=design.dtype)
+        return params
+
+    def log_means(self, xp, design: Array, params: Params) -> Array:
+        """log f_k(x) as an (n_experts, n_samples) array, floored."""
+        X = self.features(design)
+        means = np.stack(
+            [_predictions(e, X, design.dtype) for e in params["estimators"]]
+        )
+        return np.log(np.maximum(means, self.mean_floor))
+
+    def _excesses(self, design, Y, params):
+        d = np.asarray(Y[1])[None, :] - self.log_means(np, design, params)
+        return excess(np, d, ratio=False)[0]
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        shape = 1.0 / np.asarray(params["dispersion"], dtype=np.float64)
+        terms = shape_terms(shape).astype(design.dtype)[:, None]
+        shape = shape.astype(design.dtype)[:, None]
+        excess = self._excesses(design, Y, params)
+        return terms - shape * excess - np.asarray(Y[1])[None, :]
+
+    def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        estimators = self._fit_each(
+            self.features(design), np.asarray(Y[0]), weighted_resp, params["estimators"]
+        )
+        return self._with_dispersion(design, Y, weighted_resp, params, estimators)
+
+    def keep_better(self, xp, design, Y, weighted_resp, params, former) -> Params:
+        # with the dispersion at its optimum, an expert's part of the objective
+        # falls as its weighted sum of excesses grows
+        new = self._total_excess(design, Y, weighted_resp, params)
+        old = self._total_excess(design, Y, weighted_resp, former)
+        estimators = np.where(old < new, former["estimators"], params["estimators"])
+        return self._with_dispersion(
+            design, Y, weighted_resp, former, estimators, np.minimum(old, new)
+        )
+
+    def _total_excess(self, design, Y, weighted_resp, params):
+        """Each expert's weighted sum of excesses, (K,)."""
+        return np.sum(weighted_resp * self._excesses(design, Y, params), axis=1)
+
+    def _with_dispersion(
+        self, design, Y, weighted_resp, former, estimators, total=None
+    ):
+        """The parameters of ``estimators`` with the dispersions that maximize
+        the M-step's objective (``former``'s where an expert has no weight)."""
+        params = {"estimators": estimators, "dispersion": former["dispersion"]}
+        if total is None:
+            total = self._total_excess(design, Y, weighted_resp, params)
+        mass = np.sum(weighted_resp, axis=1)
+        former_dispersion = np.asarray(former["dispersion"], dtype=np.float64)
+        dispersion = best_dispersion(
+            mass, total, former_dispersion, self.dispersion_floor
+        )
+        return dict(params, dispersion=dispersion.astype(design.dtype))
+
+    def lower_bounds(self) -> dict[str, float]:
+        return {"dispersion": self.dispersion_floor}
+
+    def upper_bounds(self) -> dict[str, float]:
+        return {"dispersion": DISPERSION_CEILING}

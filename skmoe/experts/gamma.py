@@ -138,6 +138,23 @@ def fit_shape(mean_excess) -> np.ndarray:
     return shape
 
 
+def best_dispersion(mass, total, former, floor) -> np.ndarray:
+    """The dispersions (K,) that maximize each expert's part of the M-step's
+    objective, ``mass c(1 / phi) - total / phi`` (``c``: :func:`shape_terms`),
+    for its weight ``mass`` and its weighted sum of excesses (and penalty)
+    ``total`` (NumPy arrays): ``1 / fit_shape(total / mass)``, within
+    ``[floor, DISPERSION_CEILING]``; the ``former`` one where the expert has
+    no weight, the floor where it fits its amounts exactly."""
+    tiny = np.finfo(np.float64).tiny
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_excess = np.maximum(total, 0.0) / mass
+        dispersion = 1.0 / fit_shape(mean_excess)
+    dispersion = np.where(mean_excess > 0, dispersion, 0.0)  # y = mu: the floor
+    dispersion = np.where(np.isnan(dispersion), DISPERSION_CEILING, dispersion)
+    dispersion = np.clip(dispersion, floor, DISPERSION_CEILING)
+    return np.where(mass > tiny, dispersion, former)
+
+
 class GammaExperts(ExpertFamily):
     """K Gamma regressions with the log link, ``E[y | x, k] = exp(x~ . b_k)``.
 
@@ -275,14 +292,7 @@ class GammaExperts(ExpertFamily):
         mass = np.asarray(to_numpy(xp.sum(weighted_resp, axis=1)), dtype=np.float64)
         total = -np.asarray(to_numpy(value), dtype=np.float64)  # >= 0
         former = np.asarray(to_numpy(params["dispersion"]), dtype=np.float64)
-        tiny = np.finfo(np.float64).tiny
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_excess = np.maximum(total, 0.0) / mass
-            dispersion = 1.0 / fit_shape(mean_excess)
-        dispersion = np.where(mean_excess > 0, dispersion, 0.0)  # y = mu: the floor
-        dispersion = np.where(np.isnan(dispersion), DISPERSION_CEILING, dispersion)
-        dispersion = np.clip(dispersion, self.dispersion_floor, DISPERSION_CEILING)
-        dispersion = np.where(mass > tiny, dispersion, former)
+        dispersion = best_dispersion(mass, total, former, self.dispersion_floor)
         return as_compute(xp, dispersion, params["dispersion"])
 
     def _intercepts(self, xp, design, y, weighted_resp):
