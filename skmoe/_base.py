@@ -877,6 +877,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "_sgd_random_state",
             "_variance_pending",
             "_rate_pending",
+            "_dispersion_pending",
             "_online_rows",
         ):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh

@@ -258,6 +258,21 @@ def test_partial_fit_learns_the_regimes():
     assert reg.score(X, y) > em.score(X, y) - 0.02
 
 
+def test_fit_after_a_few_row_partial_fit_forgets_its_pending_start():
+    # the pending reset of the dispersions outlived fit: the next partial_fit
+    # pooled the fitted shapes (2 and 29) into one (0.77 and 0.75)
+    X, y = two_regimes(n=1000)
+    rng = np.random.RandomState(1)
+    y = np.where(X[:, 0] < 0, rng.gamma(2.0, y / 2.0), rng.gamma(30.0, y / 30.0))
+    reg = MoEGammaRegressor(n_experts=2, solver="sgd", random_state=0)
+    reg.partial_fit(X[:2], y[:2])
+    reg.fit(X, y)
+    fitted = np.sort(1 / reg.expert_dispersion_)
+    reg.partial_fit(X[:100], y[:100])
+    np.testing.assert_allclose(np.sort(1 / reg.expert_dispersion_), fitted, rtol=0.2)
+    assert fitted[1] > 5 * fitted[0]
+
+
 @pytest.mark.parametrize("first", [1, 2])
 def test_partial_fit_from_a_first_batch_of_few_rows(first):
     # the few rows' exact fit (shapes of 1e7) would hold the experts: they
