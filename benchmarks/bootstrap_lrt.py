@@ -5,10 +5,11 @@ Data sets of ``--n`` rows on x ~ U(-3, 3), for ``--family``:
 - ``regressor``: y = b x + noise 0.5, ``MoERegressor``;
 - ``classifier``: P(y = 1) = 1 / (1 + exp(-b x)), ``MoEClassifier``;
 - ``poisson``: y ~ Poisson(exp(0.5 + b x)), ``MoEPoissonRegressor``;
+- ``gamma``: y ~ Gamma(mean exp(0.5 + b x), shape 5), ``MoEGammaRegressor``;
 
 under the null one regime (b = 1 for the regressor and the classifier, 0.3 for
-counts), under the alternative two, whose slopes differ by ``--gap`` (b - gap / 2
-for x < 0, b + gap / 2 above): the softmax gate's job.
+counts and amounts), under the alternative two, whose slopes differ by ``--gap`` (b -
+gap / 2 for x < 0, b + gap / 2 above): the softmax gate's job.
 
 For each of ``--datasets`` data sets per case, ``bootstrap_lrt`` with
 ``max_experts=2``, ``n_bootstrap=--bootstrap`` and the estimator with ``n_init=2``
@@ -16,8 +17,9 @@ gives a p-value; the table reports the share of data sets rejected at 0.05 and
 0.10 (the test's size under the null, its power under the alternative), and beside
 it the naive chi-squared test of the same statistic with df = the extra parameters
 (the gate's intercept and slope and an expert's: 5 for the regressor with its
-variance, 4 for the others), which the boundary of the mixture's parameter space
-makes invalid. Reports seconds per data set; all in one process.
+variance and the Gamma regressor with its dispersion, 4 for the others), which the
+boundary of the mixture's parameter space makes invalid. Reports seconds per data
+set; all in one process.
 
 With ``--group-size m`` > 1 the rows come in groups of m (repeated measurements,
 ``fit(X, y, groups=g)``, drawn a group from one expert by ``bootstrap_lrt``):
@@ -39,13 +41,20 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+    bootstrap_lrt,
+)
 
 #: family: (estimator, slope of the null, extra parameters of 2 experts)
 FAMILIES = {
     "regressor": (MoERegressor, 1.0, 5),
     "classifier": (MoEClassifier, 1.0, 4),
     "poisson": (MoEPoissonRegressor, 0.3, 4),
+    "gamma": (MoEGammaRegressor, 0.3, 5),
 }
 
 
@@ -63,6 +72,8 @@ def data(family, n, gap, seed, group_size=1):
         return X, eta + 0.5 * rng.standard_normal(n)
     if family == "classifier":
         return X, (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    if family == "gamma":
+        return X, rng.gamma(5.0, np.exp(0.5 + eta) / 5.0)
     return X, rng.poisson(np.exp(0.5 + eta))
 
 
