@@ -35,7 +35,9 @@ from .experts.estimator import AmountExperts, check_sample_weight_support
 from .experts.gamma import GammaExperts, excess, fit_shape
 
 #: Smallest mean of an expert given by ``expert_estimator``, relative to the
-#: weighted mean of y: a prediction at or below 0 keeps a finite likelihood.
+#: smallest amount: a prediction at or below 0 keeps a finite likelihood (one
+#: relative to the mean amount clipped good predictions where the amounts span
+#: ten decades).
 MEAN_FLOOR = 1e-10
 #: Dispersion floor relative to the (weighted) variance of log(y), as the
 #: Gaussian experts' noise floor is relative to the variance of y (of 1 where
@@ -77,8 +79,9 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         expert to the amounts with the samples' weights times their
         responsibilities (generalized EM), then its dispersion by maximum
         likelihood; expert k's mean is its ``predict``, floored at 1e-10 times
-        the mean amount, so that a prediction at or below 0 keeps a finite
-        log-likelihood. The fitted clones are ``experts_``. Fitted by EM on
+        the smallest amount (fit warns where a prediction reaches it: a
+        regressor that predicts 0 or less, as a linear model can, does not
+        suit). The fitted clones are ``experts_``. Fitted by EM on
         the CPU; ``n_experts="auto"`` chooses K by held-out log-likelihood
         (``n_experts_scores_``), ``alpha`` penalizes the gate only, and
         ``bic``, ``aic``, ``icl`` and ``std_errors`` are not available. See
@@ -118,7 +121,8 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         of the expert's weight beside its mean of ``y / mu - log(y / mu) -
         1`` (about ``phi_k / 2``), as the Gaussian experts' variances do: it
         grows with ``alpha`` and with the coefficients' size (features of
-        small scale). Floored at 1e-10 times the
+        small scale). With ``expert_estimator`` (``alpha`` penalizes the gate
+        only), the maximum-likelihood estimate of each fit. Floored at 1e-10 times the
         variance of ``log(y)`` (an expert that fits its samples exactly would
         have an unbounded likelihood) and at most 1e4.
 
@@ -269,10 +273,10 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                     "regressor (GammaRegressor, HistGradientBoostingRegressor("
                     "loss='gamma'), a tree)."
                 )
-            total, log_y_sum = self._amount_moments[:2]
+            smallest = float(np.min(Y[0][sample_weight > 0]))
             return AmountExperts(
                 self.expert_estimator,
-                mean_floor=MEAN_FLOOR * math.exp(log_y_sum - math.log(total)),
+                mean_floor=MEAN_FLOOR * smallest,
                 dispersion_floor=floor,
                 weight_total=float(np.sum(sample_weight)),
                 feature_names=self._expert_feature_names(),
@@ -325,6 +329,37 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
     _excess_words = ("amounts", "mean", "a few amounts")
+
+    def _collapse_message(self, problem, best):
+        message = super()._collapse_message(problem, best)
+        floored = self._floored_message(problem, best)
+        return " ".join(part for part in (floored, message) if part) or None
+
+    def _floored_message(self, problem, best):
+        """A warning where experts given by ``expert_estimator`` predict means
+        at or below their floor (0 or less: a Ridge, a LinearRegression) on
+        training rows, or None: a Gamma has no mass there, and such rows'
+        likelihood, and the dispersions with it, are ruined (a Ridge of
+        least prediction -1.9: dispersion 1e4, D^2 -2e8, without a word)."""
+        if not self._estimator_experts():
+            return None
+        experts = problem.experts
+        log_means = experts.log_means(np, problem.design, best.expert_params)
+        at_floor = log_means <= math.log(experts.floor(problem.design.dtype))
+        at_floor &= np.asarray(problem.sample_weight)[None, :] > 0
+        counts = np.sum(at_floor, axis=1)
+        if not np.any(counts):
+            return None
+        which = np.flatnonzero(counts).tolist()
+        return (
+            f"Experts {which} predict means at or below "
+            f"{experts.floor(problem.design.dtype):.3g} (0 or less, as a linear "
+            f"model can) on {int(np.max(counts))} training rows: a Gamma has no "
+            "mass there, so their likelihood, and the experts' dispersions, are "
+            "those of the floor. Give expert_estimator a regressor of positive "
+            "means (GammaRegressor, HistGradientBoostingRegressor(loss='gamma'), "
+            "a tree), or fit log(y) with MoERegressor."
+        )
 
     def _training_log_means(self, problem, expert_params):
         return problem.experts.log_means(problem.xp, problem.design, expert_params)

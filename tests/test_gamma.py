@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
-from sklearn.linear_model import GammaRegressor
+from sklearn.linear_model import GammaRegressor, Ridge
 from sklearn.metrics import d2_tweedie_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -379,6 +379,35 @@ def test_gamma_regressor_experts_are_the_built_in_ones():
         gamma_logpdf(y, given.experts_[0].predict(X), 1 / given.expert_dispersion_),
         rtol=1e-10,
     )
+
+
+def test_estimator_experts_on_amounts_over_fifteen_decades():
+    # a mean floor of 1e-10 times the mean amount clipped 18% of these
+    # predictions (shape 1.25 where the built-in expert's is 5)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    y = rng.gamma(5.0, np.exp(8 * X[:, 0]) / 5.0)
+    built_in = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-10).fit(X, y)
+    clone = GammaRegressor(alpha=0.0, tol=1e-12, max_iter=1000)
+    given = MoEGammaRegressor(n_experts=1, expert_estimator=clone, tol=1e-10)
+    given.fit(X, y)
+    np.testing.assert_allclose(given.expert_dispersion_, built_in.expert_dispersion_)
+    np.testing.assert_allclose(given.log_likelihood_, built_in.log_likelihood_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_estimator_experts_that_predict_zero_or_less_warn(dtype):
+    # a Ridge's predictions below 0 sit at the floor: the fit warns (float32
+    # with amounts of 1e-36 had a floor of 0 there, and failed)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 3, size=(500, 1))
+    y = rng.gamma(4.0, np.exp(1.5 * X[:, 0] - 2) / 4.0) * 1e-36
+    model = MoEGammaRegressor(
+        2, expert_estimator=Ridge(alpha=1e-80), n_init=1, random_state=0
+    )
+    with pytest.warns(UserWarning, match="predict means at or below"):
+        model.fit(X.astype(dtype), y)
+    assert np.all(np.isfinite(model.log_likelihood_samples(X.astype(dtype), y)))
 
 
 def test_tree_experts_fit_steps_that_linear_experts_cannot():

@@ -413,13 +413,18 @@ class AmountExperts(EstimatorExperts):
         params["dispersion"] = np.ones(n_experts, dtype=design.dtype)
         return params
 
+    def floor(self, dtype) -> float:
+        """The least mean in ``dtype``: ``mean_floor``, and at least its
+        smallest normal number (1e-46 was 0 in float32)."""
+        return max(self.mean_floor, float(np.finfo(dtype).smallest_normal))
+
     def log_means(self, xp, design: Array, params: Params) -> Array:
         """log f_k(x) as an (n_experts, n_samples) array, floored."""
         X = self.features(design)
         means = np.stack(
             [_predictions(e, X, design.dtype) for e in params["estimators"]]
         )
-        return np.log(np.maximum(means, self.mean_floor))
+        return np.log(np.maximum(means, means.dtype.type(self.floor(means.dtype))))
 
     def _excesses(self, design, Y, params):
         d = np.asarray(Y[1])[None, :] - self.log_means(np, design, params)
