@@ -338,7 +338,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         if self._estimator_experts():
-            check_sample_weight_support(self.expert_estimator)
+            check_sample_weight_support(
+                self.expert_estimator,
+                "LogisticRegression, DecisionTreeClassifier, "
+                "HistGradientBoostingClassifier",
+            )
             return ClassifierExperts(
                 self.expert_estimator,
                 n_classes=Y.shape[0],

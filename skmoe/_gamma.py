@@ -265,7 +265,11 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         self._amount_moments = _amount_moments(Y, sample_weight)
         floor = _dispersion_floor(self._amount_moments)
         if self._estimator_experts():
-            check_sample_weight_support(self.expert_estimator)
+            check_sample_weight_support(
+                self.expert_estimator,
+                "GammaRegressor, HistGradientBoostingRegressor(loss='gamma'), "
+                "DecisionTreeRegressor",
+            )
             if is_classifier(self.expert_estimator):
                 raise ValueError(
                     f"expert_estimator={self.expert_estimator!r} is a classifier; "

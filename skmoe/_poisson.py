@@ -380,7 +380,11 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 "stops where their log-likelihood stops changing."
             )
         if self._estimator_experts():
-            check_sample_weight_support(self.expert_estimator)
+            check_sample_weight_support(
+                self.expert_estimator,
+                "PoissonRegressor, HistGradientBoostingRegressor(loss='poisson'), "
+                "DecisionTreeRegressor(criterion='poisson')",
+            )
             if is_classifier(self.expert_estimator):
                 raise ValueError(
                     f"expert_estimator={self.expert_estimator!r} is a classifier; "

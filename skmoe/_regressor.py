@@ -351,7 +351,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                     "the estimator's predictions. Drop expert_estimator, or "
                     "use noise='gaussian'."
                 )
-            check_sample_weight_support(self.expert_estimator)
+            check_sample_weight_support(
+                self.expert_estimator,
+                "Ridge, DecisionTreeRegressor, HistGradientBoostingRegressor",
+            )
             if is_classifier(self.expert_estimator):
                 raise ValueError(
                     f"expert_estimator={self.expert_estimator!r} is a classifier; "

@@ -18,14 +18,14 @@ from sklearn.linear_model import (
     Ridge,
 )
 from sklearn.model_selection import GridSearchCV
-from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe.experts.estimator import PROBA_FLOOR
 
 
@@ -420,8 +420,17 @@ def test_refused_options(params, match):
 def test_estimators_without_sample_weight_or_probabilities_are_refused():
     X, y = _regimes(n=60)
     reg = MoERegressor(n_experts=2, expert_estimator=KNeighborsRegressor())
-    with pytest.raises(ValueError, match="does not take sample_weight"):
+    with pytest.raises(ValueError, match="does not take sample_weight") as raised:
         reg.fit(X, y)
+    # the examples are regressors for a regressor, classifiers for a classifier
+    assert "HistGradientBoostingRegressor" in str(raised.value)
+    assert "Classifier" not in str(raised.value)
+    clf = MoEClassifier(n_experts=2, expert_estimator=KNeighborsClassifier())
+    with pytest.raises(ValueError, match="LogisticRegression, Decision"):
+        clf.fit(X, y > 0)
+    amounts = MoEGammaRegressor(n_experts=2, expert_estimator=KNeighborsRegressor())
+    with pytest.raises(ValueError, match="GammaRegressor, HistGradient"):
+        amounts.fit(X, np.exp(y))
     reg.set_params(expert_estimator=make_pipeline(StandardScaler(), Ridge()))
     with pytest.raises(ValueError, match="does not take sample_weight"):
         reg.fit(X, y)

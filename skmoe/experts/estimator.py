@@ -44,10 +44,11 @@ def _predictions(estimator, X, dtype) -> np.ndarray:
     return predicted
 
 
-def check_sample_weight_support(estimator):
+def check_sample_weight_support(estimator, examples):
     """Raise unless ``estimator.fit`` takes ``sample_weight``: in its signature,
     or, with metadata routing on, by routing it (a Pipeline whose last step
-    requests it)."""
+    requests it). ``examples``: estimators that suit the model, for the
+    message."""
     if has_fit_parameter(estimator, "sample_weight"):
         return
     if sklearn.get_config()["enable_metadata_routing"]:
@@ -58,8 +59,7 @@ def check_sample_weight_support(estimator):
         f"expert_estimator={estimator!r} does not take sample_weight in fit, "
         "which EM needs: each M-step refits every expert with the samples' "
         "responsibilities as weights. Use an estimator whose fit accepts "
-        "sample_weight (Ridge, DecisionTreeRegressor, LogisticRegression, "
-        "HistGradientBoostingClassifier, ...). A Pipeline takes it with "
+        f"sample_weight ({examples}, ...). A Pipeline takes it with "
         "metadata routing on (sklearn.set_config(enable_metadata_routing=True)), "
         "its last step's set_fit_request(sample_weight=True), and a request of "
         "True or False on every other step whose fit takes sample_weight "
