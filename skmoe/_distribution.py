@@ -171,11 +171,10 @@ class _RowMixture:
         return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
 
 
-class _LocationScaleMixture(_RowMixture):
-    """What the per-row mixtures of a location-scale family share: density,
-    distribution function and quantiles, by the functions ``_logpdf_rows``
-    and ``_cdf_rows`` of (values, *parameters) that subclasses set (and
-    :func:`_mixture_ppf`, which takes the parameters of either family)."""
+class _ContinuousMixture(_RowMixture):
+    """What the per-row mixtures of a continuous family share: density and
+    distribution function, by the functions ``_logpdf_rows`` and
+    ``_cdf_rows`` of (values, *parameters) that subclasses set."""
 
     def logpdf(self, y):
         """Log density of each row's mixture at ``y``.
@@ -207,9 +206,11 @@ class _LocationScaleMixture(_RowMixture):
         Returns
         -------
         ndarray
-            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,).
+            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,);
+            ``inf`` where the density exceeds the largest float.
         """
-        return np.exp(self.logpdf(y))
+        with np.errstate(over="ignore"):
+            return np.exp(self.logpdf(y))
 
     def cdf(self, y):
         """Cumulative distribution of each row's mixture at ``y``.
@@ -226,6 +227,12 @@ class _LocationScaleMixture(_RowMixture):
             and (n_rows,).
         """
         return self._by_rows(self._rows_last(y, "y"), self._cdf_rows)
+
+
+class _LocationScaleMixture(_ContinuousMixture):
+    """What the per-row mixtures of a location-scale family share beside
+    density and distribution function: quantiles, by :func:`_mixture_ppf`,
+    which takes the parameters of either family."""
 
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).

@@ -7,9 +7,9 @@ from scipy import special
 from scipy.optimize.elementwise import find_root
 
 from ._distribution import (
+    _ContinuousMixture,
     _mixture_mean,
     _mixture_scale,
-    _RowMixture,
     normalized_weights,
 )
 from .experts.gamma import shape_terms
@@ -39,7 +39,7 @@ LOG_SMALLEST = float(np.log(np.nextafter(0.0, 1.0)))
 LOG_LARGEST = float(np.log(np.finfo(float).max))
 
 
-class PredictiveGammaMixture(_RowMixture):
+class PredictiveGammaMixture(_ContinuousMixture):
     """One Gamma mixture per row: p(y | x_i) = sum_k w_ik Gamma(y; mu_ik, nu_ik).
 
     Returned by :meth:`MoEGammaRegressor.predict_distribution`. ``Gamma(y; mu,
@@ -79,6 +79,13 @@ class PredictiveGammaMixture(_RowMixture):
 
     Notes
     -----
+    ``logpdf`` is ``-inf`` for ``y < 0`` and ``y = inf``; at ``y = 0`` each
+    component's is scipy's (``inf`` for a shape below 1, ``-log(mu)`` for a
+    shape of 1, ``-inf`` above), and ``pdf`` is ``inf`` where the density
+    exceeds the largest float (means below 1e-308). ``cdf`` is ``sum_k w_k
+    P(nu_k, nu_k y / mu_k)`` with ``P`` the regularized lower incomplete gamma
+    function, 0 for ``y <= 0``.
+
     The log density is summed as ``nu (log r - r + 1) + c(nu) - log y`` with
     ``r = y / mu`` and ``c(nu) = nu log nu - nu - log Gamma(nu)`` (from
     Stirling's series for ``nu >= 10``), which keeps its digits for large
@@ -186,60 +193,13 @@ class PredictiveGammaMixture(_RowMixture):
 
         return self._by_rows(np.zeros(len(self)), std)
 
-    def logpdf(self, y):
-        """Log density of each row's mixture at ``y``.
+    @staticmethod
+    def _logpdf_rows(*parameters):
+        return _mixture_logpdf(*parameters)
 
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows (the last axis): a
-            scalar for the same value in every row, shape (n_rows,) for one value
-            per row, or shape (m, 1) for m values per row.
-
-        Returns
-        -------
-        ndarray
-            The log density, of the broadcast shape of ``y`` and (n_rows,):
-            ``-inf`` for ``y < 0`` and ``y = inf``. At ``y = 0`` each component's
-            is scipy's: ``inf`` for a shape below 1, ``-log(mu)`` for a shape of
-            1, ``-inf`` above.
-        """
-        return self._by_rows(self._rows_last(y, "y"), _mixture_logpdf)
-
-    def pdf(self, y):
-        """Density of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            ``exp(logpdf(y))``, of the broadcast shape of ``y`` and (n_rows,);
-            ``inf`` where the density exceeds the largest float (means below
-            1e-308).
-        """
-        with np.errstate(over="ignore"):
-            return np.exp(self.logpdf(y))
-
-    def cdf(self, y):
-        """Cumulative distribution of each row's mixture at ``y``.
-
-        Parameters
-        ----------
-        y : float or array-like
-            Values of the target, broadcast against the rows as in :meth:`logpdf`.
-
-        Returns
-        -------
-        ndarray
-            P(Y <= y) under each row's mixture, ``sum_k w_k P(nu_k, nu_k y /
-            mu_k)`` with ``P`` the regularized lower incomplete gamma function,
-            of the broadcast shape of ``y`` and (n_rows,); 0 for ``y <= 0``.
-        """
-        return self._by_rows(self._rows_last(y, "y"), _mixture_cdf)
+    @staticmethod
+    def _cdf_rows(*parameters):
+        return _mixture_cdf(*parameters)
 
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
