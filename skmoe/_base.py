@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
+import math
 import os
 import sys
 import sysconfig
@@ -395,14 +396,23 @@ def _take_columns(xp, array, columns, axis):
 
 
 def _check_weight_scale(sample_weight):
-    """Raise where the weights' sum cannot normalize them (only their ratios
-    matter to the model, so rescaling them is always possible)."""
+    """Raise where the weights' sum cannot normalize them, or is so large that
+    weighted sums of squares overflow (only their ratios matter to the model,
+    so rescaling them is always possible). Weights summing to 9.9e307, finite,
+    failed with an error that blamed y (the weighted squares of y's deviations
+    overflowed) or, in a gaussian gate's k-means start, gave another fit."""
     info = np.finfo(sample_weight.dtype)
     with np.errstate(over="ignore"):
         total = float(np.sum(sample_weight))
     if not np.isfinite(total):
         raise ValueError(
             f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "
+            "weights by a constant (only their ratios matter to the fit)."
+        )
+    if total > math.sqrt(float(info.max)):
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, too large to fit accurately in "
+            f"{sample_weight.dtype} (weighted sums of squares overflow); divide the "
             "weights by a constant (only their ratios matter to the fit)."
         )
     if 0 < total < info.tiny / info.eps:

@@ -549,6 +549,27 @@ def test_sample_weight_that_cannot_be_normalized_raises(weight, match):
     np.testing.assert_allclose(small.predict(X), unit.predict(X), rtol=1e-8)
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS + [MoEPoissonRegressor])
+def test_sample_weight_of_a_huge_finite_sum_raises(Estimator):
+    # weights summing to 4.8e307 overflowed the weighted squares of y, whose
+    # error blamed y, or a gaussian gate's k-means start, which gave another fit
+    X, y = _data(Estimator)
+    if Estimator is MoEPoissonRegressor:
+        y = np.round(np.exp(y))
+    with pytest.raises(ValueError, match="too large to fit accurately.*divide the"):
+        Estimator(2, gate="gaussian").fit(X, y, sample_weight=np.full(len(y), 8e305))
+    # a scale of 1e150 fits like unit weights
+    rng = np.random.RandomState(1)
+    weight = rng.uniform(0.5, 2.0, len(y))
+    fits = [
+        Estimator(2, gate="gaussian", n_init=1, random_state=0).fit(
+            X, y, sample_weight=weight * scale
+        )
+        for scale in (1.0, 1e150)
+    ]
+    np.testing.assert_allclose(fits[1].predict(X), fits[0].predict(X), rtol=1e-8)
+
+
 def test_warnings_point_at_the_users_call():
     # they pointed into skmoe, at scikit-learn's fit wrapper or into joblib
     rng = np.random.RandomState(0)
