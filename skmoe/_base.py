@@ -1200,8 +1200,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if gate_message is not None:
             return gate_message
         n_experts = best.gate_params["coef"].shape[1]
-        if n_experts < 2 or self._degenerate_target():
+        if self._degenerate_target():
             return None
+        if n_experts < 2:
+            return self._single_collapse_message(problem, best)
         collapsed = _at_lower_bound(problem, best)
         if len(collapsed) == 0:
             return self._few_samples_message(problem, best)
@@ -1229,6 +1231,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "score, bic and aic with it, are inflated. Try fewer experts, "
             "n_experts='auto' (which passes over such fits), prune_threshold > 0 "
             "or, for Gaussian experts, variance_type='tied'."
+        )
+
+    def _single_collapse_message(self, problem, best):
+        """The text of a warning when a single expert collapsed (it fits its
+        samples exactly: as many coefficients as samples, 3 rows and 2
+        features, gave a noise variance of 1.3e-6 for a y of std 0.46, a 90%
+        interval 0.004 wide and no word), or None."""
+        if len(_at_lower_bound(problem, best)) == 0:
+            return None
+        names = ", ".join(f"expert_{name}_" for name in problem.experts.lower_bounds())
+        return (
+            f"The expert fits its samples (almost) exactly, so that its {names} "
+            "sits at or near its lower bound: with as many coefficients as "
+            "distinct samples (or a flexible expert_estimator), the noise is not "
+            "estimable. Predictive intervals, predict(return_std=True) and "
+            "std_errors are then far too narrow, and the likelihood, score, bic "
+            "and aic inflated. Fit more samples, fewer features or a larger alpha."
         )
 
     def _few_samples_message(self, problem, best):

@@ -573,6 +573,20 @@ def test_duplicated_points_collapse_with_a_warning_and_finite_results():
     assert np.min(auto.fit(X, y).expert_dispersion_) > 1e3 * reg._dispersion_floor
 
 
+def test_duplicated_points_collapse_at_the_default_alpha_too():
+    # the penalty's share held the dispersion 1e5 times above its floor: no
+    # warning, and n_experts="auto" kept that fit (as Gaussian experts did
+    # before they judged the residuals alone)
+    X, y = two_regimes(n=200)
+    X = np.r_[X, np.tile([[3.0, 0.0]], (8, 1))]
+    y = np.r_[y, np.full(8, 400.0)]
+    reg = MoEGammaRegressor(n_experts=3, gate="constant", n_init=2, random_state=0)
+    with pytest.warns(UserWarning, match="collapsed"):
+        reg.fit(X, y)
+    auto = MoEGammaRegressor(gate="constant", n_init=2, random_state=0).fit(X, y)
+    assert np.min(auto.expert_dispersion_) > 1e3 * np.min(reg.expert_dispersion_)
+
+
 def test_warm_start_from_far_larger_amounts_moves_the_means():
     # from means 1e9 times the amounts the Newton weights y / mu vanish and
     # every halving of the 1e13-long step was refused: the experts restart

@@ -570,6 +570,25 @@ def test_sample_weight_of_a_huge_finite_sum_raises(Estimator):
     np.testing.assert_allclose(fits[1].predict(X), fits[0].predict(X), rtol=1e-8)
 
 
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEGammaRegressor])
+def test_a_single_expert_that_fits_its_samples_exactly_warns(Estimator):
+    # 3 rows, 2 features: the noise (dispersion) fell to the penalty's share,
+    # 1e-6 of the data's, with no word, and the intervals with it
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(3, 2), 0.5 * rng.randn(3)
+    y = np.exp(y) if Estimator is MoEGammaRegressor else y
+    with pytest.warns(UserWarning, match="fits its samples .*exactly"):
+        model = Estimator(1).fit(X, y)
+    noise = getattr(model, "expert_variance_", getattr(model, "expert_dispersion_", 0))
+    assert noise[0] < 1e-4
+    # 10 rows: no word (a least-squares fit, LinearRegression's)
+    X, y = rng.randn(10, 2), rng.randn(10)
+    y = np.exp(y) if Estimator is MoEGammaRegressor else y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Estimator(1).fit(X, y)
+
+
 def test_warnings_point_at_the_users_call():
     # they pointed into skmoe, at scikit-learn's fit wrapper or into joblib
     rng = np.random.RandomState(0)

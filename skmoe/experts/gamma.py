@@ -20,6 +20,7 @@ from .._math import (
 )
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
+from .gaussian import COLLAPSE_RANGE, few_distinct
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -343,6 +344,26 @@ class GammaExperts(ExpertFamily):
 
     def lower_bounds(self) -> dict[str, float]:
         return {"dispersion": self.dispersion_floor}
+
+    def collapsed(self, xp, design, Y, weighted_resp, params: Params) -> Array:
+        # as GaussianLinearExperts': the dispersion the excesses alone give,
+        # without the penalty's share (one expert on 3 amounts and 2 features
+        # fitted them exactly and kept a dispersion of 3.4e-6, the penalty's,
+        # 6e5 times its floor: no warning), near the floor, and few distinct
+        # values of log y at the resolution of its noise (sqrt(phi) on log y)
+        d = Y[1, ...][None, :] - self.log_means(xp, design, params)
+        value, _ = excess(xp, d, ratio=False)
+        total = np.asarray(to_numpy(xp.sum(weighted_resp * value, axis=1)), float)
+        mass = np.asarray(to_numpy(xp.sum(weighted_resp, axis=1)), dtype=float)
+        fit = best_dispersion(mass, total, np.ones_like(mass), 0.0)
+        close = fit <= self.dispersion_floor * COLLAPSE_RANGE
+        if not np.any(close):
+            return xp.asarray(close, device=device(design))
+        noise = np.sqrt(np.maximum(fit, self.dispersion_floor))
+        own = self.n_own_parameters(design.shape[0] - 1)
+        log_y = np.asarray(to_numpy(Y[1, ...]), dtype=float)
+        few = few_distinct(log_y, to_numpy(weighted_resp), close, noise, own)
+        return xp.asarray(close & few, device=device(design))
 
     def upper_bounds(self) -> dict[str, float]:
         return {"dispersion": DISPERSION_CEILING}

@@ -37,6 +37,25 @@ COLLAPSE_RANGE = 1e4
 COLLAPSE_ROWS = 2
 
 
+def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
+    """Which experts hold fewer than ``COLLAPSE_ROWS * own`` distinct values of
+    ``y`` (host arrays), of those ``close`` to their floor (K,) bool: the
+    values among the samples of positive weight, at the resolution ``noise``
+    (K,) of each expert's residuals (rows that differ in X alone, or by less
+    than its noise, are not distinct), each value's samples counted once in
+    the expert's responsibilities over them."""
+    distinct = np.full(close.shape, np.inf)
+    mass = weighted_resp.sum(axis=0)
+    kept = mass > 0
+    share = weighted_resp[:, kept] / mass[kept]
+    y = y[kept]
+    for k in np.flatnonzero(close):
+        values = np.floor(y / noise[k])
+        _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+        distinct[k] = np.sum(share[k] / counts[inverse.ravel()])
+    return distinct < COLLAPSE_ROWS * own
+
+
 class GaussianLinearExperts(ExpertFamily):
     """K linear-Gaussian experts, each with its own noise variance or one shared.
 
@@ -241,27 +260,11 @@ class GaussianLinearExperts(ExpertFamily):
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         fit = ssr / xp.clip(mass, tiny, None)
         close = to_numpy(fit <= float(self.variance_floor) * COLLAPSE_RANGE)
-        if not np.any(close):
+        if not np.any(close):  # (no copy of the responsibilities to the host)
             return xp.asarray(close, device=device(design))
-        # each expert's distinct values of y among the samples of positive
-        # weight, at the resolution of its residuals' standard deviation (rows
-        # that differ in X alone, or by less than its noise, are not distinct):
-        # its responsibilities over each value's samples, counted once
-        resp = to_numpy(weighted_resp)
-        mass = resp.sum(axis=0)
-        kept = mass > 0
-        share = resp[:, kept] / mass[kept]
-        y = to_numpy(Y)[kept]
         noise = np.sqrt(np.maximum(to_numpy(fit), float(self.variance_floor)))
-        distinct = np.full(close.shape, np.inf)
-        for k in np.flatnonzero(close):
-            values = np.floor(y / noise[k])
-            _, inverse, counts = np.unique(
-                values, return_inverse=True, return_counts=True
-            )
-            distinct[k] = np.sum(share[k] / counts[inverse.ravel()])
         own = self.n_own_parameters(design.shape[0] - 1)
-        few = distinct < COLLAPSE_ROWS * own
+        few = few_distinct(to_numpy(Y), to_numpy(weighted_resp), close, noise, own)
         return xp.asarray(close & few, device=device(design))
 
     def select(self, xp, params: Params, keep: Array) -> Params:
