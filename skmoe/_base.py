@@ -832,6 +832,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._check_warm_gate()
             self._check_warm_experts()
             self._solver_options(self.n_experts_)
+            self._warn_ignored_n_experts("warm_start=True", "set warm_start=False")
         else:
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
@@ -840,6 +841,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
+
+    def _warn_ignored_n_experts(self, method, remedy):
+        """Warn where ``n_experts`` changed since the last fit, which ``method``
+        ignores as it continues the fitted experts (set_params(n_experts=4)
+        and a warm refit kept 2 experts without a word)."""
+        fitted = getattr(self, "_fitted_n_experts_param", self.n_experts)
+        if fitted == self.n_experts:
+            return
+        _warn_user(
+            f"{method} continues the {self.n_experts_} fitted experts and ignores "
+            f"n_experts={self.n_experts!r}, set after the fit of "
+            f"n_experts={fitted!r}; {remedy} to fit n_experts="
+            f"{self.n_experts!r} from new starts."
+        )
 
     def _check_warm_gate(self, method="warm_start=True"):
         """A warm start (or ``partial_fit``) continues the fitted gate's
@@ -976,6 +991,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             best = dataclasses.replace(best, solver_state=state)
         self._set_fitted(problem, best, offset)
         self._fitted_solver = self.solver  # set_params may change the parameter
+        if not warm:  # the n_experts the fitted experts came from
+            self._fitted_n_experts_param = self.n_experts
         self._fitted_groups = grouping is not None
         self._attributes_to(X)
         messages.append((self._convergence_message(best), ConvergenceWarning))
@@ -2580,6 +2597,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         # parameter combinations fail before the data touch any fitted state
         restart = first or pending is not None
+        if not restart:
+            self._warn_ignored_n_experts("partial_fit", "call fit")
         options = self._solver_options(self.n_experts if restart else self.n_experts_)
         y = _column_target(y)
         if is_regressor(self):
@@ -2724,6 +2743,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         self._set_fitted(problem, result, offset)
         self._fitted_solver = self.solver
+        if restart:  # see _warn_ignored_n_experts
+            self._fitted_n_experts_param = self.n_experts
         self._attributes_to(X)
         for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
             vars(self).pop(name, None)  # it chose no number of experts

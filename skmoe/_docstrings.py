@@ -179,8 +179,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
     warm_start : bool, default=False
         If True and the estimator is fitted, the next ``fit`` starts one run of
         the chosen ``solver`` from the current parameters (``n_init`` is
-        ignored, and so is a changed ``n_experts``: the fitted experts
-        continue). The data must have the same features (and, for a
+        ignored, and so is a changed ``n_experts``, with a warning: the fitted
+        experts continue). The data must have the same features (and, for a
         classifier, the same classes).
 
     verbose : int, default=0

@@ -488,6 +488,37 @@ def test_warm_start_needs_the_same_features_and_classes(Estimator):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS + [MoEPoissonRegressor])
+def test_a_warm_fit_says_that_it_ignores_a_changed_n_experts(Estimator):
+    # set_params(n_experts=4) and a warm refit kept 2 experts without a word
+    X, y = _data(Estimator)
+    y = np.round(np.exp(y)) if Estimator is MoEPoissonRegressor else y
+
+    def ignores(call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call(X, y)
+        messages = [str(w.message) for w in caught]
+        return [m for m in messages if "fitted experts and" in m]
+
+    model = Estimator(2, n_init=1, warm_start=True, random_state=0)
+    assert not ignores(model.fit) and not ignores(model.fit)  # unchanged: no word
+    model.set_params(n_experts=4)
+    for _ in range(2):  # every warm fit that ignores it says so
+        (message,) = ignores(model.fit)
+        assert message.startswith("warm_start=True continues the 2 fitted experts")
+        assert "n_experts=4, set after the fit of n_experts=2" in message
+        assert model.n_experts_ == 2
+    model.set_params(solver="sgd", n_experts=3)
+    (message,) = ignores(model.partial_fit)
+    assert message.startswith("partial_fit continues the 2 fitted experts")
+    assert model.n_experts_ == 2
+    model.set_params(warm_start=False, solver="em")
+    assert not ignores(model.fit) and model.n_experts_ == 3  # a cold fit
+    model.set_params(warm_start=True)
+    assert not ignores(model.fit)
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_set_params_after_fit_does_not_change_predictions(Estimator):
     X, y = _data(Estimator)
