@@ -2522,7 +2522,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         (one M-step); later calls continue from the current parameters and
         Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
         not apply. Either way later calls continue the fitted experts: a
-        ``n_experts`` set since does not change them (:meth:`fit` does).
+        ``n_experts`` set since does not change them (:meth:`fit` does; a
+        warning says so), and ``gate_features``, ``expert_features`` or
+        ``shared_features`` set since raise a ValueError.
 
         Online EM (Cappé & Moulines 2009): each call takes an E-step on the
         batch, averages the batch's sufficient statistics into the running
@@ -2623,6 +2625,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "partial_fit continues the fitted experts, whose shared "
                 f"features {list(fitted_shared)} differ from shared_features="
                 f"{self.shared_features!r}; call fit to fit the new ones."
+            )
+        columns = (self._gate_columns, self._expert_columns)
+        if not restart and columns != (
+            self._fitted_gate_columns,
+            self._fitted_expert_columns,
+        ):
+            # Adam went on in the units of the former features (R^2 -1.19 after
+            # expert_features moved to a feature of scale 1e3, against 0.994
+            # from the start), or failed in NumPy before it had fixed them
+            raise ValueError(
+                "partial_fit continues the gate and the experts over the features "
+                "the model was fitted on, and gate_features or expert_features "
+                "changed since; call fit to fit the new ones."
             )
         self._check_top_k_gate(self.n_experts if restart else self.n_experts_)
         X_host = to_numpy(X)
@@ -2752,8 +2767,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _check_online_state(self):
         """Raise unless online EM can continue the fitted model: its statistics
-        (of a fit with ``solver="em"`` or of online EM) over the features the
-        gate and the experts see now."""
+        (of a fit with ``solver="em"`` or of online EM; ``_partial_fit`` has
+        checked that the features are the fitted ones)."""
         if not isinstance(self._solver_state, OnlineState):
             solver = getattr(self, "_fitted_solver", None)
             raise ValueError(
@@ -2762,13 +2777,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"this model was fitted by solver={solver!r} or with another "
                 "gate: one batch would replace it. Call fit with "
                 "solver='em' first, or use solver='sgd'."
-            )
-        fitted = (self._fitted_gate_columns, self._fitted_expert_columns)
-        if (self._gate_columns, self._expert_columns) != fitted:
-            raise ValueError(
-                "partial_fit with solver='em' continues the sums over the features "
-                "the model was fitted on, and gate_features or expert_features "
-                "changed since; call fit to fit the new ones."
             )
 
     def _first_batch_fits(self, X, experts, sample_weight) -> bool:

@@ -224,6 +224,26 @@ def test_online_em_refuses_other_features_than_its_statistics():
     model.set_params(expert_features=[0, 1]).partial_fit(X[:20], y[:20])
 
 
+@pytest.mark.parametrize("rows", [10, 200])
+@pytest.mark.parametrize("change", ["expert_features", "gate_features"])
+def test_adam_refuses_other_features_than_the_fitted_ones(rows, change):
+    # Adam went on in the units of the former features (R^2 -1.19 after
+    # expert_features moved to a feature of scale 1e3, 0.994 from the start),
+    # or, before it had seen 50 rows, failed inside NumPy
+    X, y = _regimes(400, 0)
+    X = np.c_[X, 1e3 * X[:, 1]]
+    model = MoERegressor(2, solver="sgd", random_state=0, **{change: [0, 1]})
+    model.partial_fit(X[:rows], y[:rows])
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="gate_features or expert_features changed"):
+        model.set_params(**{change: [0, 2]}).partial_fit(X[:20], y[:20])
+    np.testing.assert_array_equal(model.predict(X), before)
+    model.set_params(**{change: [0, 1]}).partial_fit(X[:20], y[:20])
+    # fit starts again with the new features
+    model.set_params(**{change: [0, 2]}).fit(X, y)
+    model.partial_fit(X[:20], y[:20])
+
+
 def test_small_batches_kept_for_the_first_fit_do_not_outlive_pruning():
     X, y = _regimes(200, 0)
     model = MoERegressor(4, gate="constant", random_state=0)
