@@ -307,6 +307,8 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
     def partial_fit(self, X, y, sample_weight=None, exposure=None):
         self._validate_params()
         given = getattr(self, "_exposure_given", False) and hasattr(self, "n_experts_")
+        if given:  # a batch without exposures drew the rates to its counts
+            self._warn_unexposed("partial_fit", exposure)
         self._partial_fit_with(X, y, sample_weight, exposure=exposure)
         self._exposure_given = given or exposure is not None
         return self

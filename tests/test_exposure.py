@@ -176,6 +176,24 @@ def test_counts_without_exposure_after_fitting_with_it_warn(method):
         assert not np.allclose(unexposed, exposed)  # what the warning is about
 
 
+def test_partial_fit_without_exposure_after_fitting_with_it_warns():
+    # a batch without exposures drew the rates per unit exposure to its
+    # counts (from 1.8 to 10-29 over five batches at exposure 10), silently
+    X, y, exposure = _counts(n=400)
+    for start in ("fit", "partial_fit"):
+        reg = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
+        getattr(reg, start)(X, y, exposure=exposure)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reg.partial_fit(X, y, exposure=exposure)
+        with pytest.warns(UserWarning, match="fitted with exposure, and partial_fit"):
+            reg.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
+        reg.fit(X, y).partial_fit(X, y)
+
+
 def test_score_without_exposure_after_fitting_with_it_warns():
     X, y, exposure = _counts(n=400)
     reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
