@@ -975,7 +975,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), UserWarning)]
-        if len(candidates) > 1 and best.gate_params["coef"].shape[1] > 1:
+        chose = not warm and len(candidates) > 1  # a warm fit chooses no number
+        if chose and best.gate_params["coef"].shape[1] > 1:
             messages.append(
                 (
                     self._duplicates_message(

@@ -427,6 +427,11 @@ def test_auto_on_copied_rows_warns_that_copies_favour_more_experts():
     with pytest.warns(UserWarning, match="only 20 distinct"):
         model = MoERegressor(variance_type="tied", random_state=0).fit(*copies)
     assert model.n_experts_ > 1
+    # a warm refit chooses no number of experts: no word of the choice
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.set_params(warm_start=True).fit(*copies)
+    assert not [w for w in caught if "distinct" in str(w.message)]
     assert MoERegressor(random_state=0).fit(*copies).n_experts_ == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
