@@ -2684,7 +2684,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        self._check_feature_scales(X_host, offset, sample_weight)  # as fit's
+        if np.count_nonzero(sample_weight) >= UNIT_ROWS:
+            # as fit's; a spread of a few rows says little of the features'
+            # scales (standardized features streamed 2 rows at a time warned
+            # of a standard deviation below 0.1)
+            self._check_feature_scales(X_host, offset, sample_weight)
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(

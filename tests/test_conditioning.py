@@ -97,6 +97,21 @@ def test_features_the_penalty_shrinks_warn():
         MoERegressor(1, alpha=1e-12).fit(X * np.array([1e-2, 1.0]), y)
 
 
+def test_partial_fit_judges_feature_scales_on_batches_of_50_rows():
+    # standardized features streamed 2 rows at a time warned of a standard
+    # deviation below 0.1 (the spread of 2 rows); a batch of 50 still warns
+    X, y = piecewise()
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        for start in range(0, 100, 2):
+            model.partial_fit(X[start : start + 2], y[start : start + 2])
+    small = MoERegressor(2, solver="sgd", random_state=0)
+    with pytest.warns(UserWarning, match=r"Features \[0\] have a standard deviation"):
+        small.partial_fit(X[:50] * np.array([1e-2, 1.0]), y[:50])
+
+
 def test_rare_indicator_columns_do_not_warn_and_others_are_named():
     # a one-hot column of a category in 1% of the rows (std 0.1): its natural unit
     # is the indicator, and warning on it made every fit of a grid search warn
