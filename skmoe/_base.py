@@ -395,6 +395,14 @@ def _take_columns(xp, array, columns, axis):
     return xp.take(array, index, axis=axis)
 
 
+def _fresh_fit_remedy(method):
+    """What fits new parameters where ``method`` (a warm start or
+    ``partial_fit``) would continue the fitted ones."""
+    if method.startswith("warm"):
+        return "set warm_start=False"
+    return "call fit (with warm_start=False)"
+
+
 def _check_weight_scale(sample_weight):
     """Raise where the weights' sum cannot normalize them, or is so large that
     weighted sums of squares overflow (only their ratios matter to the model,
@@ -862,15 +870,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         fitted = type(self._fitted_gate())
         if GATES[self.gate].attribute_names != fitted.attribute_names:
             names = {family: name for name, family in GATES.items()}
-            remedy = (
-                "set warm_start=False"
-                if method.startswith("warm")
-                else "call fit (with warm_start=False)"
-            )
             raise ValueError(
                 f"{method} continues the fitted gate={names[fitted]!r}, whose "
-                f"parameters gate={self.gate!r} does not have; {remedy} to fit "
-                "the new gate from scratch."
+                f"parameters gate={self.gate!r} does not have; "
+                f"{_fresh_fit_remedy(method)} to fit the new gate from scratch."
             )
 
     def _check_warm_experts(self, method="warm_start=True"):
@@ -883,7 +886,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         raise ValueError(
             f"{method} continues the fitted experts, {was}, which "
             f"expert_estimator={getattr(self, 'expert_estimator', None)!r} does "
-            "not; set warm_start=False to fit the new experts from scratch."
+            f"not; {_fresh_fit_remedy(method)} to fit the new experts from scratch."
         )
 
     def _weigh_targets(self, Y, sample_weight, *, streaming):

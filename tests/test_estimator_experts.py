@@ -396,7 +396,11 @@ def test_warm_start_refits_from_the_fitted_estimators():
     reg.set_params(expert_estimator=None)
     with pytest.raises(ValueError, match="warm_start=True continues the fitted"):
         reg.fit(X, y)
-    reg.set_params(warm_start=False).fit(X, y)
+    # partial_fit's remedy is fit (warm_start=False alone does not help it)
+    reg.set_params(solver="sgd", warm_start=False)
+    with pytest.raises(ValueError, match=r"partial_fit .* call fit \(with warm_st"):
+        reg.partial_fit(X, y)
+    reg.set_params(solver="em").fit(X, y)
     assert hasattr(reg, "expert_coef_") and not hasattr(reg, "experts_")
 
 
