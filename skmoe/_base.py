@@ -511,16 +511,21 @@ def _unchanged_on_failure(estimator):
     """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
     half-updated (new ``classes_`` beside the former coefficients). Attributes
     are rebound, except partial_fit's random state and solver state, which are
-    copied."""
+    copied; the random state is restored into its own object, which may be the
+    user's ``random_state`` (a copy in its place left the user's RandomState
+    behind: later calls no longer advanced it)."""
     before = dict(vars(estimator))
-    for name in ("_sgd_random_state", "_solver_state"):  # changed in place
-        if name in before:
-            before[name] = copy.deepcopy(before[name])
+    stream = before.get("_sgd_random_state")
+    saved = None if stream is None else stream.get_state()
+    if "_solver_state" in before:  # changed in place
+        before["_solver_state"] = copy.deepcopy(before["_solver_state"])
     try:
         yield
     except BaseException:
         vars(estimator).clear()
         vars(estimator).update(before)
+        if stream is not None:
+            stream.set_state(saved)
         raise
 
 

@@ -666,6 +666,21 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
     np.testing.assert_array_equal(model.predict(X), twin.predict(X))
 
 
+def test_a_failed_partial_fit_keeps_drawing_from_the_users_random_state():
+    # the failure put a copy of the user's RandomState in its place: later
+    # calls no longer advanced the user's object
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 2))
+    y = X[:, 0] + 0.3 * rng.randn(200)
+    user = np.random.RandomState(1)
+    model = MoERegressor(2, solver="sgd", random_state=user).partial_fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X[:, :1], y)
+    before = user.get_state()[1].copy()
+    model.partial_fit(X, y)
+    assert not np.array_equal(user.get_state()[1], before)
+
+
 @pytest.mark.parametrize("solver", ["gradient", "sgd", "em"])
 def test_unused_experts_variance_stays_below_its_ceiling(solver):
     # the penalty alpha ||b||^2 / s2 falls as s2 grows, and an unused expert has
