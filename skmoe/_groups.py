@@ -56,6 +56,17 @@ class Groups:
         """The grouping given by one label per row (numbers or strings)."""
         labels = np.asarray(host(labels))
         if labels.ndim == 2 and labels.shape[1] == 1:
+            from sklearn.exceptions import DataConversionWarning
+
+            from ._base import _warn_user  # (it imports this module)
+
+            # as y of that shape: scikit-learn's column_or_1d's warning
+            _warn_user(
+                "A column-vector groups was passed when a 1d array was expected. "
+                "Please change the shape of groups to (n_samples,), for example "
+                "using ravel().",
+                DataConversionWarning,
+            )
             labels = labels[:, 0]
         if labels.ndim != 1:
             raise ValueError(
