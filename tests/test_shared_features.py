@@ -422,8 +422,12 @@ def test_refused_combinations():
     model.set_params(expert_features=[1, 2], shared_features=[2])
     with pytest.raises(ValueError, match=r"shared features \[1\] differ"):
         model.partial_fit(X, y)
-    # other expert features, the same shared one: continues, tied
+    # other expert features, the same shared one: refused too (Adam's units
+    # are the fitted features'); the fitted ones again: continues, tied
     model.set_params(expert_features=[0, 1], shared_features=[1])
+    with pytest.raises(ValueError, match="expert_features changed"):
+        model.partial_fit(X, y)
+    model.set_params(expert_features=None)
     model.partial_fit(X, y)
     _shared_rows_equal(model, [1])
     from sklearn.tree import DecisionTreeClassifier
