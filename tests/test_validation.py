@@ -673,6 +673,13 @@ def test_inputs_whose_outputs_overflow_raise_instead_of_nan(Estimator):
     with np.errstate(all="ignore"):
         with pytest.raises(ValueError, match="outputs overflow float64 at some rows"):
             model.predict([[1e308], [0.0]])
+    # the error names the cause; NumPy's warnings on the way (three from a
+    # gaussian gate at 1e155) are not repeated
+    gaussian = Estimator(2, gate="gaussian", random_state=0).fit(X, target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="outputs overflow float64 at some rows"):
+            gaussian.predict([[1e155], [0.0]])
 
 
 def test_warnings_in_joblib_workers_point_at_scikit_learn_not_the_stdlib():
