@@ -395,6 +395,18 @@ def _take_columns(xp, array, columns, axis):
     return xp.take(array, index, axis=axis)
 
 
+def _through_steps(pipeline, X):
+    """X through a fitted pipeline's steps before its last, as its ``predict``
+    takes it. ``pipeline[:-1].transform`` is not that: the sub-pipeline is
+    judged fitted by its own last step, and a stateless transformer there (a
+    FunctionTransformer-like step whose fit sets no attribute) raised
+    NotFittedError where the pipeline predicted."""
+    for _, step in pipeline.steps[:-1]:
+        if step is not None and step != "passthrough":
+            X = step.transform(X)
+    return X
+
+
 def _fresh_fit_remedy(method):
     """What fits new parameters where ``method`` (a warm start or
     ``partial_fit``) would continue the fitted ones."""

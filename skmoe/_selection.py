@@ -8,6 +8,7 @@ import re
 import time
 import warnings
 from collections import Counter
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from ._backend import host, to_numpy
-from ._base import BaseMixtureOfExperts, _warn_user
+from ._base import BaseMixtureOfExperts, _through_steps, _warn_user
 from ._distribution import draw_categories
 from ._groups import check_groups
 from ._poisson import MoEPoissonRegressor
@@ -292,7 +293,7 @@ def _parts(fitted):
     """The mixture of experts of a fitted model or pipeline, and the pipeline's
     transform of the inputs (None for a model)."""
     if isinstance(fitted, Pipeline):
-        return fitted[-1], fitted[:-1].transform
+        return fitted[-1], partial(_through_steps, fitted)
     return fitted, None
 
 

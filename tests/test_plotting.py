@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import special, stats
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import TransformedTargetRegressor, make_column_transformer
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
@@ -148,6 +149,27 @@ def test_gate_through_a_pipeline_uses_the_raw_input_space():
     np.testing.assert_allclose(display.lines_[0].get_xdata(), grid[:, 0])
     expected = pipe[-1].predict_gate(pipe[0].transform(grid))
     np.testing.assert_allclose(display.gate, expected)
+
+
+def test_displays_through_a_pipeline_with_a_stateless_step():
+    # pipeline[:-1].transform judged the sub-pipeline by its last step, which
+    # a transformer whose fit sets no attribute left "not fitted": every
+    # display (and bootstrap_lrt) raised NotFittedError where predict worked
+    class Square(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return np.asarray(X) ** 2
+
+    X, y = _regimes_1d(n=200)
+    pipe = make_pipeline(Square(), MoERegressor(n_experts=2, n_init=1, random_state=0))
+    pipe.fit(X, y)
+    display = GateDisplay.from_estimator(pipe, X, grid_resolution=20)
+    grid = np.linspace(X.min(), X.max(), 20)[:, None]
+    np.testing.assert_allclose(display.gate, pipe[-1].predict_gate(grid**2))
+    ExpertUsageDisplay.from_estimator(pipe, X, y)
+    PredictionBandsDisplay.from_estimator(pipe, X, y)
 
 
 def test_gate_uses_dataframe_feature_names():

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -141,6 +142,16 @@ def test_sample_weight_reaches_the_fits():
     np.testing.assert_allclose(result.statistics, [2 * (fits[1] - fits[0])], rtol=1e-10)
 
 
+class _Rescale(TransformerMixin, BaseEstimator):
+    """(X - 7) / 100, with a fit that sets no attribute."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return (np.asarray(X) - 7) / 100
+
+
 def test_pipeline_matches_the_model_on_scaled_inputs():
     X, y = _regimes(n=200)
     X = 100 * X + 7
@@ -153,6 +164,11 @@ def test_pipeline_matches_the_model_on_scaled_inputs():
         piped.bootstrap_statistics, plain.bootstrap_statistics, rtol=1e-6
     )
     assert piped.estimator[-1].n_experts_ == plain.estimator.n_experts_ == 2
+    # a step whose fit sets no attribute: the sub-pipeline before the model
+    # looked unfitted (NotFittedError), though the pipeline predicted
+    unfitted = bootstrap_lrt(make_pipeline(_Rescale(), _model()), X, y, **options)
+    direct = bootstrap_lrt(_model(), (X - 7) / 100, y, **options)
+    np.testing.assert_allclose(unfitted.statistics, direct.statistics, rtol=1e-6)
 
 
 def test_classifier_xor_needs_two_experts():

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._backend import array_namespace, device_of, host, to_numpy
-from .._base import BaseMixtureOfExperts
+from .._base import BaseMixtureOfExperts, _through_steps
 
 
 def import_pyplot():
@@ -127,7 +127,7 @@ class FittedMixture:
             xp = array_namespace(like)
             X = xp.asarray(np.asarray(host(X)), device=device_of(like))
         if isinstance(self.estimator, Pipeline):
-            X = self.estimator[:-1].transform(X)
+            X = _through_steps(self.estimator, X)
         return X
 
     def call(self, method, X, **kwargs):
