@@ -95,7 +95,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         features): a gate that sees no features would select the same experts
         for every sample. ``top_k=1`` routes each sample by the
         gate alone (the truncated E-step then cannot use y to move samples
-        between experts); prefer ``top_k >= 2`` for fitting.
+        between experts); prefer ``top_k >= 2`` for fitting. ``top_k=1`` of
+        several experts is refused with ``solver="gradient"`` or ``"sgd"``: the
+        likelihood's gradient in the gate is then 0, so they cannot train it.
 
     prune_threshold : float, default=0.0
         During fitting, remove the least used expert whenever its share of the

@@ -166,6 +166,33 @@ def test_top_k_with_constant_gate_raises():
     MoERegressor(n_experts=2, top_k=2, gate="constant", n_init=1).fit(X, y)
 
 
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_top_1_with_a_gradient_solver_raises(solver):
+    # the selected expert's renormalized weight is 1 whatever the gate: the
+    # likelihood's gradient in the gate is 0, and the gate stayed at its start
+    # (Adam: the penalty drove it to 0; XOR accuracy 0.63 against 0.985)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (400, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = MoEClassifier(2, top_k=1, solver=solver, n_init=1, random_state=0)
+    with pytest.raises(ValueError, match="top_k=1 with solver=.* never train"):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="a candidate of n_experts='auto'"):
+        MoERegressor(top_k=1, solver=solver).fit(X, X[:, 0])
+    # the gate's gradient under top_k=1 is indeed 0: finite differences of the
+    # log-likelihood in the gate's intercepts, at a fitted dense model
+    dense = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
+    sparse = copy.deepcopy(dense)
+    sparse._fitted_top_k = 1
+    base = sparse.log_likelihood_samples(X, y).sum()
+    sparse.gate_intercept_ = sparse.gate_intercept_ + [1e-3, -1e-3]
+    assert sparse.log_likelihood_samples(X, y).sum() == pytest.approx(base, abs=1e-9)
+    # EM fits the gate with top_k=1, and 2 of 2 experts is dense for any solver
+    em = MoEClassifier(2, top_k=1, n_init=2, random_state=0).fit(X, y)
+    assert em.score(X, y) > 0.8  # (Adam had 0.63 at top_k=1)
+    MoEClassifier(2, top_k=2, solver=solver, n_init=1, max_iter=5).fit(X, y)
+
+
 @pytest.mark.parametrize("gate", ["softmax", "gaussian"])
 def test_top_k_with_a_gate_on_no_features_raises(gate):
     # gate_features=[] is the constant gate's model: every sample kept the same
