@@ -348,6 +348,17 @@ def run_gradient(
             problem, gate_params, expert_params, resp, prune_threshold
         )
         stalled = result.nit == 0 and pruned is None  # line search failed at once
+        if pruned is not None and n_iter >= max_iter:
+            # the last round's verdict stands: max_iter kept an unused expert
+            # (usage 0.000 beside prune_threshold=0.2), as EM would not
+            gate_params, expert_params = pruned
+            with np.errstate(over="ignore", invalid="ignore"):
+                ev = evaluate(problem, gate_params, expert_params)
+            if objectives:  # the last iteration's record is the pruned model's,
+                # as EM's record of an iteration that prunes
+                log_likelihoods[-1], objectives[-1] = ev.log_likelihood, ev.objective
+            converged = False  # the pruned model was not optimized
+            break
         if n_iter >= max_iter or stalled or (pruned is None and converged):
             break
         if pruned is not None:

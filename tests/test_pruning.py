@@ -53,6 +53,29 @@ def test_pruning_during_fit_finds_the_regimes(solver):
     assert pruned._n_parameters() == 3 * (n_kept - 1) + 4 * n_kept
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gradient_solver_applies_its_last_pruning_at_max_iter():
+    # the last round's verdict was dropped when max_iter ran out: an expert of
+    # usage 0.000 beside prune_threshold=0.2 stayed, and the warning then
+    # advised prune_threshold > 0
+    rng = np.random.RandomState(1)
+    X = rng.uniform(-3, 3, (300, 2))
+    regime = np.digitize(X[:, 0], [-1, 1])
+    y = np.array([-2, 0.2, 3])[regime] * X[:, 0] + 0.3 * rng.randn(300)
+    model = MoERegressor(
+        n_experts=6,
+        prune_threshold=0.2,
+        solver="gradient",
+        top_k=2,
+        max_iter=60,
+        random_state=0,
+    ).fit(X, y)
+    assert model.expert_usage_.min() > 0.2
+    assert len(model.log_likelihood_history_) == model.n_iter_
+    # the record of the last iteration is the pruned model's
+    assert model.log_likelihood_history_[-1] == model.log_likelihood_
+
+
 def test_pruning_with_constant_gate_like_flexmix():
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, size=(400, 1))
