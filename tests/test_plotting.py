@@ -181,6 +181,25 @@ def test_gate_uses_dataframe_feature_names():
     assert display.ax_.get_xlabel() == "temperature"
 
 
+def test_displays_refuse_columns_other_than_the_fitted_ones():
+    # the grid was built over X's columns by position and then named as in
+    # the fit: b's range drawn as a's, silently
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(
+        {"a": rng.uniform(-2, 2, 200), "b": rng.uniform(100, 200, 200)}
+    )
+    y = np.where(frame["a"] > 0, frame["a"], -frame["a"]) + 0.1 * rng.randn(200)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(frame, y)
+    GateDisplay.from_estimator(reg, frame, grid_resolution=5)
+    for other in (frame[["b", "a"]], frame.rename(columns={"b": "c"})):
+        with pytest.raises(ValueError, match="feature names should match"):
+            GateDisplay.from_estimator(reg, other, grid_resolution=5)
+    one = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(frame[["a"]], y)
+    with pytest.raises(ValueError, match="feature names should match"):
+        PredictionBandsDisplay.from_estimator(one, frame[["b"]])
+
+
 def test_gate_rejects_more_than_two_features():
     rng = np.random.RandomState(0)
     X = rng.randn(100, 3)

@@ -184,6 +184,7 @@ class PredictionBandsDisplay:
                 f"PredictionBandsDisplay draws one input feature; the estimator "
                 f"expects {n_features}."
             )
+        model.check_names(X)
         points, grid = input_grid(X, 1, grid_resolution, 0.0)
         X_points = None
         if y is not None:

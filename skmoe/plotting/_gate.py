@@ -117,6 +117,7 @@ class GateDisplay:
         )
         model = FittedMixture(estimator)
         n_features = model.n_features
+        model.check_names(X)
         points, grid = input_grid(X, n_features, grid_resolution, eps)
         points = as_frame_if_named(model.estimator, points)
         gate = model.call("predict_gate", points)

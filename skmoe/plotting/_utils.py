@@ -98,6 +98,23 @@ class FittedMixture:
         self.estimator = estimator
         self.moe = moe
 
+    def check_names(self, X):
+        """Raise scikit-learn's error where X's column names are not those the
+        estimator was fitted on: the grid is built over X's columns by
+        position and then named as in the fit (columns in another order drew
+        b's range and values as a's, silently)."""
+        fitted = getattr(self.estimator, "feature_names_in_", None)
+        columns = getattr(X, "columns", None)
+        if fitted is None or columns is None:
+            return
+        given = [str(name) for name in columns]
+        if given != [str(name) for name in fitted]:
+            raise ValueError(
+                "The feature names should match those that were passed during "
+                f"fit: the estimator was fitted on {list(fitted)}, X has {given} "
+                "(in that order)."
+            )
+
     @property
     def n_features(self):
         """Number of raw input features."""
