@@ -297,7 +297,7 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, exposure=None, groups=None):
+    def fit(self, X, y, sample_weight=None, *, exposure=None, groups=None):
         self._fit_with(X, y, sample_weight, groups=groups, exposure=exposure)
         self._exposure_given = exposure is not None
         return self
@@ -322,23 +322,23 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         self._warn_unexposed("log_likelihood_samples", exposure)
         return self._log_likelihood_samples(X, y, exposure=exposure)
 
-    def responsibilities(self, X, y, exposure=None, groups=None):
+    def responsibilities(self, X, y, *, exposure=None, groups=None):
         self._warn_unexposed("responsibilities", exposure)
         return self._responsibilities(X, y, groups, exposure=exposure)
 
-    def bic(self, X, y, exposure=None, groups=None):
+    def bic(self, X, y, *, exposure=None, groups=None):
         self._warn_unexposed("bic", exposure)
         return self._bic(X, y, groups, exposure=exposure)
 
-    def icl(self, X, y, exposure=None, groups=None):
+    def icl(self, X, y, *, exposure=None, groups=None):
         self._warn_unexposed("icl", exposure)
         return self._icl(X, y, groups, exposure=exposure)
 
-    def aic(self, X, y, exposure=None, groups=None):
+    def aic(self, X, y, *, exposure=None, groups=None):
         self._warn_unexposed("aic", exposure)
         return self._aic(X, y, groups, exposure=exposure)
 
-    def std_errors(self, X, y, sample_weight=None, exposure=None, groups=None):
+    def std_errors(self, X, y, sample_weight=None, *, exposure=None, groups=None):
         self._warn_unexposed("std_errors", exposure)
         return self._std_errors(X, y, sample_weight, groups, exposure=exposure)
 

@@ -194,6 +194,23 @@ def test_partial_fit_without_exposure_after_fitting_with_it_warns():
         reg.fit(X, y).partial_fit(X, y)
 
 
+def test_exposure_and_groups_are_keyword_only():
+    # the other estimators take groups third (bic(X, y, groups)): Poisson's
+    # bic(X, y, groups) took the labels for exposures (BIC 3944 for 353)
+    X, y, exposure = _counts(n=200)
+    groups = np.arange(len(y)) // 4
+    reg = MoEPoissonRegressor(n_experts=1, gate="constant")
+    reg.fit(X, y, exposure=exposure, groups=groups)
+    for method in ("bic", "aic", "icl", "responsibilities"):
+        with pytest.raises(TypeError, match="positional argument"):
+            getattr(reg, method)(X, y, groups)
+        getattr(reg, method)(X, y, exposure=exposure, groups=groups)
+    with pytest.raises(TypeError, match="positional argument"):
+        MoEPoissonRegressor(n_experts=1).fit(X, y, None, exposure)
+    with pytest.raises(TypeError, match="positional argument"):
+        reg.std_errors(X, y, None, exposure)
+
+
 def test_score_without_exposure_after_fitting_with_it_warns():
     X, y, exposure = _counts(n=400)
     reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=exposure)
