@@ -1,11 +1,14 @@
 """class_weight: the classes' weights times the samples', as LogisticRegression's."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from skmoe import MoEClassifier
 
@@ -66,6 +69,25 @@ def test_class_weight_is_sample_weight_times_the_classes_weights(solver, rtol):
     np.testing.assert_allclose(
         balanced.predict_proba(X), reference.predict_proba(X), rtol=rtol, atol=1e-12
     )
+
+
+def test_std_errors_of_a_class_weighted_fit_warn_and_take_its_weights():
+    # the unweighted Hessian at the class-weighted optimum is no usual
+    # standard error; with the fit's weights as sample_weight they equal the
+    # reference fit's (sample weights times the classes' weights)
+    X, y = _imbalanced(load_breast_cancer)
+    X = X[:, :3]
+    class_weight = {0: 3.0, 1: 1.0}
+    weighted = MoEClassifier(1, class_weight=class_weight).fit(X, y)
+    with pytest.warns(UserWarning, match="fitted with class_weight"):
+        weighted.std_errors(X, y)
+    fit_weights = compute_sample_weight(class_weight, y)
+    reference = MoEClassifier(1).fit(X, y, sample_weight=fit_weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # weights given: no word
+        ours = weighted.std_errors(X, y, sample_weight=fit_weights)
+    theirs = reference.std_errors(X, y, sample_weight=fit_weights)
+    np.testing.assert_allclose(ours.expert_coef_, theirs.expert_coef_, rtol=1e-5)
 
 
 def test_balanced_raises_the_minority_recall():
