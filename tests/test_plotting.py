@@ -215,6 +215,9 @@ def test_displays_reject_other_estimators():
         match="MoERegressor, MoEPoissonRegressor, MoEGammaRegressor or MoEClassifier",
     ):
         GateDisplay.from_estimator(LinearRegression().fit(X, y), X)
+    # a class, not an instance: named as such (the message said "ABCMeta")
+    with pytest.raises(TypeError, match="got the class MoERegressor, not an inst"):
+        ExpertUsageDisplay.from_estimator(MoERegressor, X, y)
 
 
 def test_expert_usage_bars(regression_1d):

@@ -78,6 +78,12 @@ class FittedMixture:
     """
 
     def __init__(self, estimator):
+        if isinstance(estimator, type):  # its message said "got ABCMeta"
+            raise TypeError(
+                f"Expected a fitted estimator; got the class {estimator.__name__}, "
+                "not an instance: fit one, e.g. "
+                f"{estimator.__name__}().fit(X, y), and pass it."
+            )
         estimator = _unwrap_search(estimator)
         moe = estimator[-1] if isinstance(estimator, Pipeline) else estimator
         if isinstance(moe, TransformedTargetRegressor):
