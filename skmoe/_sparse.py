@@ -107,6 +107,22 @@ def route(xp, logits_by_sample: Array, k: int, overwrite: bool = False):
     return xp.stack(picked), log_softmax(xp, xp.stack(values), axis=0)
 
 
+def scatter_log_weights(xp, index: Array, log_weight: Array, n_experts: int):
+    """The (n_experts, n_samples) log sparse gate of :func:`route`'s selection:
+    each column's ``log_weight`` at its experts ``index`` (both (k, n)), -inf
+    elsewhere."""
+    rows = xp.reshape(xp.arange(n_experts, device=device(index)), (n_experts, 1))
+    out = xp.full(
+        (n_experts, index.shape[1]),
+        -xp.inf,
+        dtype=log_weight.dtype,
+        device=device(log_weight),
+    )
+    for j in range(index.shape[0]):
+        out = xp.where(rows == index[j : j + 1, :], log_weight[j : j + 1, :], out)
+    return out
+
+
 def route_in_blocks(xp, design: Array, route_block, block_size: int | None = None):
     """Routing over blocks of ``block_size`` samples (columns of ``design``;
     default ``ROUTE_BLOCK``).

@@ -156,6 +156,37 @@ def test_top_k_at_least_n_experts_is_dense():
     np.testing.assert_array_equal(dense.predict(X), full.predict(X))
 
 
+def test_predict_and_predict_gate_select_the_same_experts_on_gate_boundaries():
+    # predict routes on the logits, predict_gate selected on the log gate,
+    # where subtracting the log-sum-exp ties logits 1 ulp apart: on points
+    # bisected to a boundary, predict_gate named one expert and predict used
+    # the other (3 of 416 points)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 2))
+    regime = np.digitize(X[:, 0], [-1, 1])
+    y = np.array([-4, 0, 4.0])[regime] + np.array([-2, 0.2, 3])[regime] * X[:, 0]
+    y = y + 0.3 * rng.randn(400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(n_experts=3, top_k=1, random_state=0, max_iter=50)
+        model.fit(X, y)
+    low, high = rng.uniform(-3, 3, (2, 3000, 2))
+    first = model.predict_gate(low).argmax(axis=1)
+    crossing = first != model.predict_gate(high).argmax(axis=1)
+    low, high, first = low[crossing], high[crossing], first[crossing]
+    for _ in range(60):  # bisect every segment to its boundary at once
+        middle = (low + high) / 2
+        same = model.predict_gate(middle).argmax(axis=1) == first
+        low = np.where(same[:, None], middle, low)
+        high = np.where(same[:, None], high, middle)
+    points = np.concatenate([low, high])
+    means = points @ model.expert_coef_.T + model.expert_intercept_
+    chosen = model.predict_gate(points).argmax(axis=1)
+    np.testing.assert_allclose(
+        model.predict(points), means[np.arange(len(points)), chosen], atol=1e-9
+    )
+
+
 def test_top_k_with_constant_gate_raises():
     X, y, _ = regimes()
     with pytest.raises(ValueError, match="gate='constant'"):
