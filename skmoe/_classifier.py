@@ -49,7 +49,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         accuracy (0.9713 against 0.9766); see ``benchmarks/RESULTS.md``,
         section 14. With ``expert_estimator``, whose experts have no
         parameter count, ``"auto"`` chooses by held-out log-likelihood
-        instead (``n_experts_scores_``).
+        instead (``n_experts_scores_``). A warning says when it chooses 4
+        while the criterion still improves there.
 
     {{gate_parameter}}
 

@@ -107,6 +107,8 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         samples for its parameters: one expert, i.e. a Poisson regression,
         when the counts show no regimes. With ``expert_estimator``, by
         held-out log-likelihood instead (see there).
+        A warning says when it chooses 4 while the criterion still improves
+        there: fit larger numbers of experts and compare them.
 
     {{gate_parameter}}
 

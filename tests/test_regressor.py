@@ -194,6 +194,29 @@ def test_auto_n_experts_warm_start_keeps_the_chosen_number(gated_regression):
     assert model.n_experts_ == chosen
 
 
+def test_auto_n_experts_warns_when_it_stops_at_its_largest_candidate():
+    # six regimes: "auto" chose 4 experts (R^2 0.31; 0.99 with six) while BIC
+    # still fell steeply, without a word
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-6, 6, (3000, 1))
+    regime = np.digitize(X[:, 0], [-4, -2, 0, 2, 4])
+    slopes, intercepts = np.tile([3.0, -3.0], 3), np.array([10, -10, 5, -5, 8, -8.0])
+    y = slopes[regime] * X[:, 0] + intercepts[regime] + 0.3 * rng.randn(3000)
+    with pytest.warns(UserWarning, match="chose 4 experts, the most it tries"):
+        model = MoERegressor(random_state=0, n_init=2).fit(X, y)
+    assert model.n_experts_bic_[-1] < model.n_experts_bic_[-2]
+    assert MoERegressor(6, random_state=0).fit(X, y).bic(X, y) < np.min(
+        model.n_experts_bic_
+    )
+    # three regimes: chosen below the largest candidate, no such word
+    X, y = X[regime < 3], y[regime < 3]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fewer = MoERegressor(random_state=0, n_init=2).fit(X, y)
+    assert fewer.n_experts_ == 3
+    assert not [w for w in caught if "the most it tries" in str(w.message)]
+
+
 def test_auto_n_experts_passes_over_collapsed_fits():
     # noise without regimes, and few points repeated: mixtures with several experts
     # can only win BIC by collapsing experts onto a few points
