@@ -108,6 +108,33 @@ def test_a_pipeline_takes_the_weights_by_metadata_routing():
         MoERegressor(2, expert_estimator=expert).fit(X, y)  # routing off
 
 
+def test_a_meta_estimator_is_told_how_to_take_the_weights():
+    # TransformedTargetRegressor passes its fit parameters on: the refusal
+    # spoke of Pipelines only; with routing and the inner request it fits
+    import sklearn
+    from sklearn.compose import TransformedTargetRegressor
+
+    X, y = _regimes()
+    y = np.exp(y / 10)
+    wrapper = TransformedTargetRegressor(
+        regressor=LinearRegression(), func=np.log, inverse_func=np.exp
+    )
+    with pytest.raises(ValueError, match="TransformedTargetRegressor, GridSearchCV"):
+        MoERegressor(2, expert_estimator=wrapper).fit(X, y)
+    kwargs = dict(n_experts=2, gate="constant", alpha=0, n_init=2, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        inner = LinearRegression().set_fit_request(sample_weight=True)
+        routed = TransformedTargetRegressor(
+            regressor=inner, func=np.log, inverse_func=np.exp
+        )
+        model = MoERegressor(expert_estimator=routed, **kwargs).fit(X, y)
+    # the weights reach the inner regressors: the two experts differ (the same
+    # unweighted fit twice otherwise)
+    slopes = [e.regressor_.coef_[0] for e in model.experts_]
+    assert abs(slopes[0] - slopes[1]) > 0.1
+    assert np.all(np.isfinite(model.predict(X)))
+
+
 def test_a_pipeline_with_a_weighted_step_needs_its_request_too():
     # StandardScaler's fit takes sample_weight, so scikit-learn's routing asks
     # for a request on it as well (the docs' and the error's advice); scaling

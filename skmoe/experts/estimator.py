@@ -59,11 +59,13 @@ def check_sample_weight_support(estimator, examples):
         f"expert_estimator={estimator!r} does not take sample_weight in fit, "
         "which EM needs: each M-step refits every expert with the samples' "
         "responsibilities as weights. Use an estimator whose fit accepts "
-        f"sample_weight ({examples}, ...). A Pipeline takes it with "
-        "metadata routing on (sklearn.set_config(enable_metadata_routing=True)), "
-        "its last step's set_fit_request(sample_weight=True), and a request of "
-        "True or False on every other step whose fit takes sample_weight "
-        "(StandardScaler, SplineTransformer)."
+        f"sample_weight ({examples}, ...). A Pipeline, and a meta-estimator "
+        "that passes its fit parameters on (TransformedTargetRegressor, "
+        "GridSearchCV), takes it with metadata routing on "
+        "(sklearn.set_config(enable_metadata_routing=True)) and the inner "
+        "estimator's set_fit_request(sample_weight=True) (in a Pipeline, its "
+        "last step's, and a request of True or False on every other step whose "
+        "fit takes sample_weight: StandardScaler, SplineTransformer)."
     )
 
 
