@@ -966,6 +966,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
+        if not warm or not hasattr(self, "_feature_spread"):
+            # a warm fit after partial_fit, which sets the offset alone: the
+            # spread is what later partial_fit calls take Adam's units from
+            # (one row of features of scale 1e3 then took R^2 from 0.97 to -3)
             self._feature_spread = _feature_spread(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)

@@ -666,6 +666,22 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
     np.testing.assert_array_equal(model.predict(X), twin.predict(X))
 
 
+def test_partial_fit_after_a_warm_fit_that_followed_a_stream_keeps_its_units():
+    # the warm fit kept partial_fit's offset and set no spread, from which a
+    # later batch takes Adam's units: one row of features of scale 1e3 then
+    # took R^2 from 0.97 to -3.06 (0.97 after a cold fit)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (3000, 2))
+    y = np.where(X[:, 0] > 0, 3 * X[:, 0] + 1, -2 * X[:, 0]) + 0.3 * rng.randn(3000)
+    X = X * 1e3
+    model = MoERegressor(2, solver="sgd", random_state=0).partial_fit(X[:200], y[:200])
+    model.set_params(solver="em", warm_start=True).fit(X, y)
+    before = model.score(X, y)
+    model.set_params(solver="sgd").partial_fit(X[:1], y[:1])
+    assert before > 0.95
+    assert model.score(X, y) > before - 0.01
+
+
 def test_a_failed_partial_fit_keeps_drawing_from_the_users_random_state():
     # the failure put a copy of the user's RandomState in its place: later
     # calls no longer advanced the user's object
