@@ -263,7 +263,8 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``balance_coef`` the ``"gradient"`` and ``"sgd"`` solvers maximize the
         objective less that loss, but record the objective without it. EM with
         a dense gate and no pruning never decreases it; otherwise (``top_k``, a
-        pruning step, the ``"gradient"`` and ``"sgd"`` solvers) nothing
+        pruning step, the ``"gradient"`` and ``"sgd"`` solvers, and
+        :meth:`partial_fit`, whose entries each score another batch) nothing
         guarantees that. With ``gate="gaussian"`` it adds ``log p(x)``, the
         gate's density of the inputs: EM maximizes the joint likelihood of X
         and y, and ``log_likelihood_history_`` (of y given X) may fall at an
