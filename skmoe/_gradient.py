@@ -146,13 +146,18 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     return gate_rows, expert_rows, target
 
 
-def _row_units(problem: EMProblem, design: Array) -> np.ndarray:
-    """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design`` (see
-    :func:`parameter_units`)."""
+def row_spreads(problem: EMProblem, design: Array) -> np.ndarray:
+    """The weighted variance of each row of ``design`` (host float64)."""
     xp, weight = problem.xp, problem.normalized_weight
     mean = xp.sum(weight[None, :] * design, axis=1)
     spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
-    spread = to_numpy(spread).astype(np.float64)
+    return to_numpy(spread).astype(np.float64)
+
+
+def _row_units(problem: EMProblem, design: Array) -> np.ndarray:
+    """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design`` (see
+    :func:`parameter_units`)."""
+    spread = row_spreads(problem, design)
     units = np.ones_like(spread)
     usable = np.isfinite(spread) & (spread > 0)
     units[usable] = 1.0 / np.sqrt(spread[usable] + problem.alpha)

@@ -26,7 +26,7 @@ from ._em import (
     objective,
     prune_smallest,
 )
-from ._gradient import Packer, evaluate, parameter_units
+from ._gradient import Packer, evaluate, parameter_units, row_spreads
 from ._math import device, take_last
 
 Array = Any
@@ -36,6 +36,9 @@ BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 #: ``partial_fit``; smaller batches add their rows to the spreads of the rows
 #: seen so far (one row has no spread) until as many have been seen.
 UNIT_ROWS = 50
+#: Rows after which the units are fixed even where a feature has shown no
+#: spread yet (a constant column): until then such a feature keeps them open.
+UNIT_ROWS_CAP = 100 * UNIT_ROWS
 
 
 @dataclass
@@ -167,16 +170,24 @@ def _units(problem, expert_params, state: SGDState):
     """The parameter units of an epoch: ``state.units`` once fixed; else, for a
     first batch of ``UNIT_ROWS`` rows or more, None (the packer takes this
     batch's, and they are kept); else those of the rows seen so far (see
-    ``SGDState.moments``), kept once they number ``UNIT_ROWS``."""
+    ``SGDState.moments``), kept once they number ``UNIT_ROWS`` and every
+    feature has varied among them (or ``UNIT_ROWS_CAP`` rows have been seen): a
+    feature of scale 1e3 that was 0 in a first batch of 100 rows kept unit 1,
+    and its steps were 1e3 times too long for good (test R^2 -0.08 against
+    0.97)."""
     if state.units is not None:
         return state.units
     rows = int(np.count_nonzero(to_numpy(problem.sample_weight)))
-    if state.moments is None and rows >= UNIT_ROWS:
+    own = problem.own_gate_design
+    designs = [problem.design] + ([] if own is None else [own])
+    if (
+        state.moments is None
+        and rows >= UNIT_ROWS
+        and all(np.all(row_spreads(problem, d)[1:] > 0) for d in designs)
+    ):
         state.units = parameter_units(problem, expert_params)
         return state.units
     weight = to_numpy(problem.sample_weight).astype(np.float64)
-    own = problem.own_gate_design
-    designs = [problem.design] + ([] if own is None else [own])
     moments = [
         _moments(to_numpy(design).astype(np.float64), weight) for design in designs
     ]
@@ -187,7 +198,8 @@ def _units(problem, expert_params, state: SGDState):
     gate_rows = expert_rows if own is None else _spread_units(moments[1], problem.alpha)
     target = problem.experts.target_scale(problem.xp, expert_params)
     units = (gate_rows, expert_rows, target)
-    if state.rows_seen >= UNIT_ROWS:
+    varied = all(np.all(m[2][1:] > 0) for m in moments)
+    if state.rows_seen >= UNIT_ROWS and (varied or state.rows_seen >= UNIT_ROWS_CAP):
         # the moments stay: after a reset of the units (the noise or the rates
         # set again, ``units=None``), they go on from all the rows seen, where
         # starting again from one row blew a Poisson stream up (means of 3e12)

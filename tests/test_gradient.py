@@ -682,6 +682,28 @@ def test_partial_fit_after_a_warm_fit_that_followed_a_stream_keeps_its_units():
     assert model.score(X, y) > before - 0.01
 
 
+def test_adam_units_wait_for_a_feature_that_starts_constant():
+    # a feature of scale 1e3 that was 0 in the first batch of 100 rows kept
+    # unit 1, its steps 1e3 times too long for good (test R^2 -0.08; 0.97
+    # from a first batch of 200 rows, where it varies)
+    rng = np.random.RandomState(0)
+
+    def data(n, late):
+        varying = np.where(np.arange(n) < late, 0.0, rng.randn(n))
+        X = np.c_[rng.uniform(-2, 2, n), varying] * [1, 1e3]
+        y = np.where(X[:, 0] > 0, 3 * X[:, 0] + 1, -2 * X[:, 0]) + 5e-4 * X[:, 1]
+        return X, y + 0.3 * rng.randn(n)
+
+    X, y = data(3000, 100)
+    X_test, y_test = data(1000, 0)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    model.partial_fit(X[:100], y[:100])
+    for _ in range(3):
+        for start in range(100, 3000, 100):
+            model.partial_fit(X[start : start + 100], y[start : start + 100])
+    assert model.score(X_test, y_test) > 0.9
+
+
 def test_a_failed_partial_fit_keeps_drawing_from_the_users_random_state():
     # the failure put a copy of the user's RandomState in its place: later
     # calls no longer advanced the user's object
