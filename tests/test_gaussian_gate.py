@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm, poisson
+from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
@@ -434,6 +435,41 @@ def test_a_collapse_no_restart_avoids_warns():
         model.gate_covariances_[:, 1, 1], REG_COVAR * variance_b, rtol=1e-3
     )
     assert model.score(X, y) > 0.99  # the fit of y given X is sound
+
+
+def test_rows_of_zero_weight_do_not_make_a_feature_vary_for_the_collapse_check():
+    # a feature constant but for 5 rows of weight 0: the fit equals the fit
+    # without those rows, but only the weighted one warned of a collapse
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 2))
+    y = np.where(np.abs(X[:, 0]) < 1, 0.0, 3.0) + 0.1 * rng.randn(200)
+    X[:, 1] = 1.0
+    X[:5, 1] = rng.randn(5)
+    weight = np.ones(200)
+    weight[:5] = 0.0
+    model = MoERegressor(2, gate="gaussian", n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        weighted = clone(model).fit(X, y, sample_weight=weight)
+        dropped = clone(model).fit(X[5:], y[5:])
+    np.testing.assert_allclose(weighted.predict(X[5:]), dropped.predict(X[5:]))
+
+
+def test_collinear_gate_features_are_not_a_collapse():
+    # x and 2x: every expert has only its loading along (2, -1), where all the
+    # data lie flat; each was flagged as collapsed although the fit equals the
+    # one on x alone (R^2 0.868855 and 0.868854)
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-3, 3, 200)
+    y = np.where(np.abs(x) < 1, 0.0, 3.0) + 0.1 * rng.randn(200)
+    model = MoERegressor(3, gate="gaussian", gate_covariance_type="tied", n_init=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        one = clone(model).set_params(random_state=0).fit(x[:, None], y)
+        two = clone(model).set_params(random_state=0).fit(np.c_[x, 2 * x], y)
+    assert two.score(np.c_[x, 2 * x], y) == pytest.approx(
+        one.score(x[:, None], y), abs=1e-4
+    )
 
 
 def test_float32_fit_predicts_what_it_fitted():

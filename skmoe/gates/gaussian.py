@@ -400,20 +400,39 @@ class GaussianGate(GateFamily):
         if X.shape[0] == 0 or X.shape[1] == 0:
             return np.zeros(0, dtype=np.intp)
         normalized = sample_weight / xp.sum(sample_weight)
-        variance = to_numpy(self.prepare(xp, design, normalized, 0.0)) / REG_COVAR
-        spread = to_numpy(xp.max(X, axis=1) - xp.min(X, axis=1))
+        # over the rows of positive weight, as the fit (a feature constant but
+        # for rows of weight 0 warned where dropping those rows did not)
+        active = (sample_weight > 0)[None, :]
+        highest = xp.max(xp.where(active, X, -xp.inf), axis=1)
+        spread = to_numpy(highest - xp.min(xp.where(active, X, xp.inf), axis=1))
         varying = np.flatnonzero(spread > 0)
         if len(varying) == 0:
+            return np.zeros(0, dtype=np.intp)
+        centered = X - (X @ normalized)[:, None]
+        data = to_numpy((centered * normalized[None, :]) @ centered.T)
+        data = data.astype(np.float64)[varying][:, varying]
+        scale = np.sqrt(np.diagonal(data))
+        correlation = data / scale[:, None] / scale[None, :]
+        # directions in which all the data lie flat (collinear features, x and
+        # 2x) are no expert's collapse: every expert has only its loading
+        # there, which moves all logits alike (each expert was flagged, where
+        # the fit equals that on x alone)
+        values, vectors = np.linalg.eigh(correlation)
+        spanned = vectors[:, values > COLLAPSE_FACTOR * REG_COVAR]
+        if spanned.shape[1] == 0:
             return np.zeros(0, dtype=np.intp)
         whiten = to_numpy(params["whiten"]).astype(np.float64)
         # a constant feature's covariances with the others are 0: the precision's
         # block of the varying ones is the inverse of their covariance
         precision = np.swapaxes(whiten, 1, 2) @ whiten
         precision = precision[:, varying][:, :, varying]
-        scale = np.sqrt(variance[varying])
         scaled = scale[None, :, None] * precision * scale[None, None, :]
-        largest = np.linalg.eigvalsh(scaled)[:, -1]  # 1 / the smallest of S~_k
-        return np.flatnonzero(largest * COLLAPSE_FACTOR * REG_COVAR >= 1.0)
+        # each expert's covariance in units of the features' variances (S~_k),
+        # within the span of the data
+        covariance = np.linalg.inv(scaled)
+        within = np.swapaxes(spanned, 0, 1)[None] @ covariance @ spanned[None]
+        smallest = np.linalg.eigvalsh(within)[:, 0]
+        return np.flatnonzero(smallest <= COLLAPSE_FACTOR * REG_COVAR)
 
 
 def _summing_to_one(xp, weights: Array) -> Array:
