@@ -287,6 +287,13 @@ def _feature_columns(spec, n_features, names, parameter):
                 f"{parameter} mixes feature names with other entries: {spec!r}. "
                 "Pass only feature names or only column indices."
             )
+        flags = [isinstance(c, (bool, np.bool_)) for c in spec]
+        if any(flags) and not all(flags):
+            # np.asarray made True the index 1: [True, 1] chose column 1
+            raise ValueError(
+                f"{parameter} mixes booleans with other entries: {spec!r}. Pass "
+                "a boolean mask of one entry per feature, or column indices."
+            )
     chosen = np.asarray(spec)
     if chosen.ndim != 1:
         raise ValueError(
@@ -310,6 +317,11 @@ def _feature_columns(spec, n_features, names, parameter):
                 f"range of X's {n_features} features."
             )
         columns = np.unique(chosen % n_features)
+        if columns.shape[0] < chosen.shape[0]:
+            raise ValueError(
+                f"{parameter} names a column more than once: {spec!r} (with "
+                f"{n_features} features); pass each column once."
+            )
     elif chosen.dtype.kind in "UO" and all(isinstance(c, str) for c in chosen):
         if names is None:
             raise ValueError(
@@ -324,6 +336,11 @@ def _feature_columns(spec, n_features, names, parameter):
                 f"columns {[str(name) for name in names]}."
             )
         columns = np.unique([position[c] for c in chosen])
+        if columns.shape[0] < chosen.shape[0]:
+            raise ValueError(
+                f"{parameter} names a feature more than once: {spec!r}; pass "
+                "each feature once."
+            )
     else:
         raise ValueError(
             f"{parameter} must hold column indices (int), feature names (str) or "

@@ -161,6 +161,10 @@ def test_features_by_name_mask_or_negative_index():
         ({"gate_features": "z"}, "gate_features"),
         # NumPy would read ["z", 1] as the names "z" and "1"
         ({"gate_features": ["z", 1]}, "mixes feature names with other entries"),
+        # True was read as the index 1; repeats were dropped silently
+        ({"gate_features": [True, 1]}, "mixes booleans with other entries"),
+        ({"expert_features": [0, 0]}, "names a column more than once"),
+        ({"gate_features": [0, -5]}, "names a column more than once"),
     ],
 )
 def test_bad_feature_choices_are_refused(params, message):
@@ -175,6 +179,8 @@ def test_unknown_feature_names_are_listed():
     frame = pd.DataFrame(X, columns=["z", "x", "a", "b", "c"])
     with pytest.raises(ValueError, match=r"\['q'\] that are not among"):
         MoERegressor(2, expert_features=["x", "q"]).fit(frame, y)
+    with pytest.raises(ValueError, match="names a feature more than once"):
+        MoERegressor(2, expert_features=["x", "x"]).fit(frame, y)
 
 
 @pytest.mark.parametrize("gate, expert", [([0, 2, 3, 4], [1]), ([0], None)])
