@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
 from array_api_compat import device as device_of
 from sklearn.utils._array_api import get_namespace
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "Backend",
@@ -52,6 +52,11 @@ def to_numpy(x) -> np.ndarray:
 #: (joblib's threading backend) each restoring what it found on entry left BLAS
 #: at one thread for good; the first fit sets the limit, the last one lifts it.
 _BLAS_LIMIT = {"lock": threading.Lock(), "fits": 0, "limiter": None}
+#: One ThreadpoolController for the process, made at the first fit: a fresh
+#: one per limit rescanned the loaded libraries (0.90 ms against 0.012 ms, a
+#: third of a small partial_fit's time). It knows the libraries loaded when it
+#: was made (NumPy's BLAS is, by the first fit).
+_CONTROLLER = []
 
 
 @contextmanager
@@ -59,7 +64,9 @@ def _single_blas_thread():
     state = _BLAS_LIMIT
     with state["lock"]:
         if state["fits"] == 0:
-            state["limiter"] = threadpool_limits(limits=1, user_api="blas")
+            if not _CONTROLLER:
+                _CONTROLLER.append(ThreadpoolController())
+            state["limiter"] = _CONTROLLER[0].limit(limits=1, user_api="blas")
         state["fits"] += 1
     try:
         yield
