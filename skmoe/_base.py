@@ -539,11 +539,18 @@ def _is_indicator(X, j) -> bool:
 def _unchanged_on_failure(estimator):
     """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
     half-updated (new ``classes_`` beside the former coefficients). Attributes
-    are rebound, except partial_fit's random state and solver state, which are
-    copied; the random state is restored into its own object, which may be the
-    user's ``random_state`` (a copy in its place left the user's RandomState
-    behind: later calls no longer advanced it)."""
+    are rebound, except what partial_fit changes in place: the solver state is
+    copied, the histories are cut back to their lengths, and the random state
+    is restored into its own object, which may be the user's ``random_state``
+    (a copy in its place left the user's RandomState behind: later calls no
+    longer advanced it)."""
     before = dict(vars(estimator))
+    # the histories partial_fit extends in place: their lengths on entry
+    histories = {
+        name: len(before[name])
+        for name in ("log_likelihood_history_", "objective_history_")
+        if isinstance(before.get(name), list)
+    }
     stream = before.get("_sgd_random_state")
     saved = None if stream is None else stream.get_state()
     if "_solver_state" in before:  # changed in place
@@ -553,6 +560,8 @@ def _unchanged_on_failure(estimator):
     except BaseException:
         vars(estimator).clear()
         vars(estimator).update(before)
+        for name, length in histories.items():
+            del before[name][length:]
         if stream is not None:
             stream.set_state(saved)
         raise
@@ -1823,8 +1832,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts = int(gate_params["coef"].shape[1])
         self._set_expert_attributes(experts, expert_params)
         self.log_likelihood_ = result.log_likelihood
-        self.log_likelihood_history_ = list(result.log_likelihood_history)
-        self.objective_history_ = list(result.objective_history)
+        # the result's own lists (partial_fit extends them in place)
+        self.log_likelihood_history_ = result.log_likelihood_history
+        self.objective_history_ = result.objective_history
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.n_experts_ = n_experts
@@ -2916,8 +2926,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             {},
             self.log_likelihood_,
             self.objective_history_[-1] if self.objective_history_ else 0.0,
-            list(self.log_likelihood_history_),
-            list(self.objective_history_),
+            self.log_likelihood_history_,  # extended in place (see continued)
+            self.objective_history_,
             self.n_iter_,
             False,
             solver_state=self._solver_state,

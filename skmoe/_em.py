@@ -113,7 +113,10 @@ class FitResult:
 def continued(previous, gate_params, expert_params, scores, solver_state):
     """The FitResult of one more ``partial_fit`` call after ``previous`` (None
     on the first): its histories extended by ``scores``, (log-likelihood,
-    objective), and one more iteration."""
+    objective), in place, and one more iteration. In place: copies of the
+    histories at every call made a stream of many calls quadratic (30 ms a
+    call after 1e6 calls, 2.4 ms at the start); the estimator takes them back
+    to their length if the call fails."""
     total, penalized = scores
     history = (
         ([], [])
@@ -123,13 +126,15 @@ def continued(previous, gate_params, expert_params, scores, solver_state):
             previous.objective_history,
         )
     )
+    history[0].append(total)
+    history[1].append(penalized)
     return FitResult(
         gate_params,
         expert_params,
         total,
         penalized,
-        history[0] + [total],
-        history[1] + [penalized],
+        history[0],
+        history[1],
         (0 if previous is None else previous.n_iter) + 1,
         False,
         solver_state=solver_state,
