@@ -3,7 +3,8 @@
 ``bic``, ``aic``, ``icl`` and ``log_likelihood_samples`` need one number per row
 (and ``icl`` each row's largest responsibility), not the (n, K) responsibilities
 that ``responsibilities`` returns. Peaks are tracemalloc's during each call, on
-rows scored in the estimator's chunks.
+rows scored in the estimator's chunks. Last, the peak of a Student-t mixture's
+``ppf``.
 
     python benchmarks/posterior_memory.py [--rows 300000] [--experts 128]
 """
@@ -52,6 +53,17 @@ def main():
         ("responsibilities", lambda: model.responsibilities(X, y)),
     ]:
         print(f"{name:24s} peak {peak(call):8.1f} MiB")
+    # the quantiles of Student-t components: a root per row, then the nearest
+    # of nine floats around it
+    t = MoERegressor(16, noise="student_t", df=3, n_init=1, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t.fit(X[:3000, :3], y[:3000])
+    dist = t.predict_distribution(X[:65536, :3])
+    print(
+        f"{'Student-t ppf':24s} peak {peak(lambda: dist.ppf(0.3)):8.1f} MiB "
+        "(65536 rows, 16 experts)"
+    )
 
 
 if __name__ == "__main__":
