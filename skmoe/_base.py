@@ -1409,8 +1409,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if not (np.isfinite(bics[-1]) and bics[-1] < np.min(bics[:-1])):
                 return None
             criterion = (
-                f"training BIC was still falling ({bics[-2]:.6g} with "
-                f"{candidates[-2]} experts, {bics[-1]:.6g} with {candidates[-1]})"
+                f"training BIC was still falling ({bics[-2]:.1f} with "
+                f"{candidates[-2]} experts, {bics[-1]:.1f} with {candidates[-1]})"
             )
         return (
             f"n_experts='auto' chose {candidates[-1]} experts, the most it tries, "
