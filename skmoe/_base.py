@@ -2078,8 +2078,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         all rows would hold several (n_experts, n_samples) arrays. ``keep``:
         ``"all"`` the responsibilities, ``"max"`` each row's largest (n_samples,),
         ``"none"`` None (bic, aic and log_likelihood_samples kept every row's
-        responsibilities, and a copy: 628 MiB at 3e5 rows and 128 experts,
-        against 37 MiB in chunks)."""
+        responsibilities, and a copy: a peak of 628 MiB at 3e5 rows and 128
+        experts, 25.5 MiB now; ``benchmarks/posterior_memory.py``)."""
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)

@@ -965,8 +965,8 @@ def _nearest_neighbour(excess, x, index, reach=4):
     base, spacing = np.where(finite, x, 0.0), np.spacing(np.where(finite, x, 1.0))
     zeros, ones = np.zeros(x.size), np.ones(x.size)
     # one candidate per row at a time, with a running best: all nine at once
-    # held (9 rows, K) temporaries in the excess (1.6 GiB for 65536 rows of 32
-    # Student-t components)
+    # held (9 rows, K) temporaries in the excess (a peak of 834 MiB for 65536
+    # rows of 16 Student-t components, 165 MiB now; benchmarks/posterior_memory.py)
     nearest, smallest = base, np.full(x.size, np.inf)
     for step in steps:
         candidate = base + step * spacing
