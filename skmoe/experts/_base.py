@@ -107,9 +107,15 @@ class ExpertFamily(ABC):
         log-likelihood of the mixture (minus the expert penalty).
         """
 
-    @abstractmethod
     def select(self, xp, params: Params, keep: Array) -> Params:
-        """The parameters of the experts ``keep`` (integer indices), in that order."""
+        """The parameters of the experts ``keep`` (integer indices), in that order.
+
+        By default ``coef`` holds one column per expert and every other
+        parameter one entry per expert on axis 0 (variances, dispersions)."""
+        return {
+            name: xp.take(value, keep, axis=1 if name == "coef" else 0)
+            for name, value in params.items()
+        }
 
     def start_target(self, Y):
         """What k-means clusters, beside X, to start EM: the encoded (NumPy)

@@ -331,12 +331,6 @@ class GammaExperts(ExpertFamily):
             "dispersion": -(shape**2) * by_shape,
         }
 
-    def select(self, xp, params: Params, keep: Array) -> Params:
-        return {
-            "coef": xp.take(params["coef"], keep, axis=1),
-            "dispersion": xp.take(params["dispersion"], keep, axis=0),
-        }
-
     def start_target(self, Y):
         # the amounts on the scale of the log link: k-means on y itself would
         # be drawn to the largest

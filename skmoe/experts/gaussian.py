@@ -267,12 +267,6 @@ class GaussianLinearExperts(ExpertFamily):
         few = few_distinct(to_numpy(Y), to_numpy(weighted_resp), close, noise, own)
         return xp.asarray(close & few, device=device(design))
 
-    def select(self, xp, params: Params, keep: Array) -> Params:
-        return {
-            "coef": xp.take(params["coef"], keep, axis=1),
-            "variance": xp.take(params["variance"], keep, axis=0),
-        }
-
     def target_scale(self, xp, params: Params) -> float:
         # the log-likelihood's curvature in a mean is 1 / s2_k: steps in units
         # of the noise, as on a target standardized by it (the target's own

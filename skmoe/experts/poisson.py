@@ -222,9 +222,6 @@ class PoissonExperts(ExpertFamily):
         # derivatives, so that the solvers' steps keep them equal
         return {"coef": tie_rows(xp, grad, self.shared)}
 
-    def select(self, xp, params: Params, keep: Array) -> Params:
-        return {"coef": xp.take(params["coef"], keep, axis=1)}
-
     def start_target(self, Y):
         # the rates on the scale of the log link: k-means on y itself would be
         # drawn to the largest counts
