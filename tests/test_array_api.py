@@ -217,6 +217,24 @@ def test_std_errors_under_dispatch_match_numpy(Estimator):
         np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
 
 
+def _check_log_link_outputs(model, reference, Xs, ys, X, y):
+    """predict (with std), score and log_likelihood_samples of a model fitted
+    under dispatch against its NumPy reference; outputs in the input's
+    namespace."""
+    mean, std = model.predict(Xs, return_std=True)
+    assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
+    for got, expected in zip(
+        (mean, std), reference.predict(X, return_std=True), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.score(Xs, ys), reference.score(X, y), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.log_likelihood_samples(Xs, ys)),
+        reference.log_likelihood_samples(X, y),
+        rtol=1e-6,
+    )
+
+
 @dispatch
 def test_poisson_regressor_under_dispatch_matches_numpy():
     X, y = _regression()
@@ -225,20 +243,7 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
     with sklearn.config_context(array_api_dispatch=True):
         Xs, ys = xps.asarray(X), xps.asarray(counts)
         model = MoEPoissonRegressor(2, n_init=2, random_state=0).fit(Xs, ys)
-        mean, std = model.predict(Xs, return_std=True)
-        assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
-        for got, expected in zip(
-            (mean, std), reference.predict(X, return_std=True), strict=True
-        ):
-            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
-        np.testing.assert_allclose(
-            model.score(Xs, ys), reference.score(X, counts), rtol=1e-6
-        )
-        np.testing.assert_allclose(
-            np.asarray(model.log_likelihood_samples(Xs, ys)),
-            reference.log_likelihood_samples(X, counts),
-            rtol=1e-6,
-        )
+        _check_log_link_outputs(model, reference, Xs, ys, X, counts)
         # the predictive distribution is held on the host, in NumPy
         dist, expected = (
             model.predict_distribution(Xs),
@@ -260,20 +265,7 @@ def test_gamma_regressor_under_dispatch_matches_numpy(top_k):
         Xs, ys = xps.asarray(X), xps.asarray(amounts)
         model = MoEGammaRegressor(**params).fit(Xs, ys)
         assert isinstance(model.expert_dispersion_, type(Xs))
-        mean, std = model.predict(Xs, return_std=True)
-        assert isinstance(mean, type(Xs)) and isinstance(std, type(Xs))
-        for got, expected in zip(
-            (mean, std), reference.predict(X, return_std=True), strict=True
-        ):
-            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
-        np.testing.assert_allclose(
-            model.score(Xs, ys), reference.score(X, amounts), rtol=1e-6
-        )
-        np.testing.assert_allclose(
-            np.asarray(model.log_likelihood_samples(Xs, ys)),
-            reference.log_likelihood_samples(X, amounts),
-            rtol=1e-6,
-        )
+        _check_log_link_outputs(model, reference, Xs, ys, X, amounts)
         dist, expected = (
             model.predict_distribution(Xs),
             reference.predict_distribution(X),
