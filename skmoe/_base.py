@@ -839,7 +839,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     # -- fitting --------------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    # False: expert_estimator's parameters are validated when its clones are
+    # fitted, as scikit-learn's meta-estimators do (Ridge(alpha=-1) fitted
+    # silently, Ridge(solver="bogus") failed with an UnboundLocalError)
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the mixture of experts with the chosen ``solver``.
 

@@ -298,7 +298,7 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 )
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit
     def fit(self, X, y, sample_weight=None, *, exposure=None, groups=None):
         self._fit_with(X, y, sample_weight, groups=groups, exposure=exposure)
         self._exposure_given = exposure is not None

@@ -859,3 +859,25 @@ def test_auto_on_tiny_data_keeps_one_expert(n):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert model.fit(X, y).n_experts_ == 1
+
+
+@pytest.mark.parametrize(
+    "Estimator, expert",
+    [
+        (MoERegressor, Ridge(alpha=-1.0)),
+        (MoERegressor, Ridge(solver="bogus")),
+        (MoERegressor, DecisionTreeRegressor(criterion="bogus")),
+        (MoEClassifier, LogisticRegression(C=-1.0)),
+        (MoEPoissonRegressor, DecisionTreeRegressor(max_depth=-1)),
+        (MoEGammaRegressor, DecisionTreeRegressor(max_depth=-1)),
+    ],
+)
+def test_expert_estimator_parameters_are_validated(Estimator, expert):
+    # scikit-learn's own error, as its meta-estimators give; Ridge(alpha=-1)
+    # fitted silently, Ridge(solver="bogus") failed with an UnboundLocalError
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = (X[:, 0] > 0).astype(int) if Estimator is MoEClassifier else np.exp(X[:, 0])
+    model = Estimator(2, expert_estimator=expert, n_init=1, random_state=0)
+    with pytest.raises(InvalidParameterError, match=r"parameter of \w+ must be"):
+        model.fit(X, y)
