@@ -363,6 +363,27 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
 SETTLE = 3
 
 
+def harden(xp, resp: Array) -> Array:
+    """Hard assignments: each sample's responsibilities replaced by 1 for its
+    most probable expert (the first of ties) and 0 for the others (the
+    classification EM's C-step)."""
+    best = xp.argmax(resp, axis=0)
+    experts = xp.arange(resp.shape[0], device=device(resp))
+    return xp.astype(best[None, :] == experts[:, None], resp.dtype)
+
+
+def classification_gain(problem: EMProblem, resp: Array) -> float:
+    """What the classification objective adds to :func:`objective`'s penalized
+    one: ``sum_i w_i log max_k r_ki`` (per unit weight; a group counted once).
+
+    ``log p(y_i, z_i | x_i)`` at the most probable expert ``z_i`` is the
+    E-step's ``log p(y_i | x_i) + log r_{z_i i}``.
+    """
+    xp = problem.xp
+    most = xp.max(resp, axis=0)
+    return float(xp.sum(problem.gate_weight * xp.log(most), dtype=xp.float64))
+
+
 def _settled(changes, tol, settle=SETTLE) -> bool:
     """Whether EM has converged, given the |changes| of its iterations: the last
     is at most ``tol`` and the last ``settle`` did not grow, or the last
@@ -387,6 +408,7 @@ def run_em(
     tol: float = 1e-5,
     verbose: int = 0,
     prune_threshold: float = 0.0,
+    assignment: str = "soft",
 ) -> FitResult:
     """Run EM from initial responsibilities ``resp`` (K, n) or from ``params``.
 
@@ -410,6 +432,17 @@ def run_em(
     ``converged`` is the stop test's at the last one): on contaminated data
     the last one was up to 0.5 nats per sample below the best visited. A run
     from ``params`` (a warm start) returns its last iterate.
+
+    With ``assignment="hard"`` the run is classification EM (Celeux & Govaert
+    1992; flexmix's ``classify="CEM"``): each M-step fits the experts and the
+    gate to hard assignments of the samples, each to its most probable expert
+    (:func:`harden`; initial responsibilities too). It maximizes the
+    classification log-likelihood ``sum_i w_i log(g_z(x_i) p_z(y_i | x_i))`` at
+    those assignments (penalized), which the objective history, the stop test
+    and the result's ``objective`` then hold (its log-likelihood is still the
+    mixture's); it rises at each iteration (the M-step does not lower it at
+    fixed assignments, and re-assigning each sample to its best expert does
+    not either), and stops after finitely many changes of the assignments.
     """
     xp = problem.xp
     # in the units of the experts' log-likelihood changes (Poisson: of the counts)
@@ -417,8 +450,21 @@ def run_em(
     prepared = problem.gate.prepare(
         xp, problem.gate_design, problem.gate_weight, problem.alpha
     )
+    hard = assignment == "hard"
+
+    def assign(resp):
+        return harden(xp, resp) if hard else resp
+
+    def score(log_norm, resp, gate_params, expert_params, log_marginal):
+        total, penalized = objective(
+            problem, log_norm, gate_params, expert_params, *log_marginal
+        )
+        if hard:  # the classification objective (see above)
+            penalized = penalized + classification_gain(problem, resp)
+        return total, penalized
+
     if params is None:
-        gate_params, expert_params = initial_params(problem, resp, prepared)
+        gate_params, expert_params = initial_params(problem, assign(resp), prepared)
     else:
         gate_params, expert_params = params
 
@@ -426,9 +472,7 @@ def run_em(
     log_norm, resp, log_gate, *log_marginal = e_step(
         problem, gate_params, expert_params, marginal
     )
-    total, penalized = objective(
-        problem, log_norm, gate_params, expert_params, *log_marginal
-    )
+    total, penalized = score(log_norm, resp, gate_params, expert_params, log_marginal)
     result = FitResult(gate_params, expert_params, total, penalized)
     start = time.perf_counter()
     changes = []  # |change| of each iteration since the start or the last pruning
@@ -439,16 +483,16 @@ def run_em(
     sparse = problem.top_k is not None and params is None
     best = (penalized, total, gate_params, expert_params)
     for n_iter in range(1, max_iter + 1):
-        previous, former, weighted_resp = penalized, expert_params, resp
+        previous, former, weighted_resp = penalized, expert_params, assign(resp)
         gate_params, expert_params = m_step(
-            problem, resp, log_gate, gate_params, expert_params, prepared
+            problem, weighted_resp, log_gate, gate_params, expert_params, prepared
         )
         log_norm, resp, log_gate, *log_marginal = e_step(
             problem, gate_params, expert_params, marginal
         )
         if not problem.experts.monotone:
-            _, candidate = objective(
-                problem, log_norm, gate_params, expert_params, *log_marginal
+            _, candidate = score(
+                log_norm, resp, gate_params, expert_params, log_marginal
             )
             if candidate < previous - tol:  # see ExpertFamily.keep_better
                 weighted_resp = problem.normalized_weight[None, :] * weighted_resp
@@ -459,15 +503,15 @@ def run_em(
                     problem, gate_params, expert_params, marginal
                 )
         pruned = prune_smallest(
-            problem, gate_params, expert_params, resp, prune_threshold
+            problem, gate_params, expert_params, assign(resp), prune_threshold
         )
         if pruned is not None:
             gate_params, expert_params = pruned
             log_norm, resp, log_gate, *log_marginal = e_step(
                 problem, gate_params, expert_params, marginal
             )
-        total, penalized = objective(
-            problem, log_norm, gate_params, expert_params, *log_marginal
+        total, penalized = score(
+            log_norm, resp, gate_params, expert_params, log_marginal
         )
         result.log_likelihood_history.append(total)
         result.objective_history.append(penalized)

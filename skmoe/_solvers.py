@@ -19,6 +19,7 @@ class SolverOptions:
     """Solver settings taken from the estimator's parameters (immutable)."""
 
     solver: str = "em"
+    assignment: str = "soft"
     max_iter: int = 500
     tol: float = 1e-5
     verbose: int = 0
@@ -46,6 +47,7 @@ def check_solver_options(
     prune_threshold           yes   yes       yes
     balance_coef > 0          no    yes       yes
     noisy_gating              no    no        yes
+    assignment="hard"         yes   no        no
     ========================  ====  ========  ===
 
     A constant gate gives every sample the same top k experts, so top-k gating
@@ -86,6 +88,12 @@ def check_solver_options(
             f"got solver={options.solver!r}. Use solver='em', or gate='softmax' "
             "for the gradient solvers."
         )
+    if options.assignment == "hard" and options.solver != "em":
+        raise ValueError(
+            "assignment='hard' (classification EM) is a variant of EM; got "
+            f"solver={options.solver!r}. Use solver='em', or assignment='soft' "
+            "for the gradient solvers."
+        )
     if options.balance_coef > 0 and options.solver == "em":
         raise ValueError(
             "balance_coef > 0 adds a loss that EM does not optimize; use "
@@ -120,6 +128,7 @@ def solve(
             tol=options.tol,
             verbose=options.verbose,
             prune_threshold=options.prune_threshold,
+            assignment=options.assignment,
         )
     gate_params, expert_params = (
         initial_params(problem, resp) if params is None else params

@@ -83,6 +83,10 @@ CONFIGURED = (
         )
     ]
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
+    + [  # classification EM
+        Estimator(n_experts=2, assignment="hard", n_init=1, random_state=0)
+        for Estimator in (MoERegressor, MoEPoissonRegressor, MoEGammaRegressor)
+    ]
     + [  # Student-t noise, Cauchy by Adam
         MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),
         MoERegressor(n_experts=2, noise="student_t", df="auto", n_init=1),

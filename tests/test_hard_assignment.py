@@ -1,0 +1,152 @@
+"""Classification EM (``assignment="hard"``): each M-step on hard assignments.
+
+At its fixed point every expert is the least-squares fit of the samples
+assigned to it, which scikit-learn's LinearRegression computes independently;
+the objective it records is the classification log-likelihood of that
+partition, computed here from the partition alone.
+"""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
+from skmoe._demo import make_regimes
+
+
+def crossing(n=600, seed=0, noise=0.5):
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(-2, 2, n)
+    first = rng.uniform(size=n) < 0.5
+    y = np.where(first, 2.0 * x, 1.0 - x) + noise * rng.normal(size=n)
+    return x[:, None], y
+
+
+def least_squares_by_cluster(X, y, labels, n_experts):
+    """Per cluster: coefficients, intercept, ML noise variance, share of rows;
+    and the partition's classification log-likelihood per row."""
+    fits, total = [], 0.0
+    for k in range(n_experts):
+        rows = labels == k
+        fit = LinearRegression().fit(X[rows], y[rows])
+        residual = y[rows] - fit.predict(X[rows])
+        variance = np.mean(residual**2)
+        share = np.mean(rows)
+        total += rows.sum() * np.log(share)
+        total -= 0.5 * np.sum(np.log(2 * np.pi * variance) + residual**2 / variance)
+        fits.append((fit.coef_, fit.intercept_, variance, share))
+    return fits, total / len(y)
+
+
+@pytest.mark.parametrize("gate", ["constant", "softmax", "gaussian"])
+def test_fixed_point_is_least_squares_on_the_partition(gate):
+    X, y = make_regimes(600, random_state=1)
+    model = MoERegressor(
+        3, gate=gate, assignment="hard", alpha=0.0, random_state=0
+    ).fit(X, y)
+    assert model.converged_
+    labels = np.argmax(model.responsibilities(X, y), axis=1)
+    fits, _ = least_squares_by_cluster(X, y, labels, 3)
+    for k, (coef, intercept, variance, _) in enumerate(fits):
+        np.testing.assert_allclose(model.expert_coef_[k], coef, atol=1e-6)
+        np.testing.assert_allclose(model.expert_intercept_[k], intercept, atol=1e-6)
+        np.testing.assert_allclose(model.expert_variance_[k], variance, rtol=1e-6)
+
+
+def test_objective_is_the_classification_log_likelihood():
+    X, y = crossing()
+    model = MoERegressor(
+        2, gate="constant", assignment="hard", alpha=0.0, random_state=0
+    ).fit(X, y)
+    labels = np.argmax(model.responsibilities(X, y), axis=1)
+    fits, classification = least_squares_by_cluster(X, y, labels, 2)
+    # the constant gate's proportions are the clusters' shares
+    gate = np.exp(model.gate_intercept_ - np.logaddexp.reduce(model.gate_intercept_))
+    np.testing.assert_allclose(gate, [share for *_, share in fits], atol=1e-9)
+    np.testing.assert_allclose(model.objective_history_[-1], classification, rtol=1e-9)
+    # it never falls, and it is below the mixture log-likelihood per row
+    assert np.all(np.diff(model.objective_history_) >= -1e-12)
+    assert model.objective_history_[-1] < model.log_likelihood_ / len(y)
+
+
+def test_hard_assignment_shrinks_the_noise_where_experts_overlap():
+    # crossing lines with noise sd 1: EM recovers the sds; classification EM
+    # gives each row to the nearer line, which cuts off the tails (the known
+    # bias of CEM)
+    X, y = crossing(20_000, noise=1.0)
+    sds = {}
+    for assignment in ("soft", "hard"):
+        model = MoERegressor(
+            2, gate="constant", assignment=assignment, n_init=2, random_state=0
+        ).fit(X, y)
+        sds[assignment] = np.sqrt(model.expert_variance_)
+    np.testing.assert_allclose(sds["soft"], 1.0, atol=0.03)
+    assert np.all(sds["hard"] < 0.95)
+
+
+def test_an_emptied_expert_is_named_unused():
+    # noise sd 1.5: classification EM gives every row to one line
+    X, y = crossing(20_000, noise=1.5)
+    model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    with pytest.warns(UserWarning, match="less than one sample.*uses 1 of its 2"):
+        model.fit(X, y)
+    assert np.min(model.expert_usage_) * len(y) < 1
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_classifier_refuses_hard_assignment():
+    # each expert would take the samples of one class (a fixed point of
+    # classification EM where the gate alone classifies)
+    X, y = make_regimes(100, random_state=2)
+    labels = (y > np.median(y)).astype(int)
+    with pytest.raises(ValueError, match="assignment='hard'.*class"):
+        MoEClassifier(2, assignment="hard").fit(X, labels)
+
+
+@pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
+def test_count_and_amount_experts(Estimator):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (500, 1))
+    mean = np.exp(np.where(X[:, 0] > 0, 1 + X[:, 0], 2 - X[:, 0]))
+    y = (
+        rng.poisson(mean)
+        if Estimator is MoEPoissonRegressor
+        else rng.gamma(5, mean / 5)
+    )
+    hard = Estimator(2, assignment="hard", random_state=0).fit(X, y)
+    soft = Estimator(2, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(hard.predict(X)))
+    assert np.all(np.diff(hard.objective_history_) >= -1e-12)
+    # separated regimes: both recover them
+    assert hard.score(X, y) == pytest.approx(soft.score(X, y), abs=0.05)
+
+
+def test_groups_take_one_expert_each():
+    rng = np.random.RandomState(0)
+    groups = np.repeat(np.arange(60), 5)
+    slope = np.where(np.arange(60) % 2 == 0, 2.0, -1.0)[groups]
+    X = rng.uniform(-2, 2, (300, 1))
+    y = slope * X[:, 0] + 0.3 * rng.randn(300)
+    model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    model.fit(X, y, groups=groups)
+    np.testing.assert_allclose(np.sort(model.expert_coef_[:, 0]), [-1, 2], atol=0.05)
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_gradient_solvers_refuse_hard_assignment(solver):
+    X, y = crossing(100)
+    model = MoERegressor(2, solver=solver, assignment="hard")
+    with pytest.raises(ValueError, match="assignment='hard'.*solver='em'"):
+        model.fit(X, y)
+
+
+def test_online_em_refuses_hard_assignment():
+    X, y = crossing(200)
+    model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    model.fit(X, y)
+    before = model.expert_coef_.copy()
+    with pytest.raises(ValueError, match="partial_fit's online EM"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.expert_coef_, before)
+    model.set_params(assignment="soft").partial_fit(X, y)
+    assert np.all(np.isfinite(model.predict(X)))
