@@ -603,3 +603,23 @@ def test_e_step_gives_log_p_x_from_the_same_logits(monkeypatch):
     blocked = e_step(problem, gate_params, expert_params, with_marginal=True)
     for a, b in zip(whole, blocked, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_a_gate_on_no_features_is_constant_without_numpy_warnings(covariance_type):
+    # spherical's mean over zero features warned "Mean of empty slice"
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2)
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(40)
+    model = MoERegressor(
+        2,
+        gate="gaussian",
+        gate_covariance_type=covariance_type,
+        gate_features=[],
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+    gate = model.predict_gate(X)
+    np.testing.assert_allclose(gate, np.broadcast_to(gate[:1], gate.shape))

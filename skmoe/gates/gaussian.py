@@ -282,7 +282,7 @@ class GaussianGate(GateFamily):
         eye = xp.eye(d, dtype=means.dtype, device=device(means))
         if self._diagonal:
             variances = spreads + loading[None, :]  # (K, d)
-            if self.covariance_type == "spherical":
+            if self.covariance_type == "spherical" and d > 0:  # (none: no mean)
                 variances = xp.mean(variances, axis=1, keepdims=True) + 0 * variances
             whiten = (1.0 / xp.sqrt(variances))[:, :, None] * eye[None, :, :]
         else:
