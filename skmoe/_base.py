@@ -268,7 +268,10 @@ def _feature_spread(X, sample_weight):
     """The features' weighted variances (a tuple of floats, as
     :func:`_feature_offset`): the units a later ``partial_fit`` steps in."""
     mean = np.average(X, axis=0, weights=sample_weight)
-    spread = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    # features near the float's limit: inf here, and the scale check's clear
+    # error after it (NumPy's overflow warning came first)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
     return tuple(spread.tolist())
 
 
