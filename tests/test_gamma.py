@@ -699,3 +699,20 @@ def test_widely_scaled_amounts():
             np.sort(base.expert_dispersion_),
             rtol=1e-4,
         )
+
+
+@pytest.mark.parametrize("outlier", [1e10, 1e20, 1e30])
+def test_one_expert_reaches_gamma_regressor_beside_a_huge_outlier(outlier):
+    # from the intercept start every row's Newton weight y / mu was about 1e-8
+    # but the outlier's: the step was some 1e7 long and 20 halvings refused
+    # it all, so EM stopped at the intercept-only model (D^2 0) as converged
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 1)
+    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]))
+    y[0] = outlier
+    model = MoEGammaRegressor(n_experts=1, alpha=0.0, random_state=0).fit(X, y)
+    reference = GammaRegressor(alpha=0.0, max_iter=10_000, tol=1e-14).fit(X, y)
+    np.testing.assert_allclose(model.expert_coef_[0], reference.coef_, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.expert_intercept_[0], reference.intercept_, rtol=1e-6
+    )

@@ -602,7 +602,8 @@ def test_warm_start_after_counts_that_were_all_zero(n_experts, shared_features):
     counts from there has a vanishing Hessian, and its Newton steps, some 1e15
     long, overflowed at every halving: EM stopped at once, changed by 0
     (D^2 -56). The refused experts restart from their best intercepts, and the
-    warm refit reaches the cold fit's optimum."""
+    warm refit reaches the cold fit's optimum (with two experts, or a higher
+    one: since the halvings go on to 2**-60, its path differs)."""
     rng = np.random.RandomState(0)
     X = rng.standard_normal((200, 2))
     y = rng.poisson(np.exp(0.5 * X[:, 0]))
@@ -613,5 +614,7 @@ def test_warm_start_after_counts_that_were_all_zero(n_experts, shared_features):
     warm.fit(X, y)
     cold = MoEPoissonRegressor(**params).fit(X, y)
     assert warm.n_iter_ > 1
-    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=0.05)
-    assert warm.score(X, y) == pytest.approx(cold.score(X, y), abs=1e-3)
+    assert warm.log_likelihood_ >= cold.log_likelihood_ - 0.05
+    assert warm.score(X, y) >= cold.score(X, y) - 1e-3
+    if n_experts == 1:  # one optimum
+        assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=1e-6)
