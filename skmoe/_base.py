@@ -69,7 +69,7 @@ from ._restarts import _fit_restart, summary
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, scatter_log_weights
-from .gates import GATES, GaussianGate
+from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
 #: Every gate family's fitted attributes (a refit with another gate drops
@@ -1316,8 +1316,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "samples exactly (duplicated points, a few outliers) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "
             "score, bic and aic with it, are inflated. Try fewer experts, "
-            "n_experts='auto' (which passes over such fits), prune_threshold > 0 "
-            "or, for Gaussian experts, variance_type='tied'."
+            "n_experts='auto' (which passes over such fits), "
+            + ("prune_threshold > 0 " if self._prunable() else "")
+            + "or, for Gaussian experts, variance_type='tied'."
         )
 
     def _single_collapse_message(self, problem, best):
@@ -1361,7 +1362,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit} of their "
             "own): their parameters are barely determined, and their "
             "predictions can be extreme away from those samples. Try fewer "
-            f"experts, {self._remedy()} or prune_threshold > 0."
+            f"experts{',' if self._prunable() else ' or'} {self._remedy()}"
+            + (" or prune_threshold > 0." if self._prunable() else ".")
         )
 
     def _unused_message(self, problem, best):
@@ -1378,10 +1380,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"Experts {unused.tolist()} of the kept run handle less than one "
             "sample's worth of the (weighted) data each: the model uses "
             f"{n_experts - len(unused)} of its "
-            f"{n_experts} experts. Fit fewer experts, or drop these with "
-            "prune_experts(threshold), a share of the data below which an "
-            "expert goes (expert_usage_ gives each expert's share)."
+            f"{n_experts} experts. Fit fewer experts"
+            + (
+                ", or drop these with prune_experts(threshold), a share of the "
+                "data below which an expert goes (expert_usage_ gives each "
+                "expert's share)."
+                if self._prunable()
+                else "."
+            )
         )
+
+    def _prunable(self):
+        """Whether the experts can be pruned (not under a hierarchical gate,
+        whose groups their number fixes): the warnings' remedies say so."""
+        return not isinstance(self._make_gate(), HierarchicalGate)
 
     def _remedy(self):
         """What besides fewer experts tames experts with too few samples."""
@@ -2474,6 +2486,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "the conditional log-likelihood, which this gate's EM does not "
                 "maximize (it maximizes the joint one of X and y). Refit with "
                 "gate='softmax' or gate='constant' for standard errors."
+            )
+        if isinstance(self._fitted_gate(), HierarchicalGate):
+            raise ValueError(
+                "std_errors is not available for gate='hierarchical', whose "
+                "top and within-group gates are each determined only up to a "
+                "shift of their columns, which std_errors does not account for. "
+                "Refit with gate='softmax', or take bootstrap standard errors "
+                "(see the user guide's recipes)."
             )
         if self._top_k() is not None:
             raise ValueError(

@@ -1,8 +1,9 @@
 """Parameter and attribute text shared by the estimators' docstrings."""
 
 #: The gate entry, placed after ``n_experts`` as in the signature.
-GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax"
-        How the experts' weights depend on the input. ``"softmax"`` is the
+GATE_PARAMETER = (
+    'gate : {"softmax", "constant", "gaussian", "hierarchical"}, default="softmax"\n'
+    """        How the experts' weights depend on the input. ``"softmax"`` is the
         multinomial logistic gate of Jordan & Jacobs (1994); ``"constant"`` uses
         the same mixing proportions for every input (a mixture of regressions or
         latent-class model, as in R's flexmix and mixtools); ``"gaussian"`` is
@@ -13,6 +14,16 @@ GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax
         no linear boundary isolates. Its M-step is closed form, and EM then
         maximizes the joint likelihood of X and y (``objective_history_``); it
         is fitted by ``solver="em"`` only and has no :meth:`std_errors`.
+        ``"hierarchical"`` is the two-level gate of Jordan & Jacobs'
+        hierarchical mixture of experts (1994): the experts form
+        ``ceil(sqrt(n_experts))`` groups of consecutive experts, a softmax gate
+        chooses a group and a softmax gate per group an expert in it (``g_k =
+        p_h(x) q_k(x)``), so that the input space is split as a tree; EM fits
+        the top gate to the groups' summed responsibilities and each group's
+        gate to its experts' (``gate_group_coef_`` and ``gate_coef_``). With
+        two experts (two groups of one) it is the softmax gate. Not with
+        ``prune_threshold`` (the groups depend on the number of experts); no
+        :meth:`std_errors`.
 
     gate_covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
         ``gate="gaussian"`` only (other gates ignore it): the form of the
@@ -41,6 +52,7 @@ GATE_PARAMETER = """gate : {"softmax", "constant", "gaussian"}, default="softmax
         variables that decide which regime a sample is in. An empty list leaves
         the experts their intercepts. The experts' coefficients on the other
         features are fixed at zero."""
+)
 
 #: ``shared_features``, of the estimators with linear (GLM) experts.
 SHARED_FEATURES_PARAMETER = (
@@ -234,11 +246,22 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
 
 SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Gate coefficients v_k. All zeros for ``gate="constant"``; not set for
-        ``gate="gaussian"``.
+        ``gate="gaussian"``; for ``gate="hierarchical"``, those of the gates
+        within the groups (expert k's logit among its group's experts).
 
     gate_intercept_ : ndarray of shape (n_experts_,)
         Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
-        the mixing proportions. Not set for ``gate="gaussian"``.
+        the mixing proportions. Not set for ``gate="gaussian"``; within the
+        groups for ``gate="hierarchical"``.
+
+    gate_group_coef_ : ndarray of shape (n_groups, n_features_in_)
+        ``gate="hierarchical"`` only: the top gate's coefficients u_h, one row
+        per group of experts (``n_groups = ceil(sqrt(n_experts_))``, group h
+        holding experts ``h * n_experts_ // n_groups`` to ``(h + 1) *
+        n_experts_ // n_groups - 1``).
+
+    gate_group_intercept_ : ndarray of shape (n_groups,)
+        ``gate="hierarchical"`` only: the top gate's intercepts.
 
     gate_weights_ : ndarray of shape (n_experts_,)
         ``gate="gaussian"`` only: the mixing proportions a_k (they sum to one).

@@ -207,7 +207,7 @@ class Packer:
                     rows[group] if rows[group].ndim == 2 else rows[group][:, None],
                     shape,
                 ).ravel()
-                if name == "coef"
+                if name in ("coef", "group_coef")  # (a hierarchical gate's top)
                 and len(shape) == 2
                 and shape[0] == rows[group].shape[0]
                 else np.ones(int(np.prod(shape)))

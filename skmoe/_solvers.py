@@ -45,6 +45,7 @@ def check_solver_options(
     top_k (constant gate)     no    no        no
     gate="gaussian"           yes   no        no
     prune_threshold           yes   yes       yes
+    (not gate="hierarchical")
     balance_coef > 0          no    yes       yes
     noisy_gating              no    no        yes
     assignment="hard"         yes   no        no
@@ -81,6 +82,13 @@ def check_solver_options(
             "expert has weight 1, so the likelihood does not depend on the gate's "
             "values and its gradient in them is 0. Use solver='em' (whose "
             "truncated E-step fits the gate) or top_k >= 2."
+        )
+    if gate == "hierarchical" and options.prune_threshold > 0:
+        raise ValueError(
+            "prune_threshold > 0 cannot be used with gate='hierarchical', whose "
+            "groups of experts are fixed by their number. Set prune_threshold=0 "
+            "and choose n_experts (n_experts='auto', GridSearchCV), or use "
+            "gate='softmax' to prune."
         )
     if gate == "gaussian" and options.solver != "em":
         raise ValueError(

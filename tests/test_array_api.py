@@ -36,7 +36,7 @@ from skmoe.experts import (
     logistic,
 )
 from skmoe.experts.poisson import encode_counts
-from skmoe.gates import ConstantGate, GaussianGate, SoftmaxGate
+from skmoe.gates import ConstantGate, GaussianGate, HierarchicalGate, SoftmaxGate
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -53,7 +53,9 @@ def _regression(n=200, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate(), GaussianGate()])
+@pytest.mark.parametrize(
+    "gate", [SoftmaxGate(), ConstantGate(), GaussianGate(), HierarchicalGate()]
+)
 @pytest.mark.parametrize(
     "family",
     [

@@ -77,6 +77,7 @@ CONFIGURED = (
             dict(n_experts=2, solver="sgd", n_init=1, random_state=0),
             dict(n_experts=2, gate="constant", n_init=1, random_state=0),
             dict(n_experts=2, gate="gaussian", n_init=1, random_state=0),
+            dict(n_experts=3, gate="hierarchical", n_init=1, random_state=0),
             dict(n_experts=3, top_k=1, prune_threshold=0.1, n_init=1, random_state=0),
             dict(n_experts=2, gate_features=[0], n_init=1, random_state=0),
             dict(n_experts=2, warm_start=True, n_init=1, random_state=0),

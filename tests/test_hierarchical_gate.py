@@ -1,0 +1,128 @@
+"""The two-level gate of a hierarchical mixture of experts (gate="hierarchical").
+
+Checked against computations made here from the fitted attributes alone (the
+tree's gate and the Gaussian mixture's log-likelihood), finite differences,
+and the softmax gate, which it is with two experts.
+"""
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax, logsumexp
+from scipy.stats import norm
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe._demo import make_regimes
+from skmoe.gates.hierarchical import HierarchicalGate, group_bounds
+
+
+def tree_gate(model, X):
+    """g_k(x) = p_h(x) q_k(x), from the fitted attributes."""
+    log_top = log_softmax(X @ model.gate_group_coef_.T + model.gate_group_intercept_, 1)
+    within = X @ model.gate_coef_.T + model.gate_intercept_
+    bounds = group_bounds(model.n_experts_)
+    parts = []
+    for h in range(len(bounds) - 1):
+        block = within[:, bounds[h] : bounds[h + 1]]
+        parts.append(log_top[:, [h]] + log_softmax(block, axis=1))
+    return np.exp(np.hstack(parts))
+
+
+def test_groups_of_consecutive_experts():
+    assert group_bounds(1) == [0, 1]
+    assert group_bounds(2) == [0, 1, 2]
+    assert group_bounds(4) == [0, 2, 4]
+    assert group_bounds(5) == [0, 1, 3, 5]
+    assert group_bounds(10) == [0, 2, 5, 7, 10]
+
+
+def test_logits_gradient_matches_finite_differences():
+    rng = np.random.RandomState(0)
+    design = np.vstack([np.ones(30), rng.randn(2, 30)])
+    gate = HierarchicalGate()
+    params = {"coef": rng.randn(3, 5), "group_coef": rng.randn(3, 3)}
+    weights = rng.rand(5, 30)
+
+    def f(p):  # a function of the logits (log g) with gradient `weights`
+        return np.sum(weights * gate.logits(np, design, p))
+
+    grad = gate.logits_gradient(np, design, weights, params)
+    for name, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            step = np.zeros_like(value)
+            step[index] = 1e-6
+            up = f(dict(params, **{name: value + step}))
+            down = f(dict(params, **{name: value - step}))
+            numeric[index] = (up - down) / 2e-6
+        np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_fitted_log_likelihood_is_the_tree_mixtures():
+    X, y = make_regimes(600, random_state=1)
+    model = MoERegressor(5, gate="hierarchical", random_state=0).fit(X, y)
+    gate = tree_gate(model, X)
+    np.testing.assert_allclose(model.predict_gate(X), gate, rtol=1e-10, atol=1e-14)
+    means = X @ model.expert_coef_.T + model.expert_intercept_
+    log_p = norm.logpdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    total = logsumexp(np.log(gate) + log_p, axis=1).sum()
+    np.testing.assert_allclose(model.log_likelihood_, total, rtol=1e-10)
+    # EM with the tree's M-step never lowers the objective
+    assert np.all(np.diff(model.objective_history_) >= -1e-10)
+    assert model.gate_group_coef_.shape == (3, 2)
+    assert model.gate_coef_.shape == (5, 2)
+
+
+def test_two_experts_are_the_softmax_gate():
+    X, y = make_regimes(400, random_state=2)
+    tree = MoERegressor(2, gate="hierarchical", random_state=0).fit(X, y)
+    flat = MoERegressor(2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(tree.log_likelihood_, flat.log_likelihood_, rtol=1e-9)
+    np.testing.assert_allclose(tree.predict(X), flat.predict(X), rtol=1e-7)
+
+
+def test_top_k_keeps_the_largest_tree_gate_values():
+    X, y = make_regimes(400, random_state=3)
+    model = MoERegressor(4, gate="hierarchical", top_k=2, random_state=0).fit(X, y)
+    dense = tree_gate(model, X)
+    kept = np.argsort(-dense, axis=1)[:, :2]
+    expected = np.zeros_like(dense)
+    rows = np.arange(len(X))[:, None]
+    expected[rows, kept] = dense[rows, kept] / dense[rows, kept].sum(1, keepdims=True)
+    np.testing.assert_allclose(model.predict_gate(X), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_gradient_solvers_fit_the_tree(solver):
+    # as well as they fit the flat gate (Adam, 600 rows: R^2 0.83 flat)
+    X, y = make_regimes(600, random_state=4)
+    em = MoERegressor(4, gate="hierarchical", random_state=0).fit(X, y)
+    tree = MoERegressor(4, gate="hierarchical", solver=solver, random_state=0)
+    flat = MoERegressor(4, solver=solver, random_state=0)
+    tree.fit(X, y)
+    flat.fit(X, y)
+    assert tree.score(X, y) > flat.score(X, y) - 0.02
+    assert tree.log_likelihood_ < em.log_likelihood_ + 1.0
+
+
+def test_classifier_takes_the_tree_gate():
+    X, y = make_regimes(600, random_state=5)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    model = MoEClassifier(4, gate="hierarchical", random_state=0).fit(X, labels)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.predict_gate(X), tree_gate(model, X), atol=1e-12)
+
+
+def test_pruning_and_std_errors_are_refused():
+    X, y = make_regimes(200, random_state=6)
+    with pytest.raises(ValueError, match="prune_threshold > 0 cannot be used"):
+        MoERegressor(4, gate="hierarchical", prune_threshold=0.1).fit(X, y)
+    model = MoERegressor(4, gate="hierarchical", random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="std_errors is not available"):
+        model.std_errors(X, y)
+    with pytest.raises(ValueError, match="cannot drop experts"):
+        model.prune_experts(1.0)
+    # a warm start from another gate's parameters is refused too
+    model.set_params(gate="softmax", warm_start=True)
+    with pytest.raises(ValueError, match="continues the fitted gate='hierarchical'"):
+        model.fit(X, y)
