@@ -1,6 +1,9 @@
 """A two-level softmax gate (hierarchical mixture of experts), as evidence for issue 4.
 
-Not part of skmoe and not imported by it. The question: can a router cheaper
+The gate itself is now skmoe's ``gate="hierarchical"``
+(:class:`skmoe.gates.hierarchical.HierarchicalGate`), which routes ``top_k`` as the
+flat gate does, from all K values of the gate; this module adds to it only the
+beam router measured here. The question: can a router cheaper
 than the flat softmax gate's K logits per sample give ``top_k=2`` prediction
 with 128 experts the 10x speed-up issue 4 asks for? Jordan & Jacobs (1994) nest
 softmax gates in a tree; with two levels, the K experts are split into G groups,
@@ -11,12 +14,9 @@ a top gate picks a group and a gate per group picks an expert in it:
 
 Routing a sample to k experts then needs G + k K / G logits instead of K (34
 instead of 128 for K = 128, k = 2, G = 12), as in the hierarchical mixture of
-experts of Shazeer et al. (2017, appendix B). The family below is complete: EM
-M-step (the gate objective splits into a top and a per-group multinomial
-regression, each fitted by skmoe's softmax-gate Newton step), gradient, penalty,
-the beam-search truncation and a sparse route that agrees with it. Plugged into
-skmoe (registered in ``skmoe.gates.GATES``) it fitted, EM's objective rose
-monotonically, and its gradient matched finite differences to 2e-9.
+experts of Shazeer et al. (2017, appendix B). :class:`BeamHierarchicalGate`
+below keeps each sample's k best experts among those of its k best groups (a
+beam search down the tree) and routes them from those logits alone.
 
 Measured (``python benchmarks/prototypes/hierarchical_gate.py``, 200000 rows,
 D=32, top_k=2, 2-core machine, NumPy 2.4, 2026-11-30), routing alone:
@@ -30,209 +30,30 @@ On a CPU the flat gate's one BLAS product is cheaper than the hierarchical
 route's per-slot work: sorting the samples by selected group, gathering their
 rows (about 17 ms per slot for 200000 x 33 float64 rows alone), one small
 product per group, and putting the results back in order. So it does not close
-issue 4's target on this machine, and was left out of the library.
+issue 4's target on this machine, and the beam router was left out of the library.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from array_api_compat import is_numpy_array
 
-from skmoe._math import device, log_softmax, logsumexp, penalty_mask
+from skmoe._math import device, log_softmax, logsumexp
 from skmoe._sparse import route, route_in_blocks, top_k_mask, truncate_log_gate
-from skmoe.gates._base import Array, GateFamily, Params
+from skmoe.gates._base import Array, Params
+from skmoe.gates.hierarchical import HierarchicalGate, group_bounds, n_groups
 from skmoe.gates.softmax import SoftmaxGate
 
 #: Samples per block when routing: the per-group products want long blocks.
 ROUTE_BLOCK = 65_536
 
 
-def n_groups(n_experts: int) -> int:
-    """Number of groups for K experts: ceil(sqrt(K)), which nearly minimizes the
-    G + k K / G logits that routing a sample to k experts needs for small k."""
-    return math.ceil(math.sqrt(n_experts))
-
-
-def group_bounds(n_experts: int) -> list[int]:
-    """Expert index bounds of the groups: group h holds experts
-    ``bounds[h]:bounds[h + 1]``, consecutive and of sizes differing by at most one."""
-    groups = n_groups(n_experts)
-    return [h * n_experts // groups for h in range(groups + 1)]
-
-
-def expert_groups(n_experts: int) -> list[int]:
-    """The group of each expert."""
-    bounds = group_bounds(n_experts)
-    return [h for h in range(len(bounds) - 1) for _ in range(bounds[h + 1] - bounds[h])]
-
-
-class HierarchicalGate(GateFamily):
-    """Two-level softmax gate (hierarchical mixture of experts), fitted by EM.
-
-    Parameters are ``{"coef": (d, K), "group_coef": (d, G)}``: the within-group
-    gates' coefficients, expert by expert, and the top gate's, group by group
-    (intercepts in row 0), with ``G = ceil(sqrt(K))`` groups of consecutive
-    experts (:func:`group_bounds`). Both are penalized by ``alpha/2 ||P .||^2``
-    (P drops the intercept row).
-
-    The M-step splits exactly: with ``r_k`` the weighted responsibilities and
-    ``s_h = sum_{k in h} r_k``, ``sum_k r_k log g_k = sum_h s_h log p_h + sum_h
-    sum_{k in h} r_k log q_k``, a multinomial logistic regression of the group
-    targets ``s`` and one per group on its experts' targets (weighted by
-    ``s_h``), each fitted by the softmax gate's safeguarded Newton step; none
-    lowers its part, so the M-step does not lower the objective.
-
-    Sparse gating keeps each sample's ``k`` largest ``g_k`` among the experts of
-    its ``k`` most probable groups (a beam search down the tree), so that
+class BeamHierarchicalGate(HierarchicalGate):
+    """The hierarchical gate with beam routing: each sample's ``k`` largest
+    ``g_k`` among the experts of its ``k`` most probable groups, so that
     prediction evaluates ``G`` top logits and the within-group logits of
     ``k`` groups only. For samples whose top-k experts lie in their top-k
-    groups, which is usual, it is the flat top-k.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from hierarchical_gate import HierarchicalGate
-    >>> gate = HierarchicalGate()
-    >>> design = np.vstack([np.ones(3), np.arange(3.0)])  # (d, n): [1, x]
-    >>> params = gate.initial_params(np, design, 5)  # 3 groups: 1, 2 and 2 experts
-    >>> np.exp(gate.log_gate(np, design, params))[:, 0].round(3)
-    array([0.333, 0.167, 0.167, 0.167, 0.167])
-    """
-
-    def initial_params(self, xp, design: Array, n_experts: int) -> Params:
-        """Uniform top gate and within-group gates."""
-        dtype, dev = design.dtype, device(design)
-        d = design.shape[0]
-        return {
-            "coef": xp.zeros((d, n_experts), dtype=dtype, device=dev),
-            "group_coef": xp.zeros((d, n_groups(n_experts)), dtype=dtype, device=dev),
-        }
-
-    # -- the dense gate -------------------------------------------------------------
-
-    def _parts(self, xp, design: Array, params: Params):
-        """log p (G, n) and log q (K, n)."""
-        coef = params["coef"]
-        bounds = group_bounds(coef.shape[1])
-        log_top = log_softmax(xp, params["group_coef"].T @ design, axis=0)
-        within = coef.T @ design
-        log_within = xp.concat(
-            [
-                log_softmax(xp, within[bounds[h] : bounds[h + 1], :], axis=0)
-                for h in range(len(bounds) - 1)
-            ],
-            axis=0,
-        )
-        return log_top, log_within
-
-    def _expand(self, xp, by_group: Array, n_experts: int) -> Array:
-        """A (G, n) array repeated for each group's experts: (K, n)."""
-        index = xp.asarray(expert_groups(n_experts), device=device(by_group))
-        return xp.take(by_group, index, axis=0)
-
-    def _by_group(self, xp, by_expert: Array, reduce) -> Array:
-        """``reduce(rows, axis=0)`` over each group's rows of (K, n): (G, n)."""
-        bounds = group_bounds(by_expert.shape[0])
-        return xp.stack(
-            [
-                reduce(by_expert[bounds[h] : bounds[h + 1], :])
-                for h in range(len(bounds) - 1)
-            ]
-        )
-
-    def log_gate(self, xp, design: Array, params: Params) -> Array:
-        log_top, log_within = self._parts(xp, design, params)
-        return log_within + self._expand(xp, log_top, log_within.shape[0])
-
-    def logits(self, xp, design: Array, params: Params) -> Array:
-        """log g itself: normalized logits, ``log_softmax(log g) = log g``."""
-        return self.log_gate(xp, design, params)
-
-    def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
-        """Chain rule through ``log g_k = log p_h(k) + log q_k``.
-
-        For ``u = d f / d log g``: the top logits get ``sum_{k in h} u_k - p_h
-        sum_k u_k``, expert k's within-group logit ``u_k - q_k sum_{j in h(k)}
-        u_j``.
-        """
-        log_top, log_within = self._parts(xp, design, params)
-        n_experts = log_within.shape[0]
-        by_group = self._by_group(xp, dlogits, lambda a: xp.sum(a, axis=0))
-        total = xp.sum(dlogits, axis=0)
-        dtop = by_group - xp.exp(log_top) * total[None, :]
-        dwithin = dlogits - xp.exp(log_within) * self._expand(xp, by_group, n_experts)
-        return {"coef": design @ dwithin.T, "group_coef": design @ dtop.T}
-
-    def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
-        return {
-            name: alpha * penalty_mask(xp, value)[:, None] * value
-            for name, value in params.items()
-        }
-
-    def penalty(self, xp, params: Params, alpha: float) -> Array:
-        return sum(
-            0.5 * alpha * xp.sum(penalty_mask(xp, value)[:, None] * value**2)
-            for value in params.values()
-        )
-
-    def m_step(
-        self,
-        xp,
-        design,
-        weighted_resp,
-        log_gate,
-        params,
-        alpha,
-        prepared,
-        n_steps=None,
-    ) -> Params:
-        softmax = SoftmaxGate()
-        coef = params["coef"]
-        bounds = group_bounds(coef.shape[1])
-        targets = self._by_group(xp, weighted_resp, lambda a: xp.sum(a, axis=0))
-        log_top = self._by_group(xp, log_gate, lambda a: logsumexp(xp, a, axis=0))
-        group_coef = softmax.m_step(
-            xp,
-            design,
-            targets,
-            log_top,
-            {"coef": params["group_coef"]},
-            alpha,
-            None,
-            n_steps,
-        )["coef"]
-        parts = []
-        for h in range(len(bounds) - 1):
-            rows = slice(bounds[h], bounds[h + 1])
-            part = softmax.m_step(
-                xp,
-                design,
-                weighted_resp[rows, :],
-                log_gate[rows, :] - log_top[h : h + 1, :],
-                {"coef": coef[:, rows]},
-                alpha,
-                None,
-                n_steps,
-            )
-            parts.append(part["coef"])
-        return {"coef": xp.concat(parts, axis=1), "group_coef": group_coef}
-
-    def n_parameters(self, n_features: int, n_experts: int) -> int:
-        # (G - 1) top + sum_h (m_h - 1) within = K - 1 free columns, as a flat gate
-        return (n_experts - 1) * (n_features + 1)
-
-    def select(self, xp, params: Params, keep: Array) -> Params:
-        n_experts = params["coef"].shape[1]
-        if keep.shape[0] == n_experts:  # sorted distinct indices: all of them
-            return params
-        raise ValueError(
-            "gate='hierarchical' cannot drop experts: its groups are fixed by "
-            "n_experts. Use gate='softmax' to prune."
-        )
-
-    # -- sparse gating --------------------------------------------------------------
+    groups, which is usual, it is the flat top-k."""
 
     def truncate(self, xp, log_gate: Array, k: int) -> Array:
         """Renormalized k largest ``g_k`` among the experts of the k best groups."""
@@ -333,7 +154,7 @@ def main():
     rng = np.random.RandomState(0)
     n_rows, n_features, k = 200_000, 32, 2
     design = design_matrix(np, rng.randn(n_rows, n_features))
-    gate, flat = HierarchicalGate(), SoftmaxGate()
+    gate, flat = BeamHierarchicalGate(), SoftmaxGate()
     for n_experts in (128, 512, 2048):
         params = {
             "coef": rng.randn(n_features + 1, n_experts),
