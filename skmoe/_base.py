@@ -592,6 +592,13 @@ def _streaming_solver(estimator):
     of experts (an integer ``n_experts``, or a fitted model); the
     AttributeError says why not (scikit-learn chains it to its own "has no
     attribute"), and ``hasattr`` tells meta-estimators the truth."""
+    if estimator.assignment == "hard":
+        raise AttributeError(
+            "partial_fit is not available with assignment='hard': classification "
+            "EM is a variant of fit's EM, and online EM (like Adam) averages "
+            "soft responsibilities over the batches. Set assignment='soft' to "
+            "stream, or call fit."
+        )
     if estimator.solver == "em" and not estimator._online_em():
         raise AttributeError(
             "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
@@ -888,6 +895,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         warm = self.warm_start and hasattr(self, "converged_")
         # parameter combinations fail before the data touch any fitted state
+        if self.assignment == "hard" and not is_regressor(self) and groups is None:
+            # benchmarks/hard_assignment.py: on iris and wine every expert
+            # kept one class, and on two classes of the regimes accuracy fell
+            raise ValueError(
+                "assignment='hard' needs groups with a classifier: on rows of one "
+                "label each, hard assignments let each expert take the samples "
+                "of one class, a fixed point of classification EM where the gate "
+                "alone classifies (a multinomial logistic regression). Use "
+                "assignment='soft', or pass groups (one per observation of "
+                "several trials: binomial responses)."
+            )
         if warm:
             self._check_warm_gate()
             self._check_warm_experts()
@@ -1707,16 +1725,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         auto = self.n_experts == "auto"
         check_solver_options(options, self.gate, self.top_k, n_experts, auto)
-        if self.assignment == "hard" and not is_regressor(self):
-            # measured: iris and wine (3 experts) kept one class per expert;
-            # two-class regimes data, accuracy 0.535 against EM's 0.74
-            raise ValueError(
-                "assignment='hard' is not offered for classification: hard "
-                "assignments let each expert take the samples of one class, a "
-                "fixed point of classification EM where the gate alone "
-                "classifies (a multinomial logistic regression). Use "
-                "assignment='soft'."
-            )
+
         self._check_expert_estimator()
         return options
 
@@ -1887,6 +1896,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.expert_usage_ = to_numpy(usage).astype(np.float64)
         self._solver_state = result.solver_state
         self._fitted_alpha = float(problem.alpha)  # what std_errors differentiates
+        self._fitted_assignment = self.assignment  # std_errors, ConvergenceDisplay
 
     def _attributes_to(self, like):
         """Move the fitted array attributes to ``like``'s namespace and device.
@@ -2495,6 +2505,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "Refit with gate='softmax', or take bootstrap standard errors "
                 "(see the user guide's recipes)."
             )
+        if getattr(self, "_fitted_assignment", "soft") == "hard":
+            raise ValueError(
+                "std_errors is not available for a fit with assignment='hard': it "
+                "differentiates the mixture's log-likelihood, whose maximum "
+                "classification EM does not reach (its estimates maximize the "
+                "classification likelihood). Refit with assignment='soft', or "
+                "take bootstrap standard errors (see the user guide's recipes)."
+            )
         if self._top_k() is not None:
             raise ValueError(
                 f"std_errors needs a dense gate; this model routes each sample to "
@@ -2782,12 +2800,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not restart:
             self._warn_ignored_n_experts("partial_fit", "call fit")
         options = self._solver_options(self.n_experts if restart else self.n_experts_)
-        if online and self.assignment == "hard":
-            raise ValueError(
-                "partial_fit's online EM averages the batches' soft "
-                "responsibilities; assignment='hard' (classification EM) applies "
-                "to fit only. Set assignment='soft' to stream, or call fit."
-            )
         y = _column_target(y)
         if is_regressor(self):
             y = _object_target_as_float(y)

@@ -473,6 +473,7 @@ def run_em(
         problem, gate_params, expert_params, marginal
     )
     total, penalized = score(log_norm, resp, gate_params, expert_params, log_marginal)
+    assigned = assign(resp)  # what the next M-step fits
     result = FitResult(gate_params, expert_params, total, penalized)
     start = time.perf_counter()
     changes = []  # |change| of each iteration since the start or the last pruning
@@ -483,9 +484,9 @@ def run_em(
     sparse = problem.top_k is not None and params is None
     best = (penalized, total, gate_params, expert_params)
     for n_iter in range(1, max_iter + 1):
-        previous, former, weighted_resp = penalized, expert_params, assign(resp)
+        previous, former, weighted_resp = penalized, expert_params, assigned
         gate_params, expert_params = m_step(
-            problem, weighted_resp, log_gate, gate_params, expert_params, prepared
+            problem, assigned, log_gate, gate_params, expert_params, prepared
         )
         log_norm, resp, log_gate, *log_marginal = e_step(
             problem, gate_params, expert_params, marginal
@@ -502,14 +503,16 @@ def run_em(
                 log_norm, resp, log_gate, *log_marginal = e_step(
                     problem, gate_params, expert_params, marginal
                 )
+        assigned = assign(resp)
         pruned = prune_smallest(
-            problem, gate_params, expert_params, assign(resp), prune_threshold
+            problem, gate_params, expert_params, assigned, prune_threshold
         )
         if pruned is not None:
             gate_params, expert_params = pruned
             log_norm, resp, log_gate, *log_marginal = e_step(
                 problem, gate_params, expert_params, marginal
             )
+            assigned = assign(resp)
         total, penalized = score(
             log_norm, resp, gate_params, expert_params, log_marginal
         )

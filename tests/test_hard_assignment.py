@@ -8,7 +8,7 @@ partition, computed here from the partition alone.
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe._demo import make_regimes
@@ -94,13 +94,41 @@ def test_an_emptied_expert_is_named_unused():
     assert np.all(np.isfinite(model.predict(X)))
 
 
-def test_classifier_refuses_hard_assignment():
+def test_classifier_refuses_hard_assignment_without_groups():
     # each expert would take the samples of one class (a fixed point of
     # classification EM where the gate alone classifies)
     X, y = make_regimes(100, random_state=2)
     labels = (y > np.median(y)).astype(int)
-    with pytest.raises(ValueError, match="assignment='hard'.*class"):
+    with pytest.raises(ValueError, match="assignment='hard' needs groups"):
         MoEClassifier(2, assignment="hard").fit(X, labels)
+
+
+def test_classifier_with_trials_is_logistic_regression_on_each_partition():
+    # binomial responses: one group per observation of several trials; at
+    # the fixed point each expert is the unpenalized logistic regression of
+    # the trials of its observations
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-2, 2, 120)
+    trials = rng.randint(5, 30, 120)
+    first = rng.uniform(size=120) < 0.4
+    p = 1 / (1 + np.exp(-np.where(first, 1 + 2 * x, -0.5 - x)))
+    successes = rng.binomial(trials, p)
+    groups = np.repeat(np.arange(120), trials)
+    within = np.arange(len(groups)) - np.repeat(np.cumsum(trials) - trials, trials)
+    X, y = x[groups, None], (within < successes[groups]).astype(int)
+    model = MoEClassifier(
+        2, gate="constant", assignment="hard", alpha=0.0, tol=1e-10, random_state=0
+    ).fit(X, y, groups=groups)
+    labels = np.argmax(model.responsibilities(X, y, groups=groups), axis=1)
+    for k in range(2):
+        rows = labels == k
+        assert len(np.unique(y[rows])) == 2  # both classes in each expert
+        reference = LogisticRegression(penalty=None, tol=1e-12, max_iter=10_000)
+        reference.fit(X[rows], y[rows])
+        logit = model.expert_coef_[k, 1] - model.expert_coef_[k, 0]
+        intercept = model.expert_intercept_[k, 1] - model.expert_intercept_[k, 0]
+        np.testing.assert_allclose(logit, reference.coef_[0], rtol=1e-5)
+        np.testing.assert_allclose(intercept, reference.intercept_[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
@@ -140,13 +168,28 @@ def test_gradient_solvers_refuse_hard_assignment(solver):
         model.fit(X, y)
 
 
-def test_online_em_refuses_hard_assignment():
+def test_no_partial_fit_and_no_std_errors():
     X, y = crossing(200)
     model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    assert not hasattr(model, "partial_fit")  # online EM averages soft ones
     model.fit(X, y)
+    with pytest.raises(ValueError, match="std_errors is not available"):
+        model.std_errors(X, y)
     before = model.expert_coef_.copy()
-    with pytest.raises(ValueError, match="partial_fit's online EM"):
-        model.partial_fit(X, y)
+    assert not hasattr(model.set_params(solver="sgd"), "partial_fit")
     np.testing.assert_array_equal(model.expert_coef_, before)
-    model.set_params(assignment="soft").partial_fit(X, y)
+    model.set_params(solver="em", assignment="soft").partial_fit(X, y)
     assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_convergence_display_names_the_classification_objective():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skmoe.plotting import ConvergenceDisplay
+
+    X, y = crossing(200)
+    model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    display = ConvergenceDisplay.from_estimator(model.fit(X, y), objective=True)
+    assert "classification" in display.ax_.get_ylabel()

@@ -81,7 +81,8 @@ class ConvergenceDisplay:
             is one of these.
         objective : bool, default=False
             Draw ``objective_history_`` (the per-sample penalized log-likelihood,
-            which EM with a dense gate and no pruning never decreases, up to
+            or classification log-likelihood with ``assignment="hard"``, which
+            EM with a dense gate and no pruning never decreases, up to
             float32's rounding) instead
             of ``log_likelihood_history_`` (the total unpenalized
             log-likelihood).
@@ -100,7 +101,12 @@ class ConvergenceDisplay:
         moe = FittedMixture(estimator).moe
         if objective:
             history = moe.objective_history_
-            ylabel = "penalized log-likelihood per sample"
+            kind = (  # what the fit maximized (see assignment)
+                "classification log-likelihood"
+                if getattr(moe, "_fitted_assignment", "soft") == "hard"
+                else "log-likelihood"
+            )
+            ylabel = f"penalized {kind} per sample"
         else:
             history, ylabel = moe.log_likelihood_history_, "log-likelihood"
         # the solver of the fit, which set_params may have changed since
