@@ -13,7 +13,10 @@ sides best of 5 starts at tolerance 1e-10, fixed priors (``gate="constant"``,
 ``alpha=0``). The expert's logit of success is its class-1 column less its
 class-0 column (both are kept). Prints the log-likelihoods (skmoe's plus the
 constant), the coefficients and priors sorted by slope, the largest gap, and
-the fit times. Needs Rscript with flexmix; exits otherwise.
+the fit times. Then classification EM (``assignment="hard"``, flexmix's
+``classify = "CEM"``): skmoe's best of 5, and flexmix's CEM started from the
+partition skmoe ends at (how many observations it moves, the coefficient gap,
+and both sides' priors). Needs Rscript with flexmix; exits otherwise.
 """
 
 import os
@@ -47,22 +50,26 @@ def expand(x, successes, trials):
     return x[groups, None], (within < successes[groups]).astype(int), groups
 
 
-def flexmix(x, successes, trials):
+def flexmix(x, successes, trials, start=None):
+    """flexmix's EM fit, or (``start``: 0-based labels of the observations) its
+    classification EM from that partition, with the clusters it ends at."""
     with tempfile.TemporaryDirectory() as tmp:
-        csv = os.path.join(tmp, "data.csv")
+        csv, clusters = os.path.join(tmp, "data.csv"), os.path.join(tmp, "cl.txt")
+        columns = [successes, trials, x] + ([start + 1] if start is not None else [])
         np.savetxt(
             csv,
-            np.column_stack([successes, trials, x]),
+            np.column_stack(columns),
             delimiter=",",
-            header="s,n,x",
+            header="s,n,x" + (",start" if start is not None else ""),
             comments="",
         )
+        command = ["Rscript", os.path.join(HERE, "binomial_fit.R"), csv, "2"]
+        if start is not None:
+            command += ["cem", clusters]
         out = subprocess.run(
-            ["Rscript", os.path.join(HERE, "binomial_fit.R"), csv, "2"],
-            capture_output=True,
-            text=True,
-            check=True,
+            command, capture_output=True, text=True, check=True
         ).stdout.strip()
+        labels = np.loadtxt(clusters, dtype=int) if start is not None else None
     fields = dict(item.split("=") for item in out.split())
     result = {
         key: np.array(fields[key].split(","), dtype=float)
@@ -72,11 +79,12 @@ def flexmix(x, successes, trials):
         loglik=float(fields["loglik"]),
         df=int(fields["df"]),
         seconds=float(fields["seconds"]),
+        labels=labels,
     )
     return result
 
 
-def skmoe(x, successes, trials):
+def skmoe(x, successes, trials, assignment="soft"):
     X, y, groups = expand(x, successes, trials)
     model = MoEClassifier(
         2,
@@ -85,6 +93,7 @@ def skmoe(x, successes, trials):
         n_init=5,
         tol=1e-10,
         max_iter=2000,
+        assignment=assignment,
         random_state=0,
     )
     start = time.perf_counter()
@@ -94,6 +103,9 @@ def skmoe(x, successes, trials):
     intercepts = np.diff(model.expert_intercept_, axis=1)[:, 0]
     slopes = np.diff(model.expert_coef_[:, :, 0], axis=1)[:, 0]
     order = np.argsort(slopes)
+    rank = np.argsort(order)
+    first = np.cumsum(trials) - trials  # each observation's first row
+    resp = model.responsibilities(X, y, groups=groups)[first]
     constant = np.sum(
         gammaln(trials + 1) - gammaln(successes + 1) - gammaln(trials - successes + 1)
     )
@@ -106,6 +118,7 @@ def skmoe(x, successes, trials):
         "seconds": seconds,
         "rows": len(y),
         "n_iter": model.n_iter_,
+        "labels": rank[np.argmax(resp, axis=1)],  # by slope, as flexmix's
     }
 
 
@@ -133,6 +146,21 @@ def main():
         f"\nskmoe - flexmix loglik {s['loglik'] - f['loglik']:+.2e}, largest "
         f"parameter gap {gap:.1e}; skmoe fitted {s['rows']} rows in "
         f"{len(x)} groups, n_iter={s['n_iter']}"
+    )
+    # classification EM: skmoe's, and flexmix's from the partition it ends at
+    hard = skmoe(x, successes, trials, assignment="hard")
+    given = flexmix(x, successes, trials, start=hard["labels"])
+    gap = max(
+        np.max(np.abs(given[key] - hard[key])) for key in ("intercepts", "slopes")
+    )
+    print(
+        f"\nclassification EM: skmoe intercepts {np.round(hard['intercepts'], 6)}, "
+        f"slopes {np.round(hard['slopes'], 6)}, n_iter={hard['n_iter']}; flexmix's "
+        f"CEM from skmoe's partition moved "
+        f"{int(np.sum(given['labels'] != hard['labels']))} observations, largest "
+        f"coefficient gap {gap:.1e}; priors: skmoe's (the partition's shares "
+        f"{np.bincount(hard['labels']).tolist()} of {len(x)}) "
+        f"{np.round(hard['priors'], 6)}, flexmix's {np.round(given['priors'], 6)}"
     )
 
 

@@ -149,23 +149,28 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         flexmix's ``classify = "CEM"``): each M-step fits the experts and the
         gate to the samples assigned wholly to their most probable expert.
         It maximizes the classification likelihood of the data and these
-        assignments, which ``objective_history_`` then holds and by which the
-        restarts are ranked (``log_likelihood_`` stays the mixture's), and
-        stops after finitely many changes of the assignments. Its estimates
-        are biased where the experts overlap: each row goes to the nearer
-        expert, which cuts off the tails (two crossing lines of slopes -1 and
-        2, 2e4 rows, constant gate: noise sds of 1 estimated 0.92 and 0.89,
-        by EM 1.00 and 1.00; of 1.5, one expert was left with no rows, which
-        a warning says). From the partition it ends at, flexmix's CEM moves
-        no row and its coefficients agree to 2e-10. It was not faster than EM
-        either: on the demo's separable regimes it took 72 iterations to EM's
-        16 at 1e4 rows (the gate keeps sharpening on separable assignments),
-        19 to 16 at 1e5. Not with the gradient
-        solvers, nor in :meth:`partial_fit`'s online EM, nor for
-        :class:`MoEClassifier`, whose experts would each take the samples of
-        one class (on iris and wine every expert did, leaving the gate to
-        classify alone; on two classes of the demo's regimes, accuracy 0.535
-        against EM's 0.74).
+        assignments, which ``objective_history_`` then holds, by which the
+        restarts are ranked, and on which EM's stop test runs
+        (``log_likelihood_``, :meth:`bic` and so ``n_experts="auto"`` stay
+        the mixture's, at the CEM estimates). Its estimates are biased where
+        the experts overlap: each row goes to the nearer expert, which cuts
+        off the tails (two crossing lines of slopes -1 and 2, 2e4 rows,
+        constant gate: noise sds of 1 estimated 0.92 and 0.89, by EM 1.00 and
+        1.00; of 1.5, one expert was left with no rows, which a warning
+        says). From the
+        partition it ends at, flexmix's CEM moves no row and its coefficients
+        agree to 2e-10. It was not faster than EM either: on the demo's
+        separable regimes it took 72 iterations to EM's 16 at 1e4 rows (the
+        gate keeps sharpening on separable assignments), 19 to 16 at 1e5.
+        Not with the gradient solvers; no :meth:`partial_fit` (online EM
+        averages soft responsibilities) and no :meth:`std_errors` (the
+        estimates do not maximize the mixture's likelihood).
+        :class:`MoEClassifier` takes it with ``groups`` only (binomial
+        responses: one group per observation of several trials): on rows of
+        one label each, its experts each take the samples of one class and
+        the gate classifies alone (on iris and wine, 3 experts, every expert
+        held one class; on two classes of the demo's regimes, accuracy 0.52
+        against EM's 0.78).
 
     balance_coef : float, default=0.0
         Weight c of the Switch Transformer load-balancing loss
@@ -306,9 +311,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
     objective_history_ : list of float
         Per-sample penalized log-likelihood after each iteration of the kept run
         (equal to ``log_likelihood_history_`` divided by the weight sum when
-        ``alpha=0``). It never includes the load-balancing loss: with
-        ``balance_coef`` the ``"gradient"`` and ``"sgd"`` solvers maximize the
-        objective less that loss, but record the objective without it. EM with
+        ``alpha=0`` and ``assignment="soft"``). It never includes the
+        load-balancing loss: with ``balance_coef`` the ``"gradient"`` and
+        ``"sgd"`` solvers maximize the objective less that loss, but record the
+        objective without it. EM with
         a dense gate and no pruning never decreases it; otherwise (``top_k``, a
         pruning step, the ``"gradient"`` and ``"sgd"`` solvers, and
         :meth:`partial_fit`, whose entries each score another batch) nothing
