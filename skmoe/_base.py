@@ -2756,7 +2756,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ------
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
-            ``solver="sgd"`` or online EM applies (above), and while
+            ``solver="sgd"`` or online EM applies (above), with
+            ``assignment="hard"`` (classification EM is fit's), and while
             ``n_experts="auto"`` is unfitted (or online EM still keeps the rows
             of too small first batches): it
             chooses the number of experts by BIC in :meth:`fit`, which one
