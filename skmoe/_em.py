@@ -342,9 +342,12 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
     )
     weighted_resp = problem.normalized_weight[None, :] * resp
     for _ in range(problem.experts.start_steps - 1):  # see ExpertFamily
+        former = expert_params
         expert_params = problem.experts.m_step(
             xp, design, problem.Y, weighted_resp, expert_params, problem.alpha
         )
+        if problem.experts.start_settled(xp, former, expert_params):
+            break
     return gate_params, expert_params
 
 

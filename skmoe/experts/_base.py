@@ -43,9 +43,16 @@ class ExpertFamily(ABC):
         """Parameters an M-step may warm-start from (before any data is seen)."""
 
     #: M-steps at a restart's initial responsibilities (EM's, or the start
-    #: of the gradient solvers): more than one where a family's M-step only
-    #: climbs towards its maximum from parameters that start far from it.
+    #: of the gradient solvers), at most: more than one where a family's
+    #: M-step only climbs towards its maximum from parameters that start far
+    #: from it; they stop once :meth:`start_settled` says so.
     start_steps: int = 1
+
+    def start_settled(self, xp, former: Params, params: Params) -> bool:
+        """Whether the start's M-steps (see ``start_steps``) may stop at
+        ``params``, the step after ``former`` (never, by default: all of
+        ``start_steps``)."""
+        return False
 
     #: Whether the M-step depends on the data only through
     #: :meth:`statistics`, which online EM (``partial_fit`` with
