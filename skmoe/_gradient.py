@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._backend import to_numpy
-from ._em import EMProblem, FitResult, e_step, objective, prune_smallest
+from ._em import EMProblem, FitResult, e_step, objective, prune_smallest, run_em
 from ._groups import mix
 from ._math import device, log_softmax
 from ._sparse import is_sparse
@@ -307,6 +307,18 @@ def lbfgs(
     return gate_params, expert_params, history, result
 
 
+def em_confirms(problem, gate_params, expert_params, tol) -> bool:
+    """Whether one EM iteration from these parameters changes the objective by
+    at most ``tol`` (EM's own stop test for a warm start): the verdict on a
+    start where L-BFGS's line search failed at once. Huge targets (Poisson
+    counts times 1e150, Gamma amounts near 1e8 at their dispersion floor) make
+    the objective's rounding exceed L-BFGS's absolute ``gtol`` at the start's
+    exact M-step optimum (EM's to 1e-9), where a ConvergenceWarning said that
+    EM may fit better."""
+    check = run_em(problem, params=(gate_params, expert_params), max_iter=1, tol=tol)
+    return check.converged
+
+
 def run_gradient(
     problem: EMProblem,
     gate_params: Params,
@@ -353,6 +365,8 @@ def run_gradient(
             problem, gate_params, expert_params, resp, prune_threshold
         )
         stalled = result.nit == 0 and pruned is None  # line search failed at once
+        if stalled and not converged and n_iter == 0 and balance_coef == 0:
+            converged = em_confirms(problem, gate_params, expert_params, tol)
         if pruned is not None and n_iter >= max_iter:
             # the last round's verdict stands: max_iter kept an unused expert
             # (usage 0.000 beside prune_threshold=0.2), as EM would not

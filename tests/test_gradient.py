@@ -988,3 +988,32 @@ def test_partial_fit_after_fit_steps_in_the_fits_units(Estimator):
     _, rows, _ = model._solver_state.units
     expected = 1 / np.sqrt(X[:1500].var(axis=0) + model.alpha)
     np.testing.assert_allclose(rows[1:], expected, rtol=1e-10)
+
+
+def test_a_start_at_the_optimum_with_a_large_objective_converges():
+    # L-BFGS's line search failed at once where the start is the M-step's
+    # optimum but the objective's rounding exceeds its absolute gtol (an
+    # outlying count, amounts near 1e8): converged_ was False with a warning
+    # that EM may fit better, though EM's coefficients agreed to 1e-9
+    from skmoe import MoEGammaRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 2)
+    counts = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1] + 1)).astype(float)
+    counts[7] = 1e4 * counts.mean()
+    amounts = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2) + 1e8
+    cases = [
+        (MoEPoissonRegressor, dict(alpha=1.0), counts),
+        (MoEGammaRegressor, dict(alpha=0.0), amounts),
+    ]
+    for Estimator, params, y in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            warnings.simplefilter("ignore", UserWarning)  # Gamma's exact fit
+            model = Estimator(1, solver="gradient", **params).fit(X, y)
+        assert model.converged_ and model.n_iter_ == 1
+        assert len(model.objective_history_) == 1
+        reference = Estimator(1, **params).fit(X, y)
+        np.testing.assert_allclose(
+            model.expert_coef_, reference.expert_coef_, rtol=1e-6, atol=1e-9
+        )
