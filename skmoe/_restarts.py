@@ -9,6 +9,7 @@ import numpy as np
 from ._backend import as_compute, blas_threads
 from ._em import FitResult
 from ._init import initial_responsibilities
+from ._nesting import nested_start
 from ._solvers import SolverOptions, solve
 
 
@@ -71,4 +72,10 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
         problem.groups,
     )
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
+    nest = problem.gate.nesting(n_experts)
+    if nest is not None and len(nest) > 2 and max(np.diff(nest)) > 1:
+        # a hierarchical gate: which experts share a group (see _nesting)
+        resp = nested_start(
+            problem, resp, nest, options.tol, np.random.RandomState(seed)
+        )
     return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

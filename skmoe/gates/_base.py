@@ -57,6 +57,12 @@ class GateFamily(ABC):
         """
         return truncate_log_gate(xp, log_gate, k)
 
+    def nesting(self, n_experts: int) -> list[int] | None:
+        """Bounds of the consecutive groups of experts that the gate nests
+        (a hierarchical gate's), for a start that clusters top-down; None:
+        a flat gate."""
+        return None
+
     def route(self, xp, design: Array, params: Params, k: int):
         """Each sample's k selected experts and their log sparse-gate weights.
 

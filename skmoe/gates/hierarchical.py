@@ -195,6 +195,9 @@ class HierarchicalGate(GateFamily):
             parts.append(part["coef"])
         return {"coef": xp.concat(parts, axis=1), "group_coef": group_coef}
 
+    def nesting(self, n_experts: int) -> list[int]:
+        return group_bounds(n_experts)
+
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         # (G - 1) top columns and sum_h (m_h - 1) within: K - 1, as a flat gate
         return (n_experts - 1) * (n_features + 1)

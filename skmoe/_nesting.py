@@ -1,0 +1,106 @@
+"""The start of a hierarchical gate: a flat fit, then the grouping of its experts.
+
+A hierarchical gate (:class:`skmoe.gates.hierarchical.HierarchicalGate`) nests
+the experts in fixed groups of consecutive experts, and EM cannot move an
+expert to another group: which experts start in one group decides which tree
+the fit can reach. The initial responsibilities (k-means labels or a random
+partition) come in an arbitrary order, and from them four tree-split regions
+ended at a held-out log-likelihood of -0.47 against -0.24 on 7 of 10 seeds
+(worse than the flat softmax gate's -0.26). So the start first runs EM with a
+flat softmax gate, whose regions do not depend on the experts' order, and then
+orders its experts so that the top gate can best tell the groups apart: of the
+groupings tried, the one whose top gate, fitted to the groups' summed
+responsibilities, gives them the highest log-likelihood.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from itertools import pairwise
+
+import numpy as np
+
+from ._backend import as_compute, to_numpy
+from ._em import EMProblem, e_step, run_em
+from .gates.softmax import SoftmaxGate
+
+#: EM iterations of the flat fit (at most; it stops earlier on ``tol``).
+FLAT_ITER = 100
+#: Groupings scored at most: all of them when there are no more, else this many
+#: random ones.
+MAX_GROUPINGS = 200
+#: Rows the groupings are scored on at most (evenly spaced).
+SCORE_ROWS = 5000
+#: Newton steps of each grouping's top gate.
+SCORE_STEPS = 10
+
+
+def nested_start(problem: EMProblem, resp, nest, tol, random_state):
+    """Initial responsibilities (K, n) for a hierarchical gate with the group
+    bounds ``nest``, from initial responsibilities ``resp`` (K, n): the
+    responsibilities of a flat fit from ``resp``, their experts ordered by the
+    best grouping (see the module)."""
+    xp = problem.xp
+    flat = dataclasses.replace(problem, gate=SoftmaxGate(), top_k=None)
+    result = run_em(flat, resp=resp, max_iter=FLAT_ITER, tol=tol)
+    _, fitted, _ = e_step(flat, result.gate_params, result.expert_params)
+    order = best_grouping(problem, to_numpy(fitted), nest, random_state)
+    return as_compute(xp, to_numpy(fitted)[order], problem.design)
+
+
+def best_grouping(problem: EMProblem, resp, nest, random_state):
+    """The order of the experts (an index array) whose consecutive groups of
+    sizes ``nest`` the top gate separates best (see the module)."""
+    n_experts, n_samples = resp.shape
+    sizes = np.diff(nest)
+    rows = np.linspace(0, n_samples - 1, min(n_samples, SCORE_ROWS)).astype(np.intp)
+    design = np.asarray(to_numpy(problem.gate_design), dtype=np.float64)[:, rows]
+    weight = np.asarray(to_numpy(problem.gate_weight), dtype=np.float64)[rows]
+    weighted = weight[None, :] * resp[:, rows]
+    best, best_score = np.arange(n_experts), -math.inf
+    for order in _groupings(n_experts, sizes, random_state):
+        targets = np.add.reduceat(weighted[order], nest[:-1], axis=0)
+        score = _top_gate_fit(design, targets, problem.alpha)
+        if score > best_score:
+            best, best_score = order, score
+    return best
+
+
+def _groupings(n_experts, sizes, random_state):
+    """Orders of the experts giving distinct groupings (the order within a
+    group, and among groups of one size, does not matter): every one when
+    they number at most ``MAX_GROUPINGS``, else that many drawn at random,
+    the identity first."""
+    count = math.factorial(n_experts)
+    for size in sizes:
+        count //= math.factorial(int(size))
+    for size in set(sizes.tolist()):
+        count //= math.factorial(int(np.sum(sizes == size)))
+    seen, draws = set(), 0
+    order = np.arange(n_experts)
+    while len(seen) < min(count, MAX_GROUPINGS) and draws < 50 * MAX_GROUPINGS:
+        key = _canonical(order, sizes)
+        if key not in seen:
+            seen.add(key)
+            yield order
+        order = random_state.permutation(n_experts)
+        draws += 1
+
+
+def _canonical(order, sizes):
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    groups = [tuple(sorted(order[a:b].tolist())) for a, b in pairwise(bounds)]
+    return tuple(sorted(groups))
+
+
+def _top_gate_fit(design, targets, alpha):
+    """The penalized log-likelihood of a softmax gate fitted to ``targets``
+    (G, n), weighted responsibilities summed per group, by Newton steps."""
+    gate = SoftmaxGate()
+    params = gate.initial_params(np, design, targets.shape[0])
+    log_gate = gate.log_gate(np, design, params)
+    for _ in range(SCORE_STEPS):
+        params = gate.m_step(np, design, targets, log_gate, params, alpha, None, 1)
+        log_gate = gate.log_gate(np, design, params)
+    return float(np.sum(targets * log_gate) - gate.penalty(np, params, alpha))
