@@ -2641,7 +2641,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
         most used expert is always kept) and renormalizes the gate over the
-        others, without refitting.
+        others, without refitting. A model with ``gate="hierarchical"`` keeps
+        all its experts (its groups depend on their number): a threshold that
+        would drop any raises a ValueError.
 
         Parameters
         ----------

@@ -20,8 +20,10 @@ GATE_PARAMETER = (
         chooses a group and a softmax gate per group an expert in it (``g_k =
         p_h(x) q_k(x)``), so that the input space is split as a tree; EM fits
         the top gate to the groups' summed responsibilities and each group's
-        gate to its experts' (``gate_group_coef_`` and ``gate_coef_``). With
-        two experts (two groups of one) it is the softmax gate. Not with
+        gate to its experts' (``gate_group_coef_`` and ``gate_coef_``). Each
+        restart starts from a flat softmax fit whose experts are grouped as the
+        top gate best separates them (EM cannot regroup them). With two experts
+        (two groups of one) it is the softmax gate. Not with
         ``prune_threshold`` (the groups depend on the number of experts); no
         :meth:`std_errors`.
 
@@ -121,7 +123,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         may keep an expert for a small genuine regime; set about
         ``1 / (2 * n_regimes)`` to let a generous ``n_experts`` shrink to the
         regimes the data support. See also :meth:`prune_experts` for pruning a
-        fitted model.
+        fitted model. Not with ``gate="hierarchical"``, whose groups depend on
+        the number of experts.
 
     solver : {"em", "gradient", "sgd"}, default="em"
         How the penalized log-likelihood is maximized. ``"em"``: EM (no step size;
@@ -252,7 +255,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
 SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Gate coefficients v_k. All zeros for ``gate="constant"``; not set for
         ``gate="gaussian"``; for ``gate="hierarchical"``, those of the gates
-        within the groups (expert k's logit among its group's experts).
+        within the groups (expert k's logit among its group's experts; zeros
+        for an expert alone in its group, as both of two experts are).
 
     gate_intercept_ : ndarray of shape (n_experts_,)
         Gate intercepts; for ``gate="constant"``, ``softmax(gate_intercept_)`` are
