@@ -364,6 +364,18 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
 #: stops at its first change at most ``tol``, so that a model fitted one
 #: iteration per call (``max_iter=1``) still converges.
 SETTLE = 3
+#: A run from initial responsibilities does not stop while they are still
+#: nearly uniform (a weighted mean of each sample's largest below ``1 / K +
+#: SYMMETRIC_SHARE``), for at most ``SYMMETRIC_ITER`` iterations: near the
+#: symmetric point a random start begins at, every expert alike, EM's changes
+#: first fall (the common fit settles) and only then grow as the experts part.
+#: Four tree-split regimes, 1e4 rows, a random start: the changes fell to
+#: 3.9e-6 at iteration 6 and grew from iteration 7, and the SETTLE rule had
+#: stopped at iteration 3 (held-out -1.32 per row, against -0.24 once
+#: parted; at 1e5 rows they grew from iteration 10). A genuine fit of
+#: duplicated experts (one regime, 4 experts) ended at 0.32 after 58.
+SYMMETRIC_SHARE = 0.05
+SYMMETRIC_ITER = 100
 
 
 def harden(xp, resp: Array) -> Array:
@@ -385,6 +397,17 @@ def classification_gain(problem: EMProblem, resp: Array) -> float:
     xp = problem.xp
     most = xp.max(resp, axis=0)
     return float(xp.sum(problem.gate_weight * xp.log(most), dtype=xp.float64))
+
+
+def _near_uniform(problem: EMProblem, resp: Array) -> bool:
+    """Whether the responsibilities are nearly uniform over several experts
+    (see ``SYMMETRIC_SHARE``)."""
+    n_experts = resp.shape[0]
+    if n_experts < 2:
+        return False
+    xp = problem.xp
+    largest = xp.sum(problem.normalized_weight * xp.max(resp, axis=0))
+    return float(largest) < 1.0 / n_experts + SYMMETRIC_SHARE
 
 
 def _settled(changes, tol, settle=SETTLE) -> bool:
@@ -532,7 +555,9 @@ def run_em(
         )
         if sparse and (pruned is not None or penalized >= best[0]):
             best = (penalized, total, gate_params, expert_params)
-        if _settled(changes, tol, settle):
+        if _settled(changes, tol, settle) and not (
+            params is None and n_iter < SYMMETRIC_ITER and _near_uniform(problem, resp)
+        ):
             result.converged = True
             break
     if sparse and best[0] > penalized + tol:

@@ -344,3 +344,18 @@ def test_warm_start_one_iteration_per_call_converges(crossing_lines):
             model.fit(X, y)
             calls += 1
     assert model.converged_ and calls == 1
+
+
+def test_a_random_start_does_not_stop_at_the_symmetric_point():
+    # 1e4 rows of four tree-split regimes from a random partition: EM's changes
+    # fell below tol for three iterations (the experts' common fit settling)
+    # before they grew as the experts parted; it stopped there, every expert
+    # alike (held-out -1.32 per row, -0.25 once parted)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (10_000, 2))
+    right = X[:, 0] > 0
+    region = 2 * right + np.where(right, X[:, 1] > -1, X[:, 1] > 1)
+    y = np.array([0.0, 3.0, -2.0, 1.0])[region] + X[:, 0] + 0.3 * rng.randn(10_000)
+    model = MoERegressor(4, init_params="random", n_init=1, random_state=0).fit(X, y)
+    assert model.n_iter_ > 10
+    assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
