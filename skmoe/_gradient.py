@@ -365,7 +365,10 @@ def run_gradient(
             problem, gate_params, expert_params, resp, prune_threshold
         )
         stalled = result.nit == 0 and pruned is None  # line search failed at once
-        if stalled and not converged and n_iter == 0 and balance_coef == 0:
+        single = gate_params["coef"].shape[-1] == 1
+        if stalled and not converged and n_iter == 0 and single:
+            # one expert: its start is the M-step's optimum, not a saddle that
+            # one EM step would leave too slowly to tell
             converged = em_confirms(problem, gate_params, expert_params, tol)
         if pruned is not None and n_iter >= max_iter:
             # the last round's verdict stands: max_iter kept an unused expert

@@ -76,6 +76,11 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
     if nest is not None and len(nest) > 2 and max(np.diff(nest)) > 1:
         # a hierarchical gate: which experts share a group (see _nesting)
         resp = nested_start(
-            problem, resp, nest, options.tol, np.random.RandomState(seed)
+            problem,
+            resp,
+            nest,
+            options.tol,
+            np.random.RandomState(seed),
+            options.max_iter,
         )
     return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))
