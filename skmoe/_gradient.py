@@ -310,11 +310,12 @@ def lbfgs(
 def em_confirms(problem, gate_params, expert_params, tol) -> bool:
     """Whether one EM iteration from these parameters changes the objective by
     at most ``tol`` (EM's own stop test for a warm start): the verdict on a
-    start where L-BFGS's line search failed at once. Huge targets (Poisson
-    counts times 1e150, Gamma amounts near 1e8 at their dispersion floor) make
-    the objective's rounding exceed L-BFGS's absolute ``gtol`` at the start's
-    exact M-step optimum (EM's to 1e-9), where a ConvergenceWarning said that
-    EM may fit better."""
+    start where L-BFGS's line search failed at once. Large objectives (an
+    outlying count with alpha=1, Gamma amounts near 1e8 at their dispersion
+    floor) make the objective's rounding exceed L-BFGS's absolute ``gtol`` at
+    the start's exact M-step optimum (EM's to 1e-9), where a
+    ConvergenceWarning said that EM may fit better. (Counts times 1e150 still
+    warn: EM's own first steps move that objective by its rounding.)"""
     check = run_em(problem, params=(gate_params, expert_params), max_iter=1, tol=tol)
     return check.converged
 

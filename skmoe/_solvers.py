@@ -44,12 +44,14 @@ def check_solver_options(
     top_k=1 (of several)      yes   no        no
     top_k (constant gate)     no    no        no
     gate="gaussian"           yes   no        no
-    prune_threshold           yes   yes       yes
-    (not gate="hierarchical")
+    prune_threshold (*)       yes   yes       yes
     balance_coef > 0          no    yes       yes
     noisy_gating              no    no        yes
     assignment="hard"         yes   no        no
     ========================  ====  ========  ===
+
+    (*) not with ``gate="hierarchical"``, whose groups depend on the number
+    of experts.
 
     A constant gate gives every sample the same top k experts, so top-k gating
     would silently turn a K-expert model into a k-expert one (``top_k >=
