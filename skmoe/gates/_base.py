@@ -59,8 +59,8 @@ class GateFamily(ABC):
 
     def nesting(self, n_experts: int) -> list[int] | None:
         """Bounds of the consecutive groups of experts that the gate nests
-        (a hierarchical gate's), for a start that clusters top-down; None:
-        a flat gate."""
+        (a hierarchical gate's), for a start that groups a flat fit's experts
+        (see ``skmoe._nesting``); None: a flat gate."""
         return None
 
     def route(self, xp, design: Array, params: Params, k: int):
