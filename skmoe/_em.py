@@ -16,7 +16,7 @@ from array_api_compat import array_namespace, is_numpy_array
 
 from ._groups import Groups, mix
 from ._math import device
-from ._sparse import is_sparse
+from ._sparse import is_sparse, top_k_mask
 from .experts import ExpertFamily
 from .gates import GateFamily
 
@@ -381,10 +381,8 @@ SYMMETRIC_ITER = 100
 def harden(xp, resp: Array) -> Array:
     """Hard assignments: each sample's responsibilities replaced by 1 for its
     most probable expert (the first of ties) and 0 for the others (the
-    classification EM's C-step)."""
-    best = xp.argmax(resp, axis=0)
-    experts = xp.arange(resp.shape[0], device=device(resp))
-    return xp.astype(best[None, :] == experts[:, None], resp.dtype)
+    classification EM's C-step): the top-1 mask of sparse routing."""
+    return xp.astype(top_k_mask(xp, resp, 1), resp.dtype)
 
 
 def classification_gain(problem: EMProblem, resp: Array) -> float:
