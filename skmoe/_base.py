@@ -131,7 +131,11 @@ def _few_samples(problem, result):
     n_features = problem.design.shape[0] - 1
     own = problem.experts.n_own_parameters(n_features)
     needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_features + 1 if own is None else own)
-    return np.flatnonzero(samples < needed), needed
+    few = samples < needed
+    fixed = problem.experts.point_masses(problem.xp, result.expert_params)
+    if fixed is not None:  # a point mass has no parameters to determine
+        few &= ~fixed
+    return np.flatnonzero(few), needed
 
 
 def _gate_collapsed(problem, result) -> np.ndarray:
@@ -2906,10 +2910,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 _take_columns(np, X_host, self._used_columns(X_host.shape[1]), 1),
                 experts.start_target(Y),
                 sample_weight,
-                self.n_experts,
+                self.n_experts - experts.n_point_masses,
                 "random",
                 self._sgd_random_state,
             )
+            resp = experts.start_responsibilities(resp, Y)
             resp = backend.to_compute(np.ascontiguousarray(resp.T))
             params = initial_params(problem, resp)
             params = self._streaming_start(xp, params, Y, sample_weight)

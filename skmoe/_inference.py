@@ -74,17 +74,24 @@ def sum_to_zero_basis(n: int) -> np.ndarray:
     return scipy.linalg.null_space(np.ones((1, n)))
 
 
-def free_basis(gate, experts, layout) -> np.ndarray:
+def free_basis(gate, experts, layout, point_masses=None) -> np.ndarray:
     """Orthonormal basis (P, Q) of the identified subspace of the packed vector.
 
     ``layout`` is :attr:`Packer.layout`. Packed entries are the parameters divided
     by per-row units (and logs for the variance), which maps each of the subspaces
     below onto itself, so the same basis serves the packed coordinates.
+    ``point_masses`` ((K,) bool, from ``ExpertFamily.point_masses``): experts
+    whose coefficients (one column each of ``coef``) are fixed, not estimated.
     """
     blocks = []
     for group, name, shape in layout:
         family = gate if group == "gate" else experts
-        blocks.append(_block(family, name, shape))
+        block = _block(family, name, shape)
+        if group == "expert" and name == "coef" and point_masses is not None:
+            fixed = np.zeros(shape, dtype=bool)
+            fixed[:, point_masses] = True
+            block = block[:, ~np.any(block[fixed.ravel()] != 0, axis=0)]
+        blocks.append(block)
     return scipy.linalg.block_diag(*blocks)
 
 
@@ -224,7 +231,8 @@ def covariance(problem, gate_params, expert_params, offsets):
     theta = packer.pack(gate_params, expert_params)
     total = float(np.sum(problem.sample_weight))
     information = -total * hessian(problem, packer, theta)
-    basis = free_basis(problem.gate, problem.experts, packer.layout)
+    point_masses = problem.experts.point_masses(np, expert_params)
+    basis = free_basis(problem.gate, problem.experts, packer.layout, point_masses)
     reduced = basis.T @ information @ basis
     reduced = 0.5 * (reduced + reduced.T)
     directions, eigenvalues, positive, informed = _equilibrated_eigh(reduced, total)

@@ -23,6 +23,7 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _fresh_fit_remedy,
     _pending_rows,
     _reset_pending,
     _streaming_solver,
@@ -36,7 +37,7 @@ from ._math import device, mixture_std
 from ._sparse import selected_linear
 from .experts import PoissonExperts
 from .experts.estimator import CountExperts, check_sample_weight_support
-from .experts.poisson import RATE_FLOOR, encode_counts
+from .experts.poisson import RATE_FLOOR, ZERO_LOG_RATE, encode_counts
 
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
@@ -141,13 +142,28 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
 
     {{shared_parameters}}
 
+    zero_inflated : bool, default=False
+        Whether the first expert is a point mass at zero (a Poisson expert of
+        rate 0, with nothing to fit), for counts with more zeros than Poisson
+        regimes give (R flexmix's ``FLXMRziglm``, which counts its components
+        the same way; with ``n_experts=2``, the zero-inflated Poisson
+        regression of R pscl's ``zeroinfl(y ~ x | x)``, its inflation
+        probability the gate's). ``n_experts`` counts the point mass:
+        ``n_experts="auto"`` tries 2, 3 and 4 (``n_experts_bic_`` entry ``K
+        - 2`` for ``K``). The point mass stays the expert of intercept
+        ``-inf`` (``expert_intercept_``; its coefficients are 0, its standard
+        errors 0) wherever the fit puts it. Not with ``top_k``,
+        ``prune_threshold``, ``shared_features`` or ``expert_estimator``;
+        ``prune_experts`` may drop it. See :ref:`zero-inflated`.
+
     Attributes
     ----------
     expert_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Coefficients b_k of each expert's log rate.
 
     expert_intercept_ : ndarray of shape (n_experts_,)
-        Intercept of each expert's log rate.
+        Intercept of each expert's log rate; ``-inf`` for the point mass at
+        zero of ``zero_inflated``.
 
     experts_ : list of estimators
         With ``expert_estimator``: the fitted clones, one per expert
@@ -224,6 +240,7 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         verbose=0,
         n_jobs=None,
         device="cpu",
+        zero_inflated=False,
     ):
         super().__init__(
             n_experts=n_experts,
@@ -254,12 +271,75 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         )
         self.expert_estimator = expert_estimator
         self.shared_features = shared_features
+        self.zero_inflated = zero_inflated
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
+        "zero_inflated": ["boolean"],
     }
+
+    def _solver_options(self, n_experts):
+        if self.zero_inflated:
+            self._check_zero_inflated(n_experts)
+        return super()._solver_options(n_experts)
+
+    def _check_zero_inflated(self, n_experts):
+        """Raise where ``zero_inflated=True`` does not go with the other
+        parameters (``n_experts`` counts the point mass at zero)."""
+        refused = {
+            "expert_estimator": self.expert_estimator is not None,
+            "shared_features": self.shared_features is not None,
+            "prune_threshold > 0": self.prune_threshold > 0,
+            "top_k": self.top_k is not None,
+        }
+        why = {
+            "expert_estimator": "its experts are Poisson regressions",
+            "shared_features": "the point mass at zero has no coefficients",
+            "prune_threshold > 0": (
+                "pruning could drop the point mass at zero mid-fit (prune_experts "
+                "prunes a fitted model)"
+            ),
+            "top_k": (
+                "a sample routed to the point mass alone would give every "
+                "positive count the probability 0"
+            ),
+        }
+        for name, given in refused.items():
+            if given:
+                raise ValueError(
+                    f"zero_inflated=True does not take {name}: {why[name]}."
+                )
+        if n_experts != "auto" and n_experts < 2:
+            raise ValueError(
+                f"zero_inflated=True needs n_experts >= 2, got {n_experts}: the "
+                "first expert is the point mass at zero, so n_experts=2 is a "
+                "zero-inflated Poisson regression (as R flexmix's FLXMRziglm "
+                "counts its components)."
+            )
+
+    def _prunable(self):
+        # (prune_threshold is refused: the warnings do not suggest it)
+        return not self.zero_inflated and super()._prunable()
+
+    def _candidates(self, n_active):
+        candidates = super()._candidates(n_active)
+        if self.zero_inflated and self.n_experts == "auto":  # K = 2, 3, 4
+            return [k for k in candidates if k >= 2]
+        return candidates
+
+    def _check_warm_experts(self, method="warm_start=True"):
+        super()._check_warm_experts(method)
+        fitted = bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
+        if hasattr(self, "experts_") or fitted == bool(self.zero_inflated):
+            return
+        was = "have a point mass at zero" if fitted else "have no point mass at zero"
+        raise ValueError(
+            f"{method} continues the fitted experts, which {was}, unlike "
+            f"zero_inflated={self.zero_inflated!r}; {_fresh_fit_remedy(method)} "
+            "to fit the new model from scratch."
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -385,6 +465,17 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 "y is all zero: the experts' rates tend to zero, and the fit "
                 "stops where their log-likelihood stops changing."
             )
+        if (
+            self.zero_inflated
+            and not streaming
+            and not self._all_zero
+            and not np.any(Y[0][sample_weight > 0] == 0)
+        ):
+            _warn_user(
+                "y has no zero counts, and zero_inflated=True: its point mass at "
+                "zero handles no sample, and the model is a mixture of the other "
+                "experts."
+            )
         if self._estimator_experts():
             check_sample_weight_support(
                 self.expert_estimator,
@@ -406,7 +497,9 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return PoissonExperts(shared=getattr(self, "_shared_rows", ()))
+        return PoissonExperts(
+            shared=getattr(self, "_shared_rows", ()), zero_inflated=self.zero_inflated
+        )
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts
@@ -445,6 +538,9 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         intercepts = xp.full(
             (1, coef.shape[1]), log_rate, dtype=coef.dtype, device=device(coef)
         )
+        # (the point mass at zero stays as it is: intercept ZERO_LOG_RATE)
+        zero = coef[:1, :] <= 0.5 * ZERO_LOG_RATE
+        intercepts = xp.where(zero, coef[:1, :], intercepts)
         coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef)
 
@@ -457,7 +553,10 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         total, counts = self._count_moments
         if _reset_pending(self, "_rate_pending", sample_weight, counts > 0):
             intercept = self.expert_intercept_
-            self.expert_intercept_ = intercept * 0 + math.log(counts / total)
+            xp = array_namespace(intercept)
+            rate = xp.full_like(intercept, math.log(counts / total))
+            # (the point mass at zero keeps its intercept, -inf)
+            self.expert_intercept_ = xp.where(intercept == -xp.inf, intercept, rate)
             if self._solver_state is not None:  # units from the zero rates
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
@@ -475,7 +574,11 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             self.experts_ = list(params["estimators"])
             self._rate_floor = experts.rate_floor
             return
-        self.expert_intercept_ = params["coef"][0].copy()
+        intercept = params["coef"][0].copy()
+        zero = experts.point_masses(np, params)
+        if zero is not None:  # the point mass at zero: rate exp(-inf) = 0
+            intercept[zero] = -np.inf
+        self.expert_intercept_ = intercept
         self.expert_coef_ = params["coef"][1:].T.copy()
 
     def _experts_from_attributes(self):
@@ -490,9 +593,12 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             estimators[:] = self.experts_
             return experts, {"estimators": estimators}
         intercept = self._host_attribute("expert_intercept_")
+        zero = np.isneginf(intercept)
+        # the point mass at zero, as it was fitted (see ZERO_LOG_RATE)
+        intercept = np.where(zero, ZERO_LOG_RATE, intercept).astype(intercept.dtype)
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         shared = getattr(self, "_fitted_shared_rows", ())
-        return PoissonExperts(shared), {"coef": coef}
+        return PoissonExperts(shared, zero_inflated=bool(zero.any())), {"coef": coef}
 
     def _log_rates(self, xp, design, index=None):
         """The experts' log rates (n_experts_, n_samples), or with ``index``

@@ -62,15 +62,17 @@ def summary(result: FitResult, start: float) -> str:
 
 
 def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
+    experts = problem.experts
     resp = initial_responsibilities(
         X,
-        problem.experts.start_target(Y),
+        experts.start_target(Y),
         sample_weight,
-        n_experts,
+        n_experts - experts.n_point_masses,  # k-means for the others
         method,
         np.random.RandomState(seed),
         problem.groups,
     )
+    resp = experts.start_responsibilities(resp, Y)
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
     nest = problem.gate.nesting(n_experts)
     if nest is not None and len(nest) > 2 and max(np.diff(nest)) > 1:

@@ -67,6 +67,7 @@ def _regression(n=200, seed=0):
         "student_t_shared",
         "poisson_shared",
         "poisson_exposure",
+        "poisson_zero",
         "logistic_shared",
         "logistic_shared_cg",
         "gamma",
@@ -87,7 +88,10 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
         exposure = None
         if family.endswith("exposure"):  # the offset log(exposure)
             exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
-        experts, Y = PoissonExperts(shared), encode_counts(counts, exposure)
+        if family.endswith("zero"):  # a point mass at zero, expert 0
+            counts[::3] = 0
+        experts = PoissonExperts(shared, zero_inflated=family.endswith("zero"))
+        Y = encode_counts(counts, exposure)
     elif family.startswith("gamma"):
         amounts = np.exp(y / 2)
         experts, Y = GammaExperts(1e-10, shared), np.stack([amounts, y / 2])
@@ -254,6 +258,27 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
         assert isinstance(dist.rates, np.ndarray)
         np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
         np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
+
+
+@dispatch
+def test_zero_inflated_poisson_under_dispatch_matches_numpy():
+    X, y = _regression()
+    counts = np.round(np.exp(y / 2))
+    counts[::3] = 0
+    params = dict(n_experts=2, zero_inflated=True, n_init=2, random_state=0)
+    reference = MoEPoissonRegressor(**params).fit(X, counts)
+    expected = reference.std_errors(X, counts)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(counts)
+        model = MoEPoissonRegressor(**params).fit(Xs, ys)
+        _check_log_link_outputs(model, reference, Xs, ys, X, counts)
+        assert isinstance(model.expert_intercept_, type(Xs))
+        np.testing.assert_array_equal(
+            np.asarray(model.expert_intercept_)[0], reference.expert_intercept_[0]
+        )
+        got = model.std_errors(Xs, ys)
+    for name, value in got.items():
+        np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
 
 
 @dispatch

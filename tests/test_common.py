@@ -88,6 +88,12 @@ CONFIGURED = (
         Estimator(n_experts=2, assignment="hard", n_init=1, random_state=0)
         for Estimator in (MoERegressor, MoEPoissonRegressor, MoEGammaRegressor)
     ]
+    + [  # a point mass at zero beside the Poisson experts
+        MoEPoissonRegressor(n_experts=2, zero_inflated=True, n_init=1, random_state=0),
+        MoEPoissonRegressor(
+            n_experts=3, zero_inflated=True, solver="gradient", random_state=0
+        ),
+    ]
     + [  # Student-t noise, Cauchy by Adam
         MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),
         MoERegressor(n_experts=2, noise="student_t", df="auto", n_init=1),

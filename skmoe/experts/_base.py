@@ -54,6 +54,24 @@ class ExpertFamily(ABC):
         ``start_steps``)."""
         return False
 
+    #: Experts, first in :meth:`initial_params`, that are fixed point masses
+    #: with nothing to fit (a zero-inflated model's zero): the initial
+    #: responsibilities of the others come from k-means, and
+    #: :meth:`start_responsibilities` adds theirs.
+    n_point_masses: int = 0
+
+    def start_responsibilities(self, resp, Y):
+        """Initial responsibilities (n_samples, K) of all experts from those
+        (n_samples, K - ``n_point_masses``) of the others (NumPy; ``Y`` as
+        :meth:`start_target` takes it). ``resp`` itself by default."""
+        return resp
+
+    def point_masses(self, xp, params: Params):
+        """Whether each expert of ``params`` is a fixed point mass (see
+        ``n_point_masses``), a (K,) bool NumPy array, or None where no expert
+        is (the default)."""
+        return None
+
     #: Whether the M-step depends on the data only through
     #: :meth:`statistics`, which online EM (``partial_fit`` with
     #: ``solver="em"``) then averages over the batches.

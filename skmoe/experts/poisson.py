@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
+from .._backend import to_numpy
 from .._math import (
     device,
     diag,
@@ -27,6 +28,14 @@ COLD_NEWTON_STEPS = 10
 #: Smallest starting rate of an expert, relative to the weighted mean of y (an
 #: expert whose samples all have y = 0 has the rate 0, at the log link's -inf).
 RATE_FLOOR = 1e-10
+#: The log rate of a zero-inflated model's point mass at zero while it is
+#: fitted (its intercept; its slopes are 0): its rate ``exp`` is 0 in every
+#: dtype, whatever an exposure's offset, and it stays finite, as the solvers'
+#: arithmetic (penalties, packed vectors) needs. The fitted attributes show
+#: -inf. An expert whose intercept is below half of it is that point mass.
+ZERO_LOG_RATE = -1e5
+#: Initial responsibility of the point mass at zero for a zero count.
+ZERO_START_SHARE = 0.5
 #: Above ``log(largest float) - LINK_MARGIN`` the rate continues as its tangent
 #: (see :func:`rates`), so that it stays finite where a line search probes long
 #: steps.
@@ -116,21 +125,58 @@ class PoissonExperts(ExpertFamily):
     :func:`skmoe._math.solve_shared`) and is halved as one, until the sum of
     the experts' objectives does not decrease.
 
+    With ``zero_inflated``, the first expert of :meth:`initial_params` is a
+    point mass at zero, a Poisson expert of rate 0 (R flexmix's
+    ``FLXMRziglm``): its log-likelihood is 0 at a zero count and -inf
+    elsewhere, and it has nothing to fit. It is the expert whose intercept is
+    ``ZERO_LOG_RATE`` (with zero slopes), wherever restarts, pruning or a
+    hierarchical gate's start move it; M-steps and gradients leave it as it is.
+
     Parameters
     ----------
     shared : tuple of int, default=()
         Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
         that all experts share.
+    zero_inflated : bool, default=False
+        Whether the first expert is a point mass at zero.
     """
 
     task = "regression"
 
-    def __init__(self, shared=()):
+    def __init__(self, shared=(), zero_inflated=False):
         self.shared = tuple(shared)
+        self.zero_inflated = bool(zero_inflated)
+        if self.zero_inflated and self.shared:
+            raise ValueError("A zero-inflated model's experts share no coefficients.")
+
+    @property
+    def n_point_masses(self) -> int:
+        return int(self.zero_inflated)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts)
-        return {"coef": xp.zeros(shape, dtype=design.dtype, device=device(design))}
+        coef = xp.zeros(shape, dtype=design.dtype, device=device(design))
+        if self.zero_inflated and n_experts > 0:
+            mark = [ZERO_LOG_RATE] + [0.0] * (n_experts - 1)
+            mark = xp.asarray(mark, dtype=design.dtype, device=device(design))
+            coef = xp.concat([mark[None, :], coef[1:, :]], axis=0)
+        return {"coef": coef}
+
+    def _zero(self, xp, coef):
+        """Which experts of ``coef`` are the point mass at zero, (K,) bool on
+        ``coef``'s device."""
+        return coef[0, :] <= 0.5 * ZERO_LOG_RATE
+
+    def point_masses(self, xp, params: Params):
+        if not self.zero_inflated:
+            return None
+        return np.asarray(to_numpy(self._zero(xp, params["coef"])), dtype=bool)
+
+    def start_responsibilities(self, resp, Y):
+        if not self.zero_inflated:
+            return resp
+        zero = np.where(Y[0] == 0, ZERO_START_SHARE, 0.0).astype(resp.dtype)
+        return np.concatenate([zero[:, None], (1 - zero)[:, None] * resp], axis=1)
 
     def log_rates(self, xp, design: Array, params: Params) -> Array:
         """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
@@ -138,7 +184,12 @@ class PoissonExperts(ExpertFamily):
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
-        return log_likelihood(xp, eta, Y)
+        out = log_likelihood(xp, eta, Y)
+        if self.zero_inflated:  # the point mass: 0 at y = 0 (computed), else -inf
+            zero = self._zero(xp, params["coef"])[:, None] & (Y[0, ...] > 0)[None, :]
+            never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
+            out = xp.where(zero, never, out)
+        return out
 
     def _objectives(self, xp, design, y, offset, weighted_resp, coef, mask, alpha):
         """Each expert's M-step objective at ``coef`` (K,), and the rates'
@@ -157,6 +208,24 @@ class PoissonExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
+        zero = self.point_masses(xp, params)
+        if zero is None or not zero.any():
+            return {"coef": self._newton(xp, design, Y, weighted_resp, params, alpha)}
+        # the Poisson experts' M-step, the point mass kept as it is
+        coef = params["coef"]
+        on = device(coef)
+        free = xp.asarray(np.flatnonzero(~zero), device=on)
+        fixed = xp.asarray(np.flatnonzero(zero), device=on)
+        part = {"coef": xp.take(coef, free, axis=1)}
+        part = self._newton(
+            xp, design, Y, xp.take(weighted_resp, free, axis=0), part, alpha
+        )
+        order = np.argsort(np.r_[np.flatnonzero(~zero), np.flatnonzero(zero)])
+        joined = xp.concat([part, xp.take(coef, fixed, axis=1)], axis=1)
+        return {"coef": xp.take(joined, xp.asarray(order, device=on), axis=1)}
+
+    def _newton(self, xp, design, Y, weighted_resp, params, alpha):
+        """The M-step's coefficients of Poisson experts (no point mass)."""
         y, offset = Y[0, ...], Y[3, ...]
         mask = penalty_mask(xp, design)
         coef = params["coef"]
@@ -194,7 +263,7 @@ class PoissonExperts(ExpertFamily):
                 coef, value, slope = restart(
                     xp, objectives, start, coef, value, slope, refused, weights
                 )
-        return {"coef": coef}
+        return coef
 
     def _intercepts(self, xp, design, y, exposure, weighted_resp):
         """Coefficients with zero slopes and each expert's best intercept: the
@@ -218,6 +287,8 @@ class PoissonExperts(ExpertFamily):
         _, slope = rates(xp, eta)
         grad = design @ (weighted_resp * (Y[0, ...][None, :] - slope)).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
+        if self.zero_inflated:  # the point mass has nothing to move (0 already)
+            grad = xp.where(self._zero(xp, coef)[None, :], xp.zeros_like(grad), grad)
         # shared rows: each of the K equal entries gets the mean of their
         # derivatives, so that the solvers' steps keep them equal
         return {"coef": tie_rows(xp, grad, self.shared)}
@@ -243,4 +314,5 @@ class PoissonExperts(ExpertFamily):
         return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        return n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
+        n_poisson = n_experts - self.n_point_masses
+        return n_poisson * (n_features + 1) - (n_experts - 1) * len(self.shared)

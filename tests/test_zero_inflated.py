@@ -1,0 +1,240 @@
+"""MoEPoissonRegressor(zero_inflated=True): the first expert a point mass at
+zero, checked against the zero-inflated Poisson likelihood written out here
+(maximized by scipy, its Hessian by finite differences) and its closed-form
+predictive distribution."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+from sklearn.base import clone
+from sklearn.tree import DecisionTreeRegressor
+
+from skmoe import MoEPoissonRegressor
+
+TIGHT = dict(alpha=0.0, tol=1e-12, max_iter=5000)
+
+
+def zip_data(n=2000, seed=0, exposure=False):
+    """Structural zeros with probability expit(x1 - 0.5), else Poisson counts of
+    log rate 1 + 0.5 x2 (per unit exposure)."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 2))
+    e = rng.uniform(0.3, 3.0, n) if exposure else np.ones(n)
+    never = rng.rand(n) < special.expit(X[:, 0] - 0.5)
+    y = np.where(never, 0, rng.poisson(e * np.exp(1 + 0.5 * X[:, 1])))
+    return X, y, e
+
+
+def zip_log_likelihood(theta, X, y, e):
+    """Per-row log-likelihoods and their gradients in theta = (a, b): logit of
+    a structural zero a0 + a . x, log rate b0 + b . x + log(e)."""
+    Xt = np.column_stack([np.ones(len(X)), X])
+    a, b = theta[:3], theta[3:]
+    p = special.expit(Xt @ a)
+    mu = e * np.exp(Xt @ b)
+    zero = y == 0
+    l0 = p + (1 - p) * np.exp(-mu)  # the probability of a zero
+    ll = np.where(
+        zero,
+        np.log(l0),
+        np.log1p(-p) + stats.poisson.logpmf(y, mu),
+    )
+    d_logit = np.where(zero, p * (1 - p) * (1 - np.exp(-mu)) / l0, -p)
+    d_eta = np.where(zero, -(1 - p) * np.exp(-mu) * mu / l0, y - mu)
+    grad = np.concatenate([Xt.T @ d_logit, Xt.T @ d_eta])
+    return ll, grad
+
+
+def direct_fit(X, y, e):
+    def negative(theta):
+        ll, grad = zip_log_likelihood(theta, X, y, e)
+        return -ll.sum(), -grad
+
+    result = optimize.minimize(
+        negative, np.zeros(6), jac=True, method="BFGS", options={"gtol": 1e-10}
+    )
+    return result.x, -result.fun
+
+
+def as_theta(model):
+    """skmoe's fit as (a, b): the gate's logit of the point mass (expert 0)
+    against the Poisson expert, and the expert's coefficients."""
+    assert np.isneginf(model.expert_intercept_[0])
+    gate = np.r_[model.gate_intercept_[0], model.gate_coef_[0]]
+    gate = gate - np.r_[model.gate_intercept_[1], model.gate_coef_[1]]
+    return np.r_[gate, model.expert_intercept_[1], model.expert_coef_[1]]
+
+
+@pytest.mark.parametrize("exposure", [False, True])
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_two_experts_are_the_zero_inflated_poisson_maximum(solver, exposure):
+    X, y, e = zip_data(exposure=exposure)
+    theta, best = direct_fit(X, y, e)
+    model = MoEPoissonRegressor(
+        2, zero_inflated=True, solver=solver, random_state=0, **TIGHT
+    )
+    model.fit(X, y, exposure=e if exposure else None)
+    np.testing.assert_allclose(model.log_likelihood_, best, rtol=1e-9)
+    np.testing.assert_allclose(as_theta(model), theta, atol=2e-5)
+    # the point mass has no slopes, and its rate is 0 wherever x is
+    assert np.all(model.expert_coef_[0] == 0)
+
+
+def test_predictions_are_the_zero_inflated_formulas():
+    X, y, e = zip_data()
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    a, b = np.split(as_theta(model), 2)
+    X_new = np.random.RandomState(5).normal(size=(50, 2)) * 2
+    Xt = np.column_stack([np.ones(len(X_new)), X_new])
+    p, mu = special.expit(Xt @ a), np.exp(Xt @ b)
+    mean, std = model.predict(X_new, return_std=True)
+    np.testing.assert_allclose(mean, (1 - p) * mu, rtol=1e-10)
+    # zero-inflated Poisson variance: (1 - p) mu (1 + p mu)
+    np.testing.assert_allclose(std**2, (1 - p) * mu * (1 + p * mu), rtol=1e-9)
+    dist = model.predict_distribution(X_new)
+    np.testing.assert_allclose(dist.pmf(0), p + (1 - p) * np.exp(-mu), rtol=1e-10)
+    np.testing.assert_allclose(
+        dist.pmf(3), (1 - p) * stats.poisson.pmf(3, mu), rtol=1e-10
+    )
+    y_new = np.random.RandomState(6).poisson(mu) * (np.arange(50) % 3 > 0)
+    ll, _ = zip_log_likelihood(np.r_[a, b], X_new, y_new, np.ones(50))
+    np.testing.assert_allclose(model.log_likelihood_samples(X_new, y_new), ll)
+    resp = model.responsibilities(X_new, y_new)
+    zero = y_new == 0
+    assert np.all(resp[~zero, 0] == 0)
+    np.testing.assert_allclose(
+        resp[zero, 0], p[zero] / (p[zero] + (1 - p[zero]) * np.exp(-mu[zero]))
+    )
+
+
+def test_std_errors_are_the_inverse_information_of_the_likelihood():
+    X, y, e = zip_data()
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0, **TIGHT)
+    model.fit(X, y)
+    theta = as_theta(model)
+    # the Hessian by central differences of the analytic gradient
+    step = 1e-5
+    hessian = np.array(
+        [
+            (
+                zip_log_likelihood(theta + step * unit, X, y, e)[1]
+                - zip_log_likelihood(theta - step * unit, X, y, e)[1]
+            )
+            / (2 * step)
+            for unit in np.eye(6)
+        ]
+    )
+    expected = np.sqrt(np.diag(np.linalg.inv(-0.5 * (hessian + hessian.T))))
+    se = model.std_errors(X, y)
+    # the gate's centred columns are +-(logit) / 2
+    np.testing.assert_allclose(se.gate_intercept_, expected[0] / 2, rtol=1e-4)
+    np.testing.assert_allclose(se.gate_coef_[0], expected[1:3] / 2, rtol=1e-4)
+    np.testing.assert_allclose(se.expert_intercept_[1], expected[3], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_[1], expected[4:], rtol=1e-4)
+    # the point mass is fixed, not estimated
+    assert se.expert_intercept_[0] == 0 and np.all(se.expert_coef_[0] == 0)
+
+
+def test_bic_counts_no_parameters_for_the_point_mass():
+    X, y, _ = zip_data()
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    total = model.log_likelihood_samples(X, y).sum()
+    # the gate's logit (3) and one Poisson expert (3)
+    np.testing.assert_allclose(model.bic(X, y), -2 * total + 6 * np.log(len(y)))
+    np.testing.assert_allclose(model.aic(X, y), -2 * total + 12)
+    auto = MoEPoissonRegressor(zero_inflated=True, random_state=0).fit(X, y)
+    assert auto.n_experts_bic_.shape == (3,)  # K = 2, 3 and 4
+    assert auto.n_experts_ == 2  # the model that made the data
+    np.testing.assert_allclose(auto.n_experts_bic_[0], auto.bic(X, y), rtol=1e-8)
+
+
+def test_point_mass_is_kept_where_the_fit_moves_the_experts():
+    X, y, _ = zip_data(n=3000)
+    # a hierarchical gate's start reorders the experts
+    tree = MoEPoissonRegressor(4, zero_inflated=True, gate="hierarchical", n_init=2)
+    tree.fit(X, y)
+    zero = np.isneginf(tree.expert_intercept_)
+    assert zero.sum() == 1 and np.all(tree.expert_coef_[zero] == 0)
+    # classification EM gives the point mass zero counts only
+    hard = MoEPoissonRegressor(2, zero_inflated=True, assignment="hard")
+    hard.fit(X, y)
+    assigned = np.argmax(hard.responsibilities(X, y), axis=1)
+    assert np.any(assigned == 0) and np.all(y[assigned == 0] == 0)
+    # Adam from a first batch of 3 rows, which resets the other experts' rates
+    # until 1000 rows have been seen
+    stream = MoEPoissonRegressor(2, zero_inflated=True, solver="sgd", random_state=0)
+    for start in [0, 3, *range(103, 3000, 100)]:
+        stop = 3 if start == 0 else start + 100
+        stream.partial_fit(X[start:stop], y[start:stop])
+        assert np.isneginf(stream.expert_intercept_[0])
+        assert np.isfinite(stream.expert_intercept_[1])
+    # Adam over batches of 100 rows
+    stream = MoEPoissonRegressor(2, zero_inflated=True, solver="sgd", random_state=0)
+    for _ in range(2):
+        for start in range(0, 3000, 100):
+            stream.partial_fit(X[start : start + 100], y[start : start + 100])
+    theta, _ = direct_fit(X, y, np.ones(len(y)))
+    np.testing.assert_allclose(as_theta(stream), theta, atol=0.15)
+
+
+def test_float32_matches_float64():
+    X, y, _ = zip_data()
+    models = [
+        MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X.astype(t), y)
+        for t in (np.float64, np.float32)
+    ]
+    assert models[1].expert_intercept_.dtype == np.float32
+    np.testing.assert_allclose(
+        as_theta(models[1]), as_theta(models[0]), rtol=1e-3, atol=1e-4
+    )
+    # a fitted model pickles and predicts the same
+    again = pickle.loads(pickle.dumps(models[0]))
+    np.testing.assert_array_equal(again.predict(X), models[0].predict(X))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_experts=1), "needs n_experts >= 2"),
+        (dict(top_k=1), "top_k"),
+        (dict(prune_threshold=0.05), "prune_threshold"),
+        (dict(shared_features=[0]), "shared_features"),
+        (dict(expert_estimator=DecisionTreeRegressor()), "expert_estimator"),
+    ],
+)
+def test_options_it_does_not_take_are_refused(params, match):
+    X, y, _ = zip_data(n=200)
+    model = MoEPoissonRegressor(**{"n_experts": 2, "zero_inflated": True, **params})
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y)
+
+
+def test_warm_start_refuses_a_change_of_zero_inflated():
+    X, y, _ = zip_data(n=500)
+    model = MoEPoissonRegressor(2, random_state=0).fit(X, y)
+    model.set_params(zero_inflated=True, warm_start=True)
+    with pytest.raises(ValueError, match="no point mass at zero"):
+        model.fit(X, y)
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    model.set_params(zero_inflated=False, warm_start=True)
+    with pytest.raises(ValueError, match="have a point mass at zero"):
+        model.fit(X, y)
+    clone(model).fit(X, y)  # a fresh fit takes it
+
+
+def test_counts_without_zeros_warn_and_prune_experts_drops_the_point_mass():
+    X, y, _ = zip_data(n=1000)
+    y = y + 1
+    with pytest.warns(UserWarning, match="no zero counts"):
+        model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    assert model.expert_usage_[0] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = model.prune_experts(0.01)
+    assert plain.n_experts_ == 1 and np.all(np.isfinite(plain.expert_intercept_))
+    # a Poisson regression: its three coefficients are all bic counts
+    total = plain.log_likelihood_samples(X, y).sum()
+    np.testing.assert_allclose(plain.bic(X, y), -2 * total + 3 * np.log(len(y)))
