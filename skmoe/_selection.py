@@ -59,9 +59,11 @@ def bootstrap_lrt(
 ):
     """Choose the number of experts by bootstrap likelihood-ratio tests.
 
-    Tests K experts against K + 1 for K = 1, 2, ... and stops at the first K
-    that the data do not reject (McLachlan 1987; as R mclust's
-    ``mclustBootstrapLRT`` and mixtools' ``boot.comp``). Each test fits K and
+    Tests K experts against K + 1 for K = 1, 2, ... (from K = 2 for
+    ``MoEPoissonRegressor(zero_inflated=True)``, whose point mass at zero is
+    an expert) and stops at the first K that the data do not reject
+    (McLachlan 1987; as R mclust's ``mclustBootstrapLRT`` and mixtools'
+    ``boot.comp``). Each test fits K and
     K + 1 experts and takes the statistic ``2 (log L(K + 1) - log L(K))``. Its
     null distribution is not chi-squared (a mixture with one expert fewer sits
     on the boundary of the larger one's parameters), so it is drawn: targets
@@ -123,7 +125,8 @@ def bootstrap_lrt(
         estimator : estimator object
             ``estimator`` fitted to (X, y) with ``n_experts`` experts.
         p_values : ndarray of shape (n_tests,)
-            The p-value of each test run, K = 1, 2, ...
+            The p-value of each test run, K = 1, 2, ... (2, 3, ... with
+            ``zero_inflated``)
         statistics : ndarray of shape (n_tests,)
             The observed statistics ``2 (log L(K + 1) - log L(K))``.
         bootstrap_statistics : ndarray of shape (n_tests, n_bootstrap)
@@ -206,9 +209,17 @@ def bootstrap_lrt(
             "could reject. Raise n_bootstrap to at least "
             f"{math.ceil(1 / significance) - 1}."
         )
+    # a zero-inflated model's point mass is one of its experts: from 2
+    first = 2 if getattr(model, "zero_inflated", False) else 1
+    if max_experts <= first:
+        raise ValueError(
+            f"max_experts={max_experts} leaves no test: zero_inflated=True "
+            "counts the point mass at zero among the experts, so the tests "
+            "start at 2 against 3; pass max_experts >= 3."
+        )
     rng = check_random_state(random_state)
     p_values, statistics, drawn = [], [], []
-    smaller = _fitted(estimator, 1, X, y, fit_params)
+    smaller = _fitted(estimator, first, X, y, fit_params)
     _exposure(smaller, fit_params)  # fails before the other fits
     grouped = _groups(smaller, fit_params) is not None  # fails before other fits
     top_k = getattr(_parts(smaller)[0], "top_k", None)
@@ -221,7 +232,7 @@ def bootstrap_lrt(
             "set top_k=None."
         )
     n_experts = max_experts
-    for k in range(1, max_experts):
+    for k in range(first, max_experts):
         larger = _fitted(estimator, k + 1, X, y, fit_params)
         observed = _statistic(smaller, larger)
         start = time.perf_counter()

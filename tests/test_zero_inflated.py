@@ -12,7 +12,7 @@ from scipy import optimize, special, stats
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeRegressor
 
-from skmoe import MoEPoissonRegressor
+from skmoe import MoEPoissonRegressor, bootstrap_lrt
 
 TIGHT = dict(alpha=0.0, tol=1e-12, max_iter=5000)
 
@@ -238,3 +238,17 @@ def test_counts_without_zeros_warn_and_prune_experts_drops_the_point_mass():
     # a Poisson regression: its three coefficients are all bic counts
     total = plain.log_likelihood_samples(X, y).sum()
     np.testing.assert_allclose(plain.bic(X, y), -2 * total + 3 * np.log(len(y)))
+
+
+def test_bootstrap_lrt_starts_at_the_zero_inflated_regression():
+    X, y, _ = zip_data(n=300)
+    model = MoEPoissonRegressor(zero_inflated=True, n_init=1, random_state=0)
+    with pytest.raises(ValueError, match="max_experts >= 3"):
+        bootstrap_lrt(model, X, y, max_experts=2, n_bootstrap=19)
+    result = bootstrap_lrt(model, X, y, max_experts=3, n_bootstrap=19, random_state=0)
+    # one test, 2 against 3 experts, of the fits' log-likelihoods
+    two, three = (clone(model).set_params(n_experts=k).fit(X, y) for k in (2, 3))
+    np.testing.assert_allclose(
+        result.statistics, [2 * (three.log_likelihood_ - two.log_likelihood_)]
+    )
+    assert result.n_experts == 2 and result.p_values[0] > 0.05
