@@ -1017,3 +1017,50 @@ def test_a_start_at_the_optimum_with_a_large_objective_converges():
         np.testing.assert_allclose(
             model.expert_coef_, reference.expert_coef_, rtol=1e-6, atol=1e-9
         )
+
+
+def _split_on_x0(n=3000, seed=0):
+    """Two regimes split at x0 = 0 whose targets follow x1: a gate along x1
+    (the wrong feature) is a local optimum."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    left = X[:, 0] < 0
+    y = np.where(left, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(size=n)
+    counts = rng.poisson(np.exp(np.where(left, 1 + 0.5 * X[:, 1], 2 - 0.5 * X[:, 1])))
+    return X, {"regressor": y, "poisson": counts, "classifier": (y > 0.5) * 1}
+
+
+@pytest.mark.parametrize("kind", ["regressor", "poisson", "classifier"])
+def test_partial_fit_after_a_tiny_first_batch_forgets_its_gate(kind):
+    # the first batch's M-step at random responsibilities separated its 3
+    # rows: gate coefficients of 4 (along x1 here), and after 5 epochs of
+    # 100-row batches R^2 0.64, D^2 0.54 and accuracy 0.83, against 0.92, 0.70
+    # and 0.94 from a first batch of 100 rows (the classifier's experts, too,
+    # had separated them)
+    Estimator = {
+        "regressor": MoERegressor,
+        "poisson": MoEPoissonRegressor,
+        "classifier": MoEClassifier,
+    }[kind]
+    X, targets = _split_on_x0()
+    X_test, test_targets = _split_on_x0(2000, seed=1)
+    y, y_test = targets[kind], test_targets[kind]
+    scores = []
+    for first in (3, 100):
+        model = Estimator(2, solver="sgd", random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the feature scales of 3 rows
+            model.partial_fit(X[:first], y[:first], **_classes(model, y))
+            if first == 3:
+                logits = X[:3] @ model.gate_coef_.T + model.gate_intercept_
+                # the gate barely starts (0.1, then Adam's pass over the batch)
+                assert np.ptp(logits) < 0.5
+            for epoch in range(5):
+                for start in range(first if epoch == 0 else 0, len(y), 100):
+                    model.partial_fit(X[start : start + 100], y[start : start + 100])
+        scores.append(model.score(X_test, y_test))
+    assert scores[0] > scores[1] - 0.02
+
+
+def _classes(model, y):
+    return {"classes": np.unique(y)} if isinstance(model, MoEClassifier) else {}
