@@ -1483,10 +1483,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         falling by 3400 from three experts to four, without a word."""
         if candidates[-1] != AUTO_EXPERTS[-1]:
             return None
+        if best.gate_params["coef"].shape[1] != candidates[-1]:
+            # the chosen fit kept fewer: pruned (BIC 244.04, 244.034 and
+            # 244.033 at 2, 3 and 4 experts, all pruned to 2, warned that more
+            # experts might help), or chosen by held-out log-likelihood within
+            # one standard error
+            return None
         if getattr(self, "n_experts_scores_", None) is not None:
             # estimator experts, by held-out log-likelihood (one standard error)
-            if best.gate_params["coef"].shape[1] != candidates[-1]:
-                return None
             criterion = "held-out log-likelihood was still rising"
         else:
             bics = self.n_experts_bic_

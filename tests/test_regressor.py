@@ -217,6 +217,21 @@ def test_auto_n_experts_warns_when_it_stops_at_its_largest_candidate():
     assert not [w for w in caught if "the most it tries" in str(w.message)]
 
 
+def test_auto_n_experts_does_not_ask_for_more_experts_it_pruned():
+    # two regimes: the fits of 3 and 4 experts were pruned back to 2, their
+    # BIC 0.001 apart, and "auto" warned that the data may need more (QA)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (500, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0]) + 0.3 * rng.randn(500)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoERegressor(prune_threshold=0.3, n_init=4, random_state=0)
+        model.fit(X, y)
+    assert model.n_experts_ == 2
+    assert model.n_experts_bic_[-1] < np.min(model.n_experts_bic_[:-1])
+    assert not [w for w in caught if "the most it tries" in str(w.message)]
+
+
 def test_auto_n_experts_passes_over_collapsed_fits():
     # noise without regimes, and few points repeated: mixtures with several experts
     # can only win BIC by collapsing experts onto a few points
