@@ -693,9 +693,13 @@ def _streaming_remedy(estimator) -> str:
             "expert_estimator is fitted by EM on all the rows only: no solver "
             "streams it; call fit."
         )
+    # (with n_experts="auto", the remedy names the integer it then needs too)
+    auto = " and an integer n_experts" if estimator.n_experts == "auto" else ""
     if estimator.gate == "gaussian":
-        return "Use gate='softmax' with solver='sgd' (the gaussian gate is EM's)."
-    return "Use solver='sgd'."
+        return (
+            f"Use gate='softmax' with solver='sgd'{auto} (the gaussian gate is EM's)."
+        )
+    return f"Use solver='sgd'{auto}."
 
 
 def _check_finite(xp, result, method):

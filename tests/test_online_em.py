@@ -149,6 +149,13 @@ def test_a_stream_of_batches_reaches_the_em_fit(gate):
     "model, named, remedy",
     [
         (MoERegressor(2), "gate='softmax'", "Use solver='sgd'."),
+        # the default n_experts="auto": the remedy names the integer too (it
+        # said "Use solver='sgd'.", which then asked for one: QA)
+        (
+            MoERegressor(),
+            "gate='softmax'",
+            "Use solver='sgd' and an integer n_experts.",
+        ),
         (
             MoERegressor(2, gate="gaussian", expert_estimator=DecisionTreeRegressor()),
             "expert_estimator",
@@ -182,6 +189,8 @@ def test_partial_fit_with_em_needs_sums_and_says_so(model, named, remedy):
     if "gate='softmax'" in remedy:
         model.set_params(gate="softmax")
     model.set_params(solver="sgd")
+    if "integer n_experts" in remedy:
+        model.set_params(n_experts=2)
     if "call fit" in remedy:
         with pytest.raises(ValueError, match="fitted by EM only"):
             model.partial_fit(X, y)
