@@ -73,9 +73,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``n_init`` restarts) and keeps the fit of lowest BIC on the training data
         (``n_experts_bic_``), passing over fits where an expert collapsed onto
         a few points: one expert, i.e. a linear regression, when the data
-        show no regimes, and the regimes when they do (5-fold CV R^2, 3 seeds:
-        diabetes 0.481, equal to LinearRegression on every seed, where K=3 gave
-        0.413; regime data 0.970, K=3 in every fold, as K=3 alone). With
+        show no regimes, and the regimes when they do (5-fold CV R^2 after a
+        StandardScaler, 3 seeds, ``benchmarks/tune_defaults.py``: diabetes
+        0.481, equal to LinearRegression on every seed, where K=3 gave 0.413;
+        its regime data 0.970, K=3 in every fold, as K=3 alone). With
         ``expert_estimator``, by held-out log-likelihood instead (see there).
         A warning says when it chooses 4 while the criterion still improves
         there: fit larger numbers of experts and compare them.
@@ -143,8 +144,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     alpha : float, default=1e-6
         {{alpha_meaning}} The tiny default mostly guards the solves: regimes
         with hard boundaries need a sharp gate, and larger penalties blur it
-        (5-fold CV R^2 on regime data, 3 seeds: 0.970 at 1e-6, 0.940 at 1e-4,
-        0.877 at 1e-3, while diabetes moved only from 0.413 to 0.446).
+        (5-fold CV R^2 on the regime data of ``benchmarks/tune_defaults.py``,
+        3 seeds: 0.970 at 1e-6, 0.940 at 1e-4, 0.877 at 1e-3, while diabetes
+        moved only from 0.413 to 0.446).
 
     n_init : int, default=4
         Number of EM restarts; the run with the best penalized log-likelihood is
