@@ -43,13 +43,13 @@ def nested_start(problem: EMProblem, resp, nest, tol, random_state, max_iter):
     bounds ``nest``, from initial responsibilities ``resp`` (K, n): the
     responsibilities of a flat fit from ``resp`` (at most ``max_iter`` and
     ``FLAT_ITER`` iterations), their experts ordered by the best grouping
-    (see the module)."""
+    (see the module); and the flat fit's result (for ``verbose``)."""
     xp = problem.xp
     flat = dataclasses.replace(problem, gate=SoftmaxGate(), top_k=None)
     result = run_em(flat, resp=resp, max_iter=min(FLAT_ITER, max_iter), tol=tol)
     _, fitted, _ = e_step(flat, result.gate_params, result.expert_params)
     order = best_grouping(problem, to_numpy(fitted), nest, random_state)
-    return as_compute(xp, to_numpy(fitted)[order], problem.design)
+    return as_compute(xp, to_numpy(fitted)[order], problem.design), result
 
 
 def best_grouping(problem: EMProblem, resp, nest, random_state):

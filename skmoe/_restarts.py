@@ -9,7 +9,7 @@ import numpy as np
 from ._backend import as_compute, blas_threads
 from ._em import FitResult
 from ._init import initial_responsibilities
-from ._nesting import nested_start
+from ._nesting import FLAT_ITER, nested_start
 from ._solvers import SolverOptions, solve
 
 
@@ -77,7 +77,8 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
     nest = problem.gate.nesting(n_experts)
     if nest is not None and len(nest) > 2 and max(np.diff(nest)) > 1:
         # a hierarchical gate: which experts share a group (see _nesting)
-        resp = nested_start(
+        start = time.perf_counter()
+        resp, flat = nested_start(
             problem,
             resp,
             nest,
@@ -85,4 +86,10 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
             np.random.RandomState(seed),
             options.max_iter,
         )
+        if options.verbose >= 1:
+            cap = min(FLAT_ITER, options.max_iter)
+            print(
+                f"  flat softmax start ({method}, at most {cap} iterations): "
+                f"{summary(flat, start)}"
+            )
     return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))

@@ -159,3 +159,17 @@ def test_every_seed_finds_the_tree():
     for seed in range(5):
         tree = MoERegressor(4, gate="hierarchical", random_state=seed).fit(X, y)
         assert np.mean(tree.log_likelihood_samples(X_test, y_test)) > floor + 0.01
+
+
+def test_verbose_shows_the_flat_start(capsys):
+    # each restart's flat softmax fit was not shown: a restart's time and
+    # iterations did not add up (review)
+    X, y = tree_regions(500, 0)
+    MoERegressor(4, gate="hierarchical", n_init=2, verbose=1, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    starts = [line for line in lines if "flat softmax start" in line]
+    restarts = [line for line in lines if line.startswith("Restart")]
+    assert len(starts) == len(restarts) == 2
+    assert "at most 100 iterations" in starts[0]
+    # each start comes before its restart's line
+    assert lines.index(starts[0]) < lines.index(restarts[0]) < lines.index(starts[1])
