@@ -3062,13 +3062,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _previous_result(self) -> FitResult:
         """The fitted state ``partial_fit`` continues from, as a FitResult."""
+        objective = self.objective_history_
+        if getattr(self, "_fitted_assignment", "soft") != self.assignment:
+            # a hard fit's history holds the classification objective, which
+            # partial_fit (soft assignments only) does not: a new history
+            objective = []
         return FitResult(
             {},
             {},
             self.log_likelihood_,
-            self.objective_history_[-1] if self.objective_history_ else 0.0,
+            objective[-1] if objective else 0.0,
             self.log_likelihood_history_,  # extended in place (see continued)
-            self.objective_history_,
+            objective,
             self.n_iter_,
             False,
             solver_state=self._solver_state,

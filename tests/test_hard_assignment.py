@@ -193,3 +193,22 @@ def test_convergence_display_names_the_classification_objective():
     model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
     display = ConvergenceDisplay.from_estimator(model.fit(X, y), objective=True)
     assert "classification" in display.ax_.get_ylabel()
+
+
+@pytest.mark.parametrize("solver", ["em", "sgd"])
+def test_partial_fit_after_a_hard_fit_starts_a_new_objective_history(solver):
+    # objective_history_ went on from the classification objective with the
+    # mixture's, one curve of two functions (and ConvergenceDisplay named it
+    # the classification objective)
+    X, y = crossing(400)
+    model = MoERegressor(2, gate="constant", assignment="hard", random_state=0)
+    model.fit(X, y)
+    model.set_params(solver=solver, assignment="soft").partial_fit(X, y)
+    assert len(model.objective_history_) == 1
+    # the mixture's per-sample objective, above the classification one
+    soft = MoERegressor(2, gate="constant", random_state=0, alpha=model.alpha)
+    ceiling = soft.fit(X, y).objective_history_[-1]
+    assert model.objective_history_[0] <= ceiling + 1e-9
+    assert model.objective_history_[0] > ceiling - 0.01
+    model.partial_fit(X, y)  # the new history goes on
+    assert len(model.objective_history_) == 2
