@@ -99,6 +99,8 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
 #: batch too small for the gate's coefficients (see :func:`_few_rows_gate`).
 FEW_ROWS_LOGIT_SPREAD = 0.1
+#: Scalings of the gate's coefficients towards that spread, at most.
+FEW_ROWS_SCALINGS = 10
 
 
 #: Fitting warns when a feature's standard deviation is below SMALL_FEATURE_STD and
@@ -162,22 +164,35 @@ def _few_rows_gate(problem, params, sample_weight):
     ``_few_rows_start``). A gate that models x (``"gaussian"``) is left."""
     xp = problem.xp
     gate_params, expert_params = params
-    coef = gate_params["coef"]
-    size = coef.shape[0] * coef.shape[1]
+    n_experts = gate_params["coef"].shape[1]
+    size = problem.gate.n_parameters(problem.gate_design.shape[0] - 1, n_experts)
     if (
         problem.gate.models_inputs
         or np.count_nonzero(sample_weight) >= AUTO_MIN_SAMPLES_PER_PARAMETER * size
     ):
         return params
-    logits = problem.gate.logits(xp, problem.gate_design, gate_params)
-    rows = xp.asarray(np.flatnonzero(sample_weight > 0), device=device(logits))
-    logits = xp.take(logits, rows, axis=1)
-    spread = float(xp.max(logits) - xp.min(logits)) if logits.shape[1] else 0.0
-    if not spread > FEW_ROWS_LOGIT_SPREAD:
-        return params
-    scale = FEW_ROWS_LOGIT_SPREAD / spread
-    shrunk = {name: value * scale for name, value in gate_params.items()}
-    return shrunk, expert_params
+    rows = xp.asarray(
+        np.flatnonzero(sample_weight > 0), device=device(gate_params["coef"])
+    )
+    # a hierarchical gate's logits (the log of its products) are not linear in
+    # its coefficients: scaled again until they spread over at most the limit
+    for _ in range(FEW_ROWS_SCALINGS):
+        logits = problem.gate.logits(xp, problem.gate_design, gate_params)
+        logits = xp.take(logits, rows, axis=1)
+        spread = float(xp.max(logits) - xp.min(logits)) if logits.shape[1] else 0.0
+        if not spread > FEW_ROWS_LOGIT_SPREAD:
+            break
+        scale = FEW_ROWS_LOGIT_SPREAD / spread
+        gate_params = {name: value * scale for name, value in gate_params.items()}
+    return gate_params, expert_params
+
+
+def _in_words(phrases) -> str:
+    """``["a", "b", "c"]`` as ``"a, b or c"``."""
+    phrases = list(phrases)
+    if len(phrases) <= 1:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
 
 def _pending_rows(sample_weight) -> int:
@@ -1375,10 +1390,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"{names} sits at or near its lower bound. An expert that fits its "
             "samples exactly (duplicated points, a few outliers) has an "
             "unbounded likelihood; the bound stops it, but the likelihood, and "
-            "score, bic and aic with it, are inflated. Try fewer experts, "
-            "n_experts='auto' (which passes over such fits), "
-            + ("prune_threshold > 0 " if self._prunable() else "")
-            + "or, for Gaussian experts, variance_type='tied'."
+            "score, bic and aic with it, are inflated. Try "
+            + _in_words(
+                self._remedies(
+                    best.gate_params["coef"].shape[1],
+                    ["for Gaussian experts, variance_type='tied'"],
+                )
+            )
+            + "."
         )
 
     def _single_collapse_message(self, problem, best):
@@ -1417,13 +1436,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return None
         # a linear expert's coefficients; an estimator's features, as a scale
         unit = "feature and intercept" if self._estimator_experts() else "parameter"
+        n_kept = best.gate_params["coef"].shape[1]
         return (
             f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
             f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit} of their "
             "own): their parameters are barely determined, and their "
-            "predictions can be extreme away from those samples. Try fewer "
-            f"experts{',' if self._prunable() else ' or'} {self._remedy()}"
-            + (" or prune_threshold > 0." if self._prunable() else ".")
+            "predictions can be extreme away from those samples. Try "
+            f"{_in_words(self._remedies(n_kept))}."
         )
 
     def _unused_message(self, problem, best):
@@ -1436,6 +1455,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if len(unused) == 0:
             return None
         n_experts = len(samples)
+        fixed = problem.experts.point_masses(problem.xp, best.expert_params)
+        if fixed is not None and fixed[unused].any():
+            return (
+                f"The point mass at zero (expert {int(np.flatnonzero(fixed)[0])}) "
+                "handles less than one sample's worth of the (weighted) data: "
+                "the Poisson experts account for the zero counts. Fit without "
+                "zero_inflated=True."
+            )
         return (
             f"Experts {unused.tolist()} of the kept run handle less than one "
             "sample's worth of the (weighted) data each: the model uses "
@@ -1455,11 +1482,26 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         whose groups their number fixes): the warnings' remedies say so."""
         return not isinstance(self._make_gate(), HierarchicalGate)
 
-    def _remedy(self):
-        """What besides fewer experts tames experts with too few samples."""
+    def _remedies(self, n_kept, extra=()):
+        """What tames experts with too little data, as a list of phrases for
+        a warning about a fit that kept ``n_kept`` experts: fewer experts
+        where a model can have fewer (not below one, or a zero-inflated
+        model's two), ``n_experts="auto"`` where it is not on already, a less
+        flexible ``expert_estimator``, pruning where the experts can be
+        pruned, then ``extra``; more samples where nothing else is left."""
+        words = []
+        # (n_experts="auto" never passes over its smallest candidate)
+        fewer = n_kept > 1 + int(getattr(self, "zero_inflated", False))
+        if fewer:
+            words.append("fewer experts")
         if self._estimator_experts():
-            return "a less flexible expert_estimator (max_depth, a penalty)"
-        return "n_experts='auto' (which passes over such fits)"
+            words.append("a less flexible expert_estimator (max_depth, a penalty)")
+        elif self.n_experts != "auto" and fewer:
+            words.append("n_experts='auto' (which passes over such fits)")
+        if self._prunable():
+            words.append("prune_threshold > 0")
+        words.extend(extra)
+        return words or ["more samples"]
 
     def _gate_collapse_message(self, problem, best):
         """The text of a warning when the gate of the kept run (of several
@@ -1572,12 +1614,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_samples = int(np.count_nonzero(sample_weight))
         scale = n_samples / float(np.sum(sample_weight))
         per_expert = problem.experts.n_own_parameters(n_features)
+        # the smallest candidate is always fitted and never passed over (one
+        # expert, or a zero-inflated model's point mass and one expert)
+        smallest = candidates[0]
         fits, bics = [], []
         for n_experts, option in zip(candidates, options, strict=True):
+            # (a point mass has no parameters)
+            n_fitted = n_experts - problem.experts.n_point_masses
             if (
                 len(candidates) > 1
-                and n_experts > 1
-                and n_samples < n_experts * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
+                and n_experts > smallest
+                and n_samples < n_fitted * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
             ):
                 # its least used expert would get at most n / K samples: too few
                 # for its parameters, so the fit would count as collapsed anyway
@@ -1602,7 +1649,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             else:
                 n_parameters += n_expert_parameters
             bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
-            if len(candidates) > 1 and n_experts > 1 and self._collapsed(problem, fit):
+            collapsed = n_experts > smallest and self._collapsed(problem, fit)
+            if len(candidates) > 1 and collapsed:
                 bic = np.inf
             if self.verbose and len(candidates) > 1:
                 note = " (a collapsed fit: not chosen)" if np.isinf(bic) else ""
@@ -2686,10 +2734,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """A copy of the fitted model without its rarely used experts.
 
         Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
-        most used expert is always kept) and renormalizes the gate over the
-        others, without refitting. A model with ``gate="hierarchical"`` keeps
-        all its experts (its groups depend on their number): a threshold that
-        would drop any raises a ValueError.
+        most used expert is always kept, and the most used Poisson expert
+        beside a zero-inflated model's point mass at zero) and renormalizes
+        the gate over the others, without refitting. A model with
+        ``gate="hierarchical"`` keeps all its experts (its groups depend on
+        their number): a threshold that would drop any raises a ValueError.
 
         Parameters
         ----------
@@ -2733,6 +2782,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if keep.size == 0:
             keep = np.array([int(np.argmax(usage))])
         experts, expert_params = self._experts_from_attributes()
+        fixed = experts.point_masses(np, expert_params)
+        if fixed is not None and fixed[keep].all() and not fixed.all():
+            # a point mass at zero alone gives every positive count the
+            # probability 0: the most used other expert stays too
+            others = np.flatnonzero(~fixed)
+            keep = np.sort(np.r_[keep, others[np.argmax(usage[others])]])
         gate = self._fitted_gate()
         gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
         gate_params = gate.select(np, gate_params, keep)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._base import _in_words
 from ._sparse import is_sparse
 
 #: Ratio of the fitted mixture's mean targets on the training data to the
@@ -78,5 +79,5 @@ class LogLinkMixin:
             f"to {predicted / observed:.3g} times the observed {targets}: an "
             f"expert's {mean_word} is extreme where its gate is small but not "
             f"zero, as when {few} determine it, and predict gives such means. "
-            f"Try fewer experts, {self._remedy()} or a larger alpha."
+            f"Try {_in_words(self._remedies(log_gate.shape[0], ['a larger alpha']))}."
         )

@@ -37,7 +37,12 @@ from ._math import device, mixture_std
 from ._sparse import selected_linear
 from .experts import PoissonExperts
 from .experts.estimator import CountExperts, check_sample_weight_support
-from .experts.poisson import RATE_FLOOR, ZERO_LOG_RATE, encode_counts
+from .experts.poisson import (
+    RATE_FLOOR,
+    ZERO_LOG_RATE,
+    encode_counts,
+    point_mass_columns,
+)
 
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
@@ -531,7 +536,9 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         coef = expert_params.get("coef")
         if coef is None:  # estimators
             return params
-        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * coef.shape[1]
+        zero = point_mass_columns(xp, coef)  # (no coefficients to fit)
+        n_poisson = coef.shape[1] - int(xp.sum(xp.astype(zero, xp.int64)))
+        needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * n_poisson
         if np.count_nonzero(sample_weight) >= needed:
             return params
         self._rate_pending = _pending_rows(sample_weight)
@@ -539,8 +546,7 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             (1, coef.shape[1]), log_rate, dtype=coef.dtype, device=device(coef)
         )
         # (the point mass at zero stays as it is: intercept ZERO_LOG_RATE)
-        zero = coef[:1, :] <= 0.5 * ZERO_LOG_RATE
-        intercepts = xp.where(zero, coef[:1, :], intercepts)
+        intercepts = xp.where(zero[None, :], coef[:1, :], intercepts)
         coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef)
 

@@ -1064,3 +1064,31 @@ def test_partial_fit_after_a_tiny_first_batch_forgets_its_gate(kind):
 
 def _classes(model, y):
     return {"classes": np.unique(y)} if isinstance(model, MoEClassifier) else {}
+
+
+@pytest.mark.parametrize(
+    "gate, rows, shrunk", [("hierarchical", 3, True), ("constant", 8, False)]
+)
+def test_a_few_rows_gate_spreads_its_logits_over_at_most_a_tenth(gate, rows, shrunk):
+    # a hierarchical gate's logits are not linear in its coefficients: one
+    # scaling left them spread over 0.129; a constant gate's zero slope rows
+    # were counted, and 8 rows for its 2 parameters were shrunk (QA)
+    from skmoe._base import _few_rows_gate
+    from skmoe.gates import GATES
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(rows, 5))
+    y = rng.normal(size=rows)
+    experts = GaussianLinearExperts(variance_floor=1e-6)
+    design = design_matrix(np, X)
+    gate_family = GATES[gate]()
+    problem = EMProblem(design, y, np.ones(rows), gate_family, experts, 1e-6)
+    resp = initial_responsibilities(X, y, np.ones(rows), 4, "random", rng).T
+    params = initial_params(problem, np.ascontiguousarray(resp))
+    gate_params, _ = _few_rows_gate(problem, params, np.ones(rows))
+    logits = gate_family.logits(np, design, gate_params)
+    before = gate_family.logits(np, design, params[0])
+    if shrunk:
+        assert np.ptp(before) > 1 and np.ptp(logits) <= 0.1 + 1e-12
+    else:
+        np.testing.assert_array_equal(logits, before)

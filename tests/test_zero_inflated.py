@@ -252,3 +252,54 @@ def test_bootstrap_lrt_starts_at_the_zero_inflated_regression():
         result.statistics, [2 * (three.log_likelihood_ - two.log_likelihood_)]
     )
     assert result.n_experts == 2 and result.p_values[0] > 0.05
+
+
+def test_a_feature_far_from_zero_keeps_the_poisson_expert():
+    # the count model's intercept in the features' units was -1e5 (x2 near
+    # 2e5), which marked it a second point mass: intercepts [-inf, -inf], and
+    # predict raised an overflow (QA)
+    X, y, _ = zip_data()
+    shifted = X + [0.0, 2e5]
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0)
+    reference = clone(model).fit(X, y)
+    model.fit(shifted, y)
+    assert np.isneginf(model.expert_intercept_[0])
+    assert model.expert_intercept_[1] < -5e4  # 1 - 0.5 * 2e5, about
+    np.testing.assert_allclose(model.log_likelihood_, reference.log_likelihood_)
+    np.testing.assert_allclose(model.predict(shifted), reference.predict(X), rtol=1e-5)
+    np.testing.assert_allclose(
+        model.log_likelihood_samples(shifted, y).sum(), reference.log_likelihood_
+    )
+
+
+def test_auto_on_few_rows_keeps_the_zero_inflated_regression():
+    # every candidate of 2, 3 and 4 experts was passed over for its few rows
+    # per coefficient, and fit raised an AttributeError (QA); the smallest is
+    # now kept, as one expert is without zero_inflated
+    X, y, _ = zip_data(n=400)
+    with pytest.warns(UserWarning, match="fewer than 6 samples") as caught:
+        model = MoEPoissonRegressor(zero_inflated=True, random_state=0)
+        model.fit(X[:10], y[:10])
+    assert model.n_experts_ == 2 and np.isfinite(model.n_experts_bic_[0])
+    # a model of 2 experts cannot have fewer, and "auto" is on already
+    message = next(str(w.message) for w in caught if "fewer than 6" in str(w.message))
+    assert message.endswith("Try more samples.")
+
+
+def test_prune_experts_keeps_a_poisson_expert_beside_the_point_mass():
+    # two positive counts in 2000: the point mass handles half the data,
+    # prune_experts(0.9) kept it alone, and every positive count then had
+    # probability 0 (QA)
+    X, _, _ = zip_data()
+    y = np.zeros(len(X))
+    y[:2] = 1
+    model = MoEPoissonRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    pruned = model.prune_experts(0.9)
+    assert pruned.n_experts_ == 2
+    assert np.all(np.isfinite(pruned.log_likelihood_samples(X, y)))
+
+
+def test_an_unused_point_mass_says_to_fit_without_it():
+    X, y, _ = zip_data(n=1000)
+    with pytest.warns(UserWarning, match="Fit without zero_inflated=True"):
+        MoEPoissonRegressor(2, zero_inflated=True, assignment="hard").fit(X, y + 1)

@@ -77,6 +77,17 @@ def log_likelihood(xp, eta: Array, Y: Array) -> Array:
     return y * d - excess + base
 
 
+def point_mass_columns(xp, coef: Array) -> Array:
+    """Which experts (columns) of the coefficients ``coef`` (n_features + 1,
+    K) are a zero-inflated model's point mass at zero, (K,) bool on
+    ``coef``'s device: an intercept at most half ``ZERO_LOG_RATE`` and no
+    slopes. (A Poisson expert's intercept in the features' own units can be
+    as low, where a feature's values are far from 0: -1e5 at values near
+    2e5.)"""
+    flat = xp.all(coef[1:, :] == 0, axis=0)
+    return (coef[0, :] <= 0.5 * ZERO_LOG_RATE) & flat
+
+
 def encode_counts(y, exposure=None) -> np.ndarray:
     """The target as :class:`PoissonExperts` takes it, (4, n_samples) in float64:
     ``y``, ``log(y)`` (0 where y = 0), ``y log(y) - y - log(y!)`` (by
@@ -163,9 +174,9 @@ class PoissonExperts(ExpertFamily):
         return {"coef": coef}
 
     def _zero(self, xp, coef):
-        """Which experts of ``coef`` are the point mass at zero, (K,) bool on
-        ``coef``'s device."""
-        return coef[0, :] <= 0.5 * ZERO_LOG_RATE
+        """Which experts of ``coef`` are the point mass at zero (see
+        :func:`point_mass_columns`)."""
+        return point_mass_columns(xp, coef)
 
     def point_masses(self, xp, params: Params):
         if not self.zero_inflated:
