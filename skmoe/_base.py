@@ -127,12 +127,24 @@ def _at_lower_bound(problem, result) -> np.ndarray:
 
 def _few_samples(problem, result):
     """Indices of the experts of ``result`` that handle fewer than
-    ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own
-    (their weighted share of the samples with a positive weight; the weights'
-    scale does not matter), and that number of samples. An estimator's
-    parameters are not counted: its features and intercept stand for them."""
-    usage = expert_usage(problem, result.gate_params, result.expert_params)
+    ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own,
+    and that number of samples. An expert's samples are the smaller of its
+    weighted share of the samples with a positive weight (the weights' scale
+    does not matter) and Kish's effective number of its samples, ``(sum_i
+    w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (at most its share where the weights
+    are equal): 10 rows of weight 1 beside 290 of weight 1e-8 counted as 300
+    samples, and "auto" chose four Gamma experts fitting 2 or 3 rows each.
+    An estimator's parameters are not counted: its features and intercept
+    stand for them."""
+    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    xp = problem.xp
+    weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
+    usage = xp.sum(weighted, axis=1)
     samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
+    total, squares = xp.sum(weighted, axis=1), xp.sum(weighted**2, axis=1)
+    tiny = float(xp.finfo(weighted.dtype).smallest_normal)
+    effective = to_numpy(total**2 / xp.clip(squares, tiny, None))
+    samples = np.minimum(samples, effective)
     n_features = problem.design.shape[0] - 1
     own = problem.experts.n_own_parameters(n_features)
     needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_features + 1 if own is None else own)

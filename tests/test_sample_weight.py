@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
@@ -91,3 +91,25 @@ def test_log_likelihood_is_weighted(crossing_lines):
     model = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weights)
     per_sample = model.predict_distribution(X).logpdf(y)
     np.testing.assert_allclose(model.log_likelihood_, np.sum(weights * per_sample))
+
+
+@pytest.mark.parametrize("kind", ["gamma", "poisson"])
+def test_rows_of_tiny_weight_do_not_count_as_an_experts_samples(kind):
+    # 10 rows of weight 1 beside 290 of weight 1e-8: each expert's share of
+    # the 300 rows counted as ~100 samples, and "auto" chose 4 Gamma experts
+    # (3 Poisson ones) fitting 2 or 3 rows each, where the 10 rows alone give
+    # one; with 3 experts, no word (QA)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 2))
+    mean = np.exp(np.where(X[:, 0] > 0, 0.5 * X[:, 0] + 1, -0.5 * X[:, 0]))
+    if kind == "gamma":
+        Estimator, y = MoEGammaRegressor, rng.gamma(2.0, mean / 2.0)
+    else:
+        Estimator, y = MoEPoissonRegressor, rng.poisson(mean)
+    w = np.full(300, 1e-8)
+    w[:10] = 1.0
+    alone = Estimator(random_state=0).fit(X[:10], y[:10])
+    weighted = Estimator(random_state=0).fit(X, y, sample_weight=w)
+    assert weighted.n_experts_ == alone.n_experts_ == 1
+    with pytest.warns(UserWarning, match="handle fewer than"):
+        Estimator(3, random_state=0).fit(X, y, sample_weight=w)
