@@ -242,6 +242,22 @@ def test_expert_usage_bars(regression_1d):
     np.testing.assert_allclose(sum(heights["responsibility share"]), 1.0)
 
 
+def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
+    # the responsibility share was each row's own (0.247 against an
+    # expert_usage_ of 0.162), without a word (QA)
+    rng = np.random.RandomState(0)
+    groups = np.repeat(np.arange(100), 4)
+    X = rng.uniform(-2, 2, (400, 1))
+    slope = np.where(rng.rand(100) < 0.3, 2.0, -1.0)[groups]
+    y = slope * X[:, 0] + 0.5 * rng.randn(400)
+    model = MoERegressor(2, gate="constant", random_state=0).fit(X, y, groups=groups)
+    display = ExpertUsageDisplay.from_estimator(model, X, y, groups=groups)
+    heights = [bar.get_height() for bar in display.bars_["responsibility share"]]
+    np.testing.assert_allclose(heights, model.expert_usage_, rtol=1e-6)
+    with pytest.warns(UserWarning, match="fitted with groups"):
+        ExpertUsageDisplay.from_estimator(model, X, y)
+
+
 def test_expert_usage_runs_a_pipeline_s_steps_once(regression_1d):
     from sklearn.preprocessing import FunctionTransformer
 

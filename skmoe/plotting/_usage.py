@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import to_numpy
+from .._base import _warn_user
 from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
 
 
@@ -64,7 +65,9 @@ class ExpertUsageDisplay:
         self.responsibility_share = as_numpy(responsibility_share)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y=None, *, exposure=None, ax=None):
+    def from_estimator(
+        cls, estimator, X, y=None, *, exposure=None, groups=None, ax=None
+    ):
         """Measure each expert's usage on X (and y) and draw it.
 
         Parameters
@@ -82,6 +85,11 @@ class ExpertUsageDisplay:
             for the responsibilities (as its ``responsibilities`` takes them).
             A model fitted with exposures and drawn with y but without them
             warns.
+        groups : array-like of shape (n_samples,), default=None
+            The rows' groups, for the responsibilities (as ``responsibilities``
+            takes them: each row of a group gets the group's). A model fitted
+            with groups and drawn with y but without them warns: each row is
+            then its own group.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -100,7 +108,14 @@ class ExpertUsageDisplay:
             )
             if y is not None:
                 # exposure_arguments warned already where it was left out
-                share = model.moe._responsibilities(inputs, y, **target)
+                if groups is None and getattr(model.moe, "_fitted_groups", False):
+                    _warn_user(
+                        f"{caller}: the model was fitted with groups, and y was "
+                        "given without them: each row is its own group in the "
+                        "responsibility share (it differs from expert_usage_). "
+                        "Pass groups=."
+                    )
+                share = model.moe._responsibilities(inputs, y, groups, **target)
                 share = to_numpy(share).mean(axis=0)
         n_experts = gate.shape[1]
         top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
