@@ -338,6 +338,24 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return "gaussian" if self._noise_df is None else "student_t"
         return self.noise
 
+    def _fit_with(self, X, y, sample_weight, groups=None, **target):
+        warm = self.warm_start and hasattr(self, "converged_")
+        if (
+            warm
+            and self.noise == "student_t"
+            and self.df == "auto"
+            and not getattr(self, "_df_chosen", False)
+        ):
+            # a warm fit keeps the fitted df; one that df="auto" did not
+            # choose was kept without a word (as a changed n_experts warns)
+            kept = getattr(self, "_noise_df", None) or DEFAULT_DF
+            _warn_user(
+                f"warm_start=True continues the fitted experts' df={kept:g} and "
+                "ignores df='auto', set after the fit, which chooses df by fits "
+                "from new starts; set warm_start=False to choose it."
+            )
+        return super()._fit_with(X, y, sample_weight, groups=groups, **target)
+
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
         variance = self._target_moments[2] / self._target_moments[0]

@@ -540,9 +540,16 @@ def test_warm_auto_df_counts_the_df_only_where_it_was_chosen():
     X, y, _, _ = _regimes(n=200, seed=18)
     fixed = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
     bic = fixed.bic(X, y)
-    fixed.set_params(df="auto", warm_start=True).fit(X, y)
+    # df="auto" set after the fit is ignored, and says so (QA: no word)
+    with pytest.warns(UserWarning, match="ignores df='auto'"):
+        fixed.set_params(df="auto", warm_start=True).fit(X, y)
     assert fixed.df_ == 4.0
     np.testing.assert_allclose(fixed.bic(X, y), bic, rtol=1e-6)
+    # a df that df="auto" chose is kept without a word, as documented
+    chosen = MoERegressor(2, noise="student_t", df="auto", random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen.set_params(warm_start=True).fit(X, y)
 
 
 @pytest.mark.parametrize("big", [1e8, 1e24])
