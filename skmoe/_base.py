@@ -131,8 +131,9 @@ def _few_samples(problem, result):
     and that number of samples. An expert's samples are the smaller of its
     weighted share of the samples with a positive weight (the weights' scale
     does not matter) and Kish's effective number of its samples, ``(sum_i
-    w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (at most its share where the weights
-    are equal): 10 rows of weight 1 beside 290 of weight 1e-8 counted as 300
+    w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (at least its share where the weights
+    are equal, as ``r <= 1``: it matters where a few rows carry most of the
+    weight): 10 rows of weight 1 beside 290 of weight 1e-8 counted as 300
     samples, and "auto" chose four Gamma experts fitting 2 or 3 rows each.
     An estimator's parameters are not counted: its features and intercept
     stand for them."""
@@ -1219,7 +1220,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"groups has {n_active} groups of positive weight, fewer than "
                 f"n_experts={self.n_experts}; pass fewer experts or more groups."
             )
-        return [k for k in candidates if k <= n_active]
+        kept = [k for k in candidates if k <= n_active]
+        if not kept:  # "auto" from 2 experts (zero_inflated) over one group
+            raise ValueError(
+                f"groups has {n_active} groups of positive weight, fewer than "
+                f"the {candidates[0]} experts n_experts='auto' fits at least; "
+                "pass more groups."
+            )
+        return kept
 
     def _choose_features(self, n_features):
         """Resolve ``gate_features`` and ``expert_features`` for X's features."""
@@ -1406,7 +1414,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             + _in_words(
                 self._remedies(
                     best.gate_params["coef"].shape[1],
-                    ["for Gaussian experts, variance_type='tied'"],
+                    ["variance_type='tied' (Gaussian experts)"],
                 )
             )
             + "."
@@ -1798,8 +1806,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         at its lower bound (a Gaussian expert's variance at its floor), or an
         expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples
         per parameter of its own (its weighted share of the samples with a
-        positive weight; coefficients all experts share are not its own). Its
-        likelihood is then (nearly) unbounded and BIC meaningless."""
+        positive weight, or fewer where a few rows carry most of its weight:
+        see :func:`_few_samples`; coefficients all experts share are not its
+        own). Its likelihood is then (nearly) unbounded and BIC meaningless."""
         if len(_at_lower_bound(problem, result)) > 0:
             return True
         return len(_few_samples(problem, result)[0]) > 0

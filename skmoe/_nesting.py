@@ -48,13 +48,18 @@ def nested_start(problem: EMProblem, resp, nest, tol, random_state, max_iter):
     flat = dataclasses.replace(problem, gate=SoftmaxGate(), top_k=None)
     result = run_em(flat, resp=resp, max_iter=min(FLAT_ITER, max_iter), tol=tol)
     _, fitted, _ = e_step(flat, result.gate_params, result.expert_params)
-    order = best_grouping(problem, to_numpy(fitted), nest, random_state)
+    # a point mass stays first: the experts' initial parameters put it there
+    # (a Poisson expert started from its responsibilities imitated it)
+    fixed = problem.experts.point_masses(xp, result.expert_params)
+    first = None if fixed is None or not fixed.any() else int(np.argmax(fixed))
+    order = best_grouping(problem, to_numpy(fitted), nest, random_state, first)
     return as_compute(xp, to_numpy(fitted)[order], problem.design), result
 
 
-def best_grouping(problem: EMProblem, resp, nest, random_state):
+def best_grouping(problem: EMProblem, resp, nest, random_state, first=None):
     """The order of the experts (an index array) whose consecutive groups of
-    sizes ``nest`` the top gate separates best (see the module)."""
+    sizes ``nest`` the top gate separates best (see the module); with
+    ``first``, among the orders that put expert ``first`` first."""
     n_experts, n_samples = resp.shape
     sizes = np.diff(nest)
     rows = np.linspace(0, n_samples - 1, min(n_samples, SCORE_ROWS)).astype(np.intp)
@@ -63,6 +68,10 @@ def best_grouping(problem: EMProblem, resp, nest, random_state):
     weighted = weight[None, :] * resp[:, rows]
     best, best_score = np.arange(n_experts), -math.inf
     for order in _groupings(n_experts, sizes, random_state):
+        if first is not None:
+            order = _leading(order, sizes, first)
+            if order is None:  # its group is not of the first group's size
+                continue
         targets = np.add.reduceat(weighted[order], nest[:-1], axis=0)
         score = _top_gate_fit(design, targets, problem.alpha)
         if score > best_score:
@@ -89,6 +98,20 @@ def _groupings(n_experts, sizes, random_state):
             yield order
         order = random_state.permutation(n_experts)
         draws += 1
+
+
+def _leading(order, sizes, expert):
+    """``order``'s grouping as an order that puts ``expert`` first (its group
+    swapped with the first, which must be of its size), or None."""
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    where = int(np.flatnonzero(order == expert)[0])
+    group = int(np.searchsorted(bounds, where, side="right")) - 1
+    if sizes[group] != sizes[0]:
+        return None
+    groups = [order[a:b].tolist() for a, b in pairwise(bounds)]
+    groups[0], groups[group] = groups[group], groups[0]
+    groups[0].remove(expert)
+    return np.array([expert, *groups[0], *(e for g in groups[1:] for e in g)])
 
 
 def _canonical(order, sizes):

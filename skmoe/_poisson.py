@@ -331,13 +331,22 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
     def _candidates(self, n_active):
         candidates = super()._candidates(n_active)
         if self.zero_inflated and self.n_experts == "auto":  # K = 2, 3, 4
-            return [k for k in candidates if k >= 2]
+            candidates = [k for k in candidates if k >= 2]
+            if not candidates:
+                raise ValueError(
+                    f"n_samples={n_active} should be >= 2 for "
+                    "n_experts='auto' with zero_inflated=True (the point mass "
+                    "at zero and one Poisson expert); pass more samples with a "
+                    "positive weight."
+                )
         return candidates
 
     def _check_warm_experts(self, method="warm_start=True"):
         super()._check_warm_experts(method)
+        if hasattr(self, "experts_"):  # estimators: zero_inflated refuses them
+            return
         fitted = bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
-        if hasattr(self, "experts_") or fitted == bool(self.zero_inflated):
+        if fitted == bool(self.zero_inflated):
             return
         was = "have a point mass at zero" if fitted else "have no point mass at zero"
         raise ValueError(

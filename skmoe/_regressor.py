@@ -348,11 +348,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ):
             # a warm fit keeps the fitted df; one that df="auto" did not
             # choose was kept without a word (as a changed n_experts warns)
-            kept = getattr(self, "_noise_df", None) or DEFAULT_DF
+            fitted = getattr(self, "_noise_df", None)
+            kept = (
+                f"the fitted experts' df={fitted:g}"
+                if fitted is not None
+                else f"the fitted Gaussian experts with df={DEFAULT_DF:g}"
+            )
             _warn_user(
-                f"warm_start=True continues the fitted experts' df={kept:g} and "
-                "ignores df='auto', set after the fit, which chooses df by fits "
-                "from new starts; set warm_start=False to choose it."
+                f"warm_start=True continues {kept} and ignores df='auto', set "
+                "after the fit, which chooses df by fits from new starts; set "
+                "warm_start=False to choose it."
             )
         return super()._fit_with(X, y, sample_weight, groups=groups, **target)
 

@@ -112,6 +112,33 @@ def test_partial_fit_first_batch_without_some_classes():
     assert min(scores) > 0.6
 
 
+def test_partial_fit_keeps_the_experts_of_a_first_batch_that_determines_one():
+    # the experts started from the class frequencies wherever the first batch
+    # had fewer than 2 rows per coefficient of all the experts (60 rows on
+    # iris with 3 experts): 30 rows, then 5 epochs of 30, reached 0.893 where
+    # the batch's own fit reaches 0.973 (review); now under 2 rows per
+    # coefficient of one expert (20)
+    X, y = load_iris(return_X_y=True)
+    X = scale(X)
+    rng = np.random.RandomState(0)
+    order = rng.permutation(150)
+    still = MoEClassifier(3, solver="sgd", learning_rate=1e-300, random_state=0)
+    still.partial_fit(X[order[:30]], y[order[:30]], classes=[0, 1, 2])
+    # the batch's M-step, not a reset (Adam's step of 1e-300 moves nothing)
+    assert np.abs(still.expert_coef_).max() > 0.1
+    tiny = MoEClassifier(3, solver="sgd", learning_rate=1e-300, random_state=0)
+    tiny.partial_fit(X[order[:19]], y[order[:19]], classes=[0, 1, 2])
+    np.testing.assert_allclose(tiny.expert_coef_, 0, atol=1e-250)
+    model = MoEClassifier(3, solver="sgd", random_state=0)
+    model.partial_fit(X[order[:30]], y[order[:30]], classes=[0, 1, 2])
+    for _ in range(5):
+        order = rng.permutation(150)
+        for start in range(0, 150, 30):
+            rows = order[start : start + 30]
+            model.partial_fit(X[rows], y[rows])
+    assert model.score(X, y) > 0.95
+
+
 @pytest.mark.parametrize("how", ["fit", "partial_fit"])
 def test_sgd_stores_coefficients_centred_over_the_classes(how):
     # Adam's steps let the classes' common shift drift (class sums of the
