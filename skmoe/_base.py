@@ -168,7 +168,8 @@ def _few_rows_gate(problem, params, sample_weight):
     """``params`` with the gate's coefficients scaled down until its logits
     spread over at most ``FEW_ROWS_LOGIT_SPREAD`` on the rows of
     ``sample_weight``, where these (a first ``partial_fit`` batch) are fewer
-    than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per gate coefficient: the gate's
+    than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per free parameter of the gate
+    (``GateFamily.n_parameters``): the gate's
     M-step at the batch's random responsibilities separated its few rows
     (coefficients of 4 from 3 rows), and Adam took epochs to undo it (after 5
     epochs of 100-row batches, R^2 0.64 against 0.92 from a first batch of

@@ -32,7 +32,8 @@ RATE_FLOOR = 1e-10
 #: fitted (its intercept; its slopes are 0): its rate ``exp`` is 0 in every
 #: dtype, whatever an exposure's offset, and it stays finite, as the solvers'
 #: arithmetic (penalties, packed vectors) needs. The fitted attributes show
-#: -inf. An expert whose intercept is below half of it is that point mass.
+#: -inf. An expert whose intercept is below half of it, with no slopes, is
+#: that point mass (see :func:`point_mass_columns`).
 ZERO_LOG_RATE = -1e5
 #: Initial responsibility of the point mass at zero for a zero count.
 ZERO_START_SHARE = 0.5
