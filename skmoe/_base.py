@@ -142,9 +142,9 @@ def _few_samples(problem, result):
     weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
     usage = xp.sum(weighted, axis=1)
     samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
-    total, squares = xp.sum(weighted, axis=1), xp.sum(weighted**2, axis=1)
+    squares = xp.sum(weighted**2, axis=1)
     tiny = float(xp.finfo(weighted.dtype).smallest_normal)
-    effective = to_numpy(total**2 / xp.clip(squares, tiny, None))
+    effective = to_numpy(usage**2 / xp.clip(squares, tiny, None))
     samples = np.minimum(samples, effective)
     n_features = problem.design.shape[0] - 1
     own = problem.experts.n_own_parameters(n_features)

@@ -174,15 +174,10 @@ class PoissonExperts(ExpertFamily):
             coef = xp.concat([mark[None, :], coef[1:, :]], axis=0)
         return {"coef": coef}
 
-    def _zero(self, xp, coef):
-        """Which experts of ``coef`` are the point mass at zero (see
-        :func:`point_mass_columns`)."""
-        return point_mass_columns(xp, coef)
-
     def point_masses(self, xp, params: Params):
         if not self.zero_inflated:
             return None
-        return np.asarray(to_numpy(self._zero(xp, params["coef"])), dtype=bool)
+        return np.asarray(to_numpy(point_mass_columns(xp, params["coef"])), dtype=bool)
 
     def start_responsibilities(self, resp, Y):
         if not self.zero_inflated:
@@ -198,7 +193,8 @@ class PoissonExperts(ExpertFamily):
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
         out = log_likelihood(xp, eta, Y)
         if self.zero_inflated:  # the point mass: 0 at y = 0 (computed), else -inf
-            zero = self._zero(xp, params["coef"])[:, None] & (Y[0, ...] > 0)[None, :]
+            zero = point_mass_columns(xp, params["coef"])[:, None]
+            zero = zero & (Y[0, ...] > 0)[None, :]
             never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
             out = xp.where(zero, never, out)
         return out
@@ -300,7 +296,8 @@ class PoissonExperts(ExpertFamily):
         grad = design @ (weighted_resp * (Y[0, ...][None, :] - slope)).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
         if self.zero_inflated:  # the point mass has nothing to move (0 already)
-            grad = xp.where(self._zero(xp, coef)[None, :], xp.zeros_like(grad), grad)
+            fixed = point_mass_columns(xp, coef)[None, :]
+            grad = xp.where(fixed, xp.zeros_like(grad), grad)
         # shared rows: each of the K equal entries gets the mean of their
         # derivatives, so that the solvers' steps keep them equal
         return {"coef": tie_rows(xp, grad, self.shared)}
