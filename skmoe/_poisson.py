@@ -23,7 +23,6 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
-    _fresh_fit_remedy,
     _pending_rows,
     _reset_pending,
     _streaming_solver,
@@ -35,6 +34,7 @@ from ._docstrings import fill_doc
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, mixture_std
 from ._sparse import selected_linear
+from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
 from .experts.estimator import CountExperts, check_sample_weight_support
 from .experts.poisson import (
@@ -94,7 +94,9 @@ def _check_exposure(exposure, n_samples):
 
 
 @fill_doc
-class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
+class MoEPoissonRegressor(
+    ZeroInflatedMixin, LogLinkMixin, RegressorMixin, BaseMixtureOfExperts
+):
     """Mixture of Poisson regressions (log link), fitted by EM.
 
     ``p(y | x) = sum_k g_k(x) Poisson(y; exp(x~ . b_k))``: a gate g(x) weighs K
@@ -284,76 +286,6 @@ class MoEPoissonRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         "shared_features": ["array-like", None],
         "zero_inflated": ["boolean"],
     }
-
-    def _solver_options(self, n_experts):
-        if self.zero_inflated:
-            self._check_zero_inflated(n_experts)
-        return super()._solver_options(n_experts)
-
-    def _check_zero_inflated(self, n_experts):
-        """Raise where ``zero_inflated=True`` does not go with the other
-        parameters (``n_experts`` counts the point mass at zero)."""
-        refused = {
-            "expert_estimator": self.expert_estimator is not None,
-            "shared_features": self.shared_features is not None,
-            "prune_threshold > 0": self.prune_threshold > 0,
-            "top_k": self.top_k is not None,
-        }
-        why = {
-            "expert_estimator": "its experts are Poisson regressions",
-            "shared_features": "the point mass at zero has no coefficients",
-            "prune_threshold > 0": (
-                "pruning could drop the point mass at zero mid-fit (prune_experts "
-                "prunes a fitted model)"
-            ),
-            "top_k": (
-                "a sample routed to the point mass alone would give every "
-                "positive count the probability 0"
-            ),
-        }
-        for name, given in refused.items():
-            if given:
-                raise ValueError(
-                    f"zero_inflated=True does not take {name}: {why[name]}."
-                )
-        if n_experts != "auto" and n_experts < 2:
-            raise ValueError(
-                f"zero_inflated=True needs n_experts >= 2, got {n_experts}: the "
-                "first expert is the point mass at zero, so n_experts=2 is a "
-                "zero-inflated Poisson regression (as R flexmix's FLXMRziglm "
-                "counts its components)."
-            )
-
-    def _prunable(self):
-        # (prune_threshold is refused: the warnings do not suggest it)
-        return not self.zero_inflated and super()._prunable()
-
-    def _candidates(self, n_active):
-        candidates = super()._candidates(n_active)
-        if self.zero_inflated and self.n_experts == "auto":  # K = 2, 3, 4
-            candidates = [k for k in candidates if k >= 2]
-            if not candidates:
-                raise ValueError(
-                    f"n_samples={n_active} should be >= 2 for "
-                    "n_experts='auto' with zero_inflated=True (the point mass "
-                    "at zero and one Poisson expert); pass more samples with a "
-                    "positive weight."
-                )
-        return candidates
-
-    def _check_warm_experts(self, method="warm_start=True"):
-        super()._check_warm_experts(method)
-        if hasattr(self, "experts_"):  # estimators: zero_inflated refuses them
-            return
-        fitted = bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
-        if fitted == bool(self.zero_inflated):
-            return
-        was = "have a point mass at zero" if fitted else "have no point mass at zero"
-        raise ValueError(
-            f"{method} continues the fitted experts, which {was}, unlike "
-            f"zero_inflated={self.zero_inflated!r}; {_fresh_fit_remedy(method)} "
-            "to fit the new model from scratch."
-        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
