@@ -1083,6 +1083,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         grouping = None
         if groups is not None:
             grouping = self._check_groups(groups, X_host, sample_weight)
+            self._check_group_targets(grouping, Y, sample_weight)
             candidates = self._group_candidates(grouping, sample_weight, candidates)
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
@@ -1162,6 +1163,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._check_group_weights(grouping, sample_weight)
         self._check_group_gate(grouping, X, self.gate)
         return grouping
+
+    def _check_group_targets(self, grouping, Y, sample_weight):
+        """Raise where the encoded target ``Y`` has groups of ``grouping``
+        that no expert can take whole (none by default)."""
 
     def _check_group_weights(self, grouping, sample_weight):
         """Raise if ``sample_weight`` differs within a group of ``grouping``."""
@@ -1481,8 +1486,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return (
                 f"The point mass at zero (expert {int(np.flatnonzero(fixed)[0])}) "
                 "handles less than one sample's worth of the (weighted) data: "
-                "the Poisson experts account for the zero counts. Fit without "
-                "zero_inflated=True."
+                "the other experts account for the zeros, or there are none. "
+                "Fit without zero_inflated=True."
             )
         return (
             f"Experts {unused.tolist()} of the kept run handle less than one "
@@ -3028,7 +3033,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             resp = initial_responsibilities(
                 _take_columns(np, X_host, self._used_columns(X_host.shape[1]), 1),
                 experts.start_target(Y),
-                sample_weight,
+                experts.start_weights(Y, sample_weight),
                 self.n_experts - experts.n_point_masses,
                 "random",
                 self._sgd_random_state,

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from scipy import special
 from sklearn.base import RegressorMixin, is_classifier
+from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -31,8 +32,10 @@ from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
 from ._sgd import SGDState
 from ._sparse import selected_linear
+from ._zero_inflated import ZeroInflatedMixin
 from .experts.estimator import AmountExperts, check_sample_weight_support
 from .experts.gamma import GammaExperts, excess, fit_shape
+from .experts.poisson import ZERO_LOG_RATE
 
 #: Smallest mean of an expert given by ``expert_estimator``, relative to the
 #: smallest amount: a prediction at or below 0 keeps a finite likelihood (one
@@ -46,7 +49,9 @@ DISPERSION_FLOOR = 1e-10
 
 
 @fill_doc
-class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
+class MoEGammaRegressor(
+    ZeroInflatedMixin, LogLinkMixin, RegressorMixin, BaseMixtureOfExperts
+):
     """Mixture of Gamma regressions (log link), fitted by EM.
 
     ``p(y | x) = sum_k g_k(x) Gamma(y; mean exp(x~ . b_k), shape 1 / phi_k)``:
@@ -102,13 +107,30 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
 
     {{shared_parameters}}
 
+    zero_inflated : bool, default=False
+        Whether the first expert is a point mass at zero, for amounts with
+        exact zeros (rainfall, claim costs, spending: a hurdle model, GAMLSS's
+        zero-adjusted Gamma ``ZAGA`` with ``n_experts=2``). ``y`` may then be
+        0: the zeros are the point mass's samples and the positive amounts
+        the Gamma experts', and the gate's weight of the point mass is each
+        row's probability of a zero. ``n_experts`` counts the point mass:
+        ``n_experts=2`` is one Gamma regression beside it, ``"auto"`` tries
+        2, 3 and 4. The point mass stays the expert of intercept ``-inf`` and
+        dispersion 0 wherever the fit puts it (its standard errors 0).
+        :meth:`score` is then R^2 (the Gamma deviance of a zero is
+        infinite). Not with ``top_k``, ``prune_threshold``,
+        ``shared_features``, ``expert_estimator`` or ``solver="sgd"``; with
+        ``groups``, the rows of a group must be all zero or all positive. See
+        :ref:`zero-amounts`.
+
     Attributes
     ----------
     expert_coef_ : ndarray of shape (n_experts_, n_features_in_)
         Coefficients b_k of each expert's log mean.
 
     expert_intercept_ : ndarray of shape (n_experts_,)
-        Intercept of each expert's log mean.
+        Intercept of each expert's log mean; ``-inf`` for the point mass at
+        zero of ``zero_inflated``.
 
     experts_ : list of estimators
         With ``expert_estimator``: the fitted clones, one per expert
@@ -126,7 +148,8 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         small scale). With ``expert_estimator`` (``alpha`` penalizes the gate
         only), the maximum-likelihood estimate of each fit. Floored at 1e-10 times the
         variance of ``log(y)`` (an expert that fits its samples exactly would
-        have an unbounded likelihood) and at most 1e4.
+        have an unbounded likelihood) and at most 1e4. 0 for the point mass
+        at zero of ``zero_inflated``.
 
     {{shared_attributes}}
 
@@ -138,10 +161,13 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
 
     Notes
     -----
-    ``y`` must be positive. The reported log-likelihoods are those of the
-    Gamma distribution (R's ``dgamma``), so they compare with flexmix's.
-    :meth:`score` is D^2, the fraction of Gamma deviance explained, as
-    ``GammaRegressor.score``. See :ref:`amounts`.
+    ``y`` must be positive (or 0, with ``zero_inflated``). The reported
+    log-likelihoods are those of the Gamma distribution (R's ``dgamma``), so
+    they compare with flexmix's; with ``zero_inflated``, a zero's is the log
+    of its probability, a positive amount's the log of its density (their
+    sum is the hurdle model's log-likelihood). :meth:`score` is D^2, the
+    fraction of Gamma deviance explained, as ``GammaRegressor.score`` (R^2
+    with ``zero_inflated``). See :ref:`amounts`.
 
     Examples
     --------
@@ -190,6 +216,7 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         verbose=0,
         n_jobs=None,
         device="cpu",
+        zero_inflated=False,
     ):
         super().__init__(
             n_experts=n_experts,
@@ -220,12 +247,48 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         )
         self.expert_estimator = expert_estimator
         self.shared_features = shared_features
+        self.zero_inflated = zero_inflated
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
         "expert_estimator": [HasMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
+        "zero_inflated": ["boolean"],
     }
+
+    _zero_words = ("Gamma regressions", "positive amount", "Gamma regression")
+
+    def _zero_refusals(self):
+        return {
+            **super()._zero_refusals(),
+            "solver='sgd'": (
+                self.solver == "sgd",
+                "a batch of zeros alone leaves the Gamma experts nothing to "
+                "start from; use solver='em' or solver='gradient'",
+            ),
+        }
+
+    def _zero_fitted(self):
+        """Whether the fitted model has a point mass at zero."""
+        if not hasattr(self, "expert_intercept_"):
+            return False
+        return bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
+
+    def _check_group_targets(self, grouping, Y, sample_weight):
+        if not self.zero_inflated:
+            return
+        zero = (Y[0] == 0).astype(np.float64)
+        mixed = [
+            g for g in grouping.varies(zero) if sample_weight[grouping.first[g]] > 0
+        ]
+        if mixed:
+            raise ValueError(
+                "With zero_inflated=True and groups, the rows of a group must "
+                "be all zero or all positive: a group's rows share one expert, "
+                "and the point mass at zero gives positive amounts the "
+                "probability 0, a Gamma expert zeros; group "
+                f"{grouping.labels[mixed[0]]!r} has both."
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -237,11 +300,14 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             y = check_array(y, ensure_2d=False, dtype="numeric")
             y = _target_column(y)
             check_consistent_length(X, y)
+        zeros = self.zero_inflated if fitting else self._zero_fitted()
         with np.errstate(over="ignore"):  # checked below
             cast = np.asarray(y, dtype=X.dtype)
         info = np.finfo(cast.dtype)
         outside = ~np.isfinite(cast) | ((cast < info.smallest_normal) & (cast > 0))
-        if np.any(outside) and np.all(np.asarray(y, dtype=np.float64) > 0):
+        wide = np.asarray(y, dtype=np.float64)
+        allowed = wide >= 0 if zeros else wide > 0
+        if np.any(outside) and np.all(allowed):
             wider = " or use float64 X" if cast.dtype != np.float64 else ""
             raise ValueError(
                 f"y has amounts outside {cast.dtype}'s range of normal numbers "
@@ -249,21 +315,29 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 f"rescale y (amounts in another unit){wider}."
             )
         y = cast
-        if not np.all(y > 0):
+        if zeros and not np.all(y >= 0):
+            raise ValueError(
+                f"Some value(s) of y are negative: {type(self).__name__} with "
+                "zero_inflated=True models zeros and positive amounts."
+            )
+        if not np.all(y >= 0 if zeros else y > 0):
             raise ValueError(
                 f"Some value(s) of y are not positive: {type(self).__name__} "
                 "models positive amounts (a Gamma distribution has no mass at 0 "
-                "or below). For amounts with zeros, fit the zeros apart (a "
-                "classifier) or use MoEPoissonRegressor."
+                "or below). For amounts with zeros, use zero_inflated=True (a "
+                "point mass at zero beside the Gamma experts)."
             )
         with np.errstate(divide="ignore"):
-            return np.stack([y, np.log(y)])
+            return np.stack([y, np.where(y > 0, np.log(np.where(y > 0, y, 1)), 0)])
 
     def _make_experts(self, Y, sample_weight, streaming=False):
+        if self.zero_inflated:
+            sample_weight = self._amount_weights(Y, sample_weight)
         self._constant_target = not np.ptp(Y[1][sample_weight > 0]) > 0
         if self._constant_target and not streaming:
+            what = "y's positive amounts are" if self.zero_inflated else "y is"
             _warn_user(
-                "y is constant: every expert fits it exactly and its "
+                f"{what} constant: every expert fits it exactly and its "
                 "dispersion sits at the floor."
             )
         self._amount_moments = _amount_moments(Y, sample_weight)
@@ -290,7 +364,31 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return GammaExperts(floor, shared=getattr(self, "_shared_rows", ()))
+        return GammaExperts(
+            floor,
+            shared=getattr(self, "_shared_rows", ()),
+            zero_inflated=self.zero_inflated,
+        )
+
+    def _amount_weights(self, Y, sample_weight):
+        """The weights of the positive amounts (0 for the zeros) of a
+        zero-inflated fit, which the Gamma experts' floor and checks take;
+        warns where y has no zero and raises where it has no positive amount."""
+        positive = Y[0] > 0
+        active = sample_weight > 0
+        if not np.any(positive & active):
+            raise ValueError(
+                "y has no positive amount (of positive weight): the Gamma "
+                "experts of zero_inflated=True would have nothing to fit. The "
+                "probability of a zero is then 1."
+            )
+        if np.all(positive[active]):
+            _warn_user(
+                "y has no zeros, and zero_inflated=True: its point mass at zero "
+                "handles no sample, and the model is a mixture of the other "
+                "experts."
+            )
+        return np.where(positive, sample_weight, 0.0)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         """``params`` with every dispersion at the first batch's Gamma fit (1,
@@ -386,6 +484,10 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             return
         self.expert_intercept_ = params["coef"][0].copy()
         self.expert_coef_ = params["coef"][1:].T.copy()
+        zero = experts.point_masses(np, params)
+        if zero is not None:  # the point mass at zero: mean exp(-inf) = 0
+            self.expert_intercept_[zero] = -np.inf
+            self.expert_dispersion_[zero] = 0.0
 
     def _experts_from_attributes(self):
         if hasattr(self, "experts_"):
@@ -401,13 +503,20 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             dispersion = self._host_attribute("expert_dispersion_")
             return experts, {"estimators": estimators, "dispersion": dispersion}
         intercept = self._host_attribute("expert_intercept_")
+        zero = np.isneginf(intercept)
+        # the point mass at zero, as it was fitted (see ZERO_LOG_RATE)
+        intercept = np.where(zero, ZERO_LOG_RATE, intercept).astype(intercept.dtype)
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         shared = getattr(self, "_fitted_shared_rows", ())
+        dispersion = self._host_attribute("expert_dispersion_")
         params = {
             "coef": coef,
-            "dispersion": self._host_attribute("expert_dispersion_"),
+            "dispersion": np.where(zero, 1.0, dispersion).astype(dispersion.dtype),
         }
-        return GammaExperts(self._dispersion_floor, shared), params
+        experts = GammaExperts(
+            self._dispersion_floor, shared, zero_inflated=bool(zero.any())
+        )
+        return experts, params
 
     def _log_means(self, xp, design, index=None):
         """The experts' log means (n_experts_, n_samples), or with ``index``
@@ -523,16 +632,22 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
         means = np.asarray(to_numpy(means), dtype=np.float64)
-        shapes = 1.0 / np.asarray(to_numpy(dispersions), dtype=np.float64)
+        with np.errstate(divide="ignore"):  # a point mass's 0: set below
+            shapes = 1.0 / np.asarray(to_numpy(dispersions), dtype=np.float64)
         # an expert of weight 0 takes no part: where its mean overflowed, any
         # positive mean stands for it; those of the others stay positive and
         # finite (they overflow in _map_rows)
         means = np.where(np.isfinite(means) | (weights > 0), means, 1.0)
         means = np.clip(means, np.finfo(np.float64).smallest_normal, None)
+        if self._zero_fitted():  # the point mass at zero: a component of mean 0
+            zero = np.isneginf(self._host_attribute("expert_intercept_"))
+            means[:, zero] = 0.0
+            shapes[:, zero] = 1.0
         return PredictiveGammaMixture(weights, means, shapes)
 
     def score(self, X, y, sample_weight=None):
-        """D^2, the fraction of Gamma deviance explained, of the predictions.
+        """D^2, the fraction of Gamma deviance explained, of the predictions
+        (R^2 for a model fitted with ``zero_inflated=True``).
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Gamma
         deviance and ``y_null`` the weighted mean of y, as
@@ -547,14 +662,15 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
         X : array-like of shape (n_samples, n_features)
             The input samples.
         y : array-like of shape (n_samples,)
-            The positive amounts.
+            The positive amounts (or zeros, with ``zero_inflated``).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
         Returns
         -------
         score : float
-            D^2 of ``self.predict(X)`` against y.
+            D^2 of ``self.predict(X)`` against y; with ``zero_inflated``,
+            ``r2_score`` of them, whose null model is also the mean of y.
         """
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
@@ -564,6 +680,8 @@ class MoEGammaRegressor(LogLinkMixin, RegressorMixin, BaseMixtureOfExperts):
             dtype=np.float64,
             ensure_non_negative=True,
         )
+        if self._zero_fitted():  # a zero's Gamma deviance is infinite
+            return float(r2_score(y, y_pred, sample_weight=sample_weight))
         # means that underflowed count as the smallest positive number
         log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
         return _gamma_d2(y.astype(np.float64), log_pred, sample_weight)

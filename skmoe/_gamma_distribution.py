@@ -57,7 +57,9 @@ class PredictiveGammaMixture(_ContinuousMixture):
     weights : ndarray of shape (n_rows, n_experts)
         Gate probabilities; each row sums to one.
     means : ndarray of shape (n_rows, n_experts)
-        The experts' means ``mu``, finite and positive.
+        The experts' means ``mu``, finite and positive, or 0 for a point
+        mass at zero (the zeros of ``MoEGammaRegressor(zero_inflated=True)``,
+        whatever its shape).
     shapes : ndarray of shape (n_rows, n_experts)
         The experts' shape parameters ``nu`` (the inverse of the squared
         coefficient of variation), finite and positive.
@@ -85,6 +87,12 @@ class PredictiveGammaMixture(_ContinuousMixture):
     exceeds the largest float (means below 1e-308). ``cdf`` is ``sum_k w_k
     P(nu_k, nu_k y / mu_k)`` with ``P`` the regularized lower incomplete gamma
     function, 0 for ``y <= 0``.
+
+    A component of mean 0 is a point mass at zero of its weight ``w_0``: then
+    ``logpdf(0)`` is ``log(w_0)`` (the density with respect to the length of
+    the positive numbers plus a unit mass at 0, whose sum over the data is
+    the hurdle model's log-likelihood), ``cdf`` jumps by ``w_0`` at 0, and
+    the quantiles up to ``w_0`` are 0.
 
     The log density is summed as ``nu (log r - r + 1) + c(nu) - log y`` with
     ``r = y / mu`` and ``c(nu) = nu log nu - nu - log Gamma(nu)`` (from
@@ -145,12 +153,13 @@ class PredictiveGammaMixture(_ContinuousMixture):
                 f"{self.means.shape} and {self.shapes.shape}."
             )
         self.weights = normalized_weights(self.weights)
-        for name in ("means", "shapes"):
+        for name, least in (("means", 0.0), ("shapes", None)):
             values = getattr(self, name)
-            good = (values > 0) & np.isfinite(values)
+            good = np.isfinite(values) & (values > 0 if least is None else values >= 0)
             if not np.all(good):
                 bad = float(values[~good][0])
-                raise ValueError(f"{name} must be finite and positive; got {bad}.")
+                what = "positive" if least is None else "positive or 0"
+                raise ValueError(f"{name} must be finite and {what}; got {bad}.")
 
     def mean(self):
         """Mixture mean of each row.
@@ -195,11 +204,11 @@ class PredictiveGammaMixture(_ContinuousMixture):
 
     @staticmethod
     def _logpdf_rows(*parameters):
-        return _mixture_logpdf(*parameters)
+        return _hurdle_logpdf(*parameters)
 
     @staticmethod
     def _cdf_rows(*parameters):
-        return _mixture_cdf(*parameters)
+        return _hurdle_cdf(*parameters)
 
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
@@ -226,7 +235,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
             :func:`scipy.stats.gamma.ppf`, and 0 (or ``inf``) where the quantile
             lies beyond the smallest positive (or the largest) float.
         """
-        return self._at_probabilities(q, _mixture_ppf)
+        return self._at_probabilities(q, _hurdle_ppf)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.
@@ -248,6 +257,56 @@ class PredictiveGammaMixture(_ContinuousMixture):
         # mu (G / nu) with G ~ Gamma(nu, 1): rng.gamma(nu, mu / nu) in law, but
         # without the scale's overflow (a mean of 1e300 with shape 1e-10)
         return self.means[rows, expert] * (rng.standard_gamma(shape) / shape)
+
+
+def _hurdle(weights, means):
+    """The point masses at zero (components of mean 0) apart: their total
+    weight and that of the Gamma components (n_rows,), the Gamma
+    components' weights within it (rows of point masses alone: one
+    stand-in component, unused) and the means with 1 standing in for 0."""
+    mass = means == 0
+    zero = np.sum(np.where(mass, weights, 0.0), axis=-1)
+    rest = np.where(mass, 0.0, weights)
+    total = np.sum(rest, axis=-1)
+    rest = rest / np.where(total > 0, total, 1.0)[:, None]
+    rest[total == 0, 0] = 1.0
+    return zero, total, rest, np.where(mass, 1.0, means)
+
+
+def _hurdle_logpdf(y, weights, means, shapes):
+    """:func:`_mixture_logpdf` where components of mean 0 are point masses
+    at zero: ``log(w_0)`` at 0, else the Gamma components' times their
+    weight."""
+    if not np.any(means == 0):
+        return _mixture_logpdf(y, weights, means, shapes)
+    zero, total, rest, means = _hurdle(weights, means)
+    with np.errstate(divide="ignore"):
+        positive = np.log(total) + _mixture_logpdf(y, rest, means, shapes)
+        return np.where((y == 0) & (zero > 0), np.log(zero), positive)
+
+
+def _hurdle_cdf(y, weights, means, shapes):
+    """:func:`_mixture_cdf` with point masses at zero (means of 0)."""
+    if not np.any(means == 0):
+        return _mixture_cdf(y, weights, means, shapes)
+    zero, total, rest, means = _hurdle(weights, means)
+    gamma = _mixture_cdf(y, rest, means, shapes)
+    return np.where(y < 0, 0.0, zero + total * gamma)
+
+
+def _hurdle_ppf(q, weights, means, shapes):
+    """:func:`_mixture_ppf` with point masses at zero (means of 0): 0 up
+    to their weight ``w_0``, above it the Gamma components' quantile of
+    ``(q - w_0) / (1 - w_0)`` (from ``1 - q`` above 0.5, which keeps the
+    upper tail's digits)."""
+    if not np.any(means == 0):
+        return _mixture_ppf(q, weights, means, shapes)
+    zero, total, rest, means = _hurdle(weights, means)
+    scale = np.where(total > 0, total, 1.0)
+    inner = np.where(q > 0.5, 1.0 - (1.0 - q) / scale, (q - zero) / scale)
+    inner = np.where(q >= 1, 1.0, np.clip(inner, 0.0, 1.0))
+    gamma = _mixture_ppf(inner, rest, means, shapes)
+    return np.where(q <= zero, 0.0, gamma)
 
 
 def _log1pmx(d):

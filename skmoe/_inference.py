@@ -81,15 +81,16 @@ def free_basis(gate, experts, layout, point_masses=None) -> np.ndarray:
     by per-row units (and logs for the variance), which maps each of the subspaces
     below onto itself, so the same basis serves the packed coordinates.
     ``point_masses`` ((K,) bool, from ``ExpertFamily.point_masses``): experts
-    whose coefficients (one column each of ``coef``) are fixed, not estimated.
+    whose parameters (the last axis of each expert parameter: a column of
+    ``coef``, an entry of ``dispersion``) are fixed, not estimated.
     """
     blocks = []
     for group, name, shape in layout:
         family = gate if group == "gate" else experts
         block = _block(family, name, shape)
-        if group == "expert" and name == "coef" and point_masses is not None:
+        if group == "expert" and point_masses is not None:
             fixed = np.zeros(shape, dtype=bool)
-            fixed[:, point_masses] = True
+            fixed[..., point_masses] = True
             block = block[:, ~np.any(block[fixed.ravel()] != 0, axis=0)]
         blocks.append(block)
     return scipy.linalg.block_diag(*blocks)
@@ -169,9 +170,13 @@ def _units(problem, expert_params):
     return gate_rows, rows, 1.0
 
 
-def hessian(problem, packer: Packer, theta: np.ndarray) -> np.ndarray:
+def hessian(problem, packer: Packer, theta: np.ndarray, fixed=None) -> np.ndarray:
     """Symmetrized central-difference Hessian of the per-sample penalized
-    objective in the packed coordinates, from its analytic gradient."""
+    objective in the packed coordinates, from its analytic gradient; 0 in
+    the columns of the ``fixed`` coordinates ((P,) bool), which are not
+    moved (a point mass at zero moved off its zero slopes is no point mass:
+    a Gamma expert of mean 0 instead, under which a zero has no
+    likelihood)."""
 
     def gradient(point):
         gate_params, expert_params = packer.unpack(point)
@@ -181,6 +186,9 @@ def hessian(problem, packer: Packer, theta: np.ndarray) -> np.ndarray:
 
     out = np.empty((theta.shape[0], theta.shape[0]))
     for j in range(theta.shape[0]):
+        if fixed is not None and fixed[j]:
+            out[:, j] = 0.0
+            continue
         up, down = theta.copy(), theta.copy()
         up[j] += STEP
         down[j] -= STEP
@@ -230,9 +238,10 @@ def covariance(problem, gate_params, expert_params, offsets):
     packer = Packer(problem, gate_params, expert_params, _units(problem, expert_params))
     theta = packer.pack(gate_params, expert_params)
     total = float(np.sum(problem.sample_weight))
-    information = -total * hessian(problem, packer, theta)
     point_masses = problem.experts.point_masses(np, expert_params)
     basis = free_basis(problem.gate, problem.experts, packer.layout, point_masses)
+    fixed = ~np.any(basis != 0, axis=1)  # (the point masses')
+    information = -total * hessian(problem, packer, theta, fixed)
     reduced = basis.T @ information @ basis
     reduced = 0.5 * (reduced + reduced.T)
     directions, eigenvalues, positive, informed = _equilibrated_eigh(reduced, total)

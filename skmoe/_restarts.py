@@ -66,7 +66,7 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
     resp = initial_responsibilities(
         X,
         experts.start_target(Y),
-        sample_weight,
+        experts.start_weights(Y, sample_weight),
         n_experts - experts.n_point_masses,  # k-means for the others
         method,
         np.random.RandomState(seed),

@@ -59,11 +59,11 @@ def bootstrap_lrt(
 ):
     """Choose the number of experts by bootstrap likelihood-ratio tests.
 
-    Tests K experts against K + 1 for K = 1, 2, ... (from K = 2 for
-    ``MoEPoissonRegressor(zero_inflated=True)``, whose point mass at zero is
-    an expert) and stops at the first K that the data do not reject
-    (McLachlan 1987; as R mclust's ``mclustBootstrapLRT`` and mixtools'
-    ``boot.comp``). Each test fits K and
+    Tests K experts against K + 1 for K = 1, 2, ... (from K = 2 with
+    ``zero_inflated=True``, whose point mass at zero is an expert) and stops
+    at the first K that the data do not reject (McLachlan 1987; as R
+    mclust's ``mclustBootstrapLRT`` and mixtools' ``boot.comp``). Each test
+    fits K and
     K + 1 experts and takes the statistic ``2 (log L(K + 1) - log L(K))``. Its
     null distribution is not chi-squared (a mixture with one expert fewer sits
     on the boundary of the larger one's parameters), so it is drawn: targets

@@ -72,6 +72,7 @@ def _regression(n=200, seed=0):
         "logistic_shared_cg",
         "gamma",
         "gamma_shared",
+        "gamma_zero",
     ],
 )
 def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
@@ -94,7 +95,12 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
         Y = encode_counts(counts, exposure)
     elif family.startswith("gamma"):
         amounts = np.exp(y / 2)
-        experts, Y = GammaExperts(1e-10, shared), np.stack([amounts, y / 2])
+        log_amounts = y / 2
+        zero = family.endswith("zero")
+        if zero:  # a point mass at zero, expert 0
+            amounts[::3], log_amounts[::3] = 0.0, 0.0
+        experts = GammaExperts(1e-10, shared, zero_inflated=zero)
+        Y = np.stack([amounts, log_amounts])
     else:
         experts = LogisticExperts(n_classes=2, shared=shared)
         Y = np.eye(2)[(y > 0).astype(int)].T
@@ -275,6 +281,30 @@ def test_zero_inflated_poisson_under_dispatch_matches_numpy():
         assert isinstance(model.expert_intercept_, type(Xs))
         np.testing.assert_array_equal(
             np.asarray(model.expert_intercept_)[0], reference.expert_intercept_[0]
+        )
+        got = model.std_errors(Xs, ys)
+    for name, value in got.items():
+        np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
+
+
+@dispatch
+def test_zero_inflated_gamma_under_dispatch_matches_numpy():
+    X, y = _regression()
+    amounts = np.exp(y / 2) * np.random.RandomState(4).gamma(20.0, 1 / 20.0, len(y))
+    amounts[::3] = 0.0
+    params = dict(n_experts=2, zero_inflated=True, n_init=2, random_state=0)
+    reference = MoEGammaRegressor(**params).fit(X, amounts)
+    expected = reference.std_errors(X, amounts)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(amounts)
+        model = MoEGammaRegressor(**params).fit(Xs, ys)
+        _check_log_link_outputs(model, reference, Xs, ys, X, amounts)
+        np.testing.assert_array_equal(
+            np.asarray(model.expert_dispersion_)[0], reference.expert_dispersion_[0]
+        )
+        dist = model.predict_distribution(Xs)
+        np.testing.assert_allclose(
+            dist.cdf(0.0), reference.predict_distribution(X).cdf(0.0), rtol=1e-6
         )
         got = model.std_errors(Xs, ys)
     for name, value in got.items():

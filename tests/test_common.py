@@ -93,6 +93,7 @@ CONFIGURED = (
         MoEPoissonRegressor(
             n_experts=3, zero_inflated=True, solver="gradient", random_state=0
         ),
+        MoEGammaRegressor(n_experts=2, zero_inflated=True, n_init=1, random_state=0),
     ]
     + [  # Student-t noise, Cauchy by Adam
         MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),

@@ -66,6 +66,12 @@ class ExpertFamily(ABC):
         :meth:`start_target` takes it). ``resp`` itself by default."""
         return resp
 
+    def start_weights(self, Y, sample_weight):
+        """The sample weights (NumPy) of the k-means start of the experts
+        other than the point masses: ``sample_weight`` by default; 0 for the
+        samples that only a point mass can take."""
+        return sample_weight
+
     def point_masses(self, xp, params: Params):
         """Whether each expert of ``params`` is a fixed point mass (see
         ``n_point_masses``), a (K,) bool NumPy array, or None where no expert

@@ -21,6 +21,7 @@ from .._math import (
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
 from .gaussian import COLLAPSE_RANGE, few_distinct
+from .poisson import ZERO_LOG_RATE, point_mass_columns
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -181,13 +182,22 @@ class GammaExperts(ExpertFamily):
     fits its samples exactly would have an unbounded likelihood.
 
     Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
-    ``dispersion`` (K,). The target ``Y`` is (2, n_samples): ``y`` (positive)
-    and ``log(y)``.
+    ``dispersion`` (K,). The target ``Y`` is (2, n_samples): ``y`` (positive,
+    or 0 with ``zero_inflated``) and ``log(y)`` (0 where y is 0).
 
     With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)``), those
     coefficients are the same in every expert: each Newton step then solves
     the experts' equations jointly, each weighted by its shape (see
     :func:`skmoe._math.solve_shared`), and is halved as one.
+
+    With ``zero_inflated``, the first expert of :meth:`initial_params` is a
+    point mass at zero (a hurdle model's zeros): its log-likelihood is 0 at
+    y = 0 and -inf elsewhere, where every Gamma expert's is -inf at y = 0, so
+    that the zeros are its samples and the positive amounts the Gamma
+    experts'. It is the expert of intercept ``ZERO_LOG_RATE`` with zero
+    slopes (its dispersion, 1, takes no part), as the Poisson experts' point
+    mass, wherever restarts or a hierarchical gate's start move it; M-steps
+    and gradients leave it as it is.
 
     Parameters
     ----------
@@ -197,21 +207,64 @@ class GammaExperts(ExpertFamily):
     shared : tuple of int, default=()
         Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
         that all experts share.
+    zero_inflated : bool, default=False
+        Whether the first expert is a point mass at zero.
     """
 
     task = "regression"
 
-    def __init__(self, dispersion_floor, shared=()):
+    def __init__(self, dispersion_floor, shared=(), zero_inflated=False):
         self.dispersion_floor = float(dispersion_floor)
         self.shared = tuple(shared)
+        self.zero_inflated = bool(zero_inflated)
+        if self.zero_inflated and self.shared:
+            raise ValueError("A zero-inflated model's experts share no coefficients.")
+
+    @property
+    def n_point_masses(self) -> int:
+        return int(self.zero_inflated)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts)
         dev = device(design)
+        coef = xp.zeros(shape, dtype=design.dtype, device=dev)
+        if self.zero_inflated and n_experts > 0:
+            mark = [ZERO_LOG_RATE] + [0.0] * (n_experts - 1)
+            mark = xp.asarray(mark, dtype=design.dtype, device=dev)
+            coef = xp.concat([mark[None, :], coef[1:, :]], axis=0)
         return {
-            "coef": xp.zeros(shape, dtype=design.dtype, device=dev),
+            "coef": coef,
             "dispersion": xp.ones(n_experts, dtype=design.dtype, device=dev),
         }
+
+    def point_masses(self, xp, params: Params):
+        if not self.zero_inflated:
+            return None
+        return np.asarray(to_numpy(point_mass_columns(xp, params["coef"])), dtype=bool)
+
+    def start_responsibilities(self, resp, Y):
+        if not self.zero_inflated:
+            return resp
+        zero = (Y[0] == 0).astype(resp.dtype)  # the zeros are the point mass's
+        return np.concatenate([zero[:, None], (1 - zero)[:, None] * resp], axis=1)
+
+    def start_weights(self, Y, sample_weight):
+        if not self.zero_inflated:
+            return sample_weight
+        return np.where(Y[0] > 0, sample_weight, 0.0)  # k-means on the amounts
+
+    def _stand_in(self, xp, params: Params):
+        """``params`` with the point mass's column as a Gamma expert of mean 1
+        and dispersion 1, whose terms stay finite where its own mean, 0, would
+        give ``y / mu = inf``; and the point mass's columns, (K,) bool on the
+        parameters' device, or None without ``zero_inflated``."""
+        if not self.zero_inflated:
+            return params, None
+        coef, dispersion = params["coef"], params["dispersion"]
+        mass = point_mass_columns(xp, coef)
+        coef = xp.where(mass[None, :], xp.zeros_like(coef), coef)
+        dispersion = xp.where(mass, xp.ones_like(dispersion), dispersion)
+        return dict(params, coef=coef, dispersion=dispersion), mass
 
     def log_means(self, xp, design: Array, params: Params) -> Array:
         """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
@@ -223,10 +276,18 @@ class GammaExperts(ExpertFamily):
         return 1.0 / dispersion, as_compute(xp, shape_terms(host), dispersion)
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        params, mass = self._stand_in(xp, params)
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
         value, _ = excess(xp, d, ratio=False)
         shape, terms = self._shape_terms(xp, params["dispersion"])
-        return terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
+        out = terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
+        if mass is None:
+            return out
+        # the point mass: 0 at y = 0, -inf elsewhere; a Gamma: -inf at y = 0
+        mass = mass[:, None]
+        zero = (Y[0, ...] == 0)[None, :]
+        never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
+        return xp.where(mass == zero, xp.where(mass, xp.zeros_like(out), out), never)
 
     def _objectives(self, xp, design, log_y, weighted_resp, coef, mask, alpha):
         """Each expert's coefficient objective at ``coef`` (K,), per unit of its
@@ -246,6 +307,35 @@ class GammaExperts(ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
+        fixed = self.point_masses(xp, params)
+        if fixed is None or not fixed.any():
+            return self._fit(xp, design, Y, weighted_resp, params, alpha)
+        # the Gamma experts' M-step, the point mass kept as it is
+        on = device(params["coef"])
+        free = xp.asarray(np.flatnonzero(~fixed), device=on)
+        kept = xp.asarray(np.flatnonzero(fixed), device=on)
+        part = {
+            "coef": xp.take(params["coef"], free, axis=1),
+            "dispersion": xp.take(params["dispersion"], free, axis=0),
+        }
+        part = self._fit(
+            xp, design, Y, xp.take(weighted_resp, free, axis=0), part, alpha
+        )
+        order = np.argsort(np.r_[np.flatnonzero(~fixed), np.flatnonzero(fixed)])
+        order = xp.asarray(order, device=on)
+        joined = {
+            name: xp.concat(
+                [part[name], xp.take(params[name], kept, axis=axis)], axis=axis
+            )
+            for name, axis in (("coef", 1), ("dispersion", 0))
+        }
+        return {
+            name: xp.take(joined[name], order, axis=axis)
+            for name, axis in (("coef", 1), ("dispersion", 0))
+        }
+
+    def _fit(self, xp, design, Y, weighted_resp, params, alpha):
+        """The M-step's parameters of Gamma experts (no point mass)."""
         log_y = Y[1, ...]
         mask = penalty_mask(xp, design)
         coef = params["coef"]
@@ -312,6 +402,7 @@ class GammaExperts(ExpertFamily):
         return xp.concat([intercept[None, :], slopes], axis=0)
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        params, mass = self._stand_in(xp, params)
         coef, dispersion = params["coef"], params["dispersion"]
         mask = penalty_mask(xp, coef)
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
@@ -323,12 +414,18 @@ class GammaExperts(ExpertFamily):
         # terms'(nu) = log(nu) - digamma(nu); then d nu / d phi = -nu^2
         host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
         slope = as_compute(xp, np.log(host) - special.digamma(host), dispersion)
-        mass = xp.sum(weighted_resp, axis=1)
         penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
-        by_shape = mass * slope - xp.sum(weighted_resp * value, axis=1) - penalty
+        weight = xp.sum(weighted_resp, axis=1)
+        by_shape = weight * slope - xp.sum(weighted_resp * value, axis=1) - penalty
+        grad_dispersion = -(shape**2) * by_shape
+        if mass is not None:  # the point mass has nothing to move
+            grad = xp.where(mass[None, :], xp.zeros_like(grad), grad)
+            grad_dispersion = xp.where(
+                mass, xp.zeros_like(grad_dispersion), grad_dispersion
+            )
         return {
             "coef": tie_rows(xp, grad, self.shared),
-            "dispersion": -(shape**2) * by_shape,
+            "dispersion": grad_dispersion,
         }
 
     def start_target(self, Y):
@@ -345,12 +442,15 @@ class GammaExperts(ExpertFamily):
         # fitted them exactly and kept a dispersion of 3.4e-6, the penalty's,
         # 6e5 times its floor: no warning), near the floor, and few distinct
         # values of log y at the resolution of its noise (sqrt(phi) on log y)
+        params, fixed = self._stand_in(xp, params)
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
         value, _ = excess(xp, d, ratio=False)
         total = np.asarray(to_numpy(xp.sum(weighted_resp * value, axis=1)), float)
         mass = np.asarray(to_numpy(xp.sum(weighted_resp, axis=1)), dtype=float)
         fit = best_dispersion(mass, total, np.ones_like(mass), 0.0)
         close = fit <= self.dispersion_floor * COLLAPSE_RANGE
+        if fixed is not None:  # the point mass fits its zeros, as it should
+            close &= ~np.asarray(to_numpy(fixed), dtype=bool)
         if not np.any(close):
             return xp.asarray(close, device=device(design))
         noise = np.sqrt(np.maximum(fit, self.dispersion_floor))
@@ -371,5 +471,6 @@ class GammaExperts(ExpertFamily):
         return dict(params, coef=tie_rows(xp, params["coef"], self.shared))
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
-        coefs = n_experts * (n_features + 1) - (n_experts - 1) * len(self.shared)
-        return coefs + n_experts
+        n_gamma = n_experts - self.n_point_masses
+        coefs = n_gamma * (n_features + 1) - (n_experts - 1) * len(self.shared)
+        return coefs + n_gamma
