@@ -1085,9 +1085,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             grouping = self._check_groups(groups, X_host, sample_weight)
             self._check_group_targets(grouping, Y, sample_weight)
             candidates = self._group_candidates(grouping, sample_weight, candidates)
+        # a zero weight leaves the row out: dropped here, where its arithmetic
+        # could still reach the fit (0 * inf of a rate that overflows at a far
+        # feature value stopped a Poisson fit at another optimum)
+        rows = np.flatnonzero(sample_weight > 0)
+        dropped = rows.shape[0] < sample_weight.shape[0]
+        if dropped:
+            X_host, Y, sample_weight = X_host[rows], Y[..., rows], sample_weight[rows]
+            if grouping is not None:
+                grouping = grouping.take(rows)
         experts = self._make_experts(Y, sample_weight)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
+        if dropped:
+            xp = backend.xp
+            X_compute = xp.take(
+                X_compute, xp.asarray(rows, device=device(X_compute)), axis=0
+            )
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)

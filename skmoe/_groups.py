@@ -93,6 +93,13 @@ class Groups:
         codes = rank[np.asarray(inverse).ravel()].astype(np.intp)
         return cls(codes, first[order], sizes[order], unique[order].tolist())
 
+    def take(self, rows) -> Groups:
+        """The grouping of the rows ``rows`` (indices, in order), with the
+        labels of their groups."""
+        part = Groups.from_labels(self.codes[rows])
+        labels = [self.labels[code] for code in part.labels]
+        return Groups(part.codes, part.first, part.sizes, labels)
+
     @property
     def n_groups(self) -> int:
         return self.first.shape[0]
