@@ -376,13 +376,29 @@ SETTLE = 3
 #: duplicated experts (one regime, 4 experts) ended at 0.32 after 58.
 SYMMETRIC_SHARE = 0.05
 SYMMETRIC_ITER = 100
+#: Share of every sample that classification EM gives an expert to which it
+#: assigns none (see :func:`harden`).
+EMPTY_SHARE = 1e-8
 
 
-def harden(xp, resp: Array) -> Array:
+def harden(xp, resp: Array, weight: Array) -> Array:
     """Hard assignments: each sample's responsibilities replaced by 1 for its
     most probable expert (the first of ties) and 0 for the others (the
-    classification EM's C-step): the top-1 mask of sparse routing."""
-    return xp.astype(top_k_mask(xp, resp, 1), resp.dtype)
+    classification EM's C-step): the top-1 mask of sparse routing.
+
+    An expert that no sample of positive ``weight`` goes to takes
+    ``EMPTY_SHARE`` of every sample (from the sample's own expert): its
+    M-step then fits all the samples, with that tiny weight, where one of no
+    samples kept its start (intercept 0 while y was near 1e6, so that its
+    gate weight of 1e-6 moved the predictions by 8 where y moved by 1e6). The
+    classification objective does not see it: no sample is assigned to it.
+    """
+    assigned = xp.astype(top_k_mask(xp, resp, 1), resp.dtype)
+    empty = xp.sum(assigned * weight[None, :], axis=1) <= 0
+    if not bool(xp.any(empty)):
+        return assigned
+    empty = xp.astype(empty, assigned.dtype)[:, None]
+    return assigned * (1.0 - EMPTY_SHARE * xp.sum(empty)) + EMPTY_SHARE * empty
 
 
 def classification_gain(problem: EMProblem, resp: Array) -> float:
@@ -477,7 +493,7 @@ def run_em(
     hard = assignment == "hard"
 
     def assign(resp):
-        return harden(xp, resp) if hard else resp
+        return harden(xp, resp, problem.normalized_weight) if hard else resp
 
     def score(log_norm, resp, gate_params, expert_params, log_marginal):
         total, penalized = objective(

@@ -6,6 +6,8 @@ the objective it records is the classification log-likelihood of that
 partition, computed here from the partition alone.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -92,6 +94,26 @@ def test_an_emptied_expert_is_named_unused():
         model.fit(X, y)
     assert np.min(model.expert_usage_) * len(y) < 1
     assert np.all(np.isfinite(model.predict(X)))
+
+
+@pytest.mark.parametrize("seed, start", [(0, 1), (3, 0)])
+def test_an_empty_expert_moves_with_the_data(seed, start):
+    """An expert to which no row is assigned fitted no rows and kept its start
+    (intercept 0 where y was near 1e6): its gate weight of 1e-6 moved the
+    predictions by 8 when y moved by 1e6. Predictions shift with y now."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(150, 2)
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.3 * rng.randn(150)
+    options = dict(
+        assignment="hard", init_params="random", n_init=1, random_state=start
+    )
+    fits = []
+    for shift in (0.0, 1e6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the empty expert's warning
+            fits.append(MoERegressor(5, **options).fit(X, y + shift))
+    assert np.min(fits[1].expert_usage_) * len(y) < 1  # an expert is empty
+    np.testing.assert_allclose(fits[1].predict(X) - 1e6, fits[0].predict(X), atol=1e-4)
 
 
 def test_classifier_refuses_hard_assignment_without_groups():
