@@ -780,6 +780,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     which expert family they use, and how expert parameters map to attributes.
     """
 
+    # metadata routing: fit's groups are not requested by default, so that
+    # cross_val_score(..., params={"groups": g}) with a GroupKFold splits by
+    # them, as it does without routing (scikit-learn's name for the
+    # splitter's groups), where it raised UnsetMetadataPassedError;
+    # set_fit_request(groups=True) gives them to fit as well
+    __metadata_request__fit = {"groups": False}  # noqa: RUF012
+
     _parameter_constraints: dict = {
         "n_experts": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "gate": [StrOptions(set(GATES))],

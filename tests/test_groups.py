@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import special, stats
+from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -298,6 +299,28 @@ def test_std_errors_of_groups_follow_the_groups_information():
         centred = x[rows] - x[rows].mean()
         ols = np.sqrt(reg.expert_variance_[k] / np.sum(centred**2))
         assert se.expert_coef_[k, 0] == pytest.approx(ols, rel=1e-3)
+
+
+def test_group_folds_under_routing_need_no_request():
+    """With metadata routing, groups passed to cross_val_score split the folds
+    (as without routing) and do not reach fit unless requested: it raised
+    UnsetMetadataPassedError, where every scikit-learn estimator works."""
+    X, y, groups, _ = _panel(seed=8)
+    model = MoERegressor(2, gate="constant", random_state=0)
+    plain = cross_val_score(model, X, y, cv=GroupKFold(3), groups=groups)
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = cross_val_score(
+            model, X, y, cv=GroupKFold(3), params={"groups": groups}
+        )
+        requested = cross_val_score(
+            clone(model).set_fit_request(groups=True),
+            X,
+            y,
+            cv=GroupKFold(3),
+            params={"groups": groups},
+        )
+    np.testing.assert_array_equal(routed, plain)
+    assert not np.allclose(requested, plain)  # the grouped fits differ
 
 
 def test_search_over_experts_with_group_folds():
