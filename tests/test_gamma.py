@@ -716,3 +716,18 @@ def test_one_expert_reaches_gamma_regressor_beside_a_huge_outlier(outlier):
     np.testing.assert_allclose(
         model.expert_intercept_[0], reference.intercept_, rtol=1e-6
     )
+
+
+def test_far_feature_value_gives_no_numpy_warnings():
+    """A feature value of 6e5: an expert's mean there underflows beside the
+    amount, and its log-density, -inf, overflowed in NumPy (500 raw
+    RuntimeWarnings from one fit)."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(100, 1)
+    X[0] *= 1e6
+    eta = np.where(np.abs(X[:, 0]) < 10, np.where(X[:, 0] > 0, 1.0, -0.5) * X[:, 0], 0)
+    y = rng.gamma(2, np.exp(eta) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)  # the library's own
+        MoEGammaRegressor(4, gate="hierarchical", random_state=0).fit(X, y)

@@ -280,7 +280,8 @@ class GammaExperts(ExpertFamily):
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
         value, _ = excess(xp, d, ratio=False)
         shape, terms = self._shape_terms(xp, params["dispersion"])
-        out = terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
+        with np.errstate(over="ignore"):  # a mean far below y: density 0
+            out = terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]
         if mass is None:
             return out
         # the point mass: 0 at y = 0, -inf elsewhere; a Gamma: -inf at y = 0
