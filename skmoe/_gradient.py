@@ -121,9 +121,10 @@ def evaluate(
 # -- packing parameters into one unconstrained vector -------------------------------
 
 
-def parameter_units(problem: EMProblem, expert_params: Params):
+def parameter_units(problem: EMProblem, expert_params: Params, curvature=False):
     """The units of the gate's and the experts' design rows, and the experts'
-    target scale: ``(gate_rows, expert_rows, target)``.
+    target scale: ``(gate_rows, expert_rows, target)``; with ``curvature``,
+    the scale of ``ExpertFamily.curvature_scale`` instead (L-BFGS's).
 
     A coefficient of design row j moves the logits or means by one unit per
     ``units[j] = 1 / sqrt(std_j^2 + alpha)`` (1 for the intercept), times
@@ -142,8 +143,9 @@ def parameter_units(problem: EMProblem, expert_params: Params):
         if problem.own_gate_design is None
         else _row_units(problem, problem.own_gate_design)
     )
-    target = problem.experts.target_scale(problem.xp, expert_params)
-    return gate_rows, expert_rows, target
+    experts = problem.experts
+    scale = experts.curvature_scale if curvature else experts.target_scale
+    return gate_rows, expert_rows, scale(problem.xp, expert_params)
 
 
 def row_spreads(problem: EMProblem, design: Array) -> np.ndarray:
@@ -269,7 +271,8 @@ def lbfgs(
 ):
     """Minimize the negative objective by L-BFGS-B from the given parameters
     (``verbose >= 2``: one line per iteration, as EM's)."""
-    packer = Packer(problem, gate_params, expert_params)
+    units = parameter_units(problem, expert_params, curvature=True)
+    packer = Packer(problem, gate_params, expert_params, units)
     history: list[tuple[float, float]] = []
     start = time.perf_counter()
 

@@ -160,6 +160,12 @@ class ExpertFamily(ABC):
         :class:`skmoe._gradient.Packer`)."""
         return 1.0
 
+    def curvature_scale(self, xp, params: Params) -> float:
+        """The unit of the experts' coefficients per unit of a feature in which
+        the log-likelihood's curvature is about 1 at ``params``, the steps of
+        L-BFGS (:meth:`target_scale` by default; Adam keeps that)."""
+        return self.target_scale(xp, params)
+
     def lower_bounds(self) -> dict[str, float]:
         """Positive parameters and their floors; solvers move these in log space."""
         return {}

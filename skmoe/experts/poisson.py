@@ -302,6 +302,18 @@ class PoissonExperts(ExpertFamily):
         # derivatives, so that the solvers' steps keep them equal
         return {"coef": tie_rows(xp, grad, self.shared)}
 
+    def curvature_scale(self, xp, params: Params) -> float:
+        # a Poisson log-likelihood's curvature in a log rate is the rate:
+        # steps in units of 1 / sqrt(rate) where the rates exceed 1 (in unit
+        # steps, L-BFGS stopped at D^2 0.20 on counts near 1e7, where EM
+        # reached 0.997), 1 below (the curvature then only lessens)
+        intercept = np.asarray(to_numpy(params["coef"][0]), dtype=np.float64)
+        intercept = intercept[intercept > 0.5 * ZERO_LOG_RATE]  # no point mass
+        if intercept.size == 0:
+            return 1.0
+        rate = float(np.mean(np.exp(np.minimum(intercept, 700.0))))
+        return 1.0 / math.sqrt(rate) if rate > 1.0 else 1.0
+
     def start_target(self, Y):
         # the rates on the scale of the log link: k-means on y itself would be
         # drawn to the largest counts
