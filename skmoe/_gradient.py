@@ -323,6 +323,13 @@ def em_confirms(problem, gate_params, expert_params, tol) -> bool:
     return check.converged
 
 
+#: Ratio of the experts' curvature scale (``ExpertFamily.curvature_scale``)
+#: at the end of an L-BFGS run to its start beyond which L-BFGS runs again in
+#: the new units, at most ``MAX_RESCALES`` times.
+RESCALE_RATIO = 4.0
+MAX_RESCALES = 5
+
+
 def run_gradient(
     problem: EMProblem,
     gate_params: Params,
@@ -340,11 +347,16 @@ def run_gradient(
     iterations; after each round the least used expert is dropped if its share is
     below the threshold (L-BFGS then restarts, as its curvature pairs no longer
     fit the smaller parameter vector); a round that drops nothing doubles the
-    next round's length.
+    next round's length. L-BFGS steps in units fixed at its start
+    (:func:`parameter_units`); where it converged at an experts' curvature
+    scale more than ``RESCALE_RATIO`` from the one it started at, it runs
+    again from there in the new units.
     """
     log_likelihoods, objectives, n_iter, converged = [], [], 0, False
     round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
+    rescaled = 0
     while True:
+        start_scale = problem.experts.curvature_scale(problem.xp, expert_params)
         gate_params, expert_params, history, result = lbfgs(
             problem,
             gate_params,
@@ -385,6 +397,19 @@ def run_gradient(
                 log_likelihoods[-1], objectives[-1] = ev.log_likelihood, ev.objective
             converged = False  # the pruned model was not optimized
             break
+        scale = problem.experts.curvature_scale(problem.xp, expert_params)
+        if (
+            converged
+            and pruned is None
+            and not stalled
+            and rescaled < MAX_RESCALES
+            and not 1 / RESCALE_RATIO < scale / start_scale < RESCALE_RATIO
+        ):
+            # the experts' curvature moved far from the units L-BFGS stepped
+            # in (the noise of sharp regimes fell from 0.5 to 1e-3: it
+            # stopped at R^2 0.915 where EM reached 0.998): again, in new ones
+            rescaled += 1
+            converged = False
         if n_iter >= max_iter or stalled or (pruned is None and converged):
             break
         if pruned is not None:
