@@ -1087,6 +1087,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             sample_weight = weighted
             _check_weight_scale(sample_weight)
             candidates = self._candidates(int(np.count_nonzero(sample_weight)))
+        candidates = self._target_candidates(candidates, Y, sample_weight)
         grouping = None
         if groups is not None:
             grouping = self._check_groups(groups, X_host, sample_weight)
@@ -1644,6 +1645,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return [self.n_experts]
 
+    def _target_candidates(self, candidates, Y, sample_weight):
+        """The candidate numbers of experts that the encoded target ``Y``
+        allows (all of them by default); raises where it allows none."""
+        return candidates
+
     def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):
         """The best run for each candidate number of experts, and the one of lowest
         training BIC among them (passing over collapsed fits when choosing)."""
@@ -1661,6 +1667,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_samples = int(np.count_nonzero(sample_weight))
         scale = n_samples / float(np.sum(sample_weight))
         per_expert = problem.experts.n_own_parameters(n_features)
+        # the rows the experts beside point masses can take (a zero-inflated
+        # Gamma model's positive amounts)
+        n_rows = int(np.count_nonzero(problem.experts.start_weights(Y, sample_weight)))
         # the smallest candidate is always fitted and never passed over (one
         # expert, or a zero-inflated model's point mass and one expert)
         smallest = candidates[0]
@@ -1671,7 +1680,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if (
                 len(candidates) > 1
                 and n_experts > smallest
-                and n_samples < n_fitted * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
+                and n_rows < n_fitted * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
             ):
                 # its least used expert would get at most n / K samples: too few
                 # for its parameters, so the fit would count as collapsed anyway
@@ -2782,7 +2791,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """A copy of the fitted model without its rarely used experts.
 
         Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
-        most used expert is always kept, and the most used Poisson expert
+        most used expert is always kept, and the most used other expert
         beside a zero-inflated model's point mass at zero) and renormalizes
         the gate over the others, without refitting. A model with
         ``gate="hierarchical"`` keeps all its experts (its groups depend on
@@ -2832,7 +2841,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         experts, expert_params = self._experts_from_attributes()
         fixed = experts.point_masses(np, expert_params)
         if fixed is not None and fixed[keep].all() and not fixed.all():
-            # a point mass at zero alone gives every positive count the
+            # a point mass at zero alone gives every positive target the
             # probability 0: the most used other expert stays too
             others = np.flatnonzero(~fixed)
             keep = np.sort(np.r_[keep, others[np.argmax(usage[others])]])

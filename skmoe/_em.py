@@ -387,18 +387,21 @@ def harden(xp, resp: Array, weight: Array) -> Array:
     classification EM's C-step): the top-1 mask of sparse routing.
 
     An expert that no sample of positive ``weight`` goes to takes
-    ``EMPTY_SHARE`` of every sample (from the sample's own expert): its
-    M-step then fits all the samples, with that tiny weight, where one of no
-    samples kept its start (intercept 0 while y was near 1e6, so that its
-    gate weight of 1e-6 moved the predictions by 8 where y moved by 1e6). The
-    classification objective does not see it: no sample is assigned to it.
+    ``EMPTY_SHARE`` of every sample it could take (of positive
+    responsibility; not a zero, for a Gamma expert beside a point mass),
+    from the sample's own expert: its M-step then fits those samples, with
+    that tiny weight, where one of no samples kept its start (intercept 0
+    while y was near 1e6, so that its gate weight of 1e-6 moved the
+    predictions by 8 where y moved by 1e6). The classification objective
+    does not see it: no sample is assigned to it.
     """
     assigned = xp.astype(top_k_mask(xp, resp, 1), resp.dtype)
     empty = xp.sum(assigned * weight[None, :], axis=1) <= 0
     if not bool(xp.any(empty)):
         return assigned
-    empty = xp.astype(empty, assigned.dtype)[:, None]
-    return assigned * (1.0 - EMPTY_SHARE * xp.sum(empty)) + EMPTY_SHARE * empty
+    possible = xp.astype(resp > 0, assigned.dtype)
+    share = EMPTY_SHARE * possible * xp.astype(empty, assigned.dtype)[:, None]
+    return assigned * (1.0 - xp.sum(share, axis=0))[None, :] + share
 
 
 def classification_gain(problem: EMProblem, resp: Array) -> float:

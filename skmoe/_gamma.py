@@ -274,6 +274,23 @@ class MoEGammaRegressor(
             return False
         return bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
 
+    def _target_candidates(self, candidates, Y, sample_weight):
+        if not self.zero_inflated:
+            return candidates
+        n_amounts = int(np.count_nonzero((Y[0] > 0) & (sample_weight > 0)))
+        if n_amounts == 0:  # _amount_weights says so
+            return candidates
+        if self.n_experts == "auto":  # as many Gamma experts as amounts at most
+            return [k for k in candidates if k - 1 <= n_amounts]
+        if n_amounts < self.n_experts - 1:
+            raise ValueError(
+                f"y has {n_amounts} positive amount(s) of positive weight for the "
+                f"{self.n_experts - 1} Gamma experts of n_experts={self.n_experts} "
+                "(the first is the point mass at zero); pass fewer experts or "
+                "more positive amounts."
+            )
+        return candidates
+
     def _check_group_targets(self, grouping, Y, sample_weight):
         if not self.zero_inflated:
             return
@@ -384,9 +401,9 @@ class MoEGammaRegressor(
             )
         if np.all(positive[active]):
             _warn_user(
-                "y has no zeros, and zero_inflated=True: its point mass at zero "
-                "handles no sample, and the model is a mixture of the other "
-                "experts."
+                "y has no zeros (of positive weight), and zero_inflated=True: its "
+                "point mass at zero handles no sample, and the model is a "
+                "mixture of the other experts."
             )
         return np.where(positive, sample_weight, 0.0)
 

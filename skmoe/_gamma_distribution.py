@@ -275,14 +275,15 @@ def _hurdle(weights, means):
 
 def _hurdle_logpdf(y, weights, means, shapes):
     """:func:`_mixture_logpdf` where components of mean 0 are point masses
-    at zero: ``log(w_0)`` at 0, else the Gamma components' times their
-    weight."""
+    at zero: ``log(w_0)`` at 0 in a row that has one (-inf where its weight
+    is 0), else the Gamma components' times their weight."""
     if not np.any(means == 0):
         return _mixture_logpdf(y, weights, means, shapes)
+    has = np.any(means == 0, axis=-1)
     zero, total, rest, means = _hurdle(weights, means)
     with np.errstate(divide="ignore"):
         positive = np.log(total) + _mixture_logpdf(y, rest, means, shapes)
-        return np.where((y == 0) & (zero > 0), np.log(zero), positive)
+        return np.where((y == 0) & has, np.log(zero), positive)
 
 
 def _hurdle_cdf(y, weights, means, shapes):
@@ -303,10 +304,11 @@ def _hurdle_ppf(q, weights, means, shapes):
         return _mixture_ppf(q, weights, means, shapes)
     zero, total, rest, means = _hurdle(weights, means)
     scale = np.where(total > 0, total, 1.0)
-    inner = np.where(q > 0.5, 1.0 - (1.0 - q) / scale, (q - zero) / scale)
-    inner = np.where(q >= 1, 1.0, np.clip(inner, 0.0, 1.0))
-    gamma = _mixture_ppf(inner, rest, means, shapes)
-    return np.where(q <= zero, 0.0, gamma)
+    survival = np.clip((1.0 - q) / scale, 0.0, 1.0)  # exact for q > 0.5
+    inner = np.where(q > 0.5, 1.0 - survival, np.clip((q - zero) / scale, 0, 1))
+    gamma = _mixture_ppf(inner, rest, means, shapes, survival)
+    # (q = 1: the Gamma components' inf, however small their weight)
+    return np.where((q <= zero) & ~((q >= 1) & (total > 0)), 0.0, gamma)
 
 
 def _log1pmx(d):
@@ -417,28 +419,34 @@ def _mixture_cdf(y, weights, means, shapes):
     return np.sum(weights * _gamma_tails(y, means, shapes), axis=-1)
 
 
-def _mixture_ppf(q, weights, means, shapes):
-    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures."""
+def _mixture_ppf(q, weights, means, shapes, survival=None):
+    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures;
+    ``survival`` (as ``q``), where given, is ``1 - q`` to its own relative
+    precision, which the upper tail is solved for."""
     shape = np.broadcast_shapes(q.shape, weights.shape[:-1])
     n_experts = weights.shape[-1]
     q = np.broadcast_to(q, shape).ravel()
+    survival = 1.0 - q if survival is None else np.broadcast_to(survival, shape).ravel()
     weights, means, shapes = (
         np.broadcast_to(a, shape + (n_experts,)).reshape(-1, n_experts)
         for a in (weights, means, shapes)
     )
     out = np.where(q == 0, 0.0, np.inf)
-    todo = np.nonzero((q > 0) & (q < 1))[0]
+    todo = np.nonzero((q > 0) & (survival > 0))[0]
     if todo.size:
-        out[todo] = _quantiles(q[todo], weights[todo], means[todo], shapes[todo])
+        out[todo] = _quantiles(
+            q[todo], weights[todo], means[todo], shapes[todo], survival[todo]
+        )
     return out.reshape(shape)
 
 
-def _quantiles(q, weights, means, shapes):
-    """The floats nearest the quantiles ``q`` in (0, 1), one per row."""
+def _quantiles(q, weights, means, shapes, survival):
+    """The floats nearest the quantiles ``q`` in (0, 1), one per row
+    (``survival``: ``1 - q``)."""
     # above 0.5 the survival function is solved for 1 - q (exact there): 1 -
     # cdf keeps only an absolute 1e-16 of the tail
     upper = q > 0.5
-    tail = np.where(upper, 1.0 - q, q)
+    tail = np.where(upper, survival, q)
     used = weights > 0
 
     def excess(y, index):

@@ -358,3 +358,56 @@ def test_pickle_warm_start_and_clone():
         warnings.simplefilter("error")
         model.fit(X, y)
     assert model.expert_intercept_[0] == -np.inf
+
+
+def test_distribution_edges():
+    """logpdf(0) is log(w_0) also where w_0 is 0 (it gave the Gamma's density
+    at 0, inf for a shape below 1); the upper tail's quantiles keep their
+    digits (3.5e-7 lost at 1 - q = 1e-12); ppf(1) is inf where the Gamma
+    components keep any weight."""
+    dist = PredictiveGammaMixture([[0.0, 1.0]], [[0.0, 2.0]], [[1.0, 0.5]])
+    assert dist.logpdf(0.0)[0] == -np.inf
+    assert dist.cdf(0.0)[0] == 0.0
+    dist = PredictiveGammaMixture([[0.3, 0.7]], [[0.0, 2.0]], [[1.0, 3.0]])
+    for tail in (1e-8, 1e-12, 1e-15):
+        q = 1.0 - tail
+        expected = stats.gamma(3.0, scale=2 / 3).isf((1.0 - q) / 0.7)
+        np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-13)
+    dist = PredictiveGammaMixture([[1.0, 1e-17]], [[0.0, 2.0]], [[1.0, 3.0]])
+    assert dist.ppf(1.0)[0] == np.inf
+    assert PredictiveGammaMixture([[1.0]], [[0.0]], [[1.0]]).ppf(1.0)[0] == 0.0
+
+
+def test_few_positive_amounts():
+    """'auto' fits no more Gamma experts than positive amounts (k-means raised
+    on 2 amounts for 3 clusters); a fixed n_experts says what is missing."""
+    X = np.random.RandomState(0).randn(300, 2)
+    y = np.zeros(300)
+    y[:2] = [2.0, 5.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the few amounts' warnings
+        model = MoEGammaRegressor("auto", zero_inflated=True, random_state=0)
+        model.fit(X, y)
+    assert model.n_experts_ == 2
+    assert len(model.n_experts_bic_) == 2  # 2 and 3
+    with pytest.raises(ValueError, match="2 positive amount.*3 Gamma experts"):
+        MoEGammaRegressor(4, zero_inflated=True).fit(X, y)
+
+
+def test_hard_assignment_empty_gamma_expert_leaves_the_zeros_alone():
+    """Classification EM's empty Gamma expert took a share of the zeros too,
+    read as amounts of 1: its intercept moved by 1.7 against log(c) when y
+    was scaled by c."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 1)
+    y = np.where(rng.rand(300) < 0.85, 0.0, rng.gamma(30, np.exp(0.3 * X[:, 0]) / 30))
+    options = dict(assignment="hard", init_params="random", n_init=1, random_state=1)
+    intercepts = []
+    for scale in (1.0, 1e6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the empty expert's warning
+            model = MoEGammaRegressor(5, zero_inflated=True, **options)
+            model.fit(X, scale * y)
+        intercepts.append(model.expert_intercept_[1:] - np.log(scale))
+    assert np.min(model.expert_usage_) * len(y) < 1  # an empty expert
+    np.testing.assert_allclose(intercepts[1], intercepts[0], atol=1e-6)
