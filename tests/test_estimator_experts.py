@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import poisson
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
@@ -643,15 +644,43 @@ def test_predictions_as_a_column_are_raveled_and_more_outputs_refused():
         model.set_params(expert_estimator=_TwoOutputs()).fit(X, y)
 
 
+class _LeavesOutAClass(ClassifierMixin, BaseEstimator):
+    """A classifier whose predict_proba has a column fewer than its classes_
+    (as libsvm's, for a class of zero weight)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.model_ = LogisticRegression().fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)[:, :-1]
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
 def test_classifier_probabilities_that_miss_classes_are_refused():
-    # libsvm leaves classes of zero weight out of predict_proba, not classes_
+    X, y = load_iris(return_X_y=True)
+    clf = MoEClassifier(2, expert_estimator=_LeavesOutAClass(), random_state=0)
+    with pytest.raises(ValueError, match="leaves out classes"):
+        clf.fit(X, y)
+
+
+def test_a_class_of_zero_weight_is_left_out_of_the_experts_fits():
+    # libsvm left a class of zero weight out of predict_proba, not classes_
+    # (refused); its rows now never reach the experts, as if removed
     X, y = load_iris(return_X_y=True)
     weight = np.where(y == 2, 0.0, 1.0)
     clf = MoEClassifier(expert_estimator=SVC(probability=True), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SVC's probability is deprecated
-        with pytest.raises(ValueError, match="leaves out classes"):
-            clf.fit(X, y, sample_weight=weight)
+        clf.fit(X, y, sample_weight=weight)
+        removed = clone(clf).fit(X[y < 2], y[y < 2])
+        np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+        proba = clf.predict_proba(X)
+        assert np.all(proba[:, 2] <= 1e-9)  # the experts' probability floor
+        np.testing.assert_allclose(proba[:, :2], removed.predict_proba(X), atol=1e-4)
 
 
 def test_a_classifier_is_refused_as_a_regressors_expert():
