@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 
 import numpy as np
@@ -21,6 +22,7 @@ from ._base import (
     _unchanged_on_failure,
 )
 from ._docstrings import fill_doc
+from ._em import e_step
 from ._math import log_softmax, logsumexp
 from ._sparse import selected_linear
 from .experts import LogisticExperts
@@ -339,6 +341,32 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         dispatch live in the input's namespace, as scikit-learn's own
         classifiers keep them)."""
         return self._host_attribute("classes_")
+
+    def _collapse_message(self, problem, best):
+        message = super()._collapse_message(problem, best)
+        separated = self._separated_message(problem, best)
+        return " ".join(part for part in (message, separated) if part) or None
+
+    def _separated_message(self, problem, best):
+        """A warning where ``alpha=0`` and the fit gives every training
+        sample's class a probability above 1/2, or None: the classes are then
+        separated (for one expert, linearly), the likelihood has no maximum,
+        and the coefficients grew until EM's stop test (316 on a separable
+        half-plane, 540 by L-BFGS), without a word."""
+        coef = best.expert_params.get("coef")
+        if self.alpha > 0 or coef is None or problem.groups is not None:
+            return None
+        log_norm = e_step(problem, best.gate_params, best.expert_params)[0]
+        if not bool(problem.xp.all(log_norm > math.log(0.5))):
+            return None
+        largest = float(np.max(np.abs(to_numpy(coef)[1:]), initial=0.0))
+        return (
+            "With alpha=0, the fitted model gives every training sample's class "
+            "a probability above 1/2: the classes are separated, the likelihood "
+            "has no maximum, and the coefficients grow until EM stops (largest "
+            f"{largest:.3g}). Set alpha > 0 for finite, reproducible "
+            "coefficients."
+        )
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         if self._estimator_experts():

@@ -214,3 +214,18 @@ def test_decision_function_is_logistic_regressions_for_one_expert(n_classes):
         )
     else:
         np.testing.assert_array_equal(moe.classes_[got.argmax(axis=1)], moe.predict(X))
+
+
+def test_separated_classes_at_alpha_zero_warn():
+    """With alpha=0 on separable classes the likelihood has no maximum: the
+    coefficients grew to 316 without a word. Labels with noise do not warn."""
+    rng = np.random.RandomState(5)
+    X = rng.randn(200, 3)
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.warns(UserWarning, match="classes are separated"):
+        MoEClassifier(1, alpha=0.0, random_state=0).fit(X, y)
+    noisy = np.where(rng.rand(200) < 0.1, 1 - y, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MoEClassifier(1, alpha=0.0, random_state=0).fit(X, noisy)
+        MoEClassifier(1, random_state=0).fit(X, y)  # alpha > 0 keeps them finite
