@@ -307,7 +307,7 @@ class PoissonExperts(ExpertFamily):
         # steps in units of 1 / sqrt(rate) where the rates exceed 1 (in unit
         # steps, L-BFGS stopped at D^2 0.20 on counts near 1e7, where EM
         # reached 0.997), 1 below (the curvature then only lessens)
-        intercept = np.asarray(to_numpy(params["coef"][0]), dtype=np.float64)
+        intercept = np.asarray(to_numpy(params["coef"][0, ...]), dtype=np.float64)
         intercept = intercept[intercept > 0.5 * ZERO_LOG_RATE]  # no point mass
         if intercept.size == 0:
             return 1.0
