@@ -33,9 +33,9 @@ from ._math import mixture_std
 from ._sgd import SGDState
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin
+from .experts._point_mass import ZERO_LOG_RATE
 from .experts.estimator import AmountExperts, check_sample_weight_support
 from .experts.gamma import GammaExperts, excess, fit_shape
-from .experts.poisson import ZERO_LOG_RATE
 
 #: Smallest mean of an expert given by ``expert_estimator``, relative to the
 #: smallest amount: a prediction at or below 0 keeps a finite likelihood (one

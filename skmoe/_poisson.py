@@ -36,13 +36,9 @@ from ._math import device, mixture_std
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
+from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .experts.estimator import CountExperts, check_sample_weight_support
-from .experts.poisson import (
-    RATE_FLOOR,
-    ZERO_LOG_RATE,
-    encode_counts,
-    point_mass_columns,
-)
+from .experts.poisson import RATE_FLOOR, encode_counts
 
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.

@@ -20,8 +20,8 @@ from .._math import (
 )
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
+from ._point_mass import PointMassMixin, point_mass_columns
 from .gaussian import COLLAPSE_RANGE, few_distinct
-from .poisson import ZERO_LOG_RATE, point_mass_columns
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -157,7 +157,7 @@ def best_dispersion(mass, total, former, floor) -> np.ndarray:
     return np.where(mass > tiny, dispersion, former)
 
 
-class GammaExperts(ExpertFamily):
+class GammaExperts(PointMassMixin, ExpertFamily):
     """K Gamma regressions with the log link, ``E[y | x, k] = exp(x~ . b_k)``.
 
     Expert k's density is that of a Gamma distribution of mean ``mu =
@@ -213,40 +213,22 @@ class GammaExperts(ExpertFamily):
 
     task = "regression"
 
+    #: The zeros are the point mass's alone.
+    zero_start_share = 1.0
+
     def __init__(self, dispersion_floor, shared=(), zero_inflated=False):
         self.dispersion_floor = float(dispersion_floor)
         self.shared = tuple(shared)
-        self.zero_inflated = bool(zero_inflated)
-        if self.zero_inflated and self.shared:
-            raise ValueError("A zero-inflated model's experts share no coefficients.")
-
-    @property
-    def n_point_masses(self) -> int:
-        return int(self.zero_inflated)
+        self._set_zero_inflated(zero_inflated)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts)
         dev = device(design)
         coef = xp.zeros(shape, dtype=design.dtype, device=dev)
-        if self.zero_inflated and n_experts > 0:
-            mark = [ZERO_LOG_RATE] + [0.0] * (n_experts - 1)
-            mark = xp.asarray(mark, dtype=design.dtype, device=dev)
-            coef = xp.concat([mark[None, :], coef[1:, :]], axis=0)
         return {
-            "coef": coef,
+            "coef": self._marked(xp, coef),
             "dispersion": xp.ones(n_experts, dtype=design.dtype, device=dev),
         }
-
-    def point_masses(self, xp, params: Params):
-        if not self.zero_inflated:
-            return None
-        return np.asarray(to_numpy(point_mass_columns(xp, params["coef"])), dtype=bool)
-
-    def start_responsibilities(self, resp, Y):
-        if not self.zero_inflated:
-            return resp
-        zero = (Y[0] == 0).astype(resp.dtype)  # the zeros are the point mass's
-        return np.concatenate([zero[:, None], (1 - zero)[:, None] * resp], axis=1)
 
     def start_weights(self, Y, sample_weight):
         if not self.zero_inflated:

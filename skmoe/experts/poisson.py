@@ -19,6 +19,7 @@ from .._math import (
 )
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
+from ._point_mass import ZERO_LOG_RATE, PointMassMixin, point_mass_columns
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -28,15 +29,6 @@ COLD_NEWTON_STEPS = 10
 #: Smallest starting rate of an expert, relative to the weighted mean of y (an
 #: expert whose samples all have y = 0 has the rate 0, at the log link's -inf).
 RATE_FLOOR = 1e-10
-#: The log rate of a zero-inflated model's point mass at zero while it is
-#: fitted (its intercept; its slopes are 0): its rate ``exp`` is 0 in every
-#: dtype, whatever an exposure's offset, and it stays finite, as the solvers'
-#: arithmetic (penalties, packed vectors) needs. The fitted attributes show
-#: -inf. An expert whose intercept is below half of it, with no slopes, is
-#: that point mass (see :func:`point_mass_columns`).
-ZERO_LOG_RATE = -1e5
-#: Initial responsibility of the point mass at zero for a zero count.
-ZERO_START_SHARE = 0.5
 #: Above ``log(largest float) - LINK_MARGIN`` the rate continues as its tangent
 #: (see :func:`rates`), so that it stays finite where a line search probes long
 #: steps.
@@ -78,17 +70,6 @@ def log_likelihood(xp, eta: Array, Y: Array) -> Array:
     return y * d - excess + base
 
 
-def point_mass_columns(xp, coef: Array) -> Array:
-    """Which experts (columns) of the coefficients ``coef`` (n_features + 1,
-    K) are a zero-inflated model's point mass at zero, (K,) bool on
-    ``coef``'s device: an intercept at most half ``ZERO_LOG_RATE`` and no
-    slopes. (A Poisson expert's intercept in the features' own units can be
-    as low, where a feature's values are far from 0: -1e5 at values near
-    2e5.)"""
-    flat = xp.all(coef[1:, :] == 0, axis=0)
-    return (coef[0, :] <= 0.5 * ZERO_LOG_RATE) & flat
-
-
 def encode_counts(y, exposure=None) -> np.ndarray:
     """The target as :class:`PoissonExperts` takes it, (4, n_samples) in float64:
     ``y``, ``log(y)`` (0 where y = 0), ``y log(y) - y - log(y!)`` (by
@@ -104,7 +85,7 @@ def encode_counts(y, exposure=None) -> np.ndarray:
     )
 
 
-class PoissonExperts(ExpertFamily):
+class PoissonExperts(PointMassMixin, ExpertFamily):
     """K Poisson regressions with the log link, ``E[y | x, k] = exp(x~ . b_k)``.
 
     Expert k's M-step is a weighted Poisson regression (sample weights
@@ -155,35 +136,17 @@ class PoissonExperts(ExpertFamily):
 
     task = "regression"
 
+    #: Initial responsibility of the point mass at zero for a zero count.
+    zero_start_share = 0.5
+
     def __init__(self, shared=(), zero_inflated=False):
         self.shared = tuple(shared)
-        self.zero_inflated = bool(zero_inflated)
-        if self.zero_inflated and self.shared:
-            raise ValueError("A zero-inflated model's experts share no coefficients.")
-
-    @property
-    def n_point_masses(self) -> int:
-        return int(self.zero_inflated)
+        self._set_zero_inflated(zero_inflated)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         shape = (design.shape[0], n_experts)
         coef = xp.zeros(shape, dtype=design.dtype, device=device(design))
-        if self.zero_inflated and n_experts > 0:
-            mark = [ZERO_LOG_RATE] + [0.0] * (n_experts - 1)
-            mark = xp.asarray(mark, dtype=design.dtype, device=device(design))
-            coef = xp.concat([mark[None, :], coef[1:, :]], axis=0)
-        return {"coef": coef}
-
-    def point_masses(self, xp, params: Params):
-        if not self.zero_inflated:
-            return None
-        return np.asarray(to_numpy(point_mass_columns(xp, params["coef"])), dtype=bool)
-
-    def start_responsibilities(self, resp, Y):
-        if not self.zero_inflated:
-            return resp
-        zero = np.where(Y[0] == 0, ZERO_START_SHARE, 0.0).astype(resp.dtype)
-        return np.concatenate([zero[:, None], (1 - zero)[:, None] * resp], axis=1)
+        return {"coef": self._marked(xp, coef)}
 
     def log_rates(self, xp, design: Array, params: Params) -> Array:
         """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
