@@ -2792,7 +2792,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
         most used expert is always kept, and the most used other expert
-        beside a zero-inflated model's point mass at zero) and renormalizes
+        beside a zero-inflated model's point mass at zero; a zero-inflated
+        Gamma model keeps its point mass) and renormalizes
         the gate over the others, without refitting. A model with
         ``gate="hierarchical"`` keeps all its experts (its groups depend on
         their number): a threshold that would drop any raises a ValueError.
@@ -2845,6 +2846,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # probability 0: the most used other expert stays too
             others = np.flatnonzero(~fixed)
             keep = np.sort(np.r_[keep, others[np.argmax(usage[others])]])
+        if fixed is not None and experts.zeros_need_point_mass:
+            # Gamma experts give a zero no probability: the point mass stays
+            # (pruned, the model could not score its own zeros)
+            keep = np.union1d(keep, np.flatnonzero(fixed))
         gate = self._fitted_gate()
         gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
         gate_params = gate.select(np, gate_params, keep)

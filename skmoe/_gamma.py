@@ -256,7 +256,12 @@ class MoEGammaRegressor(
         "zero_inflated": ["boolean"],
     }
 
-    _zero_words = ("Gamma regressions", "positive amount", "Gamma regression")
+    _zero_words = (
+        "Gamma regressions",
+        "positive amount",
+        "Gamma regression",
+        "a hurdle model, gamlss's ZAGA",
+    )
 
     def _zero_refusals(self):
         return {
@@ -321,8 +326,9 @@ class MoEGammaRegressor(
         with np.errstate(over="ignore"):  # checked below
             cast = np.asarray(y, dtype=X.dtype)
         info = np.finfo(cast.dtype)
-        outside = ~np.isfinite(cast) | ((cast < info.smallest_normal) & (cast > 0))
         wide = np.asarray(y, dtype=np.float64)
+        # (a positive amount that rounds to 0 would become a zero)
+        outside = ~np.isfinite(cast) | ((cast < info.smallest_normal) & (wide > 0))
         allowed = wide >= 0 if zeros else wide > 0
         if np.any(outside) and np.all(allowed):
             wider = " or use float64 X" if cast.dtype != np.float64 else ""

@@ -13,11 +13,16 @@ class ZeroInflatedMixin:
     is a point mass at zero, counted in ``n_experts``.
 
     Subclasses set ``_zero_words``: what their other experts are, a target
-    value the point mass gives the probability 0, and the model of two
-    experts; and may add refusals in :meth:`_zero_refusals`.
+    value the point mass gives the probability 0, the model of two experts
+    and a reference for it; and may add refusals in :meth:`_zero_refusals`.
     """
 
-    _zero_words = ("Poisson regressions", "positive count", "Poisson regression")
+    _zero_words = (
+        "Poisson regressions",
+        "positive count",
+        "Poisson regression",
+        "as R flexmix's FLXMRziglm counts its components",
+    )
 
     def _solver_options(self, n_experts):
         if self.zero_inflated:
@@ -27,7 +32,7 @@ class ZeroInflatedMixin:
     def _zero_refusals(self):
         """The parameters ``zero_inflated=True`` refuses: {name: (given,
         why)}."""
-        experts, positive, _ = self._zero_words
+        experts, positive, _, _ = self._zero_words
         return {
             "expert_estimator": (
                 self.expert_estimator is not None,
@@ -59,8 +64,7 @@ class ZeroInflatedMixin:
             raise ValueError(
                 f"zero_inflated=True needs n_experts >= 2, got {n_experts}: the "
                 "first expert is the point mass at zero, so n_experts=2 is a "
-                f"zero-inflated {self._zero_words[2]} (as R flexmix's FLXMRziglm "
-                "counts its components)."
+                f"zero-inflated {self._zero_words[2]} ({self._zero_words[3]})."
             )
 
     def _prunable(self):

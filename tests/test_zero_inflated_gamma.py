@@ -411,3 +411,28 @@ def test_hard_assignment_empty_gamma_expert_leaves_the_zeros_alone():
         intercepts.append(model.expert_intercept_[1:] - np.log(scale))
     assert np.min(model.expert_usage_) * len(y) < 1  # an empty expert
     np.testing.assert_allclose(intercepts[1], intercepts[0], atol=1e-6)
+
+
+def test_prune_keeps_the_point_mass():
+    """Pruned below its usage, the point mass went, and the model could not
+    score its own zeros (its error then advised zero_inflated=True)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(600, 2)
+    zero = rng.rand(600) < special.expit(X[:, 0] - 0.3)
+    y = np.where(zero, 0.0, rng.gamma(3.0, np.exp(1 + 0.5 * X[:, 1]) / 3.0))
+    model = MoEGammaRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
+    assert model.expert_usage_[0] < model.expert_usage_[1]
+    threshold = np.max(model.expert_usage_)  # drops the point mass
+    pruned = model.prune_experts(threshold)
+    assert pruned.n_experts_ == 2
+    assert pruned.expert_intercept_[0] == -np.inf
+    assert np.isfinite(pruned.score(X, y))
+
+
+def test_float32_amounts_that_round_to_zero_are_refused():
+    X, y = hurdle_data(n=200)
+    y[np.flatnonzero(y > 0)[0]] = 1e-60  # 0 in float32
+    with pytest.raises(ValueError, match="outside float32's range"):
+        MoEGammaRegressor(2, zero_inflated=True).fit(X.astype(np.float32), y)
+    with pytest.raises(ValueError, match="hurdle model"):
+        MoEGammaRegressor(1, zero_inflated=True).fit(X, y)

@@ -34,10 +34,13 @@ class PointMassMixin:
     first expert of :meth:`_marked` coefficients, found again by
     :func:`point_mass_columns` wherever restarts, pruning or a hierarchical
     gate's start move it. Families set ``zero_start_share``, the point mass's
-    initial responsibility for a zero."""
+    initial responsibility for a zero, and ``zeros_need_point_mass``."""
 
     zero_inflated = False
     zero_start_share = 1.0
+    #: Whether the other experts give a zero no probability (Gamma experts),
+    #: so that a model cannot do without its point mass.
+    zeros_need_point_mass = False
 
     def _set_zero_inflated(self, zero_inflated):
         self.zero_inflated = bool(zero_inflated)

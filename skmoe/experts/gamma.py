@@ -215,6 +215,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
 
     #: The zeros are the point mass's alone.
     zero_start_share = 1.0
+    zeros_need_point_mass = True
 
     def __init__(self, dispersion_floor, shared=(), zero_inflated=False):
         self.dispersion_floor = float(dispersion_floor)
