@@ -121,10 +121,9 @@ def evaluate(
 # -- packing parameters into one unconstrained vector -------------------------------
 
 
-def parameter_units(problem: EMProblem, expert_params: Params, curvature=False):
+def parameter_units(problem: EMProblem, expert_params: Params):
     """The units of the gate's and the experts' design rows, and the experts'
-    target scale: ``(gate_rows, expert_rows, target)``; with ``curvature``,
-    the scale of ``ExpertFamily.curvature_scale`` instead (L-BFGS's).
+    target scale: ``(gate_rows, expert_rows, target)``.
 
     A coefficient of design row j moves the logits or means by one unit per
     ``units[j] = 1 / sqrt(std_j^2 + alpha)`` (1 for the intercept), times
@@ -143,9 +142,27 @@ def parameter_units(problem: EMProblem, expert_params: Params, curvature=False):
         if problem.own_gate_design is None
         else _row_units(problem, problem.own_gate_design)
     )
-    experts = problem.experts
-    scale = experts.curvature_scale if curvature else experts.target_scale
-    return gate_rows, expert_rows, scale(problem.xp, expert_params)
+    target = problem.experts.target_scale(problem.xp, expert_params)
+    return gate_rows, expert_rows, target
+
+
+def curvature_scales(problem: EMProblem, expert_params: Params) -> np.ndarray:
+    """Each expert's curvature scale (``ExpertFamily.curvature_scales``)."""
+    return problem.experts.curvature_scales(
+        problem.xp, expert_params, problem.Y, problem.normalized_weight
+    )
+
+
+def curvature_units(problem: EMProblem, expert_params: Params):
+    """L-BFGS's units: :func:`parameter_units`' rows, each expert's
+    coefficients in units of its own curvature scale (a row that all experts
+    share in their mean, so that its copies stay one direction)."""
+    gate_rows, expert_rows, _ = parameter_units(problem, expert_params)
+    scales = curvature_scales(problem, expert_params)
+    rows = np.outer(expert_rows, scales)
+    for row in getattr(problem.experts, "shared", ()):
+        rows[row, :] = expert_rows[row] * float(np.mean(scales))
+    return gate_rows, rows, 1.0
 
 
 def row_spreads(problem: EMProblem, design: Array) -> np.ndarray:
@@ -271,8 +288,9 @@ def lbfgs(
 ):
     """Minimize the negative objective by L-BFGS-B from the given parameters
     (``verbose >= 2``: one line per iteration, as EM's)."""
-    units = parameter_units(problem, expert_params, curvature=True)
-    packer = Packer(problem, gate_params, expert_params, units)
+    packer = Packer(
+        problem, gate_params, expert_params, curvature_units(problem, expert_params)
+    )
     history: list[tuple[float, float]] = []
     start = time.perf_counter()
 
@@ -323,7 +341,7 @@ def em_confirms(problem, gate_params, expert_params, tol) -> bool:
     return check.converged
 
 
-#: Ratio of the experts' curvature scale (``ExpertFamily.curvature_scale``)
+#: Ratio of an expert's curvature scale (``ExpertFamily.curvature_scales``)
 #: at the end of an L-BFGS run to its start beyond which L-BFGS runs again in
 #: the new units, at most ``MAX_RESCALES`` times.
 RESCALE_RATIO = 4.0
@@ -348,7 +366,7 @@ def run_gradient(
     below the threshold (L-BFGS then restarts, as its curvature pairs no longer
     fit the smaller parameter vector); a round that drops nothing doubles the
     next round's length. L-BFGS steps in units fixed at its start
-    (:func:`parameter_units`); where it converged at an experts' curvature
+    (:func:`curvature_units`); where it converged at an expert's curvature
     scale more than ``RESCALE_RATIO`` from the one it started at, it runs
     again from there in the new units.
     """
@@ -356,7 +374,7 @@ def run_gradient(
     round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
     rescaled = 0
     while True:
-        start_scale = problem.experts.curvature_scale(problem.xp, expert_params)
+        start_scales = curvature_scales(problem, expert_params)
         gate_params, expert_params, history, result = lbfgs(
             problem,
             gate_params,
@@ -397,13 +415,13 @@ def run_gradient(
                 log_likelihoods[-1], objectives[-1] = ev.log_likelihood, ev.objective
             converged = False  # the pruned model was not optimized
             break
-        scale = problem.experts.curvature_scale(problem.xp, expert_params)
+        ratio = curvature_scales(problem, expert_params) / start_scales
         if (
             converged
             and pruned is None
             and not stalled
             and rescaled < MAX_RESCALES
-            and not 1 / RESCALE_RATIO < scale / start_scale < RESCALE_RATIO
+            and not np.all((1 / RESCALE_RATIO < ratio) & (ratio < RESCALE_RATIO))
         ):
             # the experts' curvature moved far from the units L-BFGS stepped
             # in (the noise of sharp regimes fell from 0.5 to 1e-3: it

@@ -96,7 +96,7 @@ def test_an_emptied_expert_is_named_unused():
     assert np.all(np.isfinite(model.predict(X)))
 
 
-@pytest.mark.parametrize("seed, start", [(0, 1), (3, 0)])
+@pytest.mark.parametrize("seed, start", [(0, 1), (4, 0)])
 def test_an_empty_expert_moves_with_the_data(seed, start):
     """An expert to which no row is assigned fitted no rows and kept its start
     (intercept 0 where y was near 1e6): its gate weight of 1e-6 moved the

@@ -128,7 +128,8 @@ def test_rows_of_tiny_weight_do_not_count_as_an_experts_samples(kind):
 def test_zero_weight_row_far_out_is_left_out(Estimator, options):
     """A zero-weight row whose feature is 1e6: its rate overflowed, and 0 * inf
     stopped the Poisson fit at another optimum (slope 0.023 for 0.490), or
-    broke a gaussian gate's covariance (FloatingPointError)."""
+    broke a Gamma model's gaussian gate (FloatingPointError); the Gaussian
+    experts' case held before and is checked with them."""
     rng = np.random.RandomState(3)
     X = rng.randn(300, 1)
     y = rng.poisson(3 * np.exp(0.5 * X[:, 0]))

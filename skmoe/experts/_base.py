@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
+
 from .._backend import as_compute
 from .._math import center_intercepts, device, expand_rows, restrict_rows
 
@@ -160,11 +162,14 @@ class ExpertFamily(ABC):
         :class:`skmoe._gradient.Packer`)."""
         return 1.0
 
-    def curvature_scale(self, xp, params: Params) -> float:
-        """The unit of the experts' coefficients per unit of a feature in which
-        the log-likelihood's curvature is about 1 at ``params``, the steps of
-        L-BFGS (:meth:`target_scale` by default; Adam keeps that)."""
-        return self.target_scale(xp, params)
+    def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
+        """Each expert's unit of its coefficients per unit of a feature in
+        which the log-likelihood's curvature is about 1 at ``params`` (a (K,)
+        NumPy array; ``Y`` and ``weight`` as in :meth:`tol_scale`): the steps
+        of L-BFGS (:meth:`target_scale` for all by default; Adam keeps
+        that)."""
+        n_experts = next(iter(params.values())).shape[-1]
+        return np.full(n_experts, float(self.target_scale(xp, params)))
 
     def lower_bounds(self) -> dict[str, float]:
         """Positive parameters and their floors; solvers move these in log space."""

@@ -412,17 +412,17 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             "dispersion": grad_dispersion,
         }
 
-    def curvature_scale(self, xp, params: Params) -> float:
+    def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
         # the curvature in a log mean is about the shape 1 / phi: L-BFGS
         # steps in units of sqrt(phi) where the shapes exceed 1, as in units
         # of the noise for Gaussian experts (unit steps stopped at D^2 0.976
         # for shapes of 1e6, where EM reached 0.998); 1 below
         dispersion = np.asarray(to_numpy(params["dispersion"]), dtype=np.float64)
+        scale = np.sqrt(np.clip(dispersion, 0.0, 1.0))
         fixed = self.point_masses(xp, params)
         if fixed is not None:
-            dispersion = dispersion[~fixed]
-        scale = math.sqrt(float(np.mean(dispersion))) if dispersion.size else 1.0
-        return scale if math.isfinite(scale) and 0 < scale < 1 else 1.0
+            scale = np.where(fixed, 1.0, scale)
+        return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
     def start_target(self, Y):
         # the amounts on the scale of the log link: k-means on y itself would

@@ -274,6 +274,12 @@ class GaussianLinearExperts(ExpertFamily):
         scale = float(xp.sqrt(xp.mean(params["variance"])))
         return scale if math.isfinite(scale) and scale > 0 else 1.0
 
+    def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
+        # each expert's noise: one unit for all, an unused expert's noise
+        # (0.31) hid the sharp ones' (7e-4), and L-BFGS stopped at R^2 0.92
+        scale = np.sqrt(np.asarray(to_numpy(params["variance"]), dtype=np.float64))
+        return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
     def lower_bounds(self) -> dict[str, float]:
         return {"variance": float(self.variance_floor)}
 
