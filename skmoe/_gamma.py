@@ -118,7 +118,8 @@ class MoEGammaRegressor(
         2, 3 and 4. The point mass stays the expert of intercept ``-inf`` and
         dispersion 0 wherever the fit puts it (its standard errors 0).
         :meth:`score` is then R^2 (the Gamma deviance of a zero is
-        infinite). Not with ``top_k``, ``prune_threshold``,
+        infinite): a search over ``zero_inflated`` needs a ``scoring`` of
+        its own. Not with ``top_k``, ``prune_threshold``,
         ``shared_features``, ``expert_estimator`` or ``solver="sgd"``; with
         ``groups``, the rows of a group must be all zero or all positive. See
         :ref:`zero-amounts`.
