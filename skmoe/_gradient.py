@@ -146,8 +146,9 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     return gate_rows, expert_rows, target
 
 
-def curvature_scales(problem: EMProblem, expert_params: Params) -> np.ndarray:
-    """Each expert's curvature scale (``ExpertFamily.curvature_scales``)."""
+def curvature_scales(problem: EMProblem, expert_params: Params):
+    """Each expert's curvature scale (``ExpertFamily.curvature_scales``), or
+    None where the family has one unit for all."""
     return problem.experts.curvature_scales(
         problem.xp, expert_params, problem.Y, problem.normalized_weight
     )
@@ -157,8 +158,11 @@ def curvature_units(problem: EMProblem, expert_params: Params):
     """L-BFGS's units: :func:`parameter_units`' rows, each expert's
     coefficients in units of its own curvature scale (a row that all experts
     share in their mean, so that its copies stay one direction)."""
-    gate_rows, expert_rows, _ = parameter_units(problem, expert_params)
+    units = parameter_units(problem, expert_params)
     scales = curvature_scales(problem, expert_params)
+    if scales is None:
+        return units
+    gate_rows, expert_rows, _ = units
     rows = np.outer(expert_rows, scales)
     for row in getattr(problem.experts, "shared", ()):
         rows[row, :] = expert_rows[row] * float(np.mean(scales))
@@ -372,7 +376,8 @@ def run_gradient(
     """
     log_likelihoods, objectives, n_iter, converged = [], [], 0, False
     round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
-    rescaled = 0
+    rescaled, rerun_from = 0, None
+    n_active = int(np.count_nonzero(to_numpy(problem.sample_weight)))
     while True:
         start_scales = curvature_scales(problem, expert_params)
         gate_params, expert_params, history, result = lbfgs(
@@ -395,6 +400,13 @@ def run_gradient(
         with np.errstate(over="ignore", invalid="ignore"):  # as in lbfgs's fun
             ev = evaluate(problem, gate_params, expert_params)
         resp = e_step(problem, gate_params, expert_params)[1]
+        if rerun_from is not None and not converged:
+            # a rerun that stalls at its start or runs out of iterations
+            # without gaining: the run before it had converged (in float32 the
+            # rerun's line search found no decrease at once, and
+            # ConvergenceWarning advised more iterations)
+            converged = result.nit == 0 or abs(ev.objective - rerun_from) <= tol
+        rerun_from = None
         pruned = prune_smallest(
             problem, gate_params, expert_params, resp, prune_threshold
         )
@@ -415,19 +427,26 @@ def run_gradient(
                 log_likelihoods[-1], objectives[-1] = ev.log_likelihood, ev.objective
             converged = False  # the pruned model was not optimized
             break
-        ratio = curvature_scales(problem, expert_params) / start_scales
+        moved = False
+        if start_scales is not None:
+            ratio = curvature_scales(problem, expert_params) / start_scales
+            # (an unused expert's drifts freely, and tells nothing)
+            usage = problem.xp.sum(problem.normalized_weight[None, :] * resp, axis=1)
+            used = np.asarray(to_numpy(usage), dtype=np.float64) * n_active >= 1.0
+            moved = ~((1 / RESCALE_RATIO < ratio) & (ratio < RESCALE_RATIO)) & used
         if (
             converged
             and pruned is None
             and not stalled
             and rescaled < MAX_RESCALES
-            and not np.all((1 / RESCALE_RATIO < ratio) & (ratio < RESCALE_RATIO))
+            and np.any(moved)
         ):
             # the experts' curvature moved far from the units L-BFGS stepped
             # in (the noise of sharp regimes fell from 0.5 to 1e-3: it
             # stopped at R^2 0.915 where EM reached 0.998): again, in new ones
             rescaled += 1
             converged = False
+            rerun_from = ev.objective
         if n_iter >= max_iter or stalled or (pruned is None and converged):
             break
         if pruned is not None:

@@ -267,6 +267,26 @@ def test_lbfgs_units_are_each_experts():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_rerun_that_gains_nothing_keeps_the_convergence(dtype):
+    """An unused expert's noise drifted 5-fold and set off a rerun in new units,
+    whose line search found no decrease at once (float32) or which ran out of
+    max_iter (float64): the converged fit was reported as not converged."""
+    rng = np.random.default_rng(3 if dtype is np.float32 else 4)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 3, -X[:, 1] - 1) + 0.3 * rng.normal(
+        size=300
+    )
+    options = dict(alpha=1.0) if dtype is np.float32 else {}
+    seed = 3 if dtype is np.float32 else 4
+    model = MoERegressor(5, solver="gradient", n_init=1, random_state=seed, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # the unused experts'
+        model.fit(X.astype(dtype), y)
+    assert model.converged_
+
+
 def test_gradient_zero_weight_is_removal():
     X, y, _ = regimes()
     weight = np.ones(len(y))

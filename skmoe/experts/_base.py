@@ -5,8 +5,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import numpy as np
-
 from .._backend import as_compute
 from .._math import center_intercepts, device, expand_rows, restrict_rows
 
@@ -165,11 +163,11 @@ class ExpertFamily(ABC):
     def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
         """Each expert's unit of its coefficients per unit of a feature in
         which the log-likelihood's curvature is about 1 at ``params`` (a (K,)
-        NumPy array; ``Y`` and ``weight`` as in :meth:`tol_scale`): the steps
-        of L-BFGS (:meth:`target_scale` for all by default; Adam keeps
-        that)."""
-        n_experts = next(iter(params.values())).shape[-1]
-        return np.full(n_experts, float(self.target_scale(xp, params)))
+        NumPy array for the columns of a (n_features + 1, K) ``coef``; ``Y``
+        and ``weight`` as in :meth:`tol_scale`): the steps of L-BFGS (Adam
+        keeps :meth:`target_scale`). None by default: one unit for all,
+        :meth:`target_scale`'s."""
+        return None
 
     def lower_bounds(self) -> dict[str, float]:
         """Positive parameters and their floors; solvers move these in log space."""
