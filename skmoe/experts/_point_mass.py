@@ -60,6 +60,27 @@ class PointMassMixin:
         mark = xp.asarray(mark, dtype=coef.dtype, device=device(coef))
         return xp.concat([mark[None, :], coef[1:, :]], axis=0)
 
+    def _fit_others(self, xp, params: Params, weighted_resp: Array, fit) -> Params:
+        """The M-step ``fit(params, weighted_resp)`` of the experts other than
+        the point mass (on the other entries of the last axis of each
+        parameter), the point mass's parameters kept as they are."""
+        fixed = self.point_masses(xp, params)
+        if fixed is None or not fixed.any():
+            return fit(params, weighted_resp)
+        on = device(weighted_resp)
+        free = xp.asarray(np.flatnonzero(~fixed), device=on)
+        kept = xp.asarray(np.flatnonzero(fixed), device=on)
+        part = {name: xp.take(v, free, axis=v.ndim - 1) for name, v in params.items()}
+        part = fit(part, xp.take(weighted_resp, free, axis=0))
+        order = np.argsort(np.r_[np.flatnonzero(~fixed), np.flatnonzero(fixed)])
+        order = xp.asarray(order, device=on)
+        out = {}
+        for name, value in params.items():
+            axis = value.ndim - 1
+            joined = xp.concat([part[name], xp.take(value, kept, axis=axis)], axis=axis)
+            out[name] = xp.take(joined, order, axis=axis)
+        return out
+
     def point_masses(self, xp, params: Params):
         if not self.zero_inflated:
             return None

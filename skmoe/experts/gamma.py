@@ -291,32 +291,10 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
-        fixed = self.point_masses(xp, params)
-        if fixed is None or not fixed.any():
-            return self._fit(xp, design, Y, weighted_resp, params, alpha)
-        # the Gamma experts' M-step, the point mass kept as it is
-        on = device(params["coef"])
-        free = xp.asarray(np.flatnonzero(~fixed), device=on)
-        kept = xp.asarray(np.flatnonzero(fixed), device=on)
-        part = {
-            "coef": xp.take(params["coef"], free, axis=1),
-            "dispersion": xp.take(params["dispersion"], free, axis=0),
-        }
-        part = self._fit(
-            xp, design, Y, xp.take(weighted_resp, free, axis=0), part, alpha
-        )
-        order = np.argsort(np.r_[np.flatnonzero(~fixed), np.flatnonzero(fixed)])
-        order = xp.asarray(order, device=on)
-        joined = {
-            name: xp.concat(
-                [part[name], xp.take(params[name], kept, axis=axis)], axis=axis
-            )
-            for name, axis in (("coef", 1), ("dispersion", 0))
-        }
-        return {
-            name: xp.take(joined[name], order, axis=axis)
-            for name, axis in (("coef", 1), ("dispersion", 0))
-        }
+        def fit(part, resp):
+            return self._fit(xp, design, Y, resp, part, alpha)
+
+        return self._fit_others(xp, params, weighted_resp, fit)
 
     def _fit(self, xp, design, Y, weighted_resp, params, alpha):
         """The M-step's parameters of Gamma experts (no point mass)."""

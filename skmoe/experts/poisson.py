@@ -179,21 +179,10 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         params: Params,
         alpha: float,
     ) -> Params:
-        zero = self.point_masses(xp, params)
-        if zero is None or not zero.any():
-            return {"coef": self._newton(xp, design, Y, weighted_resp, params, alpha)}
-        # the Poisson experts' M-step, the point mass kept as it is
-        coef = params["coef"]
-        on = device(coef)
-        free = xp.asarray(np.flatnonzero(~zero), device=on)
-        fixed = xp.asarray(np.flatnonzero(zero), device=on)
-        part = {"coef": xp.take(coef, free, axis=1)}
-        part = self._newton(
-            xp, design, Y, xp.take(weighted_resp, free, axis=0), part, alpha
-        )
-        order = np.argsort(np.r_[np.flatnonzero(~zero), np.flatnonzero(zero)])
-        joined = xp.concat([part, xp.take(coef, fixed, axis=1)], axis=1)
-        return {"coef": xp.take(joined, xp.asarray(order, device=on), axis=1)}
+        def fit(part, resp):
+            return {"coef": self._newton(xp, design, Y, resp, part, alpha)}
+
+        return self._fit_others(xp, params, weighted_resp, fit)
 
     def _newton(self, xp, design, Y, weighted_resp, params, alpha):
         """The M-step's coefficients of Poisson experts (no point mass)."""
