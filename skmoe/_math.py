@@ -92,8 +92,37 @@ def take_last(xp, a: Array, index: Array) -> Array:
 
 
 def log_softmax(xp, a: Array, axis: int = -1) -> Array:
-    """Logarithm of the softmax of ``a`` along ``axis``."""
-    return a - xp.expand_dims(logsumexp(xp, a, axis=axis), axis=axis)
+    """Logarithm of the softmax of ``a`` along ``axis``, as ``(a - max) -
+    log(sum(exp(a - max)))``: ``a - logsumexp(a)`` gave logits beyond
+    ``log(K) / eps`` (1e16) a log-softmax of 0 each, weights that summed to K."""
+    return log_softmax_and_norm(xp, a, axis)[0]
+
+
+def log_softmax_and_norm(xp, a: Array, axis: int = -1):
+    """:func:`log_softmax` and :func:`logsumexp` of ``a`` from one pass."""
+    if is_numpy_array(a):  # in place, in blocks of the last axis (as logsumexp)
+        axis = axis % a.ndim
+        last = a.shape[-1]
+        block = max(1024, LOGSUMEXP_BLOCK * last // max(a.size, 1))
+        if axis == a.ndim - 1:
+            block = max(last, 1)
+        out = np.empty_like(a)
+        norms = []
+        for start in range(0, last, block):
+            part = a[..., start : start + block]
+            a_max = np.max(part, axis=axis, keepdims=True)
+            a_max[~np.isfinite(a_max)] = 0
+            shifted = np.subtract(part, a_max, out=out[..., start : start + block])
+            log_total = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+            shifted -= log_total
+            norms.append(np.squeeze(log_total + a_max, axis=axis))
+        norm = norms[0] if len(norms) == 1 else np.concatenate(norms, axis=-1)
+        return out, norm
+    a_max = xp.max(a, axis=axis, keepdims=True)
+    a_max = xp.where(xp.isfinite(a_max), a_max, xp.zeros_like(a_max))
+    shifted = a - a_max
+    log_total = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return shifted - log_total, xp.squeeze(log_total + a_max, axis=axis)
 
 
 def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:

@@ -623,3 +623,41 @@ def test_a_gate_on_no_features_is_constant_without_numpy_warnings(covariance_typ
         model.fit(X, y)
     gate = model.predict_gate(X)
     np.testing.assert_allclose(gate, np.broadcast_to(gate[:1], gate.shape))
+
+
+def test_a_tied_gate_far_from_the_data_is_its_linear_softmax():
+    # with one covariance S the logits' quadratic |x|^2_S / 2 is the same for
+    # every expert, so the gate is the softmax of log a_k + m_k' S^-1 x -
+    # m_k' S^-1 m_k / 2; computed with the quadratic, its differences were
+    # rounded away at x = 1e20: every expert's gate was 1, predict the sum
+    X, y = _blobs(n=400)
+    model = MoERegressor(3, gate="gaussian", gate_covariance_type="tied")
+    model.set_params(random_state=0).fit(X, y)
+    precision = np.linalg.inv(model.gate_covariances_)
+    means = model.gate_means_
+    linear = means @ precision  # (K, d)
+    bias = np.log(model.gate_weights_) - 0.5 * np.sum(linear * means, axis=1)
+    directions = np.array([[1.0, 0.3], [-1.0, 0.2], [0.1, -1.0], [-0.4, 1.0]])
+    for scale in (3.0, 30.0, 1e10, 1e20, 1e100):
+        X_far = scale * directions
+        logits = bias + X_far @ linear.T
+        expected = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+        gate = model.predict_gate(X_far)
+        np.testing.assert_allclose(gate.sum(axis=1), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(gate, expected, rtol=1e-6, atol=1e-12)
+        experts = X_far @ model.expert_coef_.T + model.expert_intercept_
+        np.testing.assert_allclose(
+            model.predict(X_far), np.sum(expected * experts, axis=1), rtol=1e-6
+        )
+
+
+def test_log_softmax_of_equal_huge_logits_sums_to_one():
+    # a - logsumexp(a) rounds log(K) away beyond 1e16: each log weight was 0
+    from skmoe._math import log_softmax
+
+    for logits in ([-1e40, -1e40, -1e40], [1e300, 1e300], [-3.0, 7.0, 2.0]):
+        a = np.array(logits)
+        for axis, shaped in ((0, a[:, None]), (1, a[None, :])):
+            out = np.exp(log_softmax(np, shaped, axis=axis)).ravel()
+            expected = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
+            np.testing.assert_allclose(out, expected, rtol=1e-14)

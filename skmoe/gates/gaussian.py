@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._backend import to_numpy
-from .._math import device, log_softmax, logsumexp
+from .._math import device, log_softmax, log_softmax_and_norm
 from ._base import Array, GateFamily, Params
 
 #: Added to the diagonal of each expert's covariance, relative to the feature's
@@ -135,12 +135,34 @@ class GaussianGate(GateFamily):
         (``LOGIT_BLOCK`` elements of the (K d, block) temporary): fewer, larger
         products than one expert at a time (``benchmarks/gaussian_gate.py``,
         ``logits_forms``)."""
+        relative, shared = self._logit_parts(xp, design, params)
+        return relative if shared is None else relative - shared[None, :]
+
+    def _logit_parts(self, xp, design: Array, params: Params):
+        """The logits as ``relative - shared[None, :]``: with a tied covariance
+        ``S``, ``shared`` is the quadratic ``|W x|^2 / 2`` all experts have
+        and ``relative`` the rest, linear in x; else ``shared`` is None and
+        ``relative`` the logits. Apart, the gate keeps its digits far from
+        the data, where the quadratic rounds the logits' differences away
+        (at x = 1e20 every expert had a gate of 1)."""
         coef, whiten = params["coef"], params["whiten"]
         X = design[1:, :]
         d, n_experts, n_samples = X.shape[0], coef.shape[1], X.shape[1]
         if d == 0:  # no features: the proportions alone
             zeros = xp.zeros((1, n_samples), dtype=X.dtype, device=device(X))
-            return coef[0, :][:, None] + zeros
+            return coef[0, :][:, None] + zeros, None
+        if self.covariance_type == "tied":  # every W_k is W_0
+            # about the mean of the means c: |W (x - m_k)|^2 is |W (x - c)|^2
+            # (shared) - 2 W (m_k - c) . W (x - c) + |W (m_k - c)|^2, whose
+            # terms are no larger than the full form's near the data
+            # (uncentered at predict: features near 2000 lost 0.2 of the
+            # logits in float32 about the origin)
+            middle = xp.mean(coef[1:, :], axis=1, keepdims=True)  # (d, 1)
+            whitened = whiten[0, ...] @ (X - middle)  # (d, n)
+            centres = whiten[0, ...] @ (coef[1:, :] - middle)  # (d, K)
+            bias = coef[0, :] - 0.5 * xp.sum(centres * centres, axis=0)
+            relative = bias[:, None] + xp.permute_dims(centres, (1, 0)) @ whitened
+            return relative, 0.5 * xp.sum(whitened * whitened, axis=0)
         means = xp.permute_dims(coef[1:, :], (1, 0))  # (K, d)
         if self._diagonal:
             eye = xp.eye(d, dtype=X.dtype, device=device(X))
@@ -159,28 +181,30 @@ class GaussianGate(GateFamily):
                 z = xp.reshape(stacked @ part - offsets, (n_experts, d, -1))
             blocks.append(coef[0, :][:, None] - 0.5 * xp.sum(z * z, axis=1))
         if len(blocks) == 1:
-            return blocks[0]
+            return blocks[0], None
         if not blocks:  # no samples
-            return xp.zeros((n_experts, 0), dtype=X.dtype, device=device(X))
-        return xp.concat(blocks, axis=1)
+            return xp.zeros((n_experts, 0), dtype=X.dtype, device=device(X)), None
+        return xp.concat(blocks, axis=1), None
 
     models_inputs = True
 
     def log_gate(self, xp, design: Array, params: Params) -> Array:
-        return log_softmax(xp, self.logits(xp, design, params), axis=0)
+        # (the shared quadratic of a tied covariance cancels)
+        return log_softmax(xp, self._logit_parts(xp, design, params)[0], axis=0)
 
     def log_gate_and_marginal(self, xp, design: Array, params: Params):
         """The gate and ``log p(x)`` from one evaluation of the logits (EM's
         E-step and objective need both: evaluated apart, the second took a
         quarter of an iteration)."""
-        logits = self.logits(xp, design, params)
-        norm = logsumexp(xp, logits, axis=0)
-        return logits - norm[None, :], self._log_density(norm, design)
+        relative, shared = self._logit_parts(xp, design, params)
+        log_gate, norm = log_softmax_and_norm(xp, relative, axis=0)
+        if shared is not None:
+            norm = norm - shared
+        return log_gate, self._log_density(norm, design)
 
     def log_marginal(self, xp, design: Array, params: Params) -> Array:
         """``log p(x_i) = log sum_k a_k N(x_i; m_k, S_k)``, shape (n_samples,)."""
-        norm = logsumexp(xp, self.logits(xp, design, params), axis=0)
-        return self._log_density(norm, design)
+        return self.log_gate_and_marginal(xp, design, params)[1]
 
     @staticmethod
     def _log_density(norm, design):
