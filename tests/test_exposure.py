@@ -103,6 +103,37 @@ def test_exposure_unit_shifts_the_intercepts_only():
     )
 
 
+@pytest.mark.parametrize("solver", ["em", "sgd"])
+def test_the_start_does_not_depend_on_the_exposure_unit(solver):
+    # k-means clustered the counts per unit exposure, log1p(y / exposure),
+    # which a change of unit changes beyond standardization: in units 1000
+    # times smaller, the kept fit had the log-likelihood -655.2, not -696.9
+    rng = np.random.RandomState(9)
+    X = rng.normal(size=(300, 2))
+    exposure = rng.choice([0.2, 1.0, 5.0], 300)
+    regime = rng.randint(3, size=300)
+    coef = np.array([[0.5, 1.0, -0.5], [1.5, -1.0, 0.3], [0.0, 0.2, 1.0]])
+    rate = np.exp(coef[regime, 0] + np.sum(X * coef[regime, 1:], axis=1))
+    y = rng.poisson(exposure * rate)
+    params = dict(n_experts=3, random_state=0, solver=solver)
+    if solver == "sgd":
+        params.update(n_init=1, max_iter=30)  # the k-means start alone
+    fits = [
+        MoEPoissonRegressor(**params).fit(X, y, exposure=unit * exposure)
+        for unit in (1.0, 1e-3, 1e3)
+    ]
+    for fit, unit in zip(fits[1:], (1e-3, 1e3), strict=True):
+        # (the likelihood of the counts: the same in any unit)
+        np.testing.assert_allclose(
+            fit.log_likelihood_, fits[0].log_likelihood_, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            fit.predict(X, exposure=unit * exposure),
+            fits[0].predict(X, exposure=exposure),
+            rtol=1e-4,
+        )
+
+
 def test_unit_exposure_is_no_exposure():
     X, y, _ = _counts(n=600)
     a = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
