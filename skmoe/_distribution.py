@@ -561,7 +561,8 @@ def _numeric(values, name, kinds):
 def _location_scale(weights, means, scales):
     """The weights, centres and scales of a location-scale mixture as floats,
     checked to be of one shape (n_rows, n_components), the weights normalized
-    (:func:`normalized_weights`), the scales positive."""
+    (:func:`normalized_weights`), the scales positive, the weighted centres
+    finite."""
     weights = np.asarray(weights, dtype=float)
     means = np.asarray(means, dtype=float)
     scales = np.asarray(scales, dtype=float)
@@ -576,6 +577,8 @@ def _location_scale(weights, means, scales):
     finite = (scales < np.inf) | (weights == 0)
     if not np.all((scales > 0) & finite):
         raise ValueError("scales must be positive, and finite where weighted.")
+    if not np.all(np.isfinite(means) | (weights == 0)):  # NaN: every moment NaN
+        raise ValueError("means must be finite where weighted.")
     return weights, means, scales
 
 

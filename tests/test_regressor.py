@@ -282,6 +282,7 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
         ([[1.5, -0.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
         ([[1.0]], [[0.0]], [[np.inf]], "finite where weighted"),  # ppf was NaN
+        ([[0.5, 0.5]], [[np.nan, 1.0]], [[1.0, 1.0]], "means must be finite"),
     ],
 )
 def test_predictive_mixture_checks_its_parameters(weights, means, scales, match):
