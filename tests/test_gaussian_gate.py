@@ -625,14 +625,15 @@ def test_a_gate_on_no_features_is_constant_without_numpy_warnings(covariance_typ
     np.testing.assert_allclose(gate, np.broadcast_to(gate[:1], gate.shape))
 
 
-def test_a_tied_gate_far_from_the_data_is_its_linear_softmax():
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_a_tied_gate_far_from_the_data_is_its_linear_softmax(top_k):
     # with one covariance S the logits' quadratic |x|^2_S / 2 is the same for
     # every expert, so the gate is the softmax of log a_k + m_k' S^-1 x -
     # m_k' S^-1 m_k / 2; computed with the quadratic, its differences were
     # rounded away at x = 1e20: every expert's gate was 1, predict the sum
     X, y = _blobs(n=400)
     model = MoERegressor(3, gate="gaussian", gate_covariance_type="tied")
-    model.set_params(random_state=0).fit(X, y)
+    model.set_params(random_state=0, top_k=top_k).fit(X, y)
     precision = np.linalg.inv(model.gate_covariances_)
     means = model.gate_means_
     linear = means @ precision  # (K, d)
@@ -641,6 +642,9 @@ def test_a_tied_gate_far_from_the_data_is_its_linear_softmax():
     for scale in (3.0, 30.0, 1e10, 1e20, 1e100):
         X_far = scale * directions
         logits = bias + X_far @ linear.T
+        if top_k is not None:  # the sparse gate: the 2 largest, renormalized
+            smallest = np.argsort(logits, axis=1)[:, :1]
+            np.put_along_axis(logits, smallest, -np.inf, axis=1)
         expected = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
         gate = model.predict_gate(X_far)
         np.testing.assert_allclose(gate.sum(axis=1), 1.0, rtol=1e-12)

@@ -186,6 +186,12 @@ class GaussianGate(GateFamily):
             return xp.zeros((n_experts, 0), dtype=X.dtype, device=device(X)), None
         return xp.concat(blocks, axis=1), None
 
+    def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
+        # for top-k routing, whose choice and weights do not see the quadratic
+        # a tied covariance's logits share: as log_gate, without it
+        relative = self._logit_parts(xp, design, params)[0]
+        return xp.permute_dims(relative, (1, 0))
+
     models_inputs = True
 
     def log_gate(self, xp, design: Array, params: Params) -> Array:
