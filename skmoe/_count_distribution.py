@@ -231,6 +231,141 @@ class PredictivePoissonMixture(_RowMixture):
         return out
 
 
+class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
+    """One negative binomial mixture per row: P(Y = y | x_i) = sum_k w_ik
+    NB(y; mu_ik, phi_k).
+
+    Returned by :meth:`MoENegativeBinomialRegressor.predict_distribution`.
+    Component k is the negative binomial distribution of mean ``mu`` and
+    variance ``mu + phi mu^2`` (R's ``dnbinom(y, size = 1 / phi, mu = mu)``,
+    :func:`scipy.stats.nbinom` with ``n = 1 / phi`` and ``p = 1 / (1 + phi
+    mu)``); a dispersion of 0 is a Poisson component, a mean of 0 a point mass
+    at zero. The methods are those of :class:`PredictivePoissonMixture`.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        Gate probabilities; each row sums to one.
+    rates : ndarray of shape (n_rows, n_experts)
+        The experts' mean counts ``mu``, finite and non-negative.
+    dispersions : ndarray of shape (n_rows, n_experts)
+        The experts' dispersions ``phi``, finite and non-negative.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_rows, n_experts)
+        The mixing weights of each row, as floats, divided by their sum
+        where it is more than 1e-12 from one.
+    rates : ndarray of shape (n_rows, n_experts)
+        The components' means, as floats.
+    dispersions : ndarray of shape (n_rows, n_experts)
+        The components' dispersions, as floats.
+
+    See Also
+    --------
+    PredictivePoissonMixture : Its Poisson counterpart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmoe import PredictiveNegativeBinomialMixture
+    >>> weights, means = [[0.5, 0.5]], [[2.0, 10.0]]
+    >>> dist = PredictiveNegativeBinomialMixture(weights, means, [[0.5, 0.1]])
+    >>> dist.mean(), dist.var()  # each component's variance is mu + phi mu^2
+    (array([6.]), array([28.]))
+    >>> dist.ppf([0.05, 0.5, 0.95])
+    array([ 0.,  5., 16.])
+    """
+
+    _parameters = ("weights", "rates", "dispersions")
+
+    def __init__(self, weights, rates, dispersions):
+        super().__init__(weights, rates)
+        self.dispersions = np.asarray(dispersions, dtype=float)
+        if self.dispersions.shape != self.weights.shape:
+            raise ValueError(
+                "dispersions must have the shape of the weights "
+                f"{self.weights.shape}; got {self.dispersions.shape}."
+            )
+        if not np.all((self.dispersions >= 0) & np.isfinite(self.dispersions)):
+            raise ValueError("dispersions must be finite and non-negative.")
+
+    def var(self):
+        """Mixture variance of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)`` for each row.
+        """
+        deviation = np.where(self.weights > 0, self.rates - self.mean()[:, None], 0)
+        spread = self.rates + self.dispersions * self.rates**2
+        return np.sum(self.weights * (spread + deviation**2), axis=1)
+
+    def std(self):
+        """Mixture standard deviation of each row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The square root of :meth:`var`, computed so that it stays finite
+            where only the variance overflows.
+        """
+
+        def std(values, weights, rates, dispersions):
+            scales = np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
+            return _mixture_scale(values, weights, rates, scales)
+
+        return self._by_rows(np.zeros(len(self)), std)
+
+    def logpmf(self, y):
+        return self._by_rows(self._rows_last(y, "y"), _nb_logpmf)
+
+    logpmf.__doc__ = PredictivePoissonMixture.logpmf.__doc__
+
+    def cdf(self, y):
+        return self._by_rows(self._rows_last(y, "y"), _nb_cdf)
+
+    cdf.__doc__ = PredictivePoissonMixture.cdf.__doc__
+
+    def ppf(self, q):
+        return self._at_probabilities(q, _mixture_ppf)
+
+    ppf.__doc__ = PredictivePoissonMixture.ppf.__doc__
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` counts from each row's mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of values drawn per row, at least 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; pass an int for reproducible samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_rows)
+            Column ``i`` holds the draws from row ``i``'s mixture, as floats:
+            a Poisson count of rate ``mu G``, with ``G`` a Gamma of mean 1 and
+            variance ``phi`` (1 for a dispersion of 0). Rates above
+            ``SAMPLE_NORMAL_RATE`` (1e15) draw from the rounded normal
+            approximation N(mu G, mu G).
+        """
+        rng, rows, expert = self._draw_components(n_samples, random_state)
+        rate = self.rates[rows, expert]
+        dispersion = self.dispersions[rows, expert]
+        nb = dispersion > 0
+        shape = 1.0 / np.where(nb, dispersion, 1.0)
+        rate = np.where(nb, rate * rng.gamma(shape, 1.0 / shape), rate)
+        large = rate > SAMPLE_NORMAL_RATE
+        out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
+        if np.any(large):
+            noise = rng.standard_normal(int(large.sum()))
+            out[large] = np.round(rate[large] + np.sqrt(rate[large]) * noise)
+        return out
+
+
 def _mixture_logpmf(y, weights, rates):
     """Log probabilities at ``y`` (broadcast, rows last) of these rows' mixtures."""
     with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
@@ -249,23 +384,47 @@ def _mixture_cdf(y, weights, rates):
     return np.sum(weights * below, axis=-1)
 
 
-def _mixture_ppf(q, weights, rates):
-    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures: the
-    smallest count ``y`` with ``cdf(y) >= q``."""
+def _probabilities(counts, rates, dispersions=None):
+    """P(Y <= counts) and P(Y > counts) (counts >= 0) of Poisson components,
+    or of negative binomial ones of these ``dispersions`` (phi; 0: Poisson):
+    the regularized incomplete beta function ``I_p(theta, counts + 1)`` at
+    ``p = theta / (theta + mu)``, and its complement."""
+    lower, above = special.pdtr(counts, rates), special.pdtrc(counts, rates)
+    if dispersions is None:
+        return lower, above
+    nb = dispersions > 0
+    theta = 1.0 / np.where(nb, dispersions, 1.0)
+    p = 1.0 / (1.0 + np.where(nb, dispersions, 1.0) * rates)
+    with np.errstate(invalid="ignore"):
+        nb_lower = special.betainc(theta, counts + 1.0, p)
+        nb_above = special.betaincc(theta, counts + 1.0, p)
+    return np.where(nb, nb_lower, lower), np.where(nb, nb_above, above)
+
+
+def _mixture_ppf(q, weights, rates, dispersions=None):
+    """Quantiles ``q`` (broadcast, rows last) of these rows' mixtures (of
+    negative binomial components with ``dispersions``): the smallest count
+    ``y`` with ``cdf(y) >= q``."""
     shape = np.broadcast_shapes(q.shape, weights.shape[:-1])
     n_experts = weights.shape[-1]
     q = np.broadcast_to(q, shape).ravel()
-    weights = np.broadcast_to(weights, shape + (n_experts,)).reshape(-1, n_experts)
-    rates = np.broadcast_to(rates, shape + (n_experts,)).reshape(-1, n_experts)
+
+    def flat(a):
+        return np.broadcast_to(a, shape + (n_experts,)).reshape(-1, n_experts)
+
+    parameters = [flat(a) for a in (weights, rates)]
+    if dispersions is not None:
+        parameters.append(flat(dispersions))
     out = np.where(q == 0, -1.0, np.inf)
     todo = np.nonzero((q > 0) & (q < 1))[0]
     if todo.size:
-        out[todo] = _counts_at(q[todo], weights[todo], rates[todo])
+        out[todo] = _counts_at(q[todo], *(a[todo] for a in parameters))
     return out.reshape(shape)
 
 
-def _counts_at(q, weights, rates):
-    """The smallest counts whose mixture cdf reaches ``q`` in (0, 1), one per row."""
+def _counts_at(q, weights, rates, dispersions=None):
+    """The smallest counts whose mixture cdf reaches ``q`` in (0, 1), one per
+    row (of negative binomial components with ``dispersions``)."""
     # cdf(y) >= q, the definition; within SF_TAIL of 1, where the cdf's
     # rounding is no longer small against 1 - q, sf(y) <= 1 - q instead, which
     # keeps the tail's digits (the sf test for all q > 0.5 was one count too
@@ -275,15 +434,17 @@ def _counts_at(q, weights, rates):
 
     def reached(y, rows):
         counts = np.maximum(y, 0)[:, None]
-        w, mu = weights[rows], rates[rows]
-        lower = np.sum(w * special.pdtr(counts, mu), axis=-1)
-        above = np.sum(w * special.pdtrc(counts, mu), axis=-1)
+        w = weights[rows]
+        shape = None if dispersions is None else dispersions[rows]
+        lower, above = _probabilities(counts, rates[rows], shape)
+        lower, above = np.sum(w * lower, axis=-1), np.sum(w * above, axis=-1)
         return np.where(by_sf[rows], above <= tail[rows], lower >= q[rows])
 
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)
     z = special.ndtri(q)[:, None]
-    spread = np.sqrt(rates)
+    variance = rates if dispersions is None else rates + dispersions * rates**2
+    spread = np.sqrt(variance)
     guess = rates + z * spread
     pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
     low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
@@ -312,3 +473,43 @@ def _counts_at(q, weights, rates):
         low[active[~hit]] = mid[~hit]
         active = active[high[active] - low[active] > 1]
     return high
+
+
+def _nb_log_probabilities(counts, rates, dispersions):
+    """log P(Y = counts) (counts >= 0, finite) of negative binomial components:
+    the Poisson log-probability at the mean plus the experts' corrections
+    (see :class:`skmoe.experts.NegativeBinomialExperts`), which keep the
+    digits that ``scipy.stats.nbinom`` loses near the Poisson limit (6.6e-7
+    at a dispersion of 1e-7)."""
+    from .experts.negative_binomial import gamma_ratio
+
+    log_pmf = stats.poisson.logpmf(counts, rates)
+    nb = dispersions > 0
+    theta = 1.0 / np.where(nb, dispersions, 1.0)
+    integer = np.floor(counts) == counts
+    whole = np.where(integer, counts, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        correction = (
+            gamma_ratio(np, whole, theta)
+            + rates
+            - (theta + whole) * np.log1p(rates / theta)
+        )
+    return np.where(nb & integer, log_pmf + correction, log_pmf)
+
+
+def _nb_logpmf(y, weights, rates, dispersions):
+    """:func:`_mixture_logpmf` of negative binomial components."""
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    counts = y[..., None]
+    counts = np.where(np.isinf(counts) | (counts < 0), -1.0, counts)
+    log_pmf = _nb_log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
+    log_pmf = np.where(counts < 0, -np.inf, log_pmf)
+    return special.logsumexp(log_weights + log_pmf, axis=-1)
+
+
+def _nb_cdf(y, weights, rates, dispersions):
+    """:func:`_mixture_cdf` of negative binomial components."""
+    counts = np.floor(y[..., None])  # NaN stays NaN
+    below, _ = _probabilities(np.maximum(counts, 0), rates, dispersions)
+    return np.sum(weights * np.where(counts < 0, 0.0, below), axis=-1)

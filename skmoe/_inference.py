@@ -43,6 +43,7 @@ from .experts import (
     GammaExperts,
     GaussianLinearExperts,
     LogisticExperts,
+    NegativeBinomialExperts,
     PoissonExperts,
 )
 from .gates import ConstantGate, SoftmaxGate
@@ -122,7 +123,9 @@ def _block(family, name, shape):
         if family.tied:  # K equal entries: one direction
             return np.full((size, 1), 1 / np.sqrt(size))
         return np.eye(size)
-    if isinstance(family, GammaExperts) and name == "dispersion":
+    if isinstance(family, (GammaExperts, NegativeBinomialExperts)) and (
+        name == "dispersion"
+    ):
         return np.eye(size)
     if (
         isinstance(family, (GaussianLinearExperts, PoissonExperts, GammaExperts))

@@ -439,9 +439,13 @@ class MoEPoissonRegressor(
                 feature_names=self._expert_feature_names(),
                 random_state=self._expert_seed(),
             )
-        return PoissonExperts(
+        return self._count_family(
             shared=getattr(self, "_shared_rows", ()), zero_inflated=self.zero_inflated
         )
+
+    #: The experts' family (its parameters beside ``coef``: see
+    #: :meth:`_set_expert_attributes`).
+    _count_family = PoissonExperts
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts
@@ -607,7 +611,8 @@ class MoEPoissonRegressor(
     def _predict(self, X, return_std, spread=False):
 
         def compute(xp, design):
-            if self._top_k() is not None:  # only the selected experts
+            sparse = self._top_k() is not None
+            if sparse:  # only the selected experts
                 index, log_weight = self._route(xp, design)
                 log_rate = self._log_rates(xp, design, index)
             else:
@@ -615,6 +620,7 @@ class MoEPoissonRegressor(
                 log_rate = self._log_rates(xp, design)
             weight = xp.exp(log_weight)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
+            excess = self._excess_variances(xp, rate, index if sparse else None)
             # each term g_k mu_k in log space: finite where an expert's rate
             # overflows but its weight is small enough to hold it; 0 where the
             # weight is 0 (an estimator's predicted rate may be inf there); NaN
@@ -623,13 +629,19 @@ class MoEPoissonRegressor(
             mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return mean
-            variance = xp.zeros_like(rate) if spread else rate
+            variance = excess if spread else rate + excess
             return mean, mixture_std(xp, weight, rate, variance, mean)
 
         # rates or gates that overflow (X far from the training data) raise in
         # _map_rows
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._map_rows(X, compute, "predict")
+
+    def _excess_variances(self, xp, rate, index=None):
+        """The experts' variances beyond their means (K, n), at their means
+        ``rate`` (with ``index``, the (top_k, n) selected experts'): 0 for
+        Poisson experts."""
+        return xp.zeros_like(rate)
 
     def predict_distribution(self, X, exposure=None):
         """The predictive Poisson mixture p(y | x) of each row of X.
@@ -654,24 +666,38 @@ class MoEPoissonRegressor(
         check_is_fitted(self)  # before _top_k reads a fitted attribute
         exposure = _check_exposure(exposure, _num_samples(X))
 
+        sparse = self._top_k() is not None
+
         def compute(xp, design):
-            if self._top_k() is not None:
+            if sparse:
                 index, log_weight = self._route(xp, design)
                 weight = xp.exp(log_weight)
                 rate = xp.exp(self._log_rates(xp, design, index))
             else:
                 weight = xp.exp(self._log_gate(xp, design))
                 rate = xp.exp(self._log_rates(xp, design))
-            return weight.T, _unweighted_zero(xp, weight, rate).T
+            rate = _unweighted_zero(xp, weight, rate)
+            if sparse:  # (the experts of each row, for their other parameters)
+                return weight.T, rate.T, index.T
+            return weight.T, rate.T
 
         # rates that overflow (X far from the training data) raise in _map_rows
         with np.errstate(over="ignore", invalid="ignore"):
-            weights, rates = self._map_rows(X, compute, "predict_distribution")
+            weights, rates, *experts = self._map_rows(
+                X, compute, "predict_distribution"
+            )
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
         rates = to_numpy(rates)
         if exposure is not None:
             rates = rates * exposure[:, None].astype(rates.dtype)
+        experts = to_numpy(experts[0]) if sparse else None
+        return self._distribution(weights, rates, experts)
+
+    def _distribution(self, weights, rates, experts):
+        """The predictive distribution of these weights and rates (n_rows,
+        n_components), the components those of the experts ``experts`` (with
+        top_k; None: all experts, in order)."""
         return PredictivePoissonMixture(weights, rates)
 
     def score(self, X, y, sample_weight=None, exposure=None):

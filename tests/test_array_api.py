@@ -20,6 +20,7 @@ import skmoe._backend as backend_module
 from skmoe import (
     MoEClassifier,
     MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
     bootstrap_lrt,
@@ -31,6 +32,7 @@ from skmoe.experts import (
     GammaExperts,
     GaussianLinearExperts,
     LogisticExperts,
+    NegativeBinomialExperts,
     PoissonExperts,
     StudentTLinearExperts,
     logistic,
@@ -73,6 +75,8 @@ def _regression(n=200, seed=0):
         "gamma",
         "gamma_shared",
         "gamma_zero",
+        "negative_binomial",
+        "negative_binomial_zero",
     ],
 )
 def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
@@ -93,6 +97,15 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
             counts[::3] = 0
         experts = PoissonExperts(shared, zero_inflated=family.endswith("zero"))
         Y = encode_counts(counts, exposure)
+    elif family.startswith("negative_binomial"):
+        rng = np.random.RandomState(5)
+        mean = np.exp(y / 2)
+        counts = rng.negative_binomial(3.0, 3.0 / (3.0 + mean)).astype(float)
+        zero = family.endswith("zero")
+        if zero:  # a point mass at zero, expert 0
+            counts[::3] = 0
+        experts = NegativeBinomialExperts(zero_inflated=zero)
+        Y = encode_counts(counts)
     elif family.startswith("gamma"):
         amounts = np.exp(y / 2)
         log_amounts = y / 2
@@ -298,6 +311,39 @@ def test_zero_inflated_under_dispatch_matches_numpy(Estimator):
         got = model.std_errors(Xs, ys)
     for name, value in got.items():
         np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
+
+
+@dispatch
+@pytest.mark.parametrize("top_k", [None, 1])
+def test_negative_binomial_regressor_under_dispatch_matches_numpy(top_k):
+    X, y = _regression()
+    rng = np.random.RandomState(5)
+    counts = rng.negative_binomial(3.0, 3.0 / (3.0 + np.exp(y / 2))).astype(float)
+    params = dict(n_experts=2, n_init=2, top_k=top_k, random_state=0)
+    reference = MoENegativeBinomialRegressor(**params).fit(X, counts)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(counts)
+        model = MoENegativeBinomialRegressor(**params).fit(Xs, ys)
+        assert isinstance(model.expert_dispersion_, type(Xs))
+        np.testing.assert_allclose(
+            np.asarray(model.expert_dispersion_),
+            reference.expert_dispersion_,
+            rtol=1e-6,
+        )
+        _check_log_link_outputs(model, reference, Xs, ys, X, counts)
+        dist, expected = (
+            model.predict_distribution(Xs),
+            reference.predict_distribution(X),
+        )
+        assert isinstance(dist.dispersions, np.ndarray)
+        np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
+        np.testing.assert_allclose(dist.dispersions, expected.dispersions, rtol=1e-6)
+        if top_k is None:
+            got = model.std_errors(Xs, ys)
+    if top_k is None:
+        expected = reference.std_errors(X, counts)
+        for name, value in got.items():
+            np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
 
 
 @dispatch

@@ -8,7 +8,13 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 
 # Same reason, same check, as scikit-learn's own KMeans: the random initialization
 # draws one label per row, so a sample repeated twice is not the same as a sample
@@ -63,6 +69,7 @@ CHECKED = [
     MoEClassifier(n_init=2, random_state=0),
     MoEPoissonRegressor(n_init=2, random_state=0),
     MoEGammaRegressor(n_init=2, random_state=0),
+    MoENegativeBinomialRegressor(n_init=2, random_state=0),
 ]
 
 #: Other settings, each through every check: the solvers, gates, sparse routing,
@@ -94,6 +101,9 @@ CONFIGURED = (
             n_experts=3, zero_inflated=True, solver="gradient", random_state=0
         ),
         MoEGammaRegressor(n_experts=2, zero_inflated=True, n_init=1, random_state=0),
+        MoENegativeBinomialRegressor(
+            n_experts=2, zero_inflated=True, n_init=1, random_state=0
+        ),
     ]
     + [  # Student-t noise, Cauchy by Adam
         MoERegressor(n_experts=2, noise="student_t", n_init=1, random_state=0),
@@ -166,7 +176,11 @@ CONFIGURED = (
     ]
     + [
         Estimator(**params)
-        for Estimator in (MoEPoissonRegressor, MoEGammaRegressor)
+        for Estimator in (
+            MoEPoissonRegressor,
+            MoEGammaRegressor,
+            MoENegativeBinomialRegressor,
+        )
         for params in (
             dict(n_experts=2, solver="gradient", n_init=1, random_state=0),
             dict(n_experts=2, solver="sgd", n_init=1, random_state=0),

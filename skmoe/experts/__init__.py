@@ -4,6 +4,7 @@ from ._base import ExpertFamily
 from .gamma import GammaExperts
 from .gaussian import GaussianLinearExperts
 from .logistic import LogisticExperts
+from .negative_binomial import NegativeBinomialExperts
 from .poisson import PoissonExperts
 from .student_t import StudentTLinearExperts
 
@@ -11,6 +12,7 @@ EXPERTS: dict[str, type[ExpertFamily]] = {
     "gamma": GammaExperts,
     "gaussian": GaussianLinearExperts,
     "logistic": LogisticExperts,
+    "negative_binomial": NegativeBinomialExperts,
     "poisson": PoissonExperts,
     "student_t": StudentTLinearExperts,
 }
@@ -21,6 +23,7 @@ __all__ = [
     "GammaExperts",
     "GaussianLinearExperts",
     "LogisticExperts",
+    "NegativeBinomialExperts",
     "PoissonExperts",
     "StudentTLinearExperts",
 ]

@@ -1,0 +1,333 @@
+"""Negative binomial log-linear experts: y | x, k ~ NB(mean exp(x~ . b_k),
+dispersion phi_k), for overdispersed counts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backend import special, to_numpy
+from .._math import (
+    device,
+    diag,
+    penalty_mask,
+    solve_shared,
+    solve_symmetric,
+    tie_rows,
+    weighted_grams,
+)
+from ._base import Array, Params
+from ._newton import halving, restart
+from ._point_mass import ZERO_LOG_RATE, point_mass_columns
+from .gamma import STIRLING_COEFFICIENTS
+from .poisson import COLD_NEWTON_STEPS, NEWTON_STEPS, PoissonExperts, rates
+
+#: Smallest dispersion (largest ``theta = 1 / phi``, 1e8): the Poisson limit,
+#: from which a count's log-probability differs by about ``y^2 phi / 2``.
+DISPERSION_FLOOR = 1e-8
+#: Largest dispersion (smallest theta, 1e-4): nearly all the mass at 0 with a
+#: long tail; it bounds an expert no sample supports.
+DISPERSION_CEILING = 1e4
+#: Newton steps of the dispersions (in log theta) per M-step, after the
+#: coefficients' step; on the first M-step, from the moments' estimate.
+DISPERSION_STEPS = 2
+COLD_DISPERSION_STEPS = 20
+#: Largest step of log theta per Newton step.
+MAX_LOG_STEP = 2.0
+#: Step halvings of the dispersion's Newton step.
+DISPERSION_HALVINGS = 30
+#: From this theta on, :func:`gamma_ratio` takes Stirling's series: the
+#: direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
+STIRLING_THETA = 10.0
+
+
+def _series(x, order):
+    """The remainder of Stirling's series of ``log Gamma(x)`` (``order=0``)
+    and its first and second derivatives (1, 2), for ``x >= STIRLING_THETA``."""
+    inverse = 1.0 / x
+    out = 0.0
+    for j, c in reversed(list(enumerate(STIRLING_COEFFICIENTS, start=1))):
+        power = 2 * j - 1  # c x^-(2j - 1)
+        factor = {0: 1.0, 1: -power, 2: power * (power + 1)}[order]
+        out = out * inverse * inverse + c * factor
+    return out * inverse ** (1 + order)
+
+
+def gamma_ratio(xp, y, theta, order=0):
+    """``G = log Gamma(y + theta) - log Gamma(theta) - y log(theta)`` (K, n)
+    of the counts ``y`` (1, n) and the experts' ``theta`` (K, 1), or its first
+    or second derivative in theta (``order`` 1, 2).
+
+    G is 0 at y = 0 and about ``y (y - 1) / (2 theta)`` for a large theta:
+    from ``STIRLING_THETA`` on it is ``(theta + y - 1/2) log1p(y / theta) - y``
+    plus the difference of Stirling's remainders, whose terms are of the size
+    of y, where the direct form subtracts log-gammas of the size of ``theta
+    log(theta)``. Below, the direct form by scipy's special functions.
+    """
+    large = theta >= STIRLING_THETA
+    out = None
+    host = to_numpy(theta)
+    if np.any(host >= STIRLING_THETA):
+        t = xp.where(large, theta, xp.full_like(theta, STIRLING_THETA))
+        s = t + y
+        log_ratio = xp.log1p(y / t)
+        if order == 0:
+            value = (s - 0.5) * log_ratio - y
+        elif order == 1:  # digamma(s) - digamma(t) - y / t
+            value = log_ratio - y / t + 0.5 * y / (t * s)
+        else:  # trigamma(s) - trigamma(t) + y / t^2
+            value = y * y / (t * t * s) - y * (t + s) / (2.0 * t * t * s * s)
+        out = value + _series(s, order) - _series(t, order)
+    if np.any(host < STIRLING_THETA):
+        t = xp.where(large, xp.ones_like(theta), theta)
+        s = t + y
+        if order == 0:
+            direct = special(xp, "gammaln", s) - special(xp, "gammaln", t)
+            direct = direct - y * xp.log(t)
+        elif order == 1:
+            direct = special(xp, "digamma", s) - special(xp, "digamma", t) - y / t
+        else:
+            trigamma = special(xp, "polygamma", 1, s) - special(xp, "polygamma", 1, t)
+            direct = trigamma + y / (t * t)
+        out = direct if out is None else xp.where(large, out, direct)
+    return out
+
+
+def _softplus(xp, z):
+    """``log(1 + exp(z))`` without overflow."""
+    return xp.logaddexp(xp.zeros_like(z), z)
+
+
+class NegativeBinomialExperts(PoissonExperts):
+    """K negative binomial regressions with the log link (NB2, R MASS's
+    ``glm.nb``), ``E[y | x, k] = mu = exp(x~ . b_k)`` and variance ``mu +
+    phi_k mu^2``: each expert a Poisson regression whose rate varies between
+    samples as a Gamma of mean ``mu`` and dispersion ``phi_k`` (``theta_k = 1
+    / phi_k``, R's ``theta``), for counts more spread than Poisson regimes
+    give.
+
+        log p_k(y | x) = log Gamma(y + theta) - log Gamma(theta) - log(y!)
+                         + theta log(theta / (theta + mu))
+                         + y log(mu / (theta + mu)),
+
+    computed as the Poisson log-likelihood at ``mu`` (see
+    :class:`PoissonExperts`) plus :func:`gamma_ratio` plus ``mu - (theta + y)
+    log1p(mu / theta)``: terms of the size of the counts, where the direct
+    form subtracts terms of ``theta log(theta)`` (1.8e9 at the Poisson limit).
+
+    The M-step is two conditional maximizations (ECM): the coefficients by a
+    Newton step with the dispersions fixed (the observed information,
+    ``(theta + y) mu theta / (theta + mu)^2`` per sample, is positive; with
+    step halving, as the Poisson experts'), then each ``log(theta)`` by
+    ``DISPERSION_STEPS`` Newton steps with halving (``COLD_DISPERSION_STEPS``
+    from the moments' estimate on a first M-step), within ``[DISPERSION_FLOOR,
+    DISPERSION_CEILING]`` for the dispersion. The floor is the Poisson limit:
+    counts no more spread than Poisson ones take it. The penalty is the
+    Poisson experts', ``(alpha / 2) sum_k ||b_k||^2`` (intercepts free).
+
+    Parameters: ``coef`` (n_features + 1, K), intercepts in row 0, and
+    ``dispersion`` (K,). The target ``Y`` is that of :class:`PoissonExperts`.
+    With ``zero_inflated``, the first expert is the point mass at zero of
+    :class:`PoissonExperts` (its dispersion, 1, takes no part).
+
+    Parameters
+    ----------
+    shared : tuple of int, default=()
+        Rows of the coefficients that all experts share.
+    zero_inflated : bool, default=False
+        Whether the first expert is a point mass at zero.
+    """
+
+    def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
+        params = super().initial_params(xp, design, Y, n_experts)
+        dispersion = xp.ones(n_experts, dtype=design.dtype, device=device(design))
+        return dict(params, dispersion=dispersion)
+
+    def _thetas(self, xp, params):
+        """``theta = 1 / phi`` (K, 1), with 1 for a point mass."""
+        dispersion = params["dispersion"]
+        if self.zero_inflated:
+            mass = point_mass_columns(xp, params["coef"])
+            dispersion = xp.where(mass, xp.ones_like(dispersion), dispersion)
+        return (1.0 / dispersion)[:, None]
+
+    def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
+        out = super().log_likelihood(xp, design, Y, params)  # Poisson's
+        eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
+        y = Y[0, ...][None, :]
+        theta = self._thetas(xp, params)
+        rate, _ = rates(xp, eta)
+        spread = gamma_ratio(xp, y, theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            correction = rate - (theta + y) * _softplus(xp, eta - xp.log(theta))
+        # (-inf stays -inf: a point mass at a positive count)
+        return out + spread + correction
+
+    def _nb_objectives(self, xp, problem, theta, coef, mask, alpha):
+        """Each expert's coefficient objective at ``coef`` (K,), ``sum r (y eta
+        - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2`` (up to terms
+        of theta alone), and ``mu / (theta + mu)`` there, for the thetas
+        ``theta`` (K, 1) and ``problem``: (design, y, offset, weighted_resp)."""
+        design, y, offset, weighted_resp = problem
+        eta = coef.T @ design + offset[None, :]
+        z = eta - xp.log(theta)
+        soft = _softplus(xp, z)
+        fit = xp.sum(weighted_resp * (y[None, :] * eta - (theta + y) * soft), axis=1)
+        penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        return fit - penalty, xp.exp(z - soft)
+
+    def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        def fit(part, resp):
+            return self._fit(xp, design, Y, resp, part, alpha)
+
+        return self._fit_others(xp, params, weighted_resp, fit)
+
+    def _fit(self, xp, design, Y, weighted_resp, params, alpha):
+        """The M-step's parameters of negative binomial experts (no point mass)."""
+        y, offset = Y[0, ...], Y[3, ...]
+        mask = penalty_mask(xp, design)
+        coef = params["coef"]
+        cold = not bool(xp.any(coef != 0))
+        n_steps = COLD_NEWTON_STEPS if cold else NEWTON_STEPS
+        if cold:
+            coef = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
+        theta = (1.0 / params["dispersion"])[:, None]
+        penalty = alpha * diag(xp, mask)
+        problem = (design, y, offset, weighted_resp)
+
+        def objectives(trial):
+            return self._nb_objectives(xp, problem, theta, trial, mask, alpha)
+
+        value, share = objectives(coef)
+        weights = xp.ones_like(value) if self.shared else None
+        for _ in range(n_steps):
+            score = y[None, :] * (1 - share) - theta * share  # d/d eta
+            grad = design @ (weighted_resp * score).T
+            grad = grad - alpha * mask[:, None] * coef  # (d, K)
+            curve = weighted_resp * (theta + y[None, :]) * share * (1 - share)
+            hessian = weighted_grams(xp, design, curve) + penalty
+            if self.shared:
+                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
+            else:
+                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                direction = direction[:, :, 0].T
+            coef, value, share, refused = halving(
+                xp, objectives, coef, direction, value, share, weights
+            )
+            if bool(xp.any(refused)):
+                start = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
+                coef, value, share = restart(
+                    xp, objectives, start, coef, value, share, refused, weights
+                )
+        eta = coef.T @ design + offset[None, :]
+        dispersion = self._dispersion(xp, eta, y, weighted_resp, params, cold)
+        return {"coef": coef, "dispersion": dispersion}
+
+    def _dispersion(self, xp, eta, y, weighted_resp, params, cold):
+        """Each expert's dispersion after Newton steps in ``log(theta)`` at the
+        log means ``eta`` (K, n), each halved until the expert's objective does
+        not decrease; the former one where the expert has no weight."""
+        y = y[None, :]
+        rate, _ = rates(xp, eta)
+        mass = xp.sum(weighted_resp, axis=1)
+        former = params["dispersion"]
+        low, high = -math.log(DISPERSION_CEILING), -math.log(DISPERSION_FLOOR)
+        if cold:  # the moments: sum r ((y - mu)^2 - mu) = phi sum r mu^2
+            excess = xp.sum(weighted_resp * ((y - rate) ** 2 - rate), axis=1)
+            square = xp.sum(weighted_resp * rate**2, axis=1)
+            tiny = float(xp.finfo(eta.dtype).smallest_normal)
+            guess = excess / xp.clip(square, tiny, None)
+            log_theta = -xp.log(xp.clip(guess, DISPERSION_FLOOR, DISPERSION_CEILING))
+        else:
+            log_theta = -xp.log(former)
+        log_theta = xp.clip(log_theta, low, high)
+
+        def objective(log_theta):
+            theta = xp.exp(log_theta)[:, None]
+            soft = _softplus(xp, eta - xp.log(theta))
+            terms = gamma_ratio(xp, y, theta) + rate - (theta + y) * soft
+            return xp.sum(weighted_resp * terms, axis=1), soft
+
+        value, soft = objective(log_theta)
+        steps = COLD_DISPERSION_STEPS if cold else DISPERSION_STEPS
+        for _ in range(steps):
+            theta = xp.exp(log_theta)[:, None]
+            share = xp.exp(eta - xp.log(theta) - soft)  # mu / (theta + mu)
+            first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
+            second = gamma_ratio(xp, y, theta, 2) + share * (
+                theta * share - 2 * y + y * share
+            ) / (theta * theta)
+            slope = theta[:, 0] * xp.sum(weighted_resp * first, axis=1)
+            curve = theta[:, 0] ** 2 * xp.sum(weighted_resp * second, axis=1) + slope
+            # Newton where the objective is concave in log(theta), else a
+            # step up the slope; at most MAX_LOG_STEP, within the bounds
+            newton = -slope / xp.where(curve < 0, curve, -xp.ones_like(curve))
+            step = xp.where(curve < 0, newton, xp.sign(slope) * MAX_LOG_STEP)
+            step = xp.clip(step, -MAX_LOG_STEP, MAX_LOG_STEP)
+            step = xp.clip(log_theta + step, low, high) - log_theta
+            if not bool(xp.any(step != 0)):
+                break
+            for _ in range(DISPERSION_HALVINGS):
+                trial = log_theta + step
+                with np.errstate(over="ignore", invalid="ignore"):
+                    trial_value, trial_soft = objective(trial)
+                accepted = trial_value >= value  # False where NaN
+                log_theta = xp.where(accepted, trial, log_theta)
+                value = xp.where(accepted, trial_value, value)
+                soft = xp.where(accepted[:, None], trial_soft, soft)
+                step = xp.where(accepted, xp.zeros_like(step), 0.5 * step)
+                if bool(xp.all(step == 0)):
+                    break
+        tiny = float(xp.finfo(eta.dtype).smallest_normal)
+        return xp.where(mass > tiny, xp.exp(-log_theta), former)
+
+    def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
+        coef = params["coef"]
+        y = Y[0, ...][None, :]
+        eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
+        theta = self._thetas(xp, params)
+        z = eta - xp.log(theta)
+        soft = _softplus(xp, z)
+        share = xp.exp(z - soft)  # mu / (theta + mu)
+        grad = design @ (weighted_resp * (y * (1 - share) - theta * share)).T
+        grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
+        first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
+        # d/d phi = -theta^2 d/d theta
+        grad_dispersion = -(theta[:, 0] ** 2) * xp.sum(weighted_resp * first, axis=1)
+        if self.zero_inflated:  # the point mass has nothing to move
+            fixed = point_mass_columns(xp, coef)
+            grad = xp.where(fixed[None, :], xp.zeros_like(grad), grad)
+            grad_dispersion = xp.where(
+                fixed, xp.zeros_like(grad_dispersion), grad_dispersion
+            )
+        return {"coef": tie_rows(xp, grad, self.shared), "dispersion": grad_dispersion}
+
+    def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
+        # a count's information in its log mean is mu / (1 + phi mu), at most
+        # theta: Poisson's units with that count
+        intercept = np.asarray(to_numpy(params["coef"][0, ...]), dtype=np.float64)
+        dispersion = np.asarray(to_numpy(params["dispersion"]), dtype=np.float64)
+        exposure = float(xp.sum(weight * xp.exp(Y[3, ...])))
+        with np.errstate(over="ignore", invalid="ignore"):
+            count = np.exp(np.minimum(intercept, 700.0)) * exposure
+            count = count / (1.0 + dispersion * count)
+        count = np.where(np.isfinite(count), count, 1.0 / dispersion)
+        scale = 1.0 / np.sqrt(np.maximum(count, 1.0))
+        return np.where(intercept > 0.5 * ZERO_LOG_RATE, scale, 1.0)
+
+    def lower_bounds(self) -> dict[str, float]:
+        return {"dispersion": DISPERSION_FLOOR}
+
+    def upper_bounds(self) -> dict[str, float]:
+        return {"dispersion": DISPERSION_CEILING}
+
+    def collapsed(self, xp, design, Y, weighted_resp, params: Params) -> Array:
+        # the floor of the dispersion is the Poisson limit, no collapse
+        return xp.zeros(
+            weighted_resp.shape[0], dtype=xp.bool, device=device(weighted_resp)
+        )
+
+    def n_parameters(self, n_features: int, n_experts: int) -> int:
+        n_counts = n_experts - self.n_point_masses
+        return super().n_parameters(n_features, n_experts) + n_counts

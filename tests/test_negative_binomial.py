@@ -1,0 +1,364 @@
+"""MoENegativeBinomialRegressor: mixtures of negative binomial regressions,
+checked against the likelihood written out with scipy.stats.nbinom and
+maximized by scipy.optimize, scikit-learn's PoissonRegressor at the Poisson
+limit, and scipy's distributions."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+from sklearn.linear_model import PoissonRegressor
+
+from skmoe import (
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    PredictiveNegativeBinomialMixture,
+)
+from skmoe.experts.negative_binomial import DISPERSION_FLOOR, gamma_ratio
+
+
+def _nb_logpmf(y, mean, dispersion):
+    """log NB(y; mean, dispersion) by scipy: n = 1 / phi, p = 1 / (1 + phi mu)."""
+    theta = 1.0 / dispersion
+    return stats.nbinom.logpmf(y, theta, theta / (theta + mean))
+
+
+def _regimes(n=1500, theta=2.0, seed=0):
+    """Two regimes of log mean, negative binomial counts of this theta."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    mean = np.exp(np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0] / 2))
+    return X, rng.negative_binomial(theta, theta / (theta + mean)).astype(float)
+
+
+@pytest.mark.parametrize("with_exposure", [False, True])
+def test_one_expert_is_the_negative_binomial_glm(with_exposure):
+    rng = np.random.RandomState(1)
+    X = rng.randn(600, 2)
+    exposure = rng.uniform(0.2, 5, 600) if with_exposure else np.ones(600)
+    mean = exposure * np.exp(0.5 + X @ [0.4, -0.3])
+    y = rng.negative_binomial(1.5, 1.5 / (1.5 + mean)).astype(float)
+    model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0, tol=1e-12)
+    kw = {"exposure": exposure} if with_exposure else {}
+    model.fit(X, y, **kw)
+
+    def loss(t):  # glm.nb's likelihood, in (intercept, coef, log theta)
+        mu = exposure * np.exp(t[0] + X @ t[1:3])
+        return -np.sum(_nb_logpmf(y, mu, np.exp(-t[3])))
+
+    best = optimize.minimize(loss, np.zeros(4), method="BFGS", options={"gtol": 1e-9})
+    np.testing.assert_allclose(model.expert_intercept_, best.x[:1], atol=1e-5)
+    np.testing.assert_allclose(model.expert_coef_[0], best.x[1:3], atol=1e-5)
+    np.testing.assert_allclose(model.expert_dispersion_, np.exp(-best.x[3:]), rtol=1e-4)
+    np.testing.assert_allclose(model.log_likelihood_, -best.fun, rtol=1e-9)
+
+
+def test_log_likelihoods_are_the_mixture_of_scipy_nbinom():
+    X, y = _regimes(n=800)
+    weights = np.random.RandomState(2).uniform(0.5, 2, len(y))
+    model = MoENegativeBinomialRegressor(n_experts=2, random_state=0)
+    model.fit(X, y, sample_weight=weights)
+    gate = model.predict_gate(X)
+    mean = np.exp(X @ model.expert_coef_.T + model.expert_intercept_)
+    log_p = np.column_stack(
+        [_nb_logpmf(y, mean[:, k], model.expert_dispersion_[k]) for k in range(2)]
+    )
+    expected = special.logsumexp(log_p + np.log(gate), axis=1)
+    np.testing.assert_allclose(model.log_likelihood_samples(X, y), expected, rtol=1e-9)
+    np.testing.assert_allclose(model.log_likelihood_, weights @ expected, rtol=1e-9)
+
+
+def test_em_reaches_a_maximum_of_the_mixture_likelihood():
+    # a constant gate: the likelihood in (logit, intercepts, slopes, log
+    # theta) written out; scipy finds nothing better from EM's optimum
+    X, y = _regimes(n=1000, theta=4.0, seed=3)
+    model = MoENegativeBinomialRegressor(
+        n_experts=2, gate="constant", alpha=0.0, tol=1e-12, random_state=0
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's trial steps
+
+        def loss(t):
+            log_gate = special.log_softmax([0.0, t[0]])
+            mu = np.exp(t[1:3] + X[:, :1] * t[3:5])
+            log_p = _nb_logpmf(y[:, None], mu, np.exp(-t[5:7])) + log_gate
+            return -np.sum(special.logsumexp(log_p, axis=1))
+
+        gate = np.log(model.predict_gate(X[:1])[0])
+        start = np.r_[
+            gate[1] - gate[0],
+            model.expert_intercept_,
+            model.expert_coef_[:, 0],
+            -np.log(model.expert_dispersion_),
+        ]
+        best = optimize.minimize(loss, start, method="BFGS", options={"gtol": 1e-8})
+    assert -best.fun <= model.log_likelihood_ + 1e-6
+    np.testing.assert_allclose(model.log_likelihood_, -loss(start), rtol=1e-10)
+    np.testing.assert_allclose(best.x, start, atol=1e-3)
+    # EM never lowers its objective
+    assert np.all(np.diff(model.objective_history_) >= -1e-12)
+
+
+def test_underdispersed_counts_take_the_poisson_limit():
+    # binomial counts are less spread than Poisson ones: the likelihood grows
+    # with theta, the dispersion ends at its floor and the expert is the
+    # Poisson regression
+    rng = np.random.RandomState(4)
+    X = rng.randn(500, 2)
+    y = rng.binomial(12, 1 / (1 + np.exp(-(X @ [0.5, -0.4])))).astype(float)
+    model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
+    poisson = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.expert_dispersion_, [DISPERSION_FLOOR], rtol=1e-9)
+    np.testing.assert_allclose(model.expert_coef_[0], poisson.coef_, atol=1e-6)
+    np.testing.assert_allclose(
+        model.expert_intercept_[0], poisson.intercept_, atol=1e-6
+    )
+    expected = stats.poisson.logpmf(y, poisson.predict(X)).sum()
+    np.testing.assert_allclose(model.log_likelihood_, expected, atol=1e-4)
+
+
+def test_overdispersion_beats_a_poisson_mixture_held_out():
+    X, y = _regimes(n=3000, theta=1.5, seed=5)
+    train, test = slice(0, 2000), slice(2000, None)
+    nb = MoENegativeBinomialRegressor(n_experts=2, random_state=0)
+    poisson = MoEPoissonRegressor(n_experts=2, random_state=0)
+    nb.fit(X[train], y[train])
+    poisson.fit(X[train], y[train])
+    assert nb.bic(X[train], y[train]) < poisson.bic(X[train], y[train])
+    held_nb = nb.log_likelihood_samples(X[test], y[test]).mean()
+    held_poisson = poisson.log_likelihood_samples(X[test], y[test]).mean()
+    assert held_nb > held_poisson + 0.1
+    # the regimes' laws (x < 0: 1 - x, else 1 + x / 2) and theta = 1.5
+    order = np.argsort(nb.expert_coef_[:, 0])
+    np.testing.assert_allclose(nb.expert_coef_[order, 0], [-1, 0.5], atol=0.15)
+    np.testing.assert_allclose(nb.expert_dispersion_, [1 / 1.5] * 2, atol=0.15)
+    # the parameters BIC counts: K (2 + 1) coefficients and dispersions, 2 gate
+    n_parameters = 2 * 3 + 2
+    expected = -2 * nb.log_likelihood_ + n_parameters * np.log(2000)
+    np.testing.assert_allclose(nb.bic(X[train], y[train]), expected, rtol=1e-12)
+
+
+def test_predictions_are_the_mixture_moments():
+    X, y = _regimes(n=800)
+    model = MoENegativeBinomialRegressor(n_experts=2, random_state=0).fit(X, y)
+    X_new = np.array([[-1.5], [0.0], [1.5]])
+    gate = model.predict_gate(X_new)
+    mean = np.exp(X_new @ model.expert_coef_.T + model.expert_intercept_)
+    phi = model.expert_dispersion_
+    expected_mean = np.sum(gate * mean, axis=1)
+    variance = mean + phi * mean**2 + (mean - expected_mean[:, None]) ** 2
+    expected_std = np.sqrt(np.sum(gate * variance, axis=1))
+    got_mean, got_std = model.predict(X_new, return_std=True)
+    np.testing.assert_allclose(got_mean, expected_mean, rtol=1e-10)
+    np.testing.assert_allclose(got_std, expected_std, rtol=1e-10)
+    exposure = np.array([0.5, 2.0, 3.0])  # means scale, variances mix degrees
+    mean_e = exposure[:, None] * mean
+    variance = (
+        mean_e + phi * mean_e**2 + (mean_e - (gate * mean_e).sum(1)[:, None]) ** 2
+    )
+    got_mean, got_std = model.predict(X_new, return_std=True, exposure=exposure)
+    np.testing.assert_allclose(got_mean, exposure * expected_mean, rtol=1e-10)
+    np.testing.assert_allclose(got_std, np.sqrt(np.sum(gate * variance, 1)), rtol=1e-10)
+    dist = model.predict_distribution(X_new, exposure=exposure)
+    np.testing.assert_allclose(dist.rates, mean_e, rtol=1e-10)
+    np.testing.assert_allclose(dist.dispersions, np.broadcast_to(phi, (3, 2)))
+
+
+def test_predictive_distribution_is_scipys_nbinom_mixture():
+    weights = np.array([[0.3, 0.7], [1.0, 0.0], [0.5, 0.5]])
+    means = np.array([[2.0, 30.0], [5.0, 1.0], [0.0, 4.0]])  # a point mass at 0
+    phi = np.array([[0.5, 0.1], [2.0, 1.0], [0.3, 0.0]])  # and a Poisson one
+    dist = PredictiveNegativeBinomialMixture(weights, means, phi)
+
+    def component(k, i):
+        if means[i, k] == 0:
+            return stats.poisson(0.0)
+        if phi[i, k] == 0:
+            return stats.poisson(means[i, k])
+        theta = 1 / phi[i, k]
+        return stats.nbinom(theta, theta / (theta + means[i, k]))
+
+    counts = np.arange(0, 200)
+    for i in range(3):
+        pmf = sum(weights[i, k] * component(k, i).pmf(counts) for k in range(2))
+        cdf = np.cumsum(pmf)
+        np.testing.assert_allclose(dist[i].pmf(counts[:, None])[:, 0], pmf, atol=1e-14)
+        np.testing.assert_allclose(dist[i].cdf(counts[:, None])[:, 0], cdf, atol=1e-12)
+        q = np.array([0.01, 0.3, 0.5, 0.9, 0.99])
+        expected = np.searchsorted(cdf, q - 1e-12)
+        np.testing.assert_array_equal(dist[i].ppf(q[:, None])[:, 0], expected)
+        mean = sum(weights[i, k] * component(k, i).mean() for k in range(2))
+        second = sum(
+            weights[i, k] * (component(k, i).var() + component(k, i).mean() ** 2)
+            for k in range(2)
+        )
+        np.testing.assert_allclose(dist.mean()[i], mean, rtol=1e-12)
+        np.testing.assert_allclose(dist.var()[i], second - mean**2, rtol=1e-12)
+    draws = dist.sample(200_000, random_state=0)
+    np.testing.assert_allclose(draws.mean(0), dist.mean(), rtol=0.02)
+    np.testing.assert_allclose(draws.std(0), dist.std(), rtol=0.02)
+    assert np.all(draws[:, 1] >= 0) and np.all(draws == np.round(draws))
+
+
+def test_log_probabilities_keep_their_digits_near_the_poisson_limit():
+    # at phi = 1e-9 the negative binomial is the Poisson distribution but for
+    # about phi ((y - mu)^2 - y) / 2 (its second cumulant's change), where
+    # scipy's nbinom loses 1e-6 to log-gammas of 2e10
+    counts = np.array([0.0, 1.0, 7.0, 40.0])
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[6.0]], [[1e-9]])
+    poisson = stats.poisson.logpmf(counts, 6.0)
+    correction = 1e-9 * ((counts - 6.0) ** 2 - counts) / 2
+    np.testing.assert_allclose(
+        dist.logpmf(counts[:, None])[:, 0], poisson + correction, atol=1e-14
+    )
+
+
+def test_gamma_ratio_against_log_gammas_and_sums():
+    # G = log Gamma(y + theta) - log Gamma(theta) - y log(theta): for integer y,
+    # sum_{j < y} log(1 + j / theta), exact in every digit it keeps
+    y = np.array([0.0, 1.0, 2.0, 5.0, 30.0, 400.0])[None, :]
+    for theta in (0.01, 0.7, 3.0, 9.9, 10.0, 55.0, 1e4, 1e8):
+        t = np.array([[theta]])
+        sums = [np.sum(np.log1p(np.arange(int(v)) / theta)) for v in y[0]]
+        # (terms of the size of y: their rounding, 1e-16 y, and no more)
+        error = np.abs(gamma_ratio(np, y, t)[0] - sums)
+        assert np.all(error <= 1e-14 * (1 + np.abs(sums)) + 4e-16 * y[0]), theta
+        # the derivatives against central differences of the exact sums
+        h = 1e-5 * theta
+
+        def exact(th):
+            return np.array([np.sum(np.log1p(np.arange(int(v)) / th)) for v in y[0]])
+
+        first = (exact(theta + h) - exact(theta - h)) / (2 * h)
+        second = (exact(theta + h) - 2 * exact(theta) + exact(theta - h)) / h**2
+        np.testing.assert_allclose(
+            gamma_ratio(np, y, t, 1)[0], first, rtol=1e-6, atol=1e-14
+        )
+        scale = np.max(np.abs(second)) + 1e-300
+        np.testing.assert_allclose(
+            gamma_ratio(np, y, t, 2)[0], second, atol=1e-4 * scale
+        )
+
+
+def test_std_errors_are_the_observed_information_of_glm_nb():
+    rng = np.random.RandomState(6)
+    X = rng.randn(800, 1)
+    mean = np.exp(1.0 + 0.5 * X[:, 0])
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + mean)).astype(float)
+    model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
+    se = model.std_errors(X, y)
+
+    def log_likelihood(t):  # in (intercept, slope, dispersion)
+        mu = np.exp(t[0] + X[:, 0] * t[1])
+        return np.sum(_nb_logpmf(y, mu, t[2]))
+
+    t0 = np.r_[
+        model.expert_intercept_, model.expert_coef_[:, 0], model.expert_dispersion_
+    ]
+    steps = 1e-4 * np.maximum(np.abs(t0), 0.1)
+    hessian = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            ea, eb = np.eye(3)[a] * steps[a], np.eye(3)[b] * steps[b]
+            hessian[a, b] = (
+                log_likelihood(t0 + ea + eb)
+                - log_likelihood(t0 + ea - eb)
+                - log_likelihood(t0 - ea + eb)
+                + log_likelihood(t0 - ea - eb)
+            ) / (4 * steps[a] * steps[b])
+    expected = np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    np.testing.assert_allclose(se.expert_intercept_, expected[:1], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_[:, 0], expected[1:2], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_dispersion_, expected[2:], rtol=1e-4)
+
+
+def test_zero_inflated_two_experts_is_the_zinb_model():
+    # R pscl's zeroinfl(y ~ x | x, dist = "negbin"): logit P(zero) = a + b x,
+    # the rest a negative binomial regression
+    rng = np.random.RandomState(7)
+    X = rng.uniform(-2, 2, size=(1500, 1))
+    zero = rng.rand(1500) < 1 / (1 + np.exp(-(-0.5 + X[:, 0])))
+    mean = np.exp(1.5 - 0.4 * X[:, 0])
+    y = np.where(zero, 0.0, rng.negative_binomial(3.0, 3.0 / (3.0 + mean)))
+    model = MoENegativeBinomialRegressor(
+        n_experts=2, zero_inflated=True, alpha=0.0, tol=1e-12, random_state=0
+    ).fit(X, y)
+    assert model.expert_intercept_[0] == -np.inf
+    assert model.expert_dispersion_[0] == 0.0
+
+    def loss(t):
+        p_zero = special.expit(t[0] + t[1] * X[:, 0])
+        mu = np.exp(t[2] + t[3] * X[:, 0])
+        log_nb = _nb_logpmf(y, mu, np.exp(-t[4]))
+        with np.errstate(divide="ignore"):
+            at_zero = np.logaddexp(np.log(p_zero), np.log1p(-p_zero) + log_nb)
+        return -np.sum(np.where(y == 0, at_zero, np.log1p(-p_zero) + log_nb))
+
+    log_odds = np.log(model.predict_gate(np.array([[0.0], [1.0]])))
+    log_odds = log_odds[:, 0] - log_odds[:, 1]
+    start = np.r_[
+        log_odds[0],
+        log_odds[1] - log_odds[0],
+        model.expert_intercept_[1],
+        model.expert_coef_[1, 0],
+        -np.log(model.expert_dispersion_[1]),
+    ]
+    best = optimize.minimize(loss, start, method="BFGS", options={"gtol": 1e-8})
+    assert -best.fun <= model.log_likelihood_ + 1e-6
+    np.testing.assert_allclose(model.log_likelihood_, -loss(start), rtol=1e-10)
+    np.testing.assert_allclose(best.x, start, atol=1e-3)
+    np.testing.assert_allclose(start, [-0.5, 1.0, 1.5, -0.4, np.log(3.0)], atol=0.3)
+
+
+def test_gradient_is_the_finite_differences_of_the_objective():
+    # what the gradient solvers climb: sum r log p_k(y | x) - alpha ||b||^2 / 2
+    from skmoe._math import design_matrix
+    from skmoe.experts import NegativeBinomialExperts
+    from skmoe.experts.poisson import encode_counts
+
+    X, y = _regimes(n=300, seed=8)
+    X = np.hstack([X, np.random.RandomState(9).randn(300, 1)])
+    design, Y = design_matrix(np, X), encode_counts(y, np.full(300, 1.5))
+    resp = np.random.RandomState(10).dirichlet([1, 1, 1], size=300).T / 300
+    family = NegativeBinomialExperts()
+    params = {
+        "coef": np.array([[0.5, 1.0, 2.0], [0.3, -0.2, 0.0], [0.1, 0.0, -0.4]]),
+        "dispersion": np.array([0.4, 2.0, 20.0]),  # theta of 2.5, 0.5, 0.05
+    }
+    alpha = 0.01
+
+    def objective(p):
+        fit = np.sum(resp * family.log_likelihood(np, design, Y, p))
+        return fit - family.penalty(np, p, alpha)
+
+    grad = family.gradient(np, design, Y, resp, params, alpha)
+    for name, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            step = 1e-6 * max(abs(value[index]), 1.0)
+            up, down = dict(params), dict(params)
+            up[name], down[name] = value.copy(), value.copy()
+            up[name][index] += step
+            down[name][index] -= step
+            numeric[index] = (objective(up) - objective(down)) / (2 * step)
+        np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_each_solver_stays_at_the_others_optimum():
+    # EM and L-BFGS climb the same objective: from either's optimum, the
+    # other finds nothing better (here they reach different local optima)
+    X, y = _regimes(n=1000, seed=8)
+    params = dict(n_experts=2, random_state=0, tol=1e-12, max_iter=3000)
+    for first, second in (("em", "gradient"), ("gradient", "em")):
+        model = MoENegativeBinomialRegressor(solver=first, **params).fit(X, y)
+        reached = model.objective_history_[-1]
+        model.set_params(solver=second, warm_start=True).fit(X, y)
+        np.testing.assert_allclose(model.objective_history_[-1], reached, atol=1e-8)
+
+
+def test_expert_estimator_is_not_a_parameter():
+    # its fit would be a Poisson one, not the negative binomial likelihood's
+    assert "expert_estimator" not in MoENegativeBinomialRegressor().get_params()
+    with pytest.raises(TypeError, match="expert_estimator"):
+        MoENegativeBinomialRegressor(expert_estimator=PoissonRegressor())
