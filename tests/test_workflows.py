@@ -114,7 +114,9 @@ def test_demo_table_beats_linear_models_on_regimes():
     assert scores[("regimes (R^2)", "LinearRegression")] < 0.2
     assert scores[("digits (accuracy)", "MoEClassifier")] > 0.95
     assert lines[0].split()[:4] == ["problem", "model", "test", "score"]
-    assert len(lines) - len(rows) in (2, 3)  # header, rule, optional footnote
+    notes = lines[2 + len(rows) :]  # after the header, the rule and the rows
+    assert notes[0].startswith("* ")
+    assert "whole grid search" in " ".join(line.strip() for line in notes)
 
 
 def test_command_line_help():
