@@ -66,7 +66,15 @@ from ._online import (
     supports,
 )
 from ._restarts import _fit_restart, summary
-from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
+from ._sgd import (
+    UNIT_ROWS,
+    SGDState,
+    held_out_count,
+    held_out_rows,
+    partial_fit_epoch,
+    spread_units,
+    without_rows,
+)
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, scatter_log_weights
 from .gates import GATES, GaussianGate, HierarchicalGate
@@ -460,6 +468,32 @@ def _reweighted(problem, sample_weight):
         experts.weight_total = float(np.sum(sample_weight))
     weights = np.asarray(sample_weight, dtype=problem.sample_weight.dtype)
     return dataclasses.replace(problem, sample_weight=weights, experts=experts)
+
+
+def _early_stopping_split(problem, sample_weight, n_experts, options, random_state):
+    """``solver="sgd"``'s problem and the weights its restarts start from, with
+    the rows early stopping holds out at weight 0 (a ``TrainingRows``: the
+    k-means or random start and the first M-step leave them out, and
+    ``run_sgd`` scores them): one draw from ``random_state`` for all restarts,
+    none where no row is held out (``validation_fraction=0``, or too few rows,
+    where the training objective is watched). Raises where fewer rows than
+    ``n_experts`` are left to start from."""
+    fraction = options.validation_fraction
+    n_positive = int(np.count_nonzero(sample_weight > 0))
+    n_valid = held_out_count(n_positive, fraction)
+    if n_valid == 0:
+        return problem, sample_weight
+    if n_positive - n_valid < n_experts:
+        raise ValueError(
+            f"validation_fraction={fraction} holds out {n_valid} of the "
+            f"{n_positive} samples of positive weight, leaving "
+            f"{n_positive - n_valid} to start and train n_experts={n_experts} "
+            "on; lower it (0 watches the training objective)."
+        )
+    held_out = held_out_rows(sample_weight, fraction, random_state)
+    start_weight = sample_weight.copy()
+    start_weight[held_out] = 0
+    return without_rows(problem, held_out), start_weight
 
 
 def _sub_problem(problem, rows, sample_weight):
@@ -1814,12 +1848,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         starts = self._restart_plan(random_state)
         if n_experts == 1 and options.solver != "sgd":
             starts = starts[:1]  # one expert has one optimum: restarts repeat it
+        fitting, start_weight = problem, sample_weight
+        if options.solver == "sgd":
+            fitting, start_weight = _early_stopping_split(
+                problem, sample_weight, n_experts, options, random_state
+            )
         results = Parallel(n_jobs=n_jobs)(
             delayed(_fit_restart)(
-                problem,
+                fitting,
                 X_host,
                 Y,
-                sample_weight,
+                start_weight,
                 n_experts,
                 method,
                 seed,
@@ -2946,7 +2985,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _partial_fit(self, X, y, sample_weight, **target):
         """:meth:`partial_fit`; returns the warnings to give, as :meth:`_fit`."""
-        given_weight = sample_weight
+        given_weight, given_X = sample_weight, X
         first = not hasattr(self, "n_experts_")
         online = self.solver == "em"  # else "sgd" (see _streaming_solver)
         if not online:  # rows online EM kept to fit, from before set_params
@@ -3008,6 +3047,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        batch = (given_X, y, sample_weight)  # what the model must still predict
         if pending is not None:  # the rows so far, too few to fit: start again
             xp_input = array_namespace(X)
             X = xp_input.concat([pending[0], X], axis=0)
@@ -3111,20 +3151,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # after "softmax"): Adam's momentum moved the slopes it does not have
         gate_params = problem.gate.conform(xp, result.gate_params)
         result = dataclasses.replace(result, gate_params=gate_params)
+        cause = "" if online else f" at learning_rate={self.learning_rate}"
+        remedy = "Rescale" if online else "Lower learning_rate, or rescale"
         if not all(finite) or not np.isfinite(result.log_likelihood):
-            cause = "" if online else f" at learning_rate={self.learning_rate}"
-            remedy = "Rescale" if online else "Lower learning_rate, or rescale"
             raise ValueError(
                 "partial_fit diverged: the parameters or the log-likelihood became "
                 f"non-finite{cause}; the model is unchanged. {remedy} the features "
                 "and y."
-            )
-        if self.verbose >= 1:
-            print(
-                f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
-                f"log-likelihood "
-                f"{result.log_likelihood:.6g} on {problem.design.shape[1]} samples, "
-                f"{time.perf_counter() - start:.2f}s"
             )
         self._set_fitted(problem, result, offset)
         self._fitted_solver = self.solver
@@ -3133,7 +3166,47 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._attributes_to(X)
         for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
             vars(self).pop(name, None)  # it chose no number of experts
+        if not self._predicts_batch(*batch):  # (_unchanged_on_failure restores)
+            raise ValueError(
+                "partial_fit diverged: floating-point under-/overflow in the "
+                f"model's predictions for its own batch{cause} (means of inf, or "
+                f"of 0 for a positive y); the model is unchanged. {remedy} the "
+                "features and y."
+            )
+        if self.verbose >= 1:
+            print(
+                f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
+                f"log-likelihood "
+                f"{result.log_likelihood:.6g} on {problem.design.shape[1]} samples, "
+                f"{time.perf_counter() - start:.2f}s"
+            )
         return []
+
+    def _predicts_batch(self, X, y, sample_weight) -> bool:
+        """Whether the model just updated by :meth:`partial_fit` predicts its
+        batch (X as given, y and the weights as validated) finitely at the rows
+        of positive weight: :meth:`predict` does not overflow (it raises), and
+        a positive target's mean (Poisson, Gamma) has not underflowed to 0
+        where y > 0. Its log-likelihood, summed in log space, stays finite
+        where the means do not: a Gamma stream at ``learning_rate=100``
+        accepted a batch that ``predict`` then refused, a Poisson one
+        predicted 7.8e149 and 0 for counts of mean 2.45 (D^2 -inf)."""
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # predict's, on the way
+            try:
+                predicted = self.predict(X)
+            except ValueError:  # _check_finite: the outputs overflowed
+                return False
+        if not is_regressor(self):  # labels (predict_proba was finite)
+            return True
+        predicted = to_numpy(predicted)
+        rows = np.asarray(sample_weight) > 0
+        if not np.all(np.isfinite(predicted[rows])):
+            return False
+        if not self.__sklearn_tags__().target_tags.positive_only:
+            return True
+        positive = rows & (np.asarray(to_numpy(y), dtype=np.float64) > 0)
+        return bool(np.all(predicted[positive] > 0))
 
     def _check_online_state(self):
         """Raise unless online EM can continue the fitted model: its statistics

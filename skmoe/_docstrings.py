@@ -205,14 +205,21 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ``alpha``.
 
     validation_fraction : float, default=0.1
-        Share of the training data ``solver="sgd"`` holds out to decide early
-        stopping (the best parameters on it are kept); ``0`` watches the
-        training objective instead. Where the held-out rows score the start
-        best (frequent on small classification data), the start is kept, and
+        Share of the training data (of its rows of positive weight)
+        ``solver="sgd"`` holds out to decide early stopping (the best
+        parameters on it are kept); ``0`` watches the training objective
+        instead. The rows are drawn once per fit, before the start, which
+        leaves them out as the epochs do: the k-means or random start and its
+        M-step see the other rows only, as ``MLPClassifier(early_stopping=True)``
+        splits before fitting (on PCA-16 digits, a start fitted on all the rows
+        scored best on them in 1 of 4 folds, one without them in none). Where
+        no epoch beats the start on the held-out rows, the start is kept, and
         the run counts as converged if Adam improved the training objective:
-        a ConvergenceWarning means that no epoch did. Also the share that
-        ``n_experts="auto"`` holds out to choose the number of experts when
-        they are ``expert_estimator``'s.
+        a ConvergenceWarning means that no epoch did. A warm start
+        (``warm_start=True``) starts from the fitted model, which has seen the
+        rows it then holds out. Also the share that ``n_experts="auto"`` holds
+        out to choose the number of experts when they are
+        ``expert_estimator``'s.
 
     n_iter_no_change : int, default=5
         ``solver="sgd"`` stops after this many epochs without an improvement of
@@ -305,22 +312,31 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
 
     log_likelihood_history_ : list of float
         The total (unpenalized) log-likelihood, as ``log_likelihood_``, after
-        each iteration (epoch, for ``solver="sgd"``) of the kept run.
-        ``solver="sgd"`` keeps the parameters of its best epoch on the watched
-        data, and EM with ``top_k`` (from a fresh start, not a warm one) those
-        of its iteration of the highest objective since the last pruning, so
-        ``log_likelihood_`` need not be the last entry (``converged_`` is then
-        the stop test's at the last one).
+        each iteration (epoch, for ``solver="sgd"``) of the kept run, up to
+        its last. ``solver="sgd"`` returns the parameters of its best epoch on
+        the watched data (early stopping's held-out rows), up to
+        ``n_iter_no_change`` epochs before the last, and EM with ``top_k``
+        (from a fresh start, not a warm one) those of its iteration of the
+        highest objective since the last pruning: the last entry then
+        describes the last iteration, not the returned model, whose
+        log-likelihood is ``log_likelihood_`` (``converged_`` is the stop
+        test's at the last one). For ``solver="sgd"`` the returned epoch's
+        entry is ``log_likelihood_history_.index(log_likelihood_)``; none where
+        no epoch beat the start, which is then returned.
 
     objective_history_ : list of float
         Per-sample penalized log-likelihood after each iteration of the kept run
         (equal to ``log_likelihood_history_`` divided by the weight sum when
-        ``alpha=0`` and ``assignment="soft"``). It never includes the
-        load-balancing loss: with ``balance_coef`` the ``"gradient"`` and
-        ``"sgd"`` solvers maximize the objective less that loss, but record the
-        objective without it. EM with
-        a dense gate and no pruning never decreases it; otherwise (``top_k``, a
-        pruning step, the ``"gradient"`` and ``"sgd"`` solvers, and
+        ``alpha=0`` and ``assignment="soft"``). As there, the last entry is
+        the last iteration's, not the returned model's where ``solver="sgd"``
+        stopped early (or EM with ``top_k`` kept an earlier iteration):
+        compare solvers by the returned model's, for ``solver="sgd"``
+        ``objective_history_[log_likelihood_history_.index(log_likelihood_)]``.
+        It never includes the load-balancing loss: with ``balance_coef`` the
+        ``"gradient"`` and ``"sgd"`` solvers maximize the objective less that
+        loss, but record the objective without it. EM with a dense gate and
+        no pruning never decreases it; otherwise (``top_k``, a pruning step,
+        the ``"gradient"`` and ``"sgd"`` solvers, and
         :meth:`partial_fit`, whose entries each score another batch) nothing
         guarantees that. With ``gate="gaussian"`` it adds ``log p(x)``, the
         gate's density of the inputs: EM maximizes the joint likelihood of X

@@ -12,6 +12,7 @@ the noise coefficients ``u`` are learned too and prediction uses the clean gate.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,71 @@ class SGDState:
     #: steps so long that the rates reached 1e25 (D^2 -1e8)
     moments: tuple | None = None
     rows_seen: int = 0
+
+
+def held_out_rows(sample_weight, validation_fraction: float, random_state):
+    """The sorted rows early stopping holds out: ``validation_fraction`` of those
+    of positive weight (zero-weight rows would score nothing), rounded, drawn by
+    one permutation from ``random_state`` (drawn even where none are held out).
+    Raises where they would be all of them."""
+    positive = np.flatnonzero(to_numpy(sample_weight) > 0)
+    n_valid = held_out_count(positive.shape[0], validation_fraction)
+    return np.sort(random_state.permutation(positive)[:n_valid])
+
+
+def held_out_count(n_positive: int, validation_fraction: float) -> int:
+    """How many of ``n_positive`` rows of positive weight early stopping holds
+    out; raises where that leaves none to train on."""
+    n_valid = int(round(validation_fraction * n_positive))
+    if n_valid >= n_positive:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} holds out all "
+            f"{n_positive} samples of positive weight, leaving none to "
+            "train on; lower it (0 watches the training objective)."
+        )
+    return n_valid
+
+
+@dataclass(frozen=True)
+class TrainingRows(EMProblem):
+    """An :class:`EMProblem` whose rows held out for early stopping weigh 0, so
+    that the start of ``solver="sgd"`` is computed without them, as
+    ``MLPClassifier(early_stopping=True)`` splits before fitting: whatever
+    takes the start from it (k-means, the hierarchical gate's flat fit, the
+    first M-step) sees the training rows only. :func:`~skmoe._solvers.solve`
+    gives :func:`run_sgd` the problem of all rows back (:func:`all_rows`), whose
+    held-out rows score the start and the epochs. Made by :func:`without_rows`.
+    """
+
+    #: the weights of all rows (the held-out ones' too)
+    full_weight: Array = None
+    #: the held-out rows, sorted
+    held_out: np.ndarray | None = None
+
+
+def _fields(problem: EMProblem) -> dict:
+    return {f.name: getattr(problem, f.name) for f in dataclasses.fields(EMProblem)}
+
+
+def without_rows(problem: EMProblem, rows: np.ndarray) -> TrainingRows:
+    """``problem`` with the weights of ``rows`` (held out) set to 0, as removed."""
+    xp, weight = problem.xp, problem.sample_weight
+    keep = np.ones(weight.shape[0], dtype=bool)
+    keep[rows] = False
+    keep = xp.asarray(keep, device=device(weight))
+    fields = _fields(problem)
+    fields["sample_weight"] = xp.where(keep, weight, xp.zeros_like(weight))
+    return TrainingRows(**fields, full_weight=weight, held_out=rows)
+
+
+def all_rows(problem: EMProblem) -> tuple[EMProblem, np.ndarray | None]:
+    """The problem of all rows and the held-out ones, for a
+    :class:`TrainingRows` problem; ``problem`` and None for another."""
+    if not isinstance(problem, TrainingRows):
+        return problem, None
+    fields = _fields(problem)
+    fields["sample_weight"] = problem.full_weight
+    return EMProblem(**fields), problem.held_out
 
 
 def _subproblem(problem: EMProblem, index: np.ndarray) -> EMProblem:
@@ -294,12 +360,16 @@ def run_sgd(
     noisy_gating: bool = False,
     prune_threshold: float = 0.0,
     verbose: int = 0,
+    held_out: np.ndarray | None = None,
 ) -> FitResult:
     """Adam epochs with early stopping on a held-out fraction (``solver="sgd"``).
 
-    The held-out rows are drawn among those of positive weight (zero-weight rows
-    would score nothing); where fewer than one would be held out, the training
-    objective is watched instead, as with ``validation_fraction=0``. Stops when
+    ``held_out``: the rows held out (sorted; :func:`~skmoe._solvers.solve`
+    draws them before it computes the start without them, see
+    :class:`TrainingRows`); None draws them here with :func:`held_out_rows`,
+    among the rows of positive weight (zero-weight rows would score nothing).
+    Where fewer than one is held out, the training objective is watched
+    instead, as with ``validation_fraction=0``. Stops when
     the watched objective has not improved by more than ``tol`` (per sample) on
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
@@ -313,15 +383,11 @@ def run_sgd(
     below ``prune_threshold``.
     """
     n_samples = problem.design.shape[1]
-    positive = np.flatnonzero(to_numpy(problem.sample_weight) > 0)
-    n_valid = int(round(validation_fraction * positive.shape[0]))
-    if n_valid >= positive.shape[0]:
-        raise ValueError(
-            f"validation_fraction={validation_fraction} holds out all "
-            f"{positive.shape[0]} samples of positive weight, leaving none to "
-            "train on; lower it (0 watches the training objective)."
+    if held_out is None:
+        held_out = held_out_rows(
+            problem.sample_weight, validation_fraction, random_state
         )
-    valid = np.sort(random_state.permutation(positive)[:n_valid])
+    valid, n_valid = held_out, held_out.shape[0]
     train = np.setdiff1d(np.arange(n_samples), valid)  # sorted
     watched = _subproblem(problem, valid) if n_valid > 0 else problem
     state = SGDState()

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._em import EMProblem, FitResult, initial_params, run_em
 from ._gradient import run_gradient
-from ._sgd import run_sgd
+from ._sgd import all_rows, held_out_rows, run_sgd, without_rows
 from ._sparse import is_sparse
 
 SOLVERS = ("em", "gradient", "sgd")
@@ -128,6 +128,11 @@ def solve(
 
     Every solver starts from the same point: given responsibilities, the EM
     initial M-step; so EM, L-BFGS and Adam from one start are comparable.
+    ``solver="sgd"`` takes that M-step without the rows early stopping holds
+    out, as ``MLPClassifier(early_stopping=True)`` splits before it fits (their
+    scores would favour a start fitted to them): those ``problem`` holds out
+    already (a :class:`~skmoe._sgd.TrainingRows`, whose responsibilities came
+    without them too), or else the first draw of ``random_state``.
     """
     if options.solver == "em":
         return run_em(
@@ -140,8 +145,17 @@ def solve(
             prune_threshold=options.prune_threshold,
             assignment=options.assignment,
         )
+    start, held_out = problem, None
+    if options.solver == "sgd":
+        random_state = random_state or np.random.RandomState(0)
+        problem, held_out = all_rows(problem)  # (start: the training rows')
+        if held_out is None:
+            held_out = held_out_rows(
+                problem.sample_weight, options.validation_fraction, random_state
+            )
+            start = without_rows(problem, held_out) if held_out.shape[0] else problem
     gate_params, expert_params = (
-        initial_params(problem, resp) if params is None else params
+        initial_params(start, resp) if params is None else params
     )
     if options.solver == "gradient":
         return run_gradient(
@@ -158,7 +172,7 @@ def solve(
         problem,
         gate_params,
         expert_params,
-        random_state=random_state or np.random.RandomState(0),
+        random_state=random_state,
         max_iter=options.max_iter,
         tol=options.tol,
         batch_size=options.batch_size,
@@ -169,4 +183,5 @@ def solve(
         noisy_gating=options.noisy_gating,
         prune_threshold=options.prune_threshold,
         verbose=options.verbose,
+        held_out=held_out,
     )

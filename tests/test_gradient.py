@@ -354,12 +354,15 @@ def test_sgd_without_improvement_keeps_the_start_and_warns(params):
 def test_sgd_early_stopping_at_the_start_counts_as_converged():
     """Adam improves the training objective but the held-out rows score the
     start best: early stopping keeps the start, as it should, without a
-    ConvergenceWarning (the wine data: 9 of 10 cross-validation fits warned)."""
+    ConvergenceWarning (the wine data: 9 of 10 cross-validation fits warned).
+    The start leaves the held-out rows out (random_state=2: one of the seeds 0
+    to 5 where no epoch beats it on them; a start fitted to them too won at
+    seeds 0 and 3)."""
     from sklearn.datasets import load_wine
 
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    params = dict(n_experts=3, solver="sgd", random_state=0)
+    params = dict(n_experts=3, solver="sgd", random_state=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = MoEClassifier(**params).fit(X, y)
@@ -374,6 +377,123 @@ def test_sgd_early_stopping_at_the_start_counts_as_converged():
     )
 
 
+def test_sgd_histories_run_past_the_returned_epoch():
+    """Early stopping returns its best epoch on the held-out rows, and the
+    histories go on to the last one: their last entries are not the returned
+    model's (fitting.rst says how to find its entries)."""
+    X, y, _ = regimes(1500)
+    params = dict(n_experts=3, solver="sgd", random_state=0, alpha=0.0)
+    model = MoERegressor(**params).fit(X, y)
+    returned = float(np.sum(model.log_likelihood_samples(X, y)))
+    np.testing.assert_allclose(model.log_likelihood_, returned, rtol=1e-10)
+    history = model.log_likelihood_history_
+    assert abs(history[-1] - returned) > 1.0
+    i = history.index(model.log_likelihood_)
+    assert len(history) - model.n_iter_no_change - 1 <= i < len(history) - 1
+    # alpha=0, softmax gate: the objective is the log-likelihood per sample
+    np.testing.assert_allclose(
+        model.objective_history_[i], returned / len(y), rtol=1e-10
+    )
+
+
+def _held_out_spy(monkeypatch):
+    """Record the rows each ``run_sgd`` scores as held out (its first
+    ``_subproblem``, the watched one) in a list, which is returned."""
+    import skmoe._sgd
+    import skmoe._solvers
+
+    held, state = [], {}
+    run, subproblem = skmoe._solvers.run_sgd, skmoe._sgd._subproblem
+
+    def spy_run(*args, **kwargs):
+        state["run"] = True
+        return run(*args, **kwargs)
+
+    def spy_subproblem(problem, index):
+        if state.pop("run", False):
+            held.append(np.asarray(index))
+        return subproblem(problem, index)
+
+    monkeypatch.setattr(skmoe._solvers, "run_sgd", spy_run)
+    monkeypatch.setattr(skmoe._sgd, "_subproblem", spy_subproblem)
+    return held
+
+
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (MoERegressor, {"n_experts": 2}),
+        (MoEClassifier, {"n_experts": 2}),
+        (MoERegressor, {"n_experts": 4, "gate": "hierarchical"}),
+    ],
+)
+def test_sgd_start_leaves_out_the_held_out_rows(monkeypatch, Estimator, params):
+    """Early stopping's held-out rows are drawn before the start, which is
+    computed without them, as MLPClassifier(early_stopping=True) splits before
+    it fits: the start the held-out rows score is the start of a fit that
+    gives them weight 0 (k-means, the hierarchical gate's flat fit and the
+    first M-step alike). It was computed on all rows, and the held-out rows
+    then favoured it (on PCA-16 digits it was kept in 1 of 4 folds)."""
+    X, y, regime = regimes(200)
+    target = regime if Estimator is MoEClassifier else y
+    held = _held_out_spy(monkeypatch)
+    # learning_rate=1e-300: Adam cannot move, so the fit keeps its start
+    common = dict(solver="sgd", n_init=1, random_state=0, learning_rate=1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = Estimator(**params, **common).fit(X, target)
+        assert len(held) == 1 and len(held[0]) == 20  # 10% of 200 rows
+        weight = np.ones(len(y))
+        weight[held[0]] = 0
+        without = Estimator(validation_fraction=0, **params, **common)
+        without.fit(X, target, sample_weight=weight)
+    if Estimator is MoEClassifier:
+        np.testing.assert_allclose(
+            model.predict_proba(X), without.predict_proba(X), rtol=1e-9, atol=1e-12
+        )
+    else:
+        np.testing.assert_allclose(
+            model.predict(X), without.predict(X), rtol=1e-9, atol=1e-9
+        )
+
+
+def test_sgd_held_out_rows_are_drawn_once_and_reproducibly(monkeypatch):
+    import skmoe._solvers
+
+    X, y, _ = regimes(200)
+    held = _held_out_spy(monkeypatch)
+    params = dict(n_experts=2, solver="sgd", n_init=3, random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = MoERegressor(**params).fit(X, y)
+        again = MoERegressor(**params).fit(X, y)
+        parallel = MoERegressor(n_jobs=2, **params).fit(X, y)
+    # one split for the restarts (of rows of positive weight), the same for
+    # the same random_state; n_jobs changes nothing
+    assert len(held) == 6
+    for rows in held[1:]:
+        np.testing.assert_array_equal(rows, held[0])
+    np.testing.assert_array_equal(one.predict(X), again.predict(X))
+    np.testing.assert_array_equal(one.predict(X), parallel.predict(X))
+    # solve called directly draws them itself first, and fits the start
+    # without them
+    weights = []
+    start = skmoe._solvers.initial_params
+
+    def spy_start(problem, resp):
+        weights.append(np.asarray(problem.sample_weight))
+        return start(problem, resp)
+
+    monkeypatch.setattr(skmoe._solvers, "initial_params", spy_start)
+    problem, resp = fixed_start(MoERegressor, X, y, n_experts=2)
+    options = SolverOptions(solver="sgd", max_iter=2)
+    solve(problem, options, resp=resp, random_state=np.random.RandomState(0))
+    assert len(held) == 7 and held[-1].shape == (20,)
+    expected = np.ones(len(y))
+    expected[held[-1]] = 0
+    np.testing.assert_array_equal(weights[0], expected)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
     X, y, _ = regimes(200)
@@ -386,6 +506,9 @@ def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
     assert np.all(np.isfinite(model.objective_history_))
     with pytest.raises(ValueError, match="holds out all 200 samples"):
         MoERegressor(2, solver="sgd", validation_fraction=0.999).fit(X, y)
+    # the start leaves the held-out rows out: it needs a row per expert
+    with pytest.raises(ValueError, match="leaving 2 to start and train n_experts=3"):
+        MoERegressor(3, solver="sgd", validation_fraction=0.99).fit(X, y)
 
 
 def test_partial_fit_improves_and_needs_sgd():
@@ -763,6 +886,65 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
     twin.partial_fit(X[200:], y[200:])
     np.testing.assert_array_equal(model.predict(X), twin.predict(X))
     assert model.objective_history_ == twin.objective_history_
+
+
+@pytest.mark.parametrize("Estimator", [MoEGammaRegressor, MoEPoissonRegressor])
+def test_partial_fit_refuses_a_step_that_cannot_predict_its_batch(
+    monkeypatch, Estimator
+):
+    """At learning_rate=100 one epoch's log-likelihood, summed in log space,
+    stayed finite while the means overflowed (Gamma: predict then raised on
+    the very batch) or underflowed to 0 at positive y (Poisson: predictions of
+    7.8e149 and 0 for counts of mean 2.45, D^2 -inf and NumPy's overflow
+    warning): partial_fit accepted both silently. It now refuses them as it
+    refuses non-finite parameters; fit at that rate keeps its start."""
+    import copy
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    mu = np.exp(np.where(X[:, 0] > 0, 1.0 + 0.5 * X[:, 1], 0.2 - 0.8 * X[:, 1]))
+    y = rng.gamma(2.0, mu / 2) if Estimator is MoEGammaRegressor else rng.poisson(mu)
+    params = dict(n_experts=2, solver="sgd", random_state=0)
+    diverged = "partial_fit diverged: floating-point under-/overflow.*=100.0"
+    fresh = Estimator(learning_rate=100.0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's warnings do not leak
+        with pytest.raises(ValueError, match=diverged):
+            fresh.partial_fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fresh)  # left as it was
+    # a good step, then the rate raised: refused, and the model is unchanged
+    model = Estimator(**params).partial_fit(X, y)
+    twin = copy.deepcopy(model)
+    model.set_params(learning_rate=100.0)
+    with pytest.raises(ValueError, match=diverged):
+        model.partial_fit(X, y)
+    assert model.n_iter_ == twin.n_iter_ == 1
+    np.testing.assert_array_equal(model.predict(X), twin.predict(X))
+    model.set_params(learning_rate=0.01).partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), twin.predict(X))
+    # fit at that rate keeps its start and warns, as before: the start is
+    # what a fit whose steps cannot move (learning_rate=1e-300) keeps
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = Estimator(learning_rate=100.0, **params).fit(X, y)
+    assert [w.category for w in caught] == [ConvergenceWarning]
+    assert "no epoch improved" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = Estimator(learning_rate=1e-300, **params).fit(X, y)
+    np.testing.assert_allclose(fitted.predict(X), start.predict(X), rtol=1e-9)
+    # the refused step, accepted: its predictions of its own batch overflow
+    # (predict raises) or are 0 where y > 0
+    monkeypatch.setattr(Estimator, "_predicts_batch", lambda *args: True)
+    accepted = Estimator(learning_rate=100.0, **params).partial_fit(X, y)
+    try:
+        predicted = accepted.predict(X)
+    except ValueError as error:
+        assert "overflow" in str(error)
+    else:
+        assert np.all(np.isfinite(predicted)) and np.any(predicted[y > 0] == 0)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "em"])
