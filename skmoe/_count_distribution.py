@@ -448,7 +448,9 @@ def _counts_at(q, weights, rates, dispersions=None):
     guess = rates + z * spread
     pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
     low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
-    high = np.ceil(np.max(guess, axis=-1) + pad)
+    # (a count of 0 at least: a widely spread negative binomial's guess for
+    # a low q is below 0, and widening a negative bracket ran off to -inf)
+    high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
     rows = np.arange(q.size)
     for _ in range(MAX_WIDENINGS):
         wrong = reached(low, rows) & (low >= 0)

@@ -201,6 +201,21 @@ def test_predictive_distribution_is_scipys_nbinom_mixture():
     assert np.all(draws[:, 1] >= 0) and np.all(draws == np.round(draws))
 
 
+def test_quantiles_of_widely_spread_components_are_scipys():
+    # the bracket's guess mu + z sd is below 0 for a low q where phi mu is
+    # large: ppf gave -7 and -inf (after 2100 widenings) where scipy gives 0, 5
+    means = np.array([[10.0], [100.0], [7.0], [3.0]])
+    phi = np.array([[2.0], [1.0], [1e4], [0.5]])
+    dist = PredictiveNegativeBinomialMixture(np.ones((4, 1)), means, phi)
+    q = np.array([1e-12, 1e-6, 0.01, 0.05, 0.1, 0.3, 0.5, 0.9, 0.999])[:, None]
+    theta = 1 / phi[:, 0]
+    expected = stats.nbinom.ppf(q, theta, theta / (theta + means[:, 0]))
+    np.testing.assert_array_equal(dist.ppf(q), expected)
+    low, high = dist.interval(0.9)
+    np.testing.assert_array_equal(low, expected[3])
+    assert np.all(low >= 0)
+
+
 def test_log_probabilities_keep_their_digits_near_the_poisson_limit():
     # at phi = 1e-9 the negative binomial is the Poisson distribution but for
     # about phi ((y - mu)^2 - y) / 2 (its second cumulant's change), where
