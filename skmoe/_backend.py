@@ -10,12 +10,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
-from array_api_compat import (
-    array_namespace,
-    is_cupy_array,
-    is_numpy_array,
-    is_torch_array,
-)
+from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
 from array_api_compat import device as device_of
 from sklearn.utils._array_api import get_namespace
 from threadpoolctl import ThreadpoolController
@@ -193,30 +188,3 @@ def host(a):
     if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):
         return a
     return to_numpy(a)
-
-
-def special(xp, name, *args):
-    """``scipy.special.<name>(*args)`` on arrays of ``xp``, in that namespace
-    and on their device: SciPy's own function for NumPy, CuPy's
-    ``cupyx.scipy.special`` for CuPy, ``torch.special``'s through SciPy's
-    Array API support where ``SCIPY_ARRAY_API=1`` (as scikit-learn's dispatch
-    requires); else by a copy to the host and back (the Array API standard
-    has no special functions, and SciPy's support copies only arrays on the
-    CPU)."""
-    import scipy.special
-
-    first = args[-1]  # (polygamma's order may be a Python int)
-    if is_numpy_array(first):
-        return getattr(scipy.special, name)(*args)
-    if is_cupy_array(first):
-        import cupyx.scipy.special
-
-        return getattr(cupyx.scipy.special, name)(*args)
-    from scipy._lib._array_api import SCIPY_ARRAY_API
-
-    if SCIPY_ARRAY_API and is_torch_array(first):
-        return getattr(scipy.special, name)(*args)
-    out = getattr(scipy.special, name)(
-        *(a if isinstance(a, (int, float)) else to_numpy(a) for a in args)
-    )
-    return xp.asarray(out, dtype=first.dtype, device=device_of(first))

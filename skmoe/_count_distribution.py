@@ -483,20 +483,21 @@ def _nb_log_probabilities(counts, rates, dispersions):
     (see :class:`skmoe.experts.NegativeBinomialExperts`), which keep the
     digits that ``scipy.stats.nbinom`` loses near the Poisson limit (6.6e-7
     at a dispersion of 1e-7)."""
-    from .experts.negative_binomial import gamma_ratio
+    from .experts.negative_binomial import log_probability
+    from .experts.poisson import encode_counts
 
     log_pmf = stats.poisson.logpmf(counts, rates)
     nb = dispersions > 0
     theta = 1.0 / np.where(nb, dispersions, 1.0)
     integer = np.floor(counts) == counts
     whole = np.where(integer, counts, 0.0)
+    shape = np.broadcast_shapes(whole.shape, rates.shape)
+    y, log_y, base, _ = encode_counts(np.broadcast_to(whole, shape).ravel())
+    y, log_y, base = (a.reshape(shape) for a in (y, log_y, base))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        correction = (
-            gamma_ratio(np, whole, theta)
-            + rates
-            - (theta + whole) * np.log1p(rates / theta)
-        )
-    return np.where(nb & integer, log_pmf + correction, log_pmf)
+        eta = np.log(rates)
+        out = log_probability(np, y, log_y, base, eta, theta, log_pmf)
+    return np.where(nb & integer & (rates > 0), out, log_pmf)
 
 
 def _nb_logpmf(y, weights, rates, dispersions):

@@ -216,6 +216,45 @@ def test_quantiles_of_widely_spread_components_are_scipys():
     assert np.all(low >= 0)
 
 
+@pytest.mark.parametrize("theta", [1e-4, 1.0, 30.0, 1e8])
+def test_log_probabilities_keep_their_digits_at_large_means(theta):
+    # for a small count, sum_{j < y} log(theta + j) - log(y!) - theta
+    # log1p(mu / theta) - y log1p(theta / mu): every term small; adding and
+    # subtracting mu (the Poisson form) lost 2.5 at mu = 1e15, and gave
+    # P(Y = 0) = 1 at mu = 1e18
+    from skmoe.experts import NegativeBinomialExperts
+    from skmoe.experts.poisson import encode_counts
+
+    counts = np.array([0.0, 1.0, 3.0, 8.0])
+    means = np.array([1e6, 1e12, 1e15, 1e18])
+    y, mu = np.meshgrid(counts, means)
+    y, mu = y.ravel(), mu.ravel()
+    rising = np.array([np.sum(np.log(theta + np.arange(int(v)))) for v in y])
+    expected = (
+        rising
+        - special.gammaln(y + 1)
+        - theta * np.log1p(mu / theta)
+        - y * np.log1p(theta / mu)
+    )
+    params = {"coef": np.log(mu)[None, :], "dispersion": np.full(len(mu), 1 / theta)}
+    family = NegativeBinomialExperts()
+    for i in range(len(y)):  # each count at each mean: the diagonal
+        got = family.log_likelihood(
+            np,
+            np.ones((1, 1)),
+            encode_counts(y[i : i + 1]),
+            {
+                "coef": params["coef"][:, i : i + 1],
+                "dispersion": params["dispersion"][i : i + 1],
+            },
+        )
+        np.testing.assert_allclose(got[0, 0], expected[i], rtol=1e-13, atol=1e-12)
+    dist = PredictiveNegativeBinomialMixture(
+        np.ones((len(y), 1)), mu[:, None], np.full((len(y), 1), 1 / theta)
+    )
+    np.testing.assert_allclose(dist.logpmf(y), expected, rtol=1e-13, atol=1e-12)
+
+
 def test_log_probabilities_keep_their_digits_near_the_poisson_limit():
     # at phi = 1e-9 the negative binomial is the Poisson distribution but for
     # about phi ((y - mu)^2 - y) / 2 (its second cumulant's change), where
@@ -248,7 +287,7 @@ def test_gamma_ratio_against_log_gammas_and_sums():
         first = (exact(theta + h) - exact(theta - h)) / (2 * h)
         second = (exact(theta + h) - 2 * exact(theta) + exact(theta - h)) / h**2
         np.testing.assert_allclose(
-            gamma_ratio(np, y, t, 1)[0], first, rtol=1e-6, atol=1e-14
+            gamma_ratio(np, y, t, 1)[0], first, rtol=1e-6, atol=1e-14 * (1 + 1 / theta)
         )
         scale = np.max(np.abs(second)) + 1e-300
         np.testing.assert_allclose(

@@ -7,21 +7,17 @@ import math
 
 import numpy as np
 
-from .._backend import special, to_numpy
+from .._backend import to_numpy
 from .._math import (
     device,
-    diag,
     penalty_mask,
-    solve_shared,
-    solve_symmetric,
     tie_rows,
-    weighted_grams,
 )
 from ._base import Array, Params
-from ._newton import halving, restart
 from ._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .gamma import STIRLING_COEFFICIENTS
-from .poisson import COLD_NEWTON_STEPS, NEWTON_STEPS, PoissonExperts, rates
+from .poisson import PoissonExperts, rates
+from .poisson import log_likelihood as poisson_log_likelihood
 
 #: Smallest dispersion (largest ``theta = 1 / phi``, 1e8): the Poisson limit,
 #: from which a count's log-probability differs by about ``y^2 phi / 2``.
@@ -31,15 +27,18 @@ DISPERSION_FLOOR = 1e-8
 DISPERSION_CEILING = 1e4
 #: Newton steps of the dispersions (in log theta) per M-step, after the
 #: coefficients' step; on the first M-step, from the moments' estimate.
-DISPERSION_STEPS = 2
+DISPERSION_STEPS = 1
 COLD_DISPERSION_STEPS = 20
 #: Largest step of log theta per Newton step.
 MAX_LOG_STEP = 2.0
+#: Newton steps of log theta shorter than this end the dispersion's M-step.
+STEP_TOL = 1e-8
 #: Step halvings of the dispersion's Newton step.
 DISPERSION_HALVINGS = 30
 #: From this theta on, :func:`gamma_ratio` takes Stirling's series: the
 #: direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
 STIRLING_THETA = 10.0
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _series(x, order):
@@ -54,6 +53,41 @@ def _series(x, order):
     return out * inverse ** (1 + order)
 
 
+def log_gamma(xp, x, order=0):
+    """``log Gamma(x)``, ``digamma(x)`` or ``trigamma(x)`` (``order`` 0, 1, 2)
+    of positive ``x``, in ``x``'s namespace: shifted up to ``STIRLING_THETA``
+    by the recurrences (``log Gamma(x) = log Gamma(x + 1) - log(x)``, and their
+    derivatives), then Stirling's series, to about 1e-16 relative. (The Array
+    API has no special functions; scipy's ``polygamma(1, x)`` took 28 ms on
+    3e5 values where these take a few, and on another namespace they would
+    copy to the host.)"""
+    # (for log Gamma, the product of the x + j: one log at the end, below
+    # 20^10 = 1e13)
+    total = xp.ones_like(x) if order == 0 else xp.zeros_like(x)
+    shifted = x
+    for _ in range(int(STIRLING_THETA)):  # x > 0: at most 10 steps up
+        low = shifted < STIRLING_THETA
+        if not bool(xp.any(low)):
+            break
+        if order == 0:
+            total = total * xp.where(low, shifted, xp.ones_like(shifted))
+        else:
+            part = 1.0 / shifted if order == 1 else 1.0 / (shifted * shifted)
+            total = total + xp.where(low, part, xp.zeros_like(part))
+        shifted = xp.where(low, shifted + 1.0, shifted)
+    if order == 0:
+        total = xp.log(total)
+    inverse = 1.0 / shifted
+    if order == 0:
+        value = (shifted - 0.5) * xp.log(shifted) - shifted + 0.5 * LOG_2PI
+        return value + _series(shifted, 0) - total
+    if order == 1:
+        value = xp.log(shifted) - 0.5 * inverse + _series(shifted, 1)
+        return value - total
+    value = inverse + 0.5 * inverse * inverse + _series(shifted, 2)
+    return value + total
+
+
 def gamma_ratio(xp, y, theta, order=0):
     """``G = log Gamma(y + theta) - log Gamma(theta) - y log(theta)`` (K, n)
     of the counts ``y`` (1, n) and the experts' ``theta`` (K, 1), or its first
@@ -63,7 +97,7 @@ def gamma_ratio(xp, y, theta, order=0):
     from ``STIRLING_THETA`` on it is ``(theta + y - 1/2) log1p(y / theta) - y``
     plus the difference of Stirling's remainders, whose terms are of the size
     of y, where the direct form subtracts log-gammas of the size of ``theta
-    log(theta)``. Below, the direct form by scipy's special functions.
+    log(theta)``. Below, the direct form by :func:`log_gamma`.
     """
     large = theta >= STIRLING_THETA
     out = None
@@ -82,14 +116,8 @@ def gamma_ratio(xp, y, theta, order=0):
     if np.any(host < STIRLING_THETA):
         t = xp.where(large, xp.ones_like(theta), theta)
         s = t + y
-        if order == 0:
-            direct = special(xp, "gammaln", s) - special(xp, "gammaln", t)
-            direct = direct - y * xp.log(t)
-        elif order == 1:
-            direct = special(xp, "digamma", s) - special(xp, "digamma", t) - y / t
-        else:
-            trigamma = special(xp, "polygamma", 1, s) - special(xp, "polygamma", 1, t)
-            direct = trigamma + y / (t * t)
+        direct = log_gamma(xp, s, order) - log_gamma(xp, t, order)
+        direct = direct - {0: y * xp.log(t), 1: y / t, 2: -y / (t * t)}[order]
         out = direct if out is None else xp.where(large, out, direct)
     return out
 
@@ -97,6 +125,84 @@ def gamma_ratio(xp, y, theta, order=0):
 def _softplus(xp, z):
     """``log(1 + exp(z))`` without overflow."""
     return xp.logaddexp(xp.zeros_like(z), z)
+
+
+#: Means above this many times ``y + theta`` take the log-likelihood's direct
+#: form (see :func:`log_probability`).
+DIRECT_RATIO = 4.0
+
+
+def _count_shift(xp, y, log_factorial, theta):
+    """``log Gamma(y + theta) - log Gamma(y + 1)`` (K, n) for ``theta`` (K, 1)
+    below ``STIRLING_THETA``: from y = 10 on by Stirling's series in y, ``(theta
+    - 1) log(y + 1) + (y + theta - 1/2) log1p((theta - 1) / (y + 1)) - (theta
+    - 1)`` plus the remainders' difference, terms of the size of ``theta
+    log(y)`` where the log-gammas are of ``y log(y)``; below, directly
+    (``log_factorial``: ``log(y!)``, (1, n))."""
+    theta = xp.minimum(theta, xp.full_like(theta, STIRLING_THETA))
+    large = y >= STIRLING_THETA
+    a = xp.where(large, y, xp.full_like(y, STIRLING_THETA)) + 1.0
+    b = theta - 1.0
+    series = b * xp.log(a) + (a + b - 0.5) * xp.log1p(b / a) - b
+    series = series + _series(a + b, 0) - _series(a, 0)
+    if not bool(xp.any(~large)):
+        return series
+    small = xp.where(large, xp.zeros_like(y), y)
+    direct = log_gamma(xp, small + theta) - log_factorial
+    return xp.where(large, series, direct)
+
+
+def log_probability(xp, y, log_y, base, eta, theta, poisson):
+    """Negative binomial log-probabilities of the counts ``y`` at the log means
+    ``eta`` and ``theta = 1 / phi`` (K, 1), broadcast; ``log_y`` and ``base``:
+    the rows of :func:`~skmoe.experts.poisson.encode_counts`, ``poisson`` the
+    Poisson log-probabilities at ``mu = exp(eta)``. In forms whose terms stay
+    small where the direct one's are large and cancel:
+
+    - for ``theta >= STIRLING_THETA``, ``G + y eta - log(y!) - (theta + y)
+      log1p(mu / theta)`` (``G``: :func:`gamma_ratio`, free of the
+      log-gammas of theta, 1.7e9 at 1e8), with ``y eta - log(y!)`` as the
+      Poisson log-probability plus ``mu`` (whose terms keep their digits
+      where ``mu`` is near y), or where ``mu`` exceeds ``DIRECT_RATIO (y +
+      theta)`` as ``y (1 + eta - log(y)) + base`` (at ``mu = 1e15`` the
+      first form lost 2.5 to terms of the size of ``mu``);
+    - below, ``log Gamma(y + theta) - log Gamma(y + 1) - log Gamma(theta) - y
+      log1p(theta / mu) - theta log1p(mu / theta)`` (:func:`_count_shift`):
+      terms of the size of ``theta log(y)``, where the others are of ``y
+      log(y)`` (5e-6 lost at counts of 1e9).
+    """
+    z = eta - xp.log(theta)
+    soft = _softplus(xp, z)
+    host = to_numpy(theta)
+    out = None
+    if np.any(host >= STIRLING_THETA):
+        rate = xp.exp(xp.minimum(eta, xp.full_like(eta, 700.0)))
+        direct = rate > DIRECT_RATIO * (y + theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            near = poisson + rate
+            far = y * (1.0 + eta - log_y) + base
+        counts = xp.where(direct, far, near)
+        out = gamma_ratio(xp, y, theta) + counts - (theta + y) * soft
+    if np.any(host < STIRLING_THETA):
+        t = xp.minimum(theta, xp.full_like(theta, STIRLING_THETA))
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_factorial = y * (log_y - 1.0) - base  # (base: y log y - y - log y!)
+            shifted = _count_shift(xp, y, log_factorial, t) - log_gamma(xp, t)
+            small = shifted - y * _softplus(xp, -z) - theta * soft
+        large = theta >= STIRLING_THETA
+        out = small if out is None else xp.where(large, out, small)
+    return out
+
+
+def _theta_slope(xp, y, eta, theta):
+    """``log1p(mu / theta)``, ``mu / (theta + mu)`` and the log-probability's
+    derivative in theta, ``G'(theta) - log1p(mu / theta) + (theta + y) mu /
+    (theta (theta + mu))``, (K, n)."""
+    z = eta - xp.log(theta)
+    soft = _softplus(xp, z)
+    share = xp.exp(z - soft)
+    first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
+    return soft, share, first
 
 
 class NegativeBinomialExperts(PoissonExperts):
@@ -153,82 +259,56 @@ class NegativeBinomialExperts(PoissonExperts):
         return (1.0 / dispersion)[:, None]
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
-        out = super().log_likelihood(xp, design, Y, params)  # Poisson's
+        poisson = super().log_likelihood(xp, design, Y, params)
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
-        y = Y[0, ...][None, :]
+        y, log_y, base = (Y[i, ...][None, :] for i in range(3))
         theta = self._thetas(xp, params)
-        rate, _ = rates(xp, eta)
-        spread = gamma_ratio(xp, y, theta)
-        with np.errstate(over="ignore", invalid="ignore"):
-            correction = rate - (theta + y) * _softplus(xp, eta - xp.log(theta))
-        # (-inf stays -inf: a point mass at a positive count)
-        return out + spread + correction
+        out = log_probability(xp, y, log_y, base, eta, theta, poisson)
+        if self.zero_inflated:  # the point mass: -inf at a positive count
+            never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
+            out = xp.where(poisson == -xp.inf, never, out)
+        return out
 
-    def _nb_objectives(self, xp, problem, theta, coef, mask, alpha):
-        """Each expert's coefficient objective at ``coef`` (K,), ``sum r (y eta
-        - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2`` (up to terms
-        of theta alone), and ``mu / (theta + mu)`` there, for the thetas
-        ``theta`` (K, 1) and ``problem``: (design, y, offset, weighted_resp)."""
+    def _coefficient_objectives(self, xp, problem, params, mask, alpha):
+        # sum r (y eta - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2
+        # (up to terms of theta alone), and mu / (theta + mu) there
         design, y, offset, weighted_resp = problem
-        eta = coef.T @ design + offset[None, :]
-        z = eta - xp.log(theta)
-        soft = _softplus(xp, z)
-        fit = xp.sum(weighted_resp * (y[None, :] * eta - (theta + y) * soft), axis=1)
-        penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
-        return fit - penalty, xp.exp(z - soft)
+        theta = (1.0 / params["dispersion"])[:, None]
+
+        def objectives(coef):
+            eta = coef.T @ design + offset[None, :]
+            z = eta - xp.log(theta)
+            soft = _softplus(xp, z)
+            terms = y[None, :] * eta - (theta + y) * soft
+            fit = xp.sum(weighted_resp * terms, axis=1)
+            penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+            return fit - penalty, xp.exp(z - soft)
+
+        return objectives
+
+    def _coefficient_derivatives(self, xp, y, share, params):
+        # in eta: y theta / (theta + mu) - theta mu / (theta + mu), and the
+        # observed information (theta + y) theta mu / (theta + mu)^2 (> 0)
+        theta = (1.0 / params["dispersion"])[:, None]
+        y = y[None, :]
+        return y * (1 - share) - theta * share, (theta + y) * share * (1 - share)
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         def fit(part, resp):
-            return self._fit(xp, design, Y, resp, part, alpha)
+            cold = not bool(xp.any(part["coef"] != 0))
+            coef = self._newton(xp, design, Y, resp, part, alpha)
+            eta = coef.T @ design + Y[3, ...][None, :]
+            dispersion = self._dispersion(xp, eta, Y, resp, part, cold)
+            return {"coef": coef, "dispersion": dispersion}
 
         return self._fit_others(xp, params, weighted_resp, fit)
 
-    def _fit(self, xp, design, Y, weighted_resp, params, alpha):
-        """The M-step's parameters of negative binomial experts (no point mass)."""
-        y, offset = Y[0, ...], Y[3, ...]
-        mask = penalty_mask(xp, design)
-        coef = params["coef"]
-        cold = not bool(xp.any(coef != 0))
-        n_steps = COLD_NEWTON_STEPS if cold else NEWTON_STEPS
-        if cold:
-            coef = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
-        theta = (1.0 / params["dispersion"])[:, None]
-        penalty = alpha * diag(xp, mask)
-        problem = (design, y, offset, weighted_resp)
-
-        def objectives(trial):
-            return self._nb_objectives(xp, problem, theta, trial, mask, alpha)
-
-        value, share = objectives(coef)
-        weights = xp.ones_like(value) if self.shared else None
-        for _ in range(n_steps):
-            score = y[None, :] * (1 - share) - theta * share  # d/d eta
-            grad = design @ (weighted_resp * score).T
-            grad = grad - alpha * mask[:, None] * coef  # (d, K)
-            curve = weighted_resp * (theta + y[None, :]) * share * (1 - share)
-            hessian = weighted_grams(xp, design, curve) + penalty
-            if self.shared:
-                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
-            else:
-                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
-                direction = direction[:, :, 0].T
-            coef, value, share, refused = halving(
-                xp, objectives, coef, direction, value, share, weights
-            )
-            if bool(xp.any(refused)):
-                start = self._intercepts(xp, design, y, xp.exp(offset), weighted_resp)
-                coef, value, share = restart(
-                    xp, objectives, start, coef, value, share, refused, weights
-                )
-        eta = coef.T @ design + offset[None, :]
-        dispersion = self._dispersion(xp, eta, y, weighted_resp, params, cold)
-        return {"coef": coef, "dispersion": dispersion}
-
-    def _dispersion(self, xp, eta, y, weighted_resp, params, cold):
+    def _dispersion(self, xp, eta, Y, weighted_resp, params, cold):
         """Each expert's dispersion after Newton steps in ``log(theta)`` at the
         log means ``eta`` (K, n), each halved until the expert's objective does
         not decrease; the former one where the expert has no weight."""
-        y = y[None, :]
+        y, log_y, base = (Y[i, ...][None, :] for i in range(3))
+        poisson = poisson_log_likelihood(xp, eta, Y)
         rate, _ = rates(xp, eta)
         mass = xp.sum(weighted_resp, axis=1)
         former = params["dispersion"]
@@ -243,18 +323,16 @@ class NegativeBinomialExperts(PoissonExperts):
             log_theta = -xp.log(former)
         log_theta = xp.clip(log_theta, low, high)
 
-        def objective(log_theta):
+        def objective(log_theta):  # the experts' log-likelihoods
             theta = xp.exp(log_theta)[:, None]
-            soft = _softplus(xp, eta - xp.log(theta))
-            terms = gamma_ratio(xp, y, theta) + rate - (theta + y) * soft
-            return xp.sum(weighted_resp * terms, axis=1), soft
+            terms = log_probability(xp, y, log_y, base, eta, theta, poisson)
+            return xp.sum(weighted_resp * terms, axis=1)
 
-        value, soft = objective(log_theta)
+        value = objective(log_theta)
         steps = COLD_DISPERSION_STEPS if cold else DISPERSION_STEPS
         for _ in range(steps):
             theta = xp.exp(log_theta)[:, None]
-            share = xp.exp(eta - xp.log(theta) - soft)  # mu / (theta + mu)
-            first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
+            soft, share, first = _theta_slope(xp, y, eta, theta)
             second = gamma_ratio(xp, y, theta, 2) + share * (
                 theta * share - 2 * y + y * share
             ) / (theta * theta)
@@ -266,17 +344,19 @@ class NegativeBinomialExperts(PoissonExperts):
             step = xp.where(curve < 0, newton, xp.sign(slope) * MAX_LOG_STEP)
             step = xp.clip(step, -MAX_LOG_STEP, MAX_LOG_STEP)
             step = xp.clip(log_theta + step, low, high) - log_theta
-            if not bool(xp.any(step != 0)):
+            if not bool(xp.any(xp.abs(step) > STEP_TOL)):
                 break
             for _ in range(DISPERSION_HALVINGS):
                 trial = log_theta + step
                 with np.errstate(over="ignore", invalid="ignore"):
-                    trial_value, trial_soft = objective(trial)
+                    trial_value = objective(trial)
                 accepted = trial_value >= value  # False where NaN
                 log_theta = xp.where(accepted, trial, log_theta)
                 value = xp.where(accepted, trial_value, value)
-                soft = xp.where(accepted[:, None], trial_soft, soft)
+                # (halved below STEP_TOL: at the maximum, where the
+                # objective's changes are below its rounding)
                 step = xp.where(accepted, xp.zeros_like(step), 0.5 * step)
+                step = xp.where(xp.abs(step) > STEP_TOL, step, xp.zeros_like(step))
                 if bool(xp.all(step == 0)):
                     break
         tiny = float(xp.finfo(eta.dtype).smallest_normal)
@@ -287,12 +367,9 @@ class NegativeBinomialExperts(PoissonExperts):
         y = Y[0, ...][None, :]
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
         theta = self._thetas(xp, params)
-        z = eta - xp.log(theta)
-        soft = _softplus(xp, z)
-        share = xp.exp(z - soft)  # mu / (theta + mu)
+        _, share, first = _theta_slope(xp, y, eta, theta)
         grad = design @ (weighted_resp * (y * (1 - share) - theta * share)).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
-        first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
         # d/d phi = -theta^2 d/d theta
         grad_dispersion = -(theta[:, 0] ** 2) * xp.sum(weighted_resp * first, axis=1)
         if self.zero_inflated:  # the point mass has nothing to move

@@ -185,7 +185,9 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         return self._fit_others(xp, params, weighted_resp, fit)
 
     def _newton(self, xp, design, Y, weighted_resp, params, alpha):
-        """The M-step's coefficients of Poisson experts (no point mass)."""
+        """The M-step's coefficients of the experts (no point mass), by
+        Newton's method on :meth:`_coefficient_objectives` with the
+        derivatives of :meth:`_coefficient_derivatives`."""
         y, offset = Y[0, ...], Y[3, ...]
         mask = penalty_mask(xp, design)
         coef = params["coef"]
@@ -197,16 +199,14 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         # one product of coefficients and design per step and per trial: the
         # accepted trial's rates give the next step's gradient and Hessian
         problem = (design, y, offset, weighted_resp)
-
-        def objectives(trial):
-            return self._objectives(xp, *problem, trial, mask, alpha)
-
+        objectives = self._coefficient_objectives(xp, problem, params, mask, alpha)
         value, slope = objectives(coef)
         weights = xp.ones_like(value) if self.shared else None
         for _ in range(n_steps):
-            grad = design @ (weighted_resp * (y[None, :] - slope)).T
+            score, curve = self._coefficient_derivatives(xp, y, slope, params)
+            grad = design @ (weighted_resp * score).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
-            hessian = weighted_grams(xp, design, weighted_resp * slope) + penalty
+            hessian = weighted_grams(xp, design, weighted_resp * curve) + penalty
             if self.shared:
                 direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
             else:
@@ -224,6 +224,22 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
                     xp, objectives, start, coef, value, slope, refused, weights
                 )
         return coef
+
+    def _coefficient_objectives(self, xp, problem, params, mask, alpha):
+        """``objectives(coef)``: each expert's M-step objective (K,) at the
+        coefficients and what :meth:`_coefficient_derivatives` takes, (K, n);
+        ``problem``: (design, y, offset, weighted_resp)."""
+
+        def objectives(trial):
+            return self._objectives(xp, *problem, trial, mask, alpha)
+
+        return objectives
+
+    def _coefficient_derivatives(self, xp, y, slope, params):
+        """The objective's first and (minus) second derivatives in the log
+        means (K, n), per unit weight: ``y - mu`` and ``mu`` for Poisson
+        experts (``slope``: the guarded rates' derivative)."""
+        return y[None, :] - slope, slope
 
     def _intercepts(self, xp, design, y, exposure, weighted_resp):
         """Coefficients with zero slopes and each expert's best intercept: the
