@@ -76,8 +76,9 @@ def bootstrap_lrt(
     estimator : estimator object
         A :class:`MoERegressor`, :class:`MoEClassifier` (without
         ``class_weight``, which reweights the probabilities the samples would
-        be drawn from), :class:`MoEPoissonRegressor` or
-        :class:`MoEGammaRegressor`, or a
+        be drawn from), :class:`MoEPoissonRegressor`,
+        :class:`MoENegativeBinomialRegressor` or :class:`MoEGammaRegressor`,
+        or a
         :class:`~sklearn.pipeline.Pipeline` whose last step is one; its
         ``n_experts`` is set to each K tested (clones are fitted;
         ``estimator`` is unchanged). Its other parameters apply to every fit:
@@ -156,7 +157,8 @@ def bootstrap_lrt(
     times), so that every fit sees the classes of the data; rows of sample
     weight 0 (as ``sample_weight`` or ``step__sample_weight``) keep their
     labels. Unlike ``boot.comp``, samples whose statistic is negative are
-    kept. A :class:`MoEPoissonRegressor`'s ``y`` must be counts (rates with
+    kept. A :class:`MoEPoissonRegressor`'s (or
+    :class:`MoENegativeBinomialRegressor`'s) ``y`` must be counts (rates with
     the exposures as sample weights are refused: pass ``exposure``).
 
     Examples
@@ -183,7 +185,8 @@ def bootstrap_lrt(
             got = f"the class {model.__name__}, not an instance"
         raise TypeError(
             "bootstrap_lrt tests the number of experts of a MoERegressor, "
-            "MoEClassifier, MoEPoissonRegressor or MoEGammaRegressor instance, "
+            "MoEClassifier, MoEPoissonRegressor, MoENegativeBinomialRegressor or "
+            "MoEGammaRegressor instance, "
             "or of a Pipeline "
             f"ending in one (for a search, its best_estimator_); got {got}."
         )
@@ -191,7 +194,7 @@ def bootstrap_lrt(
         counts = _host(y).astype(float)
         if not np.all(counts == np.round(counts)):
             raise ValueError(
-                "bootstrap_lrt draws Poisson counts, and y holds values that are "
+                "bootstrap_lrt draws counts, and y holds values that are "
                 "not whole numbers (rates with the exposures as sample weights?): "
                 "pass the counts, with exposure=, so that the samples are drawn "
                 "as the data were."
