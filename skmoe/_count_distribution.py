@@ -222,13 +222,18 @@ class PredictivePoissonMixture(_RowMixture):
             normal approximation N(mu, mu).
         """
         rng, rows, expert = self._draw_components(n_samples, random_state)
-        rate = self.rates[rows, expert]
-        large = rate > SAMPLE_NORMAL_RATE
-        out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
-        if np.any(large):
-            noise = rng.standard_normal(int(large.sum()))
-            out[large] = np.round(rate[large] + np.sqrt(rate[large]) * noise)
-        return out
+        return _poisson_draws(rng, self.rates[rows, expert])
+
+
+def _poisson_draws(rng, rate):
+    """Poisson counts (as floats) of the rates ``rate``; from the rounded
+    normal approximation above ``SAMPLE_NORMAL_RATE``."""
+    large = rate > SAMPLE_NORMAL_RATE
+    out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
+    if np.any(large):
+        noise = rng.standard_normal(int(large.sum()))
+        out[large] = np.round(rate[large] + np.sqrt(rate[large]) * noise)
+    return out
 
 
 class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
@@ -358,12 +363,7 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         nb = dispersion > 0
         shape = 1.0 / np.where(nb, dispersion, 1.0)
         rate = np.where(nb, rate * rng.gamma(shape, 1.0 / shape), rate)
-        large = rate > SAMPLE_NORMAL_RATE
-        out = rng.poisson(np.where(large, 0.0, rate)).astype(float)
-        if np.any(large):
-            noise = rng.standard_normal(int(large.sum()))
-            out[large] = np.round(rate[large] + np.sqrt(rate[large]) * noise)
-        return out
+        return _poisson_draws(rng, rate)
 
 
 def _mixture_logpmf(y, weights, rates):
