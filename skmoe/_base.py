@@ -470,6 +470,11 @@ def _reweighted(problem, sample_weight):
     return dataclasses.replace(problem, sample_weight=weights, experts=experts)
 
 
+#: Largest share of a partial_fit batch's weight at positive targets whose
+#: predicted mean may be 0 (see ``BaseMixtureOfExperts._predicts_batch``).
+ZERO_MEAN_SHARE = 0.01
+
+
 def _early_stopping_split(problem, sample_weight, n_experts, options, random_state):
     """``solver="sgd"``'s problem and the weights its restarts start from, with
     the rows early stopping holds out at weight 0 (a ``TrainingRows``: the
@@ -3169,9 +3174,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not self._predicts_batch(*batch):  # (_unchanged_on_failure restores)
             raise ValueError(
                 "partial_fit diverged: floating-point under-/overflow in the "
-                f"model's predictions for its own batch{cause} (means of inf, or "
-                f"of 0 for a positive y); the model is unchanged. {remedy} the "
-                "features and y."
+                f"model's predictions for its own batch{cause} (outputs that "
+                "overflow, or means of 0 for positive targets); the model is "
+                f"unchanged. {remedy} the features and y."
             )
         if self.verbose >= 1:
             print(
@@ -3187,10 +3192,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         batch (X as given, y and the weights as validated) finitely at the rows
         of positive weight: :meth:`predict` does not overflow (it raises), and
         a positive target's mean (Poisson, Gamma) has not underflowed to 0
-        where y > 0. Its log-likelihood, summed in log space, stays finite
-        where the means do not: a Gamma stream at ``learning_rate=100``
-        accepted a batch that ``predict`` then refused, a Poisson one
-        predicted 7.8e149 and 0 for counts of mean 2.45 (D^2 -inf)."""
+        where y > 0 for more than ``ZERO_MEAN_SHARE`` of the batch's weight
+        (one row far from the others may have a mean of 0, as after fit: a
+        refusal of every step would stop the stream). Its log-likelihood,
+        summed in log space, stays finite where the means do not: a Gamma
+        stream at ``learning_rate=100`` accepted a batch that ``predict``
+        then refused, a Poisson one predicted 7.8e149 and 0 for counts of mean
+        2.45 (D^2 -inf)."""
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # predict's, on the way
             try:
@@ -3206,7 +3214,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if not self.__sklearn_tags__().target_tags.positive_only:
             return True
         positive = rows & (np.asarray(to_numpy(y), dtype=np.float64) > 0)
-        return bool(np.all(predicted[positive] > 0))
+        weight = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+        lost = np.sum(weight[positive & ~(predicted > 0)])
+        return bool(lost <= ZERO_MEAN_SHARE * np.sum(weight[rows]))
 
     def _check_online_state(self):
         """Raise unless online EM can continue the fitted model: its statistics

@@ -1371,3 +1371,23 @@ def test_a_few_rows_gate_spreads_its_logits_over_at_most_a_tenth(gate, rows, shr
         assert np.ptp(before) > 1 and np.ptp(logits) <= 0.1 + 1e-12
     else:
         np.testing.assert_array_equal(logits, before)
+
+
+def test_partial_fit_keeps_a_model_whose_far_row_has_a_mean_of_zero():
+    # one row far from the others: its Poisson mean underflows to 0, as after
+    # fit; the check of the batch's predictions refused every step
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (2000, 1))
+    y = rng.poisson(np.exp(1 - 3 * X[:, 0]))
+    X[-1, 0], y[-1] = 3000.0, 1
+    fitted = MoEPoissonRegressor(1, solver="sgd", random_state=0).fit(X, y)
+    assert fitted.predict(X[-1:])[0] == 0.0
+    stream = MoEPoissonRegressor(1, solver="sgd", random_state=0)
+    for _ in range(3):
+        stream.partial_fit(X, y)
+    assert stream.predict(X[-1:])[0] == 0.0
+    # the other rows' rates follow their law, exp(1 - 3 x)
+    inside = slice(0, 1999)
+    np.testing.assert_allclose(
+        np.log(stream.predict(X[inside])), 1 - 3 * X[inside, 0], atol=0.5
+    )
