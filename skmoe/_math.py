@@ -103,6 +103,9 @@ def log_softmax_and_norm(xp, a: Array, axis: int = -1):
     if is_numpy_array(a):  # in place, in blocks of the last axis (as logsumexp)
         axis = axis % a.ndim
         last = a.shape[-1]
+        if last == 0:  # no samples
+            shape = a.shape[:axis] + a.shape[axis + 1 :]
+            return np.empty_like(a), np.full(shape, -np.inf, dtype=a.dtype)
         block = max(1024, LOGSUMEXP_BLOCK * last // max(a.size, 1))
         if axis == a.ndim - 1:
             block = max(last, 1)

@@ -57,7 +57,7 @@ def log_gamma(xp, x, order=0):
     """``log Gamma(x)``, ``digamma(x)`` or ``trigamma(x)`` (``order`` 0, 1, 2)
     of positive ``x``, in ``x``'s namespace: shifted up to ``STIRLING_THETA``
     by the recurrences (``log Gamma(x) = log Gamma(x + 1) - log(x)``, and their
-    derivatives), then Stirling's series, to about 1e-16 relative. (The Array
+    derivatives), then Stirling's series, to about 1e-14 relative. (The Array
     API has no special functions; scipy's ``polygamma(1, x)`` took 28 ms on
     3e5 values where these take a few, and on another namespace they would
     copy to the host.)"""
@@ -217,10 +217,9 @@ class NegativeBinomialExperts(PoissonExperts):
                          + theta log(theta / (theta + mu))
                          + y log(mu / (theta + mu)),
 
-    computed as the Poisson log-likelihood at ``mu`` (see
-    :class:`PoissonExperts`) plus :func:`gamma_ratio` plus ``mu - (theta + y)
-    log1p(mu / theta)``: terms of the size of the counts, where the direct
-    form subtracts terms of ``theta log(theta)`` (1.8e9 at the Poisson limit).
+    computed by :func:`log_probability`, in forms whose terms stay of the
+    size of the counts (or of ``theta log(y)``), where the direct form's are
+    of ``theta log(theta)`` (1.8e9 at the Poisson limit) or of ``mu``.
 
     The M-step is two conditional maximizations (ECM): the coefficients by a
     Newton step with the dispersions fixed (the observed information,
@@ -273,7 +272,7 @@ class NegativeBinomialExperts(PoissonExperts):
         # sum r (y eta - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2
         # (up to terms of theta alone), and mu / (theta + mu) there
         design, y, offset, weighted_resp = problem
-        theta = (1.0 / params["dispersion"])[:, None]
+        theta = self._thetas(xp, params)
 
         def objectives(coef):
             eta = coef.T @ design + offset[None, :]
@@ -289,7 +288,7 @@ class NegativeBinomialExperts(PoissonExperts):
     def _coefficient_derivatives(self, xp, y, share, params):
         # in eta: y theta / (theta + mu) - theta mu / (theta + mu), and the
         # observed information (theta + y) theta mu / (theta + mu)^2 (> 0)
-        theta = (1.0 / params["dispersion"])[:, None]
+        theta = self._thetas(xp, params)
         y = y[None, :]
         return y * (1 - share) - theta * share, (theta + y) * share * (1 - share)
 
