@@ -323,20 +323,8 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
 
         return self._by_rows(np.zeros(len(self)), std)
 
-    def logpmf(self, y):
-        return self._by_rows(self._rows_last(y, "y"), _nb_logpmf)
-
-    logpmf.__doc__ = PredictivePoissonMixture.logpmf.__doc__
-
-    def cdf(self, y):
-        return self._by_rows(self._rows_last(y, "y"), _nb_cdf)
-
-    cdf.__doc__ = PredictivePoissonMixture.cdf.__doc__
-
-    def ppf(self, q):
-        return self._at_probabilities(q, _mixture_ppf)
-
-    ppf.__doc__ = PredictivePoissonMixture.ppf.__doc__
+    # (logpmf, pmf, cdf and ppf: the Poisson mixture's, whose functions take
+    # the dispersions too)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` counts from each row's mixture.
@@ -366,22 +354,27 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         return _poisson_draws(rng, rate)
 
 
-def _mixture_logpmf(y, weights, rates):
-    """Log probabilities at ``y`` (broadcast, rows last) of these rows' mixtures."""
+def _mixture_logpmf(y, weights, rates, dispersions=None):
+    """Log probabilities at ``y`` (broadcast, rows last) of these rows'
+    mixtures (of negative binomial components with ``dispersions``)."""
     with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
         log_weights = np.log(weights)
-    counts = y[..., None]
     # scipy's logpmf is NaN at an infinite count, which has probability 0
-    log_pmf = stats.poisson.logpmf(np.where(np.isinf(counts), -1.0, counts), rates)
-    log_components = log_weights + log_pmf
-    return special.logsumexp(log_components, axis=-1)
+    counts = np.where(np.isinf(y), -1.0, y)[..., None]
+    if dispersions is None:
+        log_pmf = stats.poisson.logpmf(counts, rates)
+    else:
+        log_pmf = _nb_log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
+        log_pmf = np.where(counts < 0, -np.inf, log_pmf)
+    return special.logsumexp(log_weights + log_pmf, axis=-1)
 
 
-def _mixture_cdf(y, weights, rates):
-    """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
-    counts = y[..., None]  # pdtr floors them; NaN stays NaN, as scipy's
-    below = np.where(counts < 0, 0.0, special.pdtr(np.maximum(counts, 0), rates))
-    return np.sum(weights * below, axis=-1)
+def _mixture_cdf(y, weights, rates, dispersions=None):
+    """Distribution functions at ``y`` (broadcast, rows last) of these rows'
+    mixtures (of negative binomial components with ``dispersions``)."""
+    counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
+    below, _ = _probabilities(np.maximum(counts, 0), rates, dispersions)
+    return np.sum(weights * np.where(counts < 0, 0.0, below), axis=-1)
 
 
 def _probabilities(counts, rates, dispersions=None):
@@ -498,21 +491,3 @@ def _nb_log_probabilities(counts, rates, dispersions):
         eta = np.log(rates)
         out = log_probability(np, y, log_y, base, eta, theta, log_pmf)
     return np.where(nb & integer & (rates > 0), out, log_pmf)
-
-
-def _nb_logpmf(y, weights, rates, dispersions):
-    """:func:`_mixture_logpmf` of negative binomial components."""
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(weights)
-    counts = y[..., None]
-    counts = np.where(np.isinf(counts) | (counts < 0), -1.0, counts)
-    log_pmf = _nb_log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
-    log_pmf = np.where(counts < 0, -np.inf, log_pmf)
-    return special.logsumexp(log_weights + log_pmf, axis=-1)
-
-
-def _nb_cdf(y, weights, rates, dispersions):
-    """:func:`_mixture_cdf` of negative binomial components."""
-    counts = np.floor(y[..., None])  # NaN stays NaN
-    below, _ = _probabilities(np.maximum(counts, 0), rates, dispersions)
-    return np.sum(weights * np.where(counts < 0, 0.0, below), axis=-1)
