@@ -15,7 +15,7 @@ from .._math import (
 )
 from ._base import Array, Params
 from ._point_mass import ZERO_LOG_RATE, point_mass_columns
-from .gamma import STIRLING_COEFFICIENTS
+from .gamma import stirling_remainder
 from .poisson import PoissonExperts, rates
 from .poisson import log_likelihood as poisson_log_likelihood
 
@@ -39,18 +39,6 @@ DISPERSION_HALVINGS = 30
 #: direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
 STIRLING_THETA = 10.0
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _series(x, order):
-    """The remainder of Stirling's series of ``log Gamma(x)`` (``order=0``)
-    and its first and second derivatives (1, 2), for ``x >= STIRLING_THETA``."""
-    inverse = 1.0 / x
-    out = 0.0
-    for j, c in reversed(list(enumerate(STIRLING_COEFFICIENTS, start=1))):
-        power = 2 * j - 1  # c x^-(2j - 1)
-        factor = {0: 1.0, 1: -power, 2: power * (power + 1)}[order]
-        out = out * inverse * inverse + c * factor
-    return out * inverse ** (1 + order)
 
 
 def log_gamma(xp, x, order=0):
@@ -80,11 +68,11 @@ def log_gamma(xp, x, order=0):
     inverse = 1.0 / shifted
     if order == 0:
         value = (shifted - 0.5) * xp.log(shifted) - shifted + 0.5 * LOG_2PI
-        return value + _series(shifted, 0) - total
+        return value + stirling_remainder(shifted, 0) - total
     if order == 1:
-        value = xp.log(shifted) - 0.5 * inverse + _series(shifted, 1)
+        value = xp.log(shifted) - 0.5 * inverse + stirling_remainder(shifted, 1)
         return value - total
-    value = inverse + 0.5 * inverse * inverse + _series(shifted, 2)
+    value = inverse + 0.5 * inverse * inverse + stirling_remainder(shifted, 2)
     return value + total
 
 
@@ -112,7 +100,7 @@ def gamma_ratio(xp, y, theta, order=0):
             value = log_ratio - y / t + 0.5 * y / (t * s)
         else:  # trigamma(s) - trigamma(t) + y / t^2
             value = y * y / (t * t * s) - y * (t + s) / (2.0 * t * t * s * s)
-        out = value + _series(s, order) - _series(t, order)
+        out = value + stirling_remainder(s, order) - stirling_remainder(t, order)
     if np.any(host < STIRLING_THETA):
         t = xp.where(large, xp.ones_like(theta), theta)
         s = t + y
@@ -144,7 +132,7 @@ def _count_shift(xp, y, log_factorial, theta):
     a = xp.where(large, y, xp.full_like(y, STIRLING_THETA)) + 1.0
     b = theta - 1.0
     series = b * xp.log(a) + (a + b - 0.5) * xp.log1p(b / a) - b
-    series = series + _series(a + b, 0) - _series(a, 0)
+    series = series + stirling_remainder(a + b, 0) - stirling_remainder(a, 0)
     if not bool(xp.any(~large)):
         return series
     small = xp.where(large, xp.zeros_like(y), y)
