@@ -17,7 +17,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from array_api_compat import is_numpy_array
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import Bunch, check_random_state
@@ -28,6 +27,7 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     StrOptions,
 )
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,

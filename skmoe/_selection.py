@@ -12,11 +12,11 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.parallel import Parallel, delayed
 
 from ._backend import host, to_numpy
 from ._base import BaseMixtureOfExperts, _through_steps, _warn_user

@@ -1,4 +1,4 @@
-"""scikit-learn's estimator checks over both estimators."""
+"""scikit-learn's estimator checks over the five estimators."""
 
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression

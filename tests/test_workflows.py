@@ -124,3 +124,43 @@ def test_command_line_help():
         [sys.executable, "-m", "skmoe", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_parallel_workers_see_scikit_learns_settings():
+    # scikit-learn's configuration is per thread: restarts and bootstrap fits
+    # run by joblib see it (here, metadata routing to a pipeline expert that
+    # needs it) only if it is passed on to the workers
+    import sklearn
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import SplineTransformer
+
+    from skmoe import bootstrap_lrt
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = np.abs(X[:, 0]) + 0.1 * rng.normal(size=200)
+    with sklearn.config_context(enable_metadata_routing=True):
+        spline = make_pipeline(
+            SplineTransformer(n_knots=4).set_fit_request(sample_weight=False),
+            LinearRegression().set_fit_request(sample_weight=True),
+        )
+        model = MoERegressor(2, expert_estimator=spline, n_init=2, random_state=0)
+        with joblib.parallel_backend("threading", n_jobs=2):
+            fits = [
+                model.set_params(n_jobs=n).fit(X, y).log_likelihood_ for n in (1, 2)
+            ]
+            tests = [
+                bootstrap_lrt(
+                    model.set_params(n_jobs=1, n_init=1),
+                    X,
+                    y,
+                    max_experts=2,
+                    n_bootstrap=2,
+                    significance=0.5,
+                    random_state=0,
+                    n_jobs=n,
+                ).bootstrap_statistics
+                for n in (1, 2)
+            ]
+    assert fits[1] == fits[0]
+    np.testing.assert_array_equal(tests[1], tests[0])
