@@ -2088,7 +2088,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._fitted_shared_rows = tuple(getattr(experts, "shared", ()))
         self._fitted_shared_columns = self._shared_columns
         self._fitted_top_k = problem.top_k
-        self.expert_usage_ = to_numpy(usage).astype(np.float64)
+        # in the fit's dtype, as the other fitted arrays
+        self.expert_usage_ = to_numpy(usage).astype(gate_params["coef"].dtype)
         self._solver_state = result.solver_state
         self._fitted_alpha = float(problem.alpha)  # what std_errors differentiates
         self._fitted_assignment = self.assignment  # std_errors, ConvergenceDisplay

@@ -86,9 +86,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         (``n_samples`` without sample weights), as scikit-learn's
         (``partial_fit``, which sees one batch at a time, refuses it: pass a
         dict, e.g. from
-        ``sklearn.utils.class_weight.compute_class_weight``). The methods
-        that take y after the fit (``score``, ``bic``, ``std_errors``, ...)
-        weigh the samples by their own ``sample_weight`` only.
+        ``sklearn.utils.class_weight.compute_class_weight``). The fitted
+        attributes are the fit's, so they carry the class weights too
+        (``log_likelihood_`` and its histories, ``expert_usage_``,
+        ``n_experts_bic_``). The methods that take y after the fit
+        (``score``, ``bic``, ``std_errors``, ...) weigh the samples by their
+        own ``sample_weight`` only, so ``bic(X, y)`` on the training data
+        differs from ``n_experts_bic_``.
 
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes

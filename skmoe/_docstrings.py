@@ -339,7 +339,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         no pruning never decreases it; otherwise (``top_k``, a pruning step,
         the ``"gradient"`` and ``"sgd"`` solvers, and
         :meth:`partial_fit`, whose entries each score another batch) nothing
-        guarantees that. With ``gate="gaussian"`` it adds ``log p(x)``, the
+        guarantees that. In float32 it may fall by rounding, about 1e-7 of its
+        size near convergence, so a ``tol`` below that can run to
+        ``max_iter``. With ``gate="gaussian"`` it adds ``log p(x)``, the
         gate's density of the inputs: EM maximizes the joint likelihood of X
         and y, and ``log_likelihood_history_`` (of y given X) may fall at an
         iteration. With ``assignment="hard"`` it is the penalized

@@ -199,3 +199,19 @@ def test_class_weights_that_zero_or_overflow_the_weights_say_so():
     np.testing.assert_array_equal(model.predict_proba(X), before)
     with pytest.raises(ValueError, match="sum to infinity"):
         MoEClassifier(2, class_weight={0: 1e308}).fit(X, y)
+
+
+def test_fitted_log_likelihood_and_usage_carry_the_class_weights():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2))
+    y = (np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.3 * rng.randn(300) > 0.8) * 1
+    model = MoEClassifier(2, class_weight="balanced", random_state=0).fit(X, y)
+    weight = compute_sample_weight("balanced", y)
+    np.testing.assert_allclose(
+        model.log_likelihood_, weight @ model.log_likelihood_samples(X, y), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        model.expert_usage_,
+        np.average(model.responsibilities(X, y), axis=0, weights=weight),
+        rtol=1e-10,
+    )

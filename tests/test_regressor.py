@@ -156,6 +156,7 @@ def test_float32_is_computed_in_float32(gated_regression):
     m64 = MoERegressor(3, random_state=0).fit(X, y)
     assert m32.expert_coef_.dtype == np.float32
     assert m32.gate_coef_.dtype == np.float32
+    assert m32.expert_usage_.dtype == np.float32
     assert m32.predict(X.astype(np.float32)).dtype == np.float32
     np.testing.assert_allclose(m32.predict(X), m64.predict(X), atol=0.05)
     np.testing.assert_allclose(m32.log_likelihood_, m64.log_likelihood_, rtol=1e-3)
