@@ -2,6 +2,7 @@
 
 import pickle
 import warnings
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -618,3 +619,26 @@ def test_warm_start_after_counts_that_were_all_zero(n_experts, shared_features):
     assert warm.score(X, y) >= cold.score(X, y) - 1e-3
     if n_experts == 1:  # one optimum
         assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=1e-6)
+
+
+def test_log_probabilities_of_huge_counts_against_exact_log_gammas():
+    # y log(y) - y - log(y!) lost 2.2 at y = 1e15 and gave 0 at 1e16 (its
+    # terms are of y log(y)); the log-likelihood carried the error
+    from _exact import poisson_logpmf
+
+    from skmoe.experts.poisson import encode_counts, log_likelihood
+
+    every = np.array([0.0, 3.0, 1e3, 1e9, 1e15, 1e16, 1e100, 1e300])
+    for ratio in (1 / 3, 1.0, 2.5):
+        # at mu = y, exp(eta)'s rounding, 1e-14 mu, moves the log-probability
+        # by y (1e-14)^2 / 2: no float64 eta resolves counts above 1e16 there
+        counts = every[every <= 1e16] if ratio == 1.0 else every
+        eta = np.log(np.where(counts > 0, counts, 2.0) * ratio)
+        got = log_likelihood(np, eta[None, :], encode_counts(counts))[0]
+        with localcontext() as context:
+            context.prec = 400
+            expected = [
+                float(poisson_logpmf(y, Decimal(e).exp()))
+                for y, e in zip(counts, eta, strict=True)
+            ]
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)

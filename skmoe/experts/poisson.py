@@ -20,6 +20,7 @@ from .._math import (
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
 from ._point_mass import ZERO_LOG_RATE, PointMassMixin, point_mass_columns
+from .gamma import STIRLING_SHAPE, stirling_remainder
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -80,9 +81,12 @@ def encode_counts(y, exposure=None) -> np.ndarray:
     with np.errstate(divide="ignore"):
         log_y = np.where(y > 0, np.log(y), 0.0)
     offset = np.zeros_like(y) if exposure is None else np.log(exposure)
-    return np.stack(
-        [y, log_y, special.xlogy(y, y) - y - special.gammaln(y + 1), offset]
-    )
+    # from y = 10, -log(2 pi y) / 2 less Stirling's remainder: the direct
+    # form lost 2.2 at y = 1e15 (and gave 0 at 1e16) to terms of y log(y)
+    large = np.maximum(y, STIRLING_SHAPE)
+    series = -0.5 * np.log(2 * math.pi * large) - stirling_remainder(large)
+    direct = special.xlogy(y, y) - y - special.gammaln(y + 1)
+    return np.stack([y, log_y, np.where(y >= STIRLING_SHAPE, series, direct), offset])
 
 
 class PoissonExperts(PointMassMixin, ExpertFamily):
@@ -247,8 +251,12 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         mass = (weighted_resp @ exposure[:, None])[:, 0]
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         mean = (weighted_resp @ y[:, None])[:, 0] / xp.clip(mass, tiny, None)
-        overall = xp.sum(weighted_resp @ y[:, None]) / xp.clip(xp.sum(mass), tiny, None)
-        floor = RATE_FLOOR * xp.maximum(overall, xp.ones_like(overall)) + tiny
+        total = xp.clip(xp.sum(mass), tiny, None)
+        overall = xp.sum(weighted_resp @ y[:, None]) / total
+        # a count of 1 per row, in rates: at exposures of 1e200, a floor of
+        # 1e-10 per unit kept negative binomial experts at means of 1e190
+        unit = xp.sum(weighted_resp) / total
+        floor = RATE_FLOOR * xp.maximum(overall, unit) + tiny
         intercept = xp.log(xp.maximum(mean, floor))
         slopes = xp.zeros(
             (design.shape[0] - 1, mass.shape[0]),
