@@ -391,6 +391,14 @@ def _probabilities(counts, rates, dispersions=None):
     with np.errstate(invalid="ignore"):
         nb_lower = special.betainc(theta, counts + 1.0, p)
         nb_above = special.betaincc(theta, counts + 1.0, p)
+        # scipy's betainc gives NaN from counts of about 1e155; there (p
+        # below 1e-154) I_p(theta, b) is the Gamma cdf P(theta, b p) but for
+        # terms of the size of p
+        lost = np.isnan(nb_lower) | np.isnan(nb_above)
+        if np.any(lost):
+            x = (counts + 1.0) * p
+            nb_lower = np.where(lost, special.gammainc(theta, x), nb_lower)
+            nb_above = np.where(lost, special.gammaincc(theta, x), nb_above)
     return np.where(nb, nb_lower, lower), np.where(nb, nb_above, above)
 
 
@@ -436,8 +444,12 @@ def _counts_at(q, weights, rates, dispersions=None):
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)
     z = special.ndtri(q)[:, None]
-    variance = rates if dispersions is None else rates + dispersions * rates**2
-    spread = np.sqrt(variance)
+    # sqrt(mu + phi mu^2) as sqrt(mu) sqrt(1 + phi mu): mu^2 overflowed
+    # from mu = 1.3e154
+    spread = np.sqrt(rates)
+    if dispersions is not None:
+        with np.errstate(over="ignore"):
+            spread = spread * np.sqrt(1.0 + dispersions * rates)
     guess = rates + z * spread
     pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
     low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
@@ -489,5 +501,5 @@ def _nb_log_probabilities(counts, rates, dispersions):
     y, log_y, base = (a.reshape(shape) for a in (y, log_y, base))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.log(rates)
-        out = log_probability(np, y, log_y, base, eta, theta, log_pmf)
+        out = log_probability(np, y, log_y, base, eta, theta)
     return np.where(nb & integer & (rates > 0), out, log_pmf)

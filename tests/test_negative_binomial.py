@@ -4,9 +4,11 @@ maximized by scipy.optimize, scikit-learn's PoissonRegressor at the Poisson
 limit, and scipy's distributions."""
 
 import warnings
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
+from _exact import nb_logpmf
 from scipy import optimize, special, stats
 from sklearn.linear_model import PoissonRegressor
 
@@ -15,7 +17,7 @@ from skmoe import (
     MoEPoissonRegressor,
     PredictiveNegativeBinomialMixture,
 )
-from skmoe.experts.negative_binomial import DISPERSION_FLOOR, gamma_ratio
+from skmoe.experts.negative_binomial import DISPERSION_FLOOR
 
 
 def _nb_logpmf(y, mean, dispersion):
@@ -268,30 +270,125 @@ def test_log_probabilities_keep_their_digits_near_the_poisson_limit():
     )
 
 
-def test_gamma_ratio_against_log_gammas_and_sums():
-    # G = log Gamma(y + theta) - log Gamma(theta) - y log(theta): for integer y,
-    # sum_{j < y} log(1 + j / theta), exact in every digit it keeps
-    y = np.array([0.0, 1.0, 2.0, 5.0, 30.0, 400.0])[None, :]
-    for theta in (0.01, 0.7, 3.0, 9.9, 10.0, 55.0, 1e4, 1e8):
-        t = np.array([[theta]])
-        sums = [np.sum(np.log1p(np.arange(int(v)) / theta)) for v in y[0]]
-        # (terms of the size of y: their rounding, 1e-16 y, and no more)
-        error = np.abs(gamma_ratio(np, y, t)[0] - sums)
-        assert np.all(error <= 1e-14 * (1 + np.abs(sums)) + 4e-16 * y[0]), theta
-        # the derivatives against central differences of the exact sums
-        h = 1e-5 * theta
+def _exact_logpmf(y, eta, theta):
+    """At the mean exp(eta) of the float eta, exactly: eta's rounding moves a
+    log-probability by 1e-5 at theta = 1e8 and counts of 1e300."""
+    with localcontext() as context:
+        context.prec = 400
+        return float(nb_logpmf(y, Decimal(eta).exp(), theta))
 
-        def exact(th):
-            return np.array([np.sum(np.log1p(np.arange(int(v)) / th)) for v in y[0]])
 
-        first = (exact(theta + h) - exact(theta - h)) / (2 * h)
-        second = (exact(theta + h) - 2 * exact(theta) + exact(theta - h)) / h**2
-        np.testing.assert_allclose(
-            gamma_ratio(np, y, t, 1)[0], first, rtol=1e-6, atol=1e-14 * (1 + 1 / theta)
+# counts from 0 to 1e300, means about them, theta from 1e-2 to the Poisson limit
+COUNTS = [0.0, 3.0, 1e3, 1e9, 1e16, 1e100, 1e300]
+THETAS = [0.01, 1.5, 9.9, 10.0, 1e3, 1e8]
+
+
+def test_log_probabilities_against_exact_log_gammas():
+    # the float64 terms of the direct form are of y log(y) (4e17 at counts
+    # of 1e16, where it lost 1.8e4 over 300 counts) and theta log(theta)
+    from skmoe.experts.negative_binomial import log_probability
+    from skmoe.experts.poisson import encode_counts
+
+    for y in COUNTS:
+        means = [0.5, 2.0] if y == 0 else [y / 3, y, 2.5 * y]
+        Y = encode_counts(np.array([y]))
+        eta = np.log(means)[:, None]
+        theta = np.array(THETAS)[:, None, None]
+        got = np.stack([log_probability(np, *Y[:3, None, :], eta, t) for t in theta])[
+            ..., 0
+        ]
+        expected = np.array(
+            [[_exact_logpmf(y, e, t) for e in eta[:, 0]] for t in THETAS]
         )
-        scale = np.max(np.abs(second)) + 1e-300
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)
+
+
+def test_theta_derivatives_against_exact_differences():
+    # the derivatives in theta, whose direct forms cancel terms of y / theta
+    from skmoe.experts.negative_binomial import _theta_derivatives
+
+    for y in [0.0, 3.0, 1e3, 1e9, 1e16, 1e100]:
+        eta = np.log([2.0] if y == 0 else [y / 3, y, 2.5 * y])
+        for theta in THETAS:
+            first, second = _theta_derivatives(
+                np, np.array([[y]]), eta[None, :], np.array([[theta]])
+            )
+            with localcontext() as context:
+                context.prec = 400
+                t, h = Decimal(theta), Decimal(theta) * Decimal("1e-30")
+                d1, d2 = [], []
+                for e in eta:
+                    mean = Decimal(e).exp()
+                    a, c, b = (nb_logpmf(y, mean, t + k * h) for k in (-1, 0, 1))
+                    d1.append(float((b - a) / (2 * h)))
+                    d2.append(float((b - 2 * c + a) / (h * h)))
+            # (relative, and against terms of 1 / theta: the log-gammas')
+            scale = 1 / theta
+            np.testing.assert_allclose(first[0], d1, rtol=1e-12, atol=1e-13 * scale)
+            np.testing.assert_allclose(
+                second[0], d2, rtol=1e-10, atol=1e-13 * scale / theta
+            )
+
+
+@pytest.mark.parametrize("scale", [1e16, 1e160])
+def test_huge_counts_fit_the_gamma_limit(scale):
+    # counts of scale s: the negative binomial likelihood is the Gamma one of
+    # the same mean and shape theta but for terms of 1 / s. At 1e16 the fit
+    # kept slopes of 0 (its objective's terms of 4e17 hid the steps' gains);
+    # at 1e160 the moments' squares overflowed
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(300, 2))
+    y = np.round(scale * np.exp(0.3 * X[:, 0] + 0.3 * rng.normal(size=300)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoENegativeBinomialRegressor(1, alpha=0, tol=1e-10).fit(X, y)
+
+    def gamma_loss(params):
+        mean = np.exp(params[0] + X @ params[1:3])
+        shape = np.exp(params[3])
+        return -np.sum(stats.gamma.logpdf(y / scale, shape, scale=mean / shape))
+
+    start = np.r_[np.log(y.mean() / scale), 0, 0, 0]
+    best = optimize.minimize(gamma_loss, start, method="BFGS", options={"gtol": 1e-9})
+    intercept = model.expert_intercept_[0] - np.log(scale)
+    np.testing.assert_allclose(intercept, best.x[0], atol=1e-5)
+    np.testing.assert_allclose(model.expert_coef_[0], best.x[1:3], atol=1e-5)
+    np.testing.assert_allclose(
+        model.expert_dispersion_[0], np.exp(-best.x[3]), rtol=1e-5
+    )
+
+
+def test_exposures_of_any_size_are_one_unit():
+    # at exposures of 1e200 the start's rate floor (1e-10 per unit) was a
+    # mean of 1e190, where the negative binomial's Newton steps are all
+    # refused: the fit kept it
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(300, 2))
+    y = rng.poisson(2.0 * np.exp(0.3 * X[:, 0])).astype(float)
+    plain = MoENegativeBinomialRegressor(1, tol=1e-10).fit(X, y)
+    for exposure in (1e-200, 1e25, 1e200):
+        model = MoENegativeBinomialRegressor(1, tol=1e-10).fit(
+            X, y, exposure=np.full(300, exposure)
+        )
         np.testing.assert_allclose(
-            gamma_ratio(np, y, t, 2)[0], second, atol=1e-4 * scale
+            model.expert_intercept_ + np.log(exposure),
+            plain.expert_intercept_,
+            atol=1e-7,
+        )
+        np.testing.assert_allclose(model.expert_coef_, plain.expert_coef_, atol=1e-7)
+
+
+def test_distribution_of_huge_means_is_the_gamma_limit():
+    # scipy's betainc is NaN from about 1e155, and mu^2 overflowed: the
+    # median was NaN and ppf inf
+    for mean in (1e160, 1e300):
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mean]], [[0.5]])
+        limit = stats.gamma(2.0, scale=mean / 2.0)
+        q = np.array([0.01, 0.5, 0.9])[:, None]
+        np.testing.assert_allclose(dist.ppf(q)[:, 0], limit.ppf(q[:, 0]), rtol=1e-9)
+        np.testing.assert_allclose(dist.cdf([[mean]]), limit.cdf(mean), rtol=1e-12)
+        np.testing.assert_allclose(
+            dist.logpmf(np.array([[mean]])), limit.logpdf(mean), rtol=1e-12
         )
 
 

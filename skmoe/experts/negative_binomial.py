@@ -17,7 +17,6 @@ from ._base import Array, Params
 from ._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .gamma import stirling_remainder
 from .poisson import PoissonExperts, rates
-from .poisson import log_likelihood as poisson_log_likelihood
 
 #: Smallest dispersion (largest ``theta = 1 / phi``, 1e8): the Poisson limit,
 #: from which a count's log-probability differs by about ``y^2 phi / 2``.
@@ -35,8 +34,8 @@ MAX_LOG_STEP = 2.0
 STEP_TOL = 1e-8
 #: Step halvings of the dispersion's Newton step.
 DISPERSION_HALVINGS = 30
-#: From this theta on, :func:`gamma_ratio` takes Stirling's series: the
-#: direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
+#: From this theta (and count) on, the log-probabilities take Stirling's
+#: series: the direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
 STIRLING_THETA = 10.0
 LOG_2PI = math.log(2 * math.pi)
 
@@ -76,48 +75,28 @@ def log_gamma(xp, x, order=0):
     return value + total
 
 
-def gamma_ratio(xp, y, theta, order=0):
-    """``G = log Gamma(y + theta) - log Gamma(theta) - y log(theta)`` (K, n)
-    of the counts ``y`` (1, n) and the experts' ``theta`` (K, 1), or its first
-    or second derivative in theta (``order`` 1, 2).
-
-    G is 0 at y = 0 and about ``y (y - 1) / (2 theta)`` for a large theta:
-    from ``STIRLING_THETA`` on it is ``(theta + y - 1/2) log1p(y / theta) - y``
-    plus the difference of Stirling's remainders, whose terms are of the size
-    of y, where the direct form subtracts log-gammas of the size of ``theta
-    log(theta)``. Below, the direct form by :func:`log_gamma`.
-    """
-    large = theta >= STIRLING_THETA
-    out = None
-    host = to_numpy(theta)
-    if np.any(host >= STIRLING_THETA):
-        t = xp.where(large, theta, xp.full_like(theta, STIRLING_THETA))
-        s = t + y
-        log_ratio = xp.log1p(y / t)
-        if order == 0:
-            value = (s - 0.5) * log_ratio - y
-        elif order == 1:  # digamma(s) - digamma(t) - y / t
-            value = log_ratio - y / t + 0.5 * y / (t * s)
-        else:  # trigamma(s) - trigamma(t) + y / t^2
-            value = y * y / (t * t * s) - y * (t + s) / (2.0 * t * t * s * s)
-        out = value + stirling_remainder(s, order) - stirling_remainder(t, order)
-    if np.any(host < STIRLING_THETA):
-        t = xp.where(large, xp.ones_like(theta), theta)
-        s = t + y
-        direct = log_gamma(xp, s, order) - log_gamma(xp, t, order)
-        direct = direct - {0: y * xp.log(t), 1: y / t, 2: -y / (t * t)}[order]
-        out = direct if out is None else xp.where(large, out, direct)
-    return out
+def _gap(xp, x, order):
+    """``digamma(x) - log(x)`` (``order`` 1) or ``trigamma(x) - 1 / x`` (2) of
+    positive ``x``: from ``STIRLING_THETA`` on ``-1 / (2 x)`` or ``1 / (2
+    x^2)`` plus Stirling's remainder's derivative (terms of the size of the
+    result, where the log-gammas' derivatives are of ``log(x)``), below by
+    :func:`log_gamma`'s recurrence."""
+    large = xp.maximum(x, xp.full_like(x, STIRLING_THETA))
+    inverse = 1.0 / large
+    series = (-0.5 * inverse if order == 1 else 0.5 * inverse * inverse) + (
+        stirling_remainder(large, order)
+    )
+    low = x < STIRLING_THETA
+    if not bool(xp.any(low)):
+        return series
+    small = xp.where(low, x, xp.ones_like(x))
+    own = xp.log(small) if order == 1 else 1.0 / small
+    return xp.where(low, log_gamma(xp, small, order) - own, series)
 
 
 def _softplus(xp, z):
     """``log(1 + exp(z))`` without overflow."""
     return xp.logaddexp(xp.zeros_like(z), z)
-
-
-#: Means above this many times ``y + theta`` take the log-likelihood's direct
-#: form (see :func:`log_probability`).
-DIRECT_RATIO = 4.0
 
 
 def _count_shift(xp, y, log_factorial, theta):
@@ -140,57 +119,92 @@ def _count_shift(xp, y, log_factorial, theta):
     return xp.where(large, series, direct)
 
 
-def log_probability(xp, y, log_y, base, eta, theta, poisson):
-    """Negative binomial log-probabilities of the counts ``y`` at the log means
-    ``eta`` and ``theta = 1 / phi`` (K, 1), broadcast; ``log_y`` and ``base``:
-    the rows of :func:`~skmoe.experts.poisson.encode_counts`, ``poisson`` the
-    Poisson log-probabilities at ``mu = exp(eta)``. In forms whose terms stay
-    small where the direct one's are large and cancel:
-
-    - for ``theta >= STIRLING_THETA``, ``G + y eta - log(y!) - (theta + y)
-      log1p(mu / theta)`` (``G``: :func:`gamma_ratio`, free of the
-      log-gammas of theta, 1.7e9 at 1e8), with ``y eta - log(y!)`` as the
-      Poisson log-probability plus ``mu`` (whose terms keep their digits
-      where ``mu`` is near y), or where ``mu`` exceeds ``DIRECT_RATIO (y +
-      theta)`` as ``y (1 + eta - log(y)) + base`` (at ``mu = 1e15`` the
-      first form lost 2.5 to terms of the size of ``mu``);
-    - below, ``log Gamma(y + theta) - log Gamma(y + 1) - log Gamma(theta) - y
-      log1p(theta / mu) - theta log1p(mu / theta)`` (:func:`_count_shift`):
-      terms of the size of ``theta log(y)``, where the others are of ``y
-      log(y)`` (5e-6 lost at counts of 1e9).
-    """
-    z = eta - xp.log(theta)
-    soft = _softplus(xp, z)
+def _saturated(xp, y, log_y, base, theta):
+    """The log-probability of each count at the mean ``mu = y``, ``log
+    Gamma(y + theta) - log Gamma(theta) - log(y!) + theta log(theta / (theta +
+    y)) + y log(y / (theta + y))`` (K, n), of the size of ``log(y)`` where
+    its terms are of ``y log(y)`` (4e17 at counts of 1e16): for ``theta >=
+    STIRLING_THETA``, ``base - log1p(y / theta) / 2`` plus the difference of
+    Stirling's remainders at ``theta + y`` and ``theta`` (``base``: ``y log(y)
+    - y - log(y!)``); below, by :func:`_count_shift`, terms of the size of
+    ``theta log(y)``."""
     host = to_numpy(theta)
     out = None
     if np.any(host >= STIRLING_THETA):
-        rate = xp.exp(xp.minimum(eta, xp.full_like(eta, 700.0)))
-        direct = rate > DIRECT_RATIO * (y + theta)
-        with np.errstate(over="ignore", invalid="ignore"):
-            near = poisson + rate
-            far = y * (1.0 + eta - log_y) + base
-        counts = xp.where(direct, far, near)
-        out = gamma_ratio(xp, y, theta) + counts - (theta + y) * soft
+        t = xp.maximum(theta, xp.full_like(theta, STIRLING_THETA))
+        remainders = stirling_remainder(t + y, 0) - stirling_remainder(t, 0)
+        out = base - 0.5 * xp.log1p(y / t) + remainders
     if np.any(host < STIRLING_THETA):
         t = xp.minimum(theta, xp.full_like(theta, STIRLING_THETA))
-        with np.errstate(over="ignore", invalid="ignore"):
-            log_factorial = y * (log_y - 1.0) - base  # (base: y log y - y - log y!)
-            shifted = _count_shift(xp, y, log_factorial, t) - log_gamma(xp, t)
-            small = shifted - y * _softplus(xp, -z) - theta * soft
+        log_factorial = y * (log_y - 1.0) - base
+        shifted = _count_shift(xp, y, log_factorial, t) - log_gamma(xp, t)
+        # y log1p(theta / y), 0 at y = 0
+        share = y * xp.log1p(t / xp.where(y > 0, y, xp.ones_like(y)))
+        small = shifted - t * xp.log1p(y / t) - share
         large = theta >= STIRLING_THETA
         out = small if out is None else xp.where(large, out, small)
     return out
 
 
-def _theta_slope(xp, y, eta, theta):
-    """``log1p(mu / theta)``, ``mu / (theta + mu)`` and the log-probability's
-    derivative in theta, ``G'(theta) - log1p(mu / theta) + (theta + y) mu /
-    (theta (theta + mu))``, (K, n)."""
-    z = eta - xp.log(theta)
-    soft = _softplus(xp, z)
-    share = xp.exp(z - soft)
-    first = gamma_ratio(xp, y, theta, 1) - soft + (theta + y) * share / theta
-    return soft, share, first
+def _mean_terms(xp, y, log_y, eta, theta):
+    """The log-probabilities' terms in the log means ``eta`` (K, n), less
+    their values at ``mu = y``: ``y d - (theta + y) log1p((mu - y) / (theta +
+    y))`` with ``d = eta - log(y)``, or, where y exceeds theta, the same as
+    ``-theta d - (theta + y) log1p(theta expm1(-d) / (theta + y))``. Their
+    terms are of the size of ``min(y, theta) d``, where ``y eta - (theta + y)
+    log1p(mu / theta)`` has terms of ``y eta`` (4e17 at counts of 1e16, whose
+    rounding hid the Newton steps' gains of a few hundred). Where ``mu`` or
+    ``y / mu`` overflows, forms by ``logaddexp``."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        d = eta - log_y
+        total = theta + y
+        rate = xp.exp(eta)
+        low = y * d - total * xp.log1p((rate - y) / total)
+        inner = theta * xp.expm1(-d) / total
+        high = -theta * d - total * xp.log1p(inner)
+        terms = xp.where(y > theta, high, low)
+    finite = xp.isfinite(terms)
+    if bool(xp.all(finite)):
+        return terms
+    # log((theta + mu) / (theta + y)), and (theta + y) it less y d
+    log_theta = xp.log(theta)
+    ratio = xp.logaddexp(log_theta + xp.zeros_like(eta), eta) - xp.log(total)
+    return xp.where(finite, terms, y * d - total * ratio)
+
+
+def log_probability(xp, y, log_y, base, eta, theta):
+    """Negative binomial log-probabilities (K, n) of the counts ``y`` (1, n)
+    at the log means ``eta`` and ``theta = 1 / phi`` (K, 1), broadcast;
+    ``log_y`` and ``base``: the rows of
+    :func:`~skmoe.experts.poisson.encode_counts`. The sum of the
+    log-probability at ``mu = y`` (:func:`_saturated`) and the terms in
+    ``eta`` less their values there (:func:`_mean_terms`), each in a form
+    whose terms stay of the size of its result (or of ``min(y, theta)
+    log(y)``) where the direct form's are of ``y log(y)``, ``theta
+    log(theta)`` (1.8e9 at the Poisson limit) or ``mu``."""
+    return _saturated(xp, y, log_y, base, theta) + _mean_terms(xp, y, log_y, eta, theta)
+
+
+def _theta_derivatives(xp, y, eta, theta, second=True):
+    """The log-probabilities' first (and second) derivatives in theta (K, n):
+    ``digamma(s) - digamma(theta) - log((theta + mu) / theta) + (mu - y) /
+    (theta + mu)`` with ``s = theta + y``, written as ``g1(s) - g1(theta) +
+    log1p(u) - u``, ``u = (y - mu) / (theta + mu)`` and ``g1 = digamma - log``
+    (:func:`_gap`); the second ``g2(s) - g2(theta) + u^2 / s``, ``g2 =
+    trigamma - 1 / x``. Terms of the size of the results, where the
+    log-gammas' derivatives and ``y / theta`` cancel (at counts of 1e16,
+    terms of 1e15)."""
+    rate, _ = rates(xp, eta)
+    total = theta + y
+    u = (y - rate) / (theta + rate)
+    # log(1 + u) = log((theta + y) / (theta + mu)), directly far below 0
+    apart = xp.log(total) - xp.logaddexp(xp.log(theta) + xp.zeros_like(eta), eta)
+    near = xp.log1p(xp.where(u > -0.5, u, xp.zeros_like(u)))
+    first = _gap(xp, total, 1) - _gap(xp, theta, 1) + xp.where(u > -0.5, near, apart)
+    first = first - u
+    if not second:
+        return first
+    return first, _gap(xp, total, 2) - _gap(xp, theta, 2) + u * u / total
 
 
 class NegativeBinomialExperts(PoissonExperts):
@@ -250,7 +264,7 @@ class NegativeBinomialExperts(PoissonExperts):
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
         y, log_y, base = (Y[i, ...][None, :] for i in range(3))
         theta = self._thetas(xp, params)
-        out = log_probability(xp, y, log_y, base, eta, theta, poisson)
+        out = log_probability(xp, y, log_y, base, eta, theta)
         if self.zero_inflated:  # the point mass: -inf at a positive count
             never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
             out = xp.where(poisson == -xp.inf, never, out)
@@ -258,27 +272,32 @@ class NegativeBinomialExperts(PoissonExperts):
 
     def _coefficient_objectives(self, xp, problem, params, mask, alpha):
         # sum r (y eta - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2
-        # (up to terms of theta alone), and mu / (theta + mu) there
+        # up to terms free of eta (:func:`_mean_terms`), and log(mu / theta)
         design, y, offset, weighted_resp = problem
         theta = self._thetas(xp, params)
+        with np.errstate(divide="ignore"):
+            log_y = xp.where(y > 0, xp.log(y), xp.zeros_like(y))[None, :]
+        y = y[None, :]
 
         def objectives(coef):
             eta = coef.T @ design + offset[None, :]
-            z = eta - xp.log(theta)
-            soft = _softplus(xp, z)
-            terms = y[None, :] * eta - (theta + y) * soft
+            terms = _mean_terms(xp, y, log_y, eta, theta)
             fit = xp.sum(weighted_resp * terms, axis=1)
             penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
-            return fit - penalty, xp.exp(z - soft)
+            return fit - penalty, eta - xp.log(theta)
 
         return objectives
 
-    def _coefficient_derivatives(self, xp, y, share, params):
+    def _coefficient_derivatives(self, xp, y, z, params):
         # in eta: y theta / (theta + mu) - theta mu / (theta + mu), and the
-        # observed information (theta + y) theta mu / (theta + mu)^2 (> 0)
+        # observed information (theta + y) theta mu / (theta + mu)^2 (> 0),
+        # with mu / (theta + mu) and theta / (theta + mu) from z = log(mu /
+        # theta) (1 - share lost the latter's digits where mu >> theta)
         theta = self._thetas(xp, params)
         y = y[None, :]
-        return y * (1 - share) - theta * share, (theta + y) * share * (1 - share)
+        soft = _softplus(xp, z)
+        share, rest = xp.exp(z - soft), xp.exp(-soft)
+        return y * rest - theta * share, (theta + y) * share * rest
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         def fit(part, resp):
@@ -295,16 +314,20 @@ class NegativeBinomialExperts(PoissonExperts):
         log means ``eta`` (K, n), each halved until the expert's objective does
         not decrease; the former one where the expert has no weight."""
         y, log_y, base = (Y[i, ...][None, :] for i in range(3))
-        poisson = poisson_log_likelihood(xp, eta, Y)
-        rate, _ = rates(xp, eta)
         mass = xp.sum(weighted_resp, axis=1)
         former = params["dispersion"]
         low, high = -math.log(DISPERSION_CEILING), -math.log(DISPERSION_FLOOR)
+        tiny = float(xp.finfo(eta.dtype).smallest_normal)
         if cold:  # the moments: sum r ((y - mu)^2 - mu) = phi sum r mu^2
-            excess = xp.sum(weighted_resp * ((y - rate) ** 2 - rate), axis=1)
-            square = xp.sum(weighted_resp * rate**2, axis=1)
-            tiny = float(xp.finfo(eta.dtype).smallest_normal)
-            guess = excess / xp.clip(square, tiny, None)
+            rate, _ = rates(xp, eta)
+            # in units of each expert's largest y + mu: squares of counts
+            # of 1e155 overflowed
+            unit = xp.clip(xp.max(rate + y, axis=1, keepdims=True), tiny, None)
+            scaled = rate / unit
+            excess = ((y / unit - scaled) ** 2 - scaled / unit) * weighted_resp
+            square = xp.sum(weighted_resp * scaled**2, axis=1)
+            guess = xp.sum(excess, axis=1) / xp.clip(square, tiny, None)
+            guess = xp.where(xp.isnan(guess), xp.ones_like(guess), guess)
             log_theta = -xp.log(xp.clip(guess, DISPERSION_FLOOR, DISPERSION_CEILING))
         else:
             log_theta = -xp.log(former)
@@ -312,17 +335,14 @@ class NegativeBinomialExperts(PoissonExperts):
 
         def objective(log_theta):  # the experts' log-likelihoods
             theta = xp.exp(log_theta)[:, None]
-            terms = log_probability(xp, y, log_y, base, eta, theta, poisson)
+            terms = log_probability(xp, y, log_y, base, eta, theta)
             return xp.sum(weighted_resp * terms, axis=1)
 
         value = objective(log_theta)
         steps = COLD_DISPERSION_STEPS if cold else DISPERSION_STEPS
         for _ in range(steps):
             theta = xp.exp(log_theta)[:, None]
-            soft, share, first = _theta_slope(xp, y, eta, theta)
-            second = gamma_ratio(xp, y, theta, 2) + share * (
-                theta * share - 2 * y + y * share
-            ) / (theta * theta)
+            first, second = _theta_derivatives(xp, y, eta, theta)
             slope = theta[:, 0] * xp.sum(weighted_resp * first, axis=1)
             curve = theta[:, 0] ** 2 * xp.sum(weighted_resp * second, axis=1) + slope
             # Newton where the objective is concave in log(theta), else a
@@ -346,7 +366,6 @@ class NegativeBinomialExperts(PoissonExperts):
                 step = xp.where(xp.abs(step) > STEP_TOL, step, xp.zeros_like(step))
                 if bool(xp.all(step == 0)):
                     break
-        tiny = float(xp.finfo(eta.dtype).smallest_normal)
         return xp.where(mass > tiny, xp.exp(-log_theta), former)
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
@@ -354,8 +373,10 @@ class NegativeBinomialExperts(PoissonExperts):
         y = Y[0, ...][None, :]
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
         theta = self._thetas(xp, params)
-        _, share, first = _theta_slope(xp, y, eta, theta)
-        grad = design @ (weighted_resp * (y * (1 - share) - theta * share)).T
+        soft = _softplus(xp, eta - xp.log(theta))
+        share, rest = xp.exp(eta - xp.log(theta) - soft), xp.exp(-soft)
+        first = _theta_derivatives(xp, y, eta, theta, second=False)
+        grad = design @ (weighted_resp * (y * rest - theta * share)).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
         # d/d phi = -theta^2 d/d theta
         grad_dispersion = -(theta[:, 0] ** 2) * xp.sum(weighted_resp * first, axis=1)
