@@ -55,7 +55,7 @@ from ._em import (
     initial_params,
 )
 from ._groups import Groups, check_groups
-from ._inference import DEGENERATE_TOL, covariance
+from ._inference import DEGENERATE_TOL, standard_errors
 from ._init import initial_responsibilities
 from ._math import design_matrix, device, expand_rows
 from ._online import (
@@ -2772,10 +2772,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             group: _take_columns(np, offset, part, axis=0)
             for group, part in columns.items()
         }
-        layout, cov, degenerate, n_degenerate = covariance(
+        layout, se, degenerate, n_degenerate = standard_errors(
             problem, gate_params, expert_params, offsets
         )
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
         se[degenerate] = np.inf
         parts: dict = {"gate": {}, "expert": {}}
         start = 0

@@ -211,8 +211,17 @@ def coefficient_map(shape, offset) -> np.ndarray:
     return np.kron(T, np.eye(columns))
 
 
-def covariance(problem, gate_params, expert_params, offsets):
-    """Covariance of the parameters at ``(gate_params, expert_params)``.
+def _row_norms(a):
+    """The Euclidean norms of the rows of ``a``, scaled by each row's largest
+    entry first: a variance's row holds entries of its size, whose squares
+    overflow from 1e154 (targets of 1e77)."""
+    scale = np.max(np.abs(a), axis=1, initial=0.0)
+    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+    return scale * np.sqrt(np.sum((a / scale[:, None]) ** 2, axis=1))
+
+
+def standard_errors(problem, gate_params, expert_params, offsets):
+    """Standard errors of the parameters at ``(gate_params, expert_params)``.
 
     Parameters
     ----------
@@ -228,13 +237,14 @@ def covariance(problem, gate_params, expert_params, offsets):
     Returns
     -------
     layout : list of (group, name, shape)
-        The parameters, in the order of the rows of ``cov``.
-    cov : ndarray of shape (P, P)
-        The covariance of the raveled parameters with intercepts at the features'
-        origin (the stored attributes), the variance itself (not its log).
+        The parameters, in the order of ``se``.
+    se : ndarray of shape (P,)
+        The square roots of the diagonal of the covariance of the raveled
+        parameters with intercepts at the features' origin (the stored
+        attributes), the variance itself (not its log).
     degenerate : ndarray of shape (P,) of bool
         The parameters along which the information is not positive definite
-        (their rows and columns of ``cov`` leave those directions out).
+        (``se`` leaves those directions out).
     n_degenerate : int
         The number of such directions.
     """
@@ -264,16 +274,17 @@ def covariance(problem, gate_params, expert_params, offsets):
         start += n
     to_stored = (scipy.linalg.block_diag(*maps) * jacobian[None, :]) @ basis
     kept = to_stored @ directions[:, positive]
-    cov = (kept / eigenvalues[positive]) @ kept.T
+    # sqrt(diag(kept diag(1 / eigenvalues) kept^T)), without the squares
+    se = _row_norms(kept / np.sqrt(eigenvalues[positive]))
     # the directions the information does not determine, orthonormal: those of
     # the eigenvalues refused, and the coordinates without information
     null = np.hstack([directions[:, ~positive], np.eye(reduced.shape[0])[:, ~informed]])
     loading = np.zeros(to_stored.shape[0])
     if null.shape[1]:
-        loading = np.linalg.norm(to_stored @ np.linalg.qr(null)[0], axis=1)
-    degenerate = loading > LOADING_TOL * np.linalg.norm(to_stored, axis=1)
+        loading = _row_norms(to_stored @ np.linalg.qr(null)[0])
+    degenerate = loading > LOADING_TOL * _row_norms(to_stored)
     n_degenerate = int(np.count_nonzero(~positive) + np.count_nonzero(~informed))
-    return packer.layout, cov, degenerate, n_degenerate
+    return packer.layout, se, degenerate, n_degenerate
 
 
 def _equilibrated_eigh(information, total):

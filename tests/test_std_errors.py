@@ -580,3 +580,20 @@ def test_set_params_after_fit_does_not_change_the_std_errors(Estimator):
         after = model.std_errors(X, y)
     for name in before:
         np.testing.assert_array_equal(after[name], before[name])
+
+
+def test_standard_errors_scale_with_huge_targets():
+    # a variance's standard error, 1e159 for targets of 1e80, is finite: its
+    # covariance (its square) overflowed, and it came back inf without a
+    # warning
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(300, 2))
+    y = X[:, 0] + 0.1 * rng.normal(size=300)
+    plain = MoERegressor(1).fit(X, y).std_errors(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = MoERegressor(1).fit(X, 1e80 * y).std_errors(X, 1e80 * y)
+    np.testing.assert_allclose(huge.expert_coef_, 1e80 * plain.expert_coef_, rtol=1e-6)
+    np.testing.assert_allclose(
+        huge.expert_variance_, 1e160 * plain.expert_variance_, rtol=1e-4
+    )  # (the variance's by finite differences, 5e-5 apart)
