@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _exact import nb_logpmf
 from scipy import optimize, special, stats
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 
 from skmoe import (
@@ -513,3 +514,22 @@ def test_expert_estimator_is_not_a_parameter():
     assert "expert_estimator" not in MoENegativeBinomialRegressor().get_params()
     with pytest.raises(TypeError, match="expert_estimator"):
         MoENegativeBinomialRegressor(expert_estimator=PoissonRegressor())
+
+
+def test_float32_fits_of_large_counts_keep_their_digits():
+    # the float32 log-likelihood's terms were of y log(y): at counts of 1e6
+    # fits lost hundreds of nats
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 2))
+    mean = 1e6 * np.exp(0.5 * X[:, 0])
+    y = rng.negative_binomial(2, 2 / (2 + mean)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m64 = MoENegativeBinomialRegressor(2, random_state=0).fit(X, y)
+        m32 = MoENegativeBinomialRegressor(2, random_state=0).fit(
+            X.astype(np.float32), y.astype(np.float32)
+        )
+    assert m32.expert_dispersion_.dtype == np.float32
+    exact = m64.log_likelihood_samples(X, y).sum()
+    assert abs(m32.log_likelihood_samples(X, y).sum() - exact) < 0.5
+    assert abs(float(m32.log_likelihood_) - exact) < 0.5
