@@ -491,7 +491,8 @@ def _nb_log_probabilities(counts, rates, dispersions):
     from .experts.negative_binomial import log_probability
     from .experts.poisson import encode_counts
 
-    log_pmf = stats.poisson.logpmf(counts, rates)
+    with np.errstate(invalid="ignore", over="ignore"):  # (huge counts: NaN)
+        log_pmf = stats.poisson.logpmf(counts, rates)  # (Poisson components)
     nb = dispersions > 0
     theta = 1.0 / np.where(nb, dispersions, 1.0)
     integer = np.floor(counts) == counts

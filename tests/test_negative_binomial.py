@@ -391,6 +391,13 @@ def test_distribution_of_huge_means_is_the_gamma_limit():
         np.testing.assert_allclose(
             dist.logpmf(np.array([[mean]])), limit.logpdf(mean), rtol=1e-12
         )
+    # at the top of float64 (log(2 pi y) overflowed at 2.9e307)
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e308]], [[0.02]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = dist.logpmf(np.array([[1e308]]))
+    limit = stats.gamma(50.0, scale=1e308 / 50.0)
+    np.testing.assert_allclose(got, limit.logpdf(1e308), rtol=1e-12)
 
 
 def test_std_errors_are_the_observed_information_of_glm_nb():
@@ -533,3 +540,27 @@ def test_float32_fits_of_large_counts_keep_their_digits():
     exact = m64.log_likelihood_samples(X, y).sum()
     assert abs(m32.log_likelihood_samples(X, y).sum() - exact) < 0.5
     assert abs(float(m32.log_likelihood_) - exact) < 0.5
+
+
+def test_tiny_means_and_huge_ratios_keep_their_digits():
+    # a zero count's log-probability at a mean of 1e-17 was 0 (the mean as
+    # expm1(eta) + 1); the second derivative in theta squared
+    # u = (y - mu) / (theta + mu), which overflowed from 1e154 (a NaN Newton
+    # step for an expert whose mean is small at large counts)
+    from skmoe.experts.negative_binomial import _theta_derivatives, log_probability
+    from skmoe.experts.poisson import encode_counts
+
+    means = np.array([[1e-17, 1e-10, 1e-3]])
+    Y = encode_counts(np.zeros(3))
+    got = log_probability(np, *Y[:3, None, :], np.log(means), np.array([[2.0]]))
+    np.testing.assert_allclose(got, -2.0 * np.log1p(means / 2.0), rtol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _, second = _theta_derivatives(
+            np, np.array([[1e300]]), np.zeros((1, 1)), np.ones((1, 1))
+        )
+    # u^2 / (theta + y) with u = (1e300 - 1) / 2, and trigamma(1) - 1 less
+    # (trigamma - 1 / x at 1e300 + 1, 5e-601)
+    u = (1e300 - 1.0) / 2.0
+    expected = u * (u / (1e300 + 1.0)) - (np.pi**2 / 6 - 1.0)
+    np.testing.assert_allclose(second[0, 0], expected, rtol=1e-14)

@@ -209,9 +209,9 @@ def _mean_terms(xp, y, log_y, eta, theta, powers=None):
         if powers is None:
             d = eta - log_y
             # expm1(-d) = y / mu - 1 where y > theta, expm1(d) = mu / y - 1
-            # (mu itself at y = 0: mu - y = expm1(d) + 1, within 1e-16)
             shrink = xp.expm1(xp.where(high, -d, d))
-            gap = xp.where(y > 0, y * shrink, shrink + 1.0)
+            # (mu itself at y = 0, not expm1(d) + 1: a mean of 1e-17 was 0)
+            gap = xp.where(y > 0, y * shrink, xp.exp(eta))
         else:
             d, shrink, gap = powers
         total = theta + y
@@ -279,7 +279,10 @@ def _theta_derivatives(xp, y, eta, theta, second=True, index=None):
     first = per_count(xp, index, lambda c: gaps(c, 1), y) + log_ratio - u
     if not second:
         return first
-    return first, per_count(xp, index, lambda c: gaps(c, 2), y) + u * u / total
+    # u (u / total): u^2 overflowed from u = 1e154 (1.8e19 in float32), at
+    # large counts where another expert's mean is small
+    second = per_count(xp, index, lambda c: gaps(c, 2), y) + u * (u / total)
+    return first, second
 
 
 class NegativeBinomialExperts(PoissonExperts):

@@ -84,8 +84,9 @@ def encode_counts(y, exposure=None) -> np.ndarray:
     # from y = 10, -log(2 pi y) / 2 less Stirling's remainder: the direct
     # form lost 2.2 at y = 1e15 (and gave 0 at 1e16) to terms of y log(y)
     large = np.maximum(y, STIRLING_SHAPE)
-    series = -0.5 * np.log(2 * math.pi * large) - stirling_remainder(large)
-    direct = special.xlogy(y, y) - y - special.gammaln(y + 1)
+    series = -0.5 * (math.log(2 * math.pi) + np.log(large)) - stirling_remainder(large)
+    with np.errstate(invalid="ignore"):  # (inf - inf from 2.5e305, not taken)
+        direct = special.xlogy(y, y) - y - special.gammaln(y + 1)
     return np.stack([y, log_y, np.where(y >= STIRLING_SHAPE, series, direct), offset])
 
 
