@@ -73,6 +73,10 @@ def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
     Z = np.empty((X.shape[0], X.shape[1] + target.shape[1]), dtype=np.float64)
     Z[:, : X.shape[1]] = X
     Z[:, X.shape[1] :] = target
+    # each column in units of its largest value first: squares of targets of
+    # 1e155 overflowed, and k-means saw no target
+    scale = np.max(np.abs(Z), axis=0, initial=0.0)
+    Z /= np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
     Z -= np.average(Z, axis=0, weights=sample_weight)
     std = np.sqrt(np.average(Z**2, axis=0, weights=sample_weight))
     Z /= np.where(std > 0, std, 1.0)

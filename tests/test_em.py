@@ -359,3 +359,21 @@ def test_a_random_start_does_not_stop_at_the_symmetric_point():
     model = MoERegressor(4, init_params="random", n_init=1, random_state=0).fit(X, y)
     assert model.n_iter_ > 10
     assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
+
+
+def test_kmeans_start_sees_targets_of_any_scale():
+    # the start standardized [X, y] through y^2, which overflowed from 1e155:
+    # k-means saw no target, and both experts took the larger regime
+    from skmoe._init import initial_responsibilities
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    regime = np.arange(200) % 2
+    y = np.where(regime == 1, 5.0, 0.0) + 0.1 * rng.normal(size=200)
+    for scale in (1.0, 1e200):
+        resp = initial_responsibilities(
+            X, scale * y, np.ones(200), 2, "kmeans", np.random.RandomState(0)
+        )
+        labels = np.argmax(resp, axis=1)
+        # the two regimes, whichever expert takes which
+        assert np.all(labels == regime) or np.all(labels != regime)
