@@ -6,6 +6,7 @@ import math
 from numbers import Real
 
 import numpy as np
+from array_api_compat import is_numpy_array
 from sklearn.base import ClassifierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, StrOptions
@@ -452,19 +453,28 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         shared = getattr(self, "_fitted_shared_rows", ())
         return LogisticExperts(n_classes, shared), {"coef": coef}
 
-    def _sparse_log_proba(self, xp, design):
-        """log of the mixture's class probabilities from the top-k experts only."""
-        index, log_weight = self._route(xp, design)
+    def _expert_scores(self, xp, design):
+        """The log gate weights (m, n_samples) of the m experts each sample
+        uses (all, or the top k routed) and those experts' class scores (m,
+        n_classes, n_samples), whose softmax over the classes is each expert's
+        probabilities: the logits of logistic experts, the log probabilities
+        of estimator experts."""
         experts, params = self._experts_from_attributes()
-        if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
-            log_proba = experts.log_proba(xp, design, params)
-            selected = np.take_along_axis(log_proba, index[:, None, :], axis=0)
-        else:
+        estimators = hasattr(self, "experts_")
+        if self._top_k() is not None:  # only the selected experts
+            index, log_weight = self._route(xp, design)
+            if estimators:  # all of them, then the chosen
+                log_proba = experts.log_proba(xp, design, params)
+                return log_weight, np.take_along_axis(log_proba, index[:, None, :], 0)
             coef = as_compute(xp, params["coef"], design)
             logits = selected_linear(xp, coef, design, index, self._n_outputs())
-            selected = log_softmax(xp, logits, axis=1)
-        log_joint = log_weight[:, None, :] + selected
-        return logsumexp(xp, log_joint, axis=0).T  # (n_samples, n_classes)
+            return log_weight, logits
+        params = experts.params_to(xp, params, design)
+        log_gate = self._log_gate(xp, design)
+        if estimators:
+            return log_gate, experts.log_proba(xp, design, params)
+        logits = params["coef"].T @ design
+        return log_gate, xp.reshape(logits, (-1, self._n_outputs(), design.shape[1]))
 
     def predict_proba(self, X):
         """Class probabilities of the mixture.
@@ -478,30 +488,27 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             ``sum_k g_k(x) softmax(W_k x~)``, columns in the order of ``classes_``;
-            rows sum to one. Computed in log space, so that no expert's
-            probabilities overflow.
+            rows sum to one. Each softmax is taken after subtracting the
+            expert's largest logit, so that nothing overflows.
         """
         return self._proba(X, "predict_proba")
 
     def _proba(self, X, method, log=False):
-        """Class probabilities (their logs with ``log``), computed in log space;
-        rounding can put a log probability a few ulp above 0, which is clipped."""
+        """Class probabilities, or with ``log`` their logs computed in log space."""
 
         def compute(xp, design):
-            if self._top_k() is not None:  # only the selected experts
-                log_proba = self._sparse_log_proba(xp, design)
-            else:
-                experts, params = self._experts_from_attributes()
-                params = experts.params_to(xp, params, design)
-                log_gate = self._log_gate(xp, design)
-                log_joint = log_gate[:, None, :] + experts.log_proba(xp, design, params)
-                log_proba = logsumexp(xp, log_joint, axis=0).T
-            log_proba = xp.clip(log_proba, max=0.0)
-            proba = xp.exp(log_proba)
+            log_weight, scores = self._expert_scores(xp, design)
             if not log:
-                return proba
-            # log(predict_proba) where it is a normal number, so that the two
-            # agree (in float32 a log of -3e-8 has the probability 1.0)
+                return _mixture_proba(xp, log_weight, scores)
+            if not hasattr(self, "experts_"):  # logits
+                scores = log_softmax(xp, scores, axis=1)
+            log_joint = log_weight[:, None, :] + scores
+            # rounding can put a log probability a few ulp above 0: clipped
+            log_proba = xp.clip(logsumexp(xp, log_joint, axis=0).T, max=0.0)
+            proba = xp.exp(log_proba)
+            # the log of the probability as rounded where it is a normal number,
+            # as log(predict_proba) (in float32 a log of -3e-8 has the
+            # probability 1.0)
             tiny = float(xp.finfo(proba.dtype).smallest_normal)
             normal = proba >= tiny
             return xp.where(normal, xp.log(xp.where(normal, proba, 1.0)), log_proba)
@@ -594,8 +601,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``, computed in log space: finite where a
-            probability underflows to 0.
+            ``log(predict_proba(X))`` within rounding, computed in log space:
+            finite where a probability underflows to 0.
         """
         return self._proba(X, "predict_log_proba", log=True)
 
@@ -645,3 +652,25 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         # Array API input: numeric labels come back in the input's namespace
         classes = xp.asarray(classes, device=device_of(proba))
         return xp.take(classes, indices, axis=0)
+
+
+def _mixture_proba(xp, log_weight, scores):
+    """``sum_k g_k softmax(scores_k)`` over the classes, (n_samples, n_classes),
+    from the log gate weights (m, n_samples) and the experts' class scores (m,
+    n_classes, n_samples), in probability space: the softmax after subtracting
+    each expert's largest score, whose exponentials lie in [0, 1], so that
+    nothing overflows (1e6 rows, 8 experts, 10 classes: 466 ms against 1043 ms
+    for the log-sum-exp over the experts of the log-softmaxes, equal within
+    7e-16). Where the gate weights' sum rounds above 1, a probability can
+    exceed 1 by an ulp: clipped."""
+    if is_numpy_array(scores):  # in place: scores is a temporary
+        scores -= np.max(scores, axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        weight = np.exp(log_weight)
+        weight /= np.sum(scores, axis=1)
+        scores *= weight[:, None, :]
+        proba = np.sum(scores, axis=0).T
+        return np.minimum(proba, 1.0, out=proba)
+    shifted = xp.exp(scores - xp.max(scores, axis=1, keepdims=True))
+    weight = xp.exp(log_weight) / xp.sum(shifted, axis=1)
+    return xp.clip(xp.sum(shifted * weight[:, None, :], axis=0).T, max=1.0)
