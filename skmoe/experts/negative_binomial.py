@@ -61,7 +61,10 @@ def count_index(xp, y):
             first = np.zeros(present.shape[0], dtype=np.intp)
             first[whole] = np.arange(n)  # (the last sample of each count)
             return first[present], (np.cumsum(present) - 1)[whole]
-    found = xp.unique_all(y[0, ...])
+    try:
+        found = xp.unique_all(y[0, ...])
+    except (AttributeError, NotImplementedError):  # (torch has none)
+        return None
     if found.values.shape[0] > DISTINCT_SHARE * n:
         return None
     return found.indices, xp.reshape(found.inverse_indices, (-1,))
@@ -136,7 +139,8 @@ def _softplus(xp, z):
     """``log(1 + exp(z))`` without overflow, ``max(z, 0) + log1p(exp(-|z|))``
     (NumPy's ``logaddexp``, a loop per element, took 4.4 times as long)."""
     if is_numpy_array(z):
-        out = np.abs(z)
+        out = np.array(z, copy=True)  # (an array also where z is 0-d)
+        np.abs(out, out=out)
         np.negative(out, out=out)
         np.exp(out, out=out)
         np.log1p(out, out=out)
@@ -200,7 +204,7 @@ def _mean_terms(xp, y, log_y, eta, theta, powers=None):
     terms are of the size of ``min(y, theta) d``, where ``y eta - (theta + y)
     log1p(mu / theta)`` has terms of ``y eta`` (4e17 at counts of 1e16, whose
     rounding hid the Newton steps' gains of a few hundred). Where ``mu`` or
-    ``y / mu`` overflows, forms by ``logaddexp``.
+    ``y / mu`` overflows, ``y d - (theta + y)`` :func:`_log_mean_ratio`.
 
     ``powers``: :func:`_mean_powers` of these log means, for many thetas;
     without, only the exponentials the branches at ``theta`` need."""
@@ -220,9 +224,15 @@ def _mean_terms(xp, y, log_y, eta, theta, powers=None):
     finite = xp.isfinite(terms)
     if bool(xp.all(finite)):
         return terms
-    # log((theta + mu) / (theta + y)), and (theta + y) it less y d
-    ratio = eta - xp.log(total) + _softplus(xp, xp.log(theta) - eta)
+    ratio = _log_mean_ratio(xp, eta, theta, total)
     return xp.where(finite, terms, y * d - total * ratio)
+
+
+def _log_mean_ratio(xp, eta, theta, total):
+    """``log((theta + mu) / (theta + y))`` (``total``: theta + y) without
+    ``mu`` itself, which may overflow: ``eta + log1p(theta / mu) -
+    log(total)``."""
+    return eta + _softplus(xp, xp.log(theta) - eta) - xp.log(total)
 
 
 def _mean_powers(xp, y, log_y, eta):
@@ -270,7 +280,7 @@ def _theta_derivatives(xp, y, eta, theta, second=True, index=None):
     log_ratio = xp.log1p(xp.where(near, u, xp.zeros_like(u)))
     if not bool(xp.all(near)):
         # log(1 + u) = log((theta + y) / (theta + mu)) directly, far below 0
-        apart = xp.log(total) - eta - _softplus(xp, xp.log(theta) - eta)
+        apart = -_log_mean_ratio(xp, eta, theta, total)
         log_ratio = xp.where(near, log_ratio, apart)
 
     def gaps(y, order):  # g(theta + y) - g(theta), by count
@@ -343,11 +353,7 @@ class NegativeBinomialExperts(PoissonExperts):
         theta = self._thetas(xp, params)
         index = count_index(xp, y)
         out = log_probability(xp, y, log_y, base, eta, theta, index)
-        if self.zero_inflated:  # the point mass: -inf at a positive count
-            poisson = super().log_likelihood(xp, design, Y, params)
-            never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
-            out = xp.where(poisson == -xp.inf, never, out)
-        return out
+        return self._point_mass(xp, out, Y, params)
 
     def _coefficient_objectives(self, xp, problem, params, mask, alpha):
         # sum r (y eta - (theta + y) log(1 + mu / theta)) - alpha ||b||^2 / 2
@@ -454,11 +460,12 @@ class NegativeBinomialExperts(PoissonExperts):
         y = Y[0, ...][None, :]
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
         theta = self._thetas(xp, params)
-        soft = _softplus(xp, eta - xp.log(theta))
-        share, rest = xp.exp(eta - xp.log(theta) - soft), xp.exp(-soft)
+        score, _ = self._coefficient_derivatives(
+            xp, Y[0, ...], eta - xp.log(theta), params
+        )
         index = count_index(xp, y)
         first = _theta_derivatives(xp, y, eta, theta, second=False, index=index)
-        grad = design @ (weighted_resp * (y * rest - theta * share)).T
+        grad = design @ (weighted_resp * score).T
         grad = grad - alpha * penalty_mask(xp, coef)[:, None] * coef
         # d/d phi = -theta^2 d/d theta
         grad_dispersion = -(theta[:, 0] ** 2) * xp.sum(weighted_resp * first, axis=1)

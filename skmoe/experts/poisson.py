@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
+from array_api_compat import is_numpy_array
 
 from .._backend import to_numpy
 from .._math import (
@@ -20,7 +20,7 @@ from .._math import (
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
 from ._point_mass import ZERO_LOG_RATE, PointMassMixin, point_mass_columns
-from .gamma import STIRLING_SHAPE, stirling_remainder
+from .gamma import shape_terms
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -51,14 +51,16 @@ def rates(xp, eta: Array) -> tuple[Array, Array]:
         The guarded rate.
     slope : array
         Its derivative in ``eta``, ``exp(min(eta, m))``; also the Newton weight.
-        The same array as ``rate`` where no ``eta`` exceeds ``m``: not to be
-        modified in place.
+        The same array as ``rate`` where no ``eta`` exceeds ``m`` (NumPy): not
+        to be modified in place.
     """
     top = math.log(float(xp.finfo(eta.dtype).max)) - LINK_MARGIN
-    if math.prod(eta.shape) and float(xp.max(eta)) <= top:
+    if is_numpy_array(eta) and eta.size and float(np.max(eta)) <= top:
         # no rate beyond m (NaN fails the test): both are exp(eta), without
-        # the continuation's three passes (a Poisson EM iteration 1.1-1.25x faster)
-        slope = xp.exp(eta)
+        # the continuation's three passes (a Poisson EM iteration 1.1-1.26x
+        # faster; on NumPy only, where reading the largest eta costs no
+        # device synchronization)
+        slope = np.exp(eta)
         return slope, slope
     slope = xp.exp(xp.minimum(eta, top))
     return slope * (1.0 + xp.maximum(eta - top, 0.0)), slope
@@ -88,13 +90,11 @@ def encode_counts(y, exposure=None) -> np.ndarray:
     with np.errstate(divide="ignore"):
         log_y = np.where(y > 0, np.log(y), 0.0)
     offset = np.zeros_like(y) if exposure is None else np.log(exposure)
-    # from y = 10, -log(2 pi y) / 2 less Stirling's remainder: the direct
-    # form lost 2.2 at y = 1e15 (and gave 0 at 1e16) to terms of y log(y)
-    large = np.maximum(y, STIRLING_SHAPE)
-    series = -0.5 * (math.log(2 * math.pi) + np.log(large)) - stirling_remainder(large)
-    with np.errstate(invalid="ignore"):  # (inf - inf from 2.5e305, not taken)
-        direct = special.xlogy(y, y) - y - special.gammaln(y + 1)
-    return np.stack([y, log_y, np.where(y >= STIRLING_SHAPE, series, direct), offset])
+    # y log(y) - y - log(Gamma(y)) - log(y), the first three by Stirling's
+    # series from y = 10: directly, the form lost 2.2 at y = 1e15 (and gave 0
+    # at 1e16) to terms of y log(y)
+    base = np.where(y > 0, shape_terms(np.where(y > 0, y, 1.0)) - log_y, 0.0)
+    return np.stack([y, log_y, base, offset])
 
 
 class PoissonExperts(PointMassMixin, ExpertFamily):
@@ -166,13 +166,17 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
-        out = log_likelihood(xp, eta, Y)
-        if self.zero_inflated:  # the point mass: 0 at y = 0 (computed), else -inf
-            zero = point_mass_columns(xp, params["coef"])[:, None]
-            zero = zero & (Y[0, ...] > 0)[None, :]
-            never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
-            out = xp.where(zero, never, out)
-        return out
+        return self._point_mass(xp, log_likelihood(xp, eta, Y), Y, params)
+
+    def _point_mass(self, xp, out, Y, params):
+        """The log-likelihoods ``out`` (K, n) with the point mass's at zero
+        (with ``zero_inflated``): 0 at y = 0 (computed), else -inf."""
+        if not self.zero_inflated:
+            return out
+        zero = point_mass_columns(xp, params["coef"])[:, None]
+        zero = zero & (Y[0, ...] > 0)[None, :]
+        never = xp.asarray(-xp.inf, dtype=out.dtype, device=device(out))
+        return xp.where(zero, never, out)
 
     def _objectives(self, xp, design, y, offset, weighted_resp, coef, mask, alpha):
         """Each expert's M-step objective at ``coef`` (K,), and the rates'
