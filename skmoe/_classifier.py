@@ -500,15 +500,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             log_weight, scores = self._expert_scores(xp, design)
             if not log:
                 return _mixture_proba(xp, log_weight, scores)
-            if not hasattr(self, "experts_"):  # logits
-                scores = log_softmax(xp, scores, axis=1)
-            log_joint = log_weight[:, None, :] + scores
+            log_softmax_scores = (
+                scores if hasattr(self, "experts_") else log_softmax(xp, scores, axis=1)
+            )
+            log_joint = log_weight[:, None, :] + log_softmax_scores
             # rounding can put a log probability a few ulp above 0: clipped
             log_proba = xp.clip(logsumexp(xp, log_joint, axis=0).T, max=0.0)
-            proba = xp.exp(log_proba)
-            # the log of the probability as rounded where it is a normal number,
-            # as log(predict_proba) (in float32 a log of -3e-8 has the
-            # probability 1.0)
+            # log(predict_proba) where that is a normal number, so that the two
+            # agree (in float32 a log of -3e-8 has the probability 1.0); the
+            # log-sum-exp where it underflows
+            proba = _mixture_proba(xp, log_weight, scores)
             tiny = float(xp.finfo(proba.dtype).smallest_normal)
             normal = proba >= tiny
             return xp.where(normal, xp.log(xp.where(normal, proba, 1.0)), log_proba)

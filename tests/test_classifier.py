@@ -229,3 +229,17 @@ def test_separated_classes_at_alpha_zero_warn():
         warnings.simplefilter("error")
         MoEClassifier(1, alpha=0.0, random_state=0).fit(X, noisy)
         MoEClassifier(1, random_state=0).fit(X, y)  # alpha > 0 keeps them finite
+
+
+@pytest.mark.parametrize("params", [{}, {"top_k": 1}])
+def test_log_proba_is_the_log_of_proba_in_float32(params):
+    # predict_proba is taken in probability space, predict_log_proba in log
+    # space: where a probability is a normal number the second is the log of
+    # the first, to the bit (they differed by up to 7.6e-6 in float32)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    model = MoEClassifier(3, random_state=0, **params).fit(X, y)
+    proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
+    normal = proba >= np.finfo(np.float32).smallest_normal
+    np.testing.assert_array_equal(np.log(proba[normal]), log_proba[normal])
