@@ -57,23 +57,31 @@ def _numpy_logsumexp(a, axis):
     return np.squeeze(out, axis=axis)
 
 
-def weighted_grams(xp, design: Array, weights: Array) -> Array:
-    """``X~^T diag(w_k) X~`` for each row ``w_k`` of ``weights``: (K, d, d).
+def weighted_grams(xp, design: Array, weights: Array, means=None) -> Array:
+    """``X~^T diag(w_k) X~`` for each row ``w_k`` of ``weights``: (K, d, d);
+    with ``means`` (d, K), of the columns less ``means[:, k]``.
 
     ``design`` is (d, n), ``weights`` (K, n). On NumPy the sum runs over blocks of
     samples (see ``GRAM_BLOCK``); elsewhere (a GPU) one product per row.
     """
     d, n_samples = design.shape
+
+    def centred(part, k):
+        return part if means is None else part - means[:, k][:, None]
+
     if not is_numpy_array(design):
-        return xp.stack(
-            [(design * weights[k, None, :]) @ design.T for k in range(weights.shape[0])]
-        )
-    block = max(256, GRAM_BLOCK // d)
+        grams = []
+        for k in range(weights.shape[0]):
+            z = centred(design, k)
+            grams.append((z * weights[k, None, :]) @ z.T)
+        return xp.stack(grams)
+    block = max(256, GRAM_BLOCK // max(d, 1))
     grams = np.zeros((weights.shape[0], d, d), dtype=design.dtype)
     for start in range(0, n_samples, block):
         part = design[:, start : start + block]
         for k in range(weights.shape[0]):
-            grams[k] += (part * weights[k, start : start + block]) @ part.T
+            z = centred(part, k)
+            grams[k] += (z * weights[k, start : start + block]) @ z.T
     return grams
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from array_api_compat import is_numpy_array
 
 from .._backend import to_numpy
-from .._math import GRAM_BLOCK, device, log_softmax, log_softmax_and_norm
+from .._math import device, log_softmax, log_softmax_and_norm, weighted_grams
 from ._base import Array, GateFamily, Params
 
 #: Added to the diagonal of each expert's covariance, relative to the feature's
@@ -263,19 +263,15 @@ class GaussianGate(GateFamily):
         tiny = float(xp.finfo(weights.dtype).smallest_normal)
         weights = xp.clip(weights, tiny, None)  # an expert no sample supports
         means = (X @ weighted_resp.T) / weights[None, :]  # (d, K)
-        if is_numpy_array(X) and not self._diagonal:
-            covariances = _centred_grams(X, weighted_resp, means)
-            covariances /= weights[:, None, None]
-            spreads = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
-        else:
+        if not self._diagonal:  # (over cache-sized blocks on NumPy: 1.2x)
+            covariances = weighted_grams(xp, X, weighted_resp, means)
+            covariances = covariances / weights[:, None, None]
+            spreads = 0.5 * (covariances + xp.permute_dims(covariances, (0, 2, 1)))
+        else:  # the variances, (d,)
             spreads = []
             for k in range(n_experts):
                 z = X - means[:, k][:, None]
-                if self._diagonal:  # the variances, (d,)
-                    spreads.append((z * z) @ weighted_resp[k, :] / weights[k])
-                else:
-                    covariance = (z * weighted_resp[k, :][None, :]) @ z.T / weights[k]
-                    spreads.append(0.5 * (covariance + covariance.T))
+                spreads.append((z * z) @ weighted_resp[k, :] / weights[k])
             spreads = xp.stack(spreads, axis=0)
         return self._from_moments(
             xp, _summing_to_one(xp, weights), means, spreads, prepared
@@ -480,24 +476,6 @@ class GaussianGate(GateFamily):
         within = np.swapaxes(spanned, 0, 1)[None] @ covariance @ spanned[None]
         smallest = np.linalg.eigvalsh(within)[:, 0]
         return np.flatnonzero(smallest <= COLLAPSE_FACTOR * REG_COVAR)
-
-
-def _centred_grams(X, weighted_resp, means):
-    """``sum_i r_ki (x_i - m_k)(x_i - m_k)^T`` for each expert k, (K, d, d),
-    from NumPy ``X`` (d, n), ``weighted_resp`` (K, n) and ``means`` (d, K),
-    summed over blocks of samples that stay in cache, as
-    :func:`skmoe._math.weighted_grams` (the M-step 1.2x faster at K=4 and 16
-    than with full-length temporaries)."""
-    d, n_samples = X.shape
-    block = max(256, GRAM_BLOCK // max(d, 1))
-    dtype = np.result_type(X, weighted_resp)
-    grams = np.zeros((weighted_resp.shape[0], d, d), dtype=dtype)
-    for start in range(0, n_samples, block):
-        part = X[:, start : start + block]
-        for k in range(weighted_resp.shape[0]):
-            z = part - means[:, k][:, None]
-            grams[k] += (z * weighted_resp[k, start : start + block]) @ z.T
-    return grams
 
 
 def _summing_to_one(xp, weights: Array) -> Array:
