@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._distribution import (
     _mixture_mean,
@@ -361,11 +361,8 @@ def _mixture_logpmf(y, weights, rates, dispersions=None):
         log_weights = np.log(weights)
     # scipy's logpmf is NaN at an infinite count, which has probability 0
     counts = np.where(np.isinf(y), -1.0, y)[..., None]
-    if dispersions is None:
-        log_pmf = stats.poisson.logpmf(counts, rates)
-    else:
-        log_pmf = _nb_log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
-        log_pmf = np.where(counts < 0, -np.inf, log_pmf)
+    log_pmf = _log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
+    log_pmf = np.where(counts < 0, -np.inf, log_pmf)
     return special.logsumexp(log_weights + log_pmf, axis=-1)
 
 
@@ -482,25 +479,33 @@ def _counts_at(q, weights, rates, dispersions=None):
     return high
 
 
-def _nb_log_probabilities(counts, rates, dispersions):
-    """log P(Y = counts) (counts >= 0, finite) of negative binomial components:
-    the Poisson log-probability at the mean plus the experts' corrections
-    (see :class:`skmoe.experts.NegativeBinomialExperts`), which keep the
-    digits that ``scipy.stats.nbinom`` loses near the Poisson limit (6.6e-7
-    at a dispersion of 1e-7)."""
+def _log_probabilities(counts, rates, dispersions=None):
+    """log P(Y = counts) (counts >= 0, finite) of Poisson components, or of
+    negative binomial ones of these ``dispersions`` (phi; 0: Poisson), by the
+    experts' log-probabilities (:func:`skmoe.experts.poisson.log_likelihood`,
+    :func:`skmoe.experts.negative_binomial.log_probability`), which keep the
+    digits that scipy's lose: ``poisson.logpmf`` gave 0 (for -19.3) at y = mu
+    = 1e16, ``nbinom.logpmf`` lost 6.6e-7 at a dispersion of 1e-7. A count
+    that is not whole has probability 0, as a positive one at a rate of 0; a
+    NaN count gives NaN, as scipy's."""
     from .experts.negative_binomial import log_probability
-    from .experts.poisson import encode_counts
+    from .experts.poisson import encode_counts, log_likelihood
 
-    with np.errstate(invalid="ignore", over="ignore"):  # (huge counts: NaN)
-        log_pmf = stats.poisson.logpmf(counts, rates)  # (Poisson components)
-    nb = dispersions > 0
-    theta = 1.0 / np.where(nb, dispersions, 1.0)
     integer = np.floor(counts) == counts
-    whole = np.where(integer, counts, 0.0)
-    shape = np.broadcast_shapes(whole.shape, rates.shape)
-    y, log_y, base, _ = encode_counts(np.broadcast_to(whole, shape).ravel())
-    y, log_y, base = (a.reshape(shape) for a in (y, log_y, base))
+    shape = np.broadcast_shapes(counts.shape, rates.shape)
+    whole = np.broadcast_to(np.where(integer, counts, 0.0), shape)
+    Y = encode_counts(whole.ravel())
+    y, log_y, base = (a.reshape(shape) for a in Y[:3])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.log(rates)
-        out = log_probability(np, y, log_y, base, eta, theta)
-    return np.where(nb & integer & (rates > 0), out, log_pmf)
+        # (each element its own sample: Y's columns against eta's)
+        poisson = log_likelihood(np, np.broadcast_to(eta, shape).ravel()[None, :], Y)
+        out = poisson[0].reshape(shape)
+        if dispersions is not None:
+            nb = dispersions > 0
+            theta = 1.0 / np.where(nb, dispersions, 1.0)
+            nb_out = log_probability(np, y, log_y, base, eta, theta)
+            out = np.where(nb, nb_out, out)
+    at_zero = np.where(y == 0, 0.0, -np.inf)  # a rate of 0: a point mass at 0
+    out = np.where(rates > 0, out, at_zero)
+    return np.where(integer, out, np.where(np.isnan(counts), np.nan, -np.inf))

@@ -302,3 +302,31 @@ def test_an_infinite_count_has_probability_zero():
     assert dist.logpmf(3) == pytest.approx(
         np.log(0.5 * poisson.pmf(3, 1.0) + 0.5 * poisson.pmf(3, 9.0))
     )
+
+
+def test_logpmf_of_huge_counts_against_exact_log_gammas():
+    # scipy's poisson.logpmf, which the distribution called, gives 0 at y = mu
+    # = 1e16 (terms of y log(y)); a negative binomial mixture's Poisson
+    # component (dispersion 0) carried it
+    from decimal import Decimal, localcontext
+
+    from _exact import poisson_logpmf
+
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    # (to 1e16: beyond, exp(eta)'s rounding moves a count at its mean)
+    counts = np.array([0.0, 7.0, 1e9, 1e15, 1e16])
+    rates = np.array([2.0, 7.0, 1e9, 1e15, 1e16])
+    with localcontext() as context:
+        context.prec = 400
+        # (at the mean exp(log(rate)), which log_likelihood sees)
+        expected = [
+            float(poisson_logpmf(y, Decimal(np.log(r)).exp()))
+            for y, r in zip(counts, rates, strict=True)
+        ]
+    poisson = PredictivePoissonMixture(np.ones((5, 1)), rates[:, None])
+    np.testing.assert_allclose(poisson.logpmf(counts), expected, rtol=1e-13, atol=1e-12)
+    mixed = PredictiveNegativeBinomialMixture(
+        np.ones((5, 1)), rates[:, None], np.zeros((5, 1))
+    )
+    np.testing.assert_allclose(mixed.logpmf(counts), expected, rtol=1e-13, atol=1e-12)
