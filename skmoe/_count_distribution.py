@@ -122,7 +122,7 @@ class PredictivePoissonMixture(_RowMixture):
         """
 
         def std(values, weights, rates):
-            return _mixture_scale(values, weights, rates, np.sqrt(rates))
+            return _mixture_scale(values, weights, rates, _scales(rates))
 
         return self._by_rows(np.zeros(len(self)), std)
 
@@ -318,7 +318,7 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         """
 
         def std(values, weights, rates, dispersions):
-            scales = np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
+            scales = _scales(rates, dispersions)
             return _mixture_scale(values, weights, rates, scales)
 
         return self._by_rows(np.zeros(len(self)), std)
@@ -352,6 +352,16 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         shape = 1.0 / np.where(nb, dispersion, 1.0)
         rate = np.where(nb, rate * rng.gamma(shape, 1.0 / shape), rate)
         return _poisson_draws(rng, rate)
+
+
+def _scales(rates, dispersions=None):
+    """The components' standard deviations, ``sqrt(mu)`` or (negative
+    binomial) ``sqrt(mu + phi mu^2)`` as ``sqrt(mu) sqrt(1 + phi mu)``, finite
+    where ``mu^2`` overflows (from 1.3e154)."""
+    if dispersions is None:
+        return np.sqrt(rates)
+    with np.errstate(over="ignore"):
+        return np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
 
 
 def _mixture_logpmf(y, weights, rates, dispersions=None):
@@ -441,12 +451,7 @@ def _counts_at(q, weights, rates, dispersions=None):
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)
     z = special.ndtri(q)[:, None]
-    # sqrt(mu + phi mu^2) as sqrt(mu) sqrt(1 + phi mu): mu^2 overflowed
-    # from mu = 1.3e154
-    spread = np.sqrt(rates)
-    if dispersions is not None:
-        with np.errstate(over="ignore"):
-            spread = spread * np.sqrt(1.0 + dispersions * rates)
+    spread = _scales(rates, dispersions)
     guess = rates + z * spread
     pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
     low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
@@ -498,14 +503,14 @@ def _log_probabilities(counts, rates, dispersions=None):
     y, log_y, base = (a.reshape(shape) for a in Y[:3])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.log(rates)
-        # (each element its own sample: Y's columns against eta's)
-        poisson = log_likelihood(np, np.broadcast_to(eta, shape).ravel()[None, :], Y)
-        out = poisson[0].reshape(shape)
-        if dispersions is not None:
-            nb = dispersions > 0
+        nb = np.zeros(1, dtype=bool) if dispersions is None else dispersions > 0
+        if not np.all(nb):  # Poisson components: each element its own sample
+            flat = np.broadcast_to(eta, shape).ravel()[None, :]
+            out = log_likelihood(np, flat, Y)[0].reshape(shape)
+        if np.any(nb):
             theta = 1.0 / np.where(nb, dispersions, 1.0)
             nb_out = log_probability(np, y, log_y, base, eta, theta)
-            out = np.where(nb, nb_out, out)
+            out = np.where(nb, nb_out, out) if not np.all(nb) else nb_out
     at_zero = np.where(y == 0, 0.0, -np.inf)  # a rate of 0: a point mass at 0
     out = np.where(rates > 0, out, at_zero)
     return np.where(integer, out, np.where(np.isnan(counts), np.nan, -np.inf))
