@@ -203,6 +203,22 @@ def test_family_gradient_matches_finite_differences():
         np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_dispersion_gradient_of_a_huge_shape():
+    # log(nu) - digamma(nu), about 1 / (2 nu), written out loses its digits
+    # to the logs of size 28 at nu = 1e12 (1% off): by its series here. With
+    # every mean equal to its amount the excesses are 0, and the dispersion's
+    # gradient is -nu^2 (weight) (log(nu) - digamma(nu)).
+    y = np.full(50, 3.0)
+    design = np.ones((1, 50))
+    Y = np.stack([y, np.log(y)])
+    resp = np.full((2, 50), 0.5 / 50)
+    nu = np.array([1e12, 1e9])
+    params = {"coef": np.full((1, 2), np.log(3.0)), "dispersion": 1 / nu}
+    grad = GammaExperts(1e-13).gradient(np, design, Y, resp, params, 0.1)
+    gap = 1 / (2 * nu) + 1 / (12 * nu**2)
+    np.testing.assert_allclose(grad["dispersion"], -(nu**2) * 0.5 * gap, rtol=1e-10)
+
+
 def test_shape_equation_and_terms():
     # fit_shape solves log(nu) - digamma(nu) = D; shape_terms is the density's
     nu = np.array([1e-4, 1e-3, 0.1, 1.0, 7.5, 300.0])

@@ -18,6 +18,7 @@ from .._math import (
     tie_rows,
     weighted_grams,
 )
+from .._special import STIRLING_FROM, gamma_gap, stirling_remainder
 from ._base import Array, ExpertFamily, Params
 from ._newton import halving, restart
 from ._point_mass import PointMassMixin, point_mass_columns
@@ -36,18 +37,6 @@ MAX_EXCESS = 1e6
 #: Steps of the shape's Newton iteration (from Minka's approximation, within
 #: 1.5%; each step about squares the relative error).
 SHAPE_STEPS = 6
-#: Shapes from which :func:`shape_terms` takes Stirling's series.
-STIRLING_SHAPE = 10.0
-#: The coefficients of 1 / nu, 1 / nu^3, ... in Stirling's series of log Gamma.
-STIRLING_COEFFICIENTS = (
-    1 / 12,
-    -1 / 360,
-    1 / 1260,
-    -1 / 1680,
-    1 / 1188,
-    -691 / 360360,
-    1 / 156,
-)
 #: Above ``log(largest float) - LINK_MARGIN`` the ratio ``y / mu`` continues as
 #: its tangent in ``log(y / mu)`` (see :func:`excess`).
 LINK_MARGIN = 10.0
@@ -80,55 +69,19 @@ def excess(xp, d: Array, ratio: bool = True) -> tuple[Array, Array | None]:
     return value, (xp.exp(below) if ratio else None)
 
 
-def stirling_remainder(x, order=0):
-    """The remainder of Stirling's series of ``log Gamma(x)``, ``log Gamma(x)
-    - ((x - 1/2) log(x) - x + log(2 pi) / 2)`` (``order=0``; to 3e-17 at
-    10), or its first or second derivative (1, 2), for ``x`` of 10 or more
-    (NumPy or another namespace's array)."""
-    inverse = 1.0 / x
-    out = 0.0
-    for j, c in reversed(list(enumerate(STIRLING_COEFFICIENTS, start=1))):
-        power = 2 * j - 1  # c x^-(2j - 1)
-        factor = {0: 1.0, 1: -power, 2: power * (power + 1)}[order]
-        out = out * inverse * inverse + c * factor
-    return out * inverse ** (1 + order)
-
-
 def shape_terms(shape) -> np.ndarray:
     """``nu log(nu) - nu - log(Gamma(nu))`` of the shapes ``nu`` (a NumPy array),
     in float64: the part of a Gamma log-density that depends on the shape
-    alone. From ``STIRLING_SHAPE`` on, by Stirling's series, ``log(nu / (2
+    alone. From ``STIRLING_FROM`` on, by Stirling's series, ``log(nu / (2
     pi)) / 2 - 1 / (12 nu) + 1 / (360 nu^3) - ...``: the direct form subtracts
     terms of ``nu log(nu)`` (1.6e8 at 1e7, with an error of 2e-8 where the
     result is 7.1)."""
     shape = np.asarray(shape, dtype=np.float64)
-    large = np.maximum(shape, STIRLING_SHAPE)
+    large = np.maximum(shape, STIRLING_FROM)
     stirling = 0.5 * np.log(large / (2 * math.pi)) - stirling_remainder(large)
     with np.errstate(divide="ignore", invalid="ignore"):
         direct = special.xlogy(shape, shape) - shape - special.gammaln(shape)
-    return np.where(shape >= STIRLING_SHAPE, stirling, direct)
-
-
-def _digamma_gap(shape):
-    """``log(nu) - digamma(nu)`` and its derivative ``1 / nu - trigamma(nu)``,
-    from their asymptotic series from ``STIRLING_SHAPE`` on: the direct forms
-    cancel to about ``1 / (2 nu)`` (the shape of ``D = 1e-14`` came out 4%
-    off)."""
-    large = np.maximum(shape, STIRLING_SHAPE)
-    x = 1.0 / large
-    x2 = x * x
-    gap = x / 2 + x2 * (
-        1 / 12 - x2 * (1 / 120 - x2 * (1 / 252 - x2 * (1 / 240 - x2 / 132)))
-    )
-    slope = -x2 * (
-        1 / 2
-        + x * (1 / 6 - x2 * (1 / 30 - x2 * (1 / 42 - x2 * (1 / 30 - x2 * 5 / 66))))
-    )
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        direct_gap = np.log(shape) - special.digamma(shape)
-        direct_slope = 1.0 / shape - special.polygamma(1, shape)
-    small = shape < STIRLING_SHAPE
-    return np.where(small, direct_gap, gap), np.where(small, direct_slope, slope)
+    return np.where(shape >= STIRLING_FROM, stirling, direct)
 
 
 def fit_shape(mean_excess) -> np.ndarray:
@@ -143,7 +96,9 @@ def fit_shape(mean_excess) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         shape = (3.0 - D + np.sqrt((D - 3.0) ** 2 + 24.0 * D)) / (12.0 * D)
         for _ in range(SHAPE_STEPS):
-            gap, slope = _digamma_gap(shape)
+            # log(nu) - digamma(nu) and its derivative
+            gap = -gamma_gap(np, shape, 1)
+            slope = -gamma_gap(np, shape, 2)
             inverse = 1.0 / shape + (gap - D) / (shape**2 * slope)
             shape = np.where(np.isfinite(inverse) & (inverse > 0), 1.0 / inverse, shape)
     return shape
@@ -384,7 +339,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         # d/d nu of sum r (terms(nu) - nu excess) - nu alpha ||b||^2 / 2, with
         # terms'(nu) = log(nu) - digamma(nu); then d nu / d phi = -nu^2
         host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
-        slope = as_compute(xp, np.log(host) - special.digamma(host), dispersion)
+        slope = as_compute(xp, -gamma_gap(np, host, 1), dispersion)
         penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         weight = xp.sum(weighted_resp, axis=1)
         by_shape = weight * slope - xp.sum(weighted_resp * value, axis=1) - penalty

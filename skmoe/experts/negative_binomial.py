@@ -14,9 +14,9 @@ from .._math import (
     penalty_mask,
     tie_rows,
 )
+from .._special import STIRLING_FROM, gamma_gap, log_gamma, stirling_remainder
 from ._base import Array, Params
 from ._point_mass import ZERO_LOG_RATE, point_mass_columns
-from .gamma import stirling_remainder
 from .poisson import PoissonExperts, rates
 
 #: Smallest dispersion (largest ``theta = 1 / phi``, 1e8): the Poisson limit,
@@ -35,10 +35,6 @@ MAX_LOG_STEP = 2.0
 STEP_TOL = 1e-8
 #: Step halvings of the dispersion's Newton step.
 DISPERSION_HALVINGS = 30
-#: From this theta (and count) on, the log-probabilities take Stirling's
-#: series: the direct form subtracts log-gammas of 1.7e9 at theta = 1e8.
-STIRLING_THETA = 10.0
-LOG_2PI = math.log(2 * math.pi)
 #: The functions of a count and theta alone (the log-probability at the mean
 #: y, the digamma and trigamma gaps) are evaluated once per distinct count
 #: and gathered, where the distinct counts are at most this share of the
@@ -81,60 +77,6 @@ def per_count(xp, index, func, *rows):
     return xp.take(table, inverse, axis=1)
 
 
-def log_gamma(xp, x, order=0):
-    """``log Gamma(x)``, ``digamma(x)`` or ``trigamma(x)`` (``order`` 0, 1, 2)
-    of positive ``x``, in ``x``'s namespace: shifted up to ``STIRLING_THETA``
-    by the recurrences (``log Gamma(x) = log Gamma(x + 1) - log(x)``, and their
-    derivatives), then Stirling's series, to about 1e-14 relative. (The Array
-    API has no special functions; scipy's ``polygamma(1, x)`` took 28 ms on
-    3e5 values where these take a few, and on another namespace they would
-    copy to the host.)"""
-    # (for log Gamma, the product of the x + j: one log at the end, below
-    # 20^10 = 1e13)
-    total = xp.ones_like(x) if order == 0 else xp.zeros_like(x)
-    shifted = x
-    for _ in range(int(STIRLING_THETA)):  # x > 0: at most 10 steps up
-        low = shifted < STIRLING_THETA
-        if not bool(xp.any(low)):
-            break
-        if order == 0:
-            total = total * xp.where(low, shifted, xp.ones_like(shifted))
-        else:
-            part = 1.0 / shifted if order == 1 else 1.0 / (shifted * shifted)
-            total = total + xp.where(low, part, xp.zeros_like(part))
-        shifted = xp.where(low, shifted + 1.0, shifted)
-    if order == 0:
-        total = xp.log(total)
-    inverse = 1.0 / shifted
-    if order == 0:
-        value = (shifted - 0.5) * xp.log(shifted) - shifted + 0.5 * LOG_2PI
-        return value + stirling_remainder(shifted, 0) - total
-    if order == 1:
-        value = xp.log(shifted) - 0.5 * inverse + stirling_remainder(shifted, 1)
-        return value - total
-    value = inverse + 0.5 * inverse * inverse + stirling_remainder(shifted, 2)
-    return value + total
-
-
-def _gap(xp, x, order):
-    """``digamma(x) - log(x)`` (``order`` 1) or ``trigamma(x) - 1 / x`` (2) of
-    positive ``x``: from ``STIRLING_THETA`` on ``-1 / (2 x)`` or ``1 / (2
-    x^2)`` plus Stirling's remainder's derivative (terms of the size of the
-    result, where the log-gammas' derivatives are of ``log(x)``), below by
-    :func:`log_gamma`'s recurrence."""
-    large = xp.maximum(x, xp.full_like(x, STIRLING_THETA))
-    inverse = 1.0 / large
-    series = (-0.5 * inverse if order == 1 else 0.5 * inverse * inverse) + (
-        stirling_remainder(large, order)
-    )
-    low = x < STIRLING_THETA
-    if not bool(xp.any(low)):
-        return series
-    small = xp.where(low, x, xp.ones_like(x))
-    own = xp.log(small) if order == 1 else 1.0 / small
-    return xp.where(low, log_gamma(xp, small, order) - own, series)
-
-
 def _softplus(xp, z):
     """``log(1 + exp(z))`` without overflow, ``max(z, 0) + log1p(exp(-|z|))``
     (NumPy's ``logaddexp``, a loop per element, took 4.4 times as long)."""
@@ -151,14 +93,14 @@ def _softplus(xp, z):
 
 def _count_shift(xp, y, log_factorial, theta):
     """``log Gamma(y + theta) - log Gamma(y + 1)`` (K, n) for ``theta`` (K, 1)
-    below ``STIRLING_THETA``: from y = 10 on by Stirling's series in y, ``(theta
+    below ``STIRLING_FROM``: from y = 10 on by Stirling's series in y, ``(theta
     - 1) log(y + 1) + (y + theta - 1/2) log1p((theta - 1) / (y + 1)) - (theta
     - 1)`` plus the remainders' difference, terms of the size of ``theta
     log(y)`` where the log-gammas are of ``y log(y)``; below, directly
     (``log_factorial``: ``log(y!)``, (1, n))."""
-    theta = xp.minimum(theta, xp.full_like(theta, STIRLING_THETA))
-    large = y >= STIRLING_THETA
-    a = xp.where(large, y, xp.full_like(y, STIRLING_THETA)) + 1.0
+    theta = xp.minimum(theta, xp.full_like(theta, STIRLING_FROM))
+    large = y >= STIRLING_FROM
+    a = xp.where(large, y, xp.full_like(y, STIRLING_FROM)) + 1.0
     b = theta - 1.0
     series = b * xp.log(a) + (a + b - 0.5) * xp.log1p(b / a) - b
     series = series + stirling_remainder(a + b, 0) - stirling_remainder(a, 0)
@@ -174,24 +116,24 @@ def _saturated(xp, y, log_y, base, theta):
     Gamma(y + theta) - log Gamma(theta) - log(y!) + theta log(theta / (theta +
     y)) + y log(y / (theta + y))`` (K, n), of the size of ``log(y)`` where
     its terms are of ``y log(y)`` (4e17 at counts of 1e16): for ``theta >=
-    STIRLING_THETA``, ``base - log1p(y / theta) / 2`` plus the difference of
+    STIRLING_FROM``, ``base - log1p(y / theta) / 2`` plus the difference of
     Stirling's remainders at ``theta + y`` and ``theta`` (``base``: ``y log(y)
     - y - log(y!)``); below, by :func:`_count_shift`, terms of the size of
     ``theta log(y)``."""
     host = to_numpy(theta)
     out = None
-    if np.any(host >= STIRLING_THETA):
-        t = xp.maximum(theta, xp.full_like(theta, STIRLING_THETA))
+    if np.any(host >= STIRLING_FROM):
+        t = xp.maximum(theta, xp.full_like(theta, STIRLING_FROM))
         remainders = stirling_remainder(t + y, 0) - stirling_remainder(t, 0)
         out = base - 0.5 * xp.log1p(y / t) + remainders
-    if np.any(host < STIRLING_THETA):
-        t = xp.minimum(theta, xp.full_like(theta, STIRLING_THETA))
+    if np.any(host < STIRLING_FROM):
+        t = xp.minimum(theta, xp.full_like(theta, STIRLING_FROM))
         log_factorial = y * (log_y - 1.0) - base
         shifted = _count_shift(xp, y, log_factorial, t) - log_gamma(xp, t)
         # y log1p(theta / y), 0 at y = 0
         share = y * xp.log1p(t / xp.where(y > 0, y, xp.ones_like(y)))
         small = shifted - t * xp.log1p(y / t) - share
-        large = theta >= STIRLING_THETA
+        large = theta >= STIRLING_FROM
         out = small if out is None else xp.where(large, out, small)
     return out
 
@@ -269,8 +211,8 @@ def _theta_derivatives(xp, y, eta, theta, second=True, index=None):
     ``digamma(s) - digamma(theta) - log((theta + mu) / theta) + (mu - y) /
     (theta + mu)`` with ``s = theta + y``, written as ``g1(s) - g1(theta) +
     log1p(u) - u``, ``u = (y - mu) / (theta + mu)`` and ``g1 = digamma - log``
-    (:func:`_gap`); the second ``g2(s) - g2(theta) + u^2 / s``, ``g2 =
-    trigamma - 1 / x``. Terms of the size of the results, where the
+    (:func:`~skmoe._special.gamma_gap`); the second ``g2(s) - g2(theta) + u^2
+    / s``, ``g2 = trigamma - 1 / x``. Terms of the size of the results, where the
     log-gammas' derivatives and ``y / theta`` cancel (at counts of 1e16,
     terms of 1e15)."""
     rate, _ = rates(xp, eta)
@@ -284,7 +226,7 @@ def _theta_derivatives(xp, y, eta, theta, second=True, index=None):
         log_ratio = xp.where(near, log_ratio, apart)
 
     def gaps(y, order):  # g(theta + y) - g(theta), by count
-        return _gap(xp, theta + y, order) - _gap(xp, theta, order)
+        return gamma_gap(xp, theta + y, order) - gamma_gap(xp, theta, order)
 
     first = per_count(xp, index, lambda c: gaps(c, 1), y) + log_ratio - u
     if not second:
