@@ -564,3 +564,23 @@ def test_tiny_means_and_huge_ratios_keep_their_digits():
     u = (1e300 - 1.0) / 2.0
     expected = u * (u / (1e300 + 1.0)) - (np.pi**2 / 6 - 1.0)
     np.testing.assert_allclose(second[0, 0], expected, rtol=1e-14)
+
+
+def test_a_diverging_adam_step_is_caught_as_for_the_other_families():
+    # a NaN dispersion made the log-probabilities' Stirling branches both
+    # empty: a TypeError (or NumPy's AxisError) from deep in the experts,
+    # where the Poisson and Gamma estimators keep their start or refuse
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2)
+    y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+    with pytest.warns(ConvergenceWarning, match="learning_rate"):
+        model = MoENegativeBinomialRegressor(
+            2, solver="sgd", learning_rate=1e4, random_state=0
+        ).fit(X, y)
+    assert np.isfinite(model.score(X, y))
+    model = MoENegativeBinomialRegressor(2, solver="sgd", random_state=0)
+    model.partial_fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="partial_fit diverged"):
+        model.partial_fit(X * 1e8, y)
+    np.testing.assert_array_equal(model.predict(X), before)

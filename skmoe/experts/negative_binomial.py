@@ -122,7 +122,7 @@ def _saturated(xp, y, log_y, base, theta):
     ``theta log(y)``."""
     host = to_numpy(theta)
     out = None
-    if np.any(host >= STIRLING_FROM):
+    if not np.all(host < STIRLING_FROM):  # (a NaN theta too: a NaN result)
         t = xp.maximum(theta, xp.full_like(theta, STIRLING_FROM))
         remainders = stirling_remainder(t + y, 0) - stirling_remainder(t, 0)
         out = base - 0.5 * xp.log1p(y / t) + remainders
