@@ -8,7 +8,6 @@ import math
 import numpy as np
 from scipy import special
 from sklearn.base import RegressorMixin, is_classifier
-from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -30,6 +29,7 @@ from ._docstrings import fill_doc
 from ._gamma_distribution import PredictiveGammaMixture
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
+from ._regressor import r2_score_at_scale
 from ._sgd import SGDState
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin
@@ -705,7 +705,7 @@ class MoEGammaRegressor(
             ensure_non_negative=True,
         )
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
-            return float(r2_score(y, y_pred, sample_weight=sample_weight))
+            return r2_score_at_scale(y, y_pred, sample_weight=sample_weight)
         # means that underflowed count as the smallest positive number
         log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
         return _gamma_d2(y.astype(np.float64), log_pred, sample_weight)

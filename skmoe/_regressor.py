@@ -9,6 +9,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, is_classifier
+from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
@@ -16,7 +17,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._backend import as_compute, to_numpy
+from ._backend import as_compute, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
@@ -726,6 +727,47 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             "predict_distribution",
         )
         return self._predictive(to_numpy(gate), to_numpy(means))
+
+    def score(self, X, y, sample_weight=None):
+        """R^2, the coefficient of determination of the predictions.
+
+        ``1 - sum w (y - y_pred)^2 / sum w (y - mean(y))^2``, as
+        ``RegressorMixin.score`` (``r2_score``); 1 is best, and it can be
+        negative. y and the predictions are scaled by a power of two where
+        their squares would overflow or underflow, so that it stays finite
+        for targets of any size.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            True values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` against y.
+        """
+        return r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
+
+
+def r2_score_at_scale(y, y_pred, sample_weight=None):
+    """``r2_score(y, y_pred)``, with both scaled by a power of two where their
+    largest magnitude lies outside ``[2**-400, 2**400]``: the squared errors of
+    targets of 1e160 overflowed (R^2 NaN), those of 1e-200 underflowed to 0 (R^2
+    that of a constant y). Scaling by a power of two is exact, and R^2 does not
+    depend on the scale."""
+    values = [np.asarray(host(a)) for a in (y, y_pred)]
+    if all(v.dtype.kind in "iuf" and v.size for v in values):
+        with np.errstate(over="ignore"):
+            top = max(float(np.max(np.abs(v))) for v in values)
+        if math.isfinite(top) and top > 0 and not 2.0**-400 <= top <= 2.0**400:
+            shift = -math.frexp(top)[1]
+            y, y_pred = (np.ldexp(v.astype(np.float64), shift) for v in values)
+    return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
 
 def _normalized(weights):

@@ -13,6 +13,7 @@ from sklearn.exceptions import (
     DataConversionWarning,
     NotFittedError,
 )
+from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
 
@@ -22,7 +23,7 @@ from skmoe import (
     MoEPoissonRegressor,
     MoERegressor,
 )
-from skmoe._regressor import VARIANCE_FLOOR
+from skmoe._regressor import VARIANCE_FLOOR, r2_score_at_scale
 
 ESTIMATORS = [MoERegressor, MoEClassifier, MoEGammaRegressor]
 
@@ -831,3 +832,34 @@ def test_targets_whose_squares_overflow_are_refused(y, solver):
     below = np.full(50, 1e18 if y.dtype == np.float32 else 1e150, dtype=y.dtype)
     fitted = MoERegressor(n_experts=1).fit(X, below)
     np.testing.assert_allclose(fitted.predict(X), below, rtol=1e-6)
+
+
+def test_r2_of_targets_of_any_size():
+    # the squared errors of targets of 1e160 overflowed: R^2 NaN, with NumPy's
+    # overflow warning; scaled by a power of two, R^2 is the same to the bit
+    rng = np.random.RandomState(0)
+    y, pred, w = rng.randn(3, 50)
+    w = np.abs(w)
+    expected = r2_score(y, pred, sample_weight=w)
+    for scale in (2.0**700, 2.0**-700):
+        got = r2_score_at_scale(y * scale, pred * scale, sample_weight=w)
+        assert got == expected
+    X = rng.uniform(-2, 2, (80, 1))
+    target = 2 * X[:, 0] + 0.3 * rng.randn(80)
+    model = MoERegressor(1, random_state=0).fit(X, target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = model.score(X, target * 1e160)
+    np.testing.assert_allclose(
+        score, r2_score(target, model.predict(X) / 1e160), rtol=1e-12
+    )
+    assert model.score(X, target) == r2_score(target, model.predict(X))
+    # a zero-inflated Gamma model's score is R^2 of amounts up to 1e300
+    amounts = np.where(X[:, 0] > 0, rng.gamma(2.0, 1.0, 80), 0.0) * 1e160
+    gamma = MoEGammaRegressor(2, zero_inflated=True, random_state=0)
+    gamma.fit(X, amounts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = gamma.score(X, amounts)
+    expected = r2_score(amounts / 1e160, gamma.predict(X) / 1e160)
+    np.testing.assert_allclose(score, expected, rtol=1e-12)
