@@ -109,6 +109,9 @@ AUTO_MIN_SAMPLES_PER_PARAMETER = 2
 FEW_ROWS_LOGIT_SPREAD = 0.1
 #: Scalings of the gate's coefficients towards that spread, at most.
 FEW_ROWS_SCALINGS = 10
+#: Experts whose usage is below one sample's worth by more than this are
+#: reported unused.
+UNUSED_TOL = 1e-9
 
 
 #: Fitting warns when a feature's standard deviation is below SMALL_FEATURE_STD and
@@ -1538,7 +1541,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         weight), or None: the model then uses fewer experts than it has."""
         usage = expert_usage(problem, best.gate_params, best.expert_params)
         samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
-        unused = np.flatnonzero(samples < 1)
+        # (to rounding: two experts of two samples had shares of 0.5 - 1e-17)
+        unused = np.flatnonzero(samples < 1 - UNUSED_TOL)
         if len(unused) == 0:
             return None
         n_experts = len(samples)

@@ -188,6 +188,18 @@ def test_experts_left_without_data_are_warned_of():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MoEClassifier(2, random_state=0).fit(X, y)  # both experts used
+    # two samples, one per expert: shares of 0.5 - 6e-17 were said to leave
+    # both experts unused ("the model uses 0 of its 2 experts")
+    pair = np.array(
+        [
+            [-0.10321885179355784, 0.41059850193837233],
+            [0.144043571160878, 1.454273506962975],
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MoEClassifier(2, random_state=0).fit(pair, [0, 1])
+    np.testing.assert_allclose(model.expert_usage_, 0.5)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
