@@ -1177,17 +1177,33 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             own_gate_design,
             grouping,
         )
+        afresh = None
         if warm:
             options = self._solver_options(self.n_experts_)
             best = self._warm_run(problem, options, offset)
             for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
                 vars(self).pop(name, None)  # it chose no number of experts
+            if not math.isfinite(best.log_likelihood):
+                # the fitted parameters on features of another scale (X * 1e8)
+                # overflowed: EM stopped at once with a log-likelihood of NaN
+                # and the old coefficients, silently
+                afresh = (
+                    "warm_start=True: the fitted parameters give this data a "
+                    f"log-likelihood of {best.log_likelihood} (features or y on "
+                    "another scale than the last fit's?); fitted from fresh "
+                    f"starts with n_experts={self.n_experts_} instead."
+                )
+                best, _ = self._fit_candidates(
+                    problem, X_host, Y, sample_weight, [self.n_experts_]
+                )
+                vars(self).pop("n_experts_scores_", None)
         else:
             best, bics = self._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
             )
             self.n_experts_bic_ = bics
-        messages = [(self._collapse_message(problem, best), UserWarning)]
+        messages = [(afresh, UserWarning)]
+        messages.append((self._collapse_message(problem, best), UserWarning))
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
         if chose:
             message = self._largest_candidate_message(candidates, best)
@@ -1997,7 +2013,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # coefficients shared_features now shares start at their experts' mean
         params = gate_params, problem.experts.tie(problem.xp, expert_params)
         start = time.perf_counter()
-        with blas_threads(problem.design):
+        # parameters that overflow on this data give a non-finite
+        # log-likelihood, which fit answers (NumPy's warnings said nothing)
+        with blas_threads(problem.design), np.errstate(all="ignore"):
             result = solve(
                 problem,
                 options,

@@ -494,6 +494,34 @@ def test_warm_start_needs_the_same_features_and_classes(Estimator):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
+@pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_a_warm_fit_that_overflows_starts_afresh(Estimator, solver):
+    # fitted on X, then warm-fitted on X * 1e8: the old coefficients'
+    # rates overflowed, EM stopped at once with log_likelihood_ NaN and the
+    # old coefficients (predict then refused the training data), with NumPy's
+    # overflow warnings as the only word
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    mean = np.exp(0.5 * X[:, 0])
+    y = (
+        rng.poisson(mean)
+        if Estimator is MoEPoissonRegressor
+        else rng.gamma(2, mean / 2)
+    )
+    params = dict(n_experts=2, solver=solver, random_state=0)
+    model = Estimator(warm_start=True, **params).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X * 1e8, y)
+    (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+    assert "fitted from fresh starts with n_experts=2" in message
+    cold = Estimator(**params).fit(X * 1e8, y)
+    np.testing.assert_allclose(model.log_likelihood_, cold.log_likelihood_, rtol=1e-6)
+    assert np.isfinite(model.score(X * 1e8, y))
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS + [MoEPoissonRegressor])
 def test_a_warm_fit_says_that_it_ignores_a_changed_n_experts(Estimator):
     # set_params(n_experts=4) and a warm refit kept 2 experts without a word
