@@ -24,6 +24,13 @@ MAX_WIDENINGS = 2100
 #: (sf(y) <= 1 - q), whose digits the distribution function's rounding loses
 #: there (an absolute error of a few 1e-16 is 1e-6 of such a tail).
 SF_TAIL = 1e-10
+#: A Poisson's distribution functions above its mean are those of a negative
+#: binomial of the same mean and ``theta = mu / BETA_LIMIT_Q`` (``p = 1 -
+#: BETA_LIMIT_Q``), for means within ``BETA_LIMIT_RATES``: below, scipy's
+#: ``pdtrc`` keeps its digits (1e-11 at 3e5, 5 sd above the mean); above,
+#: theta would overflow.
+BETA_LIMIT_Q = 1e-60
+BETA_LIMIT_RATES = (1e4, 1e240)
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -390,23 +397,57 @@ def _probabilities(counts, rates, dispersions=None):
     the regularized incomplete beta function ``I_p(theta, counts + 1)`` at
     ``p = theta / (theta + mu)``, and its complement."""
     lower, above = special.pdtr(counts, rates), special.pdtrc(counts, rates)
+    lower, above = np.array(lower, ndmin=1), np.array(above, ndmin=1)
+    upper = (counts > rates) & (rates >= BETA_LIMIT_RATES[0])
+    upper = np.broadcast_to(upper & (rates <= BETA_LIMIT_RATES[1]), lower.shape)
+    if np.any(upper):
+        # above the mean as the negative binomial limit of theta = mu /
+        # BETA_LIMIT_Q: scipy's pdtrc, a Gamma's lower tail of large shape,
+        # lost P(Y > mu + 5 sd) from means of 1e6 (3% at 1e7, 72% at 1e9);
+        # the limit's own error, about (y - mu)^2 / theta, is nil
+        k = np.broadcast_to(counts, lower.shape)[upper] + 1.0
+        theta = np.broadcast_to(rates, lower.shape)[upper] / BETA_LIMIT_Q
+        lower[upper], above[upper] = _beta_probabilities(
+            k, theta, 1.0 - BETA_LIMIT_Q, BETA_LIMIT_Q
+        )
+    lost = np.isnan(lower) | np.isnan(above)
+    if np.any(lost):
+        # scipy's pdtr is NaN for counts of 1e306 at a mean of 1e300 (a
+        # median bracket's end); there the Poisson's spread, sqrt(mu), is far
+        # below a count's rounding: its normal approximation
+        with np.errstate(all="ignore"):
+            z = (counts + 0.5 - rates) / np.sqrt(rates)
+        lower = np.where(lost, special.ndtr(z), lower)
+        above = np.where(lost, special.ndtr(-z), above)
     if dispersions is None:
         return lower, above
     nb = dispersions > 0
-    theta = 1.0 / np.where(nb, dispersions, 1.0)
-    p = 1.0 / (1.0 + np.where(nb, dispersions, 1.0) * rates)
-    with np.errstate(invalid="ignore"):
-        nb_lower = special.betainc(theta, counts + 1.0, p)
-        nb_above = special.betaincc(theta, counts + 1.0, p)
+    phi = np.where(nb, dispersions, 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = phi * rates
+        p, q = 1.0 / (1.0 + scaled), scaled / (1.0 + scaled)
+        nb_lower, nb_above = _beta_probabilities(counts + 1.0, 1.0 / phi, p, q)
         # scipy's betainc gives NaN from counts of about 1e155; there (p
         # below 1e-154) I_p(theta, b) is the Gamma cdf P(theta, b p) but for
         # terms of the size of p
         lost = np.isnan(nb_lower) | np.isnan(nb_above)
         if np.any(lost):
             x = (counts + 1.0) * p
-            nb_lower = np.where(lost, special.gammainc(theta, x), nb_lower)
-            nb_above = np.where(lost, special.gammaincc(theta, x), nb_above)
+            nb_lower = np.where(lost, special.gammainc(1.0 / phi, x), nb_lower)
+            nb_above = np.where(lost, special.gammaincc(1.0 / phi, x), nb_above)
     return np.where(nb, nb_lower, lower), np.where(nb, nb_above, above)
+
+
+def _beta_probabilities(k, theta, p, q):
+    """``I_p(theta, k)`` and its complement (a negative binomial's P(Y <= k -
+    1) and P(Y > k - 1), ``p = theta / (theta + mu)``, ``q = 1 - p`` given
+    apart), as ``1 - I_q(k, theta)`` where p is above 1/2: near the Poisson
+    limit p rounds within 1e-16 of 1, which cost 1 - p, and the cdf, eight
+    digits at phi mu = 1e-8."""
+    swap = p > 0.5
+    a, b, x = np.where(swap, k, theta), np.where(swap, theta, k), np.where(swap, q, p)
+    direct, complement = special.betainc(a, b, x), special.betaincc(a, b, x)
+    return np.where(swap, complement, direct), np.where(swap, direct, complement)
 
 
 def _mixture_ppf(q, weights, rates, dispersions=None):

@@ -1,6 +1,8 @@
 """PredictivePoissonMixture and MoEPoissonRegressor.predict_distribution, against
 scipy.stats.poisson and sums over the counts."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import poisson
@@ -330,3 +332,67 @@ def test_logpmf_of_huge_counts_against_exact_log_gammas():
         np.ones((5, 1)), rates[:, None], np.zeros((5, 1))
     )
     np.testing.assert_allclose(mixed.logpmf(counts), expected, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1e6, 1e7, 1e9])
+def test_upper_tail_of_large_rates_against_the_summed_pmf(rate):
+    # scipy's pdtrc (a Gamma's lower tail of large shape) gave P(Y > mu + 5
+    # sd) 3% low at 1e7 and 72% low at 1e9, and ppf(1 - 1e-6) 0.25 sd low
+    from decimal import localcontext
+
+    from _exact import poisson_logpmf
+
+    k = np.floor(rate + 5 * np.sqrt(rate))
+    with localcontext() as context:
+        context.prec = 60
+        first = float(poisson_logpmf(k + 1, rate, digits=60))
+    # the tail's terms by the ratio mu / (j + 1), to 40 standard deviations
+    j = k + 1 + np.arange(int(35 * np.sqrt(rate)))
+    log_terms = first + np.concatenate([[0.0], np.cumsum(np.log(rate / (j[1:])))])
+    tail = np.sum(np.exp(log_terms))
+    dist = PredictivePoissonMixture([[1.0]], [[rate]])
+    np.testing.assert_allclose(1 - dist.cdf(k), tail, rtol=1e-7)
+    # the count whose cdf step holds q: halfway up its own probability
+    step = np.exp(float(poisson_logpmf(k, rate, digits=60)))
+    assert dist.ppf(1 - tail - step / 2)[0] == k
+    assert dist.ppf(1 - tail + step / 2)[0] == k + 1
+
+
+def test_negative_binomial_cdf_near_the_poisson_limit():
+    # at phi mu = 1e-8, betainc(theta, y + 1, p) with p = 1 - 1e-8 lost eight
+    # digits to p's rounding (cdf(0) 0.36787944565 for 0.36787944301), and
+    # quantiles within 1e-8 of a step came out a count off
+    from decimal import localcontext
+
+    from _exact import nb_logpmf
+
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    for mean, phi in [(1.0, 1e-8), (30.0, 1e-8), (1e-6, 1e-8), (3.0, 1e-3)]:
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mean]], [[phi]])
+        counts = np.arange(int(mean + 10 * np.sqrt(mean) + 5))
+        with localcontext() as context:
+            context.prec = 60
+            pmf = [
+                float(nb_logpmf(int(y), mean, 1 / phi, digits=60).exp()) for y in counts
+            ]
+        pmf = np.asarray(pmf)
+        np.testing.assert_allclose(dist.cdf(counts), np.cumsum(pmf), rtol=1e-11)
+        middle = np.cumsum(pmf) - pmf / 2
+        np.testing.assert_array_equal(
+            dist.ppf(middle[pmf > 1e-12]), counts[pmf > 1e-12]
+        )
+
+
+def test_quantiles_beside_a_component_near_the_largest_float():
+    # scipy's pdtr is NaN at counts of 1e306 for a mean of 1e300: the median
+    # bracket, whose end sat at the 2.7e307 component, then widened past the
+    # largest float (inf, with NumPy's overflow warning)
+    dist = PredictivePoissonMixture([[5.3e-77, 1.0 - 5.3e-77]], [[2.7e307, 1.1e300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        median, upper = dist.median(), dist.ppf(0.9)
+    np.testing.assert_allclose(median, 1.1e300, rtol=1e-12)
+    # 1.28 sd (sqrt(1.1e300) = 1e150) above the mean: the mean's rounding
+    np.testing.assert_allclose(upper, 1.1e300, rtol=1e-12)
+    assert np.all(np.isfinite(dist.cdf([1e306, 1e307])))
