@@ -3,9 +3,12 @@ MoEGammaRegressor."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._base import _in_words
+from ._math import logsumexp
 from ._sparse import is_sparse
 
 #: Ratio of the fitted mixture's mean targets on the training data to the
@@ -37,11 +40,49 @@ class LogLinkMixin:
         # beside the experts' bounds and few samples per coefficient, extreme
         # means (below) say that experts collapsed
         message = super()._collapse_message(problem, best)
-        if message is not None or best.gate_params["coef"].shape[1] < 2:
+        several = best.gate_params["coef"].shape[1] > 1
+        if message is None and several and not self._degenerate_target():
+            message = self._excess_message(problem, best)
+        overflow = self._overflow_message(problem, best)
+        if overflow is None:
             return message
-        if self._degenerate_target():
+        return overflow if message is None else f"{overflow} {message}"
+
+    def _log_mixture_terms(self, problem, best):
+        """``log g_k + log mu_k`` (K, n) of the fitted mixture on the training
+        data (the gate truncated to the routed experts with ``top_k``)."""
+        xp = problem.xp
+        log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
+        if is_sparse(problem.top_k, log_gate.shape[0]):
+            log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return log_gate + self._training_log_means(problem, best.expert_params)
+
+    def _overflow_message(self, problem, best):
+        """A warning when the fitted mixture's mean overflows the data's dtype
+        at training rows of positive weight, where :meth:`predict` raises, or
+        None. Fit chased one target of 1e300 with an expert whose means
+        overflowed elsewhere; it only warned of the expert's few samples, or
+        that :meth:`predict` would give its extreme means."""
+        xp = problem.xp
+        terms = self._log_mixture_terms(problem, best)
+        top = math.log(float(xp.finfo(terms.dtype).max))
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_mean = logsumexp(xp, terms, axis=0)
+        over = (problem.sample_weight > 0) & ~(log_mean <= top)  # NaN too
+        n_over = int(xp.sum(xp.astype(over, xp.int64)))
+        if n_over == 0:
             return None
-        return self._excess_message(problem, best)
+        targets, mean_word, few = self._excess_words
+        largest = float(xp.max(problem.Y[0, ...]))
+        return (
+            f"The fitted mixture's mean {targets} overflow "
+            f"{terms.dtype} at {n_over} of the training rows, "
+            f"where predict raises: an expert's {mean_word} there is extreme, "
+            f"as when {few} (the largest {largest:.3g}) determine it. Rescale "
+            f"y, or try "
+            f"{_in_words(self._remedies(terms.shape[0], ['a larger alpha']))}."
+        )
 
     def _collapsed(self, problem, result) -> bool:
         # n_experts="auto" also passes over fits whose means are extreme
@@ -63,12 +104,9 @@ class LogLinkMixin:
         the predicted means do.
         """
         xp = problem.xp
-        log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
-        if is_sparse(problem.top_k, log_gate.shape[0]):
-            log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
+        terms = self._log_mixture_terms(problem, best)
         with np.errstate(over="ignore", invalid="ignore"):
-            log_means = self._training_log_means(problem, best.expert_params)
-            mean = xp.sum(xp.exp(log_gate + log_means), axis=0)
+            mean = xp.sum(xp.exp(terms), axis=0)
             predicted = float(xp.sum(problem.sample_weight * mean))
         observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
         if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
@@ -79,5 +117,5 @@ class LogLinkMixin:
             f"to {predicted / observed:.3g} times the observed {targets}: an "
             f"expert's {mean_word} is extreme where its gate is small but not "
             f"zero, as when {few} determine it, and predict gives such means. "
-            f"Try {_in_words(self._remedies(log_gate.shape[0], ['a larger alpha']))}."
+            f"Try {_in_words(self._remedies(terms.shape[0], ['a larger alpha']))}."
         )

@@ -734,6 +734,41 @@ def test_one_expert_reaches_gamma_regressor_beside_a_huge_outlier(outlier):
     )
 
 
+@pytest.mark.parametrize(
+    "Estimator, outlier",
+    [(MoEPoissonRegressor, 1e300), (MoEGammaRegressor, 1e200)],
+)
+def test_a_fit_whose_means_overflow_on_its_training_rows_says_so(Estimator, outlier):
+    # one target of 1e300 (1e200): an expert chased it, and its means
+    # overflowed at other training rows, where predict raises; fit warned only
+    # of the expert's few samples (or said predict would give such means)
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2)
+    mean = np.exp(0.5 * X[:, 0])
+    y = (
+        rng.poisson(mean)
+        if Estimator is MoEPoissonRegressor
+        else rng.gamma(2, mean / 2)
+    )
+    y = np.r_[y[:-1], outlier]
+    with pytest.warns(UserWarning, match="overflow float64 at") as caught:
+        model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "overflow" in str(w.message)]
+    raising = 0
+    for row in X:
+        try:
+            model.predict(row[None, :])
+        except ValueError:
+            raising += 1
+    assert raising > 0
+    assert f"at {raising} of the training rows, where predict raises" in message
+    # a model that predicts all its training rows says nothing of it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Estimator(2, n_init=1, random_state=0).fit(X[:-1], y[:-1])
+    assert not [w for w in caught if "overflow" in str(w.message)]
+
+
 def test_far_feature_value_gives_no_numpy_warnings():
     """A feature value of 6e5: an expert's mean there underflows beside the
     amount, and its log-density, -inf, overflowed in NumPy (500 raw
