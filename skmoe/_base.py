@@ -2634,9 +2634,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             fitted coefficient attribute, of its shape: ``gate_intercept_``,
             ``gate_coef_``, ``expert_intercept_``, ``expert_coef_`` and, for
             :class:`MoERegressor`, ``expert_variance_`` (the variance's, by the
-            delta method from its log; for :class:`MoEGammaRegressor`,
-            ``expert_dispersion_``, the same way). Entries the model fixes rather than
-            estimates are 0: ``gate_coef_`` with ``gate="constant"``, and the
+            delta method from its log; for :class:`MoEGammaRegressor` and
+            :class:`MoENegativeBinomialRegressor`, ``expert_dispersion_``, the
+            same way). Entries the model fixes rather than estimates are 0: ``gate_coef_`` with ``gate="constant"``, and the
             coefficients of features a part does not see (``gate_features``,
             ``expert_features``). ``inf`` where the information does not
             determine the parameter (see Notes).

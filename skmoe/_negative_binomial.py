@@ -118,7 +118,8 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
     array([4., 4.])
     """
 
-    #: (no estimator experts: their fit is not the negative binomial one)
+    # no estimator experts: their fit is not the negative binomial one (a plain
+    # comment, not ``#:``, so that autodoc does not list the attribute)
     expert_estimator = None
 
     def __init__(

@@ -186,14 +186,19 @@ class MoEPoissonRegressor(
     and to the methods that take counts: each expert's mean count is then
     ``exposure * exp(x~ . b_k)`` (the offset of R's ``offset()``).
     scikit-learn's recipe for ``PoissonRegressor``, the rates ``y /
-    exposure`` with ``sample_weight=exposure``, is exact for one expert only:
-    with several, the responsibilities are those of other distributions, and
-    the fit depends on the exposure's unit. See
-    :ref:`counts`. The reported log-likelihoods are those of the Poisson distribution,
-    ``y log(mu) - mu - log(y!)``, as R's ``dpois``, so they compare with R's
-    flexmix. For a non-integer y (a rate ``y / exposure``), ``log(y!)`` is
-    ``gammaln(y + 1)``, where ``dpois`` and ``predict_distribution(X).logpmf``
-    give probability 0: pass counts with ``exposure`` instead.
+    exposure`` with ``sample_weight=exposure``, is exact for one expert only,
+    and with its penalty rescaled: ``MoEPoissonRegressor(n_experts=1,
+    alpha=a)`` is ``PoissonRegressor(alpha=a / exposure.mean())`` (the mean
+    weighted by ``sample_weight``, if any), as skmoe's penalty is relative to
+    the mean log-likelihood over rows and scikit-learn's to the sum of the
+    exposures. With several experts, the responsibilities are those of other
+    distributions, and the fit depends on the exposure's unit. See
+    :ref:`counts`. The reported log-likelihoods are those of the Poisson
+    distribution, ``y log(mu) - mu - log(y!)``, as R's ``dpois``, so they
+    compare with R's flexmix. For a non-integer y (a rate ``y / exposure``),
+    ``log(y!)`` is ``gammaln(y + 1)``, where ``dpois`` and
+    ``predict_distribution(X).logpmf`` give probability 0: pass counts with
+    ``exposure`` instead.
 
     :meth:`score` is D^2, the fraction of Poisson deviance explained, as
     ``PoissonRegressor.score``.

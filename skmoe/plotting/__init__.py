@@ -5,7 +5,8 @@ computes what to draw and calls :meth:`plot`) or from precomputed arrays with it
 constructor, and ``plot(ax=None, ...)`` returns the display with the drawn
 artists, ``ax_`` and ``figure_`` set. The estimator may be a fitted
 :class:`~skmoe.MoERegressor`, :class:`~skmoe.MoEPoissonRegressor`,
-:class:`~skmoe.MoEGammaRegressor` or :class:`~skmoe.MoEClassifier`
+:class:`~skmoe.MoENegativeBinomialRegressor`, :class:`~skmoe.MoEGammaRegressor`
+or :class:`~skmoe.MoEClassifier`
 (:class:`PredictionBandsDisplay`: a regressor), a fitted
 :class:`~sklearn.pipeline.Pipeline` ending in one (the preceding steps transform
 ``X`` first), or a fitted :class:`~sklearn.model_selection.GridSearchCV` or

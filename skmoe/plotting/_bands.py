@@ -67,7 +67,8 @@ class PredictionBandsDisplay:
     --------
     skmoe.MoERegressor.predict_distribution : The predictive mixture.
     skmoe.MoEPoissonRegressor.predict_distribution : The same for counts, whose
-        quantile band steps from count to count.
+        quantile band steps from count to count (as
+        :meth:`skmoe.MoENegativeBinomialRegressor.predict_distribution`'s).
 
     Examples
     --------
@@ -125,18 +126,20 @@ class PredictionBandsDisplay:
         Parameters
         ----------
         estimator : regressor, Pipeline or search
-            Fitted MoERegressor, MoEPoissonRegressor or MoEGammaRegressor
-            with one input feature, a fitted pipeline ending
-            in one, or a fitted GridSearchCV or RandomizedSearchCV whose
-            ``best_estimator_`` is one of these.
+            Fitted MoERegressor, MoEPoissonRegressor,
+            MoENegativeBinomialRegressor or MoEGammaRegressor with one input
+            feature, a fitted pipeline ending in one, or a fitted
+            GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is
+            one of these.
         X : array-like of shape (n_samples, 1)
             Input data; sets the grid's range.
         y : array-like of shape (n_samples,), default=None
             Targets; when given, the data are drawn as points.
         band : {"quantile", "std"}, default="quantile"
             Central interval of the predictive mixture, or mean +- ``n_std``
-            standard deviations (cut at 0 for MoEPoissonRegressor and
-            MoEGammaRegressor, whose targets are not negative).
+            standard deviations (cut at 0 for MoEPoissonRegressor,
+            MoENegativeBinomialRegressor and MoEGammaRegressor, whose targets
+            are not negative).
         coverage : float, default=0.9
             Probability inside the quantile band, in (0, 1).
         n_std : float, default=2.0
@@ -144,10 +147,12 @@ class PredictionBandsDisplay:
         grid_resolution : int, default=200
             Number of grid points, at least 1.
         exposure : float, default=None
-            :class:`~skmoe.MoEPoissonRegressor` only: one exposure, positive,
-            at which the counts' mean and band are drawn over the grid. None
-            draws the rates per unit exposure (a model fitted with exposures
-            then warns where y is drawn: its counts are at their own).
+            :class:`~skmoe.MoEPoissonRegressor` and
+            :class:`~skmoe.MoENegativeBinomialRegressor` only: one exposure,
+            positive, at which the counts' mean and band are drawn over the
+            grid. None draws the rates per unit exposure (a model fitted with
+            exposures then warns where y is drawn: its counts are at their
+            own).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
 
@@ -174,8 +179,8 @@ class PredictionBandsDisplay:
         ):
             raise TypeError(
                 "PredictionBandsDisplay needs a fitted MoERegressor, "
-                "MoEPoissonRegressor or MoEGammaRegressor (a model with "
-                "predict_distribution); got "
+                "MoEPoissonRegressor, MoENegativeBinomialRegressor or "
+                "MoEGammaRegressor (a model with predict_distribution); got "
                 f"{type(model.moe).__name__}."
             )
         n_features = model.n_features

@@ -19,12 +19,12 @@ class ConvergenceDisplay:
     still rising at the end means ``max_iter`` stopped the fit. With
     ``top_k``, pruning (``prune_threshold``) or the ``"gradient"`` and
     ``"sgd"`` solvers either curve may also fall. The iterations are the
-    solver's: EM iterations (after :meth:`partial_fit` with ``solver="em"``,
-    one more point per online EM step, of its batch), L-BFGS iterations for
-    ``solver="gradient"``, epochs for ``solver="sgd"`` and its
-    :meth:`partial_fit`, named after the
-    solver of the fit (not the ``solver`` parameter, which ``set_params`` may
-    have changed since). Build it with :meth:`from_estimator`.
+    solver's: EM iterations (after the estimator's ``partial_fit`` with
+    ``solver="em"``, one more point per online EM step, of its batch), L-BFGS
+    iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` and its
+    ``partial_fit``, named after the solver of the fit (not the ``solver``
+    parameter, which ``set_params`` may have changed since). Build it with
+    :meth:`from_estimator`.
 
     Parameters
     ----------

@@ -81,10 +81,11 @@ class ExpertUsageDisplay:
         y : array-like of shape (n_samples,), default=None
             Targets; when given, the responsibility share is drawn too.
         exposure : float or array-like of shape (n_samples,), default=None
-            :class:`~skmoe.MoEPoissonRegressor` only: the samples' exposures,
-            for the responsibilities (as its ``responsibilities`` takes them).
-            A model fitted with exposures and drawn with y but without them
-            warns.
+            :class:`~skmoe.MoEPoissonRegressor` and
+            :class:`~skmoe.MoENegativeBinomialRegressor` only: the samples'
+            exposures, for the responsibilities (as its ``responsibilities``
+            takes them). A model fitted with exposures and drawn with y but
+            without them warns.
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, for the responsibilities (as ``responsibilities``
             takes them: each row of a group gets the group's). A model fitted

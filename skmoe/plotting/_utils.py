@@ -94,9 +94,9 @@ class FittedMixture:
             )
         if not isinstance(moe, BaseMixtureOfExperts):
             raise TypeError(
-                "Expected a fitted MoERegressor, MoEPoissonRegressor, "
-                "MoEGammaRegressor or MoEClassifier, "
-                "a Pipeline ending "
+                "Expected a fitted mixture of experts "
+                "(MoENegativeBinomialRegressor, MoERegressor, MoEPoissonRegressor, "
+                "MoEGammaRegressor or MoEClassifier), a Pipeline ending "
                 "in one, or a fitted GridSearchCV or RandomizedSearchCV whose "
                 f"best_estimator_ is one of these; got {type(moe).__name__}."
             )
@@ -265,7 +265,8 @@ def as_frame_if_named(estimator, grid):
 def exposure_arguments(moe, exposure, caller_name, *, counts=True):
     """``{"exposure": exposure}`` for ``moe``'s methods, or ``{}``.
 
-    ``exposure`` is :class:`~skmoe.MoEPoissonRegressor`'s only. Without it, a
+    ``exposure`` is :class:`~skmoe.MoEPoissonRegressor`'s (and so its subclass
+    :class:`~skmoe.MoENegativeBinomialRegressor`'s) only. Without it, a
     model fitted with exposures is drawn per unit exposure, which the caller is
     warned of where ``counts`` (y) are drawn too (they were drawn against the
     rates, without a word)."""
@@ -275,7 +276,8 @@ def exposure_arguments(moe, exposure, caller_name, *, counts=True):
     if exposure is not None:
         if not isinstance(moe, MoEPoissonRegressor):
             raise ValueError(
-                f"{caller_name} takes exposure for a MoEPoissonRegressor only; "
+                f"{caller_name} takes exposure for a "
+                "MoENegativeBinomialRegressor or MoEPoissonRegressor only; "
                 f"the model is a {type(moe).__name__}."
             )
         return {"exposure": exposure}
