@@ -2636,8 +2636,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             :class:`MoERegressor`, ``expert_variance_`` (the variance's, by the
             delta method from its log; for :class:`MoEGammaRegressor` and
             :class:`MoENegativeBinomialRegressor`, ``expert_dispersion_``, the
-            same way). Entries the model fixes rather than estimates are 0: ``gate_coef_`` with ``gate="constant"``, and the
-            coefficients of features a part does not see (``gate_features``,
+            same way). Entries the model fixes rather than estimates are 0:
+            ``gate_coef_`` with ``gate="constant"``, and the coefficients of
+            features a part does not see (``gate_features``,
             ``expert_features``). ``inf`` where the information does not
             determine the parameter (see Notes).
 
