@@ -48,6 +48,16 @@ class LogLinkMixin:
             return message
         return overflow if message is None else f"{overflow} {message}"
 
+    def _warm_failure(self, problem, best):
+        # the negative binomial's log-likelihood, in the log means, stays finite
+        # (-2.5e15) where its means overflow at X * 1e8; predict then refused
+        # the training data
+        failure = super()._warm_failure(problem, best)
+        if failure is None and self._overflow_message(problem, best) is not None:
+            targets = self._excess_words[0]
+            return f"the continued fit's mean {targets} overflow at training rows"
+        return failure
+
     def _log_mixture_terms(self, problem, best):
         """``log g_k + log mu_k`` (K, n) of the fitted mixture on the training
         data (the gate truncated to the routed experts with ``top_k``)."""

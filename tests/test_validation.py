@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from skmoe import (
     MoEClassifier,
     MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
 )
@@ -494,21 +495,32 @@ def test_warm_start_needs_the_same_features_and_classes(Estimator):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
-@pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
-@pytest.mark.parametrize("solver", ["em", "gradient"])
-def test_a_warm_fit_that_overflows_starts_afresh(Estimator, solver):
-    # fitted on X, then warm-fitted on X * 1e8: the old coefficients'
-    # rates overflowed, EM stopped at once with log_likelihood_ NaN and the
-    # old coefficients (predict then refused the training data), with NumPy's
-    # overflow warnings as the only word
+@pytest.mark.parametrize(
+    "Estimator, solver",
+    [
+        (MoEPoissonRegressor, "em"),
+        (MoEGammaRegressor, "gradient"),
+        (MoENegativeBinomialRegressor, "gradient"),
+        (MoERegressor, "em"),
+        (MoEClassifier, "em"),
+    ],
+)
+def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
+    # fitted on X, then warm-fitted on X * 1e8: the old coefficients' rates
+    # overflowed (Poisson, Gamma: log_likelihood_ NaN, the old coefficients;
+    # the negative binomial's stayed finite, -2.5e15) and predict refused the
+    # training data, or EM continued to a poor optimum (a regressor's R^2
+    # 0.12 where a fresh fit has 0.96), without a word
     rng = np.random.RandomState(0)
-    X = rng.randn(60, 2)
+    X = rng.randn(300, 2)
     mean = np.exp(0.5 * X[:, 0])
-    y = (
-        rng.poisson(mean)
-        if Estimator is MoEPoissonRegressor
-        else rng.gamma(2, mean / 2)
-    )
+    y = {
+        MoEPoissonRegressor: rng.poisson(mean),
+        MoENegativeBinomialRegressor: rng.poisson(mean),
+        MoEGammaRegressor: rng.gamma(2, mean / 2),
+        MoERegressor: np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.randn(300),
+        MoEClassifier: (X[:, 0] * X[:, 1] > 0).astype(int),
+    }[Estimator]
     params = dict(n_experts=2, solver=solver, random_state=0)
     model = Estimator(warm_start=True, **params).fit(X, y)
     with warnings.catch_warnings(record=True) as caught:
@@ -516,10 +528,44 @@ def test_a_warm_fit_that_overflows_starts_afresh(Estimator, solver):
         warnings.simplefilter("error", RuntimeWarning)
         model.fit(X * 1e8, y)
     (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
-    assert "fitted from fresh starts with n_experts=2" in message
-    cold = Estimator(**params).fit(X * 1e8, y)
-    np.testing.assert_allclose(model.log_likelihood_, cold.log_likelihood_, rtol=1e-6)
-    assert np.isfinite(model.score(X * 1e8, y))
+    assert "another scale than the last fit's (feature 0" in message
+    assert message.endswith("fitted as with warm_start=False instead.")
+    fresh = Estimator(**params).fit(X * 1e8, y)
+    assert model.log_likelihood_ == fresh.log_likelihood_
+    # the fresh fit's units: a stream continues as from the fresh fit
+    for fitted in (model, fresh):
+        fitted.set_params(solver="sgd", warm_start=False)
+        fitted.partial_fit(X[:100] * 1e8, y[:100])
+    np.testing.assert_array_equal(model.predict(X * 1e8), fresh.predict(X * 1e8))
+    # features moved by less than the factor: the fit continues, quietly
+    model.set_params(solver=solver, warm_start=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X * 1.5e8 + 3e8, y)
+    assert not [w for w in caught if "warm_start" in str(w.message)]
+
+
+def test_a_warm_fit_whose_means_overflow_fits_afresh():
+    # the same features, a target of 1e300: the continued fit's rates
+    # overflowed at training rows, where predict raises
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2)
+    y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
+    model.fit(X, y)
+    y[-1] = 1e300
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert (
+        "warm_start=True: the continued fit's mean counts overflow at training "
+        "rows; fitted as with warm_start=False instead." in messages
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, y)
+    assert model.log_likelihood_ == fresh.log_likelihood_
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS + [MoEPoissonRegressor])
