@@ -756,17 +756,23 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
 def r2_score_at_scale(y, y_pred, sample_weight=None):
     """``r2_score(y, y_pred)``, with both scaled by a power of two where their
-    largest magnitude lies outside ``[2**-400, 2**400]``: the squared errors of
-    targets of 1e160 overflowed (R^2 NaN), those of 1e-200 underflowed to 0 (R^2
-    that of a constant y). Scaling by a power of two is exact, and R^2 does not
-    depend on the scale."""
+    largest magnitude is so large or small that squared errors summed over
+    2**40 rows could overflow or underflow their dtype (beyond 2**492 or below
+    2**-491 in float64, 2**44 and 2**-42 in float32): the squared errors of
+    targets of 1e160 overflowed (R^2 NaN; 1e19 in float32), those of 1e-200
+    underflowed to 0 (R^2 that of a constant y). Scaling by a power of two is
+    exact, and R^2 does not depend on the scale."""
     values = [np.asarray(host(a)) for a in (y, y_pred)]
     if all(v.dtype.kind in "iuf" and v.size for v in values):
+        dtype = np.result_type(*values)
+        dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+        info = np.finfo(dtype)
+        high, low = info.maxexp // 2 - 20, info.minexp // 2 + 20
         with np.errstate(over="ignore"):
             top = max(float(np.max(np.abs(v))) for v in values)
-        if math.isfinite(top) and top > 0 and not 2.0**-400 <= top <= 2.0**400:
+        if math.isfinite(top) and top > 0 and not 2.0**low <= top <= 2.0**high:
             shift = -math.frexp(top)[1]
-            y, y_pred = (np.ldexp(v.astype(np.float64), shift) for v in values)
+            y, y_pred = (np.ldexp(v.astype(dtype), shift) for v in values)
     return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
 

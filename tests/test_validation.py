@@ -918,6 +918,11 @@ def test_r2_of_targets_of_any_size():
     for scale in (2.0**700, 2.0**-700):
         got = r2_score_at_scale(y * scale, pred * scale, sample_weight=w)
         assert got == expected
+    # float32's squares overflow from 1e19 (NaN before)
+    for scale in (1e18, 1e30, 1e-30):
+        single = [(a * scale).astype(np.float32) for a in (y, pred)]
+        got = r2_score_at_scale(*single, sample_weight=w)
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
     X = rng.uniform(-2, 2, (80, 1))
     target = 2 * X[:, 0] + 0.3 * rng.randn(80)
     model = MoERegressor(1, random_state=0).fit(X, target)
