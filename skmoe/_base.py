@@ -1100,7 +1100,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ignores as it continues the fitted experts (set_params(n_experts=4)
         and a warm refit kept 2 experts without a word)."""
         fitted = getattr(self, "_fitted_n_experts_param", self.n_experts)
-        if fitted == self.n_experts:
+        if self.n_experts in (fitted, self.n_experts_):
+            # (the fitted number itself, set after pruning or n_experts="auto")
             return
         _warn_user(
             f"{method} continues the {self.n_experts_} fitted experts and ignores "

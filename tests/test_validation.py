@@ -597,6 +597,11 @@ def test_a_warm_fit_says_that_it_ignores_a_changed_n_experts(Estimator):
     assert not ignores(model.fit) and model.n_experts_ == 3  # a cold fit
     model.set_params(warm_start=True)
     assert not ignores(model.fit)
+    # the fitted number, set after pruning: nothing is ignored
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[1])
+    assert pruned.n_experts_ == 2 and pruned.n_experts == 3
+    pruned.set_params(n_experts=2)
+    assert not ignores(pruned.fit) and pruned.n_experts_ == 2
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
