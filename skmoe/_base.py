@@ -2919,7 +2919,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Removes the experts whose ``expert_usage_`` is below ``threshold`` (the
         most used expert is always kept, and the most used other expert
         beside a zero-inflated model's point mass at zero; a zero-inflated
-        Gamma model keeps its point mass) and renormalizes
+        Gamma model keeps its point mass; a copy without the point mass has
+        ``zero_inflated=False``) and renormalizes
         the gate over the others, without refitting. A model with
         ``gate="hierarchical"`` keeps all its experts (its groups depend on
         their number): a threshold that would drop any raises a ValueError.
@@ -2986,6 +2987,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for name, value in attributes.items():
             setattr(pruned, name, value)
         pruned._set_expert_attributes(experts, experts.select(np, expert_params, keep))
+        if fixed is not None and not fixed[keep].any():
+            # the point mass went: the copy's parameters describe what it is
+            # (with zero_inflated=True, partial_fit and a warm fit refused it)
+            pruned.set_params(zero_inflated=False)
         pruned.n_experts_ = int(keep.size)
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         state = self._solver_state

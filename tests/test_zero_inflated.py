@@ -244,6 +244,13 @@ def test_counts_without_zeros_warn_and_prune_experts_drops_the_point_mass():
     # a Poisson regression: its three coefficients are all bic counts
     total = plain.log_likelihood_samples(X, y).sum()
     np.testing.assert_allclose(plain.bic(X, y), -2 * total + 3 * np.log(len(y)))
+    # without its point mass the copy is no zero-inflated model: it continues
+    # (with zero_inflated=True, partial_fit and a warm fit refused it)
+    assert plain.zero_inflated is False and model.zero_inflated is True
+    before = plain.predict(X)
+    plain.set_params(warm_start=True, max_iter=1).fit(X, y)
+    assert plain.n_experts_ == 1
+    np.testing.assert_allclose(plain.predict(X), before, rtol=1e-6)
 
 
 def test_bootstrap_lrt_starts_at_the_zero_inflated_regression():
