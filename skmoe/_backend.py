@@ -183,6 +183,13 @@ def float_dtypes(X):
     return [xp.float64, xp.float32]
 
 
+def dtype_name(dtype) -> str:
+    """A dtype's name for messages, ``float32``, in any namespace (where
+    array_api_strict prints ``array_api_strict.float32``, torch
+    ``torch.float32``)."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def host(a):
     """A NumPy copy of an Array API array; other input is returned as it is."""
     if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):

@@ -42,6 +42,7 @@ from ._backend import (
     as_compute,
     blas_threads,
     device_of,
+    dtype_name,
     float_dtypes,
     host,
     select_backend,
@@ -823,8 +824,8 @@ def _check_finite(xp, result, method):
         if not bool(xp.all(xp.isfinite(part))):
             wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
             raise ValueError(
-                f"{method}: the model's outputs overflow {part.dtype} at some "
-                "rows of X: X is too large there, or an expert's predictions "
+                f"{method}: the model's outputs overflow {dtype_name(part.dtype)} "
+                "at some rows of X: X is too large there, or an expert's predictions "
                 "are extreme (as fit warns for experts fitted to too few "
                 "samples). Rescale the features, e.g. with "
                 "sklearn.preprocessing.StandardScaler, or refit with fewer "
@@ -2460,7 +2461,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(
                     f"{method}: X or y has values so far from the model's "
                     f"predictions that their log-likelihood overflows "
-                    f"{chunk.dtype}. Rescale them as the training data were."
+                    f"{dtype_name(chunk.dtype)}. Rescale them as the training data "
+                    "were."
                 )
         if log_norm is None:  # no rows: as an E-step of none would give
             log_norm = np.empty(0)

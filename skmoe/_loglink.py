@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ._backend import dtype_name
 from ._base import _in_words
 from ._math import logsumexp
 from ._sparse import is_sparse
@@ -87,7 +88,7 @@ class LogLinkMixin:
         largest = float(xp.max(problem.Y[0, ...]))
         return (
             f"The fitted mixture's mean {targets} overflow "
-            f"{terms.dtype} at {n_over} of the training rows, "
+            f"{dtype_name(terms.dtype)} at {n_over} of the training rows, "
             f"where predict raises: an expert's {mean_word} there is extreme, "
             f"as when {few} (the largest {largest:.3g}) determine it. Rescale "
             f"y, or try "

@@ -198,6 +198,10 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         'as R pscl\'s zeroinfl(dist = "negbin") counts its components',
     )
     _excess_words = ("counts", "mean", "a few nonzero counts")
+    # (y / c with sample_weight=c is Poisson's model of the rates, not this one)
+    _large_count_remedy = (
+        "Divide y by a large c and fit the amounts y / c, e.g. with MoEGammaRegressor"
+    )
 
     def _set_expert_attributes(self, experts, params):
         # (std_errors calls it on a Bunch: no super())

@@ -313,8 +313,7 @@ class MoEPoissonRegressor(
             wider = " or use float64 X" if y.dtype != np.float64 else ""
             raise ValueError(
                 f"y has counts too large for {y.dtype} (up to {top:.3g}): their "
-                "log-likelihood overflows. Fit y / c with sample_weight=c for a "
-                f"large c (the same Poisson model of the rates){wider}."
+                f"log-likelihood overflows. {self._large_count_remedy}{wider}."
             )
         exposure = _check_exposure(exposure, y.shape[0])
         if exposure is not None and y.dtype != np.float64:
@@ -451,6 +450,11 @@ class MoEPoissonRegressor(
     #: The experts' family (its parameters beside ``coef``: see
     #: :meth:`_set_expert_attributes`).
     _count_family = PoissonExperts
+    #: What the error for counts too large for the dtype advises.
+    _large_count_remedy = (
+        "Fit y / c with sample_weight=c for a large c (the same Poisson model "
+        "of the rates)"
+    )
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch without counts starts every rate near zero (intercepts

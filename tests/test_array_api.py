@@ -197,6 +197,22 @@ def test_regressor_under_dispatch_matches_numpy():
             np.testing.assert_allclose(
                 np.asarray(got), getattr(reference, method)(X, y), rtol=1e-6, atol=1e-9
             )
+        # messages name the dtype, not array_api_strict's repr of it
+        far = xps.asarray(np.full((1, 2), 1e308))
+        with (
+            np.errstate(all="ignore"),
+            pytest.raises(ValueError, match="outputs overflow float64 at some"),
+        ):
+            model.predict(far)
+        model32 = MoERegressor(2, n_init=1, random_state=0)
+        model32.fit(
+            xps.asarray(X, dtype=xps.float32), xps.asarray(y, dtype=xps.float32)
+        )
+        with (
+            np.errstate(all="ignore"),
+            pytest.raises(ValueError, match="outputs overflow float32 at some"),
+        ):
+            model32.predict(xps.asarray(np.full((1, 2), 3e38), dtype=xps.float32))
 
 
 @dispatch

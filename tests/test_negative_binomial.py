@@ -584,3 +584,17 @@ def test_a_diverging_adam_step_is_caught_as_for_the_other_families():
     with pytest.raises(ValueError, match="partial_fit diverged"):
         model.partial_fit(X * 1e8, y)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_counts_too_large_for_the_dtype_get_negative_binomial_advice():
+    # the advice was Poisson's, y / c with sample_weight=c: "the same Poisson
+    # model of the rates", which a negative binomial of y / c is not
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2).astype(np.float32)
+    y = np.r_[np.ones(199), 1e38]
+    with pytest.raises(ValueError, match="counts too large for float32") as error:
+        MoENegativeBinomialRegressor(2).fit(X, y)
+    assert "Poisson" not in str(error.value)
+    assert "MoEGammaRegressor or use float64 X" in str(error.value)
+    with pytest.raises(ValueError, match="the same Poisson model of the rates"):
+        MoEPoissonRegressor(2).fit(X, y)
