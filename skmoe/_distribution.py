@@ -10,6 +10,7 @@ from scipy.optimize.elementwise import find_root
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
+from ._backend import host
 from ._math import mixture_std
 
 #: Rows per chunk of ``ppf``, ``logpdf``, ``pdf``, ``cdf`` and ``std``: each
@@ -540,8 +541,9 @@ def _numeric(values, name, kinds):
     """``values`` as an array, checked to hold numbers: of a dtype whose kind
     is in ``kinds``, or objects that are real numbers (not bools).
     asarray(None, dtype=float) is NaN and asarray("0.5", dtype=float) 0.5:
-    convert only numbers, as scipy.stats distributions would."""
-    array = np.asarray(values)
+    convert only numbers, as scipy.stats distributions would. An Array API
+    array is copied to the host (NumPy refused one on another device)."""
+    array = np.asarray(host(values))
     numeric = array.dtype.kind in kinds or (
         array.dtype.kind == "O"
         and all(

@@ -844,3 +844,21 @@ def test_grouped_em_on_another_device(monkeypatch):
     np.testing.assert_allclose(
         strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-10
     )
+
+
+@dispatch
+def test_predictive_distributions_take_values_on_the_device():
+    # a distribution (on the host) given y on the model's device: NumPy's
+    # "Can't convert array on the device1 device" from deep inside
+    X, y = _regression()
+    device = xps.Device("device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs = xps.asarray(X, device=device)
+        model = MoERegressor(2, n_init=1, random_state=0)
+        model.fit(Xs, xps.asarray(y, device=device))
+        dist = model.predict_distribution(Xs)
+        ys = xps.asarray(y, device=device)
+        np.testing.assert_array_equal(dist.cdf(ys), dist.cdf(y))
+        np.testing.assert_array_equal(dist.logpdf(ys), dist.logpdf(y))
+        q = xps.asarray(np.full(len(y), 0.3), device=device)
+        np.testing.assert_array_equal(dist.ppf(q), dist.ppf(0.3))
