@@ -1111,6 +1111,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"{self.n_experts!r} from new starts."
         )
 
+    def _warn_ignored_settings(self, method):
+        """Warn where parameters of the experts' family changed since the
+        fit, which ``method`` ignores as it continues the fitted experts (none
+        by default)."""
+
     def _check_warm_gate(self, method="warm_start=True"):
         """A warm start (or ``partial_fit``) continues the fitted gate's
         parameters: raise if ``gate`` now names a family with other parameters."""
@@ -3018,9 +3023,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         (one M-step); later calls continue from the current parameters and
         Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
         not apply. Either way later calls continue the fitted experts: a
-        ``n_experts`` set since does not change them (:meth:`fit` does; a
-        warning says so), and ``gate_features``, ``expert_features`` or
-        ``shared_features`` set since raise a ValueError.
+        ``n_experts`` (or :class:`MoERegressor`'s ``noise``) set since does
+        not change them (:meth:`fit` does; a warning says so), and
+        ``gate_features``, ``expert_features`` or ``shared_features`` set since
+        raise a ValueError.
 
         Online EM (Cappé & Moulines 2009): each call takes an E-step on the
         batch, averages the batch's sufficient statistics into the running
@@ -3098,6 +3104,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         restart = first or pending is not None
         if not restart:
             self._warn_ignored_n_experts("partial_fit", "call fit")
+            self._warn_ignored_settings("partial_fit")
         options = self._solver_options(self.n_experts if restart else self.n_experts_)
         y = _column_target(y)
         if is_regressor(self):

@@ -339,6 +339,17 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return "gaussian" if self._noise_df is None else "student_t"
         return self.noise
 
+    def _warn_ignored_settings(self, method):
+        # set_params(noise="student_t") and partial_fit kept the Gaussian
+        # experts without a word (a changed n_experts is warned of)
+        fitted = self._noise()
+        if fitted != self.noise:
+            _warn_user(
+                f"{method} continues the fitted experts of noise={fitted!r} and "
+                f"ignores noise={self.noise!r}, set after the fit; call fit to "
+                f"fit noise={self.noise!r}."
+            )
+
     def _fit_with(self, X, y, sample_weight, groups=None, **target):
         warm = self.warm_start and hasattr(self, "converged_")
         if (

@@ -490,8 +490,19 @@ def test_partial_fit_follows_the_fitted_noise():
     t_model.set_params(noise="gaussian")
     assert not hasattr(t_model, "partial_fit")
     gaussian = MoERegressor(**params).fit(X, y).set_params(noise="student_t")
-    gaussian.partial_fit(X, y)
+    # (it said nothing of the noise it ignored; a changed n_experts is told)
+    with pytest.warns(UserWarning, match="ignores noise='student_t', set after"):
+        gaussian.partial_fit(X, y)
     assert not hasattr(gaussian, "df_")
+    # Adam continues a Student-t model as it is, with the same word
+    t_stream = MoERegressor(noise="student_t", solver="sgd", **params)
+    t_stream.partial_fit(X, y).set_params(noise="gaussian")
+    with pytest.warns(UserWarning, match="fitted experts of noise='student_t'"):
+        t_stream.partial_fit(X, y)
+    assert isinstance(t_stream.predict_distribution(X), PredictiveStudentTMixture)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t_stream.set_params(noise="student_t").partial_fit(X, y)  # unchanged
     with pytest.raises(AttributeError) as caught:
         MoERegressor(noise="student_t", **params).partial_fit(X, y)
     assert "noise='student_t'" in str(caught.value.__cause__)
