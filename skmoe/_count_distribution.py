@@ -11,6 +11,7 @@ from ._distribution import (
     _RowMixture,
     normalized_weights,
 )
+from ._gamma_distribution import _log_ratio_term
 
 #: Rates above which :meth:`PredictivePoissonMixture.sample` draws from the
 #: normal approximation N(mu, mu), rounded: NumPy's Poisson sampler refuses
@@ -535,11 +536,12 @@ def _log_probabilities(counts, rates, dispersions=None):
     experts' log-probabilities (:func:`skmoe.experts.poisson.log_likelihood`,
     :func:`skmoe.experts.negative_binomial.log_probability`), which keep the
     digits that scipy's lose: ``poisson.logpmf`` gave 0 (for -19.3) at y = mu
-    = 1e16, ``nbinom.logpmf`` lost 6.6e-7 at a dispersion of 1e-7. A count
+    = 1e16, ``nbinom.logpmf`` lost 6.6e-7 at a dispersion of 1e-7 (Poisson
+    components from their rates, below). A count
     that is not whole has probability 0, as a positive one at a rate of 0; a
     NaN count gives NaN, as scipy's."""
     from .experts.negative_binomial import log_probability
-    from .experts.poisson import encode_counts, log_likelihood
+    from .experts.poisson import encode_counts
 
     integer = np.floor(counts) == counts
     shape = np.broadcast_shapes(counts.shape, rates.shape)
@@ -549,9 +551,16 @@ def _log_probabilities(counts, rates, dispersions=None):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.log(rates)
         nb = np.zeros(1, dtype=bool) if dispersions is None else dispersions > 0
-        if not np.all(nb):  # Poisson components: each element its own sample
-            flat = np.broadcast_to(eta, shape).ravel()[None, :]
-            out = log_likelihood(np, flat, Y)[0].reshape(shape)
+        if not np.all(nb):
+            # Poisson components from their rates, y (log r - (r - 1)) + base
+            # with r = mu / y, whose difference mu - y is exact near r = 1:
+            # from the log rates (the experts' form) rounding cost 1e-3 at mu =
+            # 1e20, and their overflow guard, linear above 8e303, gave a
+            # log-probability of +1.8e302 at y = mu = 1e304
+            mu = np.broadcast_to(rates, shape)
+            used = (y > 0) & (mu > 0)
+            ratio = _log_ratio_term(np.where(used, mu, 1.0), np.where(used, y, 1.0))
+            out = np.where(y > 0, y * ratio + base, -mu)
         if np.any(nb):
             theta = 1.0 / np.where(nb, dispersions, 1.0)
             nb_out = log_probability(np, y, log_y, base, eta, theta)

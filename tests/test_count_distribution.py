@@ -396,3 +396,28 @@ def test_quantiles_beside_a_component_near_the_largest_float():
     # 1.28 sd (sqrt(1.1e300) = 1e150) above the mean: the mean's rounding
     np.testing.assert_allclose(upper, 1.1e300, rtol=1e-12)
     assert np.all(np.isfinite(dist.cdf([1e306, 1e307])))
+
+
+def test_logpmf_from_the_rates_themselves():
+    # through the log rates, rounding cost 1.2e-3 at mu = 1e20 (y log(mu)'s
+    # terms) and the experts' overflow guard, linear in the log rate above
+    # 8e303, gave log P(Y = 1e304) = +1.8e302 at mu = 1e304
+    from decimal import localcontext
+
+    from _exact import poisson_logpmf
+
+    pairs = [
+        (1e304, 1e304),
+        (0.0, 1e304),
+        (3.0, 1e304),
+        (99999999940000006000.0, 1e20),
+        (1e12 + 12345.0, 1e12),
+        (7.0, 2.5),
+        (1e15, 1e-300),
+    ]
+    counts, rates = (np.array(a) for a in zip(*pairs, strict=True))
+    with localcontext() as context:
+        context.prec = 400  # (terms of 7e306 at 1e304)
+        expected = [float(poisson_logpmf(y, r)) for y, r in pairs]
+    dist = PredictivePoissonMixture(np.ones((len(pairs), 1)), rates[:, None])
+    np.testing.assert_allclose(dist.logpmf(counts), expected, rtol=1e-13, atol=1e-12)
