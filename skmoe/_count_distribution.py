@@ -8,6 +8,7 @@ from scipy import special
 from ._distribution import (
     _mixture_mean,
     _mixture_scale,
+    _mixture_variance,
     _RowMixture,
     normalized_weights,
 )
@@ -119,8 +120,7 @@ class PredictivePoissonMixture(_RowMixture):
             ``sum_k w_k (mu_k + (mu_k - mean)^2)`` for each row (a Poisson
             component's variance is its mean).
         """
-        deviation = np.where(self.weights > 0, self.rates - self.mean()[:, None], 0)
-        return np.sum(self.weights * (self.rates + deviation**2), axis=1)
+        return _mixture_variance(self.weights, self.rates, _scales(self.rates))
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -314,9 +314,8 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)`` for each row.
         """
-        deviation = np.where(self.weights > 0, self.rates - self.mean()[:, None], 0)
-        spread = self.rates + self.dispersions * self.rates**2
-        return np.sum(self.weights * (spread + deviation**2), axis=1)
+        scales = _scales(self.rates, self.dispersions)
+        return _mixture_variance(self.weights, self.rates, scales)
 
     def std(self):
         """Mixture standard deviation of each row.

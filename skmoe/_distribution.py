@@ -346,8 +346,7 @@ class PredictiveMixture(_LocationScaleMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k (s_k^2 + (mu_k - mean)^2)`` for each row.
         """
-        deviation = np.where(self.weights > 0, self.means - self.mean()[:, None], 0)
-        return np.sum(self.weights * (self.scales**2 + deviation**2), axis=1)
+        return _mixture_variance(self.weights, self.means, self.scales)
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -488,12 +487,10 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
             df_k / (df_k - 2)`` (``s_k^2`` for infinite ``df_k``); ``inf`` where a
             component of positive weight has ``df <= 2``.
         """
-        used = self.weights > 0
         factors = _t_variance_factors(self.df)
-        deviation = np.where(used, self.means - self.mean()[:, None], 0)
-        with np.errstate(over="ignore", invalid="ignore"):  # unused: set to 0
-            spread = np.where(used, self.scales**2 * factors + deviation**2, 0.0)
-        return np.sum(self.weights * spread, axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # df <= 2: inf
+            scales = self.scales * np.sqrt(factors)
+        return _mixture_variance(self.weights, self.means, scales)
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -613,6 +610,20 @@ def _mixture_mean(weights, means):
     return np.sum(weights * np.where(weights > 0, means, 0.0), axis=1)
 
 
+def _mixture_variance(weights, means, scales):
+    """``sum_k w_k (s_k^2 + (mu_k - mean)^2)`` per row, as ``sum (sqrt(w_k)
+    s_k)^2 + (sqrt(w_k) (mu_k - mean))^2``: a component of weight 1e-300 at
+    1e200 squared its deviation to inf (for a variance of 1e100), and one of
+    weight 0 and infinite scale gave NaN; such components take no part."""
+    used = weights > 0
+    root = np.sqrt(weights)
+    mean = _mixture_mean(weights, means)
+    with np.errstate(over="ignore", invalid="ignore"):  # unused: set to 0
+        deviation = np.where(used, root * (means - mean[:, None]), 0.0)
+        spread = np.where(used, root * scales, 0.0)
+        return np.sum(spread**2 + deviation**2, axis=1)
+
+
 def _mixture_scale(_, weights, means, scales):
     """Standard deviations of the mixtures of these rows (the first argument, a
     placeholder for :meth:`_RowMixture._by_rows`'s values, is unused)."""
@@ -621,13 +632,16 @@ def _mixture_scale(_, weights, means, scales):
     mean = _mixture_mean(weights, means)
     used = weights > 0  # experts of weight 0 set no unit (nor NaN)
     deviation = np.where(used, means - mean[:, None], 0.0)
-    unit = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
-    unit = np.where((unit > 0) & np.isfinite(unit), unit, 1.0)[:, None]
+    largest = np.max(np.where(used, np.maximum(scales, np.abs(deviation)), 0), 1)
+    unit = np.where((largest > 0) & np.isfinite(largest), largest, 1.0)[:, None]
     relative = deviation / unit
     with np.errstate(over="ignore"):  # an unused expert's: set to 0 below
         variances = np.where(used, (scales / unit) ** 2, 0.0)
-    std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
-    return unit[:, 0] * std
+    with np.errstate(over="ignore", invalid="ignore"):  # inf scales: below
+        std = mixture_std(np, weights.T, relative.T, variances.T, 0 * mean)
+    # a used component of infinite scale (a Gamma of mean 1e300 and shape
+    # 1e-300): inf, where inf - inf in the units gave NaN
+    return np.where(np.isinf(largest), np.inf, unit[:, 0] * std)
 
 
 def _mixture_logpdf(y, weights, means, scales):

@@ -10,6 +10,7 @@ from ._distribution import (
     _ContinuousMixture,
     _mixture_mean,
     _mixture_scale,
+    _mixture_variance,
     normalized_weights,
 )
 from .experts.gamma import shape_terms
@@ -180,12 +181,9 @@ class PredictiveGammaMixture(_ContinuousMixture):
             ``sum_k w_k (mu_k^2 / nu_k + (mu_k - mean)^2)`` for each row (a Gamma
             component's variance is ``mu^2 / nu``); ``inf`` where it overflows.
         """
-        used = self.weights > 0
-        deviation = np.where(used, self.means - self.mean()[:, None], 0)
-        with np.errstate(over="ignore"):  # beyond 1.8e308: a variance of inf
-            # mu (mu / nu): mu^2 overflowed from a mean of 1.4e154
-            spread = self.means * (self.means / self.shapes) + deviation**2
-        return np.sum(self.weights * np.where(used, spread, 0.0), axis=1)
+        with np.errstate(over="ignore"):  # beyond 1.8e308: inf
+            scales = self.means / np.sqrt(self.shapes)
+        return _mixture_variance(self.weights, self.means, scales)
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -198,7 +196,9 @@ class PredictiveGammaMixture(_ContinuousMixture):
         """
 
         def std(values, weights, means, shapes):
-            return _mixture_scale(values, weights, means, means / np.sqrt(shapes))
+            with np.errstate(over="ignore"):  # an infinite scale: std inf
+                scales = means / np.sqrt(shapes)
+            return _mixture_scale(values, weights, means, scales)
 
         return self._by_rows(np.zeros(len(self)), std)
 

@@ -1,6 +1,8 @@
 """PredictiveGammaMixture against scipy.stats.gamma, numerical integration and
 values computed with mpmath."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -475,3 +477,40 @@ def test_extremes_raise_no_floating_point_warnings():
         assert np.all(quantiles[1:] >= quantiles[:-1])
         assert not np.any(np.isnan(dist.std()) | np.isnan(dist.var()))
         assert not np.any(np.isnan(dist.sample(3, random_state=0)))
+
+
+def test_moments_of_components_at_the_floats_edges():
+    # a component of weight 1e-300 at 1e200 squared its deviation to inf, for
+    # a variance of 1e100 (all five classes); a weight of 0 at an infinite
+    # scale gave NaN; an infinite component scale gave std NaN for inf
+    from skmoe import (
+        PredictiveMixture,
+        PredictiveNegativeBinomialMixture,
+        PredictivePoissonMixture,
+        PredictiveStudentTMixture,
+    )
+
+    w = [[1 - 1e-300, 1e-300]]
+    cases = [
+        (PredictiveMixture(w, [[0.0, 1e200]], [[1.0, 1.0]]), 1.0 + 1e100),
+        (PredictiveStudentTMixture(w, [[0.0, 1e200]], [[1.0, 1.0]], 4.0), 2 + 1e100),
+        (PredictivePoissonMixture(w, [[1.0, 1e200]]), 1.0 + 1e100),
+        (PredictiveGammaMixture(w, [[1.0, 1e200]], [[1.0, 1.0]]), 1.0 + 2e100),
+        # (1e-100 (1e200)^2, where the product of the squares overflowed)
+        (PredictiveNegativeBinomialMixture([[1.0]], [[1e200]], [[1e-100]]), 1e300),
+        (PredictiveMixture([[1.0, 0.0]], [[0.0, 0.0]], [[1.0, np.inf]]), 1.0),
+        (
+            PredictiveNegativeBinomialMixture([[1.0, 0]], [[1, 1e200]], [[0.5, 0.5]]),
+            1.5,
+        ),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dist, variance in cases:
+            np.testing.assert_allclose(dist.var(), variance, rtol=1e-12)
+            np.testing.assert_allclose(dist.std(), np.sqrt(variance), rtol=1e-12)
+        for dist in (
+            PredictiveGammaMixture([[0.5, 0.5]], [[1e300, 1.0]], [[1e-300, 1.0]]),
+            PredictiveNegativeBinomialMixture([[1.0]], [[1e300]], [[1e300]]),
+        ):
+            assert dist.std()[0] == np.inf and dist.var()[0] == np.inf
