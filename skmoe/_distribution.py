@@ -899,7 +899,11 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             mass = np.sum(
                 weights[index] * component_cdf(z, index, half_offset), axis=-1
             )
-            return sign[index] * (mass - tail[index])
+            # relative to the tail: as a difference of probabilities, the root
+            # finder's tolerance on it (the smallest normal float) stopped a
+            # quantile of q = 1e-307 at its bracket's end, 1e-3 scales off
+            with np.errstate(over="ignore"):
+                return sign[index] * (mass / tail[index] - 1.0)
 
         index = np.arange(target.shape[0])
         low, high = low[rows], high[rows]
@@ -916,6 +920,10 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         unit = np.maximum(_power_of_two(largest), _power_of_two(extent) * 2.0**-1020)
         origin = np.zeros(index.shape)
         res = find_root(excess, (low / unit, high / unit), args=(index, origin, unit))
+        # a subnormal q (5e-324), whose cdf is 0 at both ends of a bracket
+        # 2e-3 scales wide: its middle
+        lost = ~np.isfinite(res.x)
+        res.x[lost] = ((low + high) / 2 / unit)[lost]
         live = np.where(weights > 0, scales, np.inf)
         x = _nearest_float(res, excess, index, origin, unit, live)
         if df is not None:

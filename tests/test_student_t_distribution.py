@@ -420,3 +420,20 @@ def test_ppf_over_scales_and_heavy_tails(scale, df, q):
         np.testing.assert_allclose(y, sign * math.exp(log_abs), rtol=1e-10)
         cdf = dist.cdf(y)[0]
         np.testing.assert_allclose(cdf if q < 0.5 else 1 - cdf, tail, rtol=1e-10)
+
+
+def test_quantiles_of_the_smallest_probabilities():
+    # the root finder's tolerance on an absolute difference of probabilities
+    # (the smallest normal float) stopped q = 1e-307 at its bracket's end:
+    # 1e-3 scales off (cdf(ppf(q)) / q - 1 = -3.7e-2)
+    q = np.array([1e-300, 1e-305, 1e-307, 1e-310])
+    normal = PredictiveMixture(np.ones((4, 1)), np.zeros((4, 1)), np.ones((4, 1)))
+    np.testing.assert_allclose(normal.ppf(q), stats.norm.ppf(q), rtol=1e-13)
+    t = PredictiveStudentTMixture(
+        np.ones((4, 1)), np.zeros((4, 1)), np.ones((4, 1)), 1e3
+    )
+    np.testing.assert_allclose(t.ppf(q), stats.t.ppf(q, 1e3), rtol=1e-12)
+    two = PredictiveMixture([[0.5, 0.5]], [[0.0, 3.0]], [[1.0, 2.0]])
+    for level in q[:3]:
+        np.testing.assert_allclose(two.cdf(two.ppf(level)), level, rtol=1e-10)
+    assert np.isfinite(normal.ppf(5e-324)).all()
