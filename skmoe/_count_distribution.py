@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special
 
@@ -439,7 +441,35 @@ def _probabilities(counts, rates, dispersions=None):
             x = (counts + 1.0) * p
             nb_lower = np.where(lost, special.gammainc(1.0 / phi, x), nb_lower)
             nb_above = np.where(lost, special.gammaincc(1.0 / phi, x), nb_above)
+        huge = nb & np.isinf(scaled) & np.isfinite(rates)
+        if np.any(huge):
+            low, high = _beyond_the_floats(counts + 1.0, phi, rates)
+            nb_lower = np.where(huge, low, nb_lower)
+            nb_above = np.where(huge, high, nb_above)
     return np.where(nb, nb_lower, lower), np.where(nb, nb_above, above)
+
+
+def _beyond_the_floats(k, phi, rates):
+    """``I_p(theta, k)`` and its complement where ``phi mu`` overflows (p =
+    1 / (1 + phi mu) below 5.6e-309, for which p rounded to 0 and the cdf to 0
+    everywhere: a median of NaN), from ``log p = -log(phi) - log(mu)``: ``p^theta
+    Gamma(theta + k) / (Gamma(theta + 1) Gamma(k))`` while ``k p`` is below
+    1e-15 (its relative error), else the Gamma limit ``P(theta, k p)``."""
+    theta = 1.0 / phi
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_p = -(np.log(phi) + np.log(rates))
+        log_x = np.log(k) + log_p
+        series = np.exp(
+            theta * log_p
+            + special.gammaln(theta + k)
+            - special.gammaln(theta + 1.0)
+            - special.gammaln(k)
+        )
+        x = np.exp(log_x)
+        near = log_x < math.log(1e-15)
+        lower = np.where(near, np.minimum(series, 1.0), special.gammainc(theta, x))
+        above = np.where(near, 1.0 - lower, special.gammaincc(theta, x))
+    return lower, above
 
 
 def _beta_probabilities(k, theta, p, q):
@@ -496,13 +526,19 @@ def _counts_at(q, weights, rates, dispersions=None):
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)
     z = special.ndtri(q)[:, None]
-    spread = _scales(rates, dispersions)
-    guess = rates + z * spread
-    pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
-    low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
-    # (a count of 0 at least: a widely spread negative binomial's guess for
-    # a low q is below 0, and widening a negative bracket ran off to -inf)
-    high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
+    # (spreads beyond the floats, phi mu of 1e309: within them, where 0 * inf
+    # made the median NaN)
+    largest = np.finfo(float).max
+    spread = np.minimum(_scales(rates, dispersions), largest)
+    with np.errstate(over="ignore"):
+        guess = rates + z * spread
+        pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
+        low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
+        # (a count of 0 at least: a widely spread negative binomial's guess
+        # for a low q is below 0, and widening a negative bracket ran off to
+        # -inf)
+        high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
+    low, high = np.minimum(low, largest), np.minimum(high, largest)
     rows = np.arange(q.size)
     for _ in range(MAX_WIDENINGS):
         wrong = reached(low, rows) & (low >= 0)

@@ -421,3 +421,28 @@ def test_logpmf_from_the_rates_themselves():
         expected = [float(poisson_logpmf(y, r)) for y, r in pairs]
     dist = PredictivePoissonMixture(np.ones((len(pairs), 1)), rates[:, None])
     np.testing.assert_allclose(dist.logpmf(counts), expected, rtol=1e-13, atol=1e-12)
+
+
+def test_negative_binomial_whose_phi_mu_overflows():
+    # phi mu beyond the floats: p = 1 / (1 + phi mu) rounded to 0, the cdf was
+    # 0 everywhere (for P(Y = 0) = 0.9999993) and the median NaN. R's
+    # pnbinom(0, size = 1e-9, mu = 1e300) = 0.999999288501459,
+    # pnbinom(1e300, ...) = 0.99999997985395
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e300]], [[1e9]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(
+            dist.cdf([0.0, 1e300]).ravel(),
+            [0.999999288501459, 0.99999997985395],
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(dist.cdf(0.0), dist.pmf(0.0), rtol=1e-14)
+        assert dist.median()[0] == 0
+        # beside a Poisson component: 0.5 P(0) + 0.5 ppois(0, 5)
+        mixed = PredictiveNegativeBinomialMixture(
+            [[0.5, 0.5]], [[1e300, 5.0]], [[1e12, 0.0]]
+        )
+        np.testing.assert_allclose(mixed.cdf(0.0), 0.503368973140339, rtol=1e-12)
+        assert mixed.median()[0] == 0 and mixed.ppf(0.9)[0] == 7
