@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -777,8 +778,16 @@ def _t_mixture_logpdf(y, weights, means, scales, df):
     # log(1 + u^2) as 2 log u past u = 1e150 (to 1e-300), where u^2 overflows:
     # a Cauchy at z = 1e200 has a log density of -922, not -inf
     far = u > 1e150
-    with np.errstate(over="ignore", divide="ignore"):
-        log1p_u2 = np.where(far, 2 * np.log(u), np.log1p(u * u))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # where z itself overflowed (mean -1e300, scale 1e-300, y = 1e300: a
+        # log density of -2075, not -inf), log u from the halved offset
+        half = np.abs(y[..., None] / 2 - means / 2)
+        log_u = np.where(
+            np.isinf(u) & np.isfinite(half),
+            np.log(half) + math.log(2) - np.log(scales) - 0.5 * np.log(nu),
+            np.log(u),
+        )
+        log1p_u2 = np.where(far, 2 * log_u, np.log1p(u * u))
         log_weights = np.log(weights)  # a gate weight that underflowed to 0
     kernel = np.where(gaussian, -0.5 * z2, -0.5 * (nu + 1) * log1p_u2)
     log_norm = np.where(gaussian, -0.5 * np.log(2 * np.pi), _t_log_norm(nu))

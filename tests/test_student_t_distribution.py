@@ -437,3 +437,18 @@ def test_quantiles_of_the_smallest_probabilities():
     for level in q[:3]:
         np.testing.assert_allclose(two.cdf(two.ppf(level)), level, rtol=1e-10)
     assert np.isfinite(normal.ppf(5e-324)).all()
+
+
+def test_log_density_where_z_overflows():
+    # mean -1e300, scale 1e-300, y = 1e300: z = 2e600 overflowed, and the log
+    # density, -log(pi) - log(1 + z^2) - log(scale) = -2074.8576 for a Cauchy
+    # (the cdf took |z| from the halved offset already), came out -inf
+    dist = PredictiveStudentTMixture([[1.0]], [[-1e300]], [[1e-300]], 1.0)
+    log_z = math.log(2e300) - math.log(1e-300)
+    expected = -math.log(math.pi) - 2 * log_z + math.log(1e300)
+    np.testing.assert_allclose(dist.logpdf(1e300), expected, rtol=1e-14)
+    df = 5.0  # the kernel -(df + 1) / 2 log(1 + z^2 / df) and its norm
+    dist = PredictiveStudentTMixture([[1.0]], [[-1e300]], [[1e-300]], df)
+    log_norm = stats.t.logpdf(0.0, df)
+    expected = log_norm - (df + 1) * (log_z - 0.5 * math.log(df)) + math.log(1e300)
+    np.testing.assert_allclose(dist.logpdf(1e300), expected, rtol=1e-14)
