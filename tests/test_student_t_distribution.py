@@ -1,6 +1,7 @@
 """PredictiveStudentTMixture against scipy.stats.t, term by term."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -452,3 +453,16 @@ def test_log_density_where_z_overflows():
     log_norm = stats.t.logpdf(0.0, df)
     expected = log_norm - (df + 1) * (log_z - 0.5 * math.log(df)) + math.log(1e300)
     np.testing.assert_allclose(dist.logpdf(1e300), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("df", [0.01, 0.05])
+def test_samples_of_tiny_degrees_of_freedom_follow_the_cdf(df):
+    # Gamma(0.005) draws underflowed to 0 in 2.8% of cases: t = inf where
+    # P(|t| > 1.8e308) is about 0.08% at df = 0.01
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draws = dist.sample(20000, random_state=1)[:, 0]
+    assert np.mean(np.isinf(draws)) < 0.003
+    levels = dist.cdf(draws[:, None])[:, 0]
+    assert stats.kstest(levels, "uniform").pvalue > 1e-3
