@@ -283,6 +283,15 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
     --------
     PredictivePoissonMixture : Its Poisson counterpart.
 
+    Notes
+    -----
+    ``cdf`` and ``ppf`` are the regularized incomplete beta function
+    ``I_p(1 / phi, y + 1)`` of :func:`scipy.special.betainc` (in its
+    complementary form where ``phi mu`` is below 1, which keeps the digits near
+    the Poisson limit), and carry its error: up to 5e-8 relative at means of
+    1e9 and ``phi`` near 0.05 (3e-9 at 1e8, 4e-11 at 1e6). ``logpmf`` is exact
+    to about 1e-12.
+
     Examples
     --------
     >>> import numpy as np
