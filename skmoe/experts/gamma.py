@@ -84,6 +84,27 @@ def shape_terms(shape) -> np.ndarray:
     return np.where(shape >= STIRLING_FROM, stirling, direct)
 
 
+def _shape_gaps(shape, slope=True):
+    """``log(nu) - digamma(nu)`` and its derivative ``1 / nu - trigamma(nu)``
+    (None without ``slope``) of a few shapes (NumPy, float64): scipy's below
+    ``STIRLING_FROM``, where they do not cancel, and the series of
+    :func:`~skmoe._special.gamma_gap` from there, where the direct forms cancel
+    to about ``1 / (2 nu)`` (the gradient at a shape of 1e12 was 1% off).
+    (``gamma_gap``'s recurrence below, made for many counts, took 1.6 ms
+    where scipy takes 0.2: a Gamma EM fit 1.9 times as long.)"""
+    small = shape < STIRLING_FROM
+    series = not np.all(small)  # (the series' cost only where a shape needs it)
+    large = np.maximum(shape, STIRLING_FROM)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        gap = np.log(shape) - special.digamma(shape)
+        if series:
+            gap = np.where(small, gap, -gamma_gap(np, large, 1))
+        if not slope:
+            return gap, None
+        direct = 1.0 / shape - special.polygamma(1, shape)
+    return gap, np.where(small, direct, -gamma_gap(np, large, 2)) if series else direct
+
+
 def fit_shape(mean_excess) -> np.ndarray:
     """The shapes ``nu`` that solve ``log(nu) - digamma(nu) = D`` for the mean
     excesses ``D > 0`` (a NumPy array): the maximum over the shape of a Gamma
@@ -96,9 +117,7 @@ def fit_shape(mean_excess) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         shape = (3.0 - D + np.sqrt((D - 3.0) ** 2 + 24.0 * D)) / (12.0 * D)
         for _ in range(SHAPE_STEPS):
-            # log(nu) - digamma(nu) and its derivative
-            gap = -gamma_gap(np, shape, 1)
-            slope = -gamma_gap(np, shape, 2)
+            gap, slope = _shape_gaps(shape)
             inverse = 1.0 / shape + (gap - D) / (shape**2 * slope)
             shape = np.where(np.isfinite(inverse) & (inverse > 0), 1.0 / inverse, shape)
     return shape
@@ -339,7 +358,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         # d/d nu of sum r (terms(nu) - nu excess) - nu alpha ||b||^2 / 2, with
         # terms'(nu) = log(nu) - digamma(nu); then d nu / d phi = -nu^2
         host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
-        slope = as_compute(xp, -gamma_gap(np, host, 1), dispersion)
+        slope = as_compute(xp, _shape_gaps(host, slope=False)[0], dispersion)
         penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         weight = xp.sum(weighted_resp, axis=1)
         by_shape = weight * slope - xp.sum(weighted_resp * value, axis=1) - penalty
