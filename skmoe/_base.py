@@ -661,31 +661,37 @@ class _WarmStartFailed(Exception):
 WARM_SCALE_RATIO = 1e3
 
 
-def _moved_features(estimator, X, sample_weight):
-    """Why ``estimator``'s fitted parameters cannot be continued on ``X``,
-    whose features lie on another scale or location than the last fit's, or
-    None."""
-    old = getattr(estimator, "_feature_spread", None)
-    offset = getattr(estimator, "_feature_offset", None)
-    if old is None or offset is None:
-        return None
-    old, offset = np.asarray(old, dtype=np.float64), np.asarray(offset)
-    new = np.asarray(_feature_spread(X, sample_weight), dtype=np.float64)
-    mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+def _feature_moments(X, sample_weight):
+    """The features' weighted means and variances (float64 arrays)."""
+    mean = np.average(X, axis=0, weights=sample_weight)
+    with np.errstate(over="ignore", invalid="ignore"):  # (inf: the scale check's)
+        variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return mean.astype(np.float64), variance.astype(np.float64)
+
+
+def _moved_features(reference, moments, used):
+    """Why fitted parameters cannot be continued on features of ``moments``
+    (means, variances) where the last fit's were ``reference``, or None: a used
+    feature (``used``: their columns, None for all) whose standard deviation
+    changed by more than ``WARM_SCALE_RATIO`` times, or whose mean moved by more
+    than that many of the last fit's standard deviations."""
+    offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
+    mean, new = moments
+    columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.sqrt(new / old)
         shift = np.abs(mean - offset) / np.sqrt(old)
     spread = (old > 0) & (new > 0)
     scaled = spread & ~((ratio <= WARM_SCALE_RATIO) & (ratio >= 1 / WARM_SCALE_RATIO))
-    moved = spread & (shift > WARM_SCALE_RATIO)
-    if not (np.any(scaled) or np.any(moved)):
+    moved = (scaled | (spread & (shift > WARM_SCALE_RATIO)))[columns]
+    if not np.any(moved):
         return None
-    column = int(np.flatnonzero(scaled | moved)[0])
+    column = int(columns[np.flatnonzero(moved)[0]])
     return (
         f"X's features lie on another scale than the last fit's (feature "
         f"{column}: standard deviation {float(ratio[column]):.3g} times, mean "
-        f"moved by {float(shift[column]):.3g} of the fitted standard "
-        "deviations), which the fitted parameters were not fitted for"
+        f"moved by {float(shift[column]):.3g} of its standard deviations "
+        "there), which the fitted parameters were not fitted for"
     )
 
 
@@ -1072,29 +1078,45 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._check_warm_gate()
             self._check_warm_experts()
             self._solver_options(self.n_experts_)
-            self._warn_ignored_n_experts("warm_start=True", "set warm_start=False")
         else:
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
-            try:
-                messages = self._fit(X, y, sample_weight, warm, groups=groups, **target)
-            except _WarmStartFailed as failed:
-                # the fitted parameters cannot continue on this data: as a fit
-                # with warm_start=False (which refits every fitted state)
-                for n_experts in self._candidates(None):
-                    self._solver_options(n_experts)
+            if warm:
+                messages = self._warm_fit(X, y, sample_weight, groups, target)
+            else:
                 messages = self._fit(
                     X, y, sample_weight, False, groups=groups, **target
                 )
-                afresh = (
-                    f"warm_start=True: {failed}; fitted as with warm_start=False "
-                    "instead."
-                )
-                messages.insert(0, (afresh, UserWarning))
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
+
+    def _warm_fit(self, X, y, sample_weight, groups, target):
+        """:meth:`_fit` continuing the fitted parameters, or, where they cannot
+        be continued, as with ``warm_start=False``, whose warnings replace the
+        warm attempt's (a changed ``n_experts`` said to be ignored, which the
+        fresh fit takes; a feature-scale warning given twice)."""
+        try:
+            with warnings.catch_warnings(record=True) as early:
+                self._warn_ignored_n_experts("warm_start=True", "set warm_start=False")
+                self._warn_ignored_settings("warm_start=True")
+                messages = self._fit(X, y, sample_weight, True, groups=groups, **target)
+        except _WarmStartFailed as failed:
+            # the fitted parameters cannot continue on this data: as a fit with
+            # warm_start=False (which refits every fitted state)
+            for n_experts in self._candidates(None):
+                self._solver_options(n_experts)
+            messages = self._fit(X, y, sample_weight, False, groups=groups, **target)
+            afresh = (
+                f"warm_start=True: {failed}; fitted as with warm_start=False instead."
+            )
+            return [(afresh, UserWarning), *messages]
+        for caught in early:  # the warm fit stands: its warnings, as given
+            warnings.warn_explicit(
+                caught.message, caught.category, caught.filename, caught.lineno
+            )
+        return messages
 
     def _warn_ignored_n_experts(self, method, remedy):
         """Warn where ``n_experts`` changed since the last fit, which ``method``
@@ -1214,8 +1236,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X_compute = xp.take(
                 X_compute, xp.asarray(rows, device=device(X_compute)), axis=0
             )
-        if warm:
-            moved = _moved_features(self, X_host, sample_weight)
+        moments = _feature_moments(X_host, sample_weight)
+        reference = getattr(self, "_fit_moments", None) if warm else None
+        if reference is not None and len(reference[0]) == X_host.shape[1]:
+            used = self._used_columns(X_host.shape[1])
+            moved = _moved_features(reference, moments, used)
             if moved is not None:
                 raise _WarmStartFailed(moved)
         # centered features (see design_matrix); intercepts are moved back below
@@ -1276,6 +1301,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             state = statistics_of(problem, best.gate_params, best.expert_params)
             best = dataclasses.replace(best, solver_state=state)
         self._set_fitted(problem, best, offset)
+        # the features' moments, which the next warm fit's must stay near
+        # (tuples of floats, as _feature_offset: no array to follow the
+        # fitted attributes' namespace)
+        self._fit_moments = tuple(tuple(part.tolist()) for part in moments)
         self._fitted_solver = self.solver  # set_params may change the parameter
         if not warm:  # the n_experts the fitted experts came from
             self._fitted_n_experts_param = self.n_experts

@@ -236,10 +236,11 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ignored, and so is a changed ``n_experts``, with a warning: the fitted
         experts continue). The data must have the same features (and, for a
         classifier, the same classes). Where they cannot be continued, ``fit``
-        says so and fits as with ``warm_start=False``: features on another
-        scale (a standard deviation 1000 times larger or smaller than the last
-        fit's, or a mean moved by 1000 of them), a non-finite log-likelihood,
-        or a log-link model's means that overflow at training rows.
+        says so and fits as with ``warm_start=False``: a feature the gate or
+        the experts use on another scale (a standard deviation 1000 times
+        larger or smaller than in the last fit, or a mean moved by 1000 of
+        them), a non-finite log-likelihood, or a log-link model's means that
+        overflow at training rows.
 
     verbose : int, default=0
         0 prints nothing; 1 prints a line per restart and, with

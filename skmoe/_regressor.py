@@ -340,6 +340,26 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         return self.noise
 
     def _warn_ignored_settings(self, method):
+        if method == "warm_start=True":
+            if (
+                self.noise == "student_t"
+                and self.df == "auto"
+                and not getattr(self, "_df_chosen", False)
+            ):
+                # a warm fit keeps the fitted df; one that df="auto" did not
+                # choose was kept without a word (as a changed n_experts warns)
+                fitted = getattr(self, "_noise_df", None)
+                kept = (
+                    f"the fitted experts' df={fitted:g}"
+                    if fitted is not None
+                    else f"the fitted Gaussian experts with df={DEFAULT_DF:g}"
+                )
+                _warn_user(
+                    f"warm_start=True continues {kept} and ignores df='auto', set "
+                    "after the fit, which chooses df by fits from new starts; set "
+                    "warm_start=False to choose it."
+                )
+            return
         # set_params(noise="student_t") and partial_fit kept the Gaussian
         # experts without a word (a changed n_experts is warned of)
         fitted = self._noise()
@@ -349,29 +369,6 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 f"ignores noise={self.noise!r}, set after the fit; call fit to "
                 f"fit noise={self.noise!r}."
             )
-
-    def _fit_with(self, X, y, sample_weight, groups=None, **target):
-        warm = self.warm_start and hasattr(self, "converged_")
-        if (
-            warm
-            and self.noise == "student_t"
-            and self.df == "auto"
-            and not getattr(self, "_df_chosen", False)
-        ):
-            # a warm fit keeps the fitted df; one that df="auto" did not
-            # choose was kept without a word (as a changed n_experts warns)
-            fitted = getattr(self, "_noise_df", None)
-            kept = (
-                f"the fitted experts' df={fitted:g}"
-                if fitted is not None
-                else f"the fitted Gaussian experts with df={DEFAULT_DF:g}"
-            )
-            _warn_user(
-                f"warm_start=True continues {kept} and ignores df='auto', set "
-                "after the fit, which chooses df by fits from new starts; set "
-                "warm_start=False to choose it."
-            )
-        return super()._fit_with(X, y, sample_weight, groups=groups, **target)
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)

@@ -545,6 +545,54 @@ def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+def test_the_warm_fit_fallback_judges_the_used_features_of_the_last_fit():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 2)
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.randn(300)
+
+    def fallbacks(model, X, y):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        messages = [str(w.message) for w in caught]
+        return [m for m in messages if m.startswith("warm_start=True")]
+
+    # a column neither the gate nor the experts see (an id) may move
+    model = MoERegressor(
+        2, warm_start=True, gate_features=[0, 1], expert_features=[0, 1]
+    )
+    model.fit(np.c_[X, np.arange(300.0)], y)
+    assert not fallbacks(model, np.c_[X, np.arange(300.0) + 1e6], y)
+    # the reference is the last fit, warm or not: 30 times each, 27000 in all
+    model = MoERegressor(2, warm_start=True, random_state=0).fit(X, y)
+    for scale in (30, 900, 27000):
+        assert not fallbacks(model, X * scale, y)
+    # a changed n_experts, which the fresh fit takes: not said to be ignored
+    model = MoERegressor(2, warm_start=True, random_state=0).fit(X, y)
+    model.set_params(n_experts=3)
+    (message,) = fallbacks(model, X * 1e8, y)
+    assert "another scale" in message and model.n_experts_ == 3
+
+
+def test_a_warm_fit_that_falls_back_warns_once():
+    # the abandoned warm attempt's warnings were given beside the fresh fit's
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2) * 0.005
+    y = rng.poisson(np.exp(100 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(2, n_init=1, alpha=1.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.set_params(warm_start=True).fit(X, y)
+    y[-1] = 1e300
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("warm_start=True: the continued fit") for m in messages)
+    scales = [m for m in messages if "standard deviation below 0.1" in m]
+    assert len(scales) == 1
+
+
 def test_a_warm_fit_whose_means_overflow_fits_afresh():
     # the same features, a target of 1e300: the continued fit's rates
     # overflowed at training rows, where predict raises
