@@ -576,12 +576,12 @@ def _counts_at(q, weights, rates, dispersions=None):
 
 def _log_probabilities(counts, rates, dispersions=None):
     """log P(Y = counts) (counts >= 0, finite) of Poisson components, or of
-    negative binomial ones of these ``dispersions`` (phi; 0: Poisson), by the
-    experts' log-probabilities (:func:`skmoe.experts.poisson.log_likelihood`,
-    :func:`skmoe.experts.negative_binomial.log_probability`), which keep the
-    digits that scipy's lose: ``poisson.logpmf`` gave 0 (for -19.3) at y = mu
-    = 1e16, ``nbinom.logpmf`` lost 6.6e-7 at a dispersion of 1e-7 (Poisson
-    components from their rates, below). A count
+    negative binomial ones of these ``dispersions`` (phi; 0: Poisson), in
+    forms that keep the digits scipy's lose (``poisson.logpmf`` gave 0, for
+    -19.3, at y = mu = 1e16; ``nbinom.logpmf`` lost 6.6e-7 at a dispersion of
+    1e-7): Poisson components from their rates, ``y (log r - (r - 1))`` plus
+    the count's terms with ``r = mu / y``; negative binomial ones by the
+    experts' :func:`skmoe.experts.negative_binomial.log_probability`. A count
     that is not whole has probability 0, as a positive one at a rate of 0; a
     NaN count gives NaN, as scipy's."""
     from .experts.negative_binomial import log_probability
@@ -593,7 +593,6 @@ def _log_probabilities(counts, rates, dispersions=None):
     Y = encode_counts(whole.ravel())
     y, log_y, base = (a.reshape(shape) for a in Y[:3])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        eta = np.log(rates)
         nb = np.zeros(1, dtype=bool) if dispersions is None else dispersions > 0
         if not np.all(nb):
             # Poisson components from their rates, y (log r - (r - 1)) + base
@@ -607,7 +606,7 @@ def _log_probabilities(counts, rates, dispersions=None):
             out = np.where(y > 0, y * ratio + base, -mu)
         if np.any(nb):
             theta = 1.0 / np.where(nb, dispersions, 1.0)
-            nb_out = log_probability(np, y, log_y, base, eta, theta)
+            nb_out = log_probability(np, y, log_y, base, np.log(rates), theta)
             out = np.where(nb, nb_out, out) if not np.all(nb) else nb_out
     at_zero = np.where(y == 0, 0.0, -np.inf)  # a rate of 0: a point mass at 0
     out = np.where(rates > 0, out, at_zero)

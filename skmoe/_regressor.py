@@ -766,7 +766,7 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
     """``r2_score(y, y_pred)``, with both scaled by a power of two where their
     largest magnitude is so large or small that squared errors summed over
     2**40 rows could overflow or underflow their dtype (beyond 2**492 or below
-    2**-491 in float64, 2**44 and 2**-42 in float32): the squared errors of
+    2**-491 in float64, 2**44 and 2**-43 in float32): the squared errors of
     targets of 1e160 overflowed (R^2 NaN; 1e19 in float32), those of 1e-200
     underflowed to 0 (R^2 that of a constant y). Scaling by a power of two is
     exact, and R^2 does not depend on the scale."""
