@@ -665,3 +665,37 @@ def test_log_softmax_of_equal_huge_logits_sums_to_one():
             out = np.exp(log_softmax(np, shaped, axis=axis)).ravel()
             expected = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
             np.testing.assert_allclose(out, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_float32_gate_of_features_far_from_the_origin(covariance_type):
+    # W_k x - W_k m_k cancelled features near 2000 in float32 (fitting centres
+    # them, predict did not): gates 1.8e-4 off, 5.7e-3 near 1e5
+    from scipy.special import log_softmax
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(400, 2))
+    y = np.where(np.hypot(*X.T) < 1.5, 0.0, 3.0) + X[:, 0] + 0.3 * rng.randn(400)
+    for offset in (2000.0, 1e5):
+        X32 = (X + offset).astype(np.float32)
+        model = MoERegressor(
+            3, gate="gaussian", gate_covariance_type=covariance_type, random_state=0
+        ).fit(X32, y.astype(np.float32))
+        # the gate of the model's own float32 parameters, in float64
+        U = np.asarray(model.gate_precisions_cholesky_, dtype=float)
+        if covariance_type == "diag":
+            U = np.stack([np.diag(u) for u in U])
+        means = model.gate_means_.astype(float)
+        weights = model.gate_weights_.astype(float)
+        x = X32.astype(float)
+        logits = np.stack(
+            [
+                np.log(weights[k])
+                + np.log(np.diag(U[k])).sum()
+                - 0.5 * (((x - means[k]) @ U[k]) ** 2).sum(axis=1)
+                for k in range(3)
+            ],
+            axis=1,
+        )
+        expected = np.exp(log_softmax(logits, axis=1))
+        np.testing.assert_allclose(model.predict_gate(X32), expected, atol=1e-6)
