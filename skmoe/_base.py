@@ -1547,10 +1547,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return None
         if n_experts < 2:
             return self._single_collapse_message(problem, best)
-        if self.assignment == "hard":
-            # an expert that classification EM left without samples sits at
-            # its lower bounds too: say why (crossing lines with noise sd 1.5
-            # were said to have collapsed onto a few values of y)
+        if self.assignment == "hard" or is_sparse(problem.top_k, n_experts):
+            # an expert that classification EM (or top_k routing) left
+            # without samples sits at its lower bounds too: say why (crossing
+            # lines with noise sd 1.5 were said to have collapsed onto a few
+            # values of y; top_k=1 experts with no data, to inflate the score)
             unused = self._unused_message(problem, best)
             if unused is not None:
                 return unused

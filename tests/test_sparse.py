@@ -310,3 +310,18 @@ def test_top_k_em_keeps_its_best_iterate():
     # the stored parameters are that iterate's: their log-likelihood, recomputed
     total = model.log_likelihood_samples(X, y).sum()
     assert total == pytest.approx(model.log_likelihood_history_[best], rel=1e-10)
+
+
+def test_experts_top_k_leaves_without_data_are_said_unused():
+    # top_k=1 left four of six experts with no samples (usage exactly 0), and
+    # fit said they had collapsed onto a few values of y, inflating the score
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.randn(400)
+    with pytest.warns(UserWarning, match="handle less than one sample") as caught:
+        model = MoERegressor(n_experts=6, top_k=1, random_state=0).fit(X, y)
+    unused = np.flatnonzero(model.expert_usage_ * len(y) < 1)
+    assert len(unused) > 0
+    (message,) = [str(w.message) for w in caught if "Experts" in str(w.message)]
+    assert message.startswith(f"Experts {unused.tolist()} ")
+    assert "collapsed" not in message
