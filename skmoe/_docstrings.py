@@ -179,8 +179,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Weight c of the Switch Transformer load-balancing loss
         ``c * K * sum_k f_k P_k`` (f_k: share of samples whose top expert is k;
         P_k: mean gate probability of k), subtracted from the objective by the
-        ``"gradient"`` and ``"sgd"`` solvers; it is smallest when the experts
-        are used evenly. Raising it evens ``expert_usage_`` at some cost in
+        ``"gradient"`` and ``"sgd"`` solvers; it equals c when routing and
+        gate probabilities are uniform, and its gradient pulls the gate
+        towards even use (it can dip below c where the two are uneven in
+        opposite ways). Raising it evens ``expert_usage_`` at some cost in
         likelihood. ``0`` disables it; EM does not accept it.
 
     noisy_gating : bool, default=False

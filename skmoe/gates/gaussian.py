@@ -14,7 +14,8 @@ from ._base import Array, GateFamily, Params
 #: Added to the diagonal of each expert's covariance, relative to the feature's
 #: weighted variance in the training data (scikit-learn's GaussianMixture adds
 #: ``reg_covar=1e-6`` in the features' units; relative, the gate does not
-#: depend on the features' scales).
+#: depend on the features' scales, but with ``"spherical"`` covariances, one
+#: variance for all features).
 REG_COVAR = 1e-6
 
 
