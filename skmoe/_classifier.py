@@ -108,7 +108,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``init_params="mixed"``) was best nearly always: 5-fold CV, 3 seeds, mean
         accuracy over iris, wine, breast cancer and digits 0.9736 with one
         restart against 0.9738 with four, at 9x less time (13.9 s against 122 s
-        for the 60 fits), the random restarts running long on digits.
+        for the 60 fits), the random restarts running long on digits. Not
+        for binomial responses as ``groups``, whose rows repeat one x: there
+        k-means splits by x, and random starts found flexmix's optimum where
+        it did not (see :doc:`/user_guide/from_r`, which uses ``n_init=5``).
 
     {{shared_parameters}}
 

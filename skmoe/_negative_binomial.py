@@ -62,7 +62,10 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         the gate's. ``n_experts`` counts the point mass, as for
         :class:`MoEPoissonRegressor`; the point mass has intercept ``-inf``
         and dispersion 0. Not with ``top_k``, ``prune_threshold`` or
-        ``shared_features``.
+        ``shared_features``. With few structural zeros EM stops short of the
+        optimum at the default ``tol`` (0.61 nats, a dispersion of 0.745 for
+        0.998, on 1000 counts of theta 1 without inflation): ``tol=1e-8`` or
+        ``solver="gradient"`` reach it.
 
     Attributes
     ----------

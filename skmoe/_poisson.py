@@ -157,7 +157,11 @@ class MoEPoissonRegressor(
         ``-inf`` (``expert_intercept_``; its coefficients are 0, its standard
         errors 0) wherever the fit puts it. Not with ``top_k``,
         ``prune_threshold``, ``shared_features`` or ``expert_estimator``;
-        ``prune_experts`` may drop it. See :ref:`zero-inflated`.
+        ``prune_experts`` may drop it. See :ref:`zero-inflated`. Where the
+        counts have few structural zeros, EM creeps along a flat ridge and
+        its stop test at ``tol=1e-5`` fires short of the optimum (counts with
+        none, 1000 rows: 0.28 nats below the plain Poisson regression it
+        contains): ``tol=1e-8`` or ``solver="gradient"`` reach it.
 
     Attributes
     ----------
@@ -418,7 +422,8 @@ class MoEPoissonRegressor(
             and not np.any(Y[0][sample_weight > 0] == 0)
         ):
             _warn_user(
-                "y has no zero counts, and zero_inflated=True: its point mass at "
+                "y has no zero counts (of positive weight), and zero_inflated=True: "
+                "its point mass at "
                 "zero handles no sample, and the model is a mixture of the other "
                 "experts."
             )
