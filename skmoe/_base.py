@@ -343,17 +343,6 @@ def _feature_offset(X, sample_weight):
     return tuple(offset.tolist())
 
 
-def _feature_spread(X, sample_weight):
-    """The features' weighted variances (a tuple of floats, as
-    :func:`_feature_offset`): the units a later ``partial_fit`` steps in."""
-    mean = np.average(X, axis=0, weights=sample_weight)
-    # features near the float's limit: inf here, and the scale check's clear
-    # error after it (NumPy's overflow warning came first)
-    with np.errstate(over="ignore", invalid="ignore"):
-        spread = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
-    return tuple(spread.tolist())
-
-
 def _feature_columns(spec, n_features, names, parameter):
     """The sorted column indices ``spec`` chooses (``gate_features`` or
     ``expert_features``) as a tuple of ints (an array would have to follow the
@@ -662,9 +651,12 @@ WARM_SCALE_RATIO = 1e3
 
 
 def _feature_moments(X, sample_weight):
-    """The features' weighted means and variances (float64 arrays)."""
+    """The features' weighted means and variances (float64 arrays): the
+    variances are also the units a later ``partial_fit`` steps in."""
     mean = np.average(X, axis=0, weights=sample_weight)
-    with np.errstate(over="ignore", invalid="ignore"):  # (inf: the scale check's)
+    # features near the float's limit: inf here, and the scale check's clear
+    # error after it (NumPy's overflow warning came first)
+    with np.errstate(over="ignore", invalid="ignore"):
         variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
     return mean.astype(np.float64), variance.astype(np.float64)
 
@@ -1250,7 +1242,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # a warm fit after partial_fit, which sets the offset alone: the
             # spread is what later partial_fit calls take Adam's units from
             # (one row of features of scale 1e3 then took R^2 from 0.97 to -3)
-            self._feature_spread = _feature_spread(X_host, sample_weight)
+            self._feature_spread = tuple(moments[1].tolist())
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)
         used = self._used_columns(X_host.shape[1])
