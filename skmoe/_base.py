@@ -301,10 +301,20 @@ def _target_column(y):
     return column_or_1d(y)
 
 
-def _column_target(y):
+def _column_target(y, estimator):
     """A column-vector ``y`` as 1-D, warned at the user's call (``fit``'s
-    validation warns inside scikit-learn); any other ``y`` unchanged."""
-    shape = getattr(y, "shape", None)
+    validation warns inside scikit-learn); any other ``y`` unchanged. A ``y``
+    of several columns is refused, with scikit-learn's wrapper for several
+    targets named (validation's own message named only the shape)."""
+    shape = np.shape(y) if isinstance(y, list) else getattr(y, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] > 1:
+        wrapper = "Regressor" if is_regressor(estimator) else "Classifier"
+        raise ValueError(
+            f"y should be a 1d array, got an array of shape {tuple(shape)} "
+            f"instead. {type(estimator).__name__} fits one target; for several, "
+            f"wrap it in sklearn.multioutput.MultiOutput{wrapper}, which fits one "
+            "mixture per column of y."
+        )
     if shape is None or len(shape) != 2 or shape[1] != 1:
         return y
     return _target_column(y)
@@ -1175,7 +1185,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "_online_rows",
         ):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
-        y = _column_target(y)
+        y = _column_target(y, self)
         if is_regressor(self):
             y = _object_target_as_float(y)
         X, y = validate_data(
@@ -3128,7 +3138,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._warn_ignored_n_experts("partial_fit", "call fit")
             self._warn_ignored_settings("partial_fit")
         options = self._solver_options(self.n_experts if restart else self.n_experts_)
-        y = _column_target(y)
+        y = _column_target(y, self)
         if is_regressor(self):
             y = _object_target_as_float(y)
         X, y = validate_data(

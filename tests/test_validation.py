@@ -995,3 +995,42 @@ def test_r2_of_targets_of_any_size():
         score = gamma.score(X, amounts)
     expected = r2_score(amounts / 1e160, gamma.predict(X) / 1e160)
     np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "Estimator, wrapper",
+    [
+        (MoERegressor, "MultiOutputRegressor"),
+        (MoEPoissonRegressor, "MultiOutputRegressor"),
+        (MoEClassifier, "MultiOutputClassifier"),
+    ],
+)
+def test_several_targets_name_the_multioutput_wrapper(Estimator, wrapper):
+    # validation said only "y should be a 1d array", in fit and partial_fit
+    X, y = _data(Estimator)
+    if Estimator is MoEPoissonRegressor:  # counts
+        y = np.round(np.exp(y))
+    Y = np.c_[y, y]
+    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    model = Estimator(n_experts=2, solver="sgd")
+    for fit, params in ((model.fit, {}), (model.partial_fit, classes)):
+        with pytest.raises(ValueError, match=rf"\(60, 2\).*multioutput\.{wrapper}"):
+            fit(X, Y, **params)
+    with pytest.raises(ValueError, match=wrapper):
+        Estimator(n_experts=2).fit(X, Y.tolist())
+
+
+def test_multioutput_wrapper_fits_one_mixture_per_target():
+    # the remedy the message names: each column fitted as on its own
+    from sklearn.multioutput import MultiOutputRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 1))
+    Y = np.c_[np.abs(X[:, 0]), np.where(X[:, 0] > 0, 2.0, -1.0) * X[:, 0]]
+    Y = Y + 0.05 * rng.standard_normal(Y.shape)
+    wrapped = MultiOutputRegressor(MoERegressor(n_experts=2, random_state=0))
+    predicted = wrapped.fit(X, Y).predict(X)
+    for j in range(2):
+        alone = MoERegressor(n_experts=2, random_state=0).fit(X, Y[:, j])
+        np.testing.assert_allclose(predicted[:, j], alone.predict(X), rtol=1e-12)
+        assert r2_score(Y[:, j], predicted[:, j]) > 0.95
