@@ -49,8 +49,9 @@ class ZeroInflatedMixin:
             ),
             "top_k": (
                 self.top_k is not None,
-                "a sample routed to the point mass alone would give every "
-                f"{positive} the probability 0",
+                "with top_k=1 a sample routed to the point mass alone would "
+                f"give every {positive} the probability 0, and larger top_k "
+                "has not been built for the point mass",
             ),
         }
 
