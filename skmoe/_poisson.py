@@ -32,7 +32,7 @@ from ._base import (
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._loglink import LogLinkMixin, _unweighted_zero
-from ._math import device, mixture_std
+from ._math import device, logsumexp, mixture_std
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
@@ -622,7 +622,7 @@ class MoEPoissonRegressor(
         std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
         return exposure * mean, std
 
-    def _predict(self, X, return_std, spread=False):
+    def _predict(self, X, return_std, spread=False, log_mean=False):
 
         def compute(xp, design):
             sparse = self._top_k() is not None
@@ -633,6 +633,11 @@ class MoEPoissonRegressor(
                 log_weight = self._log_gate(xp, design)
                 log_rate = self._log_rates(xp, design)
             weight = xp.exp(log_weight)
+            if log_mean:  # log sum_k g_k mu_k, finite where the mean underflows
+                minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
+                terms = xp.where(weight == 0, minus_inf, log_weight + log_rate)
+                lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
+                return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             excess = self._excess_variances(xp, rate, index if sparse else None)
             # each term g_k mu_k in log space: finite where an expert's rate
@@ -749,27 +754,60 @@ class MoEPoissonRegressor(
             D^2 of ``self.predict(X, exposure=exposure)`` against y.
         """
         self._warn_unexposed("score", exposure)
-        y_pred = self.predict(X, exposure=exposure)
-        y_pred = np.asarray(to_numpy(y_pred), dtype=np.float64)
+        y_pred = to_numpy(self.predict(X, exposure=exposure))
+        # means that underflowed far from the data: d2_tweedie_score took
+        # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),
+        # or, clipped to the smallest normal number, too small a deviance
+        underflow = bool(np.any(y_pred < np.finfo(y_pred.dtype).smallest_normal))
+        y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                to_numpy(host(sample_weight)), y, ensure_non_negative=True
-            )
+        sample_weight = _check_sample_weight(
+            None if sample_weight is None else to_numpy(host(sample_weight)),
+            y,
+            dtype=np.float64,
+            ensure_non_negative=True,
+        )
+        y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])
         if exposure is not None:  # the rates, each weighing its exposure
             y, y_pred = y / exposure, y_pred / exposure
-            weight = np.ones_like(y) if sample_weight is None else sample_weight
-            sample_weight = weight * exposure
-        # d2_tweedie_score takes positive predictions only: rates that
-        # underflowed (an all-zero y) count as the smallest positive number
-        y_pred = np.maximum(y_pred, np.finfo(np.float64).smallest_normal)
-        rows = slice(None) if sample_weight is None else sample_weight > 0
+            sample_weight = sample_weight * exposure
+        if underflow:  # the deviance from the log rates of the mixture
+            log_pred = self._predict(X, False, log_mean=True)
+            return _poisson_d2(
+                y, np.asarray(to_numpy(log_pred), np.float64), sample_weight
+            )
+        rows = sample_weight > 0
         if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
             # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place
             perfect = np.all(np.abs(y_pred[rows] - y[rows]) <= 1e-9 * y[rows])
             return 1.0 if perfect else 0.0
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
+
+
+def _poisson_d2(y, log_pred, sample_weight):
+    """D^2 of the Poisson deviance, ``1 - D(y, mu) / D(y, mean(y))`` with the
+    unit deviance ``2 (y log(y / mu) - y + mu)`` taken from the log means
+    ``log_pred`` (finite where mu underflows), as ``d2_tweedie_score(power=1)``
+    computes it from ``mu`` (the factor 2 cancels). 1 or 0 where y is
+    constant, as ``r2_score``."""
+    rows = sample_weight > 0
+    counted = y > 0  # y log(y / mu) is 0 at y = 0, whatever mu
+
+    def deviance(log_mu):
+        log_ratio = np.log(np.where(counted, y, 1.0)) - log_mu
+        return np.sum(
+            sample_weight * (np.where(counted, y * log_ratio, 0.0) - y + np.exp(log_mu))
+        )
+
+    if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
+        # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place
+        y_pred = np.exp(log_pred)
+        perfect = np.all(np.abs(y_pred[rows] - y[rows]) <= 1e-9 * y[rows])
+        return 1.0 if perfect else 0.0
+    null = math.log(np.average(y, weights=sample_weight))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(1.0 - deviance(log_pred) / deviance(null))
 
 
 def _count_moments(Y, sample_weight):

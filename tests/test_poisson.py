@@ -508,6 +508,47 @@ def test_float32_score_is_computed_in_float64():
     )
 
 
+@pytest.mark.parametrize("Estimator", ["poisson", "negative_binomial"])
+@pytest.mark.parametrize("far_count", [3.0, 5.0])
+def test_score_where_the_mean_underflows(Estimator, far_count):
+    # a mean of exp(-1000) underflows to 0: d2_tweedie_score, given it
+    # clipped to 2.2e-308, divided y by it (-inf and NumPy's overflow warning
+    # for y > 4) or understated the deviance (-21112 for -32988)
+    from skmoe import MoENegativeBinomialRegressor
+
+    Class = {
+        "poisson": MoEPoissonRegressor,
+        "negative_binomial": MoENegativeBinomialRegressor,
+    }[Estimator]
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    model = Class(n_experts=1, random_state=0).fit(X, y)
+    X_far = np.array([[0.0], [-2000.0]])
+    y_far = np.array([2.0, far_count])
+    assert model.predict(X_far)[1] == 0.0
+    # the deviance from the exact log means, with scipy's xlogy
+    log_mu = model.expert_intercept_[0] + model.expert_coef_[0, 0] * X_far[:, 0]
+    deviance = np.sum(xlogy(y_far, y_far) - y_far * log_mu - y_far + np.exp(log_mu))
+    mean = y_far.mean()
+    null = np.sum(xlogy(y_far, y_far / mean) - y_far + mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = model.score(X_far, y_far)
+    np.testing.assert_allclose(score, 1 - deviance / null, rtol=1e-12)
+    # with exposures: the rates, each weighing its exposure
+    exposure = np.array([2.0, 0.5])
+    log_mu_e = log_mu + np.log(exposure)
+    dev_e = np.sum(xlogy(y_far, y_far) - y_far * log_mu_e - y_far + np.exp(log_mu_e))
+    rate = np.sum(y_far) / np.sum(exposure)
+    null_e = np.sum(xlogy(y_far, y_far / (rate * exposure)) - y_far + rate * exposure)
+    expected = 1 - dev_e / null_e
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = model.score(X_far, y_far, exposure=exposure)
+    np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype, scale", [(np.float32, 1e36), (np.float64, 1e305)])
 def test_counts_too_large_for_the_dtype_are_refused(dtype, scale):
     X, y = _regimes(n=100)
