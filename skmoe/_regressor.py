@@ -12,6 +12,8 @@ from sklearn.base import RegressorMixin, is_classifier
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -770,6 +772,12 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
     targets of 1e160 overflowed (R^2 NaN; 1e19 in float32), those of 1e-200
     underflowed to 0 (R^2 that of a constant y). Scaling by a power of two is
     exact, and R^2 does not depend on the scale."""
+    if sample_weight is not None:  # (r2_score takes negative ones: R^2 above 1)
+        _check_sample_weight(
+            to_numpy(host(sample_weight)),
+            np.empty(_num_samples(host(y))),
+            ensure_non_negative=True,
+        )
     values = [np.asarray(host(a)) for a in (y, y_pred)]
     if all(v.dtype.kind in "iuf" and v.size for v in values):
         dtype = np.result_type(*values)
@@ -781,7 +789,43 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
         if math.isfinite(top) and top > 0 and not 2.0**low <= top <= 2.0**high:
             shift = -math.frexp(top)[1]
             y, y_pred = (np.ldexp(v.astype(dtype), shift) for v in values)
+            score = float(r2_score(y, y_pred, sample_weight=sample_weight))
+            if _small_beside(values[0], y, sample_weight, 2.0**low):
+                return _r2_apart(*values, sample_weight)
+            return score
     return float(r2_score(y, y_pred, sample_weight=sample_weight))
+
+
+def _small_beside(y, scaled, sample_weight, least):
+    """Whether ``y`` varies (over the rows of positive weight) but ``scaled``,
+    y scaled down beside predictions far larger, is below ``least``, where
+    its squares may underflow (r2_score then calls y constant)."""
+    rows = slice(None)
+    if sample_weight is not None:
+        rows = np.asarray(host(sample_weight)) > 0
+    y, scaled = y[rows], scaled[rows]
+    return bool(y.size and np.ptp(y) > 0 and np.max(np.abs(scaled)) < least)
+
+
+def _r2_apart(y, y_pred, sample_weight):
+    """R^2 from its two sums of squares, each summed at its own power of two
+    and their ratio taken in the exponents: y scaled with predictions 1e170
+    times its spread underflowed to a constant, whose R^2 r2_score calls 0
+    (the true one is below -1e300: -inf, as r2_score gives unscaled)."""
+    weight = (
+        np.ones(y.shape) if sample_weight is None else np.asarray(host(sample_weight))
+    )
+    rows = weight > 0
+    y, y_pred, weight = y[rows], y_pred[rows], weight[rows].astype(np.float64)
+    y, y_pred = y.astype(np.float64), y_pred.astype(np.float64)
+    top = math.frexp(float(max(np.max(np.abs(y)), np.max(np.abs(y_pred)))))[1]
+    errors = np.ldexp(y, -top) - np.ldexp(y_pred, -top)
+    spread = math.frexp(float(np.max(np.abs(y))))[1]
+    centred = np.ldexp(y, -spread)
+    centred = centred - np.average(centred, weights=weight)
+    ratio = np.sum(weight * errors**2) / np.sum(weight * centred**2)
+    with np.errstate(over="ignore"):
+        return float(1.0 - np.ldexp(ratio, 2 * (top - spread)))
 
 
 def _normalized(weights):

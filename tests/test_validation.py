@@ -13,7 +13,7 @@ from sklearn.exceptions import (
     DataConversionWarning,
     NotFittedError,
 )
-from sklearn.metrics import r2_score
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
 
@@ -995,6 +995,57 @@ def test_r2_of_targets_of_any_size():
         score = gamma.score(X, amounts)
     expected = r2_score(amounts / 1e160, gamma.predict(X) / 1e160)
     np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
+def test_r2_of_predictions_far_larger_than_y():
+    # y scaled beside predictions 1e170 times its spread had squares that
+    # underflowed: r2_score called it constant and gave 0.0
+    from decimal import Decimal, localcontext
+
+    rng = np.random.RandomState(0)
+    y = rng.randn(5)
+    for scale in (1e100, 1e150):  # within float64: r2_score on the values
+        pred = rng.randn(5) * scale
+        expected = r2_score(y, pred)
+        np.testing.assert_allclose(r2_score_at_scale(y, pred), expected, rtol=1e-12)
+    for scale in (1e170, 1e250):
+        pred = rng.randn(5) * scale
+        with localcontext() as context:
+            context.prec = 40
+            mean = sum(Decimal(v) for v in y) / 5
+            errors = sum(
+                (Decimal(a) - Decimal(b)) ** 2 for a, b in zip(y, pred, strict=True)
+            )
+            ratio = errors / sum((Decimal(a) - mean) ** 2 for a in y)
+        assert ratio > Decimal("1e308")  # R^2 is below the least float
+        assert r2_score_at_scale(y, pred) == -np.inf
+    # a huge prediction at a row of weight 0 set the scale, and the others'
+    # squares underflowed: 1.0 for R^2 0.991
+    pred = y + 0.1 * rng.randn(5)
+    pred[0] = 1e300
+    weight = np.array([0.0, 1.0, 2.0, 1.0, 1.0])
+    np.testing.assert_allclose(
+        r2_score_at_scale(y, pred, sample_weight=weight),
+        r2_score(y[1:], pred[1:], sample_weight=weight[1:]),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_score_refuses_negative_sample_weight(Estimator):
+    # r2_score and accuracy_score take them (R^2 1.05 on five rows), where
+    # fit and the other estimators' score refuse them
+    X, y = _data(Estimator)
+    model = Estimator(n_experts=2, random_state=0).fit(X, y)
+    weight = np.ones(5)
+    weight[1] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to"):
+        model.score(X[:5], y[:5], sample_weight=weight)
+    weight[1] = 2.0
+    expected = (r2_score if Estimator is MoERegressor else accuracy_score)(
+        y[:5], model.predict(X[:5]), sample_weight=weight
+    )
+    assert model.score(X[:5], y[:5], sample_weight=weight) == expected
 
 
 @pytest.mark.parametrize(
