@@ -12,7 +12,12 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_consistent_length,
+    column_or_1d,
+)
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import (
@@ -656,6 +661,35 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         # Array API input: numeric labels come back in the input's namespace
         classes = xp.asarray(classes, device=device_of(proba))
         return xp.take(classes, indices, axis=0)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on X against y.
+
+        As ``ClassifierMixin.score`` (``accuracy_score``), but a negative
+        ``sample_weight`` is refused, as ``fit`` refuses it (an accuracy
+        weighted by one passes 1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        score : float
+            The (weighted) fraction of samples whose class is predicted.
+        """
+        if sample_weight is not None:
+            _check_sample_weight(
+                to_numpy(host(sample_weight)),
+                np.empty(_num_samples(host(y))),
+                ensure_non_negative=True,
+            )
+        return super().score(X, y, sample_weight=sample_weight)
 
 
 def _mixture_proba(xp, log_weight, scores):
