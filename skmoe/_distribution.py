@@ -592,8 +592,9 @@ def _location_scale(weights, means, scales):
     finite = (scales < np.inf) | (weights == 0)
     if not np.all((scales > 0) & finite):
         raise ValueError("scales must be positive, and finite where weighted.")
-    if not np.all(np.isfinite(means) | (weights == 0)):  # NaN: every moment NaN
-        raise ValueError("means must be finite where weighted.")
+    # NaN: every moment NaN (and the densities, where its weight is 0)
+    if np.any(np.isnan(means)) or not np.all(np.isfinite(means) | (weights == 0)):
+        raise ValueError("means must be finite where weighted, and not NaN.")
     return weights, means, scales
 
 

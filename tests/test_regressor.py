@@ -284,6 +284,8 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
         ([[1.0]], [[0.0]], [[np.inf]], "finite where weighted"),  # ppf was NaN
         ([[0.5, 0.5]], [[np.nan, 1.0]], [[1.0, 1.0]], "means must be finite"),
+        # weight 0: its cdf, pdf and logpdf were NaN (an inf mean works)
+        ([[1.0, 0.0]], [[0.0, np.nan]], [[1.0, 1.0]], "not NaN"),
     ],
 )
 def test_predictive_mixture_checks_its_parameters(weights, means, scales, match):
