@@ -298,8 +298,8 @@ class MoEPoissonRegressor(
         return tags
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
-        if not fitting:
-            y = check_array(y, ensure_2d=False, dtype="numeric")
+        if not fitting:  # (numeric strings as fit takes them, not "numeric")
+            y = check_array(y, ensure_2d=False, dtype=np.float64)
             y = _target_column(y)
             check_consistent_length(X, y)
         with np.errstate(over="ignore"):  # a count too large for X's dtype: below

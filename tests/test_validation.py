@@ -1085,3 +1085,21 @@ def test_multioutput_wrapper_fits_one_mixture_per_target():
         alone = MoERegressor(n_experts=2, random_state=0).fit(X, Y[:, j])
         np.testing.assert_allclose(predicted[:, j], alone.predict(X), rtol=1e-12)
         assert r2_score(Y[:, j], predicted[:, j]) > 0.95
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
+)
+def test_numeric_string_targets_as_fit_takes_them(Estimator):
+    # fit took numeric strings; the count and Gamma estimators' partial_fit
+    # and score refused them ("dtype='numeric' is not compatible")
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2)
+    y = rng.poisson(3, 100).astype(float) + 1
+    kwargs = dict(n_experts=2, solver="sgd", random_state=0)
+    on_strings = Estimator(**kwargs).partial_fit(X, y.astype(str))
+    on_numbers = Estimator(**kwargs).partial_fit(X, y)
+    np.testing.assert_array_equal(on_strings.predict(X), on_numbers.predict(X))
+    assert on_strings.score(X, y.astype(str)) == on_numbers.score(X, y)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        on_numbers.score(X, np.where(y > 2, "a", "1"))
