@@ -873,10 +873,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """
 
     # metadata routing: fit's groups are not requested by default, so that
-    # cross_val_score(..., params={"groups": g}) with a GroupKFold splits by
-    # them, as it does without routing (scikit-learn's name for the
-    # splitter's groups), where it raised UnsetMetadataPassedError;
-    # set_fit_request(groups=True) gives them to fit as well
+    # with routing enabled cross_val_score(..., params={"groups": g}) with a
+    # GroupKFold splits by them (scikit-learn's name for the splitter's
+    # groups), where it raised UnsetMetadataPassedError;
+    # set_fit_request(groups=True) gives them to fit as well (without
+    # routing, scikit-learn gives params to fit and groups= to the splitter)
     __metadata_request__fit = {"groups": False}  # noqa: RUF012
 
     _parameter_constraints: dict = {
@@ -2750,8 +2751,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -----
         Softmax gates are invariant to adding one number to every expert's
         coefficients, and logistic experts to adding one to every class's: the
-        coefficients are stored centred (each row of ``gate_coef_`` and
-        ``gate_intercept_`` sums to zero over the experts, each expert's
+        coefficients are stored centred (each column of ``gate_coef_``, and
+        ``gate_intercept_``, sums to zero over the experts, each expert's
         ``expert_coef_`` and ``expert_intercept_`` over the classes) and the
         standard errors are those of these centred coefficients, from the
         information within that subspace. For two classes, the centred

@@ -91,8 +91,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         changes shrink with it). EM stops at a change at most ``tol``
         once three iterations in a row did not increase their change (a growing
         change is EM leaving a saddle point, as random starts over many
-        samples do), so a fresh run takes at least three iterations; a warm
-        start stops at its first change at most ``tol``. ``solver="gradient"`` passes
+        samples do), and not while the responsibilities of a run from initial
+        ones are still nearly uniform (for up to 100 iterations), so a fresh
+        run takes at least three iterations; a warm start stops at its first
+        change at most ``tol``. ``solver="gradient"`` passes
         ``tol * 1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it
         with ``n_iter_no_change``.
 
