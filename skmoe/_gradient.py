@@ -416,6 +416,17 @@ def run_gradient(
             # one expert: its start is the M-step's optimum, not a saddle that
             # one EM step would leave too slowly to tell
             converged = em_confirms(problem, gate_params, expert_params, tol)
+        elif (
+            result.status == 2  # ABNORMAL: the line search found no decrease
+            and result.nit > 0
+            and not converged
+            and pruned is None
+            and balance_coef == 0  # (a loss EM does not see)
+        ):
+            # after some steps: in float32 the objective's rounding stopped
+            # the line search at the optimum (float64 EM's to 3e-8 per
+            # sample), and a ConvergenceWarning blamed top_k and unused experts
+            converged = em_confirms(problem, gate_params, expert_params, tol)
         if pruned is not None and n_iter >= max_iter:
             # the last round's verdict stands: max_iter kept an unused expert
             # (usage 0.000 beside prune_threshold=0.2), as EM would not

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._em import EMProblem, FitResult, initial_params, run_em
-from ._gradient import run_gradient
+from ._gradient import em_confirms, run_gradient
 from ._sgd import all_rows, held_out_rows, run_sgd, without_rows
 from ._sparse import is_sparse
 
@@ -168,7 +168,7 @@ def solve(
             prune_threshold=options.prune_threshold,
             verbose=options.verbose,
         )
-    return run_sgd(
+    result = run_sgd(
         problem,
         gate_params,
         expert_params,
@@ -185,3 +185,15 @@ def solve(
         verbose=options.verbose,
         held_out=held_out,
     )
+    if (
+        params is not None
+        and result.message  # no epoch improved on the start, which it kept
+        and options.balance_coef == 0  # (a loss EM does not see)
+        and not options.noisy_gating
+        and em_confirms(problem, result.gate_params, result.expert_params, options.tol)
+    ):
+        # a warm start from an optimum (EM's) that Adam cannot improve on is
+        # converged, as EM's and L-BFGS's warm starts say; it was reported
+        # as not, with advice to use solver='em'
+        result.converged, result.message = True, ""
+    return result

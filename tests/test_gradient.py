@@ -1391,3 +1391,46 @@ def test_partial_fit_keeps_a_model_whose_far_row_has_a_mean_of_zero():
     np.testing.assert_allclose(
         np.log(stream.predict(X[inside])), 1 - 3 * X[inside, 0], atol=0.5
     )
+
+
+def test_float32_line_search_failure_at_the_optimum_is_converged():
+    # float32 rounding stopped L-BFGS's line search at the optimum (float64
+    # EM's at tol=1e-12): converged_ was False, and the ConvergenceWarning
+    # blamed top_k and unused experts
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    z = (rng.rand(300) < 0.4).astype(int)
+    rate = np.exp(np.array([0.5, 2.5])[z] + np.array([0.3, -0.4])[z] * X[:, 0])
+    y = rng.poisson(rate).astype(float)
+    params = dict(n_experts=2, gate="constant", random_state=0)
+    reference = MoEPoissonRegressor(tol=1e-12, max_iter=10000, **params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MoEPoissonRegressor(solver="gradient", **params)
+        model.fit(X.astype(np.float32), y.astype(np.float32))
+    assert model.converged_ and model.n_iter_ < model.max_iter
+    assert abs(model.log_likelihood_ - reference.log_likelihood_) < 1e-5 * len(y)
+
+
+def test_sgd_warm_start_from_an_optimum_is_converged():
+    # a warm start that no Adam epoch improves on keeps its start, EM's
+    # optimum: converged_ was False, with advice to use solver='em'
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.where(X[:, 0] < 0, 1 - 2 * X[:, 0], -1 + 3 * X[:, 0])
+    y = y + 0.3 * rng.standard_normal(300)
+    model = MoERegressor(n_experts=2, random_state=0, tol=1e-10).fit(X, y)
+    coef = model.expert_coef_.copy()
+    model.set_params(warm_start=True, solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.converged_
+    np.testing.assert_array_equal(model.expert_coef_, coef)  # the start, kept
+    # a start far from the optimum that Adam cannot improve on still warns
+    model = MoERegressor(n_experts=2, random_state=0, tol=1e-10).fit(X, y)
+    model.expert_coef_ = model.expert_coef_[::-1].copy()  # experts swapped
+    model.set_params(warm_start=True, solver="sgd", learning_rate=1e-12, max_iter=3)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert not model.converged_
