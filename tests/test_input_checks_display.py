@@ -170,7 +170,8 @@ def test_quantiles_need_numeric_q(mixture):
 # --- displays
 
 
-@pytest.mark.parametrize("grid_resolution", [-5, 0, 2.5, "10", None])
+# 1: one point drew an empty map and an invisible curve
+@pytest.mark.parametrize("grid_resolution", [-5, 0, 1, 2.5, "10", None])
 def test_displays_need_a_positive_int_grid_resolution(regression_1d, grid_resolution):
     X, y, reg = regression_1d
     for display, name in [
@@ -180,7 +181,7 @@ def test_displays_need_a_positive_int_grid_resolution(regression_1d, grid_resolu
         with pytest.raises(
             ValueError,
             match=rf"'grid_resolution' parameter of {name}.from_estimator must be "
-            r"an int in the range \[1, inf\)",
+            r"an int in the range \[2, inf\)",
         ):
             display.from_estimator(reg, X, grid_resolution=grid_resolution)
 

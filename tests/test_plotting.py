@@ -172,6 +172,91 @@ def test_displays_through_a_pipeline_with_a_stateless_step():
     PredictionBandsDisplay.from_estimator(pipe, X, y)
 
 
+def test_displays_through_a_stateless_step_that_adds_features():
+    # the pipeline has no n_features_in_, and the last step's count (of
+    # transformed features, 2) refused the one raw feature
+    class AddSquare(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            X = np.asarray(X)
+            return np.c_[X, X**2]
+
+    X, y = _regimes_1d(n=200)
+    model = MoERegressor(n_experts=2, n_init=1, random_state=0)
+    pipe = make_pipeline(AddSquare(), model).fit(X, y)
+    display = GateDisplay.from_estimator(pipe, X, grid_resolution=20)
+    grid = np.linspace(X.min(), X.max(), 20)[:, None]
+    np.testing.assert_allclose(display.gate, model.predict_gate(np.c_[grid, grid**2]))
+    bands = PredictionBandsDisplay.from_estimator(pipe, X, y, grid_resolution=20)
+    np.testing.assert_allclose(bands.line_.get_ydata(), pipe.predict(grid))
+    with pytest.raises(ValueError, match="X has 4 features"):  # pipe checks
+        GateDisplay.from_estimator(pipe, np.c_[X, X], grid_resolution=20)
+
+
+def test_gate_display_refuses_a_constant_feature_without_eps():
+    # a map of height 0 was drawn blank
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = X[:, 0] + 0.1 * rng.randn(200)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    flat = X.copy()
+    flat[:, 1] = 0.5
+    with pytest.raises(ValueError, match="feature 1 is constant.*eps > 0"):
+        GateDisplay.from_estimator(reg, flat)
+    display = GateDisplay.from_estimator(reg, flat, eps=1.0, grid_resolution=5)
+    np.testing.assert_allclose(display.grid[1], np.linspace(-0.5, 1.5, 5))
+
+
+def test_gate_display_colours_every_expert_apart():
+    # matplotlib's "C10" is "C0": experts 0 and 10 were drawn alike, in the
+    # map, its legend and the curves
+    from matplotlib.colors import to_rgba
+
+    rng = np.random.RandomState(0)
+    grid = [np.linspace(0, 1, 4), np.linspace(0, 1, 3)]
+    for n_experts in (3, 12, 25):
+        gate = special.softmax(rng.randn(3, 4, n_experts), axis=-1)
+        display = GateDisplay(grid, gate).plot()
+        colours = [
+            to_rgba(p.get_facecolor()) for p in display.ax_.get_legend().get_patches()
+        ]
+        assert len(set(colours)) == n_experts
+        # each patch is the map's colour of its expert
+        cmap, norm = display.surface_.get_cmap(), display.surface_.norm
+        np.testing.assert_allclose(colours, [cmap(norm(k)) for k in range(n_experts)])
+        lines = GateDisplay(grid[:1], gate[0]).plot().lines_
+        assert len({to_rgba(line.get_color()) for line in lines}) == n_experts
+    # a cmap of the caller's recolours the legend as the map: expert k at
+    # (k + 0.5) / K of it (the map spans -0.5 to K - 0.5)
+    display = GateDisplay(grid, gate[..., :3]).plot(cmap="viridis")
+    patches = display.ax_.get_legend().get_patches()
+    np.testing.assert_allclose(
+        to_rgba(patches[2].get_facecolor()), plt.get_cmap("viridis")(2.5 / 3)
+    )
+
+
+def test_gate_display_takes_an_array_of_feature_names():
+    # `names or default` raised NumPy's "truth value of an array" for two
+    grid = [np.linspace(0, 1, 4), np.linspace(0, 1, 3)]
+    gate = np.full((3, 4, 2), 0.5)
+    display = GateDisplay(grid, gate, feature_names=np.array(["age", "income"])).plot()
+    assert (display.ax_.get_xlabel(), display.ax_.get_ylabel()) == ("age", "income")
+
+
+@pytest.mark.parametrize(
+    "coverage, label",
+    [(0.995, "99.5%"), (0.975, "97.5%"), (0.9, "90%"), (0.004, "0.4%")],
+)
+def test_band_label_keeps_the_coverage_digits(coverage, label):
+    # rounded to a whole percent: 0.995 read "100%", 0.004 "0%"
+    X, y = _regimes_1d(n=200)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    display = PredictionBandsDisplay.from_estimator(reg, X, coverage=coverage)
+    assert display.band_.get_label() == f"{label} predictive interval"
+
+
 def test_gate_uses_dataframe_feature_names():
     pd = pytest.importorskip("pandas")
     X, y = _regimes_1d(n=200)

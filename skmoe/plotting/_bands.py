@@ -145,7 +145,7 @@ class PredictionBandsDisplay:
         n_std : float, default=2.0
             Half-width of the std band in standard deviations, positive.
         grid_resolution : int, default=200
-            Number of grid points, at least 1.
+            Number of grid points, at least 2.
         exposure : float, default=None
             :class:`~skmoe.MoEPoissonRegressor` and
             :class:`~skmoe.MoENegativeBinomialRegressor` only: one exposure,
@@ -183,7 +183,7 @@ class PredictionBandsDisplay:
                 "MoEGammaRegressor (a model with predict_distribution); got "
                 f"{type(model.moe).__name__}."
             )
-        n_features = model.n_features
+        n_features = model.n_features(X)
         if n_features != 1:
             raise ValueError(
                 f"PredictionBandsDisplay draws one input feature; the estimator "
@@ -213,7 +213,7 @@ class PredictionBandsDisplay:
             mean = distribution.mean()
             lower = distribution.ppf((1 - coverage) / 2)
             upper = distribution.ppf((1 + coverage) / 2)
-            label = f"{coverage:.0%} predictive interval"
+            label = f"{100 * coverage:g}% predictive interval"  # (99.5% was 100%)
         else:
             mean, std = model.call("predict", points, return_std=True, **target)
             if not np.all(np.isfinite(std)):

@@ -90,7 +90,7 @@ class GateDisplay:
         X : array-like of shape (n_samples, 1) or (n_samples, 2)
             Input data; only the range of each feature is used.
         grid_resolution : int, default=200
-            Number of grid points along each feature, at least 1.
+            Number of grid points along each feature, at least 2.
         eps : float, default=0.0
             Extends the grid this far beyond the range of X on each side; finite
             and non-negative.
@@ -116,7 +116,7 @@ class GateDisplay:
             "GateDisplay.from_estimator",
         )
         model = FittedMixture(estimator)
-        n_features = model.n_features
+        n_features = model.n_features(X)
         model.check_names(X)
         points, grid = input_grid(X, n_features, grid_resolution, eps)
         points = as_frame_if_named(model.estimator, points)
@@ -147,14 +147,17 @@ class GateDisplay:
         n_experts = self.gate.shape[-1]
         _check_expert(expert, n_experts, "GateDisplay.plot")  # before a figure
         ax, figure = get_ax(ax)
-        names = self.feature_names or [f"x{j}" for j in range(len(self.grid))]
+        names = self.feature_names
+        if names is None:  # (an array of names has no truth value)
+            names = [f"x{j}" for j in range(len(self.grid))]
         if len(self.grid) == 1:
             experts = range(n_experts) if expert is None else [expert]
+            colors = expert_colors(n_experts)
             self.lines_ = [
                 ax.plot(
                     self.grid[0],
                     self.gate[:, k],
-                    **{"color": f"C{k}", "label": f"expert {k}", **kwargs},
+                    **{"color": colors[k], "label": f"expert {k}", **kwargs},
                 )[0]
                 for k in experts
             ]
@@ -171,7 +174,7 @@ class GateDisplay:
 
         n_experts = self.gate.shape[-1]
         if expert is None:
-            colors = [f"C{k}" for k in range(n_experts)]
+            colors = expert_colors(n_experts)
             values = np.argmax(self.gate, axis=-1)
             style = {
                 "cmap": ListedColormap(colors),
@@ -186,14 +189,29 @@ class GateDisplay:
         self.surface_ = ax.pcolormesh(
             self.grid[0], self.grid[1], values, **{"shading": "auto", **style, **kwargs}
         )
-        if expert is None:
+        if expert is None:  # the colours drawn (a cmap= of kwargs's too)
+            cmap, norm = self.surface_.get_cmap(), self.surface_.norm
             handles = [
-                Patch(color=colors[k], label=f"expert {k}") for k in range(n_experts)
+                Patch(color=cmap(norm(k)), label=f"expert {k}")
+                for k in range(n_experts)
             ]
             ax.legend(handles=handles)
         else:
             ax.figure.colorbar(self.surface_, ax=ax, label="$g_k(x)$")
         ax.set(xlabel=names[0], ylabel=names[1], title=title)
+
+
+def expert_colors(n_experts):
+    """One colour per expert: matplotlib's cycle up to 10 (``"C10"`` is
+    ``"C0"``: experts 0 and 10 were drawn alike), then tab20's, then evenly
+    spaced ones of turbo."""
+    if n_experts <= 10:
+        return [f"C{k}" for k in range(n_experts)]
+    from matplotlib import colormaps
+
+    if n_experts <= 20:
+        return [colormaps["tab20"](k) for k in range(n_experts)]
+    return list(colormaps["turbo"](np.linspace(0.0, 1.0, n_experts)))
 
 
 def _check_expert(expert, n_experts, caller):

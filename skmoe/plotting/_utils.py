@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import _num_features, check_array, check_is_fitted
 
 from .._backend import array_namespace, device_of, host, to_numpy
 from .._base import BaseMixtureOfExperts, _through_steps
@@ -121,10 +121,16 @@ class FittedMixture:
                 "(in that order)."
             )
 
-    @property
-    def n_features(self):
-        """Number of raw input features."""
-        return getattr(self.estimator, "n_features_in_", self.moe.n_features_in_)
+    def n_features(self, X):
+        """Number of raw input features: the estimator's; for a pipeline whose
+        first step records none (a stateless transformer), X's, which its
+        predictions check (the last step's count, of transformed features,
+        refused drawable inputs)."""
+        if hasattr(self.estimator, "n_features_in_"):
+            return self.estimator.n_features_in_
+        if isinstance(self.estimator, Pipeline):
+            return _num_features(X)
+        return self.moe.n_features_in_
 
     def fitted_context(self):
         """Context under which the model's methods accept :meth:`inputs`.
@@ -206,6 +212,13 @@ def input_grid(X, n_features, grid_resolution, eps):
         raise ValueError(
             f"X has {X.shape[1]} features, but the estimator expects {n_features}."
         )
+    constant = [j for j, column in enumerate(X.T) if np.ptp(column) == 0]
+    if constant and eps == 0:  # a map or curve of width 0: a blank plot
+        raise ValueError(
+            f"X's feature {constant[0]} is constant, so the grid over its range "
+            "has no width; pass eps > 0 to draw around it (GateDisplay), or an X "
+            "that spans the inputs to draw."
+        )
     with np.errstate(over="ignore"):
         ends = [(column.min() - eps, column.max() + eps) for column in X.T]
     if not np.all(np.isfinite(ends)):
@@ -244,9 +257,10 @@ def check_parameters(constraints, params, caller_name):
 
 
 def check_grid_resolution(grid_resolution, caller_name):
-    """Raise scikit-learn's error for a ``grid_resolution`` that is not an int >= 1."""
+    """Raise scikit-learn's error for a ``grid_resolution`` that is not an int >= 2
+    (one point drew an empty map, and an invisible curve)."""
     check_parameters(
-        {"grid_resolution": [Interval(Integral, 1, None, closed="left")]},
+        {"grid_resolution": [Interval(Integral, 2, None, closed="left")]},
         {"grid_resolution": grid_resolution},
         caller_name,
     )
