@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
 from array_api_compat import device as device_of
-from sklearn.utils._array_api import get_namespace
+from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
@@ -181,6 +181,14 @@ def float_dtypes(X):
     """
     xp, _ = get_namespace(X)
     return [xp.float64, xp.float32]
+
+
+def widest_float(xp, like):
+    """The widest float dtype of ``like``'s device: float64, or float32 on a
+    device without it (PyTorch's "mps"), where the sums that are taken in
+    float64 for their digits (the objective, online EM's statistics) raised
+    that the device does not support float64 for a float32 fit."""
+    return _max_precision_float_dtype(xp, device_of(like))
 
 
 def dtype_name(dtype) -> str:

@@ -47,6 +47,7 @@ from ._backend import (
     host,
     select_backend,
     to_numpy,
+    widest_float,
 )
 from ._em import (
     EMProblem,
@@ -2221,16 +2222,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         training data lived (as scikit-learn's own estimators do); NumPy input,
         on the CPU or a GPU, keeps NumPy attributes.
         """
+        public = [
+            (name, value)
+            for name, value in vars(self).items()
+            if name.endswith("_") and not name.startswith("_")
+        ]
         if isinstance(like, np.ndarray):
+            # attributes a partial_fit on another namespace left there, which
+            # this call does not set (classes_: indexing it with a NumPy
+            # argmax raised)
+            for name, value in public:
+                if not isinstance(value, np.ndarray) and hasattr(value, "__dlpack__"):
+                    setattr(self, name, to_numpy(value))
             return
         xp, dev = array_namespace(like), device_of(like)
-        for name, value in list(vars(self).items()):
-            if (
-                name.endswith("_")
-                and not name.startswith("_")
-                and isinstance(value, np.ndarray)
-                and value.dtype.kind in "biuf"  # not string labels or names
-            ):
+        # float32 on a device without float64 (the fit's histories are float64)
+        narrow = widest_float(xp, like) != xp.float64
+        for name, value in public:
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                # (not string labels or names)
+                if narrow and value.dtype == np.float64:
+                    value = value.astype(np.float32)
                 setattr(self, name, xp.asarray(value, device=dev))
 
     def _host_attribute(self, name):

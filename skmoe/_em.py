@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
+from ._backend import widest_float
 from ._groups import Groups, mix
 from ._math import device
 from ._sparse import is_sparse, top_k_mask
@@ -265,7 +266,8 @@ def objective(
     # in steps of 6e-8 of itself, and L-BFGS, which stops at a relative gain of
     # 1e-8, took a step that it could not see for convergence (D^2 0.90, not
     # 0.99999, on 5 of 8 seeds; 2 now); a gaussian gate's log p(x) too
-    per_sample = xp.sum(problem.normalized_weight * log_norm, dtype=xp.float64)
+    wide = widest_float(xp, log_norm)
+    per_sample = xp.sum(problem.normalized_weight * log_norm, dtype=wide)
     penalized = (
         per_sample
         - problem.gate.penalty(xp, gate_params, problem.alpha)
@@ -275,7 +277,7 @@ def objective(
         log_marginal = problem.gate.log_marginal(xp, problem.gate_design, gate_params)
     if log_marginal is not None:  # a gate that models x: the joint likelihood
         weighted = problem.gate_weight * log_marginal
-        penalized = penalized + xp.sum(weighted, dtype=xp.float64)
+        penalized = penalized + xp.sum(weighted, dtype=wide)
     total = float(per_sample) * float(xp.sum(problem.sample_weight))
     return total, float(penalized)
 
@@ -413,7 +415,8 @@ def classification_gain(problem: EMProblem, resp: Array) -> float:
     """
     xp = problem.xp
     most = xp.max(resp, axis=0)
-    return float(xp.sum(problem.gate_weight * xp.log(most), dtype=xp.float64))
+    wide = widest_float(xp, most)
+    return float(xp.sum(problem.gate_weight * xp.log(most), dtype=wide))
 
 
 def _near_uniform(problem: EMProblem, resp: Array) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import as_compute, to_numpy
+from ._backend import as_compute, to_numpy, widest_float
 from ._em import EMProblem, FitResult, continued, e_step, objective
 
 Array = Any
@@ -83,9 +83,9 @@ def statistics_of(problem: EMProblem, gate_params, expert_params, centre=None):
     _, resp, _ = e_step(problem, gate_params, expert_params)
     weight = problem.normalized_weight
     weighted_resp = weight[None, :] * resp
-    Y = xp.astype(problem.Y, xp.float64)
+    Y = xp.astype(problem.Y, widest_float(xp, problem.Y))
     if centre is None:
-        centre = float(xp.sum(xp.astype(weight, xp.float64) * Y))
+        centre = float(xp.sum(xp.astype(weight, Y.dtype) * Y))
     gate = problem.gate.statistics(xp, problem.gate_design, weighted_resp)
     experts = problem.experts.statistics(xp, problem.design, Y - centre, weighted_resp)
     return OnlineState(
@@ -124,7 +124,7 @@ def online_em_step(problem: EMProblem, params, previous: FitResult | None = None
             state.centre,
             state.rows_seen + batch.rows_seen,
         )
-    like = xp.astype(problem.design[:1, :1], xp.float64)
+    like = xp.astype(problem.design[:1, :1], widest_float(xp, problem.design))
 
     def compute(statistics):  # in the batch's namespace and device
         return {name: as_compute(xp, value, like) for name, value in statistics.items()}

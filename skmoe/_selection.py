@@ -85,7 +85,9 @@ def bootstrap_lrt(
         more restarts (``n_init``) make a poor optimum, which biases the
         statistics, less likely.
     X : array-like of shape (n_samples, n_features)
-        The inputs, kept in every bootstrap sample (NumPy or pandas).
+        The inputs, kept in every bootstrap sample (NumPy, pandas, or an
+        Array API array under scikit-learn's dispatch, whose fits run on its
+        device; the statistics and p-values are NumPy).
     y : array-like of shape (n_samples,)
         The targets.
     max_experts : int, default=4

@@ -862,3 +862,76 @@ def test_predictive_distributions_take_values_on_the_device():
         np.testing.assert_array_equal(dist.logpdf(ys), dist.logpdf(y))
         q = xps.asarray(np.full(len(y), 0.3), device=device)
         np.testing.assert_array_equal(dist.ppf(q), dist.ppf(0.3))
+
+
+def _no_float64():
+    try:
+        return xps.Device("no_float64")
+    except ValueError:  # an array_api_strict without that device
+        pytest.skip("array_api_strict has no device without float64")
+
+
+@dispatch
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (MoERegressor, {}),
+        (MoERegressor, {"gate": "gaussian"}),
+        (MoERegressor, {"solver": "gradient"}),
+        (MoEClassifier, {}),
+        (MoEPoissonRegressor, {}),
+    ],
+)
+def test_float32_fit_on_a_device_without_float64(Estimator, params):
+    # (PyTorch's "mps"): the objective's and statistics' float64 sums raised
+    # that the device does not support float64 for a float32 fit; they are
+    # float32 there, and the fitted arrays too
+    from skmoe._backend import to_numpy
+
+    X, y = _regression()
+    X = X.astype(np.float32)
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(np.int32)
+    elif Estimator is MoEPoissonRegressor:
+        y = np.round(np.exp(y / 2))
+    y = y.astype(np.float32) if y.dtype.kind == "f" else y
+    device = _no_float64()
+    reference = Estimator(2, n_init=1, random_state=0, **params).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X, device=device), xps.asarray(y, device=device)
+        model = Estimator(2, n_init=1, random_state=0, **params).fit(Xs, ys)
+        arrays = [
+            value
+            for name, value in vars(model).items()
+            if name.endswith("_") and isinstance(value, type(Xs))
+        ]
+        assert len(arrays) >= 5  # n_experts_bic_ was float64
+        for value in arrays:
+            assert value.device == device and value.dtype != xps.float64
+        predicted = to_numpy(model.predict(Xs))
+    if params.get("solver") == "gradient":  # L-BFGS's float32 sums stop it
+        # elsewhere on the same plateau: compare the fits' log-likelihoods
+        assert abs(model.log_likelihood_ - reference.log_likelihood_) < 1e-3 * len(y)
+    else:
+        np.testing.assert_allclose(
+            predicted, reference.predict(X), rtol=1e-4, atol=1e-5
+        )
+
+
+@dispatch
+def test_partial_fit_on_numpy_after_another_namespace_moves_every_attribute():
+    # classes_, which partial_fit does not set again, stayed an
+    # array_api_strict array beside NumPy coefficients: indexing it with a
+    # NumPy argmax raised
+    X, y = _regression()
+    labels = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 1)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MoEClassifier(2, solver="sgd", random_state=0)
+        model.partial_fit(xps.asarray(X), xps.asarray(labels), classes=[0, 1, 2])
+        model.partial_fit(X, labels)
+        assert isinstance(model.classes_, np.ndarray)
+        assert isinstance(model.expert_coef_, np.ndarray)
+        proba = model.predict_proba(X)
+        np.testing.assert_array_equal(
+            model.classes_[np.argmax(proba, axis=1)], model.predict(X)
+        )

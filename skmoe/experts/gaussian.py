@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._backend import to_numpy
+from .._backend import to_numpy, widest_float
 from .._math import (
     device,
     diag,
@@ -169,9 +169,10 @@ class GaussianLinearExperts(ExpertFamily):
     online = True
 
     def statistics(self, xp, design, Y, weighted_resp) -> Params:
-        design = xp.astype(design, xp.float64)
-        weighted_resp = xp.astype(weighted_resp, xp.float64)
-        Y = xp.astype(Y, xp.float64)
+        wide = widest_float(xp, design)  # float64 where the device has it
+        design = xp.astype(design, wide)
+        weighted_resp = xp.astype(weighted_resp, wide)
+        Y = xp.astype(Y, wide)
         return {
             "weight": xp.sum(weighted_resp, axis=1),
             "gram": weighted_grams(xp, design, weighted_resp),  # (K, d, d)

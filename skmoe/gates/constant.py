@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._backend import widest_float
 from .._math import device, log_softmax
 from ._base import Array, GateFamily, Params
 
@@ -52,7 +53,8 @@ class ConstantGate(GateFamily):
     online = True
 
     def statistics(self, xp, design, weighted_resp) -> Params:
-        return {"weight": xp.sum(weighted_resp, axis=1, dtype=xp.float64)}
+        wide = widest_float(xp, weighted_resp)
+        return {"weight": xp.sum(weighted_resp, axis=1, dtype=wide)}
 
     def m_step_statistics(self, xp, statistics, params) -> Params:
         weights = xp.astype(statistics["weight"], params["coef"].dtype)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from array_api_compat import is_numpy_array
 
-from .._backend import to_numpy
+from .._backend import to_numpy, widest_float
 from .._math import device, log_softmax, log_softmax_and_norm, weighted_grams
 from ._base import Array, GateFamily, Params
 
@@ -287,8 +287,9 @@ class GaussianGate(GateFamily):
     online = True
 
     def statistics(self, xp, design, weighted_resp) -> Params:
-        X = xp.astype(design[1:, :], xp.float64)
-        weighted_resp = xp.astype(weighted_resp, xp.float64)
+        wide = widest_float(xp, design)  # float64 where the device has it
+        X = xp.astype(design[1:, :], wide)
+        weighted_resp = xp.astype(weighted_resp, wide)
         return {
             "weight": xp.sum(weighted_resp, axis=1),
             "first": weighted_resp @ X.T,  # (K, d)
