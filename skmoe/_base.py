@@ -1288,7 +1288,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         messages = [(self._collapse_message(problem, best), UserWarning)]
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
         if chose:
-            message = self._largest_candidate_message(candidates, best)
+            message = self._largest_candidate_message(
+                candidates, best, grouped=grouping is not None
+            )
             messages.append((message, UserWarning))
         if chose and best.gate_params["coef"].shape[1] > 1:
             messages.append(
@@ -1570,11 +1572,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "samples exactly (a deep tree) gives. Its likelihood is then "
                 "unbounded; the bound stops it, but the likelihood and score "
                 "are inflated. Limit the expert_estimator's capacity (max_depth, "
-                "min_samples_leaf, a penalty) or use fewer experts"
+                "min_samples_leaf, a penalty): one that fits any samples exactly "
+                "collapses whatever the number of experts. Where it fits only a few "
+                "samples so, fewer experts"
                 + (
-                    "."
+                    " may do."
                     if getattr(self, "variance_type", "tied") == "tied"
-                    else " or variance_type='tied'."
+                    else " or variance_type='tied' may do."
                 )
             )
         return (
@@ -1716,7 +1720,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "(gate_features), or use gate='softmax'."
         )
 
-    def _largest_candidate_message(self, candidates, best):
+    def _largest_candidate_message(self, candidates, best, grouped=False):
         """The text of a warning where ``n_experts="auto"`` chose the largest
         number it tries while the criterion still improved there, or None: six
         regimes fitted with four experts at R^2 0.31 (0.99 with six), BIC
@@ -1732,7 +1736,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if getattr(self, "n_experts_scores_", None) is not None:
             # estimator experts, by held-out log-likelihood (one standard error)
             criterion = "held-out log-likelihood was still rising"
+            # (their bic raises: it counts free parameters)
+            compare = "log_likelihood_samples on held-out rows"
         else:
+            compare = "bic(X, y, groups=groups)" if grouped else "bic(X, y)"
             bics = self.n_experts_bic_
             if not (np.isfinite(bics[-1]) and bics[-1] < np.min(bics[:-1])):
                 return None
@@ -1743,7 +1750,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return (
             f"n_experts='auto' chose {candidates[-1]} experts, the most it tries, "
             f"and the {criterion}: the data may need more experts. Compare fits "
-            "with larger n_experts, e.g. by bic(X, y) or with GridSearchCV over "
+            f"with larger n_experts, e.g. by {compare} or with GridSearchCV over "
             "n_experts."
         )
 

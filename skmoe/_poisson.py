@@ -521,6 +521,36 @@ class MoEPoissonRegressor(
             if self._solver_state is not None:  # units from the zero rates
                 self._solver_state = dataclasses.replace(self._solver_state, units=None)
 
+    def _collapse_message(self, problem, best):
+        message = super()._collapse_message(problem, best)
+        floored = self._floored_message(problem, best)
+        return " ".join(part for part in (floored, message) if part) or None
+
+    def _floored_message(self, problem, best):
+        """A warning where experts given by ``expert_estimator`` all predict
+        rates at or below their floor (0 or less: a LinearRegression) at
+        training rows of positive counts, or None: such a row's probability
+        is that of the floor (-21.7 nats each, a log-likelihood of -1453 for
+        a PoissonRegressor's -990, without a word). A floored expert beside
+        others that hold the row (a tree's leaf of zeros) is not warned of."""
+        if not self._estimator_experts():
+            return None
+        experts = problem.experts
+        log_rates = experts.log_rates(np, problem.design, best.expert_params)
+        floored = np.all(log_rates <= math.log(experts.rate_floor), axis=0)
+        floored &= (np.asarray(problem.Y[0]) > 0) & (problem.sample_weight > 0)
+        count = int(np.count_nonzero(floored))
+        if not count:
+            return None
+        return (
+            f"Every expert predicts a rate at or below {experts.rate_floor:.3g} "
+            f"(0 or less, as a linear model can) on {count} training rows of "
+            "positive counts: their likelihood is that of the floor. Give "
+            "expert_estimator a regressor of positive means (PoissonRegressor, "
+            "HistGradientBoostingRegressor(loss='poisson'), a tree with "
+            "criterion='poisson')."
+        )
+
     def _training_log_means(self, problem, expert_params):
         log_rates = problem.experts.log_rates(problem.xp, problem.design, expert_params)
         return log_rates + problem.Y[3, ...][None, :]  # the exposures'

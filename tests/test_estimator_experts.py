@@ -910,3 +910,54 @@ def test_expert_estimator_parameters_are_validated(Estimator, expert):
     model = Estimator(2, expert_estimator=expert, n_init=1, random_state=0)
     with pytest.raises(InvalidParameterError, match=r"parameter of \w+ must be"):
         model.fit(X, y)
+
+
+def test_largest_candidate_warning_names_a_comparison_that_works():
+    # it said "e.g. by bic(X, y)", which raises for estimator experts
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(500, 2))
+    y = (np.sin(3 * X[:, 0]) + X[:, 1] > 0).astype(int)
+    tree = DecisionTreeClassifier(max_depth=2)
+    with pytest.warns(UserWarning, match="the most it tries") as caught:
+        model = MoEClassifier("auto", expert_estimator=tree, random_state=0)
+        model.fit(X, y)
+    (message,) = [str(w.message) for w in caught if "most it tries" in str(w.message)]
+    assert "log_likelihood_samples on held-out rows" in message
+    assert "bic" not in message
+    with pytest.raises(ValueError, match="bic, aic and icl count"):
+        model.bic(X, y)
+    model.log_likelihood_samples(X, y)  # what it names works
+
+
+def test_count_experts_at_their_floor_on_positive_counts_warn():
+    # a LinearRegression predicted rates of 0 or less at 13 rows of positive
+    # counts: -21.7 nats each (-1453 against a PoissonRegressor's -990),
+    # without a word
+    rng = np.random.RandomState(1)
+    X = rng.uniform(-2, 2, size=(600, 1))
+    y = rng.poisson(np.exp(1.5 * X[:, 0]))
+    with pytest.warns(UserWarning, match="on 13 training rows of positive counts"):
+        model = MoEPoissonRegressor(1, expert_estimator=LinearRegression()).fit(X, y)
+    rates = model.experts_[0].predict(X)
+    assert np.count_nonzero((rates <= 0) & (y > 0)) == 13
+    for expert in (
+        PoissonRegressor(),  # positive rates
+        DecisionTreeRegressor(max_depth=3, criterion="poisson"),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            MoEPoissonRegressor(2, expert_estimator=expert, random_state=0).fit(X, y)
+
+
+def test_gaussian_naive_bayes_experts_fit_without_numpy_warnings():
+    # a class of zero weight in an expert has prior 0, whose log in
+    # GaussianNB.predict_proba warned 108 times a fit
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoEClassifier(
+            n_experts=3, top_k=1, expert_estimator=GaussianNB(), random_state=0
+        ).fit(X, y)
+    assert model.score(X, y) > 0.95

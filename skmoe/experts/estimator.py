@@ -324,7 +324,10 @@ class ClassifierExperts(EstimatorExperts):
         proba = np.zeros((len(estimators), self.n_classes, X.shape[0]), design.dtype)
         for k, estimator in enumerate(estimators):
             classes = np.asarray(estimator.classes_, dtype=np.intp)
-            columns = np.asarray(estimator.predict_proba(X), design.dtype)
+            # a class of zero weight in an expert (as EM's responsibilities
+            # give) has prior 0: GaussianNB's log of it warned 108 times a fit
+            with np.errstate(divide="ignore"):
+                columns = np.asarray(estimator.predict_proba(X), design.dtype)
             if columns.shape != (X.shape[0], classes.shape[0]):
                 raise ValueError(
                     f"expert_estimator={self.estimator!r} gave predict_proba of "
