@@ -665,7 +665,10 @@ class MoEPoissonRegressor(
             weight = xp.exp(log_weight)
             if log_mean:  # log sum_k g_k mu_k, finite where the mean underflows
                 minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
-                terms = xp.where(weight == 0, minus_inf, log_weight + log_rate)
+                # (where the weight itself underflows, its log still holds it)
+                terms = xp.where(
+                    log_weight == minus_inf, minus_inf, log_weight + log_rate
+                )
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))

@@ -683,3 +683,34 @@ def test_log_probabilities_of_huge_counts_against_exact_log_gammas():
                 for y, e in zip(counts, eta, strict=True)
             ]
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)
+
+
+def test_score_where_a_weighted_gate_underflows():
+    # far from the data the count expert's gate weight (e^-1575) underflows:
+    # masking it by the weight left the point mass's stand-in log rate, a
+    # log mean of -1e5 for -2187 (D^2 -11015 for -286)
+    from scipy.special import log_softmax
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    slope = np.where(X[:, 0] > 0, 1 + 0.5 * X[:, 0], 0.2 + 0.8 * X[:, 0])
+    y = rng.poisson(np.exp(slope))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEPoissonRegressor(
+            n_experts=2, zero_inflated=True, random_state=0, n_init=1
+        ).fit(X, y)
+    X_test = np.r_[X[:40], [[-900.0], [-1100.0]]]
+    y_test = np.r_[y[:40], [1.0, 6.0]]
+    log_gate = log_softmax(X_test @ model.gate_coef_.T + model.gate_intercept_, axis=1)
+    # expert 0 is the point mass at zero
+    log_mu = (
+        log_gate[:, 1] + X_test @ model.expert_coef_[1] + model.expert_intercept_[1]
+    )
+    deviance = np.sum(xlogy(y_test, y_test) - y_test * log_mu - y_test + np.exp(log_mu))
+    mean = y_test.mean()
+    null = np.sum(xlogy(y_test, y_test / mean) - y_test + mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = model.score(X_test, y_test)
+    np.testing.assert_allclose(score, 1 - deviance / null, rtol=1e-10)
