@@ -244,7 +244,7 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[0]
     results = []
     for module_name in MODULES:
@@ -258,7 +258,7 @@ def main(argv=None):
                 continue
             log(f"{module_name}.{cls.__name__}")
             results.append((cls, run_class(cls, args.only, args.params, log)))
-    finished = datetime.datetime.now(datetime.timezone.utc)
+    finished = datetime.datetime.now(datetime.UTC)
     text = markdown(results, args, started, finished, load_before, os.getloadavg()[0])
 
     out = args.out

@@ -666,8 +666,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """Mean accuracy of :meth:`predict` on X against y.
 
         As ``ClassifierMixin.score`` (``accuracy_score``), but a negative
-        ``sample_weight`` is refused, as ``fit`` refuses it (an accuracy
-        weighted by one passes 1).
+        ``sample_weight`` is refused, as ``fit`` refuses it (with one, the
+        accuracy can exceed 1).
 
         Parameters
         ----------

@@ -212,7 +212,8 @@ def input_grid(X, n_features, grid_resolution, eps):
         raise ValueError(
             f"X has {X.shape[1]} features, but the estimator expects {n_features}."
         )
-    constant = [j for j, column in enumerate(X.T) if np.ptp(column) == 0]
+    # (min == max: np.ptp overflows for a range of -1e308 to 1e308)
+    constant = [j for j, column in enumerate(X.T) if column.min() == column.max()]
     if constant and eps == 0:  # a map or curve of width 0: a blank plot
         raise ValueError(
             f"X's feature {constant[0]} is constant, so the grid over its range "
