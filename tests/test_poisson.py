@@ -508,6 +508,14 @@ def test_float32_score_is_computed_in_float64():
     )
 
 
+def _d2_from_log_means(y, log_mu, null_mean):
+    """D^2 of the Poisson deviance from exact log means, with scipy's xlogy:
+    ``null_mean`` the null model's means (a scalar, or per row)."""
+    deviance = np.sum(xlogy(y, y) - y * log_mu - y + np.exp(log_mu))
+    null = np.sum(xlogy(y, y / null_mean) - y + null_mean)
+    return 1 - deviance / null
+
+
 @pytest.mark.parametrize("Estimator", ["poisson", "negative_binomial"])
 @pytest.mark.parametrize("far_count", [3.0, 5.0])
 def test_score_where_the_mean_underflows(Estimator, far_count):
@@ -527,22 +535,16 @@ def test_score_where_the_mean_underflows(Estimator, far_count):
     X_far = np.array([[0.0], [-2000.0]])
     y_far = np.array([2.0, far_count])
     assert model.predict(X_far)[1] == 0.0
-    # the deviance from the exact log means, with scipy's xlogy
     log_mu = model.expert_intercept_[0] + model.expert_coef_[0, 0] * X_far[:, 0]
-    deviance = np.sum(xlogy(y_far, y_far) - y_far * log_mu - y_far + np.exp(log_mu))
-    mean = y_far.mean()
-    null = np.sum(xlogy(y_far, y_far / mean) - y_far + mean)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         score = model.score(X_far, y_far)
-    np.testing.assert_allclose(score, 1 - deviance / null, rtol=1e-12)
+    expected = _d2_from_log_means(y_far, log_mu, y_far.mean())
+    np.testing.assert_allclose(score, expected, rtol=1e-12)
     # with exposures: the rates, each weighing its exposure
     exposure = np.array([2.0, 0.5])
-    log_mu_e = log_mu + np.log(exposure)
-    dev_e = np.sum(xlogy(y_far, y_far) - y_far * log_mu_e - y_far + np.exp(log_mu_e))
     rate = np.sum(y_far) / np.sum(exposure)
-    null_e = np.sum(xlogy(y_far, y_far / (rate * exposure)) - y_far + rate * exposure)
-    expected = 1 - dev_e / null_e
+    expected = _d2_from_log_means(y_far, log_mu + np.log(exposure), rate * exposure)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         score = model.score(X_far, y_far, exposure=exposure)
@@ -707,10 +709,8 @@ def test_score_where_a_weighted_gate_underflows():
     log_mu = (
         log_gate[:, 1] + X_test @ model.expert_coef_[1] + model.expert_intercept_[1]
     )
-    deviance = np.sum(xlogy(y_test, y_test) - y_test * log_mu - y_test + np.exp(log_mu))
-    mean = y_test.mean()
-    null = np.sum(xlogy(y_test, y_test / mean) - y_test + mean)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         score = model.score(X_test, y_test)
-    np.testing.assert_allclose(score, 1 - deviance / null, rtol=1e-10)
+    expected = _d2_from_log_means(y_test, log_mu, y_test.mean())
+    np.testing.assert_allclose(score, expected, rtol=1e-10)
