@@ -85,7 +85,8 @@ class ExpertFamily(ABC):
 
     def statistics(self, xp, design: Array, Y: Array, weighted_resp: Array) -> Params:
         """The M-step's sums over the samples, per unit weight (``online``
-        families): a dict of float64 arrays with the experts on axis 0, which
+        families): a dict of arrays of the namespace's widest float (float64, or
+        float32 on a device without float64) with the experts on axis 0, which
         :meth:`m_step_statistics` takes as they are or averaged over batches.
         ``Y`` may be shifted by a constant, which that method's ``centre``
         adds back."""
@@ -94,8 +95,8 @@ class ExpertFamily(ABC):
     def m_step_statistics(
         self, xp, statistics: Params, params: Params, alpha: float, centre: float
     ) -> Params:
-        """:meth:`m_step` from :meth:`statistics` of ``Y - centre`` (float64;
-        ``params`` gives the dtype)."""
+        """:meth:`m_step` from :meth:`statistics` of ``Y - centre`` (``params``
+        gives the dtype)."""
         raise NotImplementedError(f"{type(self).__name__} has no statistics")
 
     @abstractmethod

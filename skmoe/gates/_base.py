@@ -116,13 +116,14 @@ class GateFamily(ABC):
 
     def statistics(self, xp, design: Array, weighted_resp: Array) -> Params:
         """The M-step's sums over the samples, per unit weight (``online``
-        families): a dict of float64 arrays with the experts on axis 0, which
+        families): a dict of arrays of the namespace's widest float (float64, or
+        float32 on a device without float64) with the experts on axis 0, which
         the M-step takes as they are or averaged over batches."""
         raise NotImplementedError(f"{type(self).__name__} has no statistics")
 
     def m_step_statistics(self, xp, statistics: Params, params: Params) -> Params:
-        """:meth:`m_step` from :meth:`statistics` (float64; ``params`` gives
-        the dtype)."""
+        """:meth:`m_step` from :meth:`statistics` (``params`` gives the
+        dtype)."""
         raise NotImplementedError(f"{type(self).__name__} has no statistics")
 
     @abstractmethod
