@@ -531,3 +531,26 @@ def test_rows_of_zero_weight_do_not_change_the_collapse_verdict():
     assert not _collapse_warned(model, X, y, sample_weight=weight)
     auto = MoERegressor(random_state=0).fit(X, y, sample_weight=weight)
     assert auto.n_experts_ >= 2
+
+
+@pytest.mark.parametrize(
+    "dtype, x_scale, y_scale", [(np.float32, 1e-10, 1e10), (np.float64, 1e-140, 1e20)]
+)
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_unpenalized_slopes_whose_squares_overflow(dtype, x_scale, y_scale, solver):
+    # a slope of 1e20 in float32 (1e160 in float64) is in range, its square is
+    # not: alpha=0 used to multiply that inf by 0 and keep an all-NaN model
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(300)
+    X = (x[:, None] * x_scale).astype(dtype)
+    y = ((x + 0.1 * rng.standard_normal(300)) * y_scale).astype(dtype)
+    expected = LinearRegression().fit(X.astype(np.float64), y.astype(np.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning, no ConvergenceWarning
+        model = MoERegressor(1, alpha=0.0, solver=solver).fit(X, y)
+        pred = model.predict(X)
+    np.testing.assert_allclose(model.expert_coef_[0], expected.coef_, rtol=1e-4)
+    np.testing.assert_allclose(
+        pred, expected.predict(X), rtol=1e-3, atol=1e-3 * y_scale
+    )
+

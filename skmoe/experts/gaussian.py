@@ -211,8 +211,9 @@ class GaussianLinearExperts(ExpertFamily):
     def _variances(self, xp, ssr, mass, coef, alpha):
         """The noise variances from the experts' weighted squared residuals."""
         tiny = float(xp.finfo(coef.dtype).smallest_normal)
-        mask = penalty_mask(xp, coef)
-        ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        if alpha > 0:  # (slopes whose squares overflow are fine unpenalized)
+            mask = penalty_mask(xp, coef)
+            ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         if self.tied:  # one variance over all the experts' residuals
             pooled = xp.sum(ssr) / xp.clip(xp.sum(mass), tiny, None)
             variance = pooled * xp.ones_like(ssr)
@@ -230,7 +231,6 @@ class GaussianLinearExperts(ExpertFamily):
         weights, _ = self._precision_weights(xp, design, Y, params, resid)
         if weights is not None:  # d log p / d mu = weight * resid / s2
             scaled = scaled * weights
-        penalized = xp.sum(mask * coef**2, axis=0)
         grad_coef = design @ scaled.T - alpha * mask * coef / variance
         # shared rows: each of the K equal entries gets the mean of their
         # derivatives (as a tied variance's, below)
@@ -238,8 +238,10 @@ class GaussianLinearExperts(ExpertFamily):
         grad_variance = 0.5 * (
             xp.sum(scaled * resid, axis=1) / variance
             - xp.sum(weighted_resp, axis=1) / variance
-            + alpha * penalized / variance**2
         )
+        if alpha > 0:
+            penalized = xp.sum(mask * coef**2, axis=0)
+            grad_variance = grad_variance + 0.5 * alpha * penalized / variance**2
         if self.tied:
             # each of the K equal entries gets the shared variance's derivative
             # over K: moving them together changes the objective by that
@@ -289,6 +291,8 @@ class GaussianLinearExperts(ExpertFamily):
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
+        if alpha == 0:  # (0 * inf where a slope's square overflows)
+            return xp.zeros((), dtype=coef.dtype, device=device(coef))
         mask = penalty_mask(xp, coef)
         return 0.5 * alpha * xp.sum(mask[:, None] * coef**2 / params["variance"])
 
