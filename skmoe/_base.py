@@ -177,6 +177,19 @@ def _gate_collapsed(problem, result) -> np.ndarray:
     )
 
 
+def _nan_parameters(problem, result) -> bool:
+    """Whether a parameter of ``result`` is NaN: a run whose numerics broke
+    down, which is neither kept beside a sound one nor stored (estimator
+    experts' parameters are the fitted estimators: not looked at)."""
+    xp = problem.xp
+    return any(
+        bool(xp.any(xp.isnan(value)))
+        for group in (result.gate_params, result.expert_params)
+        for value in group.values()
+        if xp.isdtype(value.dtype, "real floating")
+    )
+
+
 def _few_rows_gate(problem, params, sample_weight):
     """``params`` with the gate's coefficients scaled down until its logits
     spread over at most ``FEW_ROWS_LOGIT_SPREAD`` on the rows of
@@ -1284,6 +1297,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             best, bics = self._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
             )
+            if _nan_parameters(problem, best):
+                raise ValueError(
+                    "fit broke down: every restart's fitted parameters became NaN "
+                    "(values whose squares or products overflow the dtype). "
+                    "Rescale the features and y (e.g. with "
+                    "sklearn.preprocessing.StandardScaler), or fit in float64."
+                )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), UserWarning)]
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
@@ -1993,7 +2013,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # without bound by collapsing onto a feature's value: runs that did not
         # collapse first
         intact = [r for r in results if len(_gate_collapsed(problem, r)) == 0]
-        return max(intact or results, key=lambda result: result.objective)
+        sound = [
+            r
+            for r in intact or results
+            if not (math.isnan(r.objective) or _nan_parameters(problem, r))
+        ]
+        return max(sound or intact or results, key=lambda result: result.objective)
 
     def _collapsed(self, problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter

@@ -554,3 +554,27 @@ def test_unpenalized_slopes_whose_squares_overflow(dtype, x_scale, y_scale, solv
         pred, expected.predict(X), rtol=1e-3, atol=1e-3 * y_scale
     )
 
+
+def test_fit_refuses_a_model_whose_parameters_broke_down(monkeypatch):
+    # every restart's M-step giving NaN (as a slope's overflowing square times
+    # alpha=0 did): a clear error, and an earlier fit left as it was
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    y = X @ np.array([1.0, -2.0]) + 0.1 * rng.standard_normal(200)
+    model = MoERegressor(2, random_state=0).fit(X, y)
+    coef = model.expert_coef_.copy()
+    m_step = GaussianLinearExperts.m_step
+
+    def broken(self, *args, **kwargs):
+        params = m_step(self, *args, **kwargs)
+        return dict(params, coef=params["coef"] * np.nan)
+
+    monkeypatch.setattr(GaussianLinearExperts, "m_step", broken)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="parameters became NaN"):
+            model.fit(X, 2 * y)
+    np.testing.assert_array_equal(model.expert_coef_, coef)
+    assert np.all(np.isfinite(model.predict(X)))
