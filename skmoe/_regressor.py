@@ -371,6 +371,26 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 f"ignores noise={self.noise!r}, set after the fit; call fit to "
                 f"fit noise={self.noise!r}."
             )
+            return
+        # as silent for a changed variance_type or df (a warm fit applies them)
+        ignored = []
+        tied = "tied" if getattr(self, "_tied_variance", False) else "per_expert"
+        if tied != self.variance_type:
+            ignored.append((f"variance_type={tied!r}", self.variance_type))
+        df = getattr(self, "_noise_df", None)
+        if df is not None and (
+            float(self.df) != df
+            if self.df != "auto"
+            else not getattr(self, "_df_chosen", False)
+        ):
+            ignored.append((f"df={df:g}", self.df))
+        for kept, value in ignored:
+            name = kept.split("=")[0]
+            _warn_user(
+                f"{method} continues the fitted experts of {kept} and ignores "
+                f"{name}={value!r}, set after the fit; call fit to fit "
+                f"{name}={value!r}."
+            )
 
     def _make_experts(self, Y, sample_weight, streaming=False):
         self._target_moments = _moments(Y, sample_weight)
@@ -719,8 +739,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         -------
         distribution : PredictiveMixture or PredictiveStudentTMixture
             The latter for ``noise="student_t"``. Vectorized ``mean()``,
-            ``std()``, ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``, ``median()``,
-            ``interval(confidence)`` and ``sample(n)``, with the per-row
+            ``var()``, ``std()``, ``pdf(y)``, ``logpdf(y)``, ``cdf(y)``,
+            ``ppf(q)``, ``median()``, ``interval(confidence)`` and
+            ``sample(n)``, with the per-row
             expert ``weights``, ``means`` and ``scales`` (and ``df``); held on
             the host (NumPy) whatever the input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.

@@ -162,3 +162,40 @@ def test_warm_start_into_a_tied_variance_ties_it(solver):
     # a softmax gate (K - 1)(D + 1), the experts K (D + 1), one variance
     bic = -2 * model.log_likelihood_ + (2 + 2 * 2 + 1) * np.log(len(y))
     np.testing.assert_allclose(model.bic(X, y), bic)
+
+
+@pytest.mark.parametrize("solver", ["em", "sgd"])
+@pytest.mark.parametrize(
+    "fitted, changed",
+    [
+        ({"variance_type": "per_expert"}, {"variance_type": "tied"}),
+        ({"variance_type": "tied"}, {"variance_type": "per_expert"}),
+        ({"noise": "student_t", "df": 3.0}, {"df": 30.0}),
+        ({"noise": "student_t", "df": 3.0}, {"df": "auto"}),
+    ],
+)
+def test_partial_fit_warns_of_expert_settings_it_ignores(solver, fitted, changed):
+    # partial_fit continues the fitted experts; a changed variance_type or df
+    # was ignored without a word (a changed n_experts or noise warns)
+    if solver == "em" and "df" in fitted:
+        pytest.skip("online EM takes Gaussian experts only")
+    X, y = _crossing_lines(n=400)
+    gate = "constant" if solver == "em" else "softmax"  # online EM needs one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(2, gate=gate, solver=solver, random_state=0, **fitted)
+        model.fit(X, y)
+    variances = model.expert_variance_.copy()
+    model.set_params(**changed)
+    name, value = next(iter(changed.items()))
+    with pytest.warns(UserWarning, match=f"ignores {name}={value!r}, set after"):
+        model.partial_fit(X[:100], y[:100])
+    # as fitted: the variances stay (un)tied, df stays
+    assert (variances[0] == variances[1]) == (
+        model.expert_variance_[0] == model.expert_variance_[1]
+    )
+    if "df" in fitted:
+        assert model.df_ == fitted["df"]
+    with warnings.catch_warnings():  # unchanged settings: no warning
+        warnings.simplefilter("error", UserWarning)
+        model.set_params(**fitted).partial_fit(X[:100], y[:100])
