@@ -28,7 +28,8 @@ def main(argv=None):
         "--random-state",
         type=_seed,
         default=0,
-        help="seed of the data, splits and models: an int in [0, 2**32 - 1]",
+        help="seed of the data, splits and models: an int in [0, 2**32 - 1] "
+        "(default: 0)",
     )
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -135,8 +135,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         identity: one E-step per evaluation), from the same start as EM. EM is
         the reference: L-BFGS-B stops at its ``ftol`` (``tol * 1e-3``) and can
         report ``converged_=True`` below EM's optimum (three regimes, 400 rows,
-        default ``alpha``: 0.002 to 0.4 nats in total) or at another local
-        optimum (standardized wine, ``n_experts=2``: 0.53 below, also at
+        default ``alpha``: 0.0002 to 0.15 nats in total,
+        ``benchmarks/solver_gap.py``) or at another local optimum (standardized
+        wine, ``n_experts=2``: 0.31 below at the default ``tol``, 0.53 at
         ``tol=1e-12``); a lower ``tol`` with a larger ``max_iter`` narrows the
         gap. Elsewhere it gets as high or higher (iris and wine, 3 experts: a
         total log-likelihood 0.10 and 0.23 above EM's at the default ``tol``,
