@@ -109,19 +109,41 @@ def test_a_pipeline_takes_the_weights_by_metadata_routing():
         MoERegressor(2, expert_estimator=expert).fit(X, y)  # routing off
 
 
+@pytest.mark.parametrize("inner", [LinearRegression(), None])
+def test_meta_estimators_pass_the_weights_on_without_routing(inner):
+    # with metadata routing off, TransformedTargetRegressor and GridSearchCV
+    # pass their fit parameters to the estimator they wrap, which
+    # has_fit_parameter does not see: they were refused
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+
+    X, y = _regimes()
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    wrapper = TransformedTargetRegressor(regressor=inner)  # None: LinearRegression
+    one = MoERegressor(1, expert_estimator=wrapper).fit(X, y, sample_weight=w)
+    expected = LinearRegression().fit(X, y, sample_weight=w)
+    assert_allclose(one.experts_[0].regressor_.coef_, expected.coef_, rtol=1e-10)
+    search = GridSearchCV(Ridge(), {"alpha": [1e-3, 1.0]}, cv=2)
+    one = MoERegressor(1, expert_estimator=search).fit(X, y, sample_weight=w)
+    alpha = one.experts_[0].best_params_["alpha"]
+    expected = Ridge(alpha=alpha).fit(X, y, sample_weight=w)
+    assert_allclose(one.experts_[0].best_estimator_.coef_, expected.coef_, rtol=1e-10)
+    unweighted = Ridge(alpha=alpha).fit(X, y)
+    assert not np.allclose(expected.coef_, unweighted.coef_, rtol=1e-3)
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        MoERegressor(
+            1, expert_estimator=TransformedTargetRegressor(KNeighborsRegressor())
+        ).fit(X, y)
+
+
 def test_a_meta_estimator_is_told_how_to_take_the_weights():
-    # TransformedTargetRegressor passes its fit parameters on: the refusal
-    # spoke of Pipelines only; with routing and the inner request it fits
+    # with routing on, TransformedTargetRegressor takes the weights where its
+    # regressor requests them
     import sklearn
     from sklearn.compose import TransformedTargetRegressor
 
     X, y = _regimes()
     y = np.exp(y / 10)
-    wrapper = TransformedTargetRegressor(
-        regressor=LinearRegression(), func=np.log, inverse_func=np.exp
-    )
-    with pytest.raises(ValueError, match="TransformedTargetRegressor, GridSearchCV"):
-        MoERegressor(2, expert_estimator=wrapper).fit(X, y)
     kwargs = dict(n_experts=2, gate="constant", alpha=0, n_init=2, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
         inner = LinearRegression().set_fit_request(sample_weight=True)

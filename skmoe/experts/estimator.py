@@ -16,6 +16,9 @@ import math
 import numpy as np
 import sklearn
 from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
 
@@ -44,26 +47,37 @@ def _predictions(estimator, X, dtype) -> np.ndarray:
     return predicted
 
 
-def check_sample_weight_support(estimator, examples):
-    """Raise unless ``estimator.fit`` takes ``sample_weight``: in its signature,
-    or, with metadata routing on, by routing it (a Pipeline whose last step
-    requests it). ``examples``: estimators that suit the model, for the
-    message."""
+def _takes_sample_weight(estimator) -> bool:
+    """Whether ``estimator.fit`` takes ``sample_weight``: in its signature;
+    with metadata routing on, by routing it (a Pipeline whose last step
+    requests it); with routing off, by passing its fit parameters to the
+    estimator it wraps, as TransformedTargetRegressor and the searches do
+    (``has_fit_parameter`` does not see their ``**fit_params``)."""
     if has_fit_parameter(estimator, "sample_weight"):
-        return
+        return True
     if sklearn.get_config()["enable_metadata_routing"]:
-        routing = get_routing_for_object(estimator)
-        if routing.consumes("fit", ["sample_weight"]):
-            return
+        return get_routing_for_object(estimator).consumes("fit", ["sample_weight"])
+    if isinstance(estimator, TransformedTargetRegressor):
+        inner = estimator.regressor
+        return _takes_sample_weight(LinearRegression() if inner is None else inner)
+    if isinstance(estimator, GridSearchCV | RandomizedSearchCV):
+        return _takes_sample_weight(estimator.estimator)
+    return False
+
+
+def check_sample_weight_support(estimator, examples):
+    """Raise unless ``estimator.fit`` takes ``sample_weight``
+    (:func:`_takes_sample_weight`). ``examples``: estimators that suit the
+    model, for the message."""
+    if _takes_sample_weight(estimator):
+        return
     raise ValueError(
         f"expert_estimator={estimator!r} does not take sample_weight in fit, "
         "which EM needs: each M-step refits every expert with the samples' "
         "responsibilities as weights. Use an estimator whose fit accepts "
-        f"sample_weight ({examples}, ...). A Pipeline, and a meta-estimator "
-        "that passes its fit parameters on (TransformedTargetRegressor, "
-        "GridSearchCV), takes it with metadata routing on "
-        "(sklearn.set_config(enable_metadata_routing=True)) and the inner "
-        "estimator's set_fit_request(sample_weight=True) (in a Pipeline, its "
+        f"sample_weight ({examples}, ...). A Pipeline takes it with metadata "
+        "routing on (sklearn.set_config(enable_metadata_routing=True)) and the "
+        "inner estimator's set_fit_request(sample_weight=True) (in a Pipeline, its "
         "last step's, and a request of True or False on every other step whose "
         "fit takes sample_weight: StandardScaler, SplineTransformer)."
     )
