@@ -58,6 +58,10 @@ NORMAL_Q90 = 1.2815515655446004
 #: above the inliers' noise variance of 1.06. An exact fit still reaches it.
 VARIANCE_FLOOR = 1e-10
 
+#: At most this many distinct values of y, a collapse warning says that class
+#: labels are MoEClassifier's.
+MAX_LABELS = 10
+
 
 @fill_doc
 class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
@@ -321,6 +325,21 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _degenerate_target(self):
         total, _, squares = self._target_moments
         return squares / total <= 0
+
+    def _collapse_message(self, problem, best):
+        # class labels (0/1) fitted as a target collapse every expert but one
+        # onto a label, and the advice was fewer experts or a tied variance
+        message = super()._collapse_message(problem, best)
+        if message is None:
+            return None
+        weighted = to_numpy(problem.Y[problem.sample_weight > 0])
+        distinct = np.unique(weighted)
+        if distinct.size > MAX_LABELS:
+            return message
+        return (
+            f"{message} y takes only {distinct.size} distinct values: if they "
+            "are class labels, MoEClassifier models them."
+        )
 
     def _online_em(self):
         # linear-Gaussian experts (their sums of x x', x y and y^2) under a

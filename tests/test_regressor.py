@@ -578,3 +578,22 @@ def test_fit_refuses_a_model_whose_parameters_broke_down(monkeypatch):
             model.fit(X, 2 * y)
     np.testing.assert_array_equal(model.expert_coef_, coef)
     assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_a_collapse_on_class_labels_names_the_classifier():
+    # 0/1 labels fitted as a target: each expert collapses onto a label, and
+    # the advice was fewer experts or a tied variance only
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    labels = (X[:, 0] + rng.randn(300) > 0).astype(int)
+    with pytest.warns(UserWarning, match="2 distinct values: if they are class"):
+        MoERegressor(2, random_state=0).fit(X, labels)
+    # a collapse on an outlier of continuous data says nothing of labels
+    y = 2 * X[:, 0] + rng.randn(300)
+    y[0] = 1e6
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(2, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("collapsed" in m for m in messages)
+    assert not any("class labels" in m for m in messages)
