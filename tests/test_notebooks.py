@@ -1,7 +1,7 @@
 """Execute every examples/*.ipynb from a clean kernel: a notebook that errors fails.
 
 Deselect with ``-m "not notebooks"``. The examples promise under a minute each on 2
-cores (they take 5 to 30 s); the test fails a notebook only past twice that, so that a
+cores (they take 2 to 35 s); the test fails a notebook only past twice that, so that a
 busy CI machine does not make it flaky while a notebook that grew slow still fails.
 """
 
