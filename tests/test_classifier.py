@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax, logsumexp
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import scale
@@ -241,6 +242,48 @@ def test_separated_classes_at_alpha_zero_warn():
         warnings.simplefilter("error")
         MoEClassifier(1, alpha=0.0, random_state=0).fit(X, noisy)
         MoEClassifier(1, random_state=0).fit(X, y)  # alpha > 0 keeps them finite
+
+
+def _two_regimes_of_three_classes(n=600):
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 2)
+    region = rng.rand(n) < 1 / (1 + np.exp(-1.5 * X[:, 0]))
+    zero = np.zeros(n)
+    first = np.stack([zero, 2 * X[:, 1], 0.5 - 1.5 * X[:, 1]], axis=1)
+    second = np.stack([zero, X[:, 0] - 2 * X[:, 1], X[:, 0]], axis=1)
+    logits = np.where(region[:, None], second, first)
+    proba = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+    return X, np.array([rng.choice(3, p=p) for p in proba])
+
+
+@pytest.mark.parametrize("gate", ["constant", "softmax"])
+def test_classes_separated_within_an_expert_at_alpha_zero_warn(gate):
+    # the classes overlap over all rows, but three experts at alpha=0 can each
+    # separate theirs: coefficients of 691 (constant gate) and 4217 (softmax)
+    # without a word, as R's glm would not have been
+    X, y = _two_regimes_of_three_classes()
+    with pytest.warns(UserWarning, match="numerically 0 or 1") as caught:
+        model = MoEClassifier(3, gate=gate, alpha=0.0, random_state=0).fit(X, y)
+    # the count it names: rows whose responsible expert gives their class a
+    # probability within 10 epsilons of 1, computed here from the experts'
+    # probabilities
+    resp = model.responsibilities(X, y)
+    own = np.stack(
+        [
+            log_softmax(
+                X @ model.expert_coef_[k].T + model.expert_intercept_[k], axis=1
+            )[np.arange(len(y)), np.searchsorted(model.classes_, y)]
+            for k in range(3)
+        ],
+        axis=1,
+    )
+    count = np.sum(np.any((resp > 0.5) & (own > -10 * np.finfo(float).eps), axis=1))
+    message = next(str(w.message) for w in caught if "numerically" in str(w.message))
+    assert count > 0 and f"the class of {count} training samples" in message
+    assert np.abs(model.expert_coef_).max() > 100
+    with warnings.catch_warnings():  # the default alpha: no separation
+        warnings.simplefilter("error")
+        MoEClassifier(3, gate=gate, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize("params", [{}, {"top_k": 1}])
