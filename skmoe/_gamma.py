@@ -647,6 +647,14 @@ class MoEGammaRegressor(
 
         def compute(xp, design):
             weight, _, _, mean, dispersion = self._parts(xp, design, zeroed=False)
+            # an expert of weight 0 takes no part: where its mean (or
+            # dispersion) overflowed, 1 stands for it, before _map_rows's
+            # overflow check refused rows that predict serves (0 would be
+            # the point mass's mean)
+            unused = weight == 0
+            one = xp.ones_like(mean)
+            mean = xp.where(unused & ~xp.isfinite(mean), one, mean)
+            dispersion = xp.where(unused & ~xp.isfinite(dispersion), one, dispersion)
             return weight.T, mean.T, dispersion.T
 
         with np.errstate(over="ignore", invalid="ignore"):
@@ -658,10 +666,7 @@ class MoEGammaRegressor(
         means = np.asarray(to_numpy(means), dtype=np.float64)
         with np.errstate(divide="ignore"):  # a point mass's 0: set below
             shapes = 1.0 / np.asarray(to_numpy(dispersions), dtype=np.float64)
-        # an expert of weight 0 takes no part: where its mean overflowed, any
-        # positive mean stands for it; those of the others stay positive and
-        # finite (they overflow in _map_rows)
-        means = np.where(np.isfinite(means) | (weights > 0), means, 1.0)
+        # (those of positive weight are finite: they overflow in _map_rows)
         means = np.clip(means, np.finfo(np.float64).smallest_normal, None)
         if self._zero_fitted():  # the point mass at zero: a component of mean 0
             zero = np.isneginf(self._host_attribute("expert_intercept_"))

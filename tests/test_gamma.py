@@ -782,3 +782,24 @@ def test_far_feature_value_gives_no_numpy_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)  # the library's own
         MoEGammaRegressor(4, gate="hierarchical", random_state=0).fit(X, y)
+
+
+def test_predict_distribution_serves_rows_where_an_unused_expert_overflows():
+    # with the gaussian gate, far out one expert has weight exactly 0 and a
+    # mean of exp(750): predict served the row, predict_distribution said the
+    # outputs overflow (the Poisson and negative binomial estimators serve it)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    mu = np.exp(0.5 + np.where(X[:, 0] > 0, 1.0, -1.0) * X[:, 0])
+    y = rng.gamma(2.0, mu / 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, gate="gaussian", random_state=0)
+        model.fit(X, y)
+    slope = model.expert_coef_[:, 0]
+    k = np.argmax(np.abs(slope))
+    far = np.array([[(750.0 - model.expert_intercept_[k]) / slope[k]]])
+    dist = model.predict_distribution(far)
+    assert dist.weights[0, k] == 0
+    np.testing.assert_allclose(dist.mean(), model.predict(far), rtol=1e-12)
+    assert np.all(np.isfinite(dist.logpdf(dist.median())))
