@@ -9,7 +9,11 @@ import numpy as np
 from scipy import special
 from scipy.optimize.elementwise import find_root
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 
 from ._backend import host
 from ._math import mixture_std
@@ -129,14 +133,21 @@ class _RowMixture:
         """The random generator, the row indices and, for each of ``n_samples``
         draws per row, the component drawn by the weights, (n_samples, n_rows)."""
         # scikit-learn's words for a bad n_samples (GaussianMixture.sample's
-        # constraint), rather than NumPy's from deep in rng.uniform
+        # constraint), rather than NumPy's from deep in rng.uniform; a bool
+        # is an Integral to them, and NumPy's error came back
+        caller = f"{type(self).__name__}.sample"
+        if isinstance(n_samples, bool | np.bool_):
+            raise InvalidParameterError(
+                f"The 'n_samples' parameter of {caller} must be an int in the "
+                f"range [1, inf). Got {n_samples!r} instead."
+            )
         validate_parameter_constraints(
             {
                 "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
                 "random_state": ["random_state"],
             },
             {"n_samples": n_samples, "random_state": random_state},
-            caller_name=f"{type(self).__name__}.sample",
+            caller_name=caller,
         )
         rng = check_random_state(random_state)
         expert = draw_categories(self.weights, n_samples, rng)
@@ -663,20 +674,28 @@ def _mixture_scale(_, weights, means, scales):
 
 def _mixture_logpdf(y, weights, means, scales):
     """Log densities at ``y`` (broadcast, rows last) of the mixtures of these rows."""
-    with np.errstate(over="ignore"):  # z or z**2 inf: a density of 0
+    # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
+    with np.errstate(over="ignore", invalid="ignore"):
         z = (y[..., None] - means) / scales
         z2 = z**2
     with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
         log_weights = np.log(weights)
     log_components = log_weights - 0.5 * z2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
-    return special.logsumexp(log_components, axis=-1)
+    return special.logsumexp(_unweighted(weights, log_components, -np.inf), axis=-1)
+
+
+def _unweighted(weights, components, value):
+    """``components`` with ``value`` at components of weight 0, which take no
+    part (an infinite mean and scale there gave NaN terms)."""
+    return np.where(weights > 0, components, value)
 
 
 def _mixture_cdf(y, weights, means, scales):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
-    with np.errstate(over="ignore"):  # z inf: ndtr 0 or 1
+    # z inf: ndtr 0 or 1; NaN (inf / inf) at a component of weight 0
+    with np.errstate(over="ignore", invalid="ignore"):
         z = (y[..., None] - means) / scales
-    return np.sum(weights * special.ndtr(z), axis=-1)
+    return np.sum(_unweighted(weights, weights * special.ndtr(z), 0.0), axis=-1)
 
 
 def _t_cdf(df, z):
@@ -787,7 +806,8 @@ def _t_mixture_logpdf(y, weights, means, scales, df):
     mixtures."""
     gaussian = np.isinf(df)
     nu = np.where(gaussian, 1.0, df)
-    with np.errstate(over="ignore"):  # z or z**2 inf: a density of 0
+    # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
+    with np.errstate(over="ignore", invalid="ignore"):
         z = (y[..., None] - means) / scales
         z2 = z**2
         u = np.abs(z) / np.sqrt(nu)
@@ -809,16 +829,18 @@ def _t_mixture_logpdf(y, weights, means, scales, df):
     log_norm = np.where(gaussian, -0.5 * np.log(2 * np.pi), _t_log_norm(nu))
     # in the Gaussian's order: the same floats as PredictiveMixture's where df is inf
     log_components = log_weights + kernel - np.log(scales) + log_norm
-    return special.logsumexp(log_components, axis=-1)
+    return special.logsumexp(_unweighted(weights, log_components, -np.inf), axis=-1)
 
 
 def _t_mixture_cdf(y, weights, means, scales, df):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows'
     Student t mixtures."""
-    with np.errstate(over="ignore"):  # z past the floats: set below
+    # z past the floats: set below; NaN (inf / inf) at a component of weight 0
+    with np.errstate(over="ignore", invalid="ignore"):
         z = (y[..., None] - means) / scales
-    components = _t_cdf_overflowing(df, z, y[..., None] / 2 - means / 2, scales)
-    return np.sum(weights * components, axis=-1)
+    with np.errstate(invalid="ignore"):
+        components = _t_cdf_overflowing(df, z, y[..., None] / 2 - means / 2, scales)
+    return np.sum(_unweighted(weights, weights * components, 0.0), axis=-1)
 
 
 def _t_cdf_overflowing(df, z, half_offset, scales):
@@ -909,7 +931,9 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         def excess(t, index, origin, unit):
             # y = origin + t * unit. find_root passes only the unfinished
             # elements, with their index; increasing in t on both branches
-            with np.errstate(over="ignore"):  # beyond 1.8e308 scales: z = +-inf
+            # beyond 1.8e308 scales: z = +-inf; NaN (inf / inf) at a
+            # component of weight 0, which takes no part
+            with np.errstate(over="ignore", invalid="ignore"):
                 offset = origin[:, None] - means[index] + t[:, None] * unit[:, None]
                 z = sign[index, None] * offset / scales[index]
             # (a t component's cdf is taken past there from log |z|, of the
@@ -921,9 +945,9 @@ def _mixture_ppf(q, weights, means, scales, df=None):
                 - means[index] / 2
                 + t[:, None] * (unit[:, None] / 2)
             )
-            mass = np.sum(
-                weights[index] * component_cdf(z, index, half_offset), axis=-1
-            )
+            with np.errstate(invalid="ignore"):
+                terms = weights[index] * component_cdf(z, index, half_offset)
+            mass = np.sum(_unweighted(weights[index], terms, 0.0), axis=-1)
             # relative to the tail: as a difference of probabilities, the root
             # finder's tolerance on it (the smallest normal float) stopped a
             # quantile of q = 1e-307 at its bracket's end, 1e-3 scales off

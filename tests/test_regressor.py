@@ -420,6 +420,35 @@ def test_predictive_mixture_at_tiny_scales_and_with_an_unused_infinite_mean():
         np.testing.assert_allclose(other.ppf(q), expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("df", [None, 3.0])
+def test_an_unused_component_of_infinite_mean_and_scale_takes_no_part(df):
+    # inf / inf made its z NaN, and the cdf and log density NaN with it
+    from skmoe import PredictiveStudentTMixture
+
+    weights, means, scales = [[1.0, 0.0]], [[2.0, np.inf]], [[1.5, np.inf]]
+    if df is None:
+        dist, alone = PredictiveMixture(weights, means, scales), stats.norm(2.0, 1.5)
+    else:
+        dist = PredictiveStudentTMixture(weights, means, scales, df)
+        alone = stats.t(df, 2.0, 1.5)
+    y = np.array([-1.0, 2.0, 4.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(dist.cdf(y[:, None])[:, 0], alone.cdf(y), rtol=1e-12)
+        np.testing.assert_allclose(
+            dist.logpdf(y[:, None])[:, 0], alone.logpdf(y), rtol=1e-12
+        )
+        np.testing.assert_allclose(dist.ppf([0.9]), alone.ppf(0.9), rtol=1e-9)
+
+
+def test_sample_refuses_a_bool_count():
+    # True is an Integral to scikit-learn's constraint: NumPy's TypeError came
+    # from deep in the draw
+    dist = PredictiveMixture([[1.0]], [[0.0]], [[1.0]])
+    with pytest.raises(ValueError, match="'n_samples' parameter .* Got True"):
+        dist.sample(True, random_state=0)
+
+
 def test_predictive_std_far_out_does_not_overflow_with_mixed_weights():
     # squares of deviations ~1e200 overflowed where the std itself is finite
     dist = PredictiveMixture([[0.5, 0.5]], [[-1e200, 1e200]], [[1.0, 1.0]])
