@@ -188,6 +188,26 @@ class PredictivePoissonMixture(_RowMixture):
         """
         return self._by_rows(self._rows_last(y, "y"), _mixture_cdf)
 
+    def sf(self, y):
+        """Survival function of each row's mixture at ``y``, ``1 - cdf(y)``.
+
+        Summed from the components' upper tails, so that it keeps its digits
+        where ``cdf`` rounds to 1 (a Poisson of mean 1 above 30: 4.6e-35,
+        where ``1 - cdf(30)`` is 0).
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpmf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y > y) under each row's mixture (a step function of ``y``), of
+            the broadcast shape of ``y`` and (n_rows,).
+        """
+        return self._by_rows(self._rows_last(y, "y"), _mixture_sf)
+
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture: the smallest count with cdf >= q.
 
@@ -403,6 +423,14 @@ def _mixture_cdf(y, weights, rates, dispersions=None):
     counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
     below, _ = _probabilities(np.maximum(counts, 0), rates, dispersions)
     return np.sum(weights * np.where(counts < 0, 0.0, below), axis=-1)
+
+
+def _mixture_sf(y, weights, rates, dispersions=None):
+    """Survival functions at ``y`` (broadcast, rows last) of these rows'
+    mixtures (of negative binomial components with ``dispersions``)."""
+    counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
+    _, above = _probabilities(np.maximum(counts, 0), rates, dispersions)
+    return np.sum(weights * np.where(counts < 0, 1.0, above), axis=-1)
 
 
 def _probabilities(counts, rates, dispersions=None):

@@ -188,9 +188,10 @@ class _RowMixture:
 
 
 class _ContinuousMixture(_RowMixture):
-    """What the per-row mixtures of a continuous family share: density and
-    distribution function, by the functions ``_logpdf_rows`` and
-    ``_cdf_rows`` of (values, *parameters) that subclasses set."""
+    """What the per-row mixtures of a continuous family share: density,
+    distribution and survival functions, by the functions ``_logpdf_rows``,
+    ``_cdf_rows`` and ``_sf_rows`` of (values, *parameters) that subclasses
+    set."""
 
     def logpdf(self, y):
         """Log density of each row's mixture at ``y``.
@@ -243,6 +244,26 @@ class _ContinuousMixture(_RowMixture):
             and (n_rows,).
         """
         return self._by_rows(self._rows_last(y, "y"), self._cdf_rows)
+
+    def sf(self, y):
+        """Survival function of each row's mixture at ``y``, ``1 - cdf(y)``.
+
+        Summed from the components' upper tails, so that it keeps its digits
+        where ``cdf`` rounds to 1 (a standard normal's 1.1e-19 at 9, where
+        ``1 - cdf(9)`` is 0).
+
+        Parameters
+        ----------
+        y : float or array-like
+            Values of the target, broadcast against the rows as in :meth:`logpdf`.
+
+        Returns
+        -------
+        ndarray
+            P(Y > y) under each row's mixture, of the broadcast shape of ``y``
+            and (n_rows,).
+        """
+        return self._by_rows(self._rows_last(y, "y"), self._sf_rows)
 
 
 class _LocationScaleMixture(_ContinuousMixture):
@@ -339,6 +360,11 @@ class PredictiveMixture(_LocationScaleMixture):
     @staticmethod
     def _cdf_rows(*parameters):
         return _mixture_cdf(*parameters)
+
+    @staticmethod
+    def _sf_rows(y, weights, means, scales):
+        # the cdf of the reflection: P(Y > y) = P(-Y < -y)
+        return _mixture_cdf(-y, weights, -means, scales)
 
     def __init__(self, weights, means, scales):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)
@@ -461,6 +487,11 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
     @staticmethod
     def _cdf_rows(*parameters):
         return _t_mixture_cdf(*parameters)
+
+    @staticmethod
+    def _sf_rows(y, weights, means, scales, df):
+        # the cdf of the reflection: P(Y > y) = P(-Y < -y)
+        return _t_mixture_cdf(-y, weights, -means, scales, df)
 
     def __init__(self, weights, means, scales, df):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)

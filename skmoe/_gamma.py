@@ -637,7 +637,7 @@ class MoEGammaRegressor(
         -------
         distribution : PredictiveGammaMixture
             Vectorized ``mean()``, ``var()``, ``std()``, ``pdf(y)``,
-            ``logpdf(y)``, ``cdf(y)``, ``ppf(q)``, ``median()``,
+            ``logpdf(y)``, ``cdf(y)``, ``sf(y)``, ``ppf(q)``, ``median()``,
             ``interval(confidence)`` and ``sample(n)``, with the per-row expert
             ``weights``, ``means`` and ``shapes``; held on the host (NumPy)
             whatever the input's namespace. With ``top_k``, each row holds only

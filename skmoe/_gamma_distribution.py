@@ -210,6 +210,10 @@ class PredictiveGammaMixture(_ContinuousMixture):
     def _cdf_rows(*parameters):
         return _hurdle_cdf(*parameters)
 
+    @staticmethod
+    def _sf_rows(*parameters):
+        return _hurdle_sf(*parameters)
+
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
 
@@ -293,6 +297,16 @@ def _hurdle_cdf(y, weights, means, shapes):
     zero, total, rest, means = _hurdle(weights, means)
     gamma = _mixture_cdf(y, rest, means, shapes)
     return np.where(y < 0, 0.0, zero + total * gamma)
+
+
+def _hurdle_sf(y, weights, means, shapes):
+    """Survival functions at ``y`` (broadcast, rows last) of these rows, with
+    point masses at zero (means of 0): the Gamma components' exact upper
+    tails (``gammaincc`` where ``1 - P`` loses digits)."""
+    zero, total, rest, positive = _hurdle(weights, means)
+    tails = _gamma_tails(np.maximum(y, 0.0)[..., None], positive, shapes, True)[1]
+    gamma = np.sum(rest * tails, axis=-1)
+    return np.where(y < 0, 1.0, total * gamma)
 
 
 def _hurdle_ppf(q, weights, means, shapes):

@@ -290,7 +290,7 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         -------
         distribution : PredictiveNegativeBinomialMixture
             Vectorized ``mean()``, ``var()``, ``std()``, ``pmf(y)``,
-            ``logpmf(y)``, ``cdf(y)``, ``ppf(q)``, ``median()``,
+            ``logpmf(y)``, ``cdf(y)``, ``sf(y)``, ``ppf(q)``, ``median()``,
             ``interval(confidence)`` and ``sample(n)``, with the per-row
             expert ``weights``, means (``rates``) and ``dispersions``; held on
             the host (NumPy) whatever the input's namespace. With ``top_k``,

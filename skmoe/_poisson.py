@@ -710,10 +710,11 @@ class MoEPoissonRegressor(
         -------
         distribution : PredictivePoissonMixture
             Vectorized ``mean()``, ``var()``, ``std()``, ``pmf(y)``, ``logpmf(y)``,
-            ``cdf(y)``, ``ppf(q)``, ``median()``, ``interval(confidence)`` and
-            ``sample(n)``, with the per-row expert ``weights`` and ``rates``; held
-            on the host (NumPy) whatever the input's namespace. With ``top_k``,
-            each row holds only its ``top_k`` selected experts.
+            ``cdf(y)``, ``sf(y)``, ``ppf(q)``, ``median()``,
+            ``interval(confidence)`` and ``sample(n)``, with the per-row expert
+            ``weights`` and ``rates``; held on the host (NumPy) whatever the
+            input's namespace. With ``top_k``, each row holds only its
+            ``top_k`` selected experts.
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
         exposure = _check_exposure(exposure, _num_samples(X))

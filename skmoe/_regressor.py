@@ -759,10 +759,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         distribution : PredictiveMixture or PredictiveStudentTMixture
             The latter for ``noise="student_t"``. Vectorized ``mean()``,
             ``var()``, ``std()``, ``pdf(y)``, ``logpdf(y)``, ``cdf(y)``,
-            ``ppf(q)``, ``median()``, ``interval(confidence)`` and
-            ``sample(n)``, with the per-row
-            expert ``weights``, ``means`` and ``scales`` (and ``df``); held on
-            the host (NumPy) whatever the input's namespace.
+            ``sf(y)``, ``ppf(q)``, ``median()``, ``interval(confidence)`` and
+            ``sample(n)``, with the per-row expert ``weights``, ``means`` and
+            ``scales`` (and ``df``); held on the host (NumPy) whatever the
+            input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute

@@ -446,3 +446,28 @@ def test_negative_binomial_whose_phi_mu_overflows():
         )
         np.testing.assert_allclose(mixed.cdf(0.0), 0.503368973140339, rtol=1e-12)
         assert mixed.median()[0] == 0 and mixed.ppf(0.9)[0] == 7
+
+
+def test_sf_keeps_the_upper_tail():
+    # P(Y > y) from the components' upper tails, against scipy's sf, with a
+    # point mass at zero (rate 0) and negative binomial components; 1 - cdf
+    # rounds to 0 above 30 at a mean of 1 (4.6e-35)
+    from scipy.stats import nbinom
+
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    y = np.array([-1.0, 0.0, 1.0, 2.5, 10.0, 30.0, 60.0])[:, None]
+    mixture = PredictivePoissonMixture([[0.3, 0.7]], [[1.0, 4.0]])
+    expected = 0.3 * poisson(1.0).sf(y) + 0.7 * poisson(4.0).sf(y)
+    np.testing.assert_allclose(mixture.sf(y), expected, rtol=1e-12)
+    assert 1.0 - mixture.cdf(30.0)[0] == 0.0 and mixture.sf(30.0)[0] > 1e-36
+    inflated = PredictivePoissonMixture([[0.3, 0.7]], [[0.0, 4.0]])
+    expected = 0.3 * (y < 0) + 0.7 * poisson(4.0).sf(y)
+    np.testing.assert_allclose(inflated.sf(y), expected, rtol=1e-12)
+    dispersions = np.array([[0.5, 2.0]])
+    nb = PredictiveNegativeBinomialMixture([[0.3, 0.7]], [[1.0, 4.0]], dispersions)
+    size = 1.0 / dispersions[0]
+    parts = [nbinom(n, n / (n + mu)) for n, mu in zip(size, [1.0, 4.0], strict=True)]
+    expected = 0.3 * parts[0].sf(y) + 0.7 * parts[1].sf(y)
+    np.testing.assert_allclose(nb.sf(y), expected, rtol=1e-12)
+    np.testing.assert_allclose(nb.sf(y) + nb.cdf(y), 1.0, rtol=1e-15)

@@ -514,3 +514,18 @@ def test_moments_of_components_at_the_floats_edges():
             PredictiveNegativeBinomialMixture([[1.0]], [[1e300]], [[1e300]]),
         ):
             assert dist.std()[0] == np.inf and dist.var()[0] == np.inf
+
+
+def test_sf_keeps_the_upper_tail():
+    # P(Y > y) from the Gamma components' upper tails, against scipy's sf,
+    # beside a point mass at zero (a mean of 0)
+    y = np.array([-1.0, 0.0, 0.5, 2.0, 10.0, 60.0, 300.0])[:, None]
+    mixture = PredictiveGammaMixture([[0.3, 0.7]], [[1.0, 3.0]], [[2.0, 0.5]])
+    parts = [stats.gamma(2.0, scale=0.5), stats.gamma(0.5, scale=6.0)]
+    expected = 0.3 * parts[0].sf(y) + 0.7 * parts[1].sf(y)
+    np.testing.assert_allclose(mixture.sf(y), expected, rtol=1e-12)
+    assert 1.0 - mixture.cdf(300.0)[0] == 0.0 and mixture.sf(300.0)[0] > 1e-23
+    hurdle = PredictiveGammaMixture([[0.3, 0.7]], [[0.0, 3.0]], [[1.0, 0.5]])
+    expected = 0.3 * (y < 0) + 0.7 * parts[1].sf(y)
+    np.testing.assert_allclose(hurdle.sf(y), expected, rtol=1e-12)
+    np.testing.assert_allclose(hurdle.sf(y) + hurdle.cdf(y), 1.0, rtol=1e-15)

@@ -467,3 +467,21 @@ def test_samples_of_tiny_degrees_of_freedom_follow_the_cdf(df):
     assert np.mean(np.isinf(draws)) < 0.003
     levels = dist.cdf(draws[:, None])[:, 0]
     assert stats.kstest(levels, "uniform").pvalue > 1e-3
+
+
+@pytest.mark.parametrize("df", [None, 3.0])
+def test_sf_keeps_the_upper_tail(df):
+    # P(Y > y) from the components' upper tails, against scipy's sf: 1 - cdf
+    # rounds to 0 at 9 standard deviations (1.1e-19)
+    weights, means, scales = [[0.3, 0.7]], [[0.0, 1.0]], [[1.0, 2.0]]
+    if df is None:
+        dist = PredictiveMixture(weights, means, scales)
+        parts = [stats.norm(0.0, 1.0), stats.norm(1.0, 2.0)]
+    else:
+        dist = PredictiveStudentTMixture(weights, means, scales, [[df, 1.0]])
+        parts = [stats.t(df, 0.0, 1.0), stats.t(1.0, 1.0, 2.0)]
+    y = np.array([-50.0, -3.0, 0.0, 0.5, 3.0, 9.0, 40.0, 1e6])[:, None]
+    expected = 0.3 * parts[0].sf(y) + 0.7 * parts[1].sf(y)
+    np.testing.assert_allclose(dist.sf(y), expected, rtol=1e-12)
+    np.testing.assert_allclose(dist.sf(y) + dist.cdf(y), 1.0, rtol=1e-15)
+    assert np.isnan(dist.sf(np.nan)).all()
