@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _num_samples,
     check_array,
     check_is_fitted,
     column_or_1d,
@@ -558,6 +559,24 @@ def _fresh_fit_remedy(method):
     return "call fit (with warm_start=False)"
 
 
+def _score_weights(sample_weight, y):
+    """The sample weights of a ``score``: checked as ``fit``'s (one per row of
+    ``y``, non-negative; a list, Series or scalar too), as float64 on the
+    host, and scaled by the power of two that brings the largest below 1. A
+    score depends on their ratios alone, which that keeps exactly: weights of
+    1e307 overflowed its sums (NaN, or 0.0 for a Gamma's D^2)."""
+    weight = _check_sample_weight(
+        host(sample_weight),
+        np.empty(_num_samples(host(y))),
+        dtype=np.float64,
+        ensure_non_negative=True,
+    )
+    top = float(np.max(weight, initial=0.0))
+    if top > 0:
+        weight = np.ldexp(weight, -math.frexp(top)[1])
+    return weight
+
+
 def _check_weight_scale(sample_weight):
     """Raise where the weights' sum cannot normalize them, or is so large that
     weighted sums of squares overflow (only their ratios matter to the model,
@@ -565,8 +584,10 @@ def _check_weight_scale(sample_weight):
     failed with an error that blamed y (the weighted squares of y's deviations
     overflowed) or, in a gaussian gate's k-means start, gave another fit."""
     info = np.finfo(sample_weight.dtype)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(sample_weight))
+    if math.isnan(total):  # (a scalar NaN, which scikit-learn's check passes)
+        raise ValueError("sample_weight contains NaN.")
     if not np.isfinite(total):
         raise ValueError(
             f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "

@@ -13,8 +13,6 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
     check_consistent_length,
     column_or_1d,
 )
@@ -23,6 +21,7 @@ from ._backend import array_namespace, as_compute, device_of, host, to_numpy
 from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
+    _score_weights,
     _streaming_solver,
     _target_column,
     _unchanged_on_failure,
@@ -713,11 +712,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             The (weighted) fraction of samples whose class is predicted.
         """
         if sample_weight is not None:
-            _check_sample_weight(
-                to_numpy(host(sample_weight)),
-                np.empty(_num_samples(host(y))),
-                ensure_non_negative=True,
-            )
+            sample_weight = _score_weights(sample_weight, y)
         return super().score(X, y, sample_weight=sample_weight)
 
 

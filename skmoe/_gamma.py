@@ -10,7 +10,6 @@ from scipy import special
 from sklearn.base import RegressorMixin, is_classifier
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -22,6 +21,7 @@ from ._base import (
     BaseMixtureOfExperts,
     _pending_rows,
     _reset_pending,
+    _score_weights,
     _target_column,
     _warn_user,
 )
@@ -703,12 +703,10 @@ class MoEGammaRegressor(
         """
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        sample_weight = _check_sample_weight(
-            None if sample_weight is None else to_numpy(host(sample_weight)),
-            y,
-            dtype=np.float64,
-            ensure_non_negative=True,
-        )
+        if sample_weight is None:
+            sample_weight = np.ones(len(y))
+        else:
+            sample_weight = _score_weights(sample_weight, y)
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
             return r2_score_at_scale(y, y_pred, sample_weight=sample_weight)
         # means that underflowed count as the smallest positive number

@@ -12,7 +12,6 @@ from sklearn.metrics import d2_tweedie_score
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
-    _check_sample_weight,
     _num_samples,
     check_array,
     check_consistent_length,
@@ -25,6 +24,7 @@ from ._base import (
     BaseMixtureOfExperts,
     _pending_rows,
     _reset_pending,
+    _score_weights,
     _streaming_solver,
     _target_column,
     _warn_user,
@@ -795,12 +795,10 @@ class MoEPoissonRegressor(
         underflow = bool(np.any(y_pred < np.finfo(y_pred.dtype).smallest_normal))
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        sample_weight = _check_sample_weight(
-            None if sample_weight is None else to_numpy(host(sample_weight)),
-            y,
-            dtype=np.float64,
-            ensure_non_negative=True,
-        )
+        if sample_weight is None:
+            sample_weight = np.ones(len(y))
+        else:
+            sample_weight = _score_weights(sample_weight, y)
         y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])
         if exposure is not None:  # the rates, each weighing its exposure

@@ -12,8 +12,6 @@ from sklearn.base import RegressorMixin, is_classifier
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -26,6 +24,7 @@ from ._base import (
     _online_gate,
     _pending_rows,
     _reset_pending,
+    _score_weights,
     _target_column,
     _warn_user,
 )
@@ -813,11 +812,7 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
     underflowed to 0 (R^2 that of a constant y). Scaling by a power of two is
     exact, and R^2 does not depend on the scale."""
     if sample_weight is not None:  # (r2_score takes negative ones: R^2 above 1)
-        _check_sample_weight(
-            to_numpy(host(sample_weight)),
-            np.empty(_num_samples(host(y))),
-            ensure_non_negative=True,
-        )
+        sample_weight = _score_weights(sample_weight, y)
     values = [np.asarray(host(a)) for a in (y, y_pred)]
     if all(v.dtype.kind in "iuf" and v.size for v in values):
         dtype = np.result_type(*values)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
@@ -152,3 +158,48 @@ def test_zero_weight_row_far_out_is_left_out(Estimator, options):
     weighted = clone(model).fit(X, y, sample_weight=w, groups=groups)
     dropped = clone(model).fit(X[2:], y[2:], groups=groups[2:])
     np.testing.assert_allclose(weighted.log_likelihood_, dropped.log_likelihood_)
+
+
+@pytest.mark.parametrize(
+    "Estimator",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoENegativeBinomialRegressor,
+        MoEGammaRegressor,
+    ],
+)
+def test_score_takes_weights_of_any_kind_and_scale(Estimator):
+    # a list or Series of weights (as metadata routing passes a DataFrame's
+    # column) raised deep in the Array API conversion; weights of 1e307 gave
+    # NaN (0.0 for the Gamma): only their ratios matter to a score
+    pandas = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 2)
+    signal = X[:, 0] + 0.5 * rng.randn(120)
+    y = {
+        MoERegressor: signal,
+        MoEClassifier: (signal > 0).astype(int),
+        MoEPoissonRegressor: rng.poisson(np.exp(X[:, 0])),
+        MoENegativeBinomialRegressor: rng.poisson(np.exp(X[:, 0])),
+        MoEGammaRegressor: np.exp(signal),
+    }[Estimator]
+    model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    weight = rng.uniform(0.5, 2.0, 120)
+    expected = model.score(X, y, sample_weight=weight)
+    assert model.score(X, y, sample_weight=list(weight)) == expected
+    assert model.score(X, y, sample_weight=pandas.Series(weight)) == expected
+    scaled = np.ldexp(weight, 1018)  # up to 1.8e307: the same ratios exactly
+    assert model.score(X, y, sample_weight=scaled) == pytest.approx(expected, 1e-12)
+    assert model.score(X, y, sample_weight=3.0) == pytest.approx(model.score(X, y))
+    with pytest.raises(ValueError, match="Negative values"):
+        model.score(X, y, sample_weight=-weight)
+
+
+def test_a_nan_weight_is_named():
+    # a scalar NaN passes scikit-learn's check: it was said to sum to infinity
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 2), rng.randn(50)
+    with pytest.raises(ValueError, match="sample_weight contains NaN"):
+        MoERegressor(1).fit(X, y, sample_weight=np.nan)
