@@ -15,7 +15,12 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    validate_params,
+)
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._backend import host, to_numpy
@@ -180,6 +185,12 @@ def bootstrap_lrt(
     >>> result.p_values
     array([0.05, 0.55])
     """
+    for name, value in (("max_experts", max_experts), ("n_bootstrap", n_bootstrap)):
+        if isinstance(value, bool | np.bool_):  # an Integral to validate_params
+            raise InvalidParameterError(
+                f"The '{name}' parameter of bootstrap_lrt must be an int; got "
+                f"{value!r}."
+            )
     model = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(model, BaseMixtureOfExperts):
         got = type(model).__name__
@@ -262,7 +273,7 @@ def bootstrap_lrt(
             break
         smaller = larger
     return Bunch(
-        n_experts=n_experts,
+        n_experts=int(n_experts),
         estimator=smaller if n_experts < max_experts else larger,
         p_values=np.array(p_values),
         statistics=np.array(statistics),

@@ -456,6 +456,10 @@ def test_zero_weight_rows_keep_their_labels():
         ({"max_experts": 1}, InvalidParameterError, "max_experts"),
         ({"n_bootstrap": 0}, InvalidParameterError, "n_bootstrap"),
         ({"significance": 1.0}, InvalidParameterError, "significance"),
+        # bools are Integrals to scikit-learn's constraint: NumPy's TypeError
+        # came from deep in the draws
+        ({"n_bootstrap": True}, InvalidParameterError, "n_bootstrap"),
+        ({"max_experts": np.True_}, InvalidParameterError, "max_experts"),
     ],
 )
 def test_bad_parameters(params, error, match):
