@@ -2810,7 +2810,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ------
         ValueError
             With sparse routing (``top_k < n_experts_``), whose log-likelihood
-            is not differentiable where the selected experts change.
+            is not differentiable where the selected experts change; for
+            ``gate="gaussian"`` (whose EM maximizes the joint likelihood of X
+            and y) and ``gate="hierarchical"``; after ``assignment="hard"``;
+            for ``expert_estimator`` experts, which have no parameters to
+            differentiate; and where the sample weights sum to 0.
 
         Notes
         -----

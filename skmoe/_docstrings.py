@@ -1,5 +1,7 @@
 """Parameter and attribute text shared by the estimators' docstrings."""
 
+import inspect
+
 #: The gate entry, placed after ``n_experts`` as in the signature.
 GATE_PARAMETER = (
     'gate : {"softmax", "constant", "gaussian", "hierarchical"}, default="softmax"\n'
@@ -440,6 +442,23 @@ ALPHA_MEANING = """L2 penalty per sample on the gate and expert coefficients
         ``gate="gaussian"``, whose covariances are regularized instead."""
 
 
+#: What the shared text says of ``expert_estimator``, left out of the
+#: docstring of an estimator without it (MoENegativeBinomialRegressor's
+#: described a parameter and an attribute it does not have).
+ESTIMATOR_EXPERTS_TEXT = (
+    """ Not with
+        ``expert_estimator``.""",
+    """ Also the share that ``n_experts="auto"`` holds
+        out to choose the number of experts when they are
+        ``expert_estimator``'s.""",
+    SHARED_ATTRIBUTES[
+        SHARED_ATTRIBUTES.index("    n_experts_scores_ :") : SHARED_ATTRIBUTES.index(
+            "    expert_usage_ :"
+        )
+    ],
+)
+
+
 def fill_doc(cls):
     """Substitute the shared parameter and attribute text into a class docstring."""
     cls.__doc__ = cls.__doc__.replace("{{gate_parameter}}", GATE_PARAMETER)
@@ -449,4 +468,8 @@ def fill_doc(cls):
         "{{shared_features_parameter}}", SHARED_FEATURES_PARAMETER
     )
     cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
+    if "expert_estimator" not in inspect.signature(cls).parameters:
+        for text in ESTIMATOR_EXPERTS_TEXT:
+            assert text in cls.__doc__, text
+            cls.__doc__ = cls.__doc__.replace(text, "")
     return cls
