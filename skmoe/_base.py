@@ -2457,6 +2457,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         gate : ndarray of shape (n_samples, n_experts_)
             The gate values g_k(x_i); each row sums to one.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> np.round(model.predict_gate([[-2.0], [2.0]]), 3)
+        array([[1., 0.],
+               [0., 1.]])
         """
         return self._map_rows(
             X, lambda xp, design: xp.exp(self._log_gate(xp, design)).T, "predict_gate"
@@ -2595,6 +2608,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_likelihood : ndarray of shape (n_samples,)
             ``log p(y_i | x_i) = log sum_k g_k(x_i) p_k(y_i | x_i)``, in nats
             (the renormalized top ``top_k`` gate with sparse routing).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> np.round(model.log_likelihood_samples([[-2.0], [2.0]], [4.0, 4.0]), 3)
+        array([0.368, 0.277])
+        >>> bool(np.isclose(model.log_likelihood_samples(X, y).sum(),
+        ...                 model.log_likelihood_))
+        True
         """
         return self._log_likelihood_samples(X, y)
 
@@ -2629,6 +2657,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         responsibilities : ndarray of shape (n_samples, n_experts_)
             Each row sums to one; with ``top_k``, at most ``top_k`` non-zeros.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> np.round(model.responsibilities([[-2.0], [2.0]], [4.0, 4.0]), 3)
+        array([[1., 0.],
+               [0., 1.]])
         """
         return self._responsibilities(X, y, groups)
 
@@ -2680,6 +2721,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         bic : float
             The criterion on (X, y), in nats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> round(model.bic(X, y), 1)
+        107.2
         """
         return self._bic(X, y, groups)
 
@@ -2716,6 +2769,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         icl : float
             The criterion on (X, y), in nats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> round(model.icl(X, y), 1)  # BIC plus the entropy of the assignments
+        107.4
         """
         return self._icl(X, y, groups)
 
@@ -2751,6 +2816,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         aic : float
             The criterion on (X, y), in nats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> round(model.aic(X, y), 1)
+        80.9
         """
         return self._aic(X, y, groups)
 
@@ -3060,6 +3137,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         regressor's mean by at most ``m(x)`` times the spread of the experts'
         means at x (twice that with ``top_k``). Averaged over the training data,
         ``m`` is the removed experts' usage share when the gate is dense.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # a spare expert of few samples
+        ...     spare = MoERegressor(n_experts=3, random_state=0).fit(X, y)
+        >>> np.round(spare.expert_usage_, 3)
+        array([0.535, 0.023, 0.442])
+        >>> spare.prune_experts(0.1).n_experts_
+        2
         """
         check_is_fitted(self)
         if (
@@ -3170,6 +3264,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             mini-batch cannot do. The exception's cause says which and what to
             do (an integer ``n_experts``, or :meth:`fit` first, which
             ``partial_fit`` then continues); the estimator is unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> stream = MoERegressor(n_experts=2, gate="constant", random_state=0)
+        >>> for batch in np.split(np.arange(200), 4):  # online EM, batch by batch
+        ...     stream = stream.partial_fit(X[batch], y[batch])
+        >>> np.round(np.sort(stream.expert_coef_[:, 0]), 1)
+        array([-2.,  2.])
         """
         # every call: scikit-learn validates only while the estimator is
         # unfitted, and set_params between calls can change them

@@ -642,6 +642,22 @@ class MoEGammaRegressor(
             ``weights``, ``means`` and ``shapes``; held on the host (NumPy)
             whatever the input's namespace. With ``top_k``, each row holds only
             its ``top_k`` selected experts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoEGammaRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> slope = np.where(X[:, 0] < 0, -0.5, 0.5)  # two regimes of means
+        >>> mean = np.exp(0.5 + slope * X[:, 0])
+        >>> amounts = rng.gamma(5.0, mean / 5.0)
+        >>> model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, amounts)
+        >>> dist = model.predict_distribution([[-2.0], [2.0]])
+        >>> np.round(dist.mean(), 2)
+        array([4.78, 4.1 ])
+        >>> np.round(dist.sf(5.0), 3)  # P(y > 5) at each row
+        array([0.403, 0.269])
         """
         check_is_fitted(self)
 

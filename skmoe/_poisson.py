@@ -715,6 +715,21 @@ class MoEPoissonRegressor(
             ``weights`` and ``rates``; held on the host (NumPy) whatever the
             input's namespace. With ``top_k``, each row holds only its
             ``top_k`` selected experts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoEPoissonRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> slope = np.where(X[:, 0] < 0, -0.5, 0.5)  # two regimes of rates
+        >>> counts = rng.poisson(np.exp(0.5 + slope * X[:, 0]))
+        >>> model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, counts)
+        >>> dist = model.predict_distribution([[-2.0], [2.0]], exposure=[1.0, 2.0])
+        >>> np.round(dist.mean(), 2)
+        array([4.59, 8.64])
+        >>> dist.ppf(0.9)
+        array([ 7., 13.])
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
         exposure = _check_exposure(exposure, _num_samples(X))

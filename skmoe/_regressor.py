@@ -763,6 +763,24 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             ``scales`` (and ``df``); held on the host (NumPy) whatever the
             input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> dist = model.predict_distribution([[-2.0], [2.0]])
+        >>> np.round(dist.mean(), 2)
+        array([4.01, 3.92])
+        >>> np.round(dist.interval(0.9), 2)  # rows: the lower, then upper ends
+        array([[3.56, 3.44],
+               [4.47, 4.4 ]])
+        >>> np.round(dist.sf(4.5), 3)  # P(y > 4.5) at each row
+        array([0.038, 0.024])
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
         if self._top_k() is not None:
