@@ -635,6 +635,10 @@ def _log_probabilities(counts, rates, dispersions=None):
         if np.any(nb):
             theta = 1.0 / np.where(nb, dispersions, 1.0)
             nb_out = log_probability(np, y, log_y, base, np.log(rates), theta)
+            # counts near the largest float beside a small dispersion: inf -
+            # inf in the terms (NaN at 1e306 for phi = 1e-8), where the log
+            # probability is below -1e305: -inf, as the Poisson's there
+            nb_out = np.where(np.isnan(nb_out) & np.isfinite(y), -np.inf, nb_out)
             out = np.where(nb, nb_out, out) if not np.all(nb) else nb_out
     at_zero = np.where(y == 0, 0.0, -np.inf)  # a rate of 0: a point mass at 0
     out = np.where(rates > 0, out, at_zero)
