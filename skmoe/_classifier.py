@@ -368,13 +368,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         the likelihood then has no maximum, and the coefficients grew until
         EM's stop test (316 on a separable half-plane, 540 by L-BFGS), without
         a word. Separated: the fit gives every training sample's class a
-        probability above 1/2, or an expert gives the class of samples it is
-        responsible for a probability numerically 1 (within ten machine
-        epsilons, R's ``glm``'s test): classes separated within an expert
+        probability above 1/2, or an expert tells a class of the samples it is
+        responsible for apart from the others, with probabilities of it
+        numerically 0 or 1 there: classes separated within an expert
         (coefficients of 691 to 14,114 on two regimes of three classes, by
-        ``tol``), or one class from the others (standardized iris's setosa
-        at ``tol=1e-8``; at the default ``tol`` EM stops first, at a largest
-        coefficient of 16 and probabilities within 3.5e-11 of 1)."""
+        ``tol``), or one class from the others (standardized iris's setosa,
+        coefficients of 16 at the default ``tol``, 21.7 at ``tol=1e-8``)."""
         xp = problem.xp
         coef = best.expert_params.get("coef")
         if self.alpha > 0 or coef is None or problem.groups is not None:
@@ -389,23 +388,32 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 f"stops (largest {largest:.3g}). Set alpha > 0 for finite, "
                 "reproducible coefficients."
             )
-        Y = problem.Y  # one-hot (n_classes, n_samples), times any class weights
-        weight = xp.sum(Y, axis=0)
-        own = problem.experts.log_likelihood(xp, problem.design, Y, best.expert_params)
-        own = own / xp.where(weight > 0, weight, 1.0)  # log p_k(y_i | x_i)
-        eps = 10 * float(xp.finfo(own.dtype).eps)
-        certain = (resp > 0.5) & (own > -eps) & (problem.sample_weight > 0)
-        count = int(xp.sum(xp.astype(xp.any(certain, axis=0), xp.int64)))
-        if count == 0:
+        # within an expert: on the samples it is responsible for, a class c
+        # told apart from the others (its samples' p_k(c) above 1/2, the
+        # others' below), with probabilities of c numerically 0 or 1 there
+        # (within ten float64 epsilons, R glm's test): the fit ran off. Extreme
+        # probabilities alone are not separation (a finite optimum can give
+        # them: slope 11 on 2000 rows, 92 on the wrong side)
+        log_proba = problem.experts.log_proba(xp, problem.design, best.expert_params)
+        mine = ((resp > 0.5) & (problem.sample_weight > 0))[:, None, :]
+        member = (problem.Y > 0)[None, :, :]  # one-hot (1, n_classes, n_samples)
+        told_apart = (log_proba > math.log(0.5)) == member
+        eps = 10 * float(np.finfo(np.float64).eps)
+        extreme = (log_proba > math.log1p(-eps)) | (log_proba < math.log(eps))
+        separated = (
+            xp.all(told_apart | ~mine, axis=2)
+            & xp.any(mine & member, axis=2)
+            & xp.any(mine & extreme, axis=2)
+        )  # (n_experts, n_classes)
+        experts = np.flatnonzero(np.any(to_numpy(separated), axis=1)).tolist()
+        if not experts:
             return None
-        samples = "sample" if count == 1 else "samples"
         return (
-            f"With alpha=0, the fitted experts give the class of {count} training "
-            f"{samples} they are responsible for a probability of 1 to within "
-            f"{eps:.1g} (R's glm: fitted probabilities numerically 0 or 1): "
-            "classes are separated within an expert, the likelihood has no "
-            "maximum, and the coefficients grow until EM stops (largest "
-            f"{largest:.3g}). Set alpha > 0 for finite, reproducible "
+            f"With alpha=0, experts {experts} tell a class of the samples they are "
+            "responsible for apart from their others, with probabilities "
+            "numerically 0 or 1: the classes are separated within an expert, the "
+            "likelihood has no maximum, and the coefficients grow until EM stops "
+            f"(largest {largest:.3g}). Set alpha > 0 for finite, reproducible "
             "coefficients."
         )
 

@@ -260,30 +260,48 @@ def _two_regimes_of_three_classes(n=600):
 def test_classes_separated_within_an_expert_at_alpha_zero_warn(gate):
     # the classes overlap over all rows, but three experts at alpha=0 can each
     # separate theirs: coefficients of 691 (constant gate) and 4217 (softmax)
-    # without a word, as R's glm would not have been
+    # without a word
     X, y = _two_regimes_of_three_classes()
-    with pytest.warns(UserWarning, match="numerically 0 or 1") as caught:
+    with pytest.warns(UserWarning, match="separated within an expert") as caught:
         model = MoEClassifier(3, gate=gate, alpha=0.0, random_state=0).fit(X, y)
-    # the count it names: rows whose responsible expert gives their class a
-    # probability within 10 epsilons of 1, computed here from the experts'
-    # probabilities
-    resp = model.responsibilities(X, y)
-    own = np.stack(
-        [
-            log_softmax(
-                X @ model.expert_coef_[k].T + model.expert_intercept_[k], axis=1
-            )[np.arange(len(y)), np.searchsorted(model.classes_, y)]
-            for k in range(3)
-        ],
-        axis=1,
+    message = next(
+        str(w.message) for w in caught if "within an expert" in str(w.message)
     )
-    count = np.sum(np.any((resp > 0.5) & (own > -10 * np.finfo(float).eps), axis=1))
-    message = next(str(w.message) for w in caught if "numerically" in str(w.message))
-    assert count > 0 and f"the class of {count} training samples" in message
+    named = [int(k) for k in message.split("experts [")[1].split("]")[0].split(",")]
+    # each named expert tells a class apart on the rows it is responsible for,
+    # with probabilities numerically 0 or 1 there (from its coefficients here)
+    resp = model.responsibilities(X, y)
+    member = y[:, None] == model.classes_[None, :]
+    for k in named:
+        log_p = log_softmax(
+            X @ model.expert_coef_[k].T + model.expert_intercept_[k], axis=1
+        )[resp[:, k] > 0.5]
+        apart = np.all((log_p > np.log(0.5)) == member[resp[:, k] > 0.5], axis=0)
+        extreme = np.any(np.abs(log_p) < 1e-14, axis=0) | np.any(log_p < -33, axis=0)
+        assert np.any(apart & extreme)
     assert np.abs(model.expert_coef_).max() > 100
     with warnings.catch_warnings():  # the default alpha: no separation
         warnings.simplefilter("error")
         MoEClassifier(3, gate=gate, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extreme_probabilities_at_a_finite_optimum_do_not_warn(dtype):
+    # 92 of 2000 rows on the wrong side of a steep boundary: the maximum
+    # likelihood is finite (slope 11.06, LogisticRegression's), though it gives
+    # rows far out probabilities within 1e-15 of 1 (1e-7 in float32); it was
+    # called a separation
+    rng = np.random.RandomState(0)
+    x = rng.randn(2000)
+    y = (rng.rand(2000) < 1 / (1 + np.exp(-10 * x))).astype(int)
+    X = x[:, None].astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MoEClassifier(1, alpha=0.0, tol=1e-10).fit(X, y)
+    expected = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(x[:, None], y)
+    slope = model.expert_coef_[0, 1, 0] - model.expert_coef_[0, 0, 0]
+    rtol = 1e-6 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(slope, expected.coef_[0, 0], rtol=rtol)
 
 
 @pytest.mark.parametrize("params", [{}, {"top_k": 1}])
