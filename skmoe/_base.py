@@ -571,6 +571,8 @@ def _score_weights(sample_weight, y):
         dtype=np.float64,
         ensure_non_negative=True,
     )
+    if not np.all(np.isfinite(weight)):  # (a scalar passes scikit-learn's check)
+        raise ValueError("sample_weight contains NaN or infinity.")
     top = float(np.max(weight, initial=0.0))
     if top > 0:
         weight = np.ldexp(weight, -math.frexp(top)[1])
@@ -1900,7 +1902,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 n_parameters += n_expert_parameters
             bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
             collapsed = n_experts > smallest and self._collapsed(problem, fit)
-            if len(candidates) > 1 and collapsed:
+            # a candidate whose every restart broke down (NaN parameters, a
+            # BIC of NaN, which argmin took) is not chosen either
+            if len(candidates) > 1 and (collapsed or _nan_parameters(problem, fit)):
                 bic = np.inf
             if self.verbose and len(candidates) > 1:
                 note = " (a collapsed fit: not chosen)" if np.isinf(bic) else ""

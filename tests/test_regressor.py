@@ -626,3 +626,28 @@ def test_a_collapse_on_class_labels_names_the_classifier():
     messages = [str(w.message) for w in caught]
     assert any("collapsed" in m for m in messages)
     assert not any("class labels" in m for m in messages)
+
+
+def test_auto_passes_over_a_candidate_that_broke_down(monkeypatch):
+    # a candidate whose restarts all give NaN parameters has a BIC of NaN,
+    # which argmin chose, and fit then refused the whole model
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 1))
+    y = np.where(X[:, 0] > 0, 2, -2) * X[:, 0] + 0.1 * rng.standard_normal(400)
+    m_step = GaussianLinearExperts.m_step
+
+    def broken_at_three(self, *args, **kwargs):
+        params = m_step(self, *args, **kwargs)
+        if params["coef"].shape[1] == 3:
+            return dict(params, coef=params["coef"] * np.nan)
+        return params
+
+    monkeypatch.setattr(GaussianLinearExperts, "m_step", broken_at_three)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(random_state=0).fit(X, y)
+    assert model.n_experts_ == 2
+    assert model.n_experts_bic_[2] == np.inf
+    assert np.all(np.isfinite(model.n_experts_bic_[:2]))

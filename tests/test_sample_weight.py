@@ -195,6 +195,9 @@ def test_score_takes_weights_of_any_kind_and_scale(Estimator):
     assert model.score(X, y, sample_weight=3.0) == pytest.approx(model.score(X, y))
     with pytest.raises(ValueError, match="Negative values"):
         model.score(X, y, sample_weight=-weight)
+    for bad in (np.nan, np.inf):  # a scalar passes scikit-learn's check
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            model.score(X, y, sample_weight=bad)
 
 
 def test_a_nan_weight_is_named():
