@@ -2037,13 +2037,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # a gate that models x (gate="gaussian") can raise its joint likelihood
         # without bound by collapsing onto a feature's value: runs that did not
         # collapse first
-        intact = [r for r in results if len(_gate_collapsed(problem, r)) == 0]
+        # (and a run whose numerics broke down, NaN parameters, comes last)
         sound = [
             r
-            for r in intact or results
+            for r in results
             if not (math.isnan(r.objective) or _nan_parameters(problem, r))
         ]
-        return max(sound or intact or results, key=lambda result: result.objective)
+        intact = [r for r in sound if len(_gate_collapsed(problem, r)) == 0]
+        return max(intact or sound or results, key=lambda result: result.objective)
 
     def _collapsed(self, problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter
