@@ -2374,16 +2374,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
         if on_host and X.shape[0] <= rows:
-            with quiet():
-                result = compute(xp, design_matrix(xp, self._promoted(xp, X)))
+            design = design_matrix(xp, self._promoted(xp, X))
+            with quiet(), blas_threads(design):  # (as fit: see _backend)
+                result = compute(xp, design)
             _check_finite(xp, result, method)
             return result
         outputs = None
         for start in range(0, X.shape[0], rows):
             stop = min(start + rows, X.shape[0])  # the standard has no clipping
             chunk = self._promoted(xp, backend.to_compute(X[start:stop, ...]))
-            with quiet():
-                result = compute(xp, design_matrix(xp, chunk))
+            design = design_matrix(xp, chunk)
+            with quiet(), blas_threads(design):
+                result = compute(xp, design)
             _check_finite(xp, result, method)
             parts = result if isinstance(result, tuple) else (result,)
             if not on_host:
@@ -2561,7 +2563,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self._gate_params(xp, design),
                 experts.params_to(xp, expert_params, design),
             )
-            with np.errstate(all="ignore"):  # an overflow is raised just below
+            # an overflow is raised just below
+            with np.errstate(all="ignore"), blas_threads(design):
                 chunk, resp, _ = e_step(problem, *params)
             chunk = to_numpy(chunk)
             if log_norm is None:
@@ -3045,9 +3048,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             group: _take_columns(np, offset, part, axis=0)
             for group, part in columns.items()
         }
-        layout, se, degenerate, n_degenerate = standard_errors(
-            problem, gate_params, expert_params, offsets
-        )
+        with blas_threads(problem.design):  # its 2P gradients, as fit's E-steps
+            layout, se, degenerate, n_degenerate = standard_errors(
+                problem, gate_params, expert_params, offsets
+            )
         se[degenerate] = np.inf
         parts: dict = {"gate": {}, "expert": {}}
         start = 0

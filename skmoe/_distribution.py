@@ -651,7 +651,11 @@ def normalized_weights(weights):
     if np.any(weights < 0) or not np.allclose(weights.sum(axis=1), 1.0, rtol=1e-6):
         raise ValueError("weights must be non-negative and sum to one per row.")
     total = weights.sum(axis=1, keepdims=True)
-    return np.where(np.abs(total - 1) > 1e-12, weights / total, weights)
+    off = np.abs(total[:, 0] - 1) > 1e-12
+    if np.any(off):  # only those rows: np.where made two (n_rows, K) arrays
+        weights = weights.copy()
+        weights[off] /= total[off]
+    return weights
 
 
 def draw_categories(weights, n_samples, rng):

@@ -884,8 +884,11 @@ def _r2_apart(y, y_pred, sample_weight):
 def _normalized(weights):
     """Gate rows in float64, scaled to sum to one: in float32 they do so only to
     about 4e-6, which PredictiveMixture's check (to 1e-6) refused."""
-    weights = np.asarray(weights, dtype=np.float64)
-    return weights / np.sum(weights, axis=1, keepdims=True)
+    weights = np.asarray(weights, dtype=np.float64)  # (the gate's: a fresh array)
+    if not weights.flags.writeable:  # (one from DLPack can be read-only)
+        weights = weights.copy()
+    weights /= np.sum(weights, axis=1, keepdims=True)  # in place: n x K bytes less
+    return weights
 
 
 def _moments(Y, sample_weight):

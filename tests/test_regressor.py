@@ -651,3 +651,14 @@ def test_auto_passes_over_a_candidate_that_broke_down(monkeypatch):
     assert model.n_experts_ == 2
     assert model.n_experts_bic_[2] == np.inf
     assert np.all(np.isfinite(model.n_experts_bic_[:2]))
+
+
+def test_predictive_mixture_normalizes_weights_without_touching_the_callers():
+    # rows more than 1e-12 from summing to one are divided by their sum (only
+    # those rows, on a copy: the caller's array stays as it was)
+    weights = np.array([[0.5, 0.5 - 1e-9], [0.25, 0.75]])
+    given = weights.copy()
+    dist = PredictiveMixture(weights, np.zeros((2, 2)), np.ones((2, 2)))
+    np.testing.assert_array_equal(weights, given)
+    np.testing.assert_allclose(dist.weights.sum(axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_array_equal(dist.weights[1], given[1])
