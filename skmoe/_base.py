@@ -2916,10 +2916,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         A tied variance (``variance_type="tied"``) is one parameter.
 
         The Hessian is computed by central differences of the analytic
-        gradient, ``2 P`` passes over the data for P parameters (so its time
-        grows as the rows times P: on 2 cores, 0.29 s for a regressor of 4
-        experts on 2e4 rows of 8 features, 3.6 s for a classifier of 4 experts
-        and 10 classes on 1e4 rows, ``benchmarks/inference_costs.py``), in units of
+        gradient, ``2 P`` passes over the data for P parameters, each of a
+        cost that grows with P (the time grows about as the rows times P
+        squared: on 2 cores, 0.29 s for a regressor of 4 experts on 2e4 rows
+        of 8 features, 3.6 s for a classifier of 4 experts and 10 classes on
+        1e4 rows, ``benchmarks/inference_costs.py``), in units of
         the standardized features (and of each Gaussian expert's noise;
         relative error about 1e-8), in float64 on
         the CPU whatever the fit's device. Where the information, within the
