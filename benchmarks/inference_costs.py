@@ -1,8 +1,9 @@
 """Memory of ``predict_distribution`` and BLAS threads in the methods after fit.
 
 Part 1: tracemalloc's peak of ``predict_distribution`` on many rows, against
-the size of the distribution it returns (weights, means and scales: three
-(n, K) float64 arrays).
+the size of the distribution it returns (weights and means: two (n, K) float64
+arrays; the scales are one row broadcast); and of a classifier's ``predict``
+with many classes against its (n, C) probabilities.
 
 Part 2: the methods that run after the fit (``std_errors``, ``predict_proba``,
 ``responsibilities``) with single-threaded BLAS, as ``fit`` runs, against
@@ -81,6 +82,15 @@ def main():
     print(
         f"predict_distribution, {args.rows} rows, K={args.experts}: peak {mib:.0f} "
         f"MiB for a distribution of {output:.0f} MiB ({mib / output:.2f} times)"
+    )
+    rows = args.rows // 5
+    classes = np.arange(rows) % 200  # 200 classes
+    many = fitted(MoEClassifier, X[:4000], classes[:4000], 2)
+    mib = peak(lambda: many.predict(X[:rows]))
+    proba = rows * 200 * 8 / 2**20
+    print(
+        f"classifier predict, {rows} rows, 200 classes, K=2: peak {mib:.0f} MiB "
+        f"(its probabilities would take {proba:.0f} MiB)"
     )
 
     spinner = None

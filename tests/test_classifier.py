@@ -316,3 +316,17 @@ def test_log_proba_is_the_log_of_proba_in_float32(params):
     proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
     normal = proba >= np.finfo(np.float32).smallest_normal
     np.testing.assert_array_equal(np.log(proba[normal]), log_proba[normal])
+
+
+@pytest.mark.parametrize("params", [{}, {"top_k": 1}])
+def test_predict_in_row_chunks_is_the_argmax_of_predict_proba(monkeypatch, params):
+    # predict takes each chunk's argmax (no (n, n_classes) array over all rows):
+    # the same labels as predict_proba's argmax, ties to the first class
+    import skmoe._base
+
+    X, y = load_iris(return_X_y=True)
+    model = MoEClassifier(2, random_state=0, **params).fit(scale(X), y)
+    expected = model.classes_[np.argmax(model.predict_proba(scale(X)), axis=1)]
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 200)  # a few rows
+    assert model._chunk_rows(scale(X)) < 20
+    np.testing.assert_array_equal(model.predict(scale(X)), expected)
