@@ -1907,7 +1907,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if len(candidates) > 1 and (collapsed or _nan_parameters(problem, fit)):
                 bic = np.inf
             if self.verbose and len(candidates) > 1:
-                note = " (a collapsed fit: not chosen)" if np.isinf(bic) else ""
+                note = " (a collapsed or broken-down fit: not chosen)"
+                note = note if np.isinf(bic) else ""
                 print(f"n_experts={n_experts}: training BIC {bic:.6g}{note}")
             fits.append(fit)
             bics.append(bic)

@@ -34,6 +34,11 @@ from ._sparse import selected_linear
 from .experts import LogisticExperts
 from .experts.estimator import ClassifierExperts, check_sample_weight_support
 
+#: A probability of a sample's own class below this (or of another class above
+#: 1 minus it) is a confident mistake, which a separated class has none of
+#: (:meth:`MoEClassifier._separated_message`).
+MISTAKE = 0.05
+
 
 @fill_doc
 class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
@@ -369,12 +374,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         the likelihood then has no maximum, and the coefficients grew until
         EM's stop test (316 on a separable half-plane, 540 by L-BFGS), without
         a word. Separated: the fit gives every training sample's class a
-        probability above 1/2, or an expert tells a class of the samples it is
-        responsible for apart from the others, with probabilities of it
-        numerically 0 or 1 there: classes separated within an expert
+        probability above 1/2, or an expert gives a class probabilities
+        numerically 0 on samples it is responsible for, without a confident
+        mistake about that class on them: classes separated within an expert
         (coefficients of 691 to 14,114 on two regimes of three classes, by
-        ``tol``), or one class from the others (standardized iris's setosa,
-        coefficients of 16 at the default ``tol``, 21.7 at ``tol=1e-8``)."""
+        ``tol``), one class from the others (standardized iris's setosa,
+        coefficients of 16 at the default ``tol``, 21.7 at ``tol=1e-8``), with
+        ties on the boundary (quasi-separation) or a class absent from an
+        expert's samples."""
         xp = problem.xp
         coef = best.expert_params.get("coef")
         if self.alpha > 0 or coef is None or problem.groups is not None:
@@ -389,31 +396,35 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 f"stops (largest {largest:.3g}). Set alpha > 0 for finite, "
                 "reproducible coefficients."
             )
-        # within an expert: on the samples it is responsible for, a class c
-        # told apart from the others (its samples' p_k(c) above 1/2, the
-        # others' below), with probabilities of c numerically 0 or 1 there
-        # (within ten float64 epsilons, R glm's test): the fit ran off. Extreme
-        # probabilities alone are not separation (a finite optimum can give
-        # them: slope 11 on 2000 rows, 92 on the wrong side)
+        # within an expert: on the samples it is responsible for, probabilities
+        # of a class c numerically 0 or 1 (within ten float64 epsilons, R
+        # glm's test), and no confident mistake about c (a sample of c given
+        # it below MISTAKE, another above 1 - MISTAKE): the fit ran off, as
+        # where c is told apart, ties on the boundary aside (quasi-separation),
+        # or absent from the expert's samples. Extreme probabilities alone are
+        # not separation: a finite optimum can give them (slope 11 on 2000
+        # rows, 92 on the wrong side, some confidently)
         log_proba = problem.experts.log_proba(xp, problem.design, best.expert_params)
         mine = ((resp > 0.5) & (problem.sample_weight > 0))[:, None, :]
         member = (problem.Y > 0)[None, :, :]  # one-hot (1, n_classes, n_samples)
-        told_apart = (log_proba > math.log(0.5)) == member
-        eps = 10 * float(np.finfo(np.float64).eps)
-        extreme = (log_proba > math.log1p(-eps)) | (log_proba < math.log(eps))
-        separated = (
-            xp.all(told_apart | ~mine, axis=2)
-            & xp.any(mine & member, axis=2)
-            & xp.any(mine & extreme, axis=2)
-        )  # (n_experts, n_classes)
+        mistake = xp.where(
+            member,
+            log_proba < math.log(MISTAKE),
+            log_proba > math.log1p(-MISTAKE),
+        )
+        # (near 0 only: a probability near 1 is others' near 0, and a log of
+        # one within 1e-15 of 1 is 0 in float32 from 1 - 6e-8, logits of 17)
+        extreme = log_proba < math.log(10 * float(np.finfo(np.float64).eps))
+        separated = ~xp.any(mine & mistake, axis=2) & xp.any(mine & extreme, axis=2)
         experts = np.flatnonzero(np.any(to_numpy(separated), axis=1)).tolist()
         if not experts:
             return None
         return (
-            f"With alpha=0, experts {experts} tell a class of the samples they are "
-            "responsible for apart from their others, with probabilities "
-            "numerically 0 or 1: the classes are separated within an expert, the "
-            "likelihood has no maximum, and the coefficients grow until EM stops "
+            f"With alpha=0, experts {experts} give a class probabilities "
+            "numerically 0 or 1 on the samples they are responsible for, with no "
+            "confident mistake about it: the classes are separated within an "
+            "expert (or a class is absent from its samples), the likelihood has "
+            "no maximum, and the coefficients grow until EM stops "
             f"(largest {largest:.3g}). Set alpha > 0 for finite, reproducible "
             "coefficients."
         )
