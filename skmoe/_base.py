@@ -12,7 +12,7 @@ import sysconfig
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -858,6 +858,20 @@ def _streaming_remedy(estimator) -> str:
             f"Use gate='softmax' with solver='sgd'{auto} (the gaussian gate is EM's)."
         )
     return f"Use solver='sgd'{auto}."
+
+
+#: Predictions on designs of fewer entries keep NumPy's threading: the
+#: single-threaded BLAS of :func:`_inference_threads` costs about 27 us a call
+#: (threadpoolctl's limit set and restored), 18% of a one-row predict.
+SMALL_DESIGN = 2**16
+
+
+def _inference_threads(design):
+    """:func:`blas_threads` for a prediction's design (d, n), but for a small
+    one."""
+    if design.shape[0] * design.shape[1] < SMALL_DESIGN:
+        return nullcontext()
+    return blas_threads(design)
 
 
 def _check_finite(xp, result, method):
@@ -2376,7 +2390,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         if on_host and X.shape[0] <= rows:
             design = design_matrix(xp, self._promoted(xp, X))
-            with quiet(), blas_threads(design):  # (as fit: see _backend)
+            with quiet(), _inference_threads(design):  # (as fit: see _backend)
                 result = compute(xp, design)
             _check_finite(xp, result, method)
             return result
@@ -2385,7 +2399,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             stop = min(start + rows, X.shape[0])  # the standard has no clipping
             chunk = self._promoted(xp, backend.to_compute(X[start:stop, ...]))
             design = design_matrix(xp, chunk)
-            with quiet(), blas_threads(design):
+            with quiet(), _inference_threads(design):
                 result = compute(xp, design)
             _check_finite(xp, result, method)
             parts = result if isinstance(result, tuple) else (result,)
@@ -2565,7 +2579,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 experts.params_to(xp, expert_params, design),
             )
             # an overflow is raised just below
-            with np.errstate(all="ignore"), blas_threads(design):
+            with np.errstate(all="ignore"), _inference_threads(design):
                 chunk, resp, _ = e_step(problem, *params)
             chunk = to_numpy(chunk)
             if log_norm is None:
