@@ -564,7 +564,9 @@ def _score_weights(sample_weight, y):
     ``y``, non-negative; a list, Series or scalar too), as float64 on the
     host, and scaled by the power of two that brings the largest below 1. A
     score depends on their ratios alone, which that keeps exactly: weights of
-    1e307 overflowed its sums (NaN, or 0.0 for a Gamma's D^2)."""
+    1e307 overflowed its sums (NaN, or 0.0 for a Gamma's D^2). None: ones."""
+    if sample_weight is None:
+        return np.ones(_num_samples(host(y)))
     weight = _check_sample_weight(
         host(sample_weight),
         np.empty(_num_samples(host(y))),

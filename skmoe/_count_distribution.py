@@ -417,20 +417,19 @@ def _mixture_logpmf(y, weights, rates, dispersions=None):
     return special.logsumexp(log_weights + log_pmf, axis=-1)
 
 
-def _mixture_cdf(y, weights, rates, dispersions=None):
-    """Distribution functions at ``y`` (broadcast, rows last) of these rows'
-    mixtures (of negative binomial components with ``dispersions``)."""
+def _mixture_cdf(y, weights, rates, dispersions=None, upper=False):
+    """Distribution functions (``upper``: survival functions) at ``y``
+    (broadcast, rows last) of these rows' mixtures (of negative binomial
+    components with ``dispersions``)."""
     counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
-    below, _ = _probabilities(np.maximum(counts, 0), rates, dispersions)
-    return np.sum(weights * np.where(counts < 0, 0.0, below), axis=-1)
+    below, above = _probabilities(np.maximum(counts, 0), rates, dispersions)
+    tail, before_zero = (above, 1.0) if upper else (below, 0.0)
+    return np.sum(weights * np.where(counts < 0, before_zero, tail), axis=-1)
 
 
 def _mixture_sf(y, weights, rates, dispersions=None):
-    """Survival functions at ``y`` (broadcast, rows last) of these rows'
-    mixtures (of negative binomial components with ``dispersions``)."""
-    counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
-    _, above = _probabilities(np.maximum(counts, 0), rates, dispersions)
-    return np.sum(weights * np.where(counts < 0, 1.0, above), axis=-1)
+    """:func:`_mixture_cdf`'s survival functions."""
+    return _mixture_cdf(y, weights, rates, dispersions, upper=True)
 
 
 def _probabilities(counts, rates, dispersions=None):

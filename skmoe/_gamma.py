@@ -719,10 +719,7 @@ class MoEGammaRegressor(
         """
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        if sample_weight is None:
-            sample_weight = np.ones(len(y))
-        else:
-            sample_weight = _score_weights(sample_weight, y)
+        sample_weight = _score_weights(sample_weight, y)
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
             return r2_score_at_scale(y, y_pred, sample_weight=sample_weight)
         # means that underflowed count as the smallest positive number

@@ -810,10 +810,7 @@ class MoEPoissonRegressor(
         underflow = bool(np.any(y_pred < np.finfo(y_pred.dtype).smallest_normal))
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
-        if sample_weight is None:
-            sample_weight = np.ones(len(y))
-        else:
-            sample_weight = _score_weights(sample_weight, y)
+        sample_weight = _score_weights(sample_weight, y)
         y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])
         if exposure is not None:  # the rates, each weighing its exposure
