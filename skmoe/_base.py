@@ -58,7 +58,7 @@ from ._em import (
     initial_params,
 )
 from ._groups import Groups, check_groups
-from ._inference import DEGENERATE_TOL, standard_errors
+from ._inference import DEGENERATE_TOL, STATIONARY_TOL, standard_errors
 from ._init import initial_responsibilities
 from ._math import design_matrix, device, expand_rows
 from ._online import (
@@ -2887,6 +2887,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights, as in :meth:`fit`; None gives every sample weight 1.
+            They count rows: their scale sets the standard errors' (see Notes).
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: the Hessian is then that of
             the groups' log-likelihood. Required for a model fitted with
@@ -2951,6 +2952,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         computed on the remaining directions. The standard errors condition
         on the fitted labelling of the experts and do not account for
         ``balance_coef``.
+
+        They are those of a maximum: where a Newton step from the fitted
+        parameters (within the directions the information determines) would
+        move them more than 0.1 standard errors, jointly, a warning says so.
+        EM's default ``tol`` can stop it that far short, along directions where
+        the likelihood is flat: fit with ``tol=1e-8`` before taking standard
+        errors. The sample weights count rows (frequency weights, as
+        flexmix's): multiplying them by c divides the standard errors by
+        ``sqrt(c)``, while the fit is unchanged.
 
         Examples
         --------
@@ -3070,7 +3080,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for group, part in columns.items()
         }
         with blas_threads(problem.design):  # its 2P gradients, as fit's E-steps
-            layout, se, degenerate, n_degenerate = standard_errors(
+            layout, se, degenerate, n_degenerate, newton_step = standard_errors(
                 problem, gate_params, expert_params, offsets
             )
         se[degenerate] = np.inf
@@ -3088,6 +3098,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         scratch = Bunch()
         type(self)._set_expert_attributes(scratch, experts, parts["expert"])
         out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
+        if newton_step > STATIONARY_TOL:
+            self._warn_not_stationary(newton_step)
         if n_degenerate:
             self._warn_degenerate(out, n_degenerate)
         return Bunch(**{name: self._like(X, value) for name, value in out.items()})
@@ -3097,6 +3109,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         differentiates at: an equivalent form of the fitted model that keeps
         its finite differences precise (unchanged by default)."""
         return Y, expert_params
+
+    def _warn_not_stationary(self, newton_step):
+        """Warn that the parameters are not at a maximum of the objective
+        ``std_errors`` differentiates (EM stopped by ``tol`` short of it)."""
+        _warn_user(
+            f"std_errors: the fitted parameters are not at a maximum of the "
+            f"likelihood: a Newton step from them would move them "
+            f"{newton_step:.2g} standard errors (jointly) and raise the total "
+            f"log-likelihood by {newton_step**2 / 2:.2g}. Standard errors taken "
+            f"away from the maximum can be far off (or inf). On the data and "
+            f"weights of the fit, it stopped on tol={self.tol:g} short of the "
+            f"maximum: refit with a smaller tol (tol=1e-8, and a larger "
+            f"max_iter if it then stops at max_iter) before taking standard "
+            f"errors. (A pruned model, or other data, are not at their maximum "
+            f"either.)"
+        )
 
     @staticmethod
     def _warn_degenerate(out, n_degenerate):
@@ -3124,7 +3152,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"to unit information): {consequence}. Causes: a constant or duplicated "
             "feature with alpha=0, an expert that no sample supports, separated "
             "classes, or a fit that did not reach a maximum; a larger alpha, "
-            "fewer experts or a refit may help."
+            "fewer experts, a refit with a smaller tol (tol=1e-8) or another "
+            "start may help."
         )
 
     # -- pruning a fitted model, and incremental fitting ------------------------------

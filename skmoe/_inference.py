@@ -66,6 +66,14 @@ DEGENERATE_TOL = 1e-8
 #: free coordinates has a component along the degenerate directions larger than
 #: this share of its norm.
 LOADING_TOL = 1e-3
+#: The fit counts as short of a maximum where a Newton step from it, within the
+#: directions the information determines, is longer than ``STATIONARY_TOL`` in
+#: the metric of the information: it would move the estimates by more than
+#: that many standard errors (jointly) and raise the total objective by half
+#: its square. EM stopped by its default ``tol`` (1e-5 per sample) left
+#: steps of 0.7 on 442 rows of standardized diabetes data, whose standard
+#: errors were then off by factors of 0.2 to 3.7, or inf.
+STATIONARY_TOL = 0.1
 
 
 def sum_to_zero_basis(n: int) -> np.ndarray:
@@ -182,10 +190,7 @@ def hessian(problem, packer: Packer, theta: np.ndarray, fixed=None) -> np.ndarra
     likelihood)."""
 
     def gradient(point):
-        gate_params, expert_params = packer.unpack(point)
-        with np.errstate(over="ignore", invalid="ignore"):
-            ev = evaluate(problem, gate_params, expert_params)
-        return packer.pack_gradient(ev, expert_params)
+        return _packed_gradient(problem, packer, point)
 
     out = np.empty((theta.shape[0], theta.shape[0]))
     for j in range(theta.shape[0]):
@@ -199,6 +204,14 @@ def hessian(problem, packer: Packer, theta: np.ndarray, fixed=None) -> np.ndarra
         width = (up[j] - theta[j]) + (theta[j] - down[j])
         out[:, j] = (gradient(up) - gradient(down)) / width
     return 0.5 * (out + out.T)
+
+
+def _packed_gradient(problem, packer: Packer, point: np.ndarray) -> np.ndarray:
+    """The per-sample penalized objective's gradient at the packed ``point``."""
+    gate_params, expert_params = packer.unpack(point)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ev = evaluate(problem, gate_params, expert_params)
+    return packer.pack_gradient(ev, expert_params)
 
 
 def coefficient_map(shape, offset) -> np.ndarray:
@@ -247,6 +260,10 @@ def standard_errors(problem, gate_params, expert_params, offsets):
         (``se`` leaves those directions out).
     n_degenerate : int
         The number of such directions.
+    newton_step : float
+        The length of a Newton step from the parameters in the metric of the
+        information (within the directions it determines): about 0 at a
+        maximum (see ``STATIONARY_TOL``).
     """
     packer = Packer(problem, gate_params, expert_params, _units(problem, expert_params))
     theta = packer.pack(gate_params, expert_params)
@@ -284,7 +301,13 @@ def standard_errors(problem, gate_params, expert_params, offsets):
         loading = _row_norms(to_stored @ np.linalg.qr(null)[0])
     degenerate = loading > LOADING_TOL * _row_norms(to_stored)
     n_degenerate = int(np.count_nonzero(~positive) + np.count_nonzero(~informed))
-    return packer.layout, se, degenerate, n_degenerate
+    # the total objective's gradient along the identified directions, and the
+    # Newton step's length sqrt(g^T I^-1 g) within those the information determines
+    along = directions[:, positive].T @ (
+        basis.T @ (total * _packed_gradient(problem, packer, theta))
+    )
+    newton_step = float(np.sqrt(np.sum(along**2 / eigenvalues[positive])))
+    return packer.layout, se, degenerate, n_degenerate, newton_step
 
 
 def _equilibrated_eigh(information, total):
