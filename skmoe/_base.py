@@ -19,7 +19,7 @@ import numpy as np
 from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import (
@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
     check_array,
+    check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -579,6 +580,27 @@ def _score_weights(sample_weight, y):
     if top > 0:
         weight = np.ldexp(weight, -math.frexp(top)[1])
     return weight
+
+
+def _scored_rows(X, y, sample_weight, *per_row):
+    """``X``, ``y``, the weights of :func:`_score_weights` (None stays None)
+    and the per-row arrays ``per_row`` (None or a scalar passes) of a
+    ``score``, without the rows of weight 0, which ``fit`` leaves out too:
+    a far row of weight 0 made a Poisson ``score`` raise (its prediction
+    overflowed) or NaN (``0 * inf``)."""
+    if sample_weight is None:
+        return (X, y, None, *per_row)
+    weight = _score_weights(sample_weight, y)
+    rows = np.flatnonzero(weight > 0)
+    if rows.shape[0] in (0, weight.shape[0]):
+        return (X, y, weight, *per_row)
+    arrays = [a for a in per_row if a is not None and np.ndim(a) > 0]
+    check_consistent_length(X, y, weight, *arrays)
+
+    def take(a):
+        return a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
+
+    return (take(X), take(y), weight[rows], *(take(a) for a in per_row))
 
 
 def _check_weight_scale(sample_weight):
@@ -1396,7 +1418,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         that no expert can take whole (none by default)."""
 
     def _check_group_weights(self, grouping, sample_weight):
-        """Raise if ``sample_weight`` differs within a group of ``grouping``."""
+        """Raise if ``sample_weight`` differs within a group of ``grouping``
+        on its rows of positive weight (a zero weight leaves a row out)."""
+        rows = np.flatnonzero(sample_weight > 0)
+        if rows.shape[0] < sample_weight.shape[0]:
+            grouping, sample_weight = grouping.take(rows), sample_weight[rows]
         uneven = grouping.varies(sample_weight)
         if len(uneven):
             label = grouping.labels[uneven[0]]
@@ -1447,7 +1473,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _group_candidates(self, grouping, sample_weight, candidates):
         """``candidates`` (numbers of experts) limited by the number of groups
         with a positive weight, as they are by the number of rows."""
-        n_active = int(np.count_nonzero(sample_weight[grouping.first]))
+        n_active = np.unique(grouping.codes[sample_weight > 0]).shape[0]
         if self.n_experts != "auto" and n_active < self.n_experts:
             raise ValueError(
                 f"groups has {n_active} groups of positive weight, fewer than "
@@ -3055,6 +3081,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     "rows' fit, which is not its maximum. Fit with groups for "
                     "their standard errors."
                 )
+        rows = np.flatnonzero(sample_weight > 0)
+        if rows.shape[0] < sample_weight.shape[0]:
+            # left out, as fit leaves them: their 0 * inf (a row far off) made
+            # the Hessian NaN, and every standard error inf
+            X_host, Y, sample_weight = X_host[rows], Y[..., rows], sample_weight[rows]
+            if grouping is not None:
+                grouping = grouping.take(rows)
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)

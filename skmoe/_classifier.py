@@ -22,7 +22,7 @@ from ._base import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
     _check_finite,
-    _score_weights,
+    _scored_rows,
     _streaming_solver,
     _target_column,
     _unchanged_on_failure,
@@ -739,8 +739,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         score : float
             The (weighted) fraction of samples whose class is predicted.
         """
-        if sample_weight is not None:
-            sample_weight = _score_weights(sample_weight, y)
+        X, y, sample_weight = _scored_rows(X, y, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
 
 

@@ -22,6 +22,7 @@ from ._base import (
     _pending_rows,
     _reset_pending,
     _score_weights,
+    _scored_rows,
     _target_column,
     _warn_user,
 )
@@ -300,11 +301,10 @@ class MoEGammaRegressor(
     def _check_group_targets(self, grouping, Y, sample_weight):
         if not self.zero_inflated:
             return
-        zero = (Y[0] == 0).astype(np.float64)
-        mixed = [
-            g for g in grouping.varies(zero) if sample_weight[grouping.first[g]] > 0
-        ]
-        if mixed:
+        rows = np.flatnonzero(sample_weight > 0)  # (a zero weight leaves a row out)
+        grouping = grouping.take(rows)
+        mixed = grouping.varies((Y[0][rows] == 0).astype(np.float64))
+        if len(mixed):
             raise ValueError(
                 "With zero_inflated=True and groups, the rows of a group must "
                 "be all zero or all positive: a group's rows share one expert, "
@@ -717,6 +717,7 @@ class MoEGammaRegressor(
             D^2 of ``self.predict(X)`` against y; with ``zero_inflated``,
             ``r2_score`` of them, whose null model is also the mean of y.
         """
+        X, y, sample_weight = _scored_rows(X, y, sample_weight)
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         sample_weight = _score_weights(sample_weight, y)

@@ -25,6 +25,7 @@ from ._base import (
     _pending_rows,
     _reset_pending,
     _score_weights,
+    _scored_rows,
     _streaming_solver,
     _target_column,
     _warn_user,
@@ -803,6 +804,7 @@ class MoEPoissonRegressor(
             D^2 of ``self.predict(X, exposure=exposure)`` against y.
         """
         self._warn_unexposed("score", exposure)
+        X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
         y_pred = to_numpy(self.predict(X, exposure=exposure))
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),

@@ -25,6 +25,7 @@ from ._base import (
     _pending_rows,
     _reset_pending,
     _score_weights,
+    _scored_rows,
     _target_column,
     _warn_user,
 )
@@ -818,6 +819,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         score : float
             R^2 of ``self.predict(X)`` against y.
         """
+        X, y, sample_weight = _scored_rows(X, y, sample_weight)
         return r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
 
 

@@ -1,5 +1,7 @@
 """sample_weight is honoured in every M-step."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -206,3 +208,71 @@ def test_a_nan_weight_is_named():
     X, y = rng.randn(50, 2), rng.randn(50)
     with pytest.raises(ValueError, match="sample_weight contains NaN"):
         MoERegressor(1).fit(X, y, sample_weight=np.nan)
+
+
+@pytest.mark.parametrize(
+    "Estimator",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoENegativeBinomialRegressor,
+        MoEGammaRegressor,
+    ],
+)
+def test_score_and_std_errors_leave_out_rows_of_weight_zero(Estimator):
+    """As fit does: a zero-weight row with a feature of 1e6 made a Poisson or
+    negative binomial score raise (its prediction overflowed), and every
+    standard error inf (0 * inf in the Hessian)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    signal = X[:, 0] + 0.5 * rng.randn(200)
+    y = {
+        MoERegressor: signal,
+        MoEClassifier: (signal > 0).astype(int),
+        MoEPoissonRegressor: rng.poisson(np.exp(X[:, 0])),
+        MoENegativeBinomialRegressor: rng.poisson(np.exp(X[:, 0])),
+        MoEGammaRegressor: np.exp(signal),
+    }[Estimator]
+    model = Estimator(2, n_init=1, alpha=0.0, random_state=0).fit(X, y)
+    far = np.vstack([X, [[1e6, 1e6]]])
+    y_far = np.r_[y, y[:1]]
+    weight = np.r_[rng.uniform(0.5, 2.0, 200), 0.0]
+    expected = model.score(X, y, sample_weight=weight[:200])
+    assert model.score(far, y_far, sample_weight=weight) == expected
+    assert model.score(far, list(y_far), sample_weight=list(weight)) == expected
+    with warnings.catch_warnings():  # (the default tol's: not at a maximum)
+        warnings.simplefilter("ignore", UserWarning)
+        se = model.std_errors(X, y, sample_weight=weight[:200])
+        se_far = model.std_errors(far, y_far, sample_weight=weight)
+    for name, value in se.items():
+        np.testing.assert_array_equal(se_far[name], value)
+    short = weight[:-2].copy()
+    short[5] = 0.0
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.score(far, y_far[:-2], sample_weight=short)
+
+
+def test_a_zero_weight_on_some_rows_of_a_group_leaves_them_out():
+    # refused before ("sample_weight must be the same on every row of a
+    # group"), though a zero weight leaves a row out of the fit
+    rng = np.random.RandomState(0)
+    groups = np.repeat(np.arange(60), 5)
+    responds = rng.rand(60) < 0.5
+    X = rng.randn(300, 1)
+    y = np.where(responds[groups], 2.0, -2.0) * X[:, 0] + 0.3 * rng.randn(300)
+    weight = np.ones(300)
+    weight[[0, 3, 7, 11]] = 0.0  # a group's first row among them
+    kept = weight > 0
+    model = MoERegressor(2, gate="constant", alpha=0.0, tol=1e-10, random_state=0)
+    weighted = clone(model).fit(X, y, sample_weight=weight, groups=groups)
+    dropped = clone(model).fit(X[kept], y[kept], groups=groups[kept])
+    np.testing.assert_allclose(weighted.log_likelihood_, dropped.log_likelihood_)
+    np.testing.assert_allclose(weighted.expert_coef_, dropped.expert_coef_)
+    se = weighted.std_errors(X, y, sample_weight=weight, groups=groups)
+    expected = dropped.std_errors(X[kept], y[kept], groups=groups[kept])
+    for name in expected:
+        np.testing.assert_allclose(se[name], expected[name], rtol=1e-9)
+    weight[1] = 0.5  # positive weights still differ within group 0
+    with pytest.raises(ValueError, match="differs within group 0"):
+        clone(model).fit(X, y, sample_weight=weight, groups=groups)
