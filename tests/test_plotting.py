@@ -327,6 +327,30 @@ def test_expert_usage_bars(regression_1d):
     np.testing.assert_allclose(sum(heights["responsibility share"]), 1.0)
 
 
+def test_expert_usage_takes_sample_weight_as_repeated_rows(regression_1d):
+    # without it, a weighted fit's bars were unweighted means: a responsibility
+    # share of 0.535 for an expert_usage_ of 0.912
+    X, y, _ = regression_1d
+    counts = np.where(X[:, 0] > 1.0, 9, 1)
+    model = MoERegressor(n_experts=2, random_state=0).fit(X, y, sample_weight=counts)
+    weighted = ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=counts)
+    repeated = ExpertUsageDisplay.from_estimator(
+        model, np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    )
+    for name in ("mean_gate", "top1_share", "responsibility_share"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(repeated, name))
+    np.testing.assert_allclose(weighted.responsibility_share, model.expert_usage_)
+    assert not np.allclose(
+        ExpertUsageDisplay.from_estimator(model, X, y).responsibility_share,
+        model.expert_usage_,
+        atol=0.05,
+    )
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=0.0 * counts)
+    with pytest.raises(ValueError, match="Negative values"):
+        ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=-counts)
+
+
 def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
     # the responsibility share was each row's own (0.247 against an
     # expert_usage_ of 0.162), without a word (QA)

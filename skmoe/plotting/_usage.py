@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.validation import _num_samples
 
 from .._backend import to_numpy
-from .._base import _warn_user
+from .._base import _score_weights, _warn_user
 from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
 
 
@@ -16,7 +17,8 @@ class ExpertUsageDisplay:
     share of samples whose largest gate is ``g_k`` (its top-1 load) and, when the
     targets are given, its share of the posterior responsibilities
     ``(1/n) sum_i r_ik`` (the share of the data it explains; the measure that
-    flexmix prunes on). Build it with :meth:`from_estimator`.
+    flexmix prunes on). With sample weights, each is the weighted mean. Build it
+    with :meth:`from_estimator`.
 
     Parameters
     ----------
@@ -66,7 +68,15 @@ class ExpertUsageDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, y=None, *, exposure=None, groups=None, ax=None
+        cls,
+        estimator,
+        X,
+        y=None,
+        *,
+        sample_weight=None,
+        exposure=None,
+        groups=None,
+        ax=None,
     ):
         """Measure each expert's usage on X (and y) and draw it.
 
@@ -80,6 +90,11 @@ class ExpertUsageDisplay:
             Input data, usually the training data.
         y : array-like of shape (n_samples,), default=None
             Targets; when given, the responsibility share is drawn too.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights: the three measures are then weighted
+            means. With the training data and the weights the model was
+            fitted with, the responsibility share is its ``expert_usage_``
+            (the share that ``prune_threshold`` and ``prune_experts`` act on).
         exposure : float or array-like of shape (n_samples,), default=None
             :class:`~skmoe.MoEPoissonRegressor` and
             :class:`~skmoe.MoENegativeBinomialRegressor` only: the samples'
@@ -99,6 +114,9 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
         """
         model = FittedMixture(estimator)
+        weight = None
+        if sample_weight is not None:
+            weight = _score_weights(sample_weight, np.empty(_num_samples(X)))
         with model.fitted_context():
             inputs = model.inputs(X)  # through a pipeline's steps once, not twice
             gate = to_numpy(model.moe.predict_gate(inputs))
@@ -117,11 +135,14 @@ class ExpertUsageDisplay:
                         "Pass groups=."
                     )
                 share = model.moe._responsibilities(inputs, y, groups, **target)
-                share = to_numpy(share).mean(axis=0)
+                share = np.average(to_numpy(share), axis=0, weights=weight)
         n_experts = gate.shape[1]
-        top1 = np.bincount(np.argmax(gate, axis=1), minlength=n_experts)
+        top1 = np.bincount(np.argmax(gate, axis=1), weights=weight, minlength=n_experts)
+        total = gate.shape[0] if weight is None else np.sum(weight)
         return cls(
-            gate.mean(axis=0), top1 / gate.shape[0], responsibility_share=share
+            np.average(gate, axis=0, weights=weight),
+            top1 / total,
+            responsibility_share=share,
         ).plot(ax=ax)
 
     def plot(self, ax=None, **kwargs):
