@@ -1127,7 +1127,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             rows' likelihoods. The gate must see features that are the same on
             every row of a group (``gate="constant"``, or ``gate_features``
             naming such features), and ``sample_weight`` must be the same
-            within each group: it weighs the group (as flexmix's). Not with
+            on the rows of positive weight of each group: it weighs the group
+            (as flexmix's; a zero weight leaves a row out). Not with
             ``solver="sgd"``. See :ref:`groups`.
 
         Returns
@@ -1433,7 +1434,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
             raise ValueError(
                 "sample_weight must be the same on every row of a group (it "
-                f"weighs the group); it differs within group {label!r}{cause}."
+                "weighs the group; a zero weight leaves a row out); it differs "
+                f"within group {label!r}{cause}."
             )
 
     def _check_group_gate(self, grouping, X, gate):
