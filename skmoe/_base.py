@@ -504,9 +504,10 @@ def _early_stopping_split(problem, sample_weight, n_experts, options, random_sta
     ``n_experts`` are left to start from."""
     fraction = options.validation_fraction
     n_positive = int(np.count_nonzero(sample_weight > 0))
-    n_valid = held_out_count(n_positive, fraction)
-    if n_valid == 0:
+    if held_out_count(n_positive, fraction) == 0:
         return problem, sample_weight
+    held_out = held_out_rows(problem, fraction, random_state)
+    n_valid = held_out.shape[0]
     if n_positive - n_valid < n_experts:
         raise ValueError(
             f"validation_fraction={fraction} holds out {n_valid} of the "
@@ -514,7 +515,6 @@ def _early_stopping_split(problem, sample_weight, n_experts, options, random_sta
             f"{n_positive - n_valid} to start and train n_experts={n_experts} "
             "on; lower it (0 watches the training objective)."
         )
-    held_out = held_out_rows(sample_weight, fraction, random_state)
     start_weight = sample_weight.copy()
     start_weight[held_out] = 0
     return without_rows(problem, held_out), start_weight

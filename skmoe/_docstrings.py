@@ -216,7 +216,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ``solver="sgd"`` holds out to decide early stopping (the best
         parameters on it are kept); ``0`` watches the training objective
         instead. The rows are drawn once per number of experts fitted (the
-        restarts share them), before the start, which
+        restarts share them; for :class:`MoEClassifier`, per class, and never
+        a class's last row), before the start, which
         leaves them out as the epochs do: the k-means or random start and its
         M-step see the other rows only, as ``MLPClassifier(early_stopping=True)``
         splits before fitting (on PCA-16 digits, a start fitted on all the rows

@@ -29,6 +29,7 @@ from ._em import (
 )
 from ._gradient import Packer, evaluate, parameter_units, row_spreads
 from ._math import device, take_last
+from .experts import LogisticExperts
 
 Array = Any
 
@@ -65,14 +66,36 @@ class SGDState:
     rows_seen: int = 0
 
 
-def held_out_rows(sample_weight, validation_fraction: float, random_state):
+def held_out_rows(problem, validation_fraction: float, random_state):
     """The sorted rows early stopping holds out: ``validation_fraction`` of those
     of positive weight (zero-weight rows would score nothing), rounded, drawn by
     one permutation from ``random_state`` (drawn even where none are held out).
-    Raises where they would be all of them."""
-    positive = np.flatnonzero(to_numpy(sample_weight) > 0)
+    Raises where they would be all of them.
+
+    For logistic experts (a classifier), per class, as scikit-learn's
+    ``MLPClassifier`` splits (``train_test_split(stratify=y)``), and never a
+    class's last row: held out at random, a rare class's rows all went to
+    validation in 3 of 40 draws, and the model never saw it (a probability of
+    1e-5 at its own rows, where EM gives 0.12)."""
+    positive = np.flatnonzero(to_numpy(problem.sample_weight) > 0)
     n_valid = held_out_count(positive.shape[0], validation_fraction)
-    return np.sort(random_state.permutation(positive)[:n_valid])
+    order = random_state.permutation(positive)
+    if n_valid == 0 or not isinstance(problem.experts, LogisticExperts):
+        return np.sort(order[:n_valid])
+    classes = np.argmax(to_numpy(problem.Y), axis=0)[order]
+    labels, sizes = np.unique(classes, return_counts=True)
+    # n_valid in all, in proportion to the classes' sizes: the floors, then one
+    # more for the largest remainders (scikit-learn's stratified splits' rule)
+    share = n_valid * sizes / positive.shape[0]
+    counts = np.floor(share).astype(int)
+    extra = np.argsort(counts - share, kind="stable")[: n_valid - counts.sum()]
+    counts[extra] += 1
+    counts = np.minimum(counts, sizes - 1)  # each class keeps a row to train on
+    held = [
+        order[classes == label][:count]
+        for label, count in zip(labels, counts, strict=True)
+    ]
+    return np.sort(np.concatenate(held))
 
 
 def held_out_count(n_positive: int, validation_fraction: float) -> int:
@@ -384,9 +407,7 @@ def run_sgd(
     """
     n_samples = problem.design.shape[1]
     if held_out is None:
-        held_out = held_out_rows(
-            problem.sample_weight, validation_fraction, random_state
-        )
+        held_out = held_out_rows(problem, validation_fraction, random_state)
     valid, n_valid = held_out, held_out.shape[0]
     train = np.setdiff1d(np.arange(n_samples), valid)  # sorted
     watched = _subproblem(problem, valid) if n_valid > 0 else problem

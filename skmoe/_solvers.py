@@ -150,9 +150,7 @@ def solve(
         random_state = random_state or np.random.RandomState(0)
         problem, held_out = all_rows(problem)  # (start: the training rows')
         if held_out is None:
-            held_out = held_out_rows(
-                problem.sample_weight, options.validation_fraction, random_state
-            )
+            held_out = held_out_rows(problem, options.validation_fraction, random_state)
             start = without_rows(problem, held_out) if held_out.shape[0] else problem
     gate_params, expert_params = (
         initial_params(start, resp) if params is None else params
