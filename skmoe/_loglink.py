@@ -42,8 +42,12 @@ class LogLinkMixin:
         # means (below) say that experts collapsed
         message = super()._collapse_message(problem, best)
         several = best.gate_params["coef"].shape[1] > 1
-        if message is None and several and not self._degenerate_target():
-            message = self._excess_message(problem, best)
+        if several and not self._degenerate_target():
+            # also beside the few samples' warning, whose "extreme away from
+            # those samples" hid means of 1e11 at training rows (a count of 1)
+            excess = self._excess_message(problem, best, remedies=message is None)
+            if excess is not None:
+                message = excess if message is None else f"{message} {excess}"
         overflow = self._overflow_message(problem, best)
         if overflow is None:
             return message
@@ -102,7 +106,7 @@ class LogLinkMixin:
             or self._excess_message(problem, result) is not None
         )
 
-    def _excess_message(self, problem, best):
+    def _excess_message(self, problem, best, remedies=True):
         """A warning when the mixture's mean targets on the training data add up
         to more than ``EXCESS_RATIO`` times the targets, or None.
 
@@ -112,7 +116,8 @@ class LogLinkMixin:
         follows the responsibilities. Where few targets determine an expert (a
         single nonzero count), its mean can instead be extreme (1e50) where its
         gate is small (1e-46) but not zero: the likelihood barely sees it, but
-        the predicted means do.
+        the predicted means do. Without the remedies where they follow
+        another warning's.
         """
         xp = problem.xp
         terms = self._log_mixture_terms(problem, best)
@@ -123,10 +128,13 @@ class LogLinkMixin:
         if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
             return None  # no counts: fit has warned that y is all zero
         targets, mean_word, few = self._excess_words
-        return (
+        message = (
             f"The fitted mixture's mean {targets} on the training data add up "
             f"to {predicted / observed:.3g} times the observed {targets}: an "
             f"expert's {mean_word} is extreme where its gate is small but not "
-            f"zero, as when {few} determine it, and predict gives such means. "
-            f"Try {_in_words(self._remedies(terms.shape[0], ['a larger alpha']))}."
+            f"zero, as when {few} determine it, and predict gives such means."
         )
+        if not remedies:
+            return f"{message} A larger alpha may help too."
+        options = _in_words(self._remedies(terms.shape[0], ["a larger alpha"]))
+        return f"{message} Try {options}."

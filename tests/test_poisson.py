@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEPoissonRegressor
+from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 from skmoe._math import design_matrix
 from skmoe.experts import PoissonExperts
 from skmoe.experts.poisson import encode_counts, rates
@@ -461,6 +461,26 @@ def test_extreme_means_where_the_gate_is_small_warn():
     assert auto.n_experts_ == 1
     assert np.all(np.isinf(auto.n_experts_bic_[1:]))
     np.testing.assert_allclose(auto.predict(X).sum(), y.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_extreme_means_warn_beside_the_few_samples_warning(Estimator):
+    # 60 rows of 20 features: the few-samples warning said predictions "can be
+    # extreme away from those samples", and hid the means' warning, while the
+    # means at training rows reached 1e11 (a count of 1)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 20))
+    y = rng.poisson(np.exp(np.tanh(X[:, 0]))).astype(float)
+    model = Estimator(n_experts=2, random_state=0)
+    with pytest.warns(UserWarning, match="fewer than") as record:
+        model.fit(X, y)
+    (message,) = [str(w.message) for w in record if "fewer than" in str(w.message)]
+    assert "add up to" in message and message.count("Try") == 1
+    ratio = float(message.split("add up to ")[1].split(" times")[0])
+    np.testing.assert_allclose(ratio, model.predict(X).sum() / y.sum(), rtol=1e-2)
+    assert ratio > 1e3
 
 
 def test_all_zero_counts_choose_one_expert_without_dividing_by_zero():
