@@ -39,12 +39,16 @@ __all__ = [
 
 
 def to_numpy(x) -> np.ndarray:
-    """Copy an array of any supported namespace to a NumPy array on the host."""
+    """An array of any supported namespace as a NumPy array on the host: NumPy's
+    as it is, CuPy's copied, others' by DLPack (a view of host memory), copied
+    where that view is read-only (with NumPy 2.1, array-api-strict's were, and
+    predict_distribution's weights, normalized in place, raised)."""
     if is_numpy_array(x):
         return np.asarray(x)
     if is_cupy_array(x):
         return x.get()
-    return np.from_dlpack(x)
+    out = np.from_dlpack(x)
+    return out if out.flags.writeable else out.copy()
 
 
 #: Fits in progress under the BLAS limit, and the limit, shared by all threads:

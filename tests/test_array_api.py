@@ -303,6 +303,35 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
 
 
 @dispatch
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
+)
+def test_predictive_distribution_from_read_only_dlpack_views(Estimator, monkeypatch):
+    # with NumPy 2.1, np.from_dlpack gave array-api-strict's arrays as
+    # read-only views, and the weights normalized in place raised ("output
+    # array is read-only") in the Poisson and Gamma predict_distribution
+    X, y = _regression()
+    target = y if Estimator is MoERegressor else np.exp(y / 2)
+    if Estimator is MoEPoissonRegressor:
+        target = np.round(target)
+    reference = Estimator(2, n_init=1, random_state=0).fit(X, target)
+    from_dlpack = np.from_dlpack
+
+    def read_only(x, **kwargs):
+        out = from_dlpack(x, **kwargs)
+        out.flags.writeable = False
+        return out
+
+    monkeypatch.setattr(backend_module.np, "from_dlpack", read_only)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = Estimator(2, n_init=1, random_state=0).fit(xps.asarray(X), target)
+        dist = model.predict_distribution(xps.asarray(X))
+    expected = reference.predict_distribution(X)
+    np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
+    np.testing.assert_allclose(dist.mean(), expected.mean(), rtol=1e-6)
+
+
+@dispatch
 @pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
 def test_zero_inflated_under_dispatch_matches_numpy(Estimator):
     X, y = _regression()
