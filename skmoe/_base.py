@@ -3452,6 +3452,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        rows = np.flatnonzero(sample_weight > 0)
+        if 0 < rows.shape[0] < sample_weight.shape[0]:
+            # left out, as fit leaves them: a far row of weight 0 made a
+            # Poisson stream diverge (0 * inf), or its prediction overflow
+            X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
+            X_host, sample_weight = X_host[rows], sample_weight[rows]
+            given_weight = sample_weight
         batch = (given_X, y, sample_weight)  # what the model must still predict
         if pending is not None:  # the rows so far, too few to fit: start again
             xp_input = array_namespace(X)

@@ -276,3 +276,35 @@ def test_a_zero_weight_on_some_rows_of_a_group_leaves_them_out():
     weight[1] = 0.5  # positive weights still differ within group 0
     with pytest.raises(ValueError, match="differs within group 0"):
         clone(model).fit(X, y, sample_weight=weight, groups=groups)
+
+
+@pytest.mark.parametrize(
+    "Estimator, options",
+    [
+        (MoEPoissonRegressor, dict(solver="sgd")),
+        (MoERegressor, dict(gate="constant")),  # online EM
+        (MoEClassifier, dict(solver="sgd")),
+    ],
+)
+def test_partial_fit_leaves_out_rows_of_weight_zero(Estimator, options):
+    # as fit does: a Poisson stream with a row of weight 0 at [1e6, 1e6]
+    # raised "partial_fit diverged"
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 2)
+    y = {
+        MoEPoissonRegressor: rng.poisson(np.exp(0.5 * X[:, 0])),
+        MoERegressor: np.where(X[:, 0] > 0, 2.0, -1.0) * X[:, 1] + rng.randn(300),
+        MoEClassifier: (X[:, 0] + rng.randn(300) > 0).astype(int),
+    }[Estimator]
+    far = np.vstack([X, [[1e6, 1e6]]])
+    y_far = np.r_[y, y[:1]]
+    weight = np.r_[np.ones(300), 0.0]
+    streamed = Estimator(2, random_state=0, **options)
+    plain = Estimator(2, random_state=0, **options)
+    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            streamed.partial_fit(far, y_far, sample_weight=weight, **classes)
+            plain.partial_fit(X, y, **classes)
+    np.testing.assert_allclose(streamed.predict(X), plain.predict(X), rtol=1e-12)
