@@ -1411,7 +1411,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         grouping = check_groups(host(groups), X.shape[0])
         self._check_group_weights(grouping, sample_weight)
-        self._check_group_gate(grouping, X, self.gate)
+        self._check_group_gate(grouping, X, self.gate, sample_weight)
         return grouping
 
     def _check_group_targets(self, grouping, Y, sample_weight):
@@ -1438,11 +1438,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"within group {label!r}{cause}."
             )
 
-    def _check_group_gate(self, grouping, X, gate):
+    def _check_group_gate(self, grouping, X, gate, sample_weight=None):
         """Raise if the gate (the ``gate`` parameter's value) sees features
-        that differ within a group of ``grouping`` (X on the host)."""
+        that differ within a group of ``grouping`` (X on the host), on the rows
+        of positive ``sample_weight`` (None: all; a zero weight leaves a row
+        out)."""
         if gate == "constant":
             return
+        if sample_weight is not None:
+            rows = np.flatnonzero(sample_weight > 0)
+            if rows.shape[0] < sample_weight.shape[0]:
+                grouping, X = grouping.take(rows), X[rows]
         gate_X = _take_columns(np, X, self._gate_columns, axis=1)
         varying = grouping.varies(gate_X)
         if len(varying):
@@ -1454,10 +1460,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "or gate_features naming group-level features."
             )
 
-    def _predict_groups(self, groups, X, method):
+    def _predict_groups(self, groups, X, method, sample_weight=None):
         """:class:`Groups` of a method's ``groups`` (None: None), checked
-        against the fitted gate; raises where ``method`` needs the groups of
-        a model fitted with them."""
+        against the fitted gate on the rows of positive ``sample_weight``
+        (None: all); raises where ``method`` needs the groups of a model
+        fitted with them."""
         if groups is None:
             needs = method in ("bic", "aic", "icl", "std_errors")
             if needs and getattr(self, "_fitted_groups", False):
@@ -1469,7 +1476,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return None
         grouping = check_groups(host(groups), X.shape[0])
         names = {family: name for name, family in GATES.items()}
-        self._check_group_gate(grouping, X, names[type(self._fitted_gate())])
+        self._check_group_gate(
+            grouping, X, names[type(self._fitted_gate())], sample_weight
+        )
         return grouping
 
     def _group_candidates(self, grouping, sample_weight, candidates):
@@ -3073,7 +3082,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "sklearn.utils.class_weight.compute_sample_weight(class_weight, y) "
                 "(times any sample weights), as sample_weight."
             )
-        grouping = self._predict_groups(groups, X_host, "std_errors")
+        grouping = self._predict_groups(groups, X_host, "std_errors", sample_weight)
         if grouping is not None:
             self._check_group_weights(grouping, sample_weight)
             if not getattr(self, "_fitted_groups", False):

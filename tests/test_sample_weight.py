@@ -308,3 +308,31 @@ def test_partial_fit_leaves_out_rows_of_weight_zero(Estimator, options):
             streamed.partial_fit(far, y_far, sample_weight=weight, **classes)
             plain.partial_fit(X, y, **classes)
     np.testing.assert_allclose(streamed.predict(X), plain.predict(X), rtol=1e-12)
+
+
+def test_a_zero_weight_row_may_differ_from_its_group_in_the_gate_features():
+    # the gate's features must be the same on a group's rows; one of weight 0
+    # (left out) was held to it too, in fit and std_errors
+    rng = np.random.RandomState(1)
+    groups = np.repeat(np.arange(60), 5)
+    age = rng.randn(60)
+    responds = rng.rand(60) < 1 / (1 + np.exp(-2 * age))
+    x = rng.randn(300)
+    y = np.where(responds[groups], 2.0, -2.0) * x + 0.3 * rng.randn(300)
+    X = np.column_stack([x, age[groups]])
+    X_bad = X.copy()
+    X_bad[7, 1] = 99.0  # in group 1, a row of weight 0
+    weight = np.ones(300)
+    weight[7] = 0.0
+    kept = weight > 0
+    model = MoERegressor(
+        2, gate_features=[1], expert_features=[0], alpha=0.0, tol=1e-10, random_state=0
+    )
+    weighted = clone(model).fit(X_bad, y, sample_weight=weight, groups=groups)
+    dropped = clone(model).fit(X[kept], y[kept], groups=groups[kept])
+    np.testing.assert_allclose(weighted.log_likelihood_, dropped.log_likelihood_)
+    se = weighted.std_errors(X_bad, y, sample_weight=weight, groups=groups)
+    expected = dropped.std_errors(X[kept], y[kept], groups=groups[kept])
+    np.testing.assert_allclose(se.gate_coef_, expected.gate_coef_, rtol=1e-9)
+    with pytest.raises(ValueError, match="features differ within group 1"):
+        clone(model).fit(X_bad, y, groups=groups)
