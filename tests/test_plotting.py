@@ -345,6 +345,14 @@ def test_expert_usage_takes_sample_weight_as_repeated_rows(regression_1d):
         model.expert_usage_,
         atol=0.05,
     )
+    # rows of weight 0 are left out, as fit leaves them (one far off overflowed)
+    far = ExpertUsageDisplay.from_estimator(
+        model,
+        np.vstack([X, [[1e300]]]),
+        np.r_[y, 1e300],
+        sample_weight=np.r_[counts, 0],
+    )
+    np.testing.assert_allclose(far.responsibility_share, model.expert_usage_)
     with pytest.raises(ValueError, match="at least one non-zero"):
         ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=0.0 * counts)
     with pytest.raises(ValueError, match="Negative values"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
 from .._backend import to_numpy
@@ -92,9 +93,12 @@ class ExpertUsageDisplay:
             Targets; when given, the responsibility share is drawn too.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights: the three measures are then weighted
-            means. With the training data and the weights the model was
-            fitted with, the responsibility share is its ``expert_usage_``
-            (the share that ``prune_threshold`` and ``prune_experts`` act on).
+            means (rows of weight 0 are left out). With the training data and
+            the weights the model was fitted with (for a model fitted with
+            ``class_weight``, those times the class weights,
+            ``sklearn.utils.class_weight.compute_sample_weight``), the
+            responsibility share is its ``expert_usage_`` (the share that
+            ``prune_threshold`` and ``prune_experts`` act on).
         exposure : float or array-like of shape (n_samples,), default=None
             :class:`~skmoe.MoEPoissonRegressor` and
             :class:`~skmoe.MoENegativeBinomialRegressor` only: the samples'
@@ -117,6 +121,13 @@ class ExpertUsageDisplay:
         weight = None
         if sample_weight is not None:
             weight = _score_weights(sample_weight, np.empty(_num_samples(X)))
+            rows = np.flatnonzero(weight > 0)
+            if rows.shape[0] < weight.shape[0]:  # as fit leaves them out
+                weight = weight[rows]
+                X, y, exposure, groups = (
+                    a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
+                    for a in (X, y, exposure, groups)
+                )
         with model.fitted_context():
             inputs = model.inputs(X)  # through a pipeline's steps once, not twice
             gate = to_numpy(model.moe.predict_gate(inputs))
