@@ -76,7 +76,9 @@ def held_out_rows(problem, validation_fraction: float, random_state):
     ``MLPClassifier`` splits (``train_test_split(stratify=y)``), and never a
     class's last row: held out at random, a rare class's rows all went to
     validation in 3 of 40 draws, and the model never saw it (a probability of
-    1e-5 at its own rows, where EM gives 0.12)."""
+    1e-5 at its own rows, where EM gives 0.12). A class too small for its
+    share keeps its last row, and the total can then fall short of
+    ``validation_fraction`` (callers take the count held out)."""
     positive = np.flatnonzero(to_numpy(problem.sample_weight) > 0)
     n_valid = held_out_count(positive.shape[0], validation_fraction)
     order = random_state.permutation(positive)

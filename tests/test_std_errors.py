@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import expit, logsumexp
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
@@ -612,14 +612,21 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
         model.std_errors(X, y)  # at the maximum: no warning
     delta = np.array([0.02, -0.015])
     q = np.sum((X @ delta) ** 2) / model.expert_variance_[0]
-    moved = copy.deepcopy(model)
+    moved = copy.deepcopy(model).set_params(tol=0.5)  # (the fit's tol is quoted)
     moved.expert_coef_ = moved.expert_coef_ + delta
     with pytest.warns(UserWarning, match="not at a maximum") as record:
         moved.std_errors(X, y)
     (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
     step = float(message.split("move them ")[1].split(" ")[0])
     assert step == pytest.approx(np.sqrt(q + q**2 / (2 * len(X))), rel=0.01)
-    assert "tol=1e-8" in message
+    assert "on tol=1e-12" in message and "smaller tol (tol=1e-15" in message
+    # Adam's epochs stop short at any tol: the advice is EM
+    sgd = MoERegressor(n_experts=1, alpha=0.0, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sgd.fit(X, y)
+    with pytest.warns(UserWarning, match="not at a maximum.*solver='em'"):
+        sgd.std_errors(X, y)
 
 
 def test_default_tol_can_stop_short_of_the_maximum_and_says_so():
