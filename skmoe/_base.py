@@ -3483,6 +3483,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
             X_host, sample_weight = X_host[rows], sample_weight[rows]
             given_weight = sample_weight
+            target = {  # a count's exposure: one per row, or one for all
+                name: value
+                if value is None or np.ndim(value) == 0
+                else _safe_indexing(value, rows)
+                for name, value in target.items()
+            }
         batch = (given_X, y, sample_weight)  # what the model must still predict
         if pending is not None:  # the rows so far, too few to fit: start again
             xp_input = array_namespace(X)

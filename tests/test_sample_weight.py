@@ -301,12 +301,16 @@ def test_partial_fit_leaves_out_rows_of_weight_zero(Estimator, options):
     weight = np.r_[np.ones(300), 0.0]
     streamed = Estimator(2, random_state=0, **options)
     plain = Estimator(2, random_state=0, **options)
-    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    extra = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    extra_far = dict(extra)
+    if Estimator is MoEPoissonRegressor:  # (one exposure per row: those kept)
+        exposure = rng.uniform(0.5, 2.0, 300)
+        extra, extra_far = {"exposure": exposure}, {"exposure": np.r_[exposure, 1.0]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(3):
-            streamed.partial_fit(far, y_far, sample_weight=weight, **classes)
-            plain.partial_fit(X, y, **classes)
+            streamed.partial_fit(far, y_far, sample_weight=weight, **extra_far)
+            plain.partial_fit(X, y, **extra)
     np.testing.assert_allclose(streamed.predict(X), plain.predict(X), rtol=1e-12)
 
 
