@@ -2993,7 +2993,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         They are those of a maximum: where a Newton step from the fitted
         parameters (within the directions the information determines) would
-        move them more than 0.1 standard errors, jointly, a warning says so.
+        move them more than 0.1 standard errors, jointly, or the likelihood
+        curves up along a direction, a warning says so.
         EM's default ``tol`` can stop it that far short, along directions where
         the likelihood is flat: fit with ``tol=1e-8`` before taking standard
         errors (smaller for large data: the step grows as the square root of
@@ -3127,8 +3128,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for group, part in columns.items()
         }
         with blas_threads(problem.design):  # its 2P gradients, as fit's E-steps
-            layout, se, degenerate, n_degenerate, newton_step = standard_errors(
-                problem, gate_params, expert_params, offsets
+            layout, se, degenerate, n_degenerate, newton_step, n_curving_up = (
+                standard_errors(problem, gate_params, expert_params, offsets)
             )
         se[degenerate] = np.inf
         parts: dict = {"gate": {}, "expert": {}}
@@ -3145,8 +3146,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         scratch = Bunch()
         type(self)._set_expert_attributes(scratch, experts, parts["expert"])
         out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
-        if newton_step > STATIONARY_TOL:
-            self._warn_not_stationary(newton_step)
+        if newton_step > STATIONARY_TOL or n_curving_up:
+            self._warn_not_stationary(newton_step, n_curving_up)
         if n_degenerate:
             self._warn_degenerate(out, n_degenerate)
         return Bunch(**{name: self._like(X, value) for name, value in out.items()})
@@ -3157,7 +3158,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         its finite differences precise (unchanged by default)."""
         return Y, expert_params
 
-    def _warn_not_stationary(self, newton_step):
+    def _warn_not_stationary(self, newton_step, n_curving_up):
         """Warn that the parameters are not at a maximum of the objective
         ``std_errors`` differentiates (EM stopped by ``tol`` short of it)."""
         solver = getattr(self, "_fitted_solver", self.solver)
@@ -3173,12 +3174,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"refit with a smaller tol (tol={smaller:g}, and a larger "
                 "max_iter if it then stops at max_iter)"
             )
+        curving = (
+            f" and the likelihood curves up along {n_curving_up} direction(s)"
+            if n_curving_up
+            else ""
+        )
         _warn_user(
             f"std_errors: the fitted parameters are not at a maximum of the "
             f"likelihood on these data: a Newton step from them would move "
-            f"them {newton_step:.2g} standard errors (jointly), and standard "
-            f"errors taken away from the maximum can be off (by factors of 0.2 "
-            f"to 3.7 at 0.1 to 0.4 on a few hundred rows), or inf. If these are "
+            f"them {newton_step:.2g} standard errors (jointly){curving}, and "
+            f"standard errors taken away from the maximum can be off (by "
+            f"factors of 0.2 to 3.7 at 0.1 to 0.4 on a few hundred rows), or "
+            f"inf. If these are "
             f"the data and weights of the fit, it stopped short of the maximum "
             f"{how}: {advice} before taking standard errors (the tol needed "
             f"falls as the total weight grows). A pruned model, or other data, "

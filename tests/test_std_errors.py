@@ -646,3 +646,21 @@ def test_default_tol_can_stop_short_of_the_maximum_and_says_so():
         warnings.simplefilter("error")
         se = model.std_errors(X, y)
     assert all(np.all(np.isfinite(value)) for value in se.values())
+
+
+def test_negative_curvature_says_the_fit_is_short_of_a_maximum():
+    # two experts on Friedman 1 data at the default tol: an eigenvalue of the
+    # equilibrated information of -0.019 times the largest and 44 standard
+    # errors inf, where the Newton step over the other directions was 0.081
+    # (below the threshold); at tol=1e-10 all are finite
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(300, random_state=0)
+    model = MoERegressor(n_experts=2, random_state=2).fit(X, y)
+    with pytest.warns(UserWarning, match="curves up along 1 direction"):
+        model.std_errors(X, y)
+    model.set_params(tol=1e-10, max_iter=5000).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = model.std_errors(X, y)
+    assert all(np.all(np.isfinite(value)) for value in se.values())
