@@ -3163,11 +3163,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``std_errors`` differentiates (EM stopped by ``tol`` short of it)."""
         solver = getattr(self, "_fitted_solver", self.solver)
         tol = getattr(self, "_fitted_tol", self.tol)
-        smaller = min(1e-8, tol / 1000)
+        smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
         if solver == "sgd" or hasattr(self, "_sgd_random_state"):
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
+        elif not getattr(self, "converged_", True):
+            how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
+            advice = "refit with a larger max_iter"
         else:
             how = f"on tol={tol:g}"
             advice = (
@@ -3484,9 +3487,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         rows = np.flatnonzero(sample_weight > 0)
-        if 0 < rows.shape[0] < sample_weight.shape[0]:
+        per_row = [v for v in target.values() if v is not None and np.ndim(v) > 0]
+        if 0 < rows.shape[0] < sample_weight.shape[0] and all(
+            _num_samples(v) == sample_weight.shape[0] for v in per_row
+        ):
             # left out, as fit leaves them: a far row of weight 0 made a
-            # Poisson stream diverge (0 * inf), or its prediction overflow
+            # Poisson stream diverge (0 * inf), or its prediction overflow (an
+            # exposure of another length is refused below, in the user's numbers)
             X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
             X_host, sample_weight = X_host[rows], sample_weight[rows]
             given_weight = sample_weight

@@ -627,6 +627,13 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
         sgd.fit(X, y)
     with pytest.warns(UserWarning, match="not at a maximum.*solver='em'"):
         sgd.std_errors(X, y)
+    # stopped by max_iter: the advice is a larger max_iter
+    two = MoERegressor(n_experts=2, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        two.fit(X, y)
+    with pytest.warns(UserWarning, match="at max_iter=3.*a larger max_iter"):
+        two.std_errors(X, y)
 
 
 def test_default_tol_can_stop_short_of_the_maximum_and_says_so():
