@@ -3146,10 +3146,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         scratch = Bunch()
         type(self)._set_expert_attributes(scratch, experts, parts["expert"])
         out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
-        if newton_step > STATIONARY_TOL or n_curving_up:
-            self._warn_not_stationary(newton_step, n_curving_up)
+        # one warning: its parameters' inf standard errors, where the fit is
+        # short of a maximum, have that cause (two warnings for one cause)
+        stationary = newton_step <= STATIONARY_TOL and not n_curving_up
+        message = (
+            None
+            if stationary
+            else self._not_stationary_message(newton_step, n_curving_up)
+        )
         if n_degenerate:
-            self._warn_degenerate(out, n_degenerate)
+            degenerate = self._degenerate_message(out, n_degenerate, stationary)
+            message = degenerate if message is None else f"{message} {degenerate}"
+        if message is not None:
+            _warn_user(message)
         return Bunch(**{name: self._like(X, value) for name, value in out.items()})
 
     def _inference_target(self, Y, expert_params, sample_weight):
@@ -3158,9 +3167,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         its finite differences precise (unchanged by default)."""
         return Y, expert_params
 
-    def _warn_not_stationary(self, newton_step, n_curving_up):
-        """Warn that the parameters are not at a maximum of the objective
-        ``std_errors`` differentiates (EM stopped by ``tol`` short of it)."""
+    def _not_stationary_message(self, newton_step, n_curving_up):
+        """The warning that the parameters are not at a maximum of the
+        objective ``std_errors`` differentiates (EM stopped short of it)."""
         solver = getattr(self, "_fitted_solver", self.solver)
         tol = getattr(self, "_fitted_tol", self.tol)
         smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
@@ -3182,10 +3191,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if n_curving_up
             else ""
         )
-        _warn_user(
+        return (
             f"std_errors: the fitted parameters are not at a maximum of the "
             f"likelihood on these data: a Newton step from them would move "
-            f"them {newton_step:.2g} standard errors (jointly){curving}, and "
+            f"them {newton_step:.2g} standard errors (jointly, along the "
+            f"directions where it curves down; the maximum can be farther)"
+            f"{curving}, and "
             f"standard errors taken away from the maximum can be off (by "
             f"factors of 0.2 to 3.7 at 0.1 to 0.4 on a few hundred rows), or "
             f"inf. If these are "
@@ -3196,9 +3207,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
 
     @staticmethod
-    def _warn_degenerate(out, n_degenerate):
-        """Warn that the information is not positive definite, naming the
-        parameters whose standard errors are therefore infinite."""
+    def _degenerate_message(out, n_degenerate, stationary=True):
+        """The warning that the information is not positive definite, naming
+        the parameters whose standard errors are therefore infinite; its
+        causes where the fit is at a maximum (``stationary``), else what
+        follows :meth:`_not_stationary_message`."""
         names = [
             f"{name}[{', '.join(map(str, index))}]"
             for name, value in out.items()
@@ -3213,16 +3226,31 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             else "no parameter's standard error is inf, but those near these "
             "directions are large and imprecise"
         )
-        _warn_user(
+        if not stationary:
+            return (
+                f"There, the observed information is singular or not positive "
+                f"definite along {n_degenerate} direction(s): {consequence} "
+                f"(the refit at the maximum may determine them)."
+            )
+        dispersion = any(name.startswith("expert_dispersion_") for name in names)
+        return (
             f"std_errors: the observed information is singular or not positive "
             f"definite along {n_degenerate} direction(s) (an information of at "
             f"most {DEGENERATE_TOL:g} per unit weight, or an eigenvalue at most "
             f"{DEGENERATE_TOL:g} times the largest with every parameter scaled "
-            f"to unit information): {consequence}. Causes: a constant or duplicated "
-            "feature with alpha=0, an expert that no sample supports, separated "
-            "classes, or a fit that did not reach a maximum; a larger alpha, "
-            "fewer experts, a refit with a smaller tol (tol=1e-8) or another "
-            "start may help."
+            f"to unit information): {consequence}. Causes: a constant or "
+            "duplicated feature with alpha=0, an expert that no sample supports, "
+            "separated classes, a class absent from an expert's samples (whose "
+            "intercept alpha does not bound: fewer experts)"
+            + (
+                ", a dispersion at its floor (for counts, no more spread than "
+                "a Poisson's, which a Poisson expert fits)"
+                if dispersion
+                else ""
+            )
+            + ", or a fit that did not reach a maximum; a larger alpha, fewer "
+            "experts, a refit with a smaller tol (tol=1e-8) or another start "
+            "may help."
         )
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
