@@ -426,7 +426,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             "expert (or a class is absent from its samples), the likelihood has "
             "no maximum, and the coefficients grow until EM stops "
             f"(largest {largest:.3g}). Set alpha > 0 for finite, reproducible "
-            "coefficients."
+            "coefficients (an absent class's intercept, not penalized, stays "
+            "unbounded at any alpha: fewer experts bound it)."
         )
 
     def _make_experts(self, Y, sample_weight, streaming=False):
