@@ -162,7 +162,7 @@ def test_zero_weight_row_far_out_is_left_out(Estimator, options):
     np.testing.assert_allclose(weighted.log_likelihood_, dropped.log_likelihood_)
 
 
-@pytest.mark.parametrize(
+ALL_FIVE = pytest.mark.parametrize(
     "Estimator",
     [
         MoERegressor,
@@ -172,14 +172,14 @@ def test_zero_weight_row_far_out_is_left_out(Estimator, options):
         MoEGammaRegressor,
     ],
 )
-def test_score_takes_weights_of_any_kind_and_scale(Estimator):
-    # a list or Series of weights (as metadata routing passes a DataFrame's
-    # column) raised deep in the Array API conversion; weights of 1e307 gave
-    # NaN (0.0 for the Gamma): only their ratios matter to a score
-    pandas = pytest.importorskip("pandas")
+
+
+def _two_features_and_targets(Estimator, n):
+    """The generator, two standard normal features and a target of
+    ``Estimator``'s kind that depends on the first."""
     rng = np.random.RandomState(0)
-    X = rng.randn(120, 2)
-    signal = X[:, 0] + 0.5 * rng.randn(120)
+    X = rng.randn(n, 2)
+    signal = X[:, 0] + 0.5 * rng.randn(n)
     y = {
         MoERegressor: signal,
         MoEClassifier: (signal > 0).astype(int),
@@ -187,6 +187,16 @@ def test_score_takes_weights_of_any_kind_and_scale(Estimator):
         MoENegativeBinomialRegressor: rng.poisson(np.exp(X[:, 0])),
         MoEGammaRegressor: np.exp(signal),
     }[Estimator]
+    return rng, X, y
+
+
+@ALL_FIVE
+def test_score_takes_weights_of_any_kind_and_scale(Estimator):
+    # a list or Series of weights (as metadata routing passes a DataFrame's
+    # column) raised deep in the Array API conversion; weights of 1e307 gave
+    # NaN (0.0 for the Gamma): only their ratios matter to a score
+    pandas = pytest.importorskip("pandas")
+    rng, X, y = _two_features_and_targets(Estimator, 120)
     model = Estimator(2, n_init=1, random_state=0).fit(X, y)
     weight = rng.uniform(0.5, 2.0, 120)
     expected = model.score(X, y, sample_weight=weight)
@@ -210,30 +220,12 @@ def test_a_nan_weight_is_named():
         MoERegressor(1).fit(X, y, sample_weight=np.nan)
 
 
-@pytest.mark.parametrize(
-    "Estimator",
-    [
-        MoERegressor,
-        MoEClassifier,
-        MoEPoissonRegressor,
-        MoENegativeBinomialRegressor,
-        MoEGammaRegressor,
-    ],
-)
+@ALL_FIVE
 def test_score_and_std_errors_leave_out_rows_of_weight_zero(Estimator):
     """As fit does: a zero-weight row with a feature of 1e6 made a Poisson or
     negative binomial score raise (its prediction overflowed), and every
     standard error inf (0 * inf in the Hessian)."""
-    rng = np.random.RandomState(0)
-    X = rng.randn(200, 2)
-    signal = X[:, 0] + 0.5 * rng.randn(200)
-    y = {
-        MoERegressor: signal,
-        MoEClassifier: (signal > 0).astype(int),
-        MoEPoissonRegressor: rng.poisson(np.exp(X[:, 0])),
-        MoENegativeBinomialRegressor: rng.poisson(np.exp(X[:, 0])),
-        MoEGammaRegressor: np.exp(signal),
-    }[Estimator]
+    rng, X, y = _two_features_and_targets(Estimator, 200)
     model = Estimator(2, n_init=1, alpha=0.0, random_state=0).fit(X, y)
     far = np.vstack([X, [[1e6, 1e6]]])
     y_far = np.r_[y, y[:1]]
