@@ -3179,9 +3179,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
-        elif not getattr(self, "converged_", True):
+        elif not getattr(self, "converged_", True) and self.n_iter_ >= self.max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
             advice = "refit with a larger max_iter"
+        elif not getattr(self, "converged_", True):  # (L-BFGS's line search)
+            how = f"where the solver stopped, before tol={tol:g} held"
+            advice = "refit with solver='em' and a smaller tol"
         else:
             how = f"on tol={tol:g}"
             advice = (
@@ -3189,23 +3192,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "max_iter if it then stops at max_iter)"
             )
         curving = (
-            f" and the likelihood curves up along {n_curving_up} direction(s)"
+            f"; along {n_curving_up} direction(s) the likelihood curves up"
             if n_curving_up
             else ""
         )
         return (
             f"std_errors: the fitted parameters are not at a maximum of the "
-            f"likelihood on these data: a Newton step from them would move "
-            f"them {newton_step:.2g} standard errors (jointly, along the "
-            f"directions where it curves down; the maximum can be farther)"
-            f"{curving}, and "
-            f"standard errors taken away from the maximum can be off (by "
-            f"factors of 0.2 to 3.7 at 0.1 to 0.4 on a few hundred rows), or "
-            f"inf. If these are "
-            f"the data and weights of the fit, it stopped short of the maximum "
-            f"{how}: {advice} before taking standard errors (the tol needed "
-            f"falls as the total weight grows). A pruned model, or other data, "
-            f"are not at their maximum either."
+            f"likelihood on these data. Along the directions where the "
+            f"likelihood curves down, a Newton step from them would move them "
+            f"{newton_step:.2g} standard errors (jointly; the maximum can be "
+            f"farther){curving}. Standard errors taken away from the maximum "
+            f"can be off (by factors of 0.2 to 3.7 at 0.1 to 0.4 on a few "
+            f"hundred rows), or inf. If these are the data and weights of the "
+            f"fit, it stopped short of the maximum {how}: {advice} before "
+            f"taking standard errors (the tol needed falls as the total weight "
+            f"grows). A pruned model, or other data, are not at their maximum "
+            f"either."
         )
 
     @staticmethod
@@ -3232,7 +3234,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return (
                 f"There, the observed information is singular or not positive "
                 f"definite along {n_degenerate} direction(s): {consequence} "
-                f"(the refit at the maximum may determine them)."
+                f"(the refit at the maximum may determine them; if not, a "
+                f"constant or duplicated feature with alpha=0, an expert that "
+                f"no sample supports, or separated or absent classes are the "
+                f"usual causes)."
             )
         dispersion = any(name.startswith("expert_dispersion_") for name in names)
         return (
@@ -3517,13 +3522,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         rows = np.flatnonzero(sample_weight > 0)
-        per_row = [v for v in target.values() if v is not None and np.ndim(v) > 0]
-        if 0 < rows.shape[0] < sample_weight.shape[0] and all(
-            _num_samples(v) == sample_weight.shape[0] for v in per_row
-        ):
+        if 0 < rows.shape[0] < sample_weight.shape[0]:
+            # the whole batch's targets (and exposures) checked as fit checks
+            # them, in the caller's numbers
+            self._encode_target(host(y), X_host, fitting=False, **target)
             # left out, as fit leaves them: a far row of weight 0 made a
-            # Poisson stream diverge (0 * inf), or its prediction overflow (an
-            # exposure of another length is refused below, in the user's numbers)
+            # Poisson stream diverge (0 * inf), or its prediction overflow
             X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
             X_host, sample_weight = X_host[rows], sample_weight[rows]
             given_weight = sample_weight
