@@ -309,6 +309,11 @@ def test_partial_fit_leaves_out_rows_of_weight_zero(Estimator, options):
             streamed.partial_fit(
                 far, y_far, sample_weight=weight, exposure=exposure[:250]
             )
+        # the rows of weight 0 are checked as fit checks them (then left out)
+        with pytest.raises(ValueError, match="exposure are not positive"):
+            streamed.partial_fit(
+                far, y_far, sample_weight=weight, exposure=np.r_[exposure, 0.0]
+            )
 
 
 def test_a_zero_weight_row_may_differ_from_its_group_in_the_gate_features():
