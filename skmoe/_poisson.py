@@ -804,6 +804,9 @@ class MoEPoissonRegressor(
             D^2 of ``self.predict(X, exposure=exposure)`` against y.
         """
         self._warn_unexposed("score", exposure)
+        # checked on all the rows, in the caller's numbers, then those of
+        # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
+        exposure = _check_exposure(exposure, _num_samples(X))
         X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
         y_pred = to_numpy(self.predict(X, exposure=exposure))
         # means that underflowed far from the data: d2_tweedie_score took

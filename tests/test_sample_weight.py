@@ -243,6 +243,9 @@ def test_score_and_std_errors_leave_out_rows_of_weight_zero(Estimator):
     short[5] = 0.0
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         model.score(far, y_far[:-2], sample_weight=short)
+    if hasattr(model, "_exposure_given"):  # counts: in the caller's numbers
+        with pytest.raises(ValueError, match=r"shape \(201, 1\); expected \(201,\)"):
+            model.score(far, y_far, sample_weight=weight, exposure=np.ones((201, 1)))
 
 
 def test_a_zero_weight_on_some_rows_of_a_group_leaves_them_out():
