@@ -583,14 +583,15 @@ def _score_weights(sample_weight, y):
 
 
 def _scored_rows(X, y, sample_weight, *per_row):
-    """``X``, ``y``, the weights of :func:`_score_weights` (None stays None)
-    and the per-row arrays ``per_row`` (None or a scalar passes) of a
-    ``score``, without the rows of weight 0, which ``fit`` leaves out too:
-    a far row of weight 0 made a Poisson ``score`` raise (its prediction
-    overflowed) or NaN (``0 * inf``)."""
+    """``X``, ``y`` (None passes), the weights of :func:`_score_weights` (one
+    per row of y, or of X without y; None stays None) and the per-row arrays
+    ``per_row`` (None or a scalar passes) of a ``score`` or a display,
+    without the rows of weight 0, which ``fit`` leaves out too: a far row of
+    weight 0 made a Poisson ``score`` raise (its prediction overflowed) or
+    NaN (``0 * inf``)."""
     if sample_weight is None:
         return (X, y, None, *per_row)
-    weight = _score_weights(sample_weight, y)
+    weight = _score_weights(sample_weight, X if y is None else y)
     rows = np.flatnonzero(weight > 0)
     if rows.shape[0] in (0, weight.shape[0]):
         return (X, y, weight, *per_row)

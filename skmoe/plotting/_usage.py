@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import _num_samples
 
 from .._backend import to_numpy
-from .._base import _score_weights, _warn_user
+from .._base import _scored_rows, _warn_user
 from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
 
 
@@ -118,16 +116,10 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
         """
         model = FittedMixture(estimator)
-        weight = None
-        if sample_weight is not None:
-            weight = _score_weights(sample_weight, np.empty(_num_samples(X)))
-            rows = np.flatnonzero(weight > 0)
-            if rows.shape[0] < weight.shape[0]:  # as fit leaves them out
-                weight = weight[rows]
-                X, y, exposure, groups = (
-                    a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
-                    for a in (X, y, exposure, groups)
-                )
+        # the rows of weight 0 left out, as fit leaves them
+        X, y, weight, exposure, groups = _scored_rows(
+            X, y, sample_weight, exposure, groups
+        )
         with model.fitted_context():
             inputs = model.inputs(X)  # through a pipeline's steps once, not twice
             gate = to_numpy(model.moe.predict_gate(inputs))
