@@ -1626,6 +1626,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"{self.tol}) or lower n_iter_no_change (now {self.n_iter_no_change})"
                 if self.solver == "sgd"
                 else f"increase max_iter, loosen tol (now {self.tol}) or raise alpha"
+                # std_errors needs a maximum: a tighter tol, not a looser one
+                "; before std_errors, raise max_iter rather than loosen tol"
             )
             return (
                 f"{kept} in max_iter={self.max_iter} iterations in the kept run; "

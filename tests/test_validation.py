@@ -938,6 +938,18 @@ def test_max_iter_warning_in_float32_at_a_tiny_tol_names_the_precision():
     assert "float32" not in str(caught[0].message)
 
 
+def test_max_iter_warning_does_not_advise_a_looser_tol_before_std_errors():
+    # std_errors needs a maximum, which a looser tol moves away from: the
+    # warning's "loosen tol" says it is not the remedy there
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.normal(size=300)
+    model = MoERegressor(2, max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="loosen tol") as caught:
+        model.fit(X, y)
+    assert "before std_errors, raise max_iter" in str(caught[0].message)
+
+
 @pytest.mark.parametrize(
     "y",
     [
