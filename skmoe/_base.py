@@ -973,6 +973,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "prune_threshold": [Interval(Real, 0, 1, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
         "assignment": [StrOptions({"soft", "hard"})],
+        "acceleration": [StrOptions({"squarem"}), None],
         "balance_coef": [Interval(Real, 0, None, closed="left")],
         "noisy_gating": ["boolean"],
         "batch_size": [
@@ -1006,6 +1007,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         prune_threshold=0.0,
         solver="em",
         assignment="soft",
+        acceleration=None,
         balance_coef=0.0,
         noisy_gating=False,
         batch_size="auto",
@@ -1032,6 +1034,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.prune_threshold = prune_threshold
         self.solver = solver
         self.assignment = assignment
+        self.acceleration = acceleration
         self.balance_coef = balance_coef
         self.noisy_gating = noisy_gating
         self.batch_size = batch_size
@@ -2132,6 +2135,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         options = SolverOptions(
             solver=self.solver,
             assignment=self.assignment,
+            acceleration=self.acceleration,
             max_iter=self.max_iter,
             tol=self.tol,
             verbose=self.verbose,
@@ -2173,6 +2177,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"{named} fits scikit-learn estimators on the CPU; device='cuda' "
                 "is for the built-in experts. Use device='cpu' (or 'auto')."
+            )
+        if self.acceleration is not None:
+            raise ValueError(
+                f"acceleration={self.acceleration!r} extrapolates the experts' "
+                f"coefficients, which {named} does not expose. Set "
+                "acceleration=None."
             )
 
     def _expert_seed(self) -> int:

@@ -180,6 +180,22 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         held one class; on two classes of the demo's regimes, accuracy 0.52
         against EM's 0.78).
 
+    acceleration : {None, "squarem"}, default=None
+        ``"squarem"``: accelerate EM by SQUAREM (Varadhan & Roland 2008).
+        Each iteration takes two EM steps, extrapolates along them, and takes
+        one EM step from the extrapolated point, which it keeps only where
+        its objective is at least that of the two EM steps: the objective
+        still never falls. ``max_iter``, ``n_iter_`` and the histories count
+        these cycles of three EM steps. EM crawls where the likelihood is
+        flat along some direction (overlapping experts, count and Gamma
+        mixtures), and its stop test at ``tol`` then ends short of the
+        maximum; accelerated, the same ``tol`` ends much nearer to it, in
+        fewer passes over the data (``benchmarks/squarem.py``). From the
+        same start it may end at another local maximum, higher or lower.
+        With ``solver="em"`` only, and not with ``top_k``,
+        ``assignment="hard"`` or ``expert_estimator``; :meth:`partial_fit`
+        does not use it.
+
     balance_coef : float, default=0.0
         Weight c of the Switch Transformer load-balancing loss
         ``c * K * sum_k f_k P_k`` (f_k: share of samples whose top expert is k;

@@ -7,6 +7,7 @@ namespace plus a gate and an expert family; the output is a :class:`FitResult`.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -18,6 +19,7 @@ from ._backend import widest_float
 from ._groups import Groups, mix
 from ._math import device
 from ._sparse import is_sparse, top_k_mask
+from ._squarem import STEP_FACTOR, extrapolate
 from .experts import ExpertFamily
 from .gates import GateFamily
 
@@ -445,6 +447,54 @@ def _settled(changes, tol, settle=SETTLE) -> bool:
     return len(longer) == 2 * settle and max(longer) <= tol and not growing
 
 
+def _squarem_cycle(problem, params, resp, log_gate, prepared, step_max: float):
+    """One SQUAREM cycle (see ``_squarem``) from ``params``, whose E-step gave
+    ``resp`` and ``log_gate``: two EM steps to ``p2``, the extrapolated point,
+    and one EM step from it, kept where its penalized objective is at least
+    ``p2``'s (else ``p2``, and a smaller ``step_max``).
+
+    Returns the parameters, their E-step's outputs and the next ``step_max``.
+    The extrapolated point may be far off (a softmax gate's logits of 1e3):
+    its E- and M-steps run without warnings, and one that fails or gives a
+    NaN objective is not kept.
+    """
+    marginal = problem.gate.models_inputs
+    experts = problem.experts
+
+    def advance(params, resp, log_gate):
+        params = m_step(problem, resp, log_gate, *params, prepared)
+        return params, e_step(problem, *params, marginal)
+
+    def penalized(params, parts):
+        return objective(problem, parts[0], *params, *parts[3:])[1]
+
+    p1, parts1 = advance(params, resp, log_gate)
+    p2, parts2 = advance(p1, parts1[1], parts1[2])
+    point, step = extrapolate(
+        problem.xp,
+        params,
+        p1,
+        p2,
+        experts.lower_bounds(),
+        experts.upper_bounds(),
+        step_max,
+    )
+    grown = step_max * STEP_FACTOR if step >= step_max else step_max
+    if point is None:
+        return p2, parts2, grown
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parts = e_step(problem, *point, marginal)
+            p3, parts3 = advance(point, parts[1], parts[2])
+            kept = penalized(p3, parts3) >= penalized(p2, parts2)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        kept = False
+    if kept:
+        return p3, parts3, grown
+    return p2, parts2, max(1.0, step_max / STEP_FACTOR)
+
+
 def run_em(
     problem: EMProblem,
     *,
@@ -455,6 +505,7 @@ def run_em(
     verbose: int = 0,
     prune_threshold: float = 0.0,
     assignment: str = "soft",
+    acceleration: str | None = None,
 ) -> FitResult:
     """Run EM from initial responsibilities ``resp`` (K, n) or from ``params``.
 
@@ -489,6 +540,12 @@ def run_em(
     mixture's); it rises at each iteration (the M-step does not lower it at
     fixed assignments, and re-assigning each sample to its best expert does
     not either), and stops after finitely many changes of the assignments.
+
+    With ``acceleration="squarem"`` each iteration is a SQUAREM cycle (see
+    :func:`_squarem_cycle`) of three EM steps, which the histories, ``n_iter``
+    and ``max_iter`` count as one; not with ``top_k``, ``assignment="hard"``
+    or experts that are not ``monotone``, whose EM steps need not raise the
+    objective that the cycle compares.
     """
     xp = problem.xp
     # in the units of the experts' log-likelihood changes (Poisson: of the counts)
@@ -529,14 +586,21 @@ def run_em(
     # often its best, and warm refits would stay there)
     sparse = problem.top_k is not None and params is None
     best = (penalized, total, gate_params, expert_params)
+    step_max = 1.0  # SQUAREM's, where accelerated
     for n_iter in range(1, max_iter + 1):
         previous, former, weighted_resp = penalized, expert_params, assigned
-        gate_params, expert_params = m_step(
-            problem, assigned, log_gate, gate_params, expert_params, prepared
-        )
-        log_norm, resp, log_gate, *log_marginal = e_step(
-            problem, gate_params, expert_params, marginal
-        )
+        if acceleration == "squarem":
+            (gate_params, expert_params), parts, step_max = _squarem_cycle(
+                problem, (gate_params, expert_params), resp, log_gate, prepared, step_max
+            )
+            log_norm, resp, log_gate, *log_marginal = parts
+        else:
+            gate_params, expert_params = m_step(
+                problem, assigned, log_gate, gate_params, expert_params, prepared
+            )
+            log_norm, resp, log_gate, *log_marginal = e_step(
+                problem, gate_params, expert_params, marginal
+            )
         if not problem.experts.monotone:
             _, candidate = score(
                 log_norm, resp, gate_params, expert_params, log_marginal

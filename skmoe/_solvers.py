@@ -20,6 +20,7 @@ class SolverOptions:
 
     solver: str = "em"
     assignment: str = "soft"
+    acceleration: str | None = None
     max_iter: int = 500
     tol: float = 1e-5
     verbose: int = 0
@@ -30,6 +31,30 @@ class SolverOptions:
     validation_fraction: float = 0.1
     n_iter_no_change: int = 5
     noisy_gating: bool = False
+
+
+def _check_acceleration(options: SolverOptions, top_k, n_experts: int):
+    """Raise a ValueError where ``acceleration`` cannot run: SQUAREM
+    extrapolates EM's iterates and keeps a point only where the objective did
+    not fall, which EM with ``top_k`` and classification EM do not promise."""
+    name = f"acceleration={options.acceleration!r}"
+    if options.solver != "em":
+        raise ValueError(
+            f"{name} accelerates EM; got solver={options.solver!r}. Use "
+            "solver='em', or acceleration=None for the gradient solvers."
+        )
+    if options.assignment == "hard":
+        raise ValueError(
+            f"{name} cannot be used with assignment='hard': classification EM "
+            "changes its assignments in jumps, which extrapolation does not "
+            "follow. Set acceleration=None."
+        )
+    if is_sparse(top_k, n_experts):
+        raise ValueError(
+            f"{name} cannot be used with top_k={top_k} < n_experts: EM with "
+            "a truncated E-step can lower the objective, by which SQUAREM keeps "
+            "or rejects its steps. Set acceleration=None or top_k=None."
+        )
 
 
 def check_solver_options(
@@ -48,7 +73,10 @@ def check_solver_options(
     balance_coef > 0          no    yes       yes
     noisy_gating              no    no        yes
     assignment="hard"         yes   no        no
+    acceleration              yes   no        no
     ========================  ====  ========  ===
+
+    ``acceleration`` not with ``top_k`` or ``assignment="hard"`` either.
 
     (*) not with ``gate="hierarchical"``, whose groups depend on the number
     of experts.
@@ -92,6 +120,8 @@ def check_solver_options(
             "and choose n_experts (n_experts='auto', GridSearchCV), or use "
             "gate='softmax' to prune."
         )
+    if options.acceleration is not None:
+        _check_acceleration(options, top_k, n_experts)
     if gate == "gaussian" and options.solver != "em":
         raise ValueError(
             f"gate='gaussian' is fitted by EM only (its M-step is closed form); "
@@ -144,6 +174,7 @@ def solve(
             verbose=options.verbose,
             prune_threshold=options.prune_threshold,
             assignment=options.assignment,
+            acceleration=options.acceleration,
         )
     start, held_out = problem, None
     if options.solver == "sgd":

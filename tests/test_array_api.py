@@ -81,6 +81,25 @@ def _regression(n=200, seed=0):
     ],
 )
 def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
+    _check_run_em_matches_numpy(gate, family, monkeypatch, max_iter=20)
+
+
+@pytest.mark.parametrize(
+    "gate", [SoftmaxGate(), ConstantGate(), GaussianGate(), HierarchicalGate()]
+)
+@pytest.mark.parametrize(
+    "family",
+    ["gaussian", "student_t", "logistic", "poisson_zero", "gamma", "negative_binomial"],
+)
+def test_squarem_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
+    # the extrapolation (in logs for variances and dispersions) and its
+    # fallback use only the standard
+    _check_run_em_matches_numpy(
+        gate, family, monkeypatch, max_iter=6, acceleration="squarem"
+    )
+
+
+def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient
     if family.endswith("_cg"):  # the truncated Newton (conjugate-gradient) steps
@@ -136,7 +155,7 @@ def test_run_em_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
             experts,
             1e-3,
         )
-        results.append(run_em(problem, resp=convert(resp), max_iter=20, tol=0))
+        results.append(run_em(problem, resp=convert(resp), tol=0, **options))
     reference, strict = results
     np.testing.assert_allclose(
         strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-6

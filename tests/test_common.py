@@ -111,6 +111,10 @@ CONFIGURED = (
         )
     ]
     + [MoERegressor(n_experts=2, variance_type="tied", n_init=1, random_state=0)]
+    + [  # SQUAREM
+        Estimator(n_experts=2, acceleration="squarem", n_init=1, random_state=0)
+        for Estimator in (MoERegressor, MoEClassifier, MoENegativeBinomialRegressor)
+    ]
     + [  # classification EM
         Estimator(n_experts=2, assignment="hard", n_init=1, random_state=0)
         for Estimator in (MoERegressor, MoEPoissonRegressor, MoEGammaRegressor)
