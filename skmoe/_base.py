@@ -3583,7 +3583,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             names = getattr(self, "feature_names_in_", None)
             return self._fit(X, y, given_weight, False, feature_names=names, **target)
         if first and online:  # kept until they are enough to fit
-            self._online_rows = (X, y, sample_weight)
+            # copies: a stream may refill one buffer, which then held the next
+            # batch in place of this one (fitted twice, this one never)
+            xp_input = array_namespace(X)
+            self._online_rows = (
+                xp_input.asarray(X, copy=True),
+                xp_input.asarray(y, copy=True),
+                np.array(sample_weight, copy=True),
+            )
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         # the features centered as in fit, at one offset for all calls (the first
         # fit's or batch's), so that the Adam state stays in one coordinate system

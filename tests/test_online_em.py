@@ -302,6 +302,21 @@ def test_a_small_first_batch_starts_online_em_and_the_stream_recovers(first):
     assert model.score(X_test, y_test) > 0.95
 
 
+def test_a_small_first_batch_is_kept_as_a_copy():
+    # a stream that refills one buffer: the rows kept from a first batch too
+    # small to fit were the buffer itself, which then held the second batch
+    # (fitted twice, the first never)
+    X, y = _regimes(60, 0)  # batches of 30 rows: too few to fit, then enough
+    buffer_X, buffer_y = np.empty((30, 2)), np.empty(30)
+    reused = MoERegressor(2, gate="constant", random_state=0)
+    fresh = MoERegressor(2, gate="constant", random_state=0)
+    for start in (0, 30):
+        buffer_X[:], buffer_y[:] = X[start : start + 30], y[start : start + 30]
+        reused.partial_fit(buffer_X, buffer_y)
+        fresh.partial_fit(X[start : start + 30].copy(), y[start : start + 30].copy())
+    np.testing.assert_array_equal(reused.expert_coef_, fresh.expert_coef_)
+
+
 def test_online_em_pickles_mid_stream():
     X, y = _regimes(900, 0)
     model = MoERegressor(2, gate="gaussian", random_state=0)
