@@ -591,7 +591,12 @@ def run_em(
         previous, former, weighted_resp = penalized, expert_params, assigned
         if acceleration == "squarem":
             (gate_params, expert_params), parts, step_max = _squarem_cycle(
-                problem, (gate_params, expert_params), resp, log_gate, prepared, step_max
+                problem,
+                (gate_params, expert_params),
+                resp,
+                log_gate,
+                prepared,
+                step_max,
             )
             log_norm, resp, log_gate, *log_marginal = parts
         else:

@@ -69,7 +69,7 @@ def test_positive_parameters_are_extrapolated_in_logs_and_kept_in_bounds():
 
 
 def test_the_step_is_capped_and_a_still_point_is_not_extrapolated():
-    rate, fixed = 0.99, np.zeros(3)
+    rate = 0.99
     p0 = np.ones(3)
     pairs = [({"coef": p}, {}) for p in (p0, rate * p0, rate**2 * p0)]
     point, step = extrapolate(np, *pairs, {}, {}, 4.0)
@@ -118,9 +118,7 @@ def test_accelerated_classifier_reaches_em_s_maximum():
     plain = MoEClassifier(2, **common).fit(X, y)
     fast = MoEClassifier(2, acceleration="squarem", **common).fit(X, y)
     assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-4)
-    np.testing.assert_allclose(
-        fast.predict_proba(X), plain.predict_proba(X), atol=1e-4
-    )
+    np.testing.assert_allclose(fast.predict_proba(X), plain.predict_proba(X), atol=1e-4)
     assert 3 * fast.n_iter_ < plain.n_iter_
 
 
