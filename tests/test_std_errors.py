@@ -639,16 +639,22 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
 def test_default_tol_can_stop_short_of_the_maximum_and_says_so():
     # two experts on scikit-learn's diabetes data: at the default tol, 18 of
     # the gate's 22 standard errors were inf (negative curvature), without a
-    # word on the cause; at tol=1e-8 all are finite
+    # word on the cause; at tol=1e-8 all are finite, and so they are after
+    # SQUAREM at the default tol, which the warning names
     from sklearn.datasets import load_diabetes
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
-    with pytest.warns(UserWarning, match="not at a maximum"):
+    with pytest.warns(UserWarning, match="not at a maximum.*acceleration='squarem'"):
         model.std_errors(X, y)
-    model.set_params(tol=1e-8).fit(X, y)
+    model.set_params(acceleration="squarem").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = model.std_errors(X, y)
+    assert all(np.all(np.isfinite(value)) for value in se.values())
+    model.set_params(tol=1e-8, acceleration=None).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         se = model.std_errors(X, y)
