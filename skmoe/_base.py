@@ -18,7 +18,11 @@ from numbers import Integral, Real
 import numpy as np
 from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator, _fit_context, is_regressor
-from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    DataConversionWarning,
+    UndefinedMetricWarning,
+)
 from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._available_if import available_if
@@ -602,6 +606,22 @@ def _scored_rows(X, y, sample_weight, *per_row):
         return a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
 
     return (take(X), take(y), weight[rows], *(take(a) for a in per_row))
+
+
+def _too_few_to_score(y, score="D^2") -> bool:
+    """Whether a D^2 (or other ``score``) is undefined on the rows of ``y``
+    (fewer than two, after :func:`_scored_rows`), which it then says as
+    scikit-learn's ``d2_tweedie_score`` does, to return NaN: one row counted
+    as a constant target, and scored 0 or 1 (0 on every fold of a
+    leave-one-out)."""
+    if _num_samples(y) >= 2:
+        return False
+    warnings.warn(
+        f"{score} score is not well-defined with less than two samples.",
+        UndefinedMetricWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def _check_weight_scale(sample_weight):

@@ -24,6 +24,7 @@ from ._base import (
     _score_weights,
     _scored_rows,
     _target_column,
+    _too_few_to_score,
     _warn_user,
 )
 from ._docstrings import fill_doc
@@ -702,7 +703,8 @@ class MoEGammaRegressor(
         from the logarithms of y and the predictions, so that it stays finite
         for amounts from 1e-300 to 1e300. Where y is constant, 1 for
         predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
-        ``r2_score``.
+        ``r2_score``; on fewer than two rows (of positive weight), NaN with an
+        ``UndefinedMetricWarning``, as ``d2_tweedie_score``.
 
         Parameters
         ----------
@@ -720,6 +722,8 @@ class MoEGammaRegressor(
             ``r2_score`` of them, whose null model is also the mean of y.
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
+        if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
+            return float("nan")
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         sample_weight = _score_weights(sample_weight, y)

@@ -28,6 +28,7 @@ from ._base import (
     _scored_rows,
     _streaming_solver,
     _target_column,
+    _too_few_to_score,
     _warn_user,
 )
 from ._count_distribution import PredictivePoissonMixture
@@ -781,7 +782,8 @@ class MoEPoissonRegressor(
         sum(w y) / sum(w exposure)`` (R's null deviance with the offset; the
         D^2 of the rates ``y / exposure`` with the weights times the
         exposures, scikit-learn's recipe), so that the exposures alone explain
-        nothing.
+        nothing. On fewer than two rows (of positive weight), NaN with an
+        ``UndefinedMetricWarning``, as ``d2_tweedie_score``.
 
         Parameters
         ----------
@@ -810,6 +812,8 @@ class MoEPoissonRegressor(
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         exposure = _check_exposure(exposure, _num_samples(X))
         X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
+        if _too_few_to_score(y):
+            return float("nan")
         y_pred = to_numpy(self.predict(X, exposure=exposure))
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),

@@ -12,8 +12,9 @@ from sklearn.exceptions import (
     ConvergenceWarning,
     DataConversionWarning,
     NotFittedError,
+    UndefinedMetricWarning,
 )
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
 
@@ -1041,6 +1042,35 @@ def test_r2_of_predictions_far_larger_than_y():
         r2_score(y[1:], pred[1:], sample_weight=weight[1:]),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    "Estimator, options, score",
+    [
+        (MoEPoissonRegressor, {}, "D^2"),
+        (MoENegativeBinomialRegressor, {}, "D^2"),
+        (MoEGammaRegressor, {}, "D^2"),
+        (MoEGammaRegressor, {"zero_inflated": True}, "R^2"),
+    ],
+)
+def test_score_of_one_row_is_undefined_as_scikit_learn_s(Estimator, options, score):
+    # one row counted as a constant target and scored 0 (on every fold of a
+    # leave-one-out), where d2_tweedie_score and r2_score warn and give NaN
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    y = rng.poisson(3.0, size=60) + 1.0
+    if options:  # zero_inflated
+        y[::4] = 0.0
+    model = Estimator(n_experts=2, **options, random_state=0).fit(X, y)
+    metric = r2_score if score == "R^2" else d2_tweedie_score
+    with pytest.warns(UndefinedMetricWarning) as reference:
+        assert np.isnan(metric(y[:1], model.predict(X[:1])))
+    # one row, or one row of positive weight among three
+    for rows, weight in [(1, None), (3, [0.0, 2.0, 0.0])]:
+        with pytest.warns(UndefinedMetricWarning) as record:
+            assert np.isnan(model.score(X[:rows], y[:rows], sample_weight=weight))
+        assert str(record[0].message) == str(reference[0].message)
+    assert np.isfinite(model.score(X[:2], y[:2]))
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
