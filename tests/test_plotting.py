@@ -90,10 +90,11 @@ def test_gate_1d_single_expert_on_given_axes(regression_1d):
     with pytest.raises(ValueError, match=r"'expert' parameter .* \[0, 3\) or None"):
         display.plot(expert=3)
     n_figures = len(plt.get_fignums())
-    with pytest.raises(
-        ValueError, match=r"GateDisplay.from_estimator must .* \[0, 3\)"
-    ):
-        GateDisplay.from_estimator(reg, X, expert=5, grid_resolution=20)
+    for expert in (5, -1):  # one range for both (-1's was [0, inf))
+        with pytest.raises(
+            ValueError, match=r"GateDisplay.from_estimator must .* \[0, 3\)"
+        ):
+            GateDisplay.from_estimator(reg, X, expert=expert, grid_resolution=20)
     assert len(plt.get_fignums()) == n_figures  # refused before drawing
 
 

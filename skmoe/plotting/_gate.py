@@ -104,18 +104,16 @@ class GateDisplay:
         -------
         display : GateDisplay
         """
-        # before any work, in scikit-learn's words; plot checks expert's upper
-        # bound, the number of experts
+        # before any work, in scikit-learn's words; expert once the number of
+        # experts is known (a check without it said [0, inf) for expert=-1)
         check_grid_resolution(grid_resolution, "GateDisplay.from_estimator")
         check_parameters(
-            {
-                "eps": [Interval(Real, 0, None, closed="left")],
-                "expert": [Interval(Integral, 0, None, closed="left"), None],
-            },
-            {"eps": eps, "expert": expert},
+            {"eps": [Interval(Real, 0, None, closed="left")]},
+            {"eps": eps},
             "GateDisplay.from_estimator",
         )
         model = FittedMixture(estimator)
+        _check_expert(expert, model.moe.n_experts_, "GateDisplay.from_estimator")
         n_features = model.n_features(X)
         model.check_names(X)
         points, grid = input_grid(X, n_features, grid_resolution, eps)
