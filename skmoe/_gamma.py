@@ -722,10 +722,10 @@ class MoEGammaRegressor(
             ``r2_score`` of them, whose null model is also the mean of y.
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
-        if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
-            return float("nan")
         y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
+            return float("nan")
         sample_weight = _score_weights(sample_weight, y)
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
             return r2_score_at_scale(y, y_pred, sample_weight=sample_weight)

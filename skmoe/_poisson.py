@@ -812,8 +812,6 @@ class MoEPoissonRegressor(
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         exposure = _check_exposure(exposure, _num_samples(X))
         X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
-        if _too_few_to_score(y):
-            return float("nan")
         y_pred = to_numpy(self.predict(X, exposure=exposure))
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),
@@ -821,6 +819,8 @@ class MoEPoissonRegressor(
         underflow = bool(np.any(y_pred < np.finfo(y_pred.dtype).smallest_normal))
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        if _too_few_to_score(y):  # (X and y checked above, by predict and here)
+            return float("nan")
         sample_weight = _score_weights(sample_weight, y)
         y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])

@@ -1071,6 +1071,15 @@ def test_score_of_one_row_is_undefined_as_scikit_learn_s(Estimator, options, sco
             assert np.isnan(model.score(X[:rows], y[:rows], sample_weight=weight))
         assert str(record[0].message) == str(reference[0].message)
     assert np.isfinite(model.score(X[:2], y[:2]))
+    # the inputs are still checked on one row
+    with pytest.raises(ValueError, match="features"):
+        model.score(X[:1, :1], y[:1])
+    with pytest.raises(ValueError, match="NaN"):
+        model.score(np.full((1, 2), np.nan), y[:1])
+    with pytest.raises(ValueError, match="y"):
+        model.score(X[:1], -y[:1] - 1)
+    with pytest.raises(NotFittedError):
+        Estimator(n_experts=2, **options).score(X[:1], y[:1])
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
