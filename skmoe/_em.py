@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
-from ._backend import widest_float
+from ._backend import to_numpy, widest_float
 from ._groups import Groups, mix
 from ._math import device
 from ._sparse import is_sparse, top_k_mask
@@ -92,6 +92,25 @@ class EMProblem:
         if self.groups is None:
             return weight
         return weight * self.groups.share(self.xp, weight)
+
+    def row_spreads(self, design: Array) -> np.ndarray:
+        """The weighted variance of each row of ``design`` (host float64)."""
+        xp, weight = self.xp, self.normalized_weight
+        mean = xp.sum(weight[None, :] * design, axis=1)
+        spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
+        return to_numpy(spread).astype(np.float64)
+
+    def row_units(self, design: Array) -> np.ndarray:
+        """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design``, 1 for
+        the intercept and for a row without spread: the unit of a coefficient
+        of the row, in which the solvers step (see
+        ``_gradient.parameter_units``) and SQUAREM measures its steps."""
+        spread = self.row_spreads(design)
+        units = np.ones_like(spread)
+        usable = np.isfinite(spread) & (spread > 0)
+        units[usable] = 1.0 / np.sqrt(spread[usable] + self.alpha)
+        units[0] = 1.0  # the intercept
+        return units
 
 
 @dataclass
@@ -447,11 +466,36 @@ def _settled(changes, tol, settle=SETTLE) -> bool:
     return len(longer) == 2 * settle and max(longer) <= tol and not growing
 
 
-def _squarem_cycle(problem, params, resp, log_gate, prepared, step_max: float):
+def _squarem_units(problem: EMProblem, gate_params: Params, expert_params: Params):
+    """The units in which SQUAREM measures its steps (see
+    ``_squarem.extrapolate``), from the families at the run's start, on the
+    parameters' device and in their dtype."""
+    xp, like = problem.xp, gate_params["coef"]
+    units = (
+        problem.gate.extrapolation_units(
+            gate_params, problem.row_units(problem.gate_design)
+        ),
+        problem.experts.extrapolation_units(
+            xp, expert_params, problem.row_units(problem.design)
+        ),
+    )
+    return tuple(
+        {
+            name: xp.asarray(value, dtype=like.dtype, device=device(like))
+            for name, value in named.items()
+        }
+        for named in units
+    )
+
+
+def _squarem_cycle(
+    problem, params, resp, log_gate, prepared, step_max: float, units=None
+):
     """One SQUAREM cycle (see ``_squarem``) from ``params``, whose E-step gave
     ``resp`` and ``log_gate``: two EM steps to ``p2``, the extrapolated point,
     and one EM step from it, kept where its penalized objective is at least
-    ``p2``'s (else ``p2``, and a smaller ``step_max``).
+    ``p2``'s (else ``p2``, and a smaller ``step_max``). ``units``: those of
+    :func:`_squarem_units`.
 
     Returns the parameters, their E-step's outputs and the next ``step_max``.
     The extrapolated point may be far off (a softmax gate's logits of 1e3):
@@ -478,6 +522,7 @@ def _squarem_cycle(problem, params, resp, log_gate, prepared, step_max: float):
         experts.lower_bounds(),
         experts.upper_bounds(),
         step_max,
+        units,
     )
     grown = step_max * STEP_FACTOR if step >= step_max else step_max
     if point is None:
@@ -587,6 +632,8 @@ def run_em(
     sparse = problem.top_k is not None and params is None
     best = (penalized, total, gate_params, expert_params)
     step_max = 1.0  # SQUAREM's, where accelerated
+    if acceleration == "squarem":
+        units = _squarem_units(problem, gate_params, expert_params)
     for n_iter in range(1, max_iter + 1):
         previous, former, weighted_resp = penalized, expert_params, assigned
         if acceleration == "squarem":
@@ -597,6 +644,7 @@ def run_em(
                 log_gate,
                 prepared,
                 step_max,
+                units,
             )
             log_norm, resp, log_gate, *log_marginal = parts
         else:

@@ -136,11 +136,11 @@ def parameter_units(problem: EMProblem, expert_params: Params):
     keeps unit 1: it shows no scale, and ``1 / sqrt(alpha)`` made a stream of
     single rows take steps 1000 times too long (R^2 -14 after three passes).
     """
-    expert_rows = _row_units(problem, problem.design)
+    expert_rows = problem.row_units(problem.design)
     gate_rows = (
         expert_rows
         if problem.own_gate_design is None
-        else _row_units(problem, problem.own_gate_design)
+        else problem.row_units(problem.own_gate_design)
     )
     target = problem.experts.target_scale(problem.xp, expert_params)
     return gate_rows, expert_rows, target
@@ -167,25 +167,6 @@ def curvature_units(problem: EMProblem, expert_params: Params):
     for row in getattr(problem.experts, "shared", ()):
         rows[row, :] = expert_rows[row] * float(np.mean(scales))
     return gate_rows, rows, 1.0
-
-
-def row_spreads(problem: EMProblem, design: Array) -> np.ndarray:
-    """The weighted variance of each row of ``design`` (host float64)."""
-    xp, weight = problem.xp, problem.normalized_weight
-    mean = xp.sum(weight[None, :] * design, axis=1)
-    spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
-    return to_numpy(spread).astype(np.float64)
-
-
-def _row_units(problem: EMProblem, design: Array) -> np.ndarray:
-    """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design`` (see
-    :func:`parameter_units`)."""
-    spread = row_spreads(problem, design)
-    units = np.ones_like(spread)
-    usable = np.isfinite(spread) & (spread > 0)
-    units[usable] = 1.0 / np.sqrt(spread[usable] + problem.alpha)
-    units[0] = 1.0  # the intercept
-    return units
 
 
 class Packer:

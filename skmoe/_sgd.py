@@ -27,7 +27,7 @@ from ._em import (
     objective,
     prune_smallest,
 )
-from ._gradient import Packer, evaluate, parameter_units, row_spreads
+from ._gradient import Packer, evaluate, parameter_units
 from ._math import device, take_last
 from .experts import LogisticExperts
 
@@ -274,7 +274,7 @@ def _units(problem, expert_params, state: SGDState):
     if (
         state.moments is None
         and rows >= UNIT_ROWS
-        and all(np.all(row_spreads(problem, d)[1:] > 0) for d in designs)
+        and all(np.all(problem.row_spreads(d)[1:] > 0) for d in designs)
     ):
         state.units = parameter_units(problem, expert_params)
         return state.units

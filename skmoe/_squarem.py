@@ -7,7 +7,9 @@ iterates ``p0, p1 = M(p0), p2 = M(p1)``, SQUAREM steps to
     p0 + 2 s r + s^2 v,    r = p1 - p0,    v = p2 - 2 p1 + p0,
 
 with ``s = |r| / |v|`` (its scheme S3), clipped to ``[1, step_max]``; ``s = 1``
-gives ``p2`` itself. The caller takes one more EM step from there and keeps it
+gives ``p2`` itself. The norms are taken in units of the parameters
+(:func:`row_units`), so that the step, as EM, does not depend on the units of
+the features or of y. The caller takes one more EM step from there and keeps it
 only if its objective is at least ``p2``'s, so the accelerated iteration stays
 monotone. Nothing here knows about EM: parameters are dicts of arrays of any
 Array API namespace.
@@ -18,11 +20,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 Params = dict[str, Any]
 
 #: ``step_max`` grows by this factor each time the step reaches it, and shrinks
 #: by it after an extrapolation that did not pay (SQUAREM's ``mstep``).
 STEP_FACTOR = 4.0
+
+
+def row_units(params: Params, rows: np.ndarray, scale: float = 1.0, skip=()):
+    """The units of ``params`` (host arrays, by name, that broadcast against
+    them) whose first axis holds the rows of a design matrix, of units
+    ``rows`` (``EMProblem.row_units``), times ``scale``; other parameters, and
+    those named in ``skip``, have unit 1 (none given)."""
+    return {
+        name: rows.reshape((-1,) + (1,) * (len(value.shape) - 1)) * scale
+        for name, value in params.items()
+        if name not in skip
+        and len(value.shape) >= 1
+        and value.shape[0] == rows.shape[0]
+    }
 
 
 def _coordinates(xp, params: tuple[Params, Params], floors) -> dict:
@@ -36,19 +54,32 @@ def _coordinates(xp, params: tuple[Params, Params], floors) -> dict:
     return out
 
 
-def extrapolate(xp, p0, p1, p2, floors, ceilings, step_max: float):
+def extrapolate(xp, p0, p1, p2, floors, ceilings, step_max: float, units=None):
     """SQUAREM's point from the EM iterates ``p0``, ``p1``, ``p2`` (each a
     (gate_params, expert_params) pair), and its step ``s``.
 
     Returns ``(None, 1.0)`` where the step is 1 (the point is ``p2``) or the
     iterates do not move. Positive parameters (``floors``) are extrapolated in
-    logs and clipped to their floors and ``ceilings``.
+    logs and clipped to their floors and ``ceilings``. ``units``: a (gate,
+    expert) pair of dicts of arrays by name (see :func:`row_units`), in which
+    the step's norms are taken (absent: 1).
     """
     c0, c1, c2 = (_coordinates(xp, p, floors) for p in (p0, p1, p2))
     r = {key: c1[key] - c0[key] for key in c0}
     v = {key: c2[key] - 2 * c1[key] + c0[key] for key in c0}
-    r_norm = math.sqrt(sum(float(xp.sum(d * d)) for d in r.values()))
-    v_norm = math.sqrt(sum(float(xp.sum(d * d)) for d in v.values()))
+    scale = {}
+    for group, named in zip(("gate", "expert"), units or ({}, {}), strict=True):
+        scale.update({(group, name): unit for name, unit in named.items()})
+
+    def norm(differences):
+        return math.sqrt(
+            sum(
+                float(xp.sum((d / scale[key]) ** 2 if key in scale else d * d))
+                for key, d in differences.items()
+            )
+        )
+
+    r_norm, v_norm = norm(r), norm(v)
     if not (r_norm > 0 and math.isfinite(r_norm) and math.isfinite(v_norm)):
         return None, 1.0
     step = step_max if v_norm == 0 else min(max(1.0, r_norm / v_norm), step_max)

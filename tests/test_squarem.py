@@ -165,6 +165,23 @@ def test_accelerated_objective_never_falls(options):
     assert model.converged_ and np.isfinite(model.predict(X)).all()
 
 
+@pytest.mark.parametrize(
+    "options", [{}, {"gate": "gaussian"}, {"noise": "student_t"}, {"alpha": 0.0}]
+)
+def test_accelerated_fits_do_not_depend_on_the_units_of_y(options):
+    # as EM's: the step's norms are in the coefficients' units (the noise's,
+    # per unit of each feature); in y's units, the diabetes data's fit took
+    # 26, 15 and 27 cycles for y, y / 100 and 100 y, to other optima
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    common = dict(acceleration="squarem", n_init=1, random_state=0, **options)
+    fits = [MoERegressor(2, **common).fit(X, c * y) for c in (1.0, 0.01, 100.0)]
+    assert len({fit.n_iter_ for fit in fits}) == 1
+    for fit, c in zip(fits[1:], (0.01, 100.0), strict=True):
+        np.testing.assert_allclose(fit.predict(X), c * fits[0].predict(X), rtol=1e-7)
+
+
 def test_accelerated_fits_with_groups_zero_inflation_and_pruning():
     X, mean, rng = _counts(n=600)
     y = rng.poisson(mean) * (rng.rand(600) > 0.3)
@@ -190,7 +207,7 @@ def test_a_rejected_extrapolation_falls_back_to_two_em_steps(monkeypatch):
     # the accelerated history is EM's at every other iteration
     X, y = _regression()
 
-    def broken(xp, p0, p1, p2, floors, ceilings, step_max):
+    def broken(xp, p0, p1, p2, floors, ceilings, step_max, units=None):
         gate, experts = p2
         return (
             {name: value * np.nan for name, value in gate.items()},

@@ -247,6 +247,11 @@ class GaussianGate(GateFamily):
     def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
         return {name: xp.zeros_like(value) for name, value in params.items()}
 
+    def extrapolation_units(self, params: Params, rows: np.ndarray) -> dict:
+        # the means (rows 1:) in the features' units, 1 / rows (row 0, the log
+        # weights, in 1); a whitening matrix's column j in rows[j]
+        return {"coef": (1.0 / rows)[:, None], "whiten": rows[None, None, 1:]}
+
     def select(self, xp, params: Params, keep: Array) -> Params:
         return {
             "coef": xp.take(params["coef"], keep, axis=1),
