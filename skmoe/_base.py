@@ -1420,6 +1420,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # fitted attributes' namespace)
         self._fit_moments = tuple(tuple(part.tolist()) for part in moments)
         self._fitted_solver = self.solver  # set_params may change the parameter
+        self._fitted_acceleration = self.acceleration  # (and the displays')
         self._fitted_tol = self.tol  # (std_errors' advice)
         if not warm:  # the n_experts the fitted experts came from
             self._fitted_n_experts_param = self.n_experts
@@ -3209,7 +3210,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Where EM could be accelerated and was not: the words that say so."""
         if (
             getattr(self, "_fitted_solver", self.solver) != "em"
-            or self.acceleration is not None
+            or getattr(self, "_fitted_acceleration", self.acceleration) is not None
             or self.top_k is not None
             or self._estimator_experts()
         ):
@@ -3705,6 +3706,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         self._set_fitted(problem, result, offset)
         self._fitted_solver = self.solver
+        self._fitted_acceleration = None  # online EM's and Adam's steps
         if restart:  # see _warn_ignored_n_experts
             self._fitted_n_experts_param = self.n_experts
         self._attributes_to(X)

@@ -19,7 +19,7 @@ from ._backend import to_numpy, widest_float
 from ._groups import Groups, mix
 from ._math import device
 from ._sparse import is_sparse, top_k_mask
-from ._squarem import STEP_FACTOR, extrapolate
+from ._squarem import MAX_STEP, STEP_FACTOR, extrapolate
 from .experts import ExpertFamily
 from .gates import GateFamily
 
@@ -514,22 +514,23 @@ def _squarem_cycle(
 
     p1, parts1 = advance(params, resp, log_gate)
     p2, parts2 = advance(p1, parts1[1], parts1[2])
-    point, step = extrapolate(
-        problem.xp,
-        params,
-        p1,
-        p2,
-        experts.lower_bounds(),
-        experts.upper_bounds(),
-        step_max,
-        units,
-    )
-    grown = step_max * STEP_FACTOR if step >= step_max else step_max
-    if point is None:
-        return p2, parts2, grown
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            point, step = extrapolate(
+                problem.xp,
+                params,
+                p1,
+                p2,
+                experts.lower_bounds(),
+                experts.upper_bounds(),
+                step_max,
+                units,
+            )
+            grown = step_max * STEP_FACTOR if step >= step_max else step_max
+            grown = min(grown, MAX_STEP)
+            if point is None:
+                return p2, parts2, grown
             parts = e_step(problem, *point, marginal)
             p3, parts3 = advance(point, parts[1], parts[2])
             kept = penalized(p3, parts3) >= penalized(p2, parts2)

@@ -27,6 +27,10 @@ Params = dict[str, Any]
 #: ``step_max`` grows by this factor each time the step reaches it, and shrinks
 #: by it after an extrapolation that did not pay (SQUAREM's ``mstep``).
 STEP_FACTOR = 4.0
+#: ``step_max`` grows no further (R's SQUAREM has no bound; its square is in
+#: the extrapolation, which must not overflow). The fits of
+#: ``benchmarks/squarem.py`` reached 256.
+MAX_STEP = 4.0**10
 
 
 def row_units(params: Params, rows: np.ndarray, scale: float = 1.0, skip=()):

@@ -552,6 +552,12 @@ def test_convergence_label_is_the_fitted_solver_not_the_parameter():
     display = ConvergenceDisplay.from_estimator(em)
     assert _xlabel(display) == "epoch"
     assert len(display.line_.get_ydata()) == em.n_iter_
+    # a SQUAREM fit's history holds its cycles, whatever acceleration is now
+    fast = MoERegressor(2, acceleration="squarem", n_init=1, random_state=0)
+    fast.fit(X, y).set_params(acceleration=None)
+    display = ConvergenceDisplay.from_estimator(fast)
+    assert _xlabel(display) == "SQUAREM cycle (three EM steps)"
+    assert len(display.line_.get_ydata()) == fast.n_iter_
 
 
 # -- fitted searches and other wrappers ---------------------------------------------

@@ -654,6 +654,13 @@ def test_default_tol_can_stop_short_of_the_maximum_and_says_so():
         warnings.simplefilter("error")
         se = model.std_errors(X, y)
     assert all(np.all(np.isfinite(value)) for value in se.values())
+    # a SQUAREM fit short of its maximum is not told to use SQUAREM, even
+    # after set_params takes it off
+    model.set_params(acceleration=None)
+    model.expert_coef_ = model.expert_coef_ * 1.01
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        model.std_errors(X, y)
+    assert not any("acceleration" in str(w.message) for w in record)
     model.set_params(tol=1e-8, acceleration=None).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -115,6 +115,8 @@ class ConvergenceDisplay:
             "gradient": "L-BFGS iteration",
             "sgd": "epoch",
         }.get(fitted_solver(moe), "iteration")
+        if getattr(moe, "_fitted_acceleration", None) == "squarem":
+            xlabel = "SQUAREM cycle (three EM steps)"
         return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax)
 
     def plot(self, ax=None, **kwargs):
