@@ -189,12 +189,13 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         these cycles of three EM steps. EM crawls where the likelihood is
         flat along some direction (overlapping experts, count and Gamma
         mixtures), and its stop test at ``tol`` then ends short of the
-        maximum; accelerated, the same ``tol`` ends much nearer to it, in
-        fewer passes over the data (``benchmarks/squarem.py``). From the
-        same start it may end at another local maximum, higher or lower.
-        With ``solver="em"`` only, and not with ``top_k``,
-        ``assignment="hard"`` or ``expert_estimator``; :meth:`partial_fit`
-        does not use it.
+        maximum; accelerated, the same ``tol`` ends nearer to it, mostly in
+        fewer passes over the data (``benchmarks/squarem.py``; fits that EM
+        settles in a few steps take longer). From the same start it may end
+        at another local maximum, higher or lower. With ``solver="em"``
+        only, and not with ``top_k``, ``assignment="hard"`` or
+        ``expert_estimator``; :meth:`partial_fit` uses it only in the
+        ``fit`` that online EM runs on a first batch large enough.
 
     balance_coef : float, default=0.0
         Weight c of the Switch Transformer load-balancing loss
