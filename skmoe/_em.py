@@ -514,6 +514,7 @@ def _squarem_cycle(
 
     p1, parts1 = advance(params, resp, log_gate)
     p2, parts2 = advance(p1, parts1[1], parts1[2])
+    del parts1, resp, log_gate  # (K, n) arrays: at most two E-steps' at once
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -533,6 +534,7 @@ def _squarem_cycle(
                 return p2, parts2, grown
             parts = e_step(problem, *point, marginal)
             p3, parts3 = advance(point, parts[1], parts[2])
+            del parts
             kept = penalized(p3, parts3) >= penalized(p2, parts2)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         kept = False
