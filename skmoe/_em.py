@@ -7,7 +7,6 @@ namespace plus a gate and an expert family; the output is a :class:`FitResult`.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -100,15 +99,17 @@ class EMProblem:
         spread = xp.sum(weight[None, :] * (design - mean[:, None]) ** 2, axis=1)
         return to_numpy(spread).astype(np.float64)
 
-    def row_units(self, design: Array) -> np.ndarray:
+    def row_units(self, design: Array, alpha: float | None = None) -> np.ndarray:
         """``1 / sqrt(std_j^2 + alpha)`` for each row j of ``design``, 1 for
         the intercept and for a row without spread: the unit of a coefficient
         of the row, in which the solvers step (see
-        ``_gradient.parameter_units``) and SQUAREM measures its steps."""
+        ``_gradient.parameter_units``) and SQUAREM measures its steps
+        (``alpha``: the problem's by default)."""
+        alpha = self.alpha if alpha is None else alpha
         spread = self.row_spreads(design)
         units = np.ones_like(spread)
         usable = np.isfinite(spread) & (spread > 0)
-        units[usable] = 1.0 / np.sqrt(spread[usable] + self.alpha)
+        units[usable] = 1.0 / np.sqrt(spread[usable] + alpha)
         units[0] = 1.0  # the intercept
         return units
 
@@ -471,9 +472,11 @@ def _squarem_units(problem: EMProblem, gate_params: Params, expert_params: Param
     ``_squarem.extrapolate``), from the families at the run's start, on the
     parameters' device and in their dtype."""
     xp, like = problem.xp, gate_params["coef"]
+    # (a gate that alpha does not penalize: the features' own units)
+    gate_alpha = None if problem.gate.penalized else 0.0
     units = (
         problem.gate.extrapolation_units(
-            gate_params, problem.row_units(problem.gate_design)
+            gate_params, problem.row_units(problem.gate_design, gate_alpha)
         ),
         problem.experts.extrapolation_units(
             xp, expert_params, problem.row_units(problem.design)
@@ -499,8 +502,8 @@ def _squarem_cycle(
 
     Returns the parameters, their E-step's outputs and the next ``step_max``.
     The extrapolated point may be far off (a softmax gate's logits of 1e3):
-    its E- and M-steps run without warnings, and one that fails or gives a
-    NaN objective is not kept.
+    its E- and M-steps run without NumPy's floating-point warnings, and one
+    that fails or gives a NaN objective is not kept.
     """
     marginal = problem.gate.models_inputs
     experts = problem.experts
@@ -514,10 +517,11 @@ def _squarem_cycle(
 
     p1, parts1 = advance(params, resp, log_gate)
     p2, parts2 = advance(p1, parts1[1], parts1[2])
-    del parts1, resp, log_gate  # (K, n) arrays: at most two E-steps' at once
+    del parts1  # (K, n) arrays no longer needed (peak memory)
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # NumPy's floating-point warnings only: warnings.catch_warnings is not
+        # thread-safe (two threads' fits left a filter that hid every warning)
+        with np.errstate(all="ignore"):
             point, step = extrapolate(
                 problem.xp,
                 params,

@@ -152,14 +152,29 @@ def test_at_the_default_tol_accelerated_em_stops_nearer_the_maximum():
         {"gate_features": [0], "expert_features": [1]},
     ],
 )
-def test_accelerated_objective_never_falls(options):
+def test_accelerated_objective_never_falls(options, monkeypatch):
     X, y = _regression()
     weight = np.random.RandomState(1).uniform(0.2, 3, size=len(y))
     options = {"n_experts": 3, **options}
     model = MoERegressor(
         acceleration="squarem", n_init=1, random_state=0, tol=1e-9, **options
     )
+    # the cycle's guard turns an error into a plain EM step: the extrapolation
+    # itself (the units' shapes) must never raise
+    raised, extrapolate = [], em_module.extrapolate
+
+    def recorded(*args, **kwargs):
+        try:
+            return extrapolate(*args, **kwargs)
+        except Exception as error:
+            raised.append(error)
+            raise
+
+    monkeypatch.setattr(em_module, "extrapolate", recorded)
+    filters = list(warnings.filters)
     model.fit(X, y, sample_weight=weight)
+    assert not raised
+    assert warnings.filters == filters  # none left behind
     history = np.asarray(model.objective_history_)
     assert np.all(np.diff(history) >= -1e-12)
     assert model.converged_ and np.isfinite(model.predict(X)).all()
@@ -180,6 +195,35 @@ def test_accelerated_fits_do_not_depend_on_the_units_of_y(options):
     assert len({fit.n_iter_ for fit in fits}) == 1
     for fit, c in zip(fits[1:], (0.01, 100.0), strict=True):
         np.testing.assert_allclose(fit.predict(X), c * fits[0].predict(X), rtol=1e-7)
+
+
+def test_a_gaussian_gate_s_steps_do_not_depend_on_its_features_units():
+    # alpha does not penalize the gaussian gate, and plain EM does not depend
+    # on its features' units: SQUAREM's were taken with alpha (15, 22 and 17
+    # cycles for the gate's features times 1, 1e-2 and 1e-4)
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    fits = []
+    for c in (1.0, 1e-2, 1e-4):
+        scaled = X.copy()
+        scaled[:, [0, 2]] *= c
+        model = MoERegressor(
+            3,
+            gate="gaussian",
+            gate_features=[0, 2],
+            expert_features=[3, 4, 5, 8],
+            acceleration="squarem",
+            n_init=1,
+            random_state=0,
+        )
+        fits.append((model.fit(scaled, y), scaled))
+    assert len({model.n_iter_ for model, _ in fits}) == 1
+    for model, scaled in fits[1:]:
+        np.testing.assert_allclose(
+            model.predict(scaled), fits[0][0].predict(fits[0][1]), rtol=1e-6
+        )
 
 
 def test_accelerated_fits_with_groups_zero_inflation_and_pruning():

@@ -137,6 +137,8 @@ class GateFamily(ABC):
 
     #: Whether the gate models the density of x (:meth:`log_marginal`).
     models_inputs: bool = False
+    #: Whether ``alpha`` penalizes the gate's parameters (:meth:`penalty`).
+    penalized: bool = True
 
     def log_gate_and_marginal(self, xp, design: Array, params: Params):
         """:meth:`log_gate` and :meth:`log_marginal` (None by default) together,

@@ -247,6 +247,8 @@ class GaussianGate(GateFamily):
     def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
         return {name: xp.zeros_like(value) for name, value in params.items()}
 
+    penalized = False  # (its M-step is closed form; penalty is 0)
+
     def extrapolation_units(self, params: Params, rows: np.ndarray) -> dict:
         # the means (rows 1:) in the features' units, 1 / rows (row 0, the log
         # weights, in 1); a whitening matrix's column j in rows[j]
