@@ -215,6 +215,7 @@ class GaussianGate(GateFamily):
         return xp.permute_dims(relative, (1, 0))
 
     models_inputs = True
+    penalized = False  # (its M-step is closed form; penalty is 0)
 
     def log_gate(self, xp, design: Array, params: Params) -> Array:
         # (the shared quadratic of a tied covariance cancels)
@@ -246,8 +247,6 @@ class GaussianGate(GateFamily):
 
     def penalty_gradient(self, xp, params: Params, alpha: float) -> Params:
         return {name: xp.zeros_like(value) for name, value in params.items()}
-
-    penalized = False  # (its M-step is closed form; penalty is 0)
 
     def extrapolation_units(self, params: Params, rows: np.ndarray) -> dict:
         # the means (rows 1:) in the features' units, 1 / rows (row 0, the log
