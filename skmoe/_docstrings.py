@@ -81,24 +81,25 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         well-clustered data; mixing them works on both.
 
     max_iter : int, default=500
-        Maximum number of iterations per restart: EM iterations, L-BFGS
-        iterations for ``solver="gradient"``, epochs for ``solver="sgd"``.
+        Maximum number of iterations per restart: EM iterations (SQUAREM
+        cycles of up to three EM steps with ``acceleration="squarem"``),
+        L-BFGS iterations for ``solver="gradient"``, epochs for
+        ``solver="sgd"``.
 
     tol : float, default=1e-5
         Convergence threshold on the change of the per-sample penalized
         log-likelihood between iterations (an absolute change, in nats per unit
         of sample weight, as ``GaussianMixture``'s ``tol``: for EM it does not
-        depend on the units of ``y``; for Poisson experts EM multiplies it by
-        the mean count where that is below 1, as their log-likelihood's
-        changes shrink with it). EM stops at a change at most ``tol``
-        once three iterations in a row did not increase their change (a growing
-        change is EM leaving a saddle point, as random starts over many
+        depend on the units of ``y``; for Poisson and negative binomial experts
+        EM multiplies it by the mean count where that is below 1, as their
+        log-likelihood's changes shrink with it). EM stops at a change at most
+        ``tol`` once three iterations in a row did not increase their change (a
+        growing change is EM leaving a saddle point, as random starts over many
         samples do), and not while the responsibilities of a run from initial
-        ones are still nearly uniform (for up to 100 iterations), so a fresh
-        run takes at least three iterations; a warm start stops at its first
-        change at most ``tol``. ``solver="gradient"`` passes
-        ``tol * 1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it
-        with ``n_iter_no_change``.
+        ones are still nearly uniform (for up to 100 iterations), so a fresh run
+        takes at least three iterations; a warm start stops at its first change
+        at most ``tol``. ``solver="gradient"`` passes ``tol * 1e-3`` to L-BFGS-B
+        as its ``ftol``; ``solver="sgd"`` uses it with ``n_iter_no_change``.
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest
