@@ -8,7 +8,7 @@ iterates ``p0, p1 = M(p0), p2 = M(p1)``, SQUAREM steps to
 
 with ``s = |r| / |v|`` (its scheme S3), clipped to ``[1, step_max]``; ``s = 1``
 gives ``p2`` itself. The norms are taken in units of the parameters
-(:func:`row_units`), so that the step, as EM, does not depend on the units of
+(:func:`coefficient_units`), so that the step, as EM, does not depend on the units of
 the features or of y. The caller takes one more EM step from there and keeps it
 only if its objective is at least ``p2``'s, so the accelerated iteration stays
 monotone. Nothing here knows about EM: parameters are dicts of arrays of any
@@ -33,7 +33,7 @@ STEP_FACTOR = 4.0
 MAX_STEP = 4.0**10
 
 
-def row_units(params: Params, rows: np.ndarray, scale: float = 1.0, skip=()):
+def coefficient_units(params: Params, rows: np.ndarray, scale: float = 1.0, skip=()):
     """The units of ``params`` (host arrays, by name, that broadcast against
     them) whose first axis holds the rows of a design matrix, of units
     ``rows`` (``EMProblem.row_units``), times ``scale``; other parameters, and
@@ -65,7 +65,7 @@ def extrapolate(xp, p0, p1, p2, floors, ceilings, step_max: float, units=None):
     Returns ``(None, 1.0)`` where the step is 1 (the point is ``p2``) or the
     iterates do not move. Positive parameters (``floors``) are extrapolated in
     logs and clipped to their floors and ``ceilings``. ``units``: a (gate,
-    expert) pair of dicts of arrays by name (see :func:`row_units`), in which
+    expert) pair of dicts of arrays by name (see :func:`coefficient_units`), in which
     the step's norms are taken (absent: 1).
     """
     c0, c1, c2 = (_coordinates(xp, p, floors) for p in (p0, p1, p2))

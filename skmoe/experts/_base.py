@@ -7,7 +7,7 @@ from typing import Any
 
 from .._backend import as_compute
 from .._math import center_intercepts, device, expand_rows, restrict_rows
-from .._squarem import row_units
+from .._squarem import coefficient_units
 
 Array = Any
 Params = dict[str, Array]
@@ -173,11 +173,11 @@ class ExpertFamily(ABC):
 
     def extrapolation_units(self, xp, params: Params, rows) -> dict:
         """The units in which SQUAREM measures its steps (see
-        ``_squarem.row_units``): a coefficient of design row j in units of
+        ``_squarem.coefficient_units``): a coefficient of design row j in units of
         ``rows[j]`` times :meth:`target_scale` at ``params``; the positive
         parameters of :meth:`lower_bounds`, extrapolated in logs, in 1."""
         scale = self.target_scale(xp, params)
-        return row_units(params, rows, scale, skip=self.lower_bounds())
+        return coefficient_units(params, rows, scale, skip=self.lower_bounds())
 
     def lower_bounds(self) -> dict[str, float]:
         """Positive parameters and their floors; solvers move these in log space."""

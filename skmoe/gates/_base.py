@@ -9,7 +9,7 @@ import numpy as np
 
 from .._math import center_intercepts, device, expand_rows, restrict_rows
 from .._sparse import route, route_in_blocks, truncate_log_gate
-from .._squarem import row_units
+from .._squarem import coefficient_units
 
 Array = Any
 Params = dict[str, Array]
@@ -153,9 +153,9 @@ class GateFamily(ABC):
 
     def extrapolation_units(self, params: Params, rows: np.ndarray) -> dict:
         """The units in which SQUAREM measures its steps (see
-        ``_squarem.row_units``): a coefficient of design row j in units of
+        ``_squarem.coefficient_units``): a coefficient of design row j in units of
         ``rows[j]``, its logit per unit of the feature."""
-        return row_units(params, rows)
+        return coefficient_units(params, rows)
 
     def collapsed(self, xp, design: Array, sample_weight: Array, params: Params):
         """Indices (host NumPy) of the experts whose gate parameters sit at a
