@@ -35,6 +35,7 @@ from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
+from ._separation import separating_direction
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
@@ -528,7 +529,50 @@ class MoEPoissonRegressor(
     def _collapse_message(self, problem, best):
         message = super()._collapse_message(problem, best)
         floored = self._floored_message(problem, best)
-        return " ".join(part for part in (floored, message) if part) or None
+        separated = self._separated_message(problem, best)
+        parts = (floored, message, separated)
+        return " ".join(part for part in parts if part) or None
+
+    def _separated_message(self, problem, best):
+        """A warning where ``alpha=0`` and the zero counts are separated, or
+        None: the likelihood then has no maximum, and the experts' coefficients
+        grow until EM stops, without a word (-27.7 on a dummy feature that is 1
+        on zero counts only, -9.5 at the default ``alpha=1e-6``).
+
+        Separated: a combination ``b`` of the experts' design columns (the
+        intercept among them) is 0 on every row of a positive count and at
+        most 0 on the zero counts, below 0 on some (R's glm has no check for
+        it either; its coefficients run to -20 or so with a warning of fitted
+        rates numerically 0). Every expert sees every row with a positive
+        responsibility, so each one's coefficients grow along ``b``.
+        """
+        if self.alpha > 0 or self._estimator_experts() or self._degenerate_target():
+            return None
+        direction = separating_direction(
+            to_numpy(problem.design),
+            to_numpy(problem.Y[0]),
+            to_numpy(problem.sample_weight) > 0,
+        )
+        if direction is None:
+            return None
+        columns = np.flatnonzero(direction[1:] != 0)
+        used = self._expert_columns
+        names = getattr(self, "feature_names_in_", None)
+        shown = [
+            int(j) if names is None else str(names[j])
+            for j in (columns if used is None else np.asarray(used)[columns])
+        ]
+        coef = to_numpy(best.expert_params["coef"])
+        largest = float(np.max(np.abs(coef[1:]), initial=0.0))
+        return (
+            f"With alpha=0, features {shown} separate zero counts from the "
+            "others: a combination of them and the intercept is 0 on every "
+            "positive count and negative on some zero counts (as a feature "
+            "seen only with zeros is). The likelihood has no maximum: the "
+            "experts' means there tend to 0, and their coefficients grow until "
+            f"EM stops (largest {largest:.3g}). Set alpha > 0 for finite, "
+            "reproducible coefficients."
+        )
 
     def _floored_message(self, problem, best):
         """A warning where experts given by ``expert_estimator`` all predict

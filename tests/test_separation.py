@@ -1,0 +1,119 @@
+"""Zero counts separated from positive ones at alpha=0: the Poisson and negative
+binomial likelihoods then have no maximum, and the fit says so."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+from sklearn.linear_model import PoissonRegressor
+
+from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
+from skmoe._separation import separating_direction
+
+pd = pytest.importorskip("pandas")
+
+SEPARATED = "separate zero counts from the others"
+
+
+def _dummy_zeros(seed=0, n=400):
+    """Counts of a log-linear model, set to 0 where a dummy feature is 1."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    dummy = (rng.random(n) < 0.2).astype(float)
+    y = rng.poisson(np.exp(0.5 + 0.3 * x))
+    y[dummy == 1] = 0
+    return pd.DataFrame({"x": x, "zeros_only": dummy}), y
+
+
+def _lp_separates(design, y):
+    """Independent check: the most negative sum of ``design.T @ b`` over the zero
+    counts, with it 0 on the positive counts, at most 0 on the zeros, and b in
+    the unit box (one linear program over b, no null space)."""
+    positive, zero = design[:, y > 0].T, design[:, y == 0].T
+    found = linprog(
+        zero.sum(axis=0),
+        A_ub=zero,
+        b_ub=np.zeros(len(zero)),
+        A_eq=positive,
+        b_eq=np.zeros(len(positive)),
+        bounds=[(-1, 1)] * design.shape[0],
+        method="highs",
+    )
+    return found.fun < -1e-7
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_separated_zero_counts_at_alpha_zero_warn(Estimator):
+    X, y = _dummy_zeros()
+    with pytest.warns(UserWarning, match=SEPARATED) as caught:
+        model = Estimator(n_experts=2, alpha=0, random_state=0).fit(X, y)
+    message = next(str(w.message) for w in caught if SEPARATED in str(w.message))
+    assert "['zeros_only']" in message  # by the feature's name, and only it
+    # the likelihood has no maximum: the dummy's coefficients ran off, as
+    # scikit-learn's unpenalized PoissonRegressor's does on the same data
+    assert np.all(model.expert_coef_[:, 1] < -10)
+    reference = PoissonRegressor(alpha=0, max_iter=1000).fit(X, y)
+    assert reference.coef_[1] < -10
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_zero_counts_not_separated_or_penalized_do_not_warn(Estimator):
+    X, y = _dummy_zeros()
+    y_mixed = y.copy()
+    y_mixed[np.flatnonzero(X["zeros_only"].to_numpy())[0]] = 1  # one count there
+    for X_fit, y_fit, alpha in [(X, y_mixed, 0.0), (X, y, 1e-6)]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=f".*{SEPARATED}")
+            model = Estimator(n_experts=2, alpha=alpha, random_state=0)
+            model.fit(X_fit, y_fit)
+        assert np.all(np.isfinite(model.expert_coef_))
+
+
+def test_separation_by_a_combination_of_features():
+    # categories A, B, C coded (1, 0), (1, 1), (0, 1), zeros only in B: 0 on
+    # A and C and negative on B is 1 - d1 - d2, neither feature alone (x1 > x2
+    # is no separation: the positive counts must sit on the boundary)
+    rng = np.random.default_rng(1)
+    category = rng.integers(0, 3, size=300)
+    X = np.c_[category <= 1, category >= 1, rng.normal(size=300)].astype(float)
+    y = rng.poisson(2.0, size=300)
+    y[category == 1] = 0
+    with pytest.warns(UserWarning, match=r"features \[0, 1\] separate"):
+        MoEPoissonRegressor(n_experts=1, alpha=0).fit(X, y)
+    y[np.flatnonzero(category == 1)[0]] = 1
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=f".*{SEPARATED}")
+        MoEPoissonRegressor(n_experts=1, alpha=0).fit(X, y)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_separating_direction_agrees_with_a_linear_program(seed):
+    # small designs, some separated, some not: the direction found satisfies
+    # the definition, and None only where the independent program finds none
+    rng = np.random.default_rng(seed)
+    n, d = rng.integers(4, 12), rng.integers(2, 5)
+    design = np.vstack([np.ones(n), rng.integers(-2, 3, size=(d - 1, n))]).astype(float)
+    y = rng.poisson(1.0, size=n)
+    y[0], y[1] = 0, 1
+    direction = separating_direction(design, y, np.ones(n, bool))
+    assert (direction is not None) == _lp_separates(design, y)
+    if direction is not None:
+        along = design.T @ direction
+        assert np.allclose(along[y > 0], 0, atol=1e-9)
+        assert np.all(along[y == 0] <= 1e-9) and np.min(along) < -1e-3
+
+
+def test_separating_direction_uses_only_the_given_rows():
+    # the one positive count in the dummy's group has weight 0: separated
+    design = np.array([[1.0] * 6, [0, 0, 1, 1, 0, 1], [0.5, 1, 2, -1, 3, 0]])
+    y = np.array([1, 2, 0, 4, 3, 0])
+    rows = np.ones(6, bool)
+    assert separating_direction(design, y, rows) is None
+    rows[3] = False
+    direction = separating_direction(design, y, rows)
+    assert direction is not None and direction[1] < 0 and direction[2] == 0
