@@ -2093,7 +2093,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """The run with the best penalized objective among ``n_init`` restarts."""
         # restarts travel to joblib's workers by pickling: NumPy only
         n_jobs = self.n_jobs if is_numpy_array(problem.design) else 1
-        starts = self._restart_plan(random_state)
+        starts = self._restart_plan(random_state, grouped=problem.groups is not None)
         if n_experts == 1 and options.solver != "sgd":
             starts = starts[:1]  # one expert has one optimum: restarts repeat it
         fitting, start_weight = problem, sample_weight
@@ -2142,13 +2142,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             return True
         return len(_few_samples(problem, result)[0]) > 0
 
-    def _restart_plan(self, random_state):
+    def _n_restarts(self, grouped):
+        """The number of EM restarts, ``n_init`` (``grouped``: a fit with
+        ``groups``)."""
+        return self.n_init
+
+    def _restart_plan(self, random_state, grouped=False):
         """(init method, seed) for each restart, drawn from one random state."""
-        seeds = random_state.randint(np.iinfo(np.int32).max, size=self.n_init)
+        n_init = self._n_restarts(grouped)
+        seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
         if self.init_params == "mixed":
-            methods = ["kmeans"] + ["random"] * (self.n_init - 1)
+            methods = ["kmeans"] + ["random"] * (n_init - 1)
         else:
-            methods = [self.init_params] * self.n_init
+            methods = [self.init_params] * n_init
         return list(zip(methods, seeds, strict=True))
 
     def _solver_options(self, n_experts) -> SolverOptions:
