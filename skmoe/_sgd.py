@@ -399,10 +399,11 @@ def run_sgd(
     its best value, starting with the initial parameters' own, for
     ``n_iter_no_change`` epochs, and returns the best parameters seen. The run
     counts as converged if some epoch improved the watched objective on the
-    start, or the objective on all rows (Adam made progress, and the held-out
-    rows chose the start: early stopping, which scikit-learn's MLP does not
-    warn about either), or if it has one expert, whose start is its M-step's
-    optimum; a diverging epoch (a non-finite objective) never counts as an
+    start by more than ``tol``, or the objective on all rows (Adam made
+    progress, and the held-out rows chose the start: early stopping, which
+    scikit-learn's MLP does not warn about either), or if it has one expert,
+    whose start is its M-step's optimum; a diverging epoch (a non-finite
+    objective) never counts as an
     improvement. After each
     epoch the least used expert is dropped if its share of the training data is
     below ``prune_threshold``.
@@ -416,6 +417,7 @@ def run_sgd(
     state = SGDState()
     best = _finite(_score(watched, gate_params, expert_params)[1])
     best_params, stall, improved = (gate_params, expert_params), 0, False
+    baseline = best  # improved: an epoch's score above it by more than tol
     # the objective on all rows at the start (the watched one where none is
     # held out)
     start = best if n_valid == 0 else _score(problem, gate_params, expert_params)[1]
@@ -465,8 +467,12 @@ def run_sgd(
             if score > best:
                 # after pruning, best restarts at -inf: the pruned model's first
                 # score is its baseline, not an improvement on the start
-                improved = improved or np.isfinite(best)
+                if not np.isfinite(best):
+                    baseline = score
                 best, best_params = score, (gate_params, expert_params)
+            # by more than tol: a learning rate of 1e-9 gained 1e-12 and was
+            # said to converge at its start, without a warning
+            improved = improved or bool(score > baseline + tol)
             if stall >= n_iter_no_change:
                 # one expert starts at its own M-step, its optimum (exact for
                 # Gaussian experts): no epoch can improve on it

@@ -1465,3 +1465,33 @@ def test_sgd_holds_out_rows_per_class():
                 X, y, sample_weight=problem.sample_weight
             )
         assert model.predict_proba(X[58:59])[0, 2] > 0.01
+
+
+def test_gradient_rerun_after_a_rejected_abnormal_stop_is_not_converged():
+    # L-BFGS stopped ABNORMAL, one EM step gained 31 nats, and the rerun from
+    # there stopped without gaining: its "success" was taken, converged_=True
+    # without a warning, 290 nats below EM
+    rng = np.random.RandomState(0)
+    X = rng.randn(1500, 2)
+    line = np.where(X[:, 0] > 0, 1.0 + X[:, 1], -0.5 - X[:, 1])
+    rng.randn(1500)
+    y = (rng.rand(1500) < 1 / (1 + np.exp(-3 * line))).astype(int)
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=1)
+    with pytest.warns(ConvergenceWarning, match="L-BFGS stopped"):
+        gradient = MoEClassifier(solver="gradient", **settings).fit(X, y)
+    assert not gradient.converged_
+    em = MoEClassifier(**settings).fit(X, y)
+    assert em.log_likelihood_ > gradient.log_likelihood_ + 100
+
+
+def test_sgd_gains_below_tol_are_not_convergence():
+    # learning_rate=1e-9 gained 1e-12 per epoch on its start: it was said to
+    # converge there, without a word
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.2 * rng.randn(200)
+    model = MoERegressor(2, solver="sgd", learning_rate=1e-9, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="no epoch improved"):
+        model.fit(X, y)
+    assert not model.converged_
+    assert np.ptp(model.objective_history_) < 1e-6  # it did not move
