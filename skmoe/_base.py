@@ -1501,6 +1501,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     "likelihood is that of the groups; pass the groups of X's rows "
                     "(groups=np.arange(n_samples) makes each row its own group)."
                 )
+            if method == "responsibilities" and getattr(self, "_fitted_groups", False):
+                # rows of one group went to different experts (35% of the
+                # groups of a repeated-measurements fit), without a word
+                _warn_user(
+                    "responsibilities: this model was fitted with groups, and "
+                    "without them each row is its own group: its posterior sees "
+                    "its own target only, and a group's rows can go to different "
+                    "experts. Pass the groups of X's rows for the groups' "
+                    "posteriors (R flexmix's), or groups=np.arange(n_samples) "
+                    "for the rows'."
+                )
             return None
         grouping = check_groups(host(groups), X.shape[0])
         names = {family: name for name, family in GATES.items()}
@@ -2756,7 +2767,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: each row then gets its
             group's responsibilities, which see all the group's targets. None:
-            every row is its own group (also for a model fitted with groups).
+            every row is its own group; for a model fitted with groups, with a
+            warning (``groups=np.arange(n_samples)`` asks for that).
 
         Returns
         -------

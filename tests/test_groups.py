@@ -3,6 +3,8 @@ expert, as in R flexmix's ``y ~ x | g``. Checked against the grouped likelihood
 written out with scipy, against fits without groups where every group is one
 row, against replicated groups for weights, and against finite differences."""
 
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
@@ -97,9 +99,15 @@ def test_responsibilities_are_the_groups_posteriors():
     steep = np.argmax(reg.expert_coef_[:, 1])
     first = np.unique(groups, return_index=True)[1]
     assert np.mean((resp[first, steep] > 0.5) == label) > 0.9
-    # without groups each row is on its own: other (row-wise) posteriors
-    alone = reg.responsibilities(X, y)
+    # without groups each row is on its own: other (row-wise) posteriors, with
+    # a warning; groups=np.arange(n) asks for them without one
+    with pytest.warns(UserWarning, match="fitted with groups"):
+        alone = reg.responsibilities(X, y)
     assert np.abs(alone - resp).max() > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = reg.responsibilities(X, y, groups=np.arange(len(y)))
+    np.testing.assert_allclose(rows, alone, atol=1e-12)
 
 
 def test_one_row_per_group_is_the_fit_without_groups(crossing_lines):

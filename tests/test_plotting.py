@@ -372,8 +372,9 @@ def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
     display = ExpertUsageDisplay.from_estimator(model, X, y, groups=groups)
     heights = [bar.get_height() for bar in display.bars_["responsibility share"]]
     np.testing.assert_allclose(heights, model.expert_usage_, rtol=1e-6)
-    with pytest.warns(UserWarning, match="fitted with groups"):
+    with pytest.warns(UserWarning, match="fitted with groups") as caught:
         ExpertUsageDisplay.from_estimator(model, X, y)
+    assert len([w for w in caught if "fitted with groups" in str(w.message)]) == 1
 
 
 def test_expert_usage_runs_a_pipeline_s_steps_once(regression_1d):

@@ -137,6 +137,7 @@ class ExpertUsageDisplay:
                         "responsibility share (it differs from expert_usage_). "
                         "Pass groups=."
                     )
+                    groups = np.arange(inputs.shape[0])  # (one warning, not two)
                 share = model.moe._responsibilities(inputs, y, groups, **target)
                 share = np.average(to_numpy(share), axis=0, weights=weight)
         n_experts = gate.shape[1]
