@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._backend import dtype_name
+from ._backend import dtype_name, to_numpy
 from ._base import _in_words
 from ._math import logsumexp
 from ._sparse import is_sparse
@@ -123,8 +123,11 @@ class LogLinkMixin:
         terms = self._log_mixture_terms(problem, best)
         with np.errstate(over="ignore", invalid="ignore"):
             mean = xp.sum(xp.exp(terms), axis=0)
-            predicted = float(xp.sum(problem.sample_weight * mean))
-        observed = float(xp.sum(problem.sample_weight * problem.Y[0, ...]))
+            # summed in float64 on the host: float32 amounts of 1e36 overflowed
+            # the sum, leaked NumPy's warning and turned the check off
+            weight = to_numpy(problem.sample_weight).astype(np.float64)
+            predicted = float(weight @ to_numpy(mean).astype(np.float64))
+            observed = float(weight @ to_numpy(problem.Y[0, ...]).astype(np.float64))
         if not (observed > 0 and predicted > EXCESS_RATIO * observed):  # NaN too
             return None  # no counts: fit has warned that y is all zero
         targets, mean_word, few = self._excess_words

@@ -803,3 +803,19 @@ def test_predict_distribution_serves_rows_where_an_unused_expert_overflows():
     assert dist.weights[0, k] == 0
     np.testing.assert_allclose(dist.mean(), model.predict(far), rtol=1e-12)
     assert np.all(np.isfinite(dist.logpdf(dist.median())))
+
+
+def test_float32_amounts_whose_sum_overflows_fit_without_numpy_warnings():
+    # amounts of 1e36 in float32: their weighted sum overflowed in the check of
+    # the fitted means' total, leaked NumPy's RuntimeWarning and turned the
+    # check off; the fit itself is float64's (D^2 to 1e-3)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    eta = np.where(X[:, 1] > 0, 0.5, -0.5) * X[:, 0]
+    y = rng.gamma(3, np.exp(eta)) * 1e36
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        single = MoEGammaRegressor(2, n_init=1, random_state=0)
+        single.fit(X.astype(np.float32), y.astype(np.float32))
+    double = MoEGammaRegressor(2, n_init=1, random_state=0).fit(X, y)
+    assert single.score(X, y) == pytest.approx(double.score(X, y), abs=1e-3)
