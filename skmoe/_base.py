@@ -2953,7 +2953,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_likelihood = float(np.sum(rows[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
-    def std_errors(self, X, y, sample_weight=None, groups=None):
+    def std_errors(self, X, y, sample_weight=None, groups=None, *, return_cov=False):
         """Standard errors of the fitted coefficients, from the observed information.
 
         The square roots of the diagonal of the inverse of minus the Hessian of
@@ -2985,6 +2985,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             the groups' log-likelihood. Required for a model fitted with
             groups; a model fitted without them warns (its fit is not the
             groups' maximum).
+        return_cov : bool, default=False
+            Whether to add the parameters' covariance (``covariance``) and
+            their names (``parameters``) to the result: the standard errors of
+            contrasts, as the gate's log-odds of expert k against expert 0
+            with three experts or more (R flexmix's ``summary(refit(fit))``),
+            need it (see Notes).
 
         Returns
         -------
@@ -2999,7 +3005,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             ``gate_coef_`` with ``gate="constant"``, and the coefficients of
             features a part does not see (``gate_features``,
             ``expert_features``). ``inf`` where the information does not
-            determine the parameter (see Notes).
+            determine the parameter (see Notes). With ``return_cov=True``, also
+            ``covariance``, an ndarray of shape (P, P) over the entries of
+            those attributes raveled and concatenated in the Bunch's order
+            (P of them, fixed entries included, with 0 covariances), and
+            ``parameters``, their P names (``"gate_coef_[1, 0]"``); rows of
+            parameters the information does not determine are NaN, with an
+            ``inf`` variance.
 
         Raises
         ------
@@ -3023,7 +3035,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         coefficients are ``+-beta / 2`` for ``LogisticRegression``'s ``beta``,
         so their standard errors are half of ``beta``'s; for two experts, the
         gate's log-odds of expert 1 against expert 0 is ``2 * gate_coef_[1]``.
-        A tied variance (``variance_type="tied"``) is one parameter.
+        A tied variance (``variance_type="tied"``) is one parameter. The
+        variance of a contrast ``c @ theta`` of the raveled parameters is
+        ``c @ covariance @ c``: with three experts, the gate intercept's
+        log-odds of expert 2 against expert 0 is ``gate_intercept_[2] -
+        gate_intercept_[0]``, and its variance ``cov[2, 2] + cov[0, 0] - 2 *
+        cov[0, 2]`` (adding the two variances alone understated its standard
+        error by 21%).
 
         The Hessian is computed by central differences of the analytic
         gradient, ``2 P`` passes over the data for P parameters, each of a
@@ -3082,9 +3100,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         >>> se.expert_variance_.shape == reg.expert_variance_.shape
         True
         """
-        return self._std_errors(X, y, sample_weight, groups)
+        return self._std_errors(X, y, sample_weight, groups, return_cov=return_cov)
 
-    def _std_errors(self, X, y, sample_weight, groups=None, **target):
+    def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
         check_is_fitted(self)
         if hasattr(self, "experts_"):
             raise ValueError(
@@ -3186,24 +3204,36 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             for group, part in columns.items()
         }
         with blas_threads(problem.design):  # its 2P gradients, as fit's E-steps
-            layout, se, degenerate, n_degenerate, newton_step, n_curving_up = (
-                standard_errors(problem, gate_params, expert_params, offsets)
+            layout, se, degenerate, n_degenerate, newton_step, n_curving_up, cov = (
+                standard_errors(
+                    problem, gate_params, expert_params, offsets, covariance=return_cov
+                )
             )
         se[degenerate] = np.inf
-        parts: dict = {"gate": {}, "expert": {}}
-        start = 0
-        for group, name, shape in layout:
-            size = int(np.prod(shape))
-            value = se[start : start + size].reshape(shape)
-            if name == "coef":
-                value = expand_rows(value, columns[group], self.n_features_in_)
-            parts[group][name] = value
-            start += size
-        gate_coef = parts["gate"]["coef"]
-        out = {"gate_intercept_": gate_coef[0].copy(), "gate_coef_": gate_coef[1:].T}
-        scratch = Bunch()
-        type(self)._set_expert_attributes(scratch, experts, parts["expert"])
-        out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
+        unidentified = degenerate  # (the name is the warning's text below)
+
+        def attributes(packed):
+            """The fitted attributes' shapes of a vector in ``layout``."""
+            parts: dict = {"gate": {}, "expert": {}}
+            start = 0
+            for group, name, shape in layout:
+                size = int(np.prod(shape))
+                value = packed[start : start + size].reshape(shape)
+                if name == "coef":
+                    value = expand_rows(value, columns[group], self.n_features_in_)
+                parts[group][name] = value
+                start += size
+            gate_coef = parts["gate"]["coef"]
+            out = {
+                "gate_intercept_": gate_coef[0].copy(),
+                "gate_coef_": gate_coef[1:].T,
+            }
+            scratch = Bunch()
+            type(self)._set_expert_attributes(scratch, experts, parts["expert"])
+            out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
+            return out
+
+        out = attributes(se)
         # one warning: its parameters' inf standard errors, where the fit is
         # short of a maximum, have that cause (two warnings for one cause)
         stationary = newton_step <= STATIONARY_TOL and not n_curving_up
@@ -3217,7 +3247,28 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             message = degenerate if message is None else f"{message} {degenerate}"
         if message is not None:
             _warn_user(message)
-        return Bunch(**{name: self._like(X, value) for name, value in out.items()})
+        result = Bunch(**{name: self._like(X, value) for name, value in out.items()})
+        if return_cov:
+            # each attribute entry's position in the packed vector, 1-based (0,
+            # or -inf for a point mass, where the model fixes the entry)
+            index = attributes(np.arange(1.0, se.shape[0] + 1.0))
+            position = np.concatenate([np.ravel(index[name]) for name in out])
+            free = np.isfinite(position) & (position > 0)
+            taken = position[free].astype(np.intp) - 1
+            full = np.zeros((position.shape[0], position.shape[0]))
+            full[np.ix_(free, free)] = cov[np.ix_(taken, taken)]
+            undetermined = np.zeros(position.shape[0], dtype=bool)
+            undetermined[free] = unidentified[taken]
+            full[undetermined, :] = np.nan
+            full[:, undetermined] = np.nan
+            full[undetermined, undetermined] = np.inf
+            result["covariance"] = self._like(X, full)
+            result["parameters"] = [
+                f"{name}[{', '.join(map(str, at))}]"
+                for name in out
+                for at in np.ndindex(*np.shape(out[name]))
+            ]
+        return result
 
     def _inference_target(self, Y, expert_params, sample_weight):
         """The encoded target and the experts' parameters :meth:`std_errors`

@@ -243,7 +243,7 @@ def _row_norms(a):
     return scale * np.sqrt(np.sum((a / scale[:, None]) ** 2, axis=1))
 
 
-def standard_errors(problem, gate_params, expert_params, offsets):
+def standard_errors(problem, gate_params, expert_params, offsets, covariance=False):
     """Standard errors of the parameters at ``(gate_params, expert_params)``.
 
     Parameters
@@ -256,6 +256,8 @@ def standard_errors(problem, gate_params, expert_params, offsets):
     offsets : dict
         ``{"gate": offset, "expert": offset}``: the centres of the features each
         part sees.
+    covariance : bool, default=False
+        Whether to return the covariance too (else None).
 
     Returns
     -------
@@ -277,6 +279,10 @@ def standard_errors(problem, gate_params, expert_params, offsets):
     n_curving_up : int
         The number of directions along which the likelihood curves up (see
         ``CURVING_UP_TOL``): 0 at a maximum.
+    cov : ndarray of shape (P, P) or None
+        The covariance whose diagonal's square roots are ``se``, where
+        ``covariance`` (the directions the information does not determine
+        left out, as for ``se``).
     """
     packer = Packer(problem, gate_params, expert_params, _units(problem, expert_params))
     theta = packer.pack(gate_params, expert_params)
@@ -306,6 +312,10 @@ def standard_errors(problem, gate_params, expert_params, offsets):
     kept = to_stored @ directions[:, positive]
     # sqrt(diag(kept diag(1 / eigenvalues) kept^T)), without the squares
     se = _row_norms(kept / np.sqrt(eigenvalues[positive]))
+    cov = None
+    if covariance:
+        scaled = kept / np.sqrt(eigenvalues[positive])
+        cov = scaled @ scaled.T
     # the directions the information does not determine, orthonormal: those of
     # the eigenvalues refused, and the coordinates without information
     null = np.hstack([directions[:, ~positive], np.eye(reduced.shape[0])[:, ~informed]])
@@ -322,7 +332,7 @@ def standard_errors(problem, gate_params, expert_params, offsets):
     newton_step = float(np.sqrt(np.sum(along**2 / eigenvalues[positive])))
     largest = max(float(np.max(eigenvalues, initial=0.0)), 1.0)
     n_curving_up = int(np.count_nonzero(eigenvalues < -CURVING_UP_TOL * largest))
-    return packer.layout, se, degenerate, n_degenerate, newton_step, n_curving_up
+    return packer.layout, se, degenerate, n_degenerate, newton_step, n_curving_up, cov
 
 
 def _equilibrated_eigh(information, total):

@@ -377,9 +377,13 @@ class MoEPoissonRegressor(
         self._warn_unexposed("aic", exposure)
         return self._aic(X, y, groups, exposure=exposure)
 
-    def std_errors(self, X, y, sample_weight=None, *, exposure=None, groups=None):
+    def std_errors(
+        self, X, y, sample_weight=None, *, exposure=None, groups=None, return_cov=False
+    ):
         self._warn_unexposed("std_errors", exposure)
-        return self._std_errors(X, y, sample_weight, groups, exposure=exposure)
+        return self._std_errors(
+            X, y, sample_weight, groups, return_cov=return_cov, exposure=exposure
+        )
 
     def _warn_unexposed(self, method, exposure):
         """Warn where a model fitted with exposures is given counts without
