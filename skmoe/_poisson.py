@@ -33,6 +33,7 @@ from ._base import (
 )
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
+from ._em import e_step
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
 from ._separation import separating_direction
@@ -42,6 +43,11 @@ from .experts import PoissonExperts
 from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .experts.estimator import CountExperts, check_sample_weight_support
 from .experts.poisson import RATE_FLOOR, encode_counts
+
+#: Responsibility above which a row counts as one an expert fits, in the check
+#: for zero counts separated among those rows (below it, a row holds back a
+#: coefficient of -18 or less: ``log(1e-8)``).
+SEPARATED_RESP = 1e-8
 
 #: Largest ``max(y) log(max(y)) n_samples`` as a share of the dtype's largest
 #: number: the log-likelihood, a sum of ``y log(rate)``, must not overflow.
@@ -548,33 +554,50 @@ class MoEPoissonRegressor(
         most 0 on the zero counts, below 0 on some (R's glm has no check for
         it either; its coefficients run to -20 or so with a warning of fitted
         rates numerically 0). Every expert sees every row with a positive
-        responsibility, so each one's coefficients grow along ``b``.
+        responsibility, so each one's coefficients grow along ``b``; an expert
+        that sees only some rows (``top_k`` routing, ``assignment="hard"``, or
+        responsibilities below ``SEPARATED_RESP`` elsewhere, behind a sharp
+        gate) grows along a ``b`` that separates those (a dummy's coefficient
+        ran to -21 to -30 in one expert, the data as a whole not separated).
         """
         if self.alpha > 0 or self._estimator_experts() or self._degenerate_target():
             return None
-        direction = separating_direction(
-            to_numpy(problem.design),
-            to_numpy(problem.Y[0]),
-            to_numpy(problem.sample_weight) > 0,
-        )
-        if direction is None:
+        design = to_numpy(problem.design)
+        y = to_numpy(problem.Y[0])
+        rows = to_numpy(problem.sample_weight) > 0
+        coef = to_numpy(best.expert_params["coef"])
+        n_experts = coef.shape[1]
+        resp = to_numpy(e_step(problem, best.gate_params, best.expert_params)[1])
+        if self.assignment == "hard":
+            held = np.argmax(resp, axis=0)[None, :] == np.arange(n_experts)[:, None]
+        else:  # (0 outside the routed experts with top_k)
+            held = resp > SEPARATED_RESP
+        holds = rows[None, :] & held
+        everywhere = bool(np.all(holds == rows[None, :]))
+        if everywhere:  # one check for all
+            holds = holds[:1]
+        found = [separating_direction(design, y, part) for part in holds]
+        experts = [k for k, direction in enumerate(found) if direction is not None]
+        if not experts:
             return None
-        columns = np.flatnonzero(direction[1:] != 0)
+        columns = np.flatnonzero(np.any([found[k][1:] != 0 for k in experts], axis=0))
         used = self._expert_columns
         names = getattr(self, "feature_names_in_", None)
         shown = [
             int(j) if names is None else str(names[j])
             for j in (columns if used is None else np.asarray(used)[columns])
         ]
-        coef = to_numpy(best.expert_params["coef"])
-        largest = float(np.max(np.abs(coef[1:]), initial=0.0))
+        # the separating features' coefficients (another's slope of 39.3 was
+        # reported where the dummy's was -13.1)
+        largest = float(np.max(np.abs(coef[1:][columns]), initial=0.0))
+        where = "" if everywhere else f" on the rows experts {experts} hold"
         return (
             f"With alpha=0, features {shown} separate zero counts from the "
-            "others: a combination of them and the intercept is 0 on every "
-            "positive count and negative on some zero counts (as a feature "
+            f"others{where}: a combination of them and the intercept is 0 on "
+            "every positive count and negative on some zero counts (as a feature "
             "seen only with zeros is). The likelihood has no maximum: the "
             "experts' means there tend to 0, and their coefficients grow until "
-            f"EM stops (largest {largest:.3g}). Set alpha > 0 for finite, "
+            f"the fit stops (largest {largest:.3g}). Set alpha > 0 for finite, "
             "reproducible coefficients."
         )
 

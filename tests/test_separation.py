@@ -117,3 +117,46 @@ def test_separating_direction_uses_only_the_given_rows():
     rows[3] = False
     direction = separating_direction(design, y, rows)
     assert direction is not None and direction[1] < 0 and direction[2] == 0
+
+
+@pytest.mark.parametrize("setting", [{}, {"top_k": 1}, {"assignment": "hard"}])
+def test_separation_within_the_rows_an_expert_fits_warns(setting):
+    # zeros where a dummy is 1 in the regime g < 0 only: the data as a whole
+    # are not separated (the dummy's counts are positive where g > 0), but the
+    # expert of g < 0 fits those rows alone (a gate of slope 1887, top_k=1,
+    # hard assignment), and its coefficient ran to -21 to -30 silently
+    rng = np.random.default_rng(0)
+    g, x = rng.normal(size=2000), rng.normal(size=2000)
+    dummy = (rng.random(2000) < 0.15).astype(float)
+    rate = np.where(g < 0, np.exp(0.5 + 0.5 * x), np.exp(-0.3 - 0.4 * x + 0.8 * dummy))
+    y = rng.poisson(rate)
+    y[(g < 0) & (dummy == 1)] = 0
+    X = np.c_[g, x, dummy]
+    design = np.vstack([np.ones(2000), X.T])
+    assert separating_direction(design, y, np.ones(2000, bool)) is None
+    assert _lp_separates(design[:, g < 0], y[g < 0])
+    model = MoEPoissonRegressor(2, alpha=0, random_state=0, max_iter=300, **setting)
+    with pytest.warns(
+        UserWarning, match=r"features \[2\] separate .* experts \[\d\] hold"
+    ):
+        model.fit(X, y)
+
+
+def test_every_separating_category_is_named_once():
+    # 40 rare categories of zero counts only, 360 others: each is a separating
+    # direction (one program of least norm named 1 of the 40), a full one-hot
+    # coding's columns with the intercept a direction 0 on every row (named
+    # all 11 columns of two categoricals)
+    rng = np.random.default_rng(1)
+    category = rng.integers(0, 400, 20000)
+    onehot = np.zeros((20000, 40))
+    rare = category < 40
+    onehot[rare, category[rare]] = 1
+    kind = rng.integers(0, 3, 20000)
+    X = np.c_[onehot, np.eye(3)[kind], rng.normal(size=20000)]
+    y = rng.poisson(0.3, 20000)
+    y[rare] = 0
+    design = np.vstack([np.ones(20000), X.T])
+    direction = separating_direction(design, y, np.ones(20000, bool))
+    assert np.flatnonzero(direction[1:]).tolist() == list(range(40))
+    assert np.all(direction[1:41] < 0)
