@@ -3006,12 +3006,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             features a part does not see (``gate_features``,
             ``expert_features``). ``inf`` where the information does not
             determine the parameter (see Notes). With ``return_cov=True``, also
-            ``covariance``, an ndarray of shape (P, P) over the entries of
-            those attributes raveled and concatenated in the Bunch's order
-            (P of them, fixed entries included, with 0 covariances), and
-            ``parameters``, their P names (``"gate_coef_[1, 0]"``); rows of
-            parameters the information does not determine are NaN, with an
-            ``inf`` variance.
+            ``covariance``, of shape (P, P), over the P entries of those
+            attributes that the model estimates (not those it fixes at 0),
+            raveled and concatenated in the Bunch's order, in float64 (or the
+            device's widest float), and ``parameters``, their P names
+            (``"gate_coef_[1, 0]"``); rows of parameters the information does
+            not determine are NaN, with an ``inf`` variance (and so are the
+            contrasts that involve them, even those the data determine).
 
         Raises
         ------
@@ -3230,7 +3231,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             }
             scratch = Bunch()
             type(self)._set_expert_attributes(scratch, experts, parts["expert"])
-            out.update((k, v) for k, v in scratch.items() if k.endswith("_"))
+            experts_part = {k: v for k, v in scratch.items() if k.endswith("_")}
+            # coefficients first, as documented (the Gamma experts set their
+            # dispersion first)
+            for name in ("expert_intercept_", "expert_coef_"):
+                if name in experts_part:
+                    out[name] = experts_part.pop(name)
+            out.update(experts_part)
             return out
 
         out = attributes(se)
@@ -3250,24 +3257,31 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         result = Bunch(**{name: self._like(X, value) for name, value in out.items()})
         if return_cov:
             # each attribute entry's position in the packed vector, 1-based (0,
-            # or -inf for a point mass, where the model fixes the entry)
+            # or -inf for a point mass, where the model fixes the entry): the
+            # estimated entries only (a model of 2 of 1500 features gave a
+            # 6006 x 6006 matrix of 10 nonzero rows)
             index = attributes(np.arange(1.0, se.shape[0] + 1.0))
             position = np.concatenate([np.ravel(index[name]) for name in out])
-            free = np.isfinite(position) & (position > 0)
-            taken = position[free].astype(np.intp) - 1
-            full = np.zeros((position.shape[0], position.shape[0]))
-            full[np.ix_(free, free)] = cov[np.ix_(taken, taken)]
-            undetermined = np.zeros(position.shape[0], dtype=bool)
-            undetermined[free] = unidentified[taken]
-            full[undetermined, :] = np.nan
-            full[:, undetermined] = np.nan
-            full[undetermined, undetermined] = np.inf
-            result["covariance"] = self._like(X, full)
-            result["parameters"] = [
+            names = [
                 f"{name}[{', '.join(map(str, at))}]"
                 for name in out
                 for at in np.ndindex(*np.shape(out[name]))
             ]
+            free = np.flatnonzero(np.isfinite(position) & (position > 0))
+            taken = position[free].astype(np.intp) - 1
+            full = cov[np.ix_(taken, taken)]
+            undetermined = unidentified[taken]
+            full[undetermined, :] = np.nan
+            full[:, undetermined] = np.nan
+            full[undetermined, undetermined] = np.inf
+            # in float64 where the device has it: float32 rounding of the
+            # covariances of intercepts far from the data made a contrast's
+            # variance -12 times float64's
+            if not is_numpy_array(X):
+                xp = array_namespace(X)
+                full = xp.asarray(full, dtype=widest_float(xp, X), device=device_of(X))
+            result["covariance"] = full
+            result["parameters"] = [names[i] for i in free]
         return result
 
     def _inference_target(self, Y, expert_params, sample_weight):

@@ -284,6 +284,31 @@ def test_std_errors_under_dispatch_match_numpy(Estimator):
         np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-4)
 
 
+@dispatch
+def test_covariance_under_dispatch_is_float64_for_float32_input():
+    # cast to float32, the covariance of intercepts of a feature of mean 5000
+    # gave a contrast's variance -12 times float64's
+    X, y = _regression()
+    X = X + 5000.0
+    reference = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    expected = reference.std_errors(X, y, return_cov=True)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs = xps.asarray(X.astype(np.float32))
+        model = MoERegressor(2, n_init=1, random_state=0)
+        model.fit(Xs, xps.asarray(y.astype(np.float32)))
+        got = model.std_errors(Xs, xps.asarray(y.astype(np.float32)), return_cov=True)
+    assert got.covariance.dtype == xps.float64
+    assert got.expert_coef_.dtype == xps.float32  # the standard errors, as X
+    assert got.parameters == expected.parameters
+    # expert 0's mean at the data's centre: a contrast of intercept and slopes
+    c = np.zeros(len(got.parameters))
+    c[got.parameters.index("expert_intercept_[0]")] = 1.0
+    for j in range(X.shape[1]):
+        c[got.parameters.index(f"expert_coef_[0, {j}]")] = X[:, j].mean()
+    variance = c @ np.asarray(got.covariance) @ c
+    assert variance == pytest.approx(c @ expected.covariance @ c, rel=0.05)
+
+
 def _check_log_link_outputs(model, reference, Xs, ys, X, y):
     """predict (with std), score and log_likelihood_samples of a model fitted
     under dispatch against its NumPy reference; outputs in the input's

@@ -11,7 +11,12 @@ from scipy import special, stats
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 
 TIGHT = dict(tol=1e-12, max_iter=5000)
 
@@ -755,25 +760,40 @@ def test_covariance_gives_the_gate_log_odds_standard_errors():
 
     errors = model.std_errors(X, y, return_cov=True)
     cov, names = errors.covariance, errors.parameters
-    # the diagonal is the standard errors', entry by entry, in the Bunch's order
+    # the diagonal is the standard errors', entry by entry, in the Bunch's
+    # order, of the entries the model estimates
     flat = np.concatenate(
         [np.ravel(errors[k]) for k in errors if k not in ("covariance", "parameters")]
     )
-    assert cov.shape == (flat.size, flat.size) and len(names) == flat.size
-    np.testing.assert_allclose(np.sqrt(np.diag(cov)), flat, rtol=1e-10)
+    assert cov.shape == (flat.size - 6, flat.size - 6) and len(names) == cov.shape[0]
+    every = [
+        f"{k}[{', '.join(map(str, i))}]"
+        for k in errors
+        if k.endswith("_")
+        for i in np.ndindex(*errors[k].shape)
+    ]
+    kept = [every.index(name) for name in names]
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), flat[kept], rtol=1e-10)
     np.testing.assert_allclose(cov, cov.T, atol=1e-14)
     # the log-odds of experts 1 and 2 against expert 0: contrasts of entries
     found = []
     for k in (1, 2):
         for base in ("gate_intercept_[{}]", "gate_coef_[{}, 1]"):
-            c = np.zeros(flat.size)
+            c = np.zeros(len(names))
             c[names.index(base.format(k))] += 1
             c[names.index(base.format(0))] -= 1
             found.append(np.sqrt(c @ cov @ c))
     np.testing.assert_allclose(np.array(found)[[0, 2, 1, 3]], expected, rtol=2e-3)
-    # x is not the gate's: fixed, with no covariance
-    fixed = [names.index(f"gate_coef_[{k}, 0]") for k in range(3)]
-    assert not np.any(cov[fixed])
+    # x is not the gate's, z not the experts': fixed, left out
+    assert not any(
+        name.startswith("gate_coef_") and name.endswith(", 0]") for name in names
+    )
+    assert not any(
+        name.startswith("expert_coef_") and name.endswith(", 1]") for name in names
+    )
+    assert {every[i] for i in set(range(flat.size)) - set(kept)} == {
+        f"gate_coef_[{k}, 0]" for k in range(3)
+    } | {f"expert_coef_[{k}, 1]" for k in range(3)}
 
 
 def test_covariance_of_a_tied_variance_and_of_logistic_experts():
@@ -791,3 +811,22 @@ def test_covariance_of_a_tied_variance_and_of_logistic_experts():
     assert errors.covariance.shape == (flat.size, flat.size)
     assert errors.parameters[-1] == "expert_coef_[1, 2, 1]"
     np.testing.assert_allclose(np.sqrt(np.diag(errors.covariance)), flat, rtol=1e-10)
+
+
+def test_bunch_order_is_the_documented_one_for_gamma_experts():
+    # the Gamma experts' dispersion came first, before their coefficients, in
+    # the Bunch, the parameters' names and the covariance
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 2)
+    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]))
+    model = MoEGammaRegressor(2, random_state=0).fit(X, y)
+    errors = model.std_errors(X, y, return_cov=True)
+    attributes = [k for k in errors if k.endswith("_")]
+    assert attributes == [
+        "gate_intercept_",
+        "gate_coef_",
+        "expert_intercept_",
+        "expert_coef_",
+        "expert_dispersion_",
+    ]
+    assert errors.parameters[-2:] == ["expert_dispersion_[0]", "expert_dispersion_[1]"]
