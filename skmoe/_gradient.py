@@ -359,6 +359,7 @@ def run_gradient(
     round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
     rescaled, rerun_from = 0, None
     rejected_from = None  # the objective where EM rejected an ABNORMAL stop
+    stuck = False  # a rerun from there gained nothing, and EM rejected it too
     n_active = int(np.count_nonzero(to_numpy(problem.sample_weight)))
     while True:
         start_scales = curvature_scales(problem, expert_params)
@@ -465,10 +466,17 @@ def run_gradient(
         n_iter = 1
         log_likelihoods, objectives = [ev.log_likelihood], [ev.objective]
     message = ""
+    # (SciPy's CONVERGENCE of a rerun that EM rejected is not the verdict)
+    reason = (
+        "ABNORMAL: the line search found no decrease, where an EM step gains "
+        "more than tol"
+        if stuck
+        else _scipy_message(result.message)
+    )
     if not converged and n_iter < max_iter:
         message = (
             f"L-BFGS stopped after {n_iter} of max_iter={max_iter} iterations "
-            f"({_scipy_message(result.message)}); more iterations would not "
+            f"({reason}); more iterations would not "
             "help. The objective "
             "is not smooth where top_k or balance_coef switch experts, and flat "
             "where an expert is unused: solver='em', a larger alpha or fewer "
