@@ -85,27 +85,39 @@ def separating_direction(design, y, rows):
     if Z.shape[0] == 0:
         return None
     Z = np.unique(Z, axis=0)
+
+    def verified(c):
+        """The direction of coordinates ``c`` in the design's units, where it
+        separates on all the rows, else None."""
+        if c is None:
+            return None
+        b = null @ c  # in units of the columns' largest magnitudes
+        b[np.abs(b) <= SEPARATION_TOL * np.max(np.abs(b))] = 0.0
+        b = b / scale
+        along_zero = _rows_times(design, zero, b[:, None])
+        depth = -float(np.min(along_zero))
+        along_positive = _rows_times(design, positive, b[:, None])
+        size = float(np.sum(np.abs(b) * largest))
+        if (
+            depth > 0
+            and float(np.max(along_zero)) <= SEPARATION_TOL * depth
+            and float(np.max(np.abs(along_positive)))
+            <= SEPARATION_TOL * max(size, depth)
+        ):
+            return b
+        return None
+
     if Z.shape[0] > SUBSET_ROWS:
+        # first on a subset of the rows: none separates there (30 positive
+        # counts among 30000 rows of 100 features, not separated: 21 s over
+        # all rows, 0.3 s), or its direction separates all
         subset = Z[np.linspace(0, Z.shape[0] - 1, SUBSET_ROWS).astype(np.intp)]
         if _only_zero_direction(subset):
             return None  # no direction of the subset's rows, nor of all rows
-    c = _least_l1_direction(null, Z)
-    if c is None:
-        return None
-    b = null @ c  # in units of the columns' largest magnitudes
-    b[np.abs(b) <= SEPARATION_TOL * np.max(np.abs(b))] = 0.0
-    b = b / scale
-    along_zero = _rows_times(design, zero, b[:, None])
-    depth = -float(np.min(along_zero))
-    along_positive = _rows_times(design, positive, b[:, None])
-    size = float(np.sum(np.abs(b) * largest))
-    if (
-        depth > 0
-        and float(np.max(along_zero)) <= SEPARATION_TOL * depth
-        and float(np.max(np.abs(along_positive))) <= SEPARATION_TOL * max(size, depth)
-    ):
-        return b
-    return None
+        b = verified(_least_l1_direction(null, subset))
+        if b is not None:
+            return b
+    return verified(_least_l1_direction(null, Z))
 
 
 def _only_zero_direction(Z):

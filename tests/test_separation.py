@@ -160,3 +160,28 @@ def test_every_separating_category_is_named_once():
     direction = separating_direction(design, y, np.ones(20000, bool))
     assert np.flatnonzero(direction[1:]).tolist() == list(range(40))
     assert np.all(direction[1:41] < 0)
+
+
+@pytest.mark.parametrize("separated", [True, False])
+def test_many_distinct_zero_rows_take_the_subset_path(separated):
+    # 5000 zero counts of distinct values along the direction 0 on the
+    # positive counts (more than SUBSET_ROWS): the programs run on a subset
+    # first, which gives the direction (verified on all rows), or shows that
+    # none separates (one zero count on the other side)
+    rng = np.random.default_rng(2)
+    n = 6000
+    X = rng.normal(size=(n, 5))
+    y = rng.poisson(2.0, n) + 1
+    y[1000:] = 0
+    X[:1000, 0] = 0.0  # feature 0 is 0 on the positive counts
+    X[1000:, 0] = -np.abs(X[1000:, 0])  # and at most 0 on the zeros
+    if not separated:
+        X[-1, 0] = 1e-3  # one zero count on the other side, outside the subset
+    design = np.vstack([np.ones(n), X.T])
+    direction = separating_direction(design, y, np.ones(n, bool))
+    if separated:
+        assert np.flatnonzero(direction).tolist() == [1] and direction[1] > 0
+        assert np.all(X[y > 0] @ direction[1:] == 0)
+    else:
+        assert direction is None
+        assert not _lp_separates(design, y)
