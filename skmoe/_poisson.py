@@ -573,11 +573,17 @@ class MoEPoissonRegressor(
         else:  # (0 outside the routed experts with top_k)
             held = resp > SEPARATED_RESP
         holds = rows[None, :] & held
-        everywhere = bool(np.all(holds == rows[None, :]))
+        # a point mass (zero_inflated) fits no coefficients: its rows, the
+        # zeros, made every check one per expert
+        mass = problem.experts.point_masses(problem.xp, best.expert_params)
+        counted = np.flatnonzero(
+            np.ones(n_experts, dtype=bool) if mass is None else ~np.asarray(mass)
+        )
+        everywhere = bool(np.all(holds[counted] == rows[None, :]))
         if everywhere:  # one check for all
-            holds = holds[:1]
-        found = [separating_direction(design, y, part) for part in holds]
-        experts = [k for k, direction in enumerate(found) if direction is not None]
+            counted = counted[:1]
+        found = {k: separating_direction(design, y, holds[k]) for k in counted}
+        experts = [int(k) for k, direction in found.items() if direction is not None]
         if not experts:
             return None
         columns = np.flatnonzero(np.any([found[k][1:] != 0 for k in experts], axis=0))
