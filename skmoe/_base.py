@@ -3256,10 +3256,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             _warn_user(message)
         result = Bunch(**{name: self._like(X, value) for name, value in out.items()})
         if return_cov:
-            # each attribute entry's position in the packed vector, 1-based (0,
-            # or -inf for a point mass, where the model fixes the entry): the
-            # estimated entries only (a model of 2 of 1500 features gave a
-            # 6006 x 6006 matrix of 10 nonzero rows)
+            # each attribute entry's position in the packed vector, 1-based (0
+            # where the attribute has no parameter, a feature a part does not
+            # see): the estimated entries only (a model of 2 of 1500 features
+            # gave a 6006 x 6006 matrix of 10 nonzero rows)
+            cov, estimated = cov
             index = attributes(np.arange(1.0, se.shape[0] + 1.0))
             position = np.concatenate([np.ravel(index[name]) for name in out])
             names = [
@@ -3268,6 +3269,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 for at in np.ndindex(*np.shape(out[name]))
             ]
             free = np.flatnonzero(np.isfinite(position) & (position > 0))
+            free = free[estimated[position[free].astype(np.intp) - 1]]
             taken = position[free].astype(np.intp) - 1
             full = cov[np.ix_(taken, taken)]
             undetermined = unidentified[taken]

@@ -279,10 +279,11 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     n_curving_up : int
         The number of directions along which the likelihood curves up (see
         ``CURVING_UP_TOL``): 0 at a maximum.
-    cov : ndarray of shape (P, P) or None
-        The covariance whose diagonal's square roots are ``se``, where
-        ``covariance`` (the directions the information does not determine
-        left out, as for ``se``).
+    cov : (ndarray of shape (P, P), ndarray of shape (P,) of bool) or None
+        The covariance whose diagonal's square roots are ``se`` (the
+        directions the information does not determine left out, as for
+        ``se``) and which parameters the model estimates, where
+        ``covariance``.
     """
     packer = Packer(problem, gate_params, expert_params, _units(problem, expert_params))
     theta = packer.pack(gate_params, expert_params)
@@ -315,7 +316,9 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     cov = None
     if covariance:
         scaled = kept / np.sqrt(eigenvalues[positive])
-        cov = scaled @ scaled.T
+        # (and the entries the model estimates: the others, a constant gate's
+        # slopes, a point mass's, no free coordinate moves)
+        cov = scaled @ scaled.T, np.any(to_stored != 0, axis=1)
     # the directions the information does not determine, orthonormal: those of
     # the eigenvalues refused, and the coordinates without information
     null = np.hstack([directions[:, ~positive], np.eye(reduced.shape[0])[:, ~informed]])

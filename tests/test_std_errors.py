@@ -830,3 +830,21 @@ def test_bunch_order_is_the_documented_one_for_gamma_experts():
         "expert_dispersion_",
     ]
     assert errors.parameters[-2:] == ["expert_dispersion_[0]", "expert_dispersion_[1]"]
+
+
+def test_covariance_leaves_out_what_the_model_fixes():
+    # a constant gate's slopes and a point mass's coefficients were in the
+    # matrix with zero rows (singular for anyone inverting it)
+    rng = np.random.RandomState(0)
+    X = rng.randn(500, 2)
+    y = rng.poisson(np.exp(0.3 + 0.5 * X[:, 0])) * (rng.rand(500) > 0.3)
+    model = MoEPoissonRegressor(
+        2, gate="constant", zero_inflated=True, random_state=0
+    ).fit(X, y)
+    errors = model.std_errors(X, y, return_cov=True)
+    mass = int(np.flatnonzero(np.isneginf(model.expert_intercept_))[0])
+    names = errors.parameters
+    assert not any(name.startswith("gate_coef_") for name in names)
+    assert f"expert_intercept_[{mass}]" not in names
+    assert not any(name.startswith(f"expert_coef_[{mass},") for name in names)
+    assert np.all(np.linalg.eigvalsh(errors.covariance) > 0)
