@@ -80,14 +80,13 @@ def separating_direction(design, y, rows):
     # the zero counts along the directions that are 0 on the positive ones:
     # rows 0 along all of them constrain nothing, and copies one another
     Z = _rows_times(design, zero, null / scale[:, None])
-    # the combinations 0 on every row too (a full one-hot coding's columns
-    # with the intercept) left out: they separate nothing, and a zero column
-    # of Z defeated the subset's test of rank (8.6 s on 30000 rows, not 0.1)
-    values, vectors = eigh(Z.T @ Z)
-    kept = values > values[-1] * 10 * Z.shape[0] * np.finfo(np.float64).eps
-    if not np.any(kept):
+    # the rank of Z: combinations 0 on every row too (a full one-hot coding's
+    # columns with the intercept) separate nothing, and the subset's test
+    # compares ranks (a test of full rank took 8.6 s on 30000 rows, not 0.1;
+    # rotating them out of Z instead left rounding noise that hid separations)
+    rank = np.linalg.matrix_rank(Z)
+    if rank == 0:
         return None
-    null, Z = null @ vectors[:, kept], Z @ vectors[:, kept]
     extent = np.max(np.abs(Z), axis=1)
     Z = Z[extent > SEPARATION_TOL * np.max(extent, initial=0.0)]
     Z = np.unique(Z, axis=0)
@@ -122,7 +121,7 @@ def separating_direction(design, y, rows):
         # counts among 30000 rows of 100 features, not separated: 21 s over
         # all rows, 0.3 s), or its direction separates all
         subset = Z[np.linspace(0, Z.shape[0] - 1, SUBSET_ROWS).astype(np.intp)]
-        if _only_zero_direction(subset):
+        if _only_zero_direction(subset, rank):
             return None  # no direction of the subset's rows, nor of all rows
         b = verified(_least_l1_direction(null, subset))
         if b is not None:
@@ -130,11 +129,12 @@ def separating_direction(design, y, rows):
     return verified(_least_l1_direction(null, Z))
 
 
-def _only_zero_direction(Z):
-    """Whether ``c = 0`` is the only ``c`` with ``Z @ c`` at most 0: ``Z`` of
-    full column rank and some ``w >= 1`` with ``Z.T @ w = 0`` (then ``w @ Z @
-    c = 0`` forces ``Z @ c = 0``, and the rank ``c = 0``)."""
-    if np.linalg.matrix_rank(Z) < Z.shape[1]:
+def _only_zero_direction(Z, rank):
+    """Whether every ``c`` with ``Z @ c`` at most 0 is 0 on all the rows of
+    which ``Z`` is a subset, of rank ``rank``: ``Z`` of that rank and some
+    ``w >= 1`` with ``Z.T @ w = 0`` (then ``w @ Z @ c = 0`` forces ``Z @ c =
+    0``, and the rank puts ``c`` in the null space of all the rows)."""
+    if np.linalg.matrix_rank(Z) < rank:
         return False
     found = linprog(
         np.zeros(Z.shape[0]),
@@ -144,7 +144,11 @@ def _only_zero_direction(Z):
         method="highs",
         options={"presolve": False},  # (its presolve took 23 s on 36810 rows)
     )
-    return found.status == 0
+    if found.status != 0:
+        return False
+    # the certificate checked (HiGHS said optimal with |Z^T w| of 2e-3)
+    w = found.x
+    return bool(np.all(np.abs(Z.T @ w) <= 1e-9 * (np.abs(Z).T @ w)))
 
 
 def _least_l1_direction(null, Z):

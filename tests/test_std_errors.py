@@ -847,4 +847,6 @@ def test_covariance_leaves_out_what_the_model_fixes():
     assert not any(name.startswith("gate_coef_") for name in names)
     assert f"expert_intercept_[{mass}]" not in names
     assert not any(name.startswith(f"expert_coef_[{mass},") for name in names)
-    assert np.all(np.linalg.eigvalsh(errors.covariance) > 0)
+    # no zero rows left (the centred gate intercepts' matrix is singular by
+    # design: they sum to 0)
+    assert np.all(np.any(errors.covariance != 0, axis=1))
