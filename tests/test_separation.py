@@ -221,3 +221,60 @@ def test_a_direction_zero_on_the_positive_counts_beside_noise_is_found():
         assert direction is not None, seed
         assert np.flatnonzero(direction).tolist() == [1, 2], seed
         assert _lp_separates(design, y)
+
+
+def test_a_clean_separation_beside_a_rounded_copy_of_a_column_is_found():
+    # two positive counts, a category seen only with zeros (column 2), and a
+    # column beside its float32-rounded multiple (columns 3 and 4): the
+    # rounding noise, magnified 1e8, let the first program count rows that
+    # only huge directions make negative, the second one's direction then
+    # failed its check, and the clean separation was missed (a QA fuzz: 21
+    # of 6000 designs). Its rows, as the fuzz drew them:
+    design = np.array(
+        [
+            [1.0, 0.0, 0.0, -1.0487451875538696e-08, -1.3033700744327585e00],
+            [1.0, 0.0, 0.0, -2.5327922141091009e-06, -3.1477288768369471e02],
+            [
+                1.0,
+                0.0,
+                4.398240039972956e-05,
+                1.2720844484290009e-05,
+                1.5809338689139731e03,
+            ],
+            [
+                1.0,
+                1.0349823112242394e-07,
+                0.0,
+                3.0679182949898435e-06,
+                3.8127783687146075e02,
+            ],
+            [1.0, 0.0, 0.0, -6.1274862925848509e-06, -7.6151788487991587e02],
+            [
+                1.0,
+                0.0,
+                4.398240039972956e-05,
+                5.712746706204861e-06,
+                7.0997445315002426e02,
+            ],
+            [
+                1.0,
+                1.0349823112242394e-07,
+                0.0,
+                3.0471861865614635e-07,
+                3.7870126855546864e01,
+            ],
+            [
+                1.0,
+                1.0349823112242394e-07,
+                0.0,
+                2.2865281578717011e-06,
+                2.8416744135550601e02,
+            ],
+            [1.0, 0.0, 0.0, 4.4404323664041039e-06, 5.518525100915208e02],
+        ]
+    ).T
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 0, 1])
+    assert _lp_separates(design / np.max(np.abs(design), axis=1)[:, None], y)
+    direction = separating_direction(design, y, np.ones(9, bool))
+    assert direction is not None
+    assert np.flatnonzero(direction).tolist() == [2] and direction[2] < 0
