@@ -12,9 +12,9 @@ from scipy.optimize import linprog
 from ._math import GRAM_BLOCK
 
 #: A direction ``b`` separates where ``design.T @ b`` is within this share of
-#: its scale (the sum over the columns of ``|b_j|`` times the column's largest
-#: magnitude on the positive counts) of 0 on the positive counts, and within
-#: this share of its most negative value of at most 0 on the zero counts.
+#: its most negative value on the zero counts (its depth) of 0 on the positive
+#: counts (or within the rounding of its terms) and of at most 0 on the zero
+#: counts; entries of ``b`` below this share of its largest are taken as 0.
 SEPARATION_TOL = 1e-6
 
 #: Rows of the zero counts (along the directions 0 on the positive counts) on
@@ -105,8 +105,8 @@ def separating_direction(design, y, rows):
         # 0 on the positive counts: within the depth's share, or the
         # rounding of the terms (a feature beside its float32 copy was taken
         # to separate with values of 2.4 on them against a depth of 0.98)
-        size = float(np.sum(np.abs(b) * largest))
-        rounding = 1e3 * np.finfo(np.float64).eps * size
+        magnitude = float(np.sum(np.abs(b) * largest))
+        rounding = 1e3 * np.finfo(np.float64).eps * magnitude
         if (
             depth > 0
             and float(np.max(along_zero)) <= SEPARATION_TOL * depth

@@ -403,9 +403,8 @@ def run_sgd(
     progress, and the held-out rows chose the start: early stopping, which
     scikit-learn's MLP does not warn about either), or if it has one expert,
     whose start is its M-step's optimum; a diverging epoch (a non-finite
-    objective) never counts as an
-    improvement. After each
-    epoch the least used expert is dropped if its share of the training data is
+    objective) never counts as an improvement. After each epoch the least used
+    expert is dropped if its share of the training data is
     below ``prune_threshold``.
     """
     n_samples = problem.design.shape[1]
