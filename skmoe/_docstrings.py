@@ -353,10 +353,11 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         the watched data (early stopping's held-out rows), up to
         ``n_iter_no_change`` epochs before the last, and EM with ``top_k``
         (from a fresh start, not a warm one) those of its iteration of the
-        highest objective since the last pruning: the last entry then
-        describes the last iteration, not the returned model, whose
-        log-likelihood is ``log_likelihood_`` (``converged_`` is the stop
-        test's at the last one). For ``solver="sgd"`` the returned epoch's
+        highest objective since the last pruning, or its start where no
+        iteration beat it: the last entry then describes the last
+        iteration, not the returned model, whose log-likelihood is
+        ``log_likelihood_`` (``converged_`` is the stop test's at the last
+        one). For ``solver="sgd"`` the returned epoch's
         entry is ``log_likelihood_history_.index(log_likelihood_)``; none where
         no epoch beat the start, which is then returned.
 
