@@ -136,9 +136,11 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         monotone with a dense gate and no pruning). ``"gradient"``: full-batch
         L-BFGS on the same objective with its analytic gradient (Fisher's
         identity: one E-step per evaluation), from the same start as EM. EM is
-        the reference: L-BFGS-B stops at its ``ftol`` (``tol * 1e-3``) and can
-        report ``converged_=True`` below EM's optimum (three regimes, 400 rows,
-        default ``alpha``: 0.0002 to 0.15 nats in total,
+        the reference: where L-BFGS-B stops at its ``ftol`` (``tol * 1e-3``),
+        one EM step decides (with a dense gate and no ``balance_coef``), and
+        L-BFGS runs again from it where it gains more than ``tol``; it can
+        still report ``converged_=True`` a little below EM's optimum (three
+        regimes, 400 rows, default ``alpha``: up to 0.002 nats in total,
         ``benchmarks/solver_gap.py``) or at another local optimum (standardized
         wine, ``n_experts=2``: 0.31 below at the default ``tol``, 0.53 at
         ``tol=1e-12``); a lower ``tol`` with a larger ``max_iter`` narrows the

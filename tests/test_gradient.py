@@ -1495,3 +1495,22 @@ def test_sgd_gains_below_tol_are_not_convergence():
         model.fit(X, y)
     assert not model.converged_
     assert np.ptp(model.objective_history_) < 1e-6  # it did not move
+
+
+def test_gradient_stop_that_an_em_step_rejects_runs_on():
+    # a warm start on the counts times 10, from a fit whose gate saturated
+    # (intercepts +-26.5): L-BFGS's relative test on f stopped it 846 nats
+    # below the optimum, converged_=True and no warning, where one EM step
+    # gained 4.3 nats
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 3))
+    counts = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0])).astype(float)
+    settings = dict(n_experts=2, n_init=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEPoissonRegressor(solver="gradient", **settings).fit(X, counts)
+        assert np.max(np.abs(model.gate_intercept_)) > 20  # the saturated gate
+        model.set_params(warm_start=True).fit(X, 10 * counts)
+        em = MoEPoissonRegressor(**settings).fit(X, 10 * counts)
+    assert model.converged_
+    assert model.log_likelihood_ > em.log_likelihood_ - 0.01
