@@ -3702,7 +3702,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # poor optimum (the two regimes of a constant gate in one of two
             # starts); fit's restarts and k-means starts found the best
             names = getattr(self, "feature_names_in_", None)
-            return self._fit(X, y, given_weight, False, feature_names=names, **target)
+            messages = self._fit(
+                X, y, given_weight, False, feature_names=names, **target
+            )
+            for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
+                vars(self).pop(name, None)  # as any partial_fit's (documented)
+            return messages
         if first and online:  # kept until they are enough to fit
             # copies: a stream may refill one buffer, which then held the next
             # batch in place of this one (fitted twice, this one never)

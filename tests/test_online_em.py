@@ -422,3 +422,18 @@ def test_a_float32_batch_keeps_a_float64_model(solver):
     assert single.expert_coef_.dtype == np.float64
     assert single.gate_intercept_.dtype == np.float64
     np.testing.assert_allclose(single.expert_coef_, double.expert_coef_, rtol=1e-12)
+
+
+def test_a_first_batch_fitted_by_em_keeps_no_bic():
+    # n_experts_bic_ is removed by partial_fit (documented): the first batch,
+    # which fit's restarts fit, kept the BIC of that batch's fit
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 3))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.3 * rng.randn(300)
+    model = MoERegressor(n_experts=2, gate="gaussian", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X[:150], y[:150])
+    assert model.n_iter_ > 1  # (fit's EM fitted the batch)
+    assert not hasattr(model, "n_experts_bic_")
+    assert not hasattr(model, "n_experts_scores_")
