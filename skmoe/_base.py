@@ -17,7 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from array_api_compat import is_numpy_array
-from sklearn.base import BaseEstimator, _fit_context, is_regressor
+from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import (
     ConvergenceWarning,
     DataConversionWarning,
@@ -742,6 +742,11 @@ class _WarmStartFailed(Exception):
 #: units (X * 1e8) overflowed, or continued to a poor optimum (R^2 0.12 where a
 #: fresh fit has 0.96).
 WARM_SCALE_RATIO = 1e3
+#: As ``WARM_SCALE_RATIO``, for a regressor's y: a warm Gaussian fit on y times
+#: 300 (EM; 100 for L-BFGS) or moved by 30 of its standard deviations ended at
+#: R^2 0.14 where a fresh fit had 0.64, with a warning of a collapsed expert; a
+#: Poisson fit on counts times 10 ended 846 nats below the optimum.
+WARM_TARGET_RATIO = 10.0
 
 
 def _feature_moments(X, sample_weight):
@@ -755,12 +760,13 @@ def _feature_moments(X, sample_weight):
     return mean.astype(np.float64), variance.astype(np.float64)
 
 
-def _moved_features(reference, moments, used):
+def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=False):
     """Why fitted parameters cannot be continued on features of ``moments``
     (means, variances) where the last fit's were ``reference``, or None: a used
     feature (``used``: their columns, None for all) whose standard deviation
-    changed by more than ``WARM_SCALE_RATIO`` times, or whose mean moved by more
-    than that many of the last fit's standard deviations."""
+    changed by more than ``limit`` times, or whose mean moved by more than that
+    many of the last fit's standard deviations; ``target``: the one column is
+    y."""
     offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
     mean, new = moments
     columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
@@ -768,17 +774,47 @@ def _moved_features(reference, moments, used):
         ratio = np.sqrt(new / old)
         shift = np.abs(mean - offset) / np.sqrt(old)
     spread = (old > 0) & (new > 0)
-    scaled = spread & ~((ratio <= WARM_SCALE_RATIO) & (ratio >= 1 / WARM_SCALE_RATIO))
-    moved = (scaled | (spread & (shift > WARM_SCALE_RATIO)))[columns]
+    scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
+    moved = (scaled | (spread & (shift > limit)))[columns]
     if not np.any(moved):
         return None
     column = int(columns[np.flatnonzero(moved)[0]])
+    where = "y lies" if target else "X's features lie"
+    which = "" if target else f"feature {column}: "
     return (
-        f"X's features lie on another scale than the last fit's (feature "
-        f"{column}: standard deviation {float(ratio[column]):.3g} times, mean "
-        f"moved by {float(shift[column]):.3g} of its standard deviations "
-        "there), which the fitted parameters were not fitted for"
+        f"{where} on another scale than the last fit's ({which}standard "
+        f"deviation {float(ratio[column]):.3g} times, mean moved by "
+        f"{float(shift[column]):.3g} of its standard deviations"
+        f"{'' if target else ' there'}), which the fitted parameters were not "
+        "fitted for"
     )
+
+
+def _same_estimator(a, b) -> bool:
+    """Whether the estimators ``a`` and ``b`` are of one class with equal
+    parameters (nested ones too; random states as equal where both are
+    RandomState objects, which ``clone`` copies)."""
+    if type(a) is not type(b):
+        return False
+    mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
+    if mine.keys() != theirs.keys():
+        return False
+    for name, value in mine.items():
+        other = theirs[name]
+        if hasattr(value, "get_params") or (
+            isinstance(value, np.random.RandomState)
+            and isinstance(other, np.random.RandomState)
+        ):
+            if type(value) is not type(other):  # (nested: their own keys)
+                return False
+            continue
+        try:
+            if value is other or bool(np.all(value == other)):
+                continue
+        except (TypeError, ValueError):
+            pass
+        return False
+    return True
 
 
 @contextmanager
@@ -1348,6 +1384,28 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             moved = _moved_features(reference, moments, used)
             if moved is not None:
                 raise _WarmStartFailed(moved)
+        target_moments = None
+        if is_regressor(self):
+            target_moments = _feature_moments(
+                np.asarray(y, dtype=np.float64).reshape(-1, 1), sample_weight
+            )
+            reference = getattr(self, "_fit_target_moments", None) if warm else None
+            if reference is not None:
+                moved = _moved_features(
+                    reference, target_moments, None, WARM_TARGET_RATIO, target=True
+                )
+                if moved is not None:
+                    raise _WarmStartFailed(moved)
+        fitted_estimator = getattr(self, "_fitted_expert_estimator", None)
+        if warm and fitted_estimator is not None and self._estimator_experts():
+            # each M-step keeps an expert's former estimator where the new one
+            # fits worse: LinearRegression experts stayed after
+            # set_params(expert_estimator=Ridge(alpha=1e4)), without a word
+            if not _same_estimator(fitted_estimator, self.expert_estimator):
+                raise _WarmStartFailed(
+                    f"the fitted experts are clones of {fitted_estimator!r}, "
+                    f"not of expert_estimator={self.expert_estimator!r}"
+                )
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
@@ -1419,6 +1477,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # (tuples of floats, as _feature_offset: no array to follow the
         # fitted attributes' namespace)
         self._fit_moments = tuple(tuple(part.tolist()) for part in moments)
+        vars(self).pop("_fitted_expert_estimator", None)
+        if self._estimator_experts():  # what the experts are clones of
+            self._fitted_expert_estimator = clone(self.expert_estimator)
+        if target_moments is not None:  # (and y's)
+            self._fit_target_moments = tuple(
+                tuple(part.tolist()) for part in target_moments
+            )
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._fitted_acceleration = self.acceleration  # (and the displays')
         self._fitted_tol = self.tol  # (std_errors' advice)

@@ -546,6 +546,80 @@ def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+@pytest.mark.parametrize("change", ["scaled", "moved"])
+def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
+    # y times 1000 (metres to millimetres) or moved by 1e4: a warm fit ended
+    # at R^2 0.10 where a fresh one has 0.98, warning only of a collapsed
+    # expert (EM) or of one with few samples (L-BFGS)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (600, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1] + 1) + 0.3 * rng.randn(600)
+    params = dict(n_experts=2, n_init=2, solver=solver, random_state=0)
+    model = MoERegressor(warm_start=True, **params).fit(X, y)
+    target = 1000 * y if change == "scaled" else y + 1e4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, target)
+    (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+    assert message.startswith("warm_start=True: y lies on another scale")
+    fresh = MoERegressor(**params).fit(X, target)
+    assert model.log_likelihood_ == fresh.log_likelihood_
+    # within the factor (10): the warm fit continues, quietly, to the same fit
+    model = MoERegressor(warm_start=True, **params).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, 5 * y + 5 * y.std())
+    assert not [w for w in caught if "warm_start" in str(w.message)]
+    assert model.n_iter_ < fresh.n_iter_
+    reference = MoERegressor(**params).fit(X, 5 * y + 5 * y.std())
+    assert model.score(X, 5 * y + 5 * y.std()) > reference.score(X, 5 * y) - 0.01
+
+
+def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
+    # each M-step keeps an expert's former estimator where the new one fits
+    # worse: after set_params(expert_estimator=Ridge(alpha=1e4)) the warm fit
+    # kept the LinearRegression experts, silently
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.tree import DecisionTreeRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.1 * rng.randn(300)
+    params = dict(n_experts=2, n_init=1, random_state=0)
+    for before, after in [
+        (LinearRegression(), Ridge(alpha=1e4)),
+        (DecisionTreeRegressor(max_depth=2), LinearRegression()),
+        (DecisionTreeRegressor(max_depth=2), DecisionTreeRegressor(max_depth=6)),
+    ]:
+        model = MoERegressor(expert_estimator=before, warm_start=True, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(X, y)
+        model.set_params(expert_estimator=after)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+        assert "the fitted experts are clones of" in message
+        assert all(type(e) is type(after) for e in model.experts_)
+        fitted, wanted = model.experts_[0].get_params(), after.get_params()
+        fitted.pop("random_state", None), wanted.pop("random_state", None)
+        assert fitted == wanted
+        fresh = MoERegressor(expert_estimator=after, **params).fit(X, y)
+        np.testing.assert_array_equal(model.predict(X), fresh.predict(X))
+    # the same estimator (a RandomState instance, copied by clone, too):
+    # continued from the fit, quietly
+    same = DecisionTreeRegressor(max_depth=2, random_state=np.random.RandomState(1))
+    model = MoERegressor(expert_estimator=same, warm_start=True, **params)
+    model.fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    assert not [w for w in caught if "warm_start" in str(w.message)]
+    assert model.n_iter_ == 1
+
+
 def test_the_warm_fit_fallback_judges_the_used_features_of_the_last_fit():
     rng = np.random.RandomState(0)
     X = rng.randn(300, 2)
