@@ -212,6 +212,11 @@ def hessian(problem, packer: Packer, theta: np.ndarray, fixed=None) -> np.ndarra
         down[j] -= STEP
         # the steps as represented, where theta[j] is large
         width = (up[j] - theta[j]) + (theta[j] - down[j])
+        if width == 0:  # lost to rounding (an intercept of -5e15 units, set
+            # by an outlier of 1e15): no curvature measured, and NumPy's 0/0
+            # warning said nothing more
+            out[:, j] = np.nan
+            continue
         out[:, j] = (gradient(up) - gradient(down)) / width
     return 0.5 * (out + out.T)
 

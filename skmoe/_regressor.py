@@ -318,8 +318,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         # steps the intercepts in units of the noise, and at 1e12 noise units
         # from 0 a step of 1e-4 was below their float spacing (a NaN
         # Hessian), at 1e6 the residuals kept 4 digits of the noise (standard
-        # errors 3% off)
-        centre = float(np.average(Y, weights=sample_weight))
+        # errors 3% off). The median: an outlier of 1e15 moved the mean, and
+        # with it a Student-t expert's intercept, to -5e15 noise units
+        centre = float(np.median(Y[sample_weight > 0]))
         coef = np.array(expert_params["coef"], copy=True)
         coef[0] -= centre
         return Y - centre, dict(expert_params, coef=coef)

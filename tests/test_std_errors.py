@@ -850,3 +850,24 @@ def test_covariance_leaves_out_what_the_model_fixes():
     # no zero rows left (the centred gate intercepts' matrix is singular by
     # design: they sum to 0)
     assert np.all(np.any(errors.covariance != 0, axis=1))
+
+
+def test_student_t_standard_errors_do_not_follow_a_gross_outlier():
+    # one outlier of 1e15 moved the centre of y (its mean), and with it a
+    # Student-t expert's intercept, to -5e15 of its units, where the
+    # Hessian's step of 1e-4 was lost: every standard error inf, and NumPy's
+    # 0/0 warning. The fit does not depend on the outlier's size (df=3 gives
+    # it a weight of about 0), and its standard errors must not either
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = 1 + 2 * X[:, 0] + 0.5 * rng.standard_t(3, 200)
+    results = []
+    for outlier in (1e3, 1e15):
+        y[-1] = outlier
+        model = MoERegressor(n_experts=1, noise="student_t", df=3.0, random_state=0)
+        model.fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results.append(model.std_errors(X, y))
+    for name in ("expert_intercept_", "expert_coef_", "expert_variance_"):
+        np.testing.assert_allclose(results[1][name], results[0][name], rtol=1e-4)
