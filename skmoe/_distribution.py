@@ -497,7 +497,9 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
         self.weights, self.means, self.scales = _location_scale(weights, means, scales)
         array = _numeric(df, "df", "iuf")  # no bools
         try:
-            self.df = np.array(np.broadcast_to(array.astype(float), self.weights.shape))
+            # a read-only view: a scalar df copied to (n, K) added a third
+            # to the distribution's memory
+            self.df = np.broadcast_to(array.astype(float), self.weights.shape)
         except ValueError:
             raise ValueError(
                 f"df of shape {array.shape} does not broadcast against the "
@@ -1010,7 +1012,8 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         # a subnormal q (5e-324), whose cdf is 0 at both ends of a bracket
         # 2e-3 scales wide: its middle
         lost = ~np.isfinite(res.x)
-        res.x[lost] = ((low + high) / 2 / unit)[lost]
+        # (halves first: ends of -inf and 1e308, at df=1e-3, overflowed)
+        res.x[lost] = ((low / 2 + high / 2) / unit)[lost]
         live = np.where(weights > 0, scales, np.inf)
         x = _nearest_float(res, excess, index, origin, unit, live)
         if df is not None:
@@ -1076,15 +1079,20 @@ def _nearest_neighbour(excess, x, index, reach=4):
     # x first, then outwards: ties keep the nearest to it (x = 0 stays 0, not -2e-323)
     k = np.arange(2 * reach + 1)
     steps = (k + 1) // 2 * np.where(k % 2, -1.0, 1.0)  # 0, -1, 1, -2, ...
-    base, spacing = np.where(finite, x, 0.0), np.spacing(np.where(finite, x, 1.0))
+    # (the largest floats' spacing overflows, and their candidates are inf,
+    # whose excess is NaN and never better: df=1e-3 leaked NumPy's warnings)
+    with np.errstate(over="ignore"):
+        spacing = np.spacing(np.where(finite, x, 1.0))
+    base = np.where(finite, x, 0.0)
     zeros, ones = np.zeros(x.size), np.ones(x.size)
     # one candidate per row at a time, with a running best: all nine at once
     # held (9 rows, K) temporaries in the excess (a peak of 834 MiB for 65536
     # rows of 16 Student-t components, 165 MiB now; benchmarks/posterior_memory.py)
     nearest, smallest = base, np.full(x.size, np.inf)
     for step in steps:
-        candidate = base + step * spacing
-        value = np.abs(excess(zeros, index, candidate, ones))
+        with np.errstate(over="ignore", invalid="ignore"):
+            candidate = base + step * spacing
+            value = np.abs(excess(zeros, index, candidate, ones))
         better = np.where(np.isnan(value), False, value < smallest)
         nearest = np.where(better, candidate, nearest)
         smallest = np.where(better, value, smallest)
