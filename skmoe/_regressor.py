@@ -31,12 +31,18 @@ from ._base import (
 )
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
+from ._em import e_step
 from ._math import mixture_std
 from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
 from .experts.gaussian import VARIANCE_RANGE
+
+#: The ratio of a linear-Gaussian expert's noise standard deviation to its
+#: residuals' (alpha's term or the floor holding the variance up) above which
+#: fit warns (:meth:`MoERegressor._held_noise_message`).
+HELD_NOISE = 2.0
 
 #: The degrees of freedom ``df="auto"`` chooses among, by training BIC (at a
 #: number of experts, by the log-likelihood: a profile likelihood over a grid,
@@ -334,7 +340,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         # onto a label, and the advice was fewer experts or a tied variance
         message = super()._collapse_message(problem, best)
         if message is None:
-            return None
+            return self._held_noise_message(problem, best)
         weighted = to_numpy(problem.Y[problem.sample_weight > 0])
         distinct = np.unique(weighted)
         if distinct.size > MAX_LABELS:
@@ -342,6 +348,56 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         return (
             f"{message} y takes only {distinct.size} distinct values: if they "
             "are class labels, MoEClassifier models them."
+        )
+
+    def _held_noise_message(self, problem, best):
+        """A warning where linear-Gaussian experts' noise standard deviation
+        is more than ``HELD_NOISE`` times their residuals' (alpha's term
+        ``alpha ||b_k||^2 / N_k`` or the variance floor holds it up), or None:
+        y = 1 + 2x + 1e-5 e at the default alpha gave a predictive standard
+        deviation 200 times the noise, 50% intervals that covered every new
+        point, and no word."""
+        experts = problem.experts
+        if type(experts) is not GaussianLinearExperts or self._degenerate_target():
+            return None
+        xp = problem.xp
+        _, resp, _ = e_step(problem, best.gate_params, best.expert_params)
+        weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
+        means = experts.means(xp, problem.design, best.expert_params)
+        squares = xp.sum(weighted * (problem.Y[None, :] - means) ** 2, axis=1)
+        mass = xp.sum(weighted, axis=1)
+        squares = np.asarray(to_numpy(squares), dtype=np.float64)
+        mass = np.asarray(to_numpy(mass), dtype=np.float64)
+        if experts.tied:
+            squares, mass = squares.sum() + 0 * squares, mass.sum() + 0 * mass
+        variance = np.asarray(
+            to_numpy(best.expert_params["variance"]), dtype=np.float64
+        )
+        used = mass * np.count_nonzero(to_numpy(problem.sample_weight)) >= 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.sqrt(variance / (squares / np.where(used, mass, 1.0)))
+        held = np.flatnonzero(used & (ratio > HELD_NOISE))
+        if held.size == 0:
+            return None
+        floor = float(experts.variance_floor)
+        by_floor = bool(np.all(variance[held] <= floor * (1 + 1e-6)))
+        cause = (
+            "the variance floor (1e-10 times the variance of y)"
+            if by_floor
+            else "alpha's term alpha ||b_k||^2 / N_k (the penalty is a normal "
+            "prior on the coefficients in units of the noise)"
+        )
+        remedy = (
+            "Fit such regimes on their own, or y with less spread between them."
+            if by_floor
+            else "Lower alpha (alpha=0 leaves only the floor)."
+        )
+        largest = float(np.max(ratio[held]))
+        return (
+            f"The noise standard deviation of experts {held.tolist()} is up "
+            f"to {largest:.3g} times their residuals', held up by {cause}: "
+            "predict(return_std=True), predict_distribution's intervals and "
+            f"std_errors are that much too wide for them. {remedy}"
         )
 
     def _online_em(self):

@@ -662,3 +662,38 @@ def test_predictive_mixture_normalizes_weights_without_touching_the_callers():
     np.testing.assert_array_equal(weights, given)
     np.testing.assert_allclose(dist.weights.sum(axis=1), 1.0, rtol=1e-15)
     np.testing.assert_array_equal(dist.weights[1], given[1])
+
+
+def test_a_noise_variance_held_up_by_alpha_or_the_floor_warns():
+    # y = 1 + 2x + 1e-5 e at the default alpha: a predictive standard
+    # deviation 200 times the noise, 50% intervals covering every new point,
+    # and no word
+    import re
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (400, 1))
+    y = 1 + 2 * X[:, 0] + 1e-5 * rng.randn(400)
+    with pytest.warns(UserWarning, match="held up by alpha's term") as caught:
+        model = MoERegressor(n_experts=1).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    # the fit's residuals (its slope shrunk by alpha) and least squares'
+    residuals = y - model.predict(X)
+    ratio = np.sqrt(model.expert_variance_[0] / np.mean(residuals**2))
+    quoted = float(re.search(r"up to ([0-9.e+]+) times", message).group(1))
+    np.testing.assert_allclose(quoted, ratio, rtol=1e-2)
+    least_squares = y - LinearRegression().fit(X, y).predict(X)
+    assert np.sqrt(model.expert_variance_[0] / np.mean(least_squares**2)) > 150
+    # noise the residuals set (sd 0.1): quiet
+    y = 1 + 2 * X[:, 0] + 0.1 * rng.randn(400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MoERegressor(n_experts=1).fit(X, y)
+    # a regime of noise 1e-3 beside one 1000 away: its variance sits at the
+    # floor, 1e-10 times that of y, 25 times the residuals'
+    X = rng.uniform(-1, 1, (400, 1))
+    low = X[:, 0] < 0
+    y = np.where(low, 1 + 2 * X[:, 0] + 1e-3 * rng.randn(400), 1000 - X[:, 0])
+    y[~low] += 0.5 * rng.randn(np.count_nonzero(~low))
+    with pytest.warns(UserWarning, match="held up by the variance floor"):
+        model = MoERegressor(n_experts=2, alpha=0, random_state=0).fit(X, y)
+    np.testing.assert_allclose(np.min(model.expert_variance_), 1e-10 * np.var(y))
