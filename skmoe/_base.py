@@ -1386,8 +1386,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 raise _WarmStartFailed(moved)
         target_moments = None
         if is_regressor(self):
+            target = np.asarray(y, dtype=np.float64).reshape(-1, 1)
             target_moments = _feature_moments(
-                np.asarray(y, dtype=np.float64).reshape(-1, 1), sample_weight
+                target[rows] if dropped else target, sample_weight
             )
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:

@@ -574,6 +574,13 @@ def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
     assert model.n_iter_ < fresh.n_iter_
     reference = MoERegressor(**params).fit(X, 5 * y + 5 * y.std())
     assert model.score(X, 5 * y + 5 * y.std()) > reference.score(X, 5 * y) - 0.01
+    # rows of weight 0 are left out of y's moments, as of the fit
+    weight = np.r_[np.zeros(100), np.ones(500)]
+    model = MoERegressor(warm_start=True, **params).fit(X, y, sample_weight=weight)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, np.r_[np.full(100, 1e6), y[100:]], sample_weight=weight)
+    assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
 def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
