@@ -808,13 +808,28 @@ def _same_estimator(a, b) -> bool:
             if type(value) is not type(other):  # (nested: their own keys)
                 return False
             continue
-        try:
-            if value is other or bool(np.all(value == other)):
-                continue
-        except (TypeError, ValueError):
-            pass
-        return False
+        if not _same_value(value, other):
+            return False
     return True
+
+
+def _same_value(a, b) -> bool:
+    """Whether two parameter values are equal: arrays of one shape and equal
+    entries (not broadcast), NaN equal to NaN (an imputer's missing_values);
+    values that do not compare count as different."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return bool(np.array_equal(a, b, equal_nan=True))
+        except TypeError:  # (objects, strings)
+            return bool(np.array_equal(a, b))
+    try:
+        if bool(a == b):
+            return True
+    except (TypeError, ValueError):
+        return False
+    return isinstance(a, float) and isinstance(b, float) and a != a and b != b
 
 
 @contextmanager

@@ -1235,3 +1235,23 @@ def test_numeric_string_targets_as_fit_takes_them(Estimator):
     assert on_strings.score(X, y.astype(str)) == on_numbers.score(X, y)
     with pytest.raises(ValueError, match="could not convert string to float"):
         on_numbers.score(X, np.where(y > 2, "a", "1"))
+
+
+def test_same_estimator_compares_parameters_as_values():
+    # NaN (an imputer's missing_values) equals NaN, arrays compare whole (a
+    # broadcast [1] == [1, 1] is not equality), clones are the same
+    from sklearn.base import clone
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from skmoe._base import _same_estimator
+
+    pipeline = make_pipeline(SimpleImputer(), Ridge())
+    assert _same_estimator(pipeline, clone(pipeline))
+    assert _same_estimator(Ridge(alpha=np.array([1.0])), Ridge(alpha=np.array([1.0])))
+    assert not _same_estimator(
+        Ridge(alpha=np.array([1.0])), Ridge(alpha=np.array([1.0, 1.0]))
+    )
+    assert not _same_estimator(pipeline, make_pipeline(SimpleImputer(), Ridge(2.0)))
+    assert not _same_estimator(Ridge(), make_pipeline(Ridge()))
