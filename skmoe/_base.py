@@ -799,26 +799,27 @@ def _same_estimator(a, b) -> bool:
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
     if mine.keys() != theirs.keys():
         return False
-    for name, value in mine.items():
-        other = theirs[name]
-        if hasattr(value, "get_params") or (
-            isinstance(value, np.random.RandomState)
-            and isinstance(other, np.random.RandomState)
-        ):
-            if type(value) is not type(other):  # (nested: their own keys)
-                return False
-            continue
-        if not _same_value(value, other):
-            return False
-    return True
+    return all(_same_value(value, theirs[name]) for name, value in mine.items())
 
 
 def _same_value(a, b) -> bool:
-    """Whether two parameter values are equal: arrays of one shape and equal
-    entries (not broadcast), NaN equal to NaN (an imputer's missing_values);
-    values that do not compare count as different."""
+    """Whether two parameter values are equal: estimators of one class (their
+    parameters are keys of their own), lists and tuples item by item (a
+    Pipeline's steps), arrays of one shape and equal entries (not
+    broadcast), NaN equal to NaN (an imputer's missing_values); values that
+    do not compare count as different."""
     if a is b:
         return True
+    if hasattr(a, "get_params") or hasattr(b, "get_params"):
+        return type(a) is type(b)
+    if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
+        return True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         try:
             return bool(np.array_equal(a, b, equal_nan=True))
