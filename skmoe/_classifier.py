@@ -664,7 +664,19 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         self._validate_params()
         with _unchanged_on_failure(self):
             self.classes_ = classes
-            return super().partial_fit(X, y, sample_weight=sample_weight)
+            try:
+                return super().partial_fit(X, y, sample_weight=sample_weight)
+            except ValueError as exc:
+                # nothing was seen before a first call: say what classes lacks
+                text = str(exc)
+                if not text.startswith("y contains previously unseen labels: "):
+                    raise
+                labels = text.removeprefix("y contains previously unseen labels: ")
+                raise ValueError(
+                    f"y contains labels that classes={classes.tolist()} does not "
+                    f"hold: {labels}. classes must include every label that "
+                    "can be in y (in this and later calls)."
+                ) from None
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.

@@ -1255,3 +1255,19 @@ def test_same_estimator_compares_parameters_as_values():
     )
     assert not _same_estimator(pipeline, make_pipeline(SimpleImputer(), Ridge(2.0)))
     assert not _same_estimator(Ridge(), make_pipeline(Ridge()))
+
+
+def test_a_first_partial_fit_names_the_labels_classes_lacks():
+    # "previously unseen labels" on a first call, where nothing was seen:
+    # SGDClassifier's words say what classes must hold
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 2), np.array(["a", "b", "c"] * 10)
+    model = MoEClassifier(2, solver="sgd")
+    lacking = r"classes=\['a', 'b'\] does not hold: \['c'\]"
+    with pytest.raises(ValueError, match=lacking):
+        model.partial_fit(X, y, classes=["a", "b"])
+    assert not hasattr(model, "classes_")
+    # a later call: the labels the model has not seen
+    model.partial_fit(X[y != "c"], y[y != "c"], classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"previously unseen labels: \['c'\]"):
+        model.partial_fit(X, y)
