@@ -92,8 +92,10 @@ def statistics_of(problem: EMProblem, gate_params, expert_params, centre=None):
     if centre is None:
         centre = float(xp.sum(xp.astype(weight, Y.dtype) * Y))
     gate, experts = {}, {}
-    for start in range(0, Y.shape[-1], STATISTICS_BLOCK):
-        rows = slice(start, start + STATISTICS_BLOCK)
+    n_samples = Y.shape[-1]
+    for start in range(0, n_samples, STATISTICS_BLOCK):
+        # (a stop past the end is not in the Array API standard)
+        rows = slice(start, min(start + STATISTICS_BLOCK, n_samples))
         block = weighted_resp[:, rows]
         parts = (
             problem.gate.statistics(xp, problem.gate_design[:, rows], block),
