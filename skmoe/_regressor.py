@@ -381,17 +381,33 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return None
         floor = float(experts.variance_floor)
         by_floor = bool(np.all(variance[held] <= floor * (1 + 1e-6)))
-        cause = (
-            "the variance floor (1e-10 times the variance of y)"
-            if by_floor
-            else "alpha's term alpha ||b_k||^2 / N_k (the penalty is a normal "
-            "prior on the coefficients in units of the noise)"
-        )
-        remedy = (
-            "Fit such regimes on their own, or y with less spread between them."
-            if by_floor
-            else "Lower alpha (alpha=0 leaves only the floor)."
-        )
+        # alpha's part of the variance: alpha ||b_k||^2 (the slopes' squares,
+        # over all the weight, which sums to 1) over the expert's share
+        coef = np.asarray(to_numpy(best.expert_params["coef"]), dtype=np.float64)
+        slopes = problem.alpha * np.sum(coef[1:] ** 2, axis=0)
+        if experts.tied:
+            slopes = np.sum(slopes) + 0 * slopes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            penalty = slopes / mass
+        excess = variance - squares / np.where(used, mass, 1.0)
+        by_alpha = bool(np.all(penalty[held] >= 0.5 * excess[held]))
+        if by_floor:
+            cause = "the variance floor (1e-10 times the variance of y)"
+            remedy = (
+                "Fit such regimes on their own, or y with less spread between them."
+            )
+        elif by_alpha:
+            cause = (
+                "alpha's term alpha ||b_k||^2 / N_k (the penalty is a normal prior "
+                "on the coefficients in units of the noise)"
+            )
+            remedy = "Lower alpha (alpha=0 leaves only the floor)."
+        else:
+            cause = "the fit stopping before its variance settled"
+            remedy = (
+                "Fit with solver='em' (the default), a larger max_iter or a "
+                "smaller tol."
+            )
         largest = float(np.max(ratio[held]))
         return (
             f"The noise standard deviation of experts {held.tolist()} is up "

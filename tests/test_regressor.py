@@ -697,3 +697,17 @@ def test_a_noise_variance_held_up_by_alpha_or_the_floor_warns():
     with pytest.warns(UserWarning, match="held up by the variance floor"):
         model = MoERegressor(n_experts=2, alpha=0, random_state=0).fit(X, y)
     np.testing.assert_allclose(np.min(model.expert_variance_), 1e-10 * np.var(y))
+
+
+def test_a_noise_variance_the_fit_left_unsettled_is_not_blamed_on_alpha():
+    # alpha=0 and one EM iteration on two near-noiseless regimes: the warning
+    # said "held up by alpha's term ... Lower alpha"
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (600, 2))
+    y = np.where(X[:, 1] < 0, 1 + 2 * X[:, 0], -1 - X[:, 0]) + 1e-4 * rng.randn(600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(2, alpha=0.0, max_iter=1, random_state=0).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    assert "the fit stopping before its variance settled" in message
+    assert "alpha" not in message.split("held up by")[1].split(":")[0]
