@@ -742,10 +742,10 @@ class _WarmStartFailed(Exception):
 #: units (X * 1e8) overflowed, or continued to a poor optimum (R^2 0.12 where a
 #: fresh fit has 0.96).
 WARM_SCALE_RATIO = 1e3
-#: As ``WARM_SCALE_RATIO``, for a regressor's y: a warm Gaussian fit on y times
-#: 300 (EM; 100 for L-BFGS) or moved by 30 of its standard deviations ended at
-#: R^2 0.14 where a fresh fit had 0.64, with a warning of a collapsed expert; a
-#: Poisson fit on counts times 10 ended 846 nats below the optimum.
+#: As ``WARM_SCALE_RATIO``, for a regressor's y (a count model's rates, y over
+#: the exposure): a warm Gaussian fit on y times 300 (EM; 100 for L-BFGS, 10 for
+#: Adam) or moved by 30 of its standard deviations ended at R^2 0.14 where a
+#: fresh fit from the same seeds had 0.64, with a warning of a collapsed expert.
 WARM_TARGET_RATIO = 10.0
 
 
@@ -774,6 +774,8 @@ def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=Fal
         ratio = np.sqrt(new / old)
         shift = np.abs(mean - offset) / np.sqrt(old)
     spread = (old > 0) & (new > 0)
+    if target:  # a variance that overflows (y of 1e300) is no scale to judge
+        spread &= np.isfinite(old) & np.isfinite(new)
     scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
     moved = (scaled | (spread & (shift > limit)))[columns]
     if not np.any(moved):
@@ -812,6 +814,8 @@ def _same_value(a, b) -> bool:
         return True
     if hasattr(a, "get_params") or hasattr(b, "get_params"):
         return type(a) is type(b)
+    if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
         return True
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
@@ -825,6 +829,9 @@ def _same_value(a, b) -> bool:
             return bool(np.array_equal(a, b, equal_nan=True))
         except TypeError:  # (objects, strings)
             return bool(np.array_equal(a, b))
+    if type(a).__eq__ is object.__eq__:  # identity only (a CV splitter, a
+        # functools.partial), which clone's copies never have: by their text
+        return type(a) is type(b) and repr(a) == repr(b)
     try:
         if bool(a == b):
             return True
@@ -1320,6 +1327,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"not; {_fresh_fit_remedy(method)} to fit the new experts from scratch."
         )
 
+    def _target_scale_data(self, y, **target):
+        """The values (n,) whose weighted moments a warm fit compares with the
+        last fit's, and their weights besides ``sample_weight`` (n,), both
+        float64: y and ones by default."""
+        values = np.asarray(y, dtype=np.float64).reshape(-1)
+        return values, np.ones_like(values)
+
     def _weigh_targets(self, Y, sample_weight, *, streaming):
         """The sample weights that ``fit`` (``partial_fit``: ``streaming``)
         uses for the encoded target ``Y``: ``sample_weight`` here, times the
@@ -1402,10 +1416,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 raise _WarmStartFailed(moved)
         target_moments = None
         if is_regressor(self):
-            target = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-            target_moments = _feature_moments(
-                target[rows] if dropped else target, sample_weight
-            )
+            values, weights = self._target_scale_data(y, **target)
+            values = values.reshape(-1, 1)
+            if dropped:
+                values, weights = values[rows], weights[rows]
+            target_moments = _feature_moments(values, sample_weight * weights)
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:
                 moved = _moved_features(

@@ -308,6 +308,16 @@ class MoEPoissonRegressor(
         tags.target_tags.positive_only = True
         return tags
 
+    def _target_scale_data(self, y, exposure=None):
+        # the rates y / e, weighted by e: the same rates at other exposures
+        # are the same data for the fitted parameters
+        values, weights = super()._target_scale_data(y)
+        exposure = _check_exposure(exposure, values.shape[0])
+        if exposure is None:
+            return values, weights
+        exposure = np.asarray(exposure, dtype=np.float64)
+        return values / exposure, exposure
+
     def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
             y = check_array(y, ensure_2d=False, dtype=np.float64)
