@@ -453,7 +453,8 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
     scales : ndarray of shape (n_rows, n_experts)
         The components' scale parameters, as floats.
     df : ndarray of shape (n_rows, n_experts)
-        The components' degrees of freedom, as floats.
+        The components' degrees of freedom, as floats (read-only: a scalar
+        ``df`` is one value broadcast over the rows and components).
 
     See Also
     --------
