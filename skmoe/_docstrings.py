@@ -273,9 +273,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         says so and fits as with ``warm_start=False``: a feature the gate or
         the experts use on another scale (a standard deviation 1000 times
         larger or smaller than in the last fit, or a mean moved by 1000 of
-        them), a regressor's ``y`` on another scale (10 times, or a mean
-        moved by 10 of its standard deviations: EM's warm fit of y times 300
-        ended at R^2 0.14 where a fresh one had 0.64), another
+        them), a regressor's ``y`` (a count model's rates, ``y / exposure``)
+        on another scale (10 times, or a mean moved by 10 of its standard
+        deviations: EM's warm fit of y times 300 ended at R^2 0.14 where a
+        fresh one from the same seeds had 0.64), another
         ``expert_estimator`` than the fitted experts are clones of, a
         non-finite log-likelihood, or a log-link model's means that overflow
         at training rows. Within those bounds a warm ``solver="sgd"`` fit of
