@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+import pickle
 import sys
 import sysconfig
 import time
@@ -760,13 +761,13 @@ def _feature_moments(X, sample_weight):
     return mean.astype(np.float64), variance.astype(np.float64)
 
 
-def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=False):
+def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=None):
     """Why fitted parameters cannot be continued on features of ``moments``
     (means, variances) where the last fit's were ``reference``, or None: a used
     feature (``used``: their columns, None for all) whose standard deviation
     changed by more than ``limit`` times, or whose mean moved by more than that
-    many of the last fit's standard deviations; ``target``: the one column is
-    y."""
+    many of the last fit's standard deviations; ``target``: the name of the
+    one column's values (y, a count model's rates), or None for features."""
     offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
     mean, new = moments
     columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
@@ -781,7 +782,7 @@ def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=Fal
     if not np.any(moved):
         return None
     column = int(columns[np.flatnonzero(moved)[0]])
-    where = "y lies" if target else "X's features lie"
+    where = f"{target} lie" if target else "X's features lie"
     which = "" if target else f"feature {column}: "
     return (
         f"{where} on another scale than the last fit's ({which}standard "
@@ -805,15 +806,19 @@ def _same_estimator(a, b) -> bool:
 
 
 def _same_value(a, b) -> bool:
-    """Whether two parameter values are equal: estimators of one class (their
-    parameters are keys of their own), lists and tuples item by item (a
-    Pipeline's steps), arrays of one shape and equal entries (not
-    broadcast), NaN equal to NaN (an imputer's missing_values); values that
-    do not compare count as different."""
+    """Whether two parameter values are equal: estimators as
+    :func:`_same_estimator` (one in a ``param_grid``), classes by identity,
+    lists and tuples item by item (a Pipeline's steps), arrays of one shape
+    and equal entries (not broadcast), NaN equal to NaN (an imputer's
+    missing_values), objects without equality (a column selector, a frozen
+    distribution, a CV splitter) by their pickles; values that do not compare
+    count as different."""
     if a is b:
         return True
+    if isinstance(a, type) or isinstance(b, type):
+        return False  # (two classes: not the same one)
     if hasattr(a, "get_params") or hasattr(b, "get_params"):
-        return type(a) is type(b)
+        return type(a) is type(b) and _same_estimator(a, b)
     if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
         return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
@@ -829,15 +834,21 @@ def _same_value(a, b) -> bool:
             return bool(np.array_equal(a, b, equal_nan=True))
         except TypeError:  # (objects, strings)
             return bool(np.array_equal(a, b))
-    if type(a).__eq__ is object.__eq__:  # identity only (a CV splitter, a
-        # functools.partial), which clone's copies never have: by their text
-        return type(a) is type(b) and repr(a) == repr(b)
+    if type(a).__eq__ is object.__eq__:  # identity only, which clone's copies
+        # never have (their reprs may hold addresses, or abbreviate arrays)
+        if type(a) is not type(b):
+            return False
+        try:
+            return pickle.dumps(a) == pickle.dumps(b)
+        except Exception:  # (a lambda, a lock: clone keeps them as they are)
+            return False
     try:
         if bool(a == b):
             return True
     except (TypeError, ValueError):
         return False
-    return isinstance(a, float) and isinstance(b, float) and a != a and b != b
+    real = float | np.floating
+    return isinstance(a, real) and isinstance(b, real) and a != a and b != b
 
 
 @contextmanager
@@ -1327,6 +1338,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"not; {_fresh_fit_remedy(method)} to fit the new experts from scratch."
         )
 
+    #: What :meth:`_target_scale_data` returns, in the warm start's fallback
+    #: warning.
+    _target_scale_name = "y's values"
+
     def _target_scale_data(self, y, **target):
         """The values (n,) whose weighted moments a warm fit compares with the
         last fit's, and their weights besides ``sample_weight`` (n,), both
@@ -1427,7 +1442,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:
                 moved = _moved_features(
-                    reference, target_moments, None, WARM_TARGET_RATIO, target=True
+                    reference,
+                    target_moments,
+                    None,
+                    WARM_TARGET_RATIO,
+                    target=self._target_scale_name,
                 )
                 if moved is not None:
                     raise _WarmStartFailed(moved)

@@ -308,6 +308,8 @@ class MoEPoissonRegressor(
         tags.target_tags.positive_only = True
         return tags
 
+    _target_scale_name = "y's rates (y / exposure)"
+
     def _target_scale_data(self, y, exposure=None):
         # the rates y / e, weighted by e: the same rates at other exposures
         # are the same data for the fitted parameters

@@ -405,8 +405,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         else:
             cause = "the fit stopping before its variance settled"
             remedy = (
-                "Fit with solver='em' (the default), a larger max_iter or a "
-                "smaller tol."
+                "Raise max_iter or lower tol."
+                if self.solver == "em"
+                else "Fit with solver='em' (the default), or raise max_iter."
             )
         largest = float(np.max(ratio[held]))
         return (

@@ -563,7 +563,7 @@ def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
         warnings.simplefilter("always")
         model.fit(X, target)
     (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
-    assert message.startswith("warm_start=True: y lies on another scale")
+    assert message.startswith("warm_start=True: y's values lie on another scale")
     fresh = MoERegressor(**params).fit(X, target)
     assert model.log_likelihood_ == fresh.log_likelihood_
     # within the factor (10): the warm fit continues, quietly, to the same fit
@@ -611,7 +611,9 @@ def test_a_warm_count_fit_judges_the_rates(Estimator):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, 20 * y, exposure=exposure)
-    assert [w for w in caught if "y lies on another scale" in str(w.message)]
+    assert [
+        w for w in caught if "rates (y / exposure) lie on another" in str(w.message)
+    ]
 
 
 def test_a_warm_fit_continues_a_pipeline_expert():
@@ -1328,3 +1330,41 @@ def test_a_first_partial_fit_names_the_labels_classes_lacks():
     model.partial_fit(X[y != "c"], y[y != "c"], classes=["a", "b"])
     with pytest.raises(ValueError, match=r"previously unseen labels: \['c'\]"):
         model.partial_fit(X, y)
+
+
+def test_same_estimator_sees_into_grids_selectors_and_partials():
+    # estimators in a param_grid were compared by class only; objects
+    # without equality by their repr, which holds addresses (a column
+    # selector: every warm refit of a pandas pipeline started afresh) or
+    # abbreviates arrays (an entry 1000 of a partial's array went unseen)
+    import functools
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.linear_model import Lasso, Ridge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from skmoe._base import _same_estimator, _same_value
+
+    selector = ColumnTransformer(
+        [("s", StandardScaler(), make_column_selector(dtype_include=np.number))]
+    )
+    assert _same_estimator(selector, clone(selector))
+    assert _same_estimator(selector, pickle.loads(pickle.dumps(selector)))
+    grid = GridSearchCV(Ridge(), {"alpha": [1.0]})
+    assert _same_estimator(grid, clone(grid))
+    assert not _same_estimator(
+        GridSearchCV(Ridge(), {"estimator": [Ridge(alpha=1.0)]}),
+        GridSearchCV(Ridge(), {"estimator": [Ridge(alpha=100.0)]}),
+    )
+    values = np.arange(2000.0)
+    changed = values.copy()
+    changed[1000] = -1.0
+    assert not _same_estimator(
+        FunctionTransformer(functools.partial(np.multiply, values)),
+        FunctionTransformer(functools.partial(np.multiply, changed)),
+    )
+    assert not _same_value(Ridge, Lasso)
+    assert _same_value(np.float32("nan"), np.float32("nan"))
