@@ -449,7 +449,7 @@ def run_gradient(
             step = run_em(
                 problem, params=(gate_params, expert_params), max_iter=1, tol=tol
             )
-            eps = float(np.finfo(problem.design.dtype).eps)
+            eps = float(problem.xp.finfo(problem.design.dtype).eps)
             rounding = ROUNDING_STEPS * eps * abs(ev.objective)
             converged = step.converged or step.objective - ev.objective <= rounding
             if not converged:
