@@ -547,6 +547,14 @@ def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+def _warm_messages(model, X, y, **fit_params):
+    """The warm start's fallback warnings of ``model.fit(X, y)``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, **fit_params)
+    return [str(w.message) for w in caught if "warm_start" in str(w.message)]
+
+
 @pytest.mark.parametrize("solver", ["em", "gradient"])
 @pytest.mark.parametrize("change", ["scaled", "moved"])
 def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
@@ -635,10 +643,7 @@ def test_a_warm_fit_continues_a_pipeline_expert():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.set_params(warm_start=True).fit(X, y)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.fit(X, y)
-    assert not [w for w in caught if "warm_start" in str(w.message)]
+        assert not _warm_messages(model, X, y)
     assert model.n_iter_ == 1
 
 
@@ -663,10 +668,7 @@ def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
             warnings.simplefilter("ignore", UserWarning)
             model.fit(X, y)
         model.set_params(expert_estimator=after)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.fit(X, y)
-        (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+        (message,) = _warm_messages(model, X, y)
         assert "the fitted experts are clones of" in message
         assert all(type(e) is type(after) for e in model.experts_)
         fitted, wanted = model.experts_[0].get_params(), after.get_params()
@@ -679,10 +681,7 @@ def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
     same = DecisionTreeRegressor(max_depth=2, random_state=np.random.RandomState(1))
     model = MoERegressor(expert_estimator=same, warm_start=True, **params)
     model.fit(X, y)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, y)
-    assert not [w for w in caught if "warm_start" in str(w.message)]
+    assert not _warm_messages(model, X, y)
     assert model.n_iter_ == 1
 
 
