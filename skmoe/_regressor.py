@@ -40,8 +40,7 @@ from .experts.estimator import RegressorExperts, check_sample_weight_support
 from .experts.gaussian import VARIANCE_RANGE
 
 #: The ratio of a linear-Gaussian expert's noise standard deviation to its
-#: residuals' (alpha's term or the floor holding the variance up) above which
-#: fit warns (:meth:`MoERegressor._held_noise_message`).
+#: residuals' above which fit warns (:meth:`MoERegressor._held_noise_message`).
 HELD_NOISE = 2.0
 
 #: The degrees of freedom ``df="auto"`` chooses among, by training BIC (at a
@@ -353,7 +352,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     def _held_noise_message(self, problem, best):
         """A warning where linear-Gaussian experts' noise standard deviation
         is more than ``HELD_NOISE`` times their residuals' (alpha's term
-        ``alpha ||b_k||^2 / N_k`` or the variance floor holds it up), or None:
+        ``alpha ||b_k||^2 / N_k``, the variance floor, or a fit that stopped
+        before the variance settled holds it up), or None:
         y = 1 + 2x + 1e-5 e at the default alpha gave a predictive standard
         deviation 200 times the noise, 50% intervals that covered every new
         point, and no word."""
