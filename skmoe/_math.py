@@ -193,9 +193,12 @@ def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Arra
     return xp.concat([coef[:1, ...] + sign * shift, coef[1:, ...]], axis=0)
 
 
-def mixture_std(xp, weights, means, variances, mean):
+def mixture_std(xp, weights, means, variances, mean, scales=None):
     """Standard deviation of Gaussian mixtures along axis 0, given their mean:
     ``sqrt(sum_k w_k (s2_k + (mu_k - mean)^2))``.
+
+    ``scales``, the components' standard deviations, stand in for
+    ``variances`` (pass None there) where their squares may overflow.
 
     The central form: ``sum_k w_k (s2_k + mu_k^2) - mean^2`` cancels, and lost
     all digits once |y| exceeded the noise by about 1e8 (1e3 in float32). Summed
@@ -206,18 +209,24 @@ def mixture_std(xp, weights, means, variances, mean):
     is finite and above the square root of the smallest normal number.
     """
     deviation = xp.where(weights > 0, means - mean, xp.zeros_like(means))
-    variances = xp.where(weights > 0, variances, xp.zeros_like(variances))
-    # the plain sum first (2.6 times cheaper at 1e6 rows, K=16); the scaled one
-    # only where it overflowed or may have underflowed
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # NumPy's
+        if scales is None:
+            variances = xp.where(weights > 0, variances, xp.zeros_like(variances))
+        else:
+            scales = xp.where(weights > 0, scales, xp.zeros_like(scales))
+            variances = scales * scales
+        # the plain sum first (2.6 times cheaper at 1e6 rows, K=16); the scaled
+        # one only where it overflowed or may have underflowed
         plain = xp.sqrt(xp.sum(weights * (variances + deviation**2), axis=0))
     tiny = float(xp.finfo(plain.dtype).smallest_normal) ** 0.5
     if bool(xp.all(xp.isfinite(plain) & (plain > tiny))):
         return plain
-    size = xp.maximum(xp.abs(deviation), xp.sqrt(variances) + xp.zeros_like(means))
+    if scales is None:
+        scales = xp.sqrt(variances)
+    size = xp.maximum(xp.abs(deviation), scales + xp.zeros_like(means))
     unit = xp.max(size, axis=0)
     unit = xp.where(unit > 0, unit, xp.ones_like(unit))
-    spread = (variances / unit) / unit + (deviation / unit) ** 2
+    spread = (scales / unit) ** 2 + (deviation / unit) ** 2
     return unit * xp.sqrt(xp.sum(weights * spread, axis=0))
 
 

@@ -239,9 +239,9 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         chosen = xp.take(dispersion, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(chosen, index.shape)
 
-    def _excess_variances(self, xp, rate, index=None):
+    def _excess_scales(self, xp, rate, index=None):
         # a negative binomial expert's variance is mu + phi mu^2
-        return self._dispersions(xp, rate, index) * rate**2
+        return xp.sqrt(self._dispersions(xp, rate, index)) * rate
 
     def _distribution(self, weights, rates, experts):
         dispersion = np.asarray(

@@ -765,7 +765,7 @@ class MoEPoissonRegressor(
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
-            excess = self._excess_variances(xp, rate, index if sparse else None)
+            excess = self._excess_scales(xp, rate, index if sparse else None)
             # each term g_k mu_k in log space: finite where an expert's rate
             # overflows but its weight is small enough to hold it; 0 where the
             # weight is 0 (an estimator's predicted rate may be inf there); NaN
@@ -774,18 +774,20 @@ class MoEPoissonRegressor(
             mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return mean
-            variance = excess if spread else rate + excess
-            return mean, mixture_std(xp, weight, rate, variance, mean)
+            # scales: the squares of large unit rates (fitted to exposures
+            # near 1e-155) overflow where the standard deviations do not
+            scale = excess if spread else xp.hypot(xp.sqrt(rate), excess)
+            return mean, mixture_std(xp, weight, rate, None, mean, scales=scale)
 
         # rates or gates that overflow (X far from the training data) raise in
         # _map_rows
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._map_rows(X, compute, "predict")
 
-    def _excess_variances(self, xp, rate, index=None):
-        """The experts' variances beyond their means (K, n), at their means
-        ``rate`` (with ``index``, the (top_k, n) selected experts'): 0 for
-        Poisson experts."""
+    def _excess_scales(self, xp, rate, index=None):
+        """The square roots of the experts' variances beyond their means
+        (K, n), at their means ``rate`` (with ``index``, the (top_k, n)
+        selected experts'): 0 for Poisson experts."""
         return xp.zeros_like(rate)
 
     def predict_distribution(self, X, exposure=None):

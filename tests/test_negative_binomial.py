@@ -377,6 +377,12 @@ def test_exposures_of_any_size_are_one_unit():
             atol=1e-7,
         )
         np.testing.assert_allclose(model.expert_coef_, plain.expert_coef_, atol=1e-7)
+        # the same counts' moments at the same exposure (below about 1e-155
+        # the unit rates' squares overflowed: predict raised)
+        mean, std = model.predict(X[:5], return_std=True, exposure=exposure)
+        want_mean, want_std = plain.predict(X[:5], return_std=True)
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-6)
+        np.testing.assert_allclose(std, want_std, rtol=1e-6)
 
 
 def test_distribution_of_huge_means_is_the_gamma_limit():
