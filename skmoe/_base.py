@@ -1280,12 +1280,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         except _WarmStartFailed as failed:
             # the fitted parameters cannot continue on this data: as a fit with
             # warm_start=False (which refits every fitted state)
-            for n_experts in self._candidates(None):
-                self._solver_options(n_experts)
-            messages = self._fit(X, y, sample_weight, False, groups=groups, **target)
             afresh = (
                 f"warm_start=True: {failed}; fitted as with warm_start=False instead."
             )
+            try:
+                for n_experts in self._candidates(None):
+                    self._solver_options(n_experts)
+                messages = self._fit(
+                    X, y, sample_weight, False, groups=groups, **target
+                )
+            except Exception as error:  # say why a warm fit started afresh
+                error.add_note(
+                    f"warm_start=True: {failed}; the fit as with "
+                    "warm_start=False that followed raised this error."
+                )
+                raise
             return [(afresh, UserWarning), *messages]
         for caught in early:  # the warm fit stands: its warnings, as given
             warnings.warn_explicit(

@@ -547,6 +547,31 @@ def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+def test_an_error_of_the_fresh_fit_after_a_warm_start_says_why(monkeypatch):
+    # the fit as with warm_start=False that replaces a warm one raised its
+    # error alone: the user had asked for a warm fit
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2)
+    y = X[:, 0] + 0.1 * rng.randn(100)
+    model = MoERegressor(n_experts=2, warm_start=True, random_state=0).fit(X, y)
+    fit = MoERegressor._fit
+
+    def fresh_fit_fails(self, X, y, sample_weight, warm, **kwargs):
+        if not warm:
+            raise ValueError("the fresh fit's error")
+        return fit(self, X, y, sample_weight, warm, **kwargs)
+
+    monkeypatch.setattr(MoERegressor, "_fit", fresh_fit_fails)
+    with pytest.raises(ValueError, match="the fresh fit's error") as raised:
+        model.fit(X * 1e8, y)
+    (note,) = raised.value.__notes__
+    assert note.startswith("warm_start=True: X's features lie on another scale")
+    assert note.endswith(
+        "the fit as with warm_start=False that followed raised this error."
+    )
+    model.fit(X, y)  # a warm fit that stands raises nothing
+
+
 def _warm_messages(model, X, y, **fit_params):
     """The warm start's fallback warnings of ``model.fit(X, y)``."""
     with warnings.catch_warnings(record=True) as caught:
