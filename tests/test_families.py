@@ -1,5 +1,7 @@
 """Gate and expert M-steps against independently computed optima."""
 
+import inspect
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -7,8 +9,20 @@ from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from skmoe import _multinomial
+from skmoe import experts as experts_package
 from skmoe._math import design_matrix
-from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.experts import (
+    EXPERTS,
+    ExpertFamily,
+    GammaExperts,
+    GaussianLinearExperts,
+    LogisticExperts,
+    NegativeBinomialExperts,
+    PoissonExperts,
+    StudentTLinearExperts,
+)
+from skmoe.experts.estimator import EstimatorExperts
+from skmoe.experts.poisson import encode_counts
 from skmoe.gates import ConstantGate, SoftmaxGate, softmax
 
 
@@ -139,3 +153,123 @@ def test_logistic_m_step_converges_to_weighted_logistic_regression(soft_problem)
         reference.fit(X, labels, sample_weight=weighted[k])
         mine = experts.log_proba(np, design, params)[k].T
         np.testing.assert_allclose(np.exp(mine), reference.predict_proba(X), atol=1e-6)
+
+
+# -- every registered expert family: the contract the solvers rely on ------------
+
+
+def _family_case(name, rng, n=60, d=3, k=2):
+    """An expert family of the registry, a target it models and parameters
+    away from its optimum: (family, Y, params)."""
+    x = rng.randn(n)
+    counts = rng.poisson(np.exp(0.5 + 0.4 * x)).astype(float)
+    amounts = rng.gamma(2.0, np.exp(0.3 * x) / 2.0)
+    coef = rng.normal(scale=0.3, size=(d, k))
+    cases = {
+        "gaussian": lambda: (
+            GaussianLinearExperts(1e-8),
+            rng.randn(n),
+            {"coef": coef, "variance": np.array([0.7, 1.9])},
+        ),
+        "student_t": lambda: (
+            StudentTLinearExperts(1e-8, df=3.0),
+            rng.standard_t(3, size=n),
+            {"coef": coef, "variance": np.array([0.7, 1.9])},
+        ),
+        "logistic": lambda: (
+            LogisticExperts(n_classes=3),
+            np.eye(3)[rng.randint(3, size=n)].T,
+            {"coef": rng.normal(size=(d, 3 * k))},
+        ),
+        "poisson": lambda: (PoissonExperts(), encode_counts(counts), {"coef": coef}),
+        "negative_binomial": lambda: (
+            NegativeBinomialExperts(),
+            encode_counts(counts),
+            {"coef": coef, "dispersion": np.array([0.4, 1.5])},
+        ),
+        "gamma": lambda: (
+            GammaExperts(1e-10),
+            np.stack([amounts, np.log(amounts)]),
+            {"coef": coef, "dispersion": np.array([0.4, 1.7])},
+        ),
+    }
+    assert set(cases) == set(EXPERTS), "a registered family without a case here"
+    family, Y, params = cases[name]()
+    assert type(family) is EXPERTS[name]
+    return family, Y, params
+
+
+def _expert_objective(family, design, Y, weighted_resp, params, alpha):
+    """The M-step objective: sum_ki weighted_resp log p_k(y_i | x_i) - penalty."""
+    log_likelihood = family.log_likelihood(np, design, Y, params)
+    return np.sum(weighted_resp * log_likelihood) - family.penalty(np, params, alpha)
+
+
+def test_every_expert_family_is_registered():
+    # adding a family means a file and a registry line; the tests below then
+    # check it (those that wrap a scikit-learn estimator have no gradient)
+    found = {
+        cls
+        for module in vars(experts_package).values()
+        if inspect.ismodule(module) and module.__name__.startswith("skmoe.experts.")
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, ExpertFamily)
+        and not inspect.isabstract(cls)
+        and not issubclass(cls, EstimatorExperts)
+    }
+    assert found == set(EXPERTS.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPERTS))
+def test_expert_family_gradient_matches_finite_differences(name):
+    rng = np.random.RandomState(0)
+    family, Y, params = _family_case(name, rng)
+    n = Y.shape[-1]
+    design = np.vstack([np.ones(n), rng.randn(2, n)])
+    weighted_resp = rng.dirichlet(np.ones(2), size=n).T / n
+    alpha = 0.1
+    gradient = family.gradient(np, design, Y, weighted_resp, params, alpha)
+    assert set(gradient) == set(params)
+    step = 1e-6
+    for key, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            up = {k: v.copy() for k, v in params.items()}
+            down = {k: v.copy() for k, v in params.items()}
+            up[key][index] += step
+            down[key][index] -= step
+            numeric[index] = (
+                _expert_objective(family, design, Y, weighted_resp, up, alpha)
+                - _expert_objective(family, design, Y, weighted_resp, down, alpha)
+            ) / (2 * step)
+        np.testing.assert_allclose(gradient[key], numeric, rtol=1e-6, atol=1e-9)
+        assert np.abs(numeric).max() > 1e-3  # a gradient that can fail
+
+
+@pytest.mark.parametrize("name", sorted(EXPERTS))
+def test_expert_family_m_steps_climb_to_a_stationary_point(name):
+    # generalized EM: at fixed responsibilities no M-step lowers the
+    # objective (mended by keep_better where a family's step may), and the
+    # steps end where the gradient vanishes
+    rng = np.random.RandomState(1)
+    family, Y, params = _family_case(name, rng, n=200)
+    n = Y.shape[-1]
+    design = np.vstack([np.ones(n), rng.randn(2, n)])
+    weighted_resp = rng.dirichlet(np.ones(2), size=n).T / n
+    alpha = 0.01
+    values = [_expert_objective(family, design, Y, weighted_resp, params, alpha)]
+    for _ in range(100):
+        former = params
+        params = family.m_step(np, design, Y, weighted_resp, params, alpha)
+        if not family.monotone:
+            params = family.keep_better(np, design, Y, weighted_resp, params, former)
+        values.append(
+            _expert_objective(family, design, Y, weighted_resp, params, alpha)
+        )
+    assert np.all(np.diff(values) >= -1e-12 * np.abs(values[:-1]))
+    assert values[-1] > values[0]
+    gradient = family.gradient(np, design, Y, weighted_resp, params, alpha)
+    for key, value in params.items():
+        # in units of the parameter (positive ones move on a log scale)
+        scale = value if key in family.lower_bounds() else 1.0
+        np.testing.assert_allclose(gradient[key] * scale, 0.0, atol=1e-6)
