@@ -26,12 +26,12 @@ from sklearn.exceptions import (
 )
 from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils._array_api import check_same_namespace
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
     StrOptions,
 )
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -1434,7 +1434,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         moments = _feature_moments(X_host, sample_weight)
         reference = getattr(self, "_fit_moments", None) if warm else None
         if reference is not None and len(reference[0]) == X_host.shape[1]:
-            used = self._used_columns(X_host.shape[1])
+            used = self._used_columns()
             moved = _moved_features(reference, moments, used)
             if moved is not None:
                 raise _WarmStartFailed(moved)
@@ -1479,7 +1479,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._feature_spread = tuple(moments[1].tolist())
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)
-        used = self._used_columns(X_host.shape[1])
+        used = self._used_columns()
         X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
         offset = as_compute(backend.xp, offset, X_compute)
         design, own_gate_design = self._designs(backend.xp, X_compute, offset, experts)
@@ -1734,7 +1734,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "experts. Give the gate features, or leave top_k=None."
             )
 
-    def _used_columns(self, n_features):
+    def _used_columns(self):
         """The features the gate or the experts see (None: all)."""
         gate = () if self.gate == "constant" else self._gate_columns
         parts = (gate, self._expert_columns)
@@ -1745,7 +1745,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _check_feature_scales(self, X, offset, sample_weight):
         """:func:`_warn_on_feature_scales` on the features the model uses, named
         by their names or their columns in X."""
-        used = self._used_columns(X.shape[1])
+        used = self._used_columns()
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             names = list(range(X.shape[1]))
@@ -3870,7 +3870,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         if first:
             resp = initial_responsibilities(
-                _take_columns(np, X_host, self._used_columns(X_host.shape[1]), 1),
+                _take_columns(np, X_host, self._used_columns(), 1),
                 experts.start_target(Y),
                 experts.start_weights(Y, sample_weight),
                 self.n_experts - experts.n_point_masses,

@@ -8,9 +8,9 @@ from numbers import Real
 import numpy as np
 from array_api_compat import is_numpy_array
 from sklearn.base import ClassifierMixin
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,

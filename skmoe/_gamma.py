@@ -413,7 +413,8 @@ class MoEGammaRegressor(
             _warn_user(
                 "y has no zeros (of positive weight), and zero_inflated=True: its "
                 "point mass at zero handles no sample, and the model is a "
-                "mixture of the other experts."
+                "mixture of the other experts. Set zero_inflated=False to fit "
+                "without it."
             )
         return np.where(positive, sample_weight, 0.0)
 

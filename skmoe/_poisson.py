@@ -9,8 +9,8 @@ import numpy as np
 from array_api_compat import array_namespace
 from sklearn.base import RegressorMixin, _fit_context, is_classifier
 from sklearn.metrics import d2_tweedie_score
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _num_samples,
     check_array,
@@ -452,7 +452,7 @@ class MoEPoissonRegressor(
                 "y has no zero counts (of positive weight), and zero_inflated=True: "
                 "its point mass at "
                 "zero handles no sample, and the model is a mixture of the other "
-                "experts."
+                "experts. Set zero_inflated=False to fit without it."
             )
         if self._estimator_experts():
             check_sample_weight_support(

@@ -1044,7 +1044,8 @@ def _robust_floor(Y, sample_weight, floor, solver):
     if not np.any(kept):
         return floor
     y, weight = Y[kept].astype(np.float64), sample_weight[kept]
-    low, high = _weighted_quantiles(y, weight, (0.1, 0.9))
+    # the lower weighted quantiles (weights positive)
+    low, high = np.quantile(y, (0.1, 0.9), weights=weight, method="inverted_cdf")
     spread = ((high - low) / (2 * NORMAL_Q90)) ** 2
     if not spread > 0:
         return floor
@@ -1053,14 +1054,6 @@ def _robust_floor(Y, sample_weight, floor, solver):
     if solver != "em":  # the gradient divides by the variance squared
         least = max(least, float(np.sqrt(info.smallest_normal)))
     return max(min(floor, VARIANCE_FLOOR * spread), least)
-
-
-def _weighted_quantiles(values, weight, q):
-    """The lower weighted quantiles ``q`` of ``values`` (weights positive)."""
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weight[order])
-    index = np.searchsorted(cumulative, np.asarray(q) * cumulative[-1])
-    return values[order][np.minimum(index, len(values) - 1)]
 
 
 def _variance_floor(total, mean, squares):

@@ -28,8 +28,6 @@ class ExpertFamily(ABC):
     one column (or one block of columns) per expert.
     """
 
-    #: "regression" or "classification"
-    task: str
     #: Whether the fit may give the experts centered features (their design
     #: ``[1, X - offset]^T``): parameters then move between origins by
     #: :meth:`shift`. False for experts that must see the raw features.

@@ -249,8 +249,6 @@ class RegressorExperts(EstimatorExperts):
     ``VARIANCE_RANGE`` times it), pooled over the experts with ``tied``.
     """
 
-    task = "regression"
-
     def __init__(self, estimator, variance_floor, tied=False, **options):
         super().__init__(estimator, **options)
         from .gaussian import VARIANCE_RANGE
@@ -325,8 +323,6 @@ class ClassifierExperts(EstimatorExperts):
     probabilities are floored at ``PROBA_FLOOR`` and renormalized.
     """
 
-    task = "classification"
-
     def __init__(self, estimator, n_classes, **options):
         super().__init__(estimator, **options)
         self.n_classes = n_classes
@@ -379,8 +375,6 @@ class CountExperts(EstimatorExperts):
     count is then ``exposure f_k(x)``.
     """
 
-    task = "regression"
-
     def __init__(self, estimator, rate_floor, **options):
         super().__init__(estimator, **options)
         self.rate_floor = float(rate_floor)
@@ -419,8 +413,6 @@ class AmountExperts(EstimatorExperts):
     dispersion of its fit (:func:`skmoe.experts.gamma.best_dispersion`). The
     target is ``gamma``'s: rows ``y`` and ``log(y)``.
     """
-
-    task = "regression"
 
     def __init__(self, estimator, mean_floor, dispersion_floor, **options):
         super().__init__(estimator, **options)

@@ -194,8 +194,6 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         Whether the first expert is a point mass at zero.
     """
 
-    task = "regression"
-
     #: The zeros are the point mass's alone.
     zero_start_share = 1.0
     zeros_need_point_mass = True

@@ -101,8 +101,6 @@ class GaussianLinearExperts(ExpertFamily):
         that all experts share.
     """
 
-    task = "regression"
-
     def __init__(self, variance_floor: float, tied: bool = False, shared=()):
         self.variance_floor = variance_floor
         self.variance_ceiling = variance_floor * VARIANCE_RANGE

@@ -62,8 +62,6 @@ class LogisticExperts(ExpertFamily):
         that all experts share.
     """
 
-    task = "classification"
-
     def __init__(self, n_classes: int, shared=()):
         self.n_classes = n_classes
         self.shared = tuple(shared)

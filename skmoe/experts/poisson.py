@@ -146,8 +146,6 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         Whether the first expert is a point mass at zero.
     """
 
-    task = "regression"
-
     #: Initial responsibility of the point mass at zero for a zero count.
     zero_start_share = 0.5
 

@@ -48,12 +48,15 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     eye = xp.eye(d, dtype=covariances.dtype, device=device(covariances))
     diagonal = xp.sum(covariances * eye, axis=-1)  # (K, d)
     relative = 4 * float(xp.finfo(covariances.dtype).eps)
+    failure = None  # the last factorization's error, if it raised
     for _ in range(JITTER_TRIES):
         jitter = loading[None, :] + relative * diagonal
         try:
             factor = xp.linalg.cholesky(covariances + jitter[..., None] * eye)
-        except Exception:  # NumPy's LinAlgError, torch's RuntimeError, ...
-            factor = None
+        except MemoryError:
+            raise
+        except Exception as error:  # NumPy's LinAlgError, torch's RuntimeError, ...
+            factor, failure = None, error
         if factor is not None and bool(xp.all(xp.isfinite(factor))):
             return xp.linalg.inv(factor)
         relative *= JITTER_GROWTH
@@ -62,7 +65,7 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
         f"definite even with a jitter of {relative / JITTER_GROWTH:.1e} of its "
         "diagonal; fit in float64, remove duplicated or collinear features, or "
         "use gate_covariance_type='diag'."
-    )
+    ) from failure
 
 
 #: The covariances' forms, as scikit-learn's GaussianMixture's ``covariance_type``.
