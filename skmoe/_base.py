@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import (
@@ -797,12 +798,39 @@ def _same_estimator(a, b) -> bool:
     """Whether the estimators ``a`` and ``b`` are of one class with equal
     parameters (nested ones too; random states as equal where both are
     RandomState objects, which ``clone`` copies)."""
+    return _estimator_change(a, b) is None
+
+
+def _estimator_change(a, b) -> str | None:
+    """What differs between the estimators ``a`` and ``b`` (see
+    :func:`_same_estimator`), in words: the class, or the innermost
+    parameter that differs (a Pipeline's ``ridge__alpha``, not its
+    ``steps``); None where nothing does."""
     if type(a) is not type(b):
-        return False
+        return f"a {type(b).__name__}, not a {type(a).__name__}"
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
     if mine.keys() != theirs.keys():
-        return False
-    return all(_same_value(value, theirs[name]) for name, value in mine.items())
+        names = sorted(mine.keys() ^ theirs.keys())
+        return f"other parameters ({', '.join(names[:3])})"
+    for name in sorted(mine, key=lambda name: -name.count("__")):
+        value = mine[name]
+        if not _same_value(value, theirs[name]):
+            return f"{name}={_short_repr(theirs[name])}, not {_short_repr(value)}"
+    return None
+
+
+def _is_array_api_array(value) -> bool:
+    """Whether ``value`` is an array of a namespace other than NumPy's (not a
+    NumPy scalar, which has ``__array_namespace__`` too)."""
+    return hasattr(value, "__array_namespace__") and not isinstance(
+        value, np.generic | np.ndarray
+    )
+
+
+def _short_repr(value, width=80) -> str:
+    """``repr(value)`` cut to about ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 3]}..."
 
 
 def _same_value(a, b) -> bool:
@@ -810,9 +838,11 @@ def _same_value(a, b) -> bool:
     :func:`_same_estimator` (one in a ``param_grid``), classes by identity,
     lists and tuples item by item (a Pipeline's steps), arrays of one shape
     and equal entries (not broadcast), NaN equal to NaN (an imputer's
-    missing_values), objects without equality (a column selector, a frozen
-    distribution, a CV splitter) by their pickles; values that do not compare
-    count as different."""
+    missing_values), pandas objects by their ``equals`` (a ColumnTransformer's
+    ``df.columns``), sparse matrices and Array API arrays entry by entry,
+    objects without equality (a column selector, a frozen distribution, a CV
+    splitter) by their pickles; values that do not compare count as
+    different."""
     if a is b:
         return True
     if isinstance(a, type) or isinstance(b, type):
@@ -834,6 +864,25 @@ def _same_value(a, b) -> bool:
             return bool(np.array_equal(a, b, equal_nan=True))
         except TypeError:  # (objects, strings)
             return bool(np.array_equal(a, b))
+    if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
+        if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
+            return False
+        if a.shape != b.shape:
+            return False
+        with warnings.catch_warnings():  # (!= of sparse matrices is costly)
+            warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
+            return (a != b).nnz == 0
+    if type(a) is type(b) and callable(getattr(a, "equals", None)):  # pandas
+        try:  # (clone deep-copies them; == compares them elementwise)
+            return bool(a.equals(b))
+        except Exception:
+            return False
+    if type(a) is type(b) and _is_array_api_array(a):  # torch, CuPy
+        try:
+            xp = a.__array_namespace__()
+            return a.shape == b.shape and bool(xp.all(a == b))
+        except Exception:
+            return False
     if type(a).__eq__ is object.__eq__:  # identity only, which clone's copies
         # never have (their reprs may hold addresses, or abbreviate arrays)
         if type(a) is not type(b):
@@ -845,7 +894,7 @@ def _same_value(a, b) -> bool:
     try:
         if bool(a == b):
             return True
-    except (TypeError, ValueError):
+    except Exception:  # (an elementwise ==, or one that raises)
         return False
     real = float | np.floating
     return isinstance(a, real) and isinstance(b, real) and a != a and b != b
@@ -1464,10 +1513,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # each M-step keeps an expert's former estimator where the new one
             # fits worse: LinearRegression experts stayed after
             # set_params(expert_estimator=Ridge(alpha=1e4)), without a word
-            if not _same_estimator(fitted_estimator, self.expert_estimator):
+            change = _estimator_change(fitted_estimator, self.expert_estimator)
+            if change is not None:
                 raise _WarmStartFailed(
-                    f"the fitted experts are clones of {fitted_estimator!r}, "
-                    f"not of expert_estimator={self.expert_estimator!r}"
+                    "expert_estimator differs from the one the fitted experts "
+                    f"are clones of: {change}"
                 )
         # centered features (see design_matrix); intercepts are moved back below
         if not warm or not hasattr(self, "_feature_offset"):

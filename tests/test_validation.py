@@ -683,10 +683,18 @@ def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
     X = rng.uniform(-3, 3, (300, 2))
     y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.1 * rng.randn(300)
     params = dict(n_experts=2, n_init=1, random_state=0)
-    for before, after in [
-        (LinearRegression(), Ridge(alpha=1e4)),
-        (DecisionTreeRegressor(max_depth=2), LinearRegression()),
-        (DecisionTreeRegressor(max_depth=2), DecisionTreeRegressor(max_depth=6)),
+    for before, after, change in [
+        (LinearRegression(), Ridge(alpha=1e4), "a Ridge, not a LinearRegression"),
+        (
+            DecisionTreeRegressor(max_depth=2),
+            LinearRegression(),
+            "a LinearRegression, not a DecisionTreeRegressor",
+        ),
+        (
+            DecisionTreeRegressor(max_depth=2),
+            DecisionTreeRegressor(max_depth=6),
+            "max_depth=6, not 2",
+        ),
     ]:
         model = MoERegressor(expert_estimator=before, warm_start=True, **params)
         with warnings.catch_warnings():
@@ -694,7 +702,7 @@ def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
             model.fit(X, y)
         model.set_params(expert_estimator=after)
         (message,) = _warm_messages(model, X, y)
-        assert "the fitted experts are clones of" in message
+        assert f"the fitted experts are clones of: {change};" in message
         assert all(type(e) is type(after) for e in model.experts_)
         fitted, wanted = model.experts_[0].get_params(), after.get_params()
         fitted.pop("random_state", None), wanted.pop("random_state", None)
@@ -1338,6 +1346,56 @@ def test_same_estimator_compares_parameters_as_values():
     )
     assert not _same_estimator(pipeline, make_pipeline(SimpleImputer(), Ridge(2.0)))
     assert not _same_estimator(Ridge(), make_pipeline(Ridge()))
+
+
+def test_same_estimator_compares_pandas_sparse_and_array_api_values():
+    # a ColumnTransformer given df.columns (a pandas Index, which clone
+    # copies and == compares elementwise) differed from its own clone: every
+    # warm refit of such experts started afresh
+    import array_api_strict
+    import scipy.sparse
+    from sklearn.base import clone
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skmoe._base import _estimator_change, _same_estimator
+
+    pd = pytest.importorskip("pandas")
+    columns = pd.Index(["a", "b"])
+    values = [
+        columns,
+        pd.Series([True, False]),
+        pd.DataFrame({"a": [1.0, 2.0]}),
+        pd.Categorical(["x", "y"]),
+        scipy.sparse.csr_matrix(np.eye(3)),
+        array_api_strict.asarray([1.0, 2.0]),
+    ]
+    others = [
+        pd.Index(["a", "c"]),
+        pd.Series([True, True]),
+        pd.DataFrame({"a": [1.0, 3.0]}),
+        pd.Categorical(["x", "x"]),
+        scipy.sparse.csr_matrix(2 * np.eye(3)),
+        array_api_strict.asarray([1.0, 3.0]),
+    ]
+    for value, other in zip(values, others, strict=True):
+        ridge = Ridge(alpha=value)  # (parameters are stored as given)
+        assert _same_estimator(ridge, clone(ridge)), value
+        assert not _same_estimator(ridge, Ridge(alpha=other)), value
+    assert not _same_estimator(Ridge(alpha=values[4]), Ridge(alpha=np.eye(3)))
+    experts = make_pipeline(
+        ColumnTransformer([("scale", StandardScaler(), columns)]), Ridge()
+    )
+    assert _same_estimator(experts, clone(experts))
+    # what differs, named (the fallback's warning says it)
+    assert _estimator_change(experts, clone(experts).set_params(ridge__alpha=2.0)) == (
+        "ridge__alpha=2.0, not 1.0"
+    )
+    assert _estimator_change(Ridge(), make_pipeline(Ridge())) == (
+        "a Pipeline, not a Ridge"
+    )
 
 
 def test_a_first_partial_fit_names_the_labels_classes_lacks():
