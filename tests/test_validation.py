@@ -618,6 +618,24 @@ def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+def test_a_change_of_exactly_the_limit_stays_warm():
+    # y times 10 (the limit) against zero-mean y: the rounded ratio of the
+    # standard deviations came out one float above 10 in 146 of 2000 samples
+    from skmoe._base import WARM_TARGET_RATIO, _feature_moments, _moved_features
+
+    rng = np.random.RandomState(0)
+    for _ in range(300):
+        n = rng.randint(5, 300)
+        y = rng.randn(n, 1)
+        y -= y.mean()
+        weight = rng.uniform(0.1, 2, n)
+        before = _feature_moments(y, weight)
+        after = _feature_moments(WARM_TARGET_RATIO * y, weight)
+        assert _moved_features(before, after, None, WARM_TARGET_RATIO, "y") is None
+        wider = _feature_moments(1.001 * WARM_TARGET_RATIO * y, weight)
+        assert _moved_features(before, wider, None, WARM_TARGET_RATIO, "y")
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
