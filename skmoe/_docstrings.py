@@ -398,9 +398,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         pruning never decreases either.
 
     n_iter_ : int
-        Number of iterations of the kept run: EM iterations, L-BFGS
-        iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` (and
-        calls of :meth:`partial_fit`).
+        Number of iterations of the kept run: EM iterations; for
+        ``solver="gradient"``, L-BFGS iterations and the EM steps that check
+        its stops (each with its entry in the histories); epochs for
+        ``solver="sgd"`` (and calls of :meth:`partial_fit`).
 
     converged_ : bool
         Whether the kept run converged before ``max_iter``.
