@@ -699,6 +699,39 @@ def test_a_noise_variance_held_up_by_alpha_or_the_floor_warns():
     np.testing.assert_allclose(np.min(model.expert_variance_), 1e-10 * np.var(y))
 
 
+def test_a_student_t_scale_held_up_by_alpha_or_the_floor_warns():
+    # the same noise-free line with Student-t experts: a scale 283 times the
+    # residuals' and no word. The residuals are weighed as the M-step weighs
+    # them, by (df + 1) / (df + r^2 / s2)
+    import re
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (400, 1))
+    y = 1 + 2 * X[:, 0] + 1e-5 * rng.randn(400)
+    with pytest.warns(UserWarning, match="held up by alpha's term") as caught:
+        model = MoERegressor(n_experts=1, noise="student_t", df=3.0).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    assert message.startswith("The noise scale of experts [0]")
+    residuals = y - model.predict(X)
+    scale2 = model.expert_variance_[0]
+    precision = 4.0 / (3.0 + residuals**2 / scale2)
+    ratio = np.sqrt(scale2 / np.mean(precision * residuals**2))
+    quoted = float(re.search(r"up to ([0-9.e+]+) times", message).group(1))
+    np.testing.assert_allclose(quoted, ratio, rtol=1e-2)
+    assert ratio > 100
+    # t noise the residuals set: quiet
+    y = 1 + 2 * X[:, 0] + 0.1 * rng.standard_t(3, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MoERegressor(n_experts=1, noise="student_t", df=3.0).fit(X, y)
+    # one expert at the floor: no regimes to fit apart
+    y = 1 + 2 * X[:, 0] + 1e-7 * rng.randn(400)
+    with pytest.warns(UserWarning, match="held up by the variance floor") as caught:
+        MoERegressor(n_experts=1, alpha=0.0).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    assert message.endswith("LinearRegression fits the line.")
+
+
 def test_a_noise_variance_the_fit_left_unsettled_is_not_blamed_on_alpha():
     # alpha=0 and one EM iteration on two near-noiseless regimes: the warning
     # said "held up by alpha's term ... Lower alpha"
