@@ -497,6 +497,24 @@ def run_gradient(
             round_length = PRUNE_EVERY
         else:  # nothing left to prune: let L-BFGS keep its memory longer
             round_length *= 2
+    if (stalled or stuck) and not converged and n_iter < max_iter and not balance_coef:
+        # L-BFGS cannot climb from here, where EM's steps gain (in float32
+        # its line search lost to the objective's rounding: 11 of 20 fits of
+        # 3 experts stopped, up to 0.03 nats a sample below EM's optimum,
+        # converged_=False): EM finishes the fit, within max_iter
+        finish = run_em(
+            problem,
+            params=(gate_params, expert_params),
+            max_iter=max_iter - n_iter,
+            tol=tol,
+        )
+        gate_params, expert_params = finish.gate_params, finish.expert_params
+        with np.errstate(over="ignore", invalid="ignore"):
+            ev = evaluate(problem, gate_params, expert_params)
+        log_likelihoods += finish.log_likelihood_history
+        objectives += finish.objective_history
+        n_iter += finish.n_iter
+        converged, stuck = finish.converged, ""
     if n_iter == 0 and converged:
         # L-BFGS stopped at its start, where the gradient vanished (one expert
         # starts at its M-step's optimum): that evaluation is the one iteration,
