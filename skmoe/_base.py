@@ -2069,8 +2069,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             f"n_experts='auto' chose {candidates[-1]} experts, the most it tries, "
             f"and the {criterion}: the data may need more experts. Compare fits "
             f"with larger n_experts, e.g. by {compare} or with GridSearchCV over "
-            "n_experts."
+            f"n_experts.{self._more_experts_hint}"
         )
+
+    #: What else may make the criterion fall with every expert (a sentence
+    #: after the advice of :meth:`_largest_candidate_message`), or "".
+    _more_experts_hint = ""
 
     def _duplicates_message(self, X, Y, sample_weight, n_experts):
         """The text of a warning where ``n_experts="auto"`` chose several

@@ -142,6 +142,27 @@ def test_overdispersion_beats_a_poisson_mixture_held_out():
     np.testing.assert_allclose(nb.bic(X[train], y[train]), expected, rtol=1e-12)
 
 
+def test_a_poisson_auto_fit_of_overdispersed_counts_names_this_estimator():
+    # "auto" chose 4 Poisson experts for two negative binomial regimes and
+    # advised more experts alone; the negative binomial's 2 do better held out
+    X, y = _regimes(n=1500, theta=1.5, seed=5)
+    train, test = slice(0, 1000), slice(1000, None)
+    with pytest.warns(UserWarning, match="the most it tries") as caught:
+        poisson = MoEPoissonRegressor(random_state=0).fit(X[train], y[train])
+    (message,) = [str(w.message) for w in caught if "most it tries" in str(w.message)]
+    assert message.endswith(
+        "MoENegativeBinomialRegressor models it within each expert."
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb = MoENegativeBinomialRegressor(random_state=0).fit(X[train], y[train])
+    assert not [w for w in caught if "most it tries" in str(w.message)]
+    assert nb.n_experts_ == 2
+    held_nb = nb.log_likelihood_samples(X[test], y[test]).mean()
+    held_poisson = poisson.log_likelihood_samples(X[test], y[test]).mean()
+    assert held_nb > held_poisson + 0.1
+
+
 def test_predictions_are_the_mixture_moments():
     X, y = _regimes(n=800)
     model = MoENegativeBinomialRegressor(n_experts=2, random_state=0).fit(X, y)
