@@ -327,6 +327,8 @@ def test_settled_needs_changes_that_do_not_grow():
     # changes that alternate below tol settle once 2 SETTLE of them are below it
     assert not _settled([1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
     assert _settled([1e-7, 2e-7, 1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
+    # (all 2 SETTLE of them: one above tol among them holds it back)
+    assert not _settled([1e-3, 1e-7, 1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
     assert not _settled([1e-7, 2e-7, 1e-7, 1e-7, 2e-7, 3e-7], tol=1e-5)  # growing
     assert _settled([2e-6], tol=1e-5, settle=1)  # a warm start's rule
 

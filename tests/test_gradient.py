@@ -29,6 +29,7 @@ from skmoe._regressor import VARIANCE_FLOOR
 from skmoe._sgd import noise_coef_gradient, noisy_logit_offset
 from skmoe._solvers import SolverOptions, solve
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.experts.gaussian import VARIANCE_RANGE
 from skmoe.gates import GATES
 
 
@@ -64,6 +65,20 @@ def random_problem(family, gate, top_k, seed=0, n=40, d=3, k=4):
         top_k,
     )
     return problem, {"coef": gate_coef}, params
+
+
+def test_packer_bounds_the_variances_between_floor_and_ceiling():
+    # without the ceiling L-BFGS drove unused experts' variances to 1e141
+    # (the penalty alpha ||b||^2 / s2 falls as s2 grows)
+    problem, gate_params, expert_params = random_problem("gaussian", "softmax", None)
+    bounds = Packer(problem, gate_params, expert_params).bounds()
+    floor = problem.experts.variance_floor
+    ceiling = floor * VARIANCE_RANGE
+    assert problem.experts.upper_bounds() == {"variance": ceiling}
+    n_variances = expert_params["variance"].size
+    expected = [(np.log(floor), np.log(ceiling))] * n_variances
+    np.testing.assert_allclose(bounds[-n_variances:], expected)
+    assert all(bound == (None, None) for bound in bounds[:-n_variances])
 
 
 def central_differences(f, theta, step=1e-6):

@@ -23,6 +23,28 @@ def responsibilities(model, X, y):
     return dens / dens.sum(axis=1, keepdims=True)
 
 
+def test_pruning_weighs_the_samples_as_repeated_rows():
+    # the share prune_threshold compares is expert_usage_'s, weighted: a
+    # regime of 30 rows of weight 10 holds 0.64 of the data, not 0.15 (an
+    # unweighted share pruned it, and the weighted fit no longer equalled
+    # the fit on the repeated rows)
+    rng = np.random.RandomState(0)
+    X_a = rng.uniform(-3, 3, (170, 1))
+    X_b = rng.uniform(-3, 3, (30, 1))
+    X = np.vstack([X_a, X_b])
+    y = np.r_[2 * X_a[:, 0], 5 - 2 * X_b[:, 0]] + 0.1 * rng.randn(200)
+    weight = np.r_[np.ones(170), np.full(30, 10.0)]
+    params = dict(n_experts=2, prune_threshold=0.2, random_state=0)
+    weighted = MoERegressor(**params).fit(X, y, sample_weight=weight)
+    rows = np.repeat(np.arange(200), weight.astype(int))
+    repeated = MoERegressor(**params).fit(X[rows], y[rows])
+    assert weighted.n_experts_ == repeated.n_experts_ == 2
+    np.testing.assert_allclose(
+        np.sort(weighted.expert_usage_), np.sort(repeated.expert_usage_), rtol=1e-4
+    )
+    assert np.min(weighted.expert_usage_) > 0.3  # (0.15 unweighted)
+
+
 def test_expert_usage_is_mean_responsibility():
     X, y, _ = regimes()
     weight = np.random.RandomState(0).uniform(0.2, 2, size=len(y))

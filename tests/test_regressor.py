@@ -64,6 +64,12 @@ def test_predictive_mixture_against_quadrature():
         np.testing.assert_allclose(dist.cdf(np.array([y]))[0], integral, rtol=1e-7)
     total, _ = quad(density, -np.inf, np.inf)
     np.testing.assert_allclose(total, 1.0, rtol=1e-8)
+    # the moments: the spread between the components counts too
+    mean, _ = quad(lambda t: t * density(t), -np.inf, np.inf)
+    variance, _ = quad(lambda t: (t - mean) ** 2 * density(t), -np.inf, np.inf)
+    np.testing.assert_allclose(dist.mean()[0], mean, rtol=1e-8)
+    np.testing.assert_allclose(dist.var()[0], variance, rtol=1e-8)
+    np.testing.assert_allclose(dist.std()[0], np.sqrt(variance), rtol=1e-8)
     q = np.array([0.001, 0.1, 0.3, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(dist.cdf(dist.ppf(q[:, None])[:, 0]), q, rtol=1e-9)
 

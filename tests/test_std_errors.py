@@ -474,6 +474,24 @@ def test_integer_weights_are_repeated_rows():
         np.testing.assert_allclose(weighted[name], repeated[name], rtol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [1e-12, 1e6])
+def test_weights_times_c_divide_the_standard_errors_by_sqrt_c(scale):
+    # the weights count rows (see Notes): c times the weights is c times the
+    # information. The test of a degenerate direction is per unit weight:
+    # an absolute one called every parameter degenerate (inf) at c = 1e-12
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(200, 1))
+    y = 1.5 * X[:, 0] + 0.3 * rng.randn(200)
+    weight = np.full(200, scale)
+    model = MoERegressor(1, alpha=0, tol=1e-12).fit(X, y, sample_weight=weight)
+    plain = MoERegressor(1, alpha=0, tol=1e-12).fit(X, y)
+    weighted, unweighted = model.std_errors(X, y, weight), plain.std_errors(X, y)
+    for name in unweighted:
+        np.testing.assert_allclose(
+            weighted[name], unweighted[name] / np.sqrt(scale), rtol=1e-6
+        )
+
+
 def test_feature_names_are_checked_as_predict_does():
     pd = pytest.importorskip("pandas")
     rng = np.random.RandomState(0)

@@ -189,6 +189,22 @@ def test_gradient_matches_finite_differences(tied):
         np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_the_first_m_step_weighs_every_sample_by_one():
+    # initial_params' scales are infinite: the first M-step has no line to
+    # measure a sample's distance from, and is least squares
+    rng = np.random.RandomState(0)
+    design = np.vstack([np.ones(50), rng.standard_normal(50)])
+    Y = 3 * design[1] + rng.standard_t(2, size=50)
+    experts = StudentTLinearExperts(1e-8, df=3.0)
+    params = experts.initial_params(np, design, Y, 2)
+    weights, _ = experts._precision_weights(np, design, Y, params)
+    np.testing.assert_array_equal(weights, 1.0)
+    resp = np.full((2, 50), 1 / 100)
+    first = experts.m_step(np, design, Y, resp, params, 0.0)
+    least_squares = np.linalg.lstsq(design.T, Y, rcond=None)[0]
+    np.testing.assert_allclose(first["coef"][:, 0], least_squares, rtol=1e-8)
+
+
 def test_m_step_raises_the_expected_objective():
     # the ECM step: at fixed responsibilities, the experts' part of the
     # objective does not fall (here from parameters far from the optimum)
@@ -242,16 +258,18 @@ def test_predictive_distribution_and_std():
     np.testing.assert_allclose(dist.std(), expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("df", [1.5, 2.0])  # (the variance is infinite at df <= 2)
 @pytest.mark.parametrize("top_k", [None, 1])
-def test_heavy_tails_have_an_infinite_std_not_nan(top_k):
+def test_heavy_tails_have_an_infinite_std_not_nan(top_k, df):
     X, y, _, _ = _regimes(n=300, outliers=0.05, seed=6)
     reg = MoERegressor(
-        n_experts=2, noise="student_t", df=1.5, top_k=top_k, random_state=0
+        n_experts=2, noise="student_t", df=df, top_k=top_k, random_state=0
     ).fit(X, y)
     mean, std = reg.predict(X, return_std=True)
     assert np.all(np.isfinite(mean)) and np.all(std == np.inf)
+    assert np.all(reg.predict_distribution(X).std() == np.inf)
     dist = reg.predict_distribution(X[:5])
-    np.testing.assert_array_equal(dist.df, 1.5)
+    np.testing.assert_array_equal(dist.df, df)
     low, high = dist.interval(0.9)
     assert np.all(np.isfinite(low) & np.isfinite(high) & (low < mean[:5]))
 
