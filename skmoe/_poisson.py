@@ -509,7 +509,8 @@ class MoEPoissonRegressor(
         self._rate_pending = _pending_rows(sample_weight)
         _warn_user(
             "The first partial_fit batch has only zero counts: the experts' "
-            "rates are set from the mean count of the next batches."
+            "rates are set once a batch has counts, from the mean count of all "
+            "the rows seen."
         )
         return params
 

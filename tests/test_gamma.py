@@ -289,6 +289,43 @@ def test_fit_after_a_few_row_partial_fit_forgets_its_pending_start():
     assert fitted[1] > 5 * fitted[0]
 
 
+def test_a_start_after_a_first_batch_of_few_rows_is_the_gamma_fit_of_all_seen():
+    # the moments of the batches combine (their log sums by logaddexp): the
+    # dispersions are those of scipy's one-Gamma fit of every amount seen
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(203, 1))
+    y = rng.gamma(5.0, np.exp(0.5 * X[:, 0]) / 5.0)
+    model = MoEGammaRegressor(
+        n_experts=2, solver="sgd", learning_rate=1e-12, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.partial_fit(X[:3], y[:3])
+        model.partial_fit(X[3:], y[3:])
+    shape, _, _ = stats.gamma.fit(y, floc=0)
+    np.testing.assert_allclose(model.expert_dispersion_, 1 / shape, rtol=1e-4)
+
+
+def test_the_dispersion_floor_is_relative_to_the_spread_of_log_y():
+    # an expert that fits 6 amounts on an exact curve sits at the floor,
+    # 1e-10 times the variance of log(y) (not of its mean square, which
+    # depends on y's unit)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(300, 1))
+    y = rng.gamma(5.0, np.exp(0.3 * X[:, 0]) / 5.0)
+    X_curve = np.linspace(-1, 1, 6)[:, None]
+    X = np.r_[X, X_curve]
+    y = np.r_[y, np.exp(3.0 + 0.5 * X_curve[:, 0])]
+    for unit in (1.0, 1e6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = MoEGammaRegressor(n_experts=2, alpha=0.0, random_state=0)
+            model.fit(X, unit * y)
+        np.testing.assert_allclose(
+            np.min(model.expert_dispersion_), 1e-10 * np.var(np.log(y)), rtol=1e-6
+        )
+
+
 @pytest.mark.parametrize("first", [1, 2])
 def test_partial_fit_from_a_first_batch_of_few_rows(first):
     # the few rows' exact fit (shapes of 1e7) would hold the experts: they

@@ -110,6 +110,21 @@ def test_a_step_after_fit_is_an_em_step_on_the_weighted_data(settings):
 
 
 @pytest.mark.parametrize("gate", ["gaussian", "constant"])
+def test_a_weighted_fit_is_a_fixed_point_of_online_em_on_its_weighted_data(gate):
+    # the statistics weigh each row by its sample_weight, in fit's kept
+    # statistics and in every batch (without: coefficients moved by 0.01)
+    X, y = _regimes(2000, 0)
+    weight = np.where(X[:, 0] > 0, 5.0, 0.2)
+    fitted = MoERegressor(2, gate=gate, random_state=0, tol=1e-12, max_iter=5000)
+    fitted.fit(X, y, sample_weight=weight)
+    again = copy.deepcopy(fitted).partial_fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(again.expert_coef_, fitted.expert_coef_, atol=1e-6)
+    np.testing.assert_allclose(
+        again.expert_variance_, fitted.expert_variance_, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("gate", ["gaussian", "constant"])
 def test_a_stream_of_batches_reaches_the_em_fit(gate):
     # three passes over 20000 rows in batches of 200 (no learning rate to tune)
     # land on what EM fits to all of them at once, and on the true slopes

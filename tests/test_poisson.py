@@ -413,6 +413,53 @@ def test_log_softmax_gate_matches_constant_proportions():
     np.testing.assert_allclose(proportions.sum(), 1.0)
 
 
+def test_the_excess_check_weighs_the_predicted_means_too():
+    # counts of 50 at weight 1e-3 beside counts of 1: the fitted means add
+    # up to the counts in the weighted sums both sides (the check warned of
+    # means 30.9 times the counts where it summed the means unweighted)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    high = X[:, 0] > 0
+    y = rng.poisson(np.where(high, 50.0, 1.0)).astype(float)
+    weight = np.where(high, 1e-3, 1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoEPoissonRegressor(n_experts=2, random_state=0)
+        model.fit(X, y, sample_weight=weight)
+    assert not [w for w in caught if "add up to" in str(w.message)]
+    np.testing.assert_allclose(weight @ model.predict(X), weight @ y, rtol=1e-3)
+
+
+def test_the_start_clusters_the_counts_at_the_mean_exposure():
+    # k-means sees log1p of the counts at the geometric mean exposure: the
+    # same for exposures in days and in years
+    rng = np.random.RandomState(0)
+    y = rng.poisson(5.0, 50).astype(float)
+    exposure = rng.uniform(0.1, 30.0, 50)
+    experts = PoissonExperts()
+    start = experts.start_target(encode_counts(y, exposure))
+    at_mean = exposure / np.exp(np.mean(np.log(exposure)))
+    np.testing.assert_allclose(start, np.log1p(y / at_mean), rtol=1e-12)
+    in_years = experts.start_target(encode_counts(y, exposure / 365.25))
+    np.testing.assert_allclose(in_years, start, rtol=1e-12)
+
+
+def test_a_reset_after_a_first_batch_without_counts_takes_every_row_seen():
+    # the rates are reset from the mean count of all the rows seen (the
+    # zeros of the first batch too), not the last batch's alone
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(160, 1))
+    counts = rng.poisson(np.exp(1.0 + 0.5 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(
+        n_experts=2, solver="sgd", learning_rate=1e-12, random_state=0
+    )
+    with pytest.warns(UserWarning, match="only zero counts"):
+        model.partial_fit(X[:100], np.zeros(100))
+    model.partial_fit(X[100:], counts[100:])
+    expected = np.log(counts[100:].sum() / 160)
+    np.testing.assert_allclose(model.expert_intercept_, expected, atol=1e-6)
+
+
 def test_partial_fit_recovers_from_a_first_batch_without_counts():
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, (300, 2))
