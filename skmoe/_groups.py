@@ -58,7 +58,7 @@ class Groups:
         if labels.ndim == 2 and labels.shape[1] == 1:
             from sklearn.exceptions import DataConversionWarning
 
-            from ._base import _warn_user  # (it imports this module)
+            from ._warnings import _warn_user
 
             # as y of that shape: scikit-learn's column_or_1d's warning
             _warn_user(

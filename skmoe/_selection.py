@@ -24,10 +24,11 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._backend import host, to_numpy
-from ._base import BaseMixtureOfExperts, _through_steps, _warn_user
+from ._base import BaseMixtureOfExperts, _through_steps
 from ._distribution import draw_categories
 from ._groups import check_groups
 from ._poisson import MoEPoissonRegressor
+from ._warnings import _warn_user
 
 #: A classifier's samples drawn again at most this often to hold every class.
 MAX_REDRAWS = 100

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import to_numpy
-from .._base import _scored_rows, _warn_user
+from .._base import _scored_rows
+from .._warnings import _warn_user
 from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
 
 

@@ -285,8 +285,8 @@ def exposure_arguments(moe, exposure, caller_name, *, counts=True):
     model fitted with exposures is drawn per unit exposure, which the caller is
     warned of where ``counts`` (y) are drawn too (they were drawn against the
     rates, without a word)."""
-    from .._base import _warn_user
     from .._poisson import MoEPoissonRegressor
+    from .._warnings import _warn_user
 
     if exposure is not None:
         if not isinstance(moe, MoEPoissonRegressor):

@@ -1,0 +1,51 @@
+"""Warnings that point at the user's call, wherever skmoe warns from."""
+
+import os
+import sys
+import sysconfig
+import warnings
+
+
+def _warn_user(message, category=UserWarning):
+    """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
+    call, whatever the depth of the wrappers in between (fit, partial_fit, a
+    grid search or cross-validation, which call fit through joblib). In a
+    joblib worker process, whose stack has no user frame (the next one is the
+    standard library's process machinery), at the first frame outside skmoe:
+    scikit-learn's call of fit."""
+    import joblib
+    import sklearn
+
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    roots = tuple(
+        os.path.dirname(os.path.abspath(path)) + os.sep
+        for path in (__file__, sklearn.__file__, joblib.__file__)
+    )
+    fit_wrapper = os.path.join(os.path.dirname(sklearn.__file__), "base.py")
+    frame, level = sys._getframe(1), 2  # 1 is this function
+    outside_own = None
+    while frame is not None and frame.f_code.co_filename.startswith(roots):
+        name = frame.f_code.co_filename
+        if outside_own is None and not name.startswith(own) and name != fit_wrapper:
+            outside_own = level
+        frame, level = frame.f_back, level + 1
+    if frame is None or _worker_machinery(frame.f_code.co_filename):
+        level = outside_own or level
+    warnings.warn(message, category, stacklevel=level)
+
+
+#: The standard library's modules that run a joblib worker's tasks.
+_WORKER_MODULES = ("multiprocessing", "concurrent", "threading.py")
+
+
+def _worker_machinery(filename) -> bool:
+    """Whether ``filename`` is in the standard library's process or thread
+    machinery (not in site-packages, which sits inside the standard library's
+    directory in many layouts)."""
+    paths = sysconfig.get_paths()
+    if not filename.startswith(paths["stdlib"] + os.sep):
+        return False
+    if filename.startswith((paths["purelib"] + os.sep, paths["platlib"] + os.sep)):
+        return False
+    relative = filename[len(paths["stdlib"]) + 1 :]
+    return relative.startswith(_WORKER_MODULES)
