@@ -1483,25 +1483,22 @@ def test_sgd_holds_out_rows_per_class():
         assert model.predict_proba(X[58:59])[0, 2] > 0.01
 
 
-def test_gradient_rerun_after_a_rejected_abnormal_stop_is_finished_by_em():
+def test_gradient_rerun_after_a_rejected_abnormal_stop_is_not_converged():
     # L-BFGS stopped ABNORMAL, one EM step gained 31 nats, and the rerun from
     # there stopped without gaining: its "success" was taken, converged_=True
-    # without a warning, 290 nats below EM. Then a ConvergenceWarning said
-    # so; now EM's steps finish the fit from there
+    # without a warning, 290 nats below EM. EM does not finish the fit: with
+    # a sparse gate its steps may lower the objective
     rng = np.random.RandomState(0)
     X = rng.randn(1500, 2)
     line = np.where(X[:, 0] > 0, 1.0 + X[:, 1], -0.5 - X[:, 1])
     rng.randn(1500)
     y = (rng.rand(1500) < 1 / (1 + np.exp(-3 * line))).astype(int)
     settings = dict(n_experts=3, top_k=2, n_init=1, random_state=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match="where an EM step gains more than tol"):
         gradient = MoEClassifier(solver="gradient", **settings).fit(X, y)
-    assert gradient.converged_
-    assert len(gradient.objective_history_) == gradient.n_iter_
+    assert not gradient.converged_
     em = MoEClassifier(**settings).fit(X, y)
-    # (the sparse gate's objective is not smooth: another optimum nearby)
-    assert abs(em.log_likelihood_ - gradient.log_likelihood_) < 1.0
+    assert em.log_likelihood_ > gradient.log_likelihood_ + 100
 
 
 @pytest.mark.parametrize("seed", [1, 12, 14])
