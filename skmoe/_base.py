@@ -743,7 +743,7 @@ def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=Non
     which = "" if target else f"feature {column}: "
     return (
         f"{where} on another scale than the last fit's ({which}standard "
-        f"deviation {float(ratio[column]):.3g} times, mean moved by "
+        f"deviation {float(ratio[column]):.5g} times, mean moved by "
         f"{float(shift[column]):.3g} of its standard deviations"
         f"{'' if target else ' there'}), which the fitted parameters were not "
         "fitted for"
@@ -765,9 +765,22 @@ def _estimator_change(a, b) -> str | None:
     if type(a) is not type(b):
         return f"a {type(b).__name__}, not a {type(a).__name__}"
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
-    if mine.keys() != theirs.keys():
-        names = sorted(mine.keys() ^ theirs.keys())
-        return f"other parameters ({', '.join(names[:3])})"
+    if mine.keys() != theirs.keys():  # a step replaced, added or dropped
+
+        def outermost(params, names):
+            depth = min(name.count("__") for name in names)
+            return ", ".join(
+                f"{name}={_short_repr(params[name])}"
+                for name in sorted(names)
+                if name.count("__") == depth
+            )
+
+        parts = []
+        if theirs.keys() - mine.keys():
+            parts.append(f"{outermost(theirs, theirs.keys() - mine.keys())} added")
+        if mine.keys() - theirs.keys():
+            parts.append(f"{outermost(mine, mine.keys() - theirs.keys())} gone")
+        return ", ".join(parts)
     for name in sorted(mine, key=lambda name: -name.count("__")):
         value = mine[name]
         if not _same_value(value, theirs[name]):
@@ -827,7 +840,13 @@ def _same_value(a, b) -> bool:
             return False
         with warnings.catch_warnings():  # (!= of sparse matrices is costly)
             warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
-            return (a != b).nnz == 0
+            rows, columns = (a != b).nonzero()
+        # (NaN equal to NaN, as for NumPy arrays)
+        at = np.asarray(a[rows, columns]).ravel(), np.asarray(b[rows, columns]).ravel()
+        try:
+            return bool(np.all(np.isnan(at[0]) & np.isnan(at[1])))
+        except TypeError:  # (not a float dtype: those entries differ)
+            return rows.size == 0
     if type(a) is type(b) and callable(getattr(a, "equals", None)):  # pandas
         try:  # (clone deep-copies them; == compares them elementwise)
             return bool(a.equals(b))
@@ -836,7 +855,12 @@ def _same_value(a, b) -> bool:
     if type(a) is type(b) and _is_array_api_array(a):  # torch, CuPy
         try:
             xp = a.__array_namespace__()
-            return a.shape == b.shape and bool(xp.all(a == b))
+            if a.shape != b.shape:
+                return False
+            same = a == b
+            if xp.isdtype(a.dtype, "real floating"):  # NaN equal to NaN
+                same = same | (xp.isnan(a) & xp.isnan(b))
+            return bool(xp.all(same))
         except Exception:
             return False
     if type(a).__eq__ is object.__eq__:  # identity only, which clone's copies

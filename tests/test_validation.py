@@ -1414,6 +1414,23 @@ def test_same_estimator_compares_pandas_sparse_and_array_api_values():
     assert _estimator_change(Ridge(), make_pipeline(Ridge())) == (
         "a Pipeline, not a Ridge"
     )
+    # steps replaced, added or dropped: the outermost names, each way
+    from sklearn.linear_model import Lasso
+
+    assert _estimator_change(make_pipeline(Ridge()), make_pipeline(Lasso())) == (
+        "lasso=Lasso() added, ridge=Ridge() gone"
+    )
+    assert _estimator_change(
+        make_pipeline(StandardScaler(), Ridge()), make_pipeline(Ridge())
+    ) == ("standardscaler=StandardScaler() gone")
+    # NaN equals NaN in sparse and Array API values too
+    with_nan = [
+        scipy.sparse.csr_matrix(np.array([[np.nan, 0.0], [1.0, 2.0]])),
+        array_api_strict.asarray([np.nan, 1.0]),
+    ]
+    for value in with_nan:
+        ridge = Ridge(alpha=value)
+        assert _same_estimator(ridge, clone(ridge)), value
 
 
 def test_a_first_partial_fit_names_the_labels_classes_lacks():
