@@ -363,6 +363,27 @@ def test_a_random_start_does_not_stop_at_the_symmetric_point():
     assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
 
 
+def test_the_kmeans_start_weighs_the_rows_as_repeated_rows():
+    # k-means takes the sample weights: a third cluster of weight 30 draws a
+    # centre, as its 30 copies would (without them, 70% of the labels agreed)
+    from skmoe._init import initial_responsibilities
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(40, 1) - 3, rng.randn(40, 1) + 3, rng.randn(40, 1)]
+    y = X[:, 0] ** 2 + rng.randn(120)
+    weight = np.r_[np.full(80, 1.0), np.full(40, 30.0)]
+    weighted = initial_responsibilities(
+        X, y, weight, 2, "kmeans", np.random.RandomState(0)
+    )
+    rows = np.repeat(np.arange(120), weight.astype(int))
+    repeated = initial_responsibilities(
+        X[rows], y[rows], np.ones(len(rows)), 2, "kmeans", np.random.RandomState(0)
+    )
+    labels = np.argmax(weighted, axis=1)
+    labels_repeated = np.argmax(repeated[np.searchsorted(rows, np.arange(120))], axis=1)
+    assert np.all(labels == labels_repeated) or np.all(labels != labels_repeated)
+
+
 def test_kmeans_start_sees_targets_of_any_scale():
     # the start standardized [X, y] through y^2, which overflowed from 1e155:
     # k-means saw no target, and both experts took the larger regime

@@ -835,6 +835,17 @@ def test_auto_chooses_the_number_of_experts_by_held_out_log_likelihood():
         - (y[valid] - line.predict(X[valid])) ** 2 / (2 * variance)
     )
     assert_allclose(scores[0], expected, rtol=1e-10)
+    # with sample weights: the fit and its held-out score weigh the rows
+    weight = np.random.RandomState(3).choice([0.2, 5.0], size=len(y))
+    model = MoERegressor(expert_estimator=LinearRegression(), random_state=0)
+    scores = model.fit(X, y, sample_weight=weight).n_experts_scores_
+    line = LinearRegression().fit(X[train], y[train], sample_weight=weight[train])
+    residuals = y[train] - line.predict(X[train])
+    variance = np.average(residuals**2, weights=weight[train])
+    held_out = -0.5 * np.log(2 * np.pi * variance) - (
+        y[valid] - line.predict(X[valid])
+    ) ** 2 / (2 * variance)
+    assert_allclose(scores[0], np.average(held_out, weights=weight[valid]), rtol=1e-10)
     # a line is one expert
     rng = np.random.RandomState(1)
     X_line = rng.randn(300, 3)

@@ -512,6 +512,23 @@ def test_sgd_held_out_rows_are_drawn_once_and_reproducibly(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sgd_never_holds_out_a_class_last_row():
+    # a class of 2 rows beside one of 20, validation_fraction=0.8: held out
+    # by its share, the rare class went to validation whole, and the model
+    # never saw it (its probability 0 at its own rows)
+    from skmoe._sgd import held_out_rows
+
+    y = np.r_[np.zeros(20, int), np.ones(2, int)]
+    problem = SimpleNamespace(
+        sample_weight=np.ones(22), Y=np.eye(2)[y].T, experts=LogisticExperts(2)
+    )
+    for seed in range(50):
+        rows = held_out_rows(problem, 0.8, np.random.RandomState(seed))
+        kept = np.setdiff1d(np.arange(22), rows)
+        assert set(y[kept]) == {0, 1}
+        assert len(rows) == 16 + 1  # 16 of the 20, 1 of the 2
+
+
 def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
     X, y, _ = regimes(200)
     weight = np.zeros(len(y))

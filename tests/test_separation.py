@@ -108,6 +108,22 @@ def test_separating_direction_agrees_with_a_linear_program(seed):
         assert np.all(along[y == 0] <= 1e-9) and np.min(along) < -1e-3
 
 
+@pytest.mark.parametrize("size", [1e-3, 1e-6, 1e-9])
+def test_a_separating_column_of_small_values_is_found(size):
+    # a column nonzero only at some zero counts, of values near 1e-9: its
+    # scale is the size of its values there (it was missed where the scale
+    # came from the rows of positive counts alone, where it is 0)
+    rng = np.random.RandomState(0)
+    y = rng.poisson(2.0, 60).astype(float)
+    y[:10] = 0
+    column = np.zeros(60)
+    column[:10] = size * (1 + rng.rand(10))
+    design = np.stack([np.ones(60), rng.randn(60), column])
+    direction = separating_direction(design, y, np.ones(60, bool))
+    assert direction is not None
+    assert direction[2] < 0 and direction[1] == 0
+
+
 def test_separating_direction_uses_only_the_given_rows():
     # the one positive count in the dummy's group has weight 0: separated
     design = np.array([[1.0] * 6, [0, 0, 1, 1, 0, 1], [0.5, 1, 2, -1, 3, 0]])

@@ -86,6 +86,14 @@ def test_gate_route_in_blocks_equals_one_pass(monkeypatch):
     )
 
 
+def test_top_k_breaks_ties_towards_the_lower_index():
+    # as documented; NumPy's sort is stable anyway below about 16 experts,
+    # so the check takes 40 of them and k = 12
+    scores = np.random.RandomState(0).randint(0, 3, size=(40, 6)).astype(float)
+    expected = np.argsort(-scores, axis=0, kind="stable")[:12]
+    np.testing.assert_array_equal(top_k_indices(xnp, scores, 12), expected)
+
+
 def test_ties_keep_exactly_k():
     mask = top_k_mask(xnp, np.zeros((5, 7)), 2)
     np.testing.assert_array_equal(mask.sum(axis=0), 2)
