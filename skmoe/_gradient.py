@@ -509,10 +509,9 @@ def run_gradient(
         # its line search lost to the objective's rounding: 9 of 20 fits of
         # 3 experts stopped before max_iter, up to 0.03 nats a sample below
         # EM's optimum, converged_=False; benchmarks/float32_gradient.py): EM
-        # finishes the fit, within max_iter. (Not with
-        # a sparse gate, whose EM steps may lower the objective: finishes
-        # from the start of a top_k=2 classifier ended 0.005 nats a sample
-        # below it, converged_=True.)
+        # finishes the fit, within max_iter. (Not with a sparse gate, whose EM
+        # steps may lower the objective: finishes from the stops of a top_k=2
+        # classifier ended 0.005 nats a sample below them, converged_=True.)
         finish = run_em(
             problem,
             params=(gate_params, expert_params),
