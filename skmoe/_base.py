@@ -759,9 +759,10 @@ def _same_estimator(a, b) -> bool:
 
 def _estimator_change(a, b) -> str | None:
     """What differs between the estimators ``a`` and ``b`` (see
-    :func:`_same_estimator`), in words: the class, or the innermost
+    :func:`_same_estimator`), in words: the class; the outermost of the
+    parameters only one has (steps added or gone); or the innermost
     parameter that differs (a Pipeline's ``ridge__alpha``, not its
-    ``steps``); None where nothing does."""
+    ``steps``). None where nothing does."""
     if type(a) is not type(b):
         return f"a {type(b).__name__}, not a {type(a).__name__}"
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
@@ -818,6 +819,24 @@ def _same_value(a, b) -> bool:
         return False  # (two classes: not the same one)
     if hasattr(a, "get_params") or hasattr(b, "get_params"):
         return type(a) is type(b) and _same_estimator(a, b)
+    if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
+        if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
+            return False
+        if a.shape != b.shape:
+            return False
+        try:  # (in CSR, which every format converts to and which indexes)
+            a, b = a.tocsr(), b.tocsr()
+            with warnings.catch_warnings():  # (!= of sparse matrices is costly)
+                warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
+                rows, columns = (a != b).nonzero()
+            if rows.size == 0:
+                return True
+            # (NaN equal to NaN, as for NumPy arrays)
+            here = np.asarray(a[rows, columns]).ravel()
+            there = np.asarray(b[rows, columns]).ravel()
+            return bool(np.all(np.isnan(here) & np.isnan(there)))
+        except Exception:  # (entries that do not compare, or not floats)
+            return False
     if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
         return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
@@ -833,20 +852,6 @@ def _same_value(a, b) -> bool:
             return bool(np.array_equal(a, b, equal_nan=True))
         except TypeError:  # (objects, strings)
             return bool(np.array_equal(a, b))
-    if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
-        if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
-            return False
-        if a.shape != b.shape:
-            return False
-        with warnings.catch_warnings():  # (!= of sparse matrices is costly)
-            warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
-            rows, columns = (a != b).nonzero()
-        # (NaN equal to NaN, as for NumPy arrays)
-        at = np.asarray(a[rows, columns]).ravel(), np.asarray(b[rows, columns]).ravel()
-        try:
-            return bool(np.all(np.isnan(at[0]) & np.isnan(at[1])))
-        except TypeError:  # (not a float dtype: those entries differ)
-            return rows.size == 0
     if type(a) is type(b) and callable(getattr(a, "equals", None)):  # pandas
         try:  # (clone deep-copies them; == compares them elementwise)
             return bool(a.equals(b))

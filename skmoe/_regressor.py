@@ -356,7 +356,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         floor, or a fit that stopped before the variance settled holds it
         up), or None: y = 1 + 2x + 1e-5 e at the default alpha gave a
         predictive standard deviation 200 times the noise, 50% intervals that
-        covered every new point, and no word (283 times with Student-t
+        covered every new point, and no word (172 times with Student-t
         noise). The residuals are weighed as the M-step weighs them (by
         their t precision weights), so that an unpenalized M-step at the fit
         gives their ratio 1."""

@@ -1423,14 +1423,19 @@ def test_same_estimator_compares_pandas_sparse_and_array_api_values():
     assert _estimator_change(
         make_pipeline(StandardScaler(), Ridge()), make_pipeline(Ridge())
     ) == ("standardscaler=StandardScaler() gone")
-    # NaN equals NaN in sparse and Array API values too
-    with_nan = [
-        scipy.sparse.csr_matrix(np.array([[np.nan, 0.0], [1.0, 2.0]])),
-        array_api_strict.asarray([np.nan, 1.0]),
-    ]
+    # NaN equals NaN in sparse and Array API values too; every sparse format
+    # (COO, DIA and BSR do not index; DOK is a dict)
+    dense = np.array([[np.nan, 0.0], [1.0, 2.0]])
+    formats = ["csr", "csc", "coo", "lil", "dok", "dia", "bsr"]
+    with_nan = [scipy.sparse.csr_matrix(dense).asformat(f) for f in formats]
+    with_nan += [scipy.sparse.coo_array(dense), array_api_strict.asarray([np.nan, 1.0])]
     for value in with_nan:
         ridge = Ridge(alpha=value)
         assert _same_estimator(ridge, clone(ridge)), value
+        if scipy.sparse.issparse(value):
+            other = value.copy().tocsr()
+            other[1, 1] = 3.0
+            assert not _same_estimator(ridge, Ridge(alpha=other.asformat(value.format)))
 
 
 def test_a_first_partial_fit_names_the_labels_classes_lacks():
