@@ -732,7 +732,7 @@ def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=Non
     if target:  # a variance that overflows (y of 1e300) is no scale to judge
         spread &= np.isfinite(old) & np.isfinite(new)
     # (a change of exactly limit times stays: its ratio, rounded, came out one
-    # float above limit for 7% of random samples)
+    # float above limit for 9% of random samples)
     limit = limit * (1 + 1e-9)
     scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
     moved = (scaled | (spread & (shift > limit)))[columns]
@@ -744,7 +744,7 @@ def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=Non
     return (
         f"{where} on another scale than the last fit's ({which}standard "
         f"deviation {float(ratio[column]):.5g} times, mean moved by "
-        f"{float(shift[column]):.3g} of its standard deviations"
+        f"{float(shift[column]):.5g} of its standard deviations"
         f"{'' if target else ' there'}), which the fitted parameters were not "
         "fitted for"
     )
@@ -766,15 +766,20 @@ def _estimator_change(a, b) -> str | None:
     if type(a) is not type(b):
         return f"a {type(b).__name__}, not a {type(a).__name__}"
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
-    if mine.keys() != theirs.keys():  # a step replaced, added or dropped
+    for name in sorted(mine.keys() & theirs.keys(), key=lambda n: n.count("__")):
+        old, new = mine[name], theirs[name]
+        if type(old) is not type(new) and (
+            hasattr(old, "get_params") or hasattr(new, "get_params")
+        ):  # a step replaced (by another estimator, or "passthrough")
+            return f"{name}={_short_repr(new)}, not {_short_repr(old)}"
+    if mine.keys() != theirs.keys():  # a step added or dropped
 
         def outermost(params, names):
             depth = min(name.count("__") for name in names)
-            return ", ".join(
-                f"{name}={_short_repr(params[name])}"
-                for name in sorted(names)
-                if name.count("__") == depth
-            )
+            names = [name for name in sorted(names) if name.count("__") == depth]
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            listed = (f"{name}={_short_repr(params[name])}" for name in names[:3])
+            return ", ".join(listed) + more
 
         parts = []
         if theirs.keys() - mine.keys():
@@ -835,8 +840,11 @@ def _same_value(a, b) -> bool:
             here = np.asarray(a[rows, columns]).ravel()
             there = np.asarray(b[rows, columns]).ravel()
             return bool(np.all(np.isnan(here) & np.isnan(there)))
-        except Exception:  # (entries that do not compare, or not floats)
-            return False
+        except Exception:  # (1-D arrays, entries that do not compare)
+            try:
+                return bool(np.array_equal(a.toarray(), b.toarray(), equal_nan=True))
+            except Exception:
+                return False
     if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
         return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):

@@ -521,7 +521,9 @@ def run_gradient(
             prune_threshold=prune_threshold,
         )
         pruned_in_em = finish.gate_params["coef"].shape[-1] < n_experts
-        if pruned_in_em or finish.objective >= ev.objective:
+        eps = float(problem.xp.finfo(problem.design.dtype).eps)
+        rounding = ROUNDING_STEPS * eps * abs(ev.objective)
+        if pruned_in_em or finish.objective >= ev.objective - rounding:
             gate_params, expert_params = finish.gate_params, finish.expert_params
             with np.errstate(over="ignore", invalid="ignore"):
                 ev = evaluate(problem, gate_params, expert_params)
@@ -529,6 +531,12 @@ def run_gradient(
             objectives += finish.objective_history
             n_iter += finish.n_iter
             converged, stuck = finish.converged, ""
+    if objectives and objectives[-1] != ev.objective:
+        # the last record is the returned model's: EM's own value of a
+        # finish differed from evaluate's in the last digit (a hierarchical
+        # gate's), and a stall right after a pruning round returns the pruned
+        # model, recorded before it was pruned
+        log_likelihoods[-1], objectives[-1] = ev.log_likelihood, ev.objective
     if n_iter == 0 and converged:
         # L-BFGS stopped at its start, where the gradient vanished (one expert
         # starts at its M-step's optimum): that evaluation is the one iteration,

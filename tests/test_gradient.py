@@ -1522,8 +1522,8 @@ def test_gradient_rerun_after_a_rejected_abnormal_stop_is_not_converged():
 def test_float32_gradient_fits_that_lbfgs_cannot_climb_are_finished_by_em(seed):
     # in float32 L-BFGS's line search lost to the objective's rounding after
     # EM steps had checked its stops: ABNORMAL, converged_=False and a
-    # ConvergenceWarning (6 of 20 seeds, 3 more at max_iter), where EM's steps
-    # still gained
+    # ConvergenceWarning (on this data 6 of 20 seeds, 3 more at max_iter),
+    # where EM's steps still gained
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(200, 2)).astype(np.float32)
     y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(size=200)
@@ -1541,6 +1541,38 @@ def test_float32_gradient_fits_that_lbfgs_cannot_climb_are_finished_by_em(seed):
         em.fit(X, y)
     assert em.n_iter_ == 1
     assert abs(em.objective_history_[-1] - model.objective_history_[-1]) < 1e-5
+
+
+def test_the_em_finish_prints_its_steps_and_records_the_returned_model(capsys):
+    # verbose shows EM's steps after L-BFGS's last stop; the last records are
+    # the returned model's (EM's own value of a hierarchical gate's last step
+    # differed from evaluate's in the last digit: the documented
+    # log_likelihood_history_.index(log_likelihood_) raised)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(size=200)
+    params = dict(n_experts=3, n_init=1, random_state=1, solver="gradient")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = MoERegressor(verbose=2, **params).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    last_stop = max(i for i, line in enumerate(lines) if "L-BFGS:" in line)
+    assert any("Iteration" in line for line in lines[last_stop:])
+    assert model.converged_
+    for seed, n_experts in ((13, 4), (24, 4)):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(200, 2))
+        y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(
+            size=200
+        )
+        settings = dict(params, n_experts=n_experts, random_state=seed)
+        model = MoERegressor(gate="hierarchical", **settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(X.astype(np.float32), y)
+        assert model.log_likelihood_history_[-1] == model.log_likelihood_
+        assert model.log_likelihood_history_.index(model.log_likelihood_) >= 0
+        assert len(model.objective_history_) == model.n_iter_
 
 
 def test_sgd_gains_below_tol_are_not_convergence():

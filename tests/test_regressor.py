@@ -706,7 +706,7 @@ def test_a_noise_variance_held_up_by_alpha_or_the_floor_warns():
 
 
 def test_a_student_t_scale_held_up_by_alpha_or_the_floor_warns():
-    # the same noise-free line with Student-t experts: a scale 283 times the
+    # the same noise-free line with Student-t experts: a scale 167 times the
     # residuals' and no word. The residuals are weighed as the M-step weighs
     # them, by (df + 1) / (df + r^2 / s2)
     import re
