@@ -511,7 +511,8 @@ def run_gradient(
         # EM's optimum, converged_=False; benchmarks/float32_gradient.py): EM
         # finishes the fit, within max_iter. (Not with a sparse gate, whose EM
         # steps may lower the objective: finishes from the stops of a top_k=2
-        # classifier ended 0.005 nats a sample below them, converged_=True.)
+        # classifier ended 0.005 to 0.007 nats a sample below them,
+        # converged_=True.)
         finish = run_em(
             problem,
             params=(gate_params, expert_params),
