@@ -56,11 +56,15 @@ def _steps(X, seed=0):
     return np.where(X[:, 1] < 0, left, right) + 0.1 * rng.randn(X.shape[0])
 
 
-def test_linear_regression_experts_are_the_built_in_experts():
+@pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
+def test_linear_regression_experts_are_the_built_in_experts(variance_type):
     # LinearRegression refitted with weights is the built-in M-step at alpha=0:
-    # the same starts reach the same optimum
+    # the same starts reach the same optimum (a tied variance pooled over the
+    # experts' residuals, not the mean of their variances)
     X, y = _regimes()
-    kwargs = dict(n_experts=2, alpha=0, tol=1e-10, random_state=0)
+    kwargs = dict(
+        n_experts=2, alpha=0, tol=1e-10, random_state=0, variance_type=variance_type
+    )
     built_in = MoERegressor(**kwargs).fit(X, y)
     wrapped = MoERegressor(expert_estimator=LinearRegression(), **kwargs).fit(X, y)
     assert_allclose(wrapped.log_likelihood_, built_in.log_likelihood_, rtol=1e-10)
@@ -220,6 +224,33 @@ def test_one_expert_is_the_estimator_fitted_with_the_sample_weights():
     mse = np.average((y - ridge.predict(X)) ** 2, weights=weight)
     assert_allclose(reg.expert_variance_, [mse], rtol=1e-10)
     assert_allclose(reg.predict(X), ridge.predict(X), rtol=1e-10)
+
+
+def test_gamma_tree_experts_never_lower_the_objective():
+    # as the regressor's: an expert keeps the better of its refit and its
+    # former tree, with the dispersion that goes with it (the refit's made
+    # the objective fall up to 8 times in a fit)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(400, 2))
+    mean = np.exp(
+        np.where(
+            X[:, 1] < 0, np.where(X[:, 0] < 0, 1.0, 2.0), np.where(X[:, 0] < 0, 0, 1.5)
+        )
+    )
+    shape = np.where(X[:, 0] * X[:, 1] > 0, 20.0, 2.0)
+    y = rng.gamma(shape, mean / shape)
+    for seed in range(3):
+        model = MoEGammaRegressor(
+            3,
+            expert_estimator=DecisionTreeRegressor(max_depth=2),
+            random_state=seed,
+            n_init=1,
+            max_iter=200,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(X, y)
+        assert np.all(np.diff(model.objective_history_) >= -1e-9)
 
 
 @pytest.mark.parametrize("alpha", [1e-6, 1e-2])

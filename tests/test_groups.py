@@ -457,6 +457,8 @@ def test_labels_written_otherwise_give_the_same_fit():
         (np.array([None] + list(groups[1:]), dtype=object), "missing"),
         (np.array([np.nan, np.nan] + list(groups[2:]), dtype=object), "missing"),
         (np.array([None] * len(groups), dtype=object), "missing"),
+        (np.where(groups == 0, np.inf, groups.astype(float)), "missing"),
+        (np.where(groups == 0, -np.inf, groups.astype(float)), "missing"),
         (
             np.where(groups == 0, np.datetime64("NaT"), np.datetime64("2020-01-01"))
             + groups.astype("timedelta64[D]"),

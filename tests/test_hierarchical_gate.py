@@ -112,6 +112,46 @@ def test_m_steps_climb_to_the_gate_objectives_maximum():
     np.testing.assert_allclose(values[-1], -best.fun, rtol=1e-6)
 
 
+def test_the_grouping_of_the_start_weighs_the_rows_as_repeated_rows():
+    # best_grouping scores each grouping of a flat fit's experts by the
+    # weighted gate objective: integer weights choose what repeated rows
+    # choose (unweighted, 10 of 40 problems grouped otherwise)
+    from types import SimpleNamespace
+
+    from scipy.special import softmax
+
+    from skmoe._math import design_matrix
+    from skmoe._nesting import best_grouping
+
+    def problem(X, weight):
+        return SimpleNamespace(
+            gate_design=design_matrix(np, X),
+            gate_weight=weight / weight.sum(),
+            alpha=1e-6,
+        )
+
+    def pairs(order):
+        return sorted([tuple(sorted(order[:2])), tuple(sorted(order[2:]))])
+
+    nest = np.array([0, 2, 4])
+    for seed in range(40):
+        rng = np.random.RandomState(seed)
+        X = rng.randn(120, 2)
+        resp = softmax(rng.randn(4, 2) @ X.T * 3 + rng.randn(4, 1), axis=0)
+        weight = np.round(np.exp(2 * rng.randn(120)) * 3) + 1
+        weighted = best_grouping(
+            problem(X, weight), resp, nest, np.random.RandomState(0)
+        )
+        rows = np.repeat(np.arange(120), weight.astype(int))
+        repeated = best_grouping(
+            problem(X[rows], np.ones(len(rows))),
+            resp[:, rows],
+            nest,
+            np.random.RandomState(0),
+        )
+        assert pairs(weighted) == pairs(repeated), seed
+
+
 def test_fitted_log_likelihood_is_the_tree_mixtures():
     X, y = make_regimes(600, random_state=1)
     model = MoERegressor(5, gate="hierarchical", random_state=0).fit(X, y)

@@ -109,6 +109,26 @@ def test_a_step_after_fit_is_an_em_step_on_the_weighted_data(settings):
     assert again.n_iter_ == fitted.n_iter_ + 1
 
 
+def test_statistics_summed_over_blocks_are_the_whole_data_s(monkeypatch):
+    # fit keeps its data's statistics summed over blocks of STATISTICS_BLOCK
+    # rows; with blocks of 50 the model is the same (keeping the last block's
+    # alone moved the coefficients by 0.04)
+    from skmoe import _online
+
+    X, y = _regimes(400, 0)
+    X_new, y_new = _regimes(200, 1)
+    models = []
+    for block in (_online.STATISTICS_BLOCK, 50):
+        monkeypatch.setattr(_online, "STATISTICS_BLOCK", block)
+        model = MoERegressor(2, gate="constant", n_init=1, random_state=0).fit(X, y)
+        models.append(model.partial_fit(X_new, y_new))
+    whole, blocked = models
+    np.testing.assert_allclose(blocked.expert_coef_, whole.expert_coef_, rtol=1e-9)
+    np.testing.assert_allclose(
+        blocked.expert_variance_, whole.expert_variance_, rtol=1e-9
+    )
+
+
 @pytest.mark.parametrize("gate", ["gaussian", "constant"])
 def test_a_weighted_fit_is_a_fixed_point_of_online_em_on_its_weighted_data(gate):
     # the statistics weigh each row by its sample_weight, in fit's kept

@@ -627,6 +627,19 @@ def test_counts_too_large_for_the_dtype_are_refused(dtype, scale):
             MoEPoissonRegressor(2).fit(X.astype(dtype), y * scale)
 
 
+def test_the_count_limit_counts_the_rows():
+    # the log-likelihood sums y log(rate) over the rows: max(y) log(max(y))
+    # times n_samples must stay below COUNT_LIMIT of the largest float32
+    # (20000 counts near 1e33, each below it alone)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(20000, 1)).astype(np.float32)
+    y = rng.poisson(np.exp(1 + X[:, 0])) * 1e32
+    top = y.max()
+    assert top * np.log1p(top) < 1e-3 * np.finfo(np.float32).max
+    with pytest.raises(ValueError, match="counts too large"):
+        MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, y)
+
+
 @pytest.mark.parametrize("return_std", [False, True])
 def test_prediction_far_from_the_data_raises_without_numpy_warnings(return_std):
     X, y = _regimes(n=200)

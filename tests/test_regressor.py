@@ -39,6 +39,10 @@ def test_constant_gate_recovers_crossing_lines(crossing_lines):
         np.sort(model.predict_gate(X[:1])[0]), [0.5, 0.5], atol=0.1
     )
     np.testing.assert_allclose(model.gate_coef_, 0.0)
+    # the intercepts are the centred log proportions, as a softmax gate's
+    proportions = model.predict_gate(X[:1])[0]
+    centred = np.log(proportions) - np.mean(np.log(proportions))
+    np.testing.assert_allclose(model.gate_intercept_, centred, atol=1e-12)
 
 
 def test_predict_return_std_matches_distribution(gated_regression):
