@@ -766,7 +766,10 @@ def _estimator_change(a, b) -> str | None:
     if type(a) is not type(b):
         return f"a {type(b).__name__}, not a {type(a).__name__}"
     mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
-    for name in sorted(mine.keys() & theirs.keys(), key=lambda n: n.count("__")):
+    # (in get_params' order, a Pipeline's steps in theirs: a set's order
+    # changed with the hash seed)
+    common = [name for name in mine if name in theirs]
+    for name in sorted(common, key=lambda n: n.count("__")):
         old, new = mine[name], theirs[name]
         if type(old) is not type(new) and (
             hasattr(old, "get_params") or hasattr(new, "get_params")
