@@ -9,20 +9,12 @@ the ratio float32 / float64 is what float32 saves (0.5 would halve the memory).
 """
 
 import argparse
-import tracemalloc
 import warnings
 
 import numpy as np
+from posterior_memory import peak  # (benchmarks/ is the script's directory)
 
 from skmoe import MoERegressor
-
-
-def peak(call):
-    tracemalloc.start()
-    call()
-    mib = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return mib
 
 
 def regimes(n_rows, n_features, n_regimes, dtype, seed=0):

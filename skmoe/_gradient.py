@@ -336,6 +336,13 @@ MAX_RESCALES = 5
 ROUNDING_STEPS = 16
 
 
+def _rounding(problem, objective) -> float:
+    """``ROUNDING_STEPS`` float spacings of ``objective`` in the problem's
+    dtype: changes of the objective within them are rounding."""
+    eps = float(problem.xp.finfo(problem.design.dtype).eps)
+    return ROUNDING_STEPS * eps * abs(objective)
+
+
 def run_gradient(
     problem: EMProblem,
     gate_params: Params,
@@ -449,8 +456,7 @@ def run_gradient(
             step = run_em(
                 problem, params=(gate_params, expert_params), max_iter=1, tol=tol
             )
-            eps = float(problem.xp.finfo(problem.design.dtype).eps)
-            rounding = ROUNDING_STEPS * eps * abs(ev.objective)
+            rounding = _rounding(problem, ev.objective)
             converged = step.converged or step.objective - ev.objective <= rounding
             if not converged:
                 gate_params, expert_params = step.gate_params, step.expert_params
@@ -522,8 +528,7 @@ def run_gradient(
             prune_threshold=prune_threshold,
         )
         pruned_in_em = finish.gate_params["coef"].shape[-1] < n_experts
-        eps = float(problem.xp.finfo(problem.design.dtype).eps)
-        rounding = ROUNDING_STEPS * eps * abs(ev.objective)
+        rounding = _rounding(problem, ev.objective)
         if pruned_in_em or finish.objective >= ev.objective - rounding:
             gate_params, expert_params = finish.gate_params, finish.expert_params
             with np.errstate(over="ignore", invalid="ignore"):
