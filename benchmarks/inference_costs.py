@@ -7,10 +7,10 @@ with many classes against its (n, C) probabilities.
 
 Part 2: the methods that run after the fit (``std_errors``, ``predict_proba``,
 ``responsibilities``) with single-threaded BLAS, as ``fit`` runs, against
-NumPy's default threads (``skmoe._base.blas_threads`` replaced by a null
-context), interleaved in one process; medians of ``--repeats`` calls each.
-``--busy`` keeps one core busy meanwhile (a second Python process spinning), as
-on a shared machine.
+NumPy's default threads (``blas_threads`` replaced by a null context in
+``skmoe._base`` and ``skmoe._std_errors``), interleaved in one process;
+medians of ``--repeats`` calls each. ``--busy`` keeps one core busy meanwhile
+(a second Python process spinning), as on a shared machine.
 
     python benchmarks/inference_costs.py [--rows 1000000] [--repeats 5] [--busy]
 """
@@ -27,6 +27,7 @@ import numpy as np
 from posterior_memory import peak  # (this folder is on the path of its scripts)
 
 import skmoe._base
+import skmoe._std_errors
 from skmoe import MoEClassifier, MoERegressor
 
 
@@ -40,18 +41,19 @@ def timed(call, repeats):
     """Median seconds of ``call`` with skmoe's BLAS limit and without it,
     interleaved."""
     limited, default = [], []
+    modules = skmoe._base, skmoe._std_errors  # where the methods after fit live
     real = skmoe._base.blas_threads
     for _ in range(repeats):
         for times, limit in ((limited, real), (default, None)):
-            skmoe._base.blas_threads = limit or (
-                lambda design: contextlib.nullcontext()
-            )
+            for module in modules:
+                module.blas_threads = limit or (lambda design: contextlib.nullcontext())
             try:
                 start = time.perf_counter()
                 call()
                 times.append(time.perf_counter() - start)
             finally:
-                skmoe._base.blas_threads = real
+                for module in modules:
+                    module.blas_threads = real
     return statistics.median(limited), statistics.median(default)
 
 

@@ -6,23 +6,20 @@ import copy
 import dataclasses
 import importlib.util
 import math
-import pickle
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse
 from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import (
     ConvergenceWarning,
-    DataConversionWarning,
     UndefinedMetricWarning,
 )
-from sklearn.utils import Bunch, _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import (
     Interval,
@@ -34,10 +31,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
-    check_array,
     check_consistent_length,
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
 
@@ -59,31 +54,41 @@ from ._em import (
     FitResult,
     e_step,
     expert_usage,
-    initial_params,
+)
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_finite,
+    _check_weight_scale,
+    _column_target,
+    _feature_offset,
+    _object_target_as_float,
+    _take_columns,
+    _unchanged_on_failure,
 )
 from ._groups import Groups, check_groups
-from ._inference import DEGENERATE_TOL, STATIONARY_TOL, standard_errors
-from ._init import initial_responsibilities
-from ._math import design_matrix, device, expand_rows
+from ._math import design_matrix, device
 from ._online import (
-    FIRST_FIT_ROWS,
     OnlineState,
-    online_em_step,
     statistics_of,
     supports,
 )
+from ._partial_fit import PartialFitMixin
 from ._restarts import _fit_restart, summary
 from ._sgd import (
-    UNIT_ROWS,
-    SGDState,
     held_out_count,
     held_out_rows,
-    partial_fit_epoch,
-    spread_units,
     without_rows,
 )
 from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, scatter_log_weights
+from ._std_errors import StdErrorsMixin
+from ._warm_start import (
+    WARM_TARGET_RATIO,
+    _estimator_change,
+    _feature_moments,
+    _moved_features,
+    _WarmStartFailed,
+)
 from ._warnings import _warn_user
 from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
@@ -108,15 +113,6 @@ HOST_CHUNK_BYTES = 2**24
 AUTO_EXPERTS = (1, 2, 3, 4)
 
 
-#: ``n_experts="auto"`` passes over a candidate where an expert handles fewer than
-#: this many samples per parameter of its own: such an expert can fit its few
-#: points almost exactly, and the likelihood, hence BIC, rewards the collapse.
-AUTO_MIN_SAMPLES_PER_PARAMETER = 2
-#: Largest spread of the gate's logits at the start of a first ``partial_fit``
-#: batch too small for the gate's coefficients (see :func:`_few_rows_gate`).
-FEW_ROWS_LOGIT_SPREAD = 0.1
-#: Scalings of the gate's coefficients towards that spread, at most.
-FEW_ROWS_SCALINGS = 10
 #: Experts whose usage is below one sample's worth by more than this are
 #: reported unused.
 UNUSED_TOL = 1e-9
@@ -196,136 +192,12 @@ def _nan_parameters(problem, result) -> bool:
     )
 
 
-def _few_rows_gate(problem, params, sample_weight):
-    """``params`` with the gate's coefficients scaled down until its logits
-    spread over at most ``FEW_ROWS_LOGIT_SPREAD`` on the rows of
-    ``sample_weight``, where these (a first ``partial_fit`` batch) are fewer
-    than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per free parameter of the gate
-    (``GateFamily.n_parameters``): the gate's
-    M-step at the batch's random responsibilities separated its few rows
-    (coefficients of 4 from 3 rows), and Adam took epochs to undo it (after 5
-    epochs of 100-row batches, R^2 0.64 against 0.92 from a first batch of
-    100 rows; Poisson D^2 0.54 against 0.70). The scaled gate still tells the
-    experts apart where their start is the same (a Poisson regressor's, see
-    ``_few_rows_start``). A gate that models x (``"gaussian"``) is left."""
-    xp = problem.xp
-    gate_params, expert_params = params
-    n_experts = gate_params["coef"].shape[1]
-    size = problem.gate.n_parameters(problem.gate_design.shape[0] - 1, n_experts)
-    if (
-        problem.gate.models_inputs
-        or np.count_nonzero(sample_weight) >= AUTO_MIN_SAMPLES_PER_PARAMETER * size
-    ):
-        return params
-    rows = xp.asarray(
-        np.flatnonzero(sample_weight > 0), device=device(gate_params["coef"])
-    )
-    # a hierarchical gate's logits (the log of its products) are not linear in
-    # its coefficients: scaled again until they spread over at most the limit
-    for _ in range(FEW_ROWS_SCALINGS):
-        logits = problem.gate.logits(xp, problem.gate_design, gate_params)
-        logits = xp.take(logits, rows, axis=1)
-        spread = float(xp.max(logits) - xp.min(logits)) if logits.shape[1] else 0.0
-        if not spread > FEW_ROWS_LOGIT_SPREAD:
-            break
-        scale = FEW_ROWS_LOGIT_SPREAD / spread
-        gate_params = {name: value * scale for name, value in gate_params.items()}
-    return gate_params, expert_params
-
-
 def _in_words(phrases) -> str:
     """``["a", "b", "c"]`` as ``"a, b or c"``."""
     phrases = list(phrases)
     if len(phrases) <= 1:
         return "".join(phrases)
     return ", ".join(phrases[:-1]) + " or " + phrases[-1]
-
-
-def _pending_rows(sample_weight) -> int:
-    """The rows (of positive weight) still to be seen, after a first
-    ``partial_fit`` batch of ``sample_weight``, before the experts' start
-    (noise variances, rates) set from all the targets seen is final."""
-    return UNIT_ROWS - int(np.count_nonzero(sample_weight))
-
-
-def _reset_pending(estimator, name, sample_weight, ready) -> bool:
-    """Whether this ``partial_fit`` batch sets the experts' start again from all
-    the targets seen: while ``estimator.<name>`` is pending and they allow it
-    (``ready``: y has a spread, the counts a positive mean). It stays pending
-    until ``UNIT_ROWS`` rows have been seen, as Adam's units."""
-    remaining = vars(estimator).get(name)
-    if remaining is None:
-        return False
-    remaining -= int(np.count_nonzero(sample_weight))
-    if ready and remaining <= 0:
-        del vars(estimator)[name]
-    else:
-        setattr(estimator, name, remaining)
-    return ready
-
-
-def _target_column(y):
-    """``column_or_1d(y)``, its DataConversionWarning for a column vector given
-    at the user's call (scikit-learn's own points into the estimator)."""
-    if len(np.shape(y)) == 2 and np.shape(y)[1] == 1:
-        _warn_user(
-            "A column-vector y was passed when a 1d array was expected. Please "
-            "change the shape of y to (n_samples, ), for example using ravel().",
-            DataConversionWarning,
-        )
-    return column_or_1d(y)
-
-
-def _column_target(y, estimator):
-    """A column-vector ``y`` as 1-D, warned at the user's call (``fit``'s
-    validation warns inside scikit-learn); any other ``y`` unchanged. A ``y``
-    of several columns is refused, with scikit-learn's wrapper for several
-    targets named (validation's own message named only the shape)."""
-    shape = np.shape(y) if isinstance(y, list) else getattr(y, "shape", None)
-    if shape is not None and len(shape) == 2 and shape[1] > 1:
-        wrapper = "Regressor" if is_regressor(estimator) else "Classifier"
-        raise ValueError(
-            f"y should be a 1d array, got an array of shape {tuple(shape)} "
-            f"instead. {type(estimator).__name__} fits one target; for several, "
-            f"wrap it in sklearn.multioutput.MultiOutput{wrapper}, which fits one "
-            "mixture per column of y."
-        )
-    if shape is None or len(shape) != 2 or shape[1] != 1:
-        return y
-    return _target_column(y)
-
-
-def _object_target_as_float(y):
-    """An object-dtype y (or a list of mixed values) as floats, refused if it
-    holds None or NaN: validate_data's ``y_numeric`` converts it only after its
-    NaN check, so a None reached k-means as "Input X contains NaN"."""
-    dtype = getattr(y, "dtype", None)  # None: a list
-    if y is None or (dtype is not None and getattr(dtype, "kind", None) != "O"):
-        return y
-    try:
-        array = np.asarray(y)
-    except ValueError:  # ragged: validate_data says so
-        return y
-    if array.dtype.kind != "O":
-        return y
-    return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
-
-
-def _feature_offset(X, sample_weight):
-    """The features' weighted means, where fitting centers them: a tuple of
-    floats, stored on the estimator (an array there would have to follow the
-    fitted attributes' namespace under Array API dispatch).
-
-    A feature that is constant over the weighted samples gets its own value, so
-    that it centers to exact zeros and its coefficients to 0: a weighted mean
-    rounds, which left a column of +-1 ulp and, unpenalized, an arbitrarily large
-    coefficient."""
-    offset = np.average(X, axis=0, weights=sample_weight)
-    rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
-    if rows.shape[0] > 0:
-        constant = np.max(rows, axis=0) == np.min(rows, axis=0)
-        offset[constant] = rows[0, constant]
-    return tuple(offset.tolist())
 
 
 def _feature_columns(spec, n_features, names, parameter):
@@ -448,11 +320,6 @@ def _reweighted(problem, sample_weight):
     return dataclasses.replace(problem, sample_weight=weights, experts=experts)
 
 
-#: Largest share of a partial_fit batch's weight at positive targets whose
-#: predicted mean may be 0 (see ``BaseMixtureOfExperts._predicts_batch``).
-ZERO_MEAN_SHARE = 0.01
-
-
 def _early_stopping_split(problem, sample_weight, n_experts, options, random_state):
     """``solver="sgd"``'s problem and the weights its restarts start from, with
     the rows early stopping holds out at weight 0 (a ``TrainingRows``: the
@@ -489,14 +356,6 @@ def _sub_problem(problem, rows, sample_weight):
         own_gate_design=None if own is None else own[:, rows],
         groups=None if groups is None else Groups.from_labels(groups.codes[rows]),
     )
-
-
-def _take_columns(xp, array, columns, axis):
-    """``array`` restricted to ``columns`` along ``axis`` (None: unchanged)."""
-    if columns is None:
-        return array
-    index = xp.asarray(list(columns), dtype=xp.int64, device=device_of(array))
-    return xp.take(array, index, axis=axis)
 
 
 def _through_steps(pipeline, X):
@@ -579,36 +438,6 @@ def _too_few_to_score(y, score="D^2") -> bool:
     return True
 
 
-def _check_weight_scale(sample_weight):
-    """Raise where the weights' sum cannot normalize them, or is so large that
-    weighted sums of squares overflow (only their ratios matter to the model,
-    so rescaling them is always possible). Weights summing to 9.9e307, finite,
-    failed with an error that blamed y (the weighted squares of y's deviations
-    overflowed) or, in a gaussian gate's k-means start, gave another fit."""
-    info = np.finfo(sample_weight.dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(np.sum(sample_weight))
-    if math.isnan(total):  # (a scalar NaN, which scikit-learn's check passes)
-        raise ValueError("sample_weight contains NaN.")
-    if not np.isfinite(total):
-        raise ValueError(
-            f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "
-            "weights by a constant (only their ratios matter to the fit)."
-        )
-    if total > math.sqrt(float(info.max)):
-        raise ValueError(
-            f"sample_weight sums to {total:.3g}, too large to fit accurately in "
-            f"{sample_weight.dtype} (weighted sums of squares overflow); divide the "
-            "weights by a constant (only their ratios matter to the fit)."
-        )
-    if 0 < total < info.tiny / info.eps:
-        raise ValueError(
-            f"sample_weight sums to {total:.3g}, too small to normalize accurately "
-            f"in {sample_weight.dtype}; multiply the weights by a constant (only "
-            "their ratios matter to the fit)."
-        )
-
-
 def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
     being a StandardScaler in front of the estimator); raise when their squares
@@ -686,248 +515,6 @@ def _is_indicator(X, j) -> bool:
     return True
 
 
-class _WarmStartFailed(Exception):
-    """Raised inside ``fit`` where a warm start cannot continue the fitted
-    parameters on the data; ``fit`` then fits as with ``warm_start=False``."""
-
-
-#: A warm fit whose features' standard deviations differ from the last fit's by
-#: more than this factor, or whose means moved by more than this many of those
-#: deviations, fits as with ``warm_start=False``: parameters fitted in other
-#: units (X * 1e8) overflowed, or continued to a poor optimum (R^2 0.12 where a
-#: fresh fit has 0.96).
-WARM_SCALE_RATIO = 1e3
-#: As ``WARM_SCALE_RATIO``, for a regressor's y (a count model's rates, y over
-#: the exposure): a warm Gaussian fit on y times 300 (EM; 100 for L-BFGS, 10 for
-#: Adam) or moved by 30 of its standard deviations ended at R^2 0.14 where a
-#: fresh fit from the same seeds had 0.64, with a warning of a collapsed expert.
-WARM_TARGET_RATIO = 10.0
-
-
-def _feature_moments(X, sample_weight):
-    """The features' weighted means and variances (float64 arrays): the
-    variances are also the units a later ``partial_fit`` steps in."""
-    mean = np.average(X, axis=0, weights=sample_weight)
-    # features near the float's limit: inf here, and the scale check's clear
-    # error after it (NumPy's overflow warning came first)
-    with np.errstate(over="ignore", invalid="ignore"):
-        variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
-    return mean.astype(np.float64), variance.astype(np.float64)
-
-
-def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=None):
-    """Why fitted parameters cannot be continued on features of ``moments``
-    (means, variances) where the last fit's were ``reference``, or None: a used
-    feature (``used``: their columns, None for all) whose standard deviation
-    changed by more than ``limit`` times, or whose mean moved by more than that
-    many of the last fit's standard deviations; ``target``: the name of the
-    one column's values (y, a count model's rates), or None for features."""
-    offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
-    mean, new = moments
-    columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.sqrt(new / old)
-        shift = np.abs(mean - offset) / np.sqrt(old)
-    spread = (old > 0) & (new > 0)
-    if target:  # a variance that overflows (y of 1e300) is no scale to judge
-        spread &= np.isfinite(old) & np.isfinite(new)
-    # (a change of exactly limit times stays: its ratio, rounded, came out one
-    # float above limit for 9% of random samples)
-    limit = limit * (1 + 1e-9)
-    scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
-    moved = (scaled | (spread & (shift > limit)))[columns]
-    if not np.any(moved):
-        return None
-    column = int(columns[np.flatnonzero(moved)[0]])
-    where = f"{target} lie" if target else "X's features lie"
-    which = "" if target else f"feature {column}: "
-    return (
-        f"{where} on another scale than the last fit's ({which}standard "
-        f"deviation {float(ratio[column]):.5g} times, mean moved by "
-        f"{float(shift[column]):.5g} of its standard deviations"
-        f"{'' if target else ' there'}), which the fitted parameters were not "
-        "fitted for"
-    )
-
-
-def _same_estimator(a, b) -> bool:
-    """Whether the estimators ``a`` and ``b`` are of one class with equal
-    parameters (nested ones too; random states as equal where both are
-    RandomState objects, which ``clone`` copies)."""
-    return _estimator_change(a, b) is None
-
-
-def _estimator_change(a, b) -> str | None:
-    """What differs between the estimators ``a`` and ``b`` (see
-    :func:`_same_estimator`), in words: the class; the outermost of the
-    parameters only one has (steps added or gone); or the innermost
-    parameter that differs (a Pipeline's ``ridge__alpha``, not its
-    ``steps``). None where nothing does."""
-    if type(a) is not type(b):
-        return f"a {type(b).__name__}, not a {type(a).__name__}"
-    mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
-    # (in get_params' order, a Pipeline's steps in theirs: a set's order
-    # changed with the hash seed)
-    common = [name for name in mine if name in theirs]
-    for name in sorted(common, key=lambda n: n.count("__")):
-        old, new = mine[name], theirs[name]
-        if type(old) is not type(new) and (
-            hasattr(old, "get_params") or hasattr(new, "get_params")
-        ):  # a step replaced (by another estimator, or "passthrough")
-            return f"{name}={_short_repr(new)}, not {_short_repr(old)}"
-    if mine.keys() != theirs.keys():  # a step added or dropped
-
-        def outermost(params, names):
-            depth = min(name.count("__") for name in names)
-            names = [name for name in sorted(names) if name.count("__") == depth]
-            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-            listed = (f"{name}={_short_repr(params[name])}" for name in names[:3])
-            return ", ".join(listed) + more
-
-        parts = []
-        if theirs.keys() - mine.keys():
-            parts.append(f"{outermost(theirs, theirs.keys() - mine.keys())} added")
-        if mine.keys() - theirs.keys():
-            parts.append(f"{outermost(mine, mine.keys() - theirs.keys())} gone")
-        return ", ".join(parts)
-    for name in sorted(mine, key=lambda name: -name.count("__")):
-        value = mine[name]
-        if not _same_value(value, theirs[name]):
-            return f"{name}={_short_repr(theirs[name])}, not {_short_repr(value)}"
-    return None
-
-
-def _is_array_api_array(value) -> bool:
-    """Whether ``value`` is an array of a namespace other than NumPy's (not a
-    NumPy scalar, which has ``__array_namespace__`` too)."""
-    return hasattr(value, "__array_namespace__") and not isinstance(
-        value, np.generic | np.ndarray
-    )
-
-
-def _short_repr(value, width=80) -> str:
-    """``repr(value)`` cut to about ``width`` characters."""
-    text = repr(value)
-    return text if len(text) <= width else f"{text[: width - 3]}..."
-
-
-def _same_value(a, b) -> bool:
-    """Whether two parameter values are equal: estimators as
-    :func:`_same_estimator` (one in a ``param_grid``), classes by identity,
-    lists and tuples item by item (a Pipeline's steps), arrays of one shape
-    and equal entries (not broadcast), NaN equal to NaN (an imputer's
-    missing_values), pandas objects by their ``equals`` (a ColumnTransformer's
-    ``df.columns``), sparse matrices and Array API arrays entry by entry,
-    objects without equality (a column selector, a frozen distribution, a CV
-    splitter) by their pickles; values that do not compare count as
-    different."""
-    if a is b:
-        return True
-    if isinstance(a, type) or isinstance(b, type):
-        return False  # (two classes: not the same one)
-    if hasattr(a, "get_params") or hasattr(b, "get_params"):
-        return type(a) is type(b) and _same_estimator(a, b)
-    if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
-        if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
-            return False
-        if a.shape != b.shape:
-            return False
-        try:  # (in CSR, which every format converts to and which indexes)
-            a, b = a.tocsr(), b.tocsr()
-            with warnings.catch_warnings():  # (!= of sparse matrices is costly)
-                warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
-                rows, columns = (a != b).nonzero()
-            if rows.size == 0:
-                return True
-            # (NaN equal to NaN, as for NumPy arrays)
-            here = np.asarray(a[rows, columns]).ravel()
-            there = np.asarray(b[rows, columns]).ravel()
-            return bool(np.all(np.isnan(here) & np.isnan(there)))
-        except Exception:  # (1-D arrays, entries that do not compare)
-            try:
-                return bool(np.array_equal(a.toarray(), b.toarray(), equal_nan=True))
-            except Exception:
-                return False
-    if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
-        return True
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return (
-            type(a) is type(b)
-            and len(a) == len(b)
-            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-        )
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        try:
-            return bool(np.array_equal(a, b, equal_nan=True))
-        except TypeError:  # (objects, strings)
-            return bool(np.array_equal(a, b))
-    if type(a) is type(b) and callable(getattr(a, "equals", None)):  # pandas
-        try:  # (clone deep-copies them; == compares them elementwise)
-            return bool(a.equals(b))
-        except Exception:
-            return False
-    if type(a) is type(b) and _is_array_api_array(a):  # torch, CuPy
-        try:
-            xp = a.__array_namespace__()
-            if a.shape != b.shape:
-                return False
-            same = a == b
-            if xp.isdtype(a.dtype, "real floating"):  # NaN equal to NaN
-                same = same | (xp.isnan(a) & xp.isnan(b))
-            return bool(xp.all(same))
-        except Exception:
-            return False
-    if type(a).__eq__ is object.__eq__:  # identity only, which clone's copies
-        # never have (their reprs may hold addresses, or abbreviate arrays)
-        if type(a) is not type(b):
-            return False
-        try:
-            return pickle.dumps(a) == pickle.dumps(b)
-        except Exception:  # (a lambda, a lock: clone keeps them as they are)
-            return False
-    try:
-        if bool(a == b):
-            return True
-    except Exception:  # (an elementwise ==, or one that raises)
-        return False
-    real = float | np.floating
-    return isinstance(a, real) and isinstance(b, real) and a != a and b != b
-
-
-@contextmanager
-def _unchanged_on_failure(estimator):
-    """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
-    half-updated (new ``classes_`` beside the former coefficients). Attributes
-    are rebound, except what partial_fit changes in place: the solver state is
-    copied, the histories are cut back to their lengths, and the random state
-    is restored into its own object, which may be the user's ``random_state``
-    (a copy in its place left the user's RandomState behind: later calls no
-    longer advanced it)."""
-    before = dict(vars(estimator))
-    # the histories partial_fit extends in place: their lengths on entry
-    histories = {
-        name: len(before[name])
-        for name in ("log_likelihood_history_", "objective_history_")
-        if isinstance(before.get(name), list)
-    }
-    stream = before.get("_sgd_random_state")
-    saved = None if stream is None else stream.get_state()
-    if "_solver_state" in before:  # changed in place
-        before["_solver_state"] = copy.deepcopy(before["_solver_state"])
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(before)
-        for name, length in histories.items():
-            del before[name][length:]
-        if stream is not None:
-            stream.set_state(saved)
-        raise
-
-
 def _gaussian_gate(estimator):
     """``gate_log_density`` exists for a gate that models x: the fitted gate,
     or before fitting the ``gate`` parameter, is ``"gaussian"``."""
@@ -944,84 +531,6 @@ def _gaussian_gate(estimator):
     return True
 
 
-def _streaming_solver(estimator):
-    """``partial_fit`` exists with ``solver="sgd"``, or ``solver="em"`` where
-    online EM applies (:meth:`BaseMixtureOfExperts._online_em`), and a number
-    of experts (an integer ``n_experts``, or a fitted model); the
-    AttributeError says why not (scikit-learn chains it to its own "has no
-    attribute"), and ``hasattr`` tells meta-estimators the truth."""
-    if estimator.assignment == "hard":
-        raise AttributeError(
-            "partial_fit is not available with assignment='hard': classification "
-            "EM is a variant of fit's EM, and online EM (like Adam) averages "
-            "soft responsibilities over the batches. Set assignment='soft' to "
-            "stream, or call fit."
-        )
-    if estimator.solver == "em" and not estimator._online_em():
-        raise AttributeError(
-            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
-            "(online EM) with linear-Gaussian experts (MoERegressor, no "
-            "expert_estimator) and gate='constant' or 'gaussian', whose M-step "
-            "takes running sums of the data; this estimator has solver='em' "
-            f"with {_online_em_settings(estimator)}. {_streaming_remedy(estimator)}"
-        )
-    if estimator.solver not in ("sgd", "em"):
-        raise AttributeError(
-            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
-            "(online EM, MoERegressor with gate='constant' or 'gaussian'), and "
-            f"an integer n_experts; this estimator has solver={estimator.solver!r}."
-        )
-    # rows online EM keeps until it can fit them: started again at each call,
-    # as unfitted
-    kept = estimator.solver == "em" and hasattr(estimator, "_online_rows")
-    unfitted = not hasattr(estimator, "n_experts_") or kept
-    if estimator.n_experts == "auto" and unfitted:
-        raise AttributeError(
-            "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
-            "number of experts in fit, by the BIC of complete fits, which one "
-            "mini-batch cannot do. Set n_experts to an integer (e.g. "
-            f"{type(estimator).__name__}(n_experts=3, solver={estimator.solver!r})), "
-            "or call fit first, after which partial_fit continues the fitted model."
-        )
-    return True
-
-
-def _online_gate(estimator) -> bool:
-    """Whether ``estimator.gate`` names a gate family that online EM fits."""
-    gate = GATES.get(estimator.gate) if isinstance(estimator.gate, str) else None
-    return gate is not None and gate.online
-
-
-def _online_em_settings(estimator) -> str:
-    """The settings that keep ``estimator`` from online EM, in words."""
-    settings = [] if _online_gate(estimator) else [f"gate={estimator.gate!r}"]
-    if getattr(estimator, "expert_estimator", None) is not None:
-        settings.append("expert_estimator")
-    noise = getattr(estimator, "_noise", None)  # MoERegressor's, as fitted
-    if noise is not None and noise() != "gaussian":
-        settings.append(f"noise={noise()!r}")
-    if not settings:  # the experts' family
-        settings.append(f"the experts of {type(estimator).__name__}")
-    return " and ".join(settings)
-
-
-def _streaming_remedy(estimator) -> str:
-    """What streams ``estimator``'s model, in words: Adam needs a softmax or
-    constant gate and the built-in experts."""
-    if getattr(estimator, "expert_estimator", None) is not None:
-        return (
-            "expert_estimator is fitted by EM on all the rows only: no solver "
-            "streams it; call fit."
-        )
-    # (with n_experts="auto", the remedy names the integer it then needs too)
-    auto = " and an integer n_experts" if estimator.n_experts == "auto" else ""
-    if estimator.gate == "gaussian":
-        return (
-            f"Use gate='softmax' with solver='sgd'{auto} (the gaussian gate is EM's)."
-        )
-    return f"Use solver='sgd'{auto}."
-
-
 #: Predictions on designs of fewer entries keep NumPy's threading: the
 #: single-threaded BLAS of :func:`_inference_threads` costs about 27 us a call
 #: (threadpoolctl's limit set and restored), 18% of a one-row predict.
@@ -1034,24 +543,6 @@ def _inference_threads(design):
     if design.shape[0] * design.shape[1] < SMALL_DESIGN:
         return nullcontext()
     return blas_threads(design)
-
-
-def _check_finite(xp, result, method):
-    """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
-    that the gate's or the experts' logits or means overflow (inf - inf in the
-    softmax is NaN), or an expert whose means are extreme (one fitted to a few
-    samples, which fit warned of) in a narrow dtype."""
-    for part in result if isinstance(result, tuple) else (result,):
-        if not bool(xp.all(xp.isfinite(part))):
-            wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
-            raise ValueError(
-                f"{method}: the model's outputs overflow {dtype_name(part.dtype)} "
-                "at some rows of X: X is too large there, or an expert's predictions "
-                "are extreme (as fit warns for experts fitted to too few "
-                "samples). Rescale the features, e.g. with "
-                "sklearn.preprocessing.StandardScaler, or refit with fewer "
-                f"experts{wider}."
-            )
 
 
 class _Rows:
@@ -1076,7 +567,9 @@ class _Rows:
         return array_namespace(self.parts[0]).concat(self.parts, axis=0)
 
 
-class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
+class BaseMixtureOfExperts(
+    StdErrorsMixin, PartialFitMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class for mixtures of experts fitted by EM.
 
     Owns the fit template (validation, one random state, the ``n_init`` loop run
@@ -3131,447 +2624,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_likelihood = float(np.sum(rows[0]))
         return -2 * log_likelihood + 2 * self._n_parameters()
 
-    def std_errors(self, X, y, sample_weight=None, groups=None, *, return_cov=False):
-        """Standard errors of the fitted coefficients, from the observed information.
-
-        The square roots of the diagonal of the inverse of minus the Hessian of
-        the total weighted log-likelihood ``sum_i w_i log p(y_i | x_i)`` on
-        (X, y) at the fitted parameters (R flexmix's ``refit()``, glum's
-        ``std_errors``). With ``alpha > 0`` the Hessian is that of the penalized
-        objective the fit maximizes, scaled to the total: ``sum(w)`` times
-        (the per-sample log-likelihood minus the penalty), the penalty's
-        curvature ``alpha * sum(w)`` per coefficient (over the noise variance
-        for Gaussian experts; intercepts are not penalized). With ``alpha=0``
-        these are the classical maximum-likelihood standard errors, as
-        flexmix's; with ``alpha > 0``, those of the ridge estimate's Laplace
-        approximation: the penalty's curvature makes them smaller, but for
-        Gaussian experts the fitted noise variances grow with ``alpha``, and
-        their standard errors with them. Pass the training data (and weights)
-        for the standard errors of the fit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The input samples, normally the training data.
-        y : array-like of shape (n_samples,)
-            Target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights, as in :meth:`fit`; None gives every sample weight 1.
-            They count rows: their scale sets the standard errors' (see Notes).
-        groups : array-like of shape (n_samples,), default=None
-            The rows' groups, as in :meth:`fit`: the Hessian is then that of
-            the groups' log-likelihood. Required for a model fitted with
-            groups; a model fitted without them warns (its fit is not the
-            groups' maximum).
-        return_cov : bool, default=False
-            Whether to add the parameters' covariance (``covariance``) and
-            their names (``parameters``) to the result: the standard errors of
-            contrasts, as the gate's log-odds of expert k against expert 0
-            with three experts or more (R flexmix's ``summary(refit(fit))``),
-            need it (see Notes).
-
-        Returns
-        -------
-        std_errors : :class:`~sklearn.utils.Bunch`
-            One NumPy array (in X's namespace under Array API dispatch) per
-            fitted coefficient attribute, of its shape: ``gate_intercept_``,
-            ``gate_coef_``, ``expert_intercept_``, ``expert_coef_`` and, for
-            :class:`MoERegressor`, ``expert_variance_`` (the variance's, by the
-            delta method from its log; for :class:`MoEGammaRegressor` and
-            :class:`MoENegativeBinomialRegressor`, ``expert_dispersion_``, the
-            same way). Entries the model fixes rather than estimates are 0:
-            ``gate_coef_`` with ``gate="constant"``, and the coefficients of
-            features a part does not see (``gate_features``,
-            ``expert_features``). ``inf`` where the information does not
-            determine the parameter (see Notes). With ``return_cov=True``, also
-            ``covariance``, of shape (P, P), over the P entries of those
-            attributes that the model estimates (not those it fixes at 0),
-            raveled and concatenated in the Bunch's order, in float64 (or the
-            device's widest float), and ``parameters``, their P names
-            (``"gate_coef_[1, 0]"``); rows of parameters the information does
-            not determine are NaN, with an ``inf`` variance (and so are the
-            contrasts that involve them, even those the data determine).
-
-        Raises
-        ------
-        ValueError
-            With sparse routing (``top_k < n_experts_``), whose log-likelihood
-            is not differentiable where the selected experts change; for
-            ``gate="gaussian"`` (whose EM maximizes the joint likelihood of X
-            and y) and ``gate="hierarchical"``; after ``assignment="hard"``;
-            for ``expert_estimator`` experts, which have no parameters to
-            differentiate; and where the sample weights sum to 0.
-
-        Notes
-        -----
-        Softmax gates are invariant to adding one number to every expert's
-        coefficients, and logistic experts to adding one to every class's: the
-        coefficients are stored centred (each column of ``gate_coef_``, and
-        ``gate_intercept_``, sums to zero over the experts, each expert's
-        ``expert_coef_`` and ``expert_intercept_`` over the classes) and the
-        standard errors are those of these centred coefficients, from the
-        information within that subspace. For two classes, the centred
-        coefficients are ``+-beta / 2`` for ``LogisticRegression``'s ``beta``,
-        so their standard errors are half of ``beta``'s; for two experts, the
-        gate's log-odds of expert 1 against expert 0 is ``2 * gate_coef_[1]``.
-        A tied variance (``variance_type="tied"``) is one parameter. The
-        variance of a contrast ``c @ theta`` of the raveled parameters is
-        ``c @ covariance @ c``: with three experts, the gate intercept's
-        log-odds of expert 2 against expert 0 is ``gate_intercept_[2] -
-        gate_intercept_[0]``, and its variance ``cov[2, 2] + cov[0, 0] - 2 *
-        cov[0, 2]`` (adding the two variances alone understated its standard
-        error by 21%).
-
-        The Hessian is computed by central differences of the analytic
-        gradient, ``2 P`` passes over the data for P parameters, each of a
-        cost that grows with P (the time grows about as the rows times P
-        squared: on 2 cores, 0.29 s for a regressor of 4 experts on 2e4 rows
-        of 8 features, 3.6 s for a classifier of 4 experts and 10 classes on
-        1e4 rows, ``benchmarks/inference_costs.py``), in units of
-        the standardized features (and of each Gaussian expert's noise;
-        relative error about 1e-8), in float64 on
-        the CPU whatever the fit's device. Where the information, within the
-        identified subspace and in those units, is at most 1e-8 per unit
-        weight along a coordinate, or, with every coordinate scaled to unit
-        information, has an eigenvalue at most 1e-8 times its largest
-        (singular or not positive definite: a constant or duplicated feature
-        with ``alpha=0``, an expert no sample supports, separated classes, or
-        a fit that did not reach a maximum), a warning names the affected
-        parameters and their standard errors are ``inf``; the others are
-        computed on the remaining directions. The standard errors condition
-        on the fitted labelling of the experts and do not account for
-        ``balance_coef``.
-
-        They are those of a maximum: where a Newton step from the fitted
-        parameters (within the directions the information determines) would
-        move them more than 0.1 standard errors, jointly, or the likelihood
-        curves up along a direction, a warning says so.
-        EM's default ``tol`` can stop it that far short, along directions where
-        the likelihood is flat: fit with ``tol=1e-8`` before taking standard
-        errors (smaller for large data: the step grows as the square root of
-        the total weight), by EM (Adam's epochs stop short at any ``tol``),
-        or with ``acceleration="squarem"``, which often gets nearer at the
-        default ``tol`` (on scikit-learn's standardized diabetes data with two
-        experts, five seeds: after SQUAREM one fit warned, after EM all five;
-        with ``n_init=1``, all five either way).
-        The sample weights count rows (frequency weights, as
-        flexmix's): multiplying them by c divides the standard errors by
-        ``sqrt(c)``, while the fit is unchanged.
-
-        Examples
-        --------
-        Two crossing lines, mixed in equal shares (a mixture of regressions):
-
-        >>> import numpy as np
-        >>> from skmoe import MoERegressor
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.uniform(0, 10, size=(300, 1))
-        >>> line = rng.rand(300) < 0.5
-        >>> y = np.where(line, 5 * X[:, 0], 40 - 3 * X[:, 0])
-        >>> y = y + 3 * rng.standard_normal(300)
-        >>> reg = MoERegressor(n_experts=2, gate="constant", alpha=0, random_state=0)
-        >>> reg = reg.fit(X, y)
-        >>> np.round(reg.expert_coef_[:, 0], 2)
-        array([-3.17,  4.93])
-        >>> se = reg.std_errors(X, y)
-        >>> np.round(se.expert_coef_[:, 0], 3)
-        array([0.09 , 0.083])
-        >>> se.expert_variance_.shape == reg.expert_variance_.shape
-        True
-        """
-        return self._std_errors(X, y, sample_weight, groups, return_cov=return_cov)
-
-    def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
-        check_is_fitted(self)
-        if hasattr(self, "experts_"):
-            raise ValueError(
-                "std_errors is not available for experts given by "
-                "expert_estimator: they are scikit-learn estimators, not "
-                "parameters with a likelihood to differentiate."
-            )
-        if isinstance(self._fitted_gate(), GaussianGate):
-            raise ValueError(
-                "std_errors is not available for gate='gaussian': it differentiates "
-                "the conditional log-likelihood, which this gate's EM does not "
-                "maximize (it maximizes the joint one of X and y). Refit with "
-                "gate='softmax' or gate='constant' for standard errors."
-            )
-        if isinstance(self._fitted_gate(), HierarchicalGate):
-            raise ValueError(
-                "std_errors is not available for gate='hierarchical', whose "
-                "top and within-group gates are each determined only up to a "
-                "shift of their columns, which std_errors does not account for. "
-                "Refit with gate='softmax', or take bootstrap standard errors "
-                "(see the user guide's recipes)."
-            )
-        if getattr(self, "_fitted_assignment", "soft") == "hard":
-            raise ValueError(
-                "std_errors is not available for a fit with assignment='hard': it "
-                "differentiates the mixture's log-likelihood, whose maximum "
-                "classification EM does not reach (its estimates maximize the "
-                "classification likelihood). Refit with assignment='soft', or "
-                "take bootstrap standard errors (see the user guide's recipes)."
-            )
-        if self._top_k() is not None:
-            raise ValueError(
-                f"std_errors needs a dense gate; this model routes each sample to "
-                f"its top_k={self._fitted_top_k} of n_experts_={self.n_experts_} "
-                "experts, whose log-likelihood is not differentiable where the "
-                "selected experts change. Refit with top_k=None for standard "
-                "errors."
-            )
-        X, _ = self._validate_X_predict(X, "std_errors")
-        X_host = to_numpy(X).astype(np.float64)
-        Y = self._encode_target(host(y), X_host, fitting=False, **target)
-        unweighted = sample_weight is None
-        sample_weight = _check_sample_weight(
-            host(sample_weight), X_host, dtype=np.float64, ensure_non_negative=True
-        )
-        _check_weight_scale(sample_weight)
-        if not np.sum(sample_weight) > 0:
-            raise ValueError("std_errors needs sample weights with a positive sum.")
-        if unweighted and getattr(self, "class_weight", None) is not None:
-            # the Hessian of the unweighted likelihood at the class-weighted
-            # optimum matched no usual standard error (0.069 where the weighted
-            # one is 0.073 and the sandwich 0.078)
-            _warn_user(
-                "This model was fitted with class_weight, and std_errors weighs "
-                "the rows by its own sample_weight alone (none here): its "
-                "standard errors are not the fit's. Pass the weights the fit used, "
-                "sklearn.utils.class_weight.compute_sample_weight(class_weight, y) "
-                "(times any sample weights), as sample_weight."
-            )
-        grouping = self._predict_groups(groups, X_host, "std_errors", sample_weight)
-        if grouping is not None:
-            self._check_group_weights(grouping, sample_weight)
-            if not getattr(self, "_fitted_groups", False):
-                _warn_user(
-                    "std_errors: groups given for a model fitted without them; "
-                    "the Hessian of the groups' log-likelihood is taken at the "
-                    "rows' fit, which is not its maximum. Fit with groups for "
-                    "their standard errors."
-                )
-        rows = np.flatnonzero(sample_weight > 0)
-        if rows.shape[0] < sample_weight.shape[0]:
-            # left out, as fit leaves them: their 0 * inf (a row far off) made
-            # the Hessian NaN, and every standard error inf
-            X_host, Y, sample_weight = X_host[rows], Y[..., rows], sample_weight[rows]
-            if grouping is not None:
-                grouping = grouping.take(rows)
-        offset = np.asarray(_feature_offset(X_host, sample_weight))
-        experts, _ = self._experts_from_attributes()
-        design, own_gate_design = self._designs(np, X_host, offset, experts)
-        # the fitted gate's, whatever set_params has made of ``gate`` since
-        gate_params, expert_params = self._fitted_start(
-            np, design, offset, conform=False
-        )
-        Y, expert_params = self._inference_target(Y, expert_params, sample_weight)
-        problem = EMProblem(
-            design,
-            Y,
-            sample_weight,
-            self._fitted_gate(),
-            experts,
-            getattr(self, "_fitted_alpha", float(self.alpha)),
-            None,
-            own_gate_design,
-            grouping,
-        )
-        columns = {"gate": self._gate_columns, "expert": self._expert_columns}
-        offsets = {
-            group: _take_columns(np, offset, part, axis=0)
-            for group, part in columns.items()
-        }
-        with blas_threads(problem.design):  # its 2P gradients, as fit's E-steps
-            layout, se, degenerate, n_degenerate, newton_step, n_curving_up, cov = (
-                standard_errors(
-                    problem, gate_params, expert_params, offsets, covariance=return_cov
-                )
-            )
-        se[degenerate] = np.inf
-        unidentified = degenerate  # (the name is the warning's text below)
-
-        def attributes(packed):
-            """The fitted attributes' shapes of a vector in ``layout``."""
-            parts: dict = {"gate": {}, "expert": {}}
-            start = 0
-            for group, name, shape in layout:
-                size = int(np.prod(shape))
-                value = packed[start : start + size].reshape(shape)
-                if name == "coef":
-                    value = expand_rows(value, columns[group], self.n_features_in_)
-                parts[group][name] = value
-                start += size
-            gate_coef = parts["gate"]["coef"]
-            out = {
-                "gate_intercept_": gate_coef[0].copy(),
-                "gate_coef_": gate_coef[1:].T,
-            }
-            scratch = Bunch()
-            type(self)._set_expert_attributes(scratch, experts, parts["expert"])
-            experts_part = {k: v for k, v in scratch.items() if k.endswith("_")}
-            # coefficients first, as documented (the Gamma experts set their
-            # dispersion first)
-            for name in ("expert_intercept_", "expert_coef_"):
-                if name in experts_part:
-                    out[name] = experts_part.pop(name)
-            out.update(experts_part)
-            return out
-
-        out = attributes(se)
-        # one warning: its parameters' inf standard errors, where the fit is
-        # short of a maximum, have that cause (two warnings for one cause)
-        stationary = newton_step <= STATIONARY_TOL and not n_curving_up
-        message = (
-            None
-            if stationary
-            else self._not_stationary_message(newton_step, n_curving_up)
-        )
-        if n_degenerate:
-            degenerate = self._degenerate_message(out, n_degenerate, stationary)
-            message = degenerate if message is None else f"{message} {degenerate}"
-        if message is not None:
-            _warn_user(message)
-        result = Bunch(**{name: self._like(X, value) for name, value in out.items()})
-        if return_cov:
-            # each attribute entry's position in the packed vector, 1-based (0
-            # where the attribute has no parameter, a feature a part does not
-            # see): the estimated entries only (a model of 2 of 1500 features
-            # gave a 6006 x 6006 matrix of 10 nonzero rows)
-            cov, estimated = cov
-            index = attributes(np.arange(1.0, se.shape[0] + 1.0))
-            position = np.concatenate([np.ravel(index[name]) for name in out])
-            names = [
-                f"{name}[{', '.join(map(str, at))}]"
-                for name in out
-                for at in np.ndindex(*np.shape(out[name]))
-            ]
-            free = np.flatnonzero(np.isfinite(position) & (position > 0))
-            free = free[estimated[position[free].astype(np.intp) - 1]]
-            taken = position[free].astype(np.intp) - 1
-            full = cov[np.ix_(taken, taken)]
-            undetermined = unidentified[taken]
-            full[undetermined, :] = np.nan
-            full[:, undetermined] = np.nan
-            full[undetermined, undetermined] = np.inf
-            # in float64 where the device has it: float32 rounding of the
-            # covariances of intercepts far from the data made a contrast's
-            # variance -12 times float64's
-            if not is_numpy_array(X):
-                xp = array_namespace(X)
-                full = xp.asarray(full, dtype=widest_float(xp, X), device=device_of(X))
-            result["covariance"] = full
-            result["parameters"] = [names[i] for i in free]
-        return result
-
-    def _inference_target(self, Y, expert_params, sample_weight):
-        """The encoded target and the experts' parameters :meth:`std_errors`
-        differentiates at: an equivalent form of the fitted model that keeps
-        its finite differences precise (unchanged by default)."""
-        return Y, expert_params
-
-    def _squarem_advice(self) -> str:
-        """Where EM could be accelerated and was not: the words that say so."""
-        if (
-            getattr(self, "_fitted_solver", self.solver) != "em"
-            or getattr(self, "_fitted_acceleration", self.acceleration) is not None
-            or self.top_k is not None
-            or self._estimator_experts()
-        ):
-            return ""
-        return ", or with acceleration='squarem', which gets nearer it in fewer steps"
-
-    def _not_stationary_message(self, newton_step, n_curving_up):
-        """The warning that the parameters are not at a maximum of the
-        objective ``std_errors`` differentiates (EM stopped short of it)."""
-        solver = getattr(self, "_fitted_solver", self.solver)
-        tol = getattr(self, "_fitted_tol", self.tol)
-        smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
-        if solver == "sgd" or hasattr(self, "_sgd_random_state"):
-            # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
-            how = "by stochastic steps (solver='sgd' or partial_fit)"
-            advice = f"refit with fit and solver='em' (tol={smaller:g})"
-        elif not getattr(self, "converged_", True) and self.n_iter_ >= self.max_iter:
-            how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
-            advice = "refit with a larger max_iter" + self._squarem_advice()
-        elif not getattr(self, "converged_", True):  # (L-BFGS's line search)
-            how = f"where the solver stopped, before tol={tol:g} held"
-            advice = "refit with solver='em' and a smaller tol"
-        else:
-            how = f"on tol={tol:g}"
-            advice = (
-                f"refit with a smaller tol (tol={smaller:g}, and a larger "
-                "max_iter if it then stops at max_iter)" + self._squarem_advice()
-            )
-        curving = (
-            f"; along {n_curving_up} direction(s) the likelihood curves up"
-            if n_curving_up
-            else ""
-        )
-        return (
-            f"std_errors: the fitted parameters are not at a maximum of the "
-            f"likelihood on these data. Along the directions where the "
-            f"likelihood curves down, a Newton step from them would move them "
-            f"{newton_step:.2g} standard errors (jointly; the maximum can be "
-            f"farther){curving}. Standard errors taken away from the maximum "
-            f"can be off (by factors of 0.2 to 3.7 at 0.1 to 0.4 on a few "
-            f"hundred rows), or inf. If these are the data and weights of the "
-            f"fit, it stopped short of the maximum {how}: {advice} before "
-            f"taking standard errors (the tol needed falls as the total weight "
-            f"grows). A pruned model, or other data, are not at their maximum "
-            f"either."
-        )
-
-    @staticmethod
-    def _degenerate_message(out, n_degenerate, stationary=True):
-        """The warning that the information is not positive definite, naming
-        the parameters whose standard errors are therefore infinite; its
-        causes where the fit is at a maximum (``stationary``), else what
-        follows :meth:`_not_stationary_message`."""
-        names = [
-            f"{name}[{', '.join(map(str, index))}]"
-            for name, value in out.items()
-            for index in np.argwhere(np.isinf(value))
-        ]
-        shown = ", ".join(names[:8]) + (
-            f" and {len(names) - 8} more" if len(names) > 8 else ""
-        )
-        consequence = (
-            f"the data do not determine {shown}, whose standard errors are inf"
-            if names
-            else "no parameter's standard error is inf, but those near these "
-            "directions are large and imprecise"
-        )
-        if not stationary:
-            return (
-                f"There, the observed information is singular or not positive "
-                f"definite along {n_degenerate} direction(s): {consequence} "
-                f"(the refit at the maximum may determine them; if not, a "
-                f"constant or duplicated feature with alpha=0, an expert that "
-                f"no sample supports, or separated or absent classes are the "
-                f"usual causes)."
-            )
-        dispersion = any(name.startswith("expert_dispersion_") for name in names)
-        return (
-            f"std_errors: the observed information is singular or not positive "
-            f"definite along {n_degenerate} direction(s) (an information of at "
-            f"most {DEGENERATE_TOL:g} per unit weight, or an eigenvalue at most "
-            f"{DEGENERATE_TOL:g} times the largest with every parameter scaled "
-            f"to unit information): {consequence}. Causes: a constant or "
-            "duplicated feature with alpha=0, an expert that no sample supports, "
-            "separated classes, a class absent from an expert's samples (whose "
-            "intercept alpha does not bound: fewer experts)"
-            + (
-                ", a dispersion at its floor (for counts, no more spread than "
-                "a Poisson's, which a Poisson expert fits)"
-                if dispersion
-                else ""
-            )
-            + ", or a fit that did not reach a maximum; a larger alpha, fewer "
-            "experts, a refit with a smaller tol (tol=1e-8) or another start "
-            "may help."
-        )
-
     # -- pruning a fitted model, and incremental fitting ------------------------------
 
     def prune_experts(self, threshold):
@@ -3682,409 +2734,3 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             vars(pruned).pop(name, None)  # the scores of other models
         pruned._attributes_to(self.expert_usage_)
         return pruned
-
-    @available_if(_streaming_solver)
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"``), or one
-        step of online EM (``solver="em"``: :class:`MoERegressor` only, with a
-        ``"constant"`` or ``"gaussian"`` gate and no ``expert_estimator``).
-
-        Adam: the first call starts from a random partition of its samples
-        (one M-step); later calls continue from the current parameters and
-        Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
-        not apply. Either way later calls continue the fitted experts: a
-        ``n_experts`` (or :class:`MoERegressor`'s ``noise``) set since does
-        not change them (:meth:`fit` does; a warning says so), and
-        ``gate_features``, ``expert_features`` or ``shared_features`` set since
-        raise a ValueError.
-
-        Online EM (Cappé & Moulines 2009): each call takes an E-step on the
-        batch, averages the batch's sufficient statistics into the running
-        ones with the step ``(n_batch / n_seen) ** 0.6`` and takes the M-step
-        from them. The first call fits its batch by EM, as :meth:`fit` (with
-        ``n_init``, ``max_iter`` and ``tol``); a first batch of fewer than 5
-        rows per parameter is kept, and each call starts the model again on
-        all the rows kept (one step from a random partition) until they are
-        enough to fit. After a :meth:`fit` with ``solver="em"``, the fit's
-        statistics are the start. Sample weights count within a batch: the
-        step counts rows of positive weight. See the user guide's "Online EM".
-
-        Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
-        batch.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The input samples.
-        y : array-like of shape (n_samples,)
-            Target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None gives every sample weight 1.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-
-        Raises
-        ------
-        AttributeError
-            On access (``hasattr(estimator, "partial_fit")`` is False) unless
-            ``solver="sgd"`` or online EM applies (above), with
-            ``assignment="hard"`` (classification EM is fit's), and while
-            ``n_experts="auto"`` is unfitted (or online EM still keeps the rows
-            of too small first batches): it
-            chooses the number of experts by BIC in :meth:`fit`, which one
-            mini-batch cannot do. The exception's cause says which and what to
-            do (an integer ``n_experts``, or :meth:`fit` first, which
-            ``partial_fit`` then continues); the estimator is unchanged.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skmoe import MoERegressor
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.uniform(-3, 3, size=(200, 1))
-        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
-        >>> y += 0.3 * rng.standard_normal(200)
-        >>> stream = MoERegressor(n_experts=2, gate="constant", random_state=0)
-        >>> for batch in np.split(np.arange(200), 4):  # online EM, batch by batch
-        ...     stream = stream.partial_fit(X[batch], y[batch])
-        >>> np.round(np.sort(stream.expert_coef_[:, 0]), 1)
-        array([-2.,  2.])
-        """
-        # every call: scikit-learn validates only while the estimator is
-        # unfitted, and set_params between calls can change them
-        self._validate_params()
-        return self._partial_fit_with(X, y, sample_weight)
-
-    def _partial_fit_with(self, X, y, sample_weight, **target):
-        """:meth:`partial_fit` after its parameter validation, with the target's
-        other data (see :meth:`_encode_target`)."""
-        with _unchanged_on_failure(self):
-            messages = self._partial_fit(X, y, sample_weight, **target)
-        for message, category in messages:  # a first batch fitted by EM's
-            _warn_user(message, category)
-        return self
-
-    def _partial_fit(self, X, y, sample_weight, **target):
-        """:meth:`partial_fit`; returns the warnings to give, as :meth:`_fit`."""
-        given_weight, given_X = sample_weight, X
-        first = not hasattr(self, "n_experts_")
-        online = self.solver == "em"  # else "sgd" (see _streaming_solver)
-        if not online:  # rows online EM kept to fit, from before set_params
-            vars(self).pop("_online_rows", None)
-        pending = vars(self).get("_online_rows")  # started again with this batch
-        if not first and pending is None:
-            self._check_warm_gate("partial_fit")
-            self._check_warm_experts("partial_fit")
-        if not first and getattr(self, "_fitted_groups", False):
-            raise ValueError(
-                "partial_fit takes rows without groups, and this model was "
-                "fitted with groups, whose rows share one expert; continuing it "
-                "would change the model. Call fit with all the data and groups."
-            )
-        # parameter combinations fail before the data touch any fitted state
-        restart = first or pending is not None
-        if not restart:
-            self._warn_ignored_n_experts("partial_fit", "call fit")
-            self._warn_ignored_settings("partial_fit")
-        options = self._solver_options(self.n_experts if restart else self.n_experts_)
-        y = _column_target(y, self)
-        if is_regressor(self):
-            y = _object_target_as_float(y)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=float_dtypes(X),
-            y_numeric=is_regressor(self),
-            reset=first,
-        )
-        if not restart and self._promotes(X):
-            # a float32 batch for a float64 model: computed in float64, as
-            # predict does (the model stayed float64 only until this batch)
-            X = array_namespace(X).astype(X, array_namespace(X).float64)
-        backend = select_backend(X, self.device, fitting=True)
-        self._choose_features(X.shape[1])
-        fitted_shared = getattr(self, "_fitted_shared_columns", ())
-        if not restart and tuple(self._shared_columns) != tuple(fitted_shared):
-            raise ValueError(
-                "partial_fit continues the fitted experts, whose shared "
-                f"features {list(fitted_shared)} differ from shared_features="
-                f"{self.shared_features!r}; call fit to fit the new ones."
-            )
-        columns = (self._gate_columns, self._expert_columns)
-        if not restart and columns != (
-            self._fitted_gate_columns,
-            self._fitted_expert_columns,
-        ):
-            # Adam went on in the units of the former features (R^2 -1.19 after
-            # expert_features moved to a feature of scale 1e3, against 0.994
-            # from the start), or failed in NumPy before it had fixed them
-            raise ValueError(
-                "partial_fit continues the gate and the experts over the features "
-                "the model was fitted on, and gate_features or expert_features "
-                "changed since; call fit to fit the new ones."
-            )
-        self._check_top_k_gate(self.n_experts if restart else self.n_experts_)
-        X_host = to_numpy(X)
-        sample_weight = _check_sample_weight(
-            host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
-        )
-        rows = np.flatnonzero(sample_weight > 0)
-        if 0 < rows.shape[0] < sample_weight.shape[0]:
-            # the whole batch's targets (and exposures) checked as fit checks
-            # them, in the caller's numbers
-            self._encode_target(host(y), X_host, fitting=False, **target)
-            # left out, as fit leaves them: a far row of weight 0 made a
-            # Poisson stream diverge (0 * inf), or its prediction overflow
-            X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
-            X_host, sample_weight = X_host[rows], sample_weight[rows]
-            given_weight = sample_weight
-            target = {  # a count's exposure: one per row, or one for all
-                name: value
-                if value is None or np.ndim(value) == 0
-                else _safe_indexing(value, rows)
-                for name, value in target.items()
-            }
-        batch = (given_X, y, sample_weight)  # what the model must still predict
-        if pending is not None:  # the rows so far, too few to fit: start again
-            xp_input = array_namespace(X)
-            X = xp_input.concat([pending[0], X], axis=0)
-            y = xp_input.concat([pending[1], y], axis=0)
-            X_host = to_numpy(X)
-            sample_weight = np.concatenate([pending[2], sample_weight])
-            given_weight, first = sample_weight, True
-        if online and not first:
-            self._check_online_state()
-        _check_weight_scale(sample_weight)
-        Y = self._encode_target(host(y), X_host, fitting=False, **target)
-        weighted = self._weigh_targets(Y, sample_weight, streaming=True)
-        if weighted is not sample_weight:  # class weights
-            sample_weight = weighted
-            _check_weight_scale(sample_weight)
-        xp = backend.xp
-        if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
-            self._sgd_random_state = check_random_state(self.random_state)
-        if first:
-            experts = self._make_experts(Y, sample_weight, streaming=True)
-        else:
-            self._update_experts(Y, sample_weight)
-            experts, expert_params = self._experts_from_attributes()
-            if hasattr(experts, "shared"):  # rows of the current expert features
-                experts.shared = self._shared_rows
-        if first and online and self._first_batch_fits(X_host, experts, sample_weight):
-            # online EM from a random partition of one batch often kept a
-            # poor optimum (the two regimes of a constant gate in one of two
-            # starts); fit's restarts and k-means starts found the best
-            names = getattr(self, "feature_names_in_", None)
-            messages = self._fit(
-                X, y, given_weight, False, feature_names=names, **target
-            )
-            for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
-                vars(self).pop(name, None)  # as any partial_fit's (documented)
-            return messages
-        if first and online:  # kept until they are enough to fit
-            # copies: a stream may refill one buffer, which then held the next
-            # batch in place of this one (fitted twice, this one never)
-            xp_input = array_namespace(X)
-            self._online_rows = (
-                xp_input.asarray(X, copy=True),
-                xp_input.asarray(y, copy=True),
-                np.array(sample_weight, copy=True),
-            )
-        X_compute = X if backend.to_output is _identity else backend.to_compute(X)
-        # the features centered as in fit, at one offset for all calls (the first
-        # fit's or batch's), so that the Adam state stays in one coordinate system
-        if first or not hasattr(self, "_feature_offset"):
-            self._feature_offset = _feature_offset(X_host, sample_weight)
-        offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        if np.count_nonzero(sample_weight) >= UNIT_ROWS:
-            # as fit's; a spread of a few rows says little of the features'
-            # scales (standardized features streamed 2 rows at a time warned
-            # of a standard deviation below 0.1)
-            self._check_feature_scales(X_host, offset, sample_weight)
-        offset = as_compute(xp, offset, X_compute)
-        design, own_gate_design = self._designs(xp, X_compute, offset, experts)
-        problem = EMProblem(
-            design,
-            backend.to_compute(Y),
-            backend.to_compute(sample_weight),
-            self._make_gate(),
-            experts,
-            float(self.alpha),
-            self.top_k,
-            own_gate_design,
-        )
-        if first:
-            resp = initial_responsibilities(
-                _take_columns(np, X_host, self._used_columns(), 1),
-                experts.start_target(Y),
-                experts.start_weights(Y, sample_weight),
-                self.n_experts - experts.n_point_masses,
-                "random",
-                self._sgd_random_state,
-            )
-            resp = experts.start_responsibilities(resp, Y)
-            resp = backend.to_compute(np.ascontiguousarray(resp.T))
-            params = initial_params(problem, resp)
-            params = _few_rows_gate(problem, params, sample_weight)
-            params = self._streaming_start(xp, params, Y, sample_weight)
-            previous = None
-        else:
-            gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
-            params = gate_params, experts.tie(xp, expert_params)
-            previous = self._previous_result()
-            if not online and not isinstance(previous.solver_state, SGDState):
-                # fitted by another solver (online EM's sums are not Adam's)
-                previous = dataclasses.replace(previous, solver_state=None)
-            if previous.solver_state is None and hasattr(self, "_feature_spread"):
-                # fitted by EM or L-BFGS: Adam steps in the units of the rows
-                # fit saw, not of this batch's (one row: no spread, and a
-                # feature of scale 1e3 took steps 1e3 too long, R^2 0.97 to
-                # -0.44)
-                units = self._fitted_units(problem, expert_params)
-                state = SGDState(units=units)
-                previous = dataclasses.replace(previous, solver_state=state)
-        start = time.perf_counter()
-        with blas_threads(problem.design), np.errstate(all="ignore"):
-            if online:
-                result = online_em_step(problem, params, previous)
-            else:
-                result = partial_fit_epoch(
-                    problem, params, options, self._sgd_random_state, previous
-                )
-        finite = [
-            bool(xp.all(xp.isfinite(value)))
-            for group in (result.gate_params, result.expert_params)
-            for value in group.values()
-        ]
-        # a gate of other constraints than the fitted one's (gate="constant"
-        # after "softmax"): Adam's momentum moved the slopes it does not have
-        gate_params = problem.gate.conform(xp, result.gate_params)
-        result = dataclasses.replace(result, gate_params=gate_params)
-        cause = "" if online else f" at learning_rate={self.learning_rate}"
-        remedy = "Rescale" if online else "Lower learning_rate, or rescale"
-        if not all(finite) or not np.isfinite(result.log_likelihood):
-            raise ValueError(
-                "partial_fit diverged: the parameters or the log-likelihood became "
-                f"non-finite{cause}; the model is unchanged. {remedy} the features "
-                "and y."
-            )
-        self._set_fitted(problem, result, offset)
-        self._fitted_solver = self.solver
-        self._fitted_acceleration = None  # online EM's and Adam's steps
-        if restart:  # see _warn_ignored_n_experts
-            self._fitted_n_experts_param = self.n_experts
-        self._attributes_to(X)
-        for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
-            vars(self).pop(name, None)  # it chose no number of experts
-        if not self._predicts_batch(*batch):  # (_unchanged_on_failure restores)
-            raise ValueError(
-                "partial_fit diverged: floating-point under-/overflow in the "
-                f"model's predictions for its own batch{cause} (outputs that "
-                "overflow, or means of 0 for positive targets); the model is "
-                f"unchanged. {remedy} the features and y."
-            )
-        if self.verbose >= 1:
-            print(
-                f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
-                f"log-likelihood "
-                f"{result.log_likelihood:.6g} on {problem.design.shape[1]} samples, "
-                f"{time.perf_counter() - start:.2f}s"
-            )
-        return []
-
-    def _predicts_batch(self, X, y, sample_weight) -> bool:
-        """Whether the model just updated by :meth:`partial_fit` predicts its
-        batch (X as given, y and the weights as validated) finitely at the rows
-        of positive weight: :meth:`predict` does not overflow (it raises), and
-        a positive target's mean (Poisson, Gamma) has not underflowed to 0
-        where y > 0 for more than ``ZERO_MEAN_SHARE`` of the batch's weight
-        (one row far from the others may have a mean of 0, as after fit: a
-        refusal of every step would stop the stream). Its log-likelihood,
-        summed in log space, stays finite where the means do not: a Gamma
-        stream at ``learning_rate=100`` accepted a batch that ``predict``
-        then refused, a Poisson one predicted 7.8e149 and 0 for counts of mean
-        2.45 (D^2 -inf)."""
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # predict's, on the way
-            try:
-                predicted = self.predict(X)
-            except ValueError:  # _check_finite: the outputs overflowed
-                return False
-        if not is_regressor(self):  # labels (predict_proba was finite)
-            return True
-        predicted = to_numpy(predicted)
-        rows = np.asarray(sample_weight) > 0
-        if not np.all(np.isfinite(predicted[rows])):
-            return False
-        if not self.__sklearn_tags__().target_tags.positive_only:
-            return True
-        positive = rows & (np.asarray(to_numpy(y), dtype=np.float64) > 0)
-        weight = np.asarray(to_numpy(sample_weight), dtype=np.float64)
-        lost = np.sum(weight[positive & ~(predicted > 0)])
-        return bool(lost <= ZERO_MEAN_SHARE * np.sum(weight[rows]))
-
-    def _check_online_state(self):
-        """Raise unless online EM can continue the fitted model: its statistics
-        (of a fit with ``solver="em"`` or of online EM; ``_partial_fit`` has
-        checked that the features are the fitted ones)."""
-        if not isinstance(self._solver_state, OnlineState):
-            solver = getattr(self, "_fitted_solver", None)
-            raise ValueError(
-                "partial_fit with solver='em' continues the sufficient statistics "
-                "of a fit with solver='em' (or of earlier online EM calls), and "
-                f"this model was fitted by solver={solver!r} or with another "
-                "gate: one batch would replace it. Call fit with "
-                "solver='em' first, or use solver='sgd'."
-            )
-
-    def _first_batch_fits(self, X, experts, sample_weight) -> bool:
-        """Whether online EM's first batch has ``FIRST_FIT_ROWS`` rows (of
-        positive weight) per parameter, which :meth:`fit` then fits."""
-
-        def count(columns):
-            return X.shape[1] if columns is None else len(columns)
-
-        gate = self._make_gate().n_parameters(count(self._gate_columns), self.n_experts)
-        n_parameters = gate + experts.n_parameters(
-            count(self._expert_columns), self.n_experts
-        )
-        return np.count_nonzero(sample_weight) >= FIRST_FIT_ROWS * n_parameters
-
-    def _fitted_units(self, problem, expert_params):
-        """Adam's parameter units (``_gradient.parameter_units``) from the
-        spreads of the features ``fit`` saw."""
-        spread = np.asarray(self._feature_spread, dtype=np.float64)
-
-        def rows(columns):  # the intercept's, then each feature's
-            part = _take_columns(np, spread, columns, axis=0)
-            return spread_units(np.r_[0.0, part], problem.alpha)
-
-        expert_rows = rows(self._expert_columns)
-        own = problem.own_gate_design is not None
-        gate_rows = rows(self._gate_columns) if own else expert_rows
-        target = problem.experts.target_scale(problem.xp, expert_params)
-        return gate_rows, expert_rows, target
-
-    def _previous_result(self) -> FitResult:
-        """The fitted state ``partial_fit`` continues from, as a FitResult."""
-        objective = self.objective_history_
-        if getattr(self, "_fitted_assignment", "soft") != self.assignment:
-            # a hard fit's history holds the classification objective, which
-            # partial_fit (soft assignments only) does not: a new history
-            objective = []
-        return FitResult(
-            {},
-            {},
-            self.log_likelihood_,
-            objective[-1] if objective else 0.0,
-            self.log_likelihood_history_,  # extended in place (see continued)
-            objective,
-            self.n_iter_,
-            False,
-            solver_state=self._solver_state,
-        )

@@ -18,18 +18,17 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import array_namespace, as_compute, device_of, host, to_numpy
-from ._base import (
+from ._base import BaseMixtureOfExperts, _scored_rows
+from ._docstrings import fill_doc
+from ._em import e_step
+from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
-    BaseMixtureOfExperts,
     _check_finite,
-    _scored_rows,
-    _streaming_solver,
     _target_column,
     _unchanged_on_failure,
 )
-from ._docstrings import fill_doc
-from ._em import e_step
 from ._math import log_softmax, logsumexp
+from ._partial_fit import _streaming_solver
 from ._sparse import selected_linear
 from .experts import LogisticExperts
 from .experts.estimator import ClassifierExperts, check_sample_weight_support

@@ -17,20 +17,18 @@ from sklearn.utils.validation import (
 
 from ._backend import as_compute, host, to_numpy
 from ._base import (
-    AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
-    _pending_rows,
-    _reset_pending,
     _score_weights,
     _scored_rows,
-    _target_column,
     _too_few_to_score,
     _warn_user,
 )
 from ._docstrings import fill_doc
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
 from ._gamma_distribution import PredictiveGammaMixture
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
+from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState
 from ._sparse import selected_linear

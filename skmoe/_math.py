@@ -263,7 +263,7 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     shrank the intercept beside a feature of scale 1e6 in float32 (a fit at R^2
     0.82 instead of 0.998, EM no longer monotone) and a feature of scale 1e-13
     to nearly 0 in float64. A feature that is constant in the training data is
-    centred to exact zeros by the fit (see ``skmoe._base._feature_offset``), so
+    centred to exact zeros by the fit (see ``skmoe._fitting._feature_offset``), so
     its coefficient is 0.
 
     ``noise`` (a scalar, or an array that broadcasts against the diagonal,

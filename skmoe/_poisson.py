@@ -20,22 +20,19 @@ from sklearn.utils.validation import (
 
 from ._backend import as_compute, host, to_numpy
 from ._base import (
-    AUTO_MIN_SAMPLES_PER_PARAMETER,
     BaseMixtureOfExperts,
-    _pending_rows,
-    _reset_pending,
     _score_weights,
     _scored_rows,
-    _streaming_solver,
-    _target_column,
     _too_few_to_score,
     _warn_user,
 )
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._em import e_step
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
+from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
 from ._separation import separating_direction
 from ._sparse import selected_linear
 from ._zero_inflated import ZeroInflatedMixin

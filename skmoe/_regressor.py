@@ -18,21 +18,13 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import as_compute, host, to_numpy
-from ._base import (
-    AUTO_MIN_SAMPLES_PER_PARAMETER,
-    BaseMixtureOfExperts,
-    _online_gate,
-    _pending_rows,
-    _reset_pending,
-    _score_weights,
-    _scored_rows,
-    _target_column,
-    _warn_user,
-)
+from ._base import BaseMixtureOfExperts, _score_weights, _scored_rows, _warn_user
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
 from ._em import e_step
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
 from ._math import mixture_std
+from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState
 from ._sparse import selected_linear
 from .experts import GaussianLinearExperts, StudentTLinearExperts

@@ -1386,7 +1386,7 @@ def test_a_few_rows_gate_spreads_its_logits_over_at_most_a_tenth(gate, rows, shr
     # a hierarchical gate's logits are not linear in its coefficients: one
     # scaling left them spread over 0.129; a constant gate's zero slope rows
     # were counted, and 8 rows for its 2 parameters were shrunk (QA)
-    from skmoe._base import _few_rows_gate
+    from skmoe._partial_fit import _few_rows_gate
     from skmoe.gates import GATES
 
     rng = np.random.RandomState(0)

@@ -621,7 +621,7 @@ def test_a_warm_fit_on_a_rescaled_target_fits_afresh(solver, change):
 def test_a_change_of_exactly_the_limit_stays_warm():
     # y times 10 (the limit) against zero-mean y: the rounded ratio of the
     # standard deviations came out one float above 10 in 182 of 2000 samples
-    from skmoe._base import WARM_TARGET_RATIO, _feature_moments, _moved_features
+    from skmoe._warm_start import WARM_TARGET_RATIO, _feature_moments, _moved_features
 
     rng = np.random.RandomState(0)
     for _ in range(300):
@@ -1354,7 +1354,7 @@ def test_same_estimator_compares_parameters_as_values():
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
 
-    from skmoe._base import _same_estimator
+    from skmoe._warm_start import _same_estimator
 
     pipeline = make_pipeline(SimpleImputer(), Ridge())
     assert _same_estimator(pipeline, clone(pipeline))
@@ -1378,7 +1378,7 @@ def test_same_estimator_compares_pandas_sparse_and_array_api_values():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skmoe._base import _estimator_change, _same_estimator
+    from skmoe._warm_start import _estimator_change, _same_estimator
 
     pd = pytest.importorskip("pandas")
     columns = pd.Index(["a", "b"])
@@ -1478,7 +1478,7 @@ def test_same_estimator_sees_into_grids_selectors_and_partials():
     from sklearn.model_selection import GridSearchCV
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from skmoe._base import _same_estimator, _same_value
+    from skmoe._warm_start import _same_estimator, _same_value
 
     selector = ColumnTransformer(
         [("s", StandardScaler(), make_column_selector(dtype_include=np.number))]

@@ -1,0 +1,176 @@
+"""What every fitting path shares (``fit``, ``partial_fit``, ``std_errors``):
+the checks of targets and weights, the features' offset, the check of finite
+outputs, the fewest samples per parameter, and an estimator left as it was
+where a fit fails."""
+
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import contextmanager
+
+import numpy as np
+from sklearn.base import is_regressor
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.validation import check_array, column_or_1d
+
+from ._backend import device_of, dtype_name
+from ._warnings import _warn_user
+
+
+def _target_column(y):
+    """``column_or_1d(y)``, its DataConversionWarning for a column vector given
+    at the user's call (scikit-learn's own points into the estimator)."""
+    if len(np.shape(y)) == 2 and np.shape(y)[1] == 1:
+        _warn_user(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning,
+        )
+    return column_or_1d(y)
+
+
+def _column_target(y, estimator):
+    """A column-vector ``y`` as 1-D, warned at the user's call (``fit``'s
+    validation warns inside scikit-learn); any other ``y`` unchanged. A ``y``
+    of several columns is refused, with scikit-learn's wrapper for several
+    targets named (validation's own message named only the shape)."""
+    shape = np.shape(y) if isinstance(y, list) else getattr(y, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] > 1:
+        wrapper = "Regressor" if is_regressor(estimator) else "Classifier"
+        raise ValueError(
+            f"y should be a 1d array, got an array of shape {tuple(shape)} "
+            f"instead. {type(estimator).__name__} fits one target; for several, "
+            f"wrap it in sklearn.multioutput.MultiOutput{wrapper}, which fits one "
+            "mixture per column of y."
+        )
+    if shape is None or len(shape) != 2 or shape[1] != 1:
+        return y
+    return _target_column(y)
+
+
+def _object_target_as_float(y):
+    """An object-dtype y (or a list of mixed values) as floats, refused if it
+    holds None or NaN: validate_data's ``y_numeric`` converts it only after its
+    NaN check, so a None reached k-means as "Input X contains NaN"."""
+    dtype = getattr(y, "dtype", None)  # None: a list
+    if y is None or (dtype is not None and getattr(dtype, "kind", None) != "O"):
+        return y
+    try:
+        array = np.asarray(y)
+    except ValueError:  # ragged: validate_data says so
+        return y
+    if array.dtype.kind != "O":
+        return y
+    return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
+
+
+def _feature_offset(X, sample_weight):
+    """The features' weighted means, where fitting centers them: a tuple of
+    floats, stored on the estimator (an array there would have to follow the
+    fitted attributes' namespace under Array API dispatch).
+
+    A feature that is constant over the weighted samples gets its own value, so
+    that it centers to exact zeros and its coefficients to 0: a weighted mean
+    rounds, which left a column of +-1 ulp and, unpenalized, an arbitrarily large
+    coefficient."""
+    offset = np.average(X, axis=0, weights=sample_weight)
+    rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
+    if rows.shape[0] > 0:
+        constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+        offset[constant] = rows[0, constant]
+    return tuple(offset.tolist())
+
+
+def _take_columns(xp, array, columns, axis):
+    """``array`` restricted to ``columns`` along ``axis`` (None: unchanged)."""
+    if columns is None:
+        return array
+    index = xp.asarray(list(columns), dtype=xp.int64, device=device_of(array))
+    return xp.take(array, index, axis=axis)
+
+
+def _check_weight_scale(sample_weight):
+    """Raise where the weights' sum cannot normalize them, or is so large that
+    weighted sums of squares overflow (only their ratios matter to the model,
+    so rescaling them is always possible). Weights summing to 9.9e307, finite,
+    failed with an error that blamed y (the weighted squares of y's deviations
+    overflowed) or, in a gaussian gate's k-means start, gave another fit."""
+    info = np.finfo(sample_weight.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(sample_weight))
+    if math.isnan(total):  # (a scalar NaN, which scikit-learn's check passes)
+        raise ValueError("sample_weight contains NaN.")
+    if not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "
+            "weights by a constant (only their ratios matter to the fit)."
+        )
+    if total > math.sqrt(float(info.max)):
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, too large to fit accurately in "
+            f"{sample_weight.dtype} (weighted sums of squares overflow); divide the "
+            "weights by a constant (only their ratios matter to the fit)."
+        )
+    if 0 < total < info.tiny / info.eps:
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, too small to normalize accurately "
+            f"in {sample_weight.dtype}; multiply the weights by a constant (only "
+            "their ratios matter to the fit)."
+        )
+
+
+def _check_finite(xp, result, method):
+    """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
+    that the gate's or the experts' logits or means overflow (inf - inf in the
+    softmax is NaN), or an expert whose means are extreme (one fitted to a few
+    samples, which fit warned of) in a narrow dtype."""
+    for part in result if isinstance(result, tuple) else (result,):
+        if not bool(xp.all(xp.isfinite(part))):
+            wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
+            raise ValueError(
+                f"{method}: the model's outputs overflow {dtype_name(part.dtype)} "
+                "at some rows of X: X is too large there, or an expert's predictions "
+                "are extreme (as fit warns for experts fitted to too few "
+                "samples). Rescale the features, e.g. with "
+                "sklearn.preprocessing.StandardScaler, or refit with fewer "
+                f"experts{wider}."
+            )
+
+
+#: ``n_experts="auto"`` passes over a candidate where an expert handles fewer than
+#: this many samples per parameter of its own: such an expert can fit its few
+#: points almost exactly, and the likelihood, hence BIC, rewards the collapse.
+AUTO_MIN_SAMPLES_PER_PARAMETER = 2
+
+
+@contextmanager
+def _unchanged_on_failure(estimator):
+    """A fit that fails (an error, Ctrl-C) leaves ``estimator`` as it was, not
+    half-updated (new ``classes_`` beside the former coefficients). Attributes
+    are rebound, except what partial_fit changes in place: the solver state is
+    copied, the histories are cut back to their lengths, and the random state
+    is restored into its own object, which may be the user's ``random_state``
+    (a copy in its place left the user's RandomState behind: later calls no
+    longer advanced it)."""
+    before = dict(vars(estimator))
+    # the histories partial_fit extends in place: their lengths on entry
+    histories = {
+        name: len(before[name])
+        for name in ("log_likelihood_history_", "objective_history_")
+        if isinstance(before.get(name), list)
+    }
+    stream = before.get("_sgd_random_state")
+    saved = None if stream is None else stream.get_state()
+    if "_solver_state" in before:  # changed in place
+        before["_solver_state"] = copy.deepcopy(before["_solver_state"])
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        for name, length in histories.items():
+            del before[name][length:]
+        if stream is not None:
+            stream.set_state(saved)
+        raise

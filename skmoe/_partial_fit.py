@@ -1,0 +1,601 @@
+"""``partial_fit``: online fitting of a mixture of experts by online EM or
+stochastic gradients, as a mixin of :class:`~skmoe._base.BaseMixtureOfExperts`
+(the numerics are in :mod:`skmoe._online` and :mod:`skmoe._sgd`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import _fit_context, is_regressor
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from ._backend import (
+    _identity,
+    array_namespace,
+    as_compute,
+    blas_threads,
+    float_dtypes,
+    host,
+    select_backend,
+    to_numpy,
+)
+from ._em import EMProblem, FitResult, initial_params
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_weight_scale,
+    _column_target,
+    _feature_offset,
+    _object_target_as_float,
+    _take_columns,
+    _unchanged_on_failure,
+)
+from ._init import initial_responsibilities
+from ._math import device
+from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
+from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
+from ._warnings import _warn_user
+from .gates import GATES
+
+#: Largest spread of the gate's logits at the start of a first ``partial_fit``
+#: batch too small for the gate's coefficients (see :func:`_few_rows_gate`).
+FEW_ROWS_LOGIT_SPREAD = 0.1
+#: Scalings of the gate's coefficients towards that spread, at most.
+FEW_ROWS_SCALINGS = 10
+
+
+def _few_rows_gate(problem, params, sample_weight):
+    """``params`` with the gate's coefficients scaled down until its logits
+    spread over at most ``FEW_ROWS_LOGIT_SPREAD`` on the rows of
+    ``sample_weight``, where these (a first ``partial_fit`` batch) are fewer
+    than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per free parameter of the gate
+    (``GateFamily.n_parameters``): the gate's
+    M-step at the batch's random responsibilities separated its few rows
+    (coefficients of 4 from 3 rows), and Adam took epochs to undo it (after 5
+    epochs of 100-row batches, R^2 0.64 against 0.92 from a first batch of
+    100 rows; Poisson D^2 0.54 against 0.70). The scaled gate still tells the
+    experts apart where their start is the same (a Poisson regressor's, see
+    ``_few_rows_start``). A gate that models x (``"gaussian"``) is left."""
+    xp = problem.xp
+    gate_params, expert_params = params
+    n_experts = gate_params["coef"].shape[1]
+    size = problem.gate.n_parameters(problem.gate_design.shape[0] - 1, n_experts)
+    if (
+        problem.gate.models_inputs
+        or np.count_nonzero(sample_weight) >= AUTO_MIN_SAMPLES_PER_PARAMETER * size
+    ):
+        return params
+    rows = xp.asarray(
+        np.flatnonzero(sample_weight > 0), device=device(gate_params["coef"])
+    )
+    # a hierarchical gate's logits (the log of its products) are not linear in
+    # its coefficients: scaled again until they spread over at most the limit
+    for _ in range(FEW_ROWS_SCALINGS):
+        logits = problem.gate.logits(xp, problem.gate_design, gate_params)
+        logits = xp.take(logits, rows, axis=1)
+        spread = float(xp.max(logits) - xp.min(logits)) if logits.shape[1] else 0.0
+        if not spread > FEW_ROWS_LOGIT_SPREAD:
+            break
+        scale = FEW_ROWS_LOGIT_SPREAD / spread
+        gate_params = {name: value * scale for name, value in gate_params.items()}
+    return gate_params, expert_params
+
+
+def _pending_rows(sample_weight) -> int:
+    """The rows (of positive weight) still to be seen, after a first
+    ``partial_fit`` batch of ``sample_weight``, before the experts' start
+    (noise variances, rates) set from all the targets seen is final."""
+    return UNIT_ROWS - int(np.count_nonzero(sample_weight))
+
+
+def _reset_pending(estimator, name, sample_weight, ready) -> bool:
+    """Whether this ``partial_fit`` batch sets the experts' start again from all
+    the targets seen: while ``estimator.<name>`` is pending and they allow it
+    (``ready``: y has a spread, the counts a positive mean). It stays pending
+    until ``UNIT_ROWS`` rows have been seen, as Adam's units."""
+    remaining = vars(estimator).get(name)
+    if remaining is None:
+        return False
+    remaining -= int(np.count_nonzero(sample_weight))
+    if ready and remaining <= 0:
+        del vars(estimator)[name]
+    else:
+        setattr(estimator, name, remaining)
+    return ready
+
+
+#: Largest share of a partial_fit batch's weight at positive targets whose
+#: predicted mean may be 0 (see ``BaseMixtureOfExperts._predicts_batch``).
+ZERO_MEAN_SHARE = 0.01
+
+
+def _streaming_solver(estimator):
+    """``partial_fit`` exists with ``solver="sgd"``, or ``solver="em"`` where
+    online EM applies (:meth:`BaseMixtureOfExperts._online_em`), and a number
+    of experts (an integer ``n_experts``, or a fitted model); the
+    AttributeError says why not (scikit-learn chains it to its own "has no
+    attribute"), and ``hasattr`` tells meta-estimators the truth."""
+    if estimator.assignment == "hard":
+        raise AttributeError(
+            "partial_fit is not available with assignment='hard': classification "
+            "EM is a variant of fit's EM, and online EM (like Adam) averages "
+            "soft responsibilities over the batches. Set assignment='soft' to "
+            "stream, or call fit."
+        )
+    if estimator.solver == "em" and not estimator._online_em():
+        raise AttributeError(
+            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
+            "(online EM) with linear-Gaussian experts (MoERegressor, no "
+            "expert_estimator) and gate='constant' or 'gaussian', whose M-step "
+            "takes running sums of the data; this estimator has solver='em' "
+            f"with {_online_em_settings(estimator)}. {_streaming_remedy(estimator)}"
+        )
+    if estimator.solver not in ("sgd", "em"):
+        raise AttributeError(
+            "partial_fit needs solver='sgd' (mini-batch Adam), or solver='em' "
+            "(online EM, MoERegressor with gate='constant' or 'gaussian'), and "
+            f"an integer n_experts; this estimator has solver={estimator.solver!r}."
+        )
+    # rows online EM keeps until it can fit them: started again at each call,
+    # as unfitted
+    kept = estimator.solver == "em" and hasattr(estimator, "_online_rows")
+    unfitted = not hasattr(estimator, "n_experts_") or kept
+    if estimator.n_experts == "auto" and unfitted:
+        raise AttributeError(
+            "partial_fit needs an integer n_experts: n_experts='auto' chooses the "
+            "number of experts in fit, by the BIC of complete fits, which one "
+            "mini-batch cannot do. Set n_experts to an integer (e.g. "
+            f"{type(estimator).__name__}(n_experts=3, solver={estimator.solver!r})), "
+            "or call fit first, after which partial_fit continues the fitted model."
+        )
+    return True
+
+
+def _online_gate(estimator) -> bool:
+    """Whether ``estimator.gate`` names a gate family that online EM fits."""
+    gate = GATES.get(estimator.gate) if isinstance(estimator.gate, str) else None
+    return gate is not None and gate.online
+
+
+def _online_em_settings(estimator) -> str:
+    """The settings that keep ``estimator`` from online EM, in words."""
+    settings = [] if _online_gate(estimator) else [f"gate={estimator.gate!r}"]
+    if getattr(estimator, "expert_estimator", None) is not None:
+        settings.append("expert_estimator")
+    noise = getattr(estimator, "_noise", None)  # MoERegressor's, as fitted
+    if noise is not None and noise() != "gaussian":
+        settings.append(f"noise={noise()!r}")
+    if not settings:  # the experts' family
+        settings.append(f"the experts of {type(estimator).__name__}")
+    return " and ".join(settings)
+
+
+def _streaming_remedy(estimator) -> str:
+    """What streams ``estimator``'s model, in words: Adam needs a softmax or
+    constant gate and the built-in experts."""
+    if getattr(estimator, "expert_estimator", None) is not None:
+        return (
+            "expert_estimator is fitted by EM on all the rows only: no solver "
+            "streams it; call fit."
+        )
+    # (with n_experts="auto", the remedy names the integer it then needs too)
+    auto = " and an integer n_experts" if estimator.n_experts == "auto" else ""
+    if estimator.gate == "gaussian":
+        return (
+            f"Use gate='softmax' with solver='sgd'{auto} (the gaussian gate is EM's)."
+        )
+    return f"Use solver='sgd'{auto}."
+
+
+class PartialFitMixin:
+    """``partial_fit`` and its checks, for :class:`BaseMixtureOfExperts`."""
+
+    @available_if(_streaming_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"``), or one
+        step of online EM (``solver="em"``: :class:`MoERegressor` only, with a
+        ``"constant"`` or ``"gaussian"`` gate and no ``expert_estimator``).
+
+        Adam: the first call starts from a random partition of its samples
+        (one M-step); later calls continue from the current parameters and
+        Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
+        not apply. Either way later calls continue the fitted experts: a
+        ``n_experts`` (or :class:`MoERegressor`'s ``noise``) set since does
+        not change them (:meth:`fit` does; a warning says so), and
+        ``gate_features``, ``expert_features`` or ``shared_features`` set since
+        raise a ValueError.
+
+        Online EM (Cappé & Moulines 2009): each call takes an E-step on the
+        batch, averages the batch's sufficient statistics into the running
+        ones with the step ``(n_batch / n_seen) ** 0.6`` and takes the M-step
+        from them. The first call fits its batch by EM, as :meth:`fit` (with
+        ``n_init``, ``max_iter`` and ``tol``); a first batch of fewer than 5
+        rows per parameter is kept, and each call starts the model again on
+        all the rows kept (one step from a random partition) until they are
+        enough to fit. After a :meth:`fit` with ``solver="em"``, the fit's
+        statistics are the start. Sample weights count within a batch: the
+        step counts rows of positive weight. See the user guide's "Online EM".
+
+        Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
+        batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        y : array-like of shape (n_samples,)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; None gives every sample weight 1.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+
+        Raises
+        ------
+        AttributeError
+            On access (``hasattr(estimator, "partial_fit")`` is False) unless
+            ``solver="sgd"`` or online EM applies (above), with
+            ``assignment="hard"`` (classification EM is fit's), and while
+            ``n_experts="auto"`` is unfitted (or online EM still keeps the rows
+            of too small first batches): it
+            chooses the number of experts by BIC in :meth:`fit`, which one
+            mini-batch cannot do. The exception's cause says which and what to
+            do (an integer ``n_experts``, or :meth:`fit` first, which
+            ``partial_fit`` then continues); the estimator is unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmoe import MoERegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-3, 3, size=(200, 1))
+        >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
+        >>> y += 0.3 * rng.standard_normal(200)
+        >>> stream = MoERegressor(n_experts=2, gate="constant", random_state=0)
+        >>> for batch in np.split(np.arange(200), 4):  # online EM, batch by batch
+        ...     stream = stream.partial_fit(X[batch], y[batch])
+        >>> np.round(np.sort(stream.expert_coef_[:, 0]), 1)
+        array([-2.,  2.])
+        """
+        # every call: scikit-learn validates only while the estimator is
+        # unfitted, and set_params between calls can change them
+        self._validate_params()
+        return self._partial_fit_with(X, y, sample_weight)
+
+    def _partial_fit_with(self, X, y, sample_weight, **target):
+        """:meth:`partial_fit` after its parameter validation, with the target's
+        other data (see :meth:`_encode_target`)."""
+        with _unchanged_on_failure(self):
+            messages = self._partial_fit(X, y, sample_weight, **target)
+        for message, category in messages:  # a first batch fitted by EM's
+            _warn_user(message, category)
+        return self
+
+    def _partial_fit(self, X, y, sample_weight, **target):
+        """:meth:`partial_fit`; returns the warnings to give, as :meth:`_fit`."""
+        given_weight, given_X = sample_weight, X
+        first = not hasattr(self, "n_experts_")
+        online = self.solver == "em"  # else "sgd" (see _streaming_solver)
+        if not online:  # rows online EM kept to fit, from before set_params
+            vars(self).pop("_online_rows", None)
+        pending = vars(self).get("_online_rows")  # started again with this batch
+        if not first and pending is None:
+            self._check_warm_gate("partial_fit")
+            self._check_warm_experts("partial_fit")
+        if not first and getattr(self, "_fitted_groups", False):
+            raise ValueError(
+                "partial_fit takes rows without groups, and this model was "
+                "fitted with groups, whose rows share one expert; continuing it "
+                "would change the model. Call fit with all the data and groups."
+            )
+        # parameter combinations fail before the data touch any fitted state
+        restart = first or pending is not None
+        if not restart:
+            self._warn_ignored_n_experts("partial_fit", "call fit")
+            self._warn_ignored_settings("partial_fit")
+        options = self._solver_options(self.n_experts if restart else self.n_experts_)
+        y = _column_target(y, self)
+        if is_regressor(self):
+            y = _object_target_as_float(y)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=float_dtypes(X),
+            y_numeric=is_regressor(self),
+            reset=first,
+        )
+        if not restart and self._promotes(X):
+            # a float32 batch for a float64 model: computed in float64, as
+            # predict does (the model stayed float64 only until this batch)
+            X = array_namespace(X).astype(X, array_namespace(X).float64)
+        backend = select_backend(X, self.device, fitting=True)
+        self._choose_features(X.shape[1])
+        fitted_shared = getattr(self, "_fitted_shared_columns", ())
+        if not restart and tuple(self._shared_columns) != tuple(fitted_shared):
+            raise ValueError(
+                "partial_fit continues the fitted experts, whose shared "
+                f"features {list(fitted_shared)} differ from shared_features="
+                f"{self.shared_features!r}; call fit to fit the new ones."
+            )
+        columns = (self._gate_columns, self._expert_columns)
+        if not restart and columns != (
+            self._fitted_gate_columns,
+            self._fitted_expert_columns,
+        ):
+            # Adam went on in the units of the former features (R^2 -1.19 after
+            # expert_features moved to a feature of scale 1e3, against 0.994
+            # from the start), or failed in NumPy before it had fixed them
+            raise ValueError(
+                "partial_fit continues the gate and the experts over the features "
+                "the model was fitted on, and gate_features or expert_features "
+                "changed since; call fit to fit the new ones."
+            )
+        self._check_top_k_gate(self.n_experts if restart else self.n_experts_)
+        X_host = to_numpy(X)
+        sample_weight = _check_sample_weight(
+            host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
+        )
+        rows = np.flatnonzero(sample_weight > 0)
+        if 0 < rows.shape[0] < sample_weight.shape[0]:
+            # the whole batch's targets (and exposures) checked as fit checks
+            # them, in the caller's numbers
+            self._encode_target(host(y), X_host, fitting=False, **target)
+            # left out, as fit leaves them: a far row of weight 0 made a
+            # Poisson stream diverge (0 * inf), or its prediction overflow
+            X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
+            X_host, sample_weight = X_host[rows], sample_weight[rows]
+            given_weight = sample_weight
+            target = {  # a count's exposure: one per row, or one for all
+                name: value
+                if value is None or np.ndim(value) == 0
+                else _safe_indexing(value, rows)
+                for name, value in target.items()
+            }
+        batch = (given_X, y, sample_weight)  # what the model must still predict
+        if pending is not None:  # the rows so far, too few to fit: start again
+            xp_input = array_namespace(X)
+            X = xp_input.concat([pending[0], X], axis=0)
+            y = xp_input.concat([pending[1], y], axis=0)
+            X_host = to_numpy(X)
+            sample_weight = np.concatenate([pending[2], sample_weight])
+            given_weight, first = sample_weight, True
+        if online and not first:
+            self._check_online_state()
+        _check_weight_scale(sample_weight)
+        Y = self._encode_target(host(y), X_host, fitting=False, **target)
+        weighted = self._weigh_targets(Y, sample_weight, streaming=True)
+        if weighted is not sample_weight:  # class weights
+            sample_weight = weighted
+            _check_weight_scale(sample_weight)
+        xp = backend.xp
+        if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
+            self._sgd_random_state = check_random_state(self.random_state)
+        if first:
+            experts = self._make_experts(Y, sample_weight, streaming=True)
+        else:
+            self._update_experts(Y, sample_weight)
+            experts, expert_params = self._experts_from_attributes()
+            if hasattr(experts, "shared"):  # rows of the current expert features
+                experts.shared = self._shared_rows
+        if first and online and self._first_batch_fits(X_host, experts, sample_weight):
+            # online EM from a random partition of one batch often kept a
+            # poor optimum (the two regimes of a constant gate in one of two
+            # starts); fit's restarts and k-means starts found the best
+            names = getattr(self, "feature_names_in_", None)
+            messages = self._fit(
+                X, y, given_weight, False, feature_names=names, **target
+            )
+            for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
+                vars(self).pop(name, None)  # as any partial_fit's (documented)
+            return messages
+        if first and online:  # kept until they are enough to fit
+            # copies: a stream may refill one buffer, which then held the next
+            # batch in place of this one (fitted twice, this one never)
+            xp_input = array_namespace(X)
+            self._online_rows = (
+                xp_input.asarray(X, copy=True),
+                xp_input.asarray(y, copy=True),
+                np.array(sample_weight, copy=True),
+            )
+        X_compute = X if backend.to_output is _identity else backend.to_compute(X)
+        # the features centered as in fit, at one offset for all calls (the first
+        # fit's or batch's), so that the Adam state stays in one coordinate system
+        if first or not hasattr(self, "_feature_offset"):
+            self._feature_offset = _feature_offset(X_host, sample_weight)
+        offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
+        if np.count_nonzero(sample_weight) >= UNIT_ROWS:
+            # as fit's; a spread of a few rows says little of the features'
+            # scales (standardized features streamed 2 rows at a time warned
+            # of a standard deviation below 0.1)
+            self._check_feature_scales(X_host, offset, sample_weight)
+        offset = as_compute(xp, offset, X_compute)
+        design, own_gate_design = self._designs(xp, X_compute, offset, experts)
+        problem = EMProblem(
+            design,
+            backend.to_compute(Y),
+            backend.to_compute(sample_weight),
+            self._make_gate(),
+            experts,
+            float(self.alpha),
+            self.top_k,
+            own_gate_design,
+        )
+        if first:
+            resp = initial_responsibilities(
+                _take_columns(np, X_host, self._used_columns(), 1),
+                experts.start_target(Y),
+                experts.start_weights(Y, sample_weight),
+                self.n_experts - experts.n_point_masses,
+                "random",
+                self._sgd_random_state,
+            )
+            resp = experts.start_responsibilities(resp, Y)
+            resp = backend.to_compute(np.ascontiguousarray(resp.T))
+            params = initial_params(problem, resp)
+            params = _few_rows_gate(problem, params, sample_weight)
+            params = self._streaming_start(xp, params, Y, sample_weight)
+            previous = None
+        else:
+            gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
+            params = gate_params, experts.tie(xp, expert_params)
+            previous = self._previous_result()
+            if not online and not isinstance(previous.solver_state, SGDState):
+                # fitted by another solver (online EM's sums are not Adam's)
+                previous = dataclasses.replace(previous, solver_state=None)
+            if previous.solver_state is None and hasattr(self, "_feature_spread"):
+                # fitted by EM or L-BFGS: Adam steps in the units of the rows
+                # fit saw, not of this batch's (one row: no spread, and a
+                # feature of scale 1e3 took steps 1e3 too long, R^2 0.97 to
+                # -0.44)
+                units = self._fitted_units(problem, expert_params)
+                state = SGDState(units=units)
+                previous = dataclasses.replace(previous, solver_state=state)
+        start = time.perf_counter()
+        with blas_threads(problem.design), np.errstate(all="ignore"):
+            if online:
+                result = online_em_step(problem, params, previous)
+            else:
+                result = partial_fit_epoch(
+                    problem, params, options, self._sgd_random_state, previous
+                )
+        finite = [
+            bool(xp.all(xp.isfinite(value)))
+            for group in (result.gate_params, result.expert_params)
+            for value in group.values()
+        ]
+        # a gate of other constraints than the fitted one's (gate="constant"
+        # after "softmax"): Adam's momentum moved the slopes it does not have
+        gate_params = problem.gate.conform(xp, result.gate_params)
+        result = dataclasses.replace(result, gate_params=gate_params)
+        cause = "" if online else f" at learning_rate={self.learning_rate}"
+        remedy = "Rescale" if online else "Lower learning_rate, or rescale"
+        if not all(finite) or not np.isfinite(result.log_likelihood):
+            raise ValueError(
+                "partial_fit diverged: the parameters or the log-likelihood became "
+                f"non-finite{cause}; the model is unchanged. {remedy} the features "
+                "and y."
+            )
+        self._set_fitted(problem, result, offset)
+        self._fitted_solver = self.solver
+        self._fitted_acceleration = None  # online EM's and Adam's steps
+        if restart:  # see _warn_ignored_n_experts
+            self._fitted_n_experts_param = self.n_experts
+        self._attributes_to(X)
+        for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
+            vars(self).pop(name, None)  # it chose no number of experts
+        if not self._predicts_batch(*batch):  # (_unchanged_on_failure restores)
+            raise ValueError(
+                "partial_fit diverged: floating-point under-/overflow in the "
+                f"model's predictions for its own batch{cause} (outputs that "
+                "overflow, or means of 0 for positive targets); the model is "
+                f"unchanged. {remedy} the features and y."
+            )
+        if self.verbose >= 1:
+            print(
+                f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
+                f"log-likelihood "
+                f"{result.log_likelihood:.6g} on {problem.design.shape[1]} samples, "
+                f"{time.perf_counter() - start:.2f}s"
+            )
+        return []
+
+    def _predicts_batch(self, X, y, sample_weight) -> bool:
+        """Whether the model just updated by :meth:`partial_fit` predicts its
+        batch (X as given, y and the weights as validated) finitely at the rows
+        of positive weight: :meth:`predict` does not overflow (it raises), and
+        a positive target's mean (Poisson, Gamma) has not underflowed to 0
+        where y > 0 for more than ``ZERO_MEAN_SHARE`` of the batch's weight
+        (one row far from the others may have a mean of 0, as after fit: a
+        refusal of every step would stop the stream). Its log-likelihood,
+        summed in log space, stays finite where the means do not: a Gamma
+        stream at ``learning_rate=100`` accepted a batch that ``predict``
+        then refused, a Poisson one predicted 7.8e149 and 0 for counts of mean
+        2.45 (D^2 -inf)."""
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # predict's, on the way
+            try:
+                predicted = self.predict(X)
+            except ValueError:  # _check_finite: the outputs overflowed
+                return False
+        if not is_regressor(self):  # labels (predict_proba was finite)
+            return True
+        predicted = to_numpy(predicted)
+        rows = np.asarray(sample_weight) > 0
+        if not np.all(np.isfinite(predicted[rows])):
+            return False
+        if not self.__sklearn_tags__().target_tags.positive_only:
+            return True
+        positive = rows & (np.asarray(to_numpy(y), dtype=np.float64) > 0)
+        weight = np.asarray(to_numpy(sample_weight), dtype=np.float64)
+        lost = np.sum(weight[positive & ~(predicted > 0)])
+        return bool(lost <= ZERO_MEAN_SHARE * np.sum(weight[rows]))
+
+    def _check_online_state(self):
+        """Raise unless online EM can continue the fitted model: its statistics
+        (of a fit with ``solver="em"`` or of online EM; ``_partial_fit`` has
+        checked that the features are the fitted ones)."""
+        if not isinstance(self._solver_state, OnlineState):
+            solver = getattr(self, "_fitted_solver", None)
+            raise ValueError(
+                "partial_fit with solver='em' continues the sufficient statistics "
+                "of a fit with solver='em' (or of earlier online EM calls), and "
+                f"this model was fitted by solver={solver!r} or with another "
+                "gate: one batch would replace it. Call fit with "
+                "solver='em' first, or use solver='sgd'."
+            )
+
+    def _first_batch_fits(self, X, experts, sample_weight) -> bool:
+        """Whether online EM's first batch has ``FIRST_FIT_ROWS`` rows (of
+        positive weight) per parameter, which :meth:`fit` then fits."""
+
+        def count(columns):
+            return X.shape[1] if columns is None else len(columns)
+
+        gate = self._make_gate().n_parameters(count(self._gate_columns), self.n_experts)
+        n_parameters = gate + experts.n_parameters(
+            count(self._expert_columns), self.n_experts
+        )
+        return np.count_nonzero(sample_weight) >= FIRST_FIT_ROWS * n_parameters
+
+    def _fitted_units(self, problem, expert_params):
+        """Adam's parameter units (``_gradient.parameter_units``) from the
+        spreads of the features ``fit`` saw."""
+        spread = np.asarray(self._feature_spread, dtype=np.float64)
+
+        def rows(columns):  # the intercept's, then each feature's
+            part = _take_columns(np, spread, columns, axis=0)
+            return spread_units(np.r_[0.0, part], problem.alpha)
+
+        expert_rows = rows(self._expert_columns)
+        own = problem.own_gate_design is not None
+        gate_rows = rows(self._gate_columns) if own else expert_rows
+        target = problem.experts.target_scale(problem.xp, expert_params)
+        return gate_rows, expert_rows, target
+
+    def _previous_result(self) -> FitResult:
+        """The fitted state ``partial_fit`` continues from, as a FitResult."""
+        objective = self.objective_history_
+        if getattr(self, "_fitted_assignment", "soft") != self.assignment:
+            # a hard fit's history holds the classification objective, which
+            # partial_fit (soft assignments only) does not: a new history
+            objective = []
+        return FitResult(
+            {},
+            {},
+            self.log_likelihood_,
+            objective[-1] if objective else 0.0,
+            self.log_likelihood_history_,  # extended in place (see continued)
+            objective,
+            self.n_iter_,
+            False,
+            solver_state=self._solver_state,
+        )

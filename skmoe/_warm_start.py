@@ -1,0 +1,220 @@
+"""Warm starts: whether fitted parameters can be continued on new data or
+with changed expert estimators, and what changed where they cannot."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import scipy.sparse
+
+
+class _WarmStartFailed(Exception):
+    """Raised inside ``fit`` where a warm start cannot continue the fitted
+    parameters on the data; ``fit`` then fits as with ``warm_start=False``."""
+
+
+#: A warm fit whose features' standard deviations differ from the last fit's by
+#: more than this factor, or whose means moved by more than this many of those
+#: deviations, fits as with ``warm_start=False``: parameters fitted in other
+#: units (X * 1e8) overflowed, or continued to a poor optimum (R^2 0.12 where a
+#: fresh fit has 0.96).
+WARM_SCALE_RATIO = 1e3
+#: As ``WARM_SCALE_RATIO``, for a regressor's y (a count model's rates, y over
+#: the exposure): a warm Gaussian fit on y times 300 (EM; 100 for L-BFGS, 10 for
+#: Adam) or moved by 30 of its standard deviations ended at R^2 0.14 where a
+#: fresh fit from the same seeds had 0.64, with a warning of a collapsed expert.
+WARM_TARGET_RATIO = 10.0
+
+
+def _feature_moments(X, sample_weight):
+    """The features' weighted means and variances (float64 arrays): the
+    variances are also the units a later ``partial_fit`` steps in."""
+    mean = np.average(X, axis=0, weights=sample_weight)
+    # features near the float's limit: inf here, and the scale check's clear
+    # error after it (NumPy's overflow warning came first)
+    with np.errstate(over="ignore", invalid="ignore"):
+        variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return mean.astype(np.float64), variance.astype(np.float64)
+
+
+def _moved_features(reference, moments, used, limit=WARM_SCALE_RATIO, target=None):
+    """Why fitted parameters cannot be continued on features of ``moments``
+    (means, variances) where the last fit's were ``reference``, or None: a used
+    feature (``used``: their columns, None for all) whose standard deviation
+    changed by more than ``limit`` times, or whose mean moved by more than that
+    many of the last fit's standard deviations; ``target``: the name of the
+    one column's values (y, a count model's rates), or None for features."""
+    offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
+    mean, new = moments
+    columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.sqrt(new / old)
+        shift = np.abs(mean - offset) / np.sqrt(old)
+    spread = (old > 0) & (new > 0)
+    if target:  # a variance that overflows (y of 1e300) is no scale to judge
+        spread &= np.isfinite(old) & np.isfinite(new)
+    # (a change of exactly limit times stays: its ratio, rounded, came out one
+    # float above limit for 9% of random samples)
+    limit = limit * (1 + 1e-9)
+    scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
+    moved = (scaled | (spread & (shift > limit)))[columns]
+    if not np.any(moved):
+        return None
+    column = int(columns[np.flatnonzero(moved)[0]])
+    where = f"{target} lie" if target else "X's features lie"
+    which = "" if target else f"feature {column}: "
+    return (
+        f"{where} on another scale than the last fit's ({which}standard "
+        f"deviation {float(ratio[column]):.5g} times, mean moved by "
+        f"{float(shift[column]):.5g} of its standard deviations"
+        f"{'' if target else ' there'}), which the fitted parameters were not "
+        "fitted for"
+    )
+
+
+def _same_estimator(a, b) -> bool:
+    """Whether the estimators ``a`` and ``b`` are of one class with equal
+    parameters (nested ones too; random states as equal where both are
+    RandomState objects, which ``clone`` copies)."""
+    return _estimator_change(a, b) is None
+
+
+def _estimator_change(a, b) -> str | None:
+    """What differs between the estimators ``a`` and ``b`` (see
+    :func:`_same_estimator`), in words: the class; the outermost of the
+    parameters only one has (steps added or gone); or the innermost
+    parameter that differs (a Pipeline's ``ridge__alpha``, not its
+    ``steps``). None where nothing does."""
+    if type(a) is not type(b):
+        return f"a {type(b).__name__}, not a {type(a).__name__}"
+    mine, theirs = a.get_params(deep=True), b.get_params(deep=True)
+    # (in get_params' order, a Pipeline's steps in theirs: a set's order
+    # changed with the hash seed)
+    common = [name for name in mine if name in theirs]
+    for name in sorted(common, key=lambda n: n.count("__")):
+        old, new = mine[name], theirs[name]
+        if type(old) is not type(new) and (
+            hasattr(old, "get_params") or hasattr(new, "get_params")
+        ):  # a step replaced (by another estimator, or "passthrough")
+            return f"{name}={_short_repr(new)}, not {_short_repr(old)}"
+    if mine.keys() != theirs.keys():  # a step added or dropped
+
+        def outermost(params, names):
+            depth = min(name.count("__") for name in names)
+            names = [name for name in sorted(names) if name.count("__") == depth]
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            listed = (f"{name}={_short_repr(params[name])}" for name in names[:3])
+            return ", ".join(listed) + more
+
+        parts = []
+        if theirs.keys() - mine.keys():
+            parts.append(f"{outermost(theirs, theirs.keys() - mine.keys())} added")
+        if mine.keys() - theirs.keys():
+            parts.append(f"{outermost(mine, mine.keys() - theirs.keys())} gone")
+        return ", ".join(parts)
+    for name in sorted(mine, key=lambda name: -name.count("__")):
+        value = mine[name]
+        if not _same_value(value, theirs[name]):
+            return f"{name}={_short_repr(theirs[name])}, not {_short_repr(value)}"
+    return None
+
+
+def _is_array_api_array(value) -> bool:
+    """Whether ``value`` is an array of a namespace other than NumPy's (not a
+    NumPy scalar, which has ``__array_namespace__`` too)."""
+    return hasattr(value, "__array_namespace__") and not isinstance(
+        value, np.generic | np.ndarray
+    )
+
+
+def _short_repr(value, width=80) -> str:
+    """``repr(value)`` cut to about ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 3]}..."
+
+
+def _same_value(a, b) -> bool:
+    """Whether two parameter values are equal: estimators as
+    :func:`_same_estimator` (one in a ``param_grid``), classes by identity,
+    lists and tuples item by item (a Pipeline's steps), arrays of one shape
+    and equal entries (not broadcast), NaN equal to NaN (an imputer's
+    missing_values), pandas objects by their ``equals`` (a ColumnTransformer's
+    ``df.columns``), sparse matrices and Array API arrays entry by entry,
+    objects without equality (a column selector, a frozen distribution, a CV
+    splitter) by their pickles; values that do not compare count as
+    different."""
+    if a is b:
+        return True
+    if isinstance(a, type) or isinstance(b, type):
+        return False  # (two classes: not the same one)
+    if hasattr(a, "get_params") or hasattr(b, "get_params"):
+        return type(a) is type(b) and _same_estimator(a, b)
+    if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
+        if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
+            return False
+        if a.shape != b.shape:
+            return False
+        try:  # (in CSR, which every format converts to and which indexes)
+            a, b = a.tocsr(), b.tocsr()
+            with warnings.catch_warnings():  # (!= of sparse matrices is costly)
+                warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
+                rows, columns = (a != b).nonzero()
+            if rows.size == 0:
+                return True
+            # (NaN equal to NaN, as for NumPy arrays)
+            here = np.asarray(a[rows, columns]).ravel()
+            there = np.asarray(b[rows, columns]).ravel()
+            return bool(np.all(np.isnan(here) & np.isnan(there)))
+        except Exception:  # (1-D arrays, entries that do not compare)
+            try:
+                return bool(np.array_equal(a.toarray(), b.toarray(), equal_nan=True))
+            except Exception:
+                return False
+    if isinstance(a, dict) and isinstance(b, dict):  # (a param_grid)
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, np.random.RandomState) and isinstance(b, np.random.RandomState):
+        return True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return bool(np.array_equal(a, b, equal_nan=True))
+        except TypeError:  # (objects, strings)
+            return bool(np.array_equal(a, b))
+    if type(a) is type(b) and callable(getattr(a, "equals", None)):  # pandas
+        try:  # (clone deep-copies them; == compares them elementwise)
+            return bool(a.equals(b))
+        except Exception:
+            return False
+    if type(a) is type(b) and _is_array_api_array(a):  # torch, CuPy
+        try:
+            xp = a.__array_namespace__()
+            if a.shape != b.shape:
+                return False
+            same = a == b
+            if xp.isdtype(a.dtype, "real floating"):  # NaN equal to NaN
+                same = same | (xp.isnan(a) & xp.isnan(b))
+            return bool(xp.all(same))
+        except Exception:
+            return False
+    if type(a).__eq__ is object.__eq__:  # identity only, which clone's copies
+        # never have (their reprs may hold addresses, or abbreviate arrays)
+        if type(a) is not type(b):
+            return False
+        try:
+            return pickle.dumps(a) == pickle.dumps(b)
+        except Exception:  # (a lambda, a lock: clone keeps them as they are)
+            return False
+    try:
+        if bool(a == b):
+            return True
+    except Exception:  # (an elementwise ==, or one that raises)
+        return False
+    real = float | np.floating
+    return isinstance(a, real) and isinstance(b, real) and a != a and b != b
