@@ -6,6 +6,7 @@ where a fit fails."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from contextlib import contextmanager
 
@@ -15,6 +16,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._backend import device_of, dtype_name
+from ._groups import Groups
 from ._warnings import _warn_user
 
 
@@ -174,3 +176,26 @@ def _unchanged_on_failure(estimator):
         if stream is not None:
             stream.set_state(saved)
         raise
+
+
+def _reweighted(problem, sample_weight):
+    """``problem`` (NumPy) with other sample weights; an expert family that
+    refits with weights in the user's units (``weight_total``) gets theirs."""
+    experts = problem.experts
+    if hasattr(experts, "weight_total"):
+        experts = copy.copy(experts)
+        experts.weight_total = float(np.sum(sample_weight))
+    weights = np.asarray(sample_weight, dtype=problem.sample_weight.dtype)
+    return dataclasses.replace(problem, sample_weight=weights, experts=experts)
+
+
+def _sub_problem(problem, rows, sample_weight):
+    """``problem`` (NumPy) on the samples ``rows`` (for scoring them)."""
+    own, groups = problem.own_gate_design, problem.groups
+    return dataclasses.replace(
+        _reweighted(problem, sample_weight[rows]),
+        design=problem.design[:, rows],
+        Y=problem.Y[..., rows],
+        own_gate_design=None if own is None else own[:, rows],
+        groups=None if groups is None else Groups.from_labels(groups.codes[rows]),
+    )

@@ -21,7 +21,6 @@ from ._base import (
     _score_weights,
     _scored_rows,
     _too_few_to_score,
-    _warn_user,
 )
 from ._docstrings import fill_doc
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
@@ -32,6 +31,7 @@ from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState
 from ._sparse import selected_linear
+from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .experts._point_mass import ZERO_LOG_RATE
 from .experts.estimator import AmountExperts, check_sample_weight_support

@@ -24,7 +24,6 @@ from ._base import (
     _score_weights,
     _scored_rows,
     _too_few_to_score,
-    _warn_user,
 )
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
@@ -35,6 +34,7 @@ from ._math import device, logsumexp, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
 from ._separation import separating_direction
 from ._sparse import selected_linear
+from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
 from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns

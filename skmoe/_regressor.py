@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import as_compute, host, to_numpy
-from ._base import BaseMixtureOfExperts, _score_weights, _scored_rows, _warn_user
+from ._base import BaseMixtureOfExperts, _score_weights, _scored_rows
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
 from ._em import e_step
@@ -27,6 +27,7 @@ from ._math import mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState
 from ._sparse import selected_linear
+from ._warnings import _warn_user
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import RegressorExperts, check_sample_weight_support
 from .experts.gaussian import VARIANCE_RANGE

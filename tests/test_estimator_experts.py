@@ -895,7 +895,7 @@ def test_auto_needs_held_out_samples():
 
 
 def test_one_standard_error_rule():
-    from skmoe._base import _one_standard_error
+    from skmoe._auto import _one_standard_error
 
     rng = np.random.RandomState(0)
     base = rng.randn(40)

@@ -587,7 +587,7 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
     """n_experts="auto" with estimator experts scores held-out groups: with one
     row per group it is the choice without groups; with groups, no group is
     split between the fit and the validation."""
-    import skmoe._base as base
+    import skmoe._auto as auto
 
     X, y, groups, _ = _panel(n_groups=60, seed=18)
     params = dict(
@@ -601,9 +601,9 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
     single = MoERegressor(**params).fit(X[:, 1:], y, groups=np.arange(len(y)))
     np.testing.assert_array_equal(single.n_experts_scores_, plain.n_experts_scores_)
     held = []
-    original = base._sub_problem
+    original = auto._sub_problem
     monkeypatch.setattr(
-        base,
+        auto,
         "_sub_problem",
         lambda p, rows, w: held.append(rows) or original(p, rows, w),
     )

@@ -1,0 +1,274 @@
+"""``n_experts="auto"``: the number of experts chosen by training BIC, or by
+held-out log-likelihood for experts without a parameter count, as a mixin of
+:class:`~skmoe._base.BaseMixtureOfExperts`."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._backend import to_numpy
+from ._diagnostics import _at_lower_bound, _few_samples, _nan_parameters
+from ._em import e_step
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _reweighted, _sub_problem
+
+#: The numbers of experts ``n_experts="auto"`` chooses from, by BIC.
+AUTO_EXPERTS = (1, 2, 3, 4)
+
+
+def _one_standard_error(per_sample, weight, tol=0.0) -> int:
+    """The index of the first candidate (the fewest experts) whose held-out
+    log-likelihood is within one standard error of the best's: the weighted
+    mean of its per-sample shortfall against the best (rows of
+    ``per_sample``, (n_candidates, n_valid)) at most the standard error of
+    that mean plus ``tol`` (EM's tolerance, in the same nats per sample, so
+    that differences such as a probability floor's 1e-7 do not count).
+    Breiman's one-standard-error rule, on paired differences: on 40 held-out
+    counts, 3 Poisson experts scored -2.060 against 2 experts' -2.089 (two
+    regimes), a difference well within its noise. The variance divides by
+    the effective number of samples less one; with one sample held out no
+    difference can be told from noise, and the fewest experts are kept."""
+    with np.errstate(invalid="ignore"):
+        means = per_sample @ weight
+    best = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
+    n_effective = 1.0 / float(np.sum(weight**2))
+    for index, values in enumerate(per_sample):
+        if not np.all(np.isfinite(values)):
+            continue
+        shortfall = per_sample[best] - values
+        mean = float(weight @ shortfall)
+        spread = float(weight @ (shortfall - mean) ** 2) * n_effective
+        error = (
+            np.sqrt(spread / (n_effective - 1) / n_effective)
+            if n_effective > 1
+            else np.inf
+        )
+        if mean <= error + tol:
+            return index
+    return best
+
+
+class ExpertCountMixin:
+    """The choice among candidate numbers of experts, for
+    :class:`BaseMixtureOfExperts`."""
+
+    def _largest_candidate_message(self, candidates, best, grouped=False):
+        """The text of a warning where ``n_experts="auto"`` chose the largest
+        number it tries while the criterion still improved there, or None: six
+        regimes fitted with four experts at R^2 0.31 (0.99 with six), BIC
+        falling by 3400 from three experts to four, without a word."""
+        if candidates[-1] != AUTO_EXPERTS[-1]:
+            return None
+        if best.gate_params["coef"].shape[1] != candidates[-1]:
+            # the chosen fit kept fewer: pruned (BIC 244.04, 244.034 and
+            # 244.033 at 2, 3 and 4 experts, all pruned to 2, warned that more
+            # experts might help), or chosen by held-out log-likelihood within
+            # one standard error
+            return None
+        if getattr(self, "n_experts_scores_", None) is not None:
+            # estimator experts, by held-out log-likelihood (one standard error)
+            criterion = "held-out log-likelihood was still rising"
+            # (their bic raises: it counts free parameters)
+            compare = "log_likelihood_samples on held-out rows"
+        else:
+            compare = "bic(X, y, groups=groups)" if grouped else "bic(X, y)"
+            bics = self.n_experts_bic_
+            if not (np.isfinite(bics[-1]) and bics[-1] < np.min(bics[:-1])):
+                return None
+            criterion = (
+                f"training BIC was still falling ({bics[-2]:.1f} with "
+                f"{candidates[-2]} experts, {bics[-1]:.1f} with {candidates[-1]})"
+            )
+        return (
+            f"n_experts='auto' chose {candidates[-1]} experts, the most it tries, "
+            f"and the {criterion}: the data may need more experts. Compare fits "
+            f"with larger n_experts, e.g. by {compare} or with GridSearchCV over "
+            f"n_experts.{self._more_experts_hint}"
+        )
+
+    def _candidates(self, n_active):
+        """The numbers of experts ``fit`` tries, given ``n_active`` samples with a
+        positive weight (None: before the data are known)."""
+        if self.n_experts == "auto":
+            return [k for k in AUTO_EXPERTS if n_active is None or k <= n_active]
+        if n_active is not None and n_active < self.n_experts:
+            raise ValueError(
+                f"n_samples={n_active} should be >= n_experts={self.n_experts}; "
+                "pass fewer experts or more samples with a positive weight."
+            )
+        return [self.n_experts]
+
+    def _target_candidates(self, candidates, Y, sample_weight):
+        """The candidate numbers of experts that the encoded target ``Y``
+        allows (all of them by default); raises where it allows none."""
+        return candidates
+
+    def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):
+        """The best run for each candidate number of experts, and the one of lowest
+        training BIC among them (passing over collapsed fits when choosing)."""
+        # one random state for all candidates: each draws its own restarts
+        random_state = check_random_state(self.random_state)
+        options = [self._solver_options(k) for k in candidates]  # fail early
+        n_features = problem.design.shape[0] - 1
+        vars(self).pop("n_experts_scores_", None)
+        if len(candidates) > 1 and problem.experts.n_parameters(n_features, 1) is None:
+            return self._held_out_candidates(
+                problem, X_host, Y, sample_weight, candidates, options, random_state
+            )
+        # weights rescaled to sum to the number of samples they keep, so that BIC
+        # does not depend on their scale (unit weights: the usual BIC)
+        n_samples = int(np.count_nonzero(sample_weight))
+        scale = n_samples / float(np.sum(sample_weight))
+        per_expert = problem.experts.n_own_parameters(n_features)
+        # the rows the experts beside point masses can take (a zero-inflated
+        # Gamma model's positive amounts)
+        n_rows = int(np.count_nonzero(problem.experts.start_weights(Y, sample_weight)))
+        # the smallest candidate is always fitted and never passed over (one
+        # expert, or a zero-inflated model's point mass and one expert)
+        smallest = candidates[0]
+        fits, bics = [], []
+        for n_experts, option in zip(candidates, options, strict=True):
+            # (a point mass has no parameters)
+            n_fitted = n_experts - problem.experts.n_point_masses
+            if (
+                len(candidates) > 1
+                and n_experts > smallest
+                and n_rows < n_fitted * AUTO_MIN_SAMPLES_PER_PARAMETER * per_expert
+            ):
+                # its least used expert would get at most n / K samples: too few
+                # for its parameters, so the fit would count as collapsed anyway
+                if self.verbose:
+                    print(
+                        f"n_experts={n_experts}: not fitted ({n_samples} samples "
+                        f"give each expert at most {n_samples // n_experts}, under "
+                        f"{AUTO_MIN_SAMPLES_PER_PARAMETER} per parameter)"
+                    )
+                fits.append(None)
+                bics.append(np.inf)
+                continue
+            fit = self._best_restart(
+                problem, X_host, Y, sample_weight, n_experts, option, random_state
+            )
+            n_kept = fit.gate_params["coef"].shape[1]
+            n_gate_features = problem.gate_design.shape[0] - 1
+            n_parameters = problem.gate.n_parameters(n_gate_features, n_kept)
+            n_expert_parameters = problem.experts.n_parameters(n_features, n_kept)
+            if n_expert_parameters is None:  # estimator experts: no count
+                n_parameters = np.nan
+            else:
+                n_parameters += n_expert_parameters
+            bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
+            collapsed = n_experts > smallest and self._collapsed(problem, fit)
+            # a candidate whose every restart broke down (NaN parameters, a
+            # BIC of NaN, which argmin took) is not chosen either
+            if len(candidates) > 1 and (collapsed or _nan_parameters(problem, fit)):
+                bic = np.inf
+            if self.verbose and len(candidates) > 1:
+                note = " (a collapsed or broken-down fit: not chosen)"
+                note = note if np.isinf(bic) else ""
+                print(f"n_experts={n_experts}: training BIC {bic:.6g}{note}")
+            fits.append(fit)
+            bics.append(bic)
+        chosen = int(np.argmin(bics))
+        if self.verbose and len(candidates) > 1:
+            print(f"chose n_experts={candidates[chosen]} (lowest training BIC)")
+        return fits[chosen], np.asarray(bics, dtype=np.float64)
+
+    def _held_out_candidates(
+        self, problem, X_host, Y, sample_weight, candidates, options, random_state
+    ):
+        """``n_experts="auto"`` for experts without a parameter count (estimator
+        experts), for which BIC is not defined: each candidate is fitted on the
+        samples but a random ``validation_fraction`` of them, scored by its mean
+        log-likelihood on those (``n_experts_scores_``), and the best number of
+        experts is fitted again on all the samples. BIC entries are NaN. With
+        groups, whole groups are held out, and the standard errors of the
+        one-standard-error rule are over groups."""
+        if self.validation_fraction <= 0:
+            raise ValueError(
+                "n_experts='auto' with expert_estimator chooses the number of "
+                "experts by held-out log-likelihood, on validation_fraction of the "
+                "samples; validation_fraction=0 leaves none. Set it above 0, or "
+                "pass an integer n_experts."
+            )
+        grouping = problem.groups
+        if grouping is None:  # rows are held out
+            units, unit = np.flatnonzero(sample_weight > 0), "samples"
+        else:  # whole groups
+            units, unit = np.flatnonzero(sample_weight[grouping.first] > 0), "groups"
+        n_valid = int(np.ceil(self.validation_fraction * units.shape[0]))
+        if not 1 <= n_valid < units.shape[0]:
+            raise ValueError(
+                f"n_experts='auto' with expert_estimator holds out "
+                f"validation_fraction={self.validation_fraction} of the "
+                f"{units.shape[0]} {unit} of positive weight, {n_valid}, which "
+                "leaves none for validation or none to fit; pass an integer "
+                "n_experts."
+            )
+        if grouping is not None and n_valid < 2:
+            raise ValueError(
+                f"n_experts='auto' with expert_estimator holds out "
+                f"validation_fraction={self.validation_fraction} of the "
+                f"{units.shape[0]} groups of positive weight, {n_valid}: one "
+                "group's score has no standard error, and the fewest experts "
+                "would always be chosen. Raise validation_fraction, or pass an "
+                "integer n_experts and compare them by GroupKFold "
+                "cross-validation."
+            )
+        shuffled = random_state.permutation(units)
+        n_train = units.shape[0] - n_valid  # samples or groups to fit
+        valid = np.sort(shuffled[:n_valid])
+        if grouping is not None:
+            valid = np.flatnonzero(np.isin(grouping.codes, valid))
+        # the held-out rows stay in the fit with weight 0, as removed samples
+        # (so a classifier's clones still see every class), and are scored
+        fit_weight = sample_weight.copy()
+        fit_weight[valid] = 0
+        fitting = _reweighted(problem, fit_weight)
+        scoring = _sub_problem(problem, valid, sample_weight)
+        weight = sample_weight[valid] / np.sum(sample_weight[valid])
+        first = np.arange(valid.shape[0])  # the rows that stand for the units
+        if grouping is not None:  # a group's rows share its log-likelihood / n_g
+            first = scoring.groups.first
+            weight = np.bincount(scoring.groups.codes, weights=weight)
+        per_sample = []  # held-out log-likelihoods of each candidate
+        for n_experts, option in zip(candidates, options, strict=True):
+            if n_experts > n_train:
+                per_sample.append(np.full(n_valid, -np.inf))
+                if self.verbose:
+                    print(f"n_experts={n_experts}: not fitted (too few samples)")
+                continue
+            fit = self._best_restart(
+                fitting, X_host, Y, fit_weight, n_experts, option, random_state
+            )
+            with np.errstate(all="ignore"):
+                log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
+            log_norm = to_numpy(log_norm).astype(np.float64)[first]
+            per_sample.append(np.where(np.isnan(log_norm), -np.inf, log_norm))
+            if self.verbose:
+                score = float(np.sum(weight * per_sample[-1]))
+                print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
+        index = _one_standard_error(np.array(per_sample), weight, float(self.tol))
+        chosen = candidates[index]
+        if self.verbose:
+            print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
+        with np.errstate(invalid="ignore"):
+            scores = [float(np.sum(weight * values)) for values in per_sample]
+        option = options[candidates.index(chosen)]
+        best = self._best_restart(
+            problem, X_host, Y, sample_weight, chosen, option, random_state
+        )
+        self.n_experts_scores_ = np.asarray(scores, dtype=np.float64)
+        return best, np.full(len(candidates), np.nan)
+
+    def _collapsed(self, problem, result) -> bool:
+        """Whether a fit with several experts has collapsed: an expert parameter
+        at its lower bound (a Gaussian expert's variance at its floor), or an
+        expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples
+        per parameter of its own (its weighted share of the samples with a
+        positive weight, or fewer where a few rows carry most of its weight:
+        see :func:`_few_samples`; coefficients all experts share are not its
+        own). Its likelihood is then (nearly) unbounded and BIC meaningless."""
+        if len(_at_lower_bound(problem, result)) > 0:
+            return True
+        return len(_few_samples(problem, result)[0]) > 0

@@ -1,0 +1,75 @@
+"""Diagnostics of a fitted run: collapsed experts, experts with too few
+samples for their parameters, a gate's collapse, and broken-down numerics;
+``fit`` warns of them, and ``n_experts="auto"`` passes over such runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import to_numpy
+from ._em import e_step
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER
+
+
+def _at_lower_bound(problem, result) -> np.ndarray:
+    """Indices of the experts of ``result`` that collapsed
+    (``ExpertFamily.collapsed``: a parameter at its lower bound, or a Gaussian
+    expert whose residuals alone would put its variance there)."""
+    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    weighted_resp = problem.normalized_weight[None, :] * resp
+    hits = problem.experts.collapsed(
+        problem.xp, problem.design, problem.Y, weighted_resp, result.expert_params
+    )
+    return np.flatnonzero(to_numpy(hits))
+
+
+def _few_samples(problem, result):
+    """Indices of the experts of ``result`` that handle fewer than
+    ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own,
+    and that number of samples. An expert's samples are the smaller of its
+    weighted share of the samples with a positive weight (the weights' scale
+    does not matter) and Kish's effective number of its samples, ``(sum_i
+    w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (at least its share where the weights
+    are equal, as ``r <= 1``: it matters where a few rows carry most of the
+    weight): 10 rows of weight 1 beside 290 of weight 1e-8 counted as 300
+    samples, and "auto" chose four Gamma experts fitting 2 or 3 rows each.
+    An estimator's parameters are not counted: its features and intercept
+    stand for them."""
+    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    xp = problem.xp
+    weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
+    usage = xp.sum(weighted, axis=1)
+    samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
+    squares = xp.sum(weighted**2, axis=1)
+    tiny = float(xp.finfo(weighted.dtype).smallest_normal)
+    effective = to_numpy(usage**2 / xp.clip(squares, tiny, None))
+    samples = np.minimum(samples, effective)
+    n_features = problem.design.shape[0] - 1
+    own = problem.experts.n_own_parameters(n_features)
+    needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_features + 1 if own is None else own)
+    few = samples < needed
+    fixed = problem.experts.point_masses(problem.xp, result.expert_params)
+    if fixed is not None:  # a point mass has no parameters to determine
+        few &= ~fixed
+    return np.flatnonzero(few), needed
+
+
+def _gate_collapsed(problem, result) -> np.ndarray:
+    """Indices of the experts of ``result`` whose gate parameters collapsed
+    (``GateFamily.collapsed``: a gaussian gate's covariance at its floor)."""
+    return problem.gate.collapsed(
+        problem.xp, problem.gate_design, problem.sample_weight, result.gate_params
+    )
+
+
+def _nan_parameters(problem, result) -> bool:
+    """Whether a parameter of ``result`` is NaN: a run whose numerics broke
+    down, which is neither kept beside a sound one nor stored (estimator
+    experts' parameters are the fitted estimators: not looked at)."""
+    xp = problem.xp
+    return any(
+        bool(xp.any(xp.isnan(value)))
+        for group in (result.gate_params, result.expert_params)
+        for value in group.values()
+        if xp.isdtype(value.dtype, "real floating")
+    )
