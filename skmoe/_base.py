@@ -64,6 +64,7 @@ from ._em import (
 )
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _categorical_columns,
     _check_finite,
     _check_weight_scale,
     _column_target,
@@ -807,6 +808,7 @@ class BaseMixtureOfExperts(
         y = _column_target(y, self)
         if is_regressor(self):
             y = _object_target_as_float(y)
+        categories = _categorical_columns(X)
         X, y = validate_data(
             self,
             X,
@@ -815,6 +817,7 @@ class BaseMixtureOfExperts(
             y_numeric=is_regressor(self),
             reset=not warm,  # a warm start needs the features it was fitted on
         )
+        self._feature_categories = categories
         if feature_names is not None:
             self.feature_names_in_ = feature_names
         self._check_numpy_input(X, "fit", fitting=True)
@@ -1577,6 +1580,15 @@ class BaseMixtureOfExperts(
         columns = self._expert_columns
         chosen = names if columns is None else [names[j] for j in columns]
         return tuple(str(name) for name in chosen)
+
+    def _expert_categories(self):
+        """The pandas dtypes of the categorical columns among the features the
+        experts see (see :meth:`_expert_feature_names`), by name, or None."""
+        names = self._expert_feature_names()
+        categories = getattr(self, "_feature_categories", None)
+        if names is None or not categories:
+            return None
+        return {name: categories[name] for name in names if name in categories}
 
     def _compute_device(self):
         """``device``, or "cpu" for estimator experts (which run on the host)."""

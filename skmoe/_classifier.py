@@ -459,6 +459,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 n_classes=Y.shape[0],
                 weight_total=float(np.sum(sample_weight)),
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
                 random_state=self._expert_seed(),
             )
         shared = getattr(self, "_shared_rows", ())
@@ -512,6 +513,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 self._n_outputs(),
                 columns=self._expert_columns,
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

@@ -67,6 +67,21 @@ def _object_target_as_float(y):
     return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
 
 
+def _categorical_columns(X):
+    """The pandas ``CategoricalDtype`` of each categorical column of a
+    DataFrame ``X``, by name (estimator experts see them as categorical
+    again; see :class:`~skmoe.experts.estimator.EstimatorExperts`); an empty
+    dict for other X."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return {}
+    return {
+        str(name): dtype
+        for name, dtype in dtypes.items()
+        if getattr(dtype, "name", None) == "category"
+    }
+
+
 def _feature_offset(X, sample_weight):
     """The features' weighted means, where fitting centers them: a tuple of
     floats, stored on the estimator (an array there would have to follow the

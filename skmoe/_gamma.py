@@ -387,6 +387,7 @@ class MoEGammaRegressor(
                 dispersion_floor=floor,
                 weight_total=float(np.sum(sample_weight)),
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
                 random_state=self._expert_seed(),
             )
         return GammaExperts(
@@ -523,6 +524,7 @@ class MoEGammaRegressor(
                 self._dispersion_floor,
                 columns=self._expert_columns,
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

@@ -470,6 +470,7 @@ class MoEPoissonRegressor(
                 rate_floor=RATE_FLOOR * max(float(mean), 1.0),
                 weight_total=float(np.sum(sample_weight)),
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
                 random_state=self._expert_seed(),
             )
         return self._count_family(
@@ -678,6 +679,7 @@ class MoEPoissonRegressor(
                 self._rate_floor,
                 columns=self._expert_columns,
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

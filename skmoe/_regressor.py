@@ -533,6 +533,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 tied=tied,
                 weight_total=float(np.sum(sample_weight)),
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
                 random_state=self._expert_seed(),
             )
         shared = getattr(self, "_shared_rows", ())
@@ -707,6 +708,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 tied=tied,
                 columns=self._expert_columns,
                 feature_names=self._expert_feature_names(),
+                categories=self._expert_categories(),
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

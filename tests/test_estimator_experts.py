@@ -807,6 +807,45 @@ def test_dataframe_feature_names_reach_the_estimators():
     assert_allclose(predicted, np.sum(model.predict_gate(frame) * means, axis=1))
 
 
+def test_categorical_dtypes_reach_the_estimators():
+    # a categorical column of the DataFrame reached the clones as floats:
+    # HistGradientBoostingRegressor (categorical_features="from_dtype") split
+    # the 20 cities as numbers, R^2 0.64 where the plain estimator has 0.91
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    city = rng.integers(0, 20, 600)
+    x = rng.normal(size=600)
+    y = x + rng.normal(0, 3, 20)[city] + 0.3 * rng.normal(size=600)
+    frame = pd.DataFrame({"x": x, "city": pd.Categorical(city + 5)})
+    expert = HistGradientBoostingRegressor(random_state=0)
+    plain = clone(expert).fit(frame, y)
+    assert list(plain.is_categorical_) == [False, True]
+    model = MoERegressor(1, expert_estimator=expert, n_init=1).fit(frame, y)
+    assert list(model.experts_[0].is_categorical_) == [False, True]
+    # one expert, every weight one: the plain estimator's predictions
+    assert_allclose(model.predict(frame), plain.predict(frame), rtol=1e-12)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_allclose(restored.predict(frame), plain.predict(frame), rtol=1e-12)
+    # experts that see the city only, by name, and a gate on x
+    model = MoERegressor(
+        2,
+        expert_estimator=expert,
+        gate_features=["x"],
+        expert_features=["city"],
+        n_init=1,
+        random_state=0,
+    ).fit(frame, y)
+    for estimator in model.experts_:
+        assert list(estimator.is_categorical_) == [True]
+    # a frame without categories: float features (no categorical one)
+    numeric = frame.assign(city=frame["city"].astype(float))
+    model = MoERegressor(1, expert_estimator=expert, n_init=1).fit(numeric, y)
+    assert model.experts_[0].is_categorical_ is None
+    assert clone(expert).fit(numeric, y).is_categorical_ is None
+
+
 def test_poisson_mean_where_an_unused_experts_predicted_rate_overflows():
     # an estimator's predicted rate can be inf where its gate weight is 0:
     # predict raised (inf in the log-space sum) while predict_distribution

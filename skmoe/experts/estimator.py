@@ -123,6 +123,12 @@ class EstimatorExperts(ExpertFamily):
         The names of the features the estimators see, for a model fitted on a
         DataFrame (and pandas installed): the clones are then fitted on, and
         predict from, DataFrames with these columns.
+    categories : dict or None, default=None
+        The pandas ``CategoricalDtype`` of each of those columns that had one
+        in the fit's DataFrame (by name): its values are given the estimators
+        as that dtype again, so that one that reads categories from the dtypes
+        (``HistGradientBoostingRegressor``'s default
+        ``categorical_features="from_dtype"``) still finds them.
     random_state : int, default=0
         Seed of expert k's clone is ``random_state + k`` where the estimator
         has a ``random_state`` parameter left at None: a randomized estimator
@@ -143,19 +149,22 @@ class EstimatorExperts(ExpertFamily):
         columns=None,
         random_state=0,
         feature_names=None,
+        categories=None,
     ):
         self.estimator = estimator
         self.weight_total = float(weight_total)
         self.columns = columns
         self.random_state = int(random_state)
         self.feature_names = feature_names
+        self.categories = categories
 
     # -- the features the estimators see -----------------------------------------
 
     def features(self, design: Array):
         """X as the estimators see it, (n_samples, n_features), from ``design``:
         a pandas DataFrame with ``feature_names`` where the model was fitted
-        on named features (so that the clones know them), else NumPy."""
+        on named features (so that the clones know them), its ``categories``
+        columns categorical again, else NumPy."""
         X = np.asarray(design[1:].T)
         if self.columns is not None:
             X = X[:, list(self.columns)]
@@ -163,7 +172,11 @@ class EstimatorExperts(ExpertFamily):
             return X
         import pandas as pd
 
-        return pd.DataFrame(X, columns=list(self.feature_names), copy=False)
+        frame = pd.DataFrame(X, columns=list(self.feature_names), copy=False)
+        for name, dtype in (self.categories or {}).items():
+            # (the values are the categories' own, as NumPy read them)
+            frame[name] = pd.Categorical(frame[name].to_numpy(), dtype=dtype)
+        return frame
 
     def _clone(self, k: int):
         """Expert k's clone, each ``random_state`` left at None in it (nested
