@@ -885,6 +885,7 @@ class BaseMixtureOfExperts(
                     None,
                     WARM_TARGET_RATIO,
                     target=self._target_scale_name,
+                    shift_limit=WARM_TARGET_RATIO,
                 )
                 if moved is not None:
                     raise _WarmStartFailed(moved)

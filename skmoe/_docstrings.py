@@ -273,18 +273,26 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         experts continue). The data must have the same features (and, for a
         classifier, the same classes). Where they cannot be continued, ``fit``
         says so and fits as with ``warm_start=False``: a feature the gate or
-        the experts use on another scale (a standard deviation 1000 times
-        larger or smaller than in the last fit, or a mean moved by 1000 of
-        them), a regressor's ``y`` (a count model's rates, ``y / exposure``)
-        on another scale (10 times, or a mean moved by 10 of its standard
+        the experts use on another scale (a standard deviation 10 times
+        larger or smaller than in the last fit) or moved (a mean moved by
+        more than one of the last fit's standard deviations: the fitted
+        regimes then lie away from the data, and a warm EM fit of two regimes
+        moved by two ended at R^2 0.14 where a fresh one had 0.99), a
+        regressor's ``y`` (a count model's rates, ``y / exposure``) on
+        another scale (10 times, or a mean moved by 10 of its standard
         deviations: EM's warm fit of y times 300 ended at R^2 0.14 where a
         fresh one from the same seeds had 0.64), another
-        ``expert_estimator`` than the fitted experts are clones of, a
-        non-finite log-likelihood, or a log-link model's means that overflow
-        at training rows. Within those bounds a warm ``solver="sgd"`` fit of
-        a ``y`` moved by a few of its standard deviations can still end far
-        from a cold fit's (Adam's steps are in units of the fitted noise);
-        fit such data with ``warm_start=False``.
+        ``expert_estimator`` than the fitted experts are clones of (its
+        parameters changed), a non-finite log-likelihood, or a log-link
+        model's means that overflow at training rows. A change between
+        ``expert_estimator`` and the built-in experts, or of ``gate``, raises
+        a ValueError instead: there are no fitted parameters of that kind to
+        continue. Within those bounds the warm run continues from the fitted
+        parameters and, like any run from one start, can end at a poorer
+        optimum than a fresh fit where the data changed; a warm
+        ``solver="sgd"`` fit of a ``y`` moved by a few of its standard
+        deviations can end far from a cold fit's (Adam's steps are in units
+        of the fitted noise). Fit such data with ``warm_start=False``.
 
     verbose : int, default=0
         0 prints nothing; 1 prints a line per restart and, with
