@@ -354,8 +354,8 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
         variance = total / np.sum(sample_weight)
     if not np.all(np.isfinite(variance)):
         raise ValueError(
-            "X has values too large for the normal equations: their squares "
-            f"overflow {X.dtype}. Rescale the features, e.g. with "
+            "X has values too large to fit: their squares overflow "
+            f"{X.dtype}. Rescale the features, e.g. with "
             "sklearn.preprocessing.StandardScaler."
         )
     rows = sample_weight > 0

@@ -354,7 +354,7 @@ def test_partial_fit_refuses_to_diverge_and_keeps_the_model():
     np.testing.assert_array_equal(model.expert_coef_, before[0])
     assert model.n_iter_ == before[1]
     model.set_params(learning_rate=0.01)
-    with pytest.raises(ValueError, match="too large for the normal equations"):
+    with pytest.raises(ValueError, match="too large to fit: their squares"):
         model.partial_fit(X * 1e200, y)  # as fit refuses it
 
 
