@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from ._backend import openmp_threads
+
 #: Responsibility given to a sample's initial expert; the rest is spread evenly
 #: over the others (R flexmix's start: random labels, posteriors 0.9 / 0.1).
 HARD_SHARE = 0.9
@@ -87,4 +89,5 @@ def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
         # duplicated points can leave fewer distinct clusters than experts; EM
         # copes, the random part of the responsibilities separates them
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return kmeans.fit(Z, sample_weight=sample_weight).labels_
+        with openmp_threads():
+            return kmeans.fit(Z, sample_weight=sample_weight).labels_

@@ -1,5 +1,6 @@
 """EM invariants: monotone objective, restarts, responsibilities, fit/predict agree."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -254,7 +255,9 @@ def test_em_path_does_not_depend_on_the_order_of_the_experts():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fits_in_threads_leave_the_blas_threads_as_they_were():
     # each fit restored the BLAS limit it found on entry: with fits in two
-    # threads the last to leave could restore another fit's limit of 1
+    # threads the last to leave could restore another fit's limit of 1; the
+    # same for OpenMP, which k-means (the starts) runs with one thread: its
+    # limiter restored BLAS too, to another fit's 1
     from joblib import Parallel, delayed
     from threadpoolctl import threadpool_info
 
@@ -267,7 +270,11 @@ def test_fits_in_threads_leave_the_blas_threads_as_they_were():
         return model.fit(X, y).n_iter_
 
     def blas_threads():
-        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        return {
+            (p["user_api"], p["num_threads"])
+            for p in threadpool_info()
+            if p["user_api"] in ("blas", "openmp")
+        }
 
     before = blas_threads()  # (on one core, 1: the test cannot tell)
     for _ in range(3):
@@ -400,3 +407,38 @@ def test_kmeans_start_sees_targets_of_any_scale():
         labels = np.argmax(resp, axis=1)
         # the two regimes, whichever expert takes which
         assert np.all(labels == regime) or np.all(labels != regime)
+
+
+def test_the_starts_k_means_runs_one_openmp_thread(monkeypatch):
+    # scikit-learn's KMeans ran its default OpenMP threads, which on a busy
+    # machine wait for cores: 6.6 times the time on 20000 x 10 at a load of
+    # 1.5 (benchmarks/kmeans_threads.py); one thread gives the same labels
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_info
+
+    from skmoe import _init
+
+    def openmp_threads():
+        return {
+            p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"
+        }
+
+    seen = []
+    fit = KMeans.fit
+    monkeypatch.setattr(
+        KMeans,
+        "fit",
+        lambda self, *a, **k: seen.append(openmp_threads()) or fit(self, *a, **k),
+    )
+    before = openmp_threads()
+    rng = np.random.RandomState(0)
+    X = rng.randn(500, 3)
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(500)
+    labels = _init._kmeans_labels(X, y, np.ones(500), 3, 0)
+    assert seen and all(threads <= {1} for threads in seen)
+    assert openmp_threads() == before
+    monkeypatch.setattr(_init, "openmp_threads", contextlib.nullcontext)
+    np.testing.assert_array_equal(
+        _init._kmeans_labels(X, y, np.ones(500), 3, 0), labels
+    )
+    assert seen[-1] == before
