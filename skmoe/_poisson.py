@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._backend import as_compute, host, to_numpy
+from ._backend import as_compute, dtype_name, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _score_weights,
@@ -72,8 +72,9 @@ def _exposure_doc(doc):
     return f"{head}{EXPOSURE_PARAMETER}\n\n        Returns\n{tail}"
 
 
-def _check_exposure(exposure, n_samples):
-    """``exposure`` as a float64 array of shape (n_samples,), or None."""
+def _check_exposure(exposure, n_samples, dtype=np.float64):
+    """``exposure`` as a float64 array of shape (n_samples,), or None; in a
+    narrower ``dtype`` (the data's), its values must lie in that one's range."""
     if exposure is None:
         return None
     exposure = host(exposure)
@@ -92,7 +93,28 @@ def _check_exposure(exposure, n_samples):
             "Some value(s) of exposure are not positive: an exposure (time at "
             "risk, area) multiplies a sample's rate and must be positive."
         )
+    info = np.finfo(dtype)  # (float64's: subnormal exposures are taken)
+    narrow = info.dtype != np.float64
+    if narrow and (np.min(exposure) < info.tiny or np.max(exposure) > info.max):
+        raise ValueError(
+            f"exposure has values outside {np.dtype(dtype)}'s range: use float64 "
+            "X, or exposures in another unit."
+        )
     return exposure
+
+
+def _check_exposed(xp, result):
+    """``result``, predictions at the given exposures (the means, or the means
+    and standard deviations), where finite; raises where the exposures make
+    them overflow the output's dtype."""
+    for part in result if isinstance(result, tuple) else (result,):
+        if not bool(xp.all(xp.isfinite(part))):
+            raise ValueError(
+                "predict: the predicted counts at these exposures overflow "
+                f"{dtype_name(part.dtype)}: use float64 X, or exposures in "
+                "another unit."
+            )
+    return result
 
 
 @fill_doc
@@ -339,15 +361,7 @@ class MoEPoissonRegressor(
                 f"y has counts too large for {y.dtype} (up to {top:.3g}): their "
                 f"log-likelihood overflows. {self._large_count_remedy}{wider}."
             )
-        exposure = _check_exposure(exposure, y.shape[0])
-        if exposure is not None and y.dtype != np.float64:
-            tiny = float(np.finfo(y.dtype).tiny)
-            big = float(np.finfo(y.dtype).max)
-            if np.min(exposure) < tiny or np.max(exposure) > big:
-                raise ValueError(
-                    f"exposure has values outside {y.dtype}'s range: use float64 "
-                    "X, or exposures in another unit."
-                )
+        exposure = _check_exposure(exposure, y.shape[0], y.dtype)
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit
@@ -742,16 +756,20 @@ class MoEPoissonRegressor(
         exposure = _check_exposure(exposure, _num_samples(X))
         if not return_std:
             mean = self._predict(X, False)
-            return mean * as_compute(array_namespace(mean), exposure, mean)
+            xp = array_namespace(mean)
+            _check_exposure(exposure, exposure.shape[0], dtype_name(mean.dtype))
+            mean = mean * as_compute(xp, exposure, mean)
+            return _check_exposed(xp, mean)
         # the mixture of the unit rates: its mean m and the spread of the
         # rates about it, sqrt(std^2 - m)
         mean, spread = self._predict(X, True, spread=True)
         xp = array_namespace(mean)
+        _check_exposure(exposure, exposure.shape[0], dtype_name(mean.dtype))
         exposure = as_compute(xp, exposure, mean)
         # hypot: the square of e * spread overflowed float32 where the
         # standard deviation does not
         std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
-        return exposure * mean, std
+        return _check_exposed(xp, (exposure * mean, std))
 
     def _predict(self, X, return_std, spread=False, log_mean=False):
 

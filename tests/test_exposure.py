@@ -12,7 +12,7 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
-from skmoe import MoEPoissonRegressor
+from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 
 
 def _counts(n=1500, seed=0):
@@ -349,3 +349,33 @@ def test_one_exposure_for_all_and_a_float32_spread():
     expected = small.predict_distribution(X32, exposure=1e20).std()
     assert std.dtype == np.float32 and np.all(np.isfinite(std))
     np.testing.assert_allclose(std, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_float32_exposures_outside_the_range_are_refused_by_every_method(Estimator):
+    # fit refused exposures outside float32's range, but predict multiplied by
+    # them: predictions of inf (1e40) or 0 (1e-50) with NumPy's overflow
+    # warning; products that overflow (3e38 times a mean above 1) too
+    X, y, exposure = _counts(n=300)
+    X32 = X.astype(np.float32)
+    for extreme in (1e40, 1e-50):
+        with pytest.raises(ValueError, match="outside float32's range"):
+            Estimator(n_experts=1).fit(X32, y, exposure=np.full(300, extreme))
+    model = Estimator(n_experts=2, n_init=1, random_state=0)
+    model.fit(X32, y, exposure=exposure)
+    for extreme in (1e40, 1e-50):
+        for return_std in (False, True):
+            with pytest.raises(ValueError, match="outside float32's range"):
+                model.predict(X32, exposure=extreme, return_std=return_std)
+        with pytest.raises(ValueError, match="outside float32's range"):
+            model.score(X32, y, exposure=np.full(300, extreme))
+    means = model.predict(X32, exposure=1.0)
+    assert np.max(means) > 1
+    with pytest.raises(ValueError, match="overflow float32: use float64 X"):
+        model.predict(X32, exposure=3e38)
+    # float64 X: the same exposures are in range, the predictions finite
+    wide = model.predict(X[:5], exposure=3e38)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, 3e38 * means[:5].astype(np.float64), rtol=1e-5)
