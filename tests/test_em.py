@@ -442,3 +442,27 @@ def test_the_starts_k_means_runs_one_openmp_thread(monkeypatch):
         _init._kmeans_labels(X, y, np.ones(500), 3, 0), labels
     )
     assert seen[-1] == before
+
+
+def test_logsumexp_of_rows_of_minus_infinity_is_minus_infinity():
+    # documented: rows of all -inf give -inf (without the guard: NaN), on
+    # either axis, in NumPy's blocked path and in the generic one
+    from scipy.special import logsumexp as scipy_logsumexp
+
+    from skmoe._math import logsumexp
+
+    a = np.full((3, 5000), -np.inf)
+    a[1] = np.linspace(-3, 2, 5000)
+    a[2, :2500] = 0.5
+    a[1, 4000:] = -np.inf  # columns of all -inf too
+    for axis in (0, 1, -1):
+        expected = scipy_logsumexp(a, axis=axis)
+        assert np.isneginf(expected).any()
+        with np.errstate(divide="ignore"):  # log(0), which the callers silence
+            got = logsumexp(np, a, axis=axis)
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+    xp = pytest.importorskip("array_api_strict")
+    for axis in (0, 1):
+        got = np.asarray(logsumexp(xp, xp.asarray(a), axis=axis))
+        np.testing.assert_allclose(got, scipy_logsumexp(a, axis=axis), rtol=1e-14)
