@@ -321,7 +321,7 @@ class MoEGammaRegressor(
 
     def _encode_target(self, y, X, *, fitting):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
-            y = check_array(y, ensure_2d=False, dtype=np.float64)
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             y = _target_column(y)
             check_consistent_length(X, y)
         zeros = self.zero_inflated if fitting else self._zero_fitted()

@@ -341,7 +341,7 @@ class MoEPoissonRegressor(
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
-            y = check_array(y, ensure_2d=False, dtype=np.float64)
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             y = _target_column(y)
             check_consistent_length(X, y)
         with np.errstate(over="ignore"):  # a count too large for X's dtype: below

@@ -306,7 +306,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _encode_target(self, y, X, *, fitting):
         if not fitting:
-            y = check_array(y, ensure_2d=False, dtype=X.dtype)
+            y = check_array(y, ensure_2d=False, dtype=X.dtype, input_name="y")
             y = _target_column(y)
             check_consistent_length(X, y)
         return np.asarray(y, dtype=X.dtype)

@@ -372,7 +372,7 @@ def test_search_over_experts_with_group_folds():
         (
             dict(gate="constant", n_experts=5),
             {"groups": "four"},
-            "4 groups of positive weight",
+            "4 groups of positive weight, fewer than n_experts=5",
         ),
     ],
 )
