@@ -450,6 +450,15 @@ def test_quantiles_of_the_smallest_probabilities():
         np.testing.assert_allclose(two.cdf(two.ppf(level)), level, rtol=1e-10)
     # a subnormal q: its bracket's middle, within the bracket's 2e-3 scales
     np.testing.assert_allclose(normal.ppf(5e-324), stats.norm.ppf(5e-324), rtol=1e-4)
+    # at df <= 0.01 the quantile lies beyond the largest float: -inf, without
+    # the root finder's NaN warning (it leaked)
+    heavy = PredictiveStudentTMixture([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, 2.0]], 0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        low = heavy.ppf(np.array([5e-324, 1e-300]))
+    assert np.all(np.isneginf(low))
+    # (its cdf at the most negative float is still above q: no finite quantile)
+    assert heavy.cdf(-np.finfo(np.float64).max) > 1e-300
 
 
 def test_log_density_where_z_overflows():
