@@ -15,6 +15,11 @@ from ._sparse import is_sparse
 #: Ratio of the fitted mixture's mean targets on the training data to the
 #: targets above which ``fit`` warns (:meth:`LogLinkMixin._excess_message`).
 EXCESS_RATIO = 2.0
+#: Standard deviations from its mean beyond which a training value of a feature
+#: the experts see marks heavy tails, which that warning then names: 500 rows of
+#: Cauchy features (one 1769 from 0) gave two Poisson experts means up to 1e149
+#: at training rows, and none of the remedies named the features.
+HEAVY_TAIL_SDS = 10.0
 
 
 def _unweighted_zero(xp, weight, mean):
@@ -22,6 +27,34 @@ def _unweighted_zero(xp, weight, mean):
     no part in its mixture, and far from the training data an unused expert's
     mean can overflow, where 0 * inf would make the mixture's mean NaN."""
     return xp.where(weight > 0, mean, xp.zeros_like(mean))
+
+
+def _heavy_tail(problem, columns):
+    """A remedy naming the feature the experts see (``columns``: their columns
+    of X, None for all) with a training value (of positive weight) furthest
+    beyond ``HEAVY_TAIL_SDS`` weighted standard deviations from its mean, or
+    None."""
+    design = to_numpy(problem.design)[1:]  # (features, rows)
+    if design.shape[0] == 0:
+        return None
+    weight = to_numpy(problem.sample_weight).astype(np.float64)
+    rows = weight > 0
+    weight = weight[rows] / np.sum(weight[rows])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        values = design[:, rows].astype(np.float64)
+        spread = values - (values @ weight)[:, None]
+        std = np.sqrt(spread**2 @ weight)
+        far = np.max(np.abs(spread), axis=1) / std
+    far = np.where(np.isfinite(far), far, 0.0)
+    if not np.any(far > HEAVY_TAIL_SDS):
+        return None
+    j = int(np.argmax(far))
+    column = j if columns is None else int(list(columns)[j])
+    return (
+        f"features with lighter tails (feature {column} of X has a training "
+        f"value {far[j]:.3g} standard deviations from its mean), e.g. by "
+        "sklearn.preprocessing.QuantileTransformer or the log of a skewed feature"
+    )
 
 
 class LogLinkMixin:
@@ -137,7 +170,10 @@ class LogLinkMixin:
             f"expert's {mean_word} is extreme where its gate is small but not "
             f"zero, as when {few} determine it, and predict gives such means."
         )
+        tails = _heavy_tail(problem, self._expert_columns)
         if not remedies:
-            return f"{message} A larger alpha may help too."
-        options = _in_words(self._remedies(terms.shape[0], ["a larger alpha"]))
+            lighter = "" if tails is None else f" So may {tails}."
+            return f"{message} A larger alpha may help too.{lighter}"
+        extra = ["a larger alpha"] + ([] if tails is None else [tails])
+        options = _in_words(self._remedies(terms.shape[0], extra))
         return f"{message} Try {options}."

@@ -794,3 +794,39 @@ def test_score_where_a_weighted_gate_underflows():
         score = model.score(X_test, y_test)
     expected = _d2_from_log_means(y_test, log_mu, y_test.mean())
     np.testing.assert_allclose(score, expected, rtol=1e-10)
+
+
+def test_extreme_means_from_heavy_tailed_features_name_the_feature():
+    # 500 rows of Cauchy features (one 1769 from 0): two experts' means up to
+    # 1e149 at training rows, and the warning's remedies never named the
+    # features (stress QA); a feature's farthest training value in weighted
+    # standard deviations from its mean, beyond HEAVY_TAIL_SDS, is named
+    from skmoe._loglink import HEAVY_TAIL_SDS
+
+    rng = np.random.RandomState(8)
+    X = rng.standard_cauchy(size=(500, 3))
+    y = np.minimum(np.abs(rng.standard_cauchy(size=500)) * 10, 1e7).astype(int)
+    far = np.abs(X - X.mean(axis=0)) / X.std(axis=0)
+    column = int(np.argmax(far.max(axis=0)))
+    assert far.max() > HEAVY_TAIL_SDS
+    with pytest.warns(UserWarning, match="add up to") as record:
+        MoEPoissonRegressor(2, random_state=0).fit(X, y)
+    (message,) = [str(w.message) for w in record if "add up to" in str(w.message)]
+    assert (
+        f"features with lighter tails (feature {column} of X has a training "
+        f"value {far.max():.3g} standard deviations from its mean)" in message
+    )
+    # the experts' own columns of X: feature 2 alone is none of them
+    with pytest.warns(UserWarning, match="add up to") as record:
+        MoEPoissonRegressor(2, expert_features=[2, column], random_state=0).fit(X, y)
+    for w in record:
+        if "lighter tails" in str(w.message):
+            assert f"feature {column} of X" in str(w.message)
+    # Gaussian features: no such remedy
+    from skmoe._loglink import _heavy_tail
+
+    class Problem:
+        design = np.vstack([np.ones(500), rng.randn(3, 500)])
+        sample_weight = np.ones(500)
+
+    assert _heavy_tail(Problem, None) is None
