@@ -828,6 +828,16 @@ def test_categorical_dtypes_reach_the_estimators():
     assert_allclose(model.predict(frame), plain.predict(frame), rtol=1e-12)
     restored = pickle.loads(pickle.dumps(model))
     assert_allclose(restored.predict(frame), plain.predict(frame), rtol=1e-12)
+    # a city the fit did not see: a category of its own, as for the plain
+    # estimator (made NaN, it failed experts that refuse missing values), in a
+    # DataFrame of other categories or in NumPy X
+    new = pd.DataFrame({"x": [0.0, 0.0], "city": pd.Categorical([6, 40])})
+    assert_allclose(model.predict(new), plain.predict(new), rtol=1e-12)
+    with pytest.warns(UserWarning, match="valid feature names"):
+        numeric = model.predict(new.to_numpy(dtype=float))
+    assert_allclose(numeric, plain.predict(new), rtol=1e-12)
+    ridge = MoERegressor(1, expert_estimator=Ridge(), n_init=1).fit(frame, y)
+    assert_allclose(ridge.predict(new), Ridge().fit(frame, y).predict(new), rtol=1e-10)
     # experts that see the city only, by name, and a gate on x
     model = MoERegressor(
         2,

@@ -174,8 +174,16 @@ class EstimatorExperts(ExpertFamily):
 
         frame = pd.DataFrame(X, columns=list(self.feature_names), copy=False)
         for name, dtype in (self.categories or {}).items():
-            # (the values are the categories' own, as NumPy read them)
-            frame[name] = pd.Categorical(frame[name].to_numpy(), dtype=dtype)
+            # (the values are the categories' own, as NumPy read them); values
+            # the fit did not see are categories too, after the fit's: made
+            # NaN, they failed estimators that refuse missing values
+            values = frame[name].to_numpy()
+            known = dtype.categories
+            unseen = ~np.isin(values, known.to_numpy())
+            if np.any(unseen):
+                extra = np.unique(values[unseen]).tolist()
+                dtype = pd.CategoricalDtype([*known, *extra], ordered=dtype.ordered)
+            frame[name] = pd.Categorical(values, dtype=dtype)
         return frame
 
     def _clone(self, k: int):
