@@ -51,34 +51,35 @@ def to_numpy(x) -> np.ndarray:
     return out if out.flags.writeable else out.copy()
 
 
-#: Fits in progress under each thread limit (BLAS; OpenMP, for k-means), and
-#: the limit, shared by all threads: threadpoolctl's limits are process-wide,
-#: so with fits in several threads (joblib's threading backend) each restoring
-#: what it found on entry left BLAS at one thread for good; the first fit sets
-#: the limit, the last one lifts it.
-_LIMITS = {
-    api: {"lock": threading.Lock(), "fits": 0, "limiter": None}
-    for api in ("blas", "openmp")
-}
+#: Fits in progress under the BLAS limit, and the limit, shared by all threads:
+#: BLAS's limits are process-wide, so with fits in several threads (joblib's
+#: threading backend) each restoring what it found on entry left BLAS at one
+#: thread for good; the first fit sets the limit, the last one lifts it.
+_BLAS_LIMIT = {"lock": threading.Lock(), "fits": 0, "limiter": None}
 #: One ThreadpoolController for the process, made at the first fit: a fresh
 #: one per limit rescanned the loaded libraries (0.90 ms against 0.012 ms, a
 #: third of a small partial_fit's time). It knows the libraries loaded when it
 #: was made (NumPy's BLAS is, by the first fit).
 _CONTROLLER = []
+_CONTROLLER_LOCK = threading.Lock()
+
+
+def _libraries(user_api):
+    """The process's ThreadpoolController (made once) restricted to one API:
+    a limiter restores every library it knows, and an OpenMP limit taken
+    inside a fit's BLAS limit restored BLAS to that fit's one thread for good."""
+    with _CONTROLLER_LOCK:
+        if not _CONTROLLER:
+            _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].select(user_api=user_api)
 
 
 @contextmanager
-def _single_thread(user_api):
-    state = _LIMITS[user_api]
+def _single_blas_thread():
+    state = _BLAS_LIMIT
     with state["lock"]:
         if state["fits"] == 0:
-            if not _CONTROLLER:
-                _CONTROLLER.append(ThreadpoolController())
-            # (the selected libraries alone: a limiter restores every library
-            # it knows, and k-means outside a fit's BLAS limit left BLAS at
-            # the other fit's one thread for good)
-            selected = _CONTROLLER[0].select(user_api=user_api)
-            state["limiter"] = selected.limit(limits=1)
+            state["limiter"] = _libraries("blas").limit(limits=1)
         state["fits"] += 1
     try:
         yield
@@ -94,18 +95,27 @@ def blas_threads(design):
     """Context that runs NumPy fits with single-threaded BLAS (see the note
     above); other namespaces keep their own threading."""
     if is_numpy_array(design):
-        return _single_thread("blas")
+        return _single_blas_thread()
     return nullcontext()
 
 
+@contextmanager
 def openmp_threads():
     """Context that runs scikit-learn's k-means (the starts' clustering) with
     one OpenMP thread, as NumPy fits run BLAS: on this project's shared 2-core
     machine its default threads waited for busy cores (at a load average of
     1.5, k-means on 20000 x 10 took 6.6 times as long, on the digits 60 times,
     and default fits 1.1 to 2.0 times: ``python
-    benchmarks/kmeans_threads.py``), with the same labels."""
-    return _single_thread("openmp")
+    benchmarks/kmeans_threads.py``), with the same labels. OpenMP's limit
+    holds for the calling thread alone (``omp_set_num_threads``), so each call
+    sets and restores its own: a count shared by threads, as BLAS's, left the
+    second of two overlapping fits unlimited and the first at one thread for
+    good."""
+    limiter = _libraries("openmp").limit(limits=1)
+    try:
+        yield
+    finally:
+        limiter.restore_original_limits()
 
 
 GPU_MISSING = (

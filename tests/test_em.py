@@ -466,3 +466,48 @@ def test_logsumexp_of_rows_of_minus_infinity_is_minus_infinity():
     for axis in (0, 1):
         got = np.asarray(logsumexp(xp, xp.asarray(a), axis=axis))
         np.testing.assert_allclose(got, scipy_logsumexp(a, axis=axis), rtol=1e-14)
+
+
+def test_overlapping_k_means_limits_are_each_threads_own():
+    # OpenMP's limit holds for the calling thread alone: with one count for
+    # all threads (as BLAS's, which is process-wide) the second of two
+    # overlapping limits left its thread unlimited, and the first thread's
+    # restore never came, leaving it at one thread for good (review)
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from skmoe import _backend
+
+    def openmp_threads():
+        info = threadpool_info()
+        return {p["num_threads"] for p in info if p["user_api"] == "openmp"}
+
+    if not openmp_threads():
+        pytest.skip("no OpenMP runtime loaded")
+    seen = {}
+    both_inside, first_out = threading.Barrier(2), threading.Event()
+
+    def run(name, leave_first):
+        before = openmp_threads()
+        with _backend.openmp_threads():
+            both_inside.wait(timeout=30)
+            inside = openmp_threads()
+            if not leave_first:
+                first_out.wait(timeout=30)
+        if leave_first:
+            first_out.set()
+        seen[name] = (before, inside, openmp_threads())
+
+    threads = [
+        threading.Thread(target=run, args=("first", True)),
+        threading.Thread(target=run, args=("second", False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for before, inside, after in seen.values():
+        assert inside <= {1}
+        assert after == before
+    assert len(seen) == 2
