@@ -277,7 +277,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         larger or smaller than in the last fit) or moved (a mean moved by
         more than one of the last fit's standard deviations: the fitted
         regimes then lie away from the data, and a warm EM fit of two regimes
-        moved by two ended at R^2 0.14 where a fresh one had 0.99), a
+        moved by two ended at R^2 0.14 where a fresh one had 0.99; the means
+        and deviations are weighted, so new ``sample_weight`` on the same rows
+        can move them too, as can a growing window of a time feature), a
         regressor's ``y`` (a count model's rates, ``y / exposure``) on
         another scale (10 times, or a mean moved by 10 of its standard
         deviations: EM's warm fit of y times 300 ended at R^2 0.14 where a

@@ -39,12 +39,19 @@ WARM_TARGET_RATIO = 10.0
 
 def _feature_moments(X, sample_weight):
     """The features' weighted means and variances (float64 arrays): the
-    variances are also the units a later ``partial_fit`` steps in."""
+    variances are also the units a later ``partial_fit`` steps in. A feature
+    constant over the rows of positive weight has a variance of exactly 0 (the
+    rounding of its mean left about 1e-17 times it, and a warm fit on as many
+    other rows of the same constant found it moved by several such standard
+    deviations)."""
     mean = np.average(X, axis=0, weights=sample_weight)
     # features near the float's limit: inf here, and the scale check's clear
     # error after it (NumPy's overflow warning came first)
     with np.errstate(over="ignore", invalid="ignore"):
         variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
+    if rows.shape[0] > 0:
+        variance = np.where(np.ptp(rows, axis=0) == 0, 0.0, variance)
     return mean.astype(np.float64), variance.astype(np.float64)
 
 

@@ -597,6 +597,31 @@ def test_a_warm_fit_on_moved_features_fits_afresh(Estimator, move):
     assert model.score(X_near, y) > fresh.score(X_near, y) - 0.01
 
 
+def test_a_constant_feature_does_not_move():
+    # a column of one constant in both fits: its variance, the rounding of its
+    # mean (1e-17 times it), made a warm fit on other rows count it moved by
+    # several such standard deviations (18 of 30 warm fits fell back; review)
+    from skmoe._warm_start import _feature_moments
+
+    rng = np.random.default_rng(0)
+    for value in (0.1, 0.7, 1 / 3):
+        for rows in ((1000, 500), (500, 1000), (1000, 333)):
+            data = []
+            for n in rows:
+                X = np.column_stack([rng.normal(size=n), np.full(n, value)])
+                data.append((X, X[:, 0] + 0.1 * rng.normal(size=n)))
+            model = MoERegressor(2, warm_start=True, max_iter=20, random_state=0)
+            model.fit(*data[0])
+            assert not _warm_messages(model, *data[1])
+    X = np.full((50, 1), 0.1)
+    assert _feature_moments(X, np.ones(50))[1][0] == 0.0
+    # (rows of weight 0 do not count: constant over the others)
+    X[:5] = 7.0
+    weight = np.r_[np.zeros(5), np.ones(45)]
+    assert _feature_moments(X, weight)[1][0] == 0.0
+    assert _feature_moments(X, np.ones(50))[1][0] > 0
+
+
 def test_an_error_of_the_fresh_fit_after_a_warm_start_says_why(monkeypatch):
     # the fit as with warm_start=False that replaces a warm one raised its
     # error alone: the user had asked for a warm fit
