@@ -877,9 +877,11 @@ class MoEPoissonRegressor(
             )
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
-        rates = to_numpy(rates)
+        # (in float64, the distribution's dtype: a float32 model's rates times
+        # exposures of 1e40 overflowed, and 1e-50 made them 0)
+        rates = np.asarray(to_numpy(rates), dtype=np.float64)
         if exposure is not None:
-            rates = rates * exposure[:, None].astype(rates.dtype)
+            rates = rates * exposure[:, None]
         experts = to_numpy(experts[0]) if sparse else None
         return self._distribution(weights, rates, experts)
 
