@@ -29,9 +29,12 @@ from ._math import device, diag, logsumexp, solve_shared, solve_symmetric, take_
 #: over 10 classes and 20 features made it 1.8 GB with 8192-sample blocks), a
 #: size that stays in cache: 2**26 bytes made a classifier's fit (4 experts, 5
 #: classes, 20 features, 20000 rows) 1.27 times as long, its peak memory 57.5
-#: MiB for 28.1 (``python benchmarks/newton_blocks.py``).
+#: MiB for 28.1 (``python benchmarks/newton_blocks.py``). Other namespaces (a
+#: GPU, where smaller blocks mean more kernel launches, not measured) keep
+#: DEVICE_NEWTON_BYTES.
 NEWTON_BLOCK = 8192
 NEWTON_BYTES = 2**20
+DEVICE_NEWTON_BYTES = 2**26
 #: Most samples the Newton Hessian is built from. Above this, samples whose
 #: probabilities are all within ``CERTAIN`` of 0 or 1 (they add at most ``CERTAIN``
 #: times their Gram term to the Hessian) are left out, and if more than
@@ -123,7 +126,8 @@ def newton_direction(
     hessian = xp.zeros((n_problems, size, size), dtype=design.dtype, device=dev)
     root_weight = xp.sqrt(sample_weight)
     # blocks of samples sized so that Z, (B, m d, block), stays near NEWTON_BYTES
-    rows = max(256, min(NEWTON_BLOCK, NEWTON_BYTES // (8 * n_problems * size)))
+    budget = NEWTON_BYTES if is_numpy_array(design) else DEVICE_NEWTON_BYTES
+    rows = max(256, min(NEWTON_BLOCK, budget // (8 * n_problems * size)))
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
         part = design[:, start:stop]
