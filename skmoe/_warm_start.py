@@ -49,9 +49,10 @@ def _feature_moments(X, sample_weight):
     # error after it (NumPy's overflow warning came first)
     with np.errstate(over="ignore", invalid="ignore"):
         variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
-    rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
-    if rows.shape[0] > 0:
-        variance = np.where(np.ptp(rows, axis=0) == 0, 0.0, variance)
+        rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
+        if rows.shape[0] > 0:
+            constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+            variance = np.where(constant, 0.0, variance)
     return mean.astype(np.float64), variance.astype(np.float64)
 
 
@@ -77,13 +78,18 @@ def _moved_features(
         ratio = np.sqrt(new / old)
         shift = np.abs(mean - offset) / np.sqrt(old)
     spread = (old > 0) & (new > 0)
+    # a feature constant in one fit only (a variance of exactly 0 in one):
+    # another scale; constant in both, it is not judged
+    constant = (old == 0) != (new == 0)
+    judged = old > 0
     if target:  # a variance that overflows (y of 1e300) is no scale to judge
-        spread &= np.isfinite(old) & np.isfinite(new)
+        finite = np.isfinite(old) & np.isfinite(new)
+        spread, constant, judged = spread & finite, constant & finite, judged & finite
     # (a change of exactly limit times stays: its ratio, rounded, came out one
     # float above limit for 9% of random samples)
     limit, shift_limit = limit * (1 + 1e-9), shift_limit * (1 + 1e-9)
-    scaled = spread & ~((ratio <= limit) & (ratio >= 1 / limit))
-    moved = (scaled | (spread & (shift > shift_limit)))[columns]
+    scaled = (spread & ~((ratio <= limit) & (ratio >= 1 / limit))) | constant
+    moved = (scaled | (judged & (shift > shift_limit)))[columns]
     if not np.any(moved):
         return None
     column = int(columns[np.flatnonzero(moved)[0]])

@@ -613,6 +613,16 @@ def test_a_constant_feature_does_not_move():
             model = MoERegressor(2, warm_start=True, max_iter=20, random_state=0)
             model.fit(*data[0])
             assert not _warm_messages(model, *data[1])
+    # a used feature that varied and is now constant (or the reverse): another
+    # scale, a fresh fit (the first version judged neither: R^2 0.64 where a
+    # fresh fit had 0.99; review)
+    X = rng.normal(size=(400, 2))
+    y = np.where(X[:, 1] > 0, X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=400)
+    model = MoERegressor(2, warm_start=True, random_state=0).fit(X, y)
+    constant = np.column_stack([X[:, 0], np.full(400, 0.3)])
+    (message,) = _warm_messages(model, constant, y)
+    assert "feature 1: standard deviation 0 times" in message
+    assert _warm_messages(model, X, y)  # and back
     X = np.full((50, 1), 0.1)
     assert _feature_moments(X, np.ones(50))[1][0] == 0.0
     # (rows of weight 0 do not count: constant over the others)
