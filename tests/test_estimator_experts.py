@@ -838,6 +838,17 @@ def test_categorical_dtypes_reach_the_estimators():
     assert_allclose(numeric, plain.predict(new), rtol=1e-12)
     ridge = MoERegressor(1, expert_estimator=Ridge(), n_init=1).fit(frame, y)
     assert_allclose(ridge.predict(new), Ridge().fit(frame, y).predict(new), rtol=1e-10)
+    # bool and nullable categories: X's floats matched none of them (all NaN)
+    for flags in (
+        pd.array(city % 2 == 0, dtype=bool),
+        pd.array(city % 2 == 0, dtype="boolean"),
+        pd.array(city % 2, dtype="Int64"),
+    ):
+        frame2 = frame.assign(city=pd.Categorical(flags))
+        plain2 = clone(expert).fit(frame2, y)
+        model2 = MoERegressor(1, expert_estimator=expert, n_init=1).fit(frame2, y)
+        assert list(model2.experts_[0].is_categorical_) == [False, True]
+        assert_allclose(model2.predict(frame2), plain2.predict(frame2), rtol=1e-12)
     # experts that see the city only, by name, and a gate on x
     model = MoERegressor(
         2,
