@@ -32,8 +32,10 @@ def _unweighted_zero(xp, weight, mean):
 def _heavy_tail(problem, columns):
     """A remedy naming the feature the experts see (``columns``: their columns
     of X, None for all) with a training value (of positive weight) furthest
-    beyond ``HEAVY_TAIL_SDS`` weighted standard deviations from its mean, or
-    None."""
+    beyond ``HEAVY_TAIL_SDS`` weighted standard deviations from its mean (or
+    three times a Gaussian sample's largest, ``sqrt(2 log n)``, where that is
+    more: an exponential feature's grows as log n), or None. Features of two
+    values (indicators: a rare one lies far out) are not named."""
     design = to_numpy(problem.design)[1:]  # (features, rows)
     if design.shape[0] == 0:
         return None
@@ -46,7 +48,11 @@ def _heavy_tail(problem, columns):
         std = np.sqrt(spread**2 @ weight)
         far = np.max(np.abs(spread), axis=1) / std
     far = np.where(np.isfinite(far), far, 0.0)
-    if not np.any(far > HEAVY_TAIL_SDS):
+    limit = max(HEAVY_TAIL_SDS, 3 * math.sqrt(2 * math.log(max(values.shape[1], 2))))
+    for j in np.flatnonzero(far > limit):
+        if np.unique(values[j]).shape[0] <= 2:
+            far[j] = 0.0
+    if not np.any(far > limit):
         return None
     j = int(np.argmax(far))
     column = j if columns is None else int(list(columns)[j])
@@ -136,7 +142,7 @@ class LogLinkMixin:
         # n_experts="auto" also passes over fits whose means are extreme
         return (
             super()._collapsed(problem, result)
-            or self._excess_message(problem, result) is not None
+            or self._excess_message(problem, result, remedies=None) is not None
         )
 
     def _excess_message(self, problem, best, remedies=True):
@@ -150,7 +156,8 @@ class LogLinkMixin:
         single nonzero count), its mean can instead be extreme (1e50) where its
         gate is small (1e-46) but not zero: the likelihood barely sees it, but
         the predicted means do. Without the remedies where they follow
-        another warning's.
+        another warning's (``remedies=False``), and without any (``None``)
+        where only whether it warns matters.
         """
         xp = problem.xp
         terms = self._log_mixture_terms(problem, best)
@@ -170,6 +177,8 @@ class LogLinkMixin:
             f"expert's {mean_word} is extreme where its gate is small but not "
             f"zero, as when {few} determine it, and predict gives such means."
         )
+        if remedies is None:  # (whether it warns, not what it says)
+            return message
         tails = _heavy_tail(problem, self._expert_columns)
         if not remedies:
             lighter = "" if tails is None else f" So may {tails}."

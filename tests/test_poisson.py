@@ -830,3 +830,10 @@ def test_extreme_means_from_heavy_tailed_features_name_the_feature():
         sample_weight = np.ones(500)
 
     assert _heavy_tail(Problem, None) is None
+    # nor a rare indicator (14 standard deviations out at 0.5%), nor an
+    # exponential feature of 1e5 rows (its largest grows as log n)
+    Problem.design = np.vstack([np.ones(500), (np.arange(500) < 2).astype(float)])
+    assert _heavy_tail(Problem, None) is None
+    Problem.design = np.vstack([np.ones(100_000), rng.exponential(size=100_000)])
+    Problem.sample_weight = np.ones(100_000)
+    assert _heavy_tail(Problem, None) is None
