@@ -93,14 +93,20 @@ def _check_exposure(exposure, n_samples, dtype=np.float64):
             "Some value(s) of exposure are not positive: an exposure (time at "
             "risk, area) multiplies a sample's rate and must be positive."
         )
-    info = np.finfo(dtype)  # (float64's: subnormal exposures are taken)
+    _check_exposure_range(exposure, dtype)
+    return exposure
+
+
+def _check_exposure_range(exposure, dtype):
+    """Raise where checked ``exposure`` values lie outside the range of a
+    narrower ``dtype`` than float64 (whose subnormal exposures are taken)."""
+    info = np.finfo(dtype)
     narrow = info.dtype != np.float64
     if narrow and (np.min(exposure) < info.tiny or np.max(exposure) > info.max):
         raise ValueError(
             f"exposure has values outside {np.dtype(dtype)}'s range: use float64 "
             "X, or exposures in another unit."
         )
-    return exposure
 
 
 def _check_exposed(xp, result):
@@ -757,14 +763,14 @@ class MoEPoissonRegressor(
         if not return_std:
             mean = self._predict(X, False)
             xp = array_namespace(mean)
-            _check_exposure(exposure, exposure.shape[0], dtype_name(mean.dtype))
+            _check_exposure_range(exposure, dtype_name(mean.dtype))
             mean = mean * as_compute(xp, exposure, mean)
             return _check_exposed(xp, mean)
         # the mixture of the unit rates: its mean m and the spread of the
         # rates about it, sqrt(std^2 - m)
         mean, spread = self._predict(X, True, spread=True)
         xp = array_namespace(mean)
-        _check_exposure(exposure, exposure.shape[0], dtype_name(mean.dtype))
+        _check_exposure_range(exposure, dtype_name(mean.dtype))
         exposure = as_compute(xp, exposure, mean)
         # hypot: the square of e * spread overflowed float32 where the
         # standard deviation does not

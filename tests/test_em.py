@@ -252,6 +252,14 @@ def test_em_path_does_not_depend_on_the_order_of_the_experts():
     )
 
 
+def _threads(user_api):
+    """The thread counts of the loaded libraries of ``user_api`` ("blas",
+    "openmp"), in the calling thread."""
+    from threadpoolctl import threadpool_info
+
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == user_api}
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fits_in_threads_leave_the_blas_threads_as_they_were():
     # each fit restored the BLAS limit it found on entry: with fits in two
@@ -259,7 +267,6 @@ def test_fits_in_threads_leave_the_blas_threads_as_they_were():
     # same for OpenMP, which k-means (the starts) runs with one thread: its
     # limiter restored BLAS too, to another fit's 1
     from joblib import Parallel, delayed
-    from threadpoolctl import threadpool_info
 
     rng = np.random.RandomState(0)
     X = rng.randn(2000, 4)
@@ -270,11 +277,7 @@ def test_fits_in_threads_leave_the_blas_threads_as_they_were():
         return model.fit(X, y).n_iter_
 
     def blas_threads():
-        return {
-            (p["user_api"], p["num_threads"])
-            for p in threadpool_info()
-            if p["user_api"] in ("blas", "openmp")
-        }
+        return _threads("blas"), _threads("openmp")
 
     before = blas_threads()  # (on one core, 1: the test cannot tell)
     for _ in range(3):
@@ -286,12 +289,10 @@ def test_the_blas_limit_scans_the_libraries_once():
     # a ThreadpoolController per limit rescanned the loaded libraries at every
     # fit and partial_fit (0.90 ms against 0.012 ms; a third of a small
     # partial_fit): one controller serves every limit, which still holds
-    from threadpoolctl import threadpool_info
-
     from skmoe import _backend
 
     def blas_threads():
-        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        return _threads("blas")
 
     before = blas_threads()
     for _ in range(2):
@@ -414,14 +415,11 @@ def test_the_starts_k_means_runs_one_openmp_thread(monkeypatch):
     # machine wait for cores: 6.6 times the time on 20000 x 10 at a load of
     # 1.5 (benchmarks/kmeans_threads.py); one thread gives the same labels
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_info
 
     from skmoe import _init
 
     def openmp_threads():
-        return {
-            p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"
-        }
+        return _threads("openmp")
 
     seen = []
     fit = KMeans.fit
@@ -475,13 +473,10 @@ def test_overlapping_k_means_limits_are_each_threads_own():
     # restore never came, leaving it at one thread for good (review)
     import threading
 
-    from threadpoolctl import threadpool_info
-
     from skmoe import _backend
 
     def openmp_threads():
-        info = threadpool_info()
-        return {p["num_threads"] for p in info if p["user_api"] == "openmp"}
+        return _threads("openmp")
 
     if not openmp_threads():
         pytest.skip("no OpenMP runtime loaded")

@@ -816,7 +816,7 @@ def test_extreme_means_from_heavy_tailed_features_name_the_feature():
         f"features with lighter tails (feature {column} of X has a training "
         f"value {far.max():.3g} standard deviations from its mean)" in message
     )
-    # the experts' own columns of X: feature 2 alone is none of them
+    # with expert_features, the feature is named by its column of X
     with pytest.warns(UserWarning, match="add up to") as record:
         MoEPoissonRegressor(2, expert_features=[2, column], random_state=0).fit(X, y)
     for w in record:

@@ -179,15 +179,15 @@ class EstimatorExperts(ExpertFamily):
             # NaN, they failed estimators that refuse missing values
             values = frame[name].to_numpy()
             known = dtype.categories
+            categories = np.asarray(known.to_numpy())
             # in the categories' own (NumPy) dtype where that loses nothing:
             # bool categories matched no float, and every value became NaN
-            own = np.asarray(known.to_numpy()).dtype
-            if own.kind in "biuf":
+            if categories.dtype.kind in "biuf":
                 with np.errstate(invalid="ignore", over="ignore"):
-                    cast = values.astype(own)
+                    cast = values.astype(categories.dtype)
                 if np.array_equal(cast, values):
                     values = cast
-            unseen = ~np.isin(values, np.asarray(known.to_numpy()))
+            unseen = ~np.isin(values, categories)
             if np.any(unseen):
                 extra = np.unique(values[unseen]).tolist()
                 dtype = pd.CategoricalDtype([*known, *extra], ordered=dtype.ordered)
