@@ -72,6 +72,7 @@ from ._fitting import (
     _object_target_as_float,
     _take_columns,
     _unchanged_on_failure,
+    _Validated,
 )
 from ._groups import check_groups
 from ._math import design_matrix, device
@@ -97,7 +98,7 @@ from ._warm_start import (
     _moved_features,
     _WarmStartFailed,
 )
-from ._warnings import _warn_user
+from ._warnings import _held_warnings, _warn_user
 from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
@@ -697,10 +698,11 @@ class BaseMixtureOfExperts(
     def _warm_fit(self, X, y, sample_weight, groups, target):
         """:meth:`_fit` continuing the fitted parameters, or, where they cannot
         be continued, as with ``warm_start=False``, whose warnings replace the
-        warm attempt's (a changed ``n_experts`` said to be ignored, which the
-        fresh fit takes; a feature-scale warning given twice)."""
+        warm attempt's own (a changed ``n_experts`` said to be ignored, which the
+        fresh fit takes; a feature-scale warning given twice). scikit-learn's
+        input checks warn in both."""
         try:
-            with warnings.catch_warnings(record=True) as early:
+            with _held_warnings() as early:
                 self._warn_ignored_n_experts("warm_start=True", "set warm_start=False")
                 self._warn_ignored_settings("warm_start=True")
                 messages = self._fit(X, y, sample_weight, True, groups=groups, **target)
@@ -723,10 +725,8 @@ class BaseMixtureOfExperts(
                 )
                 raise
             return [(afresh, UserWarning), *messages]
-        for caught in early:  # the warm fit stands: its warnings, as given
-            warnings.warn_explicit(
-                caught.message, caught.category, caught.filename, caught.lineno
-            )
+        for message, category in early:  # the warm fit stands: its warnings
+            _warn_user(message, category)
         return messages
 
     def _warn_ignored_n_experts(self, method, remedy):
@@ -1790,9 +1790,13 @@ class BaseMixtureOfExperts(
         return xp.take(design, index, axis=0)
 
     def _validate_X_predict(self, X, method="predict"):
-        """Validated X and the backend to compute its predictions on."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
+        """Validated X and the backend to compute its predictions on (as it is
+        where it comes as :class:`_Validated`)."""
+        if isinstance(X, _Validated):
+            X = X.X
+        else:
+            check_is_fitted(self)
+            X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)
         device = "cpu" if hasattr(self, "experts_") else self.device

@@ -20,6 +20,16 @@ from ._groups import Groups
 from ._warnings import _warn_user
 
 
+@dataclasses.dataclass(frozen=True)
+class _Validated:
+    """Features that :meth:`partial_fit` has validated (its own batch, which the
+    updated model must predict): the predict methods take ``X`` as it is. Their
+    checks warned again of what the batch's had (feature names), and only
+    ``warnings.catch_warnings``, which is not thread-safe, had hidden that."""
+
+    X: object
+
+
 def _target_column(y):
     """``column_or_1d(y)``, its DataConversionWarning for a column vector given
     at the user's call (scikit-learn's own points into the estimator)."""

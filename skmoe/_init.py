@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from ._backend import openmp_threads
 
@@ -82,12 +79,25 @@ def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
     Z -= np.average(Z, axis=0, weights=sample_weight)
     std = np.sqrt(np.average(Z**2, axis=0, weights=sample_weight))
     Z /= np.where(std > 0, std, 1.0)
+    # duplicated points can leave fewer distinct points than experts: as many
+    # clusters as points (KMeans warns of fewer clusters than asked for, and
+    # warnings.catch_warnings, which hid that, is not thread-safe); EM copes,
+    # the random part of the responsibilities separates the experts
+    n_clusters = _distinct_rows(Z, n_experts)
     kmeans = KMeans(
-        n_clusters=n_experts, n_init=1, random_state=random_state, copy_x=False
+        n_clusters=n_clusters, n_init=1, random_state=random_state, copy_x=False
     )
-    with warnings.catch_warnings():
-        # duplicated points can leave fewer distinct clusters than experts; EM
-        # copes, the random part of the responsibilities separates them
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with openmp_threads():
-            return kmeans.fit(Z, sample_weight=sample_weight).labels_
+    with openmp_threads():
+        return kmeans.fit(Z, sample_weight=sample_weight).labels_
+
+
+def _distinct_rows(Z, at_most) -> int:
+    """The number of distinct rows of ``Z``, up to ``at_most``: first among
+    rows spread over Z (sorted data repeats its first rows), then, where
+    those are fewer, among all."""
+    step = max(1, Z.shape[0] // (8 * at_most))
+    for rows in (Z[::step], Z) if step > 1 else (Z,):
+        distinct = np.unique(rows, axis=0).shape[0]
+        if distinct >= at_most:
+            return at_most
+    return distinct

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 
 import numpy as np
 from sklearn.base import _fit_context, is_regressor
@@ -33,6 +32,7 @@ from ._fitting import (
     _object_target_as_float,
     _take_columns,
     _unchanged_on_failure,
+    _Validated,
 )
 from ._init import initial_responsibilities
 from ._math import device
@@ -281,7 +281,7 @@ class PartialFitMixin:
 
     def _partial_fit(self, X, y, sample_weight, **target):
         """:meth:`partial_fit`; returns the warnings to give, as :meth:`_fit`."""
-        given_weight, given_X = sample_weight, X
+        given_weight = sample_weight
         first = not hasattr(self, "n_experts_")
         online = self.solver == "em"  # else "sgd" (see _streaming_solver)
         if not online:  # rows online EM kept to fit, from before set_params
@@ -351,7 +351,7 @@ class PartialFitMixin:
             self._encode_target(host(y), X_host, fitting=False, **target)
             # left out, as fit leaves them: a far row of weight 0 made a
             # Poisson stream diverge (0 * inf), or its prediction overflow
-            X, y, given_X = (_safe_indexing(a, rows) for a in (X, y, given_X))
+            X, y = (_safe_indexing(a, rows) for a in (X, y))
             X_host, sample_weight = X_host[rows], sample_weight[rows]
             given_weight = sample_weight
             target = {  # a count's exposure: one per row, or one for all
@@ -360,7 +360,7 @@ class PartialFitMixin:
                 else _safe_indexing(value, rows)
                 for name, value in target.items()
             }
-        batch = (given_X, y, sample_weight)  # what the model must still predict
+        batch = (X, y, sample_weight)  # what the model must still predict
         if pending is not None:  # the rows so far, too few to fit: start again
             xp_input = array_namespace(X)
             X = xp_input.concat([pending[0], X], axis=0)
@@ -510,7 +510,7 @@ class PartialFitMixin:
 
     def _predicts_batch(self, X, y, sample_weight) -> bool:
         """Whether the model just updated by :meth:`partial_fit` predicts its
-        batch (X as given, y and the weights as validated) finitely at the rows
+        batch (X, y and the weights as validated) finitely at the rows
         of positive weight: :meth:`predict` does not overflow (it raises), and
         a positive target's mean (Poisson, Gamma) has not underflowed to 0
         where y > 0 for more than ``ZERO_MEAN_SHARE`` of the batch's weight
@@ -520,10 +520,9 @@ class PartialFitMixin:
         stream at ``learning_rate=100`` accepted a batch that ``predict``
         then refused, a Poisson one predicted 7.8e149 and 0 for counts of mean
         2.45 (D^2 -inf)."""
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # predict's, on the way
-            try:
-                predicted = self.predict(X)
+        with np.errstate(all="ignore"):
+            try:  # (X as validated: predict's checks warned again)
+                predicted = self.predict(_Validated(X))
             except ValueError:  # _check_finite: the outputs overflowed
                 return False
         if not is_regressor(self):  # labels (predict_proba was finite)

@@ -6,7 +6,6 @@ import copy
 import math
 import re
 import time
-import warnings
 from collections import Counter
 from functools import partial
 from numbers import Integral, Real
@@ -28,7 +27,7 @@ from ._base import BaseMixtureOfExperts, _through_steps
 from ._distribution import draw_categories
 from ._groups import check_groups
 from ._poisson import MoEPoissonRegressor
-from ._warnings import _warn_user
+from ._warnings import _held_warnings, _warn_user
 
 #: A classifier's samples drawn again at most this often to hold every class.
 MAX_REDRAWS = 100
@@ -438,8 +437,9 @@ def _replicate(estimator, null, k, X, y, fit_params, seed):
     classes = getattr(_parts(null)[0], "classes_", None)
     classes = None if classes is None else to_numpy(classes)
     y = _sample(null, X, fit_params, seed, classes, y)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # skmoe's own warnings (not warnings.catch_warnings, which is not
+    # thread-safe); those of scikit-learn's estimators as experts pass
+    with _held_warnings() as caught:
         smaller = _fitted(estimator, k, X, y, fit_params)
         larger = _fitted(estimator, k + 1, X, y, fit_params)
-    return _statistic(smaller, larger), [(w.category, str(w.message)) for w in caught]
+    return _statistic(smaller, larger), [(c, str(m)) for m, c in caught]

@@ -4,7 +4,6 @@ with changed expert estimators, and what changed where they cannot."""
 from __future__ import annotations
 
 import pickle
-import warnings
 
 import numpy as np
 import scipy.sparse
@@ -189,9 +188,7 @@ def _same_value(a, b) -> bool:
             return False
         try:  # (in CSR, which every format converts to and which indexes)
             a, b = a.tocsr(), b.tocsr()
-            with warnings.catch_warnings():  # (!= of sparse matrices is costly)
-                warnings.simplefilter("ignore", scipy.sparse.SparseEfficiencyWarning)
-                rows, columns = (a != b).nonzero()
+            rows, columns = (a != b).nonzero()  # (scipy warns of == only)
             if rows.size == 0:
                 return True
             # (NaN equal to NaN, as for NumPy arrays)

@@ -1,9 +1,29 @@
 """Warnings that point at the user's call, wherever skmoe warns from."""
 
+import contextlib
 import os
 import sys
 import sysconfig
+import threading
 import warnings
+
+#: The warnings :func:`_held_warnings` holds, per thread.
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def _held_warnings():
+    """Hold the warnings that :func:`_warn_user` gives in this thread, as a list
+    of (message, category) pairs, for the caller to give or drop. Not
+    ``warnings.catch_warnings``, which is not thread-safe before Python 3.14:
+    fits in two threads at once left one fit's filters or its record of
+    warnings in place of the process's (every later warning swallowed)."""
+    outer = getattr(_HELD, "messages", None)
+    _HELD.messages = held = []
+    try:
+        yield held
+    finally:
+        _HELD.messages = outer
 
 
 def _warn_user(message, category=UserWarning):
@@ -12,7 +32,11 @@ def _warn_user(message, category=UserWarning):
     grid search or cross-validation, which call fit through joblib). In a
     joblib worker process, whose stack has no user frame (the next one is the
     standard library's process machinery), at the first frame outside skmoe:
-    scikit-learn's call of fit."""
+    scikit-learn's call of fit. Inside :func:`_held_warnings`, held instead."""
+    held = getattr(_HELD, "messages", None)
+    if held is not None:
+        held.append((message, category))
+        return
     import joblib
     import sklearn
 

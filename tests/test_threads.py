@@ -1,0 +1,138 @@
+"""Fits in several threads at once: no process-wide state left changed."""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import skmoe
+from skmoe import MoEClassifier, MoERegressor, bootstrap_lrt
+from skmoe._init import _distinct_rows, _kmeans_labels
+
+SKMOE_DIR = os.path.dirname(os.path.abspath(skmoe.__file__)) + os.sep
+
+
+@pytest.fixture
+def skmoe_catch_warnings(monkeypatch):
+    """The skmoe files that enter ``warnings.catch_warnings``: not thread-safe
+    before Python 3.14, where a fit in another thread left this one's
+    filters (an ignored ConvergenceWarning, every warning ignored) or its
+    record of warnings (every later warning swallowed) in the process."""
+    callers = []
+
+    class Recording(warnings.catch_warnings):
+        def __init__(self, *args, **kwargs):
+            callers.append(sys._getframe(1).f_code.co_filename)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", Recording)
+    yield callers
+    # (scikit-learn's input checks enter it too: theirs, not skmoe's)
+
+
+def _own(callers):
+    return sorted({path for path in callers if path.startswith(SKMOE_DIR)})
+
+
+def _regression(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.1 * rng.randn(n)
+    return X, y
+
+
+def test_a_fit_from_k_means_on_duplicated_rows(skmoe_catch_warnings):
+    # 4 distinct rows, 6 experts: k-means had warned of fewer clusters
+    X, y = _regression(4)
+    X, y = np.repeat(X, 10, axis=0), np.repeat(y, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the collapsing experts' own warnings
+        MoERegressor(6, init_params="kmeans", n_init=1, random_state=0).fit(X, y)
+    assert _own(skmoe_catch_warnings) == []
+
+
+def test_a_warm_refit(skmoe_catch_warnings):
+    X, y = _regression()
+    model = MoERegressor(2, warm_start=True, random_state=0).fit(X, y)
+    skmoe_catch_warnings.clear()  # (the refit's alone)
+    model.set_params(alpha=1e-3).fit(X, y)
+    assert _own(skmoe_catch_warnings) == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MoERegressor(2, gate="constant"), MoEClassifier(2, solver="sgd")],
+    ids=["online-em", "sgd"],
+)
+def test_partial_fit(model, skmoe_catch_warnings):
+    X, y = _regression()
+    if isinstance(model, MoEClassifier):
+        y = (y > 0).astype(int)
+    model.set_params(random_state=0)
+    classes = {"classes": [0, 1]} if isinstance(model, MoEClassifier) else {}
+    for start in range(0, 120, 40):
+        model.partial_fit(X[start : start + 40], y[start : start + 40], **classes)
+    assert _own(skmoe_catch_warnings) == []
+
+
+def test_a_bootstrap_test(skmoe_catch_warnings):
+    X, y = _regression(60)
+    model = MoERegressor(n_init=1, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=5 does not converge
+        bootstrap_lrt(
+            model, X, y, max_experts=2, n_bootstrap=2, significance=0.5, random_state=0
+        )
+    assert _own(skmoe_catch_warnings) == []
+
+
+def test_bootstrap_warnings_are_still_summarized():
+    # the replicates' own warnings, held per thread, come as one summary
+    X, y = _regression(60)
+    model = MoERegressor(n_init=1, max_iter=2, random_state=0)
+    with pytest.warns() as caught:
+        bootstrap_lrt(
+            model, X, y, max_experts=2, n_bootstrap=3, significance=0.5, random_state=0
+        )
+    summaries = [
+        str(w.message) for w in caught if "bootstrap samples" in str(w.message)
+    ]
+    assert any("The fits of 3 of the 3 bootstrap samples" in s for s in summaries)
+
+
+def test_partial_fit_warns_of_feature_names_once():
+    # the model's check that it predicts its batch takes the batch as
+    # validated: predict's checks warned again (hidden by catch_warnings)
+    X, y = _regression()
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    model = MoERegressor(2, gate="constant", random_state=0).fit(frame, y)
+    with pytest.warns(UserWarning, match="valid feature names") as caught:
+        model.partial_fit(X[:40], y[:40])
+    assert len([w for w in caught if "feature names" in str(w.message)]) == 1
+
+
+def test_distinct_rows_counts_up_to_its_limit():
+    rows = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    # sorted: the first 1000 rows are one row, which a strided sample passes
+    Z = np.repeat(rows, 1000, axis=0)
+    assert [_distinct_rows(Z, k) for k in (1, 2, 3, 5)] == [1, 2, 3, 3]
+    # one distinct row among 3000, away from the strided sample's rows
+    Z = np.zeros((3000, 2))
+    Z[1] = 1.0
+    assert _distinct_rows(Z, 2) == 2 and _distinct_rows(Z, 4) == 2
+    # -0.0 is 0.0, as k-means' distances have it
+    assert _distinct_rows(np.array([[0.0], [-0.0]]), 2) == 1
+
+
+def test_k_means_on_fewer_distinct_rows_than_experts_labels_each_row():
+    X, y = _regression(4)
+    X, y = np.repeat(X, 10, axis=0), np.repeat(y, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # KMeans' warning of fewer clusters
+        labels = _kmeans_labels(X, y, np.ones(40), 6, np.random.RandomState(0))
+    # each distinct row its own label, the copies of a row the same one
+    assert len(np.unique(labels)) == 4
+    assert all(len(np.unique(block)) == 1 for block in labels.reshape(4, 10))
