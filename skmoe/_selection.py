@@ -119,8 +119,9 @@ def bootstrap_lrt(
         :class:`MoEPoissonRegressor`, ``groups``, or ``step__param`` for a
         pipeline). The samples are drawn at the exposures passed as
         ``exposure`` or ``step__exposure``, and with ``groups`` (or
-        ``step__groups``; the gate dense, ``top_k=None``) each group's rows
-        from one expert, drawn from the gate at the group.
+        ``step__groups``; the null models' gates dense: ``top_k=None`` or at
+        least ``max_experts - 1``) each group's rows from one expert, drawn
+        from the gate at the group.
 
     Returns
     -------
@@ -245,7 +246,7 @@ def bootstrap_lrt(
             "bootstrap_lrt draws a group's rows from one expert of the dense "
             f"gate, and top_k={top_k} routes the models of up to "
             f"{max_experts - 1} experts it draws from sparsely; with groups, "
-            "set top_k=None."
+            f"set top_k=None or top_k >= {max_experts - 1}."
         )
     n_experts = max_experts
     for k in range(first, max_experts):
