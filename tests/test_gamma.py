@@ -358,6 +358,43 @@ def test_shared_features_share_a_coefficient_and_beat_no_sharing_in_bic():
     assert shared.bic(X, y) < free.bic(X, y)
 
 
+def test_shared_coefficient_is_the_mle_when_the_shapes_differ():
+    # with shapes 2 and 50 each expert's equation for the shared coefficient
+    # must be weighed by its shape (1 / dispersion); the derivative of the
+    # likelihood written with scipy.stats along that coefficient is then 0
+    rng = np.random.RandomState(0)
+    n = 400
+    X = rng.uniform(-2, 2, size=(n, 2))
+    regime = rng.rand(n) < 0.5
+    shape = np.where(regime, 2.0, 50.0)
+    log_mean = np.where(regime, 1 - X[:, 0], 1 + 0.5 * X[:, 0]) + 0.3 * X[:, 1]
+    y = rng.gamma(shape, np.exp(log_mean) / shape)
+    reg = MoEGammaRegressor(
+        n_experts=2,
+        gate="constant",
+        shared_features=[1],
+        alpha=0.0,
+        tol=1e-12,
+        max_iter=5000,
+        random_state=0,
+    ).fit(X, y)
+    assert reg.expert_coef_[0, 1] == reg.expert_coef_[1, 1]
+    # the fit found the two shapes, so the weights differ
+    assert np.ptp(1 / reg.expert_dispersion_) > 10
+
+    def loglik(shared):
+        coef = reg.expert_coef_.copy()
+        coef[:, 1] = shared
+        logits = np.log(reg.predict_gate(X))
+        return mixture_loglik(
+            X, y, logits, coef, reg.expert_intercept_, reg.expert_dispersion_
+        )
+
+    c, h = reg.expert_coef_[0, 1], 1e-5
+    slope = (loglik(c + h) - loglik(c - h)) / (2 * h)
+    assert abs(slope) < 1e-2
+
+
 def test_bic_counts_shapes_and_uses_gamma_likelihood():
     X, y = two_regimes(n=400)
     reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)

@@ -16,7 +16,13 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+    bootstrap_lrt,
+)
 from skmoe._em import EMProblem
 from skmoe._gradient import evaluate
 from skmoe._groups import Groups
@@ -392,6 +398,28 @@ def test_bad_groups_are_refused(params, fit, match):
         MoERegressor(**params).fit(X, y, **kwargs)
 
 
+def test_the_groups_of_some_rows_keep_their_labels():
+    # leaving rows out (those of weight 0) keeps the groups' own labels, which
+    # messages quote: the zero-inflated Gamma check, which leaves out a row of
+    # weight 0, named a mixed group by its internal code, not its label
+    labels = np.array(["b", "b", "a", "c", "a", "c", "d"])
+    part = Groups.from_labels(labels).take(np.array([2, 3, 4, 6]))
+    assert part.labels == ["a", "c", "d"]
+    np.testing.assert_array_equal(part.codes, [0, 1, 0, 2])
+    rng = np.random.RandomState(0)
+    groups = np.repeat(np.arange(30), 3)
+    names = np.array([f"subject-{g}" for g in groups])
+    X = rng.normal(size=30)[groups][:, None]
+    y = np.where(rng.rand(30)[groups] < 0.3, 0.0, rng.gamma(4.0, 1.0, len(groups)))
+    w = np.ones(len(y))
+    w[0] = 0.0
+    mixed = np.flatnonzero(y[::3] > 0)[5]
+    y[3 * mixed] = 0.0  # a zero in a positive group
+    model = MoEGammaRegressor(2, zero_inflated=True, n_init=1)
+    with pytest.raises(ValueError, match=f"group 'subject-{mixed}' has both"):
+        model.fit(X, y, sample_weight=w, groups=names)
+
+
 def test_a_grouped_model_asks_for_its_groups():
     X, y, groups, _ = _panel(n_groups=30, seed=10)
     reg = MoERegressor(2, gate="constant", random_state=0).fit(
@@ -568,6 +596,34 @@ def test_bootstrap_lrt_with_groups_finds_the_classes():
     assert result.estimator.log_likelihood_ == pytest.approx(direct.log_likelihood_)
     sparse = MoERegressor(gate_features=[0], expert_features=[1], top_k=1)
     with pytest.raises(ValueError, match="top_k=None"):
+        bootstrap_lrt(sparse, X, y, max_experts=3, n_bootstrap=19, groups=groups)
+
+
+def test_bootstrap_lrt_with_groups_takes_top_k_that_keeps_the_nulls_dense():
+    # the samples are drawn from the null models, of up to max_experts - 1
+    # experts: top_k = max_experts - 1 routes them densely (every expert
+    # kept) and runs; top_k = max_experts - 2 would route one sparsely
+    X, y, groups, _ = _panel(n_groups=40, seed=16)
+    sparse = MoERegressor(
+        gate_features=[0], expert_features=[1], top_k=1, n_init=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        # (top_k=1 leaves an expert empty in some samples' fits)
+        warnings.filterwarnings("ignore", "The fits of", UserWarning)
+        result = bootstrap_lrt(
+            sparse, X, y, max_experts=2, n_bootstrap=19, random_state=0, groups=groups
+        )
+    # the null of one expert: the grouped likelihood of a single line is the
+    # rows' own, OLS's with the MLE variance
+    ols = LinearRegression().fit(X[:, 1:], y)
+    residual = y - ols.predict(X[:, 1:])
+    null = np.sum(stats.norm.logpdf(residual, scale=np.sqrt(np.mean(residual**2))))
+    larger = clone(sparse).set_params(n_experts=2).fit(X, y, groups=groups)
+    expected = 2 * (larger.log_likelihood_ - null)
+    np.testing.assert_allclose(result.statistics, [expected], rtol=1e-6)
+    (p_value,) = result.p_values
+    assert 20 * p_value == pytest.approx(round(20 * p_value))
+    with pytest.raises(ValueError, match="top_k=1 routes the models of up to 2"):
         bootstrap_lrt(sparse, X, y, max_experts=3, n_bootstrap=19, groups=groups)
 
 

@@ -554,6 +554,77 @@ def test_constant_feature_without_penalty_warns_and_gives_inf():
     assert all(np.all(np.isfinite(value)) for value in se.values())
 
 
+def duplicated_feature_data(n=200, seed=0):
+    """A feature x given twice (its two coefficients are not determined, only
+    their sum) beside a feature z."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(-1, 1, n)
+    z = rng.normal(size=n)
+    return rng, x, z
+
+
+@pytest.mark.parametrize("family", ["gamma", "gaussian"])
+def test_duplicated_feature_gives_inf_on_any_scale(family):
+    # the test for undetermined parameters is relative to each parameter's
+    # scale: a duplicated feature of scale 1e4 (coefficients of 1e-4), or a
+    # target of 1e-6, must still give inf, not small finite numbers
+    rng, x, z = duplicated_feature_data()
+    if family == "gamma":
+        y = rng.gamma(10.0, np.exp(1 + 0.5 * x + 0.2 * z) / 10.0)
+        X = np.column_stack([1e4 * x, 1e4 * x, z])
+        model = MoEGammaRegressor(n_experts=1, alpha=0.0, **TIGHT).fit(X, y)
+    else:
+        y = 1e-6 * (1 + 2 * x + 0.5 * z + 0.3 * rng.normal(size=len(x)))
+        X = np.column_stack([x, x, z])
+        model = MoERegressor(n_experts=1, alpha=0.0, **TIGHT).fit(X, y)
+    with pytest.warns(UserWarning, match="singular") as record:
+        se = model.std_errors(X, y)
+    assert np.all(np.isinf(se.expert_coef_[0, :2]))
+    assert np.isfinite(se.expert_coef_[0, 2]) and np.isfinite(se.expert_intercept_[0])
+    assert "expert_coef_[0, 0], expert_coef_[0, 1]" in str(record[0].message)
+    if family == "gaussian":
+        # the determined ones: OLS on x (once) and z, sigma^2 (X'X)^-1
+        Xt = design(np.column_stack([x, z]))
+        ols = np.sqrt(np.diag(model.expert_variance_[0] * np.linalg.inv(Xt.T @ Xt)))
+        np.testing.assert_allclose(se.expert_intercept_[0], ols[0], rtol=1e-4)
+        np.testing.assert_allclose(se.expert_coef_[0, 2], ols[2], rtol=1e-4)
+
+
+def test_covariance_rows_of_undetermined_parameters_are_nan():
+    # the documented covariance: inf on the diagonal of a parameter the data do
+    # not determine, NaN elsewhere in its row and column; the determined
+    # entries are OLS's sigma^2 (X'X)^-1 on x (once) and z, and 2 sigma^4 / n
+    # for the variance (uncorrelated with the coefficients)
+    rng, x, z = duplicated_feature_data()
+    y = 1 + 2 * x + 0.5 * z + 0.3 * rng.normal(size=len(x))
+    X = np.column_stack([x, x, z])
+    model = MoERegressor(n_experts=1, alpha=0.0, **TIGHT).fit(X, y)
+    with pytest.warns(UserWarning, match="do not determine"):
+        errors = model.std_errors(X, y, return_cov=True)
+    assert errors.parameters == [
+        "expert_intercept_[0]",
+        "expert_coef_[0, 0]",
+        "expert_coef_[0, 1]",
+        "expert_coef_[0, 2]",
+        "expert_variance_[0]",
+    ]
+    cov = errors.covariance
+    undetermined = [1, 2]
+    for i in undetermined:
+        assert cov[i, i] == np.inf
+        others = np.arange(5) != i
+        assert np.all(np.isnan(cov[i, others])) and np.all(np.isnan(cov[others, i]))
+    determined = [0, 3, 4]
+    s2 = model.expert_variance_[0]
+    Xt = design(np.column_stack([x, z]))
+    expected = np.zeros((3, 3))
+    expected[:2, :2] = (s2 * np.linalg.inv(Xt.T @ Xt))[np.ix_([0, 2], [0, 2])]
+    expected[2, 2] = 2 * s2**2 / len(y)
+    np.testing.assert_allclose(
+        cov[np.ix_(determined, determined)], expected, rtol=1e-4, atol=1e-12
+    )
+
+
 def test_unused_expert_warns_and_gives_inf():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 1))
@@ -657,6 +728,30 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
         two.fit(X, y)
     with pytest.warns(UserWarning, match="at max_iter=3.*a larger max_iter"):
         two.std_errors(X, y)
+
+
+def test_newton_step_with_correlated_features():
+    """As above, with x2 = x1 + 0.05 noise: the equilibrated information is far
+    from the identity (x1 and x2 nearly collinear), so the step's metric, the
+    inverse information, matters. A move along x1 - x2 is 0.33 standard
+    errors (above the documented 0.1) and must be reported."""
+    rng = np.random.RandomState(0)
+    n = 400
+    x1 = rng.normal(size=n)
+    X = np.column_stack([x1, x1 + 0.05 * rng.normal(size=n)]) + 5.0
+    y = 3.0 + X @ [1.0, -0.5] + rng.normal(size=n)
+    model = MoERegressor(n_experts=1, alpha=0.0, **TIGHT).fit(X, y)
+    for delta in ([0.3, -0.3], [1.0, -1.0]):
+        q = np.sum((X @ delta) ** 2) / model.expert_variance_[0]
+        moved = copy.deepcopy(model)
+        moved.expert_coef_ = moved.expert_coef_ + delta
+        with pytest.warns(UserWarning, match="not at a maximum") as record:
+            moved.std_errors(X, y)
+        (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+        step = float(message.split("move them ")[1].split(" ")[0])
+        # (the message gives two significant digits)
+        expected = np.sqrt(q + q**2 / (2 * n))
+        assert step == pytest.approx(expected, rel=0.05)
 
 
 def test_default_tol_can_stop_short_of_the_maximum_and_says_so():

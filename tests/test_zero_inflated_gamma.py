@@ -344,6 +344,53 @@ def test_groups_all_zero_or_all_positive():
     assert log_odds == pytest.approx(a[0], abs=1e-3)
 
 
+def test_groups_check_leaves_out_rows_of_weight_zero():
+    # a zero of weight 0 in a positive group: the row is left out, so the
+    # group is all positive and the fit is allowed. With one Gamma expert the
+    # grouped fit separates: the gate is the logistic regression of the
+    # groups' zeros, the expert GammaRegressor on the amounts of weight 1
+    X, y = hurdle_data(n=300)
+    groups = np.arange(len(y)) // 3
+    X = X[groups * 3]
+    amounts = np.random.RandomState(3).gamma(4.0, 1.0, len(y))
+    y = np.where(y[groups * 3] == 0, 0.0, amounts)
+    w = np.ones(len(y))
+    row = 3 * np.flatnonzero(y[::3] > 0)[0] + 1  # a positive group's second row
+    y[row], w[row] = 0.0, 0.0
+    model = MoEGammaRegressor(2, zero_inflated=True, random_state=0, **TIGHT)
+    model.fit(X, y, sample_weight=w, groups=groups)
+    Xt = np.column_stack([np.ones(100), X[::3]])
+    a, _, _ = logistic_fit(Xt, (y[::3] == 0).astype(float), np.ones(100))
+    log_odds = model.gate_intercept_[0] - model.gate_intercept_[1]
+    log_odds_coef = model.gate_coef_[0] - model.gate_coef_[1]
+    np.testing.assert_allclose(np.r_[log_odds, log_odds_coef], a, atol=1e-5)
+    positive = y > 0
+    reference = GammaRegressor(alpha=0.0, tol=1e-12, max_iter=10000)
+    reference.fit(X[positive], y[positive])
+    np.testing.assert_allclose(model.expert_coef_[1], reference.coef_, atol=2e-6)
+    np.testing.assert_allclose(
+        model.expert_intercept_[1], reference.intercept_, atol=2e-6
+    )
+
+
+def test_constant_positive_amounts_beside_zeros_warn_as_constant():
+    # zeros beside amounts all 3.5: the amounts are constant (the zeros,
+    # the point mass's, do not make y vary), so the warning names that cause,
+    # not a collapse of the Gamma expert; the prediction is the probability
+    # of an amount, the logistic regression's, times 3.5
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = np.where(rng.rand(200) < 0.3, 0.0, 3.5)
+    model = MoEGammaRegressor(2, zero_inflated=True, random_state=0, n_init=1)
+    with pytest.warns(UserWarning, match="y's positive amounts are constant"):
+        model.fit(X, y)
+    Xt = np.column_stack([np.ones(len(X)), X])
+    a, _, _ = logistic_fit(Xt, (y == 0).astype(float), np.ones(len(y)))
+    np.testing.assert_allclose(
+        model.predict(X), (1 - special.expit(Xt @ a)) * 3.5, rtol=1e-5
+    )
+
+
 def test_pickle_warm_start_and_clone():
     X, y = hurdle_data(n=500)
     model = MoEGammaRegressor(2, zero_inflated=True, random_state=0).fit(X, y)
