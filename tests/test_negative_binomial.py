@@ -524,6 +524,17 @@ def test_zero_inflated_two_experts_is_the_zinb_model():
     np.testing.assert_allclose(model.log_likelihood_, -loss(start), rtol=1e-10)
     np.testing.assert_allclose(best.x, start, atol=1e-3)
     np.testing.assert_allclose(start, [-0.5, 1.0, 1.5, -0.4, np.log(3.0)], atol=0.3)
+    # BIC and AIC count the gate (2), the negative binomial's coefficients (2)
+    # and its dispersion: none for the point mass, whose dispersion is 0
+    g = model.predict_gate(X)
+    mu = np.exp(model.expert_intercept_[1] + X @ model.expert_coef_[1])
+    phi = model.expert_dispersion_[1]
+    pmf = stats.nbinom.pmf(y, 1 / phi, 1 / (1 + phi * mu))
+    log_likelihood = np.sum(np.log(g[:, 0] * (y == 0) + g[:, 1] * pmf))
+    np.testing.assert_allclose(
+        model.bic(X, y), -2 * log_likelihood + 5 * np.log(len(y)), rtol=1e-10
+    )
+    np.testing.assert_allclose(model.aic(X, y), -2 * log_likelihood + 10, rtol=1e-10)
 
 
 def test_gradient_is_the_finite_differences_of_the_objective():

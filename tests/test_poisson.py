@@ -460,6 +460,23 @@ def test_a_reset_after_a_first_batch_without_counts_takes_every_row_seen():
     np.testing.assert_allclose(model.expert_intercept_, expected, atol=1e-6)
 
 
+def test_a_reset_after_a_first_batch_without_counts_takes_the_exposures():
+    # as above with exposures: the rate per unit exposure of every row seen,
+    # the Poisson MLE of a constant rate (sum of counts / sum of exposures)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(160, 1))
+    exposure = rng.uniform(2.0, 8.0, 160)
+    counts = rng.poisson(exposure * np.exp(1.0 + 0.5 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(
+        n_experts=2, solver="sgd", learning_rate=1e-12, random_state=0
+    )
+    with pytest.warns(UserWarning, match="only zero counts"):
+        model.partial_fit(X[:100], np.zeros(100), exposure=exposure[:100])
+    model.partial_fit(X[100:], counts[100:], exposure=exposure[100:])
+    expected = np.log(counts[100:].sum() / exposure.sum())
+    np.testing.assert_allclose(model.expert_intercept_, expected, atol=1e-6)
+
+
 def test_partial_fit_recovers_from_a_first_batch_without_counts():
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, (300, 2))
