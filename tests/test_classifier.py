@@ -130,6 +130,10 @@ def test_partial_fit_keeps_the_experts_of_a_first_batch_that_determines_one():
     tiny = MoEClassifier(3, solver="sgd", learning_rate=1e-300, random_state=0)
     tiny.partial_fit(X[order[:19]], y[order[:19]], classes=[0, 1, 2])
     np.testing.assert_allclose(tiny.expert_coef_, 0, atol=1e-250)
+    # the boundary: 20 rows, 2 per coefficient of one expert ((C - 1)(D + 1))
+    enough = MoEClassifier(3, solver="sgd", learning_rate=1e-300, random_state=0)
+    enough.partial_fit(X[order[:20]], y[order[:20]], classes=[0, 1, 2])
+    assert np.abs(enough.expert_coef_).max() > 0.1
     model = MoEClassifier(3, solver="sgd", random_state=0)
     model.partial_fit(X[order[:30]], y[order[:30]], classes=[0, 1, 2])
     for _ in range(5):
@@ -345,3 +349,28 @@ def test_predict_in_row_chunks_is_the_argmax_of_predict_proba(monkeypatch, param
     monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 200)  # a few rows
     assert model._chunk_rows(scale(X)) < 20
     np.testing.assert_array_equal(model.predict(scale(X)), expected)
+
+
+def test_predict_log_proba_where_the_probability_underflows():
+    # documented: computed in log space, finite where a probability underflows
+    # to 0; against the mixture's log-probabilities written out from the
+    # fitted gate and experts (log-sum-exp of log g_k + log-softmax_k)
+    X, y = load_iris(return_X_y=True)
+    X = scale(X)
+    far = X[[0, 60, 120]] * 200.0
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    assert np.any(model.predict_proba(far) == 0)  # the log-space branch
+    log_gate = log_softmax(far @ model.gate_coef_.T + model.gate_intercept_, axis=1)
+    log_expert = np.stack(
+        [
+            log_softmax(far @ coef.T + intercept, axis=1)
+            for coef, intercept in zip(
+                model.expert_coef_, model.expert_intercept_, strict=True
+            )
+        ],
+        axis=1,
+    )
+    expected = logsumexp(log_gate[:, :, None] + log_expert, axis=1)
+    np.testing.assert_allclose(
+        model.predict_log_proba(far), expected, rtol=1e-10, atol=1e-10
+    )

@@ -141,6 +141,31 @@ def test_a_subsampled_hessian_is_reweighted_by_its_stride():
     assert abs(ratio - 1) < 0.05
 
 
+def test_truncated_newton_with_enough_iterations_is_the_newton_step():
+    # conjugate gradients reach the exact Newton step in as many iterations
+    # as coefficients (m d); a steepest-descent direction (beta = 0) would not
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(0)
+    d, m, n = 4, 3, 400
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    coef = 0.5 * rng.randn(2, d, m)
+    coef -= coef.mean(axis=2, keepdims=True)
+    prob = np.exp(log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1))
+    weight = np.full((2, n), 1.0 / n)
+    targets = weight[:, None, :] * np.eye(m)[rng.randint(m, size=n)].T[None]
+    mask = np.r_[0.0, np.ones(d - 1)][:, None]
+    grad = _multinomial.gradient(np, design, targets, weight, prob, coef, 1e-2, mask)
+    cg = _multinomial.newton_cg_direction(
+        np, design, weight, prob, grad, 1e-2, mask, m * d, rtol=1e-12
+    )
+    for b in range(2):
+        exact = brute_centred_newton_step(
+            design, weight[b], prob[b], grad[b], 1e-2, mask
+        )
+        np.testing.assert_allclose(cg[b], exact, atol=1e-8 * np.abs(exact).max())
+
+
 def brute_centred_newton_step(design, weight, prob, grad, alpha, mask):
     """H^-1 g within the coefficients whose columns sum to zero, H the negative
     Hessian built entry by entry (columns j, k; coefficient rows i)."""

@@ -854,3 +854,33 @@ def test_extreme_means_from_heavy_tailed_features_name_the_feature():
     Problem.design = np.vstack([np.ones(100_000), rng.exponential(size=100_000)])
     Problem.sample_weight = np.ones(100_000)
     assert _heavy_tail(Problem, None) is None
+
+
+def test_joint_halving_never_lowers_the_weighted_sum():
+    # the Newton steps of experts that share coefficients (weights: a shared
+    # Gamma expert's 1 / dispersion) move as one, halved until the weighted
+    # sum of the objectives does not fall; refused experts stay where they
+    # were, and a restart moves only those
+    from skmoe.experts._newton import halving, restart
+
+    target = np.array([1.0, -2.0])
+
+    def objectives(coef):  # two experts' concave objectives
+        value = -((coef[0] - target) ** 2)
+        return value, np.tile(value[:, None], (1, 3))
+
+    coef = np.array([[1.0, -3.0]])
+    value, aux = objectives(coef)
+    weights = np.array([10.0, 0.1])
+    direction = np.array([[np.sqrt(10.0), 2.0]])
+    _, new_value, _, _ = halving(np, objectives, coef, direction, value, aux, weights)
+    assert np.sum(weights * new_value) >= np.sum(weights * value)
+    coef = np.zeros((1, 2))
+    value, aux = objectives(coef)
+    direction = np.array([[1.0, 1e13]])
+    new, _, _, refused = halving(np, objectives, coef, direction, value, aux)
+    assert refused.tolist() == [False, True] and new[0, 1] == 0.0
+    start, coef = np.array([[0.9, -1.9]]), np.array([[0.0, -2.5]])
+    value, aux = objectives(coef)
+    moved = restart(np, objectives, start, coef, value, aux, np.array([False, True]))
+    np.testing.assert_array_equal(moved[0], [[0.0, -1.9]])
