@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy.stats import poisson
+from scipy.stats import poisson, sem
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestRegressor
@@ -945,6 +945,22 @@ def test_auto_chooses_the_number_of_experts_by_held_out_log_likelihood():
     assert line_model.fit(X_line, y_line).n_experts_ == 1
 
 
+def test_auto_fits_the_chosen_number_of_experts_again_on_all_samples():
+    # each candidate is fitted on 90% of the samples, but the chosen number is
+    # fitted again on all of them (with their weights): one LinearRegression
+    # expert is then a LinearRegression fitted on every row (fitted on the
+    # training part alone, its predictions are 0.19 away)
+    rng = np.random.RandomState(1)
+    X = rng.randn(100, 3)
+    y = X @ [1.0, 2.0, 3.0] + rng.randn(100)
+    weight = np.random.RandomState(3).choice([0.2, 5.0], size=100)
+    model = MoERegressor(expert_estimator=LinearRegression(), n_init=1, random_state=0)
+    model.fit(X, y, sample_weight=weight)
+    assert model.n_experts_ == 1
+    line = LinearRegression().fit(X, y, sample_weight=weight)
+    assert_allclose(model.predict(X), line.predict(X), rtol=1e-10)
+
+
 def test_auto_needs_held_out_samples():
     X, y = _regimes(n=60)
     model = MoERegressor(expert_estimator=LinearRegression(), validation_fraction=0)
@@ -969,9 +985,14 @@ def test_one_standard_error_rule():
     # short by 1.0 on average: outside it, so the best wins
     far = np.array([base - 3.0, base - 1.0 + 0.1 * noise, base, base - 0.2])
     assert _one_standard_error(far, weight) == 2
-    # the standard error of the paired mean, by hand (n - 1 in the variance)
-    shortfall = far[2] - far[1]
-    assert shortfall.mean() > shortfall.std(ddof=1) / np.sqrt(40)
+    # at the boundary: a mean shortfall just within scipy's standard error of
+    # the mean (n - 1 in the variance) keeps the fewer experts, one just beyond
+    # it the best. With n in the variance the error would be sqrt(39 / 40) of
+    # scipy's, and both would keep the best
+    for factor, expected in [(1 - 1e-3, 0), (1 + 1e-3, 1)]:
+        shortfall = noise + factor * sem(noise)
+        pair = np.array([base - shortfall, base])
+        assert _one_standard_error(pair, weight) == expected
     # shortfalls of 1e-7 in every sample (a probability floor's) are within tol
     tiny = np.array([base - 3.0, base - 1e-7, base])
     assert _one_standard_error(tiny, weight, tol=0.0) == 2

@@ -26,7 +26,7 @@ from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
 from skmoe._regressor import VARIANCE_FLOOR
-from skmoe._sgd import noise_coef_gradient, noisy_logit_offset
+from skmoe._sgd import SGDState, noise_coef_gradient, noisy_logit_offset, sgd_epoch
 from skmoe._solvers import SolverOptions, solve
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
 from skmoe.experts.gaussian import VARIANCE_RANGE
@@ -161,6 +161,51 @@ def test_noise_coefficient_gradient_matches_finite_differences():
     analytic = noise_coef_gradient(problem.design, ev.dlogits, eps, pre)
     numeric = central_differences(value, noise_coef.ravel())
     np.testing.assert_allclose(analytic.ravel(), numeric, atol=1e-7)
+
+
+def test_noisy_gating_steps_the_noise_coefficients_up_their_gradient():
+    # one full-batch epoch of noisy top-k gating: the noise coefficients climb
+    # the objective, as Adam climbs it for the others, by a gradient step of
+    # learning_rate in the units of the gate's design rows (1 / sqrt(weighted
+    # variance + alpha), 1 for the intercept); a descent step would lower it
+    problem, gate_params, expert_params = random_problem("gaussian", "softmax", 2)
+    n = problem.design.shape[1]
+    start = 0.5 * np.random.RandomState(1).randn(*gate_params["coef"].shape)
+    state = SGDState(noise_coef=start.copy())
+    sgd_epoch(
+        problem,
+        gate_params,
+        expert_params,
+        state,
+        np.random.RandomState(5),
+        batch_size=n,
+        learning_rate=0.01,
+        balance_coef=0.0,
+        noisy_gating=True,
+    )
+    # the epoch's draws again: its shuffle (one batch of every row), its noise
+    rng = np.random.RandomState(5)
+    rng.permutation(n)
+    eps = rng.standard_normal((start.shape[1], n))
+
+    def value(noise_coef):
+        offset, _ = noisy_logit_offset(noise_coef, problem.design, eps)
+        return evaluate(problem, gate_params, expert_params, logit_noise=offset).value
+
+    gradient = central_differences(
+        lambda flat: value(flat.reshape(start.shape)), start.ravel()
+    ).reshape(start.shape)
+    assert value(state.noise_coef) > value(start)
+    design, weight = np.asarray(problem.design), np.asarray(problem.sample_weight)
+    mean = np.average(design, axis=1, weights=weight)
+    variance = np.average((design - mean[:, None]) ** 2, axis=1, weights=weight)
+    units = np.r_[1.0, 1 / np.sqrt(variance[1:] + problem.alpha)]
+    np.testing.assert_allclose(
+        state.noise_coef - start,
+        0.01 * units[:, None] ** 2 * gradient,
+        rtol=1e-6,
+        atol=1e-10,
+    )
 
 
 def fixed_start(Estimator, X, y, n_experts=3, seed=0):
@@ -543,6 +588,37 @@ def test_sgd_validation_split_uses_positive_weights_and_leaves_training_rows():
     # the start leaves the held-out rows out: it needs a row per expert
     with pytest.raises(ValueError, match="leaving 2 to start and train n_experts=3"):
         MoERegressor(3, solver="sgd", validation_fraction=0.99).fit(X, y)
+
+
+def test_every_row_enters_one_mini_batch_in_each_epoch(monkeypatch):
+    # an epoch of Adam is one pass over its rows: batches of batch_size rows
+    # (the last one the rest) that take each row once, in partial_fit and in
+    # each of fit's epochs (batches one row short would leave 9 of 300 rows
+    # out of every epoch, and batch_size=1 would fit nothing)
+    import skmoe._sgd
+
+    batches, subproblem = [], skmoe._sgd._subproblem
+
+    def spy(problem, index):
+        batches.append(np.asarray(index))
+        return subproblem(problem, index)
+
+    monkeypatch.setattr(skmoe._sgd, "_subproblem", spy)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0] + 0.3 * rng.randn(300)
+    model = MoERegressor(2, solver="sgd", batch_size=32, random_state=0)
+    model.partial_fit(X, y)
+    epochs = [list(batches)]
+    batches.clear()
+    model.set_params(max_iter=3, n_iter_no_change=10, validation_fraction=0, n_init=1)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        model.fit(X, y)
+    assert len(batches) == 30
+    epochs += [batches[:10], batches[10:20], batches[20:]]
+    for epoch in epochs:
+        assert [len(rows) for rows in epoch] == [32] * 9 + [12]
+        np.testing.assert_array_equal(np.sort(np.concatenate(epoch)), np.arange(300))
 
 
 def test_partial_fit_improves_and_needs_sgd():
@@ -1278,6 +1354,43 @@ def test_partial_fit_units_reset_keep_the_rows_seen():
     assert np.all(rows[1:] < 3 * expected) and np.all(rows[1:] > expected / 3)
 
 
+def test_small_weighted_batches_take_the_units_of_all_their_rows():
+    # a stream of batches too small for units of their own: Adam's units come
+    # from the weighted moments of the rows seen, merged batch by batch (Chan
+    # et al.), and are fixed at 50 rows (unweighted means give units 3% off)
+    from skmoe._sgd import _combine, _moments
+
+    rng = np.random.RandomState(0)
+    design = np.vstack([np.ones(30), 3 + rng.randn(30), -5 + 10 * rng.randn(30)])
+    weight = rng.choice([0.1, 10.0], 30)
+    mean = np.average(design, axis=1, weights=weight)
+    squares = (design - mean[:, None]) ** 2 @ weight
+    for total, got_mean, got_squares in [
+        _moments(design, weight),
+        _combine(
+            _moments(design[:, :10], weight[:10]), _moments(design[:, 10:], weight[10:])
+        ),
+    ]:
+        assert total == pytest.approx(weight.sum(), rel=1e-12)
+        np.testing.assert_allclose(got_mean, mean, rtol=1e-12)
+        np.testing.assert_allclose(got_squares, squares, rtol=1e-12, atol=1e-9)
+    # and through partial_fit: ten batches of 10 rows, weights 0.05 or 20
+    X = rng.uniform(-3, 3, size=(100, 2)) * [1, 100] + [0, 500]
+    y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0] + 0.01 * X[:, 1]
+    y = y + 0.3 * rng.randn(100)
+    sample_weight = rng.choice([0.05, 20.0], 100)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    for start in range(0, 100, 10):
+        batch = slice(start, start + 10)
+        model.partial_fit(X[batch], y[batch], sample_weight=sample_weight[batch])
+    mean = np.average(X[:50], axis=0, weights=sample_weight[:50])
+    variance = np.average((X[:50] - mean) ** 2, axis=0, weights=sample_weight[:50])
+    _, rows, _ = model._solver_state.units
+    np.testing.assert_allclose(
+        rows[1:], 1 / np.sqrt(variance + model.alpha), rtol=1e-10
+    )
+
+
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
 def test_partial_fit_after_fit_steps_in_the_fits_units(Estimator):
     # after EM there were no Adam units, and one row (no spread) gave every
@@ -1301,6 +1414,26 @@ def test_partial_fit_after_fit_steps_in_the_fits_units(Estimator):
     _, rows, _ = model._solver_state.units
     expected = 1 / np.sqrt(X[:1500].var(axis=0) + model.alpha)
     np.testing.assert_allclose(rows[1:], expected, rtol=1e-10)
+
+
+def test_partial_fit_after_fit_steps_the_gate_in_its_own_features_units():
+    # the gate's features are not the experts': after fit, Adam's gate rows
+    # take the (weighted) spread of gate_features, the experts' rows that of
+    # expert_features (the expert feature's unit is 580 times the gate
+    # feature's of scale 1e3)
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.uniform(-3, 3, 400), 1000 * rng.randn(400)]
+    y = np.where(X[:, 1] < 0, -2.0, 2.0) * X[:, 0] + 0.3 * rng.randn(400)
+    weight = rng.choice([0.2, 5.0], 400)
+    model = MoERegressor(2, gate_features=[1], expert_features=[0], random_state=0)
+    model.fit(X, y, sample_weight=weight)
+    model.set_params(solver="sgd").partial_fit(X[:20], y[:20])
+    mean = np.average(X, axis=0, weights=weight)
+    variance = np.average((X - mean) ** 2, axis=0, weights=weight)
+    expected = 1 / np.sqrt(variance + model.alpha)
+    gate_rows, expert_rows, _ = model._solver_state.units
+    np.testing.assert_allclose(gate_rows, [1.0, expected[1]], rtol=1e-10)
+    np.testing.assert_allclose(expert_rows, [1.0, expected[0]], rtol=1e-10)
 
 
 def test_a_start_at_the_optimum_with_a_large_objective_converges():
@@ -1405,6 +1538,33 @@ def test_a_few_rows_gate_spreads_its_logits_over_at_most_a_tenth(gate, rows, shr
         assert np.ptp(before) > 1 and np.ptp(logits) <= 0.1 + 1e-12
     else:
         np.testing.assert_array_equal(logits, before)
+
+
+def test_a_first_batch_of_two_rows_per_gate_parameter_keeps_its_gate():
+    # the gate of a first batch is scaled down where it has fewer than 2 rows
+    # per free parameter of the gate (the user guide): a softmax gate on 2
+    # features for 3 experts has (3 - 1) * (2 + 1) = 6, so 11 rows are scaled
+    # and 12 are not
+    from skmoe._partial_fit import _few_rows_gate
+
+    gate = GATES["softmax"]()
+    for rows, shrunk in [(11, True), (12, False)]:
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(rows, 2))
+        y = rng.normal(size=rows)
+        design = design_matrix(np, X)
+        experts = GaussianLinearExperts(variance_floor=1e-6)
+        problem = EMProblem(design, y, np.ones(rows), gate, experts, 1e-6)
+        resp = initial_responsibilities(X, y, np.ones(rows), 3, "random", rng).T
+        params = initial_params(problem, np.ascontiguousarray(resp))
+        gate_params, _ = _few_rows_gate(problem, params, np.ones(rows))
+        before = gate.logits(np, design, params[0])
+        logits = gate.logits(np, design, gate_params)
+        assert np.ptp(before) > 1
+        if shrunk:
+            assert np.ptp(logits) <= 0.1 + 1e-12
+        else:
+            np.testing.assert_array_equal(logits, before)
 
 
 def test_partial_fit_keeps_a_model_whose_far_row_has_a_mean_of_zero():

@@ -337,6 +337,23 @@ def test_a_small_first_batch_starts_online_em_and_the_stream_recovers(first):
     assert model.score(X_test, y_test) > 0.95
 
 
+def test_a_first_batch_of_five_rows_per_parameter_is_fitted():
+    # "a first batch of fewer than 5 rows per parameter is kept" (partial_fit):
+    # 2 Gaussian experts on 2 features (3 coefficients and a variance each)
+    # and a constant gate (1 free proportion) have 9 parameters, so 44 rows
+    # are kept (one online step, n_iter_ 1) and 45 are fitted as fit fits
+    # them
+    X, y = _regimes(100, 0)
+    kept = MoERegressor(2, gate="constant", random_state=0).partial_fit(X[:44], y[:44])
+    assert kept.n_iter_ == 1 and hasattr(kept, "_online_rows")
+    online = MoERegressor(2, gate="constant", random_state=0)
+    online.partial_fit(X[:45], y[:45])
+    first = MoERegressor(2, gate="constant", random_state=0).fit(X[:45], y[:45])
+    assert first.n_iter_ > 1 and online.n_iter_ == first.n_iter_
+    assert not hasattr(online, "_online_rows")
+    np.testing.assert_array_equal(online.predict(X), first.predict(X))
+
+
 def test_a_small_first_batch_is_kept_as_a_copy():
     # a stream that refills one buffer: the rows kept from a first batch too
     # small to fit were the buffer itself, which then held the second batch
