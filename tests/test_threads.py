@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ SKMOE_DIR = os.path.dirname(os.path.abspath(skmoe.__file__)) + os.sep
 @pytest.fixture
 def skmoe_catch_warnings(monkeypatch):
     """The skmoe files that enter ``warnings.catch_warnings``: not thread-safe
-    before Python 3.14, where a fit in another thread left this one's
+    (in Python's default builds), where a fit in another thread left this one's
     filters (an ignored ConvergenceWarning, every warning ignored) or its
     record of warnings (every later warning swallowed) in the process."""
     callers = []
@@ -90,17 +91,38 @@ def test_a_bootstrap_test(skmoe_catch_warnings):
 
 
 def test_bootstrap_warnings_are_still_summarized():
-    # the replicates' own warnings, held per thread, come as one summary
+    # the replicates' own warnings, held per thread, come as one summary: the
+    # two fits to the data give theirs (1 and 2 experts stopped at max_iter=2),
+    # the 6 fits of the 3 bootstrap samples one between them
     X, y = _regression(60)
     model = MoERegressor(n_init=1, max_iter=2, random_state=0)
     with pytest.warns() as caught:
         bootstrap_lrt(
             model, X, y, max_experts=2, n_bootstrap=3, significance=0.5, random_state=0
         )
-    summaries = [
-        str(w.message) for w in caught if "bootstrap samples" in str(w.message)
-    ]
-    assert any("The fits of 3 of the 3 bootstrap samples" in s for s in summaries)
+    messages = [str(w.message) for w in caught]
+    assert sum(m.startswith("solver='em' did not converge") for m in messages) == 2
+    summaries = [m for m in messages if "bootstrap samples" in m]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("The fits of 3 of the 3 bootstrap samples")
+
+
+def test_held_warnings_are_this_threads_and_nest():
+    # another thread's warnings pass (held per thread: a fit in another thread
+    # lost its warnings to a bootstrap test's), and an inner hold gives its
+    # caller's back to the outer one
+    from skmoe._warnings import _held_warnings, _warn_user
+
+    with _held_warnings() as outer:
+        with pytest.warns(UserWarning, match="from another thread"):
+            thread = threading.Thread(target=_warn_user, args=("from another thread",))
+            thread.start()
+            thread.join()
+        with _held_warnings() as inner:
+            _warn_user("inner")
+        _warn_user("outer")
+    assert outer == [("outer", UserWarning)]
+    assert inner == [("inner", UserWarning)]
 
 
 def test_partial_fit_warns_of_feature_names_once():
@@ -112,6 +134,21 @@ def test_partial_fit_warns_of_feature_names_once():
     with pytest.warns(UserWarning, match="valid feature names") as caught:
         model.partial_fit(X[:40], y[:40])
     assert len([w for w in caught if "feature names" in str(w.message)]) == 1
+
+
+def test_k_means_on_copies_up_to_rounding_does_not_warn():
+    # rows a few ulps apart (0.1 + 0.2 and 0.3) are one point to k-means'
+    # distances, which warned of fewer clusters than asked for: the count of
+    # distinct rows is on a grid of 1e-4 standard deviations
+    x = np.r_[np.repeat([0.3, 1.5], 25), [0.1 + 0.2]]
+    X, y = np.c_[x, np.round(2 * x)], np.round(np.sin(3 * x), 1)
+    Z = np.c_[X, y]
+    assert len(np.unique(Z, axis=0)) == 3
+    assert _distinct_rows((Z - Z.mean(0)) / Z.std(0), 3) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = _kmeans_labels(X, y, np.ones(51), 3, np.random.RandomState(0))
+    assert labels[0] == labels[50] != labels[25]
 
 
 def test_distinct_rows_counts_up_to_its_limit():
