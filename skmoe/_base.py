@@ -700,7 +700,8 @@ class BaseMixtureOfExperts(
         be continued, as with ``warm_start=False``, whose warnings replace the
         warm attempt's own (a changed ``n_experts`` said to be ignored, which the
         fresh fit takes; a feature-scale warning given twice). scikit-learn's
-        input checks warn in both."""
+        warnings (its input checks', an ``expert_estimator``'s) are given in
+        both."""
         try:
             with _held_warnings() as early:
                 self._warn_ignored_n_experts("warm_start=True", "set warm_start=False")

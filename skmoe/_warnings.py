@@ -15,9 +15,11 @@ _HELD = threading.local()
 def _held_warnings():
     """Hold the warnings that :func:`_warn_user` gives in this thread, as a list
     of (message, category) pairs, for the caller to give or drop. Not
-    ``warnings.catch_warnings``, which is not thread-safe before Python 3.14:
-    fits in two threads at once left one fit's filters or its record of
-    warnings in place of the process's (every later warning swallowed)."""
+    ``warnings.catch_warnings``, which is not thread-safe (in Python's default
+    builds, without ``sys.flags.context_aware_warnings``): fits in two
+    threads at once left one fit's filters or its record of warnings in
+    place of the process's (every later warning swallowed). Warnings given
+    by other code (scikit-learn's estimators as experts) pass."""
     outer = getattr(_HELD, "messages", None)
     _HELD.messages = held = []
     try:
