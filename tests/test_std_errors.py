@@ -378,6 +378,41 @@ def test_constant_gate_poisson_mixture_matches_numeric_hessian():
     np.testing.assert_allclose(got, expected, rtol=1e-3)
 
 
+def test_softmax_gate_logistic_mixture_matches_numeric_hessian():
+    # two logistic experts on z behind a gate on x: the observed information
+    # of the classifier's mixture, against a finite-difference Hessian of the
+    # likelihood written with scipy's Bernoulli; the stored coefficients are
+    # centred, -beta / 2 and beta / 2 for the two classes (and the gate's)
+    rng = np.random.RandomState(3)
+    n = 1500
+    x, z = rng.uniform(-3, 3, n), rng.normal(size=n)
+    first = rng.uniform(size=n) < expit(2 * x)
+    y = (rng.uniform(size=n) < expit(np.where(first, 1, -1) * (1 + 2.5 * z))).astype(
+        int
+    )
+    X = np.c_[x, z]
+    clf = MoEClassifier(
+        2, gate_features=[0], expert_features=[1], alpha=0, random_state=0, **TIGHT
+    ).fit(X, y)
+    se = clf.std_errors(X, y)
+
+    def loglik(theta):
+        u0, u1, a0, b0, a1, b1 = theta
+        log_odds = u0 + u1 * x
+        parts = [
+            -np.logaddexp(0, log_odds) + stats.bernoulli.logpmf(y, expit(a0 + b0 * z)),
+            -np.logaddexp(0, -log_odds) + stats.bernoulli.logpmf(y, expit(a1 + b1 * z)),
+        ]
+        return np.sum(logsumexp(parts, axis=0))
+
+    theta = [2 * clf.gate_intercept_[1], 2 * clf.gate_coef_[1, 0]]
+    got = [2 * se.gate_intercept_[1], 2 * se.gate_coef_[1, 0]]
+    for k in range(2):
+        theta += [2 * clf.expert_intercept_[k, 1], 2 * clf.expert_coef_[k, 1, 1]]
+        got += [2 * se.expert_intercept_[k, 1], 2 * se.expert_coef_[k, 1, 1]]
+    np.testing.assert_allclose(got, independent_se(loglik, theta), rtol=1e-4)
+
+
 # -- offsets -----------------------------------------------------------------------
 
 
