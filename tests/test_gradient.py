@@ -1357,7 +1357,7 @@ def test_partial_fit_units_reset_keep_the_rows_seen():
 def test_small_weighted_batches_take_the_units_of_all_their_rows():
     # a stream of batches too small for units of their own: Adam's units come
     # from the weighted moments of the rows seen, merged batch by batch (Chan
-    # et al.), and are fixed at 50 rows (unweighted means give units 3% off)
+    # et al.), and are fixed at 50 rows (unweighted variances give units 1.4% off)
     from skmoe._sgd import _combine, _moments
 
     rng = np.random.RandomState(0)

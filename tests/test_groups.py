@@ -621,8 +621,6 @@ def test_bootstrap_lrt_with_groups_takes_top_k_that_keeps_the_nulls_dense():
     larger = clone(sparse).set_params(n_experts=2).fit(X, y, groups=groups)
     expected = 2 * (larger.log_likelihood_ - null)
     np.testing.assert_allclose(result.statistics, [expected], rtol=1e-6)
-    (p_value,) = result.p_values
-    assert 20 * p_value == pytest.approx(round(20 * p_value))
     with pytest.raises(ValueError, match="top_k=1 routes the models of up to 2"):
         bootstrap_lrt(sparse, X, y, max_experts=3, n_bootstrap=19, groups=groups)
 

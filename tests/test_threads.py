@@ -1,4 +1,6 @@
-"""Fits in several threads at once: no process-wide state left changed."""
+"""What keeps fits in several threads at once from changing process-wide state:
+skmoe's fits enter no ``warnings.catch_warnings`` and hold their own warnings
+per thread."""
 
 import os
 import sys
