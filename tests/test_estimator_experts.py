@@ -226,6 +226,39 @@ def test_one_expert_is_the_estimator_fitted_with_the_sample_weights():
     assert_allclose(reg.predict(X), ridge.predict(X), rtol=1e-10)
 
 
+@pytest.mark.parametrize("model", ["classifier", "poisson", "gamma"])
+def test_one_expert_of_other_models_is_the_estimator_fitted_with_the_weights(model):
+    # as the regressor's: one expert's clone is fitted with the user's weights
+    # in their own units (they sum to about 520, not 300). The penalties here
+    # depend on that sum (scikit-learn's GLMs rescale the weights, so
+    # PoissonRegressor or GammaRegressor could not tell): weights in units of
+    # the row count would fit coefficients 0.28 or predictions 7% away
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    weight = rng.uniform(0.5, 3.0, 300)
+    mean = np.exp(0.5 + 0.5 * X[:, 0])
+    if model == "classifier":
+        Estimator, inner = MoEClassifier, LogisticRegression(C=0.05)
+        y = (X[:, 0] + 0.5 * X[:, 1] + 0.5 * rng.randn(300) > 0).astype(int)
+    else:
+        Estimator = MoEPoissonRegressor if model == "poisson" else MoEGammaRegressor
+        inner = HistGradientBoostingRegressor(
+            loss=model, l2_regularization=50.0, max_iter=10, random_state=0
+        )
+        y = rng.poisson(mean) if model == "poisson" else rng.gamma(3.0, mean / 3.0)
+    moe = Estimator(1, expert_estimator=inner, n_init=1, random_state=0)
+    moe.fit(X, y, sample_weight=weight)
+    plain = clone(inner).fit(X, y, sample_weight=weight)
+    if model == "classifier":
+        assert_allclose(moe.experts_[0].coef_, plain.coef_, rtol=1e-10)
+        assert_allclose(moe.predict_proba(X), plain.predict_proba(X), rtol=1e-10)
+    else:
+        assert_allclose(moe.experts_[0].predict(X), plain.predict(X), rtol=1e-10)
+        assert_allclose(moe.predict(X), plain.predict(X), rtol=1e-10)
+
+
 def test_gamma_tree_experts_never_lower_the_objective():
     # as the regressor's: an expert keeps the better of its refit and its
     # former tree, with the dispersion that goes with it (the refit's made
@@ -351,6 +384,33 @@ def test_classifier_probabilities_floor_pure_leaves():
     assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
     assert np.all(np.isfinite(clf.log_likelihood_samples(X, y)))
     assert clf.score(X, y) > 0.95
+
+
+def test_classifier_top_k_pairs_each_gate_weight_with_its_expert():
+    # top_k=2 of 4 tree experts: predict_proba mixes each expert's floored and
+    # renormalized probabilities by the renormalized top-2 gate (predict_gate,
+    # zero outside the top 2). Taking the selected experts in index order
+    # rather than the gate's would pair a weight with the other expert in
+    # about half the rows (probabilities up to 0.99995 away)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 2))
+    y = (np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.3 * rng.randn(300) > 0).astype(int)
+    y = y + (X[:, 1] > 1.5)
+    clf = MoEClassifier(
+        4,
+        top_k=2,
+        expert_estimator=DecisionTreeClassifier(max_depth=2),
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    gate = clf.predict_gate(X)
+    assert np.all(np.sum(gate > 0, axis=1) == 2)
+    expert_proba = []
+    for expert in clf.experts_:
+        proba = np.maximum(expert.predict_proba(X), PROBA_FLOOR)
+        expert_proba.append(proba / proba.sum(axis=1, keepdims=True))
+    expected = np.einsum("nk,knc->nc", gate, np.array(expert_proba))
+    assert_allclose(clf.predict_proba(X), expected, rtol=1e-10, atol=1e-12)
 
 
 def test_string_labels_and_class_indices():
@@ -602,6 +662,31 @@ def test_poisson_tree_experts_predict_their_mixture_of_rates():
     )
     assert_allclose(model.log_likelihood_samples(X, y), expected, rtol=1e-8)
     assert model.score(X, y) > 0.7
+
+
+def test_poisson_tree_experts_under_top_k_mix_the_selected_rates():
+    # top_k=2 of 3: predict is each selected tree's rate weighted by the
+    # renormalized top-2 gate (predict_gate). Taking the selected experts'
+    # rates in index order rather than the gate's would weigh the wrong rate
+    # in many rows (predictions up to 18.7 counts away)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 2))
+    log_rate = np.where(
+        X[:, 0] < -1, 1 + 0.3 * X[:, 1], np.where(X[:, 0] < 1, 0.2, 2 - 0.3 * X[:, 1])
+    )
+    y = rng.poisson(np.exp(log_rate))
+    model = MoEPoissonRegressor(
+        3,
+        top_k=2,
+        expert_estimator=DecisionTreeRegressor(criterion="poisson", max_depth=2),
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    gate = model.predict_gate(X)
+    assert np.all(np.sum(gate > 0, axis=1) == 2)
+    rates = np.column_stack([e.predict(X) for e in model.experts_])
+    rates = np.maximum(rates, model._rate_floor)  # (a leaf of zero counts)
+    assert_allclose(model.predict(X), np.sum(gate * rates, axis=1), rtol=1e-10)
 
 
 def test_an_expert_that_top_k_leaves_without_samples_keeps_its_estimator():
@@ -943,6 +1028,29 @@ def test_auto_chooses_the_number_of_experts_by_held_out_log_likelihood():
     y_line = X_line @ [1.0, 2.0, 3.0] + rng.randn(300)
     line_model = MoERegressor(expert_estimator=LinearRegression(), random_state=0)
     assert line_model.fit(X_line, y_line).n_experts_ == 1
+
+
+def test_auto_fits_the_training_part_with_its_weights_in_their_own_units():
+    # the candidates are fitted on the training 90% with those rows' weights
+    # in their own units (they sum to 874 there, 968 in all): one Ridge
+    # expert's score is that of a Ridge fitted on those rows with those
+    # weights. A penalty as strong as alpha=2000 tells the units apart: the
+    # sum of all rows' weights in place of the training part's would give a
+    # score 0.008 nats higher
+    X, y = _regimes(n=400)
+    weight = np.random.RandomState(3).choice([0.2, 5.0], size=len(y))
+    model = MoERegressor(expert_estimator=Ridge(alpha=2000.0), n_init=1, random_state=0)
+    scores = model.fit(X, y, sample_weight=weight).n_experts_scores_
+    # the split: the first draw of the model's random state
+    shuffled = np.random.RandomState(0).permutation(len(y))
+    valid, train = shuffled[:40], shuffled[40:]
+    ridge = Ridge(alpha=2000.0).fit(X[train], y[train], sample_weight=weight[train])
+    residuals = y[train] - ridge.predict(X[train])
+    variance = np.average(residuals**2, weights=weight[train])
+    held_out = -0.5 * np.log(2 * np.pi * variance) - (
+        y[valid] - ridge.predict(X[valid])
+    ) ** 2 / (2 * variance)
+    assert_allclose(scores[0], np.average(held_out, weights=weight[valid]), rtol=1e-10)
 
 
 def test_auto_fits_the_chosen_number_of_experts_again_on_all_samples():

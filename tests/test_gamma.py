@@ -571,11 +571,36 @@ def test_predict_and_distribution_agree_with_scipy_mixture():
 
 
 def test_top_k_routes_to_the_selected_experts():
-    X, y = two_regimes(n=600)
-    reg = MoEGammaRegressor(n_experts=3, top_k=2, random_state=0).fit(X, y)
+    # top_k=2 of 3 experts of unlike shapes: the mean, the std and the
+    # log-likelihood are those of the mixture of the selected experts by hand,
+    # weighted by the renormalized top-2 gate (predict_gate). The std takes
+    # each selected expert's own dispersion: paired with the selected experts
+    # in index order rather than the gate's, it would be up to 1.39 (2.2 times
+    # its value) off, where the mean would not move
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(600, 2))
+    regime = np.digitize(X[:, 0], [-1, 1])
+    mean = np.exp(np.array([1.0, 2.0, 0.5])[regime])
+    shape = np.array([20.0, 2.0, 5.0])[regime]
+    y = rng.gamma(shape, mean / shape)
+    reg = MoEGammaRegressor(n_experts=3, top_k=2, n_init=1, random_state=0).fit(X, y)
+    gate = reg.predict_gate(X)
+    assert np.all(np.sum(gate > 0, axis=1) == 2)
+    means = np.exp(reg.expert_intercept_ + X @ reg.expert_coef_.T)
+    phi = reg.expert_dispersion_
+    assert np.ptp(phi) > 0.1  # (unlike dispersions, or their pairing is moot)
+    m = np.sum(gate * means, axis=1)
+    std = np.sqrt(np.sum(gate * (phi * means**2 + (means - m[:, None]) ** 2), axis=1))
+    y_mean, y_std = reg.predict(X, return_std=True)
+    np.testing.assert_allclose(y_mean, m, rtol=1e-10)
+    np.testing.assert_allclose(y_std, std, rtol=1e-10)
     dist = reg.predict_distribution(X)
     assert dist.weights.shape == (len(y), 2)
-    np.testing.assert_allclose(dist.mean(), reg.predict(X), rtol=1e-10)
+    np.testing.assert_allclose(dist.mean(), m, rtol=1e-10)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    pdf = stats.gamma.pdf(y[:, None], 1 / phi, scale=means * phi)
+    expected = np.log(np.sum(gate * pdf, axis=1))
+    np.testing.assert_allclose(reg.log_likelihood_samples(X, y), expected, rtol=1e-10)
 
 
 def test_score_is_gamma_d2():

@@ -723,6 +723,41 @@ def test_a_change_of_exactly_the_limit_stays_warm():
         assert _moved_features(before, wider, None, *limits)
 
 
+def test_a_warm_fit_falls_back_at_the_documented_feature_limits():
+    # the docs: a warm fit falls back where a used feature's standard
+    # deviation is more than 10 times larger or smaller than in the last fit,
+    # or its mean moved by more than one of the last fit's standard
+    # deviations (weighted moments, by hand). Feature 0's deviation is about
+    # 5.2 (variance 27), so a shift in variances, or in the new fit's
+    # deviations, would differ from the documented one; as would a limit of 20
+    # times, a shift limit of 1.5, or a scale that may shrink without bound
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 2)) * [3.0, 1.0]
+    y = np.where(X[:, 0] < 0, -X[:, 0], 2 * X[:, 1]) + 0.3 * rng.randn(300)
+    weight = rng.uniform(0.2, 3.0, 300)
+    mean = np.sum(weight[:, None] * X, axis=0) / weight.sum()
+    std = np.sqrt(np.sum(weight[:, None] * (X - mean) ** 2, axis=0) / weight.sum())
+    assert 4 < std[0] < 6
+    scale, shift = "on another scale than", "elsewhere than"
+    cases = {  # the warm fit's X, and where it lies if the fit falls back
+        "x10": (X * [10, 1], None),
+        "x15": (X * [15, 1], scale),
+        "/15": (X / [15, 1], scale),
+        "0.99 sd": (X + [0.99 * std[0], 0], None),
+        "1.2 sd": (X + [1.2 * std[0], 0], shift),
+        "x5, 1.5 sd": ((X - mean) * [5, 1] + mean + [1.5 * std[0], 0], shift),
+    }
+    for case, (X_new, place) in cases.items():
+        model = MoERegressor(2, warm_start=True, max_iter=5, n_init=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # (not converged)
+            model.fit(X, y, sample_weight=weight)
+        messages = _warm_messages(model, X_new, y, sample_weight=weight)
+        assert len(messages) == (place is not None), case
+        if place is not None:
+            assert f"features lie {place} the last fit's (feature 0:" in messages[0]
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
@@ -1156,6 +1191,38 @@ def test_explicit_n_experts_warns_of_experts_with_too_few_samples():
         "determined, and their predictions can be extreme away from those "
         "samples. Try fewer experts, n_experts='auto' (which passes over such "
         "fits) or prune_threshold > 0."
+    ]
+
+
+def test_estimator_experts_count_their_features_and_intercept_as_parameters():
+    # as above with LinearRegression experts: their own parameters are their
+    # one feature and the intercept, 2 per each asks for 4 samples, and the
+    # expert of the three points far above has 3. Counting the feature alone
+    # (2 samples) would leave it without a word
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 1))
+    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0])
+    y = y + 0.3 * rng.normal(size=300)
+    X = np.r_[X, [[1.0], [1.1], [1.2]]]
+    y = np.r_[y, [30.0, 31.5, 29.0]]
+    model = MoERegressor(
+        n_experts=3, expert_estimator=LinearRegression(), n_init=1, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    samples = model.expert_usage_ * len(y)
+    few = np.flatnonzero(samples < 2 * (1 + 1))
+    assert len(few) > 0 and np.all(samples[few] >= 2 * 1)
+    messages = [str(w.message) for w in caught if "handle fewer than" in str(w.message)]
+    assert messages == [
+        f"Experts {few.tolist()} of the kept run handle fewer than 4 "
+        "samples (2 per feature and intercept of their own): their parameters "
+        "are barely determined, and their predictions can be extreme away from "
+        "those samples. Try fewer experts, a less flexible expert_estimator "
+        "(max_depth, a penalty) or prune_threshold > 0."
     ]
 
 

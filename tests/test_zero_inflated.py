@@ -299,6 +299,23 @@ def test_auto_on_few_rows_keeps_the_zero_inflated_regression():
     assert message.endswith("Try more samples.")
 
 
+def test_a_point_mass_of_few_samples_is_not_said_to_have_too_few():
+    # counts of rate about 4.5 without structural zeros: the point mass takes
+    # less than one sample of 400, under the 4 (2 per parameter) a Poisson
+    # expert of one feature asks for; it has no parameters, so nothing is
+    # barely determined and no expert would be named
+    rng = np.random.RandomState(1)
+    X = rng.uniform(-2, 2, (400, 1))
+    y = rng.poisson(np.exp(1.5 + 0.3 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(2, zero_inflated=True, n_init=1, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    assert np.isneginf(model.expert_intercept_[0])
+    assert model.expert_usage_[0] * len(y) < 2 * 2  # (the case)
+    assert not [w for w in caught if "handle fewer than" in str(w.message)]
+
+
 def test_prune_experts_keeps_a_poisson_expert_beside_the_point_mass():
     # two positive counts in 2000: the point mass handles half the data,
     # prune_experts(0.9) kept it alone, and every positive count then had
@@ -310,6 +327,32 @@ def test_prune_experts_keeps_a_poisson_expert_beside_the_point_mass():
     pruned = model.prune_experts(0.9)
     assert pruned.n_experts_ == 2
     assert np.all(np.isfinite(pruned.log_likelihood_samples(X, y)))
+
+
+def test_prune_experts_keeps_the_most_used_poisson_expert_beside_the_point_mass():
+    # the docs: the most used other expert stays beside the point mass. Of two
+    # Poisson experts the second is used 3 times as much as the first; a
+    # threshold that keeps only the point mass keeps the second with it (the
+    # first of them would be the one used least)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (600, 2))
+    zero = rng.rand(600) < 0.6
+    log_rate = np.where(X[:, 0] < -1, 2.5 + 0.3 * X[:, 1], 0.8 - 0.3 * X[:, 1])
+    y = np.where(zero, 0, rng.poisson(np.exp(log_rate))).astype(float)
+    model = MoEPoissonRegressor(3, zero_inflated=True, n_init=1, random_state=0)
+    model.fit(X, y)
+    usage = model.expert_usage_
+    fixed = np.isneginf(model.expert_intercept_)
+    np.testing.assert_array_equal(fixed, [True, False, False])
+    assert usage[0] > usage[2] > 2 * usage[1]  # (the case)
+    pruned = model.prune_experts(usage[0])
+    np.testing.assert_array_equal(
+        pruned.expert_intercept_, model.expert_intercept_[[0, 2]]
+    )
+    np.testing.assert_array_equal(pruned.expert_coef_, model.expert_coef_[[0, 2]])
+    np.testing.assert_allclose(
+        pruned.expert_usage_, usage[[0, 2]] / usage[[0, 2]].sum()
+    )
 
 
 def test_an_unused_point_mass_says_to_fit_without_it():
