@@ -1169,16 +1169,22 @@ def test_warnings_from_a_library_in_site_packages_point_at_that_library():
     assert [w.filename for w in caught] == [caller]
 
 
-def test_explicit_n_experts_warns_of_experts_with_too_few_samples():
-    # three points far above two regimes take an expert of 3 own parameters
-    # (intercept, slope, variance): "auto" passes over such fits; an explicit
-    # n_experts used to keep them without a word
+def _regimes_and_three_points_far_above():
+    """Two linear regimes of 300 rows, and three points far above them."""
     rng = np.random.RandomState(0)
     X = rng.uniform(-3, 3, size=(300, 1))
     y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0])
     y = y + 0.3 * rng.normal(size=300)
     X = np.r_[X, [[1.0], [1.1], [1.2]]]
     y = np.r_[y, [30.0, 31.5, 29.0]]
+    return X, y
+
+
+def test_explicit_n_experts_warns_of_experts_with_too_few_samples():
+    # three points far above two regimes take an expert of 3 own parameters
+    # (intercept, slope, variance): "auto" passes over such fits; an explicit
+    # n_experts used to keep them without a word
+    X, y = _regimes_and_three_points_far_above()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = MoERegressor(n_experts=3, random_state=0).fit(X, y)
@@ -1201,12 +1207,7 @@ def test_estimator_experts_count_their_features_and_intercept_as_parameters():
     # (2 samples) would leave it without a word
     from sklearn.linear_model import LinearRegression
 
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-3, 3, size=(300, 1))
-    y = np.where(X[:, 0] < 0, -2 * X[:, 0], 3 * X[:, 0])
-    y = y + 0.3 * rng.normal(size=300)
-    X = np.r_[X, [[1.0], [1.1], [1.2]]]
-    y = np.r_[y, [30.0, 31.5, 29.0]]
+    X, y = _regimes_and_three_points_far_above()
     model = MoERegressor(
         n_experts=3, expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
