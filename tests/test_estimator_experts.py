@@ -696,12 +696,16 @@ def test_an_expert_that_top_k_leaves_without_samples_keeps_its_estimator():
     import skmoe.experts.estimator as estimator_module
 
     X, y = _regimes(n=60)
-    emptied = []
+    emptied, kept = [], []
     fit_each = estimator_module.EstimatorExperts._fit_each
 
     def spy(self, X, target, weighted_resp, former):
-        emptied.extend(np.flatnonzero(~np.any(weighted_resp > 0, axis=1)))
-        return fit_each(self, X, target, weighted_resp, former)
+        estimators = fit_each(self, X, target, weighted_resp, former)
+        for k in np.flatnonzero(~np.any(weighted_resp > 0, axis=1)):
+            emptied.append(k)
+            if former[k] is not None:  # the same fitted object, not a refit
+                kept.append(estimators[k] is former[k])
+        return estimators
 
     model = MoERegressor(
         n_experts=10,
@@ -716,7 +720,12 @@ def test_an_expert_that_top_k_leaves_without_samples_keeps_its_estimator():
         warnings.simplefilter("ignore")  # collapsed experts
         model.fit(X, y)
     assert emptied  # the case: some M-step had an expert without samples
-    assert np.all(np.isfinite(model.predict(X)))
+    assert kept and all(kept)
+    # predictions mix the kept experts' own: each row's routed expert
+    gate = model.predict_gate(X)
+    assert np.all(np.sum(gate > 0, axis=1) == 1)
+    means = np.column_stack([e.predict(X) for e in model.experts_])
+    assert_allclose(model.predict(X), np.sum(gate * means, axis=1), rtol=1e-10)
 
 
 def test_warm_start_with_other_expert_features_is_refused():

@@ -163,15 +163,24 @@ def test_noise_coefficient_gradient_matches_finite_differences():
     np.testing.assert_allclose(analytic.ravel(), numeric, atol=1e-7)
 
 
-def test_noisy_gating_steps_the_noise_coefficients_up_their_gradient():
+def test_noisy_gating_steps_the_noise_coefficients_up_their_gradient(monkeypatch):
     # one full-batch epoch of noisy top-k gating: the noise coefficients climb
     # the objective, as Adam climbs it for the others, by a gradient step of
     # learning_rate in the units of the gate's design rows (1 / sqrt(weighted
     # variance + alpha), 1 for the intercept); a descent step would lower it
+    import skmoe._sgd
+
     problem, gate_params, expert_params = random_problem("gaussian", "softmax", 2)
     n = problem.design.shape[1]
     start = 0.5 * np.random.RandomState(1).randn(*gate_params["coef"].shape)
     state = SGDState(noise_coef=start.copy())
+    drawn = []  # the noise the epoch draws, taken as it is used
+
+    def recording(noise_coef, design, eps):
+        drawn.append((np.array(design), np.array(eps)))
+        return noisy_logit_offset(noise_coef, design, eps)
+
+    monkeypatch.setattr(skmoe._sgd, "noisy_logit_offset", recording)
     sgd_epoch(
         problem,
         gate_params,
@@ -183,10 +192,10 @@ def test_noisy_gating_steps_the_noise_coefficients_up_their_gradient():
         balance_coef=0.0,
         noisy_gating=True,
     )
-    # the epoch's draws again: its shuffle (one batch of every row), its noise
-    rng = np.random.RandomState(5)
-    rng.permutation(n)
-    eps = rng.standard_normal((start.shape[1], n))
+    # one batch of every row, in the problem's order
+    assert len(drawn) == 1
+    np.testing.assert_array_equal(drawn[0][0], problem.design)
+    eps = drawn[0][1]
 
     def value(noise_coef):
         offset, _ = noisy_logit_offset(noise_coef, problem.design, eps)

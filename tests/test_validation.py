@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
+from scipy.special import log_softmax, logsumexp
 from sklearn.datasets import load_wine
 from sklearn.exceptions import (
     ConvergenceWarning,
@@ -1001,7 +1002,11 @@ def test_log_probabilities_are_finite_and_at_most_zero():
         proba, log_proba = model.predict_proba(X), model.predict_log_proba(X)
     assert np.all(proba <= 1.0) and np.all(log_proba <= 0.0)
     assert np.all(np.isfinite(log_proba)) and np.any(proba == 0.0)
-    np.testing.assert_allclose(np.exp(log_proba), proba, rtol=1e-12, atol=0)
+    # against the mixture written out with SciPy (log g_k + log-softmax_k)
+    log_gate = log_softmax(X @ model.gate_coef_.T + model.gate_intercept_, axis=1)
+    logits = np.einsum("kcd,nd->nkc", model.expert_coef_, X) + model.expert_intercept_
+    expected = logsumexp(log_gate[:, :, None] + log_softmax(logits, axis=2), axis=1)
+    np.testing.assert_allclose(log_proba, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_predictive_density_with_an_underflowed_gate_weight_is_quiet():
