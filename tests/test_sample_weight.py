@@ -15,7 +15,16 @@ from skmoe import (
 )
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
-from skmoe.experts import GaussianLinearExperts, LogisticExperts
+from skmoe.experts import (
+    EXPERTS,
+    GammaExperts,
+    GaussianLinearExperts,
+    LogisticExperts,
+    NegativeBinomialExperts,
+    PoissonExperts,
+    StudentTLinearExperts,
+)
+from skmoe.experts.poisson import encode_counts
 from skmoe.gates import GATES
 
 
@@ -41,8 +50,28 @@ def test_zero_weight_is_the_same_as_removing_the_sample(Estimator, crossing_line
     )
 
 
-@pytest.mark.parametrize("gate", ["softmax", "constant"])
-@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def _family_and_target(family, X, rng):
+    """An expert family and a target it models, as the EM problem takes it."""
+    n = X.shape[0]
+    line = X @ [1.0, -2.0] + np.sign(X[:, 0])
+    if family == "gaussian":
+        return GaussianLinearExperts(variance_floor=1e-8), line + 0.3 * rng.randn(n)
+    if family == "student_t":
+        return StudentTLinearExperts(1e-8, df=3.0), line + 0.3 * rng.standard_t(3, n)
+    if family == "logistic":
+        labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+        return LogisticExperts(n_classes=2), np.eye(2)[labels].T
+    if family == "gamma":
+        amounts = rng.gamma(2.0, np.exp(0.5 * np.sign(X[:, 0]) + 0.3 * X[:, 1]) / 2)
+        return GammaExperts(1e-10), np.stack([amounts, np.log(amounts)])
+    counts = rng.poisson(np.exp(0.5 + 0.8 * np.sign(X[:, 0]) - 0.3 * X[:, 1]))
+    if family == "poisson":
+        return PoissonExperts(), encode_counts(counts)
+    return NegativeBinomialExperts(), encode_counts(counts)
+
+
+@pytest.mark.parametrize("gate", ["softmax", "constant", "hierarchical"])
+@pytest.mark.parametrize("family", sorted(EXPERTS))
 def test_integer_weights_equal_repeated_samples_from_the_same_start(gate, family):
     # From the same initial responsibilities, EM with weight 2 is EM on a sample
     # repeated twice (the estimators draw their starts per row, which is why
@@ -50,14 +79,8 @@ def test_integer_weights_equal_repeated_samples_from_the_same_start(gate, family
     rng = np.random.RandomState(0)
     X = rng.randn(120, 2)
     counts = rng.randint(0, 4, size=120)
-    if family == "gaussian":
-        Y = X @ [1.0, -2.0] + np.sign(X[:, 0]) + 0.3 * rng.randn(120)
-        experts = GaussianLinearExperts(variance_floor=1e-8)
-        Y_rep = np.repeat(Y, counts)
-    else:
-        labels = (X[:, 0] * X[:, 1] > 0).astype(int)
-        experts = LogisticExperts(n_classes=2)
-        Y, Y_rep = np.eye(2)[labels].T, np.eye(2)[np.repeat(labels, counts)].T
+    experts, Y = _family_and_target(family, X, rng)
+    Y_rep = np.repeat(Y, counts, axis=-1)
     resp = rng.dirichlet([1, 1, 1], size=120).T
     weighted = EMProblem(
         design_matrix(np, X), Y, counts.astype(float), GATES[gate](), experts, 1e-3
