@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax, logsumexp
+from scipy.stats import norm
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -41,6 +43,48 @@ def test_objective_history_is_penalized_log_likelihood(crossing_lines):
     np.testing.assert_allclose(
         np.array(model.log_likelihood_history_) / len(y), model.objective_history_
     )
+
+
+def test_penalized_objective_is_the_documented_one(crossing_lines):
+    # alpha's meaning: the mean log-likelihood less alpha / 2 times the squared
+    # norm of the gate coefficients plus each expert's ||b_k||^2 / s2_k (no
+    # intercepts); the log-likelihood written out with SciPy from the fitted
+    # attributes
+    X, y = crossing_lines
+    alpha = 1.0
+    model = MoERegressor(2, alpha=alpha, n_init=1, random_state=0, tol=1e-12)
+    model.fit(X, y)
+    names = ["gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"]
+    fitted = [getattr(model, name) for name in names]
+    variance = model.expert_variance_
+
+    def log_likelihood(gate_coef, gate_intercept, coef, intercept):
+        log_gate = log_softmax(X @ gate_coef.T + gate_intercept, axis=1)
+        log_density = norm.logpdf(y[:, None], X @ coef.T + intercept, np.sqrt(variance))
+        return np.sum(logsumexp(log_gate + log_density, axis=1))
+
+    def objective(gate_coef, gate_intercept, coef, intercept):
+        penalty = np.sum(gate_coef**2) + np.sum(np.sum(coef**2, axis=1) / variance)
+        mean = log_likelihood(gate_coef, gate_intercept, coef, intercept) / len(y)
+        return mean - alpha / 2 * penalty
+
+    np.testing.assert_allclose(
+        model.log_likelihood_, log_likelihood(*fitted), rtol=1e-10
+    )
+    assert model.log_likelihood_ == model.log_likelihood_history_[-1]
+    expected = objective(*fitted)
+    np.testing.assert_allclose(model.objective_history_[-1], expected, rtol=1e-10)
+    # the penalty is large enough here to matter
+    assert abs(expected - model.log_likelihood_ / len(y)) > 1e-3
+    # and the fit is its maximum: central differences in every coefficient
+    h = 1e-5
+    for i, value in enumerate(fitted):
+        for index in np.ndindex(value.shape):
+            moved = [[v.copy() for v in fitted] for _ in range(2)]
+            moved[0][i][index] += h
+            moved[1][i][index] -= h
+            slope = (objective(*moved[0]) - objective(*moved[1])) / (2 * h)
+            assert abs(slope) < 1e-6, (names[i], index, slope)
 
 
 def _restart_results(model, X, y, sample_weight=None):
