@@ -1138,7 +1138,16 @@ def test_auto_classifier_keeps_every_class_in_its_fits():
         warnings.simplefilter("ignore")
         model.fit(X, y)
     assert np.all(np.isfinite(model.n_experts_scores_))
-    assert np.all(np.isfinite(model.predict_proba(X)))
+    assert model.classes_.tolist() == [0, 1]
+    assert all(expert.classes_.tolist() == [0, 1] for expert in model.experts_)
+    proba = model.predict_proba(X)
+    assert proba.shape == (40, 2)
+    # the lone sample's class stays likelier at its own row than on average,
+    # and (an unpenalized intercept's score equation) its mean probability is
+    # its share 1/40
+    assert proba[7, 1] > 2 / 40
+    assert model.n_experts_ == 1  # (one sample of a class: one expert is chosen)
+    assert proba[:, 1].mean() == pytest.approx(1 / 40, abs=1e-3)
 
 
 @pytest.mark.parametrize("n", [3, 4])

@@ -10,7 +10,12 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import (
+    GammaRegressor,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+)
 
 from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe._demo import make_regimes
@@ -163,10 +168,21 @@ def test_count_and_amount_experts(Estimator):
         if Estimator is MoEPoissonRegressor
         else rng.gamma(5, mean / 5)
     )
-    hard = Estimator(2, assignment="hard", random_state=0).fit(X, y)
+    hard = Estimator(2, assignment="hard", alpha=0.0, random_state=0).fit(X, y)
     soft = Estimator(2, random_state=0).fit(X, y)
-    assert np.all(np.isfinite(hard.predict(X)))
+    assert hard.converged_
     assert np.all(np.diff(hard.objective_history_) >= -1e-12)
+    # the fixed point: each expert is scikit-learn's GLM on its own rows
+    labels = np.argmax(hard.responsibilities(X, y), axis=1)
+    Reference = PoissonRegressor if Estimator is MoEPoissonRegressor else GammaRegressor
+    for k in range(2):
+        part = labels == k
+        reference = Reference(alpha=0.0, tol=1e-12, max_iter=10000)
+        reference.fit(X[part], y[part])
+        np.testing.assert_allclose(hard.expert_coef_[k], reference.coef_, atol=1e-6)
+        np.testing.assert_allclose(
+            hard.expert_intercept_[k], reference.intercept_, atol=1e-6
+        )
     # separated regimes: both recover them
     assert hard.score(X, y) == pytest.approx(soft.score(X, y), abs=0.05)
 
