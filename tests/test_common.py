@@ -28,6 +28,21 @@ SAMPLE_WEIGHT_EQUIVALENCE = (
 )
 
 
+#: Models that need not reach one optimum whatever their start, but do on the
+#: check's data: the check must pass for them (it did when this was written; a
+#: change that makes one fail needs a look before it joins the expected failures).
+SAME_OPTIMUM_ON_THE_CHECK_DATA = {
+    "MoERegressor(gate='hierarchical', n_experts=3, n_init=1, random_state=0)",
+    "MoEGammaRegressor(expert_estimator=DecisionTreeRegressor(max_depth=2), "
+    "n_experts=2, n_init=1, random_state=0)",
+    "MoEGammaRegressor(n_experts=2, n_init=1, random_state=0, solver='gradient')",
+}
+
+
+def _one_line(estimator) -> str:
+    return " ".join(repr(estimator).split())
+
+
 def _one_optimum(estimator) -> bool:
     """Whether the check's fit is one optimum whatever its start, so that the
     sample-weight equivalence must hold (not an expected failure): one expert;
@@ -64,7 +79,10 @@ def _auto_sgd(estimator) -> bool:
 
 def _expected_failed_checks(estimator):
     expected = {}
-    if not _one_optimum(estimator):
+    if (
+        not _one_optimum(estimator)
+        and _one_line(estimator) not in SAME_OPTIMUM_ON_THE_CHECK_DATA
+    ):
         expected["check_sample_weight_equivalence_on_dense_data"] = (
             SAMPLE_WEIGHT_EQUIVALENCE
         )
@@ -248,3 +266,10 @@ def test_auto_partial_fit_check_fails_for_that_reason(estimator):
     ) as raised:
         check_n_features_in_after_fitting(type(estimator).__name__, estimator)
     assert "partial_fit needs an integer n_experts" in str(raised.value.__cause__)
+
+
+def test_models_that_reach_one_optimum_on_the_check_data_are_checked():
+    # every name of the set is a checked model, which the expected failures
+    # then leave out (a renamed parameter would quietly xfail the check again)
+    names = {_one_line(e) for e in CHECKED + CONFIGURED}
+    assert SAME_OPTIMUM_ON_THE_CHECK_DATA <= names

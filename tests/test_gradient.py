@@ -1097,7 +1097,7 @@ def test_partial_fit_extends_its_histories_without_copying_them(solver):
     twin = copy.deepcopy(model)
     twin.partial_fit(X[:50], y[:50])
     assert len(model.log_likelihood_history_) == len(twin.log_likelihood_history_) - 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X has 1 features, but MoERegressor"):
         model.partial_fit(X[:50, :1], y[:50])  # another number of features
     assert len(model.log_likelihood_history_) == model.n_iter_
 

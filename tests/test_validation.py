@@ -162,7 +162,7 @@ def test_a_refit_with_invalid_combinations_leaves_the_model_intact(params):
     np.testing.assert_array_equal(model.predict_proba(X), proba)
     # nor does it make a new estimator look fitted
     fresh = MoERegressor(2, **params)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="balance_coef|noisy_gating|top_k"):
         fresh.fit(X, X[:, 0])
     with pytest.raises(NotFittedError):
         fresh.predict(X)
