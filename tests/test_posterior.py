@@ -70,11 +70,25 @@ def test_responsibilities_with_top_k_keep_k_experts(regression):
     X, y, _ = regression
     model = MoERegressor(4, top_k=2, n_init=1, random_state=0).fit(X, y)
     resp = model.responsibilities(X, y)
-    assert np.all(np.count_nonzero(resp, axis=1) <= 2)
-    np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+    # written out: each row's two largest gate values of the fitted softmax,
+    # renormalized, times the experts' normal densities
+    log_gate = special.log_softmax(X @ model.gate_coef_.T + model.gate_intercept_, 1)
+    top = np.argsort(-log_gate, axis=1)[:, :2]
+    kept = np.full_like(log_gate, -np.inf)
+    rows = np.arange(len(X))[:, None]
+    kept[rows, top] = log_gate[rows, top]
+    kept -= special.logsumexp(kept, axis=1, keepdims=True)
+    means = X @ model.expert_coef_.T + model.expert_intercept_
+    joint = kept + stats.norm.logpdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    log_likelihood = special.logsumexp(joint, axis=1)
     np.testing.assert_allclose(
-        model.log_likelihood_samples(X, y).sum(), model.log_likelihood_
+        resp, np.exp(joint - log_likelihood[:, None]), rtol=1e-8, atol=1e-12
     )
+    assert np.all(np.count_nonzero(resp, axis=1) <= 2)
+    np.testing.assert_allclose(
+        model.log_likelihood_samples(X, y), log_likelihood, rtol=1e-10
+    )
+    np.testing.assert_allclose(log_likelihood.sum(), model.log_likelihood_, rtol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["regression", "classification"])
