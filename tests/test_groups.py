@@ -31,6 +31,7 @@ from skmoe._math import design_matrix
 from skmoe._selection import _sample
 from skmoe.experts import GaussianLinearExperts
 from skmoe.gates import GaussianGate, SoftmaxGate
+from skmoe.gates.gaussian import REG_COVAR
 
 
 def _panel(n_groups=80, seed=0, sizes=(2, 9)):
@@ -544,13 +545,12 @@ def test_gaussian_gate_objective_counts_each_group_once():
     first = np.unique(groups, return_index=True)[1]
     joint = reg.log_likelihood_ + np.sum(reg.gate_log_density(X)[first])
     assert reg.objective_history_[-1] == pytest.approx(joint / len(y), rel=1e-9)
-    # the loading is REG_COVAR of the variance of z over the groups
+    # the loading is REG_COVAR of the variance of z over the groups, each once
     gate = GaussianGate()
     weight = Groups.from_labels(groups).share(np, np.ones(len(y))) / len(y)
     design = design_matrix(np, X[:, :1])
     np.testing.assert_allclose(
-        gate.prepare(np, design, weight, 0.0),
-        gate.prepare(np, design, weight / weight.sum(), 0.0),
+        gate.prepare(np, design, weight, 0.0), REG_COVAR * np.var(X[first, 0])
     )
 
 
