@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 
 from skmoe import MoEClassifier, MoERegressor
@@ -62,7 +63,7 @@ def test_warm_start_on_offset_features_continues_the_fit():
     X, y = piecewise()
     X = X + 500.0
     model = MoERegressor(2, n_init=1, max_iter=5, warm_start=True, random_state=0)
-    with pytest.warns(Warning):  # stopped at max_iter
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=5"):
         model.fit(X, y)
     first = model.log_likelihood_
     model.set_params(max_iter=200).fit(X, y)
