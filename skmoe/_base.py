@@ -1829,7 +1829,9 @@ class BaseMixtureOfExperts(
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         on_host = backend.to_output is _identity  # NumPy on the CPU, or Array API
-        rows = self._chunk_rows(X, on_host)
+        promotes = self._promotes(X)
+        dtype = xp.float64 if promotes else None  # the design's: widened as copied
+        rows = self._chunk_rows(X, on_host, promotes)
 
         # outputs that overflow raise _check_finite's error, which names the
         # cause: NumPy's warnings on the way (a gaussian gate at |x| of 1e155
@@ -1838,7 +1840,7 @@ class BaseMixtureOfExperts(
             return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
         if on_host and X.shape[0] <= rows:
-            design = design_matrix(xp, self._promoted(xp, X))
+            design = design_matrix(xp, X, dtype=dtype)
             with quiet(), _inference_threads(design):  # (as fit: see _backend)
                 result = compute(xp, design)
             _check_finite(xp, result, method)
@@ -1846,8 +1848,8 @@ class BaseMixtureOfExperts(
         outputs = None
         for start in range(0, X.shape[0], rows):
             stop = min(start + rows, X.shape[0])  # the standard has no clipping
-            chunk = self._promoted(xp, backend.to_compute(X[start:stop, ...]))
-            design = design_matrix(xp, chunk)
+            chunk = backend.to_compute(X[start:stop, ...])
+            design = design_matrix(xp, chunk, dtype=dtype)
             with quiet(), _inference_threads(design):
                 result = compute(xp, design)
             _check_finite(xp, result, method)
@@ -1861,13 +1863,16 @@ class BaseMixtureOfExperts(
         joined = tuple(output.result() for output in outputs)
         return joined if isinstance(result, tuple) else joined[0]
 
-    def _chunk_rows(self, X, on_host=True):
+    def _chunk_rows(self, X, on_host=True, promotes=None):
         """Rows per chunk: per-expert temporaries of about ``HOST_CHUNK_BYTES``
-        (``PREDICT_CHUNK_BYTES`` for NumPy input computed on a GPU)."""
+        (``PREDICT_CHUNK_BYTES`` for NumPy input computed on a GPU);
+        ``promotes``: :meth:`_promotes` of X, where the caller knows it."""
         per_expert = 1 if self._top_k() is not None else self._n_outputs()
         width = X.shape[1] + 1 + 4 * self.n_experts_ * per_expert
         budget = HOST_CHUNK_BYTES if on_host else PREDICT_CHUNK_BYTES
-        bits = 64 if self._promotes(X) else array_namespace(X).finfo(X.dtype).bits
+        if promotes is None:
+            promotes = self._promotes(X)
+        bits = 64 if promotes else array_namespace(X).finfo(X.dtype).bits
         itemsize = bits // 8
         return max(1, budget // (itemsize * width))
 

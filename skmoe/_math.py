@@ -136,7 +136,7 @@ def log_softmax_and_norm(xp, a: Array, axis: int = -1):
     return shifted - log_total, xp.squeeze(log_total + a_max, axis=axis)
 
 
-def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:
+def design_matrix(xp, X: Array, offset: Array | None = None, dtype=None) -> Array:
     """Return ``[1, X - offset]^T``, of shape (n_features + 1, n_samples).
 
     Every per-sample, per-expert array in skmoe is laid out experts-major, (K, n):
@@ -148,9 +148,17 @@ def design_matrix(xp, X: Array, offset: Array | None = None) -> Array:
     the model unchanged, as the intercepts are not penalized, and keeps the
     normal equations well conditioned when a feature sits far from 0 (a
     calendar year, say); see :func:`center_intercepts`.
+
+    ``dtype``, a float dtype at least as wide as X's (None: X's), is the
+    design's: float32 X predicted by a float64 model is widened in the same
+    copy (exactly, as ``astype`` would), not copied once more before it.
     """
+    if dtype is not None and (offset is not None or not is_numpy_array(X)):
+        X = xp.astype(X, dtype)  # (the subtraction in the design's dtype)
     if is_numpy_array(X):  # written in place: one copy of X, not two
-        out = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
+        out = np.empty(
+            (X.shape[0], X.shape[1] + 1), dtype=X.dtype if dtype is None else dtype
+        )
         out[:, 0] = 1
         if offset is None:
             out[:, 1:] = X

@@ -718,7 +718,9 @@ def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
     monkeypatch.setattr(
         skmoe._base,
         "design_matrix",
-        lambda xp, X, *args: calls.append(X.shape[0]) or original(xp, X, *args),
+        lambda xp, X, *args, **kwargs: (
+            calls.append(X.shape[0]) or original(xp, X, *args, **kwargs)
+        ),
     )
     bic = regressor.bic(X, y), classifier.bic(X, labels)
     for name, output in outputs.items():

@@ -1275,6 +1275,33 @@ def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
         np.testing.assert_array_equal(got, getattr(model, method)(rounded, y))
 
 
+def test_float32_input_in_row_chunks_is_widened_as_it_is_copied(monkeypatch):
+    # the design matrix of a float32 chunk for a float64 model is widened in
+    # its one copy (no astype first): the same numbers as the float64 input
+    # rounded to float32, chunk by chunk, and the design itself is
+    # [1, X]^T exactly
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    y = X[:, 0] * np.sign(X[:, 1]) + 0.1 * rng.randn(300)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    X32 = X.astype(np.float32)
+    rounded = X32.astype(np.float64)
+    design = skmoe._base.design_matrix(np, X32, dtype=np.float64)
+    assert design.dtype == np.float64
+    np.testing.assert_array_equal(design, np.column_stack([np.ones(300), rounded]).T)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 100)  # a few rows
+    assert model._chunk_rows(X32) < 50
+    for got, want in zip(
+        model.predict(X32, return_std=True),
+        model.predict(rounded, return_std=True),
+        strict=True,
+    ):
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
+
+
 def test_max_iter_warning_in_float32_at_a_tiny_tol_names_the_precision():
     # float32 objectives change by rounding of about 1e-7 per sample: a tol of
     # 1e-9 is out of reach, and the warning said only to loosen it
