@@ -29,13 +29,14 @@ SAMPLE_WEIGHT_EQUIVALENCE = (
 
 
 #: Models that need not reach one optimum whatever their start, but do on the
-#: check's data: the check must pass for them (it did when this was written; a
+#: check's data under every OpenBLAS kernel tried (Haswell, Nehalem, Prescott,
+#: SandyBridge, SkylakeX) and with 1 or 2 threads: the check must pass for them (a
 #: change that makes one fail needs a look before it joins the expected failures).
+#: Not here, though they pass on this machine: Gamma tree experts (another kernel
+#: rounds a split differently: predictions 0.245 apart) and the Gamma gradient
+#: solver (1.8e-8 from the check's rtol of 1e-7).
 SAME_OPTIMUM_ON_THE_CHECK_DATA = {
     "MoERegressor(gate='hierarchical', n_experts=3, n_init=1, random_state=0)",
-    "MoEGammaRegressor(expert_estimator=DecisionTreeRegressor(max_depth=2), "
-    "n_experts=2, n_init=1, random_state=0)",
-    "MoEGammaRegressor(n_experts=2, n_init=1, random_state=0, solver='gradient')",
 }
 
 

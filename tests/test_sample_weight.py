@@ -67,6 +67,7 @@ def _family_and_target(family, X, rng):
     counts = rng.poisson(np.exp(0.5 + 0.8 * np.sign(X[:, 0]) - 0.3 * X[:, 1]))
     if family == "poisson":
         return PoissonExperts(), encode_counts(counts)
+    assert family == "negative_binomial", f"a family without a target: {family}"
     return NegativeBinomialExperts(), encode_counts(counts)
 
 

@@ -1275,11 +1275,11 @@ def test_float32_input_to_a_float64_model_gives_float64(Estimator, gate):
         np.testing.assert_array_equal(got, getattr(model, method)(rounded, y))
 
 
-def test_float32_input_in_row_chunks_is_widened_as_it_is_copied(monkeypatch):
-    # the design matrix of a float32 chunk for a float64 model is widened in
-    # its one copy (no astype first): the same numbers as the float64 input
-    # rounded to float32, chunk by chunk, and the design itself is
-    # [1, X]^T exactly
+def test_float32_input_in_row_chunks_predicts_as_its_float64_rounding(monkeypatch):
+    # the design matrix of a float32 chunk for a float64 model is widened as it
+    # is copied (design_matrix's dtype): the same numbers as the float64 input
+    # rounded to float32, chunk by chunk, and the design itself is [1, X]^T
+    # exactly
     import skmoe._base
 
     rng = np.random.RandomState(0)
