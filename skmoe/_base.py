@@ -2063,12 +2063,15 @@ class BaseMixtureOfExperts(
             resp_rows = resp_rows.get(keep)
         return log_norm, resp_rows, X
 
-    @staticmethod
-    def _like(X, array):
-        """A NumPy result in the namespace and on the device of validated X."""
+    def _like(self, X, array):
+        """A NumPy result in the namespace and on the device of validated X, in
+        X's dtype, but float64 for float32 X given to a float64 model (as
+        NumPy's results: :meth:`_promotes`)."""
         if is_numpy_array(X):
             return array
-        return as_compute(array_namespace(X), array, X)
+        xp = array_namespace(X)
+        dtype = xp.float64 if self._promotes(X) else X.dtype
+        return xp.asarray(array, dtype=dtype, device=device_of(X))
 
     def log_likelihood_samples(self, X, y):
         """Log-likelihood of each sample under the fitted model.

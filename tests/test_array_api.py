@@ -1010,3 +1010,33 @@ def test_partial_fit_on_numpy_after_another_namespace_moves_every_attribute():
         np.testing.assert_array_equal(
             model.classes_[np.argmax(proba, axis=1)], model.predict(X)
         )
+
+
+@dispatch
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_float32_input_to_a_float64_model_gives_float64_posteriors(Estimator):
+    # under dispatch, log_likelihood_samples, responsibilities and the standard
+    # errors came back in float32, as X, where NumPy's are float64 (and the
+    # predictions were float64 already): the float64 input rounded to float32
+    X, y = _regression()
+    if Estimator is MoEClassifier:
+        y = (y > np.median(y)).astype(int)
+    X32 = X.astype(np.float32)
+    rounded = X32.astype(np.float64)
+    reference = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    expected = {
+        "log_likelihood_samples": reference.log_likelihood_samples(rounded, y),
+        "responsibilities": reference.responsibilities(rounded, y),
+    }
+    errors = reference.std_errors(rounded, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = Estimator(2, n_init=1, random_state=0).fit(xps.asarray(X), y)
+        Xs = xps.asarray(X32)
+        got = {name: getattr(model, name)(Xs, y) for name in expected}
+        got_errors = model.std_errors(Xs, y)
+    for name, value in got.items():
+        assert value.dtype == xps.float64, name
+        np.testing.assert_allclose(np.asarray(value), expected[name], rtol=1e-10)
+    for name, value in got_errors.items():
+        assert value.dtype == xps.float64, name
+        np.testing.assert_allclose(np.asarray(value), errors[name], rtol=1e-6)
