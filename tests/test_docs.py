@@ -123,9 +123,11 @@ SUBSTITUTIONS: dict[str, list[tuple[str, str]]] = {
     ]
 }
 
-# The names that a page's prose assumes, made from synthetic data: only for the
+# The data that a page's prose assumes, made from synthetic data: only for the
 # output that fitting.rst shows (every page's code defines its own data, so that a
-# reader can run it as it stands). Pages not listed get none.
+# reader can run it as it stands). Pages not listed get none. Only the names of the
+# illustrative call (``X``, ``y`` and ``MoERegressor``) reach the page's namespace:
+# the page's own code must import what it uses.
 _REGIMES_1D = """
 import numpy as np
 from skmoe import MoERegressor
@@ -229,7 +231,10 @@ def test_docs_code_rules_match_the_pages():
 def test_user_guide_code_runs(path, capsys):
     page = _page_name(path)
     namespace = {"__name__": "__docs__"}
-    exec(PRELUDES.get(page, ""), namespace)
+    if page in PRELUDES:
+        prelude = {}
+        exec(PRELUDES[page], prelude)
+        namespace.update({name: prelude[name] for name in ("X", "y", "MoERegressor")})
     try:
         for line, code in _code_blocks(path.read_text()):
             where = f"{page}, line {line}: {_first_line(code)!r}"
