@@ -244,8 +244,9 @@ class PredictivePoissonMixture(_RowMixture):
         ----------
         n_samples : int, default=1
             Number of values drawn per row, at least 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws; pass an int for reproducible samples.
+        random_state : int, RandomState instance, Generator or None, default=None
+            Seeds the draws; pass an int for reproducible samples. A NumPy
+            ``Generator`` is used as it is, as by scipy.stats' ``rvs``.
 
         Returns
         -------
@@ -374,8 +375,9 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         ----------
         n_samples : int, default=1
             Number of values drawn per row, at least 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws; pass an int for reproducible samples.
+        random_state : int, RandomState instance, Generator or None, default=None
+            Seeds the draws; pass an int for reproducible samples. A NumPy
+            ``Generator`` is used as it is, as by scipy.stats' ``rvs``.
 
         Returns
         -------

@@ -61,6 +61,15 @@ class _RowMixture:
         name = type(self).__name__
         return f"{name}(n_rows={n_rows}, n_components={n_components})"
 
+    def __array__(self, dtype=None, copy=None):
+        # NumPy took the rows (each one a distribution of one row) for a
+        # sequence of sequences and failed at its 64 dimensions
+        raise TypeError(
+            f"{type(self).__name__} is a distribution of {len(self)} rows, not an "
+            "array: its methods give arrays (mean(), std(), ppf(q), sample(), "
+            "...), and list() gives one distribution per row."
+        )
+
     def __getitem__(self, index):
         """The mixture of the rows ``index`` selects (an int: one row, kept 2-D)."""
         rows = index
@@ -144,12 +153,17 @@ class _RowMixture:
         validate_parameter_constraints(
             {
                 "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
-                "random_state": ["random_state"],
+                "random_state": ["random_state", np.random.Generator],
             },
             {"n_samples": n_samples, "random_state": random_state},
             caller_name=caller,
         )
-        rng = check_random_state(random_state)
+        # a Generator has each method the samplers call, as RandomState
+        rng = (
+            random_state
+            if isinstance(random_state, np.random.Generator)
+            else check_random_state(random_state)
+        )
         expert = draw_categories(self.weights, n_samples, rng)
         return rng, np.arange(len(self.weights)), expert
 
@@ -407,8 +421,9 @@ class PredictiveMixture(_LocationScaleMixture):
         ----------
         n_samples : int, default=1
             Number of values drawn per row, at least 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws; pass an int for reproducible samples.
+        random_state : int, RandomState instance, Generator or None, default=None
+            Seeds the draws; pass an int for reproducible samples. A NumPy
+            ``Generator`` is used as it is, as by scipy.stats' ``rvs``.
 
         Returns
         -------
@@ -560,8 +575,9 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
         ----------
         n_samples : int, default=1
             Number of values drawn per row, at least 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws; pass an int for reproducible samples.
+        random_state : int, RandomState instance, Generator or None, default=None
+            Seeds the draws; pass an int for reproducible samples. A NumPy
+            ``Generator`` is used as it is, as by scipy.stats' ``rvs``.
 
         Returns
         -------

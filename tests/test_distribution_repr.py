@@ -1,10 +1,20 @@
-"""PredictiveMixture's repr and row selection."""
+"""The predictive distributions' repr, row selection, array conversion and
+random generators."""
+
+import copy
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from skmoe import MoERegressor, PredictiveMixture
+from skmoe import (
+    MoERegressor,
+    PredictiveGammaMixture,
+    PredictiveMixture,
+    PredictiveNegativeBinomialMixture,
+    PredictivePoissonMixture,
+    PredictiveStudentTMixture,
+)
 
 
 @pytest.fixture
@@ -131,3 +141,48 @@ def test_indexing_out_of_range(mixture):
         mixture[[0, -8]]
     with pytest.raises(IndexError, match="boolean index"):
         mixture[np.ones(3, dtype=bool)]
+
+
+def _one_of_each_family():
+    """A three-row, two-component distribution of each family, and each row's mean
+    written out (sum_k w_k mu_k: every family here is parametrized by its means)."""
+    rng = np.random.RandomState(1)
+    weights = rng.dirichlet([1.0, 2.0], size=3)
+    means = rng.uniform(1.0, 5.0, size=(3, 2))
+    spread = rng.uniform(0.5, 2.0, size=(3, 2))
+    families = [
+        PredictiveMixture(weights, means, spread),
+        PredictiveStudentTMixture(weights, means, spread, np.full((3, 2), 5.0)),
+        PredictivePoissonMixture(weights, means),
+        PredictiveNegativeBinomialMixture(weights, means, spread),
+        PredictiveGammaMixture(weights, means, 1.0 / spread),
+    ]
+    return families, np.sum(weights * means, axis=1)
+
+
+FAMILIES, FAMILY_MEANS = _one_of_each_family()
+FAMILY_IDS = [type(dist).__name__ for dist in FAMILIES]
+
+
+@pytest.mark.parametrize("dist", FAMILIES, ids=FAMILY_IDS)
+def test_a_distribution_is_not_an_array(dist):
+    # NumPy took each row (a one-row distribution) for a sequence, without end
+    name = type(dist).__name__
+    with pytest.raises(TypeError, match=f"{name} is a distribution of 3 rows, not an"):
+        np.asarray(dist)
+    rows = list(dist)
+    assert [len(row) for row in rows] == [1, 1, 1]
+    np.testing.assert_allclose([row.mean()[0] for row in rows], FAMILY_MEANS)
+
+
+@pytest.mark.parametrize("dist", FAMILIES, ids=FAMILY_IDS)
+def test_sample_takes_a_numpy_generator(dist):
+    rng = np.random.default_rng(0)
+    before = copy.deepcopy(rng.bit_generator.state)
+    draws = dist.sample(20000, random_state=rng)
+    assert rng.bit_generator.state != before  # drawn from that generator itself
+    again = dist.sample(20000, random_state=np.random.default_rng(0))
+    np.testing.assert_array_equal(draws, again)
+    # the draws' means within five standard errors of the mixtures' means
+    standard_error = dist.std() / np.sqrt(20000)
+    assert np.all(np.abs(draws.mean(axis=0) - FAMILY_MEANS) < 5 * standard_error)
