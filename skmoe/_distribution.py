@@ -257,7 +257,8 @@ class _ContinuousMixture(_RowMixture):
             P(Y <= y) under each row's mixture, of the broadcast shape of ``y``
             and (n_rows,).
         """
-        return self._by_rows(self._rows_last(y, "y"), self._cdf_rows)
+        # (scipy's gammainc gave 1 + 2.4e-14 for a Gamma of shape 1e-300)
+        return np.minimum(self._by_rows(self._rows_last(y, "y"), self._cdf_rows), 1.0)
 
     def sf(self, y):
         """Survival function of each row's mixture at ``y``, ``1 - cdf(y)``.
@@ -277,7 +278,7 @@ class _ContinuousMixture(_RowMixture):
             P(Y > y) under each row's mixture, of the broadcast shape of ``y``
             and (n_rows,).
         """
-        return self._by_rows(self._rows_last(y, "y"), self._sf_rows)
+        return np.minimum(self._by_rows(self._rows_last(y, "y"), self._sf_rows), 1.0)
 
 
 class _LocationScaleMixture(_ContinuousMixture):

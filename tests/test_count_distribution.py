@@ -448,6 +448,16 @@ def test_negative_binomial_whose_phi_mu_overflows():
         assert mixed.median()[0] == 0 and mixed.ppf(0.9)[0] == 7
 
 
+def test_cdf_stays_at_most_one():
+    # scipy's betainc gave 1 + 3.4e-14 at a dispersion of 1e300; the cdf is
+    # 1.0 to the floats (mpmath's betainc)
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e9]], [[1e300]])
+    assert dist.cdf(1e300)[0] == 1.0
+    assert 0.0 <= dist.sf(1e300)[0] < 1e-290
+
+
 def test_sf_keeps_the_upper_tail():
     # P(Y > y) from the components' upper tails, against scipy's sf, with a
     # point mass at zero (rate 0) and negative binomial components; 1 - cdf

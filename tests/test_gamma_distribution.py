@@ -479,6 +479,23 @@ def test_extremes_raise_no_floating_point_warnings():
         assert not np.any(np.isnan(dist.sample(3, random_state=0)))
 
 
+@pytest.mark.filterwarnings("error")
+def test_probabilities_stay_in_the_unit_interval():
+    # scipy's gammainc(1e-300, 1) is 1 + 2.4e-14; the cdf is 1 - 2.2e-301, and the
+    # survival function Gamma(1e-300, 1) / Gamma(1e-300) (mpmath)
+    dist = PredictiveGammaMixture([[1.0]], [[1e-300]], [[1e-300]])
+    assert dist.cdf(1.0)[0] == 1.0
+    np.testing.assert_allclose(dist.sf(1.0), 2.193839343955203e-301, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_row_of_point_masses_alone_warns_nothing():
+    # all the row's weight on the point mass at zero: log 1 at zero, and no
+    # density elsewhere (NumPy warned of log(0) + inf before the choice)
+    dist = PredictiveGammaMixture([[1.0, 0.0]], [[0.0, 1e-12]], [[1e-8, 2.0]])
+    np.testing.assert_array_equal(dist.logpdf(np.array([0.0, 1.0])), [0.0, -np.inf])
+
+
 def test_moments_of_components_at_the_floats_edges():
     # a component of weight 1e-300 at 1e200 squared its deviation to inf, for
     # a variance of 1e100 (all five classes); a weight of 0 at an infinite
