@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 
 from ._backend import as_compute, host, to_numpy
 from ._base import BaseMixtureOfExperts, _score_weights, _scored_rows
+from ._diagnostics import _nan_parameters
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
 from ._em import e_step
@@ -138,7 +139,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         32 (each with the ``n_experts`` candidates and ``n_init`` restarts,
         so six times the cost) and keeps the fit of lowest training BIC,
         i.e. of highest log-likelihood at a number of experts (a profile
-        likelihood; ``df_``, ``df_bic_``), and BIC and AIC count the chosen
+        likelihood; ``df_``, ``df_bic_``), passing over collapsed fits of
+        several experts as ``n_experts="auto"`` does, and BIC and AIC count the chosen
         df as a parameter; a warm fit keeps the fitted df
         (4 after a fit without Student-t noise), and ``partial_fit`` needs a
         number or a fitted model. With ``df <= 2`` the noise variance is
@@ -190,10 +192,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     df_bic_ : ndarray of shape (6,)
         With ``df="auto"``: the training BIC of the best fit at each df of 1,
         2, 4, 8, 16 and 32 (``n_experts_bic_`` then holds the chosen df's
-        BIC per number of experts). Each df has its own ``n_init`` restarts
-        from the same starts: with ``n_init=1``, a start that lands in a poor
-        optimum at some df raises that df's entry (by 450 on 300 rows of two
-        crossing lines, where two restarts found the profile).
+        BIC per number of experts); ``inf`` where that fit collapsed or broke
+        down and was passed over (unless every df's did). Each df has its own
+        ``n_init`` restarts from the same starts: with ``n_init=1``, a start
+        that lands in a poor optimum at some df raises that df's entry (by 450
+        on 300 rows of two crossing lines, where two restarts found the
+        profile).
 
     {{shared_attributes}}
 
@@ -673,27 +677,36 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return super()._fit_candidates(
                 problem, X_host, Y, sample_weight, candidates
             )
-        best, scores = None, []
+        fits, scores, passed_over = [], [], []
         for df in DF_GRID:
             if self.verbose:
                 print(f"df={df:g}:")
             family = copy.copy(experts)
             family.df, family.chosen = df, True
+            df_problem = dataclasses.replace(problem, experts=family)
             fit, bics = super()._fit_candidates(
-                dataclasses.replace(problem, experts=family),
-                X_host,
-                Y,
-                sample_weight,
-                candidates,
+                df_problem, X_host, Y, sample_weight, candidates
             )
+            fits.append((fit, bics))
             scores.append(float(np.min(bics)))
+            # a collapsed fit's spike of likelihood says nothing of the df: at
+            # df 16 and 32 one outlier of 1e12 took an expert of its own and
+            # the lowest BIC, and predict gave 1e10 where y was near 1
+            n_kept = fit.gate_params["coef"].shape[1]
+            passed_over.append(
+                (n_kept > 1 and self._collapsed(df_problem, fit))
+                or _nan_parameters(df_problem, fit)
+            )
             if self.verbose:
-                print(f"df={df:g}: training BIC {scores[-1]:.6g}")
-            if best is None or scores[-1] < best[0]:
-                best = (scores[-1], df, fit, bics)
-        _, df, fit, bics = best
+                note = " (a collapsed or broken-down fit)" if passed_over[-1] else ""
+                print(f"df={df:g}: training BIC {scores[-1]:.6g}{note}")
+        scores = np.asarray(scores)
+        if not all(passed_over):  # else the lowest BIC of them all
+            scores[passed_over] = np.inf
+        chosen = int(np.argmin(scores))
+        df, (fit, bics) = DF_GRID[chosen], fits[chosen]
         experts.df, experts.chosen = df, True  # the fitted model's family
-        self.df_bic_ = np.asarray(scores)
+        self.df_bic_ = scores
         if self.verbose:
             print(f"chose df={df:g} (lowest training BIC)")
         return fit, bics

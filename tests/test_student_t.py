@@ -461,6 +461,30 @@ def test_auto_df_is_the_profile_likelihood_choice():
     assert not hasattr(MoERegressor(n_experts=1).fit(X, y), "df_")
 
 
+def test_auto_df_passes_over_collapsed_fits():
+    # one target of 1e12 among 60 on a line: at df 16 and 32 it takes an expert
+    # of its own (a spike of likelihood, the lowest BIC), whose mean leaked into
+    # every row's prediction (1e10 where y was near 1)
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = X[:, 0] + 0.1 * rng.randn(60)
+    y[0] = 1e12
+    params = dict(n_experts=2, noise="student_t", n_init=1, random_state=0)
+    grid = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the collapse warnings of df 16, 32
+        fits = [MoERegressor(df=df, **params).fit(X, y) for df in grid]
+    alone = [bool(np.any(np.isclose(f.expert_usage_, 1 / 60))) for f in fits]
+    assert alone == [False] * 4 + [True] * 2
+    bics = np.array([f.bic(X, y) + np.log(60) for f in fits])
+    assert np.argmin(bics) == 5  # the spike's BIC is the lowest
+    auto = MoERegressor(df="auto", **params).fit(X, y)
+    expected = np.where(alone, np.inf, bics)
+    np.testing.assert_allclose(auto.df_bic_, expected, rtol=1e-10)
+    assert auto.df_ == grid[int(np.argmin(expected))] == 1.0
+    np.testing.assert_allclose(auto.predict(X[1:]), X[1:, 0], atol=0.5)
+
+
 def test_auto_df_partial_fit_needs_a_number_or_a_fit():
     X, y, _, _ = _regimes(n=200, seed=15)
     reg = MoERegressor(n_experts=2, noise="student_t", df="auto", solver="sgd")
