@@ -1232,3 +1232,18 @@ def test_gaussian_naive_bayes_experts_fit_without_numpy_warnings():
             n_experts=3, top_k=1, expert_estimator=GaussianNB(), random_state=0
         ).fit(X, y)
     assert model.score(X, y) > 0.95
+
+
+def test_an_expert_estimators_error_names_the_expert():
+    # scikit-learn's words alone named neither the expert nor its rows
+    X = np.random.RandomState(0).randn(40, 2)
+    tree = DecisionTreeRegressor(criterion="poisson", max_depth=2)
+    reg = MoEPoissonRegressor(2, expert_estimator=tree, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skmoe's: y is all zero
+        with pytest.raises(ValueError, match="Sum of y is not positive") as raised:
+            reg.fit(X, np.zeros(40))
+    assert raised.value.__notes__[-1] == (
+        "(raised by the clone of expert_estimator that fits expert 0, on 40 of "
+        "the 40 rows, weighted by their responsibilities)"
+    )

@@ -218,12 +218,28 @@ class EstimatorExperts(ExpertFamily):
         weights = np.asarray(weighted_resp) * self.weight_total
         estimators = np.empty(weights.shape[0], dtype=object)
         for k in range(weights.shape[0]):
-            if np.any(weights[k] > 0):
-                estimator = self._clone(k).fit(X, target, sample_weight=weights[k])
-            elif former[k] is not None:
-                estimator = former[k]
-            else:
-                estimator = self._clone(k).fit(X, target)
+            try:
+                if np.any(weights[k] > 0):
+                    estimator = self._clone(k).fit(X, target, sample_weight=weights[k])
+                elif former[k] is not None:
+                    estimator = former[k]
+                else:
+                    estimator = self._clone(k).fit(X, target)
+            except Exception as error:
+                # the estimator's own words name neither the expert nor its
+                # rows (a Poisson tree's "Sum of y is not positive")
+                rows = int(np.count_nonzero(weights[k] > 0))
+                how = (
+                    f"{rows} of the {weights.shape[1]} rows, weighted by their "
+                    "responsibilities"
+                    if rows
+                    else f"all {weights.shape[1]} rows, unweighted"
+                )
+                error.add_note(
+                    "(raised by the clone of expert_estimator that fits expert "
+                    f"{k}, on {how})"
+                )
+                raise
             estimators[k] = estimator
         return estimators
 
