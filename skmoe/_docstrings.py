@@ -129,7 +129,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ``1 / (2 * n_regimes)`` to let a generous ``n_experts`` shrink to the
         regimes the data support. See also :meth:`prune_experts` for pruning a
         fitted model. Not with ``gate="hierarchical"``, whose groups depend on
-        the number of experts.
+        the number of experts. Online EM's ``partial_fit`` prunes too; mini-batch
+        Adam's (``solver="sgd"``) does not.
 
     solver : {"em", "gradient", "sgd"}, default="em"
         How the penalized log-likelihood is maximized. ``"em"``: EM (no step size;
