@@ -95,6 +95,7 @@ from ._warm_start import (
     WARM_TARGET_RATIO,
     _estimator_change,
     _feature_moments,
+    _feature_ranges,
     _moved_features,
     _WarmStartFailed,
 )
@@ -909,6 +910,10 @@ class BaseMixtureOfExperts(
             # spread is what later partial_fit calls take Adam's units from
             # (one row of features of scale 1e3 then took R^2 from 0.97 to -3)
             self._feature_spread = tuple(moments[1].tolist())
+        if not warm or not hasattr(self, "_feature_range"):
+            # what partial_fit's batches are compared with (the spread above:
+            # the rows' units; this: their scale, which outliers do not move)
+            self._feature_range = tuple(_feature_ranges(X_host, sample_weight).tolist())
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)
         used = self._used_columns()

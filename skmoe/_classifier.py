@@ -608,6 +608,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of mini-batch Adam on (X, y) (``solver="sgd"`` only).
 
+        The model stays in the units of the rows it was first fitted on: a
+        batch of at least 50 rows in which a feature spreads more than 100
+        times as wide, or as narrow, as there (the range of its 10% to 90%
+        quantiles) warns. Transform every batch alike.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)

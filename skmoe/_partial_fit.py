@@ -38,6 +38,7 @@ from ._init import initial_responsibilities
 from ._math import device
 from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
+from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _warn_user
 from .gates import GATES
 
@@ -222,7 +223,10 @@ class PartialFitMixin:
         step counts rows of positive weight. See the user guide's "Online EM".
 
         Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
-        batch.
+        batch, and the model stays in the units of the rows it was first
+        fitted on: a batch of at least 50 rows in which a feature spreads more
+        than 100 times as wide, or as narrow, as there (the range of its 10% to
+        90% quantiles) warns. Transform every batch alike.
 
         Parameters
         ----------
@@ -417,6 +421,15 @@ class PartialFitMixin:
             # scales (standardized features streamed 2 rows at a time warned
             # of a standard deviation below 0.1)
             self._check_feature_scales(X_host, offset, sample_weight)
+            ranges = _feature_ranges(X_host, sample_weight)
+            if first or not hasattr(self, "_feature_range"):
+                self._feature_range = tuple(ranges.tolist())
+            else:
+                message = _stream_scale_message(
+                    self._feature_range, ranges, self._used_columns()
+                )
+                if message is not None:
+                    _warn_user(message)
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(

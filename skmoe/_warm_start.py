@@ -36,6 +36,52 @@ WARM_SHIFT_LIMIT = 1.0
 WARM_TARGET_RATIO = 10.0
 
 
+#: A ``partial_fit`` batch (of at least ``_sgd.UNIT_ROWS`` rows) in which a
+#: feature spreads more than this many times as wide, or as narrow, as in the
+#: rows the model was first fitted on warns: Adam's steps and online EM's
+#: running sums stay in the first units (after X * 1e6, R^2 of -4e11 with Adam,
+#: and online EM kept an expert in the former units, without a word). Wide,
+#: as one batch's spread is a rough one; a change of units by 1e3 or more.
+STREAM_SCALE_RATIO = 100.0
+#: Rows (evenly spaced) that :func:`_feature_ranges` takes its quantiles of.
+RANGE_ROWS = 1000
+
+
+def _feature_ranges(X, sample_weight):
+    """Each feature's range between its 10% and 90% quantiles over the rows of
+    positive weight (``RANGE_ROWS`` of them at most, evenly spaced), float64: a
+    spread that outliers and heavy tails do not move as they move the standard
+    deviation (one value of 1e4 in a Cauchy feature's batch)."""
+    rows = np.flatnonzero(np.asarray(sample_weight) > 0)
+    rows = rows[:: max(1, -(-rows.shape[0] // RANGE_ROWS))]  # (no copy of X)
+    low, high = np.quantile(np.asarray(X[rows], dtype=np.float64), [0.1, 0.9], axis=0)
+    return high - low
+
+
+def _stream_scale_message(reference, ranges, used):
+    """The warning for a ``partial_fit`` batch whose features' ranges
+    (:func:`_feature_ranges`) differ from ``reference`` by more than
+    ``STREAM_SCALE_RATIO`` times in a used column (``used``: None for all),
+    or None. A range of 0 (a feature of few values) is not judged."""
+    reference = np.asarray(reference, dtype=np.float64)
+    columns = np.arange(ranges.shape[0]) if used is None else np.asarray(used)
+    judged = (reference[columns] > 0) & (ranges[columns] > 0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ratio = np.where(judged, ranges[columns] / reference[columns], 1.0)
+    moved = (ratio > STREAM_SCALE_RATIO) | (ratio < 1 / STREAM_SCALE_RATIO)
+    if not np.any(moved):
+        return None
+    position = int(np.flatnonzero(moved)[0])
+    return (
+        f"partial_fit: X's feature {int(columns[position])} spreads "
+        f"{float(ratio[position]):.3g} times as wide in this batch as in the "
+        "rows the model was first fitted on (the range of its 10% to 90% "
+        "quantiles). The parameters, Adam's steps and online EM's running sums "
+        "stay in the first rows' units: transform every batch alike (one "
+        "scaler, fitted once), or fit afresh."
+    )
+
+
 def _feature_moments(X, sample_weight):
     """The features' weighted means and variances (float64 arrays): the
     variances are also the units a later ``partial_fit`` steps in. A feature

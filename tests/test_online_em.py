@@ -489,3 +489,37 @@ def test_a_first_batch_fitted_by_em_keeps_no_bic():
     assert model.n_iter_ > 1  # (fit's EM fitted the batch)
     assert not hasattr(model, "n_experts_bic_")
     assert not hasattr(model, "n_experts_scores_")
+
+
+def _quantile_range(column):
+    low, high = np.quantile(column, [0.1, 0.9])
+    return high - low
+
+
+@pytest.mark.parametrize("solver, gate", [("sgd", "softmax"), ("em", "gaussian")])
+def test_partial_fit_warns_of_a_batch_in_other_units(solver, gate):
+    # X * 1e6 midway through a stream: R^2 of -4e11 with Adam, and online EM
+    # kept an expert in the former units, without a word. A Cauchy feature's
+    # batches (a standard deviation of 1e4 in some) are no change of units.
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.standard_normal(1200), rng.standard_cauchy(1200)]
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.standard_normal(1200)
+    scaled = X[1000:] * [1e3, 1.0]
+    stream = MoERegressor(2, solver=solver, gate=gate, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for rows in np.array_split(np.arange(1000), 10):
+            stream.partial_fit(X[rows], y[rows])
+        few = X[1000:1040] * [1e3, 1.0]  # too few rows to judge
+        stream.partial_fit(few, y[1000:1040])
+    assert not [w for w in caught if "spreads" in str(w.message)]
+    # against the first batch's rows, and after fit, against fit's rows
+    fitted = MoERegressor(2, solver=solver, gate=gate, random_state=0)
+    fitted.fit(X[:1000], y[:1000])
+    for model, first in [(stream, X[:100, 0]), (fitted, X[:1000, 0])]:
+        with pytest.warns(UserWarning, match="X's feature 0 spreads") as got:
+            model.partial_fit(scaled, y[1000:])
+        (message,) = [str(w.message) for w in got if "spreads" in str(w.message)]
+        ratio = float(message.split(" spreads ")[1].split(" ")[0])
+        expected = _quantile_range(scaled[:, 0]) / _quantile_range(first)
+        np.testing.assert_allclose(ratio, expected, rtol=5e-3)
