@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -78,11 +79,15 @@ class EMProblem:
         """The design matrix the gate sees (``design`` unless it has its own)."""
         return self.design if self.own_gate_design is None else self.own_gate_design
 
-    @property
+    # the weights are computed once per problem (its arrays are not modified
+    # in place): an EM iteration read them several times, a sum and a
+    # division each
+
+    @cached_property
     def normalized_weight(self) -> Array:
         return self.sample_weight / self.xp.sum(self.sample_weight)
 
-    @property
+    @cached_property
     def gate_weight(self) -> Array:
         """The weights of the gate's terms: ``normalized_weight``, divided by
         the size of each row's group with ``groups`` (the gate sees a group

@@ -243,6 +243,10 @@ def penalty_mask(xp, like: Array) -> Array:
 
     0 for the intercept row, 1 for the feature rows; dtype and device follow ``like``.
     """
+    if is_numpy_array(like):  # 0.8 us against 4 (5 calls per EM iteration)
+        mask = np.ones(like.shape[0], dtype=like.dtype)
+        mask[0] = 0
+        return mask
     mask = xp.ones((like.shape[0],), dtype=like.dtype, device=device(like))
     return xp.concat([mask[:1] * 0, mask[1:]])
 

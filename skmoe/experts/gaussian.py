@@ -149,7 +149,9 @@ class GaussianLinearExperts(ExpertFamily):
         # intercept, not on mean(y), which it shrank by 1e-10 (0.1 at y ~ 1e9),
         # and the slopes keep their digits when |y| is large
         tiny = float(xp.finfo(design.dtype).smallest_normal)
-        ybar = (fit_weight @ Y[:, None])[:, 0] / xp.clip(fit_mass, tiny, None)
+        # (xp.maximum and xp.minimum clip here, the same numbers: array-api-compat's
+        # clip took 8 to 11 us a call on NumPy, 3 per EM iteration)
+        ybar = (fit_weight @ Y[:, None])[:, 0] / xp.maximum(fit_mass, tiny)
         rhs = (fit_weight * (Y[None, :] - ybar[:, None])) @ design.T  # (K, d)
         coef = self._coefficients(xp, gram, rhs, ybar, params)
         resid2 = (Y[None, :] - coef.T @ design) ** 2
@@ -213,13 +215,12 @@ class GaussianLinearExperts(ExpertFamily):
             mask = penalty_mask(xp, coef)
             ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
         if self.tied:  # one variance over all the experts' residuals
-            pooled = xp.sum(ssr) / xp.clip(xp.sum(mass), tiny, None)
+            pooled = xp.sum(ssr) / xp.maximum(xp.sum(mass), tiny)
             variance = pooled * xp.ones_like(ssr)
         else:
-            variance = ssr / xp.clip(mass, tiny, None)
-        return xp.clip(
-            variance, float(self.variance_floor), float(self.variance_ceiling)
-        )
+            variance = ssr / xp.maximum(mass, tiny)
+        floored = xp.maximum(variance, float(self.variance_floor))
+        return xp.minimum(floored, float(self.variance_ceiling))
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef, variance = params["coef"], params["variance"]
