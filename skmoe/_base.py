@@ -912,8 +912,9 @@ class BaseMixtureOfExperts(
             self._feature_spread = tuple(moments[1].tolist())
         if not warm or not hasattr(self, "_feature_range"):
             # what partial_fit's batches are compared with (the spread above:
-            # the rows' units; this: their scale, which outliers do not move)
-            self._feature_range = tuple(_feature_ranges(X_host, sample_weight).tolist())
+            # the units of Adam's steps)
+            ranges = _feature_ranges(X_host, sample_weight)
+            self._feature_range = tuple(map(tuple, ranges.tolist()))
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
         self._check_feature_scales(X_host, offset, sample_weight)
         used = self._used_columns()

@@ -64,6 +64,13 @@ class _RowMixture:
     def __array__(self, dtype=None, copy=None):
         # NumPy took the rows (each one a distribution of one row) for a
         # sequence of sequences and failed at its 64 dimensions
+        if dtype is not None and np.dtype(dtype) == object:
+            # an object array holds the distribution itself, as any object:
+            # np.array([dist, dist], dtype=object) has shape (2,), and
+            # holder[:] = [dist, dist] fills an object array
+            held = np.empty((), dtype=object)
+            held[()] = self
+            return held
         raise TypeError(
             f"{type(self).__name__} is a distribution of {len(self)} rows, not an "
             "array: its methods give arrays (mean(), std(), ppf(q), sample(), "

@@ -286,9 +286,10 @@ def _hurdle_logpdf(y, weights, means, shapes):
         return _mixture_logpdf(y, weights, means, shapes)
     has = np.any(means == 0, axis=-1)
     zero, total, rest, means = _hurdle(weights, means)
+    gamma = _mixture_logpdf(y, rest, means, shapes)
     # (a row of point masses alone at y = 0: log(0) + inf, replaced below)
     with np.errstate(divide="ignore", invalid="ignore"):
-        positive = np.log(total) + _mixture_logpdf(y, rest, means, shapes)
+        positive = np.log(total) + gamma
         return np.where((y == 0) & has, np.log(zero), positive)
 
 

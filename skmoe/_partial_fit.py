@@ -423,10 +423,13 @@ class PartialFitMixin:
             self._check_feature_scales(X_host, offset, sample_weight)
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):
-                self._feature_range = tuple(ranges.tolist())
+                self._feature_range = tuple(map(tuple, ranges.tolist()))
             else:
                 message = _stream_scale_message(
-                    self._feature_range, ranges, self._used_columns()
+                    self._feature_range,
+                    ranges,
+                    self._used_columns(),
+                    getattr(self, "feature_names_in_", None),
                 )
                 if message is not None:
                     _warn_user(message)

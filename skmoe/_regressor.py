@@ -701,6 +701,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 note = " (a collapsed or broken-down fit)" if passed_over[-1] else ""
                 print(f"df={df:g}: training BIC {scores[-1]:.6g}{note}")
         scores = np.asarray(scores)
+        scores[np.isnan(scores)] = np.inf  # (argmin took the first NaN)
         if not all(passed_over):  # else the lowest BIC of them all
             scores[passed_over] = np.inf
         chosen = int(np.argmin(scores))

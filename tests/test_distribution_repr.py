@@ -176,6 +176,18 @@ def test_a_distribution_is_not_an_array(dist):
 
 
 @pytest.mark.parametrize("dist", FAMILIES, ids=FAMILY_IDS)
+def test_an_object_array_holds_distributions(dist):
+    # dtype=object: the distributions themselves, one per element, as NumPy
+    # holds any object (the rows' nesting gave shape (2, 3, 1, ..., 1) before)
+    held = np.array([dist, dist[1:]], dtype=object)
+    assert held.shape == (2,)
+    assert held[0] is dist and len(held[1]) == 2
+    holder = np.empty(2, dtype=object)
+    holder[:] = [dist, dist]
+    assert holder[0] is dist and holder[1] is dist
+
+
+@pytest.mark.parametrize("dist", FAMILIES, ids=FAMILY_IDS)
 def test_sample_takes_a_numpy_generator(dist):
     rng = np.random.default_rng(0)
     before = copy.deepcopy(rng.bit_generator.state)

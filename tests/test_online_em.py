@@ -523,3 +523,33 @@ def test_partial_fit_warns_of_a_batch_in_other_units(solver, gate):
         ratio = float(message.split(" spreads ")[1].split(" ")[0])
         expected = _quantile_range(scaled[:, 0]) / _quantile_range(first)
         np.testing.assert_allclose(ratio, expected, rtol=5e-3)
+
+
+def test_the_stream_scale_warning_names_a_named_feature():
+    # a DataFrame's column by its name, as the feature-scale warnings name it
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"age": rng.uniform(20, 60, 300), "income": rng.randn(300)})
+    y = X["income"].to_numpy() + 0.1 * rng.randn(300)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    model.partial_fit(X[:100], y[:100])
+    moved = X[100:200].assign(age=X["age"][100:200] * 1e3)
+    with pytest.warns(UserWarning, match="X's feature 'age' spreads"):
+        model.partial_fit(moved, y[100:200])
+
+
+def test_partial_fit_keeps_quiet_on_a_zero_inflated_feature():
+    # a feature 88% zero, lognormal elsewhere: the 90% quantile of a batch of 50
+    # sits on the zeros' edge, and its quantile range alone moved over 100 times
+    # between batches from one distribution (two warnings in 100 batches)
+    rng = np.random.RandomState(0)
+    n = 5000
+    zero = rng.rand(n) < 0.88
+    X = np.c_[rng.randn(n), np.where(zero, 0.0, rng.lognormal(0, 2, n))]
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(n)
+    model = MoERegressor(2, solver="em", gate="gaussian", random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for start in range(0, n, 50):
+            model.partial_fit(X[start : start + 50], y[start : start + 50])
+    assert not [w for w in caught if "spreads" in str(w.message)]
