@@ -610,8 +610,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
         The model stays in the units of the rows it was first fitted on: a
         batch of at least 50 rows in which a feature spreads more than 100
-        times as wide, or as narrow, as there (the range of its 10% to 90%
-        quantiles) warns. Transform every batch alike.
+        times as wide, or as narrow, as there (by the range of its 10% to 90%
+        quantiles and by its standard deviation) warns. Transform every batch
+        alike.
 
         Parameters
         ----------

@@ -225,8 +225,9 @@ class PartialFitMixin:
         Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
         batch, and the model stays in the units of the rows it was first
         fitted on: a batch of at least 50 rows in which a feature spreads more
-        than 100 times as wide, or as narrow, as there (the range of its 10% to
-        90% quantiles) warns. Transform every batch alike.
+        than 100 times as wide, or as narrow, as there (by the range of its 10%
+        to 90% quantiles and by its standard deviation) warns. Transform every
+        batch alike.
 
         Parameters
         ----------

@@ -88,9 +88,10 @@ def _stream_scale_message(reference, ranges, used, names=None):
         f"partial_fit: X's feature {feature} spreads "
         f"{float(ratio[0, position]):.3g} times as wide in this batch as in the "
         "rows the model was first fitted on (the range of its 10% to 90% "
-        "quantiles). The parameters, Adam's steps and online EM's running sums "
-        "stay in the first rows' units: transform every batch alike (one "
-        "scaler, fitted once), or fit afresh."
+        "quantiles; its standard deviation moved alike). The parameters, "
+        "Adam's steps and online EM's running sums stay in the first rows' "
+        "units: transform every batch alike (one scaler, fitted once), or fit "
+        "afresh."
     )
 
 
