@@ -637,12 +637,18 @@ class BaseMixtureOfExperts(
         y : array-like of shape (n_samples,)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights, honoured in every M-step. For EM, a zero
-            weight is the same as removing the sample (from the objective and
-            from the starts, which draw over the rows of positive weight); the
-            SGD solver's mini-batches include such rows, so its fit may differ
-            from one without them. An integer weight is not the same as repeating
-            the row: the random starts draw per row.
+            Non-negative sample weights, honoured in every M-step. A zero
+            weight is the same as removing the sample, with every solver (the
+            rows of weight 0 are dropped before the starts, the SGD solver's
+            mini-batches and its early-stopping split). Only the weights'
+            ratios matter to the fitted parameters, but not to an
+            ``expert_estimator``'s, which each refit is given in the units of
+            these weights (its own penalty or leaf sizes then mean what they
+            mean in a plain fit). With ``solver="em"`` or ``"gradient"``, an
+            integer weight is the same as repeating the row from the same
+            start, but not overall: the random starts (and the SGD solver's
+            mini-batches) draw per row, and ``n_experts="auto"`` rescales the
+            weights to sum to the rows of positive weight.
         groups : array-like of shape (n_samples,), default=None
             Repeated measurements: a label per row (numbers or strings), and
             all rows with one label come from the same expert (R flexmix's

@@ -369,3 +369,48 @@ def test_a_zero_weight_row_may_differ_from_its_group_in_the_gate_features():
     np.testing.assert_allclose(se.gate_coef_, expected.gate_coef_, rtol=1e-9)
     with pytest.raises(ValueError, match="features differ within group 1"):
         clone(model).fit(X_bad, y, groups=groups)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_zero_weight_is_removal_for_sgd_too(Estimator):
+    # fit drops the rows of weight 0 before the mini-batches and the
+    # early-stopping split (its docstring said they stayed in: stale, QA)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.where(X[:, 0] > 0, 2.0, -2.0) * X[:, 0] + 0.5 * rng.randn(300)
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(int)
+    weights = np.ones(300)
+    weights[::3] = 0.0
+    kept = weights > 0
+    model = Estimator(2, solver="sgd", max_iter=30, random_state=0)
+    weighted = clone(model).fit(X, y, sample_weight=weights)
+    dropped = clone(model).fit(X[kept], y[kept])
+    assert weighted.n_iter_ == dropped.n_iter_ > 1
+    np.testing.assert_array_equal(weighted.expert_coef_, dropped.expert_coef_)
+    np.testing.assert_array_equal(weighted.gate_coef_, dropped.gate_coef_)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a sample's small expert
+def test_bootstrap_lrt_draws_one_target_per_weighted_row():
+    # weights weigh each row's one drawn target (the rows are the units): a
+    # weight of 3 on every row triples every statistic of the same draws,
+    # where the rows repeated 3 times would draw 3 targets each
+    from skmoe import bootstrap_lrt
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 1)
+    y = X[:, 0] + rng.randn(60)
+    model = MoERegressor(n_init=2, prune_threshold=0.05, random_state=0)
+    options = dict(max_experts=2, n_bootstrap=9, significance=0.1, random_state=0)
+    plain = bootstrap_lrt(model, X, y, **options)
+    tripled = bootstrap_lrt(model, X, y, sample_weight=np.full(60, 3.0), **options)
+    np.testing.assert_allclose(tripled.statistics, 3 * plain.statistics, rtol=1e-6)
+    np.testing.assert_allclose(
+        tripled.bootstrap_statistics,
+        3 * plain.bootstrap_statistics,
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    np.testing.assert_array_equal(tripled.p_values, plain.p_values)
