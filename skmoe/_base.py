@@ -325,6 +325,27 @@ def _too_few_to_score(y, score="D^2") -> bool:
     return True
 
 
+def _mean_square_deviation(X, offset, sample_weight):
+    """The weighted mean square of X's deviations from ``offset``, per column
+    (n_features,); raise where it overflows X's dtype (values too large to
+    fit)."""
+    # in blocks of rows: no n x D temporaries (two of them took 1.1 s at 1e6 x 64)
+    total = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, sample_weight.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, X.shape[0], SCALE_CHECK_ROWS):
+            part = X[start : start + SCALE_CHECK_ROWS] - offset
+            part *= part
+            total += sample_weight[start : start + SCALE_CHECK_ROWS] @ part
+        variance = total / np.sum(sample_weight)
+    if not np.all(np.isfinite(variance)):
+        raise ValueError(
+            "X has values too large to fit: their squares overflow "
+            f"{X.dtype}. Rescale the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler."
+        )
+    return variance
+
+
 def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
     being a StandardScaler in front of the estimator); raise when their squares
@@ -346,20 +367,7 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     ``cross_val_score``)."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
         return
-    # in blocks of rows: no n x D temporaries (two of them took 1.1 s at 1e6 x 64)
-    total = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, sample_weight.dtype))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, X.shape[0], SCALE_CHECK_ROWS):
-            part = X[start : start + SCALE_CHECK_ROWS] - offset
-            part *= part
-            total += sample_weight[start : start + SCALE_CHECK_ROWS] @ part
-        variance = total / np.sum(sample_weight)
-    if not np.all(np.isfinite(variance)):
-        raise ValueError(
-            "X has values too large to fit: their squares overflow "
-            f"{X.dtype}. Rescale the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler."
-        )
+    variance = _mean_square_deviation(X, offset, sample_weight)
     rows = sample_weight > 0
     info = np.finfo(X.dtype)
     floor = float(info.smallest_normal) / REG_COVAR
@@ -578,7 +586,14 @@ class BaseMixtureOfExperts(
 
     #: Parameters that take a number, which a bool is to Python but not here
     #: (scikit-learn's Interval(Real) lets True through as 1)
-    _real_parameters: tuple[str, ...] = ()
+    _real_parameters: tuple[str, ...] = (
+        "alpha",
+        "tol",
+        "prune_threshold",
+        "balance_coef",
+        "learning_rate",
+        "validation_fraction",
+    )
 
     def _validate_params(self):
         super()._validate_params()
@@ -1186,10 +1201,19 @@ class BaseMixtureOfExperts(
             return None
         return np.union1d(*parts).astype(np.intp)
 
-    def _check_feature_scales(self, X, offset, sample_weight):
+    def _check_feature_scales(self, X, offset, sample_weight, spread=True):
         """:func:`_warn_on_feature_scales` on the features the model uses, named
-        by their names or their columns in X."""
+        by their names or their columns in X (``spread=False``: only the
+        refusal of values whose squares overflow, for rows too few to tell the
+        features' spreads)."""
         used = self._used_columns()
+        if not spread:
+            _mean_square_deviation(
+                _take_columns(np, X, used, axis=1),
+                _take_columns(np, offset, used, axis=0),
+                sample_weight,
+            )
+            return
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             names = list(range(X.shape[1]))

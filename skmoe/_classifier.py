@@ -268,8 +268,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _encode_target(self, y, X, *, fitting):
         if fitting:
-            check_classification_targets(y)
-            classes, indices = np.unique(y, return_inverse=True)
+            try:
+                check_classification_targets(y)
+                classes, indices = np.unique(y, return_inverse=True)
+            except TypeError:  # NumPy's "'<' not supported between ..."
+                kinds = sorted({type(label).__name__ for label in y.tolist()})
+                raise TypeError(
+                    f"y mixes labels of types that do not compare ({', '.join(kinds)})"
+                    ", and MoEClassifier sorts its classes: give labels of one "
+                    "type (e.g. y.astype(str))."
+                ) from None
             if classes.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs samples of at least 2 classes in the data, "

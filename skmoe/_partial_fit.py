@@ -434,6 +434,12 @@ class PartialFitMixin:
                 )
                 if message is not None:
                     _warn_user(message)
+        else:
+            # too few rows to judge the spreads, but values whose squares
+            # overflow are refused as fit refuses them: a far row in a batch of
+            # 6 left Adam's second moment inf, and the classifier's
+            # coefficients on that feature never moved again
+            self._check_feature_scales(X_host, offset, sample_weight, spread=False)
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(

@@ -297,7 +297,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.df = df
 
     _continuous_target = True
-    _real_parameters = ("df",)
+    _real_parameters = (*BaseMixtureOfExperts._real_parameters, "df")
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,

@@ -120,6 +120,13 @@ def test_shape_errors(Estimator):
         ({"n_experts": True}, "n_experts"),
         ({"n_init": True}, "n_init"),
         ({"max_iter": False}, "max_iter"),
+        # and a number: alpha=True fitted with alpha=1 (df=True was refused)
+        ({"alpha": True}, "alpha"),
+        ({"tol": False}, "tol"),
+        ({"prune_threshold": False}, "prune_threshold"),
+        ({"balance_coef": True}, "balance_coef"),
+        ({"learning_rate": True}, "learning_rate"),
+        ({"validation_fraction": False}, "validation_fraction"),
     ],
 )
 def test_invalid_parameters(Estimator, params, match):
@@ -374,6 +381,28 @@ def test_partial_fit_refuses_to_diverge_and_keeps_the_model():
         model.partial_fit(X * 1e200, y)  # as fit refuses it
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_refuses_overflowing_squares_in_a_small_batch(Estimator):
+    # a batch of fewer rows than fix Adam's units skipped fit's scale check: a
+    # far row in a classifier's batch of 6 left Adam's second moment inf, and
+    # the coefficients on that feature never moved again, without a word (the
+    # regressors said "diverged ... Lower learning_rate")
+    X, y = _data(Estimator)
+    kwargs = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    model = Estimator(2, solver="sgd", random_state=0).partial_fit(X, y, **kwargs)
+    before = (model.expert_coef_.copy(), model.n_iter_)
+    far, targets = X[:6].copy(), y[:6].copy()
+    far[0, 0] = 1e200
+    if Estimator is MoEClassifier:
+        targets[0] = 0  # against the model's label there: a gradient of 1e200
+    with pytest.raises(ValueError, match="too large to fit: their squares"):
+        model.partial_fit(far, targets)
+    np.testing.assert_array_equal(model.expert_coef_, before[0])
+    assert model.n_iter_ == before[1]
+    assert np.all(np.isfinite(model._solver_state.second))
+    model.partial_fit(X[:6], y[:6])  # a batch of 6 of the data's scale goes on
+
+
 def test_classifier_needs_two_classes():
     X, _ = _data(MoEClassifier)
     with pytest.raises(ValueError, match="at least 2 classes.*only one class"):
@@ -384,6 +413,18 @@ def test_classifier_rejects_continuous_targets():
     X, y = _data(MoERegressor)
     with pytest.raises(ValueError, match="Unknown label type"):
         MoEClassifier(2).fit(X, y)
+
+
+@pytest.mark.parametrize("other, kinds", [(1, "int, str"), (None, "NoneType, str")])
+def test_classifier_names_labels_of_types_that_do_not_compare(other, kinds):
+    # NumPy's "'<' not supported between instances of 'int' and 'str'" came
+    # from the sorting of the labels (scikit-learn's type_of_target, then
+    # np.unique), where the first label is a str; the regressors refuse a None
+    # in y in their own words
+    X, y = _data(MoEClassifier)
+    mixed = np.array(["a", other], dtype=object)[(y != y[0]).astype(int)]
+    with pytest.raises(TypeError, match=rf"mixes labels of types .*\({kinds}\)"):
+        MoEClassifier(2).fit(X, mixed)
 
 
 def test_constant_target_warns_and_stays_finite():
