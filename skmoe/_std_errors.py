@@ -44,7 +44,10 @@ class StdErrorsMixin:
         approximation: the penalty's curvature makes them smaller, but for
         Gaussian experts the fitted noise variances grow with ``alpha``, and
         their standard errors with them. Pass the training data (and weights)
-        for the standard errors of the fit.
+        for the standard errors of the fit. They assume the model is right;
+        where it may be wrong (a constant gate for regimes that depend on x),
+        refits on rows drawn with replacement (the user guide's recipes) do
+        not.
 
         Parameters
         ----------
