@@ -825,6 +825,7 @@ class BaseMixtureOfExperts(
             "_variance_pending",
             "_rate_pending",
             "_dispersion_pending",
+            "_count_moments",
             "_online_rows",
         ):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh

@@ -264,8 +264,14 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         the watched objective by more than ``tol``.
 
     random_state : int, RandomState instance or None, default=None
-        Controls the restarts' initializations. Pass an int for reproducible
-        results, identical for any ``n_jobs``.
+        Controls the randomness of fitting: the restarts' initializations,
+        ``solver="sgd"``'s mini-batches, gate noise and early-stopping split,
+        the held-out split with which ``n_experts="auto"`` scores
+        ``expert_estimator`` experts, the seeds of those experts' clones, and
+        ``partial_fit``'s first partition and mini-batches. Pass an int for
+        reproducible results, identical for any ``n_jobs`` and from one ``fit``
+        to the next; a RandomState instance is drawn from (as by scikit-learn's
+        estimators), so two fits with the same instance differ.
 
     warm_start : bool, default=False
         If True and the estimator is fitted, the next ``fit`` starts one run of

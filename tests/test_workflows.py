@@ -13,7 +13,13 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 from skmoe._demo import make_regimes, run_demo
 
 
@@ -94,6 +100,44 @@ def test_same_random_state_same_result_for_any_n_jobs(Estimator, xor_classes):
     assert not np.allclose(
         other_seed.log_likelihood_history_[:3], seven.log_likelihood_history_[:3]
     )
+
+
+@pytest.mark.parametrize(
+    "Estimator",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoENegativeBinomialRegressor,
+        MoEGammaRegressor,
+    ],
+)
+def test_fit_after_a_partial_fit_stream_is_a_fresh_fit(Estimator):
+    # fit starts afresh: an estimator that streamed batches first holds the
+    # same state as a new one fitted on the same data (the counts' moments of
+    # a Poisson or negative binomial stream stayed after fit)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(240, 2))
+    mean = np.exp(np.where(X[:, 0] > 0, 0.5 * X[:, 1] + 1, -0.3 * X[:, 1]))
+    if Estimator is MoERegressor:
+        y = np.log(mean) + 0.3 * rng.standard_normal(240)
+    elif Estimator is MoEClassifier:
+        y = (rng.uniform(size=240) < mean / (1 + mean)).astype(int)
+    elif Estimator is MoEGammaRegressor:
+        y = rng.gamma(2.0, mean / 2.0)
+    else:
+        y = rng.poisson(mean).astype(float)
+    params = dict(n_experts=2, solver="sgd", random_state=0, n_init=1, tol=1e-3)
+    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    streamed = Estimator(**params)
+    for rows in np.array_split(np.arange(240), 4):
+        streamed.partial_fit(X[rows], y[rows], **classes)
+    streamed.fit(X, y)
+    fresh = Estimator(**params).fit(X, y)
+    assert sorted(vars(streamed)) == sorted(vars(fresh))
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"):
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(fresh, name))
+    np.testing.assert_array_equal(streamed.predict(X), fresh.predict(X))
 
 
 def test_feature_names_are_kept():
