@@ -159,15 +159,17 @@ class Groups:
         back = self._on(xp, "back", lambda: order, values)
         return xp.take(xp.concat(parts, axis=1), back, axis=1)
 
-    def _on(self, xp, key, make, like):
-        """The host array ``make()`` in ``like``'s namespace and on its device,
-        kept per device: a fit's E-steps then do not copy the indices to a GPU
-        each time."""
+    def _on(self, xp, key, make, like, dtype=None):
+        """The host array ``make()`` in ``like``'s namespace and on its device
+        (as ``dtype``, where given), kept per device: a fit's E-steps then do
+        not copy the indices to a GPU each time."""
         if is_numpy_array(like):
             return make()
-        name = (key, repr(device_of(like)))
+        name = (key, repr(device_of(like)), repr(dtype))
         if name not in self._indicators:
-            self._indicators[name] = xp.asarray(make(), device=device_of(like))
+            self._indicators[name] = xp.asarray(
+                make(), dtype=dtype, device=device_of(like)
+            )
         return self._indicators[name]
 
     def at_rows(self, xp, values: Array) -> Array:
@@ -182,8 +184,14 @@ class Groups:
 
     def share(self, xp, like: Array) -> Array:
         """``1 / n_g`` for each row: the weight of a row in its group's total."""
-        share = self._on(xp, "share", lambda: (1.0 / self.sizes)[self.codes], like)
-        return xp.astype(share, like.dtype) if share.dtype != like.dtype else share
+        if is_numpy_array(like):
+            share = (1.0 / self.sizes)[self.codes]
+            return share.astype(like.dtype) if share.dtype != like.dtype else share
+        # made in like's dtype on the way to its device: a float64 copy raised
+        # on a device without float64 (PyTorch's "mps") for a float32 fit
+        return self._on(
+            xp, "share", lambda: (1.0 / self.sizes)[self.codes], like, like.dtype
+        )
 
     def varies(self, values: np.ndarray) -> np.ndarray:
         """Indices of the groups in which the rows of the host ``values``

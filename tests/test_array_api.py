@@ -994,6 +994,31 @@ def test_float32_fit_on_a_device_without_float64(Estimator, params):
 
 
 @dispatch
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+def test_grouped_float32_fit_on_a_device_without_float64(Estimator):
+    # each row's share of its group (1 / n_g) went to the device as a float64
+    # copy, which a device without float64 (PyTorch's "mps") refused
+    X, y = _regression()
+    X = X.astype(np.float32)
+    y = np.round(np.exp(y / 2)) if Estimator is MoEPoissonRegressor else y
+    y = y.astype(np.float32)
+    groups = np.arange(len(y)) % 37
+    params = dict(n_experts=2, gate="constant", n_init=1, random_state=0)
+    reference = Estimator(**params).fit(X, y, groups=groups)
+    device = _no_float64()
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys, gs = (xps.asarray(a, device=device) for a in (X, y, groups))
+        model = Estimator(**params).fit(Xs, ys, groups=gs)
+        got = model.responsibilities(Xs, ys, groups=gs)
+        assert got.device == device and got.dtype == xps.float32
+    np.testing.assert_allclose(
+        backend_module.to_numpy(got),
+        reference.responsibilities(X, y, groups=groups),
+        atol=1e-4,
+    )
+
+
+@dispatch
 def test_partial_fit_on_numpy_after_another_namespace_moves_every_attribute():
     # classes_, which partial_fit does not set again, stayed an
     # array_api_strict array beside NumPy coefficients: indexing it with a
