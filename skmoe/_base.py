@@ -2094,10 +2094,6 @@ class BaseMixtureOfExperts(
                     f"{dtype_name(chunk.dtype)}. Rescale them as the training data "
                     "were."
                 )
-        if log_norm is None:  # no rows: as an E-step of none would give
-            log_norm = np.empty(0)
-            resp_rows = {"max": np.empty(0), "all": np.empty((0, self.n_experts_))}
-            resp_rows = resp_rows.get(keep)
         return log_norm, resp_rows, X
 
     def _like(self, X, array):

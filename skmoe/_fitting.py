@@ -101,11 +101,11 @@ def _feature_offset(X, sample_weight):
     that it centers to exact zeros and its coefficients to 0: a weighted mean
     rounds, which left a column of +-1 ulp and, unpenalized, an arbitrarily large
     coefficient."""
+    # (np.average raises where the weights sum to 0: some row has a positive one)
     offset = np.average(X, axis=0, weights=sample_weight)
     rows = X if np.all(sample_weight > 0) else X[sample_weight > 0]
-    if rows.shape[0] > 0:
-        constant = np.max(rows, axis=0) == np.min(rows, axis=0)
-        offset[constant] = rows[0, constant]
+    constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+    offset[constant] = rows[0, constant]
     return tuple(offset.tolist())
 
 

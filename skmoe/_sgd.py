@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,8 +51,6 @@ class SGDState:
     second: np.ndarray | None = None
     n_steps: int = 0
     noise_coef: np.ndarray | None = None
-    epochs: int = 0
-    history: list = field(default_factory=list)
     #: the packer's parameter units (``_gradient.parameter_units``), fixed once
     #: ``UNIT_ROWS`` rows have been seen so that the Adam moments keep one
     #: coordinate system (None: recomputed from the next batch)
@@ -379,20 +377,18 @@ def run_sgd(
     tol: float = 1e-5,
     batch_size: int | str = "auto",
     learning_rate: float = 0.01,
-    validation_fraction: float = 0.1,
     n_iter_no_change: int = 5,
     balance_coef: float = 0.0,
     noisy_gating: bool = False,
     prune_threshold: float = 0.0,
     verbose: int = 0,
-    held_out: np.ndarray | None = None,
+    held_out: np.ndarray,
 ) -> FitResult:
     """Adam epochs with early stopping on a held-out fraction (``solver="sgd"``).
 
     ``held_out``: the rows held out (sorted; :func:`~skmoe._solvers.solve`
-    draws them before it computes the start without them, see
-    :class:`TrainingRows`); None draws them here with :func:`held_out_rows`,
-    among the rows of positive weight (zero-weight rows would score nothing).
+    draws them with :func:`held_out_rows`, among the rows of positive weight,
+    before it computes the start without them, see :class:`TrainingRows`).
     Where fewer than one is held out, the training objective is watched
     instead, as with ``validation_fraction=0``. Stops when
     the watched objective has not improved by more than ``tol`` (per sample) on
@@ -408,8 +404,6 @@ def run_sgd(
     below ``prune_threshold``.
     """
     n_samples = problem.design.shape[1]
-    if held_out is None:
-        held_out = held_out_rows(problem, validation_fraction, random_state)
     valid, n_valid = held_out, held_out.shape[0]
     train = np.setdiff1d(np.arange(n_samples), valid)  # sorted
     watched = _subproblem(problem, valid) if n_valid > 0 else problem

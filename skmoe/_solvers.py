@@ -206,7 +206,6 @@ def solve(
         tol=options.tol,
         batch_size=options.batch_size,
         learning_rate=options.learning_rate,
-        validation_fraction=options.validation_fraction,
         n_iter_no_change=options.n_iter_no_change,
         balance_coef=options.balance_coef,
         noisy_gating=options.noisy_gating,
