@@ -27,16 +27,20 @@ GRAM_BLOCK = 65536
 LOGSUMEXP_BLOCK = 2**17
 
 
-def logsumexp(xp, a: Array, axis: int = -1) -> Array:
-    """log(sum(exp(a))) along ``axis`` without overflow; rows of all -inf give -inf."""
+def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
+    """log(sum(exp(a))) along ``axis`` without overflow; rows of all -inf give -inf.
+
+    With ``overwrite``, NumPy's path works in ``a`` itself (a temporary of the
+    caller's), which it leaves changed.
+    """
     if is_numpy_array(a):
         axis = axis % a.ndim
         last = a.shape[-1]
         block = max(1024, LOGSUMEXP_BLOCK * last // max(a.size, 1))
         if axis == a.ndim - 1 or last <= block:
-            return _numpy_logsumexp(a, axis)
+            return _numpy_logsumexp(a, axis, overwrite)
         parts = [
-            _numpy_logsumexp(a[..., start : start + block], axis)
+            _numpy_logsumexp(a[..., start : start + block], axis, overwrite)
             for start in range(0, last, block)
         ]
         return np.concatenate(parts, axis=-1)
@@ -46,11 +50,12 @@ def logsumexp(xp, a: Array, axis: int = -1) -> Array:
     return xp.squeeze(out, axis=axis)
 
 
-def _numpy_logsumexp(a, axis):
-    """The same arithmetic as the generic path, with one temporary instead of three."""
+def _numpy_logsumexp(a, axis, overwrite=False):
+    """The same arithmetic as the generic path, with one temporary instead of
+    three (none with ``overwrite``)."""
     a_max = np.max(a, axis=axis, keepdims=True)
     a_max[~np.isfinite(a_max)] = 0
-    shifted = np.subtract(a, a_max)
+    shifted = np.subtract(a, a_max, out=a if overwrite else None)
     np.exp(shifted, out=shifted)
     out = np.log(np.sum(shifted, axis=axis, keepdims=True))
     out += a_max
@@ -284,8 +289,12 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     saturated probabilities) and may have lost its definiteness.
     """
     d = A.shape[-1]
-    eye = xp.eye(d, dtype=A.dtype, device=device(A))
-    diagonal = xp.sum(A * eye, axis=-1)
+    on_numpy = is_numpy_array(A)
+    if on_numpy:  # a copy, as A * eye's sum, without the (..., d, d) product
+        diagonal = np.diagonal(A, axis1=-2, axis2=-1).copy()
+    else:
+        eye = xp.eye(d, dtype=A.dtype, device=device(A))
+        diagonal = xp.sum(A * eye, axis=-1)
     info = xp.finfo(A.dtype)
     eps, floor = float(info.eps), float(info.smallest_normal)
     positive = xp.maximum(diagonal, 0.0)
@@ -298,7 +307,20 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     # symmetric (Jacobi) scaling to a unit diagonal: the LU solve is then the
     # same at any scale of the features (entries 1e12 apart lost digits)
     scale = 1.0 / xp.sqrt(size + noise)
-    scaled = (A + jitter[..., None] * eye) * scale[..., :, None] * scale[..., None, :]
+    fast = on_numpy and d > 0 and jitter.shape == diagonal.shape
+    if fast and jitter.dtype == A.dtype and scale.dtype == A.dtype:
+        # in one copy of A, the jitter on its diagonal alone: the same numbers
+        # for a finite A as the dense form's three (..., d, d) temporaries
+        scaled = np.array(A, dtype=A.dtype, order="C")
+        flat = scaled.reshape(-1, d * d)
+        flat[:, :: d + 1] += jitter.reshape(-1, d)
+        scaled *= scale[..., :, None]
+        scaled *= scale[..., None, :]
+    else:
+        if on_numpy:
+            eye = np.eye(d, dtype=A.dtype)
+        scaled = (A + jitter[..., None] * eye) * scale[..., :, None]
+        scaled = scaled * scale[..., None, :]
     return scale[..., None] * xp.linalg.solve(scaled, B * scale[..., None])
 
 

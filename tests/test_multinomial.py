@@ -236,3 +236,73 @@ def test_blocked_hessian_vector_product_equals_the_plain_one(monkeypatch):
     monkeypatch.setattr(_multinomial, "HV_BLOCK_BYTES", 8 * B * m * 300)  # 10 blocks
     blocked = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.1, mask)
     np.testing.assert_allclose(blocked, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_halving_of_a_stack_gives_each_problem_its_own_step_length():
+    # once some problems are done, NumPy's trials run over the others alone;
+    # a problem whose direction descends takes no step (t = 0) after every
+    # trial, and must not change the others' step lengths
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(3)
+    d, m, n, B = 4, 3, 200, 4
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    coef = rng.randn(B, d, m)
+    coef -= coef.mean(axis=2, keepdims=True)
+    labels = rng.randint(m, size=n)
+    weight = rng.uniform(0.5, 2.0, size=(B, n)) / n
+    targets = weight[:, None, :] * np.eye(m)[labels].T[None]
+    mask = np.r_[0.0, np.ones(d - 1)][:, None]
+    log_p = log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1)
+    grad = _multinomial.gradient(
+        np, design, targets, weight, np.exp(log_p), coef, 0.1, mask
+    )
+    direction = grad * np.array([1.0, 30.0, 300.0, -1.0])[:, None, None]
+    line = _multinomial.Line(np, design, targets, log_p, coef, 0.1, mask)
+    t = line.halving(direction, 20)
+
+    def objective(b, step):
+        W = coef[b] + step * direction[b]
+        log_q = log_softmax(W.T @ design, axis=0)
+        return np.sum(targets[b] * log_q) - 0.05 * np.sum(mask * W**2)
+
+    assert t[3] == 0  # a descent direction
+    for b in range(3):
+        assert t[b] > 0
+        assert objective(b, t[b]) >= objective(b, 0.0)
+        if t[b] < 1:
+            assert objective(b, 2 * t[b]) < objective(b, 0.0)
+        alone = _multinomial.Line(
+            np, design, targets[b : b + 1], log_p[b : b + 1], coef[b : b + 1], 0.1, mask
+        )
+        assert alone.halving(direction[b : b + 1], 20)[0] == t[b]
+    assert t[2] < t[1] < t[0] == 1
+
+
+def test_solve_symmetric_scales_and_jitters_as_documented():
+    from skmoe._math import solve_symmetric
+
+    rng = np.random.RandomState(0)
+    G = rng.randn(3, 5, 40)
+    A = G @ np.swapaxes(G, 1, 2)
+    A[:, :, 0] *= 1e6  # rows and columns of very different scales
+    A[:, 0, :] *= 1e6
+    b = rng.randn(3, 5, 2)
+    noise = rng.uniform(0, 1e-3, size=(3, 5))
+    rel, floor = 1e-10, np.finfo(float).tiny
+    expected = []
+    for k in range(3):
+        diagonal = np.diag(A[k])
+        scale = 1 / np.sqrt(diagonal + floor + noise[k])
+        jittered = A[k] + np.diag(rel * diagonal + floor + noise[k])
+        scaled = scale[:, None] * jittered * scale[None, :]
+        expected.append(scale[:, None] * np.linalg.solve(scaled, scale[:, None] * b[k]))
+    got = solve_symmetric(np, A, b, noise)
+    np.testing.assert_allclose(got, np.array(expected), rtol=1e-10)
+    strict = solve_symmetric(
+        array_api_strict,
+        array_api_strict.asarray(A),
+        array_api_strict.asarray(b),
+        array_api_strict.asarray(noise),
+    )
+    np.testing.assert_allclose(got, to_numpy(strict), rtol=1e-12)
