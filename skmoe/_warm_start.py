@@ -3,6 +3,7 @@ with changed expert estimators, and what changed where they cannot."""
 
 from __future__ import annotations
 
+import numbers
 import pickle
 
 import numpy as np
@@ -224,6 +225,28 @@ def _short_repr(value, width=80) -> str:
     return text if len(text) <= width else f"{text[: width - 3]}..."
 
 
+def _number_kind(value) -> str | None:
+    """``"b"``, ``"i"``, ``"f"`` or ``"c"`` for a boolean, an integer, a real or
+    a complex number, or a NumPy, pandas or sparse array of them (by its
+    dtype); None for anything else (an Array API array, whose namespace
+    refuses to compare such kinds, a list, a string)."""
+    if _is_array_api_array(value):
+        return None
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if isinstance(kind, str):
+        return {"u": "i"}.get(kind, kind) if kind in "buifc" else None
+    if isinstance(value, bool):
+        return "b"
+    for kind, numbers_type in (
+        ("i", numbers.Integral),
+        ("f", numbers.Real),
+        ("c", numbers.Complex),
+    ):
+        if isinstance(value, numbers_type):
+            return kind
+    return None
+
+
 def _same_value(a, b) -> bool:
     """Whether two parameter values are equal: estimators as
     :func:`_same_estimator` (one in a ``param_grid``), classes by identity,
@@ -233,13 +256,18 @@ def _same_value(a, b) -> bool:
     ``df.columns``), sparse matrices and Array API arrays entry by entry,
     objects without equality (a column selector, a frozen distribution, a CV
     splitter) by their pickles; values that do not compare count as
-    different."""
+    different. Numbers of other kinds differ though they compare equal:
+    ``max_features=1`` (one feature) is not ``1.0`` (all of them), nor is a
+    boolean mask ``[True, False]`` (column 0) the indices ``[1, 0]``."""
     if a is b:
         return True
     if isinstance(a, type) or isinstance(b, type):
         return False  # (two classes: not the same one)
     if hasattr(a, "get_params") or hasattr(b, "get_params"):
         return type(a) is type(b) and _same_estimator(a, b)
+    kinds = _number_kind(a), _number_kind(b)
+    if None not in kinds and kinds[0] != kinds[1]:
+        return False  # (1 == 1.0 and True == 1, elementwise too)
     if scipy.sparse.issparse(a) or scipy.sparse.issparse(b):
         if not (scipy.sparse.issparse(a) and scipy.sparse.issparse(b)):
             return False
@@ -270,6 +298,12 @@ def _same_value(a, b) -> bool:
             and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
         )
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:  # (a list against an array: its numbers' kind as an array's)
+            kinds = _number_kind(np.asarray(a)), _number_kind(np.asarray(b))
+        except (ValueError, TypeError):  # (ragged lists)
+            return False
+        if None not in kinds and kinds[0] != kinds[1]:
+            return False
         try:
             return bool(np.array_equal(a, b, equal_nan=True))
         except TypeError:  # (objects, strings)

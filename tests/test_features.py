@@ -209,3 +209,72 @@ def test_unused_features_are_neither_checked_nor_named_by_position():
         MoERegressor(2, gate="constant", expert_features=[5], random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="too large"):
         MoERegressor(2, gate_features=[6], random_state=0).fit(X, y)
+
+
+def test_feature_choices_of_another_form_continue_warm_and_partial_fits():
+    # gate_features, expert_features and shared_features are compared as the
+    # columns they choose: names, a pandas Index, a boolean mask or indices of
+    # the same columns continue a warm fit or partial_fit exactly as the
+    # identical objects do; other columns make partial_fit raise
+    import copy
+
+    pd = pytest.importorskip("pandas")
+    X, y = concomitant_regimes(n=400)
+    frame = pd.DataFrame(X, columns=["z", "x", "a", "b", "c"])
+    mask = [False, True, False, False, False]
+    forms = {
+        "gate_features": (
+            pd.Index(["z"]),
+            np.array(["z"]),
+            [True, False, False, False, False],
+            np.array([0]),
+            [-5],
+        ),
+        "expert_features": (pd.Index(["x", "a"]), np.array([1, 2]), ["a", "x"]),
+        "shared_features": (pd.Index(["x"]), np.array(mask), [1], np.array([-4])),
+    }
+    params = dict(
+        gate_features=["z"],
+        expert_features=["x", "a"],
+        shared_features=["x"],
+        n_init=1,
+        random_state=0,
+    )
+    model = MoERegressor(2, warm_start=True, max_iter=3, **params)
+    streaming = MoERegressor(2, solver="sgd", **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (not converged)
+        model.fit(frame, y)
+        streaming.partial_fit(frame[:200], y[:200])
+        same, stream = copy.deepcopy(model).fit(frame, y), copy.deepcopy(streaming)
+        stream.partial_fit(frame[200:], y[200:])
+        assert same.n_iter_ == 3 and not np.array_equal(
+            same.gate_coef_, model.gate_coef_
+        )
+        for name, values in forms.items():
+            for value in values:
+                again = copy.deepcopy(model).set_params(**{name: value})
+                again.fit(frame, y)
+                for attribute in ("gate_coef_", "expert_coef_", "expert_intercept_"):
+                    np.testing.assert_array_equal(
+                        getattr(again, attribute), getattr(same, attribute)
+                    )
+                again = copy.deepcopy(streaming).set_params(**{name: value})
+                again.partial_fit(frame[200:], y[200:])
+                for attribute in ("gate_coef_", "expert_coef_", "expert_intercept_"):
+                    np.testing.assert_array_equal(
+                        getattr(again, attribute), getattr(stream, attribute)
+                    )
+    changed = {
+        "gate_features": (["z", "b"], pd.Index(["x"]), [0, 1]),
+        "expert_features": (["x"], [True, True, True, False, False]),
+    }
+    for name, values in changed.items():
+        for value in values:
+            again = copy.deepcopy(streaming).set_params(**{name: value})
+            with pytest.raises(ValueError, match="gate_features or expert_features"):
+                again.partial_fit(frame[200:], y[200:])
+    for value in (pd.Index(["a"]), [1, 2], None):
+        again = copy.deepcopy(streaming).set_params(shared_features=value)
+        with pytest.raises(ValueError, match="whose shared features \\[1\\] differ"):
+            again.partial_fit(frame[200:], y[200:])

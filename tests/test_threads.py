@@ -166,6 +166,37 @@ def test_distinct_rows_counts_up_to_its_limit():
     assert _distinct_rows(np.array([[0.0], [-0.0]]), 2) == 1
 
 
+def test_distinct_rows_block_by_block_agree_with_unique(monkeypatch):
+    # the scan of all rows a block at a time (past the strided sample) for
+    # sorted data of repeated rows, in blocks of 1 to 9 rows: the count is
+    # np.unique's on the grid of 1e-4, up to the limit, and a block with new
+    # rows, rows seen before, -0.0 for 0.0 and copies a rounding apart counts
+    # each once
+    from skmoe import _init
+
+    rng = np.random.RandomState(0)
+    checked = 0
+    for trial in range(40):
+        n_distinct = rng.randint(1, 12)
+        pool = rng.randint(-3, 4, size=(n_distinct, 3)).astype(float)
+        counts = rng.randint(1, 60 if trial % 2 else 6, size=n_distinct)
+        counts[rng.randint(n_distinct)] += 300 * (trial % 2 == 0)  # rare rows
+        Z = np.repeat(pool, counts, axis=0)
+        Z = Z[np.lexsort(Z.T[::-1])]  # sorted: the strided sample misses rows
+        if trial % 3 == 0:  # copies of one row a rounding apart, and -0.0
+            Z = Z + rng.choice([0.0, 1e-9, -1e-9], size=Z.shape)
+            Z[Z == 0.0] = -0.0
+        expected = len(np.unique(np.round(Z, 4) + 0.0, axis=0))
+        for at_most in (1, 2, 5, 11, 20):
+            truth = min(at_most, expected)
+            for rows in (1, 2, 3, 9):
+                block = rows * at_most * Z.shape[1]
+                monkeypatch.setattr(_init, "DISTINCT_BLOCK", block)
+                assert _distinct_rows(Z, at_most) == truth, (trial, at_most, rows)
+                checked += Z.shape[0] // (8 * at_most) > 1  # (scanned blocks)
+    assert checked > 100
+
+
 def test_k_means_on_fewer_distinct_rows_than_experts_labels_each_row():
     X, y = _regression(4)
     X, y = np.repeat(X, 10, axis=0), np.repeat(y, 10)

@@ -900,6 +900,263 @@ def test_a_warm_fit_with_another_expert_estimator_fits_afresh():
     assert model.n_iter_ == 1
 
 
+def _scaled(X, scale):
+    """X's columns times ``scale``: a list, a NumPy, pandas, sparse (one row)
+    or Array API array."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(scale):
+        scale = scale.toarray()
+    elif hasattr(scale, "__array_namespace__") and not isinstance(scale, np.ndarray):
+        scale = np.from_dlpack(scale)
+    return np.asarray(X, dtype=float) * np.asarray(scale, dtype=float).ravel()
+
+
+def _expert_cases():
+    """For each kind of parameter value: the expert_estimator of the first
+    fit, an equal one built afresh (other objects), a changed one, and the
+    change as the warm start's warning names it."""
+    import array_api_strict as xp
+    import pandas as pd
+    import scipy.sparse
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.tree import DecisionTreeRegressor
+
+    def scaled(scale):  # (with metadata routing on)
+        step = FunctionTransformer(_scaled, kw_args={"scale": scale})
+        return make_pipeline(
+            step, LinearRegression().set_fit_request(sample_weight=True)
+        )
+
+    def columns(chosen):
+        step = ColumnTransformer([("x", "passthrough", chosen)])
+        return make_pipeline(
+            step, LinearRegression().set_fit_request(sample_weight=True)
+        )
+
+    def sparse(values, kind=scipy.sparse.csr_matrix):
+        return kind(np.array([values]))
+
+    def ridge(alpha):
+        return make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            Ridge(alpha=alpha).set_fit_request(sample_weight=True),
+        )
+
+    def tree(max_features):
+        return DecisionTreeRegressor(
+            max_depth=3, max_features=max_features, random_state=0
+        )
+
+    kw = "functiontransformer__kw_args"
+    return {
+        "array": (
+            scaled(np.array([1.0, 2.0])),
+            scaled(np.array([1.0, 2.0])),
+            scaled(np.array([1.0, 3.0])),
+            f"{kw}={{'scale': array([1., 3.])}}",
+        ),
+        "list, then an equal array": (
+            scaled([1.0, 2.0]),
+            scaled(np.array([1.0, 2.0])),
+            scaled([1.0, 3.0]),
+            f"{kw}={{'scale': [1.0, 3.0]}}",
+        ),
+        "pandas Series": (
+            scaled(pd.Series([1.0, 2.0])),
+            scaled(pd.Series([1.0, 2.0])),
+            scaled(pd.Series([1.0, 3.0])),
+            f"{kw}={{'scale': 0    1.0",
+        ),
+        "sparse, CSR then COO": (
+            scaled(sparse([1.0, 2.0])),
+            scaled(sparse([1.0, 2.0], scipy.sparse.coo_matrix)),
+            scaled(sparse([1.0, 3.0])),
+            f"{kw}={{'scale': <",
+        ),
+        "Array API array": (
+            scaled(xp.asarray([1.0, 2.0])),
+            scaled(xp.asarray([1.0, 2.0])),
+            scaled(xp.asarray([1.0, 3.0])),
+            f"{kw}={{'scale': Array([1., 3.]",
+        ),
+        # a boolean mask (column "a") against the indices [1, 0] (both
+        # columns): equal to ==, and continued silently
+        "boolean mask list, then indices": (
+            columns([True, False]),
+            columns(np.array([True, False])),
+            columns([1, 0]),
+            "columntransformer__transformers=[('x', 'passthrough', [1, 0])], not "
+            "[('x', 'passthrough', [True, False])]",
+        ),
+        "boolean mask array, then indices": (
+            columns(np.array([True, False])),
+            columns([True, False]),
+            columns(np.array([1, 0])),
+            "columntransformer__transformers=[('x', 'passthrough', array([1, 0]))], "
+            "not [('x', 'passthrough', array([ True, False]))]",
+        ),
+        "pandas Index of names": (
+            columns(pd.Index(["a"])),
+            columns(pd.Index(["a"])),
+            columns(pd.Index(["a", "b"])),
+            "columntransformer__transformers=[('x', 'passthrough', Index(['a', 'b'],",
+        ),
+        # max_features=1: one feature at each split; 1.0: all of them
+        "float, then an int equal to it": (
+            tree(1.0),
+            tree(np.float64(1.0)),
+            tree(1),
+            "max_features=1, not 1.0",
+        ),
+        "estimator": (  # (a Pipeline's steps)
+            ridge(1.0),
+            ridge(1.0),
+            ridge(100.0),
+            "ridge__alpha=100.0, not 1.0",
+        ),
+        # no equality: compared by their pickles
+        "column selector": (
+            columns(make_column_selector(pattern="a")),
+            columns(make_column_selector(pattern="a")),
+            columns(make_column_selector(pattern="a|b")),
+            "columntransformer__transformers=[('x', 'passthrough', <sklearn.compose",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "array",
+        "list, then an equal array",
+        "pandas Series",
+        "sparse, CSR then COO",
+        "Array API array",
+        "boolean mask list, then indices",
+        "boolean mask array, then indices",
+        "pandas Index of names",
+        "float, then an int equal to it",
+        "estimator",
+        "column selector",
+    ],
+)
+def test_a_warm_fit_compares_the_expert_estimator_by_value(case):
+    # a parameter of expert_estimator equal to the fitted clones' (which clone
+    # deep-copied) continues the fit exactly as the same object does; a
+    # changed one fits afresh, as the docs say. A boolean mask against the
+    # indices [1, 0] (other columns) and max_features=1 against 1.0 (one
+    # feature, not all) compared equal, and the warm fit continued silently
+    # from experts of the other estimator
+    with sklearn.config_context(enable_metadata_routing=True):
+        _check_warm_expert_case(*_expert_cases()[case])
+
+
+def _check_warm_expert_case(first, equal, changed, change):
+    import copy
+
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (200, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1] + 1) + 0.3 * rng.randn(200)
+    X = pd.DataFrame(X, columns=["a", "b"])
+    params = dict(n_experts=2, n_init=1, max_iter=2, random_state=0)
+    model = MoERegressor(expert_estimator=first, warm_start=True, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    same = copy.deepcopy(model)
+    assert not _warm_messages(same, X, y)
+    again = copy.deepcopy(model).set_params(expert_estimator=equal)
+    assert not _warm_messages(again, X, y)
+    np.testing.assert_array_equal(again.gate_coef_, same.gate_coef_)
+    np.testing.assert_array_equal(again.gate_intercept_, same.gate_intercept_)
+    np.testing.assert_array_equal(again.predict(X), same.predict(X))
+    for mine, theirs in zip(again.experts_, same.experts_, strict=True):
+        np.testing.assert_array_equal(mine.predict(X), theirs.predict(X))
+    # continued: not the fresh fit of as many iterations
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fresh = MoERegressor(expert_estimator=first, **params).fit(X, y)
+    assert not np.array_equal(same.gate_coef_, fresh.gate_coef_)
+    other = copy.deepcopy(model).set_params(expert_estimator=changed)
+    (message,) = _warm_messages(other, X, y)
+    assert f"the fitted experts are clones of: {change}" in message
+    assert message.endswith("fitted as with warm_start=False instead.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fresh = MoERegressor(expert_estimator=changed, **params).fit(X, y)
+    np.testing.assert_array_equal(other.predict(X), fresh.predict(X))
+    np.testing.assert_array_equal(other.gate_coef_, fresh.gate_coef_)
+
+
+def test_same_value_by_kind_and_value():
+    # _same_value's branches, each with an equal value in another object and
+    # a changed one; the answers by hand
+    import array_api_strict as xp
+    import pandas as pd
+    import scipy.sparse
+
+    from skmoe._warm_start import _same_value
+
+    nan = float("nan")
+    same = [
+        (np.array([1.0, nan]), np.array([1.0, nan])),
+        ([1, 2], np.array([1, 2])),  # a list and an array of its numbers
+        (np.array([1, 2], dtype=np.uint8), np.array([1, 2])),
+        (np.array(["a", "b"]), ["a", "b"]),
+        (pd.Index(["a", "b"]), pd.Index(["a", "b"])),
+        (pd.Series([1.0, nan]), pd.Series([1.0, nan])),
+        (xp.asarray([1.0, nan]), xp.asarray([1.0, nan])),
+        (
+            scipy.sparse.csr_matrix([[0.0, nan], [2.0, 0.0]]),
+            scipy.sparse.coo_array([[0.0, nan], [2.0, 0.0]]),
+        ),
+        (1, np.int64(1)),
+        (1.0, np.float32(1.0)),
+        (True, np.bool_(True)),
+        (nan, np.float64(nan)),
+        ({"a": [1, 2]}, {"a": [1, 2]}),
+    ]
+    for a, b in same:
+        assert _same_value(a, b) and _same_value(b, a), (a, b)
+    changed = [
+        (np.array([1.0, nan]), np.array([1.0, 2.0])),
+        (np.array([1.0, 2.0]), np.array([[1.0, 2.0]])),  # (not broadcast)
+        (np.array([True, False]), np.array([1, 0])),  # a mask, indices
+        ([True, False], [1, 0]),
+        ([True, False], np.array([1, 0])),
+        (np.array([1, 0]), np.array([1.0, 0.0])),
+        (np.array([1, 2]), [[1], [1, 2]]),  # (ragged: no array)
+        ([1, 2], (1, 2)),
+        (pd.Index([True, False]), pd.Index([1, 0])),
+        (pd.Index([1, 0]), pd.Index([1.0, 0.0])),
+        (pd.Series([1.0, 2.0]), pd.Series([1.0, 3.0])),
+        (xp.asarray([1.0, 2.0]), xp.asarray([1.0, 3.0])),
+        (xp.asarray([True, False]), xp.asarray([1, 0])),
+        (xp.asarray([1.0, 2.0]), xp.asarray([[1.0, 2.0]])),
+        (
+            scipy.sparse.csr_matrix([[0.0, nan]]),
+            scipy.sparse.csr_matrix([[0.0, 1.0]]),
+        ),
+        (scipy.sparse.csr_matrix([[True, False]]), scipy.sparse.csr_matrix([[1, 0]])),
+        (scipy.sparse.csr_matrix([[1.0, 0.0]]), np.array([[1.0, 0.0]])),
+        (1, 1.0),  # max_features: one feature, or all of them
+        (True, 1),
+        (np.float64(1.0), 1),
+        (1.0, 2.0),
+        ("a", "b"),
+        (None, nan),
+        (lambda x: x, lambda x: x),  # (no equality, no pickle)
+    ]
+    for a, b in changed:
+        assert not _same_value(a, b) and not _same_value(b, a), (a, b)
+
+
 def test_the_warm_fit_fallback_judges_the_used_features_of_the_last_fit():
     rng = np.random.RandomState(0)
     X = rng.randn(300, 2)
@@ -969,6 +1226,51 @@ def test_a_warm_fit_whose_means_overflow_fits_afresh():
         warnings.simplefilter("ignore")
         fresh = MoEPoissonRegressor(2, n_init=1, random_state=0).fit(X, y)
     assert model.log_likelihood_ == fresh.log_likelihood_
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
+@pytest.mark.parametrize("value", [-np.inf, np.nan])
+def test_a_warm_run_of_a_non_finite_log_likelihood_fits_afresh(
+    monkeypatch, Estimator, value
+):
+    # the scale checks catch the data that overflowed the fitted parameters
+    # (X * 1e8, y of 1e300) before the warm run: no such data reached it (a
+    # Gaussian's y of 1e160, zeros for a zero-inflated Gamma fitted without,
+    # float32 y of 1e36), so the warm run's log-likelihood is made
+    # non-finite; the docs: fit says so and fits as with warm_start=False
+    import dataclasses
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 2)
+    y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+    params = dict(n_experts=2, n_init=1, random_state=0)
+    model = Estimator(warm_start=True, **params).fit(X, y)
+    fitted = model.gate_coef_.copy()
+    run = Estimator._warm_run
+    runs = []
+
+    def broken(self, problem, options, offset):
+        result = run(self, problem, options, offset)
+        runs.append(result.log_likelihood)
+        return dataclasses.replace(result, log_likelihood=value)
+
+    monkeypatch.setattr(Estimator, "_warm_run", broken)
+    (message,) = _warm_messages(model, X, y[::-1])
+    assert np.isfinite(runs).all() and len(runs) == 1
+    assert message == (
+        "warm_start=True: the fitted parameters give this data a "
+        f"log-likelihood of {value}; fitted as with warm_start=False instead."
+    )
+    fresh = Estimator(**params).fit(X, y[::-1])
+    assert model.log_likelihood_ == fresh.log_likelihood_
+    np.testing.assert_array_equal(model.gate_coef_, fresh.gate_coef_)
+    np.testing.assert_array_equal(model.expert_coef_, fresh.expert_coef_)
+    # a finite one stands: the warm run's own fit
+    monkeypatch.setattr(Estimator, "_warm_run", run)
+    model = Estimator(warm_start=True, **params).fit(X, y)
+    np.testing.assert_array_equal(model.gate_coef_, fitted)
+    assert not _warm_messages(model, X, y[::-1])
+    assert model.log_likelihood_ != fresh.log_likelihood_
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS + [MoEPoissonRegressor])
