@@ -352,21 +352,24 @@ class Line:
         buffer = np.empty_like(moved) if in_place else None
 
         def gain(t, rows=None):
-            """The objectives at step lengths ``t``; with ``rows`` (a boolean
-            mask, NumPy only), of those problems alone (``t`` theirs): each
-            problem's arithmetic is the same either way."""
-            parts = (moved, log_prob, coef, direction, sample_weight, slope)
+            """The objectives at step lengths ``t`` (B,); with ``rows`` (a
+            boolean mask, NumPy only), of those problems alone: each problem's
+            arithmetic is the same either way."""
+            # the penalty of every problem, on the coefficients' own layout: a
+            # subset's copy is C-ordered, and its sums over the rows rounded
+            # otherwise than the strided ones (other step lengths in float32)
+            moved_coef = coef + t[:, None, None] * direction
+            penalty = xp.sum(xp.sum(self.mask * moved_coef**2, axis=2), axis=1)
+            parts = (moved, log_prob, sample_weight, slope, t, penalty)
             if rows is not None:
                 parts = tuple(part[rows] for part in parts)
-            along, log_p, start, step, weight, rise = parts
+            along, log_p, weight, rise, t, penalty = parts
             if in_place:
                 logits = np.multiply(along, t[:, None, None], out=buffer[: t.shape[0]])
                 logits = np.add(log_p, logits, out=logits)
             else:
                 logits = log_p + t[:, None, None] * along
             log_norm = logsumexp(xp, logits, axis=1, overwrite=in_place)
-            moved_coef = start + t[:, None, None] * step
-            penalty = xp.sum(xp.sum(self.mask * moved_coef**2, axis=2), axis=1)
             loss = xp.sum(weight * log_norm, axis=1)
             return t * rise - (loss + 0.5 * self.alpha * penalty)
 
@@ -399,8 +402,9 @@ class Line:
         subsets = is_numpy_array(t) and not joint
         for _ in range(max_halvings):
             if subsets and bool(xp.any(done)):
-                trial = np.full(t.shape, -np.inf, dtype=t.dtype)
-                trial[~done] = gain(t[~done], ~done)
+                some = gain(t, ~done)
+                trial = np.full(t.shape, -np.inf, dtype=some.dtype)
+                trial[~done] = some
             else:
                 trial = gain(t)
             better = trial >= start  # False where NaN
