@@ -11,6 +11,7 @@ from ._distribution import (
     _mixture_mean,
     _mixture_scale,
     _mixture_variance,
+    _real_array,
     _RowMixture,
     normalized_weights,
 )
@@ -91,8 +92,8 @@ class PredictivePoissonMixture(_RowMixture):
     _parameters = ("weights", "rates")
 
     def __init__(self, weights, rates):
-        self.weights = np.asarray(weights, dtype=float)
-        self.rates = np.asarray(rates, dtype=float)
+        self.weights = _real_array(weights, "weights", bools=True)
+        self.rates = _real_array(rates, "rates")
         if self.weights.ndim != 2 or self.weights.shape != self.rates.shape:
             raise ValueError(
                 "weights and rates must be arrays of the same shape "
@@ -330,7 +331,7 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
 
     def __init__(self, weights, rates, dispersions):
         super().__init__(weights, rates)
-        self.dispersions = np.asarray(dispersions, dtype=float)
+        self.dispersions = _real_array(dispersions, "dispersions")
         if self.dispersions.shape != self.weights.shape:
             raise ValueError(
                 "dispersions must have the shape of the weights "

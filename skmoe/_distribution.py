@@ -642,14 +642,22 @@ def _numeric(values, name, kinds):
     return array
 
 
+def _real_array(values, name, bools=False):
+    """``values`` as a float array, refused (by :func:`_numeric`) unless they
+    are real numbers: asarray(dtype=float) dropped a complex value's imaginary
+    part with a warning, and read numeric strings. Bools only where asked (a
+    one-hot weight)."""
+    return np.asarray(_numeric(values, name, "biuf" if bools else "iuf"), dtype=float)
+
+
 def _location_scale(weights, means, scales):
     """The weights, centres and scales of a location-scale mixture as floats,
     checked to be of one shape (n_rows, n_components), the weights normalized
     (:func:`normalized_weights`), the scales positive, the weighted centres
     finite."""
-    weights = np.asarray(weights, dtype=float)
-    means = np.asarray(means, dtype=float)
-    scales = np.asarray(scales, dtype=float)
+    weights = _real_array(weights, "weights", bools=True)
+    means = _real_array(means, "means")
+    scales = _real_array(scales, "scales")
     if weights.ndim != 2 or not (weights.shape == means.shape == scales.shape):
         raise ValueError(
             "weights, means and scales must be arrays of the same shape "

@@ -11,6 +11,7 @@ from ._distribution import (
     _mixture_mean,
     _mixture_scale,
     _mixture_variance,
+    _real_array,
     normalized_weights,
 )
 from .experts.gamma import shape_terms
@@ -142,9 +143,9 @@ class PredictiveGammaMixture(_ContinuousMixture):
     _parameters = ("weights", "means", "shapes")
 
     def __init__(self, weights, means, shapes):
-        self.weights = np.asarray(weights, dtype=float)
-        self.means = np.asarray(means, dtype=float)
-        self.shapes = np.asarray(shapes, dtype=float)
+        self.weights = _real_array(weights, "weights", bools=True)
+        self.means = _real_array(means, "means")
+        self.shapes = _real_array(shapes, "shapes")
         if self.weights.ndim != 2 or not (
             self.weights.shape == self.means.shape == self.shapes.shape
         ):

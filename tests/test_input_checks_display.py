@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from skmoe import MoERegressor, PredictiveMixture
+from skmoe import (
+    MoERegressor,
+    PredictiveGammaMixture,
+    PredictiveMixture,
+    PredictiveNegativeBinomialMixture,
+    PredictivePoissonMixture,
+    PredictiveStudentTMixture,
+)
 from skmoe.__main__ import main
 from skmoe.plotting import GateDisplay, PredictionBandsDisplay
 from skmoe.plotting._utils import input_grid
@@ -164,6 +171,44 @@ def test_quantiles_need_numeric_q(mixture):
             stats.norm.cdf(1, 0, 2),
         ],
         rtol=1e-12,
+    )
+
+
+PARAMETERS = {
+    PredictiveMixture: ("weights", "means", "scales"),
+    PredictiveStudentTMixture: ("weights", "means", "scales", "df"),
+    PredictivePoissonMixture: ("weights", "rates"),
+    PredictiveNegativeBinomialMixture: ("weights", "rates", "dispersions"),
+    PredictiveGammaMixture: ("weights", "means", "shapes"),
+}
+
+
+@pytest.mark.parametrize("bad", [1.5 + 0.5j, "1.5", None])
+@pytest.mark.parametrize(
+    "Mixture, name",
+    [(m, name) for m, names in PARAMETERS.items() for name in names],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_constructors_need_real_numbers(Mixture, name, bad):
+    # a complex value lost its imaginary part with NumPy's warning, a numeric
+    # string was read as its number, and None became NaN
+    good = {"weights": [[0.25, 0.75]], "df": [[3.0, 5.0]]}
+    values = {n: good.get(n, [[1.5, 2.0]]) for n in PARAMETERS[Mixture]}
+    Mixture(**values)  # well-formed
+    values[name] = [[bad, 2.0]] if name != "weights" else [[bad, 0.75]]
+    with pytest.raises(TypeError, match=f"{name} must be numeric array-like"):
+        Mixture(**values)
+
+
+def test_constructors_take_one_hot_boolean_weights_and_numbers_in_objects():
+    dist = PredictivePoissonMixture(np.array([[False, True]]), [[2.0, 3.0]])
+    np.testing.assert_array_equal(dist.weights, [[0.0, 1.0]])
+    np.testing.assert_allclose(dist.pmf(1), stats.poisson.pmf(1, 3.0), rtol=1e-14)
+    dist = PredictiveMixture(
+        np.array([[0.5, 0.5]], dtype=object), [[-1, 1]], [[1, np.int8(2)]]
+    )
+    np.testing.assert_allclose(
+        dist.cdf(0.0), (stats.norm.cdf(1) + stats.norm.cdf(-0.5)) / 2, rtol=1e-14
     )
 
 
