@@ -620,7 +620,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         batch of at least 50 rows in which a feature spreads more than 100
         times as wide, or as narrow, as there (by the range of its 10% to 90%
         quantiles and by its standard deviation) warns. Transform every batch
-        alike.
+        alike. ``classes_`` is ``np.unique`` of ``classes``, in their dtype
+        (object for pandas string or categorical labels, as :meth:`fit`
+        gives for such y). It takes no ``groups`` (:meth:`fit`'s), and
+        continues no model fitted with them.
 
         Parameters
         ----------
@@ -640,6 +643,11 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
         Raises
         ------
+        ValueError
+            "partial_fit diverged" where the step leaves non-finite parameters
+            or log-likelihood; the estimator is unchanged. A step that only
+            makes the model worse is not detected (as scikit-learn's
+            ``SGDClassifier`` and ``MLPClassifier``): score a held-out batch.
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
             ``solver="sgd"``, and while ``n_experts="auto"`` is unfitted: it

@@ -420,10 +420,16 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         Number of iterations of the kept run: EM iterations; for
         ``solver="gradient"``, L-BFGS iterations and the EM steps that check
         its stops (each with its entry in the histories); epochs for
-        ``solver="sgd"`` (and calls of :meth:`partial_fit`).
+        ``solver="sgd"``. Each :meth:`partial_fit` call adds one (to the
+        count of a :meth:`fit` it continues); online EM's first batch, fitted
+        by EM, counts that fit's iterations, and a call that starts the model
+        again on the rows kept from too small first batches counts 1.
 
     converged_ : bool
-        Whether the kept run converged before ``max_iter``.
+        Whether the kept run converged before ``max_iter``. False after a
+        :meth:`partial_fit` step, which tests no convergence (as
+        scikit-learn's ``partial_fit``), also on a batch of a few rows; online
+        EM's first batch, fitted by EM, gives that fit's.
 
     n_experts_ : int
         Number of experts kept (``n_experts``, or the number ``"auto"`` chose,

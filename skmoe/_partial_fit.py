@@ -227,7 +227,8 @@ class PartialFitMixin:
         fitted on: a batch of at least 50 rows in which a feature spreads more
         than 100 times as wide, or as narrow, as there (by the range of its 10%
         to 90% quantiles and by its standard deviation) warns. Transform every
-        batch alike.
+        batch alike. It takes no ``groups`` (:meth:`fit`'s rows that share
+        an expert), and continues no model fitted with them.
 
         Parameters
         ----------
@@ -245,6 +246,14 @@ class PartialFitMixin:
 
         Raises
         ------
+        ValueError
+            "partial_fit diverged" where the step leaves non-finite parameters
+            or log-likelihood, or predictions for its own batch that overflow
+            (too large a ``learning_rate``, or features and y of extreme
+            scale); the estimator is unchanged. A step that only makes the
+            model worse, however much, is not detected (as scikit-learn's
+            ``SGDRegressor`` and ``MLPRegressor``): score a held-out batch to
+            watch the stream.
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
             ``solver="sgd"`` or online EM applies (above), with

@@ -134,15 +134,17 @@ def check_solver_options(
             f"solver={options.solver!r}. Use solver='em', or assignment='soft' "
             "for the gradient solvers."
         )
+    # the gaussian gate is EM's alone: the remedy names a gate the others fit
+    softmax = "gate='softmax' with " if gate == "gaussian" else ""
     if options.balance_coef > 0 and options.solver == "em":
         raise ValueError(
             "balance_coef > 0 adds a loss that EM does not optimize; use "
-            "solver='gradient' or solver='sgd', or set balance_coef=0."
+            f"{softmax}solver='gradient' or solver='sgd', or set balance_coef=0."
         )
     if options.noisy_gating and options.solver != "sgd":
         raise ValueError(
-            "noisy_gating=True needs solver='sgd' (the noise is drawn per "
-            f"mini-batch); got solver={options.solver!r}."
+            f"noisy_gating=True needs {softmax}solver='sgd' (the noise is drawn "
+            f"per mini-batch); got solver={options.solver!r}."
         )
 
 

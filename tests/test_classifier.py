@@ -376,3 +376,31 @@ def test_predict_log_proba_where_the_probability_underflows():
         rtol=1e-10,
         atol=1e-10,
     )
+
+
+@pytest.mark.parametrize("kind", ["str", "category", "object"])
+def test_partial_fit_classes_of_pandas_labels_are_fit_s(kind):
+    # classes_ is np.unique of the labels that define it, in their dtype:
+    # pandas labels give object classes, from fit's y as from partial_fit's
+    # classes (scikit-learn's LogisticRegression gives object too)
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 2))
+    words = np.where(X[:, 0] > 0, "b", "a")
+    labels = pd.Series(words, dtype=kind)
+    fitted = MoEClassifier(n_experts=2, random_state=0).fit(X, labels)
+    streamed = MoEClassifier(n_experts=2, solver="sgd", random_state=0)
+    streamed.partial_fit(X, labels, classes=labels)
+    expected = np.array(["a", "b"], dtype=object)
+    for model in (fitted, streamed):
+        assert model.classes_.dtype == expected.dtype
+        np.testing.assert_array_equal(model.classes_, expected)
+        assert model.predict(X).dtype == expected.dtype
+    # categories, and labels of NumPy's str dtype in a later call, are the
+    # same classes
+    categorical = pd.Categorical(words)
+    again = MoEClassifier(n_experts=2, solver="sgd", random_state=0)
+    again.partial_fit(X, words, classes=categorical).partial_fit(X, words)
+    np.testing.assert_array_equal(again.classes_, expected)
+    assert again.classes_.dtype == expected.dtype
+    assert again.n_iter_ == 2

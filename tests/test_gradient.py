@@ -1784,3 +1784,21 @@ def test_gradient_stop_that_an_em_step_rejects_runs_on():
         em = MoEPoissonRegressor(**settings).fit(X, 10 * counts)
     assert model.converged_
     assert model.log_likelihood_ > em.log_likelihood_ - 0.01
+
+
+def test_partial_fit_converged_and_n_iter_on_a_few_rows():
+    # documented: each call is one epoch (n_iter_ + 1), which tests no
+    # convergence (converged_ False, as after fit's max_iter), on batches of
+    # 5 rows as of 50, and after a fit that converged
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(60, 2))
+    y = X[:, 0] + 0.1 * rng.standard_normal(60)
+    model = MoERegressor(n_experts=2, solver="sgd", random_state=0)
+    for calls, stop in enumerate((5, 10, 60), start=1):
+        model.partial_fit(X[stop - 5 : stop], y[stop - 5 : stop])
+        assert (model.n_iter_, model.converged_) == (calls, False)
+    fitted = MoERegressor(n_experts=2, random_state=0).fit(X, y)  # by EM
+    n_iter = fitted.n_iter_
+    assert fitted.converged_
+    fitted.set_params(solver="sgd").partial_fit(X[:5], y[:5])
+    assert (fitted.n_iter_, fitted.converged_) == (n_iter + 1, False)

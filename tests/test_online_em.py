@@ -553,3 +553,24 @@ def test_partial_fit_keeps_quiet_on_a_zero_inflated_feature():
         for start in range(0, n, 50):
             model.partial_fit(X[start : start + 50], y[start : start + 50])
     assert not [w for w in caught if "spreads" in str(w.message)]
+
+
+def test_converged_and_n_iter_on_tiny_first_batches():
+    # documented: rows kept from too small first batches start the model again
+    # at each call (n_iter_ 1, converged_ False); a batch that makes them
+    # enough is fitted as fit fits those rows (its n_iter_ and converged_);
+    # each later step adds one iteration and tests no convergence
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(200, 1))
+    y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0] + 0.3 * rng.standard_normal(200)
+    model = MoERegressor(n_experts=2, gate="constant", random_state=0)
+    for stop in (5, 10):
+        model.partial_fit(X[stop - 5 : stop], y[stop - 5 : stop])
+        assert (model.n_iter_, model.converged_) == (1, False)
+    model.partial_fit(X[10:100], y[10:100])
+    fitted = MoERegressor(n_experts=2, gate="constant", random_state=0)
+    fitted.fit(X[:100], y[:100])
+    assert fitted.converged_ and fitted.n_iter_ > 1
+    assert (model.n_iter_, model.converged_) == (fitted.n_iter_, True)
+    model.partial_fit(X[100:105], y[100:105])
+    assert (model.n_iter_, model.converged_) == (fitted.n_iter_ + 1, False)

@@ -1,6 +1,8 @@
 """Bad input gets scikit-learn's clear errors; degenerate data stays finite."""
 
+import inspect
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -19,6 +21,7 @@ from sklearn.exceptions import (
 from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from skmoe import (
     MoEClassifier,
@@ -2061,3 +2064,78 @@ def test_methods_after_fit_refuse_non_finite_y(Estimator):
         for method in methods:
             with pytest.raises(ValueError, match="Complex data not supported"):
                 getattr(model, method)(X, y + 1j)
+
+
+@pytest.mark.parametrize("gate", ["constant", "gaussian"])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (
+            {"balance_coef": 0.1},
+            "balance_coef > 0 adds a loss that EM does not optimize; use "
+            "{}solver='gradient' or solver='sgd', or set balance_coef=0.",
+        ),
+        (
+            {"noisy_gating": True},
+            "noisy_gating=True needs {}solver='sgd' (the noise is drawn per "
+            "mini-batch); got solver='em'.",
+        ),
+    ],
+)
+def test_online_em_with_a_gradient_only_setting_says_why(gate, setting, message):
+    # partial_fit exists (online EM streams these gates), and the setting,
+    # which EM does not have, is refused on the call with fit's message; for
+    # the gaussian gate, EM's alone, it named solver='sgd', which then
+    # refused the gate
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, gate=gate, **setting)
+    assert hasattr(model, "partial_fit")
+    softmax = "gate='softmax' with " if gate == "gaussian" else ""
+    expected = "^" + re.escape(message.format(softmax)) + "$"
+    with pytest.raises(ValueError, match=expected):
+        model.partial_fit(X, y)
+    with pytest.raises(ValueError, match=expected):
+        model.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)  # left as it was
+    if gate == "constant":  # the remedy streams
+        model.set_params(solver="sgd").partial_fit(X, y)
+        assert model.n_iter_ == 1
+    else:  # with the gate it names
+        model.set_params(solver="sgd", gate="softmax").partial_fit(X, y)
+        assert model.n_iter_ == 1
+
+
+def test_partial_fit_takes_no_groups():
+    # fit's groups (rows that share one expert) have no streaming form:
+    # partial_fit's signature has none, so that metadata routing requests
+    # none for it, and Python refuses the keyword
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    assert "groups" in inspect.signature(model.fit).parameters
+    assert "groups" not in inspect.signature(model.partial_fit).parameters
+    with pytest.raises(TypeError, match="unexpected keyword argument 'groups'"):
+        model.partial_fit(X, y, groups=np.arange(60) // 3)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_never_leaves_non_finite_predictions(Estimator):
+    # as scikit-learn's SGD raises on floating-point overflow: a step whose
+    # parameters become non-finite is refused (never NaN predictions), on a
+    # first call and after a good one
+    X, y = _data(Estimator)
+    kwargs = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    fresh = Estimator(2, solver="sgd", learning_rate=1e300, random_state=0)
+    with pytest.raises(ValueError, match="^partial_fit diverged: .*=1e\\+300"):
+        fresh.partial_fit(X, y, **kwargs)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fresh)
+    model = Estimator(2, solver="sgd", random_state=0).partial_fit(X, y, **kwargs)
+    before = model.predict(X)
+    model.set_params(learning_rate=1e300)
+    with pytest.raises(ValueError, match="^partial_fit diverged: .*=1e\\+300"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == 1 and model.converged_ is False
