@@ -404,3 +404,70 @@ def test_partial_fit_classes_of_pandas_labels_are_fit_s(kind):
     np.testing.assert_array_equal(again.classes_, expected)
     assert again.classes_.dtype == expected.dtype
     assert again.n_iter_ == 2
+
+
+def _two_regime_classes(n=400, seed=0):
+    """Three classes whose dependence on x1 flips with the sign of x0."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    left = X[:, 0] < 0
+    logits = np.where(
+        left[:, None],
+        X[:, 1:2] * np.array([2.0, 0.0, -2.0]),
+        X[:, 1:2] * np.array([-2.0, 1.0, 2.0]) + np.array([0.0, 0.5, 0.0]),
+    )
+    proba = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+    y = np.array([rng.choice(3, p=row) for row in proba])
+    return X, y
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_classifier_objective_is_the_documented_penalized_likelihood(solver):
+    # alpha's meaning for a classifier: the mean log-likelihood less alpha / 2
+    # times the squared norm of the gate's and the experts' slopes (centred
+    # over the experts and the classes, as stored; intercepts free). Written
+    # out with SciPy from the fitted attributes; the fit must be its maximum.
+    X, y = _two_regime_classes()
+    n, alpha = len(y), 0.3
+    model = MoEClassifier(
+        2,
+        alpha=alpha,
+        n_init=1,
+        random_state=0,
+        tol=1e-12,
+        max_iter=2000,
+        solver=solver,
+    ).fit(X, y)
+    Y = (y[:, None] == model.classes_[None, :]).astype(float)
+    names = ["gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"]
+    fitted = [getattr(model, name) for name in names]
+
+    def log_likelihood(gate_coef, gate_intercept, coef, intercept):
+        log_gate = log_softmax(X @ gate_coef.T + gate_intercept, axis=1)
+        logits = np.einsum("nd,kcd->nkc", X, coef) + intercept[None]
+        log_expert = np.einsum("nkc,nc->nk", log_softmax(logits, axis=2), Y)
+        return np.sum(logsumexp(log_gate + log_expert, axis=1))
+
+    def objective(gate_coef, gate_intercept, coef, intercept):
+        penalty = np.sum(gate_coef**2) + np.sum(coef**2)
+        mean = log_likelihood(gate_coef, gate_intercept, coef, intercept) / n
+        return mean - alpha / 2 * penalty
+
+    assert model.converged_
+    np.testing.assert_allclose(
+        model.log_likelihood_, log_likelihood(*fitted), rtol=1e-10
+    )
+    expected = objective(*fitted)
+    np.testing.assert_allclose(model.objective_history_[-1], expected, rtol=1e-10)
+    # the experts' penalty is large enough here to matter
+    expert_penalty = alpha / 2 * np.sum(model.expert_coef_**2)
+    assert expert_penalty > 1e-3
+    # and the fit is the documented objective's maximum: central differences
+    h = 1e-5
+    for i, value in enumerate(fitted):
+        for index in np.ndindex(value.shape):
+            moved = [[v.copy() for v in fitted] for _ in range(2)]
+            moved[0][i][index] += h
+            moved[1][i][index] -= h
+            slope = (objective(*moved[0]) - objective(*moved[1])) / (2 * h)
+            assert abs(slope) < 1e-6, (names[i], index, slope)

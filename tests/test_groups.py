@@ -676,3 +676,31 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
         MoERegressor(**{**params, "validation_fraction": 0.1}).fit(
             X[:, 1:], y, groups=few
         )
+
+
+def test_icl_with_groups_counts_each_groups_assignment_once():
+    # ICL of grouped data: -2 (sum_g log sum_k exp L_gk + sum_g log max_k r_gk)
+    # + p log(n_rows) = -2 sum_g max_k L_gk + p log(n_rows), with L_gk the
+    # group's joint log-density under expert k; BIC the same with the
+    # log-sum-exp; p = (K - 1) + K (D + 1) + K for a constant gate
+    rng = np.random.RandomState(0)
+    n_groups = 60
+    sizes = rng.randint(1, 8, n_groups)
+    groups = np.repeat(np.arange(n_groups), sizes)
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    line = rng.rand(n_groups) < 0.5
+    X = rng.uniform(-2, 2, size=(len(groups), 1))
+    y = np.where(line[groups], 2 * X[:, 0] + 1, -1.5 * X[:, 0])
+    y = y + 0.8 * rng.randn(len(groups))  # overlapping: the entropy matters
+    model = MoERegressor(2, gate="constant", random_state=0).fit(X, y, groups=groups)
+    log_gate = np.log(model.predict_gate(X[first]))
+    mean = X @ model.expert_coef_.T + model.expert_intercept_
+    log_density = stats.norm.logpdf(y[:, None], mean, np.sqrt(model.expert_variance_))
+    joint = log_gate + np.add.reduceat(log_density, first, axis=0)
+    n_parameters = 1 + 2 * 2 + 2
+    penalty = n_parameters * np.log(len(y))
+    bic = -2 * np.sum(special.logsumexp(joint, axis=1)) + penalty
+    icl = -2 * np.sum(np.max(joint, axis=1)) + penalty
+    assert icl - bic > 1.0
+    np.testing.assert_allclose(model.bic(X, y, groups=groups), bic, rtol=1e-10)
+    np.testing.assert_allclose(model.icl(X, y, groups=groups), icl, rtol=1e-10)

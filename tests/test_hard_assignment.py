@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
+from scipy.special import logsumexp
 from sklearn.linear_model import (
     GammaRegressor,
     LinearRegression,
@@ -250,3 +252,34 @@ def test_partial_fit_after_a_hard_fit_starts_a_new_objective_history(solver):
     assert model.objective_history_[0] > ceiling - 0.01
     model.partial_fit(X, y)  # the new history goes on
     assert len(model.objective_history_) == 2
+
+
+def test_hard_assignment_with_groups_maximizes_the_groups_classification_likelihood():
+    # classification EM with groups: each group goes to one expert, and the
+    # objective is sum_g w_g max_k (log g_k + sum_{i in g} log p_k(y_i | x_i))
+    # over the total row weight (a group's gate term counted once, not once
+    # per row), written out with SciPy from the fitted attributes
+    rng = np.random.RandomState(0)
+    n_groups = 60
+    sizes = rng.randint(1, 8, n_groups)
+    groups = np.repeat(np.arange(n_groups), sizes)
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    line = rng.rand(n_groups) < 0.5
+    X = rng.uniform(-2, 2, size=(len(groups), 1))
+    y = np.where(line[groups], 2 * X[:, 0] + 1, -1.5 * X[:, 0])
+    y = y + 0.5 * rng.randn(len(groups))
+    group_weight = rng.randint(1, 4, n_groups).astype(float)
+    weight = group_weight[groups]
+    model = MoERegressor(
+        2, gate="constant", assignment="hard", alpha=0.0, n_init=1, random_state=0
+    ).fit(X, y, sample_weight=weight, groups=groups)
+    log_gate = np.log(model.predict_gate(X[first]))  # (n_groups, K)
+    mean = X @ model.expert_coef_.T + model.expert_intercept_
+    log_density = stats.norm.logpdf(y[:, None], mean, np.sqrt(model.expert_variance_))
+    joint = log_gate + np.add.reduceat(log_density, first, axis=0)
+    assert model.converged_
+    np.testing.assert_allclose(
+        model.log_likelihood_, np.sum(group_weight * logsumexp(joint, axis=1))
+    )
+    expected = np.sum(group_weight * np.max(joint, axis=1)) / np.sum(weight)
+    np.testing.assert_allclose(model.objective_history_[-1], expected, rtol=1e-10)

@@ -754,3 +754,26 @@ def test_a_noise_variance_the_fit_left_unsettled_is_not_blamed_on_alpha():
     (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
     assert "the fit stopping before its variance settled" in message
     assert "alpha" not in message.split("held up by")[1].split(":")[0]
+
+
+@pytest.mark.parametrize("noise", [1e-4, 3e-4])
+def test_copies_fitted_within_the_collapse_range_above_the_floor_warn(noise):
+    # the documented threshold: an expert has collapsed where its residual
+    # variance is at most 1e-6 times the variance of y (COLLAPSE_RANGE times
+    # the floor), not only where it sits at the floor (1e-10 of it); targets
+    # of three copied points jittered by 1e-4 of std(y) leave two experts
+    # near 1e-8 of var(y), above the floor and within the range
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 1))
+    y = 2 * X[:, 0] + rng.normal(size=300)
+    copies = np.repeat([[3.0], [3.5], [4.0]], 40, axis=0)
+    X = np.vstack([X, copies])
+    y = np.concatenate([y, np.repeat([-10.0, -12.0, -11.0], 40)])
+    y[300:] += noise * np.std(y) * rng.normal(size=120)
+    model = MoERegressor(3, alpha=0, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    relative = np.sort(model.expert_variance_) / np.var(y)
+    assert np.all((relative[:2] > 1e-9) & (relative[:2] < 1e-6)), relative
+    assert any("collapsed" in str(w.message) for w in caught)

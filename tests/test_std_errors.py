@@ -1019,3 +1019,30 @@ def test_student_t_standard_errors_do_not_follow_a_gross_outlier():
             results.append(model.std_errors(X, y))
     for name in ("expert_intercept_", "expert_coef_", "expert_variance_"):
         np.testing.assert_allclose(results[1][name], results[0][name], rtol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_flat_direction_is_not_reported_as_curving_up(seed):
+    # one Gaussian expert with a duplicated feature and alpha=0: the
+    # log-likelihood is exactly flat along (coef of x0) - (coef of its copy)
+    # and concave elsewhere, so std_errors may call that direction singular
+    # but never say the likelihood curves up (the finite differences leave
+    # eigenvalues of +-1e-16 there); the other slope's standard error is
+    # OLS's on the design without the copy, at the MLE variance
+    rng = np.random.RandomState(seed)
+    x = rng.randn(200, 2)
+    X = np.column_stack([x, x[:, 0]])
+    y = 1 + x @ [1.0, -2.0] + 0.3 * rng.randn(200)
+    model = MoERegressor(1, alpha=0.0, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        se = model.std_errors(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("singular" in message for message in messages), messages
+    assert not any("curves up" in message for message in messages), messages
+    design = np.column_stack([np.ones(len(y)), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    variance = np.mean((y - design @ coef) ** 2)
+    expected = np.sqrt(variance * np.diag(np.linalg.inv(design.T @ design)))
+    assert np.all(np.isinf(se.expert_coef_[0, [0, 2]]))
+    np.testing.assert_allclose(se.expert_coef_[0, 1], expected[2], rtol=1e-5)
