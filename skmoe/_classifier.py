@@ -417,8 +417,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             return (
                 "With alpha=0, the fitted model gives every training sample's "
                 "class a probability above 1/2: the classes are separated, the "
-                "likelihood has no maximum, and the coefficients grow until EM "
-                f"stops (largest {largest:.3g}). Set alpha > 0 for finite, "
+                "likelihood has no maximum, and the coefficients grow until the "
+                f"fit stops (largest {largest:.3g}). Set alpha > 0 for finite, "
                 "reproducible coefficients."
             )
         # within an expert: on the samples it is responsible for, probabilities
@@ -449,7 +449,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             "numerically 0 or 1 on the samples they are responsible for, with no "
             "confident mistake about it: the classes are separated within an "
             "expert (or a class is absent from its samples), the likelihood has "
-            "no maximum, and the coefficients grow until EM stops "
+            "no maximum, and the coefficients grow until the fit stops "
             f"(largest {largest:.3g}). Set alpha > 0 for finite, reproducible "
             "coefficients (an absent class's intercept, not penalized, stays "
             "unbounded at any alpha: fewer experts bound it)."

@@ -155,10 +155,20 @@ def _moved_features(
     where = f"{target} lie" if target else "X's features lie"
     which = "" if target else f"feature {column}: "
     place = "on another scale than" if scaled[column] else "elsewhere than"
+    if old[column] == 0:
+        # constant in the last fit: no standard deviation to count in (the
+        # ratio and the shift read "inf times", "moved by nan")
+        change = (
+            f"{which}constant in the last fit, at {float(offset[column]):.5g}; "
+            f"now of standard deviation {float(np.sqrt(new[column])):.5g}"
+        )
+    else:
+        change = (
+            f"{which}standard deviation {float(ratio[column]):.5g} times, mean "
+            f"moved by {float(shift[column]):.5g} of its standard deviations"
+        )
     return (
-        f"{where} {place} the last fit's ({which}standard "
-        f"deviation {float(ratio[column]):.5g} times, mean moved by "
-        f"{float(shift[column]):.5g} of its standard deviations"
+        f"{where} {place} the last fit's ({change}"
         f"{'' if target else ' there'}), which the fitted parameters were not "
         "fitted for"
     )

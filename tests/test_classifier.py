@@ -258,6 +258,20 @@ def test_separated_classes_at_alpha_zero_warn():
         MoEClassifier(1, random_state=0).fit(X, y)  # alpha > 0 keeps them finite
 
 
+@pytest.mark.parametrize("solver", ["gradient", "sgd"])
+def test_separated_classes_warning_names_no_other_solver(solver):
+    # the warning said the coefficients "grow until EM stops" for fits by
+    # L-BFGS and Adam too
+    rng = np.random.RandomState(5)
+    X = rng.randn(200, 3)
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.warns(UserWarning, match="classes are separated") as caught:
+        MoEClassifier(1, alpha=0.0, solver=solver, random_state=0).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "separated" in str(w.message)]
+    assert "until the fit stops" in message
+    assert "EM" not in message
+
+
 def _two_regimes_of_three_classes(n=600):
     rng = np.random.RandomState(0)
     X = rng.randn(n, 2)

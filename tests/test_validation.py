@@ -677,6 +677,42 @@ def test_a_constant_feature_does_not_move():
     assert _feature_moments(X, np.ones(50))[1][0] > 0
 
 
+def test_a_warm_fit_after_a_constant_says_so_without_inf_or_nan():
+    # a warm fit after one on a constant y (or with a constant feature that
+    # now varies) said "standard deviation inf times, mean moved by inf (or
+    # nan) of its standard deviations": no scale to count in. It now says the
+    # column was constant, and its standard deviation now
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (120, 2))
+    y = np.abs(X[:, 0]) + 0.2 * rng.randn(120)
+    two_values = np.r_[np.full(60, 2.0), np.full(60, 4.0)]  # mean 3: shift 0/0
+    for target in (y, two_values):
+        model = MoERegressor(n_experts=2, warm_start=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # (y is constant)
+            model.fit(X, np.full(120, 3.0))
+        (message,) = _warm_messages(model, X, target)
+        std = np.sqrt(np.mean((target - target.mean()) ** 2))
+        assert message.startswith(
+            "warm_start=True: y's values lie on another scale than the last "
+            f"fit's (constant in the last fit, at 3; now of standard deviation "
+            f"{std:.5g}), which"
+        ), message
+        assert "inf" not in message and "nan" not in message
+    constant = X.copy()
+    constant[:, 1] = 5.0
+    labels = (y > 1).astype(int)
+    model = MoEClassifier(n_experts=2, warm_start=True, random_state=0)
+    model.fit(constant, labels)
+    (message,) = _warm_messages(model, X, labels)
+    std = np.sqrt(np.mean((X[:, 1] - X[:, 1].mean()) ** 2))
+    assert (
+        "lie on another scale than the last fit's (feature 1: constant in the "
+        f"last fit, at 5; now of standard deviation {std:.5g} there)"
+    ) in message
+    assert "inf" not in message and "nan" not in message
+
+
 def test_an_error_of_the_fresh_fit_after_a_warm_start_says_why(monkeypatch):
     # the fit as with warm_start=False that replaces a warm one raised its
     # error alone: the user had asked for a warm fit
