@@ -2120,7 +2120,11 @@ class BaseMixtureOfExperts(
         -------
         log_likelihood : ndarray of shape (n_samples,)
             ``log p(y_i | x_i) = log sum_k g_k(x_i) p_k(y_i | x_i)``, in nats
-            (the renormalized top ``top_k`` gate with sparse routing).
+            (the renormalized top ``top_k`` gate with sparse routing). Each
+            row on its own and unweighted: after a fit with ``sample_weight``
+            or ``groups``, their sum on the training data is not
+            ``log_likelihood_``, which weighs the rows, or is the groups'
+            likelihood (each group's rows from one expert).
 
         Examples
         --------

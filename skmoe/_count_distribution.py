@@ -273,10 +273,11 @@ def _poisson_draws(rng, rate):
 
 
 class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
-    """One negative binomial mixture per row: P(Y = y | x_i) = sum_k w_ik
-    NB(y; mu_ik, phi_k).
+    """One negative binomial mixture per row: sum_k w_ik NB(y; mu_ik, phi_k).
 
-    Returned by :meth:`MoENegativeBinomialRegressor.predict_distribution`.
+    Row i's probability of a count y is ``P(Y = y | x_i) = sum_k w_ik NB(y;
+    mu_ik, phi_k)``. Returned by
+    :meth:`MoENegativeBinomialRegressor.predict_distribution`.
     Component k is the negative binomial distribution of mean ``mu`` and
     variance ``mu + phi mu^2`` (R's ``dnbinom(y, size = 1 / phi, mu = mu)``,
     :func:`scipy.stats.nbinom` with ``n = 1 / phi`` and ``p = 1 / (1 + phi

@@ -353,6 +353,12 @@ class PredictiveMixture(_LocationScaleMixture):
     scales : ndarray of shape (n_rows, n_experts)
         The components' standard deviations, as floats.
 
+    See Also
+    --------
+    PredictiveStudentTMixture : Its heavy-tailed counterpart, of Student-t
+        components (``noise="student_t"``).
+    MoERegressor.predict_distribution : The method that returns it.
+
     Examples
     --------
     >>> import numpy as np

@@ -695,8 +695,10 @@ class MoEGammaRegressor(
         return PredictiveGammaMixture(weights, means, shapes)
 
     def score(self, X, y, sample_weight=None):
-        """D^2, the fraction of Gamma deviance explained, of the predictions
-        (R^2 for a model fitted with ``zero_inflated=True``).
+        """Return D^2, the fraction of Gamma deviance the predictions explain.
+
+        R^2 instead for a model fitted with ``zero_inflated=True`` (a zero's
+        Gamma deviance is infinite).
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Gamma
         deviance and ``y_null`` the weighted mean of y, as

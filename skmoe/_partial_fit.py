@@ -198,7 +198,9 @@ class PartialFitMixin:
     @available_if(_streaming_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch of mini-batch Adam on (X, y) (``solver="sgd"``), or one
+        """Update the model with one batch (X, y).
+
+        One epoch of mini-batch Adam on the batch (``solver="sgd"``), or one
         step of online EM (``solver="em"``: :class:`MoERegressor` only, with a
         ``"constant"`` or ``"gaussian"`` gate and no ``expert_estimator``).
 

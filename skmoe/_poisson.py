@@ -215,6 +215,8 @@ class MoEPoissonRegressor(
     See Also
     --------
     MoERegressor : Mixture of linear-Gaussian experts.
+    MoENegativeBinomialRegressor : Its overdispersed counterpart, each expert
+        with its own dispersion.
     sklearn.linear_model.PoissonRegressor : The single-expert model.
 
     Notes

@@ -204,6 +204,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     See Also
     --------
     MoEClassifier : Mixture of logistic experts for classification.
+    MoEPoissonRegressor : Mixture of Poisson regressions, for counts.
+    MoEGammaRegressor : Mixture of Gamma regressions, for positive amounts.
     sklearn.linear_model.LinearRegression : The single-expert model.
 
     Notes
