@@ -15,6 +15,10 @@ HARD_SHARE = 0.9
 #: (:func:`_distinct_rows`).
 DISTINCT_BLOCK = 2**22
 
+#: Elements of a block of rows of [X, target] while it is standardized for
+#: k-means (:func:`_column_average`).
+STANDARDIZE_BLOCK = 2**20
+
 #: Rows of the standardized [X, y] that agree to this many decimals are one
 #: point to the k-means start (a ten-thousandth of a standard deviation).
 DISTINCT_DECIMALS = 4
@@ -82,10 +86,13 @@ def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
     Z[:, X.shape[1] :] = target
     # each column in units of its largest value first: squares of targets of
     # 1e155 overflowed, and k-means saw no target
-    scale = np.max(np.abs(Z), axis=0, initial=0.0)
+    rows = max(1, STANDARDIZE_BLOCK // Z.shape[1])
+    scale = np.zeros(Z.shape[1])
+    for start in range(0, Z.shape[0], rows):
+        np.maximum(scale, np.max(np.abs(Z[start : start + rows]), axis=0), out=scale)
     Z /= np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
-    Z -= np.average(Z, axis=0, weights=sample_weight)
-    std = np.sqrt(np.average(Z**2, axis=0, weights=sample_weight))
+    Z -= _column_average(Z, sample_weight, rows)
+    std = np.sqrt(_column_average(Z, sample_weight, rows, square=True))
     Z /= np.where(std > 0, std, 1.0)
     # duplicated points can leave fewer distinct points than experts: as many
     # clusters as points (KMeans warns of fewer clusters than asked for, and
@@ -97,6 +104,43 @@ def _kmeans_labels(X, target, sample_weight, n_experts, random_state):
     )
     with openmp_threads():
         return kmeans.fit(Z, sample_weight=sample_weight).labels_
+
+
+def _column_average(Z, weights, rows, square=False):
+    """``np.average(Z, axis=0, weights=weights)`` (of ``Z**2`` where ``square``)
+    bit for bit, from blocks of ``rows`` rows: NumPy sums the rows of a C-ordered
+    array one after another, so each block's sum starts from the sum so far.
+    ``np.average`` held a weighted copy of ``Z`` (and ``Z**2`` beside it): three
+    float64 copies of ``[X, target]`` at once, the peak of a fit at 64 features.
+    A single column is summed pairwise, not row after row: ``np.average``'s own."""
+    if Z.shape[1] < 2:
+        return np.average(Z**2 if square else Z, axis=0, weights=weights)
+    weights = np.broadcast_to(weights, (1,) + weights.shape).swapaxes(-1, 0)
+    dtype = np.result_type(Z.dtype, weights.dtype)
+    scale = weights.sum(axis=0, dtype=dtype)  # np.average's own sum of the weights
+    if np.any(scale == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    total = stacked = None
+    for start in range(0, Z.shape[0], rows):
+        part = Z[start : start + rows]
+        if square:
+            part = part**2
+        n_rows = part.shape[0]
+        if total is None:
+            total = np.multiply(part, weights[start : start + n_rows], dtype=dtype)
+            total = total.sum(axis=0)
+        else:  # the sum so far, then this block's rows
+            if stacked is None:
+                stacked = np.empty((rows + 1, Z.shape[1]), dtype=dtype)
+            stacked[0] = total
+            np.multiply(
+                part,
+                weights[start : start + n_rows],
+                out=stacked[1 : n_rows + 1],
+                dtype=dtype,
+            )
+            total = stacked[: n_rows + 1].sum(axis=0)
+    return total / scale
 
 
 def _distinct_rows(Z, at_most) -> int:
