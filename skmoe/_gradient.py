@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from ._backend import to_numpy
 from ._em import EMProblem, FitResult, e_step, objective, prune_smallest, run_em
 from ._groups import mix
-from ._math import device, log_softmax
+from ._math import device, exp, log_softmax
 from ._sparse import is_sparse
 
 Array = Any
@@ -61,7 +61,7 @@ def switch_balance_loss(xp, logits, log_gate, weight, coef: float):
     rows = xp.reshape(xp.arange(n_experts, device=device(logits)), (n_experts, 1))
     top1 = xp.astype(rows == xp.argmax(logits, axis=0)[None, :], logits.dtype)
     share = xp.sum(top1 * weight[None, :], axis=1)
-    gate = xp.exp(log_gate)
+    gate = exp(xp, log_gate)
     loss = coef * n_experts * xp.sum(share * xp.sum(gate * weight[None, :], axis=1))
     expected = xp.sum(share[:, None] * gate, axis=0)
     grad = coef * n_experts * weight[None, :] * gate * (share[:, None] - expected)
@@ -94,7 +94,7 @@ def evaluate(
     log_norm, resp = mix(xp, log_mix, log_p, problem.groups)
     # (without groups the gate's weights are ``weight``: not computed twice)
     gate_weight = weight if problem.groups is None else problem.gate_weight
-    dlogits = gate_weight[None, :] * (resp - xp.exp(log_mix))
+    dlogits = gate_weight[None, :] * (resp - exp(xp, log_mix))
     total, value = objective(problem, log_norm, gate_params, expert_params)
     penalized = value
     if balance_coef > 0:

@@ -22,7 +22,7 @@ from array_api_compat import is_numpy_array
 from scipy import sparse
 
 from ._backend import device_of, host
-from ._math import logsumexp
+from ._math import exp, logsumexp
 
 Array = Any
 
@@ -242,8 +242,10 @@ def mix(xp, log_mix: Array, log_p: Array, groups: Groups | None):
     if groups is None:
         log_joint = log_mix + log_p
         log_norm = logsumexp(xp, log_joint, axis=0)
-        return log_norm, xp.exp(log_joint - log_norm[None, :])
+        log_resp = log_joint - log_norm[None, :]
+        return log_norm, exp(xp, log_resp, out=log_resp)
     joint = groups.at_first(xp, log_mix) + groups.sum(xp, log_p)
     log_norm = logsumexp(xp, joint, axis=0)
-    resp = groups.at_rows(xp, xp.exp(joint - log_norm[None, :]))
+    log_resp = joint - log_norm[None, :]
+    resp = groups.at_rows(xp, exp(xp, log_resp, out=log_resp))
     return groups.at_rows(xp, log_norm) * groups.share(xp, log_norm), resp

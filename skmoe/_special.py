@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from array_api_compat import is_numpy_array
+
 #: From this argument on, the functions here take Stirling's series: the direct
 #: forms subtract log-gammas of 1.7e9 at 1e8, and ``log(nu) - digamma(nu)``
 #: cancels to about ``1 / (2 nu)``.
@@ -47,18 +50,21 @@ def log_gamma(xp, x, order=0):
     copy to the host.)"""
     # (for log Gamma, the product of the x + j: one log at the end, below
     # 20^10 = 1e13)
-    total = xp.ones_like(x) if order == 0 else xp.zeros_like(x)
-    shifted = x
-    for _ in range(int(STIRLING_FROM)):  # x > 0: at most 10 steps up
-        low = shifted < STIRLING_FROM
-        if not bool(xp.any(low)):
-            break
-        if order == 0:
-            total = total * xp.where(low, shifted, xp.ones_like(shifted))
-        else:
-            part = 1.0 / shifted if order == 1 else 1.0 / (shifted * shifted)
-            total = total + xp.where(low, part, xp.zeros_like(part))
-        shifted = xp.where(low, shifted + 1.0, shifted)
+    if is_numpy_array(x):
+        total, shifted = _numpy_shift_up(x, order)
+    else:
+        total = xp.ones_like(x) if order == 0 else xp.zeros_like(x)
+        shifted = x
+        for _ in range(int(STIRLING_FROM)):  # x > 0: at most 10 steps up
+            low = shifted < STIRLING_FROM
+            if not bool(xp.any(low)):
+                break
+            if order == 0:
+                total = total * xp.where(low, shifted, xp.ones_like(shifted))
+            else:
+                part = 1.0 / shifted if order == 1 else 1.0 / (shifted * shifted)
+                total = total + xp.where(low, part, xp.zeros_like(part))
+            shifted = xp.where(low, shifted + 1.0, shifted)
     if order == 0:
         total = xp.log(total)
     inverse = 1.0 / shifted
@@ -70,6 +76,28 @@ def log_gamma(xp, x, order=0):
         return value - total
     value = inverse + 0.5 * inverse * inverse + stirling_remainder(shifted, 2)
     return value + total
+
+
+def _numpy_shift_up(x, order):
+    """:func:`log_gamma`'s steps up to ``STIRLING_FROM`` on NumPy: its
+    ``total`` and ``shifted``, by the same operations in place on the entries
+    that step (a product by 1 and a sum with 0 leave the others as they are),
+    without the namespace's wrappers, ``where`` and temporaries: half the
+    time of :func:`log_gamma` on (3, 60) arrays (the negative binomial
+    experts' thetas and distinct counts; 10 steps for counts of 0)."""
+    total = np.ones_like(x) if order == 0 else np.zeros_like(x)
+    shifted = np.array(x, copy=True)
+    for _ in range(int(STIRLING_FROM)):
+        low = shifted < STIRLING_FROM
+        if not low.any():
+            break
+        if order == 0:
+            np.multiply(total, shifted, out=total, where=low)
+        else:
+            part = 1.0 / shifted if order == 1 else 1.0 / (shifted * shifted)
+            np.add(total, part, out=total, where=low)
+        np.add(shifted, 1.0, out=shifted, where=low)
+    return total, shifted
 
 
 def gamma_gap(xp, x, order):

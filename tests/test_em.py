@@ -553,6 +553,45 @@ def test_logsumexp_of_rows_of_minus_infinity_is_minus_infinity():
         np.testing.assert_allclose(got, scipy_logsumexp(a, axis=axis), rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_is_numpys_exp_element_for_element(dtype):
+    # _math.exp spares NumPy's exp the arguments whose exp is 0 (its slow
+    # path): the same numbers, element for element, in exp's layout, with
+    # out= and in place, beside subnormal results, -inf, inf and NaN
+    from skmoe._math import EXP_CHECK_SIZE, EXP_ZERO, exp
+
+    rng = np.random.default_rng(0)
+    n = 4 * EXP_CHECK_SIZE
+    a = rng.uniform(-3000.0, 10.0, size=n).astype(dtype)
+    band = rng.random(n) < 0.2  # about the float64 and float32 underflows
+    a[band] = rng.choice([-760.0, -740.0, -710.0, -105.0, -95.0], band.sum())
+    a[:4] = [-745.2, -745.1, -103.99, -103.9]
+    cases = {"finite": a.copy()}
+    a[rng.random(n) < 0.01] = -np.inf
+    cases["-inf"] = a.copy()
+    a[rng.random(n) < 0.01] = np.inf
+    a[rng.random(n) < 0.01] = np.nan
+    cases["inf and nan"] = a
+    assert np.min(cases["finite"]) < EXP_ZERO[np.dtype(np.float64)]
+    for name, values in cases.items():
+        for order in "CF":
+            b = np.asarray(values.reshape(8, -1), order=order)
+            with np.errstate(over="ignore", under="ignore"):
+                expected = np.exp(b)
+                got = exp(np, b)
+                into = np.empty_like(b)
+                exp(np, b, out=into)
+                in_place = b.copy(order="K")
+                exp(np, in_place, out=in_place)
+                strided = exp(np, b[:, ::3])
+            for result in (got, into, in_place):
+                np.testing.assert_array_equal(result, expected, err_msg=name)
+                assert result.strides == expected.strides
+                assert not np.signbit(result[expected == 0]).any()
+            np.testing.assert_array_equal(strided, np.exp(b[:, ::3]), err_msg=name)
+            assert strided.strides == np.exp(b[:, ::3]).strides
+
+
 def test_overlapping_k_means_limits_are_each_threads_own():
     # OpenMP's limit holds for the calling thread alone: with one count for
     # all threads (as BLAS's, which is process-wide) the second of two

@@ -354,6 +354,35 @@ def test_log_probabilities_against_exact_log_gammas():
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-12)
 
 
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_log_gamma_steps_on_numpy_as_on_other_namespaces(order):
+    # NumPy's steps up to Stirling's series work in place on the entries
+    # that step: the generic path's numbers bit for bit (array_api_strict
+    # wraps NumPy's arithmetic), and scipy's log-gamma and polygammas
+    from skmoe._special import log_gamma
+
+    xp = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(order)
+    x = 10.0 ** rng.uniform(-12, 12, size=(3, 400))
+    x[0, :60] = np.arange(60) / 4 + 0.25  # 0.25 to 15: 0 to 10 steps
+    x[1, 0], x[1, 1], x[1, 2] = 1e-30, 10.0, 9.999999999999998
+    for dtype in (np.float64, np.float32):
+        values = x.astype(dtype)
+        with np.errstate(over="ignore", divide="ignore"):  # (1 / x^2 in float32)
+            got = log_gamma(np, values, order)
+            generic = np.asarray(log_gamma(xp, xp.asarray(values), order))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, generic)
+    reference = [special.gammaln, special.digamma, lambda v: special.polygamma(1, v)]
+    fine = x > 1e-8  # (the polygammas of 1e-12 are of 1e12 and 1e24)
+    np.testing.assert_allclose(
+        log_gamma(np, x, order)[fine],
+        reference[order](x[fine]),
+        rtol=1e-13,
+        atol=1e-14,  # (log Gamma is 0 at 1 and 2)
+    )
+
+
 def test_theta_derivatives_against_exact_differences():
     # the derivatives in theta, whose direct forms cancel terms of y / theta
     from skmoe.experts.negative_binomial import _theta_derivatives

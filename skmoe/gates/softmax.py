@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import _multinomial
-from .._math import log_softmax, penalty_mask
+from .._math import exp, log_softmax, penalty_mask
 from ._base import Array, GateFamily, Params
 
 #: How many times a Newton step may be halved before the gate is left unchanged.
@@ -86,7 +86,7 @@ class SoftmaxGate(GateFamily):
         for step in range(n_steps):
             if step > 0:
                 log_gate = self.log_gate(xp, design, {"coef": coef})
-            gate = xp.exp(log_gate)
+            gate = exp(xp, log_gate)
             residual = weighted_resp - sample_weight[None, :] * gate
             grad = design @ residual.T - alpha * mask * coef
             args = (xp, design, sample_weight[None, ...], gate[None, ...])
