@@ -26,12 +26,16 @@ GRAM_BLOCK = 65536
 #: the temporaries then stay in cache (measured 54 -> 32 ms on a (16, 1e6) array).
 LOGSUMEXP_BLOCK = 2**17
 
-#: Arguments below which ``exp`` is exactly 0, per dtype where NumPy's exp
-#: is slow for them (float64: 8 to 26 times its time per element, -inf
-#: included, on an AVX-512 machine, where it is SVML's; float32's are not
-#: slower). exp(-750) is 8e-3 of float64's smallest subnormal, so any exp
-#: within an ulp rounds it to 0 (NumPy's does from -745.14).
-EXP_ZERO = {np.dtype(np.float64): -750.0}
+#: Arguments below which :func:`exp` gives 0: those whose exp is below the
+#: dtype's smallest normal number (log of it: -708.396 in float64, -87.337 in
+#: float32). NumPy's exp is slow for them in float64 (8 to 26 times its time
+#: per element, -inf included, on an AVX-512 machine, where it is SVML's),
+#: and subnormal results make the products and matrix products that use them
+#: slow in both dtypes (a float32 fit to 5000 x 10 with 8 experts took 1.7
+#: times its time with them; a Gram matrix of gate weights down to 1e-45, 23
+#: times). A subnormal weight, responsibility or gate probability is below
+#: any sum it enters by 2**-23 (float32) of its smallest normal term.
+EXP_ZERO = {np.dtype(np.float64): -708.4, np.dtype(np.float32): -87.34}
 #: Fewest elements for which :func:`exp` looks for such arguments (a pass over
 #: the array: a tenth of an exp's time at 4e4 elements).
 EXP_CHECK_SIZE = 8192
@@ -61,25 +65,26 @@ def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
 
 
 def exp(xp, a: Array, out: Array | None = None) -> Array:
-    """``xp.exp(a)``; on NumPy (into ``out``, ignored elsewhere) the same
-    numbers without exp's slow path for arguments whose exp is 0.
+    """``xp.exp(a)``; on NumPy (into ``out``, ignored elsewhere) with
+    results below the smallest normal number flushed to 0 (``EXP_ZERO``),
+    as a CPU's flush-to-zero mode would, and without exp's slow path for them.
 
     Log responsibilities of sharply separated experts are often below
     ``EXP_ZERO`` (6% of those of a float64 fit to 5000 x 10 with 8 experts;
     13% of the fit's time was exp's, a third with the gradient solver at 4).
     Such arguments are multiplied by 0 before the exp and their results
     after it, the others by 1: each element's exp is computed on its own, so
-    the others are unchanged, and the products are branch-free (a masked
-    assignment took as long as the exp it spared). Arguments whose exp is
-    subnormal (-745 to -708) keep exp's slow path: their results are kept.
+    the others are NumPy's, and the products are branch-free (a masked
+    assignment took as long as the exp it spared). Other namespaces keep
+    their exp (a GPU flushes subnormals itself where it is set to).
     """
     if not is_numpy_array(a):
         return xp.exp(a)
     low = EXP_ZERO.get(a.dtype)
     if low is None or a.size < EXP_CHECK_SIZE:
         return np.exp(a, out=out)
-    least = np.min(a)
-    if not least < low:  # none below (or a NaN, which np.min gives)
+    least = np.fmin.reduce(a, axis=None)  # (NaN: none but NaN)
+    if not least < low:  # none below
         return np.exp(a, out=out)
     keep = np.greater_equal(a, low, out=np.empty_like(a), casting="unsafe")
     if out is None:
