@@ -345,3 +345,33 @@ def test_halving_over_subsets_matches_trials_over_the_whole_stack(monkeypatch):
     np.testing.assert_array_equal(fitted.expert_coef_, expected.expert_coef_)
     np.testing.assert_array_equal(fitted.expert_intercept_, expected.expert_intercept_)
     np.testing.assert_array_equal(fitted.gate_coef_, expected.gate_coef_)
+
+
+def test_float32_newton_step_with_tiny_probabilities_matches_float64():
+    # probabilities below eps**2 are left out of the Hessian on NumPy (their
+    # products are subnormal in float32); the step is still float64's to
+    # float32 rounding (here 1.7e-3 of the largest entry, all of it the float32
+    # Hessian's own: HEAD's step without the cut was the same bit for bit)
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(2)
+    d, m, n = 3, 4, 300
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    coef = 10 * rng.randn(1, d, m)  # sharply separated: probabilities to 1e-25
+    coef -= coef.mean(axis=2, keepdims=True)
+    prob = np.exp(log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1))
+    tiny = (prob > 0) & (prob < np.finfo(np.float32).eps ** 2)
+    assert 0.1 < tiny.mean() < 0.5
+    weight = np.full((1, n), 1.0 / n)
+    grad = rng.randn(1, d, m)
+    grad -= grad.mean(axis=2, keepdims=True)
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    expected = brute_centred_newton_step(design, weight[0], prob[0], grad[0], 1.0, mask)
+    args = [a.astype(np.float32) for a in (design, weight, prob, grad)]
+    step = _multinomial.newton_direction(
+        np, *args, 1.0, mask.astype(np.float32), centred=True
+    )
+    assert step.dtype == np.float32
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(step[0] / scale, expected / scale, atol=5e-3)
