@@ -27,15 +27,19 @@ GRAM_BLOCK = 65536
 LOGSUMEXP_BLOCK = 2**17
 
 #: Arguments below which :func:`exp` gives 0: those whose exp is below the
-#: dtype's smallest normal number (log of it: -708.396 in float64, -87.337 in
-#: float32). NumPy's exp is slow for them in float64 (8 to 26 times its time
-#: per element, -inf included, on an AVX-512 machine, where it is SVML's),
-#: and subnormal results make the products and matrix products that use them
-#: slow in both dtypes (a float32 fit to 5000 x 10 with 8 experts took 1.7
-#: times its time with them; a Gram matrix of gate weights down to 1e-45, 23
-#: times). A subnormal weight, responsibility or gate probability is below
-#: any sum it enters by 2**-23 (float32) of its smallest normal term.
-EXP_ZERO = {np.dtype(np.float64): -708.4, np.dtype(np.float32): -87.34}
+#: dtype's smallest normal number (the log of it: -708.396 in float64, -87.337
+#: in float32; just above it, exp can still round to a subnormal). NumPy's exp
+#: is slow for them in float64 (8 to 26 times its time per element, -inf
+#: included, on an AVX-512 machine, where it is SVML's), and subnormal results
+#: slow the products and matrix products that use them in both dtypes (a
+#: float32 fit to 5000 x 10 with 8 experts took 1.7 times its time with them;
+#: a Gram matrix of gate weights down to 1e-45, 23 times). Responsibilities
+#: and gate values sum to 1 in each row, far above the values flushed; fits
+#: compared with the unflushed exp were the same bit for bit (RESULTS.md 51).
+EXP_ZERO = {
+    np.dtype(dtype): float(np.log(np.finfo(dtype).tiny))
+    for dtype in (np.float64, np.float32)
+}
 #: Fewest elements for which :func:`exp` looks for such arguments (a pass over
 #: the array: a tenth of an exp's time at 4e4 elements).
 EXP_CHECK_SIZE = 8192

@@ -85,8 +85,8 @@ def _numpy_shift_up(x, order):
     without the namespace's wrappers, ``where`` and temporaries: half the
     time of :func:`log_gamma` on (3, 60) arrays (the negative binomial
     experts' thetas and distinct counts; 10 steps for counts of 0)."""
-    total = np.ones_like(x) if order == 0 else np.zeros_like(x)
-    shifted = np.array(x, copy=True)
+    shifted = np.array(x, dtype=np.result_type(x, 1.0), copy=True)  # (ints)
+    total = np.ones_like(shifted) if order == 0 else np.zeros_like(shifted)
     for _ in range(int(STIRLING_FROM)):
         low = shifted < STIRLING_FROM
         if not low.any():

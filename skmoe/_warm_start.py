@@ -162,6 +162,11 @@ def _moved_features(
             f"{which}constant in the last fit, at {float(offset[column]):.5g}; "
             f"now of standard deviation {float(np.sqrt(new[column])):.5g}"
         )
+    elif new[column] == 0:  # constant now: "standard deviation 0 times"
+        change = (
+            f"{which}constant now, at {float(mean[column]):.5g}; of standard "
+            f"deviation {float(np.sqrt(old[column])):.5g} in the last fit"
+        )
     else:
         change = (
             f"{which}standard deviation {float(ratio[column]):.5g} times, mean "

@@ -566,6 +566,10 @@ def test_exp_is_numpys_exp_element_for_element(dtype):
     band = rng.random(n) < 0.2  # about the float64 and float32 underflows
     a[band] = rng.choice([-760.0, -740.0, -710.0, -105.0, -95.0], band.sum())
     a[:6] = [-745.2, -745.1, -708.5, -103.99, -103.9, -87.4]
+    cut = EXP_ZERO[np.dtype(dtype)]  # and about it, to an ulp of the argument
+    a[6:26] = dtype(cut) + np.arange(-10, 10) * np.spacing(dtype(cut))
+    # exp moves by a relative spacing of the argument per step of it
+    within = 2 * abs(float(np.spacing(dtype(cut))))
     cases = {"finite": a.copy()}
     a[rng.random(n) < 0.01] = -np.inf
     cases["-inf"] = a.copy()
@@ -578,8 +582,11 @@ def test_exp_is_numpys_exp_element_for_element(dtype):
             b = np.asarray(values.reshape(8, -1), order=order)
             with np.errstate(over="ignore", under="ignore"):
                 numpys = np.exp(b)
-                expected = np.where(numpys < np.finfo(dtype).tiny, 0, numpys)
+                expected = np.where(b < EXP_ZERO[np.dtype(dtype)], 0, numpys)
                 assert np.sum(expected != numpys) > n / 100  # subnormals there
+                # what is kept is normal, to a step of the argument at the cut
+                kept = numpys[(expected == numpys) & (numpys > 0)]
+                assert np.all(kept >= np.finfo(dtype).tiny * (1 - within))
                 got = exp(np, b)
                 into = np.empty_like(b)
                 exp(np, b, out=into)

@@ -373,6 +373,11 @@ def test_log_gamma_steps_on_numpy_as_on_other_namespaces(order):
             generic = np.asarray(log_gamma(xp, xp.asarray(values), order))
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, generic)
+    # integers step as floats (an in-place product of ints refused the cast)
+    counts = np.arange(12)
+    np.testing.assert_array_equal(
+        log_gamma(np, counts + 1, order), log_gamma(np, counts + 1.0, order)
+    )
     reference = [special.gammaln, special.digamma, lambda v: special.polygamma(1, v)]
     fine = x > 1e-8  # (the polygammas of 1e-12 are of 1e12 and 1e24)
     np.testing.assert_allclose(
