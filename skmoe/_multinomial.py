@@ -73,7 +73,14 @@ def design_times(xp, design, stacked):
 
 def gradient(xp, design, targets, sample_weight, prob, coef, alpha, mask):
     """Gradient of the objective, (B, d, m): ``X~ (T - s p)^T - alpha P W``."""
-    residual = targets - sample_weight[:, None, :] * prob
+    residual = sample_weight[:, None, :] * prob
+    in_place = is_numpy_array(residual) and (
+        residual.shape == targets.shape and residual.dtype == targets.dtype
+    )
+    if in_place:  # one (B, m, n) array, not two
+        residual = np.subtract(targets, residual, out=residual)
+    else:
+        residual = targets - residual
     return design_times(xp, design, residual) - alpha * mask * coef
 
 
@@ -371,14 +378,24 @@ class Line:
             # otherwise than the strided ones (other step lengths in float32)
             moved_coef = coef + t[:, None, None] * direction
             penalty = xp.sum(xp.sum(self.mask * moved_coef**2, axis=2), axis=1)
-            parts = (moved, log_prob, sample_weight, slope, t, penalty)
+            parts = (sample_weight, slope, t, penalty)
             if rows is not None:
                 parts = tuple(part[rows] for part in parts)
-            along, log_p, weight, rise, t, penalty = parts
-            if in_place:
-                logits = np.multiply(along, t[:, None, None], out=buffer[: t.shape[0]])
-                logits = np.add(log_p, logits, out=logits)
+            weight, rise, t, penalty = parts
+            if in_place and rows is None:
+                logits = np.multiply(moved, t[:, None, None], out=buffer)
+                logits = np.add(log_prob, logits, out=logits)
+            elif in_place:
+                # one problem at a time, from views: moved[rows] and
+                # log_prob[rows] were copies, at the classifier fit's peak
+                logits = buffer[: t.shape[0]]
+                for j, b in enumerate(np.flatnonzero(rows)):
+                    np.multiply(moved[b], t[j], out=logits[j])
+                    np.add(log_prob[b], logits[j], out=logits[j])
             else:
+                along, log_p = moved, log_prob
+                if rows is not None:
+                    along, log_p = along[rows], log_p[rows]
                 logits = log_p + t[:, None, None] * along
             log_norm = logsumexp(xp, logits, axis=1, overwrite=in_place)
             loss = xp.sum(weight * log_norm, axis=1)

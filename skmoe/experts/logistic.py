@@ -134,13 +134,15 @@ class LogisticExperts(ExpertFamily):
         warm = bool(xp.any(params["coef"] != 0))
         n_steps = NEWTON_STEPS if warm else COLD_NEWTON_STEPS
         for _ in range(n_steps):
+            # (K, C, n) arrays: the logits go once log_p is formed, prob once
+            # the direction is (the line search needs neither)
             logits = _multinomial.coef_times_design(xp, coef, design)
             log_p = log_softmax(xp, logits, axis=1)
+            del logits
             prob = xp.exp(log_p)
             grad = _multinomial.gradient(
                 xp, design, targets, weighted_resp, prob, coef, alpha, mask
             )
-            line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
             if newton:
                 direction = _multinomial.newton_direction(
                     xp,
@@ -158,7 +160,10 @@ class LogisticExperts(ExpertFamily):
                 direction = _multinomial.newton_cg_direction(
                     xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER, tie=tie
                 )
+            del prob
+            line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
             t = line.halving(direction, MAX_HALVINGS, joint=bool(self.shared))
+            del line, log_p  # not alive beside the next step's
             coef = coef + t[:, None, None] * direction
             coef = coef - xp.mean(coef, axis=2, keepdims=True)
         coef = xp.reshape(xp.permute_dims(coef, (1, 0, 2)), (d, n_experts * n_classes))
