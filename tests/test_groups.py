@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
+from _references import group_joint_log_density, grouped_two_lines
 from scipy import special, stats
 from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning
@@ -683,20 +684,10 @@ def test_icl_with_groups_counts_each_groups_assignment_once():
     # + p log(n_rows) = -2 sum_g max_k L_gk + p log(n_rows), with L_gk the
     # group's joint log-density under expert k; BIC the same with the
     # log-sum-exp; p = (K - 1) + K (D + 1) + K for a constant gate
-    rng = np.random.RandomState(0)
-    n_groups = 60
-    sizes = rng.randint(1, 8, n_groups)
-    groups = np.repeat(np.arange(n_groups), sizes)
-    first = np.r_[0, np.cumsum(sizes)[:-1]]
-    line = rng.rand(n_groups) < 0.5
-    X = rng.uniform(-2, 2, size=(len(groups), 1))
-    y = np.where(line[groups], 2 * X[:, 0] + 1, -1.5 * X[:, 0])
-    y = y + 0.8 * rng.randn(len(groups))  # overlapping: the entropy matters
+    # overlapping: the entropy matters
+    X, y, groups, first, _ = grouped_two_lines(noise=0.8)
     model = MoERegressor(2, gate="constant", random_state=0).fit(X, y, groups=groups)
-    log_gate = np.log(model.predict_gate(X[first]))
-    mean = X @ model.expert_coef_.T + model.expert_intercept_
-    log_density = stats.norm.logpdf(y[:, None], mean, np.sqrt(model.expert_variance_))
-    joint = log_gate + np.add.reduceat(log_density, first, axis=0)
+    joint = group_joint_log_density(model, X, y, first)
     n_parameters = 1 + 2 * 2 + 2
     penalty = n_parameters * np.log(len(y))
     bic = -2 * np.sum(special.logsumexp(joint, axis=1)) + penalty

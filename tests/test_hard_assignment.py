@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
+from _references import group_joint_log_density, grouped_two_lines
 from scipy.special import logsumexp
 from sklearn.linear_model import (
     GammaRegressor,
@@ -259,24 +259,14 @@ def test_hard_assignment_with_groups_maximizes_the_groups_classification_likelih
     # objective is sum_g w_g max_k (log g_k + sum_{i in g} log p_k(y_i | x_i))
     # over the total row weight (a group's gate term counted once, not once
     # per row), written out with SciPy from the fitted attributes
-    rng = np.random.RandomState(0)
-    n_groups = 60
-    sizes = rng.randint(1, 8, n_groups)
-    groups = np.repeat(np.arange(n_groups), sizes)
-    first = np.r_[0, np.cumsum(sizes)[:-1]]
-    line = rng.rand(n_groups) < 0.5
-    X = rng.uniform(-2, 2, size=(len(groups), 1))
-    y = np.where(line[groups], 2 * X[:, 0] + 1, -1.5 * X[:, 0])
-    y = y + 0.5 * rng.randn(len(groups))
+    X, y, groups, first, rng = grouped_two_lines(noise=0.5)
+    n_groups = len(first)
     group_weight = rng.randint(1, 4, n_groups).astype(float)
     weight = group_weight[groups]
     model = MoERegressor(
         2, gate="constant", assignment="hard", alpha=0.0, n_init=1, random_state=0
     ).fit(X, y, sample_weight=weight, groups=groups)
-    log_gate = np.log(model.predict_gate(X[first]))  # (n_groups, K)
-    mean = X @ model.expert_coef_.T + model.expert_intercept_
-    log_density = stats.norm.logpdf(y[:, None], mean, np.sqrt(model.expert_variance_))
-    joint = log_gate + np.add.reduceat(log_density, first, axis=0)
+    joint = group_joint_log_density(model, X, y, first)  # (n_groups, K)
     assert model.converged_
     np.testing.assert_allclose(
         model.log_likelihood_, np.sum(group_weight * logsumexp(joint, axis=1))

@@ -1,0 +1,44 @@
+"""Data and checks shared by tests that compare fits with numbers written out
+independently of skmoe's numerics."""
+
+import numpy as np
+from scipy import stats
+
+
+def grouped_two_lines(noise, n_groups=60, seed=0):
+    """Groups of 1 to 7 rows, each group on one of two lines of x.
+
+    Returns X (n, 1), y, the groups, each group's first row, and the random
+    state, for further draws.
+    """
+    rng = np.random.RandomState(seed)
+    sizes = rng.randint(1, 8, n_groups)
+    groups = np.repeat(np.arange(n_groups), sizes)
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    line = rng.rand(n_groups) < 0.5
+    X = rng.uniform(-2, 2, size=(len(groups), 1))
+    y = np.where(line[groups], 2 * X[:, 0] + 1, -1.5 * X[:, 0])
+    y = y + noise * rng.randn(len(groups))
+    return X, y, groups, first, rng
+
+
+def group_joint_log_density(model, X, y, first):
+    """``log g_k + sum_{i in group} log N(y_i; x_i b_k, s_k^2)`` of a Gaussian
+    mixture of regressions with a constant gate, (n_groups, K), from the
+    fitted attributes with SciPy."""
+    log_gate = np.log(model.predict_gate(X[first]))
+    mean = X @ model.expert_coef_.T + model.expert_intercept_
+    log_density = stats.norm.logpdf(y[:, None], mean, np.sqrt(model.expert_variance_))
+    return log_gate + np.add.reduceat(log_density, first, axis=0)
+
+
+def assert_stationary(objective, fitted, names, h=1e-5, atol=1e-6):
+    """Central differences of ``objective(*fitted)`` in every entry of every
+    array of ``fitted`` are within ``atol`` of 0 (the fit is its maximum)."""
+    for i, value in enumerate(fitted):
+        for index in np.ndindex(value.shape):
+            moved = [[v.copy() for v in fitted] for _ in range(2)]
+            moved[0][i][index] += h
+            moved[1][i][index] -= h
+            slope = (objective(*moved[0]) - objective(*moved[1])) / (2 * h)
+            assert abs(slope) < atol, (names[i], index, slope)
