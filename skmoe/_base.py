@@ -100,6 +100,7 @@ from ._warm_start import (
     _WarmStartFailed,
 )
 from ._warnings import _held_warnings, _warn_user
+from .exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
 from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
@@ -396,7 +397,8 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
             f"{SMALL_FEATURE_STD}: the penalty alpha, in the features' units (its "
             "defaults are meant for standardized features), shrinks their "
             "coefficients. Standardize the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha."
+            "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha.",
+            FeatureScaleWarning,
         )
 
 
@@ -747,7 +749,7 @@ class BaseMixtureOfExperts(
                     "warm_start=False that followed raised this error."
                 )
                 raise
-            return [(afresh, UserWarning), *messages]
+            return [(afresh, SkmoeWarning), *messages]
         for message, category in early:  # the warm fit stands: its warnings
             _warn_user(message, category)
         return messages
@@ -974,20 +976,20 @@ class BaseMixtureOfExperts(
                     "sklearn.preprocessing.StandardScaler), or fit in float64."
                 )
             self.n_experts_bic_ = bics
-        messages = [(self._collapse_message(problem, best), UserWarning)]
+        messages = [(self._collapse_message(problem, best), DegenerateFitWarning)]
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
         if chose:
             message = self._largest_candidate_message(
                 candidates, best, grouped=grouping is not None
             )
-            messages.append((message, UserWarning))
+            messages.append((message, SkmoeWarning))
         if chose and best.gate_params["coef"].shape[1] > 1:
             messages.append(
                 (
                     self._duplicates_message(
                         X_host, Y, sample_weight, best.gate_params["coef"].shape[1]
                     ),
-                    UserWarning,
+                    SkmoeWarning,
                 )
             )
         online = self.solver == "em" and supports(problem.gate, problem.experts)

@@ -40,6 +40,7 @@ from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _warn_user
+from .exceptions import FeatureScaleWarning
 from .gates import GATES
 
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
@@ -444,7 +445,7 @@ class PartialFitMixin:
                     getattr(self, "feature_names_in_", None),
                 )
                 if message is not None:
-                    _warn_user(message)
+                    _warn_user(message, FeatureScaleWarning)
         else:
             # too few rows to judge the spreads, but values whose squares
             # overflow are refused as fit refuses them: a far row in a batch of

@@ -7,6 +7,8 @@ import sysconfig
 import threading
 import warnings
 
+from .exceptions import SkmoeWarning
+
 #: The warnings :func:`_held_warnings` holds, per thread.
 _HELD = threading.local()
 
@@ -28,7 +30,7 @@ def _held_warnings():
         _HELD.messages = outer
 
 
-def _warn_user(message, category=UserWarning):
+def _warn_user(message, category=SkmoeWarning):
     """Warn at the first frame outside skmoe, scikit-learn and joblib: the user's
     call, whatever the depth of the wrappers in between (fit, partial_fit, a
     grid search or cross-validation, which call fit through joblib). In a

@@ -11,6 +11,7 @@ import pytest
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import skmoe
+import skmoe.exceptions
 import skmoe.plotting
 from skmoe import (
     MoEClassifier,
@@ -39,13 +40,14 @@ def _public_objects():
     modules = [
         (skmoe, [name for name in skmoe.__all__ if name != "__version__"]),
         (skmoe.plotting, skmoe.plotting.__all__),
+        (skmoe.exceptions, skmoe.exceptions.__all__),
     ]
     for module, names in modules:
         for name in names:
             obj = getattr(module, name)
             yield obj, None
-            if not inspect.isclass(obj):
-                continue
+            if not inspect.isclass(obj) or issubclass(obj, Warning):
+                continue  # (a warning's methods are Python's)
             for method in sorted(dir(obj)):
                 member = getattr(obj, method, None)
                 if not method.startswith("_") and (

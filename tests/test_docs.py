@@ -21,12 +21,14 @@ else:
     matplotlib.use("Agg")
 
 import skmoe
+import skmoe.exceptions
 import skmoe.plotting
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = [getattr(skmoe, name) for name in skmoe.__all__ if name != "__version__"] + [
     getattr(skmoe.plotting, name) for name in skmoe.plotting.__all__
 ]
+WARNINGS = [getattr(skmoe.exceptions, name) for name in skmoe.exceptions.__all__]
 
 
 def _sections(doc):
@@ -43,6 +45,14 @@ def test_public_name_has_numpydoc_docstring_with_examples(obj):
     assert "Examples" in sections, f"{obj.__name__}: no Examples section"
     examples = doc.split("Examples\n--------", 1)[1]
     assert ">>>" in examples, f"{obj.__name__}: the Examples section has no doctest"
+
+
+@pytest.mark.parametrize("obj", WARNINGS, ids=[obj.__name__ for obj in WARNINGS])
+def test_warning_category_has_a_docstring_with_examples_and_a_page(obj):
+    # (no Parameters: a warning takes its message only)
+    doc = inspect.getdoc(obj)
+    assert ">>>" in doc.split("Examples\n--------", 1)[1]
+    assert f"   {obj.__name__}\n" in (ROOT / "docs" / "api.rst").read_text()
 
 
 def test_docs_build_without_warnings(tmp_path):

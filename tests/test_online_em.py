@@ -10,6 +10,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._online import STEP_DECAY, OnlineState
+from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts import GaussianLinearExperts
 from skmoe.gates import ConstantGate, GaussianGate
 
@@ -517,7 +518,7 @@ def test_partial_fit_warns_of_a_batch_in_other_units(solver, gate):
     fitted = MoERegressor(2, solver=solver, gate=gate, random_state=0)
     fitted.fit(X[:1000], y[:1000])
     for model, first in [(stream, X[:100, 0]), (fitted, X[:1000, 0])]:
-        with pytest.warns(UserWarning, match="X's feature 0 spreads") as got:
+        with pytest.warns(FeatureScaleWarning, match="X's feature 0 spreads") as got:
             model.partial_fit(scaled, y[1000:])
         (message,) = [str(w.message) for w in got if "spreads" in str(w.message)]
         ratio = float(message.split(" spreads ")[1].split(" ")[0])

@@ -3,12 +3,21 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.base import BaseEstimator
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_wine,
+)
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -20,7 +29,7 @@ from skmoe import (
     MoEPoissonRegressor,
     MoERegressor,
 )
-from skmoe._demo import make_regimes, run_demo
+from skmoe._demo import _timed_fit, make_regimes, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +170,45 @@ def test_demo_table_beats_linear_models_on_regimes():
     notes = lines[2 + len(rows) :]  # after the header, the rule and the rows
     assert notes[0].startswith("* ")
     assert "whole grid search" in " ".join(line.strip() for line in notes)
+
+
+@pytest.mark.parametrize(
+    "make, load",
+    [
+        (MoERegressor, load_diabetes),
+        (MoEClassifier, load_iris),
+        (MoEClassifier, load_wine),
+        (MoEClassifier, load_breast_cancer),
+    ],
+)
+def test_default_fit_on_standardized_bundled_data_gives_no_warning(make, load):
+    # healthy data at their default parameters: any warning here is noise to
+    # every user of scikit-learn's bundled data sets
+    X, y = load(return_X_y=True)
+    model = make_pipeline(StandardScaler(), make(random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y)
+
+
+class _WarnsTwice(BaseEstimator):
+    """An estimator whose fit gives a ConvergenceWarning and a UserWarning."""
+
+    def fit(self, X, y):
+        warnings.warn("stopped at max_iter", ConvergenceWarning, stacklevel=1)
+        warnings.warn("a feature is on an odd scale", UserWarning, stacklevel=1)
+        return self
+
+
+def test_demo_counts_convergence_warnings_and_gives_the_others():
+    # the demo's record of the fits' warnings kept every other warning from
+    # the user (a feature-scale warning would never have been printed)
+    X, y = make_regimes(n_samples=20)
+    with pytest.warns(UserWarning, match="odd scale") as record:
+        _, unconverged = _timed_fit(_WarnsTwice(), X, y)
+    assert unconverged == 1  # counted for the table's notes, not given again
+    assert [w.category for w in record] == [UserWarning]
+    assert record[0].filename == __file__  # at the line that warned
 
 
 def test_command_line_help():

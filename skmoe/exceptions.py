@@ -1,0 +1,129 @@
+"""The warnings skmoe gives, as categories to filter by.
+
+skmoe gives its warnings at the user's own line (the call of ``fit``, or of
+the grid search around it), so that ``warnings.filterwarnings("ignore",
+module="skmoe")`` matches none of them; filter by these categories instead.
+Each is a :class:`UserWarning` (the category they all had before these). A
+fit that stops at ``max_iter`` gives scikit-learn's
+:class:`~sklearn.exceptions.ConvergenceWarning`, and a column-vector ``y``
+its :class:`~sklearn.exceptions.DataConversionWarning`, as scikit-learn's
+estimators do.
+
+Examples
+--------
+A grid search over the number of experts fits many that the data cannot
+use; each such fit says so once. To silence those warnings alone:
+
+>>> import warnings
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.model_selection import GridSearchCV
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.preprocessing import StandardScaler
+>>> from skmoe import MoEClassifier
+>>> from skmoe.exceptions import DegenerateFitWarning
+>>> X, y = load_iris(return_X_y=True)
+>>> model = make_pipeline(StandardScaler(), MoEClassifier(random_state=0))
+>>> search = GridSearchCV(model, {"moeclassifier__n_experts": [1, 2, 6]}, cv=3)
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore", DegenerateFitWarning)
+...     search = search.fit(X, y)
+>>> search.best_params_["moeclassifier__n_experts"] in (1, 2, 6)
+True
+"""
+
+__all__ = ["DegenerateFitWarning", "FeatureScaleWarning", "SkmoeWarning"]
+
+
+class SkmoeWarning(UserWarning):
+    """The base class of the warnings of skmoe's own.
+
+    Given where a fit or a method meets data, parameters or a fitted model
+    that it handles, but not as the user may expect: a constant ``y``, a
+    parameter that a warm start ignores, groups or an exposure left out at
+    predict time, ``n_experts="auto"`` choosing its largest candidate. The
+    message says what happened and what to do.
+
+    See Also
+    --------
+    DegenerateFitWarning : A fitted model degenerate in a way its score hides.
+    FeatureScaleWarning : Features on a scale that does not suit the fit.
+    sklearn.exceptions.ConvergenceWarning : A fit stopped by ``max_iter``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> from skmoe.exceptions import SkmoeWarning
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MoERegressor(n_experts=2, random_state=0).fit(X, np.ones(50))
+    >>> [issubclass(w.category, SkmoeWarning) for w in caught]
+    [True]
+    >>> print(str(caught[0].message)[:13])
+    y is constant
+    """
+
+
+class DegenerateFitWarning(SkmoeWarning):
+    """The fitted model is degenerate in a way its score does not show.
+
+    Given once per fit, about the kept run: experts that handle less than
+    one sample's worth of the data, or too few samples for their parameters;
+    experts that collapsed onto a few values of ``y`` (their noise at its
+    floor, the likelihood inflated); classes or zero counts separated with
+    ``alpha=0`` (coefficients that grow without bound); means that overflow
+    at training rows. Fewer experts, a penalty or pruning are the usual
+    remedies, and the message names those that apply.
+
+    See Also
+    --------
+    SkmoeWarning : The base class of skmoe's warnings.
+    skmoe.MoERegressor.prune_experts : Drop the experts a fit leaves unused.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skmoe import MoEClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MoEClassifier(n_experts=4, random_state=0).fit(X, y)
+    >>> [w.category.__name__ for w in caught]
+    ['DegenerateFitWarning']
+    >>> print(str(caught[0].message)[:60])
+    Experts [0, 3] of the kept run handle less than one sample's
+    """
+
+
+class FeatureScaleWarning(SkmoeWarning):
+    """The features' scale does not suit the fit.
+
+    Given where features have a standard deviation below 0.1 while the
+    penalty ``alpha``, in the features' units, would shrink their
+    coefficients, and where a ``partial_fit`` batch's features range far
+    outside those seen before. Standardizing the features (e.g. with
+    :class:`~sklearn.preprocessing.StandardScaler` in a pipeline) answers
+    both.
+
+    See Also
+    --------
+    SkmoeWarning : The base class of skmoe's warnings.
+    sklearn.preprocessing.StandardScaler : Standardize the features.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skmoe import MoERegressor
+    >>> X, y = load_diabetes(return_X_y=True)  # columns of norm 1: sd 0.048
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MoERegressor(n_experts=1).fit(X, y)
+    >>> [w.category.__name__ for w in caught]
+    ['FeatureScaleWarning']
+    """

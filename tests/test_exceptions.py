@@ -1,0 +1,83 @@
+"""The categories of skmoe's warnings (skmoe.exceptions): what each fit gives,
+and that a filter by category silences that kind alone."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmoe import MoEClassifier, MoERegressor
+from skmoe.exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
+
+
+def _caught(fit):
+    """The categories of the warnings ``fit()`` gives, in order."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [w.category for w in caught]
+
+
+def test_the_categories_are_user_warnings():
+    # pytest.warns(UserWarning) and filters on UserWarning keep matching them
+    assert issubclass(SkmoeWarning, UserWarning)
+    for category in (DegenerateFitWarning, FeatureScaleWarning):
+        assert issubclass(category, SkmoeWarning)
+    assert not issubclass(DegenerateFitWarning, FeatureScaleWarning)
+    assert not issubclass(FeatureScaleWarning, DegenerateFitWarning)
+
+
+def test_features_on_a_small_scale_give_a_feature_scale_warning():
+    X, y = load_diabetes(return_X_y=True)  # columns of norm 1: sd 0.048
+    assert _caught(lambda: MoERegressor(n_experts=1).fit(X, y)) == [FeatureScaleWarning]
+    X = StandardScaler().fit_transform(X)
+    assert _caught(lambda: MoERegressor(n_experts=1).fit(X, y)) == []
+
+
+def test_unused_experts_give_a_degenerate_fit_warning():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = MoEClassifier(n_experts=4, random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="handle less than one sample"):
+        model.fit(X, y)
+    # the data use fewer experts than that: a model of them warns of nothing
+    used = int(np.sum(model.expert_usage_ * X.shape[0] >= 1))
+    assert (
+        _caught(lambda: MoEClassifier(n_experts=used, random_state=0).fit(X, y)) == []
+    )
+
+
+def test_filtering_one_category_silences_that_kind_alone():
+    # a grid search over the number of experts, every other warning an error
+    X, y = load_iris(return_X_y=True)
+    model = make_pipeline(StandardScaler(), MoEClassifier(random_state=0))
+    search = GridSearchCV(
+        model, {"moeclassifier__n_experts": [1, 4]}, cv=3, error_score="raise"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DegenerateFitWarning):
+            search.fit(X, y)
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        search.fit(X, y)
+    assert search.best_params_ == {"moeclassifier__n_experts": 1}
+
+
+def test_other_warnings_are_skmoe_warnings_and_convergence_is_scikit_learns():
+    X = np.linspace(-1, 1, 60).reshape(-1, 1)
+    constant = _caught(
+        lambda: MoERegressor(n_experts=2, random_state=0).fit(X, np.ones(60))
+    )
+    assert constant == [SkmoeWarning]  # not a subclass's: the base class itself
+    noise = np.random.RandomState(0).standard_normal(60)
+    y = np.where(X[:, 0] > 0, X[:, 0], -X[:, 0]) + 0.1 * noise
+    model = MoERegressor(n_experts=2, max_iter=1, random_state=0)
+    assert _caught(lambda: model.fit(X, y)) == [ConvergenceWarning]
+    # a warm fit that cannot continue, fitted afresh
+    model = MoERegressor(n_experts=2, warm_start=True, random_state=0).fit(X, y)
+    assert _caught(lambda: model.fit(X * 1e8, y)) == [SkmoeWarning]
