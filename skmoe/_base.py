@@ -1411,6 +1411,11 @@ class BaseMixtureOfExperts(
             )
         )
 
+    def _streams(self):
+        """Whether the fit under way is ``partial_fit``'s first fit of a batch
+        (which refuses ``n_experts="auto"``, so its warnings do not advise it)."""
+        return getattr(self, "_streaming_fit", False)
+
     def _prunable(self):
         """Whether the experts can be pruned (not under a hierarchical gate,
         whose groups their number fixes): the warnings' remedies say so."""
@@ -1430,7 +1435,7 @@ class BaseMixtureOfExperts(
             words.append("fewer experts")
         if self._estimator_experts():
             words.append("a less flexible expert_estimator (max_depth, a penalty)")
-        elif self.n_experts != "auto" and fewer:
+        elif self.n_experts != "auto" and fewer and not self._streams():
             words.append("n_experts='auto' (which passes over such fits)")
         if self._prunable():
             words.append("prune_threshold > 0")

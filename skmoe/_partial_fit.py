@@ -408,9 +408,13 @@ class PartialFitMixin:
             # poor optimum (the two regimes of a constant gate in one of two
             # starts); fit's restarts and k-means starts found the best
             names = getattr(self, "feature_names_in_", None)
-            messages = self._fit(
-                X, y, given_weight, False, feature_names=names, **target
-            )
+            self._streaming_fit = True  # (its warnings' remedies: no "auto")
+            try:
+                messages = self._fit(
+                    X, y, given_weight, False, feature_names=names, **target
+                )
+            finally:
+                del self._streaming_fit
             for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
                 vars(self).pop(name, None)  # as any partial_fit's (documented)
             return messages

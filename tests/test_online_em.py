@@ -10,7 +10,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._online import STEP_DECAY, OnlineState
-from skmoe.exceptions import FeatureScaleWarning
+from skmoe.exceptions import DegenerateFitWarning, FeatureScaleWarning
 from skmoe.experts import GaussianLinearExperts
 from skmoe.gates import ConstantGate, GaussianGate
 
@@ -495,6 +495,27 @@ def test_a_first_batch_fitted_by_em_keeps_no_bic():
 def _quantile_range(column):
     low, high = np.quantile(column, [0.1, 0.9])
     return high - low
+
+
+def test_the_first_fit_of_a_stream_advises_what_partial_fit_can_do():
+    # the fit of the first rows warned of experts with few samples and advised
+    # n_experts='auto', which partial_fit refuses; fit's own warning keeps it
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 10))
+    y = X @ rng.standard_normal(10) + rng.standard_normal(200)
+    params = dict(n_experts=3, gate="constant", solver="em", random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="handle fewer than") as fitted:
+        MoERegressor(**params).fit(X, y)
+    assert "n_experts='auto'" in str(fitted[0].message)
+    stream = MoERegressor(**params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for rows in np.array_split(np.arange(200), 4):
+            stream.partial_fit(X[rows], y[rows])
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(str(fitted[0].message).split(" Try ")[0])
+    assert "Try fewer experts or prune_threshold > 0." in message
+    assert not hasattr(stream, "_streaming_fit")
 
 
 @pytest.mark.parametrize("solver, gate", [("sgd", "softmax"), ("em", "gaussian")])
