@@ -212,6 +212,12 @@ def float_dtypes(X):
     ``get_namespace`` gives NumPy unless ``array_api_dispatch`` is on).
     """
     xp, _ = get_namespace(X)
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize == 4:
+        # float32 in the other byte order ('>f4'), which validation finds in
+        # neither dtype and converts to the first: float32 first, so that it
+        # fits as float32, not float64 (as its native copy does)
+        return [xp.float32, xp.float64]
     return [xp.float64, xp.float32]
 
 

@@ -840,6 +840,10 @@ class BaseMixtureOfExperts(
             X,
             y,
             dtype=float_dtypes(X),
+            # C order: the weighted means that center the features sum in
+            # memory order, and a Fortran X (a DataFrame's values) moved them by
+            # an ulp, which EM took to 5e-12 in float64, 1e-3 in float32
+            order="C",
             y_numeric=is_regressor(self),
             reset=not warm,  # a warm start needs the features it was fitted on
         )

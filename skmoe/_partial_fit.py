@@ -327,6 +327,7 @@ class PartialFitMixin:
             X,
             y,
             dtype=float_dtypes(X),
+            order="C",  # as fit's: fitted values that do not follow X's layout
             y_numeric=is_regressor(self),
             reset=first,
         )

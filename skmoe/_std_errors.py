@@ -221,7 +221,8 @@ class StdErrorsMixin:
                 "errors."
             )
         X, _ = self._validate_X_predict(X, "std_errors")
-        X_host = to_numpy(X).astype(np.float64)
+        # C order: the features' offset below sums in memory order (as fit's)
+        X_host = to_numpy(X).astype(np.float64, order="C")
         Y = self._encode_target(host(y), X_host, fitting=False, **target)
         unweighted = sample_weight is None
         sample_weight = _check_sample_weight(
