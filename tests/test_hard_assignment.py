@@ -152,7 +152,8 @@ def test_classifier_with_trials_is_logistic_regression_on_each_partition():
     for k in range(2):
         rows = labels == k
         assert len(np.unique(y[rows])) == 2  # both classes in each expert
-        reference = LogisticRegression(penalty=None, tol=1e-12, max_iter=10_000)
+        # C=np.inf, not penalty=None (deprecated in scikit-learn 1.8, gone in 1.10)
+        reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000)
         reference.fit(X[rows], y[rows])
         logit = model.expert_coef_[k, 1] - model.expert_coef_[k, 0]
         intercept = model.expert_intercept_[k, 1] - model.expert_intercept_[k, 0]
