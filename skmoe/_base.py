@@ -442,6 +442,17 @@ def _inference_threads(design):
     return blas_threads(design)
 
 
+def _float64_rows(*parts):
+    """One chunk's NumPy outputs in float64, the predictive distributions'
+    dtype (other namespaces' as they are, cast on the host): a float32
+    model's whole (n, K) outputs cast after the chunks were joined held both
+    copies (206 against 145 MiB for a float64 model at 1e6 rows, K=8)."""
+    return tuple(
+        part.astype(np.float64, copy=False) if isinstance(part, np.ndarray) else part
+        for part in parts
+    )
+
+
 class _Rows:
     """An output assembled from row chunks: written into one preallocated NumPy
     array, or joined once at the end in other namespaces."""

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import special
 
 from ._distribution import (
-    _mixture_mean,
+    _mean_rows,
     _mixture_scale,
     _mixture_variance,
     _real_array,
@@ -112,7 +112,7 @@ class PredictivePoissonMixture(_RowMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k mu_k`` for each row.
         """
-        return _mixture_mean(self.weights, self.rates)
+        return self._moment(_mean_rows)
 
     def var(self):
         """Mixture variance of each row.
@@ -123,7 +123,11 @@ class PredictivePoissonMixture(_RowMixture):
             ``sum_k w_k (mu_k + (mu_k - mean)^2)`` for each row (a Poisson
             component's variance is its mean).
         """
-        return _mixture_variance(self.weights, self.rates, _scales(self.rates))
+
+        def var(values, weights, rates):
+            return _mixture_variance(weights, rates, _scales(rates))
+
+        return self._moment(var)
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -349,8 +353,11 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)`` for each row.
         """
-        scales = _scales(self.rates, self.dispersions)
-        return _mixture_variance(self.weights, self.rates, scales)
+
+        def var(values, weights, rates, dispersions):
+            return _mixture_variance(weights, rates, _scales(rates, dispersions))
+
+        return self._moment(var)
 
     def std(self):
         """Mixture standard deviation of each row.

@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
 from ._backend import as_compute, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
+    _float64_rows,
     _score_weights,
     _scored_rows,
     _too_few_to_score,
@@ -675,7 +676,7 @@ class MoEGammaRegressor(
             one = xp.ones_like(mean)
             mean = xp.where(unused & ~xp.isfinite(mean), one, mean)
             dispersion = xp.where(unused & ~xp.isfinite(dispersion), one, dispersion)
-            return weight.T, mean.T, dispersion.T
+            return _float64_rows(weight.T, mean.T, dispersion.T)
 
         with np.errstate(over="ignore", invalid="ignore"):
             weights, means, dispersions = self._map_rows(

@@ -8,7 +8,7 @@ from scipy.optimize.elementwise import find_root
 
 from ._distribution import (
     _ContinuousMixture,
-    _mixture_mean,
+    _mean_rows,
     _mixture_scale,
     _mixture_variance,
     _real_array,
@@ -171,7 +171,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k mu_k`` for each row.
         """
-        return _mixture_mean(self.weights, self.means)
+        return self._moment(_mean_rows)
 
     def var(self):
         """Mixture variance of each row.
@@ -182,9 +182,13 @@ class PredictiveGammaMixture(_ContinuousMixture):
             ``sum_k w_k (mu_k^2 / nu_k + (mu_k - mean)^2)`` for each row (a Gamma
             component's variance is ``mu^2 / nu``); ``inf`` where it overflows.
         """
-        with np.errstate(over="ignore"):  # beyond 1.8e308: inf
-            scales = self.means / np.sqrt(self.shapes)
-        return _mixture_variance(self.weights, self.means, scales)
+
+        def var(values, weights, means, shapes):
+            with np.errstate(over="ignore"):  # beyond 1.8e308: inf
+                scales = means / np.sqrt(shapes)
+            return _mixture_variance(weights, means, scales)
+
+        return self._moment(var)
 
     def std(self):
         """Mixture standard deviation of each row.

@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 from ._backend import as_compute, dtype_name, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
+    _float64_rows,
     _score_weights,
     _scored_rows,
     _too_few_to_score,
@@ -875,8 +876,8 @@ class MoEPoissonRegressor(
                 rate = xp.exp(self._log_rates(xp, design))
             rate = _unweighted_zero(xp, weight, rate)
             if sparse:  # (the experts of each row, for their other parameters)
-                return weight.T, rate.T, index.T
-            return weight.T, rate.T
+                return (*_float64_rows(weight.T, rate.T), index.T)
+            return _float64_rows(weight.T, rate.T)
 
         # rates that overflow (X far from the training data) raise in _map_rows
         with np.errstate(over="ignore", invalid="ignore"):

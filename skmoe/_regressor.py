@@ -18,7 +18,12 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import as_compute, host, to_numpy
-from ._base import BaseMixtureOfExperts, _score_weights, _scored_rows
+from ._base import (
+    BaseMixtureOfExperts,
+    _float64_rows,
+    _score_weights,
+    _scored_rows,
+)
 from ._diagnostics import _nan_parameters
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
@@ -803,7 +808,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         def compute(xp, design):
             index, log_weight = self._route(xp, design)
             means = self._selected_means(xp, design, index)
-            return xp.exp(log_weight).T, means.T, index.T
+            return (*_float64_rows(xp.exp(log_weight).T, means.T), index.T)
 
         rows = self._map_rows(X, compute, "predict_distribution")
         weights, means, index = (to_numpy(a) for a in rows)
@@ -893,7 +898,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return self._sparse_distribution(X)
         gate, means = self._map_rows(
             X,
-            lambda xp, design: (
+            lambda xp, design: _float64_rows(
                 xp.exp(self._log_gate(xp, design)).T,
                 self._expert_means(xp, design).T,
             ),
