@@ -81,7 +81,7 @@ def main():
     mask[0] = 0
     args_hv = (design, weight, prob, v, 1e-3, mask)
     reference = plain_hess_vec(*args_hv)
-    same = np.abs(reference - _hess_vec_blocks(*args_hv)).max()
+    same = np.abs(reference - _hess_vec_blocks(*args_hv)[0]).max()
     same /= np.abs(reference).max()
     old, new = interleaved(
         lambda: plain_hess_vec(*args_hv),

@@ -272,9 +272,14 @@ def newton_cg_direction(
     Shapes as in :func:`newton_direction`.
     """
 
+    flush = True  # on NumPy, while the products find subnormals (see below)
+
     def hess_vec(v):
+        nonlocal flush
         if is_numpy_array(design):
-            out = _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask)
+            out, flush = _hess_vec_blocks(
+                design, sample_weight, prob, v, alpha, mask, flush
+            )
         else:
             moved = xp.matrix_transpose(v) @ design  # (B, m, n)
             mean = xp.sum(prob * moved, axis=1, keepdims=True)
@@ -315,16 +320,40 @@ def newton_cg_direction(
     return step
 
 
-def _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask):
+def _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask, flush=True):
     """``hess_vec`` on NumPy over blocks of samples of about ``HV_BLOCK_BYTES``
     per (B * m, block) array, each one 2-D matrix product per direction and
     in-place elementwise work: the (B, m, n) temporaries of the plain form
-    leave the cache (1.6 to 1.9 times slower per product on digits)."""
+    leave the cache (1.6 to 1.9 times slower per product on digits).
+
+    With ``flush``, the weighted curvatures below the smallest normal number
+    in magnitude are set to 0 before the product that sums them: small sample
+    weights times small probabilities leave such numbers (a tenth of them in
+    a float32 fit to digits / 16 with 8 experts), and the product took 50
+    times its time with them (17 against 0.3 ms; a float32 Hessian-vector
+    product 3.6 against 0.76 ms). An entry of the product then changes by at
+    most the sum of the dropped terms' contributions, n times the smallest
+    normal number times the largest feature, and by its rounding (one unit
+    in the last place of entries below 1e-26 in float32 fits to digits);
+    other numbers are multiplied by 1, the same, and NaN stays NaN. Fits to
+    digits were the same bit for bit. Where there are none (float64 fits to
+    digits had none) the check costs about a tenth of a product, so
+    ``newton_cg_direction`` stops flushing once a product finds none.
+
+    Returns
+    -------
+    hv : ndarray of shape (B, d, m)
+        The Hessian-vector products.
+    flushed : bool
+        Whether any nonzero number was flushed (False without ``flush``).
+    """
     n_problems, m, n_samples = prob.shape
     d = design.shape[0]
     flat_v = np.ascontiguousarray(np.swapaxes(v, 1, 2)).reshape(n_problems * m, d)
     rows = max(256, HV_BLOCK_BYTES // (design.itemsize * n_problems * m))
     out = np.zeros((d, n_problems * m), dtype=design.dtype)
+    tiny = np.finfo(design.dtype).tiny
+    flushed = False
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
         part = design[:, start:stop]
@@ -335,9 +364,13 @@ def _hess_vec_blocks(design, sample_weight, prob, v, alpha, mask):
         mean = np.sum(curv, axis=1, keepdims=True)
         curv -= p * mean  # p (moved - sum_c p_c moved_c)
         curv *= sample_weight[:, None, start:stop]
+        if flush:  # branch-free, as exp's: multiplied by 0 or 1
+            nonzero = np.count_nonzero(moved)
+            np.multiply(moved, np.abs(moved) >= tiny, out=moved)
+            flushed = flushed or np.count_nonzero(moved) != nonzero
         out += part @ moved.T
     hv = np.swapaxes(out.reshape(d, n_problems, m), 0, 1)
-    return hv + alpha * mask * v
+    return hv + alpha * mask * v, flushed
 
 
 class Line:

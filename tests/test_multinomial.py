@@ -234,8 +234,56 @@ def test_blocked_hessian_vector_product_equals_the_plain_one(monkeypatch):
     curv = weight[:, None] * prob * (moved - np.sum(prob * moved, 1, keepdims=True))
     expected = design @ np.swapaxes(curv, 1, 2) + 0.1 * mask * v
     monkeypatch.setattr(_multinomial, "HV_BLOCK_BYTES", 8 * B * m * 300)  # 10 blocks
-    blocked = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.1, mask)
+    blocked, flushed = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.1, mask)
     np.testing.assert_allclose(blocked, expected, rtol=1e-12, atol=1e-12)
+    assert not flushed  # no curvature below the smallest normal number
+
+
+def test_hessian_vector_product_flushes_subnormal_curvatures():
+    # float32 samples of weight 1.2e-38, float32's smallest normal number
+    # (a responsibility near it over the samples), give curvatures
+    # s p (a - sum_c p_c a_c) below it (|a| <= 0.4 here): set to 0, they
+    # change an entry by at most n times that number times the largest
+    # feature (against the plain sum in float64, which keeps them), and the
+    # sums of normal terms not at all
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(1)
+    B, m, d, n = 2, 3, 4, 2000
+    tiny = float(np.finfo(np.float32).tiny)
+    design = np.vstack([np.ones(n), rng.rand(d - 1, n)]).astype(np.float32)
+    prob = rng.dirichlet(np.ones(m), size=(B, n)).transpose(0, 2, 1)
+    prob = np.ascontiguousarray(prob, dtype=np.float32)
+    weight = np.full((B, n), tiny, dtype=np.float32)
+    weight[0, : n // 2] = 1e-3  # problem 0: half its samples normal
+    v = rng.uniform(-0.1, 0.1, size=(B, d, m)).astype(np.float32)
+    mask = np.ones((d, 1), dtype=np.float32)
+    mask[0] = 0
+
+    def plain(weight):  # float64, subnormal float32 terms kept exactly
+        w, p, x, u = (a.astype(np.float64) for a in (weight, prob, design, v))
+        moved = np.swapaxes(u, 1, 2) @ x
+        curv = w[:, None] * p * (moved - np.sum(p * moved, 1, keepdims=True))
+        return x @ np.swapaxes(curv, 1, 2) + 0.1 * mask * u
+
+    assert np.any(np.abs(plain(weight)) < 1e-30)  # the subnormal terms' sums
+    blocked, flushed = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.1, mask)
+    assert flushed
+    assert blocked.dtype == np.float32
+    # problem 1: every data term subnormal, only the penalty is left
+    np.testing.assert_array_equal(blocked[1, 0], np.zeros(m, dtype=np.float32))
+    np.testing.assert_allclose(blocked[1], 0.1 * mask * v[1], rtol=1e-6, atol=n * tiny)
+    # problem 0: the normal samples' terms (float32 rounding)
+    normal = weight.copy()
+    normal[normal <= tiny] = 0
+    np.testing.assert_allclose(blocked[0], plain(normal)[0], rtol=1e-4, atol=1e-6)
+    unflushed, flushed = _multinomial._hess_vec_blocks(
+        design, weight, prob, v, 0.1, mask, flush=False
+    )
+    assert not flushed
+    assert np.all(unflushed[1, 0] != 0)  # the subnormal terms' sums, kept
+    np.testing.assert_allclose(unflushed, plain(weight), rtol=1e-4, atol=1e-6)
+    assert np.max(np.abs(blocked - unflushed)) <= n * tiny * 2
 
 
 def test_halving_of_a_stack_gives_each_problem_its_own_step_length():
