@@ -23,7 +23,8 @@ from ._math import mixture_std
 #: gathers copies of the parameters, which took 3.5 GB for three quantiles of
 #: 1e6 rows and 16 experts in one pass (251 MB in chunks, and 1.4 times
 #: faster); logpdf at five values per row 4.6 GB (341 MB), std 633 MB (49 MB),
-#: var 320 MiB (36 MiB, and 5 times as fast) at 1e6 rows and 8 experts.
+#: var 320 MiB (36 MiB) at 1e6 rows and 8 experts, 1.5 times as fast in
+#: repeated calls (5 times in a process's first call).
 PPF_ROWS = 65536
 #: The largest float, to which a Student t quantile's bracket is clipped.
 FLOAT_MAX = np.finfo(float).max
@@ -137,9 +138,10 @@ class _RowMixture:
         return out
 
     def _moment(self, function):
-        """``function(None, *parameters)`` of each row (a mean, a variance,
-        (n_rows,)), in chunks of ``PPF_ROWS`` rows: in one pass its (n_rows,
-        K) temporaries held five times the parameters' size."""
+        """``function(values, *parameters)`` of each row (a mean, a variance,
+        (n_rows,)), in chunks of ``PPF_ROWS`` rows, ``values`` a placeholder of
+        zeros that ``function`` ignores: in one pass its (n_rows, K)
+        temporaries held five times the parameters' size."""
         return self._by_rows(np.zeros(len(self)), function)
 
     def _at_probabilities(self, q, function):

@@ -144,8 +144,10 @@ def bootstrap_lrt(
     Warns
     -----
     UserWarning
-        Once per kind of warning the bootstrap samples' fits gave, with the
-        number of samples whose fits gave it and the first. Those of
+        Once per kind of warning the bootstrap samples' fits gave, in its
+        category (a :class:`~skmoe.exceptions.SkmoeWarning` subclass or
+        scikit-learn's ``ConvergenceWarning``), with the number of samples
+        whose fits gave it and the first. Those of
         scikit-learn's estimators inside the fits (an ``expert_estimator``'s,
         a pipeline step's) are given as they come: catching them takes
         ``warnings.catch_warnings``, which is not thread-safe.

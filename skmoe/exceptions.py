@@ -24,11 +24,14 @@ use; each such fit says so once. To silence those warnings alone:
 >>> X, y = load_iris(return_X_y=True)
 >>> model = make_pipeline(StandardScaler(), MoEClassifier(random_state=0))
 >>> search = GridSearchCV(model, {"moeclassifier__n_experts": [1, 2, 6]}, cv=3)
->>> with warnings.catch_warnings():
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
 ...     warnings.simplefilter("ignore", DegenerateFitWarning)
 ...     search = search.fit(X, y)
->>> search.best_params_["moeclassifier__n_experts"] in (1, 2, 6)
-True
+>>> [w.category.__name__ for w in caught]
+[]
+>>> search.best_params_
+{'moeclassifier__n_experts': 1}
 """
 
 __all__ = ["DegenerateFitWarning", "FeatureScaleWarning", "SkmoeWarning"]
@@ -92,11 +95,11 @@ class DegenerateFitWarning(SkmoeWarning):
     >>> X = StandardScaler().fit_transform(X)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     model = MoEClassifier(n_experts=4, random_state=0).fit(X, y)
+    ...     model = MoEClassifier(n_experts=6, random_state=0).fit(X, y)
     >>> [w.category.__name__ for w in caught]
     ['DegenerateFitWarning']
-    >>> print(str(caught[0].message)[:60])
-    Experts [0, 3] of the kept run handle less than one sample's
+    >>> "handle less than one sample's worth" in str(caught[0].message)
+    True
     """
 
 
