@@ -15,8 +15,11 @@ def _at_lower_bound(problem, result) -> np.ndarray:
     """Indices of the experts of ``result`` that collapsed
     (``ExpertFamily.collapsed``: a parameter at its lower bound, or a Gaussian
     expert whose residuals alone would put its variance there)."""
-    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    # (the E-step's log gate values, and resp once weighted, freed: (K, n)
+    # arrays that these checks after a fit held at its peak memory)
+    resp = e_step(problem, result.gate_params, result.expert_params)[1]
     weighted_resp = problem.normalized_weight[None, :] * resp
+    del resp
     hits = problem.experts.collapsed(
         problem.xp, problem.design, problem.Y, weighted_resp, result.expert_params
     )
@@ -35,9 +38,10 @@ def _few_samples(problem, result):
     samples, and "auto" chose four Gamma experts fitting 2 or 3 rows each.
     An estimator's parameters are not counted: its features and intercept
     stand for them."""
-    _, resp, _ = e_step(problem, result.gate_params, result.expert_params)
+    resp = e_step(problem, result.gate_params, result.expert_params)[1]
     xp = problem.xp
     weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
+    del resp  # (see _at_lower_bound)
     usage = xp.sum(weighted, axis=1)
     samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
     squares = xp.sum(weighted**2, axis=1)

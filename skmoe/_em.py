@@ -174,6 +174,7 @@ def e_step(
     gate_params: Params,
     expert_params: Params,
     with_marginal: bool = False,
+    out: tuple | None = None,
 ):
     """Responsibilities in log space.
 
@@ -193,6 +194,12 @@ def e_step(
     renormalized top-k gate, so responsibilities outside each sample's top k gate
     values are exactly 0; ``log_gate`` stays the dense gate, which the gate
     M-step fits to these sparse targets.
+
+    ``out``: arrays that ``resp`` and ``log_gate`` may be written into (an
+    earlier E-step's, no longer needed), as NumPy's E-step in blocks of
+    samples does where their shape and dtype fit: EM's iterations then
+    reuse two (K, n) arrays instead of allocating them anew (the same
+    numbers). Other paths leave them alone.
     """
     design, gate_design, Y = problem.design, problem.gate_design, problem.Y
     n_samples = design.shape[1]
@@ -205,7 +212,7 @@ def e_step(
         )
     # each block written into the outputs: a list of blocks joined at the end
     # held the outputs twice (4.1 against 2.1 (K, n) arrays at 1e6 x 8, K=16)
-    out = None
+    whole_parts = None
     for start in range(0, n_samples, block):
         parts = _e_step_block(
             problem,
@@ -216,14 +223,32 @@ def e_step(
             expert_params,
             with_marginal,
         )
-        if out is None:
-            out = tuple(
-                np.empty(part.shape[:-1] + (n_samples,), dtype=part.dtype)
-                for part in parts
+        if whole_parts is None:  # (log_norm, resp, log_gate[, log_marginal])
+            spares = (None, *(out or (None, None)), None)
+            whole_parts = tuple(
+                _output(part, n_samples, spare)
+                for part, spare in zip(parts, spares[: len(parts)], strict=True)
             )
-        for whole, part in zip(out, parts, strict=True):
+        for whole, part in zip(whole_parts, parts, strict=True):
             whole[..., start : start + part.shape[-1]] = part
-    return out
+    return whole_parts
+
+
+def _output(part, n_samples, reuse=None):
+    """The array of all samples that :func:`e_step`'s blocks of ``part``
+    fill: ``reuse`` where it has that shape and dtype (a NumPy array that
+    owns its C-ordered data), else a new one."""
+    shape = part.shape[:-1] + (n_samples,)
+    if (
+        isinstance(reuse, np.ndarray)
+        and reuse.shape == shape
+        and reuse.dtype == part.dtype
+        and reuse.flags.c_contiguous
+        and reuse.flags.owndata
+        and reuse.flags.writeable
+    ):
+        return reuse
+    return np.empty(shape, dtype=part.dtype)
 
 
 def _e_step_block(
@@ -250,15 +275,36 @@ def _e_step_block(
 def m_step(
     problem: EMProblem,
     resp: Array,
-    log_gate: Array,
+    log_gate: Array | None,
     gate_params: Params,
     expert_params: Params,
     prepared: Any,
     gate_steps: int | None = None,
+    overwrite: bool = False,
 ):
-    """One generalized M-step for the gate and the experts."""
+    """One generalized M-step for the gate and the experts.
+
+    ``log_gate``: the gate at ``gate_params``, or None to evaluate it here,
+    as the gate's M-step's argument alone (CPython 3.11+ moves a call's
+    arguments into the callee's frame): a gate M-step of several steps then
+    frees it at its second, where the caller's array stayed to the end (the
+    start's five steps held one (K, n) array more).
+    With ``overwrite`` (NumPy, without ``groups``), the weighted
+    responsibilities are written over ``resp``, which the caller must not
+    read again: one (K, n) array fewer at the M-step (the same numbers).
+    """
     xp = problem.xp
-    weighted_resp = problem.normalized_weight[None, :] * resp
+    weight = problem.normalized_weight[None, :]
+    if (
+        overwrite
+        and problem.groups is None
+        and is_numpy_array(resp)
+        and resp.flags.writeable
+        and resp.dtype == np.result_type(weight, resp)
+    ):
+        weighted_resp = np.multiply(weight, resp, out=resp)
+    else:
+        weighted_resp = weight * resp
     gate_resp = weighted_resp  # the gate sees a group once (1 / n_g a row)
     if problem.groups is not None:
         gate_resp = problem.gate_weight[None, :] * resp
@@ -266,7 +312,11 @@ def m_step(
         xp,
         problem.gate_design,
         gate_resp,
-        log_gate,
+        (
+            problem.gate.log_gate(xp, problem.gate_design, gate_params)
+            if log_gate is None
+            else log_gate
+        ),
         gate_params,
         problem.alpha,
         prepared,
@@ -348,8 +398,12 @@ def prune_smallest(problem, gate_params, expert_params, resp, threshold: float):
     return drop_expert(problem, gate_params, expert_params, index)
 
 
-def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
-    """Gate and expert parameters from initial responsibilities: one M-step."""
+def initial_params(
+    problem: EMProblem, resp: Array, prepared: Any = None, overwrite: bool = False
+):
+    """Gate and expert parameters from initial responsibilities: one M-step
+    (``overwrite``: as :func:`m_step`'s, where the experts take no further
+    start steps)."""
     xp = problem.xp
     design, gate_design = problem.design, problem.gate_design
     if prepared is None:
@@ -359,16 +413,18 @@ def initial_params(problem: EMProblem, resp: Array, prepared: Any = None):
     n_experts = resp.shape[0]
     gate_params = problem.gate.initial_params(xp, gate_design, n_experts)
     expert_params = problem.experts.initial_params(xp, design, problem.Y, n_experts)
-    log_gate = problem.gate.log_gate(xp, gate_design, gate_params)
     gate_params, expert_params = m_step(
         problem,
         resp,
-        log_gate,
+        None,  # the gate at its start, evaluated where its M-step can free it
         gate_params,
         expert_params,
         prepared,
         gate_steps=INITIAL_GATE_STEPS,
+        overwrite=overwrite and problem.experts.start_steps <= 1,
     )
+    if problem.experts.start_steps <= 1:
+        return gate_params, expert_params
     weighted_resp = problem.normalized_weight[None, :] * resp
     for _ in range(problem.experts.start_steps - 1):  # see ExpertFamily
         former = expert_params
@@ -563,8 +619,14 @@ def run_em(
     prune_threshold: float = 0.0,
     assignment: str = "soft",
     acceleration: str | None = None,
+    overwrite_resp: bool = False,
 ) -> FitResult:
     """Run EM from initial responsibilities ``resp`` (K, n) or from ``params``.
+
+    With ``overwrite_resp``, ``resp`` is the run's to overwrite (on NumPy
+    its memory holds the weighted responsibilities of the first M-step, then
+    the first E-step's responsibilities, one (K, n) array fewer for the
+    whole run): the caller must not read it again.
 
     Each iteration is an M-step followed by an E-step, so the reported
     log-likelihood always belongs to the returned parameters. Iteration stops when
@@ -624,14 +686,24 @@ def run_em(
         return total, penalized
 
     if params is None:
-        gate_params, expert_params = initial_params(problem, assign(resp), prepared)
+        gate_params, expert_params = initial_params(
+            problem, assign(resp), prepared, overwrite=overwrite_resp
+        )
     else:
         gate_params, expert_params = params
 
     marginal = problem.gate.models_inputs  # log p(x) from the E-step's logits
+    # the E-steps write over the (K, n) arrays that the last M-step was done
+    # with: the start's responsibilities (with overwrite_resp), then each
+    # E-step's (see e_step's out); the M-steps write the weighted
+    # responsibilities over theirs, except where the run reads them again
+    # (experts that are not monotone, SQUAREM's cycles)
+    reuse = problem.experts.monotone and acceleration != "squarem"
+    spare = (resp if overwrite_resp else None, None)
     log_norm, resp, log_gate, *log_marginal = e_step(
-        problem, gate_params, expert_params, marginal
+        problem, gate_params, expert_params, marginal, out=spare
     )
+    del spare
     total, penalized = score(log_norm, resp, gate_params, expert_params, log_marginal)
     assigned = assign(resp)  # what the next M-step fits
     result = FitResult(gate_params, expert_params, total, penalized)
@@ -661,10 +733,20 @@ def run_em(
             log_norm, resp, log_gate, *log_marginal = parts
         else:
             gate_params, expert_params = m_step(
-                problem, assigned, log_gate, gate_params, expert_params, prepared
+                problem,
+                assigned,
+                log_gate,
+                gate_params,
+                expert_params,
+                prepared,
+                overwrite=reuse,
             )
             log_norm, resp, log_gate, *log_marginal = e_step(
-                problem, gate_params, expert_params, marginal
+                problem,
+                gate_params,
+                expert_params,
+                marginal,
+                out=(resp, log_gate) if reuse else None,
             )
         if not problem.experts.monotone:
             _, candidate = score(

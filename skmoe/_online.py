@@ -85,9 +85,13 @@ def statistics_of(problem: EMProblem, gate_params, expert_params, centre=None):
     """The statistics of ``problem``'s data at the parameters: an OnlineState
     (``centre``: y's weighted mean if None)."""
     xp = problem.xp
-    _, resp, _ = e_step(problem, gate_params, expert_params)
+    # (the E-step's log gate values, and resp once weighted, freed: the
+    # (K, n) arrays held beside the blocks' statistics were a float32 fit's
+    # peak memory)
+    resp = e_step(problem, gate_params, expert_params)[1]
     weight = problem.normalized_weight
     weighted_resp = weight[None, :] * resp
+    del resp
     Y = xp.astype(problem.Y, widest_float(xp, problem.Y))
     if centre is None:
         centre = float(xp.sum(xp.astype(weight, Y.dtype) * Y))

@@ -369,14 +369,19 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if type(experts) not in gaussian or self._degenerate_target():
             return None
         xp = problem.xp
-        _, resp, _ = e_step(problem, best.gate_params, best.expert_params)
+        # (K, n) arrays dropped once used (the E-step's log gate values at
+        # once): this check ran near the fit's peak memory
+        resp = e_step(problem, best.gate_params, best.expert_params)[1]
         weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
-        means = experts.means(xp, problem.design, best.expert_params)
-        resid = problem.Y[None, :] - means
+        del resp
+        resid = problem.Y[None, :] - experts.means(
+            xp, problem.design, best.expert_params
+        )
         precision, _ = experts._precision_weights(
             xp, problem.design, problem.Y, best.expert_params, resid
         )
         squares = resid**2 if precision is None else precision * resid**2
+        del resid, precision
         squares = xp.sum(weighted * squares, axis=1)
         mass = xp.sum(weighted, axis=1)
         squares = np.asarray(to_numpy(squares), dtype=np.float64)

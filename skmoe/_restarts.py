@@ -92,4 +92,11 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
                 f"  flat softmax start ({method}, at most {cap} iterations): "
                 f"{summary(flat, start)}"
             )
-    return solve(problem, options, resp=resp, random_state=np.random.RandomState(seed))
+    # (resp is not read again: EM's first E-step writes over it)
+    return solve(
+        problem,
+        options,
+        resp=resp,
+        random_state=np.random.RandomState(seed),
+        overwrite_resp=True,
+    )

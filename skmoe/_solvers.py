@@ -155,11 +155,13 @@ def solve(
     resp=None,
     params=None,
     random_state: np.random.RandomState | None = None,
+    overwrite_resp: bool = False,
 ) -> FitResult:
     """One run of ``options.solver`` from responsibilities ``resp`` or ``params``.
 
     Every solver starts from the same point: given responsibilities, the EM
     initial M-step; so EM, L-BFGS and Adam from one start are comparable.
+    With ``overwrite_resp``, EM may overwrite ``resp`` (see ``run_em``).
     ``solver="sgd"`` takes that M-step without the rows early stopping holds
     out, as ``MLPClassifier(early_stopping=True)`` splits before it fits (their
     scores would favour a start fitted to them): those ``problem`` holds out
@@ -177,6 +179,7 @@ def solve(
             prune_threshold=options.prune_threshold,
             assignment=options.assignment,
             acceleration=options.acceleration,
+            overwrite_resp=overwrite_resp,
         )
     start, held_out = problem, None
     if options.solver == "sgd":

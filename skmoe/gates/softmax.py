@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+from array_api_compat import is_numpy_array
+
 from .. import _multinomial
 from .._math import exp, log_softmax, penalty_mask
 from ._base import Array, GateFamily, Params
@@ -87,8 +90,9 @@ class SoftmaxGate(GateFamily):
             if step > 0:
                 log_gate = self.log_gate(xp, design, {"coef": coef})
             gate = exp(xp, log_gate)
-            residual = weighted_resp - sample_weight[None, :] * gate
+            residual = _residual(xp, weighted_resp, sample_weight, gate)
             grad = design @ residual.T - alpha * mask * coef
+            del residual
             args = (xp, design, sample_weight[None, ...], gate[None, ...])
             if newton:
                 direction = _multinomial.newton_direction(
@@ -98,6 +102,10 @@ class SoftmaxGate(GateFamily):
                 direction = _multinomial.newton_cg_direction(
                     *args, grad[None, ...], alpha, mask, CG_ITER
                 )
+            # the (K, n) arrays of this step freed as soon as done with (the
+            # residual, the gate, and the line search's hold on log_gate):
+            # kept to the next step, they sat at the fit's peak memory
+            del args, gate
             line = _multinomial.Line(
                 xp,
                 design,
@@ -108,6 +116,7 @@ class SoftmaxGate(GateFamily):
                 mask,
             )
             t = line.halving(direction, MAX_HALVINGS)
+            del line
             coef = coef + float(t[0]) * direction[0, ...]
             coef = coef - xp.mean(coef, axis=1, keepdims=True)
         return {"coef": coef}
@@ -118,3 +127,15 @@ class SoftmaxGate(GateFamily):
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return (n_experts - 1) * (n_features + 1)
+
+
+def _residual(xp, weighted_resp, sample_weight, gate):
+    """``weighted_resp - sample_weight * gate`` (K, n): the gradient's
+    residual; on NumPy written over the product, one (K, n) array where the
+    plain expression held two (the same numbers)."""
+    product = sample_weight[None, :] * gate
+    if is_numpy_array(product) and product.dtype == np.result_type(
+        weighted_resp, product
+    ):
+        return np.subtract(weighted_resp, product, out=product)
+    return weighted_resp - product
