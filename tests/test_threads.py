@@ -114,6 +114,7 @@ def test_held_warnings_are_this_threads_and_nest():
     # lost its warnings to a bootstrap test's), and an inner hold gives its
     # caller's back to the outer one
     from skmoe._warnings import _held_warnings, _warn_user
+    from skmoe.exceptions import SkmoeWarning
 
     with _held_warnings() as outer:
         with pytest.warns(UserWarning, match="from another thread"):
@@ -123,8 +124,8 @@ def test_held_warnings_are_this_threads_and_nest():
         with _held_warnings() as inner:
             _warn_user("inner")
         _warn_user("outer")
-    assert outer == [("outer", UserWarning)]
-    assert inner == [("inner", UserWarning)]
+    assert outer == [("outer", SkmoeWarning)]  # skmoe's own category
+    assert inner == [("inner", SkmoeWarning)]
 
 
 def test_partial_fit_warns_of_feature_names_once():
