@@ -17,7 +17,7 @@ from array_api_compat import array_namespace, is_numpy_array
 
 from ._backend import to_numpy, widest_float
 from ._groups import Groups, mix
-from ._math import device
+from ._math import device, writable_over
 from ._sparse import is_sparse, top_k_mask
 from ._squarem import MAX_STEP, STEP_FACTOR, extrapolate
 from .experts import ExpertFamily
@@ -295,13 +295,7 @@ def m_step(
     """
     xp = problem.xp
     weight = problem.normalized_weight[None, :]
-    if (
-        overwrite
-        and problem.groups is None
-        and is_numpy_array(resp)
-        and resp.flags.writeable
-        and resp.dtype == np.result_type(weight, resp)
-    ):
+    if overwrite and problem.groups is None and writable_over(resp, weight):
         weighted_resp = np.multiply(weight, resp, out=resp)
     else:
         weighted_resp = weight * resp

@@ -45,6 +45,22 @@ EXP_ZERO = {
 EXP_CHECK_SIZE = 8192
 
 
+def writable_over(a: Array, *others: Array) -> bool:
+    """Whether NumPy may write an elementwise result of ``a`` and ``others``
+    over ``a``: all are NumPy arrays, and ``a`` is a writeable array that owns
+    its data (a temporary of the caller's, not a view into another array) of
+    the result's shape and dtype. The result's numbers are those of a new
+    array; callers fall back to one where this is False (other namespaces)."""
+    return (
+        is_numpy_array(a)
+        and all(is_numpy_array(other) for other in others)
+        and a.flags.writeable
+        and a.flags.owndata
+        and a.shape == np.broadcast_shapes(a.shape, *(other.shape for other in others))
+        and a.dtype == np.result_type(a, *others)
+    )
+
+
 def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
     """log(sum(exp(a))) along ``axis`` without overflow; rows of all -inf give -inf.
 

@@ -520,6 +520,26 @@ def test_the_regressors_em_holds_few_arrays_of_n_by_k(dtype):
     assert peak < 7 * n_samples * n_experts * np.dtype(dtype).itemsize
 
 
+def test_results_are_written_only_over_temporaries_of_the_right_kind():
+    # the in-place steps of the M-steps (writable_over) write over an array
+    # that owns its data, of the result's shape and dtype; never over a view
+    # (it would change the array it views), a read-only array, an array that
+    # the result outgrows or a narrower dtype's
+    from skmoe._math import writable_over
+
+    a = np.ones((3, 4))
+    assert writable_over(a, np.ones(4)) and writable_over(a)
+    assert not writable_over(a[:2], np.ones(4))  # a view
+    assert not writable_over(a.T, np.ones(3))  # a view
+    frozen = np.ones((3, 4))
+    frozen.flags.writeable = False
+    assert not writable_over(frozen, np.ones(4))
+    assert not writable_over(np.ones((1, 4)), a)  # the result is (3, 4)
+    assert not writable_over(a.astype(np.float32), a)  # the result is float64
+    assert writable_over(a, a.astype(np.float32))
+    assert not writable_over(a, [1.0, 2.0, 3.0, 4.0])  # not a NumPy array
+
+
 def test_the_starts_k_means_runs_one_openmp_thread(monkeypatch):
     # scikit-learn's KMeans ran its default OpenMP threads, which on a busy
     # machine wait for cores: 6.6 times the time on 20000 x 10 at a load of

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
 from .._backend import to_numpy, widest_float
 from .._math import (
@@ -16,6 +15,7 @@ from .._math import (
     solve_symmetric,
     tie_rows,
     weighted_grams,
+    writable_over,
 )
 from ._base import Array, ExpertFamily, Params
 
@@ -57,26 +57,16 @@ def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
     return distinct < COLLAPSE_ROWS * own
 
 
-def _in_place(a, b) -> bool:
-    """Whether NumPy can write ``a``'s elementwise product with ``b`` over
-    ``a``, a temporary of the caller's (the same numbers as a new array)."""
-    return (
-        is_numpy_array(a)
-        and is_numpy_array(b)
-        and a.shape == np.broadcast_shapes(a.shape, b.shape)
-        and a.dtype == np.result_type(a, b)
-    )
+def _times(a, b):
+    """``a * b``, written over ``a`` where NumPy may (a temporary of the
+    caller's, :func:`~skmoe._math.writable_over`): the M-step's (K, n)
+    temporaries one at a time."""
+    return np.multiply(a, b, out=a) if writable_over(a, b) else a * b
 
 
-def _times(xp, a, b):
-    """``a * b``, written over ``a`` on NumPy (see :func:`_in_place`): the
-    M-step's (K, n) temporaries one at a time."""
-    return np.multiply(a, b, out=a) if _in_place(a, b) else a * b
-
-
-def _square(xp, a):
-    """``a**2``, written over ``a`` on NumPy (a temporary of the caller's)."""
-    return np.square(a, out=a) if is_numpy_array(a) else a**2
+def _square(a):
+    """``a**2``, written over ``a`` where NumPy may (as :func:`_times`)."""
+    return np.square(a, out=a) if writable_over(a) else a**2
 
 
 class GaussianLinearExperts(ExpertFamily):
@@ -175,12 +165,12 @@ class GaussianLinearExperts(ExpertFamily):
         # (xp.maximum and xp.minimum clip here, the same numbers: array-api-compat's
         # clip took 8 to 11 us a call on NumPy, 3 per EM iteration)
         ybar = (fit_weight @ Y[:, None])[:, 0] / xp.maximum(fit_mass, tiny)
-        centred = _times(xp, Y[None, :] - ybar[:, None], fit_weight)
+        centred = _times(Y[None, :] - ybar[:, None], fit_weight)
         rhs = centred @ design.T  # (K, d)
         del centred
         coef = self._coefficients(xp, gram, rhs, ybar, params)
-        resid2 = _square(xp, Y[None, :] - coef.T @ design)
-        ssr = xp.sum(_times(xp, resid2, fit_weight), axis=1)
+        resid2 = _square(Y[None, :] - coef.T @ design)
+        ssr = xp.sum(_times(resid2, fit_weight), axis=1)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
 
     def _precision_weights(self, xp, design, Y, params, resid=None):
@@ -279,8 +269,8 @@ class GaussianLinearExperts(ExpertFamily):
         # expert that fits its samples exactly keeps alpha ||b_k||^2 / N_k,
         # which held its variance several times above the floor (no warning
         # at the default alpha for duplicated rows that one at alpha=0 gave)
-        resid2 = _square(xp, Y[None, :] - self.means(xp, design, params))
-        ssr = xp.sum(_times(xp, resid2, weighted_resp), axis=1)
+        resid2 = _square(Y[None, :] - self.means(xp, design, params))
+        ssr = xp.sum(_times(resid2, weighted_resp), axis=1)
         del resid2
         mass = xp.sum(weighted_resp, axis=1)
         if self.tied:

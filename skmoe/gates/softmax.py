@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
 from .. import _multinomial
-from .._math import exp, log_softmax, penalty_mask
+from .._math import exp, log_softmax, penalty_mask, writable_over
 from ._base import Array, GateFamily, Params
 
 #: How many times a Newton step may be halved before the gate is left unchanged.
@@ -134,8 +133,6 @@ def _residual(xp, weighted_resp, sample_weight, gate):
     residual; on NumPy written over the product, one (K, n) array where the
     plain expression held two (the same numbers)."""
     product = sample_weight[None, :] * gate
-    if is_numpy_array(product) and product.dtype == np.result_type(
-        weighted_resp, product
-    ):
+    if writable_over(product, weighted_resp):
         return np.subtract(weighted_resp, product, out=product)
     return weighted_resp - product
