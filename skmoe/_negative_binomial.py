@@ -267,7 +267,9 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         exposure : array-like of shape (n_samples,) or float, default=None
             The samples' positive exposures (a float: the same for all): each
             expert's mean count is ``mu_k = exposure * exp(x~ . b_k)``. None:
-            every exposure is 1, which predicts the means per unit exposure.
+            every exposure is 1, which predicts the means per unit exposure
+            (with a warning where a model fitted with exposures requests them
+            for ``predict`` through metadata routing: a caller dropped them).
 
         Returns
         -------

@@ -29,7 +29,7 @@ from ._base import (
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._em import e_step
-from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
+from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column, _Validated
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
@@ -744,7 +744,9 @@ class MoEPoissonRegressor(
         exposure : array-like of shape (n_samples,) or float, default=None
             The samples' positive exposures (a float: the same for all): each
             expert's mean count is ``mu_k = exposure * exp(x~ . b_k)``. None:
-            every exposure is 1, which predicts the rates per unit exposure.
+            every exposure is 1, which predicts the rates per unit exposure
+            (with a warning where a model fitted with exposures requests them
+            for ``predict`` through metadata routing: a caller dropped them).
 
         Returns
         -------
@@ -753,9 +755,34 @@ class MoEPoissonRegressor(
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True.
         """
+        if exposure is None and not isinstance(X, _Validated):
+            self._warn_unrouted_exposure()
+        return self._predict_counts(X, return_std, exposure)
+
+    def _predict_counts(self, X, return_std, exposure):
+        """:meth:`predict` without its warning."""
         if exposure is not None:
             return self._predict_exposed(X, return_std, exposure)
         return self._predict(X, return_std)
+
+    def _warn_unrouted_exposure(self):
+        """Warn where a model fitted with exposures, which requests them for
+        ``predict`` (metadata routing), predicts without them: a caller that
+        does not route them, as scikit-learn's scorers named by a string,
+        which call ``predict`` without metadata (their scores then compare
+        rates per unit exposure with counts)."""
+        if not getattr(self, "_exposure_given", False):
+            return
+        request = self.get_metadata_routing().predict.requests.get("exposure")
+        if request is True or isinstance(request, str):
+            _warn_user(
+                f"{type(self).__name__} was fitted with exposure and requests it "
+                "for predict, but predict was called without it: the predictions "
+                "are the rates per unit exposure. scikit-learn's scorers named by "
+                "a string (scoring='neg_mean_poisson_deviance', ...) call predict "
+                "without metadata; score the counts with the default scoring=None "
+                "and set_score_request(exposure=True)."
+            )
 
     def _predict_exposed(self, X, return_std, exposure):
         """:meth:`predict` with exposures: ``sum_k g_k mu_k`` scales with them,
@@ -928,7 +955,8 @@ class MoEPoissonRegressor(
             cross-validation, enable scikit-learn's metadata routing and
             request it for both ``fit`` and ``score``, and keep the default
             ``scoring=None``: scorers named by a string call ``predict``
-            without it (see :ref:`counts`).
+            without it (see :ref:`counts`; ``predict`` then warns where
+            ``exposure`` is requested for it).
 
         Returns
         -------
@@ -940,7 +968,7 @@ class MoEPoissonRegressor(
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         exposure = _check_exposure(exposure, _num_samples(X))
         X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
-        y_pred = to_numpy(self.predict(X, exposure=exposure))
+        y_pred = to_numpy(self._predict_counts(X, False, exposure))
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),
         # or, clipped to the smallest normal number, too small a deviance

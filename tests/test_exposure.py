@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import optimize, special, stats
+from sklearn.base import clone
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
@@ -299,6 +300,53 @@ def test_cross_validation_routes_exposure_to_fit_and_score():
         search.fit(X, y, exposure=exposure)
     np.testing.assert_allclose(scores["test_score"], manual, rtol=1e-12)
     assert search.best_params_ == {"n_experts": 2}
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_a_scorer_that_drops_the_requested_exposure_warns(Estimator):
+    # scikit-learn's scorers named by a string call predict without metadata:
+    # with exposure requested for predict, their deviances were those of the
+    # rates per unit exposure, silently (-19.2 here against -1.2 for the
+    # counts); the warning comes only where exposure is requested and missing
+    X, y, exposure = _counts(n=900)
+    folds = KFold(3)
+    manual = []
+    for train, test in folds.split(X):
+        fitted = Estimator(n_experts=2, random_state=0).fit(
+            X[train], y[train], exposure=exposure[train]
+        )
+        manual.append(
+            mean_poisson_deviance(
+                y[test], fitted.predict(X[test], exposure=exposure[test])
+            )
+        )
+    with sklearn.config_context(enable_metadata_routing=True):
+        reg = Estimator(n_experts=2, random_state=0).set_fit_request(exposure=True)
+        scoring = "neg_mean_poisson_deviance"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            unrequested = cross_validate(
+                reg, X, y, params={"exposure": exposure}, cv=folds, scoring=scoring
+            )
+        reg.set_predict_request(exposure=True)
+        with pytest.warns(UserWarning, match="requests it for predict") as record:
+            dropped = cross_validate(
+                reg, X, y, params={"exposure": exposure}, cv=folds, scoring=scoring
+            )
+        assert len(record) == 3  # once per fold
+        fitted = clone(reg).fit(X, y, exposure=exposure)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fitted.predict(X, exposure=exposure)
+            fitted.score(X, y, exposure=exposure)
+    # the scores the warning is about: the rates' deviances, not the counts'
+    np.testing.assert_allclose(dropped["test_score"], unrequested["test_score"])
+    assert np.all(-dropped["test_score"] > 5 * np.array(manual))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fitted without exposure: rates asked
+        Estimator(n_experts=1).fit(X, y).predict(X)
 
 
 def test_estimator_experts_fit_the_offset_model():
