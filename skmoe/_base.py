@@ -347,9 +347,10 @@ def _mean_square_deviation(X, offset, sample_weight):
     return variance
 
 
-def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
-    """Warn when the penalty ``alpha`` swamps small-scale features (the remedy
-    being a StandardScaler in front of the estimator); raise when their squares
+def _feature_scale_message(X, offset, sample_weight, alpha, names=None):
+    """The warning, or None, where the penalty ``alpha`` swamps small-scale
+    features (the remedy being a StandardScaler in front of the estimator),
+    given as a :class:`~skmoe.exceptions.FeatureScaleWarning`; raise when their squares
     overflow or underflow: a variance below a million times the smallest
     normal number, where the squares of deviations of a thousandth of a
     standard deviation are subnormal and lose their digits (with the softmax
@@ -365,9 +366,10 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
     columns and not their values, the same for every fold of a search (each fit
     shows it again: scikit-learn's input checks, in ``catch_warnings``, reset
     Python's record of the warnings shown; 5 times in a 5-fold
-    ``cross_val_score``)."""
+    ``cross_val_score``) and for every batch of a ``partial_fit`` stream, which
+    gives it once (:meth:`BaseMixtureOfExperts._warn_once_in_stream`)."""
     if X.shape[0] < 2 or np.sum(sample_weight) == 0:
-        return
+        return None
     variance = _mean_square_deviation(X, offset, sample_weight)
     rows = sample_weight > 0
     info = np.finfo(X.dtype)
@@ -386,20 +388,20 @@ def _warn_on_feature_scales(X, offset, sample_weight, alpha, names=None):
             "sklearn.preprocessing.StandardScaler."
         )
     if alpha <= 0:
-        return
+        return None
     std = np.sqrt(variance)
     small = (std > 0) & (std < SMALL_FEATURE_STD) & (alpha > PENALTY_SHARE * variance)
     columns = [j for j in np.flatnonzero(small) if not _is_indicator(X, j)]
-    if columns:
-        shown = [names[j] if names is not None else int(j) for j in columns]
-        _warn_user(
-            f"Features {shown} have a standard deviation below "
-            f"{SMALL_FEATURE_STD}: the penalty alpha, in the features' units (its "
-            "defaults are meant for standardized features), shrinks their "
-            "coefficients. Standardize the features, e.g. with "
-            "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha.",
-            FeatureScaleWarning,
-        )
+    if not columns:
+        return None
+    shown = [names[j] if names is not None else int(j) for j in columns]
+    return (
+        f"Features {shown} have a standard deviation below "
+        f"{SMALL_FEATURE_STD}: the penalty alpha, in the features' units (its "
+        "defaults are meant for standardized features), shrinks their "
+        "coefficients. Standardize the features, e.g. with "
+        "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha."
+    )
 
 
 def _is_indicator(X, j) -> bool:
@@ -720,6 +722,8 @@ class BaseMixtureOfExperts(
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
+            # a new model: a later partial_fit stream warns afresh
+            vars(self).pop("_stream_warnings", None)
             if warm:
                 messages = self._warm_fit(X, y, sample_weight, groups, target)
             else:
@@ -955,7 +959,9 @@ class BaseMixtureOfExperts(
             ranges = _feature_ranges(X_host, sample_weight)
             self._feature_range = tuple(map(tuple, ranges.tolist()))
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        self._check_feature_scales(X_host, offset, sample_weight)
+        self._check_feature_scales(
+            X_host, offset, sample_weight, stream=self._streams()
+        )
         used = self._used_columns()
         X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
         offset = as_compute(backend.xp, offset, X_compute)
@@ -1219,11 +1225,15 @@ class BaseMixtureOfExperts(
             return None
         return np.union1d(*parts).astype(np.intp)
 
-    def _check_feature_scales(self, X, offset, sample_weight, spread=True):
-        """:func:`_warn_on_feature_scales` on the features the model uses, named
-        by their names or their columns in X (``spread=False``: only the
-        refusal of values whose squares overflow, for rows too few to tell the
-        features' spreads)."""
+    def _check_feature_scales(
+        self, X, offset, sample_weight, spread=True, stream=False
+    ):
+        """Warn of :func:`_feature_scale_message` on the features the model
+        uses, named by their names or their columns in X (``spread=False``:
+        only the refusal of values whose squares overflow, for rows too few to
+        tell the features' spreads); ``stream``: a ``partial_fit`` batch, which
+        gives a warning its stream gave before no more
+        (:meth:`_warn_once_in_stream`)."""
         used = self._used_columns()
         if not spread:
             _mean_square_deviation(
@@ -1235,13 +1245,34 @@ class BaseMixtureOfExperts(
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             names = list(range(X.shape[1]))
-        _warn_on_feature_scales(
+        message = _feature_scale_message(
             _take_columns(np, X, used, axis=1),
             _take_columns(np, offset, used, axis=0),
             sample_weight,
             float(self.alpha),
             [names[j] for j in (range(X.shape[1]) if used is None else used)],
         )
+        if message is None:
+            return
+        if stream:
+            self._warn_once_in_stream(message, message)
+        else:
+            _warn_user(message, FeatureScaleWarning)
+
+    def _warn_once_in_stream(self, key, message):
+        """Give ``message`` (a :class:`~skmoe.exceptions.FeatureScaleWarning`)
+        unless the ``partial_fit`` stream gave the warning of ``key`` before: a
+        stream of small-scale features warned at every batch (20 identical
+        warnings for 20 batches, with Python's default filter: scikit-learn's
+        input checks, in ``catch_warnings``, reset its record of the warnings
+        shown). The
+        keys given are held until :meth:`fit` starts a new model, and restored
+        with the rest of the estimator where a batch fails."""
+        given = vars(self).get("_stream_warnings", frozenset())
+        if key in given:
+            return
+        _warn_user(message, FeatureScaleWarning)
+        self._stream_warnings = given | {key}
 
     def _designs(self, xp, X, offset, experts):
         """The experts' design matrix of X centered at ``offset`` (not centered

@@ -619,8 +619,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         The model stays in the units of the rows it was first fitted on: a
         batch of at least 50 rows in which a feature spreads more than 100
         times as wide, or as narrow, as there (by the range of its 10% to 90%
-        quantiles and by its standard deviation) warns. Transform every batch
-        alike. ``classes_`` is ``np.unique`` of ``classes``, in their dtype
+        quantiles and by its standard deviation) warns, once per stream for
+        each feature and direction (:meth:`fit` starts a new stream). Transform
+        every batch alike. ``classes_`` is ``np.unique`` of ``classes``, in their dtype
         (object for pandas string or categorical labels, as :meth:`fit`
         gives for such y). It takes no ``groups`` (:meth:`fit`'s), and
         continues no model fitted with them.

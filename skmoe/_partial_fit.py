@@ -40,7 +40,6 @@ from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _warn_user
-from .exceptions import FeatureScaleWarning
 from .gates import GATES
 
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
@@ -229,9 +228,12 @@ class PartialFitMixin:
         batch, and the model stays in the units of the rows it was first
         fitted on: a batch of at least 50 rows in which a feature spreads more
         than 100 times as wide, or as narrow, as there (by the range of its 10%
-        to 90% quantiles and by its standard deviation) warns. Transform every
-        batch alike. It takes no ``groups`` (:meth:`fit`'s rows that share
-        an expert), and continues no model fitted with them.
+        to 90% quantiles and by its standard deviation) warns, once per stream
+        for each feature and direction, as the penalty's warning of features
+        of a small standard deviation does once per stream for each set of
+        features (:meth:`fit` starts a new stream). Transform every batch
+        alike. It takes no ``groups`` (:meth:`fit`'s rows that share an
+        expert), and continues no model fitted with them.
 
         Parameters
         ----------
@@ -438,19 +440,19 @@ class PartialFitMixin:
             # as fit's; a spread of a few rows says little of the features'
             # scales (standardized features streamed 2 rows at a time warned
             # of a standard deviation below 0.1)
-            self._check_feature_scales(X_host, offset, sample_weight)
+            self._check_feature_scales(X_host, offset, sample_weight, stream=True)
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):
                 self._feature_range = tuple(map(tuple, ranges.tolist()))
             else:
-                message = _stream_scale_message(
+                moved = _stream_scale_message(
                     self._feature_range,
                     ranges,
                     self._used_columns(),
                     getattr(self, "feature_names_in_", None),
                 )
-                if message is not None:
-                    _warn_user(message, FeatureScaleWarning)
+                if moved is not None:
+                    self._warn_once_in_stream(*moved)
         else:
             # too few rows to judge the spreads, but values whose squares
             # overflow are refused as fit refuses them: a far row in a batch of

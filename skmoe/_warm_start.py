@@ -70,8 +70,11 @@ def _stream_scale_message(reference, ranges, used, names=None):
     """The warning for a ``partial_fit`` batch whose features' spreads
     (:func:`_feature_ranges`) both differ from ``reference``'s by more than
     ``STREAM_SCALE_RATIO`` times, the same way, in a used column (``used``:
-    None for all), or None. A spread of 0 or inf is not judged. The feature
-    is named by ``names`` (``feature_names_in_``), else its column."""
+    None for all), as ``(key, message)``, or None. A spread of 0 or inf is
+    not judged. The feature is named by ``names`` (``feature_names_in_``),
+    else its column. ``key`` names the feature and the way its spread moved
+    (not the ratio, which varies from batch to batch): a stream warns of
+    each once."""
     reference = np.asarray(reference, dtype=np.float64)
     columns = np.arange(ranges.shape[1]) if used is None else np.asarray(used)
     new, old = ranges[:, columns], reference[:, columns]
@@ -85,7 +88,8 @@ def _stream_scale_message(reference, ranges, used, names=None):
     position = int(np.flatnonzero(moved)[0])
     column = int(columns[position])
     feature = column if names is None else repr(str(names[column]))
-    return (
+    key = ("spread", column, "wider" if wider[position] else "narrower")
+    return key, (
         f"partial_fit: X's feature {feature} spreads "
         f"{float(ratio[0, position]):.3g} times as wide in this batch as in the "
         "rows the model was first fitted on (the range of its 10% to 90% "

@@ -109,9 +109,10 @@ class FeatureScaleWarning(SkmoeWarning):
     Given where features have a standard deviation below 0.1 while the
     penalty ``alpha``, in the features' units, would shrink their
     coefficients, and where a ``partial_fit`` batch's features range far
-    outside those seen before. Standardizing the features (e.g. with
-    :class:`~sklearn.preprocessing.StandardScaler` in a pipeline) answers
-    both.
+    outside those seen before; a ``partial_fit`` stream gives each such
+    warning once (each ``fit`` gives its own). Standardizing the features
+    (e.g. with :class:`~sklearn.preprocessing.StandardScaler` in a pipeline)
+    answers both.
 
     See Also
     --------

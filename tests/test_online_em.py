@@ -596,3 +596,79 @@ def test_converged_and_n_iter_on_tiny_first_batches():
     assert (model.n_iter_, model.converged_) == (fitted.n_iter_, True)
     model.partial_fit(X[100:105], y[100:105])
     assert (model.n_iter_, model.converged_) == (fitted.n_iter_ + 1, False)
+
+
+SMALL_FEATURES = (
+    "Features {} have a standard deviation below 0.1: the penalty alpha, in "
+    "the features' units (its defaults are meant for standardized features), "
+    "shrinks their coefficients. Standardize the features, e.g. with "
+    "sklearn.preprocessing.StandardScaler in a pipeline, or lower alpha."
+)
+
+
+@pytest.mark.parametrize("solver, gate", [("sgd", "softmax"), ("em", "constant")])
+def test_partial_fit_warns_of_small_features_once_per_stream(solver, gate):
+    # features of standard deviation 0.01 warned at every batch of a stream
+    # (20 batches, 20 identical warnings); now once, again where the features
+    # it names change, and afresh after fit, which warns at every fit
+    rng = np.random.RandomState(0)
+    X = 0.01 * rng.standard_normal((2000, 2))
+    y = 100 * X[:, 0] + 0.1 * rng.standard_normal(2000)
+    stream = MoERegressor(2, solver=solver, gate=gate, random_state=0)
+
+    def scale_warnings(call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        return [
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, FeatureScaleWarning)
+        ]
+
+    def stream_over(rows, X=X):
+        for batch in np.array_split(rows, 10):
+            stream.partial_fit(X[batch], y[batch])
+
+    assert scale_warnings(lambda: stream_over(np.arange(1000))) == [
+        SMALL_FEATURES.format([0, 1])
+    ]
+    wide = X * [1.0, 50.0]  # feature 1 of standard deviation 0.5: [0] alone
+    assert scale_warnings(lambda: stream_over(np.arange(1000, 1500), wide)) == [
+        SMALL_FEATURES.format([0])
+    ]
+    assert scale_warnings(lambda: stream_over(np.arange(1500, 2000))) == []
+    for _ in range(2):  # each fit warns, and starts a new stream
+        assert scale_warnings(lambda: stream.fit(X[:1000], y[:1000])) == [
+            SMALL_FEATURES.format([0, 1])
+        ]
+    assert scale_warnings(lambda: stream_over(np.arange(1000, 2000))) == [
+        SMALL_FEATURES.format([0, 1])
+    ]
+
+
+def test_the_stream_scale_warning_is_given_once_per_feature_and_direction():
+    # batches in other units warned at every batch (with ratios that differ a
+    # little); once for each feature and the way its spread moved
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1600, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.standard_normal(1600)
+    stream = MoERegressor(2, solver="sgd", random_state=0)
+    stream.partial_fit(X[:400], y[:400])
+    scaled = [(X * [1e3, 1.0], 4), (X * [1e-3, 1.0], 4), (X * [1.0, 1e3], 4)]
+    given = []
+    start = 400
+    for X_batch, n_batches in scaled:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(n_batches):
+                rows = slice(start, start + 100)
+                stream.partial_fit(X_batch[rows], y[rows])
+                start += 100
+        messages = [str(w.message) for w in caught]
+        given.append([m.split(" spreads ")[0] for m in messages if " spreads " in m])
+    assert given == [
+        ["partial_fit: X's feature 0"],
+        ["partial_fit: X's feature 0"],  # narrower now
+        ["partial_fit: X's feature 1"],
+    ]
