@@ -434,8 +434,8 @@ def _mixture_cdf(y, weights, rates, dispersions=None, upper=False):
     (broadcast, rows last) of these rows' mixtures (of negative binomial
     components with ``dispersions``)."""
     counts = np.floor(y[..., None])  # NaN stays NaN, as scipy's
-    below, above = _probabilities(np.maximum(counts, 0), rates, dispersions)
-    tail, before_zero = (above, 1.0) if upper else (below, 0.0)
+    tail = _probabilities(np.maximum(counts, 0), rates, dispersions, upper)
+    before_zero = 1.0 if upper else 0.0
     return np.sum(weights * np.where(counts < 0, before_zero, tail), axis=-1)
 
 
@@ -444,57 +444,69 @@ def _mixture_sf(y, weights, rates, dispersions=None):
     return _mixture_cdf(y, weights, rates, dispersions, upper=True)
 
 
-def _probabilities(counts, rates, dispersions=None):
-    """P(Y <= counts) and P(Y > counts) (counts >= 0) of Poisson components,
-    or of negative binomial ones of these ``dispersions`` (phi; 0: Poisson):
-    the regularized incomplete beta function ``I_p(theta, counts + 1)`` at
-    ``p = theta / (theta + mu)``, and its complement."""
-    lower, above = special.pdtr(counts, rates), special.pdtrc(counts, rates)
-    lower, above = np.array(lower, ndmin=1), np.array(above, ndmin=1)
-    upper = counts > rates + BETA_LIMIT_SDS * np.sqrt(rates)
-    upper = upper & (rates >= BETA_LIMIT_RATES[0])
-    upper = np.broadcast_to(upper & (rates <= BETA_LIMIT_RATES[1]), lower.shape)
-    if np.any(upper):
+def _probabilities(counts, rates, dispersions=None, upper=False):
+    """P(Y <= counts) (``upper``: P(Y > counts)) (counts >= 0) of Poisson
+    components, or of negative binomial ones of these ``dispersions`` (phi;
+    0: Poisson): the regularized incomplete beta function ``I_p(theta, counts
+    + 1)`` at ``p = theta / (theta + mu)`` (``upper``: its complement).
+
+    One tail only: a quantile's search and ``cdf`` or ``sf`` take one, and
+    the two had cost twice one (``betainc`` and ``betaincc``, ``pdtr`` and
+    ``pdtrc``)."""
+    nb = None if dispersions is None else dispersions > 0
+    if nb is None or not np.all(nb):
+        out = _poisson_probabilities(counts, rates, upper)
+    if nb is None:
+        return out
+    if not np.any(nb):
+        return np.where(nb, 0.0, out)  # (the broadcast shape, as before)
+    phi = np.where(nb, dispersions, 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = phi * rates
+        p, q = 1.0 / (1.0 + scaled), scaled / (1.0 + scaled)
+        nb_out = _beta_probabilities(counts + 1.0, 1.0 / phi, p, q, upper)
+        # scipy's betainc gives NaN from counts of about 1e155; there (p
+        # below 1e-154) I_p(theta, b) is the Gamma cdf P(theta, b p) but for
+        # terms of the size of p
+        lost = np.isnan(nb_out)
+        if np.any(lost):
+            x = (counts + 1.0) * p
+            gamma_tail = special.gammaincc if upper else special.gammainc
+            nb_out = np.where(lost, gamma_tail(1.0 / phi, x), nb_out)
+        huge = nb & np.isinf(scaled) & np.isfinite(rates)
+        if np.any(huge):
+            nb_out = np.where(
+                huge, _beyond_the_floats(counts + 1.0, phi, rates)[upper], nb_out
+            )
+    return nb_out if np.all(nb) else np.where(nb, nb_out, out)
+
+
+def _poisson_probabilities(counts, rates, upper=False):
+    """P(Y <= counts) (``upper``: P(Y > counts)) (counts >= 0) of Poisson
+    components of these ``rates``."""
+    out = np.array((special.pdtrc if upper else special.pdtr)(counts, rates), ndmin=1)
+    beta = counts > rates + BETA_LIMIT_SDS * np.sqrt(rates)
+    beta = beta & (rates >= BETA_LIMIT_RATES[0])
+    beta = np.broadcast_to(beta & (rates <= BETA_LIMIT_RATES[1]), out.shape)
+    if np.any(beta):
         # the upper tail as the negative binomial limit of theta = mu /
         # BETA_LIMIT_Q: scipy's pdtrc, a Gamma's lower tail of large shape,
         # lost P(Y > mu + 5 sd) from means of 1e6 (3% at 1e7, 72% at 1e9);
         # the limit's own error, about (y - mu)^2 / theta, is nil
-        k = np.broadcast_to(counts, lower.shape)[upper] + 1.0
-        theta = np.broadcast_to(rates, lower.shape)[upper] / BETA_LIMIT_Q
-        lower[upper], above[upper] = _beta_probabilities(
-            k, theta, 1.0 - BETA_LIMIT_Q, BETA_LIMIT_Q
+        k = np.broadcast_to(counts, out.shape)[beta] + 1.0
+        theta = np.broadcast_to(rates, out.shape)[beta] / BETA_LIMIT_Q
+        out[beta] = _beta_probabilities(
+            k, theta, 1.0 - BETA_LIMIT_Q, BETA_LIMIT_Q, upper
         )
-    lost = np.isnan(lower) | np.isnan(above)
+    lost = np.isnan(out)
     if np.any(lost):
         # scipy's pdtr is NaN for counts of 1e306 at a mean of 1e300 (a
         # median bracket's end); there the Poisson's spread, sqrt(mu), is far
         # below a count's rounding: its normal approximation
         with np.errstate(all="ignore"):
             z = (counts + 0.5 - rates) / np.sqrt(rates)
-        lower = np.where(lost, special.ndtr(z), lower)
-        above = np.where(lost, special.ndtr(-z), above)
-    if dispersions is None:
-        return lower, above
-    nb = dispersions > 0
-    phi = np.where(nb, dispersions, 1.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        scaled = phi * rates
-        p, q = 1.0 / (1.0 + scaled), scaled / (1.0 + scaled)
-        nb_lower, nb_above = _beta_probabilities(counts + 1.0, 1.0 / phi, p, q)
-        # scipy's betainc gives NaN from counts of about 1e155; there (p
-        # below 1e-154) I_p(theta, b) is the Gamma cdf P(theta, b p) but for
-        # terms of the size of p
-        lost = np.isnan(nb_lower) | np.isnan(nb_above)
-        if np.any(lost):
-            x = (counts + 1.0) * p
-            nb_lower = np.where(lost, special.gammainc(1.0 / phi, x), nb_lower)
-            nb_above = np.where(lost, special.gammaincc(1.0 / phi, x), nb_above)
-        huge = nb & np.isinf(scaled) & np.isfinite(rates)
-        if np.any(huge):
-            low, high = _beyond_the_floats(counts + 1.0, phi, rates)
-            nb_lower = np.where(huge, low, nb_lower)
-            nb_above = np.where(huge, high, nb_above)
-    return np.where(nb, nb_lower, lower), np.where(nb, nb_above, above)
+        out = np.where(lost, special.ndtr(-z if upper else z), out)
+    return out
 
 
 def _beyond_the_floats(k, phi, rates):
@@ -520,16 +532,23 @@ def _beyond_the_floats(k, phi, rates):
     return lower, above
 
 
-def _beta_probabilities(k, theta, p, q):
-    """``I_p(theta, k)`` and its complement (a negative binomial's P(Y <= k -
-    1) and P(Y > k - 1), ``p = theta / (theta + mu)``, ``q = 1 - p`` given
-    apart), as ``1 - I_q(k, theta)`` where p is above 1/2: near the Poisson
-    limit p rounds within 1e-16 of 1, which cost 1 - p, and the cdf, eight
-    digits at phi mu = 1e-8."""
+def _beta_probabilities(k, theta, p, q, upper=False):
+    """``I_p(theta, k)`` (``upper``: its complement) (a negative binomial's
+    P(Y <= k - 1), or P(Y > k - 1), ``p = theta / (theta + mu)``, ``q = 1 -
+    p`` given apart), as ``1 - I_q(k, theta)`` where p is above 1/2: near the
+    Poisson limit p rounds within 1e-16 of 1, which cost 1 - p, and the cdf,
+    eight digits at phi mu = 1e-8."""
     swap = p > 0.5
     a, b, x = np.where(swap, k, theta), np.where(swap, theta, k), np.where(swap, q, p)
-    direct, complement = special.betainc(a, b, x), special.betaincc(a, b, x)
-    return np.where(swap, complement, direct), np.where(swap, direct, complement)
+    # the complement where swapped, I_p(theta, k) elsewhere (the lower tail):
+    # each element from the one function it takes
+    complement = swap != upper
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape, x.shape))
+    a, b, x, complement = np.broadcast_arrays(a, b, x, complement)
+    out[complement] = special.betaincc(a[complement], b[complement], x[complement])
+    direct = ~complement
+    out[direct] = special.betainc(a[direct], b[direct], x[direct])
+    return out
 
 
 def _mixture_ppf(q, weights, rates, dispersions=None):
@@ -564,12 +583,19 @@ def _counts_at(q, weights, rates, dispersions=None):
     by_sf = tail < SF_TAIL
 
     def reached(y, rows):
-        counts = np.maximum(y, 0)[:, None]
-        w = weights[rows]
-        shape = None if dispersions is None else dispersions[rows]
-        lower, above = _probabilities(counts, rates[rows], shape)
-        lower, above = np.sum(w * lower, axis=-1), np.sum(w * above, axis=-1)
-        return np.where(by_sf[rows], above <= tail[rows], lower >= q[rows])
+        # each row from the one tail it tests
+        out = np.empty(rows.size, dtype=bool)
+        for upper in (False, True):
+            part = by_sf[rows] == upper
+            if not np.any(part):
+                continue
+            some = rows[part]
+            counts = np.maximum(y[part], 0)[:, None]
+            shape = None if dispersions is None else dispersions[some]
+            terms = _probabilities(counts, rates[some], shape, upper)
+            mass = np.sum(weights[some] * terms, axis=-1)
+            out[part] = mass <= tail[some] if upper else mass >= q[some]
+        return out
 
     # a bracket (low, high] from the components' normal approximations,
     # widened until cdf(low) < q <= cdf(high)
@@ -588,18 +614,19 @@ def _counts_at(q, weights, rates, dispersions=None):
         high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
     low, high = np.minimum(low, largest), np.minimum(high, largest)
     rows = np.arange(q.size)
+    # (only the rows whose end moved are tested again: the others' stays)
+    wrong = rows
     for _ in range(MAX_WIDENINGS):
-        wrong = reached(low, rows) & (low >= 0)
-        if not np.any(wrong):
+        wrong = wrong[reached(low[wrong], wrong) & (low[wrong] >= 0)]
+        if not wrong.size:
             break
-        width = high - low
-        low = np.where(wrong, np.maximum(low - width, -1.0), low)
+        low[wrong] = np.maximum(low[wrong] - (high[wrong] - low[wrong]), -1.0)
+    short = rows
     for _ in range(MAX_WIDENINGS):
-        short = ~reached(high, rows)
-        if not np.any(short):
+        short = short[~reached(high[short], short)]
+        if not short.size:
             break
-        width = high - low
-        high = np.where(short, high + width + 1.0, high)
+        high[short] = high[short] + (high[short] - low[short]) + 1.0
     # bisection over the counts: cdf(low) < q <= cdf(high)
     active = rows[high - low > 1]
     while active.size:

@@ -874,3 +874,46 @@ def test_copies_fitted_within_the_collapse_range_above_the_floor_warn(noise):
     relative = np.sort(model.expert_variance_) / np.var(y)
     assert np.all((relative[:2] > 1e-9) & (relative[:2] < 1e-6)), relative
     assert any("collapsed" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("df", [None, 3.0])
+@pytest.mark.parametrize("q", [1e-9, 0.05, 0.5, 0.9, 0.999])
+def test_ppf_with_a_dominant_component_is_brentqs_root(df, q):
+    # the bracket from the dominant component's quantiles of q / w and
+    # 1 - (1 - q) / w (weights up to 0.999): each row's root as scipy's brentq
+    # finds it on the mixture's own cdf, summed here from scipy.stats
+    from scipy.optimize import brentq
+
+    from skmoe import PredictiveStudentTMixture
+
+    rng = np.random.RandomState(0)
+    n, K = 40, 4
+    weights = rng.dirichlet([0.2] * K, size=n)
+    weights[:10] = [0.999, 5e-4, 3e-4, 2e-4]
+    means, scales = 3 * rng.randn(n, K), rng.uniform(0.1, 2, (n, K))
+    family = stats.norm if df is None else stats.t(df)
+    if df is None:
+        dist = PredictiveMixture(weights, means, scales)
+    else:
+        dist = PredictiveStudentTMixture(weights, means, scales, df)
+
+    def excess(y, i):
+        if q > 0.5:  # the upper tail, as ppf solves it
+            return (1 - q) - weights[i] @ family.sf((y - means[i]) / scales[i])
+        return weights[i] @ family.cdf((y - means[i]) / scales[i]) - q
+
+    expected = [
+        brentq(excess, -1e4, 1e4, args=(i,), xtol=1e-300, rtol=1e-15, maxiter=500)
+        for i in range(n)
+    ]
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("q", [1e-300, 1e-9, 0.3, 0.5, 0.9, 1 - 1e-12])
+def test_ppf_of_one_component_is_scipys(q):
+    # K = 1: the weighted bracket is the component's own quantile
+    rng = np.random.RandomState(1)
+    means, scales = 5 * rng.randn(30, 1), rng.uniform(0.01, 3, (30, 1))
+    dist = PredictiveMixture(np.ones((30, 1)), means, scales)
+    expected = stats.norm.ppf(q, means[:, 0], scales[:, 0])
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-13, atol=1e-13)
