@@ -128,16 +128,39 @@ GPU_MISSING = (
 
 def _import_cupy():
     """CuPy with a usable device, or None (the only place CuPy is imported)."""
+    cupy, _ = _cupy_and_problem()
+    return cupy
+
+
+def _cupy_and_problem():
+    """CuPy with a usable device and None, or None and why not: None where
+    CuPy is not installed, else the error of its device count (no driver, a
+    driver older than the wheel's CUDA, no device), in words."""
     try:
         import cupy
     except ImportError:
-        return None
+        return None, None
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
-            return None
-    except Exception:  # no driver, no device, or a broken installation
-        return None
-    return cupy
+            return None, "CUDA finds no device"
+    except Exception as exc:  # no driver, no device, or a broken installation
+        return None, f"{type(exc).__name__}: {exc}"
+    return cupy, None
+
+
+def _gpu_missing():
+    """:data:`GPU_MISSING`, or, where CuPy is installed, what keeps it from
+    a device: the install hint misled a user whose driver was too old for
+    the CuPy wheel (cudaErrorInsufficientDriver)."""
+    _, problem = _cupy_and_problem()
+    if problem is None:
+        return GPU_MISSING
+    return (
+        f'device="cuda" needs a usable CUDA device; CuPy is installed, but it '
+        f"cannot reach one ({problem}). Check the NVIDIA driver and that the "
+        "CuPy wheel matches its CUDA version (e.g. cupy-cuda12x for CUDA 12), "
+        'or use device="auto" to fall back to the CPU.'
+    )
 
 
 class Backend:
@@ -196,7 +219,7 @@ def select_backend(X, device: str, *, fitting: bool) -> Backend:
             cupy_xp = array_namespace(cupy.empty(0))
             return Backend(cupy_xp, cupy.asarray, to_numpy, "cupy")
         if device == "cuda" and fitting:
-            raise ImportError(GPU_MISSING)
+            raise ImportError(_gpu_missing())
     return Backend(numpy_xp, _identity, _identity, "numpy")
 
 

@@ -755,6 +755,29 @@ def test_cuda_without_cupy_says_what_to_install(monkeypatch):
     np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
 
 
+def test_cuda_without_a_device_says_why(monkeypatch):
+    # CuPy installed but no usable device (a driver older than the wheel's
+    # CUDA): the message gave the install hint and hid CUDA's own error
+    class Runtime:
+        @staticmethod
+        def getDeviceCount():
+            raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver is too old")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=Runtime)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    X, y = _regression()
+    message = (
+        r"CuPy is installed, but it cannot reach one \(RuntimeError: "
+        r"cudaErrorInsufficientDriver: CUDA driver is too old\)"
+    )
+    with pytest.raises(ImportError, match=message):
+        MoERegressor(2, device="cuda").fit(X, y)
+    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
+    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+
+
 def test_import_does_not_import_cupy():
     code = "import sys, skmoe; print('cupy' in sys.modules)"
     result = subprocess.run(
