@@ -517,7 +517,51 @@ def test_the_regressors_em_holds_few_arrays_of_n_by_k(dtype):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 7 * n_samples * n_experts * np.dtype(dtype).itemsize
+    assert peak < 5.5 * n_samples * n_experts * np.dtype(dtype).itemsize
+
+
+def test_blocked_em_from_weights_is_em_on_repeated_rows(monkeypatch):
+    # blocks of 1024 samples: the E-steps write into the arrays of the last
+    # M-step (the start's responsibilities with overwrite_resp); weight 2 is
+    # a row repeated twice, and the caller's responsibilities, not given to
+    # overwrite, are left as they were
+    import skmoe._em as em
+    from skmoe.experts import GaussianLinearExperts
+
+    monkeypatch.setattr(em, "E_STEP_BLOCK", 3 * 1000)
+    rng = np.random.RandomState(0)
+    X = rng.randn(1500, 2)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.3 * rng.randn(1500)
+    counts = rng.randint(1, 3, size=1500)
+    resp = rng.dirichlet([1, 1, 1], size=1500).T
+    experts = GaussianLinearExperts(1e-8)
+    weighted = EMProblem(
+        design_matrix(np, X), y, counts.astype(float), SoftmaxGate(), experts, 1e-3
+    )
+    repeated = EMProblem(
+        design_matrix(np, np.repeat(X, counts, axis=0)),
+        np.repeat(y, counts),
+        np.ones(counts.sum()),
+        SoftmaxGate(),
+        experts,
+        1e-3,
+    )
+    b = em.run_em(repeated, resp=np.repeat(resp, counts, axis=1), max_iter=8, tol=0)
+    for overwrite in (False, True):
+        given = resp.copy()
+        a = em.run_em(weighted, resp=given, max_iter=8, tol=0, overwrite_resp=overwrite)
+        if not overwrite:
+            np.testing.assert_array_equal(given, resp)
+        np.testing.assert_allclose(
+            a.log_likelihood_history, b.log_likelihood_history, rtol=1e-9
+        )
+        for name in a.expert_params:
+            np.testing.assert_allclose(
+                a.expert_params[name], b.expert_params[name], rtol=1e-7
+            )
+        np.testing.assert_allclose(
+            a.gate_params["coef"], b.gate_params["coef"], rtol=1e-7, atol=1e-10
+        )
 
 
 def test_results_are_written_only_over_temporaries_of_the_right_kind():

@@ -347,6 +347,25 @@ def test_classifier_experts_never_lower_the_objective():
     assert clf.converged_
 
 
+def test_weighted_classifier_experts_never_lower_the_objective():
+    # keep_better weighs the former responsibilities by the sample weights:
+    # EM must not write the M-step's weighted ones over them (nor the next
+    # E-step's), which weighed them twice (a fall of 6e-4, 60 times tol)
+    X, y = load_iris(return_X_y=True)
+    weight = np.random.RandomState(1).uniform(0.2, 5, len(y))
+    clf = MoEClassifier(
+        n_experts=3,
+        expert_estimator=DecisionTreeClassifier(max_depth=2),
+        n_init=1,
+        random_state=4,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y, sample_weight=weight)
+    history = np.asarray(clf.objective_history_)
+    assert np.all(np.diff(history) >= -clf.tol)
+
+
 def test_regressor_predictions_combine_the_fitted_estimators():
     X, y = _regimes()
     reg = MoERegressor(

@@ -80,3 +80,21 @@ def test_other_warnings_are_skmoe_warnings_and_convergence_is_scikit_learns():
     # a warm fit that cannot continue, fitted afresh
     model = MoERegressor(n_experts=2, warm_start=True, random_state=0).fit(X, y)
     assert _caught(lambda: model.fit(X * 1e8, y)) == [SkmoeWarning]
+
+
+def test_auto_advice_on_copied_rows_is_a_skmoe_warning():
+    # every row 5 times, a tied variance: "auto" chose its largest number
+    # with BIC still falling, on rows of which a fifth are distinct; both
+    # warnings advise a comparison (no degenerate fit): the base class itself
+    rng = np.random.RandomState(0)
+    X = rng.randn(20, 1)
+    y = 2 * X[:, 0] + 0.5 * rng.randn(20)
+    copies = np.repeat(X, 5, 0), np.repeat(y, 5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(variance_type="tied", random_state=0).fit(*copies)
+    kinds = {"the most it tries": None, "only 20 distinct (X, y) pairs": None}
+    for w in caught:
+        (kind,) = [kind for kind in kinds if kind in str(w.message)]
+        kinds[kind] = w.category
+    assert kinds == dict.fromkeys(kinds, SkmoeWarning)

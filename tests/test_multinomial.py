@@ -286,6 +286,64 @@ def test_hessian_vector_product_flushes_subnormal_curvatures():
     assert np.max(np.abs(blocked - unflushed)) <= n * tiny * 2
 
 
+def test_hessian_vector_product_keeps_curvatures_at_the_smallest_normal():
+    # the flush drops numbers below the smallest normal number alone: weight
+    # 2 * tiny, p = (1/2, 1/2) and A = (1, -1) give curvatures s p (A - sum
+    # p A) = (tiny, -tiny) exactly, normal numbers that the sums keep
+    from skmoe import _multinomial
+
+    tiny = np.finfo(np.float32).tiny
+    n = 4
+    design = np.ones((1, n), dtype=np.float32)
+    prob = np.full((1, 2, n), 0.5, dtype=np.float32)
+    weight = np.full((1, n), 2 * tiny, dtype=np.float32)
+    v = np.array([[[1.0, -1.0]]], dtype=np.float32)
+    mask = np.ones((1, 1), dtype=np.float32)
+    hv, flushed = _multinomial._hess_vec_blocks(design, weight, prob, v, 0.0, mask)
+    expected = np.array([[[n * tiny, -n * tiny]]], dtype=np.float32)
+    np.testing.assert_array_equal(hv, expected)
+    assert not flushed
+    # half that weight: subnormal curvatures, flushed to 0
+    hv, flushed = _multinomial._hess_vec_blocks(design, weight / 2, prob, v, 0.0, mask)
+    np.testing.assert_array_equal(hv, np.zeros_like(expected))
+    assert flushed
+
+
+@pytest.mark.parametrize("subnormal", [False, True])
+def test_newton_cg_stops_flushing_once_a_product_finds_no_subnormal(
+    monkeypatch, subnormal
+):
+    # the check costs about a tenth of a product: the products of one
+    # direction flush until one finds nothing to flush, then stop
+    from skmoe import _multinomial
+
+    rng = np.random.RandomState(0)
+    B, m, d, n = 1, 3, 4, 500
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)]).astype(np.float32)
+    prob = rng.dirichlet(np.ones(m), size=(B, n)).transpose(0, 2, 1)
+    prob = np.ascontiguousarray(prob, dtype=np.float32)
+    weight = np.full((B, n), 1.0 / n, dtype=np.float32)
+    if subnormal:  # every curvature of these samples below the smallest normal
+        weight[:, : n // 2] = np.finfo(np.float32).tiny
+    grad = rng.randn(B, d, m).astype(np.float32)
+    grad -= grad.mean(axis=2, keepdims=True)
+    mask = np.ones((d, 1), dtype=np.float32)
+    mask[0] = 0
+    flags = []
+    blocks = _multinomial._hess_vec_blocks
+
+    def spy(*args):
+        flags.append(args[-1])
+        return blocks(*args)
+
+    monkeypatch.setattr(_multinomial, "_hess_vec_blocks", spy)
+    _multinomial.newton_cg_direction(
+        np, design, weight, prob, grad, 1e-3, mask, 5, rtol=0.0
+    )
+    assert len(flags) == 5
+    assert flags == ([True] * 5 if subnormal else [True] + [False] * 4)
+
+
 def test_halving_of_a_stack_gives_each_problem_its_own_step_length():
     # once some problems are done, NumPy's trials run over the others alone;
     # a problem whose direction descends takes no step (t = 0) after every

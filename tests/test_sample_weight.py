@@ -94,18 +94,24 @@ def test_integer_weights_equal_repeated_samples_from_the_same_start(gate, family
         experts,
         1e-3,
     )
-    a = run_em(weighted, resp=resp, max_iter=15, tol=0)
     b = run_em(repeated, resp=np.repeat(resp, counts, axis=1), max_iter=15, tol=0)
-    np.testing.assert_allclose(
-        a.log_likelihood_history, b.log_likelihood_history, rtol=1e-6
-    )
-    for name in a.expert_params:
+    # overwrite_resp (fit's restarts): the start's responsibilities hold the
+    # weighted ones of the first M-step, then the first E-step's
+    for overwrite in (False, True):
+        given = resp.copy()
+        a = run_em(weighted, resp=given, max_iter=15, tol=0, overwrite_resp=overwrite)
+        if not overwrite:
+            np.testing.assert_array_equal(given, resp)  # the caller's, untouched
         np.testing.assert_allclose(
-            a.expert_params[name], b.expert_params[name], rtol=1e-5, atol=1e-7
+            a.log_likelihood_history, b.log_likelihood_history, rtol=1e-6
         )
-    np.testing.assert_allclose(
-        a.gate_params["coef"], b.gate_params["coef"], rtol=1e-6, atol=1e-8
-    )
+        for name in a.expert_params:
+            np.testing.assert_allclose(
+                a.expert_params[name], b.expert_params[name], rtol=1e-5, atol=1e-7
+            )
+        np.testing.assert_allclose(
+            a.gate_params["coef"], b.gate_params["coef"], rtol=1e-6, atol=1e-8
+        )
 
 
 def test_weights_change_the_fit(crossing_lines):
