@@ -35,6 +35,10 @@ SERIES_TERMS = 8
 #: its series (in ``t = d / (2 + d)``, ten terms), not from ``log1p(d) - d``,
 #: which cancels there.
 LOG1PMX_SERIES = 0.25
+#: ``(x - nu) / sqrt(nu)`` from which ``P(nu, x)`` is above 0.539 (at every
+#: shape: the Gamma median lies below ``nu``), so that a survival function
+#: there is ``gammaincc``'s without a ``gammainc`` to choose it.
+SURE_UPPER = 0.1
 #: The logarithms of the smallest positive and the largest float: the widest
 #: bracket of a quantile's logarithm.
 LOG_SMALLEST = float(np.log(np.nextafter(0.0, 1.0)))
@@ -223,10 +227,12 @@ class PredictiveGammaMixture(_ContinuousMixture):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
 
         The root lies between the smallest and the largest of the components'
-        quantiles: it is found there in ``log y`` by a vectorized bracketed root
-        finder, then bisected over the floats to the one nearest it. Above ``q =
-        0.5`` the survival function is solved for ``1 - q``, which keeps the
-        upper tail's digits.
+        quantiles, and, for a component of weight ``w``, between its quantiles
+        ``1 - (1 - q) / w`` and ``q / w`` (where those are probabilities): it
+        is found there in ``log y`` by a vectorized bracketed root finder, then
+        bisected over the floats to the one nearest it. Above ``q = 0.5`` the
+        survival function is solved for ``1 - q``, which keeps the upper tail's
+        digits.
 
         Parameters
         ----------
@@ -312,7 +318,7 @@ def _hurdle_sf(y, weights, means, shapes):
     point masses at zero (means of 0): the Gamma components' exact upper
     tails (``gammaincc`` where ``1 - P`` loses digits)."""
     zero, total, rest, positive = _hurdle(weights, means)
-    tails = _gamma_tails(np.maximum(y, 0.0)[..., None], positive, shapes, True)[1]
+    tails = _gamma_tails(np.maximum(y, 0.0)[..., None], positive, shapes, True)
     gamma = np.sum(rest * tails, axis=-1)
     return np.where(y < 0, 1.0, total * gamma)
 
@@ -390,17 +396,33 @@ def _mixture_logpdf(y, weights, means, shapes):
     return np.where(np.isnan(y[..., 0]), np.nan, out)
 
 
-def _gamma_tails(y, means, shapes, upper=None):
+def _gamma_tails(y, means, shapes, upper=False):
     """The components' distribution functions ``P(nu, nu y / mu)`` at ``y >= 0``
-    (broadcast against the components; NaN stays NaN), and, where ``upper``
-    (a mask broadcast against them) is given, their survival functions, exact
-    where ``upper`` is True (elsewhere ``1 - P``)."""
+    (broadcast against the components; NaN stays NaN) where ``upper`` (a mask
+    broadcast against them) is False, their survival functions where it is
+    True: exact there (``gammaincc`` where ``1 - P`` loses digits).
+
+    Each element is computed in the one tail asked for. A survival function
+    where ``P`` is surely above 1/2 (``x - nu >= sqrt(nu) / 10``: ``P`` above
+    0.539 at every shape) comes from ``gammaincc`` alone. ``P > 0.5`` would
+    choose ``gammaincc`` there, so the floats are the same, without the cost
+    of ``gammainc``.
+    """
     with np.errstate(over="ignore", under="ignore"):  # x = inf: P = 1; 0: below
         ratio = y / means
         x = shapes * ratio
-    lower = special.gammainc(shapes, x)
     small = (x < TINY_X) | (ratio < TINY_X)  # with y = 0, and where x underflowed
-    series = (x < SERIES_X) & (shapes <= SERIES_SHAPE) & ~small
+    any_upper = np.any(upper)
+    if any_upper:
+        x, nu = np.broadcast_arrays(x, shapes)
+        upper = np.broadcast_to(upper, x.shape)
+        beyond = upper & ~small & (x - nu >= SURE_UPPER * np.sqrt(nu))
+        lower = np.full(x.shape, np.nan)
+        lower[~beyond] = special.gammainc(nu[~beyond], x[~beyond])
+        series = (x < SERIES_X) & (nu <= SERIES_SHAPE) & ~small & ~beyond
+    else:
+        lower = special.gammainc(shapes, x)
+        series = (x < SERIES_X) & (shapes <= SERIES_SHAPE) & ~small
     if np.any(series):
         x_series, nu_series = np.broadcast_arrays(x, shapes)
         lower[series] = _lower_series(nu_series[series], x_series[series])
@@ -412,18 +434,16 @@ def _gamma_tails(y, means, shapes, upper=None):
         log_lower = np.where(small, log_lower, -np.inf)
         with np.errstate(under="ignore"):
             lower = np.where(small, np.exp(log_lower), lower)
-    if upper is None:
+    if not any_upper:
         return lower
     survival = 1 - lower
     # gammaincc only where 1 - P loses digits (it is 7 times slower than
     # gammainc for shapes below 1)
-    exact = (lower > 0.5) & ~small & upper
-    if np.any(exact):
-        x, nu = np.broadcast_arrays(x, shapes)
-        survival[exact] = special.gammaincc(nu[exact], x[exact])
+    exact = beyond | ((lower > 0.5) & ~small & upper)
+    survival[exact] = special.gammaincc(nu[exact], x[exact])
     if np.any(small):
         survival = np.where(small, -np.expm1(log_lower), survival)
-    return lower, survival
+    return np.where(upper, survival, lower)
 
 
 def _lower_series(shapes, x):
@@ -469,38 +489,36 @@ def _quantiles(q, weights, means, shapes, survival):
     # cdf keeps only an absolute 1e-16 of the tail
     upper = q > 0.5
     tail = np.where(upper, survival, q)
-    used = weights > 0
 
     def excess(y, index):
         # increasing in y on both branches; y and index are the unfinished
         # elements' (find_root passes only those, with their index)
-        lower, survival = _gamma_tails(
-            y[:, None], means[index], shapes[index], upper[index, None]
+        mass = np.sum(
+            weights[index]
+            * _gamma_tails(y[:, None], means[index], shapes[index], upper[index, None]),
+            axis=-1,
         )
-        w = weights[index]
-        return np.where(
-            upper[index],
-            tail[index] - np.sum(w * survival, axis=-1),
-            np.sum(w * lower, axis=-1) - q[index],
-        )
+        return np.where(upper[index], tail[index] - mass, mass - q[index])
 
-    # the mixture's quantile lies between its components' (cdf_k(y) <= q for
-    # all k at the least of them): a bracket of log y
-    nu = shapes
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = np.empty(nu.shape)
-        x[upper] = special.gammainccinv(nu[upper], tail[upper, None])
-        x[~upper] = special.gammaincinv(nu[~upper], tail[~upper, None])
-        # where x underflows (shape 1e-3 at q = 0.3: 1e-523), from the series'
-        # first term x^nu / Gamma(nu + 1) = q
-        log_x = np.where(
-            x < TINY_X,
-            (np.log(q)[:, None] + special.gammaln(nu + 1)) / nu,
-            np.log(x),
+    # a bracket of log y: the ends from the components of large weight, and
+    # where they lack one, the least and the largest of the components'
+    # quantiles (cdf_k(y) <= q for all k at the least of them)
+    low, high = _weighted_bracket(q, survival, weights, means, shapes)
+    spread = ~(np.isfinite(low) & np.isfinite(high))
+    if np.any(spread):
+        rows = np.nonzero(spread)[0]
+        used = weights[rows] > 0
+        log_y = np.full(used.shape, np.nan)
+        log_y[used] = _log_quantiles(
+            np.broadcast_to(tail[rows, None], used.shape)[used],
+            np.broadcast_to(upper[rows, None], used.shape)[used],
+            np.broadcast_to(q[rows, None], used.shape)[used],
+            means[rows][used],
+            shapes[rows][used],
         )
-        log_y = log_x + np.log(means) - np.log(nu)
-    low = np.where(used, log_y, np.inf).min(axis=-1)
-    high = np.where(used, log_y, -np.inf).max(axis=-1)
+        # (NaN, where an inverse failed, stays: the widest bracket below)
+        low[rows] = np.maximum(np.where(used, log_y, np.inf).min(axis=-1), low[rows])
+        high[rows] = np.minimum(np.where(used, log_y, -np.inf).max(axis=-1), high[rows])
     # widened past the inverses' rounding; within the floats, and the widest
     # bracket where they failed (checked below, after the root finder)
     low = low - 1e-6 * (1 + np.abs(low))
@@ -524,12 +542,14 @@ def _quantiles(q, weights, means, shapes, survival):
     )
     with np.errstate(over="ignore"):
         ends = np.exp(np.stack(res.bracket))
-    low_y, high_y = ends.min(axis=0), ends.max(axis=0)
-    # the same floats find_root evaluated, checked again. find_root stops at
-    # an end where the excess is 0, with a bracket still wide: that end is the
-    # root
-    at_low = excess(low_y, index)
-    at_high = excess(high_y, index)
+    # the excess at the bracket's ends, as find_root evaluated it there (at
+    # the same floats). find_root stops at an end where the excess is 0, with
+    # a bracket still wide: that end is the root
+    first_low = ends[0] <= ends[1]
+    low_y = np.where(first_low, ends[0], ends[1])
+    high_y = np.where(first_low, ends[1], ends[0])
+    at_low = np.where(first_low, *res.f_bracket)
+    at_high = np.where(first_low, *res.f_bracket[::-1])
     root_low = at_low == 0
     root_high = (at_high == 0) & ~root_low
     low_y = np.where(root_high, high_y, low_y)
@@ -548,6 +568,59 @@ def _quantiles(q, weights, means, shapes, survival):
         at_low[rows] = excess(low_y[rows], rows)
         at_high[rows] = excess(high_y[rows], rows)
     return _bisect_floats(excess, low_y, high_y, at_low, at_high)
+
+
+def _log_quantiles(p, upper, lower_p, means, shapes):
+    """``log y`` at the components' quantiles (arrays of one shape): where
+    ``P(nu, nu y / mu) = p``, or where ``upper``, ``1 - P = p``; ``lower_p``
+    is ``P`` there, for the series' first term ``x^nu / Gamma(nu + 1)``
+    where ``x`` underflows (shape 1e-3 at P = 0.3: 1e-523). NaN where an
+    inverse fails."""
+    x = np.empty(p.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x[upper] = special.gammainccinv(shapes[upper], p[upper])
+        x[~upper] = special.gammaincinv(shapes[~upper], p[~upper])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_x = np.where(
+            x < TINY_X,
+            (np.log(lower_p) + special.gammaln(shapes + 1)) / shapes,
+            np.log(x),
+        )
+        return log_x + np.log(means) - np.log(shapes)
+
+
+def _weighted_bracket(q, survival, weights, means, shapes):
+    """Ends of a bracket of ``log y`` at the mixtures' quantiles ``q`` in (0,
+    1) (``survival``: ``1 - q``) from their components of large weight.
+
+    ``F >= w_k F_k``, so that ``F(y) >= q`` where ``F_k(y) >= q / w_k``, and
+    ``1 - F >= w_k (1 - F_k)``, so that ``F(y) <= q`` where ``1 - F_k(y) >=
+    (1 - q) / w_k``: the least of the first quantiles and the largest of the
+    second, where those probabilities are in [1e-300, 1 - 1e-3] (there the
+    quantiles keep their digits, within the margin of :func:`_quantiles`), else
+    ``inf`` and ``-inf``. A dominant component (a weight of 0.95 at ``q =
+    0.9``) narrows the bracket from the spread of all the components'
+    quantiles to its own between ``1 - (1 - q) / w`` and ``q / w``, and the
+    root finder needs fewer steps.
+    """
+    ends = []
+    for tail, upper, fill in ((q, False, np.inf), (survival, True, -np.inf)):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            p = tail[:, None] / weights  # (weights of 0: left out)
+        bound = (weights > 0) & (p >= 1e-300) & (p <= 1 - 1e-3)
+        log_y = np.full(p.shape, fill)
+        if np.any(bound):
+            p = p[bound]
+            found = _log_quantiles(
+                p,
+                np.full(p.shape, upper),
+                1 - p if upper else p,
+                means[bound],
+                shapes[bound],
+            )
+            log_y[bound] = np.where(np.isnan(found), fill, found)
+        ends.append(log_y)
+    return ends[1].max(axis=-1), ends[0].min(axis=-1)
 
 
 def _bisect_floats(excess, low, high, at_low, at_high):

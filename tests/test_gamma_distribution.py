@@ -546,3 +546,91 @@ def test_sf_keeps_the_upper_tail():
     expected = 0.3 * (y < 0) + 0.7 * parts[1].sf(y)
     np.testing.assert_allclose(hurdle.sf(y), expected, rtol=1e-12)
     np.testing.assert_allclose(hurdle.sf(y) + hurdle.cdf(y), 1.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("zero", [False, True])
+@pytest.mark.parametrize("q", [1e-9, 0.05, 0.5, 0.9, 0.999])
+def test_ppf_with_a_dominant_component_is_brentqs_root(q, zero):
+    # the bracket from the dominant component's quantiles of q / w and
+    # 1 - (1 - q) / w (weights up to 0.999), beside a point mass at zero of
+    # weight 0.01 or none: each row's root as scipy's brentq finds it on the
+    # mixture's own distribution function, summed here from scipy.stats
+    from scipy.optimize import brentq
+
+    rng = np.random.RandomState(0)
+    n, K = 40, 4
+    weights = rng.dirichlet([0.2] * K, size=n)
+    weights[:10] = [0.999, 5e-4, 3e-4, 2e-4]
+    weights[10:15] = [2e-4, 3e-4, 0.999, 5e-4]
+    means = np.exp(rng.uniform(-2, 3, size=(n, K)))
+    shapes = np.exp(rng.uniform(-1, 4, size=(n, K)))
+    if zero:  # a hurdle: the first component a point mass at 0
+        means[:, 0] = 0.0
+        weights[:, 0] = 0.01
+        weights /= weights.sum(axis=1, keepdims=True)
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    laws = stats.gamma(shapes, scale=np.where(means > 0, means, 1.0) / shapes)
+    positive = means > 0
+
+    def excess(y, i):
+        w = weights[i] * positive[i]
+        if q > 0.5:  # the upper tail, as ppf solves it
+            return (1 - q) - w @ laws.sf(np.full(K, y))[i]
+        return np.sum(weights[i] * ~positive[i]) + w @ laws.cdf(np.full(K, y))[i] - q
+
+    expected = [
+        0.0
+        if excess(0.0, i) >= 0
+        else brentq(excess, 0.0, 1e4, args=(i,), xtol=1e-300, rtol=1e-15, maxiter=500)
+        for i in range(n)
+    ]
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-11, atol=0)
+    if not zero:
+        # the bracket itself holds the root (to 1e-9 of log y; ppf widens it by
+        # 1e-6), with both ends for the rows of a weight of 0.999 where q / w
+        # and (1 - q) / w are at most 1 - 1e-3: else ppf finds the root by a
+        # slower path outside it
+        from skmoe._gamma_distribution import _weighted_bracket
+
+        low, high = _weighted_bracket(
+            np.full(n, q), np.full(n, 1 - q), weights, means, shapes
+        )
+        both = np.isfinite(low[:15]) & np.isfinite(high[:15])
+        assert np.all(both) if 0.002 <= q <= 0.998 else not np.any(both)
+        root = np.log(expected)
+        slack = 1e-9 * (1 + np.abs(root))
+        assert np.all((low <= root + slack) & (root - slack <= high))
+
+
+@pytest.mark.parametrize("q", [1e-300, 1e-9, 0.3, 0.5, 0.9, 1 - 1e-12])
+def test_ppf_of_one_component_is_scipys(q):
+    # K = 1: the weighted bracket is the component's own quantile
+    rng = np.random.RandomState(1)
+    means = np.exp(rng.uniform(-5, 5, size=(30, 1)))
+    shapes = np.exp(rng.uniform(0, 5, size=(30, 1)))  # 1 to 150
+    dist = PredictiveGammaMixture(np.ones((30, 1)), means, shapes)
+    expected = stats.gamma.ppf(q, shapes[:, 0], scale=(means / shapes)[:, 0])
+    np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-12)
+
+
+def test_upper_tails_skip_gammainc_only_where_it_exceeds_one_half():
+    # a survival function where x - nu >= sqrt(nu) / 10 is taken from
+    # gammaincc alone: there P(nu, x) is above 0.539 at every shape (the Gamma
+    # median lies below nu), as gammainc's P > 0.5 would choose it; and sf is
+    # scipy's on both sides of that line
+    from scipy import special
+
+    from skmoe._gamma_distribution import SURE_UPPER
+
+    nu = np.geomspace(1e-300, 1e300, 6001)
+    x = nu + SURE_UPPER * np.sqrt(nu)
+    on_line = x - nu >= SURE_UPPER * np.sqrt(nu)
+    x = np.where(on_line, x, np.nextafter(x, np.inf))
+    assert np.all(special.gammainc(nu, x) > 0.539)
+    shapes = np.array([1e-3, 0.3, 1.0, 7.0, 1e4])
+    mu = np.array([2.0, 0.5, 1.0, 3.0, 1e-3])
+    offsets = np.array([-0.2, -0.05, 0.0, 0.09, 0.1, 0.11, 0.5, 3.0])[:, None]
+    y = mu / shapes * (shapes + offsets * np.sqrt(shapes))  # (8, 5) positive
+    dist = PredictiveGammaMixture(np.ones((5, 1)), mu[:, None], shapes[:, None])
+    law = stats.gamma(shapes, scale=mu / shapes)
+    np.testing.assert_allclose(dist.sf(y), law.sf(y), rtol=1e-12)
