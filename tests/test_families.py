@@ -89,6 +89,47 @@ def test_softmax_gate_steps_rise_monotonically_to_the_optimum(
     )
 
 
+@pytest.mark.parametrize(
+    "n_experts, n_features, explicit",
+    [(2, 511, True), (2, 512, False), (4, 255, True), (4, 256, False)],
+)
+def test_softmax_gate_builds_a_hessian_of_at_most_newton_max_coef_rows(
+    monkeypatch, n_experts, n_features, explicit
+):
+    # the centred Newton step's Hessian has a row per coefficient of all K
+    # experts, K (D + 1); the limit counted the (K - 1)(D + 1) free ones, so
+    # two experts on 300 x 1000 built a 2002 x 2002 Hessian per EM iteration
+    # (26 s a fit against 1.8 s with four experts, which took CG steps)
+    calls = []
+    for name in ("newton_direction", "newton_cg_direction"):
+        original = getattr(_multinomial, name)
+
+        def record(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(_multinomial, name, record)
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, n_features)
+    design = design_matrix(np, X)
+    resp = rng.dirichlet(np.ones(n_experts), size=50).T
+    weight = np.full(50, 1 / 50)
+    gate = SoftmaxGate()
+    params = gate.initial_params(np, design, n_experts)
+    gate.m_step(
+        np,
+        design,
+        weight * resp,
+        gate.log_gate(np, design, params),
+        params,
+        1e-3,
+        gate.prepare(np, design, weight, 1e-3),
+    )
+    assert (n_experts * (n_features + 1) <= softmax.NEWTON_MAX_COEF) == explicit
+    assert (n_experts - 1) * (n_features + 1) <= softmax.NEWTON_MAX_COEF
+    assert calls == ["newton_direction" if explicit else "newton_cg_direction"]
+
+
 def test_constant_gate_m_step_is_weighted_mean_responsibility(soft_problem):
     X, design, resp, weight = soft_problem
     gate = ConstantGate()
