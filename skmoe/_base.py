@@ -1363,6 +1363,20 @@ class BaseMixtureOfExperts(
                     else " or variance_type='tied' may do."
                 )
             )
+        n_coef = problem.design.shape[0]
+        n_rows = int(np.count_nonzero(to_numpy(problem.sample_weight) > 0))
+        if n_coef >= n_rows:
+            # more coefficients than rows: one expert fits them all exactly,
+            # and fewer experts or a tied variance (the advice below) cannot
+            # help (50 x 200 said "copies, a spike")
+            return (
+                f"Experts {collapsed.tolist()} of the kept run collapsed: each has "
+                f"{n_coef} coefficients for {n_rows} samples, so that it fits its "
+                f"samples exactly and its {names} sits at or near its lower bound; "
+                "the likelihood, and score, bic and aic with it, are inflated and "
+                "predictive intervals far too narrow. Fit more samples, fewer "
+                "features (expert_features) or a larger alpha."
+            )
         return (
             f"Experts {collapsed.tolist()} of the kept run collapsed: each fits "
             "a few distinct values of y (copies, a spike) almost exactly, so that its "

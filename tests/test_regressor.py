@@ -917,3 +917,23 @@ def test_ppf_of_one_component_is_scipys(q):
     dist = PredictiveMixture(np.ones((30, 1)), means, scales)
     expected = stats.norm.ppf(q, means[:, 0], scales[:, 0])
     np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_experts_with_more_coefficients_than_samples_are_told_why():
+    # 50 rows of 200 features: every expert interpolates its samples (its
+    # variance at the floor), whatever the number of experts; the warning
+    # said "copies, a spike" and advised fewer experts or a tied variance,
+    # which do not help, where more samples, fewer features or alpha do
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 200)
+    y = X[:, 0] + 0.1 * rng.randn(50)
+    model = MoERegressor(2, alpha=1e-12, random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="201 coefficients for 50 samples"):
+        model.fit(X, y)
+    # the floor, far below the noise's 0.01 (the experts interpolate)
+    assert np.all(model.expert_variance_ < 1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a remedy: fewer features
+        MoERegressor(2, alpha=1e-12, random_state=0).fit(X[:, :5], y)
