@@ -234,6 +234,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     array([4., 6.])
     """
 
+    _ridge_experts = True
+
     def __init__(
         self,
         n_experts="auto",

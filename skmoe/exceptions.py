@@ -108,7 +108,11 @@ class FeatureScaleWarning(SkmoeWarning):
 
     Given where features have a standard deviation below 0.1 while the
     penalty ``alpha``, in the features' units, would shrink their
-    coefficients, and where a ``partial_fit`` batch's features range far
+    coefficients (judged after the fit, on the coefficients the fitted model
+    penalizes: none for trees as experts under one expert or an unpenalized
+    gate; one linear expert of ``MoERegressor``, a ridge regression, only
+    where ``alpha`` is above a hundredth of their variance), and where a
+    ``partial_fit`` batch's features range far
     outside those seen before; a ``partial_fit`` stream gives each such
     warning once (each ``fit`` gives its own). Standardizing the features
     (e.g. with :class:`~sklearn.preprocessing.StandardScaler` in a pipeline)
@@ -127,7 +131,7 @@ class FeatureScaleWarning(SkmoeWarning):
     >>> X, y = load_diabetes(return_X_y=True)  # columns of norm 1: sd 0.048
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     model = MoERegressor(n_experts=1).fit(X, y)
+    ...     model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
     >>> [w.category.__name__ for w in caught]
     ['FeatureScaleWarning']
     """

@@ -34,7 +34,9 @@ def test_the_categories_are_user_warnings():
 
 def test_features_on_a_small_scale_give_a_feature_scale_warning():
     X, y = load_diabetes(return_X_y=True)  # columns of norm 1: sd 0.048
-    assert _caught(lambda: MoERegressor(n_experts=1).fit(X, y)) == [FeatureScaleWarning]
+    # a hundredth of that: 5-fold CV R^2 0.28 against 0.48 standardized
+    fit = lambda: MoERegressor(n_experts=1).fit(X * 0.01, y)  # noqa: E731
+    assert _caught(fit) == [FeatureScaleWarning]
     X = StandardScaler().fit_transform(X)
     assert _caught(lambda: MoERegressor(n_experts=1).fit(X, y)) == []
 
