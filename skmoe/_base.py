@@ -52,6 +52,7 @@ from ._backend import (
 )
 from ._diagnostics import (
     _at_lower_bound,
+    _constant_targets,
     _few_samples,
     _gate_collapsed,
     _nan_parameters,
@@ -1446,10 +1447,12 @@ class BaseMixtureOfExperts(
             )
         n_coef = problem.design.shape[0]
         n_rows = int(np.count_nonzero(to_numpy(problem.sample_weight) > 0))
-        if n_coef >= n_rows:
+        if n_coef >= n_rows and not np.all(_constant_targets(problem, best, collapsed)):
             # more coefficients than rows: one expert fits them all exactly,
             # and fewer experts or a tied variance (the advice below) cannot
-            # help (50 x 200 said "copies, a spike")
+            # help (50 x 200 said "copies, a spike"); unless each collapsed
+            # expert holds one value of y alone (a spike, which a larger
+            # alpha does not undo)
             return (
                 f"Experts {collapsed.tolist()} of the kept run collapsed: each has "
                 f"{n_coef} coefficients for {n_rows} samples, so that it fits its "

@@ -234,7 +234,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     array([4., 6.])
     """
 
-    _ridge_experts = True
+    @property
+    def _ridge_experts(self):
+        """One Gaussian expert is a ridge regression (the feature-scale
+        warning's RIDGE_PENALTY_SHARE); a Student-t one weighs its rows anew
+        at each iteration, unmeasured there, and keeps the gate's share."""
+        return self.noise == "gaussian"
 
     def __init__(
         self,

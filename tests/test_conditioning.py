@@ -426,3 +426,12 @@ def test_noisy_gating_does_not_depend_on_the_features_units(x_scale):
     np.testing.assert_allclose(
         scaled.predict(X * x_scale), reference.predict(X), atol=1e-4
     )
+
+
+def test_one_student_t_expert_keeps_the_gates_threshold():
+    # the ridge threshold rests on Gaussian experts (one is scikit-learn's
+    # Ridge); a Student-t expert weighs its rows anew at each iteration and
+    # was not measured, so it warns as before on diabetes as loaded
+    X, y = load_diabetes(return_X_y=True)
+    assert _scale_warnings(MoERegressor(1).fit, X, y) == 0
+    assert _scale_warnings(MoERegressor(1, noise="student_t").fit, X, y) == 1

@@ -937,3 +937,30 @@ def test_experts_with_more_coefficients_than_samples_are_told_why():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a remedy: fewer features
         MoERegressor(2, alpha=1e-12, random_state=0).fit(X[:, :5], y)
+
+
+def test_a_spike_among_more_coefficients_than_samples_is_told_as_a_spike():
+    # 40 rows of 60 features, 25 of them y = 0, alpha = 1e6: the collapsed
+    # expert takes the zeros with slopes near 0 (it does not interpolate, a
+    # constant fits its rows), so "fits its samples exactly ... a larger
+    # alpha" was wrong advice: the spike's message stands
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 60)
+    y = np.where(np.arange(40) < 25, 0.0, 3 + rng.randn(40))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoERegressor(2, alpha=1e6, random_state=0).fit(X, y)
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, DegenerateFitWarning)
+    ]
+    assert len(messages) == 1
+    assert "copies, a spike" in messages[0]
+    assert "coefficients for" not in messages[0]
+    # the collapsed expert: the floor of its variance, predicting 0 on the
+    # zeros with slopes far below the data's (of order 1)
+    k = int(np.argmin(model.expert_variance_))
+    assert model.expert_variance_[k] < 1e-6
+    assert np.max(np.abs(model.expert_coef_[k])) < 1e-5
+    assert abs(model.expert_intercept_[k]) < 1e-6
