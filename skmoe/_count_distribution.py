@@ -39,6 +39,9 @@ SF_TAIL = 1e-10
 BETA_LIMIT_Q = 1e-60
 BETA_LIMIT_RATES = (1e4, 1e240)
 BETA_LIMIT_SDS = 4.0
+#: Largest ``phi mu`` at which a negative binomial component whose incomplete
+#: beta function scipy loses is taken as its Poisson limit.
+POISSON_LIMIT = 1e-16
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -472,7 +475,17 @@ def _probabilities(counts, rates, dispersions=None, upper=False):
         if np.any(lost):
             x = (counts + 1.0) * p
             gamma_tail = special.gammaincc if upper else special.gammainc
-            nb_out = np.where(lost, gamma_tail(1.0 / phi, x), nb_out)
+            fallback = gamma_tail(1.0 / phi, x)
+            # it is NaN too for theta = 1 / phi above about 1e155, where the
+            # Gamma's, meant for p near 0, gave P(Y <= 1) 0 and P(Y > 1) 1 at
+            # mu = 0.3 and phi = 1e-158; there, at phi mu below
+            # POISSON_LIMIT, the Poisson limit (finite counts: NaN stays NaN)
+            poisson = lost & (phi < 1e-100) & (scaled < POISSON_LIMIT)
+            poisson = poisson & np.isfinite(counts)
+            if np.any(poisson):
+                limit = _poisson_probabilities(counts, rates, upper)
+                fallback = np.where(poisson, limit, fallback)
+            nb_out = np.where(lost, fallback, nb_out)
         huge = nb & np.isinf(scaled) & np.isfinite(rates)
         if np.any(huge):
             nb_out = np.where(

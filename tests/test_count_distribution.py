@@ -499,3 +499,22 @@ def test_negative_binomial_log_probability_of_a_huge_count_is_not_nan():
         assert dist.logpmf(1e306)[0] == -np.inf
         assert dist.logpmf(1e308)[0] == -np.inf
         assert np.isnan(dist.logpmf(np.nan)[0])
+
+
+@pytest.mark.parametrize("phi", [1e-150, 1e-160, 1e-200, 1e-300])
+def test_negative_binomial_of_a_tiny_dispersion_is_the_poisson(phi):
+    # scipy's betainc is NaN for theta = 1 / phi above about 1e155, where the
+    # Gamma fallback, meant for p near 0, took P(Y <= y) as 0 and P(Y > y) as
+    # 1 at a mean of 0.3 (cdf + sf = 2 once the tails were taken apart, and
+    # ppf(1 - 1e-12) 144): the Poisson limit, as scipy's
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    y = np.array([0.0, 1.0, 3.0, 10.0, 9900.0, 1e4, 1.1e4])
+    q = np.array([0.05, 0.5, 1 - 1e-12])
+    for rate in (0.3, 5.0, 1e4):
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[rate]], [[phi]])
+        cdf, sf = dist.cdf(y[:, None])[:, 0], dist.sf(y[:, None])[:, 0]
+        np.testing.assert_allclose(cdf, poisson.cdf(y, rate), rtol=1e-12)
+        np.testing.assert_allclose(sf, poisson.sf(y, rate), rtol=1e-9, atol=1e-300)
+        ppf = dist.ppf(q[:, None])[:, 0]
+        np.testing.assert_array_equal(ppf, poisson.ppf(q, rate))

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -793,6 +794,33 @@ def test_displays_take_the_exposure_of_a_poisson_model():
     regressor = MoERegressor(2, random_state=0).fit(X, np.log1p(y))
     with pytest.raises(ValueError, match="MoEPoissonRegressor only"):
         ExpertUsageDisplay.from_estimator(regressor, X, np.log1p(y), exposure=exposure)
+
+
+def test_bands_of_a_count_model_requesting_exposure_warn_once():
+    # predict warns where a model fitted with exposure requests it for predict
+    # and gets none (a scorer dropped it): the std bands, drawn per unit
+    # exposure by design, gave that warning without y (none for quantile
+    # bands) and a second one beside the display's own with y
+    from skmoe import MoEPoissonRegressor
+
+    X, y, exposure = _exposure_counts(n=400)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MoEPoissonRegressor(2, random_state=0).set_predict_request(
+            exposure=True
+        )
+    model.fit(X, y, exposure=exposure)
+    for band in ("std", "quantile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            PredictionBandsDisplay.from_estimator(model, X, band=band)
+        with pytest.warns(UserWarning, match="per unit exposure") as record:
+            PredictionBandsDisplay.from_estimator(model, X, y, band=band)
+        assert len(record) == 1, [str(w.message) for w in record]
+    bands = PredictionBandsDisplay.from_estimator(model, X, band="std")
+    grid = bands.x.reshape(-1, 1)
+    mean, std = model.predict(grid, exposure=1.0, return_std=True)
+    np.testing.assert_allclose(bands.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(bands.upper, mean + 2 * std, rtol=1e-12)
 
 
 def test_display_messages_and_checks():

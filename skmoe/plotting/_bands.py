@@ -215,7 +215,17 @@ class PredictionBandsDisplay:
             upper = distribution.ppf((1 + coverage) / 2)
             label = f"{100 * coverage:g}% predictive interval"  # (99.5% was 100%)
         else:
-            mean, std = model.call("predict", points, return_std=True, **target)
+            # a count model's predict without the exposure it requests (metadata
+            # routing) warns of a caller that dropped it: the display draws
+            # per unit exposure by design, and exposure_arguments warns where
+            # counts are drawn (once, as band="quantile")
+            if hasattr(model.moe, "_predict_counts"):
+                exposure = target.get("exposure")
+                mean, std = model.call(
+                    "_predict_counts", points, return_std=True, exposure=exposure
+                )
+            else:
+                mean, std = model.call("predict", points, return_std=True, **target)
             if not np.all(np.isfinite(std)):
                 raise ValueError(
                     "band='std' needs a finite predictive standard deviation; "
