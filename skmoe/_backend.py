@@ -140,6 +140,8 @@ def _cupy_and_problem():
         import cupy
     except ImportError:
         return None, None
+    except Exception as exc:  # a broken installation (a missing CUDA library)
+        return None, f"importing CuPy failed: {type(exc).__name__}: {exc}"
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return None, "CUDA finds no device"

@@ -778,6 +778,28 @@ def test_cuda_without_a_device_says_why(monkeypatch):
     np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
 
 
+def test_a_cupy_that_fails_to_import_falls_back_on_auto(monkeypatch):
+    # an installation whose import raises other than ImportError (a missing
+    # CUDA library: OSError) crashed device="auto", documented to fall back
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "cupy":
+            raise OSError("libcudart.so.12: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    X, y = _regression()
+    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
+    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+    with pytest.raises(ImportError, match="importing CuPy failed: OSError"):
+        MoERegressor(2, device="cuda").fit(X, y)
+
+
 def test_import_does_not_import_cupy():
     code = "import sys, skmoe; print('cupy' in sys.modules)"
     result = subprocess.run(
