@@ -744,15 +744,20 @@ def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
             )
 
 
+def _assert_auto_is_the_cpu(X, y):
+    """device="auto" without a usable GPU fits as device="cpu" does."""
+    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
+    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+
+
 def test_cuda_without_cupy_says_what_to_install(monkeypatch):
     monkeypatch.setattr(backend_module, "_import_cupy", lambda: None)
     X, y = _regression()
     message = r'pip install "\.\[gpu\]"` in the skmoe source checkout'
     with pytest.raises(ImportError, match=message):
         MoERegressor(2, device="cuda").fit(X, y)
-    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
-    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+    _assert_auto_is_the_cpu(X, y)
 
 
 def test_cuda_without_a_device_says_why(monkeypatch):
@@ -773,9 +778,7 @@ def test_cuda_without_a_device_says_why(monkeypatch):
     )
     with pytest.raises(ImportError, match=message):
         MoERegressor(2, device="cuda").fit(X, y)
-    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
-    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+    _assert_auto_is_the_cpu(X, y)
 
 
 def test_a_cupy_that_fails_to_import_falls_back_on_auto(monkeypatch):
@@ -793,9 +796,7 @@ def test_a_cupy_that_fails_to_import_falls_back_on_auto(monkeypatch):
     monkeypatch.delitem(sys.modules, "cupy", raising=False)
     monkeypatch.setattr(builtins, "__import__", failing_import)
     X, y = _regression()
-    auto = MoERegressor(2, n_init=1, random_state=0, device="auto").fit(X, y)
-    cpu = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(auto.predict(X), cpu.predict(X))
+    _assert_auto_is_the_cpu(X, y)
     with pytest.raises(ImportError, match="importing CuPy failed: OSError"):
         MoERegressor(2, device="cuda").fit(X, y)
 
