@@ -1060,7 +1060,7 @@ class BaseMixtureOfExperts(
         self._attributes_to(X)
         streams = self._streams()  # (whose first batch gives it at once)
         scales = self._check_feature_scales(
-            X_scales, offset_scales, sample_weight, stream=streams, give=streams
+            X_scales, offset_scales, sample_weight, stream=streams
         )
         messages.insert(0, (scales, FeatureScaleWarning))
         messages.append((self._convergence_message(best), ConvergenceWarning))
@@ -1296,17 +1296,15 @@ class BaseMixtureOfExperts(
         spread=True,
         stream=False,
         fitted=True,
-        give=True,
     ):
-        """Warn of :func:`_feature_scale_message` on the features the model
-        uses, named by their names or their columns in X (``spread=False``:
-        only the refusal of values whose squares overflow, for rows too few to
-        tell the features' spreads); ``stream``: a ``partial_fit`` batch, which
-        gives a warning its stream gave before no more
-        (:meth:`_warn_once_in_stream`). ``fitted``: judged on the fitted
-        model's penalized coefficients (:meth:`_penalized_columns`); else
-        only the refusals, before a fit. ``give=False``: return the message
-        (or None) instead of giving it."""
+        """The message of :func:`_feature_scale_message` on the features the
+        model uses, named by their names or their columns in X, or None
+        (``spread=False``: only the refusal of values whose squares overflow,
+        for rows too few to tell the features' spreads). ``stream``: a
+        ``partial_fit`` batch, which gives the warning itself unless its stream
+        gave it before (:meth:`_warn_once_in_stream`), and returns None.
+        ``fitted``: judged on the fitted model's penalized coefficients
+        (:meth:`_penalized_columns`); else only the refusals, before a fit."""
         used = self._used_columns()
         if not spread:
             _mean_square_deviation(
@@ -1320,11 +1318,11 @@ class BaseMixtureOfExperts(
             names = list(range(X.shape[1]))
         alpha, share = (float(self.alpha) if fitted else 0.0), PENALTY_SHARE
         if fitted:
-            penalized, share = self._penalized_columns(X.shape[1])
-            if not np.any(penalized):
+            penalized, shares = self._penalized_columns(X.shape[1])
+            if np.any(penalized):
+                used, share = np.flatnonzero(penalized), shares[penalized]
+            else:
                 alpha = 0.0  # no coefficient to shrink: the refusals alone
-            used = np.flatnonzero(penalized) if np.any(penalized) else used
-            share = share[used] if np.any(penalized) else PENALTY_SHARE
         message = _feature_scale_message(
             _take_columns(np, X, used, axis=1),
             _take_columns(np, offset, used, axis=0),
@@ -1333,12 +1331,9 @@ class BaseMixtureOfExperts(
             [names[j] for j in (range(X.shape[1]) if used is None else used)],
             share,
         )
-        if message is None or not give:
+        if message is None or not stream:
             return message
-        if stream:
-            self._warn_once_in_stream(message, message)
-        else:
-            _warn_user(message, FeatureScaleWarning)
+        self._warn_once_in_stream(message, message)
         return None
 
     def _warn_once_in_stream(self, key, message):
@@ -1347,9 +1342,8 @@ class BaseMixtureOfExperts(
         stream of small-scale features warned at every batch (20 identical
         warnings for 20 batches, with Python's default filter: scikit-learn's
         input checks, in ``catch_warnings``, reset its record of the warnings
-        shown). The
-        keys given are held until :meth:`fit` starts a new model, and restored
-        with the rest of the estimator where a batch fails."""
+        shown). The keys given are held until :meth:`fit` starts a new model,
+        and restored with the rest of the estimator where a batch fails."""
         given = vars(self).get("_stream_warnings", frozenset())
         if key in given:
             return
