@@ -1336,18 +1336,19 @@ class BaseMixtureOfExperts(
         self._warn_once_in_stream(message, message)
         return None
 
-    def _warn_once_in_stream(self, key, message):
-        """Give ``message`` (a :class:`~skmoe.exceptions.FeatureScaleWarning`)
-        unless the ``partial_fit`` stream gave the warning of ``key`` before: a
-        stream of small-scale features warned at every batch (20 identical
-        warnings for 20 batches, with Python's default filter: scikit-learn's
-        input checks, in ``catch_warnings``, reset its record of the warnings
-        shown). The keys given are held until :meth:`fit` starts a new model,
-        and restored with the rest of the estimator where a batch fails."""
+    def _warn_once_in_stream(self, key, message, category=FeatureScaleWarning):
+        """Give ``message`` (a warning of ``category``) unless the ``partial_fit``
+        stream gave the warning of ``key`` before: a stream of small-scale
+        features warned at every batch (20 identical warnings for 20 batches,
+        with Python's default filter: scikit-learn's input checks, in
+        ``catch_warnings``, reset its record of the warnings shown), as did a
+        changed ``n_experts`` that partial_fit ignores. The keys given are held
+        until :meth:`fit` starts a new model, and restored with the rest of the
+        estimator where a batch fails."""
         given = vars(self).get("_stream_warnings", frozenset())
         if key in given:
             return
-        _warn_user(message, FeatureScaleWarning)
+        _warn_user(message, category)
         self._stream_warnings = given | {key}
 
     def _designs(self, xp, X, offset, experts):

@@ -39,7 +39,7 @@ from ._math import device
 from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
 from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
 from ._warm_start import _feature_ranges, _stream_scale_message
-from ._warnings import _warn_user
+from ._warnings import _held_warnings, _warn_user
 from .gates import GATES
 
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
@@ -318,8 +318,13 @@ class PartialFitMixin:
         # parameter combinations fail before the data touch any fitted state
         restart = first or pending is not None
         if not restart:
-            self._warn_ignored_n_experts("partial_fit", "call fit")
-            self._warn_ignored_settings("partial_fit")
+            # once per stream: they came at every batch (scikit-learn's input
+            # checks reset Python's record of the warnings shown)
+            with _held_warnings() as ignored:
+                self._warn_ignored_n_experts("partial_fit", "call fit")
+                self._warn_ignored_settings("partial_fit")
+            for message, category in ignored:
+                self._warn_once_in_stream(message, message, category)
         options = self._solver_options(self.n_experts if restart else self.n_experts_)
         y = _column_target(y, self)
         if is_regressor(self):

@@ -647,6 +647,42 @@ def test_partial_fit_warns_of_small_features_once_per_stream(solver, gate):
     ]
 
 
+@pytest.mark.parametrize("solver", ["sgd", "em"])
+def test_partial_fit_says_once_per_stream_that_it_ignores_changed_settings(solver):
+    # set_params(n_experts=3) then 10 batches: 10 identical warnings (Python's
+    # record of those shown is reset by scikit-learn's input checks); now one
+    # per setting and value, and again in the stream that follows a fit
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1500, 2))
+    y = X @ [1.0, -2.0] + 0.1 * rng.standard_normal(1500)
+    stream = MoERegressor(2, solver=solver, gate="constant", random_state=0)
+    stream.fit(X[:500], y[:500])
+
+    def ignored(rows):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            for batch in np.array_split(rows, 10):
+                stream.partial_fit(X[batch], y[batch])
+        return [str(w.message).split(", set after")[0] for w in caught]
+
+    stream.set_params(n_experts=3, noise="student_t")
+    assert ignored(np.arange(500, 1000)) == [
+        "partial_fit continues the 2 fitted experts and ignores n_experts=3",
+        "partial_fit continues the fitted experts of noise='gaussian' and "
+        "ignores noise='student_t'",
+    ]
+    stream.set_params(n_experts=4)
+    assert ignored(np.arange(1000, 1500)) == [
+        "partial_fit continues the 2 fitted experts and ignores n_experts=4"
+    ]
+    assert stream.n_experts_ == 2
+    stream.set_params(n_experts=2, noise="gaussian").fit(X[:500], y[:500])
+    stream.set_params(n_experts=3)
+    assert ignored(np.arange(500, 1000)) == [
+        "partial_fit continues the 2 fitted experts and ignores n_experts=3"
+    ]
+
+
 def test_the_stream_scale_warning_is_given_once_per_feature_and_direction():
     # batches in other units warned at every batch (with ratios that differ a
     # little); once for each feature and the way its spread moved
