@@ -1111,3 +1111,26 @@ def test_float32_input_to_a_float64_model_gives_float64_posteriors(Estimator):
     for name, value in got_errors.items():
         assert value.dtype == xps.float64, name
         np.testing.assert_allclose(np.asarray(value), errors[name], rtol=1e-6)
+
+
+def test_gaussian_dual_m_step_in_array_api_strict_matches_numpy():
+    # more features than samples: the kernel (dual) solve, in the Array API
+    # standard alone
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 80)
+    y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.randn(30)
+    weighted = rng.dirichlet(np.ones(2), size=30).T
+    weighted[0, :3] = 0.0
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    results = []
+    for xp, convert in [(np, np.asarray), (xps, xps.asarray)]:
+        design = design_matrix(xp, convert(X), convert(X.mean(axis=0)))
+        assert experts._use_dual(design, 1e-2)
+        params = experts.initial_params(xp, design, convert(y), 2)
+        results.append(
+            experts.m_step(xp, design, convert(y), convert(weighted), params, 1e-2)
+        )
+    for name in ("coef", "variance"):
+        np.testing.assert_allclose(
+            np.asarray(results[1][name]), results[0][name], rtol=1e-10
+        )

@@ -6,6 +6,7 @@ import pkgutil
 
 import numpy as np
 import pytest
+import scipy.linalg
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -159,6 +160,41 @@ def test_gaussian_m_step_is_weighted_ridge(soft_problem, alpha):
         ssr = np.sum(weighted[k] * (y - ridge.predict(X)) ** 2)
         expected = (ssr + alpha * np.sum(ridge.coef_**2)) / weighted[k].sum()
         np.testing.assert_allclose(params["variance"][k], expected, rtol=1e-7)
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 1e-2, 1.0])
+def test_gaussian_m_step_with_more_features_than_samples_is_weighted_ridge(alpha):
+    # d > n: the kernel (dual) solve. Expert k minimizes sum_i w_i (y_i -
+    # x~_i . b)^2 + alpha ||b_1:||^2 (the penalty's 1 / s2_k scales the whole
+    # objective), the least squares of the augmented system [S X~; sqrt(alpha)
+    # P] (S = diag(sqrt(w))), solved by SVD, where the normal equations'
+    # condition number is squared. The primal solve's jitter, 1e-10 of the
+    # Gram matrix's diagonal (2e-8 here), was a ridge beside alpha: 4e-4 off
+    # at alpha=1e-6, 4e-8 at 1e-2.
+    rng = np.random.RandomState(0)
+    n, n_features = 40, 120
+    X = rng.randn(n, n_features) * rng.uniform(0.5, 3, n_features) + 1.0
+    y = X[:, :4] @ rng.randn(4) + 3.0 + rng.randn(n)
+    weighted = rng.dirichlet(np.ones(3), size=n).T
+    weighted[0, :4] = 0.0  # samples an expert is not responsible for
+    weighted[1, 4:8] = 1e-12
+    design = design_matrix(np, X, X.mean(axis=0))
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    params = experts.m_step(
+        np, design, y, weighted, experts.initial_params(np, design, y, 3), alpha
+    )
+    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
+    for k in range(3):
+        root = np.sqrt(weighted[k])
+        system = np.vstack([design.T * root[:, None], penalty])
+        target = np.concatenate([root * y, np.zeros(n_features)])
+        coef = scipy.linalg.lstsq(system, target)[0]
+        np.testing.assert_allclose(
+            params["coef"][:, k], coef, rtol=0, atol=1e-8 * np.max(np.abs(coef))
+        )
+        ssr = np.sum(weighted[k] * (y - coef @ design) ** 2)
+        expected = (ssr + alpha * np.sum(coef[1:] ** 2)) / weighted[k].sum()
+        np.testing.assert_allclose(params["variance"][k], expected, rtol=1e-8)
 
 
 def test_gaussian_m_step_floors_variance_and_survives_an_empty_expert(soft_problem):

@@ -155,8 +155,6 @@ class GaussianLinearExperts(ExpertFamily):
         # responsibilities' sums
         fit_weight = weighted_resp if weights is None else weighted_resp * weights
         fit_mass = mass if weights is None else xp.sum(fit_weight, axis=1)
-        mask = penalty_mask(xp, design)
-        gram = weighted_grams(xp, design, fit_weight) + alpha * diag(xp, mask)
         # solve for y - ybar_k (ybar_k: the expert's weighted mean of y; the
         # intercept is free): the solve's relative jitter then acts on a small
         # intercept, not on mean(y), which it shrank by 1e-10 (0.1 at y ~ 1e9),
@@ -165,13 +163,79 @@ class GaussianLinearExperts(ExpertFamily):
         # (xp.maximum and xp.minimum clip here, the same numbers: array-api-compat's
         # clip took 8 to 11 us a call on NumPy, 3 per EM iteration)
         ybar = (fit_weight @ Y[:, None])[:, 0] / xp.maximum(fit_mass, tiny)
-        centred = _times(Y[None, :] - ybar[:, None], fit_weight)
-        rhs = centred @ design.T  # (K, d)
-        del centred
-        coef = self._coefficients(xp, gram, rhs, ybar, params)
+        if self._use_dual(design, alpha):
+            coef = self._dual_coefficients(xp, design, Y, fit_weight, ybar, alpha)
+        else:
+            mask = penalty_mask(xp, design)
+            gram = weighted_grams(xp, design, fit_weight) + alpha * diag(xp, mask)
+            centred = _times(Y[None, :] - ybar[:, None], fit_weight)
+            rhs = centred @ design.T  # (K, d)
+            del centred
+            coef = self._coefficients(xp, gram, rhs, ybar, params)
         resid2 = _square(Y[None, :] - coef.T @ design)
         ssr = xp.sum(_times(resid2, fit_weight), axis=1)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
+
+    def _use_dual(self, design, alpha) -> bool:
+        """Whether the M-step solves for the coefficients in the kernel (dual)
+        form: more features than ``DUAL_RATIO`` times the samples, a positive
+        ``alpha`` (at 0 the kernel system is singular), no shared rows (their
+        joint solve is the primal's) and this class's ``_coefficients``."""
+        d, n_samples = design.shape
+        return (
+            alpha > 0
+            and d - 1 > self.DUAL_RATIO * n_samples
+            and not self.shared
+            and type(self)._coefficients is GaussianLinearExperts._coefficients
+        )
+
+    #: The dual M-step is used above this many features per sample. Its cost
+    #: is ``n^2 d + K n^3 / 3`` against the primal's ``K (n d^2 + d^3 / 3)``;
+    #: one M-step with K=2 (NumPy, one thread) broke even near ``d = n``: the
+    #: primal's time over the dual's 0.49, 1.05, 3.9 at d = 150, 200, 300 for
+    #: n = 200, and 0.78, 1.47, 3.2 at d = 750, 1000, 1500 for n = 1000.
+    DUAL_RATIO = 1.0
+
+    def _dual_coefficients(self, xp, design, Y, fit_weight, ybar, alpha):
+        """The coefficients (d, K) of the weighted ridge problems, through the
+        kernel (dual) form: for more features than samples.
+
+        With the intercept free, expert k's slopes are those of the features
+        and ``y`` centred at its weighted means, ``Zt = Z - zbar_k`` and
+        ``yt = y - ybar_k``, and (the push-through identity)
+
+            b_k = Zt^T S (S Zt Zt^T S + alpha I)^-1 S yt,  S = diag(sqrt(w_k)),
+
+        an n x n system per expert in place of a d x d one. ``Zt Zt^T`` comes
+        from the one kernel ``G = Z Z^T`` of all experts, centred algebraically,
+        ``G - 1 u^T - u 1^T + c 1 1^T`` with ``u = Z zbar_k`` and ``c =
+        |zbar_k|^2``. A sample of weight 0 has a zero row and column there and
+        ``alpha`` on the diagonal, and a zero right-hand side, so it drops
+        out. :func:`~skmoe._math.solve_symmetric`'s jitter is relative to the
+        diagonal of this system (``w_i |zt_i|^2 + alpha``), so it differs from
+        the primal's at the level of that jitter (1e-10 of the diagonal in
+        float64). The intercept is ``ybar_k - zbar_k . b_k``.
+        """
+        features = design[1:, :]  # (d - 1, n): the design's row 0 is 1
+        n_samples = features.shape[1]
+        kernel = features.T @ features  # (n, n), once for all experts
+        tiny = float(xp.finfo(design.dtype).smallest_normal)
+        share = fit_weight / xp.maximum(xp.sum(fit_weight, axis=1), tiny)[:, None]
+        u = share @ kernel  # (K, n): Z zbar_k (the kernel is symmetric)
+        c = xp.sum(u * share, axis=1)  # (K,): |zbar_k|^2
+        centred = kernel[None, ...] - u[:, :, None] - u[:, None, :]
+        centred = centred + c[:, None, None]
+        root = xp.sqrt(fit_weight)
+        eye = xp.eye(n_samples, dtype=design.dtype, device=device(design))
+        system = root[:, :, None] * centred * root[:, None, :] + alpha * eye
+        del centred
+        rhs = root * (Y[None, :] - ybar[:, None])
+        dual = root * solve_symmetric(xp, system, rhs[:, :, None])[:, :, 0]  # (K, n)
+        means = features @ share.T  # (d - 1, K): zbar_k
+        # Zt^T v = Z^T v - zbar_k sum(v) (sum(v) is 0 up to rounding)
+        slopes = features @ dual.T - means * xp.sum(dual, axis=1)[None, :]
+        intercept = ybar - xp.sum(means * slopes, axis=0)
+        return xp.concat([intercept[None, :], slopes], axis=0)
 
     def _precision_weights(self, xp, design, Y, params, resid=None):
         """Each sample's weight in each expert's least squares beside its
