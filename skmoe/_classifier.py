@@ -647,8 +647,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ValueError
             "partial_fit diverged" where the step leaves non-finite parameters
             or log-likelihood; the estimator is unchanged. A step that only
-            makes the model worse is not detected (as scikit-learn's
-            ``SGDClassifier`` and ``MLPClassifier``): score a held-out batch.
+            makes the model worse is kept: one that lowers its own batch's
+            likelihood by much warns (below), a smaller harm goes unnoticed
+            (as with scikit-learn's ``SGDClassifier`` and ``MLPClassifier``):
+            score a held-out batch.
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
             ``solver="sgd"``, and while ``n_experts="auto"`` is unfitted: it
@@ -656,6 +658,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             mini-batch cannot do. The exception's cause says which and what to
             do (an integer ``n_experts``, or :meth:`fit` first, which
             ``partial_fit`` then continues); the estimator is unchanged.
+
+        Warns
+        -----
+        ConvergenceWarning
+            Where the epoch lowers its own batch's penalized log-likelihood by
+            more than 2 nats per sample (unit of weight), which a sound
+            ``learning_rate`` does not (at most 0.7 at 0.1, 5 and more at
+            100): the message says by how much and to lower
+            ``learning_rate``. The step is kept; once per stream (:meth:`fit`
+            starts a new one).
         """
         first = not hasattr(self, "n_experts_")
         if first and classes is None:

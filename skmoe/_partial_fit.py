@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 from sklearn.base import _fit_context, is_regressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -256,9 +257,10 @@ class PartialFitMixin:
             or log-likelihood, or predictions for its own batch that overflow
             (too large a ``learning_rate``, or features and y of extreme
             scale); the estimator is unchanged. A step that only makes the
-            model worse, however much, is not detected (as scikit-learn's
-            ``SGDRegressor`` and ``MLPRegressor``): score a held-out batch to
-            watch the stream.
+            model worse is kept: one that lowers its own batch's likelihood
+            by much warns (below), a smaller harm goes unnoticed (as with
+            scikit-learn's ``SGDRegressor`` and ``MLPRegressor``): score a
+            held-out batch to watch the stream.
         AttributeError
             On access (``hasattr(estimator, "partial_fit")`` is False) unless
             ``solver="sgd"`` or online EM applies (above), with
@@ -269,6 +271,16 @@ class PartialFitMixin:
             mini-batch cannot do. The exception's cause says which and what to
             do (an integer ``n_experts``, or :meth:`fit` first, which
             ``partial_fit`` then continues); the estimator is unchanged.
+
+        Warns
+        -----
+        ConvergenceWarning
+            Adam only: where the epoch lowers its own batch's penalized
+            log-likelihood by more than 2 nats per sample (unit of weight),
+            which a sound ``learning_rate`` does not (at most 0.7 at 0.1, 5
+            and more at 100): the message says by how much and to lower
+            ``learning_rate``. The step is kept; once per stream (:meth:`fit`
+            starts a new one).
 
         Examples
         --------
@@ -545,6 +557,13 @@ class PartialFitMixin:
                 f"model's predictions for its own batch{cause} (outputs that "
                 "overflow, or means of 0 for positive targets); the model is "
                 f"unchanged. {remedy} the features and y."
+            )
+        if not online and result.message:
+            # the epoch lowered its batch's likelihood (partial_fit_epoch): the
+            # step is kept, and warned once per stream (a ruined stream's later
+            # steps change little, so the first batch must warn by itself)
+            self._warn_once_in_stream(
+                "partial_fit overshoot", result.message, ConvergenceWarning
             )
         if self.verbose >= 1:
             print(

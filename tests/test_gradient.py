@@ -1,6 +1,7 @@
 """Gradient solvers: analytic gradients, L-BFGS against EM, Adam, load balancing."""
 
 import copy
+import re
 import warnings
 from types import SimpleNamespace
 
@@ -1003,12 +1004,18 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch):
     twin = copy.deepcopy(model)
     original = skmoe._sgd._score
 
+    calls = []
+
     def fail(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 1:  # the start's score (for the overshoot warning)
+            return original(*args, **kwargs)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(skmoe._sgd, "_score", fail)  # after the epoch's steps
     with pytest.raises(KeyboardInterrupt):
         model.partial_fit(X[200:], y[200:])
+    assert len(calls) == 2
     assert model.log_likelihood_history_ == twin.log_likelihood_history_
     monkeypatch.setattr(skmoe._sgd, "_score", original)
     model.partial_fit(X[200:], y[200:])
@@ -1065,15 +1072,108 @@ def test_partial_fit_refuses_a_step_that_cannot_predict_its_batch(
         start = Estimator(learning_rate=1e-300, **params).fit(X, y)
     np.testing.assert_allclose(fitted.predict(X), start.predict(X), rtol=1e-9)
     # the refused step, accepted: its predictions of its own batch overflow
-    # (predict raises) or are 0 where y > 0
+    # (predict raises) or are 0 where y > 0, and it lowered its batch's
+    # likelihood, which then warns (a refused step warns of nothing, above)
     monkeypatch.setattr(Estimator, "_predicts_batch", lambda *args: True)
-    accepted = Estimator(learning_rate=100.0, **params).partial_fit(X, y)
+    too_large = "learning_rate=100.0 is likely too large"
+    with pytest.warns(ConvergenceWarning, match=too_large):
+        accepted = Estimator(learning_rate=100.0, **params).partial_fit(X, y)
     try:
         predicted = accepted.predict(X)
     except ValueError as error:
         assert "overflow" in str(error)
     else:
         assert np.all(np.isfinite(predicted)) and np.any(predicted[y > 0] == 0)
+
+
+def _overshoots(caught):
+    return [
+        w
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning)
+        and "lowered its batch's penalized log-likelihood" in str(w.message)
+    ]
+
+
+def test_partial_fit_warns_once_where_a_step_lowers_its_batch_likelihood():
+    """At learning_rate=1e3 a stream of linear data ended at R^2 -5.5e6 without
+    a word: the parameters stayed finite, so nothing was refused. An epoch that
+    lowers its own batch's penalized log-likelihood by more than
+    OVERSHOOT_NATS per sample now warns, once per stream, and is kept; fit
+    starts a new stream, which warns again."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 3)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.randn(2000)
+    batches = np.array_split(np.arange(2000), 10) * 3
+    model = MoERegressor(n_experts=2, solver="sgd", learning_rate=1e3, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for batch in batches:
+            model.partial_fit(X[batch], y[batch])
+    assert model.n_iter_ == 30  # every step kept
+    assert len(caught) == len(_overshoots(caught)) == 1
+    message = str(caught[0].message)
+    assert "learning_rate=1000.0 is likely too large" in message
+    assert "lower it" in message
+    assert model.score(X, y) < 0  # the stream it warned of is ruined indeed
+    # a new stream after fit warns again; the step that warns is a later one,
+    # whose drop is the objective a twin scores without moving (a step of
+    # 1e-300) less the one the step left
+    model.set_params(learning_rate=0.01).fit(X, y)
+    for batch in batches[:3]:
+        model.partial_fit(X[batch], y[batch])
+    twin = copy.deepcopy(model).set_params(learning_rate=1e-300)
+    twin.partial_fit(X[batches[3]], y[batches[3]])
+    model.set_params(learning_rate=1e3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for batch in batches[3:]:
+            model.partial_fit(X[batch], y[batch])
+    assert len(caught) == len(_overshoots(caught)) == 1
+    drop = twin.objective_history_[-1] - model.objective_history_[3 - len(batches)]
+    assert drop > 2.0
+    stated = float(re.search(r"by (\S+) nats", str(caught[0].message)).group(1))
+    np.testing.assert_allclose(stated, drop, rtol=5e-3)
+
+
+@pytest.mark.parametrize("learning_rate", [0.01, 0.1])
+@pytest.mark.parametrize("data", ["diabetes", "regimes", "iris", "poisson"])
+def test_partial_fit_does_not_warn_of_steps_at_sound_learning_rates(
+    data, learning_rate
+):
+    """The largest drop of one epoch's batch objective measured 0.09 nats per
+    sample at the default learning rate and 0.73 at 0.1 (batches of 1 to 200
+    rows), far below OVERSHOOT_NATS: these streams stay silent."""
+    from sklearn.datasets import load_diabetes, load_iris
+
+    rng = np.random.RandomState(0)
+    if data == "diabetes":
+        X, y = load_diabetes(return_X_y=True)
+        Estimator, y = MoERegressor, (y - y.mean()) / y.std()
+    elif data == "regimes":
+        X, y, _ = regimes(n=600)
+        Estimator = MoERegressor
+    elif data == "iris":
+        X, y = load_iris(return_X_y=True)
+        Estimator = MoEClassifier
+    else:
+        X = rng.randn(600, 3)
+        y = rng.poisson(np.exp(0.5 + 0.4 * X[:, 0] - 0.3 * X[:, 1]))
+        Estimator = MoEPoissonRegressor
+    X = StandardScaler().fit_transform(X)
+    order = rng.permutation(X.shape[0])
+    extra = {"classes": np.unique(y)} if Estimator is MoEClassifier else {}
+    for size in (1, 10, 50, 200):
+        model = Estimator(
+            n_experts=3, solver="sgd", learning_rate=learning_rate, random_state=0
+        )
+        starts = range(0, min(X.shape[0], 40 * size), size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            for _ in range(1 if size < 50 else 3):
+                for start in starts:
+                    batch = order[start : start + size]
+                    model.partial_fit(X[batch], y[batch], **extra)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "em"])
