@@ -197,6 +197,49 @@ def test_gaussian_m_step_with_more_features_than_samples_is_weighted_ridge(alpha
         np.testing.assert_allclose(params["variance"][k], expected, rtol=1e-8)
 
 
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
+def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
+    dtype, atol
+):
+    # d > n with one feature 1e4 times the others' scale (a time stamp beside
+    # standardized features): the kernel (dual) solve's rounding and jitter
+    # follow the kernel's diagonal, the large feature's, and drowned the
+    # others (fitted values 5e-4 of their standard deviation off in float64,
+    # 10 in float32); the M-step solves in the primal form then. The exact
+    # ridge solution: the SVD least squares of the augmented system, its
+    # columns scaled to unit norm (the large column's scale would otherwise
+    # set the SVD's cutoff).
+    rng = np.random.RandomState(0)
+    n, n_features, alpha = 40, 120, 1e-2
+    X = rng.randn(n, n_features)
+    X[:, 0] *= 1e4
+    y = X[:, 1:5] @ rng.randn(4) + 3.0 + 0.3 * rng.randn(n)
+    weighted = rng.dirichlet(np.ones(2), size=n).T
+    design = design_matrix(np, X, X.mean(axis=0))
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
+    params = experts.m_step(
+        np,
+        low,
+        y.astype(dtype),
+        weighted.astype(dtype),
+        experts.initial_params(np, low, y.astype(dtype), 2),
+        alpha,
+    )
+    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
+    for k in range(2):
+        root = np.sqrt(weighted[k])
+        system = np.vstack([design.T * root[:, None], penalty])
+        norms = np.linalg.norm(system, axis=0)
+        target = np.concatenate([root * y, np.zeros(n_features)])
+        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
+        expected = coef @ design
+        fitted = params["coef"][:, k].astype(np.float64) @ design
+        np.testing.assert_allclose(
+            fitted, expected, rtol=0, atol=atol * np.std(expected)
+        )
+
+
 def test_gaussian_m_step_floors_variance_and_survives_an_empty_expert(soft_problem):
     X, design, resp, weight = soft_problem
     y = X[:, 0] * 2.0  # noise-free: the MLE variance would be 0

@@ -163,7 +163,7 @@ class GaussianLinearExperts(ExpertFamily):
         # (xp.maximum and xp.minimum clip here, the same numbers: array-api-compat's
         # clip took 8 to 11 us a call on NumPy, 3 per EM iteration)
         ybar = (fit_weight @ Y[:, None])[:, 0] / xp.maximum(fit_mass, tiny)
-        if self._use_dual(design, alpha):
+        if self._use_dual(xp, design, alpha):
             coef = self._dual_coefficients(xp, design, Y, fit_weight, ybar, alpha)
         else:
             mask = penalty_mask(xp, design)
@@ -176,18 +176,35 @@ class GaussianLinearExperts(ExpertFamily):
         ssr = xp.sum(_times(resid2, fit_weight), axis=1)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
 
-    def _use_dual(self, design, alpha) -> bool:
+    def _use_dual(self, xp, design, alpha) -> bool:
         """Whether the M-step solves for the coefficients in the kernel (dual)
         form: more features than ``DUAL_RATIO`` times the samples, a positive
         ``alpha`` (at 0 the kernel system is singular), no shared rows (their
-        joint solve is the primal's) and this class's ``_coefficients``."""
+        joint solve is the primal's), this class's ``_coefficients``, and
+        features of like scales: the largest sum of squares of a (centred)
+        feature at most ``DUAL_SPREAD`` times the smallest nonzero one (or
+        ``alpha``, where larger: the system is then near ``alpha I``).
+
+        The kernel sums all the features' products, so its rounding and the
+        solve's jitter (relative to its diagonal) are the largest feature's:
+        one feature 1e3 times the others' scale (a Unix time stamp beside
+        standardized features) drowned them, fitted values 5e-6 (float64) and
+        7e-2 (float32) of their standard deviation off the exact ridge's, and
+        1.2 at 1e6, where the primal's, scaled to a unit diagonal, are 6e-10
+        and 4e-6 at any scale."""
         d, n_samples = design.shape
-        return (
+        if not (
             alpha > 0
             and d - 1 > self.DUAL_RATIO * n_samples
             and not self.shared
             and type(self)._coefficients is GaussianLinearExperts._coefficients
-        )
+        ):
+            return False
+        features = design[1:, :]
+        squares = xp.sum(features * features, axis=1)  # (d - 1,): O(n d)
+        smallest = xp.min(xp.where(squares > 0, squares, math.inf))
+        largest = float(xp.max(squares))
+        return largest <= self.DUAL_SPREAD * max(float(smallest), alpha)
 
     #: The dual M-step is used above this many features per sample. Its cost
     #: is ``n^2 d + K n^3 / 3`` against the primal's ``K (n d^2 + d^3 / 3)``;
@@ -195,6 +212,12 @@ class GaussianLinearExperts(ExpertFamily):
     #: primal's time over the dual's 0.49, 1.05, 3.9 at d = 150, 200, 300 for
     #: n = 200, and 0.78, 1.47, 3.2 at d = 750, 1000, 1500 for n = 1000.
     DUAL_RATIO = 1.0
+    #: The dual M-step is used where the features' sums of squares are at most
+    #: this many times apart (their scales 10 times): one feature 10 times the
+    #: others' scale left the dual's fitted values within 1.2 and 3 times the
+    #: primal's distance to the exact ridge's (float64 and float32), 30 times
+    #: 8 and 14 times off it. Standardized features keep the dual.
+    DUAL_SPREAD = 100.0
 
     def _dual_coefficients(self, xp, design, Y, fit_weight, ybar, alpha):
         """The coefficients (d, K) of the weighted ridge problems, through the
