@@ -7,9 +7,11 @@ the kernel (dual) one.
 
 ``GaussianLinearExperts`` solves its M-step in the kernel form (an n x n
 system per expert in place of a (D + 1) x (D + 1) one) when ``D >
-DUAL_RATIO * n``, ``alpha > 0`` and no rows are shared. This script switches
-the rule at run time (``DUAL_RATIO`` set to infinity: always primal; to 0:
-always dual) and, in one process, for each D:
+DUAL_RATIO * n``, ``alpha > 0``, no rows are shared and the features' sums of
+squares are within ``DUAL_SPREAD`` (100) times of each other. This script
+switches the rule at run time (``DUAL_RATIO`` set to infinity: always primal;
+to 0: always dual, for these features of like scales) and, in one process,
+for each D:
 
 * fits ``MoERegressor(n_experts=2, n_init=1, random_state=0)`` (default
   ``alpha=1e-6``) on ``n`` samples whose two regimes (the sign of x0) have

@@ -4,7 +4,8 @@ skmoe gives its warnings at the user's own line (the call of ``fit``, or of
 the grid search around it), so that ``warnings.filterwarnings("ignore",
 module="skmoe")`` matches none of them; filter by these categories instead.
 Each is a :class:`UserWarning` (the category they all had before these). A
-fit that stops at ``max_iter`` gives scikit-learn's
+fit that stops at ``max_iter`` (or a ``partial_fit`` step of too large a
+``learning_rate``) gives scikit-learn's
 :class:`~sklearn.exceptions.ConvergenceWarning`, and a column-vector ``y``
 its :class:`~sklearn.exceptions.DataConversionWarning`, as scikit-learn's
 estimators do.
