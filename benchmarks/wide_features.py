@@ -7,8 +7,8 @@ the kernel (dual) one.
 
 ``GaussianLinearExperts`` solves its M-step in the kernel form (an n x n
 system per expert in place of a (D + 1) x (D + 1) one) when ``D >
-DUAL_RATIO * n``, ``alpha > 0``, no rows are shared and the features' sums of
-squares are within ``DUAL_SPREAD`` (100) times of each other. This script
+DUAL_RATIO * n``, ``alpha > 0``, no rows are shared and no feature's sum of
+squares is over ``DUAL_SPREAD`` (100) times the others' mean. This script
 switches the rule at run time (``DUAL_RATIO`` set to infinity: always primal;
 to 0: always dual, for these features of like scales) and, in one process,
 for each D:

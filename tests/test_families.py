@@ -240,6 +240,65 @@ def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
         )
 
 
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
+@pytest.mark.parametrize("small", ["scale", "one_hot"])
+def test_gaussian_m_step_with_more_features_than_samples_and_one_small_feature(
+    small, dtype, atol
+):
+    # d > n with one small feature beside standardized ones: a feature of mean
+    # square 1e-4 at alpha=0.1 (the penalty holds it near 0), or the one-hot
+    # column of a category seen once (as OneHotEncoder makes). The kernel
+    # (dual) solve loses nothing by either, but the spread rule compared the
+    # largest sum of squares with the smallest (and with alpha, not n *
+    # alpha), and sent these M-steps to the primal solve (10 times slower at
+    # n=100, d=300; 4 to 49 times with one-hot columns); the dual fits the
+    # exact ridge (the SVD least squares of the augmented system, as above).
+    rng = np.random.RandomState(0)
+    n, n_features, alpha = (40, 120, 0.1) if small == "scale" else (200, 400, 1e-2)
+    X = rng.randn(n, n_features)
+    if small == "scale":
+        X[:, 0] *= 1e-2
+    else:
+        X[:, 0] = np.arange(n) == 7
+    y = X[:, 1:5] @ rng.randn(4) + 3.0 + 0.3 * rng.randn(n)
+    weighted = rng.dirichlet(np.ones(2), size=n).T / n
+    design = design_matrix(np, X, X.mean(axis=0))
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
+    squares = np.sum(design[1:] ** 2, axis=1)
+    # the case: the sums of squares over 100 times apart, and over alpha
+    assert squares.max() > 100 * max(squares.min(), alpha)
+    calls = []
+    dual = experts._dual_coefficients
+
+    def spy(*args):
+        calls.append(None)
+        return dual(*args)
+
+    experts._dual_coefficients = spy
+    params = experts.m_step(
+        np,
+        low,
+        y.astype(dtype),
+        weighted.astype(dtype),
+        experts.initial_params(np, low, y.astype(dtype), 2),
+        alpha,
+    )
+    assert len(calls) == 1  # the kernel (dual) solve
+    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
+    for k in range(2):
+        root = np.sqrt(weighted[k])
+        system = np.vstack([design.T * root[:, None], penalty])
+        norms = np.linalg.norm(system, axis=0)
+        target = np.concatenate([root * y, np.zeros(n_features)])
+        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
+        expected = coef @ design
+        fitted = params["coef"][:, k].astype(np.float64) @ design
+        np.testing.assert_allclose(
+            fitted, expected, rtol=0, atol=atol * np.std(expected)
+        )
+
+
 def test_gaussian_m_step_floors_variance_and_survives_an_empty_expert(soft_problem):
     X, design, resp, weight = soft_problem
     y = X[:, 0] * 2.0  # noise-free: the MLE variance would be 0
