@@ -52,10 +52,10 @@ from ._backend import (
 )
 from ._diagnostics import (
     _at_lower_bound,
-    _constant_targets,
     _few_samples,
     _gate_collapsed,
     _nan_parameters,
+    _own_rows,
 )
 from ._em import (
     EMProblem,
@@ -1442,12 +1442,14 @@ class BaseMixtureOfExperts(
             )
         n_coef = problem.design.shape[0]
         n_rows = int(np.count_nonzero(to_numpy(problem.sample_weight) > 0))
-        if n_coef >= n_rows and not np.all(_constant_targets(problem, best, collapsed)):
+        rows, distinct = _own_rows(problem, best, collapsed)
+        spikes = (rows > 0) & (distinct == 1)
+        if n_coef >= n_rows and not np.all(spikes):
             # more coefficients than rows: one expert fits them all exactly,
             # and fewer experts or a tied variance (the advice below) cannot
             # help (50 x 200 said "copies, a spike"); unless each collapsed
-            # expert holds one value of y alone (a spike, which a larger
-            # alpha does not undo)
+            # expert holds one value of y alone on the rows it takes (a
+            # spike, which a larger alpha does not undo)
             return (
                 f"Experts {collapsed.tolist()} of the kept run collapsed: each has "
                 f"{n_coef} coefficients for {n_rows} samples, so that it fits its "
@@ -1456,8 +1458,58 @@ class BaseMixtureOfExperts(
                 "predictive intervals far too narrow. Fit more samples, fewer "
                 "features (expert_features) or a larger alpha."
             )
+        # an expert whose own rows (those it takes) hold fewer than
+        # AUTO_MIN_SAMPLES_PER_PARAMETER distinct values of y per coefficient,
+        # and mostly distinct ones (not copies), fits them (nearly) exactly
+        # though all rows together are more: 300 x 60 in five experts of 59
+        # to 61 rows each said "copies, a spike" and advised a tied variance.
+        # A spike, or copies of a few points, keep that text
+        own = (
+            ~spikes
+            & (distinct < AUTO_MIN_SAMPLES_PER_PARAMETER * n_coef)
+            & (2 * distinct > rows)
+        )
+        parts = []
+        if np.any(own):
+            parts.append(
+                self._share_collapse_message(
+                    problem, best, collapsed[own], rows[own], names, n_rows
+                )
+            )
+        if not np.all(own):
+            parts.append(self._copies_collapse_message(best, collapsed[~own], names))
+        return " ".join(parts)
+
+    def _share_collapse_message(self, problem, best, experts, rows, names, n_rows):
+        """The text of a warning when ``experts`` (indices) collapsed on
+        ``rows`` of their own each (those they take, of ``n_rows`` of positive
+        weight), with fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` per
+        coefficient: they fit them (nearly) exactly, and fewer experts (more
+        rows each), fewer features or a larger alpha are the remedies."""
+        n_coef = problem.design.shape[0]
+        low, high = int(rows.min()), int(rows.max())
+        count = f"{low}" if low == high else f"{low} to {high}"
+        words = ["more samples", "fewer features (expert_features)", "a larger alpha"]
+        n_kept = best.gate_params["coef"].shape[1]
+        if n_kept > 1 + int(getattr(self, "zero_inflated", False)):
+            words.append("fewer experts")
+            if self.n_experts != "auto" and not self._streams():
+                words.append("n_experts='auto' (which passes over such fits)")
         return (
-            f"Experts {collapsed.tolist()} of the kept run collapsed: each fits "
+            f"Experts {experts.tolist()} of the kept run collapsed: each has "
+            f"{n_coef} coefficients for {count} samples of its own (those it "
+            f"takes, of the {n_rows}), so that it fits them (nearly) exactly and "
+            f"its {names} sits at or near its lower bound; the likelihood, and "
+            "score, bic and aic with it, are inflated and predictive intervals "
+            "far too narrow. Try "
+            f"{_in_words(words)}."
+        )
+
+    def _copies_collapse_message(self, best, experts, names):
+        """The text of a warning when ``experts`` (indices) collapsed onto a
+        few distinct values of y (copies, a spike)."""
+        return (
+            f"Experts {experts.tolist()} of the kept run collapsed: each fits "
             "a few distinct values of y (copies, a spike) almost exactly, so that its "
             f"{names} sits at or near its lower bound. An expert that fits its "
             "samples exactly (duplicated points, a few outliers) has an "

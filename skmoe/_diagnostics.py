@@ -26,21 +26,26 @@ def _at_lower_bound(problem, result) -> np.ndarray:
     return np.flatnonzero(to_numpy(hits))
 
 
-def _constant_targets(problem, result, experts) -> np.ndarray:
-    """Whether each of ``experts`` (indices) of ``result`` holds one value of
-    the target alone on the rows it takes (a responsibility above one half,
-    of positive weight): a spike, which a constant fits, however many
-    coefficients the expert has (40 rows of 60 features, 25 of them y = 0,
-    collapsed onto the zeros with slopes of 1e-8 at alpha=1e6)."""
+def _own_rows(problem, result, experts):
+    """The rows each of ``experts`` (indices) of ``result`` takes (a
+    responsibility above one half, of positive weight), and the distinct
+    values of the target among them: two (len(experts),) int arrays. Where
+    the two are near, the expert's samples are distinct points; where the
+    second is much smaller, copies of a few. One value alone is a spike,
+    which a constant fits, however many coefficients the expert has (40 rows
+    of 60 features, 25 of them y = 0, collapsed onto the zeros with slopes of
+    1e-8 at alpha=1e6)."""
     resp = to_numpy(e_step(problem, result.gate_params, result.expert_params)[1])
     Y = to_numpy(problem.Y)
     Y = Y.reshape(-1, Y.shape[-1])
     positive = to_numpy(problem.sample_weight) > 0
-    out = np.zeros(len(experts), dtype=bool)
+    rows = np.zeros(len(experts), dtype=int)
+    distinct = np.zeros(len(experts), dtype=int)
     for i, k in enumerate(experts):
         own = (resp[k] > 0.5) & positive
-        out[i] = np.any(own) and np.unique(Y[:, own], axis=1).shape[1] == 1
-    return out
+        rows[i] = np.count_nonzero(own)
+        distinct[i] = np.unique(Y[:, own], axis=1).shape[1]
+    return rows, distinct
 
 
 def _few_samples(problem, result):

@@ -964,3 +964,70 @@ def test_a_spike_among_more_coefficients_than_samples_is_told_as_a_spike():
     assert model.expert_variance_[k] < 1e-6
     assert np.max(np.abs(model.expert_coef_[k])) < 1e-5
     assert abs(model.expert_intercept_[k]) < 1e-6
+
+
+def _degenerate_messages(model, X, y):
+    from skmoe.exceptions import DegenerateFitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    return [
+        str(w.message) for w in caught if issubclass(w.category, DegenerateFitWarning)
+    ]
+
+
+def test_experts_with_more_coefficients_than_their_own_rows_are_told_why():
+    # 300 rows of 60 features in five experts: fewer than all rows' 300
+    # coefficients, but each expert takes about 60 rows for its 61 and fits
+    # them exactly. The warning said "copies, a spike" and advised a tied
+    # variance, which does not help; it counts each expert's own rows
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 60)
+    y = X[:, 0] + 0.1 * rng.randn(300)
+    model = MoERegressor(5, alpha=1e-12, random_state=0)
+    messages = _degenerate_messages(model, X, y)
+    # the rows each expert takes (a responsibility above one half), by hand
+    taken = np.sum(model.responsibilities(X, y) > 0.5, axis=0)
+    assert np.all(taken <= 61) and taken.sum() == 300
+    assert len(messages) == 1
+    assert (
+        f"Experts [0, 1, 2, 3, 4] of the kept run collapsed: each has 61 "
+        f"coefficients for {taken.min()} to {taken.max()} samples of its own "
+        "(those it takes, of the 300)"
+    ) in messages[0]
+    assert "copies, a spike" not in messages[0]
+    assert "variance_type='tied'" not in messages[0]
+    # the interpolation: every expert at the floor, far below the noise's 0.01
+    assert np.all(model.expert_variance_ < 1e-6)
+    # the remedies it gives work: fewer features, or fewer experts (more rows
+    # each, here no collapse, only few samples per parameter)
+    assert "fewer features (expert_features)" in messages[0]
+    assert "fewer experts" in messages[0]
+    assert (
+        _degenerate_messages(MoERegressor(5, alpha=1e-12, random_state=0), X[:, :5], y)
+        == []
+    )
+    fewer = _degenerate_messages(MoERegressor(3, alpha=1e-12, random_state=0), X, y)
+    assert not any("collapsed" in m for m in fewer)
+
+
+def test_copies_of_a_few_points_are_told_as_copies():
+    # 60 copies of two points off a noisy line: the expert that takes them
+    # fits two values of y exactly with its two coefficients (not a spike,
+    # and fewer than two distinct values per coefficient), but its rows are
+    # copies: "copies, a spike" and a tied variance stay the advice
+    rng = np.random.RandomState(0)
+    x = rng.randn(200, 1)
+    X = np.vstack([x, np.repeat([[0.5], [-1.0]], 30, axis=0)])
+    y = np.concatenate([2 * x[:, 0] + rng.randn(200), np.repeat([8.0, 6.0], 30)])
+    model = MoERegressor(2, random_state=0)
+    messages = _degenerate_messages(model, X, y)
+    k = int(np.argmin(model.expert_variance_))
+    taken = model.responsibilities(X, y)[:, k] > 0.5
+    assert np.array_equal(np.flatnonzero(taken), np.arange(200, 260))
+    assert len(messages) == 1
+    assert messages[0].startswith(f"Experts [{k}] of the kept run collapsed: each ")
+    assert "copies, a spike" in messages[0]
+    assert "variance_type='tied'" in messages[0]
+    assert "samples of its own" not in messages[0]
