@@ -4,6 +4,7 @@ the kernel (dual) one.
     python benchmarks/wide_features.py             # n=200, D 150 to 3000 (minutes)
     python benchmarks/wide_features.py --quick     # n=100, D 75 to 600 (seconds)
     python benchmarks/wide_features.py --kernel-cache   # what-if: X X^T once a fit
+    python benchmarks/wide_features.py --gate      # gate Newton step: primal / kernel
 
 ``GaussianLinearExperts`` solves its M-step in the kernel form (an n x n
 system per expert in place of a (D + 1) x (D + 1) one) when ``D >
@@ -34,6 +35,17 @@ it against a copy of it that computes the kernel ``Z Z^T`` once per design
 (X does not change during a fit), after checking that the copy gives the
 library's coefficients.
 
+``--gate`` times whole fits (n=200, D 300 to 2000; ``MoERegressor`` with
+K=2 and 4, and ``MoEClassifier`` with K=2 on three classes made of y's
+tertiles) with the softmax gate's exact Newton step in its primal form (the
+K (D + 1) x K (D + 1) Hessian; ``softmax.KERNEL_RATIO`` set to infinity)
+against its kernel form (an n K x n K system; the default), best of
+``--repeats``, alternating, and gives the fits' differences: EM iterations,
+``log_likelihood_`` per sample, predictions on held-out rows (over
+``std(y)``; class probabilities for the classifier) and ``gate_coef_`` (over
+its largest entry). Where ``K (D + 1) > softmax.NEWTON_MAX_COEF`` the gate takes
+truncated Newton (conjugate-gradient) steps either way: the same fit.
+
 Times depend on the BLAS threads (``OMP_NUM_THREADS=1
 OPENBLAS_NUM_THREADS=1`` for the numbers in the report); compare the ratios.
 """
@@ -49,7 +61,8 @@ import numpy as np
 import scipy.linalg
 
 import skmoe.experts.gaussian as gaussian
-from skmoe import MoERegressor
+import skmoe.gates.softmax as softmax
+from skmoe import MoEClassifier, MoERegressor
 from skmoe._math import design_matrix
 
 Experts = gaussian.GaussianLinearExperts
@@ -215,6 +228,72 @@ def kernel_cache(repeats):
         )
 
 
+GATE_SOLVES = {"primal": float("inf"), "kernel": softmax.KERNEL_RATIO}
+
+
+def gate_fits(estimator, n, n_features, n_experts, repeats):
+    """Best-of-``repeats`` fits with the gate's Newton step in each form."""
+    X, y = regimes(2 * n, n_features)
+    if estimator is MoEClassifier:
+        y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    X, X_test, y = X[:n], X[n:], y[:n]
+    default = softmax.KERNEL_RATIO
+    seconds = {name: [] for name in GATE_SOLVES}
+    models = {}
+    for repeat in range(repeats):
+        order = list(GATE_SOLVES) if repeat % 2 == 0 else list(GATE_SOLVES)[::-1]
+        for name in order:
+            model = estimator(n_experts=n_experts, n_init=1, random_state=0)
+            softmax.KERNEL_RATIO = GATE_SOLVES[name]
+            try:
+                start = time.perf_counter()
+                model.fit(X, y)
+                seconds[name].append(time.perf_counter() - start)
+            finally:
+                softmax.KERNEL_RATIO = default
+            models[name] = model
+    primal, kernel = models["primal"], models["kernel"]
+    if estimator is MoEClassifier:
+        dpred = np.max(
+            np.abs(primal.predict_proba(X_test) - kernel.predict_proba(X_test))
+        )
+    else:
+        dpred = np.max(np.abs(primal.predict(X_test) - kernel.predict(X_test)))
+        dpred /= np.std(y)
+    dcoef = np.max(np.abs(primal.gate_coef_ - kernel.gate_coef_))
+    return {
+        "primal s": min(seconds["primal"]),
+        "kernel s": min(seconds["kernel"]),
+        "iterations": f"{primal.n_iter_} / {kernel.n_iter_}",
+        "dloglik": abs(primal.log_likelihood_ - kernel.log_likelihood_) / n,
+        "dpred": dpred,
+        "dcoef": dcoef / np.max(np.abs(primal.gate_coef_)),
+    }
+
+
+def gate_table(repeats):
+    n = 200
+    print(f"The gate's Newton step, primal / kernel form, n={n}, best of {repeats}\n")
+    print(
+        "| model | K | D | gate step | primal s | kernel s | primal / kernel "
+        "| iterations (p / k) | dloglik / n | max dpred | max dcoef |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    cases = [(MoERegressor, 2), (MoERegressor, 4), (MoEClassifier, 2)]
+    for estimator, n_experts in cases:
+        for n_features in (300, 500, 1000, 2000):
+            newton = n_experts * (n_features + 1) <= softmax.NEWTON_MAX_COEF
+            step = "Newton" if newton else "CG"
+            row = gate_fits(estimator, n, n_features, n_experts, repeats)
+            print(
+                f"| {estimator.__name__} | {n_experts} | {n_features} | {step} "
+                f"| {row['primal s']:.3f} | {row['kernel s']:.3f} "
+                f"| {row['primal s'] / row['kernel s']:.2f} | {row['iterations']} "
+                f"| {row['dloglik']:.1e} | {row['dpred']:.1e} | {row['dcoef']:.1e} |",
+                flush=True,
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n=100, D 75 to 600")
@@ -222,8 +301,14 @@ def main():
     parser.add_argument(
         "--kernel-cache", action="store_true", help="the what-if of a fit's kernel"
     )
+    parser.add_argument(
+        "--gate", action="store_true", help="the gate's Newton step, primal / kernel"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.gate:
+        gate_table(args.repeats)
+        return
     if args.kernel_cache:
         kernel_cache(args.repeats)
         return

@@ -99,6 +99,40 @@ def test_squarem_in_array_api_strict_matches_numpy(gate, family, monkeypatch):
     )
 
 
+def test_softmax_gate_kernel_newton_step_in_array_api_strict_matches_numpy(
+    monkeypatch,
+):
+    # more coefficient rows (D + 1 = 61) than samples (30): the gate's exact
+    # Newton step in kernel form (checked to be taken in both namespaces)
+    import skmoe._multinomial as multinomial
+
+    calls = []
+    original = multinomial.newton_direction_kernel
+
+    def record(xp, *args, **kwargs):
+        calls.append(xp)
+        return original(xp, *args, **kwargs)
+
+    monkeypatch.setattr(multinomial, "newton_direction_kernel", record)
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 60)
+    weighted = rng.dirichlet(np.ones(3), size=30).T / 30
+    results = []
+    for xp, convert in [(np, np.asarray), (xps, xps.asarray)]:
+        design = design_matrix(xp, convert(X))
+        gate = SoftmaxGate()
+        params = gate.initial_params(xp, design, 3)
+        log_gate = gate.log_gate(xp, design, params)
+        prepared = gate.prepare(xp, design, convert(weighted.sum(axis=0)), 1e-2)
+        params = gate.m_step(
+            xp, design, convert(weighted), log_gate, params, 1e-2, prepared, 3
+        )
+        results.append(np.asarray(params["coef"]))
+    assert calls == [np] * 3 + [xps] * 3
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9, atol=1e-12)
+    assert np.max(np.abs(results[0])) > 1e-2
+
+
 def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient

@@ -102,7 +102,8 @@ def test_softmax_gate_builds_a_hessian_of_at_most_newton_max_coef_rows(
     # two experts on 300 x 1000 built a 2002 x 2002 Hessian per EM iteration
     # (26 s a fit against 1.8 s with four experts, which took CG steps)
     calls = []
-    for name in ("newton_direction", "newton_cg_direction"):
+    names = ("newton_direction", "newton_direction_kernel", "newton_cg_direction")
+    for name in names:
         original = getattr(_multinomial, name)
 
         def record(*args, _name=name, _original=original, **kwargs):
@@ -128,7 +129,111 @@ def test_softmax_gate_builds_a_hessian_of_at_most_newton_max_coef_rows(
     )
     assert (n_experts * (n_features + 1) <= softmax.NEWTON_MAX_COEF) == explicit
     assert (n_experts - 1) * (n_features + 1) <= softmax.NEWTON_MAX_COEF
-    assert calls == ["newton_direction" if explicit else "newton_cg_direction"]
+    # (with more coefficient rows than samples, the exact step in kernel form)
+    assert calls == ["newton_direction_kernel" if explicit else "newton_cg_direction"]
+
+
+def _wide_gate_problem(n=40, n_features=100, n_experts=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, n_features) * rng.uniform(0.5, 2, n_features)
+    design = design_matrix(np, X, X.mean(axis=0))
+    resp = rng.dirichlet(np.ones(n_experts) * 0.5, size=n).T
+    weight = rng.uniform(0.2, 2, size=n)
+    return design, resp * (weight / weight.sum())[None, :]
+
+
+def _exact_newton_step(design, weighted, coef, alpha):
+    """The Newton step of the gate's objective over centred coefficients, from
+    the dense Hessian (a Kronecker sum over the samples) in a basis of them."""
+    d, n = design.shape
+    K = coef.shape[1]
+    log_g = log_softmax(coef.T @ design, axis=0)
+    g = np.exp(log_g)
+    s = weighted.sum(axis=0)
+    mask = np.r_[0.0, np.ones(d - 1)]
+    grad = design @ (weighted - s * g).T - alpha * mask[:, None] * coef  # (d, K)
+    hessian = alpha * np.kron(np.eye(K), np.diag(mask))
+    for i in range(n):
+        w = s[i] * (np.diag(g[:, i]) - np.outer(g[:, i], g[:, i]))
+        hessian += np.kron(w, np.outer(design[:, i], design[:, i]))
+    # K x (K - 1) orthonormal basis of the vectors summing to 0, kron the rows
+    basis = np.kron(scipy.linalg.null_space(np.ones((1, K))), np.eye(d))
+    reduced = basis.T @ hessian @ basis
+    step = basis @ scipy.linalg.solve(reduced, basis.T @ grad.T.ravel())
+    return step.reshape(K, d).T, grad, g
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 1e-1])
+def test_softmax_gate_kernel_newton_step_is_the_exact_newton_step(alpha):
+    # more coefficient rows (D + 1 = 101) than samples (40): the step from an
+    # n K x n K system, against the dense Hessian's, K (D + 1) = 303 rows
+    design, weighted = _wide_gate_problem()
+    rng = np.random.RandomState(1)
+    coef = 0.1 * rng.randn(design.shape[0], 3)
+    coef -= coef.mean(axis=1, keepdims=True)
+    expected, grad, g = _exact_newton_step(design, weighted, coef, alpha)
+    s = weighted.sum(axis=0)
+    step = _multinomial.newton_direction_kernel(
+        np, design, s[None], g[None], (weighted - s * g)[None], coef[None], alpha
+    )[0]
+    scale = np.max(np.abs(expected))
+    assert scale > 1e-2  # a step that does move (not a trivially small one)
+    np.testing.assert_allclose(step, expected, rtol=0, atol=1e-9 * scale)
+
+
+def _gate_objective_and_gradient(coef_flat, design, weighted, alpha, K):
+    coef = coef_flat.reshape(design.shape[0], K)
+    log_g = log_softmax(coef.T @ design, axis=0)
+    value = -(np.sum(weighted * log_g) - 0.5 * alpha * np.sum(coef[1:] ** 2))
+    residual = weighted - weighted.sum(axis=0) * np.exp(log_g)
+    grad = design @ residual.T
+    grad[1:] -= alpha * coef[1:]
+    return value, -grad.ravel()
+
+
+def test_softmax_gate_m_step_with_more_features_than_samples_reaches_the_optimum(
+    monkeypatch,
+):
+    # the gate's M-step by kernel-form Newton steps (checked to be the path
+    # taken, and the only one), against L-BFGS on the penalized objective
+    calls = []
+    original = _multinomial.newton_direction_kernel
+
+    def record(*args, **kwargs):
+        calls.append("kernel")
+        return original(*args, **kwargs)
+
+    def primal(*args, **kwargs):
+        raise AssertionError("the primal Newton step in the wide regime")
+
+    monkeypatch.setattr(_multinomial, "newton_direction_kernel", record)
+    monkeypatch.setattr(_multinomial, "newton_direction", primal)
+    design, weighted = _wide_gate_problem(seed=2)
+    alpha, K = 1e-2, weighted.shape[0]
+    gate = SoftmaxGate()
+    params = gate.initial_params(np, design, K)
+    prepared = gate.prepare(np, design, weighted.sum(axis=0), alpha)
+    log_g = gate.log_gate(np, design, params)
+    params = gate.m_step(np, design, weighted, log_g, params, alpha, prepared, 30)
+    assert len(calls) == 30
+    reference = minimize(
+        _gate_objective_and_gradient,
+        np.zeros(design.shape[0] * K),
+        args=(design, weighted, alpha, K),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 20000},
+    )
+    value = _gate_objective_and_gradient(
+        params["coef"].ravel(), design, weighted, alpha, K
+    )[0]
+    np.testing.assert_allclose(value, reference.fun, rtol=1e-10)
+    # the optimum is centred (the penalty is symmetric in the experts)
+    ref_coef = reference.x.reshape(design.shape[0], K)
+    ref_coef -= ref_coef.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        params["coef"], ref_coef, rtol=0, atol=1e-5 * np.max(np.abs(ref_coef))
+    )
 
 
 def test_constant_gate_m_step_is_weighted_mean_responsibility(soft_problem):
