@@ -226,6 +226,8 @@ def newton_direction_kernel(xp, design, sample_weight, prob, residual, coef, alp
     ``newton_direction(..., centred=True)`` up to rounding (that one's
     diagonal jitter, relative 1e-10, moved a step by 2e-7 of its size at
     n=40, D=100, alpha=1e-4; this one's error was 4e-12); needs ``alpha > 0``.
+    None where alpha is below the rounding of the system's largest diagonal
+    entry or its solve fails (the caller then takes the primal step).
 
     Shapes: design (d, n), sample_weight (B, n), prob and residual (B, m, n),
     coef (B, d, m), centred.
@@ -246,6 +248,15 @@ def newton_direction_kernel(xp, design, sample_weight, prob, residual, coef, alp
     size = n_samples * m
     system = kernel[None, :, None, :, None] * weight[:, :, :, None, :]
     system = xp.reshape(system, (n_problems, size, size))
+    # alpha lost in the rounding of the largest diagonal entry: where a W_i is
+    # rank-deficient (a saturated gate; each W_i 1 = 0) or G is (duplicated
+    # rows), so is the system (alpha=1e-10 in float32, 1e-30 in float64
+    # raised LinAlgError); the caller takes the primal step, whose jitter
+    # holds it
+    flat = xp.reshape(system, (n_problems, size * size))
+    largest = float(xp.max(flat[:, :: size + 1]))
+    if largest * float(xp.finfo(dtype).eps) >= alpha:
+        return None
     if is_numpy_array(system):  # in place, on the diagonal alone (1 ms for 3.3)
         diagonal = np.arange(size)
         system[:, diagonal, diagonal] += alpha
@@ -260,7 +271,15 @@ def newton_direction_kernel(xp, design, sample_weight, prob, residual, coef, alp
         ],
         axis=2,
     )
-    solved = xp.reshape(xp.linalg.solve(system, rhs), (n_problems, n_samples, m, m + 1))
+    try:
+        solved = xp.linalg.solve(system, rhs)
+    except MemoryError:
+        raise
+    except Exception:  # NumPy's LinAlgError, torch's RuntimeError, ...
+        return None
+    if not bool(xp.all(xp.isfinite(solved))):
+        return None  # (a singular system where solve does not raise)
+    solved = xp.reshape(solved, (n_problems, n_samples, m, m + 1))
     # sum_i x_0i theta_i = 0 with theta = theta_0 - Q b: (sum_i x_0i Q_i) b = ...
     row = xp.reshape(ones, (1, n_samples, 1, 1))
     summed = xp.sum(row * solved, axis=1)  # (B, m, m + 1)

@@ -181,6 +181,30 @@ def test_softmax_gate_kernel_newton_step_is_the_exact_newton_step(alpha):
     np.testing.assert_allclose(step, expected, rtol=0, atol=1e-9 * scale)
 
 
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
+@pytest.mark.parametrize("dtype, alpha", [(np.float32, 1e-10), (np.float64, 1e-30)])
+def test_softmax_gate_kernel_newton_step_with_alpha_below_rounding(
+    monkeypatch, dtype, alpha
+):
+    # 30 x 60, two experts: the kernel form's n K x n K system, alpha lost in
+    # its entries' rounding, was singular (LinAlgError); the fit is the primal
+    # step's (the same log-likelihood) and finite
+    from skmoe import MoERegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 60)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 2]) + 0.1 * rng.randn(30)
+    X, y = X.astype(dtype), y.astype(dtype)
+    params = dict(n_experts=2, alpha=alpha, n_init=1, random_state=0, max_iter=20)
+    fitted = MoERegressor(**params).fit(X, y)
+    monkeypatch.setattr(softmax, "KERNEL_RATIO", float("inf"))  # the primal step
+    primal = MoERegressor(**params).fit(X, y)
+    assert np.all(np.isfinite(fitted.gate_coef_))
+    np.testing.assert_allclose(
+        fitted.log_likelihood_, primal.log_likelihood_, rtol=1e-5
+    )
+
+
 def _gate_objective_and_gradient(coef_flat, design, weighted, alpha, K):
     coef = coef_flat.reshape(design.shape[0], K)
     log_g = log_softmax(coef.T @ design, axis=0)

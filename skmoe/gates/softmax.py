@@ -28,6 +28,9 @@ NEWTON_MAX_COEF = 1024
 #: experts: MoERegressor D=300 0.82 -> 0.21 s, D=500 2.12 -> 0.21 s;
 #: MoEClassifier D=500 8.4 -> 0.83 s, the same iterations, log-likelihoods
 #: within 1e-12 per sample (``python benchmarks/wide_features.py --gate``).
+#: Where alpha is below the rounding of that system's largest diagonal entry
+#: (alpha=1e-10 in float32, 1e-30 in float64: it was singular where a gate
+#: saturates or rows repeat) or its solve fails, the primal step is taken.
 KERNEL_RATIO = 1.0
 #: Conjugate-gradient iterations per truncated Newton step.
 CG_ITER = 10
@@ -109,11 +112,12 @@ class SoftmaxGate(GateFamily):
             gate = exp(xp, log_gate)
             residual = _residual(xp, weighted_resp, sample_weight, gate)
             args = (xp, design, sample_weight[None, ...], gate[None, ...])
+            direction = None
             if newton and kernel:  # from the residual, not the gradient
                 direction = _multinomial.newton_direction_kernel(
                     *args, residual[None, ...], coef[None, ...], alpha
                 )
-            else:
+            if direction is None:  # (kernel form: alpha below its rounding)
                 grad = design @ residual.T - alpha * mask * coef
                 residual = None  # not kept through the step
                 if newton:
