@@ -29,6 +29,7 @@ from ._fitting import (
 )
 from ._math import log_softmax, logsumexp
 from ._partial_fit import _streaming_solver
+from ._sgd import effective_rows
 from ._sparse import selected_linear
 from .experts import LogisticExperts
 from .experts.estimator import ClassifierExperts, check_sample_weight_support
@@ -504,7 +505,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if coef is None:  # estimators
             return params
         one_expert = coef.shape[0] * (len(counts) - 1)
-        rows = np.count_nonzero(sample_weight)
+        rows = effective_rows(sample_weight)
         few = rows < AUTO_MIN_SAMPLES_PER_PARAMETER * one_expert
         if np.all(counts > 0) and not few:
             return params

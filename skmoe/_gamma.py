@@ -30,7 +30,7 @@ from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
-from ._sgd import SGDState
+from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
 from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
@@ -440,7 +440,7 @@ class MoEGammaRegressor(
                 "The first partial_fit batch has a constant y: the experts' "
                 "dispersions are set from the spread of y over the next batches."
             )
-        elif np.count_nonzero(sample_weight) >= needed:
+        elif effective_rows(sample_weight) >= needed:
             return params
         self._dispersion_pending = _pending_rows(sample_weight)
         start = expert_params["dispersion"] * 0 + (dispersion or 1.0)

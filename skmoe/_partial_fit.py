@@ -38,7 +38,13 @@ from ._fitting import (
 from ._init import initial_responsibilities
 from ._math import device
 from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
-from ._sgd import UNIT_ROWS, SGDState, partial_fit_epoch, spread_units
+from ._sgd import (
+    UNIT_ROWS,
+    SGDState,
+    effective_rows,
+    partial_fit_epoch,
+    spread_units,
+)
 from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _held_warnings, _warn_user
 from .gates import GATES
@@ -68,7 +74,7 @@ def _few_rows_gate(problem, params, sample_weight):
     size = problem.gate.n_parameters(problem.gate_design.shape[0] - 1, n_experts)
     if (
         problem.gate.models_inputs
-        or np.count_nonzero(sample_weight) >= AUTO_MIN_SAMPLES_PER_PARAMETER * size
+        or effective_rows(sample_weight) >= AUTO_MIN_SAMPLES_PER_PARAMETER * size
     ):
         return params
     rows = xp.asarray(
@@ -87,22 +93,23 @@ def _few_rows_gate(problem, params, sample_weight):
     return gate_params, expert_params
 
 
-def _pending_rows(sample_weight) -> int:
-    """The rows (of positive weight) still to be seen, after a first
+def _pending_rows(sample_weight) -> float:
+    """The rows still to be seen (by ``_sgd.effective_rows``), after a first
     ``partial_fit`` batch of ``sample_weight``, before the experts' start
     (noise variances, rates) set from all the targets seen is final."""
-    return UNIT_ROWS - int(np.count_nonzero(sample_weight))
+    return UNIT_ROWS - effective_rows(sample_weight)
 
 
 def _reset_pending(estimator, name, sample_weight, ready) -> bool:
     """Whether this ``partial_fit`` batch sets the experts' start again from all
     the targets seen: while ``estimator.<name>`` is pending and they allow it
     (``ready``: y has a spread, the counts a positive mean). It stays pending
-    until ``UNIT_ROWS`` rows have been seen, as Adam's units."""
+    until ``UNIT_ROWS`` rows have been seen (each batch's counted by
+    ``_sgd.effective_rows``), as Adam's units."""
     remaining = vars(estimator).get(name)
     if remaining is None:
         return False
-    remaining -= int(np.count_nonzero(sample_weight))
+    remaining -= effective_rows(sample_weight)
     if ready and remaining <= 0:
         del vars(estimator)[name]
     else:
@@ -453,10 +460,11 @@ class PartialFitMixin:
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        if np.count_nonzero(sample_weight) >= UNIT_ROWS:
+        if effective_rows(sample_weight) >= UNIT_ROWS:
             # as fit's; a spread of a few rows says little of the features'
             # scales (standardized features streamed 2 rows at a time warned
-            # of a standard deviation below 0.1)
+            # of a standard deviation below 0.1, and so did batches of 50 rows
+            # of which 2 or 3 carried the weight)
             self._check_feature_scales(X_host, offset, sample_weight, stream=True)
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):

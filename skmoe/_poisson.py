@@ -34,6 +34,7 @@ from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
 from ._separation import separating_direction
+from ._sgd import effective_rows
 from ._sparse import selected_linear
 from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
@@ -551,7 +552,7 @@ class MoEPoissonRegressor(
         zero = point_mass_columns(xp, coef)  # (no coefficients to fit)
         n_poisson = coef.shape[1] - int(xp.sum(xp.astype(zero, xp.int64)))
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * n_poisson
-        if np.count_nonzero(sample_weight) >= needed:
+        if effective_rows(sample_weight) >= needed:
             return params
         self._rate_pending = _pending_rows(sample_weight)
         intercepts = xp.full(

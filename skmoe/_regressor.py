@@ -31,7 +31,7 @@ from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
 from ._math import mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
-from ._sgd import SGDState
+from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
 from ._warnings import _warn_user
 from .experts import GaussianLinearExperts, StudentTLinearExperts
@@ -620,7 +620,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         gate_params, expert_params = params
         n_rows, n_experts = expert_params["coef"].shape
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_rows + 1) * n_experts
-        if np.count_nonzero(sample_weight) >= needed:
+        if effective_rows(sample_weight) >= needed:
             return params
         self._variance_pending = _pending_rows(sample_weight)
         start = expert_params["variance"] * 0 + variance

@@ -1476,7 +1476,8 @@ def test_partial_fit_units_reset_keep_the_rows_seen():
 def test_small_weighted_batches_take_the_units_of_all_their_rows():
     # a stream of batches too small for units of their own: Adam's units come
     # from the weighted moments of the rows seen, merged batch by batch (Chan
-    # et al.), and are fixed at 50 rows (unweighted variances give units 1.4% off)
+    # et al.), and are fixed at 50 rows by Kish's effective number (unweighted
+    # variances give units 1.4% off)
     from skmoe._sgd import _combine, _moments
 
     rng = np.random.RandomState(0)
@@ -1502,8 +1503,15 @@ def test_small_weighted_batches_take_the_units_of_all_their_rows():
     for start in range(0, 100, 10):
         batch = slice(start, start + 10)
         model.partial_fit(X[batch], y[batch], sample_weight=sample_weight[batch])
-    mean = np.average(X[:50], axis=0, weights=sample_weight[:50])
-    variance = np.average((X[:50] - mean) ** 2, axis=0, weights=sample_weight[:50])
+    # fixed at the first batch whose rows number 50 by Kish's effective number
+    kish = [
+        sample_weight[:end].sum() ** 2 / (sample_weight[:end] ** 2).sum()
+        for end in range(10, 101, 10)
+    ]
+    end = 10 * (1 + int(np.argmax(np.array(kish) >= 50)))
+    assert kish[end // 10 - 1] >= 50 and end > 50  # (more than 50 rows)
+    mean = np.average(X[:end], axis=0, weights=sample_weight[:end])
+    variance = np.average((X[:end] - mean) ** 2, axis=0, weights=sample_weight[:end])
     _, rows, _ = model._solver_state.units
     np.testing.assert_allclose(
         rows[1:], 1 / np.sqrt(variance + model.alpha), rtol=1e-10
@@ -1902,3 +1910,39 @@ def test_partial_fit_converged_and_n_iter_on_a_few_rows():
     assert fitted.converged_
     fitted.set_params(solver="sgd").partial_fit(X[:5], y[:5])
     assert (fitted.n_iter_, fitted.converged_) == (n_iter + 1, False)
+
+
+def test_partial_fit_units_count_the_rows_that_carry_the_weight():
+    # 5% of the rows weigh 1e4, the others 1e-3: a first batch of 50 rows has
+    # 50 rows of positive weight but about 2.5 that carry it. Counted by rows,
+    # they fixed Adam's units (feature units 2 to 10 times too long, the
+    # target's 300 times too short: a start that fitted 2 rows exactly, and
+    # a warning that the features' spread was below 0.1) and the stream ended
+    # at R^2 0.05 where EM on the same weights scores 0.95 (QA). Kish's
+    # effective number (sum w)^2 / sum w^2 counts them: 0.94.
+    rng = np.random.RandomState(4)
+
+    def draw(n):
+        Z = rng.uniform(-3, 3, (n, 2))
+        y = np.where(Z[:, 0] > 0, 2 * Z[:, 1] + 1, -Z[:, 1] - 2)
+        weight = np.where(rng.rand(n) < 0.05, 1e4, 1e-3)
+        return Z, y + 0.1 * rng.randn(n), weight
+
+    X, y, weight = draw(3000)
+    X_test, y_test, weight_test = draw(3000)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overshoot (drops of 100 nats before)
+        for _ in range(3):
+            for start in range(0, 3000, 50):
+                rows = slice(start, start + 50)
+                model.partial_fit(X[rows], y[rows], sample_weight=weight[rows])
+    _, units, _ = model._solver_state.units
+    expected = 1 / np.sqrt(np.cov(X.T, aweights=weight).diagonal() + model.alpha)
+    assert np.all(units[1:] < 1.5 * expected) and np.all(units[1:] > expected / 1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        em = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weight)
+    reference = em.score(X_test, y_test, sample_weight=weight_test)
+    assert reference > 0.9
+    assert model.score(X_test, y_test, sample_weight=weight_test) > reference - 0.1
