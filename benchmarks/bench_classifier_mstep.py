@@ -4,7 +4,7 @@ Variants of ``LogisticExperts.m_step``, switched by monkeypatching in turn on th
 same folds (fold-major, so machine noise hits all variants alike):
 
 - ``lbfgs``: the former M-step (15 warm-started SciPy L-BFGS-B iterations);
-- ``hybrid``: the current one (Newton while C (D+1) <= 256, else truncated
+- ``hybrid``: the current one (Newton while (C-1)(D+1) <= 256, else truncated
   Newton steps by conjugate gradients; Böhning steps before those);
 - ``newton``: Newton steps always; ``bohning``: never Newton (``NEWTON_MAX_COEF``
   0: now the truncated Newton steps, Böhning's before).

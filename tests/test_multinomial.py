@@ -91,49 +91,6 @@ def test_expert_m_step_in_array_api_strict_matches_numpy(monkeypatch, newton_max
     np.testing.assert_allclose(coef, p_np["coef"], atol=1e-10)
 
 
-@pytest.mark.parametrize(
-    "n_classes, n_features, explicit",
-    [(2, 127, True), (2, 128, False), (3, 84, True), (3, 85, False), (10, 24, True)],
-)
-def test_expert_m_step_builds_a_hessian_of_at_most_newton_max_coef_rows(
-    monkeypatch, n_classes, n_features, explicit
-):
-    # the centred Newton step's Hessian has a row per class of each feature,
-    # C (D + 1); the limit counted the (C - 1)(D + 1) free ones, so two classes
-    # and 128 to 255 features built Hessians of 258 to 512 rows per expert
-    from skmoe import _multinomial
-
-    calls, rows = [], []
-    for name in ("newton_direction", "newton_cg_direction"):
-        original = getattr(_multinomial, name)
-
-        def record(
-            xp,
-            design,
-            sample_weight,
-            prob,
-            *args,
-            _name=name,
-            _original=original,
-            **kwargs,
-        ):
-            calls.append(_name)
-            rows.append(prob.shape[1] * design.shape[0])
-            return _original(xp, design, sample_weight, prob, *args, **kwargs)
-
-        monkeypatch.setattr(_multinomial, name, record)
-    design, Y, weighted = problem(
-        n_samples=50, n_features=n_features, n_classes=n_classes, n_experts=2
-    )
-    rng = np.random.RandomState(0)
-    params = {"coef": 0.1 * rng.randn(design.shape[0], 2 * n_classes)}  # warm
-    LogisticExperts(n_classes).m_step(np, design, Y, weighted, params, 1e-3)
-    assert rows == [n_classes * (n_features + 1)]
-    assert (rows[0] <= logistic.NEWTON_MAX_COEF) == explicit
-    assert (n_classes - 1) * (n_features + 1) <= logistic.NEWTON_MAX_COEF
-    assert calls == ["newton_direction" if explicit else "newton_cg_direction"]
-
-
 def test_newton_hessian_leaves_out_only_samples_every_problem_is_certain_of(
     monkeypatch,
 ):

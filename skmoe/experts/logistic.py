@@ -9,15 +9,17 @@ from .. import _multinomial
 from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
 
-#: Largest number of coefficients per expert, C (D + 1), for which the M-step
-#: takes Newton steps with an explicit Hessian (from at most
+#: Largest number of free coefficients per expert, (C - 1)(D + 1), for which the
+#: M-step takes Newton steps with an explicit Hessian (from at most
 #: ``_multinomial.HESSIAN_ROWS`` samples); truncated Newton (conjugate-gradient)
-#: steps above. The centred step's Hessian has a row per class of each feature,
-#: not per free coefficient, (C - 1)(D + 1), which the limit counted: two classes
-#: and 128 to 255 features built Hessians of 258 to 512 rows, and their fits took
-#: 1.5 to 2.7 times as long as with conjugate-gradient steps (5000 samples, two
-#: experts, the same objective within 0.05%; 3 classes, 100 features, 4 experts:
-#: 4.7 times, the restarts ending 1.8% apart, either side winning elsewhere).
+#: steps above. Counting the centred step's C (D + 1) Hessian rows instead
+#: (session 43) gave two classes with 128 to 255 features (three with 85 to
+#: 127) conjugate-gradient steps, 1.5 to 4.6 times faster, but ``CG_ITER``
+#: steps fall short of the M-step's optimum, and EM stopped at ``tol`` up to
+#: 3.9% lower in objective (5000 x 200, two classes, two experts: -0.2243 per
+#: sample against -0.2158, training accuracy 0.914 against 0.920); 30 iterations to
+#: a relative residual of 1e-3 followed Newton's path, but doubled the demo's
+#: digits grid search (PCA(32), ten classes: conjugate gradients either way).
 NEWTON_MAX_COEF = 256
 #: Conjugate-gradient iterations per truncated Newton step.
 CG_ITER = 10
@@ -41,7 +43,7 @@ class LogisticExperts(ExpertFamily):
     multinomial logistic regression (sample weights ``weighted_resp[k]``), the same
     problem as the softmax gate's M-step, solved by the same safeguarded steps
     (:mod:`skmoe._multinomial`), all experts at once: one Newton step within
-    centred coefficients while ``C (D + 1) <= NEWTON_MAX_COEF`` (each expert's
+    centred coefficients while ``(C - 1)(D + 1) <= NEWTON_MAX_COEF`` (each expert's
     Hessian is ``(C (D + 1))^2``), else one truncated Newton step (``CG_ITER``
     conjugate-gradient iterations, no Hessian formed), halved until the objective
     does not decrease. Each step never decreases any expert's objective
@@ -128,7 +130,7 @@ class LogisticExperts(ExpertFamily):
     ) -> Params:
         d, n_samples = design.shape
         n_experts, n_classes = weighted_resp.shape[0], self.n_classes
-        newton = n_classes * d <= NEWTON_MAX_COEF
+        newton = (n_classes - 1) * d <= NEWTON_MAX_COEF
         mask = penalty_mask(xp, design)[:, None]
         # (d, K * C) -> (K, d, C): one multinomial problem per expert, centred
         coef = xp.permute_dims(
