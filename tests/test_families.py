@@ -326,6 +326,20 @@ def test_gaussian_m_step_with_more_features_than_samples_is_weighted_ridge(alpha
         np.testing.assert_allclose(params["variance"][k], expected, rtol=1e-8)
 
 
+def _exact_ridge_fit(design, weight, y, alpha):
+    """The fitted values of the weighted ridge problem (intercept row 0 of
+    ``design`` unpenalized): the SVD least squares of the augmented system,
+    its columns scaled to unit norm (a large column's scale would otherwise
+    set the SVD's cutoff)."""
+    n_features = design.shape[0] - 1
+    root = np.sqrt(weight)
+    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
+    system = np.vstack([design.T * root[:, None], penalty])
+    norms = np.linalg.norm(system, axis=0)
+    target = np.concatenate([root * y, np.zeros(n_features)])
+    return (scipy.linalg.lstsq(system / norms, target)[0] / norms) @ design
+
+
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
 def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
     dtype, atol
@@ -355,14 +369,8 @@ def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
         experts.initial_params(np, low, y.astype(dtype), 2),
         alpha,
     )
-    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
     for k in range(2):
-        root = np.sqrt(weighted[k])
-        system = np.vstack([design.T * root[:, None], penalty])
-        norms = np.linalg.norm(system, axis=0)
-        target = np.concatenate([root * y, np.zeros(n_features)])
-        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
-        expected = coef @ design
+        expected = _exact_ridge_fit(design, weighted[k], y, alpha)
         fitted = params["coef"][:, k].astype(np.float64) @ design
         np.testing.assert_allclose(
             fitted, expected, rtol=0, atol=atol * np.std(expected)
@@ -414,14 +422,8 @@ def test_gaussian_m_step_with_more_features_than_samples_and_one_small_feature(
         alpha,
     )
     assert len(calls) == 1  # the kernel (dual) solve
-    penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
     for k in range(2):
-        root = np.sqrt(weighted[k])
-        system = np.vstack([design.T * root[:, None], penalty])
-        norms = np.linalg.norm(system, axis=0)
-        target = np.concatenate([root * y, np.zeros(n_features)])
-        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
-        expected = coef @ design
+        expected = _exact_ridge_fit(design, weighted[k], y, alpha)
         fitted = params["coef"][:, k].astype(np.float64) @ design
         np.testing.assert_allclose(
             fitted, expected, rtol=0, atol=atol * np.std(expected)
