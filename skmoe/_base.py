@@ -744,6 +744,7 @@ class BaseMixtureOfExperts(
         with _unchanged_on_failure(self):
             # a new model: a later partial_fit stream warns afresh
             vars(self).pop("_stream_warnings", None)
+            vars(self).pop("_stream_y_range", None)
             if warm:
                 messages = self._warm_fit(X, y, sample_weight, groups, target)
             else:
@@ -864,6 +865,7 @@ class BaseMixtureOfExperts(
             "_dispersion_pending",
             "_count_moments",
             "_online_rows",
+            "_stream_y_range",
         ):
             vars(self).pop(name, None)  # partial_fit's, which starts afresh
         y = _column_target(y, self)

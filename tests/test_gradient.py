@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from skmoe import (
     MoEClassifier,
     MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
 )
@@ -1137,7 +1138,9 @@ def test_partial_fit_warns_once_where_a_step_lowers_its_batch_likelihood():
 
 
 @pytest.mark.parametrize("learning_rate", [0.01, 0.1])
-@pytest.mark.parametrize("data", ["diabetes", "regimes", "iris", "poisson"])
+@pytest.mark.parametrize(
+    "data", ["diabetes", "regimes", "iris", "poisson", "negative_binomial"]
+)
 def test_partial_fit_does_not_warn_of_steps_at_sound_learning_rates(
     data, learning_rate
 ):
@@ -1156,10 +1159,15 @@ def test_partial_fit_does_not_warn_of_steps_at_sound_learning_rates(
     elif data == "iris":
         X, y = load_iris(return_X_y=True)
         Estimator = MoEClassifier
-    else:
+    elif data == "poisson":
         X = rng.randn(600, 3)
         y = rng.poisson(np.exp(0.5 + 0.4 * X[:, 0] - 0.3 * X[:, 1]))
         Estimator = MoEPoissonRegressor
+    else:
+        X = rng.randn(600, 3)
+        mean = np.exp(0.5 + 0.4 * X[:, 0] - 0.3 * X[:, 1])
+        y = rng.negative_binomial(4.0, 4.0 / (4.0 + mean))
+        Estimator = MoENegativeBinomialRegressor
     X = StandardScaler().fit_transform(X)
     order = rng.permutation(X.shape[0])
     extra = {"classes": np.unique(y)} if Estimator is MoEClassifier else {}
@@ -1174,6 +1182,88 @@ def test_partial_fit_does_not_warn_of_steps_at_sound_learning_rates(
                 for start in starts:
                     batch = order[start : start + size]
                     model.partial_fit(X[batch], y[batch], **extra)
+
+
+def _count_stream(family, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(1000, 3)
+    mean = np.exp(0.5 + 0.4 * X[:, 0] - 0.3 * X[:, 1])
+    if family == "poisson":
+        return X, rng.poisson(mean)
+    return X, rng.negative_binomial(4.0, 4.0 / (4.0 + mean))
+
+
+@pytest.mark.parametrize(
+    "Estimator, family, size",
+    [
+        (MoEPoissonRegressor, "poisson", 200),
+        (MoENegativeBinomialRegressor, "negative_binomial", 50),
+    ],
+)
+def test_partial_fit_warns_once_where_a_mean_runs_away(Estimator, family, size):
+    """Count streams at learning_rate=1 ended at D^2 -0.1 to -6e5 while no
+    epoch lowered its batch's objective by 2 nats: the mixture's likelihood
+    loses at most the log of an expert's gate share where that expert's mean
+    runs away, its predicted mean does not. A mean more than RUNAWAY_RANGES
+    ranges of the targets seen outside them now warns, once per stream."""
+    from sklearn.metrics import d2_tweedie_score
+
+    X, y = _count_stream(family, 0)
+    order = np.random.RandomState(1).permutation(1000)
+    batches = [order[start : start + size] for start in range(0, 1000, size)] * 3
+    model = Estimator(n_experts=3, solver="sgd", learning_rate=1.0, random_state=0)
+    messages = []
+    for batch in batches:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.partial_fit(X[batch], y[batch])
+        messages.append([str(w.message) for w in caught])
+        if len(messages) == 1:  # the first batch's means, after its step
+            predicted, seen = model.predict(X[batch]), y[batch]
+    assert sum(map(len, messages)) == 1 and len(messages[0]) == 1
+    assert "predicts a mean of" in messages[0][0]
+    assert "learning_rate=1.0 is likely too large" in messages[0][0]
+    assert not _overshoots(caught)  # (not the drop's text)
+    # the mean it names, and how far outside the counts seen, from predict
+    pattern = r"mean of (\S+) for a row of its batch, (\S+) times"
+    stated = re.search(pattern, messages[0][0])
+    spread = seen.max() - seen.min()
+    np.testing.assert_allclose(float(stated.group(1)), predicted.max(), rtol=5e-3)
+    outside = (predicted.max() - seen.max()) / spread
+    np.testing.assert_allclose(float(stated.group(2)), outside, rtol=5e-3)
+    assert outside > 10
+    assert d2_tweedie_score(y, model.predict(X), power=1) < 0  # ruined indeed
+    # a new stream after fit warns again (fit, at this rate, keeps its start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    model.set_params(learning_rate=10.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for batch in batches[:3]:
+            model.partial_fit(X[batch], y[batch])
+    assert len(caught) == 1
+    assert "learning_rate=10.0 is likely too large" in str(caught[0].message)
+
+
+def test_a_runaway_mean_is_judged_per_unit_exposure():
+    """Counts over exposures of 0.01 lie far below their rates, which predict
+    gives without an exposure (rates up to 288 against counts of 0 to 9: 31
+    ranges out): the targets are taken per unit exposure, and this sound
+    stream stays silent."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 3)
+    rate = 100.0 * np.exp(0.5 + 0.4 * X[:, 0])
+    exposure = np.full(1000, 0.01)
+    y = rng.poisson(exposure * rate)
+    model = MoEPoissonRegressor(n_experts=2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for start in range(0, 1000, 50):
+            rows = slice(start, start + 50)
+            model.partial_fit(X[rows], y[rows], exposure=exposure[rows])
+    predicted = model.predict(X)
+    assert (np.max(predicted) - y.max()) / (y.max() - y.min()) > 10
 
 
 @pytest.mark.parametrize("solver", ["sgd", "em"])
