@@ -93,6 +93,13 @@ class GateFamily(ABC):
         """The parameters of the experts ``keep`` (integer indices), in that order."""
         return {"coef": xp.take(params["coef"], keep, axis=1)}
 
+    def truncated(self, design: Array, params: Params) -> bool:
+        """Whether :meth:`m_step` at this size takes truncated steps (conjugate
+        gradients), which fall short of the M-step's optimum: EM then checks
+        its convergence with one M-step of ``m_step(..., tight=True)`` (never,
+        by default)."""
+        return False
+
     @abstractmethod
     def m_step(
         self,
@@ -104,10 +111,14 @@ class GateFamily(ABC):
         alpha: float,
         prepared: Any,
         n_steps: int | None = None,
+        tight: bool = False,
     ) -> Params:
         """Parameters that do not decrease ``sum_ki weighted_resp log g_ki - penalty``.
 
         ``log_gate`` is the gate at ``params`` (the E-step has it already).
+        ``tight``: where the steps are truncated (:meth:`truncated`), take
+        them nearer the M-step's optimum (EM's check of a stop); ignored by
+        families whose steps are not.
         """
 
     #: Whether the M-step depends on the data only through

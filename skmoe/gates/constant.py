@@ -47,6 +47,7 @@ class ConstantGate(GateFamily):
         alpha,
         prepared,
         n_steps=None,
+        tight=False,
     ) -> Params:
         return self._from_weights(xp, xp.sum(weighted_resp, axis=1), params)
 

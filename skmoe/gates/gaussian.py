@@ -272,6 +272,7 @@ class GaussianGate(GateFamily):
         alpha,
         prepared,
         n_steps=None,
+        tight=False,
     ) -> Params:
         X = design[1:, :]
         n_experts = weighted_resp.shape[0]

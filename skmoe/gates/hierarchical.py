@@ -24,7 +24,7 @@ from .._math import (
     restrict_rows,
 )
 from ._base import Array, GateFamily, Params
-from .softmax import SoftmaxGate
+from .softmax import SoftmaxGate, truncated
 
 
 def n_groups(n_experts: int) -> int:
@@ -163,6 +163,7 @@ class HierarchicalGate(GateFamily):
         alpha,
         prepared,
         n_steps=None,
+        tight=False,
     ) -> Params:
         softmax = SoftmaxGate()
         coef = params["coef"]
@@ -178,6 +179,7 @@ class HierarchicalGate(GateFamily):
             alpha,
             None,
             n_steps,
+            tight,
         )["coef"]
         parts = []
         for h in range(len(bounds) - 1):
@@ -191,9 +193,16 @@ class HierarchicalGate(GateFamily):
                 alpha,
                 None,
                 n_steps,
+                tight,
             )
             parts.append(part["coef"])
         return {"coef": xp.concat(parts, axis=1), "group_coef": group_coef}
+
+    def truncated(self, design, params) -> bool:
+        # the top gate's and each group's softmax M-steps (see m_step)
+        bounds = group_bounds(params["coef"].shape[1])
+        sizes = [len(bounds) - 1, *np.diff(bounds).tolist()]
+        return any(truncated(size, design.shape[0]) for size in sizes)
 
     def nesting(self, n_experts: int) -> list[int]:
         return group_bounds(n_experts)

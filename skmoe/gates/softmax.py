@@ -34,6 +34,11 @@ NEWTON_MAX_COEF = 1024
 KERNEL_RATIO = 1.0
 #: Conjugate-gradient iterations per truncated Newton step.
 CG_ITER = 10
+#: Conjugate-gradient iterations and relative residual of the tight M-step
+#: (``m_step(..., tight=True)``) with which EM checks its convergence where
+#: the steps are truncated (see ``_em.run_em``).
+TIGHT_CG_ITER = 100
+TIGHT_CG_RTOL = 1e-4
 #: Gate steps per EM iteration when the EM loop does not say: one (warm-started,
 #: a Newton step nearly solves the M-step).
 NEWTON_STEPS = 1
@@ -51,7 +56,10 @@ class SoftmaxGate(GateFamily):
     Hessian (in kernel form, an n K x n K system, with more coefficient rows
     than samples and ``alpha > 0``; see ``KERNEL_RATIO``); above, truncated
     Newton steps (``CG_ITER`` conjugate-gradient iterations with
-    Hessian-vector products) within the same coefficients. Both
+    Hessian-vector products) within the same coefficients; there EM checks
+    its stop with one tight M-step (``m_step(..., tight=True)``,
+    ``TIGHT_CG_ITER`` iterations to a relative residual of ``TIGHT_CG_RTOL``),
+    as a truncated step can gain less than ``tol`` where EM is not done. Both
     treat the experts alike, so EM's path does not depend on their order (steps
     on the first K - 1 columns, the last one's held at zero, made a relabelled
     model's predictions differ by 1e-2 after one iteration with alpha=1e-3). Either
@@ -91,12 +99,13 @@ class SoftmaxGate(GateFamily):
         alpha,
         prepared,
         n_steps=None,
+        tight=False,
     ) -> Params:
         coef = params["coef"]
         n_experts = coef.shape[1]
         if n_experts == 1:
             return params  # a single expert's gate is 1 whatever its coefficients
-        newton = n_experts * design.shape[0] <= NEWTON_MAX_COEF
+        newton = not truncated(n_experts, design.shape[0])
         # more coefficient rows than samples: the same Newton step in kernel form
         kernel = alpha > 0 and design.shape[1] * KERNEL_RATIO < design.shape[0]
         if n_steps is None:
@@ -126,7 +135,12 @@ class SoftmaxGate(GateFamily):
                     )
                 else:
                     direction = _multinomial.newton_cg_direction(
-                        *args, grad[None, ...], alpha, mask, CG_ITER
+                        *args,
+                        grad[None, ...],
+                        alpha,
+                        mask,
+                        TIGHT_CG_ITER if tight else CG_ITER,
+                        rtol=TIGHT_CG_RTOL if tight else 0.1,
                     )
                 del grad
             # the (K, n) arrays of this step freed as soon as done with (the
@@ -148,12 +162,21 @@ class SoftmaxGate(GateFamily):
             coef = coef - xp.mean(coef, axis=1, keepdims=True)
         return {"coef": coef}
 
+    def truncated(self, design, params) -> bool:
+        return truncated(params["coef"].shape[1], design.shape[0])
+
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return (n_experts - 1) * (n_features + 1)
+
+
+def truncated(n_experts: int, n_rows: int) -> bool:
+    """Whether the M-step of a gate of ``n_experts`` over ``n_rows``
+    coefficient rows takes truncated (conjugate-gradient) steps."""
+    return n_experts > 1 and n_experts * n_rows > NEWTON_MAX_COEF
 
 
 def _residual(xp, weighted_resp, sample_weight, gate):
