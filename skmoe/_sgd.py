@@ -281,7 +281,7 @@ def _units(problem, expert_params, state: SGDState):
     None (the packer takes this batch's, and they are kept); else those of
     the rows seen so far (see ``SGDState.moments``), kept once they number
     ``UNIT_ROWS`` and every feature has varied among them (or
-    ``UNIT_ROWS_CAP`` rows have been seen): a
+    ``UNIT_ROWS_CAP`` rows have been seen), 1 where they number fewer than 2: a
     feature of scale 1e3 that was 0 in a first batch of 100 rows kept unit 1,
     and its steps were 1e3 times too long for good (test R^2 -0.08 against
     0.97)."""
@@ -311,6 +311,13 @@ def _units(problem, expert_params, state: SGDState):
         state.rows_seen += effective_rows(weight)
     expert_rows = _spread_units(moments[0], problem.alpha)
     gate_rows = expert_rows if own is None else _spread_units(moments[1], problem.alpha)
+    if not _enough(state.rows_seen, 2):
+        # fewer than two rows by the effective number: no spread, as of one
+        # row. A first batch of 50 rows whose weight sat on one (1e4 against
+        # 1e-3) had the spreads of the light rows scaled by 1e-5: units 250
+        # times too long, and Adam's first epoch set the gate's coefficients
+        # to 8 from one row (R^2 -0.92, still -0.39 after 3 epochs)
+        expert_rows, gate_rows = np.ones_like(expert_rows), np.ones_like(gate_rows)
     target = problem.experts.target_scale(problem.xp, expert_params)
     units = (gate_rows, expert_rows, target)
     varied = all(np.all(m[2][1:] > 0) for m in moments)

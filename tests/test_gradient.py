@@ -2036,3 +2036,33 @@ def test_partial_fit_units_count_the_rows_that_carry_the_weight():
     reference = em.score(X_test, y_test, sample_weight=weight_test)
     assert reference > 0.9
     assert model.score(X_test, y_test, sample_weight=weight_test) > reference - 0.1
+
+
+def test_partial_fit_units_of_one_row_carrying_the_weight():
+    # a first batch of 50 rows whose weight sits on one (1e4 against 1e-3):
+    # fewer than 2 rows by Kish's effective number, so no spread, as for the
+    # same batch without its light rows (they weigh 5e-6 of it). The light
+    # rows' spreads, scaled by 1e-5, gave units 250 times too long, and the
+    # first epoch set the gate's coefficients to 3 (8 in the stream of the
+    # test above drawn at RandomState(2), whose first batch has one heavy row:
+    # R^2 -0.92 after it, -0.39 after 3 epochs; 0.07 with units 1, the stream
+    # without its light rows 0.43)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (50, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1] - 2) + 0.1 * rng.randn(50)
+    weight = np.full(50, 1e-3)
+    weight[7] = 1e4
+    models = [
+        MoERegressor(2, solver="sgd", random_state=0).partial_fit(
+            X, y, sample_weight=np.where(weight > 1, weight, light)
+        )
+        for light in (1e-3, 0.0)  # (rows of weight 0 are left out)
+    ]
+    weighted, alone = models
+    # one row: the start is the scaled-down gate, then 4 steps of 0.01 in unit 1
+    assert np.max(np.abs(alone.gate_coef_)) < 0.05
+    np.testing.assert_allclose(weighted.gate_coef_, alone.gate_coef_, atol=0.05)
+    np.testing.assert_allclose(
+        weighted.gate_intercept_, alone.gate_intercept_, atol=0.05
+    )
+    np.testing.assert_allclose(weighted.expert_coef_, alone.expert_coef_, atol=0.05)
