@@ -9,6 +9,7 @@ import numpy as np
 from ._backend import to_numpy
 from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER
+from ._sgd import effective_rows
 
 
 def _at_lower_bound(problem, result) -> np.ndarray:
@@ -52,12 +53,16 @@ def _few_samples(problem, result):
     """Indices of the experts of ``result`` that handle fewer than
     ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own,
     and that number of samples. An expert's samples are the smaller of its
-    weighted share of the samples with a positive weight (the weights' scale
-    does not matter) and Kish's effective number of its samples, ``(sum_i
-    w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (at least its share where the weights
-    are equal, as ``r <= 1``: it matters where a few rows carry most of the
-    weight): 10 rows of weight 1 beside 290 of weight 1e-8 counted as 300
-    samples, and "auto" chose four Gamma experts fitting 2 or 3 rows each.
+    weighted share of the samples (counted by Kish's effective number,
+    :func:`_sgd.effective_rows`; the weights' scale does not matter) and
+    Kish's effective number of its own samples, ``(sum_i w_i r_ik)^2 / sum_i
+    (w_i r_ik)^2`` (at least its share where the weights are equal, as ``r <=
+    1``: it matters where a few rows carry most of the weight): 10 rows of
+    weight 1 beside 290 of weight 1e-8 counted as 300 samples, and "auto"
+    chose four Gamma experts fitting 2 or 3 rows each. The share counted the
+    rows of positive weight: with soft responsibilities the second number
+    exceeds it, and 24 rows of weight 1, of which an expert took 8.5, warned
+    until 300 rows weighing 1e-8 each were added (12.1 samples, 10 needed).
     An estimator's parameters are not counted: its features and intercept
     stand for them."""
     resp = e_step(problem, result.gate_params, result.expert_params)[1]
@@ -65,7 +70,7 @@ def _few_samples(problem, result):
     weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
     del resp  # (see _at_lower_bound)
     usage = xp.sum(weighted, axis=1)
-    samples = to_numpy(usage) * np.count_nonzero(to_numpy(problem.sample_weight))
+    samples = to_numpy(usage) * effective_rows(to_numpy(problem.sample_weight))
     squares = xp.sum(weighted**2, axis=1)
     tiny = float(xp.finfo(weighted.dtype).smallest_normal)
     effective = to_numpy(usage**2 / xp.clip(squares, tiny, None))

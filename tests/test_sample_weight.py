@@ -420,3 +420,26 @@ def test_bootstrap_lrt_draws_one_target_per_weighted_row():
         atol=1e-7,
     )
     np.testing.assert_array_equal(tripled.p_values, plain.p_values)
+
+
+def test_rows_of_tiny_weight_do_not_raise_an_experts_samples():
+    # 24 rows of weight 1, two experts of a constant gate on 3 features (10
+    # samples needed each): one takes 8.5 rows' worth and is warned of. Beside
+    # 300 rows weighing 1e-8 each (3e-6 of the weight), its share counted the
+    # rows of positive weight (115 samples) and Kish's number of its own
+    # samples (sum w r)^2 / sum (w r)^2 gave 12.1 (its soft responsibilities
+    # spread over the rows): no word. Its share of the effective rows, 8.5.
+    rng = np.random.RandomState(0)
+    X = rng.randn(24, 3)
+    y = rng.randn(24) * np.where(rng.rand(24) < 0.5, 1, 5)
+    X_light, y_light = rng.randn(300, 3), rng.randn(300)
+    alone = MoERegressor(2, gate="constant", random_state=0)
+    with pytest.warns(UserWarning, match="Experts .1. .* fewer than 10 samples"):
+        alone.fit(X, y)
+    samples = alone.expert_usage_ * 24
+    assert samples.min() < 10 < samples.max()
+    weight = np.r_[np.ones(24), np.full(300, 1e-8)]
+    weighted = MoERegressor(2, gate="constant", random_state=0)
+    with pytest.warns(UserWarning, match="Experts .1. .* fewer than 10 samples"):
+        weighted.fit(np.vstack([X, X_light]), np.r_[y, y_light], sample_weight=weight)
+    np.testing.assert_allclose(weighted.expert_usage_, alone.expert_usage_, atol=1e-4)
