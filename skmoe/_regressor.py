@@ -1019,6 +1019,13 @@ def _moments(Y, sample_weight):
     """(weight sum, weighted mean, weighted sum of squared deviations) of y."""
     total = float(np.sum(sample_weight))
     mean = float(np.average(Y, weights=sample_weight))
+    values = Y[sample_weight > 0]
+    if values.size and np.all(values == values.flat[0]):
+        # a constant y, exactly: the weighted average can round off it (all
+        # y = 3 under unequal weights gave 2.9999999999999996, squares of
+        # 4e-27, and no "y is constant", a collapse warning instead and a
+        # noise variance of 2e-41 against the floor's 9e-10)
+        mean = float(values.flat[0])
     with np.errstate(over="ignore", invalid="ignore"):
         squares = float(np.sum(sample_weight * (Y - mean) ** 2))
         # the values themselves squared too: an intercept near 1e160, whose

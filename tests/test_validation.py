@@ -439,6 +439,27 @@ def test_constant_target_warns_and_stays_finite():
     assert np.all(np.isfinite(std)) and np.isfinite(model.log_likelihood_)
 
 
+def test_constant_target_under_unequal_weights_is_constant():
+    # y = 3 everywhere under unequal weights: the weighted average rounded to
+    # 2.9999999999999996, and y was not called constant (a collapse warning, a
+    # noise variance of 2e-41 against the floor's 9e-10 = 1e-10 * 3^2)
+    X, _ = _data(MoERegressor)
+    weight = np.random.RandomState(0).rand(len(X))
+    weight[:2] = 1e4
+    weight[-1] = 0.0
+    y = np.full(len(X), 3.0)
+    y[-1] = 5.0  # at weight 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weight)
+    assert [str(w.message) for w in caught] == [
+        "y is constant: every expert fits it exactly and its noise variance "
+        "sits at the floor."
+    ]
+    np.testing.assert_allclose(model.expert_variance_, VARIANCE_FLOOR * 3.0**2)
+    np.testing.assert_allclose(model.predict(X), 3.0, rtol=1e-12)
+
+
 def test_an_expert_collapsing_onto_duplicates_warns():
     # a line with noise, plus one point repeated 4 times: with a fixed number of
     # experts, one of them fits the 4 copies exactly (its variance at the floor)
