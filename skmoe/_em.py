@@ -635,7 +635,8 @@ def run_em(
     from ``resp`` (see ``SETTLE``). Where the gate's M-steps are truncated
     (``GateFamily.truncated``: conjugate-gradient steps), a stop is checked
     by one more iteration with a tight gate M-step, which must change the
-    objective by at most ``tol`` too (else the run goes on).
+    objective by at most ``tol`` too (else the run goes on); a stop at
+    ``max_iter`` stands unchecked.
     For experts whose M-step may lower their objective (``ExpertFamily.monotone``
     false), an M-step after which the objective fell by more than ``tol`` is
     mended by ``ExpertFamily.keep_better`` before the run goes on.
@@ -724,7 +725,7 @@ def run_em(
     # test passes, the next iteration takes a tight M-step (many more CG
     # iterations), and EM stops only if it too changes the objective by at
     # most tol (else it goes on). Softmax gate, n=2000, D=100, K=32: the
-    # stop's objective 1.95e-3 per sample higher, 1.38 times the time, where
+    # stop's objective 1.95e-3 per sample higher, 1.2 to 1.4 times the time, where
     # exact (Newton) M-steps from the old stop gained 2.17e-3
     tight = False  # whether this iteration's M-step is the tight one
     for n_iter in range(1, max_iter + 1):
@@ -807,8 +808,13 @@ def run_em(
                 and n_iter < SYMMETRIC_ITER
                 and _near_uniform(problem, resp)
             )
+            # (not at max_iter, where no iteration is left to confirm it: a
+            # one-iteration run, the gradient solver's check of its stop by
+            # EM's test, never converged, and L-BFGS ran on to max_iter=500,
+            # converged_=False, where it had stopped at 352)
             if (
                 stop
+                and n_iter < max_iter
                 and acceleration != "squarem"
                 and problem.gate.truncated(problem.gate_design, gate_params)
             ):

@@ -8,6 +8,7 @@ import pytest
 from _references import assert_stationary
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -753,3 +754,41 @@ def test_truncated_gate_steps_do_not_stop_em_early(monkeypatch, gate):
     model.set_params(warm_start=True, max_iter=1000).fit(X, y)
     assert model.converged_
     assert model.objective_history_[-1] - fitted <= 2 * model.tol
+
+
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
+def test_a_truncated_gate_stop_at_max_iter_stands(monkeypatch):
+    # no iteration is left at max_iter to check a stop with a tight M-step:
+    # a fit capped where EM's stop test first passed warned that it did not
+    # converge, and the gradient solver, whose stop one EM iteration checks
+    # (run_em with max_iter=1), never converged: L-BFGS ran on to max_iter
+    import skmoe.gates.softmax as softmax
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((500, 10))
+    V, W = rng.standard_normal((10, 4)), rng.standard_normal((10, 4))
+    z = np.argmax(X @ V, axis=1)
+    y = np.einsum("nd,dn->n", X, W[:, z]) + 0.5 * rng.standard_normal(500)
+    monkeypatch.setattr(softmax, "NEWTON_MAX_COEF", 16)  # 8 x 11 coefficients
+    model = MoERegressor(8, n_init=1, random_state=0).fit(X, y)
+    assert model.converged_
+    history = model.objective_history_
+    # the stop's check gained at most tol: the stop test passed the iteration
+    # before, where a fit capped there stops on the same path, converged
+    assert abs(history[-1] - history[-2]) <= model.tol
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        capped = clone(model).set_params(max_iter=model.n_iter_ - 1).fit(X, y)
+    assert capped.converged_ and capped.n_iter_ == model.n_iter_ - 1
+    np.testing.assert_array_equal(capped.objective_history_, history[:-1])
+    # 16 experts over 70 features: truncated steps at NEWTON_MAX_COEF itself
+    monkeypatch.undo()
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 70)
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 2]) + 0.3 * rng.randn(400)
+    gradient = MoERegressor(16, solver="gradient", alpha=1.0, n_init=1)
+    assert gradient._make_gate().truncated(np.empty((71, 1)), {"coef": X[:16].T})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        gradient.set_params(random_state=0).fit(X, y)
+    assert gradient.converged_ and gradient.n_iter_ < gradient.max_iter

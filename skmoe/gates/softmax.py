@@ -36,9 +36,11 @@ KERNEL_RATIO = 1.0
 CG_ITER = 10
 #: Conjugate-gradient iterations and relative residual of the tight M-step
 #: (``m_step(..., tight=True)``) with which EM checks its convergence where
-#: the steps are truncated (see ``_em.run_em``).
-TIGHT_CG_ITER = 100
-TIGHT_CG_RTOL = 1e-4
+#: the steps are truncated (see ``_em.run_em``). 32 experts, n=2000, D=100:
+#: 100 iterations to 1e-4 and 30 to 1e-3 reached the same stop (1.95e-3 per
+#: sample above the unchecked one's), 30 at a lower worst-case cost.
+TIGHT_CG_ITER = 30
+TIGHT_CG_RTOL = 1e-3
 #: Gate steps per EM iteration when the EM loop does not say: one (warm-started,
 #: a Newton step nearly solves the M-step).
 NEWTON_STEPS = 1
