@@ -85,6 +85,7 @@ from ._online import (
 from ._partial_fit import PartialFitMixin
 from ._restarts import _fit_restart, summary
 from ._sgd import (
+    effective_rows,
     held_out_count,
     held_out_rows,
     without_rows,
@@ -940,6 +941,13 @@ class BaseMixtureOfExperts(
             values = values.reshape(-1, 1)
             if dropped:
                 values, weights = values[rows], weights[rows]
+            # a later partial_fit stream's runaway check judges its means
+            # against these targets too (see _runaway_message)
+            self._stream_y_range = (
+                np.min(values, axis=0),
+                np.max(values, axis=0),
+                effective_rows(sample_weight),
+            )
             # (amounts near the largest float: their sums overflow, a scale
             # the check does not judge; NumPy's warning said nothing more)
             with np.errstate(over="ignore", invalid="ignore"):

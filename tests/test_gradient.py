@@ -1266,6 +1266,32 @@ def test_a_runaway_mean_is_judged_per_unit_exposure():
     assert (np.max(predicted) - y.max()) / (y.max() - y.min()) > 10
 
 
+def test_a_stream_after_fit_judges_a_runaway_mean_by_the_fitted_targets_too():
+    """A stream that continues a fit, whose targets moved (their level up by
+    15, their spread 1.3): the fitted model predicts the former level, about
+    20 ranges of the stream's own targets below them, but within the targets
+    seen by fit and the stream; a stream from the start through the same rows
+    would not warn, and this one at the default learning_rate warned to lower
+    it. The fit's targets now count among those seen."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 3)
+    y = 0.2 * X[:, 0] + 0.1 * rng.randn(2000)
+    y[1000:] += 15.0
+    model = MoERegressor(n_experts=2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[:1000], y[:1000])
+    new = y[1000:1050]
+    predicted = model.predict(X[1000:1050])
+    # far outside the stream's own targets, inside the fit's and the stream's
+    assert np.max((new.min() - predicted) / np.ptp(new)) > 10
+    assert y[:1050].min() <= predicted.min() <= predicted.max() <= y[:1050].max()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for start in range(1000, 2000, 50):
+            model.partial_fit(X[start : start + 50], y[start : start + 50])
+
+
 @pytest.mark.parametrize("solver", ["sgd", "em"])
 def test_partial_fit_extends_its_histories_without_copying_them(solver):
     # three copies of both histories at every call made long streams
