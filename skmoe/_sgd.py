@@ -43,6 +43,10 @@ UNIT_ROWS = 50
 #: Rows after which the units are fixed even where a feature has shown no
 #: spread yet (a constant column): until then such a feature keeps them open.
 UNIT_ROWS_CAP = 100 * UNIT_ROWS
+#: Rows seen (Kish's effective number) from which Adam's units are their
+#: spreads' (two rows whose weights differ by up to 2 + sqrt(3) times); 1 for
+#: one row, and geometrically between (see :func:`_units`).
+ONE_ROW_SPAN = 1.5
 #: Nats per unit weight by which a ``partial_fit`` epoch may lower its own
 #: batch's penalized objective before the stream warns that ``learning_rate``
 #: is too large (the step is kept). Across 7 data sets (regressors, classifiers,
@@ -281,7 +285,8 @@ def _units(problem, expert_params, state: SGDState):
     None (the packer takes this batch's, and they are kept); else those of
     the rows seen so far (see ``SGDState.moments``), kept once they number
     ``UNIT_ROWS`` and every feature has varied among them (or
-    ``UNIT_ROWS_CAP`` rows have been seen), 1 where they number fewer than 2: a
+    ``UNIT_ROWS_CAP`` rows have been seen), 1 where they number 1, going over
+    to the spreads' up to ``ONE_ROW_SPAN``: a
     feature of scale 1e3 that was 0 in a first batch of 100 rows kept unit 1,
     and its steps were 1e3 times too long for good (test R^2 -0.08 against
     0.97)."""
@@ -311,13 +316,19 @@ def _units(problem, expert_params, state: SGDState):
         state.rows_seen += effective_rows(weight)
     expert_rows = _spread_units(moments[0], problem.alpha)
     gate_rows = expert_rows if own is None else _spread_units(moments[1], problem.alpha)
-    if not _enough(state.rows_seen, 2):
-        # fewer than two rows by the effective number: no spread, as of one
-        # row. A first batch of 50 rows whose weight sat on one (1e4 against
-        # 1e-3) had the spreads of the light rows scaled by 1e-5: units 250
-        # times too long, and Adam's first epoch set the gate's coefficients
-        # to 8 from one row (R^2 -0.92, still -0.39 after 3 epochs)
-        expert_rows, gate_rows = np.ones_like(expert_rows), np.ones_like(gate_rows)
+    if state.rows_seen < ONE_ROW_SPAN:
+        # about one row by the effective number: no spread, as of one row. A
+        # first batch of 50 rows whose weight sat on one (1e4 against 1e-3)
+        # had the spreads of the light rows scaled by 1e-5: units 250 times
+        # too long, and Adam's first epoch set the gate's coefficients to 8
+        # from one row (R^2 -0.92, still -0.39 after 3 epochs). From 1 to
+        # ONE_ROW_SPAN rows, the units go over to the spreads' geometrically
+        # (continuous in the weights): a cut at 2 gave two rows weighing 1 and
+        # 1.01 units 1, those weighing 1 and 1 their spreads (a stream's R^2
+        # 0.26 against -0.80), and two rows weighing 2 and 1 other units than
+        # the same rows with the first repeated.
+        share = max(state.rows_seen - 1.0, 0.0) / (ONE_ROW_SPAN - 1.0)
+        expert_rows, gate_rows = expert_rows**share, gate_rows**share
     target = problem.experts.target_scale(problem.xp, expert_params)
     units = (gate_rows, expert_rows, target)
     varied = all(np.all(m[2][1:] > 0) for m in moments)
@@ -344,7 +355,12 @@ def effective_rows(weight) -> float:
     if weight.size == 0 or np.all(weight == weight[0]):
         return float(weight.size)  # (exactly, as the count of rows)
     weight = weight / np.max(weight)  # (no overflow in the squares)
-    return float(np.sum(weight)) ** 2 / float(np.sum(weight**2))
+    rows = float(np.sum(weight)) ** 2 / float(np.sum(weight**2))
+    # weights equal but for rounding count their rows, as equal ones: 35 rows
+    # weighing 0.1, one of them 0.1 * (1 + 1e-9), gave 34.999999999999986,
+    # and online EM kept a first batch that 35 rows of 0.1 fitted (7
+    # parameters: 35 rows needed), ending with slopes 0.52 and 0.63 for -1, 2
+    return float(weight.size) if rows > weight.size * (1 - 1e-9) else rows
 
 
 def _enough(rows: float, needed: int = UNIT_ROWS) -> bool:

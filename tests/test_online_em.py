@@ -741,3 +741,25 @@ def test_online_em_first_batch_counts_the_rows_that_carry_the_weight():
         np.testing.assert_allclose(
             np.sort(model.expert_coef_.ravel()), expected, atol=0.03
         )
+
+
+def test_online_em_first_batch_of_weights_equal_but_for_rounding():
+    # 35 rows (7 parameters: enough to fit a first batch) weighing 0.1, one
+    # of them 0.1 * (1 + 1e-9): Kish's effective number rounded to
+    # 34.999999999999986, and the batch was kept (slopes 0.52 and 0.63 after
+    # it) where 35 rows of 0.1 are fitted (-0.97 and 2.01 for -1 and 2)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (35, 1))
+    regime = rng.rand(35) < 0.5
+    y = np.where(regime, 2 * X[:, 0] + 1, -X[:, 0] - 2) + 0.1 * rng.randn(35)
+    weight = np.full(35, 0.1)
+    models = []
+    for last in (0.1, 0.1 * (1 + 1e-9)):
+        weight[-1] = last
+        model = MoERegressor(2, gate="constant", solver="em", random_state=0)
+        models.append(model.partial_fit(X, y, sample_weight=weight))
+    equal, near = models
+    assert equal.n_iter_ > 1  # fitted by EM
+    np.testing.assert_allclose(np.sort(equal.expert_coef_.ravel()), [-1, 2], atol=0.05)
+    assert near.n_iter_ == equal.n_iter_
+    np.testing.assert_allclose(near.expert_coef_, equal.expert_coef_, atol=1e-6)
