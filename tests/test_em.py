@@ -731,6 +731,16 @@ def test_overlapping_k_means_limits_are_each_threads_own():
     assert len(seen) == 2
 
 
+def _switching_regressions():
+    """500 x 10: four linear regimes switched by a softmax of x."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((500, 10))
+    V, W = rng.standard_normal((10, 4)), rng.standard_normal((10, 4))
+    z = np.argmax(X @ V, axis=1)
+    y = np.einsum("nd,dn->n", X, W[:, z]) + 0.5 * rng.standard_normal(500)
+    return X, y
+
+
 @pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
 @pytest.mark.parametrize("gate", ["softmax", "hierarchical"])
 def test_truncated_gate_steps_do_not_stop_em_early(monkeypatch, gate):
@@ -741,11 +751,7 @@ def test_truncated_gate_steps_do_not_stop_em_early(monkeypatch, gate):
     # most; without the tight M-step that checks the stop they gained 1.3e-4
     import skmoe.gates.softmax as softmax
 
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((500, 10))
-    V, W = rng.standard_normal((10, 4)), rng.standard_normal((10, 4))
-    z = np.argmax(X @ V, axis=1)
-    y = np.einsum("nd,dn->n", X, W[:, z]) + 0.5 * rng.standard_normal(500)
+    X, y = _switching_regressions()
     monkeypatch.setattr(softmax, "NEWTON_MAX_COEF", 16)  # 8 x 11 coefficients
     model = MoERegressor(8, gate=gate, n_init=1, random_state=0).fit(X, y)
     assert model.converged_
@@ -764,11 +770,7 @@ def test_a_truncated_gate_stop_at_max_iter_stands(monkeypatch):
     # (run_em with max_iter=1), never converged: L-BFGS ran on to max_iter
     import skmoe.gates.softmax as softmax
 
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((500, 10))
-    V, W = rng.standard_normal((10, 4)), rng.standard_normal((10, 4))
-    z = np.argmax(X @ V, axis=1)
-    y = np.einsum("nd,dn->n", X, W[:, z]) + 0.5 * rng.standard_normal(500)
+    X, y = _switching_regressions()
     monkeypatch.setattr(softmax, "NEWTON_MAX_COEF", 16)  # 8 x 11 coefficients
     model = MoERegressor(8, n_init=1, random_state=0).fit(X, y)
     assert model.converged_
