@@ -2,16 +2,20 @@
 
 Usage::
 
-    python benchmarks/bench_gpu.py --targets  # issue 3's two targets (one device call)
+    python benchmarks/bench_gpu.py --targets  # issue 3's two targets
+    python benchmarks/bench_gpu.py --session  # the targets, then the rest by priority
     python benchmarks/bench_gpu.py            # the full grid (needs a GPU, RAM, time)
     python benchmarks/bench_gpu.py --quick    # small sizes, CPU only where no GPU
 
 ``--targets`` measures the E-step at n=1e7, K=128, D=64 in float32 (GPU only: the
 CPU's copy would not fit the memory rule below) and the whole fit at n=1e6, K=16,
-D=8 in float32 and float64 and D=64 in float32, on both;
-``benchmarks/gpu_session.sh`` runs it with the GPU tests in one device call.
+D=8 in float32 on both backends, with k-means on one thread and on all.
+``--session`` goes on with the E-step over the whole grid on the GPU, on the CPU
+for n up to 1e6, and two more fits; ``benchmarks/gpu_session.sh`` runs it with
+the GPU tests in one device call, and rows are printed as they end, so a run cut
+short by its time limit keeps the rows before.
 
-Prints one markdown table. The device is synchronized before every clock read;
+Prints markdown tables. The device is synchronized before every clock read;
 every timed call follows an untimed one of the same shape (for the fit, a fit on
 4096 rows), so that CuPy's kernel compilation and first-touch allocations are not
 timed.
@@ -22,12 +26,14 @@ and the (n,) log-likelihoods; the roofline column divides that by the device's
 peak (``--peak-gbs``, default the H200's 4800 GB/s).
 
 A fit's time includes its initialization, which runs on the host for both
-backends (k-means on one thread, see ``skmoe._init``), with the input checks:
-at 1e5 x 8, K=16, float32, these took 3.5 of a 5-iteration NumPy fit's 6.7 s
-on the development machine (cProfile). So each fit is timed twice, with one EM
-iteration and with ``1 + fit_iterations`` (``tol=0``), and the table gives both
-and their difference per iteration (derived, not a clock reading of its own):
-the GPU's gain on EM's iterations, and on a whole fit of a given length.
+backends, with the input checks: k-means on one OpenMP thread (see
+``skmoe._backend.openmp_threads``) and the first M-step. At 1e6 x 8, K=16,
+float32, a one-iteration NumPy fit took 7.6 s on the development machine, 4.4 s
+of it k-means (cProfile), and each further iteration about 0.17 s. So each fit
+is timed with one EM iteration and with 101 (``tol=0``), and the table gives
+both and their difference per iteration (derived, not a clock reading of its
+own), once with skmoe's one k-means thread and once with the limit lifted
+("all"), to show what the host's share costs.
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ import argparse
 import itertools
 import time
 import warnings
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import numpy as np
 
+import skmoe._init as skmoe_init
 from skmoe import MoERegressor
 from skmoe._backend import _import_cupy
 from skmoe._em import EMProblem, e_step
@@ -61,10 +69,17 @@ def _timed(fn, sync, repeat=3, warmup=None):
     return best
 
 
+def _data(n, d, dtype, seed=0):
+    # float32 draws (Generator's are several times faster than RandomState's at
+    # 1e7 x 64), cast where float64 is asked for
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d), dtype=np.float32).astype(dtype, copy=False)
+    y = (X[:, 0] + rng.standard_normal(n, dtype=np.float32)).astype(dtype, copy=False)
+    return rng, X, y
+
+
 def _problem(xp, to_device, n, d, k, dtype, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.standard_normal((n, d)).astype(dtype)
-    y = (X[:, 0] + rng.standard_normal(n)).astype(dtype)
+    rng, X, y = _data(n, d, dtype, seed)
     design = design_matrix(xp, to_device(X))
     problem = EMProblem(
         design,
@@ -82,112 +97,174 @@ def _problem(xp, to_device, n, d, k, dtype, seed=0):
     return X, y, problem, gate, experts
 
 
-def run(sizes, peak_gbs, fit_iterations=5, fit=True, gpu_only=False):
+def _backends(which):
+    """(name, xp, to_device, sync) for "cpu", "gpu" or both; "gpu" is left out
+    where CuPy has no usable device."""
+    out = []
+    if which in ("cpu", "both"):
+        out.append(("cpu", np, lambda a: a, lambda: None))
     cupy = _import_cupy()
-    backends = [] if gpu_only else [("cpu", np, lambda a: a, lambda: None)]
-    if cupy is not None:
+    if which in ("gpu", "both") and cupy is not None:
         import array_api_compat.cupy as cxp
 
-        backends.append(("gpu", cxp, cupy.asarray, cupy.cuda.Device().synchronize))
+        out.append(("gpu", cxp, cupy.asarray, cupy.cuda.Device().synchronize))
+    return out
+
+
+def estep_rows(sizes, peak_gbs, which="both"):
+    """Print one E-step row per size and backend."""
     rows = []
     for n, k, d, dtype in sizes:
         itemsize = np.dtype(dtype).itemsize
         needed = itemsize * n * (d + 1 + 6 * k)
-        for name, xp, to_device, sync in backends:
+        for name, xp, to_device, sync in _backends(which):
             if name == "cpu" and needed > 8e9:
                 continue  # several (K, n) work arrays would not fit in RAM here
-            X, y, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
+            _, _, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
             seconds = _timed(partial(e_step, problem, gate, experts), sync)
             # read: design (d + 1, n), y (n); written: resp and log_gate
             # (K, n) each, log_norm (n)
             nbytes = itemsize * n * ((d + 1) + 1 + 2 * k + 1)
-            fit_model = MoERegressor(
-                k,
-                n_init=1,
-                max_iter=fit_iterations,
-                tol=0,
-                random_state=0,
-                device="cuda" if name == "gpu" else "cpu",
+            gbs = nbytes / seconds / 1e9
+            row = (name, n, k, d, np.dtype(dtype).name, seconds * 1e3, gbs)
+            rows.append(row)
+            print(
+                "| {} | {:.0e} | {} | {} | {} | {:.2f} | {:.1f} | {:.1f}% |".format(
+                    *row, 100 * gbs / peak_gbs
+                ),
+                flush=True,
             )
-            fit_seconds = (float("nan"), float("nan"))
-            if fit:
-                fit_seconds = tuple(
-                    _timed(
-                        partial(fit_model.set_params(max_iter=iterations).fit, X, y),
-                        sync,
-                        repeat=1,
-                        warmup=partial(fit_model.fit, X[:4096], y[:4096]),
-                    )
-                    for iterations in (1, 1 + fit_iterations)
+            del problem, gate, experts
+    return rows
+
+
+@contextmanager
+def _kmeans_threads(all_threads):
+    """skmoe runs k-means with one OpenMP thread (see ``skmoe._backend``);
+    with ``all_threads`` this lifts that limit for the fit, to measure what the
+    host's initialization costs with every core."""
+    if not all_threads:
+        yield
+        return
+    original = skmoe_init.openmp_threads
+    skmoe_init.openmp_threads = nullcontext
+    try:
+        yield
+    finally:
+        skmoe_init.openmp_threads = original
+
+
+def fit_rows(sizes, which="both", iterations=100, all_threads=(False,)):
+    """Print one whole-fit row per size, backend and k-means threading: a fit
+    of one EM iteration (the host's initialization and input checks, one
+    iteration) and one of ``1 + iterations`` (``tol=0``), each after an untimed
+    fit on 4096 rows, and their difference per iteration (derived)."""
+    rows = []
+    for n, k, d, dtype in sizes:
+        _, X, y = _data(n, d, dtype)
+        for threads in all_threads:
+            for name, _, _, sync in _backends(which):
+                model = MoERegressor(
+                    k,
+                    n_init=1,
+                    tol=0,
+                    random_state=0,
+                    device="cuda" if name == "gpu" else "cpu",
                 )
-            rows.append(
-                (
+                with _kmeans_threads(threads):
+                    one, more = (
+                        _timed(
+                            partial(model.set_params(max_iter=m).fit, X, y),
+                            sync,
+                            repeat=1,
+                            warmup=partial(model.fit, X[:4096], y[:4096]),
+                        )
+                        for m in (1, 1 + iterations)
+                    )
+                row = (
                     name,
+                    "all" if threads else "1",
                     n,
                     k,
                     d,
                     np.dtype(dtype).name,
-                    seconds * 1e3,
-                    nbytes / seconds / 1e9,
-                    100 * nbytes / seconds / 1e9 / peak_gbs,
-                    *fit_seconds,
-                    (fit_seconds[1] - fit_seconds[0]) / fit_iterations,
+                    one,
+                    more,
+                    (more - one) / iterations,
                 )
-            )
-            print(_format(rows[-1]), flush=True)
+                rows.append(row)
+                print(
+                    "| {} | {} | {:.0e} | {} | {} | {} | {:.2f} | {:.2f} "
+                    "| {:.4f} |".format(*row),
+                    flush=True,
+                )
     return rows
 
 
-def _format(row):
-    name, n, k, d, dtype, ms, gbs, pct, fit_one, fit_more, per_iteration = row
+ESTEP_HEADER = (
+    "| backend | n | K | D | dtype | E-step (ms) | GB/s | of peak |\n"
+    + "| --- " * 8
+    + "|"
+)
+
+
+def _fit_header(iterations=100):
     return (
-        f"| {name} | {n:.0e} | {k} | {d} | {dtype} | {ms:.2f} | {gbs:.1f} | "
-        f"{pct:.1f}% | {fit_one:.2f} | {fit_more:.2f} | {per_iteration:.3f} |"
+        "| backend | k-means threads | n | K | D | dtype | fit 1 it (s) "
+        f"| fit {1 + iterations} it (s) | per it (s) |\n" + "| --- " * 9 + "|"
     )
+
+
+GRID = list(
+    itertools.product(
+        [100_000, 1_000_000, 10_000_000],
+        [4, 16, 128],
+        [8, 64],
+        [np.float32, np.float64],
+    )
+)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--targets", action="store_true")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--targets", action="store_true")
+    mode.add_argument("--session", action="store_true")
     parser.add_argument("--peak-gbs", type=float, default=4800.0)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # fixed iteration counts: no convergence asked
-    print(
-        "| backend | n | K | D | dtype | E-step (ms) | GB/s | of peak "
-        "| fit 1 it (s) | fit 6 it (s) | per it (s) |"
-    )
-    print("| --- " * 11 + "|")
-    if args.targets:
-        run(
-            [(10_000_000, 128, 64, np.float32)], args.peak_gbs, fit=False, gpu_only=True
-        )
-        # the fits by priority, each row printed as it ends (a run cut short by
-        # its time limit keeps the rows before): D=64 in float64 is left to
-        # the full grid, its CPU fits the longest
-        run(
-            [
-                (1_000_000, 16, 8, np.float32),
-                (1_000_000, 16, 8, np.float64),
-                (1_000_000, 16, 64, np.float32),
-            ],
-            args.peak_gbs,
+    if args.quick:
+        sizes = list(itertools.product([100_000], [4, 16], [8], [np.float32]))
+        print(ESTEP_HEADER)
+        estep_rows(sizes, args.peak_gbs)
+        print(_fit_header(5))
+        fit_rows(sizes, iterations=5)
+        return
+    target_fit = [(1_000_000, 16, 8, np.float32)]
+    if args.targets or args.session:
+        print(ESTEP_HEADER)
+        estep_rows([(10_000_000, 128, 64, np.float32)], args.peak_gbs, "gpu")
+        print(_fit_header())
+        fit_rows(target_fit, all_threads=(False, True))
+        if args.targets:
+            return
+        # the rest by priority, each row printed as it ends (a run cut short
+        # by its time limit keeps the rows before)
+        print(ESTEP_HEADER)
+        estep_rows(GRID, args.peak_gbs, "gpu")
+        print(ESTEP_HEADER)
+        estep_rows([s for s in GRID if s[0] <= 1_000_000], args.peak_gbs, "cpu")
+        print(_fit_header())
+        fit_rows(
+            [(1_000_000, 16, 8, np.float64), (1_000_000, 16, 64, np.float32)],
+            all_threads=(True,),
         )
         return
-    if args.quick:
-        grid = list(
-            itertools.product([100_000], [4, 16], [8], [np.float32, np.float64])
-        )
-    else:
-        grid = list(
-            itertools.product(
-                [100_000, 1_000_000, 10_000_000],
-                [4, 16, 128],
-                [8, 64],
-                [np.float32, np.float64],
-            )
-        )
-    run(grid, args.peak_gbs)
+    print(ESTEP_HEADER)
+    estep_rows(GRID, args.peak_gbs)
+    print(_fit_header())
+    fit_rows(GRID, all_threads=(False, True))
 
 
 if __name__ == "__main__":

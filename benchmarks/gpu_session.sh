@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 3's GPU checks in one device call: the GPU tests, then the two targets.
+# Issue 3's GPU checks in one device call: a smoke fit, the GPU tests, then the
+# benchmark (the two targets first, then the rest of the grid by priority).
 #
 # Prepared for the device tool (one NVIDIA H200; its image has CuPy (cupy-cuda13x),
 # NumPy, SciPy, scikit-learn, threadpoolctl and pytest, but not array-api-compat,
@@ -15,14 +16,15 @@
 #       --platform manylinux_2_17_x86_64 -d .whl/sklearn "scikit-learn>=1.9"
 #
 # then run ``bash benchmarks/gpu_session.sh`` there with ``.whl`` carried and a
-# timeout of about 480 s (the tests take about a minute, the benchmark at most
-# 300 s, printing each row as it ends), which leaves the 15-minute budget room for
-# the machine's start and a shorter second call. The image's scikit-learn is used
-# unless it is older than skmoe's 1.9, when the carried wheel replaces it.
-# Everything lands in $OUT (./gpu_out elsewhere): versions.txt, gpu_tests.log,
-# bench_targets.md.
+# timeout a little over BUDGET (seconds, default 470): the script ends by then,
+# cutting the benchmark's last rows if need be. A failed smoke fit ends it at
+# once, so that a fix and a second call fit the 15-minute device budget. The
+# image's scikit-learn is used unless it is older than skmoe's 1.9, when the
+# carried wheel replaces it. Everything lands in $OUT (./gpu_out elsewhere):
+# versions.txt, gpu_tests.log, bench.md.
 set -o pipefail
 OUT=${OUT:-gpu_out}
+BUDGET=${BUDGET:-470}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 SCIPY_ARRAY_API=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -40,15 +42,45 @@ sys.exit(tuple(map(int, sklearn.__version__.split('.')[:2])) < (1, 9))" \
 fi
 {
     date -u
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
+        --format=csv,noheader
     nproc
+    lscpu | grep -m1 "Model name"
     python3 -c "import sys, numpy, scipy, sklearn, array_api_compat, cupy; \
 print(sys.version.split()[0], 'numpy', numpy.__version__, 'scipy', scipy.__version__, \
 'scikit-learn', sklearn.__version__, 'array-api-compat', array_api_compat.__version__, \
 'cupy', cupy.__version__, 'CUDA runtime', cupy.cuda.runtime.runtimeGetVersion())"
+    python3 -c "import numpy; numpy.show_config()" 2>&1 | grep -A3 -i "blas" | head -8
     git rev-parse --short HEAD 2>/dev/null || true
     python3 -c "import skmoe; print('skmoe', skmoe.__version__, 'imports')"
 } 2>&1 | tee "$OUT/versions.txt"
-timeout 150 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -v \
+# smoke: one small fit on the device against NumPy (float64, 50 iterations);
+# a failure ends the call
+timeout 120 python3 - <<'PY' 2>&1 | tee -a "$OUT/versions.txt" || exit 1
+import time
+import warnings
+import numpy as np
+import cupy
+from skmoe import MoERegressor
+warnings.simplefilter("ignore")  # 50 iterations, no convergence asked
+rng = np.random.default_rng(0)
+X = rng.standard_normal((2000, 4))
+y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 2]) + 0.1 * rng.standard_normal(2000)
+start = time.perf_counter()
+params = dict(n_init=1, random_state=0, max_iter=50, tol=0)
+gpu = MoERegressor(3, **params, device="cuda").fit(X, y)
+print(f"smoke: first device fit {time.perf_counter() - start:.1f} s (compiling)")
+cpu = MoERegressor(3, **params).fit(X, y)
+gap = np.max(np.abs(gpu.predict(X) - cpu.predict(X)))
+print("smoke:", type(gpu.expert_coef_).__name__, gpu.n_iter_, cpu.n_iter_,
+      "largest prediction gap", gap)
+assert gap < 1e-4, gap  # a broken device path, not rounding, ends the call
+PY
+timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -v \
     tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
-timeout 300 python3 benchmarks/bench_gpu.py --targets 2>&1 | tee "$OUT/bench_targets.md"
+left=$((BUDGET - SECONDS))
+echo "benchmark: $left s left"
+timeout "$left" python3 benchmarks/bench_gpu.py --session 2>&1 | tee "$OUT/bench.md"
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw \
+    --format=csv,noheader | tee -a "$OUT/versions.txt"
+echo "session: $SECONDS s"
