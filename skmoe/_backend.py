@@ -110,7 +110,8 @@ def openmp_threads():
     holds for the calling thread alone (``omp_set_num_threads``), so each call
     sets and restores its own: a count shared by threads, as BLAS's, left the
     second of two overlapping fits unlimited and the first at one thread for
-    good."""
+    good. Fits on another namespace (a GPU's) leave k-means, which runs on the
+    host, its default threads (``initial_responsibilities(one_thread=False)``)."""
     limiter = _libraries("openmp").limit(limits=1)
     try:
         yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from array_api_compat import is_numpy_array
 
 from ._backend import as_compute, blas_threads
 from ._em import FitResult
@@ -71,6 +72,7 @@ def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options)
         method,
         np.random.RandomState(seed),
         problem.groups,
+        one_thread=is_numpy_array(problem.design),
     )
     resp = experts.start_responsibilities(resp, Y)
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)

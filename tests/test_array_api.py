@@ -225,6 +225,39 @@ def test_student_t_regressor_under_dispatch_matches_numpy(df):
 
 
 @dispatch
+def test_k_means_keeps_the_hosts_threads_for_fits_on_another_namespace(monkeypatch):
+    # NumPy fits run the start's k-means on one OpenMP thread (as BLAS); a fit
+    # on another namespace (a GPU's) leaves the host's cores to it: on an H200
+    # machine, 9.3 s against 3.7 s for a 1e6 x 8, K=16 fit's first iteration
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def openmp_threads():
+        return {
+            p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"
+        }
+
+    seen = []
+    fit = KMeans.fit
+    monkeypatch.setattr(
+        KMeans,
+        "fit",
+        lambda self, *a, **k: seen.append(openmp_threads()) or fit(self, *a, **k),
+    )
+    X, y = _regression()
+    with threadpool_limits(limits=2, user_api="openmp"):
+        if openmp_threads() != {2}:
+            pytest.skip("no OpenMP library loaded")
+        MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+        assert seen == [{1}]
+        with sklearn.config_context(array_api_dispatch=True):
+            MoERegressor(2, n_init=1, random_state=0).fit(
+                xps.asarray(X), xps.asarray(y)
+            )
+        assert seen == [{1}, {2}]
+
+
+@dispatch
 def test_regressor_under_dispatch_matches_numpy():
     X, y = _regression()
     reference = MoERegressor(2, n_init=2, random_state=0).fit(X, y)

@@ -615,6 +615,17 @@ def test_the_starts_k_means_runs_one_openmp_thread(monkeypatch):
         _init._kmeans_labels(X, y, np.ones(500), 3, 0), labels
     )
     assert seen[-1] == before
+    # a GPU fit's start (one_thread=False) keeps the host's threads
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        KMeans,
+        "fit",
+        lambda self, *a, **k: seen.append(openmp_threads()) or fit(self, *a, **k),
+    )
+    np.testing.assert_array_equal(
+        _init._kmeans_labels(X, y, np.ones(500), 3, 0, one_thread=False), labels
+    )
+    assert seen[-1] == before
 
 
 def test_logsumexp_of_rows_of_minus_infinity_is_minus_infinity():
