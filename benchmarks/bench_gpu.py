@@ -26,14 +26,16 @@ and the (n,) log-likelihoods; the roofline column divides that by the device's
 peak (``--peak-gbs``, default the H200's 4800 GB/s).
 
 A fit's time includes its initialization, which runs on the host for both
-backends, with the input checks: k-means on one OpenMP thread (see
-``skmoe._backend.openmp_threads``) and the first M-step. At 1e6 x 8, K=16,
+backends, with the input checks: k-means (by default on one OpenMP thread for
+NumPy fits, see ``skmoe._backend.openmp_threads``, and on the host's default
+threads for others) and the first M-step. At 1e6 x 8, K=16,
 float32, a one-iteration NumPy fit took 7.6 s on the development machine, 4.4 s
 of it k-means (cProfile), and each further iteration about 0.17 s. So each fit
 is timed with one EM iteration and with 101 (``tol=0``), and the table gives
 both and their difference per iteration (derived, not a clock reading of its
-own), once with skmoe's one k-means thread and once with the limit lifted
-("all"), to show what the host's share costs.
+own), once with k-means forced onto one thread and once on the host's default
+threads ("all"), on both backends, to show what the host's share costs. The
+CPU's E-steps run with one BLAS thread, as NumPy fits do (``blas_threads``).
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ import argparse
 import itertools
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
 
 import skmoe._init as skmoe_init
 from skmoe import MoERegressor
-from skmoe._backend import _import_cupy
+from skmoe._backend import _import_cupy, blas_threads
 from skmoe._em import EMProblem, e_step
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts
@@ -121,7 +123,8 @@ def estep_rows(sizes, peak_gbs, which="both"):
             if name == "cpu" and needed > 8e9:
                 continue  # several (K, n) work arrays would not fit in RAM here
             _, _, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
-            seconds = _timed(partial(e_step, problem, gate, experts), sync)
+            with blas_threads(problem.design):  # one thread on NumPy, as in fits
+                seconds = _timed(partial(e_step, problem, gate, experts), sync)
             # read: design (d + 1, n), y (n); written: resp and log_gate
             # (K, n) each, log_norm (n)
             nbytes = itemsize * n * ((d + 1) + 1 + 2 * k + 1)
@@ -140,18 +143,21 @@ def estep_rows(sizes, peak_gbs, which="both"):
 
 @contextmanager
 def _kmeans_threads(all_threads):
-    """skmoe runs k-means with one OpenMP thread (see ``skmoe._backend``);
-    with ``all_threads`` this lifts that limit for the fit, to measure what the
-    host's initialization costs with every core."""
-    if not all_threads:
-        yield
-        return
-    original = skmoe_init.openmp_threads
-    skmoe_init.openmp_threads = nullcontext
+    """The start's k-means on one OpenMP thread, or with ``all_threads`` on the
+    host's default threads, whatever skmoe's default for the backend (one
+    thread for NumPy fits, the default for others: see ``skmoe._init``)."""
+    original = skmoe_init._kmeans_labels
+
+    def labels(X, target, sample_weight, n_experts, random_state, one_thread=True):
+        return original(
+            X, target, sample_weight, n_experts, random_state, not all_threads
+        )
+
+    skmoe_init._kmeans_labels = labels
     try:
         yield
     finally:
-        skmoe_init.openmp_threads = original
+        skmoe_init._kmeans_labels = original
 
 
 def fit_rows(sizes, which="both", iterations=100, all_threads=(False,)):
