@@ -1329,7 +1329,9 @@ class BaseMixtureOfExperts(
         alpha, share = (float(self.alpha) if fitted else 0.0), PENALTY_SHARE
         if fitted:
             penalized, shares = self._penalized_columns(X.shape[1])
-            if np.any(penalized):
+            if np.all(penalized):  # (no copy of X's columns: all of them)
+                used, share = None, shares
+            elif np.any(penalized):
                 used, share = np.flatnonzero(penalized), shares[penalized]
             else:
                 alpha = 0.0  # no coefficient to shrink: the refusals alone
