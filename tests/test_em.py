@@ -811,3 +811,101 @@ def test_a_truncated_gate_stop_at_max_iter_stands(monkeypatch):
         warnings.simplefilter("error", ConvergenceWarning)
         gradient.set_params(random_state=0).fit(X, y)
     assert gradient.converged_ and gradient.n_iter_ < gradient.max_iter
+
+
+def _standardized(X, y, weight):
+    # the start's [X, y] in units of each column's largest value, centered and
+    # scaled by the weighted mean and standard deviation
+    Z = np.column_stack([X, y]).astype(np.float64)
+    Z /= np.max(np.abs(Z), axis=0)
+    Z -= np.average(Z, axis=0, weights=weight)
+    return Z / np.sqrt(np.average(Z**2, axis=0, weights=weight))
+
+
+def _recording_kmeans_fit(monkeypatch):
+    from sklearn.cluster import KMeans
+
+    seen = []
+    fit = KMeans.fit
+
+    def recorded(self, X, y=None, sample_weight=None):
+        seen.append((np.array(X), np.array(sample_weight)))
+        return fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(KMeans, "fit", recorded)
+    return seen
+
+
+def test_the_starts_k_means_of_many_rows_fits_a_sample_and_labels_every_row(
+    monkeypatch,
+):
+    # above KMEANS_ROWS rows k-means fitted all of them: 3.6 s of Lloyd
+    # iterations at 1e6 x 8, K=16, more than 10 EM iterations
+    from sklearn.cluster import KMeans
+
+    from skmoe import _init
+
+    monkeypatch.setattr(_init, "KMEANS_ROWS", 300, raising=False)
+    seen = _recording_kmeans_fit(monkeypatch)
+    fitted = []
+    predict = KMeans.predict
+    monkeypatch.setattr(
+        KMeans, "predict", lambda self, Z: fitted.append(self) or predict(self, Z)
+    )
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 2)
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(2000)
+    weight = np.where(np.arange(2000) % 2 == 1, np.arange(2000) + 1.0, 0.0)
+    labels = _init._kmeans_labels(X, y, weight, 3, np.random.RandomState(0))
+    (rows, drawn_weight) = seen[-1]
+    assert rows.shape == (300, 3) and fitted[-1].max_iter == 30
+    # rows of positive weight, each with its own weight, no row twice
+    Z = _standardized(X, y, weight)
+    index = np.array([np.argmin(np.sum((Z - row) ** 2, axis=1)) for row in rows])
+    np.testing.assert_allclose(rows, Z[index], rtol=0, atol=1e-12)
+    assert np.all(index % 2 == 1) and len(set(index)) == 300
+    np.testing.assert_array_equal(drawn_weight, weight[index])
+    # every row (zero weights too) labelled by its nearest center
+    centers = fitted[-1].cluster_centers_
+    nearest = np.argmin(((Z[:, None, :] - centers) ** 2).sum(axis=2), axis=1)
+    assert labels.shape == (2000,)
+    np.testing.assert_array_equal(labels, nearest)
+    assert set(labels) == {0, 1, 2}
+    # another restart's seed draws another sample
+    _init._kmeans_labels(X, y, weight, 3, np.random.RandomState(1))
+    assert not np.array_equal(seen[-1][0], rows)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_restarts_k_means_samples_differ(monkeypatch):
+    from skmoe import _init
+
+    monkeypatch.setattr(_init, "KMEANS_ROWS", 200, raising=False)
+    seen = _recording_kmeans_fit(monkeypatch)
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 2)
+    y = X[:, 0] + 0.1 * rng.randn(1000)
+    MoERegressor(2, n_init=3, init_params="kmeans", max_iter=2, random_state=0).fit(
+        X, y
+    )
+    assert [rows.shape[0] for rows, _ in seen] == [200] * 3
+    assert not np.array_equal(seen[0][0], seen[1][0])
+    assert not np.array_equal(seen[1][0], seen[2][0])
+
+
+@pytest.mark.parametrize("n_rows", [999, 1000])
+def test_the_starts_k_means_of_few_rows_is_unchanged(monkeypatch, n_rows):
+    # up to KMEANS_ROWS rows: k-means of every row, labels_ as before
+    from sklearn.cluster import KMeans
+
+    from skmoe import _init
+
+    monkeypatch.setattr(_init, "KMEANS_ROWS", 1000, raising=False)
+    rng = np.random.RandomState(0)
+    X = rng.randn(n_rows, 2)
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(n_rows)
+    weight = rng.rand(n_rows)
+    labels = _init._kmeans_labels(X, y, weight, 3, np.random.RandomState(5))
+    expected = KMeans(3, n_init=1, random_state=np.random.RandomState(5))
+    expected = expected.fit(_standardized(X, y, weight), sample_weight=weight)
+    np.testing.assert_array_equal(labels, expected.labels_)
