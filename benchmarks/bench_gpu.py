@@ -30,7 +30,8 @@ backends, with the input checks: k-means (by default on one OpenMP thread for
 NumPy fits, see ``skmoe._backend.openmp_threads``, and on the host's default
 threads for others) and the first M-step. At 1e6 x 8, K=16,
 float32, a one-iteration NumPy fit took 7.6 s on the development machine, 4.4 s
-of it k-means (cProfile), and each further iteration about 0.17 s. So each fit
+of it k-means (cProfile; before the start's k-means fitted a sample of 1e5 rows,
+see ``skmoe._init.KMEANS_ROWS``), and each further iteration about 0.17 s. So each fit
 is timed with one EM iteration and with 101 (``tol=0``), and the table gives
 both and their difference per iteration (derived, not a clock reading of its
 own), once with k-means forced onto one thread and once on the host's default
