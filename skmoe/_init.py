@@ -27,18 +27,25 @@ STANDARDIZE_BLOCK = 2**20
 #: restart's random state, for at most KMEANS_MAX_ITER Lloyd iterations, and
 #: labels every row by its nearest center; fewer rows are clustered all, for
 #: scikit-learn's 300 iterations at most, as before. k-means of all rows, one
-#: thread, float32 [X, y = X0 + noise]: 10.1 s at 1e6 x 8, K=16 (a 1e6-row
-#: fit's EM iteration costs 0.2 to 0.4 s), 136 s at 1e6 x 64, K=16, 18.9 s at
-#: 2e5 x 64, K=16; with the sample and the cap 0.69, 1.40 and 3.11 s
-#: (``python benchmarks/kmeans_sample.py``). 1e5 rows are 6000 to a cluster at
-#: K=16; up to them (the test suite, benchmarks at 1e5 rows) fits are unchanged,
-#: bit for bit.
+#: thread, float32 [X, y = X0 + noise], K=16 (``python
+#: benchmarks/kmeans_sample.py``, one run on a loaded machine, so rough): 10.1 s
+#: at 1e6 x 8 (a 1e6-row fit's EM iteration costs 0.2 to 0.4 s), 136 s at 1e6 x
+#: 64, 18.9 s at 2e5 x 64; with the sample and the cap 0.69 s at 1e6 x 8 and
+#: 1.4 to 3.1 s at D=64 (a reviewer, in one process: 0.49 s and 1.93 s at 1e6
+#: rows, 0.31 and 1.31 s at 2e5). The draw and the labelling of 1e6 x 65 take
+#: 0.06 and 0.20 s, and the peak memory falls (597 against 992 MB at 1e6 x 64:
+#: k-means++ and scikit-learn's tolerance run on the sample). 1e5 rows are 6000
+#: to a cluster at K=16; up to them (the test suite, benchmarks at 1e5 rows)
+#: fits are unchanged, bit for bit. A rare point (10 rows in 3e5) can be missed
+#: by the sample, leaving fewer clusters than experts; EM's random part of the
+#: responsibilities separates the experts, as for duplicated points.
 KMEANS_ROWS = 100_000
 
 #: Lloyd iterations of k-means of a sample of the rows (KMEANS_ROWS): EM
-#: refines the start; k-means of 1e5 x 65 (K=16) took 17.4 s uncapped, 3.1 s
-#: capped. Fits from the sample, against all rows (n_init=1, "kmeans", default
-#: tol and max_iter; 4e4 rows, a sample of 4000, a harder test than 1e5 of 1e6;
+#: refines the start; k-means of a 1e5-row sample of 1e6 x 65 (K=16) took
+#: 7.1 s uncapped (scikit-learn's 300 iterations, unconverged) and 1.1 s capped.
+#: Fits from the sample, against all rows (n_init=1, "kmeans", default tol and
+#: max_iter; 4e4 rows, a sample of 4000, a harder test than 1e5 of 1e6;
 #: 30 seeds): log-likelihood per sample on regimes of K=3 and 8 -0.002 and
 #: +0.021 in the mean (EM's optima either way: worst -0.053 and -0.100, best
 #: +0.247), on y = X0 + noise -0.00002, a classifier's (4 regimes) -0.001,
