@@ -21,7 +21,8 @@
 # once, so that a fix and a second call fit the 15-minute device budget. The
 # image's scikit-learn is used unless it is older than skmoe's 1.9, when the
 # carried wheel replaces it. Everything lands in $OUT (./gpu_out elsewhere):
-# versions.txt, gpu_tests.log, bench.md.
+# versions.txt, gpu_tests.log, fused.md (benchmarks/prototypes/fused_estep.py, at
+# most 150 s, before the benchmark: no call has measured it yet), bench.md.
 set -o pipefail
 OUT=${OUT:-gpu_out}
 BUDGET=${BUDGET:-470}
@@ -78,6 +79,7 @@ assert gap < 1e-4, gap  # a broken device path, not rounding, ends the call
 PY
 timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -v \
     tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
+timeout 150 python3 benchmarks/prototypes/fused_estep.py 2>&1 | tee "$OUT/fused.md"
 left=$((BUDGET - SECONDS))
 # timeout 0 would mean no limit at all, a negative one an error
 [ "$left" -ge 30 ] || { echo "benchmark: only $left s left, skipped"; exit 1; }
