@@ -481,3 +481,33 @@ def test_float32_newton_step_with_tiny_probabilities_matches_float64():
     assert step.dtype == np.float32
     scale = np.abs(expected).max()
     np.testing.assert_allclose(step[0] / scale, expected / scale, atol=5e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cold_m_step_stops_once_steps_gain_only_rounding(monkeypatch, dtype):
+    from skmoe import _multinomial
+
+    searches = []
+    halving = _multinomial.Line.halving
+
+    def counted(self, *args, **kwargs):
+        searches.append(1)
+        return halving(self, *args, **kwargs)
+
+    monkeypatch.setattr(_multinomial.Line, "halving", counted)
+    design, Y, weighted = problem(n_samples=2000, seed=5)
+    design, Y, weighted = (a.astype(dtype) for a in (design, Y, weighted))
+    experts = LogisticExperts(n_classes=3)
+    alpha = 1e-2
+    params = experts.initial_params(np, design, Y, 3)
+    params = experts.m_step(np, design, Y, weighted, params, alpha)
+    # Newton's quadratic convergence: fewer than the cap of full-length steps
+    assert len(searches) < logistic.COLD_NEWTON_STEPS
+    # and the steps left out would gain no more than rounding (evaluated in float64)
+    exact = [a.astype(np.float64) for a in (design, Y, weighted)]
+    cold = expert_objectives(*exact, params["coef"].astype(np.float64), 3, alpha)
+    for _ in range(5):
+        params = experts.m_step(np, design, Y, weighted, params, alpha)
+    best = expert_objectives(*exact, params["coef"].astype(np.float64), 3, alpha)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_array_less(best - cold, 10 * eps * weighted.sum(axis=1))

@@ -29,9 +29,30 @@ NEWTON_STEPS = 1
 #: (a cold start, like the EM loop's ``INITIAL_GATE_STEPS`` for the gate): there the
 #: experts' fits are nearly solved, as the former 15 L-BFGS iterations did, which
 #: gives the later iterations (and the gradient solver) the same starting point.
+#: They stop early once every expert's next step would gain (by its quadratic
+#: model, half the gradient times the step) at most the data type's epsilon per
+#: unit of its weight, below the objective's rounding: Newton's steps converge
+#: quadratically, and past that point the line search only halved through
+#: rounding noise (1e6 x 8 float32, 3 classes, 16 experts: steps 1 to 5 gained
+#: 0.85, 0.056, 0.012, 1.4e-3 and 4.9e-5, all at full length; steps 7 to 10
+#: gained 1e-9 or less, with up to 10 halvings per expert, most of the first
+#: M-step's time).
 COLD_NEWTON_STEPS = 10
 #: Step-length search limit (as the softmax gate's).
 MAX_HALVINGS = 20
+
+
+def _settled(xp, grad, direction, weighted_resp, shared) -> bool:
+    """Whether the steps ``direction`` (K, d, C) would gain every expert (with
+    ``shared`` rows, the experts together) at most the data type's epsilon per
+    unit of its weight by the quadratic model, ``grad . direction / 2`` (exact
+    for a Newton step and a conjugate-gradient iterate from 0)."""
+    gain = 0.5 * xp.sum(xp.sum(grad * direction, axis=2), axis=1)
+    weight = xp.sum(weighted_resp, axis=1)
+    if shared:
+        gain, weight = xp.sum(gain), xp.sum(weight)
+    floor = float(xp.finfo(grad.dtype).eps) * weight
+    return bool(xp.all(gain <= floor))
 
 
 class LogisticExperts(ExpertFamily):
@@ -48,7 +69,8 @@ class LogisticExperts(ExpertFamily):
     conjugate-gradient iterations, no Hessian formed), halved until the objective
     does not decrease. Each step never decreases any expert's objective
     (generalized EM); warm-started from the previous EM iteration. The first
-    M-step, from zero coefficients, takes ``COLD_NEWTON_STEPS`` steps.
+    M-step, from zero coefficients, takes up to ``COLD_NEWTON_STEPS`` steps,
+    stopping once no expert's next step would gain more than rounding.
 
     With ``shared`` rows (R flexmix's ``FLXMRglmfix(fixed=)`` for multinomial
     experts), those rows' C class coefficients are the same in every expert.
@@ -168,6 +190,8 @@ class LogisticExperts(ExpertFamily):
                     xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER, tie=tie
                 )
             del prob
+            if not warm and _settled(xp, grad, direction, weighted_resp, self.shared):
+                break
             line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
             t = line.halving(direction, MAX_HALVINGS, joint=bool(self.shared))
             del line, log_p  # not alive beside the next step's
