@@ -496,6 +496,11 @@ def test_cold_m_step_stops_once_steps_gain_only_rounding(monkeypatch, dtype):
 
     monkeypatch.setattr(_multinomial.Line, "halving", counted)
     design, Y, weighted = problem(n_samples=2000, seed=5)
+    # expert 1 on 40 rows: it settles steps before the others, which must
+    # still take theirs (the stop waits for every expert)
+    rows = np.random.RandomState(0).choice(2000, 40, replace=False)
+    weighted[1] = 0.0
+    weighted[1, rows] = 1 / 2000
     design, Y, weighted = (a.astype(dtype) for a in (design, Y, weighted))
     experts = LogisticExperts(n_classes=3)
     alpha = 1e-2
@@ -503,11 +508,16 @@ def test_cold_m_step_stops_once_steps_gain_only_rounding(monkeypatch, dtype):
     params = experts.m_step(np, design, Y, weighted, params, alpha)
     # Newton's quadratic convergence: fewer than the cap of full-length steps
     assert len(searches) < logistic.COLD_NEWTON_STEPS
-    # and the steps left out would gain no more than rounding (evaluated in float64)
+    # and the steps left out would gain no more than rounding (evaluated in
+    # float64): against the optimum of float64 Newton steps from a warm start
+    # (a path that never stops early; from the cold coefficients, a stop that
+    # took no step would leave them all at 0)
     exact = [a.astype(np.float64) for a in (design, Y, weighted)]
     cold = expert_objectives(*exact, params["coef"].astype(np.float64), 3, alpha)
-    for _ in range(5):
-        params = experts.m_step(np, design, Y, weighted, params, alpha)
-    best = expert_objectives(*exact, params["coef"].astype(np.float64), 3, alpha)
+    start = np.random.RandomState(1).randn(*params["coef"].shape)
+    optimum = {"coef": 1e-3 * start}
+    for _ in range(30):
+        optimum = experts.m_step(np, *exact, optimum, alpha)
+    best = expert_objectives(*exact, optimum["coef"], 3, alpha)
     eps = np.finfo(dtype).eps
     np.testing.assert_array_less(best - cold, 10 * eps * weighted.sum(axis=1))
