@@ -6,6 +6,14 @@ Usage::
     python benchmarks/bench_gpu.py --session  # the targets, then the rest by priority
     python benchmarks/bench_gpu.py            # the full grid (needs a GPU, RAM, time)
     python benchmarks/bench_gpu.py --quick    # small sizes, CPU only where no GPU
+    python benchmarks/bench_gpu.py --targets --fused  # the GPU rows fused
+
+``--fused`` switches on the experimental fused E-step (``skmoe._fused``: two
+cuBLAS products and one kernel; ``skmoe._backend.FUSED_E_STEP``) for every GPU
+row, labelled "gpu fused"; ``--targets`` and ``--session`` also time the
+target E-step row with it after the generic one. Each fused E-step row is
+followed by a line with its largest gaps to the generic E-step on the same
+arrays.
 
 ``--targets`` measures the E-step at n=1e7, K=128, D=64 in float32 (GPU only: the
 CPU's copy would not fit the memory rule below) and the whole fit at n=1e6, K=16,
@@ -45,11 +53,12 @@ import argparse
 import itertools
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import numpy as np
 
+import skmoe._backend as skmoe_backend
 import skmoe._init as skmoe_init
 from skmoe import MoERegressor
 from skmoe._backend import _import_cupy, blas_threads
@@ -114,8 +123,47 @@ def _backends(which):
     return out
 
 
-def estep_rows(sizes, peak_gbs, which="both"):
-    """Print one E-step row per size and backend."""
+@contextmanager
+def fused_e_step(on=True):
+    """The experimental fused E-step switched on (``on``) for the block."""
+    before = skmoe_backend.FUSED_E_STEP
+    skmoe_backend.FUSED_E_STEP = on
+    try:
+        yield
+    finally:
+        skmoe_backend.FUSED_E_STEP = before
+
+
+def _fused_gaps(problem, gate, experts):
+    """A line: the fused E-step's largest gaps to the generic one on the same
+    arrays (log_norm relative, |reference| floored at 1; resp and log_gate
+    absolute; over entries finite in both) and the count of non-finite
+    entries that differ; computed on the device (at 1e7 x 128, host copies
+    in float64 would take some 50 GB)."""
+    xp = problem.xp
+    with fused_e_step(False):
+        want = e_step(problem, gate, experts)
+    got = e_step(problem, gate, experts)
+    gaps, mismatched = [], 0
+    for j, (a, b) in enumerate(zip(got, want, strict=True)):
+        both = xp.isfinite(a) & xp.isfinite(b)
+        same = (a == b) | (xp.isnan(a) & xp.isnan(b))
+        mismatched += int(xp.count_nonzero(~both & ~same))
+        gap = xp.abs(xp.where(both, a - b, 0.0))
+        if j == 0:
+            gap = gap / xp.maximum(xp.abs(xp.where(both, b, 0.0)), 1.0)
+        gaps.append(float(xp.max(gap)) if gap.size else 0.0)
+        del both, same, gap
+    return (
+        "fused against generic: log_norm {:.2e} (relative), resp {:.2e}, "
+        "log_gate {:.2e}, non-finite mismatches {}".format(*gaps, mismatched)
+    )
+
+
+def estep_rows(sizes, peak_gbs, which="both", fused=False):
+    """Print one E-step row per size and backend; ``fused``: the GPU's with
+    the experimental fused E-step (``skmoe._fused``), each followed by its
+    gaps to the generic E-step."""
     rows = []
     for n, k, d, dtype in sizes:
         itemsize = np.dtype(dtype).itemsize
@@ -124,8 +172,15 @@ def estep_rows(sizes, peak_gbs, which="both"):
             if name == "cpu" and needed > 8e9:
                 continue  # several (K, n) work arrays would not fit in RAM here
             _, _, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
-            with blas_threads(problem.design):  # one thread on NumPy, as in fits
+            fusing = fused and name == "gpu"
+            with (
+                blas_threads(problem.design),  # one thread on NumPy, as in fits
+                fused_e_step() if fusing else nullcontext(),
+            ):
                 seconds = _timed(partial(e_step, problem, gate, experts), sync)
+                gaps = _fused_gaps(problem, gate, experts) if fusing else None
+            if fusing:
+                name = "gpu fused"
             # read: design (d + 1, n), y (n); written: resp and log_gate
             # (K, n) each, log_norm (n)
             nbytes = itemsize * n * ((d + 1) + 1 + 2 * k + 1)
@@ -138,6 +193,8 @@ def estep_rows(sizes, peak_gbs, which="both"):
                 ),
                 flush=True,
             )
+            if gaps:
+                print(gaps, flush=True)
             del problem, gate, experts
     return rows
 
@@ -188,8 +245,11 @@ def fit_rows(sizes, which="both", iterations=100, all_threads=(False,)):
                         )
                         for m in (1, 1 + iterations)
                     )
+                label = name
+                if name == "gpu" and skmoe_backend.FUSED_E_STEP:
+                    label = "gpu fused"
                 row = (
-                    name,
+                    label,
                     "all" if threads else "1",
                     n,
                     k,
@@ -239,19 +299,32 @@ def main(argv=None):
     mode.add_argument("--targets", action="store_true")
     mode.add_argument("--session", action="store_true")
     parser.add_argument("--peak-gbs", type=float, default=4800.0)
+    parser.add_argument(
+        "--fused",
+        action="store_true",
+        help="the experimental fused E-step for every GPU row (E-steps and fits)",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # fixed iteration counts: no convergence asked
+    with fused_e_step() if args.fused else nullcontext():
+        _run(args)
+
+
+def _run(args):
     if args.quick:
         sizes = list(itertools.product([100_000], [4, 16], [8], [np.float32]))
         print(ESTEP_HEADER)
-        estep_rows(sizes, args.peak_gbs)
+        estep_rows(sizes, args.peak_gbs, fused=args.fused)
         print(_fit_header(5))
         fit_rows(sizes, iterations=5)
         return
     target_fit = [(1_000_000, 16, 8, np.float32)]
     if args.targets or args.session:
         print(ESTEP_HEADER)
-        estep_rows([(10_000_000, 128, 64, np.float32)], args.peak_gbs, "gpu")
+        target = [(10_000_000, 128, 64, np.float32)]
+        estep_rows(target, args.peak_gbs, "gpu", fused=args.fused)
+        if not args.fused:  # the same row with the fused E-step
+            estep_rows(target, args.peak_gbs, "gpu", fused=True)
         print(_fit_header())
         fit_rows(target_fit, all_threads=(False, True))
         if args.targets:
@@ -259,7 +332,7 @@ def main(argv=None):
         # the rest by priority, each row printed as it ends (a run cut short
         # by its time limit keeps the rows before)
         print(ESTEP_HEADER)
-        estep_rows(GRID, args.peak_gbs, "gpu")
+        estep_rows(GRID, args.peak_gbs, "gpu", fused=args.fused)
         print(ESTEP_HEADER)
         estep_rows([s for s in GRID if s[0] <= 1_000_000], args.peak_gbs, "cpu")
         print(_fit_header())
@@ -269,7 +342,7 @@ def main(argv=None):
         )
         return
     print(ESTEP_HEADER)
-    estep_rows(GRID, args.peak_gbs)
+    estep_rows(GRID, args.peak_gbs, fused=args.fused)
     print(_fit_header())
     fit_rows(GRID, all_threads=(False, True))
 

@@ -6,6 +6,7 @@ else receives the namespace ``xp`` from here.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 
@@ -117,6 +118,20 @@ def openmp_threads():
         yield
     finally:
         limiter.restore_original_limits()
+
+
+#: Experimental, off by default (issue 3): CuPy E-steps of a softmax gate and
+#: Gaussian linear experts as two cuBLAS products and one fused kernel
+#: (``skmoe._fused``) instead of some 17 elementwise and reduction kernels.
+#: Not yet run on a GPU; a benchmark or a test sets it, or the environment
+#: variable ``SKMOE_FUSED_E_STEP=1`` (read at each E-step).
+FUSED_E_STEP = False
+
+
+def fused_e_step_on() -> bool:
+    """Whether the experimental fused E-step is switched on (:data:`FUSED_E_STEP`
+    or ``SKMOE_FUSED_E_STEP=1``)."""
+    return FUSED_E_STEP or os.environ.get("SKMOE_FUSED_E_STEP") == "1"
 
 
 GPU_MISSING = (

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
+from . import _fused
 from ._backend import to_numpy, widest_float
 from ._groups import Groups, mix
 from ._math import device, writable_over
@@ -200,7 +201,14 @@ def e_step(
     samples does where their shape and dtype fit: EM's iterations then
     reuse two (K, n) arrays instead of allocating them anew (the same
     numbers). Other paths leave them alone.
+
+    On CuPy, with the experimental switch ``_backend.FUSED_E_STEP`` (or
+    ``SKMOE_FUSED_E_STEP=1``) on, a softmax gate's and Gaussian linear
+    experts' E-step runs as two products and one fused kernel
+    (``_fused.applies`` says when); other E-steps are unchanged.
     """
+    if _fused.applies(problem, gate_params, expert_params, with_marginal):
+        return _fused.e_step(problem, gate_params, expert_params)
     design, gate_design, Y = problem.design, problem.gate_design, problem.Y
     n_samples = design.shape[1]
     n_experts = gate_params["coef"].shape[-1]

@@ -1,21 +1,13 @@
-"""A fused GPU E-step for MoERegressor's model, a prototype for issue 3.
+"""Checks and times skmoe's experimental fused GPU E-step (issue 3).
 
-Not part of skmoe and not imported by it. skmoe's namespace-generic E-step
-(``_em.e_step``: ``SoftmaxGate.log_gate``, ``GaussianLinearExperts.log_likelihood``,
-``_groups.mix``) runs on CuPy as some 17 elementwise and reduction kernels
-besides its two products, reading and writing a (K, n) array 33 times. Here
-the two products stay with cuBLAS (``coef.T @ design``: gate logits G and expert
-means M, each (K, n)) and all the rest is one kernel, a thread per sample i:
-
-- pass 1 over k: online (streaming) log-sum-exps of G[:, i] and of the joint
-  G[:, i] + logp[:, i], logp = -0.5 (log 2 pi + log v_k + (y_i - M_ki)^2 / v_k);
-- pass 2 over k: log_gate = G - lse(G), resp = exp(G + logp - lse(G + logp)),
-  and log_norm = lse(G + logp) - lse(G).
-
-The joint is kept less the running gate maximum (as the generic code adds logp
-to the normalized log gate, not to the raw logits, whose rounding at logits of
-1e4 in float32 would be 1e-3), and its running maximum as the (logit, logp) pair
-that attains it, so that pass 2 recomputes it exactly as it computes each term.
+The kernel, its switch and its NumPy emulation now live in ``skmoe._fused``
+(off by default: ``skmoe._backend.FUSED_E_STEP`` or ``SKMOE_FUSED_E_STEP=1``);
+this script keeps the breakdown the library does not: the fused E-step
+against ``e_step``'s generic path on the same device arrays, and the times of
+the generic E-step, the fused one, its kernel alone and the two products alone.
+The two products stay with cuBLAS (``coef.T @ design``: gate logits G and
+expert means M, each (K, n)) and all the rest is one kernel, a thread per
+sample (see ``skmoe._fused``).
 
     python benchmarks/prototypes/fused_estep.py                # GPU: checks, times
     python benchmarks/prototypes/fused_estep.py --numpy-check  # CPU: the algorithm
@@ -24,18 +16,18 @@ The GPU run checks the fused outputs against ``e_step`` on the same device
 arrays and times both (median and best of 5 after a warm-up, the device
 synchronized before each clock read) at n=1e7, K=128, D=64 in float32 and at
 1e6 x 16 x 8 in float32 and float64, with the achieved bandwidth counted as
-``benchmarks/bench_gpu.py`` counts it. ``--numpy-check`` runs the same
-algorithm written in NumPy (vectorized over samples) against NumPy's ``e_step``
-and on crafted logits with -inf entries and columns. Without CuPy or a device
-the GPU run prints one line and exits 0. ``benchmarks/gpu_session.sh`` runs it
-after the benchmark when a minute is left (it needs array-api-compat, which
+``benchmarks/bench_gpu.py`` counts it. ``--numpy-check`` runs the kernel's
+algorithm in NumPy (``skmoe._fused.emulate_from_products``, which
+``tests/test_fused.py`` also checks) against NumPy's ``e_step`` and on crafted
+logits with -inf entries and columns. Without CuPy or a device the GPU run
+prints one line and exits 0. ``benchmarks/gpu_session.sh`` runs it before the
+benchmark, for at most 150 s (it needs array-api-compat, which
 that script installs from carried wheels).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -51,116 +43,9 @@ sys.path.insert(
 from benchmarks.bench_gpu import _problem  # noqa: E402
 from skmoe._backend import _import_cupy  # noqa: E402
 from skmoe._em import e_step  # noqa: E402
+from skmoe._fused import constants, emulate_from_products, from_products  # noqa: E402
 from skmoe._groups import mix  # noqa: E402
 from skmoe._math import log_softmax  # noqa: E402
-
-LOG_2PI = math.log(2 * math.pi)
-BLOCK = 256  # threads a block; the grid is ceil(n / BLOCK) blocks
-
-# REAL, EXP, LOG, FABS and NEG_INF are defined per dtype before this source
-_KERNEL = r"""
-// One thread per sample i. G (gate logits) and M (expert means) are (K, n)
-// C-contiguous: row k of sample i is at k * n + i, so a warp reads 32 adjacent
-// values of one row. c_k = -0.5 (log 2 pi + log v_k), h_k = 0.5 / v_k.
-extern "C" __global__ void fused_estep(
-    const REAL* __restrict__ G, const REAL* __restrict__ M,
-    const REAL* __restrict__ y, const REAL* __restrict__ c,
-    const REAL* __restrict__ h, const int K, const long long n,
-    REAL* __restrict__ log_gate, REAL* __restrict__ resp,
-    REAL* __restrict__ log_norm)
-{
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const REAL yi = y[i];
-    // gate: mg = max_k G, sg = sum_k exp(G - mg). joint d_k = (G_k - mg) + logp_k,
-    // sj = sum_k exp(d_k - max d); the max is kept as its (logit, logp) pair
-    REAL mg = NEG_INF, sg = 0, gj = NEG_INF, lpj = 0, sj = 0;
-    for (int k = 0; k < K; ++k) {                      // pass 1
-        const long long at = (long long)k * n + i;
-        const REAL g = G[at];
-        if (g == NEG_INF) continue;                    // gate 0: adds to neither sum
-        const REAL r = yi - M[at];
-        const REAL lp = c[k] - h[k] * r * r;
-        REAL e = EXP(-FABS(g - mg));                   // one exp, either branch
-        if (g > mg) { sg = sg * e + 1; mg = g; } else sg += e;
-        const REAL d = (g - mg) + lp;
-        const REAL mj = (gj - mg) + lpj;               // the joint's max so far
-        e = EXP(-FABS(d - mj));
-        if (d > mj) { sj = sj * e + 1; gj = g; lpj = lp; }
-        else if (d != NEG_INF) sj += e;                // (NaN d: NaN, as e_step)
-    }
-    const REAL lsg = LOG(sg);
-    const REAL lj = ((gj - mg) + lpj) + LOG(sj);       // lse(G + logp) - mg
-    log_norm[i] = lj - lsg;
-    for (int k = 0; k < K; ++k) {                      // pass 2
-        const long long at = (long long)k * n + i;
-        const REAL r = yi - M[at];
-        const REAL lp = c[k] - h[k] * r * r;
-        const REAL shifted = G[at] - mg;
-        log_gate[at] = shifted - lsg;
-        resp[at] = EXP((shifted + lp) - lj);
-    }
-}
-"""
-
-_DEFINES = {
-    "float32": (
-        "float",
-        "expf",
-        "logf",
-        "fabsf",
-        "__int_as_float((int)0xff800000)",
-    ),
-    "float64": (
-        "double",
-        "exp",
-        "log",
-        "fabs",
-        "__longlong_as_double((long long)0xfff0000000000000ULL)",
-    ),
-}
-_kernels = {}
-
-
-def _kernel(cupy, dtype):
-    name = np.dtype(dtype).name
-    if name not in _kernels:
-        names = ("REAL", "EXP", "LOG", "FABS", "NEG_INF")
-        defines = "".join(
-            f"#define {key} {value}\n"
-            for key, value in zip(names, _DEFINES[name], strict=True)
-        )
-        _kernels[name] = cupy.RawKernel(defines + _KERNEL, "fused_estep")
-    return _kernels[name]
-
-
-def _constants(xp, variance, dtype):
-    """c_k = -0.5 (log 2 pi + log v_k) and h_k = 0.5 / v_k, in float64 then cast."""
-    v = xp.asarray(variance, dtype=xp.float64)
-    c = -0.5 * (LOG_2PI + xp.log(v))
-    return c.astype(dtype), (0.5 / v).astype(dtype)
-
-
-def fused_from_products(cupy, G, M, y, variance):
-    """(log_norm, resp, log_gate) from the products by the fused kernel."""
-    K, n = G.shape
-    dtype = G.dtype
-    for a in (G, M):
-        assert a.shape == (K, n) and a.dtype == dtype and a.flags.c_contiguous
-    y = cupy.ascontiguousarray(y, dtype=dtype)
-    assert y.shape == (n,)
-    c, h = _constants(cupy, variance, dtype)
-    log_gate = cupy.empty((K, n), dtype=dtype)
-    resp = cupy.empty((K, n), dtype=dtype)
-    log_norm = cupy.empty(n, dtype=dtype)
-    grid = (n + BLOCK - 1) // BLOCK
-    assert 0 < grid < 2**31 and grid * BLOCK >= n
-    _kernel(cupy, dtype)(
-        (grid,),
-        (BLOCK,),
-        (G, M, y, c, h, np.int32(K), np.int64(n), log_gate, resp, log_norm),
-    )
-    return log_norm, resp, log_gate
 
 
 def _products(problem, gate, experts):
@@ -171,44 +56,7 @@ def _products(problem, gate, experts):
 def fused_e_step(cupy, problem, gate, experts):
     """The fused E-step: two cuBLAS products, then one kernel."""
     G, M = _products(problem, gate, experts)
-    return fused_from_products(cupy, G, M, problem.Y, experts["variance"])
-
-
-def reference_from_products(G, M, y, variance):
-    """The kernel's algorithm in NumPy, vectorized over samples (i), step for
-    step: the same online sums, branches as ``np.where``."""
-    dtype = G.dtype
-    K, n = G.shape
-    c, h = _constants(np, variance, dtype)
-    neg_inf = dtype.type(-np.inf)
-    mg = np.full(n, neg_inf)
-    sg = np.zeros(n, dtype)
-    gj = np.full(n, neg_inf)
-    lpj = np.zeros(n, dtype)
-    sj = np.zeros(n, dtype)
-    lps = np.empty((K, n), dtype)
-    with np.errstate(all="ignore"):
-        for k in range(K):  # pass 1
-            g = G[k]
-            live = g != neg_inf
-            r = y - M[k]
-            lp = lps[k] = c[k] - h[k] * r * r
-            e = np.exp(-np.abs(g - mg))
-            up = live & (g > mg)
-            sg = np.where(up, sg * e + 1, np.where(live, sg + e, sg))
-            mg = np.where(up, g, mg)
-            d = (g - mg) + lp
-            mj = (gj - mg) + lpj
-            e = np.exp(-np.abs(d - mj))
-            upj = live & (d > mj)
-            add = live & ~(d > mj) & (d != neg_inf)
-            sj = np.where(upj, sj * e + 1, np.where(add, sj + e, sj))
-            gj = np.where(upj, g, gj)
-            lpj = np.where(upj, lp, lpj)
-        lsg = np.log(sg)
-        lj = ((gj - mg) + lpj) + np.log(sj)
-        shifted = G - mg  # pass 2
-        return lj - lsg, np.exp((shifted + lps) - lj), shifted - lsg
+    return from_products(cupy, G, M, problem.Y, experts["variance"])
 
 
 def generic_from_products(xp, G, log_p):
@@ -280,7 +128,7 @@ def numpy_check():
             ("logits 1e4 + O(1), variances 0.01..100", problem, offset, spread)
         )
         for label, prob, g, e in cases:
-            got = reference_from_products(*_products(prob, g, e), prob.Y, e["variance"])
+            got = emulate_from_products(*_products(prob, g, e), prob.Y, e["variance"])
             errs = errors(np, got, e_step(prob, g, e))
             _report(f"{label}, {np.dtype(dtype).name}", errs)
             worst.setdefault(np.dtype(dtype).name, []).append(errs)
@@ -295,11 +143,11 @@ def numpy_check():
         G[:, 30] = -np.inf
         G[:4, 31] = -np.inf
         y[40] = np.finfo(dtype).max
-        c, h = _constants(np, variance, dtype)
+        c, h = constants(np, variance, dtype)
         with np.errstate(all="ignore"):
             log_p = c[:, None] - h[:, None] * (y[None, :] - M) ** 2
             want = generic_from_products(np, G, log_p)
-        got = reference_from_products(G, M, y, variance)
+        got = emulate_from_products(G, M, y, variance)
         errs = errors(np, got, want)
         _report(f"crafted -inf, {np.dtype(dtype).name}", errs)
         worst[np.dtype(dtype).name].append(errs)
@@ -349,7 +197,7 @@ def _gpu_size(cupy, n, k, d, dtype, peak_gbs):
         (
             "fused kernel alone",
             kernel_bytes,
-            partial(fused_from_products, cupy, G, M, problem.Y, experts["variance"]),
+            partial(from_products, cupy, G, M, problem.Y, experts["variance"]),
         ),
         ("two products alone", None, partial(_products, problem, gate, experts)),
     )

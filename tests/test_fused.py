@@ -1,0 +1,337 @@
+"""The experimental fused CuPy E-step (``skmoe._fused``) on the CPU: its
+algorithm (NumPy, step for step), its CUDA source compiled as C++ where a
+compiler is, and when ``e_step`` takes it. ``tests/test_gpu.py`` runs the
+kernel itself where a GPU is."""
+
+import ctypes
+import dataclasses
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from skmoe import _backend, _em, _fused
+from skmoe._em import EMProblem, e_step
+from skmoe._groups import Groups, mix
+from skmoe._math import design_matrix, log_softmax
+from skmoe.experts import GaussianLinearExperts, PoissonExperts, StudentTLinearExperts
+from skmoe.gates import GaussianGate, SoftmaxGate
+
+# the algorithm, not rounding, is wrong beyond these
+BOUNDS = {np.float32: 1e-4, np.float64: 1e-12}
+
+
+def _problem(n, d, k, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = (X[:, 0] + rng.standard_normal(n)).astype(dtype)
+    problem = EMProblem(
+        design_matrix(np, X),
+        y,
+        np.ones(n, dtype=dtype),
+        SoftmaxGate(),
+        GaussianLinearExperts(1e-6),
+        1e-4,
+    )
+    gate = {"coef": (0.1 * rng.standard_normal((d + 1, k))).astype(dtype)}
+    experts = {
+        "coef": rng.standard_normal((d + 1, k)).astype(dtype),
+        "variance": np.ones(k, dtype=dtype),
+    }
+    return problem, gate, experts
+
+
+def _cases(dtype):
+    """(label, problem, gate, experts): a plain problem, logits of +-1e4 with
+    variances 1e-6 to 1e2, and logits of 1e4 + O(1) (a mixing gate, where
+    ``G + logp`` would round at 1e-3 in float32)."""
+    problem, gate, experts = _problem(2000, 4, 5, dtype)
+    big = {"coef": (1e4 * gate["coef"] / 0.1).astype(dtype)}
+    tiny = dict(experts, variance=np.asarray([1e-6, 1e-4, 1e-2, 1, 1e2], dtype))
+    offset = {"coef": gate["coef"] * 10}
+    offset["coef"][0] += dtype(1e4)
+    spread = dict(experts, variance=np.asarray([0.01, 0.1, 1, 10, 100], dtype))
+    return [
+        ("plain", problem, gate, experts),
+        ("logits +-1e4, variances 1e-6..1e2", problem, big, tiny),
+        ("logits 1e4 + O(1)", problem, offset, experts),
+        ("logits 1e4 + O(1), variances 0.01..100", problem, offset, spread),
+    ]
+
+
+def _crafted(dtype, seed=1):
+    """Logits with -inf entries (an expert off in 20 samples, a sample with
+    every expert off, one with one left) and a target at the float maximum
+    (its log-likelihoods -inf): G, M, y, variance."""
+    rng = np.random.default_rng(seed)
+    k, n = 5, 50
+    G = rng.normal(scale=3.0, size=(k, n)).astype(dtype)
+    M = rng.normal(size=(k, n)).astype(dtype)
+    y = rng.normal(size=n).astype(dtype)
+    variance = rng.uniform(0.01, 2.0, size=k).astype(dtype)
+    G[1, :20] = -np.inf
+    G[:, 30] = -np.inf
+    G[:4, 31] = -np.inf
+    y[40] = np.finfo(dtype).max
+    return G, M, y, variance
+
+
+def _generic_from_products(G, M, y, variance):
+    """skmoe's generic E-step (log_softmax, mix) from the logits and means."""
+    with np.errstate(all="ignore"):
+        log_p = -0.5 * (
+            np.log(2 * np.pi)
+            + np.log(variance)[:, None]
+            + (y - M) ** 2 / variance[:, None]
+        )
+        log_gate = log_softmax(np, G, axis=0)
+        log_norm, resp = mix(np, log_gate, log_p, None)
+    return log_norm, resp, log_gate
+
+
+def _assert_close(got, want, bound):
+    """log_norm relatively (|want| floored at 1), resp and log_gate absolutely,
+    over entries finite in both; the non-finite entries (NaN, +-inf) alike."""
+    for j, (a, b) in enumerate(zip(got, want, strict=True)):
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        assert a.shape == b.shape
+        both = np.isfinite(a) & np.isfinite(b)
+        same = (np.isnan(a) & np.isnan(b)) | (a == b)
+        assert np.all(both | same), j
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(np.where(both, a - b, 0.0))
+        if j == 0:
+            gap /= np.maximum(np.abs(np.where(both, b, 0.0)), 1.0)
+        assert gap.max() < bound, (j, gap.max())
+
+
+def _products(problem, gate, experts):
+    return gate["coef"].T @ problem.design, experts["coef"].T @ problem.design
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_emulated_kernel_matches_e_step(dtype):
+    for label, problem, gate, experts in _cases(dtype):
+        G, M = _products(problem, gate, experts)
+        got = _fused.emulate_from_products(G, M, problem.Y, experts["variance"])
+        assert all(a.dtype == dtype for a in got), label
+        _assert_close(got, e_step(problem, gate, experts), BOUNDS[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_emulated_kernel_with_infinite_logits(dtype):
+    G, M, y, variance = _crafted(dtype)
+    got = _fused.emulate_from_products(G, M, y, variance)
+    want = _generic_from_products(G, M, y, variance)
+    _assert_close(got, want, BOUNDS[dtype])
+    # an expert off has gate and responsibility exactly 0
+    assert np.all(got[1][1, :20] == 0) and np.all(np.isneginf(got[2][1, :20]))
+    assert np.isnan(got[0][30])  # no expert on: NaN, as the generic E-step
+
+
+_HOST_STUB = """#include <cmath>
+#include <cstring>
+#define __global__
+#define __restrict__
+struct D3 { unsigned x; };
+static D3 blockIdx, blockDim, threadIdx;
+static float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
+static double __longlong_as_double(long long v)
+{ double f; std::memcpy(&f, &v, 8); return f; }
+using std::exp; using std::log; using std::fabs;
+"""
+_HOST_DRIVER = """
+extern "C" void launch(unsigned grid, unsigned block, const REAL* G,
+    const REAL* M, const REAL* y, const REAL* c, const REAL* h, int K,
+    long long n, REAL* lg, REAL* resp, REAL* ln) {
+  blockDim.x = block;
+  for (unsigned b = 0; b < grid; ++b) for (unsigned t = 0; t < block; ++t) {
+    blockIdx.x = b; threadIdx.x = t; fused_estep(G, M, y, c, h, K, n, lg, resp, ln);
+  }
+}
+"""
+
+
+class _HostCupy:
+    """The few CuPy functions ``_fused.from_products`` calls, on NumPy, with a
+    ``RawKernel`` that compiles the CUDA source as C++ (``__global__`` and
+    ``__restrict__`` dropped, the block and thread indices looped over)."""
+
+    float64 = np.float64
+    asarray = staticmethod(np.asarray)
+    ascontiguousarray = staticmethod(np.ascontiguousarray)
+    empty = staticmethod(np.empty)
+    log = staticmethod(np.log)
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.compiled = []
+
+    def RawKernel(self, source, name):  # noqa: N802 (CuPy's name)
+        assert name == "fused_estep"
+        path = self.directory / f"kernel{len(self.compiled)}.cpp"
+        path.write_text(_HOST_STUB + source + _HOST_DRIVER)
+        library = path.with_suffix(".so")
+        subprocess.run(
+            [
+                "g++",
+                "-O1",
+                "-ffp-contract=off",
+                "-shared",
+                "-fPIC",
+                "-o",
+                library,
+                path,
+            ],
+            check=True,
+        )
+        self.compiled.append(source)
+        launch = ctypes.CDLL(str(library)).launch
+
+        def run(grid, block, args):
+            def c_arg(a):
+                if isinstance(a, np.ndarray):
+                    assert a.flags.c_contiguous
+                    return a.ctypes.data_as(ctypes.c_void_p)
+                return {np.int32: ctypes.c_int, np.int64: ctypes.c_longlong}[type(a)](
+                    int(a)
+                )
+
+            launch(ctypes.c_uint(*grid), ctypes.c_uint(*block), *map(c_arg, args))
+
+        return run
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_source_run_as_cpp(dtype, tmp_path, monkeypatch):
+    """``_fused.from_products`` with the shipped CUDA source run on the host
+    against the generic E-step (and a tail block: n not a multiple of 256)."""
+    monkeypatch.setattr(_fused, "_KERNELS", {})
+    host = _HostCupy(tmp_path)
+    for _, problem, gate, experts in _cases(dtype):
+        for n in (2000, 1000):
+            part = dataclasses.replace(
+                problem,
+                design=problem.design[:, :n],
+                Y=problem.Y[:n],
+                sample_weight=problem.sample_weight[:n],
+            )
+            G, M = _products(part, gate, experts)
+            got = _fused.from_products(host, G, M, part.Y, experts["variance"])
+            assert all(a.dtype == dtype for a in got)
+            _assert_close(got, e_step(part, gate, experts), BOUNDS[dtype])
+    crafted = _crafted(dtype)
+    got = _fused.from_products(host, *crafted)
+    _assert_close(got, _generic_from_products(*crafted), BOUNDS[dtype])
+    assert host.compiled == [_fused.kernel_source(np.dtype(dtype).name)]  # once
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """NumPy arrays taken for CuPy's by ``_fused.applies``, the switch on."""
+    monkeypatch.setattr(_fused, "is_cupy_array", lambda a: isinstance(a, np.ndarray))
+    monkeypatch.setattr(_backend, "FUSED_E_STEP", True)
+    monkeypatch.delenv("SKMOE_FUSED_E_STEP", raising=False)
+
+
+def test_fused_applies_to_its_configuration_only(fake_cupy, monkeypatch):
+    problem, gate, experts = _problem(300, 3, 4, np.float32)
+    assert _fused.applies(problem, gate, experts)
+    assert _fused.applies(dataclasses.replace(problem, top_k=4), gate, experts)
+    tied = dataclasses.replace(problem, experts=GaussianLinearExperts(1e-6, tied=True))
+    assert _fused.applies(tied, gate, experts)
+    as64 = {key: v.astype(np.float64) for key, v in experts.items()}
+    wide = dataclasses.replace(
+        problem, design=problem.design.astype(np.float64), Y=problem.Y.astype(float)
+    )
+    assert _fused.applies(wide, {"coef": gate["coef"].astype(float)}, as64)
+    unsupported = {
+        "top-k routing": (dataclasses.replace(problem, top_k=2), gate, experts),
+        "groups": (
+            dataclasses.replace(
+                problem, groups=Groups.from_labels(np.arange(300) // 3)
+            ),
+            gate,
+            experts,
+        ),
+        "own gate design": (
+            dataclasses.replace(problem, own_gate_design=problem.design),
+            gate,
+            experts,
+        ),
+        "Gaussian gate": (
+            dataclasses.replace(problem, gate=GaussianGate()),
+            gate,
+            experts,
+        ),
+        "Student t experts": (
+            dataclasses.replace(problem, experts=StudentTLinearExperts(1e-6, 4.0)),
+            gate,
+            experts,
+        ),
+        "Poisson experts": (
+            dataclasses.replace(problem, experts=PoissonExperts()),
+            gate,
+            experts,
+        ),
+        "float16": (
+            dataclasses.replace(problem, design=problem.design.astype(np.float16)),
+            gate,
+            experts,
+        ),
+        "mixed dtypes": (problem, gate, as64),
+        "target of two columns": (
+            dataclasses.replace(problem, Y=np.stack([problem.Y, problem.Y])),
+            gate,
+            experts,
+        ),
+        "no samples": (
+            dataclasses.replace(problem, design=problem.design[:, :0], Y=problem.Y[:0]),
+            gate,
+            experts,
+        ),
+        "no variance": (problem, gate, {"coef": experts["coef"]}),
+    }
+    for label, (p, g, e) in unsupported.items():
+        assert not _fused.applies(p, g, e), label
+    assert not _fused.applies(problem, gate, experts, with_marginal=True)
+    monkeypatch.setattr(_fused, "is_cupy_array", lambda a: False)  # NumPy
+    assert not _fused.applies(problem, gate, experts)
+
+
+def test_fused_switch_and_environment(fake_cupy, monkeypatch):
+    problem, gate, experts = _problem(300, 3, 4, np.float64)
+    monkeypatch.setattr(_backend, "FUSED_E_STEP", False)
+    assert not _fused.applies(problem, gate, experts)  # off by default
+    monkeypatch.setenv("SKMOE_FUSED_E_STEP", "0")
+    assert not _fused.applies(problem, gate, experts)
+    monkeypatch.setenv("SKMOE_FUSED_E_STEP", "1")  # read at each call
+    assert _fused.applies(problem, gate, experts)
+
+
+def test_e_step_dispatches_to_fused_only_where_it_applies(fake_cupy, monkeypatch):
+    problem, gate, experts = _problem(300, 3, 4, np.float64)
+    calls = []
+
+    def fused(*args):
+        calls.append(args)
+        return "fused"
+
+    monkeypatch.setattr(_fused, "e_step", fused)
+    assert _em.e_step(problem, gate, experts) == "fused"
+    assert len(calls) == 1
+    grouped = dataclasses.replace(problem, groups=Groups.from_labels(np.arange(300)))
+    assert _em.e_step(grouped, gate, experts)[0].shape == (300,)
+    assert len(calls) == 1
+
+
+def test_switch_leaves_numpy_e_step_unchanged(monkeypatch):
+    problem, gate, experts = _problem(300, 3, 4, np.float32)
+    before = e_step(problem, gate, experts)
+    monkeypatch.setattr(_backend, "FUSED_E_STEP", True)
+    after = e_step(problem, gate, experts)
+    for a, b in zip(after, before, strict=True):
+        np.testing.assert_array_equal(a, b)
