@@ -20,6 +20,12 @@ Array = Any
 #: copy is formed and multiplied, which measured 2x faster than full-length
 #: temporaries (``benchmarks/RESULTS.md``, section 10).
 GRAM_BLOCK = 65536
+#: Bytes of the stacked (experts, d, n) temporaries of weighted Gram matrices
+#: on other namespaces (a GPU, where each product is a kernel launch of 5 to
+#: 10 us of host time): as many experts' products at once as fit, or one
+#: expert's full-length product where that alone is larger (the size the
+#: per-expert loop it replaced allocated). Not measured on a GPU.
+DEVICE_GRAM_BYTES = 2**28
 
 
 #: Elements per block of the last axis when NumPy's logsumexp reduces another axis:
@@ -135,7 +141,8 @@ def weighted_grams(xp, design: Array, weights: Array, means=None) -> Array:
     with ``means`` (d, K), of the columns less ``means[:, k]``.
 
     ``design`` is (d, n), ``weights`` (K, n). On NumPy the sum runs over blocks of
-    samples (see ``GRAM_BLOCK``); elsewhere (a GPU) one product per row.
+    samples (see ``GRAM_BLOCK``); elsewhere (a GPU) as stacked products over
+    groups of rows (see ``DEVICE_GRAM_BYTES``).
     """
     d, n_samples = design.shape
 
@@ -143,11 +150,7 @@ def weighted_grams(xp, design: Array, weights: Array, means=None) -> Array:
         return part if means is None else part - means[:, k][:, None]
 
     if not is_numpy_array(design):
-        grams = []
-        for k in range(weights.shape[0]):
-            z = centred(design, k)
-            grams.append((z * weights[k, None, :]) @ z.T)
-        return xp.stack(grams)
+        return _device_grams(xp, design, weights, means)
     block = max(256, GRAM_BLOCK // max(d, 1))
     grams = np.zeros((weights.shape[0], d, d), dtype=design.dtype)
     for start in range(0, n_samples, block):
@@ -156,6 +159,30 @@ def weighted_grams(xp, design: Array, weights: Array, means=None) -> Array:
             z = centred(part, k)
             grams[k] += (z * weights[k, start : start + block]) @ z.T
     return grams
+
+
+def _device_grams(xp, design, weights, means=None):
+    """:func:`weighted_grams` off NumPy: one stacked product per group of
+    rows of ``weights``, whose (group, d, n) temporaries take at most
+    ``DEVICE_GRAM_BYTES`` or one (d, n) array (the loop over rows it replaces
+    made a (d, n) temporary per row, a kernel launch or three each)."""
+    d, n_samples = design.shape
+    n_weights = weights.shape[0]
+    if n_weights == 0:
+        return xp.zeros((0, d, d), dtype=design.dtype, device=device(design))
+    full = d * n_samples * (xp.finfo(design.dtype).bits // 8)
+    group = max(1, max(DEVICE_GRAM_BYTES, full) // max(full, 1))
+    grams = []
+    for first in range(0, n_weights, group):
+        last = min(first + group, n_weights)
+        weight = weights[first:last, None, :]  # (g, 1, n)
+        if means is None:
+            grams.append((design[None, :, :] * weight) @ design.T)
+            continue
+        shift = xp.matrix_transpose(means[:, first:last])[:, :, None]  # (g, d, 1)
+        z = design[None, :, :] - shift
+        grams.append((z * weight) @ xp.matrix_transpose(z))
+    return grams[0] if len(grams) == 1 else xp.concat(grams, axis=0)
 
 
 def take_last(xp, a: Array, index: Array) -> Array:

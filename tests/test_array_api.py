@@ -133,6 +133,85 @@ def test_softmax_gate_kernel_newton_step_in_array_api_strict_matches_numpy(
     assert np.max(np.abs(results[0])) > 1e-2
 
 
+def _count_matmuls(monkeypatch):
+    """A list that gains an entry per matrix product of array-api-strict arrays."""
+    calls = []
+    Array = type(xps.asarray(1.0))
+    for owner, names in [
+        (Array, ("__matmul__", "__rmatmul__", "__imatmul__")),
+        (xps, ("matmul", "tensordot", "vecdot")),
+        (xps.linalg, ("matmul", "tensordot", "vecdot")),
+    ]:
+        for name in names:
+            original = getattr(owner, name, None)
+            if original is None:
+                continue
+
+            def counted(*args, _original=original, **kwargs):
+                calls.append(1)
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_device_newton_step_and_grams_batch_over_experts(monkeypatch):
+    # on a GPU each product is a kernel launch: the softmax gate's Newton step
+    # (B = 1 problem, m = K columns) and the experts' weighted Gram matrices
+    # take as many matrix products for 8 experts as for 2 (the per-expert
+    # loops made K + 1 and K), with NumPy's numbers
+    import skmoe._multinomial as multinomial
+    from skmoe._math import weighted_grams
+
+    calls = _count_matmuls(monkeypatch)
+    rng = np.random.RandomState(0)
+    n, d = 600, 4
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n) * [[1.0], [3.0], [0.1]]])
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    counts = {}
+    for K in (2, 8):
+        sample_weight = rng.rand(1, n) / n
+        prob = rng.dirichlet(np.ones(K), size=n).T[None]  # (1, K, n)
+        grad = rng.randn(1, d, K)
+        grad -= grad.mean(axis=2, keepdims=True)
+        weights = rng.rand(K, n)
+        means = rng.randn(d, K)
+        args = (design, sample_weight, prob, grad)
+        step = multinomial.newton_direction(np, *args, 0.1, mask, centred=True)
+        grams = weighted_grams(np, design, weights)
+        centred = weighted_grams(np, design, weights, means)
+        # independently of both namespaces' code: the Gram matrices by einsum
+        z = design[None] - means.T[:, :, None]
+        np.testing.assert_allclose(
+            grams, np.einsum("kn,an,bn->kab", weights, design, design), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            centred, np.einsum("kn,kan,kbn->kab", weights, z, z), rtol=1e-12
+        )
+        on = [xps.asarray(a) for a in (*args, mask, weights, means)]
+        calls.clear()
+        device_step = multinomial.newton_direction(
+            xps, *on[:4], 0.1, on[4], centred=True
+        )
+        counts[K, "newton"] = len(calls)
+        calls.clear()
+        device_grams = weighted_grams(xps, on[0], on[5])
+        device_centred = weighted_grams(xps, on[0], on[5], on[6])
+        counts[K, "grams"] = len(calls)
+        assert np.max(np.abs(step)) > 1e-2
+        for found, expected in [
+            (device_step, step),
+            (device_grams, grams),
+            (device_centred, centred),
+        ]:
+            found = np.asarray(found)
+            scale = np.max(np.abs(expected))
+            assert np.max(np.abs(found - expected)) <= 1e-10 * scale
+    assert counts[2, "newton"] == counts[8, "newton"] > 0
+    assert counts[2, "grams"] == counts[8, "grams"] > 0
+
+
 def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient
