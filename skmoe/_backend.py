@@ -24,6 +24,7 @@ __all__ = [
     "device_of",
     "float_dtypes",
     "host",
+    "host_scalars",
     "select_backend",
     "to_numpy",
 ]
@@ -260,6 +261,23 @@ def float_dtypes(X):
         # fits as float32, not float64 (as its native copy does)
         return [xp.float32, xp.float64]
     return [xp.float64, xp.float32]
+
+
+def host_scalars(xp, *values) -> list:
+    """0-d arrays as Python numbers, read in one transfer: on a GPU each
+    ``float(x)`` or ``bool(x)`` waits for the device, and an EM iteration read
+    several. The values are stacked in the widest float dtype of their device
+    (booleans as 0 or 1, read back as bools; floats of that dtype exactly);
+    NumPy's are converted one by one (no transfer, the same numbers)."""
+    values = [xp.asarray(value) for value in values]
+    if all(is_numpy_array(value) for value in values):
+        return [bool(v) if v.dtype == np.bool_ else float(v) for v in values]
+    wide = widest_float(xp, values[0])
+    stacked = to_numpy(xp.stack([xp.astype(value, wide) for value in values]))
+    return [
+        bool(number) if value.dtype == xp.bool else float(number)
+        for value, number in zip(values, stacked.tolist(), strict=True)
+    ]
 
 
 def widest_float(xp, like):

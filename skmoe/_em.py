@@ -16,7 +16,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
 from . import _fused
-from ._backend import to_numpy, widest_float
+from ._backend import host_scalars, to_numpy, widest_float
 from ._groups import Groups, mix
 from ._math import device, writable_over
 from ._sparse import is_sparse, top_k_mask
@@ -87,6 +87,11 @@ class EMProblem:
     @cached_property
     def normalized_weight(self) -> Array:
         return self.sample_weight / self.xp.sum(self.sample_weight)
+
+    @cached_property
+    def total_weight(self) -> float:
+        """The sum of ``sample_weight`` (read once per problem)."""
+        return float(self.xp.sum(self.sample_weight))
 
     @cached_property
     def gate_weight(self) -> Array:
@@ -361,8 +366,9 @@ def objective(
     if log_marginal is not None:  # a gate that models x: the joint likelihood
         weighted = problem.gate_weight * log_marginal
         penalized = penalized + xp.sum(weighted, dtype=wide)
-    total = float(per_sample) * float(xp.sum(problem.sample_weight))
-    return total, float(penalized)
+    # one transfer (a GPU fit reads one set of numbers per EM iteration)
+    per_sample, penalized = host_scalars(xp, per_sample, penalized)
+    return per_sample * problem.total_weight, penalized
 
 
 def expert_usage(problem: EMProblem, gate_params: Params, expert_params: Params):

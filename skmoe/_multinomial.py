@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import is_numpy_array
 
+from ._backend import host_scalars
 from ._math import device, diag, logsumexp, solve_shared, solve_symmetric, take_last
 
 #: Samples per block when the Newton Hessian is accumulated (bounds its memory):
@@ -573,11 +574,13 @@ class Line:
         shape = (coef.shape[0],)
         return self.xp.full(shape, value, dtype=coef.dtype, device=device(coef))
 
-    def halving(self, direction, max_halvings, joint=False):
+    def halving(self, direction, max_halvings, joint=False, also=()):
         """Per problem, the first of 1, 1/2, 1/4, ... that does not decrease the
         objective; 0 where none does (that problem keeps its coefficients).
         With ``joint``, one step length for all problems, the first that does
         not decrease the sum of their objectives (for coefficients they share).
+        ``also``: the caller's 0-d arrays, read on the host with the first
+        trial's test (one transfer, see ``host_scalars``) into ``self.also``.
         """
         xp = self.xp
         gain = self._along(direction)
@@ -604,7 +607,10 @@ class Line:
             if joint:
                 better = xp.broadcast_to(xp.sum(trial) >= xp.sum(start), t.shape)
             done = done | better
-            if bool(xp.all(done)):
+            finished, *values = host_scalars(xp, xp.all(done), *also)
+            if also:
+                self.also, also = values, ()
+            if finished:
                 return t
             t = xp.where(done, t, t / 2)
         return xp.where(done, t, xp.zeros_like(t))

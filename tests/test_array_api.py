@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -334,6 +335,62 @@ def test_k_means_keeps_the_hosts_threads_for_fits_on_another_namespace(monkeypat
                 xps.asarray(X), xps.asarray(y)
             )
         assert seen == [{1}, {2}]
+
+
+def _host_reads(monkeypatch, fit, *args):
+    """How many times ``fit(*args)`` read an array-api-strict array on the
+    host (float, bool, int, index, or an export): on a GPU each read waits
+    for it."""
+    reads = []
+    array = type(xps.asarray(1.0))
+    names = ("__float__", "__bool__", "__int__", "__index__", "__array__")
+    with monkeypatch.context() as patch:
+        for name in (*names, "__dlpack__", "tolist", "item"):
+            method = getattr(array, name, None)
+            if method is not None:
+
+                def counted(self, *a, _method=method, **kw):
+                    reads.append(1)
+                    return _method(self, *a, **kw)
+
+                patch.setattr(array, name, counted)
+        fit(*args)
+    return len(reads)
+
+
+@dispatch
+@pytest.mark.parametrize(
+    "Estimator, per_iteration",
+    [
+        # the objective and the gate's line search (its first trial's test)
+        (MoERegressor, 2),
+        # and the logistic experts' line search, whose first test also reads
+        # whether the M-step is warm
+        (MoEClassifier, 3),
+    ],
+)
+def test_an_em_iteration_reads_few_numbers_from_the_device(
+    Estimator, per_iteration, monkeypatch
+):
+    # an EM iteration whose line searches accept their first trials (full
+    # steps, as here) reads the objective and the two scalars in one transfer
+    # each; it read 5 (regressor) and 7 (classifier), each a GPU wait: the
+    # objective's sum of weights (the same at every iteration) and its two
+    # numbers apart, the gate's step length, whether the experts were warm
+    X, y = _regression(n=300)
+    if Estimator is MoEClassifier:
+        y = y > 0
+    reads = {}
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X), xps.asarray(y)
+        for max_iter in (1, 6):
+            model = Estimator(2, n_init=1, max_iter=max_iter, tol=0, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (short fits' warnings)
+                reads[max_iter] = _host_reads(monkeypatch, model.fit, Xs, ys)
+            assert model.n_iter_ == max_iter
+    assert reads[1] > 0  # the counting sees the fit's reads
+    assert reads[6] - reads[1] <= 5 * per_iteration
 
 
 @dispatch
@@ -1051,10 +1108,14 @@ def test_grouped_regressor_under_dispatch_matches_numpy():
 
 def _no_host_copies(monkeypatch):
     """Make copying an array of another namespace to NumPy fail, as a
-    (K, n) copy from a GPU each E-step would be slow."""
+    (K, n) copy from a GPU each E-step would be slow; a few numbers read at
+    once (``host_scalars``: an EM iteration's objective) pass."""
+    from_dlpack = np.from_dlpack
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("an array was copied to the host")
+    def refuse(x, *args, **kwargs):
+        if x.ndim > 1 or x.shape[0] > 8:
+            raise AssertionError("an array was copied to the host")
+        return from_dlpack(x, *args, **kwargs)
 
     monkeypatch.setattr(np, "from_dlpack", refuse)
 

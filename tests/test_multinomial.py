@@ -425,7 +425,8 @@ def test_halving_over_subsets_matches_trials_over_the_whole_stack(monkeypatch):
 
     from skmoe import MoEClassifier, _multinomial
 
-    def dense_halving(self, direction, max_halvings, joint=False):
+    def dense_halving(self, direction, max_halvings, joint=False, also=()):
+        assert not also  # (read where the namespace is not NumPy)
         gain = self._along(direction)
         penalty = np.sum(np.sum(self.mask * self.coef**2, axis=2), axis=1)
         start = -0.5 * self.alpha * penalty

@@ -42,17 +42,18 @@ COLD_NEWTON_STEPS = 10
 MAX_HALVINGS = 20
 
 
-def _settled(xp, grad, direction, weighted_resp, shared) -> bool:
-    """Whether the steps ``direction`` (K, d, C) would gain every expert (with
-    ``shared`` rows, the experts together) at most the data type's epsilon per
-    unit of its weight by the quadratic model, ``grad . direction / 2`` (exact
-    for a Newton step and a conjugate-gradient iterate from 0)."""
+def _settled(xp, grad, direction, weighted_resp, shared) -> Array:
+    """Whether (a 0-d boolean array) the steps ``direction`` (K, d, C) would
+    gain every expert (with ``shared`` rows, the experts together) at most the
+    data type's epsilon per unit of its weight by the quadratic model,
+    ``grad . direction / 2`` (exact for a Newton step and a conjugate-gradient
+    iterate from 0)."""
     gain = 0.5 * xp.sum(xp.sum(grad * direction, axis=2), axis=1)
     weight = xp.sum(weighted_resp, axis=1)
     if shared:
         gain, weight = xp.sum(gain), xp.sum(weight)
     floor = float(xp.finfo(grad.dtype).eps) * weight
-    return bool(xp.all(gain <= floor))
+    return xp.all(gain <= floor)  # 0-d, on the device
 
 
 class LogisticExperts(ExpertFamily):
@@ -160,9 +161,16 @@ class LogisticExperts(ExpertFamily):
         )
         coef = coef - xp.mean(coef, axis=2, keepdims=True)
         targets = weighted_resp[:, None, :] * Y[None, :, :]
-        warm = bool(xp.any(params["coef"] != 0))
-        n_steps = NEWTON_STEPS if warm else COLD_NEWTON_STEPS
-        for _ in range(n_steps):
+        nonzero = xp.any(params["coef"] != 0)
+        # whether the M-step is warm (else cold, from zero coefficients): on
+        # NumPy read now; elsewhere with the first line search's first test,
+        # one transfer fewer per EM iteration (a GPU waits for each). A cold
+        # start then tests its first step for the stop after that search,
+        # which it ran in vain only where zero coefficients are the optimum
+        warm = bool(nonzero) if is_numpy_array(nonzero) else None
+        for step in range(COLD_NEWTON_STEPS):
+            if warm and step >= NEWTON_STEPS:
+                break
             # (K, C, n) arrays: the logits go once log_p is formed, prob once
             # the direction is (the line search needs neither)
             logits = _multinomial.coef_times_design(xp, coef, design)
@@ -190,10 +198,21 @@ class LogisticExperts(ExpertFamily):
                     xp, design, weighted_resp, prob, grad, alpha, mask, CG_ITER, tie=tie
                 )
             del prob
-            if not warm and _settled(xp, grad, direction, weighted_resp, self.shared):
-                break
+            if not warm:
+                settled = _settled(xp, grad, direction, weighted_resp, self.shared)
+                if warm is False and bool(settled):
+                    break
             line = _multinomial.Line(xp, design, targets, log_p, coef, alpha, mask)
-            t = line.halving(direction, MAX_HALVINGS, joint=bool(self.shared))
+            t = line.halving(
+                direction,
+                MAX_HALVINGS,
+                joint=bool(self.shared),
+                also=(nonzero, settled) if warm is None else (),
+            )
+            if warm is None:
+                warm = line.also[0]
+                if not warm and line.also[1]:
+                    break  # (the step is not taken, as above)
             del line, log_p  # not alive beside the next step's
             coef = coef + t[:, None, None] * direction
             coef = coef - xp.mean(coef, axis=2, keepdims=True)

@@ -160,7 +160,10 @@ class SoftmaxGate(GateFamily):
             )
             t = line.halving(direction, MAX_HALVINGS)
             del line
-            coef = coef + float(t[0]) * direction[0, ...]
+            # t stays on the device (a GPU fit read it at each step); NumPy's
+            # product by the 0-d t is the one by float(t[0]) (t is 1 or a power
+            # of 1/2, exact in the coefficients' dtype)
+            coef = coef + t[0] * direction[0, ...]
             coef = coef - xp.mean(coef, axis=1, keepdims=True)
         return {"coef": coef}
 
