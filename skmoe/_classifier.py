@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Real
 
@@ -269,16 +270,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _encode_target(self, y, X, *, fitting):
         if fitting:
-            try:
+            with _labels_that_compare(y, "y"):
                 check_classification_targets(y)
                 classes, indices = np.unique(y, return_inverse=True)
-            except TypeError:  # NumPy's "'<' not supported between ..."
-                kinds = sorted({type(label).__name__ for label in y.tolist()})
-                raise TypeError(
-                    f"y mixes labels of types that do not compare ({', '.join(kinds)})"
-                    ", and MoEClassifier sorts its classes: give labels of one "
-                    "type (e.g. y.astype(str))."
-                ) from None
             if classes.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs samples of at least 2 classes in the data, "
@@ -675,15 +669,16 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
             # the checks fit makes of y: 1-D labels, not continuous, no NaN
-            try:
-                labels = column_or_1d(host(classes))
-                with np.errstate(invalid="ignore"):  # NaN: refused, not warned
-                    check_classification_targets(labels)
-            except ValueError as exc:
-                raise ValueError(
-                    f"classes={classes!r} are not class labels: {exc}"
-                ) from None
-            classes = np.unique(labels)
+            with _labels_that_compare(host(classes), "classes"):
+                try:
+                    labels = column_or_1d(host(classes))
+                    with np.errstate(invalid="ignore"):  # NaN: refused, not warned
+                        check_classification_targets(labels)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"classes={classes!r} are not class labels: {exc}"
+                    ) from None
+                classes = np.unique(labels)
             if classes.shape[0] < 2:
                 raise ValueError(
                     "MoEClassifier needs at least 2 classes, but classes="
@@ -809,6 +804,29 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
+
+
+@contextlib.contextmanager
+def _labels_that_compare(labels, name):
+    """Say in words that labels of several types do not sort.
+
+    scikit-learn's ``check_classification_targets`` and ``np.unique`` sort the
+    labels, and raise NumPy's "'<' not supported between instances of ...".
+    A TypeError on labels of one type is scikit-learn's own refusal (of bytes
+    labels), raised as it is.
+    """
+    try:
+        yield
+    except TypeError:
+        values = np.asarray(labels, dtype=object).ravel().tolist()
+        kinds = sorted({type(label).__name__ for label in values})
+        if len(kinds) < 2:
+            raise
+        raise TypeError(
+            f"{name} mixes labels of types that do not compare ({', '.join(kinds)})"
+            ", and MoEClassifier sorts its classes: give labels of one type (e.g. "
+            f"{name}.astype(str))."
+        ) from None
 
 
 def _mixture_proba(xp, log_weight, scores):

@@ -430,6 +430,26 @@ def test_classifier_names_labels_of_types_that_do_not_compare(other, kinds):
         MoEClassifier(2).fit(X, mixed)
 
 
+def test_classifier_refuses_bytes_labels_in_scikit_learns_words():
+    # labels of one type, bytes, were said to "mix labels of types that do not
+    # compare (bytes)"; LogisticRegression's TypeError says what is wrong
+    X, y = _data(MoEClassifier)
+    labels = np.array([b"no", b"yes"])[y]
+    with pytest.raises(TypeError, match="labels represented as bytes is not supp"):
+        MoEClassifier(2).fit(X, labels)
+
+
+def test_partial_fit_names_classes_of_types_that_do_not_compare():
+    # NumPy's "'<' not supported between instances of 'int' and 'str'", where
+    # fit names the types of such y
+    X, y = _data(MoEClassifier)
+    model = MoEClassifier(2, solver="sgd")
+    classes = np.array(["a", 1], dtype=object)
+    with pytest.raises(TypeError, match=r"^classes mixes labels .*\(int, str\)"):
+        model.partial_fit(X, y, classes=classes)
+    assert not hasattr(model, "classes_")
+
+
 def test_constant_target_warns_and_stays_finite():
     X, _ = _data(MoERegressor)
     with pytest.warns(UserWarning, match="y is constant"):
