@@ -173,12 +173,25 @@ def estep_rows(sizes, peak_gbs, which="both", fused=False):
                 continue  # several (K, n) work arrays would not fit in RAM here
             _, _, problem, gate, experts = _problem(xp, to_device, n, d, k, dtype)
             fusing = fused and name == "gpu"
-            with (
-                blas_threads(problem.design),  # one thread on NumPy, as in fits
-                fused_e_step() if fusing else nullcontext(),
-            ):
-                seconds = _timed(partial(e_step, problem, gate, experts), sync)
-                gaps = _fused_gaps(problem, gate, experts) if fusing else None
+            try:
+                with (
+                    blas_threads(problem.design),  # one thread on NumPy, as in fits
+                    fused_e_step() if fusing else nullcontext(),
+                ):
+                    seconds = _timed(partial(e_step, problem, gate, experts), sync)
+                    gaps = _fused_gaps(problem, gate, experts) if fusing else None
+            except Exception as error:
+                if not fusing:
+                    raise
+                # the kernel's first runs (NVRTC's compile, its launch): a
+                # failure is reported and the session's other rows still run
+                print(
+                    f"| gpu fused | {n:.0e} | {k} | {d} | {np.dtype(dtype).name} "
+                    f"| failed: {type(error).__name__}: {error} |",
+                    flush=True,
+                )
+                del problem, gate, experts
+                continue
             if fusing:
                 name = "gpu fused"
             # read: design (d + 1, n), y (n); written: resp and log_gate

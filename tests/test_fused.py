@@ -5,6 +5,7 @@ kernel itself where a GPU is."""
 
 import ctypes
 import dataclasses
+import re
 import shutil
 import subprocess
 
@@ -154,6 +155,34 @@ extern "C" void launch(unsigned grid, unsigned block, const REAL* G,
 """
 
 
+def _signature_check(source):
+    """A check that a launch's arguments are what the kernel's signature
+    declares, as CuPy passes them (an array as a pointer to its dtype, a NumPy
+    scalar by its own size): the host's C++ call would convert a scalar of
+    another size (``int n`` passed ``np.int64``), where the device would read
+    the parameters from the wrong offsets."""
+    real = re.search(r"#define REAL (\w+)", source).group(1)
+    dtypes = {"float": np.float32, "double": np.float64}
+    scalars = {"int": np.int32, "long long": np.int64}
+    signature = re.search(r"fused_estep\((.*?)\)", source, re.S).group(1)
+    declared = []
+    for parameter in signature.split(","):
+        words = parameter.replace("const", " ").replace("__restrict__", " ").split()
+        kind = " ".join(words[:-1])
+        declared.append(kind.replace(" ", "") if "*" in kind else kind)
+
+    def check(args):
+        assert len(args) == len(declared)
+        for kind, a in zip(declared, args, strict=True):
+            if kind.endswith("*"):
+                assert isinstance(a, np.ndarray), kind
+                assert a.dtype == dtypes[kind.replace("REAL", real)[:-1]], kind
+            else:
+                assert type(a) is scalars[kind], (kind, type(a))
+
+    return check
+
+
 class _HostCupy:
     """The few CuPy functions ``_fused.from_products`` calls, on NumPy, with a
     ``RawKernel`` that compiles the CUDA source as C++ (``__global__`` and
@@ -179,6 +208,7 @@ class _HostCupy:
                 "g++",
                 "-O1",
                 "-ffp-contract=off",
+                "-Werror=double-promotion",  # no double arithmetic in float's
                 "-shared",
                 "-fPIC",
                 "-o",
@@ -190,7 +220,11 @@ class _HostCupy:
         self.compiled.append(source)
         launch = ctypes.CDLL(str(library)).launch
 
+        check_arguments = _signature_check(source)
+
         def run(grid, block, args):
+            check_arguments(args)
+
             def c_arg(a):
                 if isinstance(a, np.ndarray):
                     assert a.flags.c_contiguous
@@ -335,3 +369,62 @@ def test_switch_leaves_numpy_e_step_unchanged(monkeypatch):
     after = e_step(problem, gate, experts)
     for a, b in zip(after, before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _bench_gpu(monkeypatch):
+    """``benchmarks/bench_gpu.py`` as a module, its "gpu" backend NumPy."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("_bench_gpu_under_test", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gpu = ("gpu", np, lambda a: a, lambda: None)
+    monkeypatch.setattr(bench, "_backends", lambda which: [gpu])
+    return bench
+
+
+def test_bench_gpu_fused_row_failure_spares_the_other_rows(
+    fake_cupy, monkeypatch, capsys
+):
+    """A fused E-step that fails on the device (NVRTC's compile, its launch)
+    costs its own row only: ``--session`` goes on to the fits and the grid."""
+    bench = _bench_gpu(monkeypatch)
+    monkeypatch.setattr(_backend, "FUSED_E_STEP", False)
+
+    def broken(*args):
+        raise RuntimeError("NVRTC_ERROR_COMPILATION")
+
+    monkeypatch.setattr(_fused, "e_step", broken)
+    sizes = [(3000, 4, 3, np.float32), (2000, 3, 2, np.float64)]
+    assert bench.estep_rows(sizes, 4800.0, "gpu", fused=True) == []
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all("gpu fused" in line and "NVRTC_ERROR" in line for line in lines)
+    assert _backend.FUSED_E_STEP is False  # the switch restored
+    # the generic rows still run, and their own failures are not hidden
+    rows = bench.estep_rows(sizes[:1], 4800.0, "gpu")
+    assert [row[0] for row in rows] == ["gpu"]
+    monkeypatch.setattr(bench, "e_step", broken)
+    with pytest.raises(RuntimeError):
+        bench.estep_rows(sizes[:1], 4800.0, "gpu")
+
+
+def test_bench_gpu_fused_row_and_its_gaps(fake_cupy, monkeypatch, capsys):
+    """A fused row (the kernel's emulation standing in for it) with its gaps
+    to the generic E-step on the same arrays."""
+    bench = _bench_gpu(monkeypatch)
+    monkeypatch.setattr(_backend, "FUSED_E_STEP", False)
+
+    def emulated(problem, gate, experts):
+        G, M = _products(problem, gate, experts)
+        return _fused.emulate_from_products(G, M, problem.Y, experts["variance"])
+
+    monkeypatch.setattr(_fused, "e_step", emulated)
+    rows = bench.estep_rows([(3000, 4, 3, np.float64)], 4800.0, "gpu", fused=True)
+    assert [row[0] for row in rows] == ["gpu fused"]
+    gaps = capsys.readouterr().out.splitlines()[-1]
+    assert gaps.startswith("fused against generic") and gaps.endswith("mismatches 0")
+    values = [float(v) for v in re.findall(r"\d\.\d+e[-+]\d+", gaps)]
+    assert len(values) == 3 and max(values) < 1e-12
