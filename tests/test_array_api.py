@@ -1108,16 +1108,35 @@ def test_grouped_regressor_under_dispatch_matches_numpy():
 
 def _no_host_copies(monkeypatch):
     """Make copying an array of another namespace to NumPy fail, as a
-    (K, n) copy from a GPU each E-step would be slow; a few numbers read at
-    once (``host_scalars``: an EM iteration's objective) pass."""
+    (K, n) copy from a GPU each E-step would be slow; the few numbers that
+    ``host_scalars`` reads at once (an EM iteration's objective) pass, and
+    only those: a (K,) copy at each iteration is a GPU wait too."""
     from_dlpack = np.from_dlpack
+    reader = backend_module.host_scalars.__code__
 
     def refuse(x, *args, **kwargs):
-        if x.ndim > 1 or x.shape[0] > 8:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code is not reader:
+            frame = frame.f_back
+        if frame is None:
             raise AssertionError("an array was copied to the host")
         return from_dlpack(x, *args, **kwargs)
 
     monkeypatch.setattr(np, "from_dlpack", refuse)
+
+
+def test_no_host_copies_passes_host_scalars_reads_alone(monkeypatch):
+    # a few numbers copied outside host_scalars (a (K,) array at each EM
+    # iteration, or a 0-d one) are refused; host_scalars' read passes
+    small, number = xps.asarray([1.0, 2.0]), xps.asarray(3.0)
+    with monkeypatch.context() as patch:
+        _no_host_copies(patch)
+        for array in (small, number):
+            with pytest.raises(AssertionError, match="copied to the host"):
+                backend_module.to_numpy(array)
+        read = backend_module.host_scalars(xps, number, xps.asarray(True))
+    assert read == [3.0, True]
+    assert isinstance(read[1], bool)
 
 
 def test_group_sums_stay_on_the_device(monkeypatch):
