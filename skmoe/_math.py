@@ -22,9 +22,13 @@ Array = Any
 GRAM_BLOCK = 65536
 #: Bytes of the stacked (experts, d, n) temporaries of weighted Gram matrices
 #: on other namespaces (a GPU, where each product is a kernel launch of 5 to
-#: 10 us of host time): as many experts' products at once as fit, or one
-#: expert's full-length product where that alone is larger (the size the
-#: per-expert loop it replaced allocated). Not measured on a GPU.
+#: 10 us of host time), all of them together (two with ``means``: the centred
+#: columns and their weighted copy): as many experts' products at once as fit,
+#: or one expert's where that alone is larger (the size the per-expert loop it
+#: replaced allocated). Not counted: CuPy's stacked ``matmul`` makes both
+#: operands C-contiguous first (its source), so each product also copies the
+#: F-ordered ``design.T``, (n, d), or with ``means`` the centred columns'
+#: transpose, a third (group, d, n) array. Not measured on a GPU.
 DEVICE_GRAM_BYTES = 2**28
 
 
@@ -163,14 +167,16 @@ def weighted_grams(xp, design: Array, weights: Array, means=None) -> Array:
 
 def _device_grams(xp, design, weights, means=None):
     """:func:`weighted_grams` off NumPy: one stacked product per group of
-    rows of ``weights``, whose (group, d, n) temporaries take at most
-    ``DEVICE_GRAM_BYTES`` or one (d, n) array (the loop over rows it replaces
-    made a (d, n) temporary per row, a kernel launch or three each)."""
+    rows of ``weights``, whose (group, d, n) temporaries (one, or two with
+    ``means``) take at most ``DEVICE_GRAM_BYTES`` together, or one row's
+    where that alone is more (the loop over rows it replaces made those per
+    row, a kernel launch or three each)."""
     d, n_samples = design.shape
     n_weights = weights.shape[0]
     if n_weights == 0:
         return xp.zeros((0, d, d), dtype=design.dtype, device=device(design))
-    full = d * n_samples * (xp.finfo(design.dtype).bits // 8)
+    live = 1 if means is None else 2  # (group, d, n) arrays alive at once
+    full = live * d * n_samples * (xp.finfo(design.dtype).bits // 8)
     group = max(1, max(DEVICE_GRAM_BYTES, full) // max(full, 1))
     grams = []
     for first in range(0, n_weights, group):

@@ -213,6 +213,87 @@ def test_device_newton_step_and_grams_batch_over_experts(monkeypatch):
     assert counts[2, "grams"] == counts[8, "grams"] > 0
 
 
+@pytest.mark.parametrize("n_problems, centred, d", [(1, True, 3), (3, False, 1)])
+def test_device_hessian_over_sample_blocks_matches_einsum(
+    monkeypatch, n_problems, centred, d
+):
+    # the stacked Hessian off NumPy over three blocks of samples (the last one
+    # short), for a stack of problems and for m < the columns: its blocks,
+    # ridge and largest block diagonals against einsum, and the step NumPy's
+    import skmoe._multinomial as multinomial
+
+    monkeypatch.setattr(multinomial, "DEVICE_NEWTON_BYTES", 1)  # 256 samples
+    rng = np.random.RandomState(1)
+    n, columns, alpha = 700, 4, 0.3
+    design = rng.randn(d, n) * np.linspace(1.0, 5.0, d)[:, None]
+    sample_weight = rng.rand(n_problems, n) / n
+    prob = rng.dirichlet(np.ones(columns), size=(n_problems, n)).transpose(0, 2, 1)
+    grad = rng.randn(n_problems, d, columns)
+    grad -= grad.mean(axis=2, keepdims=True)
+    mask = np.ones((d, 1))
+    mask[0] = 0 if d > 1 else 1
+    m = columns if centred else columns - 1
+    ridge = alpha * np.diag(mask[:, 0])
+    hessian, gross = multinomial._device_hessian(
+        xps,
+        *(xps.asarray(a) for a in (design, sample_weight, prob, ridge)),
+        m,
+        256,
+    )
+    p = prob[:, :m]
+    outer = np.einsum("bn,bjn,bkn,an,cn->bjakc", sample_weight, p, p, design, design)
+    blocks = np.einsum("bn,bjn,an,cn->bjac", sample_weight, p, design, design) + ridge
+    expected = -outer
+    for j in range(m):
+        expected[:, j, :, j, :] += blocks[:, j]
+    expected = expected.reshape(n_problems, m * d, m * d)
+    scale = np.max(np.abs(expected))
+    assert np.max(np.abs(np.asarray(hessian) - expected)) <= 1e-12 * scale
+    diagonals = np.max(np.diagonal(blocks, axis1=2, axis2=3), axis=1)
+    np.testing.assert_allclose(np.asarray(gross), diagonals, rtol=1e-12)
+    args = (design, sample_weight, prob, grad, alpha, mask)
+    step = multinomial.newton_direction(np, *args, centred=centred)
+    found = multinomial.newton_direction(
+        xps,
+        *(xps.asarray(a) if isinstance(a, np.ndarray) else a for a in args),
+        centred=centred,
+    )
+    assert np.max(np.abs(step)) > 1e-2
+    assert np.max(np.abs(np.asarray(found) - step)) <= 1e-10 * np.max(np.abs(step))
+
+
+def test_device_grams_in_groups_match_einsum_within_their_bytes(monkeypatch):
+    # groups of rows that do not divide the 7 rows, and all of a group's
+    # (group, d, n) temporaries within DEVICE_GRAM_BYTES: two with means (the
+    # centred columns and their weighted copy), which took twice the budget
+    # when the groups were sized by one
+    import tracemalloc
+
+    import skmoe._math as math_module
+
+    rng = np.random.RandomState(2)
+    d, n, K = 5, 20000, 7
+    budget = 4 * d * n * 8  # four (d, n) float64 arrays
+    monkeypatch.setattr(math_module, "DEVICE_GRAM_BYTES", budget)
+    design = rng.randn(d, n)
+    weights = rng.rand(K, n)
+    means = rng.randn(d, K)
+    z = design[None] - means.T[:, :, None]
+    on = [xps.asarray(a) for a in (design, weights, means)]
+    for args, expected in [
+        (on[:2], np.einsum("kn,an,bn->kab", weights, design, design)),
+        (on, np.einsum("kn,kan,kbn->kab", weights, z, z)),
+    ]:
+        tracemalloc.start()
+        try:
+            grams = math_module.weighted_grams(xps, *args)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        np.testing.assert_allclose(np.asarray(grams), expected, rtol=1e-12)
+        assert budget * 0.9 <= peak <= budget * 1.1
+
+
 def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient
