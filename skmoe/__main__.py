@@ -1,4 +1,4 @@
-"""Command line: ``python -m skmoe demo``."""
+"""Command line: ``python -m skmoe demo``, ``python -m skmoe --version``."""
 
 import argparse
 import sys
@@ -19,7 +19,10 @@ def _seed(text):
 
 
 def main(argv=None):
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="python -m skmoe")
+    parser.add_argument("--version", action="version", version=f"skmoe {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{demo}", required=True)
     demo = commands.add_parser(
         "demo", help="fit skmoe beside linear models and print a table of scores"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
+import inspect
 import math
 import time
 import warnings
@@ -146,6 +147,23 @@ SMALL_FEATURE_STD, PENALTY_SHARE = 0.1, 1e-4
 RIDGE_PENALTY_SHARE = 1e-2
 #: Rows per block of the feature-scale check.
 SCALE_CHECK_ROWS = 65536
+
+
+def _differs(value, default) -> bool:
+    """Whether a parameter's ``value`` is not its ``default`` (of a type
+    that ``==`` may not compare: a value of another type differs)."""
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError):
+        return True
+
+
+def _in_words_and(phrases) -> str:
+    """``["a", "b", "c"]`` as ``"a, b and c"``."""
+    phrases = list(phrases)
+    if len(phrases) <= 1:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
 def _in_words(phrases) -> str:
@@ -735,6 +753,7 @@ class BaseMixtureOfExperts(
                 "assignment='soft', or pass groups (one per observation of "
                 "several trials: binomial responses)."
             )
+        ignored = self._ignored_parameters_message()
         if warm:
             self._check_warm_gate()
             self._check_warm_experts()
@@ -752,9 +771,75 @@ class BaseMixtureOfExperts(
                 messages = self._fit(
                     X, y, sample_weight, False, groups=groups, **target
                 )
+        if ignored:
+            messages = [(ignored, SkmoeWarning), *messages]
         for message, category in messages:  # after the fit: it stands if one raises
             _warn_user(message, category)
         return self
+
+    def _conditional_parameters(self):
+        """The parameters that only a setting of other parameters uses, as
+        (names, where they are used, the setting, whether it holds) tuples:
+        where it does not, ``fit`` never reads them."""
+        solver = f"solver={self.solver!r}"
+        held_out = "solver is 'sgd'"  # validation_fraction's other use
+        if "expert_estimator" in self._get_param_names():
+            held_out += " or n_experts is 'auto' with expert_estimator"
+            solver += (
+                f", n_experts={self.n_experts!r}"
+                if self.n_experts != "auto"
+                else ", expert_estimator=None"
+            )
+        return [
+            (
+                ("gate_covariance_type",),
+                "gate is 'gaussian'",
+                f"gate={self.gate!r}",
+                self.gate == "gaussian",
+            ),
+            (
+                ("batch_size", "learning_rate", "n_iter_no_change"),
+                "solver is 'sgd'",
+                f"solver={self.solver!r}",
+                self.solver == "sgd",
+            ),
+            (
+                ("validation_fraction",),
+                held_out,
+                solver,
+                self.solver == "sgd"
+                or (self.n_experts == "auto" and self._estimator_experts()),
+            ),
+        ]
+
+    def _ignored_parameters_message(self):
+        """The warning, as scikit-learn's ``LogisticRegression`` gives for an
+        ``l1_ratio`` without ``penalty="elasticnet"``, that parameters set
+        away from their defaults are ignored by the setting of others
+        (:meth:`_conditional_parameters`), or "" where none is (a parameter
+        at its default says nothing: a grid over ``solver`` need not reset
+        ``learning_rate``)."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        sentences = []
+        for names, used, setting, holds in self._conditional_parameters():
+            if holds:
+                continue
+            names = [
+                name
+                for name in names
+                if name in defaults
+                and _differs(getattr(self, name), defaults[name].default)
+            ]
+            if not names:
+                continue
+            values = [f"{name}={getattr(self, name)!r}" for name in names]
+            plural = len(names) > 1
+            sentences.append(
+                f"{_in_words_and(names)} parameter{'s are' if plural else ' is'} "
+                f"only used when {used}. Got ({setting}); "
+                f"{_in_words_and(values)} {'are' if plural else 'is'} ignored."
+            )
+        return " ".join(sentences)
 
     def _warm_fit(self, X, y, sample_weight, groups, target):
         """:meth:`_fit` continuing the fitted parameters, or, where they cannot

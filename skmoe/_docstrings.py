@@ -30,7 +30,8 @@ GATE_PARAMETER = (
         :meth:`std_errors`.
 
     gate_covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        ``gate="gaussian"`` only (other gates ignore it): the form of the
+        ``gate="gaussian"`` only (other gates ignore it, and ``fit`` warns
+        where it is set): the form of the
         experts' covariances, as scikit-learn's GaussianMixture's
         ``covariance_type``. ``"full"``: each expert its own; ``"tied"``: one
         for all (the boundaries are then linear: the softmax gate's family,
@@ -155,7 +156,12 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ``balance_coef``. ``"sgd"``: mini-batch Adam with ``batch_size`` and
         ``learning_rate``, ``max_iter`` epochs and early stopping on
         ``validation_fraction`` of the data; it accepts ``balance_coef`` and
-        ``noisy_gating`` and provides :meth:`partial_fit`.
+        ``noisy_gating`` and provides :meth:`partial_fit`. The other solvers
+        ignore ``batch_size``, ``learning_rate``, ``n_iter_no_change`` and
+        (but for ``n_experts="auto"`` with ``expert_estimator``)
+        ``validation_fraction``; ``fit`` warns where they are set, as
+        scikit-learn's ``LogisticRegression`` warns of an ``l1_ratio`` it
+        ignores.
 
     assignment : {"soft", "hard"}, default="soft"
         How ``solver="em"`` shares each sample among the experts. ``"soft"``:

@@ -138,8 +138,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     df : float or "auto", default=4.0
         Degrees of freedom of ``noise="student_t"`` (ignored for Gaussian
-        noise): positive and finite, 1 for Cauchy noise, nearly Gaussian from
-        about 30.
+        noise, with a warning where it is set): positive and finite, 1 for
+        Cauchy noise, nearly Gaussian from about 30.
         It is fixed during each fit. ``"auto"`` fits df = 1, 2, 4, 8, 16 and
         32 (each with the ``n_experts`` candidates and ``n_init`` restarts,
         so six times the cost) and keeps the fit of lowest training BIC,
@@ -466,6 +466,17 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if hasattr(self, "_noise_df") and not hasattr(self, "_online_rows"):
             return "gaussian" if self._noise_df is None else "student_t"
         return self.noise
+
+    def _conditional_parameters(self):
+        return [
+            *super()._conditional_parameters(),
+            (
+                ("df",),
+                "noise is 'student_t'",
+                f"noise={self.noise!r}",
+                self.noise == "student_t",
+            ),
+        ]
 
     def _warn_ignored_settings(self, method):
         if method == "warm_start=True":

@@ -43,9 +43,10 @@ class SkmoeWarning(UserWarning):
 
     Given where a fit or a method meets data, parameters or a fitted model
     that it handles, but not as the user may expect: a constant ``y``, a
-    parameter that a warm start ignores, groups or an exposure left out at
-    predict time, ``n_experts="auto"`` choosing its largest candidate. The
-    message says what happened and what to do.
+    parameter that a warm start ignores (or that the setting of another
+    leaves unused, as ``df`` with Gaussian noise), groups or an exposure left
+    out at predict time, ``n_experts="auto"`` choosing its largest candidate.
+    The message says what happened and what to do.
 
     See Also
     --------

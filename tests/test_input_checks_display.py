@@ -358,6 +358,15 @@ def test_demo_random_state_bounds_are_accepted(monkeypatch):
     assert seen == [0, 2**32 - 1]
 
 
+def test_version_flag_prints_the_version(capsys):
+    import skmoe
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"skmoe {skmoe.__version__}\n"
+
+
 def test_displays_refuse_bools_for_numbers():
     # an Interval takes True for 1: expert=True added an axis to the gate and
     # failed inside matplotlib; grid_resolution=True drew a one-point grid

@@ -31,6 +31,7 @@ from skmoe import (
     MoERegressor,
 )
 from skmoe._regressor import VARIANCE_FLOOR, r2_score_at_scale
+from skmoe.exceptions import SkmoeWarning
 
 ESTIMATORS = [MoERegressor, MoEClassifier, MoEGammaRegressor]
 
@@ -2220,3 +2221,195 @@ def test_partial_fit_never_leaves_non_finite_predictions(Estimator):
         model.partial_fit(X, y)
     np.testing.assert_array_equal(model.predict(X), before)
     assert model.n_iter_ == 1 and model.converged_ is False
+
+
+# --- parameters that the setting of others leaves unused
+
+
+def _counts_data(Estimator, n=80):
+    """Data each estimator fits: counts, positive amounts, labels or y."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(n, 2)
+    mean = np.exp(0.5 + np.where(X[:, 0] > 0, 0.8, -0.8) * X[:, 1])
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        return X, rng.poisson(mean).astype(float)
+    if Estimator is MoEGammaRegressor:
+        return X, rng.gamma(2.0, mean / 2.0)
+    if Estimator is MoEClassifier:
+        return X, (X[:, 0] * X[:, 1] + 0.3 * rng.randn(n) > 0).astype(int)
+    return X, np.log(mean) + 0.2 * rng.randn(n)
+
+
+def _unused_warnings(caught):
+    return [w for w in caught if "only used when" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "Estimator, setting, unused, expected",
+    [
+        (
+            MoERegressor,
+            {},
+            {"df": 3.0},
+            "df parameter is only used when noise is 'student_t'. Got "
+            "(noise='gaussian'); df=3.0 is ignored.",
+        ),
+        (
+            MoERegressor,
+            {"gate": "constant"},
+            {"df": "auto"},
+            "df parameter is only used when noise is 'student_t'. Got "
+            "(noise='gaussian'); df='auto' is ignored.",
+        ),
+        (
+            MoEClassifier,
+            {},
+            {"gate_covariance_type": "diag"},
+            "gate_covariance_type parameter is only used when gate is 'gaussian'. "
+            "Got (gate='softmax'); gate_covariance_type='diag' is ignored.",
+        ),
+        (
+            MoEPoissonRegressor,
+            {"solver": "gradient"},
+            {"batch_size": 16, "learning_rate": 0.1, "n_iter_no_change": 2},
+            "batch_size, learning_rate and n_iter_no_change parameters are only "
+            "used when solver is 'sgd'. Got (solver='gradient'); batch_size=16, "
+            "learning_rate=0.1 and n_iter_no_change=2 are ignored.",
+        ),
+        (
+            MoEGammaRegressor,
+            {},
+            {"validation_fraction": 0.3},
+            "validation_fraction parameter is only used when solver is 'sgd' or "
+            "n_experts is 'auto' with expert_estimator. Got (solver='em', "
+            "n_experts=2); validation_fraction=0.3 is ignored.",
+        ),
+        (
+            MoENegativeBinomialRegressor,  # (no expert_estimator)
+            {},
+            {"validation_fraction": 0.3},
+            "validation_fraction parameter is only used when solver is 'sgd'. "
+            "Got (solver='em'); validation_fraction=0.3 is ignored.",
+        ),
+    ],
+)
+def test_unused_parameters_warn_at_fit_and_change_nothing(
+    Estimator, setting, unused, expected
+):
+    # as LogisticRegression(l1_ratio=0.5) without penalty="elasticnet": a
+    # UserWarning at fit; df with Gaussian noise was ignored without a word
+    X, y = _counts_data(Estimator)
+    common = {"n_experts": 2, "n_init": 1, "random_state": 0, **setting}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reference = Estimator(**common).fit(X, y)
+    assert _unused_warnings(caught) == []
+    model = Estimator(**common, **unused)  # (nothing said before fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    said = _unused_warnings(caught)
+    assert [str(w.message) for w in said] == [expected]
+    assert issubclass(said[0].category, SkmoeWarning)
+    assert issubclass(said[0].category, UserWarning)
+    assert said[0].filename == __file__  # at the user's call of fit
+    method = "predict_proba" if Estimator is MoEClassifier else "predict"
+    np.testing.assert_array_equal(
+        getattr(model, method)(X), getattr(reference, method)(X)
+    )
+
+
+def test_unused_parameters_of_several_settings_warn_once_per_fit():
+    X, y = _counts_data(MoERegressor)
+    model = MoERegressor(
+        2,
+        n_init=1,
+        df=8.0,
+        gate_covariance_type="tied",
+        learning_rate=0.5,
+        random_state=0,
+    )
+    for _ in range(2):  # each fit says it once
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        (said,) = _unused_warnings(caught)
+        message = str(said.message)
+        for part in ("df=8.0", "gate_covariance_type='tied'", "learning_rate=0.5"):
+            assert part in message
+    reference = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (MoERegressor, {}),
+        (MoEClassifier, {}),
+        (MoEPoissonRegressor, {"solver": "gradient"}),
+        (MoEGammaRegressor, {}),
+        (MoENegativeBinomialRegressor, {}),
+        # the parameters where their setting uses them
+        (MoERegressor, {"noise": "student_t", "df": 3.0}),
+        (MoERegressor, {"gate": "gaussian", "gate_covariance_type": "diag"}),
+        (
+            MoEClassifier,
+            {
+                "solver": "sgd",
+                "batch_size": 16,
+                "learning_rate": 0.05,
+                "n_iter_no_change": 3,
+                "validation_fraction": 0.2,
+                "max_iter": 5,
+            },
+        ),
+        # at their defaults, whatever the setting (df's default is 4.0)
+        (MoERegressor, {"df": 4, "learning_rate": 0.01, "batch_size": "auto"}),
+    ],
+)
+def test_no_unused_parameter_warning_at_defaults_or_where_used(Estimator, params):
+    X, y = _counts_data(Estimator)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Estimator(n_experts=2, n_init=1, random_state=0, **params).fit(X, y)
+    assert _unused_warnings(caught) == []
+
+
+def test_validation_fraction_of_auto_estimator_experts_is_used():
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = _counts_data(MoERegressor, n=120)
+    fits = {}
+    for fraction in (0.2, 0.4):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fits[fraction] = MoERegressor(
+                "auto",
+                expert_estimator=DecisionTreeRegressor(max_depth=2),
+                validation_fraction=fraction,
+                n_init=1,
+                random_state=0,
+            ).fit(X, y)
+        assert _unused_warnings(caught) == []
+    # it chose by other held-out rows: their scores differ
+    assert not np.array_equal(fits[0.2].n_experts_scores_, fits[0.4].n_experts_scores_)
+
+
+def test_unused_parameters_survive_clone_and_a_grid_over_solver():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _counts_data(MoERegressor)
+    model = MoERegressor(2, n_init=1, learning_rate=0.05, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # construction, clone, set_params: no word
+        copy = clone(model).set_params(solver="em")
+    assert copy.get_params()["learning_rate"] == 0.05
+    search = GridSearchCV(model, {"solver": ["em", "sgd"]}, cv=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search.fit(X, y)
+    # the three em fits (and a refit, where em wins) say so; sgd's do not
+    n_em = 3 + (search.best_params_["solver"] == "em")
+    assert len(_unused_warnings(caught)) == n_em
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
