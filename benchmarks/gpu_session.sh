@@ -22,7 +22,8 @@
 # image's scikit-learn is used unless it is older than skmoe's 1.9, when the
 # carried wheel replaces it. Everything lands in $OUT (./gpu_out elsewhere):
 # versions.txt, gpu_tests.log, fused.md (benchmarks/prototypes/fused_estep.py, at
-# most 150 s, before the benchmark: no call has measured it yet),
+# most 150 s, before the benchmark: no call has measured it yet; its TF32 rows
+# time and check the float32 products on tensor cores),
 # gpu_tests_fused.log (the Array API dispatch GPU test again with the
 # experimental fused E-step switched on, SKMOE_FUSED_E_STEP=1, at most 60 s and
 # only while the benchmark keeps 150 s), bench.md (its target rows include the

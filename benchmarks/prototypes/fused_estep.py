@@ -23,6 +23,29 @@ logits with -inf entries and columns. Without CuPy or a device the GPU run
 prints one line and exits 0. ``benchmarks/gpu_session.sh`` runs it before the
 benchmark, for at most 150 s (it needs array-api-compat, which
 that script installs from carried wheels).
+
+For float32 the GPU run also runs the two products in TF32 (cuBLAS on tensor
+cores, see :func:`tf32_products`): rows labelled TF32 give their largest
+relative error against the float32 products (|TF32 - float32| / max(|float32|,
+1) over the entries), the fused E-step on them against the generic float32
+``e_step``, and their times. Where this CuPy offers no way
+to switch TF32 on, or it fails, one line says so and the rest runs; the
+default is restored in any case.
+
+Arithmetic for issue 3's target (a count, derived, not measured): at n=1e7,
+K=128, D=64 (design D+1=65 rows) in float32 the E-step must read the design and
+y and write resp, log_gate and log_norm, 65 + 1 + 128 + 128 + 1 = 323 floats a
+sample: 12.9 GB, 2.7 ms at the H200's 4.8 TB/s, so 50% of that roofline is
+5.4 ms. The two products (gate logits and expert means) are
+2 x 2 x 65 x 128 x 1e7 = 3.3e11 FLOP, at least 5.0 ms at its 67 TFLOP/s
+plain-float32 peak: the target is compute-bound unless the products run on
+tensor cores (TF32). And the fused design here moves about 1156 floats a
+sample (a reviewer's ~1157), not 323: the products read the design twice and
+write G and M, 130 + 256; the kernel reads G and M in each of its two passes,
+512, reads y and writes the outputs, 258. Even at full HBM speed it reaches at
+most 323 / 1156, about 28%, of the roofline. The target needs the products
+fused with the epilogue (a GEMM whose epilogue does the log-sum-exps), on
+tensor cores.
 """
 
 from __future__ import annotations
@@ -32,6 +55,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -154,6 +178,69 @@ def numpy_check():
     return worst
 
 
+def tf32_products(cupy):
+    """A context manager under which CuPy's float32 cuBLAS products run in
+    TF32 on tensor cores, and how it switches; raises where this CuPy offers no
+    way.
+
+    CuPy's source (cupy/cupy, ``cupy/_core/_routines_linalg.pyx`` and ``.pxd``;
+    the device's CuPy 14 is assumed to match): a 2-D float32 ``a @ b`` goes
+    ``dot`` -> ``tensordot_core`` -> ``tensordot_core_v11``, which calls
+    ``cublas.gemmEx`` with the compute type
+    ``get_compute_type(float32)`` gives, ``CUBLAS_COMPUTE_32F_FAST_TF32`` when
+    that is ``COMPUTE_TYPE_TF32`` (a ``cpdef enum`` of its ``.pxd``). The
+    environment variable ``CUPY_TF32=1`` sets it too, but is read once, at the
+    first float32 product, so the run uses ``set_compute_type`` (which falls
+    back to the default, with a warning, below compute capability 8.0: checked
+    here). Where that module lacks it: the handle's math mode,
+    ``cupy_backends.cuda.libs.cublas.setMathMode(
+    cupy.cuda.device.get_cublas_handle(), CUBLAS_TF32_TENSOR_OP_MATH)``, back
+    to ``getMathMode``'s value after; whether cuBLAS honours it for ``gemmEx``
+    with ``CUBLAS_COMPUTE_32F`` is not established here, and a products' error
+    of float32 size (about 1e-7) says it was not.
+    """
+    float32 = np.dtype(np.float32)
+    try:
+        from cupy._core import _routines_linalg as linalg
+
+        get, put = linalg.get_compute_type, linalg.set_compute_type
+        tf32 = linalg.COMPUTE_TYPE_TF32
+    except (ImportError, AttributeError):
+        from cupy_backends.cuda.libs import cublas
+
+        tf32_math = cublas.CUBLAS_TF32_TENSOR_OP_MATH
+
+        @contextmanager
+        def math_mode():
+            handle = cupy.cuda.device.get_cublas_handle()
+            before = cublas.getMathMode(handle)
+            try:
+                cublas.setMathMode(handle, tf32_math)
+                yield
+            finally:
+                cublas.setMathMode(handle, before)
+
+        return "math mode", math_mode
+
+    @contextmanager
+    def compute_type():
+        before = get(float32)
+        try:
+            put(float32, tf32)
+            if get(float32) != tf32:
+                raise RuntimeError("the device does not take COMPUTE_TYPE_TF32")
+            yield
+        finally:
+            put(float32, before)
+
+    return "compute type", compute_type
+
+
+def _relative(cupy, got, want):
+    """Largest |got - want| / max(|want|, 1) (float32 arrays, in float32)."""
+    return float(cupy.max(cupy.abs(got - want) / cupy.maximum(cupy.abs(want), 1)))
+
+
 def _times(fn, sync, repeat=5):
     """Median and best seconds of ``repeat`` calls after one untimed call."""
     fn()
@@ -175,8 +262,45 @@ TIME_HEADER = (
 )
 
 
-def _gpu_size(cupy, n, k, d, dtype, peak_gbs):
-    """Check the fused E-step against ``e_step`` at one size; its time rows."""
+def _row(n, k, d, name, path, median, best, count, peak_gbs):
+    rate = "| - | - |"
+    if count:
+        gbs = count / best / 1e9
+        rate = f"| {gbs:.0f} | {100 * gbs / peak_gbs:.1f}% |"
+    return (
+        f"| {n:.0e} | {k} | {d} | {name} | {path} | {median * 1e3:.2f} "
+        f"| {best * 1e3:.2f} {rate}"
+    )
+
+
+def _gpu_tf32(cupy, tf32, problem, gate, experts, want, case, nbytes):
+    """The float32 E-step's products in TF32: the products' errors (a row of
+    ``TF32_HEADER``), the fused E-step's on them against ``want`` (the generic
+    float32 E-step's; reported), and (path, counted bytes, times) of both."""
+    how, mode = tf32
+    sync = cupy.cuda.Device().synchronize
+    fused = partial(fused_e_step, cupy, problem, gate, experts)
+    products = partial(_products, problem, gate, experts)
+    with mode():
+        G32, M32 = products()
+        got = fused()
+        times = [
+            ("fused, TF32 products", nbytes, _times(fused, sync)),
+            ("two products alone, TF32", None, _times(products, sync)),
+        ]
+    G, M = products()
+    sync()
+    gaps = _relative(cupy, G32, G), _relative(cupy, M32, M)
+    del G32, M32, G, M
+    _report(f"{case}, TF32 products (fused)", errors(cupy, got, want))
+    row = f"| {case} | {how} | {gaps[0]:.2e} | {gaps[1]:.2e} |"
+    return row, times
+
+
+def _gpu_size(cupy, n, k, d, dtype, peak_gbs, tf32=None):
+    """Check the fused E-step against ``e_step`` at one size; its time rows,
+    and for float32 with ``tf32`` (see :func:`tf32_products`) the TF32 products'
+    row of ``TF32_HEADER`` (or the line saying why there is none)."""
     import array_api_compat.cupy as cxp
 
     sync = cupy.cuda.Device().synchronize
@@ -184,9 +308,21 @@ def _gpu_size(cupy, n, k, d, dtype, peak_gbs):
     name = np.dtype(dtype).name
     generic = partial(e_step, problem, gate, experts)
     fused = partial(fused_e_step, cupy, problem, gate, experts)
-    _report(f"{n:.0e} x {k} x {d}, {name}", errors(cupy, fused(), generic()))
+    case = f"{n:.0e} x {k} x {d}, {name}"
+    want = generic()
+    _report(case, errors(cupy, fused(), want))
     itemsize = np.dtype(dtype).itemsize
     nbytes = itemsize * n * ((d + 1) + 1 + 2 * k + 1)
+    tf32_rows, extra = [], []
+    if tf32 is not None and name == "float32":
+        try:
+            row, extra = _gpu_tf32(
+                cupy, tf32, problem, gate, experts, want, case, nbytes
+            )
+            tf32_rows.append(row)
+        except Exception as exc:  # a report, not a check
+            tf32_rows.append(f"TF32 products at {case}: failed ({exc!r:.200})")
+    del want
     # the kernel alone: G, M and y read, resp, log_gate, log_norm written once
     # (pass 2's second read of G and M not counted)
     kernel_bytes = itemsize * n * (4 * k + 2)
@@ -203,16 +339,17 @@ def _gpu_size(cupy, n, k, d, dtype, peak_gbs):
     )
     rows = []
     for path, count, fn in paths:
-        median, best = _times(fn, sync)
-        rate = "| - | - |"
-        if count:
-            gbs = count / best / 1e9
-            rate = f"| {gbs:.0f} | {100 * gbs / peak_gbs:.1f}% |"
-        rows.append(
-            f"| {n:.0e} | {k} | {d} | {name} | {path} | {median * 1e3:.2f} "
-            f"| {best * 1e3:.2f} {rate}"
-        )
-    return rows
+        rows.append(_row(n, k, d, name, path, *_times(fn, sync), count, peak_gbs))
+    for path, count, (median, best) in extra:
+        rows.append(_row(n, k, d, name, path, median, best, count, peak_gbs))
+    return rows, tf32_rows
+
+
+TF32_HEADER = (
+    "| case | TF32 switched by | G (logits) max rel | M (means) max rel |\n"
+    + "| --- " * 4
+    + "|"
+)
 
 
 def gpu_run(cupy, peak_gbs):
@@ -221,11 +358,25 @@ def gpu_run(cupy, peak_gbs):
         (1_000_000, 16, 8, np.float64),
         (10_000_000, 128, 64, np.float32),
     ]
+    try:
+        tf32 = tf32_products(cupy)
+        tf32_note = None
+    except Exception as exc:  # a report, not a check
+        tf32 = None
+        tf32_note = f"TF32 products: not available in this CuPy ({exc!r:.200})"
     print(ERROR_HEADER)
-    rows = []
+    rows, tf32_rows = [], []
     for size in sizes:
-        rows += _gpu_size(cupy, *size, peak_gbs)
+        times, tf32_row = _gpu_size(cupy, *size, peak_gbs, tf32)
+        rows += times
+        tf32_rows += tf32_row
         cupy.get_default_memory_pool().free_all_blocks()
+    print()
+    if tf32_note:
+        print(tf32_note)
+    else:
+        print(TF32_HEADER)
+        print("\n".join(tf32_rows))
     print()
     print(TIME_HEADER)
     print("\n".join(rows), flush=True)
