@@ -51,7 +51,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     ``p(y | x) = sum_k g_k(x) softmax(W_k x~)[y]``: a gate g(x) weighs K logistic
     regressions, each free to draw its own class boundaries in its region of the
-    input space. Binary and multiclass targets of any label type.
+    input space. Binary and multiclass targets with labels of one sortable type
+    that scikit-learn's classifiers take (integers, strings, booleans; not
+    bytes).
 
     Parameters
     ----------

@@ -326,8 +326,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         checkout), runs every iteration there and stores the fitted attributes as
         NumPy arrays, so that the model pickles and predicts anywhere; it raises
         if no GPU is usable. ``"auto"`` uses the GPU when one is usable and the
-        CPU otherwise. Predictions use the GPU when one is usable (in chunks of
-        rows that fit its memory) and the CPU otherwise. Input from another Array
+        CPU otherwise. With either, predictions use the GPU when one is usable
+        (in chunks of rows whose per-expert temporaries take about 256 MiB) and
+        the CPU otherwise. Input from another Array
         API namespace (with ``sklearn.set_config(array_api_dispatch=True)``) is
         computed in its own namespace and device, and outputs and fitted
         attributes are returned in it."""
