@@ -28,7 +28,8 @@ GRAM_BLOCK = 65536
 #: replaced allocated). Not counted: CuPy's stacked ``matmul`` makes both
 #: operands C-contiguous first (its source), so each product also copies the
 #: F-ordered ``design.T``, (n, d), or with ``means`` the centred columns'
-#: transpose, a third (group, d, n) array. Not measured on a GPU.
+#: transpose, a third (group, d, n) array; groups of one expert (at the
+#: largest sizes) take 2-D products, which copy neither. Not measured on a GPU.
 DEVICE_GRAM_BYTES = 2**28
 
 
@@ -170,7 +171,8 @@ def _device_grams(xp, design, weights, means=None):
     rows of ``weights``, whose (group, d, n) temporaries (one, or two with
     ``means``) take at most ``DEVICE_GRAM_BYTES`` together, or one row's
     where that alone is more (the loop over rows it replaces made those per
-    row, a kernel launch or three each)."""
+    row, a kernel launch or three each). Groups of one row take that loop's 2-D
+    products, which copy no operand."""
     d, n_samples = design.shape
     n_weights = weights.shape[0]
     if n_weights == 0:
@@ -181,6 +183,10 @@ def _device_grams(xp, design, weights, means=None):
     grams = []
     for first in range(0, n_weights, group):
         last = min(first + group, n_weights)
+        if group == 1:  # 2-D products, which copy nothing (see DEVICE_GRAM_BYTES)
+            z = design if means is None else design - means[:, first][:, None]
+            grams.append(((z * weights[first, None, :]) @ z.T)[None, :, :])
+            continue
         weight = weights[first:last, None, :]  # (g, 1, n)
         if means is None:
             grams.append((design[None, :, :] * weight) @ design.T)

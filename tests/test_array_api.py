@@ -294,6 +294,37 @@ def test_device_grams_in_groups_match_einsum_within_their_bytes(monkeypatch):
         assert budget * 0.9 <= peak <= budget * 1.1
 
 
+def test_device_grams_one_row_at_a_time_take_2d_products(monkeypatch):
+    # where one row's temporaries fill DEVICE_GRAM_BYTES (a GPU's largest
+    # fits), 2-D products as the loop over rows made: CuPy's stacked matmul
+    # copies its operands C-contiguous first, design.T among them, per group
+    import skmoe._math as math_module
+
+    monkeypatch.setattr(math_module, "DEVICE_GRAM_BYTES", 1)
+    shapes = []
+    Array = type(xps.asarray(1.0))
+    matmul = Array.__matmul__
+
+    def recorded(a, b):
+        shapes.append((a.ndim, b.ndim))
+        return matmul(a, b)
+
+    monkeypatch.setattr(Array, "__matmul__", recorded)
+    rng = np.random.RandomState(3)
+    d, n, K = 4, 300, 3
+    design, weights, means = rng.randn(d, n), rng.rand(K, n), rng.randn(d, K)
+    z = design[None] - means.T[:, :, None]
+    on = [xps.asarray(a) for a in (design, weights, means)]
+    for args, expected in [
+        (on[:2], np.einsum("kn,an,bn->kab", weights, design, design)),
+        (on, np.einsum("kn,kan,kbn->kab", weights, z, z)),
+    ]:
+        shapes.clear()
+        grams = math_module.weighted_grams(xps, *args)
+        np.testing.assert_allclose(np.asarray(grams), expected, rtol=1e-12)
+        assert shapes == [(2, 2)] * K
+
+
 def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient
