@@ -814,12 +814,16 @@ def _labels_that_compare(labels, name):
 
     scikit-learn's ``check_classification_targets`` and ``np.unique`` sort the
     labels, and raise NumPy's "'<' not supported between instances of ...".
-    A TypeError on labels of one type is scikit-learn's own refusal (of bytes
-    labels), raised as it is.
+    Any other TypeError is raised as it is: scikit-learn's own refusal of bytes
+    labels, which it gives wherever the first label is bytes, the others' type
+    aside (``[b"a", 1]`` was said to mix labels that do not compare, where
+    ``LogisticRegression`` names the bytes).
     """
     try:
         yield
-    except TypeError:
+    except TypeError as error:
+        if "not supported between instances of" not in str(error):
+            raise
         values = np.asarray(labels, dtype=object).ravel().tolist()
         kinds = sorted({type(label).__name__ for label in values})
         if len(kinds) < 2:

@@ -147,7 +147,9 @@ def bootstrap_lrt(
         Once per kind of warning the bootstrap samples' fits gave, in its
         category (a :class:`~skmoe.exceptions.SkmoeWarning` subclass or
         scikit-learn's ``ConvergenceWarning``), with the number of samples
-        whose fits gave it and the first. Those of
+        whose fits gave it and the first (but for the warning of parameters
+        that the estimator's settings ignore, which the fits of the data give
+        once each). Those of
         scikit-learn's estimators inside the fits (an ``expert_estimator``'s,
         a pipeline step's) are given as they come: catching them takes
         ``warnings.catch_warnings``, which is not thread-safe.
@@ -454,4 +456,10 @@ def _replicate(estimator, null, k, X, y, fit_params, seed):
     with _held_warnings() as caught:
         smaller = _fitted(estimator, k, X, y, fit_params)
         larger = _fitted(estimator, k + 1, X, y, fit_params)
-    return _statistic(smaller, larger), [(c, str(m)) for m, c in caught]
+    # the parameters the settings ignore, which the fits of the data (of k and
+    # k + 1 experts) warned of already: not a finding of the samples
+    ignored = {
+        _parts(fit)[0]._ignored_parameters_message() for fit in (smaller, larger)
+    }
+    caught = [(c, str(m)) for m, c in caught if str(m) not in ignored]
+    return _statistic(smaller, larger), caught

@@ -363,6 +363,28 @@ def test_bootstrap_warnings_are_summarized():
     assert "fewer than" in summaries[0]
 
 
+def test_bootstrap_does_not_summarize_ignored_parameters():
+    # the fits of the data warn that learning_rate (and df) are ignored; every
+    # bootstrap sample's fits, of the same settings, warned it again, in a
+    # summary "The fits of 9 of the 9 bootstrap samples ... warned"
+    X, y = _regimes()
+    model = MoERegressor(learning_rate=0.05, df=3.0, n_init=2, prune_threshold=0.05)
+    with pytest.warns(UserWarning) as record:
+        bootstrap_lrt(
+            model.set_params(random_state=0),
+            X,
+            y,
+            max_experts=2,
+            n_bootstrap=9,
+            significance=0.1,
+            random_state=0,
+        )
+    messages = [str(w.message) for w in record]
+    ignored = [m for m in messages if "learning_rate=0.05 is ignored" in m]
+    assert ignored and not any("bootstrap samples" in m for m in ignored)
+    assert ignored[0] == model._ignored_parameters_message()
+
+
 def test_warnings_of_different_kinds_are_summarized_apart():
     import skmoe._selection as selection
 

@@ -18,6 +18,7 @@ from sklearn.exceptions import (
     NotFittedError,
     UndefinedMetricWarning,
 )
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
@@ -438,6 +439,24 @@ def test_classifier_refuses_bytes_labels_in_scikit_learns_words():
     labels = np.array([b"no", b"yes"])[y]
     with pytest.raises(TypeError, match="labels represented as bytes is not supp"):
         MoEClassifier(2).fit(X, labels)
+
+
+@pytest.mark.parametrize("other", ["yes", 1])
+def test_classifier_refuses_bytes_first_labels_in_scikit_learns_words(other):
+    # scikit-learn refuses labels whose first is bytes whatever the others are
+    # (before it sorts them); its TypeError was said to "mix labels of types
+    # that do not compare (bytes, str)", whose remedy y.astype(str) gives
+    # "b'no'"
+    X, y = _data(MoEClassifier)
+    classes = np.array([b"no", other], dtype=object)
+    labels = classes[(y != y[0]).astype(int)]
+    bytes_error = "labels represented as bytes is not supp"
+    with pytest.raises(TypeError, match=bytes_error):
+        LogisticRegression().fit(X, labels)
+    with pytest.raises(TypeError, match=bytes_error):
+        MoEClassifier(2).fit(X, labels)
+    with pytest.raises(TypeError, match=bytes_error):
+        MoEClassifier(2, solver="sgd").partial_fit(X, labels, classes=classes)
 
 
 def test_partial_fit_names_classes_of_types_that_do_not_compare():
