@@ -777,12 +777,31 @@ class BaseMixtureOfExperts(
             _warn_user(message, category)
         return self
 
-    def _conditional_parameters(self):
+    def _conditional_parameters(self, method="fit"):
         """The parameters that only a setting of other parameters uses, as
         (names, where they are used, the setting, whether it holds) tuples:
-        where it does not, ``fit`` never reads them."""
+        where it does not, ``method`` (``"fit"`` or ``"partial_fit"``) never
+        reads them. A setting of None: ``method`` never reads them at all
+        (``partial_fit``, neither online EM nor Adam's epochs, has no early
+        stopping)."""
+        if method == "partial_fit":
+            return [
+                self._conditional_parameters()[0],  # the Gaussian gate's
+                (
+                    ("batch_size", "learning_rate"),
+                    "when solver is 'sgd'",
+                    f"solver={self.solver!r}",
+                    self.solver == "sgd",
+                ),
+                (
+                    ("n_iter_no_change", "validation_fraction"),
+                    "by fit, not by partial_fit",
+                    None,
+                    False,
+                ),
+            ]
         solver = f"solver={self.solver!r}"
-        held_out = "solver is 'sgd'"  # validation_fraction's other use
+        held_out = "when solver is 'sgd'"  # validation_fraction's other use
         if "expert_estimator" in self._get_param_names():
             held_out += " or n_experts is 'auto' with expert_estimator"
             solver += (
@@ -793,13 +812,13 @@ class BaseMixtureOfExperts(
         return [
             (
                 ("gate_covariance_type",),
-                "gate is 'gaussian'",
+                "when gate is 'gaussian'",
                 f"gate={self.gate!r}",
                 self.gate == "gaussian",
             ),
             (
                 ("batch_size", "learning_rate", "n_iter_no_change"),
-                "solver is 'sgd'",
+                "when solver is 'sgd'",
                 f"solver={self.solver!r}",
                 self.solver == "sgd",
             ),
@@ -812,16 +831,16 @@ class BaseMixtureOfExperts(
             ),
         ]
 
-    def _ignored_parameters_message(self):
+    def _ignored_parameters_message(self, method="fit"):
         """The warning, as scikit-learn's ``LogisticRegression`` gives for an
         ``l1_ratio`` without ``penalty="elasticnet"``, that parameters set
         away from their defaults are ignored by the setting of others
-        (:meth:`_conditional_parameters`), or "" where none is (a parameter
-        at its default says nothing: a grid over ``solver`` need not reset
-        ``learning_rate``)."""
+        (:meth:`_conditional_parameters`) in ``method``, or "" where none is
+        (a parameter at its default says nothing: a grid over ``solver`` need
+        not reset ``learning_rate``)."""
         defaults = inspect.signature(type(self).__init__).parameters
         sentences = []
-        for names, used, setting, holds in self._conditional_parameters():
+        for names, used, setting, holds in self._conditional_parameters(method):
             if holds:
                 continue
             names = [
@@ -834,9 +853,10 @@ class BaseMixtureOfExperts(
                 continue
             values = [f"{name}={getattr(self, name)!r}" for name in names]
             plural = len(names) > 1
+            got = "; " if setting is None else f". Got ({setting}); "
             sentences.append(
                 f"{_in_words_and(names)} parameter{'s are' if plural else ' is'} "
-                f"only used when {used}. Got ({setting}); "
+                f"only used {used}{got}"
                 f"{_in_words_and(values)} {'are' if plural else 'is'} ignored."
             )
         return " ".join(sentences)

@@ -665,6 +665,13 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             100): the message says by how much and to lower
             ``learning_rate``. The step is kept; once per stream (:meth:`fit`
             starts a new one).
+        SkmoeWarning
+            On the call that starts a model (not on later calls, nor after
+            :meth:`fit`, which warns itself), where parameters set away from
+            their defaults are ignored, as :meth:`fit` warns:
+            ``n_iter_no_change`` and ``validation_fraction`` (:meth:`fit`'s
+            early stopping), ``gate_covariance_type`` without
+            ``gate="gaussian"``.
         """
         first = not hasattr(self, "n_experts_")
         if first and classes is None:

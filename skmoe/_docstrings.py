@@ -161,7 +161,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         (but for ``n_experts="auto"`` with ``expert_estimator``)
         ``validation_fraction``; ``fit`` warns where they are set, as
         scikit-learn's ``LogisticRegression`` warns of an ``l1_ratio`` it
-        ignores.
+        ignores, and so does the :meth:`partial_fit` call that starts a model
+        (not its later calls), which never reads ``n_iter_no_change`` and
+        ``validation_fraction`` (it has no early stopping).
 
     assignment : {"soft", "hard"}, default="soft"
         How ``solver="em"`` shares each sample among the experts. ``"soft"``:
@@ -514,6 +516,8 @@ ALPHA_MEANING = """L2 penalty per sample on the gate and expert coefficients
 ESTIMATOR_EXPERTS_TEXT = (
     """ Not with
         ``expert_estimator``.""",
+    """
+        (but for ``n_experts="auto"`` with ``expert_estimator``)""",
     """ Also the share that ``n_experts="auto"`` holds
         out to choose the number of experts when they are
         ``expert_estimator``'s.""",

@@ -47,6 +47,7 @@ from ._sgd import (
 )
 from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _held_warnings, _warn_user
+from .exceptions import SkmoeWarning
 from .gates import GATES
 
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
@@ -301,6 +302,15 @@ class PartialFitMixin:
             and more at 100): the message says by how much and to lower
             ``learning_rate``. The step is kept; once per stream (:meth:`fit`
             starts a new one).
+        SkmoeWarning
+            On the call that starts a model (not on later calls, nor after
+            :meth:`fit`, which warns itself), where parameters set away from
+            their defaults are ignored, as :meth:`fit` warns: ``batch_size``
+            and ``learning_rate`` by online EM, ``n_iter_no_change`` and
+            ``validation_fraction`` (:meth:`fit`'s early stopping) by both
+            solvers, ``gate_covariance_type`` without ``gate="gaussian"``
+            and :class:`MoERegressor`'s ``df`` without
+            ``noise="student_t"``.
 
         Examples
         --------
@@ -324,8 +334,15 @@ class PartialFitMixin:
     def _partial_fit_with(self, X, y, sample_weight, **target):
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
+        # parameters the call that starts a model ignores, as fit warns of
+        # them: once, not at every batch (later calls continue that model, a
+        # fit's or this one's; online EM's kept rows start it again, unwarned)
+        first = not hasattr(self, "n_experts_")
+        ignored = self._ignored_parameters_message("partial_fit") if first else ""
         with _unchanged_on_failure(self):
             messages = self._partial_fit(X, y, sample_weight, **target)
+        if ignored:
+            messages = [(ignored, SkmoeWarning), *messages]
         for message, category in messages:  # a first batch fitted by EM's
             _warn_user(message, category)
         return self

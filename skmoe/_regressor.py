@@ -467,12 +467,14 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return "gaussian" if self._noise_df is None else "student_t"
         return self.noise
 
-    def _conditional_parameters(self):
+    def _conditional_parameters(self, method="fit"):
+        # (partial_fit warns of them on the call that starts a model, whose
+        # experts' noise is ``noise``)
         return [
-            *super()._conditional_parameters(),
+            *super()._conditional_parameters(method),
             (
                 ("df",),
-                "noise is 'student_t'",
+                "when noise is 'student_t'",
                 f"noise={self.noise!r}",
                 self.noise == "student_t",
             ),

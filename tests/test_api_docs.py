@@ -172,3 +172,15 @@ def test_documented_attributes_are_set_by_some_fit(cls):
     )
     never_set = _documented_attributes(cls) - fitted
     assert not never_set, f"{cls.__name__}: {sorted(never_set)} never set"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_solver_entry_names_expert_estimator_only_where_it_is_a_parameter(cls):
+    # MoENegativeBinomialRegressor's said the other solvers use
+    # validation_fraction for n_experts="auto" with expert_estimator, a
+    # parameter it does not have
+    doc = inspect.cleandoc(cls.__doc__)
+    entry = re.search(r"^solver : .*?\n\n", doc, re.MULTILINE | re.DOTALL).group()
+    assert "ignore ``batch_size``" in entry
+    has = "expert_estimator" in inspect.signature(cls).parameters
+    assert ("``expert_estimator``" in entry) == has

@@ -2260,7 +2260,7 @@ def _counts_data(Estimator, n=80):
 
 
 def _unused_warnings(caught):
-    return [w for w in caught if "only used when" in str(w.message)]
+    return [w for w in caught if "only used " in str(w.message)]
 
 
 @pytest.mark.parametrize(
@@ -2432,3 +2432,176 @@ def test_unused_parameters_survive_clone_and_a_grid_over_solver():
     n_em = 3 + (search.best_params_["solver"] == "em")
     assert len(_unused_warnings(caught)) == n_em
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def _fitted_state(model):
+    """Every attribute of ``model`` but its parameters: the fitted state."""
+    params = set(model.get_params(deep=False))
+    return {name: value for name, value in vars(model).items() if name not in params}
+
+
+def _assert_same_state(first, second, path="model"):
+    """Assert two fitted states (nested dicts, tuples, dataclasses, arrays,
+    random states) are identical, bit for bit."""
+    import dataclasses
+
+    assert type(first) is type(second), path
+    if isinstance(first, np.random.RandomState):
+        first, second = first.get_state(legacy=False), second.get_state(legacy=False)
+    elif dataclasses.is_dataclass(first) and not isinstance(first, type):
+        first, second = vars(first), vars(second)
+    if isinstance(first, dict):
+        assert first.keys() == second.keys(), path
+        for name in first:
+            _assert_same_state(first[name], second[name], f"{path}.{name}")
+    elif isinstance(first, (list, tuple)):
+        assert len(first) == len(second), path
+        for i, (a, b) in enumerate(zip(first, second, strict=True)):
+            _assert_same_state(a, b, f"{path}[{i}]")
+    elif isinstance(first, np.ndarray) or np.isscalar(first):
+        np.testing.assert_array_equal(first, second, err_msg=path)
+    elif type(first).__module__.startswith("skmoe") and hasattr(first, "__dict__"):
+        _assert_same_state(vars(first), vars(second), path)
+    else:
+        assert first == second, path
+
+
+def _stream(model, X, y, batches, caught_per_call):
+    extra = {"classes": [0, 1]} if isinstance(model, MoEClassifier) else {}
+    for rows in batches:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.partial_fit(X[rows], y[rows], **extra)
+        caught_per_call.append(_unused_warnings(caught))
+    return model
+
+
+_BATCHES = [np.arange(0, 100), np.arange(100, 150), np.arange(150, 200)]
+#: online EM's first batches too small to fit: kept, and the model started
+#: again on all the rows kept at each call until they are enough
+_SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
+
+
+@pytest.mark.parametrize(
+    "Estimator, setting, unused, batches, expected",
+    [
+        (  # online EM: Adam's settings and early stopping's
+            MoERegressor,
+            {"gate": "constant"},
+            {"batch_size": 16, "learning_rate": 0.3, "n_iter_no_change": 2},
+            _BATCHES,
+            "batch_size and learning_rate parameters are only used when solver "
+            "is 'sgd'. Got (solver='em'); batch_size=16 and learning_rate=0.3 "
+            "are ignored. n_iter_no_change parameter is only used by fit, not "
+            "by partial_fit; n_iter_no_change=2 is ignored.",
+        ),
+        (
+            MoERegressor,
+            {"gate": "gaussian"},
+            {"validation_fraction": 0.4, "df": 8.0},
+            _SMALL_BATCHES,
+            "validation_fraction parameter is only used by fit, not by "
+            "partial_fit; validation_fraction=0.4 is ignored. df parameter is "
+            "only used when noise is 'student_t'. Got (noise='gaussian'); "
+            "df=8.0 is ignored.",
+        ),
+        (  # Adam's partial_fit: one epoch, no early stopping
+            MoERegressor,
+            {"solver": "sgd"},
+            {"n_iter_no_change": 2, "validation_fraction": 0.4},
+            _BATCHES,
+            "n_iter_no_change and validation_fraction parameters are only used "
+            "by fit, not by partial_fit; n_iter_no_change=2 and "
+            "validation_fraction=0.4 are ignored.",
+        ),
+        (
+            MoEClassifier,
+            {"solver": "sgd"},
+            {"gate_covariance_type": "diag"},
+            _BATCHES,
+            "gate_covariance_type parameter is only used when gate is 'gaussian'. "
+            "Got (gate='softmax'); gate_covariance_type='diag' is ignored.",
+        ),
+        (
+            MoENegativeBinomialRegressor,
+            {"solver": "sgd"},
+            {"validation_fraction": 0.3},
+            _BATCHES,
+            "validation_fraction parameter is only used by fit, not by "
+            "partial_fit; validation_fraction=0.3 is ignored.",
+        ),
+    ],
+)
+def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
+    Estimator, setting, unused, batches, expected
+):
+    # fit warned of them, partial_fit said nothing; once per model, not at
+    # every batch
+    X, y = _counts_data(Estimator, n=200)
+    common = {"n_experts": 2, "random_state": 0, **setting}
+    said = []
+    reference = _stream(Estimator(**common), X, y, batches, said)
+    assert said == [[]] * len(batches)
+    said = []
+    model = _stream(Estimator(**common, **unused), X, y, batches, said)
+    assert [[str(w.message) for w in call] for call in said] == [
+        [expected],
+        *[[]] * (len(batches) - 1),
+    ]
+    assert issubclass(said[0][0].category, SkmoeWarning)
+    assert said[0][0].filename == __file__  # at the user's call
+    # ignored indeed: every fitted attribute (the Adam or online EM state, the
+    # random state) bit for bit the same
+    _assert_same_state(_fitted_state(model), _fitted_state(reference))
+
+
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (MoERegressor, {"gate": "constant"}),
+        (MoEPoissonRegressor, {"solver": "sgd"}),
+        # where partial_fit uses them
+        (MoERegressor, {"gate": "gaussian", "gate_covariance_type": "diag"}),
+        (MoEGammaRegressor, {"solver": "sgd", "batch_size": 32}),
+        (MoERegressor, {"solver": "sgd", "noise": "student_t", "df": 8.0}),
+        (MoEClassifier, {"solver": "sgd", "learning_rate": 0.05}),
+        # at their defaults
+        (MoERegressor, {"gate": "constant", "learning_rate": 0.01, "df": 4}),
+    ],
+)
+def test_no_unused_parameter_warning_at_partial_fit_defaults_or_where_used(
+    Estimator, params
+):
+    X, y = _counts_data(Estimator, n=200)
+    said = []
+    model = Estimator(n_experts=2, random_state=0, **params)
+    _stream(model, X, y, _BATCHES, said)
+    assert said == [[]] * len(_BATCHES)
+
+
+def test_used_parameter_changes_the_partial_fit_state():
+    # the comparison above tells a parameter partial_fit reads
+    X, y = _counts_data(MoERegressor, n=200)
+    models = [
+        _stream(
+            MoERegressor(2, solver="sgd", random_state=0, **params), X, y, _BATCHES, []
+        )
+        for params in ({}, {"batch_size": 32})
+    ]
+    with pytest.raises(AssertionError):
+        _assert_same_state(*map(_fitted_state, models))
+
+
+def test_partial_fit_after_fit_warns_no_unused_parameter():
+    # fit warned of the parameters it ignores; partial_fit continues its model
+    X, y = _counts_data(MoERegressor, n=200)
+    model = MoERegressor(
+        2, gate="constant", n_init=1, learning_rate=0.3, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[:100], y[:100])
+    assert len(_unused_warnings(caught)) == 1
+    said = []
+    _stream(model, X, y, _BATCHES[1:], said)
+    assert said == [[], []]
