@@ -606,7 +606,7 @@ class MoEPoissonRegressor(
         if self.alpha > 0 or self._estimator_experts() or self._degenerate_target():
             return None
         design = to_numpy(problem.design)
-        y = to_numpy(problem.Y[0])
+        y = to_numpy(problem.Y[0, :])
         rows = to_numpy(problem.sample_weight) > 0
         coef = to_numpy(best.expert_params["coef"])
         n_experts = coef.shape[1]

@@ -29,6 +29,7 @@ from skmoe import (
 from skmoe._em import EMProblem, run_em
 from skmoe._groups import Groups
 from skmoe._math import design_matrix
+from skmoe.exceptions import DegenerateFitWarning
 from skmoe.experts import (
     GammaExperts,
     GaussianLinearExperts,
@@ -659,6 +660,36 @@ def test_poisson_regressor_under_dispatch_matches_numpy():
         assert isinstance(dist.rates, np.ndarray)
         np.testing.assert_allclose(dist.rates, expected.rates, rtol=1e-6)
         np.testing.assert_allclose(dist.weights, expected.weights, rtol=1e-6)
+
+
+@dispatch
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_separated_zero_counts_under_dispatch_warn_as_on_numpy(Estimator):
+    # with alpha=0 the check for zero counts that the features separate
+    # indexed the (4, n) targets with one index, which array-api-strict (and
+    # the standard) refuses: every such fit off NumPy raised an IndexError
+    rng = np.random.RandomState(1)
+    dummy = (rng.rand(200) < 0.2).astype(np.float64)  # 1 on zero counts only
+    X = np.column_stack([rng.randn(200), dummy])
+    counts = np.where(dummy == 1, 0.0, 1.0 + rng.poisson(np.exp(X[:, 0] / 2)))
+    kwargs = dict(alpha=0.0, n_init=1, max_iter=30, random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="separate zero counts") as caught:
+        reference = Estimator(2, **kwargs).fit(X, counts)
+    expected = [str(w.message) for w in caught if w.category is DegenerateFitWarning]
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs = xps.asarray(X)
+        with pytest.warns(DegenerateFitWarning, match="separate zero counts") as got:
+            model = Estimator(2, **kwargs).fit(Xs, xps.asarray(counts))
+        prediction = model.predict(Xs)
+    assert [
+        str(w.message) for w in got if w.category is DegenerateFitWarning
+    ] == expected
+    assert model.n_iter_ == reference.n_iter_
+    np.testing.assert_allclose(
+        np.asarray(prediction), reference.predict(X), rtol=1e-6, atol=1e-9
+    )
 
 
 @dispatch
