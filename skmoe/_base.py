@@ -793,9 +793,9 @@ class BaseMixtureOfExperts(
                     f"solver={self.solver!r}",
                     self.solver == "sgd",
                 ),
-                (
+                (  # (fit with solver="em" does not read them either)
                     ("n_iter_no_change", "validation_fraction"),
-                    "by fit, not by partial_fit",
+                    "by fit with solver='sgd', not by partial_fit",
                     None,
                     False,
                 ),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy.special import log_softmax, logsumexp
+from sklearn.base import clone
 from sklearn.datasets import load_wine
 from sklearn.exceptions import (
     ConvergenceWarning,
@@ -2492,16 +2493,17 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             _BATCHES,
             "batch_size and learning_rate parameters are only used when solver "
             "is 'sgd'. Got (solver='em'); batch_size=16 and learning_rate=0.3 "
-            "are ignored. n_iter_no_change parameter is only used by fit, not "
-            "by partial_fit; n_iter_no_change=2 is ignored.",
+            "are ignored. n_iter_no_change parameter is only used by fit with "
+            "solver='sgd', not by partial_fit; n_iter_no_change=2 is ignored.",
         ),
         (
             MoERegressor,
             {"gate": "gaussian"},
             {"validation_fraction": 0.4, "df": 8.0},
             _SMALL_BATCHES,
-            "validation_fraction parameter is only used by fit, not by "
-            "partial_fit; validation_fraction=0.4 is ignored. df parameter is "
+            "validation_fraction parameter is only used by fit with "
+            "solver='sgd', not by partial_fit; validation_fraction=0.4 is "
+            "ignored. df parameter is "
             "only used when noise is 'student_t'. Got (noise='gaussian'); "
             "df=8.0 is ignored.",
         ),
@@ -2511,8 +2513,27 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             {"n_iter_no_change": 2, "validation_fraction": 0.4},
             _BATCHES,
             "n_iter_no_change and validation_fraction parameters are only used "
-            "by fit, not by partial_fit; n_iter_no_change=2 and "
-            "validation_fraction=0.4 are ignored.",
+            "by fit with solver='sgd', not by partial_fit; n_iter_no_change=2 "
+            "and validation_fraction=0.4 are ignored.",
+        ),
+        (  # its own partial_fit (classes)
+            MoEClassifier,
+            {"solver": "sgd"},
+            {"n_iter_no_change": 2, "validation_fraction": 0.4},
+            _BATCHES,
+            "n_iter_no_change and validation_fraction parameters are only used "
+            "by fit with solver='sgd', not by partial_fit; n_iter_no_change=2 "
+            "and validation_fraction=0.4 are ignored.",
+        ),
+        (  # its own partial_fit (exposure)
+            MoEPoissonRegressor,
+            {"solver": "sgd"},
+            {"gate_covariance_type": "diag", "n_iter_no_change": 2},
+            _BATCHES,
+            "gate_covariance_type parameter is only used when gate is 'gaussian'. "
+            "Got (gate='softmax'); gate_covariance_type='diag' is ignored. "
+            "n_iter_no_change parameter is only used by fit with solver='sgd', "
+            "not by partial_fit; n_iter_no_change=2 is ignored.",
         ),
         (
             MoEClassifier,
@@ -2527,8 +2548,9 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             {"solver": "sgd"},
             {"validation_fraction": 0.3},
             _BATCHES,
-            "validation_fraction parameter is only used by fit, not by "
-            "partial_fit; validation_fraction=0.3 is ignored.",
+            "validation_fraction parameter is only used by fit with "
+            "solver='sgd', not by partial_fit; validation_fraction=0.3 is "
+            "ignored.",
         ),
     ],
 )
@@ -2577,6 +2599,34 @@ def test_no_unused_parameter_warning_at_partial_fit_defaults_or_where_used(
     model = Estimator(n_experts=2, random_state=0, **params)
     _stream(model, X, y, _BATCHES, said)
     assert said == [[]] * len(_BATCHES)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_unused_parameter_warning_follows_the_model_a_partial_fit_starts(Estimator):
+    # a first call that fails starts no model and says nothing: the next one
+    # warns; a fit's model (which fit warned of) and a clone's fresh one
+    X, y = _counts_data(Estimator, n=200)
+    model = Estimator(n_experts=2, solver="sgd", random_state=0, n_iter_no_change=2)
+    bad = X[:100].copy()
+    bad[0, 0] = np.inf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="infinity"):
+            _stream(model, bad, y, [np.arange(100)], [])
+    assert not _unused_warnings(caught) and not hasattr(model, "n_experts_")
+    said = []
+    _stream(model, X, y, _BATCHES, said)
+    assert [len(call) for call in said] == [1, 0, 0]
+    said = []
+    _stream(clone(model), X, y, _BATCHES[:2], said)
+    assert [len(call) for call in said] == [1, 0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    assert not _unused_warnings(caught)  # fit reads n_iter_no_change
+    said = []
+    _stream(model, X, y, _BATCHES[:2], said)
+    assert said == [[], []]
 
 
 def test_used_parameter_changes_the_partial_fit_state():
