@@ -207,8 +207,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         fewer passes over the data (``benchmarks/squarem.py``; fits that EM
         settles in a few steps take longer). From the same start it may end
         at another local maximum, higher or lower. With ``solver="em"``
-        only, and not with ``top_k``, ``assignment="hard"`` or
-        ``expert_estimator``; :meth:`partial_fit` uses it only in the
+        only, and not with ``top_k`` or ``assignment="hard"`` (nor with
+        ``expert_estimator``); :meth:`partial_fit` uses it only in the
         ``fit`` that online EM runs on a first batch large enough.
 
     balance_coef : float, default=0.0
@@ -275,8 +275,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Controls the randomness of fitting: the restarts' initializations,
         ``solver="sgd"``'s mini-batches, gate noise and early-stopping split,
         the held-out split with which ``n_experts="auto"`` scores
-        ``expert_estimator`` experts, the seeds of those experts' clones, and
-        ``partial_fit``'s first partition and mini-batches. Pass an int for
+        ``expert_estimator`` experts, the seeds of those experts' clones,
+        and ``partial_fit``'s first partition and mini-batches. Pass an int for
         reproducible results, identical for any ``n_jobs`` and from one ``fit``
         to the next; a RandomState instance is drawn from (as by scikit-learn's
         estimators), so two fits with the same instance differ.
@@ -301,8 +301,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         fresh one from the same seeds had 0.64), another
         ``expert_estimator`` than the fitted experts are clones of (its
         parameters changed), a non-finite log-likelihood, or a log-link
-        model's means that overflow at training rows. A change between
-        ``expert_estimator`` and the built-in experts, or of ``gate``, raises
+        model's means that overflow at training rows. A change of ``gate``,
+        or between ``expert_estimator`` and the built-in experts, raises
         a ValueError instead: there are no fitted parameters of that kind to
         continue. Within those bounds the warm run continues from the fitted
         parameters and, like any run from one start, can end at a poorer
@@ -518,6 +518,16 @@ ESTIMATOR_EXPERTS_TEXT = (
         ``expert_estimator``.""",
     """
         (but for ``n_experts="auto"`` with ``expert_estimator``)""",
+    """ (nor with
+        ``expert_estimator``)""",
+    """
+        the held-out split with which ``n_experts="auto"`` scores
+        ``expert_estimator`` experts, the seeds of those experts' clones,""",
+    """ another
+        ``expert_estimator`` than the fitted experts are clones of (its
+        parameters changed),""",
+    """,
+        or between ``expert_estimator`` and the built-in experts,""",
     """ Also the share that ``n_experts="auto"`` holds
         out to choose the number of experts when they are
         ``expert_estimator``'s.""",

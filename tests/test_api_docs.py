@@ -184,3 +184,7 @@ def test_solver_entry_names_expert_estimator_only_where_it_is_a_parameter(cls):
     assert "ignore ``batch_size``" in entry
     has = "expert_estimator" in inspect.signature(cls).parameters
     assert ("``expert_estimator``" in entry) == has
+    # nor any other parameter's entry (acceleration's, random_state's and
+    # warm_start's named it in the NB regressor's)
+    parameters = re.search(r"^Parameters\n-+\n(.*?)^Attributes\n", doc, re.M | re.S)
+    assert ("expert_estimator" in parameters.group(1)) == has
