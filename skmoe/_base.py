@@ -158,20 +158,13 @@ def _differs(value, default) -> bool:
         return True
 
 
-def _in_words_and(phrases) -> str:
-    """``["a", "b", "c"]`` as ``"a, b and c"``."""
+def _in_words(phrases, last="or") -> str:
+    """``["a", "b", "c"]`` as ``"a, b or c"`` (``last``: the word before
+    the last phrase)."""
     phrases = list(phrases)
     if len(phrases) <= 1:
         return "".join(phrases)
-    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
-
-
-def _in_words(phrases) -> str:
-    """``["a", "b", "c"]`` as ``"a, b or c"``."""
-    phrases = list(phrases)
-    if len(phrases) <= 1:
-        return "".join(phrases)
-    return ", ".join(phrases[:-1]) + " or " + phrases[-1]
+    return ", ".join(phrases[:-1]) + f" {last} " + phrases[-1]
 
 
 def _feature_columns(spec, n_features, names, parameter):
@@ -784,9 +777,15 @@ class BaseMixtureOfExperts(
         reads them. A setting of None: ``method`` never reads them at all
         (``partial_fit``, neither online EM nor Adam's epochs, has no early
         stopping)."""
+        gate = (
+            ("gate_covariance_type",),
+            "when gate is 'gaussian'",
+            f"gate={self.gate!r}",
+            self.gate == "gaussian",
+        )
         if method == "partial_fit":
             return [
-                self._conditional_parameters()[0],  # the Gaussian gate's
+                gate,
                 (
                     ("batch_size", "learning_rate"),
                     "when solver is 'sgd'",
@@ -810,12 +809,7 @@ class BaseMixtureOfExperts(
                 else ", expert_estimator=None"
             )
         return [
-            (
-                ("gate_covariance_type",),
-                "when gate is 'gaussian'",
-                f"gate={self.gate!r}",
-                self.gate == "gaussian",
-            ),
+            gate,
             (
                 ("batch_size", "learning_rate", "n_iter_no_change"),
                 "when solver is 'sgd'",
@@ -855,9 +849,9 @@ class BaseMixtureOfExperts(
             plural = len(names) > 1
             got = "; " if setting is None else f". Got ({setting}); "
             sentences.append(
-                f"{_in_words_and(names)} parameter{'s are' if plural else ' is'} "
+                f"{_in_words(names, 'and')} parameter{'s are' if plural else ' is'} "
                 f"only used {used}{got}"
-                f"{_in_words_and(values)} {'are' if plural else 'is'} ignored."
+                f"{_in_words(values, 'and')} {'are' if plural else 'is'} ignored."
             )
         return " ".join(sentences)
 
