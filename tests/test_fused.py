@@ -1,7 +1,7 @@
 """The experimental fused CuPy E-step (``skmoe._fused``) on the CPU: its
 algorithm (NumPy, step for step), its CUDA source compiled as C++ where a
-compiler is, and when ``e_step`` takes it. ``tests/test_gpu.py`` runs the
-kernel itself where a GPU is."""
+compiler is and by NVRTC where libnvrtc is, and when ``e_step`` takes it.
+``tests/test_gpu.py`` runs the kernel itself where a GPU is."""
 
 import ctypes
 import dataclasses
@@ -428,3 +428,91 @@ def test_bench_gpu_fused_row_and_its_gaps(fake_cupy, monkeypatch, capsys):
     assert gaps.startswith("fused against generic") and gaps.endswith("mismatches 0")
     values = [float(v) for v in re.findall(r"\d\.\d+e[-+]\d+", gaps)]
     assert len(values) == 3 and max(values) < 1e-12
+
+
+def _nvrtc_check():
+    """``benchmarks/prototypes/nvrtc_check.py`` as a module."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks/prototypes/nvrtc_check.py"
+    spec = importlib.util.spec_from_file_location("_nvrtc_check_under_test", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    return check
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_kernel_source_compiles_with_nvrtc(dtype_name):
+    """The CUDA source through NVRTC with ``RawKernel``'s options, for sm_90
+    (the H200), on the CPU: no warning, no spill, registers that let a block
+    of ``_fused.BLOCK`` threads launch, and PTX parameters as wide as what
+    ``from_products`` passes (a Python int would be 8 bytes for ``int K``)."""
+    check = _nvrtc_check()
+    nvrtc = check.find_nvrtc()
+    if nvrtc is None:
+        pytest.skip("needs libnvrtc (pip install nvidia-cuda-nvrtc-cu12)")
+    lines, failures = check.check_variant(nvrtc, _fused, dtype_name, check.find_ptxas())
+    assert failures == [], "\n".join(lines + failures)
+    registers = check.resource_stats(
+        check.compile_source(
+            nvrtc,
+            _fused.kernel_source(dtype_name),
+            check.OPTIONS + ("-arch=sm_90", "-Xptxas=-v"),
+        )[0]
+    )["registers"]
+    assert 0 < registers * _fused.BLOCK <= 65536
+    # 5 pointers, int K, long long n, 3 pointers
+    ptx = check.compile_source(
+        nvrtc, _fused.kernel_source(dtype_name), check.OPTIONS + ("-arch=compute_90",)
+    )[1]
+    assert check.ptx_parameter_bytes(ptx) == [8] * 5 + [4, 8] + [8] * 3
+
+
+def test_nvrtc_check_catches_a_plain_int_argument(monkeypatch):
+    """The width check of the NVRTC script (no compiler needed): a Python
+    ``int`` is 8 bytes to CuPy, a NumPy scalar its own size."""
+    check = _nvrtc_check()
+    assert check.argument_bytes((np.zeros(2), np.int32(1), np.int64(2), 3, 1.0)) == [
+        ctypes.sizeof(ctypes.c_void_p),
+        4,
+        8,
+        8,
+        8,
+    ]
+    args = check.launched_arguments(_fused, np.dtype("float32"))
+    assert check.argument_bytes(args) == [8] * 5 + [4, 8] + [8] * 3
+    ptx = ".visible .entry fused_estep(\n\t.param .u64 a,\n\t.param .u32 b\n)\n{"
+    assert check.ptx_parameter_bytes(ptx) == [8, 4]
+    assert check.occupancy(32, 256) == 2048 and check.occupancy(62, 256) == 1024
+
+
+def test_kernel_arrays_all_take_the_logits_dtype():
+    """The kernel reads every array as ``G``'s type: means ``M`` or targets of
+    another dtype are cast before the launch, not reinterpreted."""
+    launches = []
+
+    class Recorder:
+        float64 = np.float64
+        asarray = staticmethod(np.asarray)
+        ascontiguousarray = staticmethod(np.ascontiguousarray)
+        empty = staticmethod(np.empty)
+        log = staticmethod(np.log)
+
+        def RawKernel(self, source, name):  # noqa: N802 (CuPy's name)
+            return lambda grid, block, args: launches.append(args)
+
+    G = np.zeros((3, 5), np.float32)
+    M = np.ones((3, 5), np.float64)
+    saved = dict(_fused._KERNELS)
+    _fused._KERNELS.clear()
+    try:
+        _fused.from_products(Recorder(), G, M, np.zeros(5), np.ones(3))
+    finally:
+        _fused._KERNELS.clear()
+        _fused._KERNELS.update(saved)
+    (args,) = launches
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    assert len(arrays) == 8
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
+    np.testing.assert_array_equal(arrays[1], M)
