@@ -326,6 +326,74 @@ def test_device_grams_one_row_at_a_time_take_2d_products(monkeypatch):
         assert shapes == [(2, 2)] * K
 
 
+def test_device_grams_of_no_rows():
+    # no weights rows (no experts): (0, d, d), as NumPy's
+    import skmoe._math as math_module
+
+    rng = np.random.RandomState(4)
+    design, weights, means = rng.randn(3, 50), rng.rand(0, 50), rng.randn(3, 0)
+    for args in [(design, weights), (design, weights, means)]:
+        expected = math_module.weighted_grams(np, *args)
+        assert expected.shape == (0, 3, 3)
+        on = [xps.asarray(a) for a in args]
+        grams = math_module.weighted_grams(xps, *on)
+        assert tuple(grams.shape) == (0, 3, 3)
+        assert grams.dtype == xps.float64
+
+
+def test_host_scalars_reads_float64_numbers_exactly():
+    # the objective is read through host_scalars at each EM iteration: float64
+    # values come back exactly (not rounded through float32), float32 ones as
+    # their exact values, booleans as bools, in the order given
+    values = [1 / 3, 1e300, -2.5e-310, 0.1]
+    arrays = [xps.asarray(v, dtype=xps.float64) for v in values]
+    small = xps.asarray(0.1, dtype=xps.float32)
+    read = backend_module.host_scalars(
+        xps, *arrays, xps.asarray(False), small, xps.asarray(True)
+    )
+    assert read == [*values, False, float(np.float32(0.1)), True]
+    assert [type(v) for v in read] == [float] * 4 + [bool, float, bool]
+    assert backend_module.host_scalars(np, *map(np.asarray, values)) == values
+
+
+def test_cold_logistic_m_step_at_its_optimum_stops_after_one_step(monkeypatch):
+    # zero coefficients are the optimum (x symmetric about 0 in each class,
+    # classes balanced: the gradient at 0 is exactly 0): NumPy stops before a
+    # line search; off NumPy, whether the start was cold is read with the
+    # first line search's first test, after which the M-step stops too (not
+    # after another Newton step)
+    import skmoe._multinomial as multinomial
+
+    calls = []
+    halving, newton = multinomial.Line.halving, multinomial.newton_direction
+
+    def counted(self, *args, **kwargs):
+        calls.append("line search")
+        return halving(self, *args, **kwargs)
+
+    def direction(*args, **kwargs):
+        calls.append("Newton step")
+        return newton(*args, **kwargs)
+
+    monkeypatch.setattr(multinomial.Line, "halving", counted)
+    monkeypatch.setattr(multinomial, "newton_direction", direction)
+    X = np.tile([[-1.0], [1.0], [-1.0], [1.0]], (5, 1))
+    Y = np.eye(2)[np.tile([0, 0, 1, 1], 5)].T
+    resp = np.full((2, 20), 0.05)
+    experts = LogisticExperts(n_classes=2)
+    found = {}
+    for xp, convert in [(np, np.asarray), (xps, xps.asarray)]:
+        calls.clear()
+        design = design_matrix(xp, convert(X))
+        params = experts.initial_params(xp, design, convert(Y), 2)
+        params = experts.m_step(xp, design, convert(Y), convert(resp), params, 1e-3)
+        found[xp.__name__] = list(calls), np.asarray(params["coef"])
+    assert found["numpy"][0] == ["Newton step"]
+    assert found[xps.__name__][0] == ["Newton step", "line search"]
+    for _, coef in found.values():
+        np.testing.assert_array_equal(coef, 0.0)
+
+
 def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
     X, y = _regression()
     shared = (2,) if "_shared" in family else ()  # x1's coefficient

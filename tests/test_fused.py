@@ -336,6 +336,48 @@ def test_fused_applies_to_its_configuration_only(fake_cupy, monkeypatch):
     assert not _fused.applies(problem, gate, experts)
 
 
+def test_fused_refuses_parameters_of_other_shapes(fake_cupy):
+    # the kernel reads c[k], h[k] (from the variances) and both products'
+    # rows k < K, K the gate's columns: parameters of another number of
+    # experts (a read past their end on a GPU) take the generic E-step
+    problem, gate, experts = _problem(300, 3, 4, np.float64)
+    assert _fused.applies(problem, gate, experts)
+    for label, g, e in [
+        ("one variance", gate, dict(experts, variance=experts["variance"][:1])),
+        (
+            "variances (K, 1)",
+            gate,
+            dict(experts, variance=experts["variance"][:, None]),
+        ),
+        ("experts' coef of 3", gate, dict(experts, coef=experts["coef"][:, :3])),
+        ("gate's coef of 3", {"coef": gate["coef"][:, :3]}, experts),
+        ("gate's coef of 2 rows", {"coef": gate["coef"][:2]}, experts),
+    ]:
+        assert not _fused.applies(problem, g, e), label
+    stacked = dataclasses.replace(problem, design=problem.design[None])
+    assert not _fused.applies(stacked, gate, experts)  # (not an error)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_kernel_takes_products_of_any_layout(tmp_path, monkeypatch):
+    # the kernel indexes G and M as C-contiguous (K, n) and y as contiguous:
+    # F-ordered products and a strided target are copied first (the host's
+    # launch refuses others, as the device would read the wrong entries)
+    monkeypatch.setattr(_fused, "_KERNELS", {})
+    G, M, y, variance = _crafted(np.float64)
+    want = _generic_from_products(G, M, y, variance)
+    strided = np.repeat(y, 2)[::2]
+    assert not strided.flags.c_contiguous
+    got = _fused.from_products(
+        _HostCupy(tmp_path),
+        np.asfortranarray(G),
+        np.asfortranarray(M),
+        strided,
+        variance,
+    )
+    _assert_close(got, want, BOUNDS[np.float64])
+
+
 def test_fused_switch_and_environment(fake_cupy, monkeypatch):
     problem, gate, experts = _problem(300, 3, 4, np.float64)
     monkeypatch.setattr(_backend, "FUSED_E_STEP", False)

@@ -385,6 +385,28 @@ def test_bootstrap_does_not_summarize_ignored_parameters():
     assert ignored[0] == model._ignored_parameters_message()
 
 
+def test_bootstrap_does_not_summarize_ignored_parameters_naming_n_experts():
+    # validation_fraction's message names n_experts (the fits of k and k + 1
+    # experts say it in other words): neither is a finding of the samples
+    X, y = _regimes()
+    model = MoERegressor(validation_fraction=0.3, n_init=1, prune_threshold=0.05)
+    with pytest.warns(UserWarning) as record:
+        bootstrap_lrt(
+            model.set_params(random_state=0),
+            X,
+            y,
+            max_experts=2,
+            n_bootstrap=9,
+            significance=0.1,
+            random_state=0,
+        )
+    messages = [str(w.message) for w in record]
+    ignored = [m for m in messages if "validation_fraction=0.3 is ignored" in m]
+    assert not any("bootstrap samples" in m for m in ignored)
+    said = {m.split("Got (")[1].split(")")[0] for m in ignored}
+    assert said >= {"solver='em', n_experts=1", "solver='em', n_experts=2"}
+
+
 def test_warnings_of_different_kinds_are_summarized_apart():
     import skmoe._selection as selection
 

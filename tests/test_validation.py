@@ -2655,3 +2655,51 @@ def test_partial_fit_after_fit_warns_no_unused_parameter():
     said = []
     _stream(model, X, y, _BATCHES[1:], said)
     assert said == [[], []]
+
+
+def test_validation_fraction_of_auto_without_expert_estimator_warns():
+    # n_experts="auto" holds validation_fraction's rows out only to score an
+    # expert_estimator's candidates; without one (BIC chooses), it is ignored
+    X, y = _counts_data(MoERegressor, n=120)
+    common = {"n_experts": "auto", "n_init": 1, "random_state": 0}
+    reference = MoERegressor(**common).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoERegressor(**common, validation_fraction=0.3).fit(X, y)
+    assert [str(w.message) for w in _unused_warnings(caught)] == [
+        "validation_fraction parameter is only used when solver is 'sgd' or "
+        "n_experts is 'auto' with expert_estimator. Got (solver='em', "
+        "expert_estimator=None); validation_fraction=0.3 is ignored."
+    ]
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def test_partial_fit_remedy_for_classes_that_do_not_compare_names_classes():
+    # the remedy names the argument whose labels mix types (fit's says y)
+    X, y = _data(MoEClassifier)
+    classes = np.array(["a", 1], dtype=object)
+    expected = (
+        "classes mixes labels of types that do not compare (int, str), and "
+        "MoEClassifier sorts its classes: give labels of one type (e.g. "
+        "classes.astype(str))."
+    )
+    with pytest.raises(TypeError) as error:
+        MoEClassifier(2, solver="sgd").partial_fit(X, y, classes=classes)
+    assert str(error.value) == expected
+    mixed = np.array(["a", 1], dtype=object)[(y != y[0]).astype(int)]
+    with pytest.raises(TypeError) as error:
+        MoEClassifier(2).fit(X, mixed)
+    assert str(error.value) == expected.replace("classes", "y", 1).replace(
+        "classes.astype", "y.astype"
+    )
+
+
+def test_in_words_joins_with_its_last_word():
+    from skmoe._base import _in_words
+
+    assert _in_words([]) == ""
+    assert _in_words(["a"]) == "a"
+    assert _in_words(["a", "b"]) == "a or b"
+    assert _in_words(["a", "b"], "and") == "a and b"
+    assert _in_words(iter(["a", "b", "c"]), "and") == "a, b and c"
+    assert _in_words(["a", "b", "c"]) == "a, b or c"
