@@ -68,6 +68,7 @@ from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _categorical_columns,
     _check_finite,
+    _check_missing,
     _check_weight_scale,
     _column_target,
     _feature_offset,
@@ -363,6 +364,7 @@ def _mean_square_deviation(X, offset, sample_weight):
             total += sample_weight[start : start + SCALE_CHECK_ROWS] @ part
         variance = total / np.sum(sample_weight)
     if not np.all(np.isfinite(variance)):
+        _check_missing(np, X, "X")
         raise ValueError(
             "X has values too large to fit: their squares overflow "
             f"{X.dtype}. Rescale the features, e.g. with "
@@ -2189,7 +2191,7 @@ class BaseMixtureOfExperts(
             design = design_matrix(xp, X, dtype=dtype)
             with quiet(), _inference_threads(design):  # (as fit: see _backend)
                 result = compute(xp, design)
-            _check_finite(xp, result, method)
+            _check_finite(xp, result, method, design)
             return result
         outputs = None
         for start in range(0, X.shape[0], rows):
@@ -2198,7 +2200,7 @@ class BaseMixtureOfExperts(
             design = design_matrix(xp, chunk, dtype=dtype)
             with quiet(), _inference_threads(design):
                 result = compute(xp, design)
-            _check_finite(xp, result, method)
+            _check_finite(xp, result, method, design)
             parts = result if isinstance(result, tuple) else (result,)
             if not on_host:
                 parts = tuple(backend.to_output(part) for part in parts)
@@ -2397,6 +2399,8 @@ class BaseMixtureOfExperts(
                 resp_rows[start:stop] = resp.T
             finite = finite and (keep == "none" or np.all(np.isfinite(resp)))
             if not finite:
+                _check_missing(xp, design, "X")
+                _check_missing(np, Y[..., start:stop], "y")
                 raise ValueError(
                     f"{method}: X or y has values so far from the model's "
                     f"predictions that their log-likelihood overflows "

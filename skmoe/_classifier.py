@@ -778,7 +778,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             # rows (311 MiB for 2e5 rows of 200 classes, where X took 12)
             log_weight, scores = self._expert_scores(xp, design)
             proba = _mixture_proba(xp, log_weight, scores)
-            _check_finite(xp, proba, "predict")
+            _check_finite(xp, proba, "predict", design)
             return xp.argmax(proba, axis=1)
 
         indices = self._map_rows(X, compute, "predict")

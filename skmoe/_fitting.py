@@ -147,13 +147,28 @@ def _check_weight_scale(sample_weight):
         )
 
 
-def _check_finite(xp, result, method):
+def _check_missing(xp, array, name):
+    """Raise scikit-learn's error for NaN in ``array`` (the input ``name``),
+    which its validation lets through under
+    ``sklearn.set_config(assume_finite=True)``: called where a result came out
+    NaN or inf, whose error would otherwise blame an overflow."""
+    if bool(xp.any(xp.isnan(array))):
+        raise ValueError(
+            f"Input {name} contains NaN (unchecked: sklearn.set_config("
+            "assume_finite=True) skips scikit-learn's check of the input)."
+        )
+
+
+def _check_finite(xp, result, method, design=None):
     """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
     that the gate's or the experts' logits or means overflow (inf - inf in the
     softmax is NaN), or an expert whose means are extreme (one fitted to a few
-    samples, which fit warned of) in a narrow dtype."""
+    samples, which fit warned of) in a narrow dtype; or NaN in X's ``design``
+    matrix (:func:`_check_missing`)."""
     for part in result if isinstance(result, tuple) else (result,):
         if not bool(xp.all(xp.isfinite(part))):
+            if design is not None:
+                _check_missing(xp, design, "X")
             wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
             raise ValueError(
                 f"{method}: the model's outputs overflow {dtype_name(part.dtype)} "

@@ -24,7 +24,11 @@ from ._base import (
     _too_few_to_score,
 )
 from ._docstrings import fill_doc
-from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_missing,
+    _target_column,
+)
 from ._gamma_distribution import PredictiveGammaMixture
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
@@ -342,11 +346,13 @@ class MoEGammaRegressor(
             )
         y = cast
         if zeros and not np.all(y >= 0):
+            _check_missing(np, y, "y")
             raise ValueError(
                 f"Some value(s) of y are negative: {type(self).__name__} with "
                 "zero_inflated=True models zeros and positive amounts."
             )
         if not np.all(y >= 0 if zeros else y > 0):
+            _check_missing(np, y, "y")
             raise ValueError(
                 f"Some value(s) of y are not positive: {type(self).__name__} "
                 "models positive amounts (a Gamma distribution has no mass at 0 "

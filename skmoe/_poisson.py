@@ -29,7 +29,12 @@ from ._base import (
 from ._count_distribution import PredictivePoissonMixture
 from ._docstrings import fill_doc
 from ._em import e_step
-from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column, _Validated
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_missing,
+    _target_column,
+    _Validated,
+)
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import device, logsumexp, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
@@ -91,6 +96,7 @@ def _check_exposure(exposure, n_samples, dtype=np.float64):
             "per sample."
         )
     if not np.all(exposure > 0):
+        _check_missing(np, exposure, "exposure")
         raise ValueError(
             "Some value(s) of exposure are not positive: an exposure (time at "
             "risk, area) multiplies a sample's rate and must be positive."
@@ -356,7 +362,8 @@ class MoEPoissonRegressor(
             check_consistent_length(X, y)
         with np.errstate(over="ignore"):  # a count too large for X's dtype: below
             y = np.asarray(y, dtype=X.dtype)
-        if np.any(y < 0):
+        if not np.all(y >= 0):
+            _check_missing(np, y, "y")
             raise ValueError(
                 f"Some value(s) of y are negative: {type(self).__name__} models "
                 "counts, which must be non-negative."

@@ -28,7 +28,11 @@ from ._diagnostics import _nan_parameters
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
 from ._docstrings import fill_doc
 from ._em import e_step
-from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _target_column
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_missing,
+    _target_column,
+)
 from ._math import mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
@@ -1047,6 +1051,7 @@ def _moments(Y, sample_weight):
         largest = np.max(np.abs(Y)) if Y.size else Y.dtype.type(0)
         squares_of_values = largest * largest
     if not (np.isfinite(squares) and np.isfinite(squares_of_values)):
+        _check_missing(np, Y, "y")
         raise ValueError(
             f"y has values too large to fit: their squares overflow {Y.dtype}. "
             "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."

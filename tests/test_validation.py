@@ -62,6 +62,73 @@ def test_non_finite_X_is_rejected(Estimator, bad, message):
         Estimator(2).fit(X, y)
 
 
+#: The methods that take X, and y where they score it.
+X_METHODS = {
+    "predict": False,
+    "predict_proba": False,
+    "decision_function": False,
+    "predict_gate": False,
+    "predict_distribution": False,
+    "log_likelihood_samples": True,
+    "responsibilities": True,
+    "bic": True,
+    "score": True,
+}
+
+
+@pytest.mark.parametrize(
+    "Estimator", ESTIMATORS + [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_nan_let_through_by_assume_finite_is_named(Estimator):
+    # sklearn.set_config(assume_finite=True) skips scikit-learn's NaN check; the
+    # NaN then came out as "X has values too large to fit: their squares
+    # overflow", "the model's outputs overflow float64 at some rows of X: X is
+    # too large there", "y has values too large", "fit broke down" (counts),
+    # or "not positive" (Gamma amounts, exposures). The error is now
+    # scikit-learn's own, as without assume_finite.
+    X, y = _data(Estimator)
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = np.random.RandomState(0).poisson(np.exp(y))
+    y = y.astype(float)
+    X_nan, y_nan = X.copy(), y.copy()
+    X_nan[3, 1] = y_nan[3] = np.nan
+    kwargs = dict(n_experts=2, n_init=1, random_state=0)
+    cases = [(X_nan, y, "Input X contains NaN")]
+    if Estimator is not MoEClassifier:  # (a NaN label: "Unknown label type")
+        cases.append((X, y_nan, "Input y contains NaN"))
+    for assume_finite in (False, True):
+        for X_fit, y_fit, message in cases:
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises(ValueError, match=message):
+                    Estimator(**kwargs).fit(X_fit, y_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the fit warns of is not the point
+        model = Estimator(**kwargs).fit(X, y)
+    for method, scores_y in X_METHODS.items():
+        if not hasattr(model, method):
+            continue
+        args = (X_nan[:5], y[:5]) if scores_y else (X_nan[:5],)
+        for assume_finite in (False, True):
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises(ValueError, match="Input X contains NaN"):
+                    getattr(model, method)(*args)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_nan_exposure_let_through_by_assume_finite_is_named(Estimator):
+    # "Some value(s) of exposure are not positive", for a NaN
+    X, _ = _data(Estimator)
+    y = np.random.RandomState(0).poisson(2, X.shape[0])
+    exposure = np.ones(X.shape[0])
+    exposure[3] = np.nan
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            with pytest.raises(ValueError, match="Input exposure contains NaN"):
+                Estimator(n_experts=2).fit(X, y, exposure=exposure)
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
 )
