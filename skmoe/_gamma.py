@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 from scipy import special
-from sklearn.base import RegressorMixin, is_classifier
+from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     check_array,
@@ -39,7 +39,11 @@ from ._sparse import selected_linear
 from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .experts._point_mass import ZERO_LOG_RATE
-from .experts.estimator import AmountExperts, check_sample_weight_support
+from .experts.estimator import (
+    AmountExperts,
+    check_sample_weight_support,
+    not_a_regressor,
+)
 from .experts.gamma import GammaExperts, excess, fit_shape
 
 #: Smallest mean of an expert given by ``expert_estimator``, relative to the
@@ -375,18 +379,19 @@ class MoEGammaRegressor(
         self._amount_moments = _amount_moments(Y, sample_weight)
         floor = _dispersion_floor(self._amount_moments)
         if self._estimator_experts():
+            kind = not_a_regressor(self.expert_estimator)
+            if kind is not None:
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is {kind}; "
+                    "MoEGammaRegressor's experts predict mean amounts: give a "
+                    "regressor (GammaRegressor, HistGradientBoostingRegressor("
+                    "loss='gamma'), a tree)."
+                )
             check_sample_weight_support(
                 self.expert_estimator,
                 "GammaRegressor, HistGradientBoostingRegressor(loss='gamma'), "
                 "DecisionTreeRegressor",
             )
-            if is_classifier(self.expert_estimator):
-                raise ValueError(
-                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
-                    "MoEGammaRegressor's experts predict mean amounts: give a "
-                    "regressor (GammaRegressor, HistGradientBoostingRegressor("
-                    "loss='gamma'), a tree)."
-                )
             smallest = float(np.min(Y[0][sample_weight > 0]))
             return AmountExperts(
                 self.expert_estimator,

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 from array_api_compat import array_namespace
-from sklearn.base import RegressorMixin, _fit_context, is_classifier
+from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import d2_tweedie_score
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
@@ -45,7 +45,11 @@ from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .experts import PoissonExperts
 from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns
-from .experts.estimator import CountExperts, check_sample_weight_support
+from .experts.estimator import (
+    CountExperts,
+    check_sample_weight_support,
+    not_a_regressor,
+)
 from .experts.poisson import RATE_FLOOR, encode_counts
 
 #: Responsibility above which a row counts as one an expert fits, in the check
@@ -483,17 +487,18 @@ class MoEPoissonRegressor(
                 "experts. Set zero_inflated=False to fit without it."
             )
         if self._estimator_experts():
+            kind = not_a_regressor(self.expert_estimator)
+            if kind is not None:
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is {kind}; "
+                    "MoEPoissonRegressor's experts predict mean counts: give a "
+                    "regressor (PoissonRegressor, a tree with criterion='poisson')."
+                )
             check_sample_weight_support(
                 self.expert_estimator,
                 "PoissonRegressor, HistGradientBoostingRegressor(loss='poisson'), "
                 "DecisionTreeRegressor(criterion='poisson')",
             )
-            if is_classifier(self.expert_estimator):
-                raise ValueError(
-                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
-                    "MoEPoissonRegressor's experts predict mean counts: give a "
-                    "regressor (PoissonRegressor, a tree with criterion='poisson')."
-                )
             # the mean rate per unit exposure
             mean = np.sum(sample_weight * Y[0]) / np.sum(sample_weight * np.exp(Y[3]))
             return CountExperts(

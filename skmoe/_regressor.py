@@ -8,7 +8,7 @@ import math
 from numbers import Real
 
 import numpy as np
-from sklearn.base import RegressorMixin, is_classifier
+from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
@@ -39,7 +39,11 @@ from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
 from ._warnings import _warn_user
 from .experts import GaussianLinearExperts, StudentTLinearExperts
-from .experts.estimator import RegressorExperts, check_sample_weight_support
+from .experts.estimator import (
+    RegressorExperts,
+    check_sample_weight_support,
+    not_a_regressor,
+)
 from .experts.gaussian import VARIANCE_RANGE
 
 #: The ratio of a linear-Gaussian expert's noise standard deviation to its
@@ -557,16 +561,17 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                     "the estimator's predictions. Drop expert_estimator, or "
                     "use noise='gaussian'."
                 )
+            kind = not_a_regressor(self.expert_estimator)
+            if kind is not None:
+                raise ValueError(
+                    f"expert_estimator={self.expert_estimator!r} is {kind}; "
+                    "MoERegressor's experts predict y's mean: give a regressor, "
+                    "or use MoEClassifier."
+                )
             check_sample_weight_support(
                 self.expert_estimator,
                 "Ridge, DecisionTreeRegressor, HistGradientBoostingRegressor",
             )
-            if is_classifier(self.expert_estimator):
-                raise ValueError(
-                    f"expert_estimator={self.expert_estimator!r} is a classifier; "
-                    "MoERegressor's experts predict y's mean: give a regressor, "
-                    "or use MoEClassifier."
-                )
             return RegressorExperts(
                 self.expert_estimator,
                 floor,

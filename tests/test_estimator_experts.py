@@ -9,8 +9,9 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import poisson, sem
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import IsolationForest, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (
     LinearRegression,
@@ -854,6 +855,28 @@ def test_a_classifier_is_refused_as_a_regressors_expert():
     model = MoERegressor(2, expert_estimator=DecisionTreeClassifier())
     with pytest.raises(ValueError, match="is a classifier"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "estimator, kind",
+    [
+        (KMeans(2, n_init=1), "a clusterer"),
+        (make_pipeline(StandardScaler(), KMeans(2, n_init=1)), "a clusterer"),
+        (IsolationForest(n_estimators=5), "an outlier detector"),
+    ],
+)
+@pytest.mark.parametrize(
+    "Model", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
+)
+def test_a_clusterer_or_outlier_detector_is_refused_as_a_regressors_expert(
+    Model, estimator, kind
+):
+    # their predict gives cluster labels or +-1, which a regressor's experts
+    # would have taken for y's mean (KMeans was accepted)
+    X, y = _regimes(n=60)
+    y = np.abs(y) + 1  # (counts and amounts: positive)
+    with pytest.raises(ValueError, match=f"is {kind}; {Model.__name__}'s experts"):
+        Model(2, expert_estimator=estimator).fit(X, y)
 
 
 def test_nested_random_states_are_seeded():

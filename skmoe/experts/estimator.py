@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.utils import get_tags
 from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
 
@@ -81,6 +82,18 @@ def check_sample_weight_support(estimator, examples):
         "last step's, and a request of True or False on every other step whose "
         "fit takes sample_weight: StandardScaler, SplineTransformer)."
     )
+
+
+def not_a_regressor(estimator):
+    """The kind of an estimator whose tags say it is no regressor (its
+    ``predict`` gives labels, not a mean): "a classifier", "a clusterer" or "an
+    outlier detector"; None for a regressor or an estimator without a type."""
+    kinds = {
+        "classifier": "a classifier",
+        "clusterer": "a clusterer",
+        "outlier_detector": "an outlier detector",
+    }
+    return kinds.get(get_tags(estimator).estimator_type)
 
 
 class EstimatorExperts(ExpertFamily):
