@@ -44,12 +44,21 @@ def to_numpy(x) -> np.ndarray:
     """An array of any supported namespace as a NumPy array on the host: NumPy's
     as it is, CuPy's copied, others' by DLPack (a view of host memory), copied
     where that view is read-only (with NumPy 2.1, array-api-strict's were, and
-    predict_distribution's weights, normalized in place, raised)."""
+    predict_distribution's weights, normalized in place, raised). A PyTorch
+    tensor that requires gradients exports no DLPack (BufferError): its values
+    are taken detached, as a host copy has no gradient (fit, score and
+    predict_distribution raised on such input, which scikit-learn's Ridge
+    takes)."""
     if is_numpy_array(x):
         return np.asarray(x)
     if is_cupy_array(x):
         return x.get()
-    out = np.from_dlpack(x)
+    try:
+        out = np.from_dlpack(x)
+    except BufferError:
+        if not hasattr(x, "detach"):
+            raise
+        out = np.from_dlpack(x.detach())
     return out if out.flags.writeable else out.copy()
 
 

@@ -1024,6 +1024,73 @@ def test_torch_input_under_dispatch_matches_numpy(solver):
             np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
+@dispatch
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor, MoEGammaRegressor]
+)
+def test_torch_input_that_requires_grad_fits_as_numpy(Estimator):
+    # fit, score and predict_distribution copy arrays to the host by DLPack,
+    # which PyTorch refuses for a tensor that requires gradients (BufferError:
+    # "Can't export tensors that require gradient"); scikit-learn's Ridge
+    # takes such input. Not a test dependency: run by hand with torch's wheel
+    torch = pytest.importorskip("torch")
+    X, y = _regression()
+    target = {
+        MoERegressor: y,
+        MoEClassifier: (y > 0).astype(np.int64),
+        MoEPoissonRegressor: np.floor(np.exp(y)),
+        MoEGammaRegressor: np.exp(y),
+    }[Estimator]
+    kwargs = dict(n_init=1, max_iter=20, random_state=0)
+    reference = Estimator(2, **kwargs).fit(X, target)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xt = torch.asarray(X).requires_grad_(True)
+        yt = torch.asarray(target)
+        model = Estimator(2, **kwargs).fit(Xt, yt)
+        score = model.score(Xt, yt)
+        gate = model.predict_gate(Xt)
+        if Estimator is not MoEClassifier:
+            mean = model.predict_distribution(Xt).mean()
+            np.testing.assert_allclose(
+                mean, reference.predict_distribution(X).mean(), rtol=1e-6
+            )
+    np.testing.assert_allclose(
+        gate.detach().numpy(), reference.predict_gate(X), rtol=1e-6, atol=1e-9
+    )
+    # (accuracy_score's mean is float32 under dispatch, as LogisticRegression's)
+    assert score == pytest.approx(reference.score(X, target), rel=1e-6)
+
+
+class _NoExport:
+    """An array whose DLPack export raises BufferError."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __dlpack__(self, **kwargs):
+        raise BufferError("Can't export tensors that require gradient")
+
+    def __dlpack_device__(self):
+        return self.values.__dlpack_device__()
+
+
+class _GradTensor(_NoExport):
+    """Stands for a PyTorch tensor that requires gradients: no DLPack export
+    until detached."""
+
+    def detach(self):
+        return self.values
+
+
+def test_host_copy_of_an_array_that_requires_grad_is_detached():
+    # the fallback of the test above, without torch (not a CI dependency);
+    # other arrays that refuse DLPack still raise
+    values = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(backend_module.to_numpy(_GradTensor(values)), values)
+    with pytest.raises(BufferError, match="require gradient"):
+        backend_module.to_numpy(_NoExport(values))
+
+
 class _LazyArray:
     """Stands for a namespace without DLPack (Dask's arrays)."""
 
