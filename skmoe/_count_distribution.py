@@ -532,12 +532,13 @@ def _beyond_the_floats(k, phi, rates):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_p = -(np.log(phi) + np.log(rates))
         log_x = np.log(k) + log_p
-        series = np.exp(
-            theta * log_p
-            + special.gammaln(theta + k)
-            - special.gammaln(theta + 1.0)
-            - special.gammaln(k)
-        )
+        # Gamma(theta + k) / Gamma(k) by poch, which keeps its digits where
+        # gammaln's difference lost them (its size, k log k, swamped theta
+        # log k: at phi = 10 and mu = 1e308 the cdf was 1.0 for 1.3e-21 at y
+        # = 1e100, 30% low at 1e15, and NaN, inf - inf, from 2.6e305); theta
+        # is below 1 here (phi mu overflows), so that poch stays finite
+        rising = np.log(special.poch(k, theta))
+        series = np.exp(theta * log_p + rising - special.gammaln(theta + 1.0))
         x = np.exp(log_x)
         near = log_x < math.log(1e-15)
         lower = np.where(near, np.minimum(series, 1.0), special.gammainc(theta, x))
@@ -625,6 +626,10 @@ def _counts_at(q, weights, rates, dispersions=None):
         # for a low q is below 0, and widening a negative bracket ran off to
         # -inf)
         high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
+    # (a guess that overflowed, z spreads of 1e308 above 0.5: no lower end,
+    # where low = high = the largest float had returned it, for a quantile
+    # of 0 at mu = phi = 1e300)
+    low = np.where(np.isfinite(low), low, -1.0)
     low, high = np.minimum(low, largest), np.minimum(high, largest)
     rows = np.arange(q.size)
     # (only the rows whose end moved are tested again: the others' stays)

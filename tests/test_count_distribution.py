@@ -448,6 +448,41 @@ def test_negative_binomial_whose_phi_mu_overflows():
         assert mixed.median()[0] == 0 and mixed.ppf(0.9)[0] == 7
 
 
+def test_negative_binomial_whose_phi_mu_overflows_at_large_counts():
+    # the series I_p(theta, k) = p^theta Gamma(theta + k) / (Gamma(theta + 1)
+    # Gamma(k)) took gammaln's difference, whose rounding (k log k) swamped
+    # theta log k: the cdf was 30% low at 1e15, 1.0 at 1e100 and NaN from
+    # 2.6e305, and a guess that overflowed set both ends of the quantile's
+    # bracket to the largest float. Expected: mpmath at 700 digits of that
+    # series (its next term is k p smaller: below 1e-200 here)
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e308]], [[10.0]])
+    np.testing.assert_allclose(
+        dist.cdf([1e15, 1e100]),
+        [4.18465179367234e-30, 1.323303088271358e-21],
+        rtol=1e-11,
+    )
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e308]], [[3.0]])
+    np.testing.assert_allclose(dist.cdf(1e200), 7.764582113784204e-37, rtol=1e-11)
+    # P(Y = 0) = (1 + 1e600)^(-1e-300), 1 - 1.4e-297: every quantile is 0
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e300]], [[1e300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dist.cdf(1e306)[0] == 1.0 and dist.cdf(1.8e307)[0] == 1.0
+        np.testing.assert_array_equal(
+            dist.ppf([[0.5], [0.9], [0.9999], [1 - 1e-12]]).ravel(), [0.0] * 4
+        )
+        # as a component of weight 1e-300 beside NB(mu=1, phi=0.5): the
+        # other's quantiles, scipy's nbinom(2, 2/3).ppf
+        mixed = PredictiveNegativeBinomialMixture(
+            [[1.0 - 1e-300, 1e-300]], [[1.0, 1e300]], [[0.5, 1e300]]
+        )
+        np.testing.assert_array_equal(
+            mixed.ppf([[0.5], [0.9], [0.999]]).ravel(), [1.0, 3.0, 7.0]
+        )
+
+
 def test_cdf_stays_at_most_one():
     # scipy's betainc gave 1 + 3.4e-14 at a dispersion of 1e300; the cdf is
     # 1.0 to the floats (mpmath's betainc)
