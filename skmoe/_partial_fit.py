@@ -27,6 +27,7 @@ from ._backend import (
 from ._em import EMProblem, FitResult, initial_params
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_missing,
     _check_weight_scale,
     _column_target,
     _feature_offset,
@@ -418,6 +419,10 @@ class PartialFitMixin:
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
+        # NaN, which sklearn.set_config(assume_finite=True) lets through, is no
+        # positive weight: its rows were left out below without a word (fit
+        # raises)
+        _check_missing(np, sample_weight, "sample_weight")
         rows = np.flatnonzero(sample_weight > 0)
         if 0 < rows.shape[0] < sample_weight.shape[0]:
             # the whole batch's targets (and exposures) checked as fit checks

@@ -18,7 +18,12 @@ from ._backend import (
     widest_float,
 )
 from ._em import EMProblem
-from ._fitting import _check_weight_scale, _feature_offset, _take_columns
+from ._fitting import (
+    _check_missing,
+    _check_weight_scale,
+    _feature_offset,
+    _take_columns,
+)
 from ._inference import DEGENERATE_TOL, STATIONARY_TOL, standard_errors
 from ._math import expand_rows
 from ._warnings import _warn_user
@@ -289,6 +294,12 @@ class StdErrorsMixin:
                     problem, gate_params, expert_params, offsets, covariance=return_cov
                 )
             )
+        if np.any(degenerate):
+            # NaN that sklearn.set_config(assume_finite=True) let through made
+            # the information NaN: every standard error inf, and a warning
+            # that blamed the data's design
+            _check_missing(np, X_host, "X")
+            _check_missing(np, Y, "y")
         se[degenerate] = np.inf
         unidentified = degenerate  # (the name is the warning's text below)
 

@@ -130,6 +130,50 @@ def test_nan_exposure_let_through_by_assume_finite_is_named(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator", ESTIMATORS + [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_nan_weight_let_through_by_assume_finite_is_refused_by_partial_fit(
+    Estimator,
+):
+    # fit raised "sample_weight contains NaN"; partial_fit left the row out
+    # (NaN is not a positive weight) and fitted the others without a word
+    X, y = _data(Estimator)
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = np.random.RandomState(0).poisson(np.exp(y))
+    weight = np.ones(X.shape[0])
+    weight[3] = np.nan
+    extra = {"classes": np.unique(y)} if Estimator is MoEClassifier else {}
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            with pytest.raises(ValueError, match="sample_weight contains NaN"):
+                Estimator(2, solver="sgd").partial_fit(
+                    X, y, sample_weight=weight, **extra
+                )
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_nan_let_through_by_assume_finite_is_named_by_std_errors(Estimator):
+    # the NaN made the observed information NaN: every standard error inf,
+    # and a warning that the data do not determine the parameters
+    X, y = _data(Estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    cases = [(X_nan, y, "Input X contains NaN")]
+    if Estimator is MoERegressor:  # (others name y's NaN as they encode it)
+        y_nan = y.astype(float)
+        y_nan[3] = np.nan
+        cases.append((X, y_nan, "Input y contains NaN"))
+    for X_in, y_in, message in cases:
+        for assume_finite in (False, True):
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises(ValueError, match=message):
+                    model.std_errors(X_in, y_in)
+
+
+@pytest.mark.parametrize(
     "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
 )
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
