@@ -776,9 +776,10 @@ class BaseMixtureOfExperts(
         """The parameters that only a setting of other parameters uses, as
         (names, where they are used, the setting, whether it holds) tuples:
         where it does not, ``method`` (``"fit"`` or ``"partial_fit"``) never
-        reads them. A setting of None: ``method`` never reads them at all
-        (``partial_fit``, neither online EM nor Adam's epochs, has no early
-        stopping)."""
+        reads them. A setting of None: ``method`` never reads them where it
+        does not hold (``partial_fit``, neither online EM nor Adam's epochs,
+        has no early stopping; Adam's epochs have no restarts, iterations to
+        a tolerance or pruning, which online EM's first fit has)."""
         gate = (
             ("gate_covariance_type",),
             "when gate is 'gaussian'",
@@ -793,6 +794,12 @@ class BaseMixtureOfExperts(
                     "when solver is 'sgd'",
                     f"solver={self.solver!r}",
                     self.solver == "sgd",
+                ),
+                (  # Adam's epoch per call; online EM's first fit reads them
+                    ("n_init", "init_params", "max_iter", "tol", "prune_threshold"),
+                    "by fit, not by partial_fit with solver='sgd'",
+                    None,
+                    self.solver != "sgd",
                 ),
                 (  # (fit with solver="em" does not read them either)
                     ("n_iter_no_change", "validation_fraction"),

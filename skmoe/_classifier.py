@@ -666,11 +666,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             ``learning_rate``. The step is kept; once per stream (:meth:`fit`
             starts a new one).
         SkmoeWarning
-            On the call that starts a model (not on later calls, nor after
-            :meth:`fit`, which warns itself), where parameters set away from
-            their defaults are ignored, as :meth:`fit` warns:
-            ``n_iter_no_change`` and ``validation_fraction`` (:meth:`fit`'s
-            early stopping), ``gate_covariance_type`` without
+            On the call that starts a model (not after :meth:`fit`, which
+            warns itself), and on a later call where ``set_params`` changed
+            them since (once per setting), where parameters set away from
+            their defaults are ignored, as :meth:`fit` warns: ``n_init``,
+            ``init_params``, ``max_iter``, ``tol`` and ``prune_threshold``
+            (Adam's epochs have no restarts, iterations to a tolerance or
+            pruning), ``n_iter_no_change`` and ``validation_fraction``
+            (:meth:`fit`'s early stopping), ``gate_covariance_type`` without
             ``gate="gaussian"``.
         """
         first = not hasattr(self, "n_experts_")

@@ -56,6 +56,9 @@ from .gates import GATES
 FEW_ROWS_LOGIT_SPREAD = 0.1
 #: Scalings of the gate's coefficients towards that spread, at most.
 FEW_ROWS_SCALINGS = 10
+#: The key, in a stream's warnings given (``_warn_once_in_stream``), that says
+#: its parameters were taken, and with a message, those it warned ignored.
+_IGNORED = "ignored parameters"
 
 
 def _few_rows_gate(problem, params, sample_weight):
@@ -227,8 +230,9 @@ class PartialFitMixin:
 
         Adam: the first call starts from a random partition of its samples
         (one M-step); later calls continue from the current parameters and
-        Adam state. ``max_iter``, ``n_init``, early stopping and pruning do
-        not apply. Either way later calls continue the fitted experts: a
+        Adam state. ``n_init``, ``init_params``, ``max_iter``, ``tol``,
+        early stopping and ``prune_threshold`` do not apply (a warning says
+        so, below). Either way later calls continue the fitted experts: a
         ``n_experts`` (or :class:`MoERegressor`'s ``noise``) set since does
         not change them (:meth:`fit` does; a warning says so), and
         ``gate_features``, ``expert_features`` or ``shared_features`` set since
@@ -304,10 +308,13 @@ class PartialFitMixin:
             ``learning_rate``. The step is kept; once per stream (:meth:`fit`
             starts a new one).
         SkmoeWarning
-            On the call that starts a model (not on later calls, nor after
-            :meth:`fit`, which warns itself), where parameters set away from
+            On the call that starts a model (not after :meth:`fit`, which
+            warns itself), and on a later call where ``set_params`` changed
+            them since (once per setting), where parameters set away from
             their defaults are ignored, as :meth:`fit` warns: ``batch_size``
-            and ``learning_rate`` by online EM, ``n_iter_no_change`` and
+            and ``learning_rate`` by online EM, ``n_init``, ``init_params``,
+            ``max_iter``, ``tol`` and ``prune_threshold`` by Adam (online EM
+            fits its first batch with them), ``n_iter_no_change`` and
             ``validation_fraction`` (:meth:`fit`'s early stopping) by both
             solvers, ``gate_covariance_type`` without ``gate="gaussian"``
             and :class:`MoERegressor`'s ``df`` without
@@ -337,12 +344,25 @@ class PartialFitMixin:
         other data (see :meth:`_encode_target`)."""
         # parameters the call that starts a model ignores, as fit warns of
         # them: once, not at every batch (later calls continue that model, a
-        # fit's or this one's; online EM's kept rows start it again, unwarned)
+        # fit's or this one's; online EM's kept rows start it again, unwarned),
+        # and again where set_params changed them since (once per setting)
         first = not hasattr(self, "n_experts_")
-        ignored = self._ignored_parameters_message("partial_fit") if first else ""
+        ignored = self._ignored_parameters_message("partial_fit")
+        given = vars(self).get("_stream_warnings", frozenset())
+        # the first call after fit takes the parameters as they are (fit
+        # warned of those it ignores, and read the others)
+        warn = (
+            ignored
+            and (first or _IGNORED in given)
+            and (_IGNORED, ignored) not in given
+        )
         with _unchanged_on_failure(self):
             messages = self._partial_fit(X, y, sample_weight, **target)
-        if ignored:
+        self._stream_warnings = vars(self).get("_stream_warnings", frozenset()) | {
+            _IGNORED,
+            (_IGNORED, ignored),
+        }
+        if warn:
             messages = [(ignored, SkmoeWarning), *messages]
         for message, category in messages:  # a first batch fitted by EM's
             _warn_user(message, category)

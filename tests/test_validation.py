@@ -2663,6 +2663,41 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             "solver='sgd', not by partial_fit; validation_fraction=0.3 is "
             "ignored.",
         ),
+        (  # Adam's epochs: no restarts, iterations to a tolerance or pruning
+            MoERegressor,
+            {"solver": "sgd"},
+            {
+                "n_init": 1,
+                "init_params": "kmeans",
+                "max_iter": 3,
+                "tol": 0.1,
+                "prune_threshold": 0.3,
+            },
+            _BATCHES,
+            "n_init, init_params, max_iter, tol and prune_threshold parameters "
+            "are only used by fit, not by partial_fit with solver='sgd'; "
+            "n_init=1, init_params='kmeans', max_iter=3, tol=0.1 and "
+            "prune_threshold=0.3 are ignored.",
+        ),
+        (  # (n_init="auto" by default)
+            MoEClassifier,
+            {"solver": "sgd"},
+            {"n_init": 4, "n_iter_no_change": 2},
+            _BATCHES,
+            "n_init parameter is only used by fit, not by partial_fit with "
+            "solver='sgd'; n_init=4 is ignored. n_iter_no_change parameter is "
+            "only used by fit with solver='sgd', not by partial_fit; "
+            "n_iter_no_change=2 is ignored.",
+        ),
+        (
+            MoEPoissonRegressor,
+            {"solver": "sgd", "zero_inflated": True},
+            {"max_iter": 7, "init_params": "random"},
+            _BATCHES,
+            "init_params and max_iter parameters are only used by fit, not by "
+            "partial_fit with solver='sgd'; init_params='random' and max_iter=7 "
+            "are ignored.",
+        ),
     ],
 )
 def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
@@ -2684,8 +2719,16 @@ def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
     assert issubclass(said[0][0].category, SkmoeWarning)
     assert said[0][0].filename == __file__  # at the user's call
     # ignored indeed: every fitted attribute (the Adam or online EM state, the
-    # random state) bit for bit the same
-    _assert_same_state(_fitted_state(model), _fitted_state(reference))
+    # random state) bit for bit the same, but the record of the warnings given
+    _assert_same_state(*(_model_state(m) for m in (model, reference)))
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def _model_state(model):
+    """The fitted state but the stream's record of the warnings it gave."""
+    state = _fitted_state(model)
+    state.pop("_stream_warnings", None)
+    return state
 
 
 @pytest.mark.parametrize(
@@ -2698,8 +2741,22 @@ def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
         (MoEGammaRegressor, {"solver": "sgd", "batch_size": 32}),
         (MoERegressor, {"solver": "sgd", "noise": "student_t", "df": 8.0}),
         (MoEClassifier, {"solver": "sgd", "learning_rate": 0.05}),
+        # online EM fits its first batch by fit's EM
+        (
+            MoERegressor,
+            {
+                "gate": "constant",
+                "n_init": 1,
+                "init_params": "random",
+                "max_iter": 3,
+                "tol": 0.1,
+                "prune_threshold": 0.3,
+            },
+        ),
         # at their defaults
         (MoERegressor, {"gate": "constant", "learning_rate": 0.01, "df": 4}),
+        (MoERegressor, {"solver": "sgd", "n_init": 4, "max_iter": 500}),
+        (MoEClassifier, {"solver": "sgd", "n_init": "auto", "tol": 1e-5}),
     ],
 )
 def test_no_unused_parameter_warning_at_partial_fit_defaults_or_where_used(
@@ -2740,17 +2797,116 @@ def test_unused_parameter_warning_follows_the_model_a_partial_fit_starts(Estimat
     assert said == [[], []]
 
 
-def test_used_parameter_changes_the_partial_fit_state():
+@pytest.mark.parametrize(
+    "setting, used",
+    [
+        ({"solver": "sgd"}, {"batch_size": 32}),
+        # online EM's first batch is fitted by fit's EM (a first batch too
+        # small to fit is kept, and fitted once the rows kept are enough)
+        ({"gate": "constant"}, {"n_init": 1, "init_params": "random"}),
+        ({"gate": "constant"}, {"max_iter": 3}),
+        ({"gate": "gaussian"}, {"tol": 0.1}),
+    ],
+)
+def test_used_parameter_changes_the_partial_fit_state(setting, used):
     # the comparison above tells a parameter partial_fit reads
     X, y = _counts_data(MoERegressor, n=200)
     models = [
-        _stream(
-            MoERegressor(2, solver="sgd", random_state=0, **params), X, y, _BATCHES, []
-        )
-        for params in ({}, {"batch_size": 32})
+        _stream(MoERegressor(2, random_state=0, **setting, **params), X, y, batches, [])
+        for params in ({}, used)
+        for batches in (_BATCHES, _SMALL_BATCHES)
     ]
-    with pytest.raises(AssertionError):
-        _assert_same_state(*map(_fitted_state, models))
+    for reference, model in zip(models[:2], models[2:], strict=True):
+        assert not np.array_equal(model.predict(X), reference.predict(X))
+
+
+@pytest.mark.parametrize(
+    "setting, changes, kept, reset, expected",
+    [
+        (  # Adam's epochs: the changed learning_rate is read
+            {"solver": "sgd"},
+            {"max_iter": 3, "learning_rate": 0.05},
+            {"learning_rate": 0.05},
+            {"max_iter": 500},
+            "max_iter parameter is only used by fit, not by partial_fit with "
+            "solver='sgd'; max_iter=3 is ignored.",
+        ),
+        (  # online EM, after its first batch's fit
+            {"gate": "constant"},
+            {"learning_rate": 0.3, "tol": 0.1},
+            {"tol": 0.1},
+            {"learning_rate": 0.01},
+            "learning_rate parameter is only used when solver is 'sgd'. Got "
+            "(solver='em'); learning_rate=0.3 is ignored.",
+        ),
+    ],
+)
+def test_parameters_set_between_partial_fit_calls_that_it_ignores_warn(
+    setting, changes, kept, reset, expected
+):
+    # set_params between calls: the changed parameters partial_fit ignores were
+    # ignored without a word; warned once per setting, and the stream goes on
+    # as one whose parameters partial_fit reads changed alone
+    X, y = _counts_data(MoERegressor, n=200)
+    calls = [*_BATCHES, np.arange(0, 50), np.arange(50, 100)]
+
+    def stream(changes, said):
+        model = MoERegressor(2, random_state=0, **setting)
+        _stream(model, X, y, calls[:1], said)
+        model.set_params(**changes)
+        _stream(model, X, y, calls[1:3], said)
+        model.set_params(**reset)
+        _stream(model, X, y, calls[3:4], said)  # back at its default: silent
+        model.set_params(**changes)
+        _stream(model, X, y, calls[4:], said)  # warned of before: silent
+        return model
+
+    said = []
+    model = stream(changes, said)
+    assert [[str(w.message) for w in call] for call in said] == [
+        [],
+        [expected],
+        [],
+        [],
+        [],
+    ]
+    assert issubclass(said[1][0].category, SkmoeWarning)
+    assert said[1][0].filename == __file__
+    said = []
+    reference = stream(kept, said)
+    assert said == [[]] * len(calls)
+    _assert_same_state(_model_state(model), _model_state(reference))
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def test_parameters_set_after_fit_warn_at_a_later_partial_fit():
+    # the first call after fit takes the parameters as they are (fit read
+    # max_iter); set since, partial_fit warns that it ignores it
+    X, y = _counts_data(MoERegressor, n=200)
+    model = MoERegressor(2, solver="sgd", max_iter=30, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[:100], y[:100])
+    assert not _unused_warnings(caught)
+    said = []
+    _stream(model, X, y, _BATCHES[1:], said)
+    assert said == [[], []]
+    model.set_params(max_iter=40)
+    _stream(model, X, y, _BATCHES[1:], said)
+    assert [[str(w.message) for w in call] for call in said[2:]] == [
+        [
+            "max_iter parameter is only used by fit, not by partial_fit with "
+            "solver='sgd'; max_iter=40 is ignored."
+        ],
+        [],
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[:100], y[:100])  # a new stream, whose fit reads max_iter
+    assert not _unused_warnings(caught)
+    said = []
+    _stream(model, X, y, _BATCHES[1:], said)
+    assert said == [[], []]
 
 
 def test_partial_fit_after_fit_warns_no_unused_parameter():
