@@ -314,26 +314,30 @@ def newton_direction_kernel(xp, design, sample_weight, prob, residual, coef, alp
     )
     try:
         solved = xp.linalg.solve(system, rhs)
+        solved = xp.reshape(solved, (n_problems, n_samples, m, m + 1))
+        # sum_i x_0i theta_i = 0, theta = theta_0 - Q b: (sum_i x_0i Q_i) b = ...
+        row = xp.reshape(ones, (1, n_samples, 1, 1))
+        summed = xp.sum(row * solved, axis=1)  # (B, m, m + 1)
+        lhs, right = summed[:, :, 1:], summed[:, :, :1]
+        scale = xp.sum(lhs * eye_m, axis=(1, 2)) / m
+        ridge = (scale[:, None, None] / m) * xp.ones((1, m, m), dtype=dtype, device=dev)
+        intercept = xp.linalg.solve(lhs + ridge, right)  # (B, m, 1)
     except MemoryError:
         raise
     except Exception:  # NumPy's LinAlgError, torch's RuntimeError, ...
         return None
-    if not bool(xp.all(xp.isfinite(solved))):
-        return None  # (a singular system where solve does not raise)
-    solved = xp.reshape(solved, (n_problems, n_samples, m, m + 1))
-    # sum_i x_0i theta_i = 0 with theta = theta_0 - Q b: (sum_i x_0i Q_i) b = ...
-    row = xp.reshape(ones, (1, n_samples, 1, 1))
-    summed = xp.sum(row * solved, axis=1)  # (B, m, m + 1)
-    lhs, right = summed[:, :, 1:], summed[:, :, :1]
-    scale = xp.sum(lhs * eye_m, axis=(1, 2)) / m
-    lhs = lhs + (scale[:, None, None] / m) * xp.ones((1, m, m), dtype=dtype, device=dev)
-    intercept = xp.linalg.solve(lhs, right)  # (B, m, 1)
     theta = solved[..., 0] - (solved[..., 1:] @ intercept[:, None, :, :])[..., 0]
     slopes = features[None, :, :] @ theta  # (B, D, m)
     new = xp.concat([xp.matrix_transpose(intercept), slopes], axis=1)
     # centred, as the exact step is (its rounding errors are not)
     step = new - coef
-    return step - xp.mean(step, axis=2, keepdims=True)
+    step = step - xp.mean(step, axis=2, keepdims=True)
+    # a singular system where solve does not raise (CuPy's, outside
+    # cupyx.errstate(linalg="raise"), gives inf or NaN): of either solve, as
+    # the line search keeps no coefficients from a NaN step (0 * NaN)
+    if not bool(xp.all(xp.isfinite(step))):
+        return None
+    return step
 
 
 def _add_across(xp, hessian, m, d):

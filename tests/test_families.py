@@ -593,3 +593,27 @@ def test_expert_family_m_steps_climb_to_a_stationary_point(name):
         # in units of the parameter (positive ones move on a log scale)
         scale = value if key in family.lower_bounds() else 1.0
         np.testing.assert_allclose(gradient[key] * scale, 0.0, atol=1e-6)
+
+
+def test_softmax_gate_kernel_newton_step_gives_way_where_a_solve_is_nan(monkeypatch):
+    # a solve that does not raise on a singular system (CuPy's, outside
+    # cupyx.errstate(linalg="raise")) gives inf or NaN; one in the intercepts'
+    # m x m solve gave a NaN step, which the line search cannot refuse (its
+    # step length 0 times NaN): None, as for the n m x n m system, so that the
+    # caller takes the primal step
+    design, weighted = _wide_gate_problem()
+    rng = np.random.RandomState(1)
+    coef = 0.1 * rng.randn(design.shape[0], 3)
+    coef -= coef.mean(axis=1, keepdims=True)
+    _, _, g = _exact_newton_step(design, weighted, coef, 1e-4)
+    s = weighted.sum(axis=0)
+    args = (np, design, s[None], g[None], (weighted - s * g)[None], coef[None], 1e-4)
+    assert np.all(np.isfinite(_multinomial.newton_direction_kernel(*args)))
+    solve = np.linalg.solve
+
+    def silent(a, b):  # the m x m system (m = 3 experts) as singular
+        out = solve(a, b)
+        return np.full_like(out, np.nan) if a.shape[-1] == 3 else out
+
+    monkeypatch.setattr(np.linalg, "solve", silent)
+    assert _multinomial.newton_direction_kernel(*args) is None

@@ -6,6 +6,7 @@ joint likelihood that its EM must never lower.
 
 import pickle
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -699,3 +700,61 @@ def test_float32_gate_of_features_far_from_the_origin(covariance_type):
         )
         expected = np.exp(log_softmax(logits, axis=1))
         np.testing.assert_allclose(model.predict_gate(X32), expected, atol=1e-6)
+
+
+def _unchecked_cholesky(a):
+    """LAPACK's unblocked ``potf2`` (lower) without its error: where a pivot
+    is not positive the factorization stops and leaves it on the diagonal, the
+    rest of the lower triangle as it was (what CuPy returns for a matrix that
+    is not positive definite, outside ``cupyx.errstate(linalg="raise")``)."""
+    out = np.tril(np.array(a, dtype=np.float64))
+    for L in out.reshape(-1, *out.shape[-2:]):
+        for j in range(L.shape[0]):
+            pivot = L[j, j] - L[j, :j] @ L[j, :j]
+            if not pivot > 0:
+                L[j, j] = pivot
+                break
+            L[j, j] = np.sqrt(pivot)
+            L[j + 1 :, j] = (L[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
+    return out
+
+
+class _SilentLinalg:
+    """A NumPy namespace whose ``linalg.cholesky`` does not raise (CuPy's)."""
+
+    def __init__(self):
+        import array_api_compat.numpy as xnp
+
+        self._xp = xnp
+        self.linalg = SimpleNamespace(cholesky=_unchecked_cholesky, inv=xnp.linalg.inv)
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+
+def test_whitening_detects_a_failed_cholesky_that_does_not_raise():
+    # the second covariance's smallest eigenvalue is -1e-13 of its diagonal:
+    # the jitter's first two tries (4 eps, 400 eps) leave it indefinite, the
+    # third (4e4 eps) factors it. A namespace whose cholesky returns the
+    # partial factor (a negative pivot on its diagonal, every entry finite)
+    # took the first try's, whose inverse is no whitening of the covariance
+    import array_api_compat.numpy as xnp
+
+    from skmoe.gates.gaussian import _whitening
+
+    delta = 1e-13
+    covariances = np.array(
+        [[[2.0, 0.3], [0.3, 1.0]], [[1.0, 1.0 + delta], [1.0 + delta, 1.0]]]
+    )
+    loading = np.zeros(2)
+    with pytest.raises(np.linalg.LinAlgError):  # the first try's, on NumPy
+        np.linalg.cholesky(covariances + 4 * np.finfo(float).eps * np.eye(2))
+    assert np.all(np.isfinite(_unchecked_cholesky(covariances)))
+    want = _whitening(xnp, covariances, loading)
+    got = _whitening(_SilentLinalg(), covariances, loading)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # the third try's jitter, 4e4 eps of each diagonal entry, whitened (to
+    # the rounding of a condition number of 2e11)
+    jitter = 4e4 * np.finfo(float).eps * np.eye(2)
+    for W, S in zip(got, covariances, strict=True):
+        np.testing.assert_allclose(W @ (S + jitter) @ W.T, np.eye(2), atol=1e-4)

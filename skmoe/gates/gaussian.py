@@ -57,7 +57,7 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
             raise
         except Exception as error:  # NumPy's LinAlgError, torch's RuntimeError, ...
             factor, failure = None, error
-        if factor is not None and bool(xp.all(xp.isfinite(factor))):
+        if factor is not None and _factored(xp, factor, eye):
             return xp.linalg.inv(factor)
         relative *= JITTER_GROWTH
     raise FloatingPointError(
@@ -66,6 +66,18 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
         "diagonal; fit in float64, remove duplicated or collinear features, or "
         "use gate_covariance_type='diag'."
     ) from failure
+
+
+def _factored(xp, factor: Array, eye: Array) -> bool:
+    """Whether ``factor`` is a completed Cholesky factorization: finite, with a
+    positive diagonal. CuPy's ``cholesky`` of a matrix that is not positive
+    definite does not raise (cuSOLVER's ``devInfo`` is read only under
+    ``cupyx.errstate(linalg="raise")``): it returns the factorization as far as
+    it got, the failed pivot on the diagonal (LAPACK's ``potrf`` leaves it
+    there, zero or negative; JAX's gives NaN), so a finite factor alone did
+    not show the failure, and its inverse whitened with a wrong covariance."""
+    diagonal = xp.sum(factor * eye, axis=-1)
+    return bool(xp.all(xp.isfinite(factor)) & xp.all(diagonal > 0))
 
 
 #: The covariances' forms, as scikit-learn's GaussianMixture's ``covariance_type``.
