@@ -84,7 +84,7 @@ from ._online import (
     statistics_of,
     supports,
 )
-from ._partial_fit import PartialFitMixin
+from ._partial_fit import _IGNORED, PartialFitMixin
 from ._restarts import _fit_restart, summary
 from ._sgd import (
     effective_rows,
@@ -757,8 +757,11 @@ class BaseMixtureOfExperts(
             for n_experts in self._candidates(None):
                 self._solver_options(n_experts)
         with _unchanged_on_failure(self):
-            # a new model: a later partial_fit stream warns afresh
-            vars(self).pop("_stream_warnings", None)
+            # a new model: a later partial_fit stream warns afresh, and of
+            # the parameters it ignores where set_params changed them since
+            # (fit warned of those it ignores itself, and read the others)
+            ignored_later = self._ignored_parameters_message("partial_fit")
+            self._stream_warnings = frozenset({_IGNORED, (_IGNORED, ignored_later)})
             vars(self).pop("_stream_y_range", None)
             if warm:
                 messages = self._warm_fit(X, y, sample_weight, groups, target)
@@ -1866,8 +1869,10 @@ class BaseMixtureOfExperts(
             methods = [self.init_params] * n_init
         return list(zip(methods, seeds, strict=True))
 
-    def _solver_options(self, n_experts) -> SolverOptions:
-        """The solver settings for ``n_experts`` experts, checked to go together."""
+    def _solver_options(self, n_experts, prunes=True) -> SolverOptions:
+        """The solver settings for ``n_experts`` experts, checked to go together
+        (``prunes=False``: for Adam's epochs of ``partial_fit``, which ignore
+        ``prune_threshold``, and warn so, rather than refuse it)."""
         options = SolverOptions(
             solver=self.solver,
             assignment=self.assignment,
@@ -1875,7 +1880,7 @@ class BaseMixtureOfExperts(
             max_iter=self.max_iter,
             tol=self.tol,
             verbose=self.verbose,
-            prune_threshold=self.prune_threshold,
+            prune_threshold=self.prune_threshold if prunes else 0.0,
             balance_coef=self.balance_coef,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,

@@ -667,9 +667,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             starts a new one).
         SkmoeWarning
             On the call that starts a model (not after :meth:`fit`, which
-            warns itself), and on a later call where ``set_params`` changed
-            them since (once per setting), where parameters set away from
-            their defaults are ignored, as :meth:`fit` warns: ``n_init``,
+            warns itself), and on a later call, after :meth:`fit` too, where
+            ``set_params`` changed them since (once per setting), where
+            parameters set away from their defaults are ignored, as
+            :meth:`fit` warns: ``n_init``,
             ``init_params``, ``max_iter``, ``tol`` and ``prune_threshold``
             (Adam's epochs have no restarts, iterations to a tolerance or
             pruning), ``n_iter_no_change`` and ``validation_fraction``

@@ -309,9 +309,10 @@ class PartialFitMixin:
             starts a new one).
         SkmoeWarning
             On the call that starts a model (not after :meth:`fit`, which
-            warns itself), and on a later call where ``set_params`` changed
-            them since (once per setting), where parameters set away from
-            their defaults are ignored, as :meth:`fit` warns: ``batch_size``
+            warns itself), and on a later call, after :meth:`fit` too, where
+            ``set_params`` changed them since (once per setting), where
+            parameters set away from their defaults are ignored, as
+            :meth:`fit` warns: ``batch_size``
             and ``learning_rate`` by online EM, ``n_init``, ``init_params``,
             ``max_iter``, ``tol`` and ``prune_threshold`` by Adam (online EM
             fits its first batch with them), ``n_iter_no_change`` and
@@ -349,8 +350,9 @@ class PartialFitMixin:
         first = not hasattr(self, "n_experts_")
         ignored = self._ignored_parameters_message("partial_fit")
         given = vars(self).get("_stream_warnings", frozenset())
-        # the first call after fit takes the parameters as they are (fit
-        # warned of those it ignores, and read the others)
+        # after fit, those it ignores that set_params changed since fit (whose
+        # parameters fit records: it warned of those it ignores, and read the
+        # others)
         warn = (
             ignored
             and (first or _IGNORED in given)
@@ -395,7 +397,11 @@ class PartialFitMixin:
                 self._warn_ignored_settings("partial_fit")
             for message, category in ignored:
                 self._warn_once_in_stream(message, message, category)
-        options = self._solver_options(self.n_experts if restart else self.n_experts_)
+        # (Adam's epochs do not prune: prune_threshold warned ignored, as fit
+        # with solver='em' warns of batch_size, not refused where fit prunes)
+        options = self._solver_options(
+            self.n_experts if restart else self.n_experts_, prunes=online
+        )
         y = _column_target(y, self)
         if is_regressor(self):
             y = _object_target_as_float(y)

@@ -24,10 +24,10 @@ class ZeroInflatedMixin:
         "as R flexmix's FLXMRziglm counts its components",
     )
 
-    def _solver_options(self, n_experts):
+    def _solver_options(self, n_experts, prunes=True):
         if self.zero_inflated:
-            self._check_zero_inflated(n_experts)
-        return super()._solver_options(n_experts)
+            self._check_zero_inflated(n_experts, prunes)
+        return super()._solver_options(n_experts, prunes)
 
     def _zero_refusals(self):
         """The parameters ``zero_inflated=True`` refuses: {name: (given,
@@ -55,11 +55,12 @@ class ZeroInflatedMixin:
             ),
         }
 
-    def _check_zero_inflated(self, n_experts):
+    def _check_zero_inflated(self, n_experts, prunes=True):
         """Raise where ``zero_inflated=True`` does not go with the other
-        parameters (``n_experts`` counts the point mass at zero)."""
+        parameters (``n_experts`` counts the point mass at zero; ``prunes``:
+        whether the fit reads ``prune_threshold``)."""
         for name, (given, why) in self._zero_refusals().items():
-            if given:
+            if given and (prunes or name != "prune_threshold > 0"):
                 raise ValueError(f"zero_inflated=True does not take {name}: {why}.")
         if n_experts != "auto" and n_experts < 2:
             raise ValueError(

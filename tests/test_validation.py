@@ -2698,6 +2698,24 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             "partial_fit with solver='sgd'; init_params='random' and max_iter=7 "
             "are ignored.",
         ),
+        # fit refuses pruning there; Adam's epochs, which do not prune,
+        # refused it too
+        (
+            MoEPoissonRegressor,
+            {"solver": "sgd", "zero_inflated": True},
+            {"prune_threshold": 0.3},
+            _BATCHES,
+            "prune_threshold parameter is only used by fit, not by partial_fit "
+            "with solver='sgd'; prune_threshold=0.3 is ignored.",
+        ),
+        (
+            MoERegressor,
+            {"solver": "sgd", "gate": "hierarchical"},
+            {"prune_threshold": 0.3},
+            _BATCHES,
+            "prune_threshold parameter is only used by fit, not by partial_fit "
+            "with solver='sgd'; prune_threshold=0.3 is ignored.",
+        ),
     ],
 )
 def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
@@ -2907,6 +2925,41 @@ def test_parameters_set_after_fit_warn_at_a_later_partial_fit():
     said = []
     _stream(model, X, y, _BATCHES[1:], said)
     assert said == [[], []]
+
+
+@pytest.mark.parametrize(
+    "setting, changes, expected",
+    [
+        (
+            {"solver": "sgd"},
+            {"max_iter": 40},
+            "max_iter parameter is only used by fit, not by partial_fit with "
+            "solver='sgd'; max_iter=40 is ignored.",
+        ),
+        (  # online EM continuing fit's EM
+            {"gate": "constant"},
+            {"learning_rate": 0.3},
+            "learning_rate parameter is only used when solver is 'sgd'. Got "
+            "(solver='em'); learning_rate=0.3 is ignored.",
+        ),
+    ],
+)
+def test_parameters_set_between_fit_and_partial_fit_that_it_ignores_warn(
+    setting, changes, expected
+):
+    # fit, set_params, then partial_fit: the first call after fit took the
+    # parameters as they were and ignored the changed ones without a word
+    X, y = _counts_data(MoERegressor, n=200)
+    model = MoERegressor(2, random_state=0, **setting)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[:100], y[:100])
+    assert not _unused_warnings(caught)
+    model.set_params(**changes)
+    said = []
+    _stream(model, X, y, _BATCHES[1:], said)
+    assert [[str(w.message) for w in call] for call in said] == [[expected], []]
+    assert issubclass(said[0][0].category, SkmoeWarning)
 
 
 def test_partial_fit_after_fit_warns_no_unused_parameter():
