@@ -799,7 +799,9 @@ class BaseMixtureOfExperts(
                     self.solver == "sgd",
                 ),
                 (  # Adam's epoch per call; online EM's first fit reads them
-                    ("n_init", "init_params", "max_iter", "tol", "prune_threshold"),
+                    # (n_init=1 asks for the one start Adam's stream makes)
+                    ("n_init",) * (self.n_init != 1)
+                    + ("init_params", "max_iter", "tol", "prune_threshold"),
                     "by fit, not by partial_fit with solver='sgd'",
                     None,
                     self.solver != "sgd",

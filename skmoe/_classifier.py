@@ -670,7 +670,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             warns itself), and on a later call, after :meth:`fit` too, where
             ``set_params`` changed them since (once per setting), where
             parameters set away from their defaults are ignored, as
-            :meth:`fit` warns: ``n_init``,
+            :meth:`fit` warns: ``n_init`` (but 1, the one start made),
             ``init_params``, ``max_iter``, ``tol`` and ``prune_threshold``
             (Adam's epochs have no restarts, iterations to a tolerance or
             pruning), ``n_iter_no_change`` and ``validation_fraction``

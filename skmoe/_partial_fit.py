@@ -313,7 +313,7 @@ class PartialFitMixin:
             ``set_params`` changed them since (once per setting), where
             parameters set away from their defaults are ignored, as
             :meth:`fit` warns: ``batch_size``
-            and ``learning_rate`` by online EM, ``n_init``, ``init_params``,
+            and ``learning_rate`` by online EM, ``n_init`` (but 1), ``init_params``,
             ``max_iter``, ``tol`` and ``prune_threshold`` by Adam (online EM
             fits its first batch with them), ``n_iter_no_change`` and
             ``validation_fraction`` (:meth:`fit`'s early stopping) by both

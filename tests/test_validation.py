@@ -2667,7 +2667,7 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             MoERegressor,
             {"solver": "sgd"},
             {
-                "n_init": 1,
+                "n_init": 3,
                 "init_params": "kmeans",
                 "max_iter": 3,
                 "tol": 0.1,
@@ -2676,7 +2676,7 @@ _SMALL_BATCHES = [np.arange(0, 3), np.arange(3, 6), np.arange(6, 150)]
             _BATCHES,
             "n_init, init_params, max_iter, tol and prune_threshold parameters "
             "are only used by fit, not by partial_fit with solver='sgd'; "
-            "n_init=1, init_params='kmeans', max_iter=3, tol=0.1 and "
+            "n_init=3, init_params='kmeans', max_iter=3, tol=0.1 and "
             "prune_threshold=0.3 are ignored.",
         ),
         (  # (n_init="auto" by default)
@@ -2740,6 +2740,21 @@ def test_unused_parameters_warn_at_first_partial_fit_and_change_nothing(
     # random state) bit for bit the same, but the record of the warnings given
     _assert_same_state(*(_model_state(m) for m in (model, reference)))
     np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_one_start_asked_of_adams_partial_fit_is_no_ignored_parameter(Estimator):
+    # Adam's stream makes one start: n_init=1 asks for what it does (n_init=2
+    # is ignored, and said so)
+    X, y = _counts_data(Estimator, n=200)
+    said = []
+    _stream(Estimator(2, solver="sgd", n_init=1), X, y, _BATCHES, said)
+    assert said == [[]] * len(_BATCHES)
+    _stream(Estimator(2, solver="sgd", n_init=2), X, y, _BATCHES[:1], said)
+    assert [str(w.message) for w in said[-1]] == [
+        "n_init parameter is only used by fit, not by partial_fit with "
+        "solver='sgd'; n_init=2 is ignored."
+    ]
 
 
 def _model_state(model):
