@@ -1,6 +1,10 @@
 import numpy as np
 import pytest
 
+# tests/_fake_cupy is an emulated CuPy that only test_gpu_emulated.py's
+# subprocess may import: collecting it (its doctests) imported it here
+collect_ignore = ["_fake_cupy"]
+
 
 def make_gated_regression(n_samples=1500, random_state=0):
     """Data drawn from a known 3-expert model with a softmax gate on x0.

@@ -17,6 +17,13 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(cupy is None, reason="needs CuPy and a usable CUDA device"),
 ]
+#: Whether ``cupy`` is tests/_fake_cupy's emulation (array-api-strict arrays on
+#: a non-default device; tests/test_gpu_emulated.py runs this file with it):
+#: what compiles or runs CUDA code of its own is skipped there
+EMULATED = getattr(cupy, "EMULATED", False)
+needs_cuda = pytest.mark.skipif(
+    EMULATED, reason="needs real CUDA (the fused E-step's RawKernel); CuPy emulated"
+)
 
 
 def _data(dtype, n=5000, seed=0):
@@ -100,6 +107,7 @@ def _device_problem(n, d, k, dtype, seed=0):
     return problem, gates, experts
 
 
+@needs_cuda
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-6), (np.float32, 1e-4)])
 @pytest.mark.parametrize("n, k, d", [(1000, 5, 4), (100_001, 16, 8)])
 def test_fused_e_step_matches_generic_on_device(dtype, rtol, n, k, d, monkeypatch):
@@ -122,6 +130,7 @@ def test_fused_e_step_matches_generic_on_device(dtype, rtol, n, k, d, monkeypatc
         np.testing.assert_allclose(got[2], want[2], rtol=rtol, atol=rtol)  # log_gate
 
 
+@needs_cuda
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
 def test_fused_kernel_with_infinite_logits_matches_its_emulation(dtype, rtol):
     from skmoe import _fused
@@ -143,6 +152,7 @@ def test_fused_kernel_with_infinite_logits_matches_its_emulation(dtype, rtol):
         np.testing.assert_allclose(a.get(), b, rtol=rtol, atol=rtol, equal_nan=True)
 
 
+@needs_cuda
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-6), (np.float32, 1e-3)])
 def test_fit_with_fused_e_step_matches_cpu(dtype, rtol, monkeypatch):
     from skmoe import _backend, _fused
