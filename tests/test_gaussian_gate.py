@@ -719,14 +719,34 @@ def _unchecked_cholesky(a):
     return out
 
 
+def _untouched_pivot_cholesky(a):
+    """As :func:`_unchecked_cholesky`, but the failed pivot's entry left as it
+    was (positive): an implementation whose output after a failure is not
+    documented (cuSOLVER's) may leave any of these."""
+    out = np.tril(np.array(a, dtype=np.float64))
+    done = _unchecked_cholesky(a)
+    for L, D, A in zip(
+        done.reshape(-1, *a.shape[-2:]),
+        out.reshape(-1, *a.shape[-2:]),
+        np.reshape(a, (-1, *a.shape[-2:])),
+        strict=True,
+    ):
+        D[...] = L
+        for j in range(L.shape[0]):
+            if not L[j, j] > 0:
+                D[j, j] = A[j, j]
+                break
+    return out
+
+
 class _SilentLinalg:
     """A NumPy namespace whose ``linalg.cholesky`` does not raise (CuPy's)."""
 
-    def __init__(self):
+    def __init__(self, cholesky=_unchecked_cholesky):
         import array_api_compat.numpy as xnp
 
         self._xp = xnp
-        self.linalg = SimpleNamespace(cholesky=_unchecked_cholesky, inv=xnp.linalg.inv)
+        self.linalg = SimpleNamespace(cholesky=cholesky, inv=xnp.linalg.inv)
 
     def __getattr__(self, name):
         return getattr(self._xp, name)
@@ -751,8 +771,12 @@ def test_whitening_detects_a_failed_cholesky_that_does_not_raise():
         np.linalg.cholesky(covariances + 4 * np.finfo(float).eps * np.eye(2))
     assert np.all(np.isfinite(_unchecked_cholesky(covariances)))
     want = _whitening(xnp, covariances, loading)
-    got = _whitening(_SilentLinalg(), covariances, loading)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # (a failed pivot left positive: only rebuilding the matrix shows it)
+    untouched = _untouched_pivot_cholesky(covariances)
+    assert np.all(np.diagonal(untouched, axis1=1, axis2=2) > 0)
+    for cholesky in (_unchecked_cholesky, _untouched_pivot_cholesky):
+        got = _whitening(_SilentLinalg(cholesky), covariances, loading)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
     # the third try's jitter, 4e4 eps of each diagonal entry, whitened (to
     # the rounding of a condition number of 2e11)
     jitter = 4e4 * np.finfo(float).eps * np.eye(2)

@@ -12,6 +12,7 @@ test_gpu.py runs for real and this test skips.
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -45,24 +46,46 @@ def test_emulated_cupy_stays_out_of_this_process():
     assert "SKMOE_EMULATED_CUPY" not in os.environ
 
 
+def _emulated(arguments, source=None):
+    """Python run with ``arguments`` under the emulated CuPy: the emulation
+    first on the path, then the skmoe of ``source`` (a folder holding it; this
+    process's by default). ``-P``: not the working directory (the repository
+    root, whose skmoe ``-m`` and ``-c`` put first on the path otherwise, where
+    this process imports an installed one)."""
+    env = dict(os.environ, SCIPY_ARRAY_API="1", SKMOE_EMULATED_CUPY="1")
+    env.pop("SKMOE_FUSED_E_STEP", None)  # (its kernel needs real CUDA)
+    if source is None:
+        source = Path(skmoe.__file__).parent.parent
+    path = [str(FAKE), str(source), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+    return subprocess.run(
+        [sys.executable, "-P", *arguments],
+        env=env,
+        cwd=TESTS.parent,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_emulation_runs_the_skmoe_this_process_imports(tmp_path):
+    # an installed skmoe (a copy here) is the one the emulated run tests,
+    # not the repository's, from whose root it runs
+    shutil.copytree(Path(skmoe.__file__).parent, tmp_path / "skmoe")
+    run = _emulated(["-c", "import skmoe; print(skmoe.__file__)"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()).parent == tmp_path / "skmoe"
+
+
 @pytest.mark.skipif(
     _import_cupy() is not None, reason="CuPy has a device: test_gpu.py runs for real"
 )
 def test_gpu_tests_pass_on_emulated_cupy(tmp_path):
     report = tmp_path / "gpu.xml"
-    env = dict(os.environ, SCIPY_ARRAY_API="1", SKMOE_EMULATED_CUPY="1")
-    env.pop("SKMOE_FUSED_E_STEP", None)  # (its kernel needs real CUDA)
-    # the emulation first, then the skmoe this process imports
-    source = str(Path(skmoe.__file__).parent.parent)
-    path = [str(FAKE), source, env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
     command = [
-        sys.executable, "-m", "pytest", str(TESTS / "test_gpu.py"), "-m", "gpu",
-        "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}",
+        "-m", "pytest", str(TESTS / "test_gpu.py"), "-m", "gpu", "-q",
+        "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}",
     ]  # fmt: skip
-    run = subprocess.run(
-        command, env=env, cwd=TESTS.parent, capture_output=True, text=True
-    )
+    run = _emulated(command)
     log = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, log
     passed, skipped = [], {}

@@ -51,13 +51,14 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     failure = None  # the last factorization's error, if it raised
     for _ in range(JITTER_TRIES):
         jitter = loading[None, :] + relative * diagonal
+        matrix = covariances + jitter[..., None] * eye
         try:
-            factor = xp.linalg.cholesky(covariances + jitter[..., None] * eye)
+            factor = xp.linalg.cholesky(matrix)
         except MemoryError:
             raise
         except Exception as error:  # NumPy's LinAlgError, torch's RuntimeError, ...
             factor, failure = None, error
-        if factor is not None and _factored(xp, factor, eye):
+        if factor is not None and _factored(xp, factor, matrix, eye):
             return xp.linalg.inv(factor)
         relative *= JITTER_GROWTH
     raise FloatingPointError(
@@ -68,16 +69,30 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     ) from failure
 
 
-def _factored(xp, factor: Array, eye: Array) -> bool:
-    """Whether ``factor`` is a completed Cholesky factorization: finite, with a
-    positive diagonal. CuPy's ``cholesky`` of a matrix that is not positive
-    definite does not raise (cuSOLVER's ``devInfo`` is read only under
-    ``cupyx.errstate(linalg="raise")``): it returns the factorization as far as
-    it got, the failed pivot on the diagonal (LAPACK's ``potrf`` leaves it
-    there, zero or negative; JAX's gives NaN), so a finite factor alone did
-    not show the failure, and its inverse whitened with a wrong covariance."""
+def _factored(xp, factor: Array, matrix: Array, eye: Array) -> bool:
+    """Whether ``factor`` is a completed Cholesky factorization of ``matrix``:
+    finite, with a positive diagonal, and ``factor @ factor.T`` within
+    ``sqrt(eps)`` of the largest diagonal entry of ``matrix`` (a completed
+    factorization is within ``d eps`` of it: Cholesky is backward stable).
+    CuPy's ``cholesky`` of a matrix that is not positive definite does not
+    raise (cuSOLVER's ``devInfo`` is read only under
+    ``cupyx.errstate(linalg="raise")``): it returns what the factorization left
+    (LAPACK's ``potrf`` leaves the failed pivot on the diagonal, zero or
+    negative, and the rest of the matrix as it was; cuSOLVER does not document
+    its), so a finite factor alone did not show the failure, and its inverse
+    whitened with a wrong covariance."""
+    if matrix.shape[-1] == 0:  # (a gate on no features: nothing to factor)
+        return True
     diagonal = xp.sum(factor * eye, axis=-1)
-    return bool(xp.all(xp.isfinite(factor)) & xp.all(diagonal > 0))
+    rebuilt = factor @ xp.matrix_transpose(factor)
+    scale = xp.max(xp.sum(matrix * eye, axis=-1), axis=-1)  # (K,)
+    error = xp.max(xp.abs(rebuilt - matrix), axis=(-2, -1))
+    tol = math.sqrt(float(xp.finfo(matrix.dtype).eps))
+    return bool(
+        xp.all(xp.isfinite(factor))
+        & xp.all(diagonal > 0)
+        & xp.all(error <= tol * scale)
+    )
 
 
 #: The covariances' forms, as scikit-learn's GaussianMixture's ``covariance_type``.
