@@ -219,6 +219,16 @@ def test_dispersion_gradient_of_a_huge_shape():
     np.testing.assert_allclose(grad["dispersion"], -(nu**2) * 0.5 * gap, rtol=1e-10)
 
 
+def test_the_start_clusters_the_log_amounts():
+    # k-means sees log(y), the scale of the log link: on y itself the largest
+    # amounts would draw every cluster (amounts over four decades here)
+    rng = np.random.default_rng(0)
+    y = np.exp(rng.uniform(-2.0, 7.0, 50))
+    Y = np.stack([y, np.log(y)])
+    start = GammaExperts(1e-10).start_target(Y)
+    np.testing.assert_allclose(start, np.log(y), rtol=1e-12, atol=1e-12)
+
+
 def test_shape_equation_and_terms():
     # fit_shape solves log(nu) - digamma(nu) = D; shape_terms is the density's
     nu = np.array([1e-4, 1e-3, 0.1, 1.0, 7.5, 300.0])

@@ -415,6 +415,39 @@ def test_theta_derivatives_against_exact_differences():
             )
 
 
+def test_a_warm_dispersion_step_is_newtons_in_log_theta():
+    # one M-step's dispersion step (DISPERSION_STEPS = 1) from 0.3 off the
+    # maximum in log(theta) at fixed means, against scipy's nbinom maximized
+    # in theta: Newton's error, about 0.5 * 0.3^2; a wrong curvature in log
+    # theta (the chain rule's slope term of the wrong sign) left 0.26 and 0.12
+    from skmoe.experts.negative_binomial import NegativeBinomialExperts
+    from skmoe.experts.poisson import encode_counts
+
+    rng = np.random.default_rng(0)
+    n = 500
+    mu = np.exp(1.0 + 0.5 * rng.normal(size=n))
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)
+    w = rng.uniform(0.5, 1.5, n)
+
+    def minus_log_likelihood(log_theta):
+        t = np.exp(log_theta)
+        return -np.sum(w * stats.nbinom.logpmf(y, t, t / (t + mu)))
+
+    best = optimize.minimize_scalar(
+        minus_log_likelihood,
+        bounds=(-5, 5),
+        method="bounded",
+        options={"xatol": 1e-10},
+    ).x
+    experts = NegativeBinomialExperts()
+    for delta in [0.3, -0.3]:
+        params = {"coef": np.ones((1, 1)), "dispersion": np.exp([-(best + delta)])}
+        dispersion = experts._dispersion(
+            np, np.log(mu)[None, :], encode_counts(y), w[None, :], params, cold=False
+        )
+        assert abs(-np.log(dispersion[0]) - best) < 0.06, delta
+
+
 @pytest.mark.parametrize("scale", [1e16, 1e160])
 def test_huge_counts_fit_the_gamma_limit(scale):
     # counts of scale s: the negative binomial likelihood is the Gamma one of

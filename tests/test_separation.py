@@ -218,6 +218,25 @@ def test_a_feature_beside_its_float32_copy_does_not_separate():
     assert not _lp_separates(design, y)
 
 
+def test_a_nearly_null_direction_far_out_on_the_zeros_does_not_separate():
+    # x2 - x1 is noise of 1e-5 on the positive counts and -100 on the zeros:
+    # the positive rows' Gram matrix has an eigenvalue about 1e-10 of its
+    # largest, not 0 to rounding (the null space's threshold is 10 n eps of
+    # it); taken as 0, the direction passed the check of its values on the
+    # positive counts (1e-5 against a depth of 1, within 1e-6 of 100 times
+    # it) and the fit would warn of a maximum that exists
+    rng = np.random.default_rng(0)
+    n = 60
+    x1 = rng.uniform(1, 3, n)
+    y = rng.poisson(3.0, n) + 1
+    y[:10] = 0
+    x2 = x1 + 1e-5 * rng.normal(size=n)
+    x2[:10] = x1[:10] - 100.0
+    design = np.stack([np.ones(n), x1, x2])
+    assert not _lp_separates(design, y)
+    assert separating_direction(design, y, np.ones(n, bool)) is None
+
+
 def test_a_direction_zero_on_the_positive_counts_beside_noise_is_found():
     # x2 - x1 is 0 on every positive count and 0.01 on one zero count of 1000;
     # x3 is 0 on the positive counts with both signs on the zeros. Rotating
