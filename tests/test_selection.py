@@ -369,6 +369,15 @@ def test_bootstrap_does_not_summarize_ignored_parameters():
     # summary "The fits of 9 of the 9 bootstrap samples ... warned"
     X, y = _regimes()
     model = MoERegressor(learning_rate=0.05, df=3.0, n_init=2, prune_threshold=0.05)
+    messages = _bootstrap_messages(model, X, y)
+    ignored = [m for m in messages if "learning_rate=0.05 is ignored" in m]
+    assert ignored and not any("bootstrap samples" in m for m in ignored)
+    assert ignored[0] == model._ignored_parameters_message()
+
+
+def _bootstrap_messages(model, X, y):
+    """The warnings' messages of a bootstrap LRT of 1 against 2 experts on 9
+    samples."""
     with pytest.warns(UserWarning) as record:
         bootstrap_lrt(
             model.set_params(random_state=0),
@@ -379,10 +388,7 @@ def test_bootstrap_does_not_summarize_ignored_parameters():
             significance=0.1,
             random_state=0,
         )
-    messages = [str(w.message) for w in record]
-    ignored = [m for m in messages if "learning_rate=0.05 is ignored" in m]
-    assert ignored and not any("bootstrap samples" in m for m in ignored)
-    assert ignored[0] == model._ignored_parameters_message()
+    return [str(w.message) for w in record]
 
 
 def test_bootstrap_does_not_summarize_ignored_parameters_naming_n_experts():
@@ -390,17 +396,7 @@ def test_bootstrap_does_not_summarize_ignored_parameters_naming_n_experts():
     # experts say it in other words): neither is a finding of the samples
     X, y = _regimes()
     model = MoERegressor(validation_fraction=0.3, n_init=1, prune_threshold=0.05)
-    with pytest.warns(UserWarning) as record:
-        bootstrap_lrt(
-            model.set_params(random_state=0),
-            X,
-            y,
-            max_experts=2,
-            n_bootstrap=9,
-            significance=0.1,
-            random_state=0,
-        )
-    messages = [str(w.message) for w in record]
+    messages = _bootstrap_messages(model, X, y)
     ignored = [m for m in messages if "validation_fraction=0.3 is ignored" in m]
     assert not any("bootstrap samples" in m for m in ignored)
     said = {m.split("Got (")[1].split(")")[0] for m in ignored}

@@ -199,9 +199,10 @@ def argument_bytes(args):
     return widths
 
 
-def launched_arguments(fused, dtype):
+def launched_arguments(fused, dtype, means_dtype=None):
     """The arguments ``fused.from_products`` passes its kernel (NumPy
-    arrays for CuPy's), for a small problem."""
+    arrays for CuPy's), for a small problem (means of ``means_dtype``, by
+    default ``dtype``)."""
 
     class Recorder:
         float64 = np.float64
@@ -222,7 +223,8 @@ def launched_arguments(fused, dtype):
     saved = dict(fused._KERNELS)
     fused._KERNELS.clear()
     try:
-        fused.from_products(cupy, G, G.copy(), np.zeros(n, dtype), np.ones(k, dtype))
+        M = np.ones((k, n), means_dtype or dtype)
+        fused.from_products(cupy, G, M, np.zeros(n), np.ones(k, dtype))
     finally:
         fused._KERNELS.clear()
         fused._KERNELS.update(saved)
