@@ -42,6 +42,10 @@ BETA_LIMIT_SDS = 4.0
 #: Largest ``phi mu`` at which a negative binomial component whose incomplete
 #: beta function scipy loses is taken as its Poisson limit.
 POISSON_LIMIT = 1e-16
+#: Dispersion inverses ``theta`` below which a negative binomial component
+#: whose ``phi mu`` overflows takes its rising factorial's logarithm from its
+#: series in theta (see :func:`_beyond_the_floats`).
+SMALL_THETA = 1e-3
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -537,13 +541,41 @@ def _beyond_the_floats(k, phi, rates):
         # log k: at phi = 10 and mu = 1e308 the cdf was 1.0 for 1.3e-21 at y
         # = 1e100, 30% low at 1e15, and NaN, inf - inf, from 2.6e305); theta
         # is below 1 here (phi mu overflows), so that poch stays finite
-        rising = np.log(special.poch(k, theta))
-        series = np.exp(theta * log_p + rising - special.gammaln(theta + 1.0))
+        rising = np.log(special.poch(k, theta)) - special.gammaln(theta + 1.0)
+        # small theta: the series of log(Gamma(k + theta) / (Gamma(k) Gamma(1 +
+        # theta))) in theta, whose terms keep the digits that rounding poch and
+        # 1 + theta near 1 loses (sf within 2.7e-15 of mpmath's, relatively,
+        # for theta from 1e-15 to 0.9, either side of SMALL_THETA)
+        small = theta < SMALL_THETA
+        if np.any(small):
+            rising = np.where(small, _log_rising_series(k, theta), rising)
+        log_series = theta * log_p + rising
         x = np.exp(log_x)
         near = log_x < math.log(1e-15)
-        lower = np.where(near, np.minimum(series, 1.0), special.gammainc(theta, x))
-        above = np.where(near, 1.0 - lower, special.gammaincc(theta, x))
+        lower = np.where(
+            near, np.minimum(np.exp(log_series), 1.0), special.gammainc(theta, x)
+        )
+        # the upper tail by expm1, not 1 - lower: 1 - I_p rounded to 0 where it
+        # is theta log(1 / (k p)) or so (0 for 7.4e-18 at mu = 1e300, phi = 1e20)
+        above = np.where(near, -np.expm1(log_series), special.gammaincc(theta, x))
     return lower, above
+
+
+def _log_rising_series(k, theta):
+    """``log(Gamma(k + theta) / (Gamma(k) Gamma(1 + theta)))`` for ``theta``
+    below :data:`SMALL_THETA`, by its Taylor series in theta to the fourth
+    power (polygamma functions of k and zeta values; the fifth term's
+    coefficient is below 0.21)."""
+    zeta = special.zeta([2.0, 3.0, 4.0])
+    terms = (
+        special.psi(k) + np.euler_gamma,
+        (special.polygamma(1, k) - zeta[0]) / 2.0,
+        (special.polygamma(2, k) + 2.0 * zeta[1]) / 6.0,
+        (special.polygamma(3, k) - 6.0 * zeta[2]) / 24.0,
+    )
+    return theta * (
+        terms[0] + theta * (terms[1] + theta * (terms[2] + theta * terms[3]))
+    )
 
 
 def _beta_probabilities(k, theta, p, q, upper=False):

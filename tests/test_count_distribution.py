@@ -483,6 +483,33 @@ def test_negative_binomial_whose_phi_mu_overflows_at_large_counts():
         )
 
 
+def test_negative_binomial_sf_keeps_its_digits_where_phi_mu_overflows():
+    # where phi mu overflows and k p is below 1e-15, the upper tail was 1 minus
+    # the series p^theta Gamma(theta + k) / (Gamma(theta + 1) Gamma(k)): 0 where
+    # it is about theta log(1 / (k p)) (7.4e-18 at mu = 1e300, phi = 1e20), 3e-4
+    # off at theta = 1e-15 (poch rounded to 1 + a few eps). Expected: mpmath at
+    # 700 digits of 1 - p^theta (1 - p)^k 2F1(theta + k, 1; theta + 1; p) /
+    # (theta B(theta, k)), p = theta / (theta + mu), k = y + 1
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    cases = [  # (y, mu, phi, P(Y > y))
+        (0.0, 1e300, 1e20, 7.368272297580946e-18),
+        (5.0, 1e10, 1e300, 7.115180454948208e-298),
+        (1e200, 1e308, 1e15, 2.826407507733261e-13),
+        (1e5, 1e308, 2000.0, 0.2969685758162511),  # theta 5e-4
+    ]
+    for y, mu, phi, expected in cases:
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mu]], [[phi]])
+        np.testing.assert_allclose(dist.sf(y), expected, rtol=1e-13)
+        np.testing.assert_allclose(dist.cdf(y), 1.0 - expected, rtol=1e-15)
+    # as a component of weight 1/2 beside a Poisson of mean 1 (whose sf at 40
+    # is 1.1e-50), the same mpmath series at k = 41
+    mixed = PredictiveNegativeBinomialMixture(
+        [[0.5, 0.5]], [[1e300, 1.0]], [[1e20, 0.0]]
+    )
+    np.testing.assert_allclose(mixed.sf(40.0), 3.662743433595791e-18, rtol=1e-13)
+
+
 def test_cdf_stays_at_most_one():
     # scipy's betainc gave 1 + 3.4e-14 at a dispersion of 1e300; the cdf is
     # 1.0 to the floats (mpmath's betainc)
