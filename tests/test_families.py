@@ -617,3 +617,28 @@ def test_softmax_gate_kernel_newton_step_gives_way_where_a_solve_is_nan(monkeypa
 
     monkeypatch.setattr(np.linalg, "solve", silent)
     assert _multinomial.newton_direction_kernel(*args) is None
+
+
+def test_softmax_gate_keeps_its_coefficients_where_the_newton_step_is_nan(
+    monkeypatch, soft_problem
+):
+    # a solve that does not raise on a singular system (CuPy's, outside
+    # cupyx.errstate(linalg="raise")) gives NaN; the line search then refuses
+    # every trial (t = 0), but coef + 0 * NaN made the gate's coefficients NaN
+    X, design, resp, weight = soft_problem
+    weighted = weight[None, :] * resp
+    gate = SoftmaxGate()
+    prepared = gate.prepare(np, design, weight, 1e-3)
+    rng = np.random.RandomState(2)
+    coef = rng.randn(design.shape[0], resp.shape[0])
+    log_g = gate.log_gate(np, design, {"coef": coef})
+    solve = np.linalg.solve
+    monkeypatch.setattr(
+        np.linalg, "solve", lambda a, b: np.full_like(solve(a, b), np.nan)
+    )
+    params = gate.m_step(np, design, weighted, log_g, {"coef": coef}, 1e-3, prepared)
+    # the same gate: the coefficients centred over the experts, as the steps
+    # keep them (each step centres them again: to rounding)
+    np.testing.assert_allclose(
+        params["coef"], coef - coef.mean(axis=1, keepdims=True), rtol=0, atol=1e-15
+    )

@@ -68,6 +68,27 @@ def test_newton_m_step_converges_quadratically():
     assert np.abs(grad).max() < 1e-12
 
 
+def test_expert_m_step_keeps_its_coefficients_where_the_newton_step_is_nan(
+    monkeypatch,
+):
+    # a solve that does not raise on a singular system (CuPy's, outside
+    # cupyx.errstate(linalg="raise")) gives NaN; the line search then refuses
+    # every trial (t = 0), but coef + 0 * NaN made the experts' coefficients
+    # NaN, where the other families' halving keeps them
+    design, Y, weighted = problem(seed=5)
+    experts = LogisticExperts(n_classes=3)
+    rng = np.random.RandomState(6)
+    blocks = rng.randn(design.shape[0], 3, 3)
+    blocks -= blocks.mean(axis=2, keepdims=True)  # centred over the classes
+    coef = blocks.reshape(design.shape[0], 9)
+    solve = np.linalg.solve
+    monkeypatch.setattr(
+        np.linalg, "solve", lambda a, b: np.full_like(solve(a, b), np.nan)
+    )
+    params = experts.m_step(np, design, Y, weighted, {"coef": coef}, 1e-3)
+    np.testing.assert_allclose(params["coef"], coef, rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("newton_max_coef", [10**9, 0], ids=["newton", "newton-cg"])
 def test_expert_m_step_in_array_api_strict_matches_numpy(monkeypatch, newton_max_coef):
     from skmoe import _multinomial

@@ -214,7 +214,11 @@ class LogisticExperts(ExpertFamily):
                 if not warm and line.also[1]:
                     break  # (the step is not taken, as above)
             del line, log_p  # not alive beside the next step's
-            coef = coef + t[:, None, None] * direction
+            # where t is 0 the coefficients as they were, as the other
+            # families' halving keeps them: coef + 0 * NaN is NaN (a solve that
+            # does not raise, CuPy's, gives NaN from a singular system)
+            t = t[:, None, None]
+            coef = xp.where(t > 0, coef + t * direction, coef)
             coef = coef - xp.mean(coef, axis=2, keepdims=True)
         coef = xp.reshape(xp.permute_dims(coef, (1, 0, 2)), (d, n_experts * n_classes))
         return {"coef": coef}

@@ -163,7 +163,10 @@ class SoftmaxGate(GateFamily):
             # t stays on the device (a GPU fit read it at each step); NumPy's
             # product by the 0-d t is the one by float(t[0]) (t is 1 or a power
             # of 1/2, exact in the coefficients' dtype)
-            coef = coef + t[0] * direction[0, ...]
+            # where t is 0 the coefficients as they were: coef + 0 * NaN is NaN
+            # (a solve that does not raise, CuPy's, gives NaN from a singular
+            # system; no transfer, where checking the direction took one)
+            coef = xp.where(t[0] > 0, coef + t[0] * direction[0, ...], coef)
             coef = coef - xp.mean(coef, axis=1, keepdims=True)
         return {"coef": coef}
 
