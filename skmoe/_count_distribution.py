@@ -544,20 +544,30 @@ def _beyond_the_floats(k, phi, rates):
         rising = np.log(special.poch(k, theta)) - special.gammaln(theta + 1.0)
         # small theta: the series of log(Gamma(k + theta) / (Gamma(k) Gamma(1 +
         # theta))) in theta, whose terms keep the digits that rounding poch and
-        # 1 + theta near 1 loses (sf within 2.7e-15 of mpmath's, relatively,
-        # for theta from 1e-15 to 0.9, either side of SMALL_THETA)
+        # 1 + theta near 1 loses (sf within 8e-15 of mpmath's, relatively,
+        # for theta from 1e-300 to 0.999, either side of SMALL_THETA: the
+        # most near k p = 1e-15, from the rounding of theta log p)
         small = theta < SMALL_THETA
         if np.any(small):
             rising = np.where(small, _log_rising_series(k, theta), rising)
         log_series = theta * log_p + rising
-        x = np.exp(log_x)
+        # x = k p as k / phi / mu, to two roundings where it is used (k p of
+        # 1e-15 at least, mu above 1 where phi mu overflows): exp(log x) lost
+        # 1e-13 of it and of P(theta, x) (theta = 0.9, mu = 1.6e308)
+        x = k / phi / rates
         near = log_x < math.log(1e-15)
-        lower = np.where(
-            near, np.minimum(np.exp(log_series), 1.0), special.gammainc(theta, x)
+        upper_gamma = special.gammaincc(theta, x)
+        # the Gamma limit's lower tail as 1 - Q where Q is below 1/2: scipy's
+        # gammainc was some 4e-15 off near 1 for small theta (1 + 2e-15 at
+        # theta = 1e-20, x = 1e-14, 1 - 3.7e-15 at x = 4.1e-15, where P is 1 -
+        # 3e-19), a cdf that fell as y rose past the switch from the series
+        lower_gamma = np.where(
+            upper_gamma < 0.5, 1.0 - upper_gamma, special.gammainc(theta, x)
         )
+        lower = np.where(near, np.minimum(np.exp(log_series), 1.0), lower_gamma)
         # the upper tail by expm1, not 1 - lower: 1 - I_p rounded to 0 where it
         # is theta log(1 / (k p)) or so (0 for 7.4e-18 at mu = 1e300, phi = 1e20)
-        above = np.where(near, -np.expm1(log_series), special.gammaincc(theta, x))
+        above = np.where(near, -np.expm1(log_series), upper_gamma)
     return lower, above
 
 
@@ -676,7 +686,10 @@ def _counts_at(q, weights, rates, dispersions=None):
         short = short[~reached(high[short], short)]
         if not short.size:
             break
-        high[short] = high[short] + (high[short] - low[short]) + 1.0
+        # (to inf where the quantile lies beyond the floats, sf(largest float)
+        # above 1 - q: its quantile, as before, without NumPy's overflow warning)
+        with np.errstate(over="ignore"):
+            high[short] = high[short] + (high[short] - low[short]) + 1.0
     # bisection over the counts: cdf(low) < q <= cdf(high)
     active = rows[high - low > 1]
     while active.size:

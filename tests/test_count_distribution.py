@@ -510,6 +510,64 @@ def test_negative_binomial_sf_keeps_its_digits_where_phi_mu_overflows():
     np.testing.assert_allclose(mixed.sf(40.0), 3.662743433595791e-18, rtol=1e-13)
 
 
+def test_negative_binomial_cdf_where_phi_mu_overflows_past_the_series():
+    # past the series (k p above 1e-15) the cdf is the Gamma limit P(theta, k
+    # p): scipy's gammainc was 4e-15 off near 1 at small theta (1 - 3.8e-15,
+    # where P is 1 - 3.3e-19: the cdf fell as y rose past the switch), and
+    # k p from exp(log k + log p) cost 5e-14 of it. Expected: mpmath at 700
+    # digits of p^theta (1 - p)^k 2F1(theta + k, 1; theta + 1; p) / (theta
+    # B(theta, k)), p = 1 / (1 + phi mu), k = y + 1
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    cases = [  # (y, mu, phi, P(Y <= y))
+        (4e305, 1e300, 1e20, 1.0),  # 1 - 3.3e-19
+        (7.2e301, 1.6179238213760842e308, 1 / 0.9, 1.8167108769227853e-6),
+        (1e296, 1.6179238213760842e308, 1 / 0.9, 9.7204562961565906e-12),
+        (1e300, 1.7e308, 2.0, 6.119495226777082e-5),
+    ]
+    for y, mu, phi, expected in cases:
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mu]], [[phi]])
+        np.testing.assert_allclose(dist.cdf(y), expected, rtol=2e-15)
+    # nondecreasing in y across the switch from the series (k p = 1e-15 at y
+    # = 1e305) and where gammainc was above 1 (1 + 2e-15 at k p = 1e-14)
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[1e300]], [[1e20]])
+    cdf = dist.cdf(np.geomspace(1e303, 1e308, 2000)[:, None])[:, 0]
+    assert np.all(np.diff(cdf) >= 0)
+
+
+def test_negative_binomial_logpmf_where_count_over_theta_overflows():
+    # theta log1p(y / theta) was theta * inf where y / theta overflows: a
+    # log-probability of -inf. Expected: mpmath at 700 digits of log Gamma(y +
+    # theta) - log Gamma(theta) - log y! - theta log1p(phi mu) + y log(phi mu /
+    # (1 + phi mu))
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    cases = [  # (y, mu, phi, log P(Y = y))
+        (1e300, 1.7e308, 1e15, -725.31430429312444),
+        (1e15, 1.0, 1e300, -725.31430429312439),
+        (1e250, 1e100, 1e300, -1266.4218011467251),
+        (1e299, 1e300, 1e20, -734.52464466510057),
+    ]
+    for y, mu, phi, expected in cases:
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mu]], [[phi]])
+        np.testing.assert_allclose(dist.logpmf(y), expected, rtol=1e-15)
+
+
+def test_quantile_beyond_the_floats_is_inf_without_a_warning():
+    # sf at the largest float is 6.3e-3 (theta = 1e-3, mu = 1.8e308), so no
+    # finite count reaches q = 1 - 1e-12: inf, where the bracket's widening
+    # had warned of its overflow
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    dist = PredictiveNegativeBinomialMixture(
+        [[1.0]], [[np.finfo(float).max]], [[999.0]]
+    )
+    assert dist.sf(np.finfo(float).max)[0] > 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dist.ppf(1 - 1e-12)[0] == np.inf
+
+
 def test_cdf_stays_at_most_one():
     # scipy's betainc gave 1 + 3.4e-14 at a dispersion of 1e300; the cdf is
     # 1.0 to the floats (mpmath's betainc)

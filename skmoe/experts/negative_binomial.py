@@ -132,7 +132,13 @@ def _saturated(xp, y, log_y, base, theta):
         shifted = _count_shift(xp, y, log_factorial, t) - log_gamma(xp, t)
         # y log1p(theta / y), 0 at y = 0
         share = y * xp.log1p(t / xp.where(y > 0, y, xp.ones_like(y)))
-        small = shifted - t * xp.log1p(y / t) - share
+        # log1p(y / theta) as log(y) - log(theta) where y / theta overflows
+        # (theta = 1e-15 at y = 1e300: -inf, a log-probability of -725; the
+        # log1p(theta / y) it leaves out is below 1e-308)
+        with np.errstate(over="ignore"):
+            ratio = y / t
+        spread = xp.where(xp.isfinite(ratio), xp.log1p(ratio), log_y - xp.log(t))
+        small = shifted - t * spread - share
         large = theta >= STIRLING_FROM
         out = small if out is None else xp.where(large, out, small)
     return out
