@@ -129,12 +129,22 @@ class LogLinkMixin:
             return None
         targets, mean_word, few = self._excess_words
         largest = float(xp.max(problem.Y[0, ...]))
+        if largest > 0:
+            cause = (
+                f"as when {few} (the largest {largest:.3g}) determine it. "
+                "Rescale y, or try"
+            )
+        else:  # no targets to rescale: the means, driven to 0 at an expert's
+            # own rows, grow without bound away from them (alpha=0)
+            cause = (
+                "as when y is all zero and no penalty holds the slopes that "
+                "drive its means to zero at its own rows. Try"
+            )
         return (
             f"The fitted mixture's mean {targets} overflow "
             f"{dtype_name(terms.dtype)} at {n_over} of the training rows, "
             f"where predict raises: an expert's {mean_word} there is extreme, "
-            f"as when {few} (the largest {largest:.3g}) determine it. Rescale "
-            f"y, or try "
+            f"{cause} "
             f"{_in_words(self._remedies(terms.shape[0], ['a larger alpha']))}."
         )
 

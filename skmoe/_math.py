@@ -428,7 +428,14 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
             eye = np.eye(d, dtype=A.dtype)
         scaled = (A + jitter[..., None] * eye) * scale[..., :, None]
         scaled = scaled * scale[..., None, :]
-    return scale[..., None] * xp.linalg.solve(scaled, B * scale[..., None])
+    rhs = B * scale[..., None]
+    try:
+        solution = xp.linalg.solve(scaled, rhs)
+    except (np.linalg.LinAlgError, RuntimeError):  # NumPy's; torch's
+        # singular even so: a float32 Gram matrix of duplicated rows can round
+        # to indefinite by more than the jitter; the minimum-norm answer then
+        solution = xp.linalg.pinv(scaled) @ rhs
+    return scale[..., None] * solution
 
 
 def tie_rows(xp, values: Array, shared) -> Array:

@@ -435,3 +435,15 @@ def test_one_student_t_expert_keeps_the_gates_threshold():
     X, y = load_diabetes(return_X_y=True)
     assert _scale_warnings(MoERegressor(1).fit, X, y) == 0
     assert _scale_warnings(MoERegressor(1, noise="student_t").fit, X, y) == 1
+
+
+def test_solve_symmetric_gives_the_minimum_norm_answer_when_singular_after_jitter():
+    # a float32 Gram matrix of duplicated rows rounds to indefinite by more than
+    # the jitter: here the jittered, scaled system is exactly c * ones((2, 2))
+    from skmoe._math import solve_symmetric
+
+    c = 1.0 + 4 * float(np.finfo(np.float32).eps)
+    A = np.array([[1.0, c], [c, 1.0]], dtype=np.float32)
+    B = np.array([[1.0], [1.0]], dtype=np.float32)
+    solution = solve_symmetric(np, A, B)[:, 0]
+    np.testing.assert_allclose(solution, [0.5 / c, 0.5 / c], rtol=1e-5)

@@ -928,3 +928,12 @@ def test_float32_amounts_whose_sum_overflows_fit_without_numpy_warnings():
         single.fit(X.astype(np.float32), y.astype(np.float32))
     double = MoEGammaRegressor(2, n_init=1, random_state=0).fit(X, y)
     assert single.score(X, y) == pytest.approx(double.score(X, y), abs=1e-3)
+
+
+def test_penalty_is_zero_without_alpha_even_where_the_squares_overflow():
+    # a tiny dispersion (features scaled 1e-150) once gave 0 * inf = nan in the
+    # EM objective, with RuntimeWarnings from the division
+    params = {"coef": np.array([[0.0], [1e200]]), "dispersion": np.array([1e-300])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert GammaExperts(1e-10).penalty(np, params, 0.0) == 0.0

@@ -884,3 +884,35 @@ def test_joint_halving_never_lowers_the_weighted_sum():
     value, aux = objectives(coef)
     moved = restart(np, objectives, start, coef, value, aux, np.array([False, True]))
     np.testing.assert_array_equal(moved[0], [[0.0, -1.9]])
+
+
+def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
+    # y all zero, alpha=0: an expert's slope, driving its rate to 0 at its one
+    # row, overflows its mean at another; the warning said "as when a few
+    # nonzero counts (the largest 0) determine it. Rescale y"
+    X = np.array(
+        [[1.8568215], [0.78464955], [1.1760129], [-0.57301813], [1.3839955]]
+        + [[0.17333813]],
+        dtype=np.float32,
+    )
+    model = MoEPoissonRegressor(
+        n_experts=5,
+        gate="gaussian",
+        gate_covariance_type="tied",
+        alpha=0.0,
+        n_init=1,
+        max_iter=10,
+        random_state=792,
+        top_k=2,
+        assignment="hard",
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(X, np.zeros(6))
+    overflow = [str(w.message) for w in record if "overflow" in str(w.message)]
+    assert len(overflow) == 1
+    assert "y is all zero" in overflow[0]
+    assert "nonzero counts" not in overflow[0]
+    assert "Rescale y" not in overflow[0]
+    with pytest.raises(ValueError, match="overflow"):
+        model.predict(X)

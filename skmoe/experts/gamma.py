@@ -419,6 +419,8 @@ class GammaExperts(PointMassMixin, ExpertFamily):
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
+        if alpha == 0:  # (0 * inf where a square over a tiny dispersion overflows)
+            return xp.zeros((), dtype=coef.dtype, device=device(coef))
         squares = xp.sum(penalty_mask(xp, coef)[:, None] * coef**2, axis=0)
         return 0.5 * alpha * xp.sum(squares / params["dispersion"])
 
