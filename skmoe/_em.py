@@ -295,6 +295,7 @@ def m_step(
     gate_steps: int | None = None,
     overwrite: bool = False,
     tight: bool = False,
+    start: bool = False,
 ):
     """One generalized M-step for the gate and the experts.
 
@@ -308,6 +309,8 @@ def m_step(
     read again: one (K, n) array fewer at the M-step (the same numbers).
     With ``tight``, a gate whose steps are truncated (``GateFamily.truncated``)
     takes a tight M-step (see ``run_em``).
+    With ``start``, the experts take their start's M-step
+    (``ExpertFamily.start_m_step``; see ``initial_params``).
     """
     xp = problem.xp
     weight = problem.normalized_weight[None, :]
@@ -333,7 +336,8 @@ def m_step(
         n_steps=gate_steps,
         tight=tight,
     )
-    expert_params = problem.experts.m_step(
+    experts_m_step = problem.experts.start_m_step if start else problem.experts.m_step
+    expert_params = experts_m_step(
         xp, problem.design, problem.Y, weighted_resp, expert_params, problem.alpha
     )
     return gate_params, expert_params
@@ -434,6 +438,7 @@ def initial_params(
         prepared,
         gate_steps=INITIAL_GATE_STEPS,
         overwrite=overwrite and problem.experts.start_steps <= 1,
+        start=True,
     )
     if problem.experts.start_steps <= 1:
         return gate_params, expert_params

@@ -350,6 +350,20 @@ def mixture_std(xp, weights, means, variances, mean, scales=None):
     return unit * xp.sqrt(xp.sum(weights * spread, axis=0))
 
 
+def weighted_ridge(xp, design, target, weighted_resp, mask, alpha, shared=()):
+    """Each expert's ridge regression of ``target`` (n,) on ``design`` (d, n),
+    weighted by its row of ``weighted_resp`` (K, n), with the penalty
+    ``alpha * mask`` on the diagonal (``penalty_mask``'s, the intercept
+    free) and the rows ``shared`` the same for every expert: (d, K)."""
+    grams = weighted_grams(xp, design, weighted_resp) + alpha * diag(xp, mask)
+    rhs = design @ (weighted_resp * target[None, :]).T  # (d, K)
+    if shared:
+        shape = (weighted_resp.shape[0],)
+        weights = xp.ones(shape, dtype=design.dtype, device=device(design))
+        return solve_shared(xp, grams, rhs.T, shared, weights).T
+    return solve_symmetric(xp, grams, rhs.T[:, :, None])[:, :, 0].T
+
+
 def penalty_mask(xp, like: Array) -> Array:
     """Diagonal of the L2 penalty on a coefficient matrix ``like`` of shape (d, m).
 

@@ -937,3 +937,23 @@ def test_penalty_is_zero_without_alpha_even_where_the_squares_overflow():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert GammaExperts(1e-10).penalty(np, params, 0.0) == 0.0
+
+
+def test_regimes_on_far_apart_scales_are_not_merged_by_the_start():
+    # means 1, 100 and 1e4: k-means on log(y) splits them, but the start's
+    # M-step at shares 0.9 / 0.05 put each small expert's mean near 500 (5%
+    # of the 1e4 amounts outweighed its own) and EM merged the 1 and 100
+    # regimes at -2047, where the true parameters score -1886; the start's
+    # regressions of log(y) for experts so outweighed (GammaExperts.start_m_step)
+    # keep them apart
+    rng = np.random.default_rng(0)
+    X = np.zeros((300, 1))
+    means = np.array([1.0, 100.0, 1e4])
+    y = rng.gamma(4.0, np.repeat(means, 100) / 4.0)
+    components = [stats.gamma.logpdf(y, 4.0, scale=m / 4.0) for m in means]
+    true = np.sum(special.logsumexp(components, axis=0) - np.log(3))
+    model = MoEGammaRegressor(3, gate="constant", random_state=0).fit(X, y)
+    assert model.log_likelihood_ > true - 3.0
+    np.testing.assert_allclose(
+        np.sort(np.exp(model.expert_intercept_)), means, rtol=0.1
+    )

@@ -732,3 +732,23 @@ def test_counts_too_large_for_the_dtype_get_negative_binomial_advice():
     assert "MoEGammaRegressor or use float64 X" in str(error.value)
     with pytest.raises(ValueError, match="the same Poisson model of the rates"):
         MoEPoissonRegressor(2).fit(X, y)
+
+
+def test_regimes_on_far_apart_scales_are_not_merged_by_the_start():
+    # means 1, 30 and 1000 (theta 4): from the start's M-step at shares
+    # 0.9 / 0.05 the counts of 1000 outweighed the small experts' own and EM
+    # ended at -1674.7 with means 16 and 18 for the two small regimes, where
+    # the true parameters score -1638.1; the start's regressions of
+    # log(y + 0.5) (NegativeBinomialExperts.start_m_step) keep them apart
+    rng = np.random.default_rng(3)
+    X = np.zeros((300, 1))
+    means = np.array([1.0, 30.0, 1000.0])
+    y = np.concatenate([rng.negative_binomial(4, 4 / (4 + m), 100) for m in means])
+    components = [stats.nbinom.logpmf(y, 4, 4 / (4 + m)) for m in means]
+    true = np.sum(special.logsumexp(components, axis=0) - np.log(3))
+    model = MoENegativeBinomialRegressor(3, gate="constant", random_state=0)
+    model.fit(X, y)
+    assert model.log_likelihood_ > true - 3.0
+    np.testing.assert_allclose(
+        np.sort(np.exp(model.expert_intercept_)), means, rtol=0.2
+    )

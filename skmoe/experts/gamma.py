@@ -17,9 +17,10 @@ from .._math import (
     solve_symmetric,
     tie_rows,
     weighted_grams,
+    weighted_ridge,
 )
 from .._special import STIRLING_FROM, gamma_gap, stirling_remainder
-from ._base import Array, ExpertFamily, Params
+from ._base import Array, ExpertFamily, Params, better_on_own_rows
 from ._newton import halving, restart
 from ._point_mass import PointMassMixin, point_mass_columns
 from .gaussian import COLLAPSE_RANGE, few_distinct
@@ -276,6 +277,32 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             return self._fit(xp, design, Y, resp, part, alpha)
 
         return self._fit_others(xp, params, weighted_resp, fit)
+
+    def start_m_step(self, xp, design, Y, weighted_resp, params, alpha):
+        # the M-step's experts, or regressions of log(y) where those fit
+        # their own rows better (see better_on_own_rows)
+        def fit(part, resp):
+            log_y = Y[1, ...]
+            mask = penalty_mask(xp, design)
+            coef = weighted_ridge(xp, design, log_y, resp, mask, alpha, self.shared)
+            value, _ = self._objectives(xp, design, log_y, resp, coef, mask, alpha)
+            return {
+                "coef": coef,
+                "dispersion": self._dispersion(xp, resp, value, part),
+            }
+
+        def other():
+            return self._fit_others(xp, params, weighted_resp, fit)
+
+        mask = penalty_mask(xp, design)
+
+        def fit_of(candidate, own):  # the objective per unit shape, no penalty
+            candidate, _ = self._stand_in(xp, candidate)
+            coef = candidate["coef"]
+            return self._objectives(xp, design, Y[1, ...], own, coef, mask, 0.0)[0]
+
+        exact = self.m_step(xp, design, Y, weighted_resp, params, alpha)
+        return better_on_own_rows(xp, fit_of, Y[0, ...], weighted_resp, exact, other)
 
     def _fit(self, xp, design, Y, weighted_resp, params, alpha):
         """The M-step's parameters of Gamma experts (no point mass)."""

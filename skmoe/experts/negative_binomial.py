@@ -13,9 +13,10 @@ from .._math import (
     device,
     penalty_mask,
     tie_rows,
+    weighted_ridge,
 )
 from .._special import STIRLING_FROM, gamma_gap, log_gamma, stirling_remainder
-from ._base import Array, Params
+from ._base import Array, Params, better_on_own_rows
 from ._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .poisson import PoissonExperts, rates
 
@@ -341,6 +342,30 @@ class NegativeBinomialExperts(PoissonExperts):
             return {"coef": coef, "dispersion": dispersion}
 
         return self._fit_others(xp, params, weighted_resp, fit)
+
+    def start_m_step(self, xp, design, Y, weighted_resp, params, alpha):
+        # the M-step's experts, or regressions of log(y + 0.5) where those
+        # fit their own rows better (see better_on_own_rows)
+        def fit(part, resp):
+            target = xp.log(Y[0, ...] + 0.5) - Y[3, ...]
+            mask = penalty_mask(xp, design)
+            coef = weighted_ridge(xp, design, target, resp, mask, alpha, self.shared)
+            eta = coef.T @ design + Y[3, ...][None, :]
+            dispersion = self._dispersion(xp, eta, Y, resp, part, True)
+            return {"coef": coef, "dispersion": dispersion}
+
+        def other():
+            return self._fit_others(xp, params, weighted_resp, fit)
+
+        mask = penalty_mask(xp, design)
+
+        def fit_of(candidate, own):  # the means' Poisson log-likelihood
+            coef = candidate["coef"]
+            y, offset = Y[0, ...], Y[3, ...]
+            return self._objectives(xp, design, y, offset, own, coef, mask, 0.0)[0]
+
+        exact = self.m_step(xp, design, Y, weighted_resp, params, alpha)
+        return better_on_own_rows(xp, fit_of, Y[0, ...], weighted_resp, exact, other)
 
     def _dispersion(self, xp, eta, Y, weighted_resp, params, cold):
         """Each expert's dispersion after Newton steps in ``log(theta)`` at the
