@@ -135,10 +135,12 @@ class LogLinkMixin:
                 "Rescale y, or try"
             )
         else:  # no targets to rescale: the means, driven to 0 at an expert's
-            # own rows, grow without bound away from them (alpha=0)
+            # own rows, grow without bound away from them (alpha=0), or as far
+            # as a small alpha lets them (1e-8 at features of 1e10)
             cause = (
-                "as when y is all zero and no penalty holds the slopes that "
-                "drive its means to zero at its own rows. Try"
+                f"as when y is all zero and alpha={problem.alpha:.3g} is too weak "
+                f"to hold the slopes that drive the expert's {mean_word} to zero "
+                "at its own rows. Try"
             )
         return (
             f"The fitted mixture's mean {targets} overflow "

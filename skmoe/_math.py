@@ -443,9 +443,14 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
         scaled = (A + jitter[..., None] * eye) * scale[..., :, None]
         scaled = scaled * scale[..., None, :]
     rhs = B * scale[..., None]
+    # NumPy's (array-api-strict's too) and torch's, a RuntimeError: not every
+    # RuntimeError or ValueError, which would retry shape, dtype, device and
+    # memory errors with pinv and report its failure instead
+    linalg_error = getattr(xp.linalg, "LinAlgError", np.linalg.LinAlgError)
+    singular = (np.linalg.LinAlgError, linalg_error)
     try:
         solution = xp.linalg.solve(scaled, rhs)
-    except (np.linalg.LinAlgError, RuntimeError):  # NumPy's; torch's
+    except singular:
         # singular even so: a float32 Gram matrix of duplicated rows can round
         # to indefinite by more than the jitter; the minimum-norm answer then
         solution = xp.linalg.pinv(scaled) @ rhs

@@ -1,5 +1,6 @@
 """Fits that do not depend on where the features sit or on their scale."""
 
+import types
 import warnings
 
 import numpy as np
@@ -447,3 +448,44 @@ def test_solve_symmetric_gives_the_minimum_norm_answer_when_singular_after_jitte
     B = np.array([[1.0], [1.0]], dtype=np.float32)
     solution = solve_symmetric(np, A, B)[:, 0]
     np.testing.assert_allclose(solution, [0.5 / c, 0.5 / c], rtol=1e-5)
+
+
+class _FailingSolveNamespace:
+    """NumPy's namespace whose ``linalg.solve`` raises ``error``; ``linalg``
+    has ``LinAlgError`` where given (torch's is a RuntimeError)."""
+
+    def __init__(self, error, linalg_error=None):
+        import array_api_compat.numpy as xp
+
+        def solve(A, B):
+            raise error
+
+        self._xp = xp
+        self.linalg = types.SimpleNamespace(solve=solve, pinv=xp.linalg.pinv)
+        if linalg_error is not None:
+            self.linalg.LinAlgError = linalg_error
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+
+def test_solve_symmetric_takes_pinv_for_a_namespaces_own_linalg_error_only():
+    # torch's LinAlgError is a RuntimeError; its other RuntimeErrors (shapes,
+    # dtypes, devices, memory) are no singular system and must not turn into
+    # a pseudo-inverse's answer
+    from skmoe._math import solve_symmetric
+
+    class TorchLikeLinAlgError(RuntimeError):
+        pass
+
+    A = np.array([[2.0, 1.0], [1.0, 2.0]])
+    B = np.array([[1.0], [0.0]])
+    xp = _FailingSolveNamespace(TorchLikeLinAlgError("singular"), TorchLikeLinAlgError)
+    expected = np.linalg.solve(A, B)  # jitter 1e-10 relative: within rtol
+    np.testing.assert_allclose(solve_symmetric(xp, A, B), expected, rtol=1e-8)
+    xp = _FailingSolveNamespace(RuntimeError("Expected all tensors on one device"))
+    with pytest.raises(RuntimeError, match="one device"):
+        solve_symmetric(xp, A, B)
+    xp = _FailingSolveNamespace(ValueError("solve: operand 1 has a mismatch"))
+    with pytest.raises(ValueError, match="mismatch"):
+        solve_symmetric(xp, A, B)

@@ -916,3 +916,34 @@ def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
     assert "Rescale y" not in overflow[0]
     with pytest.raises(ValueError, match="overflow"):
         model.predict(X)
+
+
+@pytest.mark.parametrize(
+    "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_overflow_warning_on_all_zero_counts_names_a_positive_alpha(estimator):
+    # alpha=1e-8 at features of 1e10: the warning said "no penalty holds the
+    # slopes", though alpha penalized them
+    X = 1e10 * np.array(
+        [[1.8568215], [0.78464955], [1.1760129], [-0.57301813], [1.3839955]]
+        + [[0.17333813]],
+        dtype=np.float32,
+    )
+    model = estimator(
+        n_experts=5,
+        gate="gaussian",
+        gate_covariance_type="tied",
+        alpha=1e-8,
+        n_init=1,
+        max_iter=10,
+        random_state=0,
+        top_k=2,
+        assignment="hard",
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(X, np.zeros(6))
+    overflow = [str(w.message) for w in record if "overflow" in str(w.message)]
+    assert len(overflow) == 1
+    assert "y is all zero and alpha=1e-08 is too weak" in overflow[0]
+    assert "no penalty" not in overflow[0]
