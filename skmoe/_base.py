@@ -78,6 +78,7 @@ from ._fitting import (
     _Validated,
 )
 from ._groups import check_groups
+from ._init import check_init_responsibilities, group_average, possible_start
 from ._math import design_matrix, device
 from ._online import (
     OnlineState,
@@ -691,7 +692,7 @@ class BaseMixtureOfExperts(
     # fitted, as scikit-learn's meta-estimators do (Ridge(alpha=-1) fitted
     # silently, Ridge(solver="bogus") failed with an UnboundLocalError)
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None, init_responsibilities=None):
         """Fit the mixture of experts with the chosen ``solver``.
 
         Parameters
@@ -725,17 +726,60 @@ class BaseMixtureOfExperts(
             on the rows of positive weight of each group: it weighs the group
             (as flexmix's; a zero weight leaves a row out). Not with
             ``solver="sgd"``. See :ref:`groups`.
+        init_responsibilities : array-like, default=None
+            Of shape (n_samples,) or (n_samples, n_experts).
+            A start of your own for the first restart, in place of
+            ``init_params``'s (R flexmix's ``cluster``): integer labels in
+            ``[0, n_experts)`` give hard responsibilities (1 on the label's
+            expert, 0 on the others); an array of ``n_experts`` non-negative
+            columns is divided by its rows' sums, each of which must be
+            positive and finite (on rows of positive ``sample_weight``; rows
+            of weight 0 are left out, as everywhere). The other ``n_init - 1``
+            restarts follow ``init_params``, and the best run is kept:
+            ``n_init=1`` fits from this start alone. ``n_experts`` must be a
+            number (not ``"auto"``), and counts the columns; with
+            ``zero_inflated=True``, column (label) 0 is the point mass at
+            zero. With ``groups``, each group starts from the average of its
+            rows' responsibilities. It replaces a ``warm_start``'s fitted
+            parameters (the fit starts afresh from it). Not with
+            ``solver="sgd"``. See :ref:`restarts`.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_with(X, y, sample_weight, groups=groups)
+        return self._fit_with(
+            X,
+            y,
+            sample_weight,
+            groups=groups,
+            init_responsibilities=init_responsibilities,
+        )
 
-    def _fit_with(self, X, y, sample_weight, groups=None, **target):
+    def _fit_with(
+        self, X, y, sample_weight, groups=None, init_responsibilities=None, **target
+    ):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
-        warm = self.warm_start and hasattr(self, "converged_")
+        if init_responsibilities is not None:
+            if self.n_experts == "auto":
+                raise ValueError(
+                    "init_responsibilities fixes the number of experts (its labels' "
+                    "range or its columns), and n_experts='auto' chooses it; set "
+                    "n_experts to that number."
+                )
+            if self.solver == "sgd":
+                raise ValueError(
+                    "init_responsibilities is not supported with solver='sgd', "
+                    "which starts from random parameters; use solver='em' or "
+                    "'gradient'."
+                )
+        # a start of the user's replaces the fitted parameters of a warm start
+        warm = (
+            self.warm_start
+            and hasattr(self, "converged_")
+            and init_responsibilities is None
+        )
         # parameter combinations fail before the data touch any fitted state
         if self.assignment == "hard" and not is_regressor(self) and groups is None:
             # benchmarks/hard_assignment.py: on iris and wine every expert
@@ -767,7 +811,13 @@ class BaseMixtureOfExperts(
                 messages = self._warm_fit(X, y, sample_weight, groups, target)
             else:
                 messages = self._fit(
-                    X, y, sample_weight, False, groups=groups, **target
+                    X,
+                    y,
+                    sample_weight,
+                    False,
+                    groups=groups,
+                    init_responsibilities=init_responsibilities,
+                    **target,
                 )
         if ignored:
             messages = [(ignored, SkmoeWarning), *messages]
@@ -967,7 +1017,15 @@ class BaseMixtureOfExperts(
         return sample_weight
 
     def _fit(
-        self, X, y, sample_weight, warm, feature_names=None, groups=None, **target
+        self,
+        X,
+        y,
+        sample_weight,
+        warm,
+        feature_names=None,
+        groups=None,
+        init_responsibilities=None,
+        **target,
     ):
         """Fit (see :meth:`fit`); returns the warnings to give, as (message,
         category) pairs. ``feature_names``: X's (an array here), from
@@ -1024,6 +1082,15 @@ class BaseMixtureOfExperts(
             grouping = self._check_groups(groups, X_host, sample_weight)
             self._check_group_targets(grouping, Y, sample_weight)
             candidates = self._group_candidates(grouping, sample_weight, candidates)
+        start = None
+        if init_responsibilities is not None:  # (n_experts is a number here)
+            start = check_init_responsibilities(
+                host(init_responsibilities),
+                X_host.shape[0],
+                self.n_experts,
+                sample_weight,
+                X_host.dtype,
+            )
         # a zero weight leaves the row out: dropped here, where its arithmetic
         # could still reach the fit (0 * inf of a rate that overflows at a far
         # feature value stopped a Poisson fit at another optimum)
@@ -1033,7 +1100,13 @@ class BaseMixtureOfExperts(
             X_host, Y, sample_weight = X_host[rows], Y[..., rows], sample_weight[rows]
             if grouping is not None:
                 grouping = grouping.take(rows)
+            if start is not None:
+                start = start[rows]
+        if start is not None and grouping is not None:
+            start = group_average(start, grouping)
         experts = self._make_experts(Y, sample_weight)
+        if start is not None and experts.n_point_masses:
+            start = possible_start(experts, start, Y, rows)
         gate = self._make_gate()
         X_compute = X if backend.to_output is _identity else backend.to_compute(X)
         if dropped:
@@ -1130,9 +1203,13 @@ class BaseMixtureOfExperts(
             for name in ("n_experts_bic_", "n_experts_scores_", "df_bic_"):
                 vars(self).pop(name, None)  # it chose no number of experts
         else:
-            best, bics = self._fit_candidates(
-                problem, X_host, Y, sample_weight, candidates
-            )
+            self._given_start = start  # the first restart's (_best_restart)
+            try:
+                best, bics = self._fit_candidates(
+                    problem, X_host, Y, sample_weight, candidates
+                )
+            finally:
+                vars(self).pop("_given_start", None)
             if _nan_parameters(problem, best):
                 raise ValueError(
                     "fit broke down: every restart's fitted parameters became NaN "
@@ -1827,6 +1904,9 @@ class BaseMixtureOfExperts(
             fitting, start_weight = _early_stopping_split(
                 problem, sample_weight, n_experts, options, random_state
             )
+        given = getattr(self, "_given_start", None)  # fit's init_responsibilities
+        if given is not None:
+            starts[0] = ("init_responsibilities", starts[0][1])
         results = Parallel(n_jobs=n_jobs)(
             delayed(_fit_restart)(
                 fitting,
@@ -1841,6 +1921,7 @@ class BaseMixtureOfExperts(
                 self.verbose,
                 index,
                 options,
+                given if index == 0 else None,
             )
             for index, (method, seed) in enumerate(starts)
         )

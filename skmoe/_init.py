@@ -6,7 +6,8 @@ from contextlib import nullcontext
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_consistent_length, check_random_state
+from sklearn.utils.validation import check_non_negative
 
 from ._backend import openmp_threads
 
@@ -230,3 +231,103 @@ def _distinct_rows(Z, at_most) -> int:
             if found.shape[0] >= at_most:
                 break
     return found.shape[0]
+
+
+def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype):
+    """``fit``'s ``init_responsibilities`` as responsibilities (n_samples,
+    n_experts) of ``dtype``, rows summing to 1: integer labels in ``[0,
+    n_experts)`` give hard ones (1 on the label, 0 elsewhere), an array of
+    ``n_experts`` non-negative columns is divided by its rows' sums (which
+    must be positive and finite on the rows of positive ``sample_weight``;
+    the others are left out of the fit, and given uniform rows here)."""
+    init = check_array(
+        init,
+        ensure_2d=False,
+        dtype=None,
+        ensure_all_finite=True,
+        input_name="init_responsibilities",
+    )
+    if init.ndim == 1:
+        if not (
+            np.issubdtype(init.dtype, np.integer)
+            or (
+                np.issubdtype(init.dtype, np.floating)
+                and np.all(init == np.round(init))
+            )
+        ):
+            raise ValueError(
+                "init_responsibilities of shape (n_samples,) must be integer "
+                f"labels of the experts in [0, {n_experts}); got dtype "
+                f"{init.dtype}. Pass an array of shape (n_samples, n_experts) "
+                "for soft responsibilities."
+            )
+        check_consistent_length(np.empty(n_samples), init)
+        labels = init.astype(np.intp)
+        bad = np.unique(labels[(labels < 0) | (labels >= n_experts)])
+        if bad.size:
+            raise ValueError(
+                f"init_responsibilities has label(s) {bad.tolist()} out of range: "
+                f"labels must be in [0, {n_experts}) for n_experts={n_experts}."
+            )
+        resp = np.zeros((n_samples, n_experts), dtype=dtype)
+        resp[np.arange(n_samples), labels] = 1.0
+        return resp
+    if init.ndim != 2:
+        raise ValueError(
+            "init_responsibilities must be labels of shape (n_samples,) or "
+            f"responsibilities of shape (n_samples, n_experts); got {init.ndim} "
+            "dimensions."
+        )
+    init = check_array(init, dtype=np.float64, input_name="init_responsibilities")
+    check_consistent_length(np.empty(n_samples), init)
+    if init.shape[1] != n_experts:
+        raise ValueError(
+            f"init_responsibilities has {init.shape[1]} columns, but the model "
+            f"is expecting n_experts={n_experts} columns, one per expert."
+        )
+    check_non_negative(init, "init_responsibilities")
+    with np.errstate(over="ignore"):
+        totals = init.sum(axis=1)
+    empty = ~((totals > 0) & np.isfinite(totals)) & (sample_weight > 0)
+    if np.any(empty):
+        rows = np.flatnonzero(empty)
+        raise ValueError(
+            f"init_responsibilities has {rows.size} row(s) of positive weight "
+            f"whose sum is 0 or not finite (rows {rows[:10].tolist()}): each "
+            "row needs a positive, finite responsibility of some expert."
+        )
+    resp = np.full((n_samples, n_experts), 1.0 / n_experts)
+    kept = (totals > 0) & np.isfinite(totals)
+    resp[kept] = init[kept] / totals[kept, None]
+    return resp.astype(dtype, copy=False)
+
+
+def group_average(resp, groups):
+    """``resp`` (n_samples, K) with each row replaced by the average of its
+    group's rows (``groups``: a :class:`~skmoe._groups.Groups`)."""
+    sums = np.zeros((groups.n_groups, resp.shape[1]), dtype=np.float64)
+    np.add.at(sums, groups.codes, resp)
+    counts = np.bincount(groups.codes, minlength=groups.n_groups)
+    return (sums / counts[:, None])[groups.codes].astype(resp.dtype, copy=False)
+
+
+def possible_start(experts, start, Y, rows):
+    """``fit``'s ``init_responsibilities`` (checked; of the rows ``rows`` of
+    positive weight) with nothing on experts that cannot have a row (a point
+    mass at zero where y is not zero; for a Gamma model, the other experts
+    where it is), rows divided by their sums again; raises where a row
+    keeps nothing."""
+    shape = (start.shape[0], start.shape[1] - experts.n_point_masses)
+    possible = experts.start_responsibilities(np.ones(shape, start.dtype), Y) > 0
+    start = np.where(possible, start, 0.0)
+    totals = start.sum(axis=1)
+    empty = rows[totals <= 0]
+    if empty.size:
+        raise ValueError(
+            f"init_responsibilities puts {empty.size} row(s) only on experts "
+            f"that cannot have them (rows {empty[:10].tolist()}): the point "
+            "mass at zero (column or label 0 with zero_inflated=True) takes "
+            "only zeros, and for a Gamma model the other experts take only "
+            "positive amounts."
+        )
+    return start / totals[:, None]

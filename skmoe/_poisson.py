@@ -386,8 +386,24 @@ class MoEPoissonRegressor(
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit
-    def fit(self, X, y, sample_weight=None, *, exposure=None, groups=None):
-        self._fit_with(X, y, sample_weight, groups=groups, exposure=exposure)
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        exposure=None,
+        groups=None,
+        init_responsibilities=None,
+    ):
+        self._fit_with(
+            X,
+            y,
+            sample_weight,
+            groups=groups,
+            init_responsibilities=init_responsibilities,
+            exposure=exposure,
+        )
         self._exposure_given = exposure is not None
         return self
 

@@ -27,11 +27,14 @@ def _fit_restart(
     verbose,
     index,
     options: SolverOptions | None = None,
+    given=None,
 ) -> FitResult:
     """One restart (module-level so that joblib can run it in another process).
 
     ``options`` carries the solver settings; without it, EM with ``max_iter``,
-    ``tol`` and ``verbose``.
+    ``tol`` and ``verbose``. ``given``: the restart's initial
+    responsibilities (n_samples, n_experts), ``fit``'s
+    ``init_responsibilities``, in place of ``method``'s.
     """
     if options is None:
         options = SolverOptions(max_iter=max_iter, tol=tol, verbose=verbose)
@@ -46,6 +49,7 @@ def _fit_restart(
             method,
             seed,
             options,
+            given,
         )
     if options.verbose >= 1:
         print(f"Restart {index} ({method}): {summary(result, start)}")
@@ -62,19 +66,24 @@ def summary(result: FitResult, start: float) -> str:
     )
 
 
-def _run_restart(problem, X, Y, sample_weight, n_experts, method, seed, options):
+def _run_restart(
+    problem, X, Y, sample_weight, n_experts, method, seed, options, given=None
+):
     experts = problem.experts
-    resp = initial_responsibilities(
-        X,
-        experts.start_target(Y),
-        experts.start_weights(Y, sample_weight),
-        n_experts - experts.n_point_masses,  # k-means for the others
-        method,
-        np.random.RandomState(seed),
-        problem.groups,
-        one_thread=is_numpy_array(problem.design),
-    )
-    resp = experts.start_responsibilities(resp, Y)
+    if given is not None:  # every expert's, the point masses' too
+        resp = given
+    else:
+        resp = initial_responsibilities(
+            X,
+            experts.start_target(Y),
+            experts.start_weights(Y, sample_weight),
+            n_experts - experts.n_point_masses,  # k-means for the others
+            method,
+            np.random.RandomState(seed),
+            problem.groups,
+            one_thread=is_numpy_array(problem.design),
+        )
+        resp = experts.start_responsibilities(resp, Y)
     resp = as_compute(problem.xp, np.ascontiguousarray(resp.T), problem.design)
     nest = problem.gate.nesting(n_experts)
     if nest is not None and len(nest) > 2 and max(np.diff(nest)) > 1:
