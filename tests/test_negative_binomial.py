@@ -738,8 +738,9 @@ def test_regimes_on_far_apart_scales_are_not_merged_by_the_start():
     # means 1, 30 and 1000 (theta 4): from the start's M-step at shares
     # 0.9 / 0.05 the counts of 1000 outweighed the small experts' own and EM
     # ended at -1674.7 with means 16 and 18 for the two small regimes, where
-    # the true parameters score -1638.1; the start's regressions of
-    # log(y + 0.5) (NegativeBinomialExperts.start_m_step) keep them apart
+    # the true parameters score -1638.1; the start's M-step at the
+    # outweighed experts' own rows (NegativeBinomialExperts.start_m_step)
+    # keeps them apart
     rng = np.random.default_rng(3)
     X = np.zeros((300, 1))
     means = np.array([1.0, 30.0, 1000.0])
@@ -751,4 +752,27 @@ def test_regimes_on_far_apart_scales_are_not_merged_by_the_start():
     assert model.log_likelihood_ > true - 3.0
     np.testing.assert_allclose(
         np.sort(np.exp(model.expert_intercept_)), means, rtol=0.2
+    )
+
+
+def test_far_apart_regimes_with_covariates_keep_their_start():
+    # means 1, 100 and 1e4 times exp(0.5 k x), theta 4: k-means rows mixed
+    # the regimes, and the start on the log scale (regressions of
+    # log(y + 0.5)) of one outweighed expert, the M-step's start kept for the
+    # other, led EM to merge two regimes at -2031.9 (the M-step's start alone:
+    # -1954.8, the true parameters: -1966.1); the M-step at the expert's own
+    # rows is the start that its own rows' fit chooses instead
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 2))
+    labels = rng.integers(3, size=300)
+    log_means = (
+        np.log([1.0, 100.0, 1e4])[:, None] + 0.5 * X[:, 0] * np.arange(1, 4)[:, None]
+    )
+    y = rng.negative_binomial(4, 4 / (4 + np.exp(log_means[labels, np.arange(300)])))
+    components = [stats.nbinom.logpmf(y, 4, 4 / (4 + np.exp(m))) for m in log_means]
+    true = np.sum(special.logsumexp(components, axis=0) - np.log(3))
+    model = MoENegativeBinomialRegressor(3, n_init=1, random_state=6).fit(X, y)
+    assert model.log_likelihood_ > true - 3.0
+    np.testing.assert_allclose(
+        np.sort(model.expert_intercept_), np.log([1.0, 100.0, 1e4]), atol=0.2
     )

@@ -275,8 +275,9 @@ class ExpertFamily(ABC):
 
 
 def better_on_own_rows(xp, fit_of, amounts, weighted_resp, exact, other):
-    """Each expert's parameters: ``exact`` (the M-step's) or ``other()``'s (a
-    start on the log scale) where the expert's own rows (those whose largest
+    """Each expert's parameters: ``exact`` (the M-step's) or ``other(own)``'s
+    (another start, given the weights ``own`` (K, n) of each expert's own
+    rows) where the expert's own rows (those whose largest
     responsibility is its: a restart's k-means cluster, or random label) give
     less than half its responsibility-weighted sum of ``amounts`` (n,), y or
     the counts, and ``fit_of(params, own)`` (K,), the fit of its means to the
@@ -289,7 +290,9 @@ def better_on_own_rows(xp, fit_of, amounts, weighted_resp, exact, other):
     near 500, and EM merged them. Elsewhere the M-step's start stays (the
     log-scale start alone, taken wherever it fit an expert's own rows
     better, ended a two-regime negative binomial regression 63 nats lower).
-    A tie, or a fit or parameters that are not finite, keep ``exact``."""
+    A row whose largest responsibility is shared is each of those experts'
+    own (a row of weight 0 is every expert's, and counts for none). A tie of
+    the fits, or a fit or parameters that are not finite, keep ``exact``."""
     own = weighted_resp == xp.max(weighted_resp, axis=0, keepdims=True)
     own = xp.astype(own, weighted_resp.dtype)
     with np.errstate(all="ignore"):  # (sums of amounts near the largest float)
@@ -300,7 +303,7 @@ def better_on_own_rows(xp, fit_of, amounts, weighted_resp, exact, other):
         return exact
     own = own * xp.sum(weighted_resp, axis=0)
     with np.errstate(all="ignore"):  # (a start far off: means that overflow)
-        other = other()
+        other = other(own)
         better = outweighed & (fit_of(other, own) > fit_of(exact, own))  # not NaN
     for value in other.values():  # and only where its parameters are finite
         finite = xp.isfinite(value)

@@ -291,7 +291,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
                 "dispersion": self._dispersion(xp, resp, value, part),
             }
 
-        def other():
+        def other(own):  # (a start on the log scale)
             return self._fit_others(xp, params, weighted_resp, fit)
 
         mask = penalty_mask(xp, design)
