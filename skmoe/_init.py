@@ -262,15 +262,18 @@ def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype
                 "for soft responsibilities."
             )
         check_consistent_length(np.empty(n_samples), init)
-        labels = init.astype(np.intp)
-        bad = np.unique(labels[(labels < 0) | (labels >= n_experts)])
-        if bad.size:
+        # out of range before the cast, which wraps labels beyond intp (1e30
+        # was reported as -9223372036854775808, with NumPy's cast warning)
+        bad = np.unique(init[(init < 0) | (init >= n_experts)]).tolist()
+        if bad:
+            if np.issubdtype(init.dtype, np.floating):  # whole numbers: as ints
+                bad = [int(label) if abs(label) < 2**53 else label for label in bad]
             raise ValueError(
-                f"init_responsibilities has label(s) {bad.tolist()} out of range: "
+                f"init_responsibilities has label(s) {bad} out of range: "
                 f"labels must be in [0, {n_experts}) for n_experts={n_experts}."
             )
         resp = np.zeros((n_samples, n_experts), dtype=dtype)
-        resp[np.arange(n_samples), labels] = 1.0
+        resp[np.arange(n_samples), init.astype(np.intp)] = 1.0
         return resp
     if init.ndim != 2:
         raise ValueError(

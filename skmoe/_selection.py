@@ -117,7 +117,8 @@ def bootstrap_lrt(
     **fit_params : dict
         Passed to every ``fit`` (``sample_weight``, ``exposure`` of
         :class:`MoEPoissonRegressor`, ``groups``, or ``step__param`` for a
-        pipeline). The samples are drawn at the exposures passed as
+        pipeline; not ``init_responsibilities``, a start for one number of
+        experts). The samples are drawn at the exposures passed as
         ``exposure`` or ``step__exposure``, and with ``groups`` (or
         ``step__groups``; the null models' gates dense: ``top_k=None`` or at
         least ``max_experts - 1``) each group's rows from one expert, drawn
@@ -231,6 +232,18 @@ def bootstrap_lrt(
             "bootstrap_lrt draws classes from the fitted probabilities, which "
             f"class_weight={model.class_weight!r} reweights: the samples would "
             "not be drawn from a model of the data. Set class_weight=None."
+        )
+    start, names = _fit_param(estimator, fit_params, "init_responsibilities")
+    if start is not None:
+        # one start cannot serve the fits of every K (labels in [0, K + 1)
+        # were out of range for the K-expert fit, which named an n_experts
+        # the caller never set)
+        raise ValueError(
+            f"bootstrap_lrt does not take {' or '.join(names)}: it fits 1 to "
+            "max_experts experts, and the bootstrap samples, and one start "
+            "cannot serve them all. Leave it out (the fits start from "
+            "init_params), or fit each number of experts from a start of its "
+            "own and compare them by cross-validation."
         )
     if 1 / (n_bootstrap + 1) > significance:
         raise ValueError(

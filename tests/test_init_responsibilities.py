@@ -1,6 +1,7 @@
 """fit's init_responsibilities: a start of the user's for the first restart
 (R flexmix's ``cluster=``)."""
 
+import re
 import warnings
 
 import numpy as np
@@ -295,3 +296,37 @@ def test_other_solvers_use_the_start(solver):
         model.fit(X, y, init_responsibilities=labels)
     order = np.argsort(model.expert_intercept_)
     assert np.allclose(model.expert_intercept_[order], [0, 10, 1000], atol=[1, 2, 40])
+
+
+@pytest.mark.parametrize("label", [1e30, -1e30, 3.0])
+def test_float_labels_out_of_range_are_named_as_given(label):
+    # (a label beyond intp wrapped in the cast: 1e30 was named
+    # -9223372036854775808, after NumPy's warning of an invalid cast)
+    X, y, labels, _ = _far_regimes(0)
+    init = labels.astype(float)
+    init[5] = label
+    shown = re.escape(str(int(label)) if abs(label) < 2**53 else repr(label))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=rf"label\(s\) \[{shown}\] out of range"):
+            MoERegressor(3).fit(X, y, init_responsibilities=init)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_bootstrap_lrt_refuses_a_start(pipeline):
+    # one start cannot serve the fits of 1 to max_experts experts: the
+    # one-expert fit raised that labels [1] were out of range for
+    # n_experts=1, a number the caller never set
+    from skmoe import bootstrap_lrt
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 1))
+    labels = (X[:, 0] > 0).astype(int)
+    y = X[:, 0] + 3 * labels + rng.normal(size=60)
+    model = MoERegressor(n_init=1)
+    name = "init_responsibilities"
+    if pipeline:
+        model = make_pipeline(StandardScaler(), model)
+        name = "moeregressor__init_responsibilities"
+    with pytest.raises(ValueError, match=f"does not take {name}"):
+        bootstrap_lrt(model, X, y, max_experts=2, n_bootstrap=19, **{name: labels})
