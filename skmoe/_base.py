@@ -78,7 +78,12 @@ from ._fitting import (
     _Validated,
 )
 from ._groups import check_groups
-from ._init import check_init_responsibilities, group_average, possible_start
+from ._init import (
+    check_init_responsibilities,
+    group_average,
+    possible_start,
+    unused_experts_message,
+)
 from ._math import design_matrix, device
 from ._online import (
     OnlineState,
@@ -1219,6 +1224,8 @@ class BaseMixtureOfExperts(
                 )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), DegenerateFitWarning)]
+        if start is not None:  # its cause first, where the start left one out
+            messages.insert(0, (unused_experts_message(start), SkmoeWarning))
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
         if chose:
             message = self._largest_candidate_message(

@@ -305,6 +305,24 @@ def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype
     return resp.astype(dtype, copy=False)
 
 
+def unused_experts_message(start):
+    """The text of a warning where a checked start (n_samples, K), on the rows
+    of positive weight, gives some expert no responsibility, or None: labels
+    0 and 1 for three experts left the third empty, and the fit warned of a
+    collapse (its variance at the floor, its gate weight 1e-14) without a
+    word of the start."""
+    unused = np.flatnonzero(~(start.sum(axis=0) > 0))
+    if not unused.size:
+        return None
+    return (
+        f"init_responsibilities gives expert(s) {unused.tolist()} no "
+        "responsibility on any row of positive weight: they start empty, and "
+        "EM seldom gives such an expert rows back (a warning that it collapsed "
+        "or is unused may follow). Give every expert some rows, or use fewer "
+        "experts."
+    )
+
+
 def group_average(resp, groups):
     """``resp`` (n_samples, K) with each row replaced by the average of its
     group's rows (``groups``: a :class:`~skmoe._groups.Groups`)."""

@@ -330,3 +330,35 @@ def test_bootstrap_lrt_refuses_a_start(pipeline):
         name = "moeregressor__init_responsibilities"
     with pytest.raises(ValueError, match=f"does not take {name}"):
         bootstrap_lrt(model, X, y, max_experts=2, n_bootstrap=19, **{name: labels})
+
+
+def test_a_start_that_leaves_an_expert_empty_says_so():
+    # labels 0 and 1 for three experts: the fit warned only that expert 2
+    # collapsed (its gate weight 1e-14), not that the start gave it no rows
+    from skmoe.exceptions import SkmoeWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = X[:, 0] + 0.1 * rng.randn(200)
+    labels = (X[:, 1] > 0).astype(int)
+    weight = np.ones(200)
+    weight[:5] = 0.0
+    labels_dropped = labels.copy()
+    labels_dropped[:5] = 2  # expert 2's rows all of weight 0: still empty
+    for start, sample_weight in ((labels, None), (labels_dropped, weight)):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            MoERegressor(3, n_init=1, random_state=0).fit(
+                X, y, sample_weight=sample_weight, init_responsibilities=start
+            )
+        empty = [w for w in record if "no responsibility" in str(w.message)]
+        assert len(empty) == 1
+        assert empty[0].category is SkmoeWarning
+        assert "expert(s) [2]" in str(empty[0].message)
+    # every expert given rows: no such warning
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        MoERegressor(2, n_init=1, random_state=0).fit(
+            X, y, init_responsibilities=labels
+        )
+    assert not [w for w in record if "no responsibility" in str(w.message)]
