@@ -886,23 +886,22 @@ def test_joint_halving_never_lowers_the_weighted_sum():
     np.testing.assert_array_equal(moved[0], [[0.0, -1.9]])
 
 
-def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
-    # y all zero, alpha=0: an expert's slope, driving its rate to 0 at its one
-    # row, overflows its mean at another; the warning said "as when a few
-    # nonzero counts (the largest 0) determine it. Rescale y"
-    X = np.array(
+def _all_zero_counts_fit(estimator, scale, alpha, random_state):
+    """A fit of six all-zero counts with five experts whose slopes overflow
+    their means: the model, X and the overflow warnings' texts (one)."""
+    X = scale * np.array(
         [[1.8568215], [0.78464955], [1.1760129], [-0.57301813], [1.3839955]]
         + [[0.17333813]],
         dtype=np.float32,
     )
-    model = MoEPoissonRegressor(
+    model = estimator(
         n_experts=5,
         gate="gaussian",
         gate_covariance_type="tied",
-        alpha=0.0,
+        alpha=alpha,
         n_init=1,
         max_iter=10,
-        random_state=792,
+        random_state=random_state,
         top_k=2,
         assignment="hard",
     )
@@ -911,6 +910,14 @@ def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
         model.fit(X, np.zeros(6))
     overflow = [str(w.message) for w in record if "overflow" in str(w.message)]
     assert len(overflow) == 1
+    return model, X, overflow
+
+
+def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
+    # y all zero, alpha=0: an expert's slope, driving its rate to 0 at its one
+    # row, overflows its mean at another; the warning said "as when a few
+    # nonzero counts (the largest 0) determine it. Rescale y"
+    model, X, overflow = _all_zero_counts_fit(MoEPoissonRegressor, 1.0, 0.0, 792)
     assert "y is all zero" in overflow[0]
     assert "nonzero counts" not in overflow[0]
     assert "Rescale y" not in overflow[0]
@@ -924,26 +931,6 @@ def test_overflow_warning_on_all_zero_counts_does_not_speak_of_nonzero_counts():
 def test_overflow_warning_on_all_zero_counts_names_a_positive_alpha(estimator):
     # alpha=1e-8 at features of 1e10: the warning said "no penalty holds the
     # slopes", though alpha penalized them
-    X = 1e10 * np.array(
-        [[1.8568215], [0.78464955], [1.1760129], [-0.57301813], [1.3839955]]
-        + [[0.17333813]],
-        dtype=np.float32,
-    )
-    model = estimator(
-        n_experts=5,
-        gate="gaussian",
-        gate_covariance_type="tied",
-        alpha=1e-8,
-        n_init=1,
-        max_iter=10,
-        random_state=0,
-        top_k=2,
-        assignment="hard",
-    )
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        model.fit(X, np.zeros(6))
-    overflow = [str(w.message) for w in record if "overflow" in str(w.message)]
-    assert len(overflow) == 1
+    _, _, overflow = _all_zero_counts_fit(estimator, 1e10, 1e-8, 0)
     assert "y is all zero and alpha=1e-08 is too weak" in overflow[0]
     assert "no penalty" not in overflow[0]
