@@ -357,10 +357,10 @@ def _too_few_to_score(y, score="D^2") -> bool:
     return True
 
 
-def _mean_square_deviation(X, offset, sample_weight):
+def _mean_square_deviation(X, offset, sample_weight, check=True):
     """The weighted mean square of X's deviations from ``offset``, per column
     (n_features,); raise where it overflows X's dtype (values too large to
-    fit)."""
+    fit), unless ``check`` is False (then inf there)."""
     # in blocks of rows: no n x D temporaries (two of them took 1.1 s at 1e6 x 64)
     total = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, sample_weight.dtype))
     with np.errstate(over="ignore", invalid="ignore"):
@@ -369,7 +369,7 @@ def _mean_square_deviation(X, offset, sample_weight):
             part *= part
             total += sample_weight[start : start + SCALE_CHECK_ROWS] @ part
         variance = total / np.sum(sample_weight)
-    if not np.all(np.isfinite(variance)):
+    if check and not np.all(np.isfinite(variance)):
         _check_missing(np, X, "X")
         raise ValueError(
             "X has values too large to fit: their squares overflow "
@@ -1183,6 +1183,7 @@ class BaseMixtureOfExperts(
         # the refusals (squares that overflow or underflow) before the fit;
         # the warning after it, on the coefficients the fitted model penalizes
         self._check_feature_scales(X_host, offset, sample_weight, fitted=False)
+        self._check_curvature_scale(X_host, offset, Y, sample_weight)
         X_scales, offset_scales = X_host, offset
         used = self._used_columns()
         X_host = _take_columns(np, X_host, used, axis=1)  # what the starts cluster
@@ -1544,6 +1545,10 @@ class BaseMixtureOfExperts(
             return message
         self._warn_once_in_stream(message, message)
         return None
+
+    def _check_curvature_scale(self, X, offset, Y, sample_weight):
+        """Warn where the experts' Newton steps cannot be taken at this scale
+        of the features (none by default; see the count regressors')."""
 
     def _warn_once_in_stream(self, key, message, category=FeatureScaleWarning):
         """Give ``message`` (a warning of ``category``) unless the ``partial_fit``

@@ -451,6 +451,11 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     try:
         solution = xp.linalg.solve(scaled, rhs)
     except singular:
+        if not bool(xp.all(xp.isfinite(scaled))):
+            # a system that overflowed (a Newton Hessian of rates of 1e12 at
+            # features of 1e150), whose SVD fails as well: NaN, which the
+            # Newton steps' halving refuses
+            return xp.full_like(B, xp.nan)
         # singular even so: a float32 Gram matrix of duplicated rows can round
         # to indefinite by more than the jitter; the minimum-norm answer then
         solution = xp.linalg.pinv(scaled) @ rhs

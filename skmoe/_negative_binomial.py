@@ -196,6 +196,7 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
     }
 
     _count_family = NegativeBinomialExperts
+    _rate_curvature = False
     _more_experts_hint = ""
     _zero_words = (
         "negative binomial regressions",

@@ -22,6 +22,7 @@ from ._backend import as_compute, dtype_name, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _float64_rows,
+    _mean_square_deviation,
     _score_weights,
     _scored_rows,
     _too_few_to_score,
@@ -32,6 +33,7 @@ from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _check_missing,
+    _take_columns,
     _target_column,
     _Validated,
 )
@@ -43,6 +45,7 @@ from ._sgd import effective_rows
 from ._sparse import selected_linear
 from ._warnings import _warn_user
 from ._zero_inflated import ZeroInflatedMixin
+from .exceptions import FeatureScaleWarning
 from .experts import PoissonExperts
 from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .experts.estimator import (
@@ -528,6 +531,57 @@ class MoEPoissonRegressor(
         return self._count_family(
             shared=getattr(self, "_shared_rows", ()), zero_inflated=self.zero_inflated
         )
+
+    def _check_curvature_scale(self, X, offset, Y, sample_weight):
+        """Warn where EM's Newton steps overflow at the start: their Hessian
+        is the features' weighted Gram matrix with the rates as weights, whose
+        diagonal at the pooled start (the mean rate) is the mean count times
+        the exposure-weighted mean square of each feature's deviations. Where
+        that exceeds X's dtype, every Newton direction is inf or NaN and each
+        step is refused (counts up to 1e12 at features of 1e150 kept the
+        slopes at 0, where the squares alone passed the check of X)."""
+        rows = sample_weight > 0
+        if (
+            not self._rate_curvature
+            or self.solver != "em"
+            or self._estimator_experts()
+            or not np.any(Y[0][rows] > 0)
+        ):
+            return
+        columns = self._expert_columns
+        X = _take_columns(np, X, columns, axis=1)
+        offset = _take_columns(np, offset, columns, axis=0)
+        # the exposures relative to the largest (at most 1: no new overflow)
+        log_exposure = Y[3] - np.max(Y[3][rows])
+        relative = sample_weight * np.exp(np.minimum(log_exposure, 0.0))
+        variance = _mean_square_deviation(X, offset, relative, check=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(np.sum(sample_weight * Y[0]) / np.sum(sample_weight))
+        if not mean > 0:  # (products of weights and counts that underflow)
+            return
+        with np.errstate(divide="ignore"):
+            log_size = math.log(mean) + np.log(variance.astype(np.float64))
+        top = math.log(float(np.finfo(Y.dtype).max))
+        over = np.flatnonzero(log_size > top)
+        if not over.shape[0]:
+            return
+        names = getattr(self, "feature_names_in_", None)
+        if columns is not None:
+            over = np.asarray(columns)[over]
+        shown = [names[j] if names is not None else int(j) for j in over]
+        _warn_user(
+            f"Features {shown} are too large for the counts (mean {mean:.3g}): "
+            "the curvature of EM's Newton steps, the mean count times the "
+            f"features' squares, overflows {dtype_name(Y.dtype)}, and those steps "
+            "leave the experts' slopes where they start. Rescale the features, "
+            "e.g. with sklearn.preprocessing.StandardScaler.",
+            FeatureScaleWarning,
+        )
+
+    #: Whether the experts' Newton weights are their rates (Poisson), which
+    #: :meth:`_check_curvature_scale` judges; the negative binomial's are
+    #: smaller where the dispersion is large.
+    _rate_curvature = True
 
     #: The experts' family (its parameters beside ``coef``: see
     #: :meth:`_set_expert_attributes`).

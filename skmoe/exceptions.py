@@ -115,7 +115,10 @@ class FeatureScaleWarning(SkmoeWarning):
     gate; one linear expert of ``MoERegressor``, a ridge regression, only
     where ``alpha`` is above a hundredth of their variance), and where a
     ``partial_fit`` batch's features range far
-    outside those seen before; a ``partial_fit`` stream gives each such
+    outside those seen before, and where ``MoEPoissonRegressor``'s features
+    are so large for its counts that the curvature of EM's Newton steps (the
+    mean count times the features' squares) overflows, which leaves the
+    experts' slopes at their start; a ``partial_fit`` stream gives each such
     warning once (each ``fit`` gives its own). Standardizing the features
     (e.g. with :class:`~sklearn.preprocessing.StandardScaler` in a pipeline)
     answers both.

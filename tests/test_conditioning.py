@@ -469,6 +469,29 @@ class _FailingSolveNamespace:
         return getattr(self._xp, name)
 
 
+def test_solve_symmetric_gives_nan_for_an_overflowed_singular_system():
+    # a Poisson Newton Hessian of rates of 1e12 at features of 1e150 (a fuzz
+    # case, solver='gradient' start): inf and NaN entries beside finite ones,
+    # for which LAPACK's solve reported a singular matrix and the fallback
+    # pseudo-inverse raised LinAlgError("SVD did not converge") from fit. NaN
+    # instead, a direction the Newton steps' halving refuses
+    from skmoe._math import solve_symmetric
+
+    xp = _FailingSolveNamespace(np.linalg.LinAlgError("Singular matrix"))
+    A = np.array([[[1.0, 0.0, 2.0], [0.0, np.inf, np.inf], [2.0, np.inf, 5.0]]])
+    B = np.ones((1, 3, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(over="ignore", invalid="ignore"):  # (as Newton's)
+            solution = solve_symmetric(xp, A, B)
+    assert solution.shape == B.shape
+    assert np.all(np.isnan(solution))
+    # a finite singular system still takes the minimum-norm answer
+    A = np.array([[[1.0, 1.0], [1.0, 1.0]]])
+    solution = solve_symmetric(xp, A, np.ones((1, 2, 1)))
+    np.testing.assert_allclose(solution[0, :, 0], [0.5, 0.5], rtol=1e-6)
+
+
 def test_solve_symmetric_takes_pinv_for_a_namespaces_own_linalg_error_only():
     # torch's LinAlgError is a RuntimeError; its other RuntimeErrors (shapes,
     # dtypes, devices, memory) are no singular system and must not turn into

@@ -18,6 +18,7 @@ from skmoe import (
     MoEPoissonRegressor,
     PredictiveNegativeBinomialMixture,
 )
+from skmoe.exceptions import DegenerateFitWarning
 from skmoe.experts.negative_binomial import DISPERSION_FLOOR
 
 
@@ -413,6 +414,75 @@ def test_theta_derivatives_against_exact_differences():
             np.testing.assert_allclose(
                 second[0], d2, rtol=1e-10, atol=1e-13 * scale / theta
             )
+
+
+def test_theta_derivatives_where_the_means_overflow():
+    # log means of 1e5 and 1e6 (an expert's, at rows it has no weight on,
+    # far out on a feature of scale 1e8): the guarded rates overflow, and
+    # NumPy warned of the overflow and of inf / inf; the derivatives are their
+    # limits, against exact differences
+    from skmoe.experts.negative_binomial import _theta_derivatives
+
+    eta = np.array([1e5, 1e6])
+    for y in [0.0, 3.0, 1e9]:
+        for theta in THETAS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                first, second = _theta_derivatives(
+                    np, np.array([[y]]), eta[None, :], np.array([[theta]])
+                )
+            with localcontext() as context:
+                context.prec = 400
+                t, h = Decimal(theta), Decimal(theta) * Decimal("1e-30")
+                d1, d2 = [], []
+                for e in eta:
+                    mean = Decimal(e).exp()
+                    a, c, b = (nb_logpmf(y, mean, t + k * h) for k in (-1, 0, 1))
+                    d1.append(float((b - a) / (2 * h)))
+                    d2.append(float((b - 2 * c + a) / (h * h)))
+            scale = 1 / theta
+            np.testing.assert_allclose(first[0], d1, rtol=1e-12, atol=1e-13 * scale)
+            np.testing.assert_allclose(
+                second[0], d2, rtol=1e-10, atol=1e-13 * scale / theta
+            )
+
+
+def test_outlier_count_beside_a_large_feature_fits_without_numpy_warnings():
+    # a fuzz case: a count of 1e12 beside a feature of scale 1e8, one expert
+    # per row (top_k=1): experts' log means ran past 1e5 at rows they have no
+    # weight on, and NumPy warned of overflows in the rates, the dispersion's
+    # derivatives and the Newton solve (a step that is refused)
+    X = np.array(
+        [
+            [4876000.552609203, 0.044512770956665774, 0.24834447889048109],
+            [-158048936.9740904, 1.4528161993948048, -0.5909439060000864],
+            [9487515.272879196, 0.9067024723967665, 0.10502410585136192],
+            [-161881924.1239873, 0.7327134735900932, 0.2808355753484067],
+            [-19773420.408889677, 0.6245518131008119, 1.0952220768028165],
+        ]
+    )
+    y = np.array([1e12, 2.0, 2.0, 3.0, 4.0])
+    model = MoENegativeBinomialRegressor(
+        5,
+        gate="hierarchical",
+        alpha=1.0,
+        top_k=1,
+        max_iter=5,
+        tol=0.0,
+        n_init=2,
+        random_state=507,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+        prediction = model.predict(X)
+    assert np.isfinite(model.log_likelihood_)
+    assert np.all(np.isfinite(prediction))
+    # each row's log-likelihood, finite, summing to the fitted one
+    rows = model.log_likelihood_samples(X, y)
+    np.testing.assert_allclose(np.sum(rows), model.log_likelihood_, rtol=1e-9)
 
 
 def test_a_warm_dispersion_step_is_newtons_in_log_theta():

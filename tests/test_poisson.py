@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 from skmoe._math import design_matrix
+from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts import PoissonExperts
 from skmoe.experts.poisson import encode_counts, rates
 
@@ -934,3 +935,32 @@ def test_overflow_warning_on_all_zero_counts_names_a_positive_alpha(estimator):
     _, _, overflow = _all_zero_counts_fit(estimator, 1e10, 1e-8, 0)
     assert "y is all zero and alpha=1e-08 is too weak" in overflow[0]
     assert "no penalty" not in overflow[0]
+
+
+def test_features_too_large_for_the_counts_warn_of_their_scale():
+    # features of 1e150 (their squares pass the check of X) and a count of
+    # 1e12: the Newton Hessian's weights are the rates, about the mean count
+    # 5e10 at the start, and weights times squares overflow. NumPy warned of
+    # the overflow in the Gram matrix and of NaN in the solve, and the slopes
+    # stayed 0 without a word; the fit says so, and is the intercept-only one
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    y = rng.poisson(3, 20).astype(float)
+    y[0] = 1e12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(FeatureScaleWarning, match="StandardScaler") as record:
+            model = MoEPoissonRegressor(n_experts=1, random_state=0).fit(X * 1e150, y)
+    assert any("too large for the counts" in str(w.message) for w in record)
+    assert np.isfinite(model.log_likelihood_)
+    np.testing.assert_array_equal(model.expert_coef_, 0.0)
+    np.testing.assert_allclose(model.predict(X * 1e150), np.mean(y), rtol=1e-10)
+    # the fit's log-likelihood is the intercept-only model's
+    expected = np.sum(poisson.logpmf(y, np.mean(y)))
+    np.testing.assert_allclose(model.log_likelihood_, expected, rtol=1e-10)
+    # features a few orders smaller fit their slopes, without the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("error", FeatureScaleWarning)
+        model = MoEPoissonRegressor(n_experts=1, random_state=0).fit(X * 1e140, y)
+    assert np.all(model.expert_coef_ != 0)

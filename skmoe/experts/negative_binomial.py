@@ -221,9 +221,14 @@ def _theta_derivatives(xp, y, eta, theta, second=True, index=None):
     / s``, ``g2 = trigamma - 1 / x``. Terms of the size of the results, where the
     log-gammas' derivatives and ``y / theta`` cancel (at counts of 1e16,
     terms of 1e15)."""
-    rate, _ = rates(xp, eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # means beyond the floats (at rows an expert has no weight on, far
+        # out on a feature of scale 1e8): u is -1 there, its limit
+        rate, _ = rates(xp, eta)
+        u = (y - rate) / (theta + rate)
     total = theta + y
-    u = (y - rate) / (theta + rate)
+    if not is_numpy_array(u) or not bool(np.all(np.isfinite(u))):
+        u = xp.where(xp.isinf(rate), -xp.ones_like(u), u)
     near = u > -0.5
     log_ratio = xp.log1p(xp.where(near, u, xp.zeros_like(u)))
     if not bool(xp.all(near)):

@@ -217,15 +217,22 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         value, slope = objectives(coef)
         weights = xp.ones_like(value) if self.shared else None
         for _ in range(n_steps):
-            score, curve = self._coefficient_derivatives(xp, y, slope, params)
-            grad = design @ (weighted_resp * score).T
-            grad = grad - alpha * mask[:, None] * coef  # (d, K)
-            hessian = weighted_grams(xp, design, weighted_resp * curve) + penalty
-            if self.shared:
-                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
-            else:
-                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
-                direction = direction[:, :, 0].T
+            # weights times squares of features beyond the floats (rates of
+            # 1e12 at features of 1e150: the fit warns of their scale) give an
+            # inf or NaN direction, whose trials halving refuses (and restart
+            # replaces): NumPy need not warn
+            with np.errstate(over="ignore", invalid="ignore"):
+                score, curve = self._coefficient_derivatives(xp, y, slope, params)
+                grad = design @ (weighted_resp * score).T
+                grad = grad - alpha * mask[:, None] * coef  # (d, K)
+                hessian = weighted_grams(xp, design, weighted_resp * curve) + penalty
+                if self.shared:
+                    direction = solve_shared(
+                        xp, hessian, grad.T, self.shared, weights
+                    ).T
+                else:
+                    direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                    direction = direction[:, :, 0].T
             coef, value, slope, refused = halving(
                 xp, objectives, coef, direction, value, slope, weights
             )
