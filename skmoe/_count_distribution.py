@@ -167,7 +167,9 @@ class PredictivePoissonMixture(_RowMixture):
             The log probabilities, of the broadcast shape of ``y`` and
             (n_rows,); ``-inf`` where ``y`` is not a non-negative integer.
         """
-        return self._by_rows(self._rows_last(y, "y"), _mixture_logpmf)
+        # weights left summing to 1 + 1e-13 gave log P(0) = 1e-13 > 0 with all
+        # rates 0 (as cdf, held at the probabilities' bound)
+        return np.minimum(self._by_rows(self._rows_last(y, "y"), _mixture_logpmf), 0.0)
 
     def pmf(self, y):
         """Probability of each row's mixture at the count ``y``.

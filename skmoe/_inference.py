@@ -323,7 +323,10 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
         scaled = kept / np.sqrt(eigenvalues[positive])
         # (and the entries the model estimates: the others, a constant gate's
         # slopes, a point mass's, no free coordinate moves)
-        cov = scaled @ scaled.T, np.any(to_stored != 0, axis=1)
+        # (inf where a variance overflows, the square of a standard error above
+        # 1.3e154, as of a coefficient of a feature in units of 1e-150)
+        with np.errstate(over="ignore"):
+            cov = scaled @ scaled.T, np.any(to_stored != 0, axis=1)
     # the directions the information does not determine, orthonormal: those of
     # the eigenvalues refused, and the coordinates without information
     null = np.hstack([directions[:, ~positive], np.eye(reduced.shape[0])[:, ~informed]])

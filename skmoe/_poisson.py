@@ -124,16 +124,17 @@ def _check_exposure_range(exposure, dtype):
         )
 
 
-def _check_exposed(xp, result):
+def _check_exposed(xp, result, caller="predict"):
     """``result``, predictions at the given exposures (the means, or the means
-    and standard deviations), where finite; raises where the exposures make
-    them overflow the output's dtype."""
+    and standard deviations; ``predict_distribution``'s rates), where finite;
+    raises where the exposures make them overflow the output's dtype."""
     for part in result if isinstance(result, tuple) else (result,):
         if not bool(xp.all(xp.isfinite(part))):
+            dtype = dtype_name(part.dtype)
+            wider = "" if dtype == "float64" else "float64 X, or "
             raise ValueError(
-                "predict: the predicted counts at these exposures overflow "
-                f"{dtype_name(part.dtype)}: use float64 X, or exposures in "
-                "another unit."
+                f"{caller}: the predicted counts at these exposures overflow "
+                f"{dtype}: use {wider}exposures in another unit."
             )
     return result
 
@@ -877,7 +878,8 @@ class MoEPoissonRegressor(
             mean = self._predict(X, False)
             xp = array_namespace(mean)
             _check_exposure_range(exposure, dtype_name(mean.dtype))
-            mean = mean * as_compute(xp, exposure, mean)
+            with np.errstate(over="ignore"):  # (raises below)
+                mean = mean * as_compute(xp, exposure, mean)
             return _check_exposed(xp, mean)
         # the mixture of the unit rates: its mean m and the spread of the
         # rates about it, sqrt(std^2 - m)
@@ -887,8 +889,10 @@ class MoEPoissonRegressor(
         exposure = as_compute(xp, exposure, mean)
         # hypot: the square of e * spread overflowed float32 where the
         # standard deviation does not
-        std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
-        return _check_exposed(xp, (exposure * mean, std))
+        with np.errstate(over="ignore"):  # (raises below)
+            std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
+            mean = exposure * mean
+        return _check_exposed(xp, (mean, std))
 
     def _predict(self, X, return_std, spread=False, log_mean=False):
 
@@ -1000,7 +1004,9 @@ class MoEPoissonRegressor(
         # exposures of 1e40 overflowed, and 1e-50 made them 0)
         rates = np.asarray(to_numpy(rates), dtype=np.float64)
         if exposure is not None:
-            rates = rates * exposure[:, None]
+            with np.errstate(over="ignore"):  # (raises below)
+                rates = rates * exposure[:, None]
+            _check_exposed(np, rates, "predict_distribution")
         experts = to_numpy(experts[0]) if sparse else None
         return self._distribution(weights, rates, experts)
 

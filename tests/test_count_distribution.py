@@ -306,6 +306,20 @@ def test_an_infinite_count_has_probability_zero():
     )
 
 
+def test_a_certain_count_has_log_probability_zero():
+    # weights within 1e-12 of summing to one are kept as they are: at rates 0
+    # (a tiny exposure) log P(0) was log(sum of weights) = 1e-13 > 0
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    weights = [[0.6, 0.3, 0.1 + 1e-13]]
+    poisson_mix = PredictivePoissonMixture(weights, [[0.0, 0.0, 0.0]])
+    nb_mix = PredictiveNegativeBinomialMixture(weights, [[1e-300] * 3], [[1.0] * 3])
+    for dist in (poisson_mix, nb_mix):
+        np.testing.assert_array_equal(dist.logpmf(0), [0.0])
+        np.testing.assert_array_equal(dist.pmf(0), [1.0])
+        assert np.isnan(dist.logpmf(np.nan))
+
+
 def test_logpmf_of_huge_counts_against_exact_log_gammas():
     # scipy's poisson.logpmf, which the distribution called, gives 0 at y = mu
     # = 1e16 (terms of y log(y)); a negative binomial mixture's Poisson

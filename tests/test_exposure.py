@@ -433,3 +433,26 @@ def test_float32_exposures_outside_the_range_are_refused_by_every_method(Estimat
     wide = model.predict(X[:5], exposure=3e38)
     assert wide.dtype == np.float64
     np.testing.assert_allclose(wide, 3e38 * means[:5].astype(np.float64), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_exposures_that_overflow_float64_raise_without_numpy_warnings(Estimator):
+    # predict leaked NumPy's overflow warning before its error, and
+    # predict_distribution raised "rates must be finite" from the distribution
+    X, y, exposure = _counts(n=300)
+    model = Estimator(n_experts=2, n_init=1, random_state=0)
+    model.fit(X, y, exposure=exposure)
+    assert np.max(model.predict(X[:5])) > 1  # so 1e308 times it overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for return_std in (False, True):
+            with pytest.raises(
+                ValueError, match="^predict: .* overflow float64: use exposures in"
+            ):
+                model.predict(X[:5], exposure=1e308, return_std=return_std)
+        with pytest.raises(
+            ValueError, match="^predict_distribution: .* overflow float64: use exp"
+        ):
+            model.predict_distribution(X[:5], exposure=1e308)

@@ -59,6 +59,28 @@ def test_one_gaussian_expert_is_ols_with_the_mle_variance(weighted):
     assert np.all(se.gate_intercept_ == 0) and np.all(se.gate_coef_ == 0)
 
 
+def test_a_variance_beyond_float64_is_inf_in_the_covariance_without_warnings():
+    # a feature in units of 1e-150: its coefficient's standard error, 2e155, is
+    # finite, its square not; the covariance's product leaked NumPy's overflow
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=30)
+    y = 1e6 * rng.normal(size=30)
+    X = x[:, None] * 1e-150
+    reg = MoERegressor(n_experts=1, alpha=0, **TIGHT).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        se = reg.std_errors(X, y, return_cov=True)
+    Xt = design(x[:, None])  # (in units of 1, rescaled after)
+    beta = np.linalg.lstsq(Xt, y, rcond=None)[0]
+    s2 = np.mean((y - Xt @ beta) ** 2)
+    ols = np.sqrt(np.diag(s2 * np.linalg.inv(Xt.T @ Xt)))
+    np.testing.assert_allclose(se.expert_coef_, [[ols[1] * 1e150]], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_intercept_, ols[:1], rtol=1e-4)
+    assert se.parameters[1] == "expert_coef_[0, 0]"
+    assert se.covariance[1, 1] == np.inf
+    np.testing.assert_allclose(se.covariance[0, 0], ols[0] ** 2, rtol=1e-4)
+
+
 def test_one_poisson_expert_is_the_glm_inverse_information():
     rng, X, w = linear_data(shift=1.0)
     y = rng.poisson(np.exp(0.3 + X @ [0.2, -0.1])).astype(float)
