@@ -451,14 +451,17 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     try:
         solution = xp.linalg.solve(scaled, rhs)
     except singular:
-        if not bool(xp.all(xp.isfinite(scaled))):
-            # a system that overflowed (a Newton Hessian of rates of 1e12 at
-            # features of 1e150), whose SVD fails as well: NaN, which the
-            # Newton steps' halving refuses
-            return xp.full_like(B, xp.nan)
         # singular even so: a float32 Gram matrix of duplicated rows can round
-        # to indefinite by more than the jitter; the minimum-norm answer then
+        # to indefinite by more than the jitter; the minimum-norm answer then.
+        # A system that overflowed (a Newton Hessian of rates of 1e12 at
+        # features of 1e150), whose SVD fails as well, gets NaN, which the
+        # Newton steps' halving refuses: that system alone, not the stack's
+        # other (finite) ones, one solve for all experts (NaN for all of them
+        # refused the steps of experts whose systems were finite)
+        finite = xp.all(xp.isfinite(scaled), axis=(-2, -1))[..., None, None]
+        scaled = xp.where(finite, scaled, xp.zeros_like(scaled))
         solution = xp.linalg.pinv(scaled) @ rhs
+        solution = xp.where(finite, solution, xp.full_like(solution, xp.nan))
     return scale[..., None] * solution
 
 

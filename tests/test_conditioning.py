@@ -492,6 +492,31 @@ def test_solve_symmetric_gives_nan_for_an_overflowed_singular_system():
     np.testing.assert_allclose(solution[0, :, 0], [0.5, 0.5], rtol=1e-6)
 
 
+def test_solve_symmetric_gives_nan_for_the_overflowed_system_of_a_stack_alone():
+    # one solve for all experts: one expert's overflowed Newton Hessian beside
+    # another's finite, singular one; NaN for the first only (its step is
+    # refused), the minimum-norm answer for the second (NaN for both refused
+    # the finite expert's step too)
+    from skmoe._math import solve_symmetric
+
+    xp = _FailingSolveNamespace(np.linalg.LinAlgError("Singular matrix"))
+    A = np.array(
+        [
+            [[1.0, 0.0, 2.0], [0.0, np.inf, np.inf], [2.0, np.inf, 5.0]],
+            [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 4.0]],
+        ]
+    )
+    B = np.ones((2, 3, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(over="ignore", invalid="ignore"):  # (as Newton's)
+            solution = solve_symmetric(xp, A, B)
+    assert solution.shape == B.shape
+    assert np.all(np.isnan(solution[0]))
+    # x1 + x2 = 1 (minimum norm: 0.5 each), 4 x3 = 1
+    np.testing.assert_allclose(solution[1, :, 0], [0.5, 0.5, 0.25], rtol=1e-6)
+
+
 def test_solve_symmetric_takes_pinv_for_a_namespaces_own_linalg_error_only():
     # torch's LinAlgError is a RuntimeError; its other RuntimeErrors (shapes,
     # dtypes, devices, memory) are no singular system and must not turn into
