@@ -574,8 +574,9 @@ class MoEPoissonRegressor(
             f"Features {shown} are too large for the counts (mean {mean:.3g}): "
             "the curvature of EM's Newton steps, the mean count times the "
             f"features' squares, overflows {dtype_name(Y.dtype)}, and those steps "
-            "leave the experts' slopes where they start. Rescale the features, "
-            "e.g. with sklearn.preprocessing.StandardScaler.",
+            "can leave the slopes of the experts of large counts where they "
+            "start. Rescale the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler.",
             FeatureScaleWarning,
         )
 

@@ -278,3 +278,18 @@ def test_feature_choices_of_another_form_continue_warm_and_partial_fits():
         again = copy.deepcopy(streaming).set_params(shared_features=value)
         with pytest.raises(ValueError, match="whose shared features \\[1\\] differ"):
             again.partial_fit(frame[200:], y[200:])
+
+
+def test_float32_features_whose_sum_of_squares_overflows_still_fit():
+    # 20000 float32 features of scale 3e17: each square (9e34) and their mean
+    # fit float32, their sum did not, and the fit refused X as "too large";
+    # the fit (normalized weights) matches the one at unit scale
+    rng = np.random.RandomState(0)
+    X = rng.randn(20000, 2)
+    y = X[:, 0] + 0.1 * rng.randn(20000)
+    unit = MoERegressor(2, n_init=1, random_state=0).fit(X.astype(np.float32), y)
+    large = (X * 3e17).astype(np.float32)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(large, y)
+    assert model.score(large, y) == pytest.approx(
+        unit.score(X.astype(np.float32), y), abs=1e-4
+    )
