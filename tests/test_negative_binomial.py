@@ -399,21 +399,28 @@ def test_theta_derivatives_against_exact_differences():
             first, second = _theta_derivatives(
                 np, np.array([[y]]), eta[None, :], np.array([[theta]])
             )
-            with localcontext() as context:
-                context.prec = 400
-                t, h = Decimal(theta), Decimal(theta) * Decimal("1e-30")
-                d1, d2 = [], []
-                for e in eta:
-                    mean = Decimal(e).exp()
-                    a, c, b = (nb_logpmf(y, mean, t + k * h) for k in (-1, 0, 1))
-                    d1.append(float((b - a) / (2 * h)))
-                    d2.append(float((b - 2 * c + a) / (h * h)))
+            d1, d2 = _exact_theta_derivatives(y, eta, theta)
             # (relative, and against terms of 1 / theta: the log-gammas')
             scale = 1 / theta
             np.testing.assert_allclose(first[0], d1, rtol=1e-12, atol=1e-13 * scale)
             np.testing.assert_allclose(
                 second[0], d2, rtol=1e-10, atol=1e-13 * scale / theta
             )
+
+
+def _exact_theta_derivatives(y, eta, theta):
+    """The first and second derivatives in theta of the log-probability of
+    ``y`` at log means ``eta``, by central differences at 400 digits."""
+    with localcontext() as context:
+        context.prec = 400
+        t, h = Decimal(theta), Decimal(theta) * Decimal("1e-30")
+        d1, d2 = [], []
+        for e in eta:
+            mean = Decimal(e).exp()
+            a, c, b = (nb_logpmf(y, mean, t + k * h) for k in (-1, 0, 1))
+            d1.append(float((b - a) / (2 * h)))
+            d2.append(float((b - 2 * c + a) / (h * h)))
+    return d1, d2
 
 
 def test_theta_derivatives_where_the_means_overflow():
@@ -431,15 +438,7 @@ def test_theta_derivatives_where_the_means_overflow():
                 first, second = _theta_derivatives(
                     np, np.array([[y]]), eta[None, :], np.array([[theta]])
                 )
-            with localcontext() as context:
-                context.prec = 400
-                t, h = Decimal(theta), Decimal(theta) * Decimal("1e-30")
-                d1, d2 = [], []
-                for e in eta:
-                    mean = Decimal(e).exp()
-                    a, c, b = (nb_logpmf(y, mean, t + k * h) for k in (-1, 0, 1))
-                    d1.append(float((b - a) / (2 * h)))
-                    d2.append(float((b - 2 * c + a) / (h * h)))
+            d1, d2 = _exact_theta_derivatives(y, eta, theta)
             scale = 1 / theta
             np.testing.assert_allclose(first[0], d1, rtol=1e-12, atol=1e-13 * scale)
             np.testing.assert_allclose(
