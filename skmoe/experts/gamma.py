@@ -23,7 +23,7 @@ from .._special import STIRLING_FROM, gamma_gap, stirling_remainder
 from ._base import Array, ExpertFamily, Params, better_on_own_rows
 from ._newton import halving, restart
 from ._point_mass import PointMassMixin, point_mass_columns
-from .gaussian import COLLAPSE_RANGE, COLLAPSE_SHARE, few_distinct, own_spread
+from .gaussian import COLLAPSE_RANGE, few_distinct
 
 #: Newton steps per M-step, warm-started from the previous EM iteration.
 NEWTON_STEPS = 1
@@ -430,10 +430,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         total = np.asarray(to_numpy(xp.sum(weighted_resp * value, axis=1)), float)
         mass = np.asarray(to_numpy(xp.sum(weighted_resp, axis=1)), dtype=float)
         fit = best_dispersion(mass, total, np.ones_like(mass), 0.0)
-        # (near the floor, or a tiny share of the spread of its own log y)
-        spread = own_spread(xp, Y[1, ...], weighted_resp, xp.sum(weighted_resp, axis=1))
-        share = COLLAPSE_SHARE * np.asarray(to_numpy(spread), dtype=float)
-        close = (fit <= self.dispersion_floor * COLLAPSE_RANGE) | (fit <= share)
+        close = fit <= self.dispersion_floor * COLLAPSE_RANGE
         if fixed is not None:  # the point mass fits its zeros, as it should
             close &= ~np.asarray(to_numpy(fixed), dtype=bool)
         if not np.any(close):

@@ -36,35 +36,6 @@ VARIANCE_RANGE = 1e16
 #: fit by chance.
 COLLAPSE_RANGE = 1e4
 COLLAPSE_ROWS = 2
-#: An expert's residual variance at most this share of the variance of y over
-#: its own samples (its R^2 above 0.9999) counts as near its floor too, with
-#: the same test of few distinct values: the variance of y, the scale of
-#: ``COLLAPSE_RANGE``, says nothing of how closely an expert fits the values it
-#: took. Eight copies of one far amount beside two regimes took an expert of 11
-#: to 13 rows (4 to 6 distinct values) fitting them at 4e-7 to 2e-5 of their
-#: variance, but 1.4e-6 to 1.6e-5 of that of y, above the range: "auto" kept
-#: that fit at 25 of 30 seeds and restart counts with Gamma experts, 30 of 30
-#: with Gaussian ones on log y. The experts of the regimes fitted above 0.04
-#: of their samples' variance, and experts of 20 to 110 distinct rows for 6
-#: to 61 coefficients (fitting them closely by their number, not by copies)
-#: above 3.4e-4.
-COLLAPSE_SHARE = 1e-4
-
-
-def own_spread(xp, y, weighted_resp, mass, tied=False) -> Array:
-    """The variance of ``y`` (n,) over each expert's samples, weighted by
-    ``weighted_resp`` (K, n) of sums ``mass`` (K,), about its weighted mean
-    (not from the mean of squares, which cancels where y is far from 0); with
-    ``tied``, their pooled value for every expert (as a tied variance's)."""
-    tiny = float(xp.finfo(weighted_resp.dtype).smallest_normal)
-    total = xp.clip(mass, tiny, None)
-    mean = (weighted_resp @ y) / total
-    deviation2 = _square(y[None, :] - mean[:, None])
-    spread = xp.sum(_times(deviation2, weighted_resp), axis=1)
-    del deviation2
-    if tied:
-        return xp.sum(spread) / xp.clip(xp.sum(mass), tiny, None) + 0 * spread
-    return spread / total
 
 
 def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
@@ -73,12 +44,7 @@ def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
     values among the samples of positive weight, at the resolution ``noise``
     (K,) of each expert's residuals (rows that differ in X alone, or by less
     than its noise, are not distinct), each value's samples counted once in
-    the expert's responsibilities over them: a value counts as the
-    responsibility-weighted mean of the expert's responsibilities over its
-    samples, ``sum_i r_i^2 / sum_i r_i``, 1 for copies all its own, and the
-    rows of other experts that share it do not lower it (dividing by their
-    number counted 20 distinct rows of an expert fitting them at 3e-4 of
-    their variance, beside 280 rows of four others, as 9.4 values)."""
+    the expert's responsibilities over them."""
     distinct = np.full(close.shape, np.inf)
     mass = weighted_resp.sum(axis=0)
     kept = mass > 0
@@ -86,11 +52,8 @@ def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
     y = y[kept]
     for k in np.flatnonzero(close):
         values = np.floor(y / noise[k])
-        _, inverse = np.unique(values, return_inverse=True)
-        inverse = inverse.ravel()
-        held = np.bincount(inverse, weights=share[k])[inverse]
-        squares = np.square(share[k])
-        distinct[k] = np.sum(np.divide(squares, held, out=squares, where=held > 0))
+        _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+        distinct[k] = np.sum(share[k] / counts[inverse.ravel()])
     return distinct < COLLAPSE_ROWS * own
 
 
@@ -409,14 +372,11 @@ class GaussianLinearExperts(ExpertFamily):
         ssr = xp.sum(_times(resid2, weighted_resp), axis=1)
         del resid2
         mass = xp.sum(weighted_resp, axis=1)
-        # (near the floor, or a tiny share of the spread of its own samples)
-        share = COLLAPSE_SHARE * own_spread(xp, Y, weighted_resp, mass, self.tied)
         if self.tied:
             ssr, mass = xp.sum(ssr) + 0 * ssr, xp.sum(mass) + 0 * mass
         tiny = float(xp.finfo(design.dtype).smallest_normal)
         fit = ssr / xp.clip(mass, tiny, None)
-        floor = float(self.variance_floor)
-        close = to_numpy((fit <= floor * COLLAPSE_RANGE) | (fit <= share))
+        close = to_numpy(fit <= float(self.variance_floor) * COLLAPSE_RANGE)
         if not np.any(close):  # (no copy of the responsibilities to the host)
             return xp.asarray(close, device=device(design))
         noise = np.sqrt(np.maximum(to_numpy(fit), float(self.variance_floor)))
