@@ -633,6 +633,27 @@ def test_an_expert_collapsing_onto_duplicates_warns():
         MoERegressor(2, **kwargs).fit(X[:100], y[:100])
 
 
+@pytest.mark.parametrize("reps", [10, 40])
+def test_a_designed_experiment_recorded_to_one_decimal_is_no_collapse(reps):
+    # two regimes, x at 5 levels with replicates, y recorded to one decimal:
+    # each expert fits its 5 values (rows of 10 or 40 copies each) to the
+    # rounding, at 3e-5 of their own variance, with 3 coefficients. Its noise
+    # is the rounding's (variance 1/1200 for a uniform error of +-0.05), not
+    # a collapse: a rule that judged the residuals against the experts' own
+    # spread (tried and reverted) passed over 2 experts for 1 in "auto"
+    x = np.repeat(np.linspace(0, 4, 5), reps)
+    X = np.r_[np.c_[x, 0 * x], np.c_[x, 0 * x + 1]]
+    noise = 0.01 * np.random.RandomState(0).randn(2 * x.size)
+    y = np.round(np.r_[10 + 3.37 * x, 5 - 2.13 * x] + noise, 1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*collapsed")
+        model = MoERegressor(2, random_state=0).fit(X, y)
+    assert np.all(model.expert_variance_ > 1e-1 / 1200)
+    assert np.all(model.expert_variance_ < 1 / 1200)
+    auto = MoERegressor("auto", random_state=0).fit(X, y)
+    assert auto.n_experts_ == 2, auto.n_experts_bic_
+
+
 @pytest.mark.parametrize("alpha", [1e-6, 0.0])
 def test_an_expert_fitting_its_copies_exactly_warns_at_any_alpha(alpha):
     # 10 distinct rows, 6 copies each, 3 experts: two of them take 3 rows each
