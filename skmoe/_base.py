@@ -746,9 +746,10 @@ class BaseMixtureOfExperts(
             restarts follow ``init_params``, and the best run is kept:
             ``n_init=1`` fits from this start alone. ``n_experts`` must be a
             number (not ``"auto"``), and counts the columns; with
-            ``zero_inflated=True``, column (label) 0 is the point mass at
-            zero. With ``groups``, each group starts from the average of its
-            rows' responsibilities. It replaces a ``warm_start``'s fitted
+            ``zero_inflated=True`` (of the count and Gamma regressors),
+            column (label) 0 is the point mass at zero. With ``groups``,
+            each group starts from the average of its rows'
+            responsibilities. It replaces a ``warm_start``'s fitted
             parameters (the fit starts afresh from it). Not with
             ``solver="sgd"``. See :ref:`restarts`.
 

@@ -117,11 +117,12 @@ class FeatureScaleWarning(SkmoeWarning):
     ``partial_fit`` batch's features range far
     outside those seen before, and where ``MoEPoissonRegressor``'s features
     are so large for its counts that the curvature of EM's Newton steps (the
-    mean count times the features' squares) overflows, which leaves the
-    experts' slopes at their start; a ``partial_fit`` stream gives each such
-    warning once (each ``fit`` gives its own). Standardizing the features
-    (e.g. with :class:`~sklearn.preprocessing.StandardScaler` in a pipeline)
-    answers both.
+    mean count times the features' squares) overflows, which can leave the
+    slopes of the experts of large counts at their start; a ``partial_fit``
+    stream gives each such warning once (each ``fit`` gives its own).
+    Standardizing the features (e.g. with
+    :class:`~sklearn.preprocessing.StandardScaler` in a pipeline) answers
+    each.
 
     See Also
     --------
