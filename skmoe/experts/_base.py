@@ -276,8 +276,10 @@ class ExpertFamily(ABC):
 
 def better_on_own_rows(xp, fit_of, amounts, weighted_resp, exact, other):
     """Each expert's parameters: ``exact`` (the M-step's) or ``other(own)``'s
-    (another start, given the weights ``own`` (K, n) of each expert's own
-    rows) where the expert's own rows (those whose largest
+    (another start; ``own`` (K, n) are the weights of each expert's own rows,
+    for a family whose other start needs them: negative binomial's M-step at
+    its own rows alone, where Gamma's log-scale regression takes all rows'
+    weights) where the expert's own rows (those whose largest
     responsibility is its: a restart's k-means cluster, or random label) give
     less than half its responsibility-weighted sum of ``amounts`` (n,), y or
     the counts, and ``fit_of(params, own)`` (K,), the fit of its means to the

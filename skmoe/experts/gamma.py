@@ -281,9 +281,10 @@ class GammaExperts(PointMassMixin, ExpertFamily):
     def start_m_step(self, xp, design, Y, weighted_resp, params, alpha):
         # the M-step's experts, or regressions of log(y) where those fit
         # their own rows better (see better_on_own_rows)
+        mask = penalty_mask(xp, design)
+
         def fit(part, resp):
             log_y = Y[1, ...]
-            mask = penalty_mask(xp, design)
             coef = weighted_ridge(xp, design, log_y, resp, mask, alpha, self.shared)
             value, _ = self._objectives(xp, design, log_y, resp, coef, mask, alpha)
             return {
@@ -291,10 +292,8 @@ class GammaExperts(PointMassMixin, ExpertFamily):
                 "dispersion": self._dispersion(xp, resp, value, part),
             }
 
-        def other(own):  # (a start on the log scale)
+        def other(own):  # on the log scale, at all rows' weights (not own's)
             return self._fit_others(xp, params, weighted_resp, fit)
-
-        mask = penalty_mask(xp, design)
 
         def fit_of(candidate, own):  # the objective per unit shape, no penalty
             candidate, _ = self._stand_in(xp, candidate)
