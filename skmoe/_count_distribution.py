@@ -575,19 +575,23 @@ def _beyond_the_floats(k, phi, rates):
 
 def _log_rising_series(k, theta):
     """``log(Gamma(k + theta) / (Gamma(k) Gamma(1 + theta)))`` for ``theta``
-    below :data:`SMALL_THETA`, by its Taylor series in theta to the fourth
-    power (polygamma functions of k and zeta values; the fifth term's
-    coefficient is below 0.21)."""
-    zeta = special.zeta([2.0, 3.0, 4.0])
+    below :data:`SMALL_THETA`, by its Taylor series in theta to the fifth
+    power: the n-th coefficient is ``polygamma(n - 1, k) / n! - (-1)^n
+    zeta(n) / n`` (``psi(k) + euler_gamma`` for n = 1). The sixth term's
+    coefficient is below 0.2, a relative error of a few 1e-16 at theta =
+    1e-3 (to the fourth power, 2e-13)."""
+    zeta = special.zeta([2.0, 3.0, 4.0, 5.0])
     terms = (
         special.psi(k) + np.euler_gamma,
         (special.polygamma(1, k) - zeta[0]) / 2.0,
         (special.polygamma(2, k) + 2.0 * zeta[1]) / 6.0,
         (special.polygamma(3, k) - 6.0 * zeta[2]) / 24.0,
+        (special.polygamma(4, k) + 24.0 * zeta[3]) / 120.0,
     )
-    return theta * (
-        terms[0] + theta * (terms[1] + theta * (terms[2] + theta * terms[3]))
-    )
+    out = terms[-1]
+    for term in terms[-2::-1]:  # Horner's rule
+        out = term + theta * out
+    return theta * out
 
 
 def _beta_probabilities(k, theta, p, q, upper=False):

@@ -549,6 +549,27 @@ def test_negative_binomial_cdf_where_phi_mu_overflows_past_the_series():
     assert np.all(np.diff(cdf) >= 0)
 
 
+@pytest.mark.parametrize(
+    "k, expected",
+    [
+        (2.0, 0.00099850133158553044),
+        (7.5, 0.0025206999143220661),
+        (1e3, 0.0074761664652333734),
+        (1e8, 0.018978078083748697),
+    ],
+)
+def test_log_rising_factorial_series_at_the_switch(k, expected):
+    # log(Gamma(k + theta) / (Gamma(k) Gamma(1 + theta))) just below the
+    # switch to the series, theta = 9.99e-4: to the fourth power it was 2e-13
+    # (k = 2) to 1e-14 (k = 1e8) off. Expected: mpmath at 50 digits
+    from skmoe._count_distribution import SMALL_THETA, _log_rising_series
+
+    theta = 9.99e-4
+    assert theta < SMALL_THETA
+    got = _log_rising_series(np.float64(k), np.float64(theta))
+    np.testing.assert_allclose(got, expected, rtol=1e-15)
+
+
 def test_negative_binomial_logpmf_where_count_over_theta_overflows():
     # theta log1p(y / theta) was theta * inf where y / theta overflows: a
     # log-probability of -inf. Expected: mpmath at 700 digits of log Gamma(y +
