@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import device, is_numpy_array
+from array_api_compat import device, is_cupy_array, is_numpy_array
 
 Array = Any
 
@@ -382,7 +382,9 @@ def diag(xp, v: Array) -> Array:
     return v[:, None] * xp.eye(v.shape[0], dtype=v.dtype, device=device(v))
 
 
-def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array:
+def solve_symmetric(
+    xp, A: Array, B: Array, noise: Array | float = 0.0, *, nan_ok: bool = False
+) -> Array:
     """Solve ``A @ X = B`` for symmetric positive semi-definite (stacks of) ``A``.
 
     Shapes: ``A`` (..., d, d), ``B`` (..., d, k). A jitter is added to the
@@ -408,6 +410,12 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     (..., d)) is added to the diagonal as well: the size of the rounding errors
     in ``A``, where ``A`` is a difference that cancels (a Newton Hessian at
     saturated probabilities) and may have lost its definiteness.
+
+    A system singular even after the jitter gets the minimum-norm answer (NaN
+    where the system is not finite). NumPy's solve raises there; CuPy's returns
+    inf or NaN, so a float32 answer on CuPy is checked for finite entries, at
+    one scalar read from the device. ``nan_ok``: the caller refuses an answer
+    of inf or NaN itself (the Newton steps' halving), so it is not checked.
     """
     d = A.shape[-1]
     on_numpy = is_numpy_array(A)
@@ -451,18 +459,35 @@ def solve_symmetric(xp, A: Array, B: Array, noise: Array | float = 0.0) -> Array
     try:
         solution = xp.linalg.solve(scaled, rhs)
     except singular:
-        # singular even so: a float32 Gram matrix of duplicated rows can round
-        # to indefinite by more than the jitter; the minimum-norm answer then.
-        # A system that overflowed (a Newton Hessian of rates of 1e12 at
-        # features of 1e150), whose SVD fails as well, gets NaN, which the
-        # Newton steps' halving refuses: that system alone, not the stack's
-        # other (finite) ones, one solve for all experts (NaN for all of them
-        # refused the steps of experts whose systems were finite)
-        finite = xp.all(xp.isfinite(scaled), axis=(-2, -1))[..., None, None]
-        scaled = xp.where(finite, scaled, xp.zeros_like(scaled))
-        solution = xp.linalg.pinv(scaled) @ rhs
-        solution = xp.where(finite, solution, xp.full_like(solution, xp.nan))
+        return scale[..., None] * _minimum_norm(xp, scaled, rhs)
+    # CuPy's solve does not raise (cuSOLVER's status is read only under
+    # cupyx.errstate(linalg="raise")): a singular system's solution is inf or
+    # NaN. Checked in float32 alone, whose jitter (4 eps) rounding can beat,
+    # at one scalar from the device per solve; float64's (1e-10, 4.5e5 eps)
+    # is left unchecked, as every solve would pay for that scalar
+    if (
+        not (on_numpy or nan_ok)
+        and is_cupy_array(solution)
+        and solution.dtype == xp.float32
+        and not bool(xp.all(xp.isfinite(solution)))
+    ):
+        solution = _minimum_norm(xp, scaled, rhs)
     return scale[..., None] * solution
+
+
+def _minimum_norm(xp, scaled: Array, rhs: Array) -> Array:
+    """:func:`solve_symmetric`'s answer where its jittered, scaled system
+    ``scaled`` is singular even so: a float32 Gram matrix of duplicated rows can
+    round to indefinite by more than the jitter; the minimum-norm answer then.
+    A system that overflowed (a Newton Hessian of rates of 1e12 at features of
+    1e150), whose SVD fails as well, gets NaN, which the Newton steps' halving
+    refuses: that system alone, not the stack's other (finite) ones, one solve
+    for all experts (NaN for all of them refused the steps of experts whose
+    systems were finite)."""
+    finite = xp.all(xp.isfinite(scaled), axis=(-2, -1))[..., None, None]
+    scaled = xp.where(finite, scaled, xp.zeros_like(scaled))
+    solution = xp.linalg.pinv(scaled) @ rhs
+    return xp.where(finite, solution, xp.full_like(solution, xp.nan))
 
 
 def tie_rows(xp, values: Array, shared) -> Array:
@@ -478,7 +503,14 @@ def tie_rows(xp, values: Array, shared) -> Array:
 
 
 def solve_shared(
-    xp, A: Array, b: Array, shared, weights: Array, noise: Array | None = None
+    xp,
+    A: Array,
+    b: Array,
+    shared,
+    weights: Array,
+    noise: Array | None = None,
+    *,
+    nan_ok: bool = False,
 ) -> Array:
     """Minimize ``sum_k weights[k] (x_k^T A_k x_k / 2 - b_k^T x_k)`` over
     ``x`` (K, d) whose entries ``shared`` are the same for every k.
@@ -495,7 +527,8 @@ def solve_shared(
     cost stays that of the K separate solves. Each solve is
     :func:`solve_symmetric`'s, with its jitter, and ``noise`` (K, d), where
     given, the size of the rounding errors in the diagonal of each ``A_k``
-    (added to the free blocks, and weighted and summed for the shared block).
+    (added to the free blocks, and weighted and summed for the shared block);
+    ``nan_ok`` as there.
     """
     d = A.shape[-1]
     free_rows = [j for j in range(d) if j not in shared]
@@ -513,14 +546,16 @@ def solve_shared(
         noise_s = xp.sum(weights[:, None] * xp.take(noise, tied, axis=1), axis=0)
         noise_s = noise_s[None, :]
     solved = solve_symmetric(
-        xp, A_ff, xp.concat([b_f[:, :, None], A_fs], axis=2), noise_f
+        xp, A_ff, xp.concat([b_f[:, :, None], A_fs], axis=2), noise_f, nan_ok=nan_ok
     )
     x_f, coupling = solved[:, :, 0], solved[:, :, 1:]  # A_ff^-1 b_f, A_ff^-1 A_fs
     A_sf = xp.permute_dims(A_fs, (0, 2, 1))
     schur = xp.sum(weights[:, None, None] * (A_ss - A_sf @ coupling), axis=0)
     schur = 0.5 * (schur + schur.T)
     rhs = xp.sum(weights[:, None] * (b_s - (A_sf @ x_f[:, :, None])[:, :, 0]), axis=0)
-    c = solve_symmetric(xp, schur[None, ...], rhs[None, :, None], noise_s)[0, :, 0]
+    c = solve_symmetric(
+        xp, schur[None, ...], rhs[None, :, None], noise_s, nan_ok=nan_ok
+    )[0, :, 0]
     x_f = x_f - (coupling @ c[:, None])[:, :, 0]
     c = xp.broadcast_to(c[None, :], (x_f.shape[0], c.shape[0]))
     # back to the rows' order

@@ -195,9 +195,9 @@ def newton_direction(
     if shared:  # entry j d + r of a problem's step: column j, row r
         tied = [j * d + row for j in range(m) for row in shared]
         ones = xp.ones((n_problems,), dtype=design.dtype, device=dev)
-        step = solve_shared(xp, hessian, rhs[:, :, 0], tied, ones, noise)
-    else:
-        step = solve_symmetric(xp, hessian, rhs, noise)
+        step = solve_shared(xp, hessian, rhs[:, :, 0], tied, ones, noise, nan_ok=True)
+    else:  # (a NaN step: refused by the line search)
+        step = solve_symmetric(xp, hessian, rhs, noise, nan_ok=True)
     step = xp.permute_dims(xp.reshape(step, (n_problems, m, d)), (0, 2, 1))
     if centred:
         return step

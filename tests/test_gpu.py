@@ -222,6 +222,62 @@ def test_whitening_on_gpu_retries_a_cholesky_that_fails_silently():
         )
 
 
+def _singular_after_jitter():
+    """tests/test_conditioning.py's float32 Gram of duplicated rows, whose
+    jittered, scaled system is exactly ``c * ones((2, 2))`` (``c = 1 + 4
+    eps``), stacked with a regular system; and ``c``."""
+    c = 1.0 + 4 * float(np.finfo(np.float32).eps)
+    A = np.array([[[1.0, c], [c, 1.0]], [[2.0, 1.0], [1.0, 2.0]]], dtype=np.float32)
+    B = np.array([[[1.0], [1.0]], [[1.0], [0.0]]], dtype=np.float32)
+    return A, B, c
+
+
+def test_solve_symmetric_on_gpu_takes_the_minimum_norm_answer_where_singular():
+    # NumPy raises LinAlgError there and solve_symmetric takes the
+    # minimum-norm answer; CuPy's solve returns inf or NaN instead, which
+    # came back as the Gaussian experts' coefficients
+    from skmoe._math import solve_symmetric
+
+    A, B, c = _singular_after_jitter()
+    singular = cupy.asarray(c * np.ones((2, 2), np.float32))
+    raw = cupy.linalg.solve(singular, cupy.asarray(B[0]))
+    print(f"cupy.linalg.solve of c * ones: {cupy.asnumpy(raw).ravel()}")
+    got = solve_symmetric(_device_namespace(), cupy.asarray(A), cupy.asarray(B))
+    got = cupy.asnumpy(got)[:, :, 0]
+    # x1 + x2 = 1 / c at the least norm; the regular system's own answer (at
+    # its jitter, 4 eps of the diagonal)
+    want = np.linalg.lstsq(c * np.ones((2, 2)), np.ones(2), rcond=None)[0]
+    np.testing.assert_allclose(got[0], want, rtol=1e-6)
+    regular = A[1].astype(float) + (c - 1) * np.diag([2.0, 2.0])
+    regular = np.linalg.solve(regular, B[1, :, 0].astype(float))
+    np.testing.assert_allclose(got[1], regular, rtol=1e-6)
+    np.testing.assert_allclose(got, solve_symmetric(np, A, B)[:, :, 0], rtol=1e-6)
+    # unchecked for a caller that refuses inf or NaN itself (Newton's halving)
+    quick = solve_symmetric(
+        _device_namespace(), cupy.asarray(A), cupy.asarray(B), nan_ok=True
+    )
+    assert not np.all(np.isfinite(cupy.asnumpy(quick)[0]))
+
+
+def test_solve_shared_on_gpu_takes_the_minimum_norm_answer_where_singular():
+    # the free block of each expert singular after the jitter, the shared
+    # entry decoupled from it: 4 s = 4 in both experts
+    from skmoe._math import solve_shared
+
+    A2, _, c = _singular_after_jitter()
+    A = np.zeros((2, 3, 3), dtype=np.float32)
+    A[:, :2, :2] = A2[0]
+    A[:, 2, 2] = 4.0
+    b = np.array([[1.0, 1.0, 4.0], [2.0, 2.0, 4.0]], dtype=np.float32)
+    weights = np.array([1.0, 3.0], dtype=np.float32)
+    arguments = [cupy.asarray(a) for a in (A, b)]
+    got = solve_shared(_device_namespace(), *arguments, (2,), cupy.asarray(weights))
+    got = cupy.asnumpy(got)
+    want = np.array([[0.5, 0.5, 1.0], [1.0, 1.0, 1.0]]) / c  # (jittered: 4 c s = 4)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got, solve_shared(np, A, b, (2,), weights), rtol=1e-6)
+
+
 def _wide_gate_step_arguments(seed=0):
     """The softmax gate's centred Newton step at 40 samples and 100 features
     (more coefficient rows than samples: the kernel form), three experts."""

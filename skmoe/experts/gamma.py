@@ -326,9 +326,13 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * ratio) + penalty
             if self.shared:
-                direction = solve_shared(xp, hessian, grad.T, self.shared, weights).T
-            else:
-                direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                direction = solve_shared(
+                    xp, hessian, grad.T, self.shared, weights, nan_ok=True
+                ).T
+            else:  # (a NaN direction: refused by the halving)
+                direction = solve_symmetric(
+                    xp, hessian, grad.T[:, :, None], nan_ok=True
+                )
                 direction = direction[:, :, 0].T
             coef, value, ratio, refused = halving(
                 xp, objectives, coef, direction, value, ratio, weights

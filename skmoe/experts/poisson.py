@@ -228,10 +228,12 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
                 hessian = weighted_grams(xp, design, weighted_resp * curve) + penalty
                 if self.shared:
                     direction = solve_shared(
-                        xp, hessian, grad.T, self.shared, weights
+                        xp, hessian, grad.T, self.shared, weights, nan_ok=True
                     ).T
-                else:
-                    direction = solve_symmetric(xp, hessian, grad.T[:, :, None])
+                else:  # (a NaN direction: refused by the halving)
+                    direction = solve_symmetric(
+                        xp, hessian, grad.T[:, :, None], nan_ok=True
+                    )
                     direction = direction[:, :, 0].T
             coef, value, slope, refused = halving(
                 xp, objectives, coef, direction, value, slope, weights

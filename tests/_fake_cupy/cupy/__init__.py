@@ -23,7 +23,8 @@ device by default and with NumPy dtypes, ``asnumpy``, ``ndarray.get``,
 that do not raise on a failed factorization (cuSOLVER's status is read only
 under ``cupyx.errstate(linalg="raise")``, which raises LinAlgError): a failed
 Cholesky returns LAPACK's partial factor (its failing pivot non-positive, the
-rest of the lower triangle as it was), a singular solve or inverse NaN.
+rest of the lower triangle as it was), a singular inverse NaN, a solve NaN
+for the singular matrices of a stack alone (cuBLAS's batched LU).
 Nothing compiles: ``RawKernel`` and other CUDA-only features are absent, and
 the tests that need them skip where :data:`EMULATED` is set.
 """

@@ -45,15 +45,30 @@ def cholesky(x, /, *, upper=False):
 
 
 def solve(x1, x2, /):
+    """A singular matrix of a stack gives NaN for its own solution alone: CuPy
+    solves a stack by cuBLAS's batched LU (``getrfBatched``, ``getrsBatched``),
+    each matrix on its own, and a zero pivot divides by zero (inf or NaN) in
+    its solution only."""
+    from . import asarray
+
     try:
         return _solve(x1, x2)
     except _np.linalg.LinAlgError:
         _failed("Singular matrix")
-    if x2.ndim == 1:
-        shape = x1.shape[:-1]
-    else:
-        shape = _np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]) + x2.shape[-2:]
-    return _nan(shape, x1)
+    a, b = x1.get(), x2.get()
+    vector = b.ndim == 1
+    if vector:
+        b = b[:, None]
+    batch = _np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = _np.broadcast_to(a, batch + a.shape[-2:])
+    b = _np.broadcast_to(b, batch + b.shape[-2:])
+    out = _np.empty(b.shape, dtype=_np.result_type(a, b))
+    for index in _np.ndindex(*batch):
+        try:
+            out[index] = _np.linalg.solve(a[index], b[index])
+        except _np.linalg.LinAlgError:
+            out[index] = _np.nan
+    return asarray(out[..., 0] if vector else out, device=x1.device)
 
 
 def inv(x, /):
