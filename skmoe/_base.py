@@ -858,8 +858,11 @@ class BaseMixtureOfExperts(
                     self.solver == "sgd",
                 ),
                 (  # Adam's epoch per call; online EM's first fit reads them
-                    # (n_init=1 asks for the one start Adam's stream makes)
-                    ("n_init",) * (self.n_init != 1)
+                    # (n_init=1 asks for the one start Adam's stream makes;
+                    # a conditional, not a tuple times the comparison: that of
+                    # a NumPy integer, as a search's np.arange gives, is a
+                    # numpy.bool, which a tuple cannot be multiplied by)
+                    (("n_init",) if self.n_init != 1 else ())
                     + ("init_params", "max_iter", "tol", "prune_threshold"),
                     "by fit, not by partial_fit with solver='sgd'",
                     None,

@@ -64,6 +64,40 @@ def test_grid_search_over_n_experts():
     assert scores[1] > scores[0] + 0.5  # three regimes: one line cannot fit them
 
 
+@pytest.mark.parametrize(
+    "Estimator",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoEGammaRegressor,
+        MoENegativeBinomialRegressor,
+    ],
+)
+def test_grid_search_over_a_numpy_range_of_n_init(Estimator):
+    """A grid of NumPy integers (``np.arange``, as users write grids) fits as
+    the same grid of Python ints: ``n_init=np.int64(2)`` raised a TypeError
+    (a tuple times the numpy.bool its comparison with 1 gave)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 2)
+    y = (X[:, 0] > 0).astype(int) if Estimator is MoEClassifier else X[:, 0]
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    elif Estimator is MoEGammaRegressor:
+        y = np.exp(0.5 * X[:, 0] + 0.3 * rng.randn(90))
+    model = Estimator(n_experts=2, max_iter=20, random_state=0)
+    with warnings.catch_warnings():  # (the folds' short fits warn; not the point)
+        warnings.simplefilter("ignore")
+        searches = [
+            GridSearchCV(model, {"n_init": grid}, cv=2).fit(X, y)
+            for grid in (np.arange(1, 3), [1, 2])
+        ]
+    numpy_grid, int_grid = (s.cv_results_["mean_test_score"] for s in searches)
+    assert np.all(np.isfinite(int_grid))
+    np.testing.assert_array_equal(numpy_grid, int_grid)
+    assert isinstance(searches[0].best_params_["n_init"], np.integer)
+
+
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
 def test_pickle_and_joblib_round_trips_predict_identically(
     Estimator, tmp_path, xor_classes
