@@ -68,6 +68,7 @@ from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _categorical_columns,
     _check_finite,
+    _check_float_range,
     _check_missing,
     _check_weight_scale,
     _column_target,
@@ -1077,6 +1078,12 @@ class BaseMixtureOfExperts(
         self._check_top_k_gate(self.n_experts_ if warm else max(self._candidates(None)))
         X_host = to_numpy(X)  # initialization (k-means) and targets run on the host
         y = host(y)
+        _check_float_range(
+            host(sample_weight),
+            X_host.dtype,
+            "sample_weight",
+            "divide the weights by a constant (only their ratios matter to the fit)",
+        )
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )

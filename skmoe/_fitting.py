@@ -147,6 +147,29 @@ def _check_weight_scale(sample_weight):
         )
 
 
+def _check_float_range(values, dtype, name, remedy):
+    """Raise where finite ``values`` (NumPy or array-like on the host) are too
+    large for the float ``dtype`` they are to be cast to, X's: scikit-learn's
+    cast overflowed with NumPy's RuntimeWarning and then said they "contain
+    infinity". ``remedy`` ends the message. Values that are not numbers, and
+    casts that widen, are left to the caller's checks."""
+    if values is None or np.dtype(dtype).kind != "f":
+        return
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiu" or (
+        values.dtype.kind == "f" and values.dtype.itemsize <= np.dtype(dtype).itemsize
+    ):
+        return
+    top = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        large = np.abs(values[np.isfinite(values)]) > top
+    if np.any(large):
+        raise ValueError(
+            f"{name} has values too large for {dtype_name(np.dtype(dtype))}, X's "
+            f"dtype (its largest is {top:.3g}): {remedy}, or use float64 X."
+        )
+
+
 def _check_missing(xp, array, name):
     """Raise scikit-learn's error for NaN in ``array`` (the input ``name``),
     which its validation lets through under
@@ -169,9 +192,12 @@ def _check_finite(xp, result, method, design=None):
         if not bool(xp.all(xp.isfinite(part))):
             if design is not None:
                 _check_missing(xp, design, "X")
-            wider = " (or use float64 X)" if part.dtype != xp.float64 else ""
+            # the dtype they were computed in, X's: predict_distribution's
+            # float64 outputs of a float32 model said float64 had overflowed
+            dtype = part.dtype if design is None else design.dtype
+            wider = " (or use float64 X)" if dtype != xp.float64 else ""
             raise ValueError(
-                f"{method}: the model's outputs overflow {dtype_name(part.dtype)} "
+                f"{method}: the model's outputs overflow {dtype_name(dtype)} "
                 "at some rows of X: X is too large there, or an expert's predictions "
                 "are extreme (as fit warns for experts fitted to too few "
                 "samples). Rescale the features, e.g. with "

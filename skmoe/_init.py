@@ -248,12 +248,24 @@ def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype
         input_name="init_responsibilities",
     )
     if init.ndim == 1:
+        if np.issubdtype(init.dtype, np.floating) and not np.all(
+            init == np.round(init)
+        ):
+            # (the dtype alone, "got dtype float64", did not say what was wrong
+            # where whole-number floats are accepted)
+            fractional = np.unique(init[init != np.round(init)])
+            shown = ", ".join(f"{value:.6g}" for value in fractional[:3].tolist())
+            more = ", ..." if fractional.shape[0] > 3 else ""
+            raise ValueError(
+                "init_responsibilities of shape (n_samples,) must be labels of "
+                f"the experts, whole numbers in [0, {n_experts}); got "
+                f"{fractional.shape[0]} value(s) that are not whole numbers "
+                f"({shown}{more}). Pass an array of shape (n_samples, "
+                "n_experts) for soft responsibilities."
+            )
         if not (
             np.issubdtype(init.dtype, np.integer)
-            or (
-                np.issubdtype(init.dtype, np.floating)
-                and np.all(init == np.round(init))
-            )
+            or np.issubdtype(init.dtype, np.floating)
         ):
             raise ValueError(
                 "init_responsibilities of shape (n_samples,) must be integer "

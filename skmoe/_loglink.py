@@ -104,13 +104,17 @@ class LogLinkMixin:
 
     def _log_mixture_terms(self, problem, best):
         """``log g_k + log mu_k`` (K, n) of the fitted mixture on the training
-        data (the gate truncated to the routed experts with ``top_k``)."""
+        data (the gate truncated to the routed experts with ``top_k``), -inf
+        where the gate weight is 0, as predict leaves those experts out: an
+        underflowed weight (e-1253) times an overflowed mean (e2024) was
+        reported as an overflow where predict raises, and predict did not."""
         xp = problem.xp
         log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
         if is_sparse(problem.top_k, log_gate.shape[0]):
             log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
         with np.errstate(over="ignore", invalid="ignore"):
-            return log_gate + self._training_log_means(problem, best.expert_params)
+            terms = log_gate + self._training_log_means(problem, best.expert_params)
+            return xp.where(xp.exp(log_gate) == 0, xp.full_like(terms, -xp.inf), terms)
 
     def _overflow_message(self, problem, best):
         """A warning when the fitted mixture's mean overflows the data's dtype

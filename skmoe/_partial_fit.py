@@ -27,6 +27,7 @@ from ._backend import (
 from ._em import EMProblem, FitResult, initial_params
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_float_range,
     _check_missing,
     _check_weight_scale,
     _column_target,
@@ -442,6 +443,12 @@ class PartialFitMixin:
             )
         self._check_top_k_gate(self.n_experts if restart else self.n_experts_)
         X_host = to_numpy(X)
+        _check_float_range(
+            host(sample_weight),
+            X_host.dtype,
+            "sample_weight",
+            "divide the weights by a constant (only their ratios matter to the fit)",
+        )
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )

@@ -1062,7 +1062,8 @@ class MoEPoissonRegressor(
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),
         # or, clipped to the smallest normal number, too small a deviance
-        underflow = bool(np.any(y_pred < np.finfo(y_pred.dtype).smallest_normal))
+        normal = np.asarray(y_pred >= np.finfo(y_pred.dtype).smallest_normal)
+        underflow = not bool(np.all(normal))
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
@@ -1074,10 +1075,16 @@ class MoEPoissonRegressor(
             y, y_pred = y / exposure, y_pred / exposure
             sample_weight = sample_weight * exposure
         if underflow:  # the deviance from the log rates of the mixture
-            log_pred = self._predict(X, False, log_mean=True)
-            return _poisson_d2(
-                y, np.asarray(to_numpy(log_pred), np.float64), sample_weight
+            log_pred = np.asarray(
+                to_numpy(self._predict(X, False, log_mean=True)), np.float64
             )
+            # at the rows where predict's means are normal numbers, their logs:
+            # predict leaves out the experts of gate weight 0, whose log terms
+            # (an underflowed weight e-1253 times an overflowed rate e2024) made
+            # the log mean inf and the score -inf where predict was finite
+            with np.errstate(divide="ignore"):
+                log_pred = np.where(normal, np.log(y_pred), log_pred)
+            return _poisson_d2(y, log_pred, sample_weight)
         rows = sample_weight > 0
         if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
             # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place

@@ -30,6 +30,7 @@ from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_float_range,
     _check_missing,
     _target_column,
 )
@@ -331,6 +332,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     }
 
     def _encode_target(self, y, X, *, fitting):
+        # (the cast overflowed with NumPy's warning, then the error was
+        # scikit-learn's "contains infinity" or the squares' overflow)
+        _check_float_range(y, X.dtype, "y", "rescale y")
         if not fitting:
             y = check_array(y, ensure_2d=False, dtype=X.dtype, input_name="y")
             y = _target_column(y)

@@ -93,8 +93,10 @@ class StdErrorsMixin:
             attributes that the model estimates (not those it fixes at 0),
             raveled and concatenated in the Bunch's order, in float64 (or the
             device's widest float), and ``parameters``, their P names
-            (``"gate_coef_[1, 0]"``); rows of parameters the information does
-            not determine are NaN, with an ``inf`` variance (and so are the
+            (``"gate_coef_[1, 0]"``); the rows and columns of parameters the
+            information does not determine are NaN, as R's ``vcov`` gives NA
+            for aliased coefficients, with an ``inf`` variance on the diagonal,
+            the square of their ``inf`` standard error (and so are the
             contrasts that involve them, even those the data determine).
 
         Raises

@@ -193,7 +193,19 @@ def test_given_start_replaces_a_warm_start():
         (np.zeros(299, dtype=int), {}, "inconsistent numbers of samples"),
         (np.full(300, 3), {}, r"label\(s\) \[3\] out of range"),
         (np.full(300, -1), {}, "out of range"),
-        (np.full(300, 0.5), {}, "must be integer labels"),
+        # non-whole floats: the values, not "got dtype float64" (whole-number
+        # floats are accepted)
+        (
+            np.full(300, 0.5),
+            {},
+            r"whole numbers in \[0, 3\); got 1 value\(s\) .*\(0\.5\)",
+        ),
+        (
+            np.r_[np.zeros(296), 1.25, 0.1, 2.5, 7.75],
+            {},
+            r"got 4 .* \(0\.1, 1\.25, 2\.5, \.\.\.\)",
+        ),
+        (np.zeros(300, dtype=bool), {}, "must be integer labels .* got dtype bool"),
         (np.ones((300, 2)), {}, "has 2 columns"),
         (-np.ones((300, 3)), {}, "Negative values"),
         (np.zeros((300, 3)), {}, "sum is 0 or not finite"),

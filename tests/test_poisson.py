@@ -729,6 +729,9 @@ def test_float32_overflow_names_the_extreme_expert_and_float64():
         model.predict(X)
     assert "an expert's predictions are extreme" in str(info.value)
     assert "or use float64 X" in str(info.value)
+    # predict_distribution's float64 outputs said float64 had overflowed
+    with pytest.raises(ValueError, match="overflow float32.*or use float64 X"):
+        model.predict_distribution(X)
     # float64 has the range
     wide = MoEPoissonRegressor(n_experts=2, random_state=0)
     with warnings.catch_warnings():
@@ -964,3 +967,73 @@ def test_features_too_large_for_the_counts_warn_of_their_scale():
         warnings.simplefilter("error", FeatureScaleWarning)
         model = MoEPoissonRegressor(n_experts=1, random_state=0).fit(X * 1e140, y)
     assert np.all(model.expert_coef_ != 0)
+
+
+def test_score_leaves_out_experts_of_gate_weight_zero_as_predict():
+    # an sgd fit on bool X left an expert of gate weight e^-1253 (0 in
+    # float64) with log rates of 2024 at training rows: predict leaves it
+    # out (the other expert's mean, 1e169), but score, taking log means where
+    # another row's mean underflowed, summed its log term e^771 and gave -inf
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(20, 1))
+    y = rng.poisson(2.0, size=20).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    model.gate_intercept_ = np.array([0.0, -1253.0])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([-398.5, 1012.0])
+    model.expert_coef_ = np.array([[401.5], [1012.0]])
+    X_test = np.array([[1.0], [-1.0], [0.995], [1.005], [0.0]])
+    y_test = np.array([2.0, 0.0, 3.0, 1.0, 4.0])
+    log_mu = -398.5 + 401.5 * X_test[:, 0]  # the first expert's, of weight 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = model.predict(X_test)
+        score = model.score(X_test, y_test)
+    assert predicted[1] == 0.0  # (e^-800: score takes the log means)
+    np.testing.assert_allclose(predicted[[0, 2, 3]], np.exp(log_mu[[0, 2, 3]]))
+    expected = _d2_from_log_means(y_test, log_mu, y_test.mean())
+    assert np.isfinite(expected)
+    np.testing.assert_allclose(score, expected, rtol=1e-10)
+
+
+def test_overflow_warning_leaves_out_experts_of_gate_weight_zero_as_predict():
+    # a fuzz case (sgd on 60 rows of bool X): an expert of gate weight
+    # e^-1253 (0 in float64) has log rates of 2024 at 33 training rows; fit
+    # warned that the means overflow there "where predict raises", but
+    # predict leaves the expert out and gives the other's means (1e169)
+    codes = "9ss0e03b01kpgiig42hg9d5q4muvm" + "9" * 31
+    rows = np.array([int(c, 32) for c in codes])
+    X = (rows[:, None] >> np.arange(4, -1, -1)) & 1 == 1
+    y = np.array(
+        [
+            int(c)
+            for c in "242203221450165553612644015361542224261673342345321360735322"
+        ],
+        dtype=float,
+    )
+    model = MoEPoissonRegressor(
+        3,
+        gate="constant",
+        solver="sgd",
+        alpha=1e-6,
+        n_init=2,
+        tol=10.0,
+        max_iter=1,
+        random_state=891,
+        prune_threshold=0.9,
+        batch_size=2,
+        learning_rate=100.0,
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    messages = [str(w.message) for w in record]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = model.predict(X)
+    assert np.all(np.isfinite(predicted)) and predicted.max() > 1e100
+    assert not any("overflow" in message for message in messages)
+    # (the extreme means are still reported)
+    assert any("add up to" in message for message in messages)

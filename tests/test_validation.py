@@ -3059,3 +3059,61 @@ def test_in_words_joins_with_its_last_word():
     assert _in_words(["a", "b"], "and") == "a and b"
     assert _in_words(iter(["a", "b", "c"]), "and") == "a, b and c"
     assert _in_words(["a", "b", "c"]) == "a, b or c"
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_weights_beyond_float32_are_refused_in_its_words(Estimator, method):
+    # weights of 1e300 with float32 X: scikit-learn's cast to X's dtype
+    # overflowed, with NumPy's RuntimeWarning, and then said the weights
+    # "contain infinity"
+    X, y = _data(Estimator)
+    X = X.astype(np.float32)
+    weight = np.ones(X.shape[0])
+    weight[3] = 1e300
+    kwargs = (
+        {"classes": [0, 1]}
+        if method == "partial_fit" and Estimator is MoEClassifier
+        else {}
+    )
+    model = Estimator(2, solver="sgd" if method == "partial_fit" else "em")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ValueError,
+            match=r"sample_weight has values too large for float32, X's dtype "
+            r"\(its largest is 3.4e\+38\): divide the weights .* or use float64 X",
+        ):
+            getattr(model, method)(X, y, sample_weight=weight, **kwargs)
+    # float64 weights within float32's range fit as before
+    weight[3] = 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        getattr(model, method)(X, y, sample_weight=weight, **kwargs)
+
+
+def test_regression_targets_beyond_float32_are_refused_in_its_words():
+    # y of 1e300 with float32 X: the cast to float32 overflowed with NumPy's
+    # RuntimeWarning (fit then refused the squares; log_likelihood_samples
+    # took scikit-learn's "contains infinity")
+    X, y = _data(MoERegressor)
+    X = X.astype(np.float32)
+    huge = np.r_[y[:-1], 1e300]
+    match = r"y has values too large for float32, X's dtype .*: rescale y, or use"
+    model = MoERegressor(2, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, huge)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            model.log_likelihood_samples(X, huge)
+        # within float32's range, as before
+        np.testing.assert_allclose(
+            model.log_likelihood_samples(X, y.astype(np.float64)),
+            model.log_likelihood_samples(X, y.astype(np.float32)),
+        )
