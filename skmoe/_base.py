@@ -1933,6 +1933,9 @@ class BaseMixtureOfExperts(
         given = getattr(self, "_given_start", None)  # fit's init_responsibilities
         if given is not None:
             starts[0] = ("init_responsibilities", starts[0][1])
+        elif self._ranks_start(Y, sample_weight, n_experts, options):
+            # one restart more, from k-means of the ranks of y (see _ranks_start)
+            starts.append(("ranks", starts[0][1]))
         results = Parallel(n_jobs=n_jobs)(
             delayed(_fit_restart)(
                 fitting,
@@ -1962,6 +1965,11 @@ class BaseMixtureOfExperts(
         ]
         intact = [r for r in sound if len(_gate_collapsed(problem, r)) == 0]
         return max(intact or sound or results, key=lambda result: result.objective)
+
+    def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
+        """Whether to add a restart from k-means of the ranks of ``y`` (no
+        model's by default; see :class:`~skmoe.MoERegressor`'s)."""
+        return False
 
     def _n_restarts(self, grouped):
         """The number of EM restarts, ``n_init`` (``grouped``: a fit with

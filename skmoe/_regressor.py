@@ -34,6 +34,7 @@ from ._fitting import (
     _check_missing,
     _target_column,
 )
+from ._init import SPREAD_RATIO, spread_ratio
 from ._math import mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
@@ -330,6 +331,25 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         "noise": [StrOptions({"gaussian", "student_t"})],
         "df": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
+
+    def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
+        """Gaussian experts with ``init_params="mixed"``: one restart more,
+        from k-means of the ranks of ``y`` alone, hard labels, where the
+        spreads of ``y``'s quantile bins differ by orders of magnitude
+        (:func:`~skmoe._init.spread_ratio` of at least
+        :data:`~skmoe._init.SPREAD_RATIO`): k-means of ``y`` splits a wide
+        regime there and merges narrow ones, and every built-in start ended
+        72 to 114 nats below the true parameters on regimes of means 0, 10
+        and 1000 (sds 1, 3 and 100)."""
+        return (
+            self.noise == "gaussian"
+            and self.init_params == "mixed"
+            and self.expert_estimator is None
+            and options.solver != "sgd"
+            and n_experts > 1
+            and np.size(Y) == np.shape(sample_weight)[0]  # one output
+            and spread_ratio(Y, sample_weight, n_experts) >= SPREAD_RATIO
+        )
 
     def _encode_target(self, y, X, *, fitting):
         # (the cast overflowed with NumPy's warning, then the error was
