@@ -8,7 +8,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._backend import to_numpy
-from ._diagnostics import _at_lower_bound, _few_samples, _nan_parameters
+from ._diagnostics import (
+    _at_lower_bound,
+    _few_samples,
+    _nan_parameters,
+    _on_copies,
+)
 from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _reweighted, _sub_problem
 
@@ -268,7 +273,13 @@ class ExpertCountMixin:
         per parameter of its own (its weighted share of the samples with a
         positive weight, or fewer where a few rows carry most of its weight:
         see :func:`_few_samples`; coefficients all experts share are not its
-        own). Its likelihood is then (nearly) unbounded and BIC meaningless."""
+        own), or an expert whose mass sits on copies of a few rows, fewer
+        effective distinct rows than its coefficients plus one (see
+        :func:`_on_copies`: 8 copies beside two Gamma regimes, at a dispersion
+        1e5 times the floor). Its likelihood is then (nearly) unbounded and
+        BIC meaningless."""
         if len(_at_lower_bound(problem, result)) > 0:
             return True
-        return len(_few_samples(problem, result)[0]) > 0
+        if len(_few_samples(problem, result)[0]) > 0:
+            return True
+        return len(_on_copies(problem, result)) > 0

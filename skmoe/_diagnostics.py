@@ -85,6 +85,51 @@ def _few_samples(problem, result):
     return np.flatnonzero(few), needed
 
 
+def _on_copies(problem, result) -> np.ndarray:
+    """Indices of the experts of ``result`` whose responsibility mass sits on
+    fewer distinct rows (x, y) than the coefficients it determines plus one,
+    leaving their noise no residual degree of freedom: Kish's effective
+    number of distinct rows, ``(sum_g m_g)^2 / sum_g m_g^2`` over the
+    expert's weighted responsibilities ``m_g`` summed over each group of
+    identical rows (copies count once, as one row of their summed weight,
+    so that copies and ``sample_weight`` agree), against the rank of the
+    design weighted by the square roots of that mass (a feature constant
+    where the expert's mass is adds no coefficient). Such an expert fits a
+    few points (nearly) exactly, whatever its variance's distance to the
+    floor: two Gamma regimes plus 8 copies of one row, where an expert
+    passed a plane through the copies and 4 other rows within 1% (1.8 to
+    2.5 effective rows for 3 coefficients) at a dispersion of 1.4e4 to
+    1.6e5 times its floor, beyond ``COLLAPSE_RANGE``, and "auto" kept it at
+    25 of 30 seeds and n_init. Replicates of a designed experiment at 4 or
+    more levels of x keep at least 4 effective rows (y to one decimal: one
+    or two values per level) for a line's 2 or 3 coefficients. Point masses
+    have no coefficients to judge."""
+    if problem.experts.n_own_parameters(problem.design.shape[0] - 1) is None:
+        return np.zeros(0, dtype=int)  # estimator experts: no count
+    resp = to_numpy(e_step(problem, result.gate_params, result.expert_params)[1])
+    weight = to_numpy(problem.normalized_weight)
+    positive = to_numpy(problem.sample_weight) > 0
+    design = to_numpy(problem.design)[:, positive]
+    Y = to_numpy(problem.Y)
+    Y = Y.reshape(-1, Y.shape[-1])[:, positive]
+    _, group = np.unique(np.r_[design, Y].T, axis=0, return_inverse=True)
+    group = group.ravel()
+    mass = resp[:, positive] * weight[positive][None, :]
+    fixed = problem.experts.point_masses(problem.xp, result.expert_params)
+    fixed = np.zeros(len(mass), bool) if fixed is None else to_numpy(fixed)
+    hits = []
+    for k in np.flatnonzero(~fixed):
+        per_row = np.bincount(group, weights=mass[k])
+        squares = float(np.sum(per_row**2))
+        if not (np.isfinite(squares) and squares > 0):
+            continue  # (no mass: _few_samples's case; NaN: a broken-down run)
+        effective = float(np.sum(per_row)) ** 2 / squares
+        rank = np.linalg.matrix_rank(design.T * np.sqrt(mass[k])[:, None])
+        if effective < rank + 1:
+            hits.append(k)
+    return np.asarray(hits, dtype=int)
+
+
 def _gate_collapsed(problem, result) -> np.ndarray:
     """Indices of the experts of ``result`` whose gate parameters collapsed
     (``GateFamily.collapsed``: a gaussian gate's covariance at its floor)."""

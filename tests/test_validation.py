@@ -654,6 +654,71 @@ def test_a_designed_experiment_recorded_to_one_decimal_is_no_collapse(reps):
     assert auto.n_experts_ == 2, auto.n_experts_bic_
 
 
+def _two_gamma_regimes_and_copies():
+    # two Gamma regimes of 200 rows, plus 8 copies of one row far above them
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    log_mean = np.where(X[:, 0] < 0, 1 - X[:, 0], 1 + X[:, 0] / 2) + 0.3 * X[:, 1]
+    y = rng.gamma(shape=20.0, scale=np.exp(log_mean) / 20.0)
+    return np.r_[X, np.tile([[3.0, 0.0]], (8, 1))], np.r_[y, np.full(8, 400.0)]
+
+
+def _effective_rows(mass):
+    """Kish's effective number of distinct rows of ``mass`` over the 208 rows
+    of :func:`_two_gamma_regimes_and_copies`, its 8 copies counting as one."""
+    per_row = np.r_[mass[:200], mass[200:].sum()]
+    return per_row.sum() ** 2 / np.sum(per_row**2)
+
+
+def test_an_expert_on_copies_beyond_the_collapse_range_is_passed_over():
+    # 3 Gamma experts: one passes a plane (3 coefficients) through the 8
+    # copies and 4 other rows within 1%, at a dispersion 1e5 times its floor
+    # (1e-10 times the variance of log y), beyond the 1e4 of the residual
+    # rule; 8 of its 11 rows' mass sit on one row. "auto" kept it at 25 of 30
+    # seeds and n_init (3 experts, BIC 987 against 1501 for one)
+    X, y = _two_gamma_regimes_and_copies()
+    kwargs = dict(gate="constant", n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed = MoEGammaRegressor(3, **kwargs).fit(X, y)
+    resp = fixed.responsibilities(X, y)
+    k = np.argmax(resp[-1])
+    assert fixed.expert_dispersion_[k] > 1e4 * 1e-10 * np.var(np.log(y))
+    assert _effective_rows(resp[:, k]) < 3 + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = MoEGammaRegressor(**kwargs).fit(X, y)
+    assert auto.n_experts_bic_[2] == np.inf
+    resp = auto.responsibilities(X, y)
+    assert all(_effective_rows(mass) >= 3 + 1 for mass in resp.T)
+
+
+@pytest.mark.parametrize(
+    "Estimator, target",
+    [
+        (MoEGammaRegressor, lambda y: y),
+        (MoERegressor, lambda y: y),
+        (MoERegressor, np.log),
+        (MoENegativeBinomialRegressor, np.round),
+    ],
+)
+def test_auto_keeps_no_expert_on_copies(Estimator, target):
+    # the same rows for Gaussian experts (on y and log y) and negative
+    # binomial ones (on the rounded amounts): "auto" kept an expert on the
+    # copies at 25 (Gamma), 27 (Gaussian on y), 30 (on log y) and 30
+    # (negative binomial) of 30 seeds and n_init. Such an expert's mass sits
+    # on fewer distinct rows than its 3 coefficients plus one (the negative
+    # binomial's at 2 experts half on the copies, half spread over the other
+    # rows: 3.8 effective rows)
+    X, y = _two_gamma_regimes_and_copies()
+    y = target(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = Estimator(gate="constant", n_init=1, random_state=0).fit(X, y)
+    resp = auto.responsibilities(X, y)
+    assert all(_effective_rows(mass) >= 3 + 1 for mass in resp.T)
+
+
 @pytest.mark.parametrize("alpha", [1e-6, 0.0])
 def test_an_expert_fitting_its_copies_exactly_warns_at_any_alpha(alpha):
     # 10 distinct rows, 6 copies each, 3 experts: two of them take 3 rows each
