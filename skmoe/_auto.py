@@ -276,10 +276,19 @@ class ExpertCountMixin:
         own), or an expert whose mass sits on copies of a few rows, fewer
         effective distinct rows than its coefficients plus one (see
         :func:`_on_copies`: 8 copies beside two Gamma regimes, at a dispersion
-        1e5 times the floor). Its likelihood is then (nearly) unbounded and
-        BIC meaningless."""
+        1e5 times the floor; continuous targets only, see
+        :attr:`_copies_collapse`). Its likelihood is then (nearly) unbounded
+        and BIC meaningless."""
         if len(_at_lower_bound(problem, result)) > 0:
             return True
         if len(_few_samples(problem, result)[0]) > 0:
             return True
-        return len(_on_copies(problem, result)) > 0
+        return self._copies_collapse and len(_on_copies(problem, result)) > 0
+
+    #: Whether identical rows (x, y) are copies, so that an expert on a few
+    #: of them is a collapse (:func:`_on_copies`): a continuous target's
+    #: (Gaussian, Student's t, Gamma). Counts and classes tie legitimately:
+    #: a zero-inflated Poisson's expert of the zeros, at binary x, sits on 2
+    #: distinct rows, and "auto" chose 1 expert at a log-likelihood 280 to
+    #: 380 nats below 2 experts'.
+    _copies_collapse = False

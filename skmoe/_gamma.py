@@ -268,6 +268,8 @@ class MoEGammaRegressor(
         "zero_inflated": ["boolean"],
     }
 
+    _copies_collapse = True  # (n_experts='auto': see _on_copies)
+
     _zero_words = (
         "Gamma regressions",
         "positive amount",

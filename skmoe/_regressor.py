@@ -321,6 +321,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self.df = df
 
     _continuous_target = True
+    _copies_collapse = True  # (n_experts='auto': see _on_copies)
     _real_parameters = (*BaseMixtureOfExperts._real_parameters, "df")
 
     _parameter_constraints: dict = {

@@ -699,7 +699,6 @@ def test_an_expert_on_copies_beyond_the_collapse_range_is_passed_over():
         (MoEGammaRegressor, lambda y: y),
         (MoERegressor, lambda y: y),
         (MoERegressor, np.log),
-        (MoENegativeBinomialRegressor, np.round),
     ],
 )
 def test_auto_keeps_no_expert_on_copies(Estimator, target):
@@ -717,6 +716,25 @@ def test_auto_keeps_no_expert_on_copies(Estimator, target):
         auto = Estimator(gate="constant", n_init=1, random_state=0).fit(X, y)
     resp = auto.responsibilities(X, y)
     assert all(_effective_rows(mass) >= 3 + 1 for mass in resp.T)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_auto_keeps_an_expert_of_tied_counts(Estimator):
+    # counts tie legitimately: a zero-inflated Poisson's expert of the zeros
+    # sits on 2 distinct rows (x binary, y = 0), and the copies rule passed
+    # over 2 experts (1 chosen, 2 experts' log-likelihood 378 nats higher)
+    rng = np.random.RandomState(0)
+    x = rng.randint(2, size=600)
+    y = rng.poisson(np.where(rng.rand(600) < 0.4, 0.05, 3.0 + 2 * x))
+    X = x[:, None].astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = Estimator(random_state=0).fit(X, y)
+        one = Estimator(1, random_state=0).fit(X, y)
+    assert auto.n_experts_ == 2
+    assert auto.log_likelihood_ > one.log_likelihood_ + 50
 
 
 @pytest.mark.parametrize("alpha", [1e-6, 0.0])
