@@ -161,8 +161,11 @@ def _check_float_range(values, dtype, name, remedy):
     ):
         return
     top = float(np.finfo(dtype).max)
-    with np.errstate(invalid="ignore"):
-        large = np.abs(values[np.isfinite(values)]) > top
+    # those the cast itself overflows: values up to half a unit in the last
+    # place above the largest (3.4028235e38, as NumPy prints float32's) round
+    # to it without NumPy's warning
+    with np.errstate(invalid="ignore", over="ignore"):
+        large = np.isinf(values[np.isfinite(values)].astype(dtype))
     if np.any(large):
         raise ValueError(
             f"{name} has values too large for {dtype_name(np.dtype(dtype))}, X's "

@@ -3200,3 +3200,20 @@ def test_regression_targets_beyond_float32_are_refused_in_its_words():
             model.log_likelihood_samples(X, y.astype(np.float64)),
             model.log_likelihood_samples(X, y.astype(np.float32)),
         )
+
+
+def test_float_range_check_refuses_only_what_the_cast_overflows():
+    # float32's largest as NumPy prints it, 3.4028235e38, is above it in
+    # float64 but rounds to it in the cast (no overflow): it was refused as
+    # "too large for float32"; half a unit in the last place more overflows
+    from skmoe._fitting import _check_float_range
+
+    top = np.finfo(np.float32).max
+    printed = float(str(top))
+    assert printed > float(top) and np.float32(printed) == top
+    _check_float_range(np.array([printed, -printed]), np.float32, "y", "rescale y")
+    beyond = float(top) + 1.01 * 2.0**103  # (half its unit in the last place)
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(beyond))
+    with pytest.raises(ValueError, match="y has values too large for float32"):
+        _check_float_range(np.array([1.0, -beyond]), np.float32, "y", "rescale y")
