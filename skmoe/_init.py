@@ -120,9 +120,13 @@ def initial_responsibilities(
                 random_state,
                 one_thread,
             )
-            if groups is not None:  # each group its rows' most common label
+            if groups is not None:  # each group its rows' label of most weight
                 counts = np.zeros((groups.n_groups, n_experts))
-                np.add.at(counts, (groups.codes[active], labels[active]), 1)
+                np.add.at(
+                    counts,
+                    (groups.codes[active], labels[active]),
+                    sample_weight[active],
+                )
                 labels = np.argmax(counts, axis=1)[groups.codes]
         elif groups is not None:  # a label for each group of positive weight
             drawn = np.zeros(groups.n_groups, dtype=np.intp)
@@ -226,24 +230,40 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     than its middle ones: 2.2 times at 3 bins, 9 at 16). Regimes of spreads
     that differ by orders of magnitude score in the tens to hundreds, where
     k-means of ``y`` splits the wide regime and merges narrow ones.
-    Returns 0 where a bin has no spread (ties) or fewer than 2 bins."""
+    A row of weight ``w`` fills the interval ``[c - w, c]`` of the cumulative
+    weight ``c`` and gives each bin the part of ``w`` that falls in it, as
+    ``w`` repeated rows of weight 1 would (integer ``sample_weight`` is
+    repeated rows): a row given wholly to the bin of its midpoint moved a
+    row of weight 3 across an edge, 21.46 against 19.74 for its repeats.
+    Returns 0 where a bin has no spread (ties), fewer than 2 bins, or fewer
+    than ``2 * n_experts`` distinct values of positive weight."""
     y = np.ravel(target)
     weight = np.asarray(sample_weight, dtype=np.float64)
     active = weight > 0
     y, weight = y[active], weight[active]
-    if n_experts < 2 or y.shape[0] < 2 * n_experts:
-        return 0.0
     order = np.argsort(y, kind="stable")
     y, weight = y[order].astype(np.float64), weight[order]
-    middle = np.cumsum(weight) - weight / 2
-    total = np.sum(weight)
-    bins = np.minimum((middle * (n_experts / total)).astype(np.intp), n_experts - 1)
-    totals = np.bincount(bins, weights=weight, minlength=n_experts)
+    if n_experts < 2 or np.count_nonzero(np.diff(y)) + 1 < 2 * n_experts:
+        return 0.0
+    # pieces between the rows' ends and the bins' edges: each lies in one row
+    # and one bin (at most n + n_experts - 1 of them, some of length 0)
+    ends = np.cumsum(weight)
+    total = ends[-1]
+    edges = total * (np.arange(1, n_experts) / n_experts)
+    # an edge goes before the first row end at or after it: it ends a piece
+    # of that row, in the bin below the edge
+    inside = np.minimum(np.searchsorted(ends, edges), y.shape[0] - 1)
+    points = np.insert(ends, inside, edges)
+    rows = np.insert(np.arange(y.shape[0]), inside, inside)
+    is_edge = np.insert(np.zeros(y.shape[0], dtype=np.intp), inside, 1)
+    bins = np.cumsum(is_edge) - is_edge
+    part, y = np.diff(points, prepend=0.0), y[rows]
+    totals = np.bincount(bins, weights=part, minlength=n_experts)
     if np.any(totals <= 0):
         return 0.0
-    means = np.bincount(bins, weights=weight * y, minlength=n_experts) / totals
+    means = np.bincount(bins, weights=part * y, minlength=n_experts) / totals
     spread = np.sqrt(
-        np.bincount(bins, weights=weight * (y - means[bins]) ** 2, minlength=n_experts)
+        np.bincount(bins, weights=part * (y - means[bins]) ** 2, minlength=n_experts)
         / totals
     )
     if not (np.all(np.isfinite(spread)) and np.min(spread) > 0):
