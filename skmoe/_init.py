@@ -120,13 +120,9 @@ def initial_responsibilities(
                 random_state,
                 one_thread,
             )
-            if groups is not None:  # each group its rows' label of most weight
+            if groups is not None:  # each group its rows' most common label
                 counts = np.zeros((groups.n_groups, n_experts))
-                np.add.at(
-                    counts,
-                    (groups.codes[active], labels[active]),
-                    sample_weight[active],
-                )
+                np.add.at(counts, (groups.codes[active], labels[active]), 1)
                 labels = np.argmax(counts, axis=1)[groups.codes]
         elif groups is not None:  # a label for each group of positive weight
             drawn = np.zeros(groups.n_groups, dtype=np.intp)

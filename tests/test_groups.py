@@ -695,33 +695,3 @@ def test_icl_with_groups_counts_each_groups_assignment_once():
     assert icl - bic > 1.0
     np.testing.assert_allclose(model.bic(X, y, groups=groups), bic, rtol=1e-10)
     np.testing.assert_allclose(model.icl(X, y, groups=groups), icl, rtol=1e-10)
-
-
-def test_a_groups_start_label_is_its_rows_label_of_most_weight():
-    # a group of two rows near 0 (weight 1 each) and one near 100 (weight 3)
-    # starts with the label of the rows near 100, as it does with that row
-    # repeated 3 times: the vote counted rows, not their weights
-    from skmoe._init import initial_responsibilities
-
-    rng = np.random.RandomState(0)
-    y = np.r_[np.zeros(20), np.full(20, 100.0), [0.0, 0.0, 100.0]]
-    y += 0.1 * rng.randn(43)
-    groups = np.r_[np.arange(40), [40, 40, 40]]
-    repeated = np.r_[np.arange(43), [42, 42]]
-
-    def start(y, weight, groups):
-        X = np.zeros((len(y), 0))
-        return initial_responsibilities(
-            X,
-            y,
-            weight,
-            2,
-            "kmeans",
-            np.random.RandomState(0),
-            Groups.from_labels(groups),
-        )
-
-    weighted = start(y, np.r_[np.ones(42), 3.0], groups)
-    copies = start(y[repeated], np.ones(45), groups[repeated])
-    assert weighted[-1].argmax() == weighted[25].argmax() != weighted[0].argmax()
-    np.testing.assert_array_equal(weighted, copies[:43])
