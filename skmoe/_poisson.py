@@ -368,8 +368,9 @@ class MoEPoissonRegressor(
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             y = _target_column(y)
             check_consistent_length(X, y)
+        given = np.asarray(y)
         with np.errstate(over="ignore"):  # a count too large for X's dtype: below
-            y = np.asarray(y, dtype=X.dtype)
+            y = np.asarray(given, dtype=X.dtype)
         if not np.all(y >= 0):
             _check_missing(np, y, "y")
             raise ValueError(
@@ -377,7 +378,8 @@ class MoEPoissonRegressor(
                 "counts, which must be non-negative."
             )
         # the log-likelihood sums y log(rate) ~ y log(y) over the samples
-        top = float(np.max(y, initial=0.0))
+        # the largest as given: the cast to float32 X's dtype made 1e39 "inf"
+        top = float(np.max(given if given.dtype.kind in "fiu" else y, initial=0.0))
         if top * max(math.log1p(top), 1.0) * y.shape[0] > COUNT_LIMIT * float(
             np.finfo(y.dtype).max
         ):

@@ -1065,7 +1065,10 @@ def _normalized(weights):
 def _moments(Y, sample_weight):
     """(weight sum, weighted mean, weighted sum of squared deviations) of y."""
     total = float(np.sum(sample_weight))
-    mean = float(np.average(Y, weights=sample_weight))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # (float32 y near its largest: the weighted sum overflows, with NumPy's
+        # warning; they are refused below, as their squares overflow)
+        mean = float(np.average(Y, weights=sample_weight))
     values = Y[sample_weight > 0]
     if values.size and np.all(values == values.flat[0]):
         # a constant y, exactly: the weighted average can round off it (all

@@ -645,6 +645,19 @@ def test_counts_too_large_for_the_dtype_are_refused(dtype, scale):
             MoEPoissonRegressor(2).fit(X.astype(dtype), y * scale)
 
 
+@pytest.mark.parametrize(
+    "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_counts_beyond_float32_name_their_value(estimator):
+    # the message gives the largest count as passed: cast to float32 X's
+    # dtype first, 1e39 was reported "up to inf"
+    X = np.arange(6, dtype=np.float32).reshape(-1, 1)
+    y = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 1e39])
+    match = r"counts too large for float32 \(up to 1e\+39\)"
+    with pytest.raises(ValueError, match=match):
+        estimator(1).fit(X, y)
+
+
 def test_the_count_limit_counts_the_rows():
     # the log-likelihood sums y log(rate) over the rows: max(y) log(max(y))
     # times n_samples must stay below COUNT_LIMIT of the largest float32

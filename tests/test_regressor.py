@@ -1148,3 +1148,34 @@ def test_spread_ratio_takes_integer_weights_as_repeated_rows(seed):
         spread_ratio(np.repeat(y, weight), np.ones(weight.sum()), 3),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
+def test_float32_variance_ceiling_beyond_float32_does_not_overflow(variance_type):
+    # y near 1e19 (squares below float32's largest) put the variance ceiling,
+    # the floor times VARIANCE_RANGE, beyond float32's largest: its cast in
+    # the M-step overflowed with NumPy's RuntimeWarning
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(10, 1)).astype(np.float32)
+    y = rng.normal(size=10)
+    y[3] = 1e19
+    model = MoERegressor(2, variance_type=variance_type, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+        prediction = model.predict(X)
+    assert np.all(np.isfinite(model.expert_variance_))
+    assert np.all(model.expert_variance_ <= np.finfo(np.float32).max)
+    np.testing.assert_allclose(prediction[3], 1e19, rtol=1e-3)
+
+
+def test_float32_y_whose_sum_overflows_gets_the_squares_error():
+    # each y below float32's largest, their weighted sum beyond it: y's mean
+    # overflowed with NumPy's RuntimeWarning before the check of y's squares
+    X = np.arange(5, dtype=np.float32).reshape(-1, 1)
+    y = np.array([0.0, 1.0, 2.0, 3e38, 3e38])
+    assert np.isinf(np.sum(y.astype(np.float32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="their squares overflow float32"):
+            MoERegressor(2, n_init=1, random_state=0).fit(X, y)

@@ -334,7 +334,10 @@ class GaussianLinearExperts(ExpertFamily):
         else:
             variance = ssr / xp.maximum(mass, tiny)
         floored = xp.maximum(variance, float(self.variance_floor))
-        return xp.minimum(floored, float(self.variance_ceiling))
+        # (a ceiling beyond float32's largest, of y near 1e19, overflowed its
+        # cast with NumPy's warning; the finite variances lie below it anyway)
+        top = float(xp.finfo(coef.dtype).max)
+        return xp.minimum(floored, min(float(self.variance_ceiling), top))
 
     def gradient(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         coef, variance = params["coef"], params["variance"]
