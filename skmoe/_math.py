@@ -357,11 +357,21 @@ def weighted_ridge(xp, design, target, weighted_resp, mask, alpha, shared=()):
     free) and the rows ``shared`` the same for every expert: (d, K)."""
     grams = weighted_grams(xp, design, weighted_resp) + alpha * diag(xp, mask)
     rhs = design @ (weighted_resp * target[None, :]).T  # (d, K)
+    weights = None
     if shared:
         shape = (weighted_resp.shape[0],)
         weights = xp.ones(shape, dtype=design.dtype, device=device(design))
-        return solve_shared(xp, grams, rhs.T, shared, weights).T
-    return solve_symmetric(xp, grams, rhs.T[:, :, None])[:, :, 0].T
+    return solve_experts(xp, grams, rhs, shared, weights)
+
+
+def solve_experts(xp, A, b, shared, weights, *, nan_ok=False):
+    """Each expert's solution of ``A[k] x_k = b[:, k]``, ``A`` (K, d, d), ``b``
+    (d, K): (d, K). By :func:`solve_shared` where rows ``shared`` are the same
+    for every expert (``weights`` (K,) weigh each expert's equations), else by
+    :func:`solve_symmetric`; ``nan_ok`` as there."""
+    if shared:
+        return solve_shared(xp, A, b.T, shared, weights, nan_ok=nan_ok).T
+    return solve_symmetric(xp, A, b.T[:, :, None], nan_ok=nan_ok)[:, :, 0].T
 
 
 def penalty_mask(xp, like: Array) -> Array:

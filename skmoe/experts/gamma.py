@@ -13,8 +13,7 @@ from .._math import (
     device,
     diag,
     penalty_mask,
-    solve_shared,
-    solve_symmetric,
+    solve_experts,
     tie_rows,
     weighted_grams,
     weighted_ridge,
@@ -325,15 +324,10 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             grad = design @ (weighted_resp * (ratio - 1.0)).T
             grad = grad - alpha * mask[:, None] * coef  # (d, K)
             hessian = weighted_grams(xp, design, weighted_resp * ratio) + penalty
-            if self.shared:
-                direction = solve_shared(
-                    xp, hessian, grad.T, self.shared, weights, nan_ok=True
-                ).T
-            else:  # (a NaN direction: refused by the halving)
-                direction = solve_symmetric(
-                    xp, hessian, grad.T[:, :, None], nan_ok=True
-                )
-                direction = direction[:, :, 0].T
+            # (a NaN direction: refused by the halving)
+            direction = solve_experts(
+                xp, hessian, grad, self.shared, weights, nan_ok=True
+            )
             coef, value, ratio, refused = halving(
                 xp, objectives, coef, direction, value, ratio, weights
             )
