@@ -1150,6 +1150,20 @@ def test_spread_ratio_takes_integer_weights_as_repeated_rows(seed):
     )
 
 
+def test_spread_ratio_of_a_bin_of_one_value_is_zero():
+    # a bin that one heavy row (or a run of ties) fills has no spread: its
+    # weighted mean rounded off -0.74 and the ratio was 4.6e15, not 0
+    from skmoe._init import spread_ratio
+
+    y = np.array([0.29, 0.03, 0.55, -0.74, -0.16, -0.48, 0.6, 0.04])
+    weight = np.ones(8, dtype=np.intp)
+    weight[3] = 17
+    repeated = np.sort(np.repeat(y, weight))
+    assert np.all(repeated[:12] == -0.74)  # the lower of 2 bins: one value
+    assert spread_ratio(y, weight * 1.0, 2) == 0.0
+    assert spread_ratio(repeated, np.ones(24), 2) == 0.0
+
+
 @pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
 def test_float32_variance_ceiling_beyond_float32_does_not_overflow(variance_type):
     # y near 1e19 (squares below float32's largest) put the variance ceiling,
