@@ -11,7 +11,12 @@ import threading
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
-from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
+from array_api_compat import (
+    array_namespace,
+    is_array_api_obj,
+    is_cupy_array,
+    is_numpy_array,
+)
 from array_api_compat import device as device_of
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace
 from threadpoolctl import ThreadpoolController
@@ -305,7 +310,18 @@ def dtype_name(dtype) -> str:
 
 
 def host(a):
-    """A NumPy copy of an Array API array; other input is returned as it is."""
-    if a is None or isinstance(a, np.ndarray) or not hasattr(a, "__dlpack__"):
+    """A NumPy copy of an Array API array; other input is returned as it is.
+
+    Only Array API arrays: a PyArrow ``Array`` exports DLPack too, but not with
+    nulls, strings or booleans (``groups=pa.array(["a", ...])`` and
+    ``sample_weight=pa.array([1.0, None, ...])`` raised ArrowTypeError here),
+    and scikit-learn's validation reads it, as any array-like.
+    """
+    if (
+        a is None
+        or isinstance(a, np.ndarray)
+        or not hasattr(a, "__dlpack__")
+        or not is_array_api_obj(a)
+    ):
         return a
     return to_numpy(a)

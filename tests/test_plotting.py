@@ -287,6 +287,31 @@ def test_displays_refuse_columns_other_than_the_fitted_ones():
         PredictionBandsDisplay.from_estimator(one, frame[["b"]])
 
 
+def test_displays_read_the_names_of_other_dataframes():
+    # a PyArrow Table's ``columns`` are its data, which were compared with the
+    # fitted names: every Table was refused ("X has ['[\n  [\n    0.12...")
+    pa = pytest.importorskip("pyarrow")
+    pl = pytest.importorskip("polars")
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(-2, 2, 200), rng.uniform(100, 200, 200)])
+    y = np.where(X[:, 0] > 0, X[:, 0], -X[:, 0]) + 0.1 * rng.randn(200)
+    table = pa.table({"a": X[:, 0], "b": X[:, 1]})
+    reference = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    expected = GateDisplay.from_estimator(reference, X, grid_resolution=5).gate
+    for frame in (table, pl.DataFrame(X, schema=["a", "b"])):
+        reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(frame, y)
+        display = GateDisplay.from_estimator(reg, frame, grid_resolution=5)
+        np.testing.assert_array_equal(display.gate, expected)
+        assert display.ax_.get_xlabel() == "a"
+    one = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(
+        table.select(["a"]), y
+    )
+    band = PredictionBandsDisplay.from_estimator(one, table.select(["a"]), y=y)
+    assert band.ax_.get_xlabel() == "a"
+    with pytest.raises(ValueError, match=r"X has \['b', 'a'\]"):
+        GateDisplay.from_estimator(reg, table.select(["b", "a"]), grid_resolution=5)
+
+
 def test_gate_rejects_more_than_two_features():
     rng = np.random.RandomState(0)
     X = rng.randn(100, 3)

@@ -197,6 +197,61 @@ def test_a_none_in_an_object_target_is_a_nan_in_y(Estimator, method, container):
     np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
 
 
+def test_pyarrow_arrays_are_read_as_array_likes():
+    # a PyArrow Array exports DLPack, and was read through it as an Array API
+    # array: string groups, boolean weights and any array with a null raised
+    # ArrowTypeError ("Can only use DLPack on arrays with no nulls") where
+    # scikit-learn reads them as it reads any array-like
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = np.where(X[:, 0] > 0, 2.0, -2.0) + X[:, 1] + 0.1 * rng.randn(60)
+    counts = rng.poisson(np.exp(0.3 * X[:, 0]))
+    groups = np.repeat([f"g{i}" for i in range(20)], 3)
+    exposure = rng.uniform(0.5, 2.0, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the fits warn of is not the point
+        model = MoERegressor(n_experts=2, gate="constant", n_init=1, random_state=0)
+        fitted = clone(model).fit(X, y, groups=pa.array(groups.tolist()))
+        reference = clone(model).fit(X, y, groups=groups)
+        np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
+        np.testing.assert_array_equal(
+            fitted.responsibilities(X, y, groups=pa.array(groups.tolist())),
+            reference.responsibilities(X, y, groups=groups),
+        )
+        model = MoERegressor(n_experts=2, n_init=1, random_state=0)
+        fitted = clone(model).fit(X, y, sample_weight=pa.array(X[:, 1] > -1))
+        reference = clone(model).fit(X, y, sample_weight=(X[:, 1] > -1) * 1.0)
+        np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
+        poisson = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0)
+        poisson.fit(X, counts, exposure=pa.array(exposure))
+        reference = clone(poisson).fit(X, counts, exposure=exposure)
+        np.testing.assert_array_equal(
+            poisson.predict(X, exposure=pa.array(exposure)),
+            reference.predict(X, exposure=exposure),
+        )
+        labels = np.where(X[:, 0] > 0, "yes", "no")
+        classifier = MoEClassifier(n_experts=2, solver="sgd", random_state=0)
+        classifier.partial_fit(X, labels, classes=pa.array(["no", "yes"]))
+        np.testing.assert_array_equal(classifier.classes_, ["no", "yes"])
+    with_null = exposure.tolist()
+    with_null[5] = None
+    with pytest.raises(ValueError, match="sample_weight contains NaN"):
+        MoERegressor(n_experts=2).fit(X, y, sample_weight=pa.array(with_null))
+    with pytest.raises(ValueError, match="exposure contains NaN"):
+        poisson.predict(X, exposure=pa.array(with_null))
+    labels = [0, 1] * 30
+    labels[5] = None
+    with pytest.raises(ValueError, match="init_responsibilities contains NaN"):
+        MoERegressor(n_experts=2, n_init=1).fit(
+            X, y, init_responsibilities=pa.array(labels)
+        )
+    with pytest.raises(ValueError, match="groups contains missing labels"):
+        MoERegressor(n_experts=2, gate="constant").fit(
+            X, y, groups=pa.array(groups.tolist()[:5] + [None] * 55)
+        )
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_shape_errors(Estimator):
     X, y = _data(Estimator)

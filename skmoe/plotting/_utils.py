@@ -16,7 +16,12 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import _num_features, check_array, check_is_fitted
+from sklearn.utils.validation import (
+    _get_feature_names,
+    _num_features,
+    check_array,
+    check_is_fitted,
+)
 
 from .._backend import array_namespace, device_of, host, to_numpy
 from .._base import BaseMixtureOfExperts, _through_steps
@@ -108,10 +113,15 @@ class FittedMixture:
         """Raise scikit-learn's error where X's column names are not those the
         estimator was fitted on: the grid is built over X's columns by
         position and then named as in the fit (columns in another order drew
-        b's range and values as a's, silently)."""
+        b's range and values as a's, silently). A pandas DataFrame's names are
+        its ``columns``, of any type; other DataFrames' are read as
+        scikit-learn's validation reads them (a PyArrow Table's ``columns``
+        are its data, which were compared as names)."""
         fitted = getattr(self.estimator, "feature_names_in_", None)
-        columns = getattr(X, "columns", None)
-        if fitted is None or columns is None:
+        if fitted is None:
+            return
+        columns = X.columns if hasattr(X, "iloc") else _get_feature_names(X)
+        if columns is None:
             return
         given = [str(name) for name in columns]
         if given != [str(name) for name in fitted]:
