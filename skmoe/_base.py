@@ -701,7 +701,7 @@ class BaseMixtureOfExperts(
     # fitted, as scikit-learn's meta-estimators do (Ridge(alpha=-1) fitted
     # silently, Ridge(solver="bogus") failed with an UnboundLocalError)
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None, groups=None, init_responsibilities=None):
+    def fit(self, X, y, sample_weight=None, *, groups=None, init_responsibilities=None):
         """Fit the mixture of experts with the chosen ``solver``.
 
         Parameters
@@ -2592,7 +2592,7 @@ class BaseMixtureOfExperts(
         log_likelihood, _, X = rows
         return self._like(X, log_likelihood)
 
-    def responsibilities(self, X, y, groups=None):
+    def responsibilities(self, X, y, *, groups=None):
         """Posterior probability of each expert given the input and its target.
 
         ``r_ik = g_k(x_i) p_k(y_i | x_i) / sum_j g_j(x_i) p_j(y_i | x_i)``: the
@@ -2659,7 +2659,7 @@ class BaseMixtureOfExperts(
             n_experts,
         )
 
-    def bic(self, X, y, groups=None):
+    def bic(self, X, y, *, groups=None):
         """Bayesian information criterion of the fitted model on (X, y).
 
         ``-2 log p(y | X) + p log(n)`` with p the number of free parameters; lower
@@ -2704,7 +2704,7 @@ class BaseMixtureOfExperts(
         penalty = self._n_parameters() * float(np.log(n_samples))
         return -2 * float(np.sum(log_likelihood)) + penalty
 
-    def icl(self, X, y, groups=None):
+    def icl(self, X, y, *, groups=None):
         """Integrated completed likelihood criterion of the fitted model on (X, y).
 
         :meth:`bic` with the log-likelihood of the completed data: each sample
@@ -2756,7 +2756,7 @@ class BaseMixtureOfExperts(
         completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
         return -2 * completed + self._n_parameters() * float(np.log(len(largest)))
 
-    def aic(self, X, y, groups=None):
+    def aic(self, X, y, *, groups=None):
         """Akaike information criterion of the fitted model on (X, y).
 
         ``-2 log p(y | X) + 2 p``; lower is better. Unweighted, as :meth:`bic`.

@@ -600,7 +600,7 @@ class MoEGammaRegressor(
             mean = _unweighted_zero(xp, weight, mean)
         return weight, log_weight, log_mean, mean, dispersion
 
-    def predict(self, X, return_std=False):
+    def predict(self, X, *, return_std=False):
         """Predict the mixture mean (and standard deviation) of y.
 
         Parameters

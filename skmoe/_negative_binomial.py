@@ -255,7 +255,7 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
             dispersions = dispersion[experts]
         return PredictiveNegativeBinomialMixture(weights, rates, dispersions)
 
-    def predict(self, X, return_std=False, exposure=None):
+    def predict(self, X, *, return_std=False, exposure=None):
         """Predict the mixture mean (and standard deviation) of the counts.
 
         Parameters
@@ -281,7 +281,7 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         """
         return super().predict(X, return_std=return_std, exposure=exposure)
 
-    def predict_distribution(self, X, exposure=None):
+    def predict_distribution(self, X, *, exposure=None):
         """The predictive negative binomial mixture p(y | x) of each row of X.
 
         Parameters

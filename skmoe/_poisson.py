@@ -415,7 +415,7 @@ class MoEPoissonRegressor(
 
     fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.fit.__doc__)
 
-    def partial_fit(self, X, y, sample_weight=None, exposure=None):
+    def partial_fit(self, X, y, sample_weight=None, *, exposure=None):
         self._validate_params()
         given = getattr(self, "_exposure_given", False) and hasattr(self, "n_experts_")
         if given:  # a batch without exposures drew the rates to its counts
@@ -429,7 +429,7 @@ class MoEPoissonRegressor(
         _fit_context(prefer_skip_nested_validation=True)(partial_fit)
     )
 
-    def log_likelihood_samples(self, X, y, exposure=None):
+    def log_likelihood_samples(self, X, y, *, exposure=None):
         self._warn_unexposed("log_likelihood_samples", exposure)
         return self._log_likelihood_samples(X, y, exposure=exposure)
 
@@ -817,7 +817,7 @@ class MoEPoissonRegressor(
             return coef.T @ design
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
-    def predict(self, X, return_std=False, exposure=None):
+    def predict(self, X, *, return_std=False, exposure=None):
         """Predict the mixture mean (and standard deviation) of the counts.
 
         Parameters
@@ -942,7 +942,7 @@ class MoEPoissonRegressor(
         selected experts'): 0 for Poisson experts."""
         return xp.zeros_like(rate)
 
-    def predict_distribution(self, X, exposure=None):
+    def predict_distribution(self, X, *, exposure=None):
         """The predictive Poisson mixture p(y | x) of each row of X.
 
         Parameters
@@ -1019,7 +1019,7 @@ class MoEPoissonRegressor(
         top_k; None: all experts, in order)."""
         return PredictivePoissonMixture(weights, rates)
 
-    def score(self, X, y, sample_weight=None, exposure=None):
+    def score(self, X, y, sample_weight=None, *, exposure=None):
         """D^2, the fraction of Poisson deviance explained, of the predictions.
 
         ``1 - D(y, y_pred) / D(y, y_null)`` with ``D`` the (weighted) Poisson

@@ -873,7 +873,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         weights, means, index = (to_numpy(a) for a in rows)
         return self._predictive(weights, means, index)
 
-    def predict(self, X, return_std=False):
+    def predict(self, X, *, return_std=False):
         """Predict the mixture mean (and standard deviation).
 
         Parameters

@@ -33,7 +33,7 @@ from .gates import GaussianGate, HierarchicalGate
 class StdErrorsMixin:
     """``std_errors`` and its checks, for :class:`BaseMixtureOfExperts`."""
 
-    def std_errors(self, X, y, sample_weight=None, groups=None, *, return_cov=False):
+    def std_errors(self, X, y, sample_weight=None, *, groups=None, return_cov=False):
         """Standard errors of the fitted coefficients, from the observed information.
 
         The square roots of the diagonal of the inverse of minus the Hessian of

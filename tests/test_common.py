@@ -1,5 +1,9 @@
 """scikit-learn's estimator checks over the five estimators."""
 
+import inspect
+import warnings
+
+import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -274,3 +278,86 @@ def test_models_that_reach_one_optimum_on_the_check_data_are_checked():
     # then leave out (a renamed parameter would quietly xfail the check again)
     names = {_one_line(e) for e in CHECKED + CONFIGURED}
     assert SAME_OPTIMUM_ON_THE_CHECK_DATA <= names
+
+
+#: The methods whose arguments after the data (X, y, sample_weight; and a
+#: classifier's partial_fit's classes, as scikit-learn's) are keyword-only.
+DATA_ARGUMENTS = ("X", "y", "sample_weight")
+KEYWORD_ONLY_AFTER_DATA = (
+    "fit",
+    "partial_fit",
+    "predict",
+    "predict_distribution",
+    "score",
+    "log_likelihood_samples",
+    "responsibilities",
+    "bic",
+    "aic",
+    "icl",
+    "std_errors",
+)
+
+
+def _public_estimators():
+    import skmoe
+
+    return [
+        getattr(skmoe, name)
+        for name in skmoe.__all__
+        if hasattr(getattr(skmoe, name), "fit")
+    ]
+
+
+def test_every_public_estimator_is_checked_for_keyword_only_arguments():
+    assert {e.__name__ for e in _public_estimators()} == {
+        "MoEClassifier",
+        "MoEGammaRegressor",
+        "MoENegativeBinomialRegressor",
+        "MoEPoissonRegressor",
+        "MoERegressor",
+    }
+
+
+@pytest.mark.parametrize("Estimator", _public_estimators(), ids=lambda e: e.__name__)
+def test_arguments_after_the_data_are_keyword_only(Estimator):
+    # one rule for all: bic(X, y, groups) took the labels as groups on
+    # MoERegressor and failed on MoEPoissonRegressor (keyword-only there)
+    for name in KEYWORD_ONLY_AFTER_DATA:
+        if not hasattr(Estimator, name):  # MoEClassifier's predict_distribution
+            continue
+        method = getattr(Estimator, name)
+        parameters = list(inspect.signature(method).parameters.values())[1:]
+        data = DATA_ARGUMENTS
+        if name == "partial_fit" and Estimator is MoEClassifier:
+            data = ("X", "y", "classes", "sample_weight")
+        positional = [
+            p.name for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY
+        ]
+        assert positional == list(data[: len(positional)]), (name, positional)
+
+
+@pytest.mark.parametrize("Estimator", _public_estimators(), ids=lambda e: e.__name__)
+def test_groups_and_init_responsibilities_are_keyword_only_in_fit(Estimator):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    groups = np.arange(60) // 3
+    if Estimator is MoEClassifier:
+        y = (X[:, 0] > 0).astype(int)
+    elif Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    else:
+        y = np.exp(0.5 * X[:, 0] + 0.1 * rng.randn(60))
+    labels = np.arange(60) % 2
+    model = Estimator(n_experts=2, gate="constant", n_init=1, random_state=0)
+    with pytest.raises(TypeError, match="positional argument"):
+        model.fit(X, y, None, groups)
+    with pytest.raises(TypeError, match="positional argument"):
+        model.fit(X, y, None, None, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # how well it fits is not the point
+        model.fit(X, y, None, groups=groups, init_responsibilities=labels)
+    # the groups were read as groups: each group's rows share responsibilities
+    resp = np.asarray(model.responsibilities(X, y, groups=groups))
+    np.testing.assert_array_equal(resp, resp[groups * 3])
+    with pytest.raises(TypeError, match="positional argument"):
+        model.responsibilities(X, y, groups)

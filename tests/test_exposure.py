@@ -227,8 +227,8 @@ def test_partial_fit_without_exposure_after_fitting_with_it_warns():
 
 
 def test_exposure_and_groups_are_keyword_only():
-    # the other estimators take groups third (bic(X, y, groups)): Poisson's
-    # bic(X, y, groups) took the labels for exposures (BIC 3944 for 353)
+    # as on every estimator (test_common.py): a positional bic(X, y, groups)
+    # once took the labels for exposures (BIC 3944 for 353)
     X, y, exposure = _counts(n=200)
     groups = np.arange(len(y)) // 4
     reg = MoEPoissonRegressor(n_experts=1, gate="constant")

@@ -730,7 +730,9 @@ def test_predicted_std_where_the_means_square_overflows():
     mean, std = reg.predict(X[:5], return_std=True)
     np.testing.assert_allclose(std, reg.predict_distribution(X[:5]).std(), rtol=1e-9)
     small = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
-    np.testing.assert_allclose(std / 1e160, small.predict(X[:5], True)[1], rtol=1e-4)
+    np.testing.assert_allclose(
+        std / 1e160, small.predict(X[:5], return_std=True)[1], rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("Estimator", [MoEGammaRegressor, MoEPoissonRegressor])

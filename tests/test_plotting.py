@@ -884,3 +884,27 @@ def test_bands_of_gamma_experts_stop_at_zero():
     np.testing.assert_allclose(quantile.lower, dist.ppf(0.05))
     np.testing.assert_allclose(quantile.upper, dist.ppf(0.95))
     plt.close("all")
+
+
+def test_from_estimator_passes_its_keywords_to_the_artists(
+    regression_1d, classification_2d
+):
+    # as scikit-learn's DecisionBoundaryDisplay, CalibrationDisplay and
+    # DetCurveDisplay: from_estimator(..., **kwargs) is plot(**kwargs)
+    X, y, reg = regression_1d
+    gate = GateDisplay.from_estimator(reg, X, linestyle="--", linewidth=3.5)
+    assert [line.get_linestyle() for line in gate.lines_] == ["--"] * 3
+    assert [line.get_linewidth() for line in gate.lines_] == [3.5] * 3
+    Xc, _, clf = classification_2d
+    surface = GateDisplay.from_estimator(clf, Xc, grid_resolution=5, alpha=0.3)
+    assert surface.surface_.get_alpha() == 0.3
+    bands = PredictionBandsDisplay.from_estimator(reg, X, y, color="C3", lw=2.5)
+    assert bands.line_.get_color() == "C3"
+    assert bands.line_.get_linewidth() == 2.5
+    usage = ExpertUsageDisplay.from_estimator(reg, X, y, hatch="//")
+    patches = [bar for bars in usage.bars_.values() for bar in bars]
+    assert len(patches) == 9
+    assert {bar.get_hatch() for bar in patches} == {"//"}
+    history = ConvergenceDisplay.from_estimator(reg, marker="x", color="k")
+    assert history.line_.get_marker() == "x"
+    assert history.line_.get_color() == "k"

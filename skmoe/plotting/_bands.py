@@ -120,6 +120,7 @@ class PredictionBandsDisplay:
         grid_resolution=200,
         exposure=None,
         ax=None,
+        **kwargs,
     ):
         """Predict on a grid over the range of X and draw mean and band.
 
@@ -155,6 +156,8 @@ class PredictionBandsDisplay:
             own).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to :meth:`plot`, and on to ``ax.plot`` for the mean line.
 
         Returns
         -------
@@ -247,7 +250,7 @@ class PredictionBandsDisplay:
             y=y,
             band_label=label,
             xlabel=xlabel,
-        ).plot(ax=ax)
+        ).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
         """Draw the data (if any), the band and the mean.

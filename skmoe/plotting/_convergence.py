@@ -70,7 +70,7 @@ class ConvergenceDisplay:
         self.xlabel = xlabel
 
     @classmethod
-    def from_estimator(cls, estimator, *, objective=False, ax=None):
+    def from_estimator(cls, estimator, *, objective=False, ax=None, **kwargs):
         """Draw the history stored on a fitted estimator.
 
         Parameters
@@ -88,6 +88,8 @@ class ConvergenceDisplay:
             log-likelihood).
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to :meth:`plot`, and on to ``ax.plot``.
 
         Returns
         -------
@@ -117,7 +119,7 @@ class ConvergenceDisplay:
         }.get(fitted_solver(moe), "iteration")
         if getattr(moe, "_fitted_acceleration", None) == "squarem":
             xlabel = "SQUAREM cycle (three EM steps)"
-        return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax)
+        return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
         """Draw the curve against the iteration number (from 1).

@@ -76,7 +76,15 @@ class GateDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, *, grid_resolution=200, eps=0.0, expert=None, ax=None
+        cls,
+        estimator,
+        X,
+        *,
+        grid_resolution=200,
+        eps=0.0,
+        expert=None,
+        ax=None,
+        **kwargs,
     ):
         """Compute the gate on a grid over the range of X and draw it.
 
@@ -99,6 +107,9 @@ class GateDisplay:
             rather than of the dominant expert); in ``[0, n_experts)``.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to :meth:`plot`, and on to ``ax.plot`` (one feature) or
+            ``ax.pcolormesh`` (two).
 
         Returns
         -------
@@ -123,7 +134,7 @@ class GateDisplay:
             gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
         names = feature_names(model.estimator, n_features)
         _check_expert(expert, gate.shape[-1], "GateDisplay.from_estimator")
-        return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert)
+        return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert, **kwargs)
 
     def plot(self, ax=None, *, expert=None, **kwargs):
         """Draw the gate.

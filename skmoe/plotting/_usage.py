@@ -77,6 +77,7 @@ class ExpertUsageDisplay:
         exposure=None,
         groups=None,
         ax=None,
+        **kwargs,
     ):
         """Measure each expert's usage on X (and y) and draw it.
 
@@ -111,6 +112,8 @@ class ExpertUsageDisplay:
             then its own group.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to :meth:`plot`, and on to every ``ax.bar`` call.
 
         Returns
         -------
@@ -148,7 +151,7 @@ class ExpertUsageDisplay:
             np.average(gate, axis=0, weights=weight),
             top1 / total,
             responsibility_share=share,
-        ).plot(ax=ax)
+        ).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
         """Draw grouped bars, one group per expert.
