@@ -25,6 +25,7 @@ from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _check_finite,
+    _labels_present,
     _target_column,
     _unchanged_on_failure,
 )
@@ -682,6 +683,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
             # the checks fit makes of y: 1-D labels, not continuous, no NaN
+            _labels_present(host(classes), "classes")
             with _labels_that_compare(host(classes), "classes"):
                 try:
                     labels = column_or_1d(host(classes))
@@ -815,6 +817,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         score : float
             The (weighted) fraction of samples whose class is predicted.
         """
+        _labels_present(y)
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
 

@@ -11,6 +11,7 @@ import math
 from contextlib import contextmanager
 
 import numpy as np
+from array_api_compat import is_array_api_obj
 from sklearn.base import is_regressor
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, column_or_1d
@@ -75,6 +76,37 @@ def _object_target_as_float(y):
     if array.dtype.kind != "O":
         return y
     return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
+
+
+def _labels_present(y, name="y"):
+    """Raise where class labels ``y`` (an object array, a list, a Series or a
+    PyArrow array of them) hold a missing label, None, NaN or pandas' NA, as
+    scikit-learn's validation refuses a NaN: a None was said to mix label
+    types (to be given as strings, which makes a class "None"), a pandas NA
+    raised pandas' "boolean value of NA is ambiguous" deep in validation, and
+    a score compared them with the other labels ("'<' not supported")."""
+    dtype = getattr(y, "dtype", None)
+    if y is None or (isinstance(dtype, np.dtype) and dtype.kind != "O"):
+        return
+    if is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        return  # (no object dtype; a GPU array is not read to the host here)
+    try:
+        labels = np.asarray(y)
+    except (ValueError, TypeError):  # ragged, or unreadable: validation says so
+        return
+    if labels.dtype.kind in "fc":  # validation names a NaN
+        return
+    if labels.dtype.kind != "O":
+        return
+    try:
+        missing = bool(np.any((labels != labels) | np.equal(labels, None)))
+    except TypeError:  # pandas' NA, whose truth value is ambiguous
+        missing = True
+    if missing:
+        raise ValueError(
+            f"Input {name} contains missing labels (NaN, None or pandas' NA); give "
+            "every sample a class label."
+        )
 
 
 def _categorical_columns(X):

@@ -32,6 +32,7 @@ from ._fitting import (
     _check_weight_scale,
     _column_target,
     _feature_offset,
+    _labels_present,
     _object_target_as_float,
     _take_columns,
     _unchanged_on_failure,
@@ -406,6 +407,8 @@ class PartialFitMixin:
         y = _column_target(y, self)
         if is_regressor(self):
             y = _object_target_as_float(y)
+        else:
+            _labels_present(y)
         X, y = validate_data(
             self,
             X,

@@ -587,16 +587,64 @@ def test_classifier_rejects_continuous_targets():
         MoEClassifier(2).fit(X, y)
 
 
-@pytest.mark.parametrize("other, kinds", [(1, "int, str"), (None, "NoneType, str")])
-def test_classifier_names_labels_of_types_that_do_not_compare(other, kinds):
+def test_classifier_names_labels_of_types_that_do_not_compare():
     # NumPy's "'<' not supported between instances of 'int' and 'str'" came
     # from the sorting of the labels (scikit-learn's type_of_target, then
-    # np.unique), where the first label is a str; the regressors refuse a None
-    # in y in their own words
+    # np.unique), where the first label is a str; a None is a missing label
+    # (test_classifier_refuses_missing_labels_in_any_container)
     X, y = _data(MoEClassifier)
-    mixed = np.array(["a", other], dtype=object)[(y != y[0]).astype(int)]
-    with pytest.raises(TypeError, match=rf"mixes labels of types .*\({kinds}\)"):
+    mixed = np.array(["a", 1], dtype=object)[(y != y[0]).astype(int)]
+    with pytest.raises(TypeError, match=r"mixes labels of types .*\(int, str\)"):
         MoEClassifier(2).fit(X, mixed)
+
+
+def _labels_with_a_missing_one(kind, labels):
+    values = labels.tolist()
+    values[3] = None
+    if kind == "object":
+        return np.array(values, dtype=object)
+    if kind == "list":
+        return values
+    if kind == "nan":
+        return np.array([np.nan if v is None else v for v in values], dtype=object)
+    if kind in ("string", "category"):
+        return pytest.importorskip("pandas").Series(values, dtype=kind)
+    if kind == "polars":
+        return pytest.importorskip("polars").Series(values)
+    return pytest.importorskip("pyarrow").array(values)
+
+
+@pytest.mark.parametrize(
+    "kind", ["object", "list", "nan", "string", "category", "polars", "pyarrow"]
+)
+def test_classifier_refuses_missing_labels_in_any_container(kind):
+    # a missing class label is refused as a NaN is: a None was said to "mix
+    # labels of types that do not compare (NoneType, str)", whose remedy
+    # y.astype(str) made a class "None"; pandas' NA raised pandas' "boolean
+    # value of NA is ambiguous" from scikit-learn's validation, and score
+    # raised NumPy's "'<' not supported between instances of ..." (None, NA and
+    # NaN alike, from any container: a PyArrow array, a polars Series)
+    X, y = _data(MoEClassifier)
+    labels = np.array(["no", "yes"])[(y != y[0]).astype(int)]
+    missing = _labels_with_a_missing_one(kind, labels)
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, labels)
+    message = "Input y contains missing labels"
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2, n_init=1).fit(X, missing)
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2, solver="sgd").partial_fit(X, missing, classes=["no", "yes"])
+    with pytest.raises(ValueError, match=message):
+        model.score(X, missing)
+    with pytest.raises(ValueError, match=message):
+        model.score(X, missing, sample_weight=np.ones(len(X)))
+    with pytest.raises(ValueError, match="previously unseen labels"):
+        model.responsibilities(X, missing)  # (as it says of a NaN)
+    with pytest.raises(ValueError, match="Input classes contains missing labels"):
+        MoEClassifier(2, solver="sgd").partial_fit(
+            X,
+            labels,
+            classes=_labels_with_a_missing_one(kind, np.array(["no", "yes"] * 2)),
+        )
 
 
 def test_classifier_refuses_bytes_labels_in_scikit_learns_words():
