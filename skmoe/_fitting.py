@@ -75,7 +75,20 @@ def _object_target_as_float(y):
         return y
     if array.dtype.kind != "O":
         return y
-    return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
+    try:
+        return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
+    except TypeError:  # float(pd.NA) in NumPy's conversion
+        if _missing(array):
+            raise ValueError("Input y contains NaN.") from None
+        raise
+
+
+def _missing(values):
+    """Whether an object array holds None, NaN or pandas' NA."""
+    try:
+        return bool(np.any((values != values) | np.equal(values, None)))
+    except TypeError:  # pandas' NA, whose truth value is ambiguous
+        return True
 
 
 def _labels_present(y, name="y"):
@@ -98,11 +111,7 @@ def _labels_present(y, name="y"):
         return
     if labels.dtype.kind != "O":
         return
-    try:
-        missing = bool(np.any((labels != labels) | np.equal(labels, None)))
-    except TypeError:  # pandas' NA, whose truth value is ambiguous
-        missing = True
-    if missing:
+    if _missing(labels):
         raise ValueError(
             f"Input {name} contains missing labels (NaN, None or pandas' NA); give "
             "every sample a class label."

@@ -177,14 +177,19 @@ def test_nan_let_through_by_assume_finite_is_named_by_std_errors(Estimator):
     "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
 )
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-@pytest.mark.parametrize("container", [np.array, list])
+@pytest.mark.parametrize("container", [np.array, list, "pandas NA"])
 def test_a_none_in_an_object_target_is_a_nan_in_y(Estimator, method, container):
     # validate_data's y_numeric converts object targets after its NaN check:
     # the None reached k-means as "Input X contains NaN" (or, for the
-    # regressor, "y has values too large")
+    # regressor, "y has values too large"); pandas' NA in an object Series
+    # raised NumPy's TypeError "float() argument must be ..., not 'NAType'"
     X = np.random.RandomState(0).rand(40, 1)
     y = [1, 2, None, 3] * 10
-    y = container(y) if container is list else np.array(y, dtype=object)
+    if container == "pandas NA":
+        pd = pytest.importorskip("pandas")
+        y = pd.Series([pd.NA if v is None else v for v in y], dtype=object)
+    else:
+        y = container(y) if container is list else np.array(y, dtype=object)
     with pytest.raises(ValueError, match="Input y contains NaN"):
         getattr(Estimator(n_experts=2, solver="sgd"), method)(X, y)
     # numbers in an object array are fitted as numbers
