@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
-from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import (
     ConvergenceWarning,
@@ -47,6 +46,7 @@ from ._backend import (
     dtype_name,
     float_dtypes,
     host,
+    is_numpy_array,
     select_backend,
     to_numpy,
     widest_float,

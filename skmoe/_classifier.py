@@ -7,7 +7,6 @@ import math
 from numbers import Real
 
 import numpy as np
-from array_api_compat import is_numpy_array
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -18,7 +17,14 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._backend import array_namespace, as_compute, device_of, host, to_numpy
+from ._backend import (
+    array_namespace,
+    as_compute,
+    device_of,
+    host,
+    is_numpy_array,
+    to_numpy,
+)
 from ._base import BaseMixtureOfExperts, _scored_rows
 from ._docstrings import fill_doc
 from ._em import e_step

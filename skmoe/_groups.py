@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_numpy_array
 from scipy import sparse
 
-from ._backend import device_of, host
+from ._backend import device_of, host, is_numpy_array
 from ._math import exp, logsumexp
 
 Array = Any

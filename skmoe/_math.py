@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import device, is_cupy_array, is_numpy_array
+from array_api_compat import device, is_cupy_array
+
+from ._backend import is_numpy_array
 
 Array = Any
 
@@ -62,14 +64,24 @@ def writable_over(a: Array, *others: Array) -> bool:
     its data (a temporary of the caller's, not a view into another array) of
     the result's shape and dtype. The result's numbers are those of a new
     array; callers fall back to one where this is False (other namespaces)."""
-    return (
-        is_numpy_array(a)
-        and all(is_numpy_array(other) for other in others)
-        and a.flags.writeable
-        and a.flags.owndata
-        and a.shape == np.broadcast_shapes(a.shape, *(other.shape for other in others))
-        and a.dtype == np.result_type(a, *others)
-    )
+    if not (is_numpy_array(a) and a.flags.writeable and a.flags.owndata):
+        return False
+    shape = a.shape
+    for other in others:
+        if not is_numpy_array(other):
+            return False
+        # ``shape == np.broadcast_shapes(shape, other.shape)`` without its
+        # 4.5 us a call (five calls an EM iteration)
+        theirs = other.shape
+        if theirs != shape and (
+            len(theirs) > len(shape)
+            or any(
+                n != 1 and n != m
+                for n, m in zip(theirs[::-1], shape[::-1], strict=False)
+            )
+        ):
+            return False
+    return a.dtype == np.result_type(a, *others)
 
 
 def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
@@ -109,6 +121,8 @@ def exp(xp, a: Array, out: Array | None = None) -> Array:
     assignment took as long as the exp it spared). Other namespaces keep
     their exp (a GPU flushes subnormals itself where it is set to).
     """
+    if type(a) is np.ndarray and a.size < EXP_CHECK_SIZE:
+        return np.exp(a, out=out)  # (the small arrays of an EM iteration at once)
     if not is_numpy_array(a):
         return xp.exp(a)
     low = EXP_ZERO.get(a.dtype)

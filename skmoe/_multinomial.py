@@ -19,9 +19,8 @@ standard, so it runs on any namespace and device.
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
-from ._backend import host_scalars
+from ._backend import host_scalars, is_numpy_array
 from ._math import device, diag, logsumexp, solve_shared, solve_symmetric, take_last
 
 #: Samples per block when the Newton Hessian is accumulated (bounds its memory):

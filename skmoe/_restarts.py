@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
-from ._backend import as_compute, blas_threads
+from ._backend import as_compute, blas_threads, is_numpy_array
 from ._em import FitResult
 from ._init import initial_responsibilities
 from ._nesting import FLAT_ITER, nested_start

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
+from ._backend import is_numpy_array
 from ._math import device, log_softmax
 
 Array = Any

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from array_api_compat import is_numpy_array
+
+from ._backend import is_numpy_array
 
 #: From this argument on, the functions here take Stirling's series: the direct
 #: forms subtract log-gammas of 1.7e9 at 1e8, and ``log(nu) - digamma(nu)``

@@ -5,7 +5,6 @@ mixin of :class:`~skmoe._base.BaseMixtureOfExperts` (the numerics are in
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import is_numpy_array
 from sklearn.utils import Bunch
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
@@ -14,6 +13,7 @@ from ._backend import (
     blas_threads,
     device_of,
     host,
+    is_numpy_array,
     to_numpy,
     widest_float,
 )

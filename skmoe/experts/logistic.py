@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
 from .. import _multinomial
+from .._backend import is_numpy_array
 from .._math import device, log_softmax, penalty_mask
 from ._base import Array, ExpertFamily, Params
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
-from .._backend import to_numpy
+from .._backend import is_numpy_array, to_numpy
 from .._math import (
     device,
     diag,

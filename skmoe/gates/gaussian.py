@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from array_api_compat import is_numpy_array
 
-from .._backend import to_numpy, widest_float
+from .._backend import is_numpy_array, to_numpy, widest_float
 from .._math import device, log_softmax, log_softmax_and_norm, weighted_grams
 from ._base import Array, GateFamily, Params
 

@@ -7,7 +7,6 @@ from numbers import Integral
 
 import numpy as np
 import sklearn
-from array_api_compat import is_numpy_array
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
@@ -23,7 +22,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from .._backend import array_namespace, device_of, host, to_numpy
+from .._backend import array_namespace, device_of, host, is_numpy_array, to_numpy
 from .._base import BaseMixtureOfExperts, _through_steps
 
 
