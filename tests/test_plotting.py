@@ -1,5 +1,6 @@
 """skmoe.plotting: what each display draws equals what the model computes."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -308,8 +309,170 @@ def test_displays_read_the_names_of_other_dataframes():
     )
     band = PredictionBandsDisplay.from_estimator(one, table.select(["a"]), y=y)
     assert band.ax_.get_xlabel() == "a"
-    with pytest.raises(ValueError, match=r"X has \['b', 'a'\]"):
+    with pytest.raises(ValueError, match="must be in the same order"):
         GateDisplay.from_estimator(reg, table.select(["b", "a"]), grid_resolution=5)
+
+
+def _name_frames(X):
+    """X (two columns) in DataFrames whose column names ``predict`` takes,
+    warns about or refuses: by library and kind of names."""
+    pd = pytest.importorskip("pandas")
+    frames = {
+        "pandas, fitted names": pd.DataFrame(X, columns=["a", "b"]),
+        "pandas, reordered": pd.DataFrame(X[:, ::-1], columns=["b", "a"]),
+        "pandas, other names": pd.DataFrame(X, columns=["a", "c"]),
+        "pandas, integers": pd.DataFrame(X),
+        "pandas, MultiIndex": pd.DataFrame(
+            X, columns=pd.MultiIndex.from_tuples([("a", "x"), ("b", "y")])
+        ),
+        "pandas, mixed types": pd.DataFrame(X, columns=["a", 1]),
+        "NumPy": X,
+    }
+    for module, make in (
+        ("polars", lambda pl, names: pl.DataFrame(X, schema=names, orient="row")),
+        ("pyarrow", lambda pa, names: pa.table(dict(zip(names, X.T, strict=True)))),
+    ):
+        library = pytest.importorskip(module)
+        frames[f"{module}, fitted names"] = make(library, ["a", "b"])
+        frames[f"{module}, other names"] = make(library, ["a", "c"])
+    return frames
+
+
+def _names_outcome(call):
+    """What ``call()`` does about feature names: the type and message of its
+    error, or None, and the messages of its UserWarnings about names (each
+    once, in order)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+            error = None
+        except (TypeError, ValueError) as exc:
+            error = (type(exc), str(exc))
+    messages = []
+    for w in caught:
+        text = str(w.message)
+        if "feature names" in text and text not in messages:
+            messages.append(text)
+    return error, messages
+
+
+def _name_models(X, y, frame):
+    """Fitted on NumPy and on a named frame: a mixture, and pipelines whose
+    first step (or the mixture behind a passthrough) sees the raw input."""
+
+    def mixture():
+        return MoERegressor(n_experts=2, n_init=1, max_iter=20, random_state=0)
+
+    models = {}
+    for fitted_on, data in (("NumPy", X), ("frame", frame)):
+        models[f"mixture on {fitted_on}"] = mixture().fit(data, y)
+        models[f"scaler pipeline on {fitted_on}"] = make_pipeline(
+            StandardScaler(), mixture()
+        ).fit(data, y)
+        models[f"passthrough pipeline on {fitted_on}"] = make_pipeline(
+            "passthrough", mixture()
+        ).fit(data, y)
+    return models
+
+
+def test_displays_check_feature_names_as_predict_does():
+    # the displays compared names of their own: a model fitted on strings was
+    # refused a frame of integer or MultiIndex columns, where predict warns,
+    # and one fitted without names drew a frame of mixed-type names, where
+    # predict raises TypeError; none warned as predict does
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (150, 2))
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(150)
+    frames = _name_frames(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (convergence)
+        models = _name_models(X, y, frames["pandas, fitted names"])
+    one_X = X[:, :1]
+    pd = pytest.importorskip("pandas")
+    one_frames = {
+        "fitted names": pd.DataFrame(one_X, columns=["a"]),
+        "other names": pd.DataFrame(one_X, columns=["c"]),
+        "integers": pd.DataFrame(one_X),
+        "mixed types": pd.DataFrame(np.c_[one_X, one_X], columns=["a", 1]),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_models = _name_models(one_X, y, one_frames["fitted names"])
+    checked = 0
+    for models_, frames_, bands in (
+        (models, frames, False),
+        (one_models, one_frames, True),
+    ):
+        for (model_name, model), (frame_name, frame) in itertools.product(
+            models_.items(), frames_.items()
+        ):
+            expected = _names_outcome(lambda m=model, f=frame: m.predict(f))
+            # (predict's own outcomes, as scikit-learn documents them)
+            named = model_name.endswith("frame")
+            if "mixed types" in frame_name or (named and "other" in frame_name):
+                assert expected[0] is not None, (model_name, frame_name)
+            elif "NumPy" in frame_name or "integers" in frame_name:
+                assert expected == (None, [expected[1][0]] if named else [])
+            displays = [
+                lambda m=model, f=frame: ExpertUsageDisplay.from_estimator(m, f),
+                lambda m=model, f=frame: GateDisplay.from_estimator(
+                    m, f, grid_resolution=3
+                ),
+            ]
+            if bands:
+                displays.append(
+                    lambda m=model, f=frame: PredictionBandsDisplay.from_estimator(
+                        m, f, grid_resolution=3
+                    )
+                )
+            for display in displays:
+                assert _names_outcome(display) == expected, (model_name, frame_name)
+                plt.close("all")
+                checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("columns", ["integers", "MultiIndex"])
+def test_displays_draw_unnamed_columns_by_position_with_predict_s_warning(columns):
+    # refused ("the estimator was fitted on ['a', 'b'], X has ['0', '1']")
+    # where predict warns and predicts by position
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (150, 2))
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(150)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0)
+    reg.fit(pd.DataFrame(X, columns=["a", "b"]), y)
+    names = [0, 1] if columns == "integers" else [("a", "x"), ("b", "y")]
+    frame = pd.DataFrame(X, columns=pd.Index(names))
+    message = "X does not have valid feature names, but MoERegressor was fitted"
+    with pytest.warns(UserWarning, match=message):
+        reg.predict(frame)
+    with pytest.warns(UserWarning, match=message):
+        display = GateDisplay.from_estimator(reg, frame, grid_resolution=4)
+    axes = [np.linspace(X[:, j].min(), X[:, j].max(), 4) for j in range(2)]
+    grid = pd.DataFrame(
+        np.column_stack([a.ravel() for a in np.meshgrid(*axes)]), columns=["a", "b"]
+    )
+    np.testing.assert_array_equal(
+        display.gate, reg.predict_gate(grid).reshape(4, 4, -1)
+    )
+    assert display.ax_.get_xlabel() == "a"
+
+
+def test_displays_refuse_mixed_type_names_as_predict_does():
+    # drawn, for a model fitted without names, where predict raises TypeError
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (100, 2))
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(100)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    frame = pd.DataFrame(X, columns=["a", 0])
+    match = "all input features have string names"
+    with pytest.raises(TypeError, match=match):
+        reg.predict(frame)
+    with pytest.raises(TypeError, match=match):
+        GateDisplay.from_estimator(reg, frame, grid_resolution=4)
 
 
 def test_gate_rejects_more_than_two_features():

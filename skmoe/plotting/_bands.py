@@ -186,13 +186,13 @@ class PredictionBandsDisplay:
                 "MoEGammaRegressor (a model with predict_distribution); got "
                 f"{type(model.moe).__name__}."
             )
+        model.check_names(X)  # (as predict: before the number of features)
         n_features = model.n_features(X)
         if n_features != 1:
             raise ValueError(
                 f"PredictionBandsDisplay draws one input feature; the estimator "
                 f"expects {n_features}."
             )
-        model.check_names(X)
         points, grid = input_grid(X, 1, grid_resolution, 0.0)
         X_points = None
         if y is not None:
@@ -209,7 +209,7 @@ class PredictionBandsDisplay:
             )
             y = column_or_1d(y)
             check_consistent_length(X_points, y)
-        points = as_frame_if_named(model.estimator, points)
+        points = as_frame_if_named(model.first, points)
         target = exposure_arguments(model.moe, exposure, caller, counts=y is not None)
         if band == "quantile":
             distribution = model.call("predict_distribution", points, **target)
@@ -239,7 +239,7 @@ class PredictionBandsDisplay:
             if model.moe.__sklearn_tags__().target_tags.positive_only:
                 lower = np.maximum(lower, 0.0)  # counts and amounts stop at 0
             label = f"mean $\\pm$ {n_std:g} std"
-        names = getattr(model.estimator, "feature_names_in_", None)
+        names = getattr(model.first, "feature_names_in_", None)
         xlabel = "x" if names is None else str(names[0])
         return cls(
             grid[0],

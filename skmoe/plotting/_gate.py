@@ -125,14 +125,14 @@ class GateDisplay:
         )
         model = FittedMixture(estimator)
         _check_expert(expert, model.moe.n_experts_, "GateDisplay.from_estimator")
+        model.check_names(X)  # (as predict: before the number of features)
         n_features = model.n_features(X)
-        model.check_names(X)
         points, grid = input_grid(X, n_features, grid_resolution, eps)
-        points = as_frame_if_named(model.estimator, points)
+        points = as_frame_if_named(model.first, points)
         gate = model.call("predict_gate", points)
         if n_features == 2:
             gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
-        names = feature_names(model.estimator, n_features)
+        names = feature_names(model.first, n_features)
         _check_expert(expert, gate.shape[-1], "GateDisplay.from_estimator")
         return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert, **kwargs)
 

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.validation import (
-    _get_feature_names,
+    _check_feature_names,
     _num_features,
     check_array,
     check_is_fitted,
@@ -108,27 +108,36 @@ class FittedMixture:
         self.estimator = estimator
         self.moe = moe
 
+    @property
+    def first(self):
+        """The estimator that first sees the raw input in ``predict``: the
+        mixture, or a pipeline's first step that is not ``"passthrough"`` (or
+        None); the mixture where all its steps before it are."""
+        if not isinstance(self.estimator, Pipeline):
+            return self.moe
+        for _, step in self.estimator.steps:
+            if step is not None and step != "passthrough":
+                return step
+        return self.moe  # pragma: no cover - the last step is the mixture
+
     def check_names(self, X):
-        """Raise scikit-learn's error where X's column names are not those the
-        estimator was fitted on: the grid is built over X's columns by
-        position and then named as in the fit (columns in another order drew
-        b's range and values as a's, silently). A pandas DataFrame's names are
-        its ``columns``, of any type; other DataFrames' are read as
-        scikit-learn's validation reads them (a PyArrow Table's ``columns``
-        are its data, which were compared as names)."""
-        fitted = getattr(self.estimator, "feature_names_in_", None)
-        if fitted is None:
+        """Check X's column names as ``predict`` checks them, with
+        scikit-learn's own check on the estimator that first sees X
+        (:attr:`first`): its TypeError for names of mixed types, its
+        UserWarnings for names given to a model fitted without them and for
+        none (or not strings: integers, a MultiIndex) given to one fitted with
+        them, and its ValueError for other names, or the same in another
+        order. The grid is built over X's columns by position and then named
+        as in the fit, so columns in another order (which a ColumnTransformer
+        would take by name) drew b's range and values as a's, silently.
+
+        A first step that recorded nothing of its input at fit (a stateless
+        transformer, without ``n_features_in_``) checks no names, and X's are
+        not checked here."""
+        first = self.first
+        if not hasattr(first, "n_features_in_"):
             return
-        columns = X.columns if hasattr(X, "iloc") else _get_feature_names(X)
-        if columns is None:
-            return
-        given = [str(name) for name in columns]
-        if given != [str(name) for name in fitted]:
-            raise ValueError(
-                "The feature names should match those that were passed during "
-                f"fit: the estimator was fitted on {list(fitted)}, X has {given} "
-                "(in that order)."
-            )
+        _check_feature_names(first, X, reset=False)
 
     def n_features(self, X):
         """Number of raw input features: the estimator's; for a pipeline whose
@@ -188,7 +197,8 @@ def fitted_solver(moe):
 
 
 def feature_names(estimator, n_features):
-    """Input feature names, from the estimator (pipeline) if it saw any."""
+    """Input feature names, from the estimator that first sees the raw input
+    (:attr:`FittedMixture.first`) if it saw any."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
         return [f"x{j}" for j in range(n_features)]
@@ -277,7 +287,8 @@ def check_grid_resolution(grid_resolution, caller_name):
 
 
 def as_frame_if_named(estimator, grid):
-    """The grid as a DataFrame when the estimator was fitted on named features."""
+    """The grid as a DataFrame when the estimator (:attr:`FittedMixture.first`)
+    was fitted on named features."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
         return grid
