@@ -1071,3 +1071,48 @@ def test_from_estimator_passes_its_keywords_to_the_artists(
     history = ConvergenceDisplay.from_estimator(reg, marker="x", color="k")
     assert history.line_.get_marker() == "x"
     assert history.line_.get_color() == "k"
+
+
+def test_display_keywords_override_their_own_and_aliases(
+    regression_1d, classification_2d
+):
+    # the keywords a display sets itself give way to the user's, spelled in
+    # full or as matplotlib's aliases: c= beside the display's color raised
+    # 'Got both', width= the bars' positional width 'multiple values', and
+    # norm= the surface's vmin/vmax 'Passing a Normalize instance'
+    from matplotlib.colors import LogNorm, Normalize, to_rgba
+
+    X, y, reg = regression_1d
+    gate = GateDisplay.from_estimator(reg, X, c="k", ls=":")
+    assert [to_rgba(line.get_color()) for line in gate.lines_] == [to_rgba("k")] * 3
+    assert [line.get_linestyle() for line in gate.lines_] == [":"] * 3
+    bands = PredictionBandsDisplay.from_estimator(reg, X, y, c="C3", label="mean")
+    assert bands.line_.get_color() == "C3"
+    assert bands.line_.get_label() == "mean"
+    history = ConvergenceDisplay.from_estimator(reg, c="k", marker="o")
+    assert history.line_.get_color() == "k"
+    assert history.line_.get_marker() == "o"
+    usage = ExpertUsageDisplay.from_estimator(reg, X, y, width=0.1, fc="r")
+    for j, bars in enumerate(usage.bars_.values()):
+        # three bars of width 0.1 side by side around each expert's tick
+        lefts = [bar.get_x() for bar in bars]
+        np.testing.assert_allclose(lefts, np.arange(3) + (j - 1) * 0.1 - 0.05)
+        assert [bar.get_width() for bar in bars] == [0.1] * 3
+        assert {bar.get_facecolor() for bar in bars} == {to_rgba("r")}
+    Xc, _, clf = classification_2d
+    for expert in (None, 0):
+        norm = Normalize(-1.0, 5.0)
+        surface = GateDisplay.from_estimator(
+            clf, Xc, grid_resolution=5, expert=expert, norm=norm
+        )
+        assert surface.surface_.norm is norm
+        assert (norm.vmin, norm.vmax) == (-1.0, 5.0)
+    log = GateDisplay.from_estimator(
+        clf, Xc, grid_resolution=5, expert=0, norm=LogNorm()
+    )
+    assert isinstance(log.surface_.norm, LogNorm)
+    shaded = GateDisplay.from_estimator(
+        clf, Xc, grid_resolution=5, shading="nearest", cmap="magma", vmin=0.2
+    )
+    assert shaded.surface_.get_cmap().name == "magma"
+    assert shaded.surface_.norm.vmin == 0.2

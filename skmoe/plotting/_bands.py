@@ -25,6 +25,7 @@ from ._utils import (
     exposure_arguments,
     get_ax,
     input_grid,
+    styled,
 )
 
 
@@ -260,7 +261,8 @@ class PredictionBandsDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         **kwargs : dict
-            Passed to ``ax.plot`` for the mean line.
+            Passed to ``ax.plot`` for the mean line, over the display's own
+            (``c`` or ``color`` over its colour).
 
         Returns
         -------
@@ -281,8 +283,12 @@ class PredictionBandsDisplay:
             alpha=0.25,
             label=self.band_label,
         )
+        from matplotlib.lines import Line2D
+
         (self.line_,) = ax.plot(
-            self.x, self.mean, **{"color": "C0", "label": "predictive mean", **kwargs}
+            self.x,
+            self.mean,
+            **styled({"color": "C0", "label": "predictive mean"}, kwargs, Line2D),
         )
         ax.set(xlabel=self.xlabel, ylabel="y")
         ax.legend()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils._param_validation import validate_parameter_constraints
 
-from ._utils import FittedMixture, fitted_solver, get_ax
+from ._utils import FittedMixture, fitted_solver, get_ax, styled
 
 
 class ConvergenceDisplay:
@@ -129,7 +129,7 @@ class ConvergenceDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         **kwargs : dict
-            Passed to ``ax.plot``.
+            Passed to ``ax.plot``, over the display's own ``marker``.
 
         Returns
         -------
@@ -138,7 +138,11 @@ class ConvergenceDisplay:
         """
         ax, figure = get_ax(ax)
         iterations = np.arange(1, len(self.history) + 1)
-        (self.line_,) = ax.plot(iterations, self.history, **{"marker": ".", **kwargs})
+        from matplotlib.lines import Line2D
+
+        (self.line_,) = ax.plot(
+            iterations, self.history, **styled({"marker": "."}, kwargs, Line2D)
+        )
         ax.set(xlabel=self.xlabel, ylabel=self.ylabel)
         self.ax_, self.figure_ = ax, figure
         return self

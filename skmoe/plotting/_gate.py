@@ -15,6 +15,7 @@ from ._utils import (
     feature_names,
     get_ax,
     input_grid,
+    styled,
 )
 
 
@@ -146,7 +147,8 @@ class GateDisplay:
         expert : int, default=None
             Draw only this expert's gate; in ``[0, n_experts)``.
         **kwargs : dict
-            Passed to ``ax.plot`` (one feature) or ``ax.pcolormesh`` (two).
+            Passed to ``ax.plot`` (one feature) or ``ax.pcolormesh`` (two),
+            over the display's own (a ``norm`` replaces its ``vmin``/``vmax``).
 
         Returns
         -------
@@ -160,13 +162,17 @@ class GateDisplay:
         if names is None:  # (an array of names has no truth value)
             names = [f"x{j}" for j in range(len(self.grid))]
         if len(self.grid) == 1:
+            from matplotlib.lines import Line2D
+
             experts = range(n_experts) if expert is None else [expert]
             colors = expert_colors(n_experts)
             self.lines_ = [
                 ax.plot(
                     self.grid[0],
                     self.gate[:, k],
-                    **{"color": colors[k], "label": f"expert {k}", **kwargs},
+                    **styled(
+                        {"color": colors[k], "label": f"expert {k}"}, kwargs, Line2D
+                    ),
                 )[0]
                 for k in experts
             ]
@@ -178,6 +184,7 @@ class GateDisplay:
         return self
 
     def _plot_surface(self, ax, names, expert, kwargs):
+        from matplotlib.collections import QuadMesh
         from matplotlib.colors import ListedColormap
         from matplotlib.patches import Patch
 
@@ -195,8 +202,13 @@ class GateDisplay:
             values = self.gate[..., expert]
             style = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
             title = f"gate of expert {expert}"
+        if kwargs.get("norm") is not None:  # (it sets the range: not with vmin/vmax)
+            del style["vmin"], style["vmax"]
         self.surface_ = ax.pcolormesh(
-            self.grid[0], self.grid[1], values, **{"shading": "auto", **style, **kwargs}
+            self.grid[0],
+            self.grid[1],
+            values,
+            **styled({"shading": "auto", **style}, kwargs, QuadMesh),
         )
         if expert is None:  # the colours drawn (a cmap= of kwargs's too)
             cmap, norm = self.surface_.get_cmap(), self.surface_.norm

@@ -7,7 +7,7 @@ import numpy as np
 from .._backend import to_numpy
 from .._base import _scored_rows
 from .._warnings import _warn_user
-from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax
+from ._utils import FittedMixture, as_numpy, exposure_arguments, get_ax, styled
 
 
 class ExpertUsageDisplay:
@@ -161,7 +161,8 @@ class ExpertUsageDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         **kwargs : dict
-            Passed to every ``ax.bar`` call.
+            Passed to every ``ax.bar`` call, over the display's own
+            (``width`` also spaces the bars of a group).
 
         Returns
         -------
@@ -173,12 +174,17 @@ class ExpertUsageDisplay:
         if self.responsibility_share is not None:
             measures["responsibility share"] = self.responsibility_share
         experts = np.arange(len(self.mean_gate))
-        width = 0.8 / len(measures)
+        from matplotlib.patches import Rectangle
+
+        # (a width of kwargs's spaces the bars of a group too)
+        width = kwargs.pop("width", 0.8 / len(measures))
         self.bars_ = {}
         for j, (label, values) in enumerate(measures.items()):
             offset = (j - (len(measures) - 1) / 2) * width
             self.bars_[label] = ax.bar(
-                experts + offset, values, width, **{"label": label, **kwargs}
+                experts + offset,
+                values,
+                **styled({"width": width, "label": label}, kwargs, Rectangle),
             )
         ax.set(
             xticks=experts,

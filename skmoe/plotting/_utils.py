@@ -46,6 +46,16 @@ def get_ax(ax):
     return ax, ax.figure
 
 
+def styled(defaults, kwargs, artist):
+    """The keywords of a matplotlib call: ``defaults`` (the display's own), then
+    the user's ``kwargs`` over them, their aliases (``c``, ``ls``, ``lw``, ...)
+    first spelled as ``artist``'s full names (``c="k"`` with a default
+    ``color`` raised matplotlib's 'Got both 'color' and 'c'')."""
+    from matplotlib import cbook
+
+    return {**defaults, **cbook.normalize_kwargs(kwargs, artist)}
+
+
 def as_numpy(a):
     """``a`` as a NumPy array on the host (None stays None): what gets drawn."""
     return None if a is None else np.asarray(host(a))
