@@ -13,10 +13,15 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from . import _fused
-from ._backend import host_scalars, is_numpy_array, to_numpy, widest_float
+from ._backend import (
+    array_namespace,
+    host_scalars,
+    is_numpy_array,
+    to_numpy,
+    widest_float,
+)
 from ._groups import Groups, mix
 from ._math import device, writable_over
 from ._sparse import is_sparse, top_k_mask

@@ -403,6 +403,8 @@ def penalty_mask(xp, like: Array) -> Array:
 
 def diag(xp, v: Array) -> Array:
     """The square matrix with ``v`` on its diagonal."""
+    if is_numpy_array(v):
+        return v[:, None] * np.eye(v.shape[0], dtype=v.dtype)
     return v[:, None] * xp.eye(v.shape[0], dtype=v.dtype, device=device(v))
 
 

@@ -130,7 +130,10 @@ def newton_direction(
         # noise added below, a sample's probabilities summing to 1), as
         # CERTAIN's rows do by 1e-8; the gradient and the line search keep them.
         # Other namespaces keep them (a GPU flushes subnormals where set to).
-        prob = np.where(prob < np.finfo(prob.dtype).eps ** 2, 0, prob)
+        # (the copy only where some are: the same numbers)
+        low = prob < np.finfo(prob.dtype).eps ** 2
+        if low.any():
+            prob = np.where(low, 0, prob)
     d, n_samples = design.shape
     n_problems, n_columns = prob.shape[0], prob.shape[1]
     m = n_columns if centred else n_columns - 1
@@ -145,11 +148,12 @@ def newton_direction(
             xp, design, sample_weight, prob, ridge, m, rows
         )
     else:
+        # (NumPy's own constructors: array-api-compat's, which take a device,
+        # cost a few us a call, several a Newton step)
         blocks = [
-            xp.zeros((n_problems, d, d), dtype=design.dtype, device=dev) + ridge
-            for _ in range(m)
+            np.zeros((n_problems, d, d), dtype=design.dtype) + ridge for _ in range(m)
         ]
-        hessian = xp.zeros((n_problems, size, size), dtype=design.dtype, device=dev)
+        hessian = np.zeros((n_problems, size, size), dtype=design.dtype)
         root_weight = xp.sqrt(sample_weight)
         for start in range(0, n_samples, rows):
             stop = min(start + rows, n_samples)
@@ -171,8 +175,8 @@ def newton_direction(
                 hessian[0, ...] -= Z[0, ...] @ Z[0, ...].T
             else:
                 hessian -= Z @ xp.matrix_transpose(Z)
-        eye = xp.eye(d, dtype=design.dtype, device=dev)
-        gross = xp.zeros((n_problems, d), dtype=design.dtype, device=dev)
+        eye = np.eye(d, dtype=design.dtype)
+        gross = np.zeros((n_problems, d), dtype=design.dtype)
         for j in range(m):
             hessian[:, j * d : (j + 1) * d, j * d : (j + 1) * d] += blocks[j]
             gross = xp.maximum(gross, xp.sum(blocks[j] * eye, axis=2))
@@ -187,10 +191,11 @@ def newton_direction(
     # indefinite; per coefficient row (its largest block diagonal over the
     # columns), so that a feature's scale does not swamp the other rows
     noise = (16 * size * float(xp.finfo(design.dtype).eps)) * gross
-    noise = xp.reshape(
-        xp.ones((1, m, 1), dtype=design.dtype, device=dev) * noise[:, None, :],
-        (n_problems, size),
-    )
+    if is_numpy_array(noise):
+        ones = np.ones((1, m, 1), dtype=design.dtype)
+    else:
+        ones = xp.ones((1, m, 1), dtype=design.dtype, device=dev)
+    noise = xp.reshape(ones * noise[:, None, :], (n_problems, size))
     if shared:  # entry j d + r of a problem's step: column j, row r
         tied = [j * d + row for j in range(m) for row in shared]
         ones = xp.ones((n_problems,), dtype=design.dtype, device=dev)
@@ -575,6 +580,8 @@ class Line:
     def _full(self, value):
         coef = self.coef
         shape = (coef.shape[0],)
+        if is_numpy_array(coef):
+            return np.full(shape, value, dtype=coef.dtype)
         return self.xp.full(shape, value, dtype=coef.dtype, device=device(coef))
 
     def halving(self, direction, max_halvings, joint=False, also=()):
@@ -593,7 +600,10 @@ class Line:
         penalty = xp.sum(xp.sum(self.mask * self.coef**2, axis=2), axis=1)
         start = -0.5 * self.alpha * penalty
         t = self._full(1.0)
-        done = xp.zeros(t.shape, dtype=xp.bool, device=device(t))
+        if is_numpy_array(t):
+            done = np.zeros(t.shape, dtype=bool)
+        else:
+            done = xp.zeros(t.shape, dtype=xp.bool, device=device(t))
         # on NumPy, once some problems are done, the trials of the others alone:
         # an expert that no step improves (one that holds no data) ran all
         # MAX_HALVINGS trials over all 8 experts in 102 of 158 line searches

@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 import numpy as np
-from array_api_compat import array_namespace
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import d2_tweedie_score
 from sklearn.utils._param_validation import HasMethods
@@ -18,7 +17,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._backend import as_compute, dtype_name, host, to_numpy
+from ._backend import array_namespace, as_compute, dtype_name, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _float64_rows,
