@@ -475,6 +475,51 @@ def test_displays_refuse_mixed_type_names_as_predict_does():
         GateDisplay.from_estimator(reg, frame, grid_resolution=4)
 
 
+def test_a_function_transformer_first_step_checks_names_as_predict_does():
+    # a FunctionTransformer (validate=False) records X's names at fit but
+    # checks none in transform: predict checks them where its output meets
+    # the next step; the displays checked X's against the transformer's, and
+    # refused names (ValueError, TypeError) that predict read by position
+    from sklearn.preprocessing import FunctionTransformer
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (150, 2))
+    y = np.abs(X[:, 0]) + 0.1 * rng.randn(150)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (convergence)
+        to_array = make_pipeline(
+            FunctionTransformer(np.asarray),
+            MoERegressor(n_experts=2, n_init=1, random_state=0),
+        ).fit(frame, y)
+        same_frame = make_pipeline(
+            FunctionTransformer(np.tanh),
+            MoERegressor(n_experts=2, n_init=1, random_state=0),
+        ).fit(frame, y)
+    axes = [np.linspace(X[:, j].min(), X[:, j].max(), 4) for j in range(2)]
+    grid = np.column_stack([a.ravel() for a in np.meshgrid(*axes)])
+    for columns in (["b", "a"], ["c", "d"], ["a", 0]):
+        other = pd.DataFrame(X, columns=columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            to_array.predict(other)  # by position, silently
+            display = GateDisplay.from_estimator(to_array, other, grid_resolution=4)
+        np.testing.assert_array_equal(
+            display.gate, to_array[-1].predict_gate(grid).reshape(4, 4, -1)
+        )
+    # the transformer keeps the frame: the mixture checks its names in predict
+    with pytest.raises(ValueError, match="should match those"):
+        same_frame.predict(frame[["b", "a"]])
+    with pytest.raises(ValueError, match="should match those"):
+        GateDisplay.from_estimator(same_frame, frame[["b", "a"]])
+    message = "X does not have valid feature names, but MoERegressor was fitted"
+    with pytest.warns(UserWarning, match=message):
+        same_frame.predict(X)
+    with pytest.warns(UserWarning, match=message):
+        GateDisplay.from_estimator(same_frame, X, grid_resolution=4)
+
+
 def test_gate_rejects_more_than_two_features():
     rng = np.random.RandomState(0)
     X = rng.randn(100, 3)
@@ -1116,3 +1161,38 @@ def test_display_keywords_override_their_own_and_aliases(
     )
     assert shaded.surface_.get_cmap().name == "magma"
     assert shaded.surface_.norm.vmin == 0.2
+
+
+@array_api_dispatch
+def test_expert_usage_of_an_array_api_model_checks_names_as_predict_does(
+    strict_fits,
+):
+    # the input is converted to the model's namespace, which dropped its names
+    # unchecked: mixed-type names and names for a model fitted without them
+    # were drawn silently, where predict raises and warns
+    pd = pytest.importorskip("pandas")
+    _, X, _, _, strict, numpy_fits = strict_fits
+    regressor, _, pipeline = strict
+    mixed = pd.DataFrame(np.c_[X, X], columns=["a", 0])
+    named = pd.DataFrame(X, columns=["a"])
+    for model, reference, first in (
+        (regressor, numpy_fits[0], "MoERegressor"),
+        (pipeline, numpy_fits[2], "StandardScaler"),
+    ):
+        with sklearn.config_context(array_api_dispatch=True):
+            with pytest.raises(TypeError, match="string names"):
+                model.predict(mixed)
+        with pytest.raises(TypeError, match="string names"):
+            ExpertUsageDisplay.from_estimator(model, mixed)
+        message = f"X has feature names, but {first} was fitted without"
+        with pytest.warns(UserWarning, match=message) as caught:
+            display = ExpertUsageDisplay.from_estimator(model, named)
+        assert len([w for w in caught if message in str(w.message)]) == 1
+        np.testing.assert_allclose(
+            display.mean_gate,
+            reference[-1].predict_gate(reference[:-1].transform(X)).mean(axis=0)
+            if first == "StandardScaler"
+            else reference.predict_gate(X).mean(axis=0),
+            rtol=1e-6,
+            atol=1e-9,
+        )

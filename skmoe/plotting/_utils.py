@@ -10,6 +10,7 @@ import sklearn
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
@@ -143,11 +144,26 @@ class FittedMixture:
 
         A first step that recorded nothing of its input at fit (a stateless
         transformer, without ``n_features_in_``) checks no names, and X's are
-        not checked here."""
-        first = self.first
-        if not hasattr(first, "n_features_in_"):
-            return
-        _check_feature_names(first, X, reset=False)
+        not checked here. A FunctionTransformer with ``validate=False`` (its
+        default) records X's names at fit but checks none in ``transform``:
+        X goes through it, and the next step checks its output, as in
+        ``predict`` (its names were checked against the transformer's: a
+        transformer's output without names drew other names, or mixed types,
+        with a ValueError or TypeError where predict drew them silently)."""
+        steps = [self.moe]
+        if isinstance(self.estimator, Pipeline):
+            steps = [
+                step
+                for _, step in self.estimator.steps
+                if step is not None and step != "passthrough"
+            ]
+        for step in steps:
+            if not hasattr(step, "n_features_in_"):
+                return
+            if not isinstance(step, FunctionTransformer) or step.validate:
+                _check_feature_names(step, X, reset=False)
+                return
+            X = step.transform(X)
 
     def n_features(self, X):
         """Number of raw input features: the estimator's; for a pipeline whose
@@ -181,6 +197,11 @@ class FittedMixture:
         if is_numpy_array(like):
             X = host(X)  # an Array API array, for a model fitted on NumPy
         else:
+            # X's names checked before they are dropped here (predict checks
+            # them first; ExpertUsageDisplay drew mixed-type names, or names for
+            # a model fitted without them, silently where predict raised or
+            # warned)
+            self.check_names(X)
             xp = array_namespace(like)
             X = xp.asarray(np.asarray(host(X)), device=device_of(like))
         if isinstance(self.estimator, Pipeline):
