@@ -452,9 +452,7 @@ def _check_run_em_matches_numpy(gate, family, monkeypatch, **options):
         )
         results.append(run_em(problem, resp=convert(resp), tol=0, **options))
     reference, strict = results
-    np.testing.assert_allclose(
-        strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-6
-    )
+    _assert_same_history(strict, reference)
     for name in reference.expert_params:
         np.testing.assert_allclose(
             np.asarray(strict.expert_params[name]),
@@ -1251,6 +1249,8 @@ def test_cuda_without_a_device_says_why(monkeypatch):
 
     fake = types.ModuleType("cupy")
     fake.cuda = types.SimpleNamespace(runtime=Runtime)
+    # (array-api-compat before 1.12 imports cupy to test for its arrays)
+    fake.ndarray = type("ndarray", (), {})
     monkeypatch.setitem(sys.modules, "cupy", fake)
     X, y = _regression()
     message = (
@@ -1327,6 +1327,17 @@ def test_bootstrap_lrt_zero_weight_rows_on_another_device():
     )
 
 
+def _assert_same_history(strict, reference):
+    """tol=0 runs until the objective stops rising, which rounding decides: the
+    two may stop an iteration or two apart at the same value (gamma_zero on
+    NumPy 2.1), so the common iterations and both last values are compared."""
+    histories = [r.log_likelihood_history for r in (strict, reference)]
+    common = min(len(h) for h in histories)
+    assert abs(len(histories[0]) - len(histories[1])) <= 2
+    np.testing.assert_allclose(histories[0][:common], histories[1][:common], rtol=1e-6)
+    np.testing.assert_allclose(histories[0][-1], histories[1][-1], rtol=1e-6)
+
+
 @pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
 def test_grouped_em_in_array_api_strict_matches_numpy(gate):
     """Groups (repeated measurements): the group sums and the per-row
@@ -1350,9 +1361,7 @@ def test_grouped_em_in_array_api_strict_matches_numpy(gate):
         )
         results.append(run_em(problem, resp=convert(resp), max_iter=20, tol=0))
     reference, strict = results
-    np.testing.assert_allclose(
-        strict.log_likelihood_history, reference.log_likelihood_history, rtol=1e-6
-    )
+    _assert_same_history(strict, reference)
     np.testing.assert_allclose(
         np.asarray(strict.expert_params["coef"]),
         reference.expert_params["coef"],

@@ -77,7 +77,8 @@ def test_dataframe_and_memmap_fit_as_c_ordered(Estimator, tmp_path):
     # the workers read-only memmaps of them
     X, y, weight = _data(Estimator)
     reference = _model(Estimator).fit(X, y, sample_weight=weight)
-    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    # (built from columns: pandas 2 keeps a C-ordered array's layout)
+    frame = pd.DataFrame({name: X[:, j] for j, name in enumerate("abc")})
     assert frame.to_numpy().flags.f_contiguous  # (what made the difference)
     by_frame = _model(Estimator).fit(frame, y, sample_weight=weight)
     del by_frame.feature_names_in_  # (the one attribute a frame adds)
