@@ -10,7 +10,7 @@
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux2014_x86_64 -d .whl \
-#       "array-api-compat>=1.9" threadpoolctl
+#       "array-api-compat>=1.10" threadpoolctl
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_27_x86_64 \
 #       --platform manylinux_2_17_x86_64 -d .whl/sklearn "scikit-learn>=1.9"
