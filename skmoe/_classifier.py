@@ -689,7 +689,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
             # the checks fit makes of y: 1-D labels, not continuous, no NaN
-            _labels_present(host(classes), "classes")
+            _labels_present(host(classes), "classes", nan=False)
             with _labels_that_compare(host(classes), "classes"):
                 try:
                     labels = column_or_1d(host(classes))

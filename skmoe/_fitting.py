@@ -91,15 +91,17 @@ def _missing(values):
         return True
 
 
-def _labels_present(y, name="y"):
+def _labels_present(y, name="y", nan=True):
     """Raise where class labels ``y`` (an object array, a list, a Series or a
     PyArrow array of them) hold a missing label, None, NaN or pandas' NA, as
     scikit-learn's validation refuses a NaN: a None was said to mix label
     types (to be given as strings, which makes a class "None"), a pandas NA
     raised pandas' "boolean value of NA is ambiguous" deep in validation, and
-    a score compared them with the other labels ("'<' not supported")."""
+    a score compared them with the other labels ("'<' not supported"). With
+    ``nan``, a NaN among float labels too (a score's validation cast it
+    first, with NumPy's "invalid value encountered in cast")."""
     dtype = getattr(y, "dtype", None)
-    if y is None or (isinstance(dtype, np.dtype) and dtype.kind != "O"):
+    if y is None or (isinstance(dtype, np.dtype) and dtype.kind not in "Ofc"):
         return
     if is_array_api_obj(y) and not isinstance(y, np.ndarray):
         return  # (no object dtype; a GPU array is not read to the host here)
@@ -107,7 +109,9 @@ def _labels_present(y, name="y"):
         labels = np.asarray(y)
     except (ValueError, TypeError):  # ragged, or unreadable: validation says so
         return
-    if labels.dtype.kind in "fc":  # validation names a NaN
+    if labels.dtype.kind in "fc":
+        if nan and np.isnan(labels).any():
+            raise ValueError(f"Input {name} contains NaN.")
         return
     if labels.dtype.kind != "O":
         return

@@ -652,6 +652,24 @@ def test_classifier_refuses_missing_labels_in_any_container(kind):
         )
 
 
+def test_classifier_score_refuses_a_nan_label_before_casting_it():
+    # a NaN among float labels (or pandas' NA in an Int64 Series, which NumPy
+    # reads as a float NaN) reached score's validation, whose cast warned
+    # "invalid value encountered in cast" before its "contains NaN" error
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoEClassifier)
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
+    with_nan = y.astype(float)
+    with_nan[3] = np.nan
+    nullable = pd.Series(y, dtype="Int64")
+    nullable[3] = pd.NA
+    for labels in (with_nan, nullable):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.raises(ValueError, match="Input y contains"):
+                model.score(X, labels)
+
+
 def test_classifier_refuses_bytes_labels_in_scikit_learns_words():
     # labels of one type, bytes, were said to "mix labels of types that do not
     # compare (bytes)"; LogisticRegression's TypeError says what is wrong
