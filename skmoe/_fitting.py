@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import math
 from contextlib import contextmanager
 
@@ -126,7 +127,11 @@ def _categorical_columns(X):
     """The pandas ``CategoricalDtype`` of each categorical column of a
     DataFrame ``X``, by name (estimator experts see them as categorical
     again; see :class:`~skmoe.experts.estimator.EstimatorExperts`); an empty
-    dict for other X."""
+    dict for other X. A polars DataFrame's Categorical and Enum columns
+    (those scikit-learn's ``categorical_features="from_dtype"`` reads as
+    categorical) get the dtype of their values, where pandas is installed."""
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
+        return _polars_categorical_columns(X)
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or not hasattr(dtypes, "items"):
         return {}
@@ -135,6 +140,33 @@ def _categorical_columns(X):
         for name, dtype in dtypes.items()
         if getattr(dtype, "name", None) == "category"
     }
+
+
+def _polars_categorical_columns(X):
+    """:func:`_categorical_columns` of a polars DataFrame: NumPy reads a
+    Categorical of numeric strings as numbers, and without these dtypes an
+    estimator expert saw a numeric column where the bare estimator, given the
+    same frame, sees a categorical one."""
+    import polars as pl
+
+    found = {
+        str(name): dtype
+        for name, dtype in X.schema.items()
+        if isinstance(dtype, (pl.Categorical, pl.Enum))
+    }
+    if not found or importlib.util.find_spec("pandas") is None:
+        return {}
+    import pandas as pd
+
+    categories = {}
+    for name, dtype in found.items():
+        if isinstance(dtype, pl.Enum):
+            values = dtype.categories.to_list()
+        else:  # (a Categorical's categories can be shared by other columns)
+            column = X.get_column(name).drop_nulls()
+            values = column.cast(pl.String).unique(maintain_order=True).to_list()
+        categories[name] = pd.CategoricalDtype(values)
+    return categories
 
 
 def _feature_offset(X, sample_weight):

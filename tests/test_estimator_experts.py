@@ -1289,3 +1289,33 @@ def test_an_expert_estimators_error_names_the_expert():
         "(raised by the clone of expert_estimator that fits expert 0, on 40 of "
         "the 40 rows, weighted by their responsibilities)"
     )
+
+
+def test_polars_categorical_dtypes_reach_the_estimators():
+    # a polars Categorical (or Enum) of numeric strings reached the clones as
+    # floats (NumPy reads "5" as 5.0), where the plain estimator given the same
+    # frame reads it as categorical; a pandas category column kept its dtype
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    city = rng.integers(0, 20, 600)
+    x = rng.normal(size=600)
+    y = x + rng.normal(0, 3, 20)[city] + 0.3 * rng.normal(size=600)
+    names = [str(c + 5) for c in city]
+    expert = HistGradientBoostingRegressor(random_state=0)
+    for dtype in (pl.Categorical, pl.Enum(sorted(set(names)))):
+        frame = pl.DataFrame({"x": x, "city": pl.Series(names, dtype=dtype)})
+        plain = clone(expert).fit(frame, y)
+        assert list(plain.is_categorical_) == [False, True]
+        model = MoERegressor(1, expert_estimator=expert, n_init=1).fit(frame, y)
+        assert list(model.experts_[0].is_categorical_) == [False, True]
+        # one expert, every weight one: the plain estimator's predictions
+        assert_allclose(model.predict(frame), plain.predict(frame), rtol=1e-12)
+        # a city the fit did not see: a category of its own, as for the plain
+        new = pl.DataFrame(
+            {"x": [0.0, 0.0], "city": pl.Series(["6", "40"], dtype=pl.Categorical)}
+        )
+        if dtype is pl.Categorical:
+            assert_allclose(model.predict(new), plain.predict(new), rtol=1e-12)
