@@ -75,6 +75,7 @@ from ._fitting import (
     _feature_offset,
     _labels_present,
     _object_target_as_float,
+    _refuse_lazy_frames,
     _take_columns,
     _unchanged_on_failure,
     _Validated,
@@ -772,6 +773,7 @@ class BaseMixtureOfExperts(
         self, X, y, sample_weight, groups=None, init_responsibilities=None, **target
     ):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
+        _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
         if init_responsibilities is not None:
             if self.n_experts == "auto":
                 raise ValueError(
@@ -2277,6 +2279,7 @@ class BaseMixtureOfExperts(
             X = X.X
         else:
             check_is_fitted(self)
+            _refuse_lazy_frames(X=X)
             X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)

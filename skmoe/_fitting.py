@@ -123,6 +123,21 @@ def _labels_present(y, name="y", nan=True):
         )
 
 
+def _refuse_lazy_frames(**arrays):
+    """Raise a TypeError for a polars LazyFrame among ``arrays`` (by name):
+    NumPy read one as a scalar object and scikit-learn's validation failed
+    with "setting an array element with a sequence"."""
+    for name, value in arrays.items():
+        if (
+            type(value).__name__ == "LazyFrame"
+            and type(value).__module__.split(".")[0] == "polars"
+        ):
+            raise TypeError(
+                f"{name} is a polars LazyFrame, which is not accepted: call its "
+                ".collect() method first and pass the DataFrame."
+            )
+
+
 def _categorical_columns(X):
     """The pandas ``CategoricalDtype`` of each categorical column of a
     DataFrame ``X``, by name (estimator experts see them as categorical

@@ -34,6 +34,7 @@ from ._fitting import (
     _feature_offset,
     _labels_present,
     _object_target_as_float,
+    _refuse_lazy_frames,
     _take_columns,
     _unchanged_on_failure,
     _Validated,
@@ -345,6 +346,7 @@ class PartialFitMixin:
     def _partial_fit_with(self, X, y, sample_weight, **target):
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
+        _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
         # parameters the call that starts a model ignores, as fit warns of
         # them: once, not at every batch (later calls continue that model, a
         # fit's or this one's; online EM's kept rows start it again, unwarned),

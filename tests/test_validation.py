@@ -3343,3 +3343,43 @@ def test_float_range_check_refuses_only_what_the_cast_overflows():
         assert np.isinf(np.float32(beyond))
     with pytest.raises(ValueError, match="y has values too large for float32"):
         _check_float_range(np.array([1.0, -beyond]), np.float32, "y", "rescale y")
+
+
+def test_polars_lazy_frames_are_refused_by_name():
+    # NumPy reads a LazyFrame as a scalar object: fit and predict failed with
+    # "setting an array element with a sequence", naming neither the argument
+    # nor the fix (scikit-learn's own estimators fail alike)
+    pl = pytest.importorskip("polars")
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    y = rng.normal(size=40)
+
+    def lazy(values):
+        return pl.DataFrame({"v": values}).lazy()
+
+    fitted = MoERegressor(2, n_init=1, max_iter=5, random_state=0).fit(frame, y)
+    calls = {
+        "X": [
+            lambda: MoERegressor(2).fit(frame.lazy(), y),
+            lambda: MoEClassifier(2).fit(frame.lazy(), y > 0),
+            lambda: MoERegressor(2, solver="sgd").partial_fit(frame.lazy(), y),
+            lambda: fitted.predict(frame.lazy()),
+            lambda: fitted.score(frame.lazy(), y),
+            lambda: fitted.predict_gate(frame.lazy()),
+        ],
+        "y": [
+            lambda: MoERegressor(2).fit(frame, lazy(y)),
+            lambda: MoEClassifier(2).fit(frame, lazy(y > 0)),
+            lambda: MoERegressor(2, solver="sgd").partial_fit(frame, lazy(y)),
+        ],
+        "sample_weight": [
+            lambda: MoERegressor(2).fit(frame, y, sample_weight=lazy(np.ones(40)))
+        ],
+        "groups": [lambda: MoERegressor(2).fit(frame, y, groups=lazy(np.arange(40)))],
+    }
+    for name, tries in calls.items():
+        for call in tries:
+            with pytest.raises(
+                TypeError, match=rf"^{name} is a polars LazyFrame.*collect"
+            ):
+                call()
