@@ -329,6 +329,7 @@ def _scored_rows(X, y, sample_weight, *per_row):
     without the rows of weight 0, which ``fit`` leaves out too: a far row of
     weight 0 made a Poisson ``score`` raise (its prediction overflowed) or
     NaN (``0 * inf``)."""
+    _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
     if sample_weight is None:
         return (X, y, None, *per_row)
     weight = _score_weights(sample_weight, X if y is None else y)
@@ -2482,6 +2483,7 @@ class BaseMixtureOfExperts(
         ``"none"`` None (bic, aic and log_likelihood_samples kept every row's
         responsibilities, and a copy: a peak of 628 MiB at 3e5 rows and 128
         experts, 25.5 MiB now; ``benchmarks/posterior_memory.py``)."""
+        _refuse_lazy_frames(y=y, groups=groups)
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)

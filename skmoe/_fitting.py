@@ -101,6 +101,7 @@ def _labels_present(y, name="y", nan=True):
     a score compared them with the other labels ("'<' not supported"). With
     ``nan``, a NaN among float labels too (a score's validation cast it
     first, with NumPy's "invalid value encountered in cast")."""
+    _refuse_lazy_frames(**{name: y})
     dtype = getattr(y, "dtype", None)
     if y is None or (isinstance(dtype, np.dtype) and dtype.kind not in "Ofc"):
         return

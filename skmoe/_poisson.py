@@ -32,6 +32,7 @@ from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _check_missing,
+    _refuse_lazy_frames,
     _take_columns,
     _target_column,
     _Validated,
@@ -90,6 +91,7 @@ def _check_exposure(exposure, n_samples, dtype=np.float64):
     narrower ``dtype`` (the data's), its values must lie in that one's range."""
     if exposure is None:
         return None
+    _refuse_lazy_frames(exposure=exposure)
     exposure = host(exposure)
     if np.ndim(exposure) == 0:  # one exposure for every sample
         exposure = np.full(n_samples, exposure, dtype=np.float64)

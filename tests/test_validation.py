@@ -3358,6 +3358,10 @@ def test_polars_lazy_frames_are_refused_by_name():
         return pl.DataFrame({"v": values}).lazy()
 
     fitted = MoERegressor(2, n_init=1, max_iter=5, random_state=0).fit(frame, y)
+    counts = rng.poisson(2.0, 40)
+    poisson = MoEPoissonRegressor(2, n_init=1, max_iter=5, random_state=0)
+    poisson.fit(frame, counts)
+    ones = lazy(np.ones(40))
     calls = {
         "X": [
             lambda: MoERegressor(2).fit(frame.lazy(), y),
@@ -3371,9 +3375,27 @@ def test_polars_lazy_frames_are_refused_by_name():
             lambda: MoERegressor(2).fit(frame, lazy(y)),
             lambda: MoEClassifier(2).fit(frame, lazy(y > 0)),
             lambda: MoERegressor(2, solver="sgd").partial_fit(frame, lazy(y)),
+            lambda: fitted.score(frame, lazy(y)),
+            lambda: fitted.bic(frame, lazy(y)),
+            lambda: (
+                MoEClassifier(2, n_init=1, max_iter=5, random_state=0)
+                .fit(frame, y > 0)
+                .score(frame, lazy(y > 0))
+            ),
+        ],
+        "classes": [
+            lambda: MoEClassifier(2, solver="sgd").partial_fit(
+                frame, y > 0, classes=lazy(np.array([False, True]))
+            )
+        ],
+        "exposure": [
+            lambda: MoEPoissonRegressor(2).fit(frame, counts, exposure=ones),
+            lambda: poisson.predict(frame, exposure=ones),
+            lambda: poisson.score(frame, counts, exposure=ones),
         ],
         "sample_weight": [
-            lambda: MoERegressor(2).fit(frame, y, sample_weight=lazy(np.ones(40)))
+            lambda: MoERegressor(2).fit(frame, y, sample_weight=ones),
+            lambda: fitted.score(frame, y, sample_weight=ones),
         ],
         "groups": [lambda: MoERegressor(2).fit(frame, y, groups=lazy(np.arange(40)))],
     }
