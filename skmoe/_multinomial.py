@@ -175,11 +175,12 @@ def newton_direction(
                 hessian[0, ...] -= Z[0, ...] @ Z[0, ...].T
             else:
                 hessian -= Z @ xp.matrix_transpose(Z)
-        eye = np.eye(d, dtype=design.dtype)
         gross = np.zeros((n_problems, d), dtype=design.dtype)
         for j in range(m):
             hessian[:, j * d : (j + 1) * d, j * d : (j + 1) * d] += blocks[j]
-            gross = xp.maximum(gross, xp.sum(blocks[j] * eye, axis=2))
+            # (a view: blocks[j] * eye's sum, without its (B, d, d) temporary)
+            diagonal = np.diagonal(blocks[j], axis1=1, axis2=2)
+            gross = np.maximum(gross, diagonal)
     if centred:
         # (1/m) 11^T kron diag(D), D_i the mean Hessian diagonal of coefficient row
         # i over the columns: each row at its own scale (one scale for all rows
