@@ -101,7 +101,10 @@ def _shape_gaps(shape, slope=True):
             gap = np.where(small, gap, -gamma_gap(np, large, 1))
         if not slope:
             return gap, None
-        direct = 1.0 / shape - special.polygamma(1, shape)
+        # trigamma: the zeta(2, nu) that polygamma(1, nu) returns (times 1.0 *
+        # 1.0), without its wrapper's digamma and where (6 us against 1 a
+        # call, about 3000 calls a fit of 1500 x 4, 2 experts)
+        direct = 1.0 / shape - special.zeta(2, shape)
     return gap, np.where(small, direct, -gamma_gap(np, large, 2)) if series else direct
 
 
