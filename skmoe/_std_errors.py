@@ -22,6 +22,7 @@ from ._fitting import (
     _check_missing,
     _check_weight_scale,
     _feature_offset,
+    _refuse_lazy_frames,
     _take_columns,
 )
 from ._inference import DEGENERATE_TOL, STATIONARY_TOL, standard_errors
@@ -190,6 +191,7 @@ class StdErrorsMixin:
 
     def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
         check_is_fitted(self)
+        _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
         if hasattr(self, "experts_"):
             raise ValueError(
                 "std_errors is not available for experts given by "

@@ -3405,3 +3405,68 @@ def test_polars_lazy_frames_are_refused_by_name():
                 TypeError, match=rf"^{name} is a polars LazyFrame.*collect"
             ):
                 call()
+
+
+def test_polars_lazy_frames_are_refused_by_std_errors_and_the_displays():
+    # std_errors' y, sample_weight and groups, GateDisplay's X and
+    # PredictionBandsDisplay's X and y failed with NumPy's "setting an array
+    # element with a sequence" (or "got shape ()") for a LazyFrame
+    from importlib.util import find_spec
+
+    pl = pytest.importorskip("polars")
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"a": rng.normal(size=40)})
+    y = frame["a"].to_numpy() + rng.normal(size=40)
+    fitted = MoERegressor(2, n_init=1, max_iter=5, random_state=0).fit(frame, y)
+
+    def lazy(values):
+        return pl.DataFrame({"v": values}).lazy()
+
+    calls = {
+        "X": [lambda: fitted.std_errors(frame.lazy(), y)],
+        "y": [lambda: fitted.std_errors(frame, lazy(y))],
+        "sample_weight": [
+            lambda: fitted.std_errors(frame, y, sample_weight=lazy(np.ones(40)))
+        ],
+        "groups": [lambda: fitted.std_errors(frame, y, groups=lazy(np.arange(40)))],
+    }
+    if find_spec("matplotlib") is not None:
+        from skmoe.plotting import GateDisplay, PredictionBandsDisplay
+
+        calls["X"] += [
+            lambda: GateDisplay.from_estimator(fitted, frame.lazy()),
+            lambda: PredictionBandsDisplay.from_estimator(fitted, frame.lazy(), y),
+        ]
+        calls["y"].append(
+            lambda: PredictionBandsDisplay.from_estimator(fitted, frame, lazy(y))
+        )
+    for name, tries in calls.items():
+        for call in tries:
+            with pytest.raises(
+                TypeError, match=rf"^{name} is a polars LazyFrame.*collect"
+            ):
+                call()
+
+
+def test_a_non_polars_class_named_lazy_frame_is_accepted():
+    # the refusal looks at the class's module too, not only at its name
+    class LazyFrame(np.ndarray):
+        pass
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0] + rng.normal(size=60)
+    w = rng.uniform(0.5, 2.0, 60)
+    model = MoERegressor(1, n_init=1, random_state=0)
+    expected = clone(model).fit(X, y, sample_weight=w)
+    got = model.fit(
+        X.view(LazyFrame), y.view(LazyFrame), sample_weight=w.view(LazyFrame)
+    )
+    np.testing.assert_allclose(
+        got.predict(X.view(LazyFrame)), expected.predict(X), rtol=1e-12
+    )
+    assert got.score(X.view(LazyFrame), y) == pytest.approx(expected.score(X, y))
+    np.testing.assert_allclose(
+        got.std_errors(X, y.view(LazyFrame)).expert_coef_,
+        expected.std_errors(X, y).expert_coef_,
+    )

@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from .._fitting import _refuse_lazy_frames
 from ._utils import (
     FittedMixture,
     as_frame_if_named,
@@ -177,6 +178,7 @@ class PredictionBandsDisplay:
             {"band": band, "coverage": coverage, "n_std": n_std, "exposure": exposure},
             caller,
         )
+        _refuse_lazy_frames(X=X, y=y)
         model = FittedMixture(estimator)
         if not is_regressor(model.moe) or not hasattr(
             model.moe, "predict_distribution"

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._fitting import _refuse_lazy_frames
 from ._utils import (
     FittedMixture,
     as_frame_if_named,
@@ -124,6 +125,7 @@ class GateDisplay:
             {"eps": eps},
             "GateDisplay.from_estimator",
         )
+        _refuse_lazy_frames(X=X)
         model = FittedMixture(estimator)
         _check_expert(expert, model.moe.n_experts_, "GateDisplay.from_estimator")
         model.check_names(X)  # (as predict: before the number of features)
