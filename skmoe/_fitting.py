@@ -147,15 +147,38 @@ def _categorical_columns(X):
     (those scikit-learn's ``categorical_features="from_dtype"`` reads as
     categorical) get the dtype of their values, where pandas is installed."""
     if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
-        return _polars_categorical_columns(X)
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(dtypes, "items"):
-        return {}
-    return {
-        str(name): dtype
-        for name, dtype in dtypes.items()
-        if getattr(dtype, "name", None) == "category"
-    }
+        categories = _polars_categorical_columns(X)
+    else:
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is None or not hasattr(dtypes, "items"):
+            return {}
+        categories = {
+            str(name): dtype
+            for name, dtype in dtypes.items()
+            if getattr(dtype, "name", None) == "category"
+        }
+    return {name: _categories_as_read(dtype) for name, dtype in categories.items()}
+
+
+def _categories_as_read(dtype):
+    """``dtype`` with string categories as the floats NumPy reads them as
+    (the values the experts are given; those that are no number cannot be
+    among them). Kept as strings, every value was a category the fit's dtype
+    lacked, appended after them in the order of the rows at hand: the codes
+    changed between fit and predict."""
+    if dtype.categories.dtype.kind in "biufcmM":
+        return dtype
+    import pandas as pd
+
+    numbers = {}
+    for value in dtype.categories:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(number):
+            numbers[number] = None  # ("5" and "05": one value)
+    return pd.CategoricalDtype(list(numbers), ordered=dtype.ordered)
 
 
 def _polars_categorical_columns(X):

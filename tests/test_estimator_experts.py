@@ -1319,3 +1319,50 @@ def test_polars_categorical_dtypes_reach_the_estimators():
         )
         if dtype is pl.Categorical:
             assert_allclose(model.predict(new), plain.predict(new), rtol=1e-12)
+
+
+def test_category_codes_of_numeric_strings_do_not_depend_on_the_rows():
+    # categories that are strings ("5") while the experts' values are the
+    # floats NumPy reads (5.0): every value was appended to the fit's dtype as
+    # an unknown category, in the order of the rows at hand, so an estimator
+    # that reads the codes (as LightGBM and XGBoost do) got other codes at
+    # predict than at fit; a polars Categorical and a pandas category of
+    # strings alike
+    pl = pytest.importorskip("polars")
+    pd = pytest.importorskip("pandas")
+    from sklearn.base import RegressorMixin
+
+    class MeanPerCode(RegressorMixin, BaseEstimator):
+        def fit(self, X, y, sample_weight=None):
+            codes = X["city"].cat.codes.to_numpy()
+            self.means_ = {k: y[codes == k].mean() for k in np.unique(codes)}
+            return self
+
+        def predict(self, X):
+            codes = X["city"].cat.codes.to_numpy()
+            return np.array([self.means_.get(k, np.nan) for k in codes])
+
+    rng = np.random.default_rng(0)
+    city = rng.integers(0, 4, 200)
+    y = 10.0 * city + rng.normal(size=200)
+    x = rng.normal(size=200)
+    names = [f"0{c + 5}" if c == 0 else str(c + 5) for c in city]  # "05": 5.0
+    means = np.array([y[city == c].mean() for c in range(4)])
+    frames = [
+        pl.DataFrame({"x": x, "city": pl.Series(names, dtype=pl.Categorical)}),
+        pl.DataFrame(
+            {
+                "x": x,
+                "city": pl.Series(names, dtype=pl.Enum(["x", *sorted(set(names))])),
+            }
+        ),
+        pd.DataFrame({"x": x, "city": pd.Categorical(names)}),
+    ]
+    for frame in frames:
+        model = MoERegressor(1, expert_estimator=MeanPerCode(), n_init=1)
+        model.fit(frame, y)
+        assert_allclose(model.predict(frame), means[city], rtol=1e-12)
+        for c in range(4):  # rows of one city only
+            rows = np.flatnonzero(city == c)[:3]
+            part = frame.iloc[rows] if isinstance(frame, pd.DataFrame) else frame[rows]
+            assert_allclose(model.predict(part), means[c], rtol=1e-12)
