@@ -91,6 +91,22 @@ def test_docs_build_without_warnings(tmp_path):
     # the API pages come from the docstrings
     regressor = (html / "generated/skmoe.MoERegressor.html").read_text()
     assert 'id="skmoe.MoERegressor.predict_distribution"' in regressor
+    # a reference to skmoe's own names that Sphinx could not resolve renders as code
+    # without a link (no warning without nitpicky): external names (scikit-learn,
+    # SciPy) stay unlinked offline, skmoe's must all link
+    ours = {*skmoe.__all__, *skmoe.plotting.__all__, *skmoe.exceptions.__all__}
+    unresolved = []
+    for page in html.rglob("*.html"):
+        for match in re.finditer(
+            r'(<a [^>]*>)?<code class="xref py[^"]*"[^>]*>(.*?)</code>',
+            page.read_text(),
+        ):
+            name = re.sub(r"<[^>]+>", "", match[2]).removesuffix("()")
+            if match[1] is None and (
+                name.startswith("skmoe") or name.split(".")[0] in ours
+            ):
+                unresolved.append(f"{page.relative_to(html)}: {name}")
+    assert not unresolved, unresolved
 
 
 # --- The user guide's code runs -------------------------------------------------------
