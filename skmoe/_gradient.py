@@ -280,15 +280,18 @@ def lbfgs(
     start = time.perf_counter()
 
     def fun(theta):
-        gate, experts = packer.unpack(theta)
-        # the line search probes long steps, where variances may overflow: it
+        # the line search probes long steps, where variances overflow (and
+        # coefficients X's dtype in their cast, with float32 y near 1e19; and
+        # every expert's likelihood underflows, log(0) in the mixture): it
         # backs off from a non-finite value by itself, so NumPy need not warn
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            gate, experts = packer.unpack(theta)
             ev = evaluate(problem, gate, experts, balance_coef=balance_coef)
+            grad = packer.pack_gradient(ev, experts)
         fun.last = (ev.log_likelihood, ev.objective)
         if not hasattr(fun, "first"):
             fun.first = fun.last
-        return -ev.value, -packer.pack_gradient(ev, experts)
+        return -ev.value, -grad
 
     def callback(intermediate_result):
         previous = history[-1][1] if history else fun.first[1]

@@ -1083,10 +1083,20 @@ def _moments(Y, sample_weight):
         # constant y of 1e160 raised an OverflowError from Python's float)
         largest = np.max(np.abs(Y)) if Y.size else Y.dtype.type(0)
         squares_of_values = largest * largest
-    if not (np.isfinite(squares) and np.isfinite(squares_of_values)):
+        # and the range: the M-step squares residuals y - mean, of up to
+        # max y - min y for means in y's range (float32 y of +-1.2e19, two
+        # rows, passed the checks above and overflowed those squares)
+        spread = float(np.ptp(Y.astype(np.float64))) if Y.size else 0.0
+    # (less a float32 ulp: a residual rounds to nearest in Y's dtype)
+    limit = math.sqrt(float(np.finfo(Y.dtype).max)) * (1 - 2.0**-22)
+    if not (
+        np.isfinite(squares) and np.isfinite(squares_of_values) and spread <= limit
+    ):
         _check_missing(np, Y, "y")
         raise ValueError(
-            f"y has values too large to fit: their squares overflow {Y.dtype}. "
+            f"y has values too large to fit: their squares overflow {Y.dtype}, "
+            "or those of their range (max y - min y, which the fit's residuals "
+            "reach). "
             "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
         )
     return total, mean, squares

@@ -1,6 +1,7 @@
 """MoERegressor: recovery, predictive distribution, information criteria."""
 
 import itertools
+import math
 import warnings
 
 import numpy as np
@@ -1193,3 +1194,65 @@ def test_float32_y_whose_sum_overflows_gets_the_squares_error():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match="their squares overflow float32"):
             MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+
+
+# float64 y at float32's scale times this sit as close to float64's limits
+FLOAT64_SCALE = math.sqrt(np.finfo(np.float64).max / np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_y_whose_range_squared_overflows_gets_the_squares_error(dtype, solver):
+    # each y's square, and the sum of squared deviations from the mean, below
+    # the dtype's largest, but (max y - min y)**2 beyond it: residuals of a
+    # mean at one end overflowed their squares (gradient: NumPy's warning; EM
+    # fitted 2 rows by luck), now the check of y's squares refuses them
+    scale = 1.0 if dtype == np.float32 else FLOAT64_SCALE
+    top = float(np.finfo(dtype).max)
+    y = np.array([1.2e19, -1.2e19]) * scale
+    assert 2 * y[0] ** 2 < top and y[0] - y[1] > math.sqrt(top)
+    X = np.array([[0.0], [1.0]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="their squares overflow"):
+            MoERegressor(1, solver=solver, random_state=0).fit(X, y.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_y_near_its_square_root_limit_with_a_small_range_fits(dtype):
+    # large y whose range's square fits are not refused: y near 1.5e19 in
+    # float32 (squares 2.3e38) with a spread of 1e17; a line's fit matches
+    # LinearRegression's
+    scale = 1.0 if dtype == np.float32 else FLOAT64_SCALE
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (200, 1))
+    unit = 1.5 + 0.01 * X[:, 0] + 0.001 * rng.normal(size=200)
+    y = (unit * 1e19 * scale).astype(dtype)
+    model = MoERegressor(1, alpha=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X.astype(dtype), y)
+        prediction = model.predict(X.astype(dtype))
+    expected = LinearRegression().fit(X, unit).predict(X) * 1e19 * scale
+    np.testing.assert_allclose(prediction, expected, rtol=1e-5)
+    assert np.all(np.isfinite(model.expert_variance_))
+
+
+def test_float32_gradient_fit_of_large_y_does_not_warn():
+    # the line search's long steps took every expert's likelihood of a row
+    # to 0 (log(0) in the mixture; and can cast coefficients beyond float32's
+    # largest): NumPy warned, though the search backs off from the non-finite
+    # values by itself
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(300, 2)).astype(np.float32)
+    y = rng.uniform(-1e18, 1e18, 300).astype(np.float32)
+    model = MoERegressor(2, solver="gradient", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+        prediction = model.predict(X)
+    assert np.all(np.isfinite(model.expert_variance_))
+    # no signal in X: the fit is that of y / 1e18, scaled
+    unit = MoERegressor(2, solver="gradient", random_state=0)
+    unit.fit(X, y / np.float32(1e18))
+    np.testing.assert_allclose(prediction, unit.predict(X) * 1e18, rtol=1e-3, atol=1e15)
