@@ -1086,7 +1086,8 @@ def _moments(Y, sample_weight):
         # and the range: the M-step squares residuals y - mean, of up to
         # max y - min y for means in y's range (float32 y of +-1.2e19, two
         # rows, passed the checks above and overflowed those squares)
-        spread = float(np.ptp(Y.astype(np.float64))) if Y.size else 0.0
+        # (in Python floats: no float64 copy of y)
+        spread = float(np.max(Y)) - float(np.min(Y)) if Y.size else 0.0
     # (less a float32 ulp: a residual rounds to nearest in Y's dtype)
     limit = math.sqrt(float(np.finfo(Y.dtype).max)) * (1 - 2.0**-22)
     if not (
