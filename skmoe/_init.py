@@ -87,8 +87,8 @@ def initial_responsibilities(
         every row labelled by its nearest center);
         ``"ranks"`` the same on the ranks of ``target`` alone, without X
         (:func:`_ranks`), and gives each sample wholly to its expert
-        (:data:`HARD_SHARE` is for the others): a Gaussian regressor's extra
-        restart where :func:`spread_ratio` is large;
+        (:data:`HARD_SHARE` is for the others): a Gaussian or Student's t
+        regressor's extra restart where :func:`spread_ratio` is large;
         ``"random"`` draws a random label for each sample.
     random_state : numpy.random.RandomState
     groups : Groups or None
@@ -205,8 +205,9 @@ def _ranks(target, sample_weight):
     return ranks
 
 
-#: The ``"ranks"`` restart is added to a Gaussian regressor's restarts where
-#: the spreads of ``y`` in ``n_experts`` bins of equal weight (its quantiles)
+#: The ``"ranks"`` restart is added to a Gaussian or Student's t regressor's
+#: restarts where the spreads of ``y`` in ``n_experts`` bins of equal weight
+#: (its quantiles)
 #: differ, largest to smallest standard deviation, by this many times what
 #: the same bins of a normal distribution give (:func:`spread_ratio`).
 #: Regimes of means 0 and 1000 (sds 1 and 100), and 0, 10 and 1000 (sds 1, 3

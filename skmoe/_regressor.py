@@ -334,17 +334,17 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
     }
 
     def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
-        """Gaussian experts with ``init_params="mixed"``: one restart more,
-        from k-means of the ranks of ``y`` alone, hard labels, where the
-        spreads of ``y``'s quantile bins differ by orders of magnitude
-        (:func:`~skmoe._init.spread_ratio` of at least
+        """Gaussian or Student's t experts with ``init_params="mixed"``: one
+        restart more, from k-means of the ranks of ``y`` alone, hard labels,
+        where the spreads of ``y``'s quantile bins differ by orders of
+        magnitude (:func:`~skmoe._init.spread_ratio` of at least
         :data:`~skmoe._init.SPREAD_RATIO`): k-means of ``y`` splits a wide
         regime there and merges narrow ones, and every built-in start ended
         72 to 114 nats below the true parameters on regimes of means 0, 10
-        and 1000 (sds 1, 3 and 100)."""
+        and 1000 (sds 1, 3 and 100); Student's t experts on the same data
+        ended 102 to 119 nats below on 3 seeds of 10."""
         return (
-            self.noise == "gaussian"
-            and self.init_params == "mixed"
+            self.init_params == "mixed"
             and self.expert_estimator is None
             and options.solver != "sgd"
             and n_experts > 1
