@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 
 import numpy as np
@@ -240,6 +241,10 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     y, weight = y[active], weight[active]
     order = np.argsort(y, kind="stable")
     y, weight = y[order].astype(np.float64), weight[order]
+    if y.size and np.isfinite(y[-1]) and np.isfinite(y[0]):
+        # scaled by a power of two (the same ratio, exactly): a Gamma amount
+        # of 1e200 overflowed the squares below, with NumPy's warnings
+        y = np.ldexp(y, -math.frexp(max(-y[0], y[-1]))[1])
     if n_experts < 2 or np.count_nonzero(np.diff(y)) + 1 < 2 * n_experts:
         return 0.0
     # pieces between the rows' ends and the bins' edges: each lies in one row

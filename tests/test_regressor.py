@@ -1140,6 +1140,14 @@ def test_spread_ratio_is_relative_to_normal_bins(n_bins):
     assert spread_ratio(far, weight, n_bins) == spread_ratio(
         far[weight > 0], np.ones(200), n_bins
     )
+    # a ratio of spreads: the same for y at any scale, without NumPy's
+    # warnings (Gamma amounts of 1e200 overflowed its squares)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (2.0**900, 2.0**-900):
+            assert spread_ratio(far * scale, weight, n_bins) == spread_ratio(
+                far, weight, n_bins
+            )
 
 
 @pytest.mark.parametrize("seed", [46, 47])
