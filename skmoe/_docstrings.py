@@ -79,8 +79,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
         restart and random for the others. k-means alone lands in the same poor
         optimum when regression lines cross, random starts alone are noisier on
-        well-clustered data; mixing them works on both. A Gaussian or Student's t
-        :class:`~skmoe.MoERegressor` with ``"mixed"`` adds one restart, from
+        well-clustered data; mixing them works on both. With ``"mixed"``,
+        :class:`~skmoe.MoERegressor` (Gaussian or Student's t experts) and
+        :class:`~skmoe.MoEGammaRegressor` add one restart, from
         k-means of the ranks of ``y``, where the spreads of ``y``'s quantiles
         differ by orders of magnitude (see the user guide's Restarts).
 

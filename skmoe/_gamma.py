@@ -30,6 +30,7 @@ from ._fitting import (
     _target_column,
 )
 from ._gamma_distribution import PredictiveGammaMixture
+from ._init import SPREAD_RATIO, spread_ratio
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
@@ -286,6 +287,21 @@ class MoEGammaRegressor(
                 "start from; use solver='em' or solver='gradient'",
             ),
         }
+
+    def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
+        """As :class:`~skmoe.MoERegressor`'s (not with ``zero_inflated``):
+        Gamma experts of shape 25 at means 1, 10 and 1000 ended 201 to 223
+        nats below the true parameters from every built-in start on 10 seeds
+        of 10, 1.2 to 4.3 above with this restart."""
+        return (
+            not self.zero_inflated
+            and self.init_params == "mixed"
+            and self.expert_estimator is None
+            and options.solver != "sgd"
+            and n_experts > 1
+            # (Y's rows: y and log(y))
+            and spread_ratio(Y[0], sample_weight, n_experts) >= SPREAD_RATIO
+        )
 
     def _zero_fitted(self):
         """Whether the fitted model has a point mass at zero."""

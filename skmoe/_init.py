@@ -88,8 +88,8 @@ def initial_responsibilities(
         every row labelled by its nearest center);
         ``"ranks"`` the same on the ranks of ``target`` alone, without X
         (:func:`_ranks`), and gives each sample wholly to its expert
-        (:data:`HARD_SHARE` is for the others): a Gaussian or Student's t
-        regressor's extra restart where :func:`spread_ratio` is large;
+        (:data:`HARD_SHARE` is for the others): a Gaussian, Student's t or
+        Gamma regressor's extra restart where :func:`spread_ratio` is large;
         ``"random"`` draws a random label for each sample.
     random_state : numpy.random.RandomState
     groups : Groups or None
@@ -206,11 +206,11 @@ def _ranks(target, sample_weight):
     return ranks
 
 
-#: The ``"ranks"`` restart is added to a Gaussian or Student's t regressor's
-#: restarts where the spreads of ``y`` in ``n_experts`` bins of equal weight
-#: (its quantiles)
-#: differ, largest to smallest standard deviation, by this many times what
-#: the same bins of a normal distribution give (:func:`spread_ratio`).
+#: The ``"ranks"`` restart is added to a Gaussian, Student's t or Gamma
+#: regressor's restarts where the spreads of ``y`` in ``n_experts`` bins of
+#: equal weight (its quantiles) differ, largest to smallest standard
+#: deviation, by this many times what the same bins of a normal distribution
+#: give (:func:`spread_ratio`).
 #: Regimes of means 0 and 1000 (sds 1 and 100), and 0, 10 and 1000 (sds 1, 3
 #: and 100), with or without a feature, scored 36 to 118 on 10 seeds; the
 #: diabetes target 0.7 to 1.8 (K=2 to 8), make_regression's and the
