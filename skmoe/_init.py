@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 
 import numpy as np
@@ -241,10 +240,8 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     y, weight = y[active], weight[active]
     order = np.argsort(y, kind="stable")
     y, weight = y[order].astype(np.float64), weight[order]
-    if y.size and np.isfinite(y[-1]) and np.isfinite(y[0]):
-        # scaled by a power of two (the same ratio, exactly): a Gamma amount
-        # of 1e200 overflowed the squares below, with NumPy's warnings
-        y = np.ldexp(y, -math.frexp(max(-y[0], y[-1]))[1])
+    if y.size and not (np.isfinite(y[-1]) and np.isfinite(y[0])):
+        return 0.0  # (fit refuses such y first)
     if n_experts < 2 or np.count_nonzero(np.diff(y)) + 1 < 2 * n_experts:
         return 0.0
     # pieces between the rows' ends and the bins' edges: each lies in one row
@@ -263,11 +260,6 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     totals = np.bincount(bins, weights=part, minlength=n_experts)
     if np.any(totals <= 0):
         return 0.0
-    means = np.bincount(bins, weights=part * y, minlength=n_experts) / totals
-    spread = np.sqrt(
-        np.bincount(bins, weights=part * (y - means[bins]) ** 2, minlength=n_experts)
-        / totals
-    )
     # a bin of one value (a heavy row or a run of ties) has no spread: its
     # weighted mean rounds off the value (17 rows of -0.74 in 2 bins: 4.6e15)
     held = part > 0
@@ -275,9 +267,31 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     high = np.full(n_experts, -np.inf)
     np.minimum.at(low, bins[held], y[held])
     np.maximum.at(high, bins[held], y[held])
-    if not (np.all(np.isfinite(spread)) and np.min(spread) > 0 and np.all(low < high)):
+    if not np.all(low < high):
         return 0.0
-    return float(np.max(spread) / np.min(spread) / _normal_spread_ratio(n_experts))
+    # each bin's values, then their differences from its mean, in units of a
+    # power of two near their largest (exactly the same ratio): a Gamma
+    # amount of 1e200 overflowed the squares, with NumPy's warnings, and
+    # squares of differences of 1e-300 underflowed to 0 (a ratio of 0)
+    exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]
+    y = np.ldexp(y, -exponent[bins])
+    means = np.bincount(bins, weights=part * y, minlength=n_experts) / totals
+    difference = y - means[bins]
+    largest = np.zeros(n_experts)
+    np.maximum.at(largest, bins[held], np.abs(difference[held]))
+    unit = np.frexp(largest)[1]
+    squares = np.ldexp(difference, -unit[bins]) ** 2
+    spread = np.ldexp(
+        np.sqrt(
+            np.bincount(bins, weights=part * squares, minlength=n_experts) / totals
+        ),
+        exponent + unit,
+    )
+    if not (np.all(np.isfinite(spread)) and np.min(spread) > 0):
+        return 0.0
+    with np.errstate(over="ignore"):  # spreads of 1e300 and 1e-300: inf
+        ratio = np.max(spread) / np.min(spread) / _normal_spread_ratio(n_experts)
+    return float(min(ratio, np.finfo(np.float64).max))
 
 
 def _normal_spread_ratio(n_bins) -> float:

@@ -1150,6 +1150,38 @@ def test_spread_ratio_is_relative_to_normal_bins(n_bins):
             )
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spread_ratio_of_tiny_spreads_beside_huge_ones(seed):
+    # squares of differences below 1e-154 underflow: y of 1e-300 scored 0
+    # (no restart) without a warning, and so did a bulk of 1e-10 beside an
+    # outlier of 1e154 once y was scaled to [-1, 1] (1.3e163 before)
+    from skmoe._init import SPREAD_RATIO, _normal_spread_ratio, spread_ratio
+
+    rng = np.random.RandomState(seed)
+    regime = np.repeat([0, 1, 2], 100)
+    far = np.array([0, 10, 1000])[regime] + np.array([1, 3, 100])[regime] * (
+        rng.normal(size=300)
+    )
+    ones = np.ones(300)
+    sds = [np.std(part) for part in np.split(np.sort(far), 3)]
+    expected = max(sds) / min(sds) / _normal_spread_ratio(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (1e-300, 1e-200, 1e300):
+            np.testing.assert_allclose(
+                spread_ratio(far * scale, ones, 3), expected, rtol=1e-12
+            )
+        y = np.sort(np.append(1e-10 * rng.normal(size=299), 1e154))
+        low, high = np.std(y[:150] * 1e10) / 1e10, np.std(y[150:] / 1e154) * 1e154
+        # (two halves of a normal distribution have equal spreads)
+        np.testing.assert_allclose(
+            spread_ratio(y, ones, 2), high / low / _normal_spread_ratio(2), rtol=1e-9
+        )
+        # spreads of 1e300 and 1e-300: the largest float, not inf
+        y = np.append(1e-300 * rng.gamma(2, size=150), 1e300 * rng.gamma(2, size=150))
+        assert spread_ratio(y, ones, 2) == np.finfo(np.float64).max > SPREAD_RATIO
+
+
 @pytest.mark.parametrize("seed", [46, 47])
 def test_spread_ratio_takes_integer_weights_as_repeated_rows(seed):
     # a row of weight w fills [c - w, c] of the cumulative weight and gives
