@@ -87,8 +87,9 @@ def initial_responsibilities(
         every row labelled by its nearest center);
         ``"ranks"`` the same on the ranks of ``target`` alone, without X
         (:func:`_ranks`), and gives each sample wholly to its expert
-        (:data:`HARD_SHARE` is for the others): a Gaussian, Student's t or
-        Gamma regressor's extra restart where :func:`spread_ratio` is large;
+        (:data:`HARD_SHARE` is for the others): a Gaussian or Student's t
+        regressor's extra restart where :func:`spread_ratio` is large, a Gamma
+        regressor's where :func:`log_separation` is;
         ``"random"`` draws a random label for each sample.
     random_state : numpy.random.RandomState
     groups : Groups or None
@@ -205,7 +206,7 @@ def _ranks(target, sample_weight):
     return ranks
 
 
-#: The ``"ranks"`` restart is added to a Gaussian, Student's t or Gamma
+#: The ``"ranks"`` restart is added to a Gaussian or Student's t
 #: regressor's restarts where the spreads of ``y`` in ``n_experts`` bins of
 #: equal weight (its quantiles) differ, largest to smallest standard
 #: deviation, by this many times what the same bins of a normal distribution
@@ -292,6 +293,67 @@ def spread_ratio(target, sample_weight, n_experts) -> float:
     with np.errstate(over="ignore"):  # spreads of 1e300 and 1e-300: inf
         ratio = np.max(spread) / np.min(spread) / _normal_spread_ratio(n_experts)
     return float(min(ratio, np.finfo(np.float64).max))
+
+
+#: The Gamma regressor adds the ``"ranks"`` restart where k-means of
+#: ``log(y)`` leaves at most 1/this of the share of its variance within
+#: clusters that bins of equal probability of a normal distribution leave
+#: (:func:`log_separation`). Gamma regimes of shape 25 at means 1, 10 and 1000
+#: (100 rows each) scored 38 to 46 on 10 seeds, of shape 4 5.8 to 7.2 (sizes
+#: 200/50/50 to 140/140/20: 2.5 and up); single Gamma regimes of shape 0.3 to
+#: 5, with or without features, 0.65 to 1.71 on 6000 data sets (K=2 to 4).
+LOG_SEPARATION = 2.5
+
+
+def log_separation(target, sample_weight, n_experts) -> float:
+    """How well ``log(target)`` (positive, one column) falls apart into
+    ``n_experts`` clusters: the share of its variance that 1-d k-means
+    (Lloyd's iterations from the bins of equal weight) leaves within clusters,
+    as a fraction of the share that the same number of bins of equal
+    probability leave for a normal distribution, inverted. A unimodal
+    ``log(y)`` scores about 1; regimes of means orders of magnitude apart,
+    each narrow on the log scale, score in the tens. Returns 0 where
+    ``log(y)`` has no spread, fewer than 2 experts or rows of positive
+    weight, or a target that is not positive and finite."""
+    y = np.ravel(target)
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    active = weight > 0
+    y, weight = y[active].astype(np.float64), weight[active]
+    if n_experts < 2 or y.size < 2 or not np.all((y > 0) & np.isfinite(y)):
+        return 0.0
+    order = np.argsort(y, kind="stable")
+    z, weight = np.log(y[order]), weight[order]
+    weight = weight / np.sum(weight)
+    total = np.sum(weight * (z - np.sum(weight * z)) ** 2)
+    if not total > 0:
+        return 0.0
+    # start: bins of equal weight (each row by its midpoint's cumulative weight)
+    middle = np.cumsum(weight) - weight / 2
+    labels = np.minimum((middle * n_experts).astype(np.intp), n_experts - 1)
+    for _ in range(100):
+        mass = np.bincount(labels, weights=weight, minlength=n_experts)
+        held = mass > 0
+        centers = np.bincount(labels, weights=weight * z, minlength=n_experts)
+        centers = centers[held] / mass[held]
+        # z is sorted: each cluster is a run between the centers' midpoints
+        update = np.searchsorted((centers[:-1] + centers[1:]) / 2, z)
+        if np.array_equal(update, labels):
+            break
+        labels = update
+    mass = np.bincount(labels, weights=weight)
+    means = np.bincount(labels, weights=weight * z) / np.where(mass > 0, mass, 1)
+    within = np.sum(weight * (z - means[labels]) ** 2) / total
+    reference = _normal_within_share(n_experts)
+    return float(np.inf) if within <= 0 else float(reference / within)
+
+
+def _normal_within_share(n_bins) -> float:
+    """The share of a standard normal distribution's variance within
+    ``n_bins`` bins of equal probability (0.363 at 2 bins, 0.210 at 3)."""
+    edges = special.ndtri(np.linspace(0.0, 1.0, n_bins + 1))
+    density = np.exp(-(edges**2) / 2) / np.sqrt(2 * np.pi)  # 0 at +-inf
+    mean = (density[:-1] - density[1:]) * n_bins
+    return float(1.0 - np.mean(mean**2))
 
 
 def _normal_spread_ratio(n_bins) -> float:

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import optimize, special, stats
+from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
 from sklearn.metrics import d2_tweedie_score
 from sklearn.model_selection import GridSearchCV
@@ -979,3 +979,58 @@ def test_far_apart_gamma_regimes_are_found_by_the_default_restarts(seed):
     assert model.log_likelihood_ > true - 5
     fitted = np.sort(np.exp(model.expert_intercept_))
     assert np.allclose(fitted, means, rtol=0.1)
+
+
+def test_the_gamma_ranks_restart_needs_separate_regimes_of_log_y(capsys):
+    # a single Gamma regime of shape 0.5 (a GLM on two features): its y's
+    # quantile bins differ in spread (spread_ratio 28 to 196), but log(y) is
+    # one cluster, and the default starts fit it: n_init restarts only
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 2))
+    y = rng.gamma(0.5, np.exp(0.5 + 0.8 * X[:, 0] - 0.5 * X[:, 1]) / 0.5)
+    for n_experts in (2, 3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MoEGammaRegressor(n_experts, n_init=2, max_iter=3, verbose=1).fit(X, y)
+        out = capsys.readouterr().out
+        assert "ranks" not in out and out.count("Restart") == 2
+    # regimes at means 1, 10 and 1000: log(y) falls apart, the restart is added
+    y = rng.gamma(25.0, np.repeat([1.0, 10.0, 1000.0], 100) / 25.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MoEGammaRegressor(3, n_init=2, max_iter=3, verbose=1).fit(np.zeros((300, 1)), y)
+    lines = [s for s in capsys.readouterr().out.splitlines() if "Restart" in s]
+    assert [s.split(":")[0] for s in lines] == [
+        "Restart 0 (kmeans)",
+        "Restart 1 (random)",
+        "Restart 2 (ranks)",
+    ]
+
+
+@pytest.mark.parametrize("n_bins", [2, 3, 5])
+def test_log_separation_is_relative_to_normal_bins(n_bins):
+    from skmoe._init import _normal_within_share, log_separation
+
+    # the share within n_bins equal-probability bins of a normal distribution,
+    # by quadrature
+    edges = stats.norm.ppf(np.linspace(0, 1, n_bins + 1))
+    means = [
+        integrate.quad(lambda t: t * stats.norm.pdf(t), a, b)[0] * n_bins
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    share = 1 - np.mean(np.square(means))
+    assert np.isclose(_normal_within_share(n_bins), share, rtol=1e-9)
+    # two points per cluster, clusters far apart: the share within is exact
+    z = np.repeat(np.arange(n_bins) * 100.0, 2) + np.tile([-1.0, 1.0], n_bins)
+    within = 1.0 / np.var(z)
+    separation = log_separation(np.exp(z / 10), np.ones(z.size), n_bins)
+    assert np.isclose(separation, share / within)
+    # integer weights are repeated rows; not positive y or one value: 0
+    rng = np.random.RandomState(0)
+    y, w = rng.gamma(2.0, size=50), rng.randint(1, 4, size=50)
+    assert np.isclose(
+        log_separation(y, w.astype(float), n_bins),
+        log_separation(np.repeat(y, w), np.ones(w.sum()), n_bins),
+    )
+    assert log_separation(np.ones(5), np.ones(5), n_bins) == 0.0
+    assert log_separation(np.array([0.0, 1.0, 2.0]), np.ones(3), n_bins) == 0.0
