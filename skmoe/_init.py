@@ -308,7 +308,7 @@ LOG_SEPARATION = 2.5
 def log_separation(target, sample_weight, n_experts) -> float:
     """How well ``log(target)`` (positive, one column) falls apart into
     ``n_experts`` clusters: the share of its variance that 1-d k-means
-    (Lloyd's iterations from the bins of equal weight) leaves within clusters,
+    (scikit-learn's, from the bins of equal weight) leaves within clusters,
     as a fraction of the share that the same number of bins of equal
     probability leave for a normal distribution, inverted. A unimodal
     ``log(y)`` scores about 1; regimes of means orders of magnitude apart,
@@ -327,22 +327,19 @@ def log_separation(target, sample_weight, n_experts) -> float:
     total = np.sum(weight * (z - np.sum(weight * z)) ** 2)
     if not total > 0:
         return 0.0
-    # start: bins of equal weight (each row by its midpoint's cumulative weight)
+    # k-means from the means of bins of equal weight (each row by its
+    # midpoint's cumulative weight), in one OpenMP thread as the starts'
     middle = np.cumsum(weight) - weight / 2
     labels = np.minimum((middle * n_experts).astype(np.intp), n_experts - 1)
-    for _ in range(100):
-        mass = np.bincount(labels, weights=weight, minlength=n_experts)
-        held = mass > 0
-        centers = np.bincount(labels, weights=weight * z, minlength=n_experts)
-        centers = centers[held] / mass[held]
-        # z is sorted: each cluster is a run between the centers' midpoints
-        update = np.searchsorted((centers[:-1] + centers[1:]) / 2, z)
-        if np.array_equal(update, labels):
-            break
-        labels = update
-    mass = np.bincount(labels, weights=weight)
-    means = np.bincount(labels, weights=weight * z) / np.where(mass > 0, mass, 1)
-    within = np.sum(weight * (z - means[labels]) ** 2) / total
+    mass = np.bincount(labels, weights=weight, minlength=n_experts)
+    centers = np.bincount(labels, weights=weight * z, minlength=n_experts)
+    centers = np.unique(centers[mass > 0] / mass[mass > 0])
+    if centers.size < 2:
+        return 0.0
+    kmeans = KMeans(n_clusters=centers.size, init=centers[:, None], n_init=1)
+    with openmp_threads():
+        kmeans.fit(z[:, None], sample_weight=weight)
+    within = kmeans.inertia_ / total
     reference = _normal_within_share(n_experts)
     return float(np.inf) if within <= 0 else float(reference / within)
 
