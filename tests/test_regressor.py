@@ -643,6 +643,53 @@ def test_a_spike_of_equal_targets_is_a_collapse():
     assert np.all(np.isinf(auto.n_experts_bic_[1:]))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("data, noise", [("normal", "gaussian"), ("t", "student_t")])
+def test_a_narrow_regime_beside_far_wider_ones_is_not_a_collapse(seed, data, noise):
+    # the narrow regime's variance (0.04) is within 1e-6 of var(y): its 100
+    # rows, binned at its own sd, filled about 6 bins, under the 8 of an
+    # expert on 2 features, so it was said to have collapsed and "auto" chose
+    # 2 experts; they are 100 distinct values, which no line fits by chance
+    rng = np.random.RandomState(seed)
+    m = np.repeat([1.0, 10.0, 1000.0], 100)
+    draw = rng.normal if data == "normal" else lambda size: rng.standard_t(4, size)
+    y = m + 0.2 * m * draw(size=300)
+    X = rng.normal(size=(300, 2))
+    model = MoERegressor(3, noise=noise, random_state=0)
+    assert not _collapse_warned(model, X, y)
+    order = np.argsort(model.expert_intercept_)
+    np.testing.assert_allclose(model.expert_intercept_[order], [1, 10, 1000], rtol=0.05)
+    if noise == "gaussian":  # the narrow expert is its regime's least squares
+        fit = LinearRegression().fit(X[:100], y[:100])
+        mse = np.mean((y[:100] - fit.predict(X[:100])) ** 2)
+        assert model.expert_variance_[order[0]] == pytest.approx(mse, rel=1e-3)
+        np.testing.assert_allclose(
+            model.expert_coef_[order[0]], fit.coef_, rtol=1e-3, atol=1e-5
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = MoERegressor(noise=noise, random_state=0).fit(X, y)
+    assert auto.n_experts_ == 3
+    assert np.isfinite(auto.n_experts_bic_[2])
+
+
+def test_copies_in_x_fitted_through_their_means_are_a_collapse():
+    # three points copied 40 times, their targets jittered by 1e-4 of std(y):
+    # an expert on no more distinct rows of X than it has coefficients passes
+    # through their means, its variance the jitter's alone; at this seed its
+    # targets filled enough bins of their own sd and it was not flagged
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 1))
+    y = 2 * X[:, 0] + rng.normal(size=300)
+    X = np.vstack([X, np.repeat([[3.0], [3.5], [4.0]], 40, axis=0)])
+    y = np.concatenate([y, np.repeat([-10.0, -12.0, -11.0], 40)])
+    y[300:] += 1e-4 * np.std(y) * rng.normal(size=120)
+    model = MoERegressor(3, alpha=0, random_state=0)
+    assert _collapse_warned(model, X, y)
+    low = np.argmin(model.expert_variance_)
+    assert model.expert_variance_[low] < 1e-6 * np.var(y)
+
+
 @pytest.mark.parametrize("jitter", [0.0, 1e-9, 1e-6])
 def test_copies_with_jittered_features_are_a_collapse(jitter):
     rng = np.random.default_rng(1)

@@ -438,7 +438,9 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         noise = np.sqrt(np.maximum(fit, self.dispersion_floor))
         own = self.n_own_parameters(design.shape[0] - 1)
         log_y = np.asarray(to_numpy(Y[1, ...]), dtype=float)
-        few = few_distinct(log_y, to_numpy(weighted_resp), close, noise, own)
+        few = few_distinct(
+            log_y, to_numpy(weighted_resp), close, noise, own, to_numpy(design)
+        )
         return xp.asarray(close & few, device=device(design))
 
     def upper_bounds(self) -> dict[str, float]:

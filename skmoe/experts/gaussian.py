@@ -28,33 +28,60 @@ VARIANCE_RANGE = 1e16
 #: An expert has collapsed when the variance of its residuals is at most this
 #: many times the floor (1e-6 times the variance of y for the estimator's) and
 #: its samples hold fewer than ``COLLAPSE_ROWS`` distinct values of y per
-#: parameter of its own (values closer than its residuals' standard deviation
-#: count as one): it then fits a few points, copies of them or one value of y
-#: (a spike, as censored or zero-inflated data have) (nearly) exactly, and its
-#: likelihood is bounded by the floor alone. Many distinct values fitted that
-#: closely are a regime with little or no noise, which a linear expert cannot
-#: fit by chance.
+#: parameter of its own: it then fits a few points, copies of them or one value
+#: of y (a spike, as censored or zero-inflated data have) (nearly) exactly, and
+#: its likelihood is bounded by the floor alone. Values closer than its
+#: residuals' standard deviation over its effective number of rows count as
+#: one (see :func:`few_distinct`). Many distinct values fitted that closely are
+#: a regime with little or no noise, which a linear expert cannot fit by chance.
 COLLAPSE_RANGE = 1e4
 COLLAPSE_ROWS = 2
 
 
-def few_distinct(y, weighted_resp, close, noise, own) -> np.ndarray:
-    """Which experts hold fewer than ``COLLAPSE_ROWS * own`` distinct values of
-    ``y`` (host arrays), of those ``close`` to their floor (K,) bool: the
-    values among the samples of positive weight, at the resolution ``noise``
-    (K,) of each expert's residuals (rows that differ in X alone, or by less
-    than its noise, are not distinct), each value's samples counted once in
-    the expert's responsibilities over them."""
+def _distinct(labels, share) -> float:
+    """The distinct ``labels`` (n rows) among samples an expert takes the
+    ``share`` (n,) of, each label's samples counted once in its shares."""
+    _, inverse, counts = np.unique(
+        labels, axis=0, return_inverse=True, return_counts=True
+    )
+    return float(np.sum(share / counts[inverse.ravel()]))
+
+
+def few_distinct(y, weighted_resp, close, noise, own, design=None) -> np.ndarray:
+    """Which experts, of those ``close`` to their floor (K,) bool, hold fewer
+    than ``COLLAPSE_ROWS * own`` distinct values of ``y``, or fewer than
+    ``own`` distinct rows of the ``design`` (p + 1, n) (host arrays): among
+    the samples of positive weight, each value's samples counted once in the
+    expert's responsibilities over them.
+
+    Values of y closer than ``noise[k]`` (the sd of expert k's residuals) over
+    its effective number of rows N (Kish's, ``(sum_i w_i r_ik)^2 / sum_i (w_i
+    r_ik)^2``) count as one. N values of a continuous regime of noise sd s
+    span several s, so they lie about s / N apart: at that resolution nearly
+    all of them count, however small s, while copies, a spike of one value,
+    and values equal to within the floor's sd / N count once. (At the
+    resolution s alone, N normal values fill about ``2 sqrt(2 log N)`` bins
+    whatever N, 6 at 100 rows, under the 8 of an expert on 2 features: every
+    regime within the collapse range counted as collapsed.)
+
+    An expert on no more distinct design rows than it has coefficients
+    (copies in X, their y spread a little) passes through their means
+    exactly: its variance is the copies' spread alone, not a noise about a
+    line, whatever the resolution of y."""
     distinct = np.full(close.shape, np.inf)
+    rows = np.full(close.shape, np.inf)
     mass = weighted_resp.sum(axis=0)
     kept = mass > 0
     share = weighted_resp[:, kept] / mass[kept]
     y = y[kept]
+    design = None if design is None else design[:, kept].T
     for k in np.flatnonzero(close):
-        values = np.floor(y / noise[k])
-        _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-        distinct[k] = np.sum(share[k] / counts[inverse.ravel()])
-    return distinct < COLLAPSE_ROWS * own
+        squares = float(np.sum(np.square(weighted_resp[k])))
+        n_eff = float(np.sum(weighted_resp[k])) ** 2 / squares if squares > 0 else 1
+        distinct[k] = _distinct(np.floor(y / (noise[k] / max(n_eff, 1.0))), share[k])
+        if design is not None:
+            rows[k] = _distinct(design, share[k])
+    return (distinct < COLLAPSE_ROWS * own) | (rows < own)
 
 
 def _times(a, b):
@@ -384,7 +411,9 @@ class GaussianLinearExperts(ExpertFamily):
             return xp.asarray(close, device=device(design))
         noise = np.sqrt(np.maximum(to_numpy(fit), float(self.variance_floor)))
         own = self.n_own_parameters(design.shape[0] - 1)
-        few = few_distinct(to_numpy(Y), to_numpy(weighted_resp), close, noise, own)
+        few = few_distinct(
+            to_numpy(Y), to_numpy(weighted_resp), close, noise, own, to_numpy(design)
+        )
         return xp.asarray(close & few, device=device(design))
 
     def target_scale(self, xp, params: Params) -> float:
