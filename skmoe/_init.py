@@ -312,7 +312,8 @@ def log_separation(target, sample_weight, n_experts) -> float:
     as a fraction of the share that the same number of bins of equal
     probability leave for a normal distribution, inverted. A unimodal
     ``log(y)`` scores about 1; regimes of means orders of magnitude apart,
-    each narrow on the log scale, score in the tens. Returns 0 where
+    each narrow on the log scale, score in the tens, and ``inf`` where
+    ``log(y)`` has at most ``n_experts`` distinct values. Returns 0 where
     ``log(y)`` has no spread, fewer than 2 experts or rows of positive
     weight, or a target that is not positive and finite."""
     y = np.ravel(target)
@@ -321,13 +322,26 @@ def log_separation(target, sample_weight, n_experts) -> float:
     y, weight = y[active].astype(np.float64), weight[active]
     if n_experts < 2 or y.size < 2 or not np.all((y > 0) & np.isfinite(y)):
         return 0.0
-    order = np.argsort(y, kind="stable")
-    z, weight = np.log(y[order]), weight[order]
+    # weights scaled by a power of two (exact) to at most 1, so their sum
+    # can't overflow; rows under 2**-200 of the largest weight go as of no
+    # weight: their products underflowed in k-means, which lost clusters
+    weight = np.ldexp(weight, -np.frexp(np.max(weight))[1])
+    kept = weight >= 2.0**-200
+    y, weight = y[kept], weight[kept]
+    # the distinct values of log(y), each of its rows' total weight: ties
+    # (and log's) are one point, so k-means has no more clusters than points
+    # (sklearn's ConvergenceWarning) and integer weights score as repeated rows
+    z, index = np.unique(np.log(y), return_inverse=True)
+    weight = np.bincount(index, weights=weight)
+    if z.size < 2:
+        return 0.0
     weight = weight / np.sum(weight)
     total = np.sum(weight * (z - np.sum(weight * z)) ** 2)
     if not total > 0:
         return 0.0
-    # k-means from the means of bins of equal weight (each row by its
+    if z.size <= n_experts:
+        return float(np.inf)  # a cluster for each value: nothing left within
+    # k-means from the means of bins of equal weight (each value by its
     # midpoint's cumulative weight), in one OpenMP thread as the starts'
     middle = np.cumsum(weight) - weight / 2
     labels = np.minimum((middle * n_experts).astype(np.intp), n_experts - 1)

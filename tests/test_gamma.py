@@ -1034,3 +1034,61 @@ def test_log_separation_is_relative_to_normal_bins(n_bins):
     )
     assert log_separation(np.ones(5), np.ones(5), n_bins) == 0.0
     assert log_separation(np.array([0.0, 1.0, 2.0]), np.ones(3), n_bins) == 0.0
+
+
+def test_log_separation_ties_and_extreme_weights():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skmoe._init import _normal_within_share, log_separation
+
+    rng = np.random.RandomState(5)
+    y, w = rng.gamma(2.0, size=20), rng.randint(1, 5, size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # one value under uneven weights: no spread, though its weighted mean
+        # of log(3) rounds off log(3) (was inf, with sklearn's warning)
+        assert log_separation(np.full(10, 3.0), np.arange(10.0), 2) == 0.0
+        # fewer distinct values than clusters: k-means leaves nothing within
+        ties = np.array([1.0, 5.0, 100.0])[rng.randint(0, 3, size=40)]
+        assert log_separation(ties, np.ones(40), 4) == np.inf
+        assert log_separation(ties, np.ones(40), 3) == np.inf
+        # 4 distinct values, 3 clusters: the two closest on the log scale
+        # share one, by hand
+        z = np.log(ties)
+        four = np.r_[ties, np.full(10, 200.0)]
+        z4 = np.r_[z, np.full(10, np.log(200.0))]
+        pair = z4 >= np.log(100.0)
+        within = np.sum((z4[pair] - z4[pair].mean()) ** 2) / np.sum(
+            (z4 - z4.mean()) ** 2
+        )
+        assert np.isclose(
+            log_separation(four, np.ones(50), 3), _normal_within_share(3) / within
+        )
+        # integer weights are repeated rows, to rounding (a row of weight 3
+        # started in one bin, its repeats in two: 1.85 vs 1.06 at 4 bins)
+        for n_bins in (2, 3, 4):
+            assert np.isclose(
+                log_separation(y, w.astype(float), n_bins),
+                log_separation(np.repeat(y, w), np.ones(w.sum()), n_bins),
+                rtol=1e-12,
+            )
+        # weights whose sum overflows: scale-free (was overflow's warning)
+        assert np.isclose(
+            log_separation(y, np.full(20, 1e308), 3),
+            log_separation(y, np.ones(20), 3),
+            rtol=1e-12,
+        )
+        # weights of 1 beside 1e308 count for nothing (their products
+        # underflowed in sklearn's k-means, which lost clusters)
+        big = rng.rand(20) < 0.5
+        assert np.isclose(
+            log_separation(y, np.where(big, 1e308, 1.0), 3),
+            log_separation(y[big], np.ones(big.sum()), 3),
+            rtol=1e-12,
+        )
+        # a fit on 3 values with 4 experts: no warning from this k-means
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", "Number of distinct", ConvergenceWarning)
+        MoEGammaRegressor(4, n_init=1, max_iter=3, random_state=0).fit(
+            rng.normal(size=(40, 1)), ties
+        )
