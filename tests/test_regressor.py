@@ -643,6 +643,24 @@ def test_a_spike_of_equal_targets_is_a_collapse():
     assert np.all(np.isinf(auto.n_experts_bic_[1:]))
 
 
+@pytest.mark.parametrize("jitter", [1e-7, 1e-6])
+def test_a_spike_of_targets_equal_within_the_floor_is_a_collapse(jitter):
+    # a saturated reading, its 120 values equal to 7 digits: their spread is
+    # under the floor's sd (1e-5 of std(y)), so the expert on them sits at
+    # its floor; at the resolution floor sd / N alone they counted as ~100
+    # distinct values and it was not flagged
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 1))
+    y = 500 + 300 * X[:, 0] + 100 * rng.normal(size=400)
+    spike = rng.random(400) < 0.3
+    y[spike] = 1000 * (1 + jitter * rng.normal(size=spike.sum()))
+    assert np.var(y[spike]) < 1e-10 * np.var(y)
+    model = MoERegressor(2, random_state=0)
+    assert _collapse_warned(model, X, y)
+    low = np.argmin(model.expert_variance_)
+    assert model.expert_variance_[low] == pytest.approx(1e-10 * np.var(y), rel=1e-6)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("data, noise", [("normal", "gaussian"), ("t", "student_t")])
 def test_a_narrow_regime_beside_far_wider_ones_is_not_a_collapse(seed, data, noise):

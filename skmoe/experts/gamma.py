@@ -439,7 +439,13 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         own = self.n_own_parameters(design.shape[0] - 1)
         log_y = np.asarray(to_numpy(Y[1, ...]), dtype=float)
         few = few_distinct(
-            log_y, to_numpy(weighted_resp), close, noise, own, to_numpy(design)
+            log_y,
+            to_numpy(weighted_resp),
+            close,
+            noise,
+            own,
+            to_numpy(design),
+            float(self.dispersion_floor),
         )
         return xp.asarray(close & few, device=device(design))
 

@@ -47,7 +47,9 @@ def _distinct(labels, share) -> float:
     return float(np.sum(share / counts[inverse.ravel()]))
 
 
-def few_distinct(y, weighted_resp, close, noise, own, design=None) -> np.ndarray:
+def few_distinct(
+    y, weighted_resp, close, noise, own, design=None, floor=0.0
+) -> np.ndarray:
     """Which experts, of those ``close`` to their floor (K,) bool, hold fewer
     than ``COLLAPSE_ROWS * own`` distinct values of ``y``, or fewer than
     ``own`` distinct rows of the ``design`` (p + 1, n) (host arrays): among
@@ -56,10 +58,13 @@ def few_distinct(y, weighted_resp, close, noise, own, design=None) -> np.ndarray
 
     Values of y closer than ``noise[k]`` (the sd of expert k's residuals) over
     its effective number of rows N (Kish's, ``(sum_i w_i r_ik)^2 / sum_i (w_i
-    r_ik)^2``) count as one. N values of a continuous regime of noise sd s
-    span several s, so they lie about s / N apart: at that resolution nearly
-    all of them count, however small s, while copies, a spike of one value,
-    and values equal to within the floor's sd / N count once. (At the
+    r_ik)^2``), or than ``sqrt(floor)`` (the variance floor's sd), count as
+    one: values within the floor's sd of each other are one value to an
+    expert whose variance sits at the floor. N values of a continuous regime
+    of noise sd s span several s, so they lie about s / N apart: at that
+    resolution nearly all of them count, however small s (above the floor's
+    sd), while copies, a spike of one value, and values equal to within the
+    floor's sd count once. (At the
     resolution s alone, N normal values fill about ``2 sqrt(2 log N)`` bins
     whatever N, 6 at 100 rows, under the 8 of an expert on 2 features: every
     regime within the collapse range counted as collapsed.)
@@ -78,7 +83,8 @@ def few_distinct(y, weighted_resp, close, noise, own, design=None) -> np.ndarray
     for k in np.flatnonzero(close):
         squares = float(np.sum(np.square(weighted_resp[k])))
         n_eff = float(np.sum(weighted_resp[k])) ** 2 / squares if squares > 0 else 1
-        distinct[k] = _distinct(np.floor(y / (noise[k] / max(n_eff, 1.0))), share[k])
+        step = max(noise[k] / max(n_eff, 1.0), float(np.sqrt(floor)))
+        distinct[k] = _distinct(np.floor(y / step), share[k])
         if design is not None:
             rows[k] = _distinct(design, share[k])
     return (distinct < COLLAPSE_ROWS * own) | (rows < own)
@@ -412,7 +418,13 @@ class GaussianLinearExperts(ExpertFamily):
         noise = np.sqrt(np.maximum(to_numpy(fit), float(self.variance_floor)))
         own = self.n_own_parameters(design.shape[0] - 1)
         few = few_distinct(
-            to_numpy(Y), to_numpy(weighted_resp), close, noise, own, to_numpy(design)
+            to_numpy(Y),
+            to_numpy(weighted_resp),
+            close,
+            noise,
+            own,
+            to_numpy(design),
+            float(self.variance_floor),
         )
         return xp.asarray(close & few, device=device(design))
 
