@@ -461,8 +461,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         samples with fewer than 2 distinct values of y per parameter of its
         own almost exactly (the variance of its residuals under 1e-6 times that
         of y; values closer than their standard deviation over its effective
-        number of rows count as one: copies, a spike of equal values; or no
-        more distinct rows of X than it has coefficients), or an expert
+        number of rows count as one, closer than that standard deviation
+        itself where it has no more distinct rows of X than coefficients:
+        copies, a spike of equal values), or an expert
         handling fewer than 2 samples per parameter of its own (not counting
         coefficients of ``shared_features``; where a few rows carry most of
         its sample weight, the effective number ``(sum w r)^2 / sum (w

@@ -691,21 +691,30 @@ def test_a_narrow_regime_beside_far_wider_ones_is_not_a_collapse(seed, data, noi
     assert np.isfinite(auto.n_experts_bic_[2])
 
 
-def test_copies_in_x_fitted_through_their_means_are_a_collapse():
-    # three points copied 40 times, their targets jittered by 1e-4 of std(y):
-    # an expert on no more distinct rows of X than it has coefficients passes
-    # through their means, its variance the jitter's alone; at this seed its
-    # targets filled enough bins of their own sd and it was not flagged
-    rng = np.random.default_rng(4)
-    X = rng.normal(size=(300, 1))
-    y = 2 * X[:, 0] + rng.normal(size=300)
-    X = np.vstack([X, np.repeat([[3.0], [3.5], [4.0]], 40, axis=0)])
-    y = np.concatenate([y, np.repeat([-10.0, -12.0, -11.0], 40)])
-    y[300:] += 1e-4 * np.std(y) * rng.normal(size=120)
-    model = MoERegressor(3, alpha=0, random_state=0)
-    assert _collapse_warned(model, X, y)
-    low = np.argmin(model.expert_variance_)
-    assert model.expert_variance_[low] < 1e-6 * np.var(y)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_precise_regime_on_a_binary_feature_is_not_a_collapse(seed):
+    # half the rows 5 + 3 b + noise of sd 1e-3, b binary, the others noise of
+    # sd 20: the precise expert has 2 distinct design rows, fewer than its
+    # coefficients and variance, and 150 values; counting its design rows
+    # alone called it collapsed, and "auto" chose 1 expert
+    rng = np.random.default_rng(seed)
+    b = rng.integers(0, 2, 300).astype(float)
+    regime = rng.permutation(300) < 150
+    noise = rng.normal(size=300)
+    y = np.where(regime, 5 + 3 * b + 1e-3 * noise, 20 * noise)
+    X = b[:, None]
+    model = MoERegressor(2, random_state=0)
+    assert not _collapse_warned(model, X, y)
+    precise = np.argmin(model.expert_variance_)
+    # its line through the regime's two means (least squares on its rows)
+    line = LinearRegression().fit(X[regime], y[regime])
+    np.testing.assert_allclose(
+        model.expert_intercept_[precise], line.intercept_, atol=1e-3
+    )
+    np.testing.assert_allclose(model.expert_coef_[precise], line.coef_, atol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert MoERegressor(random_state=0).fit(X, y).n_experts_ == 2
 
 
 @pytest.mark.parametrize("jitter", [0.0, 1e-9, 1e-6])

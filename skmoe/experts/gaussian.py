@@ -38,56 +38,61 @@ COLLAPSE_RANGE = 1e4
 COLLAPSE_ROWS = 2
 
 
-def _distinct(labels, share) -> float:
-    """The distinct ``labels`` (n rows) among samples an expert takes the
-    ``share`` (n,) of, each label's samples counted once in its shares."""
+def _once(labels) -> np.ndarray:
+    """(n,) the share of each of the n ``labels`` (rows) in its label's
+    samples, 1 / its number of copies: summed under an expert's shares, the
+    distinct labels among its samples, each label's samples counted once."""
     _, inverse, counts = np.unique(
         labels, axis=0, return_inverse=True, return_counts=True
     )
-    return float(np.sum(share / counts[inverse.ravel()]))
+    return 1.0 / counts[inverse.ravel()]
 
 
 def few_distinct(
     y, weighted_resp, close, noise, own, design=None, floor=0.0
 ) -> np.ndarray:
     """Which experts, of those ``close`` to their floor (K,) bool, hold fewer
-    than ``COLLAPSE_ROWS * own`` distinct values of ``y``, or fewer than
-    ``own`` distinct rows of the ``design`` (p + 1, n) (host arrays): among
+    than ``COLLAPSE_ROWS * own`` distinct values of ``y`` (host arrays): among
     the samples of positive weight, each value's samples counted once in the
-    expert's responsibilities over them.
+    expert's responsibilities over them, at a resolution that depends on the
+    expert's distinct rows of the ``design`` (p + 1, n).
 
-    Values of y closer than ``noise[k]`` (the sd of expert k's residuals) over
-    its effective number of rows N (Kish's, ``(sum_i w_i r_ik)^2 / sum_i (w_i
-    r_ik)^2``), or than ``sqrt(floor)`` (the variance floor's sd), count as
-    one: values within the floor's sd of each other are one value to an
-    expert whose variance sits at the floor. N values of a continuous regime
-    of noise sd s span several s, so they lie about s / N apart: at that
-    resolution nearly all of them count, however small s (above the floor's
-    sd), while copies, a spike of one value, and values equal to within the
-    floor's sd count once. (At the
-    resolution s alone, N normal values fill about ``2 sqrt(2 log N)`` bins
-    whatever N, 6 at 100 rows, under the 8 of an expert on 2 features: every
-    regime within the collapse range counted as collapsed.)
+    On at least ``own`` distinct design rows, values of y closer than
+    ``noise[k]`` (the sd of expert k's residuals) over its effective number of
+    rows N (Kish's, ``(sum_i w_i r_ik)^2 / sum_i (w_i r_ik)^2``) count as
+    one. A linear expert cannot pass that close to many rows by chance, and N
+    values of a continuous regime of noise sd s span several s, so they lie
+    about s / N apart: at that resolution nearly all of them count, however
+    small s, while a spike of one value counts once. (At the resolution s
+    alone, N normal values fill about ``2 sqrt(2 log N)`` bins whatever N, 6
+    at 100 rows, under the 8 of an expert on 2 features: every regime within
+    the collapse range counted as collapsed, and ``n_experts="auto"`` chose 2
+    of 3 regimes of means 1, 10 and 1000.)
 
-    An expert on no more distinct design rows than it has coefficients
-    (copies in X, their y spread a little) passes through their means
-    exactly: its variance is the copies' spread alone, not a noise about a
-    line, whatever the resolution of y."""
+    On fewer distinct design rows (copies in X, a binary or one-hot feature)
+    the expert can pass through their means exactly, and values closer than
+    ``noise[k]`` itself count as one: copies of three points with y jittered
+    by 1e-4 of its sd are a collapse, a precise regime on a binary feature
+    (150 values, noise 1e-3, an sd 45 times the floor's) is not. (Counting
+    the design rows alone called that regime collapsed, and "auto" chose 1
+    expert of 2.) Values within ``sqrt(floor)`` (the floor's sd) of each
+    other count as one always: they are one value to an expert whose variance
+    sits at the floor."""
     distinct = np.full(close.shape, np.inf)
-    rows = np.full(close.shape, np.inf)
     mass = weighted_resp.sum(axis=0)
     kept = mass > 0
     share = weighted_resp[:, kept] / mass[kept]
     y = y[kept]
-    design = None if design is None else design[:, kept].T
+    once = None if design is None else _once(design[:, kept].T)
     for k in np.flatnonzero(close):
-        squares = float(np.sum(np.square(weighted_resp[k])))
-        n_eff = float(np.sum(weighted_resp[k])) ** 2 / squares if squares > 0 else 1
-        step = max(noise[k] / max(n_eff, 1.0), float(np.sqrt(floor)))
-        distinct[k] = _distinct(np.floor(y / step), share[k])
-        if design is not None:
-            rows[k] = _distinct(design, share[k])
-    return (distinct < COLLAPSE_ROWS * own) | (rows < own)
+        step = noise[k]
+        if once is None or float(np.sum(share[k] * once)) >= own:
+            squares = float(np.sum(np.square(weighted_resp[k])))
+            total = float(np.sum(weighted_resp[k]))
+            step = step / max(total**2 / squares if squares > 0 else 1.0, 1.0)
+        step = max(step, float(np.sqrt(floor)))
+        distinct[k] = float(np.sum(share[k] * _once(np.floor(y / step))))
+    return distinct < COLLAPSE_ROWS * own
 
 
 def _times(a, b):
