@@ -1973,8 +1973,22 @@ class BaseMixtureOfExperts(
         return max(intact or sound or results, key=lambda result: result.objective)
 
     def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
-        """Whether to add a restart from k-means of the ranks of ``y`` (no
-        model's by default; see :class:`~skmoe.MoERegressor`'s)."""
+        """Whether to add a restart from k-means of the ranks of ``y``: with
+        ``init_params="mixed"``, built-in experts, a solver other than sgd and
+        more than one expert, where :meth:`_far_apart_regimes` says ``y``
+        shows them."""
+        return (
+            self.init_params == "mixed"
+            and getattr(self, "expert_estimator", None) is None
+            and options.solver != "sgd"
+            and n_experts > 1
+            and self._far_apart_regimes(Y, sample_weight, n_experts)
+        )
+
+    def _far_apart_regimes(self, Y, sample_weight, n_experts) -> bool:
+        """Whether the encoded target ``Y`` shows regimes that k-means of
+        ``[X, y]`` would split wrongly (no model's by default; see
+        :class:`~skmoe.MoERegressor`'s and :class:`~skmoe.MoEGammaRegressor`'s)."""
         return False
 
     def _n_restarts(self, grouped):

@@ -288,7 +288,7 @@ class MoEGammaRegressor(
             ),
         }
 
-    def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
+    def _far_apart_regimes(self, Y, sample_weight, n_experts) -> bool:
         """As :class:`~skmoe.MoERegressor`'s (not with ``zero_inflated``), but
         where ``log(y)`` falls apart into clusters
         (:func:`~skmoe._init.log_separation` of at least
@@ -299,10 +299,6 @@ class MoEGammaRegressor(
         of shape 0.5 in 199 of 200 data sets, for a fifth more time."""
         return (
             not self.zero_inflated
-            and self.init_params == "mixed"
-            and self.expert_estimator is None
-            and options.solver != "sgd"
-            and n_experts > 1
             # (Y's rows: y and log(y))
             and log_separation(Y[0], sample_weight, n_experts) >= LOG_SEPARATION
         )

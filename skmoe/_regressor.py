@@ -333,8 +333,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         "df": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
-    def _ranks_start(self, Y, sample_weight, n_experts, options) -> bool:
-        """Gaussian or Student's t experts with ``init_params="mixed"``: one
+    def _far_apart_regimes(self, Y, sample_weight, n_experts) -> bool:
+        """Gaussian or Student's t experts (with ``init_params="mixed"``): one
         restart more, from k-means of the ranks of ``y`` alone, hard labels,
         where the spreads of ``y``'s quantile bins differ by orders of
         magnitude (:func:`~skmoe._init.spread_ratio` of at least
@@ -344,11 +344,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         and 1000 (sds 1, 3 and 100); Student's t experts on the same data
         ended 102 to 119 nats below on 3 seeds of 10."""
         return (
-            self.init_params == "mixed"
-            and self.expert_estimator is None
-            and options.solver != "sgd"
-            and n_experts > 1
-            and np.size(Y) == np.shape(sample_weight)[0]  # one output
+            np.size(Y) == np.shape(sample_weight)[0]  # one output
             and spread_ratio(Y, sample_weight, n_experts) >= SPREAD_RATIO
         )
 
