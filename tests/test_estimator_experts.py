@@ -14,6 +14,7 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import IsolationForest, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (
+    Lasso,
     LinearRegression,
     LogisticRegression,
     PoissonRegressor,
@@ -139,6 +140,81 @@ def test_meta_estimators_pass_the_weights_on_without_routing(inner):
         MoERegressor(
             1, expert_estimator=TransformedTargetRegressor(KNeighborsRegressor())
         ).fit(X, y)
+
+
+def _voting():
+    from sklearn.ensemble import VotingRegressor
+
+    return VotingRegressor([("ridge", Ridge()), ("drop", "drop"), ("lr", Lasso(0.1))])
+
+
+def _stacking():
+    from sklearn.ensemble import StackingRegressor
+    from sklearn.model_selection import KFold
+
+    return StackingRegressor(
+        [("ridge", Ridge()), ("lasso", Lasso(0.1))],
+        final_estimator=LinearRegression(),
+        cv=KFold(2),
+    )
+
+
+def _halving():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    return HalvingGridSearchCV(
+        Ridge(), {"alpha": [1e-3, 10.0, 300.0]}, cv=2, random_state=0
+    )
+
+
+@pytest.mark.parametrize("make", [_voting, _stacking, _halving])
+def test_ensembles_and_halving_searches_pass_the_weights_on_without_routing(make):
+    # with metadata routing off, scikit-learn 1.9's voting and stacking
+    # ensembles (fit(X, y, **fit_params)) give sample_weight to each estimator,
+    # and the halving searches to theirs, as GridSearchCV does: all were
+    # refused as not taking sample_weight
+    X, y = _regimes()
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    one = MoERegressor(1, expert_estimator=make()).fit(X, y, sample_weight=w)
+    by_hand = make().fit(X, y, sample_weight=w)
+    assert_allclose(one.experts_[0].predict(X), by_hand.predict(X), rtol=1e-9)
+    unweighted = make().fit(X, y).predict(X)
+    assert not np.allclose(by_hand.predict(X), unweighted, rtol=1e-3)
+
+
+def test_a_soft_voting_classifier_takes_the_weights_without_routing():
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = _regimes()
+    labels = y > 0
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    voting = VotingClassifier(
+        [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=2))],
+        voting="soft",
+    )
+    one = MoEClassifier(1, expert_estimator=voting).fit(X, labels, sample_weight=w)
+    by_hand = clone(voting).fit(X, labels, sample_weight=w)
+    assert_allclose(one.predict_proba(X), by_hand.predict_proba(X), rtol=1e-9)
+    unweighted = clone(voting).fit(X, labels).predict_proba(X)
+    assert not np.allclose(by_hand.predict_proba(X), unweighted, rtol=1e-3)
+
+
+def test_an_ensemble_with_an_estimator_without_weights_is_refused():
+    from sklearn.ensemble import StackingRegressor, VotingClassifier
+
+    X, y = _regimes()
+    voting = VotingClassifier(
+        [("lr", LogisticRegression()), ("knn", KNeighborsClassifier())],
+        voting="soft",
+    )
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        MoEClassifier(2, expert_estimator=voting).fit(X, y > 0)
+    final = StackingRegressor(
+        [("ridge", Ridge())], final_estimator=KNeighborsRegressor()
+    )
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        MoERegressor(2, expert_estimator=final).fit(X, y)
 
 
 def test_a_meta_estimator_is_told_how_to_take_the_weights():

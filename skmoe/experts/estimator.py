@@ -17,8 +17,14 @@ import numpy as np
 import sklearn
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import (
+    StackingClassifier,
+    StackingRegressor,
+    VotingClassifier,
+    VotingRegressor,
+)
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import get_tags
 from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
@@ -53,7 +59,9 @@ def _takes_sample_weight(estimator) -> bool:
     with metadata routing on, by routing it (a Pipeline whose last step
     requests it); with routing off, by passing its fit parameters to the
     estimator it wraps, as TransformedTargetRegressor and the searches do
-    (``has_fit_parameter`` does not see their ``**fit_params``)."""
+    (the halving ones too), or to each of its estimators, as the voting and
+    stacking ensembles do (``has_fit_parameter`` does not see their
+    ``**fit_params``)."""
     if has_fit_parameter(estimator, "sample_weight"):
         return True
     if sklearn.get_config()["enable_metadata_routing"]:
@@ -61,9 +69,22 @@ def _takes_sample_weight(estimator) -> bool:
     if isinstance(estimator, TransformedTargetRegressor):
         inner = estimator.regressor
         return _takes_sample_weight(LinearRegression() if inner is None else inner)
-    if isinstance(estimator, GridSearchCV | RandomizedSearchCV):
+    if isinstance(estimator, BaseSearchCV):
         return _takes_sample_weight(estimator.estimator)
+    voting = isinstance(estimator, VotingRegressor | VotingClassifier)
+    if voting or isinstance(estimator, StackingRegressor | StackingClassifier):
+        # each estimator but "drop" is given the weights, and so is a stack's
+        # final estimator (its default, RidgeCV or LogisticRegression, takes them)
+        inner = [e for _, e in estimator.estimators if not _is_drop(e)]
+        if not voting and estimator.final_estimator is not None:
+            inner.append(estimator.final_estimator)
+        return all(_takes_sample_weight(e) for e in inner)
     return False
+
+
+def _is_drop(estimator) -> bool:
+    """Whether an ensemble's entry is ``"drop"`` (left out of its fit)."""
+    return isinstance(estimator, str) and estimator == "drop"
 
 
 def check_sample_weight_support(estimator, examples):
