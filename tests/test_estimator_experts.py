@@ -168,12 +168,18 @@ def _halving():
     )
 
 
-@pytest.mark.parametrize("make", [_voting, _stacking, _halving])
-def test_ensembles_and_halving_searches_pass_the_weights_on_without_routing(make):
+def _rfe():
+    from sklearn.feature_selection import RFE
+
+    return RFE(Ridge(), n_features_to_select=1)
+
+
+@pytest.mark.parametrize("make", [_voting, _stacking, _halving, _rfe])
+def test_ensembles_searches_and_rfe_pass_the_weights_on_without_routing(make):
     # with metadata routing off, scikit-learn 1.9's voting and stacking
     # ensembles (fit(X, y, **fit_params)) give sample_weight to each estimator,
-    # and the halving searches to theirs, as GridSearchCV does: all were
-    # refused as not taking sample_weight
+    # and the halving searches and RFE to theirs, as GridSearchCV does: all
+    # were refused as not taking sample_weight
     X, y = _regimes()
     w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
     one = MoERegressor(1, expert_estimator=make()).fit(X, y, sample_weight=w)
@@ -202,6 +208,7 @@ def test_a_soft_voting_classifier_takes_the_weights_without_routing():
 
 def test_an_ensemble_with_an_estimator_without_weights_is_refused():
     from sklearn.ensemble import StackingRegressor, VotingClassifier
+    from sklearn.feature_selection import RFECV
 
     X, y = _regimes()
     voting = VotingClassifier(
@@ -215,6 +222,8 @@ def test_an_ensemble_with_an_estimator_without_weights_is_refused():
     )
     with pytest.raises(ValueError, match="does not take sample_weight"):
         MoERegressor(2, expert_estimator=final).fit(X, y)
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        MoERegressor(2, expert_estimator=RFECV(Ridge())).fit(X, y)  # raises
 
 
 def test_a_meta_estimator_is_told_how_to_take_the_weights():

@@ -23,6 +23,7 @@ from sklearn.ensemble import (
     VotingClassifier,
     VotingRegressor,
 )
+from sklearn.feature_selection import RFE, RFECV
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import get_tags
@@ -58,7 +59,7 @@ def _takes_sample_weight(estimator) -> bool:
     """Whether ``estimator.fit`` takes ``sample_weight``: in its signature;
     with metadata routing on, by routing it (a Pipeline whose last step
     requests it); with routing off, by passing its fit parameters to the
-    estimator it wraps, as TransformedTargetRegressor and the searches do
+    estimator it wraps, as TransformedTargetRegressor, RFE and the searches do
     (the halving ones too), or to each of its estimators, as the voting and
     stacking ensembles do (``has_fit_parameter`` does not see their
     ``**fit_params``)."""
@@ -69,7 +70,9 @@ def _takes_sample_weight(estimator) -> bool:
     if isinstance(estimator, TransformedTargetRegressor):
         inner = estimator.regressor
         return _takes_sample_weight(LinearRegression() if inner is None else inner)
-    if isinstance(estimator, BaseSearchCV):
+    if isinstance(estimator, BaseSearchCV) or (
+        isinstance(estimator, RFE) and not isinstance(estimator, RFECV)
+    ):  # (RFECV refuses fit parameters without routing)
         return _takes_sample_weight(estimator.estimator)
     voting = isinstance(estimator, VotingRegressor | VotingClassifier)
     if voting or isinstance(estimator, StackingRegressor | StackingClassifier):
