@@ -222,8 +222,9 @@ def test_an_ensemble_with_an_estimator_without_weights_is_refused():
     )
     with pytest.raises(ValueError, match="does not take sample_weight"):
         MoERegressor(2, expert_estimator=final).fit(X, y)
+    # RFECV's own fit refuses sample_weight without routing
     with pytest.raises(ValueError, match="does not take sample_weight"):
-        MoERegressor(2, expert_estimator=RFECV(Ridge())).fit(X, y)  # raises
+        MoERegressor(2, expert_estimator=RFECV(Ridge())).fit(X, y)
 
 
 def test_a_meta_estimator_is_told_how_to_take_the_weights():
