@@ -297,6 +297,14 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     basis = free_basis(problem.gate, problem.experts, packer.layout, point_masses)
     fixed = ~np.any(basis != 0, axis=1)  # (the point masses')
     information = -total * hessian(problem, packer, theta, fixed)
+    # a positive parameter at its floor sits on a bound, not at a stationary
+    # point (a negative binomial dispersion at the Poisson limit): the data do
+    # not determine it, whatever the curvature there (whose log-coordinate
+    # information, about the floor times the gradient, fell on either side of
+    # DEGENERATE_TOL with the counts' spread)
+    at_floor = _at_floor(packer, expert_params)
+    information[at_floor, :] = 0.0
+    information[:, at_floor] = 0.0
     reduced = basis.T @ information @ basis
     reduced = 0.5 * (reduced + reduced.T)
     directions, eigenvalues, positive, informed = _equilibrated_eigh(reduced, total)
@@ -344,6 +352,21 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     largest = max(float(np.max(eigenvalues, initial=0.0)), 1.0)
     n_curving_up = int(np.count_nonzero(eigenvalues < -CURVING_UP_TOL * largest))
     return packer.layout, se, degenerate, n_degenerate, newton_step, n_curving_up, cov
+
+
+def _at_floor(packer, expert_params) -> np.ndarray:
+    """Which packed entries are positive parameters at their floor (within a
+    relative 1e-6, as :meth:`Experts.collapsed`), (P,) bool."""
+    parts = []
+    for group, name, shape in packer.layout:
+        size = int(np.prod(shape))
+        if group == "expert" and name in packer.floors:
+            value = np.asarray(to_numpy(expert_params[name]), dtype=np.float64)
+            floor = packer.floors[name]
+            parts.append(np.ravel((value > 0) & (value <= floor * (1 + 1e-6))))
+        else:
+            parts.append(np.zeros(size, dtype=bool))
+    return np.concatenate(parts)
 
 
 def _equilibrated_eigh(information, total):

@@ -144,7 +144,9 @@ class StdErrorsMixin:
         information, has an eigenvalue at most 1e-8 times its largest
         (singular or not positive definite: a constant or duplicated feature
         with ``alpha=0``, an expert no sample supports, separated classes, or
-        a fit that did not reach a maximum), a warning names the affected
+        a fit that did not reach a maximum), or where a variance or
+        dispersion sits on its floor (a bound, not a maximum: a negative
+        binomial expert at the Poisson limit), a warning names the affected
         parameters and their standard errors are ``inf``; the others are
         computed on the remaining directions. The standard errors condition
         on the fitted labelling of the experts and do not account for

@@ -624,6 +624,29 @@ def test_std_errors_are_the_observed_information_of_glm_nb():
     np.testing.assert_allclose(se.expert_dispersion_, expected[2:], rtol=1e-4)
 
 
+@pytest.mark.parametrize("trials", [2, 10, 50])
+def test_std_errors_of_a_dispersion_at_its_floor_are_inf(trials):
+    # binomial counts, less spread than Poisson ones: the dispersion ends on its
+    # floor, a bound where the likelihood still rises towards the Poisson limit,
+    # so the data do not determine it; at 10 trials its standard error was a
+    # finite 3e-6 without a warning (at 2 and 50, inf with one). The
+    # coefficients' are the Poisson regression's, sqrt(diag((X~' W X~)^-1))
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 1))
+    y = rng.binomial(trials, 1 / (1 + np.exp(-X[:, 0]))).astype(float)
+    model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0, tol=1e-10).fit(X, y)
+    assert model.expert_dispersion_[0] == pytest.approx(DISPERSION_FLOOR, rel=1e-9)
+    with pytest.warns(UserWarning, match="dispersion at its floor"):
+        se = model.std_errors(X, y)
+    assert np.isinf(se.expert_dispersion_[0])
+    poisson = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000).fit(X, y)
+    design = np.column_stack([np.ones(len(y)), X])
+    weights = poisson.predict(X)
+    expected = np.sqrt(np.diag(np.linalg.inv(design.T @ (weights[:, None] * design))))
+    np.testing.assert_allclose(se.expert_intercept_, expected[:1], rtol=1e-5)
+    np.testing.assert_allclose(se.expert_coef_[:, 0], expected[1:], rtol=1e-5)
+
+
 def test_zero_inflated_two_experts_is_the_zinb_model():
     # R pscl's zeroinfl(y ~ x | x, dist = "negbin"): logit P(zero) = a + b x,
     # the rest a negative binomial regression
