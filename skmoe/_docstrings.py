@@ -436,7 +436,12 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``solver="sgd"``. Each :meth:`partial_fit` call adds one (to the
         count of a :meth:`fit` it continues); online EM's first batch, fitted
         by EM, counts that fit's iterations, and a call that starts the model
-        again on the rows kept from too small first batches counts 1.
+        again on the rows kept from too small first batches counts 1. The
+        steps a restart takes before its run are not counted (nor in the
+        histories): ``gate="hierarchical"``'s flat softmax start, and the 20
+        steps of ``noise="student_t"`` experts at the initial
+        responsibilities (one Student-t expert can converge in them, and
+        report 3 iterations).
 
     converged_ : bool
         Whether the kept run converged before ``max_iter``. False after a
