@@ -46,7 +46,7 @@ from .experts.estimator import (
     check_sample_weight_support,
     not_a_regressor,
 )
-from .experts.gaussian import VARIANCE_RANGE
+from .experts.gaussian import VARIANCE_RANGE, residual_scale
 
 #: The ratio of a linear-Gaussian expert's noise standard deviation to its
 #: residuals' above which fit warns (:meth:`MoERegressor._held_noise_message`).
@@ -603,6 +603,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 random_state=self._expert_seed(),
             )
         shared = getattr(self, "_shared_rows", ())
+        # (max y - min y: residuals beyond y's range on y near the square root
+        # of the largest float are scaled before they are squared)
+        spread = float(np.max(Y)) - float(np.min(Y)) if np.size(Y) else 0.0
+        scale = residual_scale(Y.dtype, spread)
         if self.noise == "student_t":
             df = self.df
             if df == "auto":  # fit chooses it (_fit_candidates); a warm fit keeps it
@@ -625,8 +629,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 shared=shared,
                 chosen=chosen,
                 variance_ceiling=ceiling,
+                scale=scale,
             )
-        return GaussianLinearExperts(floor, tied=tied, shared=shared)
+        return GaussianLinearExperts(floor, tied=tied, shared=shared, scale=scale)
 
     def _streaming_start(self, xp, params, Y, sample_weight):
         # a first batch with a constant y (one row, say) fits it exactly, noise

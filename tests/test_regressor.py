@@ -1394,3 +1394,89 @@ def test_float32_gradient_fit_of_large_y_does_not_warn():
     unit = MoERegressor(2, solver="gradient", random_state=0)
     unit.fit(X, y / np.float32(1e18))
     np.testing.assert_allclose(prediction, unit.predict(X) * 1e18, rtol=1e-3, atol=1e15)
+
+
+# y near the square root of the largest float, whose experts' slopes, fitted
+# on the rows they weigh, predicted far beyond y's range on rows they weighed
+# at 0: the squared residuals overflowed, inf times a weight of 0 was NaN
+# (NumPy warned, and with its warnings ignored every restart broke down).
+# The reference: the same fit of y scaled down by a power of two (exact),
+# whose range is ordinary, scaled back
+NEAR_LIMIT_CASES = {
+    "float32": (
+        [[1.1392385], [0.6155995], [-1.1914408], [0.546767]],
+        [-7.6606944e18, 7.6606944e18, -7.6606944e18, 7.6606944e18],
+        np.float32,
+        62,
+    ),
+    "float64": (
+        [
+            [2.40802308, -0.93857143],
+            [1.03801658, 0.52702206],
+            [-0.92410705, -1.45972242],
+            [-1.68883385, 0.09900785],
+            [0.99099381, -0.11013713],
+        ],
+        [
+            -6.71905809e153,
+            4.98306451e153,
+            9.72625957e151,
+            1.41543090e153,
+            5.82494590e153,
+        ],
+        np.float64,
+        510,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEAR_LIMIT_CASES))
+def test_em_fit_whose_experts_extrapolate_beyond_near_limit_y_is_finite(case):
+    from skmoe.exceptions import SkmoeWarning
+
+    X, y, dtype, power = NEAR_LIMIT_CASES[case]
+    X, y = np.array(X, dtype), np.array(y, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", SkmoeWarning)  # (4 or 5 rows, K=3)
+        model = MoERegressor(3, random_state=0).fit(X, y)
+        prediction = model.predict(X)
+        unit = MoERegressor(3, random_state=0).fit(X, y / dtype(2.0**power))
+    assert np.all(np.isfinite(model.expert_coef_))
+    assert np.all(np.isfinite(model.expert_variance_))
+    np.testing.assert_allclose(prediction, unit.predict(X) * 2.0**power, rtol=1e-4)
+    np.testing.assert_allclose(
+        model.expert_coef_,
+        unit.expert_coef_ * 2.0**power,
+        rtol=1e-3,
+        atol=1e-3 * 2.0**power,
+    )
+
+
+def test_gaussian_m_step_residuals_beyond_square_root_limit():
+    # float32: a steep line fitted on 4 rows of weight 1 reaches 1e21 at a
+    # fifth row of weight 0, whose squared residual overflowed (NaN times 0,
+    # with NumPy's warning): the variance is that of the 4 rows' residuals
+    # (closed form below)
+    from skmoe.experts.gaussian import GaussianLinearExperts, residual_scale
+
+    x = np.array([0.0, 0.25, 0.5, 1.0, 100.0])
+    y = np.array([0.0, 3.0, 4.0, 10.0, 0.0]) * 1e18
+    weight = np.array([[1.0, 1.0, 1.0, 1.0, 0.0]], np.float32)
+    design = np.vstack([np.ones(5), x]).astype(np.float32)
+    scale = residual_scale(np.float32, np.ptp(y))
+    assert scale == 2.0**-65 and residual_scale(np.float32, 4e9) == 1.0
+    experts = GaussianLinearExperts(1e22, scale=scale)  # ceiling 1e38
+    params = experts.initial_params(np, design, y.astype(np.float32), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fitted = experts.m_step(np, design, y.astype(np.float32), weight, params, 0.1)
+        penalty = float(experts.penalty(np, fitted, 0.1))
+    # ridge normal equations of the 4 rows in float64 (intercept unpenalized)
+    rows = np.vstack([np.ones(4), x[:4]])
+    coef = np.linalg.solve(rows @ rows.T + np.diag([0.0, 0.1]), rows @ y[:4])
+    ssr = np.sum((y[:4] - coef @ rows) ** 2)
+    variance = (ssr + 0.1 * coef[1] ** 2) / 4
+    np.testing.assert_allclose(fitted["coef"][:, 0], coef, rtol=1e-4)
+    np.testing.assert_allclose(fitted["variance"], [variance], rtol=1e-4)
+    np.testing.assert_allclose(penalty, 0.05 * coef[1] ** 2 / variance, rtol=1e-4)

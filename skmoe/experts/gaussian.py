@@ -107,6 +107,26 @@ def _square(a):
     return np.square(a, out=a) if writable_over(a) else a**2
 
 
+def residual_scale(dtype, y_range: float) -> float:
+    """The power of two that the experts scale residuals and coefficients by
+    before squaring them: 1, or for y whose range (max y - min y) exceeds
+    ``2**(maxexp // 4)`` of its float ``dtype`` (4.3e9 in float32, 1.2e77 in
+    float64), ``2**-(maxexp // 2 + 1)``, whose products with any finite
+    number square below ``2**(maxexp - 2)``.
+
+    An expert's slope, fitted on the rows it weighs, can predict far beyond
+    y's range on rows it weighs (nearly) not at all; on y near the square root
+    of the largest float their squared residuals overflowed, and an inf times a
+    weight of 0 is NaN (NumPy warned; 2 of 150 float32 fits broke down).
+    Powers of two scale exactly (but for subnormal results, residuals below 4
+    here, far below y's rounding at that range), and ordinary y keep 1: the
+    same numbers, bit for bit, at no cost."""
+    info = np.finfo(dtype)
+    if not y_range > 2.0 ** (info.maxexp // 4):
+        return 1.0
+    return 2.0 ** -(info.maxexp // 2 + 1)
+
+
 class GaussianLinearExperts(ExpertFamily):
     """K linear-Gaussian experts, each with its own noise variance or one shared.
 
@@ -150,13 +170,33 @@ class GaussianLinearExperts(ExpertFamily):
     shared : tuple of int, default=()
         Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
         that all experts share.
+    scale : float, default=1.0
+        Power of two that residuals and coefficients are multiplied by before
+        they are squared (:func:`residual_scale`).
     """
 
-    def __init__(self, variance_floor: float, tied: bool = False, shared=()):
+    def __init__(self, variance_floor: float, tied: bool = False, shared=(), scale=1.0):
         self.variance_floor = variance_floor
         self.variance_ceiling = variance_floor * VARIANCE_RANGE
         self.tied = tied
         self.shared = tuple(shared)
+        self.scale = scale
+
+    def _weighted_squares(self, xp, resid, weight):
+        """``sum(weight * resid**2, axis=1)`` (K,) of the (K, n) residuals (a
+        temporary, written over), scaled by :func:`residual_scale`."""
+        c = self.scale
+        if c == 1.0:
+            return xp.sum(_times(_square(resid), weight), axis=1)
+        with np.errstate(over="ignore"):  # (a sum beyond the largest float: inf)
+            return xp.sum(_times(_square(resid * c), weight), axis=1) / c / c
+
+    def _penalized_squares(self, xp, coef, mask):
+        """``sum(mask * coef**2, axis=0)`` (K,) of the (d, K) coefficients
+        times ``scale**2`` (the intercepts' squares, masked out, overflowed near
+        the largest float: inf times 0)."""
+        c = self.scale
+        return xp.sum(mask * (coef**2 if c == 1.0 else _square(coef * c)), axis=0)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
@@ -175,7 +215,12 @@ class GaussianLinearExperts(ExpertFamily):
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         variance = params["variance"][:, None]
         resid = Y[None, :] - self.means(xp, design, params)
-        return -0.5 * (math.log(2 * math.pi) + xp.log(variance) + resid**2 / variance)
+        if self.scale == 1.0:
+            squares = resid**2 / variance
+        else:  # in noise sds (an overflow of their squares: inf, -inf below)
+            with np.errstate(over="ignore"):
+                squares = _square(resid / xp.sqrt(variance))
+        return -0.5 * (math.log(2 * math.pi) + xp.log(variance) + squares)
 
     def m_step(
         self,
@@ -210,8 +255,7 @@ class GaussianLinearExperts(ExpertFamily):
             rhs = centred @ design.T  # (K, d)
             del centred
             coef = self._coefficients(xp, gram, rhs, ybar, params)
-        resid2 = _square(Y[None, :] - coef.T @ design)
-        ssr = xp.sum(_times(resid2, fit_weight), axis=1)
+        ssr = self._weighted_squares(xp, Y[None, :] - coef.T @ design, fit_weight)
         return {"coef": coef, "variance": self._variances(xp, ssr, mass, coef, alpha)}
 
     def _use_dual(self, xp, design, alpha) -> bool:
@@ -364,8 +408,12 @@ class GaussianLinearExperts(ExpertFamily):
         """The noise variances from the experts' weighted squared residuals."""
         tiny = float(xp.finfo(coef.dtype).smallest_normal)
         if alpha > 0:  # (slopes whose squares overflow are fine unpenalized)
-            mask = penalty_mask(xp, coef)
-            ssr = ssr + alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+            mask = penalty_mask(xp, coef)[:, None]
+            penalized = self._penalized_squares(xp, coef, mask)
+            if self.scale != 1.0:
+                with np.errstate(over="ignore"):
+                    penalized = penalized / self.scale / self.scale
+            ssr = ssr + alpha * penalized
         if self.tied:  # one variance over all the experts' residuals
             pooled = xp.sum(ssr) / xp.maximum(xp.sum(mass), tiny)
             variance = pooled * xp.ones_like(ssr)
@@ -394,8 +442,14 @@ class GaussianLinearExperts(ExpertFamily):
             - xp.sum(weighted_resp, axis=1) / variance
         )
         if alpha > 0:
-            penalized = xp.sum(mask * coef**2, axis=0)
-            grad_variance = grad_variance + 0.5 * alpha * penalized / variance**2
+            penalized = self._penalized_squares(xp, coef, mask)
+            c = self.scale
+            if c == 1.0:
+                term = 0.5 * alpha * penalized / variance**2
+            else:
+                with np.errstate(over="ignore"):
+                    term = 0.5 * alpha * (penalized / variance / variance / c / c)
+            grad_variance = grad_variance + term
         if self.tied:
             # each of the K equal entries gets the shared variance's derivative
             # over K: moving them together changes the objective by that
@@ -409,9 +463,9 @@ class GaussianLinearExperts(ExpertFamily):
         # expert that fits its samples exactly keeps alpha ||b_k||^2 / N_k,
         # which held its variance several times above the floor (no warning
         # at the default alpha for duplicated rows that one at alpha=0 gave)
-        resid2 = _square(Y[None, :] - self.means(xp, design, params))
-        ssr = xp.sum(_times(resid2, weighted_resp), axis=1)
-        del resid2
+        resid = Y[None, :] - self.means(xp, design, params)
+        ssr = self._weighted_squares(xp, resid, weighted_resp)
+        del resid  # (written over with its squares)
         mass = xp.sum(weighted_resp, axis=1)
         if self.tied:
             ssr, mass = xp.sum(ssr) + 0 * ssr, xp.sum(mass) + 0 * mass
@@ -437,7 +491,9 @@ class GaussianLinearExperts(ExpertFamily):
         # the log-likelihood's curvature in a mean is 1 / s2_k: steps in units
         # of the noise, as on a target standardized by it (the target's own
         # standard deviation made Adam's steps too long for sharp regimes)
-        scale = float(xp.sqrt(xp.mean(params["variance"])))
+        c = self.scale  # (the mean of variances near the largest float: their sum)
+        with np.errstate(over="ignore"):
+            scale = float(xp.sqrt(xp.mean(params["variance"] * c) / c))
         return scale if math.isfinite(scale) and scale > 0 else 1.0
 
     def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
@@ -456,8 +512,13 @@ class GaussianLinearExperts(ExpertFamily):
         coef = params["coef"]
         if alpha == 0:  # (0 * inf where a slope's square overflows)
             return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        mask = penalty_mask(xp, coef)
-        return 0.5 * alpha * xp.sum(mask[:, None] * coef**2 / params["variance"])
+        mask = penalty_mask(xp, coef)[:, None]
+        c = self.scale
+        if c == 1.0:
+            return 0.5 * alpha * xp.sum(mask * coef**2 / params["variance"])
+        with np.errstate(over="ignore"):
+            squares = mask * _square(coef * c) / params["variance"]
+            return 0.5 * alpha * (xp.sum(squares) / c / c)
 
     def tie(self, xp, params: Params) -> Params:
         return dict(params, coef=tie_rows(xp, params["coef"], self.shared))

@@ -55,6 +55,8 @@ class StudentTLinearExperts(GaussianLinearExperts):
     variance_ceiling : float, default=None
         Largest squared scale; None: ``VARIANCE_RANGE`` times the floor (the
         estimator's floor is robust to outliers, its ceiling is not).
+    scale : float, default=1.0
+        As :class:`GaussianLinearExperts`'s.
     """
 
     #: the M-step's weights change with the lines: no running sums
@@ -88,8 +90,9 @@ class StudentTLinearExperts(GaussianLinearExperts):
         shared=(),
         chosen=False,
         variance_ceiling=None,
+        scale=1.0,
     ):
-        super().__init__(variance_floor, tied=tied, shared=shared)
+        super().__init__(variance_floor, tied=tied, shared=shared, scale=scale)
         self.df = float(df)
         self.chosen = chosen
         if variance_ceiling is not None:
