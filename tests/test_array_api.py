@@ -29,7 +29,7 @@ from skmoe import (
 from skmoe._em import EMProblem, run_em
 from skmoe._groups import Groups
 from skmoe._math import design_matrix
-from skmoe.exceptions import DegenerateFitWarning
+from skmoe.exceptions import DegenerateFitWarning, SkmoeWarning
 from skmoe.experts import (
     GammaExperts,
     GaussianLinearExperts,
@@ -1647,3 +1647,49 @@ def test_gaussian_dual_m_step_in_array_api_strict_matches_numpy():
         np.testing.assert_allclose(
             np.asarray(results[1][name]), results[0][name], rtol=1e-10
         )
+
+
+@dispatch
+def test_near_limit_y_fits_without_warnings_or_device_reads_per_iteration(
+    monkeypatch,
+):
+    # y of 1e153 to 7e153 (float64; range near the square root of the largest
+    # float), K=3: an expert extrapolated beyond y's range on rows it weighed
+    # at 0, whose squared residuals overflowed (NumPy warned, inf * 0 = NaN).
+    # Residuals are scaled by a power of two chosen once before the loop: an
+    # iteration reads what an ordinary fit's does, and the fit is NumPy's
+    X = np.array(
+        [
+            [2.40802308, -0.93857143],
+            [1.03801658, 0.52702206],
+            [-0.92410705, -1.45972242],
+            [-1.68883385, 0.09900785],
+            [0.99099381, -0.11013713],
+        ]
+    )
+    y = np.array(
+        [-6.719058e153, 4.983064e153, 9.726259e151, 1.415430e153, 5.824945e153]
+    )
+    reads = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", SkmoeWarning)  # (5 rows, K=3)
+        reference = MoERegressor(3, n_init=1, random_state=0).fit(X, y)
+        with sklearn.config_context(array_api_dispatch=True):
+            Xs, ys = xps.asarray(X), xps.asarray(y)
+            for target in ("near", "unit"):
+                for max_iter in (1, 6):
+                    model = MoERegressor(
+                        3, n_init=1, max_iter=max_iter, tol=0, random_state=0
+                    )
+                    fitted = ys if target == "near" else ys / 2.0**510
+                    reads[target, max_iter] = _host_reads(
+                        monkeypatch, model.fit, Xs, fitted
+                    )
+            model = MoERegressor(3, n_init=1, random_state=0).fit(Xs, ys)
+            prediction = np.asarray(model.predict(Xs))
+    # (the same reads as y / 2**510's: 3 an iteration on these 5 rows, whose
+    # experts the collapse check reads too)
+    per_iteration = {t: reads[t, 6] - reads[t, 1] for t in ("near", "unit")}
+    assert per_iteration["near"] == per_iteration["unit"] <= 5 * 3
+    np.testing.assert_allclose(prediction, reference.predict(X), rtol=1e-6)
