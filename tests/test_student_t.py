@@ -674,3 +674,34 @@ def test_verbose_names_each_df_and_the_choice(capsys):
         "df=32:",
     ]
     assert out.endswith(f"chose df={reg.df_:g} (lowest training BIC)\n")
+
+
+def test_student_t_fit_of_y_near_the_square_root_limit_is_quiet():
+    # float32 y of +-6.3e18 (range 0.68 of the square root of the largest
+    # float): coefficients and residuals whose squares overflowed (times a
+    # mask or weight of 0: NaN) and df times a variance near the largest
+    # float, with NumPy's warnings; the reference is the fit of y / 2**62
+    # (exact), scaled back
+    from skmoe.exceptions import SkmoeWarning
+
+    X = np.array(
+        [
+            [-0.9447516, -0.09826997],
+            [0.09548303, 0.035586238],
+            [-0.5062917, 0.5937481],
+            [0.8911669, 0.32084832],
+            [-0.8182302, 0.73165226],
+        ],
+        np.float32,
+    )
+    y = np.array([1, 1, -1, -1, -1], np.float32) * np.float32(6.3007904e18)
+    kw = dict(noise="student_t", df=4.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", SkmoeWarning)  # (5 rows, K=2)
+        model = MoERegressor(2, **kw).fit(X, y)
+        unit = MoERegressor(2, **kw).fit(X, y / np.float32(2.0**62))
+    assert np.all(np.isfinite(model.expert_variance_))
+    np.testing.assert_allclose(
+        model.predict(X), unit.predict(X) * 2.0**62, rtol=1e-4, atol=1e-4 * 2.0**62
+    )

@@ -121,7 +121,10 @@ class StudentTLinearExperts(GaussianLinearExperts):
         # largest float (1.3e150 in float64), where u^2 overflows (a target
         # 1e155 from a line has a finite t density, of log -1786) and 1 is
         # below the rounding of u^2
-        u = xp.abs(resid) / xp.sqrt(df * variance)
+        if self.scale == 1.0:
+            u = xp.abs(resid) / xp.sqrt(df * variance)
+        else:  # (df times a variance near the largest float overflowed)
+            u = xp.abs(resid) / xp.sqrt(variance) / math.sqrt(df)
         far = u > 1e-4 * math.sqrt(float(xp.finfo(u.dtype).max))
         with np.errstate(over="ignore", divide="ignore"):  # the branch not kept
             log1p_u2 = xp.where(far, 2 * xp.log(u), xp.log1p(u * u))
