@@ -744,6 +744,38 @@ def test_rows_of_zero_weight_do_not_change_the_collapse_verdict():
     assert auto.n_experts_ >= 2
 
 
+def test_few_distinct_counts_at_the_resolution_its_design_rows_allow():
+    # few_distinct (K,): fewer than COLLAPSE_ROWS * own distinct values of y,
+    # counted by hand here
+    from skmoe.experts.gaussian import COLLAPSE_ROWS, few_distinct
+
+    assert COLLAPSE_ROWS == 2
+    close, noise, one = np.array([True]), np.array([1.0]), np.ones((1, 32))
+    # 2 distinct design rows, 16 copies each, y 0.03 apart within each: on
+    # own = 2 design rows (at least own) values count at noise / 32 (32
+    # values); on fewer than own = 3 at noise itself (2 values)
+    x = np.repeat([0.0, 1.0], 16)
+    y = 10 * x + 0.03 * np.tile(np.arange(16), 2)
+    design = np.vstack([np.ones(32), x])
+    assert not few_distinct(y, one, close, noise, 2, design)[0]
+    assert few_distinct(y, one, close, noise, 3, design)[0]
+    # exactly COLLAPSE_ROWS * own = 4 distinct values is enough, 3 are few
+    y = np.repeat([0.0, 5.0, 10.0, 15.0], 8)
+    design = np.ones((2, 32))
+    assert not few_distinct(y, one, close, noise, 2, design)[0]
+    assert few_distinct(y[8:], one[:, 8:], close, noise, 2, design[:, 8:])[0]
+    # 16 rows on 16 design rows, y 0.1 noise apart: 16 distinct at noise / 16
+    # (Kish's number of rows, whatever the weights' scale)
+    x = np.arange(16.0)
+    design = np.vstack([np.ones(16), x])
+    for scale in (1e-3, 1.0, 1e3):
+        resp = np.vstack([np.full(16, scale), np.zeros(16)])
+        got = few_distinct(
+            0.1 * x, resp, np.array([True, False]), np.ones(2), 5, design
+        )
+        assert not got.any()
+
+
 @pytest.mark.parametrize(
     "dtype, x_scale, y_scale", [(np.float32, 1e-10, 1e10), (np.float64, 1e-140, 1e20)]
 )
@@ -1301,6 +1333,62 @@ def test_spread_ratio_of_a_bin_of_one_value_is_zero():
     assert np.all(repeated[:12] == -0.74)  # the lower of 2 bins: one value
     assert spread_ratio(y, weight * 1.0, 2) == 0.0
     assert spread_ratio(repeated, np.ones(24), 2) == 0.0
+
+
+def test_ranks_are_weighted_mid_ranks():
+    # the "ranks" start's ranks: the weight below a value and half the weight
+    # at it, ties sharing one; integer weights as repeated rows, whose
+    # mid-ranks are SciPy's average ranks less 1/2
+    from skmoe._init import _ranks
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(5, size=30).astype(float)  # ties
+    weight = rng.randint(1, 4, size=30)
+    expected = stats.rankdata(np.repeat(y, weight), method="average") - 0.5
+    first = np.cumsum(weight) - weight  # each row's first copy
+    np.testing.assert_array_equal(_ranks(y, weight * 1.0)[:, 0], expected[first])
+
+
+def test_spread_ratio_needs_twice_as_many_distinct_values_as_bins():
+    # 3 distinct values in 2 bins: 0 (no restart), though the bins' spreads
+    # (0.47 and 470.9, the middle row half in each) differ 1000-fold; 4
+    # distinct values do score
+    from skmoe._init import spread_ratio
+
+    assert spread_ratio(np.array([0.0, 1.0, 1000.0]), np.ones(3), 2) == 0.0
+    assert spread_ratio(np.array([0.0, 1.0, 2.0, 1000.0]), np.ones(4), 2) > 100
+
+
+def test_spread_ratio_of_ties_in_a_bin_whose_edge_ends_a_row_is_zero():
+    # the edge between 2 bins of 6 rows falls on the third row's end: that row
+    # has a piece of length 0 in the upper bin, which holds 3 copies of one
+    # value alone (their mean rounds off it: 3 v / 3 != v) and has no spread
+    from skmoe._init import spread_ratio
+
+    v = 1.8675579901499675
+    assert np.sum(np.full(3, v)) / 3 != v
+    y = np.array([0.0, 0.5, 1.0, v, v, v])
+    assert spread_ratio(y, np.ones(6), 2) == 0.0
+
+
+def test_the_ranks_restart_is_for_built_in_experts_and_full_batch_solvers(capsys):
+    # not with solver="sgd" nor expert_estimator (_ranks_start's conditions)
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y, _ = _far_regimes(0)
+
+    def restarts(**params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MoERegressor(3, n_init=2, max_iter=3, random_state=0, verbose=1)
+            model.set_params(**params).fit(X, y)
+        out = capsys.readouterr().out
+        return [s.split(":")[0] for s in out.splitlines() if s.startswith("Restart")]
+
+    two = ["Restart 0 (kmeans)", "Restart 1 (random)"]
+    assert restarts(solver="gradient") == [*two, "Restart 2 (ranks)"]
+    assert restarts(solver="sgd") == two
+    assert restarts(expert_estimator=DecisionTreeRegressor(max_depth=2)) == two
 
 
 @pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
