@@ -1092,3 +1092,27 @@ def test_log_separation_ties_and_extreme_weights():
         MoEGammaRegressor(4, n_init=1, max_iter=3, random_state=0).fit(
             rng.normal(size=(40, 1)), ties
         )
+
+
+def test_log_separation_of_as_many_values_as_clusters_under_uneven_weights():
+    # 3 values of log(y), 3 clusters: nothing left within, inf, though the
+    # bins of equal weight put two of the values in one bin (weights 0.45,
+    # 0.45, 0.1: midpoints at 0.225, 0.675 and 0.95 of the weight)
+    from skmoe._init import log_separation
+
+    y = np.repeat([1.0, 10.0, 100.0], 3)
+    weight = np.repeat([0.45, 0.45, 0.1], 3)
+    assert log_separation(y, weight, 3) == np.inf
+
+
+def test_the_gamma_ranks_restart_is_not_added_with_zero_inflated(capsys):
+    # (MoEGammaRegressor._far_apart_regimes): far-apart regimes, all positive
+    rng = np.random.RandomState(0)
+    y = np.concatenate([rng.gamma(25, m / 25, 100) for m in (1, 10, 1000)])
+    for zero_inflated, ranks in ((False, True), (True, False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MoEGammaRegressor(
+                3, zero_inflated=zero_inflated, n_init=2, max_iter=3, verbose=1
+            ).fit(np.zeros((300, 1)), y)
+        assert ("(ranks)" in capsys.readouterr().out) == ranks
