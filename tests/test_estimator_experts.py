@@ -1452,3 +1452,38 @@ def test_category_codes_of_numeric_strings_do_not_depend_on_the_rows():
             rows = np.flatnonzero(city == c)[:3]
             part = frame.iloc[rows] if isinstance(frame, pd.DataFrame) else frame[rows]
             assert_allclose(model.predict(part), means[c], rtol=1e-12)
+
+
+def test_missing_categories_get_scikit_learns_nan_error():
+    # a null in a polars Categorical, a "nan" category of a pandas frame: X
+    # contains NaN (scikit-learn's error), not pandas' "categories cannot be
+    # null" from the categories the experts are given
+    pl = pytest.importorskip("polars")
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    city = rng.integers(0, 6, 300)
+    x = rng.normal(size=300)
+    y = x + city + 0.3 * rng.normal(size=300)
+    frames = [
+        pl.DataFrame(
+            {
+                "x": x,
+                "city": pl.Series(
+                    [None if c == 5 else str(c + 5) for c in city],
+                    dtype=pl.Categorical,
+                ),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "x": x,
+                "city": pd.Categorical(["nan" if c == 5 else str(c) for c in city]),
+            }
+        ),
+    ]
+    model = MoERegressor(1, expert_estimator=HistGradientBoostingRegressor(), n_init=1)
+    for frame in frames:
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            model.fit(frame, y)
