@@ -11,7 +11,12 @@ clustering (``skmoe._init._kmeans_labels``, the count included), on ordinary
 data and on data of a few distinct rows sorted into blocks, where the count
 reads every row.
 
-    python benchmarks/distinct_rows.py [--repeats 5]
+``--collapse``: the collapse rule's count of an expert's distinct design rows
+(``skmoe.experts.gaussian._once``, rows sorted as opaque items) against
+``np.unique(axis=0)`` (rows sorted as records), on the Fortran-ordered design
+``[1, X]^T`` a fit passes it: all rows distinct, one-hot rows, 8 distinct rows.
+
+    python benchmarks/distinct_rows.py [--repeats 5] [--collapse]
 """
 
 import argparse
@@ -21,6 +26,7 @@ import time
 import numpy as np
 
 from skmoe._init import _distinct_rows, _kmeans_labels
+from skmoe.experts.gaussian import _once
 
 
 def data(n, d, distinct, seed=0):
@@ -42,10 +48,44 @@ def seconds(call, repeats):
     return statistics.median(times)
 
 
+def by_records(labels):
+    """The count as before: ``np.unique(axis=0)``."""
+    _, inverse, counts = np.unique(
+        labels, axis=0, return_inverse=True, return_counts=True
+    )
+    return 1.0 / counts[inverse.ravel()]
+
+
+def collapse(repeats):
+    print(
+        f"{'n':>8} {'D':>3} {'rows':>8} {'records ms':>11} {'items ms':>9} {'ratio':>6}"
+    )
+    rng = np.random.RandomState(0)
+    for n, d in [(10_000, 20), (100_000, 20), (1_000_000, 20)]:
+        for label, X in [
+            ("all", rng.randn(n, d)),
+            ("one-hot", np.eye(d)[rng.randint(0, d, n)]),
+            ("8", rng.randn(8, d)[rng.randint(0, 8, n)]),
+        ]:
+            design = np.asfortranarray(np.column_stack([np.ones(n), X]).T)
+            rows = design.T
+            assert np.array_equal(_once(rows), by_records(rows))
+            old = seconds(lambda rows=rows: by_records(rows), repeats)
+            new = seconds(lambda rows=rows: _once(rows), repeats)
+            print(
+                f"{n:>8} {d + 1:>3} {label:>8} {1e3 * old:>11.1f} "
+                f"{1e3 * new:>9.1f} {new / old:>6.3f}"
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--collapse", action="store_true")
     args = parser.parse_args()
+    if args.collapse:
+        collapse(args.repeats)
+        return
     print(
         f"{'n':>8} {'D':>3} {'K':>4} {'rows':>9} {'count ms':>9} "
         f"{'k-means ms':>11} {'share':>6}"

@@ -39,13 +39,22 @@ COLLAPSE_ROWS = 2
 
 
 def _once(labels) -> np.ndarray:
-    """(n,) the share of each of the n ``labels`` (rows) in its label's
-    samples, 1 / its number of copies: summed under an expert's shares, the
-    distinct labels among its samples, each label's samples counted once."""
-    _, inverse, counts = np.unique(
-        labels, axis=0, return_inverse=True, return_counts=True
-    )
-    return 1.0 / counts[inverse.ravel()]
+    """(n,) the share of each of the n ``labels`` (values, or finite rows of
+    floats) in its label's samples, 1 / its number of copies: summed under an
+    expert's shares, the distinct labels among its samples, each label's
+    samples counted once.
+
+    Rows are sorted as one opaque item each, their bytes (with -0.0 made 0.0:
+    equal floats, equal bytes), as ``np.unique`` sorts values, not as records,
+    as ``np.unique(axis=0)`` sorts them: the same counts of finite rows in 0.09
+    to 0.3 of the time (40 ms against 137 to 466 ms at 1e5 x 21,
+    ``benchmarks/distinct_rows.py --collapse``)."""
+    if labels.ndim == 2:
+        rows = np.add(labels, 0.0, order="C")
+        item = np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))
+        labels = rows.view(item).ravel()
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
 
 
 def few_distinct(
