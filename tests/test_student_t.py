@@ -705,3 +705,44 @@ def test_student_t_fit_of_y_near_the_square_root_limit_is_quiet():
     np.testing.assert_allclose(
         model.predict(X), unit.predict(X) * 2.0**62, rtol=1e-4, atol=1e-4 * 2.0**62
     )
+
+
+def test_student_t_precision_weights_beyond_the_square_root_limit():
+    # at residual_scale's scale, a residual of 2e19 (its square overflows
+    # float32) from a line of noise sd 1e19 has the weight (df + 1) / (df +
+    # u^2), u = 2: it was 0 (inf / s2)
+    from skmoe.experts.gaussian import residual_scale
+
+    scale = residual_scale(np.float32, 1e19)
+    experts = StudentTLinearExperts(1e20, 4.0, scale=scale)
+    design = np.array([[1.0, 1.0], [0.0, 1.0]], np.float32)
+    Y = np.array([0.0, 2e19], np.float32)
+    params = {
+        "coef": np.zeros((2, 1), np.float32),
+        "variance": np.array([1e38], np.float32),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        weights, _ = experts._precision_weights(np, design, Y, params)
+    u2 = np.array([0.0, 2e19]) ** 2 / 1e38
+    np.testing.assert_allclose(weights[0], 5.0 / (4.0 + u2), rtol=1e-6)
+
+
+def test_student_t_fit_of_float64_y_near_the_limit_is_quiet():
+    # y of +-1e153 (float64): the robust floor, a NumPy float, times
+    # VARIANCE_RANGE overflowed with NumPy's warning in the experts'
+    # constructor; the fit is that of y / 2**507 (exact), scaled back
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 1))
+    y = np.where(X[:, 0] > 0, 3 * X[:, 0], -X[:, 0]) + 0.5 * rng.normal(size=60)
+    kw = dict(noise="student_t", df=5.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoERegressor(2, **kw).fit(X, y * 2.0**507)
+    unit = MoERegressor(2, **kw).fit(X, y)
+    np.testing.assert_allclose(
+        model.expert_coef_, unit.expert_coef_ * 2.0**507, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        model.expert_variance_, unit.expert_variance_ * 4.0**507, rtol=1e-12
+    )

@@ -186,7 +186,9 @@ class GaussianLinearExperts(ExpertFamily):
 
     def __init__(self, variance_floor: float, tied: bool = False, shared=(), scale=1.0):
         self.variance_floor = variance_floor
-        self.variance_ceiling = variance_floor * VARIANCE_RANGE
+        # (a Python float: inf, not NumPy's overflow warning, for a floor of
+        # y near the limit)
+        self.variance_ceiling = float(variance_floor) * VARIANCE_RANGE
         self.tied = tied
         self.shared = tuple(shared)
         self.scale = scale
@@ -197,15 +199,36 @@ class GaussianLinearExperts(ExpertFamily):
         c = self.scale
         if c == 1.0:
             return xp.sum(_times(_square(resid), weight), axis=1)
+        # only the residuals beyond 1 / (8 c) (2**62 in float32) scaled: the
+        # squares of small ones, scaled, were subnormal (a regime of noise
+        # 1e-3 beside a row of weight 1e-30 at 5e9 took a fifth of its
+        # variance in float32)
+        far = xp.abs(resid) > 0.125 / c
+        zero = xp.zeros_like(resid)
+        beyond = xp.where(far, resid * c, zero)
+        near = xp.where(far, zero, resid)
+        del far, zero, resid
         with np.errstate(over="ignore"):  # (a sum beyond the largest float: inf)
-            return xp.sum(_times(_square(resid * c), weight), axis=1) / c / c
+            beyond = xp.sum(_times(_square(beyond), weight), axis=1) / c / c
+            return xp.sum(_times(_square(near), weight), axis=1) + beyond
 
     def _penalized_squares(self, xp, coef, mask):
-        """``sum(mask * coef**2, axis=0)`` (K,) of the (d, K) coefficients
-        times ``scale**2`` (the intercepts' squares, masked out, overflowed near
-        the largest float: inf times 0)."""
-        c = self.scale
-        return xp.sum(mask * (coef**2 if c == 1.0 else _square(coef * c)), axis=0)
+        """``sum(mask * coef**2, axis=0)`` (K,) of the (d, K) coefficients; at
+        a scale other than 1, of the slopes alone (the intercepts' squares,
+        masked out, overflowed near the largest float: inf times 0), inf
+        beyond the largest float. (Scaled by it, the squares of small slopes
+        were subnormal or 0.)"""
+        if self.scale == 1.0:
+            return xp.sum(mask * coef**2, axis=0)
+        with np.errstate(over="ignore"):
+            return xp.sum(coef[1:, ...] ** 2, axis=0)
+
+    def _penalty_in_noise(self, xp, coef, variance):
+        """``sum_j (b_jk / s_k)**2`` (K,) over the slopes: the penalty's
+        squares in noise sds (``b**2`` overflowed where ``b**2 / s2`` does
+        not); at a scale other than 1 only."""
+        with np.errstate(over="ignore"):
+            return xp.sum(_square(coef[1:, ...] / xp.sqrt(variance)), axis=0)
 
     def initial_params(self, xp, design: Array, Y: Array, n_experts: int) -> Params:
         return {
@@ -418,11 +441,7 @@ class GaussianLinearExperts(ExpertFamily):
         tiny = float(xp.finfo(coef.dtype).smallest_normal)
         if alpha > 0:  # (slopes whose squares overflow are fine unpenalized)
             mask = penalty_mask(xp, coef)[:, None]
-            penalized = self._penalized_squares(xp, coef, mask)
-            if self.scale != 1.0:
-                with np.errstate(over="ignore"):
-                    penalized = penalized / self.scale / self.scale
-            ssr = ssr + alpha * penalized
+            ssr = ssr + alpha * self._penalized_squares(xp, coef, mask)
         if self.tied:  # one variance over all the experts' residuals
             pooled = xp.sum(ssr) / xp.maximum(xp.sum(mass), tiny)
             variance = pooled * xp.ones_like(ssr)
@@ -451,13 +470,12 @@ class GaussianLinearExperts(ExpertFamily):
             - xp.sum(weighted_resp, axis=1) / variance
         )
         if alpha > 0:
-            penalized = self._penalized_squares(xp, coef, mask)
-            c = self.scale
-            if c == 1.0:
+            if self.scale == 1.0:
+                penalized = self._penalized_squares(xp, coef, mask)
                 term = 0.5 * alpha * penalized / variance**2
-            else:
-                with np.errstate(over="ignore"):
-                    term = 0.5 * alpha * (penalized / variance / variance / c / c)
+            else:  # (b / s)**2 / s2: b**2 and s2**2 overflowed
+                term = 0.5 * alpha * self._penalty_in_noise(xp, coef, variance)
+                term = term / variance
             grad_variance = grad_variance + term
         if self.tied:
             # each of the K equal entries gets the shared variance's derivative
@@ -521,13 +539,11 @@ class GaussianLinearExperts(ExpertFamily):
         coef = params["coef"]
         if alpha == 0:  # (0 * inf where a slope's square overflows)
             return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        mask = penalty_mask(xp, coef)[:, None]
-        c = self.scale
-        if c == 1.0:
+        if self.scale == 1.0:
+            mask = penalty_mask(xp, coef)[:, None]
             return 0.5 * alpha * xp.sum(mask * coef**2 / params["variance"])
-        with np.errstate(over="ignore"):
-            squares = mask * _square(coef * c) / params["variance"]
-            return 0.5 * alpha * (xp.sum(squares) / c / c)
+        squares = self._penalty_in_noise(xp, coef, params["variance"])
+        return 0.5 * alpha * xp.sum(squares)
 
     def tie(self, xp, params: Params) -> Params:
         return dict(params, coef=tie_rows(xp, params["coef"], self.shared))

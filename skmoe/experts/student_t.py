@@ -9,7 +9,7 @@ import numpy as np
 from .._distribution import _t_log_norm
 from .._math import device
 from ._base import Array, Params
-from .gaussian import GaussianLinearExperts
+from .gaussian import GaussianLinearExperts, _square
 
 
 class StudentTLinearExperts(GaussianLinearExperts):
@@ -138,6 +138,10 @@ class StudentTLinearExperts(GaussianLinearExperts):
         if resid is None:
             resid = Y[None, :] - self.means(xp, design, params)
         with np.errstate(over="ignore"):  # far samples: a weight of 0
-            weights = (self.df + 1) / (self.df + resid**2 / variance[:, None])
+            if self.scale == 1.0:
+                weights = (self.df + 1) / (self.df + resid**2 / variance[:, None])
+            else:  # in noise sds (residuals beyond the square root of the limit)
+                u2 = _square(resid / xp.sqrt(variance)[:, None])
+                weights = (self.df + 1) / (self.df + u2)
         weights = xp.where(start[:, None], xp.ones_like(weights), weights)
         return weights, params
