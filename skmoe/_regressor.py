@@ -416,9 +416,14 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         precision, _ = experts._precision_weights(
             xp, problem.design, problem.Y, best.expert_params, resid
         )
-        squares = resid**2 if precision is None else precision * resid**2
+        if experts.scale == 1.0:
+            squares = resid**2 if precision is None else precision * resid**2
+            squares = xp.sum(weighted * squares, axis=1)
+        else:  # (residuals beyond the square root of the largest float)
+            share = weighted if precision is None else weighted * precision
+            squares = experts._weighted_squares(xp, resid, share)
+            del share
         del resid, precision
-        squares = xp.sum(weighted * squares, axis=1)
         mass = xp.sum(weighted, axis=1)
         squares = np.asarray(to_numpy(squares), dtype=np.float64)
         mass = np.asarray(to_numpy(mass), dtype=np.float64)
@@ -438,7 +443,8 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         # alpha's part of the variance: alpha ||b_k||^2 (the slopes' squares,
         # over all the weight, which sums to 1) over the expert's share
         coef = np.asarray(to_numpy(best.expert_params["coef"]), dtype=np.float64)
-        slopes = problem.alpha * np.sum(coef[1:] ** 2, axis=0)
+        with np.errstate(over="ignore"):  # (slopes near the limit: inf)
+            slopes = problem.alpha * np.sum(coef[1:] ** 2, axis=0)
         if experts.tied:
             slopes = np.sum(slopes) + 0 * slopes
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -683,6 +689,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if previous is None:  # fitted before the moments were kept
             return
         self._target_moments = _combine(previous, _moments(Y, sample_weight))
+        kept = Y[sample_weight > 0]  # (as fit, which leaves out weights of 0)
+        if kept.size:  # a batch of y near the limit after ordinary ones: scaled
+            spread = float(np.max(kept)) - float(np.min(kept))
+            scale = residual_scale(Y.dtype, spread)
+            self._residual_scale = min(getattr(self, "_residual_scale", 1.0), scale)
         floor = _variance_floor(*self._target_moments)
         if getattr(self, "_noise_df", None) is not None:
             # Student-t experts: the ceiling from all the y seen, the floor
@@ -724,6 +735,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         self._variance_floor = experts.variance_floor
         self._variance_ceiling = experts.variance_ceiling
         self._tied_variance = experts.tied  # set_params must not change the model
+        # (log_likelihood_samples, std_errors and later partial_fit batches
+        # square residuals as the fit did: residual_scale)
+        self._residual_scale = getattr(experts, "scale", 1.0)
         self._noise_df = getattr(experts, "df", None)  # Student-t experts' df
         self._df_chosen = getattr(experts, "chosen", False)  # counted by BIC
 
@@ -798,6 +812,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         coef = np.vstack([intercept[None, :], self._host_attribute("expert_coef_").T])
         params = {"coef": coef, "variance": variance}
         shared = getattr(self, "_fitted_shared_rows", ())
+        scale = getattr(self, "_residual_scale", 1.0)
         df = getattr(self, "_noise_df", None)
         if df is not None:
             experts = StudentTLinearExperts(
@@ -807,9 +822,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 shared,
                 chosen=getattr(self, "_df_chosen", False),
                 variance_ceiling=getattr(self, "_variance_ceiling", None),
+                scale=scale,
             )
             return experts, params
-        return GaussianLinearExperts(self._variance_floor, tied, shared), params
+        experts = GaussianLinearExperts(self._variance_floor, tied, shared, scale)
+        return experts, params
 
     def _noise_variances(self, xp, like):
         """Each expert's noise variance in ``like``'s namespace: the fitted

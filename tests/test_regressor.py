@@ -1605,3 +1605,128 @@ def test_collapse_rule_counts_distinct_rows_as_np_unique_does(dtype, monkeypatch
     monkeypatch.setattr(np, "unique", by_items)
     for rows in (Z, np.asfortranarray(Z), Z[::-1][::-1]):
         np.testing.assert_array_equal(_once(rows), expected)
+
+
+# a line fitted on 8 rows of float32 y near the square root of the largest
+# float (scaled: residual_scale), and rows where it predicts 1e21, beyond y's
+# range: their squared residuals overflow float32
+FAR_ROW_X = np.array([0.0, 0.25, 0.5, 1.0, 0.1, 0.6, 0.3, 0.8], np.float32)
+FAR_ROW_Y = np.array([0.0, 3.0, 4.0, 10.0, 1, 6, 2.5, 7.5], np.float32) * 2e17
+
+
+def test_log_likelihood_samples_of_a_near_limit_fit_square_as_the_fit():
+    # log_likelihood_samples and responsibilities took the experts at scale
+    # 1: the squared residual at x = 100 (1e21) overflowed, and they raised
+    # "values so far from the model's predictions" for a finite density
+    model = MoERegressor(1, random_state=0).fit(FAR_ROW_X[:, None], FAR_ROW_Y)
+    X_new = np.array([[100.0], [0.5]], np.float32)
+    y_new = np.array([0.0, 8e17], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        log_p = model.log_likelihood_samples(X_new, y_new)
+        resp = model.responsibilities(X_new, y_new)
+    # the normal log-density of one expert, from its attributes (float64)
+    mean = float(model.expert_intercept_[0]) + X_new[:, 0].astype(float) * float(
+        model.expert_coef_[0, 0]
+    )
+    variance = float(model.expert_variance_[0])
+    expected = stats.norm.logpdf(y_new.astype(float), mean, math.sqrt(variance))
+    assert expected[0] < -1e6  # (a residual of 1e21 in sds of 1.5e17)
+    np.testing.assert_allclose(log_p, expected, rtol=1e-5)
+    np.testing.assert_array_equal(resp, 1.0)
+
+
+def test_fit_with_a_near_limit_row_of_tiny_weight_is_quiet():
+    # the noise check after the fit squared residuals at scale 1: a row of
+    # weight 1e-30 at x = 100 (residual 1e21) overflowed with NumPy's warning.
+    # The fit is the weighted least squares line (closed form, float64)
+    x = np.r_[FAR_ROW_X, 100.0]
+    y = np.r_[FAR_ROW_Y, 0.0].astype(np.float32)
+    weight = np.r_[np.ones(8), 1e-30]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoERegressor(1, random_state=0).fit(
+            x[:, None].astype(np.float32), y, sample_weight=weight
+        )
+    rows = np.vstack([np.ones(9), x.astype(float)])
+    coef = np.linalg.solve((rows * weight) @ rows.T, (rows * weight) @ y)
+    variance = np.sum(weight * (y - coef @ rows) ** 2) / np.sum(weight)
+    fitted = [model.expert_intercept_[0], model.expert_coef_[0, 0]]
+    np.testing.assert_allclose(fitted, coef, rtol=1e-4, atol=1e-4 * 2e18)
+    np.testing.assert_allclose(model.expert_variance_, [variance], rtol=1e-3)
+
+
+@pytest.mark.parametrize("first", ["fit", "partial_fit"])
+def test_partial_fit_batch_of_near_limit_y_squares_as_the_fit(first):
+    # later batches took the experts at scale 1 (from the attributes): a row
+    # of weight 1e-30 at x = 100 (residual 1e21) made the gate's covariance
+    # NaN after a fit, and an ordinary first batch's model "diverged" on a
+    # near-limit one. The reference: the same calls on y / 2**40 (exact)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 40).astype(np.float32)
+    y = ((10 * x + rng.normal(size=40)) * 2e17).astype(np.float32)
+    X_batch = np.r_[x[:20], 100.0][:, None].astype(np.float32)
+    y_batch = np.r_[y[:20], 0.0].astype(np.float32)
+    weight = np.r_[np.ones(20), 1e-30]
+    unit = np.float32(2.0**40)
+    models = []
+    for divisor in (np.float32(1.0), unit):
+        model = MoERegressor(1, gate="gaussian", random_state=0)
+        if first == "fit":
+            model.fit(x[:, None], y / divisor)
+        else:  # an ordinary first batch (y / 2**40), then y near the limit
+            model.partial_fit(x[:20, None], y[:20] / unit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            model.partial_fit(X_batch, y_batch / divisor, sample_weight=weight)
+        models.append(model)
+    scaled, reference = models
+    if first == "partial_fit":  # (the reference's batches are both ordinary)
+        reference = MoERegressor(1, gate="gaussian", random_state=0)
+        reference.partial_fit(x[:20, None], y[:20] / unit / unit)
+        reference.partial_fit(X_batch, y_batch / unit, sample_weight=weight)
+    np.testing.assert_allclose(
+        scaled.expert_coef_, reference.expert_coef_ * unit, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        scaled.expert_variance_, reference.expert_variance_ * unit**2, rtol=1e-5
+    )
+
+
+def test_near_limit_scale_keeps_the_variance_of_small_residuals():
+    # float32: a row of weight 1e-30 at y = 5e9 scales the residuals
+    # (residual_scale); a line's residuals of 1e-3, scaled by 2**-65 and
+    # squared, were subnormal, and its variance a fifth of the weighted least
+    # squares' (closed form, float64; alpha=0: no penalty's term)
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(size=200), 0.0]
+    y = np.r_[0.5 * x[:200] + 1e-3 * rng.normal(size=200), 5e9].astype(np.float32)
+    weight = np.r_[np.ones(200), 1e-30]
+    X = x[:, None].astype(np.float32)
+    model = MoERegressor(1, alpha=0.0).fit(X, y, sample_weight=weight)
+    rows = np.vstack([np.ones(201), X[:, 0].astype(float)])
+    coef = np.linalg.solve((rows * weight) @ rows.T, (rows * weight) @ y)
+    variance = np.sum(weight * (y - coef @ rows) ** 2) / np.sum(weight)
+    np.testing.assert_allclose(model.expert_variance_, [variance], rtol=1e-3)
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_near_limit_scale_keeps_the_penalty_of_small_slopes(solver):
+    # float32, scaled as above (a row of weight 1e-30 at y = 5e9): a slope
+    # of 1e-3 times 2**-65, squared, was 0, and the penalty's term alpha b^2
+    # (the variance's half here) was lost. Closed form (float64): the ridge
+    # line of the normalized weights, variance (SSR + alpha b^2) / 1
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(size=200), 0.0]
+    y = np.r_[1e-3 * (x[:200] + rng.normal(size=200)), 5e9].astype(np.float32)
+    weight = np.r_[np.ones(200), 1e-30]
+    X = x[:, None].astype(np.float32)
+    model = MoERegressor(1, alpha=1.0, solver=solver, tol=1e-10, max_iter=2000)
+    model.fit(X, y, sample_weight=weight)
+    share = weight / weight.sum()
+    rows = np.vstack([np.ones(201), X[:, 0].astype(float)])
+    gram = (rows * share) @ rows.T + np.diag([0.0, 1.0])
+    coef = np.linalg.solve(gram, (rows * share) @ y)
+    variance = np.sum(share * (y - coef @ rows) ** 2) + coef[1] ** 2
+    np.testing.assert_allclose(model.expert_coef_[0], coef[1:], rtol=1e-3)
+    np.testing.assert_allclose(model.expert_variance_, [variance], rtol=1e-3)
