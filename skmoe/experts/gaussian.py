@@ -127,9 +127,10 @@ def residual_scale(dtype, y_range: float) -> float:
     y's range on rows it weighs (nearly) not at all; on y near the square root
     of the largest float their squared residuals overflowed, and an inf times a
     weight of 0 is NaN (NumPy warned; 2 of 150 float32 fits broke down).
-    Powers of two scale exactly (but for subnormal results, residuals below 4
-    here, far below y's rounding at that range), and ordinary y keep 1: the
-    same numbers, bit for bit, at no cost."""
+    Powers of two scale exactly; only residuals beyond ``1 / (8 scale)`` are
+    scaled (smaller ones' scaled squares were subnormal), slopes are squared
+    as they are or in noise sds, and ordinary y keep 1: the same numbers, bit
+    for bit, at no cost."""
     info = np.finfo(dtype)
     if not y_range > 2.0 ** (info.maxexp // 4):
         return 1.0
@@ -180,8 +181,8 @@ class GaussianLinearExperts(ExpertFamily):
         Rows of the coefficients (of the design ``[1, X]^T``, so 1 or more)
         that all experts share.
     scale : float, default=1.0
-        Power of two that residuals and coefficients are multiplied by before
-        they are squared (:func:`residual_scale`).
+        Power of two that residuals far beyond y's range are multiplied by
+        before they are squared (:func:`residual_scale`).
     """
 
     def __init__(self, variance_floor: float, tied: bool = False, shared=(), scale=1.0):
