@@ -227,6 +227,28 @@ def test_an_ensemble_with_an_estimator_without_weights_is_refused():
         MoERegressor(2, expert_estimator=RFECV(Ridge())).fit(X, y)
 
 
+def test_a_prefit_stack_is_refused_before_fitting():
+    # a stack with cv="prefit" refits only its final estimator, and EM's clone
+    # of it holds unfitted estimators: it was taken and failed with a
+    # NotFittedError, nested in a search too
+    from sklearn.ensemble import StackingRegressor, VotingRegressor
+
+    X, y = _regimes()
+    fitted = Ridge().fit(X, y)
+    stack = StackingRegressor(
+        [("ridge", fitted)], final_estimator=LinearRegression(), cv="prefit"
+    )
+    # (by hand: only the final estimator is fitted, to the ridge's predictions)
+    meta = fitted.predict(X)[:, None]
+    expected = LinearRegression().fit(meta, y).predict(meta)
+    assert_allclose(stack.fit(X, y).predict(X), expected, rtol=1e-9)
+    nested = [stack, VotingRegressor([("stack", stack), ("ridge", Ridge())])]
+    nested.append(GridSearchCV(stack, {"final_estimator__fit_intercept": [True]}))
+    for expert in nested:
+        with pytest.raises(ValueError, match="cv='prefit'"):
+            MoERegressor(2, expert_estimator=expert).fit(X, y)
+
+
 def test_a_meta_estimator_is_told_how_to_take_the_weights():
     # with routing on, TransformedTargetRegressor takes the weights where its
     # regressor requests them

@@ -85,6 +85,20 @@ def _takes_sample_weight(estimator) -> bool:
     return False
 
 
+def _prefit_stack(estimator) -> bool:
+    """Whether ``estimator`` is or holds a stacking ensemble with
+    ``cv="prefit"`` (its clone's estimators are unfitted, and never refitted)."""
+    if not hasattr(estimator, "get_params"):
+        return False
+    parts = [estimator, *estimator.get_params(deep=True).values()]
+    return any(
+        isinstance(part, StackingRegressor | StackingClassifier)
+        and isinstance(part.cv, str)
+        and part.cv == "prefit"
+        for part in parts
+    )
+
+
 def _is_drop(estimator) -> bool:
     """Whether an ensemble's entry is ``"drop"`` (left out of its fit)."""
     return isinstance(estimator, str) and estimator == "drop"
@@ -94,6 +108,13 @@ def check_sample_weight_support(estimator, examples):
     """Raise unless ``estimator.fit`` takes ``sample_weight``
     (:func:`_takes_sample_weight`). ``examples``: estimators that suit the
     model, for the message."""
+    if _prefit_stack(estimator):
+        raise ValueError(
+            f"expert_estimator={estimator!r} holds a stacking ensemble with "
+            "cv='prefit', whose estimators are not refitted: EM fits a clone of "
+            "the expert (unfitted) to each expert's responsibilities. Give the "
+            "stack a cross-validation splitter (cv=5, KFold(5)) instead."
+        )
     if _takes_sample_weight(estimator):
         return
     raise ValueError(
