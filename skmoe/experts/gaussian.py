@@ -473,7 +473,12 @@ class GaussianLinearExperts(ExpertFamily):
         if alpha > 0:
             if self.scale == 1.0:
                 penalized = self._penalized_squares(xp, coef, mask)
-                term = 0.5 * alpha * penalized / variance**2
+                # (divided twice where the variance's square overflows, above
+                # 1e154, 1.8e19 in float32: the term was 0)
+                term, square = 0.5 * alpha * penalized, variance**2
+                term = xp.where(
+                    xp.isinf(square), term / variance / variance, term / square
+                )
             else:  # (b / s)**2 / s2: b**2 and s2**2 overflowed
                 term = 0.5 * alpha * self._penalty_in_noise(xp, coef, variance)
                 term = term / variance
