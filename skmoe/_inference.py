@@ -297,6 +297,13 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     basis = free_basis(problem.gate, problem.experts, packer.layout, point_masses)
     fixed = ~np.any(basis != 0, axis=1)  # (the point masses')
     information = -total * hessian(problem, packer, theta, fixed)
+    # the logs' curvature is v^2 f''(v) + v f'(v): the gradient's term, 0 at a
+    # stationary point, is not information (a negative binomial dispersion
+    # stopped at 1.3e-4 on its way to the Poisson limit, gradient -4.5, took
+    # 6e-4 from it: a standard error of 0.005 where the curvature gives 0.1)
+    logs = _positive(packer) & ~fixed
+    gradient = total * _packed_gradient(problem, packer, theta)
+    information[logs, logs] += gradient[logs]
     # a positive parameter at its floor sits on a bound, not at a stationary
     # point (a negative binomial dispersion at the Poisson limit): the data do
     # not determine it, whatever the curvature there (whose log-coordinate
@@ -345,13 +352,21 @@ def standard_errors(problem, gate_params, expert_params, offsets, covariance=Fal
     n_degenerate = int(np.count_nonzero(~positive) + np.count_nonzero(~informed))
     # the total objective's gradient along the identified directions, and the
     # Newton step's length sqrt(g^T I^-1 g) within those the information determines
-    along = directions[:, positive].T @ (
-        basis.T @ (total * _packed_gradient(problem, packer, theta))
-    )
+    along = directions[:, positive].T @ (basis.T @ gradient)
     newton_step = float(np.sqrt(np.sum(along**2 / eigenvalues[positive])))
     largest = max(float(np.max(eigenvalues, initial=0.0)), 1.0)
     n_curving_up = int(np.count_nonzero(eigenvalues < -CURVING_UP_TOL * largest))
     return packer.layout, se, degenerate, n_degenerate, newton_step, n_curving_up, cov
+
+
+def _positive(packer) -> np.ndarray:
+    """Which packed entries are positive parameters, packed as logs, (P,) bool."""
+    return np.concatenate(
+        [
+            np.full(int(np.prod(shape)), group == "expert" and name in packer.floors)
+            for group, name, shape in packer.layout
+        ]
+    )
 
 
 def _at_floor(packer, expert_params) -> np.ndarray:

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from skmoe import (
     MoEClassifier,
     MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
 )
@@ -1070,3 +1071,57 @@ def test_a_flat_direction_is_not_reported_as_curving_up(seed):
     expected = np.sqrt(variance * np.diag(np.linalg.inv(design.T @ design)))
     assert np.all(np.isinf(se.expert_coef_[0, [0, 2]]))
     np.testing.assert_allclose(se.expert_coef_[0, 1], expected[2], rtol=1e-5)
+
+
+def test_a_variance_off_its_maximum_has_its_own_curvature():
+    # the logs' curvature v^2 f''(v) + v f'(v) took the gradient's term for
+    # information: at 1.2 times its maximum-likelihood value a variance's
+    # standard error was 0.0865, where the curvature gives 0.0967
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    y = 1 + 2 * X[:, 0] + rng.normal(size=400)
+    model = MoERegressor(1).fit(X, y)
+    model.expert_variance_ = 1.2 * model.expert_variance_
+    s2 = model.expert_variance_[0]
+    ssr = np.sum((y - model.predict(X)) ** 2)
+    # -d2/ds2^2 of the Gaussian log-likelihood; the coefficients' cross terms
+    # are 0 (the residuals of least squares are orthogonal to X)
+    information = -(400 / (2 * s2**2) - ssr / s2**3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (not at a maximum, as it says)
+        se = model.std_errors(X, y, return_cov=True)
+    np.testing.assert_allclose(se["expert_variance_"][0], information**-0.5, rtol=1e-4)
+    np.testing.assert_allclose(se["covariance"][-1, -1], 1 / information, rtol=1e-4)
+
+
+def test_a_dispersion_short_of_the_poisson_limit_is_not_determined():
+    # underdispersed counts: the likelihood rises towards the floor of the
+    # dispersion and curves up there, so the observed information gives no
+    # standard error; at 1e-5 (as EM stops short of the floor) the gradient's
+    # term in the logs' curvature gave 1.5e-4, with no warning
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 1))
+    y = rng.binomial(10, 1 / (1 + np.exp(-(0.2 + 0.5 * X[:, 0])))).astype(float)
+    model = MoENegativeBinomialRegressor(1).fit(X, y)
+    a = 1e-5
+    model.expert_dispersion_ = np.array([a])
+
+    def loglik(value):
+        model.expert_dispersion_ = np.array([value])
+        return np.sum(model.log_likelihood_samples(X, y))
+
+    h = 1e-6
+    assert loglik(a + h) - 2 * loglik(a) + loglik(a - h) > 0  # curving up
+    model.expert_dispersion_ = np.array([a])
+    with pytest.warns(UserWarning, match=r"do not determine expert_dispersion_\[0\]"):
+        se = model.std_errors(X, y)
+    assert se["expert_dispersion_"][0] == np.inf
+    # the coefficients', at that dispersion: minus the Hessian in b is
+    # sum x x' mu (1 + a y) / (1 + a mu)^2
+    rows = design(X)
+    mu = np.exp(rows @ np.r_[model.expert_intercept_, model.expert_coef_[0]])
+    weight = mu * (1 + a * y) / (1 + a * mu) ** 2
+    expected = np.sqrt(np.diag(np.linalg.inv((rows * weight[:, None]).T @ rows)))
+    np.testing.assert_allclose(
+        np.r_[se["expert_intercept_"], se["expert_coef_"][0]], expected, rtol=1e-5
+    )
