@@ -1017,10 +1017,17 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
     2**-491 in float64, 2**44 and 2**-43 in float32): the squared errors of
     targets of 1e160 overflowed (R^2 NaN; 1e19 in float32), those of 1e-200
     underflowed to 0 (R^2 that of a constant y). Scaling by a power of two is
-    exact, and R^2 does not depend on the scale."""
+    exact, and R^2 does not depend on the scale. Where y is constant (on two
+    or more rows of positive weight), 1 for predictions equal to it to 1e-9
+    of itself and 0 otherwise, as the D^2 of the count and Gamma regressors:
+    r2_score's mean of a constant 0.1 rounded, and predictions equal to y but
+    for rounding scored 0.965 (0.0 at y = 2)."""
     if sample_weight is not None:  # (r2_score takes negative ones: R^2 above 1)
         sample_weight = _score_weights(sample_weight, y)
     values = [np.asarray(host(a)) for a in (y, y_pred)]
+    constant = _constant_r2(*values, sample_weight)
+    if constant is not None:
+        return constant
     if all(v.dtype.kind in "iuf" and v.size for v in values):
         dtype = np.result_type(*values)
         dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
@@ -1036,6 +1043,20 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
                 return _r2_apart(*values, sample_weight)
             return score
     return float(r2_score(y, y_pred, sample_weight=sample_weight))
+
+
+def _constant_r2(y, y_pred, sample_weight):
+    """1.0 or 0.0 where y is constant on two or more rows of positive weight
+    (whether ``y_pred`` is within 1e-9 of y); None otherwise."""
+    if not all(v.dtype.kind in "iuf" for v in (y, y_pred)) or y.ndim != 1:
+        return None
+    rows = slice(None)
+    if sample_weight is not None:
+        rows = np.asarray(host(sample_weight)) > 0
+    y, y_pred = y[rows].astype(np.float64), y_pred[rows].astype(np.float64)
+    if y.size < 2 or np.ptp(y) != 0 or y_pred.shape != y.shape:
+        return None
+    return 1.0 if np.all(np.abs(y_pred - y) <= 1e-9 * np.abs(y)) else 0.0
 
 
 def _small_beside(y, scaled, sample_weight, least):

@@ -717,6 +717,27 @@ def test_constant_target_warns_and_stays_finite():
     assert np.all(np.isfinite(std)) and np.isfinite(model.log_likelihood_)
 
 
+@pytest.mark.parametrize("value", [0.1, 2.0, -1.7, 7.3])
+def test_r2_of_a_constant_target_is_that_of_exact_predictions(value):
+    # r2_score's mean of a constant 0.1 rounded: the model's predictions,
+    # equal to y but for rounding, scored 0.965 (0.0 at y = 2), where
+    # r2_score of exact predictions is 1
+    X, _ = _data(MoERegressor)
+    y = np.full(len(X), value)
+    with pytest.warns(UserWarning, match="y is constant"):
+        model = MoERegressor(2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), value, rtol=1e-12)
+    assert model.score(X, y) == r2_score(y, np.full(len(X), value)) == 1.0
+    # predictions 1e-6 away are not equal: 0, as r2_score of a constant y
+    assert r2_score_at_scale(y, y + 1e-6) == r2_score([3.0, 3.0], [3.0, 3.1]) == 0.0
+    # constant on the rows of positive weight; one row stays undefined (NaN)
+    weight = np.ones(len(X))
+    weight[0], y[0] = 0.0, value + 5.0
+    assert model.score(X, y, sample_weight=weight) == 1.0
+    with pytest.warns(UndefinedMetricWarning):
+        assert np.isnan(r2_score_at_scale(y[:1], y[:1]))
+
+
 def test_constant_target_under_unequal_weights_is_constant():
     # y = 3 everywhere under unequal weights: the weighted average rounded to
     # 2.9999999999999996, and y was not called constant (a collapse warning, a
