@@ -990,7 +990,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``RegressorMixin.score`` (``r2_score``); 1 is best, and it can be
         negative. y and the predictions are scaled by a power of two where
         their squares would overflow or underflow, so that it stays finite
-        for targets of any size.
+        for targets of any size. Where y is constant, 1 for predictions equal
+        to it (to 1e-9 of itself) and 0 otherwise, as ``r2_score`` (whose
+        rounded mean of a constant y scored such predictions between 0 and 1).
 
         Parameters
         ----------
