@@ -611,7 +611,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         shared = getattr(self, "_shared_rows", ())
         # (max y - min y: residuals beyond y's range on y near the square root
         # of the largest float are scaled before they are squared)
-        spread = float(np.max(Y)) - float(np.min(Y)) if np.size(Y) else 0.0
+        bounds = (float(np.min(Y)), float(np.max(Y))) if np.size(Y) else None
+        # (kept for partial_fit: its batches' residuals reach all the y seen)
+        self._target_bounds = bounds
+        spread = bounds[1] - bounds[0] if bounds is not None else 0.0
         scale = residual_scale(Y.dtype, spread)
         if self.noise == "student_t":
             df = self.df
@@ -688,12 +691,35 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         previous = getattr(self, "_target_moments", None)
         if previous is None:  # fitted before the moments were kept
             return
-        self._target_moments = _combine(previous, _moments(Y, sample_weight))
+        moments = _moments(Y, sample_weight)
         kept = Y[sample_weight > 0]  # (as fit, which leaves out weights of 0)
-        if kept.size:  # a batch of y near the limit after ordinary ones: scaled
-            spread = float(np.max(kept)) - float(np.min(kept))
-            scale = residual_scale(Y.dtype, spread)
+        bounds = getattr(self, "_target_bounds", None)
+        if kept.size:
+            low, high = float(np.min(kept)), float(np.max(kept))
+            if bounds is not None:
+                low, high = min(low, bounds[0]), max(high, bounds[1])
+            bounds = (low, high)
+        combined = _combine(previous, moments) if bounds is None else None
+        if bounds is not None:
+            # the y seen as one fit's y: refused as fit refuses them (a Python
+            # OverflowError from _combine for float64 batches of +-1e154)
+            limit = math.sqrt(float(np.finfo(Y.dtype).max)) * (1 - 2.0**-22)
+            if bounds[1] - bounds[0] <= limit:
+                combined = _combine(previous, moments)
+            if combined is None or not math.isfinite(combined[2]):
+                raise ValueError(
+                    "y has values too large to fit: with the y of the earlier "
+                    "batches, the squares of their range (max y - min y, which "
+                    f"the fit's residuals reach) or their sum overflow {Y.dtype}. "
+                    "Rescale y, e.g. with sklearn.compose.TransformedTargetRegressor."
+                )
+            # y near the limit after ordinary ones: scaled, from the range of
+            # all the y seen, not the batch's (a stream of single rows spanning
+            # 2e18 in float32 kept scale 1, and a row 1e21 off diverged)
+            self._target_bounds = bounds
+            scale = residual_scale(Y.dtype, bounds[1] - bounds[0])
             self._residual_scale = min(getattr(self, "_residual_scale", 1.0), scale)
+        self._target_moments = combined
         floor = _variance_floor(*self._target_moments)
         if getattr(self, "_noise_df", None) is not None:
             # Student-t experts: the ceiling from all the y seen, the floor

@@ -1693,6 +1693,49 @@ def test_partial_fit_batch_of_near_limit_y_squares_as_the_fit(first):
     )
 
 
+def test_partial_fit_scale_from_the_range_of_all_the_y_seen():
+    # the residual scale came from each batch's own range: a stream of single
+    # rows of float32 y spanning 2e18 kept scale 1, and a later batch of one
+    # row of weight 1e-30 at x = 100 (residual 1e21) "diverged". The
+    # reference: the same stream of y / 2**40 (exact), scaled back
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 40).astype(np.float32)
+    y = ((10 * x + rng.normal(size=40)) * 2e17).astype(np.float32)
+    far_x = np.array([[100.0], [0.5]], np.float32)
+    far_y = np.array([0.0, 1e18], np.float32)
+    unit = np.float32(2.0**40)
+    models = []
+    for divisor in (np.float32(1.0), unit):
+        model = MoERegressor(1, solver="sgd", random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            for row in range(40):
+                model.partial_fit(x[row : row + 1, None], y[row : row + 1] / divisor)
+            model.partial_fit(far_x[:1], far_y[:1], sample_weight=[1e-30])
+            model.partial_fit(far_x, far_y / divisor, sample_weight=[1e-30, 1.0])
+        models.append(model)
+    scaled, reference = models
+    assert scaled._residual_scale == 2.0**-65
+    np.testing.assert_allclose(
+        scaled.expert_coef_, reference.expert_coef_ * unit, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        scaled.expert_variance_, reference.expert_variance_ * unit**2, rtol=1e-5
+    )
+
+
+def test_partial_fit_refuses_batches_whose_range_together_overflows():
+    # each batch's y fit float64, both together do not (range 2e154, whose
+    # square overflows), as fit refuses them; a Python OverflowError was raised
+    X = np.arange(6.0)[:, None]
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    model.partial_fit(X[:3], 1e154 + X[:3, 0] * 1e150)
+    with pytest.raises(ValueError, match="too large to fit: with the y of the"):
+        model.partial_fit(X[3:], -1e154 + X[3:, 0] * 1e150)
+    with pytest.raises(ValueError, match="too large to fit"):
+        MoERegressor(1).fit(X, np.r_[np.full(3, 1e154), np.full(3, -1e154)])
+
+
 def test_near_limit_scale_keeps_the_variance_of_small_residuals():
     # float32: a row of weight 1e-30 at y = 5e9 scales the residuals
     # (residual_scale); a line's residuals of 1e-3, scaled by 2**-65 and
