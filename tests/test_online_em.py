@@ -763,3 +763,34 @@ def test_online_em_first_batch_of_weights_equal_but_for_rounding():
     np.testing.assert_allclose(np.sort(equal.expert_coef_.ravel()), [-1, 2], atol=0.05)
     assert near.n_iter_ == equal.n_iter_
     np.testing.assert_allclose(near.expert_coef_, equal.expert_coef_, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_experts", [1, 2])
+def test_online_m_step_of_near_limit_y_on_a_small_feature(n_experts):
+    # float64 y near 2**505 on a feature of sd 1e-100: slopes near 1e252,
+    # whose products b_i b_j in the statistics' b'Gb overflowed (inf - inf:
+    # "partial_fit diverged"); the fitted values' squares do not. The
+    # reference: the same calls on y / 2**505 (exact), scaled back
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    y = np.where(x > 0, 3 * x + 1, -x - 2) + 0.3 * rng.normal(size=400)
+    X = x[:, None] * 1e-100
+    models = []
+    for unit in (1.0, 2.0**-505):
+        target = y * 2.0**505 * unit
+        model = MoERegressor(n_experts, gate="constant", alpha=0.0, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            model.fit(X[:200], target[:200])
+            for start in range(200, 400, 50):
+                rows = slice(start, start + 50)
+                model.partial_fit(X[rows], target[rows])
+        models.append(model)
+    scaled, reference = models
+    assert scaled._residual_scale < 1.0
+    np.testing.assert_allclose(
+        scaled.expert_coef_, reference.expert_coef_ * 2.0**505, rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        scaled.expert_variance_, reference.expert_variance_ * 4.0**505, rtol=1e-9
+    )

@@ -421,7 +421,12 @@ class GaussianLinearExperts(ExpertFamily):
             xp, gram + alpha * diag(xp, mask), rhs, ybar, {"variance": variance}
         )  # (d, K)
         # sum_i r_i (y_i - x_i . b)^2 from the sums: y'y - 2 b'X'y + b'X'X b
-        fitted = xp.sum(gram * (coef.T[:, None, :] * coef.T[:, :, None]), axis=(1, 2))
+        if self.scale == 1.0:
+            products = coef.T[:, None, :] * coef.T[:, :, None]
+            fitted = xp.sum(gram * products, axis=(1, 2))
+        else:  # b'(G b): the products of slopes overflowed (float64 y near
+            # 1e153 on a feature of sd 1e-100), the fitted values' squares do not
+            fitted = xp.sum(coef.T * (gram @ coef.T[:, :, None])[:, :, 0], axis=1)
         ssr = square - 2 * xp.sum(cross * coef.T, axis=1) + fitted
         variance = self._variances(xp, xp.clip(ssr, 0.0, None), mass, coef, alpha)
         coef = xp.concat([coef[:1, :] + centre, coef[1:, :]], axis=0)
