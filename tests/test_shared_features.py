@@ -5,6 +5,8 @@ out here with scipy (its maximum, its curvature), not against skmoe's own
 numerics.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
@@ -658,4 +660,26 @@ def test_log_exposure_shared_by_the_experts_is_the_exposure_model():
             )
         )
         > 0.1
+    )
+
+
+def test_shared_slopes_of_near_limit_y_match_those_of_y_scaled_down():
+    # float64 y near 2**505: the ECM's weights 1 / s2_k near 1e-303 made the
+    # joint solve's absolute jitter (the smallest normal) move the shared
+    # slope by 4e-8 of the coefficients; y / 2**505 (exact), scaled back
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0, 3 * X[:, 0] + 1, -X[:, 0] - 2)
+    y = y + 0.3 * rng.normal(size=300)
+    unit = 2.0**505
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoERegressor(2, shared_features=[1], random_state=0)
+        model.fit(X, y * unit)
+    reference = MoERegressor(2, shared_features=[1], random_state=0).fit(X, y)
+    expected = reference.expert_coef_ * unit
+    atol = 1e-12 * np.max(np.abs(expected))
+    np.testing.assert_allclose(model.expert_coef_, expected, rtol=1e-12, atol=atol)
+    np.testing.assert_allclose(
+        model.expert_variance_, reference.expert_variance_ * unit**2, rtol=1e-12
     )

@@ -437,7 +437,12 @@ class GaussianLinearExperts(ExpertFamily):
         """The coefficients (d, K) from the penalized grams, the right-hand
         sides of ``y - ybar_k`` (K, d) and the experts' weighted means of y."""
         if self.shared:  # at the variances the step starts from (ECM)
-            coef = solve_shared(xp, gram, rhs, self.shared, 1.0 / params["variance"])
+            precision = 1.0 / params["variance"]
+            if self.scale != 1.0:  # relative to the largest: 1 / s2 near 1e-303
+                # (y near 2**505) made the solve's absolute jitter, the
+                # smallest normal, move the shared slopes by 4e-8
+                precision = precision / xp.max(precision)
+            coef = solve_shared(xp, gram, rhs, self.shared, precision)
         else:
             coef = solve_symmetric(xp, gram, rhs[:, :, None])[:, :, 0]
         return xp.concat([coef[:, :1] + ybar[:, None], coef[:, 1:]], axis=1).T
