@@ -1736,6 +1736,41 @@ def test_partial_fit_refuses_batches_whose_range_together_overflows():
         MoERegressor(1).fit(X, np.r_[np.full(3, 1e154), np.full(3, -1e154)])
 
 
+@pytest.mark.parametrize(
+    ("dtype", "power"), [(np.float64, 505), (np.float32, 56)], ids=["f64", "f32"]
+)
+@pytest.mark.parametrize("variance_type", ["per_expert", "tied"])
+def test_near_limit_variance_takes_the_penalty_of_steep_slopes(
+    dtype, power, variance_type
+):
+    # y near the limit on a feature of sd 0.01: slopes of 300 * 2**power,
+    # whose squares overflow (3e154 in float64, 2e19 in float32) though
+    # alpha b^2 does not; the variance took the ceiling. Closed form
+    # (float64, on y / 2**power, scaled back exactly): the ridge line of the
+    # normalized weights, variance SSR + alpha b^2
+    from skmoe.exceptions import FeatureScaleWarning
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    unit_y = 3 * x + 0.5 * rng.normal(size=200)
+    X = (0.01 * x[:, None]).astype(dtype)
+    y = (unit_y * 2.0**power).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", FeatureScaleWarning)  # (sd 0.01)
+        model = MoERegressor(1, alpha=1e-6, variance_type=variance_type).fit(X, y)
+    rows = np.vstack([np.ones(200), X[:, 0].astype(float)])
+    target = y.astype(float) / 2.0**power
+    gram = rows @ rows.T / 200 + np.diag([0.0, 1e-6])
+    coef = np.linalg.solve(gram, rows @ target / 200)
+    variance = np.mean((target - coef @ rows) ** 2) + 1e-6 * coef[1] ** 2
+    rtol = 1e-8 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(model.expert_coef_[0] / 2.0**power, coef[1:], rtol=rtol)
+    np.testing.assert_allclose(
+        model.expert_variance_ / 4.0**power, [variance], rtol=rtol
+    )
+
+
 def test_near_limit_scale_keeps_the_variance_of_small_residuals():
     # float32: a row of weight 1e-30 at y = 5e9 scales the residuals
     # (residual_scale); a line's residuals of 1e-3, scaled by 2**-65 and

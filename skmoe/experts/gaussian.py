@@ -214,15 +214,23 @@ class GaussianLinearExperts(ExpertFamily):
             return xp.sum(_times(_square(near), weight), axis=1) + beyond
 
     def _penalized_squares(self, xp, coef, mask):
-        """``sum(mask * coef**2, axis=0)`` (K,) of the (d, K) coefficients; at
-        a scale other than 1, of the slopes alone (the intercepts' squares,
-        masked out, overflowed near the largest float: inf times 0), inf
-        beyond the largest float. (Scaled by it, the squares of small slopes
-        were subnormal or 0.)"""
-        if self.scale == 1.0:
-            return xp.sum(mask * coef**2, axis=0)
+        """``sum(mask * coef**2, axis=0)`` (K,) of the (d, K) coefficients (at
+        scale 1; at others, see :meth:`_penalty_share`)."""
+        return xp.sum(mask * coef**2, axis=0)
+
+    def _penalty_share(self, xp, coef, alpha, mass):
+        """``alpha ||b_k||^2 / mass_k`` (K,) over the slopes, as ``sum_j
+        (sqrt(alpha / mass_k) b_jk)**2``: at a scale other than 1, the
+        penalty's term of the variances. The slopes' squares overflowed where
+        this does not (float64 y near 2**505 on a feature of sd 0.01: slopes
+        of 3e154, and every variance at the ceiling; so did the intercepts'
+        squares, masked out: inf times 0); scaled by the scale, the squares
+        of small slopes were subnormal or 0."""
+        # (mass: positive, a scalar or one per expert; alpha / mass overflowed
+        # float32 at mass near its smallest normal)
+        root = math.sqrt(alpha) / xp.sqrt(mass)
         with np.errstate(over="ignore"):
-            return xp.sum(coef[1:, ...] ** 2, axis=0)
+            return xp.sum(_square(coef[1:, ...] * root), axis=0)
 
     def _penalty_in_noise(self, xp, coef, variance):
         """``sum_j (b_jk / s_k)**2`` (K,) over the slopes: the penalty's
@@ -450,14 +458,23 @@ class GaussianLinearExperts(ExpertFamily):
     def _variances(self, xp, ssr, mass, coef, alpha):
         """The noise variances from the experts' weighted squared residuals."""
         tiny = float(xp.finfo(coef.dtype).smallest_normal)
-        if alpha > 0:  # (slopes whose squares overflow are fine unpenalized)
-            mask = penalty_mask(xp, coef)[:, None]
-            ssr = ssr + alpha * self._penalized_squares(xp, coef, mask)
         if self.tied:  # one variance over all the experts' residuals
-            pooled = xp.sum(ssr) / xp.maximum(xp.sum(mass), tiny)
-            variance = pooled * xp.ones_like(ssr)
+            total = xp.maximum(xp.sum(mass), tiny)
+        if alpha > 0 and self.scale != 1.0:  # the penalty's term apart
+            if self.tied:
+                share = xp.sum(self._penalty_share(xp, coef, alpha, total))
+                variance = (xp.sum(ssr) / total + share) * xp.ones_like(ssr)
+            else:
+                mass = xp.maximum(mass, tiny)
+                variance = ssr / mass + self._penalty_share(xp, coef, alpha, mass)
         else:
-            variance = ssr / xp.maximum(mass, tiny)
+            if alpha > 0:  # (slopes whose squares overflow are fine unpenalized)
+                mask = penalty_mask(xp, coef)[:, None]
+                ssr = ssr + alpha * self._penalized_squares(xp, coef, mask)
+            if self.tied:
+                variance = xp.sum(ssr) / total * xp.ones_like(ssr)
+            else:
+                variance = ssr / xp.maximum(mass, tiny)
         floored = xp.maximum(variance, float(self.variance_floor))
         # (a ceiling beyond float32's largest, of y near 1e19, overflowed its
         # cast with NumPy's warning; the finite variances lie below it anyway)
