@@ -1808,3 +1808,20 @@ def test_near_limit_scale_keeps_the_penalty_of_small_slopes(solver):
     variance = np.sum(share * (y - coef @ rows) ** 2) + coef[1] ** 2
     np.testing.assert_allclose(model.expert_coef_[0], coef[1:], rtol=1e-3)
     np.testing.assert_allclose(model.expert_variance_, [variance], rtol=1e-3)
+
+
+def test_float32_fit_where_one_row_holds_the_weight_is_quiet():
+    # one row of weight 1 beside two of 1e-30: the variance floor, from the
+    # weighted moments, is about 1e-33, and the other rows' residuals of 1e3,
+    # squared over it, are beyond float32's largest (NumPy's overflow warning
+    # at every E-step); their log-densities are -inf, and every expert
+    # predicts the one row's y
+    X = np.array([[-0.125, -2.64], [0.163, -1.45], [0.111, -0.0224]], np.float32)
+    y = np.array([3437.3143, 3501.8299, -1727.8799], np.float32)
+    weight = np.array([1.0, 1e-30, 1e-30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model = MoERegressor(3, random_state=0).fit(X, y, sample_weight=weight)
+        prediction = model.predict(X)
+    np.testing.assert_allclose(prediction, np.full(3, y[0]), rtol=1e-6)

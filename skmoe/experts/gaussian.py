@@ -257,7 +257,10 @@ class GaussianLinearExperts(ExpertFamily):
         variance = params["variance"][:, None]
         resid = Y[None, :] - self.means(xp, design, params)
         if self.scale == 1.0:
-            squares = resid**2 / variance
+            # (a variance at a floor of 1e-33, where one row holds the weight,
+            # puts ordinary residuals beyond float32's largest: inf, -inf below)
+            with np.errstate(over="ignore"):
+                squares = resid**2 / variance
         else:  # in noise sds (an overflow of their squares: inf, -inf below)
             with np.errstate(over="ignore"):
                 squares = _square(resid / xp.sqrt(variance))
