@@ -8,7 +8,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -40,7 +40,11 @@ from ._partial_fit import _streaming_solver
 from ._sgd import effective_rows
 from ._sparse import selected_linear
 from .experts import LogisticExperts
-from .experts.estimator import ClassifierExperts, check_sample_weight_support
+from .experts.estimator import (
+    ClassifierExperts,
+    ExpertEstimatorMethods,
+    check_sample_weight_support,
+)
 
 #: A probability of a sample's own class below this (or of another class above
 #: 1 minus it) is a confident mistake, which a separated class has none of
@@ -263,7 +267,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
-        "expert_estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "expert_estimator": [ExpertEstimatorMethods(["fit", "predict_proba"]), None],
         "shared_features": ["array-like", None],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "n_init": [

@@ -8,7 +8,6 @@ import math
 import numpy as np
 from scipy import special
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -42,6 +41,7 @@ from ._zero_inflated import ZeroInflatedMixin
 from .experts._point_mass import ZERO_LOG_RATE
 from .experts.estimator import (
     AmountExperts,
+    ExpertEstimatorMethods,
     check_sample_weight_support,
     not_a_regressor,
 )
@@ -264,7 +264,7 @@ class MoEGammaRegressor(
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
-        "expert_estimator": [HasMethods(["fit", "predict"]), None],
+        "expert_estimator": [ExpertEstimatorMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
         "zero_inflated": ["boolean"],
     }

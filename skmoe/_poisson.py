@@ -8,7 +8,6 @@ import math
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import d2_tweedie_score
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _num_samples,
@@ -50,6 +49,7 @@ from .experts import PoissonExperts
 from .experts._point_mass import ZERO_LOG_RATE, point_mass_columns
 from .experts.estimator import (
     CountExperts,
+    ExpertEstimatorMethods,
     check_sample_weight_support,
     not_a_regressor,
 )
@@ -342,7 +342,7 @@ class MoEPoissonRegressor(
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
-        "expert_estimator": [HasMethods(["fit", "predict"]), None],
+        "expert_estimator": [ExpertEstimatorMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
         "zero_inflated": ["boolean"],
     }

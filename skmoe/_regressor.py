@@ -10,7 +10,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -42,6 +42,7 @@ from ._sparse import selected_linear
 from ._warnings import _warn_user
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import (
+    ExpertEstimatorMethods,
     RegressorExperts,
     check_sample_weight_support,
     not_a_regressor,
@@ -326,7 +327,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     _parameter_constraints: dict = {
         **BaseMixtureOfExperts._parameter_constraints,
-        "expert_estimator": [HasMethods(["fit", "predict"]), None],
+        "expert_estimator": [ExpertEstimatorMethods(["fit", "predict"]), None],
         "shared_features": ["array-like", None],
         "variance_type": [StrOptions({"per_expert", "tied"})],
         "noise": [StrOptions({"gaussian", "student_t"})],

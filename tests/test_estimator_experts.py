@@ -1509,3 +1509,26 @@ def test_missing_categories_get_scikit_learns_nan_error():
     for frame in frames:
         with pytest.raises(ValueError, match="Input X contains NaN"):
             model.fit(frame, y)
+
+
+def test_a_stacking_ensemble_with_its_default_final_estimator_is_taken():
+    # final_estimator=None (RidgeCV, LogisticRegression once fitted): scikit-learn
+    # hides predict and predict_proba until then, and the parameter check
+    # refused the ensemble as not implementing them
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+    from sklearn.model_selection import KFold
+
+    X, y = _regimes()
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    stack = StackingRegressor([("ridge", Ridge()), ("lasso", Lasso(0.1))], cv=KFold(2))
+    one = MoERegressor(1, expert_estimator=stack).fit(X, y, sample_weight=w)
+    by_hand = clone(stack).fit(X, y, sample_weight=w)
+    assert_allclose(one.experts_[0].predict(X), by_hand.predict(X), rtol=1e-9)
+    labels = y > 0
+    stack = StackingClassifier(
+        [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=2))],
+        cv=KFold(2),
+    )
+    one = MoEClassifier(1, expert_estimator=stack).fit(X, labels, sample_weight=w)
+    by_hand = clone(stack).fit(X, labels, sample_weight=w)
+    assert_allclose(one.predict_proba(X), by_hand.predict_proba(X), rtol=1e-9)

@@ -24,9 +24,10 @@ from sklearn.ensemble import (
     VotingRegressor,
 )
 from sklearn.feature_selection import RFE, RFECV
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import has_fit_parameter
 
@@ -97,6 +98,27 @@ def _prefit_stack(estimator) -> bool:
         and part.cv == "prefit"
         for part in parts
     )
+
+
+class ExpertEstimatorMethods(HasMethods):
+    """``HasMethods`` for ``expert_estimator``, which also sees the methods of
+    a stacking ensemble whose ``final_estimator`` is None: its default
+    (RidgeCV, LogisticRegression) gives them, but scikit-learn hides them
+    (``available_if`` on the final estimator) until it is fitted."""
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, StackingRegressor | StackingClassifier) and (
+            val.final_estimator is None
+        ):
+            final = (
+                RidgeCV()
+                if isinstance(val, StackingRegressor)
+                else LogisticRegression()
+            )
+            return callable(getattr(val, "fit", None)) and all(
+                callable(getattr(final, m, None)) for m in self.methods if m != "fit"
+            )
+        return super().is_satisfied_by(val)
 
 
 def _is_drop(estimator) -> bool:
