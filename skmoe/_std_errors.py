@@ -470,6 +470,7 @@ class StdErrorsMixin:
                 f"usual causes)."
             )
         dispersion = any(name.startswith("expert_dispersion_") for name in names)
+        variance = any(name.startswith("expert_variance_") for name in names)
         return (
             f"std_errors: the observed information is singular or not positive "
             f"definite along {n_degenerate} direction(s) (an information of at "
@@ -483,6 +484,12 @@ class StdErrorsMixin:
                 ", a dispersion at its floor (for counts, no more spread than "
                 "a Poisson's, which a Poisson expert fits)"
                 if dispersion
+                else ""
+            )
+            + (
+                ", a variance at its floor (an expert that fits its samples "
+                "exactly, a collapse, which fit warns of)"
+                if variance
                 else ""
             )
             + ", or a fit that did not reach a maximum; a larger alpha, fewer "

@@ -1125,3 +1125,25 @@ def test_a_dispersion_short_of_the_poisson_limit_is_not_determined():
     np.testing.assert_allclose(
         np.r_[se["expert_intercept_"], se["expert_coef_"][0]], expected, rtol=1e-5
     )
+
+
+def test_a_variance_at_its_floor_is_named_in_the_warning():
+    # y exactly linear in X: the one expert's variance sits on its floor, a
+    # bound, so its standard error is inf and the warning names that cause;
+    # the coefficients' are least squares' at that variance,
+    # sqrt(v diag((X~'X~)^-1))
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = 1.0 + X @ np.array([2.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the collapse, at fit
+        model = MoERegressor(n_experts=1, alpha=0.0).fit(X, y)
+    with pytest.warns(UserWarning, match="a variance at its floor"):
+        se = model.std_errors(X, y)
+    assert np.isinf(se.expert_variance_[0])
+    design = np.column_stack([np.ones(len(y)), X])
+    expected = np.sqrt(
+        model.expert_variance_[0] * np.diag(np.linalg.inv(design.T @ design))
+    )
+    np.testing.assert_allclose(se.expert_intercept_, expected[:1], rtol=1e-5)
+    np.testing.assert_allclose(se.expert_coef_[0], expected[1:], rtol=1e-5)
