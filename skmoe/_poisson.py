@@ -37,7 +37,7 @@ from ._fitting import (
     _Validated,
 )
 from ._loglink import LogLinkMixin, _unweighted_zero
-from ._math import device, logsumexp, mixture_std
+from ._math import constant_target_score, device, logsumexp, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
 from ._separation import separating_direction
 from ._sgd import effective_rows
@@ -1089,10 +1089,8 @@ class MoEPoissonRegressor(
                 log_pred = np.where(normal, np.log(y_pred), log_pred)
             return _poisson_d2(y, log_pred, sample_weight)
         rows = sample_weight > 0
-        if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
-            # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place
-            perfect = np.all(np.abs(y_pred[rows] - y[rows]) <= 1e-9 * y[rows])
-            return 1.0 if perfect else 0.0
+        if np.ptp(y[rows]) == 0:
+            return constant_target_score(y[rows], y_pred[rows])
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
 
 
@@ -1111,11 +1109,8 @@ def _poisson_d2(y, log_pred, sample_weight):
             sample_weight * (np.where(counted, y * log_ratio, 0.0) - y + np.exp(log_mu))
         )
 
-    if np.ptp(y[rows]) == 0:  # no null deviance: as r2_score, 1 or 0
-        # to 1e-9 of y: exp(log(3)) is 3 less one unit in the last place
-        y_pred = np.exp(log_pred)
-        perfect = np.all(np.abs(y_pred[rows] - y[rows]) <= 1e-9 * y[rows])
-        return 1.0 if perfect else 0.0
+    if np.ptp(y[rows]) == 0:
+        return constant_target_score(y[rows], np.exp(log_pred[rows]))
     null = math.log(np.average(y, weights=sample_weight))
     with np.errstate(over="ignore", invalid="ignore"):
         return float(1.0 - deviance(log_pred) / deviance(null))

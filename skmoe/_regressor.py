@@ -35,7 +35,7 @@ from ._fitting import (
     _target_column,
 )
 from ._init import SPREAD_RATIO, spread_ratio
-from ._math import mixture_std
+from ._math import constant_target_score, mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
@@ -1085,7 +1085,7 @@ def _constant_r2(y, y_pred, sample_weight):
     y, y_pred = y[rows].astype(np.float64), y_pred[rows].astype(np.float64)
     if y.size < 2 or np.ptp(y) != 0 or y_pred.shape != y.shape:
         return None
-    return 1.0 if np.all(np.abs(y_pred - y) <= 1e-9 * np.abs(y)) else 0.0
+    return constant_target_score(y, y_pred)
 
 
 def _small_beside(y, scaled, sample_weight, least):
