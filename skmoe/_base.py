@@ -2761,7 +2761,7 @@ class BaseMixtureOfExperts(
         >>> y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0]
         >>> y += 0.3 * rng.standard_normal(200)
         >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
-        >>> round(model.icl(X, y), 1)  # BIC plus the entropy of the assignments
+        >>> round(model.icl(X, y), 1)  # bic (107.2) - 2 sum_i log max_k r_ik
         107.4
         """
         return self._icl(X, y, groups)
