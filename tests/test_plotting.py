@@ -15,6 +15,7 @@ from scipy import special, stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import TransformedTargetRegressor, make_column_transformer
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import make_pipeline
@@ -860,6 +861,37 @@ def test_displays_explain_unusable_wrappers():
     inner = GateDisplay.from_estimator(wrapped.regressor_, X, grid_resolution=10)
     grid = np.linspace(X.min(), X.max(), 10)[:, None]
     np.testing.assert_allclose(inner.gate, wrapped.regressor_.predict_gate(grid))
+
+
+def test_displays_draw_the_model_a_frozen_estimator_holds():
+    # FrozenEstimator replaces cv="prefit" in scikit-learn's meta-estimators;
+    # it was refused ("got FrozenEstimator"), alone and as a pipeline's last step
+    X, y = _regimes_1d(n=200)
+    X = 10 * X + 50
+    scaler = StandardScaler().fit(X)
+    moe = MoERegressor(n_experts=2, n_init=1, random_state=0)
+    moe.fit(scaler.transform(X), y)
+    grid = np.linspace(X.min(), X.max(), 20)[:, None]
+    for frozen, inputs in (
+        (FrozenEstimator(make_pipeline(scaler, moe)), scaler.transform),
+        (make_pipeline(scaler, FrozenEstimator(moe)), scaler.transform),
+        (FrozenEstimator(moe), lambda Z: Z),
+    ):
+        gate = GateDisplay.from_estimator(frozen, X, grid_resolution=20)
+        np.testing.assert_allclose(gate.gate, moe.predict_gate(inputs(grid)))
+        bands = PredictionBandsDisplay.from_estimator(
+            frozen, X, band="std", grid_resolution=20
+        )
+        mean, std = moe.predict(inputs(grid), return_std=True)
+        np.testing.assert_allclose(bands.upper, mean + 2 * std)
+        usage = ExpertUsageDisplay.from_estimator(frozen, X)
+        np.testing.assert_allclose(
+            usage.mean_gate, moe.predict_gate(inputs(X)).mean(axis=0)
+        )
+        convergence = ConvergenceDisplay.from_estimator(frozen)
+        np.testing.assert_allclose(
+            convergence.line_.get_ydata(), moe.log_likelihood_history_
+        )
 
 
 # -- models fitted under scikit-learn's Array API dispatch -------------------------

@@ -11,7 +11,10 @@ or :class:`~skmoe.MoEClassifier`
 :class:`~sklearn.pipeline.Pipeline` ending in one (the preceding steps transform
 ``X`` first), or a fitted :class:`~sklearn.model_selection.GridSearchCV` or
 :class:`~sklearn.model_selection.RandomizedSearchCV` (``refit=True``) whose
-``best_estimator_`` is one of these.
+``best_estimator_`` is one of these. A
+:class:`~sklearn.frozen.FrozenEstimator` (scikit-learn's replacement for
+``cv="prefit"``) of one of these, or as a pipeline's last step, is drawn as
+the model it holds.
 :class:`~sklearn.compose.TransformedTargetRegressor` is refused, as it changes
 the target's units: pass its fitted ``regressor_``.
 

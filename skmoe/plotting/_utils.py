@@ -8,6 +8,7 @@ from numbers import Integral
 import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -76,12 +77,22 @@ def _unwrap_search(estimator):
     return estimator.best_estimator_
 
 
+def _unfrozen(estimator):
+    """The fitted model a FrozenEstimator holds (scikit-learn's replacement
+    for ``cv="prefit"``); other estimators unchanged."""
+    if isinstance(estimator, FrozenEstimator):
+        return estimator.estimator
+    return estimator
+
+
 class FittedMixture:
     """A fitted mixture of experts as a display sees it, and how to call it.
 
     ``estimator`` is a fitted skmoe estimator, a fitted Pipeline
     ending in one, or a fitted GridSearchCV or RandomizedSearchCV (refit=True)
-    whose ``best_estimator_`` is one of these.
+    whose ``best_estimator_`` is one of these; a
+    :class:`~sklearn.frozen.FrozenEstimator` of the model, or as the
+    pipeline's last step, is drawn as the model it holds.
 
     Attributes
     ----------
@@ -99,8 +110,8 @@ class FittedMixture:
                 "not an instance: fit one, e.g. "
                 f"{estimator.__name__}().fit(X, y), and pass it."
             )
-        estimator = _unwrap_search(estimator)
-        moe = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        estimator = _unfrozen(_unwrap_search(estimator))
+        moe = _unfrozen(estimator[-1] if isinstance(estimator, Pipeline) else estimator)
         if isinstance(moe, TransformedTargetRegressor):
             raise TypeError(
                 "TransformedTargetRegressor predicts through a target transform "
