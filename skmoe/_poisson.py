@@ -856,20 +856,25 @@ class MoEPoissonRegressor(
     def _warn_unrouted_exposure(self):
         """Warn where a model fitted with exposures, which requests them for
         ``predict`` (metadata routing), predicts without them: a caller that
-        does not route them, as scikit-learn's scorers named by a string,
-        which call ``predict`` without metadata (their scores then compare
-        rates per unit exposure with counts)."""
+        does not route them, as ``cross_val_predict`` (which routes metadata
+        to ``fit`` only) and scikit-learn's scorers named by a string, which
+        call ``predict`` without metadata (their scores then compare rates per
+        unit exposure with counts)."""
         if not getattr(self, "_exposure_given", False):
             return
         request = self.get_metadata_routing().predict.requests.get("exposure")
         if request is True or isinstance(request, str):
+            # cross_val_predict routes metadata to fit only: the scorers' remedy
+            # named alone misled its callers
             _warn_user(
                 f"{type(self).__name__} was fitted with exposure and requests it "
                 "for predict, but predict was called without it: the predictions "
-                "are the rates per unit exposure. scikit-learn's scorers named by "
-                "a string (scoring='neg_mean_poisson_deviance', ...) call predict "
-                "without metadata; score the counts with the default scoring=None "
-                "and set_score_request(exposure=True)."
+                "are the rates per unit exposure. Callers that route no metadata "
+                "to predict drop it: cross_val_predict (multiply its predictions "
+                "by the rows' exposures for counts) and scikit-learn's scorers "
+                "named by a string (scoring='neg_mean_poisson_deviance', ...; "
+                "score the counts with the default scoring=None and "
+                "set_score_request(exposure=True))."
             )
 
     def _predict_exposed(self, X, return_std, exposure):

@@ -11,7 +11,12 @@ from scipy import optimize, special, stats
 from sklearn.base import clone
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import mean_poisson_deviance
-from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    cross_val_predict,
+    cross_validate,
+)
 
 from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 
@@ -300,6 +305,31 @@ def test_cross_validation_routes_exposure_to_fit_and_score():
         search.fit(X, y, exposure=exposure)
     np.testing.assert_allclose(scores["test_score"], manual, rtol=1e-12)
     assert search.best_params_ == {"n_experts": 2}
+
+
+def test_cross_val_predict_drops_the_requested_exposure_and_the_warning_says_so():
+    # cross_val_predict routes metadata to fit only: its predictions are the
+    # rates per unit exposure, and predict's warning named the scorers alone
+    # (and set_score_request, no remedy here); the held-out rows' exposures
+    # times them are the counts the folds' models predict
+    X, y, exposure = _counts(n=600)
+    folds = KFold(3)
+    counts = np.empty(len(y))
+    for train, test in folds.split(X):
+        fitted = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+            X[train], y[train], exposure=exposure[train]
+        )
+        counts[test] = fitted.predict(X[test], exposure=exposure[test])
+    with sklearn.config_context(enable_metadata_routing=True):
+        reg = MoEPoissonRegressor(n_experts=2, random_state=0)
+        reg.set_fit_request(exposure=True).set_predict_request(exposure=True)
+        with pytest.warns(UserWarning, match="cross_val_predict") as record:
+            rates = cross_val_predict(
+                reg, X, y, cv=folds, params={"exposure": exposure}
+            )
+    assert len(record) == 3  # once per fold
+    assert "multiply its predictions" in str(record[0].message)
+    np.testing.assert_allclose(rates * exposure, counts, rtol=1e-12)
 
 
 @pytest.mark.parametrize(
