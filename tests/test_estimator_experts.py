@@ -1269,6 +1269,26 @@ def test_one_standard_error_rule():
     assert _one_standard_error(one, np.array([1.0])) == 0
 
 
+def test_one_standard_error_rule_counts_the_weighted_rows_by_kish():
+    # 10 held-out rows of weight 1 beside 90 of weight 1e-12: the rule is the
+    # unweighted one on the 10 rows, whose standard error is scipy's sem of
+    # their shortfalls (Kish's effective number 10, not the 100 rows: with 100
+    # the error would be sqrt(9 / 99) of it, and a shortfall within sem kept
+    # the best)
+    from skmoe._auto import _one_standard_error
+
+    rng = np.random.RandomState(1)
+    noise = rng.randn(10)
+    noise -= noise.mean()
+    weight = np.r_[np.ones(10), np.full(90, 1e-12)]
+    weight /= weight.sum()
+    base = rng.randn(100)
+    for factor, expected in [(1 - 1e-3, 0), (1 + 1e-3, 1)]:
+        shortfall = np.r_[noise + factor * sem(noise), np.zeros(90)]
+        pair = np.array([base - shortfall, base])
+        assert _one_standard_error(pair, weight) == expected
+
+
 def test_auto_classifier_keeps_every_class_in_its_fits():
     # the held-out rows stay in the candidates' fits with weight 0, so a class
     # whose only sample is held out is still known to every clone (a

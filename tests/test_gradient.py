@@ -1589,6 +1589,16 @@ def test_partial_fit_units_reset_keep_the_rows_seen():
     assert np.all(rows[1:] < 3 * expected) and np.all(rows[1:] > expected / 3)
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_kish_effective_rows_do_not_depend_on_the_weights_scale(scale):
+    # (sum w)^2 / sum w^2 of weights 1, 1, 1, 2 (and 0, left out): 25 / 7 at
+    # any scale, where w^2 overflows or underflows
+    from skmoe._sgd import effective_rows
+
+    weight = scale * np.array([1.0, 1.0, 0.0, 1.0, 2.0])
+    assert effective_rows(weight) == pytest.approx(25 / 7, rel=1e-12)
+
+
 def test_small_weighted_batches_take_the_units_of_all_their_rows():
     # a stream of batches too small for units of their own: Adam's units come
     # from the weighted moments of the rows seen, merged batch by batch (Chan

@@ -173,6 +173,32 @@ def test_float32_is_computed_in_float32(gated_regression):
     np.testing.assert_allclose(m32.log_likelihood_, m64.log_likelihood_, rtol=1e-3)
 
 
+def test_auto_tries_as_many_experts_as_rows_of_positive_weight():
+    # "auto" tries K = 1 to 4, fewer where fewer rows weigh: 3 rows of
+    # positive weight try 1, 2 and 3 (the two larger not fitted: too few
+    # samples), and one expert's BIC is least squares' with its MLE variance,
+    # 3 parameters; one row of positive weight fits one expert
+    rng = np.random.RandomState(0)
+    X = rng.randn(8, 1)
+    y = X[:, 0] + rng.randn(8)
+    weight = np.r_[np.ones(3), np.zeros(5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor("auto", random_state=0).fit(X, y, sample_weight=weight)
+    residual = y[:3] - LinearRegression().fit(X[:3], y[:3]).predict(X[:3])
+    scale = np.sqrt(np.mean(residual**2))
+    bic = -2 * np.sum(stats.norm.logpdf(residual, scale=scale)) + 3 * np.log(3)
+    assert model.n_experts_bic_.shape == (3,)
+    assert model.n_experts_bic_[0] == pytest.approx(bic, rel=1e-6)
+    assert np.all(np.isinf(model.n_experts_bic_[1:]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = MoERegressor("auto", random_state=0)
+        one.fit(X, y, sample_weight=np.r_[1.0, np.zeros(7)])
+    assert one.n_experts_ == 1
+    assert one.n_experts_bic_.shape == (1,)
+
+
 def test_auto_n_experts_picks_the_true_number_by_bic(gated_regression):
     X, y = gated_regression[:2]
     model = MoERegressor(random_state=0).fit(X, y)  # n_experts="auto"
