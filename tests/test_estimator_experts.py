@@ -1331,6 +1331,35 @@ def test_auto_on_tiny_data_keeps_one_expert(n):
         assert model.fit(X, y).n_experts_ == 1
 
 
+def test_auto_scores_every_candidate_up_to_the_rows_left_to_fit():
+    # one of n rows held out (validation_fraction=0.1 rounds up): K up to
+    # n - 1 experts are fitted and scored, K above it is -inf (documented);
+    # one expert's score is least squares on the other rows, with their MLE
+    # variance, at the held-out row
+    from scipy.stats import norm
+
+    rng = np.random.RandomState(0)
+    for n in (4, 5):
+        X = rng.uniform(-3, 3, (n, 1))
+        y = X[:, 0] + rng.randn(n)
+        model = MoERegressor(
+            expert_estimator=LinearRegression(), n_init=1, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+        scores = model.n_experts_scores_
+        assert np.all(np.isfinite(scores[: n - 1]))
+        assert np.all(np.isneginf(scores[n - 1 :]))
+        by_hand = []
+        for i in range(n):
+            rest = np.arange(n) != i
+            line = LinearRegression().fit(X[rest], y[rest])
+            scale = np.sqrt(np.mean((y[rest] - line.predict(X[rest])) ** 2))
+            by_hand.append(norm.logpdf(y[i], line.predict(X[i : i + 1])[0], scale))
+        assert np.min(np.abs(np.array(by_hand) - scores[0])) < 1e-6 * abs(scores[0])
+
+
 @pytest.mark.parametrize(
     "Estimator, expert",
     [
