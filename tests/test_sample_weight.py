@@ -15,6 +15,7 @@ from skmoe import (
 )
 from skmoe._em import EMProblem, run_em
 from skmoe._math import design_matrix
+from skmoe.exceptions import DegenerateFitWarning
 from skmoe.experts import (
     EXPERTS,
     GammaExperts,
@@ -420,6 +421,25 @@ def test_bootstrap_lrt_draws_one_target_per_weighted_row():
         atol=1e-7,
     )
     np.testing.assert_array_equal(tripled.p_values, plain.p_values)
+
+
+def test_an_expert_on_a_few_heavy_rows_has_few_samples():
+    # 200 rows of weight 1 on one line, 5 of weight 40 on another: each
+    # expert's share is half the weight, 9.75 samples by Kish's number of all
+    # rows (400^2 / 8200), above the 6 needed (2 per parameter, a line and a
+    # variance); but the second expert's own mass sits on 5 rows of equal
+    # weight, Kish's 5 samples, too few: it warns
+    rng = np.random.RandomState(0)
+    xa, xb = rng.uniform(-3, 0, 200), np.linspace(0.5, 3, 5)
+    X = np.r_[xa, xb][:, None]
+    y = np.r_[2 * xa + 0.1 * rng.randn(200), 10 - 3 * xb + 0.1 * rng.randn(5)]
+    weight = np.r_[np.ones(200), np.full(5, 40.0)]
+    assert (5 * 40.0) ** 2 / (5 * 40.0**2) < 2 * 3 < 0.5 * 400**2 / 8200
+    with pytest.warns(DegenerateFitWarning, match="fewer than 6 samples") as caught:
+        model = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weight)
+    k = int(np.argmin(model.expert_coef_[:, 0]))  # the line of slope -3
+    assert model.expert_coef_[k, 0] == pytest.approx(-3, abs=0.3)
+    assert any(f"Experts [{k}]" in str(w.message) for w in caught)
 
 
 def test_rows_of_tiny_weight_do_not_raise_an_experts_samples():
