@@ -890,6 +890,24 @@ def test_array_api_input_after_a_fit_with_estimator_experts():
     assert not hasattr(model, "experts_")
 
 
+def test_an_estimator_expert_of_three_rows_on_one_feature_has_few_samples():
+    # an estimator's features and intercept stand for its parameters: a line
+    # needs 2 * (1 + 1) = 4 samples, and the expert of the 3 rows of the
+    # second regime warns
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(0)
+    xa, xb = rng.uniform(-3, 0, 100), np.array([1.0, 2.0, 3.0])
+    X = np.r_[xa, xb][:, None]
+    y = np.r_[2 * xa + 0.1 * rng.randn(100), 20 - 3 * xb + 0.5 * rng.randn(3)]
+    model = MoERegressor(2, expert_estimator=LinearRegression(), random_state=0)
+    with pytest.warns(DegenerateFitWarning, match="fewer than 4 samples") as caught:
+        model.fit(X, y)
+    k = int(np.argmin(model.expert_usage_))
+    assert model.expert_usage_[k] * 103 == pytest.approx(3, abs=1e-6)
+    assert any(f"Experts [{k}]" in str(w.message) for w in caught)
+
+
 def test_collapse_warning_names_the_estimators_capacity():
     X, y = _regimes(n=100)
     model = MoERegressor(2, expert_estimator=DecisionTreeRegressor(), n_init=1)
