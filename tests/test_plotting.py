@@ -894,6 +894,48 @@ def test_displays_draw_the_model_a_frozen_estimator_holds():
         )
 
 
+def test_displays_unwrap_frozen_searches_and_frozen_steps():
+    # a FrozenEstimator of a fitted search was refused ("got GridSearchCV"),
+    # and a frozen FunctionTransformer (validate=False) first step had X's
+    # names checked against those it recorded, where predict reads them by
+    # position: a warning and a ValueError for what predict took silently
+    from sklearn.preprocessing import FunctionTransformer
+
+    pd = pytest.importorskip("pandas")
+    X, y = _regimes_1d(n=200)
+    search = GridSearchCV(
+        MoERegressor(n_init=1, random_state=0), {"n_experts": [2]}, cv=2
+    ).fit(X, y)
+    grid = np.linspace(X.min(), X.max(), 10)[:, None]
+    for frozen in (FrozenEstimator(search), FrozenEstimator(FrozenEstimator(search))):
+        gate = GateDisplay.from_estimator(frozen, X, grid_resolution=10)
+        np.testing.assert_allclose(gate.gate, search.best_estimator_.predict_gate(grid))
+    with pytest.raises(TypeError, match="got the class MoERegressor"):
+        GateDisplay.from_estimator(FrozenEstimator(MoERegressor), X)
+
+    frame = pd.DataFrame({"a": X[:, 0]})
+    to_array = FunctionTransformer(np.asarray).fit(frame)
+    moe = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    pipe = make_pipeline(FrozenEstimator(to_array), moe)
+    for other in (X, pd.DataFrame({"b": X[:, 0]})):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pipe.predict(other)  # by position, silently
+            gate = GateDisplay.from_estimator(pipe, other, grid_resolution=10)
+        np.testing.assert_allclose(gate.gate, moe.predict_gate(grid))
+    # a frozen scaler checks names as predict does, and as the scaler
+    scaled = make_pipeline(FrozenEstimator(StandardScaler().fit(frame)), moe)
+    with pytest.raises(ValueError, match="should match those"):
+        scaled.predict(pd.DataFrame({"b": X[:, 0]}))
+    with pytest.raises(ValueError, match="should match those"):
+        GateDisplay.from_estimator(scaled, pd.DataFrame({"b": X[:, 0]}))
+    message = "X does not have valid feature names, but StandardScaler was fitted"
+    with pytest.warns(UserWarning, match=message):
+        scaled.predict(X)
+    with pytest.warns(UserWarning, match=message):
+        GateDisplay.from_estimator(scaled, X, grid_resolution=10)
+
+
 # -- models fitted under scikit-learn's Array API dispatch -------------------------
 
 

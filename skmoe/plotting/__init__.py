@@ -13,8 +13,8 @@ or :class:`~skmoe.MoEClassifier`
 :class:`~sklearn.model_selection.RandomizedSearchCV` (``refit=True``) whose
 ``best_estimator_`` is one of these. A
 :class:`~sklearn.frozen.FrozenEstimator` (scikit-learn's replacement for
-``cv="prefit"``) of one of these, or as a pipeline's last step, is drawn as
-the model it holds.
+``cv="prefit"``) of any of these (a fitted search included), or as a
+pipeline's step, is drawn as the estimator it holds.
 :class:`~sklearn.compose.TransformedTargetRegressor` is refused, as it changes
 the target's units: pass its fitted ``regressor_``.
 

@@ -80,8 +80,18 @@ def _unwrap_search(estimator):
 def _unfrozen(estimator):
     """The fitted model a FrozenEstimator holds (scikit-learn's replacement
     for ``cv="prefit"``); other estimators unchanged."""
-    if isinstance(estimator, FrozenEstimator):
-        return estimator.estimator
+    while isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    return estimator
+
+
+def _unwrapped(estimator):
+    """The model that FrozenEstimators and fitted searches hold, in any nesting
+    (a FrozenEstimator of a fitted GridSearchCV was refused, 'got
+    GridSearchCV')."""
+    inner = _unfrozen(_unwrap_search(estimator))
+    while inner is not estimator:
+        estimator, inner = inner, _unfrozen(_unwrap_search(inner))
     return estimator
 
 
@@ -91,8 +101,8 @@ class FittedMixture:
     ``estimator`` is a fitted skmoe estimator, a fitted Pipeline
     ending in one, or a fitted GridSearchCV or RandomizedSearchCV (refit=True)
     whose ``best_estimator_`` is one of these; a
-    :class:`~sklearn.frozen.FrozenEstimator` of the model, or as the
-    pipeline's last step, is drawn as the model it holds.
+    :class:`~sklearn.frozen.FrozenEstimator` of any of these, or as a
+    pipeline's step, is drawn as the model it holds.
 
     Attributes
     ----------
@@ -104,14 +114,16 @@ class FittedMixture:
     """
 
     def __init__(self, estimator):
+        estimator = _unwrapped(estimator)
         if isinstance(estimator, type):  # its message said "got ABCMeta"
             raise TypeError(
                 f"Expected a fitted estimator; got the class {estimator.__name__}, "
                 "not an instance: fit one, e.g. "
                 f"{estimator.__name__}().fit(X, y), and pass it."
             )
-        estimator = _unfrozen(_unwrap_search(estimator))
-        moe = _unfrozen(estimator[-1] if isinstance(estimator, Pipeline) else estimator)
+        moe = _unwrapped(
+            estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        )
         if isinstance(moe, TransformedTargetRegressor):
             raise TypeError(
                 "TransformedTargetRegressor predicts through a target transform "
@@ -169,6 +181,9 @@ class FittedMixture:
                 if step is not None and step != "passthrough"
             ]
         for step in steps:
+            # a FrozenEstimator transforms and checks names as the model it
+            # holds (a frozen FunctionTransformer was checked as validated)
+            step = _unfrozen(step)
             if not hasattr(step, "n_features_in_"):
                 return
             if not isinstance(step, FunctionTransformer) or step.validate:
