@@ -104,6 +104,30 @@ def test_a_feature_constant_on_an_experts_rows_adds_no_coefficient(constant, hit
     assert _on_copies(problem, result).tolist() == ([1] if hit else [])
 
 
+@pytest.mark.parametrize("gap", [12.0, 16.0])
+def test_a_negligible_leak_of_an_experts_mass_adds_no_coefficient(gap):
+    # as above, x2 constant on expert 1's 3 rows (4 copies each), expert 1's
+    # line at y = gap + x1 + x2, 12 or 16 above expert 0's rows: its
+    # responsibility for them is 1e-11 or 1e-26 (less than 1e-9 of its mass in
+    # all), which put x2's coefficient in the rank of its weighted design (3,
+    # NumPy's tolerance being 1e-13 on singular values): 3 effective rows for
+    # 3 coefficients, a hit. Its own rows' design has rank 2
+    rng = np.random.RandomState(0)
+    X0 = rng.uniform(-3, 3, size=(20, 2))
+    X1 = np.repeat([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], 4, axis=0)
+    X = np.r_[X0, X1]
+    y = np.r_[0.1 * rng.randn(20), gap + X1[:, 0]]
+    problem, result = _diagnosed(X, y, np.ones(len(y)), [gap, 1.0, 1.0])
+    resp = e_step(problem, result.gate_params, result.expert_params)[1]
+    leak = resp[1, :20].sum() / resp[1].sum()
+    assert 0 < leak < 1e-9
+    design = np.c_[np.ones(len(X)), X]
+    assert np.linalg.matrix_rank(design * np.sqrt(resp[1])[:, None]) == 3
+    assert np.linalg.matrix_rank(design[20:]) == 2
+    assert _kish(resp[1, 20:].reshape(3, 4).sum(axis=1)) == pytest.approx(3)
+    assert _on_copies(problem, result).tolist() == []
+
+
 def test_a_collapse_weighs_the_residuals_by_sample_weight_as_copies_do():
     # expert 1 takes 3 rows on the line y = 100 + x of weight 1000 each and
     # 2 rows 0.01 off it of weight 1: its residual variance weighted by
