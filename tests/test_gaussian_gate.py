@@ -10,12 +10,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm, poisson
 from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe.exceptions import DegenerateFitWarning
 from skmoe.gates.gaussian import REG_COVAR
 
 
@@ -782,3 +784,76 @@ def test_whitening_detects_a_failed_cholesky_that_does_not_raise():
     jitter = 4e4 * np.finfo(float).eps * np.eye(2)
     for W, S in zip(got, covariances, strict=True):
         np.testing.assert_allclose(W @ (S + jitter) @ W.T, np.eye(2), atol=1e-4)
+
+
+def test_whitening_of_features_on_scales_far_apart():
+    # an expert's covariance from a fit on features of scales 1e-9 to 1e75
+    # (two of them anti-correlated within the expert, their loading far above
+    # its own variance): inv(L) gave W S W^T 3e59 off I (in the fit, with the
+    # loading's full digits, a negative diagonal and a FloatingPointError)
+    from skmoe.gates.gaussian import _whitening
+
+    covariance = np.array(
+        [
+            [8.7108596421874687e0, 3.431013033025451e-10],
+            [1.8091653710453195e59, -3.1384016410766066e41],
+            [3.431013033025451e-10, 7.3432370807569096e-19],
+            [-1.2706657892994189e49, 2.2042537748183011e31],
+            [1.8091653710453195e59, -1.2706657892994189e49],
+            [8.1834765197403529e149, -1.4196068833898569e132],
+            [-3.1384016410766066e41, 2.2042537748183011e31],
+            [-1.4196068833898569e132, 2.4626253872746544e114],
+        ]
+    ).reshape(4, 4)
+    loading = np.array([9.28e-06, 6.36e-25, 2.08e177, 2.09e141])
+    whiten = _whitening(np, covariance[None], loading)[0]
+    jitter = loading + 4 * np.finfo(np.float64).eps * np.diagonal(covariance)
+    matrix = covariance + np.diag(jitter)
+    # the inverse Cholesky factor, by a triangular solve in units of the
+    # matrix's own diagonal
+    scale = np.sqrt(np.diagonal(matrix))
+    factor = np.linalg.cholesky(matrix / np.outer(scale, scale)) * scale[:, None]
+    expected = solve_triangular(factor, np.eye(4), lower=True)
+    assert np.all(np.diagonal(whiten) > 0)
+    np.testing.assert_allclose(whiten @ matrix @ whiten.T, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(
+        whiten / np.diagonal(expected), expected / np.diagonal(expected), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("init", [True, False])
+def test_a_huge_outlier_feature_leaves_the_gate_invariant_to_its_scale(init):
+    # one value of 1e90 in a column of N(0, 1): the collapse check inverted a
+    # precision 1e31 apart on its diagonal (LinAlgError: Singular matrix), and
+    # from given responsibilities EM went elsewhere than on the column scaled by
+    # 1e-80 (the gate 0.95 apart); the model of x, loading included, does not
+    # depend on the features' scales
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    X[0, 1] = 1e90
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.standard_normal(40)
+    start = np.eye(2)[(X[:, 0] > 0).astype(int)] * 0.8 + 0.1 if init else None
+    scales = np.array([1.0, 1e-80])
+    fits = []
+    for data in (X, X * scales):
+        model = MoERegressor(
+            2, gate="gaussian", n_init=1, alpha=0.0, tol=1e-10, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateFitWarning)
+            model.fit(data, y, init_responsibilities=start)
+        fits.append((model, data))
+    (big, X_big), (small, X_small) = fits
+    np.testing.assert_allclose(
+        big.predict_gate(X_big), small.predict_gate(X_small), atol=1e-8
+    )
+    np.testing.assert_allclose(big.predict(X_big), small.predict(X_small), atol=1e-8)
+    # covariances in the features' units: S_big = diag(1/scales) S_small diag(1/scales)
+    expected = small.gate_covariances_ / np.outer(scales, scales)
+    sd = np.sqrt(np.diagonal(expected, axis1=1, axis2=2))
+    np.testing.assert_allclose(
+        big.gate_covariances_ / (sd[:, :, None] * sd[:, None, :]),
+        expected / (sd[:, :, None] * sd[:, None, :]),
+        atol=1e-8,
+    )
+    assert np.all(np.isfinite(big.gate_covariances_))

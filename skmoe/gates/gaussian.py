@@ -51,6 +51,11 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
     for _ in range(JITTER_TRIES):
         jitter = loading[None, :] + relative * diagonal
         matrix = covariances + jitter[..., None] * eye
+        # factored and inverted as a correlation matrix, scaled back: features
+        # whose scales differ by 1e100 left inv(L) a negative diagonal entry
+        spread = xp.sum(matrix * eye, axis=-1)  # (K, d)
+        scale = xp.sqrt(xp.where(spread > 0, spread, xp.ones_like(spread)))
+        matrix = matrix / (scale[:, :, None] * scale[:, None, :])
         try:
             factor = xp.linalg.cholesky(matrix)
         except MemoryError:
@@ -58,7 +63,7 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
         except Exception as error:  # NumPy's LinAlgError, torch's RuntimeError, ...
             factor, failure = None, error
         if factor is not None and _factored(xp, factor, matrix, eye):
-            return xp.linalg.inv(factor)
+            return xp.linalg.inv(factor) / scale[:, None, :]
         relative *= JITTER_GROWTH
     raise FloatingPointError(
         "gate='gaussian': an expert's covariance of the inputs is not positive "
@@ -92,6 +97,16 @@ def _factored(xp, factor: Array, matrix: Array, eye: Array) -> bool:
         & xp.all(diagonal > 0)
         & xp.all(error <= tol * scale)
     )
+
+
+def _cholesky_factor(whiten):
+    """``L_k = W_k^-1`` (K, d, d) in float64 on the host, for ``whiten``'s lower
+    triangular ``W_k``: inverted with unit diagonal, ``W_k = U_k D_k``, as
+    ``L_k = D_k^-1 U_k^-1`` (a plain inverse of factors of features on scales
+    1e100 apart overflowed the covariances ``L_k L_k^T``)."""
+    whiten = np.asarray(whiten, dtype=np.float64)
+    diagonal = np.diagonal(whiten, axis1=1, axis2=2)  # (K, d), positive
+    return np.linalg.inv(whiten / diagonal[:, None, :]) / diagonal[:, :, None]
 
 
 #: The covariances' forms, as scikit-learn's GaussianMixture's ``covariance_type``.
@@ -433,7 +448,7 @@ class GaussianGate(GateFamily):
         log_det = np.sum(np.log(np.diagonal(whiten, axis1=1, axis2=2)), axis=1)
         log_weights = coef[0] - log_det
         weights = np.exp(log_weights - np.max(log_weights))
-        factor = np.linalg.inv(whiten.astype(np.float64))  # lower, S_k = L L^T
+        factor = _cholesky_factor(whiten)  # lower, S_k = L L^T
         covariances = (factor @ np.swapaxes(factor, 1, 2)).astype(whiten.dtype)
         precisions_cholesky = np.swapaxes(whiten, 1, 2).copy()
         kind = self.covariance_type
@@ -508,15 +523,12 @@ class GaussianGate(GateFamily):
         spanned = vectors[:, values > COLLAPSE_FACTOR * REG_COVAR]
         if spanned.shape[1] == 0:
             return np.zeros(0, dtype=np.intp)
-        whiten = to_numpy(params["whiten"]).astype(np.float64)
-        # a constant feature's covariances with the others are 0: the precision's
-        # block of the varying ones is the inverse of their covariance
-        precision = np.swapaxes(whiten, 1, 2) @ whiten
-        precision = precision[:, varying][:, :, varying]
-        scaled = scale[None, :, None] * precision * scale[None, None, :]
         # each expert's covariance in units of the features' variances (S~_k),
-        # within the span of the data
-        covariance = np.linalg.inv(scaled)
+        # within the span of the data, from its Cholesky factor (inverting the
+        # precision in these units, ill-conditioned, raised LinAlgError)
+        factor = _cholesky_factor(to_numpy(params["whiten"]))[:, varying]
+        factor = factor / scale[None, :, None]
+        covariance = factor @ np.swapaxes(factor, 1, 2)
         within = np.swapaxes(spanned, 0, 1)[None] @ covariance @ spanned[None]
         smallest = np.linalg.eigvalsh(within)[:, 0]
         return np.flatnonzero(smallest <= COLLAPSE_FACTOR * REG_COVAR)
