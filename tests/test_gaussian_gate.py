@@ -857,3 +857,25 @@ def test_a_huge_outlier_feature_leaves_the_gate_invariant_to_its_scale(init):
         atol=1e-8,
     )
     assert np.all(np.isfinite(big.gate_covariances_))
+
+
+def test_float32_features_whose_squares_sum_past_its_range():
+    # two columns near 1.7e19 in float32: each square fits, their sum does not;
+    # the start's placeholder gate (unit whitening) took every logit to -inf
+    # and gave RuntimeWarnings (overflow, divide by zero, invalid value)
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((100, 2))
+    y = np.where(Z[:, 0] > 0, 2 * Z[:, 0], -Z[:, 0]) + 0.1 * rng.standard_normal(100)
+    scales = np.array([7e18, 7e18, 1.0])
+    X = (np.column_stack([Z[:, 0], Z[:, 0], Z[:, 1]]) * scales).astype(np.float32)
+    model = MoERegressor(2, gate="gaussian", n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+        gate = model.predict_gate(X)
+    # the same model on the columns in unit scale, in float64 (the gate's model
+    # of x does not depend on the features' scales; a float32 fit of the unit
+    # columns, duplicated, is itself 8e-3 from it)
+    unit = X.astype(np.float64) / scales
+    reference = MoERegressor(2, gate="gaussian", n_init=1, random_state=0).fit(unit, y)
+    np.testing.assert_allclose(gate, reference.predict_gate(unit), atol=2e-2)

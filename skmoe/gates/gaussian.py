@@ -167,9 +167,15 @@ class GaussianGate(GateFamily):
         return REG_COVAR * xp.where(variance > 0, variance, ones)
 
     def initial_params(self, xp, design: Array, n_experts: int) -> Params:
-        """Uniform gate: equal proportions, the same unit density."""
+        """Uniform gate: equal proportions, the same density, in units of each
+        feature's largest magnitude (in unit units, ``|x|^2`` of features near
+        1e19 overflowed float32: every logit -inf, a NaN gate at the start)."""
         d, dtype = design.shape[0] - 1, design.dtype
         eye = xp.eye(d, dtype=dtype, device=device(design))
+        if design.shape[1] > 0:
+            largest = xp.max(xp.abs(design[1:, :]), axis=1)  # (d,)
+            usable = xp.isfinite(largest) & (largest > 0)
+            eye = eye / xp.where(usable, largest, xp.ones_like(largest))[None, :]
         whiten = xp.zeros((n_experts, d, d), dtype=dtype, device=device(design))
         whiten = whiten + eye[None, :, :]
         coef = xp.zeros((d + 1, n_experts), dtype=dtype, device=device(design))
