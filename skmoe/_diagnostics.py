@@ -101,7 +101,8 @@ def _on_copies(problem, result) -> np.ndarray:
     so that copies and ``sample_weight`` agree), against the rank of the
     design weighted by the square roots of that mass (a feature constant
     where the expert's mass is adds no coefficient), less its lightest rows
-    that together carry under ``RANK_NEGLIGIBLE_SHARE`` of it. Such an expert
+    that together carry under ``RANK_NEGLIGIBLE_SHARE`` of it (rows of equal
+    mass go or stay together, whatever their order). Such an expert
     fits a few points (nearly) exactly, whatever its variance's distance to the
     floor: two Gamma regimes plus 8 copies of one row, where an expert
     passed a plane through the copies and 4 other rows within 1% (1.8 to
@@ -131,9 +132,11 @@ def _on_copies(problem, result) -> np.ndarray:
         if not (np.isfinite(squares) and squares > 0):
             continue  # (no mass: _few_samples's case; NaN: a broken-down run)
         effective = float(np.sum(per_row)) ** 2 / squares
-        order = np.argsort(mass[k])
-        light = np.cumsum(mass[k][order]) < RANK_NEGLIGIBLE_SHARE * np.sum(mass[k])
-        rows = order[~light]
+        lightest = np.sort(mass[k])
+        light = np.cumsum(lightest) < RANK_NEGLIGIBLE_SHARE * np.sum(mass[k])
+        # rows as heavy as the lightest one kept are kept too: which of rows
+        # of equal mass fell under the share was their order's doing
+        rows = mass[k] >= lightest[np.count_nonzero(light)]
         rank = np.linalg.matrix_rank(
             design[:, rows].T * np.sqrt(mass[k][rows])[:, None]
         )

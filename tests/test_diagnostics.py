@@ -128,6 +128,35 @@ def test_a_negligible_leak_of_an_experts_mass_adds_no_coefficient(gap):
     assert _on_copies(problem, result).tolist() == []
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_rows_of_equal_negligible_mass_stay_or_go_together(order):
+    # as above (x2 = 0 on expert 1's 3 rows, 4 copies each), plus two rows
+    # on its line at x1 = 2 of weight 1e-8 each, x2 = 0 and x2 = 5: expert
+    # 1's mass on each is 1e-8 / 12.00000002 = 8.3e-10 of its total, under
+    # RANK_NEGLIGIBLE_SHARE (1e-9), and on both 1.7e-9, over it. Dropping
+    # one of them by the rows' order put x2's coefficient in or out of the
+    # rank (3 or 2) as the row with x2 = 5 came first or second: a hit in
+    # one order and none in the other. Both stay: rank 3 for 3 effective
+    # rows, a hit in either order
+    rng = np.random.RandomState(0)
+    X0 = rng.uniform(-3, 3, size=(20, 2))
+    X1 = np.repeat([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], 4, axis=0)
+    light = np.array([[2.0, 0.0], [2.0, 5.0]])[order]
+    X = np.r_[X0, X1, light]
+    y = np.r_[0.1 * rng.randn(20), 100 + X1[:, 0], 100 + light[:, 0]]
+    weight = np.r_[np.ones(32), 1e-8, 1e-8]
+    problem, result = _diagnosed(X, y, weight, [100.0, 1.0, 0.0])
+    resp = e_step(problem, result.gate_params, result.expert_params)[1]
+    mass = resp[1] * weight / np.sum(resp[1] * weight)
+    assert mass[-2] == mass[-1]
+    assert mass[-1] < 1e-9 < mass[-2] + mass[-1]
+    assert mass[:20].sum() < 1e-300  # (expert 0's rows: none of its mass)
+    design = np.c_[np.ones(len(X)), X][20:]
+    assert np.linalg.matrix_rank(design * np.sqrt(mass[20:])[:, None]) == 3
+    assert _kish(np.r_[np.full(3, 4.0), 1e-8, 1e-8]) == pytest.approx(3)
+    assert _on_copies(problem, result).tolist() == [1]
+
+
 def test_a_collapse_weighs_the_residuals_by_sample_weight_as_copies_do():
     # expert 1 takes 3 rows on the line y = 100 + x of weight 1000 each and
     # 2 rows 0.01 off it of weight 1: its residual variance weighted by
