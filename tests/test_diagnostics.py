@@ -13,6 +13,7 @@ from skmoe._diagnostics import _at_lower_bound, _on_copies
 from skmoe._em import EMProblem, e_step
 from skmoe._math import design_matrix
 from skmoe.experts import GaussianLinearExperts
+from skmoe.experts.gaussian import COLLAPSE_RANGE
 from skmoe.gates import GATES
 
 
@@ -169,11 +170,11 @@ def test_a_collapse_weighs_the_residuals_by_sample_weight_as_copies_do():
     x0, x1 = rng.uniform(-3, 3, 20), np.array([1.0, 2.0, 3.0, 1.5, 2.5])
     y0, y1 = 0.1 * rng.randn(20), 100 + x1 + np.r_[0, 0, 0, 0.01, -0.01]
     w1 = np.r_[1000.0, 1000.0, 1000.0, 1.0, 1.0]
-    floor, collapse_range = 1e-10, 1e4
+    floor = 1e-10
     residual = y1 - (100 + x1)
     weighted = np.sum(w1 * residual**2) / np.sum(w1)
     unweighted = np.mean(residual**2)
-    assert weighted < collapse_range * floor < unweighted
+    assert weighted < COLLAPSE_RANGE * floor < unweighted
     X, y = np.r_[x0, x1][:, None], np.r_[y0, y1]
     problem, result = _diagnosed(X, y, np.r_[np.ones(20), w1], [100.0, 1.0], floor)
     _assigned(problem, result, np.repeat([0, 1], [20, 5]))
