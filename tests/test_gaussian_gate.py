@@ -879,3 +879,49 @@ def test_float32_features_whose_squares_sum_past_its_range():
     unit = X.astype(np.float64) / scales
     reference = MoERegressor(2, gate="gaussian", n_init=1, random_state=0).fit(unit, y)
     np.testing.assert_allclose(gate, reference.predict_gate(unit), atol=2e-2)
+
+
+def test_collapse_check_of_a_spherical_gate_on_features_far_apart():
+    # a spherical covariance over features of scales 1, 1e-150 and 1e150 is,
+    # in units of the 1e-150 feature's variance, 1e600: eigvalsh of it raised
+    # LinAlgError in the collapse check (and so in fit). Independent features
+    # span every direction, so the smallest eigenvalue of S~_k is the variance
+    # over the largest feature variance: 1e-6 (collapsed) and 1 (not)
+    from skmoe.gates.gaussian import GaussianGate
+
+    rng = np.random.default_rng(0)
+    n = 400
+    X = rng.standard_normal((3, n)) * np.array([1.0, 1e-150, 1e150])[:, None]
+    design = np.vstack([np.ones(n), X])
+    largest = np.var(X[2])
+    variances = np.array([1e-6, 1.0]) * largest
+    whiten = np.eye(3)[None] / np.sqrt(variances)[:, None, None]
+    params = {"coef": np.zeros((4, 2)), "whiten": whiten}
+    weight = np.ones(n)
+    got = GaussianGate("spherical").collapsed(np, design, weight, params)
+    np.testing.assert_array_equal(got, [0])
+    # a fourth feature twice the third: the data are flat along one direction
+    # of the pair, and within the span the smallest eigenvalue is at most the
+    # variance over the largest feature variance (along the pair's span, (1, 1)
+    # in units of theirs: 5/8 of it), 1e-6 or 1; eigvalsh of S~_k within the
+    # span flagged both experts (features 1e50 apart) or raised LinAlgError
+    for scales in ([1.0, 1e-50, 1e50], [1e150, 1e-150, 1.0]):
+        Z = rng.standard_normal((3, n)) * np.array(scales)[:, None]
+        Z = np.vstack([Z, 2 * Z[2]])
+        design = np.vstack([np.ones(n), Z])
+        largest = max(np.var(Z[0]), np.var(Z[1]), np.var(Z[2]))
+        variances = np.array([1e-6, 1.0]) * largest
+        whiten = np.eye(4)[None] / np.sqrt(variances)[:, None, None]
+        params = {"coef": np.zeros((5, 2)), "whiten": whiten}
+        got = GaussianGate("spherical").collapsed(np, design, weight, params)
+        np.testing.assert_array_equal(got, [0])
+    # the same fit as an estimator: no LinAlgError, finite covariances
+    y = np.where(X[0] > 0, 2 * X[0], -X[0]) + 0.1 * rng.standard_normal(n)
+    model = MoERegressor(
+        2, gate="gaussian", gate_covariance_type="spherical", n_init=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X.T, y)
+    assert np.all(np.isfinite(model.gate_covariances_))
+    assert np.all(np.isfinite(model.predict_gate(X.T)))

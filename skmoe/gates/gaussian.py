@@ -526,18 +526,33 @@ class GaussianGate(GateFamily):
         # there, which moves all logits alike (each expert was flagged, where
         # the fit equals that on x alone)
         values, vectors = np.linalg.eigh(correlation)
-        spanned = vectors[:, values > COLLAPSE_FACTOR * REG_COVAR]
+        flat = values <= COLLAPSE_FACTOR * REG_COVAR
+        spanned, null = vectors[:, ~flat], vectors[:, flat]
         if spanned.shape[1] == 0:
             return np.zeros(0, dtype=np.intp)
-        # each expert's covariance in units of the features' variances (S~_k),
-        # within the span of the data, from its Cholesky factor (inverting the
-        # precision in these units, ill-conditioned, raised LinAlgError)
-        factor = _cholesky_factor(to_numpy(params["whiten"]))[:, varying]
-        factor = factor / scale[None, :, None]
-        covariance = factor @ np.swapaxes(factor, 1, 2)
-        within = np.swapaxes(spanned, 0, 1)[None] @ covariance @ spanned[None]
-        smallest = np.linalg.eigvalsh(within)[:, 0]
-        return np.flatnonzero(smallest <= COLLAPSE_FACTOR * REG_COVAR)
+        # each expert's covariance in units of the features' variances, S~_k,
+        # within the span V of the data: the smallest eigenvalue of V^T S~_k V
+        # is one over the largest of its inverse, M_k^T M_k, where M_k is G_k V
+        # less its projection on the range of G_k N (N: the flat directions),
+        # and G_k = W_k D on the varying features (S~_k^-1 = G_k^T G_k: a
+        # constant feature's covariances with the others are 0). G_k is at
+        # most 1 / sqrt(the loading) on any scales: S~_k itself, spherical over
+        # features 1e150 apart, overflowed (LinAlgError from eigvalsh) and lost
+        # its smallest eigenvalue 1e50 apart (every expert flagged)
+        whiten = np.asarray(to_numpy(params["whiten"]), dtype=np.float64)
+        scaled = whiten[:, :, varying] * scale[None, None, :]  # G_k, (K, d, v)
+        inverse = scaled @ spanned
+        if null.shape[1] > 0:
+            # entries of the flat directions within sqrt(eps) of 0 are
+            # rounding, which G_k could scale past their true entries (1e-16
+            # along a feature 1e150 apart took the projection's direction)
+            tiny = math.sqrt(np.finfo(np.float64).eps)
+            null = np.where(np.abs(null) > tiny, null, 0.0)
+            basis = np.linalg.qr(scaled @ null)[0]
+            inverse = inverse - basis @ (np.swapaxes(basis, 1, 2) @ inverse)
+        largest = np.linalg.svd(inverse, compute_uv=False)[:, 0]
+        threshold = math.sqrt(COLLAPSE_FACTOR * REG_COVAR)
+        return np.flatnonzero(largest * threshold >= 1)
 
 
 def _summing_to_one(xp, weights: Array) -> Array:
