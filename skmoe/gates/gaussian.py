@@ -53,7 +53,7 @@ def _whitening(xp, covariances: Array, loading: Array) -> Array:
         matrix = covariances + jitter[..., None] * eye
         # factored and inverted as a correlation matrix, scaled back: features
         # whose scales differ by 1e100 left inv(L) a negative diagonal entry
-        spread = xp.sum(matrix * eye, axis=-1)  # (K, d)
+        spread = diagonal + jitter  # (K, d): matrix's diagonal
         scale = xp.sqrt(xp.where(spread > 0, spread, xp.ones_like(spread)))
         matrix = matrix / (scale[:, :, None] * scale[:, None, :])
         try:
