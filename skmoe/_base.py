@@ -2843,8 +2843,11 @@ class BaseMixtureOfExperts(
             A new fitted estimator with ``n_experts_`` experts; ``expert_usage_``
             is the kept experts' shares renormalized, and the training
             diagnostics (``log_likelihood_``, histories) are those of the
-            original fit; ``n_experts_bic_``, which compared other numbers of
-            experts, is dropped (:meth:`bic` scores the pruned model).
+            original fit; ``n_experts_bic_`` and, where the fit set them,
+            ``n_experts_scores_`` (``expert_estimator`` experts) and
+            ``df_bic_`` (:class:`MoERegressor`'s ``df="auto"``), which
+            compared other numbers of experts or degrees of freedom, are
+            dropped (:meth:`bic` scores the pruned model).
 
         Notes
         -----

@@ -494,7 +494,8 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         best (of the per-sample differences) plus ``tol``, Breiman's
         one-standard-error rule. Fitted with ``groups``, whole groups are held
         out (``validation_fraction`` of the groups) and the differences are
-        the groups'.
+        the groups'. Removed, as ``n_experts_bic_`` is, by a ``warm_start``
+        refit and from :meth:`prune_experts`' copy.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

@@ -213,7 +213,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``n_init`` restarts from the same starts: with ``n_init=1``, a start
         that lands in a poor optimum at some df raises that df's entry (by 450
         on 300 rows of two crossing lines, where two restarts found the
-        profile).
+        profile). Removed, as ``n_experts_bic_`` is, by a ``warm_start`` refit
+        (which keeps the fitted df), by ``partial_fit`` and from
+        :meth:`prune_experts`' copy.
 
     {{shared_attributes}}
 

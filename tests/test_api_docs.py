@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import skmoe
@@ -188,3 +189,40 @@ def test_solver_entry_names_expert_estimator_only_where_it_is_a_parameter(cls):
     # warm_start's named it in the NB regressor's)
     parameters = re.search(r"^Parameters\n-+\n(.*?)^Attributes\n", doc, re.M | re.S)
     assert ("expert_estimator" in parameters.group(1)) == has
+
+
+def _attribute_entry(cls, name):
+    doc = inspect.getdoc(cls)
+    section = doc.split("Attributes\n----------\n", 1)[1]
+    entry = re.search(rf"^{name} :.*?(?=^\w+ :|\Z)", section, re.M | re.S).group()
+    return " ".join(entry.split())
+
+
+REMOVING_CASES = [(cls, name) for cls, name in CASES if name.endswith("_auto")]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    "cls, name",
+    REMOVING_CASES,
+    ids=[f"{cls.__name__}-{name}" for cls, name in REMOVING_CASES],
+)
+def test_attributes_a_warm_refit_or_pruning_removes_are_documented_so(cls, name):
+    # n_experts_bic_'s entry said a warm refit and prune_experts' copy remove
+    # it; n_experts_scores_ and df_bic_, removed alike, did not say so, nor
+    # did prune_experts' Returns
+    fitted = _fitted(cls, name)
+    X, y = _data(cls)
+    warm = clone(fitted).fit(X, y).set_params(warm_start=True).fit(X, y)
+    pruned = fitted.prune_experts(0.0)
+    removed_warm = _fitted_attributes(fitted) - _fitted_attributes(warm)
+    removed_pruned = _fitted_attributes(fitted) - _fitted_attributes(pruned)
+    assert removed_warm and removed_pruned
+    returns = inspect.getdoc(cls.prune_experts).split("Returns\n-------\n")[1]
+    returns = " ".join(returns.split())
+    for attribute in removed_warm:
+        assert "``warm_start`` refit" in _attribute_entry(cls, attribute), attribute
+    for attribute in removed_pruned:
+        entry = _attribute_entry(cls, attribute)
+        assert ":meth:`prune_experts`' copy" in entry, attribute
+        assert f"``{attribute}``" in returns, attribute
