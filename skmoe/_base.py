@@ -2201,6 +2201,9 @@ class BaseMixtureOfExperts(
         # zeros for the features the experts do not see
         expert_params = experts.expand(expert_params, columns, self.n_features_in_)
         gate_params = {name: to_numpy(value) for name, value in gate_params.items()}
+        # softmax coefficients centred over the experts, as EM leaves them
+        # (Adam's steps drift; the gate is the same)
+        gate_params = gate.centred(gate_params)
         for name in _GATE_ATTRIBUTES:  # another gate's, from an earlier fit
             vars(self).pop(name, None)
         attributes = gate.to_attributes(

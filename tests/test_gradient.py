@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -383,6 +384,51 @@ def test_sgd_fits_and_early_stops():
     sgd.fit(X, y)
     assert sgd.converged_ and sgd.n_iter_ < sgd.max_iter
     assert sgd.score(X, y) > em.score(X, y) - 0.05
+
+
+# (nine experts on 600 rows: some handle few samples, which is not tested)
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
+@pytest.mark.parametrize("gate", ["softmax", "constant", "hierarchical"])
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_sgd_stores_the_gate_centred_over_the_experts(gate, how):
+    # Adam's steps let the experts' common shift of the gate drift (column
+    # sums of gate_coef_ up to 0.34 with three experts), where EM and L-BFGS
+    # keep it at 0 and std_errors' Notes say the stored coefficients sum to
+    # zero over the experts (within each group, and over the groups, for the
+    # hierarchical gate)
+    X, y, _ = regimes(600)
+    n_experts = 9 if gate == "hierarchical" else 3
+    model = MoERegressor(n_experts, gate=gate, solver="sgd", random_state=0)
+    if how == "fit":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.set_params(max_iter=20).fit(X, y)
+    else:
+        for _ in range(3):
+            model.partial_fit(X, y)
+    intercept, coef = model.gate_intercept_, model.gate_coef_
+    groups = [(0, n_experts)]
+    if gate == "hierarchical":
+        groups = [(0, 3), (3, 6), (6, 9)]
+        group_logits = model.gate_group_intercept_ + X @ model.gate_group_coef_.T
+        np.testing.assert_allclose(model.gate_group_intercept_.sum(), 0, atol=1e-12)
+        np.testing.assert_allclose(model.gate_group_coef_.sum(0), 0, atol=1e-12)
+    for low, high in groups:
+        np.testing.assert_allclose(intercept[low:high].sum(), 0, atol=1e-12)
+        np.testing.assert_allclose(coef[low:high].sum(0), 0, atol=1e-12)
+    # the gate, recomputed from the stored coefficients
+    logits = intercept + X @ coef.T
+    expected = np.concatenate(
+        [
+            np.exp(logits[:, lo:hi] - logsumexp(logits[:, lo:hi], axis=1)[:, None])
+            for lo, hi in groups
+        ],
+        axis=1,
+    )
+    if gate == "hierarchical":
+        top = np.exp(group_logits - logsumexp(group_logits, axis=1)[:, None])
+        expected *= np.repeat(top, 3, axis=1)
+    np.testing.assert_allclose(model.predict_gate(X), expected, rtol=1e-9)
 
 
 def test_sgd_patience_counts_from_the_starting_point():

@@ -186,6 +186,12 @@ class GateFamily(ABC):
         (a warm start after ``gate`` changed; unchanged by default)."""
         return params
 
+    def centred(self, params: Params) -> Params:
+        """Host parameters with the shift the gate does not see removed (the
+        logits' common part; unchanged by default). EM's and L-BFGS's steps
+        keep softmax coefficients centred, Adam's do not."""
+        return params
+
     def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
         """The parameters for features centered at ``offset`` (``sign=-1``:
         from centered features back); see ``_math.center_intercepts``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._backend import widest_float
 from .._math import device, log_softmax
 from ._base import Array, GateFamily, Params
@@ -70,6 +72,10 @@ class ConstantGate(GateFamily):
         coef = xp.zeros_like(params["coef"])
         coef = xp.concat([log_weights[None, :], coef[1:, :]], axis=0)
         return {"coef": coef}
+
+    def centred(self, params: Params) -> Params:
+        coef = params["coef"]
+        return dict(params, coef=coef - np.mean(coef, axis=1, keepdims=True))
 
     def conform(self, xp, params: Params) -> Params:
         coef = params["coef"]

@@ -230,6 +230,17 @@ class HierarchicalGate(GateFamily):
         "gate_group_coef_",
     )
 
+    def centred(self, params: Params) -> Params:
+        # within each group over its experts, and the top gate over the groups
+        coef = np.array(params["coef"], copy=True)
+        bounds = group_bounds(coef.shape[1])
+        for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+            block = coef[:, low:high]
+            coef[:, low:high] = block - np.mean(block, axis=1, keepdims=True)
+        group_coef = params["group_coef"]
+        group_coef = group_coef - np.mean(group_coef, axis=1, keepdims=True)
+        return dict(params, coef=coef, group_coef=group_coef)
+
     def shift(self, xp, params: Params, offset: Array, sign: float = 1.0) -> Params:
         return {
             name: center_intercepts(xp, value, offset, sign)

@@ -173,6 +173,10 @@ class SoftmaxGate(GateFamily):
     def truncated(self, design, params) -> bool:
         return truncated(params["coef"].shape[1], design.shape[0])
 
+    def centred(self, params: Params) -> Params:
+        coef = params["coef"]
+        return dict(params, coef=coef - np.mean(coef, axis=1, keepdims=True))
+
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
