@@ -305,10 +305,15 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         fresh one from the same seeds had 0.64), another
         ``expert_estimator`` than the fitted experts are clones of (its
         parameters changed), a non-finite log-likelihood, or a log-link
-        model's means that overflow at training rows. A change of ``gate``,
+        model's means that overflow at training rows. A change of ``gate``
+        (but between ``"softmax"`` and ``"constant"``, which continue the
+        fitted intercepts: the constant gate drops the slopes, the softmax
+        gate starts them at zero),
         or between ``expert_estimator`` and the built-in experts, raises
         a ValueError instead: there are no fitted parameters of that kind to
-        continue. Within those bounds the warm run continues from the fitted
+        continue; so do other ``gate_features`` for ``gate="gaussian"``
+        (and other ``expert_features`` for ``expert_estimator``
+        experts). Within those bounds the warm run continues from the fitted
         parameters and, like any run from one start, can end at a poorer
         optimum than a fresh fit where the data changed; a warm
         ``solver="sgd"`` fit of a ``y`` moved by a few of its standard
@@ -540,6 +545,9 @@ ESTIMATOR_EXPERTS_TEXT = (
         parameters changed),""",
     """,
         or between ``expert_estimator`` and the built-in experts,""",
+    """
+        (and other ``expert_features`` for ``expert_estimator``
+        experts)""",
     """ Also the share that ``n_experts="auto"`` holds
         out to choose the number of experts when they are
         ``expert_estimator``'s.""",
