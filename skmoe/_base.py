@@ -2909,7 +2909,8 @@ class BaseMixtureOfExperts(
             keep = np.union1d(keep, np.flatnonzero(fixed))
         gate = self._fitted_gate()
         gate_params = gate.from_attributes(self._gate_attributes(), self._gate_columns)
-        gate_params = gate.select(np, gate_params, keep)
+        # the kept experts' softmax coefficients centred again, as a fit's
+        gate_params = gate.centred(gate.select(np, gate_params, keep))
         pruned = copy.deepcopy(self)
         attributes = gate.to_attributes(
             gate_params, self._gate_columns, self.n_features_in_

@@ -190,6 +190,33 @@ def test_prune_experts_keeps_the_most_used():
     np.testing.assert_allclose(pruned.expert_coef_[0], model.expert_coef_[best])
 
 
+# (the classifier's fit leaves an expert nearly unused: the one pruned here)
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_pruned_copy_keeps_the_gate_centred(Estimator):
+    # the kept experts' columns of a centred gate no longer summed to zero
+    # (here intercepts summing to 58, slopes to 3.9, over two kept experts of
+    # four), where the docs (std_errors' Notes) say the stored gate
+    # coefficients sum to zero
+    X, y, _ = regimes()
+    if Estimator is MoEClassifier:
+        y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    model = Estimator(n_experts=4, n_init=1, random_state=0).fit(X, y)
+    drop = np.argsort(model.expert_usage_)[:2]
+    keep = np.setdiff1d(np.arange(4), drop)
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[1] + 1e-12)
+    assert pruned.n_experts_ == 2
+    np.testing.assert_allclose(pruned.gate_intercept_.sum(), 0, atol=1e-12)
+    np.testing.assert_allclose(pruned.gate_coef_.sum(axis=0), 0, atol=1e-12)
+    # the original gate renormalized over the kept experts (a dense gate)
+    gate = model.predict_gate(X)[:, keep]
+    expected = gate / gate.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(pruned.predict_gate(X), expected, rtol=1e-9)
+    # and the same gate from the stored coefficients
+    logits = pruned.gate_intercept_ + X @ pruned.gate_coef_.T
+    np.testing.assert_allclose(pruned.predict_gate(X), softmax(logits, axis=1))
+
+
 @pytest.mark.parametrize("threshold", [float("nan"), -0.1, 1.5, "0.1", None, True])
 def test_prune_experts_checks_its_threshold(threshold):
     X, y, _ = regimes()
