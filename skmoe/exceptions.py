@@ -113,7 +113,10 @@ class FeatureScaleWarning(SkmoeWarning):
     coefficients (judged after the fit, on the coefficients the fitted model
     penalizes: none for trees as experts under one expert or an unpenalized
     gate; one linear expert of ``MoERegressor``, a ridge regression, only
-    where ``alpha`` is above a hundredth of their variance), and where a
+    where ``alpha`` is above a hundredth of their variance, and one expert of
+    the count and amount regressors where it is above a hundredth of their
+    variance weighed by the expert's information: the mean count, about, for
+    Poisson experts, 1 for Gamma ones), and where a
     ``partial_fit`` batch's features range far
     outside those seen before, and where ``MoEPoissonRegressor``'s features
     are so large for its counts that the curvature of EM's Newton steps (the

@@ -19,6 +19,7 @@ from skmoe import (
     PredictiveGammaMixture,
     bootstrap_lrt,
 )
+from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
 
@@ -1116,3 +1117,24 @@ def test_the_gamma_ranks_restart_is_not_added_with_zero_inflated(capsys):
                 3, zero_inflated=zero_inflated, n_init=2, max_iter=3, verbose=1
             ).fit(np.zeros((300, 1)), y)
         assert ("(ranks)" in capsys.readouterr().out) == ranks
+
+
+def test_one_expert_on_small_features_warns_where_the_penalty_shrinks():
+    # one Gamma expert's penalty is divided by its dispersion, as its
+    # curvature in a slope is the variance over the dispersion: a ridge. On
+    # the diabetes features as loaded (sd 0.048, alpha / variance 4.4e-4) it
+    # warned though its fit was scikit-learn's unpenalized GammaRegressor's
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MoEGammaRegressor(n_experts=1).fit(X, y)
+    reference = GammaRegressor(
+        alpha=0.0, solver="newton-cholesky", tol=1e-10, max_iter=1000
+    ).fit(X, y)
+    assert model.score(X, y) == pytest.approx(reference.score(X, y), abs=1e-4)
+    # at a hundredth of that scale the penalty shrinks the fit: it warns
+    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
+        shrunk = MoEGammaRegressor(n_experts=1).fit(X * 1e-2, y)
+    assert shrunk.score(X * 1e-2, y) < reference.score(X, y) - 0.1

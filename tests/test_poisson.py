@@ -1050,3 +1050,30 @@ def test_overflow_warning_leaves_out_experts_of_gate_weight_zero_as_predict():
     assert not any("overflow" in message for message in messages)
     # (the extreme means are still reported)
     assert any("add up to" in message for message in messages)
+
+
+@pytest.mark.parametrize(
+    "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_one_expert_on_small_features_warns_where_the_penalty_shrinks(estimator):
+    # the diabetes features as loaded (sd 0.048): one count expert's
+    # curvature in a slope is its mean count (152) times the variance, and
+    # alpha=1e-6 moves nothing. The feature-scale warning, meant for that
+    # alpha over the variance alone, fired on this default-sized fit
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = estimator(n_experts=1).fit(X, y)
+    free = estimator(n_experts=1, alpha=0.0).fit(X, y)
+    assert model.score(X, y) == pytest.approx(free.score(X, y), abs=1e-4)
+    if estimator is MoEPoissonRegressor:  # scikit-learn's, without a penalty
+        reference = PoissonRegressor(
+            alpha=0.0, solver="newton-cholesky", tol=1e-10, max_iter=1000
+        ).fit(X, y)
+        assert model.score(X, y) == pytest.approx(reference.score(X, y), abs=1e-6)
+    # at a thousandth of that scale the penalty shrinks the fit: it warns
+    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
+        shrunk = estimator(n_experts=1).fit(X * 1e-3, y)
+    assert shrunk.score(X * 1e-3, y) < free.score(X, y) - 0.1

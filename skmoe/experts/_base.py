@@ -186,6 +186,15 @@ class ExpertFamily(ABC):
         :meth:`target_scale`'s."""
         return None
 
+    def information_weights(self, xp, design: Array, Y: Array, params: Params):
+        """Each sample's Fisher information in the first expert's linear
+        predictor at ``params``, in the units of the penalty (which Gaussian
+        and Gamma experts divide by their noise variance or dispersion: 1
+        there), as a NumPy (n_samples,) array: the feature-scale warning
+        weighs a lone expert's features by it. None by default: not measured
+        (the warning keeps its fixed share)."""
+        return None
+
     def extrapolation_units(self, xp, params: Params, rows) -> dict:
         """The units in which SQUAREM measures its steps (see
         ``_squarem.coefficient_units``): a coefficient of design row j in units of

@@ -410,6 +410,13 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             scale = np.where(fixed, 1.0, scale)
         return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
+    def information_weights(self, xp, design: Array, Y: Array, params: Params):
+        # the curvature in a log mean is the shape 1 / phi, and the penalty is
+        # divided by phi too: one unit per row, as a Gaussian expert's (a ridge)
+        if self.zero_inflated:
+            return None
+        return np.ones(design.shape[1], dtype=np.float64)
+
     def start_target(self, Y):
         # the amounts on the scale of the log link: k-means on y itself would
         # be drawn to the largest

@@ -462,6 +462,15 @@ class NegativeBinomialExperts(PoissonExperts):
         scale = 1.0 / np.sqrt(np.maximum(count, 1.0))
         return np.where(intercept > 0.5 * ZERO_LOG_RATE, scale, 1.0)
 
+    def information_weights(self, xp, design: Array, Y: Array, params: Params):
+        # mu / (1 + phi mu), at most theta (Poisson's with phi = 0)
+        mean = super().information_weights(xp, design, Y, params)
+        if mean is None:
+            return None
+        dispersion = float(np.asarray(to_numpy(params["dispersion"]))[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return mean / (1.0 + dispersion * mean)
+
     def lower_bounds(self) -> dict[str, float]:
         return {"dispersion": DISPERSION_FLOOR}
 

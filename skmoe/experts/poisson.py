@@ -304,6 +304,14 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         # (a point mass: 1)
         return np.where(intercept > 0.5 * ZERO_LOG_RATE, scale, 1.0)
 
+    def information_weights(self, xp, design: Array, Y: Array, params: Params):
+        # a count's information in its log rate is its mean count
+        if self.zero_inflated:
+            return None
+        eta = self.log_rates(xp, design, params)[0, ...] + Y[3, ...]
+        with np.errstate(over="ignore"):
+            return np.asarray(to_numpy(xp.exp(eta)), dtype=np.float64)
+
     def start_target(self, Y):
         # the rates on the scale of the log link: k-means on y itself would be
         # drawn to the largest counts. The counts at the (geometric) mean
