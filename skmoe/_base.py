@@ -474,7 +474,15 @@ def _feature_scale_message(
     std = np.sqrt(variance)
     share = np.broadcast_to(np.asarray(share, dtype=float), variance.shape)
     small = (std > 0) & (std < SMALL_FEATURE_STD) & (alpha > share * variance)
-    columns = [j for j in np.flatnonzero(small) if not _is_indicator(X, j)]
+    # a column constant over the rows has no spread to judge: its deviation
+    # from a stream's offset (the first batch's mean) is a shift, and
+    # standardized digits streamed in 5 batches were told to standardize
+    # the pixel that one batch had all at 0 (0.07 from that offset)
+    columns = [
+        j
+        for j in np.flatnonzero(small)
+        if not _is_indicator(X, j) and np.ptp(X[rows, j]) > 0
+    ]
     if not columns:
         return None
     shown = [names[j] if names is not None else int(j) for j in columns]

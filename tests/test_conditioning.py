@@ -130,6 +130,40 @@ def _scale_warnings(method, *args):
     return sum(issubclass(w.category, FeatureScaleWarning) for w in caught)
 
 
+def test_a_column_constant_over_a_batch_does_not_warn_of_its_scale():
+    # standardized digits (StandardScaler fitted on all rows) streamed in 5
+    # batches: a pixel nonzero in 6 of 1347 rows is 0 throughout the fourth
+    # batch, 0.07 from the stream's offset (the first batch's mean), which
+    # the warning took for a standard deviation below 0.1 and told the user
+    # to standardize the standardized features
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:1347])
+    y = y[:1347]
+    spread = X.std(axis=0)
+    assert np.all((np.abs(spread - 1) < 1e-12) | (spread == 0))
+    batches = np.array_split(np.arange(1347), 5)
+    constant = [j for j in range(64) if np.ptp(X[batches[3], j]) == 0]
+    varying = np.ptp(X, axis=0) > 0
+    offset = X[batches[0]].mean(axis=0)
+    shifted = [
+        j
+        for j in constant
+        if varying[j] and 0 < abs(X[batches[3][0], j] - offset[j]) < 0.1
+    ]
+    assert shifted  # the case: a standardized column constant in a batch
+    model = MoEClassifier(n_experts=2, solver="sgd", random_state=0)
+    for batch in batches:
+        assert (
+            _scale_warnings(model.partial_fit, X[batch], y[batch], np.arange(10)) == 0
+        )
+    # a column that does vary on a small scale still warns
+    small = MoEClassifier(n_experts=2, solver="sgd", random_state=0)
+    assert _scale_warnings(small.partial_fit, X * 0.01, y, np.arange(10)) == 1
+
+
 def test_one_linear_expert_warns_where_its_ridge_penalty_costs():
     # 5-fold CV R^2, 3 seeds, raw against StandardScaler'd: diabetes as loaded
     # (sd 0.048) 0.4813 vs 0.4812 with n_experts=1 and with the default "auto",
