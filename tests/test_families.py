@@ -3,6 +3,7 @@
 import importlib
 import inspect
 import pkgutil
+import warnings
 
 import numpy as np
 import pytest
@@ -642,3 +643,39 @@ def test_softmax_gate_keeps_its_coefficients_where_the_newton_step_is_nan(
     np.testing.assert_allclose(
         params["coef"], coef - coef.mean(axis=1, keepdims=True), rtol=0, atol=1e-15
     )
+
+
+def test_gaussian_variance_gradient_where_the_variance_squared_overflows_float32():
+    # float32 variances of 1e20 (squares beyond float32's largest, 3.4e38):
+    # the penalty's term of the variance's gradient, alpha ||b||^2 / (2 s2^2),
+    # divides by s2 twice there; against the closed form in float64
+    rng = np.random.RandomState(0)
+    n, alpha = 50, 1.0
+    x = rng.randn(n)
+    coef = np.array([[0.5, -1.0], [1e12, 3e11]])
+    y = 1e12 * x + rng.randn(n)
+    weighted = rng.dirichlet(np.ones(2), size=n).T
+    variance = np.array([1e20, 4e19])
+    design = design_matrix(np, x[:, None])
+    experts = GaussianLinearExperts(variance_floor=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (NumPy's overflow warning of s2**2)
+        grad = experts.gradient(
+            np,
+            design.astype(np.float32),
+            y.astype(np.float32),
+            weighted.astype(np.float32),
+            {"coef": coef.astype(np.float32), "variance": variance.astype(np.float32)},
+            alpha,
+        )["variance"]
+    # closed form, float64, at the float32 inputs
+    d32, y32, w32 = (a.astype(np.float32).astype(float) for a in (design, y, weighted))
+    c32 = coef.astype(np.float32).astype(float)
+    v32 = variance.astype(np.float32).astype(float)
+    resid = y32[None, :] - c32.T @ d32
+    expected = (
+        0.5 * (np.sum(w32 * resid**2, axis=1) / v32**2 - np.sum(w32, axis=1) / v32)
+        + 0.5 * alpha * c32[1] ** 2 / v32**2
+    )
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, expected, rtol=1e-4)

@@ -504,8 +504,10 @@ class GaussianLinearExperts(ExpertFamily):
             if self.scale == 1.0:
                 penalized = self._penalized_squares(xp, coef, mask)
                 # (divided twice where the variance's square overflows, above
-                # 1e154, 1.8e19 in float32: the term was 0)
-                term, square = 0.5 * alpha * penalized, variance**2
+                # 1e154, 1.8e19 in float32: the term was 0; NumPy warned)
+                term = 0.5 * alpha * penalized
+                with np.errstate(over="ignore"):
+                    square = variance**2
                 term = xp.where(
                     xp.isinf(square), term / variance / variance, term / square
                 )
