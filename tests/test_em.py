@@ -909,3 +909,24 @@ def test_the_starts_k_means_of_few_rows_is_unchanged(monkeypatch, n_rows):
     expected = KMeans(3, n_init=1, random_state=np.random.RandomState(5))
     expected = expected.fit(_standardized(X, y, weight), sample_weight=weight)
     np.testing.assert_array_equal(labels, expected.labels_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_keeps_every_normal_result(dtype):
+    # _math.exp flushes to 0 only results below the smallest normal number:
+    # arguments from just above its log (math's, of float_info.min or
+    # float32's 2**-126) up give NumPy's exp, normal and nonzero
+    import math
+    import sys
+
+    from skmoe._math import EXP_CHECK_SIZE, exp
+
+    tiny = sys.float_info.min if dtype == np.float64 else 2.0**-126
+    cut = math.log(tiny)
+    n = 2 * EXP_CHECK_SIZE
+    a = np.linspace(cut + 1e-3, cut + 3.0, n).astype(dtype)
+    a[:10] = -1e4  # beside arguments far below the cut (flushed)
+    got = exp(np, a)
+    np.testing.assert_array_equal(got[:10], 0.0)
+    np.testing.assert_array_equal(got[10:], np.exp(a[10:]))
+    assert np.all(got[10:] >= tiny)

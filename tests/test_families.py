@@ -679,3 +679,214 @@ def test_gaussian_variance_gradient_where_the_variance_squared_overflows_float32
     )
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(grad, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
+def test_gaussian_dual_m_step_with_features_held_by_the_penalty(dtype, atol):
+    # d > n, one standardized feature beside 119 of mean square 1e-4 at
+    # alpha=0.1: the sums of squares are 1e4 apart, but the small features'
+    # are below n * alpha (the penalty holds them near 0), so the spread rule
+    # keeps the kernel (dual) solve, which fits the exact ridge (the SVD least
+    # squares of the augmented system, its columns scaled to unit norm)
+    rng = np.random.RandomState(0)
+    n, n_features, alpha = 40, 120, 0.1
+    X = rng.randn(n, n_features) * 1e-2
+    X[:, 0] *= 100.0
+    y = 2.0 * X[:, 0] + X[:, 1:5] @ rng.randn(4) + 3.0 + 0.3 * rng.randn(n)
+    weighted = rng.dirichlet(np.ones(2), size=n).T
+    design = design_matrix(np, X, X.mean(axis=0))
+    squares = np.sum(design[1:] ** 2, axis=1)
+    others = (squares.sum() - squares.max()) / (n_features - 1)
+    assert squares.max() > 100 * max(others, alpha)  # beyond the spread at alpha
+    assert squares.max() <= 100 * n * alpha  # within it at n * alpha
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    calls = []
+    dual = experts._dual_coefficients
+
+    def spy(*args):
+        calls.append(None)
+        return dual(*args)
+
+    experts._dual_coefficients = spy
+    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
+    params = experts.m_step(
+        np,
+        low,
+        y.astype(dtype),
+        weighted.astype(dtype),
+        experts.initial_params(np, low, y.astype(dtype), 2),
+        alpha,
+    )
+    assert len(calls) == 1  # the kernel (dual) solve
+    for k in range(2):
+        root = np.sqrt(weighted[k])
+        penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
+        system = np.vstack([design.T * root[:, None], penalty])
+        norms = np.linalg.norm(system, axis=0)
+        target = np.concatenate([root * y, np.zeros(n_features)])
+        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
+        expected = coef @ design
+        fitted = params["coef"][:, k].astype(np.float64) @ design
+        np.testing.assert_allclose(
+            fitted, expected, rtol=0, atol=atol * np.std(expected)
+        )
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("scale", [1.0, 2.0**-65, 2.0**-513])
+def test_gaussian_objective_and_gradient_at_a_residual_scale(scale, tied):
+    # at a residual scale (y near the square root of the largest float) the
+    # log-likelihood and the penalty are computed in noise sds, and the
+    # variances' gradient's penalty term as (b / s)^2 / s2: on ordinary
+    # numbers, the same objective as scipy's normal log-density less
+    # alpha ||b_1:||^2 / (2 s2), and a gradient that matches its finite
+    # differences
+    from scipy import stats
+
+    rng = np.random.RandomState(3)
+    n, alpha = 60, 0.3
+    design = np.vstack([np.ones(n), rng.randn(2, n)])
+    Y = rng.randn(n)
+    weighted = rng.dirichlet(np.ones(2), size=n).T / n
+    coef = rng.normal(scale=0.8, size=(3, 2))
+    variance = np.array([0.7, 0.7] if tied else [0.7, 1.9])
+    family = GaussianLinearExperts(1e-8, tied=tied, scale=scale)
+    params = {"coef": coef, "variance": variance}
+
+    def objective(p):
+        log_likelihood = family.log_likelihood(np, design, Y, p)
+        return np.sum(weighted * log_likelihood) - family.penalty(np, p, alpha)
+
+    means = coef.T @ design
+    expected = np.sum(
+        weighted * stats.norm.logpdf(Y, means, np.sqrt(variance)[:, None])
+    ) - 0.5 * alpha * np.sum(coef[1:] ** 2 / variance)
+    np.testing.assert_allclose(objective(params), expected, rtol=1e-12)
+    gradient = family.gradient(np, design, Y, weighted, params, alpha)
+    step = 1e-6
+    for key, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            up = {k: v.copy() for k, v in params.items()}
+            down = {k: v.copy() for k, v in params.items()}
+            up[key][index] += step
+            down[key][index] -= step
+            numeric[index] = (objective(up) - objective(down)) / (2 * step)
+        if tied and key == "variance":  # the shared variance's derivative over K
+            numeric = np.full_like(numeric, numeric.mean())
+        np.testing.assert_allclose(gradient[key], numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_gaussian_m_step_holds_variances_at_the_ceiling(tied):
+    # the M-step's variances lie in [floor, floor * VARIANCE_RANGE]: residuals
+    # of sd 1e6 about the weighted least-squares line (variance 1e12) under a
+    # floor of 1e-8 (ceiling 1e8) give the ceiling; a small-noise expert
+    # beside them keeps its own weighted residual variance (numpy's lstsq)
+    from skmoe.experts.gaussian import VARIANCE_RANGE
+
+    rng = np.random.RandomState(0)
+    n = 200
+    x = rng.randn(n)
+    y = 2.0 * x + 1.0 + np.where(np.arange(n) < n // 2, 1e6, 1e-2) * rng.randn(n)
+    weighted = np.vstack([np.arange(n) < n // 2, np.arange(n) >= n // 2]) + 0.0
+    design = design_matrix(np, x[:, None])
+    floor = 1e-8
+    experts = GaussianLinearExperts(variance_floor=floor, tied=tied)
+    params = experts.m_step(
+        np, design, y, weighted, experts.initial_params(np, design, y, 2), 0.0
+    )
+    ssr = []
+    for k in range(2):
+        rows = weighted[k] > 0
+        A = np.column_stack([np.ones(rows.sum()), x[rows]])
+        ssr.append(np.linalg.lstsq(A, y[rows], rcond=None)[1][0])
+    ssr = np.array(ssr)
+    unclipped = np.full(2, ssr.sum() / n) if tied else ssr / (n // 2)
+    assert unclipped[0] > 1e3 * floor * VARIANCE_RANGE
+    expected = np.minimum(unclipped, floor * VARIANCE_RANGE)
+    np.testing.assert_allclose(params["variance"], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-65, 2.0**-513])
+def test_gaussian_target_scale_is_the_root_mean_variance_at_any_scale(scale):
+    # the steps' scale, sqrt(mean s2_k), at a residual scale too; at 2**-513,
+    # also for variances whose sum overflows (their mean does not)
+    import math
+
+    experts = GaussianLinearExperts(1e-8, scale=scale)
+    got = experts.target_scale(np, {"variance": np.array([4.0, 16.0, 1.0])})
+    assert got == pytest.approx(math.sqrt(7.0), rel=1e-15)
+    if scale == 2.0**-513:
+        big = np.array([1.5e308, 1.2e308])
+        got = experts.target_scale(np, {"variance": big})
+        assert got == pytest.approx(math.sqrt(1.5e308 / 2 + 1.2e308 / 2), rel=1e-15)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_weighted_ridge_is_scikit_learns_ridge(alpha):
+    # _math.weighted_ridge (the Gamma start's regression of log y): each
+    # expert's ridge of the target, weighted by its row, intercept free
+    from skmoe._math import penalty_mask, weighted_ridge
+
+    rng = np.random.RandomState(0)
+    n = 80
+    X = rng.randn(n, 3) * [1.0, 3.0, 0.2]
+    target = X @ [0.5, -1.0, 2.0] + 1.5 + 0.3 * rng.randn(n)
+    weighted = rng.dirichlet(np.ones(3), size=n).T
+    design = design_matrix(np, X)
+    coef = weighted_ridge(np, design, target, weighted, penalty_mask(np, design), alpha)
+    for k in range(3):
+        ridge = Ridge(alpha=alpha, solver="svd").fit(
+            X, target, sample_weight=weighted[k]
+        )
+        np.testing.assert_allclose(coef[1:, k], ridge.coef_, rtol=1e-8)
+        np.testing.assert_allclose(coef[0, k], ridge.intercept_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 1e-1])
+def test_softmax_gate_kernel_newton_step_from_uncentred_coefficients(alpha):
+    # the kernel form's step from coefficients whose rows do not sum to 0 over
+    # the experts (the softmax is blind to such shifts): the centred step of
+    # the dense Hessian (test_families' _exact_newton_step), not one that also
+    # centres the coefficients
+    design, weighted = _wide_gate_problem()
+    rng = np.random.RandomState(1)
+    coef = 0.1 * rng.randn(design.shape[0], 3) + 0.3
+    expected, grad, g = _exact_newton_step(design, weighted, coef, alpha)
+    s = weighted.sum(axis=0)
+    step = _multinomial.newton_direction_kernel(
+        np, design, s[None], g[None], (weighted - s * g)[None], coef[None], alpha
+    )[0]
+    scale = np.max(np.abs(expected))
+    assert scale > 1e-2
+    np.testing.assert_allclose(step, expected, rtol=0, atol=1e-9 * scale)
+
+
+def test_softmax_gate_tight_truncated_step_is_near_the_exact_newton_step(
+    monkeypatch,
+):
+    # the tight M-step that checks EM's stop (TIGHT_CG_ITER conjugate-gradient
+    # iterations to a relative residual of TIGHT_CG_RTOL) lands within 5% of
+    # the exact Newton (IRLS) step from the same coefficients, where the
+    # ordinary truncated step (CG_ITER iterations to 0.1) is 39% off it
+    from skmoe._math import design_matrix as make_design
+
+    rng = np.random.default_rng(0)
+    n, n_features, n_experts = 400, 10, 8
+    X = rng.standard_normal((n, n_features)) * np.linspace(0.3, 3, n_features)
+    design = make_design(np, X)
+    truth = rng.standard_normal((n_features + 1, n_experts))
+    weighted = np.exp(log_softmax(1.5 * truth.T @ design, axis=0)) / n
+    coef = 0.1 * rng.standard_normal((n_features + 1, n_experts))
+    coef -= coef.mean(axis=1, keepdims=True)
+    log_gate = log_softmax(coef.T @ design, axis=0)
+    gate, alpha = SoftmaxGate(), 1e-3
+    args = (np, design, weighted, log_gate, {"coef": coef}, alpha, None)
+    exact = gate.m_step(*args)["coef"]
+    monkeypatch.setattr(softmax, "NEWTON_MAX_COEF", 16)  # truncated steps
+    tight = gate.m_step(*args, tight=True)["coef"]
+    loose = gate.m_step(*args)["coef"]
+    size = np.linalg.norm(exact - coef)
+    assert np.linalg.norm(loose - exact) > 0.2 * size  # a test that can fail
+    assert np.linalg.norm(tight - exact) < 0.05 * size

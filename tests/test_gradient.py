@@ -2219,3 +2219,28 @@ def test_partial_fit_units_of_two_rows_are_continuous_in_their_weights():
     for a, b in ((equal, near), (doubled, repeated)):
         np.testing.assert_allclose(a.expert_coef_, b.expert_coef_, atol=1e-3)
         np.testing.assert_allclose(a.gate_coef_, b.gate_coef_, atol=1e-2)
+
+
+def test_partial_fit_runaway_check_counts_the_rows_of_all_batches_seen():
+    # the runaway-mean warning waits for UNIT_ROWS (50) rows of the stream,
+    # counted over its batches: batches of 20 rows, whose means run away at
+    # learning_rate=1, warn on the third (60 rows seen), not on the first two
+    # and not never (each batch alone is under 50)
+    from skmoe._sgd import UNIT_ROWS
+
+    X, y = _count_stream("poisson", 0)
+    order = np.random.RandomState(1).permutation(1000)
+    size = 20
+    model = MoEPoissonRegressor(
+        n_experts=3, solver="sgd", learning_rate=1.0, random_state=0
+    )
+    warned = []
+    for start in range(0, 200, size):
+        batch = order[start : start + size]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.partial_fit(X[batch], y[batch])
+        if any("predicts a mean of" in str(w.message) for w in caught):
+            warned.append(start + size)  # rows seen
+    assert warned == [3 * size]
+    assert 2 * size < UNIT_ROWS <= 3 * size

@@ -1851,3 +1851,39 @@ def test_float32_fit_where_one_row_holds_the_weight_is_quiet():
         model = MoERegressor(3, random_state=0).fit(X, y, sample_weight=weight)
         prediction = model.predict(X)
     np.testing.assert_allclose(prediction, np.full(3, y[0]), rtol=1e-6)
+
+
+def test_partial_fit_refuses_a_later_batch_above_an_earlier_one_too():
+    # as test_partial_fit_refuses_batches_whose_range_together_overflows, the
+    # low batch first: the range of all the y seen runs from the earlier
+    # batch's minimum to the later one's maximum (2e154, whose square
+    # overflows float64)
+    X = np.arange(6.0)[:, None]
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    model.partial_fit(X[:3], -1e154 + X[:3, 0] * 1e150)
+    with pytest.raises(ValueError, match="too large to fit: with the y of the"):
+        model.partial_fit(X[3:], 1e154 + X[3:, 0] * 1e150)
+
+
+def test_a_spike_beside_a_noisy_regime_with_a_tied_variance_is_not_a_collapse():
+    # one expert fits a spike of one value (y = 5 for x < 0) exactly, the other
+    # a line with noise sd 1: with a variance per expert the spike's sits at
+    # the floor (a collapse, which warns); with one variance for both, the
+    # collapse check pools their residuals as the fit does, and the variance
+    # is held up by the noisy regime's (about 1 / 2 of the rows' sd 1 noise)
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-3, 3, 300)
+    y = np.where(x < 0, 5.0, 2 * x + rng.randn(300))
+    X = x[:, None]
+    with pytest.warns(DegenerateFitWarning, match="collapsed"):
+        MoERegressor(2, variance_type="per_expert", random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        model = MoERegressor(2, variance_type="tied", random_state=0).fit(X, y)
+    line = x >= 0
+    pooled = np.sum(
+        (y[line] - np.polyval(np.polyfit(x[line], y[line], 1), x[line])) ** 2
+    )
+    np.testing.assert_allclose(model.expert_variance_, pooled / 300, rtol=0.05)
