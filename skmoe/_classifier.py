@@ -146,7 +146,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         repeat one x: there k-means splits by x, and one restart ended 80 to
         117 nats below the maximum on 5 of 5 two-regime mixtures (a slope of
         0.52 for 2), which random starts found (see
-        :doc:`/user_guide/from_r`).
+        :doc:`/user_guide/from_r`). Nor before ``std_errors``, which need
+        the maximum, where the regimes are not clusters of X: on a simulated
+        mixture of two 3-class experts with a gate on one of two uniform
+        features (3000 rows, ``alpha=0``, ``tol=1e-8``), the k-means start
+        ended 6 to 27 nats below the maximum in 7 of 12 fits, which
+        ``n_init=5`` reached in 12 of 12; the 95% Wald intervals covered
+        the true coefficients 67% of the time after one start (200 fits),
+        91% after five (80 fits, 10 of them warning of ``max_iter`` or
+        separated classes).
 
     {{shared_parameters}}
 
