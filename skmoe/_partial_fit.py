@@ -694,12 +694,11 @@ class PartialFitMixin:
         ``learning_rate``, unless the row lies beyond the features seen
         (:meth:`_beyond_features_seen`; X: the batch) and ``earlier`` (the
         model before the step, or None) predicted it as far out: the model
-        extrapolates, where the step moved that mean by less than
-        ``RUNAWAY_RANGES`` ranges: a FeatureScaleWarning (a batch of
-        standardized features times 50 warned to lower learning_rate, at 1e-6
-        too, whose step moved that mean from 7292.1 to 7292.0). A model that
-        ran away before predicts the batches after far out too, from rows like
-        the others: those stay the overshoot's. None where the stream has warned of its
+        extrapolates, a FeatureScaleWarning (a batch of standardized features
+        times 50 warned to lower learning_rate, at 1e-6 too, whose step moved
+        that mean from 7292.1 to 7292.0). A model that ran away before
+        predicts the batches after far out too, from rows like the others:
+        those stay the overshoot's. None where the stream has warned of its
         batches' spreads (:func:`_stream_scale_message`), which says why."""
         rows = np.asarray(sample_weight) > 0
         if not predicted or not np.any(rows):
@@ -735,13 +734,8 @@ class PartialFitMixin:
             before = to_numpy(earlier.predict(_Validated(X)))
             before = np.asarray(before, dtype=np.float64)
             before = before.reshape(before.shape[0], -1)[rows][worst]
-            # (out as far before the step, which moved it by less than the
-            # threshold: a step that moved it further is the overshoot's,
-            # a mean of -3.7e4 to 7.8e4 at learning_rate=1)
-            limit = RUNAWAY_RANGES * spread[column]
-            if (
-                max(before - high[column], low[column] - before) > limit
-                and abs(mean[worst] - before) <= limit
+            if max(before - high[column], low[column] - before) > (
+                RUNAWAY_RANGES * spread[column]
             ):
                 given = vars(self).get("_stream_warnings", ())
                 if any(_is_spread_key(key) for key in given):
