@@ -4,7 +4,6 @@ stochastic gradients, as a mixin of :class:`~skmoe._base.BaseMixtureOfExperts`
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 
@@ -52,7 +51,7 @@ from ._sgd import (
 )
 from ._warm_start import _feature_ranges, _stream_scale_message
 from ._warnings import _held_warnings, _warn_user
-from .exceptions import FeatureScaleWarning, SkmoeWarning
+from .exceptions import SkmoeWarning
 from .gates import GATES
 
 #: Largest spread of the gate's logits at the start of a first ``partial_fit``
@@ -140,10 +139,6 @@ ZERO_MEAN_SHARE = 0.01
 #: to 1e9 ranges out; over 9 data sets (heavy-tailed y too) at 0.01 and 0.1,
 #: batches of 1 to 200, at most 1.75.
 RUNAWAY_RANGES = 10.0
-#: A row more than this many standard deviations of the first rows seen from
-#: their mean, in a feature, lies beyond the features seen: a runaway mean
-#: there that the model predicted before the step is its extrapolation.
-BEYOND_SDS = 10.0
 
 
 def _streaming_solver(estimator):
@@ -222,12 +217,6 @@ def _streaming_remedy(estimator) -> str:
             f"Use gate='softmax' with solver='sgd'{auto} (the gaussian gate is EM's)."
         )
     return f"Use solver='sgd'{auto}."
-
-
-def _is_spread_key(key) -> bool:
-    """Whether ``key`` of a stream's warnings is that of the warning of a
-    batch's features spread otherwise (``_stream_scale_message``)."""
-    return isinstance(key, tuple) and len(key) > 0 and key[0] == "spread"
 
 
 class PartialFitMixin:
@@ -635,9 +624,6 @@ class PartialFitMixin:
                 f"non-finite{cause}; the model is unchanged. {remedy} the features "
                 "and y."
             )
-        # the model before the step, for the runaway check below (a shallow
-        # copy: _set_fitted binds new fitted attributes)
-        earlier = None if restart or online else copy.copy(self)
         self._set_fitted(problem, result, offset)
         self._fitted_solver = self.solver
         self._fitted_acceleration = None  # online EM's and Adam's steps
@@ -663,10 +649,12 @@ class PartialFitMixin:
             )
         if not online and is_regressor(self):
             runaway = self._runaway_message(
-                predicted, *batch[1:], target.get("exposure"), earlier, batch[0]
+                predicted, *batch[1:], target.get("exposure")
             )
             if runaway is not None:
-                self._warn_once_in_stream(*runaway)
+                self._warn_once_in_stream(
+                    "partial_fit overshoot", runaway, ConvergenceWarning
+                )
         if self.verbose >= 1:
             print(
                 f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
@@ -676,9 +664,7 @@ class PartialFitMixin:
             )
         return []
 
-    def _runaway_message(
-        self, predicted, y, sample_weight, exposure, earlier=None, X=None
-    ):
+    def _runaway_message(self, predicted, y, sample_weight, exposure):
         """The overshoot warning's text where a predicted mean of the batch's
         rows of positive weight (``predicted``: a list holding them, or empty)
         lies more than ``RUNAWAY_RANGES`` ranges of the targets seen in the
@@ -689,17 +675,7 @@ class PartialFitMixin:
         stream continuing a fit whose targets' level had moved by 15 (their
         spread 1.3) warned at the default rate of a mean 20 ranges below the
         stream's, the fitted level, where a stream from the start through the
-        same rows did not. Returned as the (key, message, category) of
-        :meth:`_warn_once_in_stream`: a ConvergenceWarning that blames
-        ``learning_rate``, unless the row lies beyond the features seen
-        (:meth:`_beyond_features_seen`; X: the batch) and ``earlier`` (the
-        model before the step, or None) predicted it as far out: the model
-        extrapolates, a FeatureScaleWarning (a batch of standardized features
-        times 50 warned to lower learning_rate, at 1e-6 too, whose step moved
-        that mean from 7292.1 to 7292.0). A model that ran away before
-        predicts the batches after far out too, from rows like the others:
-        those stay the overshoot's. None where the stream has warned of its
-        batches' spreads (:func:`_stream_scale_message`), which says why."""
+        same rows did not."""
         rows = np.asarray(sample_weight) > 0
         if not predicted or not np.any(rows):
             return None
@@ -724,57 +700,16 @@ class PartialFitMixin:
         if not outside[worst] > RUNAWAY_RANGES:
             return None
         column = worst[1]
-        stated = (
+        return (
             f"partial_fit: the model predicts a mean of {mean[worst]:.3g} for a "
             f"row of its batch, {outside[worst]:.3g} times the range of the "
             f"targets seen ({low[column]:.3g} to {high[column]:.3g}) outside it "
-            f"(more than {RUNAWAY_RANGES:g})"
-        )
-        if earlier is not None and self._beyond_features_seen(X, rows, worst[0]):
-            before = to_numpy(earlier.predict(_Validated(X)))
-            before = np.asarray(before, dtype=np.float64)
-            before = before.reshape(before.shape[0], -1)[rows][worst]
-            if max(before - high[column], low[column] - before) > (
-                RUNAWAY_RANGES * spread[column]
-            ):
-                given = vars(self).get("_stream_warnings", ())
-                if any(_is_spread_key(key) for key in given):
-                    return None  # the stream's scale warning said why
-                return (
-                    "partial_fit extrapolation",
-                    f"{stated}, as before this step ({before:.3g}): the row "
-                    "lies beyond the features of the rows seen, where the "
-                    "model extrapolates, whatever the learning_rate. Transform "
-                    "every batch alike (one scaler, fitted once), and check "
-                    "the batch's features.",
-                    FeatureScaleWarning,
-                )
-        return (
-            "partial_fit overshoot",
-            f"{stated}: an expert's mean runs away where "
+            f"(more than {RUNAWAY_RANGES:g}): an expert's mean runs away where "
             "the gate gives it little weight, which the likelihood hardly "
             f"notices; learning_rate="
             f"{self.learning_rate} is likely too large for these data: lower it "
-            "(the step is kept; score a held-out batch to watch the stream)",
-            ConvergenceWarning,
+            "(the step is kept; score a held-out batch to watch the stream)"
         )
-
-    def _beyond_features_seen(self, X, rows, row) -> bool:
-        """Whether row ``row`` of the batch X's rows ``rows`` (a mask) lies
-        more than ``BEYOND_SDS`` standard deviations of the first rows seen
-        (``_feature_range``) from their mean (``_feature_offset``) in a used
-        feature."""
-        spread = getattr(self, "_feature_range", None)
-        if spread is None or not hasattr(self, "_feature_offset"):
-            return False
-        values = np.asarray(to_numpy(X[np.flatnonzero(rows)[row]]), dtype=float)
-        columns = self._used_columns()
-        columns = np.arange(values.shape[-1]) if columns is None else columns
-        sd = np.asarray(spread, dtype=float)[1, columns]
-        offset = np.asarray(self._feature_offset, dtype=float)[columns]
-        with np.errstate(over="ignore", invalid="ignore"):
-            far = np.abs(values.reshape(-1)[columns] - offset) > BEYOND_SDS * sd
-        return bool(np.any(far & (sd > 0)))
 
     def _predicts_batch(self, X, y, sample_weight, keep=None) -> bool:
         """Whether the model just updated by :meth:`partial_fit` predicts its

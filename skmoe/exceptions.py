@@ -118,9 +118,7 @@ class FeatureScaleWarning(SkmoeWarning):
     variance weighed by the expert's information: the mean count, about, for
     Poisson experts, 1 for Gamma ones), and where a
     ``partial_fit`` batch's features range far
-    outside those seen before (or its rows lie so far beyond them that the
-    model predicts means 10 ranges of the targets seen outside them, as it
-    did before the step), and where ``MoEPoissonRegressor``'s features
+    outside those seen before, and where ``MoEPoissonRegressor``'s features
     are so large for its counts that the curvature of EM's Newton steps (the
     mean count times the features' squares) overflows, which can leave the
     slopes of the experts of large counts at their start; a ``partial_fit``
