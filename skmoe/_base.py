@@ -1336,7 +1336,9 @@ class BaseMixtureOfExperts(
             offset_scales,
             sample_weight,
             stream=streams,
-            information=self._lone_expert_information(problem, best),
+            information=self._lone_expert_information(
+                problem, best.gate_params, best.expert_params
+            ),
         )
         messages.insert(0, (scales, FeatureScaleWarning))
         messages.append((self._convergence_message(best), ConvergenceWarning))
@@ -1556,14 +1558,15 @@ class BaseMixtureOfExperts(
             penalized |= experts
         return penalized, share
 
-    def _lone_expert_information(self, problem, best):
-        """The Fisher information per row of the kept run's one expert
-        (``ExpertFamily.information_weights``), or None: several experts,
-        ``expert_estimator``'s, or a family that does not measure it."""
-        if best.gate_params["coef"].shape[1] != 1 or self._estimator_experts():
+    def _lone_expert_information(self, problem, gate_params, expert_params):
+        """The Fisher information per row of ``problem`` of the one expert of
+        ``expert_params`` (``ExpertFamily.information_weights``), or None:
+        several experts, ``expert_estimator``'s, or a family that does not
+        measure it."""
+        if gate_params["coef"].shape[1] != 1 or self._estimator_experts():
             return None
         return problem.experts.information_weights(
-            problem.xp, problem.design, problem.Y, best.expert_params
+            problem.xp, problem.design, problem.Y, expert_params
         )
 
     def _used_columns(self):

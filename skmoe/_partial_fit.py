@@ -533,12 +533,13 @@ class PartialFitMixin:
         if first or not hasattr(self, "_feature_offset"):
             self._feature_offset = _feature_offset(X_host, sample_weight)
         offset = np.asarray(self._feature_offset, dtype=X_host.dtype)
-        if effective_rows(sample_weight) >= UNIT_ROWS:
-            # as fit's; a spread of a few rows says little of the features'
-            # scales (standardized features streamed 2 rows at a time warned
-            # of a standard deviation below 0.1, and so did batches of 50 rows
-            # of which 2 or 3 carried the weight)
-            self._check_feature_scales(X_host, offset, sample_weight, stream=True)
+        # as fit's; a spread of a few rows says little of the features'
+        # scales (standardized features streamed 2 rows at a time warned
+        # of a standard deviation below 0.1, and so did batches of 50 rows
+        # of which 2 or 3 carried the weight)
+        judge_scales = effective_rows(sample_weight) >= UNIT_ROWS
+        offset_host = offset
+        if judge_scales:
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):
                 self._feature_range = tuple(map(tuple, ranges.tolist()))
@@ -551,12 +552,12 @@ class PartialFitMixin:
                 )
                 if moved is not None:
                     self._warn_once_in_stream(*moved)
-        else:
-            # too few rows to judge the spreads, but values whose squares
-            # overflow are refused as fit refuses them: a far row in a batch of
-            # 6 left Adam's second moment inf, and the classifier's
-            # coefficients on that feature never moved again
-            self._check_feature_scales(X_host, offset, sample_weight, spread=False)
+        # values whose squares overflow are refused as fit refuses them, here,
+        # before the start is computed from them (too few rows to judge the
+        # spreads too: a far row in a batch of 6 left Adam's second moment
+        # inf, and the classifier's coefficients on that feature never moved
+        # again); the spreads are judged below, at the step's start
+        self._check_feature_scales(X_host, offset, sample_weight, spread=False)
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(
@@ -599,6 +600,16 @@ class PartialFitMixin:
                 units = self._fitted_units(problem, expert_params)
                 state = SGDState(units=units)
                 previous = dataclasses.replace(previous, solver_state=state)
+        if judge_scales:
+            # a lone Poisson, negative binomial or Gamma expert judged by its
+            # information at the model this step starts from, as fit judges
+            # it at the fitted one (the fixed share warned of a batch whose
+            # fit, on the same rows, did not)
+            with np.errstate(all="ignore"):
+                information = self._lone_expert_information(problem, *params)
+            self._check_feature_scales(
+                X_host, offset_host, sample_weight, stream=True, information=information
+            )
         start = time.perf_counter()
         with blas_threads(problem.design), np.errstate(all="ignore"):
             if online:

@@ -1077,3 +1077,30 @@ def test_one_expert_on_small_features_warns_where_the_penalty_shrinks(estimator)
     with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
         shrunk = estimator(n_experts=1).fit(X * 1e-3, y)
     assert shrunk.score(X * 1e-3, y) < free.score(X, y) - 0.1
+
+
+@pytest.mark.parametrize(
+    "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_one_expert_stream_judges_small_features_as_fit_does(estimator):
+    # partial_fit judged a lone count expert's batches by the fixed share
+    # (alpha above 1e-4 of the variance: 1e-6 against 2.3e-7 on the diabetes
+    # features as loaded) where fit, on the same rows, weighs the variance by
+    # the mean count: alpha over the information-weighted variance is
+    # 1e-6 / (152 * 0.0023), 3e-6, far below RIDGE_PENALTY_SHARE
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    variance = np.var(X, axis=0)
+    assert np.all(1e-6 > 1e-4 * variance)  # what the fixed share judged
+    assert np.all(1e-6 < 1e-2 * np.mean(y) * variance / 100)  # (a margin of 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScaleWarning)
+        estimator(n_experts=1).fit(X, y)
+        stream = estimator(n_experts=1, solver="sgd", random_state=0)
+        for start in range(0, 400, 100):
+            stream.partial_fit(X[start : start + 100], y[start : start + 100])
+    # at a thousandth of that scale alpha is 3 times that information: it warns
+    stream = estimator(n_experts=1, solver="sgd", random_state=0)
+    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
+        stream.partial_fit(X[:100] * 1e-3, y[:100])
