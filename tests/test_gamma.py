@@ -1138,3 +1138,24 @@ def test_one_expert_on_small_features_warns_where_the_penalty_shrinks():
     with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
         shrunk = MoEGammaRegressor(n_experts=1).fit(X * 1e-2, y)
     assert shrunk.score(X * 1e-2, y) < reference.score(X, y) - 0.1
+
+
+def test_one_expert_stream_judges_small_features_as_fit_does():
+    # partial_fit judged a lone Gamma expert's batches by the fixed share
+    # (alpha above 1e-4 of the variance: 1e-6 against 2.3e-7 on the diabetes
+    # features as loaded); fit, a ridge's rule, by 1e-2 of it: 2.3e-5
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    variance = np.var(X, axis=0)
+    assert np.all(1e-4 * variance < 1e-6) and np.all(1e-6 < 1e-2 * variance / 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScaleWarning)
+        MoEGammaRegressor(n_experts=1).fit(X, y)
+        stream = MoEGammaRegressor(n_experts=1, solver="sgd", random_state=0)
+        for start in range(0, 400, 100):
+            stream.partial_fit(X[start : start + 100], y[start : start + 100])
+    # at a hundredth of that scale alpha is 440 times 1e-2 of the variance
+    stream = MoEGammaRegressor(n_experts=1, solver="sgd", random_state=0)
+    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
+        stream.partial_fit(X[:100] * 1e-2, y[:100])
