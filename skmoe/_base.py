@@ -350,7 +350,8 @@ def _information_shares(X, offset, sample_weight, information, penalized, shares
     ``penalized`` columns set for a lone GLM expert of Fisher information
     ``information`` per row: its penalty shrinks a column's coefficient as a
     ridge regression's, by alpha over the column's information-weighted
-    variance, so the warning is given where alpha exceeds RIDGE_PENALTY_SHARE
+    variance (``information``: a callable that returns it, or None), so the
+    warning is given where alpha exceeds RIDGE_PENALTY_SHARE
     of that (for Poisson experts about the variance times the mean count;
     Gamma experts' is the variance: their penalty is divided by the
     dispersion). One Poisson or Gamma expert on the diabetes data as loaded
@@ -361,21 +362,36 @@ def _information_shares(X, offset, sample_weight, information, penalized, shares
     the threshold (3e-3: Poisson counts of mean 0.05, negative binomial)."""
     # (rates or features whose products overflow: those columns keep theirs)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        columns = np.flatnonzero(penalized)
+        every = columns.size == X.shape[1]  # (no copy of X's columns)
+        variance = _mean_square_deviation(
+            _take_columns(np, X, None if every else columns, axis=1),
+            offset[columns],
+            sample_weight,
+            check=False,
+        )
+        # only the columns the warning can name (a standard deviation below
+        # SMALL_FEATURE_STD) are weighed, and the information (a callable)
+        # is computed for them alone: with standardized features a
+        # partial_fit call of 5000 x 50 rows took 3 ms (35%) more
+        small = (variance > 0) & (np.sqrt(variance) < SMALL_FEATURE_STD)
+        columns, variance = columns[small], variance[small]
+        if columns.size == 0:
+            return shares
+        information = information()
+        if information is None:
+            return shares
         weight = sample_weight * information
         total = float(np.sum(weight))
         if not (np.isfinite(total) and total > 0):
             return shares
-        columns = np.flatnonzero(penalized)
         part = _take_columns(np, X, columns, axis=1)
         centre = (weight / total) @ part
         curvature = (total / float(np.sum(sample_weight))) * _mean_square_deviation(
             part, centre, weight, check=False
         )
-        variance = _mean_square_deviation(
-            part, offset[columns], sample_weight, check=False
-        )
         ratio = curvature / variance
-    measured = (variance > 0) & np.isfinite(ratio)
+    measured = np.isfinite(ratio)
     shares = np.array(shares, dtype=float)
     shares[columns[measured]] = RIDGE_PENALTY_SHARE * ratio[measured]
     return shares
@@ -1336,7 +1352,7 @@ class BaseMixtureOfExperts(
             offset_scales,
             sample_weight,
             stream=streams,
-            information=self._lone_expert_information(
+            information=lambda: self._lone_expert_information(
                 problem, best.gate_params, best.expert_params
             ),
         )
@@ -1595,9 +1611,9 @@ class BaseMixtureOfExperts(
         gave it before (:meth:`_warn_once_in_stream`), and returns None.
         ``fitted``: judged on the fitted model's penalized coefficients
         (:meth:`_penalized_columns`); else only the refusals, before a fit.
-        ``information``: a lone expert's Fisher information per row
-        (:meth:`_lone_expert_information`), which weighs its shares
-        (:func:`_information_shares`)."""
+        ``information``: a callable that returns a lone expert's Fisher
+        information per row (:meth:`_lone_expert_information`), which weighs
+        its shares (:func:`_information_shares`), or None."""
         used = self._used_columns()
         if not spread:
             _mean_square_deviation(

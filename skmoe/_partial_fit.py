@@ -538,7 +538,13 @@ class PartialFitMixin:
         # of a standard deviation below 0.1, and so did batches of 50 rows
         # of which 2 or 3 carried the weight)
         judge_scales = effective_rows(sample_weight) >= UNIT_ROWS
+        # one expert: judged below, at the step's start, by its information
+        # (_lone_expert_information), as fit judges it
+        n_experts = self.n_experts if restart else self.n_experts_
+        lone = judge_scales and n_experts == 1 and not self._estimator_experts()
         offset_host = offset
+        if judge_scales and not lone:
+            self._check_feature_scales(X_host, offset, sample_weight, stream=True)
         if judge_scales:
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):
@@ -552,12 +558,14 @@ class PartialFitMixin:
                 )
                 if moved is not None:
                     self._warn_once_in_stream(*moved)
-        # values whose squares overflow are refused as fit refuses them, here,
-        # before the start is computed from them (too few rows to judge the
-        # spreads too: a far row in a batch of 6 left Adam's second moment
-        # inf, and the classifier's coefficients on that feature never moved
-        # again); the spreads are judged below, at the step's start
-        self._check_feature_scales(X_host, offset, sample_weight, spread=False)
+        if not judge_scales or (lone and restart):
+            # values whose squares overflow are refused as fit refuses them,
+            # before the step (where the rows are too few to judge the
+            # spreads too: a far row in a batch of 6 left Adam's second
+            # moment inf, and the classifier's coefficients on that feature
+            # never moved again) or a first batch's start is computed from
+            # them
+            self._check_feature_scales(X_host, offset, sample_weight, spread=False)
         offset = as_compute(xp, offset, X_compute)
         design, own_gate_design = self._designs(xp, X_compute, offset, experts)
         problem = EMProblem(
@@ -600,13 +608,15 @@ class PartialFitMixin:
                 units = self._fitted_units(problem, expert_params)
                 state = SGDState(units=units)
                 previous = dataclasses.replace(previous, solver_state=state)
-        if judge_scales:
+        if lone:
             # a lone Poisson, negative binomial or Gamma expert judged by its
             # information at the model this step starts from, as fit judges
             # it at the fitted one (the fixed share warned of a batch whose
             # fit, on the same rows, did not)
-            with np.errstate(all="ignore"):
-                information = self._lone_expert_information(problem, *params)
+            def information():
+                with np.errstate(all="ignore"):
+                    return self._lone_expert_information(problem, *params)
+
             self._check_feature_scales(
                 X_host, offset_host, sample_weight, stream=True, information=information
             )
