@@ -579,10 +579,11 @@ class PartialFitMixin:
             own_gate_design,
         )
         if first:
+            weight = experts.start_weights(Y, sample_weight)
             resp = initial_responsibilities(
                 _take_columns(np, X_host, self._used_columns(), 1),
-                experts.start_target(Y),
-                experts.start_weights(Y, sample_weight),
+                experts.start_target(Y, weight),
+                weight,
                 self.n_experts - experts.n_point_masses,
                 "random",
                 self._sgd_random_state,

@@ -72,10 +72,11 @@ def _run_restart(
     if given is not None:  # every expert's, the point masses' too
         resp = given
     else:
+        weight = experts.start_weights(Y, sample_weight)
         resp = initial_responsibilities(
             X,
-            experts.start_target(Y),
-            experts.start_weights(Y, sample_weight),
+            experts.start_target(Y, weight),
+            weight,
             n_experts - experts.n_point_masses,  # k-means for the others
             method,
             np.random.RandomState(seed),

@@ -165,9 +165,10 @@ class ExpertFamily(ABC):
             for name, value in params.items()
         }
 
-    def start_target(self, Y):
+    def start_target(self, Y, sample_weight=None):
         """What k-means clusters, beside X, to start EM: the encoded (NumPy)
-        target with samples first (by default ``Y`` itself)."""
+        target with samples first (by default ``Y`` itself). ``sample_weight``
+        is the start's (:meth:`start_weights`), None for ones."""
         return Y.T if Y.ndim == 2 else Y
 
     def target_scale(self, xp, params: Params) -> float:

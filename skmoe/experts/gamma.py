@@ -417,7 +417,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
             return None
         return np.ones(design.shape[1], dtype=np.float64)
 
-    def start_target(self, Y):
+    def start_target(self, Y, sample_weight=None):
         # the amounts on the scale of the log link: k-means on y itself would
         # be drawn to the largest
         return Y[1]

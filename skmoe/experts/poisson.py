@@ -312,7 +312,7 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         with np.errstate(over="ignore"):
             return np.asarray(to_numpy(xp.exp(eta)), dtype=np.float64)
 
-    def start_target(self, Y):
+    def start_target(self, Y, sample_weight=None):
         # the rates on the scale of the log link: k-means on y itself would be
         # drawn to the largest counts. The counts at the (geometric) mean
         # exposure, so that the start does not depend on the exposures' unit
