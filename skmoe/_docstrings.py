@@ -75,7 +75,9 @@ SHARED_FEATURES_PARAMETER = (
 #: The entries after ``n_init``.
 SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mixed"
         How each restart's responsibilities start. ``"kmeans"``: k-means on the
-        standardized ``[X, y]``; ``"random"``: a random expert per sample, with
+        standardized ``[X, y]`` (for Student's t experts, ``y`` clipped to its
+        weighted 10% and 90% quantiles, so that outliers do not form a
+        cluster); ``"random"``: a random expert per sample, with
         responsibility 0.9 (R flexmix's start); ``"mixed"``: k-means for the first
         restart and random for the others. k-means alone lands in the same poor
         optimum when regression lines cross, random starts alone are noisier on
