@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 
 from skmoe import MoERegressor, PredictiveStudentTMixture
@@ -779,3 +780,35 @@ def test_start_target_is_y_clipped_to_its_weighted_quantiles():
     # most rows tied: nothing to clip by, y itself
     tied = np.r_[np.zeros(10), 50.0]
     np.testing.assert_array_equal(experts.start_target(tied), tied)
+
+
+def test_k_means_start_of_a_weighted_fit_clips_y_to_its_weighted_quantiles(
+    monkeypatch,
+):
+    # fit's k-means start sees y clipped to the quantiles of the rows
+    # repeated by their integer weights (rows of weight 0 left out), not to
+    # the unweighted quantiles
+    import skmoe._restarts as restarts
+
+    targets = []
+    original = restarts.initial_responsibilities
+
+    def spy(X, target, *args, **kwargs):
+        targets.append(np.array(target, copy=True))
+        return original(X, target, *args, **kwargs)
+
+    monkeypatch.setattr(restarts, "initial_responsibilities", spy)
+    rng = np.random.RandomState(3)
+    X = rng.uniform(-2, 2, (300, 1))
+    y = X[:, 0] + rng.standard_t(1.5, 300)
+    weight = rng.randint(0, 4, 300) * np.where(y > np.median(y), 3, 1)
+    model = MoERegressor(2, noise="student_t", df=1.5, n_init=1, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y, sample_weight=weight)
+    low, high = np.quantile(np.repeat(y, weight), [0.1, 0.9], method="inverted_cdf")
+    unweighted = np.quantile(y, [0.1, 0.9], method="inverted_cdf")
+    assert not np.allclose([low, high], unweighted)  # (the case)
+    kept = weight > 0  # (fit leaves the rows of weight 0 out)
+    assert len(targets) == 1
+    np.testing.assert_array_equal(targets[0], np.clip(y[kept], low, high))
