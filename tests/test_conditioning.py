@@ -1,5 +1,6 @@
 """Fits that do not depend on where the features sit or on their scale."""
 
+import re
 import types
 import warnings
 
@@ -10,7 +11,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.tree import DecisionTreeRegressor
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
+from skmoe._base import PENALTY_SHARE, RIDGE_PENALTY_SHARE
 from skmoe._math import center_intercepts, design_matrix
 from skmoe.exceptions import FeatureScaleWarning
 
@@ -571,3 +579,89 @@ def test_solve_symmetric_takes_pinv_for_a_namespaces_own_linalg_error_only():
     xp = _FailingSolveNamespace(ValueError("solve: operand 1 has a mismatch"))
     with pytest.raises(ValueError, match="mismatch"):
         solve_symmetric(xp, A, B)
+
+
+def _warned_columns(method, *args, **kwargs):
+    """The columns that the FeatureScaleWarning of ``method(*args, **kwargs)``
+    names (an empty set: none given)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        method(*args, **kwargs)
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, FeatureScaleWarning)
+    ]
+    assert len(messages) <= 1
+    if not messages:
+        return set()
+    named = re.search(r"Features \[([^\]]*)\]", messages[0]).group(1)
+    return {int(j) for j in named.split(",")}
+
+
+def _lone_expert_case(name):
+    """Two small features (sd 0.04 and 0.015), weights that favour x0 > 0, the
+    estimator, its fit keywords, and the Fisher information per row of its
+    fitted lone expert in the penalty's units (computed here)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(600, 2)) * [0.04, 0.015]
+    weight = rng.randint(0, 4, 600) * (1.0 + (X[:, 0] > 0))
+    mean = np.exp(1.0 + 30 * X[:, 0] - 20 * X[:, 1])
+    kw = {"sample_weight": weight}
+    if name == "poisson":  # the mean count, exposure included
+        exposure = np.exp(rng.uniform(-1, 4, 600))
+        kw["exposure"] = exposure
+        y = rng.poisson(exposure * mean)
+        return MoEPoissonRegressor, X, y, kw, lambda m: m.predict(X, exposure=exposure)
+    if name == "negative_binomial":  # mu / (1 + phi mu)
+        y = rng.negative_binomial(2, 2 / (2 + mean))
+
+        def information(model):
+            mu = model.predict(X)
+            return mu / (1 + model.expert_dispersion_[0] * mu)
+
+        return MoENegativeBinomialRegressor, X, y, kw, information
+    # Gamma: the curvature in a log mean is 1 / phi, the penalty divided by phi
+    y = rng.gamma(2.0, mean / 2)
+    return MoEGammaRegressor, X, y, kw, lambda model: np.ones(600)
+
+
+@pytest.mark.parametrize("name", ["poisson", "negative_binomial", "gamma"])
+def test_one_expert_warns_where_alpha_exceeds_its_information_share(name):
+    # a lone count or amount expert's penalty shrinks a slope as a ridge
+    # regression's on rows weighted by its Fisher information I_i: the
+    # warning names column j where alpha > RIDGE_PENALTY_SHARE times
+    # sum_i w_i I_i (x_ij - c_j)^2 / sum_i w_i, c_j the (w I)-weighted mean
+    # and I_i the model's fitted with that alpha (exposures, dispersion)
+    Estimator, X, y, kw, information = _lone_expert_case(name)
+
+    def threshold(model):
+        weight = kw["sample_weight"] * information(model)
+        centre = weight @ X / weight.sum()
+        curvature = weight @ (X - centre) ** 2 / kw["sample_weight"].sum()
+        return RIDGE_PENALTY_SHARE * curvature
+
+    free = threshold(Estimator(n_experts=1, alpha=0.0).fit(X, y, **kw))
+    assert free[0] > 2 * free[1]  # (alphas between them name column 1 alone)
+    named = []
+    for alpha in np.outer(free, [0.8, 1.25]).ravel():
+        model = Estimator(n_experts=1, alpha=alpha)
+        warned = _warned_columns(model.fit, X, y, **kw)
+        ratio = alpha / threshold(model)
+        assert np.all(np.abs(np.log(ratio)) > np.log(1.2))  # (far from it)
+        assert warned == set(np.flatnonzero(ratio > 1))
+        named.append(len(warned))
+    assert sorted(set(named)) == [0, 1, 2]
+
+
+def test_several_count_experts_keep_the_fixed_share():
+    # the information share is a lone expert's: with two Poisson experts
+    # (a penalized gate, experts that split the rows) the warning names the
+    # columns where alpha > PENALTY_SHARE (1e-4) times their variance, though
+    # alpha is far below 1e-2 of the mean count (152) times it
+    X, y = load_diabetes(return_X_y=True)
+    variance = np.var(X, axis=0)
+    np.testing.assert_allclose(variance, 1 / 442, rtol=1e-12)
+    for factor, expected in [(0.8, set()), (1.25, set(range(10)))]:
+        alpha = factor * PENALTY_SHARE / 442
+        assert alpha < RIDGE_PENALTY_SHARE * np.mean(y) * variance[0] / 1e3
+        model = MoEPoissonRegressor(n_experts=2, alpha=alpha, random_state=0)
+        assert _warned_columns(model.fit, X, y) == expected
