@@ -665,3 +665,26 @@ def test_several_count_experts_keep_the_fixed_share():
         assert alpha < RIDGE_PENALTY_SHARE * np.mean(y) * variance[0] / 1e3
         model = MoEPoissonRegressor(n_experts=2, alpha=alpha, random_state=0)
         assert _warned_columns(model.fit, X, y) == expected
+
+
+def test_a_stream_pruned_to_one_expert_is_judged_by_its_information():
+    # a stream of two count experts pruned to one continues as one expert
+    # (n_experts=2, n_experts_=1): its batches are judged as a lone expert's,
+    # alpha against 1e-2 of the mean-count-weighted variance, not 1e-4 of
+    # the variance (which the diabetes features as loaded, sd 0.048, fail)
+    X, y = load_diabetes(return_X_y=True)
+    model = MoEPoissonRegressor(n_experts=2, alpha=0.0, solver="sgd", random_state=0)
+    for start in range(0, 300, 100):
+        model.partial_fit(X[start : start + 100], y[start : start + 100])
+    pruned = model.prune_experts(np.max(model.expert_usage_) - 1e-9)
+    pruned.set_params(alpha=1e-6)
+    assert (pruned.n_experts, pruned.n_experts_) == (2, 1)
+    batch, offset = X[300:400], X[:100].mean(axis=0)  # (the stream's offset)
+    variance = np.mean((batch - offset) ** 2, axis=0)
+    mean = pruned.predict(batch)  # the information where the step starts
+    centre = mean @ batch / mean.sum()
+    curvature = mean @ (batch - centre) ** 2 / 100
+    assert np.all(pruned.alpha > PENALTY_SHARE * variance)
+    assert np.all(pruned.alpha < RIDGE_PENALTY_SHARE * curvature / 100)
+    assert _warned_columns(pruned.partial_fit, batch, y[300:400]) == set()
+    assert pruned.n_experts_ == 1
