@@ -688,3 +688,23 @@ def test_a_stream_pruned_to_one_expert_is_judged_by_its_information():
     assert np.all(pruned.alpha < RIDGE_PENALTY_SHARE * curvature / 100)
     assert _warned_columns(pruned.partial_fit, batch, y[300:400]) == set()
     assert pruned.n_experts_ == 1
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEPoissonRegressor, MoEGammaRegressor]
+)
+def test_a_lone_experts_first_batch_too_large_to_fit_is_refused_first(Estimator):
+    # a one-expert stream's batches are judged after the step's start is
+    # computed (by its information there); a first batch whose squares
+    # overflow is refused before that start, as fit refuses it, without
+    # NumPy's overflow warnings from computing it
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 2))
+    X[0, 1] = 1e200
+    y = rng.poisson(2, 100) + 1.0
+    model = Estimator(n_experts=1, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="values too large to fit"):
+            model.partial_fit(X, y)
+    assert not hasattr(model, "n_features_in_")
