@@ -708,3 +708,25 @@ def test_a_lone_experts_first_batch_too_large_to_fit_is_refused_first(Estimator)
         with pytest.raises(ValueError, match="values too large to fit"):
             model.partial_fit(X, y)
     assert not hasattr(model, "n_features_in_")
+
+
+def test_a_lone_experts_batch_of_few_rows_is_not_judged_by_its_scales():
+    # as for several experts, a batch of fewer than UNIT_ROWS (effective)
+    # rows says little of the features' scales: a one-expert stream's is
+    # not judged either, though its features (the diabetes ones times 1e-4)
+    # are so small that alpha is 3e4 times 1e-2 of their mean-count-weighted
+    # variance, and a batch of 100 such rows warns
+    from skmoe._sgd import UNIT_ROWS
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X * 1e-4
+    few = 10
+    assert few < UNIT_ROWS <= 100
+    information = RIDGE_PENALTY_SHARE * np.mean(y) * np.var(X[:100], axis=0)
+    assert np.all(1e-6 > 1e4 * information)
+    model = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
+    for start in range(0, 4 * few, few):
+        rows = slice(start, start + few)
+        assert _warned_columns(model.partial_fit, X[rows], y[rows]) == set()
+    model = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
+    assert _warned_columns(model.partial_fit, X[:100], y[:100]) == set(range(10))
