@@ -1599,3 +1599,58 @@ def test_a_stacking_ensemble_with_its_default_final_estimator_is_taken():
     one = MoEClassifier(1, expert_estimator=stack).fit(X, labels, sample_weight=w)
     by_hand = clone(stack).fit(X, labels, sample_weight=w)
     assert_allclose(one.predict_proba(X), by_hand.predict_proba(X), rtol=1e-9)
+
+
+_PREDICT_CALLS = []
+
+
+class _CountingTree(DecisionTreeRegressor):
+    """A tree that counts its ``predict`` calls per fitted instance."""
+
+    def predict(self, X, check_input=True):
+        self._calls = getattr(self, "_calls", 0) + 1
+        _PREDICT_CALLS.append(self._calls)
+        return super().predict(X, check_input=check_input)
+
+
+def test_each_refit_estimator_predicts_once_in_a_fit():
+    # EM asks for a refit's predictions in the M-step's variances, the E-step,
+    # keep_better and the restarts' checks: remembered, each clone predicts once
+    # on the fit's design (the chosen experts once more, on the final E-step's)
+    X, _ = _regimes(600)
+    y = _steps(X)
+    _PREDICT_CALLS.clear()
+    model = MoERegressor(
+        2, expert_estimator=_CountingTree(max_depth=2), n_init=3, random_state=0
+    ).fit(X, y)
+    assert len(_PREDICT_CALLS) >= 2 * model.n_iter_
+    assert max(_PREDICT_CALLS) <= 2
+    assert _PREDICT_CALLS.count(2) <= model.n_experts_
+
+
+def test_remembered_predictions_are_those_of_that_estimator_on_that_design():
+    from skmoe.experts.estimator import RegressorExperts
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    trees = [
+        DecisionTreeRegressor(max_depth=depth).fit(X, X[:, 0] * depth)
+        for depth in (1, 3)
+    ]
+    family = RegressorExperts(DecisionTreeRegressor(), variance_floor=1e-6)
+    params = {"estimators": np.array(trees, dtype=object), "variance": np.ones(2)}
+
+    def design(X):
+        return np.asfortranarray(np.vstack([np.ones(len(X)), X.T]))
+
+    first, second = design(X), design(X[::-1] + 1.0)
+    for x, d in [(X, first), (X[::-1] + 1.0, second), (X, first)]:
+        expected = np.stack([tree.predict(x) for tree in trees])
+        assert_allclose(family.means(np, d, params), expected, rtol=0, atol=0)
+    # a new estimator at the same position is predicted afresh
+    refit = dict(params, estimators=np.array(trees[::-1], dtype=object))
+    expected = np.stack([tree.predict(X) for tree in trees[::-1]])
+    assert_allclose(family.means(np, first, refit), expected, rtol=0, atol=0)
+    # the family pickles (joblib's workers) with outputs remembered
+    copy = pickle.loads(pickle.dumps(family))
+    assert_allclose(copy.means(np, first, refit), expected, rtol=0, atol=0)
