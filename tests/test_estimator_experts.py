@@ -1654,3 +1654,64 @@ def test_remembered_predictions_are_those_of_that_estimator_on_that_design():
     # the family pickles (joblib's workers) with outputs remembered
     copy = pickle.loads(pickle.dumps(family))
     assert_allclose(copy.means(np, first, refit), expected, rtol=0, atol=0)
+
+
+class _FullRowsTree(DecisionTreeRegressor):
+    """A tree that counts, per fitted instance, its ``predict`` calls on all
+    ``n_rows`` rows (not on a block of them)."""
+
+    n_rows = 0
+    calls = []
+
+    def predict(self, X, check_input=True):
+        if X.shape[0] == self.n_rows:
+            self._full = getattr(self, "_full", 0) + 1
+            self.calls.append(self._full)
+        return super().predict(X, check_input=check_input)
+
+
+def _full_row_predicts(n_jobs=None, backend=None):
+    """The per-instance counts of full-row predictions in a fit of 2 trees."""
+    X, _ = _regimes(3000)
+    y = _steps(X)
+    _FullRowsTree.n_rows, _FullRowsTree.calls = X.shape[0], []
+    model = MoERegressor(
+        2,
+        expert_estimator=_FullRowsTree(max_depth=2),
+        n_init=2,
+        max_iter=30,
+        random_state=0,
+        n_jobs=n_jobs,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if backend is None:
+            model.fit(X, y)
+        else:
+            from joblib import parallel_backend
+
+            with parallel_backend(backend, n_jobs=n_jobs):
+                model.fit(X, y)
+    return _FullRowsTree.calls
+
+
+def test_a_blocked_e_step_leaves_the_remembered_predictions(monkeypatch):
+    # an E-step over blocks of rows (E_STEP_BLOCK, 1024 rows at the least)
+    # asks for each block's predictions: they are not remembered, and do not
+    # evict the full design's, which the variances and keep_better ask for
+    import skmoe._em
+
+    monkeypatch.setattr(skmoe._em, "E_STEP_BLOCK", 1)
+    calls = _full_row_predicts()
+    n_clones = calls.count(1)  # (each instance's first full-row prediction)
+    assert n_clones > 50
+    assert len(calls) < 1.25 * n_clones
+
+
+def test_restarts_in_threads_keep_their_own_remembered_predictions():
+    # restarts on joblib's threading backend share the family: each thread
+    # remembers its own outputs, not evicting another thread's
+    calls = _full_row_predicts(n_jobs=2, backend="threading")
+    n_clones = calls.count(1)
+    assert n_clones > 50
+    assert len(calls) < 1.25 * n_clones

@@ -250,19 +250,44 @@ class EstimatorExperts(ExpertFamily):
 
     def _forget(self):
         """Start with no remembered outputs (see :meth:`_outputs`)."""
-        self._remembered = OrderedDict()
-        self._lock = threading.Lock()
+        # per thread: restarts run in threads (joblib's threading backend)
+        # would otherwise evict each other's (1226 predict calls became 1953
+        # for 8 restarts on 2 threads)
+        self._local = threading.local()
 
     def __getstate__(self):
-        # (weak references and locks do not pickle: joblib's workers start afresh)
+        # (thread-local storage does not pickle: joblib's workers start afresh)
         state = dict(vars(self))
-        state.pop("_remembered", None)
-        state.pop("_lock", None)
+        state.pop("_local", None)
         return state
 
     def __setstate__(self, state):
         vars(self).update(state)
         self._forget()
+
+    def _memory(self, design: Array):
+        """This thread's remembered outputs on ``design``, an OrderedDict by
+        ``id(estimator)``, or None where outputs on it are not remembered.
+
+        One design at a time: a design with fewer samples than the
+        remembered one while that lives (a block of the E-step, see
+        ``skmoe._em.E_STEP_BLOCK``; held-out rows) is computed afresh and
+        leaves the remembered outputs as they are (blocks evicted them, and
+        a fit of 40000 rows and 4 experts predicted as often as without them).
+        """
+        local = self._local
+        current = getattr(local, "design", None)
+        current = None if current is None else current()
+        if current is design:
+            return local.outputs
+        if current is not None and design.shape[1] < current.shape[1]:
+            return None
+        try:
+            local.design = weakref.ref(design)
+        except TypeError:  # (an array without weak references: not kept)
+            return None
+        local.outputs = OrderedDict()
+        return local.outputs
 
     def _outputs(self, design: Array, estimators, output):
         """``output(estimator, X)`` for each of ``estimators`` on ``design``'s
@@ -271,40 +296,39 @@ class EstimatorExperts(ExpertFamily):
         An output is remembered for the same estimator object on the same
         ``design`` object (by weak references to both: a new array, or an
         estimator collected, is computed afresh), read-only, for the
-        ``REMEMBERED_SETS * len(estimators)`` estimators used last. Fitted
-        clones are not refitted in place (each M-step fits new ones), so the
-        outputs are those the estimators give again.
+        ``REMEMBERED_SETS * len(estimators)`` estimators used last, in each
+        thread, on one design at a time (:meth:`_memory`). Fitted clones are
+        not refitted in place (each M-step fits new ones), so the outputs are
+        those the estimators give again.
         """
         capacity = REMEMBERED_SETS * len(estimators)
+        memory = self._memory(design) if capacity else None
         outputs, X = [], None
         for estimator in estimators:
-            key = (id(estimator), id(design))
-            with self._lock:
-                entry = self._remembered.get(key)
-                if entry is not None:
-                    if entry[0]() is estimator and entry[1]() is design:
-                        self._remembered.move_to_end(key)
-                        outputs.append(entry[2])
-                        continue
-                    del self._remembered[key]
+            entry = None if memory is None else memory.get(id(estimator))
+            if entry is not None and entry[0]() is estimator:
+                memory.move_to_end(id(estimator))
+                outputs.append(entry[1])
+                continue
             if X is None:
                 X = self.features(design)
             value = output(estimator, X)
             outputs.append(value)
-            if capacity == 0:
+            if memory is None:
                 continue
             try:
-                entry = (weakref.ref(estimator), weakref.ref(design), value)
+                reference = weakref.ref(estimator)
             except TypeError:  # (an object without weak references: not kept)
                 continue
             # a read-only view: the caller's array (maybe the estimator's
             # own) keeps its flags
             kept = value.view()
             kept.flags.writeable = False
-            with self._lock:
-                self._remembered[key] = entry[:2] + (kept,)
-                while len(self._remembered) > capacity:
-                    self._remembered.popitem(last=False)
+            memory[id(estimator)] = (reference, kept)
+            # (a collected estimator's entry of the same id stood earlier)
+            memory.move_to_end(id(estimator))
+            while len(memory) > capacity:
+                memory.popitem(last=False)
         return outputs
 
     def _predicted(self, design: Array, estimators):
