@@ -1715,3 +1715,42 @@ def test_restarts_in_threads_keep_their_own_remembered_predictions():
     n_clones = calls.count(1)
     assert n_clones > 50
     assert len(calls) < 1.25 * n_clones
+
+
+def test_remembered_outputs_past_their_byte_budget_are_not_kept(monkeypatch):
+    # a classifier's remembered predict_proba, (n_samples, n_classes) per
+    # expert, raised a fit's peak memory; past REMEMBERED_BYTES none are kept
+    import tracemalloc
+
+    import skmoe.experts.estimator as estimator_module
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((6000, 3))
+    labels = np.clip(np.floor((X[:, 0] + 3) / 6 * 10), 0, 9).astype(int)
+
+    def fit():
+        model = MoEClassifier(
+            2,
+            expert_estimator=DecisionTreeClassifier(max_depth=3),
+            max_iter=5,
+            random_state=0,
+        )
+        tracemalloc.start()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X, labels)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return peak, model.predict_proba(X)
+
+    remembered, proba = fit()
+    monkeypatch.setattr(estimator_module, "REMEMBERED_BYTES", 1, raising=False)
+    over_budget, same = fit()
+    monkeypatch.setattr(estimator_module, "REMEMBERED_SETS", 0)
+    none, _ = fit()
+    assert_allclose(same, proba, rtol=0, atol=0)
+    # (4 remembered (6000, 10) float64 arrays: 1.9 MB, 1.2 MB more at the peak)
+    assert remembered > none + 500_000
+    assert over_budget < none + 100_000
