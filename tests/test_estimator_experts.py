@@ -1754,3 +1754,36 @@ def test_remembered_outputs_past_their_byte_budget_are_not_kept(monkeypatch):
     # (4 remembered (6000, 10) float64 arrays: 1.9 MB, 1.2 MB more at the peak)
     assert remembered > none + 500_000
     assert over_budget < none + 100_000
+
+
+def test_log_proba_holds_one_experts_probabilities_at_a_time(monkeypatch):
+    # each expert's predict_proba is placed in the (K, C, n) output before the
+    # next is computed, as before outputs were remembered (a list of all K
+    # held a fourth more memory)
+    import tracemalloc
+
+    import skmoe.experts.estimator as estimator_module
+    from skmoe.experts.estimator import ClassifierExperts
+
+    monkeypatch.setattr(estimator_module, "REMEMBERED_SETS", 0)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((20000, 3))
+    labels = np.clip(np.floor((X[:, 0] + 3) / 6 * 10), 0, 9).astype(int)
+    trees = [DecisionTreeClassifier(max_depth=d).fit(X, labels) for d in (1, 2, 3, 4)]
+    family = ClassifierExperts(DecisionTreeClassifier(), 10)
+    design = np.asfortranarray(np.vstack([np.ones(len(X)), X.T]))
+    params = {"estimators": np.array(trees, dtype=object)}
+    tracemalloc.start()
+    try:
+        log_proba = family.log_proba(np, design, params)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.log(
+        np.maximum(np.stack([t.predict_proba(X).T for t in trees]), 1e-10)
+    )
+    expected -= np.log(np.sum(np.exp(expected), axis=1, keepdims=True))
+    assert_allclose(log_proba, expected, rtol=1e-12, atol=1e-12)
+    # (the output, np.maximum's and np.log's temporaries, one expert's columns:
+    # 3.35 times the output; with all K columns held, 4.1)
+    assert peak < 3.7 * log_proba.nbytes

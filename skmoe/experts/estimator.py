@@ -297,7 +297,9 @@ class EstimatorExperts(ExpertFamily):
 
     def _outputs(self, design: Array, estimators, output):
         """``output(estimator, X)`` for each of ``estimators`` on ``design``'s
-        features X (built once, and only where some output is not remembered).
+        features X (built once, and only where some output is not remembered),
+        one at a time (a generator: each may be used and dropped before the
+        next is computed).
 
         An output is remembered for the same estimator object on the same
         ``design`` object (by weak references to both: a new array, or an
@@ -310,17 +312,17 @@ class EstimatorExperts(ExpertFamily):
         """
         capacity = REMEMBERED_SETS * len(estimators)
         memory = self._memory(design) if capacity else None
-        outputs, X = [], None
+        X = None
         for estimator in estimators:
             entry = None if memory is None else memory.get(id(estimator))
             if entry is not None and entry[0]() is estimator:
                 memory.move_to_end(id(estimator))
-                outputs.append(entry[1])
+                yield entry[1]
                 continue
             if X is None:
                 X = self.features(design)
             value = output(estimator, X)
-            outputs.append(value)
+            yield value
             if memory is None or capacity * value.nbytes > REMEMBERED_BYTES:
                 continue
             try:
@@ -336,13 +338,15 @@ class EstimatorExperts(ExpertFamily):
             memory.move_to_end(id(estimator))
             while len(memory) > capacity:
                 memory.popitem(last=False)
-        return outputs
 
     def _predicted(self, design: Array, estimators):
         """Each estimator's ``predict`` on ``design``'s features, (n_samples,)
         in the design's dtype (remembered: see :meth:`_outputs`)."""
         dtype = design.dtype
-        return self._outputs(design, estimators, lambda e, X: _predictions(e, X, dtype))
+        outputs = self._outputs(
+            design, estimators, lambda e, X: _predictions(e, X, dtype)
+        )
+        return list(outputs)
 
     # -- the features the estimators see -----------------------------------------
 
@@ -580,6 +584,8 @@ class ClassifierExperts(EstimatorExperts):
         proba = np.zeros(
             (len(estimators), self.n_classes, design.shape[1]), design.dtype
         )
+        # (filled one expert at a time: a list of every expert's probabilities
+        # took log_proba's peak memory from 3.35 to 4.1 times its output's)
         for k, (estimator, columns) in enumerate(zip(estimators, outputs, strict=True)):
             classes = np.asarray(estimator.classes_, dtype=np.intp)
             proba[k, classes] = columns.T
