@@ -1787,3 +1787,65 @@ def test_log_proba_holds_one_experts_probabilities_at_a_time(monkeypatch):
     # (the output, np.maximum's and np.log's temporaries, one expert's columns:
     # 3.35 times the output; with all K columns held, 4.1)
     assert peak < 3.7 * log_proba.nbytes
+
+
+def test_a_blocked_e_step_is_given_the_remembered_predictions(monkeypatch):
+    # the E-step's blocks view runs of the fit's design's columns: they are
+    # given those rows of its remembered predictions, not predicted again
+    import skmoe._em
+
+    monkeypatch.setattr(skmoe._em, "E_STEP_BLOCK", 1)  # blocks of 1024 rows
+    X, _ = _regimes(3000)
+    y = _steps(X)
+    _PREDICT_CALLS.clear()
+    model = MoERegressor(
+        2, expert_estimator=_CountingTree(max_depth=2), n_init=2, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    monkeypatch.setattr(skmoe._em, "E_STEP_BLOCK", 2**17)
+    expected = MoERegressor(
+        2,
+        expert_estimator=DecisionTreeRegressor(max_depth=2),
+        n_init=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected.fit(X, y)
+    n_clones = _PREDICT_CALLS.count(1)  # (each clone's first prediction)
+    assert n_clones > 50
+    # (blocks predicted afresh: 6.1 predictions per clone)
+    assert len(_PREDICT_CALLS) < 1.5 * n_clones
+    assert_allclose(model.predict(X), expected.predict(X), rtol=0, atol=0)
+
+
+def test_views_of_the_remembered_design_are_given_their_rows():
+    from skmoe.experts.estimator import RegressorExperts
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 2))
+    trees = [_CountingTree(max_depth=depth).fit(X, X[:, 0] * depth) for depth in (2, 4)]
+    params = {"estimators": np.array(trees, dtype=object), "variance": np.ones(2)}
+    full = np.vstack([np.ones(len(X)), X.T])
+    for order in ("F", "C"):
+        family = RegressorExperts(DecisionTreeRegressor(), variance_floor=1e-6)
+        design = np.asarray(full, order=order)
+        family.means(np, design, params)  # remembered
+        for rows in (slice(0, 100), slice(37, 300), slice(10, 250, 3)):
+            expected = np.stack([tree.predict(X[rows]) for tree in trees])
+            _PREDICT_CALLS.clear()
+            got = family.means(np, design[:, rows], params)
+            assert_allclose(got, expected, rtol=0, atol=0)
+            # (a run of columns is given its rows; a step is predicted)
+            assert len(_PREDICT_CALLS) == (2 if rows.step else 0)
+        # a copy of other values, and rows in another order, are predicted
+        other = np.asarray(full[:, ::-1][:, :50], order=order)
+        expected = np.stack([tree.predict(X[::-1][:50]) for tree in trees])
+        assert_allclose(family.means(np, other, params), expected, rtol=0, atol=0)
+        view = design[:, ::-1][:, :50]
+        assert_allclose(family.means(np, view, params), expected, rtol=0, atol=0)
+        view = design[1:][:, 5:60]  # (other features: the intercept row left out)
+        with pytest.raises(ValueError):
+            family.means(np, view, params)

@@ -71,6 +71,30 @@ def _predictions(estimator, X, dtype) -> np.ndarray:
     return predicted
 
 
+def _columns_of(part, whole) -> slice | None:
+    """The columns ``whole[:, rows]`` that ``part`` views, as the slice
+    ``rows``, or None where ``part`` is not such a view (a copy, other strides,
+    other memory): with ``whole``'s strides, ``part[i, j]`` lies at the address
+    of ``whole[i, start + j]``."""
+    if (
+        not isinstance(part, np.ndarray)
+        or not isinstance(whole, np.ndarray)
+        or part.dtype != whole.dtype
+        or part.ndim != 2
+        or part.shape[0] != whole.shape[0]
+        or part.strides != whole.strides
+        or whole.strides[1] <= 0
+        or not np.may_share_memory(part, whole)
+    ):
+        return None
+    step = whole.strides[1]
+    offset = part.ctypes.data - whole.ctypes.data
+    start, rest = divmod(offset, step)
+    if rest or start < 0 or start + part.shape[1] > whole.shape[1]:
+        return None
+    return slice(start, start + part.shape[1])
+
+
 def _takes_sample_weight(estimator) -> bool:
     """Whether ``estimator.fit`` takes ``sample_weight``: in its signature;
     with metadata routing on, by routing it (a Pipeline whose last step
@@ -273,27 +297,31 @@ class EstimatorExperts(ExpertFamily):
 
     def _memory(self, design: Array):
         """This thread's remembered outputs on ``design``, an OrderedDict by
-        ``id(estimator)``, or None where outputs on it are not remembered.
+        ``id(estimator)``, or None where outputs on it are not remembered;
+        and the rows of those outputs that are ``design``'s (None: all).
 
         One design at a time: a design with fewer samples than the
         remembered one while that lives (a block of the E-step, see
         ``skmoe._em.E_STEP_BLOCK``; held-out rows) is computed afresh and
         leaves the remembered outputs as they are (blocks evicted them, and
-        a fit of 40000 rows and 4 experts predicted as often as without them).
+        a fit of 40000 rows and 4 experts predicted as often as without them),
+        except where it views a run of the remembered design's columns (a
+        block): it is given those rows of the remembered outputs.
         """
         local = self._local
         current = getattr(local, "design", None)
         current = None if current is None else current()
         if current is design:
-            return local.outputs
+            return local.outputs, None
         if current is not None and design.shape[1] < current.shape[1]:
-            return None
+            rows = _columns_of(design, current)
+            return (None, None) if rows is None else (local.outputs, rows)
         try:
             local.design = weakref.ref(design)
         except TypeError:  # (an array without weak references: not kept)
-            return None
+            return None, None
         local.outputs = OrderedDict()
-        return local.outputs
+        return local.outputs, None
 
     def _outputs(self, design: Array, estimators, output):
         """``output(estimator, X)`` for each of ``estimators`` on ``design``'s
@@ -311,19 +339,21 @@ class EstimatorExperts(ExpertFamily):
         give again.
         """
         capacity = REMEMBERED_SETS * len(estimators)
-        memory = self._memory(design) if capacity else None
+        memory, rows = self._memory(design) if capacity else (None, None)
         X = None
         for estimator in estimators:
             entry = None if memory is None else memory.get(id(estimator))
             if entry is not None and entry[0]() is estimator:
                 memory.move_to_end(id(estimator))
-                yield entry[1]
+                yield entry[1] if rows is None else entry[1][rows]
                 continue
             if X is None:
                 X = self.features(design)
             value = output(estimator, X)
             yield value
-            if memory is None or capacity * value.nbytes > REMEMBERED_BYTES:
+            if memory is None or rows is not None:  # (a block's: not kept)
+                continue
+            if capacity * value.nbytes > REMEMBERED_BYTES:
                 continue
             try:
                 reference = weakref.ref(estimator)
