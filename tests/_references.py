@@ -42,3 +42,20 @@ def assert_stationary(objective, fitted, names, h=1e-5, atol=1e-6):
             moved[1][i][index] -= h
             slope = (objective(*moved[0]) - objective(*moved[1])) / (2 * h)
             assert abs(slope) < atol, (names[i], index, slope)
+
+
+def central_differences(objective, params, step=1e-6, relative=False):
+    """Central differences of ``objective(p)`` in every entry of every array of
+    the dict ``params``: a dict of arrays shaped as ``params``' (the step is
+    ``step * max(|entry|, 1)`` with ``relative``)."""
+    numeric = {}
+    for name, value in params.items():
+        numeric[name] = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            h = step * max(abs(value[index]), 1.0) if relative else step
+            up = {k: v.copy() for k, v in params.items()}
+            down = {k: v.copy() for k, v in params.items()}
+            up[name][index] += h
+            down[name][index] -= h
+            numeric[name][index] = (objective(up) - objective(down)) / (2 * h)
+    return numeric

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg
+from _references import central_differences
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -341,6 +342,38 @@ def _exact_ridge_fit(design, weight, y, alpha):
     return (scipy.linalg.lstsq(system / norms, target)[0] / norms) @ design
 
 
+def _assert_m_step_fits_exact_ridge(X, y, weighted, alpha, dtype, atol):
+    """Fit two Gaussian experts' M-step at ``X`` in ``dtype`` and compare each
+    expert's fitted values with the exact ridge's (``_exact_ridge_fit``, in
+    float64); return the number of kernel (dual) solves the M-step made."""
+    design = design_matrix(np, X, X.mean(axis=0))
+    experts = GaussianLinearExperts(variance_floor=1e-10)
+    calls = []
+    dual = experts._dual_coefficients
+
+    def spy(*args):
+        calls.append(None)
+        return dual(*args)
+
+    experts._dual_coefficients = spy
+    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
+    params = experts.m_step(
+        np,
+        low,
+        y.astype(dtype),
+        weighted.astype(dtype),
+        experts.initial_params(np, low, y.astype(dtype), 2),
+        alpha,
+    )
+    for k in range(2):
+        expected = _exact_ridge_fit(design, weighted[k], y, alpha)
+        fitted = params["coef"][:, k].astype(np.float64) @ design
+        np.testing.assert_allclose(
+            fitted, expected, rtol=0, atol=atol * np.std(expected)
+        )
+    return len(calls)
+
+
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
 def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
     dtype, atol
@@ -359,23 +392,7 @@ def test_gaussian_m_step_with_more_features_than_samples_and_one_large_feature(
     X[:, 0] *= 1e4
     y = X[:, 1:5] @ rng.randn(4) + 3.0 + 0.3 * rng.randn(n)
     weighted = rng.dirichlet(np.ones(2), size=n).T
-    design = design_matrix(np, X, X.mean(axis=0))
-    experts = GaussianLinearExperts(variance_floor=1e-10)
-    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
-    params = experts.m_step(
-        np,
-        low,
-        y.astype(dtype),
-        weighted.astype(dtype),
-        experts.initial_params(np, low, y.astype(dtype), 2),
-        alpha,
-    )
-    for k in range(2):
-        expected = _exact_ridge_fit(design, weighted[k], y, alpha)
-        fitted = params["coef"][:, k].astype(np.float64) @ design
-        np.testing.assert_allclose(
-            fitted, expected, rtol=0, atol=atol * np.std(expected)
-        )
+    assert _assert_m_step_fits_exact_ridge(X, y, weighted, alpha, dtype, atol) == 0
 
 
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-4)])
@@ -401,34 +418,11 @@ def test_gaussian_m_step_with_more_features_than_samples_and_one_small_feature(
     y = X[:, 1:5] @ rng.randn(4) + 3.0 + 0.3 * rng.randn(n)
     weighted = rng.dirichlet(np.ones(2), size=n).T / n
     design = design_matrix(np, X, X.mean(axis=0))
-    experts = GaussianLinearExperts(variance_floor=1e-10)
-    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
     squares = np.sum(design[1:] ** 2, axis=1)
     # the case: the sums of squares over 100 times apart, and over alpha
     assert squares.max() > 100 * max(squares.min(), alpha)
-    calls = []
-    dual = experts._dual_coefficients
-
-    def spy(*args):
-        calls.append(None)
-        return dual(*args)
-
-    experts._dual_coefficients = spy
-    params = experts.m_step(
-        np,
-        low,
-        y.astype(dtype),
-        weighted.astype(dtype),
-        experts.initial_params(np, low, y.astype(dtype), 2),
-        alpha,
-    )
-    assert len(calls) == 1  # the kernel (dual) solve
-    for k in range(2):
-        expected = _exact_ridge_fit(design, weighted[k], y, alpha)
-        fitted = params["coef"][:, k].astype(np.float64) @ design
-        np.testing.assert_allclose(
-            fitted, expected, rtol=0, atol=atol * np.std(expected)
-        )
+    # one kernel (dual) solve
+    assert _assert_m_step_fits_exact_ridge(X, y, weighted, alpha, dtype, atol) == 1
 
 
 def test_gaussian_m_step_floors_variance_and_survives_an_empty_expert(soft_problem):
@@ -551,18 +545,10 @@ def test_expert_family_gradient_matches_finite_differences(name):
     alpha = 0.1
     gradient = family.gradient(np, design, Y, weighted_resp, params, alpha)
     assert set(gradient) == set(params)
-    step = 1e-6
-    for key, value in params.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            up = {k: v.copy() for k, v in params.items()}
-            down = {k: v.copy() for k, v in params.items()}
-            up[key][index] += step
-            down[key][index] -= step
-            numeric[index] = (
-                _expert_objective(family, design, Y, weighted_resp, up, alpha)
-                - _expert_objective(family, design, Y, weighted_resp, down, alpha)
-            ) / (2 * step)
+    numerics = central_differences(
+        lambda p: _expert_objective(family, design, Y, weighted_resp, p, alpha), params
+    )
+    for key, numeric in numerics.items():
         np.testing.assert_allclose(gradient[key], numeric, rtol=1e-6, atol=1e-9)
         assert np.abs(numeric).max() > 1e-3  # a gradient that can fail
 
@@ -699,37 +685,8 @@ def test_gaussian_dual_m_step_with_features_held_by_the_penalty(dtype, atol):
     others = (squares.sum() - squares.max()) / (n_features - 1)
     assert squares.max() > 100 * max(others, alpha)  # beyond the spread at alpha
     assert squares.max() <= 100 * n * alpha  # within it at n * alpha
-    experts = GaussianLinearExperts(variance_floor=1e-10)
-    calls = []
-    dual = experts._dual_coefficients
-
-    def spy(*args):
-        calls.append(None)
-        return dual(*args)
-
-    experts._dual_coefficients = spy
-    low = design_matrix(np, X.astype(dtype), X.astype(dtype).mean(axis=0))
-    params = experts.m_step(
-        np,
-        low,
-        y.astype(dtype),
-        weighted.astype(dtype),
-        experts.initial_params(np, low, y.astype(dtype), 2),
-        alpha,
-    )
-    assert len(calls) == 1  # the kernel (dual) solve
-    for k in range(2):
-        root = np.sqrt(weighted[k])
-        penalty = np.sqrt(alpha) * np.eye(n_features + 1)[1:]
-        system = np.vstack([design.T * root[:, None], penalty])
-        norms = np.linalg.norm(system, axis=0)
-        target = np.concatenate([root * y, np.zeros(n_features)])
-        coef = scipy.linalg.lstsq(system / norms, target)[0] / norms
-        expected = coef @ design
-        fitted = params["coef"][:, k].astype(np.float64) @ design
-        np.testing.assert_allclose(
-            fitted, expected, rtol=0, atol=atol * np.std(expected)
-        )
+    # the kernel (dual) solve
+    assert _assert_m_step_fits_exact_ridge(X, y, weighted, alpha, dtype, atol) == 1
 
 
 @pytest.mark.parametrize("tied", [False, True])
@@ -763,15 +720,7 @@ def test_gaussian_objective_and_gradient_at_a_residual_scale(scale, tied):
     ) - 0.5 * alpha * np.sum(coef[1:] ** 2 / variance)
     np.testing.assert_allclose(objective(params), expected, rtol=1e-12)
     gradient = family.gradient(np, design, Y, weighted, params, alpha)
-    step = 1e-6
-    for key, value in params.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            up = {k: v.copy() for k, v in params.items()}
-            down = {k: v.copy() for k, v in params.items()}
-            up[key][index] += step
-            down[key][index] -= step
-            numeric[index] = (objective(up) - objective(down)) / (2 * step)
+    for key, numeric in central_differences(objective, params).items():
         if tied and key == "variance":  # the shared variance's derivative over K
             numeric = np.full_like(numeric, numeric.mean())
         np.testing.assert_allclose(gradient[key], numeric, rtol=1e-6, atol=1e-9)

@@ -7,6 +7,7 @@ and the softmax gate, which it is with two experts.
 
 import numpy as np
 import pytest
+from _references import central_differences
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 
@@ -46,14 +47,7 @@ def test_logits_gradient_matches_finite_differences():
         return np.sum(weights * gate.logits(np, design, p))
 
     grad = gate.logits_gradient(np, design, weights, params)
-    for name, value in params.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            step = np.zeros_like(value)
-            step[index] = 1e-6
-            up = f(dict(params, **{name: value + step}))
-            down = f(dict(params, **{name: value - step}))
-            numeric[index] = (up - down) / 2e-6
+    for name, numeric in central_differences(f, params).items():
         np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-7)
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 from _exact import nb_logpmf
+from _references import central_differences
 from scipy import optimize, special, stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
@@ -718,15 +719,8 @@ def test_gradient_is_the_finite_differences_of_the_objective():
         return fit - family.penalty(np, p, alpha)
 
     grad = family.gradient(np, design, Y, resp, params, alpha)
-    for name, value in params.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            step = 1e-6 * max(abs(value[index]), 1.0)
-            up, down = dict(params), dict(params)
-            up[name], down[name] = value.copy(), value.copy()
-            up[name][index] += step
-            down[name][index] -= step
-            numeric[index] = (objective(up) - objective(down)) / (2 * step)
+    numerics = central_differences(objective, params, relative=True)
+    for name, numeric in numerics.items():
         np.testing.assert_allclose(grad[name], numeric, rtol=1e-6, atol=1e-9)
 
 
