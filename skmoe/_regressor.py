@@ -73,8 +73,8 @@ NORMAL_Q90 = 1.2815515655446004
 #: above the inliers' noise variance of 1.06. An exact fit still reaches it.
 VARIANCE_FLOOR = 1e-10
 
-#: At most this many distinct values of y, a collapse warning says that class
-#: labels are MoEClassifier's.
+#: At most this many distinct values of y, each on two rows or more on average,
+#: a collapse warning says that class labels are MoEClassifier's.
 MAX_LABELS = 10
 
 
@@ -382,7 +382,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             return self._held_noise_message(problem, best)
         weighted = to_numpy(problem.Y[problem.sample_weight > 0])
         distinct = np.unique(weighted)
-        if distinct.size > MAX_LABELS:
+        # labels repeat: 5 rows of 5 distinct values (a collapse of too few
+        # rows for the coefficients) were said to be perhaps class labels
+        if distinct.size > MAX_LABELS or 2 * distinct.size > weighted.size:
             return message
         return (
             f"{message} y takes only {distinct.size} distinct values: if they "

@@ -868,6 +868,23 @@ def test_a_collapse_on_class_labels_names_the_classifier():
     assert not any("class labels" in m for m in messages)
 
 
+@pytest.mark.parametrize("n", [3, 5, 8])
+def test_a_collapse_on_few_distinct_rows_says_nothing_of_labels(n):
+    # n rows of n distinct values of y, too few for two experts of 3
+    # coefficients: the collapse is of the rows, not of labels (every such fit
+    # said "y takes only n distinct values: if they are class labels")
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 2)
+    y = X[:, 0] + 0.1 * rng.randn(n)
+    assert np.unique(y).size == n
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(2, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("collapsed" in m for m in messages)
+    assert not any("class labels" in m for m in messages)
+
+
 def test_auto_passes_over_a_candidate_that_broke_down(monkeypatch):
     # a candidate whose restarts all give NaN parameters has a BIC of NaN,
     # which argmin chose, and fit then refused the whole model
