@@ -2009,10 +2009,39 @@ def test_explicit_n_experts_warns_of_experts_with_too_few_samples():
     assert messages == [
         f"Experts {few.tolist()} of the kept run handle fewer than 6 "
         "samples (2 per parameter of their own): their parameters are barely "
-        "determined, and their predictions can be extreme away from those "
-        "samples. Try fewer experts, n_experts='auto' (which passes over such "
-        "fits) or prune_threshold > 0."
+        "determined (and their expert_variance_ is likely too small, their "
+        "predictive intervals too narrow), and their predictions can be extreme "
+        "away from those samples. Try fewer experts, n_experts='auto' (which "
+        "passes over such fits) or prune_threshold > 0."
     ]
+
+
+def test_experts_of_too_few_samples_warn_of_narrow_intervals():
+    # 20 rows of two regimes (noise variance 0.09) in three experts: one of
+    # 4 rows fitted its 3 coefficients nearly exactly, a variance of 4e-5,
+    # and the warning spoke of the means alone
+    rng = np.random.RandomState(0)
+
+    def draw(n):
+        X = rng.uniform(-3, 3, (n, 2))
+        y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0])
+        return X, y + 0.3 * rng.standard_normal(n)
+
+    X, y = draw(20)
+    X_new, y_new = draw(5000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoERegressor(n_experts=3, random_state=0).fit(X, y)
+    few = np.flatnonzero(model.expert_usage_ * len(y) < 2 * 4)
+    assert len(few) > 0
+    assert np.all(model.expert_variance_[few] < 0.09 / 4)
+    low, high = model.predict_distribution(X_new).interval(0.9)
+    assert np.mean((y_new >= low) & (y_new <= high)) < 0.6
+    messages = [str(w.message) for w in caught if "handle fewer than" in str(w.message)]
+    assert len(messages) == 1
+    assert f"Experts {few.tolist()} " in messages[0]
+    assert "expert_variance_ is likely too small" in messages[0]
+    assert "predictive intervals too narrow" in messages[0]
 
 
 def test_estimator_experts_count_their_features_and_intercept_as_parameters():
@@ -2036,9 +2065,10 @@ def test_estimator_experts_count_their_features_and_intercept_as_parameters():
     assert messages == [
         f"Experts {few.tolist()} of the kept run handle fewer than 4 "
         "samples (2 per feature and intercept of their own): their parameters "
-        "are barely determined, and their predictions can be extreme away from "
-        "those samples. Try fewer experts, a less flexible expert_estimator "
-        "(max_depth, a penalty) or prune_threshold > 0."
+        "are barely determined (and their expert_variance_ is likely too small, "
+        "their predictive intervals too narrow), and their predictions can be "
+        "extreme away from those samples. Try fewer experts, a less flexible "
+        "expert_estimator (max_depth, a penalty) or prune_threshold > 0."
     ]
 
 
