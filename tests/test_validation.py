@@ -2042,6 +2042,14 @@ def test_experts_of_too_few_samples_warn_of_narrow_intervals():
     assert f"Experts {few.tolist()} " in messages[0]
     assert "expert_variance_ is likely too small" in messages[0]
     assert "predictive intervals too narrow" in messages[0]
+    # a tied variance is pooled over all the rows: not said of these experts
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tied = MoERegressor(n_experts=3, variance_type="tied", random_state=0)
+        tied.fit(X, y)
+    messages = [str(w.message) for w in caught if "handle fewer than" in str(w.message)]
+    assert len(messages) == 1
+    assert "likely too small" not in messages[0]
 
 
 def test_estimator_experts_count_their_features_and_intercept_as_parameters():
