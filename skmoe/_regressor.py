@@ -832,6 +832,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 columns=self._expert_columns,
                 feature_names=self._expert_feature_names(),
                 categories=self._expert_categories(),
+                remember=False,  # (a new design each call: none to reuse)
             )
             estimators = np.empty(len(self.experts_), dtype=object)
             estimators[:] = self.experts_

@@ -253,6 +253,11 @@ class EstimatorExperts(ExpertFamily):
         has a ``random_state`` parameter left at None: a randomized estimator
         (a random forest) then gives the same fit for the same weights, which
         EM needs to converge.
+    remember : bool, default=True
+        Whether the estimators' outputs on a design are remembered
+        (:meth:`_outputs`). False for a family rebuilt from a fitted model's
+        attributes: each prediction builds it and its design afresh, so
+        nothing is asked twice, and the bookkeeping cost 10 to 20 us a call.
     """
 
     #: The estimators see the raw features: the fit's design is not centered.
@@ -269,6 +274,7 @@ class EstimatorExperts(ExpertFamily):
         random_state=0,
         feature_names=None,
         categories=None,
+        remember=True,
     ):
         self.estimator = estimator
         self.weight_total = float(weight_total)
@@ -276,6 +282,7 @@ class EstimatorExperts(ExpertFamily):
         self.random_state = int(random_state)
         self.feature_names = feature_names
         self.categories = categories
+        self.remember = bool(remember)
         self._forget()
 
     def _forget(self):
@@ -338,7 +345,7 @@ class EstimatorExperts(ExpertFamily):
         (each M-step fits new ones), so the outputs are those the estimators
         give again.
         """
-        capacity = REMEMBERED_SETS * len(estimators)
+        capacity = REMEMBERED_SETS * len(estimators) if self.remember else 0
         memory, rows = self._memory(design) if capacity else (None, None)
         X = None
         for estimator in estimators:
