@@ -254,8 +254,9 @@ class MoEPoissonRegressor(
     distribution, ``y log(mu) - mu - log(y!)``, as R's ``dpois``, so they
     compare with R's flexmix. For a non-integer y (a rate ``y / exposure``),
     ``log(y!)`` is ``gammaln(y + 1)``, where ``dpois`` and
-    ``predict_distribution(X).logpmf`` give probability 0: pass counts with
-    ``exposure`` instead.
+    ``predict_distribution(X).logpmf`` give probability 0, and the
+    responsibilities and BIC change with y's scale: :meth:`fit` warns; pass
+    counts with ``exposure`` instead.
 
     :meth:`score` is D^2, the fraction of Poisson deviance explained, as
     ``PoissonRegressor.score``.
@@ -496,6 +497,19 @@ class MoEPoissonRegressor(
             _warn_user(
                 "y is all zero: the experts' rates tend to zero, and the fit "
                 "stops where their log-likelihood stops changing."
+            )
+        counts = Y[0][sample_weight > 0]
+        fraction = counts[np.floor(counts) != counts]
+        if fraction.shape[0] and not streaming:
+            # the sklearn recipe (y / exposure, sample_weight=exposure) gave
+            # n_experts='auto' K = 4, 2 and 1 for exposures in years, months, days
+            _warn_user(
+                f"y has non-integer values (such as {float(fraction[0]):.4g}): "
+                f"{type(self).__name__}'s likelihood is that of counts, and at "
+                "other values its responsibilities, log-likelihoods and BIC "
+                "(which n_experts='auto' compares) change with y's scale. For "
+                "rates y / exposure (scikit-learn's recipe, sample_weight="
+                "exposure), fit the counts y with exposure=exposure instead."
             )
         if (
             self.zero_inflated

@@ -264,6 +264,43 @@ def test_score_without_exposure_after_fitting_with_it_warns():
 
 
 @pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_rates_as_y_warn_that_the_likelihood_depends_on_their_unit(Estimator):
+    # scikit-learn's recipe, y / exposure with sample_weight=exposure: the
+    # "log-likelihood" of non-integer y changes with the exposure's unit, where
+    # the counts' with exposure=... is the same and scipy's Poisson one
+    X, y, exposure = _counts(n=600)
+    logliks = []
+    for unit in (1.0, 12.0):
+        with pytest.warns(UserWarning, match="non-integer.*exposure=exposure"):
+            reg = Estimator(n_experts=1).fit(
+                X, y / (unit * exposure), sample_weight=unit * exposure
+            )
+        logliks.append(reg.log_likelihood_)
+    assert abs(logliks[0] - logliks[1]) > 100
+    for unit in (1.0, 12.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reg = MoEPoissonRegressor(n_experts=1).fit(
+                X, y.astype(float), exposure=unit * exposure
+            )
+        mean = reg.predict(X, exposure=unit * exposure)
+        expected = np.sum(stats.poisson.logpmf(y, mean))
+        np.testing.assert_allclose(reg.log_likelihood_, expected, rtol=1e-10)
+    # a fraction on a row of weight 0 is no sample: no warning
+    weight = np.ones(len(y))
+    weight[0] = 0.0
+    fractional = y.astype(float)
+    fractional[0] = 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Estimator(n_experts=1).fit(X, fractional, sample_weight=weight)
+    with pytest.warns(UserWarning, match=r"such as 0\.5\b"):
+        Estimator(n_experts=1).fit(X, fractional)
+
+
+@pytest.mark.parametrize(
     "exposure, message",
     [
         (np.zeros(300), "not positive"),
