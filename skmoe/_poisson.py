@@ -105,9 +105,13 @@ def _check_exposure(exposure, n_samples, dtype=np.float64):
         )
     if not np.all(exposure > 0):
         _check_missing(np, exposure, "exposure")
+        bad = np.flatnonzero(~(exposure > 0))
         raise ValueError(
-            "Some value(s) of exposure are not positive: an exposure (time at "
-            "risk, area) multiplies a sample's rate and must be positive."
+            f"Some value(s) of exposure are not positive ({bad.shape[0]} of "
+            f"{n_samples}, such as {exposure[bad[0]]:g} at row {bad[0]}): an "
+            "exposure (time at risk, area) multiplies a sample's rate and must "
+            "be positive. Drop the rows of no exposure (their counts are 0 and "
+            "tell nothing of the rates)."
         )
     _check_exposure_range(exposure, dtype)
     return exposure

@@ -303,8 +303,9 @@ def test_rates_as_y_warn_that_the_likelihood_depends_on_their_unit(Estimator):
 @pytest.mark.parametrize(
     "exposure, message",
     [
-        (np.zeros(300), "not positive"),
-        (-np.ones(300), "not positive"),
+        (np.zeros(300), r"not positive \(300 of 300, such as 0 at row 0\)"),
+        (-np.ones(300), "not positive.*Drop the rows of no exposure"),
+        (np.r_[np.ones(7), 0.0, np.ones(292)], r"\(1 of 300, such as 0 at row 7\)"),
         (np.ones(299), r"shape \(299,\)"),
         (np.ones((300, 2)), r"shape \(300, 2\)"),
         (np.full(300, np.nan), "exposure contains NaN"),
