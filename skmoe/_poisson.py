@@ -1054,8 +1054,11 @@ class MoEPoissonRegressor(
         sum(w y) / sum(w exposure)`` (R's null deviance with the offset; the
         D^2 of the rates ``y / exposure`` with the weights times the
         exposures, scikit-learn's recipe), so that the exposures alone explain
-        nothing. On fewer than two rows (of positive weight), NaN with an
-        ``UndefinedMetricWarning``, as ``d2_tweedie_score``.
+        nothing. Where y is constant (a held-out fold of zero counts), 1 for
+        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
+        ``r2_score`` (``PoissonRegressor.score`` gives NaN); on fewer than two
+        rows (of positive weight), NaN with an ``UndefinedMetricWarning``, as
+        ``d2_tweedie_score``.
 
         Parameters
         ----------
