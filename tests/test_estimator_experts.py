@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import poisson, sem
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
 from sklearn.ensemble import IsolationForest, RandomForestRegressor
@@ -1849,3 +1849,203 @@ def test_views_of_the_remembered_design_are_given_their_rows():
         view = design[1:][:, 5:60]  # (other features: the intercept row left out)
         with pytest.raises(ValueError):
             family.means(np, view, params)
+
+
+def _tree_family(n=300, depths=(2, 4), seed=0):
+    """A regressor family, counting trees fitted to (n, 2) features, their
+    params and the design [1, X]^T."""
+    from skmoe.experts.estimator import RegressorExperts
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    trees = [_CountingTree(max_depth=d).fit(X, X[:, 0] * d + X[:, 1]) for d in depths]
+    params = {"estimators": np.array(trees, dtype=object), "variance": np.ones(2)}
+    family = RegressorExperts(DecisionTreeRegressor(), variance_floor=1e-6)
+    return family, params, X, np.vstack([np.ones(n), X.T])
+
+
+def _predicted_by_hand(params, part):
+    """Each estimator's own predict on the features of ``part``, a design, in
+    its dtype."""
+    X = np.asarray(part[1:].T)
+    return np.stack([tree.predict(X) for tree in params["estimators"]]).astype(
+        part.dtype
+    )
+
+
+def test_designs_that_are_no_run_of_the_remembered_columns_are_predicted():
+    # arrays that share the remembered design's memory but are not a run of
+    # its columns (other rows, other dtype, other offsets, past its ends) are
+    # predicted afresh, never given remembered rows
+    family, params, X, full = _tree_family()
+    buffer = np.asarray(np.hstack([full, full[:, ::-1], full[:, :7]]), order="C")
+    design = buffer[:, 300:600]  # (the remembered design: a view of a buffer)
+    family.means(np, design, params)
+    parts = {
+        "before its first column": buffer[:, 280:330],
+        "past its last column": buffer[:, 580:640],
+        "rows misaligned": np.lib.stride_tricks.as_strided(
+            design[:, 1:], shape=(3, 50), strides=design.strides
+        ),
+        "other dtype": design.view(np.int64)[:, 10:60],
+    }
+    for name, part in parts.items():
+        got = family.means(np, part, params)
+        assert_allclose(got, _predicted_by_hand(params, part), err_msg=name)
+    fortran = np.asfortranarray(full)
+    family.means(np, fortran, params)
+    # (F-order: one column after another; a run of 3 values from the second)
+    misaligned = np.lib.stride_tricks.as_strided(
+        fortran[1:], shape=(3, 50), strides=fortran.strides
+    )
+    assert_allclose(
+        family.means(np, misaligned, params), _predicted_by_hand(params, misaligned)
+    )
+    # fewer rows (features): the estimators refuse them, as on a copy
+    with pytest.raises(ValueError, match="features"):
+        family.means(np, fortran[:-1][:, 5:60], params)
+    # a design whose columns repeat one in memory (a zero stride)
+    broadcast = np.broadcast_to(full[:, :1], (3, 300))
+    family.means(np, broadcast, params)
+    part = broadcast[:, 10:60]
+    assert_allclose(family.means(np, part, params), _predicted_by_hand(params, part))
+
+
+def test_remembered_outputs_are_the_last_two_sets_used():
+    # 2 sets of K outputs are kept (the M-step's refits and the estimators
+    # they may replace), the least recently used evicted first
+    family, params, X, design = _tree_family()
+    sets = [params["estimators"]]
+    for seed in (1, 2):
+        sets.append(_tree_family(seed=seed)[1]["estimators"])
+    # (sets[1] and [2] were fitted on other X; they predict on this design)
+
+    def predicts(estimators):
+        _PREDICT_CALLS.clear()
+        got = family.means(np, design, dict(params, estimators=estimators))
+        calls = len(_PREDICT_CALLS)
+        expected = np.stack([e.predict(X) for e in estimators])
+        assert_allclose(got, expected, rtol=0, atol=0)
+        return calls
+
+    assert predicts(sets[0]) == 2
+    assert predicts(sets[1]) == 2
+    assert predicts(sets[0]) == 0  # two sets kept
+    assert predicts(sets[2]) == 2  # evicts sets[1], the least recently used
+    assert predicts(sets[0]) == 0
+    # (in reverse: a third set's first output would evict the second's)
+    assert predicts(sets[1][::-1]) == 2
+
+
+def test_another_design_of_the_same_size_is_remembered_in_its_place():
+    family, params, X, full = _tree_family()
+    first, second = np.array(full), np.array(full[:, ::-1])
+    expected = _predicted_by_hand(params, second)
+    family.means(np, first, params)
+    for calls in (2, 0):  # (the second design replaces the first)
+        _PREDICT_CALLS.clear()
+        assert_allclose(family.means(np, second, params), expected, rtol=0, atol=0)
+        assert len(_PREDICT_CALLS) == calls
+    del first
+
+
+def test_remembered_outputs_keep_neither_design_nor_estimators_alive():
+    import gc
+    import weakref
+
+    family, params, X, design = _tree_family()
+    family.means(np, design, params)
+    tree, design_ref = weakref.ref(params["estimators"][0]), weakref.ref(design)
+    del params, design
+    gc.collect()
+    assert tree() is None
+    assert design_ref() is None
+
+
+def test_remembered_outputs_within_their_byte_budget(monkeypatch):
+    # a set is kept where REMEMBERED_SETS sets of its outputs take at most
+    # REMEMBERED_BYTES: (2 sets * 2 experts * 300 rows * 8 bytes) = 9600
+    import skmoe.experts.estimator as estimator_module
+
+    for budget, calls in [(9600, 0), (9599, 2)]:
+        monkeypatch.setattr(estimator_module, "REMEMBERED_BYTES", budget)
+        family, params, X, design = _tree_family()
+        family.means(np, design, params)
+        _PREDICT_CALLS.clear()
+        got = family.means(np, design, params)
+        assert len(_PREDICT_CALLS) == calls, budget
+        assert_allclose(got, _predicted_by_hand(params, design), rtol=0, atol=0)
+
+
+class _OwnArrayRegressor(RegressorMixin, BaseEstimator):
+    """Predicts, on the rows it was fitted to, an array it holds (as an
+    estimator that caches its predictions would)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.values_ = np.array(y, dtype=np.float64)
+        return self
+
+    def predict(self, X):
+        assert X.shape[0] == self.values_.shape[0]
+        return self.values_
+
+
+def test_remembered_outputs_are_read_only_and_the_estimators_arrays_are_not():
+    family, params, X, design = _tree_family()
+    own = _OwnArrayRegressor().fit(X, X[:, 0])
+    estimators = np.array([own, params["estimators"][0]], dtype=object)
+    outputs = family._predicted(design, estimators)
+    assert own.values_.flags.writeable  # (the estimator's own array)
+    again = family._predicted(design, estimators)
+    assert not any(output.flags.writeable for output in again)
+    assert_allclose(again[0], X[:, 0], rtol=0, atol=0)
+    del outputs
+
+
+def test_an_estimator_in_place_of_a_collected_one_is_predicted():
+    # an estimator collected, a new one may get its id: its outputs are its
+    # own, and it counts as the one used last
+    import gc
+
+    class _Tagged(_CountingTree):
+        # (an object size of its own: the freed address is the next one given)
+        __slots__ = tuple(f"_slot{i}" for i in range(45))
+
+    family, _, X, design = _tree_family()
+    y = X[:, 0] + X[:, 1]
+
+    def means(tree):
+        params = {"estimators": np.array([tree], dtype=object), "variance": [1.0]}
+        _PREDICT_CALLS.clear()
+        got = family.means(np, design, params)
+        calls = len(_PREDICT_CALLS)
+        assert_allclose(got[0], tree.predict(X), rtol=0, atol=0)
+        return calls
+
+    for _ in range(20):
+        first = _Tagged(max_depth=1).fit(X, y)
+        means(first)
+        second = _Tagged(max_depth=2).fit(X, y)
+        means(second)  # (the store: first, second)
+        address = id(first)
+        del first
+        gc.collect()
+        third = _Tagged(max_depth=4)
+        if id(third) == address:
+            break
+    else:
+        pytest.skip("no collected estimator's id was given again")
+    assert means(third.fit(X, y)) == 1
+    means(_Tagged(max_depth=3).fit(X, y))  # evicts second, the least recent
+    assert means(third) == 0
+    assert means(second) == 1
+
+
+def test_features_are_built_only_for_outputs_not_remembered(monkeypatch):
+    family, params, X, design = _tree_family()
+    built = []
+    features = family.features
+    monkeypatch.setattr(family, "features", lambda d: built.append(1) or features(d))
+    for _ in range(3):
+        family.means(np, design, params)
+    assert len(built) == 1
