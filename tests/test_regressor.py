@@ -849,6 +849,17 @@ def test_fit_refuses_a_model_whose_parameters_broke_down(monkeypatch):
     assert np.all(np.isfinite(model.predict(X)))
 
 
+def _messages_of_a_collapsed_fit(X, y):
+    """The warnings' texts of ``MoERegressor(2).fit(X, y)``, one of which says
+    that experts collapsed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MoERegressor(2, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("collapsed" in m for m in messages)
+    return messages
+
+
 def test_a_collapse_on_class_labels_names_the_classifier():
     # 0/1 labels fitted as a target: each expert collapses onto a label, and
     # the advice was fewer experts or a tied variance only
@@ -860,11 +871,7 @@ def test_a_collapse_on_class_labels_names_the_classifier():
     # a collapse on an outlier of continuous data says nothing of labels
     y = 2 * X[:, 0] + rng.randn(300)
     y[0] = 1e6
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        MoERegressor(2, random_state=0).fit(X, y)
-    messages = [str(w.message) for w in caught]
-    assert any("collapsed" in m for m in messages)
+    messages = _messages_of_a_collapsed_fit(X, y)
     assert not any("class labels" in m for m in messages)
 
 
@@ -877,11 +884,7 @@ def test_a_collapse_on_few_distinct_rows_says_nothing_of_labels(n):
     X = rng.randn(n, 2)
     y = X[:, 0] + 0.1 * rng.randn(n)
     assert np.unique(y).size == n
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        MoERegressor(2, random_state=0).fit(X, y)
-    messages = [str(w.message) for w in caught]
-    assert any("collapsed" in m for m in messages)
+    messages = _messages_of_a_collapsed_fit(X, y)
     assert not any("class labels" in m for m in messages)
 
 
