@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 try:
@@ -280,3 +281,22 @@ def test_user_guide_code_runs(path, capsys):
     finally:
         if "matplotlib.pyplot" in sys.modules:
             sys.modules["matplotlib.pyplot"].close("all")
+
+
+def test_model_page_conformal_recipe_asks_for_the_conformal_rank():
+    # split conformal: the ceil((n + 1) 0.9)-th smallest held-out width covers
+    # at least 90% of new rows on average; np.quantile(..., method="higher")
+    # at that rank over n took the next one (92.2% expected for n = 50)
+    path = DOCS / "user_guide" / "model.rst"
+    namespace = {"__name__": "__docs__"}
+    for _, code in _code_blocks(path.read_text()):
+        exec(compile(code, str(path), "exec"), namespace)
+    reg, X_held, y_held = (namespace[name] for name in ("reg", "X_held", "y_held"))
+    confidence = namespace["confidence"]
+    assert y_held.shape == (200,)
+    low, high = reg.predict_distribution(X_held).interval(confidence)
+    inside = (y_held >= low) & (y_held <= high)
+    # ceil(201 * 0.9) = 181 rows, the one at an end of its interval within rounding
+    at_end = ~inside & (np.isclose(y_held, low) | np.isclose(y_held, high))
+    assert int(np.sum(inside)) + int(np.sum(at_end)) == 181
+    assert int(np.sum(at_end)) <= 1
