@@ -259,8 +259,8 @@ class MoEPoissonRegressor(
     compare with R's flexmix. For a non-integer y (a rate ``y / exposure``),
     ``log(y!)`` is ``gammaln(y + 1)``, where ``dpois`` and
     ``predict_distribution(X).logpmf`` give probability 0, and the
-    responsibilities and BIC change with y's scale: :meth:`fit` warns; pass
-    counts with ``exposure`` instead.
+    responsibilities and BIC change with y's scale: :meth:`fit` and
+    :meth:`partial_fit` warn; pass counts with ``exposure`` instead.
 
     :meth:`score` is D^2, the fraction of Poisson deviance explained, as
     ``PoissonRegressor.score``.
@@ -502,19 +502,7 @@ class MoEPoissonRegressor(
                 "y is all zero: the experts' rates tend to zero, and the fit "
                 "stops where their log-likelihood stops changing."
             )
-        counts = Y[0][sample_weight > 0]
-        fraction = counts[np.floor(counts) != counts]
-        if fraction.shape[0] and not streaming:
-            # the sklearn recipe (y / exposure, sample_weight=exposure) gave
-            # n_experts='auto' K = 4, 2 and 1 for exposures in years, months, days
-            _warn_user(
-                f"y has non-integer values (such as {float(fraction[0]):.4g}): "
-                f"{type(self).__name__}'s likelihood is that of counts, and at "
-                "other values its responsibilities, log-likelihoods and BIC "
-                "(which n_experts='auto' compares) change with y's scale. For "
-                "rates y / exposure (scikit-learn's recipe, sample_weight="
-                "exposure), fit the counts y with exposure=exposure instead."
-            )
+        self._warn_non_integer(Y, sample_weight)
         if (
             self.zero_inflated
             and not streaming
@@ -668,7 +656,26 @@ class MoEPoissonRegressor(
         coef = xp.concat([intercepts, xp.zeros_like(coef[1:, :])], axis=0)
         return gate_params, dict(expert_params, coef=coef)
 
+    def _warn_non_integer(self, Y, sample_weight):
+        """Warn where y has non-integer values on rows of positive weight (in
+        fit, and in each partial_fit batch)."""
+        counts = Y[0][sample_weight > 0]
+        fraction = counts[np.floor(counts) != counts]
+        if fraction.shape[0]:
+            # the sklearn recipe (y / exposure, sample_weight=exposure) gave
+            # n_experts='auto' K = 4, 2 and 1 for exposures in years, months, days
+            _warn_user(
+                f"y has non-integer values (such as {float(fraction[0]):.4g}): "
+                f"{type(self).__name__}'s likelihood is that of counts, and at "
+                "other values its responsibilities, log-likelihoods and BIC "
+                "(which n_experts='auto' compares) change with y's scale. For "
+                "rates y / exposure (scikit-learn's recipe, sample_weight="
+                "exposure), fit the counts y with exposure=exposure instead."
+            )
+
     def _update_experts(self, Y, sample_weight):
+        # a later partial_fit batch (the first goes through _make_experts)
+        self._warn_non_integer(Y, sample_weight)
         previous = getattr(self, "_count_moments", None)
         if previous is None:  # fitted by fit: nothing pending
             return

@@ -524,3 +524,26 @@ def test_exposures_that_overflow_float64_raise_without_numpy_warnings(Estimator)
             ValueError, match="^predict_distribution: .* overflow float64: use exp"
         ):
             model.predict_distribution(X[:5], exposure=1e308)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_rates_as_y_warn_in_each_partial_fit_batch(Estimator):
+    # a stream of rates y / exposure (sample_weight=exposure) has the same
+    # likelihood as fit's: each batch with a fraction warns, as fit does,
+    # whether it starts the stream or follows a fit or other batches
+    X, y, exposure = _counts(n=600)
+    rates = y / exposure
+    assert np.any(np.floor(rates) != rates)
+    model = Estimator(n_experts=2, solver="sgd", random_state=0)
+    for rows in (slice(0, 300), slice(300, 600)):
+        with pytest.warns(UserWarning, match="non-integer.*exposure=exposure"):
+            model.partial_fit(X[rows], rates[rows], sample_weight=exposure[rows])
+    counts = Estimator(n_experts=2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        counts.fit(X[:300], y[:300].astype(float))
+        counts.partial_fit(X[300:], y[300:].astype(float))
+    with pytest.warns(UserWarning, match="non-integer.*exposure=exposure"):
+        counts.partial_fit(X[300:], rates[300:], sample_weight=exposure[300:])
