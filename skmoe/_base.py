@@ -2762,6 +2762,9 @@ class BaseMixtureOfExperts(
         return self._like(X, resp)
 
     def _n_parameters(self):
+        """The fitted model's number of free parameters; raises for experts
+        that have no count (``expert_estimator``'s), before any prediction."""
+        check_is_fitted(self)
         experts, _ = self._experts_from_attributes()
         n_experts = self.n_experts_
         gate_columns = getattr(self, "_gate_columns", None)
@@ -2820,11 +2823,12 @@ class BaseMixtureOfExperts(
         return self._bic(X, y, groups)
 
     def _bic(self, X, y, groups=None, **target):
+        n_parameters = self._n_parameters()  # a refusal before the predictions
         log_likelihood, _, _ = self._posterior_rows(
             X, y, "bic", groups, keep="none", **target
         )
         n_samples = log_likelihood.shape[0]
-        penalty = self._n_parameters() * float(np.log(n_samples))
+        penalty = n_parameters * float(np.log(n_samples))
         return -2 * float(np.sum(log_likelihood)) + penalty
 
     def icl(self, X, y, *, groups=None):
@@ -2868,6 +2872,7 @@ class BaseMixtureOfExperts(
         return self._icl(X, y, groups)
 
     def _icl(self, X, y, groups=None, **target):
+        n_parameters = self._n_parameters()  # a refusal before the predictions
         rows = self._posterior_rows(X, y, "icl", groups, keep="max", **target)
         log_likelihood, largest, _ = rows
         with np.errstate(divide="ignore"):  # a zero can only lose the arg max
@@ -2877,7 +2882,7 @@ class BaseMixtureOfExperts(
                 np, assigned
             )
         completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
-        return -2 * completed + self._n_parameters() * float(np.log(len(largest)))
+        return -2 * completed + n_parameters * float(np.log(len(largest)))
 
     def aic(self, X, y, *, groups=None):
         """Akaike information criterion of the fitted model on (X, y).
@@ -2915,9 +2920,10 @@ class BaseMixtureOfExperts(
         return self._aic(X, y, groups)
 
     def _aic(self, X, y, groups=None, **target):
+        n_parameters = self._n_parameters()  # a refusal before the predictions
         rows = self._posterior_rows(X, y, "aic", groups, keep="none", **target)
         log_likelihood = float(np.sum(rows[0]))
-        return -2 * log_likelihood + 2 * self._n_parameters()
+        return -2 * log_likelihood + 2 * n_parameters
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
 

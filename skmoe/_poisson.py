@@ -444,14 +444,17 @@ class MoEPoissonRegressor(
         return self._responsibilities(X, y, groups, exposure=exposure)
 
     def bic(self, X, y, *, exposure=None, groups=None):
+        self._n_parameters()  # estimator experts refused before the warning
         self._warn_unexposed("bic", exposure)
         return self._bic(X, y, groups, exposure=exposure)
 
     def icl(self, X, y, *, exposure=None, groups=None):
+        self._n_parameters()  # estimator experts refused before the warning
         self._warn_unexposed("icl", exposure)
         return self._icl(X, y, groups, exposure=exposure)
 
     def aic(self, X, y, *, exposure=None, groups=None):
+        self._n_parameters()  # estimator experts refused before the warning
         self._warn_unexposed("aic", exposure)
         return self._aic(X, y, groups, exposure=exposure)
 

@@ -2049,3 +2049,54 @@ def test_features_are_built_only_for_outputs_not_remembered(monkeypatch):
     for _ in range(3):
         family.means(np, design, params)
     assert len(built) == 1
+
+
+def _counted(Estimator):
+    """A subclass of ``Estimator`` whose clones count their predictions in its
+    ``calls``."""
+
+    class Counted(Estimator):
+        calls = 0
+
+        def predict(self, X):
+            type(self).calls += 1
+            return super().predict(X)
+
+    return Counted
+
+
+@pytest.mark.parametrize("model", ["regressor", "poisson"])
+def test_bic_aic_and_icl_refuse_estimator_experts_before_predicting(model):
+    # they predicted every row (the experts' and the gate's) and then refused;
+    # a Poisson model fitted with exposures warned about the missing ones too
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _regimes(n=120)
+    rows = np.random.RandomState(1).uniform(-3, 3, size=(50, 2))  # not cached
+    spy, Estimator, target, fit_params = _counted(LinearRegression), MoERegressor, y, {}
+    if model == "poisson":
+        spy, Estimator = _counted(PoissonRegressor), MoEPoissonRegressor
+        target = np.random.RandomState(2).poisson(np.exp(0.3 * X[:, 0]))
+        fit_params = {"exposure": np.full(120, 2.0)}
+    reg = Estimator(n_experts=2, expert_estimator=spy(), n_init=1, random_state=0)
+    with pytest.raises(NotFittedError):
+        reg.bic(rows, target[:50])
+    reg.fit(X, target, **fit_params)
+    expected = (
+        "bic, aic and icl count the model's free parameters, and experts "
+        "given by expert_estimator have no such count (a tree's or a "
+        "kernel model's is not defined). Compare models by held-out "
+        "score or log_likelihood_samples instead."
+    )
+    for method in (reg.bic, reg.aic, reg.icl):
+        spy.calls = 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError) as raised:
+                method(rows, target[:50])
+        assert str(raised.value) == expected
+        assert spy.calls == 0
+        assert caught == []
+    given = {name: value[:50] for name, value in fit_params.items()}
+    reg.log_likelihood_samples(rows, target[:50], **given)  # the spy does count
+    assert spy.calls == 2
