@@ -86,9 +86,11 @@ def _exposure_doc(doc):
     return f"{head}{EXPOSURE_PARAMETER}\n\n        Returns\n{tail}"
 
 
-def _check_exposure(exposure, n_samples, dtype=np.float64):
+def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     """``exposure`` as a float64 array of shape (n_samples,), or None; in a
-    narrower ``dtype`` (the data's), its values must lie in that one's range."""
+    narrower ``dtype`` (the data's), its values must lie in that one's range.
+    ``predicting``: for predict, whose rows of no exposure cannot be dropped
+    as the counts of no exposure that fit and the scores are given can."""
     if exposure is None:
         return None
     _refuse_lazy_frames(exposure=exposure)
@@ -106,12 +108,27 @@ def _check_exposure(exposure, n_samples, dtype=np.float64):
     if not np.all(exposure > 0):
         _check_missing(np, exposure, "exposure")
         bad = np.flatnonzero(~(exposure > 0))
+        n_negative = int(np.sum(exposure < 0))
+        advice = []
+        if predicting:
+            advice.append(
+                "These rows cannot be predicted: pass their positive exposures."
+            )
+        if n_negative:
+            advice.append(
+                f"{n_negative} of them are negative: is their sign wrong, or are "
+                "they logs of the exposures (pass the exposures themselves)?"
+            )
+        if not predicting and n_negative < bad.shape[0]:
+            advice.append(
+                "Drop the rows of no exposure (their counts are 0 and tell "
+                "nothing of the rates)."
+            )
         raise ValueError(
             f"Some value(s) of exposure are not positive ({bad.shape[0]} of "
             f"{n_samples}, such as {exposure[bad[0]]:g} at row {bad[0]}): an "
             "exposure (time at risk, area) multiplies a sample's rate and must "
-            "be positive. Drop the rows of no exposure (their counts are 0 and "
-            "tell nothing of the rates)."
+            f"be positive. {' '.join(advice)}"
         )
     _check_exposure_range(exposure, dtype)
     return exposure
@@ -911,7 +928,7 @@ class MoEPoissonRegressor(
         and the variance ``sum_k g_k mu_k + sum_k g_k (mu_k - mean)^2`` has a
         part of each degree."""
         check_is_fitted(self)
-        exposure = _check_exposure(exposure, _num_samples(X))
+        exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
         if not return_std:
             mean = self._predict(X, False)
             xp = array_namespace(mean)
@@ -1014,7 +1031,7 @@ class MoEPoissonRegressor(
         array([ 7., 13.])
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
-        exposure = _check_exposure(exposure, _num_samples(X))
+        exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
 
         sparse = self._top_k() is not None
 

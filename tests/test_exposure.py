@@ -304,7 +304,7 @@ def test_rates_as_y_warn_that_the_likelihood_depends_on_their_unit(Estimator):
     "exposure, message",
     [
         (np.zeros(300), r"not positive \(300 of 300, such as 0 at row 0\)"),
-        (-np.ones(300), "not positive.*Drop the rows of no exposure"),
+        (-np.ones(300), r"not positive \(300 of 300, such as -1 at row 0\)"),
         (np.r_[np.ones(7), 0.0, np.ones(292)], r"\(1 of 300, such as 0 at row 7\)"),
         (np.ones(299), r"shape \(299,\)"),
         (np.ones((300, 2)), r"shape \(300, 2\)"),
@@ -322,6 +322,46 @@ def test_bad_exposure_is_refused(exposure, message):
             method(X, exposure=exposure)
     with pytest.raises(ValueError, match=message):
         reg.bic(X, y, exposure=exposure)
+
+
+def test_the_exposure_error_advises_what_fits_the_case():
+    # it advised "Drop the rows of no exposure" at predict time too, and for
+    # negative exposures
+    X, y, good = _counts(n=10)
+    zero, negative, both = good.copy(), good.copy(), good.copy()
+    zero[[3, 6]] = 0.0
+    negative[4] = -2.5
+    both[[2, 5]] = 0.0, -0.5
+    head = (
+        "Some value(s) of exposure are not positive ({}): an exposure (time at "
+        "risk, area) multiplies a sample's rate and must be positive. "
+    )
+    drop = (
+        "Drop the rows of no exposure (their counts are 0 and tell nothing of "
+        "the rates)."
+    )
+    sign = (
+        "1 of them are negative: is their sign wrong, or are they logs of the "
+        "exposures (pass the exposures themselves)?"
+    )
+    cannot = "These rows cannot be predicted: pass their positive exposures."
+    counted = {
+        "2 of 10, such as 0 at row 3": (zero, drop),
+        "1 of 10, such as -2.5 at row 4": (negative, sign),
+        "2 of 10, such as 0 at row 2": (both, f"{sign} {drop}"),
+    }
+    reg = MoEPoissonRegressor(n_experts=1).fit(X, y, exposure=good)
+    for where, (exposure, advice) in counted.items():
+        expected = head.format(where) + advice
+        for method in (MoEPoissonRegressor(n_experts=1).fit, reg.bic, reg.score):
+            with pytest.raises(ValueError) as raised:
+                method(X, y, exposure=exposure)
+            assert str(raised.value) == expected
+        advice = cannot if exposure is zero else f"{cannot} {sign}"
+        for method in (reg.predict, reg.predict_distribution):
+            with pytest.raises(ValueError) as raised:
+                method(X, exposure=exposure)
+            assert str(raised.value) == head.format(where) + advice
 
 
 def test_cross_validation_routes_exposure_to_fit_and_score():
