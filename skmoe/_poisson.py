@@ -678,14 +678,24 @@ class MoEPoissonRegressor(
 
     def _warn_non_integer(self, Y, sample_weight):
         """Warn where y has non-integer values on rows of positive weight (in
-        fit, and in each partial_fit batch)."""
+        fit, and in each partial_fit batch).
+
+        It sees y as the model fits it, in X's dtype: float32 X rounds y to
+        float32 as it rounds X (to a spacing of at most 1.2e-7 y: every
+        fraction away from 2**23 on, odd counts from 2**24 on), and the model
+        then fits the rounded values, whose likelihood at integers is that of
+        counts. Rates y / exposure, which the warning is for, keep their
+        fractions unless they are that large or that fine."""
         counts = Y[0][sample_weight > 0]
         fraction = counts[np.floor(counts) != counts]
         if fraction.shape[0]:
             # the sklearn recipe (y / exposure, sample_weight=exposure) gave
             # n_experts='auto' K = 4, 2 and 1 for exposures in years, months, days
+            # (the value in its dtype's shortest digits: .4g showed 8388607.5
+            # as 8.389e+06)
             _warn_user(
-                f"y has non-integer values (such as {float(fraction[0]):.4g}): "
+                "y has non-integer values (such as "
+                f"{np.format_float_positional(fraction[0], trim='-')}): "
                 f"{type(self).__name__}'s likelihood is that of counts, and at "
                 "other values its responsibilities, log-likelihoods and BIC "
                 "(which n_experts='auto' compares) change with y's scale. For "

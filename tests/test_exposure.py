@@ -301,6 +301,32 @@ def test_rates_as_y_warn_that_the_likelihood_depends_on_their_unit(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_the_non_integer_check_sees_y_in_the_dtype_it_is_fitted_in(Estimator):
+    # y follows X's dtype: with float32 X, a fraction that float32 rounds away
+    # (its spacing is 1 from 2**23 on) is not warned of, and the model fits
+    # the rounded counts; float64 X keeps it and warns, naming the value (.4g
+    # named 8388654.5 as 8.389e+06)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 1))
+    y = 2.0**23 + rng.poisson(50, 200)
+    y[5] += 0.5
+    rounded = y.astype(np.float32).astype(np.float64)
+    assert np.all(rounded == np.floor(rounded)) and rounded[5] != y[5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        single = Estimator(n_experts=1).fit(X.astype(np.float32), y)
+        counts = Estimator(n_experts=1).fit(X.astype(np.float32), rounded)
+    np.testing.assert_array_equal(single.expert_coef_, counts.expert_coef_)
+    np.testing.assert_array_equal(single.expert_intercept_, counts.expert_intercept_)
+    with pytest.warns(
+        UserWarning, match=rf"non-integer values \(such as {float(y[5])!r}\)"
+    ):
+        Estimator(n_experts=1).fit(X, y)
+
+
+@pytest.mark.parametrize(
     "exposure, message",
     [
         (np.zeros(300), r"not positive \(300 of 300, such as 0 at row 0\)"),
