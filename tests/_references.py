@@ -1,8 +1,13 @@
 """Data and checks shared by tests that compare fits with numbers written out
 independently of skmoe's numerics."""
 
+import warnings
+
 import numpy as np
+import pytest
 from scipy import stats
+
+from skmoe.exceptions import FeatureScaleWarning
 
 
 def grouped_two_lines(noise, n_groups=60, seed=0):
@@ -59,3 +64,19 @@ def central_differences(objective, params, step=1e-6, relative=False):
             down[name][index] -= h
             numeric[name][index] = (objective(up) - objective(down)) / (2 * h)
     return numeric
+
+
+def assert_lone_expert_stream_judges_scales_as_fit(estimator, X, y, scale):
+    """One expert of ``estimator`` (a class) fitted to (X, y) by ``fit`` and by
+    a ``partial_fit`` stream of four batches of 100 rows gives no
+    FeatureScaleWarning; a stream's first batch of features multiplied by
+    ``scale`` warns, naming StandardScaler."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScaleWarning)
+        estimator(n_experts=1).fit(X, y)
+        stream = estimator(n_experts=1, solver="sgd", random_state=0)
+        for start in range(0, 400, 100):
+            stream.partial_fit(X[start : start + 100], y[start : start + 100])
+    stream = estimator(n_experts=1, solver="sgd", random_state=0)
+    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
+        stream.partial_fit(X[:100] * scale, y[:100])

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _references import assert_lone_expert_stream_judges_scales_as_fit
 from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
 from sklearn.metrics import d2_tweedie_score
@@ -1149,13 +1150,5 @@ def test_one_expert_stream_judges_small_features_as_fit_does():
     X, y = load_diabetes(return_X_y=True)
     variance = np.var(X, axis=0)
     assert np.all(1e-4 * variance < 1e-6) and np.all(1e-6 < 1e-2 * variance / 10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FeatureScaleWarning)
-        MoEGammaRegressor(n_experts=1).fit(X, y)
-        stream = MoEGammaRegressor(n_experts=1, solver="sgd", random_state=0)
-        for start in range(0, 400, 100):
-            stream.partial_fit(X[start : start + 100], y[start : start + 100])
     # at a hundredth of that scale alpha is 440 times 1e-2 of the variance
-    stream = MoEGammaRegressor(n_experts=1, solver="sgd", random_state=0)
-    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
-        stream.partial_fit(X[:100] * 1e-2, y[:100])
+    assert_lone_expert_stream_judges_scales_as_fit(MoEGammaRegressor, X, y, 1e-2)

@@ -6,6 +6,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
+from _references import assert_lone_expert_stream_judges_scales_as_fit
 from scipy.optimize import approx_fprime, minimize
 from scipy.special import gammaln, log_softmax, logsumexp, xlogy
 from scipy.stats import poisson
@@ -1094,13 +1095,5 @@ def test_one_expert_stream_judges_small_features_as_fit_does(estimator):
     variance = np.var(X, axis=0)
     assert np.all(1e-6 > 1e-4 * variance)  # what the fixed share judged
     assert np.all(1e-6 < 1e-2 * np.mean(y) * variance / 100)  # (a margin of 100)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FeatureScaleWarning)
-        estimator(n_experts=1).fit(X, y)
-        stream = estimator(n_experts=1, solver="sgd", random_state=0)
-        for start in range(0, 400, 100):
-            stream.partial_fit(X[start : start + 100], y[start : start + 100])
     # at a thousandth of that scale alpha is 3 times that information: it warns
-    stream = estimator(n_experts=1, solver="sgd", random_state=0)
-    with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
-        stream.partial_fit(X[:100] * 1e-3, y[:100])
+    assert_lone_expert_stream_judges_scales_as_fit(estimator, X, y, 1e-3)
