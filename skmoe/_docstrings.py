@@ -119,11 +119,13 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         sample, so their cost beyond the gate grows with ``top_k``, not with
         ``n_experts``. At few experts the routing costs more than it saves
         (200000 rows of 2 or 32 features, :class:`MoERegressor` and a 3-class
-        :class:`MoEClassifier`: ``top_k=2`` predicted at 0.5 to 0.7 times the
-        dense model's speed with 4 experts, 0.8 to 1.4 times with 16, 1.1 to
-        2.4 with 32 and 2.5 to 6.2 with 128). Not with ``gate="constant"``
-        (nor a softmax gate on no features): a gate that sees no features would
-        select the same experts for every sample. ``top_k=1`` routes each
+        :class:`MoEClassifier`, two runs: ``top_k=2`` predicted at 0.5 to 0.75
+        times the dense model's speed with 4 experts, 0.75 to 1.4 times with
+        16, 1.1 to 2.4 with 32 and 2.4 to 6.2 with 128;
+        ``benchmarks/topk_few_experts.py``).
+        Not with ``gate="constant"`` (nor a softmax gate on no features): a
+        gate that sees no features would select the same experts for every
+        sample. ``top_k=1`` routes each
         sample by the gate alone (the truncated E-step then cannot use y to
         move samples between experts); prefer ``top_k >= 2`` for fitting.
         ``top_k=1`` of several experts is refused with ``solver="gradient"``
