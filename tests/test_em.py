@@ -930,3 +930,25 @@ def test_exp_keeps_every_normal_result(dtype):
     np.testing.assert_array_equal(got[:10], 0.0)
     np.testing.assert_array_equal(got[10:], np.exp(a[10:]))
     assert np.all(got[10:] >= tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_flushes_when_the_least_argument_is_just_below_the_cut(dtype):
+    # every argument within 1 below log(tiny), none further: their exps are
+    # subnormal (NumPy's), and _math.exp gives 0 for them as for any below
+    import math
+    import sys
+
+    from skmoe._math import EXP_CHECK_SIZE, exp
+
+    tiny = sys.float_info.min if dtype == np.float64 else 2.0**-126
+    cut = math.log(tiny)
+    n = 2 * EXP_CHECK_SIZE
+    a = np.linspace(cut + 0.5, cut + 3.0, n).astype(dtype)
+    a[:10] = np.linspace(cut - 0.9, cut - 0.1, 10).astype(dtype)
+    with np.errstate(under="ignore"):
+        numpys = np.exp(a[:10])
+    assert np.all((numpys > 0) & (numpys < tiny))  # subnormal in NumPy
+    got = exp(np, a)
+    np.testing.assert_array_equal(got[:10], 0.0)
+    np.testing.assert_array_equal(got[10:], np.exp(a[10:]))

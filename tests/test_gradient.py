@@ -2199,3 +2199,41 @@ def test_partial_fit_runaway_check_counts_the_rows_of_all_batches_seen():
             warned.append(start + size)  # rows seen
     assert warned == [3 * size]
     assert 2 * size < UNIT_ROWS <= 3 * size
+
+
+def _two_lines(n=300):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(n, 1))
+    y = np.where(X[:, 0] < 0, 1 - 2 * X[:, 0], -1 + 3 * X[:, 0])
+    return X, y + 0.3 * rng.standard_normal(n)
+
+
+def test_sgd_warm_start_with_a_balance_loss_is_not_confirmed_by_em():
+    # EM's optimum is not one of the objective with balance_coef > 0, whose
+    # loss EM does not see: a warm start that no Adam epoch improves on is
+    # not converged there
+    X, y = _two_lines()
+    model = MoERegressor(n_experts=2, random_state=0, tol=1e-10).fit(X, y)
+    model.set_params(
+        warm_start=True, solver="sgd", balance_coef=0.5, learning_rate=1e-12, max_iter=3
+    )
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert not model.converged_
+
+
+def test_sgd_warm_starts_follow_random_state():
+    # the same start, Adam's draws by random_state: equal for equal seeds,
+    # different for different ones
+    X, y = _two_lines()
+    fitted = {}
+    for seed in (1, 2, 1):
+        model = MoERegressor(n_experts=2, random_state=0, max_iter=20).fit(X, y)
+        model.expert_coef_ = model.expert_coef_ * 0.5  # (away from the optimum)
+        model.set_params(warm_start=True, solver="sgd", max_iter=3, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+        fitted.setdefault(seed, []).append(model.expert_coef_.copy())
+    np.testing.assert_array_equal(fitted[1][0], fitted[1][1])
+    assert not np.array_equal(fitted[1][0], fitted[2][0])

@@ -262,3 +262,71 @@ def test_verbose_shows_the_flat_start(capsys):
     assert "at most 100 iterations" in starts[0]
     # each start comes before its restart's line
     assert lines.index(starts[0]) < lines.index(restarts[0]) < lines.index(starts[1])
+
+
+def test_groupings_stop_once_all_are_seen():
+    # 4 experts in two groups of 2: 4! / (2! 2!) / 2! = 3 distinct groupings
+    # (the groups' order does not count); once all 3 are seen, no more draws
+    from skmoe._nesting import _canonical, _groupings
+
+    class Counting(np.random.RandomState):
+        draws = 0
+
+        def permutation(self, *args):
+            Counting.draws += 1
+            return super().permutation(*args)
+
+    sizes = np.array([2, 2])
+    orders = list(_groupings(4, sizes, Counting(0)))
+    assert len({_canonical(o, sizes) for o in orders}) == len(orders) == 3
+    assert Counting.draws < 100  # (the cap is 50 * MAX_GROUPINGS = 10000)
+
+
+def test_top_gate_score_is_the_penalized_maximum():
+    # _top_gate_fit's score: the maximum over the softmax gate's parameters of
+    # sum(targets * log_gate) - penalty, found here by scipy's BFGS
+    from scipy.optimize import minimize
+
+    from skmoe._nesting import _top_gate_fit
+    from skmoe.gates.softmax import SoftmaxGate
+
+    rng = np.random.default_rng(1)
+    n = 200
+    x = rng.standard_normal(n)
+    design = np.vstack([np.ones(n), x])
+    p = 1 / (1 + np.exp(-2 * x))
+    targets = np.vstack([p, 1 - p]) * rng.uniform(0.5, 1.5, n)
+    alpha = 5.0
+    gate = SoftmaxGate()
+    template = gate.initial_params(np, design, 2)
+
+    def negative(flat):
+        params = {"coef": flat.reshape(template["coef"].shape)}
+        log_gate = gate.log_gate(np, design, params)
+        return -(np.sum(targets * log_gate) - gate.penalty(np, params, alpha))
+
+    best = minimize(negative, np.zeros(template["coef"].size), method="BFGS")
+    np.testing.assert_allclose(
+        _top_gate_fit(design, targets, alpha), -best.fun, rtol=1e-8
+    )
+    assert gate.penalty(np, {"coef": best.x.reshape(template["coef"].shape)}, alpha) > 1
+
+
+def test_flat_start_runs_at_most_max_iter(capsys):
+    # the hierarchical gate's flat softmax start takes at most max_iter EM
+    # iterations (and FLAT_ITER): its verbose line says how many it took
+    import re
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0) * np.where(X[:, 1] > 0, 2.0, 1.0)
+    y = y + 0.3 * rng.standard_normal(400)
+    model = MoERegressor(4, gate="hierarchical", max_iter=3, verbose=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    start = [line for line in lines if "flat softmax start" in line][0]
+    assert "at most 3 iterations" in start
+    assert int(re.search(r"after (\d+) iterations", start).group(1)) <= 3

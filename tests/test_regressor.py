@@ -1907,3 +1907,40 @@ def test_a_spike_beside_a_noisy_regime_with_a_tied_variance_is_not_a_collapse():
         (y[line] - np.polyval(np.polyfit(x[line], y[line], 1), x[line])) ** 2
     )
     np.testing.assert_allclose(model.expert_variance_, pooled / 300, rtol=0.05)
+
+
+def test_constant_target_score_as_r2_score():
+    # y constant: 1 for predictions equal to it (to 1e-9 of it), else 0, as
+    # scikit-learn's r2_score (which wants them exact)
+    from sklearn.metrics import r2_score
+
+    from skmoe._math import constant_target_score
+
+    y = np.full(5, 3.0)
+    for relative in (1e-7, 1e-8, -1e-7, 1e-3):
+        y_pred = y * (1 + relative)
+        assert r2_score(y, y_pred) == 0.0
+        assert constant_target_score(y, y_pred) == 0.0
+    assert r2_score(y, y.copy()) == 1.0
+    assert constant_target_score(y, y.copy()) == 1.0
+    assert constant_target_score(y, np.exp(np.log(y))) == 1.0  # an ulp off
+
+
+def test_mixture_std_of_tiny_and_zero_spreads():
+    # scales of 1e-160: their squares (1e-320) are subnormal, 5 digits lost
+    # in the plain sum; sqrt(w1 s1^2 + w2 s2^2) by hand in units of 1e-160
+    from skmoe._math import mixture_std
+
+    weights = np.array([[0.5], [0.5]])
+    means = np.zeros((2, 1))
+    scales = np.array([[3e-160], [4e-160]])
+    expected = math.sqrt(0.5 * 9 + 0.5 * 16) * 1e-160
+    got = mixture_std(np, weights, means, None, np.zeros(1), scales=scales)
+    np.testing.assert_allclose(got, [expected], rtol=1e-14)
+    got = mixture_std(np, weights, means, scales**2, np.zeros(1))
+    assert got[0] > 0
+    # every expert of positive weight at the mean with no spread: 0, not NaN
+    weights = np.array([[1.0], [0.0]])
+    means = np.array([[2.0], [5.0]])
+    got = mixture_std(np, weights, means, np.array([[0.0], [1.0]]), np.array([2.0]))
+    np.testing.assert_array_equal(got, [0.0])

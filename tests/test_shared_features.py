@@ -686,3 +686,40 @@ def test_shared_slopes_of_near_limit_y_match_those_of_y_scaled_down():
     np.testing.assert_allclose(
         model.expert_variance_, reference.expert_variance_ * unit**2, rtol=1e-12
     )
+
+
+def test_solve_shared_with_noise_against_the_dense_system():
+    # noise (K, d) goes on each expert's free diagonal and, weighted and
+    # summed, on the shared block's: the minimizer of
+    # sum_k w_k (x_k^T (A_k + diag(noise_k)) x_k / 2 - b_k^T x_k) with the
+    # entries `shared` tied, solved here as one dense system
+    from skmoe._math import solve_shared
+
+    rng = np.random.default_rng(0)
+    K, d, shared = 3, 4, [1, 3]
+    free = [0, 2]
+    M = rng.standard_normal((K, d, d))
+    A = M @ np.transpose(M, (0, 2, 1)) + 0.5 * np.eye(d)
+    b = rng.standard_normal((K, d))
+    weights = np.array([0.5, 2.0, 3.0])
+    noise = rng.uniform(0.5, 5.0, size=(K, d))
+    got = solve_shared(np, A, b, shared, weights, noise)
+    # unknowns: each expert's free entries, then the shared ones
+    n_free, n_shared = len(free), len(shared)
+    size = K * n_free + n_shared
+    # x_k = P_k z: z's block k at the free entries, its last block at the shared
+    P = np.zeros((K, d, size))
+    for k in range(K):
+        P[k, free, k * n_free + np.arange(n_free)] = 1.0
+        P[k, shared, K * n_free + np.arange(n_shared)] = 1.0
+    H = sum(
+        w * P[k].T @ (A[k] + np.diag(n)) @ P[k]
+        for k, (w, n) in enumerate(zip(weights, noise, strict=True))
+    )
+    g = sum(w * P[k].T @ b[k] for k, w in enumerate(weights))
+    z = np.linalg.solve(H, g)
+    expected = np.stack([P[k] @ z for k in range(K)])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(
+        got[:, shared], np.broadcast_to(got[0, shared], (K, 2))
+    )
