@@ -730,3 +730,17 @@ def test_a_lone_experts_batch_of_few_rows_is_not_judged_by_its_scales():
         assert _warned_columns(model.partial_fit, X[rows], y[rows]) == set()
     model = MoEPoissonRegressor(n_experts=1, solver="sgd", random_state=0)
     assert _warned_columns(model.partial_fit, X[:100], y[:100]) == set(range(10))
+
+
+def test_design_matrix_subtracts_the_offset_in_the_wider_dtype():
+    # float32 features and offset widened to a float64 design: the centred
+    # columns are float64's differences, exactly as NumPy's astype then subtract
+    # (float32's difference rounds 1 + 2**-23 - 2**-30 back to 1 + 2**-23)
+    X = np.array([[1 + 2.0**-23, 3.0], [2.0, -1.0]], dtype=np.float32)
+    offset = np.array([2.0**-30, 0.5], dtype=np.float32)
+    design = design_matrix(np, X, offset, dtype=np.float64)
+    assert design.dtype == np.float64
+    expected = X.astype(np.float64) - offset.astype(np.float64)
+    np.testing.assert_array_equal(design[1:].T, expected)
+    np.testing.assert_array_equal(design[0], 1.0)
+    assert expected[0, 0] != np.float32(X[0, 0] - offset[0])
