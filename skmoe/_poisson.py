@@ -692,10 +692,14 @@ class MoEPoissonRegressor(
             # the sklearn recipe (y / exposure, sample_weight=exposure) gave
             # n_experts='auto' K = 4, 2 and 1 for exposures in years, months, days
             # (the value in its dtype's shortest digits: .4g showed 8388607.5
-            # as 8.389e+06)
+            # as 8.389e+06; positional, 1e-300 took 302 characters)
+            value = fraction[0]
+            if abs(value) >= 1e-4:
+                shown = np.format_float_positional(value, trim="-")
+            else:
+                shown = np.format_float_scientific(value, trim="-")
             _warn_user(
-                "y has non-integer values (such as "
-                f"{np.format_float_positional(fraction[0], trim='-')}): "
+                f"y has non-integer values (such as {shown}): "
                 f"{type(self).__name__}'s likelihood is that of counts, and at "
                 "other values its responsibilities, log-likelihoods and BIC "
                 "(which n_experts='auto' compares) change with y's scale. For "

@@ -327,6 +327,35 @@ def test_the_non_integer_check_sees_y_in_the_dtype_it_is_fitted_in(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+@pytest.mark.parametrize(
+    "value, dtype, shown",
+    [
+        (1e-300, np.float64, "1e-300"),
+        (1e-45, np.float32, "1e-45"),  # float32's smallest subnormal
+        (2e-5, np.float64, "2e-05"),
+        (0.1, np.float32, "0.1"),  # float32's shortest digits
+        (1 / 3, np.float64, "0.3333333333333333"),
+    ],
+)
+def test_the_non_integer_warning_names_tiny_values_briefly(
+    Estimator, value, dtype, shown
+):
+    # positional digits wrote 1e-300 with 300 zeros (a warning of 634
+    # characters)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(100, 1)).astype(dtype)
+    y = rng.poisson(3, 100).astype(np.float64)
+    y[7] = value
+    with pytest.warns(UserWarning, match="non-integer") as caught:
+        Estimator(n_experts=1).fit(X, y)
+    (message,) = [str(w.message) for w in caught if "non-integer" in str(w.message)]
+    assert f"(such as {shown}): " in message
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(
     "exposure, message",
     [
         (np.zeros(300), r"not positive \(300 of 300, such as 0 at row 0\)"),
