@@ -170,7 +170,8 @@ def selected_linear(xp, coef: Array, design: Array, index: Array, m: int) -> Arr
     contracts with ``einsum`` (30% faster than the product and sum, which make
     a (k, block, m, d) temporary); at few experts (``PRODUCT_MIN_RATIO``), it
     computes all K experts' outputs by one product instead and takes each
-    sample's k, which is faster than gathering.
+    sample's k, which is faster than gathering: O(n K d m) work, K at most
+    ``k * max(4, d // 2)``, and a (K, m, block) block.
     """
     d, k = coef.shape[0], index.shape[0]
     n_experts = coef.shape[1] // m
