@@ -478,6 +478,7 @@ class MoEPoissonRegressor(
     def std_errors(
         self, X, y, sample_weight=None, *, exposure=None, groups=None, return_cov=False
     ):
+        self._refuse_std_errors()  # before the warning of missing exposures
         self._warn_unexposed("std_errors", exposure)
         return self._std_errors(
             X, y, sample_weight, groups, return_cov=return_cov, exposure=exposure

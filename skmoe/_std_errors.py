@@ -191,9 +191,10 @@ class StdErrorsMixin:
         """
         return self._std_errors(X, y, sample_weight, groups, return_cov=return_cov)
 
-    def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
+    def _refuse_std_errors(self):
+        """Raise where std_errors is not available for the fitted model, before
+        the data are checked or warned about."""
         check_is_fitted(self)
-        _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
         if hasattr(self, "experts_"):
             raise ValueError(
                 "std_errors is not available for experts given by "
@@ -231,6 +232,11 @@ class StdErrorsMixin:
                 "selected experts change. Refit with top_k=None for standard "
                 "errors."
             )
+
+    def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
+        check_is_fitted(self)
+        _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
+        self._refuse_std_errors()
         X, _ = self._validate_X_predict(X, "std_errors")
         # C order: the features' offset below sums in memory order (as fit's)
         X_host = to_numpy(X).astype(np.float64, order="C")

@@ -642,3 +642,29 @@ def test_rates_as_y_warn_in_each_partial_fit_batch(Estimator):
         counts.partial_fit(X[300:], y[300:].astype(float))
     with pytest.warns(UserWarning, match="non-integer.*exposure=exposure"):
         counts.partial_fit(X[300:], rates[300:], sample_weight=exposure[300:])
+
+
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"expert_estimator": PoissonRegressor()}, "expert_estimator"),
+        ({"top_k": 2, "n_experts": 3}, "dense gate"),
+        ({"gate": "gaussian"}, "gate='gaussian'"),
+        ({"assignment": "hard"}, "assignment='hard'"),
+    ],
+)
+def test_std_errors_refuses_before_warning_of_missing_exposures(params, reason):
+    # it warned that the exposures were missing, then said it was not
+    # available for the model whatever the exposures (bic, aic and icl
+    # refuse first)
+    X, y, exposure = _counts(n=200)
+    params = {"n_experts": 2, "n_init": 1, "random_state": 0, **params}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = MoEPoissonRegressor(**params).fit(X, y, exposure=exposure)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="std_errors") as raised:
+            reg.std_errors(X, y)
+    assert reason in str(raised.value)
+    assert caught == []
