@@ -116,7 +116,8 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
             )
         if n_negative:
             advice.append(
-                f"{n_negative} of them are negative: is their sign wrong, or are "
+                f"{n_negative} of them {'is' if n_negative == 1 else 'are'} negative: "
+                "is their sign wrong, or are "
                 "they logs of the exposures (pass the exposures themselves)?"
             )
         if not predicting and n_negative < bad.shape[0]:

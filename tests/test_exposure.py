@@ -396,7 +396,7 @@ def test_the_exposure_error_advises_what_fits_the_case():
         "the rates)."
     )
     sign = (
-        "1 of them are negative: is their sign wrong, or are they logs of the "
+        "1 of them is negative: is their sign wrong, or are they logs of the "
         "exposures (pass the exposures themselves)?"
     )
     cannot = "These rows cannot be predicted: pass their positive exposures."
@@ -417,6 +417,10 @@ def test_the_exposure_error_advises_what_fits_the_case():
             with pytest.raises(ValueError) as raised:
                 method(X, exposure=exposure)
             assert str(raised.value) == head.format(where) + advice
+    twice = good.copy()
+    twice[[1, 7]] = -1.0
+    with pytest.raises(ValueError, match="2 of them are negative: is their sign"):
+        reg.score(X, y, exposure=twice)
 
 
 def test_cross_validation_routes_exposure_to_fit_and_score():
