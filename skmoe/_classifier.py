@@ -124,8 +124,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         differs from ``n_experts_bic_``. A class of weight 0 (or whose samples
         all weigh 0) stays in ``classes_``, and its unpenalized intercepts fall
         until the solver stops: its probabilities are tiny but depend on the
-        solver (about 1e-16 by EM, 1e-8 by L-BFGS on iris), as
-        ``LogisticRegression``'s do.
+        solver and the data (on iris, each class in turn weighing 0, one or
+        two experts: at most 4e-16 to 6e-6 over the rows by EM, 5e-9 to
+        2e-7 by L-BFGS), as ``LogisticRegression``'s do (6e-7 to 5e-5).
 
     alpha : float, default=1e-3
         {{alpha_meaning}} Logistic experts overfit nearly separable classes
@@ -142,7 +143,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         CV, 3 seeds, mean accuracy over iris, wine, breast cancer and digits
         0.9736 with one restart against 0.9738 with four, at 9x less time
         (13.9 s against 122 s for the 60 fits), the random restarts running
-        long on digits. Not for binomial responses as ``groups``, whose rows
+        long on digits. The k-means start can stall where EM crawls: on two
+        moons it stopped after 3 iterations at logistic regression's
+        accuracy in 4 of 12 fits (see :doc:`/user_guide/fitting`, where
+        ``acceleration="squarem"`` cures it). Not for binomial responses as ``groups``, whose rows
         repeat one x: there k-means splits by x, and one restart ended 80 to
         117 nats below the maximum on 5 of 5 two-regime mixtures (a slope of
         0.52 for 2), which random starts found (see
