@@ -143,10 +143,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         CV, 3 seeds, mean accuracy over iris, wine, breast cancer and digits
         0.9736 with one restart against 0.9738 with four, at 9x less time
         (13.9 s against 122 s for the 60 fits), the random restarts running
-        long on digits. The k-means start can stall where EM crawls: on two
-        moons it stopped after 3 iterations at logistic regression's
-        accuracy in 4 of 12 fits (see :doc:`/user_guide/fitting`, where
-        ``acceleration="squarem"`` cures it). Not for binomial responses as ``groups``, whose rows
+        long on digits. Not for binomial responses as ``groups``, whose rows
         repeat one x: there k-means splits by x, and one restart ended 80 to
         117 nats below the maximum on 5 of 5 two-regime mixtures (a slope of
         0.52 for 2), which random starts found (see

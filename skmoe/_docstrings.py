@@ -104,9 +104,13 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         growing change is EM leaving a saddle point, as random starts over many
         samples do), and not while the responsibilities of a run from initial
         ones are still nearly uniform (for up to 100 iterations), so a fresh run
-        takes at least three iterations; a warm start stops at its first change
-        at most ``tol``. ``solver="gradient"`` passes ``tol * 1e-3`` to L-BFGS-B
-        as its ``ftol``; ``solver="sgd"`` uses it with ``n_iter_no_change``.
+        takes at least three iterations; one that would stop within six (soft
+        EM, no ``top_k``) first takes six SQUAREM cycles from there and goes on
+        where they gain more than ``100 * tol`` (EM crawling from its start, as
+        on two moons: see :doc:`/user_guide/fitting`); a warm start stops at its
+        first change at most ``tol``. ``solver="gradient"`` passes ``tol *
+        1e-3`` to L-BFGS-B as its ``ftol``; ``solver="sgd"`` uses it with
+        ``n_iter_no_change``.
 
     top_k : int or None, default=None
         Sparse gating: each sample is routed to its ``top_k`` experts of largest

@@ -410,6 +410,43 @@ def test_a_random_start_does_not_stop_at_the_symmetric_point():
     assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
 
 
+def test_a_kmeans_start_crawling_on_two_moons_is_not_stopped_early():
+    # from the k-means start EM's changes were below tol, and fell, for three
+    # iterations, two parallel experts of opposite intercepts, before they grew
+    # as the experts parted: it stopped after 3 at logistic regression's fit
+    # (held-out accuracy 0.885, log loss 0.25 per row, against 0.995 and 0.02)
+    from sklearn.datasets import make_moons
+    from sklearn.metrics import log_loss
+
+    X, y = make_moons(5000, noise=0.1, random_state=0)
+    X_test, y_test = make_moons(5000, noise=0.1, random_state=100)
+    center, scale = X.mean(axis=0), X.std(axis=0)
+    X, X_test = (X - center) / scale, (X_test - center) / scale
+    model = MoEClassifier(2, random_state=0).fit(X, y)
+    linear = LogisticRegression().fit(X, y)
+    assert linear.score(X_test, y_test) < 0.9
+    assert model.score(X_test, y_test) > 0.99
+    moe_loss = log_loss(y_test, model.predict_proba(X_test))
+    assert moe_loss < 0.2 * log_loss(y_test, linear.predict_proba(X_test))
+
+
+def test_stall_probe_leaves_converged_and_one_expert_fits_alone(monkeypatch):
+    # the probe runs only where a fresh run stops within PROBE_ITER iterations,
+    # and is kept only where it gains: one expert (LogisticRegression's fit in 3
+    # iterations) and a fit converging after many iterations never call it
+    from skmoe import _em
+
+    calls = []
+    probe = _em._stall_probe
+    monkeypatch.setattr(_em, "_stall_probe", lambda *a: calls.append(1) or probe(*a))
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    single = MoEClassifier(1).fit(X, y)
+    assert single.n_iter_ == 3 and calls == []
+    MoEClassifier(2, random_state=0).fit(X, y)
+    assert calls == []
+
+
 def test_the_kmeans_start_weighs_the_rows_as_repeated_rows():
     # k-means takes the sample weights: a third cluster of weight 30 draws a
     # centre, as its 30 copies would (without them, 70% of the labels agreed)
