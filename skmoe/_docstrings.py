@@ -140,9 +140,11 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         During fitting, remove the least used expert whenever its share of the
         training data (its mean responsibility, see ``expert_usage_``) is below
         this value, one expert at a time (flexmix's ``minprior``, similar, removes
-        all such components at once; its default is 0.05). ``0.0``, the default,
-        disables pruning, so that ``n_experts`` means what it says (model
-        selection over ``n_experts`` and BIC stay meaningful) and a softmax gate
+        all such components at once; its default is 0.05). With ``groups`` the
+        share is of the groups, each counted once, as flexmix's prior.
+        ``0.0``, the default, disables pruning, so that ``n_experts`` means
+        what it says (model selection over ``n_experts`` and BIC stay
+        meaningful) and a softmax gate
         may keep an expert for a small genuine regime; set about
         ``1 / (2 * n_regimes)`` to let a generous ``n_experts`` shrink to the
         regimes the data support. A threshold above ``1 / m`` leaves fewer

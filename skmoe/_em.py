@@ -407,12 +407,16 @@ def prune_smallest(problem, gate_params, expert_params, resp, threshold: float):
 
     One expert at a time (flexmix's ``minprior`` drops all at once, which with
     many experts of similar small shares removes too many): the others absorb its
-    share before the next check. The last expert is never dropped.
+    share before the next check. The last expert is never dropped. With groups
+    the share is of the groups, each counted once (the constant gate's mixing
+    proportion, flexmix's ``prior``): by rows, a class of single-row subjects
+    beside subjects of 20 rows held 0.045 of the rows and 0.48 of the groups.
     """
     if threshold <= 0 or resp.shape[0] <= 1:
         return None
     xp = problem.xp
-    usage = xp.sum(problem.normalized_weight[None, :] * resp, axis=1)
+    weight = problem.gate_weight  # normalized_weight without groups
+    usage = xp.sum(weight[None, :] * resp, axis=1) / xp.sum(weight)
     index = int(xp.argmax(-usage))
     if not float(usage[index]) < threshold:
         return None

@@ -249,3 +249,37 @@ def test_pruned_copy_drops_the_original_choice_of_n_experts():
     # n_experts_bic_ scored other models; the pruned one's BIC is bic()
     assert not hasattr(pruned, "n_experts_bic_")
     assert hasattr(model, "n_experts_bic_")
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient"])
+def test_pruning_with_groups_counts_each_group_once(solver):
+    # 25 subjects of one row and 25 of 20 rows, one class each: the first
+    # class holds half the groups (flexmix's prior, which its minprior
+    # compares) and 0.05 of the rows; pruning by rows dropped it (QA)
+    rng = np.random.default_rng(3)
+    sizes = np.r_[np.full(25, 1), np.full(25, 20)]
+    groups = np.repeat(np.arange(50), sizes)
+    X = rng.uniform(0, 10, (len(groups), 1))
+    first = np.repeat(np.arange(50) < 25, sizes)
+    y = np.where(first, 1 + 2 * X[:, 0], 12 - X[:, 0]) + rng.normal(0, 1, len(groups))
+    model = MoERegressor(
+        2,
+        gate="constant",
+        alpha=0.0,
+        prune_threshold=0.05,
+        solver=solver,
+        random_state=0,
+    ).fit(X, y, groups=groups)
+    assert model.n_experts_ == 2
+    # the groups' posteriors by hand: the product of each group's densities
+    means = model.expert_intercept_ + X @ model.expert_coef_.T
+    log_dens = norm.logpdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    per_group = np.zeros((50, 2))
+    np.add.at(per_group, groups, log_dens)
+    per_group += np.log(model.predict_gate(X[:1]))
+    post = np.exp(per_group - per_group.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    group_share, row_share = post.mean(axis=0), post[groups].mean(axis=0)
+    assert row_share.min() < 0.05 < group_share.min()
+    # (to EM's stopping tolerance)
+    np.testing.assert_allclose(model.predict_gate(X[:1])[0], group_share, atol=2e-3)
