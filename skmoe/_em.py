@@ -487,9 +487,10 @@ SETTLE = 3
 #: duplicated experts (one regime, 4 experts) ended at 0.32 after 58.
 SYMMETRIC_SHARE = 0.05
 SYMMETRIC_ITER = 100
-#: A fresh soft run that would stop within its first PROBE_ITER iterations first
-#: runs PROBE_CYCLES SQUAREM cycles from there, and goes on from their end where
-#: they gain more than PROBE_GAIN times ``tol`` per sample (once per run). EM can
+#: A fresh soft run that would stop within its first PROBE_ITER iterations (and
+#: before max_iter) first runs PROBE_CYCLES SQUAREM cycles from there, and goes
+#: on from their end where they gain more than PROBE_GAIN times ``tol`` per
+#: sample (once per run). EM can
 #: crawl from a k-means start, its changes below ``tol`` and not yet growing:
 #: two moons, 2000 and 5000 rows, noise 0.1, ``MoEClassifier(2)`` stopped after 3
 #: iterations in 4 of 8 fits, 0.21 nats per sample below the optimum, which six
@@ -884,7 +885,16 @@ def run_em(
             ):
                 tight = True  # the next iteration confirms it
                 continue
-        if stop and probe and n_iter <= PROBE_ITER and resp.shape[0] > 1:
+        # (not at max_iter, where no iteration is left to go on from the
+        # probe's end: max_iter=3 ran 6 cycles past it and returned their end,
+        # 310 nats above the history's last log-likelihood)
+        if (
+            stop
+            and probe
+            and n_iter <= PROBE_ITER
+            and n_iter < max_iter
+            and resp.shape[0] > 1
+        ):
             probe = False  # once per run
             probed = _stall_probe(
                 problem,

@@ -447,6 +447,28 @@ def test_stall_probe_leaves_converged_and_one_expert_fits_alone(monkeypatch):
     assert calls == []
 
 
+def test_stall_probe_keeps_max_iter_and_the_last_record():
+    # a run whose stop at max_iter the probe would reject ran its SQUAREM
+    # cycles past max_iter=3 and returned their end, which no history held
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(2000, noise=0.1, random_state=2)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    for max_iter in (3, 4):
+        model = MoEClassifier(2, n_init=1, max_iter=max_iter, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        proba = model.predict_proba(X)
+        log_likelihood = np.log(proba[np.arange(y.size), y]).sum()
+        assert model.n_iter_ <= max_iter
+        assert len(model.log_likelihood_history_) == model.n_iter_
+        np.testing.assert_allclose(model.log_likelihood_, log_likelihood, rtol=1e-9)
+        np.testing.assert_allclose(
+            model.log_likelihood_history_[-1], log_likelihood, rtol=1e-9
+        )
+
+
 def test_the_kmeans_start_weighs_the_rows_as_repeated_rows():
     # k-means takes the sample weights: a third cluster of weight 30 draws a
     # centre, as its 30 copies would (without them, 70% of the labels agreed)
