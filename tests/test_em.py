@@ -469,6 +469,30 @@ def test_stall_probe_keeps_max_iter_and_the_last_record():
         )
 
 
+def test_stall_probe_gives_up_at_a_fixed_point(monkeypatch):
+    # zero-inflated Poisson experts stop within 5 iterations from every start;
+    # six cycles of the probe then gained 8e-8 per sample and tripled the fit's
+    # time: it declines after the second cycle, and the fit is EM's alone
+    from skmoe import MoEPoissonRegressor, _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(800, 2))
+    log_rate = np.where(X[:, 0] > 0, 1.5 + 0.5 * X[:, 1], 0.2 - 0.5 * X[:, 1])
+    y = rng.poisson(np.exp(log_rate)).astype(float)
+    cycles, probes = [], []
+    cycle, probe = _em._squarem_cycle, _em._stall_probe
+    monkeypatch.setattr(_em, "_squarem_cycle", lambda *a: cycles.append(1) or cycle(*a))
+    monkeypatch.setattr(_em, "_stall_probe", lambda *a: probes.append(probe(*a)))
+    model = MoEPoissonRegressor(2, zero_inflated=True, n_init=1, random_state=0)
+    model.fit(X, y)
+    assert probes == [None] and len(cycles) <= 2
+    monkeypatch.setattr(_em, "PROBE_ITER", 0)  # no probe
+    alone = clone(model).fit(X, y)
+    assert alone.n_iter_ == model.n_iter_
+    np.testing.assert_array_equal(alone.expert_coef_, model.expert_coef_)
+    np.testing.assert_array_equal(alone.gate_coef_, model.gate_coef_)
+
+
 def test_the_kmeans_start_weighs_the_rows_as_repeated_rows():
     # k-means takes the sample weights: a third cluster of weight 30 draws a
     # centre, as its 30 copies would (without them, 70% of the labels agreed)
