@@ -916,9 +916,15 @@ def run_em(
             if probed is not None:  # EM was crawling: go on from the probe's end
                 (gate_params, expert_params), parts = probed
                 log_norm, resp, log_gate, *log_marginal = parts
+                stopped = penalized
                 total, penalized = score(
                     log_norm, resp, gate_params, expert_params, log_marginal
                 )
+                if verbose >= 2:  # (the next iteration's change is from here)
+                    print(
+                        f"  Probe\t {PROBE_CYCLES} SQUAREM cycles gained "
+                        f"{penalized - stopped:.3e}: EM goes on from their end"
+                    )
                 assigned = assign(resp)
                 changes = []
                 continue

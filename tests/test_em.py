@@ -493,6 +493,27 @@ def test_stall_probe_gives_up_at_a_fixed_point(monkeypatch):
     np.testing.assert_array_equal(alone.gate_coef_, model.gate_coef_)
 
 
+def test_verbose_reports_the_stall_probes_gain(capsys):
+    # the iteration after the probe printed a change from the probe's end, its
+    # log-likelihood 325 nats above the one before, with no word of the probe
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(2000, noise=0.1, random_state=2)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = MoEClassifier(2, n_init=1, max_iter=4, verbose=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    probe = [line for line in lines if line.strip().startswith("Probe")]
+    assert len(probe) == 1
+    fourth = next(line for line in lines if "Iteration 4\t" in line)
+    gained = float(probe[0].split("gained ")[1].split(":")[0])
+    change = float(fourth.split("change ")[1].split()[0])
+    history = model.objective_history_
+    np.testing.assert_allclose(gained + change, history[3] - history[2], rtol=1e-3)
+
+
 def test_the_kmeans_start_weighs_the_rows_as_repeated_rows():
     # k-means takes the sample weights: a third cluster of weight 30 draws a
     # centre, as its 30 copies would (without them, 70% of the labels agreed)
