@@ -500,11 +500,13 @@ SYMMETRIC_ITER = 100
 PROBE_ITER = 2 * SETTLE
 PROBE_CYCLES = 6
 PROBE_GAIN = 100.0
-#: The probe gives up at a cycle after its first that gains at most PROBE_STILL
-#: times ``tol``: the second cycle gained 0 to 2e-9 per sample where six
-#: gained at most 8.2e-8 (Gaussian-gate regressors and zero-inflated Poisson
-#: stopping within 5 iterations, whose fits six cycles made 1.2 to 1.4 and 2.3
-#: to 3.5 times as long), and 2.5e-5 to 6.5e-4 on the crawling moons.
+#: The probe gives up at a cycle that gains at most PROBE_STILL times ``tol``,
+#: or whose gain is smaller than the last one's and their geometric series
+#: cannot reach PROBE_GAIN times ``tol``: Gaussian-gate regressors and
+#: zero-inflated Poisson stopping within 5 iterations gained 0, or 4.8e-6 then
+#: 1.3e-6 per sample (six cycles made those fits 1.2 to 1.4 and 2.3 to 3.5
+#: times as long); the crawling moons' cycles gained 8e-6 to 2.4e-5 at first,
+#: growing to 2.7e-2 to 1e-1 by the fourth or fifth.
 PROBE_STILL = 0.01
 #: Share of every sample that classification EM gives an expert to which it
 #: assigns none (see :func:`harden`).
@@ -659,15 +661,20 @@ def _stall_probe(problem, params, resp, log_gate, prepared, penalized, tol):
     outputs, where its penalized objective exceeds ``penalized`` by more than
     ``PROBE_GAIN * tol``; else None (see ``PROBE_ITER``)."""
     units = _squarem_units(problem, *params)
-    step_max, reached = 1.0, penalized
+    step_max, reached, gain = 1.0, penalized, np.inf
     for cycle in range(PROBE_CYCLES):
         params, parts, step_max = _squarem_cycle(
             problem, params, resp, log_gate, prepared, step_max, units
         )
         resp, log_gate = parts[1], parts[2]
         former, reached = reached, objective(problem, parts[0], *params, *parts[3:])[1]
-        if cycle > 0 and reached - former <= PROBE_STILL * tol:
+        gain, last = reached - former, gain
+        if gain <= PROBE_STILL * tol:
             return None  # at a fixed point (see PROBE_STILL)
+        if cycle > 0 and gain < last:  # converging: its geometric remainder
+            rest = gain * gain / (last - gain)
+            if reached - penalized + rest <= PROBE_GAIN * tol:
+                return None
     return (params, parts) if reached - penalized > PROBE_GAIN * tol else None
 
 

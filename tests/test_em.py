@@ -1,6 +1,7 @@
 """EM invariants: monotone objective, restarts, responsibilities, fit/predict agree."""
 
 import contextlib
+import sys
 import warnings
 
 import numpy as np
@@ -472,7 +473,8 @@ def test_stall_probe_keeps_max_iter_and_the_last_record():
 def test_stall_probe_gives_up_at_a_fixed_point(monkeypatch):
     # zero-inflated Poisson experts stop within 5 iterations from every start;
     # six cycles of the probe then gained 8e-8 per sample and tripled the fit's
-    # time: it declines after the second cycle, and the fit is EM's alone
+    # time: it declines after the first, which gains nothing, and the fit is
+    # EM's alone
     from skmoe import MoEPoissonRegressor, _em
 
     rng = np.random.RandomState(0)
@@ -485,12 +487,56 @@ def test_stall_probe_gives_up_at_a_fixed_point(monkeypatch):
     monkeypatch.setattr(_em, "_stall_probe", lambda *a: probes.append(probe(*a)))
     model = MoEPoissonRegressor(2, zero_inflated=True, n_init=1, random_state=0)
     model.fit(X, y)
-    assert probes == [None] and len(cycles) <= 2
+    assert probes == [None] and len(cycles) == 1
     monkeypatch.setattr(_em, "PROBE_ITER", 0)  # no probe
     alone = clone(model).fit(X, y)
     assert alone.n_iter_ == model.n_iter_
     np.testing.assert_array_equal(alone.expert_coef_, model.expert_coef_)
     np.testing.assert_array_equal(alone.gate_coef_, model.gate_coef_)
+
+
+def test_stall_probe_gives_up_where_its_gains_shrink(monkeypatch):
+    # a zero-inflated fit whose probe gained 4.8e-6, then 1.3e-6 per sample
+    # (then 2e-9): gains shrinking as a geometric series of sum 6.6e-6, far
+    # from the 100 tol = 1e-3 that would go on, so the second cycle gives up
+    from skmoe import MoEPoissonRegressor, _em
+
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # the fourth of four draws
+        X = rng.normal(size=(800, 2))
+        rate = np.exp(0.5 + X[:, 0] * (X[:, 1] > 0))
+        y = np.where(rng.random(800) < 0.3, 0, rng.poisson(rate))
+    gains, probes, tols = [], [], []
+    objective, probe = _em.objective, _em._stall_probe
+
+    def recorded(*args):
+        value = objective(*args)
+        if sys._getframe(1).f_code.co_name == "_stall_probe":  # not the cycles'
+            gains.append(value[1])
+        return value
+
+    def probed(*args):
+        gains.clear()
+        gains.append(args[-2])  # the objective where EM would stop
+        tols.append(args[-1])  # tol in the objective's units
+        monkeypatch.setattr(_em, "objective", recorded)
+        try:
+            probes.append(probe(*args))
+        finally:
+            monkeypatch.setattr(_em, "objective", objective)
+
+    monkeypatch.setattr(_em, "_stall_probe", probed)
+    model = MoEPoissonRegressor(2, zero_inflated=True, n_init=1, random_state=3)
+    model.fit(X, y)
+    steps = np.diff(gains)
+    assert probes == [None] and steps.shape == (2,)
+    tol = tols[0]
+    assert steps[0] > steps[1] > _em.PROBE_STILL * tol  # neither is still
+    remainder = steps[1] * steps[1] / (steps[0] - steps[1])
+    assert steps.sum() + remainder < _em.PROBE_GAIN * tol
+    monkeypatch.setattr(_em, "PROBE_ITER", 0)  # no probe
+    alone = clone(model).fit(X, y)
+    np.testing.assert_array_equal(alone.expert_coef_, model.expert_coef_)
 
 
 def test_verbose_reports_the_stall_probes_gain(capsys):
