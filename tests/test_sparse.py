@@ -379,3 +379,61 @@ def test_selected_linear_at_few_experts_does_not_gather_coefficients():
     gathered = 2 * _sparse.GATHER_BLOCK * n_outputs * n_rows * 8
     assert peak < gathered / 4
     assert peak < 4 * out.nbytes
+
+
+@pytest.mark.parametrize("n_experts", [2, 3, 4, 8, 16, 17])
+def test_selection_is_the_stable_descending_order(n_experts):
+    # route, top_k_indices and top_k_mask choose each sample's k largest, ties
+    # towards the lower index, as a stable sort of the negated scores does:
+    # many ties (integer scores), k = 1 to K - 1, float32, a block with -inf
+    # and blocks of 7 samples
+    rng = np.random.RandomState(n_experts)
+    scores = rng.randint(0, 3, size=(n_experts, 500)).astype(float)
+    scores[:, :40] = 1.0  # all tied
+    scores[:, 40:80] = rng.normal(size=(n_experts, 40))  # no ties
+    scores[-1, 80:90] = -np.inf
+    rows = np.arange(n_experts)[:, None]
+    for k in sorted({1, min(2, n_experts - 1), n_experts - 1}):
+        for dtype in (np.float64, np.float32):
+            s = scores.astype(dtype)
+            expected = np.argsort(-s, axis=0, kind="stable")[:k]
+            chosen = np.take_along_axis(s, expected, axis=0).astype(float)
+            log_weight = chosen - np.log(np.exp(chosen - chosen[0]).sum(axis=0))
+            log_weight -= chosen[0]
+            np.testing.assert_array_equal(top_k_indices(xnp, s, k), expected)
+            mask = top_k_mask(xnp, s, k)
+            np.testing.assert_array_equal(mask, (rows == expected[:, None]).any(0))
+            for logits in (s.T.copy(), s.copy().T):  # (n, K): C-contiguous, a view
+                index, weight = route(xnp, logits, k, overwrite=True)
+                np.testing.assert_array_equal(index, expected)
+                assert index.dtype == np.intp and weight.dtype == dtype
+                np.testing.assert_allclose(weight, log_weight, rtol=1e-6)
+
+            def route_block(block, k=k):
+                return route(xnp, block.T.copy(), k)
+
+            blocks = _sparse.route_in_blocks(xnp, s[:, 3:], route_block, 7)
+            np.testing.assert_array_equal(blocks[0], expected[:, 3:])
+
+
+def test_gate_route_takes_views_of_the_design():
+    # a block of 16384 samples of 33 design rows is 4.3 MB: routing in blocks
+    # copied each one before its product (peak 9.2 MB); now the logits (16384,
+    # 4) of a block and the (2, 40000) results and their blocks (2.6 MB)
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    design = design_matrix(np, rng.normal(size=(40_000, 32)))
+    params = {"coef": rng.normal(size=(33, 4))}
+    gate = SoftmaxGate()
+    tracemalloc.start()
+    try:
+        index, log_weight = gate.route(xnp, design, params, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 33 * _sparse.ROUTE_BLOCK * 8
+    logits = design.T @ params["coef"]
+    np.testing.assert_array_equal(
+        index, np.argsort(-logits, axis=1, kind="stable")[:, :2].T
+    )
