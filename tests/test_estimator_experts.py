@@ -1307,6 +1307,21 @@ def test_one_standard_error_rule_counts_the_weighted_rows_by_kish():
         assert _one_standard_error(pair, weight) == expected
 
 
+def test_one_standard_error_rule_never_picks_a_candidate_of_nan_mean():
+    # held-out log-likelihoods of +inf at one row and -inf at another (a
+    # density at a variance of 0 on and off its line) average to NaN: such a
+    # candidate is not the best (np.argmax would take the NaN), and the
+    # others are compared with each other. Candidate 1 beats 0 by 2 nats at
+    # every row (a standard error of 0), so it is the answer
+    from skmoe._auto import _one_standard_error
+
+    base = np.random.RandomState(2).randn(20)
+    broken = base.copy()
+    broken[:2] = [np.inf, -np.inf]
+    per_sample = np.array([base - 2.0, base, broken])
+    assert _one_standard_error(per_sample, np.full(20, 1 / 20)) == 1
+
+
 def test_auto_classifier_keeps_every_class_in_its_fits():
     # the held-out rows stay in the candidates' fits with weight 0, so a class
     # whose only sample is held out is still known to every clone (a

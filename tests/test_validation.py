@@ -323,6 +323,13 @@ def test_more_experts_than_samples(Estimator):
     weights = np.r_[np.ones(2), np.zeros(4)]
     with pytest.raises(ValueError, match="n_samples=2 should be >= n_experts=3"):
         Estimator(3).fit(X, y, sample_weight=weights)
+    # as many experts as samples of positive weight are fitted (as
+    # GaussianMixture's n_samples >= n_components), if collapsed
+    if Estimator is MoEClassifier:
+        y = np.arange(6) % 2  # (_data's 6 rows are of one class)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Estimator(6, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize(
