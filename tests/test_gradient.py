@@ -1645,6 +1645,21 @@ def test_kish_effective_rows_do_not_depend_on_the_weights_scale(scale):
     assert effective_rows(weight) == pytest.approx(25 / 7, rel=1e-12)
 
 
+def test_kish_effective_rows_of_weights_equal_but_for_rounding_is_their_count():
+    # 35 rows of 0.1, one 0.1 * (1 + 1e-9): (sum w)^2 / sum w^2 rounds to
+    # 34.999999999999986; counted as the 35 rows (online EM needs 35 rows for
+    # 7 parameters), while weights 1 apart of 35 give Kish's own number
+    from skmoe._sgd import effective_rows
+
+    weight = np.full(35, 0.1)
+    weight[0] *= 1 + 1e-9
+    assert effective_rows(weight) == 35.0
+    weight[0] = 1.1
+    assert effective_rows(weight) == pytest.approx(
+        weight.sum() ** 2 / np.sum(weight**2), rel=1e-12
+    )
+
+
 def test_small_weighted_batches_take_the_units_of_all_their_rows():
     # a stream of batches too small for units of their own: Adam's units come
     # from the weighted moments of the rows seen, merged batch by batch (Chan

@@ -671,6 +671,15 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
     assert len(chosen) == 15  # a quarter of the 60 groups
     assert grouped.n_experts_ == 2
     assert np.all(np.isfinite(grouped.n_experts_scores_[:3]))
+    # a score is the mean log-likelihood of the held-out rows (each group
+    # weighs as its rows): for one expert, least squares on the other rows
+    # with its MLE variance, by hand
+    train = np.setdiff1d(np.arange(len(y)), rows)
+    line = LinearRegression().fit(X[train, 1:], y[train])
+    scale = np.sqrt(np.mean((y[train] - line.predict(X[train, 1:])) ** 2))
+    residual = y[rows] - line.predict(X[rows, 1:])
+    expected = np.mean(stats.norm.logpdf(residual, scale=scale))
+    assert grouped.n_experts_scores_[0] == pytest.approx(expected, rel=1e-9)
     # one held-out group has no standard error: refused, not K = 1 silently
     few = np.arange(len(y)) % 10
     with pytest.raises(ValueError, match="no standard error"):
