@@ -1002,6 +1002,26 @@ def test_partial_fit_units_wait_for_enough_rows():
     np.testing.assert_allclose(rows[1:], 1 / (1000 * X[:200].std(axis=0)), rtol=0.1)
 
 
+def test_partial_fit_units_are_fixed_by_a_first_batch_of_exactly_unit_rows():
+    # UNIT_ROWS rows fix Adam's units at once, at 1 / sqrt(var + alpha) of
+    # each feature over the batch (NumPy's variance); one row fewer keeps them
+    # open for the next batch
+    from skmoe._sgd import UNIT_ROWS
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (UNIT_ROWS, 2)) * [1.0, 100.0]
+    y = np.abs(X[:, 0]) + 0.01 * X[:, 1] + 0.1 * rng.randn(UNIT_ROWS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(2, solver="sgd", random_state=0).partial_fit(X, y)
+        fewer = MoERegressor(2, solver="sgd", random_state=0)
+        fewer.partial_fit(X[:-1], y[:-1])
+    assert fewer._solver_state.units is None
+    _, rows, _ = model._solver_state.units
+    expected = 1 / np.sqrt(X.var(axis=0) + model.alpha)
+    np.testing.assert_allclose(rows[1:], expected, rtol=1e-9)
+
+
 @pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
 def test_converged_is_a_python_bool(solver):
     rng = np.random.RandomState(0)
