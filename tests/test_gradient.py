@@ -885,6 +885,13 @@ def test_sgd_with_one_expert_converges_at_its_start_quietly():
     em = MoERegressor(1, random_state=0).fit(X, y)
     assert sgd.converged_
     np.testing.assert_allclose(sgd.log_likelihood_, em.log_likelihood_, rtol=3e-3)
+    # steps too short to move (learning_rate=1e-9): no epoch improves on the
+    # start, and one expert's start is its optimum, so the run has converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        still = MoERegressor(1, solver="sgd", learning_rate=1e-9, random_state=0)
+        still.fit(X, y)
+    assert still.converged_
 
 
 def test_fit_resets_the_random_state_of_later_partial_fits():
