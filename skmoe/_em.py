@@ -670,7 +670,7 @@ def _stall_probe(problem, params, resp, log_gate, prepared, penalized, tol):
         former, reached = reached, objective(problem, parts[0], *params, *parts[3:])[1]
         gain, last = reached - former, gain
         if gain <= PROBE_STILL * tol:
-            return None  # at a fixed point (see PROBE_STILL)
+            break  # at a fixed point (see PROBE_STILL), kept if it gained
         if cycle > 0 and gain < last:  # converging: its geometric remainder
             rest = gain * gain / (last - gain)
             if reached - penalized + rest <= PROBE_GAIN * tol:

@@ -1102,3 +1102,24 @@ def test_exp_flushes_when_the_least_argument_is_just_below_the_cut(dtype):
     got = exp(np, a)
     np.testing.assert_array_equal(got[:10], 0.0)
     np.testing.assert_array_equal(got[10:], np.exp(a[10:]))
+
+
+def test_stall_probe_keeps_its_gain_where_it_reaches_a_fixed_point(monkeypatch):
+    # cycles gaining 5e-4, then 2e-3 (SQUAREM leaving a crawl), then nothing:
+    # the probe's end is 2.5e-3 = 250 tol above where EM stopped, a fixed point
+    # EM goes on from; giving up there returned None and lost the gain
+    from skmoe import _em
+
+    tol, reached = 1e-5, iter([5e-4, 2.5e-3, 2.5e-3, 2.5e-3])
+    ends = []
+
+    def cycle(problem, params, resp, log_gate, prepared, step_max, units):
+        ends.append(object())
+        return (ends[-1], None), (None, None, None), step_max
+
+    monkeypatch.setattr(_em, "_squarem_units", lambda *a: None)
+    monkeypatch.setattr(_em, "_squarem_cycle", cycle)
+    monkeypatch.setattr(_em, "objective", lambda *a: (0.0, next(reached)))
+    probed = _em._stall_probe(None, (None, None), None, None, None, 0.0, tol)
+    assert len(ends) == 3  # the third cycle gained at most PROBE_STILL * tol
+    assert probed is not None and probed[0][0] is ends[-1]
