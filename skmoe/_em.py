@@ -501,12 +501,13 @@ PROBE_ITER = 2 * SETTLE
 PROBE_CYCLES = 6
 PROBE_GAIN = 100.0
 #: The probe gives up at a cycle that gains at most PROBE_STILL times ``tol``,
-#: or whose gain is smaller than the last one's and their geometric series
-#: cannot reach PROBE_GAIN times ``tol``: Gaussian-gate regressors and
-#: zero-inflated Poisson stopping within 5 iterations gained 0, or 4.8e-6 then
-#: 1.3e-6 per sample (six cycles made those fits 1.2 to 1.4 and 2.3 to 3.5
-#: times as long); the crawling moons' cycles gained 8e-6 to 2.4e-5 at first,
-#: growing to 2.7e-2 to 1e-1 by the fourth or fifth.
+#: or whose gains have only shrunk and their geometric series cannot reach
+#: PROBE_GAIN times ``tol`` (a crawl's gains grow, and may dip once: 0.85,
+#: 2.7, 3.9, 0.66, 12, 282 times ``tol`` on two moons): Gaussian-gate
+#: regressors and zero-inflated Poisson stopping within 5 iterations gained 0,
+#: or 4.8e-6 then 1.3e-6 per sample (six cycles made those fits 1.2 to 1.4 and
+#: 2.3 to 3.5 times as long); the crawling moons' cycles gained 8e-6 to 2.4e-5
+#: at first, growing to 2.7e-2 to 1e-1 by the fourth or fifth.
 PROBE_STILL = 0.01
 #: Share of every sample that classification EM gives an expert to which it
 #: assigns none (see :func:`harden`).
@@ -661,7 +662,7 @@ def _stall_probe(problem, params, resp, log_gate, prepared, penalized, tol):
     outputs, where its penalized objective exceeds ``penalized`` by more than
     ``PROBE_GAIN * tol``; else None (see ``PROBE_ITER``)."""
     units = _squarem_units(problem, *params)
-    step_max, reached, gain = 1.0, penalized, np.inf
+    step_max, reached, gain, grew = 1.0, penalized, np.inf, False
     for cycle in range(PROBE_CYCLES):
         params, parts, step_max = _squarem_cycle(
             problem, params, resp, log_gate, prepared, step_max, units
@@ -671,7 +672,8 @@ def _stall_probe(problem, params, resp, log_gate, prepared, penalized, tol):
         gain, last = reached - former, gain
         if gain <= PROBE_STILL * tol:
             break  # at a fixed point (see PROBE_STILL), kept if it gained
-        if cycle > 0 and gain < last:  # converging: its geometric remainder
+        grew = grew or gain >= last
+        if not grew and cycle > 0:  # converging: its geometric remainder
             rest = gain * gain / (last - gain)
             if reached - penalized + rest <= PROBE_GAIN * tol:
                 return None
