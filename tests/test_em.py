@@ -411,22 +411,31 @@ def test_a_random_start_does_not_stop_at_the_symmetric_point():
     assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
 
 
+def _moons_against_logistic(n_samples, noise, seed):
+    """Two standardized moons (held-out draws of 5000 rows), a MoEClassifier(2)
+    fitted from its k-means start and logistic regression, whose held-out
+    accuracies must be above 0.99 and below 0.9."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples, noise=noise, random_state=seed)
+    X_test, y_test = make_moons(5000, noise=noise, random_state=seed + 100)
+    center, scale = X.mean(axis=0), X.std(axis=0)
+    X, X_test = (X - center) / scale, (X_test - center) / scale
+    model = MoEClassifier(2, random_state=seed).fit(X, y)
+    linear = LogisticRegression().fit(X, y)
+    assert linear.score(X_test, y_test) < 0.9
+    assert model.score(X_test, y_test) > 0.99
+    return X, y, X_test, y_test, model, linear
+
+
 def test_a_kmeans_start_crawling_on_two_moons_is_not_stopped_early():
     # from the k-means start EM's changes were below tol, and fell, for three
     # iterations, two parallel experts of opposite intercepts, before they grew
     # as the experts parted: it stopped after 3 at logistic regression's fit
     # (held-out accuracy 0.885, log loss 0.25 per row, against 0.995 and 0.02)
-    from sklearn.datasets import make_moons
     from sklearn.metrics import log_loss
 
-    X, y = make_moons(5000, noise=0.1, random_state=0)
-    X_test, y_test = make_moons(5000, noise=0.1, random_state=100)
-    center, scale = X.mean(axis=0), X.std(axis=0)
-    X, X_test = (X - center) / scale, (X_test - center) / scale
-    model = MoEClassifier(2, random_state=0).fit(X, y)
-    linear = LogisticRegression().fit(X, y)
-    assert linear.score(X_test, y_test) < 0.9
-    assert model.score(X_test, y_test) > 0.99
+    _, _, X_test, y_test, model, linear = _moons_against_logistic(5000, 0.1, 0)
     moe_loss = log_loss(y_test, model.predict_proba(X_test))
     assert moe_loss < 0.2 * log_loss(y_test, linear.predict_proba(X_test))
 
@@ -1130,17 +1139,9 @@ def test_stall_probe_goes_on_where_a_crawls_gains_dip_once():
     # 0.85, 2.7, 3.9, 0.66, 12 and 282 tol; a geometric series from the dip
     # (sum 8.1 tol) gave up there, and the fit stopped after 3 iterations at
     # logistic regression's boundary (held-out accuracy 0.89, 407 nats lower)
-    from sklearn.datasets import make_moons
     from sklearn.metrics import log_loss
 
-    X, y = make_moons(2000, noise=0.05, random_state=9)
-    X_test, y_test = make_moons(5000, noise=0.05, random_state=109)
-    center, scale = X.mean(axis=0), X.std(axis=0)
-    X, X_test = (X - center) / scale, (X_test - center) / scale
-    model = MoEClassifier(2, random_state=9).fit(X, y)
-    linear = LogisticRegression().fit(X, y)
-    assert linear.score(X_test, y_test) < 0.9
-    assert model.score(X_test, y_test) > 0.99
+    X, y, _, _, model, linear = _moons_against_logistic(2000, 0.05, 9)
     # (logistic regression's is -477.4, the stalled fit's -466.3, EM's -59.7)
     linear_ll = -log_loss(y, linear.predict_proba(X), normalize=False)
     assert model.log_likelihood_ > linear_ll + 300
