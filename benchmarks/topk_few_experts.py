@@ -10,21 +10,12 @@ routing costs more than it saves, so the ratio is below 1 there.
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
+from bench_topk import best_time  # (this script's folder is on sys.path)
 
 from skmoe import MoEClassifier, MoERegressor
-
-
-def best_time(function, repeat=3):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():
