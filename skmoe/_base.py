@@ -2822,8 +2822,9 @@ class BaseMixtureOfExperts(
         """
         return self._bic(X, y, groups)
 
-    def _bic(self, X, y, groups=None, **target):
-        n_parameters = self._n_parameters()  # a refusal before the predictions
+    def _bic(self, X, y, groups=None, n_parameters=None, **target):
+        if n_parameters is None:  # a refusal before the predictions
+            n_parameters = self._n_parameters()
         log_likelihood, _, _ = self._posterior_rows(
             X, y, "bic", groups, keep="none", **target
         )
@@ -2871,8 +2872,9 @@ class BaseMixtureOfExperts(
         """
         return self._icl(X, y, groups)
 
-    def _icl(self, X, y, groups=None, **target):
-        n_parameters = self._n_parameters()  # a refusal before the predictions
+    def _icl(self, X, y, groups=None, n_parameters=None, **target):
+        if n_parameters is None:  # a refusal before the predictions
+            n_parameters = self._n_parameters()
         rows = self._posterior_rows(X, y, "icl", groups, keep="max", **target)
         log_likelihood, largest, _ = rows
         with np.errstate(divide="ignore"):  # a zero can only lose the arg max
@@ -2919,8 +2921,9 @@ class BaseMixtureOfExperts(
         """
         return self._aic(X, y, groups)
 
-    def _aic(self, X, y, groups=None, **target):
-        n_parameters = self._n_parameters()  # a refusal before the predictions
+    def _aic(self, X, y, groups=None, n_parameters=None, **target):
+        if n_parameters is None:  # a refusal before the predictions
+            n_parameters = self._n_parameters()
         rows = self._posterior_rows(X, y, "aic", groups, keep="none", **target)
         log_likelihood = float(np.sum(rows[0]))
         return -2 * log_likelihood + 2 * n_parameters

@@ -462,19 +462,19 @@ class MoEPoissonRegressor(
         return self._responsibilities(X, y, groups, exposure=exposure)
 
     def bic(self, X, y, *, exposure=None, groups=None):
-        self._n_parameters()  # estimator experts refused before the warning
+        n_parameters = self._n_parameters()  # a refusal before the warning
         self._warn_unexposed("bic", exposure)
-        return self._bic(X, y, groups, exposure=exposure)
+        return self._bic(X, y, groups, n_parameters, exposure=exposure)
 
     def icl(self, X, y, *, exposure=None, groups=None):
-        self._n_parameters()  # estimator experts refused before the warning
+        n_parameters = self._n_parameters()  # a refusal before the warning
         self._warn_unexposed("icl", exposure)
-        return self._icl(X, y, groups, exposure=exposure)
+        return self._icl(X, y, groups, n_parameters, exposure=exposure)
 
     def aic(self, X, y, *, exposure=None, groups=None):
-        self._n_parameters()  # estimator experts refused before the warning
+        n_parameters = self._n_parameters()  # a refusal before the warning
         self._warn_unexposed("aic", exposure)
-        return self._aic(X, y, groups, exposure=exposure)
+        return self._aic(X, y, groups, n_parameters, exposure=exposure)
 
     def std_errors(
         self, X, y, sample_weight=None, *, exposure=None, groups=None, return_cov=False

@@ -189,6 +189,7 @@ class StdErrorsMixin:
         >>> se.expert_variance_.shape == reg.expert_variance_.shape
         True
         """
+        self._refuse_std_errors()
         return self._std_errors(X, y, sample_weight, groups, return_cov=return_cov)
 
     def _refuse_std_errors(self):
@@ -234,9 +235,8 @@ class StdErrorsMixin:
             )
 
     def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
-        check_is_fitted(self)
+        # (the callers have run _refuse_std_errors, which checks the fit)
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
-        self._refuse_std_errors()
         X, _ = self._validate_X_predict(X, "std_errors")
         # C order: the features' offset below sums in memory order (as fit's)
         X_host = to_numpy(X).astype(np.float64, order="C")

@@ -1147,3 +1147,39 @@ def test_a_variance_at_its_floor_is_named_in_the_warning():
     )
     np.testing.assert_allclose(se.expert_intercept_, expected[:1], rtol=1e-5)
     np.testing.assert_allclose(se.expert_coef_[0], expected[1:], rtol=1e-5)
+
+
+def test_std_errors_and_the_criteria_check_the_fit_once(monkeypatch):
+    # std_errors checked the fit twice (and a Poisson model's three times), and
+    # a Poisson model's bic, aic and icl counted its parameters twice
+    from skmoe import _std_errors
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    log_rate = np.where(X[:, 0] > 0, 1.5 + 0.5 * X[:, 0], 0.2 - 0.5 * X[:, 0])
+    y = rng.poisson(np.exp(log_rate)).astype(float)
+    model = MoEPoissonRegressor(2, random_state=0).fit(X, y)
+    checks, counts = [], []
+    check = _std_errors.check_is_fitted
+    monkeypatch.setattr(
+        _std_errors, "check_is_fitted", lambda *a: checks.append(1) or check(*a)
+    )
+    regressor = MoERegressor(1).fit(X, y)
+    regressor.std_errors(X, y)
+    assert len(checks) == 1
+    count = type(model)._n_parameters
+    monkeypatch.setattr(
+        type(model), "_n_parameters", lambda self: counts.append(1) or count(self)
+    )
+    n_parameters = count(model)
+    log_likelihood = model.log_likelihood_samples(X, y).sum()
+    for method, penalty in (("bic", np.log(300)), ("aic", 2.0)):
+        counts.clear()
+        value = getattr(model, method)(X, y)
+        assert len(counts) == 1
+        np.testing.assert_allclose(
+            value, -2 * log_likelihood + n_parameters * penalty, rtol=1e-12
+        )
+    counts.clear()
+    model.icl(X, y)
+    assert len(counts) == 1
