@@ -72,14 +72,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         Number of experts K. Two logistic experts already draw piecewise class
         boundaries; more need more data (5-fold CV, 3 seeds, after a
         ``StandardScaler``: K=2 matched K=3 on iris, 0.9622, and beat it on
-        wine, 0.9813 against 0.9776, and breast cancer, 0.9766 against 0.9736,
-        while K=3 took 1.6 to 1.8 times as long). ``"auto"`` keeps the fit of
+        wine, 0.9813 against 0.9776, and breast cancer, 0.9772 against 0.9736,
+        while K=3 took 1.2 to 1.7 times as long). ``"auto"`` keeps the fit of
         lowest training BIC among K = 1 to 4; with logistic experts' many
         coefficients it tends to choose K=1 (it did on standardized iris and
-        breast cancer), and it fits four models: on breast cancer about 6 times
-        the fit time of the default (25.4 s against 4.2 s for 15 fits) at a lower
-        accuracy (0.9713 against 0.9766); see ``benchmarks/RESULTS.md``,
-        section 14. With ``expert_estimator``, whose experts have no
+        breast cancer), and it fits four models: on breast cancer about 4 times
+        the fit time of the default (25.6 s against 6.2 s for 15 fits) at a lower
+        accuracy (0.9713 against 0.9772); see ``benchmarks/RESULTS.md``,
+        section 14, for the script. With ``expert_estimator``, whose experts have no
         parameter count, ``"auto"`` chooses by held-out log-likelihood
         instead (``n_experts_scores_``). A warning says when it chooses 4
         while the criterion still improves there.
