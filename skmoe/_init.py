@@ -75,8 +75,9 @@ def initial_responsibilities(
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-    target : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        The target as numbers (one-hot for classes); k-means clusters ``[X, target]``.
+    target : ndarray of shape (n_samples,) or (n_samples, n_outputs) or None
+        The target as numbers (one-hot for classes); k-means clusters ``[X,
+        target]``. Not read by ``"random"`` (None there).
     sample_weight : ndarray of shape (n_samples,)
         Samples with zero weight take no part in the initialization, so that a zero
         weight is the same as leaving the sample out.

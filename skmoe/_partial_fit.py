@@ -582,7 +582,7 @@ class PartialFitMixin:
             weight = experts.start_weights(Y, sample_weight)
             resp = initial_responsibilities(
                 _take_columns(np, X_host, self._used_columns(), 1),
-                experts.start_target(Y, weight),
+                None,  # a random start reads no target
                 weight,
                 self.n_experts - experts.n_point_masses,
                 "random",

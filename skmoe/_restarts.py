@@ -75,7 +75,8 @@ def _run_restart(
         weight = experts.start_weights(Y, sample_weight)
         resp = initial_responsibilities(
             X,
-            experts.start_target(Y, weight),
+            # a random start reads no target (Student's t: a weighted sort)
+            None if method == "random" else experts.start_target(Y, weight),
             weight,
             n_experts - experts.n_point_masses,  # k-means for the others
             method,

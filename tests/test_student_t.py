@@ -812,3 +812,26 @@ def test_k_means_start_of_a_weighted_fit_clips_y_to_its_weighted_quantiles(
     kept = weight > 0  # (fit leaves the rows of weight 0 out)
     assert len(targets) == 1
     np.testing.assert_array_equal(targets[0], np.clip(y[kept], low, high))
+
+
+def test_random_starts_do_not_compute_the_clipped_target(monkeypatch):
+    # a random start draws labels alone, but each one (and a stream's first
+    # batch) computed the target's weighted 10% and 90% quantiles first
+    X, y, _, _ = _regimes(n=200, seed=17)
+    calls = []
+    target = StudentTLinearExperts.start_target
+    monkeypatch.setattr(
+        StudentTLinearExperts,
+        "start_target",
+        lambda *a, **k: calls.append(1) or target(*a, **k),
+    )
+    params = dict(n_experts=2, noise="student_t", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MoERegressor(init_params="random", n_init=2, **params).fit(X, y)
+        assert calls == []
+        MoERegressor(init_params="mixed", n_init=3, **params).fit(X, y)
+        assert calls == [1]  # the k-means start's
+    calls.clear()
+    MoERegressor(solver="sgd", n_experts=2, noise="student_t").partial_fit(X, y)
+    assert calls == []
