@@ -135,6 +135,25 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     return exposure
 
 
+def _check_rates(y, exposure, dtype=np.float64):
+    """Raise where a count over its exposure, the rate the model fits, overflows
+    ``dtype`` (an exposure of 1e-320 with a count of 3: the fit failed in
+    k-means on NaN, and ``score`` gave NaN with NumPy's overflow warning)."""
+    if exposure is None:
+        return
+    with np.errstate(over="ignore"):
+        rates = np.asarray(y, dtype=np.float64) / exposure
+    large = ~(rates <= float(np.finfo(dtype).max))
+    if np.any(large):
+        row = int(np.flatnonzero(large)[0])
+        raise ValueError(
+            f"The rates y / exposure overflow {np.dtype(dtype)} at "
+            f"{int(np.sum(large))} of {y.shape[0]} rows (such as y={y[row]:g} "
+            f"over exposure {exposure[row]:g} at row {row}): give the "
+            "exposures in a smaller unit, so that they are larger numbers."
+        )
+
+
 def _check_exposure_range(exposure, dtype):
     """Raise where checked ``exposure`` values lie outside the range of a
     narrower ``dtype`` than float64 (whose subnormal exposures are taken)."""
@@ -413,6 +432,7 @@ class MoEPoissonRegressor(
                 f"log-likelihood overflows. {self._large_count_remedy}{wider}."
             )
         exposure = _check_exposure(exposure, y.shape[0], y.dtype)
+        _check_rates(y, exposure, y.dtype)
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit
@@ -1144,6 +1164,7 @@ class MoEPoissonRegressor(
         sample_weight = _score_weights(sample_weight, y)
         y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])
+        _check_rates(y, exposure)
         if exposure is not None:  # the rates, each weighing its exposure
             y, y_pred = y / exposure, y_pred / exposure
             sample_weight = sample_weight * exposure

@@ -672,3 +672,41 @@ def test_std_errors_refuses_before_warning_of_missing_exposures(params, reason):
             reg.std_errors(X, y)
     assert reason in str(raised.value)
     assert caught == []
+
+
+@pytest.mark.parametrize(
+    "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_rates_that_overflow_are_refused(estimator):
+    # a count of 3 over an exposure of 1e-320 is a rate of 3e320: the fit
+    # failed in k-means ("Input X contains NaN") and score gave NaN with
+    # NumPy's overflow warning; a count of 0 there is a rate of 0, but the
+    # k-means start's target was NaN there (0 x e^737), and fit failed too
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    exposure = np.ones(200)
+    exposure[[4, 7]] = 1e-320
+    y[[4, 7]] = [0.0, 3.0]
+    message = (
+        r"The rates y / exposure overflow float64 at 1 of 200 rows \(such as "
+        r"y=3 over exposure 9.99989e-321 at row 7\): give the exposures in a "
+        "smaller unit"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=message):
+            estimator(2, random_state=0).fit(X, y, exposure=exposure)
+        model = estimator(1).fit(X, y, exposure=np.ones(200))
+        with pytest.raises(ValueError, match=message):
+            model.score(X, y, exposure=exposure)
+        y[7] = 0.0
+        fitted = estimator(1).fit(X, y, exposure=exposure)
+        two = estimator(2, random_state=0).fit(X, y, exposure=exposure)
+    assert np.all(np.isfinite(two.expert_coef_))
+    # the one expert's coefficients, as those fitted without the two rows
+    # (a row of exposure 1e-320 and count 0 adds nothing to the likelihood)
+    kept = np.ones(200, dtype=bool)
+    kept[[4, 7]] = False
+    alone = estimator(1).fit(X[kept], y[kept])
+    np.testing.assert_allclose(fitted.expert_coef_, alone.expert_coef_, rtol=1e-6)

@@ -319,7 +319,15 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         # (per unit exposure, log1p clustered other rows in days than in
         # years: log-likelihoods of -655.2 and -696.9 from the same data)
         offset = Y[3] - np.mean(Y[3]) if Y.shape[1] else Y[3]
-        return np.log1p(Y[0] * np.exp(-offset))
+        with np.errstate(over="ignore", invalid="ignore"):
+            target = np.log1p(Y[0] * np.exp(-offset))
+        # an exposure e^-709 below their mean overflowed exp (a count of 0
+        # made NaN, and k-means failed): from the logs there (Y[1] = log y)
+        far = ~np.isfinite(target)
+        if np.any(far):
+            far_target = np.where(Y[0] > 0, np.logaddexp(0.0, Y[1] - offset), 0.0)
+            target = np.where(far, far_target, target)
+        return target
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
