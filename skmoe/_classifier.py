@@ -324,9 +324,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             indices = np.clip(indices, 0, len(classes) - 1)
             unknown = classes[indices] != y
             if np.any(unknown):
-                raise ValueError(
-                    f"y contains previously unseen labels: {np.unique(y[unknown])}"
-                )
+                unseen = np.unique(y[unknown]).tolist()
+                raise ValueError(f"y contains previously unseen labels: {unseen}")
         Y = np.zeros((self._n_outputs(), len(indices)), dtype=X.dtype)
         Y[indices, np.arange(len(indices))] = 1
         return Y
@@ -725,7 +724,20 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"model was fitted with, {self._classes().tolist()}."
                 )
         if not first:
-            return super().partial_fit(X, y, sample_weight=sample_weight)
+            try:
+                return super().partial_fit(X, y, sample_weight=sample_weight)
+            except ValueError as exc:
+                # scikit-learn's words say what is wrong; say what to do
+                text = str(exc)
+                if not text.startswith("y contains previously unseen labels: "):
+                    raise
+                raise ValueError(
+                    f"{text}. The model's classes are {self._classes().tolist()}, "
+                    "fixed by the first partial_fit's classes (or by fit), and "
+                    "partial_fit cannot add one: start a new estimator whose first "
+                    "partial_fit passes every label that can come as classes, or "
+                    "call fit."
+                ) from None
         # the parameters are checked while the estimator does not look fitted
         # (scikit-learn skips that once partial_fit has set classes_)
         self._validate_params()

@@ -791,9 +791,35 @@ def test_partial_fit_checks_classes():
     clf.partial_fit(X, regime, classes=[0, 1, 2])
     with pytest.raises(ValueError, match="not the same as the classes"):
         clf.partial_fit(X, regime, classes=[0, 1, 2, 3])
-    with pytest.raises(ValueError, match=r"unseen labels: \[7\]$"):
+    with pytest.raises(ValueError, match=r"unseen labels: \[7\]\. The model's"):
         clf.partial_fit(X, np.full(len(X), 7))
     clf.partial_fit(X, regime, classes=[2, 1, 0])  # the same set: accepted
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_partial_fit_of_a_new_class_says_the_classes_and_what_to_do():
+    # a later batch with a label outside classes_: scikit-learn's MLPClassifier
+    # and GaussianNB name the classes; the model is left as it was
+    X, y, regime = regimes(200)
+    labels = np.array(["low", "mid", "high"])[regime]
+    clf = MoEClassifier(2, solver="sgd", random_state=0)
+    clf.partial_fit(X, labels, classes=["low", "mid", "high"])
+    coef = clf.expert_coef_.copy()
+    new = np.r_[labels[:-2], ["top", "top"]]
+    message = (
+        r"previously unseen labels: \['top'\]\. The model's classes are "
+        r"\['high', 'low', 'mid'\].*cannot add one.*or call fit"
+    )
+    with pytest.raises(ValueError, match=message):
+        clf.partial_fit(X, new)
+    np.testing.assert_array_equal(clf.expert_coef_, coef)
+    assert clf.n_iter_ == 1
+    # after fit too, with the labels listed as such (not numpy's "[5 7]")
+    fitted = MoEClassifier(2, solver="sgd", max_iter=5, random_state=0).fit(X, regime)
+    with pytest.raises(
+        ValueError, match=r"labels: \[5, 7\]\. The model's classes are \[0, 1, 2\]"
+    ):
+        fitted.partial_fit(X[:4], np.array([0, 5, 7, 5]))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
