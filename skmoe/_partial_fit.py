@@ -545,6 +545,7 @@ class PartialFitMixin:
         offset_host = offset
         if judge_scales and not lone:
             self._check_feature_scales(X_host, offset, sample_weight, stream=True)
+        moved = None  # this batch's features spread otherwise than the first's
         if judge_scales:
             ranges = _feature_ranges(X_host, sample_weight)
             if first or not hasattr(self, "_feature_range"):
@@ -671,12 +672,13 @@ class PartialFitMixin:
             )
         if not online and is_regressor(self):
             runaway = self._runaway_message(
-                predicted, *batch[1:], target.get("exposure")
+                predicted, *batch[1:], target.get("exposure"), moved=moved
             )
             if runaway is not None:
-                self._warn_once_in_stream(
-                    "partial_fit overshoot", runaway, ConvergenceWarning
-                )
+                # a batch in other units is not the learning rate's doing: its
+                # own key, so that a later overshoot still warns
+                key = "partial_fit overshoot" if moved is None else (*moved[0], "mean")
+                self._warn_once_in_stream(key, runaway, ConvergenceWarning)
         if self.verbose >= 1:
             print(
                 f"partial_fit {'step' if online else 'epoch'} {result.n_iter}: "
@@ -686,7 +688,7 @@ class PartialFitMixin:
             )
         return []
 
-    def _runaway_message(self, predicted, y, sample_weight, exposure):
+    def _runaway_message(self, predicted, y, sample_weight, exposure, moved=None):
         """The overshoot warning's text where a predicted mean of the batch's
         rows of positive weight (``predicted``: a list holding them, or empty)
         lies more than ``RUNAWAY_RANGES`` ranges of the targets seen in the
@@ -697,7 +699,10 @@ class PartialFitMixin:
         stream continuing a fit whose targets' level had moved by 15 (their
         spread 1.3) warned at the default rate of a mean 20 ranges below the
         stream's, the fitted level, where a stream from the start through the
-        same rows did not."""
+        same rows did not. ``moved``: the batch's feature-scale warning
+        (``_stream_scale_message``), or None; where given, the message blames
+        the batch's units, not ``learning_rate`` (a batch with one feature
+        in mm, not m, was told to lower it)."""
         rows = np.asarray(sample_weight) > 0
         if not predicted or not np.any(rows):
             return None
@@ -722,11 +727,25 @@ class PartialFitMixin:
         if not outside[worst] > RUNAWAY_RANGES:
             return None
         column = worst[1]
-        return (
+        far = (
             f"partial_fit: the model predicts a mean of {mean[worst]:.3g} for a "
             f"row of its batch, {outside[worst]:.3g} times the range of the "
             f"targets seen ({low[column]:.3g} to {high[column]:.3g}) outside it "
-            f"(more than {RUNAWAY_RANGES:g}): an expert's mean runs away where "
+            f"(more than {RUNAWAY_RANGES:g})"
+        )
+        if moved is not None:
+            column = moved[0][1]  # ("spread", column, way)
+            names = getattr(self, "feature_names_in_", None)
+            feature = column if names is None else repr(str(names[column]))
+            return (
+                f"{far}, in a batch whose X's feature {feature} changed scale "
+                "from the rows the model was first fitted on (see the "
+                "FeatureScaleWarning): the model meets inputs in other units, "
+                "which no learning_rate mends. Transform every batch alike (one "
+                "scaler, fitted once); the step is kept."
+            )
+        return (
+            f"{far}: an expert's mean runs away where "
             "the gate gives it little weight, which the likelihood hardly "
             f"notices; learning_rate="
             f"{self.learning_rate} is likely too large for these data: lower it "

@@ -31,6 +31,7 @@ from skmoe._math import design_matrix
 from skmoe._regressor import VARIANCE_FLOOR
 from skmoe._sgd import SGDState, noise_coef_gradient, noisy_logit_offset, sgd_epoch
 from skmoe._solvers import SolverOptions, solve
+from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
 from skmoe.experts.gaussian import VARIANCE_RANGE
 from skmoe.gates import GATES
@@ -1389,6 +1390,41 @@ def test_a_stream_after_fit_judges_a_runaway_mean_by_the_fitted_targets_too():
         warnings.simplefilter("error", ConvergenceWarning)
         for start in range(1000, 2000, 50):
             model.partial_fit(X[start : start + 50], y[start : start + 50])
+
+
+def test_a_runaway_mean_in_a_batch_of_other_units_blames_the_units():
+    """A batch with one feature in mm, not m (times 1000): the model's
+    prediction for a row of it is as far out as that feature times its
+    slope, which warned to lower learning_rate, though no rate mends it and
+    the step at the default one was sound. The mean's warning now names the
+    feature, and keeps its own key: a later runaway still warns of the rate."""
+    rng = np.random.RandomState(6)
+    X = rng.uniform(-3, 3, (3000, 2))
+    y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0] + X[:, 1]
+    y += 0.3 * rng.standard_normal(3000)
+    model = MoERegressor(n_experts=2, solver="sgd", random_state=0)
+    model.partial_fit(X[:500], y[:500])
+    millimetres = X[500:1000] * [1.0, 1000.0]
+    before = model.predict(millimetres)  # already far out before the step
+    seen = y[:1000]
+    assert np.max((before - seen.max()) / np.ptp(seen)) > 10
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.partial_fit(millimetres, y[500:1000])
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 1
+    assert "predicts a mean of" in messages[0]
+    assert "whose X's feature 1 changed scale" in messages[0]
+    assert "learning_rate=0.01 is likely too large" not in messages[0]
+    assert any(w.category is FeatureScaleWarning for w in caught)
+    # a runaway of the rate's making, later in the stream, still warns of it
+    model.set_params(learning_rate=100.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for start in range(1000, 3000, 200):
+            model.partial_fit(X[start : start + 200], y[start : start + 200])
+    rate = [str(w.message) for w in caught if "learning_rate=100.0" in str(w.message)]
+    assert len(rate) == 1
 
 
 @pytest.mark.parametrize("solver", ["sgd", "em"])
