@@ -308,8 +308,15 @@ class PartialFitMixin:
             log-likelihood by more than 2 nats per sample (unit of weight),
             which a sound ``learning_rate`` does not (at most 0.7 at 0.1, 5
             and more at 100): the message says by how much and to lower
-            ``learning_rate``. The step is kept; once per stream (:meth:`fit`
-            starts a new one).
+            ``learning_rate``, as does one where, after 50 rows, the model
+            predicts a mean for a row of the batch more than 10 ranges of the
+            targets seen outside them (where the batch's features changed
+            scale, it says so instead). The step is kept; once per stream
+            (:meth:`fit` starts a new one).
+        FeatureScaleWarning
+            Where a batch's feature spreads more than 100 times as wide, or
+            as narrow, as in the first rows, or has a standard deviation too
+            small for the penalty (above).
         SkmoeWarning
             On the call that starts a model (not after :meth:`fit`, which
             warns itself), and on a later call, after :meth:`fit` too, where
