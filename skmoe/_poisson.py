@@ -135,10 +135,12 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     return exposure
 
 
-def _check_rates(y, exposure, dtype=np.float64):
+def _check_rates(y, exposure, dtype=np.float64, rows=None, n_rows=None):
     """Raise where a count over its exposure, the rate the model fits, overflows
     ``dtype`` (an exposure of 1e-320 with a count of 3: the fit failed in
-    k-means on NaN, and ``score`` gave NaN with NumPy's overflow warning)."""
+    k-means on NaN, and ``score`` gave NaN with NumPy's overflow warning).
+    ``rows``: the caller's row numbers of ``y``'s rows, out of ``n_rows``
+    (None: ``y``'s own), for the message."""
     if exposure is None:
         return
     with np.errstate(over="ignore"):
@@ -146,11 +148,15 @@ def _check_rates(y, exposure, dtype=np.float64):
     large = ~(rates <= float(np.finfo(dtype).max))
     if np.any(large):
         row = int(np.flatnonzero(large)[0])
+        given = row if rows is None else int(rows[row])
+        total = y.shape[0] if n_rows is None else n_rows
+        # float64 X holds the rates that overflow float32 (as the counts' check)
+        wider = ", or use float64 X" if np.dtype(dtype) != np.float64 else ""
         raise ValueError(
             f"The rates y / exposure overflow {np.dtype(dtype)} at "
-            f"{int(np.sum(large))} of {y.shape[0]} rows (such as y={y[row]:g} "
-            f"over exposure {exposure[row]:g} at row {row}): give the "
-            "exposures in a smaller unit, so that they are larger numbers."
+            f"{int(np.sum(large))} of {total} rows (such as y={y[row]:g} "
+            f"over exposure {exposure[row]:g} at row {given}): give the "
+            f"exposures in a smaller unit, so that they are larger numbers{wider}."
         )
 
 
@@ -1150,6 +1156,7 @@ class MoEPoissonRegressor(
         # checked on all the rows, in the caller's numbers, then those of
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         exposure = _check_exposure(exposure, _num_samples(X))
+        n_rows, given_weight = _num_samples(X), sample_weight
         X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
         y_pred = to_numpy(self._predict_counts(X, False, exposure))
         # means that underflowed far from the data: d2_tweedie_score took
@@ -1164,7 +1171,11 @@ class MoEPoissonRegressor(
         sample_weight = _score_weights(sample_weight, y)
         y = y.astype(np.float64)
         exposure = _check_exposure(exposure, y.shape[0])
-        _check_rates(y, exposure)
+        # named in the caller's rows, not those of positive weight kept
+        kept = None
+        if y.shape[0] < n_rows:
+            kept = np.flatnonzero(_score_weights(given_weight, np.empty(n_rows)) > 0)
+        _check_rates(y, exposure, rows=kept, n_rows=n_rows)
         if exposure is not None:  # the rates, each weighing its exposure
             y, y_pred = y / exposure, y_pred / exposure
             sample_weight = sample_weight * exposure

@@ -19,6 +19,8 @@ from sklearn.model_selection import (
 )
 
 from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
+from skmoe.experts import PoissonExperts
+from skmoe.experts.poisson import encode_counts
 
 
 def _counts(n=1500, seed=0):
@@ -710,3 +712,58 @@ def test_rates_that_overflow_are_refused(estimator):
     kept[[4, 7]] = False
     alone = estimator(1).fit(X[kept], y[kept])
     np.testing.assert_allclose(fitted.expert_coef_, alone.expert_coef_, rtol=1e-6)
+
+
+def test_an_overflowing_rate_is_named_in_the_callers_rows():
+    # score leaves the rows of weight 0 out before it checks the rates: the
+    # message named row 4 of 197 for the caller's row 7 of 200; and float32
+    # X's refusal left out the remedy the counts' check gives, float64 X
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    model = MoEPoissonRegressor(1).fit(X, y)
+    exposure = np.ones(200)
+    exposure[7], y[7] = 1e-320, 3.0
+    weight = np.ones(200)
+    weight[[0, 1, 2]] = 0.0
+    message = (
+        r"overflow float64 at 1 of 200 rows \(such as y=3 over exposure .* at row 7\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        model.score(X, y, sample_weight=weight, exposure=exposure)
+    exposure[7], y[7] = 2e-38, 10.0  # a rate of 5e38, above float32's 3.4e38
+    with pytest.raises(ValueError, match=r"larger numbers, or use float64 X\.$"):
+        MoEPoissonRegressor(1).fit(X.astype(np.float32), y, exposure=exposure)
+    # float64 X fits it: the lone expert is the Poisson regression of the
+    # rates weighted by the exposures
+    fitted = MoEPoissonRegressor(1, alpha=0.0).fit(X, y, exposure=exposure)
+    sklearn_fit = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000)
+    sklearn_fit.fit(X, y / exposure, sample_weight=exposure)
+    np.testing.assert_allclose(fitted.expert_coef_[0], sklearn_fit.coef_, rtol=1e-5)
+
+
+def test_the_start_target_of_a_count_far_below_the_mean_exposure():
+    # an exposure e^709 below the geometric mean overflowed exp in the
+    # k-means start's log1p(y e^-offset) (inf for a count of 3, NaN for 0),
+    # though the rate, 3e20, is a float64: fit failed in k-means on NaN
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(200, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    exposure = np.full(200, 1e300)
+    exposure[[3, 9]], y[[3, 9]] = 1e-20, [3.0, 0.0]
+    Y = encode_counts(y, exposure)
+    offset = np.log(exposure) - np.mean(np.log(exposure))
+    assert -offset[3] > np.log(np.finfo(np.float64).max)
+    target = PoissonExperts().start_target(Y)
+    # log1p(y e^-offset) = log(y) - offset + log1p(e^offset / y), the last
+    # term below 1e-300 here; log1p(0) = 0
+    np.testing.assert_allclose(target[3], np.log(3.0) - offset[3], rtol=1e-15)
+    assert target[9] == 0.0
+    near = np.ones(200, dtype=bool)
+    near[[3, 9]] = False
+    expected = np.log1p(y[near] * np.exp(-offset[near]))
+    np.testing.assert_allclose(target[near], expected, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MoEPoissonRegressor(2, random_state=0).fit(X, y, exposure=exposure)
+    assert np.all(np.isfinite(model.expert_coef_))
