@@ -469,8 +469,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         no entry in the histories); where EM goes on from their end, the next
         entry's change is from there. So ``n_iter_`` never exceeds
         ``max_iter`` and counts the histories' entries, not the M-steps run:
-        on two moons (5000 rows, noise 0.1) ``MoEClassifier(2)`` reported 39
-        iterations after 57 M-steps.
+        on two moons (5000 rows, noise 0.1, standardized, seed 0)
+        ``MoEClassifier(2, random_state=0)`` reported 39 iterations after 57
+        M-steps.
 
     converged_ : bool
         Whether the kept run converged before ``max_iter``. False after a
