@@ -715,7 +715,8 @@ class PartialFitMixin:
             return None
         y = np.asarray(host(y), dtype=np.float64)
         if exposure is not None:  # (one per row, or one for all)
-            y = y / np.asarray(host(exposure), dtype=np.float64)
+            with np.errstate(over="ignore"):  # a rate of inf: no mean beyond
+                y = y / np.asarray(host(exposure), dtype=np.float64)
         y = y.reshape(y.shape[0], -1)[rows]
         low, high = np.min(y, axis=0), np.max(y, axis=0)
         seen = vars(self).get("_stream_y_range")

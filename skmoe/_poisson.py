@@ -135,28 +135,27 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     return exposure
 
 
-def _check_rates(y, exposure, dtype=np.float64, rows=None, n_rows=None):
-    """Raise where a count over its exposure, the rate the model fits, overflows
-    ``dtype`` (an exposure of 1e-320 with a count of 3: the fit failed in
-    k-means on NaN, and ``score`` gave NaN with NumPy's overflow warning).
-    ``rows``: the caller's row numbers of ``y``'s rows, out of ``n_rows``
-    (None: ``y``'s own), for the message."""
+def _check_rates(y, exposure, rows=None, n_rows=None):
+    """Raise where a count over its exposure overflows float64: ``score``'s
+    D^2 compares the rates (an exposure of 1e-320 with a count of 3 gave NaN
+    with NumPy's overflow warning). The likelihood, and so fit, takes the
+    exposures' logs and needs no rate. ``rows``: the caller's row numbers of
+    ``y``'s rows, out of ``n_rows`` (None: ``y``'s own), for the message."""
     if exposure is None:
         return
     with np.errstate(over="ignore"):
         rates = np.asarray(y, dtype=np.float64) / exposure
-    large = ~(rates <= float(np.finfo(dtype).max))
+    large = ~(rates <= float(np.finfo(np.float64).max))
     if np.any(large):
         row = int(np.flatnonzero(large)[0])
         given = row if rows is None else int(rows[row])
         total = y.shape[0] if n_rows is None else n_rows
-        # float64 X holds the rates that overflow float32 (as the counts' check)
-        wider = ", or use float64 X" if np.dtype(dtype) != np.float64 else ""
         raise ValueError(
-            f"The rates y / exposure overflow {np.dtype(dtype)} at "
+            f"score: the rates y / exposure overflow float64 at "
             f"{int(np.sum(large))} of {total} rows (such as y={y[row]:g} "
-            f"over exposure {exposure[row]:g} at row {given}): give the "
-            f"exposures in a smaller unit, so that they are larger numbers{wider}."
+            f"over exposure {exposure[row]:g} at row {given}), and D^2 compares "
+            "the rates: give the exposures in a smaller unit, so that they are "
+            "larger numbers."
         )
 
 
@@ -410,7 +409,8 @@ class MoEPoissonRegressor(
         if exposure is None:
             return values, weights
         exposure = np.asarray(exposure, dtype=np.float64)
-        return values / exposure, exposure
+        with np.errstate(over="ignore"):  # a rate of inf: judged as such there
+            return values / exposure, exposure
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
@@ -438,7 +438,6 @@ class MoEPoissonRegressor(
                 f"log-likelihood overflows. {self._large_count_remedy}{wider}."
             )
         exposure = _check_exposure(exposure, y.shape[0], y.dtype)
-        _check_rates(y, exposure, y.dtype)
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit

@@ -679,11 +679,11 @@ def test_std_errors_refuses_before_warning_of_missing_exposures(params, reason):
 @pytest.mark.parametrize(
     "estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
-def test_rates_that_overflow_are_refused(estimator):
+def test_rates_that_overflow_fit_and_score_refuses_them(estimator):
     # a count of 3 over an exposure of 1e-320 is a rate of 3e320: the fit
-    # failed in k-means ("Input X contains NaN") and score gave NaN with
-    # NumPy's overflow warning; a count of 0 there is a rate of 0, but the
-    # k-means start's target was NaN there (0 x e^737), and fit failed too
+    # failed in k-means ("Input X contains NaN", its start target was NaN),
+    # and score gave NaN with NumPy's overflow warning. The likelihood takes
+    # the exposures' logs: fit runs; score's D^2 compares rates: it refuses
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 1))
     y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
@@ -691,27 +691,40 @@ def test_rates_that_overflow_are_refused(estimator):
     exposure[[4, 7]] = 1e-320
     y[[4, 7]] = [0.0, 3.0]
     message = (
-        r"The rates y / exposure overflow float64 at 1 of 200 rows \(such as "
-        r"y=3 over exposure 9.99989e-321 at row 7\): give the exposures in a "
-        "smaller unit"
+        r"^score: the rates y / exposure overflow float64 at 1 of 200 rows "
+        r"\(such as y=3 over exposure 9.99989e-321 at row 7\), and D\^2 "
+        "compares the rates: give the exposures in a smaller unit"
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match=message):
-            estimator(2, random_state=0).fit(X, y, exposure=exposure)
-        model = estimator(1).fit(X, y, exposure=np.ones(200))
-        with pytest.raises(ValueError, match=message):
-            model.score(X, y, exposure=exposure)
-        y[7] = 0.0
-        fitted = estimator(1).fit(X, y, exposure=exposure)
+        warnings.simplefilter("error")
         two = estimator(2, random_state=0).fit(X, y, exposure=exposure)
+        one = estimator(1, alpha=0.0, tol=1e-10).fit(X, y, exposure=exposure)
+        log_likelihood = one.log_likelihood_samples(X, y, exposure=exposure)
+        with pytest.raises(ValueError, match=message):
+            one.score(X, y, exposure=exposure)
+        stream = estimator(2, solver="sgd", random_state=0)
+        stream.partial_fit(X, y, exposure=exposure)  # NumPy's overflow warning
     assert np.all(np.isfinite(two.expert_coef_))
-    # the one expert's coefficients, as those fitted without the two rows
-    # (a row of exposure 1e-320 and count 0 adds nothing to the likelihood)
-    kept = np.ones(200, dtype=bool)
-    kept[[4, 7]] = False
-    alone = estimator(1).fit(X[kept], y[kept])
-    np.testing.assert_allclose(fitted.expert_coef_, alone.expert_coef_, rtol=1e-6)
+    assert np.all(np.isfinite(stream.expert_coef_))
+    assert np.all(np.isfinite(log_likelihood))
+    if estimator is not MoEPoissonRegressor:
+        return
+    # the lone Poisson expert maximizes the likelihood of the log-linear
+    # rates, with the exposures' logs as offsets (the rate never computed)
+    design, offset = np.c_[np.ones(200), X], np.log(exposure)
+
+    def loss(beta):
+        eta = design @ beta + offset
+        return np.sum(np.exp(eta) - y * eta), design.T @ (np.exp(eta) - y)
+
+    best = optimize.minimize(
+        loss, np.zeros(2), jac=True, method="BFGS", options={"gtol": 1e-10}
+    ).x
+    fitted = np.r_[one.expert_intercept_, one.expert_coef_.ravel()]
+    np.testing.assert_allclose(fitted, best, rtol=2e-5)
+    eta = design[7] @ fitted + offset[7]  # row 7's y log(mu) - mu - log(y!)
+    expected = 3 * eta - np.exp(eta) - special.gammaln(4.0)
+    np.testing.assert_allclose(log_likelihood[7], expected, rtol=1e-12)
 
 
 def test_an_overflowing_rate_is_named_in_the_callers_rows():
@@ -732,14 +745,16 @@ def test_an_overflowing_rate_is_named_in_the_callers_rows():
     with pytest.raises(ValueError, match=message):
         model.score(X, y, sample_weight=weight, exposure=exposure)
     exposure[7], y[7] = 2e-38, 10.0  # a rate of 5e38, above float32's 3.4e38
-    with pytest.raises(ValueError, match=r"larger numbers, or use float64 X\.$"):
-        MoEPoissonRegressor(1).fit(X.astype(np.float32), y, exposure=exposure)
     # float64 X fits it: the lone expert is the Poisson regression of the
-    # rates weighted by the exposures
+    # rates weighted by the exposures; float32 X too (the exposures' logs)
     fitted = MoEPoissonRegressor(1, alpha=0.0).fit(X, y, exposure=exposure)
     sklearn_fit = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000)
     sklearn_fit.fit(X, y / exposure, sample_weight=exposure)
     np.testing.assert_allclose(fitted.expert_coef_[0], sklearn_fit.coef_, rtol=1e-5)
+    narrow = MoEPoissonRegressor(1, alpha=0.0).fit(
+        X.astype(np.float32), y, exposure=exposure
+    )
+    np.testing.assert_allclose(narrow.expert_coef_[0], sklearn_fit.coef_, rtol=1e-4)
 
 
 def test_the_start_target_of_a_count_far_below_the_mean_exposure():
