@@ -782,3 +782,16 @@ def test_the_start_target_of_a_count_far_below_the_mean_exposure():
         warnings.simplefilter("error", RuntimeWarning)
         model = MoEPoissonRegressor(2, random_state=0).fit(X, y, exposure=exposure)
     assert np.all(np.isfinite(model.expert_coef_))
+
+
+def test_an_unfitted_model_is_refused_by_the_criteria_and_std_errors():
+    # bic, aic, icl and std_errors read fitted attributes before the
+    # exposures are checked (without a fitted check there, AttributeError:
+    # no 'expert_intercept_', no '_gate_family')
+    from sklearn.exceptions import NotFittedError
+
+    X, y, exposure = _counts(n=20)
+    reg = MoEPoissonRegressor(n_experts=2)
+    for method in (reg.bic, reg.aic, reg.icl, reg.std_errors):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            method(X, y, exposure=exposure)
