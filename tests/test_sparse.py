@@ -381,6 +381,39 @@ def test_selected_linear_at_few_experts_does_not_gather_coefficients():
     assert peak < 4 * out.nbytes
 
 
+@pytest.mark.parametrize(
+    "n_experts, n_rows, k, product",
+    [
+        (8, 3, 2, True),  # K = k * 4: at the bound, 4 for d // 2 = 1
+        (9, 3, 2, False),
+        (10, 20, 1, True),  # K = k * d // 2 = 10
+        (11, 20, 1, False),
+        (10, 21, 1, True),  # 21 // 2 = 10
+        (5, 10, 1, True),
+        (6, 10, 1, False),
+    ],
+)
+def test_selected_linear_takes_the_product_up_to_the_documented_bound(
+    monkeypatch, n_experts, n_rows, k, product
+):
+    # NumPy multiplies all K experts' coefficients where K <= k * max(4, d // 2)
+    # and gathers the k chosen experts' above; both give each expert's own
+    # product, which the bound only decides the speed of
+    gathered = []
+    gather = _sparse.gather
+    monkeypatch.setattr(_sparse, "gather", lambda *a: gathered.append(1) or gather(*a))
+    rng = np.random.RandomState(0)
+    n_samples, n_outputs = 50, 2
+    coef = rng.normal(size=(n_rows, n_experts * n_outputs))
+    design = rng.normal(size=(n_rows, n_samples))
+    index = np.stack([rng.randint(0, n_experts, n_samples) for _ in range(k)])
+    out = _sparse.selected_linear(xnp, coef, design, index, n_outputs)
+    assert (gathered == []) is product
+    own = (coef.T @ design).reshape(n_experts, n_outputs, n_samples)
+    expected = own[index, :, np.arange(n_samples)].transpose(0, 2, 1)  # (k, m, n)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_experts", [2, 3, 4, 8, 16, 17])
 def test_selection_is_the_stable_descending_order(n_experts):
     # route, top_k_indices and top_k_mask choose each sample's k largest, ties
