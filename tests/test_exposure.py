@@ -328,6 +328,20 @@ def test_the_non_integer_check_sees_y_in_the_dtype_it_is_fitted_in(Estimator):
         Estimator(n_experts=1).fit(X, y)
 
 
+def test_the_non_integer_warning_names_the_first_fraction():
+    # of several non-integer values (on rows of positive weight), the first
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(100, 1))
+    y = rng.poisson(3, 100).astype(np.float64)
+    y[[3, 7, 9]] = 0.25, 0.75, 1.5
+    weight = np.ones(100)
+    weight[3] = 0.0
+    with pytest.warns(UserWarning, match="non-integer") as caught:
+        MoEPoissonRegressor(n_experts=1).fit(X, y, sample_weight=weight)
+    (message,) = [str(w.message) for w in caught if "non-integer" in str(w.message)]
+    assert "(such as 0.75): " in message
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
@@ -337,6 +351,9 @@ def test_the_non_integer_check_sees_y_in_the_dtype_it_is_fitted_in(Estimator):
         (1e-300, np.float64, "1e-300"),
         (1e-45, np.float32, "1e-45"),  # float32's smallest subnormal
         (2e-5, np.float64, "2e-05"),
+        (9.99e-5, np.float64, "9.99e-05"),
+        (1e-4, np.float64, "0.0001"),  # positional from 1e-4 on
+        (5e-4, np.float64, "0.0005"),
         (0.1, np.float32, "0.1"),  # float32's shortest digits
         (1 / 3, np.float64, "0.3333333333333333"),
     ],
