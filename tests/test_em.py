@@ -457,6 +457,65 @@ def test_stall_probe_leaves_converged_and_one_expert_fits_alone(monkeypatch):
     assert calls == []
 
 
+def test_stall_probe_checks_stops_within_six_iterations(monkeypatch):
+    # PROBE_ITER = 2 * SETTLE: two Gaussian regimes stop at the 6th iteration
+    # at tol=0.013, probed once, and at the 7th at tol=0.008, not probed
+    from skmoe import _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = np.where(X[:, 0] > 0, 3 + 2 * X[:, 0], -3 - X[:, 0])
+    y = y + rng.normal(0, 0.5, 200)
+    calls = []
+    probe = _em._stall_probe
+    monkeypatch.setattr(_em, "_stall_probe", lambda *a: calls.append(1) or probe(*a))
+    for tol, n_iter, n_calls in ((0.013, 6, 1), (0.008, 7, 0)):
+        calls.clear()
+        model = MoERegressor(2, n_init=1, tol=tol, random_state=0).fit(X, y)
+        assert (model.n_iter_, len(calls)) == (n_iter, n_calls)
+        assert model.converged_
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"assignment": "hard"},
+        {"top_k": 1},
+        {"acceleration": "squarem"},
+        {"expert_estimator": "linear"},
+        {"warm_start": True},
+    ],
+)
+def test_stall_probe_is_only_for_fresh_soft_dense_em(monkeypatch, options):
+    # classification EM, a sparse gate, SQUAREM's own cycles, experts that
+    # are not monotone and a warm start's refit stop at their 3rd (1st)
+    # iteration without a probe, where the plain fit is probed
+    from sklearn.linear_model import LinearRegression
+
+    from skmoe import _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = np.where(X[:, 0] > 0, 3 + 2 * X[:, 0], -3 - X[:, 0])
+    y = y + rng.normal(0, 0.5, 200)
+    calls = []
+    probe = _em._stall_probe
+    monkeypatch.setattr(_em, "_stall_probe", lambda *a: calls.append(1) or probe(*a))
+    plain = MoERegressor(2, n_init=1, tol=0.05, random_state=0).fit(X, y)
+    assert (plain.n_iter_, len(calls)) == (3, 1)
+    if options.get("expert_estimator") == "linear":
+        options = {"expert_estimator": LinearRegression()}
+    calls.clear()
+    model = MoERegressor(2, n_init=1, tol=0.05, random_state=0, **options)
+    model.fit(X, y)
+    if "warm_start" in options:
+        assert len(calls) == 1
+        calls.clear()
+        model.fit(X, y)
+        assert model.n_iter_ == 1
+    assert model.n_iter_ <= 3 and calls == []
+
+
 def test_stall_probe_keeps_max_iter_and_the_last_record():
     # a run whose stop at max_iter the probe would reject ran its SQUAREM
     # cycles past max_iter=3 and returned their end, which no history held
@@ -1132,6 +1191,50 @@ def test_stall_probe_keeps_its_gain_where_it_reaches_a_fixed_point(monkeypatch):
     probed = _em._stall_probe(None, (None, None), None, None, None, 0.0, tol)
     assert len(ends) == 3  # the third cycle gained at most PROBE_STILL * tol
     assert probed is not None and probed[0][0] is ends[-1]
+
+
+@pytest.mark.parametrize(
+    "gains, n_cycles, kept",
+    [
+        # (each cycle's gain in units of tol; at tol = 100 the sums are exact)
+        ([200, 0.01, 0], 2, True),  # a gain of at most 0.01 tol is still
+        ([0.05, 30, 40, 50, 0], 5, True),  # 0.05 tol is not
+        ([5, 6, 7, 8, 9, 10], 6, False),  # 45 tol: not above 100
+        ([50, 50, 0], 3, False),  # 100 tol, not above it; equal gains grew
+        ([4, 2, 1, 0.5, 0.25, 0.125], 2, False),  # 6 + 2 (geometric) tol
+        ([40, 30, 25, 20, 15, 10], 6, True),  # 70 + 90 tol at the second
+        ([1, 3, 2, 50, 60, 10], 6, True),  # one dip after growing
+    ],
+)
+def test_stall_probe_by_its_gains(monkeypatch, gains, n_cycles, kept):
+    # the probe ends at a gain of at most PROBE_STILL = 0.01 tol, gives up
+    # where its gains have only shrunk and their geometric series
+    # gain^2 / (last - gain) cannot take it above PROBE_GAIN = 100 tol, and
+    # keeps its end only above that; each cycle starts from the last one's
+    # E-step
+    from skmoe import _em
+
+    tol, start = 100.0, -5e4
+    reached = iter(start + np.cumsum([tol * gain for gain in gains + [0] * 6]))
+    ends, seen = [], []
+
+    def cycle(problem, params, resp, log_gate, prepared, step_max, units):
+        seen.append((resp, log_gate))
+        ends.append(object())
+        parts = (None, ("resp", len(ends)), ("log_gate", len(ends)))
+        return (ends[-1], None), parts, step_max
+
+    monkeypatch.setattr(_em, "_squarem_units", lambda *a: None)
+    monkeypatch.setattr(_em, "_squarem_cycle", cycle)
+    monkeypatch.setattr(_em, "objective", lambda *a: (0.0, float(next(reached))))
+    probed = _em._stall_probe(None, (None, None), "resp", "log_gate", None, start, tol)
+    assert len(ends) == n_cycles
+    assert seen[0] == ("resp", "log_gate")
+    assert seen[1:] == [(("resp", i), ("log_gate", i)) for i in range(1, n_cycles)]
+    if kept:
+        assert probed[0][0] is ends[-1] and probed[1][1] == ("resp", n_cycles)
+    else:
+        assert probed is None
 
 
 def test_stall_probe_goes_on_where_a_crawls_gains_dip_once():
