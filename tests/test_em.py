@@ -516,6 +516,26 @@ def test_stall_probe_is_only_for_fresh_soft_dense_em(monkeypatch, options):
     assert model.n_iter_ <= 3 and calls == []
 
 
+def test_stall_probe_runs_once_per_run(monkeypatch):
+    # two moons crawl from the k-means start: the probe at the 3rd iteration
+    # goes on, and EM's later stop is not probed again, however early
+    from sklearn.datasets import make_moons
+
+    from skmoe import _em
+
+    X, y = make_moons(2000, noise=0.1, random_state=2)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    probes = []
+    probe = _em._stall_probe
+    monkeypatch.setattr(
+        _em, "_stall_probe", lambda *a: probes.append(probe(*a)) or probes[-1]
+    )
+    monkeypatch.setattr(_em, "PROBE_ITER", 10_000)  # any stop is early
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
+    assert len(probes) == 1 and probes[0] is not None
+    assert model.converged_ and model.n_iter_ > 3
+
+
 def test_stall_probe_keeps_max_iter_and_the_last_record():
     # a run whose stop at max_iter the probe would reject ran its SQUAREM
     # cycles past max_iter=3 and returned their end, which no history held
