@@ -283,3 +283,16 @@ def test_pruning_with_groups_counts_each_group_once(solver):
     assert row_share.min() < 0.05 < group_share.min()
     # (to EM's stopping tolerance)
     np.testing.assert_allclose(model.predict_gate(X[:1])[0], group_share, atol=2e-3)
+
+
+def test_pruning_keeps_an_expert_whose_share_equals_the_threshold():
+    # "below the threshold": a share of exactly 0.25 (of 4 equal rows, each
+    # counted once) stays at prune_threshold=0.25
+    from types import SimpleNamespace
+
+    from skmoe._em import prune_smallest
+
+    problem = SimpleNamespace(xp=np, gate_weight=np.full(4, 0.25))
+    resp = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    assert prune_smallest(problem, None, None, resp, 0.25) is None
+    assert prune_smallest(problem, None, None, resp[::-1], 0.25) is None
