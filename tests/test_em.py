@@ -536,6 +536,24 @@ def test_stall_probe_runs_once_per_run(monkeypatch):
     assert model.converged_ and model.n_iter_ > 3
 
 
+def test_em_settles_afresh_after_the_stall_probe(monkeypatch):
+    # a probe of 200 cycles ends at the optimum (its log-likelihood from
+    # -512.5 to -85.84): EM's three changes below tol before the probe do not
+    # count, and it stops after SETTLE = 3 changes of its own, at the 6th
+    from sklearn.datasets import make_moons
+
+    from skmoe import _em
+
+    X, y = make_moons(2000, noise=0.1, random_state=2)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    monkeypatch.setattr(_em, "PROBE_CYCLES", 200)
+    model = MoEClassifier(2, n_init=1, random_state=0).fit(X, y)
+    history = np.asarray(model.log_likelihood_history_)
+    assert model.converged_ and model.n_iter_ == 3 + _em.SETTLE == 6
+    assert history[3] - history[2] > 400  # the probe's gain
+    assert np.all(np.abs(np.diff(history[3:])) < 1e-2)  # at the optimum
+
+
 def test_stall_probe_keeps_max_iter_and_the_last_record():
     # a run whose stop at max_iter the probe would reject ran its SQUAREM
     # cycles past max_iter=3 and returned their end, which no history held
