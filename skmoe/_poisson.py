@@ -135,27 +135,41 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     return exposure
 
 
-def _check_rates(y, exposure, rows=None, n_rows=None):
-    """Raise where a count over its exposure overflows float64: ``score``'s
-    D^2 compares the rates (an exposure of 1e-320 with a count of 3 gave NaN
-    with NumPy's overflow warning). The likelihood, and so fit, takes the
-    exposures' logs and needs no rate. ``rows``: the caller's row numbers of
-    ``y``'s rows, out of ``n_rows`` (None: ``y``'s own), for the message."""
+def _check_rates(
+    y,
+    exposure,
+    rows=None,
+    n_rows=None,
+    *,
+    dtype=np.float64,
+    method="score",
+    reason="D^2 compares the rates",
+):
+    """Raise where a count over its exposure overflows ``dtype``, for
+    ``method``, whose ``reason`` needs the rates: ``score``'s D^2 compares
+    them (an exposure of 1e-320 with a count of 3 gave NaN with NumPy's
+    overflow warning), and ``fit``'s ``expert_estimator`` clones are fitted to
+    them (sklearn's "Input y contains infinity", after NumPy's warning). The
+    likelihood, and so fit's own experts, takes the exposures' logs and needs
+    no rate. ``rows``: the caller's row numbers of ``y``'s rows, out of
+    ``n_rows`` (None: ``y``'s own), for the message."""
     if exposure is None:
         return
     with np.errstate(over="ignore"):
         rates = np.asarray(y, dtype=np.float64) / exposure
-    large = ~(rates <= float(np.finfo(np.float64).max))
+    large = ~(rates <= float(np.finfo(dtype).max))
     if np.any(large):
         row = int(np.flatnonzero(large)[0])
         given = row if rows is None else int(rows[row])
         total = y.shape[0] if n_rows is None else n_rows
+        # float64 X holds the rates that overflow float32
+        wider = ", or use float64 X" if np.dtype(dtype) != np.float64 else ""
         raise ValueError(
-            f"score: the rates y / exposure overflow float64 at "
+            f"{method}: the rates y / exposure overflow {np.dtype(dtype)} at "
             f"{int(np.sum(large))} of {total} rows (such as y={y[row]:g} "
-            f"over exposure {exposure[row]:g} at row {given}), and D^2 compares "
-            "the rates: give the exposures in a smaller unit, so that they are "
-            "larger numbers."
+            f"over exposure {exposure[row]:g} at row {given}), and {reason}: "
+            "give the exposures in a smaller unit, so that they are larger "
+            f"numbers{wider}."
         )
 
 
@@ -411,6 +425,22 @@ class MoEPoissonRegressor(
         exposure = np.asarray(exposure, dtype=np.float64)
         with np.errstate(over="ignore"):  # a rate of inf: judged as such there
             return values / exposure, exposure
+
+    def _target_candidates(self, candidates, Y, sample_weight):
+        # expert_estimator's clones are fitted to the rates (CountExperts'
+        # M-step), in X's dtype; rows of weight 0 are left out of the fit
+        if self._estimator_experts():
+            kept = np.flatnonzero(sample_weight > 0)
+            _check_rates(
+                np.asarray(Y[0][kept], dtype=np.float64),
+                np.exp(np.asarray(Y[3][kept], dtype=np.float64)),
+                rows=kept,
+                n_rows=Y.shape[1],
+                dtype=Y.dtype,
+                method="fit",
+                reason="expert_estimator's clones are fitted to the rates",
+            )
+        return super()._target_candidates(candidates, Y, sample_weight)
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")

@@ -774,6 +774,45 @@ def test_an_overflowing_rate_is_named_in_the_callers_rows():
     np.testing.assert_allclose(narrow.expert_coef_[0], sklearn_fit.coef_, rtol=1e-4)
 
 
+def test_expert_estimator_refuses_rates_that_overflow_unless_weighted_out():
+    # expert_estimator's clones are fitted to the rates y / exposure: a rate
+    # of 3e320 (5e38 in float32 X's dtype) gave NumPy's overflow warning and
+    # sklearn's "Input y contains infinity" from inside the M-step; a row of
+    # weight 0 is left out of the fit, and fits
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    exposure = np.ones(200)
+    exposure[7], y[7] = 1e-320, 3.0
+    model = MoEPoissonRegressor(1, expert_estimator=PoissonRegressor(alpha=0.0))
+    message = (
+        r"^fit: the rates y / exposure overflow float64 at 1 of 200 rows \(such "
+        r"as y=3 over exposure 9.99989e-321 at row 7\), and expert_estimator's "
+        "clones are fitted to the rates: give the exposures in a smaller unit, "
+        r"so that they are larger numbers\.$"
+    )
+    weight = np.ones(200)
+    weight[[0, 1]] = 0.0  # (the row is named in the caller's rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=message):
+            clone(model).fit(X, y, sample_weight=weight, exposure=exposure)
+        narrow = X.astype(np.float32)
+        exposure[7], y[7] = 2e-38, 10.0  # a rate of 5e38 > float32's 3.4e38
+        with pytest.raises(ValueError, match=r"float32 at 1 of 200 rows .* at row 7"):
+            clone(model).fit(narrow, y, exposure=exposure)
+        with pytest.raises(ValueError, match=r"larger numbers, or use float64 X\.$"):
+            clone(model).fit(narrow, y, exposure=exposure)
+        weight[7] = 0.0
+        fitted = clone(model).fit(narrow, y, sample_weight=weight, exposure=exposure)
+    # the clone without the rows of weight 0: sklearn's regression of the rates
+    kept = weight > 0
+    alone = PoissonRegressor(alpha=0.0).fit(
+        narrow[kept], y[kept] / exposure[kept], sample_weight=exposure[kept]
+    )
+    np.testing.assert_allclose(fitted.experts_[0].coef_, alone.coef_, rtol=1e-6)
+
+
 def test_the_start_target_of_a_count_far_below_the_mean_exposure():
     # an exposure e^709 below the geometric mean overflowed exp in the
     # k-means start's log1p(y e^-offset) (inf for a count of 3, NaN for 0),
