@@ -58,6 +58,7 @@ from ._diagnostics import (
     _nan_parameters,
     _own_rows,
 )
+from ._distribution import with_log_parts
 from ._em import (
     EMProblem,
     FitResult,
@@ -560,6 +561,48 @@ def _float64_rows(*parts):
         part.astype(np.float64, copy=False) if isinstance(part, np.ndarray) else part
         for part in parts
     )
+
+
+class _Underflow:
+    """The rows where a gate weight underflowed (to 0, or below the smallest
+    normal float, few digits) from a finite log (X far from the training data),
+    with their log weights and further parts, taken by :meth:`_map_rows`'s
+    ``compute`` from each chunk it sees (in order): the predictive
+    distribution's log density sums them, as ``log_likelihood_samples``
+    (:func:`with_log_parts`), and holds nothing more where none underflows."""
+
+    def __init__(self):
+        self.seen, self.rows, self.parts = 0, [], []
+
+    def exp(self, xp, log_weight, *parts):
+        """``exp(log_weight)``, after :meth:`add`."""
+        weight = xp.exp(log_weight)
+        self.add(xp, weight, log_weight, *parts)
+        return weight
+
+    def add(self, xp, weight, log_weight, *parts):
+        """Take those of a chunk's ``weight``, ``log_weight`` and ``parts``
+        (K or top_k, n_chunk)."""
+        tiny = weight < xp.finfo(weight.dtype).smallest_normal
+        if bool(xp.any(tiny)):  # (the one check where none underflows)
+            lost = xp.any(tiny & (log_weight > -math.inf), axis=0)
+            index = xp.nonzero(lost)[0]
+            self.rows.append(to_numpy(index) + self.seen)
+            taken = (xp.take(part, index, axis=1).T for part in (log_weight, *parts))
+            self.parts.append([to_numpy(part).astype(np.float64) for part in taken])
+        self.seen += weight.shape[1]
+
+    def kept(self):
+        """The rows taken and their log weights and parts (n_kept, K), or None."""
+        rows = np.concatenate(self.rows) if self.rows else ()
+        if len(rows) == 0:
+            return None
+        return rows, *(np.concatenate(part) for part in zip(*self.parts, strict=True))
+
+    def keep(self, distribution):
+        """``distribution`` with the log weights taken (:meth:`kept`)."""
+        kept = self.kept()
+        return distribution if kept is None else with_log_parts(distribution, *kept)
 
 
 class _Rows:

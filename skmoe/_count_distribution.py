@@ -8,6 +8,7 @@ import numpy as np
 from scipy import special
 
 from ._distribution import (
+    _log_weights,
     _mean_rows,
     _mixture_scale,
     _mixture_variance,
@@ -169,7 +170,8 @@ class PredictivePoissonMixture(_RowMixture):
         """
         # weights left summing to 1 + 1e-13 gave log P(0) = 1e-13 > 0 with all
         # rates 0 (as cdf, held at the probabilities' bound)
-        return np.minimum(self._by_rows(self._rows_last(y, "y"), _mixture_logpmf), 0.0)
+        values = self._rows_last(y, "y")
+        return np.minimum(self._log_density(values, _mixture_logpmf), 0.0)
 
     def pmf(self, y):
         """Probability of each row's mixture at the count ``y``.
@@ -426,11 +428,11 @@ def _scales(rates, dispersions=None):
         return np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
 
 
-def _mixture_logpmf(y, weights, rates, dispersions=None):
+def _mixture_logpmf(y, weights, rates, dispersions=None, log_weights=None):
     """Log probabilities at ``y`` (broadcast, rows last) of these rows'
-    mixtures (of negative binomial components with ``dispersions``)."""
-    with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
-        log_weights = np.log(weights)
+    mixtures (of negative binomial components with ``dispersions``);
+    ``log_weights``: the gate's, where known (else ``log(weights)``)."""
+    log_weights = _log_weights(weights, log_weights)
     # scipy's logpmf is NaN at an infinite count, which has probability 0
     counts = np.where(np.isinf(y), -1.0, y)[..., None]
     log_pmf = _log_probabilities(np.maximum(counts, 0.0), rates, dispersions)

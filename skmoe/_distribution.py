@@ -51,6 +51,14 @@ class _RowMixture:
     """
 
     _parameters: tuple[str, ...] = ("weights",)
+    #: ``(slot, parts)`` where the estimators' ``predict_distribution`` found
+    #: a gate weight underflowed to 0 (:func:`with_log_parts`), else None:
+    #: ``logpdf`` or ``logpmf`` of a row of ``slot >= 0`` sums the gate's
+    #: ``log_weights`` (rows ``slot`` of the arrays ``parts``, which may hold
+    #: parameters too) with the components' log densities, as
+    #: ``log_likelihood_samples`` (X far out: -6834 from ``log(weights)`` for
+    #: its -4714).
+    _log_parts = None
 
     def _arrays(self):
         return tuple(getattr(self, name) for name in self._parameters)
@@ -104,7 +112,11 @@ class _RowMixture:
                     "slice, a boolean mask or a 1-D array of row indices; got "
                     f"{got}."
                 )
-        return type(self)(*(array[rows] for array in self._arrays()))
+        out = type(self)(*(array[rows] for array in self._arrays()))
+        if self._log_parts is not None:
+            slot, parts = self._log_parts
+            out._log_parts = (slot[rows], parts)
+        return out
 
     def _rows_last(self, values, name):
         """``values`` as floats, checked to be numeric and to broadcast against the
@@ -121,20 +133,39 @@ class _RowMixture:
             ) from None
         return values
 
-    def _by_rows(self, values, function):
-        """``function(values, *parameters)`` (for a Gaussian mixture, ``weights,
-        means, scales``), values broadcast against the rows (last axis), in
-        chunks of ``PPF_ROWS`` rows."""
+    def _by_rows(self, values, function, parts=None):
+        """``function(values, *parameters, **parts)`` (for a Gaussian mixture,
+        ``weights, means, scales``), values broadcast against the rows (last
+        axis), in chunks of ``PPF_ROWS`` rows; ``parts``: keyword arrays
+        (n_rows, n_components), chunked alike, or None."""
         n_rows = len(self)
+        parts = {} if parts is None else parts
         if n_rows <= PPF_ROWS:
-            return function(values, *self._arrays())
+            return function(values, *self._arrays(), **parts)
         shape = np.broadcast_shapes(values.shape, (n_rows,))
         values = np.broadcast_to(values, shape)
         out = np.empty(shape)
         for start in range(0, n_rows, PPF_ROWS):
             rows = slice(start, start + PPF_ROWS)
             parameters = (array[rows] for array in self._arrays())
-            out[..., rows] = function(values[..., rows], *parameters)
+            chunk = {name: array[rows] for name, array in parts.items()}
+            out[..., rows] = function(values[..., rows], *parameters, **chunk)
+        return out
+
+    def _log_density(self, values, function):
+        """:meth:`_by_rows` of a log density ``function``, from the gate's log
+        weights in the rows that have them (:attr:`_log_parts`)."""
+        out = self._by_rows(values, function)
+        if self._log_parts is None:
+            return out
+        slot, parts = self._log_parts
+        rows = np.flatnonzero(slot >= 0)
+        kept = {name: array[slot[rows]] for name, array in parts.items()}
+        log_weights = {"log_weights": kept.pop("log_weights")}
+        arrays = zip(self._parameters, self._arrays(), strict=True)
+        held = type(self)(*(kept.get(name, array[rows]) for name, array in arrays))
+        values = np.broadcast_to(values, out.shape)[..., rows]
+        out[..., rows] = held._by_rows(values, function, log_weights)
         return out
 
     def _moment(self, function):
@@ -240,7 +271,7 @@ class _ContinuousMixture(_RowMixture):
             (n_rows,) for a scalar or one value per row, (m, n_rows) for m values
             per row.
         """
-        return self._by_rows(self._rows_last(y, "y"), self._logpdf_rows)
+        return self._log_density(self._rows_last(y, "y"), self._logpdf_rows)
 
     def pdf(self, y):
         """Density of each row's mixture at ``y``.
@@ -391,8 +422,8 @@ class PredictiveMixture(_LocationScaleMixture):
     _parameters = ("weights", "means", "scales")
 
     @staticmethod
-    def _logpdf_rows(*parameters):
-        return _mixture_logpdf(*parameters)
+    def _logpdf_rows(*parameters, **parts):
+        return _mixture_logpdf(*parameters, **parts)
 
     @staticmethod
     def _cdf_rows(*parameters):
@@ -520,8 +551,8 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
     _parameters = ("weights", "means", "scales", "df")
 
     @staticmethod
-    def _logpdf_rows(*parameters):
-        return _t_mixture_logpdf(*parameters)
+    def _logpdf_rows(*parameters, **parts):
+        return _t_mixture_logpdf(*parameters, **parts)
 
     @staticmethod
     def _cdf_rows(*parameters):
@@ -769,16 +800,36 @@ def _mixture_scale(_, weights, means, scales):
     return np.where(np.isinf(largest), np.inf, unit[:, 0] * std)
 
 
-def _mixture_logpdf(y, weights, means, scales):
-    """Log densities at ``y`` (broadcast, rows last) of the mixtures of these rows."""
+def _mixture_logpdf(y, weights, means, scales, log_weights=None):
+    """Log densities at ``y`` (broadcast, rows last) of the mixtures of these
+    rows; ``log_weights``: the gate's, where known (else ``log(weights)``)."""
     # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
     with np.errstate(over="ignore", invalid="ignore"):
         z = (y[..., None] - means) / scales
         z2 = z**2
-    with np.errstate(divide="ignore"):  # a gate weight that underflowed to 0
-        log_weights = np.log(weights)
+    log_weights = _log_weights(weights, log_weights)
     log_components = log_weights - 0.5 * z2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
-    return special.logsumexp(_unweighted(weights, log_components, -np.inf), axis=-1)
+    used = log_weights > -np.inf  # (weights > 0 where they come from weights)
+    return special.logsumexp(np.where(used, log_components, -np.inf), axis=-1)
+
+
+def _log_weights(weights, log_weights):
+    """``log_weights`` where given (the gate's), else ``log(weights)``."""
+    if log_weights is not None:
+        return log_weights
+    with np.errstate(divide="ignore"):  # a weight of 0: -inf
+        return np.log(weights)
+
+
+def with_log_parts(distribution, rows, log_weights, **parts):
+    """``distribution`` (an estimator's) with the gate's ``log_weights`` of its
+    ``rows`` (n_kept, n_components) for their ``logpdf`` or ``logpmf``, and
+    ``parts``, parameters of these rows that stand for the distribution's there
+    (:attr:`_RowMixture._log_parts`)."""
+    slot = np.full(len(distribution), -1)
+    slot[rows] = np.arange(len(rows))
+    distribution._log_parts = (slot, {"log_weights": log_weights, **parts})
+    return distribution
 
 
 def _unweighted(weights, components, value):
@@ -910,9 +961,9 @@ def _t_mixture_scale(_, weights, means, scales, df):
     return np.where(np.any(infinite, axis=-1), np.inf, std)
 
 
-def _t_mixture_logpdf(y, weights, means, scales, df):
+def _t_mixture_logpdf(y, weights, means, scales, df, log_weights=None):
     """Log densities at ``y`` (broadcast, rows last) of these rows' Student t
-    mixtures."""
+    mixtures; ``log_weights``: the gate's, where known."""
     gaussian = np.isinf(df)
     nu = np.where(gaussian, 1.0, df)
     # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
@@ -933,12 +984,13 @@ def _t_mixture_logpdf(y, weights, means, scales, df):
             np.log(u),
         )
         log1p_u2 = np.where(far, 2 * log_u, np.log1p(u * u))
-        log_weights = np.log(weights)  # a gate weight that underflowed to 0
+    log_weights = _log_weights(weights, log_weights)
     kernel = np.where(gaussian, -0.5 * z2, -0.5 * (nu + 1) * log1p_u2)
     log_norm = np.where(gaussian, -0.5 * np.log(2 * np.pi), _t_log_norm(nu))
     # in the Gaussian's order: the same floats as PredictiveMixture's where df is inf
     log_components = log_weights + kernel - np.log(scales) + log_norm
-    return special.logsumexp(_unweighted(weights, log_components, -np.inf), axis=-1)
+    used = log_weights > -np.inf  # (weights > 0 where they come from weights)
+    return special.logsumexp(np.where(used, log_components, -np.inf), axis=-1)
 
 
 def _t_mixture_cdf(y, weights, means, scales, df):

@@ -21,7 +21,9 @@ from ._base import (
     _score_weights,
     _scored_rows,
     _too_few_to_score,
+    _Underflow,
 )
+from ._distribution import with_log_parts
 from ._docstrings import fill_doc
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
@@ -677,6 +679,10 @@ class MoEGammaRegressor(
             ``weights``, ``means`` and ``shapes``; held on the host (NumPy)
             whatever the input's namespace. With ``top_k``, each row holds only
             its ``top_k`` selected experts.
+            ``logpdf(y)`` sums the gate's log weights with the experts' log
+            densities, as :meth:`log_likelihood_samples`, also where a gate
+            weight underflows in ``weights`` (to 0 or a subnormal float: X far
+            from the training data).
 
         Examples
         --------
@@ -695,9 +701,14 @@ class MoEGammaRegressor(
         array([0.403, 0.269])
         """
         check_is_fitted(self)
+        underflow = _Underflow()
 
         def compute(xp, design):
-            weight, _, _, mean, dispersion = self._parts(xp, design, zeroed=False)
+            weight, log_weight, _, mean, dispersion = self._parts(
+                xp, design, zeroed=False
+            )
+            underflow.add(xp, weight, log_weight, mean, dispersion)
+            del log_weight  # (freed, as before)
             # an expert of weight 0 takes no part: where its mean (or
             # dispersion) overflowed, 1 stands for it, before _map_rows's
             # overflow check refused rows that predict serves (0 would be
@@ -723,7 +734,14 @@ class MoEGammaRegressor(
             zero = np.isneginf(self._host_attribute("expert_intercept_"))
             means[:, zero] = 0.0
             shapes[:, zero] = 1.0
-        return PredictiveGammaMixture(weights, means, shapes)
+        dist = PredictiveGammaMixture(weights, means, shapes)
+        kept = underflow.kept()
+        if kept is None:
+            return dist
+        rows, log_weights, mean, dispersion = kept
+        # the log density leaves out an expert that 1 stands in for
+        lost = ~(np.isfinite(mean) & np.isfinite(dispersion))
+        return with_log_parts(dist, rows, np.where(lost, -np.inf, log_weights))
 
     def score(self, X, y, sample_weight=None):
         """Return D^2, the fraction of Gamma deviance the predictions explain.

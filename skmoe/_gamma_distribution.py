@@ -8,6 +8,7 @@ from scipy.optimize.elementwise import find_root
 
 from ._distribution import (
     _ContinuousMixture,
+    _log_weights,
     _mean_rows,
     _mixture_scale,
     _mixture_variance,
@@ -212,8 +213,8 @@ class PredictiveGammaMixture(_ContinuousMixture):
         return self._by_rows(np.zeros(len(self)), std)
 
     @staticmethod
-    def _logpdf_rows(*parameters):
-        return _hurdle_logpdf(*parameters)
+    def _logpdf_rows(*parameters, **parts):
+        return _hurdle_logpdf(*parameters, **parts)
 
     @staticmethod
     def _cdf_rows(*parameters):
@@ -289,12 +290,22 @@ def _hurdle(weights, means):
     return zero, total, rest, np.where(mass, 1.0, means)
 
 
-def _hurdle_logpdf(y, weights, means, shapes):
+def _hurdle_logpdf(y, weights, means, shapes, log_weights=None):
     """:func:`_mixture_logpdf` where components of mean 0 are point masses
     at zero: ``log(w_0)`` at 0 in a row that has one (-inf where its weight
-    is 0), else the Gamma components' times their weight."""
+    is 0), else the Gamma components' times their weight; ``log_weights``:
+    the gate's, where known."""
     if not np.any(means == 0):
-        return _mixture_logpdf(y, weights, means, shapes)
+        return _mixture_logpdf(y, weights, means, shapes, log_weights)
+    if log_weights is not None:
+        # log sum_k w_k p_k over the Gamma components, and the point masses'
+        # log w_0 at 0: the gate's logs, where a weight underflowed to 0
+        mass = means == 0
+        has = np.any(mass, axis=-1)
+        rest = np.where(mass, -np.inf, log_weights)
+        gamma = _mixture_logpdf(y, weights, np.where(mass, 1.0, means), shapes, rest)
+        zero = special.logsumexp(np.where(mass, log_weights, -np.inf), axis=-1)
+        return np.where((y == 0) & has, zero, gamma)
     has = np.any(means == 0, axis=-1)
     zero, total, rest, means = _hurdle(weights, means)
     gamma = _mixture_logpdf(y, rest, means, shapes)
@@ -371,8 +382,9 @@ def _log_ratio_term(y, means):
     return np.where(near, _log1pmx(d), far)
 
 
-def _mixture_logpdf(y, weights, means, shapes):
-    """Log densities at ``y`` (broadcast, rows last) of these rows' mixtures."""
+def _mixture_logpdf(y, weights, means, shapes, log_weights=None):
+    """Log densities at ``y`` (broadcast, rows last) of these rows' mixtures;
+    ``log_weights``: the gate's, where known (else ``log(weights)``)."""
     y = y[..., None]
     inside = (y > 0) & (y < np.inf)
     inner = np.where(inside, y, 1.0)
@@ -385,13 +397,15 @@ def _mixture_logpdf(y, weights, means, shapes):
         at_zero = np.where(
             shapes < 1, np.inf, np.where(shapes == 1, -np.log(means), -np.inf)
         )
-        log_weights = np.log(weights)
+    log_weights = _log_weights(weights, log_weights)
     log_components = np.where(
         inside, log_components, np.where(y == 0, at_zero, -np.inf)
     )
     # a component of weight 0 adds nothing, also where its density is inf
     with np.errstate(invalid="ignore"):  # -inf + inf: set to -inf
-        log_components = np.where(weights > 0, log_weights + log_components, -np.inf)
+        # (weights > 0 where they come from weights)
+        used = log_weights > -np.inf
+        log_components = np.where(used, log_weights + log_components, -np.inf)
     out = special.logsumexp(log_components, axis=-1)
     return np.where(np.isnan(y[..., 0]), np.nan, out)
 

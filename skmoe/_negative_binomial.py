@@ -301,5 +301,9 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
             expert ``weights``, means (``rates``) and ``dispersions``; held on
             the host (NumPy) whatever the input's namespace. With ``top_k``,
             each row holds only its ``top_k`` selected experts.
+            ``logpmf(y)`` sums the gate's log weights with the experts' log
+            probabilities, as :meth:`log_likelihood_samples`, also where a
+            gate weight underflows in ``weights`` (to 0 or a subnormal float:
+            X far from the training data).
         """
         return super().predict_distribution(X, exposure=exposure)

@@ -24,8 +24,10 @@ from ._base import (
     _score_weights,
     _scored_rows,
     _too_few_to_score,
+    _Underflow,
 )
 from ._count_distribution import PredictivePoissonMixture
+from ._distribution import with_log_parts
 from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
@@ -1085,6 +1087,10 @@ class MoEPoissonRegressor(
             ``weights`` and ``rates``; held on the host (NumPy) whatever the
             input's namespace. With ``top_k``, each row holds only its
             ``top_k`` selected experts.
+            ``logpmf(y)`` sums the gate's log weights with the experts' log
+            probabilities, as :meth:`log_likelihood_samples`, also where a gate
+            weight underflows in ``weights`` (to 0 or a subnormal float: X far
+            from the training data).
 
         Examples
         --------
@@ -1105,15 +1111,17 @@ class MoEPoissonRegressor(
         exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
 
         sparse = self._top_k() is not None
+        underflow = _Underflow()
 
         def compute(xp, design):
+            # (each expert's rate, for a row whose gate weight underflowed)
             if sparse:
                 index, log_weight = self._route(xp, design)
-                weight = xp.exp(log_weight)
                 rate = xp.exp(self._log_rates(xp, design, index))
+                weight = underflow.exp(xp, log_weight, rate)
             else:
-                weight = xp.exp(self._log_gate(xp, design))
                 rate = xp.exp(self._log_rates(xp, design))
+                weight = underflow.exp(xp, self._log_gate(xp, design), rate)
             rate = _unweighted_zero(xp, weight, rate)
             if sparse:  # (the experts of each row, for their other parameters)
                 return (*_float64_rows(weight.T, rate.T), index.T)
@@ -1134,7 +1142,18 @@ class MoEPoissonRegressor(
                 rates = rates * exposure[:, None]
             _check_exposed(np, rates, "predict_distribution")
         experts = to_numpy(experts[0]) if sparse else None
-        return self._distribution(weights, rates, experts)
+        dist = self._distribution(weights, rates, experts)
+        kept = underflow.kept()
+        if kept is None:
+            return dist
+        # every expert's rate in these rows: those that overflow are left out
+        rows, log_weights, every = kept
+        if exposure is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                every = every * exposure[rows, None]
+        lost = ~np.isfinite(every)
+        log_weights = np.where(lost, -np.inf, log_weights)
+        return with_log_parts(dist, rows, log_weights, rates=np.where(lost, 1.0, every))
 
     def _distribution(self, weights, rates, experts):
         """The predictive distribution of these weights and rates (n_rows,

@@ -23,6 +23,7 @@ from ._base import (
     _float64_rows,
     _score_weights,
     _scored_rows,
+    _Underflow,
 )
 from ._diagnostics import _nan_parameters
 from ._distribution import PredictiveMixture, PredictiveStudentTMixture
@@ -910,15 +911,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
 
     def _sparse_distribution(self, X):
         """The predictive mixture over each row's top-k experts, (n, top_k) arrays."""
+        underflow = _Underflow()
 
         def compute(xp, design):
             index, log_weight = self._route(xp, design)
             means = self._selected_means(xp, design, index)
-            return (*_float64_rows(xp.exp(log_weight).T, means.T), index.T)
+            return (*_float64_rows(underflow.exp(xp, log_weight).T, means.T), index.T)
 
         rows = self._map_rows(X, compute, "predict_distribution")
         weights, means, index = (to_numpy(a) for a in rows)
-        return self._predictive(weights, means, index)
+        return underflow.keep(self._predictive(weights, means, index))
 
     def predict(self, X, *, return_std=False):
         """Predict the mixture mean (and standard deviation).
@@ -980,6 +982,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             ``scales`` (and ``df``); held on the host (NumPy) whatever the
             input's namespace.
             With ``top_k``, each row holds only its ``top_k`` selected experts.
+            ``logpdf(y)`` sums the gate's log weights with the experts' log
+            densities, as :meth:`log_likelihood_samples`, also where a gate
+            weight underflows in ``weights`` (to 0 or a subnormal float: X far
+            from the training data); a distribution built by hand takes
+            ``log(weights)``.
 
         Examples
         --------
@@ -1002,15 +1009,16 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         check_is_fitted(self)  # before _top_k reads a fitted attribute
         if self._top_k() is not None:
             return self._sparse_distribution(X)
+        underflow = _Underflow()
         gate, means = self._map_rows(
             X,
             lambda xp, design: _float64_rows(
-                xp.exp(self._log_gate(xp, design)).T,
+                underflow.exp(xp, self._log_gate(xp, design)).T,
                 self._expert_means(xp, design).T,
             ),
             "predict_distribution",
         )
-        return self._predictive(to_numpy(gate), to_numpy(means))
+        return underflow.keep(self._predictive(to_numpy(gate), to_numpy(means)))
 
     def score(self, X, y, sample_weight=None):
         """R^2, the coefficient of determination of the predictions.
