@@ -731,7 +731,7 @@ def _log_probabilities(counts, rates, dispersions=None):
     y, log_y, base = (a.reshape(shape) for a in Y[:3])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         nb = np.zeros(1, dtype=bool) if dispersions is None else dispersions > 0
-        if not np.all(nb):
+        if nb.size == 0 or not np.all(nb):  # (no rows: the Poisson's)
             # Poisson components from their rates, y (log r - (r - 1)) + base
             # with r = mu / y, whose difference mu - y is exact near r = 1:
             # from the log rates (the experts' form) rounding cost 1e-3 at mu =

@@ -160,6 +160,8 @@ class _RowMixture:
             return out
         slot, parts = self._log_parts
         rows = np.flatnonzero(slot >= 0)
+        if rows.size == 0:  # (a selection of rows that kept none)
+            return out
         kept = {name: array[slot[rows]] for name, array in parts.items()}
         log_weights = {"log_weights": kept.pop("log_weights")}
         arrays = zip(self._parameters, self._arrays(), strict=True)

@@ -16,6 +16,7 @@ from skmoe import (
     MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
+    _base,
     _distribution,
 )
 
@@ -156,3 +157,37 @@ def test_log_density_where_a_gate_weight_is_subnormal():
         _log_gate(model, Xt) + _log_components(model, Xt, yt), axis=1
     )
     assert_allclose(dist.logpdf(yt), by_hand, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_log_density_kept_across_predict_chunks(monkeypatch):
+    # _map_rows's chunks of 7 rows: each chunk's kept rows at their offset
+    model = MoEPoissonRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt, yt = X[:40] * 100, Y_COUNT[:40]
+    whole = model.predict_distribution(Xt)
+    row_bytes = 8 * (Xt.shape[1] + 1 + 4 * model.n_experts_)  # (_chunk_rows)
+    monkeypatch.setattr(_base, "HOST_CHUNK_BYTES", 7 * row_bytes)
+    assert model._chunk_rows(Xt) == 7
+    chunked = model.predict_distribution(Xt)
+    expected = model.log_likelihood_samples(Xt, yt)
+    assert_allclose(chunked.logpmf(yt), expected, rtol=1e-10, atol=1e-14)
+    assert_array_equal(chunked.logpmf(yt), whole.logpmf(yt))
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_rows_selected_without_kept_ones():
+    # a selection of rows none of which kept log weights (and no rows at all)
+    # raised UnboundLocalError in the negative binomial's logpmf
+    model = MoENegativeBinomialRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt, yt = X[:40] * 20, Y_COUNT[:40]
+    dist = model.predict_distribution(Xt)
+    weights = model.predict_gate(Xt)
+    low = np.any(weights < np.finfo(float).smallest_normal, axis=1)
+    assert low.any() and not low.all()  # what the test is about
+    whole = dist.logpmf(yt)
+    assert_allclose(whole, model.log_likelihood_samples(Xt, yt), rtol=1e-10)
+    normal = np.flatnonzero(~low)
+    assert_array_equal(dist[normal].logpmf(yt[normal]), whole[normal])
+    assert_array_equal(dist[int(normal[0])].logpmf(yt[normal[0]]), whole[normal[:1]])
+    for empty in ([], slice(3, 3), np.zeros(40, dtype=bool)):
+        assert dist[empty].logpmf(np.array([])).shape == (0,)
