@@ -723,39 +723,46 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                     f"classes={classes.tolist()} is not the same as the classes the "
                     f"model was fitted with, {self._classes().tolist()}."
                 )
-        if not first:
-            try:
-                return super().partial_fit(X, y, sample_weight=sample_weight)
-            except ValueError as exc:
-                # scikit-learn's words say what is wrong; say what to do
-                text = str(exc)
-                if not text.startswith("y contains previously unseen labels: "):
-                    raise
-                raise ValueError(
-                    f"{text}. The model's classes are {self._classes().tolist()}, "
-                    "fixed by the first partial_fit's classes (or by fit), and "
-                    "partial_fit cannot add one: start a new estimator whose first "
-                    "partial_fit passes every label that can come as classes, or "
-                    "call fit."
-                ) from None
+        if not first:  # scikit-learn's words say what is wrong; say what to do
+            return self._partial_fit_of_known_labels(
+                X,
+                y,
+                sample_weight,
+                lambda labels: (
+                    f"y contains previously unseen labels: {labels}. The model's "
+                    f"classes are {self._classes().tolist()}, fixed by the first "
+                    "partial_fit's classes (or by fit), and partial_fit cannot add "
+                    "one: start a new estimator whose first partial_fit passes "
+                    "every label that can come as classes, or call fit."
+                ),
+            )
         # the parameters are checked while the estimator does not look fitted
         # (scikit-learn skips that once partial_fit has set classes_)
         self._validate_params()
         with _unchanged_on_failure(self):
             self.classes_ = classes
-            try:
-                return super().partial_fit(X, y, sample_weight=sample_weight)
-            except ValueError as exc:
-                # nothing was seen before a first call: say what classes lacks
-                text = str(exc)
-                if not text.startswith("y contains previously unseen labels: "):
-                    raise
-                labels = text.removeprefix("y contains previously unseen labels: ")
-                raise ValueError(
+            # nothing was seen before a first call: say what classes lacks
+            return self._partial_fit_of_known_labels(
+                X,
+                y,
+                sample_weight,
+                lambda labels: (
                     f"y contains labels that classes={classes.tolist()} does not "
                     f"hold: {labels}. classes must include every label that "
                     "can be in y (in this and later calls)."
-                ) from None
+                ),
+            )
+
+    def _partial_fit_of_known_labels(self, X, y, sample_weight, message):
+        """The base's ``partial_fit``, whose error for labels outside the
+        classes is raised with ``message(labels)`` instead."""
+        unseen = "y contains previously unseen labels: "
+        try:
+            return super().partial_fit(X, y, sample_weight=sample_weight)
+        except ValueError as exc:
+            if not str(exc).startswith(unseen):
+                raise
+            raise ValueError(message(str(exc).removeprefix(unseen))) from None
 
     def predict_log_proba(self, X):
         """Log of the mixture's class probabilities.

@@ -457,9 +457,9 @@ def test_stall_probe_leaves_converged_and_one_expert_fits_alone(monkeypatch):
     assert calls == []
 
 
-def test_stall_probe_checks_stops_within_six_iterations(monkeypatch):
-    # PROBE_ITER = 2 * SETTLE: two Gaussian regimes stop at the 6th iteration
-    # at tol=0.013, probed once, and at the 7th at tol=0.008, not probed
+def _two_regimes_and_probe_calls(monkeypatch):
+    """Two Gaussian regimes (200 rows) and the list that each call of
+    ``_em._stall_probe`` appends to."""
     from skmoe import _em
 
     rng = np.random.RandomState(0)
@@ -469,6 +469,13 @@ def test_stall_probe_checks_stops_within_six_iterations(monkeypatch):
     calls = []
     probe = _em._stall_probe
     monkeypatch.setattr(_em, "_stall_probe", lambda *a: calls.append(1) or probe(*a))
+    return X, y, calls
+
+
+def test_stall_probe_checks_stops_within_six_iterations(monkeypatch):
+    # PROBE_ITER = 2 * SETTLE: two Gaussian regimes stop at the 6th iteration
+    # at tol=0.013, probed once, and at the 7th at tol=0.008, not probed
+    X, y, calls = _two_regimes_and_probe_calls(monkeypatch)
     for tol, n_iter, n_calls in ((0.013, 6, 1), (0.008, 7, 0)):
         calls.clear()
         model = MoERegressor(2, n_init=1, tol=tol, random_state=0).fit(X, y)
@@ -492,15 +499,7 @@ def test_stall_probe_is_only_for_fresh_soft_dense_em(monkeypatch, options):
     # iteration without a probe, where the plain fit is probed
     from sklearn.linear_model import LinearRegression
 
-    from skmoe import _em
-
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(200, 1))
-    y = np.where(X[:, 0] > 0, 3 + 2 * X[:, 0], -3 - X[:, 0])
-    y = y + rng.normal(0, 0.5, 200)
-    calls = []
-    probe = _em._stall_probe
-    monkeypatch.setattr(_em, "_stall_probe", lambda *a: calls.append(1) or probe(*a))
+    X, y, calls = _two_regimes_and_probe_calls(monkeypatch)
     plain = MoERegressor(2, n_init=1, tol=0.05, random_state=0).fit(X, y)
     assert (plain.n_iter_, len(calls)) == (3, 1)
     if options.get("expert_estimator") == "linear":
