@@ -501,12 +501,7 @@ def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype
         resp = np.zeros((n_samples, n_experts), dtype=dtype)
         resp[np.arange(n_samples), init.astype(np.intp)] = 1.0
         return resp
-    if init.ndim != 2:
-        raise ValueError(
-            "init_responsibilities must be labels of shape (n_samples,) or "
-            f"responsibilities of shape (n_samples, n_experts); got {init.ndim} "
-            "dimensions."
-        )
+    # (check_array refused 0-d and 3-d arrays)
     init = check_array(init, dtype=np.float64, input_name="init_responsibilities")
     check_consistent_length(np.empty(n_samples), init)
     if init.shape[1] != n_experts:
