@@ -246,8 +246,6 @@ class StdErrorsMixin:
             host(sample_weight), X_host, dtype=np.float64, ensure_non_negative=True
         )
         _check_weight_scale(sample_weight)
-        if not np.sum(sample_weight) > 0:
-            raise ValueError("std_errors needs sample weights with a positive sum.")
         if unweighted and getattr(self, "class_weight", None) is not None:
             # the Hessian of the unweighted likelihood at the class-weighted
             # optimum matched no usual standard error (0.069 where the weighted
