@@ -2115,3 +2115,36 @@ def test_bic_aic_and_icl_refuse_estimator_experts_before_predicting(model):
     given = {name: value[:50] for name, value in fit_params.items()}
     reg.log_likelihood_samples(rows, target[:50], **given)  # the spy does count
     assert spy.calls == 2
+
+
+def test_auto_refuses_a_validation_fraction_that_leaves_nothing_to_fit():
+    X, y = _regimes(n=60)
+    model = MoERegressor(expert_estimator=LinearRegression(), validation_fraction=0.99)
+    # ceil(0.99 * 60) = 60 held out of 60 samples
+    with pytest.raises(ValueError, match=r"of the 60 samples of positive weight, 60,"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_experts_scores_")
+
+
+def test_auto_verbose_prints_the_held_out_scores_it_keeps(capsys):
+    X, y = _regimes(n=60)
+    model = MoERegressor(
+        expert_estimator=LinearRegression(), verbose=1, n_init=1, random_state=0
+    )
+    model.fit(X, y)
+    printed = capsys.readouterr().out.splitlines()
+    scores = [
+        float(line.rsplit(" ", 1)[1])
+        for line in printed
+        if "held-out log-likelihood" in line
+    ]
+    assert len(scores) == 4
+    assert_allclose(scores, model.n_experts_scores_, rtol=1e-5)
+    chose = f"chose n_experts={model.n_experts_} (one standard error, tol=1e-05)"
+    assert chose in printed
+    # 20 samples, 18 held out: 2 to fit, too few for 3 or 4 experts
+    model.set_params(validation_fraction=0.9).fit(X[:20], y[:20])
+    printed = capsys.readouterr().out.splitlines()
+    for n_experts in (3, 4):
+        assert f"n_experts={n_experts}: not fitted (too few samples)" in printed
+    np.testing.assert_array_equal(model.n_experts_scores_[2:], -np.inf)
