@@ -673,3 +673,21 @@ def test_negative_binomial_of_a_tiny_dispersion_is_the_poisson(phi):
         np.testing.assert_allclose(sf, poisson.sf(y, rate), rtol=1e-9, atol=1e-300)
         ppf = dist.ppf(q[:, None])[:, 0]
         np.testing.assert_array_equal(ppf, poisson.ppf(q, rate))
+
+
+@pytest.mark.parametrize(
+    "dispersions, match",
+    [
+        ([[0.5]], r"the shape of the weights \(1, 2\); got \(1, 1\)"),
+        ([[0.5, -0.1]], "dispersions must be finite and non-negative"),
+        ([[0.5, np.inf]], "dispersions must be finite and non-negative"),
+    ],
+)
+def test_negative_binomial_mixture_refuses_bad_dispersions(dispersions, match):
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    with pytest.raises(ValueError, match=match):
+        PredictiveNegativeBinomialMixture([[0.5, 0.5]], [[2.0, 10.0]], dispersions)
+    # a dispersion of 0 is the Poisson limit: accepted, variance mu
+    dist = PredictiveNegativeBinomialMixture([[1.0, 0.0]], [[2.0, 10.0]], [[0, 0]])
+    np.testing.assert_allclose(dist.var(), [2.0])
