@@ -381,3 +381,17 @@ def test_displays_refuse_bools_for_numbers():
             GateDisplay.from_estimator(model, X, **params)
     with pytest.raises(InvalidParameterError, match="not a bool"):
         PredictionBandsDisplay.from_estimator(model, X, y, band="std", n_std=True)
+
+
+def test_prediction_bands_need_one_input_feature():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0] + 0.1 * rng.normal(size=60)
+    reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    with pytest.raises(
+        ValueError,
+        match=r"PredictionBandsDisplay draws one input feature; the estimator "
+        r"expects 2\.",
+    ):
+        PredictionBandsDisplay.from_estimator(reg, X, y)
+    plt.close("all")
