@@ -524,3 +524,30 @@ def test_other_estimators_are_refused():
         bootstrap_lrt(MoERegressor, X, y)
     with pytest.raises(TypeError, match="got LinearRegression"):
         bootstrap_lrt(make_pipeline(StandardScaler(), LinearRegression()), X, y)
+
+
+def test_a_class_too_rare_to_draw_is_refused():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(100, 2))
+    y = np.where(X[:, 0] > 0, "a", "b").astype(object)
+    y[0] = "rare"
+    weight = np.ones(100)
+    weight[0] = 1e-9  # its fitted probability: at most 2e-6 a row
+    null = MoEClassifier(n_experts=1, n_init=1, random_state=0)
+    null.fit(X, y, sample_weight=weight)
+    proba = null.predict_proba(X)[:, list(null.classes_).index("rare")]
+    assert 1 - np.prod(1 - proba) ** 100 < 0.01  # some draw of 100 holds it
+    with pytest.raises(
+        ValueError, match=r"100 samples drawn from the fitted model all missed a class"
+    ):
+        _sample(null, X, {"sample_weight": weight}, 0, null.classes_, y)
+    with pytest.raises(ValueError, match="Merge or drop the rare class"):
+        bootstrap_lrt(
+            MoEClassifier(n_init=1, random_state=0),
+            X,
+            y,
+            max_experts=2,
+            n_bootstrap=19,
+            random_state=0,
+            sample_weight=weight,
+        )
