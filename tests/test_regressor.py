@@ -1944,3 +1944,32 @@ def test_mixture_std_of_tiny_and_zero_spreads():
     means = np.array([[2.0], [5.0]])
     got = mixture_std(np, weights, means, np.array([[0.0], [1.0]]), np.array([2.0]))
     np.testing.assert_array_equal(got, [0.0])
+
+
+def test_a_tied_noise_variance_held_up_by_alpha_names_alpha():
+    # a tied variance takes alpha's term summed over the experts: a flat
+    # regime's own slopes (0.01) hold up nothing, but the shared variance is
+    # held by the steep one's (3); per expert, the cause was "the fit stopping"
+    import re
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (600, 2))
+    low = X[:, 1] < 0
+    y = np.where(low, 5.0 + 0.01 * X[:, 0], -5 + 3 * X[:, 0]) + 1e-5 * rng.randn(600)
+    with pytest.warns(UserWarning, match="held up by alpha's term") as caught:
+        model = MoERegressor(n_experts=2, variance_type="tied", random_state=0)
+        model.fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    assert message.startswith("The noise standard deviation of experts [0, 1]")
+    # the M-step's closed form: the mean square of each row's own regime's
+    # residual plus alpha times every expert's squared slopes
+    own = np.where(
+        low,
+        model.expert_intercept_[0] + X @ model.expert_coef_[0],
+        model.expert_intercept_[1] + X @ model.expert_coef_[1],
+    )
+    squares = np.mean((y - own) ** 2)
+    expected = squares + model.alpha * np.sum(model.expert_coef_**2)
+    np.testing.assert_allclose(model.expert_variance_, expected, rtol=1e-6)
+    quoted = float(re.search(r"up to ([0-9.e+]+) times", message).group(1))
+    np.testing.assert_allclose(quoted, np.sqrt(expected / squares), rtol=1e-2)
