@@ -688,6 +688,11 @@ def test_negative_binomial_mixture_refuses_bad_dispersions(dispersions, match):
 
     with pytest.raises(ValueError, match=match):
         PredictiveNegativeBinomialMixture([[0.5, 0.5]], [[2.0, 10.0]], dispersions)
-    # a dispersion of 0 is the Poisson limit: accepted, variance mu
-    dist = PredictiveNegativeBinomialMixture([[1.0, 0.0]], [[2.0, 10.0]], [[0, 0]])
-    np.testing.assert_allclose(dist.var(), [2.0])
+    # dispersions of 0 are the Poisson limit: accepted, the Poisson mixture's
+    # variance and tails
+    dist = PredictiveNegativeBinomialMixture([[0.3, 0.7]], [[2.0, 10.0]], [[0, 0]])
+    np.testing.assert_allclose(dist.var(), [0.3 * 2 + 0.7 * 10 + 0.21 * 8**2])
+    counts = np.array([0, 1, 5, 20])
+    cdf = 0.3 * poisson.cdf(counts, 2.0) + 0.7 * poisson.cdf(counts, 10.0)
+    np.testing.assert_allclose(dist.cdf(counts), cdf, rtol=1e-12)
+    np.testing.assert_allclose(dist.sf(counts), 1 - cdf, rtol=1e-12)
