@@ -723,3 +723,19 @@ def test_solve_shared_with_noise_against_the_dense_system():
     np.testing.assert_array_equal(
         got[:, shared], np.broadcast_to(got[0, shared], (K, 2))
     )
+
+
+def test_shared_features_outside_the_expert_features_are_named():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=50)
+    model = MoERegressor(n_experts=2, expert_features=[0], shared_features=[0, 2])
+    with pytest.raises(ValueError, match=r"expert_features=\[0\]\): \[2\]\. Shared"):
+        model.fit(X, y)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model.set_params(expert_features=["a"], shared_features=["b", "c"])
+    with pytest.raises(
+        ValueError, match=r"expert_features=\['a'\]\): \['b', 'c'\]\. Shared"
+    ):
+        model.fit(frame, y)
