@@ -704,3 +704,14 @@ def test_icl_with_groups_counts_each_groups_assignment_once():
     assert icl - bic > 1.0
     np.testing.assert_allclose(model.bic(X, y, groups=groups), bic, rtol=1e-10)
     np.testing.assert_allclose(model.icl(X, y, groups=groups), icl, rtol=1e-10)
+
+
+def test_pandas_na_in_object_groups_is_a_missing_label():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 2))
+    y = X[:, 0]
+    groups = np.array(["a", "b"] * 20, dtype=object)
+    groups[3] = pd.NA  # (NA != NA is NA, whose truth value raises)
+    with pytest.raises(ValueError, match=r"groups contains missing labels"):
+        MoERegressor(n_experts=2).fit(X, y, groups=groups)
