@@ -3536,3 +3536,32 @@ def test_a_non_polars_class_named_lazy_frame_is_accepted():
         got.std_errors(X, y.view(LazyFrame)).expert_coef_,
         expected.std_errors(X, y).expert_coef_,
     )
+
+
+def test_score_of_ragged_labels_raises_as_scikit_learn():
+    # (the labels' missing-value check cannot read them: validation says why)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 1))
+    y = (X[:, 0] > 0).astype(int)
+    ragged = [[1, 0], [1], [0]]
+    messages = []
+    for model in (LogisticRegression(), MoEClassifier(n_experts=1)):
+        with pytest.raises(ValueError) as caught:
+            model.fit(X, y).score(X[:3], ragged)
+        messages.append(str(caught.value))
+    assert messages[0].startswith("You appear to be using a legacy multi-label")
+    assert messages[1] == messages[0]
+
+
+def test_fit_on_a_ragged_tuple_target_raises_as_scikit_learn():
+    from sklearn.linear_model import LinearRegression
+
+    X = np.zeros((3, 1))
+    ragged = ([1.0, 2.0], [3.0], [4.0])  # (a tuple: no shape read before)
+    messages = []
+    for model in (LinearRegression(), MoERegressor(n_experts=1)):
+        with pytest.raises(ValueError) as caught:
+            model.fit(X, ragged)
+        messages.append(str(caught.value))
+    assert "inhomogeneous shape" in messages[0]
+    assert messages[1] == messages[0]
