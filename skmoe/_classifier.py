@@ -516,9 +516,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         # first batch of 30 rows: 0.869 against 0.955).
         counts = np.asarray(Y, dtype=np.float64) @ np.asarray(sample_weight, float)
         gate_params, expert_params = params
-        coef = expert_params.get("coef")
-        if coef is None:  # estimators
-            return params
+        coef = expert_params["coef"]  # (partial_fit refuses expert_estimator)
         one_expert = coef.shape[0] * (len(counts) - 1)
         rows = effective_rows(sample_weight)
         few = rows < AUTO_MIN_SAMPLES_PER_PARAMETER * one_expert
