@@ -718,9 +718,7 @@ class MoEPoissonRegressor(
         the next batches set the rates again, until ``UNIT_ROWS`` rows have
         been seen (:meth:`_update_experts`)."""
         gate_params, expert_params = params
-        coef = expert_params.get("coef")
-        if coef is None:  # estimators
-            return params
+        coef = expert_params["coef"]  # (partial_fit refuses expert_estimator)
         zero = point_mass_columns(xp, coef)  # (no coefficients to fit)
         n_poisson = coef.shape[1] - int(xp.sum(xp.astype(zero, xp.int64)))
         needed = AUTO_MIN_SAMPLES_PER_PARAMETER * coef.shape[0] * n_poisson
