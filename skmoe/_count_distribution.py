@@ -469,7 +469,7 @@ def _probabilities(counts, rates, dispersions=None, upper=False):
         out = _poisson_probabilities(counts, rates, upper)
     if nb is None:
         return out
-    if not np.any(nb):
+    if nb.size and not np.any(nb):  # (no rows: np.all was True, out unset)
         return np.where(nb, 0.0, out)  # (the broadcast shape, as before)
     phi = np.where(nb, dispersions, 1.0)
     with np.errstate(invalid="ignore", over="ignore"):

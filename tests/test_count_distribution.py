@@ -696,3 +696,26 @@ def test_negative_binomial_mixture_refuses_bad_dispersions(dispersions, match):
     cdf = 0.3 * poisson.cdf(counts, 2.0) + 0.7 * poisson.cdf(counts, 10.0)
     np.testing.assert_allclose(dist.cdf(counts), cdf, rtol=1e-12)
     np.testing.assert_allclose(dist.sf(counts), 1 - cdf, rtol=1e-12)
+
+
+def test_negative_binomial_rows_selected_to_none_give_empty_results():
+    # dist[mask] of a mask that keeps no row: cdf and sf raised
+    # UnboundLocalError (np.all of no dispersions is True, np.any False)
+    from scipy.stats import nbinom
+
+    from skmoe import PredictiveNegativeBinomialMixture
+
+    dist = PredictiveNegativeBinomialMixture(
+        [[0.3, 0.7], [0.6, 0.4]], [[2.0, 10.0], [1.0, 4.0]], [[0.5, 0.2], [0.1, 0]]
+    )
+    for empty in ([], slice(2, 2), np.zeros(2, dtype=bool)):
+        none = dist[empty]
+        for method in (none.cdf, none.sf, none.pmf, none.logpmf, none.ppf):
+            assert method(0.5).shape == (0,)
+            assert method(np.full((3, 1), 0.5)).shape == (3, 0)
+    # the rows kept still agree with scipy
+    n, p = 1 / 0.5, 1 / (1 + 0.5 * 2.0)
+    n2, p2 = 1 / 0.2, 1 / (1 + 0.2 * 10.0)
+    expected = 0.3 * nbinom.cdf(3, n, p) + 0.7 * nbinom.cdf(3, n2, p2)
+    np.testing.assert_allclose(dist[[0]].cdf(3.0), [expected], rtol=1e-12)
+    np.testing.assert_allclose(dist[[0]].sf(3.0), [1 - expected], rtol=1e-12)
