@@ -300,3 +300,32 @@ def test_model_page_conformal_recipe_asks_for_the_conformal_rank():
     at_end = ~inside & (np.isclose(y_held, low) | np.isclose(y_held, high))
     assert int(np.sum(inside)) + int(np.sum(at_end)) == 181
     assert int(np.sum(at_end)) <= 1
+
+
+def test_recipes_coefficients_in_input_units_match_least_squares():
+    # the recipe's conversion of a scaled pipeline's coefficients and the
+    # intercept's standard error, against least squares on the input's units
+    from sklearn.linear_model import LinearRegression
+
+    path = DOCS / "user_guide" / "recipes.rst"
+    namespace = {"__name__": "__docs__"}
+    for _, code in _code_blocks(path.read_text()):
+        exec(compile(code, str(path), "exec"), namespace)
+        if "X_units" in namespace and "se" in namespace and "w" in namespace:
+            break
+    X, y, resp = (namespace[name] for name in ("X_units", "y_units", "resp"))
+    coef, intercept = namespace["coef"], namespace["intercept"]
+    for k in range(2):
+        ls = LinearRegression().fit(X, y, sample_weight=resp[:, k])
+        np.testing.assert_allclose(ls.coef_, coef[k], atol=1e-4)
+        np.testing.assert_allclose(ls.intercept_, intercept[k], atol=1e-4)
+    # the rows expert 0 owns are all its own (responsibility 1): ordinary least
+    # squares there gives the intercept's classical standard error
+    own = resp.argmax(axis=1) == 0
+    design = np.column_stack([np.ones(own.sum()), X[own]])
+    beta, *_ = np.linalg.lstsq(design, y[own], rcond=None)
+    sigma2 = np.sum((y[own] - design @ beta) ** 2) / (own.sum() - 3)
+    ols_se = np.sqrt(sigma2 * np.linalg.inv(design.T @ design)[0, 0])
+    se, w = namespace["se"], namespace["w"]
+    np.testing.assert_allclose(np.sqrt(w @ se.covariance @ w), ols_se, rtol=0.01)
+    assert se.expert_intercept_[0] < 0.5 * ols_se  # the scaled one is not it
