@@ -401,7 +401,12 @@ class StdErrorsMixin:
             or self._estimator_experts()
         ):
             return ""
-        return ", or with acceleration='squarem', which gets nearer it in fewer steps"
+        # (breast cancer, two experts, tol=1e-8: plain EM stopped at
+        # max_iter=500 and at 2000, SQUAREM converged in 220 iterations)
+        return (
+            ", best with acceleration='squarem', which gets nearer it in "
+            "far fewer steps"
+        )
 
     def _not_stationary_message(self, newton_step, n_curving_up):
         """The warning that the parameters are not at a maximum of the
