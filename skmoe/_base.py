@@ -111,6 +111,7 @@ from ._warm_start import (
     _feature_moments,
     _feature_ranges,
     _moved_features,
+    _target_moments,
     _WarmStartFailed,
 )
 from ._warnings import _held_warnings, _warn_user
@@ -1255,17 +1256,23 @@ class BaseMixtureOfExperts(
             values = values.reshape(-1, 1)
             if dropped:
                 values, weights = values[rows], weights[rows]
+            weights = sample_weight * weights
+            low, high = np.min(values, axis=0), np.max(values, axis=0)
+            if not np.all(np.isfinite(high)):
+                # a count over an exposure so small that its rate overflows
+                # (3 over 1e-310) has no rate to judge a scale by: its inf
+                # made the moments inf and NaN, and the range inf, and both
+                # checks fell silent
+                finite = np.isfinite(values[:, 0])
+                if np.any(finite):
+                    values, weights = values[finite], weights[finite]
+                    low, high = np.min(values, axis=0), np.max(values, axis=0)
             # a later partial_fit stream's runaway check judges its means
             # against these targets too (see _runaway_message)
-            self._stream_y_range = (
-                np.min(values, axis=0),
-                np.max(values, axis=0),
-                effective_rows(sample_weight),
-            )
+            self._stream_y_range = (low, high, effective_rows(sample_weight))
             # (amounts near the largest float: their sums overflow, a scale
             # the check does not judge; NumPy's warning said nothing more)
-            with np.errstate(over="ignore", invalid="ignore"):
-                target_moments = _feature_moments(values, sample_weight * weights)
+            target_moments = _target_moments(values, weights, low, high)
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:
                 moved = _moved_features(

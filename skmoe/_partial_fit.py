@@ -719,6 +719,12 @@ class PartialFitMixin:
                 y = y / np.asarray(host(exposure), dtype=np.float64)
         y = y.reshape(y.shape[0], -1)[rows]
         low, high = np.min(y, axis=0), np.max(y, axis=0)
+        if not np.all(np.isfinite(high)):
+            # a rate that overflows (a count over an exposure of 1e-310) is
+            # no target to judge by: its inf range silenced the stream's check
+            finite = np.isfinite(y)
+            low = np.min(np.where(finite, y, np.inf), axis=0)
+            high = np.max(np.where(finite, y, -np.inf), axis=0)
         seen = vars(self).get("_stream_y_range")
         count = effective_rows(sample_weight)
         if seen is not None:

@@ -3,6 +3,7 @@ with changed expert estimators, and what changed where they cannot."""
 
 from __future__ import annotations
 
+import math
 import numbers
 import pickle
 
@@ -117,6 +118,21 @@ def _feature_moments(X, sample_weight):
             constant = np.max(rows, axis=0) == np.min(rows, axis=0)
             variance = np.where(constant, 0.0, variance)
     return mean.astype(np.float64), variance.astype(np.float64)
+
+
+def _target_moments(values, sample_weight, low, high):
+    """:func:`_feature_moments` of the targets ``values`` (n, 1), whose least
+    and largest are ``low`` and ``high``; where their squares could overflow,
+    taken at a power of two below, so that a variance below the largest float
+    stays finite: a count of 3 over an exposure of 1e-300 (a rate of 3e300)
+    made it inf, a scale the check does not judge."""
+    top = max(abs(float(np.min(low))), abs(float(np.max(high))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not (math.isfinite(top) and top > 2.0**500):
+            return _feature_moments(values, sample_weight)
+        shift = -math.frexp(top)[1]  # (exact: a power of two)
+        mean, variance = _feature_moments(np.ldexp(values, shift), sample_weight)
+        return np.ldexp(mean, -shift), np.ldexp(variance, -2 * shift)
 
 
 def _moved_features(

@@ -1346,6 +1346,37 @@ def test_partial_fit_warns_once_where_a_mean_runs_away(Estimator, family, size):
     assert "learning_rate=10.0 is likely too large" in str(caught[0].message)
 
 
+def test_a_runaway_mean_is_judged_beside_a_rate_that_overflows():
+    """A count of 3 over an exposure of 1e-310 in the first batch: its rate
+    overflows, and the range of the targets seen was inf, so that the stream
+    of test_partial_fit_warns_once_where_a_mean_runs_away never warned. That
+    row now stays out of the range: the warning names the other rows'. (Its
+    weight of 1e-300 leaves the steps as without it.)"""
+    X, y = _count_stream("poisson", 0)
+    y = y.astype(float)
+    order = np.random.RandomState(1).permutation(1000)
+    exposure, weight = np.ones(1000), np.ones(1000)
+    y[order[0]], exposure[order[0]], weight[order[0]] = 3.0, 1e-310, 1e-300
+    batches = [order[start : start + 200] for start in range(0, 1000, 200)] * 3
+    model = MoEPoissonRegressor(
+        n_experts=3, solver="sgd", learning_rate=1.0, random_state=0
+    )
+    runaway = []
+    for number, batch in enumerate(batches):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.partial_fit(
+                X[batch], y[batch], weight[batch], exposure=exposure[batch]
+            )
+        messages = [str(w.message) for w in caught]
+        runaway += [(number, m) for m in messages if "predicts a mean of" in m]
+    assert len(runaway) == 1
+    number, message = runaway[0]
+    stated = re.search(r"targets seen \((\S+) to (\S+)\)", message)
+    seen = y[order[1 : 200 * (number + 1)]]
+    assert (float(stated.group(1)), float(stated.group(2))) == (seen.min(), seen.max())
+
+
 def test_a_runaway_mean_is_judged_per_unit_exposure():
     """Counts over exposures of 0.01 lie far below their rates, which predict
     gives without an exposure (rates up to 288 against counts of 0 to 9: 31

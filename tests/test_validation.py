@@ -1305,6 +1305,76 @@ def test_a_warm_count_fit_judges_the_rates(Estimator):
     ]
 
 
+def _exact_rate_moments(y, exposure):
+    """The exposure-weighted mean and variance of the rates y / exposure, in
+    Fractions (exact), as floats."""
+    from fractions import Fraction
+
+    weights = [Fraction(float(e)) for e in exposure]
+    rates = [Fraction(float(c)) / w for c, w in zip(y, weights, strict=True)]
+    total = sum(weights)
+    mean = sum(w * r for w, r in zip(weights, rates, strict=True)) / total
+    spread = sum(w * (r - mean) ** 2 for w, r in zip(weights, rates, strict=True))
+    return float(mean), float(spread / total)
+
+
+def _stated_ratio(messages):
+    """The 'standard deviation ... times' of the one warm-start fallback."""
+    fallbacks = [m for m in messages if "rates (y / exposure) lie on another" in m]
+    assert len(fallbacks) == 1, messages
+    return float(re.search(r"standard deviation (\S+) times", fallbacks[0]).group(1))
+
+
+def test_a_warm_count_fit_judges_rates_beside_one_that_overflows():
+    # a count of 3 over an exposure of 1e-310: its rate overflows (the fit
+    # takes the exposure's log and needs none), and the rates' moments were
+    # inf and NaN, so that no warm fit was judged (rates 20 times as large
+    # continued the fit). That row now stays out of the moments.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 2))
+    exposure = rng.uniform(0.5, 2.0, 400)
+    rates = np.exp(0.5 + 0.5 * X[:, 0])
+    y = rng.poisson(rates * exposure).astype(float)
+    y[0], exposure[0] = 3.0, 1e-310
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, exposure=exposure)
+    larger = 20 * y
+    larger[0] = y[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, larger, exposure=exposure)
+    stated = _stated_ratio([str(w.message) for w in caught])
+    old = _exact_rate_moments(y[1:], exposure[1:])[1]
+    new = _exact_rate_moments(larger[1:], exposure[1:])[1]
+    np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
+
+
+def test_a_warm_count_fit_judges_rates_whose_squares_overflow():
+    # a count of 3 over an exposure of 1e-300, a rate of 3e300: its square
+    # overflowed, the variance of the rates was inf, and a warm fit on the
+    # data without that row was not judged. The variance, 2.3e298, is now
+    # taken at a power of two below, as exact arithmetic gives it.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 2))
+    exposure = rng.uniform(0.5, 2.0, 400)
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    y[0], exposure[0] = 3.0, 1e-300
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, exposure=exposure)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[1:], y[1:], exposure=exposure[1:])
+    stated = _stated_ratio([str(w.message) for w in caught])
+    old = _exact_rate_moments(y, exposure)[1]
+    new = _exact_rate_moments(y[1:], exposure[1:])[1]
+    assert 1e298 < old < 1e299
+    np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
+
+
 def test_a_warm_fit_continues_a_pipeline_expert():
     # a Pipeline's steps hold estimators, which compared by identity: every
     # warm refit of the docs' spline experts fitted afresh
