@@ -1027,9 +1027,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         ``RegressorMixin.score`` (``r2_score``); 1 is best, and it can be
         negative. y and the predictions are scaled by a power of two where
         their squares would overflow or underflow, so that it stays finite
-        for targets of any size. Where y is constant, 1 for predictions equal
-        to it (to 1e-9 of itself) and 0 otherwise, as ``r2_score`` (whose
-        rounded mean of a constant y scored such predictions between 0 and 1).
+        for targets of any size, but where R^2 itself lies below -1.8e308,
+        the least float (predictions about 1e154 times y's spread away from
+        it): -inf there, as ``r2_score`` gives. Where y is constant, 1 for
+        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
+        ``r2_score`` (whose rounded mean of a constant y scored such
+        predictions between 0 and 1).
 
         Parameters
         ----------
@@ -1073,7 +1076,8 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
         info = np.finfo(dtype)
         high, low = info.maxexp // 2 - 20, info.minexp // 2 + 20
         with np.errstate(over="ignore"):
-            top = max(float(np.max(np.abs(v))) for v in values)
+            tops = [float(np.max(np.abs(v))) for v in values]
+        top = max(tops)
         if math.isfinite(top) and top > 0 and not 2.0**low <= top <= 2.0**high:
             shift = -math.frexp(top)[1]
             y, y_pred = (np.ldexp(v.astype(dtype), shift) for v in values)
@@ -1081,6 +1085,13 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
             if _small_beside(values[0], y, sample_weight, 2.0**low):
                 return _r2_apart(*values, sample_weight)
             return score
+        # y whose squares underflow beside predictions of ordinary size (y of
+        # 1e-200 against predictions of 1e-60: R^2 about -1e280, which
+        # r2_score, its denominator 0, gave as 0)
+        if tops[0] < 2.0**low and _small_beside(
+            values[0], values[0], sample_weight, 2.0**low
+        ):
+            return _r2_apart(*values, sample_weight)
     return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
 

@@ -2346,6 +2346,36 @@ def test_r2_of_predictions_far_larger_than_y():
     )
 
 
+def test_r2_of_y_whose_squares_underflow_beside_ordinary_predictions():
+    # y of 1e-200 against predictions of 1e-60: the predictions set no scale
+    # (within float64's), y's squared deviations underflowed to 0, and
+    # r2_score called y constant: 0.0 for an R^2 of about -1e280
+    from decimal import Decimal, localcontext
+
+    rng = np.random.RandomState(0)
+    y, weight = rng.randn(5) * 1e-200, rng.uniform(0.5, 2.0, 5)
+    for scale, weights in [(1e-60, None), (1e-60, weight), (1.0, None)]:
+        pred = rng.randn(5) * scale
+        w = [Decimal(1)] * 5 if weights is None else [Decimal(v) for v in weights]
+        with localcontext() as context:
+            context.prec = 40
+            mean = sum(a * Decimal(v) for a, v in zip(w, y, strict=True)) / sum(w)
+            errors = sum(
+                a * (Decimal(u) - Decimal(v)) ** 2
+                for a, u, v in zip(w, y, pred, strict=True)
+            )
+            spread = sum(
+                a * (Decimal(v) - mean) ** 2 for a, v in zip(w, y, strict=True)
+            )
+            expected = 1 - errors / spread
+        got = r2_score_at_scale(y, pred, sample_weight=weights)
+        if expected < Decimal("-1.8e308"):  # (predictions of 1: below the least)
+            assert got == -np.inf
+        else:
+            np.testing.assert_allclose(got, float(expected), rtol=1e-12)
+            assert got < -1e270
+
+
 @pytest.mark.parametrize(
     "Estimator, options, score",
     [
