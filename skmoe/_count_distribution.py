@@ -129,7 +129,8 @@ class PredictivePoissonMixture(_RowMixture):
         -------
         ndarray of shape (n_rows,)
             ``sum_k w_k (mu_k + (mu_k - mean)^2)`` for each row (a Poisson
-            component's variance is its mean).
+            component's variance is its mean); inf where it exceeds the
+            largest float (:meth:`std` stays finite there).
         """
 
         def var(values, weights, rates):
@@ -362,7 +363,9 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         Returns
         -------
         ndarray of shape (n_rows,)
-            ``sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)`` for each row.
+            ``sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)`` for each row;
+            inf where it exceeds the largest float (means of about 1e154 and
+            more), as ``scipy.stats.nbinom``'s; :meth:`std` stays finite there.
         """
 
         def var(values, weights, rates, dispersions):
