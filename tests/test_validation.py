@@ -2376,6 +2376,21 @@ def test_r2_of_y_whose_squares_underflow_beside_ordinary_predictions():
             assert got < -1e270
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_r2_of_tiny_y_refuses_predictions_that_are_not_finite(bad):
+    # y of 1e-200 beside a prediction of inf: the branch for y whose squares
+    # underflow scored it -inf, where r2_score (and y of ordinary size)
+    # raise scikit-learn's error for the infinite input
+    rng = np.random.RandomState(0)
+    pred = rng.randn(5) * 1e-60
+    pred[2] = bad
+    for y in (rng.randn(5) * 1e-200, rng.randn(5)):
+        with pytest.raises(ValueError, match="Input contains infinity"):
+            r2_score(y, pred)
+        with pytest.raises(ValueError, match="Input contains infinity"):
+            r2_score_at_scale(y, pred)
+
+
 @pytest.mark.parametrize(
     "Estimator, options, score",
     [
