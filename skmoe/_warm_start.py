@@ -123,16 +123,34 @@ def _feature_moments(X, sample_weight):
 def _target_moments(values, sample_weight, low, high):
     """:func:`_feature_moments` of the targets ``values`` (n, 1), whose least
     and largest are ``low`` and ``high``; where their squares could overflow,
-    taken at a power of two below, so that a variance below the largest float
-    stays finite: a count of 3 over an exposure of 1e-300 (a rate of 3e300)
-    made it inf, a scale the check does not judge."""
+    the variance is summed from each row's ``sqrt(weight) * (value - mean)``
+    taken at a power of two below the largest, so that a variance below the
+    largest float stays finite: a count of 3 over an exposure of 1e-300 (a
+    rate of 3e300) made it inf, a scale the check does not judge. (Scaled
+    by the largest value instead, the other rows' squares underflowed: 0.0
+    for rates of variance 3 beside one of 3e200 of weight 1e-450.)"""
     top = max(abs(float(np.min(low))), abs(float(np.max(high))))
     with np.errstate(over="ignore", invalid="ignore"):
         if not (math.isfinite(top) and top > 2.0**500):
             return _feature_moments(values, sample_weight)
         shift = -math.frexp(top)[1]  # (exact: a power of two)
-        mean, variance = _feature_moments(np.ldexp(values, shift), sample_weight)
-        return np.ldexp(mean, -shift), np.ldexp(variance, -2 * shift)
+        mean, _ = _feature_moments(np.ldexp(values, shift), sample_weight)
+        mean = np.ldexp(mean, -shift)
+        # (the roots of the weights below 1: a subnormal weight keeps its bits)
+        root = np.sqrt(np.asarray(sample_weight, dtype=np.float64))
+        root = np.ldexp(root, -math.frexp(float(np.max(root)))[1])
+        terms = root[:, None] * (values - mean)
+        largest = float(np.max(np.abs(terms)))
+        if not (math.isfinite(largest) and largest > 0):
+            return _feature_moments(values, sample_weight)
+        scale = math.frexp(largest)[1]
+        sums = np.sum(np.ldexp(terms, -scale) ** 2, axis=0) / np.sum(root**2)
+        variance = np.ldexp(sums, 2 * scale)
+        rows = values[np.asarray(sample_weight) > 0]
+        if rows.shape[0] > 0:  # (a constant's 0, as _feature_moments')
+            constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+            variance = np.where(constant, 0.0, variance)
+        return mean, variance.astype(np.float64)
 
 
 def _moved_features(

@@ -1375,6 +1375,36 @@ def test_a_warm_count_fit_judges_rates_whose_squares_overflow():
     np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
 
 
+def test_a_warm_count_fit_judges_rates_beside_a_large_one_of_little_weight():
+    # a count of 3 over an exposure of 1e-200 at a weight of 1e-250: its rate
+    # (3e200) set the power of two the rates' variance was taken at, where
+    # the other rates' squares underflowed, and its own weight times its
+    # exposure underflowed to 0: a variance of 0.0 for one of 3.03, so that a
+    # warm fit on the other rows alone fell back ("constant in the last fit")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 2))
+    exposure = rng.uniform(0.5, 2.0, 400)
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    weight = np.ones(400)
+    y[0], exposure[0], weight[0] = 3.0, 1e-200, 1e-250
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, sample_weight=weight, exposure=exposure)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[1:], y[1:], exposure=exposure[1:])
+    assert not [w for w in caught if "last fit" in str(w.message)]
+    larger = 20 * y
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[1:], larger[1:], exposure=exposure[1:])
+    stated = _stated_ratio([str(w.message) for w in caught])
+    old = _exact_rate_moments(y[1:], exposure[1:])[1]
+    new = _exact_rate_moments(larger[1:], exposure[1:])[1]
+    np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
+
+
 def test_a_warm_fit_continues_a_pipeline_expert():
     # a Pipeline's steps hold estimators, which compared by identity: every
     # warm refit of the docs' spline experts fitted afresh
