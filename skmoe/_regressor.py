@@ -1029,10 +1029,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         their squares would overflow or underflow, so that it stays finite
         for targets of any size, but where R^2 itself lies below -1.8e308,
         the least float (predictions about 1e154 times y's spread away from
-        it): -inf there, as ``r2_score`` gives. Where y is constant, 1 for
-        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
-        ``r2_score`` (whose rounded mean of a constant y scored such
-        predictions between 0 and 1).
+        it): -inf there, as ``r2_score`` gives (where y and the predictions
+        are both float32, it can be -inf below -3.4e38, float32's least).
+        Where y is constant, 1 for predictions equal to it (to 1e-9 of
+        itself) and 0 otherwise, as ``r2_score`` (whose rounded mean of a
+        constant y scored such predictions between 0 and 1).
 
         Parameters
         ----------
