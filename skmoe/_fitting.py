@@ -301,6 +301,17 @@ def _check_missing(xp, array, name):
         )
 
 
+def _check_infinite(xp, array, name):
+    """:func:`_check_missing`, and scikit-learn's error for inf in ``array``
+    (the input ``name``), which ``assume_finite=True`` lets through too."""
+    _check_missing(xp, array, name)
+    if not bool(xp.all(xp.isfinite(array))):
+        raise ValueError(
+            f"Input {name} contains infinity (unchecked: sklearn.set_config("
+            "assume_finite=True) skips scikit-learn's check of the input)."
+        )
+
+
 def _check_finite(xp, result, method, design=None):
     """Raise where outputs came out inf or NaN: inputs so large (|x| ~ 1e308)
     that the gate's or the experts' logits or means overflow (inf - inf in the

@@ -32,6 +32,7 @@ from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_infinite,
     _check_missing,
     _refuse_lazy_frames,
     _take_columns,
@@ -133,6 +134,8 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
             "exposure (time at risk, area) multiplies a sample's rate and must "
             f"be positive. {' '.join(advice)}"
         )
+    # inf, which assume_finite=True lets through, fitted rates of 1e-308
+    _check_infinite(np, exposure, "exposure")
     _check_exposure_range(exposure, dtype)
     return exposure
 

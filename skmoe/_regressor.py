@@ -32,6 +32,7 @@ from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _check_float_range,
+    _check_infinite,
     _check_missing,
     _target_column,
 )
@@ -1050,7 +1051,13 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             R^2 of ``self.predict(X)`` against y.
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
-        return r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
+        score = r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
+        if not math.isfinite(score):
+            # NaN or inf in y that assume_finite=True let through: R^2 NaN
+            values = np.asarray(host(y))
+            if values.dtype.kind == "f":
+                _check_infinite(np, values, "y")
+        return score
 
 
 def r2_score_at_scale(y, y_pred, sample_weight=None):

@@ -19,7 +19,7 @@ from ._backend import (
 )
 from ._em import EMProblem
 from ._fitting import (
-    _check_missing,
+    _check_infinite,
     _check_weight_scale,
     _feature_offset,
     _refuse_lazy_frames,
@@ -274,6 +274,11 @@ class StdErrorsMixin:
             X_host, Y, sample_weight = X_host[rows], Y[..., rows], sample_weight[rows]
             if grouping is not None:
                 grouping = grouping.take(rows)
+        # NaN or inf that sklearn.set_config(assume_finite=True) let through
+        # made the information NaN: every standard error inf, and a warning
+        # that blamed the data's design
+        _check_infinite(np, X_host, "X")
+        _check_infinite(np, Y, "y")
         offset = np.asarray(_feature_offset(X_host, sample_weight))
         experts, _ = self._experts_from_attributes()
         design, own_gate_design = self._designs(np, X_host, offset, experts)
@@ -304,12 +309,6 @@ class StdErrorsMixin:
                     problem, gate_params, expert_params, offsets, covariance=return_cov
                 )
             )
-        if np.any(degenerate):
-            # NaN that sklearn.set_config(assume_finite=True) let through made
-            # the information NaN: every standard error inf, and a warning
-            # that blamed the data's design
-            _check_missing(np, X_host, "X")
-            _check_missing(np, Y, "y")
         se[degenerate] = np.inf
         unidentified = degenerate  # (the name is the warning's text below)
 

@@ -130,6 +130,85 @@ def test_nan_exposure_let_through_by_assume_finite_is_named(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_inf_exposure_let_through_by_assume_finite_is_named(Estimator):
+    # an infinite exposure passed "> 0": fit gave no error, intercepts of -708
+    # and predictions of 2.2e-308 for every row (the gradient solver: "fit
+    # broke down"; gate='gaussian': a FloatingPointError on its covariance)
+    X, _ = _data(Estimator)
+    y = np.random.RandomState(0).poisson(2, X.shape[0])
+    exposure = np.ones(X.shape[0])
+    exposure[3] = np.inf
+    model = Estimator(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            for solver, gate in [
+                ("em", "softmax"),
+                ("sgd", "softmax"),
+                ("em", "gaussian"),
+            ]:
+                with pytest.raises(
+                    ValueError, match="Input exposure contains infinity"
+                ):
+                    Estimator(n_experts=2, n_init=1, solver=solver, gate=gate).fit(
+                        X, y, exposure=exposure
+                    )
+            with pytest.raises(ValueError, match="Input exposure contains infinity"):
+                model.predict(X, exposure=exposure)
+
+
+@pytest.mark.parametrize(
+    "Estimator", ESTIMATORS + [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_inf_let_through_by_assume_finite_is_named_by_std_errors(Estimator):
+    # an inf in X (or in the regressor's y) made every standard error inf,
+    # with NumPy's warnings and one that the information is singular
+    X, y = _data(Estimator)
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = np.random.RandomState(0).poisson(np.exp(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+        reference = model.std_errors(X, y)
+    X_inf = X.copy()
+    X_inf[3, 1] = np.inf
+    cases = [(X_inf, y, "Input X contains infinity")]
+    if Estimator is MoERegressor:
+        y_inf = y.copy()
+        y_inf[3] = -np.inf
+        cases.append((X, y_inf, "Input y contains infinity"))
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            for X_in, y_in, message in cases:
+                with pytest.raises(ValueError, match=message):
+                    model.std_errors(X_in, y_in)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                finite = model.std_errors(X, y)  # finite input: the same errors
+        for name, value in reference.items():
+            np.testing.assert_array_equal(finite[name], value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_y_let_through_by_assume_finite_is_named_by_r2(bad):
+    # the regressor's score (R^2) came out NaN, where log_likelihood_samples
+    # and the other regressors' scores named the bad y
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    y_bad = y.copy()
+    y_bad[3] = bad
+    name = "NaN" if np.isnan(bad) else "infinity"
+    with sklearn.config_context(assume_finite=True):
+        with pytest.raises(ValueError, match=f"Input y contains {name}"):
+            model.score(X, y_bad)
+        # finite y: R^2 as r2_score computes it
+        assert model.score(X, y) == pytest.approx(
+            r2_score(y, model.predict(X)), rel=1e-12
+        )
+
+
+@pytest.mark.parametrize(
     "Estimator", ESTIMATORS + [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
 def test_nan_weight_let_through_by_assume_finite_is_refused_by_partial_fit(
