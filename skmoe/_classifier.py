@@ -736,7 +736,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             )
         # the parameters are checked while the estimator does not look fitted
         # (scikit-learn skips that once partial_fit has set classes_)
-        self._validate_params()
+        self._validate_partial_fit_params()
         with _unchanged_on_failure(self):
             self.classes_ = classes
             # nothing was seen before a first call: say what classes lacks

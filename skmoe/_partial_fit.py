@@ -5,9 +5,11 @@ stochastic gradients, as a mixin of :class:`~skmoe._base.BaseMixtureOfExperts`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import _fit_context, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
@@ -219,10 +221,26 @@ def _streaming_remedy(estimator) -> str:
     return f"Use solver='sgd'{auto}."
 
 
+def _validating_partial_fit(method):
+    """``method``, a ``partial_fit`` wrapped by ``_fit_context``, that validates
+    the parameters on every call first: scikit-learn validates them only while
+    the estimator is unfitted, and set_params between calls can change them.
+    Checked here, outside ``_fit_context``, whose skip of nested validation
+    hides the caller's ``skip_parameter_validation`` inside."""
+
+    @functools.wraps(method)
+    def partial_fit(self, *args, **kwargs):
+        self._validate_partial_fit_params()
+        return method(self, *args, **kwargs)
+
+    return partial_fit
+
+
 class PartialFitMixin:
     """``partial_fit`` and its checks, for :class:`BaseMixtureOfExperts`."""
 
     @available_if(_streaming_solver)
+    @_validating_partial_fit
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one batch (X, y).
@@ -345,10 +363,14 @@ class PartialFitMixin:
         >>> np.round(np.sort(stream.expert_coef_[:, 0]), 1)
         array([-2.,  2.])
         """
-        # every call: scikit-learn validates only while the estimator is
-        # unfitted, and set_params between calls can change them
-        self._validate_params()
         return self._partial_fit_with(X, y, sample_weight)
+
+    def _validate_partial_fit_params(self):
+        """Validate the parameters, unless ``sklearn.set_config(
+        skip_parameter_validation=True)``, which scikit-learn's ``partial_fit``
+        honours (this check, 0.65 ms of a 15 ms batch, ran regardless)."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
 
     def _partial_fit_with(self, X, y, sample_weight, **target):
         """:meth:`partial_fit` after its parameter validation, with the target's

@@ -41,7 +41,12 @@ from ._fitting import (
 )
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import constant_target_score, device, logsumexp, mixture_std
-from ._partial_fit import _pending_rows, _reset_pending, _streaming_solver
+from ._partial_fit import (
+    _pending_rows,
+    _reset_pending,
+    _streaming_solver,
+    _validating_partial_fit,
+)
 from ._separation import separating_direction
 from ._sgd import effective_rows
 from ._sparse import selected_linear
@@ -500,7 +505,6 @@ class MoEPoissonRegressor(
     fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.fit.__doc__)
 
     def partial_fit(self, X, y, sample_weight=None, *, exposure=None):
-        self._validate_params()
         given = getattr(self, "_exposure_given", False) and hasattr(self, "n_experts_")
         if given:  # a batch without exposures drew the rates to its counts
             self._warn_unexposed("partial_fit", exposure)
@@ -510,7 +514,9 @@ class MoEPoissonRegressor(
 
     partial_fit.__doc__ = _exposure_doc(BaseMixtureOfExperts.partial_fit.__doc__)
     partial_fit = available_if(_streaming_solver)(
-        _fit_context(prefer_skip_nested_validation=True)(partial_fit)
+        _validating_partial_fit(
+            _fit_context(prefer_skip_nested_validation=True)(partial_fit)
+        )
     )
 
     def log_likelihood_samples(self, X, y, *, exposure=None):

@@ -130,6 +130,32 @@ def test_nan_exposure_let_through_by_assume_finite_is_named(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_partial_fit_honours_skip_parameter_validation(Estimator):
+    # partial_fit validated its parameters on every call even under
+    # skip_parameter_validation=True, which SGDRegressor.partial_fit and
+    # skmoe's own fit honour; tol, which an SGD epoch does not use, shows it
+    X, y = _data(Estimator)
+    if Estimator is MoEPoissonRegressor:
+        y = np.random.RandomState(0).poisson(np.exp(y))
+    extra = {"classes": np.unique(y)} if Estimator is MoEClassifier else {}
+    bad = Estimator(2, solver="sgd", tol=-1.0, random_state=0)
+    with pytest.raises(ValueError, match="The 'tol' parameter"):
+        clone(bad).partial_fit(X, y, **extra)
+    reference = Estimator(2, solver="sgd", random_state=0).partial_fit(X, y, **extra)
+    with sklearn.config_context(skip_parameter_validation=True):
+        model = clone(bad).partial_fit(X, y, **extra)
+        model.partial_fit(X, y)  # a later batch too
+    reference.partial_fit(X, y)
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(reference, name))
+    # without the option, a later call (of a fitted model) still checks them
+    with pytest.raises(ValueError, match="The 'tol' parameter"):
+        model.partial_fit(X, y)
+
+
+@pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
 def test_inf_exposure_let_through_by_assume_finite_is_named(Estimator):
