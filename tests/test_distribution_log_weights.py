@@ -6,6 +6,9 @@ came from log(weights) and left that expert out (MoERegressor: -6834.0 for the
 -4714.1 of log_likelihood_samples; a zero-inflated Gamma: -inf).
 """
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -191,3 +194,138 @@ def test_rows_selected_without_kept_ones():
     assert_array_equal(dist[int(normal[0])].logpmf(yt[normal[0]]), whole[normal[:1]])
     for empty in ([], slice(3, 3), np.zeros(40, dtype=bool)):
         assert dist[empty].logpmf(np.array([])).shape == (0,)
+
+
+# where a gate weight underflows, with exposures, top_k, a scalar y, after chunks
+# that kept none, and an expert whose rate overflowed: against hand sums
+
+
+def _by_hand(model, Xt, yt, log_gate=None, log_exposure=0.0):
+    """log sum_k g_k p_k from the gate's logs (or ``log_gate``) and scipy's
+    densities, with the rates times the exposures."""
+    log_gate = _log_gate(model, Xt) if log_gate is None else log_gate
+    shift = np.broadcast_to(np.asarray(log_exposure, float), (len(Xt),))
+    components = _log_components_shifted(model, Xt, yt, shift)
+    return special.logsumexp(log_gate + components, axis=1)
+
+
+def _log_components_shifted(model, Xt, y, shift):
+    """:func:`_log_components` with ``shift`` (n,) added to each row's
+    linear predictors (the log exposures)."""
+    model = copy.deepcopy(model)
+    intercept = model.expert_intercept_
+    out = []
+    for i in range(len(Xt)):
+        model.expert_intercept_ = intercept + shift[i]
+        out.append(_log_components(model, Xt[i : i + 1], y[i : i + 1])[0])
+    return np.array(out)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_log_density_with_exposures_where_a_gate_weight_underflows(make):
+    # the kept rows' rates are each expert's times the row's exposure
+    model = make(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt, yt = X[:40] * 100, Y_COUNT[:40]
+    exposure = np.random.RandomState(1).uniform(0.2, 5.0, 40)
+    dist = model.predict_distribution(Xt, exposure=exposure)
+    assert np.any(dist.weights == 0)  # what the test is about
+    by_hand = _by_hand(model, Xt, yt, log_exposure=np.log(exposure))
+    assert np.all(np.isfinite(by_hand))
+    assert_allclose(dist.logpmf(yt), by_hand, rtol=1e-10, atol=1e-14)
+    # rows in an order other than the chunks'
+    rows = np.arange(39, -1, -3)
+    assert_allclose(dist[rows].logpmf(yt[rows]), by_hand[rows], rtol=1e-10)
+
+
+SCALE_TOP_K = {"MoERegressor": 100.0, "MoEPoissonRegressor": 20.0}
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("make", [MoERegressor, MoEPoissonRegressor])
+def test_log_density_with_top_k_where_a_gate_weight_underflows(make):
+    y = Y_REG if make is MoERegressor else Y_COUNT
+    model = make(3, top_k=2, **FIT).fit(X, y)
+    Xt, yt = X[:40] * SCALE_TOP_K[make.__name__], y[:40]
+    dist = model.predict_distribution(Xt)
+    assert np.any(dist.weights == 0)  # what the test is about
+    # the top 2 of the dense gate's logits, renormalized (their log_softmax)
+    log_gate = _log_gate(model, Xt)
+    top = np.argsort(-log_gate, axis=1, kind="stable")[:, :2]
+    sparse = np.full_like(log_gate, -np.inf)
+    rows = np.arange(len(Xt))[:, None]
+    sparse[rows, top] = special.log_softmax(log_gate[rows, top], axis=1)
+    by_hand = _by_hand(model, Xt, yt, log_gate=sparse)
+    assert np.all(np.isfinite(by_hand))
+    log_density = dist.logpmf if hasattr(dist, "logpmf") else dist.logpdf
+    assert_allclose(log_density(yt), by_hand, rtol=1e-10, atol=1e-14)
+
+
+def test_log_density_of_a_scalar_where_a_gate_weight_underflows():
+    # one y for every row, broadcast over the rows that kept log weights
+    model = MoERegressor(2, **FIT).fit(X, Y_REG)
+    Xt = X[:40] * 100
+    dist = model.predict_distribution(Xt)
+    assert np.any(dist.weights == 0)  # what the test is about
+    by_hand = _by_hand(model, Xt, np.full(40, 0.5))
+    assert_allclose(dist.logpdf(0.5), by_hand, rtol=1e-10)
+    # two values per row, (2, n)
+    both = dist.logpdf(np.array([[0.5], [-1.0]]))
+    assert_allclose(both[1], _by_hand(model, Xt, np.full(40, -1.0)), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_log_density_kept_after_chunks_where_none_underflows(monkeypatch):
+    # chunks of 7 rows, the first two without an underflowed weight: the rows
+    # of the later ones are counted from those too
+    model = MoEPoissonRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt = np.vstack([X[:14], X[:40] * 100])
+    yt = np.concatenate([Y_COUNT[:14], Y_COUNT[:40]])
+    assert np.all(model.predict_gate(Xt[:14]) >= np.finfo(float).smallest_normal)
+    row_bytes = 8 * (Xt.shape[1] + 1 + 4 * model.n_experts_)  # (_chunk_rows)
+    monkeypatch.setattr(_base, "HOST_CHUNK_BYTES", 7 * row_bytes)
+    assert model._chunk_rows(Xt) == 7
+    dist = model.predict_distribution(Xt)
+    assert np.any(dist.weights[14:] == 0)  # what the test is about
+    assert_allclose(dist.logpmf(yt), _by_hand(model, Xt, yt), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("exposure", [None, 2.0])
+def test_log_density_leaves_out_an_expert_whose_rate_overflowed(exposure):
+    # X times 600: in row 8 the first expert's rate overflows (log rate 720)
+    # where its gate weight underflows (log -110110); the other's rate is
+    # e^633, log P = -1.3e275. The lost expert adds nothing (its log
+    # probability is -inf), while a rate of 1 standing for it added -110112
+    model = MoEPoissonRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt, yt = X[:40] * 600, Y_COUNT[:40]
+    exposures = None if exposure is None else np.full(40, exposure)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    eta = eta if exposure is None else eta + np.log(exposure)
+    lost = (eta > np.log(np.finfo(float).max)) & (model.predict_gate(Xt) == 0)
+    assert lost.any()  # what the test is about
+    dist = model.predict_distribution(Xt, exposure=exposures)
+    with np.errstate(over="ignore"):  # log P = y log mu - mu - log y!
+        components = yt[:, None] * eta - np.exp(eta) - special.gammaln(yt + 1)[:, None]
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    got = dist.logpmf(yt)
+    assert_allclose(got, by_hand, rtol=1e-10)
+    assert np.all(got[np.any(lost, axis=1)] < -1e200)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_zero_inflated_log_density_where_a_gate_weight_underflows_warns_nothing():
+    # the point mass's mean of 0 took no part in the Gamma terms' sums: 1
+    # stands for it there, so no division by 0 warned (four RuntimeWarnings)
+    model = MoEGammaRegressor(2, gate="gaussian", zero_inflated=True, **FIT)
+    model.fit(X, Y_ZERO_GAMMA)
+    Xt, yt = X[:40] * 100, Y_ZERO_GAMMA[:40]
+    dist = model.predict_distribution(Xt)
+    assert np.any(dist.weights == 0) and np.any(yt == 0)  # what the test is about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = dist.logpdf(yt)
+    by_hand = special.logsumexp(
+        _log_gate(model, Xt) + _log_components(model, Xt, yt), axis=1
+    )
+    assert_allclose(got, by_hand, rtol=1e-10, atol=1e-14)

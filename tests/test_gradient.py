@@ -2372,3 +2372,22 @@ def test_sgd_warm_starts_follow_random_state():
         fitted.setdefault(seed, []).append(model.expert_coef_.copy())
     np.testing.assert_array_equal(fitted[1][0], fitted[1][1])
     assert not np.array_equal(fitted[1][0], fitted[2][0])
+
+
+def test_a_runaway_mean_in_a_batch_of_other_units_names_the_feature():
+    # with feature names, the message names the column as the frame does
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(6)
+    X = rng.uniform(-3, 3, (1000, 2))
+    y = np.where(X[:, 0] < 0, -2.0, 2.0) * X[:, 0] + X[:, 1]
+    y += 0.3 * rng.standard_normal(1000)
+    frame = pd.DataFrame(X, columns=["metres", "width"])
+    model = MoERegressor(n_experts=2, solver="sgd", random_state=0)
+    model.partial_fit(frame[:500], y[:500])
+    millimetres = frame[500:] * [1.0, 1000.0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.partial_fit(millimetres, y[500:])
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 1
+    assert "in a batch whose X's feature 'width' changed scale" in messages[0]
