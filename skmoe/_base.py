@@ -70,6 +70,7 @@ from ._fitting import (
     _categorical_columns,
     _check_finite,
     _check_float_range,
+    _check_infinite,
     _check_missing,
     _check_weight_scale,
     _column_target,
@@ -2702,7 +2703,7 @@ class BaseMixtureOfExperts(
             finite = finite and (keep == "none" or np.all(np.isfinite(resp)))
             if not finite:
                 _check_missing(xp, design, "X")
-                _check_missing(np, Y[..., start:stop], "y")
+                _check_infinite(np, Y[..., start:stop], "y")
                 raise ValueError(
                     f"{method}: X or y has values so far from the model's "
                     f"predictions that their log-likelihood overflows "

@@ -27,6 +27,7 @@ from ._distribution import with_log_parts
 from ._docstrings import fill_doc
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_infinite,
     _check_missing,
     _target_column,
 )
@@ -362,6 +363,7 @@ class MoEGammaRegressor(
         outside = ~np.isfinite(cast) | ((cast < info.smallest_normal) & (wide > 0))
         allowed = wide >= 0 if zeros else wide > 0
         if np.any(outside) and np.all(allowed):
+            _check_infinite(np, wide, "y")  # inf, let through by assume_finite=True
             wider = " or use float64 X" if cast.dtype != np.float64 else ""
             raise ValueError(
                 f"y has amounts outside {cast.dtype}'s range of normal numbers "

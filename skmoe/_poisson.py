@@ -472,6 +472,8 @@ class MoEPoissonRegressor(
         if top * max(math.log1p(top), 1.0) * y.shape[0] > COUNT_LIMIT * float(
             np.finfo(y.dtype).max
         ):
+            if given.dtype.kind == "f":  # inf, let through by assume_finite=True
+                _check_infinite(np, given, "y")
             wider = " or use float64 X" if y.dtype != np.float64 else ""
             raise ValueError(
                 f"y has counts too large for {y.dtype} (up to {top:.3g}): their "

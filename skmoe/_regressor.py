@@ -33,7 +33,6 @@ from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
     _check_float_range,
     _check_infinite,
-    _check_missing,
     _target_column,
 )
 from ._init import SPREAD_RATIO, spread_ratio
@@ -1055,6 +1054,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if not math.isfinite(score):
             # NaN or inf in y that assume_finite=True let through: R^2 NaN
             values = np.asarray(host(y))
+            if values.dtype.kind == "O":  # None in object y: NaN, as check_array has it
+                try:
+                    values = values.astype(np.float64)
+                except (TypeError, ValueError):
+                    return score
             if values.dtype.kind == "f":
                 _check_infinite(np, values, "y")
         return score
@@ -1193,7 +1197,7 @@ def _moments(Y, sample_weight):
     if not (
         np.isfinite(squares) and np.isfinite(squares_of_values) and spread <= limit
     ):
-        _check_missing(np, Y, "y")
+        _check_infinite(np, Y, "y")
         raise ValueError(
             f"y has values too large to fit: their squares overflow {Y.dtype}, "
             "or those of their range (max y - min y, which the fit's residuals "

@@ -185,6 +185,63 @@ def test_inf_exposure_let_through_by_assume_finite_is_named(Estimator):
 
 
 @pytest.mark.parametrize(
+    "Estimator, large, message",
+    [
+        # finite y too large for the family keeps its own message
+        (MoERegressor, 1e200, "y has values too large to fit"),
+        (MoEGammaRegressor, 1e39, "y has amounts outside float32's range"),
+        (MoEPoissonRegressor, 1e39, "y has counts too large for float32"),
+        (MoENegativeBinomialRegressor, 1e39, "y has counts too large for float32"),
+    ],
+)
+def test_inf_y_let_through_by_assume_finite_is_named(Estimator, large, message):
+    # an inf in y was called too large to fit (the regressor), outside the
+    # range of normal numbers (Gamma) or counts too large for float64 "up to
+    # inf" with the advice to fit y / c; log_likelihood_samples of the
+    # regressor blamed predictions far off
+    X, y = _data(Estimator)
+    if Estimator in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = np.random.RandomState(0).poisson(np.exp(y)).astype(float)
+    model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    y_inf = y.copy()
+    y_inf[3] = np.inf
+    calls = {
+        "fit": lambda: Estimator(2, n_init=1, random_state=0).fit(X, y_inf),
+        "partial_fit": lambda: Estimator(2, solver="sgd").partial_fit(X, y_inf),
+        "log_likelihood_samples": lambda: model.log_likelihood_samples(X, y_inf),
+        "score": lambda: model.score(X, y_inf),
+    }
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            # (scikit-learn's own check names no input in score)
+            match = "Input y contains infinity" if assume_finite else "infinity"
+            for call in calls.values():
+                with pytest.raises(ValueError, match=match):
+                    call()
+    with sklearn.config_context(assume_finite=True):
+        y_large = y.copy()
+        y_large[3] = large
+        X_in = X.astype(np.float32) if large < 1e100 else X
+        with pytest.raises(ValueError, match=message):
+            Estimator(2, n_init=1).fit(X_in, y_large)
+
+
+def test_none_in_object_y_let_through_by_assume_finite_is_named_by_r2():
+    # object y with None scored R^2 NaN (the check read float y alone)
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    y_none = y.astype(object)
+    y_none[3] = None
+    with sklearn.config_context(assume_finite=True):
+        with pytest.raises(ValueError, match="Input y contains NaN"):
+            model.score(X, y_none)
+        # finite object y: R^2 as r2_score computes it
+        assert model.score(X, y.astype(object)) == pytest.approx(
+            r2_score(y, model.predict(X)), rel=1e-12
+        )
+
+
+@pytest.mark.parametrize(
     "Estimator", ESTIMATORS + [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
 def test_inf_let_through_by_assume_finite_is_named_by_std_errors(Estimator):
