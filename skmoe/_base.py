@@ -112,6 +112,7 @@ from ._warm_start import (
     _feature_moments,
     _feature_ranges,
     _moved_features,
+    _raise_if_features_changed,
     _target_moments,
     _WarmStartFailed,
 )
@@ -1168,18 +1169,27 @@ class BaseMixtureOfExperts(
         else:
             _labels_present(y)
         categories = _categorical_columns(X)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=float_dtypes(X),
-            # C order: the weighted means that center the features sum in
-            # memory order, and a Fortran X (a DataFrame's values) moved them by
-            # an ulp, which EM took to 5e-12 in float64, 1e-3 in float32
-            order="C",
-            y_numeric=is_regressor(self),
-            reset=not warm,  # a warm start needs the features it was fitted on
-        )
+        try:
+            X_in = X
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                dtype=float_dtypes(X),
+                # C order: the weighted means that center the features sum in
+                # memory order, and a Fortran X (a DataFrame's values) moved
+                # them by an ulp, which EM took to 5e-12 in float64, 1e-3 in
+                # float32
+                order="C",
+                y_numeric=is_regressor(self),
+                reset=not warm,  # a warm start needs the features it was fitted on
+            )
+        except ValueError as error:
+            if warm:
+                _raise_if_features_changed(
+                    self, X_in, error, "warm_start=True", "set warm_start=False"
+                )
+            raise
         self._feature_categories = categories
         if feature_names is not None:
             self.feature_names_in_ = feature_names

@@ -51,7 +51,11 @@ from ._sgd import (
     partial_fit_epoch,
     spread_units,
 )
-from ._warm_start import _feature_ranges, _stream_scale_message
+from ._warm_start import (
+    _feature_ranges,
+    _raise_if_features_changed,
+    _stream_scale_message,
+)
 from ._warnings import _held_warnings, _warn_user
 from .exceptions import SkmoeWarning
 from .gates import GATES
@@ -440,15 +444,21 @@ class PartialFitMixin:
             y = _object_target_as_float(y)
         else:
             _labels_present(y)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=float_dtypes(X),
-            order="C",  # as fit's: fitted values that do not follow X's layout
-            y_numeric=is_regressor(self),
-            reset=first,
-        )
+        try:
+            X_in = X
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                dtype=float_dtypes(X),
+                order="C",  # as fit's: fitted values that do not follow X's layout
+                y_numeric=is_regressor(self),
+                reset=first,
+            )
+        except ValueError as error:
+            if not first:
+                _raise_if_features_changed(self, X_in, error, "partial_fit", "call fit")
+            raise
         if not restart and self._promotes(X):
             # a float32 batch for a float64 model: computed in float64, as
             # predict does (the model stayed float64 only until this batch)

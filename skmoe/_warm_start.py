@@ -16,6 +16,35 @@ class _WarmStartFailed(Exception):
     parameters on the data; ``fit`` then fits as with ``warm_start=False``."""
 
 
+def _raise_if_features_changed(estimator, X, error, method, remedy):
+    """Raise ``error`` (``validate_data``'s ValueError) again with what to do
+    where X's features differ in number or names from those of the fitted
+    model that ``method`` continues; return otherwise. scikit-learn's message
+    ("is expecting 8 features", "names ... passed during fit") does not say
+    that the call continues a fit, nor how to fit on the new features."""
+    from sklearn.utils.validation import _get_feature_names, _num_features
+
+    try:
+        n_features = _num_features(X)
+        names = _get_feature_names(X)
+    except (TypeError, ValueError):  # validate_data's error stands
+        return
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    fitted_n = getattr(estimator, "n_features_in_", n_features)
+    renamed = (
+        names is not None
+        and fitted_names is not None
+        and (len(names) != len(fitted_names) or np.any(names != fitted_names))
+    )
+    if n_features == fitted_n and not renamed:
+        return
+    named = " (and their names)" if fitted_names is not None else ""
+    raise ValueError(
+        f"{error}\n{method} continues the fitted model, whose {fitted_n} "
+        f"features{named} X must have; {remedy} to fit on X's features."
+    ) from error
+
+
 #: A warm fit whose features' standard deviations differ from the last fit's by
 #: more than this factor, or whose means moved by more than ``WARM_SHIFT_LIMIT``
 #: of those deviations, fits as with ``warm_start=False``: parameters fitted in

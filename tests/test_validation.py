@@ -1150,6 +1150,34 @@ def test_warm_start_needs_the_same_features_and_classes(Estimator):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_continued_fits_on_other_features_say_what_to_do(Estimator):
+    # scikit-learn's "is expecting 3 features" / "names ... passed during fit"
+    # did not say that the call continues the fitted model, nor how to fit anew
+    pd = pytest.importorskip("pandas")
+    X, y = _data(Estimator)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    renamed = frame.rename(columns={"c": "d"})
+    warm = Estimator(2, n_init=1, warm_start=True, random_state=0).fit(frame, y)
+    for other in (frame[["a", "b"]], renamed):
+        with pytest.raises(ValueError, match="set warm_start=False") as info:
+            warm.fit(other, y)
+        assert "warm_start=True continues the fitted model" in str(info.value)
+    streamed = Estimator(2, solver="sgd", random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="is expecting 3 features") as info:
+        streamed.partial_fit(X[:, :2], y)
+    assert "partial_fit continues the fitted model" in str(info.value)
+    assert "call fit to fit on X's features" in str(info.value)
+    # other input errors, and the fitted models, are left as they were
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN") as info:
+        streamed.partial_fit(bad, y)
+    assert "continues" not in str(info.value)
+    assert warm.n_features_in_ == streamed.n_features_in_ == 3
+    np.testing.assert_array_equal(warm.feature_names_in_, ["a", "b", "c"])
+
+
 @pytest.mark.parametrize(
     "Estimator, solver",
     [
