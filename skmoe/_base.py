@@ -1258,7 +1258,12 @@ class BaseMixtureOfExperts(
         reference = getattr(self, "_fit_moments", None) if warm else None
         if reference is not None and len(reference[0]) == X_host.shape[1]:
             used = self._used_columns()
-            moved = _moved_features(reference, moments, used)
+            moved = _moved_features(
+                reference,
+                moments,
+                used,
+                names=getattr(self, "feature_names_in_", None),
+            )
             if moved is not None:
                 raise _WarmStartFailed(moved)
         target_moments = None

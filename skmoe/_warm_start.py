@@ -189,6 +189,7 @@ def _moved_features(
     limit=WARM_SCALE_RATIO,
     target=None,
     shift_limit=WARM_SHIFT_LIMIT,
+    names=None,
 ):
     """Why fitted parameters cannot be continued on features of ``moments``
     (means, variances) where the last fit's were ``reference``, or None: a used
@@ -196,7 +197,8 @@ def _moved_features(
     changed by more than ``limit`` times, or whose mean moved by more than
     ``shift_limit`` of the last fit's standard deviations; ``target``: the name
     of the one column's values (y, a count model's rates), or None for
-    features."""
+    features, which are named by ``names`` (``feature_names_in_``), else by
+    their column."""
     offset, old = (np.asarray(part, dtype=np.float64) for part in reference)
     mean, new = moments
     columns = np.arange(mean.shape[0]) if used is None else np.asarray(used)
@@ -220,7 +222,8 @@ def _moved_features(
         return None
     column = int(columns[np.flatnonzero(moved)[0]])
     where = f"{target} lie" if target else "X's features lie"
-    which = "" if target else f"feature {column}: "
+    feature = column if names is None else repr(str(names[column]))
+    which = "" if target else f"feature {feature}: "
     place = "on another scale than" if scaled[column] else "elsewhere than"
     if old[column] == 0:
         # constant in the last fit: no standard deviation to count in (the

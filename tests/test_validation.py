@@ -1178,6 +1178,24 @@ def test_continued_fits_on_other_features_say_what_to_do(Estimator):
     np.testing.assert_array_equal(warm.feature_names_in_, ["a", "b", "c"])
 
 
+def test_warm_start_names_the_moved_feature_by_its_name():
+    # a DataFrame's moved feature was named by its column ("feature 1"), where
+    # partial_fit's warning of a batch's spread names it by feature_names_in_
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoERegressor)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = MoERegressor(2, n_init=1, warm_start=True, random_state=0).fit(frame, y)
+    moved = frame.assign(b=frame["b"] * 100.0)
+    with pytest.warns(SkmoeWarning, match="warm_start=True") as caught:
+        model.fit(moved, y)
+    (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+    assert "(feature 'b': standard deviation 100 times" in message
+    with pytest.warns(SkmoeWarning, match=r"\(feature 1: standard deviation 100"):
+        MoERegressor(2, n_init=1, warm_start=True, random_state=0).fit(X, y).fit(
+            moved.to_numpy(), y
+        )
+
+
 @pytest.mark.parametrize(
     "Estimator, solver",
     [
