@@ -172,6 +172,16 @@ def _differs(value, default) -> bool:
         return True
 
 
+def _listed(indices, shown=12) -> str:
+    """``indices`` (an array of experts) as a list for a warning, its first
+    ``shown`` and a count of the rest past that (64 experts made a line of
+    1190 characters)."""
+    values = indices.tolist()
+    if len(values) <= shown:
+        return str(values)
+    return f"[{', '.join(map(str, values[:shown]))} and {len(values) - shown} more]"
+
+
 def _in_words(phrases, last="or") -> str:
     """``["a", "b", "c"]`` as ``"a, b or c"`` (``last``: the word before
     the last phrase)."""
@@ -1811,7 +1821,7 @@ class BaseMixtureOfExperts(
         names = ", ".join(f"expert_{name}_" for name in problem.experts.lower_bounds())
         if self._estimator_experts():
             return (
-                f"Experts {collapsed.tolist()} of the kept run collapsed: their "
+                f"Experts {_listed(collapsed)} of the kept run collapsed: their "
                 f"{names} sits at its lower bound, as an estimator that fits its "
                 "samples exactly (a deep tree) gives. Its likelihood is then "
                 "unbounded; the bound stops it, but the likelihood and score "
@@ -1836,7 +1846,7 @@ class BaseMixtureOfExperts(
             # expert holds one value of y alone on the rows it takes (a
             # spike, which a larger alpha does not undo)
             return (
-                f"Experts {collapsed.tolist()} of the kept run collapsed: each has "
+                f"Experts {_listed(collapsed)} of the kept run collapsed: each has "
                 f"{n_coef} coefficients for {n_rows} samples, so that it fits its "
                 f"samples exactly and its {names} sits at or near its lower bound; "
                 "the likelihood, and score, bic and aic with it, are inflated and "
@@ -1881,7 +1891,7 @@ class BaseMixtureOfExperts(
             if self.n_experts != "auto" and not self._streams():
                 words.append("n_experts='auto' (which passes over such fits)")
         return (
-            f"Experts {experts.tolist()} of the kept run collapsed: each has "
+            f"Experts {_listed(experts)} of the kept run collapsed: each has "
             f"{n_coef} coefficients for {count} samples of its own (those it "
             f"takes, of the {n_rows}), so that it fits them (nearly) exactly and "
             f"its {names} sits at or near its lower bound; the likelihood, and "
@@ -1894,7 +1904,7 @@ class BaseMixtureOfExperts(
         """The text of a warning when ``experts`` (indices) collapsed onto a
         few distinct values of y (copies, a spike)."""
         return (
-            f"Experts {experts.tolist()} of the kept run collapsed: each fits "
+            f"Experts {_listed(experts)} of the kept run collapsed: each fits "
             "a few distinct values of y (copies, a spike) almost exactly, so that its "
             f"{names} sits at or near its lower bound. An expert that fits its "
             "samples exactly (duplicated points, a few outliers) has an "
@@ -1960,7 +1970,7 @@ class BaseMixtureOfExperts(
             else ""
         )
         return (
-            f"Experts {few.tolist()} of the kept run handle fewer than {needed} "
+            f"Experts {_listed(few)} of the kept run handle fewer than {needed} "
             f"samples ({AUTO_MIN_SAMPLES_PER_PARAMETER} per {unit} of their "
             f"own): their parameters are barely determined{noise}, and their "
             "predictions can be extreme away from those samples. Try "
@@ -1987,7 +1997,7 @@ class BaseMixtureOfExperts(
                 "Fit without zero_inflated=True."
             )
         return (
-            f"Experts {unused.tolist()} of the kept run handle less than one "
+            f"Experts {_listed(unused)} of the kept run handle less than one "
             "sample's worth of the (weighted) data each: the model uses "
             f"{n_experts - len(unused)} of its "
             f"{n_experts} experts. Fit fewer experts"
@@ -2038,7 +2048,7 @@ class BaseMixtureOfExperts(
         if len(gate_collapsed) == 0 or best.gate_params["coef"].shape[1] < 2:
             return None
         return (
-            f"Experts {gate_collapsed.tolist()} of the kept run collapsed in "
+            f"Experts {_listed(gate_collapsed)} of the kept run collapsed in "
             "the gaussian gate: their samples share a value of a gate "
             "feature (a binary or discrete one, duplicated rows) or lie on a "
             "line, so their covariance of the inputs sits at its floor. The "

@@ -3918,3 +3918,21 @@ def test_fit_on_a_ragged_tuple_target_raises_as_scikit_learn():
         messages.append(str(caught.value))
     assert "inhomogeneous shape" in messages[0]
     assert messages[1] == messages[0]
+
+
+def test_a_warning_of_many_experts_lists_the_first_and_counts_the_rest():
+    # 30 experts on 200 rows: 22 hold fewer than 8 samples (2 per parameter);
+    # the warning named all of them (64 experts: a line of 1190 characters)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = X[:, 0] + rng.randn(200)
+    model = MoERegressor(n_experts=30, random_state=0, max_iter=3, tol=0)
+    with pytest.warns(UserWarning, match="handle fewer than 8") as record:
+        model.fit(X, y)
+    few = np.flatnonzero(model.responsibilities(X, y).sum(axis=0) < 8)
+    assert few.shape[0] > 12
+    (message,) = [str(w.message) for w in record if "fewer than 8" in str(w.message)]
+    listed = ", ".join(map(str, few[:12]))
+    assert message.startswith(
+        f"Experts [{listed} and {few.shape[0] - 12} more] of the kept run"
+    )
