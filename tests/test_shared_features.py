@@ -12,7 +12,7 @@ import pytest
 from scipy import optimize, special, stats
 from sklearn.linear_model import LinearRegression
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe.exceptions import SkmoeWarning
 
 
@@ -192,6 +192,56 @@ def test_std_errors_count_a_shared_coefficient_once(Estimator):
         )
     np.testing.assert_allclose(se.expert_coef_[:, 0], expected[[2, 4]], rtol=1e-3)
     np.testing.assert_allclose(se.expert_intercept_, expected[[1, 3]], rtol=1e-3)
+
+
+def test_gamma_std_errors_of_a_shared_coefficient_between_unequal_dispersions():
+    # Gamma experts of shapes 50 and 2: the packed coordinates take each
+    # expert's coefficients in units of its sqrt(phi_k), a shared row one unit
+    rng = np.random.default_rng(0)
+    n = 600
+    X = rng.normal(size=(n, 2))
+    first = rng.random(n) < 0.4
+    phi = np.where(first, 0.02, 0.5)
+    eta = np.where(first, 1.0 + 0.5 * X[:, 1], -0.5 - 0.8 * X[:, 1]) + 0.3 * X[:, 0]
+    y = rng.gamma(1 / phi, np.exp(eta) * phi)
+    model = MoEGammaRegressor(
+        2, gate="constant", shared_features=[0], alpha=0, tol=1e-10, random_state=0
+    ).fit(X, y)
+    _shared_rows_equal(model, [0])
+
+    def log_likelihood(theta):
+        # [gate log-odds / 2, intercepts (2), shared slope, own slopes (2),
+        # dispersions (2)]
+        half, b0, b1, shared, c0, c1, phi0, phi1 = theta
+        gate = np.array([-half, half]) - special.logsumexp([-half, half])
+        parts = [
+            gate[k]
+            + stats.gamma.logpdf(
+                y, 1 / p, scale=np.exp(b + shared * X[:, 0] + c * X[:, 1]) * p
+            )
+            for k, (b, c, p) in enumerate([(b0, c0, phi0), (b1, c1, phi1)])
+        ]
+        return special.logsumexp(parts, axis=0).sum()
+
+    theta = np.array(
+        [
+            model.gate_intercept_[1],
+            *model.expert_intercept_,
+            model.expert_coef_[0, 0],
+            *model.expert_coef_[:, 1],
+            *model.expert_dispersion_,
+        ]
+    )
+    assert log_likelihood(theta) == pytest.approx(model.log_likelihood_, rel=1e-10)
+    expected = np.sqrt(
+        np.diag(np.linalg.inv(_observed_information(theta, (), 1e-5, log_likelihood)))
+    )
+    se = model.std_errors(X, y)
+    np.testing.assert_allclose(se.gate_intercept_, expected[0], rtol=1e-3)
+    np.testing.assert_allclose(se.expert_intercept_, expected[1:3], rtol=1e-3)
+    np.testing.assert_allclose(se.expert_coef_[:, 0], expected[3], rtol=1e-3)
+    np.testing.assert_allclose(se.expert_coef_[:, 1], expected[4:6], rtol=1e-3)
+    np.testing.assert_allclose(se.expert_dispersion_, expected[6:], rtol=1e-3)
 
 
 @pytest.mark.parametrize(
