@@ -11,14 +11,14 @@ from scipy.optimize import approx_fprime, minimize
 from scipy.special import gammaln, log_softmax, logsumexp, xlogy
 from scipy.stats import poisson
 from sklearn.linear_model import PoissonRegressor
-from sklearn.metrics import d2_tweedie_score
+from sklearn.metrics import d2_tweedie_score, r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 from skmoe._math import design_matrix
-from skmoe.exceptions import FeatureScaleWarning
+from skmoe.exceptions import FeatureScaleWarning, SkmoeWarning
 from skmoe.experts import PoissonExperts
 from skmoe.experts.poisson import encode_counts, rates
 
@@ -1097,3 +1097,61 @@ def test_one_expert_stream_judges_small_features_as_fit_does(estimator):
     assert np.all(1e-6 < 1e-2 * np.mean(y) * variance / 100)  # (a margin of 100)
     # at a thousandth of that scale alpha is 3 times that information: it warns
     assert_lone_expert_stream_judges_scales_as_fit(estimator, X, y, 1e-3)
+
+
+def test_features_too_large_for_the_counts_are_named_among_the_expert_features():
+    # expert_features=[1, 2]: the check sees X's columns 1 and 2 as its 0 and
+    # 1, and names the caller's column 2 (not 1)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    X[:, 2] *= 1e150
+    y = rng.poisson(3, 20).astype(float)
+    y[0] = 1e12
+    with pytest.warns(FeatureScaleWarning, match="too large for the counts") as record:
+        MoEPoissonRegressor(1, expert_features=[1, 2], random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record if "too large" in str(w.message)]
+    assert messages[0].startswith("Features [2] are too large")
+
+
+def test_counts_whose_weighted_sum_underflows_fit_as_without_them():
+    # the one positive count (0.4) at weight 5e-324: its weighted count
+    # rounds to 0, so the mean count the scale check takes the log of is 0
+    # (math.log raised); the fit is that of the all-zero counts
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(200, 1))
+    y = np.zeros(200)
+    y[0] = 0.4
+    fits = []
+    for first in (0.0, 5e-324):
+        weight = np.ones(200)
+        weight[0] = first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkmoeWarning)
+            model = MoEPoissonRegressor(1, random_state=0).fit(
+                X, y, sample_weight=weight
+            )
+        fits.append(model)
+    np.testing.assert_allclose(
+        fits[1].expert_intercept_, fits[0].expert_intercept_, rtol=1e-10
+    )
+    np.testing.assert_allclose(fits[1].expert_coef_, fits[0].expert_coef_, atol=1e-20)
+
+
+def test_score_of_a_constant_y_where_predictions_underflow_is_r2_scores():
+    # rows at x=-400 of a slope of 2: rates that underflow take score's
+    # log-mean path, whose D^2 has no null deviance for a constant y; it is
+    # then 1 or 0 as r2_score's (sklearn's d2_tweedie_score divides by zero)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(300, 1))
+    y = rng.poisson(np.exp(1 + 2 * X[:, 0]))
+    model = MoEPoissonRegressor(2, random_state=0).fit(X, y)
+    for X_new, y_new in (
+        ([[-400.0], [-500.0]], [0.0, 0.0]),
+        ([[0.0], [0.5], [-400.0]], [2.0, 2.0, 2.0]),
+        ([[0.0], [0.5], [-400.0]], [0.0, 0.0, 0.0]),
+    ):
+        predicted = model.predict(X_new)
+        assert np.min(predicted) < np.finfo(np.float64).smallest_normal
+        expected = r2_score(y_new, predicted)
+        assert model.score(X_new, y_new) == expected
+    assert model.score([[-400.0], [-500.0]], [0.0, 0.0]) == 1.0
