@@ -2148,3 +2148,23 @@ def test_auto_verbose_prints_the_held_out_scores_it_keeps(capsys):
     for n_experts in (3, 4):
         assert f"n_experts={n_experts}: not fitted (too few samples)" in printed
     np.testing.assert_array_equal(model.n_experts_scores_[2:], -np.inf)
+
+
+def test_an_expert_started_without_rows_is_fitted_with_equal_weights():
+    # init_responsibilities giving expert 1 no row: its estimator has no
+    # former fit to keep and scikit-learn refuses weights that are all zero,
+    # so its first M-step fits it on every row, equally weighted
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = np.where(X[:, 0] > 0, 1 + 2 * X[:, 0], -1 - X[:, 0])
+    y = y + 0.1 * rng.normal(size=200)
+    model = MoERegressor(
+        2, expert_estimator=LinearRegression(), n_init=1, max_iter=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, init_responsibilities=np.zeros(200, dtype=int))
+    reference = LinearRegression().fit(X, y)
+    for expert in model.experts_:
+        np.testing.assert_allclose(expert.coef_, reference.coef_, rtol=1e-12)
+        np.testing.assert_allclose(expert.intercept_, reference.intercept_, rtol=1e-12)
