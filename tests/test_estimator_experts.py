@@ -2168,3 +2168,52 @@ def test_an_expert_started_without_rows_is_fitted_with_equal_weights():
     for expert in model.experts_:
         np.testing.assert_allclose(expert.coef_, reference.coef_, rtol=1e-12)
         np.testing.assert_allclose(expert.intercept_, reference.intercept_, rtol=1e-12)
+
+
+class _SlotsLeastSquares:
+    """Weighted least squares with ``__slots__``: no weak references to it."""
+
+    __slots__ = ("coef_", "fit_intercept", "intercept_", "n_features_in_")
+
+    def __init__(self, fit_intercept=True):
+        self.fit_intercept = fit_intercept
+
+    def __sklearn_tags__(self):
+        return LinearRegression().__sklearn_tags__()
+
+    def get_params(self, deep=True):
+        return {"fit_intercept": self.fit_intercept}
+
+    def set_params(self, **params):
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        X = np.asarray(X)
+        root = np.sqrt(np.ones(len(y)) if sample_weight is None else sample_weight)
+        design = np.column_stack([np.ones(len(X)), X]) * root[:, None]
+        beta = np.linalg.lstsq(design, np.asarray(y) * root, rcond=None)[0]
+        self.intercept_, self.coef_ = beta[0], beta[1:]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        return self.intercept_ + np.asarray(X) @ self.coef_
+
+
+def test_estimators_without_weak_references_fit_as_linear_regression():
+    # an expert estimator that cannot be weakly referenced is not remembered
+    # with its outputs (which are recomputed): the fit is LinearRegression's
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = np.where(X[:, 0] > 0, 1 + 2 * X[:, 0], -1 - X[:, 0])
+    y = y + 0.1 * rng.normal(size=200)
+    fits = [
+        MoERegressor(2, expert_estimator=estimator, random_state=0).fit(X, y)
+        for estimator in (_SlotsLeastSquares(), LinearRegression())
+    ]
+    assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, rel=1e-12)
+    for ours, reference in zip(fits[0].experts_, fits[1].experts_, strict=True):
+        np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-10)
+        np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-10)
