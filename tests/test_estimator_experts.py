@@ -2217,3 +2217,25 @@ def test_estimators_without_weak_references_fit_as_linear_regression():
     for ours, reference in zip(fits[0].experts_, fits[1].experts_, strict=True):
         np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-10)
         np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-10)
+
+
+def test_an_expert_estimator_without_get_params_gets_clones_error():
+    # (the check for a prefit stacking ensemble reads get_params: without it,
+    # an AttributeError had come before scikit-learn's clone error)
+    class NoParameters:
+        def __sklearn_tags__(self):
+            return LinearRegression().__sklearn_tags__()
+
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20.0)
+    with pytest.raises(TypeError) as expected:
+        clone(NoParameters())
+    with pytest.raises(TypeError, match="get_params") as got:
+        MoERegressor(2, expert_estimator=NoParameters()).fit(X, y)
+    message = str(expected.value).split(" (type")[1]
+    assert message in str(got.value)
