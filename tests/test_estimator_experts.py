@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 from numpy.testing import assert_allclose
 from scipy.stats import poisson, sem
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
@@ -2239,3 +2240,79 @@ def test_an_expert_estimator_without_get_params_gets_clones_error():
         MoERegressor(2, expert_estimator=NoParameters()).fit(X, y)
     message = str(expected.value).split(" (type")[1]
     assert message in str(got.value)
+
+
+class _WithExtra(RegressorMixin, BaseEstimator):
+    """LinearRegression with one more parameter, of any type."""
+
+    def __init__(self, extra=None):
+        self.extra = extra
+
+    def fit(self, X, y, sample_weight=None):
+        self.fitted_ = LinearRegression().fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def predict(self, X):
+        return self.fitted_.predict(X)
+
+
+class _EqualsRaises:
+    """A pandas-like value whose ``equals`` raises."""
+
+    def equals(self, other):
+        raise RuntimeError("cannot compare")
+
+
+class _EqualityRaises:
+    """A value whose ``==`` raises."""
+
+    __hash__ = None
+
+    def __eq__(self, other):
+        raise RuntimeError("cannot compare")
+
+
+@pytest.mark.parametrize(
+    "before, after, same",
+    [
+        (scipy.sparse.eye(2, format="csr"), scipy.sparse.eye(2, format="csr"), True),
+        (scipy.sparse.eye(2, format="csr"), scipy.sparse.eye(3, format="csr"), False),
+        # 1-D sparse arrays: (a != b).nonzero() gives one index array
+        (
+            scipy.sparse.coo_array([1.0, 0, 2]),
+            scipy.sparse.coo_array([1.0, 0, 2]),
+            True,
+        ),
+        (
+            scipy.sparse.coo_array([1.0, 0, 2]),
+            scipy.sparse.coo_array([1.0, 0, 3]),
+            False,
+        ),
+        # values that cannot be compared count as changed
+        (_EqualsRaises(), _EqualsRaises(), False),
+        (_EqualityRaises(), _EqualityRaises(), False),
+    ],
+)
+def test_warm_start_compares_expert_estimator_parameters(before, after, same):
+    # a changed expert_estimator parameter refits afresh, with a warning, as a
+    # fit with warm_start=False; an equal one continues the fitted experts
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = X[:, 0] + 0.1 * rng.normal(size=100)
+    model = MoERegressor(
+        2, expert_estimator=_WithExtra(before), warm_start=True, random_state=0
+    ).fit(X, y)
+    model.set_params(expert_estimator=_WithExtra(after))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    afresh = [w for w in record if "fitted as with warm_start=False" in str(w.message)]
+    if same:
+        assert not afresh
+        return
+    assert "expert_estimator differs" in str(afresh[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cold = MoERegressor(2, expert_estimator=_WithExtra(after), random_state=0)
+        cold.fit(X, y)
+    assert model.log_likelihood_ == pytest.approx(cold.log_likelihood_, rel=1e-12)
