@@ -697,6 +697,51 @@ def test_zero_inflated_two_experts_is_the_zinb_model():
     np.testing.assert_allclose(model.aic(X, y), -2 * log_likelihood + 10, rtol=1e-10)
 
 
+def test_zero_inflated_gradient_solver_reaches_the_zinb_maximum():
+    # solver="gradient" moves neither the point mass's coefficients nor its
+    # dispersion: it reaches the ZINB maximum written out with scipy
+    rng = np.random.RandomState(7)
+    X = rng.uniform(-2, 2, size=(1500, 1))
+    zero = rng.rand(1500) < 1 / (1 + np.exp(-(-0.5 + X[:, 0])))
+    mean = np.exp(1.5 - 0.4 * X[:, 0])
+    y = np.where(zero, 0.0, rng.negative_binomial(3.0, 3.0 / (3.0 + mean)))
+    model = MoENegativeBinomialRegressor(
+        n_experts=2,
+        zero_inflated=True,
+        solver="gradient",
+        alpha=0.0,
+        tol=1e-12,
+        random_state=0,
+    ).fit(X, y)
+    assert model.expert_intercept_[0] == -np.inf
+    assert model.expert_dispersion_[0] == 0.0
+
+    def loss(t):
+        p_zero = special.expit(t[0] + t[1] * X[:, 0])
+        mu = np.exp(t[2] + t[3] * X[:, 0])
+        log_nb = stats.nbinom.logpmf(
+            y, np.exp(t[4]), np.exp(t[4]) / (np.exp(t[4]) + mu)
+        )
+        with np.errstate(divide="ignore"):
+            at_zero = np.logaddexp(np.log(p_zero), np.log1p(-p_zero) + log_nb)
+        return -np.sum(np.where(y == 0, at_zero, np.log1p(-p_zero) + log_nb))
+
+    best = optimize.minimize(
+        loss, [-0.5, 1.0, 1.5, -0.4, np.log(3.0)], method="BFGS", options={"gtol": 1e-8}
+    )
+    log_odds = np.log(model.predict_gate(np.array([[0.0], [1.0]])))
+    log_odds = log_odds[:, 0] - log_odds[:, 1]
+    fitted = np.r_[
+        log_odds[0],
+        log_odds[1] - log_odds[0],
+        model.expert_intercept_[1],
+        model.expert_coef_[1, 0],
+        -np.log(model.expert_dispersion_[1]),
+    ]
+    np.testing.assert_allclose(model.log_likelihood_, -best.fun, rtol=1e-9)
+    np.testing.assert_allclose(fitted, best.x, atol=1e-4)
+
+
 def test_gradient_is_the_finite_differences_of_the_objective():
     # what the gradient solvers climb: sum r log p_k(y | x) - alpha ||b||^2 / 2
     from skmoe._math import design_matrix
