@@ -1871,9 +1871,31 @@ class BaseMixtureOfExperts(
                     problem, best, collapsed[own], rows[own], names, n_rows
                 )
             )
-        if not np.all(own):
-            parts.append(self._copies_collapse_message(best, collapsed[~own], names))
+        # mostly distinct values, enough of them per coefficient: no few
+        # values fitted exactly; a bound set by y's spread (the variance
+        # floor of regimes 1e6 apart with noise variance 0.75) holds them
+        many = ~own & ~spikes & (2 * distinct > rows)
+        floor = None
+        if np.any(many):
+            floor = self._floor_collapse_message(
+                problem, best, collapsed[many], rows[many]
+            )
+        if floor is None:
+            many[:] = False
+        else:
+            parts.append(floor)
+        if not np.all(own | many):
+            parts.append(
+                self._copies_collapse_message(best, collapsed[~own & ~many], names)
+            )
         return " ".join(parts)
+
+    def _floor_collapse_message(self, problem, best, experts, rows):
+        """The text of a warning when ``experts`` (indices), of ``rows`` rows
+        of their own each, mostly of distinct values of y, sit at a lower
+        bound that the spread of y sets, or None where the experts' lower
+        bound does not come from y's spread (the default)."""
+        return None
 
     def _share_collapse_message(self, problem, best, experts, rows, names, n_rows):
         """The text of a warning when ``experts`` (indices) collapsed on

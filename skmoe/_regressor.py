@@ -21,6 +21,7 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _float64_rows,
+    _listed,
     _score_weights,
     _scored_rows,
     _Underflow,
@@ -392,21 +393,66 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             "are class labels, MoEClassifier models them."
         )
 
-    def _held_noise_message(self, problem, best):
-        """A warning where linear-Gaussian or Student-t experts' noise
-        standard deviation (scale) is more than ``HELD_NOISE`` times their
-        residuals' (alpha's term ``alpha ||b_k||^2 / N_k``, the variance
-        floor, or a fit that stopped before the variance settled holds it
-        up), or None: y = 1 + 2x + 1e-5 e at the default alpha gave a
-        predictive standard deviation 200 times the noise, 50% intervals that
-        covered every new point, and no word (172 times with Student-t
-        noise). The residuals are weighed as the M-step weighs them (by
-        their t precision weights), so that an unpenalized M-step at the fit
-        gives their ratio 1."""
-        experts = problem.experts
+    def _floor_collapse_message(self, problem, best, experts, rows):
+        """The text of a warning when linear-Gaussian or Student-t
+        ``experts`` (indices) of many distinct samples sit at the variance
+        floor above their residuals' variance, or None: regimes 1e6 apart
+        with noise variance 0.75 took the floor's 25 (15.2 with Student-t
+        noise), and the warning said they fitted a few distinct values of y
+        exactly."""
         gaussian = (GaussianLinearExperts, StudentTLinearExperts)
-        if type(experts) not in gaussian or self._degenerate_target():
+        if type(problem.experts) not in gaussian:
             return None
+        squares, mass = self._expert_residuals(problem, best)
+        floor = float(problem.experts.variance_floor)
+        variance = np.asarray(
+            to_numpy(best.expert_params["variance"]), dtype=np.float64
+        )[experts]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = squares[experts] / mass[experts]
+        if not np.all((variance <= floor * (1 + 1e-6)) & (residual < variance)):
+            return None
+        low, high = int(rows.min()), int(rows.max())
+        count = f"{low}" if low == high else f"{low} to {high}"
+        low, high = float(residual.min()), float(residual.max())
+        spread = (
+            f"{low:.3g}"
+            if f"{low:.3g}" == f"{high:.3g}"
+            else (f"{low:.3g} to {high:.3g}")
+        )
+        with np.errstate(divide="ignore"):
+            largest = float(np.sqrt(np.max(variance / residual)))
+        if type(problem.experts) is StudentTLinearExperts:
+            noun, what = (
+                "scale",
+                (
+                    "1e-10 times the smaller of y's variance and the one its 10% "
+                    "and 90% quantiles imply"
+                ),
+            )
+        else:
+            noun, what = "standard deviation", "1e-10 times the variance of y"
+        return (
+            f"Experts {_listed(experts)} of the kept run collapsed onto the "
+            f"variance floor ({what}: {floor:.3g}): their {count} samples of "
+            "their own, mostly distinct values of y, lie nearer their lines than "
+            f"that (residual variance {spread}), as regimes far apart relative to "
+            "their noise, or a spike of values equal to several digits, do. The "
+            "floor, not their residuals, sets their expert_variance_: their "
+            f"noise {noun} is up to {largest:.3g} times their residuals', and "
+            "predict(return_std=True), predict_distribution's intervals and "
+            "std_errors are that much too wide for them. The floor scales with "
+            "y, so standardizing y does not move it: fit such regimes on their "
+            "own (split y where it jumps), or model log(y) where y is positive "
+            "and the regimes differ by a factor."
+        )
+
+    def _expert_residuals(self, problem, best):
+        """Each linear-Gaussian or Student-t expert's weighted sum of squared
+        residuals (weighed as the M-step weighs them) and its share of the
+        weight (which sums to 1 over the experts): two (K,) float64 arrays,
+        pooled over the experts where the variance is tied."""
+        experts = problem.experts
         xp = problem.xp
         # (K, n) arrays dropped once used (the E-step's log gate values at
         # once): this check ran near the fit's peak memory
@@ -432,6 +478,24 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         mass = np.asarray(to_numpy(mass), dtype=np.float64)
         if experts.tied:
             squares, mass = squares.sum() + 0 * squares, mass.sum() + 0 * mass
+        return squares, mass
+
+    def _held_noise_message(self, problem, best):
+        """A warning where linear-Gaussian or Student-t experts' noise
+        standard deviation (scale) is more than ``HELD_NOISE`` times their
+        residuals' (alpha's term ``alpha ||b_k||^2 / N_k``, the variance
+        floor, or a fit that stopped before the variance settled holds it
+        up), or None: y = 1 + 2x + 1e-5 e at the default alpha gave a
+        predictive standard deviation 200 times the noise, 50% intervals that
+        covered every new point, and no word (172 times with Student-t
+        noise). The residuals are weighed as the M-step weighs them (by
+        their t precision weights), so that an unpenalized M-step at the fit
+        gives their ratio 1."""
+        experts = problem.experts
+        gaussian = (GaussianLinearExperts, StudentTLinearExperts)
+        if type(experts) not in gaussian or self._degenerate_target():
+            return None
+        squares, mass = self._expert_residuals(problem, best)
         variance = np.asarray(
             to_numpy(best.expert_params["variance"]), dtype=np.float64
         )

@@ -992,6 +992,50 @@ def test_a_student_t_scale_held_up_by_alpha_or_the_floor_warns():
     assert message.endswith("LinearRegression fits the line.")
 
 
+@pytest.mark.parametrize("noise", ["gaussian", "student_t"])
+def test_regimes_far_apart_at_the_variance_floor_name_the_floor(noise):
+    # two regimes 1e6 apart with noise variance 0.75: each expert's variance
+    # sits at the floor (25, 15.2 for Student-t noise), and the warning said
+    # each fitted "a few distinct values of y (copies, a spike) almost
+    # exactly", though each has some 200 distinct samples of its own
+    import re
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    low = rng.random(400) < 0.5
+    y = np.where(low, 0.0, 1e6) + X[:, 0] * np.where(low, 1.0, -2.0)
+    y += rng.normal(scale=np.sqrt(0.75), size=400)
+    model = MoERegressor(2, noise=noise, random_state=0)
+    (message,) = _degenerate_messages(model, X, y)
+    assert "copies, a spike" not in message
+    assert "collapsed onto the variance floor" in message
+    # the floor by hand: 1e-10 times y's variance, or for t noise times the
+    # normal variance y's 10% and 90% quantiles imply where that is smaller
+    floor = 1e-10 * np.var(y)
+    if noise == "student_t":
+        q10, q90 = np.quantile(y, (0.1, 0.9), method="inverted_cdf")
+        floor = min(floor, 1e-10 * ((q90 - q10) / (2 * stats.norm.ppf(0.9))) ** 2)
+    np.testing.assert_allclose(model.expert_variance_, floor, rtol=1e-6)
+    quoted = float(re.search(r"variance floor \([^)]*: ([0-9.e+]+)\)", message)[1])
+    np.testing.assert_allclose(quoted, floor, rtol=5e-3)
+    # each expert's rows counted, and (Gaussian noise) the residual variance
+    # of least squares on each regime by hand, far below the floor
+    taken = np.sort(np.sum(model.responsibilities(X, y) > 0.5, axis=0))
+    np.testing.assert_array_equal(taken, np.sort([low.sum(), (~low).sum()]))
+    assert f"their {taken[0]} to {taken[1]} samples of their own" in message
+    if noise == "gaussian":
+        residual = []
+        for rows in (low, ~low):
+            design = np.c_[np.ones(rows.sum()), X[rows]]
+            fit = np.linalg.lstsq(design, y[rows], rcond=None)[0]
+            residual.append(np.mean((y[rows] - design @ fit) ** 2))
+        quoted = re.search(r"residual variance ([0-9.e+]+) to ([0-9.e+]+)", message)
+        np.testing.assert_allclose(
+            [float(quoted[1]), float(quoted[2])], sorted(residual), rtol=5e-3
+        )
+        assert max(residual) < floor / 30
+
+
 def test_a_noise_variance_the_fit_left_unsettled_is_not_blamed_on_alpha():
     # alpha=0 and one EM iteration on two near-noiseless regimes: the warning
     # said "held up by alpha's term ... Lower alpha"
