@@ -582,27 +582,56 @@ class _Underflow:
     with their log weights and further parts, taken by :meth:`_map_rows`'s
     ``compute`` from each chunk it sees (in order): the predictive
     distribution's log density sums them, as ``log_likelihood_samples``
-    (:func:`with_log_parts`), and holds nothing more where none underflows."""
+    (:func:`with_log_parts`), and holds nothing more where none underflows.
+    Also the rows where an expert's rate or mean underflowed (:meth:`far`),
+    with its logs."""
 
     def __init__(self):
         self.seen, self.rows, self.parts = 0, [], []
 
-    def exp(self, xp, log_weight, *parts):
+    def far(self, xp, value, log_value):
+        """``log_value`` (an expert's log rates or means, K or top_k by
+        n_chunk) where a ``value`` under- or overflowed, else None (the
+        host's ``log(value)`` stands for it, to the last digit, and the chunk
+        holds one array fewer); with the rows' mask of values that underflowed
+        from a finite log (for :meth:`add`), or None."""
+        smallest = xp.finfo(value.dtype).smallest_normal
+        # a log below log(smallest) or above -log(smallest) (708.4: beyond
+        # the largest float from 709.8); -inf, a point mass's, needs no log
+        bound = -math.log(float(smallest))
+        if not (bool(xp.any(log_value < -bound)) or bool(xp.any(log_value > bound))):
+            return None, None
+        low = (value < smallest) & (log_value > -math.inf)
+        return log_value, (low if bool(xp.any(low)) else None)
+
+    def exp(self, xp, log_weight, *parts, low=None):
         """``exp(log_weight)``, after :meth:`add`."""
         weight = xp.exp(log_weight)
-        self.add(xp, weight, log_weight, *parts)
+        self.add(xp, weight, log_weight, *parts, low=low)
         return weight
 
-    def add(self, xp, weight, log_weight, *parts):
+    def add(self, xp, weight, log_weight, *parts, low=None):
         """Take those of a chunk's ``weight``, ``log_weight`` and ``parts``
-        (K or top_k, n_chunk)."""
+        (K or top_k, n_chunk; a part None: NaN) of the rows where a weight
+        underflowed or ``low`` (a mask from :meth:`far`, or None) holds."""
         tiny = weight < xp.finfo(weight.dtype).smallest_normal
-        if bool(xp.any(tiny)):  # (the one check where none underflows)
+        if bool(xp.any(tiny)) or low is not None:  # (the one check where none)
             lost = xp.any(tiny & (log_weight > -math.inf), axis=0)
+            if low is not None:
+                lost = lost | xp.any(low, axis=0)
             index = xp.nonzero(lost)[0]
             self.rows.append(to_numpy(index) + self.seen)
-            taken = (xp.take(part, index, axis=1).T for part in (log_weight, *parts))
-            self.parts.append([to_numpy(part).astype(np.float64) for part in taken])
+            taken = [
+                None if part is None else to_numpy(xp.take(part, index, axis=1).T)
+                for part in (log_weight, *parts)
+            ]
+            shape = (index.shape[0], weight.shape[0])
+            self.parts.append(
+                [
+                    np.full(shape, np.nan) if part is None else part.astype(np.float64)
+                    for part in taken
+                ]
+            )
         self.seen += weight.shape[1]
 
     def kept(self):

@@ -431,14 +431,19 @@ def _scales(rates, dispersions=None):
         return np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
 
 
-def _mixture_logpmf(y, weights, rates, dispersions=None, log_weights=None):
+def _mixture_logpmf(
+    y, weights, rates, dispersions=None, log_weights=None, log_rates=None
+):
     """Log probabilities at ``y`` (broadcast, rows last) of these rows'
     mixtures (of negative binomial components with ``dispersions``);
-    ``log_weights``: the gate's, where known (else ``log(weights)``)."""
+    ``log_weights``: the gate's, where known (else ``log(weights)``);
+    ``log_rates``: the log rates of the components whose rate under- or
+    overflowed (NaN elsewhere), or None."""
     log_weights = _log_weights(weights, log_weights)
     # scipy's logpmf is NaN at an infinite count, which has probability 0
     counts = np.where(np.isinf(y), -1.0, y)[..., None]
-    log_pmf = _log_probabilities(np.maximum(counts, 0.0), rates, dispersions)
+    at = np.maximum(counts, 0.0)
+    log_pmf = _log_probabilities(at, rates, dispersions, log_rates)
     log_pmf = np.where(counts < 0, -np.inf, log_pmf)
     return special.logsumexp(log_weights + log_pmf, axis=-1)
 
@@ -714,7 +719,7 @@ def _counts_at(q, weights, rates, dispersions=None):
     return high
 
 
-def _log_probabilities(counts, rates, dispersions=None):
+def _log_probabilities(counts, rates, dispersions=None, log_rates=None):
     """log P(Y = counts) (counts >= 0, finite) of Poisson components, or of
     negative binomial ones of these ``dispersions`` (phi; 0: Poisson), in
     forms that keep the digits scipy's lose (``poisson.logpmf`` gave 0, for
@@ -723,7 +728,10 @@ def _log_probabilities(counts, rates, dispersions=None):
     the count's terms with ``r = mu / y``; negative binomial ones by the
     experts' :func:`skmoe.experts.negative_binomial.log_probability`. A count
     that is not whole has probability 0, as a positive one at a rate of 0; a
-    NaN count gives NaN, as scipy's."""
+    NaN count gives NaN, as scipy's. ``log_rates``: the log rates of the
+    components whose rate under- or overflowed (to 0, a subnormal float or
+    inf), NaN elsewhere, or None: those components from them (at a log rate
+    of -857 and y = 3, -2571.8 where the rate of 0 gave -inf)."""
     from .experts.negative_binomial import log_probability
     from .experts.poisson import encode_counts
 
@@ -744,14 +752,25 @@ def _log_probabilities(counts, rates, dispersions=None):
             used = (y > 0) & (mu > 0)
             ratio = _log_ratio_term(np.where(used, mu, 1.0), np.where(used, y, 1.0))
             out = np.where(y > 0, y * ratio + base, -mu)
+            if log_rates is not None:
+                # y d - (mu - y) + base with d = log(mu / y), as the experts'
+                d = log_rates - log_y
+                low = np.where(y > 0, y * d - y * np.expm1(d) + base, -np.exp(d))
+                out = np.where(np.isnan(log_rates), out, low)
         if np.any(nb):
             theta = 1.0 / np.where(nb, dispersions, 1.0)
-            nb_out = log_probability(np, y, log_y, base, np.log(rates), theta)
+            eta = np.log(rates)
+            if log_rates is not None:
+                eta = np.where(np.isnan(log_rates), eta, log_rates)
+            nb_out = log_probability(np, y, log_y, base, eta, theta)
             # counts near the largest float beside a small dispersion: inf -
             # inf in the terms (NaN at 1e306 for phi = 1e-8), where the log
             # probability is below -1e305: -inf, as the Poisson's there
             nb_out = np.where(np.isnan(nb_out) & np.isfinite(y), -np.inf, nb_out)
             out = np.where(nb, nb_out, out) if not np.all(nb) else nb_out
     at_zero = np.where(y == 0, 0.0, -np.inf)  # a rate of 0: a point mass at 0
-    out = np.where(rates > 0, out, at_zero)
+    positive = rates > 0
+    if log_rates is not None:
+        positive = positive | ~np.isnan(log_rates)
+    out = np.where(positive, out, at_zero)
     return np.where(integer, out, np.where(np.isnan(counts), np.nan, -np.inf))

@@ -55,7 +55,8 @@ class _RowMixture:
     #: a gate weight underflowed to 0 (:func:`with_log_parts`), else None:
     #: ``logpdf`` or ``logpmf`` of a row of ``slot >= 0`` sums the gate's
     #: ``log_weights`` (rows ``slot`` of the arrays ``parts``, which may hold
-    #: parameters too) with the components' log densities, as
+    #: parameters too, or the log rates or means of components whose rate
+    #: or mean under- or overflowed) with the components' log densities, as
     #: ``log_likelihood_samples`` (X far out: -6834 from ``log(weights)`` for
     #: its -4714).
     _log_parts = None
@@ -163,11 +164,12 @@ class _RowMixture:
         if rows.size == 0:  # (a selection of rows that kept none)
             return out
         kept = {name: array[slot[rows]] for name, array in parts.items()}
-        log_weights = {"log_weights": kept.pop("log_weights")}
+        # parts that are no parameter (log_weights, log rates or means): keywords
+        logs = {n: kept.pop(n) for n in list(kept) if n not in self._parameters}
         arrays = zip(self._parameters, self._arrays(), strict=True)
         held = type(self)(*(kept.get(name, array[rows]) for name, array in arrays))
         values = np.broadcast_to(values, out.shape)[..., rows]
-        out[..., rows] = held._by_rows(values, function, log_weights)
+        out[..., rows] = held._by_rows(values, function, logs)
         return out
 
     def _moment(self, function):

@@ -684,7 +684,9 @@ class MoEGammaRegressor(
             ``logpdf(y)`` sums the gate's log weights with the experts' log
             densities, as :meth:`log_likelihood_samples`, also where a gate
             weight underflows in ``weights`` (to 0 or a subnormal float: X far
-            from the training data).
+            from the training data) or an expert's mean under- or overflows
+            (``means`` hold the smallest normal float, or 1 for an expert of
+            weight 0, there: from its log mean).
 
         Examples
         --------
@@ -706,11 +708,12 @@ class MoEGammaRegressor(
         underflow = _Underflow()
 
         def compute(xp, design):
-            weight, log_weight, _, mean, dispersion = self._parts(
+            weight, log_weight, log_mean, mean, dispersion = self._parts(
                 xp, design, zeroed=False
             )
-            underflow.add(xp, weight, log_weight, mean, dispersion)
-            del log_weight  # (freed, as before)
+            log_mean, low = underflow.far(xp, mean, log_mean)
+            underflow.add(xp, weight, log_weight, mean, log_mean, dispersion, low=low)
+            del log_weight, log_mean, low  # (freed, as before)
             # an expert of weight 0 takes no part: where its mean (or
             # dispersion) overflowed, 1 stands for it, before _map_rows's
             # overflow check refused rows that predict serves (0 would be
@@ -740,10 +743,19 @@ class MoEGammaRegressor(
         kept = underflow.kept()
         if kept is None:
             return dist
-        rows, log_weights, mean, dispersion = kept
-        # the log density leaves out an expert that 1 stands in for
-        lost = ~(np.isfinite(mean) & np.isfinite(dispersion))
-        return with_log_parts(dist, rows, np.where(lost, -np.inf, log_weights))
+        rows, log_weights, mean, log_mean, dispersion = kept
+        # the log density leaves out an expert whose dispersion 1 stands in
+        # for, and takes those whose mean under- or overflowed from their logs
+        # (NaN: a chunk of normal means, whose logs are not needed)
+        lost = ~np.isfinite(dispersion)
+        tiny = np.finfo(np.float64).smallest_normal
+        odd = ~lost & (log_mean > -np.inf) & ((mean < tiny) | (mean == np.inf))
+        return with_log_parts(
+            dist,
+            rows,
+            np.where(lost, -np.inf, log_weights),
+            log_means=np.where(odd, log_mean, np.nan),
+        )
 
     def score(self, X, y, sample_weight=None):
         """Return D^2, the fraction of Gamma deviance the predictions explain.

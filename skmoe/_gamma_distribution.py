@@ -290,20 +290,22 @@ def _hurdle(weights, means):
     return zero, total, rest, np.where(mass, 1.0, means)
 
 
-def _hurdle_logpdf(y, weights, means, shapes, log_weights=None):
+def _hurdle_logpdf(y, weights, means, shapes, log_weights=None, log_means=None):
     """:func:`_mixture_logpdf` where components of mean 0 are point masses
     at zero: ``log(w_0)`` at 0 in a row that has one (-inf where its weight
     is 0), else the Gamma components' times their weight; ``log_weights``:
-    the gate's, where known."""
+    the gate's, and ``log_means`` (see :func:`_mixture_logpdf`), where
+    known."""
     if not np.any(means == 0):
-        return _mixture_logpdf(y, weights, means, shapes, log_weights)
+        return _mixture_logpdf(y, weights, means, shapes, log_weights, log_means)
     if log_weights is not None:
         # log sum_k w_k p_k over the Gamma components, and the point masses'
         # log w_0 at 0: the gate's logs, where a weight underflowed to 0
         mass = means == 0
         has = np.any(mass, axis=-1)
         rest = np.where(mass, -np.inf, log_weights)
-        gamma = _mixture_logpdf(y, weights, np.where(mass, 1.0, means), shapes, rest)
+        positive = np.where(mass, 1.0, means)
+        gamma = _mixture_logpdf(y, weights, positive, shapes, rest, log_means)
         zero = special.logsumexp(np.where(mass, log_weights, -np.inf), axis=-1)
         return np.where((y == 0) & has, zero, gamma)
     has = np.any(means == 0, axis=-1)
@@ -382,21 +384,29 @@ def _log_ratio_term(y, means):
     return np.where(near, _log1pmx(d), far)
 
 
-def _mixture_logpdf(y, weights, means, shapes, log_weights=None):
+def _mixture_logpdf(y, weights, means, shapes, log_weights=None, log_means=None):
     """Log densities at ``y`` (broadcast, rows last) of these rows' mixtures;
-    ``log_weights``: the gate's, where known (else ``log(weights)``)."""
+    ``log_weights``: the gate's, where known (else ``log(weights)``);
+    ``log_means``: the log means of the components whose mean under- or
+    overflowed (NaN elsewhere), or None."""
     y = y[..., None]
     inside = (y > 0) & (y < np.inf)
     inner = np.where(inside, y, 1.0)
+    ratio_term = _log_ratio_term(inner, means)
+    log_mu = None
+    if log_means is not None:
+        # log r - (r - 1) = d - expm1(d), d = log(y / mu), as the experts'
+        given = ~np.isnan(log_means)
+        log_mu = np.where(given, log_means, np.log(means))
+        d = np.log(inner) - log_mu
+        with np.errstate(over="ignore"):  # a mean far below y: density 0
+            ratio_term = np.where(given, d - np.expm1(d), ratio_term)
     with np.errstate(over="ignore"):  # beyond -1.8e308: a density of 0
-        log_components = (
-            shapes * _log_ratio_term(inner, means) + shape_terms(shapes) - np.log(inner)
-        )
+        log_components = shapes * ratio_term + shape_terms(shapes) - np.log(inner)
     # at y = 0 scipy's: inf for a shape below 1, log(nu / mu) = -log(mu) for 1
     with np.errstate(divide="ignore"):
-        at_zero = np.where(
-            shapes < 1, np.inf, np.where(shapes == 1, -np.log(means), -np.inf)
-        )
+        log_mu = np.log(means) if log_mu is None else log_mu
+        at_zero = np.where(shapes < 1, np.inf, np.where(shapes == 1, -log_mu, -np.inf))
     log_weights = _log_weights(weights, log_weights)
     log_components = np.where(
         inside, log_components, np.where(y == 0, at_zero, -np.inf)

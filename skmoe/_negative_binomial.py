@@ -304,6 +304,7 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
             ``logpmf(y)`` sums the gate's log weights with the experts' log
             probabilities, as :meth:`log_likelihood_samples`, also where a
             gate weight underflows in ``weights`` (to 0 or a subnormal float:
-            X far from the training data).
+            X far from the training data) or a mean in ``rates`` under- or
+            overflows (from each expert's log mean there).
         """
         return super().predict_distribution(X, exposure=exposure)

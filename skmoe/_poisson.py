@@ -1099,7 +1099,8 @@ class MoEPoissonRegressor(
             ``logpmf(y)`` sums the gate's log weights with the experts' log
             probabilities, as :meth:`log_likelihood_samples`, also where a gate
             weight underflows in ``weights`` (to 0 or a subnormal float: X far
-            from the training data).
+            from the training data) or a rate in ``rates`` under- or overflows
+            (from each expert's log rate there).
 
         Examples
         --------
@@ -1123,14 +1124,19 @@ class MoEPoissonRegressor(
         underflow = _Underflow()
 
         def compute(xp, design):
-            # (each expert's rate, for a row whose gate weight underflowed)
+            # (each expert's rate and log rate, for a row whose gate weight
+            # or rate underflowed)
             if sparse:
                 index, log_weight = self._route(xp, design)
-                rate = xp.exp(self._log_rates(xp, design, index))
-                weight = underflow.exp(xp, log_weight, rate)
-            else:
-                rate = xp.exp(self._log_rates(xp, design))
-                weight = underflow.exp(xp, self._log_gate(xp, design), rate)
+                log_rate = self._log_rates(xp, design, index)
+            else:  # (the rates before the gate: one array fewer at a time)
+                log_rate = self._log_rates(xp, design)
+            rate = xp.exp(log_rate)
+            log_rate, low = underflow.far(xp, rate, log_rate)
+            if not sparse:
+                log_weight = self._log_gate(xp, design)
+            weight = underflow.exp(xp, log_weight, rate, log_rate, low=low)
+            del log_weight, log_rate, low  # (freed before the outputs)
             rate = _unweighted_zero(xp, weight, rate)
             if sparse:  # (the experts of each row, for their other parameters)
                 return (*_float64_rows(weight.T, rate.T), index.T)
@@ -1155,14 +1161,25 @@ class MoEPoissonRegressor(
         kept = underflow.kept()
         if kept is None:
             return dist
-        # every expert's rate in these rows: those that overflow are left out
-        rows, log_weights, every = kept
+        # every expert's rate in these rows; those that under- or overflow
+        # come from their logs (1 stands in for inf: a negative binomial's
+        # log probability is finite there, -5360 at a log mean of 991)
+        rows, log_weights, every, log_rates = kept
+        with np.errstate(divide="ignore"):  # (NaN: a chunk of normal rates)
+            log_rates = np.where(np.isnan(log_rates), np.log(every), log_rates)
         if exposure is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 every = every * exposure[rows, None]
-        lost = ~np.isfinite(every)
-        log_weights = np.where(lost, -np.inf, log_weights)
-        return with_log_parts(dist, rows, log_weights, rates=np.where(lost, 1.0, every))
+                log_rates = log_rates + np.log(exposure[rows, None])
+        odd = (every < np.finfo(np.float64).smallest_normal) | (every == np.inf)
+        odd &= log_rates > -np.inf
+        return with_log_parts(
+            dist,
+            rows,
+            log_weights,
+            rates=np.where(np.isfinite(every), every, 1.0),
+            log_rates=np.where(odd, log_rates, np.nan),
+        )
 
     def _distribution(self, weights, rates, experts):
         """The predictive distribution of these weights and rates (n_rows,

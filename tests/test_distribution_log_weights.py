@@ -329,3 +329,187 @@ def test_zero_inflated_log_density_where_a_gate_weight_underflows_warns_nothing(
         _log_gate(model, Xt) + _log_components(model, Xt, yt), axis=1
     )
     assert_allclose(got, by_hand, rtol=1e-10, atol=1e-14)
+
+
+# where an expert's rate or mean under- or overflows in a row (its log rate of
+# -857, or a log mean of 886) while the gate weights may all be normal: that
+# expert's log density from its log rate or mean, as log_likelihood_samples
+
+
+def _served(model, Xt):
+    """The rows of ``Xt`` that predict serves: no expert of positive gate
+    weight whose mean overflows."""
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    return Xt[~np.any((eta > 709.7) & (model.predict_gate(Xt) > 0), axis=1)]
+
+
+def _count_components(model, Xt, y, log_exposure=0.0):
+    """log P(y | x, k) (n, K) of the Poisson or negative binomial experts in
+    closed form from the log rates, exact where a rate under- or overflows."""
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_ + log_exposure
+    yk = y[:, None]
+    if isinstance(model, MoENegativeBinomialRegressor):
+        # log C(y + n - 1, y) - n log(1 + mu / n) + y log(mu / (n + mu))
+        n = 1 / model.expert_dispersion_
+        log1p_ratio = np.logaddexp(0.0, eta - np.log(n))  # log(1 + mu / n)
+        choose = [np.sum(np.log(n + np.arange(k)[:, None]), 0) for k in y.astype(int)]
+        return (
+            np.array(choose)
+            - special.gammaln(yk + 1)
+            - n * log1p_ratio
+            + yk * (eta - np.log(n) - log1p_ratio)
+        )
+    with np.errstate(over="ignore"):  # y log mu - mu - log y!
+        return yk * eta - np.exp(eta) - special.gammaln(yk + 1)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("exposure", [None, 2.0])
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_log_density_where_an_experts_rate_under_or_overflows(make, exposure):
+    # X times 1000, y = 3: the Poisson's logpmf took an expert whose rate
+    # underflowed to 0 (log rate -857) as -inf where no gate weight did: -inf
+    # and -9735.06 for -2999.10 and -2573.05; the negative binomial left out
+    # one whose mean overflowed (log mean 991, log P = -5360 with its weight's
+    # log -264716): -5.5e10 for -270069
+    model = make(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt = _served(model, X[:40] * 1000)
+    yt = np.full(len(Xt), 3.0)
+    log_exposure = 0.0 if exposure is None else np.log(exposure)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_ + log_exposure
+    assert np.any(eta < -745.2)  # what the test is about: rates of 0
+    exposures = None if exposure is None else np.full(len(Xt), exposure)
+    dist = model.predict_distribution(Xt, exposure=exposures)
+    got = dist.logpmf(yt)
+    components = _count_components(model, Xt, yt, log_exposure)
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert np.all(np.isfinite(by_hand))
+    assert_allclose(got, by_hand, rtol=1e-10)
+    lls = model.log_likelihood_samples(Xt, yt, exposure=exposures)
+    assert_allclose(got, lls, rtol=1e-10)
+    # kept by row selection, and at y = 0 (log P = -mu = -0.0 for a rate of 0)
+    assert_array_equal(dist[::-2].logpmf(yt[::-2]), got[::-2])
+    zero = _count_components(model, Xt, np.zeros(len(Xt)), log_exposure)
+    by_hand = special.logsumexp(_log_gate(model, Xt) + zero, axis=1)
+    assert_allclose(dist.logpmf(0.0), by_hand, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_gamma_log_density_where_an_experts_mean_overflows():
+    # X times 800, y = 1e300: an expert whose mean overflowed (log mean 886)
+    # where its gate weight underflowed carries y, but was left out: -1.96e100
+    # for the -140478 of log_likelihood_samples
+    model = MoEGammaRegressor(2, gate="gaussian", **FIT).fit(X, Y_GAMMA)
+    Xt = _served(model, X[:40] * 800)
+    yt = np.full(len(Xt), 1e300)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    assert np.any(eta > np.log(np.finfo(float).max))  # what the test is about
+    got = model.predict_distribution(Xt).logpdf(yt)
+    # k log(k / mu) + (k - 1) log y - k y / mu - log Gamma(k), from log mu
+    k = 1 / model.expert_dispersion_
+    log_y = np.log(yt)[:, None]
+    with np.errstate(over="ignore"):  # y / mu beyond the floats: log p = -inf
+        components = (
+            k * (np.log(k) - eta)
+            + (k - 1) * log_y
+            - k * np.exp(log_y - eta)
+            - special.gammaln(k)
+        )
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert_allclose(got, by_hand, rtol=1e-10)
+    # (where y / mu overflows, -inf; log_likelihood_samples is finite there,
+    # its ratio continued linearly above exp(699))
+    finite = np.isfinite(by_hand)
+    assert finite.sum() >= 20
+    lls = model.log_likelihood_samples(Xt[finite], yt[finite])
+    assert_allclose(got[finite], lls, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_gamma_log_density_where_an_experts_mean_underflows():
+    # the first expert's log means lowered to -709 and below (its intercept
+    # by some 710): subnormal means where the gate weights are normal, which
+    # the distribution held as the smallest normal float; at y = exp(log
+    # mean + 4), where that expert carries y, log densities up to 134 too
+    # high (703.4 for 569.0)
+    model = MoEGammaRegressor(2, gate="gaussian", **FIT).fit(X, Y_GAMMA)
+    eta = X @ model.expert_coef_.T + model.expert_intercept_
+    shift = 709.0 + eta[:, 0].max()
+    model.expert_intercept_ = model.expert_intercept_ - np.array([shift, 0.0])
+    eta[:, 0] -= shift
+    rows = eta[:, 0] > -712.0
+    Xt, eta = X[rows], eta[rows]
+    yt = np.exp(eta[:, 0] + 4.0)
+    assert len(Xt) >= 5 and np.all(yt >= np.finfo(float).smallest_normal)
+    assert np.all(model.predict_gate(Xt) >= np.finfo(float).smallest_normal)
+    assert np.all(np.exp(eta[:, 0]) < np.finfo(float).smallest_normal)
+    got = model.predict_distribution(Xt).logpdf(yt)
+    k = 1 / model.expert_dispersion_
+    log_y = np.log(yt)[:, None]
+    components = (
+        k * (np.log(k) - eta)
+        + (k - 1) * log_y
+        - k * np.exp(log_y - eta)
+        - special.gammaln(k)
+    )
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert_allclose(got, by_hand, rtol=1e-10)
+    assert_allclose(got, model.log_likelihood_samples(Xt, yt), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("exposure", [None, 2.0])
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_count_log_density_where_a_rate_underflows_and_no_gate_weight(make, exposure):
+    # the first expert's log rates lowered to -750 and below (its intercept
+    # by some 750): rates of 0 where the gate weights are normal; at y = 3
+    # that expert (log P near -2253) carries the row beside the other's,
+    # raised by 600 (Poisson -1e260, negative binomial near -3240), and was
+    # taken as -inf
+    model = make(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    eta = X @ model.expert_coef_.T + model.expert_intercept_
+    shift = np.array([750.0 + eta[:, 0].max(), -600.0])
+    model.expert_intercept_ = model.expert_intercept_ - shift
+    Xt = X[:40]
+    yt = np.full(40, 3.0)
+    log_exposure = 0.0 if exposure is None else np.log(exposure)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_ + log_exposure
+    assert np.all(model.predict_gate(Xt) >= np.finfo(float).smallest_normal)
+    assert np.all(eta[:, 0] < -745.2)  # rates of 0
+    exposures = None if exposure is None else np.full(40, exposure)
+    dist = model.predict_distribution(Xt, exposure=exposures)
+    got = dist.logpmf(yt)
+    components = _count_components(model, Xt, yt, log_exposure)
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert np.all(by_hand > -1e4)
+    assert_allclose(got, by_hand, rtol=1e-10)
+    lls = model.log_likelihood_samples(Xt, yt, exposure=exposures)
+    assert_allclose(got, lls, rtol=1e-10)
+    # the other outputs as before: the rate of 0 in the distribution
+    assert np.all(dist.rates[:, 0] == 0)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "make, y",
+    [
+        (MoEPoissonRegressor, Y_COUNT),
+        (MoENegativeBinomialRegressor, Y_COUNT),
+        (MoEGammaRegressor, Y_GAMMA),
+    ],
+)
+def test_log_density_of_ordinary_rows_is_unchanged(make, y):
+    # nothing under- or overflows: nothing kept, and the log densities those
+    # of the distribution's own parameters (bit for bit); beside rows that
+    # kept their logs, the same floats in the other rows
+    model = make(2, gate="gaussian", **FIT).fit(X, y)
+    dist = model.predict_distribution(X)
+    assert dist._log_parts is None
+    plain = type(dist)(*dist._arrays())
+    log_density = "logpdf" if hasattr(dist, "logpdf") else "logpmf"
+    whole = getattr(plain, log_density)(y)
+    assert_array_equal(getattr(dist, log_density)(y), whole)
+    far = model.predict_distribution(np.vstack([X[:40], X[:40] * 100]))
+    assert far._log_parts is not None
+    both = getattr(far, log_density)(np.concatenate([y[:40], y[:40]]))
+    assert_array_equal(both[:40], whole[:40])
