@@ -1209,7 +1209,6 @@ class BaseMixtureOfExperts(
             _labels_present(y)
         categories = _categorical_columns(X)
         try:
-            X_in = X
             X, y = validate_data(
                 self,
                 X,
@@ -1226,7 +1225,7 @@ class BaseMixtureOfExperts(
         except ValueError as error:
             if warm:
                 _raise_if_features_changed(
-                    self, X_in, error, "warm_start=True", "set warm_start=False"
+                    self, error, "warm_start=True", "set warm_start=False"
                 )
             raise
         self._feature_categories = categories

@@ -445,7 +445,6 @@ class PartialFitMixin:
         else:
             _labels_present(y)
         try:
-            X_in = X
             X, y = validate_data(
                 self,
                 X,
@@ -457,7 +456,7 @@ class PartialFitMixin:
             )
         except ValueError as error:
             if not first:
-                _raise_if_features_changed(self, X_in, error, "partial_fit", "call fit")
+                _raise_if_features_changed(self, error, "partial_fit", "call fit")
             raise
         if not restart and self._promotes(X):
             # a float32 batch for a float64 model: computed in float64, as

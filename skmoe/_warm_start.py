@@ -16,28 +16,32 @@ class _WarmStartFailed(Exception):
     parameters on the data; ``fit`` then fits as with ``warm_start=False``."""
 
 
-def _raise_if_features_changed(estimator, X, error, method, remedy):
-    """Raise ``error`` (``validate_data``'s ValueError) again with what to do
-    where X's features differ in number or names from those of the fitted
-    model that ``method`` continues; return otherwise. scikit-learn's message
-    ("is expecting 8 features", "names ... passed during fit") does not say
-    that the call continues a fit, nor how to fit on the new features."""
-    from sklearn.utils.validation import _get_feature_names, _num_features
+#: scikit-learn's checks of X's feature names and count against the fitted
+#: model's, which ``validate_data`` runs before (names) and after (count) its
+#: checks of the values of X and y
+_FEATURE_CHECKS = frozenset({"_check_feature_names", "_check_n_features"})
 
-    try:
-        n_features = _num_features(X)
-        names = _get_feature_names(X)
-    except (TypeError, ValueError):  # validate_data's error stands
+
+def _raise_if_features_changed(estimator, error, method, remedy):
+    """Raise ``error`` (``validate_data``'s ValueError) again with what to do
+    where it was raised by scikit-learn's check of X's feature names or count
+    against those of the fitted model that ``method`` continues; return
+    otherwise. scikit-learn's message ("is expecting 8 features", "names ...
+    passed during fit") does not say that the call continues a fit, nor how to
+    fit on the new features. Its other errors (NaN, too few samples, y), also
+    where the count differs, stand as they are."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    if trace is None:
+        return
+    code, module = trace.tb_frame.f_code, trace.tb_frame.f_globals.get("__name__")
+    if code.co_name not in _FEATURE_CHECKS or not str(module).startswith("sklearn."):
         return
     fitted_names = getattr(estimator, "feature_names_in_", None)
-    fitted_n = getattr(estimator, "n_features_in_", n_features)
-    renamed = (
-        names is not None
-        and fitted_names is not None
-        and (len(names) != len(fitted_names) or np.any(names != fitted_names))
-    )
-    if n_features == fitted_n and not renamed:
-        return
+    fitted_n = getattr(estimator, "n_features_in_", None)
+    if fitted_n is None:  # a model pickled without it: its names' count
+        fitted_n = len(fitted_names) if fitted_names is not None else "fitted"
     named = " (and their names)" if fitted_names is not None else ""
     raise ValueError(
         f"{error}\n{method} continues the fitted model, whose {fitted_n} "

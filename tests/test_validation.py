@@ -1178,6 +1178,50 @@ def test_continued_fits_on_other_features_say_what_to_do(Estimator):
     np.testing.assert_array_equal(warm.feature_names_in_, ["a", "b", "c"])
 
 
+@pytest.mark.parametrize("Estimator", [*ESTIMATORS, MoEPoissonRegressor])
+def test_continued_fits_keep_other_input_errors_as_they_are(Estimator):
+    # where X also had another number of features, every ValueError of
+    # validate_data (NaN, y, too few rows, complex values) gained "continues
+    # the fitted model ... set warm_start=False", which was not the cause
+    X, y = _data(Estimator)
+    fit = {}
+    if Estimator is MoEPoissonRegressor:
+        y = (y > 0).astype(float) + (y > 1)
+        fit = {"exposure": np.linspace(0.5, 2.0, y.shape[0])}
+    nan = X[:, :2].copy()
+    nan[0, 0] = np.nan
+    cases = [
+        (nan, y),
+        (X[:, :2], y[:-1]),
+        (X[:0, :2], y[:0]),
+        (X[:, :2] + 1j, y),
+        (np.full((y.shape[0], 2), "a"), y),
+    ]
+    if Estimator is not MoEClassifier:
+        y_nan = y.astype(float)
+        y_nan[0] = np.nan
+        cases.append((X[:, :2], y_nan))
+    warm = Estimator(2, n_init=1, warm_start=True, random_state=0).fit(X, y, **fit)
+    streamed = Estimator(2, solver="sgd", random_state=0).fit(X, y, **fit)
+    expected = [(model.predict(X, **fit), model.n_iter_) for model in (warm, streamed)]
+    for bad_X, bad_y in cases:
+        # scikit-learn's message, as a fit from scratch gives it
+        more = {"exposure": np.ones(bad_X.shape[0])} if fit else {}
+        with pytest.raises(ValueError) as cold:
+            Estimator(2, random_state=0).fit(bad_X, bad_y, **more)
+        for continued in (warm.fit, streamed.partial_fit):
+            with pytest.raises(ValueError) as info:
+                continued(bad_X, bad_y, **more)
+            assert str(info.value) == str(cold.value)
+    for model, (predictions, n_iter) in zip((warm, streamed), expected, strict=True):
+        assert model.n_features_in_ == 3 and model.n_iter_ == n_iter
+        np.testing.assert_array_equal(model.predict(X, **fit), predictions)
+    # the feature count alone: said
+    with pytest.raises(ValueError, match="is expecting 3 features") as info:
+        warm.fit(X[:, :2], y, **fit)
+    assert "warm_start=True continues the fitted model" in str(info.value)
+
+
 def test_warm_start_names_the_moved_feature_by_its_name():
     # a DataFrame's moved feature was named by its column ("feature 1"), where
     # partial_fit's warning of a batch's spread names it by feature_names_in_
