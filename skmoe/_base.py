@@ -116,7 +116,7 @@ from ._warm_start import (
     _target_moments,
     _WarmStartFailed,
 )
-from ._warnings import _held_warnings, _warn_user
+from ._warnings import _held_warnings, _listed, _warn_user
 from .exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
 from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
@@ -170,16 +170,6 @@ def _differs(value, default) -> bool:
         return bool(value != default)
     except (TypeError, ValueError):
         return True
-
-
-def _listed(indices, shown=12) -> str:
-    """``indices`` (an array of experts) as a list for a warning, its first
-    ``shown`` and a count of the rest past that (64 experts made a line of
-    1190 characters)."""
-    values = indices.tolist()
-    if len(values) <= shown:
-        return str(values)
-    return f"[{', '.join(map(str, values[:shown]))} and {len(values) - shown} more]"
 
 
 def _in_words(phrases, last="or") -> str:

@@ -39,6 +39,7 @@ from ._math import log_softmax, logsumexp
 from ._partial_fit import _streaming_solver
 from ._sgd import effective_rows
 from ._sparse import selected_linear
+from ._warnings import _listed
 from .experts import LogisticExperts
 from .experts.estimator import (
     ClassifierExperts,
@@ -461,7 +462,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if not experts:
             return None
         return (
-            f"With alpha=0, experts {experts} give a class probabilities "
+            f"With alpha=0, experts {_listed(experts)} give a class probabilities "
             "numerically 0 or 1 on the samples they are responsible for, with no "
             "confident mistake about it: the classes are separated within an "
             "expert (or a class is absent from its samples), the likelihood has "

@@ -39,7 +39,7 @@ from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
-from ._warnings import _warn_user
+from ._warnings import _listed, _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .experts._point_mass import ZERO_LOG_RATE
 from .experts.estimator import (
@@ -519,7 +519,7 @@ class MoEGammaRegressor(
             return None
         which = np.flatnonzero(counts).tolist()
         return (
-            f"Experts {which} predict means at or below "
+            f"Experts {_listed(which)} predict means at or below "
             f"{experts.floor(problem.design.dtype):.3g} (0 or less, as a linear "
             f"model can) on {int(np.max(counts))} training rows: a Gamma has no "
             "mass there, so their likelihood, and the experts' dispersions, are "

@@ -11,6 +11,7 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 from sklearn.utils.validation import check_non_negative
 
 from ._backend import openmp_threads
+from ._warnings import _listed
 
 #: Responsibility given to a sample's initial expert; the rest is spread evenly
 #: over the others (R flexmix's start: random labels, posteriors 0.9 / 0.1).
@@ -536,7 +537,7 @@ def unused_experts_message(start):
     if not unused.size:
         return None
     return (
-        f"init_responsibilities gives expert(s) {unused.tolist()} no "
+        f"init_responsibilities gives expert(s) {_listed(unused)} no "
         "responsibility on any row of positive weight: they start empty, and "
         "EM seldom gives such an expert rows back (a warning that it collapsed "
         "or is unused may follow). Give every expert some rows, or use fewer "

@@ -50,7 +50,7 @@ from ._partial_fit import (
 from ._separation import separating_direction
 from ._sgd import effective_rows
 from ._sparse import selected_linear
-from ._warnings import _warn_user
+from ._warnings import _listed, _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .exceptions import FeatureScaleWarning
 from .experts import PoissonExperts
@@ -853,7 +853,7 @@ class MoEPoissonRegressor(
         # the separating features' coefficients (another's slope of 39.3 was
         # reported where the dummy's was -13.1)
         largest = float(np.max(np.abs(coef[1:][columns]), initial=0.0))
-        where = "" if everywhere else f" on the rows experts {experts} hold"
+        where = "" if everywhere else f" on the rows experts {_listed(experts)} hold"
         return (
             f"With alpha=0, features {shown} separate zero counts from the "
             f"others{where}: a combination of them and the intercept is 0 on "

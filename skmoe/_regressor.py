@@ -41,7 +41,7 @@ from ._math import constant_target_score, mixture_std
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
-from ._warnings import _warn_user
+from ._warnings import _listed, _warn_user
 from .experts import GaussianLinearExperts, StudentTLinearExperts
 from .experts.estimator import (
     ExpertEstimatorMethods,
@@ -544,7 +544,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             "scale" if type(experts) is StudentTLinearExperts else "standard deviation"
         )
         return (
-            f"The noise {noise} of experts {held.tolist()} is up "
+            f"The noise {noise} of experts {_listed(held)} is up "
             f"to {largest:.3g} times their residuals', held up by {cause}: "
             "predict(return_std=True), predict_distribution's intervals and "
             f"std_errors are that much too wide for them. {remedy}"

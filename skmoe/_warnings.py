@@ -13,6 +13,16 @@ from .exceptions import SkmoeWarning
 _HELD = threading.local()
 
 
+def _listed(indices, shown=12) -> str:
+    """``indices`` (experts, an array or a list of integers) as a list for a
+    warning, its first ``shown`` and a count of the rest past that (64
+    experts made a line of 1190 characters)."""
+    values = [int(value) for value in indices]
+    if len(values) <= shown:
+        return str(values)
+    return f"[{', '.join(map(str, values[:shown]))} and {len(values) - shown} more]"
+
+
 @contextlib.contextmanager
 def _held_warnings():
     """Hold the warnings that :func:`_warn_user` gives in this thread, as a list

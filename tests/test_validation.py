@@ -3980,3 +3980,22 @@ def test_a_warning_of_many_experts_lists_the_first_and_counts_the_rest():
     assert message.startswith(
         f"Experts [{listed} and {few.shape[0] - 12} more] of the kept run"
     )
+
+
+def test_init_responsibilities_warning_of_many_empty_experts_is_shortened():
+    # labels 0 and 1 for 16 experts leave experts 2 to 15 empty: the warning
+    # listed all 14 (not through the shortened list of the other warnings)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = X[:, 0] + rng.randn(200)
+    labels = (X[:, 0] > 0).astype(int)
+    model = MoERegressor(n_experts=16, random_state=0, max_iter=3, tol=0)
+    with pytest.warns(SkmoeWarning, match="init_responsibilities gives") as record:
+        model.fit(X, y, init_responsibilities=labels)
+    (message,) = [
+        str(w.message)
+        for w in record
+        if "init_responsibilities gives" in str(w.message)
+    ]
+    listed = ", ".join(map(str, range(2, 14)))
+    assert f"gives expert(s) [{listed} and 2 more] no responsibility" in message
