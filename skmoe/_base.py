@@ -1889,14 +1889,16 @@ class BaseMixtureOfExperts(
                     problem, best, collapsed[own], rows[own], names, n_rows
                 )
             )
-        # mostly distinct values, enough of them per coefficient: no few
-        # values fitted exactly; a bound set by y's spread (the variance
-        # floor of regimes 1e6 apart with noise variance 0.75) holds them
-        many = ~own & ~spikes & (2 * distinct > rows)
+        # enough distinct values per coefficient: no few values fitted
+        # exactly; a bound set by y's spread (the variance floor of regimes
+        # 1e6 apart with noise variance 0.75) holds them. Not "mostly
+        # distinct": float32 rounds y near 1e6 to steps of 0.0625, and one
+        # such regime of 201 rows holds 98 values
+        many = ~spikes & (distinct >= AUTO_MIN_SAMPLES_PER_PARAMETER * n_coef)
         floor = None
         if np.any(many):
             floor = self._floor_collapse_message(
-                problem, best, collapsed[many], rows[many]
+                problem, best, collapsed[many], rows[many], distinct[many]
             )
         if floor is None:
             many[:] = False
@@ -1908,9 +1910,9 @@ class BaseMixtureOfExperts(
             )
         return " ".join(parts)
 
-    def _floor_collapse_message(self, problem, best, experts, rows):
+    def _floor_collapse_message(self, problem, best, experts, rows, distinct):
         """The text of a warning when ``experts`` (indices), of ``rows`` rows
-        of their own each, mostly of distinct values of y, sit at a lower
+        of their own each holding ``distinct`` values of y, sit at a lower
         bound that the spread of y sets, or None where the experts' lower
         bound does not come from y's spread (the default)."""
         return None

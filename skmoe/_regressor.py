@@ -393,9 +393,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             "are class labels, MoEClassifier models them."
         )
 
-    def _floor_collapse_message(self, problem, best, experts, rows):
+    def _floor_collapse_message(self, problem, best, experts, rows, distinct):
         """The text of a warning when linear-Gaussian or Student-t
-        ``experts`` (indices) of many distinct samples sit at the variance
+        ``experts`` (indices) of many distinct samples (``rows`` of their own,
+        of ``distinct`` values of y) sit at the variance
         floor above their residuals' variance, or None: regimes 1e6 apart
         with noise variance 0.75 took the floor's 25 (15.2 with Student-t
         noise), and the warning said they fitted a few distinct values of y
@@ -412,8 +413,10 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             residual = squares[experts] / mass[experts]
         if not np.all((variance <= floor * (1 + 1e-6)) & (residual < variance)):
             return None
-        low, high = int(rows.min()), int(rows.max())
-        count = f"{low}" if low == high else f"{low} to {high}"
+        count, values = (
+            f"{lo}" if lo == hi else f"{lo} to {hi}"
+            for lo, hi in ((int(a.min()), int(a.max())) for a in (rows, distinct))
+        )
         low, high = float(residual.min()), float(residual.max())
         spread = (
             f"{low:.3g}"
@@ -422,20 +425,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         )
         with np.errstate(divide="ignore"):
             largest = float(np.sqrt(np.max(variance / residual)))
-        if type(problem.experts) is StudentTLinearExperts:
-            noun, what = (
-                "scale",
-                (
-                    "1e-10 times the smaller of y's variance and the one its 10% "
-                    "and 90% quantiles imply"
-                ),
-            )
-        else:
-            noun, what = "standard deviation", "1e-10 times the variance of y"
+        noun, what = _floor_words(problem.experts)
         return (
             f"Experts {_listed(experts)} of the kept run collapsed onto the "
             f"variance floor ({what}: {floor:.3g}): their {count} samples of "
-            "their own, mostly distinct values of y, lie nearer their lines than "
+            f"their own ({values} distinct values of y) lie nearer their lines than "
             f"that (residual variance {spread}), as regimes far apart relative to "
             "their noise, or a spike of values equal to several digits, do. The "
             "floor, not their residuals, sets their expert_variance_: their "
@@ -519,7 +513,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         excess = variance - squares / np.where(used, mass, 1.0)
         by_alpha = bool(np.all(penalty[held] >= 0.5 * excess[held]))
         if by_floor:
-            cause = "the variance floor (1e-10 times the variance of y)"
+            cause = f"the variance floor ({_floor_words(experts)[1]})"
             remedy = (
                 "Fit such regimes on their own, or y with less spread between them."
                 if best.expert_params["variance"].shape[0] > 1
@@ -1334,6 +1328,17 @@ def _robust_floor(Y, sample_weight, floor, solver):
     if solver != "em":  # the gradient divides by the variance squared
         least = max(least, float(np.sqrt(info.smallest_normal)))
     return max(min(floor, VARIANCE_FLOOR * spread), least)
+
+
+def _floor_words(experts):
+    """The noise's name and the variance floor's definition, in words, for
+    linear-Gaussian or Student-t ``experts`` (whose floor is robust)."""
+    if type(experts) is StudentTLinearExperts:
+        return "scale", (
+            "1e-10 times the smaller of y's variance and the one its 10% and 90% "
+            "quantiles imply"
+        )
+    return "standard deviation", "1e-10 times the variance of y"
 
 
 def _variance_floor(total, mean, squares):

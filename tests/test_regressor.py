@@ -992,6 +992,29 @@ def test_a_student_t_scale_held_up_by_alpha_or_the_floor_warns():
     assert message.endswith("LinearRegression fits the line.")
 
 
+def test_a_student_t_scale_held_up_by_the_floor_names_the_robust_floor():
+    # a noise-free line beside a noisy one, alpha=0: the t expert's scale sits
+    # at the floor of t noise, 1e-10 times the smaller of y's variance and
+    # the one its 10% and 90% quantiles imply, and the warning said "1e-10
+    # times the variance of y" (1.06e-9 here, the floor 9.69e-10)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    right = X[:, 0] > 0
+    y = np.where(right, 3 + 2 * X[:, 0], 10 - X[:, 0] + rng.normal(size=400))
+    with pytest.warns(UserWarning, match="held up by the variance floor") as caught:
+        model = MoERegressor(2, noise="student_t", alpha=0.0, random_state=0)
+        model.fit(X, y)
+    (message,) = [str(w.message) for w in caught if "held up" in str(w.message)]
+    q10, q90 = np.quantile(y, (0.1, 0.9), method="inverted_cdf")
+    robust = ((q90 - q10) / (2 * stats.norm.ppf(0.9))) ** 2
+    assert robust < np.var(y)
+    np.testing.assert_allclose(model.expert_variance_.min(), 1e-10 * robust, rtol=1e-6)
+    assert (
+        "the variance floor (1e-10 times the smaller of y's variance and the "
+        "one its 10% and 90% quantiles imply)" in message
+    )
+
+
 @pytest.mark.parametrize("noise", ["gaussian", "student_t"])
 def test_regimes_far_apart_at_the_variance_floor_name_the_floor(noise):
     # two regimes 1e6 apart with noise variance 0.75: each expert's variance
@@ -1034,6 +1057,34 @@ def test_regimes_far_apart_at_the_variance_floor_name_the_floor(noise):
             [float(quoted[1]), float(quoted[2])], sorted(residual), rtol=5e-3
         )
         assert max(residual) < floor / 30
+
+
+def test_float32_regimes_far_apart_at_the_floor_name_it_for_every_expert():
+    # float32 rounds y near 1e6 to steps of 0.0625: that regime's ~200 rows
+    # hold ~100 distinct values, not "mostly distinct", and its expert was
+    # said to fit "a few distinct values of y (copies, a spike)" while the
+    # other regime's, at the same floor, was said to sit at the floor
+    import re
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    low = rng.random(400) < 0.5
+    y = np.where(low, 0.0, 1e6) + X[:, 0] * np.where(low, 1.0, -2.0)
+    y = (y + rng.normal(scale=np.sqrt(0.75), size=400)).astype(np.float32)
+    model = MoERegressor(2, random_state=0)
+    (message,) = _degenerate_messages(model, X.astype(np.float32), y)
+    assert "copies, a spike" not in message
+    assert message.startswith("Experts [0, 1] of the kept run collapsed onto the")
+    np.testing.assert_allclose(
+        model.expert_variance_, 1e-10 * np.var(y.astype(np.float64)), rtol=1e-6
+    )
+    # the distinct values of y each regime holds, counted by hand
+    values = sorted(np.unique(y[rows]).size for rows in (low, ~low))
+    assert values[0] < (~low).sum() / 2  # the rounded regime
+    assert f"({values[0]} to {values[1]} distinct values of y)" in message
+    taken = np.sort(np.sum(model.responsibilities(X, y) > 0.5, axis=0))
+    assert f"their {taken[0]} to {taken[1]} samples of their own" in message
+    assert re.search(r"residual variance 0\.6[0-9]* to 0\.6", message)
 
 
 def test_a_noise_variance_the_fit_left_unsettled_is_not_blamed_on_alpha():
