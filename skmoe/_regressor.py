@@ -21,7 +21,6 @@ from ._backend import as_compute, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _float64_rows,
-    _listed,
     _score_weights,
     _scored_rows,
     _Underflow,
