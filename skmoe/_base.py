@@ -118,6 +118,7 @@ from ._warm_start import (
 )
 from ._warnings import _held_warnings, _listed, _warn_user
 from .exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
+from .experts._point_mass import ZERO_LOG_RATE
 from .gates import GATES, GaussianGate, HierarchicalGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
@@ -591,7 +592,9 @@ class _Underflow:
         bound = -math.log(float(smallest))
         if not (bool(xp.any(log_value < -bound)) or bool(xp.any(log_value > bound))):
             return None, None
-        low = (value < smallest) & (log_value > -math.inf)
+        # a zero-inflated model's point mass (log value ZERO_LOG_RATE, as
+        # point_mass_columns finds it) is no underflow: its rate 0 is exact
+        low = (value < smallest) & (log_value > 0.5 * ZERO_LOG_RATE)
         return log_value, (low if bool(xp.any(low)) else None)
 
     def exp(self, xp, log_weight, *parts, low=None):

@@ -749,7 +749,9 @@ class MoEGammaRegressor(
         # (NaN: a chunk of normal means, whose logs are not needed)
         lost = ~np.isfinite(dispersion)
         tiny = np.finfo(np.float64).smallest_normal
-        odd = ~lost & (log_mean > -np.inf) & ((mean < tiny) | (mean == np.inf))
+        # (not the point mass at zero, log mean ZERO_LOG_RATE)
+        odd = ~lost & (log_mean > 0.5 * ZERO_LOG_RATE)
+        odd &= (mean < tiny) | (mean == np.inf)
         return with_log_parts(
             dist,
             rows,

@@ -1172,7 +1172,7 @@ class MoEPoissonRegressor(
                 every = every * exposure[rows, None]
                 log_rates = log_rates + np.log(exposure[rows, None])
         odd = (every < np.finfo(np.float64).smallest_normal) | (every == np.inf)
-        odd &= log_rates > -np.inf
+        odd &= log_rates > 0.5 * ZERO_LOG_RATE  # (not the point mass at zero)
         return with_log_parts(
             dist,
             rows,

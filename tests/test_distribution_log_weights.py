@@ -513,3 +513,53 @@ def test_log_density_of_ordinary_rows_is_unchanged(make, y):
     assert far._log_parts is not None
     both = getattr(far, log_density)(np.concatenate([y[:40], y[:40]]))
     assert_array_equal(both[:40], whole[:40])
+
+
+# a zero-inflated model's point mass at zero has the log rate ZERO_LOG_RATE
+# (-1e5) in predict, a rate of 0 that is exact: no underflow
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_zero_inflated_log_density_where_a_rate_underflows(make):
+    # X times 1000, y = 3: the point mass was taken for a Poisson (negative
+    # binomial) component of log rate -1e5, log P(3) = -3e5, and carried
+    # the row: -100020 for the -5.5e26 of log_likelihood_samples
+    model = make(3, gate="gaussian", zero_inflated=True, **FIT).fit(X, Y_COUNT)
+    mass = np.isneginf(model.expert_intercept_)
+    assert mass.sum() == 1
+    Xt = _served(model, X[:40] * 1000)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    assert np.any(eta[:, ~mass] < -745.2)  # what the test is about
+    dist = model.predict_distribution(Xt)
+    for y in (3.0, 0.0):
+        yt = np.full(len(Xt), y)
+        # (0 * -inf, and a dispersion of 0, at the point mass)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            components = _count_components(model, Xt, yt)
+        components[:, mass] = 0.0 if y == 0 else -np.inf
+        by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+        got = dist.logpmf(yt)
+        assert_allclose(got, by_hand, rtol=1e-10, atol=1e-14)
+        assert_allclose(got, model.log_likelihood_samples(Xt, yt), rtol=1e-10)
+        assert_array_equal(dist[::-3].logpmf(yt[::-3]), got[::-3])
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "make, y",
+    [
+        (MoEPoissonRegressor, Y_COUNT),
+        (MoENegativeBinomialRegressor, Y_COUNT),
+        (MoEGammaRegressor, Y_ZERO_GAMMA),
+    ],
+)
+def test_zero_inflated_ordinary_rows_keep_nothing(make, y):
+    # the point mass's log rate of -1e5 kept every row's logs (three arrays
+    # of n by K) and took the log density from them, on ordinary data
+    model = make(3, zero_inflated=True, **FIT).fit(X, y)
+    dist = model.predict_distribution(X)
+    assert dist._log_parts is None
+    plain = type(dist)(*dist._arrays())
+    log_density = "logpdf" if hasattr(dist, "logpdf") else "logpmf"
+    assert_array_equal(getattr(dist, log_density)(y), getattr(plain, log_density)(y))
