@@ -579,6 +579,9 @@ class _Underflow:
 
     def __init__(self):
         self.seen, self.rows, self.parts = 0, [], []
+        #: the smallest normal float of the chunks' dtype (float32's: a
+        #: subnormal float32 rate is a normal float64 one, of fewer digits)
+        self.tiny = float(np.finfo(np.float64).smallest_normal)
 
     def far(self, xp, value, log_value):
         """``log_value`` (an expert's log rates or means, K or top_k by
@@ -587,6 +590,7 @@ class _Underflow:
         holds one array fewer); with the rows' mask of values that underflowed
         from a finite log (for :meth:`add`), or None."""
         smallest = xp.finfo(value.dtype).smallest_normal
+        self.tiny = max(self.tiny, float(smallest))
         # a log below log(smallest) or above -log(smallest) (708.4: beyond
         # the largest float from 709.8); -inf, a point mass's, needs no log
         bound = -math.log(float(smallest))

@@ -748,10 +748,10 @@ class MoEGammaRegressor(
         # for, and takes those whose mean under- or overflowed from their logs
         # (NaN: a chunk of normal means, whose logs are not needed)
         lost = ~np.isfinite(dispersion)
-        tiny = np.finfo(np.float64).smallest_normal
-        # (not the point mass at zero, log mean ZERO_LOG_RATE)
+        # (not the point mass at zero, log mean ZERO_LOG_RATE; tiny: in the
+        # chunks' dtype, a subnormal float32 mean of fewer digits)
         odd = ~lost & (log_mean > 0.5 * ZERO_LOG_RATE)
-        odd &= (mean < tiny) | (mean == np.inf)
+        odd &= (mean < underflow.tiny) | (mean == np.inf)
         return with_log_parts(
             dist,
             rows,

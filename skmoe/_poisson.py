@@ -1167,11 +1167,13 @@ class MoEPoissonRegressor(
         rows, log_weights, every, log_rates = kept
         with np.errstate(divide="ignore"):  # (NaN: a chunk of normal rates)
             log_rates = np.where(np.isnan(log_rates), np.log(every), log_rates)
+        # (in the chunks' dtype, then in float64 after the exposures)
+        odd = (every < underflow.tiny) | (every == np.inf)
         if exposure is not None:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 every = every * exposure[rows, None]
                 log_rates = log_rates + np.log(exposure[rows, None])
-        odd = (every < np.finfo(np.float64).smallest_normal) | (every == np.inf)
+        odd |= (every < np.finfo(np.float64).smallest_normal) | (every == np.inf)
         odd &= log_rates > 0.5 * ZERO_LOG_RATE  # (not the point mass at zero)
         return with_log_parts(
             dist,

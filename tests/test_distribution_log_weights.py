@@ -563,3 +563,43 @@ def test_zero_inflated_ordinary_rows_keep_nothing(make, y):
     plain = type(dist)(*dist._arrays())
     log_density = "logpdf" if hasattr(dist, "logpdf") else "logpmf"
     assert_array_equal(getattr(dist, log_density)(y), getattr(plain, log_density)(y))
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "make, scale", [(MoEPoissonRegressor, 300), (MoEGammaRegressor, 150)]
+)
+def test_float32_log_density_where_a_rate_is_subnormal(make, scale):
+    # X times 300 (150) in float32: a rate (mean) below float32's smallest
+    # normal (log -87.3) is a normal float64 one of fewer digits, and was
+    # taken as it was: 7.1e-5 (2.4e-4) from the log density of the float32
+    # parameters, for 3.3e-6 (float32's digits) from its log
+    y = Y_COUNT if make is MoEPoissonRegressor else Y_GAMMA
+    model = make(2, gate="gaussian", **FIT).fit(X.astype(np.float32), y)
+    far = X[:60].astype(np.float32) * scale
+
+    def served(row):  # (no float32 overflow of positive weight)
+        try:
+            model.predict_distribution(far[row : row + 1])
+        except ValueError:
+            return False
+        return True
+
+    Xt = far[[served(row) for row in range(len(far))]].astype(np.float64)
+    eta = Xt @ model.expert_coef_.T.astype(float) + model.expert_intercept_
+    assert np.any((eta < -87.4) & (eta > -103))  # what the test is about
+    yt = np.full(len(Xt), 3.0)
+    if make is MoEPoissonRegressor:
+        components = _count_components(model, Xt, yt)
+        got = model.predict_distribution(Xt.astype(np.float32)).logpmf(yt)
+    else:
+        shape = 1 / model.expert_dispersion_.astype(float)
+        log_y = np.log(yt)[:, None]
+        components = (
+            shape * (np.log(shape) + log_y - eta - np.exp(log_y - eta))
+            - special.gammaln(shape)
+            - log_y
+        )
+        got = model.predict_distribution(Xt.astype(np.float32)).logpdf(yt)
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert_allclose(got, by_hand, rtol=2e-5)
