@@ -2733,6 +2733,8 @@ class BaseMixtureOfExperts(
         Y = self._encode_target(host(y), like, fitting=False, **target)
         X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
+        experts = copy.copy(experts)
+        experts.exact_tails = True  # the model's values, not the solvers' guard
         grouping = self._predict_groups(groups, X_host, method)
         # a group's rows in one E-step
         rows = self._chunk_rows(X_host) if grouping is None else X_host.shape[0]

@@ -417,8 +417,8 @@ def test_gamma_log_density_where_an_experts_mean_overflows():
         )
     by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
     assert_allclose(got, by_hand, rtol=1e-10)
-    # (where y / mu overflows, -inf; log_likelihood_samples is finite there,
-    # its ratio continued linearly above exp(699))
+    # (where y / mu overflows, -inf; log_likelihood_samples refuses those
+    # rows: test_log_likelihood_samples_beyond_the_solvers_guard)
     finite = np.isfinite(by_hand)
     assert finite.sum() >= 20
     lls = model.log_likelihood_samples(Xt[finite], yt[finite])
@@ -603,3 +603,46 @@ def test_float32_log_density_where_a_rate_is_subnormal(make, scale):
         got = model.predict_distribution(Xt.astype(np.float32)).logpdf(yt)
     by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
     assert_allclose(got, by_hand, rtol=2e-5)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "make, dtype, scale",
+    [
+        (MoEPoissonRegressor, np.float32, 150),
+        (MoEGammaRegressor, np.float32, 150),
+        (MoEPoissonRegressor, np.float64, 2000),
+        (MoEGammaRegressor, np.float64, 2000),
+    ],
+)
+def test_log_likelihood_samples_beyond_the_solvers_guard(make, dtype, scale):
+    # X times 150 in float32 (2000 in float64): every expert's rate (ratio
+    # y / mu) above exp(log(largest float) - 10), where the solvers' guard
+    # continues it linearly; log_likelihood_samples took the guarded one
+    # (0.868 off in float32 at X x 150), predict_distribution the model's
+    poisson = make is MoEPoissonRegressor
+    model = make(2, **FIT).fit(X.astype(dtype), Y_COUNT if poisson else Y_GAMMA)
+    Xt = (X * scale).astype(dtype).astype(np.float64)
+    eta = Xt @ model.expert_coef_.T.astype(float) + model.expert_intercept_
+    yt = np.full(len(Xt), 3.0)
+    log_y = np.log(yt)[:, None]
+    if poisson:
+        components = _count_components(model, Xt, yt)
+    else:
+        shape = 1 / model.expert_dispersion_.astype(float)
+        with np.errstate(over="ignore"):
+            components = (
+                shape * (np.log(shape) + log_y - eta - np.exp(log_y - eta))
+                - special.gammaln(shape)
+                - log_y
+            )
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    held = np.abs(by_hand) <= np.finfo(dtype).max
+    top = np.log(np.finfo(dtype).max) - 10.0
+    guarded = np.min(eta if poisson else log_y - eta, axis=1) > top
+    assert np.any(held & guarded) and not np.all(held)  # what the test is about
+    got = model.log_likelihood_samples(Xt[held].astype(dtype), yt[held])
+    assert_allclose(got, by_hand[held], rtol=2e-5 if dtype is np.float32 else 1e-10)
+    # a log-likelihood beyond the floats: refused, as predict_distribution's
+    with pytest.raises(ValueError, match="log-likelihood overflows"):
+        model.log_likelihood_samples(Xt.astype(dtype), yt)

@@ -42,7 +42,9 @@ SHAPE_STEPS = 6
 LINK_MARGIN = 10.0
 
 
-def excess(xp, d: Array, ratio: bool = True) -> tuple[Array, Array | None]:
+def excess(
+    xp, d: Array, ratio: bool = True, exact: bool = False
+) -> tuple[Array, Array | None]:
     """``expm1(d) - d`` (at least 0) and the ratio ``exp(d)``, with ``d =
     log(y / mu)``, guarded against overflow.
 
@@ -61,7 +63,12 @@ def excess(xp, d: Array, ratio: bool = True) -> tuple[Array, Array | None]:
         ``exp(min(d, m))``: ``y / mu``, the derivative of ``excess`` plus 1,
         and the Newton weight of the coefficients; None unless ``ratio``
         (the E-step needs none: one pass of ``exp`` fewer).
+
+    ``exact``: ``expm1(d) - d`` unguarded (inf where it overflows), without
+    ``ratio``.
     """
+    if exact:
+        return xp.expm1(d) - d, None
     top = math.log(float(xp.finfo(d.dtype).max)) - LINK_MARGIN
     below = xp.minimum(d, top)
     beyond = xp.maximum(d - top, 0.0)  # 0 but above m, where it is linear
@@ -245,7 +252,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         params, mass = self._stand_in(xp, params)
         d = Y[1, ...][None, :] - self.log_means(xp, design, params)
-        value, _ = excess(xp, d, ratio=False)
+        value, _ = excess(xp, d, ratio=False, exact=self.exact_tails)
         shape, terms = self._shape_terms(xp, params["dispersion"])
         with np.errstate(over="ignore"):  # a mean far below y: density 0
             out = terms[:, None] - shape[:, None] * value - Y[1, ...][None, :]

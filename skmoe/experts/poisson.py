@@ -41,7 +41,8 @@ def rates(xp, eta: Array) -> tuple[Array, Array]:
     float32) the rate continues linearly, ``exp(m) (1 + eta - m)``, which keeps
     the log-likelihood finite and concave (with the slope ``exp(m)`` that pulls
     such a predictor back down) where ``exp`` would overflow. Rates that large
-    never fit data: this only guards the solvers' trial steps.
+    never fit data: this only guards the solvers' trial steps (the posterior
+    methods take ``exp(eta)``: ``ExpertFamily.exact_tails``).
 
     Returns
     -------
@@ -64,11 +65,12 @@ def rates(xp, eta: Array) -> tuple[Array, Array]:
     return slope * (1.0 + xp.maximum(eta - top, 0.0)), slope
 
 
-def log_likelihood(xp, eta: Array, Y: Array) -> Array:
+def log_likelihood(xp, eta: Array, Y: Array, exact: bool = False) -> Array:
     """Poisson log-likelihoods (K, n) of the log rates ``eta`` (K, n) for the
     counts ``Y`` of :func:`encode_counts`, each term at its own relative
-    precision (see :class:`PoissonExperts`)."""
-    rate, _ = rates(xp, eta)
+    precision (see :class:`PoissonExperts`). ``exact``: the rates ``exp(eta)``
+    (-inf where they overflow), not :func:`rates`' guarded ones."""
+    rate = xp.exp(eta) if exact else rates(xp, eta)[0]
     y, log_y, base = (Y[i, ...][None, :] for i in range(3))
     d = eta - log_y  # log(rate / y); eta where y = 0
     top = math.log(float(xp.finfo(eta.dtype).max)) - LINK_MARGIN
@@ -162,7 +164,8 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]
-        return self._point_mass(xp, log_likelihood(xp, eta, Y), Y, params)
+        out = log_likelihood(xp, eta, Y, self.exact_tails)
+        return self._point_mass(xp, out, Y, params)
 
     def _point_mass(self, xp, out, Y, params):
         """The log-likelihoods ``out`` (K, n) with the point mass's at zero
