@@ -1162,12 +1162,14 @@ class BaseMixtureOfExperts(
     #: warning.
     _target_scale_name = "y's values"
 
-    def _target_scale_data(self, y, **target):
+    def _target_scale_data(self, y, sample_weight, **target):
         """The values (n,) whose weighted moments a warm fit compares with the
         last fit's, and their weights besides ``sample_weight`` (n,), both
-        float64: y and ones by default."""
+        float64: y and ones by default; and the exposure floor of a count
+        model's rates (``_warm_start._exposure_floor``), which a later
+        ``partial_fit`` stream's runaway check keeps, or None."""
         values = np.asarray(y, dtype=np.float64).reshape(-1)
-        return values, np.ones_like(values)
+        return values, np.ones_like(values), None
 
     def _weigh_targets(self, Y, sample_weight, *, streaming):
         """The sample weights that ``fit`` (``partial_fit``: ``streaming``)
@@ -1303,7 +1305,11 @@ class BaseMixtureOfExperts(
                 raise _WarmStartFailed(moved)
         target_moments = None
         if is_regressor(self):
-            values, weights = self._target_scale_data(y, **target)
+            every = sample_weight  # (one per row of y, those of weight 0 too)
+            if dropped:
+                every = np.zeros(np.shape(y)[0])
+                every[rows] = sample_weight
+            values, weights, floor = self._target_scale_data(y, every, **target)
             values = values.reshape(-1, 1)
             if dropped:
                 values, weights = values[rows], weights[rows]
@@ -1320,7 +1326,8 @@ class BaseMixtureOfExperts(
                     low, high = np.min(values, axis=0), np.max(values, axis=0)
             # a later partial_fit stream's runaway check judges its means
             # against these targets too (see _runaway_message)
-            self._stream_y_range = (low, high, effective_rows(sample_weight))
+            count = effective_rows(sample_weight)
+            self._stream_y_range = (low, high, count, floor)
             # (amounts near the largest float: their sums overflow, a scale
             # the check does not judge; NumPy's warning said nothing more)
             target_moments = _target_moments(values, weights, low, high)

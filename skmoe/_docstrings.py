@@ -322,8 +322,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         moved by two ended at R^2 0.14 where a fresh one had 0.99; the means
         and deviations are weighted, so new ``sample_weight`` on the same rows
         can move them too, as can a growing window of a time feature), a
-        regressor's ``y`` (a count model's rates, ``y / exposure``) on
-        another scale (10 times, or a mean moved by 10 of its standard
+        regressor's ``y`` (a count model's rates, ``y / exposure``, weighted
+        by the exposure, one below a tenth of the median taken as that tenth)
+        on another scale (10 times, or a mean moved by 10 of its standard
         deviations: EM's warm fit of y times 300 ended at R^2 0.14 where a
         fresh one from the same seeds had 0.64), another
         ``expert_estimator`` than the fitted experts are clones of (its

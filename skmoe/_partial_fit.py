@@ -52,7 +52,9 @@ from ._sgd import (
     spread_units,
 )
 from ._warm_start import (
+    _exposure_floor,
     _feature_ranges,
+    _judged_rates,
     _raise_if_features_changed,
     _stream_scale_message,
 )
@@ -745,9 +747,14 @@ class PartialFitMixin:
         if not predicted or not np.any(rows):
             return None
         y = np.asarray(host(y), dtype=np.float64)
+        seen = vars(self).get("_stream_y_range")
+        # the exposure floor of the rates: the fit's, or the stream's first
+        # batch's (see RATE_EXPOSURE_SHARE; a range stored without one: None)
+        floor = seen[3] if seen is not None and len(seen) > 3 else None
         if exposure is not None:  # (one per row, or one for all)
-            with np.errstate(over="ignore"):  # a rate of inf: no mean beyond
-                y = y / np.asarray(host(exposure), dtype=np.float64)
+            if floor is None:
+                floor = _exposure_floor(exposure, sample_weight)
+            y = _judged_rates(y, host(exposure), floor)
         y = y.reshape(y.shape[0], -1)[rows]
         low, high = np.min(y, axis=0), np.max(y, axis=0)
         if not np.all(np.isfinite(high)):
@@ -756,12 +763,11 @@ class PartialFitMixin:
             finite = np.isfinite(y)
             low = np.min(np.where(finite, y, np.inf), axis=0)
             high = np.max(np.where(finite, y, -np.inf), axis=0)
-        seen = vars(self).get("_stream_y_range")
         count = effective_rows(sample_weight)
         if seen is not None:
             low, high = np.minimum(low, seen[0]), np.maximum(high, seen[1])
             count += seen[2]
-        self._stream_y_range = (low, high, count)
+        self._stream_y_range = (low, high, count, floor)
         spread = high - low
         if count < UNIT_ROWS or not np.all(spread > 0):
             return None

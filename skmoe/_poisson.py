@@ -50,6 +50,7 @@ from ._partial_fit import (
 from ._separation import separating_direction
 from ._sgd import effective_rows
 from ._sparse import selected_linear
+from ._warm_start import RATE_EXPOSURE_SHARE, _exposure_floor, _judged_rates
 from ._warnings import _listed, _warn_user
 from ._zero_inflated import ZeroInflatedMixin
 from .exceptions import FeatureScaleWarning
@@ -425,16 +426,16 @@ class MoEPoissonRegressor(
 
     _target_scale_name = "y's rates (y / exposure)"
 
-    def _target_scale_data(self, y, exposure=None):
+    def _target_scale_data(self, y, sample_weight, exposure=None):
         # the rates y / e, weighted by e: the same rates at other exposures
-        # are the same data for the fitted parameters
-        values, weights = super()._target_scale_data(y)
+        # are the same data for the fitted parameters; an exposure far below
+        # the median counts as a share of it (see RATE_EXPOSURE_SHARE)
+        values, weights, _ = super()._target_scale_data(y, sample_weight)
         exposure = _check_exposure(exposure, values.shape[0])
-        if exposure is None:
-            return values, weights
-        exposure = np.asarray(exposure, dtype=np.float64)
-        with np.errstate(over="ignore"):  # a rate of inf: judged as such there
-            return values / exposure, exposure
+        if exposure is None:  # (exposures of 1)
+            return values, weights, RATE_EXPOSURE_SHARE
+        floor = _exposure_floor(exposure, sample_weight)
+        return _judged_rates(values, exposure, floor), exposure, floor
 
     def _target_candidates(self, candidates, Y, sample_weight):
         # expert_estimator's clones are fitted to the rates (CountExperts'

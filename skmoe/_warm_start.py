@@ -71,6 +71,45 @@ WARM_SHIFT_LIMIT = 1.0
 WARM_TARGET_RATIO = 10.0
 
 
+#: A count model's rows whose exposure is below this share of the median
+#: exposure (:func:`_exposure_floor`) count as of that exposure in the rates
+#: that the warm start's and the stream's scale checks judge: one count of 3
+#: over an exposure of 1e-4 set the rates' variance (count^2 / exposure), so
+#: that a warm fit on rates 20 times as large continued the fit, and one over
+#: 1e-10 stretched the range of the rates seen to 3e10, which silenced the
+#: runaway check of a stream. (Exposures U(0.01, 1): those below 0.05 count
+#: as 0.05; no runaway warning nor warm fallback more on such data.)
+RATE_EXPOSURE_SHARE = 0.1
+
+
+def _exposure_floor(exposure, sample_weight):
+    """``RATE_EXPOSURE_SHARE`` times the median of ``exposure`` (one per row)
+    over the rows of positive ``sample_weight``, weighted by it, as a float;
+    None where no row has weight."""
+    exposure = np.asarray(exposure, dtype=np.float64).reshape(-1)
+    weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    exposure = np.broadcast_to(exposure, weight.shape)
+    rows = weight > 0
+    if not np.any(rows):
+        return None
+    exposure, weight = exposure[rows], weight[rows]
+    order = np.argsort(exposure, kind="stable")
+    # (weights scaled to the largest: their sum stays finite)
+    cumulative = np.cumsum(weight[order] / np.max(weight))
+    middle = np.searchsorted(cumulative, 0.5 * cumulative[-1])
+    return RATE_EXPOSURE_SHARE * float(exposure[order][middle])
+
+
+def _judged_rates(y, exposure, floor):
+    """The rates ``y / exposure`` that the scale checks judge: each exposure
+    taken at ``floor`` at least (:func:`_exposure_floor`; None: as it is)."""
+    exposure = np.asarray(exposure, dtype=np.float64)
+    if floor is not None:
+        exposure = np.maximum(exposure, floor)
+    with np.errstate(over="ignore"):  # a rate of inf: judged as such there
+        return np.asarray(y, dtype=np.float64) / exposure
+
+
 #: A ``partial_fit`` batch (of at least ``_sgd.UNIT_ROWS`` rows) in which a
 #: feature spreads more than this many times as wide, or as narrow, as in the
 #: rows the model was first fitted on, by both its quantile range and its

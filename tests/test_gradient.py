@@ -1346,17 +1346,22 @@ def test_partial_fit_warns_once_where_a_mean_runs_away(Estimator, family, size):
     assert "learning_rate=10.0 is likely too large" in str(caught[0].message)
 
 
-def test_a_runaway_mean_is_judged_beside_a_rate_that_overflows():
+@pytest.mark.parametrize("exposure_0", [1e-310, 1e-300, 1e-100, 1e-10, 1e-4])
+def test_a_runaway_mean_is_judged_beside_a_rate_of_little_exposure(exposure_0):
     """A count of 3 over an exposure of 1e-310 in the first batch: its rate
     overflows, and the range of the targets seen was inf, so that the stream
-    of test_partial_fit_warns_once_where_a_mean_runs_away never warned. That
-    row now stays out of the range: the warning names the other rows'. (Its
-    weight of 1e-300 leaves the steps as without it.)"""
+    of test_partial_fit_warns_once_where_a_mean_runs_away never warned. Over
+    1e-300 to 1e-10 its rate, 3e300 to 3e10, stretched the range as far, and
+    the stream never warned either (over 1e-4 it warned, of a range up to
+    3e4). An exposure below RATE_EXPOSURE_SHARE of
+    the first batch's median (1 here) now counts as that share: the row's
+    rate is 30, and the warning names the range 0 to 30. (A weight of 1e-300
+    leaves the steps as without the row.)"""
     X, y = _count_stream("poisson", 0)
     y = y.astype(float)
     order = np.random.RandomState(1).permutation(1000)
     exposure, weight = np.ones(1000), np.ones(1000)
-    y[order[0]], exposure[order[0]], weight[order[0]] = 3.0, 1e-310, 1e-300
+    y[order[0]], exposure[order[0]], weight[order[0]] = 3.0, exposure_0, 1e-300
     batches = [order[start : start + 200] for start in range(0, 1000, 200)] * 3
     model = MoEPoissonRegressor(
         n_experts=3, solver="sgd", learning_rate=1.0, random_state=0
@@ -1374,7 +1379,8 @@ def test_a_runaway_mean_is_judged_beside_a_rate_that_overflows():
     number, message = runaway[0]
     stated = re.search(r"targets seen \((\S+) to (\S+)\)", message)
     seen = y[order[1 : 200 * (number + 1)]]
-    assert (float(stated.group(1)), float(stated.group(2))) == (seen.min(), seen.max())
+    assert seen.max() < 30
+    assert (float(stated.group(1)), float(stated.group(2))) == (seen.min(), 30.0)
 
 
 def test_a_runaway_mean_is_judged_per_unit_exposure():

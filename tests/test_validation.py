@@ -1557,13 +1557,16 @@ def test_a_warm_count_fit_judges_the_rates(Estimator):
     ]
 
 
-def _exact_rate_moments(y, exposure):
-    """The exposure-weighted mean and variance of the rates y / exposure, in
-    Fractions (exact), as floats."""
+def _exact_rate_moments(y, exposure, weight=None):
+    """The mean and variance of the rates y / exposure weighted by ``weight``
+    (None: the exposure), in Fractions (exact), as floats."""
     from fractions import Fraction
 
-    weights = [Fraction(float(e)) for e in exposure]
-    rates = [Fraction(float(c)) / w for c, w in zip(y, weights, strict=True)]
+    weights = [Fraction(float(e)) for e in (exposure if weight is None else weight)]
+    rates = [
+        Fraction(float(c)) / Fraction(float(e))
+        for c, e in zip(y, exposure, strict=True)
+    ]
     total = sum(weights)
     mean = sum(w * r for w, r in zip(weights, rates, strict=True)) / total
     spread = sum(w * (r - mean) ** 2 for w, r in zip(weights, rates, strict=True))
@@ -1604,27 +1607,64 @@ def test_a_warm_count_fit_judges_rates_beside_one_that_overflows():
 
 
 def test_a_warm_count_fit_judges_rates_whose_squares_overflow():
-    # a count of 3 over an exposure of 1e-300, a rate of 3e300: its square
-    # overflowed, the variance of the rates was inf, and a warm fit on the
-    # data without that row was not judged. The variance, 2.3e298, is now
-    # taken at a power of two below, as exact arithmetic gives it.
+    # rates of about 1e152 (exposures of 1e-152), then 20 times as large:
+    # their squares overflow (one was 3e300 over an exposure of 1e-300, which
+    # now counts as a tenth of the median); the variance, about 1e307, is
+    # taken at a power of two below, as exact arithmetic gives it
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, (400, 2))
     exposure = rng.uniform(0.5, 2.0, 400)
     y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
-    y[0], exposure[0] = 3.0, 1e-300
+    exposure *= 1e-152
     model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y, exposure=exposure)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(X[1:], y[1:], exposure=exposure[1:])
+        model.fit(X, 20 * y, exposure=exposure)
     stated = _stated_ratio([str(w.message) for w in caught])
     old = _exact_rate_moments(y, exposure)[1]
-    new = _exact_rate_moments(y[1:], exposure[1:])[1]
-    assert 1e298 < old < 1e299
+    new = _exact_rate_moments(20 * y, exposure)[1]
+    assert 1e304 < old < 1e305 and 1e306 < new < 1e308
     np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
+
+
+@pytest.mark.parametrize("exposure_0", [1e-300, 1e-10, 1e-4])
+def test_a_warm_count_fit_is_not_ruled_by_a_row_of_little_exposure(exposure_0):
+    # a count of 3 over an exposure of 1e-4 to 1e-300: its rate's square
+    # over the exposure set the rates' variance (9e4 at 1e-4, about 2e298 at
+    # 1e-300), so that rates 20 times as large continued the fit, and the
+    # same data without that row fell back. An exposure below
+    # RATE_EXPOSURE_SHARE (0.1) of the rows' median now counts as that share.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 2))
+    exposure = rng.uniform(0.5, 2.0, 400)
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    y[0], exposure[0] = 3.0, exposure_0
+    model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, exposure=exposure)
+    # the other rows alone: the same rates
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[1:], y[1:], exposure=exposure[1:])
+    assert not [w for w in caught if "last fit" in str(w.message)]
+    model.fit(X, y, exposure=exposure)  # (continued: the same data again)
+    larger = 20 * y
+    larger[0] = y[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, larger, exposure=exposure)
+    stated = _stated_ratio([str(w.message) for w in caught])
+    # row 0 at a tenth of the median exposure (the lower one of 400 rows)
+    judged = exposure.copy()
+    judged[0] = 0.1 * np.sort(exposure)[199]
+    old = _exact_rate_moments(y, judged, exposure)[1]
+    new = _exact_rate_moments(larger, judged, exposure)[1]
+    np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
+    assert stated > 10
 
 
 def test_a_warm_count_fit_judges_rates_beside_a_large_one_of_little_weight():
