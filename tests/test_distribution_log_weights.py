@@ -646,3 +646,61 @@ def test_log_likelihood_samples_beyond_the_solvers_guard(make, dtype, scale):
     # a log-likelihood beyond the floats: refused, as predict_distribution's
     with pytest.raises(ValueError, match="log-likelihood overflows"):
         model.log_likelihood_samples(Xt.astype(dtype), yt)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("poisson", [True, False])
+def test_estimator_experts_log_likelihood_beyond_the_solvers_guard(poisson):
+    # expert_estimator's CountExperts and AmountExperts took the solvers'
+    # guarded rate (ratio y / mu) in log_likelihood_samples where every
+    # expert's is above exp(log(largest float) - 10): 0.9995 (Poisson) and
+    # 0.9989 (Gamma) relative off. Rows placed there by the exposure (by y)
+    from sklearn.linear_model import GammaRegressor, PoissonRegressor
+
+    make, estimator = (
+        (MoEPoissonRegressor, PoissonRegressor(alpha=0))
+        if poisson
+        else (MoEGammaRegressor, GammaRegressor(alpha=0))
+    )
+    y = Y_COUNT if poisson else Y_GAMMA
+    model = make(2, expert_estimator=estimator, **FIT).fit(X, y)
+    # the clones' log means (log links; none near the floors on these rows)
+    eta = np.column_stack([X @ e.coef_ + e.intercept_ for e in model.experts_])
+    top = np.log(np.finfo(float).max) - 10.0
+    # the least log rate (ratio): top + 1 to top + 12, rising with the least
+    # log mean (falling with the largest): the exposures (y) that take it
+    # there stay finite
+    rank = eta.min(axis=1) if poisson else -eta.max(axis=1)
+    rank = np.argsort(np.argsort(rank)) / (len(X) - 1)
+    shift = top + 1.0 + 11.0 * rank
+    if poisson:
+        log_exposure = shift - eta.min(axis=1)
+        kept = log_exposure < 709.7  # exposures finite
+        X_, eta, log_exposure = X[kept], eta[kept], log_exposure[kept]
+        eta = eta + log_exposure[:, None]
+        yt = np.full(len(X_), 3.0)
+        with np.errstate(over="ignore"):
+            components = yt[:, None] * eta - np.exp(eta) - special.gammaln(4.0)
+        target = {"exposure": np.exp(log_exposure)}
+    else:
+        log_y = shift + eta.max(axis=1)
+        kept = log_y < 709.7  # y finite
+        X_, eta, log_y = X[kept], eta[kept], log_y[kept]
+        yt = np.exp(log_y)
+        d = log_y[:, None] - eta  # log(y / mu), at least top + 1
+        shape = 1 / model.expert_dispersion_
+        with np.errstate(over="ignore"):
+            components = (
+                shape * (np.log(shape) - d - np.expm1(d))
+                - special.gammaln(shape)
+                - log_y[:, None]
+            )
+        target = {}
+    by_hand = special.logsumexp(_log_gate(model, X_) + components, axis=1)
+    held = np.isfinite(by_hand)
+    assert held.sum() >= 50 and not np.all(held)
+    rows = {key: value[held] for key, value in target.items()}
+    got = model.log_likelihood_samples(X_[held], yt[held], **rows)
+    assert_allclose(got, by_hand[held], rtol=1e-10)
+    with pytest.raises(ValueError, match="log-likelihood overflows"):
+        model.log_likelihood_samples(X_, yt, **target)

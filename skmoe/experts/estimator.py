@@ -666,7 +666,7 @@ class CountExperts(EstimatorExperts):
         from .poisson import log_likelihood
 
         eta = self.log_rates(xp, design, params) + np.asarray(Y[3])[None, :]
-        return log_likelihood(np, eta, Y)
+        return log_likelihood(np, eta, Y, self.exact_tails)
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
         exposure = np.exp(np.asarray(Y[3]))
@@ -709,15 +709,15 @@ class AmountExperts(EstimatorExperts):
         means = np.stack(self._predicted(design, params["estimators"]))
         return np.log(np.maximum(means, means.dtype.type(self.floor(means.dtype))))
 
-    def _excesses(self, design, Y, params):
+    def _excesses(self, design, Y, params, exact=False):
         d = np.asarray(Y[1])[None, :] - self.log_means(np, design, params)
-        return excess(np, d, ratio=False)[0]
+        return excess(np, d, ratio=False, exact=exact)[0]
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         shape = 1.0 / np.asarray(params["dispersion"], dtype=np.float64)
         terms = shape_terms(shape).astype(design.dtype)[:, None]
         shape = shape.astype(design.dtype)[:, None]
-        excess = self._excesses(design, Y, params)
+        excess = self._excesses(design, Y, params, self.exact_tails)
         return terms - shape * excess - np.asarray(Y[1])[None, :]
 
     def m_step(self, xp, design, Y, weighted_resp, params, alpha) -> Params:
