@@ -752,9 +752,10 @@ class PartialFitMixin:
         # batch's (see RATE_EXPOSURE_SHARE; a range stored without one: None)
         floor = seen[3] if seen is not None and len(seen) > 3 else None
         if exposure is not None:  # (one per row, or one for all)
+            exposure = host(exposure)  # (a device's array: NumPy's refused it)
             if floor is None:
                 floor = _exposure_floor(exposure, sample_weight)
-            y = _judged_rates(y, host(exposure), floor)
+            y = _judged_rates(y, exposure, floor)
         y = y.reshape(y.shape[0], -1)[rows]
         low, high = np.min(y, axis=0), np.max(y, axis=0)
         if not np.all(np.isfinite(high)):

@@ -898,6 +898,37 @@ def test_a_first_partial_fit_batch_of_few_rows_stays_on_the_device(Estimator):
 
 
 @dispatch
+def test_partial_fit_with_exposure_on_another_device_matches_numpy():
+    # the runaway check's exposure floor took the batch's exposure to NumPy
+    # without host(): a device's array raised there (CuPy: TypeError)
+    X, y = _regression()
+    exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
+    counts = np.round(exposure * np.exp(y / 2))
+    batches = [slice(s, s + 50) for s in range(0, len(y), 50)]
+    params = dict(n_experts=2, solver="sgd", learning_rate=0.1, random_state=0)
+    reference = MoEPoissonRegressor(**params)
+    for rows in batches:
+        reference.partial_fit(X[rows], counts[rows], exposure=exposure[rows])
+    device = xps.Device("device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MoEPoissonRegressor(**params)
+        for rows in batches:
+            Xs, ys, es = (
+                xps.asarray(a[rows], device=device) for a in (X, counts, exposure)
+            )
+            model.partial_fit(Xs, ys, exposure=es)
+        got = model.predict(xps.asarray(X, device=device))
+        assert got.device == device
+    np.testing.assert_allclose(
+        np.asarray(got.to_device(xps.Device("CPU_DEVICE"))),
+        reference.predict(X),
+        rtol=1e-6,
+    )
+    # the floor kept: a tenth of the first batch's (lower) median exposure
+    assert model._stream_y_range[3] == 0.1 * np.sort(exposure[:50])[24]
+
+
+@dispatch
 def test_poisson_exposure_under_dispatch_matches_numpy():
     X, y = _regression()
     exposure = np.random.RandomState(3).uniform(0.2, 5, size=len(y))
