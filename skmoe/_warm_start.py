@@ -93,11 +93,15 @@ def _exposure_floor(exposure, sample_weight):
     if not np.any(rows):
         return None
     exposure, weight = exposure[rows], weight[rows]
-    order = np.argsort(exposure, kind="stable")
+    if np.all(weight == weight[0]):  # the lower median: a partition, not a sort
+        middle = (exposure.shape[0] + 1) // 2 - 1
+        return RATE_EXPOSURE_SHARE * float(np.partition(exposure, middle)[middle])
+    # (ties' order does not change the value chosen: no stable sort needed)
+    order = np.argsort(exposure)
     # (weights scaled to the largest: their sum stays finite)
     cumulative = np.cumsum(weight[order] / np.max(weight))
     middle = np.searchsorted(cumulative, 0.5 * cumulative[-1])
-    return RATE_EXPOSURE_SHARE * float(exposure[order][middle])
+    return RATE_EXPOSURE_SHARE * float(exposure[order[middle]])
 
 
 def _judged_rates(y, exposure, floor):
