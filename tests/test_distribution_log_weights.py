@@ -60,17 +60,8 @@ def _log_components(model, Xt, y):
         return stats.norm.logpdf(yk, eta, np.sqrt(model.expert_variance_))
     if isinstance(model, MoENegativeBinomialRegressor):
         # the closed form, exact at n = 1 / phi = 1e8 (scipy's nbinom gave -inf
-        # at these means): log C(y + n - 1, y) as a sum of log(n + j), j < y
-        n = 1 / model.expert_dispersion_
-        with np.errstate(over="ignore"):  # a mean of inf: log p = -inf
-            log1p_ratio = np.log1p(np.exp(eta) / n)
-        choose = [np.sum(np.log(n + np.arange(k)[:, None]), 0) for k in y.astype(int)]
-        return (
-            np.array(choose)
-            - special.gammaln(yk + 1)
-            - n * log1p_ratio
-            + yk * (eta - np.log(n) - log1p_ratio)
-        )
+        # at these means)
+        return _count_components(model, Xt, y)
     if isinstance(model, MoEPoissonRegressor):
         return stats.poisson.logpmf(yk, np.exp(eta))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -394,6 +385,21 @@ def test_log_density_where_an_experts_rate_under_or_overflows(make, exposure):
     assert_allclose(dist.logpmf(0.0), by_hand, rtol=1e-10, atol=1e-14)
 
 
+def _gamma_by_hand(model, X, eta, y):
+    """The Gamma mixture's log densities at ``y`` from the experts' log means
+    ``eta`` (n, K): k log(k / mu) + (k - 1) log y - k y / mu - log Gamma(k)."""
+    k = 1 / model.expert_dispersion_
+    log_y = np.log(y)[:, None]
+    with np.errstate(over="ignore"):  # y / mu beyond the floats: log p = -inf
+        components = (
+            k * (np.log(k) - eta)
+            + (k - 1) * log_y
+            - k * np.exp(log_y - eta)
+            - special.gammaln(k)
+        )
+    return special.logsumexp(_log_gate(model, X) + components, axis=1)
+
+
 @pytest.mark.filterwarnings("ignore:solver='em' did not converge")
 def test_gamma_log_density_where_an_experts_mean_overflows():
     # X times 800, y = 1e300: an expert whose mean overflowed (log mean 886)
@@ -405,17 +411,7 @@ def test_gamma_log_density_where_an_experts_mean_overflows():
     eta = Xt @ model.expert_coef_.T + model.expert_intercept_
     assert np.any(eta > np.log(np.finfo(float).max))  # what the test is about
     got = model.predict_distribution(Xt).logpdf(yt)
-    # k log(k / mu) + (k - 1) log y - k y / mu - log Gamma(k), from log mu
-    k = 1 / model.expert_dispersion_
-    log_y = np.log(yt)[:, None]
-    with np.errstate(over="ignore"):  # y / mu beyond the floats: log p = -inf
-        components = (
-            k * (np.log(k) - eta)
-            + (k - 1) * log_y
-            - k * np.exp(log_y - eta)
-            - special.gammaln(k)
-        )
-    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    by_hand = _gamma_by_hand(model, Xt, eta, yt)
     assert_allclose(got, by_hand, rtol=1e-10)
     # (where y / mu overflows, -inf; log_likelihood_samples refuses those
     # rows: test_log_likelihood_samples_beyond_the_solvers_guard)
@@ -444,15 +440,7 @@ def test_gamma_log_density_where_an_experts_mean_underflows():
     assert np.all(model.predict_gate(Xt) >= np.finfo(float).smallest_normal)
     assert np.all(np.exp(eta[:, 0]) < np.finfo(float).smallest_normal)
     got = model.predict_distribution(Xt).logpdf(yt)
-    k = 1 / model.expert_dispersion_
-    log_y = np.log(yt)[:, None]
-    components = (
-        k * (np.log(k) - eta)
-        + (k - 1) * log_y
-        - k * np.exp(log_y - eta)
-        - special.gammaln(k)
-    )
-    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    by_hand = _gamma_by_hand(model, Xt, eta, yt)
     assert_allclose(got, by_hand, rtol=1e-10)
     assert_allclose(got, model.log_likelihood_samples(Xt, yt), rtol=1e-10)
 

@@ -648,19 +648,20 @@ def test_std_errors_of_a_dispersion_at_its_floor_are_inf(trials):
     np.testing.assert_allclose(se.expert_coef_[:, 0], expected[1:], rtol=1e-5)
 
 
-def test_zero_inflated_two_experts_is_the_zinb_model():
-    # R pscl's zeroinfl(y ~ x | x, dist = "negbin"): logit P(zero) = a + b x,
-    # the rest a negative binomial regression
+def _zinb_data():
+    """1500 zero-inflated negative binomial counts: logit P(zero) = -0.5 + x,
+    log mean 1.5 - 0.4 x, dispersion 1/3."""
     rng = np.random.RandomState(7)
     X = rng.uniform(-2, 2, size=(1500, 1))
     zero = rng.rand(1500) < 1 / (1 + np.exp(-(-0.5 + X[:, 0])))
     mean = np.exp(1.5 - 0.4 * X[:, 0])
     y = np.where(zero, 0.0, rng.negative_binomial(3.0, 3.0 / (3.0 + mean)))
-    model = MoENegativeBinomialRegressor(
-        n_experts=2, zero_inflated=True, alpha=0.0, tol=1e-12, random_state=0
-    ).fit(X, y)
-    assert model.expert_intercept_[0] == -np.inf
-    assert model.expert_dispersion_[0] == 0.0
+    return X, y
+
+
+def _zinb_loss(X, y):
+    """The ZINB model's negative log-likelihood of (a, b, c, d, log n):
+    logit P(zero) = a + b x, log mean c + d x, dispersion 1 / n."""
 
     def loss(t):
         p_zero = special.expit(t[0] + t[1] * X[:, 0])
@@ -670,15 +671,34 @@ def test_zero_inflated_two_experts_is_the_zinb_model():
             at_zero = np.logaddexp(np.log(p_zero), np.log1p(-p_zero) + log_nb)
         return -np.sum(np.where(y == 0, at_zero, np.log1p(-p_zero) + log_nb))
 
+    return loss
+
+
+def _zinb_parameters(model):
+    """A zero-inflated model's (a, b, c, d, log n) of :func:`_zinb_loss`."""
     log_odds = np.log(model.predict_gate(np.array([[0.0], [1.0]])))
     log_odds = log_odds[:, 0] - log_odds[:, 1]
-    start = np.r_[
+    return np.r_[
         log_odds[0],
         log_odds[1] - log_odds[0],
         model.expert_intercept_[1],
         model.expert_coef_[1, 0],
         -np.log(model.expert_dispersion_[1]),
     ]
+
+
+def test_zero_inflated_two_experts_is_the_zinb_model():
+    # R pscl's zeroinfl(y ~ x | x, dist = "negbin"): logit P(zero) = a + b x,
+    # the rest a negative binomial regression
+    X, y = _zinb_data()
+    model = MoENegativeBinomialRegressor(
+        n_experts=2, zero_inflated=True, alpha=0.0, tol=1e-12, random_state=0
+    ).fit(X, y)
+    assert model.expert_intercept_[0] == -np.inf
+    assert model.expert_dispersion_[0] == 0.0
+
+    loss = _zinb_loss(X, y)
+    start = _zinb_parameters(model)
     best = optimize.minimize(loss, start, method="BFGS", options={"gtol": 1e-8})
     assert -best.fun <= model.log_likelihood_ + 1e-6
     np.testing.assert_allclose(model.log_likelihood_, -loss(start), rtol=1e-10)
@@ -700,11 +720,7 @@ def test_zero_inflated_two_experts_is_the_zinb_model():
 def test_zero_inflated_gradient_solver_reaches_the_zinb_maximum():
     # solver="gradient" moves neither the point mass's coefficients nor its
     # dispersion: it reaches the ZINB maximum written out with scipy
-    rng = np.random.RandomState(7)
-    X = rng.uniform(-2, 2, size=(1500, 1))
-    zero = rng.rand(1500) < 1 / (1 + np.exp(-(-0.5 + X[:, 0])))
-    mean = np.exp(1.5 - 0.4 * X[:, 0])
-    y = np.where(zero, 0.0, rng.negative_binomial(3.0, 3.0 / (3.0 + mean)))
+    X, y = _zinb_data()
     model = MoENegativeBinomialRegressor(
         n_experts=2,
         zero_inflated=True,
@@ -716,28 +732,11 @@ def test_zero_inflated_gradient_solver_reaches_the_zinb_maximum():
     assert model.expert_intercept_[0] == -np.inf
     assert model.expert_dispersion_[0] == 0.0
 
-    def loss(t):
-        p_zero = special.expit(t[0] + t[1] * X[:, 0])
-        mu = np.exp(t[2] + t[3] * X[:, 0])
-        log_nb = stats.nbinom.logpmf(
-            y, np.exp(t[4]), np.exp(t[4]) / (np.exp(t[4]) + mu)
-        )
-        with np.errstate(divide="ignore"):
-            at_zero = np.logaddexp(np.log(p_zero), np.log1p(-p_zero) + log_nb)
-        return -np.sum(np.where(y == 0, at_zero, np.log1p(-p_zero) + log_nb))
-
+    loss = _zinb_loss(X, y)
     best = optimize.minimize(
         loss, [-0.5, 1.0, 1.5, -0.4, np.log(3.0)], method="BFGS", options={"gtol": 1e-8}
     )
-    log_odds = np.log(model.predict_gate(np.array([[0.0], [1.0]])))
-    log_odds = log_odds[:, 0] - log_odds[:, 1]
-    fitted = np.r_[
-        log_odds[0],
-        log_odds[1] - log_odds[0],
-        model.expert_intercept_[1],
-        model.expert_coef_[1, 0],
-        -np.log(model.expert_dispersion_[1]),
-    ]
+    fitted = _zinb_parameters(model)
     np.testing.assert_allclose(model.log_likelihood_, -best.fun, rtol=1e-9)
     np.testing.assert_allclose(fitted, best.x, atol=1e-4)
 

@@ -1580,27 +1580,42 @@ def _stated_ratio(messages):
     return float(re.search(r"standard deviation (\S+) times", fallbacks[0]).group(1))
 
 
+def _counts_over_exposures():
+    """400 Poisson counts of rates exp(0.5 + 0.5 x_0) over exposures
+    U(0.5, 2): X, y and the exposures."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (400, 2))
+    exposure = rng.uniform(0.5, 2.0, 400)
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    return X, y, exposure
+
+
+def _quiet_fit(model, X, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, **params)
+
+
+def _stated_fallback(model, X, y, **params):
+    """:func:`_stated_ratio` of a warm fit of ``model`` to these data."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, **params)
+    return _stated_ratio([str(w.message) for w in caught])
+
+
 def test_a_warm_count_fit_judges_rates_beside_one_that_overflows():
     # a count of 3 over an exposure of 1e-310: its rate overflows (the fit
     # takes the exposure's log and needs none), and the rates' moments were
     # inf and NaN, so that no warm fit was judged (rates 20 times as large
     # continued the fit). That row now stays out of the moments.
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, (400, 2))
-    exposure = rng.uniform(0.5, 2.0, 400)
-    rates = np.exp(0.5 + 0.5 * X[:, 0])
-    y = rng.poisson(rates * exposure).astype(float)
+    X, y, exposure = _counts_over_exposures()
     y[0], exposure[0] = 3.0, 1e-310
     model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X, y, exposure=exposure)
+    _quiet_fit(model, X, y, exposure=exposure)
     larger = 20 * y
     larger[0] = y[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, larger, exposure=exposure)
-    stated = _stated_ratio([str(w.message) for w in caught])
+    stated = _stated_fallback(model, X, larger, exposure=exposure)
     old = _exact_rate_moments(y[1:], exposure[1:])[1]
     new = _exact_rate_moments(larger[1:], exposure[1:])[1]
     np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
@@ -1611,19 +1626,11 @@ def test_a_warm_count_fit_judges_rates_whose_squares_overflow():
     # their squares overflow (one was 3e300 over an exposure of 1e-300, which
     # now counts as a tenth of the median); the variance, about 1e307, is
     # taken at a power of two below, as exact arithmetic gives it
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, (400, 2))
-    exposure = rng.uniform(0.5, 2.0, 400)
-    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    X, y, exposure = _counts_over_exposures()
     exposure *= 1e-152
     model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X, y, exposure=exposure)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, 20 * y, exposure=exposure)
-    stated = _stated_ratio([str(w.message) for w in caught])
+    _quiet_fit(model, X, y, exposure=exposure)
+    stated = _stated_fallback(model, X, 20 * y, exposure=exposure)
     old = _exact_rate_moments(y, exposure)[1]
     new = _exact_rate_moments(20 * y, exposure)[1]
     assert 1e304 < old < 1e305 and 1e306 < new < 1e308
@@ -1637,15 +1644,10 @@ def test_a_warm_count_fit_is_not_ruled_by_a_row_of_little_exposure(exposure_0):
     # 1e-300), so that rates 20 times as large continued the fit, and the
     # same data without that row fell back. An exposure below
     # RATE_EXPOSURE_SHARE (0.1) of the rows' median now counts as that share.
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, (400, 2))
-    exposure = rng.uniform(0.5, 2.0, 400)
-    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    X, y, exposure = _counts_over_exposures()
     y[0], exposure[0] = 3.0, exposure_0
     model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X, y, exposure=exposure)
+    _quiet_fit(model, X, y, exposure=exposure)
     # the other rows alone: the same rates
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -1654,10 +1656,7 @@ def test_a_warm_count_fit_is_not_ruled_by_a_row_of_little_exposure(exposure_0):
     model.fit(X, y, exposure=exposure)  # (continued: the same data again)
     larger = 20 * y
     larger[0] = y[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, larger, exposure=exposure)
-    stated = _stated_ratio([str(w.message) for w in caught])
+    stated = _stated_fallback(model, X, larger, exposure=exposure)
     # row 0 at a tenth of the median exposure (the lower one of 400 rows)
     judged = exposure.copy()
     judged[0] = 0.1 * np.sort(exposure)[199]
@@ -1673,25 +1672,17 @@ def test_a_warm_count_fit_judges_rates_beside_a_large_one_of_little_weight():
     # the other rates' squares underflowed, and its own weight times its
     # exposure underflowed to 0: a variance of 0.0 for one of 3.03, so that a
     # warm fit on the other rows alone fell back ("constant in the last fit")
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, (400, 2))
-    exposure = rng.uniform(0.5, 2.0, 400)
-    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0]) * exposure).astype(float)
+    X, y, exposure = _counts_over_exposures()
     weight = np.ones(400)
     y[0], exposure[0], weight[0] = 3.0, 1e-200, 1e-250
     model = MoEPoissonRegressor(2, n_init=1, random_state=0, warm_start=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X, y, sample_weight=weight, exposure=exposure)
+    _quiet_fit(model, X, y, sample_weight=weight, exposure=exposure)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X[1:], y[1:], exposure=exposure[1:])
     assert not [w for w in caught if "last fit" in str(w.message)]
     larger = 20 * y
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X[1:], larger[1:], exposure=exposure[1:])
-    stated = _stated_ratio([str(w.message) for w in caught])
+    stated = _stated_fallback(model, X[1:], larger[1:], exposure=exposure[1:])
     old = _exact_rate_moments(y[1:], exposure[1:])[1]
     new = _exact_rate_moments(larger[1:], exposure[1:])[1]
     np.testing.assert_allclose(stated, np.sqrt(new / old), rtol=1e-4)
