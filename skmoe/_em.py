@@ -6,6 +6,7 @@ namespace plus a gate and an expert family; the output is a :class:`FitResult`.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -567,7 +568,7 @@ def _settled(changes, tol, settle=SETTLE) -> bool:
     ``2 settle`` are all at most ``tol`` without growing at each of the last
     ``settle`` (changes that alternate below ``tol``, as ``top_k`` can give)."""
     recent = changes[-settle:]
-    if len(recent) < settle or recent[-1] > tol:
+    if len(recent) < settle or not recent[-1] <= tol:  # (NaN: not settled)
         return False
     if all(a >= b for a, b in pairwise(recent)):
         return True
@@ -810,6 +811,7 @@ def run_em(
         and acceleration is None
         and problem.experts.monotone
     )
+    n_iter = 0  # (max_iter=0: the start)
     for n_iter in range(1, max_iter + 1):
         previous, former, weighted_resp = penalized, expert_params, assigned
         if acceleration == "squarem":
@@ -874,6 +876,11 @@ def run_em(
                 f"  Iteration {n_iter}\t log-likelihood {total:.6g}\t "
                 f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
             )
+        if math.isnan(change):
+            # an objective of NaN, or -inf twice: no later iteration can
+            # pass the stop test, and none recovers (NaN parameters)
+            result.message = f"its objective became {penalized} at iteration {n_iter}"
+            break
         changes = (
             [] if pruned is not None else changes[1 - 2 * SETTLE :] + [abs(change)]
         )
@@ -940,7 +947,7 @@ def run_em(
         if stop:
             result.converged = True
             break
-    if sparse and best[0] > penalized + tol:
+    if sparse and not best[0] <= penalized + tol:  # (or a NaN objective)
         # an iterate of the same experts (pruning resets it) that was better
         penalized, total, gate_params, expert_params = best
     result.gate_params = gate_params

@@ -460,7 +460,9 @@ def run_gradient(
                 problem, params=(gate_params, expert_params), max_iter=1, tol=tol
             )
             rounding = _rounding(problem, ev.objective)
-            converged = step.converged or step.objective - ev.objective <= rounding
+            # (a step to a NaN objective gains nothing: this point stands)
+            gain = step.objective - ev.objective
+            converged = step.converged or not gain > rounding
             if not converged:
                 gate_params, expert_params = step.gate_params, step.expert_params
                 with np.errstate(over="ignore", invalid="ignore"):

@@ -1,6 +1,7 @@
 """EM invariants: monotone objective, restarts, responsibilities, fit/predict agree."""
 
 import contextlib
+import dataclasses
 import sys
 import warnings
 
@@ -379,6 +380,93 @@ def test_settled_needs_changes_that_do_not_grow():
     assert not _settled([1e-3, 1e-7, 1e-7, 2e-7, 1e-7, 2e-7], tol=1e-5)
     assert not _settled([1e-7, 2e-7, 1e-7, 1e-7, 2e-7, 3e-7], tol=1e-5)  # growing
     assert _settled([2e-6], tol=1e-5, settle=1)  # a warm start's rule
+
+
+def _constant_gate_problem(n_experts=2, seed=0, n=200, experts=None):
+    """A small mixture of two lines: (problem, initial responsibilities)."""
+    from skmoe.experts.gaussian import GaussianLinearExperts
+    from skmoe.gates.constant import ConstantGate
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.2 * rng.normal(size=n)
+    experts = GaussianLinearExperts(1e-8) if experts is None else experts
+    problem = EMProblem(
+        design_matrix(np, X), y, np.ones(n), ConstantGate(), experts, 0.0
+    )
+    resp = rng.dirichlet(np.ones(n_experts), n).T.copy()
+    return problem, resp
+
+
+def test_em_never_reports_a_nan_objective_as_converged():
+    # |NaN| > tol is false: the stop test took a NaN change for a settled
+    # one, and a warm run from parameters of NaN ended converged=True
+    import math
+
+    from skmoe._em import _settled, initial_params, run_em
+
+    assert not _settled([math.nan], tol=1e-5, settle=1)
+    assert not _settled([1e-7, 2e-7, 1e-7, 2e-7, 1e-7, math.nan], tol=1e-5)
+    problem, resp = _constant_gate_problem()
+    gate_params, expert_params = initial_params(problem, resp)
+    coef = expert_params["coef"].copy()
+    coef[0, 0] = np.nan
+    with np.errstate(all="ignore"):
+        warm = run_em(
+            problem, params=(gate_params, dict(expert_params, coef=coef)), max_iter=50
+        )
+        # a cold run whose start is NaN stops at once too (it ran to max_iter)
+        resp[0, 0] = np.nan
+        cold = run_em(problem, resp=resp, max_iter=50)
+    for result in (warm, cold):
+        assert not result.converged
+        assert result.n_iter == 1 and len(result.objective_history) == 1
+        assert math.isnan(result.objective)
+        assert result.message == "its objective became nan at iteration 1"
+
+
+def test_top_k_em_keeps_its_best_iterate_where_the_objective_turns_nan():
+    # a sparse run returns its best iterate; a NaN objective compared false,
+    # and the run returned the NaN parameters it ended at
+    import math
+
+    from skmoe._em import run_em
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    class Failing(GaussianLinearExperts):
+        calls = 0
+
+        def m_step(self, xp, design, Y, weighted_resp, params, alpha):
+            Failing.calls += 1
+            params = super().m_step(xp, design, Y, weighted_resp, params, alpha)
+            if Failing.calls > 4:  # the start's M-step and 3 iterations
+                params = dict(params, coef=params["coef"] * np.nan)
+            return params
+
+    problem, resp = _constant_gate_problem(3, experts=Failing(1e-8))
+    problem = dataclasses.replace(problem, top_k=2)
+    with np.errstate(all="ignore"):
+        result = run_em(problem, resp=resp, max_iter=50, tol=0.0)
+    history = np.array(result.objective_history)
+    assert result.n_iter == 4 and np.isfinite(history[:3]).all()
+    assert math.isnan(history[3]) and not result.converged
+    assert result.objective == history[:3].max()
+    assert np.isfinite(result.expert_params["coef"]).all()
+
+
+def test_em_of_no_iterations_returns_its_start():
+    # max_iter=0 raised UnboundLocalError (n_iter)
+    from skmoe._em import initial_params, objective, run_em
+
+    problem, resp = _constant_gate_problem()
+    result = run_em(problem, resp=resp.copy(), max_iter=0)
+    gate_params, expert_params = initial_params(problem, resp)
+    log_norm = e_step(problem, gate_params, expert_params)[0]
+    total, penalized = objective(problem, log_norm, gate_params, expert_params)
+    assert result.n_iter == 0 and not result.converged
+    assert result.objective_history == [] and result.log_likelihood_history == []
+    assert result.objective == penalized and result.log_likelihood == total
+    np.testing.assert_array_equal(result.expert_params["coef"], expert_params["coef"])
 
 
 def test_warm_start_one_iteration_per_call_converges(crossing_lines):
