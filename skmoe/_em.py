@@ -711,7 +711,8 @@ def run_em(
     (``GateFamily.truncated``: conjugate-gradient steps), a stop is checked
     by one more iteration with a tight gate M-step, which must change the
     objective by at most ``tol`` too (else the run goes on); a stop at
-    ``max_iter`` stands unchecked.
+    ``max_iter`` stands unchecked. A change of NaN (an objective of NaN, or
+    the same infinite one twice) ends the run unconverged, with ``message``.
     For experts whose M-step may lower their objective (``ExpertFamily.monotone``
     false), an M-step after which the objective fell by more than ``tol`` is
     mended by ``ExpertFamily.keep_better`` before the run goes on.
@@ -877,8 +878,8 @@ def run_em(
                 f"change {change:.3e}\t time {time.perf_counter() - start:.3f}s"
             )
         if math.isnan(change):
-            # an objective of NaN, or -inf twice: no later iteration can
-            # pass the stop test, and none recovers (NaN parameters)
+            # an objective of NaN, or infinite twice: no later iteration
+            # can pass the stop test, and none recovers (NaN parameters)
             result.message = f"its objective became {penalized} at iteration {n_iter}"
             break
         changes = (
