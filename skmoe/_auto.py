@@ -143,10 +143,14 @@ class ExpertCountMixin:
                 # its least used expert would get at most n / K samples: too few
                 # for its parameters, so the fit would count as collapsed anyway
                 if self.verbose:
+                    # the rows and experts of the test above (a zero-inflated
+                    # Gamma model's: its positive amounts, its Gamma experts)
+                    beside = "" if n_fitted == n_experts else " beside the point mass"
                     print(
-                        f"n_experts={n_experts}: not fitted ({n_samples} samples "
-                        f"give each expert at most {n_samples // n_experts}, under "
-                        f"{AUTO_MIN_SAMPLES_PER_PARAMETER} per parameter)"
+                        f"n_experts={n_experts}: not fitted ({n_rows} samples "
+                        f"give each expert{beside} at most {n_rows // n_fitted}, "
+                        f"under {AUTO_MIN_SAMPLES_PER_PARAMETER} per parameter "
+                        f"of its {per_expert})"
                     )
                 fits.append(None)
                 bics.append(np.inf)

@@ -286,6 +286,28 @@ def test_auto_counts_no_samples_for_the_point_mass_before_fitting():
     assert model.n_experts_bic_[1] < model.n_experts_bic_[0]
 
 
+def test_auto_reports_the_rows_and_experts_it_counted(capsys):
+    # the data above: 4 experts are 3 Gamma experts of 3 parameters on the 16
+    # positive amounts (at most 5 each, under 2 * 3); the report said "36
+    # samples give each expert at most 9", which passes the test it reported
+    rng = np.random.RandomState(2)
+    x = np.r_[np.linspace(-2, -0.2, 8), np.linspace(0.2, 2, 8)]
+    amounts = rng.gamma(50.0, np.exp(np.where(x < 0, 0.0, 4.0)) / 50.0)
+    X = np.r_[x, rng.uniform(-2, 2, 20)][:, None]
+    y = np.r_[amounts, np.zeros(20)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor("auto", zero_inflated=True, random_state=0)
+        model.set_params(verbose=1, n_init=1).fit(X, y)
+    out = capsys.readouterr().out
+    n_amounts = int(np.count_nonzero(y > 0))
+    assert (
+        f"n_experts=4: not fitted ({n_amounts} samples give each expert beside "
+        f"the point mass at most {n_amounts // 3}, under 2 per parameter of its 3)"
+    ) in out
+    assert np.isinf(model.n_experts_bic_[2])
+
+
 @pytest.mark.parametrize(
     "options", [dict(solver="gradient"), dict(assignment="hard"), dict(gate="constant")]
 )
