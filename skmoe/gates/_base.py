@@ -29,7 +29,9 @@ class GateFamily(ABC):
     def prepare(self, xp, design: Array, sample_weight: Array, alpha: float) -> Any:
         """Per-fit constants for the M-step (computed once; none by default).
 
-        ``sample_weight`` is normalized to sum to one.
+        ``sample_weight`` is normalized to sum to one; with ``groups``, the
+        gate's weights (``1 / n_g`` a row of group g) sum to the mean of
+        ``1 / n_g`` over the rows.
         """
         return None
 
