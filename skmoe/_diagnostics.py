@@ -147,9 +147,12 @@ def _on_copies(problem, result) -> np.ndarray:
 
 def _gate_collapsed(problem, result) -> np.ndarray:
     """Indices of the experts of ``result`` whose gate parameters collapsed
-    (``GateFamily.collapsed``: a gaussian gate's covariance at its floor)."""
+    (``GateFamily.collapsed``: a gaussian gate's covariance at its floor).
+    The data's variances are under the gate's weights, as its floor's: with
+    groups each group once (by rows, an expert on one large group at its
+    floor went unflagged where the groups' variance was 17x the rows')."""
     return problem.gate.collapsed(
-        problem.xp, problem.gate_design, problem.sample_weight, result.gate_params
+        problem.xp, problem.gate_design, problem.gate_weight, result.gate_params
     )
 
 

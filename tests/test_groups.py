@@ -555,6 +555,23 @@ def test_gaussian_gate_objective_counts_each_group_once():
     )
 
 
+def test_gaussian_gate_collapse_onto_one_group_warns():
+    """An expert on one large group sits at its covariance floor (REG_COVAR of
+    z's variance over the groups): the collapse check reads the data's
+    variances under the same weights. By rows (17x smaller here) it missed it."""
+    rng = np.random.RandomState(9)
+    z = np.r_[rng.randn(60), 0.0]  # 60 groups of one row, one of 1000 at z=0
+    groups = np.repeat(np.arange(61), np.r_[np.ones(60, dtype=int), 1000])
+    x = rng.randn(len(groups))
+    y = np.where(groups == 60, 3 + 0.5 * x, -x) + 0.3 * rng.randn(len(groups))
+    X = np.column_stack([z[groups], x])
+    reg = MoERegressor(2, gate="gaussian", gate_features=[0], random_state=0)
+    with pytest.warns(UserWarning, match=r"Experts \[\d\] of the kept run collapsed"):
+        reg.fit(X, y, groups=groups)
+    variances = np.ravel(reg.gate_covariances_)
+    np.testing.assert_allclose(variances.min(), REG_COVAR * np.var(z), rtol=1e-6)
+
+
 def test_bootstrap_draws_a_group_from_one_expert():
     """Lines 100 apart: each group's drawn targets all lie about one line,
     chosen per group at the gate's rates."""
