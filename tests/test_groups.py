@@ -555,6 +555,33 @@ def test_gaussian_gate_objective_counts_each_group_once():
     )
 
 
+def test_gaussian_gate_objective_where_group_weights_sum_near_one():
+    """20000 groups over 20001 rows: the gate's weights sum to 1 - 5e-5, and
+    EM's objective is still the groups' joint likelihood per row (it was
+    log(20000 / 20001) * 20000 / 20001 = -5e-5 below it)."""
+    rng = np.random.RandomState(17)
+    n_groups = 20000
+    groups = np.r_[0, np.arange(n_groups)]  # one group of two rows
+    z = rng.randn(n_groups)
+    label = z + 0.5 * rng.randn(n_groups) > 0
+    x = rng.randn(len(groups))
+    y = np.where(label[groups], 1 + 2 * x, -1 + 0.5 * x) + 0.5 * rng.randn(len(x))
+    X = np.column_stack([z[groups], x])
+    reg = MoERegressor(
+        2,
+        gate="gaussian",
+        gate_features=[0],
+        expert_features=[1],
+        alpha=0,
+        n_init=1,
+        random_state=0,
+        tol=1e-10,
+    ).fit(X, y, groups=groups)
+    first = np.unique(groups, return_index=True)[1]
+    joint = reg.log_likelihood_ + np.sum(reg.gate_log_density(X)[first])
+    assert reg.objective_history_[-1] == pytest.approx(joint / len(y), rel=1e-9)
+
+
 def test_gaussian_gate_collapse_onto_one_group_warns():
     """An expert on one large group sits at its covariance floor (REG_COVAR of
     z's variance over the groups): the collapse check reads the data's
