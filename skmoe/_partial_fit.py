@@ -109,6 +109,16 @@ def _few_rows_gate(problem, params, sample_weight):
     return gate_params, expert_params
 
 
+def _joined(kept, new):
+    """The rows ``kept`` (online EM's, too few to fit) then those of ``new``,
+    in ``new``'s namespace and device: NumPy rows before an array-api-strict
+    batch (or its y, which validation leaves NumPy) raised a TypeError."""
+    xp, where = array_namespace(new), device(new)
+    if array_namespace(kept) is not xp or device(kept) != where:
+        kept = xp.asarray(to_numpy(kept), device=where)
+    return xp.concat([kept, new], axis=0)
+
+
 def _pending_rows(sample_weight) -> float:
     """The rows still to be seen (by ``_sgd.effective_rows``), after a first
     ``partial_fit`` batch of ``sample_weight``, before the experts' start
@@ -519,9 +529,7 @@ class PartialFitMixin:
             }
         batch = (X, y, sample_weight)  # what the model must still predict
         if pending is not None:  # the rows so far, too few to fit: start again
-            xp_input = array_namespace(X)
-            X = xp_input.concat([pending[0], X], axis=0)
-            y = xp_input.concat([pending[1], y], axis=0)
+            X, y = _joined(pending[0], X), _joined(pending[1], y)
             X_host = to_numpy(X)
             sample_weight = np.concatenate([pending[2], sample_weight])
             given_weight, first = sample_weight, True

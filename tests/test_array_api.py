@@ -1724,3 +1724,31 @@ def test_near_limit_y_fits_without_warnings_or_device_reads_per_iteration(
     per_iteration = {t: reads[t, 6] - reads[t, 1] for t in ("near", "unit")}
     assert per_iteration["near"] == per_iteration["unit"] <= 5 * 3
     np.testing.assert_allclose(prediction, reference.predict(X), rtol=1e-6)
+
+
+@dispatch
+@pytest.mark.parametrize("kept_on", ["numpy", "device1", "numpy y"])
+def test_rows_kept_by_online_em_join_a_batch_of_another_namespace(kept_on):
+    # the rows of a first batch too small to fit joined the next batch by
+    # its namespace's concat: NumPy rows before an array-api-strict batch
+    # (rows on another device, or a NumPy y beside an array-api-strict X)
+    # raised a TypeError, where a stream past its first fit goes on
+    X, y = _regression()
+    cuts = [(0, 3), (3, 6), (6, 100), (100, 200)]
+    reference = MoERegressor(2, gate="gaussian", random_state=0)
+    for start, stop in cuts:
+        reference.partial_fit(X[start:stop], y[start:stop])
+    device1, cpu = xps.Device("device1"), xps.Device("CPU_DEVICE")
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MoERegressor(2, gate="gaussian", random_state=0)
+        for i, (start, stop) in enumerate(cuts):
+            Xb, yb = X[start:stop], y[start:stop]
+            if kept_on == "device1" and i == 0:
+                Xb, yb = (xps.asarray(a, device=device1) for a in (Xb, yb))
+            elif kept_on == "numpy y":
+                Xb = xps.asarray(Xb, device=cpu)
+            elif i > 0:
+                Xb, yb = (xps.asarray(a, device=cpu) for a in (Xb, yb))
+            model.partial_fit(Xb, yb)
+        got = model.predict(xps.asarray(X, device=cpu))
+    np.testing.assert_allclose(np.asarray(got), reference.predict(X), rtol=1e-12)
