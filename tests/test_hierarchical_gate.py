@@ -279,7 +279,7 @@ def test_groupings_stop_once_all_are_seen():
     sizes = np.array([2, 2])
     orders = list(_groupings(4, sizes, Counting(0)))
     assert len({_canonical(o, sizes) for o in orders}) == len(orders) == 3
-    assert Counting.draws < 100  # (the cap is 50 * MAX_GROUPINGS = 10000)
+    assert Counting.draws < 100  # (the cap is 50 * MAX_GROUPINGS = 15000)
 
 
 def test_top_gate_score_is_the_penalized_maximum():
@@ -330,3 +330,39 @@ def test_flat_start_runs_at_most_max_iter(capsys):
     start = [line for line in lines if "flat softmax start" in line][0]
     assert "at most 3 iterations" in start
     assert int(re.search(r"after (\d+) iterations", start).group(1)) <= 3
+
+
+def test_the_grouping_scores_the_groups_gates_too():
+    # the gate of a two-level tree of nine experts (three strips of x0, each
+    # split along x1 at its own cuts) as responsibilities: scored by the top
+    # gate alone, the grouping mixed experts of two strips in a group (seed
+    # 0); the tree gate's whole M-step objective (top and groups' gates)
+    # finds the tree
+    from types import SimpleNamespace
+
+    from scipy.special import softmax
+
+    from skmoe._math import design_matrix
+    from skmoe._nesting import _canonical, best_grouping
+
+    def strips(x, cuts, sharp=6.0):
+        logits = [sharp * (j * x - sum(cuts[:j])) for j in range(len(cuts) + 1)]
+        return softmax(np.stack(logits, axis=1), axis=1)
+
+    nest = np.array([0, 3, 6, 9])
+    tree = ((0, 1, 2), (3, 4, 5), (6, 7, 8))
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        X = rng.uniform(-3, 3, size=(2000, 2))
+        top = strips(X[:, 0], [-1.0, 1.0])
+        within = [[0.0, 0.5], [-1.5, 1.0], [1.0, 1.5]]
+        gate = np.hstack(
+            [top[:, [h]] * strips(X[:, 1], cuts) for h, cuts in enumerate(within)]
+        )
+        problem = SimpleNamespace(
+            gate_design=design_matrix(np, X),
+            gate_weight=np.full(2000, 1 / 2000),
+            alpha=1e-6,
+        )
+        order = best_grouping(problem, gate.T, nest, np.random.RandomState(0))
+        assert _canonical(order, np.diff(nest)) == tree, seed
