@@ -13,9 +13,10 @@ the flat fit's responsibilities: of the groupings tried, the ten whose top
 gate, fitted to the groups' summed responsibilities, gives them the highest
 likelihood are scored again with each group's gate, fitted to its experts'
 responsibilities, added (the tree gate's M-step objective), and the best is
-kept. The top gate alone ranked the true grouping third of the 280 of a
-two-level tree of nine experts: it put together two experts that no
-within-group line tells apart.
+kept. The top gate alone ranked the true grouping of a flat fit to a
+two-level tree of nine experts third of 280 (the first swapped two experts
+of two groups), and the fit lost the tree (held-out -0.178 per row against
+-0.146).
 """
 
 from __future__ import annotations
