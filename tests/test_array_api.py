@@ -1369,7 +1369,7 @@ def _assert_same_history(strict, reference):
     np.testing.assert_allclose(histories[0][-1], histories[1][-1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate()])
+@pytest.mark.parametrize("gate", [SoftmaxGate(), ConstantGate(), GaussianGate()])
 def test_grouped_em_in_array_api_strict_matches_numpy(gate):
     """Groups (repeated measurements): the group sums and the per-row
     responsibilities in the standard's namespace."""

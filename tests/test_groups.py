@@ -555,10 +555,12 @@ def test_gaussian_gate_objective_counts_each_group_once():
     )
 
 
-def test_gaussian_gate_objective_where_group_weights_sum_near_one():
+@pytest.mark.parametrize("dtype, rel", [(np.float64, 1e-9), (np.float32, 5e-7)])
+def test_gaussian_gate_objective_where_group_weights_sum_near_one(dtype, rel):
     """20000 groups over 20001 rows: the gate's weights sum to 1 - 5e-5, and
     EM's objective is still the groups' joint likelihood per row (it was
-    log(20000 / 20001) * 20000 / 20001 = -5e-5 below it)."""
+    log(20000 / 20001) * 20000 / 20001 = -5e-5 below it; in float32 too,
+    where 5e-5 was within the rounding allowed a sum of weights)."""
     rng = np.random.RandomState(17)
     n_groups = 20000
     groups = np.r_[0, np.arange(n_groups)]  # one group of two rows
@@ -566,7 +568,7 @@ def test_gaussian_gate_objective_where_group_weights_sum_near_one():
     label = z + 0.5 * rng.randn(n_groups) > 0
     x = rng.randn(len(groups))
     y = np.where(label[groups], 1 + 2 * x, -1 + 0.5 * x) + 0.5 * rng.randn(len(x))
-    X = np.column_stack([z[groups], x])
+    X, y = np.column_stack([z[groups], x]).astype(dtype), y.astype(dtype)
     reg = MoERegressor(
         2,
         gate="gaussian",
@@ -578,8 +580,9 @@ def test_gaussian_gate_objective_where_group_weights_sum_near_one():
         tol=1e-10,
     ).fit(X, y, groups=groups)
     first = np.unique(groups, return_index=True)[1]
-    joint = reg.log_likelihood_ + np.sum(reg.gate_log_density(X)[first])
-    assert reg.objective_history_[-1] == pytest.approx(joint / len(y), rel=1e-9)
+    density = reg.gate_log_density(X)[first]
+    joint = reg.log_likelihood_ + np.sum(density, dtype=np.float64)
+    assert reg.objective_history_[-1] == pytest.approx(joint / len(y), rel=rel)
 
 
 def test_gaussian_gate_collapse_onto_one_group_warns():

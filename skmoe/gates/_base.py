@@ -30,8 +30,9 @@ class GateFamily(ABC):
         """Per-fit constants for the M-step (computed once; none by default).
 
         ``sample_weight`` is normalized to sum to one; with ``groups``, the
-        gate's weights (``1 / n_g`` a row of group g) sum to the mean of
-        ``1 / n_g`` over the rows.
+        gate's weights (``1 / n_g`` a row of group g) sum to the weighted mean
+        of ``1 / n_g`` over the rows, and to one again for a gate that models
+        x (``models_inputs``), as its M-step's.
         """
         return None
 

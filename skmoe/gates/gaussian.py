@@ -556,13 +556,11 @@ class GaussianGate(GateFamily):
 
 
 def _summing_to_one(xp, weights: Array) -> Array:
-    """``weights`` divided by their sum where it is off one: the gate weights
-    of groups sum to the mean of 1 / n_g. Weights that sum to one but for
-    rounding are left as they are: a division by such a sum moved the last
-    bits and, in float32, which restart a fit kept. Off by more than sqrt(eps)
-    (1e-4 at most) counts as off one: at 1e-4, groups whose weights summed to
-    1 - 5e-5 (20000 groups over 20001 rows) left the proportions that sum,
-    and EM's objective 5e-5 a row below the joint likelihood."""
+    """``weights`` divided by their sum where it is off one (EM passes weights
+    that sum to one, with groups too: ``EMProblem.gate_fit_weight``). Weights
+    that sum to one but for rounding are left as they are: a division by such
+    a sum moved the last bits and, in float32, which restart a fit kept. Off
+    by more than sqrt(eps) (1e-4 at most) counts as off one."""
     total = xp.sum(weights)
     tol = min(1e-4, math.sqrt(float(xp.finfo(weights.dtype).eps)))
     return xp.where(xp.abs(total - 1) > tol, weights / total, weights)  # no sync
