@@ -7,6 +7,7 @@ import pytest
 from _references import assert_stationary
 from scipy.special import log_softmax, logsumexp
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import scale
 
@@ -257,6 +258,38 @@ def test_separated_classes_at_alpha_zero_warn():
         warnings.simplefilter("error")
         MoEClassifier(1, alpha=0.0, random_state=0).fit(X, noisy)
         MoEClassifier(1, random_state=0).fit(X, y)  # alpha > 0 keeps them finite
+
+
+def test_separated_classes_at_alpha_zero_on_tiny_features_converge():
+    # features of scale 2e-151 (their squares do not underflow): the
+    # slopes grow to 1e154, whose squares' sum overflows, and the penalty
+    # 0 * inf made the objective NaN; EM stopped there, unconverged
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    X[:, 0] += np.where(X[:, 0] > 0, 1e-4, -1e-4)
+    X[:2, 0] = [1e-4, -1e-4]
+    X *= 2e-151
+    y = (X[:, 0] > 0).astype(int)
+    model = MoEClassifier(
+        2,
+        alpha=0.0,
+        n_init=1,
+        init_params="random",
+        acceleration="squarem",
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (the M-step's)
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.converged_ and np.isfinite(model.objective_history_).all()
+    with np.errstate(over="ignore"):  # (past the largest float)
+        assert np.isinf(np.sum(model.expert_coef_**2))
+    # without a penalty the objective is the mean log-probability of the labels
+    proba = model.predict_proba(X)[np.arange(len(y)), y]
+    np.testing.assert_allclose(
+        model.objective_history_[-1], np.mean(np.log(proba)), rtol=1e-8
+    )
 
 
 @pytest.mark.parametrize("solver", ["gradient", "sgd"])

@@ -28,7 +28,7 @@ from skmoe.experts import (
 )
 from skmoe.experts.estimator import EstimatorExperts
 from skmoe.experts.poisson import encode_counts
-from skmoe.gates import ConstantGate, SoftmaxGate, softmax
+from skmoe.gates import ConstantGate, HierarchicalGate, SoftmaxGate, softmax
 
 
 @pytest.fixture
@@ -580,6 +580,35 @@ def test_expert_family_m_steps_climb_to_a_stationary_point(name):
         # in units of the parameter (positive ones move on a log scale)
         scale = value if key in family.lower_bounds() else 1.0
         np.testing.assert_allclose(gradient[key] * scale, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(EXPERTS))
+def test_expert_penalty_is_zero_without_alpha_even_where_a_square_overflows(name):
+    # 0 * inf = nan where a slope's square overflows (a classifier's separated
+    # classes at alpha=0 on features of scale 2e-151): the objective turned
+    # NaN and EM stopped there, unconverged
+    family, _, params = _family_case(name, np.random.RandomState(0))
+    coef = params["coef"].copy()
+    coef[1, 0] = 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert family.penalty(np, dict(params, coef=coef), 0.0) == 0.0
+
+
+@pytest.mark.parametrize("gate", [SoftmaxGate(), HierarchicalGate()])
+def test_gate_penalty_is_zero_without_alpha_even_where_a_square_overflows(gate):
+    rng = np.random.RandomState(0)
+    params = {
+        name: rng.normal(size=value.shape)
+        for name, value in gate.initial_params(np, np.ones((3, 10)), 4).items()
+    }
+    # (alpha / 2) times the sum of the slopes' squares (not the intercepts')
+    squares = sum(np.sum(value[1:] ** 2) for value in params.values())
+    np.testing.assert_allclose(gate.penalty(np, params, 0.5), 0.25 * squares)
+    params["coef"][1, 0] = 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert gate.penalty(np, params, 0.0) == 0.0
 
 
 def test_softmax_gate_kernel_newton_step_gives_way_where_a_solve_is_nan(monkeypatch):

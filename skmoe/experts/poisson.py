@@ -334,6 +334,8 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
         coef = params["coef"]
+        if alpha == 0:  # (0 * inf where a slope's square overflows)
+            return xp.zeros((), dtype=coef.dtype, device=device(coef))
         return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
 
     def tol_scale(self, xp, Y: Array, weight: Array) -> float:

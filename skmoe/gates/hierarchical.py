@@ -148,6 +148,9 @@ class HierarchicalGate(GateFamily):
         }
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
+        if alpha == 0:  # (0 * inf where a slope's square overflows)
+            coef = params["coef"]
+            return xp.zeros((), dtype=coef.dtype, device=device(coef))
         return sum(
             0.5 * alpha * xp.sum(penalty_mask(xp, value)[:, None] * value**2)
             for value in params.values()
