@@ -893,7 +893,10 @@ def run_em(
         if math.isnan(change):
             # an objective of NaN, or infinite twice: no later iteration
             # can pass the stop test, and none recovers (NaN parameters)
-            result.message = f"its objective became {penalized} at iteration {n_iter}"
+            result.message = (
+                f"its objective became {penalized} at iteration {n_iter} (values "
+                "that overflow the dtype, as a rule)"
+            )
             break
         changes = (
             [] if pruned is not None else changes[1 - 2 * SETTLE :] + [abs(change)]
@@ -964,6 +967,13 @@ def run_em(
     if sparse and not best[0] <= penalized + tol:  # (or a NaN objective)
         # an iterate of the same experts (pruning resets it) that was better
         penalized, total, gate_params, expert_params = best
+        if result.message:
+            result.message += "; the run returned its best iterate before it"
+    if result.message:
+        result.message += (
+            ". Rescale the features and y (e.g. with "
+            "sklearn.preprocessing.StandardScaler), fit in float64 or raise alpha"
+        )
     result.gate_params = gate_params
     result.expert_params = expert_params
     result.log_likelihood = total

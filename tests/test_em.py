@@ -422,7 +422,8 @@ def test_em_never_reports_a_nan_objective_as_converged():
         assert not result.converged
         assert result.n_iter == 1 and len(result.objective_history) == 1
         assert math.isnan(result.objective)
-        assert result.message == "its objective became nan at iteration 1"
+        assert result.message.startswith("its objective became nan at iteration 1 ")
+        assert "StandardScaler" in result.message  # what to do
 
 
 def test_top_k_em_keeps_its_best_iterate_where_the_objective_turns_nan():
@@ -452,6 +453,43 @@ def test_top_k_em_keeps_its_best_iterate_where_the_objective_turns_nan():
     assert math.isnan(history[3]) and not result.converged
     assert result.objective == history[:3].max()
     assert np.isfinite(result.expert_params["coef"]).all()
+    assert "returned its best iterate before it" in result.message
+
+
+def test_top_k_fit_whose_objective_turns_nan_warns_what_was_kept(monkeypatch):
+    # the estimator keeps the best iterate of a sparse run that broke down:
+    # the ConvergenceWarning said only "its objective became nan at iteration
+    # 6", not that an earlier iterate was kept, nor what to do
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    m_step, calls = GaussianLinearExperts.m_step, []
+
+    def failing(self, xp, design, Y, weighted_resp, params, alpha):
+        calls.append(1)
+        params = m_step(self, xp, design, Y, weighted_resp, params, alpha)
+        if len(calls) > 6:  # the start's M-step and 5 iterations
+            params = dict(params, coef=params["coef"] * np.nan)
+        return params
+
+    monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.normal(size=300)
+    model = MoERegressor(3, top_k=2, n_init=1, random_state=0)
+    with np.errstate(all="ignore"):
+        with pytest.warns(ConvergenceWarning) as caught:
+            model.fit(X, y)
+    (message,) = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert "objective became nan at iteration 6" in message
+    assert "best iterate before it" in message and "StandardScaler" in message
+    assert model.n_iter_ == 6 and not model.converged_
+    history = np.array(model.objective_history_)
+    assert np.isnan(history[-1]) and np.isfinite(history[:-1]).all()
+    # the kept model is the iterate of the highest objective before the NaN
+    best = np.argmax(history[:-1])
+    assert model.log_likelihood_ == model.log_likelihood_history_[best]
+    assert np.isfinite(model.expert_coef_).all()
+    assert np.isfinite(model.predict(X)).all()
 
 
 def test_em_of_no_iterations_returns_its_start():
