@@ -439,8 +439,10 @@ class EstimatorExperts(ExpertFamily):
         An expert with no weight left (``top_k`` routes no sample to it, or
         its responsibilities underflow) keeps its ``former`` estimator: every
         estimator fits its zero-weight objective, and scikit-learn refuses
-        weights that are all zero. Before any fit (None), it is fitted with
-        equal weights.
+        weights that are all zero. Before any fit (None), it is fitted as if
+        responsible for every row: with the experts' weights summed, the
+        samples' own (times the exposures of count experts: unweighted, a
+        Poisson expert's slope was 0.87 where the exposures give 0.80).
         """
         weights = np.asarray(weighted_resp) * self.weight_total
         estimators = np.empty(weights.shape[0], dtype=object)
@@ -451,7 +453,8 @@ class EstimatorExperts(ExpertFamily):
                 elif former[k] is not None:
                     estimator = former[k]
                 else:
-                    estimator = self._clone(k).fit(X, target)
+                    every = np.sum(weights, axis=0)
+                    estimator = self._clone(k).fit(X, target, sample_weight=every)
             except Exception as error:
                 # the estimator's own words name neither the expert nor its
                 # rows (a Poisson tree's "Sum of y is not positive")
@@ -460,7 +463,7 @@ class EstimatorExperts(ExpertFamily):
                     f"{rows} of the {weights.shape[1]} rows, weighted by their "
                     "responsibilities"
                     if rows
-                    else f"all {weights.shape[1]} rows, unweighted"
+                    else f"all {weights.shape[1]} rows, with their own weights"
                 )
                 error.add_note(
                     "(raised by the clone of expert_estimator that fits expert "
