@@ -58,6 +58,11 @@ ONE_ROW_SPAN = 1.5
 #: Gamma stream of single rows at 0.1 lost 22 in one step (D^2 -0.14, 0.27 at
 #: the default): warned, rightly.
 OVERSHOOT_NATS = 2.0
+#: The smallest factor :func:`batch_weight_scales` gives a batch with a row of
+#: positive weight: float64's machine epsilon, so that ``alpha / scale`` and
+#: ``balance_coef / scale`` stay finite; the batch's log-likelihood then counts
+#: at most that much more than its share of the weight.
+SCALE_FLOOR = float(np.finfo(np.float64).eps)
 
 
 @dataclass
@@ -303,22 +308,32 @@ def batch_weight_scales(weight: np.ndarray, batches: list) -> list[float]:
     is not where the weights differ: on 400 rows of lognormal weights (sigma
     1.5) Adam settled 5.3e-3 nats per sample below EM's optimum at learning
     rate 0.001 (6e-3 at 0.01), 3e-6 with the factor. Equal weights (and 0),
-    and a batch of all the rows, give 1.
+    and a batch of all the rows, give 1. A positive factor is at least
+    ``SCALE_FLOOR``: the step evaluates the penalty at ``alpha / scale``, and
+    rows of weight 1e-300 beside rows of 1e10 gave a factor of 5e-309, an
+    infinite ``alpha / scale`` and NaN parameters after the first epoch.
     """
-    host = [weight[rows] for rows in batches]
-    positive = weight[np.concatenate(batches)] if batches else weight[:0]
-    positive = positive[positive > 0]
-    if positive.size == 0:
+    sizes = np.array([rows.shape[0] for rows in batches], dtype=np.intp)
+    part = weight[np.concatenate(batches)] if batches else weight[:0]
+    positive = part > 0
+    if not np.any(positive):
         return [0.0] * len(batches)
-    if np.all(positive == positive[0]) or len(batches) == 1:
-        return [1.0 if np.any(part > 0) else 0.0 for part in host]
-    top = float(np.max(positive))  # (no overflow in the sums)
-    mean = float(np.mean(positive / top))
-    scales = []
-    for part in host:
-        part = part[part > 0]
-        scales.append(float(np.mean(part / top)) / mean if part.size else 0.0)
-    return scales
+    batch_of_row = np.repeat(np.arange(len(batches)), sizes)
+    counts = np.bincount(batch_of_row, weights=positive, minlength=len(batches))
+    values = part[positive]
+    if np.all(values == values[0]) or len(batches) == 1:
+        return [1.0 if count else 0.0 for count in counts]
+    top = float(np.max(values))  # (no overflow in the sums)
+    sums = np.bincount(
+        batch_of_row,
+        weights=np.where(positive, part / top, 0.0),
+        minlength=len(batches),
+    )
+    mean = float(np.mean(values / top))
+    scales = np.zeros(len(batches))
+    held = counts > 0
+    scales[held] = np.maximum(sums[held] / counts[held] / mean, SCALE_FLOOR)
+    return scales.tolist()
 
 
 def _batch_objective(batch, ev, scale: float) -> float:

@@ -29,7 +29,14 @@ from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
 from skmoe._regressor import VARIANCE_FLOOR
-from skmoe._sgd import SGDState, noise_coef_gradient, noisy_logit_offset, sgd_epoch
+from skmoe._sgd import (
+    SCALE_FLOOR,
+    SGDState,
+    batch_weight_scales,
+    noise_coef_gradient,
+    noisy_logit_offset,
+    sgd_epoch,
+)
 from skmoe._solvers import SolverOptions, solve
 from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts import GaussianLinearExperts, LogisticExperts
@@ -827,6 +834,57 @@ def test_adam_on_unequal_weights_stays_at_the_weighted_optimum():
     log_norm = e_step(problem, *params)[0]
     gap = em.objective - objective(problem, log_norm, *params)[1]
     assert -1e-9 < gap < 1e-4
+
+
+def test_batch_weight_scales_are_mean_weight_ratios_floored_above_zero():
+    # each batch's mean positive weight over the epoch's, computed directly
+    rng = np.random.RandomState(0)
+    weight = np.exp(2 * rng.randn(300))
+    weight[rng.rand(300) < 0.3] = 0.0
+    order = rng.permutation(300)
+    batches = [np.sort(order[start : start + 32]) for start in range(0, 300, 32)]
+    positive = weight[weight > 0]
+    expected = [
+        np.mean(weight[rows][weight[rows] > 0]) / np.mean(positive) for rows in batches
+    ]
+    np.testing.assert_allclose(
+        batch_weight_scales(weight, batches), expected, rtol=1e-12
+    )
+    # rows of 1e-300 beside rows of 1e10: their batches' ratio, 5e-309, made
+    # alpha / scale infinite (NaN parameters); floored, finite and positive
+    weight = np.full(200, 1e-300)
+    weight[::20] = 1e10
+    batches = [np.arange(start, start + 10) for start in range(0, 200, 10)]
+    scales = np.array(batch_weight_scales(weight, batches))
+    np.testing.assert_allclose(scales[::2], 2.0, rtol=1e-12)  # the heavy rows'
+    np.testing.assert_array_equal(scales[1::2], SCALE_FLOOR)
+    assert np.isfinite(1.0 / scales).all()
+
+
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
+def test_sgd_on_negligible_weights_beside_huge_ones_stays_finite():
+    # light rows of weight 1e-300 or 1e-20 beside 1e10 weigh nothing either
+    # way: the same fit (the batch's factor floored at SCALE_FLOOR in both).
+    # At 1e-300 the factor 5e-309 made alpha / scale infinite: NaN after the
+    # first epoch, and the start kept with a ConvergenceWarning
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.3 * rng.randn(200)
+    fits = []
+    for light in (1e-300, 1e-20):
+        weight = np.full(200, light)
+        weight[::20] = 1e10
+        model = MoERegressor(
+            2, solver="sgd", alpha=1.0, batch_size=16, max_iter=20, random_state=0
+        )
+        fits.append(model.fit(X, y, sample_weight=weight))
+    tiny, small = fits
+    assert np.isfinite(tiny.objective_history_).all()
+    np.testing.assert_allclose(tiny.objective_history_, small.objective_history_)
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"):
+        np.testing.assert_allclose(
+            getattr(tiny, name), getattr(small, name), rtol=1e-9, atol=1e-12
+        )
 
 
 def test_partial_fit_improves_and_needs_sgd():
