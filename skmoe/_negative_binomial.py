@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import as_compute
+from ._backend import as_compute, to_numpy
 from ._base import BaseMixtureOfExperts
 from ._count_distribution import PredictiveNegativeBinomialMixture
 from ._docstrings import fill_doc
+from ._em import e_step
 from ._poisson import MoEPoissonRegressor
+from ._warnings import _listed
 from .experts._point_mass import ZERO_LOG_RATE
-from .experts.negative_binomial import NegativeBinomialExperts
+from .experts.negative_binomial import DISPERSION_FLOOR, NegativeBinomialExperts
+
+#: Share of a Poisson variance by which the floor's ``DISPERSION_FLOOR mu^2``
+#: may exceed it, at an expert's mean count, before the fit warns that the
+#: floor is not the Poisson limit (0.1 costs about 0.002 nats a count).
+FLOOR_EXCESS = 0.1
 
 
 @fill_doc
@@ -25,9 +32,12 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
     between samples as a Gamma of mean ``mu`` and variance ``phi_k mu^2``.
     For counts more spread than Poisson regimes give (``theta_k = 1 /
     phi_k`` is R's ``theta``); where they are not, a dispersion ends at its
-    floor, 1e-8, the Poisson limit. It takes :class:`MoEPoissonRegressor`'s
-    parameters and methods (``exposure``, ``groups``, ``zero_inflated``,
-    ``shared_features``), but ``expert_estimator``.
+    floor, 1e-8, the Poisson limit for mean counts below about 1e7 (beyond,
+    the floor's ``1e-8 mu^2`` adds 10% or more to the Poisson variance, and
+    :meth:`fit` warns: fit :class:`MoEPoissonRegressor`). It takes
+    :class:`MoEPoissonRegressor`'s parameters and methods (``exposure``,
+    ``groups``, ``zero_inflated``, ``shared_features``), but
+    ``expert_estimator``.
 
     Parameters
     ----------
@@ -209,6 +219,46 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
     _large_count_remedy = (
         "Divide y by a large c and fit the amounts y / c, e.g. with MoEGammaRegressor"
     )
+
+    def _collapse_message(self, problem, best):
+        message = super()._collapse_message(problem, best)
+        floor = self._floor_excess_message(problem, best)
+        return " ".join(part for part in (message, floor) if part) or None
+
+    def _floor_excess_message(self, problem, best):
+        """A warning where experts end at the dispersion's floor, whose
+        variance ``mu + DISPERSION_FLOOR mu^2`` at their mean count exceeds a
+        Poisson one by ``FLOOR_EXCESS`` or more, or None: the floor is the
+        Poisson limit for small counts only (Poisson counts of mean 1e9, 1000
+        rows: 717 nats below MoEPoissonRegressor, without a word)."""
+        if self._degenerate_target():
+            return None
+        dispersion = np.asarray(to_numpy(best.expert_params["dispersion"]))
+        floored = dispersion <= DISPERSION_FLOOR * (1.0 + 1e-6)
+        mass = problem.experts.point_masses(problem.xp, best.expert_params)
+        if mass is not None:
+            floored &= ~np.asarray(mass)
+        if not np.any(floored):
+            return None
+        resp = to_numpy(e_step(problem, best.gate_params, best.expert_params)[1])
+        weight = np.asarray(to_numpy(problem.normalized_weight))[None, :] * resp
+        log_mean = to_numpy(self._training_log_means(problem, best.expert_params))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.sum(weight * np.exp(log_mean), axis=1) / np.sum(weight, axis=1)
+        excess = np.where(floored, DISPERSION_FLOOR * mean, 0.0)
+        experts = np.flatnonzero(excess >= FLOOR_EXCESS)
+        if not experts.shape[0]:
+            return None
+        largest = float(np.max(mean[experts]))
+        return (
+            f"Experts {_listed([int(k) for k in experts])} end at the dispersion's "
+            f"floor, {DISPERSION_FLOOR:g} (their counts are no more spread than "
+            f"Poisson ones), but at their mean counts (up to {largest:.3g}) the "
+            f"floor's variance, mu + {DISPERSION_FLOOR:g} mu^2, is up to "
+            f"{1.0 + float(np.max(excess[experts])):.3g} times a Poisson one: "
+            "there the floor is not the Poisson limit, and the likelihood is "
+            "below that of Poisson experts. Fit MoEPoissonRegressor."
+        )
 
     def _set_expert_attributes(self, experts, params):
         # (std_errors calls it on a Bunch: no super())

@@ -123,6 +123,30 @@ def test_underdispersed_counts_take_the_poisson_limit():
     np.testing.assert_allclose(model.log_likelihood_, expected, atol=1e-4)
 
 
+def test_floor_far_from_the_poisson_limit_at_large_counts_warns():
+    # Poisson counts of mean 1e9: the dispersion ends at its floor, whose
+    # variance mu + 1e-8 mu^2 is 11 times the Poisson one, so the expert falls
+    # 234 nats below the Poisson regression on these 300 rows (scipy's logpmf
+    # at PoissonRegressor's fit of the rates y / 1e9 with weights 1e9, the
+    # same likelihood). It used to do so without a word.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    y = rng.poisson(1e9 * np.exp(0.2 * X[:, 0])).astype(float)
+    with pytest.warns(DegenerateFitWarning, match="not the Poisson limit"):
+        model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0).fit(X, y)
+    assert model.expert_dispersion_[0] == pytest.approx(DISPERSION_FLOOR, rel=1e-9)
+    poisson = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000)
+    poisson.fit(X, y / 1e9, sample_weight=np.full(300, 1e9))
+    best = stats.poisson.logpmf(y, 1e9 * poisson.predict(X)).sum()
+    assert model.log_likelihood_ < best - 100
+    # small counts reach the limit at the floor: no such warning
+    y = rng.poisson(10 * np.exp(0.2 * X[:, 0])).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        model = MoENegativeBinomialRegressor(n_experts=1, alpha=0.0).fit(X, y)
+    assert model.expert_dispersion_[0] < 1e-3
+
+
 def test_overdispersion_beats_a_poisson_mixture_held_out():
     X, y = _regimes(n=3000, theta=1.5, seed=5)
     train, test = slice(0, 2000), slice(2000, None)
