@@ -78,11 +78,12 @@ class ZeroInflatedMixin:
         if self.zero_inflated and self.n_experts == "auto":  # K = 2, 3, 4
             candidates = [k for k in candidates if k >= 2]
             if not candidates:
-                expert = self._zero_words[2]
+                # ("negative binomial regression": all but the last word)
+                expert = self._zero_words[2].rsplit(maxsplit=1)[0]
                 raise ValueError(
                     f"n_samples={n_active} should be >= 2 for "
                     "n_experts='auto' with zero_inflated=True (the point mass "
-                    f"at zero and one {expert.split()[0]} expert); pass more "
+                    f"at zero and one {expert} expert); pass more "
                     "samples with a positive weight."
                 )
         return candidates

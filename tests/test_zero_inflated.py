@@ -12,7 +12,7 @@ from scipy import optimize, special, stats
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeRegressor
 
-from skmoe import MoEPoissonRegressor, bootstrap_lrt
+from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor, bootstrap_lrt
 
 TIGHT = dict(alpha=0.0, tol=1e-12, max_iter=5000)
 
@@ -370,6 +370,20 @@ def test_auto_refuses_fewer_samples_or_groups_than_its_smallest_model():
         model.fit(X[:1], y[:1])
     with pytest.raises(ValueError, match="groups has 1 groups"):
         model.fit(X[:6], y[:6], groups=np.zeros(6))
+
+
+@pytest.mark.parametrize(
+    "estimator, expert",
+    [
+        (MoEPoissonRegressor, "Poisson"),
+        (MoENegativeBinomialRegressor, "negative binomial"),
+    ],
+)
+def test_auto_refusal_names_the_other_expert(estimator, expert):
+    # the expert's name was cut to its first word: "one negative expert"
+    X, y, _ = zip_data(n=50)
+    with pytest.raises(ValueError, match=f"and one {expert} expert\\)"):
+        estimator(zero_inflated=True).fit(X[:1], y[:1])
 
 
 def test_warm_start_of_estimator_experts_is_not_checked_for_a_point_mass():
