@@ -20,6 +20,7 @@ from skmoe import (
     PredictiveGammaMixture,
     bootstrap_lrt,
 )
+from skmoe._gamma import _amount_moments, _combine, _dispersion_floor
 from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
@@ -336,6 +337,31 @@ def test_the_dispersion_floor_is_relative_to_the_spread_of_log_y():
         np.testing.assert_allclose(
             np.min(model.expert_dispersion_), 1e-10 * np.var(np.log(y)), rtol=1e-6
         )
+
+
+def test_the_dispersion_floor_of_precise_amounts_does_not_depend_on_their_unit():
+    # amounts of shape 1e12 (a coefficient of variation of 1e-6): log(y) has a
+    # variance of 1e-12, whose raw moments at y near 1e5 or 1e300 cancelled
+    # (called constant: a floor of 1e-10, 100 times their dispersion, which
+    # held the fitted shape at 1e10)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 1))
+    y = rng.gamma(1e12, 1e-12, size=500)
+    spread = np.var(np.log(y))  # (two-pass, at the unit 1)
+    # the sample's shape, log(nu) - digamma(nu) = 1 / (2 nu) to 1e-24 here
+    shape = 0.5 / (np.log(np.mean(y)) - np.mean(np.log(y)))
+    for unit in (1.0, 1e5, 1e300):
+        model = MoEGammaRegressor(n_experts=1, alpha=0.0, random_state=0)
+        model.fit(X, unit * y)
+        np.testing.assert_allclose(model._dispersion_floor, 1e-10 * spread, rtol=1e-6)
+        # (a little above the sample's: the slope takes a share)
+        np.testing.assert_allclose(1 / model.expert_dispersion_, shape, rtol=1e-2)
+        # partial_fit's batches combine to the same floor
+        Y = np.stack([unit * y, np.log(unit * y)])
+        a = _amount_moments(Y[:, :200], np.ones(200))
+        b = _amount_moments(Y[:, 200:], np.ones(300))
+        floor = _dispersion_floor(_combine(a, b))
+        np.testing.assert_allclose(floor, 1e-10 * spread, rtol=1e-6)
 
 
 @pytest.mark.parametrize("first", [1, 2])
