@@ -112,7 +112,10 @@ class MoEGammaRegressor(
     alpha : float, default=1e-6
         {{alpha_meaning}} For Gamma experts, each expert's squared norm is
         times its shape ``1 / phi_k``, so that one expert's coefficients are
-        those of ``GammaRegressor(alpha=alpha)``.
+        those of ``GammaRegressor(alpha=alpha)``. The penalty is per unit of
+        all rows' weight: with ``zero_inflated`` and ``n_experts=2``, the Gamma
+        expert is ``GammaRegressor`` on the positive amounts with ``alpha``
+        times the total weight over the positive amounts' weight.
 
     n_init : int, default=4
         Number of EM restarts; the run with the best penalized log-likelihood is

@@ -126,6 +126,23 @@ def hurdle_log_likelihood(theta, X, y):
     return ll.sum()
 
 
+def test_the_penalty_is_per_unit_of_all_rows_weight():
+    # with alpha > 0 the Gamma expert of two is GammaRegressor on the positive
+    # amounts at alpha times the total weight over theirs (as documented)
+    X, y = hurdle_data(n=600)
+    w = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    model = MoEGammaRegressor(2, zero_inflated=True, random_state=0, **TIGHT)
+    model.set_params(alpha=0.3).fit(X, y, sample_weight=w)
+    positive = y > 0
+    alpha = 0.3 * np.sum(w) / np.sum(w[positive])  # 0.72 here
+    reference = GammaRegressor(alpha=alpha, tol=1e-12, max_iter=10000)
+    reference.fit(X[positive], y[positive], sample_weight=w[positive])
+    np.testing.assert_allclose(model.expert_coef_[1], reference.coef_, atol=1e-7)
+    np.testing.assert_allclose(
+        model.expert_intercept_[1], reference.intercept_, atol=1e-7
+    )
+
+
 def test_three_experts_maximize_the_hurdle_likelihood():
     X, y = hurdle_data(n=1200, regimes=True)
     model = MoEGammaRegressor(3, zero_inflated=True, n_init=3, random_state=0, **TIGHT)
