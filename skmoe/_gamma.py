@@ -34,7 +34,7 @@ from ._fitting import (
 from ._gamma_distribution import PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _unweighted_zero
-from ._math import mixture_std
+from ._math import constant_tolerance, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
@@ -773,9 +773,10 @@ class MoEGammaRegressor(
         ``GammaRegressor.score``; 1 is best, and it can be negative. Summed
         from the logarithms of y and the predictions, so that it stays finite
         for amounts from 1e-300 to 1e300. Where y is constant, 1 for
-        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
-        ``r2_score``; on fewer than two rows (of positive weight), NaN with an
-        ``UndefinedMetricWarning``, as ``d2_tweedie_score``.
+        predictions equal to it (to 1e-9 of itself, 1.2e-4 for float32
+        predictions) and 0 otherwise, as ``r2_score``; on fewer than two rows
+        (of positive weight), NaN with an ``UndefinedMetricWarning``, as
+        ``d2_tweedie_score``.
 
         Parameters
         ----------
@@ -793,16 +794,17 @@ class MoEGammaRegressor(
             ``r2_score`` of them, whose null model is also the mean of y.
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight)
-        y_pred = np.asarray(to_numpy(self.predict(X)), dtype=np.float64)
+        predicted = np.asarray(to_numpy(self.predict(X)))
+        y_pred = predicted.astype(np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
-            return r2_score_at_scale(y, y_pred, sample_weight=sample_weight)
+            return r2_score_at_scale(y, predicted, sample_weight=sample_weight)
         # means that underflowed count as the smallest positive number
         log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
-        return _gamma_d2(y.astype(np.float64), log_pred, sample_weight)
+        return _gamma_d2(y.astype(np.float64), log_pred, sample_weight, predicted.dtype)
 
 
 def _amount_moments(Y, sample_weight):
@@ -860,12 +862,13 @@ def _one_gamma(moments):
     return log_mean, float(1.0 / fit_shape(excess))
 
 
-def _gamma_d2(y, log_pred, sample_weight):
+def _gamma_d2(y, log_pred, sample_weight, dtype=np.float64):
     """D^2 of the Gamma deviance, ``1 - D(y, pred) / D(y, mean(y))`` with the
     unit deviance ``2 (y / mu - log(y / mu) - 1)`` summed from logs (as
     ``expm1(d) - d``, ``d = log(y / mu)``): ``d2_tweedie_score`` overflowed for
     amounts from 1e-300 to 1e300 (NaN). 1 or 0 where y is constant, as
-    ``r2_score``."""
+    ``r2_score`` (to :func:`~skmoe._math.constant_tolerance` of the
+    predictions' ``dtype``)."""
     log_y = np.log(y)
     positive = sample_weight > 0
     log_null = special.logsumexp(log_y[positive], b=sample_weight[positive]) - math.log(
@@ -876,6 +879,7 @@ def _gamma_d2(y, log_pred, sample_weight):
     null_deviance = np.sum(sample_weight * null)
     deviance = np.sum(sample_weight * fitted)
     if not null_deviance > 1e-24 * np.sum(sample_weight):  # y is constant
-        perfect = np.all(np.abs(log_y - log_pred)[positive] <= 1e-9)
+        tolerance = constant_tolerance(dtype)
+        perfect = np.all(np.abs(log_y - log_pred)[positive] <= tolerance)
         return 1.0 if perfect else 0.0
     return float(1.0 - deviance / null_deviance)

@@ -1201,9 +1201,10 @@ class MoEPoissonRegressor(
         D^2 of the rates ``y / exposure`` with the weights times the
         exposures, scikit-learn's recipe), so that the exposures alone explain
         nothing. Where y is constant (a held-out fold of zero counts), 1 for
-        predictions equal to it (to 1e-9 of itself) and 0 otherwise, as
-        ``r2_score`` (``PoissonRegressor.score`` gives NaN); on fewer than two
-        rows (of positive weight), NaN with an ``UndefinedMetricWarning``, as
+        predictions equal to it (to 1e-9 of itself, 1.2e-4 for float32
+        predictions) and 0 otherwise, as ``r2_score``
+        (``PoissonRegressor.score`` gives NaN); on fewer than two rows (of
+        positive weight), NaN with an ``UndefinedMetricWarning``, as
         ``d2_tweedie_score``.
 
         Parameters
@@ -1241,6 +1242,7 @@ class MoEPoissonRegressor(
         # or, clipped to the smallest normal number, too small a deviance
         normal = np.asarray(y_pred >= np.finfo(y_pred.dtype).smallest_normal)
         underflow = not bool(np.all(normal))
+        dtype = y_pred.dtype  # (float32 predictions: to their resolution)
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
@@ -1266,14 +1268,14 @@ class MoEPoissonRegressor(
             # the log mean inf and the score -inf where predict was finite
             with np.errstate(divide="ignore"):
                 log_pred = np.where(normal, np.log(y_pred), log_pred)
-            return _poisson_d2(y, log_pred, sample_weight)
+            return _poisson_d2(y, log_pred, sample_weight, dtype)
         rows = sample_weight > 0
         if np.ptp(y[rows]) == 0:
-            return constant_target_score(y[rows], y_pred[rows])
+            return constant_target_score(y[rows], y_pred[rows], dtype)
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
 
 
-def _poisson_d2(y, log_pred, sample_weight):
+def _poisson_d2(y, log_pred, sample_weight, dtype=np.float64):
     """D^2 of the Poisson deviance, ``1 - D(y, mu) / D(y, mean(y))`` with the
     unit deviance ``2 (y log(y / mu) - y + mu)`` taken from the log means
     ``log_pred`` (finite where mu underflows), as ``d2_tweedie_score(power=1)``
@@ -1289,7 +1291,7 @@ def _poisson_d2(y, log_pred, sample_weight):
         )
 
     if np.ptp(y[rows]) == 0:
-        return constant_target_score(y[rows], np.exp(log_pred[rows]))
+        return constant_target_score(y[rows], np.exp(log_pred[rows]), dtype)
     null = math.log(np.average(y, weights=sample_weight))
     with np.errstate(over="ignore", invalid="ignore"):
         return float(1.0 - deviance(log_pred) / deviance(null))

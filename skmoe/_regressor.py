@@ -1089,8 +1089,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         it): -inf there, as ``r2_score`` gives (where y and the predictions
         are both float32, it can be -inf below -3.4e38, float32's least).
         Where y is constant, 1 for predictions equal to it (to 1e-9 of
-        itself) and 0 otherwise, as ``r2_score`` (whose rounded mean of a
-        constant y scored such predictions between 0 and 1).
+        itself, 1.2e-4 for float32 predictions) and 0 otherwise, as
+        ``r2_score`` (whose rounded mean of a constant y scored such
+        predictions between 0 and 1).
 
         Parameters
         ----------
@@ -1169,16 +1170,18 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
 
 def _constant_r2(y, y_pred, sample_weight):
     """1.0 or 0.0 where y is constant on two or more rows of positive weight
-    (whether ``y_pred`` is within 1e-9 of y); None otherwise."""
+    (whether ``y_pred`` is within :func:`~skmoe._math.constant_tolerance`
+    of y); None otherwise."""
     if not all(v.dtype.kind in "iuf" for v in (y, y_pred)) or y.ndim != 1:
         return None
     rows = slice(None)
     if sample_weight is not None:
         rows = np.asarray(host(sample_weight)) > 0
+    dtype = y_pred.dtype  # (float32 predictions: to their resolution)
     y, y_pred = y[rows].astype(np.float64), y_pred[rows].astype(np.float64)
     if y.size < 2 or np.ptp(y) != 0 or y_pred.shape != y.shape:
         return None
-    return constant_target_score(y, y_pred)
+    return constant_target_score(y, y_pred, dtype)
 
 
 def _small_beside(y, scaled, sample_weight, least):

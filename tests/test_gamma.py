@@ -339,6 +339,23 @@ def test_the_dispersion_floor_is_relative_to_the_spread_of_log_y():
         )
 
 
+def test_float32_fits_of_a_constant_y_score_1():
+    # the best float32 fits of a constant y predict it to float32's rounding
+    # (1.5e-8 to 2.9e-6 of it): D^2 1 (it was 0, as for predictions 1e-7 off
+    # in float64); predictions 1e-3 off still score 0
+    X = np.random.RandomState(3).normal(size=(200, 1)).astype(np.float32)
+    for value in (0.1, 7.3, 1e-20):
+        y = np.full(200, value)
+        for n_experts in (1, 2):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model = MoEGammaRegressor(n_experts=n_experts, random_state=0)
+                model.fit(X, y)
+            assert model.predict(X).dtype == np.float32
+            assert model.score(X, y) == 1.0
+            assert model.score(X, y * (1 + 1e-3)) == 0.0
+
+
 def test_the_dispersion_floor_of_precise_amounts_does_not_depend_on_their_unit():
     # amounts of shape 1e12 (a coefficient of variation of 1e-6): log(y) has a
     # variance of 1e-12, whose raw moments at y near 1e5 or 1e300 cancelled

@@ -2021,6 +2021,29 @@ def test_constant_target_score_as_r2_score():
     assert constant_target_score(y, np.exp(np.log(y))) == 1.0  # an ulp off
 
 
+def test_float32_fits_of_a_constant_y_score_1():
+    # float32 predictions of a constant y are off by their rounding (2.5e-7
+    # of 123 from two Poisson experts): they scored 0, as predictions 1e-7
+    # off in float64 do
+    from skmoe import MoEPoissonRegressor
+    from skmoe._math import constant_target_score
+
+    y = np.full(5, 0.1)
+    assert constant_target_score(y, y.astype(np.float32), np.float32) == 1.0
+    assert constant_target_score(y, y * (1 + 1e-3), np.float32) == 0.0
+    assert constant_target_score(y, y.astype(np.float32)) == 0.0  # float64's
+    X = np.random.RandomState(3).normal(size=(200, 1)).astype(np.float32)
+    for Estimator, value in [(MoERegressor, 0.1), (MoEPoissonRegressor, 123.0)]:
+        y = np.full(200, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = Estimator(n_experts=2, random_state=0).fit(X, y)
+        assert model.predict(X).dtype == np.float32
+        assert not np.all(model.predict(X) == y)
+        assert model.score(X, y) == 1.0
+        assert model.score(X, y * (1 + 1e-3)) == 0.0
+
+
 def test_mixture_std_of_tiny_and_zero_spreads():
     # scales of 1e-160: their squares (1e-320) are subnormal, 5 digits lost
     # in the plain sum; sqrt(w1 s1^2 + w2 s2^2) by hand in units of 1e-160
