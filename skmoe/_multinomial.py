@@ -37,13 +37,21 @@ NEWTON_BYTES = 2**20
 DEVICE_NEWTON_BYTES = 2**26
 #: Most samples the Newton Hessian is built from. Above this, samples whose
 #: probabilities are all within ``CERTAIN`` of 0 or 1 (they add at most ``CERTAIN``
-#: times their Gram term to the Hessian) are left out, and if more than
+#: times their Gram term to the Hessian) are set apart, and if more than
 #: ``HESSIAN_ROWS`` remain, every ``ceil(remaining / HESSIAN_ROWS)``-th of them is
-#: used, scaled up (a sub-sampled Newton method, Byrd et al. 2011). The gradient
+#: used, scaled up (a sub-sampled Newton method, Byrd et al. 2011); of those set
+#: apart, at most ``CERTAIN_ROWS``, likewise. The gradient
 #: and the line search still use every sample, so each step is still a safeguarded
 #: ascent step on the exact objective, and the Hessian's cost stops growing with n.
 HESSIAN_ROWS = 16384
 CERTAIN = 1e-8
+#: Most certain samples in the Hessian: without them a Hessian of samples all
+#: certain (separated classes beyond ``HESSIAN_ROWS`` samples, ``alpha=0``) was
+#: its jitter alone, its step 1e298 times too long, and EM stopped there (no
+#: halving gave a step; the line searches' penalties overflowed, with NumPy's
+#: RuntimeWarnings). Evenly spaced and scaled up, as the others: the largest
+#: terms alone, unscaled, made the step 4 times too long (30000 samples).
+CERTAIN_ROWS = HESSIAN_ROWS // 16
 #: Bytes of the (B * m, block) arrays of a blocked Hessian-vector product on NumPy.
 HV_BLOCK_BYTES = 2**20
 
@@ -374,18 +382,25 @@ def _add_across(xp, hessian, m, d):
 
 
 def _hessian_rows(xp, design, sample_weight, prob):
-    """The samples (and scaled weights) the Newton Hessian is built from."""
-    # a sample is left out only where every problem is certain about it
-    uncertain = 1 - xp.min(xp.max(prob, axis=1), axis=0)
-    rows = xp.nonzero(uncertain > CERTAIN)[0]
-    stride = -(-rows.shape[0] // HESSIAN_ROWS)
-    if stride > 1:
-        rows = rows[::stride]
-    return (
-        take_last(xp, design, rows),
-        stride * take_last(xp, sample_weight, rows),
-        take_last(xp, prob, rows),
-    )
+    """The samples (and scaled weights) the Newton Hessian is built from: at
+    most ``HESSIAN_ROWS`` of the uncertain ones and ``CERTAIN_ROWS`` of the
+    certain ones, each evenly spaced and weighing its stride."""
+    # a sample is certain only where every problem is certain about it
+    uncertain = 1 - xp.min(xp.max(prob, axis=1), axis=0) > CERTAIN
+    parts = []
+    for rows, most in (
+        (xp.nonzero(uncertain)[0], HESSIAN_ROWS),
+        (xp.nonzero(~uncertain)[0], CERTAIN_ROWS),
+    ):
+        stride = -(-rows.shape[0] // most)
+        if stride > 1:
+            rows = rows[::stride]
+        parts.append((rows, max(stride, 1) * take_last(xp, sample_weight, rows)))
+    (rows, weight), (certain, certain_weight) = parts
+    if certain.shape[0] > 0:
+        rows = xp.concat([rows, certain])
+        weight = xp.concat([weight, certain_weight], axis=-1)
+    return take_last(xp, design, rows), weight, take_last(xp, prob, rows)
 
 
 def newton_cg_direction(

@@ -543,3 +543,59 @@ def test_cold_m_step_stops_once_steps_gain_only_rounding(monkeypatch, dtype):
     best = expert_objectives(*exact, optimum["coef"], 3, alpha)
     eps = np.finfo(dtype).eps
     np.testing.assert_array_less(best - cold, 10 * eps * weighted.sum(axis=1))
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_a_hessian_of_samples_all_certain_is_estimated_from_them(
+    monkeypatch, namespace
+):
+    # above HESSIAN_ROWS samples the Hessian left out every certain sample;
+    # where all were (separated classes, alpha=0) it was the jitter alone,
+    # and the step 1e+298 times too long, which no halving brought back
+    from skmoe import _multinomial
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 500)
+    rng = np.random.RandomState(0)
+    n, m = 3000, 2
+    x = (3 + np.abs(rng.randn(n))) * np.where(rng.rand(n) < 0.5, 1.0, -1.0)
+    design = np.vstack([np.ones(n), x])
+    coef = np.array([[[0.0, 0.0], [-3.5, 3.5]]])  # margins of 21 and more
+    prob = np.exp(log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1))
+    assert np.all(1 - prob.max(axis=1) <= _multinomial.CERTAIN)
+    weight = np.full((1, n), 1.0 / n)
+    targets = weight[:, None, :] * np.eye(m)[(x > 0).astype(int)].T[None]
+    mask = np.array([[0.0], [1.0]])
+    grad = _multinomial.gradient(np, design, targets, weight, prob, coef, 0.0, mask)
+    xp = array_api_strict if namespace == "array_api_strict" else np
+    args = [xp.asarray(a) for a in (design, weight, prob, grad)]
+    step = _multinomial.newton_direction(xp, *args, 0.0, xp.asarray(mask), centred=True)
+    step = to_numpy(step)
+    exact = brute_centred_newton_step(design, weight[0], prob[0], grad[0], 0.0, mask)
+    # the slopes' step (the intercepts' is near 0): 0.1603 against 0.1591
+    np.testing.assert_allclose(step[0, 1], exact[1], rtol=0.1)
+    assert np.linalg.norm(step - exact) < 0.1 * np.linalg.norm(exact)
+
+
+def test_em_on_separated_classes_beyond_the_hessian_rows_keeps_stepping(monkeypatch):
+    # every sample certain (alpha=0): each Newton step was refused, EM stopped
+    # at iteration 18 as if converged, after 40 RuntimeWarnings (overflow in
+    # the line search's penalty)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skmoe import MoEClassifier, _multinomial
+    from skmoe.exceptions import DegenerateFitWarning
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 500)
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 2)
+    X[:, 0] += np.where(X[:, 0] > 0, 3, -3)
+    y = (X[:, 0] > 0).astype(int)
+    model = MoEClassifier(n_experts=1, alpha=0, tol=1e-300, max_iter=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    kinds = {w.category for w in caught}
+    assert kinds == {DegenerateFitWarning, ConvergenceWarning}, caught
+    assert model.n_iter_ == 30
