@@ -1153,6 +1153,7 @@ class MoEPoissonRegressor(
         # (in float64, the distribution's dtype: a float32 model's rates times
         # exposures of 1e40 overflowed, and 1e-50 made them 0)
         rates = np.asarray(to_numpy(rates), dtype=np.float64)
+        plain = rates
         if exposure is not None:
             with np.errstate(over="ignore"):  # (raises below)
                 rates = rates * exposure[:, None]
@@ -1160,6 +1161,25 @@ class MoEPoissonRegressor(
         experts = to_numpy(experts[0]) if sparse else None
         dist = self._distribution(weights, rates, experts)
         kept = underflow.kept()
+        if exposure is not None:
+            # rows whose rates the exposures took below the normal floats,
+            # where no rate nor gate weight under- or overflowed (those are
+            # kept): their rates before the exposures, whose logs stand for
+            # them (rates of 1e-174 at exposures of 1e-300 became 0, and
+            # logpmf(1) -inf for -1090)
+            shrunk = (plain > 0) & (rates < np.finfo(np.float64).smallest_normal)
+            shrunk = np.any(shrunk, axis=1)
+            if kept is not None:
+                shrunk[kept[0]] = False
+            if np.any(shrunk):
+                rows = np.flatnonzero(shrunk)
+                with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
+                    log_weights = np.log(weights[rows])
+                nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
+                extra = (rows, log_weights, plain[rows], nan)
+                if kept is not None:
+                    extra = tuple(map(np.concatenate, zip(kept, extra, strict=True)))
+                kept = extra
         if kept is None:
             return dist
         # every expert's rate in these rows; those that under- or overflow

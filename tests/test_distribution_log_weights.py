@@ -478,6 +478,59 @@ def test_count_log_density_where_a_rate_underflows_and_no_gate_weight(make, expo
 
 
 @pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("top_k", [None, 2])
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_count_log_density_where_an_exposure_takes_a_rate_below_the_floats(make, top_k):
+    # normal gate weights and rates (the experts' log rates lowered by 400
+    # and 500, near -400 and -500), at an exposure of 1e-300: rates of 0
+    # after the exposure, which no chunk saw, and logpmf(1) was -inf for
+    # -1090 (it lost digits at rates of 1e-320: -735.80826 for -735.80827)
+    model = make(3 if top_k else 2, gate="gaussian", top_k=top_k, **FIT)
+    model.fit(X, Y_COUNT)
+    shift = np.full(model.n_experts_, 500.0)
+    shift[0] = 400.0
+    model.expert_intercept_ = model.expert_intercept_ - shift
+    Xt, yt = X[:40], np.ones(40)
+    exposure = np.full(40, 1e-300)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    assert np.all(np.exp(eta) >= np.finfo(float).smallest_normal)
+    assert np.all(np.exp(eta[:, 0] - 690.7) < np.finfo(float).smallest_normal)
+    got = model.predict_distribution(Xt, exposure=exposure).logpmf(yt)
+    components = _count_components(model, Xt, yt, np.log(1e-300))
+    log_gate = np.log(model.predict_gate(Xt))
+    if top_k:  # the gate's weights renormalized over each row's top 2
+        top = np.argsort(-log_gate, axis=1)[:, :2]
+        log_gate = np.take_along_axis(log_gate, top, 1)
+        components = np.take_along_axis(components, top, 1)
+        log_gate -= special.logsumexp(log_gate, axis=1, keepdims=True)
+    by_hand = special.logsumexp(log_gate + components, axis=1)
+    assert np.all(np.isfinite(by_hand))
+    assert_allclose(got, by_hand, rtol=1e-10)
+    lls = model.log_likelihood_samples(Xt, yt, exposure=exposure)
+    assert_allclose(got, lls, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_count_log_density_where_a_gate_weight_underflows_beside_a_small_exposure():
+    # X times 100 (gate weights of 0, rates normal) at an exposure of 1e-300:
+    # rates subnormal or 0 after the exposure in the rows kept for their gate
+    # weights, taken from the logs of the rates before it, and in the others
+    model = MoEPoissonRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt = _served(model, X[:40] * 100)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    normal = np.all(np.abs(eta) < 600, axis=1)  # rates normal before exposure
+    Xt, eta = Xt[normal], eta[normal]
+    log_gate = _log_gate(model, Xt)
+    assert np.any(np.exp(log_gate) == 0)  # what the test is about
+    eta = eta + np.log(1e-300)
+    assert np.any(np.exp(eta) < np.finfo(float).smallest_normal)
+    exposure = np.full(len(Xt), 1e-300)
+    got = model.predict_distribution(Xt, exposure=exposure).logpmf(np.ones(len(Xt)))
+    by_hand = special.logsumexp(log_gate + eta - np.exp(eta), axis=1)  # log mu - mu
+    assert_allclose(got, by_hand, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
 @pytest.mark.parametrize(
     "make, y",
     [
