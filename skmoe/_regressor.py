@@ -1158,11 +1158,11 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
         # y whose squares underflow beside predictions of ordinary size (y of
         # 1e-200 against predictions of 1e-60: R^2 about -1e280, which
         # r2_score, its denominator 0, gave as 0)
-        # (predictions of inf or NaN: r2_score's error below)
-        if (
-            math.isfinite(top)
-            and tops[0] < 2.0**low
-            and _small_beside(values[0], values[0], sample_weight, 2.0**low)
+        # (predictions of inf or NaN: r2_score's error below; y judged on
+        # the rows of positive weight: one of weight 0 and y = 1 beside them
+        # gave 0.0)
+        if math.isfinite(top) and _small_beside(
+            values[0], values[0], sample_weight, 2.0**low
         ):
             return _r2_apart(*values, sample_weight)
     return float(r2_score(y, y_pred, sample_weight=sample_weight))

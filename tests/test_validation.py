@@ -2689,6 +2689,25 @@ def test_r2_of_y_whose_squares_underflow_beside_ordinary_predictions():
             assert got < -1e270
 
 
+def test_r2_of_tiny_y_beside_a_row_of_weight_zero():
+    # y of 1e-200 with one row of y = 1 and weight 0: R^2 on the rows of
+    # positive weight, exactly by fractions (it was 0.0, y's squares
+    # underflowed where the row of weight 0 set the scale)
+    from fractions import Fraction
+
+    y = np.r_[np.arange(1, 11) * 1e-200, 1.0]
+    pred = 1e-60 * (1 + 0.1 * np.arange(11))
+    weight = np.r_[np.ones(10), 0.0]
+    y_, p_ = [list(map(Fraction, a)) for a in (y[:10], pred[:10])]
+    mean = sum(y_) / 10
+    errors = sum((u - v) ** 2 for u, v in zip(y_, p_, strict=True))
+    spread = sum((u - mean) ** 2 for u in y_)
+    expected = float(1 - errors / spread)
+    got = r2_score_at_scale(y, pred, sample_weight=weight)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert got == r2_score_at_scale(y[:10], pred[:10])
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_r2_of_tiny_y_refuses_predictions_that_are_not_finite(bad):
     # y of 1e-200 beside a prediction of inf: the branch for y whose squares
