@@ -745,3 +745,63 @@ def test_estimator_experts_log_likelihood_beyond_the_solvers_guard(poisson):
     assert_allclose(got, by_hand[held], rtol=1e-10)
     with pytest.raises(ValueError, match="log-likelihood overflows"):
         model.log_likelihood_samples(X_, yt, **target)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_zero_inflated_gamma_log_density_where_an_experts_mean_underflows():
+    # a zero-inflated Gamma's expert whose log means are lowered to -709 and
+    # below (subnormal means), at y = exp(log mean + 4) where it carries the
+    # row: its log density from its log mean beside the point mass, as the
+    # closed form (the point mass has no density at y > 0)
+    model = MoEGammaRegressor(3, gate="gaussian", zero_inflated=True, **FIT)
+    model.fit(X, Y_ZERO_GAMMA)
+    mass = np.isneginf(model.expert_intercept_)
+    assert mass.sum() == 1
+    first = int(np.flatnonzero(~mass)[0])
+    eta = X @ model.expert_coef_.T + model.expert_intercept_
+    shift = np.where(np.arange(3) == first, 709.0 + eta[:, first].max(), 0.0)
+    model.expert_intercept_ = model.expert_intercept_ - shift
+    eta -= shift
+    rows = eta[:, first] > -712.0
+    Xt, eta = X[rows], eta[rows]
+    yt = np.exp(eta[:, first] + 4.0)
+    assert len(Xt) >= 5
+    assert np.all(np.exp(eta[:, first]) < np.finfo(float).smallest_normal)
+    got = model.predict_distribution(Xt).logpdf(yt)
+    gamma = _gamma_by_hand_components(model, eta[:, ~mass], yt, ~mass)
+    by_hand = special.logsumexp(_log_gate(model, Xt)[:, ~mass] + gamma, axis=1)
+    assert_allclose(got, by_hand, rtol=1e-10)
+
+
+def _gamma_by_hand_components(model, eta, y, experts):
+    """log p_k(y) (n, k) of the Gamma ``experts`` (a mask) of log means
+    ``eta``: k log(k / mu) + (k - 1) log y - k y / mu - log Gamma(k)."""
+    k = 1 / model.expert_dispersion_[experts]
+    log_y = np.log(y)[:, None]
+    return (
+        k * (np.log(k) - eta)
+        + (k - 1) * log_y
+        - k * np.exp(log_y - eta)
+        - special.gammaln(k)
+    )
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_gamma_log_density_at_zero_of_shape_one_where_a_mean_underflows():
+    # exponential experts (dispersion 1): the density at 0 is 1 / mu, whose
+    # log -log(mu) comes from the log mean where the mean is subnormal
+    model = MoEGammaRegressor(2, gate="gaussian", **FIT).fit(X, Y_GAMMA)
+    model.expert_dispersion_ = np.ones(2)
+    eta = X @ model.expert_coef_.T + model.expert_intercept_
+    shift = 709.0 + eta[:, 0].max()
+    model.expert_intercept_ = model.expert_intercept_ - np.array([shift, 0.0])
+    eta[:, 0] -= shift
+    rows = eta[:, 0] > -712.0
+    Xt, eta = X[rows], eta[rows]
+    assert len(Xt) >= 5
+    assert np.all(np.exp(eta[:, 0]) < np.finfo(float).smallest_normal)
+    got = model.predict_distribution(Xt).logpdf(np.zeros(len(Xt)))
+    # scipy's exponential log density at 0 is -log(scale)
+    assert_allclose(stats.expon.logpdf(0.0, scale=np.exp(eta[:, 1])), -eta[:, 1])
+    by_hand = special.logsumexp(_log_gate(model, Xt) - eta, axis=1)
+    assert_allclose(got, by_hand, rtol=1e-10)

@@ -2091,3 +2091,49 @@ def test_a_tied_noise_variance_held_up_by_alpha_names_alpha():
     np.testing.assert_allclose(model.expert_variance_, expected, rtol=1e-6)
     quoted = float(re.search(r"up to ([0-9.e+]+) times", message).group(1))
     np.testing.assert_allclose(quoted, np.sqrt(expected / squares), rtol=1e-2)
+
+
+def _regimes_of_200_rows():
+    """Two regimes of 200 rows each, 1e6 apart, of noise variance 0.75."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    low = np.arange(400) % 2 == 0
+    y = np.where(low, 0.0, 1e6) + X[:, 0] * np.where(low, 1.0, -2.0)
+    return X, y + rng.normal(scale=np.sqrt(0.75), size=400), low, rng
+
+
+def test_regimes_at_the_variance_floor_quote_counts_and_the_ratio_of_deviations():
+    # equal regimes: one count ("200 samples", not "200 to 200"), and the
+    # noise standard deviation's ratio to the residuals', sqrt(floor / the
+    # least residual variance), the residuals of least squares by hand
+    import re
+
+    X, y, low, _ = _regimes_of_200_rows()
+    (message,) = _degenerate_messages(MoERegressor(2, random_state=0), X, y)
+    assert len(np.unique(y[low])) == len(np.unique(y[~low])) == 200
+    assert "their 200 samples of their own (200 distinct values of y)" in message
+    residual = []
+    for rows in (low, ~low):
+        design = np.c_[np.ones(rows.sum()), X[rows]]
+        fit = np.linalg.lstsq(design, y[rows], rcond=None)[0]
+        residual.append(np.mean((y[rows] - design @ fit) ** 2))
+    ratio = np.sqrt(1e-10 * np.var(y) / min(residual))
+    quoted = re.search(r"noise standard deviation is up to ([0-9.e+]+) times", message)
+    np.testing.assert_allclose(float(quoted[1]), ratio, rtol=5e-3)
+
+
+def test_a_spike_beside_regimes_at_the_variance_floor_is_named_apart():
+    # 40 copies of 5e5 beside the two regimes: the regimes' experts named at
+    # the floor, the spike's among the copies, each expert once
+    X, y, _, rng = _regimes_of_200_rows()
+    X = np.vstack([X, rng.normal(size=(40, 1))])
+    y = np.concatenate([y, np.full(40, 5e5)])
+    model = MoERegressor(3, random_state=0)
+    (message,) = _degenerate_messages(model, X, y)
+    taken = np.argmax(model.responsibilities(X, y), axis=1)
+    spike, regimes = np.unique(taken[400:]), np.unique(taken[:400])
+    assert spike.shape == (1,) and regimes.shape == (2,)
+    floor = f"Experts {regimes.tolist()} of the kept run collapsed onto the variance"
+    assert floor in message
+    copies = f"Experts {spike.tolist()} of the kept run collapsed: each fits a few"
+    assert copies in message

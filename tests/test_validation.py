@@ -4049,3 +4049,146 @@ def test_init_responsibilities_warning_of_many_empty_experts_is_shortened():
     ]
     listed = ", ".join(map(str, range(2, 14)))
     assert f"gives expert(s) [{listed} and 2 more] no responsibility" in message
+
+
+def test_continued_fits_on_other_features_name_the_fitted_count():
+    # fitted on an array: the count alone (no names to keep); a model pickled
+    # without n_features_in_ (scikit-learn then checks the names alone): the
+    # count of its feature names
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoERegressor)
+    warm = MoERegressor(2, n_init=1, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="is expecting 3 features") as info:
+        warm.fit(X[:, :2], y)
+    assert "the fitted model, whose 3 features X must have;" in str(info.value)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    named = MoERegressor(2, n_init=1, warm_start=True, random_state=0).fit(frame, y)
+    del named.n_features_in_
+    with pytest.raises(ValueError, match="feature names should match") as info:
+        named.fit(frame.rename(columns={"c": "d"}), y)
+    assert "whose 3 features (and their names) X must have" in str(info.value)
+
+
+def test_a_warning_of_twelve_experts_lists_them_all():
+    # labels 0 to 3 for 16 experts leave experts 4 to 15 empty: 12, the
+    # most a warning lists in full
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = X[:, 0] + rng.randn(200)
+    model = MoERegressor(n_experts=16, random_state=0, max_iter=3, tol=0)
+    with pytest.warns(SkmoeWarning, match="init_responsibilities gives") as record:
+        model.fit(X, y, init_responsibilities=np.arange(200) % 4)
+    (message,) = [
+        str(w.message) for w in record if "init_responsibilities" in str(w.message)
+    ]
+    assert f"expert(s) {list(range(4, 16))} no responsibility" in message
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_target_moments_of_large_values_match_numpy(sign):
+    # values near 1e160 spread by 1e152 (their squares beyond the floats,
+    # their squared deviations not): NumPy's weighted mean and variance
+    from skmoe._warm_start import _target_moments
+
+    rng = np.random.RandomState(0)
+    values = sign * (1e160 + 1e152 * rng.standard_normal(50))[:, None]
+    weights = rng.uniform(0.5, 2.0, 50)
+    mean = np.average(values[:, 0], weights=weights)
+    variance = np.average((values[:, 0] - mean) ** 2, weights=weights)
+    got = _target_moments(values, weights, values.min(0), values.max(0))
+    np.testing.assert_allclose(got[0], [mean], rtol=1e-12)
+    np.testing.assert_allclose(got[1], [variance], rtol=1e-10)
+
+
+def test_target_moments_whose_squared_deviations_sum_past_the_floats():
+    # values -2**510 u, u in [0, 1] with a 0 (the largest value 0): their
+    # squared deviations sum beyond the largest float, their variance
+    # 2**1020 var(u) does not; NumPy's moments of u, scaled exactly
+    from skmoe._warm_start import _target_moments
+
+    rng = np.random.RandomState(1)
+    u = -rng.uniform(0.0, 1.0, 400)
+    u[0] = 0.0
+    weights = rng.uniform(0.5, 2.0, 400)
+    mean = np.average(u, weights=weights)
+    variance = np.average((u - mean) ** 2, weights=weights)
+    values = np.ldexp(u, 510)[:, None]
+    got = _target_moments(values, weights, values.min(0), values.max(0))
+    np.testing.assert_allclose(got[0], [np.ldexp(mean, 510)], rtol=1e-12)
+    np.testing.assert_allclose(got[1], [np.ldexp(variance, 1020)], rtol=1e-10)
+    # a large constant: a variance of exactly 0, as NumPy's
+    constant = np.full((30, 1), 3e300)
+    got = _target_moments(constant, weights[:30], constant[0], constant[0])
+    np.testing.assert_allclose(got[0], [3e300], rtol=1e-15)
+    np.testing.assert_array_equal(got[1], [np.var(constant)])
+
+
+def test_exposure_floor_is_a_share_of_the_lower_weighted_median():
+    # unit weights: NumPy's lower median; weights 1, 1, 2, 4 (by exposure):
+    # exposure 3, whose cumulative weight reaches half the total, 4, exactly;
+    # rows of weight 0 left out, and None where no row has weight
+    from skmoe._warm_start import RATE_EXPOSURE_SHARE, _exposure_floor
+
+    exposure = np.array([4.0, 1.0, 3.0, 2.0])
+    lower = np.quantile(exposure, 0.5, method="lower")
+    assert _exposure_floor(exposure, np.ones(4)) == RATE_EXPOSURE_SHARE * lower
+    weight = np.array([4.0, 1.0, 2.0, 1.0])
+    assert _exposure_floor(exposure, weight) == RATE_EXPOSURE_SHARE * 3.0
+    exposure = np.r_[exposure, 1e-9, 1e-9]
+    assert (
+        _exposure_floor(exposure, np.r_[weight, 0.0, 0.0]) == RATE_EXPOSURE_SHARE * 3.0
+    )
+    assert _exposure_floor(exposure, np.zeros(6)) is None
+
+
+def test_a_stream_judges_its_batches_by_the_fits_exposure_floor():
+    # a fit at exposures U(0.5, 2) (its floor a tenth of their lower median)
+    # or without (exposures of 1: 0.1), then a batch at exposures of 1e-3:
+    # the stream's range takes the batch's rates at the fit's floor
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 2))
+    exposure = rng.uniform(0.5, 2.0, 300)
+    y = rng.poisson(exposure * np.exp(0.3 * X[:, 0])).astype(float)
+    for given, floor in (
+        (exposure, 0.1 * np.quantile(exposure, 0.5, method="lower")),
+        (None, 0.1),
+    ):
+        model = MoEPoissonRegressor(2, solver="sgd", random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y, exposure=given)
+            assert model._stream_y_range[3] == floor
+            model.partial_fit(X[:100], y[:100], exposure=np.full(100, 1e-3))
+        fitted = y / (1.0 if given is None else np.maximum(exposure, floor))
+        expected = max(fitted.max(), y[:100].max() / floor)
+        np.testing.assert_allclose(model._stream_y_range[1], expected, rtol=1e-12)
+
+
+def test_a_fits_exposure_floor_leaves_out_rows_of_weight_zero():
+    # rows of weight 0 (dropped before the fit, their exposures 1e-6) take
+    # no part in the floor: a tenth of the others' lower median exposure
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 2))
+    exposure = rng.uniform(0.5, 2.0, 300)
+    y = rng.poisson(exposure * np.exp(0.3 * X[:, 0])).astype(float)
+    weight = np.where(np.arange(300) < 100, 0.0, 1.0)
+    exposure[:100] = 1e-6
+    model = MoEPoissonRegressor(2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, sample_weight=weight, exposure=exposure)
+    floor = 0.1 * np.quantile(exposure[100:], 0.5, method="lower")
+    assert model._stream_y_range[3] == floor
+
+
+def test_a_weighted_fit_keeps_the_weighted_moments_of_y():
+    # the moments a warm fit compares y's with: weighted by sample_weight
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 2))
+    y = X[:, 0] + rng.standard_normal(200)
+    weight = rng.uniform(0.1, 5.0, 200)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y, sample_weight=weight)
+    mean = np.average(y, weights=weight)
+    variance = np.average((y - mean) ** 2, weights=weight)
+    moments = np.ravel(model._fit_target_moments)
+    np.testing.assert_allclose(moments, [mean, variance], rtol=1e-12)
