@@ -112,10 +112,19 @@ def _few_rows_gate(problem, params, sample_weight):
 def _joined(kept, new):
     """The rows ``kept`` (online EM's, too few to fit) then those of ``new``,
     in ``new``'s namespace and device: NumPy rows before an array-api-strict
-    batch (or its y, which validation leaves NumPy) raised a TypeError."""
+    batch (or its y, which validation leaves NumPy) raised a TypeError, as
+    did integer y beside float y in one namespace (no Array API promotion:
+    the integers are cast to the float dtype)."""
     xp, where = array_namespace(new), device(new)
     if array_namespace(kept) is not xp or device(kept) != where:
         kept = xp.asarray(to_numpy(kept), device=where)
+    if kept.dtype != new.dtype:
+        # integer targets beside float ones, which NumPy promotes but the
+        # Array API does not (array-api-strict raised a TypeError)
+        floating = [xp.isdtype(a.dtype, "real floating") for a in (kept, new)]
+        if floating[0] != floating[1]:
+            dtype = kept.dtype if floating[0] else new.dtype
+            kept, new = xp.astype(kept, dtype), xp.astype(new, dtype)
     return xp.concat([kept, new], axis=0)
 
 

@@ -1752,3 +1752,28 @@ def test_rows_kept_by_online_em_join_a_batch_of_another_namespace(kept_on):
             model.partial_fit(Xb, yb)
         got = model.predict(xps.asarray(X, device=cpu))
     np.testing.assert_allclose(np.asarray(got), reference.predict(X), rtol=1e-12)
+
+
+@dispatch
+@pytest.mark.parametrize("first", ["int64", "float64"])
+def test_rows_kept_by_online_em_join_a_batch_of_another_dtype_kind(first):
+    # integer y in the kept rows beside float y in the next batch (or the
+    # reverse): NumPy promotes them, array-api-strict's concat raised a
+    # TypeError (int64 and float64 cannot be type promoted together)
+    X, y = _regression()
+    y = np.round(3 * y)
+    cuts = [(0, 3), (3, 6), (6, 100), (100, 200)]
+    reference = MoERegressor(2, gate="gaussian", random_state=0)
+    for start, stop in cuts:
+        reference.partial_fit(X[start:stop], y[start:stop])
+    cpu = xps.Device("CPU_DEVICE")
+    second = "float64" if first == "int64" else "int64"
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MoERegressor(2, gate="gaussian", random_state=0)
+        for i, (start, stop) in enumerate(cuts):
+            yb = y[start:stop].astype(first if i == 0 else second)
+            model.partial_fit(
+                xps.asarray(X[start:stop], device=cpu), xps.asarray(yb, device=cpu)
+            )
+        got = model.predict(xps.asarray(X, device=cpu))
+    np.testing.assert_allclose(np.asarray(got), reference.predict(X), rtol=1e-12)
