@@ -484,3 +484,28 @@ def test_std_errors_and_predict_distribution_of_cupy_input():
     np.testing.assert_allclose(
         distribution.cdf(y), expected.cdf(y), rtol=1e-6, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("kept_on", ["cupy", "numpy"])
+def test_rows_kept_by_online_em_join_a_batch_of_the_other_kind(kept_on):
+    # online EM keeps a first batch too small to fit and joins it to the next
+    # batch: CuPy rows before a NumPy batch (NumPy's concat cannot read them),
+    # or NumPy rows before a CuPy batch, raised a TypeError
+    import sklearn
+
+    X, y = _data(np.float64, n=200)
+    cuts = [(0, 3), (3, 6), (6, 100), (100, 200)]
+    reference = MoERegressor(2, gate="gaussian", random_state=0)
+    for start, stop in cuts:
+        reference.partial_fit(X[start:stop], y[start:stop])
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MoERegressor(2, gate="gaussian", random_state=0)
+        for i, (start, stop) in enumerate(cuts):
+            Xb, yb = X[start:stop], y[start:stop]
+            if (i == 0) == (kept_on == "cupy"):
+                Xb, yb = cupy.asarray(Xb), cupy.asarray(yb)
+            model.partial_fit(Xb, yb)
+        # (in the last batch's namespace, as scikit-learn asks)
+        got = model.predict(X if kept_on == "cupy" else cupy.asarray(X))
+    got = got if kept_on == "cupy" else cupy.asnumpy(got)
+    np.testing.assert_allclose(got, reference.predict(X), rtol=1e-10)
