@@ -970,9 +970,10 @@ def run_em(
         if result.message:
             result.message += "; the run returned its best iterate before it"
     if result.message:
+        wider = "" if problem.design.dtype == xp.float64 else ", fit in float64"
         result.message += (
             ". Rescale the features and y (e.g. with "
-            "sklearn.preprocessing.StandardScaler), fit in float64 or raise alpha"
+            f"sklearn.preprocessing.StandardScaler){wider} or raise alpha"
         )
     result.gate_params = gate_params
     result.expert_params = expert_params

@@ -424,6 +424,14 @@ def test_em_never_reports_a_nan_objective_as_converged():
         assert math.isnan(result.objective)
         assert result.message.startswith("its objective became nan at iteration 1 ")
         assert "StandardScaler" in result.message  # what to do
+        assert "float64" not in result.message  # (the fit is in float64)
+    f32 = [np.asarray(a, dtype=np.float32) for a in (problem.design, problem.Y)]
+    problem32 = EMProblem(
+        *f32, np.ones(200, np.float32), problem.gate, problem.experts, 0.0
+    )
+    with np.errstate(all="ignore"):
+        cold32 = run_em(problem32, resp=resp.astype(np.float32), max_iter=50)
+    assert "fit in float64" in cold32.message
 
 
 def test_top_k_em_keeps_its_best_iterate_where_the_objective_turns_nan():
@@ -482,6 +490,7 @@ def test_top_k_fit_whose_objective_turns_nan_warns_what_was_kept(monkeypatch):
     (message,) = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     assert "objective became nan at iteration 6" in message
     assert "best iterate before it" in message and "StandardScaler" in message
+    assert "float64" not in message  # (the fit is in float64 already)
     assert model.n_iter_ == 6 and not model.converged_
     history = np.array(model.objective_history_)
     assert np.isnan(history[-1]) and np.isfinite(history[:-1]).all()
