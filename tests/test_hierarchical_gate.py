@@ -279,7 +279,7 @@ def test_groupings_stop_once_all_are_seen():
     sizes = np.array([2, 2])
     orders = list(_groupings(4, sizes, Counting(0)))
     assert len({_canonical(o, sizes) for o in orders}) == len(orders) == 3
-    assert Counting.draws < 100  # (the cap is 50 * MAX_GROUPINGS = 15000)
+    assert Counting.draws < 100  # (the cap is 50 * ALL_GROUPINGS = 15000)
 
 
 def test_top_gate_score_is_the_penalized_maximum():
