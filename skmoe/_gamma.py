@@ -402,6 +402,7 @@ class MoEGammaRegressor(
                 "dispersion sits at the floor."
             )
         self._amount_moments = _amount_moments(Y, sample_weight)
+        self._centred_squares = True  # (see _update_experts)
         floor = _dispersion_floor(self._amount_moments)
         if self._estimator_experts():
             kind = not_a_regressor(self.expert_estimator)
@@ -489,6 +490,13 @@ class MoEGammaRegressor(
         previous = getattr(self, "_amount_moments", None)
         if previous is None:
             return
+        if not getattr(self, "_centred_squares", False):
+            # pickled before the squares were centred: their raw sum, which
+            # mixed with centred ones raised the floor to 1e-10 mean(log(y)^2)
+            # (amounts near 1e300 of shape 1e6: 2.4e-6, not 3.8e-12, and a
+            # stream continued to a shape of 4.8e4, 7.1e5 where converted)
+            previous = _centred(previous)
+            self._centred_squares = True
         self._amount_moments = _combine(previous, _amount_moments(Y, sample_weight))
         self._dispersion_floor = _dispersion_floor(self._amount_moments)
         _, dispersion = _one_gamma(self._amount_moments)
@@ -824,6 +832,15 @@ def _amount_moments(Y, sample_weight):
         log_sum,
         float(np.sum(sample_weight * (log_y - mean) ** 2)),
     )
+
+
+def _centred(moments):
+    """``moments`` whose 4th entry is the raw weighted sum of log(y)^2 (as
+    :func:`_amount_moments` gave them before the squares were centred), with
+    the sum of squares about the weighted mean instead."""
+    total, log_y_sum, log_sum, raw = moments
+    squares = raw - log_sum * (log_sum / total) if total > 0 else 0.0
+    return (total, log_y_sum, log_sum, max(float(squares), 0.0))
 
 
 def _combine(a, b):

@@ -1,5 +1,6 @@
 """MoEGammaRegressor: mixtures of Gamma regressions (log link)."""
 
+import copy
 import pickle
 import warnings
 
@@ -379,6 +380,39 @@ def test_the_dispersion_floor_of_precise_amounts_does_not_depend_on_their_unit()
         b = _amount_moments(Y[:, 200:], np.ones(300))
         floor = _dispersion_floor(_combine(a, b))
         np.testing.assert_allclose(floor, 1e-10 * spread, rtol=1e-6)
+
+
+def test_a_stream_pickled_with_raw_squares_continues_with_the_datas_floor():
+    # streams pickled before the squares of log(y) were centred kept their raw
+    # sum; added to centred ones, the floor became 1e-10 mean(log(y)^2)
+    # (4.8e-6 at amounts near 1e300), not 1e-10 var(log(y))
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(800, 1))
+    y = 1e300 * np.exp(0.5 * X[:, 0]) * rng.gamma(5.0, 0.2, size=800)
+    batches = np.array_split(np.arange(800), 4)
+    fresh = MoEGammaRegressor(n_experts=2, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for rows in batches[:2]:
+            fresh.partial_fit(X[rows], y[rows])
+    old = copy.deepcopy(fresh)  # as the earlier code kept it
+    total, log_y_sum, log_sum, squares = old._amount_moments
+    old._amount_moments = (
+        total,
+        log_y_sum,
+        log_sum,
+        squares + log_sum**2 / total,
+    )
+    vars(old).pop("_centred_squares", None)
+    old = pickle.loads(pickle.dumps(old))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for rows in batches[2:]:
+            fresh.partial_fit(X[rows], y[rows])
+            old.partial_fit(X[rows], y[rows])
+    spread = np.var(np.log(y))
+    np.testing.assert_allclose(fresh._dispersion_floor, 1e-10 * spread, rtol=1e-9)
+    np.testing.assert_allclose(old._dispersion_floor, 1e-10 * spread, rtol=1e-9)
 
 
 @pytest.mark.parametrize("first", [1, 2])
