@@ -593,10 +593,12 @@ def constant_tolerance(dtype=np.float64) -> float:
     """How close to a constant y its predictions, of ``dtype``, must be to
     score 1 (relatively): 1e-9, or 1024 units in the last place where those
     are coarser (1.2e-4 in float32, where the best fits of constant amounts
-    predicted them 1.5e-8 to 2.9e-6 off, and scored 0)."""
+    predicted them 1.5e-8 to 2.9e-6 off, and scored 0), at most float32's (a
+    float16's, 1.0, scored predictions of 2 for a constant 3.3 as 1)."""
     if not np.issubdtype(dtype, np.floating):
         return 1e-9
-    return max(1e-9, 1024 * float(np.finfo(dtype).eps))
+    ulps = 1024 * float(np.finfo(dtype).eps)
+    return max(1e-9, min(ulps, 1024 * float(np.finfo(np.float32).eps)))
 
 
 def constant_target_score(y, y_pred, dtype=np.float64) -> float:

@@ -2032,6 +2032,10 @@ def test_float32_fits_of_a_constant_y_score_1():
     assert constant_target_score(y, y.astype(np.float32), np.float32) == 1.0
     assert constant_target_score(y, y * (1 + 1e-3), np.float32) == 0.0
     assert constant_target_score(y, y.astype(np.float32)) == 0.0  # float64's
+    # float16's 1024 ulps are 1.0 (2 for a constant 3.3 scored 1): float32's
+    three = np.full(5, 3.3)
+    assert constant_target_score(three, np.full(5, 2.0), np.float16) == 0.0
+    assert constant_target_score(three, three * (1 + 1e-5), np.float16) == 1.0
     X = np.random.RandomState(3).normal(size=(200, 1)).astype(np.float32)
     for Estimator, value in [(MoERegressor, 0.1), (MoEPoissonRegressor, 123.0)]:
         y = np.full(200, value)
