@@ -257,7 +257,8 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
             f"floor's variance, mu + {DISPERSION_FLOOR:g} mu^2, is up to "
             f"{1.0 + float(np.max(excess[experts])):.3g} times a Poisson one: "
             "there the floor is not the Poisson limit, and the likelihood is "
-            "below that of Poisson experts. Fit MoEPoissonRegressor."
+            "below that of Poisson experts. Where every expert's counts are "
+            "so, fit MoEPoissonRegressor."
         )
 
     def _set_expert_attributes(self, experts, params):
