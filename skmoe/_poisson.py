@@ -1196,6 +1196,17 @@ class MoEPoissonRegressor(
                 log_rates = log_rates + np.log(exposure[rows, None])
         odd |= (every < np.finfo(np.float64).smallest_normal) | (every == np.inf)
         odd &= log_rates > 0.5 * ZERO_LOG_RATE  # (not the point mass at zero)
+        # the distribution's rates there from their logs: a rate that
+        # underflowed before the exposure can be ordinary after it (log rate
+        # -800 at an exposure of 1e300: 1e-47, which mean, cdf, sf, ppf and
+        # sample took as 0); components of weight 0 keep their 0
+        with np.errstate(over="ignore"):
+            restored = np.exp(log_rates)
+        fix = odd & (restored < np.inf) & (dist.weights[rows] > 0)
+        if np.any(fix):
+            exposed = np.array(dist.rates)  # (a copy: the rates may be shared)
+            exposed[rows] = np.where(fix, restored, exposed[rows])
+            dist.rates = exposed
         return with_log_parts(
             dist,
             rows,

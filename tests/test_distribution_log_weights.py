@@ -531,6 +531,49 @@ def test_count_log_density_where_a_gate_weight_underflows_beside_a_small_exposur
 
 
 @pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize("make", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_count_distribution_where_an_exposure_lifts_a_rate_that_underflowed(make):
+    # log rates near -800 and -760 (rates of 0 before the exposure) at an
+    # exposure of 1e300: rates near 1e-47 and 1e-30, which logpmf had from
+    # their logs while rates, mean, var and sf held 0 (pmf(1) > sf(0))
+    model = make(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    model.expert_intercept_ = model.expert_intercept_ - np.array([800.0, 760.0])
+    Xt = X[:20]
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_ + np.log(1e300)
+    mu, w = np.exp(eta), model.predict_gate(Xt)
+    assert np.all((mu > 1e-60) & (mu < 1e-20))  # what the test is about
+    dist = model.predict_distribution(Xt, exposure=np.full(20, 1e300))
+    assert_allclose(dist.rates, mu, rtol=1e-12)
+    assert_allclose(dist.mean(), np.sum(w * mu, axis=1), rtol=1e-12)
+    phi = getattr(model, "expert_dispersion_", np.zeros(2))
+    var = np.sum(w * (mu + phi * mu**2), axis=1)  # (mu - mean)^2 is below it
+    assert_allclose(dist.var(), var, rtol=1e-12)
+    # P(Y > 0) = sum_k w_k (1 - P_k(0)), about the mean at these rates
+    with np.errstate(divide="ignore", invalid="ignore"):  # (phi = 0: Poisson)
+        log_p0 = np.where(phi > 0, -np.log1p(phi * mu) / phi, -mu)
+    assert_allclose(dist.sf(0), np.sum(w * -np.expm1(log_p0), axis=1), rtol=1e-9)
+    assert np.all(dist.sf(0) >= dist.pmf(1) * (1 - 1e-12))  # (equal to mu^2)
+    assert_allclose(dist.pmf(1), np.sum(w * mu, axis=1), rtol=1e-9)  # mu e^-mu
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_float32_count_distribution_keeps_a_rate_below_float32s_floats():
+    # a float32 model's rate of 5e-48 (log rate near -108: 0 in float32) is a
+    # float64 rate of the distribution: it was 0 in rates and mean
+    model = MoEPoissonRegressor(1, **FIT).fit(X.astype(np.float32), Y_COUNT)
+    model.expert_intercept_ = model.expert_intercept_ - np.float32(110.0)
+    Xt = X[:20].astype(np.float32)
+    eta = Xt.astype(float) @ model.expert_coef_.T.astype(float)
+    mu = np.exp(eta + float(model.expert_intercept_[0]))
+    assert np.all((mu > 0) & (mu < np.finfo(np.float32).smallest_normal))
+    dist = model.predict_distribution(Xt)
+    # (float32's log rates: 1e-5 at -108)
+    assert_allclose(dist.rates, mu, rtol=3e-5)
+    assert_allclose(dist.mean(), mu[:, 0], rtol=3e-5)
+    assert_allclose(dist.sf(0), mu[:, 0], rtol=3e-5)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
 @pytest.mark.parametrize(
     "make, y",
     [
