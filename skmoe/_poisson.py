@@ -1161,13 +1161,15 @@ class MoEPoissonRegressor(
         experts = to_numpy(experts[0]) if sparse else None
         dist = self._distribution(weights, rates, experts)
         kept = underflow.kept()
-        if exposure is not None:
+        tiny = np.finfo(np.float64).smallest_normal
+        # (the least rate first: the masks cost 5% of a call at 1e5 rows, K=8)
+        if exposure is not None and np.min(rates) < tiny:
             # rows whose rates the exposures took below the normal floats,
             # where no rate nor gate weight under- or overflowed (those are
             # kept): their rates before the exposures, whose logs stand for
             # them (rates of 1e-174 at exposures of 1e-300 became 0, and
             # logpmf(1) -inf for -1090)
-            shrunk = (plain > 0) & (rates < np.finfo(np.float64).smallest_normal)
+            shrunk = (plain > 0) & (rates < tiny)
             shrunk = np.any(shrunk, axis=1)
             if kept is not None:
                 shrunk[kept[0]] = False
