@@ -1186,13 +1186,17 @@ def _constant_r2(y, y_pred, sample_weight):
 
 def _small_beside(y, scaled, sample_weight, least):
     """Whether ``y`` varies (over the rows of positive weight) but ``scaled``,
-    y scaled down beside predictions far larger, is below ``least``, where
-    its squares may underflow (r2_score then calls y constant)."""
+    y scaled down beside predictions far larger, or its range, is below
+    ``least``, where its squares or those of its deviations may underflow
+    (r2_score then calls y constant, or loses digits: y of 1e-147 spread
+    over 1e-12 of itself scored 5e-8 off)."""
     rows = slice(None)
     if sample_weight is not None:
         rows = np.asarray(host(sample_weight)) > 0
     y, scaled = y[rows], scaled[rows]
-    return bool(y.size and np.ptp(y) > 0 and np.max(np.abs(scaled)) < least)
+    if not (y.size and np.ptp(y) > 0):
+        return False
+    return bool(min(np.max(np.abs(scaled)), np.ptp(scaled)) < least)
 
 
 def _r2_apart(y, y_pred, sample_weight):

@@ -2708,6 +2708,25 @@ def test_r2_of_tiny_y_beside_a_row_of_weight_zero():
     assert got == r2_score_at_scale(y[:10], pred[:10])
 
 
+def test_r2_of_tiny_y_whose_deviations_squares_underflow():
+    # y of 1e-147 (squares normal) spread over 1e-12 of itself: deviations of
+    # 1e-159, whose squares are subnormal; R^2 was 4.9e-8 off (r2_score's),
+    # exactly by fractions
+    from fractions import Fraction
+
+    y = 1e-147 * (1 + 1e-12 * np.arange(10.0))
+    pred = y + 1e-160 * np.array([3, -1, 4, -1, 5, -9, 2, -6, 5, -3.0])
+    y_, p_ = [list(map(Fraction, a)) for a in (y, pred)]
+    mean = sum(y_) / 10
+    errors = sum((u - v) ** 2 for u, v in zip(y_, p_, strict=True))
+    spread = sum((u - mean) ** 2 for u in y_)
+    expected = float(1 - errors / spread)
+    np.testing.assert_allclose(r2_score_at_scale(y, pred), expected, rtol=1e-12)
+    weight = np.r_[np.ones(10), 0.0]  # (a row of weight 0 and y = 1 beside)
+    got = r2_score_at_scale(np.r_[y, 1.0], np.r_[pred, 1.0], sample_weight=weight)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_r2_of_tiny_y_refuses_predictions_that_are_not_finite(bad):
     # y of 1e-200 beside a prediction of inf: the branch for y whose squares
