@@ -546,8 +546,9 @@ class MoEGammaRegressor(
         return getattr(self, "_constant_target", False)
 
     def _set_expert_attributes(self, experts, params):
-        for name in ("expert_coef_", "expert_intercept_", "experts_"):
-            vars(self).pop(name, None)  # the other kind of experts', from a refit
+        # the other kind of experts', from a refit (and the estimators' floor)
+        for name in ("expert_coef_", "expert_intercept_", "experts_", "_mean_floor"):
+            vars(self).pop(name, None)
         self.expert_dispersion_ = params["dispersion"].copy()
         self._dispersion_floor = experts.dispersion_floor
         if "estimators" in params:

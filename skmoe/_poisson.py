@@ -898,8 +898,9 @@ class MoEPoissonRegressor(
         return getattr(self, "_all_zero", False)
 
     def _set_expert_attributes(self, experts, params):
-        for name in ("expert_coef_", "expert_intercept_", "experts_"):
-            vars(self).pop(name, None)  # the other kind of experts', from a refit
+        # the other kind of experts', from a refit (and the estimators' floor)
+        for name in ("expert_coef_", "expert_intercept_", "experts_", "_rate_floor"):
+            vars(self).pop(name, None)
         if "estimators" in params:
             self.experts_ = list(params["estimators"])
             self._rate_floor = experts.rate_floor

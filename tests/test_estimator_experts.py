@@ -2372,3 +2372,24 @@ def test_warm_start_compares_expert_estimator_parameters(before, after, same):
         cold = MoERegressor(2, expert_estimator=_WithExtra(after), random_state=0)
         cold.fit(X, y)
     assert model.log_likelihood_ == pytest.approx(cold.log_likelihood_, rel=1e-12)
+
+
+@pytest.mark.parametrize("cls", [MoEPoissonRegressor, MoEGammaRegressor])
+def test_a_refit_with_built_in_experts_keeps_nothing_of_the_estimators(cls):
+    # a fit with expert_estimator, then one with the built-in experts: the
+    # estimators' floor of the means stayed behind (_rate_floor, _mean_floor)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 2))
+    mean = np.exp(0.5 * X[:, 0])
+    y = rng.poisson(mean) if cls is MoEPoissonRegressor else rng.gamma(2.0, mean / 2)
+    params = dict(n_experts=2, n_init=1, max_iter=20, random_state=0)
+    refit = cls(expert_estimator=DecisionTreeRegressor(max_depth=2), **params)
+    fresh = cls(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit.fit(X, y)
+        refit.set_params(expert_estimator=None).fit(X, y)
+        fresh.fit(X, y)
+    assert sorted(vars(refit)) == sorted(vars(fresh))
+    assert refit.log_likelihood_ == fresh.log_likelihood_
+    np.testing.assert_array_equal(refit.expert_coef_, fresh.expert_coef_)
