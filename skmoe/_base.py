@@ -1024,12 +1024,28 @@ class BaseMixtureOfExperts(
             ]
         solver = f"solver={self.solver!r}"
         held_out = "when solver is 'sgd'"  # validation_fraction's other use
+        penalty = []
         if "expert_estimator" in self._get_param_names():
             held_out += " or n_experts is 'auto' with expert_estimator"
             solver += (
                 f", n_experts={self.n_experts!r}"
                 if self.n_experts != "auto"
                 else ", expert_estimator=None"
+            )
+            # estimators have penalties of their own, and a constant or
+            # gaussian gate no coefficients that alpha shrinks (alpha=0.5
+            # fitted bit for bit as the default, without a word)
+            penalty.append(
+                (
+                    ("alpha",),
+                    "with the built-in experts (expert_estimator=None) or "
+                    "gate='softmax' or 'hierarchical'",
+                    # (the class alone: a Pipeline's repr spans lines)
+                    f"expert_estimator={type(self.expert_estimator).__name__}(...), "
+                    f"gate={self.gate!r}",
+                    not self._estimator_experts()
+                    or self.gate not in ("constant", "gaussian"),
+                )
             )
         return [
             gate,
@@ -1046,6 +1062,7 @@ class BaseMixtureOfExperts(
                 self.solver == "sgd"
                 or (self.n_experts == "auto" and self._estimator_experts()),
             ),
+            *penalty,
         ]
 
     def _ignored_parameters_message(self, method="fit"):

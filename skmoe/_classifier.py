@@ -99,8 +99,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``experts_``, on the raw ``expert_features`` in X's column order.
         Fitted by EM on the CPU; ``n_experts="auto"`` chooses K by held-out
         log-likelihood (``n_experts_scores_``), ``alpha`` penalizes the gate
-        only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
-        available. See :ref:`estimator-experts`.
+        only (nothing with ``gate="constant"`` or ``"gaussian"``: fit warns
+        that it is ignored), and ``bic``, ``aic``, ``icl`` and
+        ``std_errors`` are not available. See :ref:`estimator-experts`.
 
     {{shared_features_parameter}}
 

@@ -103,9 +103,10 @@ class MoEGammaRegressor(
         regressor that predicts 0 or less, as a linear model can, does not
         suit). The fitted clones are ``experts_``. Fitted by EM on
         the CPU; ``n_experts="auto"`` chooses K by held-out log-likelihood
-        (``n_experts_scores_``), ``alpha`` penalizes the gate only, and
-        ``bic``, ``aic``, ``icl`` and ``std_errors`` are not available. See
-        :ref:`estimator-experts`.
+        (``n_experts_scores_``), ``alpha`` penalizes the gate only (nothing
+        with ``gate="constant"`` or ``"gaussian"``: fit warns that it is
+        ignored), and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
+        available. See :ref:`estimator-experts`.
 
     {{shared_features_parameter}}
 

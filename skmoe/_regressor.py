@@ -120,8 +120,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         chooses K by the mean log-likelihood on ``validation_fraction`` of
         the samples held out (``n_experts_scores_``; the fewest experts within
         one standard error of the best), ``alpha`` penalizes the
-        gate only, and ``bic``, ``aic``, ``icl`` and ``std_errors`` are not
-        available. See :ref:`estimator-experts`.
+        gate only (nothing with ``gate="constant"`` or ``"gaussian"``: fit
+        warns that it is ignored), and ``bic``, ``aic``, ``icl`` and
+        ``std_errors`` are not available. See :ref:`estimator-experts`.
 
     {{shared_features_parameter}}
 

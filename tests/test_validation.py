@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score
 from sklearn.model_selection import cross_validate
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from skmoe import (
@@ -3184,6 +3185,30 @@ def _unused_warnings(caught):
             "validation_fraction parameter is only used when solver is 'sgd'. "
             "Got (solver='em'); validation_fraction=0.3 is ignored.",
         ),
+        (  # estimators' penalties are their own; this gate has no coefficients
+            MoEPoissonRegressor,
+            {
+                "gate": "constant",
+                "expert_estimator": DecisionTreeRegressor(max_depth=2),
+            },
+            {"alpha": 0.5},
+            "alpha parameter is only used with the built-in experts "
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical'. Got "
+            "(expert_estimator=DecisionTreeRegressor(...), "
+            "gate='constant'); alpha=0.5 is ignored.",
+        ),
+        (
+            MoEClassifier,
+            {
+                "gate": "gaussian",
+                "expert_estimator": DecisionTreeClassifier(max_depth=2),
+            },
+            {"alpha": 0.5},
+            "alpha parameter is only used with the built-in experts "
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical'. Got "
+            "(expert_estimator=DecisionTreeClassifier(...), "
+            "gate='gaussian'); alpha=0.5 is ignored.",
+        ),
     ],
 )
 def test_unused_parameters_warn_at_fit_and_change_nothing(
@@ -3210,6 +3235,27 @@ def test_unused_parameters_warn_at_fit_and_change_nothing(
     np.testing.assert_array_equal(
         getattr(model, method)(X), getattr(reference, method)(X)
     )
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"expert_estimator": DecisionTreeRegressor(max_depth=2)},  # softmax
+        {"gate": "constant"},
+        {"gate": "gaussian"},
+    ],
+)
+def test_alpha_is_not_said_to_be_ignored_where_it_penalizes(setting):
+    # the gate's slopes or the built-in experts' coefficients: alpha moves the
+    # fit, and no warning says it is ignored
+    X, y = _counts_data(MoEPoissonRegressor)
+    common = {"n_experts": 2, "n_init": 1, "random_state": 0, **setting}
+    reference = MoEPoissonRegressor(**common).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoEPoissonRegressor(**common, alpha=0.5).fit(X, y)
+    assert _unused_warnings(caught) == []
+    assert model.log_likelihood_ < reference.log_likelihood_
 
 
 def test_unused_parameters_of_several_settings_warn_once_per_fit():
