@@ -441,7 +441,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         the last iteration's, not the returned model's where ``solver="sgd"``
         stopped early (or EM with ``top_k`` kept an earlier iteration):
         compare solvers by the returned model's, for ``solver="sgd"``
-        ``objective_history_[log_likelihood_history_.index(log_likelihood_)]``.
+        ``objective_history_[log_likelihood_history_.index(log_likelihood_)]``
+        (no entry holds it where no epoch beat the start, which is then
+        returned: ``index`` raises a ValueError).
         It never includes the load-balancing loss: with ``balance_coef`` the
         ``"gradient"`` and ``"sgd"`` solvers maximize the objective less that
         loss, but record the objective without it. EM with a dense gate and
