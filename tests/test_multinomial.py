@@ -599,3 +599,44 @@ def test_em_on_separated_classes_beyond_the_hessian_rows_keeps_stepping(monkeypa
     kinds = {w.category for w in caught}
     assert kinds == {DegenerateFitWarning, ConvergenceWarning}, caught
     assert model.n_iter_ == 30
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [3.5, 5.0])
+def test_certain_samples_hessian_is_their_curvature_in_float32_too(
+    monkeypatch, namespace, dtype, slope
+):
+    # the certain samples' terms were built as diag(p) - p p^T, which cancels
+    # to rounding noise (in float32 all of it, 1 - p being below its eps): the
+    # step was then the diagonal jitter's, 1e3 to 1e6 times too short.
+    # Reference: the binary Newton step in theta = coef[:, 1] - coef[:, 0],
+    # its Hessian weights p0 p1 from the logits (no cancellation), all samples
+    from skmoe import _multinomial
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 500)
+    rng = np.random.RandomState(0)
+    n = 3000
+    x = (3 + np.abs(rng.randn(n))) * np.where(rng.rand(n) < 0.5, 1.0, -1.0)
+    y = (x > 0).astype(int)
+    design = np.vstack([np.ones(n), x])
+    coef = np.array([[[0.0, 0.0], [-slope, slope]]])  # margins of 21 or 30 and more
+    logits = np.einsum("bdm,dn->bmn", coef, design)
+    prob = np.exp(log_softmax(logits, axis=1))
+    weight = np.full((1, n), 1.0 / n)
+    targets = weight[:, None, :] * np.eye(2)[y].T[None]
+    mask = np.array([[0.0], [1.0]])
+    grad = _multinomial.gradient(np, design, targets, weight, prob, coef, 0.0, mask)
+    z = logits[0, 1] - logits[0, 0]
+    p0p1 = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2
+    hessian = (design * weight[0] * p0p1) @ design.T
+    # (the gradient in theta: half that in coef[:, 1] minus that in coef[:, 0])
+    theta = np.linalg.solve(hessian, (grad[0, :, 1] - grad[0, :, 0]) / 2)
+    exact = np.stack([-theta / 2, theta / 2], axis=1)
+    xp = array_api_strict if namespace == "array_api_strict" else np
+    args = [xp.asarray(a.astype(dtype)) for a in (design, weight, prob, grad)]
+    mask = xp.asarray(mask.astype(dtype))
+    step = to_numpy(_multinomial.newton_direction(xp, *args, 0.0, mask, centred=True))
+    assert np.all(1 - prob.max(axis=1) <= _multinomial.CERTAIN)
+    np.testing.assert_allclose(step[0, 1], exact[1], rtol=0.05)
+    assert np.linalg.norm(step[0] - exact) < 0.05 * np.linalg.norm(exact)
