@@ -31,6 +31,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
+    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
@@ -327,13 +328,15 @@ def _score_weights(sample_weight, y):
     return weight
 
 
-def _scored_rows(X, y, sample_weight, *per_row):
+def _scored_rows(X, y, sample_weight, *per_row, estimator=None):
     """``X``, ``y`` (None passes), the weights of :func:`_score_weights` (one
     per row of y, or of X without y; None stays None) and the per-row arrays
     ``per_row`` (None or a scalar passes) of a ``score`` or a display,
     without the rows of weight 0, which ``fit`` leaves out too: a far row of
     weight 0 made a Poisson ``score`` raise (its prediction overflowed) or
-    NaN (``0 * inf``)."""
+    NaN (``0 * inf``). ``estimator``: the model whose ``score`` this is (X
+    its own features, not a pipeline's): the rows left out are then checked
+    by :func:`_check_left_out`."""
     _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
     if sample_weight is None:
         return (X, y, None, *per_row)
@@ -343,11 +346,29 @@ def _scored_rows(X, y, sample_weight, *per_row):
         return (X, y, weight, *per_row)
     arrays = [a for a in per_row if a is not None and np.ndim(a) > 0]
     check_consistent_length(X, y, weight, *arrays)
+    if estimator is not None:
+        _check_left_out(estimator, X, y, np.flatnonzero(weight == 0))
 
     def take(a):
         return a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
 
     return (take(X), take(y), weight[rows], *(take(a) for a in per_row))
+
+
+def _check_left_out(estimator, X, y, rows):
+    """Raise scikit-learn's errors, as ``fit`` and ``predict`` do, for NaN or
+    infinity in X, or in a numeric y, at the ``rows`` of weight 0 that a
+    ``score`` leaves out (they passed unseen: a NaN in X scored, where
+    ``fit`` and scikit-learn's ``score`` raise); ``predict`` checks the
+    others. Labels are the classifier's to check (``_labels_present``)."""
+    check_is_fitted(estimator)  # (predict's first check)
+    left = _safe_indexing(X, rows)
+    check_array(left, dtype=float_dtypes(left), input_name="X", estimator=estimator)
+    if y is None:
+        return
+    left = _safe_indexing(y, rows)
+    if np.asarray(host(left)).dtype.kind in "fc":
+        check_array(left, ensure_2d=False, dtype=None, input_name="y")
 
 
 def _information_shares(X, offset, sample_weight, information, penalized, shares):

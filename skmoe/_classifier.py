@@ -857,7 +857,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             The (weighted) fraction of samples whose class is predicted.
         """
         _labels_present(y)
-        X, y, sample_weight = _scored_rows(X, y, sample_weight)
+        X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
         return super().score(X, y, sample_weight=sample_weight)
 
 

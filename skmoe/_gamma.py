@@ -803,7 +803,7 @@ class MoEGammaRegressor(
             D^2 of ``self.predict(X)`` against y; with ``zero_inflated``,
             ``r2_score`` of them, whose null model is also the mean of y.
         """
-        X, y, sample_weight = _scored_rows(X, y, sample_weight)
+        X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
         predicted = np.asarray(to_numpy(self.predict(X)))
         y_pred = predicted.astype(np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]

@@ -1270,7 +1270,9 @@ class MoEPoissonRegressor(
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         exposure = _check_exposure(exposure, _num_samples(X))
         n_rows, given_weight = _num_samples(X), sample_weight
-        X, y, sample_weight, exposure = _scored_rows(X, y, sample_weight, exposure)
+        X, y, sample_weight, exposure = _scored_rows(
+            X, y, sample_weight, exposure, estimator=self
+        )
         y_pred = to_numpy(self._predict_counts(X, False, exposure))
         # means that underflowed far from the data: d2_tweedie_score took
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),

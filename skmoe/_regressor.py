@@ -1108,7 +1108,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         score : float
             R^2 of ``self.predict(X)`` against y.
         """
-        X, y, sample_weight = _scored_rows(X, y, sample_weight)
+        X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
         score = r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
         if not math.isfinite(score):
             # NaN or inf in y that assume_finite=True let through: R^2 NaN

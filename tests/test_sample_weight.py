@@ -279,6 +279,40 @@ def test_score_and_std_errors_leave_out_rows_of_weight_zero(Estimator):
             model.score(far, y_far, sample_weight=weight, exposure=np.ones((201, 1)))
 
 
+@ALL_FIVE
+def test_score_refuses_nan_at_rows_of_weight_zero(Estimator):
+    """The rows of weight 0 are left out, but checked as fit and std_errors
+    check them: NaN or infinity there scored unseen, where fit and
+    scikit-learn's score (LinearRegression's) raise its input errors."""
+    from sklearn.linear_model import LinearRegression
+
+    rng, X, y = _two_features_and_targets(Estimator, 120)
+    model = Estimator(2, n_init=1, random_state=0).fit(X, y)
+    weight = rng.uniform(0.5, 2.0, 120)
+    weight[7] = 0.0
+    reference = LinearRegression().fit(X, y)
+    for bad, words in ((np.nan, "Input X contains NaN"), (np.inf, "infinity")):
+        X_bad = X.copy()
+        X_bad[7, 1] = bad
+        with pytest.raises(ValueError, match=words):  # scikit-learn's words
+            reference.score(X_bad, y, sample_weight=weight)
+        with pytest.raises(ValueError, match=words):
+            model.fit(X_bad, y, sample_weight=weight)
+        with pytest.raises(ValueError, match=words) as error:
+            model.score(X_bad, y, sample_weight=weight)
+        assert Estimator.__name__ in str(error.value) or bad == np.inf
+    if Estimator is not MoEClassifier:  # (labels: refused on every row)
+        y_bad = y.astype(float)
+        y_bad[7] = np.nan
+        with pytest.raises(ValueError, match="Input y contains NaN"):
+            model.score(X, y_bad, sample_weight=weight)
+    # the finite rows of weight 0 still leave the score unchanged
+    expected = model.score(
+        X[weight > 0], y[weight > 0], sample_weight=weight[weight > 0]
+    )
+    assert model.score(X, y, sample_weight=weight) == expected
+
+
 def test_a_zero_weight_on_some_rows_of_a_group_leaves_them_out():
     # refused before ("sample_weight must be the same on every row of a
     # group"), though a zero weight leaves a row out of the fit
