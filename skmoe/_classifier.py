@@ -627,7 +627,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
             log_proba = experts.log_proba(xp, design, params)  # (K, C, n)
             return xp.exp(xp.permute_dims(log_proba, (2, 0, 1)))
 
-        return self._map_rows(X, compute, method)
+        return self._map_rows(X, compute, method, every_expert=True)
 
     @available_if(_streaming_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -409,6 +409,54 @@ def test_predict_in_row_chunks_is_the_argmax_of_predict_proba(monkeypatch, param
     np.testing.assert_array_equal(model.predict(scale(X)), expected)
 
 
+@pytest.mark.parametrize("experts", ["logistic", "tree"])
+def test_top_k_predictions_keep_to_the_chunk_budget(monkeypatch, experts):
+    # with top_k, the chunks counted one output per expert, not one per class:
+    # each row's top_k x n_classes scores (all experts' for estimator experts,
+    # and for the E-step) went in chunks 15 to 40 times too large (at 100
+    # classes and 8 experts, predict peaked at 255 MiB where the dense
+    # model's took 7; 941 MiB with trees)
+    import tracemalloc
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    n_classes, budget = 50, 2**20
+    X_fit = rng.normal(size=(1000, 3))
+    y_fit = rng.randint(0, n_classes, 1000)
+    options = {}
+    if experts == "tree":
+        options["expert_estimator"] = DecisionTreeClassifier(max_depth=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEClassifier(
+            6, top_k=2, max_iter=2, n_init=1, random_state=0, **options
+        ).fit(X_fit, y_fit)
+    X = rng.normal(size=(20_000, 3))
+    y = rng.randint(0, n_classes, 20_000)
+    expected = model.predict_proba(X)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", budget)
+    # what each holds whatever the chunks: the labels, or y one-hot (7.6 MiB)
+    calls = {
+        "predict": (lambda: model.predict(X), X.shape[0] * 8),
+        "log_likelihood_samples": (
+            lambda: model.log_likelihood_samples(X, y),
+            X.shape[0] * n_classes * 8,
+        ),
+    }
+    for name, (call, held) in calls.items():
+        tracemalloc.start()
+        try:
+            call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < held + 4 * budget, (name, peak / 2**20)
+    np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-12)
+
+
 def test_predict_log_proba_where_the_probability_underflows():
     # documented: computed in log space, finite where a probability underflows
     # to 0; against the mixture's log-probabilities written out from the
