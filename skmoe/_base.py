@@ -839,6 +839,12 @@ class BaseMixtureOfExperts(
         ``target``: what else the public method took about the target (the
         Poisson regressor's ``exposure``)."""
 
+    def _encode_target_rows(self, y, X, **target):
+        """:meth:`_encode_target` of a prediction's y, as an array or an
+        object whose ``[..., start:stop]`` is the encoded rows (the
+        classifier's one-hot rows, made a chunk at a time)."""
+        return self._encode_target(y, X, fitting=False, **target)
+
     @abstractmethod
     def _make_experts(self, Y, sample_weight, streaming=False):
         """The ExpertFamily for this estimator and training target (``streaming``:
@@ -2788,7 +2794,7 @@ class BaseMixtureOfExperts(
         # y in the dtype the model computes in (its length and dtype are all
         # that the encoding takes from X)
         like = np.empty((X_host.shape[0], 0)) if self._promotes(X_host) else X_host
-        Y = self._encode_target(host(y), like, fitting=False, **target)
+        Y = self._encode_target_rows(host(y), like, **target)
         X_rows = X_host if backend.to_output is not _identity else X
         experts, expert_params = self._experts_from_attributes()
         experts = copy.copy(experts)

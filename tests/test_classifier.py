@@ -438,13 +438,18 @@ def test_top_k_predictions_keep_to_the_chunk_budget(monkeypatch, experts):
     y = rng.randint(0, n_classes, 20_000)
     expected = model.predict_proba(X)
     monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", budget)
-    # what each holds whatever the chunks: the labels, or y one-hot (7.6 MiB)
+    # what each holds whatever the chunks: its output and y's class indices
+    # (y one-hot over all rows, 7.6 MiB, held by the E-step before)
+    expected_log_likelihood = model.log_likelihood_samples(X, y)
+    expected_responsibilities = model.responsibilities(X, y)
+    n = X.shape[0]
     calls = {
-        "predict": (lambda: model.predict(X), X.shape[0] * 8),
+        "predict": (lambda: model.predict(X), n * 8),
         "log_likelihood_samples": (
             lambda: model.log_likelihood_samples(X, y),
-            X.shape[0] * n_classes * 8,
+            2 * n * 8,
         ),
+        "responsibilities": (lambda: model.responsibilities(X, y), n * (6 + 1) * 8),
     }
     for name, (call, held) in calls.items():
         tracemalloc.start()
@@ -454,6 +459,12 @@ def test_top_k_predictions_keep_to_the_chunk_budget(monkeypatch, experts):
         finally:
             tracemalloc.stop()
         assert peak < held + 4 * budget, (name, peak / 2**20)
+    np.testing.assert_allclose(
+        model.log_likelihood_samples(X, y), expected_log_likelihood, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        model.responsibilities(X, y), expected_responsibilities, atol=1e-12
+    )
     np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-12)
 
 
