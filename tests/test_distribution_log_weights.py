@@ -421,6 +421,19 @@ def test_gamma_log_density_where_an_experts_mean_overflows():
     assert_allclose(got[finite], lls, rtol=1e-10)
 
 
+def _first_mean_below_normal(model):
+    """Shift the first expert's intercept of a Gamma ``model`` (fitted to X)
+    so that its log means top out at -709; the rows of X where they stay
+    above -712 (near the smallest normal float) and their log means."""
+    eta = X @ model.expert_coef_.T + model.expert_intercept_
+    shift = 709.0 + eta[:, 0].max()
+    model.expert_intercept_ = model.expert_intercept_ - np.array([shift, 0.0])
+    eta[:, 0] -= shift
+    rows = eta[:, 0] > -712.0
+    Xt, eta = X[rows], eta[rows]
+    return Xt, eta
+
+
 @pytest.mark.filterwarnings("ignore:solver='em' did not converge")
 def test_gamma_log_density_where_an_experts_mean_underflows():
     # the first expert's log means lowered to -709 and below (its intercept
@@ -429,12 +442,7 @@ def test_gamma_log_density_where_an_experts_mean_underflows():
     # mean + 4), where that expert carries y, log densities up to 134 too
     # high (703.4 for 569.0)
     model = MoEGammaRegressor(2, gate="gaussian", **FIT).fit(X, Y_GAMMA)
-    eta = X @ model.expert_coef_.T + model.expert_intercept_
-    shift = 709.0 + eta[:, 0].max()
-    model.expert_intercept_ = model.expert_intercept_ - np.array([shift, 0.0])
-    eta[:, 0] -= shift
-    rows = eta[:, 0] > -712.0
-    Xt, eta = X[rows], eta[rows]
+    Xt, eta = _first_mean_below_normal(model)
     yt = np.exp(eta[:, 0] + 4.0)
     assert len(Xt) >= 5 and np.all(yt >= np.finfo(float).smallest_normal)
     assert np.all(model.predict_gate(Xt) >= np.finfo(float).smallest_normal)
@@ -835,12 +843,7 @@ def test_gamma_log_density_at_zero_of_shape_one_where_a_mean_underflows():
     # log -log(mu) comes from the log mean where the mean is subnormal
     model = MoEGammaRegressor(2, gate="gaussian", **FIT).fit(X, Y_GAMMA)
     model.expert_dispersion_ = np.ones(2)
-    eta = X @ model.expert_coef_.T + model.expert_intercept_
-    shift = 709.0 + eta[:, 0].max()
-    model.expert_intercept_ = model.expert_intercept_ - np.array([shift, 0.0])
-    eta[:, 0] -= shift
-    rows = eta[:, 0] > -712.0
-    Xt, eta = X[rows], eta[rows]
+    Xt, eta = _first_mean_below_normal(model)
     assert len(Xt) >= 5
     assert np.all(np.exp(eta[:, 0]) < np.finfo(float).smallest_normal)
     got = model.predict_distribution(Xt).logpdf(np.zeros(len(Xt)))

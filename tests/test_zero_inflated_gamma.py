@@ -284,16 +284,23 @@ def test_auto_finds_two_gamma_regimes():
     np.testing.assert_allclose(model.bic(X, y), expected, rtol=1e-9)
 
 
-def test_auto_counts_no_samples_for_the_point_mass_before_fitting():
-    # 16 positive amounts of two regimes (8 at mean 1, 8 at mean e^4): the
-    # point mass and 2 Gamma experts need 2 * 2 * 3 = 12 positive rows (2
-    # samples per parameter, 3 parameters per Gamma expert) and are fitted;
-    # counted as 3 experts they would need 18, and "auto" would skip them
+def _two_regimes_beside_zeros():
+    """16 positive amounts of two regimes (8 at mean 1, 8 at mean e^4)
+    beside 20 zeros: (X, y)."""
     rng = np.random.RandomState(2)
     x = np.r_[np.linspace(-2, -0.2, 8), np.linspace(0.2, 2, 8)]
     amounts = rng.gamma(50.0, np.exp(np.where(x < 0, 0.0, 4.0)) / 50.0)
     X = np.r_[x, rng.uniform(-2, 2, 20)][:, None]
     y = np.r_[amounts, np.zeros(20)]
+    return X, y
+
+
+def test_auto_counts_no_samples_for_the_point_mass_before_fitting():
+    # 16 positive amounts of two regimes (8 at mean 1, 8 at mean e^4): the
+    # point mass and 2 Gamma experts need 2 * 2 * 3 = 12 positive rows (2
+    # samples per parameter, 3 parameters per Gamma expert) and are fitted;
+    # counted as 3 experts they would need 18, and "auto" would skip them
+    X, y = _two_regimes_beside_zeros()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MoEGammaRegressor("auto", zero_inflated=True, random_state=0)
@@ -307,11 +314,7 @@ def test_auto_reports_the_rows_and_experts_it_counted(capsys):
     # the data above: 4 experts are 3 Gamma experts of 3 parameters on the 16
     # positive amounts (at most 5 each, under 2 * 3); the report said "36
     # samples give each expert at most 9", which passes the test it reported
-    rng = np.random.RandomState(2)
-    x = np.r_[np.linspace(-2, -0.2, 8), np.linspace(0.2, 2, 8)]
-    amounts = rng.gamma(50.0, np.exp(np.where(x < 0, 0.0, 4.0)) / 50.0)
-    X = np.r_[x, rng.uniform(-2, 2, 20)][:, None]
-    y = np.r_[amounts, np.zeros(20)]
+    X, y = _two_regimes_beside_zeros()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MoEGammaRegressor("auto", zero_inflated=True, random_state=0)
