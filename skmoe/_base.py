@@ -328,7 +328,7 @@ def _score_weights(sample_weight, y):
     return weight
 
 
-def _scored_rows(X, y, sample_weight, *per_row, estimator=None):
+def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
     """``X``, ``y`` (None passes), the weights of :func:`_score_weights` (one
     per row of y, or of X without y; None stays None) and the per-row arrays
     ``per_row`` (None or a scalar passes) of a ``score`` or a display,
@@ -336,7 +336,8 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None):
     weight 0 made a Poisson ``score`` raise (its prediction overflowed) or
     NaN (``0 * inf``). ``estimator``: the model whose ``score`` this is (X
     its own features, not a pipeline's): the rows left out are then checked
-    by :func:`_check_left_out`."""
+    by :func:`_check_left_out`, after ``inputs`` (a display's: the raw rows
+    through a pipeline's steps before it) where given."""
     _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
     if sample_weight is None:
         return (X, y, None, *per_row)
@@ -347,7 +348,7 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None):
     arrays = [a for a in per_row if a is not None and np.ndim(a) > 0]
     check_consistent_length(X, y, weight, *arrays)
     if estimator is not None:
-        _check_left_out(estimator, X, y, np.flatnonzero(weight == 0))
+        _check_left_out(estimator, X, y, np.flatnonzero(weight == 0), inputs)
 
     def take(a):
         return a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
@@ -355,14 +356,17 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None):
     return (take(X), take(y), weight[rows], *(take(a) for a in per_row))
 
 
-def _check_left_out(estimator, X, y, rows):
+def _check_left_out(estimator, X, y, rows, inputs=None):
     """Raise scikit-learn's errors, as ``fit`` and ``predict`` do, for NaN or
     infinity in X, or in a numeric y, at the ``rows`` of weight 0 that a
     ``score`` leaves out (they passed unseen: a NaN in X scored, where
     ``fit`` and scikit-learn's ``score`` raise); ``predict`` checks the
-    others. Labels are the classifier's to check (``_labels_present``)."""
+    others. Labels are the classifier's to check (``_labels_present``).
+    ``inputs``: takes those rows of X to the estimator's own input."""
     check_is_fitted(estimator)  # (predict's first check)
     left = _safe_indexing(X, rows)
+    if inputs is not None:
+        left = inputs(left)
     check_array(left, dtype=float_dtypes(left), input_name="X", estimator=estimator)
     if y is None:
         return

@@ -595,6 +595,44 @@ def test_expert_usage_takes_sample_weight_as_repeated_rows(regression_1d):
         ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=-counts)
 
 
+def test_expert_usage_refuses_nan_at_rows_of_weight_zero(regression_1d):
+    # the rows of weight 0 are left out, but checked as predict and score
+    # check them: NaN or infinity there drew silently, where the display
+    # without sample_weight and LinearRegression's score raise
+    from sklearn.impute import SimpleImputer
+
+    X, y, model = regression_1d
+    weight = np.ones(X.shape[0])
+    weight[3] = 0.0
+    pipe = make_pipeline(StandardScaler(), MoERegressor(2, random_state=0)).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    for bad, words in ((np.nan, "Input X contains NaN"), (np.inf, "infinity")):
+        X_bad = X.copy()
+        X_bad[3, 0] = bad
+        with pytest.raises(ValueError, match=words):  # scikit-learn's words
+            reference.score(X_bad, y, sample_weight=weight)
+        for estimator in (model, pipe):
+            for target in (None, y):
+                with pytest.raises(ValueError, match=words):
+                    ExpertUsageDisplay.from_estimator(
+                        estimator, X_bad, target, sample_weight=weight
+                    )
+    y_bad = y.copy()
+    y_bad[3] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        ExpertUsageDisplay.from_estimator(model, X, y_bad, sample_weight=weight)
+    # checked after the pipeline's steps: an imputed NaN draws as the rows kept
+    X_nan = X.copy()
+    X_nan[3, 0] = np.nan
+    imputed = make_pipeline(SimpleImputer(), MoERegressor(2, random_state=0))
+    imputed.fit(X, y)
+    got = ExpertUsageDisplay.from_estimator(imputed, X_nan, y, sample_weight=weight)
+    kept = weight > 0
+    expected = ExpertUsageDisplay.from_estimator(imputed, X[kept], y[kept])
+    for name in ("mean_gate", "top1_share", "responsibility_share"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
 def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
     # the responsibility share was each row's own (0.247 against an
     # expert_usage_ of 0.162), without a word (QA)

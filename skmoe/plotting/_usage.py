@@ -120,10 +120,18 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
         """
         model = FittedMixture(estimator)
-        # the rows of weight 0 left out, as fit leaves them
-        X, y, weight, exposure, groups = _scored_rows(
-            X, y, sample_weight, exposure, groups
-        )
+        # the rows of weight 0 left out, as fit leaves them, and checked as
+        # predict and score check them (NaN there drew silently)
+        with model.fitted_context():
+            X, y, weight, exposure, groups = _scored_rows(
+                X,
+                y,
+                sample_weight,
+                exposure,
+                groups,
+                estimator=model.moe,
+                inputs=model.inputs,
+            )
         with model.fitted_context():
             inputs = model.inputs(X)  # through a pipeline's steps once, not twice
             gate = to_numpy(model.moe.predict_gate(inputs))
