@@ -310,15 +310,15 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
 
     warm_start : bool, default=False
         If True and the estimator is fitted, the next ``fit`` starts one run of
-        the chosen ``solver`` from the current parameters (``n_init`` is
-        ignored, and so is a changed ``n_experts``, with a warning: the fitted
-        experts continue). The data must have the same features (and, for a
-        classifier, the same classes). Where they cannot be continued, ``fit``
-        says so and fits as with ``warm_start=False``: a feature the gate or
-        the experts use on another scale (a standard deviation 10 times
-        larger or smaller than in the last fit) or moved (a mean moved by
-        more than one of the last fit's standard deviations: the fitted
-        regimes then lie away from the data, and a warm EM fit of two regimes
+        the chosen ``solver`` from the current parameters (``n_init`` and
+        ``init_params`` are ignored, and so is a changed ``n_experts``, with a
+        warning: the fitted experts continue). The data must have the same
+        features (and, for a classifier, the same classes). Where they cannot
+        be continued, ``fit`` says so and fits as with ``warm_start=False``: a
+        feature the gate or the experts use on another scale (a standard
+        deviation 10 times larger or smaller than in the last fit) or moved (a
+        mean moved by more than one of the last fit's standard deviations:
+        the fitted regimes then lie away from the data, and a warm EM fit of two regimes
         moved by two ended at R^2 0.14 where a fresh one had 0.99; the means
         and deviations are weighted, so new ``sample_weight`` on the same rows
         can move them too, as can a growing window of a time feature), a

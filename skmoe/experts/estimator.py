@@ -234,7 +234,9 @@ class EstimatorExperts(ExpertFamily):
         The sum of the sample weights of the fit: an expert is refitted with
         ``sample_weight = weight_total * weighted_resp[k]``, i.e. ``w_i r_ik``
         in the units of the user's weights, so that an estimator's own
-        penalty or leaf sizes mean what they mean in a plain fit.
+        penalty or leaf sizes mean what they mean in a plain fit (rows of
+        weight 0 for an expert still reach it: HistGradientBoosting counts
+        them in ``min_samples_leaf``, see the user guide).
     columns : tuple of int or None, default=None
         The columns of the design's features the estimators see (None: all).
         Fitting gives the experts' own design; predictions give all features.
