@@ -51,7 +51,12 @@ def is_sparse(top_k: int | None, n_experts: int) -> bool:
 def top_k_indices(xp, scores: Array, k: int) -> Array:
     """Indices (k, n_samples) of the k largest scores of each column, best first.
 
-    Exactly k distinct experts per sample, ties broken towards the lower index.
+    Exactly k distinct experts per sample, ties broken towards the lower index,
+    where a column has k scores above -inf. Otherwise (k <= ``ARGMAX_ROUNDS``)
+    each round that finds only -inf scores left takes index 0, taken or not
+    (a column ``[-inf, -inf, 0, -inf]`` gives ``[2, 0, 0]`` for k = 3): the
+    same mask for :func:`top_k_mask` and :func:`truncate_log_gate`, whose
+    experts left out are -inf either way. :func:`route` takes distinct ones.
     """
     n_experts = scores.shape[0]
     if k > ARGMAX_ROUNDS:
@@ -96,7 +101,9 @@ def route(xp, logits_by_sample: Array, k: int, overwrite: bool = False):
     product (``GateFamily.logits_by_sample``). Costs k argmax passes and k - 1
     masking passes over the logits, and no exponential over all K experts.
     With ``overwrite`` (NumPy only), the masking writes -inf into
-    ``logits_by_sample`` in place instead of copying it.
+    ``logits_by_sample`` in place instead of copying it. Exactly k distinct
+    experts per sample, also where fewer than k logits exceed -inf (see
+    :func:`_distinct`).
     """
     n_samples, n_experts = logits_by_sample.shape
     like = logits_by_sample
@@ -114,7 +121,33 @@ def route(xp, logits_by_sample: Array, k: int, overwrite: bool = False):
             np.put_along_axis(scores, index[:, None], -np.inf, axis=1)
         else:
             scores = xp.where(columns == index[:, None], minus_inf, scores)
-    return xp.stack(picked), log_softmax(xp, xp.stack(values), axis=0)
+    index, values = xp.stack(picked), xp.stack(values)
+    if k > 1 and bool(xp.any(values[1:, :] == minus_inf)):
+        index = _distinct(xp, index, values, columns)
+    return index, log_softmax(xp, values, axis=0)
+
+
+def _distinct(xp, index, values, columns):
+    """:func:`route`'s ``index`` (k, n), each column's experts made distinct.
+
+    A round that finds only -inf logits left takes the lowest such index,
+    which an earlier round may have taken and masked to -inf itself: a
+    sample with one finite logit, that of expert 0, was routed to expert 0
+    twice, and :func:`scatter_log_weights` wrote the repeat's -inf over its
+    weight (``predict_gate`` gave a row of zeros at X far from the data,
+    where the other logits overflowed). From such a round on, each round
+    takes the lowest index not yet taken (its logit is -inf too), as a
+    stable sort of the negated logits does.
+    """
+    minus_inf = xp.asarray(-xp.inf, dtype=values.dtype, device=device(values))
+    fixed = [index[0, :]]
+    taken = columns == index[0, :, None]  # (n, K)
+    for j in range(1, index.shape[0]):
+        free = xp.argmax(xp.astype(~taken, xp.int8), axis=1)  # the first untaken
+        chosen = xp.where(values[j, :] == minus_inf, free, index[j, :])
+        fixed.append(chosen)
+        taken = taken | (columns == chosen[:, None])
+    return xp.stack(fixed)
 
 
 def scatter_log_weights(xp, index: Array, log_weight: Array, n_experts: int):

@@ -470,3 +470,75 @@ def test_gate_route_takes_views_of_the_design():
     np.testing.assert_array_equal(
         index, np.argsort(-logits, axis=1, kind="stable")[:, :2].T
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_route_takes_k_distinct_experts_where_logits_are_minus_inf(dtype, namespace):
+    # samples with 0 to K logits of -inf (expert 0 finite in some, -inf in
+    # others): route chose the lowest index again once only -inf logits were
+    # left, and the repeat's -inf overwrote expert 0's weight in
+    # scatter_log_weights (a gate of all zeros); the reference is a stable
+    # sort of the negated logits and the softmax of the chosen ones
+    n_experts = 5
+    rng = np.random.RandomState(0)
+    logits = rng.normal(size=(400, n_experts)).astype(dtype)
+    logits[rng.uniform(size=logits.shape) < 0.6] = -np.inf
+    logits[:5] = -np.inf
+    logits[:5, 0] = 1.0  # expert 0 alone finite
+    if namespace == "numpy":
+        xp, to_xp, back = xnp, np.asarray, np.asarray
+    else:
+        xp = pytest.importorskip("array_api_strict")
+        to_xp, back = xp.asarray, lambda a: np.asarray(a, copy=True)
+    rows = np.arange(logits.shape[0])[:, None]
+    for k in range(1, n_experts):
+        expected = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+        chosen = logits[rows, expected]
+        with np.errstate(invalid="ignore"):
+            weight = softmax(chosen.astype(float), axis=1)  # NaN: all -inf
+        gate = np.zeros(logits.shape)
+        gate[rows, expected] = weight
+        with np.errstate(divide="ignore", invalid="ignore"):
+            index, log_weight = route(xp, to_xp(logits.copy()), k, overwrite=True)
+        np.testing.assert_array_equal(back(index), expected.T)
+        scattered = _sparse.scatter_log_weights(xp, index, log_weight, n_experts)
+        np.testing.assert_allclose(np.exp(back(scattered)).T, gate, rtol=1e-6)
+
+
+def test_predict_gate_far_from_the_data_with_one_finite_gate_logit():
+    # a Gaussian gate far from the data, where all but the widest expert's
+    # squared deviation overflows: the widest one's gate is 1. With that
+    # expert first and top_k=2, predict_gate gave a row of zeros
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=300)
+    model = MoERegressor(
+        n_experts=3,
+        top_k=2,
+        gate="gaussian",
+        gate_covariance_type="diag",
+        n_init=1,
+        random_state=0,
+    ).fit(X, y)
+    # relabel the experts, widest gate first: the same model
+    order = np.argsort(model.gate_precisions_cholesky_[:, 0], kind="stable")
+    for name in (
+        "gate_weights_",
+        "gate_means_",
+        "gate_covariances_",
+        "gate_precisions_cholesky_",
+        "expert_intercept_",
+        "expert_coef_",
+        "expert_variance_",
+    ):
+        setattr(model, name, getattr(model, name)[order])
+    precision = model.gate_precisions_cholesky_[:, 0]
+    x = 1.3e154 / precision[0]  # (the square overflows past 1.34e154)
+    z = precision * (x - model.gate_means_[:, 0])
+    with np.errstate(over="ignore"):
+        assert np.isfinite(z * z).tolist() == [True, False, False]
+    np.testing.assert_array_equal(model.predict_gate([[x]]), [[1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(reference_sparse_gate(model, [[x]]), [[1, 0, 0]])
+    expected = model.expert_intercept_[0] + model.expert_coef_[0, 0] * x
+    np.testing.assert_allclose(model.predict([[x]]), [expected], rtol=1e-12)
