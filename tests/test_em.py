@@ -1420,3 +1420,62 @@ def test_stall_probe_goes_on_where_a_crawls_gains_dip_once():
     # (logistic regression's is -477.4, the stalled fit's -466.3, EM's -59.7)
     linear_ll = -log_loss(y, linear.predict_proba(X), normalize=False)
     assert model.log_likelihood_ > linear_ll + 300
+
+
+@pytest.mark.parametrize("tiny", [1e-30, 1e-310])
+def test_the_starts_k_means_places_rows_of_weight_1_beside_rows_of_negligible_weight(
+    tiny,
+):
+    # three rows of weight 1e-30, the only ones of a class, stood 5e15
+    # standard deviations out in its column: k-means' distances lost the
+    # other rows' digits and put all of them in one cluster, on every seed,
+    # with scikit-learn's ConvergenceWarning; rows of weight 1e-310 (a
+    # product with a squared distance underflowed) lost clusters as well
+    from sklearn.metrics import adjusted_rand_score
+
+    from skmoe import _init
+
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        blobs = np.repeat([0, 1, 2], 30)
+        X = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])[blobs]
+        X = np.vstack([X + 0.5 * rng.randn(90, 2), rng.randn(3, 2)])
+        Y = np.zeros((93, 3))
+        Y[np.arange(90), blobs % 2] = 1.0
+        Y[90:, 2] = 1.0
+        weight = np.ones(93)
+        weight[90:] = tiny
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resp = _init.initial_responsibilities(
+                X, Y, weight, 3, "kmeans", np.random.RandomState(seed)
+            )
+        # the blobs, 6 standard deviations apart, each an expert's
+        labels = np.argmax(resp, axis=1)
+        assert adjusted_rand_score(blobs, labels[:90]) == 1.0
+        assert np.all((labels >= 0) & (labels < 3))
+
+
+@pytest.mark.parametrize("seed", [0, 9])
+def test_a_class_of_negligible_weight_fits_as_without_its_rows(seed):
+    # four blobs in an XOR pattern, and three rows of weight 1e-30 of a
+    # third class: the k-means start put the blobs in one cluster, and the
+    # fit ended 10 nats below the fit without those rows (on 10 of 10 seeds)
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 0.0], [4.0, 4.0], [0.0, 4.0], [4.0, 0.0]])
+    blobs = np.repeat([0, 1, 2, 3], 40)
+    X = centers[blobs] + 1.2 * rng.normal(size=(160, 2))
+    y = (blobs >= 2).astype(int)
+    y = np.where(rng.random(160) < 0.05, 1 - y, y)
+    X = np.vstack([X, rng.normal(size=(3, 2)) + 2.0])
+    y = np.concatenate([y, [2, 2, 2]])
+    fits = []
+    for tiny in (1e-30, 0.0):
+        weight = np.ones(163)
+        weight[160:] = tiny
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            warnings.filterwarnings("ignore", category=UserWarning)
+            model = MoEClassifier(4, init_params="kmeans", n_init=1, random_state=seed)
+            fits.append(model.fit(X, y, sample_weight=weight).log_likelihood_)
+    np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6)
