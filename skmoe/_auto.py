@@ -274,9 +274,10 @@ class ExpertCountMixin:
         """Whether a fit with several experts has collapsed: an expert parameter
         at its lower bound (a Gaussian expert's variance at its floor), or an
         expert handling fewer than ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples
-        per parameter of its own (its weighted share of the samples with a
-        positive weight, or fewer where a few rows carry most of its weight:
-        see :func:`_few_samples`; coefficients all experts share are not its
+        per parameter of its own (its share of the rows; with sample weights,
+        Kish's effective number of its rows, fewer where a few rows carry
+        most of its weight, whatever the others weigh: see
+        :func:`_few_samples`; coefficients all experts share are not its
         own), or an expert whose mass sits on copies of a few rows, fewer
         effective distinct rows than its coefficients plus one (see
         :func:`_on_copies`: 8 copies beside two Gamma regimes, at a dispersion

@@ -9,7 +9,6 @@ import numpy as np
 from ._backend import to_numpy
 from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER
-from ._sgd import effective_rows
 
 #: :func:`_on_copies` ranks an expert's design over its rows less the lightest
 #: ones that together carry less than this share of its mass: a feature that
@@ -58,33 +57,38 @@ def _own_rows(problem, result, experts):
 def _few_samples(problem, result):
     """Indices of the experts of ``result`` that handle fewer than
     ``AUTO_MIN_SAMPLES_PER_PARAMETER`` samples per parameter of their own,
-    and that number of samples. An expert's samples are the smaller of its
-    weighted share of the samples (counted by Kish's effective number,
-    :func:`_sgd.effective_rows`; the weights' scale does not matter) and
-    Kish's effective number of its own samples, ``(sum_i w_i r_ik)^2 / sum_i
-    (w_i r_ik)^2`` (at least its share where the weights are equal, as ``r <=
-    1``: it matters where a few rows carry most of the weight): 10 rows of
-    weight 1 beside 290 of weight 1e-8 counted as 300 samples, and "auto"
-    chose four Gamma experts fitting 2 or 3 rows each. The share counted the
-    rows of positive weight: with soft responsibilities the second number
-    exceeds it, and 24 rows of weight 1, of which an expert took 8.5, warned
-    until 300 rows weighing 1e-8 each were added (12.1 samples, 10 needed).
-    An estimator's parameters are not counted: its features and intercept
-    stand for them."""
+    and that number of samples. An expert's samples are Kish's effective
+    number of its rows, each counted ``r_ik`` times (its responsibility),
+    ``(sum_i w_i r_ik)^2 / sum_i w_i^2 r_ik``: the rows' weights' scale does
+    not matter, nor the weights of rows it does not take. Where the weights
+    are equal it is the expert's share of the rows, ``sum_i r_ik`` (24 rows of
+    weight 1, of which an expert took 8.5, warned of, and 300 rows weighing
+    1e-8 each beside them do not raise it: 8.5); it is at most Kish's number of
+    its own samples, ``(sum_i w_i r_ik)^2 / sum_i (w_i r_ik)^2`` (``r <= 1``:
+    10 rows of weight 1 beside 290 of weight 1e-8 counted as 300 samples, and
+    "auto" chose four Gamma experts fitting 2 or 3 rows each). Its share of
+    Kish's number of all rows was counted: 12 rows of weight 1 on their own
+    line beside 100 of weight 3 on another were 4.1 samples (6 needed), a
+    warning, and "auto" chose one expert, where 3 copies of each of the 100
+    rows (the same fit) counted 12. An estimator's parameters are not
+    counted: its features and intercept stand for them."""
     resp = e_step(problem, result.gate_params, result.expert_params)[1]
     xp = problem.xp
-    weighted = problem.normalized_weight[None, :] * resp  # (sums to 1)
+    # the weights over the largest (equal ones are 1, exactly: m rows of
+    # responsibility 1 count m, whatever their number in all)
+    unit = problem.sample_weight / xp.max(problem.sample_weight)
+    mass = unit[None, :] * resp
     del resp  # (see _at_lower_bound)
-    usage = xp.sum(weighted, axis=1)
-    samples = to_numpy(usage) * effective_rows(to_numpy(problem.sample_weight))
-    squares = xp.sum(weighted**2, axis=1)
-    tiny = float(xp.finfo(weighted.dtype).smallest_normal)
-    effective = to_numpy(usage**2 / xp.clip(squares, tiny, None))
-    samples = np.minimum(samples, effective)
+    total = xp.sum(mass, axis=1)
+    squares = xp.sum(mass * unit[None, :], axis=1)  # (<= total: unit <= 1)
+    tiny = float(xp.finfo(mass.dtype).smallest_normal)
+    samples = to_numpy(total * (total / xp.clip(squares, tiny, None)))
     n_features = problem.design.shape[0] - 1
     own = problem.experts.n_own_parameters(n_features)
     needed = AUTO_MIN_SAMPLES_PER_PARAMETER * (n_features + 1 if own is None else own)
-    few = samples < needed
+    # up to rounding, as _sgd._enough (6 rows of weight 1 beside rows of 1e6
+    # counted 5.999999999999999)
+    few = samples < needed * (1 - 1e-9)
     fixed = problem.experts.point_masses(problem.xp, result.expert_params)
     if fixed is not None:  # a point mass has no parameters to determine
         few &= ~fixed

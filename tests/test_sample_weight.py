@@ -1,6 +1,7 @@
 """sample_weight is honoured in every M-step."""
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -474,6 +475,64 @@ def test_an_expert_on_a_few_heavy_rows_has_few_samples():
     k = int(np.argmin(model.expert_coef_[:, 0]))  # the line of slope -3
     assert model.expert_coef_[k, 0] == pytest.approx(-3, abs=0.3)
     assert any(f"Experts [{k}]" in str(w.message) for w in caught)
+
+
+def test_heavier_rows_elsewhere_do_not_lower_an_experts_samples():
+    # 12 rows of weight 1 on one line, 100 of weight 3 on another: the same
+    # fit as 3 copies of each of the 100 rows, where the second expert has 12
+    # samples of its own (6 needed: a line and a variance). Its share of
+    # Kish's number of all rows, 12 / 312 * 312^2 / 912 = 4.1, warned and
+    # made n_experts="auto" choose one expert
+    rng = np.random.RandomState(0)
+    xa, xb = rng.uniform(-3, 0, 100), rng.uniform(0.5, 3, 12)
+    X = np.r_[xa, xb][:, None]
+    y = np.r_[1 + 2 * xa + 0.3 * rng.randn(100), 8 - 2 * xb + 0.3 * rng.randn(12)]
+    weight = np.r_[np.full(100, 3.0), np.ones(12)]
+    assert 12 / 312 * 312**2 / 912 < 2 * 3 < 12
+    X_copies, y_copies = (
+        np.repeat(X, [3] * 100 + [1] * 12, axis=0),
+        np.repeat(y, [3] * 100 + [1] * 12),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        copies = MoERegressor(2, random_state=0).fit(X_copies, y_copies)
+        weighted = MoERegressor(2, random_state=0).fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(
+        np.sort(weighted.expert_coef_[:, 0]),
+        np.sort(copies.expert_coef_[:, 0]),
+        rtol=1e-4,
+    )
+    # two lines, two experts, as without the weights
+    auto = MoERegressor("auto", random_state=0)
+    assert auto.fit(X, y, sample_weight=weight).n_experts_ == 2
+    assert auto.fit(X, y).n_experts_ == 2
+
+
+@pytest.mark.parametrize("heavy", [1.0, 3.0, 1e6])
+@pytest.mark.parametrize("n_rows", [5, 6])
+def test_an_experts_samples_are_its_rows_whatever_the_others_weigh(heavy, n_rows):
+    # expert 1 takes n_rows rows of weight 1 (responsibility 1), expert 0 20
+    # rows of weight `heavy`: expert 1 has n_rows samples, as on its rows
+    # alone (Kish's number of equal weights), and 6 are needed: a warning
+    # exactly below 6, whatever the other rows weigh
+    from skmoe._diagnostics import _few_samples
+
+    rng = np.random.RandomState(0)
+    x0, x1 = rng.uniform(-3, 3, 20), rng.uniform(-3, 3, n_rows)
+    X = np.r_[x0, x1][:, None]
+    y = np.r_[0.1 * rng.randn(20), 100 + x1 + 0.1 * rng.randn(n_rows)]
+    weight = np.r_[np.full(20, heavy), np.ones(n_rows)]
+    experts = GaussianLinearExperts(1e-10)
+    gate = GATES["constant"]()
+    problem = EMProblem(design_matrix(np, X), y, weight, gate, experts, 0.0)
+    coef = np.c_[np.zeros(2), [100.0, 1.0]]
+    result = SimpleNamespace(
+        gate_params={"coef": np.zeros((2, 2))},
+        expert_params={"coef": coef, "variance": np.ones(2)},
+    )
+    few, needed = _few_samples(problem, result)
+    assert needed == 2 * (1 + 1 + 1)  # intercept, slope, variance
+    assert few.tolist() == ([1] if n_rows < needed else [])
 
 
 def test_rows_of_tiny_weight_do_not_raise_an_experts_samples():
