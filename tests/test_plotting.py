@@ -633,6 +633,38 @@ def test_expert_usage_refuses_nan_at_rows_of_weight_zero(regression_1d):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
 
 
+def test_grid_displays_leave_out_nan_of_a_pipeline_that_imputes_them():
+    # a pipeline that imputes NaN predicts on them, and the displays use X's
+    # range only: GateDisplay and PredictionBandsDisplay refused such an X,
+    # "Input contains NaN". Drawn as over X's other values (np.nanmin to
+    # np.nanmax), with the pipeline's own gate and predictions there
+    from sklearn.impute import SimpleImputer
+
+    X, y = _regimes_1d(200)
+    X_nan = X.copy()
+    X_nan[[3, 7], 0] = np.nan
+    pipe = make_pipeline(SimpleImputer(), MoERegressor(2, random_state=0))
+    pipe.fit(X_nan, y)
+    grid = np.linspace(np.nanmin(X_nan), np.nanmax(X_nan), 50)[:, None]
+    gate = GateDisplay.from_estimator(pipe, X_nan, grid_resolution=50)
+    np.testing.assert_array_equal(gate.grid[0], grid[:, 0])
+    expected = pipe[-1].predict_gate(pipe[:-1].transform(grid))
+    for k, line in enumerate(gate.lines_):
+        np.testing.assert_allclose(line.get_ydata(), expected[:, k], rtol=1e-12)
+    bands = PredictionBandsDisplay.from_estimator(
+        pipe, X_nan, y, band="std", grid_resolution=50
+    )
+    np.testing.assert_array_equal(bands.x, grid[:, 0])
+    np.testing.assert_allclose(bands.mean, pipe.predict(grid), rtol=1e-12)
+    # a feature of NaN only sets no range; infinity is refused as before
+    with pytest.raises(ValueError, match="feature 0 holds NaN only"):
+        GateDisplay.from_estimator(pipe, np.full((5, 1), np.nan))
+    X_inf = X.copy()
+    X_inf[3, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        GateDisplay.from_estimator(pipe, X_inf)
+
+
 def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
     # the responsibility share was each row's own (0.247 against an
     # expert_usage_ of 0.162), without a word (QA)

@@ -135,7 +135,8 @@ class PredictionBandsDisplay:
             GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is
             one of these.
         X : array-like of shape (n_samples, 1)
-            Input data; sets the grid's range.
+            Input data; sets the grid's range (NaN left out, as a pipeline
+            that imputes them takes them; such rows' points are not drawn).
         y : array-like of shape (n_samples,), default=None
             Targets; when given, the data are drawn as points.
         band : {"quantile", "std"}, default="quantile"

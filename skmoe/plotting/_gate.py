@@ -98,7 +98,8 @@ class GateDisplay:
             GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is one
             of these.
         X : array-like of shape (n_samples, 1) or (n_samples, 2)
-            Input data; only the range of each feature is used.
+            Input data; only the range of each feature is used (NaN left
+            out, as a pipeline that imputes them takes them).
         grid_resolution : int, default=200
             Number of grid points along each feature, at least 2.
         eps : float, default=0.0

@@ -263,13 +263,18 @@ def feature_names(estimator, n_features):
 
 
 def input_grid(X, n_features, grid_resolution, eps):
-    """A regular grid over the range of X's columns (1 or 2 of them).
+    """A regular grid over the range of X's columns (1 or 2 of them), NaN
+    left out (as scikit-learn's ``partial_dependence`` does): X may be the
+    input of a pipeline that imputes them, which refused it ('Input contains
+    NaN'), and only its range is used.
 
     Returns the grid as rows of shape (n_points, n_features) and the axes values.
     """
     with sklearn.config_context(array_api_dispatch=False):  # NumPy from here on
         try:
-            X = check_array(host(X), dtype=np.float64)
+            X = check_array(
+                host(X), dtype=np.float64, ensure_all_finite="allow-nan", input_name="X"
+            )
         except ValueError as error:
             if "could not convert" not in str(error):
                 raise
@@ -288,8 +293,15 @@ def input_grid(X, n_features, grid_resolution, eps):
         raise ValueError(
             f"X has {X.shape[1]} features, but the estimator expects {n_features}."
         )
+    columns = [column[~np.isnan(column)] for column in X.T]
+    for j, column in enumerate(columns):
+        if column.size == 0:
+            raise ValueError(
+                f"X's feature {j} holds NaN only, so it sets no range for the "
+                "grid; pass an X with values of each feature drawn."
+            )
     # (min == max: np.ptp overflows for a range of -1e308 to 1e308)
-    constant = [j for j, column in enumerate(X.T) if column.min() == column.max()]
+    constant = [j for j, column in enumerate(columns) if column.min() == column.max()]
     if constant and eps == 0:  # a map or curve of width 0: a blank plot
         raise ValueError(
             f"X's feature {constant[0]} is constant, so the grid over its range "
@@ -297,7 +309,7 @@ def input_grid(X, n_features, grid_resolution, eps):
             "that spans the inputs to draw."
         )
     with np.errstate(over="ignore"):
-        ends = [(column.min() - eps, column.max() + eps) for column in X.T]
+        ends = [(column.min() - eps, column.max() + eps) for column in columns]
     if not np.all(np.isfinite(ends)):
         raise ValueError(
             f"The range of X extended by eps={eps} on each side overflows "
