@@ -251,10 +251,18 @@ def test_gate_display_takes_an_array_of_feature_names():
 
 @pytest.mark.parametrize(
     "coverage, label",
-    [(0.995, "99.5%"), (0.975, "97.5%"), (0.9, "90%"), (0.004, "0.4%")],
+    [
+        (0.995, "99.5%"),
+        (0.975, "97.5%"),
+        (0.9, "90%"),
+        (0.004, "0.4%"),
+        (0.9999999, "99.99999%"),
+        (1 - 1e-12, "99.9999999999%"),
+    ],
 )
 def test_band_label_keeps_the_coverage_digits(coverage, label):
-    # rounded to a whole percent: 0.995 read "100%", 0.004 "0%"
+    # rounded to a whole percent: 0.995 read "100%", 0.004 "0%"; to 6
+    # significant digits, 0.9999999 read "100%"
     X, y = _regimes_1d(n=200)
     reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
     display = PredictionBandsDisplay.from_estimator(reg, X, coverage=coverage)

@@ -220,7 +220,7 @@ class PredictionBandsDisplay:
             mean = distribution.mean()
             lower = distribution.ppf((1 - coverage) / 2)
             upper = distribution.ppf((1 + coverage) / 2)
-            label = f"{100 * coverage:g}% predictive interval"  # (99.5% was 100%)
+            label = f"{_percent(coverage)} predictive interval"
         else:
             # a count model's predict without the exposure it requests (metadata
             # routing) warns of a caller that dropped it: the display draws
@@ -297,3 +297,14 @@ class PredictionBandsDisplay:
         ax.legend()
         self.ax_, self.figure_ = ax, figure
         return self
+
+
+def _percent(share):
+    """``share`` (in (0, 1)) as a percentage of 6 significant digits, or more
+    where fewer read 0% or 100% (0.995 read "100%" at whole percents, and
+    0.9999999 at 6 digits)."""
+    for digits in range(6, 18):
+        text = f"{100 * share:.{digits}g}"
+        if 0 < float(text) < 100:
+            break
+    return f"{text}%"
