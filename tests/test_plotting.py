@@ -673,6 +673,29 @@ def test_grid_displays_leave_out_nan_of_a_pipeline_that_imputes_them():
         GateDisplay.from_estimator(pipe, X_inf)
 
 
+def test_expert_usage_share_of_a_balanced_fit_with_sample_weights():
+    # class_weight="balanced" counts the classes by the sample weights: the
+    # docstring's compute_sample_weight(class_weight, y) times them gave a
+    # share 0.018 from expert_usage_; compute_class_weight with the sample
+    # weights gives the fit's own weights, and its expert_usage_
+    from sklearn.utils.class_weight import compute_class_weight
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = (X[:, 0] + rng.randn(300) > 1.5).astype(int)
+    weight = rng.uniform(0, 3, 300)
+    model = MoEClassifier(2, class_weight="balanced", random_state=0)
+    model.fit(X, y, sample_weight=weight)
+    per_class = compute_class_weight(
+        "balanced", classes=model.classes_, y=y, sample_weight=weight
+    )
+    fitted = weight * per_class[np.searchsorted(model.classes_, y)]
+    display = ExpertUsageDisplay.from_estimator(model, X, y, sample_weight=fitted)
+    np.testing.assert_allclose(
+        display.responsibility_share, model.expert_usage_, rtol=1e-12, atol=1e-14
+    )
+
+
 def test_expert_usage_takes_the_groups_of_a_model_fitted_with_them():
     # the responsibility share was each row's own (0.247 against an
     # expert_usage_ of 0.162), without a word (QA)

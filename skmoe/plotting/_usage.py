@@ -95,10 +95,13 @@ class ExpertUsageDisplay:
             Non-negative sample weights: the three measures are then weighted
             means (rows of weight 0 are left out). With the training data and
             the weights the model was fitted with (for a model fitted with
-            ``class_weight``, those times the class weights,
-            ``sklearn.utils.class_weight.compute_sample_weight``), the
-            responsibility share is its ``expert_usage_`` (the share that
-            ``prune_threshold`` and ``prune_experts`` act on).
+            ``class_weight``, those times each row's class weight, from
+            ``sklearn.utils.class_weight.compute_class_weight(class_weight,
+            classes=model.classes_, y=y, sample_weight=sample_weight)``:
+            "balanced" counts the classes by the sample weights, and
+            ``compute_sample_weight(class_weight, y)`` is this only without
+            them), the responsibility share is its ``expert_usage_`` (the
+            share that ``prune_threshold`` and ``prune_experts`` act on).
         exposure : float or array-like of shape (n_samples,), default=None
             :class:`~skmoe.MoEPoissonRegressor` and
             :class:`~skmoe.MoENegativeBinomialRegressor` only: the samples'
