@@ -253,9 +253,13 @@ class StdErrorsMixin:
             _warn_user(
                 "This model was fitted with class_weight, and std_errors weighs "
                 "the rows by its own sample_weight alone (none here): its "
-                "standard errors are not the fit's. Pass the weights the fit used, "
-                "sklearn.utils.class_weight.compute_sample_weight(class_weight, y) "
-                "(times any sample weights), as sample_weight."
+                "standard errors are not the fit's. Pass the weights the fit used "
+                "as sample_weight: sklearn.utils.class_weight.compute_sample_weight("
+                "class_weight, y) for a fit without sample weights; for one with "
+                "them, the sample weights times each row's class weight, from "
+                "compute_class_weight(class_weight, classes=model.classes_, y=y, "
+                'sample_weight=...) ("balanced" counts the classes by the sample '
+                "weights)."
             )
         grouping = self._predict_groups(groups, X_host, "std_errors", sample_weight)
         if grouping is not None:
