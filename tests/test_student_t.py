@@ -835,3 +835,31 @@ def test_random_starts_do_not_compute_the_clipped_target(monkeypatch):
     calls.clear()
     MoERegressor(solver="sgd", n_experts=2, noise="student_t").partial_fit(X, y)
     assert calls == []
+
+
+def test_huge_df_on_a_wide_target_keeps_the_residuals():
+    # df=1e300 on y of sd 1e5: df times the squared scale overflowed, the
+    # residuals dropped out of the likelihood (both experts took one line's
+    # slope, log_likelihood_ 200 nats above the model's own). A t of df 1e300
+    # is the normal to within 1e-290: the fit is the Gaussian one, and its
+    # log-likelihood is the normal mixture's, written with scipy.stats
+    X, y, _, _ = _regimes(n=400, seed=4)
+    y = y * 1e5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        t_reg = MoERegressor(n_experts=2, noise="student_t", df=1e300, random_state=0)
+        t_reg.fit(X, y)
+    gauss = MoERegressor(n_experts=2, random_state=0).fit(X, y)
+    order_t = np.argsort(t_reg.expert_coef_[:, 0])
+    order_g = np.argsort(gauss.expert_coef_[:, 0])
+    np.testing.assert_allclose(
+        t_reg.expert_coef_[order_t], gauss.expert_coef_[order_g], rtol=1e-5
+    )
+    means = t_reg.expert_intercept_ + X @ t_reg.expert_coef_.T  # (n, K)
+    log_density = stats.norm.logpdf(
+        y[:, None], loc=means, scale=np.sqrt(t_reg.expert_variance_)
+    )
+    log_gate = np.log(t_reg.predict_gate(X))
+    expected = special.logsumexp(log_density + log_gate, axis=1).sum()
+    np.testing.assert_allclose(t_reg.log_likelihood_, expected, rtol=1e-9)
+

@@ -148,14 +148,19 @@ class StudentTLinearExperts(GaussianLinearExperts):
         resid = Y[None, :] - self.means(xp, design, params)
         # log t_df(0), by the series from df = 100 (see _t_log_norm)
         constant = float(_t_log_norm(np.float64(df)))
+        # (df times a variance beyond the largest float, df=1e300 on y of sd
+        # 1e5, was inf: u 0 dropped the residuals from the likelihood, both
+        # experts of two lines took one slope, log_likelihood_ 200 nats high;
+        # the variances lie below the ceiling, so df alone tells)
+        top = float(xp.finfo(variance.dtype).max)
+        if self.scale == 1.0 and df * min(float(self.variance_ceiling), top) <= top:
+            u = xp.abs(resid) / xp.sqrt(df * variance)
+        else:  # (df times a variance near the largest float overflowed)
+            u = xp.abs(resid) / xp.sqrt(variance) / math.sqrt(df)
         # log(1 + u^2) as 2 log u from 1e-4 of the square root of the
         # largest float (1.3e150 in float64), where u^2 overflows (a target
         # 1e155 from a line has a finite t density, of log -1786) and 1 is
         # below the rounding of u^2
-        if self.scale == 1.0:
-            u = xp.abs(resid) / xp.sqrt(df * variance)
-        else:  # (df times a variance near the largest float overflowed)
-            u = xp.abs(resid) / xp.sqrt(variance) / math.sqrt(df)
         far = u > 1e-4 * math.sqrt(float(xp.finfo(u.dtype).max))
         with np.errstate(over="ignore", divide="ignore"):  # the branch not kept
             log1p_u2 = xp.where(far, 2 * xp.log(u), xp.log1p(u * u))
