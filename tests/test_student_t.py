@@ -863,3 +863,13 @@ def test_huge_df_on_a_wide_target_keeps_the_residuals():
     expected = special.logsumexp(log_density + log_gate, axis=1).sum()
     np.testing.assert_allclose(t_reg.log_likelihood_, expected, rtol=1e-9)
 
+
+def test_log_norm_of_a_df_beyond_pi_times_the_largest_float_is_quiet():
+    # the exact branch, not kept from df = 100, overflowed at df = 1e308
+    # (pi df) and NumPy warned; the series gives -log(2 pi) / 2
+    from skmoe._distribution import _t_log_norm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = _t_log_norm(np.float64(1e308))
+    np.testing.assert_allclose(got, -0.5 * np.log(2 * np.pi), rtol=1e-15)
