@@ -376,6 +376,31 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         total, _, squares = self._target_moments
         return squares / total <= 0
 
+    def _single_collapse_message(self, problem, best):
+        # a Student-t expert through a spike of equal values of y (zeros,
+        # 60% of y) with more distinct samples than coefficients: its other
+        # samples lie in its tails, and the likelihood has no maximum where
+        # the spike outweighs df times them (-log s each against df log s);
+        # "as many coefficients as distinct samples" did not say so
+        message = super()._single_collapse_message(problem, best)
+        experts = problem.experts
+        if message is None or type(experts) is not StudentTLinearExperts:
+            return message
+        kept = to_numpy(problem.sample_weight) > 0
+        rows = np.vstack([to_numpy(problem.design), to_numpy(problem.Y)[None, :]])
+        if np.unique(rows[:, kept], axis=1).shape[1] <= problem.design.shape[0]:
+            return message
+        return (
+            "The expert's line passes (almost) exactly through some of its "
+            "samples (copies, or a spike of equal values of y) that outweigh "
+            f"df={experts.df:g} times the others, out in the tails of its "
+            "Student-t noise: the likelihood then has no maximum, and its "
+            "expert_variance_ sits at or near its lower bound. Predictive "
+            "intervals, predict(return_std=True) and std_errors are then far "
+            "too narrow, and the likelihood, score, bic and aic inflated. A "
+            "larger df, or more experts (one for the spike), may do."
+        )
+
     def _collapse_message(self, problem, best):
         # class labels (0/1) fitted as a target collapse every expert but one
         # onto a label, and the advice was fewer experts or a tied variance

@@ -873,3 +873,34 @@ def test_log_norm_of_a_df_beyond_pi_times_the_largest_float_is_quiet():
         warnings.simplefilter("error", RuntimeWarning)
         got = _t_log_norm(np.float64(1e308))
     np.testing.assert_allclose(got, -0.5 * np.log(2 * np.pi), rtol=1e-15)
+
+
+@pytest.mark.parametrize("df", [1.0, 2.0])
+def test_a_spike_that_outweighs_df_times_the_rest_is_a_collapse(df):
+    # 180 zeros among 300 rows beside a line: along the line y = 0 the t
+    # log-likelihood is 180 (-log s) + 120 df log s + O(1) as s -> 0 (scipy,
+    # below), unbounded at df = 1 (180 > 120) and not at df = 2 (180 < 240).
+    # At df = 1 the expert sat at the floor without a word: its plain
+    # residuals' mean square, the others' far out in its tails, hid it
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(1)
+    n, n_zero = 300, 180
+    X = rng.randn(n, 2)
+    y = 3 + X @ [1.0, -1.0] + rng.randn(n)
+    y[rng.permutation(n)[:n_zero]] = 0.0
+    scales = np.array([1e-2, 1e-4, 1e-6])
+    on_zero_line = [stats.t.logpdf(y, df, scale=s).sum() for s in scales]
+    unbounded = bool(np.all(np.diff(on_zero_line) > 0))
+    assert unbounded == (n_zero > df * (n - n_zero))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = MoERegressor(n_experts=1, noise="student_t", df=df, random_state=0)
+        reg.fit(X, y)
+    degenerate = [w for w in caught if issubclass(w.category, DegenerateFitWarning)]
+    assert bool(degenerate) == unbounded
+    if unbounded:
+        assert "no maximum" in str(degenerate[0].message)
+        assert reg.expert_variance_[0] < 1e-8
+    else:
+        assert reg.expert_variance_[0] > 0.1

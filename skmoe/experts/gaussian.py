@@ -58,7 +58,7 @@ def _once(labels) -> np.ndarray:
 
 
 def few_distinct(
-    y, weighted_resp, close, noise, own, design=None, floor=0.0
+    y, weighted_resp, close, noise, own, design=None, floor=0.0, precision=None
 ) -> np.ndarray:
     """Which experts, of those ``close`` to their floor (K,) bool, hold fewer
     than ``COLLAPSE_ROWS * own`` distinct values of ``y`` (host arrays): among
@@ -86,10 +86,18 @@ def few_distinct(
     the design rows alone called that regime collapsed, and "auto" chose 1
     expert of 2.) Values within ``sqrt(floor)`` (the floor's sd) of each
     other count as one always: they are one value to an expert whose variance
-    sits at the floor."""
+    sits at the floor.
+
+    ``precision`` (K, n), where given, weighs each sample in each expert
+    beside its responsibility, as the M-step's least squares do (Student's
+    t: ``(df + 1) / (df + d2)``, near 0 far from the expert's line): a t
+    expert through a spike of equal values, its other samples far out in
+    its tails, holds the spike alone."""
     distinct = np.full(close.shape, np.inf)
     mass = weighted_resp.sum(axis=0)
     kept = mass > 0
+    if precision is not None:  # (the shares' sums over the experts unchanged)
+        weighted_resp = weighted_resp * precision
     share = weighted_resp[:, kept] / mass[kept]
     y = y[kept]
     once = None if design is None else _once(design[:, kept].T)
@@ -529,8 +537,15 @@ class GaussianLinearExperts(ExpertFamily):
         # which held its variance several times above the floor (no warning
         # at the default alpha for duplicated rows that one at alpha=0 gave)
         resid = Y[None, :] - self.means(xp, design, params)
-        ssr = self._weighted_squares(xp, resid, weighted_resp)
-        del resid  # (written over with its squares)
+        # the residuals weighed as the M-step weighs them (Student's t: times
+        # the samples' precision weights): a t expert through a spike of
+        # zeros, 56% of y, its other rows far out in its df=1 tails, had a
+        # scale at the floor and a likelihood without a maximum, and no
+        # word (its plain residuals' mean square, 4.8, is 2e10 floors)
+        precision, _ = self._precision_weights(xp, design, Y, params, resid)
+        fit_weight = weighted_resp if precision is None else weighted_resp * precision
+        ssr = self._weighted_squares(xp, resid, fit_weight)
+        del resid, fit_weight  # (written over with its squares)
         mass = xp.sum(weighted_resp, axis=1)
         if self.tied:
             ssr, mass = xp.sum(ssr) + 0 * ssr, xp.sum(mass) + 0 * mass
@@ -549,6 +564,7 @@ class GaussianLinearExperts(ExpertFamily):
             own,
             to_numpy(design),
             float(self.variance_floor),
+            None if precision is None else to_numpy(precision),
         )
         return xp.asarray(close & few, device=device(design))
 
