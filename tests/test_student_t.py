@@ -904,3 +904,28 @@ def test_a_spike_that_outweighs_df_times_the_rest_is_a_collapse(df):
         assert reg.expert_variance_[0] < 1e-8
     else:
         assert reg.expert_variance_[0] > 0.1
+
+
+def test_auto_df_passes_over_a_single_expert_on_a_spike():
+    # one expert, 180 zeros among 300 rows: at df 1 the t likelihood along
+    # y = 0 has no maximum (180 > 120, as above), and its fit at the floor had
+    # the lowest BIC by 900; df="auto" chose it (R^2 -0.47) without a word
+    rng = np.random.RandomState(1)
+    n, n_zero = 300, 180
+    X = rng.randn(n, 2)
+    y = 3 + X @ [1.0, -1.0] + rng.randn(n)
+    y[rng.permutation(n)[:n_zero]] = 0.0
+    grid = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    bounded = np.array([n_zero <= df * (n - n_zero) for df in grid])
+    assert bounded.tolist() == [False] + [True] * 5
+    params = dict(n_experts=1, noise="student_t", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # df 1's collapse warning
+        fits = [MoERegressor(df=df, **params).fit(X, y) for df in grid]
+    bics = np.array([f.bic(X, y) + np.log(n) for f in fits])  # df counted
+    assert np.argmin(bics) == 0  # the spike's
+    auto = MoERegressor(df="auto", **params).fit(X, y)
+    expected = np.where(bounded, bics, np.inf)
+    np.testing.assert_allclose(auto.df_bic_, expected, rtol=1e-10)
+    assert auto.df_ == grid[int(np.argmin(expected))]
+    assert auto.expert_variance_[0] > 0.1
