@@ -1066,13 +1066,15 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         highest = np.minimum(highest, tight_high)
         low = _next(_next(lowest - margin, -np.inf), -np.inf)
         high = _next(_next(highest + margin, np.inf), np.inf)
-        if df is not None:
-            # a heavy tail's quantile overflows where the mixture's need not (a
-            # component of df 0.5 and weight 0.1 at q = 1e-155: -2.5e309, the
-            # mixture's -2.5e307): ends within the floats, but for q = 0 or 1
-            inner = (q > 0) & (q < 1)
-            low = np.where(inner, np.clip(low, -FLOAT_MAX, FLOAT_MAX), low)
-            high = np.where(inner, np.clip(high, -FLOAT_MAX, FLOAT_MAX), high)
+        # a component's quantile overflows where the mixture's need not (a
+        # component of df 0.5 and weight 0.1 at q = 1e-155: -2.5e309, the
+        # mixture's -2.5e307; a Gaussian one at 1.7e308 of scale 1e307 and
+        # weight 0.5 at q = 0.9: inf, the mixture's 1.784e308, where its
+        # bracket's lower end, 1.7841e308 less a margin, was returned): ends
+        # within the floats, but for q = 0 or 1
+        inner = (q > 0) & (q < 1)
+        low = np.where(inner, np.clip(low, -FLOAT_MAX, FLOAT_MAX), low)
+        high = np.where(inner, np.clip(high, -FLOAT_MAX, FLOAT_MAX), high)
         done = ~np.isfinite(low) | ~np.isfinite(high)
     q_full = np.broadcast_to(q, low.shape)
     out = np.where(done, low, 0.0)
@@ -1129,16 +1131,28 @@ def _mixture_ppf(q, weights, means, scales, df=None):
 
         index = np.arange(target.shape[0])
         low, high = low[rows], high[rows]
+        largest = np.where(weights > 0, scales, 0.0).max(axis=-1)
         if df is not None:
-            largest = np.where(weights > 0, scales, 0.0).max(axis=-1)
             low, high, beyond = _widened(excess, low, high, largest)
+        else:
+            # Gaussian brackets hold the root, but where an end was clipped to
+            # the largest float: checked there, and +-inf where it lies beyond
+            beyond = np.zeros(index.shape)
+            edge = np.flatnonzero(np.maximum(-low, high) == FLOAT_MAX)
+            if edge.size:
+
+                def edge_excess(t, i, origin, unit):
+                    return excess(t, edge[i], origin, unit)
+
+                low[edge], high[edge], beyond[edge] = _widened(
+                    edge_excess, low[edge], high[edge], largest[edge]
+                )
         # solved for t = y / unit, in units of a power of two (exact) near each
         # row's largest scale: the root finder's absolute tolerance, 4 * 2.2e-308,
         # stopped it 1e-8 scale off the root for scales of 1e-300; and in units
         # large enough that the bracket's width stays below the largest float
         # (means of -1e308 and 1e308), as the root finder subtracts its ends
         extent = np.maximum(np.abs(low), np.abs(high))
-        largest = np.where(weights > 0, scales, 0.0).max(axis=-1)
         unit = np.maximum(_power_of_two(largest), _power_of_two(extent) * 2.0**-1020)
         origin = np.zeros(index.shape)
         # (invalid: at q = 5e-324 and df <= 0.01 the root finder's own
@@ -1156,7 +1170,7 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         x = _nearest_float(res, excess, index, origin, unit, live)
         if df is not None:
             x = _nearest_neighbour(excess, x, index)
-            x = np.where(beyond == 0, x, np.copysign(np.inf, beyond))
+        x = np.where(beyond == 0, x, np.copysign(np.inf, beyond))
         out[rows] = x
     return out
 

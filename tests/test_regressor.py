@@ -1167,6 +1167,21 @@ def test_ppf_of_one_component_is_scipys(q):
     np.testing.assert_allclose(dist.ppf(q), expected, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_ppf_where_a_components_quantile_overflows(sign):
+    # a component at 1.7e308 of scale 1e307 and weight 0.5: its quantile 0.8
+    # overflows, the mixture's 0.9 is 1.7e308 + 1e307 Phi^-1(0.8) = 1.784e308
+    # (the other component's cdf is 1 there); the bracket's upper end was inf
+    # and its lower one, 1e-3 scales below the root, came back (cdf 0.89986)
+    dist = PredictiveMixture([[0.5, 0.5]], [[0.0, sign * 1.7e308]], [[1.0, 1e307]])
+    q = np.array([0.9, 0.99]) if sign > 0 else np.array([0.1, 0.01])
+    inner = 1.7e308 + 1e307 * stats.norm.ppf(0.8)
+    np.testing.assert_allclose(dist.ppf(q[0]), [sign * inner], rtol=1e-14)
+    # the mixture's quantile 0.99 (0.01) lies past the largest float
+    assert 1e307 * stats.norm.ppf(0.98) > np.finfo(float).max - 1.7e308
+    np.testing.assert_array_equal(dist.ppf(q[1]), [sign * np.inf])
+
+
 def test_experts_with_more_coefficients_than_samples_are_told_why():
     # 50 rows of 200 features: every expert interpolates its samples (its
     # variance at the floor), whatever the number of experts; the warning
