@@ -808,13 +808,28 @@ def _mixture_logpdf(y, weights, means, scales, log_weights=None):
     """Log densities at ``y`` (broadcast, rows last) of the mixtures of these
     rows; ``log_weights``: the gate's, where known (else ``log(weights)``)."""
     # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        z = (y[..., None] - means) / scales
+    z = _standardized(y, means, scales)
+    with np.errstate(over="ignore"):
         z2 = z**2
     log_weights = _log_weights(weights, log_weights)
     log_components = log_weights - 0.5 * z2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
     used = log_weights > -np.inf  # (weights > 0 where they come from weights)
     return special.logsumexp(np.where(used, log_components, -np.inf), axis=-1)
+
+
+def _standardized(y, means, scales):
+    """``(y - means) / scales``, ``y`` broadcast with rows last, also where the
+    offset overflows but the ratio does not: from the halved offset there
+    (y = 1e308, a mean of -1e308 and a scale of 1e300: 2e8, where inf gave a
+    Gaussian log density of -inf for -2e16). inf where the ratio overflows,
+    NaN where ``y`` and a mean are infinite alike."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (y[..., None] - means) / scales
+        overflowed = np.isinf(z)
+        if np.any(overflowed):
+            half = y[..., None] / 2 - means / 2
+            z = np.where(overflowed & np.isfinite(half), half / scales * 2, z)
+    return z
 
 
 def _log_weights(weights, log_weights):
@@ -976,8 +991,8 @@ def _t_mixture_logpdf(y, weights, means, scales, df, log_weights=None):
     gaussian = np.isinf(df)
     nu = np.where(gaussian, 1.0, df)
     # z or z**2 inf: a density of 0; NaN (inf / inf) at a component of weight 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        z = (y[..., None] - means) / scales
+    z = _standardized(y, means, scales)
+    with np.errstate(over="ignore"):
         z2 = z**2
         u = np.abs(z) / np.sqrt(nu)
     # log(1 + u^2) as 2 log u past u = 1e150 (to 1e-300), where u^2 overflows:

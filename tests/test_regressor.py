@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.integrate import quad
 from sklearn.linear_model import LinearRegression
 
-from skmoe import MoERegressor, PredictiveMixture
+from skmoe import MoERegressor, PredictiveMixture, PredictiveStudentTMixture
 
 
 def test_recovers_a_known_three_expert_model(gated_regression):
@@ -1180,6 +1180,29 @@ def test_ppf_where_a_components_quantile_overflows(sign):
     # the mixture's quantile 0.99 (0.01) lies past the largest float
     assert 1e307 * stats.norm.ppf(0.98) > np.finfo(float).max - 1.7e308
     np.testing.assert_array_equal(dist.ppf(q[1]), [sign * np.inf])
+
+
+@pytest.mark.parametrize("df", [None, np.inf, 4.0, 1e12])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_logpdf_where_the_offset_overflows_but_z_does_not(df, sign):
+    # y = 1e308 and a mean of -1e308: y - mean overflows, z = 2e308 / 1e300 =
+    # 2e8 does not; the Gaussian log density was -inf for -2e16, a t one of
+    # df 1e12 took log(1 + u^2) as 2 log u (-5.298317e12 for -5.298330e12)
+    args = [[1.0, 0.0]], [[-sign * 1e308, 0.0]], [[1e300, 1.0]]
+    if df is None:
+        dist, frozen = PredictiveMixture(*args), stats.norm()
+    else:
+        dist = PredictiveStudentTMixture(*args, df)
+        frozen = stats.norm() if np.isinf(df) else stats.t(df)
+    expected = frozen.logpdf(2e8) - np.log(1e300)
+    np.testing.assert_allclose(dist.logpdf(sign * 1e308), [expected], rtol=1e-13)
+    # where z itself overflows (a scale of 1e150: 2e158), the density is 0
+    args = [[1.0]], [[-sign * 1e308]], [[1e150]]
+    dist = (
+        PredictiveMixture(*args) if df is None else PredictiveStudentTMixture(*args, df)
+    )
+    if df is None or np.isinf(df):
+        np.testing.assert_array_equal(dist.logpdf(sign * 1e308), [-np.inf])
 
 
 def test_experts_with_more_coefficients_than_samples_are_told_why():
