@@ -184,8 +184,7 @@ class _RowMixture:
         to be in [0, 1], by rows; NaN where ``q`` is NaN, as scipy.stats'."""
         q = self._rows_last(q, "q")
         missing = np.isnan(q)
-        if not np.all((q >= 0) & (q <= 1) | missing):
-            raise ValueError("q must be in [0, 1].")
+        _check_probabilities(q, missing, "q")
         out = self._by_rows(np.where(missing, 0.5, q), function)
         return np.where(missing, np.nan, out)
 
@@ -247,8 +246,7 @@ class _RowMixture:
             distributions' ``interval``.
         """
         confidence = self._rows_last(confidence, "confidence")
-        if not np.all((confidence >= 0) & (confidence <= 1) | np.isnan(confidence)):
-            raise ValueError("confidence must be in [0, 1].")
+        _check_probabilities(confidence, np.isnan(confidence), "confidence")
         return self.ppf((1 - confidence) / 2), self.ppf((1 + confidence) / 2)
 
 
@@ -664,6 +662,16 @@ class PredictiveStudentTMixture(_LocationScaleMixture):
                     noise[tiny] = rng.standard_normal(a.shape) * factor
         with np.errstate(over="ignore", invalid="ignore"):
             return self.means[rows, expert] + self.scales[rows, expert] * noise
+
+
+def _check_probabilities(values, missing, name):
+    """Raise a ValueError naming the first of ``values`` outside [0, 1] (NaN,
+    where ``missing``, passes)."""
+    outside = ~((values >= 0) & (values <= 1) | missing)
+    if np.any(outside):
+        raise ValueError(
+            f"{name} must be in [0, 1]; got {float(values[outside][0])!r}."
+        )
 
 
 def _numeric(values, name, kinds):

@@ -344,8 +344,13 @@ def test_predictive_mixture_edges_as_scipy():
     np.testing.assert_allclose(one.ppf(q)[:, 0], stats.norm(2, 3).ppf(q[:, 0]))
     low, high = one.interval(np.nan)
     assert np.isnan(low[0]) and np.isnan(high[0])
-    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]; got 1.5\."):
         one.ppf(1.5)
+    # the first value outside, of any shape (the message named none)
+    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]; got -0.25\."):
+        one.ppf([[0.5], [-0.25], [2.0]])
+    with pytest.raises(ValueError, match=r"confidence must be in \[0, 1\]; got inf"):
+        one.interval([0.9, np.inf])
     # far arguments: -inf and 1 without NumPy's overflow warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
