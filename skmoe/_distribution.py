@@ -986,10 +986,30 @@ def _t_mixture_scale(_, weights, means, scales, df):
     """Standard deviations of the Student t mixtures of these rows: the Gaussian
     ones' (:func:`_mixture_scale`) of the components' standard deviations."""
     used = weights > 0
-    with np.errstate(over="ignore"):  # beyond 1.8e308: a std of inf
-        effective = scales * np.sqrt(_t_variance_factors(df))
-    infinite = used & np.isinf(effective)
-    std = _mixture_scale(_, weights, means, np.where(infinite, 1.0, effective))
+    factors = np.sqrt(_t_variance_factors(df))
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond 1.8e308: below
+        effective = scales * factors
+    infinite = used & np.isinf(factors)  # df <= 2
+    # a component's std past the largest float, in a mixture's that need not
+    # be (scale 1e306, df 2.000001 and weight 1e-10: 1.4e304, not inf)
+    overflowed = used & np.isinf(effective) & ~infinite
+    unused = infinite | overflowed | ~used
+    std = _mixture_scale(_, weights, means, np.where(unused, 1.0, effective))
+    if np.any(overflowed):
+        # in units of 2**32: the factors are at most 6.7e7, sqrt(df / (df - 2))
+        # at the float after 2, and their product with a scale below 2**1024 / 2**32
+        # stays finite; exact, but where a centre is subnormal
+        rows = np.flatnonzero(np.any(overflowed, axis=-1))
+        unit = 2.0**32
+        smaller = (scales[rows] / unit) * factors[rows]
+        held = _mixture_scale(
+            _,
+            weights[rows],
+            means[rows] / unit,
+            np.where(unused[rows] & ~overflowed[rows], 1.0, smaller),
+        )
+        with np.errstate(over="ignore"):  # a mixture's std past the floats: inf
+            std[rows] = unit * held
     return np.where(np.any(infinite, axis=-1), np.inf, std)
 
 

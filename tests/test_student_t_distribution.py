@@ -265,6 +265,35 @@ def test_variance_infinite_for_df_at_most_two_but_finite_std_where_it_overflows(
     np.testing.assert_allclose(dist.std()[3], np.sqrt(2) * 1e200, rtol=1e-14)
 
 
+def test_std_finite_where_a_components_std_overflows():
+    # scale 1e306 and df 2.000001: the component's std, 1.4e309, overflows;
+    # at weight 1e-10 the mixture's, sqrt(1e-10 1e612 df / (df - 2) + ...) =
+    # 1.4e304, does not (inf before); exact arithmetic on the floats given
+    from fractions import Fraction
+
+    df, weight = 2.000001, 1e-10
+    dist = PredictiveStudentTMixture(
+        [[weight, 1 - weight], [weight, 1 - weight], [0.5, 0.5]],
+        [[0.0, 0.0], [3e303, -5.0], [0.0, 0.0]],
+        [[1e306, 1.0], [1e306, 1.0], [1e306, 1.0]],
+        [df, 30.0],
+    )
+    expected = []
+    for w, m0, m1 in ((weight, 0.0, 0.0), (weight, 3e303, -5.0)):
+        w, m0, m1 = Fraction(w), Fraction(m0), Fraction(m1)
+        mean = w * m0 + (1 - w) * m1
+        var = w * (Fraction(1e306) ** 2 * Fraction(df) / (Fraction(df) - 2)) + (
+            1 - w
+        ) * Fraction(30, 28)
+        var += w * (m0 - mean) ** 2 + (1 - w) * (m1 - mean) ** 2
+        # sqrt in units of 10**300, where the square root's float is exact enough
+        expected.append(math.sqrt(float(var / 10**600)) * 1e300)
+    np.testing.assert_allclose(dist.std()[:2], expected, rtol=1e-14)
+    assert np.all(dist.var()[:2] == np.inf)  # 2e608 overflows
+    # at weight 0.5 the mixture's std overflows too
+    assert dist.std()[2] == np.inf
+
+
 def test_sample_follows_the_mixture():
     dist = PredictiveStudentTMixture(
         [[0.3, 0.7], [0.6, 0.4]],
