@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import to_numpy, widest_float
 from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER
 
@@ -75,9 +75,16 @@ def _few_samples(problem, result):
     resp = e_step(problem, result.gate_params, result.expert_params)[1]
     xp = problem.xp
     # the weights over the largest (equal ones are 1, exactly: m rows of
-    # responsibility 1 count m, whatever their number in all)
-    unit = problem.sample_weight / xp.max(problem.sample_weight)
-    mass = unit[None, :] * resp
+    # responsibility 1 count m, whatever their number in all), in the widest
+    # float: in float32, 6 rows of weight 1 beside rows of weight 3 counted
+    # 5.9999995 (6 needed; 32 of 88 such problems warned), and rows lighter
+    # than 1e-19 of the heaviest lost their squares
+    weight = problem.sample_weight
+    wide = widest_float(xp, weight)
+    if weight.dtype != wide:
+        weight = xp.astype(weight, wide)
+    unit = weight / xp.max(weight)
+    mass = unit[None, :] * resp  # (in the wider dtype)
     del resp  # (see _at_lower_bound)
     total = xp.sum(mass, axis=1)
     squares = xp.sum(mass * unit[None, :], axis=1)  # (<= total: unit <= 1)

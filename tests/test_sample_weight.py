@@ -535,6 +535,41 @@ def test_an_experts_samples_are_its_rows_whatever_the_others_weigh(heavy, n_rows
     assert few.tolist() == ([1] if n_rows < needed else [])
 
 
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("heavy", [1.5, 3.0, 7.0, 1e6])
+@pytest.mark.parametrize("light", [1.0, 1e-30])
+@pytest.mark.parametrize("n_rows", [5, 6])
+def test_an_experts_samples_in_float32_are_its_rows(namespace, heavy, light, n_rows):
+    # as above in float32, with 7 rows of weight 0: expert 1 takes n_rows
+    # rows of weight `light` (responsibility 1, exactly), so Kish's number of
+    # its rows is n_rows, and 6 are needed. float32's rounding counted 6 rows
+    # 5.9999995 (beside rows of 3, with the rows of weight 0), and the
+    # squares of weights 1e-30 of the heaviest underflowed (0 samples)
+    from skmoe._diagnostics import _few_samples
+
+    xp = np if namespace == "numpy" else pytest.importorskip(namespace)
+    rng = np.random.RandomState(0)
+    x0, x1 = rng.uniform(-3, 3, 20), rng.uniform(-3, 3, n_rows)
+    X = np.r_[x0, x1, np.zeros(7)][:, None]
+    y = np.r_[0.1 * rng.randn(20), 100 + x1 + 0.1 * rng.randn(n_rows), np.zeros(7)]
+    weight = np.r_[np.full(20, heavy), np.full(n_rows, light), np.zeros(7)]
+
+    def f32(a):
+        return xp.asarray(np.asarray(a, dtype=np.float32))
+
+    experts, gate = GaussianLinearExperts(1e-10), GATES["constant"]()
+    design = design_matrix(xp, f32(X))
+    problem = EMProblem(design, f32(y), f32(weight), gate, experts, 0.0)
+    coef = np.c_[np.zeros(2), [100.0, 1.0]]
+    result = SimpleNamespace(
+        gate_params={"coef": f32(np.zeros((2, 2)))},
+        expert_params={"coef": f32(coef), "variance": f32(np.ones(2))},
+    )
+    few, needed = _few_samples(problem, result)
+    assert needed == 6
+    assert few.tolist() == ([1] if n_rows < needed else [])
+
+
 def test_rows_of_tiny_weight_do_not_raise_an_experts_samples():
     # 24 rows of weight 1, two experts of a constant gate on 3 features (10
     # samples needed each): one takes 8.5 rows' worth and is warned of. Beside
