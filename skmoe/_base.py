@@ -1219,6 +1219,30 @@ class BaseMixtureOfExperts(
         values = np.asarray(y, dtype=np.float64).reshape(-1)
         return values, np.ones_like(values), None
 
+    def _target_scale_values(self, y, every, rows, sample_weight, target):
+        """The targets' values (m, 1) and weights (m,) that the warm start's
+        scale check takes the moments of (:meth:`_target_scale_data`), with
+        their least and largest and the exposure floor: at the rows ``rows``
+        (None: all) of positive weight, whose ``sample_weight`` (m,) is given
+        (``every``: one per row of ``y``), and without the rows whose value
+        overflows where some do not."""
+        values, weights, floor = self._target_scale_data(y, every, **target)
+        values = values.reshape(-1, 1)
+        if rows is not None:
+            values, weights = values[rows], weights[rows]
+        weights = sample_weight * weights
+        low, high = np.min(values, axis=0), np.max(values, axis=0)
+        if not np.all(np.isfinite(high)):
+            # a count over an exposure so small that its rate overflows
+            # (3 over 1e-310) has no rate to judge a scale by: its inf
+            # made the moments inf and NaN, and the range inf, and both
+            # checks fell silent
+            finite = np.isfinite(values[:, 0])
+            if np.any(finite):
+                values, weights = values[finite], weights[finite]
+                low, high = np.min(values, axis=0), np.max(values, axis=0)
+        return values, weights, low, high, floor
+
     def _weigh_targets(self, Y, sample_weight, *, streaming):
         """The sample weights that ``fit`` (``partial_fit``: ``streaming``)
         uses for the encoded target ``Y``: ``sample_weight`` here, times the
@@ -1357,21 +1381,10 @@ class BaseMixtureOfExperts(
             if dropped:
                 every = np.zeros(np.shape(y)[0])
                 every[rows] = sample_weight
-            values, weights, floor = self._target_scale_data(y, every, **target)
-            values = values.reshape(-1, 1)
-            if dropped:
-                values, weights = values[rows], weights[rows]
-            weights = sample_weight * weights
-            low, high = np.min(values, axis=0), np.max(values, axis=0)
-            if not np.all(np.isfinite(high)):
-                # a count over an exposure so small that its rate overflows
-                # (3 over 1e-310) has no rate to judge a scale by: its inf
-                # made the moments inf and NaN, and the range inf, and both
-                # checks fell silent
-                finite = np.isfinite(values[:, 0])
-                if np.any(finite):
-                    values, weights = values[finite], weights[finite]
-                    low, high = np.min(values, axis=0), np.max(values, axis=0)
+            scaled = self._target_scale_values(
+                y, every, None if not dropped else rows, sample_weight, target
+            )
+            values, weights, low, high, floor = scaled
             # a later partial_fit stream's runaway check judges its means
             # against these targets too (see _runaway_message)
             count = effective_rows(sample_weight)
@@ -1379,6 +1392,7 @@ class BaseMixtureOfExperts(
             # (amounts near the largest float: their sums overflow, a scale
             # the check does not judge; NumPy's warning said nothing more)
             target_moments = _target_moments(values, weights, low, high)
+            target_weight = float(np.sum(weights))
             reference = getattr(self, "_fit_target_moments", None) if warm else None
             if reference is not None:
                 moved = _moved_features(
@@ -1488,6 +1502,8 @@ class BaseMixtureOfExperts(
         # (tuples of floats, as _feature_offset: no array to follow the
         # fitted attributes' namespace)
         self._fit_moments = tuple(tuple(part.tolist()) for part in moments)
+        # (and the weights they are of, which partial_fit's batches add to)
+        weight_totals = [float(np.sum(sample_weight))]
         vars(self).pop("_fitted_expert_estimator", None)
         if self._estimator_experts():  # what the experts are clones of
             self._fitted_expert_estimator = clone(self.expert_estimator)
@@ -1495,6 +1511,8 @@ class BaseMixtureOfExperts(
             self._fit_target_moments = tuple(
                 tuple(part.tolist()) for part in target_moments
             )
+            weight_totals.append(target_weight)
+        self._fit_moments_weights = tuple(weight_totals)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._fitted_acceleration = self.acceleration  # (and the displays')
         self._fitted_tol = self.tol  # (std_errors' advice)

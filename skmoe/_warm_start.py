@@ -180,7 +180,8 @@ def _stream_scale_message(reference, ranges, used, names=None):
 def _feature_moments(X, sample_weight):
     """The features' weighted means and variances (float64 arrays): the
     variances are also the units a later ``partial_fit`` steps in. A feature
-    constant over the rows of positive weight has a variance of exactly 0 (the
+    constant over the rows of positive weight has its value as its mean and a
+    variance of exactly 0 (the
     rounding of its mean left about 1e-17 times it, and a warm fit on as many
     other rows of the same constant found it moved by several such standard
     deviations)."""
@@ -193,10 +194,40 @@ def _feature_moments(X, sample_weight):
         if rows.shape[0] > 0:
             constant = np.max(rows, axis=0) == np.min(rows, axis=0)
             variance = np.where(constant, 0.0, variance)
+            # (and its mean its value: batches of one constant, combined by
+            # _combined_moments, stay of variance 0)
+            mean = np.where(constant, rows[0], mean)
     return mean.astype(np.float64), variance.astype(np.float64)
 
 
-def _target_moments(values, sample_weight, low, high):
+def _batch_moments(X, sample_weight):
+    """:func:`_feature_moments` of a ``partial_fit`` batch, in two products
+    with the weights (the features' means, and their squared deviations),
+    within rounding of its, which reduces along the rows: 10 ms of a call of
+    about 70 ms for a batch of 5000 x 50, against 1 ms here. A feature within
+    rounding of constant is checked as there (and given 0 and its value)."""
+    X = np.asarray(X)
+    weight = np.asarray(sample_weight, dtype=X.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # (inf: not judged)
+        total = np.sum(weight)
+        mean = (weight @ X) / total
+        squares = X - mean
+        np.multiply(squares, squares, out=squares)
+        variance = (weight @ squares) / total
+        del squares
+        # (a constant's deviations are its mean's rounding, about an ulp)
+        rounding = (X.shape[0] * np.finfo(X.dtype).eps * np.abs(mean)) ** 2
+        maybe = np.flatnonzero(variance <= rounding)
+    if maybe.size:
+        rows = X[:, maybe] if np.all(weight > 0) else X[weight > 0][:, maybe]
+        if rows.shape[0] > 0:
+            constant = np.max(rows, axis=0) == np.min(rows, axis=0)
+            variance[maybe[constant]] = 0.0
+            mean[maybe[constant]] = rows[0, constant]
+    return mean.astype(np.float64), variance.astype(np.float64)
+
+
+def _target_moments(values, sample_weight, low, high, moments=_feature_moments):
     """:func:`_feature_moments` of the targets ``values`` (n, 1), whose least
     and largest are ``low`` and ``high``; where their squares could overflow,
     the variance is summed from each row's ``sqrt(weight) * (value - mean)``
@@ -204,13 +235,14 @@ def _target_moments(values, sample_weight, low, high):
     largest float stays finite: a count of 3 over an exposure of 1e-300 (a
     rate of 3e300) made it inf, a scale the check does not judge. (Scaled
     by the largest value instead, the other rows' squares underflowed: 0.0
-    for rates of variance 3 beside one of 3e200 of weight 1e-450.)"""
+    for rates of variance 3 beside one of 3e200 of weight 1e-450.)
+    ``moments``: :func:`_feature_moments`, or :func:`_batch_moments`."""
     top = max(abs(float(np.min(low))), abs(float(np.max(high))))
     with np.errstate(over="ignore", invalid="ignore"):
         if not (math.isfinite(top) and top > 2.0**500):
-            return _feature_moments(values, sample_weight)
+            return moments(values, sample_weight)
         shift = -math.frexp(top)[1]  # (exact: a power of two)
-        mean, _ = _feature_moments(np.ldexp(values, shift), sample_weight)
+        mean, _ = moments(np.ldexp(values, shift), sample_weight)
         mean = np.ldexp(mean, -shift)
         # (the roots of the weights below 1: a subnormal weight keeps its bits)
         root = np.sqrt(np.asarray(sample_weight, dtype=np.float64))
@@ -218,7 +250,7 @@ def _target_moments(values, sample_weight, low, high):
         terms = root[:, None] * (values - mean)
         largest = float(np.max(np.abs(terms)))
         if not (math.isfinite(largest) and largest > 0):
-            return _feature_moments(values, sample_weight)
+            return moments(values, sample_weight)
         scale = math.frexp(largest)[1]
         sums = np.sum(np.ldexp(terms, -scale) ** 2, axis=0) / np.sum(root**2)
         variance = np.ldexp(sums, 2 * scale)
@@ -227,6 +259,23 @@ def _target_moments(values, sample_weight, low, high):
             constant = np.max(rows, axis=0) == np.min(rows, axis=0)
             variance = np.where(constant, 0.0, variance)
         return mean, variance.astype(np.float64)
+
+
+def _combined_moments(first, second):
+    """The weighted moments ``(weight, means, variances)`` of two sets of rows
+    together, from each set's (its weights' sum, and :func:`_feature_moments`
+    or :func:`_target_moments`): the rows of every ``partial_fit`` batch since
+    the model was started, which a later warm ``fit`` compares its own with.
+    Two sets constant at one value stay of variance exactly 0."""
+    (w1, m1, v1), (w2, m2, v2) = first, second
+    m1, v1, m2, v2 = (np.asarray(part, dtype=np.float64) for part in (m1, v1, m2, v2))
+    total = float(w1) + float(w2)
+    share = float(w2) / total
+    with np.errstate(over="ignore", invalid="ignore"):  # (inf: not judged)
+        delta = m2 - m1
+        mean = m1 + share * delta
+        variance = (1 - share) * v1 + share * v2 + share * (1 - share) * delta**2
+    return total, mean, variance
 
 
 def _moved_features(

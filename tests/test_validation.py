@@ -1291,6 +1291,57 @@ def test_a_warm_fit_on_rescaled_features_fits_afresh(Estimator, solver):
     assert not [w for w in caught if "warm_start" in str(w.message)]
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoERegressor, MoEClassifier, MoEPoissonRegressor]
+)
+def test_a_warm_fit_after_a_stream_judges_the_streams_rows(Estimator):
+    # partial_fit stored no moments for the warm start's scale check, and a
+    # warm fit on X * 200 after a stream continued the stream's parameters:
+    # R^2 -3e4 where a fresh fit had 0.93, with a ConvergenceWarning only
+    rng = np.random.RandomState(0)
+    X = rng.randn(600, 2)
+    y = np.where(X[:, 0] > 0, 3 * X[:, 1], -3 * X[:, 1]) + 0.3 * rng.randn(600)
+    y = {
+        MoERegressor: y,
+        MoEClassifier: (y > 0).astype(int),
+        MoEPoissonRegressor: rng.poisson(np.exp(y / 3)),
+    }[Estimator]
+    weight = rng.uniform(0.5, 2.0, 600)
+    params = dict(n_experts=2, solver="sgd", random_state=0)
+    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+
+    def stream():
+        model = Estimator(**params)
+        for start in range(0, 600, 200):
+            rows = slice(start, start + 200)
+            model.partial_fit(X[rows], y[rows], sample_weight=weight[rows], **classes)
+        return model.set_params(warm_start=True)
+
+    model = stream()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X * 200, y)
+    (message,) = [str(w.message) for w in caught if "warm_start" in str(w.message)]
+    assert "another scale than the last fit's (feature 0" in message
+    fresh = Estimator(**params).fit(X * 200, y)
+    assert model.log_likelihood_ == fresh.log_likelihood_
+    if Estimator is MoERegressor:  # y on another scale
+        model = stream().set_params(solver="em")
+        with pytest.warns(SkmoeWarning, match="y's values lie on another scale"):
+            model.fit(X, y * 300)
+    # the stream's own rows: the fit continues, quietly, from the moments
+    # of every row streamed, as computed from all of them at once
+    model = stream()
+    mean = np.average(X, axis=0, weights=weight)
+    variance = np.average((X - mean) ** 2, axis=0, weights=weight)
+    np.testing.assert_allclose(model._fit_moments[0], mean, rtol=1e-12)
+    np.testing.assert_allclose(model._fit_moments[1], variance, rtol=1e-12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, sample_weight=weight)
+    assert not [w for w in caught if "warm_start" in str(w.message)]
+
+
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
 @pytest.mark.parametrize("move", ["scaled", "moved"])
 def test_a_warm_fit_on_moved_features_fits_afresh(Estimator, move):
