@@ -1313,6 +1313,7 @@ class BaseMixtureOfExperts(
             X_host.dtype,
             "sample_weight",
             "divide the weights by a constant (only their ratios matter to the fit)",
+            weights=True,
         )
         sample_weight = _check_sample_weight(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True

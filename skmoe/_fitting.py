@@ -263,12 +263,15 @@ def _check_weight_scale(sample_weight):
         )
 
 
-def _check_float_range(values, dtype, name, remedy):
+def _check_float_range(values, dtype, name, remedy, weights=False):
     """Raise where finite ``values`` (NumPy or array-like on the host) are too
     large for the float ``dtype`` they are to be cast to, X's: scikit-learn's
     cast overflowed with NumPy's RuntimeWarning and then said they "contain
     infinity". ``remedy`` ends the message. Values that are not numbers, and
-    casts that widen, are left to the caller's checks."""
+    casts that widen, are left to the caller's checks. ``weights``: also
+    where positive values all round to 0 in ``dtype`` (sample weights of
+    1e-50 for float32 X, which scikit-learn's check then said "must contain
+    at least one non-zero number")."""
     if values is None or np.dtype(dtype).kind != "f":
         return
     values = np.asarray(values)
@@ -280,12 +283,23 @@ def _check_float_range(values, dtype, name, remedy):
     # those the cast itself overflows: values up to half a unit in the last
     # place above the largest (3.4028235e38, as NumPy prints float32's) round
     # to it without NumPy's warning
-    with np.errstate(invalid="ignore", over="ignore"):
-        large = np.isinf(values[np.isfinite(values)].astype(dtype))
-    if np.any(large):
+    finite = np.isfinite(values)
+    every, values = bool(np.all(finite)), values[finite]
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        cast = values.astype(dtype)
+    if np.any(np.isinf(cast)):
         raise ValueError(
             f"{name} has values too large for {dtype_name(np.dtype(dtype))}, X's "
             f"dtype (its largest is {top:.3g}): {remedy}, or use float64 X."
+        )
+    # (NaN and inf: scikit-learn's check names them)
+    if weights and every and np.any(values > 0) and not np.any(cast > 0):
+        smallest = float(np.finfo(dtype).smallest_subnormal)
+        raise ValueError(
+            f"{name} has positive values, all too small for "
+            f"{dtype_name(np.dtype(dtype))}, X's dtype (its smallest is "
+            f"{smallest:.3g}), which rounds them to 0: multiply the weights by a "
+            "constant (only their ratios matter to the fit), or use float64 X."
         )
 
 

@@ -591,3 +591,26 @@ def test_rows_of_tiny_weight_do_not_raise_an_experts_samples():
     with pytest.warns(UserWarning, match="Experts .1. .* fewer than 10 samples"):
         weighted.fit(np.vstack([X, X_light]), np.r_[y, y_light], sample_weight=weight)
     np.testing.assert_allclose(weighted.expert_usage_, alone.expert_usage_, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_weights_that_round_to_zero_in_float32_are_named(method):
+    # float64 weights of 1e-50 for float32 X round to 0 in X's dtype, and
+    # scikit-learn's check then said the weights "must contain at least one
+    # non-zero number", which they do
+    assert np.float32(1e-50) == 0 and np.float32(1e-50 * 1e50) == 1
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 2).astype(np.float32)
+    y = X[:, 0] + 0.1 * rng.randn(120)
+    model = MoERegressor(2, solver="sgd", random_state=0)
+    tiny = np.full(120, 1e-50)
+    with pytest.raises(ValueError, match="sample_weight has positive values, all too"):
+        getattr(clone(model), method)(X, y, sample_weight=tiny)
+    with pytest.raises(ValueError, match="all too small for float32"):
+        getattr(clone(model), method)(X, y, sample_weight=1e-50)
+    # as the message advises: times a constant, the unweighted fit
+    scaled = getattr(clone(model), method)(X, y, sample_weight=tiny * 1e50)
+    plain = getattr(clone(model), method)(X, y)
+    np.testing.assert_array_equal(scaled.predict(X), plain.predict(X))
+    # in float64 X, the weights stand as they are (their sum is normalized)
+    getattr(clone(model), method)(X.astype(np.float64), y, sample_weight=tiny)
