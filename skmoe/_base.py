@@ -68,6 +68,7 @@ from ._em import (
 )
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    CLASS_WEIGHTED,
     _categorical_columns,
     _check_finite,
     _check_float_range,
@@ -1324,7 +1325,7 @@ class BaseMixtureOfExperts(
         weighted = self._weigh_targets(Y, sample_weight, streaming=False)
         if weighted is not sample_weight:  # class weights
             sample_weight = weighted
-            _check_weight_scale(sample_weight)
+            _check_weight_scale(sample_weight, CLASS_WEIGHTED)
             candidates = self._candidates(int(np.count_nonzero(sample_weight)))
         candidates = self._target_candidates(candidates, Y, sample_weight)
         grouping = None

@@ -233,31 +233,39 @@ def _take_columns(xp, array, columns, axis):
     return xp.take(array, index, axis=axis)
 
 
-def _check_weight_scale(sample_weight):
+#: What :func:`_check_weight_scale` calls a classifier's weights: the
+#: class weights times the sample weights.
+CLASS_WEIGHTED = "sample_weight times class_weight"
+
+
+def _check_weight_scale(sample_weight, name="sample_weight"):
     """Raise where the weights' sum cannot normalize them, or is so large that
     weighted sums of squares overflow (only their ratios matter to the model,
     so rescaling them is always possible). Weights summing to 9.9e307, finite,
     failed with an error that blamed y (the weighted squares of y's deviations
-    overflowed) or, in a gaussian gate's k-means start, gave another fit."""
+    overflowed) or, in a gaussian gate's k-means start, gave another fit.
+    ``name``: the weights' in the message (a classifier's class weights
+    times ``sample_weight``: ``class_weight={0: 1e-300, 1: 1e-300}`` without
+    sample weights blamed ``sample_weight``)."""
     info = np.finfo(sample_weight.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(sample_weight))
     if math.isnan(total):  # (a scalar NaN, which scikit-learn's check passes)
-        raise ValueError("sample_weight contains NaN.")
+        raise ValueError(f"{name} contains NaN.")
     if not np.isfinite(total):
         raise ValueError(
-            f"sample_weight sums to infinity in {sample_weight.dtype}; divide the "
+            f"{name} sums to infinity in {sample_weight.dtype}; divide the "
             "weights by a constant (only their ratios matter to the fit)."
         )
     if total > math.sqrt(float(info.max)):
         raise ValueError(
-            f"sample_weight sums to {total:.3g}, too large to fit accurately in "
+            f"{name} sums to {total:.3g}, too large to fit accurately in "
             f"{sample_weight.dtype} (weighted sums of squares overflow); divide the "
             "weights by a constant (only their ratios matter to the fit)."
         )
     if 0 < total < info.tiny / info.eps:
         raise ValueError(
-            f"sample_weight sums to {total:.3g}, too small to normalize accurately "
+            f"{name} sums to {total:.3g}, too small to normalize accurately "
             f"in {sample_weight.dtype}; multiply the weights by a constant (only "
             "their ratios matter to the fit)."
         )

@@ -29,6 +29,7 @@ from ._backend import (
 from ._em import EMProblem, FitResult, initial_params
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    CLASS_WEIGHTED,
     _check_float_range,
     _check_missing,
     _check_weight_scale,
@@ -553,7 +554,7 @@ class PartialFitMixin:
         weighted = self._weigh_targets(Y, sample_weight, streaming=True)
         if weighted is not sample_weight:  # class weights
             sample_weight = weighted
-            _check_weight_scale(sample_weight)
+            _check_weight_scale(sample_weight, CLASS_WEIGHTED)
         xp = backend.xp
         if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
             self._sgd_random_state = check_random_state(self.random_state)

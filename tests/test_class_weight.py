@@ -1,5 +1,6 @@
 """class_weight: the classes' weights times the samples', as LogisticRegression's."""
 
+import re
 import warnings
 
 import numpy as np
@@ -215,3 +216,27 @@ def test_fitted_log_likelihood_and_usage_carry_the_class_weights():
         np.average(model.responsibilities(X, y), axis=0, weights=weight),
         rtol=1e-10,
     )
+
+
+def test_class_weights_too_small_or_large_to_normalize_are_named():
+    # class weights of 1e-300 without sample weights said "sample_weight sums
+    # to 1.3e-298, too small to normalize accurately", blaming weights the
+    # user had not passed
+    X, y = _imbalanced(load_iris)
+    info = np.finfo(np.float64)
+    for weight, word in [(1e-300, "too small"), (1e200, "too large")]:
+        total = weight * len(y)  # every class weighed alike
+        assert total < info.tiny / info.eps or total > np.sqrt(info.max)
+        classes = {label: weight for label in np.unique(y)}
+        message = re.escape(
+            f"sample_weight times class_weight sums to {total:.3g}, {word}"
+        )
+        with pytest.raises(ValueError, match=message):
+            MoEClassifier(2, class_weight=classes).fit(X, y)
+        model = MoEClassifier(2, solver="sgd", class_weight=classes)
+        with pytest.raises(ValueError, match=message):
+            model.partial_fit(X, y, classes=np.unique(y))
+        # the same weights given as sample_weight are named so
+        given = re.escape(f"sample_weight sums to {total:.3g}")
+        with pytest.raises(ValueError, match=f"^{given}"):
+            MoEClassifier(2).fit(X, y, sample_weight=np.full(len(y), weight))
