@@ -216,11 +216,25 @@ def _unplaceable(Z, sample_weight, reach):
     clusters than asked for, with scikit-learn's warning; as in
     :func:`log_separation`). Both are of a negligible share of the weight.
     Only the columns whose ``reach``, a bound on their values' sizes, is
-    beyond ``FAR_OUT`` are read (a pass over Z, 0.1 to 0.3 s at 1e6 x 9,
-    was a seventh of the start's time)."""
+    beyond ``FAR_OUT`` are read, and in them only the rows of weight under
+    2 / FAR_OUT**2 of the sum, a block of rows at a time: a row's weight
+    times its squared distance is part of the weighted variance, so no
+    heavier row can be that far out (the 2 for the sums' rounding). A pass
+    over Z took 0.1 to 0.3 s at 1e6 x 9, a seventh of the start's time; a
+    column of values far from 0 beside their spread (1e3 + 1e-3 noise)
+    passes the bound, and reading each such column of every row took 16 ms
+    at 1e6 x 9 (0.54 s for 32 of 33 columns, 28% of the start)."""
     far = np.zeros(Z.shape[0], dtype=bool)
-    for column in np.flatnonzero(reach > FAR_OUT):
-        far |= np.abs(Z[:, column]) > FAR_OUT
+    columns = np.flatnonzero(reach > FAR_OUT)
+    if columns.shape[0] > 0:
+        can = sample_weight < np.sum(sample_weight) * (2.0 / FAR_OUT**2)
+        rows = max(1, STANDARDIZE_BLOCK // Z.shape[1])
+        for start in range(0, Z.shape[0], rows):  # blocks with such rows
+            if np.any(can[start : start + rows]):
+                part, out = Z[start : start + rows], far[start : start + rows]
+                for column in columns:
+                    out |= np.abs(part[:, column]) > FAR_OUT
+        far &= can
     with np.errstate(under="ignore"):
         light = sample_weight < np.max(sample_weight) * 2.0**-200
     far |= light & (sample_weight > 0)  # (rows of weight 0: k-means' as before)
