@@ -676,14 +676,21 @@ def _counts_at(q, weights, rates, dispersions=None):
     # made the median NaN)
     largest = np.finfo(float).max
     spread = np.minimum(_scales(rates, dispersions), largest)
+    # from the components of positive weight only (every row has one): one
+    # of weight 0 takes no part in the cdf, and a rate of 1e300 there had
+    # the bisection run over 1e300 counts (a median of 2000 rows 1.8 s, for
+    # 0.015 s without it)
+    used = weights > 0
     with np.errstate(over="ignore"):
         guess = rates + z * spread
-        pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(spread, axis=-1)
-        low = np.maximum(np.floor(np.min(guess, axis=-1) - pad), -1.0)
+        pad = 2.0 + z[:, 0] ** 2 + 0.1 * np.max(np.where(used, spread, 0.0), axis=-1)
+        least = np.min(np.where(used, guess, np.inf), axis=-1)
+        low = np.maximum(np.floor(least - pad), -1.0)
         # (a count of 0 at least: a widely spread negative binomial's guess
         # for a low q is below 0, and widening a negative bracket ran off to
         # -inf)
-        high = np.maximum(np.ceil(np.max(guess, axis=-1) + pad), 0.0)
+        most = np.max(np.where(used, guess, -np.inf), axis=-1)
+        high = np.maximum(np.ceil(most + pad), 0.0)
     # (a guess that overflowed, z spreads of 1e308 above 0.5: no lower end,
     # where low = high = the largest float had returned it, for a quantile
     # of 0 at mu = phi = 1e300)

@@ -18,6 +18,7 @@ from skmoe import (
     MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     PredictiveNegativeBinomialMixture,
+    PredictivePoissonMixture,
 )
 from skmoe.exceptions import DegenerateFitWarning
 from skmoe.experts.negative_binomial import DISPERSION_FLOOR
@@ -293,6 +294,39 @@ def test_quantiles_of_widely_spread_components_are_scipys():
     low, high = dist.interval(0.9)
     np.testing.assert_array_equal(low, expected[3])
     assert np.all(low >= 0)
+
+
+def test_components_of_weight_zero_do_not_widen_the_quantile_search(monkeypatch):
+    # a component of weight 0 takes no part in the cdf; its rate of 1e300
+    # set the bracket, and the bisection ran over 1e300 counts (some 1000
+    # cdf evaluations for about 10)
+    import skmoe._count_distribution as module
+
+    calls = []
+    probabilities = module._probabilities
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return probabilities(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_probabilities", counted)
+    means = np.array([2.0, 7.5, 40.0])
+    q = np.array([0.01, 0.5, 0.99])[:, None]
+    expected = stats.poisson.ppf(q, means)
+    steps = []
+    for far, phi in ((None, 0.0), (1e300, 0.0), (1e300, 1e3)):
+        if far is None:
+            dist = PredictivePoissonMixture(np.ones((3, 1)), means[:, None])
+        else:
+            dist = PredictiveNegativeBinomialMixture(
+                np.tile([1.0, 0.0], (3, 1)),
+                np.stack([means, np.full(3, far)], axis=1),
+                np.tile([0.0, phi], (3, 1)),
+            )
+        calls.clear()
+        np.testing.assert_array_equal(dist.ppf(q), expected)
+        steps.append(len(calls))
+    assert steps[1] == steps[0] and steps[2] == steps[0] and steps[0] < 40
 
 
 @pytest.mark.parametrize("theta", [1e-4, 1.0, 30.0, 1e8])
