@@ -715,11 +715,15 @@ def _counts_at(q, weights, rates, dispersions=None):
         short = short[~reached(high[short], short)]
         if not short.size:
             break
-        # (to inf where the quantile lies beyond the floats, sf(largest float)
-        # above 1 - q: its quantile, as before, without NumPy's overflow warning)
+        # to the largest float, then to inf where the quantile lies beyond
+        # the floats (sf(largest float) above 1 - q: its quantile), without
+        # NumPy's overflow warning; a doubling that overflowed went to inf
+        # past a quantile below the largest float (inf for 1.47e308 at q = 1
+        # - 2^-53, mean 4e306, phi = 1)
         with np.errstate(over="ignore"):
             wider = high[short] + (high[short] - low[short]) + 1.0
-            high[short] = np.maximum(wider, np.nextafter(high[short], np.inf))
+            wider = np.maximum(wider, np.nextafter(high[short], np.inf))
+        high[short] = np.where(high[short] < largest, wider.clip(max=largest), np.inf)
     # bisection over the counts: cdf(low) < q <= cdf(high)
     active = rows[high - low > 1]
     while active.size:

@@ -296,6 +296,27 @@ def test_quantiles_of_widely_spread_components_are_scipys():
     assert np.all(low >= 0)
 
 
+def test_quantiles_just_below_the_largest_float_are_finite():
+    # a geometric count (phi = 1) of mean mu has sf(k) = (mu / (1 + mu))^(k +
+    # 1), so ppf(q) is the smallest k >= log(1 - q) / log(mu / (1 + mu)) - 1.
+    # The bracket's doubling overflowed past the quantile: ppf gave inf for
+    # 1.47e308 at mu = 4e306, q = 1 - 2^-53
+    means = np.array([1e306, 4e306, 4.5e306, 1e307])
+    dist = PredictiveNegativeBinomialMixture(
+        np.ones((4, 1)), means[:, None], np.ones((4, 1))
+    )
+    q = np.array([0.5, 1 - 2.0**-40, 1 - 2.0**-53])[:, None]
+    with np.errstate(over="ignore"):
+        expected = np.log1p(-q) / np.log1p(-1 / (1 + means)) - 1
+    got = dist.ppf(q)
+    finite = expected < np.finfo(float).max
+    assert np.sum(finite & (expected > 1.4e308)) == 2  # the two that were inf
+    np.testing.assert_allclose(got[finite], np.ceil(expected[finite]), rtol=1e-12)
+    # beyond the largest float (sf(largest) = 1.6e-8 at mu = 1e307): inf
+    assert np.all(np.isinf(got[~finite]))
+    np.testing.assert_array_equal(np.isinf(got), ~finite)
+
+
 def test_components_of_weight_zero_do_not_widen_the_quantile_search(monkeypatch):
     # a component of weight 0 takes no part in the cdf; its rate of 1e300
     # set the bracket, and the bisection ran over 1e300 counts (some 1000
