@@ -395,6 +395,29 @@ def test_ppf_at_extreme_parameters(mean, shape, q, expected):
         np.testing.assert_allclose(dist.ppf(q), scipy, rtol=1e-12)
 
 
+def test_quantiles_past_the_largest_float_are_inf():
+    # a shape of 1 is the exponential: ppf(q) = -mu log(1 - q), past the
+    # largest float from q = 1 - exp(-1.7977) = 0.8343 on at mu = 1e308;
+    # there ppf gave the largest float, nearer in probability, up to q = 0.92
+    # (the second row: half a point mass at zero, so -mu log(2 (1 - q)))
+    mean = 1e308
+    dist = PredictiveGammaMixture(
+        [[1.0, 0.0], [0.5, 0.5]], [[mean, 1.0], [mean, 0.0]], np.ones((2, 2))
+    )
+    q = np.array([0.6, 0.8, 0.834, 0.8344, 0.84, 0.9, 0.92, 0.99])[:, None]
+    with np.errstate(over="ignore"):
+        expected = -mean * np.log1p(-np.hstack([q, 2 * q - 1]))
+    got = dist.ppf(q)
+    beyond = np.isinf(expected)
+    assert beyond[:, 0].sum() == 5 and beyond[:, 1].sum() == 2
+    np.testing.assert_array_equal(got[beyond], np.inf)
+    np.testing.assert_allclose(got[~beyond], expected[~beyond], rtol=1e-14)
+    # scipy's likewise
+    with np.errstate(over="ignore"):
+        scipy = stats.expon.ppf(q[:, 0], scale=mean)
+    np.testing.assert_array_equal(np.isinf(scipy), beyond[:, 0])
+
+
 @pytest.mark.parametrize("mean", [1e-200, 1.0, 1e200])
 @pytest.mark.parametrize("shape", [1e-3, 0.5, 40.0, 1e6])
 def test_extreme_parameters_stay_finite_and_match_scipy(mean, shape):
