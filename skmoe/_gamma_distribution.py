@@ -267,13 +267,16 @@ class PredictiveGammaMixture(_ContinuousMixture):
         Returns
         -------
         ndarray of shape (n_samples, n_rows)
-            Column ``i`` holds the draws from row ``i``'s mixture.
+            Column ``i`` holds the draws from row ``i``'s mixture; ``inf``
+            for a draw past the largest float.
         """
         rng, rows, expert = self._draw_components(n_samples, random_state)
         shape = self.shapes[rows, expert]
         # mu (G / nu) with G ~ Gamma(nu, 1): rng.gamma(nu, mu / nu) in law, but
-        # without the scale's overflow (a mean of 1e300 with shape 1e-10)
-        return self.means[rows, expert] * (rng.standard_gamma(shape) / shape)
+        # without the scale's overflow (a mean of 1e300 with shape 1e-10); a
+        # draw past the largest float is inf, without NumPy's warning
+        with np.errstate(over="ignore"):
+            return self.means[rows, expert] * (rng.standard_gamma(shape) / shape)
 
 
 def _hurdle(weights, means):

@@ -395,6 +395,18 @@ def test_ppf_at_extreme_parameters(mean, shape, q, expected):
         np.testing.assert_allclose(dist.ppf(q), scipy, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("error")
+def test_draws_past_the_largest_float_are_inf_without_warnings():
+    # an exponential (shape 1) of mean 1e308 passes the largest float with
+    # probability exp(-1.797693); NumPy warned of the overflow
+    dist = PredictiveGammaMixture([[1.0]], [[1e308]], [[1.0]])
+    draws = dist.sample(20000, random_state=0)[:, 0]
+    assert np.all(draws > 0)
+    expected = np.exp(-np.finfo(float).max / 1e308)
+    sd = np.sqrt(expected * (1 - expected) / draws.size)
+    assert abs(np.mean(np.isinf(draws)) - expected) < 5 * sd
+
+
 def test_quantiles_past_the_largest_float_are_inf():
     # a shape of 1 is the exponential: ppf(q) = -mu log(1 - q), past the
     # largest float from q = 1 - exp(-1.7977) = 0.8343 on at mu = 1e308;
