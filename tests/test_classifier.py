@@ -438,6 +438,15 @@ def test_top_k_predictions_keep_to_the_chunk_budget(monkeypatch, experts):
     y = rng.randint(0, n_classes, 20_000)
     expected = model.predict_proba(X)
     monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", budget)
+    # float64 rows of the 3 features, a 1, and 4 temporaries per output: all
+    # 6 experts' 50 scores (the E-step's; estimator experts all predict), or
+    # the gate's 6 logits and the 2 routed experts' 50 scores
+    every = budget // (8 * (3 + 1 + 4 * 6 * n_classes))
+    routed = (
+        every if experts == "tree" else budget // (8 * (4 + 4 * (6 + 2 * n_classes)))
+    )
+    assert model._chunk_rows(X, every_expert=True) == every
+    assert model._chunk_rows(X) == routed
     # what each holds whatever the chunks: its output and y's class indices
     # (y one-hot over all rows, 7.6 MiB, held by the E-step before)
     expected_log_likelihood = model.log_likelihood_samples(X, y)

@@ -21,7 +21,7 @@ from skmoe import (
     PredictiveGammaMixture,
     bootstrap_lrt,
 )
-from skmoe._gamma import _amount_moments, _combine, _dispersion_floor
+from skmoe._gamma import _amount_moments, _centred, _combine, _dispersion_floor
 from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
@@ -413,6 +413,31 @@ def test_a_stream_pickled_with_raw_squares_continues_with_the_datas_floor():
     spread = np.var(np.log(y))
     np.testing.assert_allclose(fresh._dispersion_floor, 1e-10 * spread, rtol=1e-9)
     np.testing.assert_allclose(old._dispersion_floor, 1e-10 * spread, rtol=1e-9)
+
+
+def test_amounts_constant_to_1e_12_of_their_log_are_constant_in_any_unit():
+    # constant where the spread of log(y) is within 1e-12 (1 + |mean log(y)|):
+    # the floor is DISPERSION_FLOOR, 1e-10, whether log(y) is near 1 or -1
+    noise = 1e-13 * np.random.RandomState(0).normal(size=50)
+    for log_unit in (1.0, -1.0, 12.0, -12.0):
+        log_y = log_unit + noise
+        moments = _amount_moments(np.stack([np.exp(log_y), log_y]), np.ones(50))
+        assert _dispersion_floor(moments) == 1e-10
+
+
+def test_raw_squares_of_a_constant_batch_convert_to_no_spread():
+    # raw moments of 7 amounts of 1e300 leave a sum of squares about the mean
+    # of -9.3e-10 by rounding (it is 0); kept, a next batch of log-spread 1e-5
+    # had its floor 86% low
+    log_y = np.full(7, np.log(1e300))
+    raw = (7.0, 0.0, float(np.sum(log_y)), float(np.sum(log_y**2)))
+    assert raw[3] - raw[2] ** 2 / raw[0] < 0  # (what the rounding leaves)
+    assert _centred(raw)[3] == 0.0
+    amounts = 1e300 * np.exp(1e-5 * np.random.RandomState(0).normal(size=7))
+    batch = _amount_moments(np.stack([amounts, np.log(amounts)]), np.ones(7))
+    spread = np.var(np.concatenate([log_y, np.log(amounts)]))
+    floor = _dispersion_floor(_combine(_centred(raw), batch))
+    np.testing.assert_allclose(floor, 1e-10 * spread, rtol=1e-6)
 
 
 @pytest.mark.parametrize("first", [1, 2])

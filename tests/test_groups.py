@@ -229,6 +229,31 @@ def test_em_and_gradient_reach_the_same_grouped_optimum():
     assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, abs=1e-5)
 
 
+def test_em_and_gradient_weigh_the_softmax_gates_penalty_alike_with_groups():
+    # a softmax gate's M-step weighs the groups' data (1 / n_g a row, summing
+    # to the mean of 1 / n_g) against alpha as the joint objective does: its
+    # weights are not divided by their sum, as a gaussian gate's are (that
+    # shrank the penalty by the mean group size here: EM 1.75 nats above the
+    # gradient solver's optimum, its gate slopes 1.7 times as large)
+    X, y, groups, _ = _panel(seed=4)
+    fits = [
+        MoERegressor(
+            2,
+            gate_features=[0],
+            expert_features=[1],
+            alpha=0.05,
+            solver=solver,
+            tol=1e-10,
+            max_iter=3000,
+            random_state=0,
+        ).fit(X, y, groups=groups)
+        for solver in ("em", "gradient")
+    ]
+    assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, abs=1e-5)
+    slopes = [np.sort(np.abs(fit.gate_coef_[:, 0])) for fit in fits]
+    np.testing.assert_allclose(slopes[0], slopes[1], rtol=1e-4)
+
+
 def test_rows_in_any_order_and_labels_of_any_kind():
     X, y, groups, _ = _panel(seed=5)
     reg = MoERegressor(2, gate="constant", alpha=0, random_state=0).fit(

@@ -576,6 +576,52 @@ def test_a_hessian_of_samples_all_certain_is_estimated_from_them(
     assert np.linalg.norm(step - exact) < 0.1 * np.linalg.norm(exact)
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_hessian_rows_keep_each_parts_weight(monkeypatch, stride):
+    # every stride-th sample of each part (uncertain, certain), weighing its
+    # stride: the parts' total weight is kept, for a stride of 2 too
+    from skmoe import _multinomial
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 100)
+    monkeypatch.setattr(_multinomial, "CERTAIN_ROWS", 10)
+    n_uncertain, n_certain = 100 * stride, 10 * stride
+    n = n_uncertain + n_certain
+    certain = np.zeros(n, dtype=bool)
+    certain[np.random.RandomState(0).permutation(n)[:n_certain]] = True
+    p = np.where(certain, 1e-12, 0.3)
+    prob = np.stack([1 - p, p])[None]  # (1, 2, n)
+    design = np.vstack([np.ones(n), np.arange(n, dtype=float)])
+    weight = np.full((1, n), 0.5)
+    uncertain_part, certain_part = _multinomial._hessian_rows(np, design, weight, prob)
+    for part, rows, kept in (
+        (uncertain_part, ~certain, 100),
+        (certain_part, certain, 10),
+    ):
+        assert part[0].shape == (2, kept)
+        np.testing.assert_array_equal(part[0][1], design[1, rows][::stride])
+        assert np.sum(part[1]) == 0.5 * np.sum(rows)
+
+
+def test_a_sample_is_certain_only_where_every_problem_is(monkeypatch):
+    # two problems (experts): the first certain of every sample, the second of
+    # none; every sample is uncertain (it was certain where either problem
+    # was, and the second's Hessian came from CERTAIN_ROWS samples, not
+    # HESSIAN_ROWS)
+    from skmoe import _multinomial
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 100)
+    monkeypatch.setattr(_multinomial, "CERTAIN_ROWS", 10)
+    n = 300
+    p = np.stack([np.full(n, 1e-12), np.full(n, 0.3)])  # (problems, n)
+    prob = np.stack([1 - p, p], axis=1)  # (2, 2, n)
+    design = np.vstack([np.ones(n), np.arange(n, dtype=float)])
+    uncertain, certain = _multinomial._hessian_rows(
+        np, design, np.full((2, n), 1.0 / n), prob
+    )
+    assert certain is None
+    np.testing.assert_array_equal(uncertain[0][1], np.arange(0, n, 3))
+
+
 def test_em_on_separated_classes_beyond_the_hessian_rows_keeps_stepping(monkeypatch):
     # every sample certain (alpha=0): each Newton step was refused, EM stopped
     # at iteration 18 as if converged, after 40 RuntimeWarnings (overflow in

@@ -2079,6 +2079,14 @@ def test_float32_fits_of_a_constant_y_score_1():
     three = np.full(5, 3.3)
     assert constant_target_score(three, np.full(5, 2.0), np.float16) == 0.0
     assert constant_target_score(three, three * (1 + 1e-5), np.float16) == 1.0
+    # float32's tolerance is 1024 of its ulps, 1.22e-4 (the docstrings' 1.2e-4)
+    assert constant_target_score(three, three * (1 + 1.2e-4), np.float32) == 1.0
+    assert constant_target_score(three, three * (1 - 1.2e-4), np.float32) == 1.0
+    assert constant_target_score(three, three * (1 + 1.25e-4), np.float32) == 0.0
+    # float64 predictions (and any other dtype's) to 1e-9 of y, not 1024 ulps
+    for dtype in (np.float64, np.int64):
+        assert constant_target_score(three, three * (1 + 9e-10), dtype) == 1.0
+        assert constant_target_score(three, three * (1 + 1.1e-9), dtype) == 0.0
     X = np.random.RandomState(3).normal(size=(200, 1)).astype(np.float32)
     for Estimator, value in [(MoERegressor, 0.1), (MoEPoissonRegressor, 123.0)]:
         y = np.full(200, value)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from skmoe import (
     MoEClassifier,
@@ -307,6 +308,14 @@ def test_score_refuses_nan_at_rows_of_weight_zero(Estimator):
         y_bad[7] = np.nan
         with pytest.raises(ValueError, match="Input y contains NaN"):
             model.score(X, y_bad, sample_weight=weight)
+    # an unfitted model says so first, as scikit-learn's score (predict's
+    # first check), whatever the rows of weight 0 hold
+    X_bad = X.copy()
+    X_bad[7, 1] = np.nan
+    with pytest.raises(NotFittedError):
+        LinearRegression().score(X_bad, y, sample_weight=weight)
+    with pytest.raises(NotFittedError):
+        clone(model).score(X_bad, y, sample_weight=weight)
     # the finite rows of weight 0 still leave the score unchanged
     expected = model.score(
         X[weight > 0], y[weight > 0], sample_weight=weight[weight > 0]

@@ -548,3 +548,24 @@ def test_float32_amounts_that_round_to_zero_are_refused():
         MoEGammaRegressor(2, zero_inflated=True).fit(X.astype(np.float32), y)
     with pytest.raises(ValueError, match="hurdle model"):
         MoEGammaRegressor(1, zero_inflated=True).fit(X, y)
+
+
+def test_float32_predictions_of_a_constant_amount_score_1():
+    # R^2 of a zero-inflated model (its score) judges a constant y to the
+    # float32 predictions' own resolution, as MoERegressor.score: 3.3, not a
+    # float32 number, is predicted 7e-8 off (more than float64's 1e-9: it
+    # scored 0) and 1e-3 off still scores 0
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, 3.3, 0.0)
+    model = MoEGammaRegressor(2, zero_inflated=True, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(X, y)
+    far = X[:, 0] > 0.5
+    pred = model.predict(X[far])
+    assert pred.dtype == np.float32
+    off = np.max(np.abs(pred.astype(np.float64) / 3.3 - 1))
+    assert 1e-9 < off < 1024 * np.finfo(np.float32).eps
+    assert model.score(X[far], y[far]) == 1.0
+    assert model.score(X[far], y[far] * (1 + 1e-3)) == 0.0
