@@ -859,6 +859,22 @@ def test_batch_weight_scales_are_mean_weight_ratios_floored_above_zero():
     np.testing.assert_allclose(scales[::2], 2.0, rtol=1e-12)  # the heavy rows'
     np.testing.assert_array_equal(scales[1::2], SCALE_FLOOR)
     assert np.isfinite(1.0 / scales).all()
+    # one batch of every row: its mean over the epoch's is 1 exactly (the
+    # ratio of the two means computed apart is 1 - 5.6e-16 for these)
+    weight = np.random.RandomState(0).lognormal(0.0, 1.5, 400)
+    weight[::7] = 0.0
+    assert batch_weight_scales(weight, [np.arange(400)]) == [1.0]
+    # equal weights: 1, and 0 for a batch without a row of positive weight
+    weight = np.array([0.0, 0.0, 0.0, 2.0, 2.0, 0.0])
+    batches = [np.arange(3), np.arange(3, 6)]
+    assert batch_weight_scales(weight, batches) == [0.0, 1.0]
+    # ratios, whatever the weights' unit: near float64's largest numbers too
+    # (their sums overflowed to inf)
+    weight = np.random.RandomState(1).uniform(0.5, 1.0, 300)
+    batches = [np.arange(start, start + 30) for start in range(0, 300, 30)]
+    expected = batch_weight_scales(weight, batches)
+    big = batch_weight_scales(1e307 * weight, batches)
+    np.testing.assert_allclose(big, expected, rtol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")

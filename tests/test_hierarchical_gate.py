@@ -282,6 +282,21 @@ def test_groupings_stop_once_all_are_seen():
     assert Counting.draws < 100  # (the cap is 50 * ALL_GROUPINGS = 15000)
 
 
+@pytest.mark.parametrize(
+    "sizes, expected",
+    # 9! / (3!^3 3!) = 280 and 8! / (2!^4 4!) = 105: all of them; 10! / (5!^2
+    # 2!) = 126 all too; 10! / (2!^5 5!) = 945: MAX_GROUPINGS (200) of them
+    [((3, 3, 3), 280), ((2, 2, 2, 2), 105), ((5, 5), 126), ((2, 2, 2, 2, 2), 200)],
+)
+def test_groupings_are_all_of_them_up_to_300(sizes, expected):
+    from skmoe._nesting import _canonical, _groupings
+
+    sizes = np.array(sizes)
+    orders = list(_groupings(int(sizes.sum()), sizes, np.random.RandomState(0)))
+    assert len({_canonical(order, sizes) for order in orders}) == expected
+    assert len(orders) == expected
+
+
 def test_top_gate_score_is_the_penalized_maximum():
     # _top_gate_fit's score: the maximum over the softmax gate's parameters of
     # sum(targets * log_gate) - penalty, found here by scipy's BFGS
