@@ -33,10 +33,11 @@ class SolverOptions:
     noisy_gating: bool = False
 
 
-def _check_acceleration(options: SolverOptions, top_k, n_experts: int):
+def _check_acceleration(options: SolverOptions, top_k, n_experts: int, auto: bool):
     """Raise a ValueError where ``acceleration`` cannot run: SQUAREM
     extrapolates EM's iterates and keeps a point only where the objective did
-    not fall, which EM with ``top_k`` and classification EM do not promise."""
+    not fall, which EM with ``top_k`` and classification EM do not promise
+    (``auto``: ``n_experts`` is a candidate of ``n_experts="auto"``)."""
     name = f"acceleration={options.acceleration!r}"
     if options.solver != "em":
         raise ValueError(
@@ -50,8 +51,13 @@ def _check_acceleration(options: SolverOptions, top_k, n_experts: int):
             "follow. Set acceleration=None."
         )
     if is_sparse(top_k, n_experts):
+        experts = (
+            f"{n_experts} experts (a candidate of n_experts='auto')"
+            if auto
+            else f"n_experts={n_experts}"
+        )
         raise ValueError(
-            f"{name} cannot be used with top_k={top_k} < n_experts: EM with "
+            f"{name} cannot be used with top_k={top_k} < {experts}: EM with "
             "a truncated E-step can lower the objective, by which SQUAREM keeps "
             "or rejects its steps. Set acceleration=None or top_k=None."
         )
@@ -115,13 +121,14 @@ def check_solver_options(
         )
     if gate == "hierarchical" and options.prune_threshold > 0:
         raise ValueError(
-            "prune_threshold > 0 cannot be used with gate='hierarchical', whose "
-            "groups of experts are fixed by their number. Set prune_threshold=0 "
+            f"prune_threshold={options.prune_threshold:g} cannot be used with "
+            "gate='hierarchical', whose groups of experts are fixed by their "
+            "number. Set prune_threshold=0 "
             "and choose n_experts (n_experts='auto', GridSearchCV), or use "
             "gate='softmax' to prune."
         )
     if options.acceleration is not None:
-        _check_acceleration(options, top_k, n_experts)
+        _check_acceleration(options, top_k, n_experts, auto)
     if gate == "gaussian" and options.solver != "em":
         raise ValueError(
             f"gate='gaussian' is fitted by EM only (its M-step is closed form); "
@@ -138,8 +145,9 @@ def check_solver_options(
     softmax = "gate='softmax' with " if gate == "gaussian" else ""
     if options.balance_coef > 0 and options.solver == "em":
         raise ValueError(
-            "balance_coef > 0 adds a loss that EM does not optimize; use "
-            f"{softmax}solver='gradient' or solver='sgd', or set balance_coef=0."
+            f"balance_coef={options.balance_coef:g} adds a loss that EM does not "
+            f"optimize; got solver='em'. Use {softmax}solver='gradient' or "
+            "solver='sgd', or set balance_coef=0."
         )
     if options.noisy_gating and options.solver != "sgd":
         raise ValueError(

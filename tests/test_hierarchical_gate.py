@@ -204,7 +204,7 @@ def test_classifier_takes_the_tree_gate():
 
 def test_pruning_and_std_errors_are_refused():
     X, y = make_regimes(200, random_state=6)
-    with pytest.raises(ValueError, match="prune_threshold > 0 cannot be used"):
+    with pytest.raises(ValueError, match="prune_threshold=0.1 cannot be used"):
         MoERegressor(4, gate="hierarchical", prune_threshold=0.1).fit(X, y)
     model = MoERegressor(4, gate="hierarchical", random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="std_errors is not available"):

@@ -1,5 +1,6 @@
 """SQUAREM acceleration of EM (``acceleration="squarem"``)."""
 
+import re
 import warnings
 from functools import partial
 
@@ -17,6 +18,7 @@ from skmoe import (
     MoEPoissonRegressor,
     MoERegressor,
 )
+from skmoe._auto import AUTO_EXPERTS
 from skmoe._squarem import extrapolate
 
 
@@ -288,7 +290,7 @@ def test_a_rejected_extrapolation_falls_back_to_two_em_steps(monkeypatch):
     [
         ({"solver": "gradient"}, "accelerates EM; got solver='gradient'"),
         ({"solver": "sgd"}, "accelerates EM; got solver='sgd'"),
-        ({"top_k": 1}, "top_k=1 < n_experts"),
+        ({"top_k": 1}, "top_k=1 < n_experts=3: "),
         ({"assignment": "hard"}, "assignment='hard'"),
         ({"expert_estimator": Ridge()}, "does not expose"),
     ],
@@ -298,6 +300,21 @@ def test_acceleration_refuses_what_it_cannot_accelerate(options, match):
     model = MoERegressor(3, acceleration="squarem", **options)
     with pytest.raises(ValueError, match=match):
         model.fit(X, y)
+
+
+def test_acceleration_refusing_top_k_names_the_number_of_experts():
+    # the refusal said "top_k=2 < n_experts" without a number, also where
+    # n_experts="auto" and the number was one of its candidates, the least
+    # of them above top_k (those at or below it keep every expert)
+    X, y = _regression(n=100)
+    least = min(k for k in AUTO_EXPERTS if k > 2)
+    model = MoERegressor("auto", acceleration="squarem", top_k=2)
+    expected = f"top_k=2 < {least} experts (a candidate of n_experts='auto'): "
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match=re.escape("top_k=2 < n_experts=5: ")):
+        MoERegressor(5, acceleration="squarem", top_k=2).fit(X, y)
+    MoERegressor(2, acceleration="squarem", top_k=2, max_iter=2).fit(X, y)  # dense
 
 
 def test_acceleration_is_validated():

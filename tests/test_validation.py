@@ -3099,8 +3099,9 @@ def test_methods_after_fit_refuse_non_finite_y(Estimator):
     [
         (
             {"balance_coef": 0.1},
-            "balance_coef > 0 adds a loss that EM does not optimize; use "
-            "{}solver='gradient' or solver='sgd', or set balance_coef=0.",
+            "balance_coef=0.1 adds a loss that EM does not optimize; got "
+            "solver='em'. Use {}solver='gradient' or solver='sgd', or set "
+            "balance_coef=0.",
         ),
         (
             {"noisy_gating": True},
