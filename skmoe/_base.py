@@ -1504,7 +1504,7 @@ class BaseMixtureOfExperts(
         # (tuples of floats, as _feature_offset: no array to follow the
         # fitted attributes' namespace)
         self._fit_moments = tuple(tuple(part.tolist()) for part in moments)
-        # (and the weights they are of, which partial_fit's batches add to)
+        # (and the weights they are of, which a stream's batches add to)
         weight_totals = [float(np.sum(sample_weight))]
         vars(self).pop("_fitted_expert_estimator", None)
         if self._estimator_experts():  # what the experts are clones of
@@ -1514,7 +1514,14 @@ class BaseMixtureOfExperts(
                 tuple(part.tolist()) for part in target_moments
             )
             weight_totals.append(target_weight)
-        self._fit_moments_weights = tuple(weight_totals)
+        if self._streams():  # partial_fit's first batch: its stream adds to them
+            self._fit_moments_weights = tuple(weight_totals)
+        else:
+            # a fit's rows stand alone: pooled with a few rows of another
+            # scale, their spread moved within the check's (1000 rows, then 40
+            # of X * 200 by partial_fit: a warm fit on X * 200 continued the
+            # fit's parameters to R^2 -3e4, where a fresh fit had 0.92)
+            vars(self).pop("_fit_moments_weights", None)
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._fitted_acceleration = self.acceleration  # (and the displays')
         self._fitted_tol = self.tol  # (std_errors' advice)

@@ -755,12 +755,14 @@ class PartialFitMixin:
         """Add the batch's rows (of positive weight) to the features' and the
         targets' moments that a later warm ``fit`` compares its own with (see
         ``_warm_start._moved_features``), which are then those of every row
-        the model was fitted on: the last fit's and the batches' since, or
-        (``first``) the batches' since this one started the model. Without
-        them, a warm fit after a stream continued the stream's parameters on
-        features or targets of any scale (X * 200: R^2 -3e4 where a fresh
-        fit had 0.93). A model whose fit stored no weights to add to (one
-        pickled before them) keeps its moments."""
+        of the stream: the batches' since ``partial_fit`` started the model
+        (``first``: this one). Without them, a warm fit after a stream
+        continued the stream's parameters on features or targets of any
+        scale (X * 200: R^2 -3e4 where a fresh fit had 0.93). A model that
+        :meth:`fit` started keeps the fit's moments (it stores no weights to
+        add to, nor did one pickled before them): its parameters are the
+        fit's, and a few rows of another scale pooled with its rows moved
+        their spread within the check's (see ``_fit``)."""
         totals = vars(self).get("_fit_moments_weights")
         if not first and totals is None:
             return

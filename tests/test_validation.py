@@ -1343,6 +1343,39 @@ def test_a_warm_fit_after_a_stream_judges_the_streams_rows(Estimator):
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_a_warm_fit_after_fit_and_a_few_streamed_rows_judges_the_fits_rows(
+    Estimator,
+):
+    # partial_fit pooled 40 rows of X * 200 with fit's 1000 rows, whose
+    # spread then lay within 10 times X * 200's: a warm fit on X * 200
+    # continued the fit's parameters to R^2 -3e4 (a fresh fit: 0.92), where
+    # it fitted afresh before partial_fit stored moments
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 2)
+    target = np.where(X[:, 0] > 0, 3 * X[:, 1], -3 * X[:, 1]) + 0.3 * rng.randn(1000)
+    y = (target > 0).astype(int) if Estimator is MoEClassifier else target
+    params = dict(n_experts=2, solver="sgd", random_state=0)
+    model = Estimator(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.partial_fit(X[:40] * 200, y[:40])
+    # the fit's moments stand, as computed from its rows
+    np.testing.assert_allclose(model._fit_moments[0], X.mean(axis=0), atol=1e-14)
+    np.testing.assert_allclose(model._fit_moments[1], X.var(axis=0), rtol=1e-12)
+    model.set_params(warm_start=True)
+    with pytest.warns(SkmoeWarning, match="another scale than the last fit's"):
+        model.fit(X * 200, y)
+    fresh = Estimator(**params).fit(X * 200, y)
+    assert model.log_likelihood_ == fresh.log_likelihood_
+    # a stream that online EM's first batch started by fitting it pools its
+    # later batches with it, as computed from all of their rows at once
+    model = MoERegressor(n_experts=2, solver="em", gate="gaussian", random_state=0)
+    model.partial_fit(X[:800], target[:800]).partial_fit(X[800:], target[800:])
+    np.testing.assert_allclose(model._fit_moments[0], X.mean(axis=0), atol=1e-14)
+    np.testing.assert_allclose(model._fit_moments[1], X.var(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
 @pytest.mark.parametrize("move", ["scaled", "moved"])
 def test_a_warm_fit_on_moved_features_fits_afresh(Estimator, move):
     # two regimes split at x = 0, refitted warm on X times 200 or on X moved
