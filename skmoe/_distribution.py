@@ -868,8 +868,7 @@ def _unweighted(weights, components, value):
 def _mixture_cdf(y, weights, means, scales):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
     # z inf: ndtr 0 or 1; NaN (inf / inf) at a component of weight 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        z = (y[..., None] - means) / scales
+    z = _standardized(y, means, scales)
     return np.sum(_unweighted(weights, weights * special.ndtr(z), 0.0), axis=-1)
 
 
@@ -1058,17 +1057,19 @@ def _t_mixture_cdf(y, weights, means, scales, df):
 
 def _t_cdf_overflowing(df, z, half_offset, scales):
     """:func:`_t_cdf` at ``z = 2 half_offset / scales``, also where that ratio
-    (or the offset) overflowed to +-inf: there from the tail's series, with
+    (or the offset) overflowed to +-inf: from the halved offset where only the
+    offset did, and where the ratio did, from the tail's series, with
     log |z| = log |half_offset| + log 2 - log(scales).
 
     A |z| past the largest float still has a tail (df 0.5, scale 0.01: 4e-156
     at an offset of -1e307, z = -1e309), which a z of -inf made 0: the
     quantile 1e-155 was searched for above -1.8e308 and came out +inf.
     """
+    z, offending = _from_half_offset(z, half_offset, scales)
     out = _t_cdf(df, z)
-    # an infinite offset (y or a mean of +-inf) keeps its 0 or 1
-    overflowed = np.isinf(z) & np.isfinite(half_offset) & ~np.isinf(df)
-    if np.any(overflowed):
+    if offending is not None and np.any(
+        overflowed := offending & np.isinf(z) & ~np.isinf(df)  # the ratio too
+    ):
         nu = np.broadcast_to(df, z.shape)[overflowed]
         half = np.broadcast_to(half_offset, z.shape)[overflowed]
         scale = np.broadcast_to(scales, z.shape)[overflowed]
@@ -1077,6 +1078,24 @@ def _t_cdf_overflowing(df, z, half_offset, scales):
         out = np.array(out, copy=True)
         out[overflowed] = np.where(z[overflowed] < 0, lower, 1.0 - lower)
     return out
+
+
+def _from_half_offset(z, half_offset, scales):
+    """``z``, and where it is +-inf but ``half_offset`` finite (the offset
+    overflowed, not y or a mean), ``2 |half_offset| / scales`` of its sign:
+    inf where the ratio overflows too. Means of -+1.7e308 and scales of 1e308
+    gave z = inf for 3.15 at y = -1.45e308, and a Gaussian cdf of 0.29959 for
+    0.3.
+
+    Returns ``z`` and where it was so (None where nowhere, ``z`` unchanged).
+    """
+    # an infinite offset (y or a mean of +-inf) keeps its inf
+    offending = np.isinf(z) & np.isfinite(half_offset)
+    if not np.any(offending):
+        return z, None
+    with np.errstate(over="ignore"):
+        ratio = np.abs(half_offset) / scales * 2
+    return np.where(offending, np.copysign(ratio, z), z), offending
 
 
 def _mixture_ppf(q, weights, means, scales, df=None):
@@ -1128,9 +1147,18 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             np.broadcast_to(a, low.shape + a.shape[-1:])[rows] for a in parameters
         ]
         weights, means, scales = gathered[:3]
+        # where an offset y - mean can overflow (|y| <= 1.8e308: a mean of 2**960
+        # or more), z from the halved offset (means of -+1.7e308 and scales
+        # 1e308: a Gaussian quantile 0.3 was 1.5e-3 of itself off); always
+        # for Student t components, whose cdf takes it past the floats too
+        halved = df is not None or bool(
+            np.any(np.abs(np.where(weights > 0, means, 0.0)) >= 2.0**960)
+        )
         if df is None:
 
             def component_cdf(z, index, half_offset):
+                if half_offset is not None:
+                    z = _from_half_offset(z, half_offset, scales[index])[0]
                 return special.ndtr(z)
 
         else:
@@ -1158,7 +1186,7 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             # offset halved, which does not overflow where y and the mean do not)
             half_offset = (
                 None
-                if df is None
+                if not halved
                 else origin[:, None] / 2
                 - means[index] / 2
                 + t[:, None] * (unit[:, None] / 2)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.integrate import quad
+from scipy.optimize import brentq
 from sklearn.linear_model import LinearRegression
 
 from skmoe import MoERegressor, PredictiveMixture, PredictiveStudentTMixture
@@ -1208,6 +1209,32 @@ def test_logpdf_where_the_offset_overflows_but_z_does_not(df, sign):
     )
     if df is None or np.isinf(df):
         np.testing.assert_array_equal(dist.logpdf(sign * 1e308), [-np.inf])
+
+
+@pytest.mark.parametrize("df", [None, np.inf, 5.0, 1.0])
+def test_cdf_and_ppf_where_the_offset_overflows_but_z_does_not(df):
+    # means of -+1.7e308 and scales of 1e308: at y = -1.45e308, y - 1.7e308
+    # overflows, z = -3.15 does not; z = -inf made the Gaussian cdf 0.29959
+    # for 0.3 (and its quantile 0.3 1.5e-3 of itself off), a t one of df 5,
+    # from the far tail's series, 1.3e-4 of itself off
+    args = [[0.5, 0.5]], [[-1.7e308, 1.7e308]], [[1e308, 1e308]]
+    if df is None:
+        dist, frozen = PredictiveMixture(*args), stats.norm()
+    else:
+        dist = PredictiveStudentTMixture(*args, df)
+        frozen = stats.norm() if np.isinf(df) else stats.t(df)
+
+    def cdf(u):  # of the mixture at y = u * 1e308
+        return 0.5 * frozen.cdf(u + 1.7) + 0.5 * frozen.cdf(u - 1.7)
+
+    u = np.array([-1.45, -0.4, 1.5])
+    np.testing.assert_allclose(dist.cdf(u[:, None] * 1e308)[:, 0], cdf(u), rtol=1e-14)
+    np.testing.assert_allclose(
+        dist.sf(u[:, None] * 1e308)[:, 0], 1 - cdf(u), rtol=1e-14
+    )
+    for q in (0.3, 0.45, 0.7):
+        root = brentq(lambda u, q: cdf(u) - q, -3.0, 3.0, (q,), 1e-16, 1e-15)
+        np.testing.assert_allclose(dist.ppf(q), [root * 1e308], rtol=1e-13)
 
 
 def test_experts_with_more_coefficients_than_samples_are_told_why():
