@@ -1000,3 +1000,57 @@ def test_far_apart_regimes_with_covariates_keep_their_start():
     np.testing.assert_allclose(
         np.sort(model.expert_intercept_), np.log([1.0, 100.0, 1e4]), atol=0.2
     )
+
+
+def _floor_warnings(X, y, sample_weight=None, **params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MoENegativeBinomialRegressor(alpha=0.0, **params)
+        model.fit(X, y, sample_weight=sample_weight)
+    said = [str(w.message) for w in caught if "not the Poisson limit" in str(w.message)]
+    return model, said
+
+
+def test_the_floor_warning_starts_at_a_tenth_of_the_poisson_variance():
+    # Poisson counts at the floor 1e-8: the floor's variance mu + 1e-8 mu^2 is
+    # 1.05 times the Poisson one at a mean of 5e6 (no warning), 1.2 times at 2e7
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    for mean, warned in ((5e6, False), (2e7, True)):
+        y = rng.poisson(mean, size=300).astype(float)
+        model, said = _floor_warnings(X, y, n_experts=1)
+        assert model.expert_dispersion_[0] == pytest.approx(DISPERSION_FLOOR, rel=1e-6)
+        assert len(said) == warned
+    assert f"up to {1.0 + DISPERSION_FLOOR * y.mean():.3g} times" in said[0]
+
+
+def test_the_floor_warning_weighs_the_mean_count_by_the_sample_weights():
+    # a saturated fit of two groups of Poisson counts, means 1e3 and 3e7, at
+    # the floor: weighted 9 to 0.1 their mean count is about 3.3e5 (the
+    # floor's excess 0.0033, no warning); unweighted it would be 1.5e7 (0.15)
+    rng = np.random.RandomState(0)
+    group = np.repeat([0.0, 1.0], 150)
+    y = np.where(group == 0, rng.poisson(1e3, 300), rng.poisson(3e7, 300))
+    y = y.astype(float)
+    weight = np.where(group == 0, 9.0, 0.1)
+    assert DISPERSION_FLOOR * np.average(y, weights=weight) < 0.01
+    assert DISPERSION_FLOOR * np.mean(y) > 0.1
+    model, said = _floor_warnings(group[:, None], y, weight, n_experts=1)
+    assert model.expert_dispersion_[0] == pytest.approx(DISPERSION_FLOOR, rel=1e-6)
+    assert said == []
+
+
+def test_the_floor_warning_leaves_out_experts_above_the_floor():
+    # an overdispersed expert of mean 1e8 (phi 0.5, well above the floor)
+    # beside Poisson counts of mean 10 at the floor: the floor's excess is
+    # 1e-7 there, and the large mean's expert is not floored: no warning
+    rng = np.random.RandomState(0)
+    x = np.linspace(-1, 1, 400)
+    big = rng.negative_binomial(2, 2 / (2 + 1e8), size=400)
+    y = np.where(x < 0, big, rng.poisson(10, 400)).astype(float)
+    model, said = _floor_warnings(x[:, None], y, n_experts=2, random_state=0)
+    order = np.argsort(model.expert_dispersion_)
+    assert model.expert_dispersion_[order[0]] == pytest.approx(DISPERSION_FLOOR)
+    assert model.expert_dispersion_[order[1]] == pytest.approx(0.5, abs=0.15)
+    assert np.exp(model.expert_intercept_[order[1]]) > 1e7
+    assert said == []
