@@ -2624,3 +2624,70 @@ def test_a_runaway_mean_in_a_batch_of_other_units_names_the_feature():
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     assert len(messages) == 1
     assert "in a batch whose X's feature 'width' changed scale" in messages[0]
+
+
+def test_noisy_gating_steps_a_batch_of_heavier_rows_further(monkeypatch):
+    # two batches of rows of unequal weights: the first step of the noise
+    # coefficients is learning_rate times the gradient of that batch's
+    # log-likelihood per unit weight, times its mean weight over the data's
+    # (the batch's share of the full gradient, so that the steps are unbiased)
+    import skmoe._sgd
+
+    problem, gate_params, expert_params = random_problem("gaussian", "softmax", 2)
+    n = problem.design.shape[1]
+    # weight 4 but on the rows the epoch's permutation puts first
+    first = np.random.RandomState(5).permutation(n)[: n // 2]
+    weight = np.full(n, 4.0)
+    weight[first] = 1.0
+    problem = EMProblem(
+        problem.design, problem.Y, weight, problem.gate, problem.experts, 0.1, 2
+    )
+    start = 0.5 * np.random.RandomState(1).randn(*gate_params["coef"].shape)
+    state = SGDState(noise_coef=start.copy())
+    drawn = []
+
+    def recording(noise_coef, design, eps):
+        drawn.append((np.array(noise_coef), np.array(design), np.array(eps)))
+        return noisy_logit_offset(noise_coef, design, eps)
+
+    monkeypatch.setattr(skmoe._sgd, "noisy_logit_offset", recording)
+    sgd_epoch(
+        problem,
+        gate_params,
+        expert_params,
+        state,
+        np.random.RandomState(5),
+        batch_size=n // 2,
+        learning_rate=0.01,
+        balance_coef=0.0,
+        noisy_gating=True,
+    )
+    assert len(drawn) == 2
+    design, weight = np.asarray(problem.design), np.asarray(problem.sample_weight)
+    batch_design, eps = drawn[0][1], drawn[0][2]
+    # the first batch's rows, by their columns of the design
+    rows = np.array(
+        [
+            np.flatnonzero(np.all(design == column[:, None], axis=0))[0]
+            for column in batch_design.T
+        ]
+    )
+    scale = weight[rows].mean() / weight.mean()
+    assert scale == pytest.approx(1 / 2.5)
+    batch = skmoe._sgd._subproblem(problem, rows)
+
+    def value(flat):
+        offset, _ = noisy_logit_offset(flat.reshape(start.shape), batch_design, eps)
+        ev = evaluate(batch, gate_params, expert_params, logit_noise=offset)
+        return ev.log_likelihood / np.sum(weight[rows])
+
+    gradient = central_differences(value, start.ravel()).reshape(start.shape)
+    mean = np.average(design, axis=1, weights=weight)
+    variance = np.average((design - mean[:, None]) ** 2, axis=1, weights=weight)
+    units = np.r_[1.0, 1 / np.sqrt(variance[1:] + problem.alpha)]
+    np.testing.assert_allclose(
+        drawn[1][0] - start,
+        0.01 * units[:, None] ** 2 * scale * gradient,
+        rtol=1e-6,
+        atol=1e-10,
+    )
