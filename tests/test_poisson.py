@@ -1155,3 +1155,26 @@ def test_score_of_a_constant_y_where_predictions_underflow_is_r2_scores():
         expected = r2_score(y_new, predicted)
         assert model.score(X_new, y_new) == expected
     assert model.score([[-400.0], [-500.0]], [0.0, 0.0]) == 1.0
+
+
+def test_float32_rates_of_a_constant_score_1_where_a_mean_is_subnormal():
+    # a constant rate 1e-3, fitted in float32 to 3.4e-7 of itself (more than
+    # float64's 1e-9, within 1024 float32 ulps): it scores 1, as r2_score of a
+    # perfect fit, also where an exposure of 2e-38 makes a mean subnormal (the
+    # score then takes the log means; float64's tolerance scored it 0)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2)).astype(np.float32)
+    exposure = rng.uniform(0.5, 2, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkmoeWarning)  # (y is not integer)
+        model = MoEPoissonRegressor(n_experts=2, random_state=0)
+        model.fit(X, 1e-3 * exposure, exposure=exposure)
+    exposure[0] = 2e-38
+    y = 1e-3 * exposure
+    predicted = model.predict(X, exposure=exposure)
+    assert predicted.dtype == np.float32
+    assert predicted[0] < np.finfo(np.float32).smallest_normal
+    off = np.max(np.abs(predicted[1:] / y[1:] - 1))
+    assert 1e-9 < off < 1024 * np.finfo(np.float32).eps
+    assert model.score(X, y, exposure=exposure) == 1.0
+    assert r2_score(np.full(3, 1e-3), np.full(3, 1e-3)) == 1.0
