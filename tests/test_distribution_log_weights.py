@@ -864,3 +864,25 @@ def test_gamma_log_density_at_zero_of_shape_one_where_a_mean_underflows():
     assert_allclose(stats.expon.logpdf(0.0, scale=np.exp(eta[:, 1])), -eta[:, 1])
     by_hand = special.logsumexp(_log_gate(model, Xt) - eta, axis=1)
     assert_allclose(got, by_hand, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_count_log_density_where_an_exposure_shrinks_one_experts_rate_only():
+    # at an exposure of 1e-300, expert 0's rate is 1e3 (normal) and expert 1's
+    # 1e-320 (subnormal: 11 significant bits): the row is flagged for expert 1
+    # alone, whose log rate stands for its rate; log P(1) = log mu - mu is
+    # -736.8 there beside -993.1, so the subnormal rate's lost digits showed
+    model = MoEPoissonRegressor(2, **FIT).fit(X, Y_COUNT)
+    model.expert_coef_ = np.zeros_like(model.expert_coef_)
+    model.expert_intercept_ = np.log([1e303, 1e-20])
+    Xt, yt = X[:40], np.ones(40)
+    exposure = np.full(40, 1e-300)
+    eta = model.expert_intercept_ + np.log(1e-300)  # (log rates after it)
+    assert np.exp(eta[0]) >= np.finfo(float).smallest_normal
+    assert 0 < np.exp(eta[1]) < np.finfo(float).smallest_normal
+    got = model.predict_distribution(Xt, exposure=exposure).logpmf(yt)
+    components = eta - np.exp(eta)  # log P(1 | mu), closed form
+    by_hand = special.logsumexp(_log_gate(model, Xt) + components, axis=1)
+    assert_allclose(got, by_hand, rtol=1e-12)
+    lls = model.log_likelihood_samples(Xt, yt, exposure=exposure)
+    assert_allclose(got, lls, rtol=1e-12)
