@@ -1,6 +1,7 @@
 """Gradient solvers: analytic gradients, L-BFGS against EM, Adam, load balancing."""
 
 import copy
+import dataclasses
 import re
 import warnings
 from types import SimpleNamespace
@@ -2691,3 +2692,35 @@ def test_noisy_gating_steps_a_batch_of_heavier_rows_further(monkeypatch):
         rtol=1e-6,
         atol=1e-10,
     )
+
+
+def test_gradient_keeps_its_stop_where_the_em_check_steps_to_nan(monkeypatch):
+    # the one EM step that confirms an L-BFGS stop reaches a NaN objective
+    # (here made so): a NaN gains nothing, so the stop stands, finite and
+    # converged, within tol of EM's own optimum from the same start
+    import skmoe._gradient
+
+    problem, resp = fixed_start(MoERegressor, *regimes()[:2])
+    gate, experts = initial_params(problem, resp)
+    optimum = run_em(problem, params=(gate, experts), max_iter=2000, tol=1e-10)
+    assert optimum.converged
+    real, checks = skmoe._gradient.run_em, []
+
+    def nan_step(problem, params, max_iter, tol, **kwargs):
+        step = real(problem, params=params, max_iter=max_iter, tol=tol, **kwargs)
+        if max_iter != 1:
+            return step
+        checks.append(step.objective)
+        nan = {name: np.full_like(value, np.nan) for name, value in params[1].items()}
+        return dataclasses.replace(
+            step, objective=np.nan, converged=False, expert_params=nan
+        )
+
+    monkeypatch.setattr(skmoe._gradient, "run_em", nan_step)
+    with np.errstate(all="ignore"):
+        result = run_gradient(problem, gate, experts, tol=1e-5)
+    assert checks  # the check ran
+    assert result.converged
+    assert np.all(np.isfinite(result.objective_history))
+    assert all(np.all(np.isfinite(v)) for v in result.expert_params.values())
+    assert result.objective == pytest.approx(optimum.objective, abs=1e-5)  # (tol)
