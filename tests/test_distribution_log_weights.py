@@ -886,3 +886,21 @@ def test_count_log_density_where_an_exposure_shrinks_one_experts_rate_only():
     assert_allclose(got, by_hand, rtol=1e-12)
     lls = model.log_likelihood_samples(Xt, yt, exposure=exposure)
     assert_allclose(got, lls, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_zero_inflated_counts_at_ordinary_exposures_keep_the_plain_path():
+    # the point mass's rate 0 is no rate the exposure shrank: at exposures of
+    # 2 no row takes the log parts (every row did, 2.1 times the time of
+    # logpmf at 96000 rows), and logpmf is scipy's mixture of the rates
+    y = np.where(np.random.RandomState(1).rand(240) < 0.3, 0.0, Y_COUNT)
+    model = MoEPoissonRegressor(3, zero_inflated=True, **FIT).fit(X, y)
+    Xt, yt = X[:40], np.arange(40) % 3.0
+    dist = model.predict_distribution(Xt, exposure=np.full(40, 2.0))
+    assert getattr(dist, "_log_parts", None) is None
+    with np.errstate(divide="ignore"):
+        rates = 2.0 * np.exp(Xt @ model.expert_coef_.T + model.expert_intercept_)
+        components = stats.poisson.logpmf(yt[:, None], rates)
+        by_hand = special.logsumexp(np.log(model.predict_gate(Xt)) + components, 1)
+    assert np.any(rates == 0)  # the point mass
+    assert_allclose(dist.logpmf(yt), by_hand, rtol=1e-10)
