@@ -904,3 +904,28 @@ def test_zero_inflated_counts_at_ordinary_exposures_keep_the_plain_path():
         by_hand = special.logsumexp(np.log(model.predict_gate(Xt)) + components, 1)
     assert np.any(rates == 0)  # the point mass
     assert_allclose(dist.logpmf(yt), by_hand, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_count_log_density_where_the_expert_of_an_underflowed_gate_weight_leads():
+    # as above, counts of 1000: at rows whose rates the exposure of 1e-300
+    # took below the normal floats, an expert of gate weight 0 (log weight
+    # -3944, -4253) has log rates 7.0 and 11.6 above the other's, so a log
+    # P(1000) larger by more than its log weight lowers it; its kept log
+    # weight, not log(0), makes the log density
+    model = MoEPoissonRegressor(2, gate="gaussian", **FIT).fit(X, Y_COUNT)
+    Xt = _served(model, X[:40] * 100)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    normal = np.all(np.abs(eta) < 600, axis=1)  # rates normal before exposure
+    Xt, eta = Xt[normal], eta[normal] + np.log(1e-300)
+    log_gate = _log_gate(model, Xt)
+    yt = np.full(len(Xt), 1000.0)
+    terms = log_gate + 1000 * eta - np.exp(eta) - special.gammaln(1001)  # closed form
+    by_hand = special.logsumexp(terms, axis=1)
+    leader = np.argmax(terms, axis=1)
+    led = np.exp(log_gate[np.arange(len(Xt)), leader]) == 0
+    shrunk = np.any(np.exp(eta) < np.finfo(float).smallest_normal, axis=1)
+    assert np.any(led & shrunk)  # what the test is about
+    exposure = np.full(len(Xt), 1e-300)
+    got = model.predict_distribution(Xt, exposure=exposure).logpmf(yt)
+    assert_allclose(got, by_hand, rtol=1e-10)
