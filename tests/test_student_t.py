@@ -929,3 +929,41 @@ def test_auto_df_passes_over_a_single_expert_on_a_spike():
     np.testing.assert_allclose(auto.df_bic_, expected, rtol=1e-10)
     assert auto.df_ == grid[int(np.argmin(expected))]
     assert auto.expert_variance_[0] > 0.1
+
+
+@pytest.mark.parametrize("df", [0.5, 1.0])
+def test_an_expert_on_copies_of_a_few_points_is_a_collapse_at_any_df(df):
+    # 4 points copied 15 times beside a noisy regime: one expert's plane runs
+    # exactly through 3 of them (45 rows); along it the t log-likelihood of
+    # the 60 copies is 45 (-log s) + 15 df log s + O(1) (scipy, below), with
+    # no maximum. The collapse check weighed each value on the plane by its
+    # precision weight, (df + 1) / df: 3 at df = 0.5, 4 values counted 12 of
+    # 8 allowed (2 x 3 coefficients and a scale), and only "held up by the
+    # floor" was said, where df = 1 said "collapsed"
+    from skmoe.exceptions import DegenerateFitWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 2)
+    y = 1 + X @ [1.0, -1.0] + rng.randn(200)
+    points, values = 3 * rng.randn(4, 2), 10 + rng.randn(4)
+    X = np.vstack([X, np.repeat(points, 15, axis=0)])
+    y = np.concatenate([y, np.repeat(values, 15)])
+    # the plane through the first three points, in closed form
+    design = np.column_stack([np.ones(4), points])
+    plane = np.linalg.solve(design[:3], values[:3])
+    resid = np.repeat(values - design @ plane, 15)
+    scales = np.array([1e-2, 1e-4, 1e-6])
+    along = [stats.t.logpdf(resid, df, scale=s).sum() for s in scales]
+    assert np.all(np.diff(along) > 0)  # unbounded: 45 > 15 df
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = MoERegressor(n_experts=2, noise="student_t", df=df, random_state=0)
+        reg.fit(X, y)
+    k = int(np.argmin(reg.expert_variance_))
+    means = reg.expert_intercept_[k] + points @ reg.expert_coef_[k]
+    # the collapsed expert passes through three of the four points
+    assert np.sum(np.abs(means - values) < 1e-3) >= 3
+    degenerate = [w for w in caught if issubclass(w.category, DegenerateFitWarning)]
+    assert any(
+        f"Experts [{k}] of the kept run collapsed" in str(w.message) for w in degenerate
+    )

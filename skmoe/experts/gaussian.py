@@ -92,12 +92,16 @@ def few_distinct(
     beside its responsibility, as the M-step's least squares do (Student's
     t: ``(df + 1) / (df + d2)``, near 0 far from the expert's line): a t
     expert through a spike of equal values, its other samples far out in
-    its tails, holds the spike alone."""
+    its tails, holds the spike alone. Weights above 1 (up to ``(df + 1) /
+    df`` on the line) count as 1: a sample is never more than its
+    responsibility. (Unclipped, at df=0.5 each value on the line counted
+    3 times, and an expert through 4 points copied 15 times each, 12 of 8
+    allowed, was not a collapse.)"""
     distinct = np.full(close.shape, np.inf)
     mass = weighted_resp.sum(axis=0)
     kept = mass > 0
     if precision is not None:  # (the shares' sums over the experts unchanged)
-        weighted_resp = weighted_resp * precision
+        weighted_resp = weighted_resp * np.minimum(precision, 1.0)
     share = weighted_resp[:, kept] / mass[kept]
     y = y[kept]
     once = None if design is None else _once(design[:, kept].T)
