@@ -158,8 +158,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         so six times the cost) and keeps the fit of lowest training BIC,
         i.e. of highest log-likelihood at a number of experts (a profile
         likelihood; ``df_``, ``df_bic_``), passing over collapsed fits of
-        several experts as ``n_experts="auto"`` does, and BIC and AIC count the chosen
-        df as a parameter; a warm fit keeps the fitted df
+        several experts as ``n_experts="auto"`` does, and a single expert's
+        fit whose scale sits at or near its floor on a few distinct values
+        (a line through a spike of equal y that outweighs df times the other
+        samples, whose likelihood has no maximum), and BIC and AIC count the
+        chosen df as a parameter; a warm fit keeps the fitted df
         (4 after a fit without Student-t noise), and ``partial_fit`` needs a
         number or a fitted model. With ``df <= 2`` the noise variance is
         infinite, and so are the standard deviations of
