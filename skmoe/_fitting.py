@@ -300,8 +300,10 @@ def _check_float_range(values, dtype, name, remedy, weights=False):
             f"{name} has values too large for {dtype_name(np.dtype(dtype))}, X's "
             f"dtype (its largest is {top:.3g}): {remedy}, or use float64 X."
         )
-    # (NaN and inf: scikit-learn's check names them)
-    if weights and every and np.any(values > 0) and not np.any(cast > 0):
+    # (NaN, inf and negative weights: scikit-learn's check names them; -1
+    # beside weights of 1e-50 was called a weight too small for float32)
+    positive = weights and every and np.all(values >= 0) and np.any(values > 0)
+    if positive and not np.any(cast > 0):
         smallest = float(np.finfo(dtype).smallest_subnormal)
         raise ValueError(
             f"{name} has positive values, all too small for "

@@ -623,3 +623,9 @@ def test_weights_that_round_to_zero_in_float32_are_named(method):
     np.testing.assert_array_equal(scaled.predict(X), plain.predict(X))
     # in float64 X, the weights stand as they are (their sum is normalized)
     getattr(clone(model), method)(X.astype(np.float64), y, sample_weight=tiny)
+    # a negative weight among them is named as such (it was called one of
+    # the positive weights too small for float32), as in float64 X
+    negative = np.r_[-1.0, tiny[1:]]
+    for dtype in (np.float64, np.float32):
+        with pytest.raises(ValueError, match="Negative values in data passed to"):
+            getattr(clone(model), method)(X.astype(dtype), y, sample_weight=negative)
