@@ -109,12 +109,14 @@ from ._solvers import SOLVERS, SolverOptions, check_solver_options, solve
 from ._sparse import is_sparse, scatter_log_weights
 from ._std_errors import StdErrorsMixin
 from ._warm_start import (
+    POOLED_ROWS,
     WARM_TARGET_RATIO,
     _estimator_change,
     _feature_moments,
     _feature_ranges,
     _moved_features,
     _raise_if_features_changed,
+    _stored_moments_weights,
     _target_moments,
     _WarmStartFailed,
 )
@@ -1514,14 +1516,15 @@ class BaseMixtureOfExperts(
                 tuple(part.tolist()) for part in target_moments
             )
             weight_totals.append(target_weight)
-        if self._streams():  # partial_fit's first batch: its stream adds to them
-            self._fit_moments_weights = tuple(weight_totals)
-        else:
-            # a fit's rows stand alone: pooled with a few rows of another
-            # scale, their spread moved within the check's (1000 rows, then 40
-            # of X * 200 by partial_fit: a warm fit on X * 200 continued the
-            # fit's parameters to R^2 -3e4, where a fresh fit had 0.92)
-            vars(self).pop("_fit_moments_weights", None)
+        # partial_fit's first batch: its stream adds to them, up to
+        # POOLED_ROWS rows; a fit's rows stand alone: pooled with a few rows
+        # of another scale, their spread moved within the check's (1000 rows,
+        # then 40 of X * 200 by partial_fit: a warm fit on X * 200 continued
+        # the fit's parameters to R^2 -3e4, where a fresh fit had 0.92)
+        rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
+        _stored_moments_weights(
+            self, weight_totals, rows if self._streams() else POOLED_ROWS
+        )
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._fitted_acceleration = self.acceleration  # (and the displays')
         self._fitted_tol = self.tol  # (std_errors' advice)

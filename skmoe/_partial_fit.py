@@ -59,6 +59,7 @@ from ._warm_start import (
     _feature_ranges,
     _judged_rates,
     _raise_if_features_changed,
+    _stored_moments_weights,
     _stream_scale_message,
     _target_moments,
 )
@@ -754,18 +755,22 @@ class PartialFitMixin:
     def _add_fit_moments(self, X, y, sample_weight, target, first):
         """Add the batch's rows (of positive weight) to the features' and the
         targets' moments that a later warm ``fit`` compares its own with (see
-        ``_warm_start._moved_features``), which are then those of every row
-        of the stream: the batches' since ``partial_fit`` started the model
-        (``first``: this one). Without them, a warm fit after a stream
-        continued the stream's parameters on features or targets of any
-        scale (X * 200: R^2 -3e4 where a fresh fit had 0.93). A model that
-        :meth:`fit` started keeps the fit's moments (it stores no weights to
-        add to, nor did one pickled before them): its parameters are the
-        fit's, and a few rows of another scale pooled with its rows moved
-        their spread within the check's (see ``_fit``)."""
+        ``_warm_start._moved_features``), which are then those of the
+        stream's rows since ``partial_fit`` started the model (``first``:
+        this one), up to ``POOLED_ROWS`` of them; later batches leave them
+        as they are (a few rows of another scale, pooled with all of the
+        stream's, moved their spread within the check's). Without them, a
+        warm fit after a stream continued the stream's parameters on
+        features or targets of any scale (X * 200: R^2 -3e4 where a fresh
+        fit had 0.93). A model that :meth:`fit` started keeps the fit's
+        moments (it stores no weights to add to, nor did one pickled before
+        them): its parameters are the fit's (see ``_fit``)."""
         totals = vars(self).get("_fit_moments_weights")
         if not first and totals is None:
             return
+        rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
+        if not first:  # (a model pickled without the count: from here)
+            rows += vars(self).get("_fit_moments_rows", 0)
         batch = [(float(np.sum(sample_weight)), *_batch_moments(X, sample_weight))]
         if is_regressor(self):
             y = host(y)
@@ -783,7 +788,7 @@ class PartialFitMixin:
             batch = [_combined_moments((w, *r), b) for w, r, b in pairs]
         for name, (_, *moments) in zip(names, batch, strict=False):
             setattr(self, name, tuple(tuple(np.asarray(m).tolist()) for m in moments))
-        self._fit_moments_weights = tuple(total for total, *_ in batch)
+        _stored_moments_weights(self, [total for total, *_ in batch], rows)
 
     def _runaway_message(self, predicted, y, sample_weight, exposure, moved=None):
         """The overshoot warning's text where a predicted mean of the batch's

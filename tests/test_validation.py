@@ -34,6 +34,7 @@ from skmoe import (
     MoERegressor,
 )
 from skmoe._regressor import VARIANCE_FLOOR, r2_score_at_scale
+from skmoe._warm_start import POOLED_ROWS
 from skmoe.exceptions import SkmoeWarning
 
 ESTIMATORS = [MoERegressor, MoEClassifier, MoEGammaRegressor]
@@ -1373,6 +1374,41 @@ def test_a_warm_fit_after_fit_and_a_few_streamed_rows_judges_the_fits_rows(
     model.partial_fit(X[:800], target[:800]).partial_fit(X[800:], target[800:])
     np.testing.assert_allclose(model._fit_moments[0], X.mean(axis=0), atol=1e-14)
     np.testing.assert_allclose(model._fit_moments[1], X.var(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_a_warm_fit_after_a_long_stream_and_a_few_rows_judges_its_first_rows(
+    Estimator,
+):
+    # a stream of 1000 rows pooled 40 more of X * 200 with them, whose spread
+    # then lay within 10 times X * 200's: a warm fit on X * 200 continued the
+    # stream's parameters (R^2 -2774 where a fresh fit had 0.92); the stream's
+    # moments stay those of its first POOLED_ROWS rows
+    assert POOLED_ROWS == 1000
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 2)
+    target = np.where(X[:, 0] > 0, 3 * X[:, 1], -3 * X[:, 1]) + 0.3 * rng.randn(1000)
+    y = (target > 0).astype(int) if Estimator is MoEClassifier else target
+    weight = rng.uniform(0.5, 2.0, 1000)
+    params = dict(n_experts=2, solver="sgd", random_state=0)
+    classes = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+    model = Estimator(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for start in range(0, 1000, 200):
+            rows = slice(start, start + 200)
+            model.partial_fit(X[rows], y[rows], sample_weight=weight[rows], **classes)
+        model.partial_fit(X[:40] * 200, y[:40])
+    # the first 1000 rows' moments, as computed from all of them at once
+    mean = np.average(X, axis=0, weights=weight)
+    variance = np.average((X - mean) ** 2, axis=0, weights=weight)
+    np.testing.assert_allclose(model._fit_moments[0], mean, rtol=1e-12)
+    np.testing.assert_allclose(model._fit_moments[1], variance, rtol=1e-12)
+    model.set_params(warm_start=True)
+    with pytest.warns(SkmoeWarning, match="another scale than the last fit's"):
+        model.fit(X * 200, y)
+    fresh = Estimator(**params).fit(X * 200, y)
+    assert model.log_likelihood_ == fresh.log_likelihood_
 
 
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
