@@ -1523,3 +1523,42 @@ def test_the_far_out_check_reads_only_blocks_of_rows_light_enough_to_be_far(
     assert list(far) == [150, 151, 700] and list(columns) == [0, 1, 2]
     assert {(key.start, key.stop) for key in seen} == {(100, 200), (700, 800)}
     assert np.all((labels >= 0) & (labels < 3))
+
+
+@pytest.mark.parametrize("case", ["off_centre", "share_1e-9"])
+def test_the_far_out_check_finds_every_row_beyond_far_out(monkeypatch, case):
+    # _unplaceable reads only the columns whose bound (1 + |mean|) / std
+    # passes FAR_OUT, and in them only rows of a weight share under 2e-8
+    # (Chebyshev: share * distance^2 <= 1); the rows it finds are those of
+    # any column beyond FAR_OUT standard deviations, counted here over every
+    # row and column: a column of values near 1000 (sd 0.15) with a light row
+    # at -1000, 1.3e4 sds out, whose bound without |mean| is 6.7e3; a row of
+    # weight share 1e-9, 1.7e4 sds out in y
+    from skmoe import _init
+
+    found = []
+    check = _init._unplaceable
+
+    def spying(Z, sample_weight, reach):
+        brute = np.flatnonzero(np.any(np.abs(Z) > _init.FAR_OUT, axis=1))
+        left_out = check(Z, sample_weight, reach)
+        found.append((brute, None if left_out is None else np.flatnonzero(left_out)))
+        return left_out
+
+    monkeypatch.setattr(_init, "_unplaceable", spying)
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 2)
+    y = rng.randn(1000)
+    weight = np.ones(1000)
+    if case == "off_centre":
+        X[:, 0] = 1000 + 0.15 * rng.randn(1000)
+        X[7, 0] = -1000.0
+        weight[7] = 1e-12
+    else:
+        y[7] = 2e4
+        weight[7] = 1e-6
+    labels = _init._kmeans_labels(X, y, weight, 3, np.random.RandomState(0))
+    brute, left_out = found.pop()
+    assert list(brute) == [7]
+    assert left_out is not None and list(left_out) == [7]
+    assert np.all((labels >= 0) & (labels < 3))
