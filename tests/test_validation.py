@@ -4378,3 +4378,57 @@ def test_a_weighted_fit_keeps_the_weighted_moments_of_y():
     variance = np.average((y - mean) ** 2, weights=weight)
     moments = np.ravel(model._fit_target_moments)
     np.testing.assert_allclose(moments, [mean, variance], rtol=1e-12)
+
+
+@pytest.mark.parametrize("moments", ["_feature_moments", "_batch_moments"])
+def test_moments_of_a_constant_feature_are_its_value_and_0(moments):
+    # a feature constant over the rows of positive weight has its value as
+    # its mean and a variance of exactly 0, and two such sets of rows
+    # combined stay so; the weighted mean of 0.1 over uneven weights is an
+    # ulp off 0.1, and two such means differed (a variance of ~1e-34); the
+    # other feature's moments as np.average's
+    from skmoe import _warm_start
+
+    rng = np.random.RandomState(0)
+    found = []
+    for n in (300, 500):
+        X = np.c_[np.full(n, 0.1), rng.randn(n)]
+        weight = rng.uniform(0.1, 3.0, n)
+        weight[:7] = 0.0
+        mean, variance = getattr(_warm_start, moments)(X, weight)
+        assert mean[0] == 0.1 and variance[0] == 0.0
+        expected = np.average(X[:, 1], weights=weight)
+        np.testing.assert_allclose(mean[1], expected, rtol=1e-12)
+        spread = np.average((X[:, 1] - expected) ** 2, weights=weight)
+        np.testing.assert_allclose(variance[1], spread, rtol=1e-12)
+        found.append((weight.sum(), mean, variance))
+    total, mean, variance = _warm_start._combined_moments(*found)
+    assert mean[0] == 0.1 and variance[0] == 0.0
+
+
+def test_a_count_streams_target_moments_pool_the_rates_by_exposure():
+    # partial_fit pools each batch's rates y / e, weighted by the exposure
+    # e, with the former batches' by the sum of those weights: a second
+    # batch at exposures 20 to 60 weighs 20 times the first (1 to 3)
+    from skmoe import MoEPoissonRegressor
+
+    rng = np.random.RandomState(0)
+    Xs, rates, weights = [], [], []
+    model = MoEPoissonRegressor(n_experts=2, solver="sgd", random_state=0)
+    for low, high in ((1.0, 3.0), (20.0, 60.0)):
+        X = rng.randn(200, 2)
+        exposure = rng.uniform(low, high, 200)
+        y = rng.poisson(np.exp(0.5 + 0.3 * X[:, 0]) * exposure)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.partial_fit(X, y, exposure=exposure)
+        Xs.append(X)
+        rates.append(y / exposure)
+        weights.append(exposure)
+    rates, weights = np.concatenate(rates), np.concatenate(weights)
+    mean = np.average(rates, weights=weights)
+    variance = np.average((rates - mean) ** 2, weights=weights)
+    np.testing.assert_allclose(model._fit_target_moments[0], [mean], rtol=1e-12)
+    np.testing.assert_allclose(model._fit_target_moments[1], [variance], rtol=1e-12)
+    X = np.concatenate(Xs)
+    np.testing.assert_allclose(model._fit_moments[0], X.mean(axis=0), rtol=1e-12)
