@@ -967,3 +967,21 @@ def test_an_expert_on_copies_of_a_few_points_is_a_collapse_at_any_df(df):
     assert any(
         f"Experts [{k}] of the kept run collapsed" in str(w.message) for w in degenerate
     )
+
+
+@pytest.mark.parametrize("precision", [1.5, 3.0])
+def test_few_distinct_counts_a_value_at_most_once_whatever_its_precision(precision):
+    # one expert close to its floor takes all of 60 rows, 15 copies of each
+    # of 4 values: 4 distinct values, fewer than the 2 x 3 allowed for 3
+    # parameters, however far above 1 the rows' precision weights are (up to
+    # (df + 1) / df: 3 at df = 0.5): a row counts its responsibility at most
+    from skmoe.experts.gaussian import few_distinct
+
+    y = np.repeat([0.0, 1.0, 2.5, 7.0], 15)
+    resp = np.ones((1, 60))
+    for scale in (1.0, precision):
+        weights = np.full((1, 60), scale)
+        few = few_distinct(y, resp, np.array([True]), [1e-3], 3, precision=weights)
+        assert few.tolist() == [True]
+    # 3 values per parameter's pair are not few
+    assert not few_distinct(y, resp, np.array([True]), [1e-3], 2, precision=weights)[0]
