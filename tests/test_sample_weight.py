@@ -517,20 +517,26 @@ def test_heavier_rows_elsewhere_do_not_lower_an_experts_samples():
     assert auto.fit(X, y).n_experts_ == 2
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-170, 1e170])
 @pytest.mark.parametrize("heavy", [1.0, 3.0, 1e6])
 @pytest.mark.parametrize("n_rows", [5, 6])
-def test_an_experts_samples_are_its_rows_whatever_the_others_weigh(heavy, n_rows):
+def test_an_experts_samples_are_its_rows_whatever_the_others_weigh(
+    heavy, n_rows, scale
+):
     # expert 1 takes n_rows rows of weight 1 (responsibility 1), expert 0 20
     # rows of weight `heavy`: expert 1 has n_rows samples, as on its rows
     # alone (Kish's number of equal weights), and 6 are needed: a warning
-    # exactly below 6, whatever the other rows weigh
+    # exactly below 6, whatever the other rows weigh. Every weight times
+    # 1e170 or 1e-170 too: Kish's number is unchanged by a common factor,
+    # where the weights' squares (1e680 or 1e-680) overflow or underflow
+    # unless taken over the largest weight
     from skmoe._diagnostics import _few_samples
 
     rng = np.random.RandomState(0)
     x0, x1 = rng.uniform(-3, 3, 20), rng.uniform(-3, 3, n_rows)
     X = np.r_[x0, x1][:, None]
     y = np.r_[0.1 * rng.randn(20), 100 + x1 + 0.1 * rng.randn(n_rows)]
-    weight = np.r_[np.full(20, heavy), np.ones(n_rows)]
+    weight = np.r_[np.full(20, heavy), np.ones(n_rows)] * scale
     experts = GaussianLinearExperts(1e-10)
     gate = GATES["constant"]()
     problem = EMProblem(design_matrix(np, X), y, weight, gate, experts, 0.0)
@@ -629,30 +635,3 @@ def test_weights_that_round_to_zero_in_float32_are_named(method):
     for dtype in (np.float64, np.float32):
         with pytest.raises(ValueError, match="Negative values in data passed to"):
             getattr(clone(model), method)(X.astype(dtype), y, sample_weight=negative)
-
-
-@pytest.mark.parametrize("scale", [1e-170, 1e170])
-@pytest.mark.parametrize("n_rows", [5, 6])
-def test_an_experts_samples_do_not_depend_on_the_weights_scale(scale, n_rows):
-    # as above with every weight times 1e170 or 1e-170: Kish's number is
-    # unchanged by a common factor (n_rows for expert 1's rows of equal
-    # weight, 20 for expert 0's), where the weights' squares (1e680 or
-    # 1e-680) overflow or underflow unless taken over the largest weight
-    from skmoe._diagnostics import _few_samples
-
-    rng = np.random.RandomState(0)
-    x0, x1 = rng.uniform(-3, 3, 20), rng.uniform(-3, 3, n_rows)
-    X = np.r_[x0, x1][:, None]
-    y = np.r_[0.1 * rng.randn(20), 100 + x1 + 0.1 * rng.randn(n_rows)]
-    weight = np.r_[np.full(20, 3.0), np.ones(n_rows)] * scale
-    experts = GaussianLinearExperts(1e-10)
-    gate = GATES["constant"]()
-    problem = EMProblem(design_matrix(np, X), y, weight, gate, experts, 0.0)
-    coef = np.c_[np.zeros(2), [100.0, 1.0]]
-    result = SimpleNamespace(
-        gate_params={"coef": np.zeros((2, 2))},
-        expert_params={"coef": coef, "variance": np.ones(2)},
-    )
-    few, needed = _few_samples(problem, result)
-    assert needed == 6
-    assert few.tolist() == ([1] if n_rows < needed else [])
