@@ -2373,17 +2373,26 @@ def test_the_em_finish_prints_its_steps_and_records_the_returned_model(capsys):
     # the returned model's (EM's own value of a hierarchical gate's last step
     # differed from evaluate's in the last digit: the documented
     # log_likelihood_history_.index(log_likelihood_) raised)
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(200, 2)).astype(np.float32)
-    y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(size=200)
+    # Whether EM steps after L-BFGS's last stop depends on float32's
+    # rounding: seed 1 did on one machine's kernels, and 7 and 10 of seeds 1
+    # to 11 on another's; each such fit shows them and converges
     params = dict(n_experts=3, n_init=1, random_state=1, solver="gradient")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model = MoERegressor(verbose=2, **params).fit(X, y)
-    lines = capsys.readouterr().out.splitlines()
-    last_stop = max(i for i, line in enumerate(lines) if "L-BFGS:" in line)
-    assert any("Iteration" in line for line in lines[last_stop:])
-    assert model.converged_
+    finished = []
+    for seed in range(1, 12):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(200, 2)).astype(np.float32)
+        y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(
+            size=200
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = MoERegressor(verbose=2, **dict(params, random_state=seed))
+            model.fit(X, y)
+        lines = capsys.readouterr().out.splitlines()
+        last_stop = max(i for i, line in enumerate(lines) if "L-BFGS:" in line)
+        if any("Iteration" in line for line in lines[last_stop:]):
+            finished.append(model.converged_)
+    assert finished and all(finished)
     for seed, n_experts in ((13, 4), (24, 4)):
         rng = np.random.default_rng(seed)
         X = rng.normal(size=(200, 2))
