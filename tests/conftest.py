@@ -52,3 +52,23 @@ def xor_classes():
     X = rng.uniform(-1, 1, size=(300, 2))
     y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")
     return X, y
+
+
+@pytest.fixture
+def count_cdf_calls(monkeypatch):
+    """A list that grows by one on each call of the count mixtures' probabilities.
+
+    The count quantiles search by evaluating the mixture's cdf; the number of
+    evaluations is what their bracket tests bound.
+    """
+    import skmoe._count_distribution as module
+
+    calls = []
+    probabilities = module._probabilities
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return probabilities(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_probabilities", counted)
+    return calls

@@ -332,20 +332,13 @@ def test_draws_past_the_largest_float_are_inf_not_nan():
     assert abs(np.mean(np.isinf(draws)) - expected) < 5 * sd
 
 
-def test_components_of_weight_zero_do_not_widen_the_quantile_search(monkeypatch):
+def test_components_of_weight_zero_do_not_widen_the_quantile_search(
+    count_cdf_calls,
+):
     # a component of weight 0 takes no part in the cdf; its rate of 1e300
     # set the bracket, and the bisection ran over 1e300 counts (some 1000
     # cdf evaluations for about 10)
-    import skmoe._count_distribution as module
-
-    calls = []
-    probabilities = module._probabilities
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return probabilities(*args, **kwargs)
-
-    monkeypatch.setattr(module, "_probabilities", counted)
+    calls = count_cdf_calls
     means = np.array([2.0, 7.5, 40.0])
     q = np.array([0.01, 0.5, 0.99])[:, None]
     expected = stats.poisson.ppf(q, means)
