@@ -395,3 +395,26 @@ def test_warm_start_of_estimator_experts_is_not_checked_for_a_point_mass():
     ).fit(X, y)
     model.set_params(warm_start=True).fit(X, y)
     assert len(model.experts_) == 2
+
+
+@pytest.mark.parametrize("family", ["poisson", "gamma"])
+def test_marked_makes_the_first_expert_the_point_mass_and_keeps_the_others(family):
+    # _marked's coefficients: the first expert's column the point mass
+    # (intercept ZERO_LOG_RATE, slopes 0), the others' columns unchanged; the
+    # intercepts' row was replaced, the first expert's slopes kept (and it no
+    # point mass by point_mass_columns) and the others' intercepts zeroed
+    from skmoe.experts._point_mass import ZERO_LOG_RATE, point_mass_columns
+    from skmoe.experts.gamma import GammaExperts
+    from skmoe.experts.poisson import PoissonExperts
+
+    experts = (
+        PoissonExperts(zero_inflated=True)
+        if family == "poisson"
+        else GammaExperts(1e-6, zero_inflated=True)
+    )
+    coef = np.random.RandomState(0).normal(size=(4, 3))
+    marked = experts._marked(np, coef.copy())
+    expected = coef.copy()
+    expected[:, 0] = [ZERO_LOG_RATE, 0.0, 0.0, 0.0]
+    np.testing.assert_array_equal(marked, expected)
+    np.testing.assert_array_equal(point_mass_columns(np, marked), [True, False, False])

@@ -53,12 +53,15 @@ class PointMassMixin:
 
     def _marked(self, xp, coef: Array) -> Array:
         """``coef`` (n_features + 1, K) with the first expert the point mass
-        (intercept ``ZERO_LOG_RATE``) where the model is zero-inflated."""
+        (intercept ``ZERO_LOG_RATE``, slopes 0) where the model is
+        zero-inflated, the other experts as they are. (The intercepts' row was
+        replaced: the others' intercepts set to 0, the first expert's slopes
+        kept, which ``point_mass_columns`` then did not find.)"""
         if not self.zero_inflated or coef.shape[1] == 0:
             return coef
-        mark = [ZERO_LOG_RATE] + [0.0] * (coef.shape[1] - 1)
+        mark = [ZERO_LOG_RATE] + [0.0] * (coef.shape[0] - 1)
         mark = xp.asarray(mark, dtype=coef.dtype, device=device(coef))
-        return xp.concat([mark[None, :], coef[1:, :]], axis=0)
+        return xp.concat([mark[:, None], coef[:, 1:]], axis=1)
 
     def _fit_others(self, xp, params: Params, weighted_resp: Array, fit) -> Params:
         """The M-step ``fit(params, weighted_resp)`` of the experts other than
