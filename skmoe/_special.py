@@ -45,7 +45,12 @@ def log_gamma(xp, x, order=0):
     """``log Gamma(x)``, ``digamma(x)`` or ``trigamma(x)`` (``order`` 0, 1, 2)
     of positive ``x``, in ``x``'s namespace: shifted up to ``STIRLING_FROM``
     by the recurrences (``log Gamma(x) = log Gamma(x + 1) - log(x)``, and their
-    derivatives), then Stirling's series, to about 1e-14 relative. (The Array
+    derivatives), then Stirling's series, in float64 to 1e-14 of ``max(1,
+    |value|)``: absolute where the value is below 1 (near log Gamma's zeros at
+    1 and 2 and digamma's at 1.46 its relative error has no bound), relative
+    beyond (against mpmath from 1e-300 to 1e300: log Gamma to 6.6e-15,
+    digamma 1.3e-15, trigamma 6.6e-16; log Gamma of 1e8 to 4e-16 of its
+    1.7e9, 7e-7 absolute). (The Array
     API has no special functions; scipy's ``polygamma(1, x)`` took 28 ms on
     3e5 values where these take a few, and on another namespace they would
     copy to the host.)"""
