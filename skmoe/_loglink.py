@@ -42,8 +42,14 @@ def _heavy_tail(problem, columns):
     weight = to_numpy(problem.sample_weight).astype(np.float64)
     rows = weight > 0
     weight = weight[rows] / np.sum(weight[rows])
+    values = design[:, rows].astype(np.float64)
+    # each feature by a power of two near its largest magnitude (exactly: the
+    # same ratios), whose squares then neither overflow nor underflow: a
+    # Cauchy feature times 1e200 or 1e-200 had an infinite or zero standard
+    # deviation, and was not named
+    exponent = np.frexp(np.max(np.abs(values), axis=1, initial=0.0))[1]
+    values = np.ldexp(values, -exponent[:, None])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        values = design[:, rows].astype(np.float64)
         spread = values - (values @ weight)[:, None]
         std = np.sqrt(spread**2 @ weight)
         far = np.max(np.abs(spread), axis=1) / std

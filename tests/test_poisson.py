@@ -9,7 +9,7 @@ import pytest
 from _references import assert_lone_expert_stream_judges_scales_as_fit
 from scipy.optimize import approx_fprime, minimize
 from scipy.special import gammaln, log_softmax, logsumexp, xlogy
-from scipy.stats import poisson
+from scipy.stats import kurtosis, poisson
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import d2_tweedie_score, r2_score
 from sklearn.model_selection import GridSearchCV
@@ -872,6 +872,27 @@ def test_extreme_means_from_heavy_tailed_features_name_the_feature():
     Problem.design = np.vstack([np.ones(100_000), rng.exponential(size=100_000)])
     Problem.sample_weight = np.ones(100_000)
     assert _heavy_tail(Problem, None) is None
+
+
+def test_heavy_tail_names_features_whose_squares_overflow_or_underflow():
+    # a Cauchy feature times 1e200 (squares inf: an infinite standard
+    # deviation) or 1e-200 (squares 0) was not named; its farthest value lies
+    # as many standard deviations out at any scale (numbers of the feature
+    # itself, its heavy tail also by scipy's excess kurtosis)
+    from skmoe._loglink import _heavy_tail
+
+    rng = np.random.RandomState(0)
+    x = rng.standard_cauchy(500)
+    assert kurtosis(x) > 100
+    far = np.max(np.abs(x - x.mean())) / x.std()
+    expected = f"feature 1 of X has a training value {far:.3g} standard deviations"
+
+    class Problem:
+        sample_weight = np.ones(500)
+
+    for scale in (1.0, 1e200, 1e-200):
+        Problem.design = np.vstack([np.ones(500), rng.randn(500), scale * x])
+        assert expected in _heavy_tail(Problem, None)
 
 
 def test_joint_halving_never_lowers_the_weighted_sum():
