@@ -4,6 +4,8 @@ samples for their parameters, a gate's collapse, and broken-down numerics;
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._backend import to_numpy, widest_float
@@ -86,9 +88,20 @@ def _few_samples(problem, result):
     unit = weight / xp.max(weight)
     mass = unit[None, :] * resp  # (in the wider dtype)
     del resp  # (see _at_lower_bound)
+    # each expert's mass and weights over a power of two near its largest
+    # mass, at least 1 (exactly: the same count; the scaled products at most
+    # twice the factor): where an expert's rows weighed under 1e-154 of the
+    # heaviest, their squares underflowed, and 30 rows counted 4e-10
+    finfo = xp.finfo(mass.dtype)
+    largest = xp.max(mass, axis=1)
+    largest = xp.where(largest > 0, largest, xp.ones_like(largest))
+    lowest = 24.0 - math.floor(math.log2(float(finfo.max)))  # (-999 in float64)
+    exponent = xp.clip(xp.floor(xp.log2(largest)), lowest, 0.0)
+    factor = (2.0 ** (-exponent))[:, None]
+    mass = mass * factor
     total = xp.sum(mass, axis=1)
-    squares = xp.sum(mass * unit[None, :], axis=1)  # (<= total: unit <= 1)
-    tiny = float(xp.finfo(mass.dtype).smallest_normal)
+    squares = xp.sum(mass * (unit[None, :] * factor), axis=1)
+    tiny = float(finfo.smallest_normal)
     samples = to_numpy(total * (total / xp.clip(squares, tiny, None)))
     n_features = problem.design.shape[0] - 1
     own = problem.experts.n_own_parameters(n_features)

@@ -550,6 +550,35 @@ def test_an_experts_samples_are_its_rows_whatever_the_others_weigh(
     assert few.tolist() == ([1] if n_rows < needed else [])
 
 
+@pytest.mark.parametrize("heavy", [1e160, 1e300])
+@pytest.mark.parametrize("n_rows", [5, 6, 30])
+def test_an_experts_samples_are_its_rows_beside_rows_1e160_heavier(heavy, n_rows):
+    # as above, the other rows 1e160 or 1e300 times heavier: the expert's
+    # rows weigh under 1e-154 of the heaviest, whose squares underflowed (its
+    # Kish number, n_rows, counted 0: 30 rows said too few)
+    from skmoe._diagnostics import _few_samples
+
+    rng = np.random.RandomState(0)
+    x0, x1 = rng.uniform(-3, 3, 20), rng.uniform(-3, 3, n_rows)
+    X = np.r_[x0, x1][:, None]
+    y = np.r_[0.1 * rng.randn(20), 100 + x1 + 0.1 * rng.randn(n_rows)]
+    weight = np.r_[np.full(20, heavy), np.ones(n_rows)]
+    experts = GaussianLinearExperts(1e-10)
+    problem = EMProblem(
+        design_matrix(np, X), y, weight, GATES["constant"](), experts, 0.0
+    )
+    result = SimpleNamespace(
+        gate_params={"coef": np.zeros((2, 2))},
+        expert_params={
+            "coef": np.c_[np.zeros(2), [100.0, 1.0]],
+            "variance": np.ones(2),
+        },
+    )
+    few, needed = _few_samples(problem, result)
+    assert needed == 6
+    assert few.tolist() == ([1] if n_rows < needed else [])
+
+
 @pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
 @pytest.mark.parametrize("heavy", [1.5, 3.0, 7.0, 1e6])
 @pytest.mark.parametrize("light", [1.0, 1e-30])
