@@ -1527,6 +1527,7 @@ class BaseMixtureOfExperts(
         )
         self._fitted_solver = self.solver  # set_params may change the parameter
         self._fitted_acceleration = self.acceleration  # (and the displays')
+        self._history_parts = None  # (see _partial_fit: a new history)
         self._fitted_tol = self.tol  # (std_errors' advice)
         if not warm:  # the n_experts the fitted experts came from
             self._fitted_n_experts_param = self.n_experts

@@ -657,11 +657,12 @@ class PartialFitMixin:
             params = initial_params(problem, resp)
             params = _few_rows_gate(problem, params, sample_weight)
             params = self._streaming_start(xp, params, Y, sample_weight)
-            previous = None
+            previous, earlier = None, 0
         else:
             gate_params, expert_params = self._fitted_start(xp, problem.design, offset)
             params = gate_params, experts.tie(xp, expert_params)
             previous = self._previous_result()
+            earlier = len(previous.log_likelihood_history)  # (see _history_parts)
             if not online and not isinstance(previous.solver_state, SGDState):
                 # fitted by another solver (online EM's sums are not Adam's)
                 previous = dataclasses.replace(previous, solver_state=None)
@@ -710,7 +711,21 @@ class PartialFitMixin:
                 f"non-finite{cause}; the model is unchanged. {remedy} the features "
                 "and y."
             )
+        # the earlier points' steps where this call's differ (SQUAREM cycles
+        # then online EM steps were all labelled EM iterations by
+        # ConvergenceDisplay): (steps, last point) pairs
+        parts = []
+        if previous is not None and earlier:
+            fitted = getattr(self, "_fitted_solver", self.solver)
+            if getattr(self, "_fitted_acceleration", None) == "squarem":
+                fitted = "squarem"
+            parts = list(vars(self).get("_history_parts") or [(fitted, earlier)])
+        steps = "em" if online else "sgd"
+        if parts and parts[-1][0] == steps:
+            parts.pop()
+        parts.append((steps, len(result.log_likelihood_history)))
         self._set_fitted(problem, result, offset)
+        self._history_parts = parts if len(parts) > 1 else None
         self._fitted_solver = self.solver
         self._fitted_acceleration = None  # online EM's and Adam's steps
         if restart:  # see _warn_ignored_n_experts

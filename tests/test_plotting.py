@@ -881,17 +881,48 @@ def test_convergence_label_is_the_fitted_solver_not_the_parameter():
     assert _xlabel(ConvergenceDisplay.from_estimator(em)) == "EM iteration"
     pruned = sgd.set_params(solver="em").prune_experts(0.0)
     assert _xlabel(ConvergenceDisplay.from_estimator(pruned)) == "epoch"
-    # partial_fit after an EM fit continues with SGD epochs
+    # partial_fit after an EM fit continues with SGD epochs: each part named
+    # (all were labelled epochs)
+    n_em = len(em.log_likelihood_history_)
     em.partial_fit(X, y)
     display = ConvergenceDisplay.from_estimator(em)
-    assert _xlabel(display) == "epoch"
-    assert len(display.line_.get_ydata()) == em.n_iter_
+    assert _xlabel(display) == f"EM iterations 1-{n_em}, then epochs {n_em + 1}"
+    assert len(display.line_.get_ydata()) == em.n_iter_ == n_em + 1
     # a SQUAREM fit's history holds its cycles, whatever acceleration is now
     fast = MoERegressor(2, acceleration="squarem", n_init=1, random_state=0)
     fast.fit(X, y).set_params(acceleration=None)
     display = ConvergenceDisplay.from_estimator(fast)
     assert _xlabel(display) == "SQUAREM cycle (three EM steps)"
     assert len(display.line_.get_ydata()) == fast.n_iter_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_convergence_label_names_squarem_cycles_then_online_em_steps():
+    # online EM (partial_fit) after a SQUAREM fit: its cycles, then one point
+    # per online EM step; all were labelled EM iterations
+    X, y = _regimes_1d(n=200)
+    fast = MoERegressor(2, gate="gaussian", acceleration="squarem", random_state=0)
+    fast.fit(X, y)
+    cycles = len(fast.log_likelihood_history_)
+    assert _xlabel(ConvergenceDisplay.from_estimator(fast)) == (
+        "SQUAREM cycle (three EM steps)"
+    )
+    fast.partial_fit(X[:50], y[:50]).partial_fit(X[50:], y[50:])
+    display = ConvergenceDisplay.from_estimator(fast)
+    assert _xlabel(display) == (
+        f"SQUAREM cycles (three EM steps) 1-{cycles}, then EM iterations "
+        f"{cycles + 1}-{cycles + 2}"
+    )
+    assert len(display.line_.get_ydata()) == cycles + 2
+    # a new fit: a history of its own steps
+    fast.fit(X, y)
+    assert _xlabel(ConvergenceDisplay.from_estimator(fast)) == (
+        "SQUAREM cycle (three EM steps)"
+    )
+    # online EM after plain EM: EM iterations, as before
+    plain = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    plain.partial_fit(X[:50], y[:50])
+    assert _xlabel(ConvergenceDisplay.from_estimator(plain)) == "EM iteration"
 
 
 # -- fitted searches and other wrappers ---------------------------------------------

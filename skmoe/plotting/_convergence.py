@@ -7,6 +7,15 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._utils import FittedMixture, fitted_solver, get_ax, styled
 
+#: What the points of a history are, by the solver (or acceleration) whose
+#: steps they follow, where ``partial_fit`` continued another's.
+_STEPS = {
+    "em": "EM iterations",
+    "squarem": "SQUAREM cycles (three EM steps)",
+    "gradient": "L-BFGS iterations",
+    "sgd": "epochs",
+}
+
 
 class ConvergenceDisplay:
     """The training log-likelihood after each iteration of the kept run.
@@ -23,7 +32,10 @@ class ConvergenceDisplay:
     ``solver="em"``, one more point per online EM step, of its batch), L-BFGS
     iterations for ``solver="gradient"``, epochs for ``solver="sgd"`` and its
     ``partial_fit``, named after the solver of the fit (not the ``solver``
-    parameter, which ``set_params`` may have changed since). Build it with
+    parameter, which ``set_params`` may have changed since); where
+    ``partial_fit`` continued a fit of other steps, each part is named with
+    its points (``"SQUAREM cycles (three EM steps) 1-4, then EM iterations
+    5-6"``). Build it with
     :meth:`from_estimator`.
 
     Parameters
@@ -119,6 +131,15 @@ class ConvergenceDisplay:
         }.get(fitted_solver(moe), "iteration")
         if getattr(moe, "_fitted_acceleration", None) == "squarem":
             xlabel = "SQUAREM cycle (three EM steps)"
+        parts = getattr(moe, "_history_parts", None)
+        if parts and parts[-1][1] == len(history):
+            # partial_fit's steps after another solver's (SQUAREM cycles
+            # then online EM steps were labelled EM iterations)
+            starts = [0] + [end for _, end in parts[:-1]]
+            xlabel = ", then ".join(
+                f"{_STEPS[steps]} {start + 1}" + ("" if end == start + 1 else f"-{end}")
+                for start, (steps, end) in zip(starts, parts, strict=True)
+            )
         return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
