@@ -313,3 +313,60 @@ def test_a_clean_separation_beside_a_rounded_copy_of_a_column_is_found():
     direction = separating_direction(design, y, np.ones(9, bool))
     assert direction is not None
     assert np.flatnonzero(direction).tolist() == [2] and direction[2] < 0
+
+
+def _lp_separates_without(design, y, columns, negative=None):
+    """Independent check: whether some ``b`` with ``b_j = 0`` on ``columns``
+    (rows of the design) is 0 on the positive counts, at most 0 on the zero
+    counts and below 0 on those of ``negative`` (all zero counts by default):
+    the feasibility of ``design.T @ b <= -1`` there (one linear program over
+    b, no null space)."""
+    positive, zero = design[:, y > 0].T, design[:, y == 0].T
+    negative = np.ones(len(zero), bool) if negative is None else negative[y == 0]
+    found = linprog(
+        np.zeros(design.shape[0]),
+        A_ub=zero,
+        b_ub=np.where(negative, -1.0, 0.0),
+        A_eq=positive,
+        b_eq=np.zeros(len(positive)),
+        bounds=[(0, 0) if j in columns else (None, None) for j in range(len(design))],
+        method="highs",
+    )
+    return found.status == 0
+
+
+def test_the_named_columns_each_take_part_in_the_separation():
+    # one positive count at x = (0, 0), zero counts at x0 of 0.1 to 2: -x0
+    # separates every zero count, and feature 1 is 0 on two of them, so that
+    # it alone separates none of those. The direction of least L1 norm,
+    # -x0 - 0.45 x1, named feature 1 too ("features [0, 1] separate")
+    x0 = np.r_[0.0, 0.1, 0.2, np.repeat([1.0, 2.0], 3)]
+    x1 = np.r_[0.0, 2.0, 2.0, np.tile([0.0, 1.0, 2.0], 2)]
+    y = np.r_[1, np.zeros(8)]
+    design = np.stack([np.ones_like(x0), x0, x1])
+    assert _lp_separates_without(design, y, {2})  # feature 1 (row 2) left out
+    assert not _lp_separates_without(design, y, {1})  # feature 0 is needed
+    direction = separating_direction(design, y, np.ones(9, bool))
+    assert np.flatnonzero(direction[1:]).tolist() == [0]
+    assert direction[1] < 0
+    # random separations: each named column needed beside the other named
+    # ones, for the zero counts the direction makes negative
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(40):
+        X = np.c_[rng.normal(size=60).round(1), rng.integers(0, 3, (60, 2))]
+        b = np.r_[rng.integers(-2, 3), rng.integers(-2, 3, 2) * (rng.random(2) < 0.5)]
+        X = X[X @ b <= 0]
+        y = np.where(X @ b < 0, 0, 1 + rng.poisson(2, len(X)))
+        design = np.r_[np.ones((1, len(X))), X.T]
+        direction = separating_direction(design, y, np.ones(len(X), bool))
+        if direction is None:
+            continue
+        named = set((np.flatnonzero(direction[1:]) + 1).tolist())
+        negative = direction @ design < 0
+        assert _lp_separates_without(design, y, {1, 2, 3} - named, negative)
+        for j in named:
+            left_out = ({1, 2, 3} - named) | {j}
+            assert not _lp_separates_without(design, y, left_out, negative)
+        checked += 1
+    assert checked > 10
