@@ -91,9 +91,21 @@ class ExpertCountMixin:
             f"n_experts.{self._more_experts_hint}"
         )
 
-    def _candidates(self, n_active):
+    def _candidates(self, n_active, warm=False):
         """The numbers of experts ``fit`` tries, given ``n_active`` samples with a
-        positive weight (None: before the data are known)."""
+        positive weight (None: before the data are known). ``warm``: a warm
+        fit's, the fitted number, which it continues whatever ``n_experts``
+        says now (set_params(n_experts=200) and a warm refit on 160 rows raised
+        that 160 rows were too few for 200 experts, which the fit ignores)."""
+        if warm:
+            n_experts = self.n_experts_
+            if n_active is not None and n_active < n_experts:
+                raise ValueError(
+                    f"n_samples={n_active} should be >= the {n_experts} fitted "
+                    "experts that warm_start=True continues; pass more samples "
+                    "with a positive weight, or set warm_start=False."
+                )
+            return [n_experts]
         if self.n_experts == "auto":
             return [k for k in AUTO_EXPERTS if n_active is None or k <= n_active]
         if n_active is not None and n_active < self.n_experts:
@@ -103,9 +115,10 @@ class ExpertCountMixin:
             )
         return [self.n_experts]
 
-    def _target_candidates(self, candidates, Y, sample_weight):
+    def _target_candidates(self, candidates, Y, sample_weight, warm=False):
         """The candidate numbers of experts that the encoded target ``Y``
-        allows (all of them by default); raises where it allows none."""
+        allows (all of them by default); raises where it allows none.
+        ``warm``: a warm fit's candidates, the fitted number alone."""
         return candidates
 
     def _fit_candidates(self, problem, X_host, Y, sample_weight, candidates):

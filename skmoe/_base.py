@@ -1322,19 +1322,22 @@ class BaseMixtureOfExperts(
             host(sample_weight), X_host, dtype=X_host.dtype, ensure_non_negative=True
         )
         _check_weight_scale(sample_weight)
-        candidates = self._candidates(int(np.count_nonzero(sample_weight)))
+        # (a warm fit's: the fitted number of experts, whatever n_experts says)
+        candidates = self._candidates(int(np.count_nonzero(sample_weight)), warm)
         Y = self._encode_target(y, X_host, fitting=True, **target)
         weighted = self._weigh_targets(Y, sample_weight, streaming=False)
         if weighted is not sample_weight:  # class weights
             sample_weight = weighted
             _check_weight_scale(sample_weight, CLASS_WEIGHTED)
-            candidates = self._candidates(int(np.count_nonzero(sample_weight)))
-        candidates = self._target_candidates(candidates, Y, sample_weight)
+            candidates = self._candidates(int(np.count_nonzero(sample_weight)), warm)
+        candidates = self._target_candidates(candidates, Y, sample_weight, warm)
         grouping = None
         if groups is not None:
             grouping = self._check_groups(groups, X_host, sample_weight)
             self._check_group_targets(grouping, Y, sample_weight)
-            candidates = self._group_candidates(grouping, sample_weight, candidates)
+            candidates = self._group_candidates(
+                grouping, sample_weight, candidates, warm
+            )
         start = None
         if init_responsibilities is not None:  # (n_experts is a number here)
             start = check_init_responsibilities(
@@ -1638,14 +1641,17 @@ class BaseMixtureOfExperts(
         )
         return grouping
 
-    def _group_candidates(self, grouping, sample_weight, candidates):
+    def _group_candidates(self, grouping, sample_weight, candidates, warm=False):
         """``candidates`` (numbers of experts) limited by the number of groups
-        with a positive weight, as they are by the number of rows."""
+        with a positive weight, as they are by the number of rows. ``warm``:
+        a warm fit's, the fitted number of experts alone."""
         n_active = np.unique(grouping.codes[sample_weight > 0]).shape[0]
-        if self.n_experts != "auto" and n_active < self.n_experts:
+        if (warm or self.n_experts != "auto") and n_active < candidates[0]:
+            of = f"the {candidates[0]} fitted experts that warm_start=True continues"
             raise ValueError(
                 f"groups has {n_active} groups of positive weight, fewer than "
-                f"n_experts={self.n_experts}; pass fewer experts or more groups."
+                f"{of if warm else f'n_experts={self.n_experts}'}; pass fewer "
+                "experts or more groups."
             )
         kept = [k for k in candidates if k <= n_active]
         if not kept:  # "auto" from 2 experts (zero_inflated) over one group

@@ -316,18 +316,20 @@ class MoEGammaRegressor(
             return False
         return bool(np.any(np.isneginf(self._host_attribute("expert_intercept_"))))
 
-    def _target_candidates(self, candidates, Y, sample_weight):
+    def _target_candidates(self, candidates, Y, sample_weight, warm=False):
         if not self.zero_inflated:
             return candidates
         n_amounts = int(np.count_nonzero((Y[0] > 0) & (sample_weight > 0)))
         if n_amounts == 0:  # _amount_weights says so
             return candidates
-        if self.n_experts == "auto":  # as many Gamma experts as amounts at most
+        if self.n_experts == "auto" and not warm:  # as many as amounts at most
             return [k for k in candidates if k - 1 <= n_amounts]
-        if n_amounts < self.n_experts - 1:
+        n_experts = candidates[0]  # (a warm fit's: the fitted number)
+        if n_amounts < n_experts - 1:
+            of = "fitted" if warm else f"n_experts={n_experts}"
             raise ValueError(
                 f"y has {n_amounts} positive amount(s) of positive weight for the "
-                f"{self.n_experts - 1} Gamma experts of n_experts={self.n_experts} "
+                f"{n_experts - 1} Gamma experts of {of} "
                 "(the first is the point mass at zero); pass fewer experts or "
                 "more positive amounts."
             )

@@ -438,7 +438,7 @@ class MoEPoissonRegressor(
         floor = _exposure_floor(exposure, sample_weight)
         return _judged_rates(values, exposure, floor), exposure, floor
 
-    def _target_candidates(self, candidates, Y, sample_weight):
+    def _target_candidates(self, candidates, Y, sample_weight, warm=False):
         # expert_estimator's clones are fitted to the rates (CountExperts'
         # M-step), in X's dtype; rows of weight 0 are left out of the fit
         if self._estimator_experts():
@@ -452,7 +452,7 @@ class MoEPoissonRegressor(
                 method="fit",
                 reason="expert_estimator's clones are fitted to the rates",
             )
-        return super()._target_candidates(candidates, Y, sample_weight)
+        return super()._target_candidates(candidates, Y, sample_weight, warm)
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
         if not fitting:  # (numeric strings as fit takes them, not "numeric")

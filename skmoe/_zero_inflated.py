@@ -73,9 +73,9 @@ class ZeroInflatedMixin:
         # (prune_threshold is refused: the warnings do not suggest it)
         return not self.zero_inflated and super()._prunable()
 
-    def _candidates(self, n_active):
-        candidates = super()._candidates(n_active)
-        if self.zero_inflated and self.n_experts == "auto":  # K = 2, 3, 4
+    def _candidates(self, n_active, warm=False):
+        candidates = super()._candidates(n_active, warm)
+        if self.zero_inflated and self.n_experts == "auto" and not warm:  # K = 2, 3, 4
             candidates = [k for k in candidates if k >= 2]
             if not candidates:
                 # ("negative binomial regression": all but the last word)

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -231,6 +232,28 @@ def test_auto_n_experts_warm_start_keeps_the_chosen_number(gated_regression):
     chosen = model.n_experts_
     model.set_params(max_iter=50).fit(X, y)
     assert model.n_experts_ == chosen
+
+
+def test_warm_refit_does_not_check_the_n_experts_it_ignores():
+    # set_params(n_experts=200) and a warm refit on 160 rows raised that 160
+    # rows were too few for 200 experts, which the warm fit ignores (it
+    # continues the 2 fitted ones): it now fits as with n_experts=2
+    rng = np.random.RandomState(0)
+    X = rng.randn(160, 2)
+    y = np.where(X[:, 1] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.randn(160)
+    first = MoERegressor(n_experts=2, warm_start=True, random_state=0, max_iter=5)
+    first.fit(X, y)
+    reference = pickle.loads(pickle.dumps(first)).set_params(max_iter=100).fit(X, y)
+    with pytest.warns(UserWarning, match="ignores n_experts=200"):
+        first.set_params(n_experts=200, max_iter=100).fit(X, y)
+    assert first.n_experts_ == 2
+    np.testing.assert_array_equal(first.expert_coef_, reference.expert_coef_)
+    np.testing.assert_array_equal(first.log_likelihood_, reference.log_likelihood_)
+    # the fitted number is still checked, and a fresh fit checks n_experts
+    with pytest.raises(ValueError, match="n_samples=1 should be >= the 2 fitted"):
+        first.fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match="n_samples=160 should be >= n_experts=200"):
+        first.set_params(warm_start=False).fit(X, y)
 
 
 def test_auto_n_experts_warns_when_it_stops_at_its_largest_candidate():
