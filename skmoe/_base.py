@@ -168,6 +168,15 @@ RIDGE_PENALTY_SHARE = 1e-2
 SCALE_CHECK_ROWS = 65536
 
 
+def _no_features(spec) -> bool:
+    """Whether ``gate_features`` (or ``expert_features``) ``spec`` chooses no
+    feature: an empty list, or a boolean mask of no True (None: all)."""
+    if spec is None or isinstance(spec, str):
+        return False
+    values = np.asarray(spec)
+    return values.size == 0 or (values.dtype == bool and not np.any(values))
+
+
 def _differs(value, default) -> bool:
     """Whether a parameter's ``value`` is not its ``default`` (of a type
     that ``==`` may not compare: a value of another type differs)."""
@@ -1068,17 +1077,29 @@ class BaseMixtureOfExperts(
             )
             # estimators have penalties of their own, and a constant or
             # gaussian gate no coefficients that alpha shrinks (alpha=0.5
-            # fitted bit for bit as the default, without a word)
+            # fitted bit for bit as the default, without a word), nor a gate
+            # of no features, its intercepts alone (alpha=10 alike)
+            used = (
+                "with the built-in experts (expert_estimator=None) or "
+                "gate='softmax' or 'hierarchical'"
+            )
+            # (the class alone: a Pipeline's repr spans lines)
+            setting = f"expert_estimator={type(self.expert_estimator).__name__}(...), "
+            if self.gate in ("constant", "gaussian"):
+                setting += f"gate={self.gate!r}"
+            else:
+                used += " with gate_features"
+                setting += f"gate_features={self.gate_features!r}"
             penalty.append(
                 (
                     ("alpha",),
-                    "with the built-in experts (expert_estimator=None) or "
-                    "gate='softmax' or 'hierarchical'",
-                    # (the class alone: a Pipeline's repr spans lines)
-                    f"expert_estimator={type(self.expert_estimator).__name__}(...), "
-                    f"gate={self.gate!r}",
+                    used,
+                    setting,
                     not self._estimator_experts()
-                    or self.gate not in ("constant", "gaussian"),
+                    or (
+                        self.gate not in ("constant", "gaussian")
+                        and not _no_features(self.gate_features)
+                    ),
                 )
             )
         return [

@@ -3330,6 +3330,30 @@ def _unused_warnings(caught):
             "(expert_estimator=DecisionTreeClassifier(...), "
             "gate='gaussian'); alpha=0.5 is ignored.",
         ),
+        (  # a gate of no features: its intercepts, which alpha leaves alone
+            MoEPoissonRegressor,
+            {
+                "gate_features": [],
+                "expert_estimator": DecisionTreeRegressor(max_depth=2),
+            },
+            {"alpha": 10.0},
+            "alpha parameter is only used with the built-in experts "
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical' with "
+            "gate_features. Got (expert_estimator=DecisionTreeRegressor(...), "
+            "gate_features=[]); alpha=10.0 is ignored.",
+        ),
+        (
+            MoEClassifier,
+            {
+                "gate_features": [],
+                "expert_estimator": DecisionTreeClassifier(max_depth=2),
+            },
+            {"alpha": 10.0},
+            "alpha parameter is only used with the built-in experts "
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical' with "
+            "gate_features. Got (expert_estimator=DecisionTreeClassifier(...), "
+            "gate_features=[]); alpha=10.0 is ignored.",
+        ),
     ],
 )
 def test_unused_parameters_warn_at_fit_and_change_nothing(
