@@ -1200,6 +1200,35 @@ class BaseMixtureOfExperts(
             f"{self.n_experts!r} from new starts."
         )
 
+    def _warn_ignored_gate_settings(self):
+        """Warn where ``gate_covariance_type`` changed since the fit of a
+        Gaussian gate, which :meth:`partial_fit` ignores as it continues the
+        fitted covariances' form (:meth:`_streaming_gate`), as it ignores a
+        changed ``variance_type``: set_params(gate_covariance_type="diag")
+        turned the fitted full covariances diagonal at the next batch,
+        without a word."""
+        fitted = self._fitted_gate()
+        if not isinstance(fitted, GaussianGate) or self.gate != "gaussian":
+            return
+        if fitted.covariance_type == self.gate_covariance_type:
+            return
+        kept, value = fitted.covariance_type, self.gate_covariance_type
+        _warn_user(
+            f"partial_fit continues the fitted gate of gate_covariance_type="
+            f"{kept!r} and ignores gate_covariance_type={value!r}, set after the "
+            f"fit; call fit to fit gate_covariance_type={value!r}."
+        )
+
+    def _streaming_gate(self):
+        """The gate family :meth:`partial_fit` continues a fitted model with:
+        ``gate``'s (a changed one's parameters conformed to it), but a
+        Gaussian gate keeps its fitted covariances' form (see
+        :meth:`_warn_ignored_gate_settings`)."""
+        fitted = self._fitted_gate()
+        if isinstance(fitted, GaussianGate) and self.gate == "gaussian":
+            return fitted
+        return self._make_gate()
+
     def _warn_ignored_settings(self, method):
         """Warn where parameters of the experts' family changed since the
         fit, which ``method`` ignores as it continues the fitted experts (none

@@ -37,7 +37,10 @@ GATE_PARAMETER = (
         for all (the boundaries are then linear: the softmax gate's family,
         fitted generatively, as linear discriminant analysis); ``"diag"``:
         diagonal, ``D`` variances per expert instead of ``D(D+1)/2``, for many
-        features; ``"spherical"``: one variance per expert.
+        features; ``"spherical"``: one variance per expert. A warm-start
+        ``fit`` follows a changed ``gate_covariance_type`` (from the fitted
+        covariances); :meth:`partial_fit` continues the fitted model's (and
+        warns).
 
     gate_features : array-like of int, str or bool, default=None
         The features the gate sees (R flexmix's *concomitant variables*):

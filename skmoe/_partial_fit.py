@@ -377,7 +377,10 @@ class PartialFitMixin:
             ``validation_fraction`` (:meth:`fit`'s early stopping) by both
             solvers, ``gate_covariance_type`` without ``gate="gaussian"``
             and :class:`MoERegressor`'s ``df`` without
-            ``noise="student_t"``.
+            ``noise="student_t"``; and where ``set_params`` changed a setting
+            of the fitted model that a call continues as fitted:
+            ``n_experts``, a Gaussian gate's ``gate_covariance_type``, and
+            :class:`MoERegressor`'s ``noise``, ``variance_type`` and ``df``.
 
         Examples
         --------
@@ -457,6 +460,7 @@ class PartialFitMixin:
             # checks reset Python's record of the warnings shown)
             with _held_warnings() as ignored:
                 self._warn_ignored_n_experts("partial_fit", "call fit")
+                self._warn_ignored_gate_settings()
                 self._warn_ignored_settings("partial_fit")
             for message, category in ignored:
                 self._warn_once_in_stream(message, message, category)
@@ -636,7 +640,7 @@ class PartialFitMixin:
             design,
             backend.to_compute(Y),
             backend.to_compute(sample_weight),
-            self._make_gate(),
+            self._make_gate() if first else self._streaming_gate(),
             experts,
             float(self.alpha),
             self.top_k,

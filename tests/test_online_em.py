@@ -794,3 +794,30 @@ def test_online_m_step_of_near_limit_y_on_a_small_feature(n_experts):
     np.testing.assert_allclose(
         scaled.expert_variance_, reference.expert_variance_ * 4.0**505, rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("fitted, changed", [("diag", "full"), ("full", "tied")])
+def test_partial_fit_warns_of_a_gate_covariance_type_it_ignores(fitted, changed):
+    # set_params(gate_covariance_type=...) turned a fitted Gaussian gate's
+    # covariances into the new form at the next batch without a word, while a
+    # changed variance_type warns and is ignored: now the same, the fitted
+    # form kept, as a stream that never changed the setting
+    rng = np.random.RandomState(0)
+    X = rng.randn(600, 2)
+    y = np.where(X[:, 1] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.randn(600)
+    model = MoERegressor(
+        2, gate="gaussian", gate_covariance_type=fitted, random_state=0
+    ).fit(X[:400], y[:400])
+    reference = pickle.loads(pickle.dumps(model))
+    reference.partial_fit(X[400:], y[400:])
+    model.set_params(gate_covariance_type=changed)
+    message = f"ignores gate_covariance_type={changed!r}, set after the fit"
+    with pytest.warns(UserWarning, match=message):
+        model.partial_fit(X[400:], y[400:])
+    shape = {"diag": (2, 2), "full": (2, 2, 2)}[fitted]
+    assert model.gate_covariances_.shape == shape
+    np.testing.assert_array_equal(model.gate_covariances_, reference.gate_covariances_)
+    np.testing.assert_array_equal(model.expert_coef_, reference.expert_coef_)
+    with warnings.catch_warnings():  # once per stream
+        warnings.simplefilter("error", UserWarning)
+        model.partial_fit(X[400:], y[400:])
