@@ -255,7 +255,10 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         uneven and report ``converged_=True`` (regimes of 25% and 75%, 3
         experts: at c=3 usage stayed 0.07/0.25/0.68, and the fit at c=10
         scored 0.6 nats per sample higher on c=3's own objective), so
-        balance with ``"sgd"``. ``0`` disables it; EM does not accept it.
+        balance with ``"sgd"``. The ``n_init`` restarts are compared by the
+        objective less this loss, the one the solvers maximize
+        (``objective_history_`` records the objective without it). ``0``
+        disables it; EM does not accept it.
 
     noisy_gating : bool, default=False
         With ``solver="sgd"``: add learned Gaussian noise
@@ -449,7 +452,8 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         returned: ``index`` raises a ValueError).
         It never includes the load-balancing loss: with ``balance_coef`` the
         ``"gradient"`` and ``"sgd"`` solvers maximize the objective less that
-        loss, but record the objective without it. EM with a dense gate and
+        loss (by which the restarts are compared), but record the objective
+        without it. EM with a dense gate and
         no pruning never decreases it; otherwise (``top_k``, a pruning step,
         the ``"gradient"`` and ``"sgd"`` solvers, and
         :meth:`partial_fit`, whose entries each score another batch) nothing

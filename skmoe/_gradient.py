@@ -45,8 +45,9 @@ class Evaluation:
     gate_grad: Params
     expert_grad: Params
     dlogits: Array
-    #: the penalized objective without the balance loss: what the histories and
-    #: the choice between restarts report, as for the other solvers
+    #: the penalized objective without the balance loss: what the histories
+    #: report, as for the other solvers (the choice between restarts
+    #: subtracts the loss: ``_base._balanced_objective``)
     objective: float = 0.0
 
 
