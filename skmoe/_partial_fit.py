@@ -44,7 +44,7 @@ from ._fitting import (
 )
 from ._init import initial_responsibilities
 from ._math import device
-from ._online import FIRST_FIT_ROWS, OnlineState, online_em_step
+from ._online import FIRST_FIT_ROWS, KEPT_ROWS_FACTOR, OnlineState, online_em_step
 from ._sgd import (
     UNIT_ROWS,
     SGDState,
@@ -297,10 +297,11 @@ class PartialFitMixin:
         rows per parameter (by Kish's effective number, ``(sum w)^2 / sum
         w^2``, where the weights differ) is kept, and each call starts the
         model again on all the rows kept (one step from a random partition)
-        until they are enough to fit. After a :meth:`fit` with
-        ``solver="em"``, the fit's statistics are the start. Sample weights
-        count within a batch: the step counts rows of positive weight. See the
-        user guide's "Online EM".
+        until they are enough to fit (or number 100 times as many rows of
+        positive weight, as where one row carries most of the weight). After
+        a :meth:`fit` with ``solver="em"``, the fit's statistics are the
+        start. Sample weights count within a batch: the step counts rows of
+        positive weight. See the user guide's "Online EM".
 
         Either way ``log_likelihood_`` and ``expert_usage_`` refer to the last
         batch, and the model stays in the units of the rows it was first
@@ -939,7 +940,9 @@ class PartialFitMixin:
         sat on 2 or 3 rows (5% at 1e4, the others 1e-3) were fitted from the
         first, and 6 streams of 10 (two lines, a constant gate) ended with a
         slope 1.3 to 2.5 off (the same streams without their light rows, and
-        all 10 counted so: within 0.03 of the lines)."""
+        all 10 counted so: within 0.03 of the lines). Or ``KEPT_ROWS_FACTOR``
+        times as many rows of positive weight, whatever their effective
+        number, which one row of most of the weight keeps near 1."""
 
         def count(columns):
             return X.shape[1] if columns is None else len(columns)
@@ -948,7 +951,13 @@ class PartialFitMixin:
         n_parameters = gate + experts.n_parameters(
             count(self._expert_columns), self.n_experts
         )
-        return effective_rows(sample_weight) >= FIRST_FIT_ROWS * n_parameters
+        needed = FIRST_FIT_ROWS * n_parameters
+        # (or rows enough that the few carrying the weight are the data's
+        # own: else kept without bound, see KEPT_ROWS_FACTOR)
+        rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
+        return (
+            effective_rows(sample_weight) >= needed or rows >= KEPT_ROWS_FACTOR * needed
+        )
 
     def _fitted_units(self, problem, expert_params):
         """Adam's parameter units (``_gradient.parameter_units``) from the

@@ -821,3 +821,31 @@ def test_partial_fit_warns_of_a_gate_covariance_type_it_ignores(fitted, changed)
     with warnings.catch_warnings():  # once per stream
         warnings.simplefilter("error", UserWarning)
         model.partial_fit(X[400:], y[400:])
+
+
+def test_online_em_fits_the_rows_kept_where_one_row_carries_the_weight():
+    # one row weighing 1e12 keeps Kish's effective number near 1 however many
+    # rows come: the rows were kept without bound (200001 after 200 calls of
+    # 1000), each call starting the model again on all of them. From 100 times
+    # the 35 rows that 7 parameters ask (3500 rows of positive weight) they are
+    # fitted, as fit fits the same rows
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (5000, 1))
+    regime = rng.rand(5000) < 0.5
+    y = np.where(regime, 2 * X[:, 0] + 1, -X[:, 0] - 2) + 0.1 * rng.randn(5000)
+    weight = np.ones(5000)
+    weight[0] = 1e12
+    model = MoERegressor(2, gate="constant", solver="em", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a collapsed expert: the data's)
+        for stop in range(500, 3500, 500):
+            rows = slice(stop - 500, stop)
+            model.partial_fit(X[rows], y[rows], sample_weight=weight[rows])
+            assert model._online_rows[0].shape[0] == stop
+        model.partial_fit(X[3000:3500], y[3000:3500], sample_weight=weight[3000:3500])
+        assert not hasattr(model, "_online_rows")
+        fitted = MoERegressor(2, gate="constant", random_state=0)
+        fitted.fit(X[:3500], y[:3500], sample_weight=weight[:3500])
+        np.testing.assert_array_equal(model.predict(X), fitted.predict(X))
+        model.partial_fit(X[3500:], y[3500:], sample_weight=weight[3500:])
+    assert not hasattr(model, "_online_rows")
