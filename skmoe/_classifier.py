@@ -662,7 +662,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         classes : array-like of shape (n_classes,), default=None
             All the classes that may appear; required on the first call.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None gives every sample weight 1.
+            Sample weights; None gives every sample weight 1. They count
+            within the batch only: its rows' weights relative to each other,
+            not to other batches' (a batch of rows weighing 100 moves the
+            model as one of rows weighing 1), unlike scikit-learn's
+            ``SGDRegressor.partial_fit``, whose step they scale. For weights
+            that count across batches, call :meth:`fit` on all the rows.
 
         Returns
         -------

@@ -321,7 +321,12 @@ class PartialFitMixin:
         y : array-like of shape (n_samples,)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None gives every sample weight 1.
+            Sample weights; None gives every sample weight 1. They count
+            within the batch only: its rows' weights relative to each other,
+            not to other batches' (a batch of rows weighing 100 moves the
+            model as one of rows weighing 1), unlike scikit-learn's
+            ``SGDRegressor.partial_fit``, whose step they scale. For weights
+            that count across batches, call :meth:`fit` on all the rows.
 
         Returns
         -------

@@ -664,3 +664,34 @@ def test_weights_that_round_to_zero_in_float32_are_named(method):
     for dtype in (np.float64, np.float32):
         with pytest.raises(ValueError, match="Negative values in data passed to"):
             getattr(clone(model), method)(X.astype(dtype), y, sample_weight=negative)
+
+
+@pytest.mark.parametrize(
+    "Estimator, solver",
+    [(MoERegressor, "em"), (MoERegressor, "sgd"), (MoEClassifier, "sgd")],
+)
+def test_partial_fit_weights_count_within_each_batch(Estimator, solver):
+    # as documented (partial_fit's sample_weight): a batch of rows weighing
+    # 100 moves the stream as one of rows weighing 1, unlike weighted least
+    # squares on all the rows (and scikit-learn's SGDRegressor.partial_fit)
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 1))
+    level = np.r_[np.zeros(200), np.full(200, 10.0)]
+    y = level + rng.randn(400)
+    if Estimator is MoEClassifier:
+        y = (y > 5).astype(int) ^ (rng.rand(400) < 0.2)
+    gate = "constant" if solver == "em" else "softmax"
+    fitted = []
+    for heavy in (1.0, 100.0):
+        weight = np.r_[np.ones(200), np.full(200, heavy)]
+        fitted.append(LinearRegression().fit(X, y, sample_weight=weight).intercept_)
+        model = Estimator(2, gate=gate, solver=solver, random_state=0)
+        extra = {"classes": [0, 1]} if Estimator is MoEClassifier else {}
+        for rows in (slice(0, 200), slice(200, 400)) * 3:
+            model.partial_fit(X[rows], y[rows], sample_weight=weight[rows], **extra)
+        classifier = Estimator is MoEClassifier
+        fitted.append(model.predict_proba(X) if classifier else model.predict(X))
+    assert abs(fitted[2] - fitted[0]) > 0.2  # the weights matter to the fit
+    np.testing.assert_allclose(fitted[3], fitted[1], rtol=1e-9, atol=1e-12)
