@@ -1333,6 +1333,7 @@ class BaseMixtureOfExperts(
         ``partial_fit``'s validation of its DataFrames."""
         for name in (
             "_sgd_random_state",
+            "_streamed",
             "_variance_pending",
             "_rate_pending",
             "_dispersion_pending",

@@ -567,7 +567,10 @@ class PartialFitMixin:
             sample_weight = weighted
             _check_weight_scale(sample_weight, CLASS_WEIGHTED)
         xp = backend.xp
-        if not hasattr(self, "_sgd_random_state"):  # first call, or after fit
+        if not hasattr(self, "_sgd_random_state") and (first or not online):
+            # first call, or after fit; online EM's steps draw nothing (its
+            # start on kept rows does): a RandomState it never used was 5.4 kB
+            # of a stream's 8.9 kB pickle
             self._sgd_random_state = check_random_state(self.random_state)
         if first:
             experts = self._make_experts(Y, sample_weight, streaming=True)
@@ -737,6 +740,7 @@ class PartialFitMixin:
         self._set_fitted(problem, result, offset)
         self._history_parts = parts if len(parts) > 1 else None
         self._fitted_solver = self.solver
+        self._streamed = True  # stochastic steps (see std_errors); fit resets
         self._fitted_acceleration = None  # online EM's and Adam's steps
         if restart:  # see _warn_ignored_n_experts
             self._fitted_n_experts_param = self.n_experts

@@ -417,7 +417,8 @@ class StdErrorsMixin:
         solver = getattr(self, "_fitted_solver", self.solver)
         tol = getattr(self, "_fitted_tol", self.tol)
         smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
-        if solver == "sgd" or hasattr(self, "_sgd_random_state"):
+        streamed = vars(self).get("_streamed") or hasattr(self, "_sgd_random_state")
+        if solver == "sgd" or streamed:
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
