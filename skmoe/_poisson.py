@@ -32,6 +32,7 @@ from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _check_finite,
     _check_infinite,
     _check_missing,
     _refuse_lazy_frames,
@@ -1014,30 +1015,76 @@ class MoEPoissonRegressor(
         part of each degree."""
         check_is_fitted(self)
         exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
-        if not return_std:
-            mean = self._predict(X, False)
-            xp = array_namespace(mean)
-            _check_exposure_range(exposure, dtype_name(mean.dtype))
-            with np.errstate(over="ignore"):  # (raises below)
-                mean = mean * as_compute(xp, exposure, mean)
-            return _check_exposed(xp, mean)
-        # the mixture of the unit rates: its mean m and the spread of the
-        # rates about it, sqrt(std^2 - m)
-        mean, spread = self._predict(X, True, spread=True)
-        xp = array_namespace(mean)
-        _check_exposure_range(exposure, dtype_name(mean.dtype))
-        exposure = as_compute(xp, exposure, mean)
-        # hypot: the square of e * spread overflowed float32 where the
-        # standard deviation does not
-        with np.errstate(over="ignore"):  # (raises below)
-            std = xp.hypot(xp.sqrt(exposure * mean), exposure * spread)
-            mean = exposure * mean
-        return _check_exposed(xp, (mean, std))
+        return self._predict(X, return_std, exposure=exposure)
 
-    def _predict(self, X, return_std, spread=False, log_mean=False):
+    def _predict(self, X, return_std, log_mean=False, exposure=None):
+        """The mixture's mean (and standard deviation) of the rates, or with
+        ``exposure`` (checked, of X's rows) of the counts at those exposures;
+        ``log_mean``: the log mean of the rates alone."""
+        seen = [0]  # the rows of the chunks that compute has been given
+
+        def mixture(xp, log_weight, log_rate, weight, index, spread=False):
+            """The mean (and standard deviation, or with ``spread`` the rates'
+            spread about the mean, ``sqrt(std^2 - mean)``) of the mixture."""
+            rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
+            excess = self._excess_scales(xp, rate, index)
+            # each term g_k mu_k in log space: finite where an expert's rate
+            # overflows but its weight is small enough to hold it; 0 where the
+            # weight is 0 (an estimator's predicted rate may be inf there); NaN
+            # where the gate is (its logits overflowed), which raises below
+            terms = xp.exp(log_weight + log_rate)
+            mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
+            if not return_std:
+                return (mean,)
+            # scales: the squares of large unit rates (fitted to exposures
+            # near 1e-155) overflow where the standard deviations do not
+            scale = excess if spread else xp.hypot(xp.sqrt(rate), excess)
+            return mean, mixture_std(xp, weight, rate, None, mean, scales=scale)
+
+        def exposed(xp, log_weight, log_rate, weight, index, design):
+            """The outputs at the chunk's exposures: the rates' times them,
+            where the mixture's mean rate is a finite normal number, else from
+            the log rates plus the exposures' logs (a mean rate that under- or
+            overflowed can be ordinary at the exposure: log rate -800 at an
+            exposure of 1e300 gave 0 for 1e-47)."""
+            start, stop = seen[0], seen[0] + design.shape[1]
+            seen[0] = stop
+            if start == 0:
+                _check_exposure_range(exposure, dtype_name(log_rate.dtype))
+            mean, *rest = mixture(xp, log_weight, log_rate, weight, index, True)
+            scale = as_compute(xp, exposure[start:stop], mean)
+            if return_std:  # the mean and the rates' spread about it: hypot, as
+                # the square of e * spread overflowed float32 where the standard
+                # deviation does not
+                result = [
+                    scale * mean,
+                    xp.hypot(xp.sqrt(scale * mean), scale * rest[0]),
+                ]
+            else:
+                result = [scale * mean]
+            info = xp.finfo(mean.dtype)
+            tiny, top = info.smallest_normal, info.max
+            ordinary = (mean >= tiny) & (mean <= top)  # (NaN: not, and stays)
+            if return_std:
+                ordinary = ordinary & (xp.abs(rest[0]) <= top)
+            if not bool(xp.all(ordinary)):
+                shifted = log_rate + xp.log(scale)[None, :]
+                # (the exposed rates' standard deviation is the whole of it)
+                shifted = mixture(xp, log_weight, shifted, weight, index, False)
+                result = [
+                    xp.where(ordinary, part, other)
+                    for part, other in zip(result, shifted, strict=True)
+                ]
+            # counts that overflow where the rates did not: the exposures'
+            # fault, not X's (whose overflow _map_rows names)
+            finite = bool(xp.all(xp.isfinite(result[0])))
+            if not finite and bool(xp.any(~xp.isfinite(result[0]) & xp.isfinite(mean))):
+                _check_exposed(xp, tuple(result))
+            return tuple(result) if return_std else result[0]
 
         def compute(xp, design):
             sparse = self._top_k() is not None
+            index = None
             if sparse:  # only the selected experts
                 index, log_weight = self._route(xp, design)
                 log_rate = self._log_rates(xp, design, index)
@@ -1053,20 +1100,10 @@ class MoEPoissonRegressor(
                 )
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
-            rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
-            excess = self._excess_scales(xp, rate, index if sparse else None)
-            # each term g_k mu_k in log space: finite where an expert's rate
-            # overflows but its weight is small enough to hold it; 0 where the
-            # weight is 0 (an estimator's predicted rate may be inf there); NaN
-            # where the gate is (its logits overflowed), which raises below
-            terms = xp.exp(log_weight + log_rate)
-            mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
-            if not return_std:
-                return mean
-            # scales: the squares of large unit rates (fitted to exposures
-            # near 1e-155) overflow where the standard deviations do not
-            scale = excess if spread else xp.hypot(xp.sqrt(rate), excess)
-            return mean, mixture_std(xp, weight, rate, None, mean, scales=scale)
+            if exposure is not None:
+                return exposed(xp, log_weight, log_rate, weight, index, design)
+            result = mixture(xp, log_weight, log_rate, weight, index)
+            return result if return_std else result[0]
 
         # rates or gates that overflow (X far from the training data) raise in
         # _map_rows
@@ -1136,9 +1173,21 @@ class MoEPoissonRegressor(
                 log_rate = self._log_rates(xp, design)
             rate = xp.exp(log_rate)
             log_rate, low = underflow.far(xp, rate, log_rate)
+            over = None
+            if exposure is not None and log_rate is not None:
+                # rates that overflowed from a finite log, which a small
+                # exposure can bring back (log rate 800 at 1e-300: 1e47): kept
+                # with their logs, and 1 in their place until then
+                over = (rate == xp.inf) & (log_rate < xp.inf)
+                if bool(xp.any(over)):
+                    low = over if low is None else low | over
+                else:
+                    over = None
             if not sparse:
                 log_weight = self._log_gate(xp, design)
             weight = underflow.exp(xp, log_weight, rate, log_rate, low=low)
+            if over is not None:
+                rate = xp.where(over, xp.ones_like(rate), rate)
             del log_weight, log_rate, low  # (freed before the outputs)
             rate = _unweighted_zero(xp, weight, rate)
             if sparse:  # (the experts of each row, for their other parameters)
@@ -1207,6 +1256,10 @@ class MoEPoissonRegressor(
         with np.errstate(over="ignore"):
             restored = np.exp(log_rates)
         fix = odd & (restored < np.inf) & (dist.weights[rows] > 0)
+        if exposure is not None and np.any(
+            (every == np.inf) & ~fix & (dist.weights[rows] > 0)
+        ):  # (rates that overflow at their exposures too: 1 stood in for them)
+            _check_finite(np, every, "predict_distribution")
         if np.any(fix):
             exposed = np.array(dist.rates)  # (a copy: the rates may be shared)
             exposed[rows] = np.where(fix, restored, exposed[rows])
@@ -1278,9 +1331,18 @@ class MoEPoissonRegressor(
         # y / mu = inf for them (-inf and NumPy's overflow warning for y > 4),
         # or, clipped to the smallest normal number, too small a deviance
         normal = np.asarray(y_pred >= np.finfo(y_pred.dtype).smallest_normal)
-        underflow = not bool(np.all(normal))
         dtype = y_pred.dtype  # (float32 predictions: to their resolution)
         y_pred = np.asarray(y_pred, dtype=np.float64)
+        counted = None
+        if exposure is not None:  # the rates of counts that are normal numbers
+            # can under- or overflow (a count of 1e40 at an exposure of 1e-300):
+            # the deviance of the counts, below
+            with np.errstate(over="ignore"):
+                rate = y_pred / exposure
+            tiny, top = np.finfo(np.float64).smallest_normal, np.finfo(np.float64).max
+            counted = normal  # (counts that are normal numbers)
+            normal = normal & (rate >= tiny) & (rate <= top)
+        underflow = not bool(np.all(normal))
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
             return float("nan")
@@ -1292,8 +1354,10 @@ class MoEPoissonRegressor(
         if y.shape[0] < n_rows:
             kept = np.flatnonzero(_score_weights(given_weight, np.empty(n_rows)) > 0)
         _check_rates(y, exposure, rows=kept, n_rows=n_rows)
+        counts, predicted, weight = y, y_pred, sample_weight
         if exposure is not None:  # the rates, each weighing its exposure
-            y, y_pred = y / exposure, y_pred / exposure
+            with np.errstate(over="ignore"):  # (the counts' deviance below)
+                y, y_pred = y / exposure, y_pred / exposure
             sample_weight = sample_weight * exposure
         if underflow:  # the deviance from the log rates of the mixture
             log_pred = np.asarray(
@@ -1305,18 +1369,34 @@ class MoEPoissonRegressor(
             # the log mean inf and the score -inf where predict was finite
             with np.errstate(divide="ignore"):
                 log_pred = np.where(normal, np.log(y_pred), log_pred)
-            return _poisson_d2(y, log_pred, sample_weight, dtype)
+            rows = sample_weight > 0
+            if counted is None or np.ptp(y[rows]) == 0:
+                return _poisson_d2(y, log_pred, sample_weight, dtype)
+            # the deviance of the counts, from their logs where they are normal
+            # numbers, else the log rates plus the exposures' logs: that of the
+            # rates times the exposures took a rate of e800 at an exposure of
+            # 1e-300 as inf (-inf for D^2)
+            log_exposure = np.log(exposure)
+            with np.errstate(divide="ignore"):
+                log_count = np.log(predicted)
+            log_pred = np.where(counted, log_count, log_pred + log_exposure)
+            null = math.log(np.sum(weight * counts) / np.sum(weight * exposure))
+            return _poisson_d2(
+                counts, log_pred, weight, dtype, log_null=null + log_exposure
+            )
         rows = sample_weight > 0
         if np.ptp(y[rows]) == 0:
             return constant_target_score(y[rows], y_pred[rows], dtype)
         return float(d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1))
 
 
-def _poisson_d2(y, log_pred, sample_weight, dtype=np.float64):
+def _poisson_d2(y, log_pred, sample_weight, dtype=np.float64, log_null=None):
     """D^2 of the Poisson deviance, ``1 - D(y, mu) / D(y, mean(y))`` with the
     unit deviance ``2 (y log(y / mu) - y + mu)`` taken from the log means
     ``log_pred`` (finite where mu underflows), as ``d2_tweedie_score(power=1)``
-    computes it from ``mu`` (the factor 2 cancels). 1 or 0 where y is
+    computes it from ``mu`` (the factor 2 cancels); ``log_null``: the null
+    model's log means in place of ``log(mean(y))`` (of counts at exposures,
+    whose rates the caller found not constant). Else 1 or 0 where y is
     constant, as ``r2_score``."""
     rows = sample_weight > 0
     counted = y > 0  # y log(y / mu) is 0 at y = 0, whatever mu
@@ -1327,9 +1407,11 @@ def _poisson_d2(y, log_pred, sample_weight, dtype=np.float64):
             sample_weight * (np.where(counted, y * log_ratio, 0.0) - y + np.exp(log_mu))
         )
 
-    if np.ptp(y[rows]) == 0:
-        return constant_target_score(y[rows], np.exp(log_pred[rows]), dtype)
-    null = math.log(np.average(y, weights=sample_weight))
+    null = log_null
+    if null is None:  # (the caller's rates were not constant)
+        if np.ptp(y[rows]) == 0:
+            return constant_target_score(y[rows], np.exp(log_pred[rows]), dtype)
+        null = math.log(np.average(y, weights=sample_weight))
     with np.errstate(over="ignore", invalid="ignore"):
         return float(1.0 - deviance(log_pred) / deviance(null))
 

@@ -851,3 +851,142 @@ def test_an_unfitted_model_is_refused_by_the_criteria_and_std_errors():
     for method in (reg.bic, reg.aic, reg.icl, reg.std_errors):
         with pytest.raises(NotFittedError, match="not fitted yet"):
             method(X, y, exposure=exposure)
+
+
+def _exposed_moments(model, X, exposure):
+    """The mixture's mean and standard deviation of the counts at these
+    exposures, written out from the fitted gate and experts in mpmath at 50
+    digits (a negative binomial expert's variance mu + phi mu^2)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    dispersion = getattr(model, "expert_dispersion_", np.zeros(model.n_experts_))
+    moments = []
+    for x, e in zip(X, exposure, strict=True):
+        logits = [
+            mpmath.mpf(float(b))
+            + mpmath.fsum(
+                mpmath.mpf(float(c)) * float(v) for c, v in zip(w, x, strict=True)
+            )
+            for b, w in zip(model.gate_intercept_, model.gate_coef_, strict=True)
+        ]
+        top = max(logits)
+        gate = [mpmath.exp(logit - top) for logit in logits]
+        gate = [g / mpmath.fsum(gate) for g in gate]
+        mean_k = [
+            mpmath.mpf(float(e))
+            * mpmath.exp(
+                float(b)
+                + mpmath.fsum(
+                    mpmath.mpf(float(c)) * float(v) for c, v in zip(w, x, strict=True)
+                )
+            )
+            for b, w in zip(model.expert_intercept_, model.expert_coef_, strict=True)
+        ]
+        mean = mpmath.fsum(g * mu for g, mu in zip(gate, mean_k, strict=True))
+        variance = mpmath.fsum(
+            g * (mu + float(phi) * mu**2 + (mu - mean) ** 2)
+            for g, mu, phi in zip(gate, mean_k, dispersion, strict=True)
+        )
+        moments.append((float(mean), float(mpmath.sqrt(variance))))
+    return np.array(moments).T
+
+
+def _far_rows(model, log_rate):
+    """Two rows of X, far to each side, where the expert the gate takes there
+    (of the steepest gate slope that way) has log rate ``-log_rate`` (at
+    negative X) and ``log_rate`` (at positive X)."""
+    rows = []
+    for side, target in ((-1, -log_rate), (1, log_rate)):
+        k = int(np.argmax(side * model.gate_coef_[:, 0]))
+        x = (target - model.expert_intercept_[k]) / model.expert_coef_[k, 0]
+        assert np.sign(x) == side
+        rows.append([x])
+    return np.array(rows)
+
+
+def _regimes(n=300, seed=0):
+    """Counts whose log rate falls (X < 0) and rises (X > 0) far from 0."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    exposure = rng.uniform(0.1, 5, n)
+    log_rate = np.where(X[:, 0] < 0, 1 + X[:, 0], 1 + X[:, 0] / 2)
+    return X, rng.poisson(exposure * np.exp(log_rate)), exposure
+
+
+@pytest.mark.parametrize("Model", [MoEPoissonRegressor, MoENegativeBinomialRegressor])
+def test_predict_where_the_exposure_brings_an_extreme_rate_back(Model):
+    # rates per unit exposure that underflow (log rate -800) at an exposure
+    # of 1e300, or overflow (800) at 1e-300: predict gave 0 for a mean count
+    # of 1e-47 and raised "X is too large" for one of 1e47 (as did
+    # predict_distribution). Expected: the mixture's moments written out in
+    # mpmath from the fitted parameters
+    X, y, exposure = _regimes()
+    model = Model(n_experts=2, random_state=0).fit(X, y, exposure=exposure)
+    far = np.vstack([_far_rows(model, 800.0), [[0.5]]])
+    exposures = np.array([1e300, 1e-300, 2.0])
+    assert model.predict(far[:1])[0] == 0.0  # the rate itself underflows
+    with pytest.raises(ValueError, match="too large"):
+        model.predict(far[1:2])  # and overflows
+    mean, std = _exposed_moments(model, far, exposures)
+    assert 1e-60 < mean[0] < 1e-30 and 1e30 < mean[1] < 1e60
+    np.testing.assert_allclose(model.predict(far, exposure=exposures), mean, rtol=1e-9)
+    got_mean, got_std = model.predict(far, exposure=exposures, return_std=True)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(got_std, std, rtol=1e-9)
+    dist = model.predict_distribution(far, exposure=exposures)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-9)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-9)
+    with pytest.raises(ValueError, match="too large"):  # still where they do
+        model.predict(far[1:2], exposure=1e-10)
+    with pytest.raises(ValueError, match="too large"):
+        model.predict_distribution(far[1:2], exposure=1e-10)
+
+
+def test_score_where_the_exposure_brings_an_underflowed_rate_back():
+    # D^2 with a mean count of 1e-47 whose rate (1e-347) underflows: predict's
+    # 0 made the score take the log rates there, which held. Expected: the
+    # Poisson deviance of the counts against the means written out in
+    # mpmath, the null a constant rate (R's offset)
+    X, y, exposure = _regimes()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+        X, y, exposure=exposure
+    )
+    rows = np.vstack([_far_rows(model, 800.0)[:1], [[-1.0], [0.0], [1.0], [1.5]]])
+    exposures = np.array([1e300, 1.0, 2.0, 0.5, 3.0])
+    counts = np.array([0, 4, 3, 2, 9])
+    mean, _ = _exposed_moments(model, rows, exposures)
+    assert model.predict(rows[:1])[0] == 0.0 and mean[0] > 1e-60
+    null = exposures * counts.sum() / exposures.sum()
+
+    def deviance(mu):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(counts > 0, counts * np.log(counts / mu), 0.0)
+        return np.sum(terms - counts + mu)
+
+    expected = 1 - deviance(mean) / deviance(null)
+    score = model.score(rows, counts, exposure=exposures)
+    np.testing.assert_allclose(score, expected, rtol=1e-9)
+
+
+def test_score_where_a_small_exposure_brings_an_overflowed_rate_back():
+    # a mean count of 1e47 whose rate (e800) overflows at an exposure of
+    # 1e-300: score raised "X is too large", and from the rates times the
+    # exposures would take the deviance as inf. Expected: the Poisson
+    # deviance of the counts against the means written out in mpmath
+    X, y, exposure = _regimes()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+        X, y, exposure=exposure
+    )
+    rows = np.vstack([_far_rows(model, 800.0)[1:], [[-1.0], [0.0], [1.0], [1.5]]])
+    exposures = np.array([1e-300, 1.0, 2.0, 0.5, 3.0])
+    counts = np.array([3, 4, 3, 2, 9])
+    mean, _ = _exposed_moments(model, rows, exposures)
+    null = exposures * counts.sum() / exposures.sum()
+
+    def deviance(mu):
+        return np.sum(counts * np.log(counts / mu) - counts + mu)
+
+    expected = 1 - deviance(mean) / deviance(null)
+    assert -1e60 < expected < -1e30
+    score = model.score(rows, counts, exposure=exposures)
+    np.testing.assert_allclose(score, expected, rtol=1e-9)
