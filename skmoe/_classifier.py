@@ -615,8 +615,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 scores if hasattr(self, "experts_") else log_softmax(xp, scores, axis=1)
             )
             log_joint = log_weight[:, None, :] + log_softmax_scores
-            # rounding can put a log probability a few ulp above 0: clipped
-            log_proba = xp.clip(logsumexp(xp, log_joint, axis=0).T, max=0.0)
+            # rounding can put a log probability a few ulp above 0: clipped;
+            # and one below the most negative float (logits 3.3e308 apart, at
+            # |x| of 1e308, where predict_proba gives 0) at that float, not
+            # -inf, which raised as an overflow (NaN, of infinite logits, stays)
+            lowest = float(xp.finfo(log_joint.dtype).min)
+            log_proba = xp.clip(logsumexp(xp, log_joint, axis=0).T, lowest, 0.0)
             # log(predict_proba) where that is a normal number, so that the two
             # agree (in float32 a log of -3e-8 has the probability 1.0); the
             # log-sum-exp where it underflows
@@ -817,7 +821,14 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if log_proba.shape[1] == 2:
             return log_proba[:, 1] - log_proba[:, 0]
         xp = array_namespace(log_proba)
-        return log_proba - xp.mean(log_proba, axis=1, keepdims=True)
+        with np.errstate(over="ignore"):
+            mean = xp.mean(log_proba, axis=1, keepdims=True)
+        if not bool(xp.all(xp.isfinite(mean))):
+            # log probabilities near the most negative float: their sum
+            # overflowed where the mean of their fractions does not
+            fraction = xp.sum(log_proba / log_proba.shape[1], axis=1, keepdims=True)
+            mean = xp.where(xp.isfinite(mean), mean, fraction)
+        return log_proba - mean
 
     def predict(self, X):
         """Most probable class of each sample.

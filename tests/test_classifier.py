@@ -580,3 +580,82 @@ def test_classifier_objective_is_the_documented_penalized_likelihood(solver):
     assert expert_penalty > 1e-3
     # and the fit is the documented objective's maximum: central differences
     assert_stationary(objective, fitted, names)
+
+
+def _mpmath_log_proba(model, X):
+    """The mixture's log-probabilities written out from the fitted gate and
+    experts in mpmath at 30 digits, whose exponent range holds logits of
+    1e308 and their differences."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+
+    def linear(intercept, coef, x):
+        return mpmath.mpf(float(intercept)) + mpmath.fsum(
+            mpmath.mpf(float(c)) * float(v) for c, v in zip(coef, x, strict=True)
+        )
+
+    def logsumexp_mp(values):
+        top = max(values)
+        return top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in values))
+
+    def log_softmax_mp(values):
+        norm = logsumexp_mp(values)
+        return [v - norm for v in values]
+
+    rows = []
+    for x in X:
+        log_gate = log_softmax_mp(
+            [
+                linear(b, w, x)
+                for b, w in zip(model.gate_intercept_, model.gate_coef_, strict=True)
+            ]
+        )
+        joint = [
+            [
+                g + lp
+                for lp in log_softmax_mp(
+                    [linear(b, w, x) for b, w in zip(bs, ws, strict=True)]
+                )
+            ]
+            for g, bs, ws in zip(
+                log_gate, model.expert_intercept_, model.expert_coef_, strict=True
+            )
+        ]
+        rows.append([logsumexp_mp(column) for column in zip(*joint, strict=True)])
+    return rows
+
+
+@pytest.mark.parametrize("n_experts", [1, 2])
+def test_predict_log_proba_where_a_log_probability_is_below_the_floats(n_experts):
+    # at |x| near 1e307 the logits of classes differ by more than the largest
+    # float: predict_proba gave 0 and 1, predict_log_proba and
+    # decision_function raised an overflow. Expected: mpmath's log
+    # probabilities, those below -1.8e308 at the most negative float
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5])
+    model = MoEClassifier(n_experts, random_state=0).fit(X, y)
+    # along (1, 1), as far as the largest logit of the gate and experts is 1.5e308
+    slopes = np.concatenate(
+        [model.gate_coef_.sum(1), model.expert_coef_.sum(2).ravel()]
+    )
+    reach = 1.5e308 / np.max(np.abs(slopes))
+    far = np.array(
+        [[reach, reach], [-reach, -reach], [reach / 10, reach / 10], [0.5, 1]]
+    )
+    exact = _mpmath_log_proba(model, far)
+    lowest = np.finfo(np.float64).min
+    below = np.array([[value < lowest for value in row] for row in exact])
+    assert np.any(below)
+    expected = np.array([[max(float(v), lowest) for v in row] for row in exact])
+    proba = model.predict_proba(far)
+    np.testing.assert_allclose(proba, np.exp(expected), rtol=1e-9, atol=1e-300)
+    log_proba = model.predict_log_proba(far)
+    assert np.all(log_proba[below] == lowest)
+    np.testing.assert_allclose(log_proba, expected, rtol=1e-9, atol=1e-12)
+    scores = model.decision_function(far)
+    fractions = expected / 3  # (their mean, without its sum's overflow)
+    np.testing.assert_allclose(
+        scores, expected - fractions.sum(axis=1, keepdims=True), rtol=1e-9
+    )
+    assert np.all(np.isfinite(scores))
