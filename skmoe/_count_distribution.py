@@ -510,6 +510,15 @@ def _probabilities(counts, rates, dispersions=None, upper=False):
                 limit = _poisson_probabilities(counts, rates, upper)
                 fallback = np.where(poisson, limit, fallback)
             nb_out = np.where(lost, fallback, nb_out)
+        # phi mu below the normal floats (a mean below 2.2e-300 at phi of
+        # 1e-8): q = phi mu / (1 + phi mu) kept few of its digits, or none,
+        # and betaincc's P(Y > 0) was 1.2% off at mu = 1e-320, phi = 1e-3, and
+        # 0 at 3e-315, phi = 1e-10; there the Poisson limit is the negative
+        # binomial to phi mu / 2 of itself
+        subnormal = nb & (scaled < np.finfo(np.float64).smallest_normal)
+        if np.any(subnormal):
+            limit = _poisson_probabilities(counts, rates, upper)
+            nb_out = np.where(subnormal, limit, nb_out)
         huge = nb & np.isinf(scaled) & np.isfinite(rates)
         if np.any(huge):
             nb_out = np.where(
@@ -535,6 +544,12 @@ def _poisson_probabilities(counts, rates, upper=False):
         out[beta] = _beta_probabilities(
             k, theta, 1.0 - BETA_LIMIT_Q, BETA_LIMIT_Q, upper
         )
+    smallest = np.finfo(np.float64).smallest_normal
+    if upper and np.size(rates) and np.min(rates) < smallest:  # (the one check)
+        # scipy's pdtrc(0, mu) is 0 for means below the normal floats, where
+        # P(Y > 0) = 1 - exp(-mu) is mu to the last digit
+        tiny = (counts == 0) & (rates < smallest)
+        out = np.where(tiny, rates, out)
     lost = np.isnan(out)
     if np.any(lost):
         # scipy's pdtr is NaN for counts of 1e306 at a mean of 1e300 (a

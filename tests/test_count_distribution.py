@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import poisson
 
-from skmoe import MoEPoissonRegressor, PredictivePoissonMixture
+from skmoe import (
+    MoEPoissonRegressor,
+    PredictiveNegativeBinomialMixture,
+    PredictivePoissonMixture,
+)
 
 RATES = np.array([0.0, 1e-3, 0.5, 3.0, 40.0, 1e5])
 QUANTILES = np.array([1e-9, 0.01, 0.2, 0.5, 0.77, 0.99, 1 - 1e-9])
@@ -732,3 +736,36 @@ def test_negative_binomial_rows_selected_to_none_give_empty_results():
     expected = 0.3 * nbinom.cdf(3, n, p) + 0.7 * nbinom.cdf(3, n2, p2)
     np.testing.assert_allclose(dist[[0]].cdf(3.0), [expected], rtol=1e-12)
     np.testing.assert_allclose(dist[[0]].sf(3.0), [1 - expected], rtol=1e-12)
+
+
+def test_sf_at_zero_where_the_mean_is_below_the_normal_floats():
+    # P(Y > 0) where mu (or phi mu) is below the normal floats: scipy's pdtrc
+    # gave 0 from mu = 2e-308 down, and betaincc at q = phi mu / (1 + phi
+    # mu) of few digits was 1.2% off (mu = 1e-320, phi = 1e-3) or 0 (mu =
+    # 3e-315, phi = 1e-10). Expected: mpmath's 1 - (1 + phi mu)^(-1 / phi)
+    # (1 - exp(-mu) for Poisson) at 50 digits, whose floats are mu itself
+    # for subnormal means
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    rates = np.array([1e-300, 2e-308, 1e-310, 3e-315, 1e-320, 5e-322, 5e-324])
+    ones = np.ones((rates.shape[0], 1))
+    zeros = np.zeros(rates.shape[0])
+
+    def exact(mu, phi):
+        mu = mpmath.mpf(float(mu))
+        if phi == 0:
+            return float(-mpmath.expm1(-mu))
+        phi = mpmath.mpf(phi)
+        return float(-mpmath.expm1(-mpmath.log1p(phi * mu) / phi))
+
+    poisson = PredictivePoissonMixture(ones, rates[:, None])
+    expected = [exact(mu, 0) for mu in rates]
+    np.testing.assert_allclose(poisson.sf(zeros), expected, rtol=1e-13, atol=0)
+    np.testing.assert_array_equal(poisson.cdf(zeros), 1.0 - np.array(expected))
+    for phi in (1e-10, 1e-3, 0.5, 1e8):
+        dist = PredictiveNegativeBinomialMixture(
+            ones, rates[:, None], np.full_like(ones, phi)
+        )
+        expected = [exact(mu, phi) for mu in rates]
+        np.testing.assert_allclose(dist.sf(zeros), expected, rtol=1e-13, atol=0)
+        assert np.all(dist.sf(zeros + 1.0) == 0.0)  # (mu^2 underflows)
