@@ -106,7 +106,9 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         ``tol`` once three iterations in a row did not increase their change (a
         growing change is EM leaving a saddle point, as random starts over many
         samples do), and not while the responsibilities of a run from initial
-        ones are still nearly uniform (for up to 100 iterations), so a fresh run
+        ones are still nearly uniform (for up to 100 iterations; not where
+        the experts' log-likelihoods tie on every sample, as on a constant
+        ``y``, where they cannot part), so a fresh run
         takes at least three iterations; one that would stop within six (soft
         EM, no ``top_k``) first takes six SQUAREM cycles from there and goes on
         where they gain more than ``100 * tol`` (EM crawling from its start, as

@@ -499,8 +499,16 @@ SETTLE = 3
 #: stopped at iteration 3 (held-out -1.32 per row, against -0.24 once
 #: parted; at 1e5 rows they grew from iteration 10). A genuine fit of
 #: duplicated experts (one regime, 4 experts) ended at 0.32 after 58.
+#: Experts whose log-likelihoods tie on every sample (see :func:`_experts_tied`)
+#: cannot part, and do not hold the stop: a constant y, which every expert fits
+#: exactly, ran all 100 iterations from a random start (the same predictions).
 SYMMETRIC_SHARE = 0.05
 SYMMETRIC_ITER = 100
+#: Experts tie where their log-likelihoods differ by at most TIED_ULPS units of
+#: rounding (of the largest in size, or of 1) on every sample: 0, or 1e-30
+#: (all-zero counts), where they fit y exactly; 0.26 to 0.92 on the experts
+#: of random starts still held near the symmetric point.
+TIED_ULPS = 16
 #: A fresh soft run that would stop within its first PROBE_ITER iterations (and
 #: before max_iter) first runs PROBE_CYCLES SQUAREM cycles from there, and goes
 #: on from their end where they gain more than PROBE_GAIN times ``tol`` per
@@ -573,6 +581,24 @@ def _near_uniform(problem: EMProblem, resp: Array) -> bool:
     xp = problem.xp
     largest = xp.sum(problem.normalized_weight * xp.max(resp, axis=0))
     return float(largest) < 1.0 / n_experts + SYMMETRIC_SHARE
+
+
+def _experts_tied(problem: EMProblem, expert_params: Params) -> bool:
+    """Whether the experts' log-likelihoods tie on every sample, to
+    ``TIED_ULPS`` units of rounding: the responsibilities are then the gate's,
+    whatever it is, and EM cannot part the experts (a constant y, which each
+    fits exactly). Read only where nearly uniform responsibilities hold a stop
+    (see ``SYMMETRIC_ITER``): one evaluation of the experts' densities."""
+    xp = problem.xp
+    log_p = problem.experts.log_likelihood(xp, problem.design, problem.Y, expert_params)
+    if log_p.shape[0] < 2:
+        return False
+    spread = xp.max(xp.max(log_p, axis=0) - xp.min(log_p, axis=0))
+    size = xp.max(xp.abs(log_p))
+    spread, size = host_scalars(xp, spread, size)
+    eps = float(xp.finfo(log_p.dtype).eps)
+    # (NaN or an infinite log-likelihood, a point mass's: not tied)
+    return math.isfinite(size) and spread <= TIED_ULPS * eps * max(1.0, size)
 
 
 def _settled(changes, tol, settle=SETTLE) -> bool:
@@ -913,6 +939,7 @@ def run_em(
                 params is None
                 and n_iter < SYMMETRIC_ITER
                 and _near_uniform(problem, resp)
+                and not _experts_tied(problem, expert_params)
             )
             # (not at max_iter, where no iteration is left to confirm it: a
             # one-iteration run, the gradient solver's check of its stop by
