@@ -883,11 +883,11 @@ def run_em(
                 marginal,
                 out=(resp, log_gate) if reuse else None,
             )
+        scored = None  # this iteration's (total, penalized), where known
         if not problem.experts.monotone:
-            _, candidate = score(
-                log_norm, resp, gate_params, expert_params, log_marginal
-            )
-            if candidate < previous - tol:  # see ExpertFamily.keep_better
+            scored = score(log_norm, resp, gate_params, expert_params, log_marginal)
+            if scored[1] < previous - tol:  # see ExpertFamily.keep_better
+                scored = None
                 weighted_resp = problem.normalized_weight[None, :] * weighted_resp
                 expert_params = problem.experts.keep_better(
                     xp, problem.design, problem.Y, weighted_resp, expert_params, former
@@ -905,9 +905,10 @@ def run_em(
                 problem, gate_params, expert_params, marginal
             )
             assigned = assign(resp)
-        total, penalized = score(
-            log_norm, resp, gate_params, expert_params, log_marginal
-        )
+            scored = None
+        if scored is None:
+            scored = score(log_norm, resp, gate_params, expert_params, log_marginal)
+        total, penalized = scored
         result.log_likelihood_history.append(total)
         result.objective_history.append(penalized)
         change = penalized - previous

@@ -457,6 +457,42 @@ def test_classifier_experts_never_lower_the_objective():
     assert clf.converged_
 
 
+def test_estimator_experts_score_each_iteration_once():
+    # experts that are not monotone score each M-step to see whether it fell:
+    # an iteration that it did not lower took that score, where it scored the
+    # same parameters twice (207 evaluations of the objective for this fit's
+    # 103 iterations, 57 of them mended; 161 now); a mended one scores the
+    # mended parameters anew
+    import skmoe._em as em_module
+    import skmoe.experts.estimator as estimator_module
+
+    X, y = load_iris(return_X_y=True)
+    scored, mended = [], []
+    objective = em_module.objective
+    keep_better = estimator_module.EstimatorExperts.keep_better
+    clf = MoEClassifier(
+        n_experts=3,
+        expert_estimator=DecisionTreeClassifier(max_depth=2),
+        n_init=1,
+        random_state=4,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            em_module,
+            "objective",
+            lambda *args, **kwargs: scored.append(1) or objective(*args, **kwargs),
+        )
+        patch.setattr(
+            estimator_module.EstimatorExperts,
+            "keep_better",
+            lambda self, *args: mended.append(1) or keep_better(self, *args),
+        )
+        clf.fit(X, y)
+    assert len(mended) > 10
+    # the start, each iteration, and each mended iteration's second score
+    assert len(scored) == 1 + clf.n_iter_ + len(mended)
+
+
 def test_weighted_classifier_experts_never_lower_the_objective():
     # keep_better weighs the former responsibilities by the sample weights:
     # EM must not write the M-step's weighted ones over them (nor the next
