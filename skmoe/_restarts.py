@@ -21,22 +21,17 @@ def _fit_restart(
     n_experts,
     method,
     seed,
-    max_iter,
-    tol,
-    verbose,
     index,
-    options: SolverOptions | None = None,
+    options: SolverOptions,
     given=None,
 ) -> FitResult:
     """One restart (module-level so that joblib can run it in another process).
 
-    ``options`` carries the solver settings; without it, EM with ``max_iter``,
-    ``tol`` and ``verbose``. ``given``: the restart's initial
+    ``options`` carries the solver settings (``max_iter``, ``tol`` and
+    ``verbose`` among them). ``given``: the restart's initial
     responsibilities (n_samples, n_experts), ``fit``'s
     ``init_responsibilities``, in place of ``method``'s.
     """
-    if options is None:
-        options = SolverOptions(max_iter=max_iter, tol=tol, verbose=verbose)
     start = time.perf_counter()
     with blas_threads(problem.design):
         result = _run_restart(

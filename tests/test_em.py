@@ -19,6 +19,7 @@ from skmoe import MoEClassifier, MoERegressor
 from skmoe._em import EMProblem, e_step
 from skmoe._math import design_matrix
 from skmoe._restarts import _fit_restart
+from skmoe._solvers import SolverOptions
 from skmoe.gates import GATES, SoftmaxGate
 
 
@@ -108,10 +109,8 @@ def _restart_results(model, X, y, sample_weight=None):
             model.n_experts,
             method,
             seed,
-            model.max_iter,
-            model.tol,
-            0,
             index,
+            SolverOptions(max_iter=model.max_iter, tol=model.tol),
         )
         for index, (method, seed) in enumerate(plan)
     ]
