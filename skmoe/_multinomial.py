@@ -625,8 +625,11 @@ class Line:
             # the penalty of every problem, on the coefficients' own layout: a
             # subset's copy is C-ordered, and its sums over the rows rounded
             # otherwise than the strided ones (other step lengths in float32)
-            moved_coef = coef + t[:, None, None] * direction
-            penalty = xp.sum(xp.sum(self.mask * moved_coef**2, axis=2), axis=1)
+            if self.alpha == 0:  # (0 * inf where a square overflows)
+                penalty = xp.zeros_like(t)
+            else:
+                moved_coef = coef + t[:, None, None] * direction
+                penalty = xp.sum(xp.sum(self.mask * moved_coef**2, axis=2), axis=1)
             parts = (sample_weight, slope, t, penalty)
             if rows is not None:
                 parts = tuple(part[rows] for part in parts)
@@ -672,8 +675,11 @@ class Line:
         # at t = 0 the log-sum-exp of the normalized log_prob is 0 (to rounding,
         # about 1e-16 per unit of weight): only the penalty is left, so the start
         # costs no pass over the data
-        penalty = xp.sum(xp.sum(self.mask * self.coef**2, axis=2), axis=1)
-        start = -0.5 * self.alpha * penalty
+        if self.alpha == 0:  # (0 * inf where a square overflows)
+            start = self._full(0.0)
+        else:
+            penalty = xp.sum(xp.sum(self.mask * self.coef**2, axis=2), axis=1)
+            start = -0.5 * self.alpha * penalty
         t = self._full(1.0)
         if is_numpy_array(t):
             done = np.zeros(t.shape, dtype=bool)
