@@ -15,6 +15,7 @@ as a bound.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -325,9 +326,13 @@ def em_confirms(problem, gate_params, expert_params, tol) -> bool:
     floor) make the objective's rounding exceed L-BFGS's absolute ``gtol`` at
     the start's exact M-step optimum (EM's to 1e-9), where a
     ConvergenceWarning said that EM may fit better. (Counts times 1e150 still
-    warn: EM's own first steps move that objective by its rounding.)"""
+    warn: EM's own first steps move that objective by its rounding.)
+    A step to a NaN objective (EM's arithmetic overflowed) gains nothing, and
+    the point stands, as where :func:`run_gradient` checks an L-BFGS stop by
+    one EM step: EM's own test ends such a step unconverged, and this verdict
+    differed from that one (``converged_`` alone)."""
     check = run_em(problem, params=(gate_params, expert_params), max_iter=1, tol=tol)
-    return check.converged
+    return check.converged or math.isnan(check.objective)
 
 
 #: Ratio of an expert's curvature scale (``ExpertFamily.curvature_scales``)

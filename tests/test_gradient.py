@@ -253,6 +253,29 @@ def fixed_start(Estimator, X, y, n_experts=3, seed=0):
     return problem, np.ascontiguousarray(resp.T)
 
 
+def test_em_confirms_and_run_gradient_agree_on_an_em_step_to_nan(monkeypatch):
+    # an EM step whose arithmetic overflows (here an expert M-step of NaN)
+    # gains nothing: run_gradient's check of an L-BFGS stop let the point
+    # stand (converged), em_confirms said it did not converge
+    from skmoe._gradient import em_confirms
+
+    X, y, _ = regimes(120)
+    problem, resp = fixed_start(MoERegressor, X, y)
+    fitted = run_em(problem, resp=resp, max_iter=300, tol=1e-9)
+    params = (fitted.gate_params, fitted.expert_params)
+    assert np.isfinite(evaluate(problem, *params).objective)
+
+    def overflowing(self, xp, design, Y, weighted_resp, params, alpha):
+        return {name: np.full_like(value, np.nan) for name, value in params.items()}
+
+    monkeypatch.setattr(type(problem.experts), "m_step", overflowing)
+    step = run_em(problem, params=params, max_iter=1, tol=1e-5)
+    assert np.isnan(step.objective) and not step.converged
+    lbfgs = run_gradient(problem, *params, max_iter=50, tol=1e-5)
+    assert lbfgs.n_iter > 0 and lbfgs.converged
+    assert em_confirms(problem, *params, 1e-5)
+
+
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
 def test_lbfgs_reaches_the_em_optimum_from_the_same_start(Estimator):
     X, y, regime = regimes(120)
