@@ -1713,11 +1713,16 @@ class BaseMixtureOfExperts(
         a warm fit's, the fitted number of experts alone."""
         n_active = np.unique(grouping.codes[sample_weight > 0]).shape[0]
         if (warm or self.n_experts != "auto") and n_active < candidates[0]:
-            of = f"the {candidates[0]} fitted experts that warm_start=True continues"
+            # (a warm fit's remedy is no fewer experts: it ignores n_experts)
+            of, remedy = f"n_experts={self.n_experts}", "pass fewer experts or more"
+            if warm:
+                of = (
+                    f"the {candidates[0]} fitted experts that warm_start=True continues"
+                )
+                remedy = "set warm_start=False, or pass more"
             raise ValueError(
                 f"groups has {n_active} groups of positive weight, fewer than "
-                f"{of if warm else f'n_experts={self.n_experts}'}; pass fewer "
-                "experts or more groups."
+                f"{of}; {remedy} groups."
             )
         kept = [k for k in candidates if k <= n_active]
         if not kept:  # "auto" from 2 experts (zero_inflated) over one group

@@ -326,12 +326,15 @@ class MoEGammaRegressor(
             return [k for k in candidates if k - 1 <= n_amounts]
         n_experts = candidates[0]  # (a warm fit's: the fitted number)
         if n_amounts < n_experts - 1:
-            of = "fitted" if warm else f"n_experts={n_experts}"
+            # (a warm fit's remedy is no fewer experts: it ignores n_experts)
+            of, remedy = f"n_experts={n_experts}", "pass fewer experts or more"
+            if warm:
+                of = f"the {n_experts} fitted experts that warm_start=True continues"
+                remedy = "set warm_start=False, or pass more"
             raise ValueError(
                 f"y has {n_amounts} positive amount(s) of positive weight for the "
-                f"{n_experts - 1} Gamma experts of {of} "
-                "(the first is the point mass at zero); pass fewer experts or "
-                "more positive amounts."
+                f"{n_experts - 1} Gamma experts of {of} (the first is the point "
+                f"mass at zero); {remedy} positive amounts."
             )
         return candidates
 

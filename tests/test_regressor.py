@@ -3,6 +3,7 @@
 import itertools
 import math
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -254,6 +255,53 @@ def test_warm_refit_does_not_check_the_n_experts_it_ignores():
         first.fit(X[:1], y[:1])
     with pytest.raises(ValueError, match="n_samples=160 should be >= n_experts=200"):
         first.set_params(warm_start=False).fit(X, y)
+
+
+def test_warm_refit_errors_of_the_fitted_number_name_a_remedy_that_works():
+    # the checks of a warm refit against the fitted number of experts told to
+    # "pass fewer experts", which the warm fit ignores (n_experts=1 raised as
+    # n_experts=2 did), and the Gamma one read "the 2 Gamma experts of fitted":
+    # they name warm_start=False, with which the same data fit
+    from skmoe import MoEGammaRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(160, 2)
+    groups = np.repeat(np.arange(40), 4)
+    X[:, 1] = X[4 * groups, 1]  # the gate's feature, one value per group
+    y = np.where(X[:, 1] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.randn(160)
+    model = MoERegressor(n_experts=2, warm_start=True, gate_features=[1], max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, groups=groups)
+    one_group = (groups == 0).astype(float)  # 1 group of positive weight
+    message = (
+        "groups has 1 groups of positive weight, fewer than the 2 fitted experts "
+        "that warm_start=True continues; set warm_start=False, or pass more groups."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.set_params(n_experts=1).fit(X, y, sample_weight=one_group, groups=groups)
+    model.set_params(warm_start=False).fit(X, y, sample_weight=one_group, groups=groups)
+    assert model.n_experts_ == 1
+
+    amounts = np.zeros(160)
+    amounts[[3, 7]] = [1.5, 2.5]
+    lone = amounts.copy()
+    lone[7] = 0  # 1 positive amount, for the fitted 2 Gamma experts
+    model = MoEGammaRegressor(n_experts=3, zero_inflated=True, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.set_params(max_iter=5).fit(X, amounts)
+    message = (
+        "y has 1 positive amount(s) of positive weight for the 2 Gamma experts of "
+        "the 3 fitted experts that warm_start=True continues (the first is the "
+        "point mass at zero); set warm_start=False, or pass more positive amounts."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.set_params(n_experts=2).fit(X, lone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.set_params(warm_start=False).fit(X, lone)
+    assert model.n_experts_ == 2
 
 
 def test_auto_n_experts_warns_when_it_stops_at_its_largest_candidate():
