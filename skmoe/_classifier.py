@@ -666,12 +666,15 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         classes : array-like of shape (n_classes,), default=None
             All the classes that may appear; required on the first call.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None gives every sample weight 1. They count
-            within the batch only: its rows' weights relative to each other,
-            not to other batches' (a batch of rows weighing 100 moves the
-            model as one of rows weighing 1), unlike scikit-learn's
-            ``SGDRegressor.partial_fit``, whose step they scale. For weights
-            that count across batches, call :meth:`fit` on all the rows.
+            Sample weights; None gives every sample weight 1. Past the first
+            rows they count within the batch only: its rows' weights relative
+            to each other, not to other batches' (a batch of rows weighing
+            100 moves the model as one of rows weighing 1), unlike
+            scikit-learn's ``SGDClassifier.partial_fit``, whose step they
+            scale. The first 50 rows or so (by Kish's effective number),
+            whose spreads fix Adam's units, are pooled with their weights as
+            given (see the user guide). For weights that count across
+            batches, call :meth:`fit` on all the rows.
 
         Returns
         -------

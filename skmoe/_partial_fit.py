@@ -321,12 +321,17 @@ class PartialFitMixin:
         y : array-like of shape (n_samples,)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None gives every sample weight 1. They count
-            within the batch only: its rows' weights relative to each other,
-            not to other batches' (a batch of rows weighing 100 moves the
-            model as one of rows weighing 1), unlike scikit-learn's
-            ``SGDRegressor.partial_fit``, whose step they scale. For weights
-            that count across batches, call :meth:`fit` on all the rows.
+            Sample weights; None gives every sample weight 1. Past the first
+            rows they count within the batch only: its rows' weights relative
+            to each other, not to other batches' (a batch of rows weighing
+            100 moves the model as one of rows weighing 1), unlike
+            scikit-learn's ``SGDRegressor.partial_fit``, whose step they
+            scale. The first rows are pooled with their weights as given: the
+            rows online EM keeps until it fits them, and Adam's first 50 or
+            so (by Kish's effective number), whose spreads fix its units and
+            the experts' starting noise variances, rates or dispersions (see
+            the user guide). For weights that count across batches, call
+            :meth:`fit` on all the rows.
 
         Returns
         -------

@@ -695,3 +695,63 @@ def test_partial_fit_weights_count_within_each_batch(Estimator, solver):
         fitted.append(model.predict_proba(X) if classifier else model.predict(X))
     assert abs(fitted[2] - fitted[0]) > 0.2  # the weights matter to the fit
     np.testing.assert_allclose(fitted[3], fitted[1], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_partial_fit_first_rows_pool_their_weights(Estimator):
+    # as documented (partial_fit's sample_weight): the first rows count their
+    # weights across batches. Online EM fits the rows it kept with their
+    # weights, as fit on them, once Kish's number of them reaches 5 per
+    # parameter (45 for 9); Adam's first 50 rows fix its units with theirs,
+    # after which a batch's weights count within it only
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 2))
+    y = np.where(np.arange(100) % 20 < 10, 0.0, 10.0) + X[:, 0] + rng.randn(100)
+    extra = {}
+    if Estimator is MoEClassifier:
+        y, extra = (y > 5).astype(int) ^ (rng.rand(100) < 0.2), {"classes": [0, 1]}
+
+    def weights(call, heavy):
+        weight = np.ones(100)
+        weight[5 * call : 5 * call + 5] = heavy
+        return weight
+
+    def stream(model, weight):
+        fitted_at = None
+        for start in range(0, 100, 5):
+            rows = slice(start, start + 5)
+            model.partial_fit(X[rows], y[rows], sample_weight=weight[rows], **extra)
+            if fitted_at is None and not hasattr(model, "_online_rows"):
+                fitted_at = start + 5
+                if Estimator is MoERegressor and model.solver == "em":
+                    return fitted_at
+        if Estimator is MoEClassifier:
+            return model.predict_proba(X)
+        return model.predict(X)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (few rows)
+        if Estimator is MoERegressor:
+            weight = weights(1, 3.0)
+            model = MoERegressor(2, gate="constant", random_state=0)
+            fitted_at = stream(model, weight)
+            # the first multiple of 5 rows whose Kish number reaches 45
+            kish = [
+                w.sum() ** 2 / (w**2).sum()
+                for w in (weight[:stop] for stop in range(5, 101, 5))
+            ]
+            assert fitted_at == 5 * (np.flatnonzero(np.array(kish) >= 45)[0] + 1)
+            assert fitted_at > 45  # (45 with weights 1)
+            fitted = MoERegressor(2, gate="constant", random_state=0)
+            fitted.fit(X[:fitted_at], y[:fitted_at], sample_weight=weight[:fitted_at])
+            np.testing.assert_array_equal(model.predict(X), fitted.predict(X))
+
+        def adam(call, heavy):
+            model = Estimator(2, solver="sgd", random_state=0)
+            return stream(model, weights(call, heavy))
+
+        light = adam(1, 1.0)
+        early = adam(1, 100.0)
+        late = adam(10, 100.0)  # rows 50 to 54
+    assert np.max(np.abs(early - light)) > 1e-3
+    np.testing.assert_array_equal(late, light)
