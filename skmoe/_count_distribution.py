@@ -515,7 +515,14 @@ def _probabilities(counts, rates, dispersions=None, upper=False):
         # and betaincc's P(Y > 0) was 1.2% off at mu = 1e-320, phi = 1e-3, and
         # 0 at 3e-315, phi = 1e-10; there the Poisson limit is the negative
         # binomial to phi mu / 2 of itself
-        subnormal = nb & (scaled < np.finfo(np.float64).smallest_normal)
+        tiny = np.finfo(np.float64).smallest_normal
+        subnormal = nb & (scaled < tiny)
+        if np.size(phi) and np.min(phi) < tiny:  # (the one check, mostly)
+            # phi itself below the normal floats (1 / phi overflows from
+            # 5.6e-309): betainc of theta = inf gave P(Y > y) = 1 at every
+            # count (ppf inf) at mu = 1e10, phi = 1e-310; the Poisson limit
+            # there too, where phi mu is small enough for it
+            subnormal |= nb & (phi < tiny) & (scaled < POISSON_LIMIT)
         if np.any(subnormal):
             limit = _poisson_probabilities(counts, rates, upper)
             nb_out = np.where(subnormal, limit, nb_out)

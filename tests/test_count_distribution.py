@@ -769,3 +769,24 @@ def test_sf_at_zero_where_the_mean_is_below_the_normal_floats():
         expected = [exact(mu, phi) for mu in rates]
         np.testing.assert_allclose(dist.sf(zeros), expected, rtol=1e-13, atol=0)
         assert np.all(dist.sf(zeros + 1.0) == 0.0)  # (mu^2 underflows)
+
+
+def test_negative_binomial_of_a_dispersion_below_the_normal_floats():
+    # phi = 1e-310 (1 / phi overflows to inf) at mu = 1e10 (phi mu = 1e-300,
+    # a normal number): betainc of theta = inf gave P(Y > y) = 1 and P(Y <=
+    # y) = 0 at every count, and ppf inf. Expected: the Poisson limit, from
+    # which this negative binomial differs by about phi (y - mu)^2 / 2 =
+    # 1e-300 relative; scipy's Poisson distribution as the reference
+    rates = np.array([[10.0], [1e10], [3e15]])
+    ones = np.ones_like(rates)
+    counts = rates[:, 0] + np.array([[-2.0], [0.0], [2.0]]) * np.sqrt(rates[:, 0])
+    counts = np.floor(counts)
+    for phi in (1e-310, 5e-324):
+        dist = PredictiveNegativeBinomialMixture(ones, rates, np.full_like(ones, phi))
+        sf, cdf = dist.sf(counts), dist.cdf(counts)
+        np.testing.assert_allclose(sf, poisson.sf(counts, rates[:, 0]), rtol=1e-9)
+        np.testing.assert_allclose(cdf, poisson.cdf(counts, rates[:, 0]), rtol=1e-9)
+        assert 0.01 < np.min(sf) and np.max(sf) < 0.995  # (not the 1 of before)
+        median = dist.ppf(0.5)  # (the least count of cdf >= 0.5, by scipy's cdf)
+        assert np.all(poisson.cdf(median, rates[:, 0]) >= 0.5)
+        assert np.all(poisson.cdf(median - 1.0, rates[:, 0]) < 0.5)
