@@ -32,10 +32,11 @@ def separating_direction(design, y, rows):
     whatever the weights: the maximum likelihood estimate does not exist.
     Of the directions, one of least L1 norm in the features (the intercept
     free), in units of each column's largest magnitude, less every column
-    that the others do without (making the same zero counts negative): each
-    column it names is needed beside the others named (fewer columns may
-    separate by another combination), and none of combinations that are 0
-    on every row (a one-hot encoding's columns with the intercept).
+    of it that its others do without (making the same zero counts
+    negative): each column it names is needed beside the others named
+    (fewer columns may separate by another combination), and none of
+    combinations that are 0 on every row (a one-hot encoding's columns with
+    the intercept).
 
     Parameters
     ----------
@@ -163,8 +164,9 @@ def _least_l1_direction(null, Z):
     most of them: a sum of directions makes them all negative), then the
     least L1 norm with each of them at most -1 (one program of least norm
     with their sum at most -1 named 1 of 40 separated categories); then the
-    second again with columns held at 0, while the others make those rows
-    negative (see :func:`separating_direction`).
+    second again with columns of its direction held at 0 (and those it does
+    not involve), while the others make those rows negative (see
+    :func:`separating_direction`).
     """
     m, (d, q) = Z.shape[0], null.shape
     rows = sparse.csr_matrix(Z)
@@ -230,15 +232,21 @@ def _least_l1_direction(null, Z):
     # positive counts and negative on the zero ones was named with 2 others
     # (23 of 230 random separations), and three such features among 100 of
     # 30 positive counts and 29970 zero ones with 80 others (27 s; 1 named
-    # in 40 s, one by one 100 s)
-    dropped, kept = [], set()
+    # in 40 s, one by one 100 s). The columns it does not involve are held
+    # at 0 throughout: free, they stood in for the ones left out (a
+    # category of zero counts only, in a full one-hot coding with the
+    # intercept, was left out for the other 9 categories, which were named),
+    # and a lone column is needed (the intercept alone is 0 on no row)
+    dropped, kept = None, set()
     while c is not None:
         b = np.abs(null[1:] @ c)
         involved = np.flatnonzero(b > SEPARATION_TOL * np.max(b, initial=0.0)) + 1
+        if dropped is None:
+            dropped = sorted(set(range(1, d)) - set(involved.tolist()))
         untried = sorted(
             (int(j) for j in involved if j not in kept), key=lambda j: b[j - 1]
         )
-        if not untried:
+        if len(involved) <= 1 or not untried:
             break
         groups = [untried]
         while groups:

@@ -370,3 +370,22 @@ def test_the_named_columns_each_take_part_in_the_separation():
             assert not _lp_separates_without(design, y, left_out, negative)
         checked += 1
     assert checked > 10
+
+
+def test_a_category_of_zero_counts_in_a_full_one_hot_coding_is_named_itself():
+    # a full one-hot coding of 6 categories beside the intercept: category 2
+    # has zero counts only. Its column alone separates (-1 there, 0
+    # elsewhere); the other 5 with the intercept give the same values, and
+    # were named instead (its column left out while they stood in for it)
+    rng = np.random.default_rng(0)
+    category = rng.integers(0, 6, 600)
+    onehot = (category[:, None] == np.arange(6)).astype(float)
+    X = np.c_[rng.normal(size=600), onehot]
+    y = rng.poisson(np.exp(0.3 * X[:, 0]))
+    y[category == 2] = 0
+    design = np.vstack([np.ones(600), X.T])
+    others = set(range(1, 8)) - {4}  # all but category 2's column (row 4)
+    assert _lp_separates_without(design, y, others, category == 2)
+    direction = separating_direction(design, y, np.ones(600, bool))
+    assert np.flatnonzero(direction[1:]).tolist() == [3]
+    assert np.array_equal(direction @ design < 0, category == 2)
