@@ -389,3 +389,32 @@ def test_a_category_of_zero_counts_in_a_full_one_hot_coding_is_named_itself():
     direction = separating_direction(design, y, np.ones(600, bool))
     assert np.flatnonzero(direction[1:]).tolist() == [3]
     assert np.array_equal(direction @ design < 0, category == 2)
+
+
+def test_a_category_of_zero_counts_alone_is_needed_without_a_program(monkeypatch):
+    # 12 rare categories of zero counts only among 100 (the others not coded):
+    # each category's zero counts have no other column beside the intercept,
+    # which the positive counts of uncoded categories hold at 0, so each is
+    # needed beside the others; the pruning tried each by a linear program
+    # (23 more, beside the two that find the direction)
+    rng = np.random.default_rng(3)
+    category = rng.integers(0, 100, 3000)
+    rare = category < 12
+    X = np.c_[np.zeros((3000, 12)), rng.normal(size=3000)]
+    X[rare, category[rare]] = 1.0
+    y = rng.poisson(1.0, 3000)
+    y[rare] = 0
+    design = np.vstack([np.ones(3000), X.T])
+    for j in range(12):  # independently: each needed beside the others
+        assert not _lp_separates_without(design, y, {j + 1, 13}, category == j)
+    programs = []
+
+    def counted(*args, **kwargs):
+        programs.append(1)
+        return linprog(*args, **kwargs)
+
+    monkeypatch.setattr("skmoe._separation.linprog", counted)
+    direction = separating_direction(design, y, np.ones(3000, bool))
+    assert np.flatnonzero(direction[1:]).tolist() == list(range(12))
+    assert np.array_equal(direction @ design < 0, rare)
+    assert len(programs) == 2  # the rows that can be negative, the least norm
