@@ -418,3 +418,35 @@ def test_a_category_of_zero_counts_alone_is_needed_without_a_program(monkeypatch
     assert np.flatnonzero(direction[1:]).tolist() == list(range(12))
     assert np.array_equal(direction @ design < 0, rare)
     assert len(programs) == 2  # the rows that can be negative, the least norm
+
+
+def test_columns_left_out_on_the_subset_keep_a_direction_of_all_rows(monkeypatch):
+    # features 0 and 1 are 0 on the positive counts and at most 0 on the
+    # zero ones but for one zero count each, which the subset of rows does
+    # not take: -x0 - x1 separates all rows, -x0 or -x1 alone only the
+    # subset. Left out on the subset, either column gave a direction that
+    # failed on all rows, and the programs ran again over all 5000 zero
+    # counts (11 programs against 3)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(6000, 5))
+    y = rng.poisson(2.0, 6000) + 1
+    y[1000:] = 0
+    X[:1000, :2] = 0.0
+    X[1000:, :2] = -np.abs(X[1000:, :2])
+    X[3333, 0] = X[3334, 1] = 1e-3
+    design = np.vstack([np.ones(6000), X.T])
+    ones = np.ones(6000, bool)
+    assert _lp_separates_without(design, y, {3, 4, 5}, y == 0)
+    for left_out in ({1, 3, 4, 5}, {2, 3, 4, 5}):  # neither feature alone
+        assert not _lp_separates_without(design, y, left_out, ones & (y == 0))
+    sizes = []
+
+    def counted(c, *args, **kwargs):
+        sizes.append(len(c))
+        return linprog(c, *args, **kwargs)
+
+    monkeypatch.setattr("skmoe._separation.linprog", counted)
+    direction = separating_direction(design, y, ones)
+    assert np.flatnonzero(direction[1:]).tolist() == [0, 1]
+    assert np.all(direction @ design[:, y == 0] < 0)
+    assert max(sizes) < 5000  # no program over all the zero counts' rows
