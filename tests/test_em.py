@@ -618,7 +618,9 @@ def test_stall_probe_leaves_converged_and_one_expert_fits_alone(monkeypatch):
     X, y = load_iris(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     single = MoEClassifier(1).fit(X, y)
-    assert single.n_iter_ == 3 and calls == []
+    # it stops within PROBE_ITER: 3 iterations with AVX2 kernels, 4 or 6 with
+    # SSE ones, where its changes, 1 or 2 ulps of the objective, grew
+    assert single.n_iter_ <= _em.PROBE_ITER and calls == []
     MoEClassifier(2, random_state=0).fit(X, y)
     assert calls == []
 
