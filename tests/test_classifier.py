@@ -264,40 +264,10 @@ def test_separated_classes_at_alpha_zero_warn():
 def test_separated_classes_at_alpha_zero_on_tiny_features_converge():
     # features of scale 2e-151 (their squares do not underflow): the
     # slopes grow to 1e154, whose squares' sum overflows, and the penalty
-    # 0 * inf made the objective NaN; EM stopped there, unconverged
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 2))
-    X[:, 0] += np.where(X[:, 0] > 0, 1e-4, -1e-4)
-    X[:2, 0] = [1e-4, -1e-4]
-    X *= 2e-151
-    y = (X[:, 0] > 0).astype(int)
-    model = MoEClassifier(
-        2,
-        alpha=0.0,
-        n_init=1,
-        init_params="random",
-        acceleration="squarem",
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (the M-step's)
-        warnings.simplefilter("error", ConvergenceWarning)
-        model.fit(X, y)
-    assert model.converged_ and np.isfinite(model.objective_history_).all()
-    with np.errstate(over="ignore"):  # (past the largest float)
-        assert np.isinf(np.sum(model.expert_coef_**2))
-    # without a penalty the objective is the mean log-probability of the labels
-    proba = model.predict_proba(X)[np.arange(len(y)), y]
-    np.testing.assert_allclose(
-        model.objective_history_[-1], np.mean(np.log(proba)), rtol=1e-8
-    )
-
-
-def test_line_search_at_alpha_zero_takes_no_penalty_where_squares_overflow():
-    # the Newton line search's penalty, 0 * sum of squares, was 0 * inf = NaN
-    # at alpha=0 once the slopes' squares overflowed (features of scale
-    # 2e-151): 378 overflow and 378 invalid-value RuntimeWarnings escaped,
-    # and the NaN start refused every step of 18 line searches
+    # 0 * inf made the objective NaN; EM stopped there, unconverged. The
+    # Newton line search's penalty was 0 * inf = NaN too: 378 overflow and 378
+    # invalid-value RuntimeWarnings escaped, and the NaN start refused every
+    # step of 18 line searches
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 2))
     X[:, 0] += np.where(X[:, 0] > 0, 1e-4, -1e-4)
@@ -314,9 +284,13 @@ def test_line_search_at_alpha_zero_takes_no_penalty_where_squares_overflow():
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
         warnings.simplefilter("ignore", DegenerateFitWarning)
         model.fit(X, y)
-    assert model.converged_
+    assert model.converged_ and np.isfinite(model.objective_history_).all()
+    with np.errstate(over="ignore"):  # (past the largest float)
+        assert np.isinf(np.sum(model.expert_coef_**2))
+    # without a penalty the objective is the mean log-probability of the labels
     proba = model.predict_proba(X)[np.arange(len(y)), y]
     np.testing.assert_allclose(
         model.objective_history_[-1], np.mean(np.log(proba)), rtol=1e-8
