@@ -385,6 +385,49 @@ def test_settled_needs_changes_that_do_not_grow():
     assert _settled([2e-6], tol=1e-5, settle=1)  # a warm start's rule
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_settle_reads_changes_of_rounding_as_none(monkeypatch, dtype):
+    # a fit at its optimum after one iteration changes its objective by its
+    # rounding: [1, 0] ulps natively, [0, 1, 1, 2, 2] with other BLAS kernels
+    # (MoEClassifier(1), standardized iris), where n_iter_ was 3 and 6, as the
+    # SETTLE rule read 1 -> 2 ulps as growth
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    if dtype is np.float32:
+        problem = EMProblem(
+            *(np.asarray(a, np.float32) for a in (problem.design, problem.Y)),
+            np.ones(len(problem.Y), np.float32),
+            problem.gate,
+            problem.experts,
+            0.0,
+        )
+    optimum = -0.10236807843007842
+    ulp = float(np.spacing(dtype(optimum)))  # the objective's rounding in the dtype
+    objective = _em.objective
+
+    def stop_with(ulps):
+        # the objective at the start, after one iteration, then rising by ulps
+        script = [optimum - 1e-3] + list(optimum + ulp * np.cumsum([0, *ulps]))
+
+        def scripted(*args):
+            total, _ = objective(*args)
+            return total, script.pop(0) if len(script) > 1 else script[0]
+
+        monkeypatch.setattr(_em, "objective", scripted)
+        result = _em.run_em(problem, resp=resp.astype(dtype), max_iter=50)
+        assert result.converged
+        return result.n_iter
+
+    flat = stop_with([0, 0, 0, 0, 0])
+    assert flat == _em.SETTLE  # the first change is above tol, the rest 0
+    assert stop_with([0, 1, 1, 2, 2]) == flat
+    assert stop_with([1, 0]) == flat
+    # changes that grow beyond the rounding still hold the stop (below tol)
+    wide = 2 * _em.SETTLE_ULPS
+    assert stop_with([0, wide, 2 * wide, 3 * wide, 4 * wide]) > flat
+
+
 def _constant_gate_problem(n_experts=2, seed=0, n=200, experts=None):
     """A small mixture of two lines: (problem, initial responsibilities)."""
     from skmoe.experts.gaussian import GaussianLinearExperts
