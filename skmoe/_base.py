@@ -1103,7 +1103,8 @@ class BaseMixtureOfExperts(
             if self.gate in ("constant", "gaussian"):
                 setting += f"gate={self.gate!r}"
             else:
-                used += " with gate_features"
+                # (gate_features=None, the default, chooses every feature)
+                used += " over at least one gate feature"
                 setting += f"gate_features={self.gate_features!r}"
             penalty.append(
                 (

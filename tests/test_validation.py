@@ -3338,9 +3338,9 @@ def _unused_warnings(caught):
             },
             {"alpha": 10.0},
             "alpha parameter is only used with the built-in experts "
-            "(expert_estimator=None) or gate='softmax' or 'hierarchical' with "
-            "gate_features. Got (expert_estimator=DecisionTreeRegressor(...), "
-            "gate_features=[]); alpha=10.0 is ignored.",
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical' over "
+            "at least one gate feature. Got (expert_estimator=DecisionTreeRegressor"
+            "(...), gate_features=[]); alpha=10.0 is ignored.",
         ),
         (
             MoEClassifier,
@@ -3350,9 +3350,22 @@ def _unused_warnings(caught):
             },
             {"alpha": 10.0},
             "alpha parameter is only used with the built-in experts "
-            "(expert_estimator=None) or gate='softmax' or 'hierarchical' with "
-            "gate_features. Got (expert_estimator=DecisionTreeClassifier(...), "
-            "gate_features=[]); alpha=10.0 is ignored.",
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical' over "
+            "at least one gate feature. Got (expert_estimator=DecisionTreeClassifier"
+            "(...), gate_features=[]); alpha=10.0 is ignored.",
+        ),
+        (  # a mask of no True chooses no feature either (None chooses all)
+            MoERegressor,
+            {
+                "gate": "hierarchical",
+                "gate_features": np.array([False, False]),
+                "expert_estimator": DecisionTreeRegressor(max_depth=2),
+            },
+            {"alpha": 10.0},
+            "alpha parameter is only used with the built-in experts "
+            "(expert_estimator=None) or gate='softmax' or 'hierarchical' over "
+            "at least one gate feature. Got (expert_estimator=DecisionTreeRegressor"
+            "(...), gate_features=array([False, False])); alpha=10.0 is ignored.",
         ),
     ],
 )
