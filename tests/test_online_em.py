@@ -10,7 +10,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 from skmoe._online import STEP_DECAY, OnlineState
-from skmoe.exceptions import DegenerateFitWarning, FeatureScaleWarning
+from skmoe.exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
 from skmoe.experts import GaussianLinearExperts
 from skmoe.gates import ConstantGate, GaussianGate
 
@@ -812,7 +812,7 @@ def test_partial_fit_warns_of_a_gate_covariance_type_it_ignores(fitted, changed)
     reference.partial_fit(X[400:], y[400:])
     model.set_params(gate_covariance_type=changed)
     message = f"ignores gate_covariance_type={changed!r}, set after the fit"
-    with pytest.warns(UserWarning, match=message):
+    with pytest.warns(SkmoeWarning, match=message):
         model.partial_fit(X[400:], y[400:])
     shape = {"diag": (2, 2), "full": (2, 2, 2)}[fitted]
     assert model.gate_covariances_.shape == shape

@@ -14,6 +14,7 @@ from scipy.optimize import brentq
 from sklearn.linear_model import LinearRegression
 
 from skmoe import MoERegressor, PredictiveMixture, PredictiveStudentTMixture
+from skmoe.exceptions import SkmoeWarning
 
 
 def test_recovers_a_known_three_expert_model(gated_regression):
@@ -245,7 +246,7 @@ def test_warm_refit_does_not_check_the_n_experts_it_ignores():
     first = MoERegressor(n_experts=2, warm_start=True, random_state=0, max_iter=5)
     first.fit(X, y)
     reference = pickle.loads(pickle.dumps(first)).set_params(max_iter=100).fit(X, y)
-    with pytest.warns(UserWarning, match="ignores n_experts=200"):
+    with pytest.warns(SkmoeWarning, match="ignores n_experts=200"):
         first.set_params(n_experts=200, max_iter=100).fit(X, y)
     assert first.n_experts_ == 2
     np.testing.assert_array_equal(first.expert_coef_, reference.expert_coef_)
@@ -1802,8 +1803,6 @@ NEAR_LIMIT_CASES = {
 
 @pytest.mark.parametrize("case", sorted(NEAR_LIMIT_CASES))
 def test_em_fit_whose_experts_extrapolate_beyond_near_limit_y_is_finite(case):
-    from skmoe.exceptions import SkmoeWarning
-
     X, y, dtype, power = NEAR_LIMIT_CASES[case]
     X, y = np.array(X, dtype), np.array(y, dtype)
     with warnings.catch_warnings():

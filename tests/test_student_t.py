@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 
 from skmoe import MoERegressor, PredictiveStudentTMixture
+from skmoe.exceptions import SkmoeWarning
 from skmoe.experts import GaussianLinearExperts, StudentTLinearExperts
 
 
@@ -534,13 +535,13 @@ def test_partial_fit_follows_the_fitted_noise():
     assert not hasattr(t_model, "partial_fit")
     gaussian = MoERegressor(**params).fit(X, y).set_params(noise="student_t")
     # (it said nothing of the noise it ignored; a changed n_experts is told)
-    with pytest.warns(UserWarning, match="ignores noise='student_t', set after"):
+    with pytest.warns(SkmoeWarning, match="ignores noise='student_t', set after"):
         gaussian.partial_fit(X, y)
     assert not hasattr(gaussian, "df_")
     # Adam continues a Student-t model as it is, with the same word
     t_stream = MoERegressor(noise="student_t", solver="sgd", **params)
     t_stream.partial_fit(X, y).set_params(noise="gaussian")
-    with pytest.warns(UserWarning, match="fitted experts of noise='student_t'"):
+    with pytest.warns(SkmoeWarning, match="fitted experts of noise='student_t'"):
         t_stream.partial_fit(X, y)
     assert isinstance(t_stream.predict_distribution(X), PredictiveStudentTMixture)
     with warnings.catch_warnings():
@@ -595,7 +596,7 @@ def test_warm_auto_df_counts_the_df_only_where_it_was_chosen():
     fixed = MoERegressor(n_experts=2, noise="student_t", random_state=0).fit(X, y)
     bic = fixed.bic(X, y)
     # df="auto" set after the fit is ignored, and says so (QA: no word)
-    with pytest.warns(UserWarning, match="ignores df='auto'"):
+    with pytest.warns(SkmoeWarning, match="ignores df='auto'"):
         fixed.set_params(df="auto", warm_start=True).fit(X, y)
     assert fixed.df_ == 4.0
     np.testing.assert_allclose(fixed.bic(X, y), bic, rtol=1e-6)
@@ -683,8 +684,6 @@ def test_student_t_fit_of_y_near_the_square_root_limit_is_quiet():
     # mask or weight of 0: NaN) and df times a variance near the largest
     # float, with NumPy's warnings; the reference is the fit of y / 2**62
     # (exact), scaled back
-    from skmoe.exceptions import SkmoeWarning
-
     X = np.array(
         [
             [-0.9447516, -0.09826997],

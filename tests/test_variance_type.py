@@ -9,6 +9,7 @@ from scipy.stats import norm
 
 from skmoe import MoERegressor
 from skmoe._math import design_matrix
+from skmoe.exceptions import SkmoeWarning
 from skmoe.experts import GaussianLinearExperts
 
 
@@ -188,7 +189,7 @@ def test_partial_fit_warns_of_expert_settings_it_ignores(solver, fitted, changed
     variances = model.expert_variance_.copy()
     model.set_params(**changed)
     name, value = next(iter(changed.items()))
-    with pytest.warns(UserWarning, match=f"ignores {name}={value!r}, set after"):
+    with pytest.warns(SkmoeWarning, match=f"ignores {name}={value!r}, set after"):
         model.partial_fit(X[:100], y[:100])
     # as fitted: the variances stay (un)tied, df stays
     assert (variances[0] == variances[1]) == (
