@@ -47,6 +47,10 @@ POISSON_LIMIT = 1e-16
 #: whose ``phi mu`` overflows takes its rising factorial's logarithm from its
 #: series in theta (see :func:`_beyond_the_floats`).
 SMALL_THETA = 1e-3
+#: The log of the smallest normal float: a component of a lower log rate has
+#: its rate as 0 or a subnormal float in ``rates``, and its share of the
+#: variance from its log (:meth:`PredictivePoissonMixture._with_tiny_rates`).
+LOG_SMALLEST_NORMAL = math.log(np.finfo(np.float64).smallest_normal)
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -136,7 +140,7 @@ class PredictivePoissonMixture(_RowMixture):
         def var(values, weights, rates):
             return _mixture_variance(weights, rates, _scales(rates))
 
-        return self._moment(var)
+        return self._with_tiny_rates(self._moment(var), "var")
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -151,7 +155,46 @@ class PredictivePoissonMixture(_RowMixture):
         def std(values, weights, rates):
             return _mixture_scale(values, weights, rates, _scales(rates))
 
-        return self._by_rows(np.zeros(len(self)), std)
+        return self._with_tiny_rates(self._by_rows(np.zeros(len(self)), std), "std")
+
+    def _with_tiny_rates(self, out, method):
+        """``out``, the rows' variances (``method`` "var") or standard
+        deviations ("std"), where the estimator's ``predict_distribution``
+        kept the log rates of components whose rates underflowed below the
+        normal floats (:func:`with_log_parts`; 0 or a subnormal float in
+        ``rates``): there those components' share of the variance, ``sum_k
+        w_k mu_k (1 + phi_k mu_k)``, is taken from their logs and added to the
+        others' (their deviations from the mean, below ``mu_k^2``, are lost
+        in rounding). A row of log rate -886 had a std of 0 for its 3.5e-193."""
+        parts = self._log_parts[1] if self._log_parts is not None else {}
+        log_rates = parts.get("log_rates")
+        if log_rates is None:
+            return out
+        slot = self._log_parts[0]
+        rows = np.flatnonzero(slot >= 0)
+        log_rates = log_rates[slot[rows]]
+        with np.errstate(invalid="ignore"):  # (NaN: a rate of its own)
+            tiny = log_rates < LOG_SMALLEST_NORMAL
+        held = np.any(tiny, axis=1)
+        if not np.any(held):
+            return out
+        rows, log_rates, tiny = rows[held], log_rates[held], tiny[held]
+        arrays = [array[rows] for array in self._arrays()]
+        log_terms = parts["log_weights"][slot[rows]] + log_rates
+        dispersions = getattr(self, "dispersions", None)
+        if dispersions is not None:  # a negative binomial's 1 + phi mu
+            with np.errstate(divide="ignore"):  # (a dispersion of 0)
+                log_phi = np.log(dispersions[rows])
+            log_terms = log_terms + np.log1p(np.exp(log_phi + log_rates))
+        log_share = special.logsumexp(np.where(tiny, log_terms, -np.inf), axis=1)
+        arrays[1] = np.where(tiny, 0.0, arrays[1])  # (their share is log_share)
+        others = type(self)(*arrays)
+        out = np.array(out, dtype=float)
+        if method == "var":
+            out[rows] = others.var() + np.exp(log_share)
+        else:
+            out[rows] = np.hypot(others.std(), np.exp(0.5 * log_share))
+        return out
 
     def logpmf(self, y):
         """Log probability of each row's mixture at the count ``y``.
@@ -377,7 +420,7 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
         def var(values, weights, rates, dispersions):
             return _mixture_variance(weights, rates, _scales(rates, dispersions))
 
-        return self._moment(var)
+        return self._with_tiny_rates(self._moment(var), "var")
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -393,7 +436,7 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
             scales = _scales(rates, dispersions)
             return _mixture_scale(values, weights, rates, scales)
 
-        return self._by_rows(np.zeros(len(self)), std)
+        return self._with_tiny_rates(self._by_rows(np.zeros(len(self)), std), "std")
 
     # (logpmf, pmf, cdf and ppf: the Poisson mixture's, whose functions take
     # the dispersions too)

@@ -790,3 +790,57 @@ def test_negative_binomial_of_a_dispersion_below_the_normal_floats():
         median = dist.ppf(0.5)  # (the least count of cdf >= 0.5, by scipy's cdf)
         assert np.all(poisson.cdf(median, rates[:, 0]) >= 0.5)
         assert np.all(poisson.cdf(median - 1.0, rates[:, 0]) < 0.5)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_and_var_where_the_mean_counts_underflow(negative_binomial):
+    # a row whose rates underflow below the normal floats (X far out, or an
+    # exposure of 1e-320) had a std of 0 (log rate -886: true std 3.5e-193),
+    # or one from the subnormal rate's few digits. Expected: mpmath at 50
+    # digits of sum_k w_k (mu_k (1 + phi_k mu_k) + (mu_k - mean)^2), from
+    # the fitted parameters
+    import mpmath
+
+    from skmoe import MoENegativeBinomialRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    low = rng.uniform(size=400) < 0.5
+    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 0])))
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else (MoEPoissonRegressor)
+    )
+    model = Estimator(n_experts=2, gate="constant", random_state=0).fit(X, y)
+    # (log rates near -870 and -2300; -1120 and -1840; near -735 twice)
+    rows = np.array([[-2400.0], [-1200.0], [0.0], [1.0], [-700.0]])
+    exposure = np.array([1.0, 1e-300, 1e-320, 1e-320, 1.0])
+    dist = model.predict_distribution(rows, exposure=exposure)
+    mpmath.mp.dps = 50
+    gate = [mpmath.mpf(float(v)) for v in model.gate_intercept_]
+    weights = [
+        mpmath.exp(g - mpmath.log(sum(mpmath.exp(h) for h in gate))) for g in gate
+    ]
+    phis = model.expert_dispersion_ if negative_binomial else np.zeros(2)
+    expected = []
+    for x, e in zip(rows[:, 0], exposure, strict=True):
+        means = [
+            mpmath.exp(
+                mpmath.mpf(float(b))
+                + mpmath.mpf(float(a[0])) * mpmath.mpf(x)
+                + mpmath.log(mpmath.mpf(e))
+            )
+            for a, b in zip(model.expert_coef_, model.expert_intercept_, strict=True)
+        ]
+        mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
+        expected.append(
+            sum(
+                w * (mu * (1 + mpmath.mpf(float(phi)) * mu) + (mu - mean) ** 2)
+                for w, mu, phi in zip(weights, means, phis, strict=True)
+            )
+        )
+    std = np.array([float(mpmath.sqrt(v)) for v in expected])
+    assert np.all((std[:4] > 0) & (std[:4] < 1e-150))  # (the rows of tiny means)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    var = np.array([float(v) for v in expected])
+    # (where the variance is subnormal, to 2 of its spacings of 4.9e-324)
+    np.testing.assert_allclose(dist.var(), var, rtol=1e-10, atol=1e-323)
