@@ -8,12 +8,13 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 from ._utils import FittedMixture, fitted_solver, get_ax, styled
 
 #: What the points of a history are, by the solver (or acceleration) whose
-#: steps they follow, where ``partial_fit`` continued another's.
+#: steps they follow: one and several of them (the latter names each part
+#: where ``partial_fit`` continued another's).
 _STEPS = {
-    "em": "EM iterations",
-    "squarem": "SQUAREM cycles (three EM steps)",
-    "gradient": "L-BFGS iterations",
-    "sgd": "epochs",
+    "em": ("EM iteration", "EM iterations"),
+    "squarem": ("SQUAREM cycle (three EM steps)", "SQUAREM cycles (three EM steps)"),
+    "gradient": ("L-BFGS iteration", "L-BFGS iterations"),
+    "sgd": ("epoch", "epochs"),
 }
 
 
@@ -124,20 +125,18 @@ class ConvergenceDisplay:
         else:
             history, ylabel = moe.log_likelihood_history_, "log-likelihood"
         # the solver of the fit, which set_params may have changed since
-        xlabel = {
-            "em": "EM iteration",
-            "gradient": "L-BFGS iteration",
-            "sgd": "epoch",
-        }.get(fitted_solver(moe), "iteration")
+        fitted = fitted_solver(moe)
         if getattr(moe, "_fitted_acceleration", None) == "squarem":
-            xlabel = "SQUAREM cycle (three EM steps)"
+            fitted = "squarem"
+        xlabel = _STEPS.get(fitted, ("iteration",))[0]
         parts = getattr(moe, "_history_parts", None)
         if parts and parts[-1][1] == len(history):
             # partial_fit's steps after another solver's (SQUAREM cycles
             # then online EM steps were labelled EM iterations)
             starts = [0] + [end for _, end in parts[:-1]]
             xlabel = ", then ".join(
-                f"{_STEPS[steps]} {start + 1}" + ("" if end == start + 1 else f"-{end}")
+                f"{_STEPS[steps][1]} {start + 1}"
+                + ("" if end == start + 1 else f"-{end}")
                 for start, (steps, end) in zip(starts, parts, strict=True)
             )
         return cls(history, ylabel=ylabel, xlabel=xlabel).plot(ax=ax, **kwargs)
