@@ -401,6 +401,24 @@ def penalty_mask(xp, like: Array) -> Array:
     return xp.concat([mask[:1] * 0, mask[1:]])
 
 
+def ridge_squares(xp, coef: Array, mask: Array | None = None) -> Array:
+    """``sum_j mask_j coef_jk**2`` (m,): each column's squares under the ridge
+    penalty, of the (d, m) coefficients ``coef`` (intercepts free: ``mask``,
+    their :func:`penalty_mask`, computed where None)."""
+    if mask is None:
+        mask = penalty_mask(xp, coef)
+    return xp.sum(mask[:, None] * coef**2, axis=0)
+
+
+def ridge_penalty(xp, coef: Array, alpha: float) -> Array:
+    """``(alpha / 2) sum_jk mask_j coef_jk**2``, the ridge penalty on the
+    (d, m) coefficients ``coef`` (intercepts free), as a 0-d array of their
+    dtype; 0 at ``alpha=0`` (``0 * inf`` where a slope's square overflows)."""
+    if alpha == 0:
+        return xp.zeros((), dtype=coef.dtype, device=device(coef))
+    return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
+
+
 def diag(xp, v: Array) -> Array:
     """The square matrix with ``v`` on its diagonal."""
     if is_numpy_array(v):

@@ -4,6 +4,7 @@ import importlib
 import inspect
 import pkgutil
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from skmoe import _multinomial
 from skmoe import experts as experts_package
-from skmoe._math import design_matrix
+from skmoe._math import design_matrix, ridge_penalty, ridge_squares
 from skmoe.experts import (
     EXPERTS,
     ExpertFamily,
@@ -609,6 +610,26 @@ def test_gate_penalty_is_zero_without_alpha_even_where_a_square_overflows(gate):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert gate.penalty(np, params, 0.0) == 0.0
+
+
+def test_ridge_helpers_sum_the_slopes_squares_exactly():
+    # the penalty that the Poisson, negative binomial, Gamma and logistic
+    # experts and the softmax gate share: (alpha / 2) sum of the slopes'
+    # squares, intercepts (row 0) free; in quarters, exact in float64
+    coef = np.array([[7.0, -3.5], [0.25, -1.5], [2.0, 0.75], [-0.5, 1.25]])
+    slopes = [[Fraction(v) for v in row] for row in coef[1:]]
+    squares = [sum(row[k] ** 2 for row in slopes) for k in range(2)]
+    assert ridge_squares(np, coef).tolist() == [float(v) for v in squares]
+    mask = np.array([0.0, 1.0, 0.0, 1.0])  # (a given mask is used as it is)
+    assert ridge_squares(np, coef, mask).tolist() == [
+        float(slopes[0][k] ** 2 + slopes[2][k] ** 2) for k in range(2)
+    ]
+    assert float(ridge_penalty(np, coef, 0.5)) == float(sum(squares) / 4)
+    coef[1, 0] = 1e200  # its square overflows: 0 at alpha=0, not 0 * inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        zero = ridge_penalty(np, coef, 0.0)
+    assert zero.shape == () and zero.dtype == coef.dtype and float(zero) == 0.0
 
 
 def test_softmax_gate_kernel_newton_step_gives_way_where_a_solve_is_nan(monkeypatch):

@@ -13,6 +13,7 @@ from .._math import (
     device,
     diag,
     penalty_mask,
+    ridge_squares,
     solve_experts,
     tie_rows,
     weighted_grams,
@@ -271,7 +272,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         d = log_y[None, :] - coef.T @ design
         value, ratio = excess(xp, d)
         fit = -xp.sum(weighted_resp * value, axis=1)
-        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0), ratio
+        return fit - 0.5 * alpha * ridge_squares(xp, coef, mask), ratio
 
     def m_step(
         self,
@@ -391,7 +392,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         # terms'(nu) = log(nu) - digamma(nu); then d nu / d phi = -nu^2
         host = 1.0 / np.asarray(to_numpy(dispersion), dtype=np.float64)
         slope = as_compute(xp, _shape_gaps(host, slope=False)[0], dispersion)
-        penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+        penalty = 0.5 * alpha * ridge_squares(xp, coef, mask)
         weight = xp.sum(weighted_resp, axis=1)
         by_shape = weight * slope - xp.sum(weighted_resp * value, axis=1) - penalty
         grad_dispersion = -(shape**2) * by_shape
@@ -470,7 +471,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
         coef = params["coef"]
         if alpha == 0:  # (0 * inf where a square over a tiny dispersion overflows)
             return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        squares = xp.sum(penalty_mask(xp, coef)[:, None] * coef**2, axis=0)
+        squares = ridge_squares(xp, coef)
         return 0.5 * alpha * xp.sum(squares / params["dispersion"])
 
     def tie(self, xp, params: Params) -> Params:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _multinomial
 from .._backend import is_numpy_array
-from .._math import device, log_softmax, penalty_mask
+from .._math import device, log_softmax, penalty_mask, ridge_penalty
 from ._base import Array, ExpertFamily, Params
 
 #: Largest number of free coefficients per expert, (C - 1)(D + 1), for which the
@@ -240,10 +240,7 @@ class LogisticExperts(ExpertFamily):
         return {"coef": xp.reshape(kept, (coef.shape[0], -1))}
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
-        coef = params["coef"]
-        if alpha == 0:  # (0 * inf where a slope's square overflows)
-            return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
+        return ridge_penalty(xp, params["coef"], alpha)
 
     def tie(self, xp, params: Params) -> Params:
         # also centred over the classes (the softmax does not see a shift

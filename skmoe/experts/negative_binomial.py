@@ -11,6 +11,7 @@ from .._backend import is_numpy_array, to_numpy
 from .._math import (
     device,
     penalty_mask,
+    ridge_squares,
     tie_rows,
 )
 from .._special import STIRLING_FROM, gamma_gap, log_gamma, stirling_remainder
@@ -320,7 +321,7 @@ class NegativeBinomialExperts(PoissonExperts):
             eta = coef.T @ design + offset[None, :]
             terms = _mean_terms(xp, y, log_y, eta, theta)
             fit = xp.sum(weighted_resp * terms, axis=1)
-            penalty = 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0)
+            penalty = 0.5 * alpha * ridge_squares(xp, coef, mask)
             return fit - penalty, eta - xp.log(theta)
 
         return objectives

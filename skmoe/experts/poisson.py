@@ -11,6 +11,8 @@ from .._math import (
     device,
     diag,
     penalty_mask,
+    ridge_penalty,
+    ridge_squares,
     solve_experts,
     tie_rows,
     weighted_grams,
@@ -183,7 +185,7 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         eta = coef.T @ design + offset[None, :]
         rate, slope = rates(xp, eta)
         fit = xp.sum(weighted_resp * (y[None, :] * eta - rate), axis=1)
-        return fit - 0.5 * alpha * xp.sum(mask[:, None] * coef**2, axis=0), slope
+        return fit - 0.5 * alpha * ridge_squares(xp, coef, mask), slope
 
     def m_step(
         self,
@@ -333,10 +335,7 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
         return target
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
-        coef = params["coef"]
-        if alpha == 0:  # (0 * inf where a slope's square overflows)
-            return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
+        return ridge_penalty(xp, params["coef"], alpha)
 
     def tol_scale(self, xp, Y: Array, weight: Array) -> float:
         # a Poisson log-likelihood's curvature in the log rate is the rate: with

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _multinomial
-from .._math import device, exp, log_softmax, penalty_mask, writable_over
+from .._math import (
+    exp,
+    log_softmax,
+    penalty_mask,
+    ridge_penalty,
+    writable_over,
+)
 from ._base import Array, GateFamily, Params
 
 #: How many times a Newton step may be halved before the gate is left unchanged.
@@ -178,10 +184,7 @@ class SoftmaxGate(GateFamily):
         return dict(params, coef=coef - np.mean(coef, axis=1, keepdims=True))
 
     def penalty(self, xp, params: Params, alpha: float) -> Array:
-        coef = params["coef"]
-        if alpha == 0:  # (0 * inf where a slope's square overflows)
-            return xp.zeros((), dtype=coef.dtype, device=device(coef))
-        return 0.5 * alpha * xp.sum(penalty_mask(xp, coef)[:, None] * coef**2)
+        return ridge_penalty(xp, params["coef"], alpha)
 
     def n_parameters(self, n_features: int, n_experts: int) -> int:
         return (n_experts - 1) * (n_features + 1)
