@@ -738,9 +738,20 @@ def normalized_weights(weights):
     1 - 1e-9 widening its bracket to inf; a Gaussian cdf passed 1). Rows
     already within rounding are kept as they are, so that a selection of rows
     keeps their values."""
-    if np.any(weights < 0) or not np.allclose(weights.sum(axis=1), 1.0, rtol=1e-6):
-        raise ValueError("weights must be non-negative and sum to one per row.")
     total = weights.sum(axis=1, keepdims=True)
+    if np.any(weights < 0):
+        row = int(np.argmax((weights < 0).any(axis=1)))
+        raise ValueError(
+            "weights must be non-negative and sum to one per row; got "
+            f"{float(weights[row].min())} in row {row}."
+        )
+    bad = ~np.isclose(total[:, 0], 1.0, rtol=1e-6)
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        raise ValueError(
+            "weights must be non-negative and sum to one per row; got a sum of "
+            f"{float(total[row, 0])} in row {row}."
+        )
     off = np.abs(total[:, 0] - 1) > 1e-12
     if np.any(off):  # only those rows: np.where made two (n_rows, K) arrays
         weights = weights.copy()

@@ -391,6 +391,20 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
         ([[0.5, 0.5]], [[0.0, 1.0, 2.0]], [[1.0, 1.0]], "same shape"),
         ([[0.7, 0.7]], [[0.0, 1.0]], [[1.0, 1.0]], "sum to one"),
         ([[1.5, -0.5]], [[0.0, 1.0]], [[1.0, 1.0]], "non-negative"),
+        # the message names the first offending row and its value
+        (
+            [[0.5, 0.5], [0.25, 0.5]],
+            [[0.0, 1.0]] * 2,
+            [[1.0, 1.0]] * 2,
+            r"got a sum of 0\.75 in row 1\.",
+        ),
+        (
+            [[0.5, 0.5], [1.25, -0.25]],
+            [[0.0, 1.0]] * 2,
+            [[1.0, 1.0]] * 2,
+            r"got -0\.25 in row 1\.",
+        ),
+        ([[0.5, np.nan]], [[0.0, 1.0]], [[1.0, 1.0]], r"got a sum of nan in row 0\."),
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
         ([[1.0]], [[0.0]], [[np.inf]], "finite where weighted"),  # ppf was NaN
         ([[0.5, 0.5]], [[np.nan, 1.0]], [[1.0, 1.0]], "means must be finite"),
