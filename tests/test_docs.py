@@ -329,3 +329,23 @@ def test_recipes_coefficients_in_input_units_match_least_squares():
     se, w = namespace["se"], namespace["w"]
     np.testing.assert_allclose(np.sqrt(w @ se.covariance @ w), ols_se, rtol=0.01)
     assert se.expert_intercept_[0] < 0.5 * ols_se  # the scaled one is not it
+
+
+def test_estimator_experts_page_states_the_scores_its_code_gives():
+    # the comments of the tree experts' snippet give R^2 to the digits shown; here
+    # from scikit-learn's r2_score on each model's predictions
+    from sklearn.metrics import r2_score
+    from sklearn.tree import DecisionTreeRegressor
+
+    path = DOCS / "user_guide" / "gates_and_experts.rst"
+    text = path.read_text()
+    mixture = re.search(r"model\.score\(X, y\)  # ([0-9.]+): a depth-2 tree", text)
+    single = re.search(r"max_depth=2\)\.fit\(X, y\)\.score\(X, y\)  # ([0-9.]+)", text)
+    (code,) = [c for _, c in _code_blocks(text) if "expert_estimator=tree" in c]
+    namespace = {"__name__": "__docs__"}
+    exec(compile(code, str(path), "exec"), namespace)
+    X, y, model = (namespace[name] for name in ("X", "y", "model"))
+    one = DecisionTreeRegressor(max_depth=2).fit(X, y)
+    for stated, predicted in [(mixture, model.predict(X)), (single, one.predict(X))]:
+        digits = len(stated[1].split(".")[1])
+        assert round(r2_score(y, predicted), digits) == float(stated[1])
