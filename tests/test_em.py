@@ -592,13 +592,18 @@ def test_a_random_start_does_not_stop_at_the_symmetric_point():
     assert model.responsibilities(X, y).max(axis=1).mean() > 0.5
 
 
+@pytest.mark.parametrize("n_experts", [2, 3])
 @pytest.mark.parametrize("family", ["gaussian", "poisson", "gamma"])
-def test_a_random_start_on_a_constant_y_stops_without_the_symmetric_hold(family):
+def test_a_random_start_on_a_constant_y_stops_without_the_symmetric_hold(
+    family, n_experts
+):
     # every expert fits a constant y exactly: their log-likelihoods tie on
     # every sample, the responsibilities stay the gate's, nearly uniform from
     # a random start, and the symmetric hold (SYMMETRIC_ITER) ran all 100
     # iterations where nothing could part (0.3 s against 0.03 s at 2000 rows);
-    # the prediction is y's value (a Poisson rate's MLE: the mean count)
+    # the prediction is y's value (a Poisson rate's MLE: the mean count); two
+    # experts tie as three do (mutation testing: a tie of 3 or more alone
+    # held two for all 100 iterations)
     from skmoe import MoEGammaRegressor, MoEPoissonRegressor
 
     rng = np.random.RandomState(0)
@@ -609,7 +614,7 @@ def test_a_random_start_on_a_constant_y_stops_without_the_symmetric_hold(family)
         "gaussian": MoERegressor,
         "poisson": MoEPoissonRegressor,
         "gamma": MoEGammaRegressor,
-    }[family](3, init_params="random", n_init=1, random_state=0)
+    }[family](n_experts, init_params="random", n_init=1, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
@@ -654,6 +659,29 @@ def test_the_tie_of_held_experts_is_checked_at_held_stops_1_2_4_8(monkeypatch):
     assert n_held > 30 and not any(checks)
     # at held stops 1, 2, 4, ... up to n_held (91 checks before: every one)
     assert len(checks) == n_held.bit_length()
+
+
+def test_experts_with_an_infinite_log_likelihood_do_not_tie():
+    # a point mass's log-likelihood is -inf off its point: against a finite
+    # expert the spread is inf, and inf <= 16 eps inf read as a tie (mutation
+    # testing); equal finite log-likelihoods tie, ones 1e-6 apart do not
+    from types import SimpleNamespace
+
+    import skmoe._em as em
+
+    def problem(log_p):
+        experts = SimpleNamespace(log_likelihood=lambda xp, design, Y, params: log_p)
+        return SimpleNamespace(xp=np, experts=experts, design=None, Y=None)
+
+    finite = np.array([[-1.5, -0.25, -3.0], [-1.5, -0.25, -3.0]])
+    assert em._experts_tied(problem(finite), None)
+    apart = finite + np.array([[0.0], [1e-6]])
+    assert not em._experts_tied(problem(apart), None)
+    point_mass = finite.copy()
+    point_mass[0, 1] = -np.inf  # (the point mass off its point, on one row)
+    assert not em._experts_tied(problem(point_mass), None)
+    point_mass[1, 1] = -np.inf  # (both -inf there: a NaN spread)
+    assert not em._experts_tied(problem(point_mass), None)
 
 
 def _moons_against_logistic(n_samples, noise, seed):
