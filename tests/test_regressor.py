@@ -279,9 +279,13 @@ def test_warm_refit_errors_of_the_fitted_number_name_a_remedy_that_works():
         "groups has 1 groups of positive weight, fewer than the 2 fitted experts "
         "that warm_start=True continues; set warm_start=False, or pass more groups."
     )
-    with pytest.raises(ValueError, match=re.escape(message)):
-        model.set_params(n_experts=1).fit(X, y, sample_weight=one_group, groups=groups)
-    model.set_params(warm_start=False).fit(X, y, sample_weight=one_group, groups=groups)
+    for n_experts in (1, "auto"):  # ("auto" too: mutation testing)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            model.set_params(n_experts=n_experts).fit(
+                X, y, sample_weight=one_group, groups=groups
+            )
+    model.set_params(n_experts=1, warm_start=False)
+    model.fit(X, y, sample_weight=one_group, groups=groups)
     assert model.n_experts_ == 1
 
     amounts = np.zeros(160)
@@ -297,11 +301,12 @@ def test_warm_refit_errors_of_the_fitted_number_name_a_remedy_that_works():
         "the 3 fitted experts that warm_start=True continues (the first is the "
         "point mass at zero); set warm_start=False, or pass more positive amounts."
     )
-    with pytest.raises(ValueError, match=re.escape(message)):
-        model.set_params(n_experts=2).fit(X, lone)
+    for n_experts in (2, "auto"):  # ("auto" fitted 3 experts to 1 amount)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            model.set_params(n_experts=n_experts).fit(X, lone)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.set_params(warm_start=False).fit(X, lone)
+        model.set_params(n_experts=2, warm_start=False).fit(X, lone)
     assert model.n_experts_ == 2
 
 
