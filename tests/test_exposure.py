@@ -10,7 +10,7 @@ import sklearn
 from scipy import optimize, special, stats
 from sklearn.base import clone
 from sklearn.linear_model import PoissonRegressor
-from sklearn.metrics import mean_poisson_deviance
+from sklearn.metrics import mean_poisson_deviance, r2_score
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -966,6 +966,24 @@ def test_score_where_the_exposure_brings_an_underflowed_rate_back():
     expected = 1 - deviance(mean) / deviance(null)
     score = model.score(rows, counts, exposure=exposures)
     np.testing.assert_allclose(score, expected, rtol=1e-9)
+
+
+def test_score_of_zero_counts_where_the_exposure_brings_an_underflowed_rate_back():
+    # all counts 0 (a constant rate) beside a mean rate that underflows at
+    # an exposure of 1e300: D^2 of a constant y is r2_score's (0 where the
+    # means are not y); the counts' deviance took the log of a zero null
+    # mean, a ValueError of math (mutation testing)
+    X, y, exposure = _regimes()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+        X, y, exposure=exposure
+    )
+    rows = np.vstack([_far_rows(model, 800.0)[:1], [[-1.0], [0.0], [1.0], [1.5]]])
+    exposures = np.array([1e300, 1.0, 2.0, 0.5, 3.0])
+    counts = np.zeros(5)
+    mean, _ = _exposed_moments(model, rows, exposures)
+    assert model.predict(rows[:1])[0] == 0.0 and mean[0] > 1e-60
+    score = model.score(rows, counts, exposure=exposures)
+    assert score == r2_score(counts, mean) == 0.0
 
 
 def test_score_where_a_small_exposure_brings_an_overflowed_rate_back():
