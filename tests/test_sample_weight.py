@@ -579,6 +579,36 @@ def test_an_experts_samples_are_its_rows_beside_rows_1e160_heavier(heavy, n_rows
     assert few.tolist() == ([1] if n_rows < needed else [])
 
 
+def test_an_expert_of_subnormal_responsibilities_has_few_samples():
+    # a constant gate of prior e^-720 (2e-313, a subnormal float) for expert
+    # 1, and experts that fit alike: its responsibility is its prior on each
+    # of the 30 rows, Kish's number of its rows 30 e^-720 / (1 + e^-720),
+    # too few. Its largest mass, scaled by a power of two below the floats'
+    # largest exponent (2^1040 is inf), counted NaN samples and no warning
+    # (mutation testing)
+    from skmoe._diagnostics import _few_samples
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (30, 1))
+    y = 0.1 * rng.randn(30)
+    experts = GaussianLinearExperts(1e-10)
+    problem = EMProblem(
+        design_matrix(np, X), y, np.ones(30), GATES["constant"](), experts, 0.0
+    )
+    gate = np.zeros((2, 2))
+    gate[0, 1] = -720.0
+    result = SimpleNamespace(
+        gate_params={"coef": gate},
+        expert_params={"coef": np.zeros((2, 2)), "variance": np.ones(2)},
+    )
+    assert 0 < 30 * np.exp(-720.0) < np.finfo(np.float64).smallest_normal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        few, needed = _few_samples(problem, result)
+    assert needed == 6
+    assert few.tolist() == [1]
+
+
 @pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
 @pytest.mark.parametrize("heavy", [1.5, 3.0, 7.0, 1e6])
 @pytest.mark.parametrize("light", [1.0, 1e-30])
