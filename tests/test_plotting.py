@@ -919,6 +919,12 @@ def test_convergence_label_names_squarem_cycles_then_online_em_steps():
     assert _xlabel(ConvergenceDisplay.from_estimator(fast)) == (
         "SQUAREM cycle (three EM steps)"
     )
+    # a new fit whose history is as long as the streamed one (EM to
+    # max_iter): its own label, not the stream's parts (mutation testing)
+    fast.partial_fit(X[:50], y[:50]).partial_fit(X[50:], y[50:])
+    fast.set_params(acceleration=None, tol=0.0, max_iter=cycles + 2).fit(X, y)
+    assert len(fast.log_likelihood_history_) == cycles + 2
+    assert _xlabel(ConvergenceDisplay.from_estimator(fast)) == "EM iteration"
     # online EM after plain EM: EM iterations, as before
     plain = MoERegressor(2, gate="gaussian", random_state=0).fit(X, y)
     plain.partial_fit(X[:50], y[:50])
