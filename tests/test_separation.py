@@ -391,6 +391,25 @@ def test_a_category_of_zero_counts_in_a_full_one_hot_coding_is_named_itself():
     assert np.array_equal(direction @ design < 0, category == 2)
 
 
+def test_two_categories_of_zero_counts_in_a_full_one_hot_coding_are_named():
+    # as above with categories 2 and 4 of zero counts only: the first
+    # direction takes both columns; left free while one of them was tried
+    # out, the other 4 categories with the intercept stood in for it, and
+    # the 4 columns not separating were named beside one that does
+    # (mutation testing: the columns it does not involve held at 0)
+    rng = np.random.default_rng(0)
+    category = rng.integers(0, 6, 600)
+    onehot = (category[:, None] == np.arange(6)).astype(float)
+    X = np.c_[rng.normal(size=600), onehot]
+    y = rng.poisson(np.exp(0.3 * X[:, 0]))
+    zero = (category == 2) | (category == 4)
+    y[zero] = 0
+    design = np.vstack([np.ones(600), X.T])
+    direction = separating_direction(design, y, np.ones(600, bool))
+    assert np.flatnonzero(direction[1:]).tolist() == [3, 5]
+    assert np.array_equal(direction @ design < 0, zero)
+
+
 def test_a_category_of_zero_counts_alone_is_needed_without_a_program(monkeypatch):
     # 12 rare categories of zero counts only among 100 (the others not coded):
     # each category's zero counts have no other column beside the intercept,
