@@ -942,6 +942,34 @@ def test_predict_where_the_exposure_brings_an_extreme_rate_back(Model):
         model.predict_distribution(far[1:2], exposure=1e-10)
 
 
+@pytest.mark.parametrize("return_std", [False, True])
+def test_predict_with_exposure_in_chunks_takes_each_rows_exposure(
+    return_std, monkeypatch
+):
+    # rows in chunks of a few (HOST_CHUNK_BYTES): each chunk's counts are its
+    # rows' rates times their own exposures, the unit rates' mean (and the
+    # Poisson mixture's variance, mean + exposure^2 spread^2) as in one chunk
+    # (mutation testing: each chunk read the first chunk's exposures)
+    import skmoe._base
+
+    X, y, exposure = _regimes()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
+        X, y, exposure=exposure
+    )
+    rng = np.random.RandomState(1)
+    rows = rng.uniform(-2, 2, (50, 1))
+    exposures = rng.uniform(0.5, 5.0, 50)
+    rate, rate_std = model.predict(rows, return_std=True)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 20)  # a few rows
+    out = model.predict(rows, exposure=exposures, return_std=return_std)
+    mean = out[0] if return_std else out
+    np.testing.assert_allclose(mean, exposures * rate, rtol=1e-12)
+    if return_std:  # Var(Y) = E(e mu) + e^2 Var(mu), Var(mu) = std^2 - mean
+        spread2 = rate_std**2 - rate
+        expected = np.sqrt(exposures * rate + exposures**2 * spread2)
+        np.testing.assert_allclose(out[1], expected, rtol=1e-9)
+
+
 def test_score_where_the_exposure_brings_an_underflowed_rate_back():
     # D^2 with a mean count of 1e-47 whose rate (1e-347) underflows: predict's
     # 0 made the score take the log rates there, which held. Expected: the
