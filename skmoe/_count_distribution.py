@@ -564,8 +564,11 @@ def _probabilities(counts, rates, dispersions=None, upper=False):
             # phi itself below the normal floats (1 / phi overflows from
             # 5.6e-309): betainc of theta = inf gave P(Y > y) = 1 at every
             # count (ppf inf) at mu = 1e10, phi = 1e-310; the Poisson limit
-            # there too, where phi mu is small enough for it
-            subnormal |= nb & (phi < tiny) & (scaled < POISSON_LIMIT)
+            # there too, at any phi mu: where it passes POISSON_LIMIT, mu is
+            # past 4.5e291, the counts' spacing past 1e275 and the standard
+            # deviation below 4e154, whose factor sqrt(1 + phi mu) no count
+            # resolves (P(Y <= 2 mu) was 0 at mu = 1e300, phi = 1e-309)
+            subnormal |= nb & (phi < tiny)
         if np.any(subnormal):
             limit = _poisson_probabilities(counts, rates, upper)
             nb_out = np.where(subnormal, limit, nb_out)

@@ -844,3 +844,20 @@ def test_std_and_var_where_the_mean_counts_underflow(negative_binomial):
     var = np.array([float(v) for v in expected])
     # (where the variance is subnormal, to 2 of its spacings of 4.9e-324)
     np.testing.assert_allclose(dist.var(), var, rtol=1e-10, atol=1e-323)
+
+
+@pytest.mark.parametrize("mu, phi", [(1e294, 1e-309), (1e300, 1e-309), (1e306, 1e-310)])
+def test_negative_binomial_of_a_subnormal_dispersion_at_a_huge_mean(mu, phi):
+    # phi below the normal floats with phi mu past POISSON_LIMIT (1e-15 to
+    # 1e-4): betainc of theta = inf gave P(Y <= y) = 0 and P(Y > y) = 1 at
+    # every count, 2 mu included. Expected, by Chebyshev with the variance
+    # mu (1 + phi mu): P(Y <= mu / 2) and P(Y > 2 mu) at most 4 (1 + phi mu)
+    # / mu, below 1e-290
+    rates = np.array([[mu]])
+    ones = np.ones_like(rates)
+    dist = PredictiveNegativeBinomialMixture(ones, rates, np.full_like(ones, phi))
+    bound = 4 * (1 + phi * mu) / mu
+    assert dist.cdf(np.array([mu / 2]))[0] <= bound
+    assert dist.sf(np.array([mu / 2]))[0] >= 1 - bound
+    assert dist.cdf(np.array([2 * mu]))[0] >= 1 - bound
+    assert dist.sf(np.array([2 * mu]))[0] <= bound
