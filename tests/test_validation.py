@@ -3367,18 +3367,6 @@ def _unused_warnings(caught):
             "at least one gate feature. Got (expert_estimator=DecisionTreeRegressor"
             "(...), gate_features=array([False, False])); alpha=10.0 is ignored.",
         ),
-        (  # a boolean mask of no True chooses no feature, as [] does
-            MoEPoissonRegressor,
-            {
-                "gate_features": [False, False],
-                "expert_estimator": DecisionTreeRegressor(max_depth=2),
-            },
-            {"alpha": 10.0},
-            "alpha parameter is only used with the built-in experts "
-            "(expert_estimator=None) or gate='softmax' or 'hierarchical' with "
-            "gate_features. Got (expert_estimator=DecisionTreeRegressor(...), "
-            "gate_features=[False, False]); alpha=10.0 is ignored.",
-        ),
     ],
 )
 def test_unused_parameters_warn_at_fit_and_change_nothing(
