@@ -51,6 +51,11 @@ SMALL_THETA = 1e-3
 #: its rate as 0 or a subnormal float in ``rates``, and its share of the
 #: variance from its log (:meth:`PredictivePoissonMixture._with_tiny_rates`).
 LOG_SMALLEST_NORMAL = math.log(np.finfo(np.float64).smallest_normal)
+#: The log of float32's smallest normal float: a component of a lower log gate
+#: weight has its weight as 0 or a float of few digits in ``weights`` (those
+#: of a float32 model's gate underflow there), and its share of the variance
+#: from its log (:meth:`PredictivePoissonMixture._with_tiny_rates`).
+LOG_LIGHT_WEIGHT = math.log(np.finfo(np.float32).smallest_normal)
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -160,12 +165,18 @@ class PredictivePoissonMixture(_RowMixture):
     def _with_tiny_rates(self, out, method):
         """``out``, the rows' variances (``method`` "var") or standard
         deviations ("std"), where the estimator's ``predict_distribution``
-        kept the log rates of components whose rates underflowed below the
-        normal floats (:func:`with_log_parts`; 0 or a subnormal float in
-        ``rates``): there those components' share of the variance, ``sum_k
-        w_k mu_k (1 + phi_k mu_k)``, is taken from their logs and added to the
-        others' (their deviations from the mean, below ``mu_k^2``, are lost
-        in rounding). A row of log rate -886 had a std of 0 for its 3.5e-193."""
+        kept the logs of components whose rates or gate weights underflowed
+        below the normal floats (:func:`with_log_parts`; 0 or a subnormal
+        float in ``rates`` or ``weights``, the weights of a float32 model's
+        gate below float32's): there those components' share of the variance
+        is taken from their logs and added to the others'. A
+        component of a tiny rate gives ``w_k mu_k (1 + phi_k mu_k)`` (its
+        deviation from the mean stays with the others', at a rate of 0); one
+        of a tiny weight ``w_k (mu_k (1 + phi_k mu_k) + (mu_k - mean)^2)``
+        (about the others' mean, which its ``w_k mu_k`` changes by a
+        fraction ``w_k`` of its deviation). A row of log rate -886 had a std
+        of 0 for its 3.5e-193, and one whose weight of e^-750 held a rate of
+        e^600 a std of 1 for 5.2e97."""
         parts = self._log_parts[1] if self._log_parts is not None else {}
         log_rates = parts.get("log_rates")
         if log_rates is None:
@@ -173,27 +184,49 @@ class PredictivePoissonMixture(_RowMixture):
         slot = self._log_parts[0]
         rows = np.flatnonzero(slot >= 0)
         log_rates = log_rates[slot[rows]]
+        log_weights = parts["log_weights"][slot[rows]]
         with np.errstate(invalid="ignore"):  # (NaN: a rate of its own)
             tiny = log_rates < LOG_SMALLEST_NORMAL
-        held = np.any(tiny, axis=1)
+        # (a weight of 0 from a log of -inf takes no part)
+        light = (log_weights < LOG_LIGHT_WEIGHT) & (log_weights > -np.inf)
+        held = np.any(tiny | light, axis=1)
         if not np.any(held):
             return out
         rows, log_rates, tiny = rows[held], log_rates[held], tiny[held]
+        log_weights, light = log_weights[held], light[held]
         arrays = [array[rows] for array in self._arrays()]
-        log_terms = parts["log_weights"][slot[rows]] + log_rates
+        # the rates of their own (the distribution's are 0 at a weight of 0)
+        rates = parts["rates"][slot[rows]]
+        with np.errstate(divide="ignore"):  # (a rate of 0: -inf)
+            log_rates = np.where(np.isnan(log_rates), np.log(rates), log_rates)
+        log_spread = log_rates  # log(mu (1 + phi mu))
         dispersions = getattr(self, "dispersions", None)
         if dispersions is not None:  # a negative binomial's 1 + phi mu
             with np.errstate(divide="ignore"):  # (a dispersion of 0)
                 log_phi = np.log(dispersions[rows])
-            log_terms = log_terms + np.log1p(np.exp(log_phi + log_rates))
-        log_share = special.logsumexp(np.where(tiny, log_terms, -np.inf), axis=1)
-        arrays[1] = np.where(tiny, 0.0, arrays[1])  # (their share is log_share)
+                log_spread = log_spread + np.logaddexp(0.0, log_phi + log_rates)
+        arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
+        arrays[1] = np.where(tiny, 0.0, arrays[1])
         others = type(self)(*arrays)
+        # a light component's deviation from the mean, |mu - mean| (mu where
+        # it overflows: the mean is finite)
+        with np.errstate(over="ignore", divide="ignore"):
+            deviation = np.abs(np.exp(log_rates) - others.mean()[:, None])
+            log_deviation = np.where(
+                np.isfinite(deviation), np.log(deviation), log_rates
+            )
+        log_terms = log_weights + np.where(
+            light, np.logaddexp(log_spread, 2.0 * log_deviation), log_spread
+        )
+        log_share = special.logsumexp(
+            np.where(tiny | light, log_terms, -np.inf), axis=1
+        )
         out = np.array(out, dtype=float)
-        if method == "var":
-            out[rows] = others.var() + np.exp(log_share)
-        else:
-            out[rows] = np.hypot(others.std(), np.exp(0.5 * log_share))
+        with np.errstate(over="ignore"):  # (a variance beyond the floats: inf)
+            if method == "var":
+                out[rows] = others.var() + np.exp(log_share)
+            else:
+                out[rows] = np.hypot(others.std(), np.exp(0.5 * log_share))
         return out
 
     def logpmf(self, y):

@@ -861,3 +861,89 @@ def test_negative_binomial_of_a_subnormal_dispersion_at_a_huge_mean(mu, phi):
     assert dist.sf(np.array([mu / 2]))[0] >= 1 - bound
     assert dist.cdf(np.array([2 * mu]))[0] >= 1 - bound
     assert dist.sf(np.array([2 * mu]))[0] <= bound
+
+
+def _exact_variances(model, rows):
+    """mpmath at 50 digits of each row's sum_k w_k (mu_k (1 + phi_k mu_k) +
+    (mu_k - mean)^2), from ``model``'s fitted parameters (softmax gate), and
+    the log of its least gate weight."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    phis = getattr(model, "expert_dispersion_", np.zeros(len(model.gate_intercept_)))
+    variances, lightest = [], []
+    for x in rows:
+        x = [mpmath.mpf(float(v)) for v in x]
+
+        def linear(intercepts, coefs, x=x):
+            return [
+                mpmath.mpf(float(b))
+                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
+                for b, a in zip(intercepts, coefs, strict=True)
+            ]
+
+        logits = linear(model.gate_intercept_, model.gate_coef_)
+        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
+        weights = [mpmath.exp(g - total) for g in logits]
+        means = [
+            mpmath.exp(v) for v in linear(model.expert_intercept_, model.expert_coef_)
+        ]
+        mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
+        variances.append(
+            sum(
+                w * (mu * (1 + mpmath.mpf(float(phi)) * mu) + (mu - mean) ** 2)
+                for w, mu, phi in zip(weights, means, phis, strict=True)
+            )
+        )
+        lightest.append(float(mpmath.log(min(weights))))
+    std = np.array([float(mpmath.sqrt(v)) for v in variances])
+    return np.array([float(v) for v in variances]), std, np.array(lightest)
+
+
+def _far_rows_data():
+    """Counts of two regimes in two features (400 rows)."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 2))
+    low = rng.uniform(size=400) < 0.5
+    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 1])))
+    return X, y
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_and_var_where_a_gate_weight_underflows(negative_binomial):
+    # X far out: a component whose gate weight underflowed below the normal
+    # floats (log weight -942 beside log rate 192, a share w mu^2 of 4.4e-243)
+    # took no part, for a variance of 3.3e-293 from the others; a weight of
+    # e^-726 kept few digits. Expected: mpmath, from the fitted parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=3, random_state=0).fit(X, y)
+    rows = np.array([[-2000.0, 5.0], [-1500.0, 0.0], [-1000.0, 0.0], [0.5, 0.5]])
+    dist = model.predict_distribution(rows)
+    var, std, lightest = _exact_variances(model, rows)
+    # (the case: a weight below the smallest normal float in a far row)
+    assert min(lightest) < np.log(np.finfo(float).smallest_normal)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    # (where the variance is subnormal, to 2 of its spacings of 4.9e-324)
+    np.testing.assert_allclose(dist.var(), var, rtol=1e-10, atol=1e-323)
+
+
+def test_std_and_var_where_a_float32_gate_weight_underflows():
+    # a float32 model's gate weights underflow below float32's normal floats
+    # (1.2e-38), where the float64 distribution took them as they were: the
+    # variance of a row at X = -300 was 2% off (1.1967e-40 for 1.1724e-40),
+    # and one at -2000 was 0 for 1.18e-273. Expected: mpmath, from the fitted
+    # parameters, to float32's digits
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0)
+    model.fit(X.astype(np.float32), y)
+    rows = np.array([[-300.0, 0.0], [-2000.0, 5.0], [0.5, 0.5]], dtype=np.float32)
+    dist = model.predict_distribution(rows)
+    var, std, lightest = _exact_variances(model, rows)
+    assert np.all(lightest[:2] < np.log(np.finfo(np.float32).smallest_normal))
+    np.testing.assert_allclose(dist.std(), std, rtol=2e-5)
+    np.testing.assert_allclose(dist.var(), var, rtol=2e-5)
