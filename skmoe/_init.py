@@ -157,10 +157,13 @@ def initial_responsibilities(
 
 
 def _kmeans_labels(X, target, sample_weight, n_experts, random_state, one_thread=True):
-    # one float64 copy of [X, target], standardized in place (the former chain
-    # of column_stack, astype and arithmetic held about 4 copies of X at once)
+    # one copy of [X, target] in X's float dtype, standardized in place (the
+    # former chain of column_stack, astype and arithmetic held about 4 copies
+    # of X at once; a float64 copy of a float32 X held the start's peak of a
+    # 1e5 x 50 float32 fit at 105.8 MB against float64's 125.9, 65.0 in float32)
     target = np.reshape(target, (X.shape[0], -1))
-    Z = np.empty((X.shape[0], X.shape[1] + target.shape[1]), dtype=np.float64)
+    dtype = np.result_type(X.dtype, np.float32)
+    Z = np.empty((X.shape[0], X.shape[1] + target.shape[1]), dtype=dtype)
     Z[:, : X.shape[1]] = X
     Z[:, X.shape[1] :] = target
     # each column in units of its largest value first: squares of targets of
