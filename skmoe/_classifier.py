@@ -96,7 +96,8 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         n_classes - 1``; expert k's class probabilities are its
         ``predict_proba``, floored at 1e-10 and renormalized (a pure leaf's
         zeros would give -inf log-likelihoods). The fitted clones are
-        ``experts_``, on the raw ``expert_features`` in X's column order.
+        ``experts_``, on the raw ``expert_features`` (at least one: an empty
+        list is refused), in X's column order.
         Fitted by EM on the CPU; ``n_experts="auto"`` chooses K by held-out
         log-likelihood (``n_experts_scores_``), ``alpha`` penalizes the gate
         only (nothing with ``gate="constant"`` or ``"gaussian"``: fit warns

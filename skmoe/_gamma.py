@@ -101,7 +101,8 @@ class MoEGammaRegressor(
         likelihood; expert k's mean is its ``predict``, floored at 1e-10 times
         the smallest amount (fit warns where a prediction reaches it: a
         regressor that predicts 0 or less, as a linear model can, does not
-        suit). The fitted clones are ``experts_``. Fitted by EM on
+        suit). The fitted clones are ``experts_``, on the raw ``expert_features``
+        (at least one: an empty list is refused). Fitted by EM on
         the CPU; ``n_experts="auto"`` chooses K by held-out log-likelihood
         (``n_experts_scores_``), ``alpha`` penalizes the gate only (nothing
         with ``gate="constant"`` or ``"gaussian"``: fit warns that it is

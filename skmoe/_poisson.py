@@ -250,7 +250,8 @@ class MoEPoissonRegressor(
         times the exposures, the same Poisson deviance); expert k's rate (per
         unit exposure) is its ``predict``, floored at 1e-10 times the
         mean count (at least 1e-10), so that a leaf of zero counts keeps a
-        finite log-likelihood. The fitted clones are ``experts_``. Fitted by
+        finite log-likelihood. The fitted clones are ``experts_``, on the raw
+        ``expert_features`` (at least one: an empty list is refused). Fitted by
         EM on the CPU; ``n_experts="auto"`` chooses K by held-out
         log-likelihood (``n_experts_scores_``), ``alpha`` penalizes the gate
         only (nothing with ``gate="constant"`` or ``"gaussian"``: fit warns

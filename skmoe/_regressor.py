@@ -113,8 +113,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         with the samples' weights times their responsibilities (generalized
         EM), and expert k's noise is Gaussian around its ``predict``, with
         the weighted mean squared residual as its variance. The fitted clones
-        are ``experts_``; they see the raw ``expert_features``, in X's column
-        order, so ``experts_[k].predict`` takes those columns of X (by name,
+        are ``experts_``; they see the raw ``expert_features`` (at least one:
+        an empty list is refused), in X's column order, so
+        ``experts_[k].predict`` takes those columns of X (by name,
         for a model fitted on a DataFrame). Fitted by EM on the CPU. An
         estimator has no count of free parameters, so ``n_experts="auto"``
         chooses K by the mean log-likelihood on ``validation_fraction`` of

@@ -883,11 +883,30 @@ def test_warm_start_with_other_expert_features_is_refused():
         model.fit(X, y)
 
 
-def test_experts_without_features_are_refused():
+@pytest.mark.parametrize(
+    "estimator, expert, target",
+    [
+        (MoERegressor, LinearRegression(), "real"),
+        (MoEClassifier, DecisionTreeClassifier(max_depth=1), "label"),
+        (MoEPoissonRegressor, DecisionTreeRegressor(max_depth=1), "count"),
+        (MoEGammaRegressor, DecisionTreeRegressor(max_depth=1), "amount"),
+    ],
+)
+def test_experts_without_features_are_refused(estimator, expert, target):
+    # every estimator with expert_estimator refuses expert_features=[], and
+    # its docstring says so (it once did nowhere)
     X, y = _regimes(n=60)
-    model = MoERegressor(2, expert_estimator=LinearRegression(), expert_features=[])
+    y = {
+        "real": y,
+        "label": (y > np.median(y)).astype(int),
+        "count": np.round(np.abs(y)),
+        "amount": np.abs(y) + 1.0,
+    }[target]
+    model = estimator(2, expert_estimator=expert, expert_features=[])
     with pytest.raises(ValueError, match="leaves the experts no features"):
         model.fit(X, y)
+    doc = " ".join(estimator.__doc__.split())
+    assert "``expert_features`` (at least one: an empty list is refused)" in doc
 
 
 def test_array_api_input_after_a_fit_with_estimator_experts():
