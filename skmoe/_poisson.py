@@ -1081,7 +1081,50 @@ class MoEPoissonRegressor(
             finite = bool(xp.all(xp.isfinite(result[0])))
             if not finite and bool(xp.any(~xp.isfinite(result[0]) & xp.isfinite(mean))):
                 _check_exposed(xp, tuple(result))
+            if return_std:
+                result = far(xp, log_weight, log_rate, index, result, start)
             return tuple(result) if return_std else result[0]
+
+        def far(xp, log_weight, log_rate, index, result, start=None):
+            """``result``, the chunk's means and standard deviations, with the
+            latter from the predictive distribution's (:meth:`_far_std`) in
+            rows where a gate weight (from a finite log) or an expert's rate
+            (at the exposures of the chunk's rows from ``start``, or None) is
+            below the smallest normal float, which the float sums lose (a
+            weight of e^-942 beside a log rate of 192 gave 5.7e-147 for
+            6.6e-122; one of e^-800 beside a rate of 1, 0 for 3.3e-174). Two
+            reductions where none is."""
+            low = math.log(float(xp.finfo(log_rate.dtype).smallest_normal))
+            lowest = float(xp.min(log_rate))
+            if start is not None:  # (a bound from the least exposure)
+                scale = exposure[start : start + log_rate.shape[1]]
+                lowest += math.log(float(np.min(scale)))
+            if not (float(xp.min(log_weight)) < low or lowest < low):
+                return result
+            shifted = log_rate
+            if start is not None:  # (the exposures' logs in float64)
+                log_scale = np.log(scale)
+                shifted = log_rate + as_compute(xp, log_scale, log_rate)[None, :]
+            # (a zero-inflated model's point mass, of log rate ZERO_LOG_RATE,
+            # is no underflow; nor is a weight of 0, from a log of -inf)
+            tiny = (shifted < low) & (shifted > 0.5 * ZERO_LOG_RATE)
+            held = (log_weight > -xp.inf) & ((log_weight < low) | tiny)
+            rows = to_numpy(xp.nonzero(xp.any(held, axis=0))[0])
+            if rows.shape[0] == 0:
+                return result
+            take = xp.asarray(rows, device=device(log_rate))
+            std = np.asarray(to_numpy(result[1]), dtype=np.float64).copy()
+            log_weights, log_rates = (
+                np.asarray(to_numpy(xp.take(part, take, axis=1)).T, np.float64)
+                for part in (log_weight, log_rate)
+            )
+            if start is not None:
+                log_rates = log_rates + log_scale[rows, None]
+            experts = None if index is None else xp.take(index, take, axis=1)
+            std[rows] = self._far_std(
+                log_weights, log_rates, None if experts is None else to_numpy(experts).T
+            )
+            return (result[0], as_compute(xp, std, result[1]))
 
         def compute(xp, design):
             sparse = self._top_k() is not None
@@ -1104,12 +1147,40 @@ class MoEPoissonRegressor(
             if exposure is not None:
                 return exposed(xp, log_weight, log_rate, weight, index, design)
             result = mixture(xp, log_weight, log_rate, weight, index)
-            return result if return_std else result[0]
+            if return_std:
+                return far(xp, log_weight, log_rate, index, result)
+            return result[0]
 
         # rates or gates that overflow (X far from the training data) raise in
         # _map_rows
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._map_rows(X, compute, "predict")
+
+    def _far_std(self, log_weights, log_rates, experts):
+        """The predictive distribution's standard deviations of rows whose
+        gate ``log_weights`` and (exposed) ``log_rates`` (n_rows, n_components,
+        float64; ``experts`` as :meth:`_distribution`'s) have weights or
+        rates below the smallest normal float: from their logs there
+        (:meth:`PredictivePoissonMixture.std`)."""
+        with np.errstate(over="ignore", under="ignore"):
+            weights, every = np.exp(log_weights), np.exp(log_rates)
+        weights = weights / np.sum(weights, axis=1, keepdims=True)
+        # (1 stands in for a rate that overflows, as in predict_distribution:
+        # its share comes from its log; a component of weight 0 has rate 0)
+        every = np.where(np.isfinite(every), every, 1.0)
+        dist = self._distribution(weights, np.where(weights > 0, every, 0.0), experts)
+        tiny = np.finfo(np.float64).smallest_normal
+        odd = ((every < tiny) | (log_rates > -math.log(tiny))) & (
+            log_rates > 0.5 * ZERO_LOG_RATE
+        )
+        dist = with_log_parts(
+            dist,
+            np.arange(len(dist)),
+            log_weights,
+            rates=every,
+            log_rates=np.where(odd, log_rates, np.nan),
+        )
+        return dist.std()
 
     def _excess_scales(self, xp, rate, index=None):
         """The square roots of the experts' variances beyond their means

@@ -863,16 +863,17 @@ def test_negative_binomial_of_a_subnormal_dispersion_at_a_huge_mean(mu, phi):
     assert dist.sf(np.array([2 * mu]))[0] <= bound
 
 
-def _exact_variances(model, rows):
+def _exact_variances(model, rows, exposure=None):
     """mpmath at 50 digits of each row's sum_k w_k (mu_k (1 + phi_k mu_k) +
-    (mu_k - mean)^2), from ``model``'s fitted parameters (softmax gate), and
-    the log of its least gate weight."""
+    (mu_k - mean)^2), from ``model``'s fitted parameters (softmax gate) and
+    the rows' ``exposure`` (None: 1), and the log of its least gate weight."""
     import mpmath
 
     mpmath.mp.dps = 50
     phis = getattr(model, "expert_dispersion_", np.zeros(len(model.gate_intercept_)))
+    exposure = np.broadcast_to(1.0 if exposure is None else exposure, len(rows))
     variances, lightest = [], []
-    for x in rows:
+    for x, e in zip(rows, exposure, strict=True):
         x = [mpmath.mpf(float(v)) for v in x]
 
         def linear(intercepts, coefs, x=x):
@@ -886,7 +887,8 @@ def _exact_variances(model, rows):
         total = mpmath.log(sum(mpmath.exp(g) for g in logits))
         weights = [mpmath.exp(g - total) for g in logits]
         means = [
-            mpmath.exp(v) for v in linear(model.expert_intercept_, model.expert_coef_)
+            mpmath.exp(v) * mpmath.mpf(float(e))
+            for v in linear(model.expert_intercept_, model.expert_coef_)
         ]
         mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
         variances.append(
@@ -947,3 +949,48 @@ def test_std_and_var_where_a_float32_gate_weight_underflows():
     assert np.all(lightest[:2] < np.log(np.finfo(np.float32).smallest_normal))
     np.testing.assert_allclose(dist.std(), std, rtol=2e-5)
     np.testing.assert_allclose(dist.var(), var, rtol=2e-5)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+@pytest.mark.parametrize("exposure", [None, 1e-300])
+def test_predict_std_where_a_gate_weight_or_rate_underflows(
+    negative_binomial, exposure
+):
+    # predict(return_std=True) summed the float weights and rates, which lose
+    # the components of weights or (exposed) rates below the normal floats:
+    # 5.7e-147 for 6.6e-122 at X = (-2000, 5) (log weight -942 beside log
+    # rate 192), and 0 for 5.7e-297 there at an exposure of 1e-300. Expected:
+    # mpmath, from the fitted parameters; the same as the distribution's std
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=3, random_state=0).fit(X, y)
+    rows = np.array(
+        [[-2000.0, 5.0], [-1500.0, 0.0], [-1000.0, 0.0], [0.5, 0.5], [-300.0, 0.0]]
+    )
+    _, std, lightest = _exact_variances(model, rows, exposure)
+    assert min(lightest) < np.log(np.finfo(float).smallest_normal)
+    _, predicted = model.predict(rows, return_std=True, exposure=exposure)
+    np.testing.assert_allclose(predicted, std, rtol=1e-10)
+    dist = model.predict_distribution(rows, exposure=exposure)
+    np.testing.assert_allclose(predicted, dist.std(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("exposure", [None, 1e-30])
+def test_predict_std_where_a_float32_gate_weight_underflows(exposure):
+    # a float32 model's gate weight below float32's normal floats (1.2e-38)
+    # kept few digits in predict's float32 sums: a std 0.5% off at X = -300
+    # (1.0883e-20 for 1.0828e-20), 1% at an exposure of 1e-30. Expected:
+    # mpmath, from the fitted parameters, to float32's digits
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0)
+    model.fit(X.astype(np.float32), y)
+    rows = np.array([[-300.0, 0.0], [-60.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+    _, std, lightest = _exact_variances(model, rows, exposure)
+    assert lightest[0] < np.log(np.finfo(np.float32).smallest_normal)
+    _, predicted = model.predict(rows, return_std=True, exposure=exposure)
+    assert predicted.dtype == np.float32
+    np.testing.assert_allclose(predicted, std, rtol=2e-5)
