@@ -1056,6 +1056,39 @@ def test_a_float32_start_copies_the_data_in_float32(monkeypatch):
     assert np.array_equal(labels[np.float64], labels[np.float32])
 
 
+def test_a_float32_starts_column_averages_are_summed_in_float64():
+    # a float32 start's copy of [X, y] was averaged in float32: row after row
+    # the sums of 2e4 rows of a column 1000 + 0.01 noise (unit weights) put its
+    # mean 2.1 standard deviations off, and k-means' labels agreed with the
+    # column's two clusters on 50.0% of the rows (99.9% with float64 sums)
+    import math
+
+    from skmoe import _init
+
+    n = 20_000
+    rng = np.random.RandomState(0)
+    truth = np.arange(n) % 2
+    X = rng.standard_normal((n, 2)).astype(np.float32)
+    X[:, 0] = 1000 + 0.01 * (3 * truth + 0.5 * rng.standard_normal(n))
+    y = rng.standard_normal(n).astype(np.float32)
+    weight = np.ones(n, dtype=np.float32)  # (the default: the sums' roundings add up)
+    Z = np.ascontiguousarray(X / np.abs(X).max(axis=0))
+    w = weight.astype(np.float64)
+    mean = _init._column_average(Z, weight, 4096)
+    square = _init._column_average(Z, weight, 4096, square=True)
+    for column in range(2):
+        z = Z[:, column].astype(np.float64)
+        exact = math.fsum(w * z) / math.fsum(w)  # w * z is exact in float64
+        spread = math.sqrt(math.fsum(w * (z - exact) ** 2) / math.fsum(w))
+        assert abs(mean[column] - exact) < 1e-6 * spread
+        # (the squares themselves are float32's, rounded to 6e-8)
+        exact = math.fsum(w * z**2) / math.fsum(w)
+        assert abs(square[column] - exact) < 1e-6 * exact
+    labels = _init._kmeans_labels(X, y, weight, 2, np.random.RandomState(0))
+    agree = np.mean(labels == truth)
+    assert max(agree, 1 - agree) > 0.99
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_regressors_em_holds_few_arrays_of_n_by_k(dtype):
