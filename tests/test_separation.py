@@ -372,41 +372,31 @@ def test_the_named_columns_each_take_part_in_the_separation():
     assert checked > 10
 
 
-def test_a_category_of_zero_counts_in_a_full_one_hot_coding_is_named_itself():
-    # a full one-hot coding of 6 categories beside the intercept: category 2
-    # has zero counts only. Its column alone separates (-1 there, 0
-    # elsewhere); the other 5 with the intercept give the same values, and
-    # were named instead (its column left out while they stood in for it)
+@pytest.mark.parametrize("zero_categories", [(2,), (2, 4)])
+def test_categories_of_zero_counts_in_a_full_one_hot_coding_are_named(
+    zero_categories,
+):
+    # a full one-hot coding of 6 categories beside the intercept, categories
+    # of zero counts only. Their columns alone separate (-1 there, 0
+    # elsewhere); the other categories with the intercept give the same
+    # values, and were named instead (category 2's column left out while
+    # they stood in for it). With two such categories, the first direction
+    # takes both columns; left free while one of them was tried out, the
+    # other 4 categories with the intercept stood in for it, and the 4
+    # columns not separating were named beside one that does (mutation
+    # testing: the columns it does not involve held at 0)
     rng = np.random.default_rng(0)
     category = rng.integers(0, 6, 600)
     onehot = (category[:, None] == np.arange(6)).astype(float)
     X = np.c_[rng.normal(size=600), onehot]
     y = rng.poisson(np.exp(0.3 * X[:, 0]))
-    y[category == 2] = 0
-    design = np.vstack([np.ones(600), X.T])
-    others = set(range(1, 8)) - {4}  # all but category 2's column (row 4)
-    assert _lp_separates_without(design, y, others, category == 2)
-    direction = separating_direction(design, y, np.ones(600, bool))
-    assert np.flatnonzero(direction[1:]).tolist() == [3]
-    assert np.array_equal(direction @ design < 0, category == 2)
-
-
-def test_two_categories_of_zero_counts_in_a_full_one_hot_coding_are_named():
-    # as above with categories 2 and 4 of zero counts only: the first
-    # direction takes both columns; left free while one of them was tried
-    # out, the other 4 categories with the intercept stood in for it, and
-    # the 4 columns not separating were named beside one that does
-    # (mutation testing: the columns it does not involve held at 0)
-    rng = np.random.default_rng(0)
-    category = rng.integers(0, 6, 600)
-    onehot = (category[:, None] == np.arange(6)).astype(float)
-    X = np.c_[rng.normal(size=600), onehot]
-    y = rng.poisson(np.exp(0.3 * X[:, 0]))
-    zero = (category == 2) | (category == 4)
+    zero = np.isin(category, zero_categories)
     y[zero] = 0
     design = np.vstack([np.ones(600), X.T])
+    rows = {c + 2 for c in zero_categories}  # (the categories' rows of design)
+    assert _lp_separates_without(design, y, set(range(1, 8)) - rows, zero)
     direction = separating_direction(design, y, np.ones(600, bool))
-    assert np.flatnonzero(direction[1:]).tolist() == [3, 5]
+    assert np.flatnonzero(direction[1:]).tolist() == [c + 1 for c in zero_categories]
     assert np.array_equal(direction @ design < 0, zero)
 
 
