@@ -798,9 +798,7 @@ def test_std_and_var_where_the_mean_counts_underflow(negative_binomial):
     # exposure of 1e-320) had a std of 0 (log rate -886: true std 3.5e-193),
     # or one from the subnormal rate's few digits. Expected: mpmath at 50
     # digits of sum_k w_k (mu_k (1 + phi_k mu_k) + (mu_k - mean)^2), from
-    # the fitted parameters
-    import mpmath
-
+    # the fitted parameters (:func:`_exact_variances`)
     from skmoe import MoENegativeBinomialRegressor
 
     rng = np.random.RandomState(0)
@@ -815,33 +813,9 @@ def test_std_and_var_where_the_mean_counts_underflow(negative_binomial):
     rows = np.array([[-2400.0], [-1200.0], [0.0], [1.0], [-700.0]])
     exposure = np.array([1.0, 1e-300, 1e-320, 1e-320, 1.0])
     dist = model.predict_distribution(rows, exposure=exposure)
-    mpmath.mp.dps = 50
-    gate = [mpmath.mpf(float(v)) for v in model.gate_intercept_]
-    weights = [
-        mpmath.exp(g - mpmath.log(sum(mpmath.exp(h) for h in gate))) for g in gate
-    ]
-    phis = model.expert_dispersion_ if negative_binomial else np.zeros(2)
-    expected = []
-    for x, e in zip(rows[:, 0], exposure, strict=True):
-        means = [
-            mpmath.exp(
-                mpmath.mpf(float(b))
-                + mpmath.mpf(float(a[0])) * mpmath.mpf(x)
-                + mpmath.log(mpmath.mpf(e))
-            )
-            for a, b in zip(model.expert_coef_, model.expert_intercept_, strict=True)
-        ]
-        mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
-        expected.append(
-            sum(
-                w * (mu * (1 + mpmath.mpf(float(phi)) * mu) + (mu - mean) ** 2)
-                for w, mu, phi in zip(weights, means, phis, strict=True)
-            )
-        )
-    std = np.array([float(mpmath.sqrt(v)) for v in expected])
+    var, std, _ = _exact_variances(model, rows, exposure)
     assert np.all((std[:4] > 0) & (std[:4] < 1e-150))  # (the rows of tiny means)
     np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
-    var = np.array([float(v) for v in expected])
     # (where the variance is subnormal, to 2 of its spacings of 4.9e-324)
     np.testing.assert_allclose(dist.var(), var, rtol=1e-10, atol=1e-323)
 
@@ -865,8 +839,9 @@ def test_negative_binomial_of_a_subnormal_dispersion_at_a_huge_mean(mu, phi):
 
 def _exact_variances(model, rows, exposure=None):
     """mpmath at 50 digits of each row's sum_k w_k (mu_k (1 + phi_k mu_k) +
-    (mu_k - mean)^2), from ``model``'s fitted parameters (softmax gate) and
-    the rows' ``exposure`` (None: 1), and the log of its least gate weight."""
+    (mu_k - mean)^2), from ``model``'s fitted parameters (softmax gate; a
+    constant gate's ``gate_coef_`` is 0) and the rows' ``exposure`` (None:
+    1), and the log of its least gate weight."""
     import mpmath
 
     mpmath.mp.dps = 50
