@@ -970,20 +970,32 @@ def test_predict_with_exposure_in_chunks_takes_each_rows_exposure(
         np.testing.assert_allclose(out[1], expected, rtol=1e-9)
 
 
-def test_score_where_the_exposure_brings_an_underflowed_rate_back():
-    # D^2 with a mean count of 1e-47 whose rate (1e-347) underflows: predict's
-    # 0 made the score take the log rates there, which held. Expected: the
-    # Poisson deviance of the counts against the means written out in
-    # mpmath, the null a constant rate (R's offset)
+@pytest.fixture(scope="module")
+def underflowed_rate_brought_back():
+    """A Poisson model fitted to :func:`_regimes`, five rows whose first has
+    a rate that underflows (log rate -800) at an exposure of 1e300 (a mean
+    count of 1e-47), their exposures, and their mean counts written out in
+    mpmath (:func:`_exposed_moments`)."""
     X, y, exposure = _regimes()
     model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
         X, y, exposure=exposure
     )
     rows = np.vstack([_far_rows(model, 800.0)[:1], [[-1.0], [0.0], [1.0], [1.5]]])
     exposures = np.array([1e300, 1.0, 2.0, 0.5, 3.0])
-    counts = np.array([0, 4, 3, 2, 9])
     mean, _ = _exposed_moments(model, rows, exposures)
     assert model.predict(rows[:1])[0] == 0.0 and mean[0] > 1e-60
+    return model, rows, exposures, mean
+
+
+def test_score_where_the_exposure_brings_an_underflowed_rate_back(
+    underflowed_rate_brought_back,
+):
+    # D^2 with a mean count of 1e-47 whose rate (1e-347) underflows: predict's
+    # 0 made the score take the log rates there, which held. Expected: the
+    # Poisson deviance of the counts against the means written out in
+    # mpmath, the null a constant rate (R's offset)
+    model, rows, exposures, mean = underflowed_rate_brought_back
+    counts = np.array([0, 4, 3, 2, 9])
     null = exposures * counts.sum() / exposures.sum()
 
     def deviance(mu):
@@ -996,20 +1008,15 @@ def test_score_where_the_exposure_brings_an_underflowed_rate_back():
     np.testing.assert_allclose(score, expected, rtol=1e-9)
 
 
-def test_score_of_zero_counts_where_the_exposure_brings_an_underflowed_rate_back():
+def test_score_of_zero_counts_where_the_exposure_brings_an_underflowed_rate_back(
+    underflowed_rate_brought_back,
+):
     # all counts 0 (a constant rate) beside a mean rate that underflows at
     # an exposure of 1e300: D^2 of a constant y is r2_score's (0 where the
     # means are not y); the counts' deviance took the log of a zero null
     # mean, a ValueError of math (mutation testing)
-    X, y, exposure = _regimes()
-    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(
-        X, y, exposure=exposure
-    )
-    rows = np.vstack([_far_rows(model, 800.0)[:1], [[-1.0], [0.0], [1.0], [1.5]]])
-    exposures = np.array([1e300, 1.0, 2.0, 0.5, 3.0])
+    model, rows, exposures, mean = underflowed_rate_brought_back
     counts = np.zeros(5)
-    mean, _ = _exposed_moments(model, rows, exposures)
-    assert model.predict(rows[:1])[0] == 0.0 and mean[0] > 1e-60
     score = model.score(rows, counts, exposure=exposures)
     assert score == r2_score(counts, mean) == 0.0
 
