@@ -942,6 +942,36 @@ def test_predict_where_the_exposure_brings_an_extreme_rate_back(Model):
         model.predict_distribution(far[1:2], exposure=1e-10)
 
 
+def test_predict_std_where_the_rates_spread_overflows_but_their_mean_holds():
+    # a light expert (gate weight e^-46) of a rate that overflows (e^737)
+    # beside one of e^55: the mean rate (1.1e300) is a float, the rates'
+    # spread about it (e^714) is not; at an exposure of 1e-300 the counts'
+    # mean (1.25) and standard deviation (1.2e10) are. The spread's check
+    # sends such rows to the log rates (mutation testing: without it,
+    # predict raised "X is too large"). Expected: the mixture's moments
+    # written out in mpmath from the fitted parameters
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 2))
+    low = rng.uniform(size=400) < 0.5
+    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 1])))
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
+    # the row of log weight -46 and log rate 737 for expert 0 (2 equations)
+    system = [model.gate_coef_[0] - model.gate_coef_[1], model.expert_coef_[0]]
+    target = [
+        -46.0 - (model.gate_intercept_[0] - model.gate_intercept_[1]),
+        737.0 - model.expert_intercept_[0],
+    ]
+    rows = np.array([np.linalg.solve(system, target), [0.5, 0.5]])
+    exposures = np.array([1e-300, 2.0])
+    rate, rate_std = _exposed_moments(model, rows[:1], [1.0])
+    assert 1e290 < rate[0] < 1e305 and rate_std[0] == np.inf  # (the case)
+    mean, std = _exposed_moments(model, rows, exposures)
+    assert 1.0 < mean[0] < 2.0 and 1e9 < std[0] < 1e11
+    got_mean, got_std = model.predict(rows, exposure=exposures, return_std=True)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(got_std, std, rtol=1e-9)
+
+
 @pytest.mark.parametrize("return_std", [False, True])
 def test_predict_with_exposure_in_chunks_takes_each_rows_exposure(
     return_std, monkeypatch
