@@ -39,7 +39,8 @@ from ._math import log_softmax, logsumexp
 from ._partial_fit import _streaming_solver
 from ._sgd import effective_rows
 from ._sparse import selected_linear
-from ._warnings import _listed
+from ._warnings import _listed, _warn_user
+from .exceptions import DegenerateFitWarning
 from .experts import LogisticExperts
 from .experts.estimator import (
     ClassifierExperts,
@@ -408,6 +409,46 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 "constant (only their ratios matter to the fit)."
             )
         return weighted
+
+    def _target_candidates(self, candidates, Y, sample_weight, warm=False):
+        # classes_ holds every label of y, but a class whose samples all have
+        # weight 0 (sample_weight, class_weight) is absent from the fit: the
+        # likelihood has no maximum in its intercept (not penalized), which
+        # ran to -36 and gave it probabilities of 3e-16, without a word (QA);
+        # with one class of positive weight left, the fit was of one class
+        # (which y of one class refuses)
+        classes = self._classes()
+        weighted = np.bincount(
+            np.argmax(np.asarray(Y), axis=0),
+            weights=np.asarray(sample_weight > 0, dtype=np.float64),
+            minlength=classes.shape[0],
+        )
+        absent = np.flatnonzero(weighted == 0)
+        if absent.shape[0]:
+            kept = classes[weighted > 0].tolist()
+            absent_labels = classes[absent].tolist()
+            how = (
+                "sample_weight gives"
+                if self.class_weight is None
+                else "sample_weight and class_weight give"
+            )
+            if len(kept) < 2:
+                raise ValueError(
+                    "MoEClassifier needs samples of at least 2 classes of "
+                    "positive weight, but the data contains only one class of "
+                    f"positive weight: {kept[0]!r} ({how} every sample of "
+                    f"classes {absent_labels} a weight of 0)."
+                )
+            _warn_user(
+                f"{how} every sample of classes {absent_labels} a weight "
+                "of 0: the fit sees none of them, their intercepts have no "
+                "maximum (the likelihood rises as their probabilities fall to "
+                "0), and predict_proba gives them probabilities near 0 that "
+                "depend on where the fit stops. Drop their samples, or give "
+                "some of them a positive weight.",
+                DegenerateFitWarning,
+            )
+        return candidates
 
     def _n_outputs(self):
         return self.classes_.shape[0]

@@ -78,7 +78,8 @@ class DegenerateFitWarning(SkmoeWarning):
     one sample's worth of the data, or too few samples for their parameters;
     experts that collapsed onto a few values of ``y`` (their noise at its
     floor, the likelihood inflated); classes or zero counts separated with
-    ``alpha=0`` (coefficients that grow without bound); means that overflow
+    ``alpha=0`` (coefficients that grow without bound); classes whose samples
+    all have weight 0 (intercepts without a maximum); means that overflow
     at training rows. Fewer experts, a penalty or pruning are the usual
     remedies, and the message names those that apply.
 

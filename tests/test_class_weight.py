@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from skmoe import MoEClassifier
+from skmoe.exceptions import DegenerateFitWarning
 
 
 def _imbalanced(loader):
@@ -240,3 +241,37 @@ def test_class_weights_too_small_or_large_to_normalize_are_named():
         given = re.escape(f"sample_weight sums to {total:.3g}")
         with pytest.raises(ValueError, match=f"^{given}"):
             MoEClassifier(2).fit(X, y, sample_weight=np.full(len(y), weight))
+
+
+def test_classes_of_no_positive_weight_are_refused_or_warned_of():
+    # sample_weight (or class_weight) of 0 on every sample of a class fitted
+    # silently: with two classes, a fit of one class (which y of one class
+    # refuses), predict_proba 3e-16 for the other; with three, an intercept
+    # without a maximum (QA)
+    X, y = _imbalanced(load_iris)
+    two = y < 2
+    ones = (y[two] == 0).astype(float)
+    message = "only one class of positive weight: 0 .sample_weight gives every"
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2).fit(X[two], y[two], sample_weight=ones)
+    message = r"sample_weight and class_weight give every sample of classes \[1\]"
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2, class_weight={0: 1.0, 1: 0.0}).fit(X[two], y[two])
+    # three classes, one of no weight: warned of, and fitted as scikit-learn's
+    # multinomial LogisticRegression with these weights (one expert)
+    weight = (y < 2).astype(float)
+    alpha = 1e-2
+    with pytest.warns(DegenerateFitWarning, match=r"classes \[2\] a weight of 0"):
+        model = MoEClassifier(1, alpha=alpha, tol=1e-12, max_iter=2000).fit(
+            X, y, sample_weight=weight
+        )
+    reference = LogisticRegression(C=1 / (alpha * weight.sum()), tol=1e-12)
+    reference = reference.fit(X, y, sample_weight=weight)
+    proba, expected = model.predict_proba(X[two]), reference.predict_proba(X[two])
+    assert np.all(proba[:, 2] < 1e-6) and np.all(expected[:, 2] < 1e-6)
+    np.testing.assert_allclose(proba[:, :2], expected[:, :2], atol=1e-5)
+    # a partial_fit batch without a class is a batch, not a degenerate fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        stream = MoEClassifier(2, solver="sgd", random_state=0)
+        stream.partial_fit(X, y, sample_weight=weight, classes=[0, 1, 2])
