@@ -175,7 +175,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         with hard boundaries need a sharp gate, and larger penalties blur it
         (5-fold CV R^2 on the regime data of ``benchmarks/tune_defaults.py``,
         3 seeds: 0.970 at 1e-6, 0.940 at 1e-4, 0.877 at 1e-3, while diabetes
-        moved only from 0.413 to 0.446).
+        moved only from 0.413 to 0.447).
 
     n_init : int, default=4
         Number of EM restarts; the run with the best penalized log-likelihood is
