@@ -145,6 +145,43 @@ def test_responsibilities_sum_to_one_and_fit_predict_agree(gated_regression):
     np.testing.assert_allclose(np.exp(log_gate).T, model.predict_gate(X), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_samples", [300, 70000])  # (70000: in blocks)
+def test_mix_responsibilities_of_far_experts_to_rounding(n_samples):
+    # the E-step's responsibilities exp(joint - logsumexp(joint)) against
+    # mpmath's, where the best expert's joint log-probability is 0 and the
+    # others' reach -705: within a few units of rounding of each, also near
+    # exp(-700) (the log-sum-exp less its max, subtracted again at -700's
+    # scale, left them 4e-14 off, relative); the log-sum-exp itself within
+    # rounding of mpmath's
+    mpmath = pytest.importorskip("mpmath")
+    from skmoe._groups import mix
+
+    rng = np.random.RandomState(0)
+    joint = np.vstack(
+        [
+            np.zeros(n_samples),
+            -rng.uniform(600, 705, n_samples),
+            -rng.uniform(0, 5, n_samples),
+            np.full(n_samples, -np.inf),  # an expert of density 0
+        ]
+    )
+    log_mix = np.log(rng.dirichlet(np.ones(4), n_samples).T)
+    log_p = joint - log_mix
+    log_p[0] = -log_mix[0]  # (the best's joint exactly 0)
+    log_norm, resp = mix(np, log_mix, log_p, None)
+    joint = log_mix + log_p  # the joint mix sees
+    assert np.all(joint[0] == 0)
+    eps = np.finfo(np.float64).eps
+    for i in rng.choice(n_samples, 60, replace=False):
+        with mpmath.workdps(40):
+            terms = [mpmath.mpf(float(v)) for v in joint[:3, i]]
+            norm = mpmath.log(mpmath.fsum([mpmath.exp(v) for v in terms]))
+            expected = [float(mpmath.exp(v - norm)) for v in terms] + [0.0]
+        assert abs(log_norm[i] - float(norm)) <= 4 * eps * max(1.0, abs(float(norm)))
+        np.testing.assert_allclose(resp[:, i], expected, rtol=16 * eps, atol=0)
+    assert np.all(np.isfinite(resp)) and np.all(resp[3] == 0)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("top_k", [None, 2])
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
