@@ -129,7 +129,7 @@ class PredictivePoissonMixture(_RowMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k mu_k`` for each row.
         """
-        return self._moment(_mean_rows)
+        return self._with_tiny_rates(self._moment(_mean_rows), "mean")
 
     def var(self):
         """Mixture variance of each row.
@@ -163,20 +163,21 @@ class PredictivePoissonMixture(_RowMixture):
         return self._with_tiny_rates(self._by_rows(np.zeros(len(self)), std), "std")
 
     def _with_tiny_rates(self, out, method):
-        """``out``, the rows' variances (``method`` "var") or standard
-        deviations ("std"), where the estimator's ``predict_distribution``
-        kept the logs of components whose rates or gate weights underflowed
-        below the normal floats (:func:`with_log_parts`; 0 or a subnormal
-        float in ``rates`` or ``weights``, the weights of a float32 model's
-        gate below float32's): there those components' share of the variance
-        is taken from their logs and added to the others'. A
-        component of a tiny rate gives ``w_k mu_k (1 + phi_k mu_k)`` (its
+        """``out``, the rows' means (``method`` "mean"), variances ("var")
+        or standard deviations ("std"), where the estimator's
+        ``predict_distribution`` kept the logs of components whose rates or
+        gate weights underflowed below the normal floats
+        (:func:`with_log_parts`; 0 or a subnormal float in ``rates`` or
+        ``weights``, the weights of a float32 model's gate below float32's):
+        there those components' share of the
+        mean (``w_k mu_k``) or variance is taken from their logs and added to
+        the others'. A component of a tiny rate gives ``w_k mu_k (1 + phi_k mu_k)`` (its
         deviation from the mean stays with the others', at a rate of 0); one
         of a tiny weight ``w_k (mu_k (1 + phi_k mu_k) + (mu_k - mean)^2)``
         (about the others' mean, which its ``w_k mu_k`` changes by a
         fraction ``w_k`` of its deviation). A row of log rate -886 had a std
         of 0 for its 3.5e-193, and one whose weight of e^-750 held a rate of
-        e^600 a std of 1 for 5.2e97."""
+        e^600 a std of 1 for 5.2e97, and a mean of 0 for 7.2e-66."""
         parts = self._log_parts[1] if self._log_parts is not None else {}
         log_rates = parts.get("log_rates")
         if log_rates is None:
@@ -208,6 +209,14 @@ class PredictivePoissonMixture(_RowMixture):
         arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
         arrays[1] = np.where(tiny, 0.0, arrays[1])
         others = type(self)(*arrays)
+        if method == "mean":  # their w_k mu_k from the logs
+            log_share = special.logsumexp(
+                np.where(tiny | light, log_weights + log_rates, -np.inf), axis=1
+            )
+            out = np.array(out, dtype=float)
+            with np.errstate(over="ignore"):  # (a mean beyond the floats: inf)
+                out[rows] = others.mean() + np.exp(log_share)
+            return out
         # a light component's deviation from the mean, |mu - mean| (mu where
         # it overflows: the mean is finite)
         with np.errstate(over="ignore", divide="ignore"):

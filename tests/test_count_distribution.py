@@ -954,6 +954,64 @@ def test_predict_std_where_a_gate_weight_or_rate_underflows(
     np.testing.assert_allclose(predicted, dist.std(), rtol=1e-10)
 
 
+def _exact_means(model, rows, exposure=None):
+    """mpmath at 50 digits of each row's sum_k w_k mu_k, from ``model``'s
+    parameters (softmax gate) and the rows' ``exposure`` (None: 1)."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    exposure = np.broadcast_to(1.0 if exposure is None else exposure, len(rows))
+    means = []
+    for x, e in zip(rows, exposure, strict=True):
+        x = [mpmath.mpf(float(v)) for v in x]
+
+        def linear(intercepts, coefs, x=x):
+            return [
+                mpmath.mpf(float(b))
+                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
+                for b, a in zip(intercepts, coefs, strict=True)
+            ]
+
+        logits = linear(model.gate_intercept_, model.gate_coef_)
+        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
+        log_means = linear(model.expert_intercept_, model.expert_coef_)
+        means.append(
+            sum(
+                mpmath.exp(g - total + v) * mpmath.mpf(float(e))
+                for g, v in zip(logits, log_means, strict=True)
+            )
+        )
+    return np.array([float(m) for m in means])
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binomial):
+    # a gate weight of e^-750 (0 as a float) beside a rate of e^600, the
+    # other component's rate e^-800: the mixture's mean is e^-150, 7.2e-66,
+    # which predict and the distribution's mean() gave as 0 (they dropped the
+    # term of a weight of 0, while std kept it from the logs). Expected:
+    # mpmath, from the parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[10.0], [-10.0]])
+    model.expert_intercept_ = np.array([0.0, -800.0])
+    model.expert_coef_ = np.array([[-16.0], [0.0]])
+    rows = np.array([[-37.5], [-36.0], [-30.0], [0.3]])
+    expected = _exact_means(model, rows)
+    assert expected[0] > 1e-70  # (the case: a mean of its own, not 0)
+    np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-12)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), expected, rtol=1e-12)
+    _, std, _ = _exact_variances(model, rows)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+
+
 @pytest.mark.parametrize("negative_binomial", [False, True])
 def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     negative_binomial, monkeypatch
