@@ -56,6 +56,13 @@ LOG_SMALLEST_NORMAL = math.log(np.finfo(np.float64).smallest_normal)
 #: of a float32 model's gate underflow there), and its share of the variance
 #: from its log (:meth:`PredictivePoissonMixture._with_tiny_rates`).
 LOG_LIGHT_WEIGHT = math.log(np.finfo(np.float32).smallest_normal)
+#: The log of the largest float: a component of a higher log rate (at a large
+#: exposure) and a gate weight below ``HELD_WEIGHT`` has the largest float in
+#: ``rates``, and its shares of the mean and variance from its logs
+#: (:meth:`PredictivePoissonMixture._with_tiny_rates`); the others' weights,
+#: which then sum to one within 1e-12, are not rescaled.
+LOG_LARGEST = math.log(np.finfo(np.float64).max)
+HELD_WEIGHT = 1e-12
 
 
 class PredictivePoissonMixture(_RowMixture):
@@ -168,8 +175,8 @@ class PredictivePoissonMixture(_RowMixture):
         ``predict_distribution`` kept the logs of components whose rates or
         gate weights underflowed below the normal floats
         (:func:`with_log_parts`; 0 or a subnormal float in ``rates`` or
-        ``weights``, the weights of a float32 model's gate below float32's):
-        there those components' share of the
+        ``weights``, the weights of a float32 model's gate below float32's,
+        or rates beyond the floats): there those components' share of the
         mean (``w_k mu_k``) or variance is taken from their logs and added to
         the others'. A component of a tiny rate gives ``w_k mu_k (1 + phi_k mu_k)`` (its
         deviation from the mean stays with the others', at a rate of 0); one
@@ -188,8 +195,11 @@ class PredictivePoissonMixture(_RowMixture):
         log_weights = parts["log_weights"][slot[rows]]
         with np.errstate(invalid="ignore"):  # (NaN: a rate of its own)
             tiny = log_rates < LOG_SMALLEST_NORMAL
+            # a rate beyond the floats (at a large exposure), whose weight
+            # holds it: the largest float stands for it in ``rates``
+            huge = (log_rates > LOG_LARGEST) & (log_weights < math.log(HELD_WEIGHT))
         # (a weight of 0 from a log of -inf takes no part)
-        light = (log_weights < LOG_LIGHT_WEIGHT) & (log_weights > -np.inf)
+        light = ((log_weights < LOG_LIGHT_WEIGHT) | huge) & (log_weights > -np.inf)
         held = np.any(tiny | light, axis=1)
         if not np.any(held):
             return out

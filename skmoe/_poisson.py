@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy import special
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import d2_tweedie_score
 from sklearn.utils.metaestimators import available_if
@@ -26,7 +27,7 @@ from ._base import (
     _too_few_to_score,
     _Underflow,
 )
-from ._count_distribution import PredictivePoissonMixture
+from ._count_distribution import HELD_WEIGHT, PredictivePoissonMixture
 from ._distribution import with_log_parts
 from ._docstrings import fill_doc
 from ._em import e_step
@@ -1229,7 +1230,10 @@ class MoEPoissonRegressor(
             probabilities, as :meth:`log_likelihood_samples`, also where a gate
             weight underflows in ``weights`` (to 0 or a subnormal float: X far
             from the training data) or a rate in ``rates`` under- or overflows
-            (from each expert's log rate there).
+            (from each expert's log rate there). A rate that an exposure takes
+            beyond the floats, beside a gate weight below 1e-12 that keeps the
+            row's mean finite, is the largest float in ``rates``; ``mean()``,
+            ``var()`` and ``std()`` take its shares from its log.
 
         Examples
         --------
@@ -1294,10 +1298,17 @@ class MoEPoissonRegressor(
         # exposures of 1e40 overflowed, and 1e-50 made them 0)
         rates = np.asarray(to_numpy(rates), dtype=np.float64)
         plain = rates
+        grown = None
         if exposure is not None:
             with np.errstate(over="ignore"):  # (raises below)
                 rates = rates * exposure[:, None]
-            _check_exposed(np, rates, "predict_distribution")
+            if not np.all(np.isfinite(rates)):
+                # rows whose rates the exposures took beyond the floats: kept
+                # with their logs (below), which raises where the row's mean
+                # overflows too; a weight of e^-131 held a rate of e^722 at an
+                # exposure of 1e300, a mean of 4.7e256 that predict serves
+                grown = np.any(rates == np.inf, axis=1)
+                rates = np.minimum(rates, np.finfo(np.float64).max)
         experts = to_numpy(experts[0]) if sparse else None
         dist = self._distribution(weights, rates, experts)
         kept = underflow.kept()
@@ -1315,6 +1326,18 @@ class MoEPoissonRegressor(
                 shrunk[kept[0]] = False
             if np.any(shrunk):
                 rows = np.flatnonzero(shrunk)
+                with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
+                    log_weights = np.log(weights[rows])
+                nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
+                extra = (rows, log_weights, plain[rows], nan)
+                if kept is not None:
+                    extra = tuple(map(np.concatenate, zip(kept, extra, strict=True)))
+                kept = extra
+        if grown is not None:
+            if kept is not None:
+                grown[kept[0]] = False
+            if np.any(grown):
+                rows = np.flatnonzero(grown)
                 with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
                     log_weights = np.log(weights[rows])
                 nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
@@ -1344,11 +1367,33 @@ class MoEPoissonRegressor(
         # sample took as 0); components of weight 0 keep their 0
         with np.errstate(over="ignore"):
             restored = np.exp(log_rates)
-        fix = odd & (restored < np.inf) & (dist.weights[rows] > 0)
-        if exposure is not None and np.any(
-            (every == np.inf) & ~fix & (dist.weights[rows] > 0)
-        ):  # (rates that overflow at their exposures too: 1 stood in for them)
-            _check_finite(np, every, "predict_distribution")
+        used = dist.weights[rows] > 0
+        fix = odd & (restored < np.inf) & used
+        # rates that overflow at their exposures too (1 stood in for them):
+        # the largest float stands for them, and their shares of the mean and
+        # variance come from their logs, where the row's mean is finite and
+        # their weights are too small for the others' sum to show them
+        beyond = odd & (restored == np.inf) & used
+        if exposure is not None and np.any(beyond):
+            with np.errstate(invalid="ignore"):
+                log_mean = special.logsumexp(
+                    np.where(used, log_weights + log_rates, -np.inf), axis=1
+                )
+                heavy = np.any(beyond & ~(log_weights < math.log(HELD_WEIGHT)), axis=1)
+            log_largest = math.log(np.finfo(np.float64).max)
+            failed = heavy | ~(log_mean < log_largest)
+            if np.any(failed):
+                # (as predict: the exposures' fault where a row's mean rate,
+                # before them, is finite, else X's)
+                log_rate = log_mean - np.log(exposure[rows])
+                check = (
+                    _check_exposed
+                    if np.any(log_rate[failed] < log_largest)
+                    else _check_finite
+                )
+                check(np, np.array([np.inf]), "predict_distribution")
+            fix = fix | beyond
+            restored = np.where(beyond, np.finfo(np.float64).max, restored)
         if np.any(fix):
             exposed = np.array(dist.rates)  # (a copy: the rates may be shared)
             exposed[rows] = np.where(fix, restored, exposed[rows])

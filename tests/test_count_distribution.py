@@ -1012,6 +1012,36 @@ def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binom
     np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
 
 
+def test_distribution_where_an_exposure_takes_a_light_rate_beyond_the_floats():
+    # at an exposure of 1e300 an expert's rate of e^31 becomes e^722, beyond
+    # the floats, where its gate weight (e^-153) holds it: predict served the
+    # row (mean 4.7e256, std 1.7e280) and predict_distribution raised that
+    # the counts overflow. Expected: mpmath, from the fitted parameters; the
+    # survival function at 1e280 is the weight of the components whose rates
+    # are far above it (the others' is 0 to the floats)
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=3, random_state=0).fit(X, y)
+    rows = np.array([[-300.0, 0.0], [0.5, 0.5]])
+    log_rates = model.expert_intercept_ + rows @ model.expert_coef_.T
+    assert log_rates[0].max() + np.log(1e300) > np.log(np.finfo(float).max)
+    dist = model.predict_distribution(rows, exposure=1e300)
+    mean = _exact_means(model, rows, 1e300)
+    _, std, _ = _exact_variances(model, rows, 1e300)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    np.testing.assert_allclose(
+        model.predict(rows, return_std=True, exposure=1e300), (mean, std), rtol=1e-10
+    )
+    log_weights = model.gate_intercept_ + rows[0] @ model.gate_coef_.T
+    log_weights -= np.logaddexp.reduce(log_weights)
+    above = log_rates[0] + np.log(1e300) > np.log(1e290)
+    sf = np.exp(np.logaddexp.reduce(log_weights[above]))
+    np.testing.assert_allclose(dist[0].sf(1e280), sf, rtol=1e-12)
+    # a row whose mean overflows at its exposure still raises
+    with pytest.raises(ValueError, match="counts at these exposures overflow"):
+        model.predict_distribution(rows, exposure=1e308)
+
+
 @pytest.mark.parametrize("negative_binomial", [False, True])
 def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     negative_binomial, monkeypatch
