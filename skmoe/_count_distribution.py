@@ -527,11 +527,17 @@ class PredictiveNegativeBinomialMixture(PredictivePoissonMixture):
 def _scales(rates, dispersions=None):
     """The components' standard deviations, ``sqrt(mu)`` or (negative
     binomial) ``sqrt(mu + phi mu^2)`` as ``sqrt(mu) sqrt(1 + phi mu)``, finite
-    where ``mu^2`` overflows (from 1.3e154)."""
+    where ``mu^2`` overflows (from 1.3e154); ``sqrt(phi) mu`` where ``phi mu``
+    overflows (1/(phi mu) below the floats' spacing), finite below the
+    largest float (phi = 1e4, the fitted ceiling, at mu = 2.2e304: inf for
+    2.2e306)."""
     if dispersions is None:
         return np.sqrt(rates)
     with np.errstate(over="ignore"):
-        return np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
+        out = np.sqrt(rates) * np.sqrt(1.0 + dispersions * rates)
+        if not np.all(out < np.inf):  # (the one check where none overflows)
+            out = np.where(out < np.inf, out, np.sqrt(dispersions) * rates)
+    return out
 
 
 def _mixture_logpmf(

@@ -1042,6 +1042,30 @@ def test_distribution_where_an_exposure_takes_a_light_rate_beyond_the_floats():
         model.predict_distribution(rows, exposure=1e308)
 
 
+def test_negative_binomial_std_where_phi_mu_overflows_but_the_std_does_not():
+    # a dispersion of 1e4 (the fitted ceiling) at a rate of 2.2e304 (e^10 at
+    # an exposure of 1e300): phi mu overflows, and the component's scale
+    # sqrt(mu) sqrt(1 + phi mu) was inf, so that the distribution's std was
+    # inf where predict served 2.2e304. Expected: mpmath, from the parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    model = MoENegativeBinomialRegressor(n_experts=2, random_state=0)
+    model.fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([-9.2, 0.0])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([10.0, 0.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    model.expert_dispersion_ = np.array([1e4, 0.5])
+    rows = np.array([[0.0]])
+    _, std, _ = _exact_variances(model, rows, 1e300)
+    assert np.isfinite(std[0]) and np.log(1e4) + 10.0 + np.log(1e300) > 709.8
+    dist = model.predict_distribution(rows, exposure=1e300)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+    _, predicted = model.predict(rows, return_std=True, exposure=1e300)
+    np.testing.assert_allclose(predicted, std, rtol=1e-12)
+
+
 @pytest.mark.parametrize("negative_binomial", [False, True])
 def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     negative_binomial, monkeypatch
