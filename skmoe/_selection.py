@@ -168,12 +168,13 @@ def bootstrap_lrt(
     near 0. A negative statistic means that the fit with K + 1 experts is no
     better: a poor optimum (raise ``n_init``) or, with ``alpha`` > 0, the
     penalty of the added expert's coefficients (on separable classes, held by
-    the penalty alone, 0.016 per sample in a test). A
-    classifier's sample that misses a class of ``y`` is drawn again (up to 100
-    times), so that every fit sees the classes of the data; rows of sample
-    weight 0 (as ``sample_weight`` or ``step__sample_weight``) keep their
-    labels. Each sample draws one target per row, which its
-    ``sample_weight`` then weighs: the rows are the independent units. Weights
+    the penalty alone, 0.016 per sample in a test). A classifier's sample
+    whose rows of positive sample weight miss a class that those rows of ``y``
+    hold is drawn again (up to 100 times), so that every fit sees the classes
+    of the data; rows of sample weight 0 (as ``sample_weight`` or
+    ``step__sample_weight``) keep their labels. Each sample draws one target
+    per row, which its ``sample_weight`` then weighs: the rows are the
+    independent units. Weights
     that count repeated rows (data compressed to its distinct rows) give
     samples far more variable than the repeated rows' (binary labels at 12
     inputs, 180 rows compressed to 24: a median bootstrap statistic of 33
@@ -407,7 +408,8 @@ def _groups(fitted, fit_params):
 
 def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
     """Targets drawn from the fitted model at the inputs ``X``; a classifier's
-    are drawn again until they hold every one of ``classes``, and keep the
+    are drawn again until their rows of positive sample weight hold every one
+    of ``classes`` that those rows of ``y`` hold, and keep the
     labels ``y`` of the rows of sample weight 0 (which the fits ignore, and
     which may hold a class of probability 0). For a model fitted with groups,
     each group's rows are drawn from one expert, drawn from the group's gate."""
@@ -432,9 +434,16 @@ def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
         expert_proba = to_numpy(model._expert_proba(X, "bootstrap_lrt"))
     labels = to_numpy(model.classes_)  # a namespace's of Array API dispatch
     weight, _ = _fit_param(fitted, fit_params, "sample_weight")
-    ignored = None
+    ignored, counted = None, slice(None)
     if y is not None and weight is not None:
         ignored = np.flatnonzero(_host(weight) == 0)
+        counted = np.flatnonzero(_host(weight) != 0)
+        if classes is not None:
+            # the classes that the rows of positive weight hold: a sample
+            # holding one only in rows of weight 0 held it for no fit, which
+            # refuses a class of no weight where it leaves fewer than 2 (a
+            # binary y whose rare class was missed: bootstrap_lrt raised)
+            classes = classes[np.isin(classes, _host(y)[counted])]
     for _ in range(MAX_REDRAWS):
         if grouping is not None:
             chosen = _group_experts(gate, grouping, rng)
@@ -442,7 +451,7 @@ def _sample(fitted, X, fit_params, random_state, classes=None, y=None):
         drawn = labels[draw_categories(proba, 1, rng)[0]]
         if ignored is not None and ignored.size:
             drawn[ignored] = _host(y)[ignored]
-        if classes is None or np.isin(classes, drawn).all():
+        if classes is None or np.isin(classes, drawn[counted]).all():
             return drawn
     raise ValueError(
         f"{MAX_REDRAWS} samples drawn from the fitted model all missed a class "

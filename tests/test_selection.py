@@ -490,6 +490,38 @@ def test_zero_weight_rows_keep_their_labels():
     assert np.all(np.isfinite(result.bootstrap_statistics))
 
 
+def test_samples_hold_the_classes_in_rows_of_positive_weight():
+    # a binary y whose class 1 has one row of positive weight, and all the rows
+    # of weight 0: a sample missing it there held it only in rows the fits
+    # ignore, and its fits (one class of positive weight) raised, and with them
+    # bootstrap_lrt
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 1))
+    y = np.zeros(120, dtype=int)
+    y[60:] = 1
+    y[0] = 1
+    weight = np.ones(120)
+    weight[60:] = 0
+    null = MoEClassifier(n_experts=1, n_init=1, random_state=0)
+    null.fit(X, y, sample_weight=weight)
+    proba = null.predict_proba(X[:60])[:, 1]
+    assert np.prod(1 - proba) > 0.2  # a draw misses class 1 as often
+    for seed in range(10):
+        drawn = _sample(null, X, {"sample_weight": weight}, seed, null.classes_, y)
+        np.testing.assert_array_equal(drawn[60:], y[60:])
+        assert 1 in drawn[:60]
+    result = bootstrap_lrt(
+        MoEClassifier(n_init=1, random_state=0),
+        X,
+        y,
+        max_experts=2,
+        n_bootstrap=19,
+        random_state=0,
+        sample_weight=weight,
+    )
+    assert np.all(np.isfinite(result.bootstrap_statistics))
+
+
 @pytest.mark.parametrize(
     "params, error, match",
     [
