@@ -427,11 +427,20 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         if absent.shape[0]:
             kept = classes[weighted > 0].tolist()
             absent_labels = classes[absent].tolist()
-            how = (
-                "sample_weight gives"
-                if self.class_weight is None
-                else "sample_weight and class_weight give"
-            )
+            # which weights did it: "sample_weight and class_weight" named
+            # the sample weights that were not given, for class_weight={2: 0},
+            # and a "balanced" that gives no class a weight of 0
+            zeroed = [
+                isinstance(self.class_weight, dict)
+                and self.class_weight.get(label, 1.0) == 0
+                for label in classes[absent]
+            ]
+            if all(zeroed):
+                how = "class_weight gives"
+            elif not any(zeroed):
+                how = "sample_weight gives"
+            else:
+                how = "sample_weight and class_weight give"
             if len(kept) < 2:
                 raise ValueError(
                     "MoEClassifier needs samples of at least 2 classes of "

@@ -254,9 +254,18 @@ def test_classes_of_no_positive_weight_are_refused_or_warned_of():
     message = "only one class of positive weight: 0 .sample_weight gives every"
     with pytest.raises(ValueError, match=message):
         MoEClassifier(2).fit(X[two], y[two], sample_weight=ones)
-    message = r"sample_weight and class_weight give every sample of classes \[1\]"
+    # named by the weights that gave the 0: class_weight alone, sample_weight
+    # alone under "balanced" (which gives no class a weight of 0), or both
+    message = r"\(class_weight gives every sample of classes \[1\]"
     with pytest.raises(ValueError, match=message):
         MoEClassifier(2, class_weight={0: 1.0, 1: 0.0}).fit(X[two], y[two])
+    with pytest.raises(ValueError, match=r"\(sample_weight gives every sample"):
+        MoEClassifier(2, class_weight="balanced").fit(
+            X[two], y[two], sample_weight=ones
+        )
+    message = r"\(sample_weight and class_weight give every sample of classes \[1, 2\]"
+    with pytest.raises(ValueError, match=message):
+        MoEClassifier(2, class_weight={2: 0.0}).fit(X, y, sample_weight=y != 1)
     # three classes, one of no weight: warned of, and fitted as scikit-learn's
     # multinomial LogisticRegression with these weights (one expert)
     weight = (y < 2).astype(float)
