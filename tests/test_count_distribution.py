@@ -1111,3 +1111,113 @@ def test_predict_std_where_a_float32_gate_weight_underflows(exposure):
     _, predicted = model.predict(rows, return_std=True, exposure=exposure)
     assert predicted.dtype == np.float32
     np.testing.assert_allclose(predicted, std, rtol=2e-5)
+
+
+def test_predict_std_where_only_a_gate_weight_underflows():
+    # rows of X far out where a gate weight is below the normal floats and no
+    # rate is: predict(return_std=True) takes that component's share w (mu +
+    # mu^2 - ...) from its logs, which the float sums lose. Its share
+    # dominates the variance (log weight -795 beside a log rate of 348: e^-98,
+    # the others' e^-526), or is a sixth or a twelfth of it (weights of e^-782
+    # and e^-805, 0 as floats). Expected: mpmath, from the fitted parameters
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=3, random_state=0).fit(X, y)
+    rows = np.array([[540.0, -1990.0], [450.0, -2310.0], [275.0, -2215.0], [400, 115]])
+    _, std, lightest = _exact_variances(model, rows)
+    log_rates = model.expert_intercept_ + rows @ model.expert_coef_.T
+    tiny = np.log(np.finfo(float).smallest_normal)
+    assert np.all(lightest < tiny) and np.all(np.abs(log_rates) < -tiny)
+    _, predicted = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, std, rtol=1e-10)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_where_one_of_two_small_rates_underflows(negative_binomial):
+    # exposures that take one expert's rate to e^-700 and the other's to
+    # e^-715, below the normal floats: the variance is the sum of the normal
+    # component's w mu (1 + phi mu) and the tiny one's share from its log
+    # (their deviations from the mean, e^-1400, are below the floats), and
+    # the std its square root, not the sum of the two parts' square roots
+    # (5e-4 apart); and an exposure of 1e-318 at X = 0, below them both (a
+    # gate of normal weights: predict's std finds them by the exposures).
+    # Expected: mpmath, from the fitted parameters
+    import mpmath
+
+    from skmoe import MoENegativeBinomialRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    low = rng.uniform(size=400) < 0.5
+    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 0])))
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=2, gate="constant", random_state=0).fit(X, y)
+    slope = model.expert_coef_[:, 0]
+    intercept = model.expert_intercept_
+    # the rows where the log rates are 15 apart, either way
+    x = (np.array([15.0, -15.0]) - (intercept[0] - intercept[1])) / (
+        slope[0] - slope[1]
+    )
+    log_rates = intercept[None, :] + x[:, None] * slope[None, :]
+    exposure = np.append(np.exp(-700.0 - log_rates.max(axis=1)), 1e-318)
+    x = np.append(x, 0.0)
+    dist = model.predict_distribution(x[:, None], exposure=exposure)
+    mpmath.mp.dps = 50
+    gate = [mpmath.mpf(float(v)) for v in model.gate_intercept_]
+    weights = [mpmath.exp(g) / sum(mpmath.exp(h) for h in gate) for g in gate]
+    phis = model.expert_dispersion_ if negative_binomial else np.zeros(2)
+    variances = []
+    for row, e in zip(x, exposure, strict=True):
+        means = [
+            mpmath.exp(mpmath.mpf(float(b)) + mpmath.mpf(float(a)) * mpmath.mpf(row))
+            * mpmath.mpf(float(e))
+            for a, b in zip(slope, intercept, strict=True)
+        ]
+        mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
+        variances.append(
+            sum(
+                w * (mu * (1 + mpmath.mpf(float(phi)) * mu) + (mu - mean) ** 2)
+                for w, mu, phi in zip(weights, means, phis, strict=True)
+            )
+        )
+        # (the case: one rate a normal float, the other below them)
+        assert min(means) < np.finfo(float).smallest_normal
+        assert (max(means) > np.finfo(float).smallest_normal) == (e > 1e-318)
+    std = np.array([float(mpmath.sqrt(v)) for v in variances])
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    np.testing.assert_allclose(dist.var(), [float(v) for v in variances], rtol=1e-10)
+    _, predicted = model.predict(x[:, None], return_std=True, exposure=exposure)
+    np.testing.assert_allclose(predicted, std, rtol=1e-10)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_where_a_light_components_rate_overflows(negative_binomial):
+    # a component of gate weight below the normal floats whose rate overflows
+    # (log rate past 709.8) holds a finite share w mu (1 + phi mu) + w (mu -
+    # mean)^2 of the variance: from the logs, as the rate and the deviation
+    # |mu - mean| are inf in floats. Its weight is 0 in the float weights (a
+    # log weight of -1005 or -895), or a subnormal float (one of -738: in
+    # predict's std). Expected: mpmath, from the fitted parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=2, random_state=0).fit(X, y)
+    subnormal = [-2500.0, 2580.0] if negative_binomial else [-2210.0, 2570.0]
+    rows = np.array([[-3000.0, 2580.0], [0.5, 0.5], subnormal])
+    var, std, lightest = _exact_variances(model, rows)
+    # (the case: a rate beyond the floats under a weight of 0, then one of a
+    # subnormal float)
+    log_rates = model.expert_intercept_ + rows @ model.expert_coef_.T
+    assert np.all(log_rates[[0, 2]].max(axis=1) > np.log(np.finfo(float).max))
+    assert np.exp(lightest[0]) == 0.0
+    assert 0.0 < np.exp(lightest[2]) < np.finfo(float).smallest_normal
+    assert np.all(np.isfinite(var))
+    dist = model.predict_distribution(rows[:2])
+    np.testing.assert_allclose(dist.std(), std[:2], rtol=1e-10)
+    np.testing.assert_allclose(dist.var(), var[:2], rtol=1e-10)
+    _, predicted = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, std, rtol=1e-10)
