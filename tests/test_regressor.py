@@ -410,6 +410,26 @@ def test_auto_n_experts_does_not_depend_on_the_scale_of_sample_weights(
             r"got -0\.25 in row 1\.",
         ),
         ([[0.5, np.nan]], [[0.0, 1.0]], [[1.0, 1.0]], r"got a sum of nan in row 0\."),
+        # a negative weight of any size, where the row sums to one
+        (
+            [[0.5, 0.5], [1.0, -1e-300]],
+            [[0.0, 1.0]] * 2,
+            [[1.0, 1.0]] * 2,
+            r"got -1e-300 in row 1\.",
+        ),
+        # sums 1e-5 from one, past the 1e-6 allowed
+        (
+            [[0.5, 0.5], [0.5, 0.5], [0.5, 0.50001]],
+            [[0.0, 1.0]] * 3,
+            [[1.0, 1.0]] * 3,
+            r"got a sum of 1\.0000\d* in row 2\.",
+        ),
+        (
+            [[0.5, 0.5], [0.5, 0.49999]],
+            [[0.0, 1.0]] * 2,
+            [[1.0, 1.0]] * 2,
+            r"got a sum of 0\.9999\d* in row 1\.",
+        ),
         ([[0.5, 0.5]], [[0.0, 1.0]], [[1.0, -1.0]], "scales must be positive"),
         ([[1.0]], [[0.0]], [[np.inf]], "finite where weighted"),  # ppf was NaN
         ([[0.5, 0.5]], [[np.nan, 1.0]], [[1.0, 1.0]], "means must be finite"),
