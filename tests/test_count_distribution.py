@@ -1067,6 +1067,37 @@ def test_negative_binomial_std_where_phi_mu_overflows_but_the_std_does_not():
 
 
 @pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_where_a_rate_beyond_the_floats_is_near_the_mean(negative_binomial):
+    # a gate weight of 1e-13 beside a rate of e^20 at an exposure of 1e300
+    # (4.9e308, beyond the floats), the other rate 1e300: the component's
+    # deviation from the mean, 4.9e308 - 1e300, was taken as its rate, and
+    # the distribution's std was 2.1e-9 (1e300 / 4.9e308) off mpmath's,
+    # where predict's was within 3e-16. Expected: mpmath, from the parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, np.log(1e-13)])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([0.0, 20.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    if negative_binomial:
+        model.expert_dispersion_ = np.array([0.5, 0.5])
+    rows = np.array([[0.0], [0.0]])
+    exposure = np.array([1e300, 1.0])
+    # (the case: a rate beyond the floats at its exposure, held by its weight)
+    assert 20.0 + np.log(1e300) > np.log(np.finfo(float).max)
+    _, std, _ = _exact_variances(model, rows, exposure)
+    dist = model.predict_distribution(rows, exposure=exposure)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+    _, predicted = model.predict(rows, return_std=True, exposure=exposure)
+    np.testing.assert_allclose(predicted, std, rtol=1e-12)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
 def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     negative_binomial, monkeypatch
 ):
