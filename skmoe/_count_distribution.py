@@ -184,7 +184,9 @@ class PredictivePoissonMixture(_RowMixture):
         (about the others' mean, which its ``w_k mu_k`` changes by a
         fraction ``w_k`` of its deviation). A row of log rate -886 had a std
         of 0 for its 3.5e-193, and one whose weight of e^-750 held a rate of
-        e^600 a std of 1 for 5.2e97, and a mean of 0 for 7.2e-66."""
+        e^600 a std of 1 for 5.2e97. The mean leaves out, as ``predict``
+        does, components whose weight in ``weights`` is 0: a subnormal weight
+        of e^-720 beside a rate of e^576 gives its 2.9e-63 from the logs."""
         parts = self._log_parts[1] if self._log_parts is not None else {}
         log_rates = parts.get("log_rates")
         if log_rates is None:
@@ -206,6 +208,7 @@ class PredictivePoissonMixture(_RowMixture):
         rows, log_rates, tiny = rows[held], log_rates[held], tiny[held]
         log_weights, light = log_weights[held], light[held]
         arrays = [array[rows] for array in self._arrays()]
+        used = arrays[0] > 0  # (the mean's components: weight 0 takes no part)
         # the rates of their own (the distribution's are 0 at a weight of 0)
         rates = parts["rates"][slot[rows]]
         with np.errstate(divide="ignore"):  # (a rate of 0: -inf)
@@ -221,7 +224,8 @@ class PredictivePoissonMixture(_RowMixture):
         others = type(self)(*arrays)
         if method == "mean":  # their w_k mu_k from the logs
             log_share = special.logsumexp(
-                np.where(tiny | light, log_weights + log_rates, -np.inf), axis=1
+                np.where((tiny | light) & used, log_weights + log_rates, -np.inf),
+                axis=1,
             )
             out = np.array(out, dtype=float)
             with np.errstate(over="ignore"):  # (a mean beyond the floats: inf)

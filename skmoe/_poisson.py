@@ -1031,14 +1031,13 @@ class MoEPoissonRegressor(
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             excess = self._excess_scales(xp, rate, index)
             # each term g_k mu_k in log space: finite where an expert's rate
-            # overflows but its weight is small enough to hold it, and kept
-            # where the weight underflowed to 0 from a finite log (e^-750 at a
-            # rate of e^600: a mean of 0 for 7.2e-66); 0 where the weight's log
-            # is -inf (an estimator's predicted rate may be inf there); NaN
-            # where the gate is (its logits overflowed), which raises below
+            # overflows but its weight is small enough to hold it; 0 where the
+            # weight is 0 (an expert of gate weight 0 takes no part, as in
+            # score and fit's overflow warning; an estimator's predicted rate
+            # may be inf there); NaN where the gate is (its logits
+            # overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
-            unused = log_weight == -xp.inf
-            mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
+            mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return (mean,)
             # scales: the squares of large unit rates (fitted to exposures

