@@ -15,6 +15,7 @@ from ._distribution import (
     _real_array,
     _RowMixture,
     normalized_weights,
+    with_log_shares,
 )
 from ._gamma_distribution import _log_ratio_term
 
@@ -207,8 +208,6 @@ class PredictivePoissonMixture(_RowMixture):
             return out
         rows, log_rates, tiny = rows[held], log_rates[held], tiny[held]
         log_weights, light = log_weights[held], light[held]
-        arrays = [array[rows] for array in self._arrays()]
-        used = arrays[0] > 0  # (the mean's components: weight 0 takes no part)
         # the rates of their own (the distribution's are 0 at a weight of 0)
         rates = parts["rates"][slot[rows]]
         with np.errstate(divide="ignore"):  # (a rate of 0: -inf)
@@ -219,39 +218,9 @@ class PredictivePoissonMixture(_RowMixture):
             with np.errstate(divide="ignore"):  # (a dispersion of 0)
                 log_phi = np.log(dispersions[rows])
                 log_spread = log_spread + np.logaddexp(0.0, log_phi + log_rates)
-        arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
-        arrays[1] = np.where(tiny, 0.0, arrays[1])
-        others = type(self)(*arrays)
-        if method == "mean":  # their w_k mu_k from the logs
-            log_share = special.logsumexp(
-                np.where((tiny | light) & used, log_weights + log_rates, -np.inf),
-                axis=1,
-            )
-            out = np.array(out, dtype=float)
-            with np.errstate(over="ignore"):  # (a mean beyond the floats: inf)
-                out[rows] = others.mean() + np.exp(log_share)
-            return out
-        # a light component's deviation from the mean, |mu - mean| (mu (1 -
-        # mean / mu) where mu overflows, below it: mu alone was 2.1e-9 off
-        # the std at a mean of 1e300 beside a rate of 4.9e308)
-        mean = others.mean()[:, None]
-        with np.errstate(over="ignore", divide="ignore"):
-            deviation = np.abs(np.exp(log_rates) - mean)
-            beyond = log_rates + np.log1p(-np.exp(np.log(mean) - log_rates))
-            log_deviation = np.where(np.isfinite(deviation), np.log(deviation), beyond)
-        log_terms = log_weights + np.where(
-            light, np.logaddexp(log_spread, 2.0 * log_deviation), log_spread
+        return with_log_shares(
+            self, out, method, rows, log_weights, log_rates, log_spread, tiny, light
         )
-        log_share = special.logsumexp(
-            np.where(tiny | light, log_terms, -np.inf), axis=1
-        )
-        out = np.array(out, dtype=float)
-        with np.errstate(over="ignore"):  # (a variance beyond the floats: inf)
-            if method == "var":
-                out[rows] = others.var() + np.exp(log_share)
-            else:
-                out[rows] = np.hypot(others.std(), np.exp(0.5 * log_share))
-        return out
 
     def logpmf(self, y):
         """Log probability of each row's mixture at the count ``y``.

@@ -870,6 +870,58 @@ def with_log_parts(distribution, rows, log_weights, **parts):
     return distribution
 
 
+def with_log_shares(
+    distribution, out, method, rows, log_weights, log_means, log_spreads, tiny, light
+):
+    """``out``, ``distribution``'s means (``method`` "mean"), variances
+    ("var") or standard deviations ("std"), with those of its ``rows`` from
+    the logs of the components that the floats lose there: components
+    ``tiny`` (their means below the normal floats) and ``light`` (their gate
+    weights below them, or held by the largest float); ``log_weights``,
+    ``log_means`` and ``log_spreads`` (the logs of the components' variances)
+    are (n_held, n_components), for the ``rows`` held.
+
+    The other components make a mixture of the distribution's family (a
+    light one's weight 0, a tiny one's mean 0), whose moment takes those
+    components' shares from their logs: a tiny one's ``w_k mu_k`` and ``w_k
+    s_k^2`` (its deviation from the mean stays with the others', at a mean of
+    0), a light one's ``w_k mu_k`` and ``w_k (s_k^2 + (mu_k - mean)^2)``
+    (about the others' mean, which its ``w_k mu_k`` changes by a fraction
+    ``w_k`` of its deviation)."""
+    arrays = [array[rows] for array in distribution._arrays()]
+    used = arrays[0] > 0  # (the mean's components: weight 0 takes no part)
+    arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
+    arrays[1] = np.where(tiny, 0.0, arrays[1])  # (the means, in every family)
+    others = type(distribution)(*arrays)
+    held = tiny | light
+    out = np.array(out, dtype=float)
+    if method == "mean":  # their w_k mu_k from the logs
+        log_share = special.logsumexp(
+            np.where(held & used, log_weights + log_means, -np.inf), axis=1
+        )
+        with np.errstate(over="ignore"):  # (a mean beyond the floats: inf)
+            out[rows] = others.mean() + np.exp(log_share)
+        return out
+    # a light component's deviation from the mean, |mu - mean| (mu (1 -
+    # mean / mu) where mu overflows, below it: mu alone was 2.1e-9 off the
+    # std at a mean of 1e300 beside a rate of 4.9e308)
+    mean = others.mean()[:, None]
+    with np.errstate(over="ignore", divide="ignore"):
+        deviation = np.abs(np.exp(log_means) - mean)
+        beyond = log_means + np.log1p(-np.exp(np.log(mean) - log_means))
+        log_deviation = np.where(np.isfinite(deviation), np.log(deviation), beyond)
+    log_terms = log_weights + np.where(
+        light, np.logaddexp(log_spreads, 2.0 * log_deviation), log_spreads
+    )
+    log_share = special.logsumexp(np.where(held, log_terms, -np.inf), axis=1)
+    with np.errstate(over="ignore"):  # (a variance beyond the floats: inf)
+        if method == "var":
+            out[rows] = others.var() + np.exp(log_share)
+        else:
+            out[rows] = np.hypot(others.std(), np.exp(0.5 * log_share))
+    return out
+
+
 def _unweighted(weights, components, value):
     """``components`` with ``value`` at components of weight 0, which take no
     part (an infinite mean and scale there gave NaN terms)."""

@@ -34,7 +34,7 @@ from ._fitting import (
 from ._gamma_distribution import PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _unweighted_zero
-from ._math import constant_tolerance, mixture_std
+from ._math import constant_tolerance, device, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
@@ -663,7 +663,8 @@ class MoEGammaRegressor(
         def compute(xp, design):
             weight, log_weight, log_mean, mean, dispersion = self._parts(xp, design)
             # each term g_k mu_k in log space: finite where an expert's mean
-            # overflows but its weight holds it; 0 where the weight is 0
+            # overflows but its weight holds it; 0 where the weight is 0 (an
+            # expert of gate weight 0 takes no part, as in score)
             terms = xp.exp(log_weight + log_mean)
             zero = xp.zeros_like(terms)
             y_mean = xp.sum(xp.where(weight == 0, zero, terms), axis=0)
@@ -676,7 +677,41 @@ class MoEGammaRegressor(
             scaled = mean / unit
             variance = dispersion * scaled * scaled
             std = mixture_std(xp, weight, scaled, variance, y_mean / unit)
-            return y_mean, unit * std
+            return far(xp, log_weight, log_mean, dispersion, y_mean, unit * std)
+
+        def far(xp, log_weight, log_mean, dispersion, y_mean, std):
+            """``std``, the chunk's standard deviations, from the predictive
+            distribution's (:func:`_far_std`) in rows where a gate weight
+            (from a finite log) is below the smallest normal float, whose
+            share the float sums lose (a weight of e^-949.5 beside a mean of
+            e^507.8 gave 3.0e-64 for 2.456e14), and may matter. Two
+            reductions where no weight is that small."""
+            low = math.log(float(xp.finfo(log_mean.dtype).smallest_normal))
+            if not float(xp.min(log_weight)) < low:
+                return y_mean, std
+            held = (log_weight > -xp.inf) & (log_weight < low)
+            # (only where the share lost can tell: it is at most w ((1 + phi)
+            # mu^2 + m^2), against the variance of the others, std^2, with
+            # e^-40 of margin)
+            log_std = xp.log(std)[None, :]
+            bound = log_weight - 2.0 * log_std
+            bound = bound + xp.maximum(
+                xp.log1p(dispersion) + 2.0 * log_mean, 2.0 * xp.log(y_mean)[None, :]
+            )
+            eps = float(xp.finfo(log_mean.dtype).eps)
+            held = held & ~(bound < math.log(eps) - 40.0)
+            held = xp.any(held, axis=0) & xp.isfinite(y_mean) & xp.isfinite(std)
+            rows = to_numpy(xp.nonzero(held)[0])
+            if rows.shape[0] == 0:
+                return y_mean, std
+            take = xp.asarray(rows, device=device(log_mean))
+            parts = (
+                np.asarray(to_numpy(xp.take(part, take, axis=1)).T, np.float64)
+                for part in (log_weight, log_mean, dispersion)
+            )
+            out = np.asarray(to_numpy(std), dtype=np.float64).copy()
+            out[rows] = _far_std(*parts)
+            return y_mean, as_compute(xp, out, std)
 
         # means or gates that overflow (X far from the training data) raise in
         # _map_rows
@@ -705,7 +740,9 @@ class MoEGammaRegressor(
             weight underflows in ``weights`` (to 0 or a subnormal float: X far
             from the training data) or an expert's mean under- or overflows
             (``means`` hold the smallest normal float, or 1 for an expert of
-            weight 0, there: from its log mean).
+            weight 0, there: from its log mean); ``mean()``, ``var()`` and
+            ``std()`` take those experts' shares from their logs, as
+            :meth:`predict` does.
 
         Examples
         --------
@@ -821,6 +858,37 @@ class MoEGammaRegressor(
         # means that underflowed count as the smallest positive number
         log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
         return _gamma_d2(y.astype(np.float64), log_pred, sample_weight, predicted.dtype)
+
+
+def _far_std(log_weights, log_means, dispersions):
+    """The predictive distributions' standard deviations of rows whose gate
+    ``log_weights``, ``log_means`` and ``dispersions`` (n_rows,
+    n_components, float64) have weights below the smallest normal float:
+    from their logs there (:meth:`PredictiveGammaMixture.std`), as
+    ``predict_distribution`` gives them (1 stands in for a mean that
+    overflows, the smallest normal float for one that underflows, and a
+    dispersion that is not finite leaves its component out)."""
+    used = np.isfinite(dispersions) & (dispersions > 0)
+    log_weights = np.where(used, log_weights, -np.inf)
+    with np.errstate(over="ignore", under="ignore"):
+        weights, means = np.exp(log_weights), np.exp(log_means)
+    weights = weights / np.sum(weights, axis=1, keepdims=True)
+    tiny = np.finfo(np.float64).smallest_normal
+    # (a zero-inflated model's point mass, of log mean ZERO_LOG_RATE, has
+    # mean 0, exactly)
+    mass = log_means <= 0.5 * ZERO_LOG_RATE
+    odd = ~mass & ((means < tiny) | (means == np.inf))
+    means = np.where(means < np.inf, np.clip(means, tiny, None), 1.0)
+    means = np.where(mass, 0.0, means)
+    shapes = 1.0 / np.where(used, dispersions, 1.0)
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    dist = with_log_parts(
+        dist,
+        np.arange(len(dist)),
+        log_weights,
+        log_means=np.where(odd, log_means, np.nan),
+    )
+    return dist.std()
 
 
 def _amount_moments(Y, sample_weight):

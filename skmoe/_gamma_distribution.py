@@ -14,6 +14,7 @@ from ._distribution import (
     _mixture_variance,
     _real_array,
     normalized_weights,
+    with_log_shares,
 )
 from .experts.gamma import shape_terms
 
@@ -44,6 +45,14 @@ SURE_UPPER = 0.1
 #: bracket of a quantile's logarithm.
 LOG_SMALLEST = float(np.log(np.nextafter(0.0, 1.0)))
 LOG_LARGEST = float(np.log(np.finfo(float).max))
+#: The logs of the smallest normal float, and of float32's: a component of a
+#: lower log mean has its mean as the smallest normal float in ``means``, one
+#: of a lower log gate weight its weight as 0 or a float of few digits in
+#: ``weights`` (those of a float32 model's gate underflow there); their shares
+#: of the mean and variance come from their logs
+#: (:meth:`PredictiveGammaMixture._with_log_shares`).
+LOG_SMALLEST_NORMAL = float(np.log(np.finfo(np.float64).smallest_normal))
+LOG_LIGHT_WEIGHT = float(np.log(np.finfo(np.float32).smallest_normal))
 
 
 class PredictiveGammaMixture(_ContinuousMixture):
@@ -176,7 +185,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
         ndarray of shape (n_rows,)
             ``sum_k w_k mu_k`` for each row.
         """
-        return self._moment(_mean_rows)
+        return self._with_log_shares(self._moment(_mean_rows), "mean")
 
     def var(self):
         """Mixture variance of each row.
@@ -193,7 +202,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
                 scales = means / np.sqrt(shapes)
             return _mixture_variance(weights, means, scales)
 
-        return self._moment(var)
+        return self._with_log_shares(self._moment(var), "var")
 
     def std(self):
         """Mixture standard deviation of each row.
@@ -210,7 +219,79 @@ class PredictiveGammaMixture(_ContinuousMixture):
                 scales = means / np.sqrt(shapes)
             return _mixture_scale(values, weights, means, scales)
 
-        return self._by_rows(np.zeros(len(self)), std)
+        return self._with_log_shares(self._by_rows(np.zeros(len(self)), std), "std")
+
+    def _with_log_shares(self, out, method):
+        """``out``, the rows' means (``method`` "mean"), variances ("var") or
+        standard deviations ("std"), where the estimator's
+        ``predict_distribution`` kept the logs of components whose gate
+        weights or means underflowed below the normal floats
+        (:func:`with_log_parts`; 0 or a subnormal float in ``weights``, the
+        weights of a float32 model's gate below float32's, or the smallest
+        normal float in ``means``): there those components' shares of the
+        mean (``w_k mu_k``) and variance (``w_k (mu_k^2 / nu_k + (mu_k -
+        mean)^2)``) come from their logs (:func:`with_log_shares`). A fitted
+        row whose weight of e^-949.5 held a mean of e^507.8 had a std of
+        3.0e-64 for 2.456e14."""
+        if self._log_parts is None or "log_means" not in self._log_parts[1]:
+            return out
+        slot, parts = self._log_parts
+        rows = np.flatnonzero(slot >= 0)
+        log_weights = parts["log_weights"][slot[rows]]
+        given = parts["log_means"][slot[rows]]
+        with np.errstate(divide="ignore"):  # (a point mass's mean 0: -inf)
+            log_means = np.where(np.isnan(given), np.log(self.means[rows]), given)
+        # (a weight of 0 from a log of -inf takes no part, nor a point mass)
+        light = (log_weights < LOG_LIGHT_WEIGHT) & (log_weights > -np.inf)
+        tiny = (log_means < LOG_SMALLEST_NORMAL) & (log_means > -np.inf)
+        held = np.any(tiny | light, axis=1)
+        if not np.any(held):
+            return out
+        rows, log_weights, log_means = rows[held], log_weights[held], log_means[held]
+        tiny, light = tiny[held], light[held]
+        weights, means, shapes = (array[rows] for array in self._arrays())
+        # a row of tiny means and no light weight, in units of e^shift, the
+        # largest of its terms w_k mu_k (a Gamma mixture's moments scale with
+        # its means): the deviations of its tiny components from the mean
+        # are as large as their spreads (where all are tiny, e^-720 and
+        # e^-710, a std of 1.3e-313 for 2.4e-313), and matter. (Where a light
+        # weight holds a large mean, its share, from its logs, could
+        # overflow in those units)
+        scaled = np.any(tiny, axis=1) & ~np.any(light, axis=1)
+        with np.errstate(invalid="ignore"):  # (-inf + inf: unused, set below)
+            terms = np.where(log_weights > -np.inf, log_weights + log_means, -np.inf)
+        shift = np.max(terms, axis=1)
+        scaled &= np.isfinite(shift)
+        shift = np.where(scaled, shift, 0.0)
+        if np.any(scaled):
+            log_means = log_means - shift[:, None]
+            # (used: at most e^88, their w_k at least e^-88; the others' set
+            # aside, and a weight of 0 keeps its mean)
+            with np.errstate(over="ignore", under="ignore"):
+                units = np.exp(log_means)
+            used = scaled[:, None] & (log_weights > -np.inf)
+            means = np.where(used, units, means)
+            tiny = (log_means < LOG_SMALLEST_NORMAL) & (log_means > -np.inf)
+        # log(mu^2 / nu)
+        log_spreads = 2.0 * log_means - np.log(shapes)
+        held = PredictiveGammaMixture(weights, means, shapes)
+        moments = with_log_shares(
+            held,
+            out[rows],
+            method,
+            np.arange(len(rows)),
+            log_weights,
+            log_means,
+            log_spreads,
+            tiny,
+            light,
+        )
+        power = 2.0 if method == "var" else 1.0
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            back = np.exp(np.log(moments) + power * shift)
+        out = np.array(out, dtype=float)
+        out[rows] = np.where(scaled, back, moments)
+        return out
 
     @staticmethod
     def _logpdf_rows(*parameters, **parts):

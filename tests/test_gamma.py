@@ -1254,3 +1254,127 @@ def test_one_expert_stream_judges_small_features_as_fit_does():
     assert np.all(1e-4 * variance < 1e-6) and np.all(1e-6 < 1e-2 * variance / 10)
     # at a hundredth of that scale alpha is 440 times 1e-2 of the variance
     assert_lone_expert_stream_judges_scales_as_fit(MoEGammaRegressor, X, y, 1e-2)
+
+
+def _exact_moments(model, rows):
+    """mpmath at 50 digits of each row's mixture mean ``sum_k w_k mu_k`` and
+    standard deviation ``sqrt(sum_k w_k (phi_k mu_k^2 + (mu_k - mean)^2))``,
+    from ``model``'s parameters (softmax gate)."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    n_experts = len(model.expert_intercept_)
+    phis = np.broadcast_to(model.expert_dispersion_, (n_experts,))
+    means, stds = [], []
+    for x in rows:
+        x = [mpmath.mpf(float(v)) for v in x]
+
+        def linear(intercepts, coefs, x=x):
+            return [
+                mpmath.mpf(float(b))
+                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
+                for b, a in zip(intercepts, coefs, strict=True)
+            ]
+
+        logits = linear(model.gate_intercept_, model.gate_coef_)
+        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
+        weights = [mpmath.exp(g - total) for g in logits]
+        mus = [
+            mpmath.exp(v) for v in linear(model.expert_intercept_, model.expert_coef_)
+        ]
+        mean = sum(w * mu for w, mu in zip(weights, mus, strict=True))
+        variance = sum(
+            w * (mpmath.mpf(float(phi)) * mu**2 + (mu - mean) ** 2)
+            for w, mu, phi in zip(weights, mus, phis, strict=True)
+        )
+        means.append(float(mean))
+        stds.append(float(mpmath.sqrt(variance)))
+    return np.array(means), np.array(stds)
+
+
+def _two_regime_amounts(seed):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(400, 2))
+    low = rng.uniform(size=400) < 0.5
+    mu = np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 1]))
+    return X, rng.gamma(5.0, mu / 5.0)
+
+
+@pytest.mark.parametrize(
+    "seed, row",
+    [(5, [676.8, 5.9]), (0, [-1423.6, 394.8]), (1, [-764.5, 764.5])],
+)
+def test_std_where_an_underflowed_gate_weight_holds_a_large_mean(seed, row):
+    # far rows of fitted 3-expert models where a gate weight below the
+    # floats (e^-949.5 at seed 5) holds a large mean (e^507.8): its share of
+    # the variance was lost, and predict and the distribution gave a std of
+    # 3.0e-64 for 2.456e14 (seed 0: 3.2e-74 for 1.74e-46; seed 1: 2.7e-171
+    # for 5.07e-113). Expected: mpmath, from the fitted parameters
+    X, y = _two_regime_amounts(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=3, random_state=seed).fit(X, y)
+    rows = np.array([row])
+    mean, std = _exact_moments(model, rows)
+    logits = model.gate_intercept_ + rows @ model.gate_coef_.T
+    log_weights = logits - special.logsumexp(logits, axis=1, keepdims=True)
+    assert np.min(log_weights) < -745  # (the case: a weight of 0 as a float)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    np.testing.assert_allclose(dist.var(), std**2, rtol=1e-10)
+
+
+def test_mean_where_an_underflowed_gate_weight_holds_a_large_mean():
+    # a gate weight of e^-750 (0 as a float) beside a mean of e^600, the
+    # other expert's mean e^-800: the std is e^150 (mpmath), which predict
+    # and the distribution gave as 0; the expert of weight 0 takes no part in
+    # the mean (as in the count models, score and fit's warnings): the
+    # other's e^-800, 0. At x = -36 a subnormal weight e^-720 beside e^576
+    # gives a mean of 2.9e-63. Expected: mpmath, from the parameters
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[10.0], [-10.0]])
+    model.expert_intercept_ = np.array([0.0, -800.0])
+    model.expert_coef_ = np.array([[-16.0], [0.0]])
+    rows = np.array([[-37.5], [-36.0], [-30.0], [0.3]])
+    mean, std = _exact_moments(model, rows)
+    assert mean[1] > 1e-64  # (the case: a mean of its own, not 0)
+    mean[0] = np.exp(-800.0)  # (0.0: the expert of weight 0 takes no part)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(model.predict(rows), mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
+    np.testing.assert_allclose(dist.var(), std**2, rtol=1e-10)
+
+
+def test_distribution_moments_where_every_mean_underflows():
+    # experts' means of e^-720 and e^-700 - x: the distribution held them as
+    # the smallest normal float, 2.2e-308, and gave a mean of 2.2e-308 for
+    # 2.0e-313 (and a std of 1.2e-308 for 2.4e-313); predict's were right.
+    # Expected: mpmath, from the parameters (subnormal floats keep ~11 digits)
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.array([-720.0, -700.0])
+    model.expert_coef_ = np.array([[0.0], [-1.0]])
+    rows = np.array([[0.0], [10.0], [2.0], [30.0]])
+    mean, std = _exact_moments(model, rows)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-9)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-9)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-9)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-9)
