@@ -2607,10 +2607,15 @@ def test_the_em_finish_prints_its_steps_and_records_the_returned_model(capsys):
     # log_likelihood_history_.index(log_likelihood_) raised)
     # Whether EM steps after L-BFGS's last stop depends on float32's
     # rounding: seed 1 did on one machine's kernels, and 7 and 10 of seeds 1
-    # to 11 on another's; each such fit shows them and converges
+    # to 11 on another's, where the E-step's responsibilities from one exp
+    # (a56ca0f) moved them to 15, 16, 18, 22 ... (7 of seeds 1 to 40, 8
+    # before, none below 12): the first two such fits, each showing them and
+    # converging
     params = dict(n_experts=3, n_init=1, random_state=1, solver="gradient")
     finished = []
-    for seed in range(1, 12):
+    for seed in range(1, 41):
+        if len(finished) == 2:
+            break
         rng = np.random.default_rng(seed)
         X = rng.normal(size=(200, 2)).astype(np.float32)
         y = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1]) + 0.3 * rng.normal(
@@ -2624,7 +2629,7 @@ def test_the_em_finish_prints_its_steps_and_records_the_returned_model(capsys):
         last_stop = max(i for i, line in enumerate(lines) if "L-BFGS:" in line)
         if any("Iteration" in line for line in lines[last_stop:]):
             finished.append(model.converged_)
-    assert finished and all(finished)
+    assert len(finished) == 2 and all(finished)
     for seed, n_experts in ((13, 4), (24, 4)):
         rng = np.random.default_rng(seed)
         X = rng.normal(size=(200, 2))
