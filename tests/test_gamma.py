@@ -69,6 +69,47 @@ def test_one_expert_is_sklearn_gamma_regressor(alpha):
     np.testing.assert_allclose(ours.score(X, y), theirs.score(X, y), rtol=1e-7)
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_penalized_fit_is_the_penalized_optimum(warm):
+    # alpha > 0: the mean weighted log-likelihood less (alpha / 2) ||b||^2 /
+    # phi (docs: the penalty is per unit of the shape; intercept free),
+    # written out with scipy.stats and maximized by BFGS in (intercept,
+    # slopes, log phi), the dispersion with the penalty's share. A warm start
+    # from the alpha=0 fit, as along a path of alphas, shrinks the slopes
+    rng = np.random.RandomState(3)
+    X = rng.randn(500, 2)
+    weight = rng.uniform(0.5, 2, 500)
+    y = rng.gamma(2.5, np.exp(0.7 + X @ [0.5, -0.4]) / 2.5)
+    alpha = 0.3
+    model = MoEGammaRegressor(n_experts=1, alpha=alpha, tol=1e-12)
+    if warm:
+        model.set_params(alpha=0.0).fit(X, y, sample_weight=weight)
+        model.set_params(alpha=alpha, warm_start=True)
+    model.fit(X, y, sample_weight=weight)
+
+    def objective(t):  # (intercept, slopes, log phi)
+        phi = np.exp(t[3])
+        fit = weight @ gamma_logpdf(y, np.exp(t[0] + X @ t[1:3]), 1 / phi)
+        return fit / np.sum(weight) - alpha / 2 * np.sum(t[1:3] ** 2) / phi
+
+    best = optimize.minimize(
+        lambda t: -objective(t), np.zeros(4), method="BFGS", options={"gtol": 1e-10}
+    )
+    np.testing.assert_allclose(model.expert_intercept_, best.x[:1], atol=1e-6)
+    np.testing.assert_allclose(model.expert_coef_[0], best.x[1:3], atol=1e-6)
+    np.testing.assert_allclose(model.expert_dispersion_, np.exp(best.x[3:]), rtol=1e-6)
+    fitted = np.r_[
+        model.expert_intercept_, model.expert_coef_[0], np.log(model.expert_dispersion_)
+    ]
+    np.testing.assert_allclose(
+        model.objective_history_[-1], objective(fitted), rtol=1e-12
+    )
+    np.testing.assert_allclose(model.objective_history_[-1], -best.fun, rtol=1e-10)
+    # the penalty matters here, and its division by phi
+    penalty = alpha / 2 * np.sum(best.x[1:3] ** 2)
+    assert penalty / np.exp(best.x[3]) - penalty > 0.02
+
+
 def test_one_expert_shape_is_scipy_maximum_likelihood():
     rng = np.random.RandomState(0)
     y = rng.gamma(3.0, 2.0, size=2000)

@@ -60,6 +60,52 @@ def test_one_expert_is_the_negative_binomial_glm(with_exposure):
     np.testing.assert_allclose(model.log_likelihood_, -best.fun, rtol=1e-9)
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_penalized_fit_is_the_penalized_optimum(warm):
+    # alpha > 0: the mean weighted log-likelihood less (alpha / 2) ||b||^2
+    # (the Poisson experts' penalty, intercept and dispersion free), written
+    # out with scipy.stats and maximized by BFGS in (intercept, slopes, log
+    # theta). A warm start from the alpha=0 fit, as along a path of alphas,
+    # shrinks the slopes: each Newton step loses likelihood and is accepted
+    # only for what it gains in the penalty
+    rng = np.random.RandomState(1)
+    X = rng.randn(600, 2)
+    exposure = rng.uniform(0.2, 5, 600)
+    weight = rng.uniform(0.5, 2, 600)
+    mean = exposure * np.exp(0.5 + X @ [0.4, -0.3])
+    y = rng.negative_binomial(1.5, 1.5 / (1.5 + mean)).astype(float)
+    alpha = 1.0
+    kw = {"sample_weight": weight, "exposure": exposure}
+    model = MoENegativeBinomialRegressor(n_experts=1, alpha=alpha, tol=1e-12)
+    if warm:
+        model.set_params(alpha=0.0).fit(X, y, **kw)
+        model.set_params(alpha=alpha, warm_start=True)
+    model.fit(X, y, **kw)
+
+    def objective(t):  # (intercept, slopes, log theta)
+        mu = exposure * np.exp(t[0] + X @ t[1:3])
+        fit = weight @ _nb_logpmf(y, mu, np.exp(-t[3])) / np.sum(weight)
+        return fit - alpha / 2 * np.sum(t[1:3] ** 2)
+
+    best = optimize.minimize(
+        lambda t: -objective(t), np.zeros(4), method="BFGS", options={"gtol": 1e-10}
+    )
+    np.testing.assert_allclose(model.expert_intercept_, best.x[:1], atol=1e-6)
+    np.testing.assert_allclose(model.expert_coef_[0], best.x[1:3], atol=1e-6)
+    np.testing.assert_allclose(model.expert_dispersion_, np.exp(-best.x[3:]), rtol=1e-5)
+    fitted = np.r_[
+        model.expert_intercept_,
+        model.expert_coef_[0],
+        -np.log(model.expert_dispersion_),
+    ]
+    np.testing.assert_allclose(
+        model.objective_history_[-1], objective(fitted), rtol=1e-12
+    )
+    np.testing.assert_allclose(model.objective_history_[-1], -best.fun, rtol=1e-10)
+    # the penalty matters here: 0.026 at the optimum
+    assert alpha / 2 * np.sum(best.x[1:3] ** 2) > 0.02
+
+
 def test_log_likelihoods_are_the_mixture_of_scipy_nbinom():
     X, y = _regimes(n=800)
     weights = np.random.RandomState(2).uniform(0.5, 2, len(y))

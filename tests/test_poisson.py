@@ -67,6 +67,41 @@ def test_one_expert_is_scikit_learns_poisson_regression(alpha):
     np.testing.assert_allclose(model.log_likelihood_, expected, rtol=1e-8)
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_penalized_fit_is_the_penalized_optimum(warm):
+    # alpha > 0: the mean weighted log-likelihood less (alpha / 2) ||b||^2
+    # (intercept free), written out with scipy.stats and maximized by BFGS;
+    # the last objective_history_ entry is its value. A warm start from the
+    # alpha=0 fit, as along a path of alphas, shrinks the slopes: each Newton
+    # step loses likelihood and is accepted for what it gains in the penalty
+    rng = np.random.RandomState(3)
+    X = rng.randn(500, 2)
+    weight = rng.uniform(0.5, 2, 500)
+    y = rng.poisson(np.exp(0.3 + X @ [0.4, -0.2])).astype(float)
+    alpha = 1.0
+    model = MoEPoissonRegressor(n_experts=1, alpha=alpha, tol=1e-12)
+    if warm:
+        model.set_params(alpha=0.0).fit(X, y, sample_weight=weight)
+        model.set_params(alpha=alpha, warm_start=True)
+    model.fit(X, y, sample_weight=weight)
+
+    def objective(t):  # (intercept, slopes)
+        fit = weight @ poisson.logpmf(y, np.exp(t[0] + X @ t[1:3]))
+        return fit / np.sum(weight) - alpha / 2 * np.sum(t[1:3] ** 2)
+
+    best = minimize(
+        lambda t: -objective(t), np.zeros(3), method="BFGS", options={"gtol": 1e-10}
+    )
+    np.testing.assert_allclose(model.expert_intercept_, best.x[:1], atol=1e-6)
+    np.testing.assert_allclose(model.expert_coef_[0], best.x[1:3], atol=1e-6)
+    fitted = np.r_[model.expert_intercept_, model.expert_coef_[0]]
+    np.testing.assert_allclose(
+        model.objective_history_[-1], objective(fitted), rtol=1e-12
+    )
+    np.testing.assert_allclose(model.objective_history_[-1], -best.fun, rtol=1e-10)
+    assert alpha / 2 * np.sum(best.x[1:3] ** 2) > 0.01  # the penalty matters here
+
+
 def test_regimes_are_recovered_and_log_likelihood_is_the_mixtures():
     X, y = _regimes()
     model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X, y)
