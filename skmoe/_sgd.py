@@ -58,6 +58,11 @@ ONE_ROW_SPAN = 1.5
 #: Gamma stream of single rows at 0.1 lost 22 in one step (D^2 -0.14, 0.27 at
 #: the default): warned, rightly.
 OVERSHOOT_NATS = 2.0
+#: Ratio of the noise a ``partial_fit`` batch shows (its residuals' at the
+#: model's means) to the experts' fixed target unit above which the unit is
+#: taken again (see :func:`follow_noise`). A batch of ``UNIT_ROWS`` rows whose
+#: mean squared residual is 16 times the noise is no chance of the model's.
+NOISE_GROWTH = 4.0
 #: The smallest factor :func:`batch_weight_scales` gives a batch with a row of
 #: positive weight: float64's machine epsilon, so that ``alpha / scale`` and
 #: ``balance_coef / scale`` stay finite; the batch's log-likelihood then counts
@@ -478,9 +483,70 @@ def _adam(theta, grad, state: SGDState, learning_rate: float):
     return theta + learning_rate * first / (np.sqrt(second) + EPSILON)
 
 
-def _score(problem, gate_params, expert_params):
-    log_norm = e_step(problem, gate_params, expert_params)[0]
-    return objective(problem, log_norm, gate_params, expert_params)
+def _score(problem, gate_params, expert_params, with_resp=False):
+    """:func:`objective` at the parameters, and with ``with_resp`` the
+    E-step's responsibilities too."""
+    log_norm, resp = e_step(problem, gate_params, expert_params)[:2]
+    scores = objective(problem, log_norm, gate_params, expert_params)
+    return (scores, resp) if with_resp else scores
+
+
+def follow_noise(
+    problem, gate_params, expert_params, resp, log_likelihood, state: SGDState
+):
+    """The expert parameters with the noise that a ``partial_fit`` batch
+    shows, where it is more than ``NOISE_GROWTH`` times the experts' fixed
+    target unit (``state.units``, which then becomes the new noise's
+    :meth:`~skmoe.experts.ExpertFamily.target_scale`); else None.
+
+    The batch's noise is ``ExpertFamily.batch_noise`` at the epoch's
+    parameters, its responsibilities ``resp`` and its log-likelihood
+    ``log_likelihood`` there (for Gaussian experts, the M-step's variances at
+    the current means, judged by their pooled one),
+    on a batch of ``UNIT_ROWS`` rows or more (by :func:`effective_rows`). The
+    experts' Adam moments start again (0): their gradients' scale changed
+    with the unit and the noise. Adam alone does not follow a noise that
+    grows: a coefficient moves by about ``learning_rate`` units a step at
+    most, and a log-variance's gradient, ``(r^2 / s^2 - 1) / 2`` a row,
+    falls by e for each unit the log climbs while Adam's second moment keeps
+    the squares of the earlier, larger ones. One Gaussian expert whose first
+    100 rows had noise 0.01 (slope 2), then batches of 100 rows of noise 1
+    (slope -1), still had slope 1.92 and noise 0.43 after 1000 batches, its
+    log-variance's steps 0.05 of the rate's after 5000 Adam steps; with the
+    unit taken again (the coefficients' moments rescaled, the
+    log-variance's reset) but the variance left to Adam, slope -1.00 and
+    noise 0.20.
+    """
+    target = None if state.units is None else state.units[2]
+    if target is None or state.first is None:
+        return None
+    weight = problem.sample_weight
+    if weight.shape[0] < UNIT_ROWS:
+        return None
+    experts = problem.experts
+    shown = experts.batch_noise(
+        problem.xp,
+        problem.design,
+        problem.Y,
+        resp,
+        weight,
+        expert_params,
+        problem.alpha,
+        NOISE_GROWTH * target,
+        log_likelihood / problem.total_weight,
+    )
+    if shown is None or not _enough(effective_rows(to_numpy(weight))):
+        return None
+    scale = experts.target_scale(problem.xp, shown)
+    state.units = (*state.units[:2], scale)
+    offset = 0
+    for group, _, shape in Packer(problem, gate_params, shown, state.units).layout:
+        size = int(np.prod(shape))
+        if group == "expert":
+            state.first[offset : offset + size] = 0.0
+            state.second[offset : offset + size] = 0.0
+        offset += size
+    return shown
 
 
 def partial_fit_epoch(problem, params, options, random_state, previous=None):
@@ -514,7 +580,11 @@ def partial_fit_epoch(problem, params, options, random_state, previous=None):
     )
     if first:
         start = first[0]
-    scores = _score(problem, gate_params, expert_params)
+    scores, resp = _score(problem, gate_params, expert_params, with_resp=True)
+    followed = follow_noise(problem, gate_params, expert_params, resp, scores[0], state)
+    if followed is not None:  # the noise the batch shows, in a new unit
+        expert_params = followed
+        scores = _score(problem, gate_params, expert_params)
     result = continued(previous, gate_params, expert_params, scores, state)
     drop = start - scores[1] if start is not None else 0.0
     if drop > OVERSHOOT_NATS:  # (NaN or inf: the estimator refuses the step)

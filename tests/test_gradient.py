@@ -12,6 +12,7 @@ import pytest
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -1418,6 +1419,31 @@ def test_partial_fit_noise_floor_follows_the_whole_stream():
         model._variance_floor, VARIANCE_FLOOR * np.var(y_all), rtol=1e-9
     )
     assert np.sqrt(model.expert_variance_[0]) < 0.5  # the old floor: 1.0
+
+
+@pytest.mark.parametrize("first_noise", [0.01, 0.1])
+def test_partial_fit_follows_a_noise_that_grows(first_noise):
+    # the experts' coefficients stepped in units of the first rows' noise and
+    # the log-variance climbed slowly (Adam's second moment kept the early
+    # large gradients): from a first noise of 0.01, slope 1.97 and noise 0.04
+    # after 100 batches of the later rows, whose OLS fit is slope -1, noise 1
+    rng = np.random.default_rng(0)
+
+    def batch(noise, slope):
+        X = rng.normal(size=(100, 1))
+        return X, slope * X[:, 0] + noise * rng.normal(size=100)
+
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    model.partial_fit(*batch(first_noise, 2.0))
+    later = [batch(1.0, -1.0) for _ in range(200)]
+    for X, y in later:
+        model.partial_fit(X, y)
+    X = np.concatenate([X for X, _ in later])
+    y = np.concatenate([y for _, y in later])
+    ols = LinearRegression().fit(X, y)
+    noise = np.sqrt(np.mean((y - ols.predict(X)) ** 2))
+    assert abs(model.expert_coef_[0, 0] - ols.coef_[0]) < 0.15
+    assert abs(np.sqrt(model.expert_variance_[0]) / noise - 1) < 0.1
 
 
 def test_balance_loss_is_not_part_of_the_reported_objective():

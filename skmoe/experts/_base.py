@@ -184,6 +184,30 @@ class ExpertFamily(ABC):
         :class:`skmoe._gradient.Packer`)."""
         return 1.0
 
+    def batch_noise(
+        self,
+        xp,
+        design: Array,
+        Y: Array,
+        resp: Array,
+        weight: Array,
+        params: Params,
+        alpha: float,
+        above: float,
+        mean: float,
+    ) -> Params | None:
+        """``params`` with the noise parameters that a batch's rows show at
+        ``params``' means (``resp``: their responsibilities, (K, n);
+        ``weight``: their weights; the M-step's at ``alpha``), where the
+        batch's noise, pooled over the experts, is more than ``above`` in the
+        units of :meth:`target_scale`; else None. ``mean``: the batch's
+        log-likelihood per unit weight at ``params``, by which a family may
+        tell that it is not, without the residuals. A ``partial_fit`` stream
+        follows a noise that grew past its fixed unit by it (see
+        ``_sgd.follow_noise``). None by default: a family whose
+        :meth:`target_scale` does not follow the data (1)."""
+        return None
+
     def curvature_scales(self, xp, params: Params, Y: Array, weight: Array):
         """Each expert's unit of its coefficients per unit of a feature in
         which the log-likelihood's curvature is about 1 at ``params`` (a (K,)

@@ -142,6 +142,11 @@ class StudentTLinearExperts(GaussianLinearExperts):
         )
         return dict(params, variance=start)
 
+    def batch_noise(self, xp, design, Y, resp, weight, params, alpha, above, mean):
+        # the squared scales are no mean of squared residuals (a heavy tail's
+        # few far rows would move such a mean): the unit stays
+        return None
+
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         df = self.df
         variance = params["variance"][:, None]
