@@ -501,8 +501,9 @@ def follow_noise(
 
     The batch's noise is ``ExpertFamily.batch_noise`` at the epoch's
     parameters, its responsibilities ``resp`` and its log-likelihood
-    ``log_likelihood`` there (for Gaussian experts, the M-step's variances at
-    the current means, judged by their pooled one),
+    ``log_likelihood`` there (for Gaussian experts, their weighted mean
+    squared residuals at the current means, the M-step's variances without
+    the penalty's term, judged by their pooled one),
     on a batch of ``UNIT_ROWS`` rows or more (by :func:`effective_rows`). The
     experts' Adam moments start again (0): their gradients' scale changed
     with the unit and the noise. Adam alone does not follow a noise that

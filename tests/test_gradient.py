@@ -1446,6 +1446,37 @@ def test_partial_fit_follows_a_noise_that_grows(first_noise):
     assert abs(np.sqrt(model.expert_variance_[0]) / noise - 1) < 0.1
 
 
+def test_partial_fit_noise_followed_keeps_an_idle_expert_near_the_residuals():
+    # regimes a batch each (time-ordered rows): the second batch shows a noise
+    # far past the first's unit (0.1); the experts without its rows took the
+    # M-step's variance with the penalty's term, alpha ||b||^2 / mass (mass
+    # near 0): 1.2e7 where their largest squared residual was 36, the unit
+    # from them, and Adam's steps from that unit left a test MSE of 153
+    # after ten rounds, where y's variance is 9.3
+    rng = np.random.default_rng(0)
+    slopes, intercepts = np.array([1.0, -1.0, 2.0]), np.array([0.0, 10.0, -10.0])
+
+    def batch(k, n):
+        X = rng.uniform(-1, 1, size=(n, 1)) + 3 * k
+        return X, intercepts[k] + slopes[k] * X[:, 0] + 0.1 * rng.normal(size=n)
+
+    model = MoERegressor(3, solver="sgd", random_state=0)
+    model.partial_fit(*batch(0, 100))
+    X, y = batch(1, 100)
+    model.partial_fit(X, y)
+    # the noise followed (no expert's below 1) and each variance is a mean of
+    # squared residuals at its expert's means, which this call left as set
+    resid = y[:, None] - X @ model.expert_coef_.T - model.expert_intercept_
+    assert np.all(np.sqrt(model.expert_variance_) > 1.0)
+    assert np.all(model.expert_variance_ <= np.max(resid**2, axis=0) * (1 + 1e-9))
+    for k in [2, *[0, 1, 2] * 9]:  # ten rounds of the regimes in all
+        model.partial_fit(*batch(k, 100))
+    held = [batch(k, 1000) for k in range(3)]
+    Xt, yt = np.concatenate([X for X, _ in held]), np.concatenate([y for _, y in held])
+    mse = np.mean((model.predict(Xt) - yt) ** 2)
+    assert mse < 0.75 * np.var(yt)
+
+
 def test_balance_loss_is_not_part_of_the_reported_objective():
     # the gradient solver's objective_history_ included the balance loss (and the
     # choice between restarts did not), unlike the SGD solver's

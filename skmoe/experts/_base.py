@@ -198,7 +198,7 @@ class ExpertFamily(ABC):
     ) -> Params | None:
         """``params`` with the noise parameters that a batch's rows show at
         ``params``' means (``resp``: their responsibilities, (K, n);
-        ``weight``: their weights; the M-step's at ``alpha``), where the
+        ``weight``: their weights; ``alpha``: the penalty's), where the
         batch's noise, pooled over the experts, is more than ``above`` in the
         units of :meth:`target_scale`; else None. ``mean``: the batch's
         log-likelihood per unit weight at ``params``, by which a family may

@@ -619,7 +619,13 @@ class GaussianLinearExperts(ExpertFamily):
         middle = order[np.searchsorted(cumulative, 0.5 * cumulative[-1])]
         if not rows[middle] > CHI2_MEDIAN * above**2:
             return None
-        variance = self._variances(xp, ssr, mass, params["coef"], alpha)
+        # their mean squared residuals, without the penalty's term of the
+        # M-step's (alpha ||b_k||^2 / mass_k): the M-step solves b_k with
+        # it, these means are not, and an expert without this batch's rows
+        # (mass 1e-70 where the regimes came a batch each) took a variance
+        # of 1.3e7 from alpha=1e-6, the unit 2090 from it, and steps that
+        # took the slopes to -124 in one call (test MSE 8.7e4 for 11)
+        variance = self._variances(xp, ssr, mass, params["coef"], 0.0)
         variance = xp.where(mass > 0, variance, params["variance"])
         if not bool(xp.all(xp.isfinite(variance))):
             return None
