@@ -228,7 +228,8 @@ class PredictiveGammaMixture(_ContinuousMixture):
         weights or means underflowed below the normal floats
         (:func:`with_log_parts`; 0 or a subnormal float in ``weights``, the
         weights of a float32 model's gate below float32's, or the smallest
-        normal float in ``means``): there those components' shares of the
+        normal float in ``means``, or a float32 model's means below
+        float32's): there those components' shares of the
         mean (``w_k mu_k``) and variance (``w_k (mu_k^2 / nu_k + (mu_k -
         mean)^2)``) come from their logs (:func:`with_log_shares`). A fitted
         row whose weight of e^-949.5 held a mean of e^507.8 had a std of
@@ -244,12 +245,19 @@ class PredictiveGammaMixture(_ContinuousMixture):
         # (a weight of 0 from a log of -inf takes no part, nor a point mass)
         light = (log_weights < LOG_LIGHT_WEIGHT) & (log_weights > -np.inf)
         tiny = (log_means < LOG_SMALLEST_NORMAL) & (log_means > -np.inf)
-        held = np.any(tiny | light, axis=1)
+        # a float32 model's means below float32's normal floats, whose logs
+        # the float64 ones hold: ``means`` has the smallest normal float64 or
+        # a subnormal float32 of few digits there (a mean of 1.7e-82 gave a
+        # std of 9.2e-309 for 1.3e-66)
+        exact = (log_means >= LOG_SMALLEST_NORMAL) & (log_means <= LOG_LARGEST)
+        exact &= ~np.isnan(given)
+        held = np.any(tiny | light | exact, axis=1)
         if not np.any(held):
             return out
         rows, log_weights, log_means = rows[held], log_weights[held], log_means[held]
-        tiny, light = tiny[held], light[held]
+        tiny, light, exact = tiny[held], light[held], exact[held]
         weights, means, shapes = (array[rows] for array in self._arrays())
+        means = np.where(exact, np.exp(np.where(exact, log_means, 0.0)), means)
         # a row of tiny means and no light weight, in units of e^shift, the
         # largest of its terms w_k mu_k (a Gamma mixture's moments scale with
         # its means): the deviations of its tiny components from the mean

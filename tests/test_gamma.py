@@ -1419,3 +1419,29 @@ def test_distribution_moments_where_every_mean_underflows():
     predicted, predicted_std = model.predict(rows, return_std=True)
     np.testing.assert_allclose(predicted, mean, rtol=1e-9)
     np.testing.assert_allclose(predicted_std, std, rtol=1e-9)
+
+
+def test_float32_distribution_moments_where_means_underflow_float32():
+    # a float32 model's means of e^-200 and e^-100 - x underflow float32 (to
+    # subnormal floats of two digits, or 0), not float64: the
+    # distribution held them as the smallest normal float64 and gave a mean
+    # of 2.2e-308 for 3.5e-57 and a std of 1.2e-308 for 8.3e-53 (x = 10),
+    # a mean of 2.7e-109 for 1.4e-87 (x = 50), and 1.89e-44 for 1.86e-44
+    # from float32's subnormal mean (x = 0). Expected: mpmath, from the float32
+    # parameters (their logs are float32's: 1e-4)
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0)
+        model.fit(X[:, :1].astype(np.float32), y)
+    model.gate_intercept_ = np.array([0.0, 0.0], dtype=np.float32)
+    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=np.float32)
+    model.expert_intercept_ = np.array([-200.0, -100.0], dtype=np.float32)
+    model.expert_coef_ = np.array([[0.0], [-1.0]], dtype=np.float32)
+    rows = np.array([[0.0], [10.0], [30.0], [50.0], [-5.0]], dtype=np.float32)
+    mean, std = _exact_moments(model, rows)
+    assert np.all(mean < 1e-40) and np.all(mean > 1e-300)  # (the case)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-4)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-4)
+    np.testing.assert_allclose(dist.var(), std**2, rtol=2e-4)
