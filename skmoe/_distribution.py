@@ -906,7 +906,9 @@ def with_log_shares(
     # mean / mu) where mu overflows, below it: mu alone was 2.1e-9 off the
     # std at a mean of 1e300 beside a rate of 4.9e308)
     mean = others.mean()[:, None]
-    with np.errstate(over="ignore", divide="ignore"):
+    # (beyond is NaN where mu is below the mean, and unused there: a warning
+    # of "invalid value encountered in log1p" came from std() and var())
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         deviation = np.abs(np.exp(log_means) - mean)
         beyond = log_means + np.log1p(-np.exp(np.log(mean) - log_means))
         log_deviation = np.where(np.isfinite(deviation), np.log(deviation), beyond)

@@ -1254,3 +1254,48 @@ def test_std_where_a_light_components_rate_overflows(negative_binomial):
     np.testing.assert_allclose(dist.var(), var[:2], rtol=1e-10)
     _, predicted = model.predict(rows, return_std=True)
     np.testing.assert_allclose(predicted, std, rtol=1e-10)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_moments_of_a_light_component_below_the_mean_warn_nothing(negative_binomial):
+    # a gate weight of e^-800 (0 as a float) or e^-720 (subnormal) beside a
+    # rate of e^-5, below the other expert's 1: std() and var() gave NumPy's
+    # "invalid value encountered in log1p" (the log of its deviation taken
+    # for a rate beyond the floats, unused there). Expected: mpmath, from
+    # the parameters: sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)
+    import mpmath
+
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    cls = MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cls(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[10.0], [-10.0]])
+    model.expert_intercept_ = np.array([-5.0, 0.0])
+    model.expert_coef_ = np.array([[0.0], [0.0]])
+    phis = np.broadcast_to(getattr(model, "expert_dispersion_", 0.0), (2,))
+    mpmath.mp.dps = 50
+    variances = []
+    for x in (-40, -36):
+        logits = [mpmath.mpf(10 * x), mpmath.mpf(-10 * x)]
+        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
+        weights = [mpmath.exp(g - total) for g in logits]
+        rates = [mpmath.exp(-5), mpmath.mpf(1)]
+        mean = sum(w * mu for w, mu in zip(weights, rates, strict=True))
+        variances.append(
+            float(
+                sum(
+                    w * (mu + mpmath.mpf(float(phi)) * mu**2 + (mu - mean) ** 2)
+                    for w, mu, phi in zip(weights, rates, phis, strict=True)
+                )
+            )
+        )
+    variances = np.array(variances)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dist = model.predict_distribution(np.array([[-40.0], [-36.0]]))
+        np.testing.assert_allclose(dist.var(), variances, rtol=1e-12)
+        np.testing.assert_allclose(dist.std(), np.sqrt(variances), rtol=1e-12)

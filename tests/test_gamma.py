@@ -1445,3 +1445,27 @@ def test_float32_distribution_moments_where_means_underflow_float32():
     np.testing.assert_allclose(dist.mean(), mean, rtol=1e-4)
     np.testing.assert_allclose(dist.std(), std, rtol=1e-4)
     np.testing.assert_allclose(dist.var(), std**2, rtol=2e-4)
+
+
+def test_distribution_moments_of_a_light_component_below_the_mean_warn_nothing():
+    # a gate weight of e^-800 (0 as a float) or e^-720 (subnormal) beside a
+    # mean of e^-5, below the other expert's 1: std() and var() gave
+    # NumPy's "invalid value encountered in log1p" (the log of its
+    # deviation taken for a mean beyond the floats, unused there).
+    # Expected: mpmath, from the parameters
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[10.0], [-10.0]])
+    model.expert_intercept_ = np.array([-5.0, 0.0])
+    model.expert_coef_ = np.array([[0.0], [0.0]])
+    rows = np.array([[-40.0], [-36.0]])
+    mean, std = _exact_moments(model, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dist = model.predict_distribution(rows)
+        np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+        np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+        np.testing.assert_allclose(dist.var(), std**2, rtol=1e-12)
