@@ -198,6 +198,26 @@ def _check_exposure_range(exposure, dtype):
         )
 
 
+def _keep_rows(kept, held, weights, plain):
+    """``kept``, the rows of ``predict_distribution`` whose logs it keeps
+    (rows, log weights, rates, log rates; or None), with the rows of ``held``
+    (a boolean per row, which this clears at rows already kept): their log
+    weights, and their rates before the exposures, ``plain``, whose logs
+    stand for them (NaN log rates)."""
+    if kept is not None:
+        held[kept[0]] = False
+    if not np.any(held):
+        return kept
+    rows = np.flatnonzero(held)
+    with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
+        log_weights = np.log(weights[rows])
+    nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
+    extra = (rows, log_weights, plain[rows], nan)
+    if kept is not None:
+        extra = tuple(map(np.concatenate, zip(kept, extra, strict=True)))
+    return extra
+
+
 def _check_exposed(xp, result, caller="predict"):
     """``result``, predictions at the given exposures (the means, or the means
     and standard deviations; ``predict_distribution``'s rates), where finite;
@@ -1321,29 +1341,9 @@ class MoEPoissonRegressor(
             # logpmf(1) -inf for -1090)
             shrunk = (plain > 0) & (rates < tiny)
             shrunk = np.any(shrunk, axis=1)
-            if kept is not None:
-                shrunk[kept[0]] = False
-            if np.any(shrunk):
-                rows = np.flatnonzero(shrunk)
-                with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
-                    log_weights = np.log(weights[rows])
-                nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
-                extra = (rows, log_weights, plain[rows], nan)
-                if kept is not None:
-                    extra = tuple(map(np.concatenate, zip(kept, extra, strict=True)))
-                kept = extra
+            kept = _keep_rows(kept, shrunk, weights, plain)
         if grown is not None:
-            if kept is not None:
-                grown[kept[0]] = False
-            if np.any(grown):
-                rows = np.flatnonzero(grown)
-                with np.errstate(divide="ignore"):  # (a weight of 0: -inf)
-                    log_weights = np.log(weights[rows])
-                nan = np.full_like(log_weights, np.nan)  # (log rates from the rates)
-                extra = (rows, log_weights, plain[rows], nan)
-                if kept is not None:
-                    extra = tuple(map(np.concatenate, zip(kept, extra, strict=True)))
-                kept = extra
+            kept = _keep_rows(kept, grown, weights, plain)
         if kept is None:
             return dist
         # every expert's rate in these rows; those that under- or overflow
