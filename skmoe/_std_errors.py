@@ -44,7 +44,8 @@ class StdErrorsMixin:
         objective the fit maximizes, scaled to the total: ``sum(w)`` times
         (the per-sample log-likelihood minus the penalty), the penalty's
         curvature ``alpha * sum(w)`` per coefficient (over the noise variance
-        for Gaussian experts; intercepts are not penalized). With ``alpha=0``
+        for Gaussian experts, over the dispersion for Gamma experts; intercepts
+        are not penalized). With ``alpha=0``
         these are the classical maximum-likelihood standard errors, as
         flexmix's; with ``alpha > 0``, those of the ridge estimate's Laplace
         approximation: the penalty's curvature makes them smaller, but for
