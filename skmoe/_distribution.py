@@ -39,6 +39,10 @@ T_FAR = 316.0
 #: Student t components of ``df / 2`` below this draw their chi-square from
 #: logarithms (see :meth:`PredictiveStudentTMixture.sample`).
 SMALL_T_HALF_DF = 0.05
+#: z below which :func:`scipy.special.ndtr` returns 0 where the standard
+#: normal's distribution function is a subnormal float (from z = -37.68 down to
+#: -38.47, where it is 5e-324): :func:`_ndtr` takes it from ``log_ndtr`` there.
+NDTR_UNDERFLOW = -37.5
 
 
 class _RowMixture:
@@ -930,11 +934,26 @@ def _unweighted(weights, components, value):
     return np.where(weights > 0, components, value)
 
 
+def _ndtr(z):
+    """The standard normal distribution function at ``z``, as
+    :func:`scipy.special.ndtr`, but also where it is a subnormal float: ndtr
+    gives 0 below z = -37.68 (2.9e-316 at z = -38), and quantiles of mixtures
+    of q below 1e-310 stopped there (q = 1e-315 of components 0.3 N(2, 0.25)
+    and 0.7 N(5, 1): -32.68, whose cdf is 4e-311, for -32.96)."""
+    z = np.asarray(z)
+    out = special.ndtr(z)
+    far = z < NDTR_UNDERFLOW
+    if np.any(far):
+        out = np.array(out)
+        out[far] = np.exp(special.log_ndtr(z[far]))
+    return out
+
+
 def _mixture_cdf(y, weights, means, scales):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
     # z inf: ndtr 0 or 1; NaN (inf / inf) at a component of weight 0
     z = _standardized(y, means, scales)
-    return np.sum(_unweighted(weights, weights * special.ndtr(z), 0.0), axis=-1)
+    return np.sum(_unweighted(weights, weights * _ndtr(z), 0.0), axis=-1)
 
 
 def _t_cdf(df, z):
@@ -955,7 +974,7 @@ def _t_cdf(df, z):
     if np.any(cauchy):
         out[cauchy] = np.arctan2(1.0, -z[cauchy]) / np.pi
     if np.any(gaussian):
-        out = np.where(gaussian, special.ndtr(z), out)
+        out = np.where(gaussian, _ndtr(z), out)
     return out
 
 
@@ -1224,7 +1243,7 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             def component_cdf(z, index, half_offset):
                 if half_offset is not None:
                     z = _from_half_offset(z, half_offset, scales[index])[0]
-                return special.ndtr(z)
+                return _ndtr(z)
 
         else:
             df = gathered[3]
@@ -1263,7 +1282,10 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             # finder's tolerance on it (the smallest normal float) stopped a
             # quantile of q = 1e-307 at its bracket's end, 1e-3 scales off
             with np.errstate(over="ignore"):
-                return sign[index] * (mass / tail[index] - 1.0)
+                ratio = mass / tail[index]
+            if df is None:
+                _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail)
+            return sign[index] * (ratio - 1.0)
 
         index = np.arange(target.shape[0])
         low, high = low[rows], high[rows]
@@ -1309,6 +1331,25 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         x = np.where(beyond == 0, x, np.copysign(np.inf, beyond))
         out[rows] = x
     return out
+
+
+def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail):
+    """``ratio`` (the Gaussian mixtures' cdfs at ``z`` over their ``tail``, the
+    excess of :func:`_mixture_ppf`), from logarithms where ``tail`` is below the
+    normal floats, in place: there the components' cdfs are subnormal floats,
+    of few digits (one at q = 5e-324, where the quantile of N(0, 1) came out
+    1e-3 off)."""
+    rows = np.flatnonzero(tail[index] < np.finfo(float).tiny)
+    if rows.size == 0:
+        return
+    z = z[rows]
+    if half_offset is not None:
+        z = _from_half_offset(z, half_offset[rows], scales[index[rows]])[0]
+    weights = weights[index[rows]]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_terms = np.log(weights) + special.log_ndtr(z)
+        log_mass = special.logsumexp(np.where(weights > 0, log_terms, -np.inf), axis=-1)
+        ratio[rows] = np.exp(log_mass - np.log(tail[index[rows]]))
 
 
 def _weighted_bracket(q, weights, means, scales, df=None):

@@ -1,0 +1,68 @@
+"""Gaussian mixtures' cdf and quantiles where the tail is a subnormal float.
+
+scipy's ndtr gives 0 below z = -37.68, where the standard normal's distribution
+function is still a subnormal float (down to 5e-324 at z = -38.47). The
+references are mpmath's, at 40 digits.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+from skmoe import PredictiveMixture, PredictiveStudentTMixture
+
+WEIGHTS, MEANS, SCALES = [[0.3, 0.7]], [[2.0, 5.0]], [[0.5, 1.0]]
+
+
+def _mixture_cdf(y):
+    """mpmath's cdf of the mixture at ``y`` (weights as the floats hold them)."""
+    terms = zip(WEIGHTS[0], MEANS[0], SCALES[0], strict=True)
+    y = mpmath.mpf(y)
+    return mpmath.fsum(mpmath.mpf(w) * mpmath.ncdf((y - m) / s) for w, m, s in terms)
+
+
+def _mixture_ppf(q, start):
+    """mpmath's root of cdf(y) = q, solved in logarithms from ``start``."""
+    with mpmath.workdps(40):
+        log_q = mpmath.log(mpmath.mpf(q))
+        return mpmath.findroot(lambda y: mpmath.log(_mixture_cdf(y)) - log_q, start)
+
+
+@pytest.mark.parametrize("q", [1e-310, 1e-315, 1e-320, 1e-323, 5e-324])
+def test_mixture_quantiles_of_subnormal_probabilities(q):
+    # quantiles of q below 1e-310 stopped at -32.68, where the component of
+    # mean 5 reached ndtr's 0 (its cdf 4e-311): -32.96 for 1e-315
+    got = PredictiveMixture(WEIGHTS, MEANS, SCALES).ppf(q)[0]
+    expected = float(_mixture_ppf(q, -33.0))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("q", [1e-315, 1e-323, 5e-324])
+def test_one_component_quantiles_of_subnormal_probabilities(q):
+    with mpmath.workdps(40):
+        log_q = mpmath.log(mpmath.mpf(q))
+        expected = mpmath.findroot(lambda y: mpmath.log(mpmath.ncdf(y)) - log_q, -38)
+    got = PredictiveMixture([[1.0]], [[0.0]], [[1.0]]).ppf(q)[0]
+    assert got == pytest.approx(float(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("y", [-37.8, -38.0, -38.3])
+def test_cdf_and_sf_where_the_tail_is_subnormal(y):
+    # ndtr's 0 there (2.9e-316 at z = -38)
+    with mpmath.workdps(40):
+        expected = float(mpmath.ncdf(y))
+    assert expected > 0
+    dist = PredictiveMixture([[1.0]], [[0.0]], [[1.0]])
+    # subnormal results keep fewer digits: within two of their spacings
+    tolerance = 2 * 5e-324 + 1e-12 * expected
+    assert dist.cdf(y)[0] == pytest.approx(expected, rel=0, abs=tolerance)
+    assert dist.sf(-y)[0] == pytest.approx(expected, rel=0, abs=tolerance)
+    gaussian_t = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df=np.inf)
+    assert gaussian_t.cdf(y)[0] == pytest.approx(expected, rel=0, abs=tolerance)
+
+
+def test_gaussian_components_of_student_t_mixture_far_out():
+    # infinite df: the Gaussian cdf, ndtr's 0 there as well (-32.68 for 1e-315)
+    dist = PredictiveStudentTMixture(WEIGHTS, MEANS, SCALES, df=np.inf)
+    expected = float(_mixture_ppf(1e-315, -33.0))
+    assert dist.ppf(1e-315)[0] == pytest.approx(expected, rel=1e-9)
