@@ -16,7 +16,7 @@ from skmoe import (
     PredictiveStudentTMixture,
 )
 from skmoe.__main__ import main
-from skmoe.plotting import GateDisplay, PredictionBandsDisplay
+from skmoe.plotting import ExpertUsageDisplay, GateDisplay, PredictionBandsDisplay
 from skmoe.plotting._utils import input_grid
 
 matplotlib.use("Agg")
@@ -395,3 +395,36 @@ def test_prediction_bands_need_one_input_feature():
     ):
         PredictionBandsDisplay.from_estimator(reg, X, y)
     plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "measures, name",
+    [
+        (([0.5, 0.5], [1.0]), "top1_share"),
+        (([0.5, 0.3, 0.2], [0.6, 0.4, 0.0], [1.0]), "responsibility_share"),
+        (([0.5, 0.5], [0.6, 0.4, 0.0]), "top1_share"),
+        (([[0.5, 0.5]], [[0.6, 0.4]]), "mean_gate"),
+        ((0.5, 0.5), "mean_gate"),
+    ],
+)
+def test_expert_usage_display_needs_one_value_per_expert(measures, name):
+    # a top-1 share of one value was drawn for every expert, a bar of 1.0 beside
+    # each mean gate of 0.5 (matplotlib's bar broadcasts it)
+    mean_gate, top1_share, *share = measures
+    display = ExpertUsageDisplay(
+        mean_gate, top1_share, responsibility_share=share[0] if share else None
+    )
+    with pytest.raises(ValueError, match=f"{name} should hold one value per expert"):
+        display.plot()
+
+
+def test_expert_usage_display_draws_each_measure_once_per_expert():
+    display = ExpertUsageDisplay(
+        [0.5, 0.3, 0.2], [0.6, 0.4, 0.0], responsibility_share=[0.45, 0.35, 0.2]
+    ).plot()
+    heights = {k: [b.get_height() for b in v] for k, v in display.bars_.items()}
+    assert heights == {
+        "mean gate": [0.5, 0.3, 0.2],
+        "top-1 share": [0.6, 0.4, 0.0],
+        "responsibility share": [0.45, 0.35, 0.2],
+    }

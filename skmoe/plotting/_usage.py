@@ -180,10 +180,11 @@ class ExpertUsageDisplay:
         display : ExpertUsageDisplay
             This object, with ``ax_``, ``figure_`` and ``bars_`` set.
         """
-        ax, figure = get_ax(ax)
         measures = {"mean gate": self.mean_gate, "top-1 share": self.top1_share}
         if self.responsibility_share is not None:
             measures["responsibility share"] = self.responsibility_share
+        _check_one_per_expert(measures)
+        ax, figure = get_ax(ax)
         experts = np.arange(len(self.mean_gate))
         from matplotlib.patches import Rectangle
 
@@ -206,3 +207,26 @@ class ExpertUsageDisplay:
         ax.legend()
         self.ax_, self.figure_ = ax, figure
         return self
+
+
+def _check_one_per_expert(measures):
+    """Raise a ValueError unless each measure holds one value per expert, as
+    the mean gate: matplotlib's bar broadcast a top-1 share of one value over
+    every expert, and drew a bar of that height for each."""
+    names = {
+        "mean gate": "mean_gate",
+        "top-1 share": "top1_share",
+        "responsibility share": "responsibility_share",
+    }
+    for label, values in measures.items():
+        shape = np.shape(values)
+        if len(shape) != 1:
+            raise ValueError(
+                f"{names[label]} should hold one value per expert, a 1d array; "
+                f"got shape {shape}."
+            )
+        if shape != np.shape(measures["mean gate"]):
+            raise ValueError(
+                f"{names[label]} should hold one value per expert, as mean_gate "
+                f"does ({len(measures['mean gate'])} experts); got {shape[0]} values."
+            )
