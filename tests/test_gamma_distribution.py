@@ -3,6 +3,7 @@ values computed with mpmath."""
 
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -669,3 +670,29 @@ def test_upper_tails_skip_gammainc_only_where_it_exceeds_one_half():
     dist = PredictiveGammaMixture(np.ones((5, 1)), mu[:, None], shapes[:, None])
     law = stats.gamma(shapes, scale=mu / shapes)
     np.testing.assert_allclose(dist.sf(y), law.sf(y), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shapes", [[100.0, 300.0], [1000.0, 400.0], [1e4, 1e5]])
+@pytest.mark.parametrize("q", [1e-312, 1e-315, 1e-320])
+def test_quantiles_and_cdf_where_gammainc_underflows(shapes, q):
+    # scipy's gammainc gives 0 once x^nu e^-x / Gamma(nu) is below e^-709.78,
+    # though P is a subnormal float: quantiles of q below 1e-310 stopped there
+    # (shapes 100 and 300 at q = 1e-315: 6.0e-4, where mpmath's cdf is 16693 q;
+    # shapes 1000 and 400: 0.33158 for 0.32347), and the cdf was 0
+    weights, means = [0.3, 0.7], [2.0, 5.0]
+    dist = PredictiveGammaMixture([weights], [means], [shapes])
+
+    def cdf(y):
+        return mpmath.fsum(
+            mpmath.mpf(w) * mpmath.gammainc(a, 0, y * a / m, regularized=True)
+            for w, m, a in zip(weights, means, shapes, strict=True)
+        )
+
+    got = dist.ppf(q)[0]
+    with mpmath.workdps(40):
+        at_got = cdf(mpmath.mpf(got))
+        # the exact cdf at the quantile is q, to the resolution of the
+        # subnormal floats the cdf is summed in (4.9e-324)
+        assert abs(at_got - q) <= 4 * 5e-324 + 1e-11 * q
+    # a subnormal cdf keeps fewer digits: within two of its spacings
+    assert dist.cdf(got)[0] == pytest.approx(float(at_got), rel=1e-9, abs=1e-323)
