@@ -787,10 +787,13 @@ class MoEGammaRegressor(
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
         means = np.asarray(to_numpy(means), dtype=np.float64)
+        # in place (the chunks' own arrays): new shapes and clipped means
+        # beside the old held 5 (n, K) arrays at once, 305 MiB at 1e6 rows, K=8
+        shapes = np.asarray(to_numpy(dispersions), dtype=np.float64)
         with np.errstate(divide="ignore"):  # a point mass's 0: set below
-            shapes = 1.0 / np.asarray(to_numpy(dispersions), dtype=np.float64)
+            np.divide(1.0, shapes, out=shapes)
         # (those of positive weight are finite: they overflow in _map_rows)
-        means = np.clip(means, np.finfo(np.float64).smallest_normal, None)
+        np.clip(means, np.finfo(np.float64).smallest_normal, None, out=means)
         if self._zero_fitted():  # the point mass at zero: a component of mean 0
             zero = np.isneginf(self._host_attribute("expert_intercept_"))
             means[:, zero] = 0.0
