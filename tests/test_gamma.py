@@ -1513,3 +1513,33 @@ def test_distribution_moments_of_a_light_component_below_the_mean_warn_nothing()
         np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
         np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
         np.testing.assert_allclose(dist.var(), std**2, rtol=1e-12)
+
+
+def test_zero_inflated_predict_std_where_a_subnormal_weight_holds_a_large_mean():
+    # a zero-inflated model whose point mass has half the gate's weight,
+    # beside a weight of e^-740 (subnormal) holding a mean of e^(370 + x):
+    # predict's std from the logs (_far_std) left the point mass out (its
+    # dispersion, 0, taken for one that is not finite): 0.857 for 0.937 at
+    # x = 0. Expected: mpmath, from the parameters (the point mass: mean 0,
+    # variance 0)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    y = rng.gamma(5.0, np.exp(X[:, 0]) / 5.0)
+    y[rng.uniform(size=300) < 0.3] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=3, zero_inflated=True, random_state=0)
+        model.fit(X, y)
+    mass = np.isneginf(model.expert_intercept_)
+    assert mass.tolist() == [True, False, False]
+    assert model.expert_dispersion_[0] == 0
+    model.gate_intercept_ = np.array([0.0, 0.0, -740.0])
+    model.gate_coef_ = np.zeros((3, 1))
+    model.expert_intercept_ = np.array([-np.inf, 0.0, 370.0])
+    model.expert_coef_ = np.array([[0.0], [0.0], [1.0]])
+    rows = np.array([[-2.0], [0.0], [2.0]])
+    mean, std = _exact_moments(model, rows)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
+    np.testing.assert_allclose(model.predict_distribution(rows).std(), std, rtol=1e-10)
