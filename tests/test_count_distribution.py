@@ -1299,3 +1299,56 @@ def test_moments_of_a_light_component_below_the_mean_warn_nothing(negative_binom
         dist = model.predict_distribution(np.array([[-40.0], [-36.0]]))
         np.testing.assert_allclose(dist.var(), variances, rtol=1e-12)
         np.testing.assert_allclose(dist.std(), np.sqrt(variances), rtol=1e-12)
+
+
+@pytest.mark.parametrize("weight", [1e-11, 1e-9, 1e-6])
+def test_distribution_where_a_heavier_weight_holds_a_rate_beyond_the_floats(weight):
+    # a rate of e^20 at an exposure of 1e300 (4.9e308, beyond the floats)
+    # beside a gate weight above 1e-12: the largest float stands for it only
+    # where its weight is too small for the others' (not rescaled) to show
+    # it; here the distribution refuses the row, or gives mpmath's moments
+    # (a bound of 1e-3 in place of 1e-12 gave means 1e-11 to 2e-9 off, std
+    # 5e-12 to 5e-7). predict serves the row. Expected: mpmath
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, np.log(weight)])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([0.0, 20.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    rows = np.array([[0.0], [0.0]])
+    exposure = np.array([1e300, 1.0])
+    assert 20.0 + np.log(1e300) > np.log(np.finfo(float).max)
+    mean = _exact_means(model, rows, exposure)
+    _, std, _ = _exact_variances(model, rows, exposure)
+    np.testing.assert_allclose(
+        model.predict(rows, return_std=True, exposure=exposure),
+        (mean, std),
+        rtol=1e-12,
+    )
+    try:
+        dist = model.predict_distribution(rows, exposure=exposure)
+    except ValueError as error:
+        assert "counts at these exposures overflow" in str(error)
+    else:
+        np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+        np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+
+
+def test_distribution_where_a_held_rate_beyond_the_floats_overflows_the_mean():
+    # a gate weight of 1e-13 beside a rate of e^60 at an exposure of 1e300:
+    # the weight is below HELD_WEIGHT, but the row's mean (e^720) overflows
+    # too; predict raises, and so does predict_distribution (without the
+    # check of the mean: a distribution whose rate stood at the largest float)
+    X, y = _far_rows_data()
+    model = MoEPoissonRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, np.log(1e-13)])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([0.0, 60.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    rows = np.array([[0.0]])
+    log_mean = np.log(1e-13) + 60.0 + np.log(1e300)
+    assert log_mean > np.log(np.finfo(float).max)  # (the case)
+    with pytest.raises(ValueError, match="counts at these exposures overflow"):
+        model.predict(rows, exposure=1e300)
+    with pytest.raises(ValueError, match="counts at these exposures overflow"):
+        model.predict_distribution(rows, exposure=1e300)

@@ -1827,3 +1827,27 @@ def test_the_far_out_check_finds_every_row_beyond_far_out(monkeypatch, case):
     assert list(brute) == [7]
     assert left_out is not None and list(left_out) == [7]
     assert np.all((labels >= 0) & (labels < 3))
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_mix_of_a_sample_of_density_zero_under_every_expert(namespace):
+    # a sample whose joint log-probability is -inf under every expert: its
+    # log-sum-exp is -inf (scipy's), not NaN (the max, -inf, is taken as 0
+    # before the shift: -inf - -inf is NaN); the other samples' as scipy's
+    from skmoe._groups import mix
+
+    xp = np if namespace == "numpy" else pytest.importorskip(namespace)
+    rng = np.random.RandomState(0)
+    log_mix = np.log(rng.dirichlet(np.ones(3), 5).T)
+    log_p = rng.normal(size=(3, 5))
+    log_p[:, 2] = -np.inf
+    log_norm, resp = mix(xp, xp.asarray(log_mix), xp.asarray(log_p), None)
+    log_norm, resp = np.asarray(log_norm), np.asarray(resp)
+    expected = logsumexp(log_mix + log_p, axis=0)
+    assert expected[2] == -np.inf and log_norm[2] == -np.inf
+    keep = [0, 1, 3, 4]
+    np.testing.assert_allclose(log_norm[keep], expected[keep], rtol=1e-14)
+    joint = (log_mix + log_p)[:, keep]
+    np.testing.assert_allclose(
+        resp[:, keep], np.exp(joint - expected[keep]), rtol=1e-13
+    )

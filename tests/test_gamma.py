@@ -1515,6 +1515,40 @@ def test_distribution_moments_of_a_light_component_below_the_mean_warn_nothing()
         np.testing.assert_allclose(dist.var(), std**2, rtol=1e-12)
 
 
+def test_predict_std_where_a_subnormal_weights_share_is_near_the_others(monkeypatch):
+    # a gate weight of e^-740 (subnormal) beside a mean of e^(370 + x): its
+    # share of the variance, about (1 + phi) e^(2x), is near the other
+    # expert's (phi) at x in [-3, 3], and predict's float sums lose it; at
+    # x = -300 (e^-600 of it) they lose nothing, and the rows keep the
+    # plain path (no _far_std). Expected: mpmath, from the parameters
+    import skmoe._gamma
+
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, -740.0])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([0.0, 370.0])
+    model.expert_coef_ = np.array([[0.0], [1.0]])
+    rows = np.array([[-3.0], [0.0], [3.0]])
+    mean, std = _exact_moments(model, rows)
+    assert np.all(std > 1.001 * np.sqrt(model.expert_dispersion_[0]))  # (the case)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
+    far = np.array([[-300.0]])
+    mean, std = _exact_moments(model, far)
+
+    def refuse(*args):
+        raise AssertionError("_far_std called")
+
+    monkeypatch.setattr(skmoe._gamma, "_far_std", refuse)
+    predicted, predicted_std = model.predict(far, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-12)
+
+
 def test_zero_inflated_predict_std_where_a_subnormal_weight_holds_a_large_mean():
     # a zero-inflated model whose point mass has half the gate's weight,
     # beside a weight of e^-740 (subnormal) holding a mean of e^(370 + x):

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor, bootstrap_lrt
 from skmoe._selection import _sample
+from skmoe.exceptions import DegenerateFitWarning
 
 
 def _regimes(n=300, seed=0, slopes=(-2.0, 2.0)):
@@ -583,3 +584,22 @@ def test_a_class_too_rare_to_draw_is_refused():
             random_state=0,
             sample_weight=weight,
         )
+
+
+def test_samples_need_no_class_that_only_rows_of_weight_zero_hold():
+    # class 2 only in rows of sample weight 0: the fits see none of it (its
+    # probability near 0), and a sample need not hold it in the rows they
+    # count; demanded there, each of the 100 draws missed it and _sample
+    # raised. The rows of weight 0 keep their labels
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 1))
+    y = np.repeat([0, 1, 2], 30)
+    weight = np.where(y == 2, 0.0, 1.0)
+    with pytest.warns(DegenerateFitWarning, match=r"classes \[2\] a weight of 0"):
+        null = MoEClassifier(n_experts=1, n_init=1, random_state=0)
+        null.fit(X, y, sample_weight=weight)
+    assert np.all(null.predict_proba(X)[:, 2] < 1e-6)
+    for seed in range(3):
+        drawn = _sample(null, X, {"sample_weight": weight}, seed, null.classes_, y)
+        np.testing.assert_array_equal(drawn[60:], y[60:])
+        assert set(drawn[:60]) == {0, 1}
