@@ -80,3 +80,13 @@ def assert_lone_expert_stream_judges_scales_as_fit(estimator, X, y, scale):
     stream = estimator(n_experts=1, solver="sgd", random_state=0)
     with pytest.warns(FeatureScaleWarning, match="StandardScaler"):
         stream.partial_fit(X[:100] * scale, y[:100])
+
+
+def fit_penalized(model, X, y, warm, **fit_params):
+    """Fit ``model`` at its ``alpha``: from scratch, or (``warm``) warm-started
+    from its fit at ``alpha=0``, as along a path of alphas. Returns ``model``."""
+    if warm:
+        alpha = model.alpha
+        model.set_params(alpha=0.0).fit(X, y, **fit_params)
+        model.set_params(alpha=alpha, warm_start=True)
+    return model.fit(X, y, **fit_params)

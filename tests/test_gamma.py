@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _references import assert_lone_expert_stream_judges_scales_as_fit
+from _references import assert_lone_expert_stream_judges_scales_as_fit, fit_penalized
 from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
 from sklearn.metrics import d2_tweedie_score
@@ -82,10 +82,7 @@ def test_penalized_fit_is_the_penalized_optimum(warm):
     y = rng.gamma(2.5, np.exp(0.7 + X @ [0.5, -0.4]) / 2.5)
     alpha = 0.3
     model = MoEGammaRegressor(n_experts=1, alpha=alpha, tol=1e-12)
-    if warm:
-        model.set_params(alpha=0.0).fit(X, y, sample_weight=weight)
-        model.set_params(alpha=alpha, warm_start=True)
-    model.fit(X, y, sample_weight=weight)
+    fit_penalized(model, X, y, warm, sample_weight=weight)
 
     def objective(t):  # (intercept, slopes, log phi)
         phi = np.exp(t[3])

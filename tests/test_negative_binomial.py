@@ -9,7 +9,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 from _exact import nb_logpmf
-from _references import central_differences
+from _references import central_differences, fit_penalized
 from scipy import optimize, special, stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
@@ -77,10 +77,7 @@ def test_penalized_fit_is_the_penalized_optimum(warm):
     alpha = 1.0
     kw = {"sample_weight": weight, "exposure": exposure}
     model = MoENegativeBinomialRegressor(n_experts=1, alpha=alpha, tol=1e-12)
-    if warm:
-        model.set_params(alpha=0.0).fit(X, y, **kw)
-        model.set_params(alpha=alpha, warm_start=True)
-    model.fit(X, y, **kw)
+    fit_penalized(model, X, y, warm, **kw)
 
     def objective(t):  # (intercept, slopes, log theta)
         mu = exposure * np.exp(t[0] + X @ t[1:3])

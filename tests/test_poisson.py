@@ -6,7 +6,7 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
-from _references import assert_lone_expert_stream_judges_scales_as_fit
+from _references import assert_lone_expert_stream_judges_scales_as_fit, fit_penalized
 from scipy.optimize import approx_fprime, minimize
 from scipy.special import gammaln, log_softmax, logsumexp, xlogy
 from scipy.stats import kurtosis, poisson
@@ -80,10 +80,7 @@ def test_penalized_fit_is_the_penalized_optimum(warm):
     y = rng.poisson(np.exp(0.3 + X @ [0.4, -0.2])).astype(float)
     alpha = 1.0
     model = MoEPoissonRegressor(n_experts=1, alpha=alpha, tol=1e-12)
-    if warm:
-        model.set_params(alpha=0.0).fit(X, y, sample_weight=weight)
-        model.set_params(alpha=alpha, warm_start=True)
-    model.fit(X, y, sample_weight=weight)
+    fit_penalized(model, X, y, warm, sample_weight=weight)
 
     def objective(t):  # (intercept, slopes)
         fit = weight @ poisson.logpmf(y, np.exp(t[0] + X @ t[1:3]))
