@@ -1,6 +1,7 @@
 """Log-gammas in decimal arithmetic of any precision: references for the
 count families' log-probabilities, whose float64 terms cancel (terms of 7e302
-at counts of 1e300)."""
+at counts of 1e300); and a fitted mixture's log gate weights and log means in
+mpmath, for its moments at rows where the floats underflow or overflow."""
 
 import functools
 from decimal import Decimal, localcontext
@@ -83,3 +84,29 @@ def poisson_logpmf(y, mean, digits=400):
         y, mean = Decimal(y), Decimal(mean)
         out = -mean - log_gamma(y + 1, digits)
         return out + (y * mean.ln() if y > 0 else 0)
+
+
+def mixture_logs(model, row):
+    """One row's log gate weights and experts' log means in mpmath, at its
+    current precision, from ``model``'s fitted parameters taken exactly.
+
+    The log weights are the softmax gate's ``gate_intercept_ + gate_coef_ x``
+    less their log-sum-exp; the log means ``expert_intercept_ + expert_coef_
+    x`` (log link, no exposure). Returns two lists of ``mpf``, one entry an
+    expert.
+    """
+    import mpmath
+
+    x = [mpmath.mpf(float(v)) for v in row]
+
+    def linear(intercepts, coefs):
+        return [
+            mpmath.mpf(float(b))
+            + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
+            for b, a in zip(intercepts, coefs, strict=True)
+        ]
+
+    logits = linear(model.gate_intercept_, model.gate_coef_)
+    total = mpmath.log(sum(mpmath.exp(g) for g in logits))
+    log_weights = [g - total for g in logits]
+    return log_weights, linear(model.expert_intercept_, model.expert_coef_)

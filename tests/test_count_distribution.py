@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _exact import mixture_logs
 from scipy.stats import poisson
 
 from skmoe import (
@@ -849,22 +850,9 @@ def _exact_variances(model, rows, exposure=None):
     exposure = np.broadcast_to(1.0 if exposure is None else exposure, len(rows))
     variances, lightest = [], []
     for x, e in zip(rows, exposure, strict=True):
-        x = [mpmath.mpf(float(v)) for v in x]
-
-        def linear(intercepts, coefs, x=x):
-            return [
-                mpmath.mpf(float(b))
-                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
-                for b, a in zip(intercepts, coefs, strict=True)
-            ]
-
-        logits = linear(model.gate_intercept_, model.gate_coef_)
-        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
-        weights = [mpmath.exp(g - total) for g in logits]
-        means = [
-            mpmath.exp(v) * mpmath.mpf(float(e))
-            for v in linear(model.expert_intercept_, model.expert_coef_)
-        ]
+        log_weights, log_means = mixture_logs(model, x)
+        weights = [mpmath.exp(g) for g in log_weights]
+        means = [mpmath.exp(v) * mpmath.mpf(float(e)) for v in log_means]
         mean = sum(w * mu for w, mu in zip(weights, means, strict=True))
         variances.append(
             sum(
@@ -963,22 +951,11 @@ def _exact_means(model, rows, exposure=None):
     exposure = np.broadcast_to(1.0 if exposure is None else exposure, len(rows))
     means = []
     for x, e in zip(rows, exposure, strict=True):
-        x = [mpmath.mpf(float(v)) for v in x]
-
-        def linear(intercepts, coefs, x=x):
-            return [
-                mpmath.mpf(float(b))
-                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
-                for b, a in zip(intercepts, coefs, strict=True)
-            ]
-
-        logits = linear(model.gate_intercept_, model.gate_coef_)
-        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
-        log_means = linear(model.expert_intercept_, model.expert_coef_)
+        log_weights, log_means = mixture_logs(model, x)
         means.append(
             sum(
-                mpmath.exp(g - total + v) * mpmath.mpf(float(e))
-                for g, v in zip(logits, log_means, strict=True)
+                mpmath.exp(g + v) * mpmath.mpf(float(e))
+                for g, v in zip(log_weights, log_means, strict=True)
             )
         )
     return np.array([float(m) for m in means])

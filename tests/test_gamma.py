@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _exact import mixture_logs
 from _references import assert_lone_expert_stream_judges_scales_as_fit, fit_penalized
 from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
@@ -1349,21 +1350,9 @@ def _exact_moments(model, rows):
     phis = np.broadcast_to(model.expert_dispersion_, (n_experts,))
     means, stds = [], []
     for x in rows:
-        x = [mpmath.mpf(float(v)) for v in x]
-
-        def linear(intercepts, coefs, x=x):
-            return [
-                mpmath.mpf(float(b))
-                + sum(mpmath.mpf(float(c)) * v for c, v in zip(a, x, strict=True))
-                for b, a in zip(intercepts, coefs, strict=True)
-            ]
-
-        logits = linear(model.gate_intercept_, model.gate_coef_)
-        total = mpmath.log(sum(mpmath.exp(g) for g in logits))
-        weights = [mpmath.exp(g - total) for g in logits]
-        mus = [
-            mpmath.exp(v) for v in linear(model.expert_intercept_, model.expert_coef_)
-        ]
+        log_weights, log_means = mixture_logs(model, x)
+        weights = [mpmath.exp(g) for g in log_weights]
+        mus = [mpmath.exp(v) for v in log_means]
         mean = sum(w * mu for w, mu in zip(weights, mus, strict=True))
         variance = sum(
             w * (mpmath.mpf(float(phi)) * mu**2 + (mu - mean) ** 2)
