@@ -1371,6 +1371,37 @@ def _two_regime_amounts(seed):
     return X, rng.gamma(5.0, mu / 5.0)
 
 
+def _two_experts_of(gate_coef, expert_intercept, expert_coef, dtype=np.float64):
+    """A 2-expert model fitted (in ``dtype``) to the first feature of
+    :func:`_two_regime_amounts`, then given the gate slopes ``gate_coef``
+    (intercepts 0) and the experts' ``expert_intercept`` and ``expert_coef``."""
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0)
+        model.fit(X[:, :1].astype(dtype, copy=False), y)
+    model.gate_intercept_ = np.zeros(2, dtype=dtype)
+    model.gate_coef_ = np.array(gate_coef, dtype=dtype)
+    model.expert_intercept_ = np.array(expert_intercept, dtype=dtype)
+    model.expert_coef_ = np.array(expert_coef, dtype=dtype)
+    return model
+
+
+def _assert_moments(model, rows, mean, std, rtol=(1e-12, 1e-10), var=True):
+    """``predict(rows, return_std=True)`` and ``predict_distribution(rows)``'s
+    ``mean()`` and ``std()`` (and ``var()``: ``std**2``) are ``mean`` and
+    ``std`` to ``rtol`` (the mean's, the std's and var's)."""
+    rtol_mean, rtol_std = rtol
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=rtol_mean)
+    np.testing.assert_allclose(predicted_std, std, rtol=rtol_std)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=rtol_mean)
+    np.testing.assert_allclose(dist.std(), std, rtol=rtol_std)
+    if var:
+        np.testing.assert_allclose(dist.var(), std**2, rtol=rtol_std)
+
+
 @pytest.mark.parametrize(
     "seed, row",
     [(5, [676.8, 5.9]), (0, [-1423.6, 394.8]), (1, [-764.5, 764.5])],
@@ -1390,13 +1421,7 @@ def test_std_where_an_underflowed_gate_weight_holds_a_large_mean(seed, row):
     logits = model.gate_intercept_ + rows @ model.gate_coef_.T
     log_weights = logits - special.logsumexp(logits, axis=1, keepdims=True)
     assert np.min(log_weights) < -745  # (the case: a weight of 0 as a float)
-    predicted, predicted_std = model.predict(rows, return_std=True)
-    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
-    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
-    dist = model.predict_distribution(rows)
-    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
-    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
-    np.testing.assert_allclose(dist.var(), std**2, rtol=1e-10)
+    _assert_moments(model, rows, mean, std)
 
 
 def test_mean_where_an_underflowed_gate_weight_holds_a_large_mean():
@@ -1406,26 +1431,13 @@ def test_mean_where_an_underflowed_gate_weight_holds_a_large_mean():
     # the mean (as in the count models, score and fit's warnings): the
     # other's e^-800, 0. At x = -36 a subnormal weight e^-720 beside e^576
     # gives a mean of 2.9e-63. Expected: mpmath, from the parameters
-    X, y = _two_regime_amounts(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
-    model.gate_intercept_ = np.array([0.0, 0.0])
-    model.gate_coef_ = np.array([[10.0], [-10.0]])
-    model.expert_intercept_ = np.array([0.0, -800.0])
-    model.expert_coef_ = np.array([[-16.0], [0.0]])
+    model = _two_experts_of([[10.0], [-10.0]], [0.0, -800.0], [[-16.0], [0.0]])
     rows = np.array([[-37.5], [-36.0], [-30.0], [0.3]])
     mean, std = _exact_moments(model, rows)
     assert mean[1] > 1e-64  # (the case: a mean of its own, not 0)
     mean[0] = np.exp(-800.0)  # (0.0: the expert of weight 0 takes no part)
-    predicted, predicted_std = model.predict(rows, return_std=True)
     np.testing.assert_allclose(model.predict(rows), mean, rtol=1e-12)
-    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
-    np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
-    dist = model.predict_distribution(rows)
-    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
-    np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
-    np.testing.assert_allclose(dist.var(), std**2, rtol=1e-10)
+    _assert_moments(model, rows, mean, std)
 
 
 def test_distribution_moments_where_every_mean_underflows():
@@ -1433,22 +1445,10 @@ def test_distribution_moments_where_every_mean_underflows():
     # the smallest normal float, 2.2e-308, and gave a mean of 2.2e-308 for
     # 2.0e-313 (and a std of 1.2e-308 for 2.4e-313); predict's were right.
     # Expected: mpmath, from the parameters (subnormal floats keep ~11 digits)
-    X, y = _two_regime_amounts(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
-    model.gate_intercept_ = np.array([0.0, 0.0])
-    model.gate_coef_ = np.array([[1.0], [-1.0]])
-    model.expert_intercept_ = np.array([-720.0, -700.0])
-    model.expert_coef_ = np.array([[0.0], [-1.0]])
+    model = _two_experts_of([[1.0], [-1.0]], [-720.0, -700.0], [[0.0], [-1.0]])
     rows = np.array([[0.0], [10.0], [2.0], [30.0]])
     mean, std = _exact_moments(model, rows)
-    dist = model.predict_distribution(rows)
-    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-9)
-    np.testing.assert_allclose(dist.std(), std, rtol=1e-9)
-    predicted, predicted_std = model.predict(rows, return_std=True)
-    np.testing.assert_allclose(predicted, mean, rtol=1e-9)
-    np.testing.assert_allclose(predicted_std, std, rtol=1e-9)
+    _assert_moments(model, rows, mean, std, rtol=(1e-9, 1e-9), var=False)
 
 
 def test_float32_distribution_moments_where_means_underflow_float32():
@@ -1459,15 +1459,9 @@ def test_float32_distribution_moments_where_means_underflow_float32():
     # a mean of 2.7e-109 for 1.4e-87 (x = 50), and 1.89e-44 for 1.86e-44
     # from float32's subnormal mean (x = 0). Expected: mpmath, from the float32
     # parameters (their logs are float32's: 1e-4)
-    X, y = _two_regime_amounts(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MoEGammaRegressor(n_experts=2, random_state=0)
-        model.fit(X[:, :1].astype(np.float32), y)
-    model.gate_intercept_ = np.array([0.0, 0.0], dtype=np.float32)
-    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=np.float32)
-    model.expert_intercept_ = np.array([-200.0, -100.0], dtype=np.float32)
-    model.expert_coef_ = np.array([[0.0], [-1.0]], dtype=np.float32)
+    model = _two_experts_of(
+        [[1.0], [-1.0]], [-200.0, -100.0], [[0.0], [-1.0]], dtype=np.float32
+    )
     rows = np.array([[0.0], [10.0], [30.0], [50.0], [-5.0]], dtype=np.float32)
     mean, std = _exact_moments(model, rows)
     assert np.all(mean < 1e-40) and np.all(mean > 1e-300)  # (the case)
@@ -1483,14 +1477,7 @@ def test_distribution_moments_of_a_light_component_below_the_mean_warn_nothing()
     # NumPy's "invalid value encountered in log1p" (the log of its
     # deviation taken for a mean beyond the floats, unused there).
     # Expected: mpmath, from the parameters
-    X, y = _two_regime_amounts(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
-    model.gate_intercept_ = np.array([0.0, 0.0])
-    model.gate_coef_ = np.array([[10.0], [-10.0]])
-    model.expert_intercept_ = np.array([-5.0, 0.0])
-    model.expert_coef_ = np.array([[0.0], [0.0]])
+    model = _two_experts_of([[10.0], [-10.0]], [-5.0, 0.0], [[0.0], [0.0]])
     rows = np.array([[-40.0], [-36.0]])
     mean, std = _exact_moments(model, rows)
     with warnings.catch_warnings():
