@@ -9,6 +9,7 @@ from _exact import mixture_logs
 from scipy.stats import poisson
 
 from skmoe import (
+    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     PredictiveNegativeBinomialMixture,
     PredictivePoissonMixture,
@@ -800,16 +801,8 @@ def test_std_and_var_where_the_mean_counts_underflow(negative_binomial):
     # or one from the subnormal rate's few digits. Expected: mpmath at 50
     # digits of sum_k w_k (mu_k (1 + phi_k mu_k) + (mu_k - mean)^2), from
     # the fitted parameters (:func:`_exact_variances`)
-    from skmoe import MoENegativeBinomialRegressor
-
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, size=(400, 1))
-    low = rng.uniform(size=400) < 0.5
-    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 0])))
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else (MoEPoissonRegressor)
-    )
-    model = Estimator(n_experts=2, gate="constant", random_state=0).fit(X, y)
+    X, y = _far_rows_data(n_features=1)
+    model = _count_model(negative_binomial, X, y, n_experts=2, gate="constant")
     # (log rates near -870 and -2300; -1120 and -1840; near -735 twice)
     rows = np.array([[-2400.0], [-1200.0], [0.0], [1.0], [-700.0]])
     exposure = np.array([1.0, 1e-300, 1e-320, 1e-320, 1.0])
@@ -865,12 +858,23 @@ def _exact_variances(model, rows, exposure=None):
     return np.array([float(v) for v in variances]), std, np.array(lightest)
 
 
-def _far_rows_data():
-    """Counts of two regimes in two features (400 rows)."""
+def _count_model(negative_binomial, X, y, **params):
+    """A MoENegativeBinomialRegressor (``negative_binomial``) or a
+    MoEPoissonRegressor of ``params`` and ``random_state=0``, fitted to
+    ``X, y``."""
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    return Estimator(random_state=0, **params).fit(X, y)
+
+
+def _far_rows_data(n_features=2):
+    """Counts of two regimes in ``n_features`` features (400 rows), of log
+    rates ``0.5 + 0.8 x_0`` and ``1.5 + 0.3 x_last``."""
     rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, size=(400, 2))
+    X = rng.uniform(-2, 2, size=(400, n_features))
     low = rng.uniform(size=400) < 0.5
-    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 1])))
+    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, -1])))
     return X, y
 
 
@@ -880,13 +884,8 @@ def test_std_and_var_where_a_gate_weight_underflows(negative_binomial):
     # floats (log weight -942 beside log rate 192, a share w mu^2 of 4.4e-243)
     # took no part, for a variance of 3.3e-293 from the others; a weight of
     # e^-726 kept few digits. Expected: mpmath, from the fitted parameters
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=3, random_state=0).fit(X, y)
+    model = _count_model(negative_binomial, X, y, n_experts=3)
     rows = np.array([[-2000.0, 5.0], [-1500.0, 0.0], [-1000.0, 0.0], [0.5, 0.5]])
     dist = model.predict_distribution(rows)
     var, std, lightest = _exact_variances(model, rows)
@@ -924,13 +923,8 @@ def test_predict_std_where_a_gate_weight_or_rate_underflows(
     # 5.7e-147 for 6.6e-122 at X = (-2000, 5) (log weight -942 beside log
     # rate 192), and 0 for 5.7e-297 there at an exposure of 1e-300. Expected:
     # mpmath, from the fitted parameters; the same as the distribution's std
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=3, random_state=0).fit(X, y)
+    model = _count_model(negative_binomial, X, y, n_experts=3)
     rows = np.array(
         [[-2000.0, 5.0], [-1500.0, 0.0], [-1000.0, 0.0], [0.5, 0.5], [-300.0, 0.0]]
     )
@@ -969,13 +963,8 @@ def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binom
     # expected: mpmath, from the parameters. At x = -37.5 the weight, e^-750,
     # is 0 as a float, and that expert takes no part in the mean, as in
     # predict, score and fit's overflow warning: the other's e^-800, 0
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
     model.gate_intercept_ = np.array([0.0, 0.0])
     model.gate_coef_ = np.array([[10.0], [-10.0]])
     model.expert_intercept_ = np.array([0.0, -800.0])
@@ -1026,8 +1015,6 @@ def test_negative_binomial_std_where_phi_mu_overflows_but_the_std_does_not():
     # an exposure of 1e300): phi mu overflows, and the component's scale
     # sqrt(mu) sqrt(1 + phi mu) was inf, so that the distribution's std was
     # inf where predict served 2.2e304. Expected: mpmath, from the parameters
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
     model = MoENegativeBinomialRegressor(n_experts=2, random_state=0)
     model.fit(X[:, :1], y)
@@ -1052,13 +1039,8 @@ def test_std_where_a_rate_beyond_the_floats_is_near_the_mean(negative_binomial):
     # deviation from the mean, 4.9e308 - 1e300, was taken as its rate, and
     # the distribution's std was 2.1e-9 (1e300 / 4.9e308) off mpmath's,
     # where predict's was within 3e-16. Expected: mpmath, from the parameters
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
     model.gate_intercept_ = np.array([0.0, np.log(1e-13)])
     model.gate_coef_ = np.zeros((2, 1))
     model.expert_intercept_ = np.array([0.0, 20.0])
@@ -1085,15 +1067,10 @@ def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     # yet sent every row with one through the host's _far_std (at 1e5 rows,
     # predict(return_std=True) took 0.082 s for 0.015 s). Expected: mpmath,
     # from the fitted parameters, without _far_std
-    from skmoe import MoENegativeBinomialRegressor
-
     rng = np.random.RandomState(0)
     X = rng.uniform(-3, 3, size=(2000, 2))
     y = rng.poisson(np.where(X[:, 0] > 0, 20.0, 0.5))
-    estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = estimator(n_experts=2, random_state=0).fit(X.astype(np.float32), y)
+    model = _count_model(negative_binomial, X.astype(np.float32), y, n_experts=2)
     rows = np.array([[-2.5, 0.0], [-2.2, 1.0], [2.2, -1.0], [2.5, 0.0]], np.float32)
     _, std, lightest = _exact_variances(model, rows)
     assert np.all(lightest < np.log(np.finfo(np.float32).smallest_normal))
@@ -1101,7 +1078,7 @@ def test_predict_std_of_a_sharp_float32_gate_keeps_the_plain_path(
     def refuse(*args):
         raise AssertionError("_far_std called")
 
-    monkeypatch.setattr(estimator, "_far_std", refuse)
+    monkeypatch.setattr(type(model), "_far_std", refuse)
     _, predicted = model.predict(rows, return_std=True)
     np.testing.assert_allclose(predicted, std, rtol=2e-6)
 
@@ -1153,16 +1130,8 @@ def test_std_where_one_of_two_small_rates_underflows(negative_binomial):
     # Expected: mpmath, from the fitted parameters
     import mpmath
 
-    from skmoe import MoENegativeBinomialRegressor
-
-    rng = np.random.RandomState(0)
-    X = rng.uniform(-2, 2, size=(400, 1))
-    low = rng.uniform(size=400) < 0.5
-    y = rng.poisson(np.exp(np.where(low, 0.5 + 0.8 * X[:, 0], 1.5 + 0.3 * X[:, 0])))
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=2, gate="constant", random_state=0).fit(X, y)
+    X, y = _far_rows_data(n_features=1)
+    model = _count_model(negative_binomial, X, y, n_experts=2, gate="constant")
     slope = model.expert_coef_[:, 0]
     intercept = model.expert_intercept_
     # the rows where the log rates are 15 apart, either way
@@ -1209,13 +1178,8 @@ def test_std_where_a_light_components_rate_overflows(negative_binomial):
     # |mu - mean| are inf in floats. Its weight is 0 in the float weights (a
     # log weight of -1005 or -895), or a subnormal float (one of -738: in
     # predict's std). Expected: mpmath, from the fitted parameters
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    Estimator = (
-        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
-    )
-    model = Estimator(n_experts=2, random_state=0).fit(X, y)
+    model = _count_model(negative_binomial, X, y, n_experts=2)
     subnormal = [-2500.0, 2580.0] if negative_binomial else [-2210.0, 2570.0]
     rows = np.array([[-3000.0, 2580.0], [0.5, 0.5], subnormal])
     var, std, lightest = _exact_variances(model, rows)
@@ -1242,13 +1206,10 @@ def test_moments_of_a_light_component_below_the_mean_warn_nothing(negative_binom
     # the parameters: sum_k w_k (mu_k + phi_k mu_k^2 + (mu_k - mean)^2)
     import mpmath
 
-    from skmoe import MoENegativeBinomialRegressor
-
     X, y = _far_rows_data()
-    cls = MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = cls(n_experts=2, random_state=0).fit(X[:, :1], y)
+        model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
     model.gate_intercept_ = np.array([0.0, 0.0])
     model.gate_coef_ = np.array([[10.0], [-10.0]])
     model.expert_intercept_ = np.array([-5.0, 0.0])
