@@ -60,8 +60,10 @@ ONE_ROW_SPAN = 1.5
 OVERSHOOT_NATS = 2.0
 #: Ratio of the noise a ``partial_fit`` batch shows (its residuals' at the
 #: model's means) to the experts' fixed target unit above which the unit is
-#: taken again (see :func:`follow_noise`). A batch of ``UNIT_ROWS`` rows whose
-#: mean squared residual is 16 times the noise is no chance of the model's.
+#: taken again (see :func:`follow_noise`; its rows' median squared residual
+#: must also exceed a Gaussian's at this many units). A batch of ``UNIT_ROWS``
+#: rows whose mean squared residual is 16 times the noise is no chance of the
+#: model's.
 NOISE_GROWTH = 4.0
 #: The smallest factor :func:`batch_weight_scales` gives a batch with a row of
 #: positive weight: float64's machine epsilon, so that ``alpha / scale`` and
@@ -503,7 +505,9 @@ def follow_noise(
     parameters, its responsibilities ``resp`` and its log-likelihood
     ``log_likelihood`` there (for Gaussian experts, their weighted mean
     squared residuals at the current means, the M-step's variances without
-    the penalty's term, judged by their pooled one),
+    the penalty's term, judged by their pooled one and by the rows' weighted
+    median square, which must exceed a Gaussian's at ``NOISE_GROWTH`` times
+    the unit),
     on a batch of ``UNIT_ROWS`` rows or more (by :func:`effective_rows`). The
     experts' Adam moments start again (0): their gradients' scale changed
     with the unit and the noise. Adam alone does not follow a noise that

@@ -10,6 +10,7 @@ import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from scipy.stats import chi2
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LinearRegression
@@ -1444,6 +1445,40 @@ def test_partial_fit_follows_a_noise_that_grows(first_noise):
     noise = np.sqrt(np.mean((y - ols.predict(X)) ** 2))
     assert abs(model.expert_coef_[0, 0] - ols.coef_[0]) < 0.15
     assert abs(np.sqrt(model.expert_variance_[0]) / noise - 1) < 0.1
+
+
+@pytest.mark.parametrize("noise", [0.1, 1.0])
+def test_partial_fit_follows_a_noise_by_its_mean_and_median_square(noise):
+    # the docs (recipes): a batch sets the noise where its residuals at the
+    # means (those of the epoch's end, which the model keeps) have a mean
+    # square above (4 units)^2 and a median square above a Gaussian's at 4
+    # units, 0.455 (4 units)^2. Three far rows (+10) among 100 of the first
+    # noise (0.1) put the mean square 21 times past the first and the median
+    # at 0.06 of the second: the unit stays. Among rows of noise 1 both pass:
+    # the unit is taken again, the rms of the residuals (one expert)
+    rng = np.random.default_rng(0)
+
+    def batch(noise):
+        X = rng.normal(size=(100, 1))
+        return X, 2.0 * X[:, 0] + noise * rng.normal(size=100)
+
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    model.partial_fit(*batch(0.1))
+    unit = model._solver_state.units[2]
+    X, y = batch(noise)
+    y[:3] += 10.0
+    model.partial_fit(X, y)
+    squares = (y - X @ model.expert_coef_[0] - model.expert_intercept_[0]) ** 2
+    growth = 4.0
+    assert np.mean(squares) > growth**2 * unit**2
+    followed = np.median(squares) > chi2(1).median() * growth**2 * unit**2
+    assert followed == (noise == 1.0)  # (the case)
+    if followed:
+        rms = np.sqrt(np.mean(squares))
+        np.testing.assert_allclose(model._solver_state.units[2], rms, rtol=1e-12)
+        np.testing.assert_allclose(model.expert_variance_, rms**2, rtol=1e-12)
+    else:
+        assert model._solver_state.units[2] == unit
 
 
 def test_partial_fit_noise_followed_keeps_an_idle_expert_near_the_residuals():
