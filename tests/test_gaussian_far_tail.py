@@ -61,8 +61,11 @@ def test_cdf_and_sf_where_the_tail_is_subnormal(y):
     assert gaussian_t.cdf(y)[0] == pytest.approx(expected, rel=0, abs=tolerance)
 
 
-def test_gaussian_components_of_student_t_mixture_far_out():
-    # infinite df: the Gaussian cdf, ndtr's 0 there as well (-32.68 for 1e-315)
+@pytest.mark.parametrize("q", [1e-315, 1e-320, 1e-323, 5e-324])
+def test_gaussian_components_of_student_t_mixture_far_out(q):
+    # infinite df: the Gaussian cdf, ndtr's 0 there as well (-32.68 for 1e-315),
+    # and its mass summed in subnormal floats (-33.2598044 for -33.2598104 at
+    # q = 1e-320), where the Gaussian mixture's is taken from logarithms
     dist = PredictiveStudentTMixture(WEIGHTS, MEANS, SCALES, df=np.inf)
-    expected = float(_mixture_ppf(1e-315, -33.0))
-    assert dist.ppf(1e-315)[0] == pytest.approx(expected, rel=1e-9)
+    expected = float(_mixture_ppf(q, -33.0))
+    assert dist.ppf(q)[0] == pytest.approx(expected, rel=1e-12)
