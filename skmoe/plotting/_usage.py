@@ -228,5 +228,5 @@ def _check_one_per_expert(measures):
         if shape != np.shape(measures["mean gate"]):
             raise ValueError(
                 f"{names[label]} should hold one value per expert, as mean_gate "
-                f"does ({len(measures['mean gate'])} experts); got {shape[0]} values."
+                f"does ({len(measures['mean gate'])} experts); got length {shape[0]}."
             )
