@@ -31,7 +31,7 @@ from ._fitting import (
     _check_missing,
     _target_column,
 )
-from ._gamma_distribution import PredictiveGammaMixture
+from ._gamma_distribution import HELD_WEIGHT, PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _unweighted_zero
 from ._math import constant_tolerance, device, mixture_std
@@ -687,7 +687,12 @@ class MoEGammaRegressor(
             e^507.8 gave 3.0e-64 for 2.456e14), and may matter. Two
             reductions where no weight is that small."""
             low = math.log(float(xp.finfo(log_mean.dtype).smallest_normal))
-            if not float(xp.min(log_weight)) < low:
+            # (and rows whose std is not finite beside a finite mean: an
+            # expert's mean beyond the floats, held by a small weight, made
+            # the units inf; a weight of e^-609.7 beside a mean of e^718.9
+            # raised for a std of 6.93e179)
+            lost = xp.isfinite(y_mean) & ~xp.isfinite(std)
+            if not (float(xp.min(log_weight)) < low or bool(xp.any(lost))):
                 return y_mean, std
             held = (log_weight > -xp.inf) & (log_weight < low)
             # (only where the share lost can tell: it is at most w ((1 + phi)
@@ -701,6 +706,7 @@ class MoEGammaRegressor(
             eps = float(xp.finfo(log_mean.dtype).eps)
             held = held & ~(bound < math.log(eps) - 40.0)
             held = xp.any(held, axis=0) & xp.isfinite(y_mean) & xp.isfinite(std)
+            held = held | lost
             rows = to_numpy(xp.nonzero(held)[0])
             if rows.shape[0] == 0:
                 return y_mean, std
@@ -768,15 +774,26 @@ class MoEGammaRegressor(
                 xp, design, zeroed=False
             )
             log_mean, low = underflow.far(xp, mean, log_mean)
+            # a mean beyond the floats that a weight below HELD_WEIGHT holds:
+            # its shares come from its logs, as the rows' of low (a weight of
+            # e^-609.7 beside a mean of e^718.9 was refused, as predict's std)
+            # (where the row's mean is finite, as predict gives it)
+            huge = (log_weight < math.log(HELD_WEIGHT)) & (mean == xp.inf)
+            if bool(xp.any(huge)):
+                terms = xp.exp(log_weight + log_mean)
+                terms = xp.where(weight == 0, xp.zeros_like(terms), terms)
+                huge = huge & xp.isfinite(xp.sum(terms, axis=0))[None, :]
+                del terms
+                low = huge if low is None else low | huge
             underflow.add(xp, weight, log_weight, mean, log_mean, dispersion, low=low)
             del log_weight, log_mean, low  # (freed, as before)
             # an expert of weight 0 takes no part: where its mean (or
             # dispersion) overflowed, 1 stands for it, before _map_rows's
             # overflow check refused rows that predict serves (0 would be
-            # the point mass's mean)
+            # the point mass's mean); so for a huge one
             unused = weight == 0
             one = xp.ones_like(mean)
-            mean = xp.where(unused & ~xp.isfinite(mean), one, mean)
+            mean = xp.where((unused & ~xp.isfinite(mean)) | huge, one, mean)
             dispersion = xp.where(unused & ~xp.isfinite(dispersion), one, dispersion)
             return _float64_rows(weight.T, mean.T, dispersion.T)
 

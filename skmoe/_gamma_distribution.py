@@ -53,6 +53,12 @@ LOG_LARGEST = float(np.log(np.finfo(float).max))
 #: (:meth:`PredictiveGammaMixture._with_log_shares`).
 LOG_SMALLEST_NORMAL = float(np.log(np.finfo(np.float64).smallest_normal))
 LOG_LIGHT_WEIGHT = float(np.log(np.finfo(np.float32).smallest_normal))
+#: The largest gate weight whose expert's mean beyond the floats (its log above
+#: ``LOG_LARGEST``) has its shares of the mean and variance from its logs, as
+#: the count distributions' (the others' weights, which then sum to one within
+#: 1e-12, are not rescaled); the moments of a row where a larger weight holds
+#: such a mean are inf.
+HELD_WEIGHT = 1e-12
 
 
 class PredictiveGammaMixture(_ContinuousMixture):
@@ -242,8 +248,12 @@ class PredictiveGammaMixture(_ContinuousMixture):
         given = parts["log_means"][slot[rows]]
         with np.errstate(divide="ignore"):  # (a point mass's mean 0: -inf)
             log_means = np.where(np.isnan(given), np.log(self.means[rows]), given)
-        # (a weight of 0 from a log of -inf takes no part, nor a point mass)
-        light = (log_weights < LOG_LIGHT_WEIGHT) & (log_weights > -np.inf)
+        # (a weight of 0 from a log of -inf takes no part, nor a point mass;
+        # a mean beyond the floats, whose weight holds it, is light: a weight
+        # of e^-609.7 beside a mean of e^718.9 has a std of 6.93e179)
+        with np.errstate(invalid="ignore"):  # (NaN: a mean of its own)
+            huge = (log_means > LOG_LARGEST) & (log_weights < np.log(HELD_WEIGHT))
+        light = ((log_weights < LOG_LIGHT_WEIGHT) | huge) & (log_weights > -np.inf)
         tiny = (log_means < LOG_SMALLEST_NORMAL) & (log_means > -np.inf)
         # a float32 model's means below float32's normal floats, whose logs
         # the float64 ones hold: ``means`` has the smallest normal float64 or
@@ -251,11 +261,16 @@ class PredictiveGammaMixture(_ContinuousMixture):
         # std of 9.2e-309 for 1.3e-66)
         exact = (log_means >= LOG_SMALLEST_NORMAL) & (log_means <= LOG_LARGEST)
         exact &= ~np.isnan(given)
-        held = np.any(tiny | light | exact, axis=1)
+        # (a mean beyond the floats beside a larger weight: the moments are
+        # inf there, as the floats give them)
+        with np.errstate(invalid="ignore"):
+            over = (log_means > LOG_LARGEST) & ~light & (log_weights > -np.inf)
+        held = np.any(tiny | light | exact | over, axis=1)
         if not np.any(held):
             return out
         rows, log_weights, log_means = rows[held], log_weights[held], log_means[held]
         tiny, light, exact = tiny[held], light[held], exact[held]
+        over = np.any(over[held], axis=1)
         weights, means, shapes = (array[rows] for array in self._arrays())
         means = np.where(exact, np.exp(np.where(exact, log_means, 0.0)), means)
         # a row of tiny means and no light weight, in units of e^shift, the
@@ -298,7 +313,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
             back = np.exp(np.log(moments) + power * shift)
         out = np.array(out, dtype=float)
-        out[rows] = np.where(scaled, back, moments)
+        out[rows] = np.where(over, np.inf, np.where(scaled, back, moments))
         return out
 
     @staticmethod

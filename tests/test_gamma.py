@@ -1550,3 +1550,40 @@ def test_zero_inflated_predict_std_where_a_subnormal_weight_holds_a_large_mean()
     np.testing.assert_allclose(predicted, mean, rtol=1e-12)
     np.testing.assert_allclose(predicted_std, std, rtol=1e-10)
     np.testing.assert_allclose(model.predict_distribution(rows).std(), std, rtol=1e-10)
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_std_where_a_light_weight_holds_a_mean_beyond_the_floats(float32):
+    # an expert's mean beyond the floats (e^720; a float32 model's e^92)
+    # beside a gate weight of e^-40 to e^-600 that holds it: the mixture's
+    # mean is finite and predict served it, but predict(return_std=True)
+    # raised that the outputs overflow (its units, the largest mean, were
+    # inf) and predict_distribution refused the row, for a std of e^700 or
+    # less (a fitted 3-expert model, seed 0: a weight of e^-609.7 beside a
+    # mean of e^718.9, a std of 6.93e179). Expected: mpmath, from the
+    # parameters (a float32 model's to float32's digits)
+    X, y = _two_regime_amounts(0)
+    dtype = np.float32 if float32 else np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0)
+        model.fit(X[:, :1].astype(dtype), y)
+    model.gate_intercept_ = np.array([0.0, 0.0], dtype=dtype)
+    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=dtype)
+    top = 92.0 if float32 else 720.0
+    model.expert_intercept_ = np.array([top, 0.0], dtype=dtype)
+    model.expert_coef_ = np.array([[0.0], [0.0]], dtype=dtype)
+    model.expert_dispersion_ = np.array([0.5, 0.2], dtype=dtype)
+    rows = np.array([[-20.0], [-100.0], [-300.0]], dtype=dtype)
+    if float32:
+        rows = np.array([[-20.0], [-30.0]], dtype=dtype)  # (std e^72, e^62)
+    mean, std = _exact_moments(model, rows)
+    # (the case: the mean and std finite, the expert's mean beyond the floats)
+    assert np.all(std < np.finfo(dtype).max) and top > np.log(np.finfo(dtype).max)
+    rtol = 1e-5 if float32 else 1e-12
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=rtol)
+    np.testing.assert_allclose(predicted_std, std, rtol=rtol)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=rtol)
+    np.testing.assert_allclose(dist.std(), std, rtol=rtol)
