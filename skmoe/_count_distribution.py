@@ -203,11 +203,16 @@ class PredictivePoissonMixture(_RowMixture):
             huge = (log_rates > LOG_LARGEST) & (log_weights < math.log(HELD_WEIGHT))
         # (a weight of 0 from a log of -inf takes no part)
         light = ((log_weights < LOG_LIGHT_WEIGHT) | huge) & (log_weights > -np.inf)
-        held = np.any(tiny | light, axis=1)
+        # (a rate beyond the floats beside a larger weight, for which 1 stood
+        # in: the moments are inf there, as the floats give them)
+        with np.errstate(invalid="ignore"):
+            over = (log_rates > LOG_LARGEST) & ~light & (log_weights > -np.inf)
+        held = np.any(tiny | light | over, axis=1)
         if not np.any(held):
             return out
         rows, log_rates, tiny = rows[held], log_rates[held], tiny[held]
         log_weights, light = log_weights[held], light[held]
+        over = np.any(over[held], axis=1)
         # the rates of their own (the distribution's are 0 at a weight of 0)
         rates = parts["rates"][slot[rows]]
         with np.errstate(divide="ignore"):  # (a rate of 0: -inf)
@@ -218,9 +223,11 @@ class PredictivePoissonMixture(_RowMixture):
             with np.errstate(divide="ignore"):  # (a dispersion of 0)
                 log_phi = np.log(dispersions[rows])
                 log_spread = log_spread + np.logaddexp(0.0, log_phi + log_rates)
-        return with_log_shares(
+        out = with_log_shares(
             self, out, method, rows, log_weights, log_rates, log_spread, tiny, light
         )
+        out[rows[over]] = np.inf
+        return out
 
     def logpmf(self, y):
         """Log probability of each row's mixture at the count ``y``.

@@ -1128,8 +1128,14 @@ class MoEPoissonRegressor(
             if start is not None:  # (a bound from the least exposure)
                 scale = exposure[start : start + log_rate.shape[1]]
                 lowest += math.log(float(np.min(scale)))
+            # (and rows whose std is not finite beside a finite mean: a rate
+            # beyond the floats, held by a small weight, overflowed the
+            # scaled sums; a weight of e^-86.7 beside a log rate of 712.2
+            # raised for a std of 2.97e290)
+            lost = xp.isfinite(result[0]) & ~xp.isfinite(result[1])
             if not (float(xp.min(log_weight)) < low or lowest < low):
-                return result
+                if not bool(xp.any(lost)):
+                    return result
             shifted = log_rate
             if start is not None:  # (the exposures' logs in float64)
                 log_scale = np.log(scale)
@@ -1152,7 +1158,7 @@ class MoEPoissonRegressor(
             )
             eps = float(xp.finfo(log_rate.dtype).eps)
             held = held & ((log_mean < low) | ~(bound < math.log(eps) - 40.0))
-            rows = to_numpy(xp.nonzero(xp.any(held, axis=0))[0])
+            rows = to_numpy(xp.nonzero(xp.any(held, axis=0) | lost)[0])
             if rows.shape[0] == 0:
                 return result
             take = xp.asarray(rows, device=device(log_rate))
@@ -1292,17 +1298,28 @@ class MoEPoissonRegressor(
             rate = xp.exp(log_rate)
             log_rate, low = underflow.far(xp, rate, log_rate)
             over = None
-            if exposure is not None and log_rate is not None:
+            if log_rate is not None:
                 # rates that overflowed from a finite log, which a small
-                # exposure can bring back (log rate 800 at 1e-300: 1e47): kept
-                # with their logs, and 1 in their place until then
+                # exposure can bring back (log rate 800 at 1e-300: 1e47), or
+                # without one a weight below HELD_WEIGHT hold where the row's
+                # mean is finite, as predict gives it (a weight of e^-86.7
+                # beside a log rate of 712.2: a std of 2.97e290): kept with
+                # their logs, and 1 in their place until then
                 over = (rate == xp.inf) & (log_rate < xp.inf)
-                if bool(xp.any(over)):
-                    low = over if low is None else low | over
-                else:
+                if not bool(xp.any(over)):
                     over = None
             if not sparse:
                 log_weight = self._log_gate(xp, design)
+            if over is not None and exposure is None:
+                terms = xp.exp(log_weight + log_rate)
+                terms = xp.where(xp.exp(log_weight) == 0, xp.zeros_like(terms), terms)
+                held = xp.isfinite(xp.sum(terms, axis=0))[None, :]
+                over = over & (log_weight < math.log(HELD_WEIGHT)) & held
+                del terms, held
+                if not bool(xp.any(over)):
+                    over = None
+            if over is not None:
+                low = over if low is None else low | over
             weight = underflow.exp(xp, log_weight, rate, log_rate, low=low)
             if over is not None:
                 rate = xp.where(over, xp.ones_like(rate), rate)
@@ -1379,7 +1396,7 @@ class MoEPoissonRegressor(
         # variance come from their logs, where the row's mean is finite and
         # their weights are too small for the others' sum to show them
         beyond = odd & (restored == np.inf) & used
-        if exposure is not None and np.any(beyond):
+        if np.any(beyond):
             with np.errstate(invalid="ignore"):
                 log_mean = special.logsumexp(
                     np.where(used, log_weights + log_rates, -np.inf), axis=1
@@ -1390,12 +1407,11 @@ class MoEPoissonRegressor(
             if np.any(failed):
                 # (as predict: the exposures' fault where a row's mean rate,
                 # before them, is finite, else X's)
-                log_rate = log_mean - np.log(exposure[rows])
-                check = (
-                    _check_exposed
-                    if np.any(log_rate[failed] < log_largest)
-                    else _check_finite
-                )
+                check = _check_finite
+                if exposure is not None:
+                    log_rate = log_mean - np.log(exposure[rows])
+                    if np.any(log_rate[failed] < log_largest):
+                        check = _check_exposed
                 check(np, np.array([np.inf]), "predict_distribution")
             fix = fix | beyond
             restored = np.where(beyond, np.finfo(np.float64).max, restored)

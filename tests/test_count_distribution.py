@@ -1290,3 +1290,38 @@ def test_distribution_where_a_held_rate_beyond_the_floats_overflows_the_mean():
         model.predict(rows, exposure=1e300)
     with pytest.raises(ValueError, match="counts at these exposures overflow"):
         model.predict_distribution(rows, exposure=1e300)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_std_where_a_light_weight_holds_a_rate_beyond_the_floats(negative_binomial):
+    # an expert's rate of e^720, beyond the floats, beside a gate weight of
+    # e^-40 to e^-600 that holds it (no exposure): predict served the mean
+    # but predict(return_std=True) raised that the outputs overflow (the
+    # scaled sums were inf) and predict_distribution refused the row, for a
+    # std of e^700 or less (a fitted 3-expert Poisson model, seed 0: a weight
+    # of e^-86.7 beside a log rate of 712.2, a std of 2.97e290). Expected:
+    # mpmath, from the parameters
+    from skmoe import MoENegativeBinomialRegressor
+
+    X, y = _far_rows_data()
+    Estimator = (
+        MoENegativeBinomialRegressor if negative_binomial else MoEPoissonRegressor
+    )
+    model = Estimator(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.array([720.0, 0.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    if negative_binomial:
+        model.expert_dispersion_ = np.array([0.5, 0.2])
+    rows = np.array([[-20.0], [-100.0], [-300.0]])
+    mean = _exact_means(model, rows)
+    _, std, _ = _exact_variances(model, rows)
+    # (the case: the std finite where a rate is beyond the floats)
+    assert np.all(std < np.finfo(float).max) and 720.0 > np.log(np.finfo(float).max)
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    np.testing.assert_allclose(predicted, mean, rtol=1e-12)
+    np.testing.assert_allclose(predicted_std, std, rtol=1e-12)
+    dist = model.predict_distribution(rows)
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+    np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
