@@ -1587,3 +1587,81 @@ def test_std_where_a_light_weight_holds_a_mean_beyond_the_floats(float32):
     dist = model.predict_distribution(rows)
     np.testing.assert_allclose(dist.mean(), mean, rtol=rtol)
     np.testing.assert_allclose(dist.std(), std, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_inflated_predict_std_of_far_rows_keeps_the_point_mass(dtype):
+    # predict's std from the logs (_far_std), rows where a gate weight is
+    # below the dtype's smallest normal float, of a zero-inflated model
+    # whose point mass has most of the gate's weight (its dispersion, 0,
+    # once left it out: 0.794 for mpmath's 0.271 at x = 0, 1.036 for 0.184
+    # at x = 1, in float32 and float64 alike), and equal to
+    # predict_distribution's std. Expected: mpmath, from the parameters
+    # (the point mass: mean 0, variance 0)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1)).astype(dtype)
+    y = rng.gamma(5.0, np.exp(X[:, 0]) / 5.0).astype(dtype)
+    y[rng.uniform(size=300) < 0.3] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=3, zero_inflated=True, random_state=0)
+        model.fit(X, y)
+    assert np.isneginf(model.expert_intercept_).tolist() == [True, False, False]
+    # (a weight below float32's smallest normal, 1.2e-38, or float64's)
+    low = -95.0 if dtype == np.float32 else -740.0
+    model.gate_intercept_ = np.array([3.0, -2.0, low], dtype=dtype)
+    model.gate_coef_ = np.array([[1.0], [0.0], [-2.0]], dtype=dtype)
+    model.expert_intercept_ = np.array([-np.inf, 0.5, -low / 2], dtype=dtype)
+    model.expert_coef_ = np.array([[0.0], [0.3], [1.0]], dtype=dtype)
+    rows = np.array([[-2.0], [0.0], [1.0]], dtype=dtype)
+    mean, std = _exact_moments(model, rows)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted, predicted_std = model.predict(rows, return_std=True)
+        distribution_std = model.predict_distribution(rows).std()
+    assert predicted_std.dtype == dtype
+    np.testing.assert_allclose(predicted, mean, rtol=rtol)
+    np.testing.assert_allclose(predicted_std, std, rtol=rtol)
+    np.testing.assert_allclose(distribution_std, std, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_far_std_of_a_genuine_mean_below_half_the_point_masss_log_mean(
+    dtype, monkeypatch
+):
+    # a model without a point mass whose first expert's log mean, -6e4 +
+    # 100 x, is below half ZERO_LOG_RATE on rows whose third gate weight is
+    # subnormal: _far_std takes it for the point mass (mean 0, shape 1)
+    # where its mean is e^-6e4 and its dispersion 1e30, whose share of the
+    # variance, below e^-1e5, no float holds. Expected: mpmath
+    import skmoe._gamma
+    from skmoe.experts._point_mass import ZERO_LOG_RATE
+
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=3, random_state=0)
+        model.fit(X[:, :1].astype(dtype), y.astype(dtype))
+    low = -95.0 if dtype == np.float32 else -740.0
+    dispersion = model.expert_dispersion_.copy()
+    dispersion[0] = 1e30
+    model.expert_dispersion_ = dispersion
+    model.gate_intercept_ = np.array([0.0, 0.0, low], dtype=dtype)
+    model.gate_coef_ = np.zeros((3, 1), dtype=dtype)
+    model.expert_intercept_ = np.array([-6e4, 0.0, -low / 2], dtype=dtype)
+    model.expert_coef_ = np.array([[100.0], [0.0], [1.0]], dtype=dtype)
+    rows = np.array([[-2.0], [0.0], [2.0]], dtype=dtype)
+    assert np.all(-6e4 + 100 * rows < 0.5 * ZERO_LOG_RATE)  # (the case)
+    mean, std = _exact_moments(model, rows)
+    called = []
+    far_std = skmoe._gamma._far_std
+    monkeypatch.setattr(
+        skmoe._gamma, "_far_std", lambda *parts: called.append(1) or far_std(*parts)
+    )
+    predicted, predicted_std = model.predict(rows, return_std=True)
+    assert called  # (the far rows' path)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(predicted, mean, rtol=rtol)
+    np.testing.assert_allclose(predicted_std, std, rtol=rtol)
+    np.testing.assert_allclose(model.predict_distribution(rows).std(), std, rtol=rtol)
