@@ -465,6 +465,96 @@ def test_settle_reads_changes_of_rounding_as_none(monkeypatch, dtype):
     assert stop_with([0, wide, 2 * wide, 3 * wide, 4 * wide]) > flat
 
 
+@pytest.mark.parametrize("noise_falls", [None, 0.0])
+def test_settle_reads_changes_of_measured_rounding_as_none(monkeypatch, noise_falls):
+    # an objective of -3.25e14 per sample (spacing 0.0625, far above tol) whose
+    # rows round in units of their larger terms: zero-inflated Poisson on counts
+    # near 3e15 settled into changes of 4 to 15 spacings of alternating sign and
+    # ran to max_iter; a fall is rounding where EM cannot fall
+    from skmoe import _em
+
+    if noise_falls is not None:  # the rule before: only SETTLE_ULPS's rounding
+        monkeypatch.setattr(_em, "NOISE_FALLS", noise_falls)
+    problem, resp = _constant_gate_problem(n_experts=1)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    assert ulp > 1e-5  # one spacing is above tol
+    objective = _em.objective
+
+    def run(ulps, max_iter=40):
+        script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
+
+        def scripted(*args):
+            total, _ = objective(*args)
+            return total, script.pop(0) if len(script) > 1 else script[-1]
+
+        monkeypatch.setattr(_em, "objective", scripted)
+        return _em.run_em(problem, resp=resp.copy(), max_iter=max_iter)
+
+    noise = run([15, -15, 14, -12, 15, -15] * 8)
+    # a steady climb of 15 spacings (no falls), and one of 9 up, 5 down (each
+    # change within twice the falls, but 12 spacings gained every 6 iterations)
+    climbs = [run([15] * 48), run([9, -5] * 24)]
+    assert not any(result.converged for result in climbs)
+    assert [result.n_iter for result in climbs] == [40, 40]
+    if noise_falls is None:
+        assert noise.converged
+        # once the first (large) change has left the last 2 SETTLE
+        assert noise.n_iter <= 3 * _em.SETTLE + 1
+    else:
+        assert not noise.converged and noise.n_iter == 40
+
+
+def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypatch):
+    # counts near 1e15, overdispersed: the objective's changes settle into
+    # 4 to 15 spacings of alternating sign, above tol=1e-5 (spacing 0.0625), and
+    # EM ran to max_iter with a ConvergenceWarning to raise it
+    from skmoe import MoEPoissonRegressor, _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    y = rng.poisson(3, 60) * (rng.rand(60) < 0.6) * 1e15
+    kwargs = dict(zero_inflated=True, random_state=0, n_init=1, max_iter=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MoEPoissonRegressor(2, **kwargs).fit(X, y)
+    assert model.converged_ and model.n_iter_ < 30
+    history = np.array(model.objective_history_)
+    assert np.any(np.diff(history) < -1e-5)  # a fall: EM's rounding
+    monkeypatch.setattr(_em, "NOISE_FALLS", 0.0)  # the rule before
+    with pytest.warns(ConvergenceWarning):
+        long = MoEPoissonRegressor(2, **kwargs).fit(X, y)
+    assert not long.converged_ and long.n_iter_ == 60
+    # the 60 iterations moved the predictions by rounding only
+    np.testing.assert_allclose(model.predict(X), long.predict(X), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.objective_history_[-1], long.objective_history_[-1], rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ordinary_fits_do_not_meet_the_measured_rounding_rule(monkeypatch, dtype):
+    # the rule acts only on falls above tol of at most NOISE_ULPS spacings of
+    # the objective: an ordinary fit's iterations and coefficients are those
+    # of the rule before (NOISE_FALLS 0), down to tol=1e-10
+    from skmoe import _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2)).astype(dtype)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], -X[:, 1]) + 0.3 * rng.normal(size=300)
+    fits = []
+    for noise_falls in (_em.NOISE_FALLS, 0.0):
+        monkeypatch.setattr(_em, "NOISE_FALLS", noise_falls)
+        model = MoERegressor(2, tol=1e-10, random_state=0, n_init=1)
+        fits.append(model.fit(X, y.astype(dtype)))
+    assert fits[0].converged_ and fits[1].converged_
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    np.testing.assert_array_equal(
+        fits[0].objective_history_, fits[1].objective_history_
+    )
+    np.testing.assert_array_equal(fits[0].predict(X), fits[1].predict(X))
+
+
 def _constant_gate_problem(n_experts=2, seed=0, n=200, experts=None):
     """A small mixture of two lines: (problem, initial responsibilities)."""
     from skmoe.experts.gaussian import GaussianLinearExperts
