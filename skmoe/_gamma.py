@@ -779,7 +779,8 @@ class MoEGammaRegressor(
             # e^-609.7 beside a mean of e^718.9 was refused, as predict's std)
             # (where the row's mean is finite, as predict gives it)
             huge = (log_weight < math.log(HELD_WEIGHT)) & (mean == xp.inf)
-            if bool(xp.any(huge)):
+            any_huge = bool(xp.any(huge))
+            if any_huge:
                 terms = xp.exp(log_weight + log_mean)
                 terms = xp.where(weight == 0, xp.zeros_like(terms), terms)
                 huge = huge & xp.isfinite(xp.sum(terms, axis=0))[None, :]
@@ -790,10 +791,15 @@ class MoEGammaRegressor(
             # an expert of weight 0 takes no part: where its mean (or
             # dispersion) overflowed, 1 stands for it, before _map_rows's
             # overflow check refused rows that predict serves (0 would be
-            # the point mass's mean); so for a huge one
+            # the point mass's mean); for a huge one the largest float, whose
+            # tail its cdf and sf keep (1 gave an sf of 1.2e-102 at 100 for
+            # 4.2e-18, the weight of a mean of e^720)
             unused = weight == 0
             one = xp.ones_like(mean)
-            mean = xp.where((unused & ~xp.isfinite(mean)) | huge, one, mean)
+            mean = xp.where(unused & ~xp.isfinite(mean), one, mean)
+            if any_huge:
+                largest = xp.full_like(mean, float(xp.finfo(mean.dtype).max))
+                mean = xp.where(huge, largest, mean)
             dispersion = xp.where(unused & ~xp.isfinite(dispersion), one, dispersion)
             return _float64_rows(weight.T, mean.T, dispersion.T)
 

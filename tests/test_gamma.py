@@ -1665,3 +1665,35 @@ def test_far_std_of_a_genuine_mean_below_half_the_point_masss_log_mean(
     np.testing.assert_allclose(predicted, mean, rtol=rtol)
     np.testing.assert_allclose(predicted_std, std, rtol=rtol)
     np.testing.assert_allclose(model.predict_distribution(rows).std(), std, rtol=rtol)
+
+
+def test_distribution_tail_where_a_light_weight_holds_a_mean_beyond_the_floats():
+    # a mean of e^720, beyond the floats, beside a gate weight of e^-40 that
+    # holds it: the distribution served the row with 1 standing for that
+    # mean, so its tail went missing (sf 1.2e-102 at 100 for 4.2e-18, 5.45e-17
+    # at 10 for 5.87e-17). Expected: mpmath's regularized incomplete gamma
+    # functions of the set parameters
+    mpmath = pytest.importorskip("mpmath")
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.array([720.0, 0.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    model.expert_dispersion_ = np.array([0.5, 0.2])
+    with mpmath.workdps(40):
+        log_weight = -40 - mpmath.log1p(mpmath.exp(-40))
+        weights = [mpmath.exp(log_weight), 1 - mpmath.exp(log_weight)]
+        means = [mpmath.exp(720), mpmath.mpf(1)]
+        dist = model.predict_distribution(np.array([[-20.0]]))
+        for value in (10.0, 100.0, 1e10):
+            # (shape 1 / phi, scale mu phi)
+            expected = sum(
+                w
+                * mpmath.gammainc(1 / mpmath.mpf(phi), value / (mu * phi), mpmath.inf)
+                / mpmath.gamma(1 / mpmath.mpf(phi))
+                for w, mu, phi in zip(weights, means, (0.5, 0.2), strict=True)
+            )
+            np.testing.assert_allclose(dist.sf(value), float(expected), rtol=1e-10)
