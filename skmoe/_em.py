@@ -977,7 +977,11 @@ def run_em(
             signed = [] if pruned is not None else signed[1 - 2 * SETTLE :] + [change]
         if abs(change) <= min(rounding * abs(penalized), tol):  # see SETTLE_ULPS
             change = 0.0
-        elif abs(change) > tol and sum(c < 0 for c in signed or ()) >= SETTLE:
+        elif (
+            tol < abs(change) < math.inf and sum(c < 0 for c in signed or ()) >= SETTLE
+        ):
+            # (not a change to or from an infinite objective: a fall to -inf
+            # counted as none, and converged there; -inf + inf in math.fsum)
             fall = -min(signed)  # see NOISE_FALLS (beyond NOISE_ULPS, not rounding)
             noise = NOISE_FALLS * fall if fall <= measured * abs(penalized) else 0.0
             if abs(change) <= noise and math.fsum(signed) <= noise:

@@ -532,6 +532,34 @@ def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypa
     )
 
 
+def test_measured_rounding_rule_leaves_an_infinite_objective_alone(monkeypatch):
+    # an objective that overflows to -inf after changes of rounding: the rule
+    # read the fall to -inf as rounding (noise twice an infinite fall) and EM
+    # converged there; from a start at -inf (a first change of +inf) it raised
+    # "-inf + inf in fsum"
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    objective = _em.objective
+
+    def run(script):
+        def scripted(*args):
+            total, _ = objective(*args)
+            return total, script.pop(0) if len(script) > 1 else script[-1]
+
+        monkeypatch.setattr(_em, "objective", scripted)
+        return _em.run_em(problem, resp=resp.copy(), max_iter=40)
+
+    noise = list(level + ulp * np.cumsum([0, 15, 15, 15, 15, -15, -15]))
+    for start in (level - 1e3, -np.inf):
+        result = run([start, *noise[: 7 if start > -np.inf else 4], -np.inf])
+        assert not result.converged
+        assert result.objective_history[-1] == -np.inf
+        assert "-inf" in result.message
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_ordinary_fits_do_not_meet_the_measured_rounding_rule(monkeypatch, dtype):
     # the rule acts only on falls above tol of at most NOISE_ULPS spacings of
