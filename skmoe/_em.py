@@ -641,6 +641,38 @@ def _experts_tied(problem: EMProblem, expert_params: Params) -> bool:
     return math.isfinite(size) and spread <= TIED_ULPS * eps * max(1.0, size)
 
 
+def _params_still(problem: EMProblem, params, before) -> bool:
+    """Whether an iteration moved no parameter (of the gate's and the
+    experts') by more than the square root of the dtype's epsilon times 1
+    plus its size: read where changes of the objective's
+    rounding would stop EM (see ``NOISE_FALLS``), as a part of the objective
+    far below its rounding can still be climbing. Zero-inflated Poisson on 60
+    rows of counts near 1e15 (objective -2.1e14 per sample, spacing 0.03)
+    whose zeros a feature separates: changes of rounding (up to 11 spacings)
+    from the 4th iteration, and EM stopped after 11, a gate coefficient at
+    52.07 where its fixed point (reached by 50) is 52.34, predictions 7.6e-4
+    from its."""
+    xp = problem.xp
+    for new, old in zip(params, before, strict=True):
+        if new.keys() != old.keys():
+            return False
+        for key, a in new.items():
+            b = old[key]
+            if getattr(a, "shape", None) != getattr(b, "shape", None):
+                return False
+            if a is b:
+                continue
+            eps = (
+                float(xp.finfo(a.dtype).eps)
+                if xp.isdtype(a.dtype, "real floating")
+                else 0.0
+            )
+            near = (a == b) | (xp.abs(a - b) <= math.sqrt(eps) * (xp.abs(b) + 1.0))
+            if not bool(xp.all(near)):
+                return False
+    return True
+
+
 def _settled(changes, tol, settle=SETTLE) -> bool:
     """Whether EM has converged, given the |changes| of its iterations: the last
     is at most ``tol`` and the last ``settle`` did not grow, or the last
@@ -902,6 +934,7 @@ def run_em(
     n_iter = 0  # (max_iter=0: the start)
     for n_iter in range(1, max_iter + 1):
         previous, former, weighted_resp = penalized, expert_params, assigned
+        former_gate = gate_params
         if acceleration == "squarem":
             (gate_params, expert_params), parts, step_max = _squarem_cycle(
                 problem,
@@ -984,7 +1017,13 @@ def run_em(
             # counted as none, and converged there; -inf + inf in math.fsum)
             fall = -min(signed)  # see NOISE_FALLS (beyond NOISE_ULPS, not rounding)
             noise = NOISE_FALLS * fall if fall <= measured * abs(penalized) else 0.0
-            if abs(change) <= noise and math.fsum(signed) <= noise:
+            if (
+                abs(change) <= noise
+                and math.fsum(signed) <= noise
+                and _params_still(
+                    problem, (gate_params, expert_params), (former_gate, former)
+                )
+            ):
                 change = 0.0
         changes = (
             [] if pruned is not None else changes[1 - 2 * SETTLE :] + [abs(change)]

@@ -560,6 +560,30 @@ def test_measured_rounding_rule_leaves_an_infinite_objective_alone(monkeypatch):
         assert "-inf" in result.message
 
 
+def test_measured_rounding_rule_waits_for_a_gate_still_moving(monkeypatch):
+    # counts near 1e15 whose zeros a feature separates: the objective's changes
+    # are rounding from the 4th iteration, while the gate's coefficients still
+    # climb towards their fixed point (its part of the objective far below the
+    # rounding); the rule stopped after 11 iterations, the gate's coefficient
+    # 52.07 for 52.34, predictions 7.6e-4 from the fixed point's
+    from skmoe import MoEPoissonRegressor, _em
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    y = (rng.poisson(3, 60) + 1) * (X[:, 0] >= 0) * 1e15
+    kwargs = dict(zero_inflated=True, random_state=0, n_init=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MoEPoissonRegressor(2, **kwargs).fit(X, y)
+    assert model.converged_
+    # the fixed point: 200 iterations that no stop rule ends
+    monkeypatch.setattr(_em, "_settled", lambda *args, **kwargs: False)
+    with pytest.warns(ConvergenceWarning):
+        fixed = MoEPoissonRegressor(2, tol=0.0, max_iter=200, **kwargs).fit(X, y)
+    np.testing.assert_allclose(model.gate_coef_, fixed.gate_coef_, rtol=1e-10)
+    np.testing.assert_allclose(model.predict(X), fixed.predict(X), rtol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_ordinary_fits_do_not_meet_the_measured_rounding_rule(monkeypatch, dtype):
     # the rule acts only on falls above tol of at most NOISE_ULPS spacings of
