@@ -523,6 +523,8 @@ SETTLE_ULPS = 4
 #: NOISE_ULPS spacings of the objective count (15 there; 2 to 3 spacings came
 #: from the sum over the rows, in any order of 60 to 6000 of them): in float64
 #: the rule can act only on an objective beyond 2.2e7 per sample at ``tol=1e-5``.
+#: Nor does it act on a change where a parameter still moved (see
+#: ``_params_still``), or on one to or from an infinite objective.
 NOISE_FALLS = 2.0
 NOISE_ULPS = 1024
 #: A run from initial responsibilities does not stop while they are still
