@@ -566,6 +566,22 @@ def test_bic_counts_shapes_and_uses_gamma_likelihood():
     np.testing.assert_allclose(reg.aic(X, y), -2 * loglik + 2 * n_params, rtol=1e-9)
 
 
+def _central_hessian(f, theta, h=1e-4):
+    """The Hessian of ``f`` at ``theta`` by central differences of step ``h``."""
+    n = len(theta)
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
+            H[i, j] = (
+                f(theta + e_i + e_j)
+                - f(theta + e_i - e_j)
+                - f(theta - e_i + e_j)
+                + f(theta - e_i - e_j)
+            ) / (4 * h * h)
+    return H
+
+
 def test_std_errors_one_expert_match_a_finite_difference_hessian():
     X, y = two_regimes(n=500, shape=6.0)
     reg = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
@@ -577,18 +593,7 @@ def test_std_errors_one_expert_match_a_finite_difference_hessian():
         mean = np.exp(theta[0] + X @ theta[1:3])
         return np.sum(gamma_logpdf(y, mean, np.exp(-theta[3])))
 
-    h = 1e-4
-    H = np.zeros((4, 4))
-    for i in range(4):
-        for j in range(4):
-            e_i, e_j = np.eye(4)[i] * h, np.eye(4)[j] * h
-            H[i, j] = (
-                loglik(theta0 + e_i + e_j)
-                - loglik(theta0 + e_i - e_j)
-                - loglik(theta0 - e_i + e_j)
-                + loglik(theta0 - e_i - e_j)
-            ) / (4 * h * h)
-    cov = np.linalg.inv(-H)
+    cov = np.linalg.inv(-_central_hessian(loglik, theta0))
     se = reg.std_errors(X, y)
     np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
     np.testing.assert_allclose(
@@ -622,18 +627,7 @@ def test_penalized_std_errors_take_the_penalty_over_the_dispersion(weighted):
         penalty = alpha * np.sum(weight) * np.sum(theta[1:3] ** 2) / 2
         return loglik - penalty / np.exp(theta[3])
 
-    h = 1e-4
-    H = np.zeros((4, 4))
-    for i in range(4):
-        for j in range(4):
-            e_i, e_j = np.eye(4)[i] * h, np.eye(4)[j] * h
-            H[i, j] = (
-                objective(theta0 + e_i + e_j)
-                - objective(theta0 + e_i - e_j)
-                - objective(theta0 - e_i + e_j)
-                + objective(theta0 - e_i - e_j)
-            ) / (4 * h * h)
-    cov = np.linalg.inv(-H)
+    cov = np.linalg.inv(-_central_hessian(objective, theta0))
     se = reg.std_errors(X, y, sample_weight=w)
     np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
     np.testing.assert_allclose(
