@@ -582,6 +582,21 @@ def _central_hessian(f, theta, h=1e-4):
     return H
 
 
+def _assert_one_expert_std_errors(se, reg, cov):
+    """One Gamma expert's standard errors ``se`` against the covariance ``cov``
+    of (intercept, two slopes, log dispersion)."""
+    np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
+    np.testing.assert_allclose(
+        se.expert_coef_[0], np.sqrt(np.diag(cov)[1:3]), rtol=1e-3
+    )
+    # the dispersion's, by the delta method from its log
+    np.testing.assert_allclose(
+        se.expert_dispersion_[0],
+        reg.expert_dispersion_[0] * np.sqrt(cov[3, 3]),
+        rtol=1e-3,
+    )
+
+
 def test_std_errors_one_expert_match_a_finite_difference_hessian():
     X, y = two_regimes(n=500, shape=6.0)
     reg = MoEGammaRegressor(n_experts=1, alpha=0.0, tol=1e-12).fit(X, y)
@@ -595,16 +610,7 @@ def test_std_errors_one_expert_match_a_finite_difference_hessian():
 
     cov = np.linalg.inv(-_central_hessian(loglik, theta0))
     se = reg.std_errors(X, y)
-    np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
-    np.testing.assert_allclose(
-        se.expert_coef_[0], np.sqrt(np.diag(cov)[1:3]), rtol=1e-3
-    )
-    # the dispersion's, by the delta method from its log
-    np.testing.assert_allclose(
-        se.expert_dispersion_[0],
-        reg.expert_dispersion_[0] * np.sqrt(cov[3, 3]),
-        rtol=1e-3,
-    )
+    _assert_one_expert_std_errors(se, reg, cov)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -629,15 +635,7 @@ def test_penalized_std_errors_take_the_penalty_over_the_dispersion(weighted):
 
     cov = np.linalg.inv(-_central_hessian(objective, theta0))
     se = reg.std_errors(X, y, sample_weight=w)
-    np.testing.assert_allclose(se.expert_intercept_[0], np.sqrt(cov[0, 0]), rtol=1e-3)
-    np.testing.assert_allclose(
-        se.expert_coef_[0], np.sqrt(np.diag(cov)[1:3]), rtol=1e-3
-    )
-    np.testing.assert_allclose(
-        se.expert_dispersion_[0],
-        reg.expert_dispersion_[0] * np.sqrt(cov[3, 3]),
-        rtol=1e-3,
-    )
+    _assert_one_expert_std_errors(se, reg, cov)
 
 
 # -- experts given by expert_estimator --------------------------------------------
