@@ -1573,12 +1573,7 @@ def test_std_where_a_light_weight_holds_a_mean_beyond_the_floats(float32):
     # (the case: the mean and std finite, the expert's mean beyond the floats)
     assert np.all(std < np.finfo(dtype).max) and top > np.log(np.finfo(dtype).max)
     rtol = 1e-5 if float32 else 1e-12
-    predicted, predicted_std = model.predict(rows, return_std=True)
-    np.testing.assert_allclose(predicted, mean, rtol=rtol)
-    np.testing.assert_allclose(predicted_std, std, rtol=rtol)
-    dist = model.predict_distribution(rows)
-    np.testing.assert_allclose(dist.mean(), mean, rtol=rtol)
-    np.testing.assert_allclose(dist.std(), std, rtol=rtol)
+    _assert_moments(model, rows, mean, std, rtol=(rtol, rtol), var=False)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
