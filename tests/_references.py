@@ -66,6 +66,23 @@ def central_differences(objective, params, step=1e-6, relative=False):
     return numeric
 
 
+def central_hessian(f, theta, h=1e-4):
+    """The Hessian of ``f`` at the vector ``theta`` by central differences of
+    step ``h``."""
+    n = len(theta)
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
+            H[i, j] = (
+                f(theta + e_i + e_j)
+                - f(theta + e_i - e_j)
+                - f(theta - e_i + e_j)
+                + f(theta - e_i - e_j)
+            ) / (4 * h * h)
+    return H
+
+
 def assert_lone_expert_stream_judges_scales_as_fit(estimator, X, y, scale):
     """One expert of ``estimator`` (a class) fitted to (X, y) by ``fit`` and by
     a ``partial_fit`` stream of four batches of 100 rows gives no

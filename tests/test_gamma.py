@@ -7,7 +7,11 @@ import warnings
 import numpy as np
 import pytest
 from _exact import mixture_logs
-from _references import assert_lone_expert_stream_judges_scales_as_fit, fit_penalized
+from _references import (
+    assert_lone_expert_stream_judges_scales_as_fit,
+    central_hessian,
+    fit_penalized,
+)
 from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
 from sklearn.metrics import d2_tweedie_score
@@ -566,22 +570,6 @@ def test_bic_counts_shapes_and_uses_gamma_likelihood():
     np.testing.assert_allclose(reg.aic(X, y), -2 * loglik + 2 * n_params, rtol=1e-9)
 
 
-def _central_hessian(f, theta, h=1e-4):
-    """The Hessian of ``f`` at ``theta`` by central differences of step ``h``."""
-    n = len(theta)
-    H = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
-            H[i, j] = (
-                f(theta + e_i + e_j)
-                - f(theta + e_i - e_j)
-                - f(theta - e_i + e_j)
-                + f(theta - e_i - e_j)
-            ) / (4 * h * h)
-    return H
-
-
 def _assert_one_expert_std_errors(se, reg, cov):
     """One Gamma expert's standard errors ``se`` against the covariance ``cov``
     of (intercept, two slopes, log dispersion)."""
@@ -608,7 +596,7 @@ def test_std_errors_one_expert_match_a_finite_difference_hessian():
         mean = np.exp(theta[0] + X @ theta[1:3])
         return np.sum(gamma_logpdf(y, mean, np.exp(-theta[3])))
 
-    cov = np.linalg.inv(-_central_hessian(loglik, theta0))
+    cov = np.linalg.inv(-central_hessian(loglik, theta0))
     se = reg.std_errors(X, y)
     _assert_one_expert_std_errors(se, reg, cov)
 
@@ -633,7 +621,7 @@ def test_penalized_std_errors_take_the_penalty_over_the_dispersion(weighted):
         penalty = alpha * np.sum(weight) * np.sum(theta[1:3] ** 2) / 2
         return loglik - penalty / np.exp(theta[3])
 
-    cov = np.linalg.inv(-_central_hessian(objective, theta0))
+    cov = np.linalg.inv(-central_hessian(objective, theta0))
     se = reg.std_errors(X, y, sample_weight=w)
     _assert_one_expert_std_errors(se, reg, cov)
 

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _references import central_hessian
 from scipy import special, stats
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -913,22 +914,7 @@ def test_covariance_gives_the_gate_log_odds_standard_errors():
         odds_a[1:],
         odds_s[1:],
     ]
-    h, eye = 1e-4, np.eye(theta.size) * 1e-4
-    hessian = np.array(
-        [
-            [
-                (
-                    log_likelihood(theta + eye[i] + eye[j])
-                    - log_likelihood(theta + eye[i] - eye[j])
-                    - log_likelihood(theta - eye[i] + eye[j])
-                    + log_likelihood(theta - eye[i] - eye[j])
-                )
-                / (4 * h * h)
-                for j in range(theta.size)
-            ]
-            for i in range(theta.size)
-        ]
-    )
+    hessian = central_hessian(log_likelihood, theta)
     expected = np.sqrt(np.diag(np.linalg.inv(-hessian)))[9:13]
 
     errors = model.std_errors(X, y, return_cov=True)
