@@ -103,6 +103,13 @@ class _RowMixture:
             rows = np.asarray(index) if not isinstance(index, tuple) else None
             if rows is not None and rows.size == 0:
                 rows = rows.astype(np.intp)
+            if (
+                rows is not None
+                and rows.ndim == 0
+                and np.issubdtype(rows.dtype, np.integer)
+            ):
+                # a 0-d integer array is an int, as to NumPy's indexing
+                rows = rows.reshape(1)
             if rows is None or not (
                 rows.ndim == 1
                 and (rows.dtype == bool or np.issubdtype(rows.dtype, np.integer))

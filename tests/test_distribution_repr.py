@@ -46,6 +46,8 @@ def test_repr_names_the_shape(mixture):
         (3, [3]),
         (-1, [6]),
         (np.int64(0), [0]),
+        (np.array(2), [2]),
+        (np.array(-2, dtype=np.int32), [5]),
         (slice(None, 2), [0, 1]),
         (slice(1, None, 3), [1, 4]),
         (slice(None, None, -1), [6, 5, 4, 3, 2, 1, 0]),
@@ -58,6 +60,8 @@ def test_repr_names_the_shape(mixture):
         "int",
         "negative-int",
         "numpy-int",
+        "0d-int-array",
+        "0d-int32-array-negative",
         "slice",
         "slice-step",
         "reversed",
@@ -126,8 +130,30 @@ def test_rows_of_a_predicted_distribution():
 
 @pytest.mark.parametrize(
     "index",
-    [(0, 1), 1.5, "a", None, True, np.array([[0, 1]]), [0.5], Ellipsis],
-    ids=["tuple", "float", "str", "none", "bool", "2d", "float-list", "ellipsis"],
+    [
+        (0, 1),
+        1.5,
+        "a",
+        None,
+        True,
+        np.array([[0, 1]]),
+        [0.5],
+        Ellipsis,
+        np.array(True),
+        np.array(1.0),
+    ],
+    ids=[
+        "tuple",
+        "float",
+        "str",
+        "none",
+        "bool",
+        "2d",
+        "float-list",
+        "ellipsis",
+        "0d-bool-array",
+        "0d-float-array",
+    ],
 )
 def test_indexing_refuses_what_is_not_rows(mixture, index):
     with pytest.raises(TypeError, match="selects rows only"):
