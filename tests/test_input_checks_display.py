@@ -16,7 +16,12 @@ from skmoe import (
     PredictiveStudentTMixture,
 )
 from skmoe.__main__ import main
-from skmoe.plotting import ExpertUsageDisplay, GateDisplay, PredictionBandsDisplay
+from skmoe.plotting import (
+    ConvergenceDisplay,
+    ExpertUsageDisplay,
+    GateDisplay,
+    PredictionBandsDisplay,
+)
 from skmoe.plotting._utils import input_grid
 
 matplotlib.use("Agg")
@@ -428,3 +433,26 @@ def test_expert_usage_display_draws_each_measure_once_per_expert():
         "top-1 share": [0.6, 0.4, 0.0],
         "responsibility share": [0.45, 0.35, 0.2],
     }
+
+
+@pytest.mark.parametrize(
+    "history, shape",
+    [(np.ones((3, 2)), (3, 2)), ([[1.0, 2.0, 3.0]], (1, 3)), (3.0, ())],
+    ids=["2d", "one-row-2d", "scalar"],
+)
+def test_convergence_display_needs_one_value_per_iteration(history, shape):
+    # a 2-D history drew one line per column, then failed unpacking them,
+    # a scalar on len(); now refused before any figure is made
+    display = ConvergenceDisplay(history)
+    figures = plt.get_fignums()
+    with pytest.raises(ValueError, match=rf"one value per iteration.*{shape}"):
+        display.plot()
+    assert plt.get_fignums() == figures
+
+
+def test_convergence_display_draws_a_hand_built_history():
+    history = [-10.0, -4.0, -3.5]
+    display = ConvergenceDisplay(history, xlabel="step").plot()
+    np.testing.assert_array_equal(display.line_.get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(display.line_.get_ydata(), history)
+    assert display.ax_.get_xlabel() == "step"

@@ -156,6 +156,14 @@ class ConvergenceDisplay:
         display : ConvergenceDisplay
             This object, with ``ax_``, ``figure_`` and ``line_`` set.
         """
+        # before a figure: a 2-D history drew one line per column, then failed
+        # on unpacking them (a scalar: len() of an unsized object)
+        shape = np.shape(self.history)
+        if len(shape) != 1:
+            raise ValueError(
+                "history should hold one value per iteration, a 1d array; got "
+                f"shape {shape}."
+            )
         ax, figure = get_ax(ax)
         iterations = np.arange(1, len(self.history) + 1)
         from matplotlib.lines import Line2D
