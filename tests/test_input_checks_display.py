@@ -456,3 +456,20 @@ def test_convergence_display_draws_a_hand_built_history():
     np.testing.assert_array_equal(display.line_.get_xdata(), [1, 2, 3])
     np.testing.assert_array_equal(display.line_.get_ydata(), history)
     assert display.ax_.get_xlabel() == "step"
+
+
+@pytest.mark.parametrize("ax", ["abc", 1, np.zeros(2)], ids=["str", "int", "array"])
+def test_displays_need_matplotlib_axes(ax):
+    # each raised AttributeError "'str' object has no attribute 'figure'"
+    displays = [
+        ConvergenceDisplay([-3.0, -2.0]),
+        ExpertUsageDisplay([0.5, 0.5], [0.6, 0.4]),
+        GateDisplay([np.linspace(0.0, 1.0, 3)], np.full((3, 2), 0.5)),
+        PredictionBandsDisplay(*np.ones((4, 3))),
+    ]
+    for display in displays:
+        with pytest.raises(TypeError, match="ax must be a matplotlib Axes or None"):
+            display.plot(ax=ax)
+    # subplots' axes are taken, and drawn on
+    _, ax = plt.subplots()
+    assert ConvergenceDisplay([-3.0, -2.0]).plot(ax=ax).ax_ is ax

@@ -41,10 +41,19 @@ def import_pyplot():
 
 
 def get_ax(ax):
-    """``(ax, figure)``: the given axes, or new ones on a new figure."""
+    """``(ax, figure)``: the given axes, or new ones on a new figure; a
+    TypeError for anything else (``ax="abc"`` raised "'str' object has no
+    attribute 'figure'")."""
     plt = import_pyplot()
     if ax is None:
         _, ax = plt.subplots()
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(
+            f"ax must be a matplotlib Axes or None; got {ax!r} of type "
+            f"{type(ax).__name__}."
+        )
     return ax, ax.figure
 
 
