@@ -1200,7 +1200,10 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
             values[0], values[0], sample_weight, 2.0**low
         ):
             return _r2_apart(*values, sample_weight)
-    return float(r2_score(y, y_pred, sample_weight=sample_weight))
+    # (inf in y that assume_finite=True let through: NaN, which score turns
+    # into its error, where r2_score's inf - inf leaked NumPy's warning)
+    with np.errstate(invalid="ignore"):
+        return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
 
 def _constant_r2(y, y_pred, sample_weight):
@@ -1214,7 +1217,11 @@ def _constant_r2(y, y_pred, sample_weight):
         rows = np.asarray(host(sample_weight)) > 0
     dtype = y_pred.dtype  # (float32 predictions: to their resolution)
     y, y_pred = y[rows].astype(np.float64), y_pred[rows].astype(np.float64)
-    if y.size < 2 or np.ptp(y) != 0 or y_pred.shape != y.shape:
+    # (y of inf: r2_score's error, where np.ptp's inf - inf leaked NumPy's
+    # "invalid value encountered in subtract")
+    if y.size < 2 or not np.all(np.isfinite(y)) or np.ptp(y) != 0:
+        return None
+    if y_pred.shape != y.shape:
         return None
     return constant_target_score(y, y_pred, dtype)
 

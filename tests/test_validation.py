@@ -116,6 +116,22 @@ def test_nan_let_through_by_assume_finite_is_named(Estimator):
                     getattr(model, method)(*args)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_score_of_an_infinite_constant_y_is_an_error_without_runtime_warnings(value):
+    # score(X, [inf, inf]) leaked NumPy's "invalid value encountered in
+    # subtract" (np.ptp's inf - inf in the constant-target check; with
+    # assume_finite=True, r2_score's y - mean(y)) before its ValueError
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    y_bad = np.full(4, value)
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                with pytest.raises(ValueError, match="contains infinity"):
+                    model.score(X[:4], y_bad)
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
