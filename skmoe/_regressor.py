@@ -1175,7 +1175,8 @@ def r2_score_at_scale(y, y_pred, sample_weight=None):
     constant = _constant_r2(*values, sample_weight)
     if constant is not None:
         return constant
-    if all(v.dtype.kind in "iuf" and v.size for v in values):
+    # (a 0-d y: r2_score's error below; it was an IndexError in _small_beside)
+    if all(v.dtype.kind in "iuf" and v.size and v.ndim for v in values):
         dtype = np.result_type(*values)
         dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
         info = np.finfo(dtype)

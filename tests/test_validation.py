@@ -132,6 +132,19 @@ def test_score_of_an_infinite_constant_y_is_an_error_without_runtime_warnings(va
                     model.score(X[:4], y_bad)
 
 
+def test_score_of_a_0d_y_is_r2_scores_error():
+    # score(X, np.array(1.0)) raised "IndexError: too many indices for array"
+    # from the scaling check; now r2_score's own TypeError, as scikit-learn's
+    # RegressorMixin.score gives
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    with pytest.raises(TypeError) as expected:
+        r2_score(np.array(1.0), model.predict(X[:2]))
+    with pytest.raises(TypeError) as got:
+        model.score(X[:2], np.array(1.0))
+    assert str(got.value) == str(expected.value)
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
