@@ -473,3 +473,41 @@ def test_displays_need_matplotlib_axes(ax):
     # subplots' axes are taken, and drawn on
     _, ax = plt.subplots()
     assert ConvergenceDisplay([-3.0, -2.0]).plot(ax=ax).ax_ is ax
+
+
+@pytest.mark.parametrize(
+    "grid, gate, message",
+    [
+        (
+            [np.linspace(0, 1, 5)],
+            np.full(5, 0.5),
+            r"\(5, n_experts\); got shape \(5,\)",
+        ),
+        ([np.linspace(0, 1, 5)], np.full((5, 2, 2), 0.5), r"got shape \(5, 2, 2\)"),
+        ([np.linspace(0, 1, 5)], np.full((4, 2), 0.5), r"got shape \(4, 2\)"),
+        (
+            [np.linspace(0, 1, 3), np.linspace(0, 1, 4)],
+            np.full((3, 4, 2), 0.5),
+            r"\(4, 3, n_experts\); got shape \(3, 4, 2\)",
+        ),
+        ([np.linspace(0, 1, 3)] * 3, np.full((3, 2), 0.5), "1 or 2 features"),
+        ([np.ones((3, 2))], np.full((3, 2), 0.5), "each a 1d array"),
+    ],
+    ids=["1d-gate", "3d-gate-one-feature", "short-gate", "transposed", "3-grids", "2d"],
+)
+def test_gate_display_needs_the_gate_laid_out_on_the_grid(grid, gate, message):
+    # a 1-D gate raised NumPy's "too many indices for array" after making a
+    # figure; a 3-D one over one feature drew two curves per expert
+    figures = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        GateDisplay(grid, gate).plot()
+    assert plt.get_fignums() == figures
+
+
+def test_gate_display_draws_a_hand_built_gate():
+    x, y = np.linspace(0, 1, 3), np.linspace(0, 1, 4)
+    gate = np.stack([np.add.outer(y, x) / 2, 1 - np.add.outer(y, x) / 2], axis=-1)
+    display = GateDisplay([x, y], gate).plot(expert=0)
+    np.testing.assert_allclose(display.surface_.get_array().reshape(4, 3), gate[..., 0])
+    curve = GateDisplay([x], np.stack([x, 1 - x], axis=1)).plot()
+    np.testing.assert_allclose(curve.lines_[1].get_ydata(), 1 - x)

@@ -158,8 +158,9 @@ class GateDisplay:
         display : GateDisplay
             This object, with ``ax_``, ``figure_`` and the artists set.
         """
+        _check_layout(self.grid, self.gate)  # before a figure
         n_experts = self.gate.shape[-1]
-        _check_expert(expert, n_experts, "GateDisplay.plot")  # before a figure
+        _check_expert(expert, n_experts, "GateDisplay.plot")
         ax, figure = get_ax(ax)
         names = self.feature_names
         if names is None:  # (an array of names has no truth value)
@@ -236,6 +237,27 @@ def expert_colors(n_experts):
     if n_experts <= 20:
         return [colormaps["tab20"](k) for k in range(n_experts)]
     return list(colormaps["turbo"](np.linspace(0.0, 1.0, n_experts)))
+
+
+def _check_layout(grid, gate):
+    """Raise a ValueError unless ``grid`` holds the values along 1 or 2
+    features, each 1-D, and ``gate`` is laid out on them as the class says: a
+    1-D gate raised NumPy's "too many indices for array", a 3-D one over one
+    feature drew a curve per column of each expert's, unnoticed."""
+    if len(grid) not in (1, 2) or any(np.ndim(values) != 1 for values in grid):
+        shapes = [np.shape(values) for values in grid]
+        raise ValueError(
+            "grid should hold the values along 1 or 2 features, each a 1d "
+            f"array; got {len(grid)} of shapes {shapes}."
+        )
+    points = tuple(len(values) for values in reversed(grid))
+    if gate.ndim != len(grid) + 1 or gate.shape[:-1] != points:
+        names = ("n_points",) if len(grid) == 1 else ("len(grid[1])", "len(grid[0])")
+        expected = ", ".join(str(n) for n in points)
+        raise ValueError(
+            f"gate should have shape ({', '.join(names)}, n_experts), here "
+            f"({expected}, n_experts); got shape {gate.shape}."
+        )
 
 
 def _check_expert(expert, n_experts, caller):
