@@ -511,3 +511,31 @@ def test_gate_display_draws_a_hand_built_gate():
     np.testing.assert_allclose(display.surface_.get_array().reshape(4, 3), gate[..., 0])
     curve = GateDisplay([x], np.stack([x, 1 - x], axis=1)).plot()
     np.testing.assert_allclose(curve.lines_[1].get_ydata(), 1 - x)
+
+
+@pytest.mark.parametrize(
+    "curves, data, message",
+    [
+        ((1.0, 1.0, 1.0, 1.0), {}, r"x should be a 1d array of points; got shape \(\)"),
+        ((np.ones((5, 2)),) * 4, {}, r"x should be a 1d array"),
+        ((np.ones(5), np.ones(3), np.ones(5), np.ones(5)), {}, r"mean should .*\(3,\)"),
+        ((np.ones(5),) * 3 + (np.ones((5, 1)),), {}, r"upper should .*\(5, 1\)"),
+        ((np.ones(5),) * 4, {"y": np.ones(5)}, "got None for 5"),
+        ((np.ones(5),) * 4, {"X": np.ones(2), "y": np.ones(5)}, "got 2 for 5"),
+    ],
+    ids=["scalars", "2d", "short-mean", "column-upper", "y-without-X", "short-X"],
+)
+def test_prediction_bands_display_needs_curves_of_one_length(curves, data, message):
+    # scalars raised NumPy's "too many indices for array" from within
+    # matplotlib, after making a figure
+    figures = plt.get_fignums()
+    with pytest.raises(ValueError, match=message):
+        PredictionBandsDisplay(*curves, **data).plot()
+    assert plt.get_fignums() == figures
+
+
+def test_prediction_bands_display_draws_hand_built_curves():
+    x = np.linspace(0.0, 1.0, 4)
+    display = PredictionBandsDisplay(x, x**2, x**2 - 1, x**2 + 1, X=x, y=x).plot()
+    np.testing.assert_array_equal(display.line_.get_ydata(), x**2)
+    np.testing.assert_array_equal(display.scatter_.get_offsets(), np.c_[x, x])

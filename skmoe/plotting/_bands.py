@@ -272,6 +272,7 @@ class PredictionBandsDisplay:
         display : PredictionBandsDisplay
             This object, with ``ax_``, ``figure_`` and the artists set.
         """
+        _check_curves(self)  # before a figure
         ax, figure = get_ax(ax)
         self.scatter_ = None
         if self.y is not None:
@@ -297,6 +298,31 @@ class PredictionBandsDisplay:
         ax.legend()
         self.ax_, self.figure_ = ax, figure
         return self
+
+
+def _check_curves(display):
+    """Raise a ValueError unless ``x``, ``mean``, ``lower`` and ``upper`` are
+    1-D arrays of one length (scalars raised NumPy's "too many indices for
+    array" from within matplotlib, after making a figure), and ``X`` holds
+    one value per value of ``y`` where ``y`` is given."""
+    if np.ndim(display.x) != 1:
+        raise ValueError(
+            f"x should be a 1d array of points; got shape {np.shape(display.x)}."
+        )
+    points = len(display.x)
+    for name in ("mean", "lower", "upper"):
+        shape = np.shape(getattr(display, name))
+        if shape != (points,):
+            raise ValueError(
+                f"{name} should hold one value per point of x, shape ({points},); "
+                f"got shape {shape}."
+            )
+    X, y = display.X, display.y
+    if y is not None and (X is None or np.size(X) != np.size(y)):
+        raise ValueError(
+            "X should hold one value per value of y, the data drawn as points; "
+            f"got {None if X is None else np.size(X)} for {np.size(y)}."
+        )
 
 
 def _percent(share):
