@@ -17,7 +17,9 @@ from sklearn.utils.validation import (
 from ._backend import as_compute, host, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
+    _add_totals,
     _float64_rows,
+    _row_slices,
     _score_weights,
     _scored_rows,
     _too_few_to_score,
@@ -874,16 +876,15 @@ class MoEGammaRegressor(
         """
         X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
         predicted = np.asarray(to_numpy(self.predict(X)))
-        y_pred = predicted.astype(np.float64)
+        y_pred = np.asarray(predicted, dtype=np.float64)
         y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
         if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)
         if self._zero_fitted():  # a zero's Gamma deviance is infinite
             return r2_score_at_scale(y, predicted, sample_weight=sample_weight)
-        # means that underflowed count as the smallest positive number
-        log_pred = np.log(np.maximum(y_pred, np.finfo(np.float64).smallest_normal))
-        return _gamma_d2(y.astype(np.float64), log_pred, sample_weight, predicted.dtype)
+        y = np.asarray(y, dtype=np.float64)
+        return _gamma_d2(y, y_pred, sample_weight, predicted.dtype)
 
 
 def _far_std(log_weights, log_means, dispersions):
@@ -984,24 +985,44 @@ def _one_gamma(moments):
     return log_mean, float(1.0 / fit_shape(excess))
 
 
-def _gamma_d2(y, log_pred, sample_weight, dtype=np.float64):
+def _gamma_d2(y, y_pred, sample_weight, dtype=np.float64):
     """D^2 of the Gamma deviance, ``1 - D(y, pred) / D(y, mean(y))`` with the
     unit deviance ``2 (y / mu - log(y / mu) - 1)`` summed from logs (as
-    ``expm1(d) - d``, ``d = log(y / mu)``): ``d2_tweedie_score`` overflowed for
-    amounts from 1e-300 to 1e300 (NaN). 1 or 0 where y is constant, as
+    ``expm1(d) - d``, ``d = log(y / mu)``; means ``y_pred`` that underflowed
+    count as the smallest normal number): ``d2_tweedie_score`` overflowed
+    for amounts from 1e-300 to 1e300 (NaN). 1 or 0 where y is constant, as
     ``r2_score`` (to :func:`~skmoe._math.constant_tolerance` of the
-    predictions' ``dtype``)."""
+    predictions' ``dtype``). In row chunks (:func:`~skmoe._base._row_slices`),
+    as ``predict`` makes them."""
+    tiny = np.finfo(np.float64).smallest_normal
     log_y = np.log(y)
-    positive = sample_weight > 0
-    log_null = special.logsumexp(log_y[positive], b=sample_weight[positive]) - math.log(
-        np.sum(sample_weight)
-    )
-    null, _ = excess(np, log_y - log_null, ratio=False)
-    fitted, _ = excess(np, log_y - log_pred, ratio=False)
-    null_deviance = np.sum(sample_weight * null)
-    deviance = np.sum(sample_weight * fitted)
+    slices = _row_slices(y.shape[0])
+    parts = []  # log sum w y of each chunk's rows of positive weight
+    for rows in slices:
+        positive = sample_weight[rows] > 0
+        if np.any(positive):
+            parts.append(
+                special.logsumexp(
+                    log_y[rows][positive], b=sample_weight[rows][positive]
+                )
+            )
+    log_sum = parts[0] if len(parts) == 1 else special.logsumexp(parts)
+    log_null = log_sum - math.log(np.sum(sample_weight))
+    nulls, fits = [], []  # each chunk's deviances
+    for rows in slices:
+        weight = sample_weight[rows]
+        null, _ = excess(np, log_y[rows] - log_null, ratio=False)
+        log_pred = np.log(np.maximum(y_pred[rows], tiny))
+        fitted, _ = excess(np, log_y[rows] - log_pred, ratio=False)
+        nulls.append(float(np.sum(weight * null)))
+        fits.append(float(np.sum(weight * fitted)))
+    null_deviance, deviance = _add_totals(nulls), _add_totals(fits)
     if not null_deviance > 1e-24 * np.sum(sample_weight):  # y is constant
         tolerance = constant_tolerance(dtype)
-        perfect = np.all(np.abs(log_y - log_pred)[positive] <= tolerance)
-        return 1.0 if perfect else 0.0
+        for rows in slices:  # rows of positive weight
+            log_pred = np.log(np.maximum(y_pred[rows], tiny))
+            close = np.abs(log_y[rows] - log_pred) <= tolerance
+            if not np.all(close[sample_weight[rows] > 0]):
+                return 0.0
+        return 1.0
     return float(1.0 - deviance / null_deviance)

@@ -26,7 +26,13 @@ from skmoe import (
     PredictiveGammaMixture,
     bootstrap_lrt,
 )
-from skmoe._gamma import _amount_moments, _centred, _combine, _dispersion_floor
+from skmoe._gamma import (
+    _amount_moments,
+    _centred,
+    _combine,
+    _dispersion_floor,
+    _gamma_d2,
+)
 from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
@@ -786,6 +792,27 @@ def test_score_is_gamma_d2():
     w = np.random.RandomState(0).uniform(0, 2, size=y.shape)
     expected = d2_tweedie_score(y, reg.predict(X), sample_weight=w, power=2)
     np.testing.assert_allclose(reg.score(X, y, sample_weight=w), expected)
+
+
+def test_score_in_row_chunks_is_gamma_d2(monkeypatch):
+    # score sums the deviances in row chunks (here of 7 rows, 58 of them):
+    # scikit-learn's D^2 on all the rows at once, and 1 or 0 for a constant y
+    import skmoe._base
+
+    X, y = two_regimes(n=400)
+    reg = MoEGammaRegressor(n_experts=2, random_state=0).fit(X, y)
+    w = np.random.RandomState(0).uniform(0, 2, size=y.shape)
+    w[::9] = 0.0
+    expected = d2_tweedie_score(y, reg.predict(X), sample_weight=w, power=2)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 7)
+    assert len(skmoe._base._row_slices(len(y))) == 58
+    np.testing.assert_allclose(reg.score(X, y, sample_weight=w), expected, rtol=1e-12)
+    constant = np.full(len(y), 2.5)
+    off = constant * (1 + 1e-3 * (np.arange(len(y)) == 397))
+    assert _gamma_d2(constant, constant * (1 + 1e-13), w) == 1.0
+    assert _gamma_d2(constant, off, w) == 0.0  # one row of the last chunk off
+    w[397] = 0.0  # of weight 0: left out
+    assert _gamma_d2(constant, off, w) == 1.0
 
 
 def test_pipeline_grid_search_and_pickle():

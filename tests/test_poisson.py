@@ -600,6 +600,27 @@ def test_means_that_add_up_to_the_counts_do_not_warn():
         assert model.predict(X).sum() < 1.1 * y.sum()
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_score_in_row_chunks_is_d2_tweedie_score(monkeypatch, Estimator):
+    # score sums the deviances in row chunks (here of 7 rows, 58 of them):
+    # scikit-learn's D^2 on all the rows at once
+    import skmoe._base
+
+    X, y = _regimes(n=400)
+    model = Estimator(n_experts=2, random_state=0).fit(X, y)
+    w = np.random.RandomState(0).uniform(0, 2, size=y.shape)
+    w[::9] = 0.0
+    for weight in (None, w):
+        expected = d2_tweedie_score(y, model.predict(X), sample_weight=weight, power=1)
+        with monkeypatch.context() as patch:
+            patch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 7)
+            assert len(skmoe._base._row_slices(len(y))) == 58
+            score = model.score(X, y, sample_weight=weight)
+        np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
 def test_score_of_constant_counts_is_finite_as_r2_scores():
     X, y = _regimes(n=200)
     model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
