@@ -478,6 +478,14 @@ class MoEPoissonRegressor(
         return super()._target_candidates(candidates, Y, sample_weight, warm)
 
     def _encode_target(self, y, X, *, fitting, exposure=None):
+        y = self._checked_counts(y, X, fitting=fitting)
+        exposure = _check_exposure(exposure, y.shape[0], y.dtype)
+        return encode_counts(y, exposure).astype(y.dtype, copy=False)
+
+    def _checked_counts(self, y, X, *, fitting):
+        """The counts y, checked, in X's dtype: the first row of
+        :meth:`_encode_target`'s target, which ``score`` takes alone (the
+        (4, n_samples) target and its temporaries held 62 MiB for 1e6 rows)."""
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             y = _target_column(y)
@@ -504,8 +512,7 @@ class MoEPoissonRegressor(
                 f"y has counts too large for {y.dtype} (up to {top:.3g}): their "
                 f"log-likelihood overflows. {self._large_count_remedy}{wider}."
             )
-        exposure = _check_exposure(exposure, y.shape[0], y.dtype)
-        return encode_counts(y, exposure).astype(y.dtype, copy=False)
+        return y
 
     @_fit_context(prefer_skip_nested_validation=False)  # as the base's fit
     def fit(
@@ -1498,7 +1505,7 @@ class MoEPoissonRegressor(
             counted = normal  # (counts that are normal numbers)
             normal = normal & (rate >= tiny) & (rate <= top)
         underflow = not bool(np.all(normal))
-        y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        y = self._checked_counts(host(y), y_pred[:, None], fitting=False)
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)
