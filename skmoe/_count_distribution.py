@@ -186,8 +186,10 @@ class PredictivePoissonMixture(_RowMixture):
         fraction ``w_k`` of its deviation). A row of log rate -886 had a std
         of 0 for its 3.5e-193, and one whose weight of e^-750 held a rate of
         e^600 a std of 1 for 5.2e97. The mean leaves out, as ``predict``
-        does, components whose weight in ``weights`` is 0: a subnormal weight
-        of e^-720 beside a rate of e^576 gives its 2.9e-63 from the logs."""
+        does, components whose weight in ``weights`` is 0 and whose share is
+        beyond the floats; a subnormal weight of e^-720 beside a rate of
+        e^576 gives its 2.9e-63 from the logs, and one of e^-750 (0) its
+        7.2e-66."""
         parts = self._log_parts[1] if self._log_parts is not None else {}
         log_rates = parts.get("log_rates")
         if log_rates is None:

@@ -900,7 +900,10 @@ def with_log_shares(
     (about the others' mean, which its ``w_k mu_k`` changes by a fraction
     ``w_k`` of its deviation)."""
     arrays = [array[rows] for array in distribution._arrays()]
-    used = arrays[0] > 0  # (the mean's components: weight 0 takes no part)
+    # (the mean's components: one of weight 0 takes part where its share is a
+    # float, as in the estimators' predict, and none beyond the floats)
+    with np.errstate(over="ignore", invalid="ignore"):
+        used = (arrays[0] > 0) | (np.exp(log_weights + log_means) < np.inf)
     arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
     arrays[1] = np.where(tiny, 0.0, arrays[1])  # (the means, in every family)
     others = type(distribution)(*arrays)

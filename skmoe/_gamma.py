@@ -35,7 +35,7 @@ from ._fitting import (
 )
 from ._gamma_distribution import HELD_WEIGHT, PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
-from ._loglink import LogLinkMixin, _unweighted_zero
+from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
 from ._math import constant_tolerance, device, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
@@ -657,19 +657,26 @@ class MoEGammaRegressor(
         -------
         y_mean : ndarray of shape (n_samples,)
             Mean of the predictive mixture of each sample, ``sum_k g_k mu_k``
-            with ``mu_k = exp(x~ . b_k)``.
+            with ``mu_k = exp(x~ . b_k)``, each term from its logs: where a
+            gate weight underflows to 0 (X far from the training data), its
+            term is the mixture's where it is a float, and the expert takes
+            no part where the term is beyond the floats (the others' mean).
         y_std : ndarray of shape (n_samples,)
-            Its standard deviation; only when ``return_std`` is True.
+            Its standard deviation; only when ``return_std`` is True (which
+            raises where it overflows, also where the mean does not).
         """
 
         def compute(xp, design):
             weight, log_weight, log_mean, mean, dispersion = self._parts(xp, design)
             # each term g_k mu_k in log space: finite where an expert's mean
-            # overflows but its weight holds it; 0 where the weight is 0 (an
-            # expert of gate weight 0 takes no part, as in score)
+            # overflows but its weight holds it, and where a weight underflowed
+            # to 0 (a weight of e^-807.4 beside a mean of e^1163.2: 3.42e154,
+            # where leaving it out gave 1.94e-205); 0 where the weight is 0 and
+            # its term beyond the floats (an expert of gate weight 0 takes no
+            # part there, as in score)
             terms = xp.exp(log_weight + log_mean)
             zero = xp.zeros_like(terms)
-            y_mean = xp.sum(xp.where(weight == 0, zero, terms), axis=0)
+            y_mean = xp.sum(xp.where(_left_out(xp, weight, terms), zero, terms), axis=0)
             if not return_std:
                 return y_mean
             # in units of each sample's largest mean, whose square overflowed
@@ -784,7 +791,8 @@ class MoEGammaRegressor(
             any_huge = bool(xp.any(huge))
             if any_huge:
                 terms = xp.exp(log_weight + log_mean)
-                terms = xp.where(weight == 0, xp.zeros_like(terms), terms)
+                unused = _left_out(xp, weight, terms)
+                terms = xp.where(unused, xp.zeros_like(terms), terms)
                 huge = huge & xp.isfinite(xp.sum(terms, axis=0))[None, :]
                 del terms
                 low = huge if low is None else low | huge

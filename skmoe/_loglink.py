@@ -29,6 +29,20 @@ def _unweighted_zero(xp, weight, mean):
     return xp.where(weight > 0, mean, xp.zeros_like(mean))
 
 
+def _left_out(xp, weight, terms):
+    """The experts that take no part in a sample's mixture mean: those whose
+    gate ``weight`` is 0 and whose term ``g_k mu_k`` (``terms``, from the
+    logs) is beyond the floats (an sgd fit's dead expert, of weight e^-1253
+    beside means of e^2024 at its training rows, or NaN). The term of a
+    weight that underflowed to 0 is the mixture's where it is a float (a
+    weight of e^-807.4 beside a mean of e^1163.2: 3.42e154). Only a mask of
+    the zero weights where none is 0."""
+    unused = weight == 0
+    if not bool(xp.any(unused)):
+        return unused
+    return unused & ~(terms < xp.inf)
+
+
 def _heavy_tail(problem, columns):
     """A remedy naming the feature the experts see (``columns``: their columns
     of X, None for all) with a training value (of positive weight) furthest
@@ -111,16 +125,21 @@ class LogLinkMixin:
     def _log_mixture_terms(self, problem, best):
         """``log g_k + log mu_k`` (K, n) of the fitted mixture on the training
         data (the gate truncated to the routed experts with ``top_k``), -inf
-        where the gate weight is 0, as predict leaves those experts out: an
-        underflowed weight (e-1253) times an overflowed mean (e2024) was
-        reported as an overflow where predict raises, and predict did not."""
+        where predict leaves the expert out (:func:`_left_out`: its gate weight
+        is 0 and its term beyond the floats): an underflowed weight (e-1253)
+        times an overflowed mean (e2024) was reported as an overflow where
+        predict raises, and predict did not."""
         xp = problem.xp
         log_gate = problem.gate.log_gate(xp, problem.gate_design, best.gate_params)
         if is_sparse(problem.top_k, log_gate.shape[0]):
             log_gate = problem.gate.truncate(xp, log_gate, problem.top_k)
         with np.errstate(over="ignore", invalid="ignore"):
             terms = log_gate + self._training_log_means(problem, best.expert_params)
-            return xp.where(xp.exp(log_gate) == 0, xp.full_like(terms, -xp.inf), terms)
+            weight = xp.exp(log_gate)
+            left_out = weight == 0
+            if bool(xp.any(left_out)):  # (no exp where no weight is 0)
+                left_out = _left_out(xp, weight, xp.exp(terms))
+            return xp.where(left_out, xp.full_like(terms, -xp.inf), terms)
 
     def _overflow_message(self, problem, best):
         """A warning when the fitted mixture's mean overflows the data's dtype

@@ -41,7 +41,7 @@ from ._fitting import (
     _target_column,
     _Validated,
 )
-from ._loglink import LogLinkMixin, _unweighted_zero
+from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
 from ._math import constant_target_score, device, logsumexp, mixture_std
 from ._partial_fit import (
     _pending_rows,
@@ -1000,9 +1000,14 @@ class MoEPoissonRegressor(
         Returns
         -------
         y_mean : ndarray of shape (n_samples,)
-            Mean of the predictive mixture of each sample, ``sum_k g_k mu_k``.
+            Mean of the predictive mixture of each sample, ``sum_k g_k mu_k``,
+            each term from its logs: where a gate weight underflows to 0 (X
+            far from the training data), its term is the mixture's where it
+            is a float, and the expert takes no part where the term is
+            beyond the floats (the others' mean).
         y_std : ndarray of shape (n_samples,)
-            Its standard deviation; only when ``return_std`` is True.
+            Its standard deviation; only when ``return_std`` is True (which
+            raises where it overflows, also where the mean does not).
         """
         if exposure is None and not isinstance(X, _Validated):
             self._warn_unrouted_exposure()
@@ -1058,13 +1063,16 @@ class MoEPoissonRegressor(
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             excess = self._excess_scales(xp, rate, index)
             # each term g_k mu_k in log space: finite where an expert's rate
-            # overflows but its weight is small enough to hold it; 0 where the
-            # weight is 0 (an expert of gate weight 0 takes no part, as in
-            # score and fit's overflow warning; an estimator's predicted rate
-            # may be inf there); NaN where the gate is (its logits
-            # overflowed), which raises below
+            # overflows but its weight is small enough to hold it, and where
+            # the weight underflowed to 0 (e^-2378.7 beside a log rate of
+            # 1402.8: 1.21e251, where leaving it out gave 8.06e78); 0 where
+            # the weight is 0 and its term beyond the floats (such an expert
+            # takes no part, as in score and fit's overflow warning; an
+            # estimator's predicted rate may be inf there); NaN where the
+            # gate is (its logits overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
-            mean = xp.sum(xp.where(weight == 0, xp.zeros_like(terms), terms), axis=0)
+            unused = _left_out(xp, weight, terms)
+            mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return (mean,)
             # scales: the squares of large unit rates (fitted to exposures
@@ -1194,10 +1202,12 @@ class MoEPoissonRegressor(
             weight = xp.exp(log_weight)
             if log_mean:  # log sum_k g_k mu_k, finite where the mean underflows
                 minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
-                # (where the weight itself underflows, its log still holds it)
-                terms = xp.where(
-                    log_weight == minus_inf, minus_inf, log_weight + log_rate
-                )
+                # (where the weight itself underflows, its log still holds it;
+                # -inf where predict leaves the expert out, its weight 0 and
+                # its term beyond the floats)
+                terms = log_weight + log_rate
+                unused = _left_out(xp, weight, xp.exp(terms))
+                terms = xp.where(unused | (log_weight == minus_inf), minus_inf, terms)
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
             if exposure is not None:
@@ -1319,7 +1329,8 @@ class MoEPoissonRegressor(
                 log_weight = self._log_gate(xp, design)
             if over is not None and exposure is None:
                 terms = xp.exp(log_weight + log_rate)
-                terms = xp.where(xp.exp(log_weight) == 0, xp.zeros_like(terms), terms)
+                unused = _left_out(xp, xp.exp(log_weight), terms)
+                terms = xp.where(unused, xp.zeros_like(terms), terms)
                 held = xp.isfinite(xp.sum(terms, axis=0))[None, :]
                 over = over & (log_weight < math.log(HELD_WEIGHT)) & held
                 del terms, held

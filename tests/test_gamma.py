@@ -1434,15 +1434,14 @@ def test_std_where_an_underflowed_gate_weight_holds_a_large_mean(seed, row):
 def test_mean_where_an_underflowed_gate_weight_holds_a_large_mean():
     # a gate weight of e^-750 (0 as a float) beside a mean of e^600, the
     # other expert's mean e^-800: the std is e^150 (mpmath), which predict
-    # and the distribution gave as 0; the expert of weight 0 takes no part in
-    # the mean (as in the count models, score and fit's warnings): the
-    # other's e^-800, 0. At x = -36 a subnormal weight e^-720 beside e^576
-    # gives a mean of 2.9e-63. Expected: mpmath, from the parameters
+    # and the distribution gave as 0; the expert's share of the mean, e^-150
+    # (7.2e-66), is a float and the mixture's mean (it was left out, for 0).
+    # At x = -36 a subnormal weight e^-720 beside e^576 gives a mean of
+    # 2.9e-63. Expected: mpmath, from the parameters
     model = _two_experts_of([[10.0], [-10.0]], [0.0, -800.0], [[-16.0], [0.0]])
     rows = np.array([[-37.5], [-36.0], [-30.0], [0.3]])
     mean, std = _exact_moments(model, rows)
-    assert mean[1] > 1e-64  # (the case: a mean of its own, not 0)
-    mean[0] = np.exp(-800.0)  # (0.0: the expert of weight 0 takes no part)
+    assert mean[0] > 1e-70 and mean[1] > 1e-64  # (means of their own, not 0)
     np.testing.assert_allclose(model.predict(rows), mean, rtol=1e-12)
     _assert_moments(model, rows, mean, std)
 
@@ -1589,6 +1588,33 @@ def test_std_where_a_light_weight_holds_a_mean_beyond_the_floats(float32):
     assert np.all(std < np.finfo(dtype).max) and top > np.log(np.finfo(dtype).max)
     rtol = 1e-5 if float32 else 1e-12
     _assert_moments(model, rows, mean, std, rtol=(rtol, rtol), var=False)
+
+
+def test_mean_where_a_gate_weight_of_zero_holds_a_share_in_the_floats():
+    # a gate weight that underflows to 0 (e^-800 at x = -400) beside a mean
+    # of e^600: its share w mu, e^-200, is the mixture's mean (the other
+    # expert's is e^-600), but predict and the distribution's mean() left the
+    # expert out (1.94e-205 for 3.42e154 at a fitted 3-expert model's far
+    # row, seed 0). Expected: mpmath, from the parameters. Where the share is
+    # beyond the floats (e^800 at x = -800, slope -3) the expert takes no
+    # part, as before: the other's mean; the std overflows there
+    model = _two_experts_of([[1.0], [-1.0]], [0.0, -600.0], [[-1.5], [0.0]])
+    model.expert_dispersion_ = np.array([0.5, 0.2])
+    rows = np.array([[-400.0], [-380.0], [-420.0]])
+    mean, std = _exact_moments(model, rows)
+    weight, _ = mixture_logs(model, rows[0])
+    assert float(weight[0]) < -800 + 1e-9  # (a weight of 0 as a float)
+    assert np.all(mean > 1e3 * np.exp(-600.0))  # (the share matters)
+    _assert_moments(model, rows, mean, std)
+    assert model.score(rows, mean) == pytest.approx(1.0, abs=1e-12)
+    model.expert_coef_ = np.array([[-3.0], [0.0]])
+    rows = np.array([[-800.0]])
+    predicted = model.predict(rows)
+    np.testing.assert_allclose(predicted, np.exp(-600.0), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
+    assert model.predict_distribution(rows).std()[0] == np.inf
+    with pytest.raises(ValueError, match="overflow"):
+        model.predict(rows, return_std=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

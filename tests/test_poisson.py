@@ -1080,8 +1080,11 @@ def test_features_too_large_for_the_counts_warn_of_their_scale():
 def test_score_leaves_out_experts_of_gate_weight_zero_as_predict():
     # an sgd fit on bool X left an expert of gate weight e^-1253 (0 in
     # float64) with log rates of 2024 at training rows: predict leaves it
-    # out (the other expert's mean, 1e169), but score, taking log means where
-    # another row's mean underflowed, summed its log term e^771 and gave -inf
+    # out where its term, e^771, is beyond the floats (the other expert's
+    # mean, 1e169), but score, taking log means where another row's mean
+    # underflowed, summed that log term and gave -inf. Where its term is a
+    # float (e^-241 at x = 0, beside the other's e^-398.5), it is the
+    # mixture's, in predict and score alike
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(20, 1))
     y = rng.poisson(2.0, size=20).astype(float)
@@ -1095,12 +1098,16 @@ def test_score_leaves_out_experts_of_gate_weight_zero_as_predict():
     X_test = np.array([[1.0], [-1.0], [0.995], [1.005], [0.0]])
     y_test = np.array([2.0, 0.0, 3.0, 1.0, 4.0])
     log_mu = -398.5 + 401.5 * X_test[:, 0]  # the first expert's, of weight 1
+    # the second's term g mu, in the floats at x = -1 and 0 only
+    log_term = -1253.0 + 1012.0 + 1012.0 * X_test[:, 0]
+    assert np.array_equal(log_term < np.log(np.finfo(float).max), [0, 1, 0, 0, 1])
+    log_mu = np.where(log_term < 0.0, np.logaddexp(log_mu, log_term), log_mu)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         predicted = model.predict(X_test)
         score = model.score(X_test, y_test)
     assert predicted[1] == 0.0  # (e^-800: score takes the log means)
-    np.testing.assert_allclose(predicted[[0, 2, 3]], np.exp(log_mu[[0, 2, 3]]))
+    np.testing.assert_allclose(predicted[[0, 2, 3, 4]], np.exp(log_mu[[0, 2, 3, 4]]))
     expected = _d2_from_log_means(y_test, log_mu, y_test.mean())
     assert np.isfinite(expected)
     np.testing.assert_allclose(score, expected, rtol=1e-10)
