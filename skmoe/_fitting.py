@@ -351,14 +351,31 @@ def _check_finite(xp, result, method, design=None):
             # float64 outputs of a float32 model said float64 had overflowed
             dtype = part.dtype if design is None else design.dtype
             wider = " (or use float64 X)" if dtype != xp.float64 else ""
+            outputs, where = "the model's outputs overflow", ""
+            if _spread_only(xp, result, method):
+                # predict(return_std=True) where the means are finite, as
+                # predict(X) gives them: the spread is what overflows
+                outputs = "the predictive standard deviation overflows"
+                where = (
+                    ", where the means are finite (predict(X) without "
+                    "return_std gives them)"
+                )
             raise ValueError(
-                f"{method}: the model's outputs overflow {dtype_name(dtype)} "
-                "at some rows of X: X is too large there, or an expert's predictions "
+                f"{method}: {outputs} {dtype_name(dtype)} at some rows of "
+                f"X{where}: X is too large there, or an expert's predictions "
                 "are extreme (as fit warns for experts fitted to too few "
                 "samples). Rescale the features, e.g. with "
                 "sklearn.preprocessing.StandardScaler, or refit with fewer "
                 f"experts{wider}."
             )
+
+
+def _spread_only(xp, result, method):
+    """Whether ``result``, ``predict``'s means and standard deviations, has
+    finite means where a standard deviation is not finite."""
+    if method != "predict" or not isinstance(result, tuple) or len(result) != 2:
+        return False
+    return bool(xp.all(xp.isfinite(result[0])))
 
 
 #: ``n_experts="auto"`` passes over a candidate where an expert handles fewer than

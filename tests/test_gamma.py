@@ -1597,7 +1597,8 @@ def test_mean_where_a_gate_weight_of_zero_holds_a_share_in_the_floats():
     # expert out (1.94e-205 for 3.42e154 at a fitted 3-expert model's far
     # row, seed 0). Expected: mpmath, from the parameters. Where the share is
     # beyond the floats (e^800 at x = -800, slope -3) the expert takes no
-    # part, as before: the other's mean; the std overflows there
+    # part, as before: the other's mean; the std overflows there, and
+    # predict(return_std=True) says so
     model = _two_experts_of([[1.0], [-1.0]], [0.0, -600.0], [[-1.5], [0.0]])
     model.expert_dispersion_ = np.array([0.5, 0.2])
     rows = np.array([[-400.0], [-380.0], [-420.0]])
@@ -1613,7 +1614,7 @@ def test_mean_where_a_gate_weight_of_zero_holds_a_share_in_the_floats():
     np.testing.assert_allclose(predicted, np.exp(-600.0), rtol=1e-12)
     np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
     assert model.predict_distribution(rows).std()[0] == np.inf
-    with pytest.raises(ValueError, match="overflow"):
+    with pytest.raises(ValueError, match="standard deviation overflows float64"):
         model.predict(rows, return_std=True)
 
 
