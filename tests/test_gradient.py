@@ -10,7 +10,7 @@ import array_api_compat.numpy as xnp
 import numpy as np
 import pytest
 from scipy.special import logsumexp
-from scipy.stats import chi2
+from scipy.stats import chi2, norm
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LinearRegression
@@ -1479,6 +1479,35 @@ def test_partial_fit_follows_a_noise_by_its_mean_and_median_square(noise):
         np.testing.assert_allclose(model.expert_variance_, rms**2, rtol=1e-12)
     else:
         assert model._solver_state.units[2] == unit
+
+
+def test_partial_fit_scores_the_batch_at_the_noise_it_followed():
+    # the epoch's scores (log_likelihood_, the objective's history) are taken
+    # again once the noise is followed: those of the variance before it (the
+    # first batch's, 0.1^2) gave a log-likelihood of -22795 on a batch whose
+    # own, at the noise kept, is -215.3. Expected: scipy's normal log density
+    # at the fitted parameters, and the ridge penalty alpha ||b||^2 / (2 s^2)
+    rng = np.random.default_rng(0)
+
+    def batch(noise):
+        X = rng.normal(size=(100, 1))
+        return X, 2.0 * X[:, 0] + noise * rng.normal(size=100)
+
+    model = MoERegressor(1, solver="sgd", random_state=0)
+    model.partial_fit(*batch(0.1))
+    unit = model._solver_state.units[2]
+    X, y = batch(1.0)
+    model.partial_fit(X, y)
+    assert model._solver_state.units[2] != unit  # (the case: the noise followed)
+    coef, variance = model.expert_coef_[0], model.expert_variance_[0]
+    mean = X @ coef + model.expert_intercept_[0]
+    log_density = norm.logpdf(y, mean, np.sqrt(variance))
+    np.testing.assert_allclose(model.log_likelihood_, np.sum(log_density), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.log_likelihood_history_[-1], np.sum(log_density), rtol=1e-12
+    )
+    penalized = np.mean(log_density) - model.alpha * coef @ coef / (2 * variance)
+    np.testing.assert_allclose(model.objective_history_[-1], penalized, rtol=1e-12)
 
 
 def test_partial_fit_noise_followed_keeps_an_idle_expert_near_the_residuals():

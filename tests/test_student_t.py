@@ -572,6 +572,31 @@ def test_mostly_equal_targets_keep_a_floor_near_the_gaussian_one(solver):
     assert t_model.log_likelihood_ / len(y) < 15
 
 
+def test_partial_fit_of_student_t_experts_keeps_the_unit():
+    # the docs (recipes): Student-t experts keep the unit where a batch's
+    # residuals pass both of the Gaussian experts' checks (mean square above
+    # (4 units)^2, median square above a Gaussian's at 4 units, 0.455 (4
+    # units)^2): their squared scales are no mean of squared residuals.
+    # Gaussian experts' rule, inherited, took a unit of 15.8 for 0.087 here
+    rng = np.random.default_rng(0)
+
+    def batch(scale):
+        X = rng.normal(size=(100, 1))
+        return X, 2.0 * X[:, 0] + scale * rng.standard_t(3, size=100)
+
+    model = MoERegressor(1, noise="student_t", df=3, solver="sgd", random_state=0)
+    model.partial_fit(*batch(0.1))
+    unit = model._solver_state.units[2]
+    X, y = batch(10.0)
+    model.partial_fit(X, y)
+    squares = (y - X @ model.expert_coef_[0] - model.expert_intercept_[0]) ** 2
+    growth = 4.0
+    # (the case: both checks pass, by far)
+    assert np.mean(squares) > 100 * growth**2 * unit**2
+    assert np.median(squares) > 100 * stats.chi2(1).median() * growth**2 * unit**2
+    assert model._solver_state.units[2] == unit
+
+
 def test_partial_fit_from_one_row_and_a_growing_scale():
     # a first batch of one row (no spread) fits as Gaussian experts' does;
     # the ceiling follows the y seen (it kept the first batch's: squared
