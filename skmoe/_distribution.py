@@ -978,6 +978,14 @@ def _t_cdf(df, z):
     if np.any(far):
         lower = _t_lower_far(nu[far], z[far])
         out[far] = np.where(z[far] < 0, lower, 1.0 - lower)
+    # stdtr's 0 where the tail is still a subnormal float (df 300: 0 below
+    # 5.2e-311, z = -184); where scipy's hyp2f1 fails (NaN, df from about
+    # 1e6), the 0 stays
+    gone = (out == 0) & (z < 0) & ~far & ~gaussian
+    if np.any(gone):
+        with np.errstate(invalid="ignore"):
+            lower = np.exp(_t_log_lower(nu[gone], z[gone]))
+        out[gone] = np.where(np.isnan(lower), 0.0, lower)
     # stdtr(1, z) is off by up to 2.3e-9 near 0 (0.5 at z = -3e-10, not 0.5 -
     # 9.8e-11); other df by 2e-16: the Cauchy's own, exact in both tails
     cauchy = nu == 1
@@ -986,6 +994,21 @@ def _t_cdf(df, z):
     if np.any(gaussian):
         out = np.where(gaussian, _ndtr(z), out)
     return out
+
+
+def _t_log_lower(df, z):
+    """log P(T <= z) for T standard Student t and z < 0: the log of half the
+    incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its
+    series ``x^a / (a B(a, 1/2)) 2F1(1/2, a; a + 1; x)``, where ``stdtr``
+    underflows to 0 though the tail is a subnormal float (df 300: quantiles
+    of q below 5.2e-311 stopped at -179.06 of a mixture whose cdf is 5.2e-311
+    there)."""
+    a = 0.5 * df
+    with np.errstate(over="ignore", divide="ignore"):
+        log_x = -np.log1p(np.square(z) / df)  # (x near 1 for a large df)
+        x = np.exp(log_x)
+        log_series = np.log(special.hyp2f1(0.5, a, a + 1.0, x) / a)
+        return np.log(0.5) + a * log_x - special.betaln(a, 0.5) + log_series
 
 
 def _t_lower_far(df, z):
@@ -1362,7 +1385,15 @@ def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail, df=Non
         log_cdf = special.log_ndtr(gaussian_z)
         if df is not None and np.any(finite := ~np.isinf(df[picked])):
             t_cdf = _t_cdf_overflowing(df[picked], z, half, scales)
-            log_cdf = np.where(finite, np.log(t_cdf), log_cdf)
+            t_log_cdf = np.log(t_cdf)
+            # (from the series where stdtr underflowed: of all its digits)
+            mid = finite & (t_cdf < np.finfo(float).tiny) & (gaussian_z < 0)
+            mid &= np.abs(gaussian_z) <= T_FAR * np.sqrt(df[picked])
+            if np.any(mid):
+                log_lower = _t_log_lower(df[picked][mid], gaussian_z[mid])
+                kept = np.isnan(log_lower)  # (hyp2f1's NaN: the log before)
+                t_log_cdf[mid] = np.where(kept, t_log_cdf[mid], log_lower)
+            log_cdf = np.where(finite, t_log_cdf, log_cdf)
         log_terms = np.log(weights) + log_cdf
         log_mass = special.logsumexp(np.where(weights > 0, log_terms, -np.inf), axis=-1)
         ratio[rows] = np.exp(log_mass - np.log(tail[picked]))

@@ -3,6 +3,7 @@ regressions, checked against optima and derivatives computed independently."""
 
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
@@ -1009,3 +1010,32 @@ def test_few_distinct_counts_a_value_at_most_once_whatever_its_precision(precisi
         assert few.tolist() == [True]
     # 3 values per parameter's pair are not few
     assert not few_distinct(y, resp, np.array([True]), [1e-3], 2, precision=weights)[0]
+
+
+@pytest.mark.parametrize("df", [300.0, 1e3, 1e4])
+@pytest.mark.parametrize("q", [1e-312, 1e-315, 1e-320])
+def test_quantiles_and_cdf_where_stdtr_underflows(df, q):
+    # scipy's stdtr gives 0 where the t tail is still a subnormal float (df
+    # 300: below 5.2e-311, z = -184): quantiles of q below that stopped there
+    # (-179.06 for 0.3 t(2, 0.5) + 0.7 t(5, 1) at q = 1e-315 and 1e-320,
+    # whose cdf is 5.2e-311), and cdf gave 0. Expected: mpmath's incomplete
+    # beta, P(T <= z) = I_x(df / 2, 1 / 2) / 2 at x = df / (df + z^2)
+    weights, means, scales = [0.3, 0.7], [2.0, 5.0], [0.5, 1.0]
+    dist = PredictiveStudentTMixture([weights], [means], [scales], df=df)
+
+    def cdf(y):
+        with mpmath.workdps(40):
+            total = mpmath.mpf(0)
+            for w, m, s in zip(weights, means, scales, strict=True):
+                z = (mpmath.mpf(y) - m) / s
+                x = df / (df + z**2)
+                half = mpmath.mpf(1) / 2
+                total += w * half * mpmath.betainc(df / 2, half, 0, x, regularized=True)
+            return float(total)
+
+    y = dist.ppf(q)[0]
+    # (subnormal q keep fewer digits: within 4 of their spacings)
+    assert cdf(y) == pytest.approx(q, rel=1e-11, abs=4 * 5e-324)
+    assert dist.cdf(y)[0] == pytest.approx(cdf(y), rel=1e-11, abs=4 * 5e-324)
+    # (the case: stdtr's 0 at the quantile)
+    assert special.stdtr(df, (y - 5.0) / 1.0) == 0
