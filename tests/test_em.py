@@ -505,6 +505,40 @@ def test_settle_reads_changes_of_measured_rounding_as_none(monkeypatch, noise_fa
         assert not noise.converged and noise.n_iter == 40
 
 
+def test_measured_rounding_rule_keeps_its_documented_bounds(monkeypatch):
+    # fitting.rst: where 3 of the last 6 changes fell, by at most 1024 eps
+    # times the objective, a change of at most twice the largest fall, with no
+    # more net gain over the 6, counts as none. Each bound on its own, at an
+    # objective of -3.25e14 (spacing 0.0625, 1024 eps of it 1182 spacings)
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    assert 1100 < 1024 * np.finfo(float).eps * abs(level) / ulp < 1300
+    objective = _em.objective
+
+    def converged(ulps):
+        script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
+
+        def scripted(*args):
+            total, _ = objective(*args)
+            return total, script.pop(0) if len(script) > 1 else script[-1]
+
+        monkeypatch.setattr(_em, "objective", scripted)
+        return _em.run_em(problem, resp=resp.copy(), max_iter=40).converged
+
+    # twice the largest fall: changes of 12 beside falls of 8, not of 17
+    assert converged([12, -8] * 24)
+    assert not converged([17, -8] * 24)
+    # falls of at most 1024 eps of the objective: 1100 spacings, not 1300
+    assert converged([1100, -1100] * 24)
+    assert not converged([1300, -1300] * 24)
+    # 3 falls among the last 6: one in 3 (2 in any 6, 3 in some 7) is a climb
+    assert not converged([-8, 6, 6] * 16)
+    assert converged([-8, 6] * 24)
+
+
 def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypatch):
     # counts near 1e15, overdispersed: the objective's changes settle into
     # 4 to 15 spacings of alternating sign, above tol=1e-5 (spacing 0.0625), and

@@ -69,3 +69,31 @@ def test_gaussian_components_of_student_t_mixture_far_out(q):
     dist = PredictiveStudentTMixture(WEIGHTS, MEANS, SCALES, df=np.inf)
     expected = float(_mixture_ppf(q, -33.0))
     assert dist.ppf(q)[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("df", [None, np.inf])
+def test_quantile_of_a_normal_tail_beside_a_component_ndtr_loses(df):
+    # q = 3e-308 (a normal float, so no logarithms): the light component of
+    # mean 0 reaches q at y = -37.39, where the heavy one of mean 0.3 (z =
+    # -37.69) holds 1.3e-3 of the mass, a subnormal cdf that ndtr gives as 0;
+    # the quantile without it was 3.4e-5 off mpmath's
+    weights, means, scales = [[0.01, 0.99]], [[0.0, 0.3]], [[1.0, 1.0]]
+    q = 3e-308
+
+    def cdf(y):
+        terms = zip(weights[0], means[0], scales[0], strict=True)
+        return mpmath.fsum(
+            mpmath.mpf(w) * mpmath.ncdf((y - m) / s) for w, m, s in terms
+        )
+
+    with mpmath.workdps(40):
+        log_q = mpmath.log(mpmath.mpf(q))
+        expected = mpmath.findroot(lambda y: mpmath.log(cdf(y)) - log_q, -37.4)
+        # (the case: the heavy component's share of the mass there)
+        heavy = mpmath.mpf(weights[0][1]) * mpmath.ncdf(expected - means[0][1])
+        assert 1e-3 < heavy / q < 2e-3
+    if df is None:
+        dist = PredictiveMixture(weights, means, scales)
+    else:
+        dist = PredictiveStudentTMixture(weights, means, scales, df=df)
+    assert dist.ppf(q)[0] == pytest.approx(float(expected), rel=1e-12)
