@@ -539,6 +539,33 @@ def test_measured_rounding_rule_keeps_its_documented_bounds(monkeypatch):
     assert converged([-8, 6] * 24)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_params_still_moves_by_the_square_root_of_eps(dtype):
+    # fitting.rst: the rounding-noise stop needs that the iteration moved no
+    # parameter by more than the square root of eps times 1 plus its size
+    # (1.5e-8 in float64): a coefficient of 0 moving by half that is still,
+    # one of 100 by twice that times 101 is not
+    from skmoe._em import _params_still
+
+    problem, _ = _constant_gate_problem(n_experts=1)
+    root = float(np.sqrt(np.finfo(dtype).eps))
+    before = np.array([0.0, 100.0, -3.0], dtype=dtype)
+
+    def still(step):
+        after = before + np.asarray(step, dtype=np.float64) * root * (
+            1 + np.abs(before)
+        )
+        params = ({}, {"coef": after.astype(dtype)})
+        return _params_still(problem, params, ({}, {"coef": before}))
+
+    assert still([0.0, 0.0, 0.0])
+    assert still([0.5, 0.0, 0.0])  # (0 + 1: a parameter of 0 may move)
+    assert still([0.5, -0.5, 0.5])
+    assert not still([0.0, 2.0, 0.0])
+    assert not still([2.0, 0.0, 0.0])
+    assert not still([0.0, 0.0, -2.0])
+
+
 def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypatch):
     # counts near 1e15, overdispersed: the objective's changes settle into
     # 4 to 15 spacings of alternating sign, above tol=1e-5 (spacing 0.0625), and

@@ -1618,6 +1618,36 @@ def test_mean_where_a_gate_weight_of_zero_holds_a_share_in_the_floats():
         model.predict(rows, return_std=True)
 
 
+@pytest.mark.parametrize("weight", [1e-13, 1e-11, 1e-9, 1e-6])
+def test_distribution_where_a_heavier_weight_holds_a_mean_beyond_the_floats(weight):
+    # a mean of e^710 (beyond the floats) beside a gate weight above or below
+    # HELD_WEIGHT (1e-12): the distribution takes it from its logs only below
+    # (mpmath's moments), and refuses the row above, as predict does; with no
+    # bound on the weight it gave a mean and std of inf for those rows.
+    # Expected: mpmath, from the parameters
+    X, y = _two_regime_amounts(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoEGammaRegressor(n_experts=2, random_state=0).fit(X[:, :1], y)
+    model.gate_intercept_ = np.array([0.0, np.log(weight)])
+    model.gate_coef_ = np.zeros((2, 1))
+    model.expert_intercept_ = np.array([0.0, 710.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    model.expert_dispersion_ = np.array([0.5, 0.2])
+    rows = np.array([[0.0], [1.0]])
+    assert 710.0 > np.log(np.finfo(float).max)
+    mean, std = _exact_moments(model, rows)
+    try:
+        dist = model.predict_distribution(rows)
+    except ValueError as error:
+        assert weight > 1e-12 and "outputs overflow" in str(error)
+    else:
+        np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
+        np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+        # (its tail: the weight, as the largest float stands for its mean)
+        np.testing.assert_allclose(dist.sf(1e300), weight / (1 + weight), rtol=1e-9)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_zero_inflated_predict_std_of_far_rows_keeps_the_point_mass(dtype):
     # predict's std from the logs (_far_std), rows where a gate weight is
