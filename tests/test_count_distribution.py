@@ -1325,3 +1325,25 @@ def test_std_where_a_light_weight_holds_a_rate_beyond_the_floats(negative_binomi
     dist = model.predict_distribution(rows)
     np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
     np.testing.assert_allclose(dist.std(), std, rtol=1e-12)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_tail_where_a_light_weight_holds_a_rate_beyond_the_floats(negative_binomial):
+    # a rate of e^720 (beyond the floats) beside a gate weight of e^-40 or
+    # e^-200 that holds it, without an exposure: the largest float stands for
+    # it, so that sf at 1000 is its weight (the other expert's rate is 1, its
+    # sf there below 1e-2000); 1 left in its place (as with an exposure only,
+    # before) gave an sf of 0. Expected: the gate's softmax weight
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.array([720.0, 0.0])
+    model.expert_coef_ = np.zeros((2, 1))
+    if negative_binomial:
+        model.expert_dispersion_ = np.array([0.5, 0.2])
+    x = np.array([-20.0, -100.0])
+    weight = np.exp(2 * x) / (1 + np.exp(2 * x))
+    dist = model.predict_distribution(x[:, None])
+    np.testing.assert_allclose(dist.sf(1000), weight, rtol=1e-12)
+    np.testing.assert_allclose(dist.cdf(1000), 1 - weight, rtol=1e-12)
