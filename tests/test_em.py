@@ -621,6 +621,41 @@ def test_measured_rounding_rule_leaves_an_infinite_objective_alone(monkeypatch):
         assert "-inf" in result.message
 
 
+def test_run_at_max_iter_names_changes_of_rounding(monkeypatch):
+    # an objective of -3.25e14 per sample (spacing 0.0625, far above tol)
+    # whose changes stay within 12 spacings, 2 falls in every 6 (too few for
+    # NOISE_FALLS's rule): max_iter stopped it, and the ConvergenceWarning
+    # advised more iterations, which stop it only where a change is 0
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    objective = _em.objective
+
+    def run(ulps):
+        script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
+
+        def scripted(*args):
+            total, _ = objective(*args)
+            return total, script.pop(0) if len(script) > 1 else script[-1]
+
+        monkeypatch.setattr(_em, "objective", scripted)
+        return _em.run_em(problem, resp=resp.copy(), max_iter=40)
+
+    noise = run([10, -12, 4, 4, 6, -12] * 8)
+    assert not noise.converged and noise.n_iter == 40
+    # its last 6 changes: -12 to 10 spacings
+    assert f"changing by {-12 * ulp:.2g} to {10 * ulp:.2g}" in noise.message
+    assert "rounding" in noise.message and "tol=1e-05" in noise.message
+    # a steady climb of 15 spacings (no falls), one of 9 up, 5 down (12
+    # gained every 6), and changes of twice the falls and more: not rounding
+    for ulps in ([15] * 48, [9, -5] * 24, [13, -6, 1, 1, 1, 6] * 8):
+        climb = run(ulps)
+        assert not climb.converged and climb.n_iter == 40
+        assert climb.message == ""
+
+
 def test_measured_rounding_rule_waits_for_a_gate_still_moving(monkeypatch):
     # counts near 1e15 whose zeros a feature separates: the objective's changes
     # are rounding from the 4th iteration, while the gate's coefficients still

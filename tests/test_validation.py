@@ -2704,6 +2704,63 @@ def test_max_iter_warning_in_float32_at_a_tiny_tol_names_the_precision():
     assert "float32" not in str(caught[0].message)
 
 
+def test_max_iter_warning_names_changes_of_float32_rounding():
+    # two lines, float32, tol=1e-10: the objective's last changes are rounding
+    # of both signs (float32 resolves -0.166 to 2e-8), the warning advised a
+    # larger max_iter, which stops the fit only where a change happens to be 0
+    rng = np.random.RandomState(0)
+    X32 = rng.normal(size=(300, 2)).astype(np.float32)
+    y = np.where(X32[:, 0] > 0, 2 * X32[:, 1], -X32[:, 1])
+    y32 = (y + 0.3 * rng.normal(size=300)).astype(np.float32)
+    model = MoERegressor(2, tol=1e-10, max_iter=40, random_state=0, n_init=1)
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X32, y32)
+    (message,) = [
+        str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    assert "rounding" in message and "fit float64 data" in message
+    assert "increase max_iter" not in message
+    changes = np.diff(model.objective_history_[-7:])
+    assert changes.min() < 0  # a fall, which soft EM's steps cannot make
+    # within a few float32 spacings of the objective
+    spacing = np.finfo(np.float32).eps * abs(model.objective_history_[-1])
+    assert np.abs(changes).max() < 4 * spacing
+    # the same data in float64 converge at this tol
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X32.astype(np.float64), y32.astype(np.float64))
+    assert model.converged_ and model.n_iter_ < 40
+    # three experts still climbing at max_iter (by 1e-5 an iteration, without
+    # a fall): more iterations, as before
+    model = MoERegressor(3, tol=1e-8, max_iter=100, random_state=0, n_init=1)
+    with pytest.warns(ConvergenceWarning, match="increase max_iter"):
+        model.fit(X32, y32)
+    assert np.all(np.diff(model.objective_history_[-7:]) > 1e-6)
+
+
+def test_max_iter_warning_names_changes_of_float64_rounding_with_top_k():
+    # counts near 1e15, top_k=2 of 3 experts (outside EM's rule for rounding,
+    # as top_k's objective can fall): changes of up to 9 spacings (0.05) of
+    # both signs from early on; the warning advised a larger max_iter, and a
+    # change of 0 stopped the fit only after 123 iterations, where the one
+    # stopped by max_iter=100 stood already
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    y = rng.poisson(3, 60) * (rng.rand(60) < 0.6) * 1e15
+    kwargs = dict(top_k=2, random_state=0)
+    model = MoEPoissonRegressor(3, max_iter=100, **kwargs)
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X, y)
+    (message,) = [
+        str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    assert "rounding" in message and "increase max_iter" not in message
+    assert "fit float64" not in message
+    longer = MoEPoissonRegressor(3, max_iter=1000, **kwargs).fit(X, y)
+    assert longer.n_iter_ > 100
+    np.testing.assert_allclose(model.predict(X), longer.predict(X), rtol=1e-12)
+
+
 def test_max_iter_warning_does_not_advise_a_looser_tol_before_std_errors():
     # std_errors needs a maximum, which a looser tol moves away from: the
     # warning's "loosen tol" says it is not the remedy there
