@@ -378,6 +378,7 @@ def run_gradient(
     round_length = PRUNE_EVERY if prune_threshold > 0 else max_iter
     rescaled, rerun_from = 0, None
     rejected_from = None  # the objective where EM rejected an ABNORMAL stop
+    finished = ""  # why EM's finish (see below) ran to max_iter, where it knows
     # why EM's test holds the fit unconverged: a rerun from there gained
     # nothing, and EM rejected it too
     stuck = ""
@@ -548,6 +549,8 @@ def run_gradient(
             objectives += finish.objective_history
             n_iter += finish.n_iter
             converged, stuck = finish.converged, ""
+            # (its objective's changes were rounding: see _em.ROUNDING_ULPS)
+            finished = finish.message
     if objectives and objectives[-1] != ev.objective:
         # the last record is the returned model's: EM's own value of a
         # finish differed from evaluate's in the last digit (a hierarchical
@@ -560,7 +563,7 @@ def run_gradient(
         # as EM's first iteration confirms its start
         n_iter = 1
         log_likelihoods, objectives = [ev.log_likelihood], [ev.objective]
-    message = ""
+    message = "" if converged else finished
     # (SciPy's CONVERGENCE of a rerun that EM rejected is not the verdict)
     reason = stuck or _scipy_message(result.message)
     if not converged and n_iter < max_iter:

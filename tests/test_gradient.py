@@ -2605,6 +2605,33 @@ def test_partial_fit_keeps_a_model_whose_far_row_has_a_mean_of_zero():
     )
 
 
+def test_em_finish_at_float32_rounding_says_so():
+    # float32 counts near 1e12: L-BFGS's line search failed, EM's steps
+    # finished the fit and ran to max_iter with changes of rounding of both
+    # signs (float32 resolves -3e11 per sample to 4e4); the warning advised
+    # more iterations, as the finish's own reason was dropped
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(60, 2))
+    y = rng.poisson(3, 60) * (rng.rand(60) < 0.6) * 1e12
+    model = MoEPoissonRegressor(
+        2, solver="gradient", max_iter=100, random_state=0, n_init=1
+    )
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X.astype(np.float32), y)
+    (message,) = [
+        str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    assert "rounding" in message and "fit float64 data" in message
+    assert "increase max_iter" not in message
+    changes = np.diff(model.objective_history_[-7:])
+    spacing = np.finfo(np.float32).eps * abs(model.objective_history_[-1])
+    assert changes.min() < 0 and np.abs(changes).max() < 4 * spacing
+    with warnings.catch_warnings():  # float64 data converge
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.converged_
+
+
 def test_float32_line_search_failure_at_the_optimum_is_converged():
     # float32 rounding stopped L-BFGS's line search at the optimum (float64
     # EM's at tol=1e-12): converged_ was False, and the ConvergenceWarning
