@@ -808,11 +808,15 @@ def test_score_in_row_chunks_is_gamma_d2(monkeypatch):
     assert len(skmoe._base._row_slices(len(y))) == 58
     np.testing.assert_allclose(reg.score(X, y, sample_weight=w), expected, rtol=1e-12)
     constant = np.full(len(y), 2.5)
-    off = constant * (1 + 1e-3 * (np.arange(len(y)) == 397))
     assert _gamma_d2(constant, constant * (1 + 1e-13), w) == 1.0
-    assert _gamma_d2(constant, off, w) == 0.0  # one row of the last chunk off
-    w[397] = 0.0  # of weight 0: left out
-    assert _gamma_d2(constant, off, w) == 1.0
+    # one row off: the first chunk's, the last of a chunk, the first of the
+    # next, the last full chunk's and the last chunk's (row 399, alone)
+    for row in (1, 6, 7, 398, 399):
+        off = constant * (1 + 1e-3 * (np.arange(len(y)) == row))
+        assert _gamma_d2(constant, off, w) == 0.0
+        zero = w.copy()
+        zero[row] = 0.0  # of weight 0: left out
+        assert _gamma_d2(constant, off, zero) == 1.0
 
 
 def test_pipeline_grid_search_and_pickle():
