@@ -355,15 +355,15 @@ def _score_weights(sample_weight, y):
     return weight
 
 
-def _row_slices(n_rows, per_row=8):
+def _row_slices(n_rows):
     """Slices of ``n_rows`` rows in chunks of about ``HOST_CHUNK_BYTES`` of
-    ``per_row`` float64 temporaries per row, as
+    8 float64 temporaries per row, as
     :meth:`BaseMixtureOfExperts._map_rows` bounds a prediction's."""
-    rows = max(1, HOST_CHUNK_BYTES // (8 * per_row))
+    rows = max(1, HOST_CHUNK_BYTES // (8 * 8))
     return [slice(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
 
 
-def _chunked_sum(terms, n_rows, per_row=8):
+def _chunked_sum(terms, n_rows):
     """The sum over ``n_rows`` rows of ``terms(rows)`` (a slice of them, an
     array of their terms), taken in the chunks of :func:`_row_slices` and
     added with ``math.fsum``: a score's elementwise terms over all the rows
@@ -371,7 +371,7 @@ def _chunked_sum(terms, n_rows, per_row=8):
     twice X's 8 features). One chunk gives ``np.sum`` of the terms exactly;
     more, a sum as accurate (each chunk's pairwise sum, their totals added
     exactly)."""
-    totals = [float(np.sum(terms(rows))) for rows in _row_slices(n_rows, per_row)]
+    totals = [float(np.sum(terms(rows))) for rows in _row_slices(n_rows)]
     return _add_totals(totals)
 
 
