@@ -160,8 +160,9 @@ def _count_matmuls(monkeypatch):
 def test_device_newton_step_and_grams_batch_over_experts(monkeypatch):
     # on a GPU each product is a kernel launch: the softmax gate's Newton step
     # (B = 1 problem, m = K columns) and the experts' weighted Gram matrices
-    # take as many matrix products for 8 experts as for 2 (the per-expert
-    # loops made K + 1 and K), with NumPy's numbers
+    # take as many matrix products for 8 experts as for 3 (the per-expert
+    # loops made K + 1 and K), with NumPy's numbers; 2 experts' d x d step
+    # (_multinomial.BINARY_STEP) no more
     import skmoe._multinomial as multinomial
     from skmoe._math import weighted_grams
 
@@ -172,7 +173,7 @@ def test_device_newton_step_and_grams_batch_over_experts(monkeypatch):
     mask = np.ones((d, 1))
     mask[0] = 0
     counts = {}
-    for K in (2, 8):
+    for K in (2, 3, 8):
         sample_weight = rng.rand(1, n) / n
         prob = rng.dirichlet(np.ones(K), size=n).T[None]  # (1, K, n)
         grad = rng.randn(1, d, K)
@@ -210,7 +211,8 @@ def test_device_newton_step_and_grams_batch_over_experts(monkeypatch):
             found = np.asarray(found)
             scale = np.max(np.abs(expected))
             assert np.max(np.abs(found - expected)) <= 1e-10 * scale
-    assert counts[2, "newton"] == counts[8, "newton"] > 0
+    assert counts[3, "newton"] == counts[8, "newton"] > 0
+    assert 0 < counts[2, "newton"] <= counts[3, "newton"]
     assert counts[2, "grams"] == counts[8, "grams"] > 0
 
 

@@ -2709,13 +2709,15 @@ def test_gradient_rerun_after_a_rejected_abnormal_stop_is_not_converged():
     # L-BFGS stopped ABNORMAL, one EM step gained 31 nats, and the rerun from
     # there stopped without gaining: its "success" was taken, converged_=True
     # without a warning, 290 nats below EM. EM does not finish the fit: with
-    # a sparse gate its steps may lower the objective
+    # a sparse gate its steps may lower the objective. (Which seeds lead there
+    # turns on rounding: 1, 3, 7 of 0 to 15 did before the binary experts'
+    # d x d Newton steps, 0, 2, 5 since.)
     rng = np.random.RandomState(0)
     X = rng.randn(1500, 2)
     line = np.where(X[:, 0] > 0, 1.0 + X[:, 1], -0.5 - X[:, 1])
     rng.randn(1500)
     y = (rng.rand(1500) < 1 / (1 + np.exp(-3 * line))).astype(int)
-    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=1)
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
     with pytest.warns(ConvergenceWarning, match="where an EM step gains more than tol"):
         gradient = MoEClassifier(solver="gradient", **settings).fit(X, y)
     assert not gradient.converged_
@@ -2811,11 +2813,14 @@ def test_gradient_stop_that_an_em_step_rejects_runs_on():
     # a warm start on the counts times 10, from a fit whose gate saturated
     # (intercepts +-26.5): L-BFGS's relative test on f stopped it 846 nats
     # below the optimum, converged_=True and no warning, where one EM step
-    # gained 4.3 nats
+    # gained 4.3 nats. (Where the rerun from there ends turns on rounding:
+    # another stationary point, 3.4 nats below, from random_state 1, 5, 7 of
+    # 0 to 7 before the gate's d x d Newton step, 14.4 from 0 since; 4 took
+    # the rerun to the optimum both times.)
     rng = np.random.RandomState(0)
     X = rng.uniform(-2, 2, (300, 3))
     counts = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0])).astype(float)
-    settings = dict(n_experts=2, n_init=2, random_state=0)
+    settings = dict(n_experts=2, n_init=2, random_state=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MoEPoissonRegressor(solver="gradient", **settings).fit(X, counts)

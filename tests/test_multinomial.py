@@ -4,6 +4,7 @@ experts' M-step built on them."""
 import array_api_strict
 import numpy as np
 import pytest
+from _references import central_hessian
 from scipy.special import log_softmax
 
 from skmoe._backend import to_numpy
@@ -726,3 +727,149 @@ def test_certain_samples_hessian_adds_in_place(monkeypatch):
     assert with_certain - without < hessian, (with_certain - without) / hessian
     # the certain samples add ~1e-17 to the Hessian here: the same step
     np.testing.assert_allclose(step, uncertain_step, rtol=1e-6, atol=1e-12)
+
+
+def two_column_problem(seed, n_problems=2, d=4, n=200, scale=1.0, spread=1.0):
+    """Design (d, n), sample weights (B, n), soft targets and probabilities
+    (B, 2, n), and centred coefficients (B, d, 2) with their gradient, of B
+    two-column problems (feature row 1 multiplied by ``scale``)."""
+    rng = np.random.RandomState(seed)
+    design = np.vstack([np.ones(n), rng.randn(d - 1, n)])
+    design[1] *= scale
+    coef = spread * rng.randn(n_problems, d, 2)
+    coef[:, 1] /= scale
+    coef -= coef.mean(axis=2, keepdims=True)
+    prob = np.exp(log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1))
+    weight = rng.uniform(0.5, 2.0, size=(n_problems, n)) / n
+    share = rng.uniform(size=(n_problems, n))
+    targets = weight[:, None, :] * np.stack([share, 1 - share], axis=1)
+    return design, weight, targets, prob, coef
+
+
+def two_column_gradient(design, weight, targets, prob, coef, alpha, mask):
+    return np.einsum("dn,bmn->bdm", design, targets - weight[:, None, :] * prob) - (
+        alpha * mask * coef
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-2])
+@pytest.mark.parametrize("scale", [1.0, 1e7, 1e-6])
+def test_two_column_step_is_the_centred_step_of_the_full_system(
+    monkeypatch, alpha, scale
+):
+    # two columns (a gate of two experts, binary experts) take a d x d step;
+    # it is the 2d x 2d system's centred step, built here and in the library
+    from skmoe import _multinomial
+
+    design, weight, targets, prob, coef = two_column_problem(0, scale=scale)
+    mask = np.ones((design.shape[0], 1))
+    mask[0] = 0
+    grad = two_column_gradient(design, weight, targets, prob, coef, alpha, mask)
+    args = (np, design, weight, prob, grad, alpha, mask)
+    step = _multinomial.newton_direction(*args, centred=True)
+    monkeypatch.setattr(_multinomial, "BINARY_STEP", False)
+    full = _multinomial.newton_direction(*args, centred=True)
+    np.testing.assert_array_equal(step[..., 0], -step[..., 1])
+    for b in range(2):
+        expected = brute_centred_newton_step(
+            design, weight[b], prob[b], grad[b], alpha, mask
+        )
+        size = np.abs(expected).max(axis=1, keepdims=True)  # per row: its scale
+        np.testing.assert_allclose(step[b] / size, expected / size, atol=1e-8)
+        np.testing.assert_allclose(step[b] / size, full[b] / size, atol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_two_column_step_solves_the_finite_difference_newton_equation(alpha):
+    # in u, with coefficients [u, -u]: the step du of the library solves
+    # -H du = g for the gradient g and Hessian H of the objective by central
+    # differences, and the library's gradient columns give g = g_0 - g_1
+    from skmoe import _multinomial
+
+    design, weight, targets, prob, coef = two_column_problem(1, n_problems=1)
+    mask = np.ones((design.shape[0], 1))
+    mask[0] = 0
+
+    def objective(u):
+        W = np.column_stack([u, -u])
+        log_p = log_softmax(W.T @ design, axis=0)
+        return np.sum(targets[0] * log_p) - 0.5 * alpha * np.sum(mask * W**2)
+
+    u = coef[0, :, 0]
+    h = 1e-5
+    eye = np.eye(len(u))
+    fd_grad = np.array(
+        [(objective(u + h * e) - objective(u - h * e)) / (2 * h) for e in eye]
+    )
+    fd_hessian = central_hessian(objective, u)
+    grad = two_column_gradient(design, weight, targets, prob, coef, alpha, mask)
+    np.testing.assert_allclose(grad[0, :, 0] - grad[0, :, 1], fd_grad, rtol=1e-7)
+    step = _multinomial.newton_direction(
+        np, design, weight, prob, grad, alpha, mask, centred=True
+    )
+    np.testing.assert_allclose(-fd_hessian @ step[0, :, 0], fd_grad, rtol=1e-5)
+
+
+def test_two_column_step_from_subsampled_and_certain_rows(monkeypatch):
+    # beyond HESSIAN_ROWS the d x d step is built from the same rows, weighted
+    # by their strides, as the 2d x 2d one (whose certain rows take their own,
+    # cancellation-free, sum)
+    from skmoe import _multinomial
+
+    monkeypatch.setattr(_multinomial, "HESSIAN_ROWS", 64)
+    monkeypatch.setattr(_multinomial, "CERTAIN_ROWS", 16)
+    design, weight, targets, prob, coef = two_column_problem(
+        2, n_problems=2, n=600, spread=12.0
+    )
+    certain = 1 - prob.max(axis=1).min(axis=0) <= _multinomial.CERTAIN
+    assert 50 < certain.sum() < 550
+    mask = np.ones((design.shape[0], 1))
+    mask[0] = 0
+    grad = two_column_gradient(design, weight, targets, prob, coef, 1e-3, mask)
+    args = (np, design, weight, prob, grad, 1e-3, mask)
+    step = _multinomial.newton_direction(*args, centred=True)
+    monkeypatch.setattr(_multinomial, "BINARY_STEP", False)
+    full = _multinomial.newton_direction(*args, centred=True)
+    size = np.abs(full).max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(step / size, full / size, atol=1e-8)
+
+
+def test_two_column_step_in_float32_is_float64s_to_float32_rounding():
+    # the d x d Hessian's weights s p_0 p_1 do not cancel; the 2d x 2d one's
+    # blocks minus Z Z^T do, and its rounding-noise term (16 (2 d) eps of the
+    # largest block diagonal) took the float32 step 1.2e-4 of its size away
+    # here (this one: 8.7e-7), 1.7e-3 on the digits' shapes
+    from skmoe import _multinomial
+
+    design, weight, targets, prob, coef = two_column_problem(
+        3, n_problems=1, d=12, n=2000, spread=0.3
+    )
+    mask = np.ones((design.shape[0], 1))
+    mask[0] = 0
+    grad = two_column_gradient(design, weight, targets, prob, coef, 1e-3, mask)
+    expected = brute_centred_newton_step(
+        design, weight[0], prob[0], grad[0], 1e-3, mask
+    )
+    args = [a.astype(np.float32) for a in (design, weight, prob, grad)]
+    step = _multinomial.newton_direction(
+        np, *args, 1e-3, mask.astype(np.float32), centred=True
+    )
+    assert step.dtype == np.float32
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(step[0] / scale, expected / scale, atol=1e-5)
+
+
+def test_two_column_step_in_array_api_strict_matches_numpy():
+    from skmoe import _multinomial
+
+    design, weight, targets, prob, coef = two_column_problem(4, n=700)
+    mask = np.ones((design.shape[0], 1))
+    mask[0] = 0
+    grad = two_column_gradient(design, weight, targets, prob, coef, 1e-2, mask)
+    arrays = (design, weight, prob, grad)
+    expected = _multinomial.newton_direction(np, *arrays, 1e-2, mask, centred=True)
+    xp = array_api_strict
+    step = _multinomial.newton_direction(
+        xp, *[xp.asarray(a) for a in arrays], 1e-2, xp.asarray(mask), centred=True
+    )
+    np.testing.assert_allclose(to_numpy(step), expected, rtol=1e-10, atol=1e-14)

@@ -23,7 +23,8 @@ MAX_HALVINGS = 20
 #: The Hessian of the centred step has a row and a column per coefficient, all K
 #: columns' (a limit on the (K - 1)(D + 1) free ones built four times as many
 #: entries with two experts: at 300 x 1000, 26 s a fit against 1.8 s with four
-#: experts, whose gate took conjugate-gradient steps).
+#: experts, whose gate took conjugate-gradient steps). With two experts the
+#: Newton step solves a (D + 1) x (D + 1) system (``_multinomial.BINARY_STEP``).
 NEWTON_MAX_COEF = 1024
 #: The exact Newton step is taken in kernel form (an n K x n K system,
 #: ``_multinomial.newton_direction_kernel``) when ``KERNEL_RATIO * n < D + 1``
