@@ -1039,3 +1039,20 @@ def test_quantiles_and_cdf_where_stdtr_underflows(df, q):
     assert dist.cdf(y)[0] == pytest.approx(cdf(y), rel=1e-11, abs=4 * 5e-324)
     # (the case: stdtr's 0 at the quantile)
     assert special.stdtr(df, (y - 5.0) / 1.0) == 0
+
+
+@pytest.mark.parametrize("df", [1e5, 3e5])
+@pytest.mark.parametrize("q", [1e-308, 1e-309, 1e-310])
+def test_quantiles_keep_stdtr_where_its_subnormal_tail_is_not_lost(df, q):
+    # below the normal floats but above stdtr's underflow (1.6e-311 for a large
+    # df), stdtr's tails keep their digits; the hypergeometric series of the
+    # tails it loses is less exact for a large df (3.5e-11 of q at df 1e5,
+    # 2.8e-10 at 3e5), so it must not replace them. Expected: mpmath's
+    # incomplete beta, P(T <= z) = I_x(df / 2, 1 / 2) / 2 at x = df / (df + z^2)
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df=df)
+    z = dist.ppf(q)[0]
+    with mpmath.workdps(40):
+        x = df / (df + mpmath.mpf(z) ** 2)
+        half = mpmath.mpf(1) / 2
+        cdf = float(half * mpmath.betainc(df / 2, half, 0, x, regularized=True))
+    assert cdf == pytest.approx(q, rel=2e-12, abs=0)
