@@ -1219,8 +1219,9 @@ def _constant_r2(y, y_pred, sample_weight):
     dtype = y_pred.dtype  # (float32 predictions: to their resolution)
     y, y_pred = y[rows].astype(np.float64), y_pred[rows].astype(np.float64)
     # (y of inf: r2_score's error, where np.ptp's inf - inf leaked NumPy's
-    # "invalid value encountered in subtract")
-    if y.size < 2 or not np.all(np.isfinite(y)) or np.ptp(y) != 0:
+    # "invalid value encountered in subtract"; min and max compared, as np.ptp
+    # of y from -0.4e308 to 1.6e308 overflowed with NumPy's warning)
+    if y.size < 2 or not np.all(np.isfinite(y)) or y.min() != y.max():
         return None
     if y_pred.shape != y.shape:
         return None
@@ -1237,7 +1238,7 @@ def _small_beside(y, scaled, sample_weight, least):
     if sample_weight is not None:
         rows = np.asarray(host(sample_weight)) > 0
     y, scaled = y[rows], scaled[rows]
-    if not (y.size and np.ptp(y) > 0):
+    if not (y.size and y.max() > y.min()):  # (np.ptp overflows past 1.8e308)
         return False
     return bool(min(np.max(np.abs(scaled)), np.ptp(scaled)) < least)
 

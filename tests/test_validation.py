@@ -2832,6 +2832,30 @@ def test_r2_of_targets_of_any_size():
     np.testing.assert_allclose(score, expected, rtol=1e-12)
 
 
+def test_r2_of_targets_spread_beyond_the_largest_float():
+    # y from -0.4e308 to 1.6e308: np.ptp(y) in the constant-target and
+    # underflow checks overflowed, with two NumPy "overflow encountered in
+    # subtract" warnings per score, though R^2 itself is -0.98
+    from fractions import Fraction
+
+    y = np.array([1.6e308, -0.4e308, 1.6e308])
+    pred = np.array([0.5, -1.0, 2.0])
+    for weight in (None, np.array([1.0, 2.0, 0.5])):
+        w = [Fraction(1)] * 3 if weight is None else [Fraction(v) for v in weight]
+        exact_y, exact_pred = [Fraction(v) for v in y], [Fraction(v) for v in pred]
+        mean = sum(a * b for a, b in zip(w, exact_y, strict=True)) / sum(w)
+        errors = sum(
+            a * (b - c) ** 2 for a, b, c in zip(w, exact_y, exact_pred, strict=True)
+        )
+        spread = sum(a * (b - mean) ** 2 for a, b in zip(w, exact_y, strict=True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = r2_score_at_scale(y, pred, sample_weight=weight)
+        np.testing.assert_allclose(got, float(1 - errors / spread), rtol=1e-12)
+    # (y = [1.6, -0.4, 1.6] * 1e308 unweighted: 1 - 5.28 / 2.6667 = -0.98)
+    np.testing.assert_allclose(r2_score_at_scale(y, pred), -0.98, rtol=1e-12)
+
+
 def test_r2_of_predictions_far_larger_than_y():
     # y scaled beside predictions 1e170 times its spread had squares that
     # underflowed: r2_score called it constant and gave 0.0
