@@ -665,6 +665,9 @@ class _Underflow:
         #: the smallest normal float of the chunks' dtype (float32's: a
         #: subnormal float32 rate is a normal float64 one, of fewer digits)
         self.tiny = float(np.finfo(np.float64).smallest_normal)
+        #: the largest float of the chunks' dtype (float32's: a share of the
+        #: mean beyond it is beyond predict's, :func:`with_log_parts`)
+        self.largest = float(np.finfo(np.float64).max)
 
     def far(self, xp, value, log_value):
         """``log_value`` (an expert's log rates or means, K or top_k by
@@ -694,7 +697,9 @@ class _Underflow:
         """Take those of a chunk's ``weight``, ``log_weight`` and ``parts``
         (K or top_k, n_chunk; a part None: NaN) of the rows where a weight
         underflowed or ``low`` (a mask from :meth:`far`, or None) holds."""
-        tiny = weight < xp.finfo(weight.dtype).smallest_normal
+        info = xp.finfo(weight.dtype)
+        self.largest = min(self.largest, float(info.max))
+        tiny = weight < info.smallest_normal
         if bool(xp.any(tiny)) or low is not None:  # (the one check where none)
             lost = xp.any(tiny & (log_weight > -math.inf), axis=0)
             if low is not None:

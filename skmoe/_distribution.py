@@ -66,6 +66,12 @@ class _RowMixture:
     #: ``log_likelihood_samples`` (X far out: -6834 from ``log(weights)`` for
     #: its -4714).
     _log_parts = None
+    #: the largest float of the dtype the estimator computed in (a float32
+    #: model's, :func:`with_log_parts`): the mean leaves out a component of
+    #: gate weight 0 whose share ``w_k mu_k`` is beyond it, as ``predict``
+    #: does (a float32 model's e^104 was in the mean, 1.47e45, where predict
+    #: served the other's 1)
+    _largest_share = float(np.finfo(np.float64).max)
 
     def _arrays(self):
         return tuple(getattr(self, name) for name in self._parameters)
@@ -130,6 +136,7 @@ class _RowMixture:
         if self._log_parts is not None:
             slot, parts = self._log_parts
             out._log_parts = (slot[rows], parts)
+            out._largest_share = self._largest_share
         return out
 
     def _rows_last(self, values, name):
@@ -875,14 +882,17 @@ def _log_weights(weights, log_weights):
         return np.log(weights)
 
 
-def with_log_parts(distribution, rows, log_weights, **parts):
+def with_log_parts(distribution, rows, log_weights, *, largest=None, **parts):
     """``distribution`` (an estimator's) with the gate's ``log_weights`` of its
     ``rows`` (n_kept, n_components) for their ``logpdf`` or ``logpmf``, and
     ``parts``, parameters of these rows that stand for the distribution's there
-    (:attr:`_RowMixture._log_parts`)."""
+    (:attr:`_RowMixture._log_parts`); ``largest``: the largest float of the
+    estimator's dtype, where not float64's (:attr:`_RowMixture._largest_share`)."""
     slot = np.full(len(distribution), -1)
     slot[rows] = np.arange(len(rows))
     distribution._log_parts = (slot, {"log_weights": log_weights, **parts})
+    if largest is not None:
+        distribution._largest_share = largest
     return distribution
 
 
@@ -906,9 +916,10 @@ def with_log_shares(
     ``w_k`` of its deviation)."""
     arrays = [array[rows] for array in distribution._arrays()]
     # (the mean's components: one of weight 0 takes part where its share is a
-    # float, as in the estimators' predict, and none beyond the floats)
+    # float of the estimator's dtype, as in its predict, and none beyond)
+    largest = distribution._largest_share
     with np.errstate(over="ignore", invalid="ignore"):
-        used = (arrays[0] > 0) | (np.exp(log_weights + log_means) < np.inf)
+        used = (arrays[0] > 0) | (np.exp(log_weights + log_means) <= largest)
     arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
     arrays[1] = np.where(tiny, 0.0, arrays[1])  # (the means, in every family)
     others = type(distribution)(*arrays)

@@ -848,6 +848,7 @@ class MoEGammaRegressor(
             dist,
             rows,
             np.where(lost, -np.inf, log_weights),
+            largest=underflow.largest,
             log_means=np.where(odd, log_mean, np.nan),
         )
 

@@ -298,6 +298,7 @@ class PredictiveGammaMixture(_ContinuousMixture):
         # log(mu^2 / nu)
         log_spreads = 2.0 * log_means - np.log(shapes)
         held = PredictiveGammaMixture(weights, means, shapes)
+        held._largest_share = self._largest_share  # (the estimator's dtype)
         moments = with_log_shares(
             held,
             out[rows],

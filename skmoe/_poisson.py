@@ -1441,6 +1441,7 @@ class MoEPoissonRegressor(
             dist,
             rows,
             log_weights,
+            largest=underflow.largest,
             rates=np.where(np.isfinite(every), every, 1.0),
             log_rates=np.where(odd, log_rates, np.nan),
         )

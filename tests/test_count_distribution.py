@@ -980,6 +980,27 @@ def test_mean_where_an_underflowed_gate_weight_holds_a_large_rate(negative_binom
     np.testing.assert_allclose(dist.std(), std, rtol=1e-10)
 
 
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict(negative_binomial):
+    # a float32 model's gate weight of 0 in float32 (e^-120 at x = -60,
+    # e^-400 at x = -200) beside a rate of e^(2.5 |x|): its share e^30 is a
+    # float32 and the mixture's mean (mpmath); e^100 is beyond float32, where
+    # predict leaves the expert out (the other's rate 1 at weight 1 / (1 +
+    # e^-400)), but the float64 distribution's mean() took it (2.7e43)
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1].astype(np.float32), y, n_experts=2)
+    model.gate_intercept_ = np.zeros(2, dtype=np.float32)
+    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=np.float32)
+    model.expert_intercept_ = np.zeros(2, dtype=np.float32)
+    model.expert_coef_ = np.array([[-2.5], [0.0]], dtype=np.float32)
+    rows = np.array([[-60.0], [-200.0]], dtype=np.float32)
+    exact = _exact_means(model, rows[:1])
+    assert exact[0] > 1e13  # (the share, e^30, is the mean)
+    predicted = model.predict(rows)
+    np.testing.assert_allclose(predicted, [exact[0], 1.0], rtol=1e-4)
+    np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
+
+
 def test_distribution_where_an_exposure_takes_a_light_rate_beyond_the_floats():
     # at an exposure of 1e300 an expert's rate of e^31 becomes e^722, beyond
     # the floats, where its gate weight (e^-153) holds it: predict served the

@@ -1652,6 +1652,24 @@ def test_distribution_where_a_heavier_weight_holds_a_mean_beyond_the_floats(weig
         np.testing.assert_allclose(dist.sf(1e300), weight / (1 + weight), rtol=1e-9)
 
 
+def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict():
+    # a float32 model whose gate weight underflows to 0 in float32 (e^-120
+    # at x = -60, e^-400 at x = -200) beside a mean of e^(2.5 |x|): its share
+    # e^30 is a float32 and the mixture's mean (mpmath); e^100 is beyond
+    # float32, and predict leaves the expert out (the other's mean, 1 = its
+    # weight 1 / (1 + e^-400) times e^0), but the float64 distribution's
+    # mean() took it (2.7e43 beside predict's 1)
+    model = _two_experts_of(
+        [[1.0], [-1.0]], [0.0, 0.0], [[-2.5], [0.0]], dtype=np.float32
+    )
+    rows = np.array([[-60.0], [-200.0]], dtype=np.float32)
+    exact, _ = _exact_moments(model, rows[:1])
+    assert exact[0] > 1e13  # (the share, e^30, is the mean)
+    predicted = model.predict(rows)
+    np.testing.assert_allclose(predicted, [exact[0], 1.0], rtol=1e-4)
+    np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_zero_inflated_predict_std_of_far_rows_keeps_the_point_mass(dtype):
     # predict's std from the logs (_far_std), rows where a gate weight is
