@@ -1652,6 +1652,21 @@ def test_distribution_where_a_heavier_weight_holds_a_mean_beyond_the_floats(weig
         np.testing.assert_allclose(dist.sf(1e300), weight / (1 + weight), rtol=1e-9)
 
 
+def test_share_beyond_the_floats_raises_at_a_positive_weight_and_not_at_0():
+    # as docs/user_guide/model.rst says: a mean of e^(4 |x|) beside a gate
+    # weight of e^(2 x), whose share e^(2 |x|) is beyond the floats from
+    # x = -354.9: at x = -370 the weight e^-740 is a subnormal float and
+    # predict raises; at x = -380 it is 0, the expert takes no part, and the
+    # mean served is the other's, 1 (its weight 1 / (1 + e^-760) times e^0),
+    # where the mixture's, e^760, is beyond the floats
+    model = _two_experts_of([[1.0], [-1.0]], [0.0, 0.0], [[-4.0], [0.0]])
+    assert np.exp(-740.0) > 0.0 and np.exp(-760.0) == 0.0
+    with pytest.raises(ValueError, match="outputs overflow float64"):
+        model.predict(np.array([[-370.0]]))
+    np.testing.assert_allclose(model.predict(np.array([[-380.0]])), [1.0])
+    np.testing.assert_allclose(model.predict(np.array([[-350.0]])), np.exp(700.0))
+
+
 def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict():
     # a float32 model whose gate weight underflows to 0 in float32 (e^-120
     # at x = -60, e^-400 at x = -200) beside a mean of e^(2.5 |x|): its share
