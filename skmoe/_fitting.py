@@ -353,13 +353,11 @@ def _check_finite(xp, result, method, design=None):
             wider = " (or use float64 X)" if dtype != xp.float64 else ""
             outputs, where = "the model's outputs overflow", ""
             if _spread_only(xp, result, method):
-                # predict(return_std=True) where the means are finite, as
-                # predict(X) gives them: the spread is what overflows
+                # predict(return_std=True) where the chunk's means are
+                # finite: the spread is what overflows (not "predict(X)
+                # gives them": another chunk's means can overflow)
                 outputs = "the predictive standard deviation overflows"
-                where = (
-                    ", where the means are finite (predict(X) without "
-                    "return_std gives them)"
-                )
+                where = " whose means are finite"
             raise ValueError(
                 f"{method}: {outputs} {dtype_name(dtype)} at some rows of "
                 f"X{where}: X is too large there, or an expert's predictions "

@@ -1667,6 +1667,23 @@ def test_share_beyond_the_floats_raises_at_a_positive_weight_and_not_at_0():
     np.testing.assert_allclose(model.predict(np.array([[-350.0]])), np.exp(700.0))
 
 
+def test_std_overflow_message_claims_nothing_of_other_chunks(monkeypatch):
+    # a std beyond the floats beside a finite mean, 1, at x = -380 (a share
+    # of e^760 at a gate weight of 0), and a mean beyond the floats at x =
+    # -370 (e^740 at a weight of e^-740): in chunks of one row the first
+    # chunk's message said "predict(X) without return_std gives" the means,
+    # where predict(X) raises at the second row
+    model = _two_experts_of([[1.0], [-1.0]], [0.0, 0.0], [[-4.0], [0.0]])
+    rows = np.array([[-380.0], [-370.0]])
+    # (rows of 8 bytes times 1 + 1 + 4 * 2 values: one row per chunk)
+    monkeypatch.setattr("skmoe._base.HOST_CHUNK_BYTES", 80)
+    with pytest.raises(ValueError, match="outputs overflow float64"):
+        model.predict(rows)
+    with pytest.raises(ValueError, match="deviation overflows float64") as info:
+        model.predict(rows, return_std=True)
+    assert "predict(X)" not in str(info.value)
+
+
 def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict():
     # a float32 model whose gate weight underflows to 0 in float32 (e^-120
     # at x = -60, e^-400 at x = -200) beside a mean of e^(2.5 |x|): its share
