@@ -1456,7 +1456,12 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
     sign = np.where(upper, -1.0, 1.0)
     log_tail = np.log(tail)
     inverse_scales = 1.0 / s
-    density_weights = w * inverse_scales * _INV_SQRT_2PI
+    # the density and its slope in units of a power of two near the largest
+    # scale: in units of y, their squares under- or overflowed beyond scales
+    # of 1e+-154 (every step a bisection, 47 evaluations per row for 8)
+    unit = _power_of_two(s.max(axis=-1))
+    relative = unit[:, None] * inverse_scales
+    density_weights = w * relative * _INV_SQRT_2PI
     with np.errstate(invalid="ignore", over="ignore"):
         start = np.sum(w * (m + s * special.ndtri(target)[:, None]), axis=-1)
     y = np.clip(start, lo, hi)
@@ -1468,16 +1473,18 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
     ones = np.ones(n_experts)
     signed_inverse = sign[:, None] * inverse_scales
     state = [np.arange(target.size), w, m, signed_inverse, density_weights]
-    state += [density_weights * inverse_scales, sign, tail, log_tail, y, lo, hi]
+    with np.errstate(over="ignore"):  # (scales 2**-1000 of the largest)
+        state += [density_weights * relative, unit, sign, tail, log_tail, y, lo, hi]
     for _ in range(HALLEY_STEPS):
         if state[0].size == 0:
             break
-        active, wa, ma, inverse, dw, dwi, ga, ta, log_ta, ya, la, ha = state
+        active, wa, ma, inverse, dw, dwi, ua, ga, ta, log_ta, ya, la, ha = state
         z = (ya[:, None] - ma) * inverse
         mass = (wa * _ndtr(z)) @ ones
         kernel = np.exp(-0.5 * np.square(z))
         density = (dw * kernel) @ ones
-        slope = -((dwi * z) * kernel) @ ones
+        with np.errstate(invalid="ignore", over="ignore"):
+            slope = -((dwi * z) * kernel) @ ones
         excess = ga * (mass / ta - 1.0)
         # the bracket's ends keep the signs of the excess
         ha = np.where(excess >= 0, ya, ha)
@@ -1486,7 +1493,7 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
             f = np.log(mass) - log_ta
             f1 = ga * density / mass
             f2 = slope / mass - (density / mass) ** 2
-            halley = ya - 2.0 * f * f1 / (2.0 * f1 * f1 - f * f2)
+            halley = ya - ua * (2.0 * f * f1 / (2.0 * f1 * f1 - f * f2))
         inside = np.isfinite(halley) & (halley >= la) & (halley <= ha)
         moved = np.where(inside, halley, la / 2 + ha / 2)
         # converged: a step of a few floats, an excess at the cdf's rounding

@@ -1,6 +1,8 @@
 """Quantiles of Gaussian mixtures by Halley's method: their accuracy against
 mpmath (at 40 digits) and the number of cdf evaluations they take."""
 
+import warnings
+
 import mpmath
 import numpy as np
 import pytest
@@ -71,3 +73,30 @@ def test_quantiles_take_few_cdf_evaluations(monkeypatch):
         evaluated.clear()
         PredictiveMixture(weights, means, scales).ppf(q)
         assert sum(evaluated) / 2000 < 6
+
+
+@pytest.mark.parametrize("factor", [2.0**-664, 2.0**664])
+def test_quantiles_of_tiny_and_huge_scales_take_few_evaluations(monkeypatch, factor):
+    # scales of 1e-200 or 1e200: the density's square under- or overflowed in
+    # units of y, every Halley step was a bisection and the 40 of them left
+    # the rows to the root finder (47 evaluations per row for 8, and NumPy's
+    # overflow and invalid warnings leaked)
+    evaluated = []
+    ndtr = distribution_module._ndtr
+
+    def counted(z):
+        evaluated.append(np.shape(z)[0])
+        return ndtr(z)
+
+    monkeypatch.setattr(distribution_module, "_ndtr", counted)
+    rng, weights, means, scales = _rows(20, 2, seed=7)
+    q = rng.uniform(0.05, 0.95, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = PredictiveMixture(weights, factor * means, factor * scales).ppf(q)
+    assert sum(evaluated) / 20 < 8
+    # the quantile scales with the means and scales (by a power of two, exactly)
+    rows = zip(q, weights, means, scales, got / factor, strict=True)
+    expected = factor * np.array([_reference(*row) for row in rows])
+    tolerance = 8 * np.spacing(np.abs(expected)) + 4e-15 * factor * scales.max(axis=1)
+    np.testing.assert_array_less(np.abs(got - expected), tolerance)
