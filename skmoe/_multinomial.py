@@ -273,10 +273,19 @@ def _binary_direction(xp, design, sample_weight, prob, grad, alpha, mask, certai
         budget = DEVICE_NEWTON_BYTES
     # blocks of samples whose (B, d, block) product stays near the budget
     rows = max(256, min(NEWTON_BLOCK, budget // (8 * n_problems * d)))
+    # 2 s p_0 p_1 + eps**3 s: a floor at most eps of the weight of every
+    # sample newton_direction keeps (both p at least eps**2, so p_0 p_1 at
+    # least eps**2 / 2; on NumPy it leaves out the others). With 0, an
+    # unpenalized row (the intercept) of a gate certain of every sample had
+    # only the solve's jitter, the smallest normal number: a gradient of
+    # 1e-110 made a step of 1e198, which the line search refused with the
+    # penalized rows' (a warm start from a gate at logits 400 kept them)
+    floor = float(xp.finfo(design.dtype).eps) ** 3
     for part_design, part_weight, part_prob in [(design, sample_weight, prob)] + (
         [certain] if certain is not None else []
     ):
         weight = 2 * part_weight * part_prob[:, 0, :] * part_prob[:, 1, :]  # (B, n)
+        weight = weight + floor * part_weight
         for start in range(0, part_design.shape[1], rows):
             stop = min(start + rows, part_design.shape[1])
             part = part_design[:, start:stop]

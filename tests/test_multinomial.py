@@ -873,3 +873,32 @@ def test_two_column_step_in_array_api_strict_matches_numpy():
         xp, *[xp.asarray(a) for a in arrays], 1e-2, xp.asarray(mask), centred=True
     )
     np.testing.assert_allclose(to_numpy(step), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_two_column_step_of_a_gate_certain_about_every_sample_moves():
+    # a warm start from a gate whose logits are 280 to 520 apart (intercepts
+    # shifted by 200): every sample's p_0 p_1 is below eps**2, so the data term
+    # is flat and the penalty's Newton step takes the feature row to its
+    # minimum, 0. The d x d Hessian's intercept row was 0 there (no penalty),
+    # a rounding-level gradient made a step of 1e198 that the line search
+    # refused with the feature row's: the coefficient stayed at 58.7
+    import copy
+    import warnings
+
+    from skmoe import MoERegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(400, 1))
+    sign = np.where(x[:, 0] > 0, 1.0, -1.0)
+    y = sign * (3 * x[:, 0] + 2) + 0.3 * rng.normal(size=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = MoERegressor(2, random_state=0, warm_start=True).fit(x, y)
+        slope = np.abs(fitted.gate_coef_).max()
+        assert slope > 10  # the sharp gate between the two lines
+        model = copy.deepcopy(fitted)
+        model.gate_intercept_ = model.gate_intercept_ + np.array([200.0, -200.0])
+        model.fit(x, y)
+    logits = model.gate_intercept_ + x @ model.gate_coef_.T
+    assert np.min(np.abs(logits[:, 0] - logits[:, 1])) > 100  # still certain
+    assert np.max(np.abs(model.gate_coef_)) <= 1e-10 * slope
