@@ -718,9 +718,11 @@ def _rounding_stall(problem: EMProblem, history, tol, params, before) -> bool:
     return rounded and _params_still(problem, params, before)
 
 
-def _rounding_message(problem: EMProblem, history, tol):
+def _rounding_message(problem: EMProblem, history, tol, scale=1.0):
     """The ``message`` of a run that ``max_iter`` stopped where its changes
-    were rounding above ``tol`` (in the user's units; see ``ROUNDING_ULPS``)."""
+    were rounding above ``tol`` (in the user's units; see ``ROUNDING_ULPS``)
+    times ``scale`` (``ExpertFamily.tol_scale``), the bound they were compared
+    with."""
     dtype = problem.design.dtype
     name = "float64" if dtype == problem.xp.float64 else "float32"
     changes = [b - a for a, b in pairwise(history[-2 * SETTLE - 1 :])]
@@ -729,8 +731,18 @@ def _rounding_message(problem: EMProblem, history, tol):
     return (
         f"it ran to max_iter with its objective ({history[-1]:.6g} per sample) "
         f"changing by {min(changes):.2g} to {max(changes):.2g} over the last "
-        f"{2 * SETTLE} iterations, up and down: rounding ({name} resolves it "
-        f"to about {eps * abs(history[-1]):.1g}), above tol={tol:g}"
+        f"{2 * SETTLE} iterations, up and down: "
+        # (float32: changes of its rounding's size where the objective still
+        # had 726 spacings to climb, 3220 iterations on: not only rounding)
+        + ("rounding" if name == "float64" else "of the size of rounding")
+        + f" ({name} resolves it to about {eps * abs(history[-1]):.1g}), above "
+        # (only counts of mean below 1 scale tol: changes of 0.31 to 0.75 at
+        # tol=1 and a mean count 0.25 were said to be "above tol=1")
+        + (
+            f"tol={tol:g}"
+            if scale == 1.0
+            else f"{tol * scale:.2g} (tol={tol:g} times the mean count, {scale:.3g})"
+        )
         + (
             ", so that more iterations stop only where a change happens to be "
             f"0. The last one moved no parameter by more than {step}"
@@ -742,8 +754,9 @@ def _rounding_message(problem: EMProblem, history, tol):
             "an iteration): fit float64 data for this tol, or increase "
             "max_iter, which may still bring them closer to the optimum"
         )
-        + "; a tol above these changes stops EM sooner, before its parameters "
-        "settle"
+        + "; a tol above these changes"
+        + ("" if scale == 1.0 else " over the mean count")
+        + " stops EM sooner, before its parameters settle"
     )
 
 
@@ -1197,7 +1210,7 @@ def run_em(
         )
     elif stall:
         result.message = _rounding_message(
-            problem, result.objective_history, tol / scale
+            problem, result.objective_history, tol / scale, scale
         )
     result.gate_params = gate_params
     result.expert_params = expert_params

@@ -656,6 +656,46 @@ def test_run_at_max_iter_names_changes_of_rounding(monkeypatch):
         assert climb.message == ""
 
 
+def test_run_at_max_iter_names_the_tol_its_changes_were_compared_with(monkeypatch):
+    # counts of mean 0.25 compare the changes with tol times 0.25: changes of
+    # 0.31 to 0.75 (5 to 12 spacings of -3.25e14) were said to be "above
+    # tol=1", which they are not, where they are above 0.25
+    from skmoe import _em
+    from skmoe.experts.poisson import PoissonExperts, encode_counts
+    from skmoe.gates.constant import ConstantGate
+
+    y = np.tile([1.0, 0.0, 0.0, 0.0], 50)
+    X = np.random.default_rng(0).normal(size=(len(y), 1))
+    problem = EMProblem(
+        design_matrix(np, X),
+        encode_counts(y),
+        np.ones(len(y)),
+        ConstantGate(),
+        PoissonExperts(),
+        0.0,
+    )
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    ulps = [10, -12, 5, 5, 6, -12] * 8
+    script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
+    objective = _em.objective
+
+    def scripted(*args):
+        total, _ = objective(*args)
+        return total, script.pop(0) if len(script) > 1 else script[-1]
+
+    monkeypatch.setattr(_em, "objective", scripted)
+    resp = np.ones((1, len(y)))
+    result = _em.run_em(problem, resp=resp, max_iter=40, tol=1.0)
+    assert not result.converged and result.n_iter == 40
+    compared = 1.0 * np.mean(y)  # tol times the mean count
+    assert compared == 0.25 and 5 * ulp > compared and 12 * ulp < 1.0
+    assert f"changing by {-12 * ulp:.2g} to {10 * ulp:.2g}" in result.message
+    assert "rounding" in result.message
+    assert "above 0.25 (tol=1 times the mean count, 0.25)" in result.message
+    assert "above tol=1" not in result.message
+
+
 def test_measured_rounding_rule_waits_for_a_gate_still_moving(monkeypatch):
     # counts near 1e15 whose zeros a feature separates: the objective's changes
     # are rounding from the 4th iteration, while the gate's coefficients still
