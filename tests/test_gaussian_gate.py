@@ -553,6 +553,50 @@ def test_gate_log_density_is_the_input_mixture_density(covariance_type):
     np.testing.assert_allclose(model.objective_history_[-1], joint, rtol=1e-8)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_SHAPES)
+def test_gate_log_density_far_out_where_only_its_square_overflowed(covariance_type):
+    # an input whose whitened distance z from every mean is 1.4e154 to 1.9e154:
+    # z * z overflowed, and gate_log_density refused "log p(x)" of -1e308 to
+    # -1.8e308 (a float); where z^2 / 2 is not a float it still refuses
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 1))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=300)
+    model = MoERegressor(2, gate="gaussian", gate_covariance_type=covariance_type)
+    model.set_params(random_state=0).fit(X, y)
+    weights, means = model.gate_weights_, model.gate_means_[:, 0]
+    variances = np.broadcast_to(np.ravel(model.gate_covariances_), weights.shape)
+
+    def exact(x):
+        # log sum_k w_k N(x; m_k, v_k), from the fitted parameters
+        with mpmath.workdps(40):
+            return _log_sum(x)
+
+    def _log_sum(x):
+        terms = [
+            mpmath.log(w) - mpmath.log(2 * mpmath.pi * v) / 2 - (x - m) ** 2 / (2 * v)
+            for w, m, v in zip(
+                *(map(mpmath.mpf, a) for a in (weights, means, variances)), strict=True
+            )
+        ]
+        return mpmath.log(mpmath.fsum(mpmath.exp(t - max(terms)) for t in terms)) + max(
+            terms
+        )
+
+    widest = float(np.sqrt(variances.max()))  # (the other's logit is -inf)
+    largest = np.finfo(np.float64).max
+    for z in (1.4e154, 1.6e154, 1.85e154):
+        x = z * widest
+        reference = exact(mpmath.mpf(x))
+        assert -largest < reference < -0.9e308  # a float
+        got = model.gate_log_density([[x]])[0]
+        assert abs(got - float(reference)) <= 1e-13 * abs(float(reference))
+    x = 1.95e154 * widest  # z^2 / 2 beyond the largest float
+    assert exact(mpmath.mpf(x)) < -largest
+    with pytest.raises(ValueError, match="overflow float64"):
+        model.gate_log_density([[x]])
+
+
 def test_gate_log_density_needs_the_gaussian_gate():
     X, y = _blobs(n=200)
     assert hasattr(MoERegressor(2, gate="gaussian"), "gate_log_density")

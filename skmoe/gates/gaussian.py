@@ -210,24 +210,32 @@ class GaussianGate(GateFamily):
             # (uncentered at predict: features near 2000 lost 0.2 of the
             # logits in float32 about the origin)
             middle = xp.mean(coef[1:, :], axis=1, keepdims=True)  # (d, 1)
-            whitened = whiten[0, ...] @ (X - middle)  # (d, n)
+            # (the whitened inputs halved, their squares' sum doubled: the
+            # same floats, where |W x| of 1.34e154 to 1.9e154 overflowed its
+            # square though |W x|^2 / 2 is a float)
+            halved = (0.5 * whiten[0, ...]) @ (X - middle)  # (d, n)
             centres = whiten[0, ...] @ (coef[1:, :] - middle)  # (d, K)
             bias = coef[0, :] - 0.5 * xp.sum(centres * centres, axis=0)
-            relative = bias[:, None] + xp.permute_dims(centres, (1, 0)) @ whitened
-            return relative, 0.5 * xp.sum(whitened * whitened, axis=0)
+            relative = bias[:, None] + xp.permute_dims(2 * centres, (1, 0)) @ halved
+            return relative, 2 * xp.sum(halved * halved, axis=0)
         means = xp.permute_dims(coef[1:, :], (1, 0))  # (K, d)
         if self._diagonal:
             eye = xp.eye(d, dtype=X.dtype, device=device(X))
-            scales = xp.sum(whiten * eye, axis=-1)[:, :, None]  # W_k's diagonal
+            # W_k's diagonal, halved (below)
+            scales = 0.5 * xp.sum(whiten * eye, axis=-1)[:, :, None]
             means = means[:, :, None]
         else:
             # about the mean of the means c, W_k (x - c) - W_k (m_k - c): W_k x
             # - W_k m_k cancelled features near 2000 (float32 gates 1.8e-4 off,
             # 5.7e-3 near 1e5; fitting centres them, predict does not)
             middle = xp.mean(coef[1:, :], axis=1, keepdims=True)  # (d, 1)
-            stacked = xp.reshape(whiten, (n_experts * d, d))
+            stacked = xp.reshape(0.5 * whiten, (n_experts * d, d))
             centres = (means - xp.permute_dims(middle, (1, 0)))[:, :, None]
-            offsets = xp.reshape(whiten @ centres, (n_experts * d, 1))
+            offsets = xp.reshape(0.5 * whiten @ centres, (n_experts * d, 1))
+        # z below is W_k (x - m_k) / 2, and its squares' sum doubled the same
+        # floats as |W_k (x - m_k)|^2 / 2 (halving and doubling are exact),
+        # where a |W_k (x - m_k)| of 1.34e154 to 1.9e154 overflowed its square
+        # though the logit is a float (gate_log_density refused inputs there)
         step = max(1, LOGIT_BLOCK // max(n_experts * d, 1))
         blocks = []
         for start in range(0, n_samples, step):
@@ -251,7 +259,7 @@ class GaussianGate(GateFamily):
                     z -= offsets
                     z = np.reshape(z, (n_experts, d, -1))
                 square = np.multiply(z, z, out=z)
-            blocks.append(coef[0, :][:, None] - 0.5 * xp.sum(square, axis=1))
+            blocks.append(coef[0, :][:, None] - 2 * xp.sum(square, axis=1))
         if len(blocks) == 1:
             return blocks[0], None
         if not blocks:  # no samples
