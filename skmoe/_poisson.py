@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 from scipy import special
@@ -107,10 +108,36 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     _refuse_lazy_frames(exposure=exposure)
     exposure = host(exposure)
     if np.ndim(exposure) == 0:  # one exposure for every sample
+        # (a str, dict or other object: NumPy's "could not convert string to
+        # float" or "float() argument must be ..., not 'dict'", naming nothing)
+        if not isinstance(exposure, numbers.Real) and (
+            np.asarray(exposure).dtype.kind not in "biuf"
+        ):
+            raise TypeError(
+                "exposure must be a positive number or an array-like of shape "
+                f"(n_samples,); got {exposure!r} of type {type(exposure).__name__}."
+            )
         exposure = np.full(n_samples, exposure, dtype=np.float64)
-    exposure = check_array(
-        exposure, ensure_2d=False, dtype=np.float64, input_name="exposure"
-    )
+    try:
+        # (any shape and size: the shape's own error below)
+        exposure = check_array(
+            exposure,
+            ensure_2d=False,
+            allow_nd=True,
+            ensure_min_samples=0,
+            dtype=np.float64,
+            input_name="exposure",
+        )
+    except (TypeError, ValueError) as error:
+        if "exposure" in str(error):  # (scikit-learn's, naming it: NaN, inf)
+            raise
+        # NumPy's conversion errors (strings, objects; complex values, whose
+        # message printed the whole array)
+        first = str(error).splitlines()[0]
+        raise type(error)(
+            f"exposure must be positive numbers, one per sample; got values "
+            f"that are not: {first}"
+        ) from error
     if exposure.shape != (n_samples,):
         raise ValueError(
             f"exposure has shape {exposure.shape}; expected ({n_samples},), one "

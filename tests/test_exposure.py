@@ -398,6 +398,50 @@ def test_bad_exposure_is_refused(exposure, message):
         reg.bic(X, y, exposure=exposure)
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_exposure_that_is_not_numbers_is_refused_naming_it(Estimator):
+    # a scalar str or dict gave NumPy's "could not convert string to float:
+    # np.str_('ab')" / "float() argument must be ..., not 'dict'", a list of
+    # str or dicts the same, complex values an error printing the whole
+    # array, a 3d or empty one "Found array with dim 3" / "0 sample(s)"
+    X, y, good = _counts(n=100)
+    n = len(y)
+    cases = [
+        ("ab", TypeError, r"exposure must be a positive number .*got 'ab' of type str"),
+        ({}, TypeError, r"exposure must be a positive number .*got \{\} of type dict"),
+        (b"1", TypeError, r"got b'1' of type bytes"),
+        (["a"] * n, ValueError, r"exposure must be positive numbers, one per sample"),
+        ([{}] * n, TypeError, r"exposure must be positive numbers, one per sample"),
+        (
+            np.ones(n) + 1j,
+            ValueError,
+            r"exposure must be .*Complex data not supported$",
+        ),
+        (np.ones((n, 1, 1)), ValueError, rf"exposure has shape \({n}, 1, 1\)"),
+        ([], ValueError, r"exposure has shape \(0,\); expected"),
+    ]
+    model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
+    calls = {
+        "fit": lambda e: Estimator(1, max_iter=5).fit(X, y, exposure=e),
+        "predict": lambda e: model.predict(X, exposure=e),
+        "score": lambda e: model.score(X, y, exposure=e),
+        "predict_distribution": lambda e: model.predict_distribution(X, exposure=e),
+        "log_likelihood_samples": lambda e: model.log_likelihood_samples(
+            X, y, exposure=e
+        ),
+    }
+    for exposure, error, message in cases:
+        for call in calls.values():
+            with pytest.raises(error, match=message):
+                call(exposure)
+    # a number, a NumPy scalar or 0-d array: one exposure for every sample
+    base = model.predict(X, exposure=np.ones(n))
+    for one in (2, 2.0, np.float32(2), np.array(2.0)):
+        np.testing.assert_allclose(model.predict(X, exposure=one), 2 * base, rtol=1e-12)
+
+
 def test_the_exposure_error_advises_what_fits_the_case():
     # it advised "Drop the rows of no exposure" at predict time too, and for
     # negative exposures
