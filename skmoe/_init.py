@@ -522,6 +522,16 @@ def check_init_responsibilities(init, n_samples, n_experts, sample_weight, dtype
     ``n_experts`` non-negative columns is divided by its rows' sums (which
     must be positive and finite on the rows of positive ``sample_weight``;
     the others are left out of the fit, and given uniform rows here)."""
+    # (an array's own ndim: np.ndim converts, which a GPU array refuses)
+    ndim = init.ndim if hasattr(init, "ndim") else np.ndim(init)
+    if ndim not in (1, 2):
+        # (check_array's "Input should have at least 1 dimension ..." and
+        # "Found array with dim 3, while dim <= 2 is required" named nothing)
+        raise ValueError(
+            "init_responsibilities must be labels of shape (n_samples,) or "
+            "responsibilities of shape (n_samples, n_experts); got shape "
+            f"{tuple(init.shape) if hasattr(init, 'shape') else np.shape(init)}."
+        )
     init = check_array(
         init,
         ensure_2d=False,

@@ -222,6 +222,11 @@ def test_given_start_replaces_a_warm_start():
         (np.full((300, 3), np.nan), {}, "NaN"),
         (np.zeros(300, dtype=int), {"n_experts": "auto"}, "set n_experts"),
         (np.zeros(300, dtype=int), {"solver": "sgd"}, "solver='sgd'"),
+        # neither labels nor responsibilities: check_array's "Input should have
+        # at least 1 dimension" (a TypeError) and "Found array with dim 3"
+        ("ab", {}, r"labels of shape \(n_samples,\) or .* got shape \(\)\.$"),
+        (2, {}, r"got shape \(\)\.$"),
+        (np.ones((300, 3, 1)), {}, r"init_responsibilities .* got shape \(300, 3, 1\)"),
     ],
 )
 def test_invalid_starts_raise(init, kwargs, match):
