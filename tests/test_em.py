@@ -539,6 +539,65 @@ def test_measured_rounding_rule_keeps_its_documented_bounds(monkeypatch):
     assert converged([-8, 6] * 24)
 
 
+def _scripted_run(monkeypatch, ulps, prune_at=None, **kwargs):
+    """run_em on a one-expert problem whose objective after each iteration is
+    scripted: from -3.25e14 (spacing 0.0625) by ``ulps`` spacings an
+    iteration (after a first climb of 1e3), with a pruning (of nothing) at
+    iteration ``prune_at``."""
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
+    objective = _em.objective
+
+    def scripted(*args):
+        total, _ = objective(*args)
+        return total, script.pop(0) if len(script) > 1 else script[-1]
+
+    monkeypatch.setattr(_em, "objective", scripted)
+    if prune_at is not None:
+        calls = []
+
+        def prune(problem, gate_params, expert_params, assigned, threshold):
+            calls.append(None)
+            return (gate_params, expert_params) if len(calls) == prune_at else None
+
+        monkeypatch.setattr(_em, "prune_smallest", prune)
+    return _em.run_em(problem, resp=resp.copy(), max_iter=40, **kwargs)
+
+
+def test_measured_rounding_rule_takes_the_largest_fall_of_the_last_six(monkeypatch):
+    # fitting.rst: twice the largest fall among the last 6 changes. Falls of 2
+    # and 5 spacings in turn, climbs of 5 and 9: each window of 6 holds a fall
+    # of 5 (noise 10), but the last 3 changes may hold only the fall of 2
+    # (noise 4), which would keep the climbs of 5 and 9 above it
+    run = _scripted_run(monkeypatch, [100, 100] + [-2, 5, -5, 9] * 12)
+    assert run.converged and run.n_iter < 12
+
+
+def test_measured_rounding_rule_restarts_at_a_pruning(monkeypatch):
+    # (run_em) the signed changes count from the start or the last pruning: falls of 8
+    # before a pruning at iteration 6 do not make the climbs of 12 after it
+    # rounding, which they do without the pruning (twice 8 is above 12, and
+    # the window of 6 sums to at most 12)
+    ulps = [10, 10, -8, -8, -8] + [12] * 40
+    unpruned = _scripted_run(monkeypatch, ulps)
+    assert unpruned.converged and unpruned.n_iter < 10
+    pruned = _scripted_run(monkeypatch, ulps, prune_at=6)
+    assert not pruned.converged and pruned.n_iter == 40
+
+
+def test_measured_rounding_rule_is_off_for_classification_em(monkeypatch):
+    # fitting.rst: the rule is for soft EM and SQUAREM, not assignment="hard",
+    # whose (classification) objective can fall: its falls are not rounding
+    ulps = [12, -8] * 24
+    assert _scripted_run(monkeypatch, ulps).converged
+    hard = _scripted_run(monkeypatch, ulps, assignment="hard")
+    assert not hard.converged and hard.n_iter == 40
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_params_still_moves_by_the_square_root_of_eps(dtype):
     # fitting.rst: the rounding-noise stop needs that the iteration moved no
