@@ -97,3 +97,18 @@ def test_quantile_of_a_normal_tail_beside_a_component_ndtr_loses(df):
     else:
         dist = PredictiveStudentTMixture(weights, means, scales, df=df)
     assert dist.ppf(q)[0] == pytest.approx(float(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("mean", [1e308, 1.5e308])
+@pytest.mark.parametrize("q", [1e-310, 1e-318, 5e-324])
+def test_subnormal_quantile_where_the_offset_from_the_mean_overflows(mean, q):
+    # N(mean, 5e306): the quantile of a subnormal q lies 37.7 to 38.5 scales
+    # (1.9e308) below the mean, an offset y - mean beyond the floats, taken
+    # from its half. Expected: mpmath's root, at 40 digits
+    scale = 5e306
+    with mpmath.workdps(40):
+        log_q = mpmath.log(mpmath.mpf(q))
+        z = mpmath.findroot(lambda z: mpmath.log(mpmath.ncdf(z)) - log_q, -38)
+        expected = float(mpmath.mpf(mean) + z * mpmath.mpf(scale))
+    got = PredictiveMixture([[1.0]], [[mean]], [[scale]]).ppf(q)[0]
+    assert got == pytest.approx(expected, rel=1e-12)
