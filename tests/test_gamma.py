@@ -1461,6 +1461,25 @@ def test_distribution_moments_where_every_mean_underflows():
     _assert_moments(model, rows, mean, std, rtol=(1e-9, 1e-9), var=False)
 
 
+@pytest.mark.parametrize(
+    "dtype, log_mean", [(np.float64, -800.0), (np.float32, -200.0)]
+)
+def test_distribution_of_a_mean_that_underflows_to_zero_has_no_mass_at_zero(
+    dtype, log_mean
+):
+    # an expert's mean of e^-800 (e^-200 in float32) is 0 as a float, but no
+    # point mass: a Gamma mixture without zero inflation has P(Y <= 0) = 0 and,
+    # of shapes above 1, density 0 at 0 (a mean of 0 left in ``means`` is the
+    # zero-inflated point mass: cdf(0) was the expert's weight, 0.5)
+    model = _two_experts_of([[1.0], [-1.0]], [log_mean, 0.0], [[0.0], [0.0]], dtype)
+    dist = model.predict_distribution(np.array([[0.0], [3.0]], dtype=dtype))
+    assert np.all(dist.shapes > 1)
+    np.testing.assert_array_equal(dist.cdf(0.0), 0.0)
+    np.testing.assert_allclose(dist.sf(0.0), 1.0, rtol=1e-15)  # (weights sum to 1)
+    np.testing.assert_array_equal(dist.logpdf(0.0), -np.inf)
+    assert np.all(dist.means > 0)
+
+
 def test_float32_distribution_moments_where_means_underflow_float32():
     # a float32 model's means of e^-200 and e^-100 - x underflow float32 (to
     # subnormal floats of two digits, or 0), not float64: the
