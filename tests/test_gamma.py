@@ -1671,6 +1671,24 @@ def test_distribution_where_a_heavier_weight_holds_a_mean_beyond_the_floats(weig
         np.testing.assert_allclose(dist.sf(1e300), weight / (1 + weight), rtol=1e-9)
 
 
+@pytest.mark.parametrize("x", [15.0, 20.0])
+def test_distribution_refuses_a_light_weights_share_beyond_the_floats(x):
+    # a gate weight of e^-30 or e^-40 (below HELD_WEIGHT) beside a mean of
+    # e^750: the mixture mean, e^720 or e^710, is beyond the floats, and
+    # predict_distribution refuses the row as predict does (taking the largest
+    # float for the mean there, it gave a distribution of mean inf)
+    model = _two_experts_of([[1.0], [-1.0]], [0.0, 750.0], [[0.0], [0.0]])
+    log_weights, log_means = mixture_logs(model, np.array([x]))
+    terms = [float(g + v) for g, v in zip(log_weights, log_means, strict=True)]
+    log_mean = np.logaddexp(*terms)
+    assert float(log_weights[1]) < np.log(1e-12)
+    assert log_mean > np.log(np.finfo(float).max)
+    with pytest.raises(ValueError, match="outputs overflow"):
+        model.predict(np.array([[x]]))
+    with pytest.raises(ValueError, match="outputs overflow"):
+        model.predict_distribution(np.array([[x]]))
+
+
 def test_share_beyond_the_floats_raises_at_a_positive_weight_and_not_at_0():
     # as docs/user_guide/model.rst says: a mean of e^(4 |x|) beside a gate
     # weight of e^(2 x), whose share e^(2 |x|) is beyond the floats from
