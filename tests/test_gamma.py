@@ -1689,6 +1689,28 @@ def test_distribution_refuses_a_light_weights_share_beyond_the_floats(x):
         model.predict_distribution(np.array([[x]]))
 
 
+def test_mean_where_a_weight_of_0_holds_a_share_near_the_largest_float():
+    # gate weights e^-750 and e^-760 (0 as floats) beside a mean of e^1450:
+    # shares of e^700 (1.0e304) and e^690, floats, which the mean takes (an
+    # expert of weight 0 is left out only where its share is beyond them; a
+    # bound of 1e300 left out the first, mean 1.0). Expected: mpmath
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], [0.0, 1450.0], [[0.0], [0.0]])
+    rows = np.array([[375.0], [380.0]])
+    expected = []
+    for x in rows:
+        log_weights, log_means = mixture_logs(model, x)
+        assert float(np.exp(float(log_weights[1]))) == 0.0
+        terms = zip(log_weights, log_means, strict=True)
+        expected.append(float(mpmath.fsum(mpmath.exp(g + v) for g, v in terms)))
+    assert expected[0] > 1e304
+    np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        model.predict_distribution(rows).mean(), expected, rtol=1e-12
+    )
+
+
 def test_share_beyond_the_floats_raises_at_a_positive_weight_and_not_at_0():
     # as docs/user_guide/model.rst says: a mean of e^(4 |x|) beside a gate
     # weight of e^(2 x), whose share e^(2 |x|) is beyond the floats from
