@@ -565,7 +565,8 @@ def _scripted_run(monkeypatch, ulps, prune_at=None, **kwargs):
             return (gate_params, expert_params) if len(calls) == prune_at else None
 
         monkeypatch.setattr(_em, "prune_smallest", prune)
-    return _em.run_em(problem, resp=resp.copy(), max_iter=40, **kwargs)
+    kwargs.setdefault("max_iter", 40)
+    return _em.run_em(problem, resp=resp.copy(), **kwargs)
 
 
 def test_measured_rounding_rule_takes_the_largest_fall_of_the_last_six(monkeypatch):
@@ -596,6 +597,27 @@ def test_measured_rounding_rule_is_off_for_classification_em(monkeypatch):
     assert _scripted_run(monkeypatch, ulps).converged
     hard = _scripted_run(monkeypatch, ulps, assignment="hard")
     assert not hard.converged and hard.n_iter == 40
+
+
+def test_rounding_message_keeps_its_documented_bounds(monkeypatch):
+    # fitting.rst: a run that max_iter stops says its last 6 changes were
+    # rounding where one fell, each is within 64 spacings of the objective
+    # and twice the largest fall, their sum at most that, and one is above
+    # tol. Each bound on its own, after climbs of 100 and 200 spacings (hard
+    # EM, whose run the rule of falls does not stop first; tol=1e-5 is 0.00016
+    # spacings, 4.0 is 64)
+    def rounding(ulps, tol=1e-5):
+        run = _scripted_run(
+            monkeypatch, [100, 200, *ulps], max_iter=9, tol=tol, assignment="hard"
+        )
+        assert not run.converged and run.n_iter == 9
+        return "rounding" in run.message
+
+    assert rounding([-8, 12] * 3)
+    assert not rounding([-50, 80] * 3)  # beyond 64 spacings
+    assert not rounding([-8, -8, -8, 17, -8, 17])  # beyond twice the largest fall
+    assert not rounding([12, -8, 14, -8, 15, -8])  # a net gain of 17, above 16
+    assert not rounding([-10, -12, -14, 16, 20, 24], tol=4.0)  # none above tol
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
