@@ -276,6 +276,10 @@ class _ContinuousMixture(_RowMixture):
     ``_cdf_rows`` and ``_sf_rows`` of (values, *parameters) that subclasses
     set."""
 
+    #: whether ``_cdf_rows`` and ``_sf_rows`` take the rows' log parts
+    #: (:func:`with_log_parts`) as keywords, as ``_logpdf_rows`` does
+    _tails_from_logs = False
+
     def logpdf(self, y):
         """Log density of each row's mixture at ``y``.
 
@@ -327,7 +331,8 @@ class _ContinuousMixture(_RowMixture):
             and (n_rows,).
         """
         # (scipy's gammainc gave 1 + 2.4e-14 for a Gamma of shape 1e-300)
-        return np.minimum(self._by_rows(self._rows_last(y, "y"), self._cdf_rows), 1.0)
+        values = self._rows_last(y, "y")
+        return np.minimum(self._tails(values, self._cdf_rows), 1.0)
 
     def sf(self, y):
         """Survival function of each row's mixture at ``y``, ``1 - cdf(y)``.
@@ -347,7 +352,17 @@ class _ContinuousMixture(_RowMixture):
             P(Y > y) under each row's mixture, of the broadcast shape of ``y``
             and (n_rows,).
         """
-        return np.minimum(self._by_rows(self._rows_last(y, "y"), self._sf_rows), 1.0)
+        values = self._rows_last(y, "y")
+        return np.minimum(self._tails(values, self._sf_rows), 1.0)
+
+    def _tails(self, values, function):
+        """:meth:`_by_rows` of ``function`` (``_cdf_rows`` or ``_sf_rows``),
+        given the log parts of the rows that have them where the family takes
+        them (``_tails_from_logs``: a Gamma mean below the floats, of which
+        ``means`` holds the smallest normal float)."""
+        if self._tails_from_logs:
+            return self._log_density(values, function)
+        return self._by_rows(values, function)
 
 
 class _LocationScaleMixture(_ContinuousMixture):

@@ -321,13 +321,18 @@ class PredictiveGammaMixture(_ContinuousMixture):
     def _logpdf_rows(*parameters, **parts):
         return _hurdle_logpdf(*parameters, **parts)
 
-    @staticmethod
-    def _cdf_rows(*parameters):
-        return _hurdle_cdf(*parameters)
+    # (a mean below the floats: its distribution functions from its log, as
+    # its density; the smallest normal float in ``means`` gave a cdf of
+    # 1.2e-19 for 0.076 at y = 1e-313 beside a mean of e^-720)
+    _tails_from_logs = True
 
     @staticmethod
-    def _sf_rows(*parameters):
-        return _hurdle_sf(*parameters)
+    def _cdf_rows(*parameters, log_means=None, **parts):
+        return _hurdle_cdf(*parameters, log_means=log_means)
+
+    @staticmethod
+    def _sf_rows(*parameters, log_means=None, **parts):
+        return _hurdle_sf(*parameters, log_means=log_means)
 
     def ppf(self, q):
         """Quantile ``q`` of each row's mixture (the root of cdf(y) = q).
@@ -425,21 +430,23 @@ def _hurdle_logpdf(y, weights, means, shapes, log_weights=None, log_means=None):
         return np.where((y == 0) & has, np.log(zero), positive)
 
 
-def _hurdle_cdf(y, weights, means, shapes):
+def _hurdle_cdf(y, weights, means, shapes, log_means=None):
     """:func:`_mixture_cdf` with point masses at zero (means of 0)."""
     if not np.any(means == 0):
-        return _mixture_cdf(y, weights, means, shapes)
+        return _mixture_cdf(y, weights, means, shapes, log_means)
     zero, total, rest, means = _hurdle(weights, means)
-    gamma = _mixture_cdf(y, rest, means, shapes)
+    gamma = _mixture_cdf(y, rest, means, shapes, log_means)
     return np.where(y < 0, 0.0, zero + total * gamma)
 
 
-def _hurdle_sf(y, weights, means, shapes):
+def _hurdle_sf(y, weights, means, shapes, log_means=None):
     """Survival functions at ``y`` (broadcast, rows last) of these rows, with
     point masses at zero (means of 0): the Gamma components' exact upper
-    tails (``gammaincc`` where ``1 - P`` loses digits)."""
+    tails (``gammaincc`` where ``1 - P`` loses digits); ``log_means`` as in
+    :func:`_gamma_tails`."""
     zero, total, rest, positive = _hurdle(weights, means)
-    tails = _gamma_tails(np.maximum(y, 0.0)[..., None], positive, shapes, True)
+    at = np.maximum(y, 0.0)[..., None]
+    tails = _gamma_tails(at, positive, shapes, True, log_means)
     gamma = np.sum(rest * tails, axis=-1)
     return np.where(y < 0, 1.0, total * gamma)
 
@@ -528,11 +535,13 @@ def _mixture_logpdf(y, weights, means, shapes, log_weights=None, log_means=None)
     return np.where(np.isnan(y[..., 0]), np.nan, out)
 
 
-def _gamma_tails(y, means, shapes, upper=False):
+def _gamma_tails(y, means, shapes, upper=False, log_means=None):
     """The components' distribution functions ``P(nu, nu y / mu)`` at ``y >= 0``
     (broadcast against the components; NaN stays NaN) where ``upper`` (a mask
     broadcast against them) is False, their survival functions where it is
     True: exact there (``gammaincc`` where ``1 - P`` loses digits).
+    ``log_means``: the log means of the components whose mean under- or
+    overflowed (NaN elsewhere), from which ``y / mu`` is taken there, or None.
 
     Each element is computed in the one tail asked for. A survival function
     where ``P`` is surely above 1/2 (``x - nu >= sqrt(nu) / 10``: ``P`` above
@@ -542,6 +551,12 @@ def _gamma_tails(y, means, shapes, upper=False):
     """
     with np.errstate(over="ignore", under="ignore"):  # x = inf: P = 1; 0: below
         ratio = y / means
+        log_mu = None
+        if log_means is not None:
+            given = ~np.isnan(log_means)
+            log_mu = np.where(given, log_means, np.log(means))
+            with np.errstate(divide="ignore"):  # (y = 0: a ratio of 0)
+                ratio = np.where(given, np.exp(np.log(y) - log_mu), ratio)
         x = shapes * ratio
     small = (x < TINY_X) | (ratio < TINY_X)  # with y = 0, and where x underflowed
     any_upper = np.any(upper)
@@ -565,7 +580,8 @@ def _gamma_tails(y, means, shapes, upper=False):
     if np.any(small):
         # (y = 0: log 0; the others, set aside, may overflow)
         with np.errstate(divide="ignore", over="ignore"):
-            log_x = np.log(shapes) + np.log(np.where(small, y, 1.0)) - np.log(means)
+            log_x = np.log(shapes) + np.log(np.where(small, y, 1.0))
+            log_x = log_x - (np.log(means) if log_mu is None else log_mu)
             log_lower = shapes * log_x - special.gammaln(shapes + 1)
         log_lower = np.where(small, log_lower, -np.inf)
         with np.errstate(under="ignore"):
@@ -604,10 +620,13 @@ def _lower_underflowed(shapes, x):
         return np.exp(log_lower + log_series)
 
 
-def _mixture_cdf(y, weights, means, shapes):
-    """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
+def _mixture_cdf(y, weights, means, shapes, log_means=None):
+    """Distribution functions at ``y`` (broadcast, rows last) of these rows;
+    ``log_means`` as in :func:`_gamma_tails`."""
     y = np.maximum(y, 0.0)[..., None]  # NaN stays NaN, as scipy's
-    return np.sum(weights * _gamma_tails(y, means, shapes), axis=-1)
+    return np.sum(
+        weights * _gamma_tails(y, means, shapes, log_means=log_means), axis=-1
+    )
 
 
 def _mixture_ppf(q, weights, means, shapes, survival=None):

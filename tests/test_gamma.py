@@ -1480,6 +1480,45 @@ def test_distribution_of_a_mean_that_underflows_to_zero_has_no_mass_at_zero(
     assert np.all(dist.means > 0)
 
 
+@pytest.mark.parametrize(
+    "dtype, intercepts, ys, rtol",
+    [
+        (np.float64, [-720.0, -700.0], [1e-313, 1e-311, 1e-309], 1e-9),
+        (np.float32, [-200.0, -100.0], [1e-88, 1e-60], 1e-3),
+    ],
+)
+def test_distribution_tails_where_means_underflow(dtype, intercepts, ys, rtol):
+    # experts' means of e^-720 and e^-700 - x (float32: e^-200 and e^-100 - x)
+    # below the normal floats: cdf and sf took the smallest normal float that
+    # ``means`` holds for them (a cdf of 1.2e-19 for 0.076 at y = 1e-313,
+    # 0.5 for 2.2e-4 at 1e-88 in float32), where logpdf and the moments take
+    # their logs. Expected: mpmath, from the parameters (float32's logs: 1e-4)
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], intercepts, [[0.0], [-1.0]], dtype)
+    shapes = 1 / np.broadcast_to(model.expert_dispersion_, (2,)).astype(float)
+    rows = np.array([[0.0], [10.0]], dtype=dtype)
+    dist = model.predict_distribution(rows)
+    for y in ys:
+        expected = []
+        for x in rows:
+            log_weights, log_means = mixture_logs(model, x)
+            parts = zip(log_weights, log_means, shapes, strict=True)
+            expected.append(
+                mpmath.fsum(
+                    mpmath.exp(g)
+                    * mpmath.gammainc(
+                        k, 0, k * mpmath.mpf(y) / mpmath.exp(v), regularized=True
+                    )
+                    for g, v, k in parts
+                )
+            )
+        cdf = np.array([float(e) for e in expected])
+        sf = np.array([float(1 - e) for e in expected])
+        np.testing.assert_allclose(dist.cdf(y), cdf, rtol=rtol)
+        np.testing.assert_allclose(dist.sf(y), sf, rtol=rtol)
+
+
 def test_float32_distribution_moments_where_means_underflow_float32():
     # a float32 model's means of e^-200 and e^-100 - x underflow float32 (to
     # subnormal floats of two digits, or 0), not float64: the
