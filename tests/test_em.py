@@ -620,6 +620,37 @@ def test_rounding_message_keeps_its_documented_bounds(monkeypatch):
     assert not rounding([-10, -12, -14, 16, 20, 24], tol=4.0)  # none above tol
 
 
+def test_rounding_message_needs_parameters_that_no_longer_move(monkeypatch):
+    # fitting.rst: the message also needs that the last iteration moved no
+    # parameter by more than sqrt(eps) times 1 plus its size. Changes of
+    # rounding scripted over the first 9 iterations of two lines from a
+    # random start, whose parameters still move (a further iteration moves
+    # a coefficient by more than that): no rounding message
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=2)
+    level = -3.2496391234675244e14
+    ulp = float(np.spacing(abs(level)))
+    ulps = [0, 100, 200, -8, 12, -8, 12, -8, 12]
+    script = [level - 1e3] + list(level + ulp * np.cumsum(ulps))
+    objective = _em.objective
+
+    def scripted(*args):
+        total, _ = objective(*args)
+        return total, script.pop(0) if len(script) > 1 else script[-1]
+
+    monkeypatch.setattr(_em, "objective", scripted)
+    run = _em.run_em(problem, resp=resp.copy(), max_iter=9)
+    assert not run.converged and run.n_iter == 9
+    assert "rounding" not in (run.message or "")
+    monkeypatch.setattr(_em, "objective", objective)
+    params = (run.gate_params, run.expert_params)
+    after = _em.run_em(problem, params=params, max_iter=1).expert_params["coef"]
+    before = run.expert_params["coef"]
+    root = np.sqrt(np.finfo(float).eps)
+    assert np.any(np.abs(after - before) > root * (1 + np.abs(before)))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_params_still_moves_by_the_square_root_of_eps(dtype):
     # fitting.rst: the rounding-noise stop needs that the iteration moved no
