@@ -626,3 +626,40 @@ def constant_target_score(y, y_pred, dtype=np.float64) -> float:
     arrays of the rows that count; ``dtype``: the predictions' own)."""
     tolerance = constant_tolerance(dtype)
     return 1.0 if np.all(np.abs(y_pred - y) <= tolerance * np.abs(y)) else 0.0
+
+
+def weighted_lower_quantiles(values, quantiles, weights):
+    """The weighted quantiles of ``values`` by NumPy's ``"inverted_cdf"``
+    (the smallest value whose cumulative weight reaches ``q`` of the total:
+    the rows repeated by integer weights), where a cumulative weight within
+    rounding of ``q`` of the total reaches it.
+
+    NumPy's compares the rounded ``cumsum(w) / sum(w)`` with ``q``, which
+    depends on the weights' scale at a tie: 90 rows of weight 1e-3 took the
+    11th smallest value as the 10% quantile, of weight 1 the 9th. Integer
+    weights (sums below 2**53) give NumPy's value: a tie is exact there,
+    and other sums are at least 1 from ``q`` of the total.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        Finite values, n_samples >= 1.
+    quantiles : sequence of float
+        In [0, 1].
+    weights : ndarray of shape (n_samples,)
+        Positive and finite, with a finite sum.
+
+    Returns
+    -------
+    quantiles : ndarray of shape (len(quantiles),)
+    """
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    total = cumulative[-1]
+    # a few units in the last place of the sum per row added
+    slack = 4.0 * cumulative.shape[0] * float(np.finfo(np.float64).eps) * total
+    reach = np.asarray(quantiles, dtype=np.float64) * total - slack
+    index = np.minimum(
+        np.searchsorted(cumulative, reach, side="left"), cumulative.shape[0] - 1
+    )
+    return values[order[index]]

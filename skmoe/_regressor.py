@@ -36,7 +36,7 @@ from ._fitting import (
     _target_column,
 )
 from ._init import SPREAD_RATIO, spread_ratio
-from ._math import constant_target_score, mixture_std
+from ._math import constant_target_score, mixture_std, weighted_lower_quantiles
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
@@ -1369,7 +1369,7 @@ def _robust_floor(Y, sample_weight, floor, solver):
         return floor
     y, weight = Y[kept].astype(np.float64), sample_weight[kept]
     # the lower weighted quantiles (weights positive)
-    low, high = np.quantile(y, (0.1, 0.9), weights=weight, method="inverted_cdf")
+    low, high = weighted_lower_quantiles(y, (0.1, 0.9), weight)
     spread = ((high - low) / (2 * NORMAL_Q90)) ** 2
     if not spread > 0:
         return floor

@@ -785,3 +785,51 @@ def test_partial_fit_first_rows_pool_their_weights(Estimator):
         late = adam(10, 100.0)  # rows 50 to 54
     assert np.max(np.abs(early - light)) > 1e-3
     np.testing.assert_array_equal(late, light)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 0.1, 1e3, 1e-150])
+def test_student_t_start_clips_y_at_the_quantiles_of_the_repeated_rows(scale):
+    # NumPy's weighted quantile compares the rounded cumsum(w) / sum(w) with
+    # q: 90 rows of weight 1e-3 took the 11th smallest y as the 10% quantile
+    # (the 9th with weight 1), so the k-means start, and the fit, changed
+    # with the weights' scale
+    rng = np.random.RandomState(0)
+    y = rng.standard_t(3, 90)
+    counts = np.array([1, 2, 3] * 30)
+    repeated = np.repeat(y, counts)
+    for weights, rows in ((np.ones(90), y), (counts.astype(float), repeated)):
+        low, high = np.quantile(rows, (0.1, 0.9), method="inverted_cdf")
+        start = StudentTLinearExperts(1e-8, df=3.0).start_target(y, scale * weights)
+        np.testing.assert_array_equal(start, np.clip(y, low, high))
+
+
+def test_student_t_fit_is_the_same_for_weights_of_any_common_scale():
+    # 60 rows of weight 1e-3 started from another k-means clustering (y clipped
+    # at other quantiles): 24 iterations where the unweighted fit took 25,
+    # predictions 7e-4 apart
+    rng = np.random.RandomState(7)
+    X = rng.uniform(-2, 2, size=(60, 1))
+    y = np.where(X[:, 0] < 0, 2 * X[:, 0], 1 - X[:, 0]) + 0.3 * rng.standard_t(3, 60)
+    params = dict(n_experts=2, noise="student_t", n_init=1, random_state=0)
+    plain = MoERegressor(**params).fit(X, y)
+    for scale in (1e-3, 1e3):
+        weighted = MoERegressor(**params).fit(X, y, sample_weight=np.full(60, scale))
+        assert weighted.n_iter_ == plain.n_iter_
+        np.testing.assert_allclose(weighted.predict(X), plain.predict(X), atol=1e-12)
+        np.testing.assert_allclose(
+            weighted.log_likelihood_ / scale, plain.log_likelihood_, rtol=1e-12
+        )
+
+
+def test_student_t_noise_floor_does_not_depend_on_the_weights_scale():
+    # the floor's 10% and 90% quantiles of y, the same NumPy quantile's
+    from scipy.stats import norm
+
+    from skmoe._regressor import _robust_floor
+
+    y = np.random.RandomState(1).standard_t(3, 90)
+    low, high = np.quantile(y, (0.1, 0.9), method="inverted_cdf")
+    expected = 1e-10 * ((high - low) / (2 * norm.ppf(0.9))) ** 2
+    for scale in (1.0, 1e-3, 0.1, 1e-150):
+        floor = _robust_floor(y, np.full(90, scale), np.inf, "em")
+        np.testing.assert_allclose(floor, expected, rtol=1e-14)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._distribution import _t_log_norm
-from .._math import device
+from .._math import device, weighted_lower_quantiles
 from ._base import Array, Params
 from .gaussian import GaussianLinearExperts, _square
 
@@ -98,9 +98,9 @@ class StudentTLinearExperts(GaussianLinearExperts):
         kept = weight > 0
         if not np.any(kept):
             return y
-        # (NumPy's weighted quantiles: the rows repeated by integer weights)
-        low, high = np.quantile(
-            y[kept], self.START_QUANTILES, weights=weight[kept], method="inverted_cdf"
+        # (the rows repeated by integer weights, whatever the weights' scale)
+        low, high = weighted_lower_quantiles(
+            y[kept], self.START_QUANTILES, weight[kept]
         )
         if not low < high:
             return y  # (most rows tied: nothing to clip by)
