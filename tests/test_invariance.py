@@ -1,0 +1,153 @@
+"""Identities a user expects of the fits: y's units, the features' and the
+classes' order, a constant exposure."""
+
+import numpy as np
+import pytest
+
+from skmoe import (
+    MoEClassifier,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
+
+# short fits (max_iter of 12 to 25) of three experts on two regimes, one of
+# them thin: the identities hold at every iteration
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning"),
+]
+
+
+def _regimes(n=120, seed=1):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 3)
+    y = np.where(X[:, 0] > 0, X @ [1, -2, 0.5] + 1, X @ [-1, 0.5, 2] - 1)
+    return X, y + 0.3 * rng.randn(n), rng.dirichlet([1, 1, 1], size=n)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(gate="softmax", solver="em"),
+        dict(gate="softmax", solver="em", top_k=2, variance_type="tied"),
+        dict(gate="gaussian", solver="em", noise="student_t"),
+        dict(gate="hierarchical", solver="em"),
+        dict(gate="softmax", solver="gradient", noise="student_t"),
+    ],
+)
+def test_regression_follows_y_through_an_affine_map(options):
+    # y -> a y + b: means a m + b, standard deviations |a| s, the same R^2,
+    # and the log-likelihood less n log|a| (the density's Jacobian)
+    X, y, resp = _regimes()
+    params = dict(n_experts=3, max_iter=25, n_init=1, random_state=0, **options)
+    base = MoERegressor(**params).fit(X, y, init_responsibilities=resp)
+    mean, std = base.predict(X, return_std=True)
+    for a, b in [(1e3, -5.0), (1e-3, 7.0), (-2.0, 0.0)]:
+        model = MoERegressor(**params).fit(X, a * y + b, init_responsibilities=resp)
+        assert model.n_iter_ == base.n_iter_
+        moved, spread = model.predict(X, return_std=True)
+        np.testing.assert_allclose((moved - b) / a, mean, rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(spread / abs(a), std, rtol=1e-8)
+        np.testing.assert_allclose(model.score(X, a * y + b), base.score(X, y))
+        np.testing.assert_allclose(
+            model.log_likelihood_ + len(y) * np.log(abs(a)),
+            base.log_likelihood_,
+            rtol=1e-8,
+        )
+
+
+@pytest.mark.parametrize("solver", ["em", "gradient", "sgd"])
+def test_permuted_features_predict_the_same(solver):
+    X, y, resp = _regimes()
+    order = [2, 0, 1]
+    params = dict(n_experts=3, solver=solver, max_iter=25, random_state=0)
+    start = {} if solver == "sgd" else {"init_responsibilities": resp}
+    base = MoERegressor(n_init=1, **params).fit(X, y, **start)
+    permuted = MoERegressor(n_init=1, **params).fit(X[:, order], y, **start)
+    np.testing.assert_allclose(
+        permuted.predict(X[:, order]), base.predict(X), atol=1e-9
+    )
+    # the permuted fit's column j is the feature order[j]
+    np.testing.assert_allclose(
+        permuted.expert_coef_, base.expert_coef_[:, order], rtol=1e-7, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "solver, options",
+    [("em", {}), ("gradient", {}), ("sgd", {"validation_fraction": 0.0})],
+)
+def test_relabelled_classes_give_the_same_probabilities(solver, options):
+    # ints, permuted ints, strings, a pandas Categorical (its categories in
+    # another order, one unused) and a Series: the same probabilities, the
+    # columns in the order of classes_ (sorted, as LogisticRegression's).
+    # (sgd's early stopping holds out per class, and gives the extra rows of
+    # classes whose shares tie by their order: validation_fraction=0 here)
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 2)
+    y = np.where(X[:, 0] > 0, (X[:, 1] > 0).astype(int), 2 * (X[:, 1] < 0.3))
+    names = np.array(["zeta", "alpha", "mid"])
+    params = dict(n_experts=2, solver=solver, max_iter=20, random_state=0, **options)
+    base = MoEClassifier(**params).fit(X, y)
+    proba = base.predict_proba(X)
+    labels = [
+        (np.array([2, 0, 1])[y], np.array([2, 0, 1])),
+        (names[y], names),
+        (
+            pd.Categorical(names[y], categories=["mid", "unused", "zeta", "alpha"]),
+            names,
+        ),
+        (pd.Series(names[y]), names),
+    ]
+    for relabelled, label_of in labels:
+        model = MoEClassifier(**params).fit(X, relabelled)
+        np.testing.assert_array_equal(model.classes_, np.sort(label_of))
+        columns = np.searchsorted(model.classes_, label_of)
+        np.testing.assert_allclose(
+            model.predict_proba(X)[:, columns], proba, rtol=1e-6, atol=1e-7
+        )
+        np.testing.assert_array_equal(model.predict(X), label_of[base.predict(X)])
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+@pytest.mark.parametrize("zero_inflated", [False, True])
+def test_one_exposure_for_all_rows_moves_the_intercepts_by_its_log(
+    Estimator, zero_inflated
+):
+    # a rate per unit exposure: exposure c on every row is the unit 1 / c,
+    # each count expert's intercept less log(c), the same likelihood, and
+    # the counts predicted with that exposure the same
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 2)
+    y = rng.poisson(np.exp(0.5 + 0.8 * np.sign(X[:, 0]) - 0.3 * X[:, 1]))
+    if zero_inflated:
+        y = y * (rng.rand(100) > 0.3)
+    resp = rng.dirichlet([1, 1, 1], size=100)
+    params = dict(n_experts=3, n_init=1, max_iter=12, zero_inflated=zero_inflated)
+    base = Estimator(**params).fit(X, y, init_responsibilities=resp)
+    counts = np.isfinite(base.expert_intercept_)  # (not the point mass's)
+    assert counts.sum() == 3 - zero_inflated
+    for c in (1e-3, 7.0, 1e3):
+        exposure = np.full(100, c)
+        model = Estimator(**params).fit(
+            X, y, exposure=exposure, init_responsibilities=resp
+        )
+        np.testing.assert_allclose(
+            model.expert_intercept_[counts] + np.log(c),
+            base.expert_intercept_[counts],
+            atol=1e-6,
+        )
+        np.testing.assert_allclose(model.expert_coef_, base.expert_coef_, atol=1e-6)
+        np.testing.assert_allclose(
+            model.log_likelihood_, base.log_likelihood_, rtol=1e-8
+        )
+        np.testing.assert_allclose(
+            model.predict(X, exposure=exposure), base.predict(X), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            model.score(X, y, exposure=exposure), base.score(X, y), atol=1e-8
+        )
