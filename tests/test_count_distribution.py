@@ -1368,3 +1368,45 @@ def test_tail_where_a_light_weight_holds_a_rate_beyond_the_floats(negative_binom
     dist = model.predict_distribution(x[:, None])
     np.testing.assert_allclose(dist.sf(1000), weight, rtol=1e-12)
     np.testing.assert_allclose(dist.cdf(1000), 1 - weight, rtol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["poisson", "negative binomial"])
+def test_count_methods_in_chunks_of_bounded_elements(monkeypatch, family):
+    # The rows per chunk are bounded by PPF_ELEMENTS / (K m) (m values per
+    # row), and the counts' terms of logpmf are taken once per row, not per
+    # component: with 7 rows per chunk (m = 1) or 2 (m = 3), the same numbers
+    # as in one chunk, and scipy.stats' mixtures.
+    from scipy.special import logsumexp
+    from scipy.stats import nbinom
+
+    import skmoe._distribution
+
+    rng = np.random.default_rng(7)
+    n, k = 40, 3
+    weights = rng.dirichlet(np.ones(k), n)
+    rates = np.exp(rng.uniform(-2.0, 4.0, (n, k)))
+    y = rng.poisson(rates[:, 0]).astype(float)
+    if family == "poisson":
+        dist = PredictivePoissonMixture(weights, rates)
+        logpmf = poisson.logpmf(y[:, None], rates)
+    else:
+        dispersions = rng.uniform(0.05, 2.0, (n, k))
+        dist = PredictiveNegativeBinomialMixture(weights, rates, dispersions)
+        logpmf = nbinom.logpmf(
+            y[:, None], 1 / dispersions, 1 / (1 + dispersions * rates)
+        )
+    many = np.array([[0.0], [2.0], [5.0]])
+    methods = {
+        "logpmf": lambda: dist.logpmf(y),
+        "logpmf many": lambda: dist.logpmf(many),
+        "cdf": lambda: dist.cdf(y),
+        "sf many": lambda: dist.sf(many),
+        "ppf": lambda: dist.ppf(0.7),
+        "std": dist.std,
+    }
+    whole = {name: method() for name, method in methods.items()}
+    monkeypatch.setattr(skmoe._distribution, "PPF_ELEMENTS", 7 * k)
+    for name, method in methods.items():
+        np.testing.assert_array_equal(method(), whole[name], err_msg=name)
+    expected = logsumexp(np.log(weights) + logpmf, axis=1)
+    np.testing.assert_allclose(dist.logpmf(y), expected, rtol=1e-13)
