@@ -5,10 +5,11 @@ at ``K`` experts, fitted on 3000 rows of 8 features, the tracemalloc peak and
 the CPU seconds of one call of ``score``, ``predict``,
 ``predict(return_std=True)``, ``predict_proba`` (classifier),
 ``predict_distribution`` and, on the distribution it built, ``mean``, ``std``,
-``var`` and ``logpdf(y)`` (``logpmf``), at ``n`` rows, beside the size of X and of the
-output. ``peak/(X+out)`` above about 2 marks a method that holds more than
-its input and output; ``--rss`` gives the ru_maxrss growth of one call in a
-fresh process instead (the allocator's view, which tracemalloc may miss).
+``var``, ``cdf(y)``, ``sf(y)`` and ``logpdf(y)`` (``logpmf``), at ``n`` rows,
+beside the size of X and of the output. ``peak/(X+out)`` above about 2 marks
+a method that holds more than its input and output; ``--rss`` gives the
+ru_maxrss growth of one call in a fresh process instead (the allocator's
+view, which tracemalloc may miss).
 
     python benchmarks/score_memory.py                   # n=1e6, K=2 and 8
     python benchmarks/score_memory.py --n 1e5 --K 8 --est poi gam
@@ -69,6 +70,8 @@ def methods(est):
     m["pd.mean"] = lambda mo, d, X, y: d.mean()
     m["pd.std"] = lambda mo, d, X, y: d.std()
     m["pd.var"] = lambda mo, d, X, y: d.var()
+    m["pd.cdf"] = lambda mo, d, X, y: d.cdf(y)
+    m["pd.sf"] = lambda mo, d, X, y: d.sf(y)
     if est in ("poi", "nb"):
         m["pd.logpmf"] = lambda mo, d, X, y: d.logpmf(y)
     else:
