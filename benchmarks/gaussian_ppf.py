@@ -1,18 +1,21 @@
-"""Quantiles of Gaussian mixtures: Halley's steps against the root finder alone.
+"""Quantiles of Gaussian and Student t mixtures: Halley's steps against the root
+finder alone.
 
-``PredictiveMixture.ppf`` solves the ordinary rows (a tail of at least 1e-300,
-finite parameters, scales above 2**-40 of the quantile) by Halley's method on
-``log F(y) = log q``, and leaves the rest to the bracketing root finder
-(scipy's ``find_root``). For K experts and n rows (random weights, means
-N(0, 2), log-normal scales, q ~ U(0.05, 0.95)) the table gives the CPU
+``PredictiveMixture.ppf`` and ``PredictiveStudentTMixture.ppf`` solve the
+ordinary rows (a tail of at least 1e-300, finite parameters and df, scales
+above 2**-40 of the quantile) by Halley's method on ``log F(y) = log q``, and
+leave the rest to the bracketing root finder (scipy's ``find_root``). For K
+experts and n rows (random weights, means N(0, 2), log-normal scales, q ~
+U(0.05, 0.95); Student t components of ``--df``) the table gives the CPU
 seconds (best of ``--repeats``, the variants interleaved in one process) of:
 ``ppf``; ``ppf`` with every row left to the root finder (the method before
 Halley's steps); the mixture's ``cdf`` at one value per row; and the floor,
-one ``ndtr`` of the (n, K) standardized values. ``evals`` is the number of
-(row, K) component cdf evaluations per row of each ``ppf``. Run with
-single-threaded BLAS::
+one ``ndtr`` (``stdtr``) of the (n, K) standardized values. ``evals`` is the
+number of (row, K) component cdf evaluations per row of each ``ppf``. Run
+with single-threaded BLAS::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/gaussian_ppf.py
+    OMP_NUM_THREADS=1 python benchmarks/gaussian_ppf.py --family student-t
 """
 
 import argparse
@@ -23,39 +26,42 @@ import numpy as np
 from scipy import special
 
 import skmoe._distribution as distribution_module
-from skmoe import PredictiveMixture
+from skmoe import PredictiveMixture, PredictiveStudentTMixture
 
-_halley = distribution_module._gaussian_halley
+_halley = distribution_module._halley_quantiles
 _ndtr = distribution_module._ndtr
+_t_cdf = distribution_module._t_cdf
 
 
-def _root_finder_only(q, weights, means, scales, low, high, done):
+def _root_finder_only(q, weights, means, scales, low, high, done, *_):
     return np.zeros(low.shape, dtype=bool), np.zeros(0)
 
 
 @contextmanager
 def _variant(halley):
-    distribution_module._gaussian_halley = _halley if halley else _root_finder_only
+    distribution_module._halley_quantiles = _halley if halley else _root_finder_only
     try:
         yield
     finally:
-        distribution_module._gaussian_halley = _halley
+        distribution_module._halley_quantiles = _halley
 
 
-def _evaluations(dist, q, halley):
+def _evaluations(dist, q, halley, student_t):
     """Component cdf evaluations per row of one ``ppf``."""
     rows = []
 
-    def counted(z):
-        rows.append(np.shape(z)[0])
-        return _ndtr(z)
+    def counted(*args):
+        rows.append(np.shape(args[-1])[0])
+        return (_t_cdf if student_t else _ndtr)(*args)
 
-    distribution_module._ndtr = counted
+    name = "_t_cdf" if student_t else "_ndtr"
+    setattr(distribution_module, name, counted)
     try:
         with _variant(halley):
             dist.ppf(q)
     finally:
         distribution_module._ndtr = _ndtr
+        distribution_module._t_cdf = _t_cdf
     return sum(rows) / len(q)
 
 
@@ -70,7 +76,12 @@ def main():
     parser.add_argument("--rows", type=int, nargs="+", default=[10**4, 10**5])
     parser.add_argument("--experts", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--family", choices=["gaussian", "student-t"], default="gaussian"
+    )
+    parser.add_argument("--df", type=float, default=3.0)
     args = parser.parse_args()
+    student_t = args.family == "student-t"
     rng = np.random.default_rng(0)
     print(
         f"{'K':>2} {'n':>7} {'ppf s':>8} {'before s':>8} {'cdf s':>7} {'floor s':>7}"
@@ -83,7 +94,10 @@ def main():
             scales = np.exp(rng.normal(0.0, 0.5, (n_rows, n_experts)))
             q = rng.uniform(0.05, 0.95, n_rows)
             y = rng.normal(0.0, 2.0, n_rows)
-            dist = PredictiveMixture(weights, means, scales)
+            if student_t:
+                dist = PredictiveStudentTMixture(weights, means, scales, args.df)
+            else:
+                dist = PredictiveMixture(weights, means, scales)
 
             def new(dist=dist, q=q):
                 with _variant(True):
@@ -94,7 +108,8 @@ def main():
                     dist.ppf(q)
 
             def floor(y=y, means=means, scales=scales):
-                special.ndtr((y[:, None] - means) / scales)
+                z = (y[:, None] - means) / scales
+                special.stdtr(args.df, z) if student_t else special.ndtr(z)
 
             variants = {
                 "new": new,
@@ -106,7 +121,7 @@ def main():
             for _ in range(args.repeats):
                 for name, function in variants.items():
                     best[name] = min(best[name], _cpu(function))
-            evals = _evaluations(dist, q, True), _evaluations(dist, q, False)
+            evals = [_evaluations(dist, q, h, student_t) for h in (True, False)]
             print(
                 f"{n_experts:2d} {n_rows:7d} {best['new']:8.4f} {best['old']:8.4f}"
                 f" {best['cdf']:7.4f} {best['floor']:7.4f}"

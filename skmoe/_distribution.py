@@ -384,9 +384,10 @@ class _LocationScaleMixture(_ContinuousMixture):
 
         Solved by a vectorized bracketed root finder: the quantile of the mixture
         lies between the smallest and the largest of its components' quantiles.
-        Gaussian mixtures take Halley's steps from the weighted mean of those
-        quantiles first, which solve the ordinary rows in a few evaluations of
-        the distribution function; the root finder takes the others.
+        Halley's steps from the weighted mean of those quantiles come first
+        (Gaussian components, or Student t ones of finite ``df``), which solve
+        the ordinary rows in a few evaluations of the distribution function;
+        the root finder takes the others.
 
         Parameters
         ----------
@@ -1274,7 +1275,8 @@ def _mixture_ppf(q, weights, means, scales, df=None):
     used = weights > 0
     with np.errstate(invalid="ignore", over="ignore"):  # q = 0 or 1: infinite ends
         if df is None:
-            component_q = means + scales * special.ndtri(q[..., None])
+            z = special.ndtri(q[..., None])
+            component_q = means + scales * z
             component_low = component_high = component_q
         else:
             # a t quantile far out is good to 1e-13 or so of itself (its leading
@@ -1308,12 +1310,13 @@ def _mixture_ppf(q, weights, means, scales, df=None):
         done = ~np.isfinite(low) | ~np.isfinite(high)
     q_full = np.broadcast_to(q, low.shape)
     out = np.where(done, low, 0.0)
-    if df is None and np.any(~done):
+    if np.any(~done):
         # ordinary rows by Halley's method (a few cdf evaluations, each
-        # cheaper than the root finder's); the others, and any it leaves
-        # unsolved, by the root finder below
-        solved, found = _gaussian_halley(
-            q_full, weights, means, scales, low, high, done
+        # cheaper than the root finder's), from the components' standardized
+        # quantiles z; the others, and any it leaves unsolved, by the root
+        # finder below
+        solved, found = _halley_quantiles(
+            q_full, weights, means, scales, low, high, done, z, df
         )
         out[solved] = found
         done = done | solved
@@ -1425,37 +1428,59 @@ def _mixture_ppf(q, weights, means, scales, df=None):
     return out
 
 
-#: Halley steps of :func:`_gaussian_halley` before a row is left to the root
+#: Halley steps of :func:`_halley_quantiles` before a row is left to the root
 #: finder (ordinary rows take 3 to 5; a bisection step where one leaves the
 #: bracket)
 HALLEY_STEPS = 40
-#: Doublings of the step, from one float, by which :func:`_gaussian_halley`
+#: Doublings of the step, from one float, by which :func:`_halley_quantiles`
 #: looks for the excess's sign change next to its root.
 HALLEY_REACH = 40
 
 
-def _gaussian_halley(q, weights, means, scales, low, high, done):
-    """Quantiles ``q`` of the ordinary rows of Gaussian mixtures, by Halley's
-    method on ``log F(y) - log q`` (``log S(y) - log(1 - q)`` above 0.5), from
-    the weighted mean of the components' quantiles, safeguarded by the bracket
+def _gaussian_pieces(z, _):
+    """The standard normal's distribution function at ``z``, its density's
+    kernel ``exp(-z^2 / 2)`` and the kernel's log-derivative negated, ``z``,
+    for :func:`_halley_quantiles`."""
+    return _ndtr(z), np.exp(-0.5 * np.square(z)), z
+
+
+def _t_pieces(z, df):
+    """The standard Student t's distribution function at ``z`` (finite ``df``),
+    its density's kernel ``(1 + z^2 / df)^(-(df + 1) / 2)`` and the kernel's
+    log-derivative negated, ``(df + 1) z / (df + z^2)``, for
+    :func:`_halley_quantiles`."""
+    with np.errstate(over="ignore"):  # (z^2 past the floats: a kernel of 0)
+        z2 = np.square(z)
+        kernel = np.exp(-0.5 * (df + 1.0) * np.log1p(z2 / df))
+        slope = (df + 1.0) * z / (df + z2)
+    return _t_cdf(df, z), kernel, slope
+
+
+def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
+    """Quantiles ``q`` of the ordinary rows of Gaussian mixtures (``df`` None) or
+    Student t ones (finite ``df``), by Halley's method on ``log F(y) - log q``
+    (``log S(y) - log(1 - q)`` above 0.5), from the weighted mean of the
+    components' quantiles ``means + scales * z``, safeguarded by the bracket
     ``(low, high)`` (a bisection step where a step leaves it), then walked over
     the floats to the one of least ``|F(y) / q - 1|``, the excess that
     :func:`_mixture_ppf`'s root finder solves.
 
     Ordinary: not ``done``, a tail ``min(q, 1 - q)`` of at least 1e-300, finite
-    means and positive finite scales, scales above 2**-40 of the bracket's
-    ends (no step of the cdf between floats), and means and ends below 2**960
-    (offsets ``y - mean`` within the floats). The mixture's density and its
-    derivative come from the ``exp`` the cdf's pieces share, so that a step
-    costs about one cdf evaluation; the root finder took 8 to 20 of them,
-    each 3 to 8 times dearer.
+    means and positive finite scales (and finite ``df``), scales above 2**-40
+    of the bracket's ends (no step of the cdf between floats), and means and
+    ends below 2**960 (offsets ``y - mean`` within the floats). The mixture's
+    density and its derivative come from the components' density kernels and
+    their log-derivatives (:func:`_gaussian_pieces`, :func:`_t_pieces`), so
+    that a step costs about one cdf evaluation; the root finder took 8 to 21
+    of them, each 3 to 8 times dearer.
 
     Returns the mask of the rows solved (of ``q``'s shape) and their quantiles.
     """
     shape = low.shape
     n_experts = weights.shape[-1]
-    weights, means, scales = (
-        np.broadcast_to(a, shape + (n_experts,)) for a in (weights, means, scales)
+    parameters = (weights, means, scales, z) + (() if df is None else (df,))
+    weights, means, scales, z, *rest = (
+        np.broadcast_to(a, shape + (n_experts,)) for a in parameters
     )
     with np.errstate(invalid="ignore", over="ignore"):
         extent = np.maximum(np.abs(low), np.abs(high))
@@ -1468,12 +1493,19 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
             & (np.minimum(q, 1.0 - q) >= 1e-300)
             & ~done
         )
+        if df is not None:
+            fine &= np.all(np.isfinite(rest[0]), axis=-1)
     solved = np.zeros(shape, dtype=bool)
     if not np.any(fine):
         return solved, np.zeros(0)
     rows = np.nonzero(fine)
     target = q[rows]
-    w, m, s = weights[rows], means[rows], scales[rows]
+    w, m, s, zq = weights[rows], means[rows], scales[rows], z[rows]
+    if df is None:
+        pieces, nu, norm = _gaussian_pieces, np.zeros(0), _INV_SQRT_2PI
+    else:
+        nu = rest[0][rows]
+        pieces, norm = _t_pieces, np.exp(_t_log_norm(nu))
     lo, hi = low[rows].copy(), high[rows].copy()
     upper = target > 0.5
     tail = np.where(upper, 1.0 - target, target)
@@ -1485,10 +1517,11 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
     # of 1e+-154 (every step a bisection, 47 evaluations per row for 8)
     unit = _power_of_two(s.max(axis=-1))
     relative = unit[:, None] * inverse_scales
-    density_weights = w * relative * _INV_SQRT_2PI
+    density_weights = w * relative * norm
     with np.errstate(invalid="ignore", over="ignore"):
-        start = np.sum(w * (m + s * special.ndtri(target)[:, None]), axis=-1)
-    y = np.clip(start, lo, hi)
+        start = np.sum(w * (m + s * zq), axis=-1)
+    # (a start past the floats, of a heavy tail: the bracket's middle)
+    y = np.where(np.isfinite(start), np.clip(start, lo, hi), lo / 2 + hi / 2)
     # the last point of each row and its excess, once converged
     x, at_x = np.full(target.shape, np.nan), np.zeros(target.shape)
     # the unfinished rows' parameters and state, compacted as rows finish
@@ -1496,19 +1529,19 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
     # last axis took as long as the cdf)
     ones = np.ones(n_experts)
     signed_inverse = sign[:, None] * inverse_scales
-    state = [np.arange(target.size), w, m, signed_inverse, density_weights]
+    state = [np.arange(target.size), w, m, signed_inverse, density_weights, nu]
     with np.errstate(over="ignore"):  # (scales 2**-1000 of the largest)
         state += [density_weights * relative, unit, sign, tail, log_tail, y, lo, hi]
     for _ in range(HALLEY_STEPS):
         if state[0].size == 0:
             break
-        active, wa, ma, inverse, dw, dwi, ua, ga, ta, log_ta, ya, la, ha = state
+        active, wa, ma, inverse, dw, nua, dwi, ua, ga, ta, log_ta, ya, la, ha = state
         z = (ya[:, None] - ma) * inverse
-        mass = (wa * _ndtr(z)) @ ones
-        kernel = np.exp(-0.5 * np.square(z))
+        cdf, kernel, falling = pieces(z, nua)
+        mass = (wa * cdf) @ ones
         density = (dw * kernel) @ ones
         with np.errstate(invalid="ignore", over="ignore"):
-            slope = -((dwi * z) * kernel) @ ones
+            slope = -((dwi * falling) * kernel) @ ones
         excess = ga * (mass / ta - 1.0)
         # the bracket's ends keep the signs of the excess
         ha = np.where(excess >= 0, ya, ha)
@@ -1533,17 +1566,19 @@ def _gaussian_halley(q, weights, means, scales, low, high, done):
         at_x[active[last]] = excess[last]
         state[-3:] = moved, la, ha
         if np.any(last):
-            state = [a[~last] for a in state]
+            state = [a[~last] if a.size else a for a in state]
     ok = np.isfinite(x)
     if not np.any(ok):
         return solved, np.zeros(0)
     picked = np.flatnonzero(ok)
     w, m, s, sign, tail = w[picked], m[picked], s[picked], sign[picked], tail[picked]
+    nu = nu[picked] if nu.size else nu
     x = x[picked]
 
     def excess_at(y, part):
         z = sign[part, None] * (y[:, None] - m[part]) / s[part]
-        return sign[part] * (((w[part] * _ndtr(z)) @ ones) / tail[part] - 1.0)
+        cdf = _ndtr(z) if df is None else _t_cdf(nu[part], z)
+        return sign[part] * (((w[part] * cdf) @ ones) / tail[part] - 1.0)
 
     # x is within the cdf's rounding of the root: the sign change of the
     # excess next to it, found by steps of 1, 2, 4, ... floats towards the

@@ -1,0 +1,130 @@
+"""Quantiles of Student t mixtures by Halley's method: their accuracy against
+mpmath (at 40 digits), the number of cdf evaluations they take, and the rows
+left to the root finder."""
+
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import skmoe._distribution as distribution_module
+from skmoe import PredictiveStudentTMixture
+
+
+def _rows(n_rows, n_experts, seed):
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(n_experts), n_rows)
+    means = rng.normal(0.0, 2.0, (n_rows, n_experts))
+    scales = np.exp(rng.normal(0.0, 0.5, (n_rows, n_experts)))
+    df = np.exp(rng.uniform(np.log(0.7), np.log(200.0), (n_rows, n_experts)))
+    return rng, weights, means, scales, df
+
+
+def _t_cdf(df, z):
+    """The standard t's distribution function: half the regularized incomplete
+    beta I_x(df / 2, 1 / 2) at x = df / (df + z^2) below 0 (the normal's for
+    an infinite df)."""
+    if mpmath.isinf(df):
+        return mpmath.ncdf(z)
+    lower = mpmath.betainc(df / 2, 0.5, 0, df / (df + z * z), regularized=True) / 2
+    return lower if z < 0 else 1 - lower
+
+
+def _reference(q, weights, means, scales, df, start):
+    """mpmath's root of log F(y) = log q (of log S(y) = log(1 - q) above 0.5)."""
+    with mpmath.workdps(40):
+        q = mpmath.mpf(q)
+        upper = q > 0.5
+        sign = -1 if upper else 1
+        log_tail = mpmath.log(1 - q if upper else q)
+        terms = [
+            tuple(mpmath.mpf(v) for v in term)
+            for term in zip(weights, means, scales, df, strict=True)
+        ]
+
+        def excess(y):
+            mass = mpmath.fsum(
+                w * _t_cdf(nu, sign * (y - m) / s) for w, m, s, nu in terms
+            )
+            return mpmath.log(mass) - log_tail
+
+        start = mpmath.mpf(start)
+        step = 1e-6 * (abs(start) + max(scales))
+        return float(mpmath.findroot(excess, (start, start + step), "secant"))
+
+
+@pytest.mark.parametrize("n_experts", [1, 2, 5])
+@pytest.mark.parametrize("kind", ["middle", "lower tail", "upper tail"])
+def test_quantiles_match_mpmath(n_experts, kind):
+    rng, weights, means, scales, df = _rows(30, n_experts, seed=n_experts)
+    if kind == "middle":
+        q = rng.uniform(0.01, 0.99, 30)
+    elif kind == "lower tail":
+        q = 10.0 ** -rng.uniform(2, 30, 30)
+    else:
+        q = 1 - 10.0 ** -rng.uniform(2, 15.9, 30)
+    got = PredictiveStudentTMixture(weights, means, scales, df).ppf(q)
+    rows = zip(q, weights, means, scales, df, got, strict=True)
+    expected = np.array([_reference(*row) for row in rows])
+    # the cdf's rounding: a few floats of the quantile (stdtr's own rounding
+    # in the tails: 14 to 80 floats before Halley's steps, as after), or of
+    # the scale near 0
+    tolerance = 96 * np.spacing(np.abs(expected)) + 4e-15 * scales.max(axis=1)
+    np.testing.assert_array_less(np.abs(got - expected), tolerance)
+
+
+def _counting(monkeypatch):
+    evaluated = []
+    t_cdf = distribution_module._t_cdf
+
+    def counted(df, z):
+        evaluated.append(np.shape(z)[0])
+        return t_cdf(df, z)
+
+    monkeypatch.setattr(distribution_module, "_t_cdf", counted)
+    return evaluated
+
+
+def test_quantiles_take_few_cdf_evaluations(monkeypatch):
+    # the bracketing root finder took 19 to 21 evaluations of the components'
+    # cdf per row of df 3 (K = 2 and 8), each dearer than Halley's
+    evaluated = _counting(monkeypatch)
+    for n_experts in (2, 8):
+        rng, weights, means, scales, _ = _rows(2000, n_experts, seed=0)
+        q = rng.uniform(0.05, 0.95, 2000)
+        evaluated.clear()
+        PredictiveStudentTMixture(weights, means, scales, 3.0).ppf(q)
+        assert sum(evaluated) / 2000 < 7
+
+
+def test_hard_rows_keep_the_root_finder(monkeypatch):
+    # subnormal tails, q = 0 or 1 and rows with a Gaussian component (df inf)
+    # are left to the root finder; the others are solved by Halley's steps
+    solved_rows = []
+    halley = distribution_module._halley_quantiles
+
+    def recorded(*args, **kwargs):
+        solved, found = halley(*args, **kwargs)
+        solved_rows.append(solved.copy())
+        return solved, found
+
+    monkeypatch.setattr(distribution_module, "_halley_quantiles", recorded)
+    weights = np.array([[0.3, 0.7]] * 6)
+    means = np.array([[2.0, 5.0]] * 6)
+    scales = np.array([[0.5, 1.0]] * 6)
+    df = np.array([[300.0, 4.0]] * 5 + [[np.inf, 4.0]])
+    q = np.array([0.3, 1e-20, 1e-315, 0.0, 1.0, 0.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = PredictiveStudentTMixture(weights, means, scales, df).ppf(q)
+    np.testing.assert_array_equal(
+        solved_rows[0], [True, True, False, False, False, False]
+    )
+    assert got[3] == -np.inf and got[4] == np.inf
+    for i in (0, 1, 2, 5):
+        expected = _reference(q[i], weights[i], means[i], scales[i], df[i], got[i])
+        # (q = 1e-315: the root finder's cdf there is a subnormal float, of 8
+        # or so digits)
+        tolerance = 1e-8 * abs(expected) if i == 2 else 8 * np.spacing(abs(expected))
+        assert abs(got[i] - expected) <= tolerance
