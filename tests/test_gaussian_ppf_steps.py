@@ -100,3 +100,41 @@ def test_quantiles_of_tiny_and_huge_scales_take_few_evaluations(monkeypatch, fac
     expected = factor * np.array([_reference(*row) for row in rows])
     tolerance = 8 * np.spacing(np.abs(expected)) + 4e-15 * factor * scales.max(axis=1)
     np.testing.assert_array_less(np.abs(got - expected), tolerance)
+
+
+def test_separated_components_are_solved_by_steps(monkeypatch):
+    # eight components far apart (means N(0, 50), scales near 0.14): from a
+    # start in the flat stretch between two of them, where F rises only by a
+    # component's far tail, Halley's steps crept by about 2 s^2 / |y - mu| and
+    # 40% of the rows were left to the root finder after 40 of them (29
+    # evaluations of the components' cdf per row); Newton's step there leaves
+    # the bracket and bisects
+    solved_rows = []
+    halley = distribution_module._halley_quantiles
+
+    def recorded(*args, **kwargs):
+        solved, found = halley(*args, **kwargs)
+        solved_rows.append(solved.copy())
+        return solved, found
+
+    evaluated = []
+    ndtr = distribution_module._ndtr
+
+    def counted(z):
+        evaluated.append(np.shape(z)[0])
+        return ndtr(z)
+
+    monkeypatch.setattr(distribution_module, "_halley_quantiles", recorded)
+    monkeypatch.setattr(distribution_module, "_ndtr", counted)
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(8), 500)
+    means = rng.normal(0.0, 50.0, (500, 8))
+    scales = np.exp(rng.normal(-2.0, 0.5, (500, 8)))
+    q = rng.uniform(0.05, 0.95, 500)
+    got = PredictiveMixture(weights, means, scales).ppf(q)
+    assert np.all(solved_rows[0])
+    assert sum(evaluated) / 500 < 12
+    rows = list(zip(q, weights, means, scales, got, strict=True))[:25]
+    expected = np.array([_reference(*row) for row in rows])
+    tolerance = 8 * np.spacing(np.abs(expected)) + 4e-15 * scales[:25].max(axis=1)
+    np.testing.assert_array_less(np.abs(got[:25] - expected), tolerance)
