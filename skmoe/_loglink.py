@@ -32,14 +32,17 @@ def _unweighted_zero(xp, weight, mean):
 def _left_out(xp, weight, terms):
     """The experts that take no part in a sample's mixture mean: those whose
     gate ``weight`` is 0 and whose term ``g_k mu_k`` (``terms``, from the
-    logs) is beyond the floats (an sgd fit's dead expert, of weight e^-1253
-    beside means of e^2024 at its training rows, or NaN). The term of a
-    weight that underflowed to 0 is the mixture's where it is a float (a
+    logs, or a function of no arguments that gives them, called only where a
+    weight is 0) is beyond the floats (an sgd fit's dead expert, of weight
+    e^-1253 beside means of e^2024 at its training rows, or NaN). The term of
+    a weight that underflowed to 0 is the mixture's where it is a float (a
     weight of e^-807.4 beside a mean of e^1163.2: 3.42e154). Only a mask of
     the zero weights where none is 0."""
     unused = weight == 0
     if not bool(xp.any(unused)):
         return unused
+    if callable(terms):
+        terms = terms()
     return unused & ~(terms < xp.inf)
 
 

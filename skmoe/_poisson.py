@@ -1231,9 +1231,10 @@ class MoEPoissonRegressor(
                 minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
                 # (where the weight itself underflows, its log still holds it;
                 # -inf where predict leaves the expert out, its weight 0 and
-                # its term beyond the floats)
+                # its term beyond the floats; the terms' exp only where a
+                # weight is 0)
                 terms = log_weight + log_rate
-                unused = _left_out(xp, weight, xp.exp(terms))
+                unused = _left_out(xp, weight, lambda: xp.exp(terms))
                 terms = xp.where(unused | (log_weight == minus_inf), minus_inf, terms)
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
