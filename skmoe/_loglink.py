@@ -36,8 +36,9 @@ def _left_out(xp, weight, terms):
     weight is 0) is beyond the floats (an sgd fit's dead expert, of weight
     e^-1253 beside means of e^2024 at its training rows, or NaN). The term of
     a weight that underflowed to 0 is the mixture's where it is a float (a
-    weight of e^-807.4 beside a mean of e^1163.2: 3.42e154). Only a mask of
-    the zero weights where none is 0."""
+    weight of e^-807.4 beside a mean of e^1163.2: 3.42e154). With exposures,
+    the terms are those of the counts at them, ``g_k e mu_k``, the mean asked
+    for. Only a mask of the zero weights where none is 0."""
     unused = weight == 0
     if not bool(xp.any(unused)):
         return unused

@@ -1031,7 +1031,8 @@ class MoEPoissonRegressor(
             each term from its logs: where a gate weight underflows to 0 (X
             far from the training data), its term is the mixture's where it
             is a float, and the expert takes no part where the term is
-            beyond the floats (the others' mean).
+            beyond the floats (the others' mean); with ``exposure``, the
+            term at the exposure, ``g_k mu_k`` of the counts.
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True (which
             raises where it overflows, also where the mean does not).
@@ -1081,12 +1082,16 @@ class MoEPoissonRegressor(
     def _predict(self, X, return_std, log_mean=False, exposure=None):
         """The mixture's mean (and standard deviation) of the rates, or with
         ``exposure`` (checked, of X's rows) of the counts at those exposures;
-        ``log_mean``: the log mean of the rates alone."""
+        ``log_mean``: the log mean of the rates alone (an expert of gate
+        weight 0 left out as at ``exposure``, where given: as the counts'
+        mean)."""
         seen = [0]  # the rows of the chunks that compute has been given
 
-        def mixture(xp, log_weight, log_rate, weight, index, spread=False):
+        def mixture(xp, log_weight, log_rate, weight, index, spread=False, at=None):
             """The mean (and standard deviation, or with ``spread`` the rates'
-            spread about the mean, ``sqrt(std^2 - mean)``) of the mixture."""
+            spread about the mean, ``sqrt(std^2 - mean)``) of the mixture;
+            ``at``: the exposures (of the chunk's rows) whose counts' terms
+            decide which experts of gate weight 0 are left out."""
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             excess = self._excess_scales(xp, rate, index)
             # each term g_k mu_k in log space: finite where an expert's rate
@@ -1098,7 +1103,15 @@ class MoEPoissonRegressor(
             # estimator's predicted rate may be inf there); NaN where the
             # gate is (its logits overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
-            unused = _left_out(xp, weight, terms)
+            if at is None:
+                unused = _left_out(xp, weight, terms)
+            else:  # (at the exposures, as predict_distribution: a share of
+                # e^720 at exposures of e^-20 is e^700, which it kept, and
+                # left out at 1 it gave the other expert's count, 2.1e-9)
+                def shares():
+                    return xp.exp(log_weight + (log_rate + xp.log(at)[None, :]))
+
+                unused = _left_out(xp, weight, shares)
             mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return (mean,)
@@ -1123,8 +1136,10 @@ class MoEPoissonRegressor(
             seen[0] = stop
             if start == 0:
                 _check_exposure_range(exposure, dtype_name(log_rate.dtype))
-            mean, *rest = mixture(xp, log_weight, log_rate, weight, index, True)
-            scale = as_compute(xp, exposure[start:stop], mean)
+            scale = as_compute(xp, exposure[start:stop], log_rate)
+            mean, *rest = mixture(
+                xp, log_weight, log_rate, weight, index, True, at=scale
+            )
             if return_std:  # the mean and the rates' spread about it: hypot, as
                 # the square of e * spread overflowed float32 where the standard
                 # deviation does not
@@ -1231,10 +1246,21 @@ class MoEPoissonRegressor(
                 minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
                 # (where the weight itself underflows, its log still holds it;
                 # -inf where predict leaves the expert out, its weight 0 and
-                # its term beyond the floats; the terms' exp only where a
-                # weight is 0)
+                # its term, at the exposures, beyond the floats; the terms'
+                # exp only where a weight is 0)
                 terms = log_weight + log_rate
-                unused = _left_out(xp, weight, lambda: xp.exp(terms))
+                scale = None
+                if exposure is not None:
+                    start, stop = seen[0], seen[0] + design.shape[1]
+                    seen[0] = stop
+                    scale = as_compute(xp, exposure[start:stop], log_rate)
+
+                def shares():
+                    if scale is None:
+                        return xp.exp(terms)
+                    return xp.exp(log_weight + (log_rate + xp.log(scale)[None, :]))
+
+                unused = _left_out(xp, weight, shares)
                 terms = xp.where(unused | (log_weight == minus_inf), minus_inf, terms)
                 lowest = float(xp.finfo(log_rate.dtype).min)  # a zero mean
                 return xp.clip(logsumexp(xp, terms, axis=0), lowest, None)
@@ -1563,7 +1589,8 @@ class MoEPoissonRegressor(
             sample_weight = sample_weight * exposure
         if underflow:  # the deviance from the log rates of the mixture
             log_pred = np.asarray(
-                to_numpy(self._predict(X, False, log_mean=True)), np.float64
+                to_numpy(self._predict(X, False, log_mean=True, exposure=exposure)),
+                np.float64,
             )
             # at the rows where predict's means are normal numbers, their logs:
             # predict leaves out the experts of gate weight 0, whose log terms

@@ -1001,6 +1001,87 @@ def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict(negative_bino
     np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
 
 
+@pytest.mark.parametrize("negative_binomial", [False, True])
+@pytest.mark.parametrize(
+    "dtype, x, slopes",
+    [(np.float64, -400.0, (-3.8, -3.75)), (np.float32, -60.0, (-3.5, -10 / 3))],
+)
+def test_weight_0_share_is_decided_at_the_exposure(negative_binomial, dtype, x, slopes):
+    # a gate weight of 0 (e^(2x): e^-800, or e^-120 in float32) beside a
+    # rate of e^(s x): its share per unit exposure e^720 or e^700 (float32:
+    # e^90 or e^80) is beyond the floats or not, and at exposures of e^-20,
+    # 1 and e^20 its share of the counts may be the other. predict decided on
+    # the share per unit exposure, the distribution on that of the counts:
+    # at e^-20 a share of e^720 gave predict 2.1e-9 (the other's count) and
+    # mean() 1.01e304 (mpmath's); at e^20 one of e^700, predict raised that
+    # the counts overflow and mean() gave the other's count. Expected: the
+    # counts' share decides, in both; mpmath's mean where it is a float, else
+    # the other expert's count alone (its weight 1 / (1 + e^(2x)), rate 1)
+    import mpmath
+
+    mpmath.mp.dps = 50
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1].astype(dtype), y, n_experts=2)
+    model.gate_intercept_ = np.zeros(2, dtype=dtype)
+    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=dtype)
+    model.expert_intercept_ = np.zeros(2, dtype=dtype)
+    rows = np.array([[x]], dtype=dtype)
+    largest = mpmath.log(mpmath.mpf(float(np.finfo(dtype).max)))
+    rtol = 1e-13 if dtype == np.float64 else 1e-4
+    kept = []
+    for slope in slopes:
+        model.expert_coef_ = np.array([[slope], [0.0]], dtype=dtype)
+        log_weights, log_rates = mixture_logs(model, rows[0])
+        assert np.exp(dtype(log_weights[0])) == 0  # (the case: a weight of 0)
+        for log_exposure in (-20, 0, 20):
+            exposure = np.exp(float(log_exposure))
+            share = log_weights[0] + log_rates[0] + mpmath.log(exposure)
+            if share < largest:  # (10 or more from the bound)
+                expected = _exact_means(model, rows, exposure)[0]
+            else:
+                expected = float(mpmath.exp(log_weights[1]) * exposure)
+            kept.append(share < largest)
+            predicted = model.predict(rows, exposure=exposure)
+            mean = model.predict_distribution(rows, exposure=exposure).mean()
+            np.testing.assert_allclose(predicted, [expected], rtol=rtol)
+            np.testing.assert_allclose(mean, predicted, rtol=rtol)
+    # (both sides of the bound, each crossed by an exposure)
+    assert kept == [True, False, False, True, True, False]
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+def test_score_leaves_out_a_weight_0_share_at_the_exposure(negative_binomial):
+    # row x = -400: a gate weight of 0 (e^-800) beside a rate of e^1500,
+    # whose share e^700 is a float per unit exposure and e^720 beyond the
+    # floats at the row's exposure e^20: predict leaves it out there (the
+    # other expert's count, e^(-1000 + 20), which underflows to 0), and
+    # score's deviance from the log means kept it (log count 720: -inf;
+    # before that, predict raised that the counts overflow). Expected: the
+    # Poisson D^2 of the counts' log means e^-980 and 1 (the row x = 0:
+    # weights 1/2, rates 1), against the null e sum(y) / sum(e)
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
+    model.gate_intercept_ = np.array([0.0, 0.0])
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.array([0.0, 0.0])
+    model.expert_coef_ = np.array([[-3.75], [2.5]])
+    rows = np.array([[-400.0], [0.0]])
+    exposure = np.array([np.exp(20.0), 1.0])
+    counts = np.array([1.0, 3.0])
+    np.testing.assert_array_equal(model.predict(rows, exposure=exposure), [0.0, 1.0])
+    # (log w_1 = -log(1 + e^-800), 0 to the floats)
+    log_mean = np.array([-1000.0 + 20.0, 0.0])
+
+    def deviance(log_mu):
+        return np.sum(counts * (np.log(counts) - log_mu) - counts + np.exp(log_mu))
+
+    null = np.log(np.sum(counts) / np.sum(exposure)) + np.log(exposure)
+    expected = 1.0 - deviance(log_mean) / deviance(null)
+    assert np.isfinite(expected)
+    score = model.score(rows, counts, exposure=exposure)
+    np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
 def test_distribution_where_an_exposure_takes_a_light_rate_beyond_the_floats():
     # at an exposure of 1e300 an expert's rate of e^31 becomes e^722, beyond
     # the floats, where its gate weight (e^-153) holds it: predict served the
