@@ -76,14 +76,20 @@ def test_permuted_features_predict_the_same(solver):
 
 @pytest.mark.parametrize(
     "solver, options",
-    [("em", {}), ("gradient", {}), ("sgd", {"validation_fraction": 0.0})],
+    [
+        ("em", {}),
+        ("gradient", {}),
+        ("sgd", {"validation_fraction": 0.0}),
+        ("sgd", {}),
+    ],
 )
 def test_relabelled_classes_give_the_same_probabilities(solver, options):
     # ints, permuted ints, strings, a pandas Categorical (its categories in
     # another order, one unused) and a Series: the same probabilities, the
     # columns in the order of classes_ (sorted, as LogisticRegression's).
-    # (sgd's early stopping holds out per class, and gives the extra rows of
-    # classes whose shares tie by their order: validation_fraction=0 here)
+    # (sgd's early stopping holds out 15 rows per class, of shares 6.6, 3.8
+    # and 4.6: the extra row of the tied 0.6s went by the labels' order, and
+    # the permuted labels' fit stopped after 6 epochs, not 20, 0.55 apart)
     pd = pytest.importorskip("pandas")
     rng = np.random.RandomState(0)
     X = rng.randn(150, 2)
@@ -109,6 +115,48 @@ def test_relabelled_classes_give_the_same_probabilities(solver, options):
             model.predict_proba(X)[:, columns], proba, rtol=1e-6, atol=1e-7
         )
         np.testing.assert_array_equal(model.predict(X), label_of[base.predict(X)])
+
+
+def test_sgd_holds_out_the_same_rows_of_relabelled_classes():
+    # the stratified split's counts are the floors of n_valid * size / n, one
+    # more for the largest remainders (exact fractions here); which of the
+    # classes of tied remainders gets it must not follow the labels' order
+    from fractions import Fraction
+    from itertools import permutations
+    from types import SimpleNamespace
+
+    from skmoe._sgd import held_out_rows
+    from skmoe.experts import LogisticExperts
+
+    rng = np.random.RandomState(0)
+    for sizes in [(66, 38, 46), (6, 6), (7, 7, 7), (1, 4, 4)]:
+        n, k = sum(sizes), len(sizes)
+        n_valid = round(0.1 * n)
+        shares = [Fraction(n_valid * size, n) for size in sizes]
+        floors = [int(share) for share in shares]
+        y = rng.permutation(np.repeat(np.arange(k), sizes))
+        for seed in range(5):
+            held = []
+            for relabel in permutations(range(k)):
+                problem = SimpleNamespace(
+                    sample_weight=np.ones(n),
+                    Y=np.eye(k)[np.array(relabel)[y]].T,
+                    experts=LogisticExperts(k),
+                )
+                held.append(held_out_rows(problem, 0.1, np.random.RandomState(seed)))
+            for rows in held[1:]:
+                np.testing.assert_array_equal(rows, held[0])
+            extra = np.bincount(y[held[0]], minlength=k) - floors
+            assert extra.sum() == n_valid - sum(floors) and set(extra) <= {0, 1}
+            given = [
+                share - floor
+                for share, floor, e in zip(shares, floors, extra, strict=True)
+                if e
+            ]
+            not_given = [
+                s - f for s, f, e in zip(shares, floors, extra, strict=True) if not e
+            ]
+            assert min(given, default=1) >= max(not_given, default=0)
 
 
 @pytest.mark.parametrize(
