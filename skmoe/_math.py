@@ -636,9 +636,12 @@ def weighted_lower_quantiles(values, quantiles, weights):
 
     NumPy's compares the rounded ``cumsum(w) / sum(w)`` with ``q``, which
     depends on the weights' scale at a tie: 90 rows of weight 1e-3 took the
-    11th smallest value as the 10% quantile, of weight 1 the 9th. Integer
-    weights (sums below 2**53) give NumPy's value: a tie is exact there,
-    and other sums are at least 1 from ``q`` of the total.
+    10th smallest value as the 10% quantile, of weight 1 the 9th. Within
+    rounding: 4 n eps of the total for n rows (their sums' rounding), 4 eps
+    of it for integer weights summing to at most 2**53, whose sums are
+    exact: there a cumulative weight 0.1 below ``q`` of the total does not
+    reach it, however many rows (n eps of the total took the row before the
+    quantile of 1e6 rows of weight 1000 and one of 1001).
 
     Parameters
     ----------
@@ -653,11 +656,15 @@ def weighted_lower_quantiles(values, quantiles, weights):
     -------
     quantiles : ndarray of shape (len(quantiles),)
     """
+    weights = np.asarray(weights, dtype=np.float64)
     order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    cumulative = np.cumsum(weights[order])
     total = cumulative[-1]
-    # a few units in the last place of the sum per row added
-    slack = 4.0 * cumulative.shape[0] * float(np.finfo(np.float64).eps) * total
+    # a few units in the last place of the sum per row added (integer
+    # weights add exactly: only q * total rounds)
+    exact = total <= 2.0**53 and bool(np.all(weights == np.floor(weights)))
+    rows = 1 if exact else cumulative.shape[0]
+    slack = 4.0 * rows * float(np.finfo(np.float64).eps) * total
     reach = np.asarray(quantiles, dtype=np.float64) * total - slack
     index = np.minimum(
         np.searchsorted(cumulative, reach, side="left"), cumulative.shape[0] - 1

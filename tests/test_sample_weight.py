@@ -833,3 +833,31 @@ def test_student_t_noise_floor_does_not_depend_on_the_weights_scale():
     for scale in (1.0, 1e-3, 0.1, 1e-150):
         floor = _robust_floor(y, np.full(90, scale), np.inf, "em")
         np.testing.assert_allclose(floor, expected, rtol=1e-14)
+
+
+def test_weighted_quantiles_of_integer_weights_take_no_slack_per_row():
+    # 1e5 rows of weight 1e6 and one of 1e6 + 1: the 10% and 90% quantiles
+    # (exact fractions: the smallest k rows of cumulative weight k * 1e6 at
+    # least q of the total, q as 1/10 and 9/10) are the 10001st and 90001st
+    # values; a rounding slack of 4 n eps of the total (8.9, where the sums
+    # are exact) took the 10000th and 90000th, 0.1 and 0.9 short of q
+    from fractions import Fraction
+    from math import ceil
+
+    from skmoe._math import weighted_lower_quantiles
+
+    n, weight = 100_000, 1_000_000
+    weights = np.full(n, float(weight))
+    weights[-1] += 1
+    total = n * weight + 1
+    values = np.arange(n, dtype=np.float64)[::-1].copy()  # sorted inside
+    quantiles = weighted_lower_quantiles(values, (0.1, 0.9), weights[::-1].copy())
+    expected = [
+        ceil(Fraction(total) * q / weight) - 1
+        for q in (Fraction(1, 10), Fraction(9, 10))
+    ]
+    np.testing.assert_array_equal(quantiles, expected)
+    np.testing.assert_array_equal(
+        quantiles,
+        np.quantile(values, (0.1, 0.9), weights=weights[::-1], method="inverted_cdf"),
+    )
