@@ -757,8 +757,8 @@ class MoEGammaRegressor(
             (``means`` hold the smallest normal float, or 1 for an expert of
             weight 0, there: from its log mean); ``mean()``, ``var()`` and
             ``std()`` take those experts' shares from their logs, as
-            :meth:`predict` does, and ``cdf(y)`` and ``sf(y)`` their ``y / mu``
-            (``ppf(q)`` does not: its quantiles there are the stand-in's).
+            :meth:`predict` does, and ``cdf(y)``, ``sf(y)`` and ``ppf(q)`` their
+            ``y / mu``.
 
         Examples
         --------

@@ -361,7 +361,61 @@ class PredictiveGammaMixture(_ContinuousMixture):
             :func:`scipy.stats.gamma.ppf`, and 0 (or ``inf``) where the quantile
             lies beyond the smallest positive (or the largest) float.
         """
-        return self._at_probabilities(q, _hurdle_ppf)
+        out = self._at_probabilities(q, _hurdle_ppf)
+        scaled = self._scaled_rows()
+        if scaled is None:
+            return out
+        # a row whose mean underflowed: the quantiles of its mixture with the
+        # means times 2^s (Gamma quantiles scale with the mean), taken from
+        # the log means and brought back by 2^-s (the smallest normal float
+        # in ``means`` gave ppf(0.25) = 1.37e-308 for 1.25e-313 beside a mean
+        # of e^-720, and a float32 model's subnormal mean of 2 digits 3.58e-44
+        # for 3.52e-44)
+        rows, held, powers = scaled
+        values = np.broadcast_to(self._rows_last(q, "q"), out.shape)[..., rows]
+        found = held._at_probabilities(values, _hurdle_ppf)
+        # (beyond the largest float at 2^s: left to the stand-in's)
+        beyond = np.isinf(found) & (values < 1)
+        out[..., rows] = np.where(beyond, out[..., rows], np.ldexp(found, -powers))
+        return out
+
+    def _scaled_rows(self):
+        """The rows with a component of positive weight whose mean underflowed
+        (its log mean in the log parts, :func:`with_log_parts`), as a mixture
+        of means ``2^s mu`` (``s`` the least power of two that brings them to
+        the normal floats, the others' times ``2^s``), with ``s`` (n_held,),
+        or None where there are none (or their means span more than the
+        floats)."""
+        if self._log_parts is None:
+            return None
+        slot, parts = self._log_parts
+        if "log_means" not in parts:
+            return None
+        rows = np.flatnonzero(slot >= 0)
+        log_means = parts["log_means"][slot[rows]]
+        weights, means, shapes = (array[rows] for array in self._arrays())
+        used = (weights > 0) & (means > 0)  # (not the point mass at zero)
+        given = ~np.isnan(log_means)
+        with np.errstate(divide="ignore"):
+            logs = np.where(given, log_means, np.log(means))
+        low = np.min(np.where(used, logs, np.inf), axis=1)
+        high = np.max(np.where(used, logs, -np.inf), axis=1)
+        powers = np.maximum(np.ceil((LOG_SMALLEST_NORMAL - low) / np.log(2.0)) + 1, 0)
+        held = np.any(used & given & (logs < 0), axis=1)
+        held &= high + powers * np.log(2.0) < LOG_LARGEST
+        if not np.any(held):
+            return None
+        rows, powers = rows[held], powers[held].astype(int)
+        logs, given, used = logs[held], given[held], used[held]
+        weights, means, shapes = weights[held], means[held], shapes[held]
+        with np.errstate(over="ignore"):  # (of weight 0: set to 1 below)
+            scaled = np.where(
+                given,
+                np.exp(logs + powers[:, None] * np.log(2.0)),
+                np.ldexp(means, powers[:, None]),
+            )
+        scaled = np.where(used | (means == 0), scaled, 1.0)
+        return rows, PredictiveGammaMixture(weights, scaled, shapes), powers
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` values from each row's mixture.

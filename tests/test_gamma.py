@@ -1519,6 +1519,50 @@ def test_distribution_tails_where_means_underflow(dtype, intercepts, ys, rtol):
         np.testing.assert_allclose(dist.sf(y), sf, rtol=rtol)
 
 
+@pytest.mark.parametrize(
+    "dtype, intercepts, xs, rtol",
+    [
+        (np.float64, [-720.0, -700.0], [10.0, 30.0], 1e-9),
+        (np.float64, [-720.0, 0.0], [3.0], 1e-9),
+        (np.float32, [-200.0, -100.0], [0.0, 10.0], 1e-3),
+    ],
+)
+def test_distribution_quantiles_where_means_underflow(dtype, intercepts, xs, rtol):
+    # experts' means of e^-720 and e^-700 - x (float32: e^-200 and e^-100 - x,
+    # 0 or a subnormal float32 of 2 digits) below the normal floats: ppf took
+    # the smallest normal float that ``means`` holds for them (ppf(0.25) of
+    # 1.37e-308 for 1.25e-313 at x = 10; float32: 2.0e-308 for 1.26e-87 at
+    # x = 0, and ppf(0.75) 1.7% off there, from the subnormal float32 mean),
+    # where cdf and sf take their logs. Expected: the root of mpmath's cdf,
+    # from the parameters (float32's logs: 1e-3)
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], intercepts, [[0.0], [-1.0]], dtype)
+    shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
+    rows = np.array([[x] for x in xs], dtype=dtype)
+    dist = model.predict_distribution(rows)
+    for q in [1e-10, 0.25, 0.75]:
+        expected = []
+        for x in rows:
+            log_weights, log_means = mixture_logs(model, x)
+            parts = list(zip(log_weights, log_means, shapes, strict=True))
+
+            def cdf(log_y, parts=parts):
+                return mpmath.fsum(
+                    mpmath.exp(g)
+                    * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
+                    for g, v, k in parts
+                )
+
+            low, high = min(log_means) - 60, max(log_means) + 10
+            for _ in range(80):  # bisection in log y, to 2^-80 of 70
+                middle = (low + high) / 2
+                low, high = (middle, high) if cdf(middle) < q else (low, middle)
+            expected.append(float(mpmath.exp((low + high) / 2)))
+        # (subnormal quantiles: to their spacing, 5e-324)
+        np.testing.assert_allclose(dist.ppf(q), expected, rtol=rtol, atol=5e-324)
+
+
 def test_float32_distribution_moments_where_means_underflow_float32():
     # a float32 model's means of e^-200 and e^-100 - x underflow float32 (to
     # subnormal floats of two digits, or 0), not float64: the
