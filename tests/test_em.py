@@ -539,14 +539,12 @@ def test_measured_rounding_rule_keeps_its_documented_bounds(monkeypatch):
     assert converged([-8, 6] * 24)
 
 
-def _scripted_run(monkeypatch, ulps, prune_at=None, **kwargs):
-    """run_em on a one-expert problem whose objective after each iteration is
-    scripted: from -3.25e14 (spacing 0.0625) by ``ulps`` spacings an
-    iteration (after a first climb of 1e3), with a pruning (of nothing) at
-    iteration ``prune_at``."""
+def _script_objective(monkeypatch, ulps):
+    """Script the objective that run_em reads after each iteration: from
+    -3.25e14 (spacing 0.0625) by ``ulps`` spacings an iteration (after a
+    first climb of 1e3), then constant. Returns the true ``_em.objective``."""
     from skmoe import _em
 
-    problem, resp = _constant_gate_problem(n_experts=1)
     level = -3.2496391234675244e14
     ulp = float(np.spacing(abs(level)))
     script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
@@ -557,6 +555,17 @@ def _scripted_run(monkeypatch, ulps, prune_at=None, **kwargs):
         return total, script.pop(0) if len(script) > 1 else script[-1]
 
     monkeypatch.setattr(_em, "objective", scripted)
+    return objective
+
+
+def _scripted_run(monkeypatch, ulps, prune_at=None, **kwargs):
+    """run_em on a one-expert problem whose objective after each iteration is
+    scripted (:func:`_script_objective`), with a pruning (of nothing) at
+    iteration ``prune_at``."""
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=1)
+    _script_objective(monkeypatch, ulps)
     if prune_at is not None:
         calls = []
 
@@ -629,17 +638,7 @@ def test_rounding_message_needs_parameters_that_no_longer_move(monkeypatch):
     from skmoe import _em
 
     problem, resp = _constant_gate_problem(n_experts=2)
-    level = -3.2496391234675244e14
-    ulp = float(np.spacing(abs(level)))
-    ulps = [0, 100, 200, -8, 12, -8, 12, -8, 12]
-    script = [level - 1e3] + list(level + ulp * np.cumsum(ulps))
-    objective = _em.objective
-
-    def scripted(*args):
-        total, _ = objective(*args)
-        return total, script.pop(0) if len(script) > 1 else script[-1]
-
-    monkeypatch.setattr(_em, "objective", scripted)
+    objective = _script_objective(monkeypatch, [100, 200, -8, 12, -8, 12, -8, 12])
     run = _em.run_em(problem, resp=resp.copy(), max_iter=9)
     assert not run.converged and run.n_iter == 9
     assert "rounding" not in (run.message or "")
@@ -786,17 +785,8 @@ def test_run_at_max_iter_names_the_tol_its_changes_were_compared_with(monkeypatc
         PoissonExperts(),
         0.0,
     )
-    level = -3.2496391234675244e14
-    ulp = float(np.spacing(abs(level)))
-    ulps = [10, -12, 5, 5, 6, -12] * 8
-    script = [level - 1e3] + list(level + ulp * np.cumsum([0, *ulps]))
-    objective = _em.objective
-
-    def scripted(*args):
-        total, _ = objective(*args)
-        return total, script.pop(0) if len(script) > 1 else script[-1]
-
-    monkeypatch.setattr(_em, "objective", scripted)
+    _script_objective(monkeypatch, [10, -12, 5, 5, 6, -12] * 8)
+    ulp = float(np.spacing(3.2496391234675244e14))  # the script's spacing
     resp = np.ones((1, len(y)))
     result = _em.run_em(problem, resp=resp, max_iter=40, tol=1.0)
     assert not result.converged and result.n_iter == 40
