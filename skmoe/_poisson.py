@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 import numbers
 
@@ -109,8 +110,10 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     exposure = host(exposure)
     if np.ndim(exposure) == 0:  # one exposure for every sample
         # (a str, dict or other object: NumPy's "could not convert string to
-        # float" or "float() argument must be ..., not 'dict'", naming nothing)
-        if not isinstance(exposure, numbers.Real) and (
+        # float" or "float() argument must be ..., not 'dict'", naming nothing;
+        # a Decimal is a number, as scikit-learn's sample_weight takes it:
+        # Decimal("2") was refused)
+        if not isinstance(exposure, (numbers.Real, decimal.Decimal)) and (
             np.asarray(exposure).dtype.kind not in "biuf"
         ):
             raise TypeError(

@@ -3,6 +3,7 @@ expert's log rate, checked against the Poisson likelihood written out with
 scipy, the closed-form Fisher information and scikit-learn's routing."""
 
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -440,6 +441,21 @@ def test_exposure_that_is_not_numbers_is_refused_naming_it(Estimator):
     base = model.predict(X, exposure=np.ones(n))
     for one in (2, 2.0, np.float32(2), np.array(2.0)):
         np.testing.assert_allclose(model.predict(X, exposure=one), 2 * base, rtol=1e-12)
+
+
+def test_a_decimal_exposure_is_a_number():
+    # Decimal("2.5") was refused ("exposure must be a positive number ...; got
+    # Decimal('2.5') of type Decimal"), as scikit-learn's sample_weight takes it
+    X, y, good = _counts(n=100)
+    model = MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=good)
+    base = model.predict(X, exposure=np.ones(len(y)))
+    # the mean is linear in the exposure
+    np.testing.assert_allclose(
+        model.predict(X, exposure=Decimal("2.5")), 2.5 * base, rtol=1e-12
+    )
+    fitted = MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=Decimal("2.5"))
+    same = MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=2.5)
+    np.testing.assert_array_equal(fitted.predict(X), same.predict(X))
 
 
 def test_the_exposure_error_advises_what_fits_the_case():
