@@ -677,6 +677,7 @@ class Line:
     def _along(self, direction):
         xp = self.xp
         moved = coef_times_design(xp, direction, self.design)
+        self._moved = moved  # (for reach(): the gain below holds it anyway)
         slope = xp.sum(xp.sum(self.targets * moved, axis=2), axis=1)
         log_prob, coef, sample_weight = self.log_prob, self.coef, self.sample_weight
         # on NumPy every trial's logits in one (B, m, n) buffer, in which the
@@ -733,13 +734,31 @@ class Line:
             return np.full(shape, value, dtype=coef.dtype)
         return self.xp.full(shape, value, dtype=coef.dtype, device=device(coef))
 
-    def halving(self, direction, max_halvings, joint=False, also=()):
+    def reach(self):
+        """The largest change of any logit of each problem at ``t = 1``, (B,):
+        ``max |direction^T x~_i|`` over the samples and columns."""
+        xp, moved = self.xp, self._moved
+        return xp.maximum(
+            xp.max(xp.max(moved, axis=2), axis=1),
+            -xp.min(xp.min(moved, axis=2), axis=1),
+        )
+
+    def halving(self, direction, max_halvings, joint=False, also=(), bound=None):
         """Per problem, the first of 1, 1/2, 1/4, ... that does not decrease the
         objective; 0 where none does (that problem keeps its coefficients).
         With ``joint``, one step length for all problems, the first that does
         not decrease the sum of their objectives (for coefficients they share).
         ``also``: the caller's 0-d arrays, read on the host with the first
         trial's test (one transfer, see ``host_scalars``) into ``self.also``.
+
+        With ``bound``, a problem whose full step is refused tries next the
+        shorter of ``t = 1/2`` and the length that changes none of its logits
+        by more than ``bound`` (see :meth:`reach`), then halves that: a Newton
+        step far beyond any length that gains (an expert certain and wrong
+        about all its samples, whose Hessian weights are 1e-17 or less, makes
+        one 1e16 to 1e20 logits long) otherwise ran out of halvings and kept
+        the coefficients at every EM iteration. Where the full step is taken
+        nothing changes.
         """
         xp = self.xp
         gain = self._along(direction)
@@ -761,6 +780,7 @@ class Line:
         # MAX_HALVINGS trials over all 8 experts in 102 of 158 line searches
         # of a fit to digits (the same numbers)
         subsets = is_numpy_array(t) and not joint
+        first = True
         for _ in range(max_halvings):
             if subsets and bool(xp.any(done)):
                 some = gain(t, ~done)
@@ -777,5 +797,17 @@ class Line:
                 self.also, also = values, ()
             if finished:
                 return t
-            t = xp.where(done, t, t / 2)
+            if bound is not None and first:
+                # the full step refused: the next trial moves no logit by
+                # more than bound (read only here, so a full step taken costs
+                # nothing and keeps its numbers)
+                reach = self.reach()
+                far = reach > bound
+                shrunk = xp.where(far, bound / xp.where(far, reach, 1.0), 1.0)
+                if joint:
+                    shrunk = xp.broadcast_to(xp.min(shrunk), shrunk.shape)
+                t = xp.where(done, t, xp.minimum(t / 2, shrunk))
+            else:
+                t = xp.where(done, t, t / 2)
+            first = False
         return xp.where(done, t, xp.zeros_like(t))

@@ -664,3 +664,40 @@ def test_predict_log_proba_where_a_log_probability_is_below_the_floats(n_experts
         scores, expected - fractions.sum(axis=1, keepdims=True), rtol=1e-9
     )
     assert np.all(np.isfinite(scores))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shift", [20, 50, 300])
+def test_warm_start_from_experts_certain_and_wrong_everywhere_reaches_fresh_fit(
+    dtype, shift
+):
+    # both binary experts' intercepts favour class 0 by 2 * shift logits, so
+    # every sample of class 1 is wrong by 40 to 600: the Newton step's Hessian
+    # weights were e^-40 or less (float32: its eps**3 floor), the step 1e16 to
+    # 1e20 logits long, and 20 halvings refused it at every EM iteration; EM
+    # stopped there, converged, at the shifted objective (-17.35, -46.75,
+    # -291.75 per sample, score 0.51). From there EM must reach the fresh
+    # fit's optimum, and say it converged only there
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = (X[:, 0] * X[:, 1] + 0.2 * rng.normal(size=300) > 0).astype(int)
+    X = X.astype(dtype)
+    tol = 1e-9 if dtype == np.float64 else 1e-7
+    fresh = MoEClassifier(2, random_state=0, tol=tol).fit(X, y)
+    assert fresh.converged_
+    model = MoEClassifier(2, warm_start=True, random_state=0, tol=tol).fit(X, y)
+    model.expert_intercept_ = model.expert_intercept_ + np.array(
+        [shift, -shift], dtype=dtype
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: the fit is sound
+        model.fit(X, y)
+    assert model.objective_history_[0] < fresh.objective_history_[-1] - 9
+    assert model.converged_
+    assert model.objective_history_[-1] == pytest.approx(
+        fresh.objective_history_[-1], abs=1e-6
+    )
+    # (a flat optimum: an objective 1e-6 apart leaves probabilities 1e-3 apart)
+    np.testing.assert_allclose(
+        model.predict_proba(X), fresh.predict_proba(X), atol=2e-3
+    )

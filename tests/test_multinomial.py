@@ -447,7 +447,7 @@ def test_halving_over_subsets_matches_trials_over_the_whole_stack(monkeypatch):
 
     from skmoe import MoEClassifier, _multinomial
 
-    def dense_halving(self, direction, max_halvings, joint=False, also=()):
+    def dense_halving(self, direction, max_halvings, joint=False, also=(), bound=None):
         assert not also  # (read where the namespace is not NumPy)
         gain = self._along(direction)
         penalty = np.sum(np.sum(self.mask * self.coef**2, axis=2), axis=1)
@@ -462,7 +462,13 @@ def test_halving_over_subsets_matches_trials_over_the_whole_stack(monkeypatch):
             done = done | better
             if np.all(done):
                 return t
-            t = np.where(done, t, t / 2)
+            if bound is not None and _ == 0:
+                reach = self.reach()
+                far = reach > bound
+                shrunk = np.where(far, bound / np.where(far, reach, 1.0), 1.0)
+                t = np.where(done, t, np.minimum(t / 2, shrunk))
+            else:
+                t = np.where(done, t, t / 2)
         return np.where(done, t, np.zeros_like(t))
 
     X, y = load_digits(return_X_y=True)
@@ -902,3 +908,53 @@ def test_two_column_step_of_a_gate_certain_about_every_sample_moves():
     logits = model.gate_intercept_ + x @ model.gate_coef_.T
     assert np.min(np.abs(logits[:, 0] - logits[:, 1])) > 100  # still certain
     assert np.max(np.abs(model.gate_coef_)) <= 1e-10 * slope
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_halving_bound_brings_a_step_far_too_long_within_reach(joint):
+    # problem 0: intercepts 60 logits for class 0 against labels half 1, a
+    # step 1e17 logits long along the intercepts (as a Newton step of Hessian
+    # weights e^-60 is): 20 halvings refused it all. With the bound, the
+    # second trial moves no logit by more than the bound; problem 1's step of
+    # one logit is taken whole, as before (alone; jointly it shares t)
+    from skmoe import _multinomial
+
+    rng = np.random.default_rng(0)
+    n, d = 200, 3
+    design = np.vstack([np.ones(n), rng.normal(size=(d - 1, n))])
+    y = (rng.normal(size=n) > 0).astype(float)
+    Y = np.stack([1 - y, y])
+    coef = np.zeros((2, d, 2))
+    coef[:, 0, 0], coef[:, 0, 1] = 30, -30
+    targets = np.full((2, 1, n), 1 / n) * Y[None]
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    alpha = 1e-3
+    direction = np.zeros((2, d, 2))
+    direction[0, 0], direction[1, 0] = [-1e17, 1e17], [-0.5, 0.5]
+    direction[:, 1:] = 0.1
+
+    def objective(t):  # closed form, per problem
+        new = coef + t[:, None, None] * direction
+        log_p = log_softmax(np.einsum("bdm,dn->bmn", new, design), axis=1)
+        return np.sum(targets * log_p, axis=(1, 2)) - 0.5 * alpha * np.sum(
+            mask * new**2, axis=(1, 2)
+        )
+
+    def line():
+        log_p = log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1)
+        return _multinomial.Line(np, design, targets, log_p, coef, alpha, mask)
+
+    old = line().halving(direction, 20, joint=joint)
+    t = line().halving(direction, 20, joint=joint, bound=1000.0)
+    reach = np.abs(np.einsum("bdm,dn->bmn", direction, design)).max(axis=(1, 2))
+    assert old[0] == 0  # (the defect)
+    assert 0 < t[0] and t[0] * reach[0] <= 1000
+    # the longest of bound / 2**k that does not lower the objective
+    assert objective(2 * t)[0] < objective(np.zeros(2))[0]
+    gain = objective(t) - objective(np.zeros(2))
+    if joint:
+        assert t[0] == t[1] and np.sum(gain) > 0
+    else:
+        assert t[1] == old[1] == 1
+        assert np.all(gain > 0)
