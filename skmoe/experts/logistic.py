@@ -56,8 +56,9 @@ MAX_HALVINGS = 20
 #: instrumented), and the bound left 38 of 40 of them bit for bit (float32 and
 #: float64, binary and multiclass, shared features, hierarchical gate); 8
 #: experts at ``alpha=0`` on moons, separated and diverging, stopped 4.7e-10
-#: (float64) and 1e-5 (float32) lower. The reach is read only after a refused full step: none in
-#: default fits to digits, breast cancer and moons (no cost).
+#: (float64) and 1e-5 (float32) lower. The reach is read only after a refused
+#: full step: none in default fits to digits, breast cancer and moons (no
+#: cost).
 STEP_BOUND = 1000.0
 
 
