@@ -1562,6 +1562,12 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
             creeping = np.abs(f * f2) > HALLEY_CREEP * (f1 * f1)
             halley = np.where(creeping, ya - ua * (f / f1), halley)
         inside = np.isfinite(halley) & (halley >= la) & (halley <= ha)
+        if df is not None:
+            # a step back onto the other end of the bracket, bisected: the t
+            # tail's series rounds by several floats of y (df 3, 1 - q of
+            # 1e-12: by 6e-15 of itself, a bracket of 9 floats), and a third
+            # of such rows bounced between the two ends for all HALLEY_STEPS
+            inside &= (halley == ya) | ((halley != la) & (halley != ha))
         moved = np.where(inside, halley, la / 2 + ha / 2)
         # converged: a step of a few floats, an excess at the cdf's rounding
         # (near y = 0 that is many floats), or an exact root; or a bracket of

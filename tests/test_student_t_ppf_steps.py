@@ -98,9 +98,8 @@ def test_quantiles_take_few_cdf_evaluations(monkeypatch):
         assert sum(evaluated) / 2000 < 7
 
 
-def test_hard_rows_keep_the_root_finder(monkeypatch):
-    # subnormal tails, q = 0 or 1 and rows with a Gaussian component (df inf)
-    # are left to the root finder; the others are solved by Halley's steps
+def _recording(monkeypatch):
+    """The masks of the rows solved by Halley's steps, one per ppf call."""
     solved_rows = []
     halley = distribution_module._halley_quantiles
 
@@ -110,6 +109,13 @@ def test_hard_rows_keep_the_root_finder(monkeypatch):
         return solved, found
 
     monkeypatch.setattr(distribution_module, "_halley_quantiles", recorded)
+    return solved_rows
+
+
+def test_hard_rows_keep_the_root_finder(monkeypatch):
+    # subnormal tails, q = 0 or 1 and rows with a Gaussian component (df inf)
+    # are left to the root finder; the others are solved by Halley's steps
+    solved_rows = _recording(monkeypatch)
     weights = np.array([[0.3, 0.7]] * 6)
     means = np.array([[2.0, 5.0]] * 6)
     scales = np.array([[0.5, 1.0]] * 6)
@@ -128,3 +134,27 @@ def test_hard_rows_keep_the_root_finder(monkeypatch):
         # or so digits)
         tolerance = 1e-8 * abs(expected) if i == 2 else 8 * np.spacing(abs(expected))
         assert abs(got[i] - expected) <= tolerance
+
+
+def test_heavy_upper_tail_rows_do_not_bounce(monkeypatch):
+    # df 3, 1 - q of 1e-12 to 1e-10: the tail's series rounds by several
+    # floats of y there, and Halley's steps bounced between the two ends of a
+    # bracket of about 9 floats for all 40 steps (a third of the rows left to
+    # the root finder, 15 cdf evaluations per row in the steps alone at K = 1)
+    solved_rows = _recording(monkeypatch)
+    tails = np.array([3e-12, 1e-11, 5e-12, 2e-10, 7e-13])
+    q = 1 - tails
+    ones = np.ones((5, 1))
+    got = PredictiveStudentTMixture(ones, 0 * ones, ones, 3 * ones).ppf(q)
+    assert np.all(solved_rows[0])
+
+    # the t quantile of df 3, from mpmath's root of its upper tail
+    def excess(t, tail):
+        x = 3 / (3 + t * t)
+        return mpmath.betainc(1.5, 0.5, 0, x, regularized=True) / 2 - tail
+
+    for qi, gi in zip(q, got, strict=True):
+        with mpmath.workdps(40):
+            tail = 1 - mpmath.mpf(qi)
+            root = mpmath.findroot(lambda t, tail=tail: excess(t, tail), gi)
+        assert abs(gi - float(root)) <= 32 * np.spacing(float(root))
