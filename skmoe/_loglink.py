@@ -37,8 +37,10 @@ def _left_out(xp, weight, terms):
     e^-1253 beside means of e^2024 at its training rows, or NaN). The term of
     a weight that underflowed to 0 is the mixture's where it is a float (a
     weight of e^-807.4 beside a mean of e^1163.2: 3.42e154). With exposures,
-    the terms are those of the counts at them, ``g_k e mu_k``, the mean asked
-    for. Only a mask of the zero weights where none is 0."""
+    the terms are ``g_k min(e, 1) mu_k``: those of the counts at exposures
+    below 1, else per unit exposure (counts beyond the floats at a rate that
+    is a float raise, as before). Only a mask of the zero weights where none
+    is 0."""
     unused = weight == 0
     if not bool(xp.any(unused)):
         return unused

@@ -1034,8 +1034,9 @@ class MoEPoissonRegressor(
             each term from its logs: where a gate weight underflows to 0 (X
             far from the training data), its term is the mixture's where it
             is a float, and the expert takes no part where the term is
-            beyond the floats (the others' mean); with ``exposure``, the
-            term at the exposure, ``g_k mu_k`` of the counts.
+            beyond the floats (the others' mean); with ``exposure``, where
+            the term is beyond the floats both per unit exposure and at the
+            exposure (counts beyond the floats whose rate is a float raise).
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True (which
             raises where it overflows, also where the mean does not).
@@ -1108,11 +1109,15 @@ class MoEPoissonRegressor(
             terms = xp.exp(log_weight + log_rate)
             if at is None:
                 unused = _left_out(xp, weight, terms)
-            else:  # (at the exposures, as predict_distribution: a share of
-                # e^720 at exposures of e^-20 is e^700, which it kept, and
-                # left out at 1 it gave the other expert's count, 2.1e-9)
+            else:  # (at exposures below 1, the counts' share: one of e^720
+                # per unit is e^700 at e^-20, the distribution's, where left
+                # out at 1 it gave the other expert's count, 2.1e-9; above 1
+                # the share per unit, so that counts beyond the floats at a
+                # larger exposure raise below, as they did, rather than drop
+                # to the others' count: 1.65e308 at e^9.7, 1.8e4 at e^9.8)
                 def shares():
-                    return xp.exp(log_weight + (log_rate + xp.log(at)[None, :]))
+                    low = xp.minimum(xp.log(at), xp.zeros_like(at))
+                    return xp.exp(log_weight + (log_rate + low[None, :]))
 
                 unused = _left_out(xp, weight, shares)
             mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
@@ -1261,7 +1266,8 @@ class MoEPoissonRegressor(
                 def shares():
                     if scale is None:
                         return xp.exp(terms)
-                    return xp.exp(log_weight + (log_rate + xp.log(scale)[None, :]))
+                    low = xp.minimum(xp.log(scale), xp.zeros_like(scale))
+                    return xp.exp(log_weight + (log_rate + low[None, :]))
 
                 unused = _left_out(xp, weight, shares)
                 terms = xp.where(unused | (log_weight == minus_inf), minus_inf, terms)

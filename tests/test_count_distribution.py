@@ -1013,10 +1013,12 @@ def test_weight_0_share_is_decided_at_the_exposure(negative_binomial, dtype, x, 
     # 1 and e^20 its share of the counts may be the other. predict decided on
     # the share per unit exposure, the distribution on that of the counts:
     # at e^-20 a share of e^720 gave predict 2.1e-9 (the other's count) and
-    # mean() 1.01e304 (mpmath's); at e^20 one of e^700, predict raised that
-    # the counts overflow and mean() gave the other's count. Expected: the
-    # counts' share decides, in both; mpmath's mean where it is a float, else
-    # the other expert's count alone (its weight 1 / (1 + e^(2x)), rate 1)
+    # mean() 1.01e304 (mpmath's). Expected: mpmath's mean where it is a
+    # float, in both; where the counts' share is beyond the floats and the
+    # share per unit is not (e^700 at e^20), predict raises that the counts
+    # overflow (a 10% larger exposure must not drop 1.65e308 to the others'
+    # 1.8e4) and the distribution serves the other expert's count alone (its
+    # weight 1 / (1 + e^(2x)), rate 1); where both are beyond, both serve it
     import mpmath
 
     mpmath.mp.dps = 50
@@ -1041,24 +1043,31 @@ def test_weight_0_share_is_decided_at_the_exposure(negative_binomial, dtype, x, 
             else:
                 expected = float(mpmath.exp(log_weights[1]) * exposure)
             kept.append(share < largest)
-            predicted = model.predict(rows, exposure=exposure)
             mean = model.predict_distribution(rows, exposure=exposure).mean()
-            np.testing.assert_allclose(predicted, [expected], rtol=rtol)
-            np.testing.assert_allclose(mean, predicted, rtol=rtol)
+            np.testing.assert_allclose(mean, [expected], rtol=rtol)
+            unit = log_weights[0] + log_rates[0]
+            if unit < largest and not share < largest:
+                with pytest.raises(ValueError, match="counts at these exposures"):
+                    model.predict(rows, exposure=exposure)
+            else:
+                predicted = model.predict(rows, exposure=exposure)
+                np.testing.assert_allclose(predicted, [expected], rtol=rtol)
     # (both sides of the bound, each crossed by an exposure)
     assert kept == [True, False, False, True, True, False]
 
 
 @pytest.mark.parametrize("negative_binomial", [False, True])
-def test_score_leaves_out_a_weight_0_share_at_the_exposure(negative_binomial):
-    # row x = -400: a gate weight of 0 (e^-800) beside a rate of e^1500,
-    # whose share e^700 is a float per unit exposure and e^720 beyond the
-    # floats at the row's exposure e^20: predict leaves it out there (the
-    # other expert's count, e^(-1000 + 20), which underflows to 0), and
-    # score's deviance from the log means kept it (log count 720: -inf;
-    # before that, predict raised that the counts overflow). Expected: the
-    # Poisson D^2 of the counts' log means e^-980 and 1 (the row x = 0:
-    # weights 1/2, rates 1), against the null e sum(y) / sum(e)
+def test_score_keeps_a_weight_0_share_that_is_a_float_at_the_exposure(
+    negative_binomial,
+):
+    # row x = -400: a gate weight of 0 (e^-800) beside a rate of e^1520,
+    # whose share e^720 is beyond the floats per unit exposure and e^700 at
+    # the row's exposure e^-20: score's deviance from the log means left it
+    # out (the other expert's count, e^(-1000 - 20): D^2 -57 for -5.7e302).
+    # Expected: the Poisson D^2 of the counts' log means 700 and 0 (the row
+    # x = 0: weights 1/2, rates 1), against the null e sum(y) / sum(e). At
+    # e^20 a share of e^700 per unit is e^720 of the counts: score raises
+    # that the counts overflow, as predict
     X, y = _far_rows_data()
     model = _count_model(negative_binomial, X[:, :1], y, n_experts=2)
     model.gate_intercept_ = np.array([0.0, 0.0])
@@ -1066,11 +1075,14 @@ def test_score_leaves_out_a_weight_0_share_at_the_exposure(negative_binomial):
     model.expert_intercept_ = np.array([0.0, 0.0])
     model.expert_coef_ = np.array([[-3.75], [2.5]])
     rows = np.array([[-400.0], [0.0]])
-    exposure = np.array([np.exp(20.0), 1.0])
     counts = np.array([1.0, 3.0])
-    np.testing.assert_array_equal(model.predict(rows, exposure=exposure), [0.0, 1.0])
-    # (log w_1 = -log(1 + e^-800), 0 to the floats)
-    log_mean = np.array([-1000.0 + 20.0, 0.0])
+    with pytest.raises(ValueError, match="counts at these exposures overflow"):
+        model.score(rows, counts, exposure=np.array([np.exp(20.0), 1.0]))
+    model.expert_coef_ = np.array([[-3.8], [2.5]])
+    exposure = np.array([np.exp(-20.0), 1.0])
+    # (e^(-800 + 1520 - 20); the other's e^-1020 and log w_1 = -log(1 +
+    # e^-800) are 0 beside it, to the floats)
+    log_mean = np.array([700.0, 0.0])
 
     def deviance(log_mu):
         return np.sum(counts * (np.log(counts) - log_mu) - counts + np.exp(log_mu))
