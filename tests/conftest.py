@@ -72,3 +72,52 @@ def count_cdf_calls(monkeypatch):
 
     monkeypatch.setattr(module, "_probabilities", counted)
     return calls
+
+
+def _count_rows(monkeypatch, name):
+    """Patch ``skmoe._distribution``'s function ``name`` (a cdf of standardized
+    values ``z``, its last argument) to count the rows it is given: a list that
+    grows by ``z``'s rows on each call."""
+    import skmoe._distribution as module
+
+    evaluated = []
+    function = getattr(module, name)
+
+    def counted(*args):
+        evaluated.append(np.shape(args[-1])[0])
+        return function(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return evaluated
+
+
+@pytest.fixture
+def normal_cdf_rows(monkeypatch):
+    """A list that grows by the rows of each evaluation of the Gaussian
+    components' cdf (``_ndtr``); the ppf tests bound its sum per row."""
+    return _count_rows(monkeypatch, "_ndtr")
+
+
+@pytest.fixture
+def t_cdf_rows(monkeypatch):
+    """A list that grows by the rows of each evaluation of the Student t
+    components' cdf (``_t_cdf``); the ppf tests bound its sum per row."""
+    return _count_rows(monkeypatch, "_t_cdf")
+
+
+@pytest.fixture
+def halley_solved(monkeypatch):
+    """A list of the masks of the rows that Halley's steps solve, one per call of
+    ``_halley_quantiles`` (one per ppf call); the others go to the root finder."""
+    import skmoe._distribution as module
+
+    masks = []
+    halley = module._halley_quantiles
+
+    def recorded(*args, **kwargs):
+        solved, found = halley(*args, **kwargs)
+        masks.append(solved.copy())
+        return solved, found
+
+    monkeypatch.setattr(module, "_halley_quantiles", recorded)
+    return masks

@@ -7,7 +7,6 @@ import mpmath
 import numpy as np
 import pytest
 
-import skmoe._distribution as distribution_module
 from skmoe import PredictiveMixture
 
 
@@ -56,45 +55,31 @@ def test_quantiles_match_mpmath(n_experts, kind):
     np.testing.assert_array_less(np.abs(got - expected), tolerance)
 
 
-def test_quantiles_take_few_cdf_evaluations(monkeypatch):
+def test_quantiles_take_few_cdf_evaluations(normal_cdf_rows):
     # the bracketing root finder took 7.6 evaluations of the components' cdf
     # per row here (K = 2) and 9.4 at K = 8, each dearer than Halley's
-    evaluated = []
-    ndtr = distribution_module._ndtr
-
-    def counted(z):
-        evaluated.append(np.shape(z)[0])
-        return ndtr(z)
-
-    monkeypatch.setattr(distribution_module, "_ndtr", counted)
     for n_experts in (2, 8):
         rng, weights, means, scales = _rows(2000, n_experts, seed=0)
         q = rng.uniform(0.05, 0.95, 2000)
-        evaluated.clear()
+        normal_cdf_rows.clear()
         PredictiveMixture(weights, means, scales).ppf(q)
-        assert sum(evaluated) / 2000 < 6
+        assert sum(normal_cdf_rows) / 2000 < 6
 
 
 @pytest.mark.parametrize("factor", [2.0**-664, 2.0**664])
-def test_quantiles_of_tiny_and_huge_scales_take_few_evaluations(monkeypatch, factor):
+def test_quantiles_of_tiny_and_huge_scales_take_few_evaluations(
+    normal_cdf_rows, factor
+):
     # scales of 1e-200 or 1e200: the density's square under- or overflowed in
     # units of y, every Halley step was a bisection and the 40 of them left
     # the rows to the root finder (47 evaluations per row for 8, and NumPy's
     # overflow and invalid warnings leaked)
-    evaluated = []
-    ndtr = distribution_module._ndtr
-
-    def counted(z):
-        evaluated.append(np.shape(z)[0])
-        return ndtr(z)
-
-    monkeypatch.setattr(distribution_module, "_ndtr", counted)
     rng, weights, means, scales = _rows(20, 2, seed=7)
     q = rng.uniform(0.05, 0.95, 20)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = PredictiveMixture(weights, factor * means, factor * scales).ppf(q)
-    assert sum(evaluated) / 20 < 8
+    assert sum(normal_cdf_rows) / 20 < 8
     # the quantile scales with the means and scales (by a power of two, exactly)
     rows = zip(q, weights, means, scales, got / factor, strict=True)
     expected = factor * np.array([_reference(*row) for row in rows])
@@ -102,38 +87,21 @@ def test_quantiles_of_tiny_and_huge_scales_take_few_evaluations(monkeypatch, fac
     np.testing.assert_array_less(np.abs(got - expected), tolerance)
 
 
-def test_separated_components_are_solved_by_steps(monkeypatch):
+def test_separated_components_are_solved_by_steps(halley_solved, normal_cdf_rows):
     # eight components far apart (means N(0, 50), scales near 0.14): from a
     # start in the flat stretch between two of them, where F rises only by a
     # component's far tail, Halley's steps crept by about 2 s^2 / |y - mu| and
     # 40% of the rows were left to the root finder after 40 of them (29
     # evaluations of the components' cdf per row); Newton's step there leaves
     # the bracket and bisects
-    solved_rows = []
-    halley = distribution_module._halley_quantiles
-
-    def recorded(*args, **kwargs):
-        solved, found = halley(*args, **kwargs)
-        solved_rows.append(solved.copy())
-        return solved, found
-
-    evaluated = []
-    ndtr = distribution_module._ndtr
-
-    def counted(z):
-        evaluated.append(np.shape(z)[0])
-        return ndtr(z)
-
-    monkeypatch.setattr(distribution_module, "_halley_quantiles", recorded)
-    monkeypatch.setattr(distribution_module, "_ndtr", counted)
     rng = np.random.default_rng(0)
     weights = rng.dirichlet(np.ones(8), 500)
     means = rng.normal(0.0, 50.0, (500, 8))
     scales = np.exp(rng.normal(-2.0, 0.5, (500, 8)))
     q = rng.uniform(0.05, 0.95, 500)
     got = PredictiveMixture(weights, means, scales).ppf(q)
-    assert np.all(solved_rows[0])
-    assert sum(evaluated) / 500 < 12
+    assert np.all(halley_solved[0])
+    assert sum(normal_cdf_rows) / 500 < 12
     rows = list(zip(q, weights, means, scales, got, strict=True))[:25]
     expected = np.array([_reference(*row) for row in rows])
     tolerance = 8 * np.spacing(np.abs(expected)) + 4e-15 * scales[:25].max(axis=1)

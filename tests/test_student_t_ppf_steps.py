@@ -8,7 +8,6 @@ import mpmath
 import numpy as np
 import pytest
 
-import skmoe._distribution as distribution_module
 from skmoe import PredictiveStudentTMixture
 
 
@@ -74,48 +73,20 @@ def test_quantiles_match_mpmath(n_experts, kind):
     np.testing.assert_array_less(np.abs(got - expected), tolerance)
 
 
-def _counting(monkeypatch):
-    evaluated = []
-    t_cdf = distribution_module._t_cdf
-
-    def counted(df, z):
-        evaluated.append(np.shape(z)[0])
-        return t_cdf(df, z)
-
-    monkeypatch.setattr(distribution_module, "_t_cdf", counted)
-    return evaluated
-
-
-def test_quantiles_take_few_cdf_evaluations(monkeypatch):
+def test_quantiles_take_few_cdf_evaluations(t_cdf_rows):
     # the bracketing root finder took 19 to 21 evaluations of the components'
     # cdf per row of df 3 (K = 2 and 8), each dearer than Halley's
-    evaluated = _counting(monkeypatch)
     for n_experts in (2, 8):
         rng, weights, means, scales, _ = _rows(2000, n_experts, seed=0)
         q = rng.uniform(0.05, 0.95, 2000)
-        evaluated.clear()
+        t_cdf_rows.clear()
         PredictiveStudentTMixture(weights, means, scales, 3.0).ppf(q)
-        assert sum(evaluated) / 2000 < 7
+        assert sum(t_cdf_rows) / 2000 < 7
 
 
-def _recording(monkeypatch):
-    """The masks of the rows solved by Halley's steps, one per ppf call."""
-    solved_rows = []
-    halley = distribution_module._halley_quantiles
-
-    def recorded(*args, **kwargs):
-        solved, found = halley(*args, **kwargs)
-        solved_rows.append(solved.copy())
-        return solved, found
-
-    monkeypatch.setattr(distribution_module, "_halley_quantiles", recorded)
-    return solved_rows
-
-
-def test_hard_rows_keep_the_root_finder(monkeypatch):
+def test_hard_rows_keep_the_root_finder(halley_solved):
     # subnormal tails, q = 0 or 1 and rows with a Gaussian component (df inf)
     # are left to the root finder; the others are solved by Halley's steps
-    solved_rows = _recording(monkeypatch)
     weights = np.array([[0.3, 0.7]] * 6)
     means = np.array([[2.0, 5.0]] * 6)
     scales = np.array([[0.5, 1.0]] * 6)
@@ -125,7 +96,7 @@ def test_hard_rows_keep_the_root_finder(monkeypatch):
         warnings.simplefilter("error")
         got = PredictiveStudentTMixture(weights, means, scales, df).ppf(q)
     np.testing.assert_array_equal(
-        solved_rows[0], [True, True, False, False, False, False]
+        halley_solved[0], [True, True, False, False, False, False]
     )
     assert got[3] == -np.inf and got[4] == np.inf
     for i in (0, 1, 2, 5):
@@ -136,17 +107,16 @@ def test_hard_rows_keep_the_root_finder(monkeypatch):
         assert abs(got[i] - expected) <= tolerance
 
 
-def test_heavy_upper_tail_rows_do_not_bounce(monkeypatch):
+def test_heavy_upper_tail_rows_do_not_bounce(halley_solved):
     # df 3, 1 - q of 1e-12 to 1e-10: the tail's series rounds by several
     # floats of y there, and Halley's steps bounced between the two ends of a
     # bracket of about 9 floats for all 40 steps (a third of the rows left to
     # the root finder, 15 cdf evaluations per row in the steps alone at K = 1)
-    solved_rows = _recording(monkeypatch)
     tails = np.array([3e-12, 1e-11, 5e-12, 2e-10, 7e-13])
     q = 1 - tails
     ones = np.ones((5, 1))
     got = PredictiveStudentTMixture(ones, 0 * ones, ones, 3 * ones).ppf(q)
-    assert np.all(solved_rows[0])
+    assert np.all(halley_solved[0])
 
     # the t quantile of df 3, from mpmath's root of its upper tail
     def excess(t, tail):
