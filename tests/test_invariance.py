@@ -199,3 +199,71 @@ def test_one_exposure_for_all_rows_moves_the_intercepts_by_its_log(
         np.testing.assert_allclose(
             model.score(X, y, exposure=exposure), base.score(X, y), atol=1e-8
         )
+
+
+def test_partial_fit_noise_check_takes_the_lower_median_at_any_weight_scale():
+    # the noise check of a partial_fit batch (Gaussian experts): its rows'
+    # median square must exceed a Gaussian's at `above` (chi2(1)'s median
+    # times above^2). 100 rows whose 50th smallest square is half that and
+    # the 51st twice it: the lower median, as NumPy's inverted_cdf quantile
+    # of the unweighted squares (the rows repeated by equal weights), is
+    # below, so no scale of all-equal weights follows the batch; the
+    # rounded cumsum of 100 weights of 0.3, 0.7 or 0.01 took the 51st and
+    # followed it. Squares moved so that the lower median is twice it: every
+    # scale follows.
+    from scipy.stats import chi2
+
+    from skmoe.experts import GaussianLinearExperts
+
+    above = 1.0
+    level = chi2(1).median() * above**2
+    experts = GaussianLinearExperts(1e-10)
+    params = {"coef": np.zeros((2, 1)), "variance": np.ones(1)}
+    design = np.ones((2, 100))
+    for middle, followed in ((0.5, False), (2.0, True)):
+        squares = np.r_[np.full(49, 0.01), middle * level, 2 * level, np.full(49, 9.0)]
+        y = np.sqrt(squares)[::-1].copy()  # (sorted inside)
+        median = np.quantile(squares, 0.5, method="inverted_cdf")
+        assert (median > level) == followed
+        assert np.mean(squares) > above**2  # the pooled check passes
+        for c in (1.0, 0.3, 0.7, 0.01, 1e3):
+            shown = experts.batch_noise(
+                np,
+                design,
+                y,
+                np.ones((1, 100)),
+                np.full(100, c),
+                params,
+                0.0,
+                above,
+                -1e3,
+            )
+            assert (shown is not None) == followed, c
+            if followed:
+                np.testing.assert_allclose(shown["variance"], np.mean(squares))
+
+
+def test_exposure_floor_is_the_lower_weighted_median_at_any_weight_scale():
+    # a count model's exposure floor: RATE_EXPOSURE_SHARE of the exposures'
+    # lower weighted median, the exposure of the row whose cumulative weight
+    # first reaches half the total (by exact fractions of the integer
+    # weights). Exposures 1, 2, 3 of weights 1, 3, 4 (or 1, 5, 6): 2, whose
+    # cumulative weight is half exactly; the rounded cumsum of the weights
+    # over the largest, times 0.7 (or 0.1, 1/3), took 3
+    from fractions import Fraction
+
+    from skmoe._warm_start import RATE_EXPOSURE_SHARE, _exposure_floor
+
+    exposure = np.array([3.0, 1.0, 2.0])
+    for weights in ([4, 1, 3], [6, 1, 5]):
+        # the lower median by exact fractions
+        total = sum(Fraction(w) for w in weights)
+        cumulative = Fraction(0)
+        for row in np.argsort(exposure):
+            cumulative += weights[row]
+            if 2 * cumulative >= total:
+                break
+        assert exposure[row] == 2.0
+        for c in (1.0, 0.7, 0.1, 1 / 3, 1e-3, 1e3):
+            floor = _exposure_floor(exposure, c * np.array(weights, dtype=float))
+            assert floor == RATE_EXPOSURE_SHARE * exposure[row], (weights, c)
