@@ -8,11 +8,13 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse
 from scipy import special
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _num_samples,
+    assert_all_finite,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -99,6 +101,40 @@ def _exposure_doc(doc):
     return f"{head}{EXPOSURE_PARAMETER}\n\n        Returns\n{tail}"
 
 
+def _refuse_times(dtype):
+    """Raise a TypeError where ``dtype`` (NumPy's or pandas', a time zone's
+    too) is of datetimes or timedeltas, which NumPy's conversion to floats
+    read as counts of their unit (days since 1970 for ``datetime64[D]``,
+    nanoseconds for a pandas Series' timedeltas), without a word."""
+    kind = getattr(dtype, "kind", None)
+    if kind == "M":
+        raise TypeError(
+            "exposure must be positive numbers, one per sample (each sample's "
+            f"time at risk, area, population); got {dtype} values, which are "
+            "points in time, not durations: pass each sample's time at risk "
+            "as numbers in a unit of your choice, such as "
+            "(end - start) / np.timedelta64(1, 'D') for days."
+        )
+    if kind == "m":
+        raise TypeError(
+            "exposure must be positive numbers, one per sample; got durations "
+            f"of dtype {dtype}, whose unit would be a guess: pass them as "
+            "numbers in a unit of your choice, such as "
+            "exposure / np.timedelta64(1, 'D') for days (a pandas Series: "
+            "exposure / pd.Timedelta(days=1))."
+        )
+
+
+def _not_numbers(error):
+    """NumPy's ``error`` converting exposures, as exposure's (its first line:
+    complex values' printed the whole array)."""
+    first = str(error).splitlines()[0]
+    return type(error)(
+        f"exposure must be positive numbers, one per sample; got values that "
+        f"are not: {first}"
+    )
+
+
 def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     """``exposure`` as a float64 array of shape (n_samples,), or None; in a
     narrower ``dtype`` (the data's), its values must lie in that one's range.
@@ -108,7 +144,20 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
         return None
     _refuse_lazy_frames(exposure=exposure)
     exposure = host(exposure)
-    if np.ndim(exposure) == 0:  # one exposure for every sample
+    given = getattr(exposure, "dtype", None)  # (not the data's dtype)
+    if isinstance(getattr(given, "kind", None), str):  # NumPy's, pandas'
+        ndim = np.ndim(exposure)
+    elif scipy.sparse.issparse(exposure):
+        ndim = exposure.ndim
+    else:  # lists, polars' and pyarrow's arrays, scalars: NumPy's view, once
+        try:
+            view = np.asarray(exposure)
+        except (TypeError, ValueError) as error:  # (ragged lists: NumPy's words)
+            raise _not_numbers(error) from error
+        given, ndim = view.dtype, view.ndim
+    # (before the scalars: a NumPy timedelta64 is an integer to numbers)
+    _refuse_times(given)
+    if ndim == 0:  # one exposure for every sample
         # (a str, dict or other object: NumPy's "could not convert string to
         # float" or "float() argument must be ..., not 'dict'", naming nothing;
         # a Decimal is a number, as scikit-learn's sample_weight takes it:
@@ -121,26 +170,30 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
                 f"(n_samples,); got {exposure!r} of type {type(exposure).__name__}."
             )
         exposure = np.full(n_samples, exposure, dtype=np.float64)
+    if scipy.sparse.issparse(exposure):
+        raise TypeError(
+            "exposure must be a dense array-like of shape (n_samples,) or a "
+            f"number; got a sparse {type(exposure).__name__}: pass "
+            "exposure.toarray().ravel()."
+        )
     try:
-        # (any shape and size: the shape's own error below)
+        # the conversion alone (any shape and size: the shape's own error
+        # below); its errors are NumPy's (strings, objects; complex values,
+        # whose message printed the whole array), named here as exposure's
         exposure = check_array(
             exposure,
             ensure_2d=False,
             allow_nd=True,
             ensure_min_samples=0,
             dtype=np.float64,
+            ensure_all_finite=False,
             input_name="exposure",
         )
     except (TypeError, ValueError) as error:
-        if "exposure" in str(error):  # (scikit-learn's, naming it: NaN, inf)
-            raise
-        # NumPy's conversion errors (strings, objects; complex values, whose
-        # message printed the whole array)
-        first = str(error).splitlines()[0]
-        raise type(error)(
-            f"exposure must be positive numbers, one per sample; got values "
-            f"that are not: {first}"
-        ) from error
+        raise _not_numbers(error) from error
+    # then scikit-learn's own errors for NaN and inf, naming exposure (which
+    # sklearn.set_config(assume_finite=True) skips, as check_array's)
+    assert_all_finite(exposure, input_name="exposure")
     if exposure.shape != (n_samples,):
         raise ValueError(
             f"exposure has shape {exposure.shape}; expected ({n_samples},), one "

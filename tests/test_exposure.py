@@ -443,6 +443,100 @@ def test_exposure_that_is_not_numbers_is_refused_naming_it(Estimator):
         np.testing.assert_allclose(model.predict(X, exposure=one), 2 * base, rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_datetime_and_timedelta_exposures_are_refused(Estimator):
+    # NumPy's conversion read datetimes as counts of their unit since 1970
+    # (days for datetime64[D]: exposures of 1.8e4; nanoseconds for pandas')
+    # and timedeltas as counts of their own unit, whichever it was, and fit
+    # them without a word. Refused, in every method, NumPy's, pandas' (a time
+    # zone's too) and polars' alike, a timedelta64 scalar too (an integer to
+    # the numbers module); the durations as numbers, as the message says,
+    # fit as the same floats do
+    pd = pytest.importorskip("pandas")
+    X, y, good = _counts(n=100)
+    n = len(y)
+    days = np.round(good * 24 * 3600).astype("timedelta64[s]")
+    start = np.datetime64("2020-01-01T00:00:00")
+    dates = (start + days).astype("datetime64[D]")
+    points = "exposure must be positive numbers, one per sample .*points in time"
+    durations = "exposure must be positive numbers, one per sample; got durations"
+    cases = [
+        (dates, rf"{points}", "datetime64[D]"),
+        (pd.Series(start + days), rf"{points}", "datetime64["),
+        (pd.Series(start + days).dt.tz_localize("UTC"), rf"{points}", "UTC"),
+        (pd.date_range("2020-01-01", periods=n), rf"{points}", "datetime64["),
+        (days, durations, "timedelta64[s]"),
+        (days.astype("timedelta64[D]"), durations, "timedelta64[D]"),
+        (pd.Series(days), durations, "timedelta64["),
+        (list(days), durations, "timedelta64[s]"),
+        (np.timedelta64(3, "D"), durations, "timedelta64[D]"),
+        (np.datetime64("2020-01-01"), points, "datetime64[D]"),
+    ]
+    polars = pytest.importorskip("polars")
+    cases += [
+        (polars.Series((start + days).astype("datetime64[ms]")), points, "datetime64["),
+        (polars.Series(days.astype("timedelta64[ms]")), durations, "timedelta64["),
+    ]
+    model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
+    calls = {
+        "fit": lambda e: Estimator(1, max_iter=5).fit(X, y, exposure=e),
+        "partial_fit": lambda e: Estimator(1, solver="sgd").partial_fit(
+            X, y, exposure=e
+        ),
+        "predict": lambda e: model.predict(X, exposure=e),
+        "score": lambda e: model.score(X, y, exposure=e),
+        "predict_distribution": lambda e: model.predict_distribution(X, exposure=e),
+        "log_likelihood_samples": lambda e: model.log_likelihood_samples(
+            X, y, exposure=e
+        ),
+    }
+    for exposure, message, dtype in cases:
+        for call in calls.values():
+            with pytest.raises(TypeError, match=message) as raised:
+                call(exposure)
+            assert dtype in str(raised.value)
+    # the durations in days, as the message says: numbers, and those of a
+    # pandas Series fit as NumPy's
+    in_days = days / np.timedelta64(1, "D")
+    np.testing.assert_allclose(in_days, np.round(good * 86400) / 86400, rtol=1e-15)
+    series = pd.Series(days) / pd.Timedelta(days=1)
+    np.testing.assert_array_equal(series.to_numpy(), in_days)
+    fitted = Estimator(1, max_iter=5).fit(X, y, exposure=series)
+    same = Estimator(1, max_iter=5).fit(X, y, exposure=in_days)
+    np.testing.assert_array_equal(fitted.predict(X), same.predict(X))
+
+
+def test_exposure_conversion_errors_are_named_whatever_their_words():
+    # NumPy's conversion errors were passed on as they were where their text
+    # held the word "exposure" (taken for scikit-learn's, which name it):
+    # strings "exposure" gave NumPy's "could not convert string to float:
+    # 'exposure'" alone. Every conversion error is exposure's now, and
+    # scikit-learn's NaN and inf errors stay its own
+    X, y, good = _counts(n=100)
+    n = len(y)
+    model = MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=good)
+    for words in (["exposure"] * n, np.array(["exposure time"] * n)):
+        with pytest.raises(
+            ValueError,
+            match=r"^exposure must be positive numbers, one per sample; got "
+            r"values that are not: could not convert string to float",
+        ):
+            model.predict(X, exposure=words)
+    ragged = [1.0, [2.0, 3.0]] + [1.0] * (n - 2)
+    with pytest.raises(ValueError, match=r"^exposure must be positive numbers"):
+        model.predict(X, exposure=ragged)
+    for bad, message in (
+        (np.nan, "^Input exposure contains NaN"),
+        (np.inf, "^Input exposure contains infinity"),
+    ):
+        exposure = good.copy()
+        exposure[3] = bad
+        with pytest.raises(ValueError, match=message):
+            model.predict(X, exposure=exposure)
+
+
 def test_a_decimal_exposure_is_a_number():
     # Decimal("2.5") was refused ("exposure must be a positive number ...; got
     # Decimal('2.5') of type Decimal"), as scikit-learn's sample_weight takes it
