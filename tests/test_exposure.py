@@ -508,6 +508,64 @@ def test_datetime_and_timedelta_exposures_are_refused(Estimator):
     np.testing.assert_array_equal(fitted.predict(X), same.predict(X))
 
 
+def test_object_arrays_of_times_are_refused_as_times():
+    # object arrays of NumPy's datetime64 or timedelta64 were read as counts
+    # of their unit (np.datetime64("2020-01-01") as 18262, days since 1970)
+    # and fit without a word; Python's and pandas' datetimes and timedeltas
+    # failed to convert, with NumPy's "float() argument must be ..." and no
+    # advice. All are times now, named by their type
+    import datetime
+
+    pd = pytest.importorskip("pandas")
+    X, y, good = _counts(n=40)
+    n = len(y)
+    read = np.array([np.datetime64("2020-01-01")], dtype=object).astype(float)
+    assert read[0] == 18262.0  # (what was fit)
+    model = MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=good)
+    day = datetime.timedelta(days=1)
+    points = r"^exposure must be positive numbers, one per sample .*points in time"
+    durations = r"^exposure must be positive numbers, one per sample; got durations"
+    cases = [
+        (
+            np.array([np.datetime64("2020-01-01")] * n, dtype=object),
+            points,
+            "datetime64",
+        ),
+        (
+            np.array([np.timedelta64(1, "D")] * n, dtype=object),
+            durations,
+            "timedelta64",
+        ),
+        (
+            pd.Series([np.timedelta64(1, "D")] * n, dtype=object),
+            durations,
+            "timedelta64",
+        ),
+        ([1.0] * (n - 1) + [np.datetime64("2020-01-01")], points, "datetime64"),
+        ([day] * n, durations, "timedelta"),
+        ([pd.Timedelta(days=1)] * n, durations, "Timedelta"),
+        ([pd.Timestamp("2020-01-01")] * n, points, "Timestamp"),
+        ([datetime.date(2020, 1, 1)] * n, points, "date"),
+        (day, durations, "timedelta"),
+    ]
+    for exposure, message, name in cases:
+        for call in (
+            lambda e: MoEPoissonRegressor(1, max_iter=5).fit(X, y, exposure=e),
+            lambda e: model.predict(X, exposure=e),
+        ):
+            with pytest.raises(TypeError, match=message) as raised:
+                call(exposure)
+            assert f"objects of type {name}" in str(raised.value)
+    # objects that are numbers are as their floats, scanned or not
+    for numbers in (good.astype(object), [Decimal(str(v)) for v in good]):
+        np.testing.assert_array_equal(
+            model.predict(X, exposure=numbers), model.predict(X, exposure=good)
+        )
+    # and no columns is a shape, not values that are not numbers
+    with pytest.raises(ValueError, match=r"^exposure has shape \(40, 0\); expected"):
+        model.predict(X, exposure=np.ones((n, 0)))
+
+
 def test_exposure_conversion_errors_are_named_whatever_their_words():
     # NumPy's conversion errors were passed on as they were where their text
     # held the word "exposure" (taken for scikit-learn's, which name it):
