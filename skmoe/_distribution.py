@@ -1518,7 +1518,6 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
     upper = target > 0.5
     tail = np.where(upper, 1.0 - target, target)
     sign = np.where(upper, -1.0, 1.0)
-    log_tail = np.log(tail)
     inverse_scales = 1.0 / s
     # the density and its slope in units of a power of two near the largest
     # scale: in units of y, their squares under- or overflowed beyond scales
@@ -1530,45 +1529,113 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
         start = np.sum(w * (m + s * zq), axis=-1)
     # (a start past the floats, of a heavy tail: the bracket's middle)
     y = np.where(np.isfinite(start), np.clip(start, lo, hi), lo / 2 + hi / 2)
-    # the last point of each row and its excess, once converged
-    x, at_x = np.full(target.shape, np.nan), np.zeros(target.shape)
-    # the unfinished rows' parameters and state, compacted as rows finish
     # (sums over the components as products with ones: np.sum over a short
     # last axis took as long as the cdf)
     ones = np.ones(n_experts)
     signed_inverse = sign[:, None] * inverse_scales
-    state = [np.arange(target.size), w, m, signed_inverse, density_weights, nu]
     with np.errstate(over="ignore"):  # (scales 2**-1000 of the largest)
-        state += [density_weights * relative, unit, sign, tail, log_tail, y, lo, hi]
-    for _ in range(HALLEY_STEPS):
-        if state[0].size == 0:
-            break
-        active, wa, ma, inverse, dw, nua, dwi, ua, ga, ta, log_ta, ya, la, ha = state
-        z = (ya[:, None] - ma) * inverse
+        parameters = [w, m, signed_inverse, density_weights, nu]
+        parameters += [density_weights * relative, unit, sign]
+
+    def tail_pieces(y, wa, ma, inverse, dw, nua, dwi, ua, ga):
+        z = (y[:, None] - ma) * inverse
         cdf, kernel, falling = pieces(z, nua)
         mass = (wa * cdf) @ ones
         density = (dw * kernel) @ ones
         with np.errstate(invalid="ignore", over="ignore"):
             slope = -((dwi * falling) * kernel) @ ones
+        return mass, ga * density, slope
+
+    def move(y, step, *parameters):
+        return y - parameters[6] * step
+
+    x, at_x = _halley_roots(
+        tail_pieces,
+        parameters,
+        (y, lo, hi),
+        sign,
+        tail,
+        move,
+        _arithmetic_middle,
+        # a step back onto the other end of the bracket, bisected: the t
+        # tail's series rounds by several floats of y (df 3, 1 - q of
+        # 1e-12: by 6e-15 of itself, a bracket of 9 floats), and a third
+        # of such rows bounced between the two ends for all HALLEY_STEPS
+        bounce=df is not None,
+    )
+    ok = np.isfinite(x)
+    if not np.any(ok):
+        return solved, np.zeros(0)
+    picked = np.flatnonzero(ok)
+    w, m, s, sign, tail = w[picked], m[picked], s[picked], sign[picked], tail[picked]
+    nu = nu[picked] if nu.size else nu
+
+    def excess_at(y, part):
+        z = sign[part, None] * (y[:, None] - m[part]) / s[part]
+        cdf = _ndtr(z) if df is None else _t_cdf(nu[part], z)
+        return sign[part] * (((w[part] * cdf) @ ones) / tail[part] - 1.0)
+
+    x, bracketed = _walk_to_root(excess_at, x[picked], at_x[picked])
+    picked = picked[bracketed]
+    chosen = tuple(r[picked] for r in rows)
+    solved[chosen] = True
+    return solved, x
+
+
+def _arithmetic_middle(low, high):
+    """The middle of the brackets ``(low, high)``, without overflow."""
+    return low / 2 + high / 2
+
+
+def _halley_roots(pieces, parameters, start, sign, tail, move, middle, bounce=False):
+    """Roots of ``f = log(m(t)) - log(tail)``, one per row, by Halley's method
+    (Newton's where Halley's step creeps: ``HALLEY_CREEP``), safeguarded by a
+    bracket: a bisection step (``middle(low, high)``) where a step leaves it.
+    ``m`` is a row's lower tail ``F`` where ``sign`` is 1, its upper tail ``S``
+    where -1, so that the excess ``sign (m / tail - 1)`` increases in ``t``.
+
+    ``pieces(t, *parameters)`` gives ``m`` at the points ``t`` and its first
+    two derivatives in the variable of the steps (signed: ``-F'`` for ``S``);
+    ``move(t, step, *parameters)`` the point after a step ``step`` in that
+    variable (``t - unit step`` where it is ``t / unit``, ``t e^-step`` where
+    it is ``log t``). ``parameters`` are arrays of one row each (or empty),
+    compacted with the state as rows finish; ``start`` is ``(t, low, high)``,
+    the first points and the bracket's ends. ``bounce``: a step that lands
+    back on an end of the bracket bisects instead (a tail of several floats'
+    rounding, between whose ends the steps bounced).
+
+    Returns the last point of each row, where converged (NaN where not after
+    ``HALLEY_STEPS``), and its excess: within the rounding of ``m`` of the root,
+    or a bracket of a few floats, which :func:`_walk_to_root` walks to the
+    float of least ``|excess|``.
+    """
+    y, lo, hi = start
+    log_tail = np.log(tail)
+    x, at_x = np.full(y.shape, np.nan), np.zeros(y.shape)
+    # the unfinished rows' parameters and state, compacted as rows finish
+    n_parameters = len(parameters)
+    state = [np.arange(y.size), *parameters, sign, tail, log_tail, y, lo, hi]
+    for _ in range(HALLEY_STEPS):
+        if state[0].size == 0:
+            break
+        active, rest = state[0], state[1 : n_parameters + 1]
+        ga, ta, log_ta, ya, la, ha = state[n_parameters + 1 :]
+        mass, d1, d2 = pieces(ya, *rest)
         excess = ga * (mass / ta - 1.0)
         # the bracket's ends keep the signs of the excess
         ha = np.where(excess >= 0, ya, ha)
         la = np.where(excess <= 0, ya, la)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             f = np.log(mass) - log_ta
-            f1 = ga * density / mass
-            f2 = slope / mass - (density / mass) ** 2
-            halley = ya - ua * (2.0 * f * f1 / (2.0 * f1 * f1 - f * f2))
+            f1 = d1 / mass
+            f2 = d2 / mass - f1**2
             creeping = np.abs(f * f2) > HALLEY_CREEP * (f1 * f1)
-            halley = np.where(creeping, ya - ua * (f / f1), halley)
+            step = np.where(creeping, f / f1, 2.0 * f * f1 / (2.0 * f1 * f1 - f * f2))
+            halley = move(ya, step, *rest)
         inside = np.isfinite(halley) & (halley >= la) & (halley <= ha)
-        if df is not None:
-            # a step back onto the other end of the bracket, bisected: the t
-            # tail's series rounds by several floats of y (df 3, 1 - q of
-            # 1e-12: by 6e-15 of itself, a bracket of 9 floats), and a third
-            # of such rows bounced between the two ends for all HALLEY_STEPS
+        if bounce:
             inside &= (halley == ya) | ((halley != la) & (halley != ha))
-        moved = np.where(inside, halley, la / 2 + ha / 2)
+        moved = np.where(inside, halley, middle(la, ha))
         # converged: a step of a few floats, an excess at the cdf's rounding
         # (near y = 0 that is many floats), or an exact root; or a bracket of
         # a few floats
@@ -1583,25 +1650,24 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
         state[-3:] = moved, la, ha
         if np.any(last):
             state = [a[~last] if a.size else a for a in state]
-    ok = np.isfinite(x)
-    if not np.any(ok):
-        return solved, np.zeros(0)
-    picked = np.flatnonzero(ok)
-    w, m, s, sign, tail = w[picked], m[picked], s[picked], sign[picked], tail[picked]
-    nu = nu[picked] if nu.size else nu
-    x = x[picked]
+    return x, at_x
 
-    def excess_at(y, part):
-        z = sign[part, None] * (y[:, None] - m[part]) / s[part]
-        cdf = _ndtr(z) if df is None else _t_cdf(nu[part], z)
-        return sign[part] * (((w[part] * cdf) @ ones) / tail[part] - 1.0)
 
-    # x is within the cdf's rounding of the root: the sign change of the
-    # excess next to it, found by steps of 1, 2, 4, ... floats towards the
-    # root and bisected to two adjacent floats, of which the one of smaller
-    # |excess| (as the root finder's answer, the end of its last bracket of
-    # smaller |excess|); rows without one in reach are left to the root finder
-    near, at_near = x, at_x[picked]
+def _walk_to_root(excess_at, x, at_x):
+    """The floats next to ``x`` (within the rounding of an increasing
+    ``excess_at(y, part)`` of its root; ``at_x`` the excess there) of least
+    ``|excess|``, where the excess changes sign between two adjacent floats
+    within ``2**HALLEY_REACH`` floats of ``x``.
+
+    The sign change is found by steps of 1, 2, 4, ... floats towards the root
+    and bisected to two adjacent floats, of which the one of smaller
+    ``|excess|`` is taken (as the root finder's answer, the end of its last
+    bracket of smaller ``|excess|``). ``excess_at`` takes the points and the
+    indices of their rows. Returns the floats of the rows that have one in
+    reach and the mask of those rows (the others are left to the root
+    finder).
+    """
+    near, at_near = x.copy(), at_x.copy()
     far, at_far = near.copy(), at_near.copy()
     toward = np.where(at_near > 0, -1.0, 1.0)
     reach = np.ones(x.size)
@@ -1636,10 +1702,7 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
             & (middle[splitting] != far[splitting])
         ]
     x = np.where(np.abs(at_far) < np.abs(at_near), far, near)[bracketed]
-    picked = picked[bracketed]
-    chosen = tuple(r[picked] for r in rows)
-    solved[chosen] = True
-    return solved, x
+    return x, bracketed
 
 
 def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail, df=None):
