@@ -1653,7 +1653,7 @@ def _halley_roots(pieces, parameters, start, sign, tail, move, middle, bounce=Fa
     return x, at_x
 
 
-def _walk_to_root(excess_at, x, at_x):
+def _walk_to_root(excess_at, x, at_x, least=-np.inf):
     """The floats next to ``x`` (within the rounding of an increasing
     ``excess_at(y, part)`` of its root; ``at_x`` the excess there) of least
     ``|excess|``, where the excess changes sign between two adjacent floats
@@ -1665,19 +1665,26 @@ def _walk_to_root(excess_at, x, at_x):
     bracket of smaller ``|excess|``). ``excess_at`` takes the points and the
     indices of their rows. Returns the floats of the rows that have one in
     reach and the mask of those rows (the others are left to the root
-    finder).
+    finder, as those whose walk passes the floats or goes below ``least``).
     """
     near, at_near = x.copy(), at_x.copy()
     far, at_far = near.copy(), at_near.copy()
     toward = np.where(at_near > 0, -1.0, 1.0)
     reach = np.ones(x.size)
     searching = np.flatnonzero(at_near != 0)
+    lost = np.zeros(x.size, dtype=bool)
     for _ in range(HALLEY_REACH):
         if searching.size == 0:
             break
-        candidate = near[searching] + toward[searching] * reach[searching] * (
-            np.spacing(np.abs(near[searching]))
-        )
+        with np.errstate(over="ignore"):
+            candidate = near[searching] + toward[searching] * reach[searching] * (
+                np.spacing(np.abs(near[searching]))
+            )
+        # (past the floats, or below least: left to the root finder)
+        out = ~np.isfinite(candidate) | (candidate < least)
+        if np.any(out):
+            lost[searching[out]] = True
+            searching, candidate = searching[~out], candidate[~out]
         value = excess_at(candidate, searching)
         crossed = (value == 0) | (np.sign(value) != np.sign(at_near[searching]))
         far[searching], at_far[searching] = candidate, value
@@ -1685,7 +1692,7 @@ def _walk_to_root(excess_at, x, at_x):
         near[stay], at_near[stay] = candidate[~crossed], value[~crossed]
         reach[stay] *= 2
         searching = stay
-    bracketed = np.ones(x.size, dtype=bool)
+    bracketed = ~lost
     bracketed[searching] = False
     with np.errstate(invalid="ignore"):
         middle = near / 2 + far / 2

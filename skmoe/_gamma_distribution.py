@@ -8,11 +8,13 @@ from scipy.optimize.elementwise import find_root
 
 from ._distribution import (
     _ContinuousMixture,
+    _halley_roots,
     _log_weights,
     _mean_rows,
     _mixture_scale,
     _mixture_variance,
     _real_array,
+    _walk_to_root,
     normalized_weights,
     with_log_shares,
 )
@@ -340,8 +342,10 @@ class PredictiveGammaMixture(_ContinuousMixture):
         The root lies between the smallest and the largest of the components'
         quantiles, and, for a component of weight ``w``, between its quantiles
         ``1 - (1 - q) / w`` and ``q / w`` (where those are probabilities): it
-        is found there in ``log y`` by a vectorized bracketed root finder, then
-        bisected over the floats to the one nearest it. Above ``q = 0.5`` the
+        is found there in ``log y`` by Halley's steps (a few evaluations of the
+        distribution function; rows whose bracket reaches past the positive
+        floats, or whose steps do not converge, by a vectorized bracketed root
+        finder), then over the floats to the one nearest it. Above ``q = 0.5`` the
         survival function is solved for ``1 - q``, which keeps the upper tail's
         digits.
 
@@ -706,22 +710,14 @@ def _mixture_ppf(q, weights, means, shapes, survival=None):
 
 def _quantiles(q, weights, means, shapes, survival):
     """The floats nearest the quantiles ``q`` in (0, 1), one per row
-    (``survival``: ``1 - q``)."""
+    (``survival``: ``1 - q``): by Halley's steps in ``log y`` where they
+    converge (:func:`_halley_quantiles`), else by the root finder
+    (:func:`_root_quantiles`), in a bracket of ``log y`` from the
+    components' quantiles."""
     # above 0.5 the survival function is solved for 1 - q (exact there): 1 -
     # cdf keeps only an absolute 1e-16 of the tail
     upper = q > 0.5
     tail = np.where(upper, survival, q)
-
-    def excess(y, index):
-        # increasing in y on both branches; y and index are the unfinished
-        # elements' (find_root passes only those, with their index)
-        mass = np.sum(
-            weights[index]
-            * _gamma_tails(y[:, None], means[index], shapes[index], upper[index, None]),
-            axis=-1,
-        )
-        return np.where(upper[index], tail[index] - mass, mass - q[index])
-
     # a bracket of log y: the ends from the components of large weight, and
     # where they lack one, the least and the largest of the components'
     # quantiles (cdf_k(y) <= q for all k at the least of them)
@@ -749,6 +745,104 @@ def _quantiles(q, weights, means, shapes, survival):
     high = np.where(
         np.isnan(high), LOG_LARGEST, np.clip(high, LOG_SMALLEST, LOG_LARGEST)
     )
+    out = np.empty(q.size)
+    solved, found = _halley_quantiles(upper, tail, weights, means, shapes, low, high)
+    out[solved] = found
+    rest = np.flatnonzero(~solved)
+    if rest.size:
+        out[rest] = _root_quantiles(
+            *(a[rest] for a in (q, upper, tail, weights, means, shapes, low, high))
+        )
+    return out
+
+
+def _halley_quantiles(upper, tail, weights, means, shapes, low, high):
+    """The quantiles of the ordinary rows, by Halley's method in ``log y`` on
+    ``log F(y) - log q`` (``log S(y) - log(1 - q)`` where ``upper``; ``tail``:
+    ``q`` or ``1 - q``), from the middle of the bracket ``(low, high)`` of
+    ``log y`` (and kept in it: a step out of it bisects it), then walked over
+    the floats of ``y`` to the one of least ``|F(y) / q - 1|``
+    (:func:`~skmoe._distribution._walk_to_root`).
+
+    Gamma quantiles are positive and span decades: in ``s = log y`` the
+    components' distribution functions are smooth steps, ``dP / ds = g =
+    x^nu e^-x / Gamma(nu)`` and ``d^2 P / ds^2 = g (nu - x)`` with ``x = nu y
+    / mu``, and a step ``d`` in ``s`` moves ``y`` to ``y e^-d`` (so that ``y``
+    keeps all its digits, where ``s`` of 700 keeps 1e-13 of ``y``). Ordinary
+    rows: a tail of at least 1e-300 and a bracket within the positive floats.
+
+    Returns the mask of the rows solved and their quantiles; the others are
+    left to :func:`_root_quantiles`.
+    """
+    with np.errstate(over="ignore"):
+        lo, hi = np.exp(low), np.exp(high)
+    # (an end clipped to the floats' may hold a quantile beyond them: 0 or
+    # inf, as :func:`_bisect_floats` takes them)
+    fine = (tail >= 1e-300) & (low > LOG_SMALLEST) & (high < LOG_LARGEST)
+    fine &= (lo > 0) & np.isfinite(hi)
+    solved = np.zeros(tail.shape, dtype=bool)
+    if not np.any(fine):
+        return solved, np.zeros(0)
+    rows = np.flatnonzero(fine)
+    w, m, nu, up, ta = weights[rows], means[rows], shapes[rows], upper[rows], tail[rows]
+    sign = np.where(up, -1.0, 1.0)
+    ones = np.ones(w.shape[-1])
+
+    def tail_pieces(y, w, m, nu, terms, up, sign):
+        mass = (w * _gamma_tails(y[:, None], m, nu, up[:, None])) @ ones
+        # the components' densities in s, g = exp(nu (log r - r + 1) + c(nu))
+        # with r = y / mu (as their log densities), and their log-derivatives
+        # nu - x = nu (1 - r)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            g = np.exp(nu * _log_ratio_term(y[:, None], m) + terms)
+            falling = np.where(g > 0, g * (nu * (y[:, None] / m - 1.0)), 0.0)
+        return mass, sign * ((w * g) @ ones), -sign * ((w * falling) @ ones)
+
+    def move(y, step, *_):
+        return y * np.exp(-step)
+
+    def geometric_middle(low, high):
+        return np.sqrt(low) * np.sqrt(high)
+
+    start = np.exp(low[rows] / 2 + high[rows] / 2)
+    x, at_x = _halley_roots(
+        tail_pieces,
+        [w, m, nu, shape_terms(nu), up, sign],
+        (np.clip(start, lo[rows], hi[rows]), lo[rows], hi[rows]),
+        sign,
+        ta,
+        move,
+        geometric_middle,
+        # (a tail's rounding of several floats of y, as the Student t's)
+        bounce=True,
+    )
+    picked = np.flatnonzero(np.isfinite(x))
+    w, m, nu, up, ta, sign = (a[picked] for a in (w, m, nu, up, ta, sign))
+
+    def excess_at(y, part):
+        tails = _gamma_tails(y[:, None], m[part], nu[part], up[part, None])
+        return sign[part] * (((w[part] * tails) @ ones) / ta[part] - 1.0)
+
+    found, bracketed = _walk_to_root(excess_at, x[picked], at_x[picked], 0.0)
+    solved[rows[picked[bracketed]]] = True
+    return solved, found
+
+
+def _root_quantiles(q, upper, tail, weights, means, shapes, low, high):
+    """The quantiles of these rows by the root finder in their brackets
+    ``(low, high)`` of ``log y``, then bisected over the floats of ``y``
+    (:func:`_bisect_floats`); ``upper``, ``tail`` as in :func:`_quantiles`."""
+
+    def excess(y, index):
+        # increasing in y on both branches; y and index are the unfinished
+        # elements' (find_root passes only those, with their index)
+        mass = np.sum(
+            weights[index]
+            * _gamma_tails(y[:, None], means[index], shapes[index], upper[index, None]),
+            axis=-1,
+        )
+        return np.where(upper[index], tail[index] - mass, mass - q[index])
+
     index = np.arange(q.size)
 
     def excess_log(s, index):

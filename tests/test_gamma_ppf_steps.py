@@ -1,0 +1,177 @@
+"""Quantiles of Gamma mixtures by Halley's steps in log y: their accuracy against
+mpmath (at 40 digits), the number of cdf evaluations they take, the rows they
+leave to the root finder, and their order in q."""
+
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import skmoe._gamma_distribution as gamma_module
+from skmoe import PredictiveGammaMixture
+
+EPS = np.finfo(float).eps
+
+
+def _rows(n_rows, n_experts, seed, spread=2.0):
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(n_experts), n_rows)
+    means = np.exp(rng.normal(0.0, spread, (n_rows, n_experts)))
+    shapes = np.exp(rng.normal(1.0, 1.0, (n_rows, n_experts)))
+    return rng, weights, means, shapes
+
+
+def _reference(q, weights, means, shapes, start):
+    """mpmath's root of log F(y) = log q (of log S(y) = log(1 - q) above 0.5),
+    in log y."""
+    with mpmath.workdps(40):
+        q = mpmath.mpf(q)
+        upper = q > 0.5
+        log_tail = mpmath.log(1 - q if upper else q)
+        terms = [
+            (mpmath.mpf(w), mpmath.mpf(m), mpmath.mpf(nu))
+            for w, m, nu in zip(weights, means, shapes, strict=True)
+            if w > 0
+        ]
+
+        def excess(s):
+            y = mpmath.exp(s)
+            ends = (lambda x: (x, mpmath.inf)) if upper else (lambda x: (0, x))
+            mass = mpmath.fsum(
+                w * mpmath.gammainc(nu, *ends(nu * y / m), regularized=True)
+                for w, m, nu in terms
+            )
+            return mpmath.log(mass) - log_tail
+
+        return float(mpmath.exp(mpmath.findroot(excess, mpmath.log(start))))
+
+
+def _solved_rows(monkeypatch):
+    """The masks of the rows that each call of the steps solved."""
+    masks = []
+    steps = gamma_module._halley_quantiles
+
+    def recorded(*args):
+        solved, found = steps(*args)
+        masks.append(solved.copy())
+        return solved, found
+
+    monkeypatch.setattr(gamma_module, "_halley_quantiles", recorded)
+    return masks
+
+
+def _counted_evaluations(monkeypatch):
+    """A list that collects the rows of each evaluation of the components'
+    distribution functions."""
+    evaluated = []
+    tails = gamma_module._gamma_tails
+
+    def counted(y, means, *args, **kwargs):
+        evaluated.append(np.broadcast_shapes(np.shape(y), np.shape(means))[0])
+        return tails(y, means, *args, **kwargs)
+
+    monkeypatch.setattr(gamma_module, "_gamma_tails", counted)
+    return evaluated
+
+
+@pytest.mark.parametrize("n_experts", [1, 2, 5])
+@pytest.mark.parametrize("kind", ["middle", "lower tail", "upper tail"])
+def test_quantiles_match_mpmath(monkeypatch, n_experts, kind):
+    # shapes 0.05 to 1000, means spread over 1e-150 to 1e150 (a factor per row)
+    masks = _solved_rows(monkeypatch)
+    rng = np.random.default_rng(n_experts)
+    n_rows = 20
+    weights = rng.dirichlet(np.ones(n_experts), n_rows)
+    shapes = 10.0 ** rng.uniform(np.log10(0.05), 3, (n_rows, n_experts))
+    means = 10.0 ** rng.uniform(-1, 1, (n_rows, n_experts))
+    means = means * 10.0 ** rng.uniform(-150, 150, (n_rows, 1))
+    if kind == "middle":
+        q = rng.uniform(0.01, 0.99, n_rows)
+    elif kind == "lower tail":
+        q = 10.0 ** -rng.uniform(2, 300, n_rows)
+    else:
+        q = 1 - 10.0 ** -rng.uniform(2, 16, n_rows)
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = dist.ppf(q)
+    # all by the steps, but where a component's quantile (the bracket's end)
+    # lies below the floats: those rows go to the root finder
+    solved = masks[0]
+    assert np.any(solved) if kind == "lower tail" else np.all(solved)
+    # quantiles below the smallest positive float are 0 (the lower tail's)
+    zero = got == 0
+    smallest = np.full(n_rows, np.nextafter(0.0, 1.0))
+    assert np.all(dist.cdf(smallest)[zero] > q[zero])
+    rows = zip(q, dist.weights, dist.means, dist.shapes, got, strict=True)
+    expected = np.array([_reference(*row) for row in rows if row[-1] > 0])
+    # the probabilities' rounding over the slope of log F in log y (about
+    # the least shape in the lower tail): a few floats, 20 times more at a
+    # shape of 0.05; where x = nu y / mu underflows, P is exp(log P), of
+    # |log P| roundings (as the root finder's: both take the cdf's)
+    slope = np.minimum(shapes.min(axis=1), 1.0)[~zero]
+    rounding = np.maximum(1.0, -np.log(np.minimum(q, 1 - q)))[~zero]
+    tolerance = 16 * EPS * rounding / slope * expected
+    np.testing.assert_array_less(np.abs(got[~zero] - expected), tolerance)
+
+
+@pytest.mark.parametrize("n_experts", [2, 8])
+def test_quantiles_take_few_cdf_evaluations(monkeypatch, n_experts):
+    # the bracketing root finder and the bisection over the floats took 9.8
+    # evaluations of the components' cdf per row here (K = 2) and 11.7 at
+    # K = 8; the steps take 6.1 and 6.5, and solve every row
+    masks = _solved_rows(monkeypatch)
+    evaluated = _counted_evaluations(monkeypatch)
+    rng, weights, means, shapes = _rows(2000, n_experts, seed=0)
+    q = rng.uniform(0.05, 0.95, 2000)
+    PredictiveGammaMixture(weights, means, shapes).ppf(q)
+    assert np.all(masks[0])
+    assert sum(evaluated) / 2000 < 8
+
+
+def test_rows_left_to_the_root_finder_keep_its_quantiles(monkeypatch):
+    # q down to 1e-300: rows whose bracket (a component's quantile) reaches
+    # below the positive floats are left to the root finder, whose answers
+    # they keep to the bit; the others are solved by the steps
+    masks = _solved_rows(monkeypatch)
+    rng, weights, means, shapes = _rows(400, 4, seed=3)
+    q = 10.0 ** -rng.uniform(2, 300, 400)
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    got = dist.ppf(q)
+    solved = masks[0]
+    assert 0.3 < np.mean(solved) < 1
+    monkeypatch.setattr(
+        gamma_module,
+        "_halley_quantiles",
+        lambda upper, *_: (np.zeros(upper.shape, dtype=bool), np.zeros(0)),
+    )
+    root_finder = dist.ppf(q)
+    np.testing.assert_array_equal(got[~solved], root_finder[~solved])
+    # and the steps' rows agree with the root finder's within its tolerance
+    np.testing.assert_allclose(got[solved], root_finder[solved], rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantiles_are_monotone_in_q_without_warnings(dtype):
+    # both tails and both methods (the lower tail's hard rows go to the root
+    # finder), in parameters of float32 or float64
+    _, weights, means, shapes = _rows(12, 3, seed=5, spread=4.0)
+    shapes[0] = [0.05, 0.3, 2.0]
+    shapes[1] = [1e4, 3e3, 50.0]
+    weights, means, shapes = (a.astype(dtype) for a in (weights, means, shapes))
+    q = np.concatenate(
+        [
+            np.logspace(-300, -1, 200),
+            np.linspace(0.1, 0.9, 201),
+            1 - np.logspace(-1, -16, 200),
+        ]
+    )
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = dist.ppf(q[:, None])
+    assert np.all(np.isfinite(y)) and np.all(y >= 0)
+    assert np.all(np.diff(y, axis=0) >= 0)
+    # the median of each row holds half the mass
+    np.testing.assert_allclose(dist.cdf(dist.median()), 0.5, rtol=1e-12)
