@@ -786,17 +786,22 @@ def _halley_quantiles(upper, tail, weights, means, shapes, low, high):
     rows = np.flatnonzero(fine)
     w, m, nu, up, ta = weights[rows], means[rows], shapes[rows], upper[rows], tail[rows]
     sign = np.where(up, -1.0, 1.0)
-    ones = np.ones(w.shape[-1])
 
+    # (sums over the components by np.sum, whose floats do not depend on the
+    # other rows: products with ones, as the Gaussian steps', went through
+    # BLAS, which rounded a row differently in batches of other sizes, so
+    # that the quantiles of K = 5 rows moved by up to 25 floats with the
+    # batch; the sums cost little beside gammainc)
     def tail_pieces(y, w, m, nu, terms, up, sign):
-        mass = (w * _gamma_tails(y[:, None], m, nu, up[:, None])) @ ones
+        mass = np.sum(w * _gamma_tails(y[:, None], m, nu, up[:, None]), axis=-1)
         # the components' densities in s, g = exp(nu (log r - r + 1) + c(nu))
         # with r = y / mu (as their log densities), and their log-derivatives
         # nu - x = nu (1 - r)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             g = np.exp(nu * _log_ratio_term(y[:, None], m) + terms)
             falling = np.where(g > 0, g * (nu * (y[:, None] / m - 1.0)), 0.0)
-        return mass, sign * ((w * g) @ ones), -sign * ((w * falling) @ ones)
+        density = sign * np.sum(w * g, axis=-1)
+        return mass, density, -sign * np.sum(w * falling, axis=-1)
 
     def move(y, step, *_):
         return y * np.exp(-step)
@@ -821,7 +826,7 @@ def _halley_quantiles(upper, tail, weights, means, shapes, low, high):
 
     def excess_at(y, part):
         tails = _gamma_tails(y[:, None], m[part], nu[part], up[part, None])
-        return sign[part] * (((w[part] * tails) @ ones) / ta[part] - 1.0)
+        return sign[part] * (np.sum(w[part] * tails, axis=-1) / ta[part] - 1.0)
 
     found, bracketed = _walk_to_root(excess_at, x[picked], at_x[picked], 0.0)
     solved[rows[picked[bracketed]]] = True
