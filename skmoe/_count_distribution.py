@@ -115,6 +115,10 @@ class PredictivePoissonMixture(_RowMixture):
     """
 
     _parameters = ("weights", "rates")
+    #: the rows' log exposures, where ``predict_distribution`` kept the logs
+    #: of rows at exposures: which components of gate weight 0 take part in
+    #: the mean (:meth:`_with_tiny_rates`)
+    _moment_parts = ("log_exposures",)
 
     def __init__(self, weights, rates):
         self.weights = _real_array(weights, "weights", bools=True)
@@ -189,7 +193,9 @@ class PredictivePoissonMixture(_RowMixture):
         does, components whose weight in ``weights`` is 0 and whose share is
         beyond the floats; a subnormal weight of e^-720 beside a rate of
         e^576 gives its 2.9e-63 from the logs, and one of e^-750 (0) its
-        7.2e-66."""
+        7.2e-66. With exposures e (``log_exposures`` among the parts), the
+        share that decides is ``min(e, 1)`` times the share per unit exposure,
+        as in ``predict`` (:func:`taking_part`)."""
         parts = self._log_parts[1] if self._log_parts is not None else {}
         log_rates = parts.get("log_rates")
         if log_rates is None:
@@ -225,8 +231,20 @@ class PredictivePoissonMixture(_RowMixture):
             with np.errstate(divide="ignore"):  # (a dispersion of 0)
                 log_phi = np.log(dispersions[rows])
                 log_spread = log_spread + np.logaddexp(0.0, log_phi + log_rates)
+        log_exposures = parts.get("log_exposures")
+        if log_exposures is not None:
+            log_exposures = log_exposures[slot[rows]]
         out = with_log_shares(
-            self, out, method, rows, log_weights, log_rates, log_spread, tiny, light
+            self,
+            out,
+            method,
+            rows,
+            log_weights,
+            log_rates,
+            log_spread,
+            tiny,
+            light,
+            log_exposures=log_exposures,
         )
         out[rows[over]] = np.inf
         return out

@@ -78,6 +78,9 @@ class _RowMixture:
     #: does (a float32 model's e^104 was in the mean, 1.47e45, where predict
     #: served the other's 1)
     _largest_share = float(np.finfo(np.float64).max)
+    #: names of log parts (:func:`with_log_parts`) that only the moments
+    #: read, which ``logpdf`` and ``logpmf`` do not take
+    _moment_parts: tuple[str, ...] = ()
 
     def _arrays(self):
         return tuple(getattr(self, name) for name in self._parameters)
@@ -195,6 +198,8 @@ class _RowMixture:
         kept = {name: array[slot[rows]] for name, array in parts.items()}
         # parts that are no parameter (log_weights, log rates or means): keywords
         logs = {n: kept.pop(n) for n in list(kept) if n not in self._parameters}
+        for name in self._moment_parts:
+            logs.pop(name, None)
         arrays = zip(self._parameters, self._arrays(), strict=True)
         held = type(self)(*(kept.get(name, array[rows]) for name, array in arrays))
         values = np.broadcast_to(values, out.shape)[..., rows]
@@ -921,8 +926,36 @@ def with_log_parts(distribution, rows, log_weights, *, largest=None, **parts):
     return distribution
 
 
+def taking_part(weights, log_weights, log_means, largest, log_exposures=None):
+    """Which components (n_rows, n_components) take part in the rows' mean, as
+    in the estimator's ``predict``: those of positive ``weights``, and those
+    of weight 0 whose share ``w_k mu_k`` (from ``log_weights`` and
+    ``log_means``) is at most ``largest`` (the largest float of the
+    estimator's dtype). With ``log_exposures`` (n_rows,; the means are
+    counts at those exposures e), the share that decides is ``min(e, 1)``
+    times the share per unit exposure: at e = e^-20 a share of e^720 per
+    unit takes part, as e^700; at e = e^20 one of e^700 takes part too,
+    where its counts' share, e^720, is beyond the floats (``predict``
+    raises there; ``predict_distribution`` too, where the float64 mean
+    overflows)."""
+    decisive = log_weights + log_means
+    if log_exposures is not None:  # (the share per unit above e = 1)
+        decisive = decisive - np.maximum(log_exposures, 0.0)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (weights > 0) | (np.exp(decisive) <= largest)
+
+
 def with_log_shares(
-    distribution, out, method, rows, log_weights, log_means, log_spreads, tiny, light
+    distribution,
+    out,
+    method,
+    rows,
+    log_weights,
+    log_means,
+    log_spreads,
+    tiny,
+    light,
+    log_exposures=None,
 ):
     """``out``, ``distribution``'s means (``method`` "mean"), variances
     ("var") or standard deviations ("std"), with those of its ``rows`` from
@@ -930,7 +963,9 @@ def with_log_shares(
     ``tiny`` (their means below the normal floats) and ``light`` (their gate
     weights below them, or held by the largest float); ``log_weights``,
     ``log_means`` and ``log_spreads`` (the logs of the components' variances)
-    are (n_held, n_components), for the ``rows`` held.
+    are (n_held, n_components), for the ``rows`` held; ``log_exposures``
+    (n_held,), where the means are counts at exposures, decide with them
+    which components of weight 0 take part in the mean (:func:`taking_part`).
 
     The other components make a mixture of the distribution's family (a
     light one's weight 0, a tiny one's mean 0), whose moment takes those
@@ -942,9 +977,9 @@ def with_log_shares(
     arrays = [array[rows] for array in distribution._arrays()]
     # (the mean's components: one of weight 0 takes part where its share is a
     # float of the estimator's dtype, as in its predict, and none beyond)
-    largest = distribution._largest_share
-    with np.errstate(over="ignore", invalid="ignore"):
-        used = (arrays[0] > 0) | (np.exp(log_weights + log_means) <= largest)
+    used = taking_part(
+        arrays[0], log_weights, log_means, distribution._largest_share, log_exposures
+    )
     arrays[0] = np.where(light, 0.0, arrays[0])  # (their share is below)
     arrays[1] = np.where(tiny, 0.0, arrays[1])  # (the means, in every family)
     others = type(distribution)(*arrays)

@@ -357,5 +357,19 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
             gate weight underflows in ``weights`` (to 0 or a subnormal float:
             X far from the training data) or a mean in ``rates`` under- or
             overflows (from each expert's log mean there).
+
+        Raises
+        ------
+        ValueError
+            "the predicted counts at these exposures overflow" where a row's
+            mean count at its exposure is beyond float64, as :meth:`predict`
+            raises where it is beyond the model's dtype (a float32 model's
+            distribution, computed in float64, serves counts beyond float32).
+            An expert whose gate weight underflowed to 0 takes part in the
+            mean where :meth:`predict` keeps it: where its share per unit
+            exposure, times ``min(exposure, 1)``, is a float of the model's
+            dtype (a weight of e^-800 beside a mean of e^1500: at an exposure
+            of e^20 its counts' share, e^720, raises rather than leave the
+            mean to the other experts' count).
         """
         return super().predict_distribution(X, exposure=exposure)

@@ -33,7 +33,7 @@ from ._base import (
     _Underflow,
 )
 from ._count_distribution import HELD_WEIGHT, PredictivePoissonMixture
-from ._distribution import with_log_parts
+from ._distribution import taking_part, with_log_parts
 from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
@@ -1112,7 +1112,8 @@ class MoEPoissonRegressor(
             is a float, and the expert takes no part where the term is
             beyond the floats (the others' mean); with ``exposure``, where
             the term is beyond the floats both per unit exposure and at the
-            exposure (counts beyond the floats whose rate is a float raise).
+            exposure (counts beyond the floats whose rate is a float raise,
+            as in :meth:`predict_distribution`).
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True (which
             raises where it overflows, also where the mean does not).
@@ -1422,6 +1423,20 @@ class MoEPoissonRegressor(
             row's mean finite, is the largest float in ``rates``; ``mean()``,
             ``var()`` and ``std()`` take its shares from its log.
 
+        Raises
+        ------
+        ValueError
+            "the predicted counts at these exposures overflow" where a row's
+            mean count at its exposure is beyond float64, as :meth:`predict`
+            raises where it is beyond the model's dtype (a float32 model's
+            distribution, computed in float64, serves counts beyond float32).
+            An expert whose gate weight underflowed to 0 takes part in the
+            mean where :meth:`predict` keeps it: where its share per unit
+            exposure, times ``min(exposure, 1)``, is a float of the model's
+            dtype (a weight of e^-800 beside a rate of e^1500: at an exposure
+            of e^20 its counts' share, e^720, raises rather than leave the
+            mean to the other experts' count).
+
         Examples
         --------
         >>> import numpy as np
@@ -1553,10 +1568,24 @@ class MoEPoissonRegressor(
         # variance come from their logs, where the row's mean is finite and
         # their weights are too small for the others' sum to show them
         beyond = odd & (restored == np.inf) & used
-        if np.any(beyond):
+        # the components of the mean, as predict's: with them, those of gate
+        # weight 0 whose share per unit exposure, times min(e, 1), is a float
+        # of the model's dtype (a weight of e^-800 beside a rate of e^1500 at
+        # e^20: counts of e^720 that predict refused, where the mean served
+        # the other expert's count alone, 4.9e8)
+        log_exposures = None if exposure is None else np.log(exposure[rows])
+        with np.errstate(invalid="ignore"):  # (-inf + inf: a weight of 0)
+            taking = taking_part(
+                dist.weights[rows],
+                log_weights,
+                log_rates,
+                underflow.largest,
+                log_exposures,
+            ) & (log_weights > -np.inf)
+        if np.any(odd & (restored == np.inf) & taking):
             with np.errstate(invalid="ignore"):
                 log_mean = special.logsumexp(
-                    np.where(used, log_weights + log_rates, -np.inf), axis=1
+                    np.where(taking, log_weights + log_rates, -np.inf), axis=1
                 )
                 heavy = np.any(beyond & ~(log_weights < math.log(HELD_WEIGHT)), axis=1)
             log_largest = math.log(np.finfo(np.float64).max)
@@ -1576,6 +1605,7 @@ class MoEPoissonRegressor(
             exposed = np.array(dist.rates)  # (a copy: the rates may be shared)
             exposed[rows] = np.where(fix, restored, exposed[rows])
             dist.rates = exposed
+        parts = {} if log_exposures is None else {"log_exposures": log_exposures}
         return with_log_parts(
             dist,
             rows,
@@ -1583,6 +1613,7 @@ class MoEPoissonRegressor(
             largest=underflow.largest,
             rates=np.where(np.isfinite(every), every, 1.0),
             log_rates=np.where(odd, log_rates, np.nan),
+            **parts,
         )
 
     def _distribution(self, weights, rates, experts):

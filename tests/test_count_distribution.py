@@ -1001,59 +1001,102 @@ def test_float32_mean_leaves_out_a_share_beyond_float32_as_predict(negative_bino
     np.testing.assert_allclose(model.predict_distribution(rows).mean(), predicted)
 
 
+@pytest.mark.parametrize("zero_inflated", [False, True])
 @pytest.mark.parametrize("negative_binomial", [False, True])
 @pytest.mark.parametrize(
     "dtype, x, slopes",
     [(np.float64, -400.0, (-3.8, -3.75)), (np.float32, -60.0, (-3.5, -10 / 3))],
 )
-def test_weight_0_share_is_decided_at_the_exposure(negative_binomial, dtype, x, slopes):
+def test_weight_0_share_is_decided_at_the_exposure(
+    negative_binomial, zero_inflated, dtype, x, slopes
+):
     # a gate weight of 0 (e^(2x): e^-800, or e^-120 in float32) beside a
     # rate of e^(s x): its share per unit exposure e^720 or e^700 (float32:
     # e^90 or e^80) is beyond the floats or not, and at exposures of e^-20,
-    # 1 and e^20 its share of the counts may be the other. predict decided on
-    # the share per unit exposure, the distribution on that of the counts:
-    # at e^-20 a share of e^720 gave predict 2.1e-9 (the other's count) and
-    # mean() 1.01e304 (mpmath's). Expected: mpmath's mean where it is a
-    # float, in both; where the counts' share is beyond the floats and the
-    # share per unit is not (e^700 at e^20), predict raises that the counts
-    # overflow (a 10% larger exposure must not drop 1.65e308 to the others'
-    # 1.8e4) and the distribution serves the other expert's count alone (its
-    # weight 1 / (1 + e^(2x)), rate 1); where both are beyond, both serve it
+    # 1 and e^20 its share of the counts may be the other (with
+    # zero_inflated, a point mass at zero of weight e^x beside them). The
+    # expert takes part where its share at min(e, 1) times the unit share is
+    # a float of the model's dtype, in predict and the distribution alike.
+    # Where its counts' share is beyond the floats and the share per unit is
+    # not (e^700 at e^20), predict raised that the counts overflow and the
+    # distribution's mean() served the other expert's count alone (4.9e8)
+    # for the 1.65e308 that predict served at e^9.7. Expected: mpmath's mean
+    # where the expert takes part and its counts' share is a float (e^-20:
+    # 1.01e304, where predict once gave the other's 2.1e-9), the other
+    # experts' (mpmath) where it is left out, and where the counts' share
+    # is beyond the model's floats, predict raises and so does
+    # predict_distribution in float64; a float32 model's distribution,
+    # computed in float64, serves the counts' mean there (e^100), as it does
+    # an expert's of positive weight whose counts are beyond float32
     import mpmath
 
     mpmath.mp.dps = 50
     X, y = _far_rows_data()
-    model = _count_model(negative_binomial, X[:, :1].astype(dtype), y, n_experts=2)
-    model.gate_intercept_ = np.zeros(2, dtype=dtype)
-    model.gate_coef_ = np.array([[1.0], [-1.0]], dtype=dtype)
-    model.expert_intercept_ = np.zeros(2, dtype=dtype)
+    n_experts = 3 if zero_inflated else 2
+    model = _count_model(
+        negative_binomial,
+        X[:, :1].astype(dtype),
+        y,
+        n_experts=n_experts,
+        zero_inflated=zero_inflated,
+    )
+    model.gate_intercept_ = np.zeros(n_experts, dtype=dtype)
+    # (the point mass at zero first: weight e^x, mean 0)
+    gate_coef = [[0.0], [1.0], [-1.0]] if zero_inflated else [[1.0], [-1.0]]
+    model.gate_coef_ = np.array(gate_coef, dtype=dtype)
+    intercepts = [-np.inf, 0.0, 0.0] if zero_inflated else [0.0, 0.0]
+    model.expert_intercept_ = np.array(intercepts, dtype=dtype)
+    k = 1 if zero_inflated else 0  # the expert of weight 0
     rows = np.array([[x]], dtype=dtype)
     largest = mpmath.log(mpmath.mpf(float(np.finfo(dtype).max)))
     rtol = 1e-13 if dtype == np.float64 else 1e-4
-    kept = []
+    kept, finite = [], []
     for slope in slopes:
-        model.expert_coef_ = np.array([[slope], [0.0]], dtype=dtype)
+        coef = np.zeros((n_experts, 1))
+        coef[k] = slope
+        model.expert_coef_ = coef.astype(dtype)
         log_weights, log_rates = mixture_logs(model, rows[0])
-        assert np.exp(dtype(log_weights[0])) == 0  # (the case: a weight of 0)
+        assert np.exp(dtype(log_weights[k])) == 0  # (the case: a weight of 0)
+        unit = log_weights[k] + log_rates[k]
         for log_exposure in (-20, 0, 20):
             exposure = np.exp(float(log_exposure))
-            share = log_weights[0] + log_rates[0] + mpmath.log(exposure)
-            if share < largest:  # (10 or more from the bound)
-                expected = _exact_means(model, rows, exposure)[0]
+            share = unit + mpmath.log(exposure)
+            takes_part = unit + min(log_exposure, 0) < largest  # (10 from it)
+            kept.append(takes_part)
+            finite.append(share < largest)
+            if not takes_part:  # the others' counts
+                others = [j for j in range(n_experts) if j != k]
+                expected = float(
+                    sum(mpmath.exp(log_weights[j] + log_rates[j]) for j in others)
+                    * exposure
+                )
             else:
-                expected = float(mpmath.exp(log_weights[1]) * exposure)
-            kept.append(share < largest)
-            mean = model.predict_distribution(rows, exposure=exposure).mean()
-            np.testing.assert_allclose(mean, [expected], rtol=rtol)
-            unit = log_weights[0] + log_rates[0]
-            if unit < largest and not share < largest:
+                expected = _exact_means(model, rows, exposure)[0]
+            if takes_part and not share < largest:
+                # (1.65e308 at e^9.7 must not drop to the others' 4.9e8 at
+                # e^20)
                 with pytest.raises(ValueError, match="counts at these exposures"):
                     model.predict(rows, exposure=exposure)
+                if dtype == np.float64:
+                    with pytest.raises(
+                        ValueError,
+                        match="predict_distribution: the predicted counts at "
+                        "these exposures overflow float64",
+                    ):
+                        model.predict_distribution(rows, exposure=exposure)
+                    continue
             else:
                 predicted = model.predict(rows, exposure=exposure)
                 np.testing.assert_allclose(predicted, [expected], rtol=rtol)
-    # (both sides of the bound, each crossed by an exposure)
-    assert kept == [True, False, False, True, True, False]
+            dist = model.predict_distribution(rows, exposure=exposure)
+            np.testing.assert_allclose(dist.mean(), [expected], rtol=rtol)
+            # (the standard deviation takes every share, as predict's)
+            _, std, _ = _exact_variances(model, rows, exposure)
+            np.testing.assert_allclose(dist.std(), std, rtol=rtol)
+    # (both sides of the bound, each crossed by an exposure: at e^-20 the
+    # counts' share decides, at e^20 the share per unit)
+    assert kept == [True, False, False, True, True, True]
+    assert finite == [True, False, False, True, True, False]
 
 
 @pytest.mark.parametrize("negative_binomial", [False, True])
