@@ -1100,6 +1100,92 @@ def test_weight_0_share_is_decided_at_the_exposure(
 
 
 @pytest.mark.parametrize("negative_binomial", [False, True])
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_weight_0_share_is_decided_at_each_rows_exposure(negative_binomial, top_k):
+    # the rows' own exposures, given as a pandas Series of another index,
+    # decide for each row which experts of gate weight 0 take part: at x =
+    # -400 expert 0's weight is e^-800 (0) beside a rate of e^1520, a share
+    # of e^720 per unit exposure; expert 2's weight e^-1600 (with top_k=2 not
+    # routed to; at x = 0.5 it is expert 1 that is not). At e^-20 the
+    # expert takes part (its counts' share e^700), at 1 and e^20 not (the
+    # others' count), and a row in the data between them keeps its own.
+    # Expected: mpmath, from the parameters (top_k: the gate's softmax over
+    # the routed experts), the same in predict and the distribution's
+    # mean(); at a row's exposure of e^20 with a share per unit of e^700 (a
+    # slope of -3.75), both refuse
+    import mpmath
+    import pandas as pd
+
+    mpmath.mp.dps = 50
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1], y, n_experts=3, top_k=top_k)
+    model.gate_intercept_ = np.zeros(3)
+    model.gate_coef_ = np.array([[1.0], [-1.0], [3.0]])
+    model.expert_intercept_ = np.zeros(3)
+    model.expert_coef_ = np.array([[-3.8], [0.0], [0.0]])
+    rows = np.array([[-400.0], [0.5], [-400.0], [-400.0]])
+    log_exposures = [-20.0, 0.7, 0.0, 20.0]
+    exposure = pd.Series(np.exp(log_exposures), index=[13, 12, 11, 10])
+    expected = []
+    for row, log_exposure in zip(rows, log_exposures, strict=True):
+        log_weights, log_rates = mixture_logs(model, row)
+        # (top_k: the gate's softmax over the experts of the largest weights)
+        routed = sorted(range(3), key=lambda k: -log_weights[k])[: top_k or 3]
+        total = mpmath.log(sum(mpmath.exp(log_weights[k]) for k in routed))
+        unit = log_weights[0] - total + log_rates[0]
+        taking = unit + min(log_exposure, 0.0) < 709  # (10 or more from it)
+        terms = [
+            mpmath.exp(log_weights[k] - total + log_rates[k] + log_exposure)
+            for k in routed
+            if k > 0 or taking
+        ]
+        expected.append(float(sum(terms)))
+    assert expected[0] > 1e303 and expected[2] < 10  # (both sides of the bound)
+    np.testing.assert_allclose(
+        model.predict(rows, exposure=exposure), expected, rtol=1e-12
+    )
+    dist = model.predict_distribution(rows, exposure=exposure)
+    np.testing.assert_allclose(dist.mean(), expected, rtol=1e-12)
+    # (the rows the logs kept, selected: their exposures go with them)
+    np.testing.assert_allclose(
+        dist[[3, 0]].mean(), [expected[3], expected[0]], rtol=1e-12
+    )
+    model.expert_coef_ = np.array([[-3.75], [0.0], [0.0]])
+    for method in (model.predict, model.predict_distribution):
+        with pytest.raises(ValueError, match="counts at these exposures overflow"):
+            method(rows, exposure=exposure)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
+@pytest.mark.parametrize("weight_0", [False, True])
+def test_float32_distribution_serves_counts_beyond_float32_whatever_the_weight(
+    negative_binomial, weight_0
+):
+    # a float32 model at x = -60 whose expert 0 has a rate of e^200 and a gate
+    # weight of e^-120 (0 in float32; share e^80 per unit exposure), or with
+    # weight_0 False a rate of e^80 and a weight of 1/2: at an exposure of
+    # e^20 its counts' share, e^100, is beyond float32, where predict raises
+    # and the distribution, computed in float64, serves the mixture's mean
+    # (mpmath's) alike for both weights, not the other expert's count
+    X, y = _far_rows_data()
+    model = _count_model(negative_binomial, X[:, :1].astype(np.float32), y, n_experts=2)
+    model.gate_intercept_ = np.zeros(2, dtype=np.float32)
+    slope = -10.0 / 3.0 if weight_0 else -80.0 / 60.0
+    gate = [[1.0], [-1.0]] if weight_0 else [[0.0], [0.0]]
+    model.gate_coef_ = np.array(gate, dtype=np.float32)
+    model.expert_intercept_ = np.zeros(2, dtype=np.float32)
+    model.expert_coef_ = np.array([[slope], [0.0]], dtype=np.float32)
+    rows = np.array([[-60.0]], dtype=np.float32)
+    exposure = np.exp(20.0)
+    expected = _exact_means(model, rows, exposure)
+    assert expected[0] > 1e40  # (beyond float32's 3.4e38)
+    with pytest.raises(ValueError, match="counts at these exposures overflow float32"):
+        model.predict(rows, exposure=exposure)
+    mean = model.predict_distribution(rows, exposure=exposure).mean()
+    np.testing.assert_allclose(mean, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("negative_binomial", [False, True])
 def test_score_keeps_a_weight_0_share_that_is_a_float_at_the_exposure(
     negative_binomial,
 ):
