@@ -650,6 +650,33 @@ def test_rounding_message_needs_parameters_that_no_longer_move(monkeypatch):
     assert np.any(np.abs(after - before) > root * (1 + np.abs(before)))
 
 
+def test_a_change_of_zero_amid_rounding_needs_parameters_that_no_longer_move(
+    monkeypatch,
+):
+    # changes of rounding above tol (9, 10, 18, 9 and 2 spacings), then one of
+    # exactly 0 by chance: the SETTLE rule read 9, 2, 0 as settled and EM
+    # stopped there (iteration 9), where two lines from a random start still
+    # moved (zero-inflated Poisson at 1e15 with AVX-512 kernels: a gate
+    # coefficient at 48.9 for its fixed point's 52.34). It stops once the
+    # scripted objective has kept still for SETTLE iterations (11)
+    from skmoe import _em
+
+    problem, resp = _constant_gate_problem(n_experts=2)
+    ulps = [100, 200, 9, 10, 18, 9, 2, 0]
+    objective = _script_objective(monkeypatch, ulps)
+    assert _em.run_em(problem, resp=resp.copy(), max_iter=40).n_iter == 11
+    monkeypatch.setattr(_em, "objective", objective)
+    _script_objective(monkeypatch, ulps)
+    run = _em.run_em(problem, resp=resp.copy(), max_iter=9)
+    assert not run.converged and run.n_iter == 9
+    monkeypatch.setattr(_em, "objective", objective)
+    params = (run.gate_params, run.expert_params)
+    after = _em.run_em(problem, params=params, max_iter=1).expert_params["coef"]
+    before = run.expert_params["coef"]
+    root = np.sqrt(np.finfo(float).eps)
+    assert np.any(np.abs(after - before) > root * (1 + np.abs(before)))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_params_still_moves_by_the_square_root_of_eps(dtype):
     # fitting.rst: the rounding-noise stop needs that the iteration moved no
