@@ -1632,3 +1632,52 @@ def test_count_methods_in_chunks_of_bounded_elements(monkeypatch, family):
         np.testing.assert_array_equal(method(), whole[name], err_msg=name)
     expected = logsumexp(np.log(weights) + logpmf, axis=1)
     np.testing.assert_allclose(dist.logpmf(y), expected, rtol=1e-13)
+
+
+def test_distribution_chunks_hold_at_most_ppf_elements(monkeypatch):
+    # _by_rows' documented bound: a chunk of r rows, m values per row and K
+    # components holds m r K <= PPF_ELEMENTS elements (and r <= PPF_ROWS), so
+    # that its temporaries bound bytes, not rows. Taking PPF_ROWS rows (the
+    # bound's min as max) or leaving K out of the bound gave the same values
+    # in chunks of 7 times K too many elements, and passed the value tests
+    import skmoe._distribution
+    from skmoe import PredictiveMixture
+    from skmoe._distribution import _RowMixture
+
+    rng = np.random.default_rng(3)
+    n, k = 40, 3
+    weights = rng.dirichlet(np.ones(k), n)
+    rates = np.exp(rng.uniform(-2.0, 4.0, (n, k)))
+    means, scales = rng.normal(size=(n, k)), np.exp(rng.normal(size=(n, k)))
+    poisson_dist = PredictivePoissonMixture(weights, rates)
+    gaussian = PredictiveMixture(weights, means, scales)
+    many = np.array([[0.0], [2.0], [5.0]])
+    calls = {
+        "logpmf": (lambda: poisson_dist.logpmf(rates[:, 0].round()), 1),
+        "logpmf many": (lambda: poisson_dist.logpmf(many), 3),
+        "cdf many": (lambda: poisson_dist.cdf(many), 3),
+        "logpdf many": (lambda: gaussian.logpdf(many), 3),
+        "sf": (lambda: gaussian.sf(means[:, 0]), 1),
+    }
+    whole = {name: call() for name, (call, _) in calls.items()}
+    seen = []
+    by_rows = _RowMixture._by_rows
+
+    def recorded(self, values, function, parts=None):
+        def chunk(values, *parameters, **chunk_parts):
+            rows, components = parameters[0].shape
+            seen.append((np.prod(values.shape[:-1], dtype=int), rows, components))
+            return function(values, *parameters, **chunk_parts)
+
+        return by_rows(self, values, chunk, parts)
+
+    monkeypatch.setattr(_RowMixture, "_by_rows", recorded)
+    monkeypatch.setattr(skmoe._distribution, "PPF_ELEMENTS", 7 * k)
+    for name, (call, m) in calls.items():
+        seen.clear()
+        np.testing.assert_array_equal(call(), whole[name], err_msg=name)
+        # (one value per row: 7 rows a chunk; three: 2)
+        assert [r for _, r, _ in seen] == [
+            min(7 // m, n - start) for start in range(0, n, 7 // m)
+        ], name
+        assert all(v * r * c <= 7 * k for v, r, c in seen), name

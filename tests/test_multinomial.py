@@ -958,3 +958,39 @@ def test_halving_bound_brings_a_step_far_too_long_within_reach(joint):
     else:
         assert t[1] == old[1] == 1
         assert np.all(gain > 0)
+
+
+def test_halving_bound_reads_the_reach_of_falling_logits():
+    # reach() is the largest |change| of any logit, falling ones included: a
+    # step that lowers class 0's logits by 1e17 (class 1's unchanged; not a
+    # centred direction) moves no logit up, and a reach of the rises alone
+    # (0) left it unbounded: 20 halvings refused it all, as before the bound.
+    # Intercepts 60 logits for class 0 against labels half 1: lowering class
+    # 0 gains, up to ~60 logits
+    from skmoe import _multinomial
+
+    rng = np.random.default_rng(1)
+    n, d = 200, 3
+    design = np.vstack([np.ones(n), rng.normal(size=(d - 1, n))])
+    y = (rng.normal(size=n) > 0).astype(float)
+    targets = np.full((1, 1, n), 1 / n) * np.stack([1 - y, y])[None]
+    coef = np.zeros((1, d, 2))
+    coef[0, 0] = [30.0, -30.0]
+    mask = np.ones((d, 1))
+    mask[0] = 0
+    alpha = 1e-3
+    direction = np.zeros((1, d, 2))
+    direction[0, 0, 0] = -1e17
+
+    def objective(t):  # closed form
+        new = coef + t * direction
+        log_p = log_softmax(np.einsum("bdm,dn->bmn", new, design), axis=1)
+        return np.sum(targets * log_p) - 0.5 * alpha * np.sum(mask * new**2)
+
+    log_p = log_softmax(np.einsum("bdm,dn->bmn", coef, design), axis=1)
+    line = _multinomial.Line(np, design, targets, log_p, coef, alpha, mask)
+    t = line.halving(direction, 20, bound=1000.0)
+    moved = np.einsum("bdm,dn->bmn", direction, design)
+    assert moved.max() == 0 and -moved.min() == 1e17
+    assert 0 < t[0] and t[0] * 1e17 <= 1000
+    assert objective(t[0]) > objective(0.0)

@@ -861,3 +861,53 @@ def test_weighted_quantiles_of_integer_weights_take_no_slack_per_row():
         quantiles,
         np.quantile(values, (0.1, 0.9), weights=weights[::-1], method="inverted_cdf"),
     )
+
+
+def test_weighted_quantiles_of_integer_weights_summing_to_2_53():
+    # integer weights of total 2**53 still add exactly (the bound is <=, not
+    # <): only q * total's rounding is slack (8 here), not 4 n eps of it (16).
+    # Weights 2**52 -+ 12: the first row's cumulative weight is 12 short of
+    # half the total, so the median is the second value, as NumPy's
+    # inverted_cdf gives (cumsum / total is exact at a power of two)
+    from fractions import Fraction
+
+    from skmoe._math import weighted_lower_quantiles
+
+    weights = np.array([2.0**52 - 12, 2.0**52 + 12])
+    assert weights.sum() == 2.0**53
+    values = np.array([0.0, 1.0])
+    got = weighted_lower_quantiles(values, (0.5,), weights)
+    assert Fraction(int(weights[0])) < Fraction(1, 2) * int(weights.sum())
+    np.testing.assert_array_equal(got, [1.0])
+    np.testing.assert_array_equal(
+        got, np.quantile(values, (0.5,), weights=weights, method="inverted_cdf")
+    )
+
+
+def test_weighted_quantiles_of_weights_not_all_integers_take_slack_per_row():
+    # one weight of 1 and 2999 of 0.1: not integer weights (one integer among
+    # them does not make the sums exact), so the cumulative sums' rounding,
+    # up to 4 n eps of the total, is slack. At q = (the first k rows' weight,
+    # exactly) / total the k-th value is the quantile (the rows repeated ten
+    # times, exact fractions); 4 eps of the total, as for integer weights,
+    # took the (k+1)-th where the sums of 0.1 rounded low
+    from fractions import Fraction
+
+    from skmoe._math import weighted_lower_quantiles
+
+    n = 3000
+    weights = np.full(n, 0.1)
+    weights[0] = 1.0
+    values = np.arange(n, dtype=np.float64)
+    tenths = np.full(n, 1)
+    tenths[0] = 10
+    total = Fraction(int(tenths.sum()), 10)
+    cumulative = np.cumsum(weights)
+    for k in (799, 805, 1500, 2500):
+        # q: the float nearest the first k rows' share of the total
+        q = float(Fraction(int(tenths[:k].sum()), 10) / total)
+        # (the rounded sums fall short of q of the rounded total: the slack
+        # decides)
+        assert cumulative[k - 1] < q * cumulative[-1]
+        got = weighted_lower_quantiles(values, (q,), weights)
+        np.testing.assert_array_equal(got, [k - 1], err_msg=f"k={k}")

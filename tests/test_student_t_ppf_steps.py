@@ -128,3 +128,40 @@ def test_heavy_upper_tail_rows_do_not_bounce(halley_solved):
             tail = 1 - mpmath.mpf(qi)
             root = mpmath.findroot(lambda t, tail=tail: excess(t, tail), gi)
         assert abs(gi - float(root)) <= 32 * np.spacing(float(root))
+
+
+@pytest.mark.parametrize("df", [3.0, 30.0])
+def test_separated_components_are_solved_by_steps(t_cdf_rows, halley_solved, df):
+    # eight components far apart (means N(0, 50), scales near 0.14), as the
+    # Gaussian test: every row solved by the steps, in about 9 evaluations of
+    # the components' cdf per row. Bisecting every step that lands on a
+    # bracket end (also one that stays where it is, converged) left 3% of the
+    # rows to the root finder after 23 evaluations per row
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(8), 500)
+    means = rng.normal(0.0, 50.0, (500, 8))
+    scales = np.exp(rng.normal(-2.0, 0.5, (500, 8)))
+    q = rng.uniform(0.05, 0.95, 500)
+    got = PredictiveStudentTMixture(weights, means, scales, df).ppf(q)
+    assert np.all(halley_solved[0])
+    assert sum(t_cdf_rows) / 500 < 12
+    nu = np.full(8, df)
+    rows = list(zip(q, weights, means, scales, got, strict=True))[:10]
+    expected = np.array([_reference(qi, w, m, s, nu, g) for qi, w, m, s, g in rows])
+    tolerance = 96 * np.spacing(np.abs(expected)) + 4e-15 * scales[:10].max(axis=1)
+    np.testing.assert_array_less(np.abs(got[:10] - expected), tolerance)
+
+
+def test_quantiles_of_cauchy_components_take_few_cdf_evaluations(t_cdf_rows):
+    # df 1 (K = 8): Halley's steps take the t density's log-derivative
+    # (df + 1) z / (df + z^2) (5.4 evaluations per row); df z / (df + z^2),
+    # half of it at df 1, still converged but took 6.6
+    rng, weights, means, scales, _ = _rows(2000, 8, seed=0)
+    q = rng.uniform(0.05, 0.95, 2000)
+    got = PredictiveStudentTMixture(weights, means, scales, 1.0).ppf(q)
+    assert sum(t_cdf_rows) / 2000 < 6
+    nu = np.ones(8)
+    rows = list(zip(q, weights, means, scales, got, strict=True))[:10]
+    expected = np.array([_reference(qi, w, m, s, nu, g) for qi, w, m, s, g in rows])
+    tolerance = 96 * np.spacing(np.abs(expected)) + 4e-15 * scales[:10].max(axis=1)
+    np.testing.assert_array_less(np.abs(got[:10] - expected), tolerance)
