@@ -2263,3 +2263,45 @@ def test_mix_of_a_sample_of_density_zero_under_every_expert(namespace):
     np.testing.assert_allclose(
         resp[:, keep], np.exp(joint - expected[keep]), rtol=1e-13
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rounding_message_of_float32_says_only_the_size_of_rounding(monkeypatch, dtype):
+    # the same scripted changes, -8 and 12 spacings of -3.25e14 in float64
+    # (0.5 and 0.75), after climbs of 100 and 200: float64 calls them
+    # rounding; float32, which resolves the objective only to about 4e7,
+    # calls them "of the size of rounding" (a float32 plateau with such
+    # changes still had 726 spacings to climb), and says that its parameters
+    # can still move. Swapping the two wordings passed the tests
+    from skmoe._em import run_em
+    from skmoe.experts.gaussian import GaussianLinearExperts
+    from skmoe.gates.constant import ConstantGate
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1)).astype(dtype)
+    y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.2 * rng.normal(size=200)
+    problem = EMProblem(
+        design_matrix(np, X),
+        y.astype(dtype),
+        np.ones(200, dtype=dtype),
+        ConstantGate(),
+        GaussianLinearExperts(1e-8),
+        0.0,
+    )
+    _script_objective(monkeypatch, [100, 200, -8, 12, -8, 12, -8, 12])
+    run = run_em(
+        problem,
+        resp=np.ones((1, 200), dtype=dtype),
+        max_iter=9,
+        tol=1e-5,
+        assignment="hard",
+    )
+    assert not run.converged and run.n_iter == 9
+    ulp = float(np.spacing(3.2496391234675244e14))  # the script's spacing
+    assert f"changing by {-8 * ulp:.2g} to {12 * ulp:.2g}" in run.message
+    name = np.dtype(dtype).name
+    if dtype == np.float64:
+        assert f"up and down: rounding ({name} resolves it" in run.message
+    else:
+        assert f"up and down: of the size of rounding ({name} resolves" in run.message
+        assert "float32 parameters can still move there" in run.message

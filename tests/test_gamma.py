@@ -1952,3 +1952,38 @@ def test_distribution_tail_where_a_light_weight_holds_a_mean_beyond_the_floats()
                 for w, mu, phi in zip(weights, means, (0.5, 0.2), strict=True)
             )
             np.testing.assert_allclose(dist.sf(value), float(expected), rtol=1e-10)
+
+
+def test_distribution_quantiles_beside_a_weight_0_mean_beyond_the_floats():
+    # row x = 400: expert 0's mean e^-720 (below the normal floats) carries
+    # the row; expert 1's gate weight is e^-800 (0 as a float) and its mean
+    # e^800 (beyond them: the largest float stands in). ppf solves the row
+    # with the means scaled by 2^s from their logs; the expert of weight 0
+    # takes no part in s (counting it, its log mean 800 put the scaled means
+    # past the floats, and ppf fell back on the smallest normal float that
+    # ``means`` holds: 1.37e-308 for 1.25e-313). Expected: the root of
+    # mpmath's cdf of both components, from the parameters
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], [-720.0, 0.0], [[0.0], [2.0]])
+    shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
+    x = np.array([400.0])
+    dist = model.predict_distribution(x[None, :])
+    assert dist.weights[0, 1] == 0 and dist.means[0, 1] == np.finfo(float).max
+    log_weights, log_means = mixture_logs(model, x)
+    parts = list(zip(log_weights, log_means, shapes, strict=True))
+
+    def cdf(log_y):
+        return mpmath.fsum(
+            mpmath.exp(g)
+            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
+            for g, v, k in parts
+        )
+
+    for q in [1e-10, 0.25, 0.75]:
+        low, high = min(log_means) - 60, max(log_means) + 10
+        for _ in range(90):  # bisection in log y
+            middle = (low + high) / 2
+            low, high = (middle, high) if cdf(middle) < q else (low, middle)
+        expected = float(mpmath.exp((low + high) / 2))
+        np.testing.assert_allclose(dist.ppf(q), [expected], rtol=1e-9, atol=5e-324)
