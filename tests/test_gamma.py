@@ -1987,3 +1987,30 @@ def test_distribution_quantiles_beside_a_weight_0_mean_beyond_the_floats():
             low, high = (middle, high) if cdf(middle) < q else (low, middle)
         expected = float(mpmath.exp((low + high) / 2))
         np.testing.assert_allclose(dist.ppf(q), [expected], rtol=1e-9, atol=5e-324)
+
+
+def test_distribution_cdf_of_a_light_expert_whose_mean_overflows():
+    # row x = 50: expert 1's gate weight e^-100 holds a mean of e^800 (beyond
+    # the floats: the largest float stands in; its share e^700 is a float) of
+    # shape 0.01, whose cdf P(0.01, 0.01 y / mu) is about e^-8 at y = 1e-3;
+    # expert 0's (mean e^50, shape 4) is 1e-88 there, so the mixture's cdf is
+    # the light expert's share. Its x = nu y / mu underflows, and its log is
+    # taken from the log mean: from the stand-in's log (709.8 for 800) the
+    # cdf was 2.76e-47 for 1.12e-47. Expected: mpmath, from the parameters
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], [50.0, 0.0], [[0.0], [16.0]])
+    model.expert_dispersion_ = np.array([0.25, 100.0])
+    x = np.array([50.0])
+    dist = model.predict_distribution(x[None, :])
+    assert dist.means[0, 1] == np.finfo(float).max  # (the case)
+    log_weights, log_means = mixture_logs(model, x)
+    shapes = [mpmath.mpf(v) for v in (4, 0.01)]
+    for y in [1e-3, 1.0, 1e10]:
+        expected = mpmath.fsum(
+            mpmath.exp(g)
+            * mpmath.gammainc(k, 0, k * mpmath.mpf(y) / mpmath.exp(v), regularized=True)
+            for g, v, k in zip(log_weights, log_means, shapes, strict=True)
+        )
+        np.testing.assert_allclose(dist.cdf(y), [float(expected)], rtol=1e-12)
+        np.testing.assert_allclose(dist.sf(y), [float(1 - expected)], rtol=1e-15)
