@@ -369,27 +369,29 @@ class PredictiveGammaMixture(_ContinuousMixture):
         scaled = self._scaled_rows()
         if scaled is None:
             return out
-        # a row whose mean underflowed: the quantiles of its mixture with the
-        # means times 2^s (Gamma quantiles scale with the mean), taken from
-        # the log means and brought back by 2^-s (the smallest normal float
-        # in ``means`` gave ppf(0.25) = 1.37e-308 for 1.25e-313 beside a mean
-        # of e^-720, and a float32 model's subnormal mean of 2 digits 3.58e-44
-        # for 3.52e-44)
+        # a row whose mean under- or overflowed: the quantiles of its mixture
+        # with the means times 2^s (Gamma quantiles scale with the mean),
+        # taken from the log means and brought back by 2^-s (the smallest
+        # normal float in ``means`` gave ppf(0.25) = 1.37e-308 for 1.25e-313
+        # beside a mean of e^-720, and a float32 model's subnormal mean of 2
+        # digits 3.58e-44 for 3.52e-44)
         rows, held, powers = scaled
         values = np.broadcast_to(self._rows_last(q, "q"), out.shape)[..., rows]
         found = held._at_probabilities(values, _hurdle_ppf)
-        # (beyond the largest float at 2^s: left to the stand-in's)
-        beyond = np.isinf(found) & (values < 1)
+        # (beyond the largest float at 2^s, s > 0: left to the stand-in's; at
+        # s < 0, beyond the floats)
+        beyond = np.isinf(found) & (values < 1) & (powers > 0)
         out[..., rows] = np.where(beyond, out[..., rows], np.ldexp(found, -powers))
         return out
 
     def _scaled_rows(self):
-        """The rows with a component of positive weight whose mean underflowed
-        (its log mean in the log parts, :func:`with_log_parts`), as a mixture
-        of means ``2^s mu`` (``s`` the least power of two that brings them to
-        the normal floats, the others' times ``2^s``), with ``s`` (n_held,),
-        or None where there are none (or their means span more than the
-        floats)."""
+        """The rows with a component of positive weight whose mean under- or
+        overflowed (its log mean in the log parts, :func:`with_log_parts`), as
+        a mixture of means ``2^s mu`` (``s`` the least power of two that
+        brings them to the normal floats, or where one overflowed the largest
+        that brings it within them, negative; the others' times ``2^s``), with
+        ``s`` (n_held,), or None where there are none (or their means span
+        more than the floats)."""
         if self._log_parts is None:
             return None
         slot, parts = self._log_parts
@@ -404,9 +406,16 @@ class PredictiveGammaMixture(_ContinuousMixture):
             logs = np.where(given, log_means, np.log(means))
         low = np.min(np.where(used, logs, np.inf), axis=1)
         high = np.max(np.where(used, logs, -np.inf), axis=1)
-        powers = np.maximum(np.ceil((LOG_SMALLEST_NORMAL - low) / np.log(2.0)) + 1, 0)
-        held = np.any(used & given & (logs < 0), axis=1)
-        held &= high + powers * np.log(2.0) < LOG_LARGEST
+        log_2 = np.log(2.0)
+        up = np.maximum(np.ceil((LOG_SMALLEST_NORMAL - low) / log_2) + 1, 0)
+        # (a light expert's mean beyond the floats, e^800 at a gate weight of
+        # e^-100: the largest float in ``means`` gave ppf(1.15e-47) of 1.05e-41
+        # for 0.016, where its cdf takes y / mu from the log mean)
+        down = np.minimum(np.floor((LOG_LARGEST - high) / log_2) - 1, 0)
+        powers = np.where(down < 0, down, up)
+        held = np.any(used & given, axis=1)
+        held &= high + powers * log_2 < LOG_LARGEST
+        held &= low + powers * log_2 > LOG_SMALLEST_NORMAL
         if not np.any(held):
             return None
         rows, powers = rows[held], powers[held].astype(int)

@@ -2014,3 +2014,54 @@ def test_distribution_cdf_of_a_light_expert_whose_mean_overflows():
         )
         np.testing.assert_allclose(dist.cdf(y), [float(expected)], rtol=1e-12)
         np.testing.assert_allclose(dist.sf(y), [float(1 - expected)], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "dtype, intercepts, slope, dispersion, x, q, rtol",
+    [
+        (np.float64, [50.0, 0.0], 16.0, 100.0, 50.0, 3e-48, 1e-9),
+        (np.float64, [50.0, 0.0], 16.0, 100.0, 50.0, 1.15e-47, 1e-9),
+        (np.float64, [50.0, 0.0], 16.0, 100.0, 50.0, 1.5e-47, 1e-9),
+        (np.float32, [10.0, 0.0], 5.0, 20.0, 20.0, 1e-25, 1e-5),
+        (np.float32, [10.0, 0.0], 5.0, 20.0, 20.0, 1e-20, 1e-5),
+    ],
+)
+def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows(
+    dtype, intercepts, slope, dispersion, x, q, rtol
+):
+    # float64: the row of the test above; below 1.1e-47 (expert 1's gate
+    # weight e^-100 times its cdf) the mixture's quantiles are expert 1's, of
+    # mean e^800 beyond the floats and shape 0.01. ppf solved them with the
+    # largest float standing in for its mean, where cdf and sf take y / mu
+    # from its log mean: ppf(1.15e-47) was 1.05e-41 for 0.016 (cdf(ppf(q))
+    # 4.7e-48), ppf(3e-48) 4.6e-100 for 7.0e-61. float32: a gate weight e^-40
+    # holds a mean of e^100 (beyond float32, a float64; shape 0.05), whose
+    # float32 stand-in gave ppf(1e-20) 1.08e-13 for 8.57e-9 (a fitted float32
+    # model's row, seed 2: ppf(1e-47) 6.3e28 for 1.41e34). Expected: the
+    # root of mpmath's cdf, from the parameters (float32's logs: 1e-5)
+    import mpmath
+
+    model = _two_experts_of([[1.0], [-1.0]], intercepts, [[0.0], [slope]], dtype)
+    model.expert_dispersion_ = np.array([0.25, dispersion], dtype=dtype)
+    rows = np.array([[x]], dtype=dtype)
+    dist = model.predict_distribution(rows)
+    assert dist.means[0, 1] == np.finfo(dtype).max  # (the case)
+    log_weights, log_means = mixture_logs(model, rows[0])
+    shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
+    parts = list(zip(log_weights, log_means, shapes, strict=True))
+
+    def cdf(log_y):
+        return mpmath.fsum(
+            mpmath.exp(g)
+            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
+            for g, v, k in parts
+        )
+
+    low, high = mpmath.mpf(-745), mpmath.mpf(710)
+    for _ in range(100):  # bisection in log y
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < q else (low, middle)
+    expected = float(mpmath.exp((low + high) / 2))
+    np.testing.assert_allclose(dist.ppf(q), [expected], rtol=rtol)
+    # (the cdf rises as y^0.01 or y^0.05 there: 1e-11 of q is 1e-9 of y)
+    np.testing.assert_allclose(dist.cdf(dist.ppf(q)), [q], rtol=1e-11)
