@@ -2065,3 +2065,19 @@ def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows(
     np.testing.assert_allclose(dist.ppf(q), [expected], rtol=rtol)
     # (the cdf rises as y^0.01 or y^0.05 there: 1e-11 of q is 1e-9 of y)
     np.testing.assert_allclose(dist.cdf(dist.ppf(q)), [q], rtol=1e-11)
+
+
+def test_distribution_quantiles_where_means_span_more_than_the_floats():
+    # row x = 100: expert 0's mean e^-720 (weight 1) and expert 1's e^800
+    # (weight e^-200): no power of two brings both within the normal floats,
+    # and ppf keeps the stand-ins' mixture (still inexact: 1.37e-308 for
+    # mpmath's 1.25e-313 at q = 0.25). Scaling such a row anyway (e^800 into
+    # the floats) took e^-720 to 0, the zero-inflated point mass, and gave
+    # quantiles of 0 for a mixture without mass at zero
+    model = _two_experts_of([[1.0], [-1.0]], [-720.0, 0.0], [[0.0], [8.0]])
+    dist = model.predict_distribution(np.array([[100.0]]))
+    assert dist.means[0, 1] == np.finfo(float).max  # (the case)
+    np.testing.assert_array_equal(dist.cdf(0.0), 0.0)
+    quantiles = dist.ppf(np.array([[1e-10], [0.25], [0.75]]))[:, 0]
+    assert np.all(quantiles > 0) and np.all(np.isfinite(quantiles))
+    assert np.all(np.diff(quantiles) > 0)
