@@ -637,11 +637,14 @@ def weighted_lower_quantiles(values, quantiles, weights):
     NumPy's compares the rounded ``cumsum(w) / sum(w)`` with ``q``, which
     depends on the weights' scale at a tie: 90 rows of weight 1e-3 took the
     10th smallest value as the 10% quantile, of weight 1 the 9th. Within
-    rounding: 4 n eps of the total for n rows (their sums' rounding), 4 eps
-    of it for integer weights summing to at most 2**53, whose sums are
-    exact: there a cumulative weight 0.1 below ``q`` of the total does not
-    reach it, however many rows (n eps of the total took the row before the
-    quantile of 1e6 rows of weight 1000 and one of 1001).
+    rounding: 4 n eps of the total for n rows (their sums' rounding), 2 eps
+    of ``q`` times it for integer weights summing to at most 2**53, whose
+    sums are exact (the rounding of ``q`` itself and of the product): there
+    a cumulative weight 0.1 below ``q`` of the total does not reach it,
+    however many rows, for totals up to 2**47 (n eps of the total took the
+    row before the quantile of 1e6 rows of weight 1000 and one of 1001; 4
+    eps of it, 4 at a total of 2**52, the first of weights 2**51 -+ 4 as the
+    median).
 
     Parameters
     ----------
@@ -661,11 +664,15 @@ def weighted_lower_quantiles(values, quantiles, weights):
     cumulative = np.cumsum(weights[order])
     total = cumulative[-1]
     # a few units in the last place of the sum per row added (integer
-    # weights add exactly: only q * total rounds)
+    # weights add exactly: only q and q * total round)
+    eps = float(np.finfo(np.float64).eps)
+    quantiles = np.asarray(quantiles, dtype=np.float64)
     exact = total <= 2.0**53 and bool(np.all(weights == np.floor(weights)))
-    rows = 1 if exact else cumulative.shape[0]
-    slack = 4.0 * rows * float(np.finfo(np.float64).eps) * total
-    reach = np.asarray(quantiles, dtype=np.float64) * total - slack
+    if exact:
+        slack = 2.0 * eps * quantiles * total
+    else:
+        slack = 4.0 * cumulative.shape[0] * eps * total
+    reach = quantiles * total - slack
     index = np.minimum(
         np.searchsorted(cumulative, reach, side="left"), cumulative.shape[0] - 1
     )

@@ -911,3 +911,25 @@ def test_weighted_quantiles_of_weights_not_all_integers_take_slack_per_row():
         assert cumulative[k - 1] < q * cumulative[-1]
         got = weighted_lower_quantiles(values, (q,), weights)
         np.testing.assert_array_equal(got, [k - 1], err_msg=f"k={k}")
+
+
+@pytest.mark.parametrize("gap", [4, 2])
+def test_weighted_quantiles_of_large_integer_weights_take_only_qs_rounding(gap):
+    # integer weights 2**51 -+ gap (a total of 2**52): the first row's
+    # cumulative weight is gap short of half the total, so the median is the
+    # second value (exact fractions; NumPy's inverted_cdf, whose cumsum /
+    # total is exact at a power of two). A slack of 4 eps of the total (4
+    # here) took the first; q's own rounding and the product's are 2 eps of
+    # q times it (1 here: a gap of 1 is within them)
+    from fractions import Fraction
+
+    from skmoe._math import weighted_lower_quantiles
+
+    weights = np.array([2.0**51 - gap, 2.0**51 + gap])
+    values = np.array([0.0, 1.0])
+    assert Fraction(int(weights[0])) < Fraction(1, 2) * int(weights.sum())
+    got = weighted_lower_quantiles(values, (0.5,), weights)
+    np.testing.assert_array_equal(got, [1.0])
+    np.testing.assert_array_equal(
+        got, np.quantile(values, (0.5,), weights=weights, method="inverted_cdf")
+    )
