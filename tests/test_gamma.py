@@ -2067,6 +2067,60 @@ def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows(
     np.testing.assert_allclose(dist.cdf(dist.ppf(q)), [q], rtol=1e-11)
 
 
+@pytest.mark.parametrize("dispersion", [5.0, 10.0])
+def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows_by_steps(
+    monkeypatch, dispersion
+):
+    # x = 50: expert 1 of gate weight e^-100 and mean e^800 (beyond the
+    # floats), of shape 0.2 or 0.1, beside expert 0 of mean e^700 and shape 50,
+    # whose cdf is negligible below e^690: there the quantiles are expert 1's
+    # (1.2e265 at q = 1e-60). Its row, scaled by 2^s (s < 0) into the floats,
+    # is solved by Halley's steps (the test above's rows, of shape 0.01, by the
+    # root finder), then brought back; the largest float standing in for its
+    # mean gave 8.2e225 (2.2e143 for 3.3e182 at shape 0.1). Expected: the
+    # root of mpmath's cdf, from the parameters
+    import mpmath
+
+    import skmoe._gamma_distribution as gamma_module
+
+    solved = []
+    steps = gamma_module._halley_quantiles
+
+    def recorded(*args):
+        found = steps(*args)
+        solved.append(found[0].copy())
+        return found
+
+    monkeypatch.setattr(gamma_module, "_halley_quantiles", recorded)
+    model = _two_experts_of([[1.0], [-1.0]], [700.0, 0.0], [[0.0], [16.0]])
+    model.expert_dispersion_ = np.array([0.02, dispersion])
+    dist = model.predict_distribution(np.array([[50.0]]))
+    assert dist.means[0, 1] == np.finfo(float).max  # (the case)
+    log_weights, log_means = mixture_logs(model, [50.0])
+    shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
+    parts = list(zip(log_weights, log_means, shapes, strict=True))
+
+    def cdf(log_y):
+        return mpmath.fsum(
+            mpmath.exp(g)
+            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
+            for g, v, k in parts
+        )
+
+    for q in [1e-60, 1e-57, 1e-50]:
+        solved.clear()
+        got = dist.ppf(q)
+        assert solved[-1].tolist() == [True]  # (the scaled row's steps)
+        with mpmath.workdps(30):
+            low, high = mpmath.mpf(-745), mpmath.mpf(710)
+            for _ in range(120):  # bisection in log y
+                middle = (low + high) / 2
+                low, high = (middle, high) if cdf(middle) < q else (low, middle)
+            expected = float(mpmath.exp((low + high) / 2))
+        # (y as q^5 or q^10 there: the cdf's rounding, 1e-14 of y)
+        np.testing.assert_allclose(got, [expected], rtol=1e-12)
+
+
 def test_distribution_quantiles_where_means_span_more_than_the_floats():
     # row x = 100: expert 0's mean e^-720 (weight 1) and expert 1's e^800
     # (weight e^-200): no power of two brings both within the normal floats,
