@@ -8,6 +8,7 @@ support depends on the ``SCIPY_ARRAY_API`` environment variable at import time.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -628,6 +629,16 @@ def constant_target_score(y, y_pred, dtype=np.float64) -> float:
     return 1.0 if np.all(np.abs(y_pred - y) <= tolerance * np.abs(y)) else 0.0
 
 
+def _least_reaching(q, total):
+    """The least integer of at least ``q'`` times ``total`` (an integer), for
+    ``q'`` the least real that rounds to the float ``q`` (half a unit in the
+    last place below it), in exact integer arithmetic."""
+    a, b = float(q).as_integer_ratio()
+    c, d = math.nextafter(float(q), 0.0).as_integer_ratio()
+    # q' = (a / b + c / d) / 2: its ceiling times total by floor division
+    return -(-(a * d + c * b) * total // (2 * b * d))
+
+
 def weighted_lower_quantiles(values, quantiles, weights):
     """The weighted quantiles of ``values`` by NumPy's ``"inverted_cdf"``
     (the smallest value whose cumulative weight reaches ``q`` of the total:
@@ -637,14 +648,16 @@ def weighted_lower_quantiles(values, quantiles, weights):
     NumPy's compares the rounded ``cumsum(w) / sum(w)`` with ``q``, which
     depends on the weights' scale at a tie: 90 rows of weight 1e-3 took the
     10th smallest value as the 10% quantile, of weight 1 the 9th. Within
-    rounding: 4 n eps of the total for n rows (their sums' rounding), 2 eps
-    of ``q`` times it for integer weights summing to at most 2**53, whose
-    sums are exact (the rounding of ``q`` itself and of the product): there
-    a cumulative weight 0.1 below ``q`` of the total does not reach it,
-    however many rows, for totals up to 2**47 (n eps of the total took the
-    row before the quantile of 1e6 rows of weight 1000 and one of 1001; 4
-    eps of it, 4 at a total of 2**52, the first of weights 2**51 -+ 4 as the
-    median).
+    rounding: 4 n eps of the total for n rows (their sums' rounding); for
+    integer weights summing to at most 2**53, whose sums are exact, only
+    ``q``'s own: a cumulative weight of at least ``q'`` of the total for a
+    ``q'`` that rounds to ``q`` (a decimal such as 0.1, half a unit in the
+    last place below its float), compared exactly. There the quantile is
+    exact fractions' wherever ``q`` times the total is an integer (a slack
+    of n eps of the total took the row before the quantile of 1e6 rows of
+    weight 1000 and one of 1001; 4 eps of it, 4 at a total of 2**52, the
+    first of weights 2**51 -+ 4 as the median; 2 eps of ``q`` times it the
+    first of 2**51 -+ 1, and at ``q = 1`` the first of 2**51 - 1 and 1).
 
     Parameters
     ----------
@@ -663,16 +676,17 @@ def weighted_lower_quantiles(values, quantiles, weights):
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[order])
     total = cumulative[-1]
-    # a few units in the last place of the sum per row added (integer
-    # weights add exactly: only q and q * total round)
-    eps = float(np.finfo(np.float64).eps)
     quantiles = np.asarray(quantiles, dtype=np.float64)
-    exact = total <= 2.0**53 and bool(np.all(weights == np.floor(weights)))
-    if exact:
-        slack = 2.0 * eps * quantiles * total
+    if total <= 2.0**53 and bool(np.all(weights == np.floor(weights))):
+        # integer weights add exactly: compared with q's least reals, exactly
+        # (an integer of at most the total, a float)
+        reach = np.array(
+            [_least_reaching(q, int(total)) for q in quantiles.flat], dtype=np.float64
+        ).reshape(quantiles.shape)
     else:
-        slack = 4.0 * cumulative.shape[0] * eps * total
-    reach = quantiles * total - slack
+        # a few units in the last place of the sum per row added
+        eps = float(np.finfo(np.float64).eps)
+        reach = quantiles * total - 4.0 * cumulative.shape[0] * eps * total
     index = np.minimum(
         np.searchsorted(cumulative, reach, side="left"), cumulative.shape[0] - 1
     )

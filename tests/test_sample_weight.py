@@ -865,7 +865,7 @@ def test_weighted_quantiles_of_integer_weights_take_no_slack_per_row():
 
 def test_weighted_quantiles_of_integer_weights_summing_to_2_53():
     # integer weights of total 2**53 still add exactly (the bound is <=, not
-    # <): only q * total's rounding is slack (8 here), not 4 n eps of it (16).
+    # <): they are compared exactly, not within 4 n eps of the total (16).
     # Weights 2**52 -+ 12: the first row's cumulative weight is 12 short of
     # half the total, so the median is the second value, as NumPy's
     # inverted_cdf gives (cumsum / total is exact at a power of two)
@@ -913,23 +913,60 @@ def test_weighted_quantiles_of_weights_not_all_integers_take_slack_per_row():
         np.testing.assert_array_equal(got, [k - 1], err_msg=f"k={k}")
 
 
-@pytest.mark.parametrize("gap", [4, 2])
-def test_weighted_quantiles_of_large_integer_weights_take_only_qs_rounding(gap):
-    # integer weights 2**51 -+ gap (a total of 2**52): the first row's
-    # cumulative weight is gap short of half the total, so the median is the
-    # second value (exact fractions; NumPy's inverted_cdf, whose cumsum /
-    # total is exact at a power of two). A slack of 4 eps of the total (4
-    # here) took the first; q's own rounding and the product's are 2 eps of
-    # q times it (1 here: a gap of 1 is within them)
+@pytest.mark.parametrize(
+    "power, gap, q",
+    [(52, 4, 0.5), (52, 2, 0.5), (52, 1, 0.5), (53, 1, 0.5), (53, 2, 0.75)]
+    + [(53, 1, 0.25), (51, 1, 1.0), (53, 1, 1.0)],
+)
+def test_weighted_quantiles_of_large_integer_weights_take_only_qs_rounding(
+    power, gap, q
+):
+    # integer weights of total 2**power whose first cumulative weight is gap
+    # short of q of the total (q exact, a float): the quantile is the second
+    # value (exact fractions; NumPy's inverted_cdf, whose cumsum / total is
+    # exact at a power of two). A slack of 4 eps of the total (4 at 2**52)
+    # took the first for 2**51 -+ 4, and 2 eps of q times it (1 at 2**52 for
+    # the median) for 2**51 -+ 1, and at q = 1 for 2**51 - 1 and 1
     from fractions import Fraction
 
     from skmoe._math import weighted_lower_quantiles
 
-    weights = np.array([2.0**51 - gap, 2.0**51 + gap])
+    total = 2**power
+    first = int(Fraction(q) * total) - gap
+    weights = np.array([first, total - first], dtype=np.float64)
     values = np.array([0.0, 1.0])
-    assert Fraction(int(weights[0])) < Fraction(1, 2) * int(weights.sum())
-    got = weighted_lower_quantiles(values, (0.5,), weights)
+    assert Fraction(first) < Fraction(q) * int(weights.sum())  # (the case)
+    got = weighted_lower_quantiles(values, (q,), weights)
     np.testing.assert_array_equal(got, [1.0])
     np.testing.assert_array_equal(
-        got, np.quantile(values, (0.5,), weights=weights, method="inverted_cdf")
+        got, np.quantile(values, (q,), weights=weights, method="inverted_cdf")
+    )
+
+
+@pytest.mark.parametrize("decimal", ["0.1", "0.9"])
+@pytest.mark.parametrize("short", [0, 1])
+def test_weighted_quantiles_of_large_integer_weights_at_decimal_q(decimal, short):
+    # a decimal q (0.1, 0.9) is not its float: integer weights near 2**53
+    # whose first cumulative weight reaches the decimal's share of the total
+    # exactly (short 0: the first value, though the float 0.1 is above 1/10)
+    # or falls half a unit short of it (short 1: the second value, where a
+    # slack of 2 eps of q times the total took the first at 0.9). Expected:
+    # exact fractions of the decimal, and NumPy's inverted_cdf
+    from fractions import Fraction
+
+    from skmoe._math import weighted_lower_quantiles
+
+    share = Fraction(decimal)
+    # a total of 10 m (exact share) or 10 m + 5 (a share of k + 1/2) near 2**53
+    total = 10 * ((2**53 - 5) // 10) + 5 * short
+    first = int(share * total)  # floor: short of the share by 0 or 1/2
+    assert share * total - first == Fraction(short, 2)  # (the case)
+    weights = np.array([first, total - first], dtype=np.float64)
+    assert weights.sum() == total
+    values = np.array([0.0, 1.0])
+    got = weighted_lower_quantiles(values, (float(share),), weights)
+    np.testing.assert_array_equal(got, [float(short)])
+    np.testing.assert_array_equal(
+        got,
+        np.quantile(values, (float(share),), weights=weights, method="inverted_cdf"),
     )
