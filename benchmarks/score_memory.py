@@ -6,7 +6,10 @@ the CPU seconds of one call of ``score``, ``predict``,
 ``predict(return_std=True)``, ``predict_proba`` (classifier),
 ``predict_distribution`` and, on the distribution it built, ``mean``, ``std``,
 ``var``, ``cdf(y)``, ``sf(y)`` and ``logpdf(y)`` (``logpmf``), at ``n`` rows,
-beside the size of X and of the output. ``peak/(X+out)`` above about 2 marks
+beside the size of X and of the output. Count models' ``score`` also with
+exposures (``score_exp``), with a row whose predicted mean underflows
+(``score_far``: the score's path from the log means) and with both
+(``score_far_exp``). ``peak/(X+out)`` above about 2 marks
 a method that holds more than its input and output; ``--rss`` gives the
 ru_maxrss growth of one call in a fresh process instead (the allocator's
 view, which tracemalloc may miss).
@@ -14,6 +17,7 @@ view, which tracemalloc may miss).
     python benchmarks/score_memory.py                   # n=1e6, K=2 and 8
     python benchmarks/score_memory.py --n 1e5 --K 8 --est poi gam
     python benchmarks/score_memory.py --rss gam 8 score --n 1e6
+    python benchmarks/score_memory.py --est poi nb --only score score_exp score_far
 """
 
 import argparse
@@ -28,6 +32,9 @@ import warnings
 import numpy as np
 
 D = 8
+#: Inputs made before a method is measured: "exposure" (:func:`exposures`)
+#: and "far", X with a far row (:func:`far_rows`) of the model measured.
+EXTRA = {}
 
 
 def data(est, n, seed=0):
@@ -59,9 +66,49 @@ def make(est, K):
         return cls(n_experts=K, random_state=0).fit(X, y)
 
 
+def exposures(n, seed=2):
+    """Exposures of ``n`` rows, 0.5 to 2."""
+    return np.random.RandomState(seed).uniform(0.5, 2.0, n)
+
+
+def far_rows(mo, X):
+    """``X`` with its first row replaced by a row far from the data where the
+    count model ``mo`` predicts a mean below the smallest normal float (a
+    scaled row of X whose prediction is finite), or None if none is found."""
+    tiny = np.finfo(np.float64).smallest_normal
+    for scale in np.geomspace(30, 3000, 25):
+        for row in X[:50] * scale:
+            try:
+                mean = mo.predict(row[None, :])[0]
+            except ValueError:  # (it overflows there)
+                continue
+            if mean < tiny:
+                far = X.copy()
+                far[0] = row
+                return far
+    return None
+
+
+def extras(est, mo, X, name):
+    """Make the inputs in ``EXTRA`` that method ``name`` needs, once per
+    model; False where X has no far row for it."""
+    if "exp" in name and "e" not in EXTRA:
+        EXTRA["e"] = exposures(X.shape[0])
+    if "far" in name and "far" not in EXTRA:
+        EXTRA["far"] = far_rows(mo, X)
+    return not ("far" in name and EXTRA["far"] is None)
+
+
 def methods(est):
     m = {"predict": lambda mo, d, X, y: mo.predict(X)}
     m["score"] = lambda mo, d, X, y: mo.score(X, y)
+    if est in ("poi", "nb"):
+        exposure, far = EXTRA.get, EXTRA.get
+        m["score_exp"] = lambda mo, d, X, y: mo.score(X, y, exposure=exposure("e"))
+        m["score_far"] = lambda mo, d, X, y: mo.score(far("far"), y)
+        m["score_far_exp"] = lambda mo, d, X, y: mo.score(
+            far("far"), y, exposure=exposure("e")
+        )
     if est == "clf":
         m["predict_proba"] = lambda mo, d, X, y: mo.predict_proba(X)
         return m
@@ -93,8 +140,10 @@ def rss(est, K, name, n):
     X, y = data(est, n)
     mo = make(est, K)
     dist = mo.predict_distribution(X) if name.startswith("pd.") else None
+    extras(est, mo, X, name)
     f = methods(est)[name]
-    f(mo, dist, X[:10], y[:10]) if dist is None else None  # imports, caches
+    if dist is None and not ("exp" in name or "far" in name):  # (whole inputs)
+        f(mo, dist, X[:10], y[:10])  # imports, caches
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     f(mo, dist, X, y)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -122,11 +171,15 @@ def main():
         for K in args.K:
             mo = make(est, K)
             dist = None
+            EXTRA.clear()
             for name, f in methods(est).items():
                 if args.only and name not in args.only:
                     continue
                 if name.startswith("pd.") and dist is None:
                     dist = mo.predict_distribution(X)
+                if not extras(est, mo, X, name):
+                    print(f"| {est} | {K} | {name} | no far row found |")
+                    continue
                 t0 = time.process_time()
                 out = f(mo, dist, X, y)
                 t = time.process_time() - t0
