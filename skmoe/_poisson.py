@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse
 from scipy import special
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _num_samples,
@@ -27,6 +28,7 @@ from ._base import (
     _chunked_sum,
     _float64_rows,
     _mean_square_deviation,
+    _row_slices,
     _score_weights,
     _scored_rows,
     _too_few_to_score,
@@ -274,9 +276,11 @@ def _check_rates(
     ``n_rows`` (None: ``y``'s own), for the message."""
     if exposure is None:
         return
-    with np.errstate(over="ignore"):
-        rates = np.asarray(y, dtype=np.float64) / exposure
-    large = ~(rates <= float(np.finfo(dtype).max))
+    # a chunk of rows at a time (the rates held one more vector of n rows)
+    y, top = np.asarray(y, dtype=np.float64), float(np.finfo(dtype).max)
+    large = np.empty(y.shape[0], dtype=bool)
+    for chunk in _row_slices(y.shape[0]):  # (rows: the caller's, above)
+        large[chunk] = ~(_rates(y, exposure, chunk) <= top)
     if np.any(large):
         row = int(np.flatnonzero(large)[0])
         given = row if rows is None else int(rows[row])
@@ -1681,105 +1685,184 @@ class MoEPoissonRegressor(
         if exposure is not None:  # the rates of counts that are normal numbers
             # can under- or overflow (a count of 1e40 at an exposure of 1e-300):
             # the deviance of the counts, below
-            with np.errstate(over="ignore"):
-                rate = y_pred / exposure
-            tiny, top = np.finfo(np.float64).smallest_normal, np.finfo(np.float64).max
             counted = normal  # (counts that are normal numbers)
-            normal = normal & (rate >= tiny) & (rate <= top)
+            normal = _normal_rates(y_pred, exposure, counted)
         underflow = not bool(np.all(normal))
         y = self._checked_counts(host(y), y_pred[:, None], fitting=False)
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)
-        y = y.astype(np.float64)
+        y = y.astype(np.float64, copy=False)  # (float64 already: no copy)
         exposure = _check_exposure(exposure, y.shape[0])
         # named in the caller's rows, not those of positive weight kept
         kept = None
         if y.shape[0] < n_rows:
             kept = np.flatnonzero(_score_weights(given_weight, np.empty(n_rows)) > 0)
         _check_rates(y, exposure, rows=kept, n_rows=n_rows)
-        counts, predicted, weight = y, y_pred, sample_weight
-        if exposure is not None:  # the rates, each weighing its exposure
-            with np.errstate(over="ignore"):  # (the counts' deviance below)
-                y, y_pred = y / exposure, y_pred / exposure
-            sample_weight = sample_weight * exposure
+        # with exposures, the rates y / exposure, each weighing its exposure;
+        # the rates, their weights and the log terms are made a chunk of rows
+        # at a time (:func:`_rates`, :func:`_weights`): whole, they held 3 to
+        # 10 more vectors of n rows (112 MiB for 1e6 rows, where the counts
+        # and their predictions took 15)
         if underflow:  # the deviance from the log rates of the mixture
-            log_pred = np.asarray(
-                to_numpy(self._predict(X, False, log_mean=True, exposure=exposure)),
-                np.float64,
-            )
             # at the rows where predict's means are normal numbers, their logs:
             # predict leaves out the experts of gate weight 0, whose log terms
             # (an underflowed weight e-1253 times an overflowed rate e2024) made
-            # the log mean inf and the score -inf where predict was finite
-            with np.errstate(divide="ignore"):
-                log_pred = np.where(normal, np.log(y_pred), log_pred)
-            rows = sample_weight > 0
-            if counted is None or np.ptp(y[rows]) == 0:
+            # the log mean inf and the score -inf where predict was finite;
+            # the mixture's log means at the others alone (of all the rows,
+            # they held one more vector of n rows beside the prediction's
+            # temporaries, and took a prediction's time)
+            far = np.flatnonzero(~normal)
+            at = None if exposure is None else exposure[far]
+            log_far = self._predict(
+                _safe_indexing(X, far), False, log_mean=True, exposure=at
+            )
+            log_pred = np.empty(y.shape[0])
+            for rows in _row_slices(y.shape[0]):
+                rate = _rates(y_pred, exposure, rows)
+                with np.errstate(divide="ignore"):
+                    np.log(rate, out=log_pred[rows], where=normal[rows])
+            log_pred[far] = np.asarray(to_numpy(log_far), np.float64)
+            if counted is None:
                 return _poisson_d2(y, log_pred, sample_weight, dtype)
+            if _constant_rates(y, exposure, sample_weight):  # (as r2_score)
+                rows = _weights(sample_weight, exposure, slice(None)) > 0
+                rate = np.exp(log_pred[rows])
+                return constant_target_score(_rates(y, exposure, rows), rate, dtype)
             # the deviance of the counts, from their logs where they are normal
             # numbers, else the log rates plus the exposures' logs: that of the
             # rates times the exposures took a rate of e800 at an exposure of
             # 1e-300 as inf (-inf for D^2)
-            log_exposure = np.log(exposure)
-            with np.errstate(divide="ignore"):
-                log_count = np.log(predicted)
-            log_pred = np.where(counted, log_count, log_pred + log_exposure)
-            null = math.log(np.sum(weight * counts) / np.sum(weight * exposure))
+            for rows in _row_slices(y.shape[0]):
+                with np.errstate(divide="ignore"):
+                    log_count = np.log(y_pred[rows])
+                shifted = log_pred[rows] + np.log(exposure[rows])
+                log_pred[rows] = np.where(counted[rows], log_count, shifted)
+
+            def total(values):  # sum_i w_i values_i
+                return _chunked_sum(lambda rows: sample_weight[rows] * values[rows], n)
+
+            n = y.shape[0]
+            null = math.log(total(y) / total(exposure))
             return _poisson_d2(
-                counts, log_pred, weight, dtype, log_null=null + log_exposure
+                y, log_pred, sample_weight, dtype, exposure, log_null=null
             )
-        rows = sample_weight > 0
-        if np.ptp(y[rows]) == 0:
-            return constant_target_score(y[rows], y_pred[rows], dtype)
-        return _tweedie_d2(y, y_pred, sample_weight)
+        if _constant_rates(y, exposure, sample_weight):
+            rows = _weights(sample_weight, exposure, slice(None)) > 0
+            return constant_target_score(
+                _rates(y, exposure, rows), _rates(y_pred, exposure, rows), dtype
+            )
+        return _tweedie_d2(y, y_pred, sample_weight, exposure)
 
 
-def _tweedie_d2(y, y_pred, sample_weight):
+def _rates(y, exposure, rows):
+    """``y[rows]``, over ``exposure[rows]`` where given (overflowing as
+    ``_check_rates`` allowed: to inf, quietly)."""
+    if exposure is None:
+        return y[rows]
+    with np.errstate(over="ignore"):
+        return y[rows] / exposure[rows]
+
+
+def _normal_rates(y_pred, exposure, normal):
+    """``normal`` (whether each of the means ``y_pred`` is a normal float)
+    where also their rates ``y_pred / exposure`` are normal floats, a chunk
+    of rows at a time (:func:`~skmoe._base._row_slices`)."""
+    info = np.finfo(np.float64)
+    normal = normal.copy()
+    for rows in _row_slices(y_pred.shape[0]):
+        rate = _rates(y_pred, exposure, rows)
+        normal[rows] &= (rate >= info.smallest_normal) & (rate <= info.max)
+    return normal
+
+
+def _weights(sample_weight, exposure, rows):
+    """The rates' weights, ``sample_weight[rows]`` times ``exposure[rows]``
+    where given."""
+    if exposure is None:
+        return sample_weight[rows]
+    return sample_weight[rows] * exposure[rows]
+
+
+def _constant_rates(y, exposure, sample_weight):
+    """Whether ``y`` (over ``exposure`` where given) is the same at every row
+    of positive weight (:func:`_weights`; ``np.ptp`` of them is 0), a chunk
+    of rows at a time."""
+    least, most = math.inf, -math.inf
+    for rows in _row_slices(y.shape[0]):
+        rate = _rates(y, exposure, rows)[_weights(sample_weight, exposure, rows) > 0]
+        if rate.shape[0]:
+            least = min(least, float(np.min(rate)))
+            most = max(most, float(np.max(rate)))
+    return most - least == 0
+
+
+def _tweedie_d2(y, y_pred, sample_weight, exposure=None):
     """``d2_tweedie_score(y, y_pred, sample_weight=sample_weight, power=1)``
     (means ``y_pred`` that are positive numbers), its sums over the rows
     taken in row chunks (:func:`~skmoe._base._chunked_sum`), as ``predict``
     makes them: on all the rows at once, it held 9 float64 vectors of n
     rows (70 MiB for 1e6 rows). The same number where the rows fit one chunk
-    (262144 rows), else as accurate."""
+    (262144 rows), else as accurate. ``exposure``: that of the rates ``y /
+    exposure`` and ``y_pred / exposure``, weighing ``sample_weight *
+    exposure``, each chunk's made from the counts and the exposures."""
     n_rows = y.shape[0]
-    total = _chunked_sum(lambda rows: sample_weight[rows], n_rows)
-    mean = _chunked_sum(lambda rows: y[rows] * sample_weight[rows], n_rows) / total
+
+    def weights(rows):
+        return _weights(sample_weight, exposure, rows)
+
+    total = _chunked_sum(weights, n_rows)
+    mean = _chunked_sum(lambda rows: _rates(y, exposure, rows) * weights(rows), n_rows)
+    mean = mean / total
 
     def deviance(mu):  # the weighted mean of the unit deviances, as np.average
         def terms(rows):
-            at = mu if np.ndim(mu) == 0 else mu[rows]
-            counts = y[rows]
+            at = mu if np.ndim(mu) == 0 else _rates(mu, exposure, rows)
+            counts = _rates(y, exposure, rows)
             unit = 2 * (special.xlogy(counts, counts / at) - counts + at)
-            return unit * sample_weight[rows]
+            return unit * weights(rows)
 
         return _chunked_sum(terms, n_rows) / total
 
     return float(1 - deviance(y_pred) / deviance(mean))
 
 
-def _poisson_d2(y, log_pred, sample_weight, dtype=np.float64, log_null=None):
+def _poisson_d2(
+    y, log_pred, sample_weight, dtype=np.float64, exposure=None, log_null=None
+):
     """D^2 of the Poisson deviance, ``1 - D(y, mu) / D(y, mean(y))`` with the
     unit deviance ``2 (y log(y / mu) - y + mu)`` taken from the log means
     ``log_pred`` (finite where mu underflows), as ``d2_tweedie_score(power=1)``
     computes it from ``mu`` (the factor 2 cancels); ``log_null``: the null
-    model's log means in place of ``log(mean(y))`` (of counts at exposures,
-    whose rates the caller found not constant). Else 1 or 0 where y is
-    constant, as ``r2_score``."""
-    rows = sample_weight > 0
-    counted = y > 0  # y log(y / mu) is 0 at y = 0, whatever mu
+    model's log rate, whose log means are ``log_null + log(exposure)`` (of
+    counts at exposures, whose rates the caller found not constant), in place
+    of ``log(mean(y))``. Else 1 or 0 where y is constant, as ``r2_score``.
+    The sums over the rows in row chunks (:func:`~skmoe._base._chunked_sum`;
+    the null's log means made a chunk at a time): the same number where the
+    rows fit one chunk, else as accurate."""
+    n_rows = y.shape[0]
 
     def deviance(log_mu):
-        log_ratio = np.log(np.where(counted, y, 1.0)) - log_mu
-        return np.sum(
-            sample_weight * (np.where(counted, y * log_ratio, 0.0) - y + np.exp(log_mu))
-        )
+        def terms(rows):
+            counts = y[rows]
+            at = log_mu[rows] if np.ndim(log_mu) else log_mu
+            if exposure is not None and not np.ndim(log_mu):  # the null's
+                at = log_mu + np.log(exposure[rows])
+            counted = counts > 0  # y log(y / mu) is 0 at y = 0, whatever mu
+            log_ratio = np.log(np.where(counted, counts, 1.0)) - at
+            unit = np.where(counted, counts * log_ratio, 0.0) - counts + np.exp(at)
+            return sample_weight[rows] * unit
+
+        return _chunked_sum(terms, n_rows)
 
     null = log_null
     if null is None:  # (the caller's rates were not constant)
-        if np.ptp(y[rows]) == 0:
+        if _constant_rates(y, None, sample_weight):
+            rows = sample_weight > 0
             return constant_target_score(y[rows], np.exp(log_pred[rows]), dtype)
-        null = math.log(np.average(y, weights=sample_weight))
+        total = _chunked_sum(lambda rows: sample_weight[rows], n_rows)
+        mean = _chunked_sum(lambda rows: y[rows] * sample_weight[rows], n_rows)
+        null = math.log(mean / total)  # (np.average's)
     with np.errstate(over="ignore", invalid="ignore"):
         return float(1.0 - deviance(log_pred) / deviance(null))
 

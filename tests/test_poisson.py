@@ -1,5 +1,6 @@
 """MoEPoissonRegressor and the Poisson experts, against independent computations."""
 
+import itertools
 import pickle
 import warnings
 from decimal import Decimal, localcontext
@@ -618,6 +619,57 @@ def test_score_in_row_chunks_is_d2_tweedie_score(monkeypatch, Estimator):
             patch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 7)
             assert len(skmoe._base._row_slices(len(y))) == 58
             score = model.score(X, y, sample_weight=weight)
+        np.testing.assert_allclose(score, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+@pytest.mark.parametrize("exposed", [None, "ordinary", "brought back"])
+def test_score_in_row_chunks_with_exposures_and_far_rows(
+    monkeypatch, Estimator, exposed
+):
+    # score's paths with exposures and where a mean underflows take the
+    # rates, their weights and the log means a chunk of rows at a time (here
+    # of 7 rows; the far rows, whose log means predict alone, at the edges
+    # of chunks): the Poisson deviance written out from the lone expert's
+    # log means (plus the exposures' logs), the null a constant rate
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    y = rng.poisson(np.exp(1 + 0.5 * X[:, 0])).astype(float)
+    model = Estimator(n_experts=1, random_state=0).fit(X, y)
+    far = [0, 6, 7, 200, 399]  # log rate -800 there: a mean of 0
+    intercept, slope = model.expert_intercept_[0], model.expert_coef_[0, 0]
+    X[far, 0] = (-800.0 - intercept) / slope
+    y[far] = [0.0, 1.0, 3.0, 2.0, 5.0]
+    exposure = None
+    if exposed is not None:
+        exposure = rng.uniform(0.1, 5, 400)
+        if exposed == "brought back":  # a count of 1e-47 whose rate underflows
+            exposure[200] = 1e300
+    w = rng.uniform(0, 2, size=400)
+    w[1::9] = 0.0
+    log_mu = intercept + slope * X[:, 0]
+    if exposure is not None:
+        log_mu = log_mu + np.log(exposure)
+    odd = np.full(400, 2.0)  # (constant but in the last chunk)
+    odd[398] = 3.0
+    for counts, weight in itertools.product((y, odd), (None, w)):
+        v = np.ones(400) if weight is None else weight
+        e = np.ones(400) if exposure is None else exposure
+        null = e * np.sum(v * counts) / np.sum(v * e)
+        deviance = xlogy(counts, counts) - counts * log_mu - counts + np.exp(log_mu)
+        null_deviance = xlogy(counts, counts / null) - counts + null
+        expected = 1 - np.sum(v * deviance) / np.sum(v * null_deviance)
+        with monkeypatch.context() as patch:
+            patch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 7)
+            assert len(skmoe._base._row_slices(400)) == 58
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert model.predict(X[far])[3] == 0.0
+                score = model.score(X, counts, sample_weight=weight, exposure=exposure)
         np.testing.assert_allclose(score, expected, rtol=1e-12)
 
 
