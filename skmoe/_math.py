@@ -343,19 +343,21 @@ def mixture_std(xp, weights, means, variances, mean, scales=None):
     (K, n) arrays, so the plain sum is tried first and kept where every result
     is finite and above the square root of the smallest normal number.
     """
-    deviation = xp.where(weights > 0, means - mean, xp.zeros_like(means))
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # NumPy's
-        if scales is None:
-            variances = xp.where(weights > 0, variances, xp.zeros_like(variances))
-        else:
-            scales = xp.where(weights > 0, scales, xp.zeros_like(scales))
-            variances = scales * scales
-        # the plain sum first (2.6 times cheaper at 1e6 rows, K=16); the scaled
-        # one only where it overflowed or may have underflowed
-        plain = xp.sqrt(xp.sum(weights * (variances + deviation**2), axis=0))
+    # the plain sum first (2.6 times cheaper at 1e6 rows, K=16); the scaled
+    # one only where it overflowed or may have underflowed
+    deviation = None
+    plain = _plain_std_in_place(weights, means, variances, mean, scales)
+    if plain is None:
+        plain, deviation, variances, scales = _plain_std(
+            xp, weights, means, variances, mean, scales
+        )
     tiny = float(xp.finfo(plain.dtype).smallest_normal) ** 0.5
     if bool(xp.all(xp.isfinite(plain) & (plain > tiny))):
         return plain
+    if deviation is None:  # (the in-place sum keeps none of its parts)
+        _, deviation, variances, scales = _plain_std(
+            xp, weights, means, variances, mean, scales
+        )
     if scales is None:
         scales = xp.sqrt(variances)
     size = xp.maximum(xp.abs(deviation), scales + xp.zeros_like(means))
@@ -363,6 +365,57 @@ def mixture_std(xp, weights, means, variances, mean, scales=None):
     unit = xp.where(unit > 0, unit, xp.ones_like(unit))
     spread = (scales / unit) ** 2 + (deviation / unit) ** 2
     return unit * xp.sqrt(xp.sum(weights * spread, axis=0))
+
+
+def _plain_std(xp, weights, means, variances, mean, scales=None):
+    """:func:`mixture_std`'s plain sum ``sqrt(sum_k w_k (s2_k + (mu_k -
+    mean)^2))``, with the deviations, variances and scales it took (0 where
+    a weight is not positive)."""
+    deviation = xp.where(weights > 0, means - mean, xp.zeros_like(means))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # NumPy's
+        if scales is None:
+            variances = xp.where(weights > 0, variances, xp.zeros_like(variances))
+        else:
+            scales = xp.where(weights > 0, scales, xp.zeros_like(scales))
+            variances = scales * scales
+        plain = xp.sqrt(xp.sum(weights * (variances + deviation**2), axis=0))
+    return plain, deviation, variances, scales
+
+
+def _plain_std_in_place(weights, means, variances, mean, scales=None):
+    """:func:`_plain_std`'s standard deviations, the same numbers, from one
+    (K, n) array written in place, where the inputs are C-ordered NumPy
+    arrays of one dtype (the sum's order over a (K, n) array is its
+    layout's); else None. The expressions' own temporaries held up to 6
+    (K, n) arrays at once beside the weights and means: predict(return_std=
+    True) of MoERegressor, K=8, took 36.0 MiB at 1e6 rows where predict took
+    21.3."""
+    spread = variances if scales is None else scales
+    parts = (weights, means, mean, spread)
+    if not all(is_numpy_array(a) and a.flags.c_contiguous for a in parts):
+        return None
+    if len({a.dtype for a in parts}) > 1 or means.ndim != 2:
+        return None
+    if weights.shape != means.shape or mean.shape != means.shape[1:]:
+        return None
+    if spread.ndim != 2 or spread.shape[0] != means.shape[0]:
+        return None
+    if spread.shape[1] not in (1, means.shape[1]):
+        return None
+    positive = weights > 0
+    total = np.zeros_like(means)  # the deviations, then the terms
+    np.subtract(means, mean, out=total, where=positive)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        np.square(total, out=total)
+        if scales is None:
+            np.add(variances, total, out=total, where=positive)
+        else:  # (the squares an expert at a time)
+            for k in range(total.shape[0]):
+                square = np.multiply(scales[k], scales[k])
+                np.add(square, total[k], out=total[k], where=positive[k])
+        np.multiply(weights, total, out=total)
+        plain = np.sum(total, axis=0)
+        return np.sqrt(plain, out=plain)
 
 
 def weighted_ridge(xp, design, target, weighted_resp, mask, alpha, shared=()):

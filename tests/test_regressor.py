@@ -2255,6 +2255,91 @@ def test_mixture_std_of_tiny_and_zero_spreads():
     np.testing.assert_array_equal(got, [0.0])
 
 
+@pytest.mark.parametrize(
+    "form, scale, dtype",
+    [
+        ("variances", 1.0, np.float64),
+        ("variances", 1.0, np.float32),
+        ("per row", 1.0, np.float64),
+        ("scales", 1.0, np.float64),
+        ("scales", 1.0, np.float32),
+        ("scales", 1e200, np.float64),
+    ],
+)
+def test_mixture_std_in_place_is_the_plain_sum_and_holds_one_array(form, scale, dtype):
+    # the NumPy path writes the plain sum's terms into one (K, n) array (the
+    # expression's peaked at 3.1 to 4.1 times the means' bytes here, now
+    # under 1.75). The numbers: the sum written out over
+    # the experts of positive weight (one of weight 0 at every 5th row, where
+    # its mean, and its scale per row, is infinite: it must add nothing), and
+    # at 1e200, where the squares overflow, the scaled form's
+    import tracemalloc
+
+    from skmoe._math import mixture_std
+
+    rng = np.random.RandomState(0)
+    n_experts, n_rows = 8, 20_000
+    weights = rng.dirichlet(np.ones(n_experts), n_rows).T
+    weights[2, ::5] = 0.0
+    relative = rng.normal(size=(n_experts, n_rows))
+    columns = 1 if form == "variances" else n_rows
+    relative_scales = rng.uniform(0.5, 2.0, (n_experts, columns))
+    positive = weights > 0
+    relative_mean = np.sum(weights * relative, axis=0)
+    terms = relative_scales**2 + (relative - relative_mean) ** 2
+    expected = scale * np.sqrt(np.sum(weights * terms, axis=0))
+    means, spread = relative * scale, relative_scales * scale
+    means[~positive] = np.inf
+    if columns > 1:
+        spread[~positive] = np.inf
+    weights, means, spread = (
+        np.ascontiguousarray(a, dtype=dtype) for a in (weights, means, spread)
+    )
+    mean = np.asarray(relative_mean * scale, dtype=dtype)
+    if form == "scales":
+        arguments, options = (None, mean), {"scales": spread}
+    else:
+        arguments, options = (spread**2, mean), {}
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = mixture_std(np, weights, means, *arguments, **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got.dtype == dtype
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, expected, rtol=rtol)
+    if scale == 1:  # (the scaled form takes its own temporaries)
+        assert peak < 1.75 * means.nbytes, peak / means.nbytes
+
+
+def test_predict_std_in_row_chunks_is_the_mixture_std(monkeypatch):
+    # predict(return_std=True) in chunks of 9 rows: the mixture's standard
+    # deviation written out from the fitted gate, experts and noise
+    from scipy.special import softmax
+
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 2))
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 1]) + 0.1 * rng.standard_normal(300)
+    model = MoERegressor(3, random_state=0).fit(X, y)
+    gate = softmax(model.gate_intercept_ + X @ model.gate_coef_.T, axis=1)
+    means = model.expert_intercept_ + X @ model.expert_coef_.T
+    mean = np.sum(gate * means, axis=1)
+    deviations = (means - mean[:, None]) ** 2
+    std = np.sqrt(np.sum(gate * (model.expert_variance_ + deviations), axis=1))
+    whole = model.predict(X, return_std=True)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 9)
+    assert model._chunk_rows(X) < 300
+    chunked = model.predict(X, return_std=True)
+    for got in (whole, chunked):
+        np.testing.assert_allclose(got[0], mean, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got[1], std, rtol=1e-12)
+
+
 def test_a_tied_noise_variance_held_up_by_alpha_names_alpha():
     # a tied variance takes alpha's term summed over the experts: a flat
     # regime's own slopes (0.01) hold up nothing, but the shared variance is
