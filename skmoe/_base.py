@@ -355,11 +355,11 @@ def _score_weights(sample_weight, y):
     return weight
 
 
-def _row_slices(n_rows):
+def _row_slices(n_rows, width=8):
     """Slices of ``n_rows`` rows in chunks of about ``HOST_CHUNK_BYTES`` of
-    8 float64 temporaries per row, as
+    ``width`` float64 temporaries per row, as
     :meth:`BaseMixtureOfExperts._map_rows` bounds a prediction's."""
-    rows = max(1, HOST_CHUNK_BYTES // (8 * 8))
+    rows = max(1, HOST_CHUNK_BYTES // (8 * width))
     return [slice(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
 
 

@@ -644,6 +644,9 @@ def test_score_in_row_chunks_with_exposures_and_far_rows(
     intercept, slope = model.expert_intercept_[0], model.expert_coef_[0, 0]
     X[far, 0] = (-800.0 - intercept) / slope
     y[far] = [0.0, 1.0, 3.0, 2.0, 5.0]
+    # and 20 more rows of log rates -720 to -900, whose log means are then
+    # predicted 9 at a time (the far rows of X in three chunks)
+    X[300:320, 0] = (np.linspace(-720.0, -900.0, 20) - intercept) / slope
     exposure = None
     if exposed is not None:
         exposure = rng.uniform(0.1, 5, 400)
@@ -666,6 +669,7 @@ def test_score_in_row_chunks_with_exposures_and_far_rows(
         with monkeypatch.context() as patch:
             patch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 7)
             assert len(skmoe._base._row_slices(400)) == 58
+            assert len(skmoe._base._row_slices(25, 1 + 1 + 4)) == 3
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 assert model.predict(X[far])[3] == 0.0
