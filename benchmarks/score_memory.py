@@ -8,11 +8,11 @@ the CPU seconds of one call of ``score``, ``predict``,
 ``var``, ``cdf(y)``, ``sf(y)`` and ``logpdf(y)`` (``logpmf``), at ``n`` rows,
 beside the size of X and of the output. Count models' ``score`` also with
 exposures (``score_exp``), with a row whose predicted mean underflows
-(``score_far``: the score's path from the log means) and with both
-(``score_far_exp``). ``peak/(X+out)`` above about 2 marks
-a method that holds more than its input and output; ``--rss`` gives the
-ru_maxrss growth of one call in a fresh process instead (the allocator's
-view, which tracemalloc may miss).
+(``score_far``: the score's path from the log means), with both
+(``score_far_exp``) and where every row is that far one (``score_all_far``).
+``peak/(X+out)`` above about 2 marks a method that holds more than its
+input and output; ``--rss`` gives the ru_maxrss growth of one call in a
+fresh process instead (the allocator's view, which tracemalloc may miss).
 
     python benchmarks/score_memory.py                   # n=1e6, K=2 and 8
     python benchmarks/score_memory.py --n 1e5 --K 8 --est poi gam
@@ -96,6 +96,8 @@ def extras(est, mo, X, name):
         EXTRA["e"] = exposures(X.shape[0])
     if "far" in name and "far" not in EXTRA:
         EXTRA["far"] = far_rows(mo, X)
+        if EXTRA["far"] is not None:  # every row that far one
+            EXTRA["all_far"] = np.repeat(EXTRA["far"][:1], X.shape[0], axis=0)
     return not ("far" in name and EXTRA["far"] is None)
 
 
@@ -103,12 +105,12 @@ def methods(est):
     m = {"predict": lambda mo, d, X, y: mo.predict(X)}
     m["score"] = lambda mo, d, X, y: mo.score(X, y)
     if est in ("poi", "nb"):
-        exposure, far = EXTRA.get, EXTRA.get
-        m["score_exp"] = lambda mo, d, X, y: mo.score(X, y, exposure=exposure("e"))
-        m["score_far"] = lambda mo, d, X, y: mo.score(far("far"), y)
+        m["score_exp"] = lambda mo, d, X, y: mo.score(X, y, exposure=EXTRA["e"])
+        m["score_far"] = lambda mo, d, X, y: mo.score(EXTRA["far"], y)
         m["score_far_exp"] = lambda mo, d, X, y: mo.score(
-            far("far"), y, exposure=exposure("e")
+            EXTRA["far"], y, exposure=EXTRA["e"]
         )
+        m["score_all_far"] = lambda mo, d, X, y: mo.score(EXTRA["all_far"], y)
     if est == "clf":
         m["predict_proba"] = lambda mo, d, X, y: mo.predict_proba(X)
         return m
