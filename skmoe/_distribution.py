@@ -1564,9 +1564,6 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
         start = np.sum(w * (m + s * zq), axis=-1)
     # (a start past the floats, of a heavy tail: the bracket's middle)
     y = np.where(np.isfinite(start), np.clip(start, lo, hi), lo / 2 + hi / 2)
-    # (sums over the components as products with ones: np.sum over a short
-    # last axis took as long as the cdf)
-    ones = np.ones(n_experts)
     signed_inverse = sign[:, None] * inverse_scales
     with np.errstate(over="ignore"):  # (scales 2**-1000 of the largest)
         parameters = [w, m, signed_inverse, density_weights, nu]
@@ -1575,10 +1572,10 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
     def tail_pieces(y, wa, ma, inverse, dw, nua, dwi, ua, ga):
         z = (y[:, None] - ma) * inverse
         cdf, kernel, falling = pieces(z, nua)
-        mass = (wa * cdf) @ ones
-        density = (dw * kernel) @ ones
+        mass = _component_sums(wa * cdf)
+        density = _component_sums(dw * kernel)
         with np.errstate(invalid="ignore", over="ignore"):
-            slope = -((dwi * falling) * kernel) @ ones
+            slope = -_component_sums((dwi * falling) * kernel)
         return mass, ga * density, slope
 
     def move(y, step, *parameters):
@@ -1608,13 +1605,50 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
     def excess_at(y, part):
         z = sign[part, None] * (y[:, None] - m[part]) / s[part]
         cdf = _ndtr(z) if df is None else _t_cdf(nu[part], z)
-        return sign[part] * (((w[part] * cdf) @ ones) / tail[part] - 1.0)
+        return sign[part] * (_component_sums(w[part] * cdf) / tail[part] - 1.0)
 
     x, bracketed = _walk_to_root(excess_at, x[picked], at_x[picked])
     picked = picked[bracketed]
     chosen = tuple(r[picked] for r in rows)
     solved[chosen] = True
     return solved, x
+
+
+def _component_sums(terms):
+    """Sums of ``terms`` (rows, components) over the components, row by row, in
+    np.sum's order (NumPy 2.4: in turn below 8 components, else in 8 running
+    sums added pairwise, and the rest in turn; halves past 128), so that the
+    steps' and the walk's excesses are the cdf's to the bit.
+
+    Unlike a product with ones (BLAS, which rounds a row by its place in the
+    batch: of 300 rows of K = 4 to 8, 17 to 46 came out of ppf up to 355
+    floats from the same rows solved one at a time), a row's sum does not
+    depend on the other rows; and by columns it takes a twentieth of np.sum's
+    time at K = 2 and a third at K = 8 (np.sum over so short an axis: half
+    the time of a normal cdf of the terms at K = 2). In turn at K = 8 (not
+    np.sum's order), the excess at the steps' end was 0 less often (33% of
+    rows for 39%), and the walk took 1.59 evaluations per row for 1.35.
+    """
+    n_terms = terms.shape[-1]
+    if n_terms > 128:
+        half = n_terms // 2 - n_terms // 2 % 8
+        return _component_sums(terms[..., :half]) + _component_sums(terms[..., half:])
+    if n_terms == 1:
+        return terms[..., 0]
+    if n_terms < 8:
+        total = terms[..., 0] + terms[..., 1]
+        for k in range(2, n_terms):
+            total += terms[..., k]
+        return total
+    blocks = n_terms - n_terms % 8
+    running = [terms[..., j] for j in range(8)]
+    for start in range(8, blocks, 8):
+        running = [running[j] + terms[..., start + j] for j in range(8)]
+    a, b, c, d, e, f, g, h = running
+    total = ((a + b) + (c + d)) + ((e + f) + (g + h))
+    for k in range(blocks, n_terms):
+        total += terms[..., k]
+    return total
 
 
 def _arithmetic_middle(low, high):
