@@ -3,6 +3,7 @@ mpmath (at 40 digits) and the number of cdf evaluations they take; and of
 Gaussian and Student t ones alike, that a row's quantile does not depend on
 the rows solved with it."""
 
+import math
 import warnings
 
 import mpmath
@@ -208,16 +209,49 @@ def test_quantiles_of_a_row_do_not_depend_on_the_other_rows(
     np.testing.assert_array_equal(quantiles(slice(None), q), together)
 
 
-@pytest.mark.parametrize("n_experts", [*range(1, 21), 129])
-def test_component_sums_are_numpy_sums(n_experts):
-    # the steps and the walk sum over the components by columns (row by row,
-    # and cheaper than np.sum over a short axis) in np.sum's order, so that
-    # their excess is the cdf's (_mixture_cdf, np.sum) to the bit: in turn at
-    # K = 8 the walk took 1.59 evaluations per row for 1.35
-    rng = np.random.default_rng(n_experts)
-    terms = rng.normal(size=(500, n_experts)) * 10.0 ** rng.integers(-8, 9, (500, 1))
-    terms *= 10.0 ** rng.integers(-3, 4, terms.shape)
+def _terms(n_terms, seed):
+    rng = np.random.default_rng(seed)
+    terms = rng.normal(size=(500, n_terms)) * 10.0 ** rng.integers(-8, 9, (500, 1))
+    return terms * 10.0 ** rng.integers(-3, 4, terms.shape)
+
+
+def test_component_sums_add_pairwise():
+    # the order, written out in Python's floats: the first ceil(K / 2) terms'
+    # sum plus the rest's (in turn, the walk took 5.63 cdf evaluations per
+    # row at K = 8 for 5.35)
+    sums = distribution_module._component_sums
+    terms = _terms(8, seed=0)
+    expected = {
+        1: lambda a: a,
+        2: lambda a, b: a + b,
+        3: lambda a, b, c: (a + b) + c,
+        5: lambda a, b, c, d, e: ((a + b) + c) + (d + e),
+        8: lambda a, b, c, d, e, f, g, h: ((a + b) + (c + d)) + ((e + f) + (g + h)),
+    }
+    for n_terms, sum_of in expected.items():
+        rows = terms[:, :n_terms]
+        in_python = [sum_of(*row) for row in rows.tolist()]
+        np.testing.assert_array_equal(sums(rows), in_python)
+
+
+@pytest.mark.parametrize("n_terms", [1, 2, 3, 4, 7, 8, 9, 16, 20])
+def test_component_sums_of_a_row_do_not_depend_on_the_batch(n_terms):
+    # a row's sum alone, among others, with the rows reversed, and of a
+    # Fortran-ordered array is one float (np.sum adds a contiguous row of 8
+    # or more pairwise and a strided one in turn; BLAS's product with ones
+    # rounds a row by its place in the batch); and the terms are left alone
+    terms = _terms(n_terms, seed=n_terms)
     kept = terms.copy()
-    sums = distribution_module._component_sums(terms)
-    np.testing.assert_array_equal(sums, np.sum(terms, axis=-1))
+    sums = distribution_module._component_sums
+    together = sums(terms)
+    np.testing.assert_array_equal([sums(row[None])[0] for row in terms], together)
+    np.testing.assert_array_equal(sums(terms[::-1])[::-1], together)
+    np.testing.assert_array_equal(sums(np.asfortranarray(terms)), together)
     np.testing.assert_array_equal(terms, kept)
+    # and the sums are the rows' (math.fsum) to their rounding: pairwise,
+    # ceil(log2 K) roundings of at most eps / 2 of the terms' absolute sum
+    # (here twice that)
+    exact = np.array([math.fsum(row) for row in terms])
+    depth = max(1, math.ceil(math.log2(n_terms)))
+    bound = depth * np.finfo(float).eps * np.abs(terms).sum(axis=-1)
+    assert np.all(np.abs(together - exact) <= bound)
