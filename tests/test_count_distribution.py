@@ -1681,3 +1681,57 @@ def test_distribution_chunks_hold_at_most_ppf_elements(monkeypatch):
             min(7 // m, n - start) for start in range(0, n, 7 // m)
         ], name
         assert all(v * r * c <= 7 * k for v, r, c in seen), name
+
+
+def test_negative_binomial_tails_match_mpmath_at_small_parameters():
+    # cdf and sf take a complement of 1/2 or more as 1 - betainc (double)
+    # where counts + 1 and 1 / phi are at most 30, not betaincc (long
+    # double, 10 to 20 times slower). Expected:
+    # mpmath's I_p(1 / phi, y + 1) and I_q(y + 1, 1 / phi) at 50 digits from
+    # the floats phi and mu
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    rng = np.random.RandomState(3)
+    n = 300
+    phi = 1.0 / 10 ** rng.uniform(-3, np.log10(30), n)
+    mu = 10 ** rng.uniform(-3, 3, n)
+    single = rng.rand(n) < 0.5  # float32 parameters
+    phi = np.where(single, phi.astype(np.float32), phi)
+    mu = np.where(single, mu.astype(np.float32), mu)
+    y = rng.randint(0, 29, n).astype(float)
+
+    def exact(y, phi, mu):
+        # each tail by its own integral: 1 - lower kept 8 of 50 digits of a
+        # tail of 1e-42
+        phi, mu = mpmath.mpf(phi), mpmath.mpf(mu)
+        p, q = 1 / (1 + phi * mu), phi * mu / (1 + phi * mu)
+        lower = mpmath.betainc(1 / phi, y + 1, 0, p, regularized=True)
+        upper = mpmath.betainc(y + 1, 1 / phi, 0, q, regularized=True)
+        return float(lower), float(upper)
+
+    expected = np.array([exact(*case) for case in zip(y, phi, mu, strict=True)])
+    ones = np.ones((n, 1))
+    dist = PredictiveNegativeBinomialMixture(ones, mu[:, None], phi[:, None])
+    for got, want in ((dist.cdf(y), expected[:, 0]), (dist.sf(y), expected[:, 1])):
+        used = want > 1e-290
+        np.testing.assert_allclose(got[used], want[used], rtol=2e-14, atol=0)
+
+
+def test_negative_binomial_sf_below_one_half_where_phi_mu_is_above_one():
+    # P(Y > y) below 1/2 at phi mu above 1: betainc(y + 1, 1 / phi, q) at q
+    # = phi mu / (1 + phi mu), a fast route, takes 1 - q for p = 1 / (1 + phi
+    # mu) and was 8.4e-15 off at phi = 300, mu = 1.39, y = 27. Expected:
+    # mpmath's I_q(y + 1, 1 / phi) at 50 digits
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    mu, phi = 1.3894954943731375, 300.0
+    y = np.array([15.0, 18.0, 21.0, 24.0, 27.0])
+    scaled = mpmath.mpf(phi) * mpmath.mpf(mu)
+    q = scaled / (1 + scaled)
+    expected = [
+        float(mpmath.betainc(k + 1, 1 / mpmath.mpf(phi), 0, q, regularized=True))
+        for k in y
+    ]
+    ones = np.ones((y.size, 1))
+    dist = PredictiveNegativeBinomialMixture(ones, ones * mu, ones * phi)
+    np.testing.assert_allclose(dist.sf(y), expected, rtol=1e-15, atol=0)
