@@ -1712,9 +1712,12 @@ def test_negative_binomial_tails_match_mpmath_at_small_parameters():
     expected = np.array([exact(*case) for case in zip(y, phi, mu, strict=True)])
     ones = np.ones((n, 1))
     dist = PredictiveNegativeBinomialMixture(ones, mu[:, None], phi[:, None])
+    # rtol: 1 - betainc was up to 4.5e-14 off at theta = 8.94, y = 8, p =
+    # 0.4946 (betainc's own error, which the other tail shares); 1 - v where v
+    # is above 1/2 is some 1e-10 off at tails of 1e-6
     for got, want in ((dist.cdf(y), expected[:, 0]), (dist.sf(y), expected[:, 1])):
         used = want > 1e-290
-        np.testing.assert_allclose(got[used], want[used], rtol=2e-14, atol=0)
+        np.testing.assert_allclose(got[used], want[used], rtol=5e-14, atol=0)
 
 
 def test_negative_binomial_sf_below_one_half_where_phi_mu_is_above_one():
@@ -1735,3 +1738,63 @@ def test_negative_binomial_sf_below_one_half_where_phi_mu_is_above_one():
     ones = np.ones((y.size, 1))
     dist = PredictiveNegativeBinomialMixture(ones, ones * mu, ones * phi)
     np.testing.assert_allclose(dist.sf(y), expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize(
+    "log2_theta, phi_mu, sds", [(27, 7.0, 0.2), (27, 1.0, 1.0), (30, 3.0, 1.0)]
+)
+def test_negative_binomial_sf_at_large_theta_and_counts(log2_theta, phi_mu, sds):
+    # P(Y > y) of 1/2 or more where 1 / phi and y + 1 are both large: 1 -
+    # betainc was 1491 to 6625 eps off at these three, betaincc within 2, so
+    # cdf and sf take betaincc there (FAST_BETA_LIMIT). phi and phi mu are
+    # powers of two and 1, 3 or 7, so that p = 1 / (1 + phi mu) is exact.
+    # Expected: mpmath's integral of the Beta(theta, y + 1) density from p to
+    # 1 at 40 digits
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    phi = 2.0**-log2_theta
+    mu = phi_mu / phi
+    y = np.floor(mu - sds * np.sqrt(mu * (1 + phi_mu)))
+    a, b, p = mpmath.mpf(1 / phi), mpmath.mpf(y + 1), 1 / (1 + mpmath.mpf(phi_mu))
+    log_beta = mpmath.loggamma(a) + mpmath.loggamma(b) - mpmath.loggamma(a + b)
+
+    def density(t):
+        return mpmath.exp(
+            (a - 1) * mpmath.log(t) + (b - 1) * mpmath.log1p(-t) - log_beta
+        )
+
+    mode, sd = (a - 1) / (a + b - 2), mpmath.sqrt(a * b / (a + b) ** 3)
+    inner = [mode + j * sd for j in (-8, -4, -2, 0, 2, 4, 8) if p < mode + j * sd < 1]
+    expected = float(mpmath.quad(density, [p, *inner, 1]))
+    assert expected > 0.5
+    dist = PredictiveNegativeBinomialMixture([[1.0]], [[mu]], [[phi]])
+    np.testing.assert_allclose(dist.sf(y), [expected], rtol=1e-14, atol=0)
+
+
+def test_negative_binomial_cdf_at_small_counts_and_large_theta():
+    # cdf of 1/2 or more at phi mu below 1 and counts below 30 with theta = 1
+    # / phi from 31 to 1e12 (a gate's near-Poisson experts): 1 - betainc,
+    # not betaincc, there (FAST_BETA_LIMIT bounds the smaller of y + 1 and
+    # theta); within 9 eps of mpmath over 60 such components. Expected: the
+    # sum of mpmath's probabilities, p^theta prod (theta + j) q / (j + 1), at
+    # 60 digits from the floats phi and mu
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    rng = np.random.RandomState(7)
+    y = np.arange(30.0)
+    for phi, mu in zip(
+        10 ** rng.uniform(-12, -1.5, 8), rng.uniform(0.5, 25, 8), strict=True
+    ):
+        theta = 1 / mpmath.mpf(phi)
+        q = mpmath.mpf(phi) * mpmath.mpf(mu) / (1 + mpmath.mpf(phi) * mpmath.mpf(mu))
+        term, total, expected = mpmath.exp(theta * mpmath.log1p(-q)), 0, []
+        for j in range(y.size):
+            total += term
+            expected.append(float(total))
+            term *= (theta + j) / (j + 1) * q
+        expected = np.array(expected)
+        dist = PredictiveNegativeBinomialMixture([[1.0]], [[mu]], [[phi]])
+        used = expected >= 0.5
+        np.testing.assert_allclose(
+            dist.cdf(y)[used], expected[used], rtol=1e-14, atol=0
+        )
