@@ -1052,16 +1052,13 @@ def _t_cdf(df, z):
     out = np.array(special.stdtr(nu, z))
     far = np.abs(z) > T_FAR * np.sqrt(nu)
     if np.any(far):
-        lower = _t_lower_far(nu[far], z[far])
+        lower = _t_lower_far_at(nu[far], z[far])
         out[far] = np.where(z[far] < 0, lower, 1.0 - lower)
     # stdtr's 0 where the tail is still a subnormal float (df 300: 0 below
-    # 5.2e-311, z = -184); above T_SERIES_DF, or where scipy's hyp2f1 fails
-    # (NaN), the 0 stays
+    # 5.2e-311, z = -184)
     gone = (out == 0) & (z < 0) & ~far & ~gaussian
     if np.any(gone):
-        with np.errstate(invalid="ignore"):
-            lower = np.exp(_t_log_lower(nu[gone], z[gone]))
-        out[gone] = np.where(np.isnan(lower), 0.0, lower)
+        out[gone] = _t_lower_middle(nu[gone], z[gone])
     # stdtr(1, z) is off by up to 2.3e-9 near 0 (0.5 at z = -3e-10, not 0.5 -
     # 9.8e-11); other df by 2e-16: the Cauchy's own, exact in both tails
     cauchy = nu == 1
@@ -1072,51 +1069,133 @@ def _t_cdf(df, z):
     return out
 
 
-#: :func:`_t_log_lower`'s series is summed for degrees of freedom up to this:
-#: beyond, scipy's hyp2f1 takes 0.1 to 0.2 ms a row near x = 1 (df 1e6: a
-#: ppf(1e-320) of 1000 rows took 12.9 s, 0.31 s without it) and returns NaN from about
-#: df 4.5e5 (scipy 1.17), its 0 kept anyway; at df 3e5 it was 2.8e-10 off.
-T_SERIES_DF = 2e5
+#: Steps of the continued fraction of :func:`_t_lower_middle` at most: in the
+#: tails it serves (below the normal floats, |z| <= T_FAR sqrt(df)) it converges
+#: to 1e-16 in 5 to 40.
+T_FRACTION_STEPS = 300
+#: The power of two by which :func:`_subnormal_tails` scales Student t tails
+#: below the normal floats, so that they keep all their digits (5e-324 times
+#: 2**600 is 2e-143).
+SUBNORMAL_SHIFT = 600
 
 
-def _t_log_lower(df, z):
-    """log P(T <= z) for T standard Student t and z < 0: the log of half the
-    incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its
-    series ``x^a / (a B(a, 1/2)) 2F1(1/2, a; a + 1; x)``, where ``stdtr``
-    underflows to 0 though the tail is a subnormal float (df 300: quantiles
-    of q below 5.2e-311 stopped at -179.06 of a mixture whose cdf is 5.2e-311
-    there). NaN where ``df`` is above ``T_SERIES_DF``."""
-    out = np.full(np.shape(z), np.nan)
-    summed = df <= T_SERIES_DF
-    df, z = df[summed], z[summed]
+def _t_log_beta(df):
+    """log B(df / 2, 1 / 2), from :func:`_t_log_norm`: scipy's betaln is 7e-10
+    off at df = 8e5 (a difference of gammaln's of 6e6)."""
+    return -_t_log_norm(df) - 0.5 * np.log(df)
+
+
+def _ratio_parts(numerators, denominators):
+    """``prod(numerators) / prod(denominators)`` (positive) as a mantissa in
+    [0.5, 1) and a power of two, where the ratio or its parts overflow."""
+    mantissa, exponent = np.ones(()), np.zeros((), dtype=int)
+    for value, power in [(v, 1) for v in numerators] + [(v, -1) for v in denominators]:
+        m, e = np.frexp(value)
+        mantissa, exponent = mantissa * m**power, exponent + power * e
+    m, e = np.frexp(mantissa)
+    return m, exponent + e
+
+
+def _scaled_negative_power(mantissa, exponent, p, shift):
+    """``2**shift (mantissa 2**exponent)**-p`` to a few of its floats, where it
+    is below the normal floats without the shift: ``exponent p`` is taken
+    exactly (``p`` split into 40 bits and the rest), as ``exp(-p log r)``
+    lost ``p log r`` times 1e-16 of itself (7e-14 of a tail of 1e-300)."""
+    mantissa_p, exponent_p = np.frexp(p)
+    high = np.ldexp(np.round(np.ldexp(mantissa_p, 40)), exponent_p - 40)
+    product = exponent * high  # (exact: |exponent| < 2**12)
+    whole = np.floor(product)
+    fraction = (product - whole) + exponent * (p - high)
+    powers = np.clip(shift - whole, -4000, 4000).astype(int)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        value = np.ldexp(np.power(mantissa, -p) * np.exp2(-fraction), powers)
+        # 0 below the floats (mantissa**-p overflowed there for a large p)
+        negligible = shift - p * (exponent + np.log2(mantissa)) < -1200
+    return np.where(negligible, 0.0, value)
+
+
+def _t_lower_far(df, mantissa, exponent, shift=0):
+    """``2**shift P(T <= -|z|)`` for T standard Student t, ``|z| / sqrt(df) =
+    mantissa 2**exponent`` above T_FAR (|z| past the largest float too: an
+    offset of 1e307 in scales of 0.01, z = 1e309, df 0.5: a tail of 4e-156):
+    half the incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from
+    its series x^a / B(a, 1/2) (1 / a + x / (2 (a + 1)) + 3 x^2 / (8 (a + 2))
+    + ...), with x^a = r^-df (1 + 1 / r^2)^-a for r = |z| / sqrt(df).
+
+    r^-df comes from :func:`_scaled_negative_power`: from exp(a log x) the
+    quantiles of df 1.5 at q = 1e-300 were 781 floats off mpmath's.
+    """
     a = 0.5 * df
-    with np.errstate(over="ignore", divide="ignore"):
-        log_x = -np.log1p(np.square(z) / df)  # (x near 1 for a large df)
-        x = np.exp(log_x)
-        log_series = np.log(special.hyp2f1(0.5, a, a + 1.0, x) / a)
-        out[summed] = np.log(0.5) + a * log_x - special.betaln(a, 0.5) + log_series
-    return out
+    # (in floats scaled to the normal ones, and rounded once to the subnormal
+    # ones: a subnormal head times the rest was 10 of their spacings off)
+    work = max(shift, SUBNORMAL_SHIFT)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        u = np.ldexp(1.0 / np.square(mantissa), -2 * exponent)  # 1 / r^2
+        x = u / (1.0 + u)
+        series = 1 / a + x / (2 * (a + 1)) + 3 * x * x / (8 * (a + 2))
+        head = _scaled_negative_power(mantissa, exponent, df, work)
+        rest = np.exp(-a * np.log1p(u) - _t_log_beta(df))
+        return np.ldexp(0.5 * head * rest * series, shift - work)
 
 
-def _t_lower_far(df, z):
-    """P(T <= -|z|) for T standard Student t, |z| > T_FAR sqrt(df): half the
-    incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its series
-    x^a / B(a, 1/2) (1 / a + x / (2 (a + 1)) + 3 x^2 / (8 (a + 2)) + ...),
-    in logarithms, so that no z^2 overflows (z = 1e200, df = 1: 3.2e-201)."""
-    with np.errstate(divide="ignore"):  # z = +-inf: a tail of 0
-        return _t_lower_far_log(df, np.log(np.abs(z)))
+def _t_lower_far_at(df, z, shift=0):
+    """:func:`_t_lower_far` at ``z`` (|z| / sqrt(df) above T_FAR)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # z = +-inf: a tail of 0
+        mantissa, exponent = _ratio_parts([np.abs(z)], [np.sqrt(df)])
+    return _t_lower_far(df, mantissa, exponent, shift)
 
 
-def _t_lower_far_log(df, log_abs_z):
-    """:func:`_t_lower_far` from ``log |z|``, for a ``|z|`` past the largest float
-    (an offset of 1e307 in scales of 0.01: z = 1e309, df 0.5: a tail of 4e-156)."""
+def _beta_fraction(a, b, x):
+    """The continued fraction of the incomplete beta (DLMF 8.17.22, by Lentz's
+    method): ``I_x(a, b) = x^a (1 - x)^b / (a B(a, b))`` times it, converging
+    fast for ``x`` well below ``(a + 1) / (a + b + 2)``."""
+    tiny = 1e-300
+    c = np.ones(x.shape)
+    d = 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / np.where(np.abs(d) < tiny, tiny, d)
+    h = d.copy()
+    for m in range(1, T_FRACTION_STEPS + 1):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / np.where(np.abs(d) < tiny, tiny, d)
+            c = 1.0 + numerator / c
+            c = np.where(np.abs(c) < tiny, tiny, c)
+            step = c * d
+            h = h * step
+        if np.all(np.abs(step - 1.0) <= EPS):
+            break
+    return h
+
+
+def _t_lower_middle(df, z, shift=0):
+    """``2**shift P(T <= -|z|)`` for T standard Student t and ``|z|`` up to
+    T_FAR sqrt(df) (a tail below the normal floats: df of 126 or more): half
+    the incomplete beta I_x(df / 2, 1 / 2) at x = df / (df + z^2), from its
+    continued fraction (:func:`_beta_fraction`), for every df.
+
+    stdtr underflows to 0 where the tail is still a subnormal float (df 300:
+    quantiles of q below 5.2e-311 stopped at -179.06 of a mixture whose cdf
+    is 5.2e-311 there); the hypergeometric series that took its place was
+    3.5e-11 off at df 1e5 (scipy's betaln) and NaN from df 4.5e5 (its
+    hyp2f1): the quantile 1e-315 of df 1e6 was -37.726 for -37.981.
+    """
     a = 0.5 * df
-    log_r = 0.5 * np.log(df) - log_abs_z  # r^2 = df / z^2 < 1e-5
-    r2 = np.exp(2 * log_r)
-    log_x = 2 * log_r - np.log1p(r2)
-    x = r2 / (1 + r2)
-    series = 1 / a + x / (2 * (a + 1)) + 3 * x * x / (8 * (a + 2))
-    return 0.5 * np.exp(a * log_x - special.betaln(a, 0.5) + np.log(series))
+    r2 = np.square(z) / df
+    x = 1.0 / (1.0 + r2)
+    work = max(shift, SUBNORMAL_SHIFT)  # (rounded once, as in _t_lower_far)
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        log_front = (
+            -a * np.log1p(r2)
+            + 0.5 * (np.log(r2) - np.log1p(r2))
+            - np.log(a)
+            - _t_log_beta(df)
+            + work * np.log(2.0)
+        )
+        value = 0.5 * np.exp(log_front) * _beta_fraction(a, 0.5, x)
+        return np.ldexp(value, shift - work)
 
 
 def _t_ppf(df, q):
@@ -1277,8 +1356,9 @@ def _t_cdf_overflowing(df, z, half_offset, scales):
         nu = np.broadcast_to(df, z.shape)[overflowed]
         half = np.broadcast_to(half_offset, z.shape)[overflowed]
         scale = np.broadcast_to(scales, z.shape)[overflowed]
-        log_abs_z = np.log(np.abs(half)) + np.log(2.0) - np.log(scale)
-        lower = _t_lower_far_log(nu, log_abs_z)
+        # |z| / sqrt(df) = 2 |half_offset| / (scale sqrt(df))
+        parts = _ratio_parts([np.abs(half), 2.0], [scale, np.sqrt(nu)])
+        lower = _t_lower_far(nu, *parts)
         out = np.array(out, copy=True)
         out[overflowed] = np.where(z[overflowed] < 0, lower, 1.0 - lower)
     return out
@@ -1775,13 +1855,14 @@ def _walk_to_root(excess_at, x, at_x, least=-np.inf):
 
 def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail, df=None):
     """``ratio`` (the mixtures' cdfs at ``z`` over their ``tail``, the excess of
-    :func:`_mixture_ppf`), from logarithms where ``tail`` is below the normal
-    floats, in place: there the components' cdfs are subnormal floats, of few
-    digits (one at q = 5e-324, where the quantile of N(0, 1) came out 1e-3
-    off). Gaussian components (``df`` None or inf) from ``log_ndtr`` (Student
-    t ones of df inf, 0.3 and 0.7 as above, gave -33.2598044 for -33.2598104
-    at q = 1e-320 without it); those of finite ``df`` from the log of their
-    cdf, of no more digits."""
+    :func:`_mixture_ppf`), in place, where ``tail`` is below the normal floats:
+    there the components' cdfs are subnormal floats, of few digits (one at q =
+    5e-324, where the quantile of N(0, 1) came out 1e-3 off). Gaussian
+    mixtures (``df`` None) from ``log_ndtr``; Student t ones (finite or
+    infinite ``df``) from their components' cdfs times 2**SUBNORMAL_SHIFT
+    (:func:`_t_scaled_cdf`), over the tail times as much: from the logs of
+    their cdfs the quantiles of df 3 at q = 1e-320 were 4e-5 of themselves
+    off (3.6e11 floats), of df 1e6 at 1e-315 -37.726 for -37.981."""
     rows = np.flatnonzero(tail[index] < np.finfo(float).tiny)
     if rows.size == 0:
         return
@@ -1790,26 +1871,46 @@ def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail, df=Non
     weights, scales = weights[picked], scales[picked]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         gaussian_z = z if half is None else _from_half_offset(z, half, scales)[0]
-        log_cdf = special.log_ndtr(gaussian_z)
-        if df is not None and np.any(finite := ~np.isinf(df[picked])):
-            t_cdf = _t_cdf_overflowing(df[picked], z, half, scales)
-            t_log_cdf = np.log(t_cdf)
-            # (from the series where stdtr underflowed: of all its digits; only
-            # there, as stdtr's own subnormal tails keep more of theirs than
-            # the series where df is large: df 1e5, q = 1e-309 came out 3.5e-11
-            # off from it, 1e-13 from stdtr)
-            mid = (
-                finite & (gaussian_z < 0) & (special.stdtr(df[picked], gaussian_z) == 0)
-            )
-            mid &= np.abs(gaussian_z) <= T_FAR * np.sqrt(df[picked])
-            if np.any(mid):
-                log_lower = _t_log_lower(df[picked][mid], gaussian_z[mid])
-                kept = np.isnan(log_lower)  # (hyp2f1's NaN: the log before)
-                t_log_cdf[mid] = np.where(kept, t_log_cdf[mid], log_lower)
-            log_cdf = np.where(finite, t_log_cdf, log_cdf)
-        log_terms = np.log(weights) + log_cdf
-        log_mass = special.logsumexp(np.where(weights > 0, log_terms, -np.inf), axis=-1)
-        ratio[rows] = np.exp(log_mass - np.log(tail[picked]))
+        if df is None:
+            log_terms = np.log(weights) + special.log_ndtr(gaussian_z)
+            used = np.where(weights > 0, log_terms, -np.inf)
+            log_mass = special.logsumexp(used, axis=-1)
+            ratio[rows] = np.exp(log_mass - np.log(tail[picked]))
+            return
+        scaled = _t_scaled_cdf(df[picked], z, gaussian_z, half, scales)
+        mass = np.sum(_unweighted(weights, weights * scaled, 0.0), axis=-1)
+        # (inf where the cdf is 1e308 times the tail, as from the logs)
+        ratio[rows] = mass / np.ldexp(tail[picked], SUBNORMAL_SHIFT)
+
+
+def _t_scaled_cdf(df, z, finite_z, half_offset, scales):
+    """Student t distribution functions (``df`` finite or inf) at ``z``, times
+    2**SUBNORMAL_SHIFT, of all their digits in lower tails below the normal
+    floats: far out from :func:`_t_lower_far`, nearer where stdtr's is subnormal
+    from :func:`_t_lower_middle`, of the normal's from ``log_ndtr``; else
+    :func:`_t_cdf_overflowing`'s, scaled. ``finite_z``: z from the halved
+    offsets where it overflowed (:func:`_from_half_offset`)."""
+    shift = SUBNORMAL_SHIFT
+    gaussian = np.isinf(df)
+    nu = np.where(gaussian, 1.0, df)
+    plain = _t_cdf_overflowing(df, z, half_offset, scales)
+    out = np.where(
+        gaussian,
+        np.exp(special.log_ndtr(finite_z) + shift * np.log(2.0)),
+        np.ldexp(plain, shift),
+    )
+    lower = (finite_z < 0) & ~gaussian
+    far = lower & (np.abs(finite_z) > T_FAR * np.sqrt(nu))
+    if np.any(far):
+        if half_offset is None:
+            parts = _ratio_parts([np.abs(finite_z)], [np.sqrt(nu)])
+        else:  # (|z| / sqrt(df) past the floats too)
+            parts = _ratio_parts([np.abs(half_offset), 2.0], [scales, np.sqrt(nu)])
+        out[far] = _t_lower_far(nu[far], parts[0][far], parts[1][far], shift)
+    middle = lower & ~far & (plain < np.finfo(float).tiny)
+    if np.any(middle):
+        out[middle] = _t_lower_middle(nu[middle], finite_z[middle], shift)
+    return out
 
 
 def _weighted_bracket(q, weights, means, scales, df=None):

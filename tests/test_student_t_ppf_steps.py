@@ -165,3 +165,73 @@ def test_quantiles_of_cauchy_components_take_few_cdf_evaluations(t_cdf_rows):
     expected = np.array([_reference(qi, w, m, s, nu, g) for qi, w, m, s, g in rows])
     tolerance = 96 * np.spacing(np.abs(expected)) + 4e-15 * scales[:10].max(axis=1)
     np.testing.assert_array_less(np.abs(got[:10] - expected), tolerance)
+
+
+def _lower_tail_quantile(q, weights, means, scales, df, start):
+    """mpmath's (50 digits) root of log F(y) = log q for a lower tail q, in
+    units of the largest of |start| and the scales (quantiles of 1e-150
+    scales are 1e-148)."""
+    with mpmath.workdps(50):
+        unit = max(abs(mpmath.mpf(start)), max(mpmath.mpf(s) for s in scales))
+        log_q = mpmath.log(mpmath.mpf(q))
+        terms = [
+            tuple(mpmath.mpf(v) for v in term)
+            for term in zip(weights, means, scales, df, strict=True)
+        ]
+
+        def excess(t):
+            mass = mpmath.fsum(
+                w * _t_cdf(nu, (t * unit - m) / s) for w, m, s, nu in terms
+            )
+            return mpmath.log(mass) - log_q
+
+        t = mpmath.mpf(start) / unit
+        root = mpmath.findroot(excess, (t, t + mpmath.mpf("1e-8")), "secant")
+        return float(root * unit)
+
+
+@pytest.mark.parametrize("df", [1.5, 3.0, 30.0, 300.0, 1e4, 1e6])
+@pytest.mark.parametrize("q", [1e-320, 1e-315, 1e-310])
+def test_subnormal_quantiles_match_mpmath(df, q):
+    # below the normal floats the components' cdfs were subnormal floats of
+    # few digits (their logs taken): df 3 at q = 1e-320 was 4e-5 of itself
+    # off; and stdtr's underflow past df 2e5 was left 0: df 1e6 at 1e-315 gave
+    # -37.726 for -37.981. Now scaled by 2**600: a few floats
+    rows = [([1.0], [0.0], [1.0]), ([0.3, 0.7], [2.0, 5.0], [0.5, 1.0])]
+    if df < 100:  # (quantiles past the floats at scale 1)
+        rows = [
+            ([*w], [1e-150 * v for v in m], [1e-150 * v for v in s]) for w, m, s in rows
+        ]
+    for weights, means, scales in rows:
+        nu = [df] * len(weights)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            dist = PredictiveStudentTMixture([weights], [means], [scales], [nu])
+            got = dist.ppf(np.array([q]))[0]
+        expected = _lower_tail_quantile(q, weights, means, scales, nu, got)
+        assert abs(got - expected) <= 4 * np.spacing(abs(expected))
+
+
+@pytest.mark.parametrize("df", [1.5, 3.0, 10.0])
+def test_far_tail_quantiles_match_mpmath(df):
+    # |z| > 316 sqrt(df): the tail's series took x^a as exp(a log x), of
+    # a log x times 1e-16 of itself off: df 1.5 at q = 1e-300 was 781 floats
+    # off (Halley's steps, scales 1e-150), df 3 at 1e-100 42
+    weights, means, scales = [0.3, 0.7], [2e-150, 5e-150], [0.5e-150, 1e-150]
+    nu = [df, df]
+    dist = PredictiveStudentTMixture([weights], [means], [scales], [nu])
+    for q in (1e-300, 1e-200, 1e-100, 1e-30):
+        got = dist.ppf(np.array([q]))[0]
+        expected = _lower_tail_quantile(q, weights, means, scales, nu, got)
+        assert abs(got - expected) <= 8 * np.spacing(abs(expected))
+
+
+def test_cdf_where_stdtr_underflows_at_a_large_df():
+    # stdtr(1e6, z) is 0 below z = -37.7, where the tail is a subnormal float
+    # down to z = -38.5: cdf gave 0 there (the series that replaced it stopped
+    # at df 2e5, where scipy's hyp2f1 fails); within 4 subnormal spacings
+    z = np.array([-37.8, -38.0, -38.3])
+    got = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], 1e6).cdf(z[:, None])
+    for zi, gi in zip(z, got[:, 0], strict=True):
+        expected = float(_t_cdf(mpmath.mpf(1e6), mpmath.mpf(zi)))
+        assert expected > 0 and abs(gi - expected) <= 4 * 5e-324
