@@ -1211,11 +1211,23 @@ def _t_ppf(df, q):
         # stdtrit fails far out: -4.7e153 for df 0.5 at every q below 1e-78, +inf
         # for df 2.5 at 1e-300 (the quantile is -1.6e120), and +inf at q = 0;
         # there the series' first term, x^a / (2 a B(a, 1/2)) = q with
-        # x = df / z^2, off by about x of itself, 1e-12 from |z| = 1e6 sqrt(df)
+        # x = df / z^2, off by about x of itself, 1e-12 from |z| = 1e6 sqrt(df).
+        # It is taken where |z| > 1e6 sqrt(df), log x < -2 log(1e6): only where
+        # log(2 q) < -27.6 a, as a B(a, 1/2) >= 1 (betaln's cost for every
+        # element was a fifth of this function's)
         a = 0.5 * nu
-        log_x = (np.log(2 * tail) + np.log(a) + special.betaln(a, 0.5)) / a
-        far = -np.sqrt(nu) * np.exp(-0.5 * log_x)
-    z = np.where(np.abs(far) > 1e6 * np.sqrt(nu), far, z)
+        z, nu, a, tail = np.broadcast_arrays(z, nu, a, tail)
+        candidates = np.log(2 * tail) < -27.6 * a
+        if np.any(candidates):
+            a_c, nu_c = a[candidates], nu[candidates]
+            log_x = (
+                np.log(2 * tail[candidates]) + np.log(a_c) + special.betaln(a_c, 0.5)
+            ) / a_c
+            far = -np.sqrt(nu_c) * np.exp(-0.5 * log_x)
+            z = np.array(z, copy=True)
+            z[candidates] = np.where(
+                np.abs(far) > 1e6 * np.sqrt(nu_c), far, z[candidates]
+            )
     # the median, exactly (SciPy 1.15's stdtrit gives 7e-17 there, off the
     # side of 0 the quantile must keep)
     z = np.where(tail == 0.5, 0.0, z)
@@ -1223,6 +1235,19 @@ def _t_ppf(df, q):
         with np.errstate(divide="ignore"):
             z = np.where(gaussian, special.ndtri(tail), z)
     return np.where(upper, -z, z)
+
+
+def _shared_t_ppf(df, q):
+    """``_t_ppf(df, q[..., None])`` (``df`` of rows x components, ``q`` rows
+    last), computed once for components that share a row's df and once for
+    rows that share their df and q (a fitted model's df is one for all:
+    stdtrit took a fifth of ppf's time, K times over)."""
+    shape = np.broadcast_shapes(q.shape + (1,), df.shape)
+    if df.shape[-1] > 1 and np.all(df == df[..., :1]):
+        df = df[..., :1]
+    if q.size > 1 and np.all(q == q.flat[0]) and np.all(df == df[:1]):
+        q, df = q.flat[:1], df[:1]
+    return np.broadcast_to(_t_ppf(df, q[..., None]), shape)
 
 
 def _t_log_norm(df):
@@ -1397,7 +1422,7 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             # a t quantile far out is good to 1e-13 or so of itself (its leading
             # term), more than the margin below: widened by 1e-9 of it, and the
             # bracket checked before the root is solved
-            z = _t_ppf(df, q[..., None])
+            z = _shared_t_ppf(df, q)
             component_low = means + scales * np.where(z < 0, z * (1 + 1e-9), z)
             component_high = means + scales * np.where(z > 0, z * (1 + 1e-9), z)
     # widened a little, so that rounding cannot erase the sign change at an end
