@@ -235,3 +235,30 @@ def test_cdf_where_stdtr_underflows_at_a_large_df():
     for zi, gi in zip(z, got[:, 0], strict=True):
         expected = float(_t_cdf(mpmath.mpf(1e6), mpmath.mpf(zi)))
         assert expected > 0 and abs(gi - expected) <= 4 * 5e-324
+
+
+@pytest.mark.parametrize("df", [1e8, 1e12, 1e20, 1e100, 1e300])
+@pytest.mark.parametrize("q", [1e-310, 1e-320, 5e-324])
+def test_subnormal_quantiles_at_a_very_large_df(df, q):
+    # the incomplete beta's continued fraction lost 1 - x = z^2 / (df + z^2)
+    # to rounding: 63 floats off at df 1e8, -47.28 for -37.66 at df 1e20 and
+    # q = 1e-310, NaN terms from df 1e154. Beyond df 1e12 the t tail is the
+    # normal's Phi(-sqrt((df - 1/2) log(1 + z^2 / df))) to 1e-20 of itself
+    # (the large-a expansion of the incomplete beta: 4e-12 (1e8 / df)^2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df).ppf([q])[0]
+    if df <= 1e12:
+        expected = _lower_tail_quantile(q, [1.0], [0.0], [1.0], [df], got)
+    else:
+        with mpmath.workdps(50):
+            nu = mpmath.mpf(df)
+
+            def excess(z):
+                w = mpmath.sqrt((nu - 0.5) * mpmath.log1p(z * z / nu))
+                return mpmath.log(mpmath.ncdf(-w)) - mpmath.log(mpmath.mpf(q))
+
+            start = mpmath.mpf(got)
+            root = mpmath.findroot(excess, (start, start + mpmath.mpf("1e-8")))
+            expected = float(root)
+    assert abs(got - expected) <= 4 * np.spacing(abs(expected))
