@@ -279,3 +279,18 @@ def test_far_tails_below_df_100_match_mpmath(df):
             expected = _t_cdf(mpmath.mpf(df), mpmath.mpf(zi))
             for got in (low, up):
                 assert abs(got - expected) <= 1.6e-14 * expected
+
+
+@pytest.mark.parametrize("df", [1.95, 3.25, 3.8])
+def test_far_tails_below_df_7_keep_the_gammaln_difference(df):
+    # below df 7 the difference of gammaln's is the nearer log B(df / 2, 1 / 2)
+    # (Stirling's ratio, 9 or 10 steps up from df / 2, left these tails 6.8e-16 to
+    # 7.1e-16 of themselves off; the difference 2.7e-16 at most)
+    z = -np.round(400.0 * np.sqrt(df) * np.array([1.0, 3.0]))
+    dist = PredictiveStudentTMixture([[1.0]], [[0.0]], [[1.0]], df)
+    lower, upper = dist.cdf(z[:, None])[:, 0], dist.sf(-z[:, None])[:, 0]
+    for zi, low, up in zip(z, lower, upper, strict=True):
+        with mpmath.workdps(40):
+            expected = _t_cdf(mpmath.mpf(df), mpmath.mpf(zi))
+            for got in (low, up):
+                assert abs(got - expected) <= 4.5e-16 * expected
