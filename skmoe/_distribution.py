@@ -887,7 +887,7 @@ def _mixture_logpdf(y, weights, means, scales, log_weights=None):
     log_weights = _log_weights(weights, log_weights)
     log_components = log_weights - 0.5 * z2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
     used = log_weights > -np.inf  # (weights > 0 where they come from weights)
-    return special.logsumexp(np.where(used, log_components, -np.inf), axis=-1)
+    return _log_component_sums(np.where(used, log_components, -np.inf))
 
 
 def _standardized(y, means, scales):
@@ -1040,7 +1040,8 @@ def _mixture_cdf(y, weights, means, scales):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows."""
     # z inf: ndtr 0 or 1; NaN (inf / inf) at a component of weight 0
     z = _standardized(y, means, scales)
-    return np.sum(_unweighted(weights, weights * _ndtr(z), 0.0), axis=-1)
+    # summed as ppf sums them (:func:`_component_sums`), whatever the layout
+    return _component_sums(_unweighted(weights, weights * _ndtr(z), 0.0))
 
 
 def _t_cdf(df, z):
@@ -1439,7 +1440,7 @@ def _t_mixture_logpdf(y, weights, means, scales, df, log_weights=None):
     # in the Gaussian's order: the same floats as PredictiveMixture's where df is inf
     log_components = log_weights + kernel - np.log(scales) + log_norm
     used = log_weights > -np.inf  # (weights > 0 where they come from weights)
-    return special.logsumexp(np.where(used, log_components, -np.inf), axis=-1)
+    return _log_component_sums(np.where(used, log_components, -np.inf))
 
 
 def _t_mixture_cdf(y, weights, means, scales, df):
@@ -1450,7 +1451,7 @@ def _t_mixture_cdf(y, weights, means, scales, df):
         z = (y[..., None] - means) / scales
     with np.errstate(invalid="ignore"):
         components = _t_cdf_overflowing(df, z, y[..., None] / 2 - means / 2, scales)
-    return np.sum(_unweighted(weights, weights * components, 0.0), axis=-1)
+    return _component_sums(_unweighted(weights, weights * components, 0.0))
 
 
 def _t_cdf_overflowing(df, z, half_offset, scales):
@@ -1603,7 +1604,7 @@ def _mixture_ppf(q, weights, means, scales, df=None):
             )
             with np.errstate(invalid="ignore"):
                 terms = weights[index] * component_cdf(z, index, half_offset)
-            mass = np.sum(_unweighted(weights[index], terms, 0.0), axis=-1)
+            mass = _component_sums(_unweighted(weights[index], terms, 0.0))
             # relative to the tail: as a difference of probabilities, the root
             # finder's tolerance on it (the smallest normal float) stopped a
             # quantile of q = 1e-307 at its bracket's end, 1e-3 scales off
@@ -1756,7 +1757,7 @@ def _halley_quantiles(q, weights, means, scales, low, high, done, z, df=None):
     relative = unit[:, None] * inverse_scales
     density_weights = w * relative * norm
     with np.errstate(invalid="ignore", over="ignore"):
-        start = np.sum(w * (m + s * zq), axis=-1)
+        start = _component_sums(w * (m + s * zq))
     # (a start past the floats, of a heavy tail: the bracket's middle)
     y = np.where(np.isfinite(start), np.clip(start, lo, hi), lo / 2 + hi / 2)
     # z by division, as the cdf, the sf and the walk below take it ((y - m) /
@@ -1836,6 +1837,26 @@ def _component_sums(terms):
         return terms[..., 0]
     half = (n_terms + 1) // 2
     return _component_sums(terms[..., :half]) + _component_sums(terms[..., half:])
+
+
+def _log_component_sums(log_terms):
+    """``log(sum(exp(log_terms)))`` over the last axis (the components), as
+    :func:`scipy.special.logsumexp` takes it: the largest term out of the sum,
+    ``log1p`` of the others over it, plus the log of the largest; but the
+    others summed by :func:`_component_sums`, so that a row's log density does
+    not depend on the other rows nor on the arrays' layout (logsumexp's
+    np.sum added a Fortran-ordered row of 8 or more terms in another order:
+    29 to 70 of 400 rows' logpdf at K = 8 and 16 moved by a float). -inf
+    where every term is, NaN where one is NaN."""
+    top = np.max(log_terms, axis=-1, keepdims=True)
+    is_top = log_terms == top
+    # (a row of -inf, or of NaN, has no other terms: 0 there, not NaN)
+    with np.errstate(invalid="ignore"):
+        others = np.where(is_top, 0.0, np.exp(log_terms - top))
+    count = np.count_nonzero(is_top, axis=-1)  # (ties all held out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = _component_sums(others) / count
+        return np.log1p(share) + np.log(count) + top[..., 0]
 
 
 def _arithmetic_middle(low, high):
@@ -1989,11 +2010,11 @@ def _subnormal_tails(ratio, z, index, half_offset, weights, scales, tail, df=Non
         if df is None:
             log_terms = np.log(weights) + special.log_ndtr(gaussian_z)
             used = np.where(weights > 0, log_terms, -np.inf)
-            log_mass = special.logsumexp(used, axis=-1)
+            log_mass = _log_component_sums(used)
             ratio[rows] = np.exp(log_mass - np.log(tail[picked]))
             return
         scaled = _t_scaled_cdf(df[picked], z, gaussian_z, half, scales)
-        mass = np.sum(_unweighted(weights, weights * scaled, 0.0), axis=-1)
+        mass = _component_sums(_unweighted(weights, weights * scaled, 0.0))
         # (inf where the cdf is 1e308 times the tail, as from the logs)
         ratio[rows] = mass / np.ldexp(tail[picked], SUBNORMAL_SHIFT)
 

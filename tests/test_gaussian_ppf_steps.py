@@ -9,6 +9,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+from scipy import special
 
 import skmoe._distribution as distribution_module
 from skmoe import PredictiveMixture, PredictiveStudentTMixture
@@ -255,3 +256,127 @@ def test_component_sums_of_a_row_do_not_depend_on_the_batch(n_terms):
     depth = max(1, math.ceil(math.log2(n_terms)))
     bound = depth * np.finfo(float).eps * np.abs(terms).sum(axis=-1)
     assert np.all(np.abs(together - exact) <= bound)
+
+
+def _mixture(family, weights, means, scales, df):
+    if family == "gaussian":
+        return PredictiveMixture(weights, means, scales)
+    return PredictiveStudentTMixture(weights, means, scales, df)
+
+
+@pytest.mark.parametrize("n_experts", [8, 9, 16])
+@pytest.mark.parametrize("family", ["gaussian", "student t"])
+def test_cdf_and_density_of_a_row_do_not_depend_on_the_batch_or_layout(
+    family, n_experts
+):
+    # cdf and sf summed the components by np.sum, logpdf by logsumexp's,
+    # whose order followed the arrays' layout: of 400 rows of Fortran-ordered
+    # parameters at K = 8 and 16, 169 to 241 rows' cdf or sf and 28 to 70
+    # rows' logpdf came out a float or so from the same rows' in C order
+    rng, weights, means, _ = _rows(300, n_experts, seed=40 + n_experts)
+    scales = np.exp(rng.normal(0.0, 1.0, weights.shape))
+    df = np.exp(rng.uniform(np.log(0.7), np.log(200.0), weights.shape))
+    y = np.sum(weights * means, axis=1) + rng.normal(0.0, 2.0, 300)
+    parameters = (weights, means, scales, df)
+    dist = _mixture(family, *parameters)
+    fortran = _mixture(family, *(np.asfortranarray(a) for a in parameters))
+    # (every other column of a wider array: strided rows)
+    strided = _mixture(family, *(np.repeat(a, 2, axis=1)[:, ::2] for a in parameters))
+    # (the transpose of a (K, n) array, as from a gate computed by experts)
+    transposed = _mixture(family, *(np.ascontiguousarray(a.T).T for a in parameters))
+    values = np.stack([y, y - 1.0, y + 1.0])
+    for method in ("cdf", "sf", "logpdf", "pdf"):
+        whole = getattr(dist, method)(y)
+        alone = [getattr(dist[i], method)(y[i])[0] for i in range(y.size)]
+        np.testing.assert_array_equal(alone, whole)
+        np.testing.assert_array_equal(getattr(dist[::-1], method)(y[::-1])[::-1], whole)
+        for other in (fortran, strided, transposed):
+            np.testing.assert_array_equal(getattr(other, method)(y), whole)
+        # several values per row, and a Fortran-ordered y
+        several = getattr(dist, method)(values)
+        np.testing.assert_array_equal(several[0], whole)
+        np.testing.assert_array_equal(
+            getattr(fortran, method)(np.asfortranarray(values)), several
+        )
+    # the quantiles likewise (the walk's sums were the same; its start's not)
+    q = rng.uniform(0.01, 0.99, y.size)
+    quantiles = dist.ppf(q)
+    for other in (fortran, strided, transposed):
+        np.testing.assert_array_equal(other.ppf(q), quantiles)
+    # and they are the mixtures' (math.fsum of scipy's components) to a few
+    # floats: the order changed, not the sums
+    components = (
+        special.ndtr((y[:, None] - means) / scales)
+        if family == "gaussian"
+        else special.stdtr(df, (y[:, None] - means) / scales)
+    )
+    exact = [math.fsum(row) for row in (weights * components).tolist()]
+    np.testing.assert_allclose(dist.cdf(y), exact, rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("n_experts", [4, 5, 6, 7])
+@pytest.mark.parametrize("family", ["gaussian", "student t"])
+def test_quantiles_are_next_to_the_sign_change_of_the_public_cdf(
+    halley_solved, family, n_experts
+):
+    # ppf walks to the two adjacent floats between which F(y) / q - 1
+    # (S(y) / (1 - q) - 1 above 0.5) changes sign and takes the one of the
+    # smaller |excess|; the public cdf and sf must sum the components in the
+    # walk's order for its answer to be that float by them too. They summed
+    # by np.sum, in turn below 8 terms, where the walk sums pairwise: of 1500
+    # rows at K = 4 to 7, 50 to 102 ppf values were not so by the public
+    # cdf or sf (a neighbour's excess by up to 3 eps smaller)
+    rng, weights, means, _ = _rows(900, n_experts, seed=60 + n_experts)
+    scales = np.exp(rng.normal(0.0, 1.0, weights.shape))
+    df = np.exp(rng.uniform(np.log(10.0), np.log(300.0), weights.shape))
+    q = np.concatenate(
+        [
+            rng.uniform(0.01, 0.99, 300),
+            10.0 ** -rng.uniform(2, 250 if family == "gaussian" else 100, 300),
+            1 - 10.0 ** -rng.uniform(2, 15.9, 300),
+        ]
+    )
+    dist = _mixture(family, weights, means, scales, df)
+    got = dist.ppf(q)
+    # (the walk's rows; the root finder takes the others' nearest float by
+    # other means, from its own bracket)
+    solved = halley_solved[0]
+    assert np.mean(solved) > 0.99
+    floats = np.stack([np.nextafter(got, -np.inf), got, np.nextafter(got, np.inf)])
+    upper = q > 0.5
+    tail = np.where(upper, 1.0 - q, q)
+    sign = np.where(upper, -1.0, 1.0)
+    below, at, above = sign * (
+        np.where(upper, dist.sf(floats), dist.cdf(floats)) / tail - 1.0
+    )
+    nearer_end = (
+        (at == 0)
+        | ((below * at <= 0) & (np.abs(at) <= np.abs(below)))
+        | ((at * above <= 0) & (np.abs(at) <= np.abs(above)))
+    )
+    np.testing.assert_array_equal(np.flatnonzero(~nearer_end & solved), [])
+
+
+def test_log_component_sums_are_logsumexp():
+    # scipy's logsumexp where it is defined: rows of -inf, a NaN, ties of the
+    # largest term, +inf, one term, and ordinary rows to their rounding
+    log_sums = distribution_module._log_component_sums
+    inf, nan = np.inf, np.nan
+    edges = np.array(
+        [
+            [-inf, -inf, -inf],
+            [0.0, nan, 1.0],
+            [2.0, 2.0, -inf],
+            [inf, 0.0, 1.0],
+            [-inf, -745.0, -inf],
+            [1e300, -1e300, 0.0],
+        ]
+    )
+    with np.errstate(invalid="ignore"):
+        expected = special.logsumexp(edges, axis=-1)
+    np.testing.assert_array_equal(log_sums(edges), expected)
+    rng = np.random.default_rng(0)
+    terms = rng.normal(0.0, 30.0, (200, 7))
+    np.testing.assert_allclose(
+        log_sums(terms), special.logsumexp(terms, axis=-1), rtol=4e-16, atol=4e-16
+    )
