@@ -2774,6 +2774,77 @@ def test_gradient_rerun_after_a_rejected_abnormal_stop_is_not_converged(monkeypa
     assert em.log_likelihood_ > gradient.log_likelihood_ + 100
 
 
+def _top_k_classifier_data():
+    """The classifier data of the rejected ABNORMAL stop above (1500 rows)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(1500, 2)
+    line = np.where(X[:, 0] > 0, 1.0 + X[:, 1], -0.5 - X[:, 1])
+    rng.randn(1500)
+    y = (rng.rand(1500) < 1 / (1 + np.exp(-3 * line))).astype(int)
+    return X, y
+
+
+def _lbfgs_stops_at_its_start(monkeypatch):
+    """Script L-BFGS's first run in ``run_gradient`` to stop where it started
+    with CONVERGENCE (later runs are real). Returns the list of each run's
+    start ``(gate_params, expert_params)``."""
+    import skmoe._gradient
+
+    real, starts = skmoe._gradient.lbfgs, []
+
+    def scripted(problem, gate_params, expert_params, **kwargs):
+        starts.append((gate_params, expert_params))
+        if len(starts) > 1:
+            return real(problem, gate_params, expert_params, **kwargs)
+        start = evaluate(problem, gate_params, expert_params)
+        result = OptimizeResult(
+            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
+        )
+        return (
+            gate_params,
+            expert_params,
+            [(start.log_likelihood, start.objective)],
+            result,
+        )
+
+    monkeypatch.setattr(skmoe._gradient, "lbfgs", scripted)
+    return starts
+
+
+def test_top_k_gradient_stop_is_checked_by_an_em_step(monkeypatch):
+    # L-BFGS stopped by its relative test on f at the edge of a jump of top_k
+    # (seed 2 of this data with NumPy's AVX-512 kernels, 4 of seeds 0-15: one
+    # sample's 2nd and 3rd gate logits 5e-9 apart, the gradient 0.05, a step
+    # of 1e-8 along it 1.8e-3 a sample lower), converged_=True 290 nats below
+    # EM, where one EM step gained 0.021 a sample. Which seeds stop there turns
+    # on rounding, so the stop is scripted (at the k-means start); the EM step
+    # that checks it and the L-BFGS run after it are real
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
+    real_run_em, steps = skmoe._gradient.run_em, []
+
+    def recorded(problem, **kwargs):
+        steps.append(real_run_em(problem, **kwargs))
+        return steps[-1]
+
+    with monkeypatch.context() as scripted:
+        starts = _lbfgs_stops_at_its_start(scripted)
+        scripted.setattr(skmoe._gradient, "run_em", recorded)
+        model = MoEClassifier(solver="gradient", **settings).fit(X, y)
+    # the history: the scripted stop, EM's step from it, L-BFGS's iterations
+    # from the step
+    assert len(starts) >= 2 and steps and steps[0].n_iter == 1
+    history = model.objective_history_
+    start, stepped = history[0], history[1]
+    assert stepped == steps[0].objective
+    assert stepped > start + 1e-3  # far above tol
+    np.testing.assert_array_equal(starts[1][1]["coef"], steps[0].expert_params["coef"])
+    # L-BFGS does not fall from there, and the fit ends above its stop
+    assert history[-1] >= stepped
+
+
 @pytest.mark.parametrize("seed", [1, 12, 14])
 def test_float32_gradient_fits_that_lbfgs_cannot_climb_are_finished_by_em(seed):
     # in float32 L-BFGS's line search lost to the objective's rounding after
