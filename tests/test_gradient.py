@@ -2845,6 +2845,35 @@ def test_top_k_gradient_stop_is_checked_by_an_em_step(monkeypatch):
     assert history[-1] >= stepped
 
 
+def test_top_k_gradient_stop_stands_where_its_em_step_falls(monkeypatch):
+    # top_k's EM steps can lower the objective (a stop of seed 6 of this data
+    # at a jump's edge: one EM step 1.28e-3 a sample lower): such a step,
+    # above tol, is not taken, and L-BFGS's stop stands, converged. The stop
+    # and the step's objective are scripted (0.01 a sample below the stop)
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
+    real_run_em, steps = skmoe._gradient.run_em, []
+
+    def falling(problem, **kwargs):
+        step = real_run_em(problem, **kwargs)
+        gate, experts = kwargs["params"]
+        fall = evaluate(problem, gate, experts).objective - 0.01
+        steps.append(dataclasses.replace(step, objective=fall, converged=False))
+        return steps[-1]
+
+    with monkeypatch.context() as scripted:
+        starts = _lbfgs_stops_at_its_start(scripted)
+        scripted.setattr(skmoe._gradient, "run_em", falling)
+        model = MoEClassifier(solver="gradient", **settings).fit(X, y)
+    assert len(steps) == 1 and len(starts) == 1  # checked once, no rerun
+    assert model.converged_ and model.n_iter_ == 1
+    # the fit is the stop's: its one record, 0.01 above the step
+    assert len(model.objective_history_) == 1
+    assert model.objective_history_[0] == pytest.approx(steps[0].objective + 0.01)
+
+
 @pytest.mark.parametrize("seed", [1, 12, 14])
 def test_float32_gradient_fits_that_lbfgs_cannot_climb_are_finished_by_em(seed):
     # in float32 L-BFGS's line search lost to the objective's rounding after
