@@ -7,6 +7,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+from scipy import stats
 
 import skmoe._gamma_distribution as gamma_module
 from skmoe import PredictiveGammaMixture
@@ -191,3 +192,80 @@ def test_quantiles_of_a_row_do_not_depend_on_the_other_rows(n_experts):
         for i in range(q.size)
     ]
     np.testing.assert_array_equal(together, alone)
+
+
+def test_one_component_rows_take_one_inverse(monkeypatch):
+    # a row of one component: its bracket (and the steps' start) is its own
+    # quantile, from the inverse of the tail solved for; the components'
+    # weighted ends took both gammaincinv and gammainccinv there (two
+    # inverses a row, the same point), and K = 1 rows took 1.25 times as long
+    inverses = []
+    for name in ("gammaincinv", "gammainccinv"):
+        original = getattr(gamma_module.special, name)
+
+        def counted(a, p, original=original):
+            inverses.append(np.size(p))
+            return original(a, p)
+
+        monkeypatch.setattr(gamma_module.special, name, counted)
+    rng, weights, means, shapes = _rows(500, 1, seed=2)
+    q = np.concatenate([rng.uniform(0.05, 0.95, 400), 10.0 ** -rng.uniform(2, 12, 100)])
+    got = PredictiveGammaMixture(weights, means, shapes).ppf(q)
+    assert sum(inverses) == q.size
+    # scipy's gamma.ppf (its own inverse): within the cdf's rounding over the
+    # slope of log F in log y (the shape, at most 1 here)
+    expected = stats.gamma.ppf(q, shapes[:, 0], scale=means[:, 0] / shapes[:, 0])
+    slope = np.minimum(shapes[:, 0], 1.0)
+    np.testing.assert_array_less(np.abs(got - expected), 64 * EPS / slope * expected)
+
+
+def _float_nearest_in_probability(q, nu, mu):
+    """mpmath's root of P(nu, nu y / mu) = q over the floats: of the two
+    floats around it (0 and the smallest positive float below that), the one
+    whose probability is nearer q, as the docstring of ppf states."""
+    with mpmath.workdps(60):
+        q, nu, mu = mpmath.mpf(q), mpmath.mpf(nu), mpmath.mpf(mu)
+
+        def cdf(y):
+            return mpmath.gammainc(nu, 0, nu * mpmath.mpf(y) / mu, regularized=True)
+
+        # x^nu / Gamma(nu + 1) to 60 digits at these x (below 1e-300)
+        log_x = (mpmath.log(q) + mpmath.loggamma(nu + 1)) / nu
+        root = mpmath.findroot(
+            lambda s: mpmath.log(cdf(mpmath.exp(s))) - mpmath.log(q),
+            log_x - mpmath.log(nu / mu),
+        )
+        y = mpmath.exp(root)
+        tiny = mpmath.mpf(2) ** -1074
+        below = 0.0 if y < tiny else float(y)
+        if mpmath.mpf(below) > y:
+            below = float(np.nextafter(below, 0.0))
+        above = float(np.nextafter(below, 1.0))
+        return below if abs(cdf(below) - q) <= abs(cdf(above) - q) else above
+
+
+@pytest.mark.parametrize("shape", [1e-3, 0.01, 0.1, 0.5, 2.0])
+def test_quantiles_below_the_normal_floats_match_mpmath(shape):
+    # quantiles of 1e-330 to 1e-318 (subnormal floats, and below the least):
+    # the float nearest the root in probability, 0 below the smallest
+    # positive float, without NaN or warnings; scipy's gamma.ppf takes 0 for
+    # most of these (gammaincinv's x times a scale of subnormal digits)
+    mean = 1.0 if shape < 1 else 1e-300
+    targets = 10.0 ** np.linspace(-318, -323.2, 9)
+    q = np.array(
+        [
+            float(
+                mpmath.gammainc(
+                    shape, 0, shape * mpmath.mpf(t) / mean, regularized=True
+                )
+            )
+            for t in [*targets, mpmath.mpf("1e-330"), mpmath.mpf("2e-324")]
+        ]
+    )
+    q = q[q > 0]
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = dist.ppf(q[:, None])[:, 0]
+    expected = [_float_nearest_in_probability(p, shape, mean) for p in q]
+    np.testing.assert_array_equal(got, expected)
