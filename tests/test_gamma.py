@@ -753,6 +753,51 @@ def test_predict_and_distribution_agree_with_scipy_mixture():
     np.testing.assert_allclose(dist.cdf(y[:20]), cdf, rtol=1e-10)
 
 
+def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(monkeypatch):
+    # predict(return_std=True) of 8 experts at 40000 rows (chunks of 14979):
+    # its tracemalloc peak is predict's plus the standard deviations (n
+    # floats) and at most two vectors of a chunk (one measured: the chunk's
+    # standard deviations); it held the terms of the mean and the means
+    # beside the scaled means and variances, and the dispersions as a (K, n)
+    # array: 21 vectors of a chunk more. The numbers: the mixture's moments
+    # written out
+    import tracemalloc
+
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 2))
+    eta = 0.5 * X[:, 0] + np.where(X[:, 1] > 0, 0.4, -0.4) * X[:, 1]
+    y = rng.gamma(2.0, np.exp(eta) / 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit of many experts)
+        model = MoEGammaRegressor(n_experts=8, max_iter=10, random_state=0)
+        model.fit(X, y)
+    X_test = rng.standard_normal((40000, 2))
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 2**22)
+    rows = model._chunk_rows(X_test)
+    assert rows == 14979
+    peaks, outputs = [], []
+    for return_std in (False, True):
+        model.predict(X_test[:10], return_std=return_std)  # (caches)
+        tracemalloc.start()
+        try:
+            outputs.append(model.predict(X_test, return_std=return_std))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    excess = peaks[1] - peaks[0] - X_test.shape[0] * 8
+    assert excess <= 2 * 8 * rows, excess / (8 * rows)
+    gate = model.predict_gate(X_test)
+    mu = np.exp(model.expert_intercept_ + X_test @ model.expert_coef_.T)
+    mean = np.sum(gate * mu, axis=1)
+    phi = model.expert_dispersion_
+    variance = np.sum(gate * (phi * mu**2 + (mu - mean[:, None]) ** 2), axis=1)
+    np.testing.assert_allclose(outputs[1][0], mean, rtol=1e-10)
+    np.testing.assert_allclose(outputs[1][1], np.sqrt(variance), rtol=1e-10)
+    np.testing.assert_array_equal(outputs[1][0], outputs[0])
+
+
 def test_top_k_routes_to_the_selected_experts():
     # top_k=2 of 3 experts of unlike shapes: the mean, the std and the
     # log-likelihood are those of the mixture of the selected experts by hand,

@@ -677,6 +677,60 @@ def test_score_in_row_chunks_with_exposures_and_far_rows(
         np.testing.assert_allclose(score, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+@pytest.mark.parametrize("exposed", [False, True])
+def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(
+    monkeypatch, Estimator, exposed
+):
+    # predict(return_std=True) of 8 experts at 40000 rows (chunks of 14979):
+    # its tracemalloc peak is predict's plus the standard deviations (n
+    # floats) and at most two vectors of a chunk (one measured: the chunk's
+    # standard deviations); it held the terms of the mean, and negative
+    # binomial experts' excess scales, beside its own arrays: 5 vectors of a
+    # chunk more. The numbers: the mixture's moments written out
+    import tracemalloc
+
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 2))
+    eta = 0.5 * X[:, 0] + np.where(X[:, 1] > 0, 0.4, -0.4) * X[:, 1]
+    y = rng.poisson(np.exp(eta) * rng.gamma(4.0, 0.25, 1000)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit of many experts)
+        model = Estimator(n_experts=8, max_iter=10, random_state=0).fit(X, y)
+    X_test = rng.standard_normal((40000, 2))
+    exposure = rng.uniform(0.5, 2.0, 40000) if exposed else None
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 2**22)
+    rows = model._chunk_rows(X_test)
+    assert rows == 14979
+    peaks, outputs = [], []
+    for return_std in (False, True):
+        model.predict(X_test[:10], return_std=return_std)  # (caches)
+        tracemalloc.start()
+        try:
+            outputs.append(
+                model.predict(X_test, return_std=return_std, exposure=exposure)
+            )
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    excess = peaks[1] - peaks[0] - X_test.shape[0] * 8
+    assert excess <= 2 * 8 * rows, excess / (8 * rows)
+    gate = model.predict_gate(X_test)
+    mu = np.exp(model.expert_intercept_ + X_test @ model.expert_coef_.T)
+    if exposed:
+        mu = mu * exposure[:, None]
+    phi = getattr(model, "expert_dispersion_", np.zeros(8))
+    mean = np.sum(gate * mu, axis=1)
+    variance = np.sum(gate * (mu + phi * mu**2 + (mu - mean[:, None]) ** 2), axis=1)
+    np.testing.assert_allclose(outputs[1][0], mean, rtol=1e-10)
+    np.testing.assert_allclose(outputs[1][1], np.sqrt(variance), rtol=1e-10)
+    np.testing.assert_array_equal(outputs[1][0], outputs[0])
+
+
 def test_score_of_constant_counts_is_finite_as_r2_scores():
     X, y = _regimes(n=200)
     model = MoEPoissonRegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
