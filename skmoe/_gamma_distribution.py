@@ -7,8 +7,10 @@ from scipy import special
 from scipy.optimize.elementwise import find_root
 
 from ._distribution import (
+    _component_sums,
     _ContinuousMixture,
     _halley_roots,
+    _log_component_sums,
     _log_weights,
     _mean_rows,
     _mixture_scale,
@@ -462,9 +464,9 @@ def _hurdle(weights, means):
     components' weights within it (rows of point masses alone: one
     stand-in component, unused) and the means with 1 standing in for 0."""
     mass = means == 0
-    zero = np.sum(np.where(mass, weights, 0.0), axis=-1)
+    zero = _component_sums(np.where(mass, weights, 0.0))
     rest = np.where(mass, 0.0, weights)
-    total = np.sum(rest, axis=-1)
+    total = _component_sums(rest)
     rest = rest / np.where(total > 0, total, 1.0)[:, None]
     rest[total == 0, 0] = 1.0
     return zero, total, rest, np.where(mass, 1.0, means)
@@ -486,7 +488,7 @@ def _hurdle_logpdf(y, weights, means, shapes, log_weights=None, log_means=None):
         rest = np.where(mass, -np.inf, log_weights)
         positive = np.where(mass, 1.0, means)
         gamma = _mixture_logpdf(y, weights, positive, shapes, rest, log_means)
-        zero = special.logsumexp(np.where(mass, log_weights, -np.inf), axis=-1)
+        zero = _log_component_sums(np.where(mass, log_weights, -np.inf))
         return np.where((y == 0) & has, zero, gamma)
     has = np.any(means == 0, axis=-1)
     zero, total, rest, means = _hurdle(weights, means)
@@ -514,7 +516,7 @@ def _hurdle_sf(y, weights, means, shapes, log_means=None):
     zero, total, rest, positive = _hurdle(weights, means)
     at = np.maximum(y, 0.0)[..., None]
     tails = _gamma_tails(at, positive, shapes, True, log_means)
-    gamma = np.sum(rest * tails, axis=-1)
+    gamma = _component_sums(rest * tails)
     return np.where(y < 0, 1.0, total * gamma)
 
 
@@ -598,7 +600,9 @@ def _mixture_logpdf(y, weights, means, shapes, log_weights=None, log_means=None)
         # (weights > 0 where they come from weights)
         used = log_weights > -np.inf
         log_components = np.where(used, log_weights + log_components, -np.inf)
-    out = special.logsumexp(log_components, axis=-1)
+    # (summed in one order whatever the layout: logsumexp's np.sum moved 49
+    # of 300 Fortran-ordered rows' logpdf by a float at K = 8)
+    out = _log_component_sums(log_components)
     return np.where(np.isnan(y[..., 0]), np.nan, out)
 
 
@@ -713,10 +717,13 @@ def _log_lower_tails(y, means, shapes, lower):
 
 def _mixture_cdf(y, weights, means, shapes, log_means=None):
     """Distribution functions at ``y`` (broadcast, rows last) of these rows;
-    ``log_means`` as in :func:`_gamma_tails`."""
+    ``log_means`` as in :func:`_gamma_tails`; summed by
+    :func:`_component_sums`, whose order does not depend on the layout (np.sum's
+    did: 134 of 300 Fortran-ordered rows of K = 8 differed by a float), as
+    the quantiles' steps sum."""
     y = np.maximum(y, 0.0)[..., None]  # NaN stays NaN, as scipy's
-    return np.sum(
-        weights * _gamma_tails(y, means, shapes, log_means=log_means), axis=-1
+    return _component_sums(
+        weights * _gamma_tails(y, means, shapes, log_means=log_means)
     )
 
 
@@ -833,21 +840,22 @@ def _halley_quantiles(upper, tail, weights, means, shapes, low, high):
     w, m, nu, up, ta = weights[rows], means[rows], shapes[rows], upper[rows], tail[rows]
     sign = np.where(up, -1.0, 1.0)
 
-    # (sums over the components by np.sum, whose floats do not depend on the
-    # other rows: products with ones, as the Gaussian steps', went through
-    # BLAS, which rounded a row differently in batches of other sizes, so
-    # that the quantiles of K = 5 rows moved by up to 25 floats with the
-    # batch; the sums cost little beside gammainc)
+    # (sums over the components by _component_sums, the public cdf's, whose
+    # floats do not depend on the other rows: products with ones, as the
+    # Gaussian steps' once, went through BLAS, which rounded a row
+    # differently in batches of other sizes, so that the quantiles of K = 5
+    # rows moved by up to 25 floats with the batch; the sums cost little
+    # beside gammainc)
     def tail_pieces(y, w, m, nu, terms, up, sign):
-        mass = np.sum(w * _gamma_tails(y[:, None], m, nu, up[:, None]), axis=-1)
+        mass = _component_sums(w * _gamma_tails(y[:, None], m, nu, up[:, None]))
         # the components' densities in s, g = exp(nu (log r - r + 1) + c(nu))
         # with r = y / mu (as their log densities), and their log-derivatives
         # nu - x = nu (1 - r)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             g = np.exp(nu * _log_ratio_term(y[:, None], m) + terms)
             falling = np.where(g > 0, g * (nu * (y[:, None] / m - 1.0)), 0.0)
-        density = sign * np.sum(w * g, axis=-1)
-        return mass, density, -sign * np.sum(w * falling, axis=-1)
+        density = sign * _component_sums(w * g)
+        return mass, density, -sign * _component_sums(w * falling)
 
     def move(y, step, *_):
         return y * np.exp(-step)
@@ -872,7 +880,7 @@ def _halley_quantiles(upper, tail, weights, means, shapes, low, high):
 
     def excess_at(y, part):
         tails = _gamma_tails(y[:, None], m[part], nu[part], up[part, None])
-        return sign[part] * (np.sum(w[part] * tails, axis=-1) / ta[part] - 1.0)
+        return sign[part] * (_component_sums(w[part] * tails) / ta[part] - 1.0)
 
     found, bracketed = _walk_to_root(excess_at, x[picked], at_x[picked], 0.0)
     solved[rows[picked[bracketed]]] = True
@@ -896,7 +904,7 @@ def _root_quantiles(q, upper, tail, weights, means, shapes, low, high):
         tails = _gamma_tails(
             y[:, None], means[index], shapes[index], upper[index, None]
         )
-        mass = np.sum(weights[index] * tails, axis=-1)
+        mass = _component_sums(weights[index] * tails)
         out = np.where(upper[index], tail[index] - mass, mass - q[index])
         few = np.flatnonzero(subnormal[index])
         if few.size:
@@ -905,7 +913,7 @@ def _root_quantiles(q, upper, tail, weights, means, shapes, low, high):
             with np.errstate(divide="ignore"):  # (weights of 0: left out)
                 log_terms = np.log(weights[rows]) + log_tails
             used = np.where(weights[rows] > 0, log_terms, -np.inf)
-            log_mass = special.logsumexp(used, axis=-1)
+            log_mass = _log_component_sums(used)
             # (kept finite far above the root: find_root takes inf - inf)
             out[few] = np.expm1(np.minimum(log_mass - np.log(q[rows]), 700.0))
         return out

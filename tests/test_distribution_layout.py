@@ -1,0 +1,231 @@
+"""A row's moments, distribution function and log density do not depend on
+the other rows nor on the memory layout of the parameters: every family of
+predictive mixture sums its components in one order (``_component_sums``),
+and so does :func:`skmoe._math.mixture_std` over the experts.
+
+``predict_distribution`` hands over Fortran-ordered parameters (transposes of
+the (K, n) arrays the estimators compute); np.sum and logsumexp add a row of 8
+or more terms pairwise where it is contiguous and in turn where it is
+strided, so that a row's mean, variance and std (every family), and the Gamma
+and count families' cdf, sf and log density, moved by a float between C- and
+Fortran-ordered parameters."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from skmoe import PredictiveMixture, PredictiveStudentTMixture
+from skmoe._count_distribution import (
+    PredictiveNegativeBinomialMixture,
+    PredictivePoissonMixture,
+)
+from skmoe._gamma_distribution import PredictiveGammaMixture
+from skmoe._math import mixture_std
+
+FAMILIES = ["gaussian", "student t", "gamma", "gamma with zeros", "poisson", "nb"]
+
+
+def _parameters(family, n_rows, n_experts, seed):
+    """The family's distribution class, its parameter arrays (C-ordered) and
+    one value per row where to evaluate it."""
+    rng = np.random.default_rng(seed)
+    shape = (n_rows, n_experts)
+    weights = rng.dirichlet(np.full(n_experts, 0.7), n_rows)
+    if family in ("gaussian", "student t"):
+        means = rng.normal(0.0, 2.0, shape)
+        scales = np.exp(rng.normal(0.0, 0.5, shape))
+        y = rng.normal(0.0, 2.0, n_rows)
+        if family == "gaussian":
+            return PredictiveMixture, (weights, means, scales), y
+        df = np.exp(rng.uniform(np.log(2.5), np.log(200.0), shape))
+        return PredictiveStudentTMixture, (weights, means, scales, df), y
+    if family.startswith("gamma"):
+        means = np.exp(rng.normal(0.0, 1.0, shape))
+        if family == "gamma with zeros":  # point masses at 0 (a hurdle)
+            means[:, 0] = 0.0
+        shapes = np.exp(rng.normal(0.5, 1.0, shape))
+        y = np.exp(rng.normal(0.0, 1.0, n_rows))
+        return PredictiveGammaMixture, (weights, means, shapes), y
+    rates = np.exp(rng.normal(1.0, 1.0, shape))
+    y = np.floor(np.exp(rng.normal(1.0, 1.0, n_rows)))
+    if family == "poisson":
+        return PredictivePoissonMixture, (weights, rates), y
+    dispersions = np.exp(rng.normal(-1.0, 1.0, shape))
+    return PredictiveNegativeBinomialMixture, (weights, rates, dispersions), y
+
+
+def _layouts(cls, parameters):
+    """The C-ordered distribution and the same one from Fortran-ordered,
+    strided and transposed-(K, n) parameters."""
+    return cls(*parameters), [
+        cls(*(np.asfortranarray(a) for a in parameters)),
+        cls(*(np.repeat(a, 2, axis=1)[:, ::2] for a in parameters)),
+        cls(*(np.ascontiguousarray(a.T).T for a in parameters)),
+    ]
+
+
+def _variances(family, parameters):
+    """The components' variances, by their closed forms."""
+    if family in ("gaussian", "student t"):
+        variances = parameters[2] ** 2
+        if family == "student t":
+            df = parameters[3]
+            variances = variances * df / (df - 2)
+        return variances
+    if family.startswith("gamma"):
+        return parameters[1] ** 2 / parameters[2]
+    rates = parameters[1]
+    return rates if family == "poisson" else rates * (1 + parameters[2] * rates)
+
+
+@pytest.mark.parametrize("n_experts", [8, 16])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_moments_of_a_row_do_not_depend_on_the_layout_or_batch(family, n_experts):
+    # of 300 rows at K = 8, 121 to 162 rows' means, 123 to 139 variances and
+    # 62 to 73 stds differed between C- and Fortran-ordered parameters
+    cls, parameters, _ = _parameters(family, 300, n_experts, seed=n_experts)
+    dist, others = _layouts(cls, parameters)
+    fortran = others[0]
+    for method in ("mean", "var", "std"):
+        whole = getattr(dist, method)()
+        for other in others:
+            np.testing.assert_array_equal(getattr(other, method)(), whole)
+        # rows alone, from the Fortran-ordered batch (predict_distribution's)
+        alone = [getattr(fortran[i], method)()[0] for i in range(len(dist))]
+        np.testing.assert_array_equal(alone, whole)
+        np.testing.assert_array_equal(getattr(dist[::-1], method)()[::-1], whole)
+    # and they are the moments (math.fsum of the closed forms) to their
+    # rounding: the order of the sums changed, not the sums
+    weights, means = parameters[:2]
+    mean = np.array([math.fsum(r) for r in (weights * means).tolist()])
+    terms = weights * (_variances(family, parameters) + (means - mean[:, None]) ** 2)
+    var = np.array([math.fsum(r) for r in terms.tolist()])
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(dist.var(), var, rtol=1e-13)
+    np.testing.assert_allclose(dist.std(), np.sqrt(var), rtol=1e-13)
+
+
+def _component_cdfs(family, parameters, y):
+    """scipy.stats' distribution functions of each row's components at y."""
+    if family.startswith("gamma"):
+        _, means, shapes = parameters
+        positive = np.where(means > 0, means, 1.0)
+        cdf = stats.gamma.cdf(y[:, None], shapes, scale=positive / shapes)
+        return np.where(means > 0, cdf, 1.0)
+    rates = parameters[1]
+    if family == "poisson":
+        return stats.poisson.cdf(y[:, None], rates)
+    theta = 1 / parameters[2]
+    return stats.nbinom.cdf(y[:, None], theta, theta / (theta + rates))
+
+
+@pytest.mark.parametrize("n_experts", [8, 16])
+@pytest.mark.parametrize("family", ["gamma", "gamma with zeros", "poisson", "nb"])
+def test_gamma_and_count_functions_of_a_row_do_not_depend_on_the_layout(
+    family, n_experts
+):
+    # cdf and sf summed by np.sum, the log density by logsumexp's: of 300
+    # Fortran-ordered rows at K = 8, 69 to 141 rows' cdf or sf and 24 to 94
+    # rows' log density differed by a float from the C-ordered rows'
+    cls, parameters, y = _parameters(family, 300, n_experts, seed=20 + n_experts)
+    dist, others = _layouts(cls, parameters)
+    fortran = others[0]
+    log_density = "logpdf" if family.startswith("gamma") else "logpmf"
+    density = log_density[3:]
+    values = np.stack([y, y + 1.0, 0.5 * y])
+    values = np.stack([values, values + 2.0])  # (2, 3, n_rows)
+    for method in ("cdf", "sf", log_density, density):
+        whole = getattr(dist, method)(y)
+        for other in others:
+            np.testing.assert_array_equal(getattr(other, method)(y), whole)
+        alone = [getattr(fortran[i], method)(y[i])[0] for i in range(y.size)]
+        np.testing.assert_array_equal(alone, whole)
+        np.testing.assert_array_equal(getattr(dist[::-1], method)(y[::-1])[::-1], whole)
+        # several values per row, Fortran-ordered, with Fortran-ordered parameters
+        several = getattr(dist, method)(values)
+        np.testing.assert_array_equal(several[0, 0], whole)
+        np.testing.assert_array_equal(
+            getattr(fortran, method)(np.asfortranarray(values)), several
+        )
+    # the mixtures' cdf (math.fsum of scipy's components) to their rounding
+    terms = parameters[0] * _component_cdfs(family, parameters, y)
+    exact = [math.fsum(row) for row in terms.tolist()]
+    np.testing.assert_allclose(dist.cdf(y), exact, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_experts", [8, 16])
+def test_weights_are_normalized_whatever_their_layout(n_experts):
+    # each row's total was np.sum's: of 300 Fortran-ordered rows off one by
+    # up to 1e-8 at K = 8, 110 were divided into other floats than the
+    # C-ordered rows
+    rng = np.random.default_rng(n_experts)
+    weights = rng.dirichlet(np.ones(n_experts), 300)
+    weights *= 1 + rng.uniform(-1e-8, 1e-8, (300, 1))
+    means, scales = rng.normal(size=weights.shape), np.ones(weights.shape)
+    normalized = PredictiveMixture(weights, means, scales).weights
+    fortran = PredictiveMixture(np.asfortranarray(weights), means, scales).weights
+    np.testing.assert_array_equal(fortran, normalized)
+    alone = [
+        PredictiveMixture(w[None], m[None], s[None]).weights[0]
+        for w, m, s in zip(weights, means, scales, strict=True)
+    ]
+    np.testing.assert_array_equal(alone, normalized)
+    totals = np.array([math.fsum(row) for row in weights.tolist()])
+    np.testing.assert_allclose(normalized, weights / totals[:, None], rtol=1e-15)
+
+
+@pytest.mark.parametrize("n_experts", [8, 16])
+def test_mixture_std_does_not_depend_on_the_layout(n_experts):
+    # predict(return_std=True)'s sum over the experts: np.sum added a
+    # C-ordered (K, n) array an expert at a time and a Fortran-ordered one
+    # (a distribution's transposed parameters) or a single column pairwise
+    # from K = 8
+    rng = np.random.default_rng(n_experts)
+    shape = (n_experts, 400)
+    weights = rng.dirichlet(np.ones(n_experts), 400).T.copy()
+    means = rng.normal(0.0, 2.0, shape)
+    variances = np.exp(rng.normal(0.0, 1.0, shape))
+    mean = np.sum(weights * means, axis=0)
+    std = mixture_std(np, weights, means, variances, mean)
+    fortran = [np.asfortranarray(a) for a in (weights, means, variances)]
+    np.testing.assert_array_equal(mixture_std(np, *fortran, mean), std)
+    alone = [
+        mixture_std(np, weights[:, [i]], means[:, [i]], variances[:, [i]], mean[[i]])[0]
+        for i in range(mean.size)
+    ]
+    np.testing.assert_array_equal(alone, std)
+    # scales in place of the variances (the in-place path squares them itself)
+    scaled = mixture_std(np, weights, means, None, mean, scales=np.sqrt(variances))
+    np.testing.assert_array_equal(
+        mixture_std(np, *fortran[:2], None, mean, scales=np.sqrt(fortran[2])), scaled
+    )
+    scales = 1e200 * np.sqrt(variances)
+    deviation = means - mean
+    terms = weights * (variances + deviation**2)
+    exact = np.sqrt([math.fsum(column) for column in terms.T.tolist()])
+    np.testing.assert_allclose(std, exact, rtol=1e-15)
+    # the scaled sum (where the plain one's squares overflow) in the same order
+    far = mixture_std(np, weights, 1e200 * means, None, 1e200 * mean, scales=scales)
+    np.testing.assert_allclose(far, 1e200 * exact, rtol=1e-14)
+    fortran_far = [np.asfortranarray(a) for a in (weights, 1e200 * means, scales)]
+    np.testing.assert_array_equal(
+        mixture_std(np, *fortran_far[:2], None, 1e200 * mean, scales=fortran_far[2]),
+        far,
+    )
+
+
+def test_mixture_std_in_array_api_strict_is_numpy_s():
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(3)
+    shape = (16, 300)
+    weights = rng.dirichlet(np.ones(16), 300).T.copy()
+    means = rng.normal(0.0, 2.0, shape)
+    variances = np.exp(rng.normal(0.0, 1.0, shape))
+    mean = np.sum(weights * means, axis=0)
+    std = mixture_std(np, weights, means, variances, mean)
+    strict = mixture_std(
+        xps, *(xps.asarray(a) for a in (weights, means, variances, mean))
+    )
+    np.testing.assert_array_equal(np.asarray(strict), std)
