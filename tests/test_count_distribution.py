@@ -1099,6 +1099,24 @@ def test_weight_0_share_is_decided_at_the_exposure(
     assert finite == [True, False, False, True, True, False]
 
 
+def test_log_pmf_of_a_row_whose_log_exposure_is_kept():
+    # predict_distribution keeps the rows' log exposures among the log parts
+    # for the moments alone (_moment_parts): logpmf, which takes the other
+    # log parts as keywords, is not given them. At x = -400 expert 0's weight
+    # is e^-800 beside a rate of e^1500, at e^-20: counts of mean e^1480,
+    # whose pmf at 3 is 0; expert 1's weight is 1 - e^-800, its counts' mean
+    # e^-20: log pmf(3) = 3 (-20) - e^-20 - log 3!
+    X, y = _far_rows_data()
+    model = _count_model(False, X[:, :1], y, n_experts=2)
+    model.gate_intercept_ = np.zeros(2)
+    model.gate_coef_ = np.array([[1.0], [-1.0]])
+    model.expert_intercept_ = np.zeros(2)
+    model.expert_coef_ = np.array([[-3.75], [0.0]])
+    dist = model.predict_distribution(np.array([[-400.0]]), exposure=np.exp(-20.0))
+    expected = -60.0 - np.exp(-20.0) - np.log(6.0)
+    np.testing.assert_allclose(dist.logpmf(np.array([[3.0]])), [[expected]], rtol=1e-14)
+
+
 @pytest.mark.parametrize("negative_binomial", [False, True])
 @pytest.mark.parametrize("top_k", [None, 2])
 def test_weight_0_share_is_decided_at_each_rows_exposure(negative_binomial, top_k):

@@ -825,6 +825,28 @@ def test_run_at_max_iter_names_the_tol_its_changes_were_compared_with(monkeypatc
     assert "above tol=1" not in result.message
 
 
+def test_a_stop_on_changes_not_all_rounding_needs_no_still_parameters(monkeypatch):
+    # fitting.rst: only a stop of the three iterations' rule whose changes are
+    # all rounding (at most NOISE_ULPS = 1024 spacings of the objective), one
+    # above tol, waits for still parameters. Changes of 2000, 9 and 0
+    # spacings (the first no rounding) stop where the 0 is read, iteration 6
+    # (the scripted objective: a first climb, then 100, 200, 2000, 9 and 0
+    # spacings), though the two lines' parameters still move there: with
+    # 1000 spacings in place of 2000, all rounding, EM goes on
+    from skmoe import _em
+
+    assert _em.NOISE_ULPS == 1024
+    problem, resp = _constant_gate_problem(n_experts=2)
+    for ulps, stops in (
+        ([100, 200, 2000, 9, 0], True),
+        ([100, 200, 1000, 9, 0], False),
+    ):
+        _script_objective(monkeypatch, ulps)
+        run = _em.run_em(problem, resp=resp.copy(), max_iter=40)
+        assert run.converged
+        assert (run.n_iter == len(ulps) + 1) == stops
+
+
 def test_measured_rounding_rule_waits_for_a_gate_still_moving(monkeypatch):
     # counts near 1e15 whose zeros a feature separates: the objective's changes
     # are rounding from the 4th iteration, while the gate's coefficients still

@@ -18,6 +18,7 @@ from sklearn.model_selection import (
     cross_val_predict,
     cross_validate,
 )
+from sklearn.utils import check_array
 
 from skmoe import MoENegativeBinomialRegressor, MoEPoissonRegressor
 from skmoe.experts import PoissonExperts
@@ -591,8 +592,13 @@ def test_exposure_conversion_errors_are_named_whatever_their_words():
     ):
         exposure = good.copy()
         exposure[3] = bad
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as raised:
             model.predict(X, exposure=exposure)
+        # scikit-learn's own words, whole (the fallback check for
+        # assume_finite=True adds that scikit-learn's check was skipped)
+        with pytest.raises(ValueError) as sklearns:
+            check_array(exposure, ensure_2d=False, input_name="exposure")
+        assert str(raised.value) == str(sklearns.value)
 
 
 def test_a_decimal_exposure_is_a_number():

@@ -303,3 +303,29 @@ def test_quantiles_of_subnormal_probabilities_match_mpmath(weights, means, shape
             if w > 0
         )
         assert abs(float(cdf / mpmath.mpf(q) - 1)) <= 1e-9
+
+
+def test_walk_to_root_leaves_rows_below_least_or_past_the_floats():
+    # _walk_to_root's contract: a row whose walk would pass the floats, or go
+    # below ``least`` (the Gamma steps' 0: their distribution function is NaN
+    # at y < 0), is left to the root finder (not bracketed), its excess never
+    # read there; the others are walked to the float of least |excess|
+    from skmoe._distribution import _walk_to_root
+
+    big = np.finfo(float).max
+    root = 1.0 + 2**-40  # (an exact float)
+    seen = []
+
+    def excess_at(y, part):
+        seen.append(np.array(y))
+        # row 0: a root at -1, below least = 0, 2024 floats of 5e-324 down;
+        # row 1: none in the floats (the excess negative up to the largest,
+        # 2**9 floats up); row 2: a root at `root`, the float walked to
+        return np.select([part == 0, part == 1], [y + 1.0, -np.ones_like(y)], y - root)
+
+    x = np.array([1e-320, big - 2.0**980, 1.0])
+    at_x = np.array([1.0 + 1e-320, -1.0, 1.0 - root])
+    found, bracketed = _walk_to_root(excess_at, x, at_x, 0.0)
+    np.testing.assert_array_equal(bracketed, [False, False, True])
+    np.testing.assert_array_equal(found, [root])
+    assert all(np.all(y >= 0) and np.all(np.isfinite(y)) for y in seen)

@@ -4513,6 +4513,15 @@ def test_exposure_floor_is_a_share_of_the_lower_weighted_median():
         _exposure_floor(exposure, np.r_[weight, 0.0, 0.0]) == RATE_EXPOSURE_SHARE * 3.0
     )
     assert _exposure_floor(exposure, np.zeros(6)) is None
+    # weights whose sum overflows, scaled to the largest: weights 1e308,
+    # 1.5e308 and 1e308 at exposures 1, 2, 3 are 1, 1.5 and 1 (NumPy's
+    # inverted_cdf: exposure 2); unscaled, half their sum was NaN, exposure 3
+    weight = np.array([1e308, 1.5e308, 1e308])
+    exposure = np.array([1.0, 2.0, 3.0])
+    assert not np.isfinite(np.sum(weight))
+    median = np.quantile(exposure, 0.5, method="inverted_cdf", weights=weight / 1e308)
+    assert median == 2.0
+    assert _exposure_floor(exposure, weight) == RATE_EXPOSURE_SHARE * median
 
 
 def test_a_stream_judges_its_batches_by_the_fits_exposure_floor():
