@@ -1468,6 +1468,7 @@ class MoEPoissonRegressor(
 
         sparse = self._top_k() is not None
         underflow = _Underflow()
+        unchecked = [exposure is not None]  # the exposures' range, at chunk 1
 
         def compute(xp, design):
             # (each expert's rate and log rate, for a row whose gate weight
@@ -1477,6 +1478,10 @@ class MoEPoissonRegressor(
                 log_rate = self._log_rates(xp, design, index)
             else:  # (the rates before the gate: one array fewer at a time)
                 log_rate = self._log_rates(xp, design)
+            if unchecked[0]:  # as predict: exposures outside a float32 model's
+                # range were served in float64 where predict and score refuse
+                unchecked[0] = False
+                _check_exposure_range(exposure, dtype_name(log_rate.dtype))
             rate = xp.exp(log_rate)
             log_rate, low = underflow.far(xp, rate, log_rate)
             over = None

@@ -827,16 +827,26 @@ def test_float32_exposures_outside_the_range_are_refused_by_every_method(Estimat
     assert np.max(means) > 1
     with pytest.raises(ValueError, match="overflow float32: use float64 X"):
         model.predict(X32, exposure=3e38)
-    # the predictive distribution is float64: every exposure of float64's range
+    # the predictive distribution (float64) refuses them as predict does: it
+    # served them, one row's too, where predict and score raise (RG2)
     for extreme in (1e40, 1e-50):
-        dist = model.predict_distribution(X32[:5], exposure=extreme)
-        np.testing.assert_allclose(
-            dist.mean(), extreme * means[:5].astype(np.float64), rtol=1e-5
-        )
-    # float64 X: the same exposures are in range, the predictions finite
+        at = np.ones(5)
+        at[3] = extreme
+        for exposures in (extreme, at):
+            with pytest.raises(ValueError, match="outside float32's range"):
+                model.predict_distribution(X32[:5], exposure=exposures)
+    # float64 X: the same exposures are in range, the predictions finite, and
+    # the distribution's means predict's
     wide = model.predict(X[:5], exposure=3e38)
     assert wide.dtype == np.float64
     np.testing.assert_allclose(wide, 3e38 * means[:5].astype(np.float64), rtol=1e-5)
+    for extreme in (1e40, 1e-50):
+        dist = model.predict_distribution(X[:5], exposure=extreme)
+        expected = model.predict(X[:5], exposure=extreme)
+        np.testing.assert_allclose(dist.mean(), expected, rtol=1e-12)
+        np.testing.assert_allclose(
+            dist.mean(), extreme * means[:5].astype(np.float64), rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize(
