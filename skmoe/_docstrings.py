@@ -605,15 +605,70 @@ ESTIMATOR_EXPERTS_TEXT = (
 )
 
 
+#: The Raises section of the count models' ``predict`` (a method's indent).
+COUNT_PREDICT_RAISES = """ValueError
+            "the model's outputs overflow" where the gate's or the experts'
+            outputs at some rows of X are beyond the floats of the dtype they
+            are computed in (X far from the training data, or an expert's
+            extreme predictions); "the predictive standard deviation
+            overflows" where the standard deviation does and the means do not
+            (``return_std``); "the predicted counts at these exposures
+            overflow" where the means at the exposures are beyond that dtype
+            and the means per unit exposure are not; "exposure has values
+            outside float32's range" where float32 X given to a float32 model
+            has exposures below float32's smallest normal number or above its
+            largest."""
+
+#: The Raises section of the count models' ``predict_distribution``.
+COUNT_DISTRIBUTION_RAISES = """ValueError
+            "the model's outputs overflow" where the gate's or the experts'
+            outputs at some rows of X are beyond the floats (X far from the
+            training data, or an expert's extreme predictions), and "exposure
+            has values outside float32's range", as :meth:`predict` raises
+            them. "the predicted counts at these exposures overflow" where a
+            row's mean count at its exposure is beyond float64, as
+            :meth:`predict` raises where it is beyond the model's dtype (a
+            float32 model's distribution, computed in float64, serves counts
+            beyond float32). An expert whose gate weight underflowed to 0
+            takes part in the mean where :meth:`predict` keeps it: where its
+            share per unit exposure, times ``min(exposure, 1)``, is a float of
+            the model's dtype (a weight of e^-800 beside a mean per unit
+            exposure of e^1500: at an exposure of e^20 its counts' share,
+            e^720, raises rather than leave the mean to the other experts'
+            count)."""
+
+#: The placeholders of class docstrings and their text.
+CLASS_TEXT = {
+    "{{gate_parameter}}": GATE_PARAMETER,
+    "{{shared_parameters}}": SHARED_PARAMETERS,
+    "{{alpha_meaning}}": ALPHA_MEANING,
+    "{{shared_features_parameter}}": SHARED_FEATURES_PARAMETER,
+    "{{shared_attributes}}": SHARED_ATTRIBUTES,
+}
+
+#: The placeholders of method docstrings (indented as a method's) and their text.
+METHOD_TEXT = {
+    "{{count_predict_raises}}": COUNT_PREDICT_RAISES,
+    "{{count_distribution_raises}}": COUNT_DISTRIBUTION_RAISES,
+}
+
+
+def _filled(doc, texts):
+    """``doc`` with each placeholder of ``texts`` replaced by its text."""
+    for placeholder, text in texts.items():
+        doc = doc.replace(placeholder, text)
+    assert "{{" not in doc, doc  # (a placeholder misspelled or unknown)
+    return doc
+
+
 def fill_doc(cls):
-    """Substitute the shared parameter and attribute text into a class docstring."""
-    cls.__doc__ = cls.__doc__.replace("{{gate_parameter}}", GATE_PARAMETER)
-    cls.__doc__ = cls.__doc__.replace("{{shared_parameters}}", SHARED_PARAMETERS)
-    cls.__doc__ = cls.__doc__.replace("{{alpha_meaning}}", ALPHA_MEANING)
-    cls.__doc__ = cls.__doc__.replace(
-        "{{shared_features_parameter}}", SHARED_FEATURES_PARAMETER
-    )
-    cls.__doc__ = cls.__doc__.replace("{{shared_attributes}}", SHARED_ATTRIBUTES)
+    """Substitute the shared text into a class docstring and into those of the
+    methods the class defines (each method's help stands alone)."""
+    cls.__doc__ = _filled(cls.__doc__, CLASS_TEXT)
+    for method in vars(cls).values():
+        doc = getattr(method, "__doc__", None)
+        if inspect.isfunction(method) and doc is not None and "{{" in doc:
+            method.__doc__ = _filled(doc, METHOD_TEXT)
     if "expert_estimator" not in inspect.signature(cls).parameters:
         for text in ESTIMATOR_EXPERTS_TEXT:
             assert text in cls.__doc__, text

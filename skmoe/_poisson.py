@@ -1121,6 +1121,10 @@ class MoEPoissonRegressor(
         y_std : ndarray of shape (n_samples,)
             Its standard deviation; only when ``return_std`` is True (which
             raises where it overflows, also where the mean does not).
+
+        Raises
+        ------
+        {{count_predict_raises}}
         """
         if exposure is None and not isinstance(X, _Validated):
             self._warn_unrouted_exposure()
@@ -1436,17 +1440,7 @@ class MoEPoissonRegressor(
 
         Raises
         ------
-        ValueError
-            "the predicted counts at these exposures overflow" where a row's
-            mean count at its exposure is beyond float64, as :meth:`predict`
-            raises where it is beyond the model's dtype (a float32 model's
-            distribution, computed in float64, serves counts beyond float32).
-            An expert whose gate weight underflowed to 0 takes part in the
-            mean where :meth:`predict` keeps it: where its share per unit
-            exposure, times ``min(exposure, 1)``, is a float of the model's
-            dtype (a weight of e^-800 beside a rate of e^1500: at an exposure
-            of e^20 its counts' share, e^720, raises rather than leave the
-            mean to the other experts' count).
+        {{count_distribution_raises}}
 
         Examples
         --------

@@ -2,6 +2,7 @@
 expert's log rate, checked against the Poisson likelihood written out with
 scipy, the closed-form Fisher information and scikit-learn's routing."""
 
+import inspect
 import warnings
 from decimal import Decimal
 
@@ -846,6 +847,58 @@ def test_float32_exposures_outside_the_range_are_refused_by_every_method(Estimat
         np.testing.assert_allclose(dist.mean(), expected, rtol=1e-12)
         np.testing.assert_allclose(
             dist.mean(), extreme * means[:5].astype(np.float64), rtol=1e-5
+        )
+
+
+def _raises_section(method):
+    """The text of ``method``'s numpydoc Raises section."""
+    doc = inspect.getdoc(method)
+    assert "{{" not in doc  # (fill_doc's placeholders all filled)
+    return doc.split("Raises\n------\n", 1)[1].split("\n\n", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_count_predictions_document_the_errors_they_raise(Estimator):
+    # predict had no Raises section and predict_distribution's omitted "the
+    # model's outputs overflow" (X far from the training data) and the
+    # exposures' range of a float32 model, which both raise: each error
+    # raised here is named, in quotes, in the method's Raises section
+    X, y, exposure = _counts(n=300)
+    model = Estimator(n_experts=2, n_init=1, random_state=0)
+    model.fit(X.astype(np.float32), y, exposure=exposure)
+    far, X32 = np.array([[1e5]]), X[:5].astype(np.float32)
+    raised = {
+        "the model's outputs overflow": [
+            lambda m: m(far),
+            lambda m: m(far.astype(np.float32)),
+            lambda m: m(far, exposure=2.0),
+        ],
+        "exposure has values outside float32's range": [
+            lambda m: m(X32, exposure=1e-50),
+            lambda m: m(X32, exposure=1e40),
+        ],
+        "the predicted counts at these exposures overflow": [
+            lambda m: m(X[:5], exposure=1e308),
+        ],
+    }
+    for name in ("predict", "predict_distribution"):
+        method = getattr(model, name)
+        section = _raises_section(getattr(Estimator, name))
+        assert section.startswith("ValueError\n")
+        for message, calls in raised.items():
+            assert f'"{message}"' in " ".join(section.split())
+            for call in calls:
+                with pytest.raises(ValueError, match=message):
+                    call(method)
+    assert '"the predictive standard deviation overflows"' in " ".join(
+        _raises_section(Estimator.predict).split()
+    )
+    # one text for both models (fill_doc fills methods' docstrings too)
+    for name in ("predict", "predict_distribution"):
+        assert _raises_section(getattr(Estimator, name)) == _raises_section(
+            getattr(MoEPoissonRegressor, name)
         )
 
 
