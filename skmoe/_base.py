@@ -80,6 +80,7 @@ from ._fitting import (
     _labels_present,
     _object_target_as_float,
     _refuse_lazy_frames,
+    _refuse_times,
     _take_columns,
     _unchanged_on_failure,
     _Validated,
@@ -397,6 +398,9 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
     by :func:`_check_left_out`, after ``inputs`` (a display's: the raw rows
     through a pipeline's steps before it) where given."""
     _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
+    # (X: the estimator's predict checks it, after a pipeline's steps)
+    numeric = estimator is not None and is_regressor(estimator)
+    _refuse_times(y=y if numeric else None, sample_weight=sample_weight)
     if sample_weight is None:
         return (X, y, None, *per_row)
     weight = _score_weights(sample_weight, X if y is None else y)
@@ -1011,6 +1015,7 @@ class BaseMixtureOfExperts(
     ):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
+        self._refuse_times(X, y, sample_weight)
         if init_responsibilities is not None:
             if self.n_experts == "auto":
                 raise ValueError(
@@ -2720,6 +2725,14 @@ class BaseMixtureOfExperts(
         index = xp.asarray(rows, dtype=xp.int64, device=device_of(design))
         return xp.take(design, index, axis=0)
 
+    def _refuse_times(self, X, y, sample_weight=None):
+        """:func:`_refuse_times` for ``X``, ``y`` (a regressor's: class labels
+        may be datetimes, as scikit-learn's classifiers take them) and
+        ``sample_weight``."""
+        _refuse_times(
+            X=X, y=y if is_regressor(self) else None, sample_weight=sample_weight
+        )
+
     def _validate_X_predict(self, X, method="predict"):
         """Validated X and the backend to compute its predictions on (as it is
         where it comes as :class:`_Validated`)."""
@@ -2728,6 +2741,7 @@ class BaseMixtureOfExperts(
         else:
             check_is_fitted(self)
             _refuse_lazy_frames(X=X)
+            _refuse_times(X=X)
             X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)
@@ -2944,6 +2958,7 @@ class BaseMixtureOfExperts(
         responsibilities, and a copy: a peak of 628 MiB at 3e5 rows and 128
         experts, 25.5 MiB now; ``benchmarks/posterior_memory.py``)."""
         _refuse_lazy_frames(y=y, groups=groups)
+        self._refuse_times(None, y)
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)

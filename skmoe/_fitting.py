@@ -139,6 +139,131 @@ def _refuse_lazy_frames(**arrays):
             )
 
 
+def _refuse_times(**arrays):
+    """Raise a ValueError where one of ``arrays`` (by name: X, a numeric y,
+    sample_weight) holds datetimes or timedeltas, which scikit-learn's
+    validation reads as counts of their unit without a word (NumPy's
+    ``datetime64[D]`` as days since 1970, pandas' as micro- or nanoseconds,
+    a time zone's too; as sample weights even where X and y refuse them):
+    NumPy's and pandas' dtypes of them (a DataFrame's columns, a categorical's
+    categories), pyarrow's, polars', and NumPy's ``datetime64`` and ``timedelta64``
+    objects in an object array (or the first row of a list). Only the dtypes
+    are read, and the values of object arrays alone: an array of floats costs
+    a look at its dtype. Python's and pandas' own time objects, which the
+    conversion refuses naming their type, are left to it (a pandas DataFrame's
+    datetime column raised NumPy's "could not be promoted", refused here)."""
+    for name, value in arrays.items():
+        found = _time_values(value)
+        if found is None:
+            continue
+        what, kind = found
+        if kind == "M":
+            advice = (
+                "which are points in time, not numbers: convert them to numbers "
+                "explicitly instead, such as the days since a start, (values - "
+                "start) / np.timedelta64(1, 'D')."
+            )
+        else:
+            advice = (
+                "which are durations whose unit would be a guess: convert them to "
+                "numbers explicitly instead, such as values / np.timedelta64(1, "
+                "'D') for days (a pandas Series: values / pd.Timedelta(days=1))."
+            )
+        raise ValueError(f"{name} has {what}, {advice}")
+
+
+def _time_values(value):
+    """``(what, kind)`` for :func:`_refuse_times`: a description of the time
+    values in ``value`` and ``"M"`` (points in time) or ``"m"`` (durations);
+    None where it holds none."""
+    if value is None or (
+        isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+    ):  # (NumPy's numbers: one look)
+        return None
+    dtypes = getattr(value, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):  # a pandas DataFrame
+        # (the columns of NumPy's numbers passed over in one look: items()
+        # took 50 us at 8 columns)
+        dtypes = dtypes.to_numpy()
+        for j in range(dtypes.shape[0]):
+            dtype = dtypes[j]
+            if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+                continue
+            kind = _time_kind(dtype)
+            if kind is None and dtype == np.dtype(object):  # (not categories)
+                kind = _time_objects(value.iloc[:, j].to_numpy())
+            if kind is not None:
+                return f"{dtype} values in column {value.columns[j]!r}", kind
+        return None
+    module = type(value).__module__.split(".")[0]
+    if module in ("pyarrow", "polars"):
+        schema = getattr(value, "schema", None)  # a Table's or a DataFrame's
+        if schema is None:  # an array's type, a Series' dtype
+            columns = [(None, value.type if module == "pyarrow" else value.dtype)]
+        elif module == "pyarrow":
+            columns = zip(schema.names, schema.types, strict=True)
+        else:
+            columns = schema.items()
+        for column, dtype in columns:
+            kind = _time_kind(dtype)
+            if kind is not None:
+                where = "" if column is None else f" in column {column!r}"
+                return f"{dtype} values{where}", kind
+        return None
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (list, tuple)):
+        # the types of the first row only (a list of floats is not read twice;
+        # NumPy's datetime64 scalars and arrays have a dtype)
+        first = value[0] if len(value) else None
+        for item in first if isinstance(first, (list, tuple)) else [first]:
+            kind = _time_kind(getattr(item, "dtype", None))
+            if kind is not None:
+                return f"{item.dtype} values", kind
+        return None
+    kind = _time_kind(dtype)
+    if kind is None and getattr(dtype, "kind", None) == "O":
+        kind = _time_objects(value)
+        if kind is not None:
+            return "NumPy's datetime64 or timedelta64 objects", kind
+        return None
+    return None if kind is None else (f"{dtype} values", kind)
+
+
+def _time_kind(dtype):
+    """``"M"`` for a dtype of points in time, ``"m"`` for one of durations
+    (NumPy's, pandas' with a time zone or of a categorical's categories,
+    pyarrow's, polars'), None for others."""
+    categories = getattr(dtype, "categories", None)  # pandas' CategoricalDtype
+    if categories is not None:
+        dtype = categories.dtype
+    kind = getattr(dtype, "kind", None)
+    if isinstance(kind, str):
+        return kind if kind in ("m", "M") else None
+    module = type(dtype).__module__.split(".")[0]
+    if module == "pyarrow":
+        import pyarrow.types
+
+        if pyarrow.types.is_duration(dtype):
+            return "m"
+        return "M" if pyarrow.types.is_temporal(dtype) else None
+    if module == "polars" and dtype.is_temporal():  # Datetime, Date, Time
+        return "m" if str(dtype).startswith("Duration") else "M"
+    return None
+
+
+def _time_objects(values):
+    """``"M"`` or ``"m"`` where the object array ``values`` holds NumPy's
+    ``datetime64`` or ``timedelta64`` objects, which its conversion to floats
+    reads as counts of their unit; None otherwise (one pass over the objects'
+    types)."""
+    types = set(map(type, np.asarray(values, dtype=object).ravel()))
+    if any(issubclass(t, np.datetime64) for t in types):
+        return "M"
+    if any(issubclass(t, np.timedelta64) for t in types):
+        return "m"
+    return None
+
+
 def _categorical_columns(X):
     """The pandas ``CategoricalDtype`` of each categorical column of a
     DataFrame ``X``, by name (estimator experts see them as categorical

@@ -420,6 +420,7 @@ class PartialFitMixin:
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
+        self._refuse_times(X, y, sample_weight)
         # parameters the call that starts a model ignores, as fit warns of
         # them: once, not at every batch (later calls continue that model, a
         # fit's or this one's; online EM's kept rows start it again, unwarned),

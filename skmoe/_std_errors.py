@@ -238,6 +238,7 @@ class StdErrorsMixin:
     def _std_errors(self, X, y, sample_weight, groups=None, return_cov=False, **target):
         # (the callers have run _refuse_std_errors, which checks the fit)
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
+        self._refuse_times(None, y, sample_weight)  # (X: as predict's, below)
         X, _ = self._validate_X_predict(X, "std_errors")
         # C order: the features' offset below sums in memory order (as fit's)
         X_host = to_numpy(X).astype(np.float64, order="C")

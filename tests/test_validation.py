@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -4629,3 +4630,188 @@ def test_a_count_streams_target_moments_pool_the_rates_by_exposure():
     np.testing.assert_allclose(model._fit_target_moments[1], [variance], rtol=1e-12)
     X = np.concatenate(Xs)
     np.testing.assert_allclose(model._fit_moments[0], X.mean(axis=0), rtol=1e-12)
+
+
+TIME_CONTAINERS = [
+    "datetime64",
+    "timedelta64",
+    "pandas",
+    "pandas UTC",
+    "pandas timedelta",
+    "object datetime64",
+    "list of timedelta64",
+    "pyarrow",
+    "polars",
+    "polars duration",
+]
+
+
+def _times(container, n):
+    """Datetimes or timedeltas in ``container``, which scikit-learn's
+    validation read as numbers without a word (or, as a pandas DataFrame's
+    column, refused with NumPy's "could not be promoted"), and the words of
+    the error naming them (a DataFrame's: "values in column 't', which ...")."""
+    days = np.arange(1, n + 1).astype("timedelta64[D]").astype("timedelta64[ms]")
+    dates = np.datetime64("2020-01-01T00:00:00.000") + days
+    points, durations = "which are points in time", "which are durations"
+    if container == "datetime64":
+        return dates, rf"datetime64\[ms\] values, {points}"
+    if container == "timedelta64":
+        return days, rf"timedelta64\[ms\] values, {durations}"
+    if container == "object datetime64":
+        return (
+            np.array(list(dates), dtype=object),
+            rf"NumPy's datetime64 or timedelta64 objects, {points}",
+        )
+    if container == "list of timedelta64":
+        return list(days), rf"timedelta64\[ms\] values, {durations}"
+    if container.startswith("pandas"):
+        pd = pytest.importorskip("pandas")
+        if container == "pandas":
+            return pd.Series(dates), rf"datetime64\[ms\] values.*, {points}"
+        if container == "pandas UTC":
+            return (
+                pd.Series(dates).dt.tz_localize("UTC"),
+                rf"datetime64\[ms, UTC\] values.*, {points}",
+            )
+        return pd.Series(days), rf"timedelta64\[ms\] values.*, {durations}"
+    if container == "pyarrow":
+        pa = pytest.importorskip("pyarrow")
+        return pa.array(dates), rf"timestamp\[ms\] values.*, {points}"
+    pl = pytest.importorskip("polars")
+    if container == "polars":
+        return pl.Series("t", dates), rf"Datetime\(.*\) values.*, {points}"
+    return pl.Series("t", days), rf"Duration\(.*\) values.*, {durations}"
+
+
+def _with_times(X, times):
+    """``X`` with its first column replaced by ``times``, in their container
+    (a pandas or polars DataFrame's or a pyarrow Table's column, or a list's
+    rows; a NumPy array of times: every column)."""
+    others = {f"x{j}": X[:, j] for j in range(1, X.shape[1])}
+    module = type(times).__module__.split(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        return pd.DataFrame({"t": times, **others})
+    if module == "pyarrow":
+        import pyarrow as pa
+
+        return pa.table({"t": times, **others})
+    if module == "polars":
+        import polars as pl
+
+        return pl.DataFrame({"t": times, **others})
+    if isinstance(times, list):
+        return [[t, *row[1:]] for t, row in zip(times, X.tolist(), strict=True)]
+    if times.dtype != object:
+        return np.stack([times] * X.shape[1], axis=1)
+    columns = X.astype(object)
+    columns[:, 0] = times
+    return columns
+
+
+TIME_ESTIMATORS = [
+    MoERegressor,
+    MoEClassifier,
+    MoEPoissonRegressor,
+    MoENegativeBinomialRegressor,
+    MoEGammaRegressor,
+    "zero-inflated Poisson",
+    "zero-inflated Gamma",
+]
+
+
+def _time_model(kind):
+    """An estimator of ``kind`` (a class, or a zero-inflated one's name), and
+    a target of its kind for :func:`_data`'s X."""
+    X, y = _data(MoERegressor)
+    if kind in (MoEPoissonRegressor, MoENegativeBinomialRegressor):
+        y = np.round(np.exp(y))
+    elif kind == "zero-inflated Poisson":
+        kind, y = partial(MoEPoissonRegressor, zero_inflated=True), np.round(np.exp(y))
+    elif kind == "zero-inflated Gamma":
+        kind, y = partial(MoEGammaRegressor, zero_inflated=True), np.exp(y) * (y > -1)
+    elif kind is MoEClassifier:
+        y = (y > 0).astype(int)
+    elif kind is MoEGammaRegressor:
+        y = np.exp(y)
+    return kind(n_experts=2, n_init=1, max_iter=20, random_state=0), X, y
+
+
+@pytest.mark.parametrize(
+    "kind", TIME_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+@pytest.mark.parametrize("container", TIME_CONTAINERS)
+def test_datetimes_and_timedeltas_are_refused_as_numbers(kind, container):
+    # scikit-learn's validation reads datetime64 and timedelta64 values
+    # (NumPy's, pandas' with a time zone too, pyarrow's, NumPy's objects in
+    # an object array or a list) as counts of their unit: X, a numeric y and
+    # sample_weight of 2020-01-02 fitted as 18263 (days since 1970), pandas'
+    # as micro- or nanoseconds, without a word; a DataFrame's datetime column
+    # raised NumPy's "could not be promoted". Refused as exposures are
+    # (session 69), in every estimator's fit, partial_fit, predict and score
+    model, X, y = _time_model(kind)
+    times, words = _times(container, X.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (what the fit warns of is not the point)
+        fitted = clone(model).fit(X, y)
+    calls = {
+        "X": [
+            lambda: clone(model).fit(_with_times(X, times), y),
+            lambda: fitted.predict(_with_times(X, times)),
+            lambda: fitted.score(_with_times(X, times), y),
+        ],
+        "sample_weight": [
+            lambda: clone(model).fit(X, y, sample_weight=times),
+            lambda: fitted.score(X, y, sample_weight=times),
+        ],
+    }
+    if kind is not MoEClassifier:  # (class labels: see the test below)
+        calls["y"] = [
+            lambda: clone(model).fit(X, times),
+            lambda: fitted.score(X, times),
+            lambda: fitted.log_likelihood_samples(X, times),
+        ]
+    if hasattr(model, "partial_fit") and kind is not MoEClassifier:
+        calls["X"].append(lambda: clone(model).partial_fit(_with_times(X, times), y))
+        calls["sample_weight"].append(
+            lambda: clone(model).partial_fit(X, y, sample_weight=times)
+        )
+    for name, tries in calls.items():
+        for call in tries:
+            with pytest.raises(ValueError, match=rf"^{name} has .*{words}"):
+                call()
+
+
+def test_datetime_class_labels_are_classes_as_in_scikit_learn():
+    # class labels may be datetimes (scikit-learn's classifiers keep them as
+    # labels, not numbers): the classifier's y is not refused as a time
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoEClassifier)
+    days = np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[D]")
+    for labels in (days[y], pd.Series(days[y])):
+        model = MoEClassifier(n_experts=2, n_init=1, random_state=0).fit(X, labels)
+        reference = LogisticRegression().fit(X, labels)
+        np.testing.assert_array_equal(model.classes_, reference.classes_)
+        np.testing.assert_array_equal(model.classes_, days)
+        predicted = model.predict(X)
+        assert predicted.dtype == reference.classes_.dtype  # (pandas': [s])
+        assert set(predicted) == set(days)
+        assert model.score(X, labels) == accuracy_score(labels, model.predict(X))
+
+
+def test_python_time_objects_keep_scikit_learns_error():
+    # Python's datetimes in an object array are not read as numbers: the
+    # conversion refuses them naming their type, as scikit-learn's does
+    import datetime
+
+    X, y = _data(MoERegressor)
+    day = np.array([datetime.datetime(2020, 1, 1)] * X.shape[0], dtype=object)
+    for call in (
+        lambda: MoERegressor(n_experts=2).fit(_with_times(X, day), y),
+        lambda: MoERegressor(n_experts=2).fit(X, day),
+        lambda: MoERegressor(n_experts=2).fit(X, y, sample_weight=day),
+    ):
+        with pytest.raises(TypeError, match="not 'datetime.datetime'"):
+            call()
