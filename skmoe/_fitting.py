@@ -140,7 +140,7 @@ def _refuse_lazy_frames(**arrays):
 
 
 def _refuse_times(**arrays):
-    """Raise a ValueError where one of ``arrays`` (by name: X, a numeric y,
+    """Raise a TypeError where one of ``arrays`` (by name: X, a numeric y,
     sample_weight) holds datetimes or timedeltas, which scikit-learn's
     validation reads as counts of their unit without a word (NumPy's
     ``datetime64[D]`` as days since 1970, pandas' as micro- or nanoseconds,
@@ -151,7 +151,11 @@ def _refuse_times(**arrays):
     are read, and the values of object arrays alone: an array of floats costs
     a look at its dtype. Python's and pandas' own time objects, which the
     conversion refuses naming their type, are left to it (a pandas DataFrame's
-    datetime column raised NumPy's "could not be promoted", refused here)."""
+    datetime column raised NumPy's "could not be promoted", refused here).
+    A TypeError, as exposure's times raise and as the inputs of times that
+    scikit-learn's validation refused did (NumPy's DTypePromotionError, a
+    TypeError, for a DataFrame's datetime column beside numbers; float()'s
+    TypeError for a categorical's timestamps, pyarrow's and Python's times)."""
     for name, value in arrays.items():
         found = _time_values(value)
         if found is None:
@@ -169,7 +173,7 @@ def _refuse_times(**arrays):
                 "numbers explicitly instead, such as values / np.timedelta64(1, "
                 "'D') for days (a pandas Series: values / pd.Timedelta(days=1))."
             )
-        raise ValueError(f"{name} has {what}, {advice}")
+        raise TypeError(f"{name} has {what}, {advice}")
 
 
 def _time_values(value):

@@ -1519,7 +1519,7 @@ class MoEPoissonRegressor(
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
         weights /= np.sum(weights, axis=1, keepdims=True)
         # (in float64, the distribution's dtype: a float32 model's rates times
-        # exposures of 1e40 overflowed, and 1e-50 made them 0)
+        # exposures in float32's range can overflow it, 1.68 at 3.4e38 5.7e38)
         rates = np.asarray(to_numpy(rates), dtype=np.float64)
         plain = rates
         grown = None
