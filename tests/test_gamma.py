@@ -11,6 +11,7 @@ from _references import (
     assert_lone_expert_stream_judges_scales_as_fit,
     central_hessian,
     fit_penalized,
+    traced_peak,
 )
 from scipy import integrate, optimize, special, stats
 from sklearn.linear_model import GammaRegressor, Ridge
@@ -761,8 +762,6 @@ def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(monkeypatch):
     # page faults); it held the means beside the scaled means and
     # variances, and the dispersions as a (K, n) array too: 21.0 vectors of
     # a chunk. The numbers: the mixture's moments written out
-    import tracemalloc
-
     import skmoe._base
 
     rng = np.random.RandomState(0)
@@ -780,12 +779,11 @@ def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(monkeypatch):
     peaks, outputs = [], []
     for return_std in (False, True):
         model.predict(X_test[:10], return_std=return_std)  # (caches)
-        tracemalloc.start()
-        try:
-            outputs.append(model.predict(X_test, return_std=return_std))
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
+        output, peak = traced_peak(
+            lambda r=return_std: model.predict(X_test, return_std=r)
+        )
+        outputs.append(output)
+        peaks.append(peak)
     excess = peaks[1] - peaks[0] - X_test.shape[0] * 8
     assert excess <= 14 * 8 * rows, excess / (8 * rows)
     gate = model.predict_gate(X_test)

@@ -7,7 +7,11 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
-from _references import assert_lone_expert_stream_judges_scales_as_fit, fit_penalized
+from _references import (
+    assert_lone_expert_stream_judges_scales_as_fit,
+    fit_penalized,
+    traced_peak,
+)
 from scipy.optimize import approx_fprime, minimize
 from scipy.special import gammaln, log_softmax, logsumexp, xlogy
 from scipy.stats import kurtosis, poisson
@@ -690,8 +694,6 @@ def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(
     # standard deviations); it held the terms of the mean, and negative
     # binomial experts' excess scales, beside its own arrays: 5 vectors of a
     # chunk more. The numbers: the mixture's moments written out
-    import tracemalloc
-
     import skmoe._base
 
     rng = np.random.RandomState(0)
@@ -709,14 +711,11 @@ def test_predict_std_holds_one_vector_of_a_chunk_beyond_predict(
     peaks, outputs = [], []
     for return_std in (False, True):
         model.predict(X_test[:10], return_std=return_std)  # (caches)
-        tracemalloc.start()
-        try:
-            outputs.append(
-                model.predict(X_test, return_std=return_std, exposure=exposure)
-            )
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
+        output, peak = traced_peak(
+            lambda r=return_std: model.predict(X_test, return_std=r, exposure=exposure)
+        )
+        outputs.append(output)
+        peaks.append(peak)
     excess = peaks[1] - peaks[0] - X_test.shape[0] * 8
     assert excess <= 2 * 8 * rows, excess / (8 * rows)
     gate = model.predict_gate(X_test)
