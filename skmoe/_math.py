@@ -328,7 +328,7 @@ def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Arra
     return xp.concat([coef[:1, ...] + sign * shift, coef[1:, ...]], axis=0)
 
 
-def mixture_std(xp, weights, means, variances, mean, scales=None):
+def mixture_std(xp, weights, means, variances, mean, scales=None, work=None):
     """Standard deviation of Gaussian mixtures along axis 0, given their mean:
     ``sqrt(sum_k w_k (s2_k + (mu_k - mean)^2))``.
 
@@ -346,7 +346,7 @@ def mixture_std(xp, weights, means, variances, mean, scales=None):
     # the plain sum first (2.6 times cheaper at 1e6 rows, K=16); the scaled
     # one only where it overflowed or may have underflowed
     deviation = None
-    plain = _plain_std_in_place(weights, means, variances, mean, scales)
+    plain = _plain_std_in_place(weights, means, variances, mean, scales, work)
     if plain is None:
         plain, deviation, variances, scales = _plain_std(
             xp, weights, means, variances, mean, scales
@@ -421,7 +421,7 @@ def _plain_std(xp, weights, means, variances, mean, scales=None):
     return plain, deviation, variances, scales
 
 
-def _plain_std_in_place(weights, means, variances, mean, scales=None):
+def _plain_std_in_place(weights, means, variances, mean, scales=None, work=None):
     """:func:`_plain_std`'s standard deviations, the same numbers, from one
     (K, n) array written in place, where the inputs are C-ordered NumPy
     arrays of one dtype; else None. The expressions' own temporaries held up to 6
@@ -441,7 +441,11 @@ def _plain_std_in_place(weights, means, variances, mean, scales=None):
     if spread.shape[1] not in (1, means.shape[1]):
         return None
     positive = weights > 0
-    total = np.zeros_like(means)  # the deviations, then the terms
+    if work is None:
+        total = np.zeros_like(means)  # the deviations, then the terms
+    else:
+        total = work
+        total.fill(0)
     np.subtract(means, mean, out=total, where=positive)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         np.square(total, out=total)

@@ -292,9 +292,12 @@ class MoENegativeBinomialRegressor(MoEPoissonRegressor):
         chosen = xp.take(dispersion, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(chosen, index.shape)
 
-    def _excess_scales(self, xp, rate, index=None):
+    def _excess_scales(self, xp, rate, index=None, out=None):
         # a negative binomial expert's variance is mu + phi mu^2
-        return xp.sqrt(self._dispersions(xp, rate, index)) * rate
+        root = xp.sqrt(self._dispersions(xp, rate, index))
+        if out is None:
+            return root * rate
+        return np.multiply(root, rate, out=out)
 
     def _distribution(self, weights, rates, experts):
         dispersion = np.asarray(
