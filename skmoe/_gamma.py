@@ -14,7 +14,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._backend import as_compute, host, to_numpy
+from ._backend import as_compute, host, is_numpy_array, to_numpy
 from ._base import (
     BaseMixtureOfExperts,
     _add_totals,
@@ -671,10 +671,50 @@ class MoEGammaRegressor(
             raises where it overflows, also where the mean does not).
         """
 
+        buffers = {}  # (K, n) work arrays of the first chunk, for every chunk
+
+        def work(name, like):
+            """A C-ordered array of ``like``'s shape and dtype (a view of one
+            kept across the chunks)."""
+            flat = buffers.get(name)
+            if flat is None or flat.dtype != like.dtype or flat.size < like.size:
+                flat = buffers[name] = np.empty(like.size, like.dtype)
+            return flat[: like.size].reshape(like.shape)
+
+        def reused(weight, log_weight, log_mean, mean, dispersion):
+            """:func:`compute`'s mean and standard deviation (before
+            :func:`far`), the same numbers, in :func:`work` arrays where the
+            parts are C-ordered NumPy arrays of one dtype and shape (else
+            None): new (K, n) arrays at every chunk were freed and faulted in
+            again."""
+            parts = (weight, log_weight, log_mean, mean)
+            if not all(is_numpy_array(a) and a.flags.c_contiguous for a in parts):
+                return None
+            if len({a.shape for a in parts}) > 1 or not is_numpy_array(dispersion):
+                return None
+            if len({a.dtype for a in (*parts, dispersion)}) > 1:
+                return None
+            terms = np.add(log_weight, log_mean, out=work("terms", mean))
+            np.exp(terms, out=terms)
+            np.copyto(terms, 0, where=_left_out(np, weight, terms))
+            y_mean = np.sum(terms, axis=0)
+            unit = np.max(mean, axis=0)
+            unit = np.where(unit > 0, unit, np.ones_like(unit))
+            scaled = np.divide(mean, unit, out=mean)  # (_parts' own array)
+            variance = np.multiply(dispersion, scaled, out=work("variance", mean))
+            np.multiply(variance, scaled, out=variance)
+            std = mixture_std(np, weight, scaled, variance, y_mean / unit, work=terms)
+            return y_mean, unit * std
+
         def compute(xp, design):
             weight, log_weight, log_mean, mean, dispersion = self._parts(
                 xp, design, column=True
             )
+            if return_std:
+                done = reused(weight, log_weight, log_mean, mean, dispersion)
+                if done is not None:
+                    del mean
+                    return far(xp, log_weight, log_mean, dispersion, *done)
             # each term g_k mu_k in log space: finite where an expert's mean
             # overflows but its weight holds it, and where a weight underflowed
             # to 0 (a weight of e^-807.4 beside a mean of e^1163.2: 3.42e154,
