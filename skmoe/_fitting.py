@@ -239,7 +239,8 @@ def _time_kind(dtype):
     pyarrow's, polars'), None for others."""
     categories = getattr(dtype, "categories", None)  # pandas' CategoricalDtype
     if categories is not None:
-        dtype = categories.dtype
+        # (polars' Categorical has categories without a dtype: strings)
+        dtype = getattr(categories, "dtype", None)
     kind = getattr(dtype, "kind", None)
     if isinstance(kind, str):
         return kind if kind in ("m", "M") else None
