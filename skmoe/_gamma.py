@@ -36,7 +36,7 @@ from ._fitting import (
 from ._gamma_distribution import HELD_WEIGHT, PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
-from ._math import constant_tolerance, device, mixture_std
+from ._math import WorkArrays, constant_tolerance, device, mixture_std
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
@@ -671,19 +671,11 @@ class MoEGammaRegressor(
             raises where it overflows, also where the mean does not).
         """
 
-        buffers = {}  # (K, n) work arrays of the first chunk, for every chunk
-
-        def work(name, like):
-            """A C-ordered array of ``like``'s shape and dtype (a view of one
-            kept across the chunks)."""
-            flat = buffers.get(name)
-            if flat is None or flat.dtype != like.dtype or flat.size < like.size:
-                flat = buffers[name] = np.empty(like.size, like.dtype)
-            return flat[: like.size].reshape(like.shape)
+        work = WorkArrays()  # (K, n) arrays of the first chunk, for every chunk
 
         def reused(weight, log_weight, log_mean, mean, dispersion):
             """:func:`compute`'s mean and standard deviation (before
-            :func:`far`), the same numbers, in :func:`work` arrays where the
+            :func:`far`), the same numbers, in ``work`` arrays where the
             parts are C-ordered NumPy arrays of one dtype and shape (else
             None): new (K, n) arrays at every chunk were freed and faulted in
             again."""

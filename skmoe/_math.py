@@ -328,6 +328,26 @@ def center_intercepts(xp, coef: Array, offset: Array, sign: float = 1.0) -> Arra
     return xp.concat([coef[:1, ...] + sign * shift, coef[1:, ...]], axis=0)
 
 
+class WorkArrays:
+    """NumPy work arrays kept across the row chunks of one call: ``work(name,
+    like)`` is a C-ordered array of ``like``'s shape and dtype, a view of one
+    array per name made at the first chunk (new (K, n) arrays at every chunk
+    were given back by glibc and faulted in again: 77k minor page faults a
+    call of 1e6 rows, K=8); ``clear()`` lets them go."""
+
+    def __init__(self):
+        self._arrays = {}
+
+    def __call__(self, name, like):
+        flat = self._arrays.get(name)
+        if flat is None or flat.dtype != like.dtype or flat.size < like.size:
+            flat = self._arrays[name] = np.empty(like.size, like.dtype)
+        return flat[: like.size].reshape(like.shape)
+
+    def clear(self):
+        self._arrays.clear()
+
+
 def mixture_std(xp, weights, means, variances, mean, scales=None, work=None):
     """Standard deviation of Gaussian mixtures along axis 0, given their mean:
     ``sqrt(sum_k w_k (s2_k + (mu_k - mean)^2))``.

@@ -56,7 +56,13 @@ from ._fitting import (
     _Validated,
 )
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
-from ._math import constant_target_score, device, logsumexp, mixture_std
+from ._math import (
+    WorkArrays,
+    constant_target_score,
+    device,
+    logsumexp,
+    mixture_std,
+)
 from ._partial_fit import (
     _pending_rows,
     _reset_pending,
@@ -1182,18 +1188,10 @@ class MoEPoissonRegressor(
         weight 0 left out as at ``exposure``, where given: as the counts'
         mean)."""
         seen = [0]  # the rows of the chunks that compute has been given
-        buffers = {}  # (K, n) work arrays of the first chunk, for every chunk
-
-        def work(name, like):
-            """A C-ordered array of ``like``'s shape and dtype (a view of one
-            kept across the chunks)."""
-            flat = buffers.get(name)
-            if flat is None or flat.dtype != like.dtype or flat.size < like.size:
-                flat = buffers[name] = np.empty(like.size, like.dtype)
-            return flat[: like.size].reshape(like.shape)
+        work = WorkArrays()  # (K, n) arrays of the first chunk, for every chunk
 
         def reusing(log_weight, log_rate, weight):
-            """Whether the chunk's std may be computed in :func:`work` arrays."""
+            """Whether the chunk's std may be computed in ``work`` arrays."""
             parts = (log_weight, log_rate, weight)
             return (
                 return_std
@@ -1260,7 +1258,7 @@ class MoEPoissonRegressor(
 
         def reused(log_weight, log_rate, weight, index):
             """:func:`mixture`'s mean and standard deviation, the same numbers,
-            in :func:`work` arrays: new (K, n) arrays at every chunk were
+            in ``work`` arrays: new (K, n) arrays at every chunk were
             freed and faulted in again (77k minor page faults a call of 1e6
             rows, K=8)."""
             rate = np.exp(log_rate, out=work("rate", log_rate))
@@ -1346,7 +1344,7 @@ class MoEPoissonRegressor(
                     return result
             # (the work arrays let go before this path's own (K, n) arrays:
             # held, they raised the peak by 7.9 MiB at 1e6 rows, K=8)
-            buffers.clear()
+            work.clear()
             shifted = log_rate
             if start is not None:  # (the exposures' logs in float64)
                 log_scale = np.log(scale)
