@@ -38,6 +38,26 @@ from skmoe.exceptions import FeatureScaleWarning
 from skmoe.experts.gamma import GammaExperts, excess, fit_shape, shape_terms
 
 
+def _mpmath_gamma_quantile(parts, q, low, high, steps):
+    """The q-quantile of the Gamma mixture ``parts`` ((log weight, log mean,
+    shape) triples) by ``steps`` bisections in log y of mpmath's cdf, from
+    ``low`` to ``high``, as a float."""
+    import mpmath
+
+    def cdf(log_y):
+        return mpmath.fsum(
+            mpmath.exp(g)
+            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
+            for g, v, k in parts
+        )
+
+    low, high = mpmath.mpf(low), mpmath.mpf(high)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < q else (low, middle)
+    return float(mpmath.exp((low + high) / 2))
+
+
 def two_regimes(n=600, shape=20.0, seed=0):
     """Two log-linear regimes split at x0 = 0, plus a common slope on x1."""
     rng = np.random.RandomState(seed)
@@ -2017,19 +2037,9 @@ def test_distribution_quantiles_beside_a_weight_0_mean_beyond_the_floats():
     log_weights, log_means = mixture_logs(model, x)
     parts = list(zip(log_weights, log_means, shapes, strict=True))
 
-    def cdf(log_y):
-        return mpmath.fsum(
-            mpmath.exp(g)
-            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
-            for g, v, k in parts
-        )
-
     for q in [1e-10, 0.25, 0.75]:
         low, high = min(log_means) - 60, max(log_means) + 10
-        for _ in range(90):  # bisection in log y
-            middle = (low + high) / 2
-            low, high = (middle, high) if cdf(middle) < q else (low, middle)
-        expected = float(mpmath.exp((low + high) / 2))
+        expected = _mpmath_gamma_quantile(parts, q, low, high, 90)
         np.testing.assert_allclose(dist.ppf(q), [expected], rtol=1e-9, atol=5e-324)
 
 
@@ -2094,18 +2104,7 @@ def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows(
     shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
     parts = list(zip(log_weights, log_means, shapes, strict=True))
 
-    def cdf(log_y):
-        return mpmath.fsum(
-            mpmath.exp(g)
-            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
-            for g, v, k in parts
-        )
-
-    low, high = mpmath.mpf(-745), mpmath.mpf(710)
-    for _ in range(100):  # bisection in log y
-        middle = (low + high) / 2
-        low, high = (middle, high) if cdf(middle) < q else (low, middle)
-    expected = float(mpmath.exp((low + high) / 2))
+    expected = _mpmath_gamma_quantile(parts, q, -745, 710, 100)
     np.testing.assert_allclose(dist.ppf(q), [expected], rtol=rtol)
     # (the cdf rises as y^0.01 or y^0.05 there: 1e-11 of q is 1e-9 of y)
     np.testing.assert_allclose(dist.cdf(dist.ppf(q)), [q], rtol=1e-11)
@@ -2144,23 +2143,12 @@ def test_distribution_quantiles_of_a_light_expert_whose_mean_overflows_by_steps(
     shapes = [mpmath.mpf(float(v)) for v in 1 / model.expert_dispersion_]
     parts = list(zip(log_weights, log_means, shapes, strict=True))
 
-    def cdf(log_y):
-        return mpmath.fsum(
-            mpmath.exp(g)
-            * mpmath.gammainc(k, 0, k * mpmath.exp(log_y - v), regularized=True)
-            for g, v, k in parts
-        )
-
     for q in [1e-60, 1e-57, 1e-50]:
         solved.clear()
         got = dist.ppf(q)
         assert solved[-1].tolist() == [True]  # (the scaled row's steps)
         with mpmath.workdps(30):
-            low, high = mpmath.mpf(-745), mpmath.mpf(710)
-            for _ in range(120):  # bisection in log y
-                middle = (low + high) / 2
-                low, high = (middle, high) if cdf(middle) < q else (low, middle)
-            expected = float(mpmath.exp((low + high) / 2))
+            expected = _mpmath_gamma_quantile(parts, q, -745, 710, 120)
         # (y as q^5 or q^10 there: the cdf's rounding, 1e-14 of y)
         np.testing.assert_allclose(got, [expected], rtol=1e-12)
 
