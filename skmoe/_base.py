@@ -81,6 +81,7 @@ from ._fitting import (
     _object_target_as_float,
     _refuse_lazy_frames,
     _refuse_times,
+    _refused_times_X,
     _take_columns,
     _unchanged_on_failure,
     _Validated,
@@ -2741,7 +2742,7 @@ class BaseMixtureOfExperts(
         else:
             check_is_fitted(self)
             _refuse_lazy_frames(X=X)
-            _refuse_times(X=X)
+            X = _refused_times_X(X)
             X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)

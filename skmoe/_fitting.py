@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import math
 import sys
+from collections.abc import Sequence
 from contextlib import contextmanager
 from itertools import chain
 
@@ -179,6 +180,23 @@ def _refuse_times(**arrays):
         raise TypeError(f"{name} has {what}, {advice}")
 
 
+def _refused_times_X(X):
+    """``X`` after :func:`_refuse_times`, as a predict validates it: a list
+    or tuple that NumPy converts to float64 as that array (converted once:
+    NumPy promotes no times to a float, so it holds none; reading every row's
+    items took as long as the conversion, a 1e5-row list's predict 1.5
+    times as long), other X as it is."""
+    if isinstance(X, (list, tuple)):
+        try:
+            array = np.asarray(X)
+        except Exception:  # (ragged: NumPy's error in the validation)
+            array = None
+        if array is not None and array.dtype == np.float64:
+            return array
+    _refuse_times(X=X)
+    return X
+
+
 def _time_values(value):
     """``(what, kind)`` for :func:`_refuse_times`: a description of the time
     values in ``value`` and ``"M"`` (points in time) or ``"m"`` (durations);
@@ -211,6 +229,19 @@ def _time_values(value):
     dtype = getattr(value, "dtype", None)
     if dtype is None and isinstance(value, (list, tuple)):
         return _listed_times(value)
+    if dtype is None and hasattr(value, "__array__"):
+        # (an array-like without a dtype, which NumPy's conversion calls: its
+        # array's values were fitted as numbers)
+        try:
+            return _time_values(np.asarray(value))
+        except Exception:  # (left to validation's error)
+            return None
+    if (
+        dtype is None
+        and isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+    ):  # (a deque, read by NumPy as a list: its times were fitted as numbers)
+        return _listed_times(list(value))
     kind = _time_kind(dtype)
     if kind is None and getattr(dtype, "kind", None) == "O":
         kind = _time_objects(value)
@@ -313,9 +344,7 @@ def _typed_times(items, types):
     if any(issubclass(t, scalars) for t in types):
         item = next(v for v in items if isinstance(v, scalars))
         return f"{item.dtype} values", item.dtype.kind
-    typed = tuple(
-        t for t in types if hasattr(t, "dtype") and not issubclass(t, np.generic)
-    )
+    typed = tuple(t for t in types if _read_alone(t))
     if typed:
         for item in items:
             if isinstance(item, typed):
@@ -323,6 +352,21 @@ def _typed_times(items, types):
                 if found is not None:
                     return found
     return None
+
+
+def _read_alone(kind):
+    """Whether :func:`_typed_times` reads the items of type ``kind`` by
+    :func:`_time_values`: values with a dtype (arrays, pandas' and polars'
+    Series), array-likes NumPy converts (pyarrow's arrays) and sequences it
+    reads as rows (a deque; not lists and tuples, read as rows already, nor
+    strings), not NumPy's scalars."""
+    if issubclass(kind, (np.generic, str, bytes)) or kind in _ROWS:
+        return False
+    return (
+        hasattr(kind, "dtype")
+        or hasattr(kind, "__array__")
+        or issubclass(kind, Sequence)
+    )
 
 
 def _time_kind(dtype):

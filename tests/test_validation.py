@@ -1,5 +1,6 @@
 """Bad input gets scikit-learn's clear errors; degenerate data stays finite."""
 
+import collections
 import inspect
 import math
 import os
@@ -4986,3 +4987,75 @@ def test_frame_dtypes_are_pandas_dtypes():
         dtypes, shape = frame.dtypes, frame.shape
 
     assert list(_frame_dtypes(Frame())) == expected
+
+
+class _ArrayLike:
+    """An array-like without a dtype: NumPy's conversion calls its
+    ``__array__``."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "layout", ["deque", "list of deques", "list of pyarrow arrays", "array-like"]
+)
+def test_times_in_other_sequences_and_array_likes_are_refused(layout):
+    # a deque (of rows), a list of deques or of pyarrow arrays and an
+    # array-like without a dtype were not read by the time check: their
+    # datetime64 values were predicted and fitted as days since 1970
+    model, X, y = _time_model(MoEPoissonRegressor)
+    fitted = clone(model).fit(X, y)
+    day = np.datetime64("2020-01-02")
+    times = np.full(X.shape[1], day)
+    if layout == "deque":
+        rows = collections.deque([X[0].tolist(), *[list(times)] * (len(X) - 1)])
+    elif layout == "list of deques":
+        rows = [collections.deque(X[0]), *[collections.deque(times)] * (len(X) - 1)]
+    elif layout == "list of pyarrow arrays":
+        pa = pytest.importorskip("pyarrow")
+        rows = [pa.array(X[0]), *[pa.array(times)] * (len(X) - 1)]
+    else:
+        rows = _ArrayLike(
+            np.array(
+                [X[0].tolist(), *[[day] * X.shape[1]] * (len(X) - 1)], dtype=object
+            )
+        )
+    words = "date32" if layout == "list of pyarrow arrays" else "datetime64"
+    if layout == "array-like":
+        words = "NumPy's datetime64"
+    for call in (
+        lambda: fitted.predict(rows),
+        lambda: fitted.score(rows, y),
+        lambda: clone(model).fit(rows, y),
+    ):
+        with pytest.raises(TypeError, match=rf"^X has {words}.*points in time"):
+            call()
+    with pytest.raises(TypeError, match=r"^X has datetime64\[D\] values"):
+        fitted.predict(_ArrayLike(np.full(X.shape, day)))
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_lists_predict_as_their_float64_arrays():
+    # a predict converts a list of floats once (to the array it validates);
+    # lists that NumPy makes no float64 array of are validated as lists: a
+    # list of float32 scalars, of ints, with None (a NaN), ragged
+    model, X, y = _time_model(MoEPoissonRegressor)
+    fitted = clone(model).fit(X, y)
+    np.testing.assert_array_equal(fitted.predict(X.tolist()), fitted.predict(X))
+    single = [[np.float32(v) for v in row] for row in X]
+    np.testing.assert_array_equal(
+        fitted.predict(single), fitted.predict(X.astype(np.float32).astype(float))
+    )
+    whole = np.round(X * 3)
+    np.testing.assert_array_equal(
+        fitted.predict(whole.astype(int).tolist()), fitted.predict(whole)
+    )
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        fitted.predict([[None, *X[0, 1:].tolist()], *X[1:].tolist()])
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        fitted.predict([X[0].tolist(), X[1, :2].tolist()])
