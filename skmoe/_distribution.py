@@ -827,12 +827,13 @@ def draw_categories(weights, n_samples, rng):
 
 def _mixture_mean(weights, means):
     """``sum_k w_k mu_k`` per row, without the NaN of 0 * inf where an expert of
-    weight 0 has an infinite mean; summed by :func:`_component_sums`, so that
-    a row's mean does not depend on the other rows nor on the layout (np.sum's
-    order did: of 300 rows of K = 8, 162 differed in the last bit between C-
-    and Fortran-ordered parameters, as ``predict_distribution``'s are)."""
+    weight 0 has an infinite mean; summed pairwise in one order
+    (:func:`skmoe._math.expert_sums_in_place`), so that a row's mean does not
+    depend on the other rows nor on the layout (np.sum's order did: of 300
+    rows of K = 8, 162 differed in the last bit between C- and
+    Fortran-ordered parameters, as ``predict_distribution``'s are)."""
     terms = weights * np.where(weights > 0, means, 0.0)
-    # (in place, their order: the transpose's rows are the components)
+    # (in place: the transpose's rows are the components)
     return expert_sums_in_place(terms.T).copy()
 
 
@@ -864,7 +865,7 @@ def _mixture_variance(weights, means, scales):
         spread = np.where(used, root * scales, 0.0)
         terms = np.square(spread, out=spread)
         terms += np.square(deviation, out=deviation)
-        return expert_sums_in_place(terms.T).copy()  # (_component_sums' order)
+        return expert_sums_in_place(terms.T).copy()  # (the mean's order)
 
 
 def _mixture_scale(_, weights, means, scales):

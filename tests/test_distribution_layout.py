@@ -23,7 +23,7 @@ from skmoe._count_distribution import (
     PredictivePoissonMixture,
 )
 from skmoe._gamma_distribution import PredictiveGammaMixture
-from skmoe._math import mixture_std
+from skmoe._math import expert_sums, expert_sums_in_place, mixture_std
 
 FAMILIES = ["gaussian", "student t", "gamma", "gamma with zeros", "poisson", "nb"]
 
@@ -81,7 +81,7 @@ def _variances(family, parameters):
     return rates if family == "poisson" else rates * (1 + parameters[2] * rates)
 
 
-@pytest.mark.parametrize("n_experts", [8, 16])
+@pytest.mark.parametrize("n_experts", [8, 16, 24, 32, 128])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_moments_of_a_row_do_not_depend_on_the_layout_or_batch(family, n_experts):
     # of 300 rows at K = 8, 121 to 162 rows' means, 123 to 139 variances and
@@ -290,3 +290,39 @@ def test_mixture_std_in_array_api_strict_is_numpy_s():
         xps, *(xps.asarray(a) for a in (weights, means, variances, mean))
     )
     np.testing.assert_array_equal(np.asarray(strict), std)
+
+
+def _levels_reference(column):
+    """The sum of ``column`` (a list of floats) in :func:`expert_sums`'s
+    documented order: the first 2**j terms (the largest power of two below
+    their number) plus the rest, each likewise; plain Python floats."""
+    if len(column) == 1:
+        return column[0]
+    half = 1 << ((len(column) - 1).bit_length() - 1)
+    return _levels_reference(column[:half]) + _levels_reference(column[half:])
+
+
+@pytest.mark.parametrize("n_experts", [*range(1, 18), 24, 31, 33, 100, 128])
+def test_expert_sums_add_in_their_documented_order_in_any_layout(n_experts):
+    # the moments' sums: level by level in place (log2 K NumPy calls, not
+    # one per pair), the same floats as expert_sums and as the order written
+    # out; terms of mixed signs and sizes, so that another order rounds
+    # otherwise (session 70's ceil(K / 2) split differs from K = 5)
+    rng = np.random.default_rng(n_experts)
+    terms = rng.normal(size=(n_experts, 60)) * 10.0 ** rng.integers(-6, 7, (1, 60))
+    expected = [_levels_reference(c) for c in terms.T.tolist()]
+    np.testing.assert_array_equal(expert_sums(terms), expected)
+    for layout in (terms.copy(), np.asfortranarray(terms), terms.T.copy().T):
+        np.testing.assert_array_equal(expert_sums_in_place(layout), expected)
+    # (a strided view, written in place, and one column alone)
+    wide = np.repeat(terms, 2, axis=1)
+    np.testing.assert_array_equal(expert_sums_in_place(wide[:, ::2]), expected)
+    np.testing.assert_array_equal(
+        expert_sums_in_place(terms[:, :1].copy()), expected[:1]
+    )
+    # the moments of a row are its sums in that order
+    weights = rng.dirichlet(np.ones(n_experts), 60)
+    means = rng.normal(0.0, 3.0, (60, n_experts))
+    dist = PredictiveMixture(np.asfortranarray(weights), means, np.ones_like(means))
+    mean = [_levels_reference(r) for r in (dist.weights * means).tolist()]
+    np.testing.assert_array_equal(dist.mean(), mean)
