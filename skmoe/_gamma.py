@@ -25,7 +25,7 @@ from ._base import (
     _too_few_to_score,
     _Underflow,
 )
-from ._distribution import with_log_parts
+from ._distribution import _component_sums, with_log_parts
 from ._docstrings import fill_doc
 from ._fitting import (
     AUTO_MIN_SAMPLES_PER_PARAMETER,
@@ -867,7 +867,8 @@ class MoEGammaRegressor(
                 X, compute, "predict_distribution"
             )
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
-        weights /= np.sum(weights, axis=1, keepdims=True)
+        # (each row by its sum in one order, whatever the chunks' layout)
+        weights /= _component_sums(weights)[:, None]
         means = np.asarray(to_numpy(means), dtype=np.float64)
         # in place (the chunks' own arrays): new shapes and clipped means
         # beside the old held 5 (n, K) arrays at once, 305 MiB at 1e6 rows, K=8

@@ -42,7 +42,7 @@ from ._base import (
     _Underflow,
 )
 from ._count_distribution import HELD_WEIGHT, PredictivePoissonMixture
-from ._distribution import taking_part, with_log_parts
+from ._distribution import _component_sums, taking_part, with_log_parts
 from ._docstrings import fill_doc
 from ._em import e_step
 from ._fitting import (
@@ -1570,7 +1570,8 @@ class MoEPoissonRegressor(
                 X, compute, "predict_distribution"
             )
         weights = np.asarray(to_numpy(weights), dtype=np.float64)
-        weights /= np.sum(weights, axis=1, keepdims=True)
+        # (each row by its sum in one order, whatever the chunks' layout)
+        weights /= _component_sums(weights)[:, None]
         # (in float64, the distribution's dtype: a float32 model's rates times
         # exposures in float32's range can overflow it, 1.68 at 3.4e38 5.7e38)
         rates = np.asarray(to_numpy(rates), dtype=np.float64)

@@ -1,7 +1,9 @@
 """A row's moments, distribution function and log density do not depend on
 the other rows nor on the memory layout of the parameters: every family of
-predictive mixture sums its components in one order (``_component_sums``),
-and so does :func:`skmoe._math.mixture_std` over the experts.
+predictive mixture sums its components in one order (``_component_sums``;
+the moments in :func:`skmoe._math.expert_sums`' own), and so does
+:func:`skmoe._math.mixture_std` over the experts, and the regressors'
+``predict_distribution`` where it scales the gate to sum to one.
 
 ``predict_distribution`` hands over Fortran-ordered parameters (transposes of
 the (K, n) arrays the estimators compute); np.sum and logsumexp add a row of 8
@@ -11,12 +13,15 @@ and count families' cdf, sf and log density, moved by a float between C- and
 Fortran-ordered parameters."""
 
 import math
+import warnings
 
 import mpmath
 import numpy as np
 import pytest
 from scipy import stats
 
+import skmoe
+import skmoe._base
 from skmoe import PredictiveMixture, PredictiveStudentTMixture
 from skmoe._count_distribution import (
     PredictiveNegativeBinomialMixture,
@@ -326,3 +331,38 @@ def test_expert_sums_add_in_their_documented_order_in_any_layout(n_experts):
     dist = PredictiveMixture(np.asfortranarray(weights), means, np.ones_like(means))
     mean = [_levels_reference(r) for r in (dist.weights * means).tolist()]
     np.testing.assert_array_equal(dist.mean(), mean)
+
+
+def _fitted(family):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-2, 2, (400, 2))
+    signal = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    kwargs = {"n_experts": 8, "random_state": 0, "max_iter": 10}
+    if family in ("gaussian", "student t"):
+        y = 3 * signal + 0.3 * rng.standard_normal(400)
+        noise = "student_t" if family == "student t" else "gaussian"
+        model = skmoe.MoERegressor(noise=noise, **kwargs)
+    elif family == "poisson":
+        y = rng.poisson(np.exp(signal))
+        model = skmoe.MoEPoissonRegressor(**kwargs)
+    else:
+        y = rng.gamma(2.0, np.exp(signal) / 2.0)
+        model = skmoe.MoEGammaRegressor(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, y), rng.uniform(-2, 2, (1000, 2))
+
+
+@pytest.mark.parametrize("family", ["gaussian", "student t", "poisson", "gamma"])
+def test_predict_distribution_weights_do_not_depend_on_the_chunks(monkeypatch, family):
+    # one chunk hands the gate over Fortran-ordered, several C-ordered; np.sum
+    # summed the two in other orders and divided 197 (Student t) to 342
+    # (Gamma) of 1,000 rows (K = 8) into other floats, where the gate and the
+    # means were the same
+    model, X = _fitted(family)
+    one = model.predict_distribution(X)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 8 * 64)
+    several = model.predict_distribution(X)
+    parameter = "rates" if family == "poisson" else "means"
+    np.testing.assert_array_equal(getattr(several, parameter), getattr(one, parameter))
+    np.testing.assert_array_equal(several.weights, one.weights)
