@@ -7,6 +7,14 @@ Usage::
     python benchmarks/bench_gpu.py            # the full grid (needs a GPU, RAM, time)
     python benchmarks/bench_gpu.py --quick    # small sizes, CPU only where no GPU
     python benchmarks/bench_gpu.py --targets --fused  # the GPU rows fused
+    python benchmarks/bench_gpu.py --session --dry-run  # its code paths, tiny
+
+``--dry-run`` (with any mode) divides every row's n by 1000 (at least 100
+rows) and fits with 2 EM iterations instead of 100 (5 for ``--quick``): the
+mode's code paths in seconds, for no figure. With ``tests/_fake_cupy`` on
+the path (``SKMOE_EMULATED_CUPY=1``) its GPU rows run against the emulated
+CuPy too; ``tests/test_gpu_emulated.py`` runs ``--session --dry-run`` so, to
+catch a script gone stale before a device call.
 
 ``--fused`` switches on the experimental fused E-step (``skmoe._fused``: two
 cuBLAS products and one kernel; ``skmoe._backend.FUSED_E_STEP``) for every GPU
@@ -317,47 +325,69 @@ def main(argv=None):
         action="store_true",
         help="the experimental fused E-step for every GPU row (E-steps and fits)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="n / 1000 (at least 100) and 2 EM iterations: the code paths, no figure",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # fixed iteration counts: no convergence asked
     with fused_e_step() if args.fused else nullcontext():
         _run(args)
 
 
+def _sizes(sizes, dry_run):
+    """``sizes``, or for a dry run each with n divided by 1000 (at least 100)."""
+    if not dry_run:
+        return list(sizes)
+    return [(max(n // 1000, 100), k, d, dtype) for n, k, d, dtype in sizes]
+
+
 def _run(args):
+    def sizes_of(sizes):
+        return _sizes(sizes, args.dry_run)
+
     if args.quick:
-        sizes = list(itertools.product([100_000], [4, 16], [8], [np.float32]))
+        sizes = sizes_of(itertools.product([100_000], [4, 16], [8], [np.float32]))
+        iterations = 2 if args.dry_run else 5
         print(ESTEP_HEADER)
         estep_rows(sizes, args.peak_gbs, fused=args.fused)
-        print(_fit_header(5))
-        fit_rows(sizes, iterations=5)
+        print(_fit_header(iterations))
+        fit_rows(sizes, iterations=iterations)
         return
-    target_fit = [(1_000_000, 16, 8, np.float32)]
+    iterations = 2 if args.dry_run else 100
+    target_fit = sizes_of([(1_000_000, 16, 8, np.float32)])
     if args.targets or args.session:
         print(ESTEP_HEADER)
-        target = [(10_000_000, 128, 64, np.float32)]
+        target = sizes_of([(10_000_000, 128, 64, np.float32)])
         estep_rows(target, args.peak_gbs, "gpu", fused=args.fused)
         if not args.fused:  # the same row with the fused E-step
             estep_rows(target, args.peak_gbs, "gpu", fused=True)
-        print(_fit_header())
-        fit_rows(target_fit, all_threads=(False, True))
+        print(_fit_header(iterations))
+        fit_rows(target_fit, iterations=iterations, all_threads=(False, True))
         if args.targets:
             return
         # the rest by priority, each row printed as it ends (a run cut short
         # by its time limit keeps the rows before)
+        grid = sizes_of(GRID)
         print(ESTEP_HEADER)
-        estep_rows(GRID, args.peak_gbs, "gpu", fused=args.fused)
+        estep_rows(grid, args.peak_gbs, "gpu", fused=args.fused)
         print(ESTEP_HEADER)
-        estep_rows([s for s in GRID if s[0] <= 1_000_000], args.peak_gbs, "cpu")
-        print(_fit_header())
+        cpu_grid = [
+            s for s, full in zip(grid, GRID, strict=True) if full[0] <= 1_000_000
+        ]
+        estep_rows(cpu_grid, args.peak_gbs, "cpu")
+        print(_fit_header(iterations))
         fit_rows(
-            [(1_000_000, 16, 8, np.float64), (1_000_000, 16, 64, np.float32)],
+            sizes_of([(1_000_000, 16, 8, np.float64), (1_000_000, 16, 64, np.float32)]),
+            iterations=iterations,
             all_threads=(True,),
         )
         return
     print(ESTEP_HEADER)
-    estep_rows(GRID, args.peak_gbs, fused=args.fused)
-    print(_fit_header())
-    fit_rows(GRID, all_threads=(False, True))
+    estep_rows(sizes_of(GRID), args.peak_gbs, fused=args.fused)
+    print(_fit_header(iterations))
+    fit_rows(sizes_of(GRID), iterations=iterations, all_threads=(False, True))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,12 @@
 # experimental fused E-step switched on, SKMOE_FUSED_E_STEP=1, at most 60 s and
 # only while the benchmark keeps 150 s), bench.md (its target rows include the
 # fused E-step's; a fused row that fails prints its error and the rest runs).
+# DRY_RUN=1 passes --dry-run to the two scripts (n / 1000: their code paths,
+# no figure); see benchmarks/README.md for a dry run without a GPU.
 set -o pipefail
 OUT=${OUT:-gpu_out}
 BUDGET=${BUDGET:-470}
+DRY=${DRY_RUN:+--dry-run}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 SCIPY_ARRAY_API=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -86,7 +89,7 @@ PY
 # indefinite matrix, the jitter's failed factorizations on collinear float32)
 timeout 150 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -v -rP \
     tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
-timeout 150 python3 benchmarks/prototypes/fused_estep.py 2>&1 | tee "$OUT/fused.md"
+timeout 150 python3 benchmarks/prototypes/fused_estep.py $DRY 2>&1 | tee "$OUT/fused.md"
 # the GPU test that the fused kernel can take and its own tests do not run,
 # once more with every E-step it handles fused: Array API dispatch of CuPy
 # input (the regressor's softmax test is test_fit_with_fused_e_step_matches_cpu
@@ -104,7 +107,7 @@ left=$((BUDGET - SECONDS))
 # timeout 0 would mean no limit at all, a negative one an error
 [ "$left" -ge 30 ] || { echo "benchmark: only $left s left, skipped"; exit 1; }
 echo "benchmark: $left s left"
-timeout "$left" python3 benchmarks/bench_gpu.py --session 2>&1 | tee "$OUT/bench.md"
+timeout "$left" python3 benchmarks/bench_gpu.py --session $DRY 2>&1 | tee "$OUT/bench.md"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw \
     --format=csv,noheader | tee -a "$OUT/versions.txt"
 echo "session: $SECONDS s"

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ import skmoe
 from skmoe._backend import _import_cupy
 
 TESTS = Path(__file__).parent
+BENCH_GPU = TESTS.parent / "benchmarks" / "bench_gpu.py"
 FAKE = TESTS / "_fake_cupy"
 #: test_gpu.py's tests that need real CUDA (its ``needs_cuda`` marker: the
 #: fused E-step's RawKernel), skipped under the emulation
@@ -98,3 +100,27 @@ def test_gpu_tests_pass_on_emulated_cupy(tmp_path):
             passed.append(name)
     assert skipped == NEEDS_CUDA, log
     assert len(passed) == N_PASSED, log
+
+
+@pytest.mark.skipif(
+    _import_cupy() is not None, reason="CuPy has a device: the benchmark runs for real"
+)
+def test_gpu_benchmark_session_runs_on_emulated_cupy():
+    # gpu_session.sh's benchmark, bench_gpu.py --session, at n / 1000 and 2
+    # EM iterations: a script gone stale against the library fails here, not
+    # in a device call. (The "gpu fused" row computes the generic E-step
+    # here: the emulation's dtypes have no .name, so _fused.applies declines.)
+    run = _emulated([str(BENCH_GPU), "--session", "--dry-run"])
+    log = run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, log
+    assert "failed" not in run.stdout, log
+    backends = Counter(
+        line.split("|")[1].strip()
+        for line in run.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith(("| ---", "| backend"))
+    )
+    # the target E-step (generic, fused), 2 + 2 fits of the target size with
+    # k-means on one thread and on all, the grid's 36 E-steps on the GPU and
+    # its 24 up to n = 1e6 on the CPU, 2 + 2 more fits
+    assert backends == {"gpu": 1 + 2 + 36 + 2, "gpu fused": 1, "cpu": 2 + 24 + 2}, log
+    assert "fused against generic" in run.stdout, log

@@ -11,6 +11,7 @@ sample (see ``skmoe._fused``).
 
     python benchmarks/prototypes/fused_estep.py                # GPU: checks, times
     python benchmarks/prototypes/fused_estep.py --numpy-check  # CPU: the algorithm
+    python benchmarks/prototypes/fused_estep.py --dry-run      # GPU run, n / 1000
 
 The GPU run checks the fused outputs against ``e_step`` on the same device
 arrays and times both (median and best of 5 after a warm-up, the device
@@ -101,7 +102,7 @@ def errors(xp, got, want):
         b = xp.asarray(b, dtype=xp.float64)
         both = xp.isfinite(a) & xp.isfinite(b)
         same = (xp.isnan(a) & xp.isnan(b)) | (a == b)
-        mismatched += int(xp.sum(~both & ~same))
+        mismatched += int(xp.count_nonzero(~both & ~same))
         with np.errstate(invalid="ignore"):  # (NumPy's; CuPy warns of nothing)
             gap = xp.where(both, xp.abs(a - b), 0.0)
         if j == 0:
@@ -352,12 +353,16 @@ TF32_HEADER = (
 )
 
 
-def gpu_run(cupy, peak_gbs):
+def gpu_run(cupy, peak_gbs, dry_run=False):
+    """The checks and times at the three sizes (``dry_run``: n / 1000, the
+    code paths in seconds, for no figure)."""
     sizes = [
         (1_000_000, 16, 8, np.float32),
         (1_000_000, 16, 8, np.float64),
         (10_000_000, 128, 64, np.float32),
     ]
+    if dry_run:
+        sizes = [(n // 1000, k, d, dtype) for n, k, d, dtype in sizes]
     try:
         tf32 = tf32_products(cupy)
         tf32_note = None
@@ -386,6 +391,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--numpy-check", action="store_true")
     parser.add_argument("--peak-gbs", type=float, default=4800.0)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="the GPU run with n / 1000: no figure"
+    )
     args = parser.parse_args(argv)
     if args.numpy_check:
         worst = numpy_check()
@@ -398,7 +406,7 @@ def main(argv=None):
     if cupy is None:
         print("fused_estep: no CuPy with a usable device, nothing run")
         return
-    gpu_run(cupy, args.peak_gbs)
+    gpu_run(cupy, args.peak_gbs, args.dry_run)
 
 
 if __name__ == "__main__":

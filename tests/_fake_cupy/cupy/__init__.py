@@ -19,7 +19,9 @@ answers with this namespace under that name (``is_cupy_namespace`` holds).
 
 What it emulates beyond the Array API: ``asarray``/creation functions on the
 device by default and with NumPy dtypes, ``asnumpy``, ``ndarray.get``,
-``cuda.runtime.getDeviceCount``, and ``linalg.cholesky``/``solve``/``inv``
+``cuda.runtime.getDeviceCount``, ``cuda.Device().synchronize`` and
+``get_default_memory_pool().free_all_blocks`` (for the benchmarks' dry runs;
+both do nothing), and ``linalg.cholesky``/``solve``/``inv``
 that do not raise on a failed factorization (cuSOLVER's status is read only
 under ``cupyx.errstate(linalg="raise")``, which raises LinAlgError): a failed
 Cholesky returns LAPACK's partial factor (its failing pivot non-positive, the
@@ -54,7 +56,32 @@ EMULATED = True
 DEVICE = _xs.Device("device1")
 HOST = _xs.Device("CPU_DEVICE")
 
-cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+
+class _CudaDevice:
+    """``cupy.cuda.Device``: a context manager whose ``synchronize`` has
+    nothing to wait for (the benchmarks synchronize before each clock read)."""
+
+    def __init__(self, device=None):
+        self.id = 0
+
+    def synchronize(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+cuda = types.SimpleNamespace(
+    runtime=types.SimpleNamespace(getDeviceCount=lambda: 1), Device=_CudaDevice
+)
+
+
+def get_default_memory_pool():
+    """CuPy's memory pool; ``free_all_blocks`` frees nothing here."""
+    return types.SimpleNamespace(free_all_blocks=lambda: None)
 
 
 def _dtype(dtype):
