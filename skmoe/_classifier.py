@@ -8,6 +8,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
@@ -920,7 +921,9 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
         As ``ClassifierMixin.score`` (``accuracy_score``), but a negative
         ``sample_weight`` is refused, as ``fit`` refuses it (with one, the
-        accuracy can exceed 1).
+        accuracy can exceed 1), and the accuracy is taken on the host, as the
+        regressors' scores are (on a device without float64, scikit-learn's
+        took the mean of the hits in array-api-strict's float64 and raised).
 
         Parameters
         ----------
@@ -938,7 +941,10 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         """
         _labels_present(y)
         X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
-        return super().score(X, y, sample_weight=sample_weight)
+        predicted = host(self.predict(X))
+        return float(
+            accuracy_score(host(y), predicted, sample_weight=host(sample_weight))
+        )
 
 
 class _OneHot:

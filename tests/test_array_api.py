@@ -1586,6 +1586,32 @@ def test_float32_fit_on_a_device_without_float64(Estimator, params):
 
 
 @dispatch
+def test_classifier_score_on_a_device_without_float64():
+    # accuracy_score averaged the hits (booleans) in the namespace's default
+    # float, array-api-strict's float64 whatever the device, which a device
+    # without float64 refused (ValueError in array_api_strict); the regressors'
+    # scores, taken on the host, scored
+    from skmoe._backend import to_numpy
+
+    X, y = _regression()
+    X = X.astype(np.float32)
+    y = (X[:, 0] + 0.5 * np.random.RandomState(2).randn(len(y)) > 0).astype(np.int32)
+    weight = np.random.RandomState(1).uniform(0.5, 2.0, len(y)).astype(np.float32)
+    device = _no_float64()
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs, ys = xps.asarray(X, device=device), xps.asarray(y, device=device)
+        model = MoEClassifier(2, n_init=1, random_state=0).fit(Xs, ys)
+        hits = to_numpy(model.predict(Xs)) == y
+        assert 0 < hits.mean() < 1  # the weights below change the score
+        assert model.score(Xs, ys) == pytest.approx(hits.mean(), rel=1e-12)
+        weighted = model.score(Xs, ys, sample_weight=xps.asarray(weight, device=device))
+    expected = np.sum(weight * hits, dtype=np.float64) / np.sum(
+        weight, dtype=np.float64
+    )
+    assert weighted == pytest.approx(expected, rel=1e-6)
+
+
+@dispatch
 @pytest.mark.parametrize("Estimator", [MoERegressor, MoEPoissonRegressor])
 def test_grouped_float32_fit_on_a_device_without_float64(Estimator):
     # each row's share of its group (1 / n_g) went to the device as a float64
