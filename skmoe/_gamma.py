@@ -964,7 +964,9 @@ def _far_std(log_weights, log_means, dispersions):
     log_weights = np.where(used, log_weights, -np.inf)
     with np.errstate(over="ignore", under="ignore"):
         weights, means = np.exp(log_weights), np.exp(log_means)
-    weights = weights / np.sum(weights, axis=1, keepdims=True)
+    # (each row by its sum in one order, as predict_distribution's: np.sum
+    # added a row alone among a chunk's far rows in another order)
+    weights = weights / _component_sums(weights)[:, None]
     tiny = np.finfo(np.float64).smallest_normal
     odd = ~mass & ((means < tiny) | (means == np.inf))
     means = np.where(means < np.inf, np.clip(means, tiny, None), 1.0)

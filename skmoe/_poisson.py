@@ -1437,7 +1437,9 @@ class MoEPoissonRegressor(
         (:meth:`PredictivePoissonMixture.std`)."""
         with np.errstate(over="ignore", under="ignore"):
             weights, every = np.exp(log_weights), np.exp(log_rates)
-        weights = weights / np.sum(weights, axis=1, keepdims=True)
+        # (each row by its sum in one order, as predict_distribution's: np.sum
+        # added a row alone among a chunk's far rows in another order)
+        weights = weights / _component_sums(weights)[:, None]
         # (1 stands in for a rate that overflows, as in predict_distribution:
         # its share comes from its log; a component of weight 0 has rate 0)
         every = np.where(np.isfinite(every), every, 1.0)

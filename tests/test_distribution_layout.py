@@ -366,3 +366,106 @@ def test_predict_distribution_weights_do_not_depend_on_the_chunks(monkeypatch, f
     parameter = "rates" if family == "poisson" else "means"
     np.testing.assert_array_equal(getattr(several, parameter), getattr(one, parameter))
     np.testing.assert_array_equal(several.weights, one.weights)
+
+
+def _far_model(family, n_experts):
+    """A count or Gamma model of ``n_experts`` whose last expert, at x_0 = 1,
+    has the gate weight ~e^-720 (below the smallest normal float) beside a
+    mean of e^340, its share w mu^2 ~e^-40 of the variance, so that
+    ``predict(return_std=True)`` takes those rows' stds from ``_far_std``; the
+    other experts' weights and means vary with x_1. At x_0 = 0 no weight is
+    small."""
+    Estimator = {
+        "poisson": skmoe.MoEPoissonRegressor,
+        "nb": skmoe.MoENegativeBinomialRegressor,
+        "gamma": skmoe.MoEGammaRegressor,
+    }[family]
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 2))
+    y = rng.poisson(np.exp(0.5 + 0.3 * X[:, 1])) + (family == "gamma")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Estimator(n_experts=n_experts, random_state=0, max_iter=2).fit(X, y)
+    gate_coef, expert_coef = np.zeros((n_experts, 2)), np.zeros((n_experts, 2))
+    gate_coef[:, 1] = rng.normal(0, 1, n_experts)
+    expert_coef[:, 1] = rng.normal(0, 0.3, n_experts)
+    gate_intercept = rng.normal(0, 1, n_experts)
+    expert_intercept = rng.normal(0.5, 0.3, n_experts)
+    gate_coef[-1], expert_coef[-1] = (-720.0, 0.0), (340.0, 0.0)
+    gate_intercept[-1] = expert_intercept[-1] = 0.0
+    model.gate_intercept_, model.gate_coef_ = gate_intercept, gate_coef
+    model.expert_intercept_, model.expert_coef_ = expert_intercept, expert_coef
+    return model
+
+
+def _far_std_reference(model, row):
+    """mpmath's std of the predictive mixture at ``row`` (x_0, x_1), from the
+    model's parameters."""
+    mpmath.mp.dps = 40
+    x = [mpmath.mpf(float(v)) for v in row]
+
+    def linear(intercept, coef, k):
+        return intercept[k] + coef[k, 0] * x[0] + coef[k, 1] * x[1]
+
+    n_experts = model.n_experts_
+    logits = [
+        linear(model.gate_intercept_, model.gate_coef_, k) for k in range(n_experts)
+    ]
+    total = mpmath.fsum(mpmath.exp(a) for a in logits)
+    weights = [mpmath.exp(a) / total for a in logits]
+    means = [
+        mpmath.exp(linear(model.expert_intercept_, model.expert_coef_, k))
+        for k in range(n_experts)
+    ]
+    if isinstance(model, skmoe.MoEGammaRegressor):
+        dispersion = [mpmath.mpf(float(d)) for d in model.expert_dispersion_]
+        variances = [d * m**2 for d, m in zip(dispersion, means, strict=True)]
+    elif isinstance(model, skmoe.MoENegativeBinomialRegressor):
+        dispersion = [mpmath.mpf(float(d)) for d in model.expert_dispersion_]
+        variances = [m * (1 + d * m) for d, m in zip(dispersion, means, strict=True)]
+    else:
+        variances = means
+    mean = mpmath.fsum(w * m for w, m in zip(weights, means, strict=True))
+    var = mpmath.fsum(
+        w * (v + (m - mean) ** 2)
+        for w, m, v in zip(weights, means, variances, strict=True)
+    )
+    return float(mpmath.sqrt(var))
+
+
+@pytest.mark.parametrize("n_experts", [8, 32])
+@pytest.mark.parametrize("family", ["poisson", "nb", "gamma"])
+def test_far_rows_std_does_not_depend_on_the_other_far_rows(
+    monkeypatch, family, n_experts
+):
+    # _far_std scaled the gate rows by np.sum, which adds the (n_far, K) rows
+    # (Fortran-ordered) in turn, and a chunk's only far row pairwise: 44 to
+    # 63 (K = 8) and 94 to 117 (K = 32) of these 300 far rows' stds moved by
+    # a float when each shared its chunk with a row near the data instead of
+    # the other far rows; predict_distribution's std, whose weights are
+    # scaled by _component_sums, differed from predict's in as many rows
+    model = _far_model(family, n_experts)
+    rng = np.random.default_rng(1)
+    x1 = rng.uniform(-1, 1, 300)
+    far = np.column_stack([np.ones_like(x1), x1])
+    near = np.column_stack([np.zeros_like(x1), x1])
+    mixed = np.empty((2 * x1.size, 2))
+    mixed[0::2], mixed[1::2] = far, near
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mean, std = model.predict(far, return_std=True)
+        dist = model.predict_distribution(far)
+        # (chunks of 2 rows: each far row the only one of its chunk)
+        monkeypatch.setattr(
+            skmoe._base, "HOST_CHUNK_BYTES", 8 * 2 * (3 + 4 * n_experts)
+        )
+        assert model._chunk_rows(mixed) == 2
+        alone_mean, alone_std = model.predict(mixed, return_std=True)
+    np.testing.assert_array_equal(alone_mean[0::2], mean)
+    np.testing.assert_array_equal(alone_std[0::2], std)
+    np.testing.assert_array_equal(dist.std(), std)
+    # (the case: a gate weight below the normal floats, held by its mean)
+    log_weight = np.log(dist.weights[:, -1])
+    assert np.all(log_weight < np.log(np.finfo(float).smallest_normal))
+    expected = [_far_std_reference(model, row) for row in far[:5]]
+    np.testing.assert_allclose(std[:5], expected, rtol=1e-12)
