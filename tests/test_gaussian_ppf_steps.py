@@ -380,3 +380,43 @@ def test_log_component_sums_are_logsumexp():
     np.testing.assert_allclose(
         log_sums(terms), special.logsumexp(terms, axis=-1), rtol=4e-16, atol=4e-16
     )
+
+
+def _mpmath_log_sum(row):
+    """log(sum(exp(row))) by mpmath at 50 digits, rounded to a float."""
+    with mpmath.workdps(50):
+        return float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(t)) for t in row)))
+
+
+def test_log_component_sums_of_ties_beside_other_terms_and_small_shares():
+    # ties of the largest term beside smaller ones (each tie one of the
+    # count held out: their share is the others' sum over the count), and
+    # shares below eps, which log1p keeps and log(1 + share) loses: mpmath's
+    # sums, to a float or two (the test above's atol of 4e-16 passes both)
+    log_sums = distribution_module._log_component_sums
+    rows = [
+        [0.0, 0.0, -1.0],
+        [2.0, -3.0, 2.0, 2.0],
+        [-5.0, -5.0, -5.5, -7.0],
+        [0.0, -40.0, -np.inf],
+        [-60.0, 0.0, -45.0],
+        [0.0, -20.0, -30.0],
+    ]
+    for row in rows:
+        expected = _mpmath_log_sum([t for t in row if t > -np.inf])
+        np.testing.assert_allclose(log_sums(np.array([row]))[0], expected, rtol=5e-16)
+    # (and a Gaussian mixture of two identical experts, whose log densities
+    # tie, beside a third: mpmath's densities, summed by mpmath)
+    weights, means = [0.25, 0.25, 0.5], [0.0, 0.0, 1.0]
+    y = np.array([-2.0, -1.0, 0.0, 0.25])
+    log_terms = [
+        [
+            math.log(w) + float(mpmath.log(mpmath.npdf(v, m, 1)))
+            for w, m in zip(weights, means, strict=True)
+        ]
+        for v in y
+    ]
+    expected = [_mpmath_log_sum(row) for row in log_terms]
+    rows = (np.tile(a, (y.size, 1)) for a in (weights, means, np.ones(3)))
+    logpdf = PredictiveMixture(*rows).logpdf(y)
+    np.testing.assert_allclose(logpdf, expected, rtol=1e-15)

@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 import scipy
@@ -550,3 +551,34 @@ def test_quantiles_beyond_the_largest_float_are_quiet():
     expected = stats.t.ppf([0.45, 0.55], 1e-3)
     np.testing.assert_allclose(quantiles[[0, 2]], expected, rtol=1e-6)
     assert quantiles[1] == pytest.approx(0.5, rel=1e-12)  # symmetric about 0.5
+
+
+def test_t_log_beta_is_mpmaths_on_each_side_of_its_thresholds():
+    # log B(df / 2, 1 / 2) from T_RATIO_DF to 100 by Stirling's ratio (the
+    # difference of gammaln's was 1.3e-15 off at df 7 to 8 and 5e-14 at df
+    # 20 to 100), else by _t_log_norm: mpmath's to 2 eps from df 7 to 100
+    # (4.7e-16 at most on this grid), to 1.2e-15 below and above
+    from skmoe._distribution import _t_log_beta
+
+    df = np.concatenate(
+        [
+            np.linspace(0.1, 7.0, 70, endpoint=False),
+            np.linspace(7.0, 9.0, 201),
+            np.linspace(9.0, 100.0, 365, endpoint=False),
+            [99.9999999, 100.0, 100.0000001, 150.0, 1e3, 8e5, 1e9],
+        ]
+    )
+    with mpmath.workdps(40):
+        exact = np.array(
+            [float(mpmath.log(mpmath.beta(mpmath.mpf(v) / 2, 0.5))) for v in df]
+        )
+    error = np.abs(_t_log_beta(df) - exact)
+    middle = (df >= 7.0) & (df < 100.0)
+    assert error[middle].max() <= 5e-16
+    assert error[~middle].max() <= 1.2e-15
+    # an infinite df beside one of the middle: the limit, -inf, as the
+    # series gives it, without the ratio's inf / inf (an "invalid value")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        limit = _t_log_beta(np.array([10.0, np.inf]))
+    assert limit[1] == -np.inf

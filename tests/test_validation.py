@@ -4786,6 +4786,50 @@ def test_datetimes_and_timedeltas_are_refused_as_numbers(kind, container):
                 call()
 
 
+@pytest.mark.parametrize(
+    "container", ["timedelta64", "datetime64", "pandas", "pyarrow"]
+)
+@pytest.mark.parametrize("kind", [MoERegressor, MoEPoissonRegressor])
+def test_times_are_refused_by_partial_fit_and_std_errors(kind, container):
+    # partial_fit (of solver="sgd": the test above's models have none) and
+    # std_errors refuse times in X, y and sample_weight as fit does; without
+    # it, std_errors took timedeltas of 1 to 60 days as sample weights of 1
+    # to 60 and as a target of those counts
+    model, X, y = _time_model(kind)
+    streaming = clone(model).set_params(solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clone(model).fit(X, y)
+    times, words = _times(container, X.shape[0])
+    calls = {
+        "X": [lambda: clone(streaming).partial_fit(_with_times(X, times), y)],
+        "y": [
+            lambda: clone(streaming).partial_fit(X, times),
+            lambda: fitted.std_errors(X, times),
+        ],
+        "sample_weight": [
+            lambda: clone(streaming).partial_fit(X, y, sample_weight=times),
+            lambda: fitted.std_errors(X, y, sample_weight=times),
+        ],
+    }
+    for name, tries in calls.items():
+        for call in tries:
+            with pytest.raises(TypeError, match=rf"^{name} has .*{words}"):
+                call()
+
+
+def test_pyarrow_durations_are_refused_as_durations():
+    # pyarrow's durations are durations, not points in time (pyarrow's
+    # is_temporal holds for both)
+    pa = pytest.importorskip("pyarrow")
+    model, X, y = _time_model(MoERegressor)
+    days = np.arange(1, X.shape[0] + 1).astype("timedelta64[D]")
+    with pytest.raises(
+        TypeError, match=r"^y has duration\[s\] values.*which are durations"
+    ):
+        clone(model).fit(X, pa.array(days.astype("timedelta64[s]")))
+
+
 def test_datetime_class_labels_are_classes_as_in_scikit_learn():
     # class labels may be datetimes (scikit-learn's classifiers keep them as
     # labels, not numbers): the classifier's y is not refused as a time
