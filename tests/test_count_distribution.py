@@ -149,6 +149,21 @@ def test_ppf_of_cdf_gives_the_count_back():
     np.testing.assert_allclose(short.weights.sum(axis=1), 1.0, rtol=1e-15)
 
 
+@pytest.mark.parametrize("n_experts", [4, 5, 6, 7])
+def test_ppf_of_cdf_is_the_first_count_reaching_it_whatever_the_order_of_sums(
+    n_experts,
+):
+    # the quantiles' test of a count (mass >= q) sums the components as the
+    # cdf does (np.sum adds 4 to 7 terms in turn, the cdf pairwise): so q =
+    # cdf(k) is reached at k, the first count whose cdf (over 0, 1, ...)
+    # reaches it; below the upper tail, which the survival function decides
+    mixture = _mixture(seed=n_experts, n_rows=60, n_experts=n_experts)
+    q = mixture.cdf(np.arange(0.0, 80.0)[:, None])
+    first = np.argmax(q[None, :, :] >= q[:, None, :], axis=1).astype(float)
+    inside = q < 1 - 1e-10
+    np.testing.assert_array_equal(mixture.ppf(q)[inside], first[inside])
+
+
 def test_ppf_where_the_spread_is_below_the_floats_spacing(count_cdf_calls):
     # at a mean of 1e40 the counts within 1e24 of it are one float: the
     # normal limit puts cdf(mu) at 1/2 and cdf(the float above) at 1, so

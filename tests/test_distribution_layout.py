@@ -242,12 +242,13 @@ def test_weights_are_normalized_whatever_their_layout(n_experts):
     np.testing.assert_allclose(normalized, weights / totals[:, None], rtol=1e-15)
 
 
-@pytest.mark.parametrize("n_experts", [8, 16])
+@pytest.mark.parametrize("n_experts", [3, 5, 6, 8, 16])
 def test_mixture_std_does_not_depend_on_the_layout(n_experts):
     # predict(return_std=True)'s sum over the experts: np.sum added a
     # C-ordered (K, n) array an expert at a time and a Fortran-ordered one
     # (a distribution's transposed parameters) or a single column pairwise
-    # from K = 8
+    # from K = 8. (K of 3, 5, 6: halves of ceil(K / 2) in place and apart,
+    # which powers of two do not tell from floor(K / 2))
     rng = np.random.default_rng(n_experts)
     shape = (n_experts, 400)
     weights = rng.dirichlet(np.ones(n_experts), 400).T.copy()
