@@ -51,6 +51,8 @@ def _parameters(family, n_rows, n_experts, seed):
         means = np.exp(rng.normal(0.0, 1.0, shape))
         if family == "gamma with zeros":  # point masses at 0 (a hurdle)
             means[:, 0] = 0.0
+            # (and more in some rows: sums of several point masses' weights)
+            means[:, 1:][rng.random((n_rows, n_experts - 1)) < 0.3] = 0.0
         shapes = np.exp(rng.normal(0.5, 1.0, shape))
         y = np.exp(rng.normal(0.0, 1.0, n_rows))
         return PredictiveGammaMixture, (weights, means, shapes), y
