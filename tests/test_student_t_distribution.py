@@ -556,8 +556,9 @@ def test_quantiles_beyond_the_largest_float_are_quiet():
 def test_t_log_beta_is_mpmaths_on_each_side_of_its_thresholds():
     # log B(df / 2, 1 / 2) from T_RATIO_DF to 100 by Stirling's ratio (the
     # difference of gammaln's was 1.3e-15 off at df 7 to 8 and 5e-14 at df
-    # 20 to 100), else by _t_log_norm: mpmath's to 2 eps from df 7 to 100
-    # (4.7e-16 at most on this grid), to 1.2e-15 below and above
+    # 20 to 100), else by _t_log_norm: mpmath's within 8e-16 from df 7 to 100
+    # (4.7e-16 at most on this grid; a margin for other libms), to 1.2e-15
+    # below and above
     from skmoe._distribution import _t_log_beta
 
     df = np.concatenate(
@@ -574,7 +575,7 @@ def test_t_log_beta_is_mpmaths_on_each_side_of_its_thresholds():
         )
     error = np.abs(_t_log_beta(df) - exact)
     middle = (df >= 7.0) & (df < 100.0)
-    assert error[middle].max() <= 5e-16
+    assert error[middle].max() <= 8e-16
     assert error[~middle].max() <= 1.2e-15
     # an infinite df beside one of the middle: the limit, -inf, as the
     # series gives it, without the ratio's inf / inf (an "invalid value")
