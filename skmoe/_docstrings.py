@@ -171,10 +171,12 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         L-BFGS on the same objective with its analytic gradient (Fisher's
         identity: one E-step per evaluation), from the same start as EM. EM is
         the reference: where L-BFGS-B stops at its ``ftol`` (``tol * 1e-3``),
-        one EM step decides (with a dense gate and no ``balance_coef``), and
+        one EM step decides (without ``balance_coef``), and
         L-BFGS runs again from it where it gains more than ``tol``; where
-        L-BFGS cannot climb at all (with a dense gate and no ``balance_coef``),
-        EM's steps finish the fit within ``max_iter``. It can
+        L-BFGS cannot climb at all (without ``balance_coef``), EM's steps
+        finish the fit within ``max_iter`` (with ``top_k``, whose EM steps may
+        lower the objective, only while each gains more than ``tol``, and
+        L-BFGS runs again from the last). It can
         still report ``converged_=True`` a little below EM's optimum (three
         regimes, 400 rows, default ``alpha``: up to 0.002 nats in total,
         ``benchmarks/solver_gap.py``) or at another local optimum (standardized
