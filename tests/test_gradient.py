@@ -2810,6 +2810,99 @@ def test_top_k_gradient_climbs_by_em_steps_where_lbfgs_cannot(monkeypatch, rerun
         assert gain < -1e-5  # the step falls: EM's test does not hold either
 
 
+def test_top_k_gradient_climb_stops_at_max_iter(monkeypatch):
+    # the EM steps where L-BFGS cannot climb count as iterations: max_iter
+    # cuts them, n_iter_ == max_iter, converged_=False. L-BFGS's first run
+    # is real (its stops turn on rounding) and its rerun stalls, scripted as
+    # in the test above; its number of iterations sets max_iter (4 more)
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
+    nits = []
+    with monkeypatch.context() as scripted:
+        runs = _scripted_lbfgs_stops(scripted, "stalled")
+        script = skmoe._gradient.lbfgs
+
+        def counted(*args, **kwargs):
+            out = script(*args, **kwargs)
+            nits.append(out[3].nit)
+            return out
+
+        scripted.setattr(skmoe._gradient, "lbfgs", counted)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MoEClassifier(solver="gradient", **settings).fit(X, y)
+        max_iter = nits[0] + 4
+        nits.clear()
+        runs.clear()  # (the next fit's first run is real again)
+        with pytest.warns(ConvergenceWarning):
+            gradient = MoEClassifier(
+                solver="gradient", max_iter=max_iter, **settings
+            ).fit(X, y)
+    assert nits[0] == max_iter - 4  # (the same first run)
+    assert not gradient.converged_
+    assert gradient.n_iter_ == len(gradient.objective_history_) == max_iter
+    history = np.asarray(gradient.objective_history_)
+    assert np.all(np.diff(history[-4:]) > 1e-5)  # 4 EM steps, each a gain
+    assert history[-4] > history[-5] + 1e-5
+    # cut, not converged: one more EM step still gains more than tol
+    one_step = copy.deepcopy(gradient).set_params(
+        solver="em", warm_start=True, max_iter=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_step.fit(X, y)
+    assert one_step.objective_history_[-1] > history[-1] + 1e-5
+
+
+def test_top_k_gradient_stuck_where_the_em_step_falls_says_so(monkeypatch):
+    # L-BFGS stopped ABNORMAL where an EM step lowers the objective by more
+    # than tol (a top_k stop L-BFGS and EM cannot climb from), and its rerun
+    # stopped again without gain: the warning said "where an EM step gains
+    # more than tol". L-BFGS is scripted to stop where it starts (ABNORMAL,
+    # then CONVERGENCE), from a real fit's end where the EM step falls
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = MoEClassifier(solver="gradient", **settings).fit(X, y)
+        one_step = copy.deepcopy(start).set_params(
+            solver="em", warm_start=True, max_iter=1
+        )
+        one_step.fit(X, y)
+    fall = start.objective_history_[-1] - one_step.objective_history_[-1]
+    assert fall > 1e-5  # EM's step from there falls
+
+    runs = []
+
+    def scripted(problem, gate_params, expert_params, **kwargs):
+        runs.append(kwargs["max_iter"])
+        first = len(runs) == 1
+        result = OptimizeResult(
+            nit=1,
+            status=2 if first else 0,
+            success=not first,
+            message="ABNORMAL: " if first else "CONVERGENCE: REL_REDUCTION_OF_F",
+        )
+        ev = evaluate(problem, gate_params, expert_params)
+        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(skmoe._gradient, "lbfgs", scripted)
+        model = copy.deepcopy(start).set_params(warm_start=True)
+        with pytest.warns(ConvergenceWarning) as record:
+            model.fit(X, y)
+    assert len(runs) == 2 and model.n_iter_ == 2 and not model.converged_
+    text = " ".join(str(w.message) for w in record)
+    assert "changes the objective by more than tol without raising it" in text
+    assert "gains more than tol" not in text
+    # where it stood: no EM step was taken
+    assert model.objective_history_[-1] == start.objective_history_[-1]
+
+
 def _top_k_classifier_data():
     """The classifier data of the rejected ABNORMAL stop above (1500 rows)."""
     rng = np.random.RandomState(0)
