@@ -194,6 +194,48 @@ def test_quantiles_of_a_row_do_not_depend_on_the_other_rows(n_experts):
     np.testing.assert_array_equal(together, alone)
 
 
+@pytest.mark.parametrize("n_experts", [4, 5, 6, 7])
+def test_quantiles_are_the_walks_floats_by_the_public_cdf_and_sf(n_experts):
+    # the steps end by walking the floats to a sign change of the excess, F(y)
+    # / q - 1 (1 - S(y) / (1 - q) above q = 0.5), taking the end of smaller
+    # |excess|; their sums are the public cdf's and sf's (_component_sums), so
+    # that judged by those the quantile is such an end. np.sum in the sf (a
+    # row of 4 to 7 in turn, ((t_0 + t_1) + t_2) + t_3, for (t_0 + t_1) + (t_2
+    # + t_3); at 3 and 8 the same order) left 5 to 15 of some 210 plain rows
+    # not such an end, np.sum in the walk's excess 11 to 32; the layout tests
+    # see neither (the sf's products are always C-ordered, each row's np.sum
+    # in one order). Rows with a point mass in the batch take the hurdle's
+    # path (a scale of 1 for the others); their own quantiles solve (q - w_0)
+    # / (1 - w_0), whose rounding the public cdf does not share (not checked)
+    rng = np.random.default_rng(100 + n_experts)
+    n_rows = 300
+    shape = (n_rows, n_experts)
+    weights = rng.dirichlet(np.full(n_experts, 0.7), n_rows)
+    means = np.exp(rng.normal(0.0, 1.0, shape))
+    shapes = np.exp(rng.normal(0.5, 1.0, shape))
+    hurdle = rng.random(n_rows) < 0.3
+    means[hurdle, 0] = 0.0
+    dist = PredictiveGammaMixture(weights, means, shapes)
+    q = rng.uniform(0.01, 0.99, n_rows)
+    y = dist.ppf(q)
+    upper = q > 0.5
+    plain = ~hurdle
+    assert min(np.count_nonzero(upper & plain), np.count_nonzero(~upper & plain)) > 50
+    tail = np.where(upper, 1.0 - q, q)  # (1 - q exact above 0.5)
+    sign = np.where(upper, -1.0, 1.0)
+
+    def excess(at):
+        return sign * (np.where(upper, dist.sf(at), dist.cdf(at)) / tail - 1.0)
+
+    at_y = excess(y)
+    ends = at_y == 0
+    for neighbour in (np.nextafter(y, 0.0), np.nextafter(y, np.inf)):
+        at_neighbour = excess(neighbour)
+        crossed = (at_neighbour == 0) | (np.sign(at_neighbour) != np.sign(at_y))
+        ends |= crossed & (np.abs(at_y) <= np.abs(at_neighbour))
+    np.testing.assert_array_equal(np.flatnonzero(~ends & plain), [])
+
+
 def test_one_component_rows_take_one_inverse(monkeypatch):
     # a row of one component: its bracket (and the steps' start) is its own
     # quantile, from the inverse of the tail solved for; the components'
