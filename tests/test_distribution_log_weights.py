@@ -9,6 +9,7 @@ came from log(weights) and left that expert out (MoERegressor: -6834.0 for the
 import copy
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -929,3 +930,66 @@ def test_count_log_density_where_the_expert_of_an_underflowed_gate_weight_leads(
     exposure = np.full(len(Xt), 1e-300)
     got = model.predict_distribution(Xt, exposure=exposure).logpmf(yt)
     assert_allclose(got, by_hand, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_zero_inflated_gamma_rows_with_log_weights_do_not_depend_on_the_batch():
+    # the hurdle's log density from the gate's logs (the point mass's log
+    # weight at 0, the Gamma experts' beside it), in the rows whose gate
+    # weights underflowed, and their cdf and sf: each row's alone, reversed,
+    # as several values per row (Fortran-ordered) and from predict_distribution
+    # of part of the rows are the batch's floats; and mpmath's (30 digits) on
+    # a few rows, at 0 where the point mass's weight underflowed to 0
+    model = MoEGammaRegressor(3, gate="gaussian", zero_inflated=True, **FIT)
+    model.fit(X, Y_ZERO_GAMMA)
+    mass = np.isneginf(model.expert_intercept_)
+    assert mass.sum() == 1
+    Xt = X[:60] * 100
+    yt = np.where(np.arange(60) % 3 == 0, 0.0, Y_GAMMA[:60])
+    dist = model.predict_distribution(Xt)
+    underflowed = dist.weights[:, mass][:, 0] == 0
+    assert np.any(underflowed & (yt == 0)) and np.any(~underflowed)
+    values = np.asfortranarray(np.stack([yt, yt + 1.0]))
+    part = model.predict_distribution(Xt[20:40])
+    for method in ("logpdf", "cdf", "sf"):
+        whole = getattr(dist, method)(yt)
+        alone = [getattr(dist[i], method)(yt[i])[0] for i in range(len(yt))]
+        assert_array_equal(alone, whole)
+        assert_array_equal(getattr(dist[::-1], method)(yt[::-1])[::-1], whole)
+        assert_array_equal(getattr(dist, method)(values)[0], whole)
+        assert_array_equal(getattr(part, method)(yt[20:40]), whole[20:40])
+    log_gate = _log_gate(model, Xt)
+    eta = Xt @ model.expert_coef_.T + model.expert_intercept_
+    with np.errstate(divide="ignore"):  # (the point mass's dispersion of 0)
+        shape = 1 / model.expert_dispersion_
+    rows = np.flatnonzero(underflowed & (yt == 0))[:3].tolist()
+    rows += np.flatnonzero(yt > 0)[:4].tolist()
+    with mpmath.workdps(30):
+        for i in rows:
+            y = mpmath.mpf(float(yt[i]))
+            gate = [mpmath.mpf(float(v)) for v in log_gate[i]]
+            gamma = [k for k in range(3) if not mass[k]]
+            if y == 0:  # the point mass alone (shapes above 1: density 0)
+                assert np.all(shape[gamma] > 1)
+                log_density = gate[int(np.flatnonzero(mass)[0])]
+                below = mpmath.exp(log_density)
+            else:
+                terms, below = [], mpmath.exp(gate[int(np.flatnonzero(mass)[0])])
+                for k in gamma:
+                    nu, log_mu = mpmath.mpf(float(shape[k])), mpmath.mpf(eta[i, k])
+                    x = nu * y / mpmath.exp(log_mu)
+                    terms.append(
+                        gate[k]
+                        + nu * mpmath.log(nu)
+                        - nu * log_mu
+                        + (nu - 1) * mpmath.log(y)
+                        - x
+                        - mpmath.loggamma(nu)
+                    )
+                    below += mpmath.exp(gate[k]) * mpmath.gammainc(
+                        nu, 0, x, regularized=True
+                    )
+                log_density = mpmath.log(mpmath.fsum(mpmath.exp(t) for t in terms))
+            assert_allclose(dist.logpdf(yt)[i], float(log_density), rtol=1e-12)
+            assert_allclose(dist.cdf(yt)[i], float(below), rtol=1e-12, atol=1e-300)
+            assert_allclose(dist.sf(yt)[i], float(1 - below), rtol=1e-12, atol=1e-300)
