@@ -1205,12 +1205,12 @@ class MoEPoissonRegressor(
             spread about the mean, ``sqrt(std^2 - mean)``) of the mixture;
             ``at``: the exposures (of the chunk's rows) whose counts' terms
             decide which experts of gate weight 0 are left out."""
-            if at is None and not spread and index is None:
+            if index is None:
                 reuse = reusing(log_weight, log_rate, weight)
             else:  # (top_k's negative binomial peak rose 0.5 MiB with them)
                 reuse = False
             if reuse:
-                return reused(log_weight, log_rate, weight, index)
+                return reused(log_weight, log_rate, weight, spread, at)
             rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             # each term g_k mu_k in log space: finite where an expert's rate
             # overflows but its weight is small enough to hold it, and where
@@ -1256,22 +1256,36 @@ class MoEPoissonRegressor(
                 del root, excess
             return mean, mixture_std(xp, weight, rate, None, mean, scales=scale)
 
-        def reused(log_weight, log_rate, weight, index):
-            """:func:`mixture`'s mean and standard deviation, the same numbers,
-            in ``work`` arrays: new (K, n) arrays at every chunk were
-            freed and faulted in again (77k minor page faults a call of 1e6
-            rows, K=8)."""
+        def reused(log_weight, log_rate, weight, spread=False, at=None):
+            """:func:`mixture`'s mean and standard deviation (or spread), the
+            same numbers, of all experts, in ``work`` arrays: new (K, n)
+            arrays at every chunk were freed and faulted in again (77k minor
+            page faults a call of 1e6 rows, K=8, also at exposures)."""
             rate = np.exp(log_rate, out=work("rate", log_rate))
             np.copyto(rate, 0, where=~(weight > 0))
             terms = np.add(log_weight, log_rate, out=work("terms", log_rate))
             np.exp(terms, out=terms)
-            unused = _left_out(np, weight, terms)
+            if at is None:
+                unused = _left_out(np, weight, terms)
+            else:  # (as in mixture; called only where a weight is 0)
+
+                def shares():
+                    low = np.minimum(np.log(at), np.zeros_like(at))
+                    return np.exp(log_weight + (log_rate + low[None, :]))
+
+                unused = _left_out(np, weight, shares)
             np.copyto(terms, 0, where=unused)
             mean = np.sum(terms, axis=0)
-            scale = np.sqrt(rate, out=work("scale", rate))
-            excess = self._excess_scales(np, rate, index, out=terms)
-            if excess is not None:
-                np.hypot(scale, excess, out=scale)
+            del unused
+            if spread:  # (Poisson experts: a column of zeros, broadcast)
+                scale = self._excess_scales(np, rate, out=work("scale", rate))
+                if scale is None:
+                    scale = np.zeros_like(rate[:, :1])
+            else:
+                scale = np.sqrt(rate, out=work("scale", rate))
+                excess = self._excess_scales(np, rate, out=terms)
+                if excess is not None:
+                    np.hypot(scale, excess, out=scale)
             std = mixture_std(np, weight, rate, None, mean, scales=scale, work=terms)
             return mean, std
 
