@@ -1191,11 +1191,11 @@ class MoEPoissonRegressor(
         work = WorkArrays()  # (K, n) arrays of the first chunk, for every chunk
 
         def reusing(log_weight, log_rate, weight):
-            """Whether the chunk's std may be computed in ``work`` arrays."""
+            """Whether the chunk's mean (and std) may be computed in ``work``
+            arrays."""
             parts = (log_weight, log_rate, weight)
             return (
-                return_std
-                and all(is_numpy_array(a) and a.flags.c_contiguous for a in parts)
+                all(is_numpy_array(a) and a.flags.c_contiguous for a in parts)
                 and log_rate.shape == log_weight.shape == weight.shape
                 and len({a.dtype for a in parts}) == 1
             )
@@ -1211,7 +1211,6 @@ class MoEPoissonRegressor(
                 reuse = False
             if reuse:
                 return reused(log_weight, log_rate, weight, spread, at)
-            rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             # each term g_k mu_k in log space: finite where an expert's rate
             # overflows but its weight is small enough to hold it, and where
             # the weight underflowed to 0 (e^-2378.7 beside a log rate of
@@ -1237,11 +1236,13 @@ class MoEPoissonRegressor(
             mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return (mean,)
-            # (the terms dropped, and the excess scales made only here, and
-            # one at a time: each a (K, n) array that the standard deviation
-            # held above predict's, 2 MiB at 1e6 rows, K=8, 1.6 MiB more for
-            # negative binomial experts)
+            # (the terms dropped, and the rates and excess scales made only
+            # here, and one at a time: each a (K, n) array that the standard
+            # deviation held above predict's, 2 MiB at 1e6 rows, K=8, 1.6 MiB
+            # more for negative binomial experts; the mean alone made the
+            # rates' two and never used them)
             del terms, unused
+            rate = _unweighted_zero(xp, weight, xp.exp(log_rate))
             excess = self._excess_scales(xp, rate, index)
             # scales: the squares of large unit rates (fitted to exposures
             # near 1e-155) overflow where the standard deviations do not
@@ -1257,12 +1258,11 @@ class MoEPoissonRegressor(
             return mean, mixture_std(xp, weight, rate, None, mean, scales=scale)
 
         def reused(log_weight, log_rate, weight, spread=False, at=None):
-            """:func:`mixture`'s mean and standard deviation (or spread), the
+            """:func:`mixture`'s mean (and standard deviation, or spread), the
             same numbers, of all experts, in ``work`` arrays: new (K, n)
             arrays at every chunk were freed and faulted in again (77k minor
-            page faults a call of 1e6 rows, K=8, also at exposures)."""
-            rate = np.exp(log_rate, out=work("rate", log_rate))
-            np.copyto(rate, 0, where=~(weight > 0))
+            page faults a call of 1e6 rows, K=8, also at exposures; the mean
+            alone, 62k to 87k); the rates only for the standard deviation."""
             terms = np.add(log_weight, log_rate, out=work("terms", log_rate))
             np.exp(terms, out=terms)
             if at is None:
@@ -1277,6 +1277,10 @@ class MoEPoissonRegressor(
             np.copyto(terms, 0, where=unused)
             mean = np.sum(terms, axis=0)
             del unused
+            if not return_std:
+                return (mean,)
+            rate = np.exp(log_rate, out=work("rate", log_rate))
+            np.copyto(rate, 0, where=~(weight > 0))
             if spread:  # (Poisson experts: a column of zeros, broadcast)
                 scale = self._excess_scales(np, rate, out=work("scale", rate))
                 if scale is None:
