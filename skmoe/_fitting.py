@@ -239,8 +239,10 @@ def _time_values(value):
     if (
         dtype is None
         and isinstance(value, Sequence)
-        and not isinstance(value, (str, bytes))
-    ):  # (a deque, read by NumPy as a list: its times were fitted as numbers)
+        and not isinstance(value, (str, bytes, bytearray, memoryview))
+    ):  # (a deque, read by NumPy as a list: its times were fitted as numbers;
+        # not a buffer, which holds no times, NumPy exporting none, and whose
+        # list() a 2-D memoryview refuses: NotImplementedError)
         return _listed_times(list(value))
     kind = _time_kind(dtype)
     if kind is None and getattr(dtype, "kind", None) == "O":

@@ -5103,3 +5103,18 @@ def test_lists_predict_as_their_float64_arrays():
         fitted.predict([[None, *X[0, 1:].tolist()], *X[1:].tolist()])
     with pytest.raises(ValueError, match="inhomogeneous"):
         fitted.predict([X[0].tolist(), X[1, :2].tolist()])
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_a_memoryview_fits_and_predicts_as_its_array():
+    # a 2-D memoryview (a Sequence, as a deque) was listed by the time check,
+    # and list() of it raised NotImplementedError ("multi-dimensional
+    # sub-views are not implemented"), where scikit-learn's validation reads
+    # it as the array it views (as 938c359 did; a buffer holds no times)
+    model, X, y = _time_model(MoEPoissonRegressor)
+    X = np.ascontiguousarray(X)
+    fitted = clone(model).fit(X, y)
+    np.testing.assert_array_equal(fitted.predict(memoryview(X)), fitted.predict(X))
+    from_view = clone(model).fit(memoryview(X), memoryview(np.ascontiguousarray(y)))
+    np.testing.assert_array_equal(from_view.predict(X), fitted.predict(X))
+    assert fitted.score(memoryview(X), y) == fitted.score(X, y)
