@@ -5106,6 +5106,46 @@ def test_lists_predict_as_their_float64_arrays():
 
 
 @pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_lists_of_ints_bools_and_float32_scalars_predict_without_reading_items(
+    monkeypatch,
+):
+    # a predict read every item's type of a list that NumPy converts to ints,
+    # booleans or float32 (no times among them), then converted it again: a
+    # 1e5 x 8 list of ints predicted 2.5 times as long as before the time
+    # check read every row. Such a list now predicts as its float64 array,
+    # its items unread; fit still reads them
+    import skmoe._fitting
+
+    model, X, y = _time_model(MoEPoissonRegressor)
+    fitted = clone(model).fit(X, y)
+    reads = []
+    real = skmoe._fitting._listed_times
+
+    def listed(values):
+        reads.append(len(values))
+        return real(values)
+
+    monkeypatch.setattr(skmoe._fitting, "_listed_times", listed)
+    whole = np.round(X * 3)
+    lists = {
+        "ints": (whole.astype(int).tolist(), whole),
+        "bools": ((X > 0).tolist(), (X > 0).astype(float)),
+        "float32": (
+            [[np.float32(v) for v in row] for row in X],
+            X.astype(np.float32).astype(float),
+        ),
+        "tuples of ints": (tuple(map(tuple, whole.astype(int).tolist())), whole),
+    }
+    for name, (rows, array) in lists.items():
+        np.testing.assert_array_equal(
+            fitted.predict(rows), fitted.predict(array), err_msg=name
+        )
+        assert reads == [], name
+    clone(model).fit(whole.astype(int).tolist(), y)
+    assert reads  # (fit reads them)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
 def test_a_memoryview_fits_and_predicts_as_its_array():
     # a 2-D memoryview (a Sequence, as a deque) was listed by the time check,
     # and list() of it raised NotImplementedError ("multi-dimensional
