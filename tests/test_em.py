@@ -774,6 +774,32 @@ def test_params_still_moves_by_the_square_root_of_eps(dtype):
     assert not still([0.0, 0.0, -2.0])
 
 
+def test_resp_still_moves_by_the_square_root_of_eps():
+    # (mutation testing) fitting.rst: with top_k, hard assignment or an
+    # expert_estimator a stop of rounding where a parameter moved needs
+    # responsibilities that moved by no more than 1.5e-8 (the square root of
+    # float64's eps) from those at the former parameters: each one's change,
+    # the largest (not their mean), up to the bound itself
+    from skmoe._em import _resp_still
+
+    problem, _ = _constant_gate_problem(n_experts=2)
+    root = float(np.sqrt(np.finfo(np.float64).eps))
+    assert 1.4e-8 < root < 1.5e-8
+    before = np.zeros((2, 10))
+
+    def still(change, at=(1, 7)):
+        resp = before.copy()
+        resp[at] = change
+        return _resp_still(problem, resp, before)
+
+    assert still(0.0)
+    assert still(0.5 * root) and still(-0.5 * root)
+    assert still(root) and still(-root)  # (the bound itself)
+    assert not still(np.nextafter(root, 1.0))
+    assert not still(-2.0 * root, at=(0, 0))  # (one of 20: its mean 1e-9)
+    assert not still(1e-6)
+
+
 def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypatch):
     # counts near 1e15, overdispersed: the objective's changes settle into
     # 4 to 15 spacings of alternating sign, above tol=1e-5 (spacing 0.0625), and

@@ -5158,3 +5158,53 @@ def test_a_memoryview_fits_and_predicts_as_its_array():
     from_view = clone(model).fit(memoryview(X), memoryview(np.ascontiguousarray(y)))
     np.testing.assert_array_equal(from_view.predict(X), fitted.predict(X))
     assert fitted.score(memoryview(X), y) == fitted.score(X, y)
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+@pytest.mark.parametrize(
+    "layout", ["times alone", "durations alone", "an array among lists", "tuples"]
+)
+def test_lists_of_time_rows_alone_or_beside_arrays_are_refused(layout):
+    # (mutation testing) a list whose rows all hold times (NumPy makes it a
+    # datetime64 or timedelta64 array, not float64: predict reads it, as it
+    # did before converting lists once), one whose rows of times is an array
+    # among lists, and one whose rows of times are tuples beside an array row
+    # (rows of other types than lists and tuples in the same list)
+    model, X, y = _time_model(MoEPoissonRegressor)
+    fitted = clone(model).fit(X, y)
+    day, hours = np.datetime64("2020-01-02"), np.timedelta64(5, "h")
+    words = r"datetime64\[D\] values, which are points in time"
+    if layout == "times alone":
+        rows = [[day] * X.shape[1]] * len(X)
+    elif layout == "durations alone":
+        rows = [[hours] * X.shape[1]] * len(X)
+        words = r"timedelta64\[h\] values, which are durations"
+    elif layout == "an array among lists":
+        rows = [*X[:-1].tolist(), np.full(X.shape[1], day)]
+    else:
+        rows = [X[0], *[(day, *row[1:]) for row in X[1:].tolist()]]
+    for call in (
+        lambda: fitted.predict(rows),
+        lambda: fitted.score(rows, y),
+        lambda: clone(model).fit(rows, y),
+    ):
+        with pytest.raises(TypeError, match=rf"^X has {words}"):
+            call()
+
+
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_a_float32_models_predict_of_a_list_is_its_validations():
+    # (mutation testing) a predict converts a list to an array once where
+    # NumPy makes it float64; a list of float32 (or float16) scalars, which
+    # NumPy makes a float32 array, is validated as a list, as before: a
+    # float32 model predicts it as the float64 array of its values (as
+    # scikit-learn's validation converts a list), not in float32
+    model, X, y = _time_model(MoERegressor)
+    fitted = clone(model).fit(X.astype(np.float32), y.astype(np.float32))
+    for scalar in (np.float32, np.float16):
+        rows = [[scalar(v) for v in row] for row in X]
+        expected = fitted.predict(np.array(rows, dtype=np.float64))
+        assert expected.dtype == np.float64
+        got = fitted.predict(rows)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
