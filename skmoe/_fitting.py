@@ -165,7 +165,12 @@ def _refuse_times(**arrays):
         if found is None:
             continue
         what, kind = found
-        if kind == "M":
+        if kind == "t":
+            advice = (
+                "which are times of day, not numbers: convert them to numbers "
+                "explicitly instead, such as the hours since midnight."
+            )
+        elif kind == "M":
             advice = (
                 "which are points in time, not numbers: convert them to numbers "
                 "explicitly instead, such as the days since a start, (values - "
@@ -376,7 +381,9 @@ def _read_alone(kind):
 def _time_kind(dtype):
     """``"M"`` for a dtype of points in time, ``"m"`` for one of durations
     (NumPy's, pandas' with a time zone or of a categorical's categories,
-    pyarrow's, a dictionary's values too, polars'), None for others."""
+    pyarrow's, a dictionary's values too, polars'), ``"t"`` for pyarrow's and
+    polars' times of day (whose advice is not days since a start), None for
+    others."""
     categories = getattr(dtype, "categories", None)  # pandas' CategoricalDtype
     if categories is not None:
         # (polars' Categorical has categories without a dtype: strings)
@@ -392,8 +399,12 @@ def _time_kind(dtype):
             dtype = dtype.value_type
         if pyarrow.types.is_duration(dtype):
             return "m"
+        if pyarrow.types.is_time(dtype):
+            return "t"
         return "M" if pyarrow.types.is_temporal(dtype) else None
     if module == "polars" and dtype.is_temporal():  # Datetime, Date, Time
+        if str(dtype) == "Time":
+            return "t"
         return "m" if str(dtype).startswith("Duration") else "M"
     return None
 

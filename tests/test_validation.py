@@ -1,6 +1,7 @@
 """Bad input gets scikit-learn's clear errors; degenerate data stays finite."""
 
 import collections
+import datetime
 import inspect
 import math
 import os
@@ -5208,3 +5209,22 @@ def test_a_float32_models_predict_of_a_list_is_its_validations():
         got = fitted.predict(rows)
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("library", ["pyarrow", "polars"])
+def test_times_of_day_are_refused_with_their_own_advice(library):
+    # pyarrow's time64 and polars' Time columns were refused as "points in
+    # time" with the advice of days since a start, which a time of day has
+    # not: the hours since midnight
+    module = pytest.importorskip(library)
+    model, X, y = _time_model(MoERegressor)
+    times = [datetime.time(i % 24, 30) for i in range(X.shape[0])]
+    others = {f"x{j}": X[:, j] for j in range(1, X.shape[1])}
+    if library == "pyarrow":
+        frame = module.table({"t": module.array(times, module.time64("us")), **others})
+    else:
+        frame = module.DataFrame({"t": times, **others})
+    with pytest.raises(TypeError, match="in column 't', which are times of day") as e:
+        clone(model).fit(frame, y)
+    assert "hours since midnight" in str(e.value)
+    assert "days since a start" not in str(e.value)
