@@ -625,6 +625,7 @@ def run_gradient(
     if not converged and n_iter < max_iter:
         message = (
             f"L-BFGS stopped after {n_iter} of max_iter={max_iter} iterations "
+            "(the EM steps that check or continue its stops included) "
             f"({reason}); more iterations would not "
             "help. The objective "
             "is not smooth where top_k or balance_coef switch experts, and flat "
