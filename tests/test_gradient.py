@@ -28,7 +28,14 @@ from skmoe import (
     MoERegressor,
 )
 from skmoe._backend import blas_threads
-from skmoe._em import EMProblem, e_step, initial_params, objective, run_em
+from skmoe._em import (
+    EMProblem,
+    FitResult,
+    e_step,
+    initial_params,
+    objective,
+    run_em,
+)
 from skmoe._gradient import Packer, _scipy_message, evaluate, run_gradient
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
@@ -3401,3 +3408,152 @@ def test_gradient_keeps_its_stop_where_the_em_check_steps_to_nan(monkeypatch):
     assert np.all(np.isfinite(result.objective_history))
     assert all(np.all(np.isfinite(v)) for v in result.expert_params.values())
     assert result.objective == pytest.approx(optimum.objective, abs=1e-5)  # (tol)
+
+
+def test_em_climb_takes_the_steps_that_gain_more_than_tol_and_rounding(monkeypatch):
+    # _em_climb's rule, step by step, against an EM whose steps' objectives
+    # are scripted and whose stop test is EM's (a change of at most the tol
+    # it is given): a step is taken where EM's test does not hold and it
+    # gains more than the objective's rounding, 16 float spacings (float32 at
+    # an objective of -128: 2^-12, 2.4e-4, above tol); the first step not
+    # taken gives the verdict; max_steps cuts the climb, unconverged; the
+    # parameters returned are the last step taken's
+    import skmoe._gradient
+
+    tol, calls = 1e-5, []
+
+    def climb(gains, max_steps=10, dtype=np.float64, start=-1.0):
+        calls.clear()
+        problem = SimpleNamespace(xp=xnp, design=np.zeros((1, 1), dtype))
+        objectives = iter(np.cumsum(np.r_[start, gains])[1:])
+
+        def scripted_em(problem, params, max_iter, tol):
+            assert max_iter == 1
+            gate, experts = params
+            objective = float(next(objectives))
+            calls.append((gate["step"], tol))
+            return FitResult(
+                {"step": gate["step"] + 1, "objective": objective},
+                {"step": experts["step"] + 1},
+                log_likelihood=objective - 1.0,
+                objective=objective,
+                n_iter=1,
+                converged=abs(objective - gate["objective"]) <= tol,
+            )
+
+        monkeypatch.setattr(skmoe._gradient, "run_em", scripted_em)
+        gate = {"step": 0, "objective": start}
+        return skmoe._gradient._em_climb(
+            problem, gate, {"step": 0}, start, max_steps, tol
+        )
+
+    # two steps gain, the third gains 1e-6 (EM's test holds): converged
+    gate, experts, climbed, converged = climb([0.5, 0.25, 1e-6, 1.0])
+    assert (gate["step"], experts["step"], converged) == (2, 2, True)
+    assert climbed == [(-1.5, -0.5), (-1.25, -0.25)]
+    assert [c[0] for c in calls] == [0, 1, 2] and {c[1] for c in calls} == {tol}
+    # the tol given to EM is the fit's: 5e-5 gains more (taken), 5e-6 does
+    # not (with 10 tol the second step was refused, with tol / 10 the third
+    # taken)
+    gate, _, climbed, converged = climb([0.5, 5e-5, 5e-6, 1.0])
+    assert (gate["step"], len(climbed), converged) == (2, 2, True)
+    # where the first step is not taken, it is the verdict: 5e-6 (EM's test
+    # holds) converged, though it gains more than float64's rounding; a fall
+    # not converged; in float32 at -128, a gain of exactly the rounding and
+    # one between tol and the rounding (1e-4) not converged either
+    rounding = 16 * float(np.finfo(np.float32).eps) * 128
+    assert rounding == 2.0**-12
+    for first, dtype, verdict in [
+        (5e-6, np.float64, True),
+        (-0.25, np.float64, False),
+        (rounding, np.float32, False),
+        (1e-4, np.float32, False),
+    ]:
+        gate, experts, climbed, converged = climb(
+            [first, 1.0], dtype=dtype, start=-128.0
+        )
+        assert (gate["step"], experts["step"], climbed) == (0, 0, [])
+        assert converged == verdict and len(calls) == 1
+    # (in float64 there, 1e-4 is a step)
+    assert climb([1e-4, -1.0], start=-128.0)[0]["step"] == 1
+    # max_steps cuts a climb that still gains: the last step's parameters,
+    # not converged
+    gate, experts, climbed, converged = climb([0.5, 0.25, 0.125, 1.0], max_steps=3)
+    assert (gate["step"], experts["step"], len(climbed), converged) == (3, 3, 3, False)
+    assert len(calls) == 3
+
+
+def test_top_k_gradient_runs_lbfgs_again_after_em_steps_that_end_converged(
+    monkeypatch,
+):
+    # where L-BFGS stalls at once at a top_k fit's start, EM steps climb,
+    # and L-BFGS runs again from the last step taken, also where the first
+    # step not taken passed EM's stop test (which a real run reaches by
+    # chance): scripted here, from the 4th EM step on; the first 3 are real
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
+    real_run_em, steps, starts = skmoe._gradient.run_em, [], []
+
+    def stepped(problem, **kwargs):
+        step = real_run_em(problem, **kwargs)
+        steps.append(step)
+        return step if len(steps) <= 3 else dataclasses.replace(step, converged=True)
+
+    def scripted(problem, gate_params, expert_params, **kwargs):
+        starts.append(expert_params)
+        if len(starts) == 1:  # (its line search failed at once)
+            result = OptimizeResult(
+                nit=0, status=2, success=False, message="ABNORMAL: "
+            )
+            return gate_params, expert_params, [], result
+        ev = evaluate(problem, gate_params, expert_params)
+        result = OptimizeResult(
+            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
+        )
+        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(skmoe._gradient, "lbfgs", scripted)
+        patched.setattr(skmoe._gradient, "run_em", stepped)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = MoEClassifier(solver="gradient", **settings).fit(X, y)
+    # the 3 real steps gained more than tol each, and were taken
+    history = np.asarray(model.objective_history_)
+    np.testing.assert_array_equal(history[:3], [s.objective for s in steps[:3]])
+    assert np.all(np.diff(history[:3]) > 1e-5)
+    # then L-BFGS ran again from the third, and stopped where its EM check
+    # (the 5th step) held: 4 iterations, converged
+    assert len(starts) == 2 and len(steps) == 5
+    np.testing.assert_array_equal(starts[1]["coef"], steps[2].expert_params["coef"])
+    assert model.converged_ and model.n_iter_ == len(history) == 4
+    assert history[3] == history[2]
+
+
+def test_top_k_gradient_with_a_balance_loss_takes_no_em_steps(monkeypatch):
+    # EM does not see the balance loss: where L-BFGS cannot climb a top_k fit
+    # with balance_coef, no EM step is taken (nor checks a stop); the fit
+    # stands where L-BFGS stalled, unconverged, and says so
+    import skmoe._gradient
+
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
+    calls = []
+
+    def recorded(problem, **kwargs):
+        calls.append(kwargs)
+        raise AssertionError("an EM step")
+
+    def stalled(problem, gate_params, expert_params, **kwargs):
+        result = OptimizeResult(nit=0, status=2, success=False, message="ABNORMAL: ")
+        return gate_params, expert_params, [], result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(skmoe._gradient, "lbfgs", stalled)
+        patched.setattr(skmoe._gradient, "run_em", recorded)
+        model = MoEClassifier(solver="gradient", balance_coef=0.1, **settings)
+        with pytest.warns(ConvergenceWarning, match="L-BFGS stopped after 0 of"):
+            model.fit(X, y)
+    assert calls == [] and not model.converged_
