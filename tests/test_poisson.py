@@ -1443,3 +1443,44 @@ def test_float32_rates_of_a_constant_score_1_where_a_mean_is_subnormal():
     assert 1e-9 < off < 1024 * np.finfo(np.float32).eps
     assert model.score(X, y, exposure=exposure) == 1.0
     assert r2_score(np.full(3, 1e-3), np.full(3, 1e-3)) == 1.0
+
+
+@pytest.mark.parametrize("zero_inflated", [False, True])
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_predict_with_exposures_in_chunks_of_an_odd_last_one_and_far_rows(
+    monkeypatch, Estimator, zero_inflated
+):
+    # predict (and its std) in chunks of 6 rows, the last of 5, computed in
+    # work arrays kept across the chunks: each row's exposure its own
+    # (1e-3 to 1e3), far rows (gate weights of e^-900 and 0) in the first
+    # and last chunks. Expected: each row's predictive distribution's mean
+    # and std, and the same row predicted alone
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 1))
+    y = rng.poisson(np.exp(0.5 + 0.4 * X[:, 0])).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit)
+        model = Estimator(
+            3, zero_inflated=zero_inflated, max_iter=20, random_state=0
+        ).fit(X, y)
+    model.gate_intercept_ = np.array([0.0, 0.5, -0.5])
+    model.gate_coef_ = np.array([[0.0], [3.0], [-3.0]])
+    X_test = rng.uniform(-2, 2, size=(29, 1))
+    X_test[[1, 4, 26], 0] = [300.0, -300.0, 300.0]
+    exposure = 10.0 ** rng.uniform(-3, 3, size=29)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 700)
+    assert model._chunk_rows(X_test) == 6  # (5 chunks, the last of 5 rows)
+    mean, std = model.predict(X_test, return_std=True, exposure=exposure)
+    alone = model.predict(X_test, exposure=exposure)
+    dist = model.predict_distribution(X_test, exposure=exposure)
+    np.testing.assert_allclose(mean, dist.mean(), rtol=1e-13)
+    np.testing.assert_allclose(std, dist.std(), rtol=1e-13)
+    np.testing.assert_array_equal(alone, mean)
+    for i in range(29):  # (a chunk's std may be summed in units: rounding)
+        one = slice(i, i + 1)
+        row = model.predict(X_test[one], return_std=True, exposure=exposure[one])
+        np.testing.assert_allclose(np.ravel(row), [mean[i], std[i]], rtol=1e-13)
