@@ -677,6 +677,18 @@ def test_a_change_of_zero_amid_rounding_needs_parameters_that_no_longer_move(
     assert np.any(np.abs(after - before) > root * (1 + np.abs(before)))
 
 
+def _falling_problem(sparse):
+    """:func:`_constant_gate_problem` for runs whose objective can fall: of
+    three experts with ``top_k=2`` (``sparse="top_k"``) or of two with hard
+    assignments, and run_em's keywords for it."""
+    import dataclasses
+
+    problem, resp = _constant_gate_problem(n_experts=3 if sparse == "top_k" else 2)
+    if sparse == "top_k":
+        return dataclasses.replace(problem, top_k=2), resp, {}
+    return problem, resp, {"assignment": "hard"}
+
+
 @pytest.mark.parametrize("sparse", ["hard", "top_k"])
 def test_a_change_of_zero_amid_rounding_needs_still_parameters_where_em_can_fall(
     monkeypatch, sparse
@@ -688,16 +700,9 @@ def test_a_change_of_zero_amid_rounding_needs_still_parameters_where_em_can_fall
     # coefficients by 2.4e-3 (hard) and 7.7e-2 (top_k=2 of 3) of 1 plus
     # their size. As soft EM, they stop once the scripted objective has kept
     # still for SETTLE iterations (11)
-    import dataclasses
-
     from skmoe import _em
 
-    problem, resp = _constant_gate_problem(n_experts=3 if sparse == "top_k" else 2)
-    kwargs = {}
-    if sparse == "top_k":
-        problem = dataclasses.replace(problem, top_k=2)
-    else:
-        kwargs["assignment"] = "hard"
+    problem, resp, kwargs = _falling_problem(sparse)
     ulps = [100, 200, 9, 10, 18, 9, 2, 0]
     objective = _script_objective(monkeypatch, ulps)
     assert _em.run_em(problem, resp=resp.copy(), max_iter=40, **kwargs).n_iter == 11
@@ -724,16 +729,9 @@ def test_a_change_of_zero_amid_rounding_stops_where_em_can_fall_if_resp_are_stil
     # change of 0 (iteration 48, long after EM on the two lines settled) still
     # stops EM there. Needing still parameters alone, it ran on to a third 0
     # (iteration 50); such real fits ran all 1000 iterations
-    import dataclasses
-
     from skmoe import _em
 
-    problem, resp = _constant_gate_problem(n_experts=3 if sparse == "top_k" else 2)
-    kwargs = {}
-    if sparse == "top_k":
-        problem = dataclasses.replace(problem, top_k=2)
-    else:
-        kwargs["assignment"] = "hard"
+    problem, resp, kwargs = _falling_problem(sparse)
     _script_objective(monkeypatch, [100, 200, *[9, 10, 18] * 14, 9, 2, 0])
     checked = []
 
