@@ -2613,6 +2613,22 @@ def test_partial_fit_keeps_a_model_whose_far_row_has_a_mean_of_zero():
     )
 
 
+def _recorded_em_runs(monkeypatch):
+    """The list into which the gradient solver's calls of run_em (the EM
+    steps that check or continue L-BFGS's stops) put their results, real
+    runs, from now on under ``monkeypatch``."""
+    import skmoe._gradient
+
+    real_run_em, runs = skmoe._gradient.run_em, []
+
+    def recorded(problem, **kwargs):
+        runs.append(real_run_em(problem, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(skmoe._gradient, "run_em", recorded)
+    return runs
+
+
 def _scripted_lbfgs_stops(monkeypatch, rerun="converged"):
     """Script L-BFGS's stops in ``run_gradient``, which turn on rounding (which
     NumPy kernels run): the first run's real steps end ABNORMAL (its line
@@ -2772,19 +2788,12 @@ def test_top_k_gradient_climbs_by_em_steps_where_lbfgs_cannot(monkeypatch, rerun
     # CONVERGENCE (the documented stop at a jump of top_k, converged_=True)
     # and a rerun from there fails its line search at once. So L-BFGS's stops
     # are scripted (_scripted_lbfgs_stops); EM's steps are real.
-    import skmoe._gradient
 
     X, y = _top_k_classifier_data()
     settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
-    real_run_em, steps = skmoe._gradient.run_em, []
-
-    def recorded(problem, **kwargs):
-        steps.append(real_run_em(problem, **kwargs))
-        return steps[-1]
-
     with monkeypatch.context() as scripted:
         runs = _scripted_lbfgs_stops(scripted, rerun)
-        scripted.setattr(skmoe._gradient, "run_em", recorded)
+        steps = _recorded_em_runs(scripted)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gradient = MoEClassifier(solver="gradient", **settings).fit(X, y)
@@ -2955,19 +2964,12 @@ def test_top_k_gradient_stop_is_checked_by_an_em_step(monkeypatch):
     # EM, where one EM step gained 0.021 a sample. Which seeds stop there turns
     # on rounding, so the stop is scripted (at the k-means start); the EM step
     # that checks it and the L-BFGS run after it are real
-    import skmoe._gradient
 
     X, y = _top_k_classifier_data()
     settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
-    real_run_em, steps = skmoe._gradient.run_em, []
-
-    def recorded(problem, **kwargs):
-        steps.append(real_run_em(problem, **kwargs))
-        return steps[-1]
-
     with monkeypatch.context() as scripted:
         starts = _lbfgs_stops_at_its_start(scripted)
-        scripted.setattr(skmoe._gradient, "run_em", recorded)
+        steps = _recorded_em_runs(scripted)
         model = MoEClassifier(solver="gradient", **settings).fit(X, y)
     # the history: the scripted stop, EM's step from it, L-BFGS's iterations
     # from the step
