@@ -1190,6 +1190,24 @@ class MoEPoissonRegressor(
         seen = [0]  # the rows of the chunks that compute has been given
         work = WorkArrays()  # (K, n) arrays of the first chunk, for every chunk
 
+        def left_out(xp, log_weight, log_rate, weight, terms, at):
+            """:func:`_left_out`'s experts of the terms ``g_k mu_k``; at
+            exposures ``at``, decided by the counts' shares: below 1, one of
+            e^720 per unit is e^700 at e^-20, the distribution's, where left
+            out at 1 it gave the other expert's count, 2.1e-9; above 1 the
+            share per unit, so that counts beyond the floats at a larger
+            exposure raise, as they did, rather than drop to the others'
+            count: 1.65e308 at e^9.7, 1.8e4 at e^9.8. (The shares are
+            computed only where a weight is 0.)"""
+            if at is None:
+                return _left_out(xp, weight, terms)
+
+            def shares():
+                low = xp.minimum(xp.log(at), xp.zeros_like(at))
+                return xp.exp(log_weight + (log_rate + low[None, :]))
+
+            return _left_out(xp, weight, shares)
+
         def reusing(log_weight, log_rate, weight):
             """Whether the chunk's mean (and std) may be computed in ``work``
             arrays."""
@@ -1220,19 +1238,7 @@ class MoEPoissonRegressor(
             # estimator's predicted rate may be inf there); NaN where the
             # gate is (its logits overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
-            if at is None:
-                unused = _left_out(xp, weight, terms)
-            else:  # (at exposures below 1, the counts' share: one of e^720
-                # per unit is e^700 at e^-20, the distribution's, where left
-                # out at 1 it gave the other expert's count, 2.1e-9; above 1
-                # the share per unit, so that counts beyond the floats at a
-                # larger exposure raise below, as they did, rather than drop
-                # to the others' count: 1.65e308 at e^9.7, 1.8e4 at e^9.8)
-                def shares():
-                    low = xp.minimum(xp.log(at), xp.zeros_like(at))
-                    return xp.exp(log_weight + (log_rate + low[None, :]))
-
-                unused = _left_out(xp, weight, shares)
+            unused = left_out(xp, log_weight, log_rate, weight, terms, at)
             mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
             if not return_std:
                 return (mean,)
@@ -1265,15 +1271,7 @@ class MoEPoissonRegressor(
             alone, 62k to 87k); the rates only for the standard deviation."""
             terms = np.add(log_weight, log_rate, out=work("terms", log_rate))
             np.exp(terms, out=terms)
-            if at is None:
-                unused = _left_out(np, weight, terms)
-            else:  # (as in mixture; called only where a weight is 0)
-
-                def shares():
-                    low = np.minimum(np.log(at), np.zeros_like(at))
-                    return np.exp(log_weight + (log_rate + low[None, :]))
-
-                unused = _left_out(np, weight, shares)
+            unused = left_out(np, log_weight, log_rate, weight, terms, at)
             np.copyto(terms, 0, where=unused)
             mean = np.sum(terms, axis=0)
             del unused
