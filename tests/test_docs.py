@@ -1,5 +1,5 @@
 """The documentation: docstrings of public names, the Sphinx build with -W, and the
-user guide's code, which must run."""
+user guide's and the README's code, which must run."""
 
 import ast
 import doctest
@@ -349,3 +349,40 @@ def test_estimator_experts_page_states_the_scores_its_code_gives():
     for stated, predicted in [(mixture, model.predict(X)), (single, one.predict(X))]:
         digits = len(stated[1].split(".")[1])
         assert round(r2_score(y, predicted), digits) == float(stated[1])
+
+
+# --- README.md -----------------------------------------------------------------------
+#
+# The user guide's pages run above; the README's code and its table of parameters are
+# checked here (the README is not part of the Sphinx build).
+
+README = ROOT / "README.md"
+
+
+def _readme_python_blocks():
+    return re.findall(r"^```python\n(.*?)^```$", README.read_text(), re.M | re.S)
+
+
+def test_readme_code_runs():
+    blocks = _readme_python_blocks()
+    assert blocks
+    namespace = {"__name__": "__readme__"}
+    for code in blocks:
+        exec(compile(code, str(README), "exec"), namespace)
+    # the block's model: three regimes, three experts, a per-row quantile
+    assert namespace["model"][-1].n_experts_ == 3
+    assert namespace["dist"].ppf(0.9).shape == (3,)
+
+
+def test_readme_parameter_table_names_every_parameter():
+    table = re.findall(r"^\| (`[^|]*`) \|", README.read_text(), re.M)
+    named = set(re.findall(r"`(\w+)`", " ".join(table)))
+    parameters = set()
+    for name in skmoe.__all__:
+        obj = getattr(skmoe, name)
+        if inspect.isclass(obj) and name.startswith("MoE"):
+            parameters |= set(inspect.signature(obj).parameters)
+    assert named == parameters, (
+        f"not in the table: {sorted(parameters - named)}; "
+        f"not a parameter: {sorted(named - parameters)}"
+    )
