@@ -1016,7 +1016,8 @@ class BaseMixtureOfExperts(
     ):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
-        self._refuse_times(X, y, sample_weight)
+        X = _refused_times_X(X)  # (a list of numbers converted once, as predict's)
+        self._refuse_times(None, y, sample_weight)
         if init_responsibilities is not None:
             if self.n_experts == "auto":
                 raise ValueError(

@@ -186,13 +186,14 @@ def _refuse_times(**arrays):
 
 
 def _refused_times_X(X):
-    """``X`` after :func:`_refuse_times`, as a predict validates it: a list
-    or tuple that NumPy converts to booleans, integers or floats as that
-    array in float64, the dtype validation converts such a list to (converted
-    once: NumPy promotes no times to these, so it holds none; reading every
-    row's items took as long as the conversion, a 1e5-row list's predict 1.5
-    times as long, and a 1e5 x 8 list of ints', converted to int64, read and
-    converted again, 2.5 times as long as 938c359's), other X as it is."""
+    """``X`` after :func:`_refuse_times`, as fit, partial_fit and predict
+    validate it: a list or tuple that NumPy converts to booleans, integers or
+    floats as that array in float64, the dtype validation converts such a
+    list to (converted once: NumPy promotes no times to these, so it holds
+    none; reading every row's items took as long as the conversion, a
+    1e5-row list's predict 1.5 times as long, and a 1e5 x 8 list of ints',
+    converted to int64, read and converted again, 2.5 times as long as
+    938c359's), other X as it is."""
     if isinstance(X, (list, tuple)):
         try:
             array = np.asarray(X)
@@ -206,8 +207,8 @@ def _refused_times_X(X):
 
 def _time_values(value):
     """``(what, kind)`` for :func:`_refuse_times`: a description of the time
-    values in ``value`` and ``"M"`` (points in time) or ``"m"`` (durations);
-    None where it holds none."""
+    values in ``value`` and ``"M"`` (points in time), ``"m"`` (durations) or
+    ``"t"`` (times of day: pyarrow's and polars'); None where it holds none."""
     if value is None or (
         isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
     ):  # (NumPy's numbers: one look)

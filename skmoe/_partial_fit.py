@@ -38,6 +38,7 @@ from ._fitting import (
     _labels_present,
     _object_target_as_float,
     _refuse_lazy_frames,
+    _refused_times_X,
     _take_columns,
     _unchanged_on_failure,
     _Validated,
@@ -420,7 +421,8 @@ class PartialFitMixin:
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
-        self._refuse_times(X, y, sample_weight)
+        X = _refused_times_X(X)  # (a list of numbers converted once, as predict's)
+        self._refuse_times(None, y, sample_weight)
         # parameters the call that starts a model ignores, as fit warns of
         # them: once, not at every batch (later calls continue that model, a
         # fit's or this one's; online EM's kept rows start it again, unwarned),
