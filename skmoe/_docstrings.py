@@ -121,10 +121,15 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         Sparse gating: each sample is routed to its ``top_k`` experts of largest
         gate value, whose gate values are renormalized to sum to one; the others
         get exactly zero weight. ``None`` (or ``top_k >= n_experts``) mixes all
-        experts. EM then runs a truncated E-step (responsibilities outside each
-        sample's top k are exactly 0; the dense gate is fitted to these sparse
-        targets, so the log-likelihood is no longer guaranteed to rise at every
-        iteration), and predictions evaluate only the selected experts of each
+        experts: ``top_k >= n_experts`` fits and predicts as ``top_k=None``,
+        without a warning (unlike scikit-learn's ``SelectKBest`` for ``k >
+        n_features``), as a grid over ``n_experts`` with ``top_k`` fixed,
+        ``n_experts="auto"`` (whose candidates start at 1) and pruning reach
+        it as a matter of course, in every fold. With fewer, EM runs a
+        truncated E-step (responsibilities outside each sample's top k are
+        exactly 0; the dense gate is fitted to these sparse targets, so the
+        log-likelihood is no longer guaranteed to rise at every iteration),
+        and predictions evaluate only the selected experts of each
         sample, so their cost beyond the gate grows with ``top_k``, not with
         ``n_experts``. At few experts the routing costs more than it saves
         (200000 rows of 2 or 32 features, :class:`MoERegressor` and a 3-class

@@ -162,6 +162,18 @@ def test_top_k_at_least_n_experts_is_dense():
     dense = MoERegressor(n_experts=3, n_init=1, random_state=0).fit(X, y)
     full = MoERegressor(n_experts=3, top_k=3, n_init=1, random_state=0).fit(X, y)
     np.testing.assert_array_equal(dense.predict(X), full.predict(X))
+    # and silently, as a grid over n_experts with top_k fixed reaches it in
+    # every fold (a decision: SelectKBest warns for k > n_features)
+    search = GridSearchCV(
+        MoERegressor(top_k=2, n_init=1, random_state=0), {"n_experts": [1, 2, 3]}, cv=3
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        search.fit(X, y)
+        fewer = MoERegressor(n_experts=2, top_k=2, n_init=1, random_state=0)
+        fewer.fit(X, y)
+    two = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(fewer.predict(X), two.predict(X))
 
 
 def test_predict_and_predict_gate_select_the_same_experts_on_gate_boundaries():
