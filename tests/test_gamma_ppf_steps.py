@@ -347,6 +347,62 @@ def test_quantiles_of_subnormal_probabilities_match_mpmath(weights, means, shape
         assert abs(float(cdf / mpmath.mpf(q) - 1)) <= 1e-9
 
 
+@pytest.mark.parametrize(
+    "weights, means, shapes",
+    [
+        ([1.0], [1.0], [2.0]),
+        ([1.0], [1.0], [10.0]),
+        ([1.0], [3.0], [60.0]),
+        ([1.0], [1e-150], [2.0]),  # quantiles below the normal floats
+        ([0.2, 0.5, 0.3], [0.5, 7.0, 0.03], [1.7, 4.0, 2.5]),
+    ],
+)
+def test_quantiles_of_subnormal_probabilities_are_mpmaths_floats(
+    weights, means, shapes
+):
+    # q below the normal floats: F / q - 1 from F and q scaled by a power of
+    # two, within 2 floats of mpmath's root (from the logs of F, rounded to
+    # 1e-13 near -710, the quantiles of shape 2 were up to 413 floats off,
+    # of the mixture 546)
+    q = np.array([2e-308, 1e-310, 3e-313, 1e-315, 4e-318, 1e-320, 1.5e-322])
+    dist = PredictiveGammaMixture([weights], [means], [shapes])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = dist.ppf(q[:, None])[:, 0]
+
+    def root(p, start):
+        # Newton's steps in log y on log F - log q, from the quantile
+        terms = [
+            (mpmath.mpf(w), mpmath.mpf(mu), mpmath.mpf(nu))
+            for w, mu, nu in zip(weights, means, shapes, strict=True)
+        ]
+        log_y, p = mpmath.log(mpmath.mpf(start)), mpmath.mpf(p)
+        for _ in range(100):
+            y = mpmath.exp(log_y)
+            cdf = mpmath.fsum(
+                w * mpmath.gammainc(nu, 0, nu * y / mu, regularized=True)
+                for w, mu, nu in terms
+            )
+            density = mpmath.fsum(
+                w
+                * mpmath.exp(
+                    nu * mpmath.log(nu * y / mu) - nu * y / mu - mpmath.loggamma(nu)
+                )
+                for w, mu, nu in terms
+            )
+            step = (mpmath.log(cdf) - mpmath.log(p)) * cdf / density
+            log_y -= step
+            if abs(step) < mpmath.mpf(10) ** -35:
+                return float(mpmath.exp(log_y))
+        raise AssertionError("no root")
+
+    with mpmath.workdps(50):
+        expected = np.array([root(p, y) for p, y in zip(q, got, strict=True)])
+    floats = np.abs(got.view(np.int64) - expected.view(np.int64))
+    assert np.all(got > 0)
+    assert floats.max() <= 2
+
+
 def test_walk_to_root_leaves_rows_below_least_or_past_the_floats():
     # _walk_to_root's contract: a row whose walk would pass the floats, or go
     # below ``least`` (the Gamma steps' 0: their distribution function is NaN
