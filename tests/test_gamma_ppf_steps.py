@@ -329,8 +329,9 @@ def test_quantiles_of_subnormal_probabilities_match_mpmath(weights, means, shape
     # q below the normal floats (a few of the least floats' digits), the
     # quantile a normal float: compared with q from the logs of the cdfs, not
     # as subnormal floats (there 1.2e-2 of q off at shape 4336, 7.4e-4 at
-    # shape 2); to 1e-9 of q, as mpmath's cdf there (the rounding of log F,
-    # of about 745 eps, and of the large shapes' terms)
+    # shape 2); to 1e-9 of q, a bound from when the quantiles came from the
+    # logs of F (their rounding, about 745 eps); the floats of today's are
+    # checked against mpmath's root in the next test
     dist = PredictiveGammaMixture([weights], [means], [shapes])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
