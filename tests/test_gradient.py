@@ -2813,7 +2813,9 @@ def test_top_k_gradient_climbs_by_em_steps_where_lbfgs_cannot(monkeypatch, rerun
     assert len(climbed) >= 10
     assert np.all(np.diff(climbed) > 1e-5)
     assert len(runs) >= 3  # L-BFGS ran again after the climb
-    # converged_ only where one more EM step gains at most tol (EM's test)
+    # it stopped before max_iter where one more EM step gains at most tol:
+    # converged_ (with the "stalled" rerun the step falls, and a failed
+    # line search there said converged_=False, a CONVERGENCE stop True)
     one_step = copy.deepcopy(gradient).set_params(
         solver="em", warm_start=True, max_iter=1
     )
@@ -2822,8 +2824,7 @@ def test_top_k_gradient_climbs_by_em_steps_where_lbfgs_cannot(monkeypatch, rerun
         one_step.fit(X, y)
     gain = one_step.objective_history_[-1] - history[-1]
     assert gain <= 1e-5
-    if not gradient.converged_:
-        assert gain < -1e-5  # the step falls: EM's test does not hold either
+    assert gradient.converged_
 
 
 def test_top_k_gradient_climb_stops_at_max_iter(monkeypatch):
@@ -2872,12 +2873,24 @@ def test_top_k_gradient_climb_stops_at_max_iter(monkeypatch):
     assert one_step.objective_history_[-1] > history[-1] + 1e-5
 
 
-def test_top_k_gradient_stuck_where_the_em_step_falls_says_so(monkeypatch):
-    # L-BFGS stopped ABNORMAL where an EM step lowers the objective by more
-    # than tol (a top_k stop L-BFGS and EM cannot climb from), and its rerun
-    # stopped again without gain: the warning said "where an EM step gains
-    # more than tol". L-BFGS is scripted to stop where it starts (ABNORMAL,
-    # then CONVERGENCE), from a real fit's end where the EM step falls
+# L-BFGS's stops scripted at its start: (nit, status) of each run
+_STOPS_WHERE_THE_EM_STEP_FALLS = {
+    "converged": [(1, 0)],  # CONVERGENCE
+    "stuck": [(1, 2), (1, 0)],  # ABNORMAL, then CONVERGENCE without gain
+    "stalled": [(1, 2), (0, 2)],  # ABNORMAL, then its line search fails at once
+    "stalled at once": [(0, 2)],
+}
+
+
+@pytest.mark.parametrize("stops", list(_STOPS_WHERE_THE_EM_STEP_FALLS))
+def test_top_k_gradient_stop_where_the_em_step_falls_is_converged(monkeypatch, stops):
+    # a top_k stop that neither L-BFGS nor an EM step climbs from (the EM
+    # step lowers the objective by more than tol): the solver's stop test,
+    # converged_=True, however L-BFGS stopped there. It was True after
+    # L-BFGS's CONVERGENCE but False, with a ConvergenceWarning ("more
+    # iterations would not help"), after a failed line search (ABNORMAL):
+    # seed 1's fit below ended so. L-BFGS is scripted to stop where it
+    # starts, from that fit's real end; the EM steps that check it are real
     import skmoe._gradient
 
     X, y = _top_k_classifier_data()
@@ -2892,31 +2905,80 @@ def test_top_k_gradient_stuck_where_the_em_step_falls_says_so(monkeypatch):
     fall = start.objective_history_[-1] - one_step.objective_history_[-1]
     assert fall > 1e-5  # EM's step from there falls
 
-    runs = []
+    script, runs = _STOPS_WHERE_THE_EM_STEP_FALLS[stops], []
 
     def scripted(problem, gate_params, expert_params, **kwargs):
+        nit, status = script[len(runs)]
         runs.append(kwargs["max_iter"])
-        first = len(runs) == 1
         result = OptimizeResult(
-            nit=1,
-            status=2 if first else 0,
-            success=not first,
-            message="ABNORMAL: " if first else "CONVERGENCE: REL_REDUCTION_OF_F",
+            nit=nit,
+            status=status,
+            success=status == 0,
+            message="CONVERGENCE: REL_REDUCTION_OF_F" if status == 0 else "ABNORMAL: ",
         )
         ev = evaluate(problem, gate_params, expert_params)
-        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+        history = [(ev.log_likelihood, ev.objective)] * nit
+        return gate_params, expert_params, history, result
 
     with monkeypatch.context() as patched:
         patched.setattr(skmoe._gradient, "lbfgs", scripted)
+        steps = _recorded_em_runs(patched)
         model = copy.deepcopy(start).set_params(warm_start=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model.fit(X, y)
+    assert len(runs) == len(script) and model.converged_
+    assert model.n_iter_ == max(sum(nit for nit, _ in script), 1) < model.max_iter
+    # the EM steps that checked the stops all fell, and none was taken
+    assert steps and all(
+        s.objective < start.objective_history_[-1] - 1e-5 for s in steps
+    )
+    assert model.objective_history_[-1] == start.objective_history_[-1]
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (0.01, "where an EM step gains 0.01 a sample, more than tol=1e-05"),
+        (-0.01, "where an EM step lowers the objective by 0.01 a sample"),
+    ],
+)
+def test_gradient_stuck_stop_says_what_its_em_step_does(monkeypatch, change, says):
+    # L-BFGS stopped ABNORMAL, EM's test rejected the stop, and the rerun
+    # stopped again without gain: the warning said "where an EM step gains
+    # more than tol" also where that step lowered the objective (which top_k
+    # and experts whose M-steps may lower it allow), and a top_k climb's
+    # warning there "changes the objective by more than tol without raising
+    # it". It says what the step did, measured. A dense fit, whose EM
+    # finish is scripted to end lower (not kept, so the stop's reason
+    # stands); the checking steps' objectives are scripted, change a sample
+    # from their start; L-BFGS's first run is real, its rerun scripted
+    import skmoe._gradient
+
+    X, y, _ = regimes(120)
+    real_run_em, steps = skmoe._gradient.run_em, []
+
+    def scripted_em(problem, **kwargs):
+        step = real_run_em(problem, **kwargs)
+        start = evaluate(problem, *kwargs["params"]).objective
+        moved = start + change if kwargs["max_iter"] == 1 else start - 1.0
+        steps.append((kwargs["max_iter"], moved - start))
+        return dataclasses.replace(step, objective=moved, converged=False)
+
+    with monkeypatch.context() as scripted:
+        runs = _scripted_lbfgs_stops(scripted)
+        scripted.setattr(skmoe._gradient, "run_em", scripted_em)
+        model = MoERegressor(2, solver="gradient", n_init=1, random_state=0)
         with pytest.warns(ConvergenceWarning) as record:
             model.fit(X, y)
-    assert len(runs) == 2 and model.n_iter_ == 2 and not model.converged_
-    text = " ".join(str(w.message) for w in record)
-    assert "changes the objective by more than tol without raising it" in text
-    assert "gains more than tol" not in text
-    # where it stood: no EM step was taken
-    assert model.objective_history_[-1] == start.objective_history_[-1]
+    # the first stop's check, the rerun's, and the finish (not kept)
+    assert len(runs) == 2 and [s[0] for s in steps[:2]] == [1, 1]
+    assert len(steps) == 3 and steps[2][0] > 1 and not model.converged_
+    (text,) = [
+        str(w.message) for w in record if issubclass(w.category, ConvergenceWarning)
+    ]
+    assert f"it stopped again, without gain, {says}" in text
+    assert "more than tol without raising it" not in text
 
 
 def _top_k_classifier_data():
@@ -3417,8 +3479,8 @@ def test_em_climb_takes_the_steps_that_gain_more_than_tol_and_rounding(monkeypat
     # are scripted and whose stop test is EM's (a change of at most the tol
     # it is given): a step is taken where EM's test does not hold and it
     # gains more than the objective's rounding, 16 float spacings (float32 at
-    # an objective of -128: 2^-12, 2.4e-4, above tol); the first step not
-    # taken gives the verdict; max_steps cuts the climb, unconverged; the
+    # an objective of -128: 2^-12, 2.4e-4, above tol); a first step not
+    # taken leaves the stop converged; max_steps cuts the climb, unconverged; the
     # parameters returned are the last step taken's
     import skmoe._gradient
 
@@ -3459,23 +3521,24 @@ def test_em_climb_takes_the_steps_that_gain_more_than_tol_and_rounding(monkeypat
     # taken)
     gate, _, climbed, converged = climb([0.5, 5e-5, 5e-6, 1.0])
     assert (gate["step"], len(climbed), converged) == (2, 2, True)
-    # where the first step is not taken, it is the verdict: 5e-6 (EM's test
-    # holds) converged, though it gains more than float64's rounding; a fall
-    # not converged; in float32 at -128, a gain of exactly the rounding and
-    # one between tol and the rounding (1e-4) not converged either
+    # where the first step is not taken, the stop stands, converged (as an
+    # EM step's check of a CONVERGENCE stop of L-BFGS says): 5e-6 (EM's test
+    # holds), though it gains more than float64's rounding; a fall (it was
+    # not converged, as EM's test on it); in float32 at -128, a gain of
+    # exactly the rounding and one between tol and the rounding (1e-4)
     rounding = 16 * float(np.finfo(np.float32).eps) * 128
     assert rounding == 2.0**-12
-    for first, dtype, verdict in [
-        (5e-6, np.float64, True),
-        (-0.25, np.float64, False),
-        (rounding, np.float32, False),
-        (1e-4, np.float32, False),
+    for first, dtype in [
+        (5e-6, np.float64),
+        (-0.25, np.float64),
+        (rounding, np.float32),
+        (1e-4, np.float32),
     ]:
         gate, experts, climbed, converged = climb(
             [first, 1.0], dtype=dtype, start=-128.0
         )
         assert (gate["step"], experts["step"], climbed) == (0, 0, [])
-        assert converged == verdict and len(calls) == 1
+        assert converged and len(calls) == 1
     # (in float64 there, 1e-4 is a step)
     assert climb([1e-4, -1.0], start=-128.0)[0]["step"] == 1
     # max_steps cuts a climb that still gains: the last step's parameters,
