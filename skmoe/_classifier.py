@@ -36,7 +36,7 @@ from ._fitting import (
     _target_column,
     _unchanged_on_failure,
 )
-from ._math import log_softmax, logsumexp
+from ._math import log_softmax, logsumexp, sums_in_turn
 from ._partial_fit import _streaming_solver
 from ._sgd import effective_rows
 from ._sparse import selected_linear
@@ -1002,10 +1002,10 @@ def _mixture_proba(xp, log_weight, scores):
         scores -= np.max(scores, axis=1, keepdims=True)
         np.exp(scores, out=scores)
         weight = np.exp(log_weight)
-        weight /= np.sum(scores, axis=1)
+        weight /= sums_in_turn(np, scores, axis=1)
         scores *= weight[:, None, :]
-        proba = np.sum(scores, axis=0).T
+        proba = sums_in_turn(np, scores).T
         return np.minimum(proba, 1.0, out=proba)
     shifted = xp.exp(scores - xp.max(scores, axis=1, keepdims=True))
-    weight = xp.exp(log_weight) / xp.sum(shifted, axis=1)
-    return xp.clip(xp.sum(shifted * weight[:, None, :], axis=0).T, max=1.0)
+    weight = xp.exp(log_weight) / sums_in_turn(xp, shifted, axis=1)
+    return xp.clip(sums_in_turn(xp, shifted * weight[:, None, :]).T, max=1.0)

@@ -36,7 +36,7 @@ from ._fitting import (
 from ._gamma_distribution import HELD_WEIGHT, PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
-from ._math import WorkArrays, constant_tolerance, device, mixture_std
+from ._math import WorkArrays, constant_tolerance, device, mixture_std, sums_in_turn
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
@@ -689,7 +689,7 @@ class MoEGammaRegressor(
             terms = np.add(log_weight, log_mean, out=work("terms", mean))
             np.exp(terms, out=terms)
             np.copyto(terms, 0, where=_left_out(np, weight, terms))
-            y_mean = np.sum(terms, axis=0)
+            y_mean = sums_in_turn(np, terms)
             unit = np.max(mean, axis=0)
             unit = np.where(unit > 0, unit, np.ones_like(unit))
             scaled = np.divide(mean, unit, out=mean)  # (_parts' own array)
@@ -715,7 +715,8 @@ class MoEGammaRegressor(
             # part there, as in score)
             terms = xp.exp(log_weight + log_mean)
             zero = xp.zeros_like(terms)
-            y_mean = xp.sum(xp.where(_left_out(xp, weight, terms), zero, terms), axis=0)
+            kept = xp.where(_left_out(xp, weight, terms), zero, terms)
+            y_mean = sums_in_turn(xp, kept)
             if not return_std:
                 return y_mean
             # (the terms are kept: dropped here, 2 (K, n) arrays less at the

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from ._backend import device_of, host, is_numpy_array
-from ._math import LOGSUMEXP_BLOCK, exp
+from ._math import LOGSUMEXP_BLOCK, exp, sums_in_turn
 
 Array = Any
 
@@ -284,7 +284,7 @@ def _normalized(xp, joint: Array):
         a_max[~np.isfinite(a_max)] = 0
         np.subtract(part, a_max, out=part)
         exp(np, part, out=part)
-        total = np.sum(part, axis=0, keepdims=True)
+        total = sums_in_turn(np, part, axis=0, keepdims=True)
         log_norm[start : start + block] = np.log(total)[0] + a_max[0]
         np.divide(part, total, out=part)  # (0 / 0 where all -inf: NaN, as before)
     return log_norm, joint

@@ -108,6 +108,36 @@ def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
     return xp.squeeze(out, axis=axis)
 
 
+def sums_in_turn(xp, a: Array, axis: int = 0, keepdims: bool = False) -> Array:
+    """``xp.sum(a, axis=axis)`` for ``a`` whose last axis holds the samples
+    (experts-major, (K, ..., n), ``axis`` not the last): on NumPy, each
+    sample's terms added in turn, whatever the number of samples.
+
+    NumPy adds a C-ordered array's rows in turn, one elementwise addition of
+    the samples' axis at a time, as long as that axis holds two samples or
+    more; a lone column (one sample: a single row predicted, or the last block
+    of :func:`log_softmax_and_norm`) it sums pairwise, another order from 8
+    terms on, so that a row's gate moved in its last bits with the number of
+    rows predicted beside it. Such a column is summed as two copies of it.
+    """
+    if is_numpy_array(a) and _lone_column(a, axis):
+        return np.sum(_twin_columns(a), axis=axis, keepdims=keepdims)[..., :1]
+    return xp.sum(a, axis=axis, keepdims=keepdims)
+
+
+def _lone_column(a, axis) -> bool:
+    """Whether ``a`` is one column (its last axis of length 1) summed over
+    another axis, which NumPy would add pairwise (:func:`sums_in_turn`)."""
+    return a.ndim > 1 and a.shape[-1] == 1 and axis % a.ndim != a.ndim - 1
+
+
+def _twin_columns(a):
+    """``a`` (..., 1) as a C-ordered (..., 2) array of two copies of it."""
+    twin = np.empty(a.shape[:-1] + (2,), dtype=a.dtype)
+    twin[...] = a
+    return twin
+
+
 def exp(xp, a: Array, out: Array | None = None) -> Array:
     """``xp.exp(a)``; on NumPy (into ``out``, ignored elsewhere) with
     results below the smallest normal number flushed to 0 (``EXP_ZERO``),
@@ -146,12 +176,12 @@ def exp(xp, a: Array, out: Array | None = None) -> Array:
 
 def _numpy_logsumexp(a, axis, overwrite=False):
     """The same arithmetic as the generic path, with one temporary instead of
-    three (none with ``overwrite``)."""
+    three (none with ``overwrite``); summed by :func:`sums_in_turn`."""
     a_max = np.max(a, axis=axis, keepdims=True)
     a_max[~np.isfinite(a_max)] = 0
     shifted = np.subtract(a, a_max, out=a if overwrite else None)
     exp(np, shifted, out=shifted)
-    out = np.log(np.sum(shifted, axis=axis, keepdims=True))
+    out = np.log(sums_in_turn(np, shifted, axis=axis, keepdims=True))
     out += a_max
     return np.squeeze(out, axis=axis)
 
@@ -234,7 +264,14 @@ def log_softmax(xp, a: Array, axis: int = -1) -> Array:
 
 
 def log_softmax_and_norm(xp, a: Array, axis: int = -1):
-    """:func:`log_softmax` and :func:`logsumexp` of ``a`` from one pass."""
+    """:func:`log_softmax` and :func:`logsumexp` of ``a`` from one pass.
+
+    On NumPy in blocks of the last axis, each block's sums taken by
+    :func:`sums_in_turn`: a column's results are the same whatever the other
+    columns, their number and the blocks (the last block of 16385 columns at
+    K=8, a lone column, was summed pairwise, in another order than the
+    others: 9 of 40 rows' gates moved, by up to 52 units in the last place).
+    """
     if is_numpy_array(a):  # in place, in blocks of the last axis (as logsumexp)
         axis = axis % a.ndim
         last = a.shape[-1]
@@ -251,7 +288,8 @@ def log_softmax_and_norm(xp, a: Array, axis: int = -1):
             a_max = np.max(part, axis=axis, keepdims=True)
             a_max[~np.isfinite(a_max)] = 0
             shifted = np.subtract(part, a_max, out=out[..., start : start + block])
-            log_total = np.log(np.sum(exp(np, shifted), axis=axis, keepdims=True))
+            total = sums_in_turn(np, exp(np, shifted), axis=axis, keepdims=True)
+            log_total = np.log(total)
             shifted -= log_total
             norms.append(np.squeeze(log_total + a_max, axis=axis))
         norm = norms[0] if len(norms) == 1 else np.concatenate(norms, axis=-1)

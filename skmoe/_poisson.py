@@ -62,6 +62,7 @@ from ._math import (
     device,
     logsumexp,
     mixture_std,
+    sums_in_turn,
 )
 from ._partial_fit import (
     _pending_rows,
@@ -1239,7 +1240,7 @@ class MoEPoissonRegressor(
             # gate is (its logits overflowed), which raises below
             terms = xp.exp(log_weight + log_rate)
             unused = left_out(xp, log_weight, log_rate, weight, terms, at)
-            mean = xp.sum(xp.where(unused, xp.zeros_like(terms), terms), axis=0)
+            mean = sums_in_turn(xp, xp.where(unused, xp.zeros_like(terms), terms))
             if not return_std:
                 return (mean,)
             # (the terms dropped, and the rates and excess scales made only
@@ -1273,7 +1274,7 @@ class MoEPoissonRegressor(
             np.exp(terms, out=terms)
             unused = left_out(np, log_weight, log_rate, weight, terms, at)
             np.copyto(terms, 0, where=unused)
-            mean = np.sum(terms, axis=0)
+            mean = sums_in_turn(np, terms)
             del unused
             if not return_std:
                 return (mean,)

@@ -40,7 +40,12 @@ from ._fitting import (
     _target_column,
 )
 from ._init import SPREAD_RATIO, spread_ratio
-from ._math import constant_target_score, mixture_std, weighted_lower_quantiles
+from ._math import (
+    constant_target_score,
+    mixture_std,
+    sums_in_turn,
+    weighted_lower_quantiles,
+)
 from ._partial_fit import _online_gate, _pending_rows, _reset_pending
 from ._sgd import SGDState, effective_rows
 from ._sparse import selected_linear
@@ -998,7 +1003,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         index, log_weight = self._route(xp, design)
         weight = xp.exp(log_weight)
         means = self._selected_means(xp, design, index)
-        mean = xp.sum(weight * means, axis=0)
+        mean = sums_in_turn(xp, weight * means)
         if not return_std:
             return mean
         variance = self._noise_variances(xp, design)
@@ -1044,7 +1049,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
                 return self._sparse_moments(xp, design, return_std)
             gate = xp.exp(self._log_gate(xp, design))
             means = self._expert_means(xp, design)
-            mean = xp.sum(gate * means, axis=0)
+            mean = sums_in_turn(xp, gate * means)
             if not return_std:
                 return mean
             variance = self._noise_variances(xp, design)

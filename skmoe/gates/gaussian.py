@@ -7,7 +7,13 @@ import math
 import numpy as np
 
 from .._backend import is_numpy_array, to_numpy, widest_float
-from .._math import device, log_softmax, log_softmax_and_norm, weighted_grams
+from .._math import (
+    device,
+    log_softmax,
+    log_softmax_and_norm,
+    sums_in_turn,
+    weighted_grams,
+)
 from ._base import Array, GateFamily, Params
 
 #: Added to the diagonal of each expert's covariance, relative to the feature's
@@ -217,7 +223,7 @@ class GaussianGate(GateFamily):
             centres = whiten[0, ...] @ (coef[1:, :] - middle)  # (d, K)
             bias = coef[0, :] - 0.5 * xp.sum(centres * centres, axis=0)
             relative = bias[:, None] + xp.permute_dims(2 * centres, (1, 0)) @ halved
-            return relative, 2 * xp.sum(halved * halved, axis=0)
+            return relative, 2 * sums_in_turn(xp, halved * halved)
         means = xp.permute_dims(coef[1:, :], (1, 0))  # (K, d)
         if self._diagonal:
             eye = xp.eye(d, dtype=X.dtype, device=device(X))
@@ -259,7 +265,7 @@ class GaussianGate(GateFamily):
                     z -= offsets
                     z = np.reshape(z, (n_experts, d, -1))
                 square = np.multiply(z, z, out=z)
-            blocks.append(coef[0, :][:, None] - 2 * xp.sum(square, axis=1))
+            blocks.append(coef[0, :][:, None] - 2 * sums_in_turn(xp, square, axis=1))
         if len(blocks) == 1:
             return blocks[0], None
         if not blocks:  # no samples

@@ -1,0 +1,136 @@
+"""A row's predictions do not depend on the rows predicted with it: the sums
+over experts (and classes) that skmoe takes itself add each row's terms in
+one order, whatever the number of rows, their chunks and the blocks of
+:func:`skmoe._math.log_softmax_and_norm`. NumPy adds a C-ordered (K, n)
+array's rows in turn for n >= 2, but a lone column (n = 1, or the last block
+of n = block + 1 columns) pairwise. The matrix products are BLAS's and left
+alone: a single row's product is a matrix-vector one, another kernel, so
+these tests place each row among others, not alone."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe._math import (
+    LOGSUMEXP_BLOCK,
+    log_softmax_and_norm,
+    logsumexp,
+    sums_in_turn,
+)
+
+
+def _in_turn(terms, axis):
+    """The sum over ``axis`` of ``terms`` added one term after another."""
+    terms = np.moveaxis(terms, axis, 0)
+    total = terms[0].copy()
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_experts", [2, 3, 7, 8, 9, 16, 31, 32, 33])
+def test_sums_in_turn_add_each_column_in_turn(n_experts, dtype):
+    rng = np.random.default_rng(n_experts)
+    # terms of magnitudes 1e-8 to 1e8, whose sums round differently in
+    # another order
+    for shape, axis in [
+        ((n_experts, 1), 0),
+        ((n_experts, 3, 1), 0),
+        ((3, n_experts, 1), 1),
+    ]:
+        for n in (1, 2, 3):
+            size = shape[:-1] + (n,)
+            terms = rng.standard_normal(size) * 10.0 ** rng.integers(-8, 9, size)
+            terms = terms.astype(dtype)
+            assert_array_equal(sums_in_turn(np, terms, axis), _in_turn(terms, axis))
+            # a strided view (a block of a wider array) too
+            wide = np.repeat(terms, 2, axis=-1)[..., ::2]
+            assert_array_equal(sums_in_turn(np, wide, axis), _in_turn(terms, axis))
+
+
+def _rounding_column(n_experts, dtype):
+    """Logits (K,) whose exps, 1 and K - 1 terms of 0.6 of half a unit in
+    the last place of 1, add to exactly 1 in turn (each term rounds away)
+    but above 1 pairwise (pairs of them do not): their log-sum-exp in turn
+    is exactly 0, and their log-softmax the logits themselves."""
+    half_ulp = float(np.finfo(dtype).eps) / 2
+    column = np.full(n_experts, np.log(0.6 * half_ulp), dtype=dtype)
+    column[0] = 0
+    return column
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_experts", [8, 9, 16, 32, 33])
+def test_log_softmax_of_a_lone_column_is_its_value_in_a_batch(n_experts, dtype):
+    block = max(1024, LOGSUMEXP_BLOCK // n_experts)
+    rng = np.random.default_rng(0)
+    column = _rounding_column(n_experts, dtype)
+    # alone (a single row), and last in a batch of block + 1 columns (the
+    # last block holds it alone), and in a batch of block + 2
+    other = rng.uniform(-3, 3, (n_experts, block + 1)).astype(dtype)
+    for n in (1, block + 1, block + 2):
+        logits = np.concatenate([other[:, : n - 1], column[:, None]], axis=1)
+        log_gate, norm = log_softmax_and_norm(np, logits, axis=0)
+        assert norm.dtype == dtype
+        assert norm[-1] == 0, n  # 1 in turn: the closed form
+        assert_array_equal(log_gate[:, -1], column, err_msg=str(n))
+        assert logsumexp(np, logits, axis=0)[-1] == 0, n
+        assert logsumexp(np, logits.copy(), axis=0, overwrite=True)[-1] == 0, n
+    # the other columns are those of the columns alone (as two)
+    log_gate, norm = log_softmax_and_norm(np, other, axis=0)
+    for i in (0, block - 1, block):
+        alone, alone_norm = log_softmax_and_norm(np, other[:, i : i + 1], axis=0)
+        assert_array_equal(log_gate[:, i : i + 1], alone)
+        assert_array_equal(norm[i : i + 1], alone_norm)
+
+
+def _model(kind, n_experts, dtype):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-2, 2, (300, 2))
+    signal = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    params = {"n_experts": n_experts, "random_state": 0, "max_iter": 5}
+    if kind == "regressor":
+        model, y = MoERegressor(**params), 3 * signal + 0.3 * rng.normal(size=300)
+    elif kind == "classifier":
+        model, y = MoEClassifier(**params), (signal > 0).astype(int) + (signal > 1)
+    else:
+        model, y = MoEPoissonRegressor(**params), rng.poisson(np.exp(signal))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X.astype(dtype), y)
+
+
+def _outputs(model, X):
+    outputs = {"predict_gate": model.predict_gate(X)}
+    if isinstance(model, MoEClassifier):
+        outputs["predict_proba"] = model.predict_proba(X)
+        outputs["predict_log_proba"] = model.predict_log_proba(X)
+        return outputs
+    outputs["predict"], outputs["std"] = model.predict(X, return_std=True)
+    distribution = model.predict_distribution(X)
+    outputs["distribution_mean"] = distribution.mean()
+    outputs["distribution_std"] = distribution.std()
+    return outputs
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["regressor", "classifier", "poisson"])
+def test_a_row_alone_in_the_last_block_predicts_as_in_a_batch(kind, dtype):
+    # K=32: blocks of 4096 rows; 24 rows, each last in a batch of 4097 (its
+    # block of one) and of 4098 rows. On main 12 to 24 of them differed in
+    # predict_gate (up to 22 units in the last place)
+    n_experts = 32
+    block = LOGSUMEXP_BLOCK // n_experts
+    model = _model(kind, n_experts, dtype)
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2.5, 2.5, (block + 24, 2)).astype(dtype)
+    assert model._chunk_rows(X) > block + 1  # one chunk: the blocks' doing
+    for i in range(block, block + 24):
+        lone = _outputs(model, np.concatenate([X[:block], X[i : i + 1]]))
+        pair = _outputs(model, np.concatenate([X[: block - 1], X[i : i + 1], X[:1]]))
+        for name, value in lone.items():
+            assert_array_equal(value[block], pair[name][block - 1], err_msg=name)
