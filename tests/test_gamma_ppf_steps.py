@@ -428,3 +428,42 @@ def test_walk_to_root_leaves_rows_below_least_or_past_the_floats():
     np.testing.assert_array_equal(bracketed, [False, False, True])
     np.testing.assert_array_equal(found, [root])
     assert all(np.all(y >= 0) and np.all(np.isfinite(y)) for y in seen)
+
+
+@pytest.mark.parametrize(
+    "shape, mean", [(1.0, 1.0), (1.0, 1e100), (0.5, 1.0), (0.5, 1e200), (0.01, 1.0)]
+)
+def test_cdf_where_x_is_below_the_normal_floats_is_mpmaths(shape, mean):
+    # x = nu y / mu below 2.2e-308: P = x^nu / Gamma(nu + 1) from x's mantissa
+    # and power of two (from exp(nu log x), log x near -710, it was up to 5e-14
+    # of itself off at shapes 0.5 and 1)
+    x = np.array([2e-308, 1.5e-308, 1e-309, 3e-312, 1e-315, 1e-320])
+    y = x * mean / shape
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[shape]])
+    got = dist.cdf(y[:, None])[:, 0]
+    with mpmath.workdps(40):
+        expected = np.array(
+            [
+                float(
+                    mpmath.gammainc(
+                        shape, 0, shape * mpmath.mpf(v) / mean, regularized=True
+                    )
+                )
+                for v in y
+            ]
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("mean", [1.0, 1e100, 1e300])
+def test_quantiles_of_shape_one_near_the_least_normal_float_are_exact(mean):
+    # shape 1: P(1, x) = -expm1(-x), so the quantile of q near 2.2e-308 is q
+    # mu (to 1e-308 of itself); the cdf from the logs of x made it up to 370
+    # floats off, below and above the least normal float
+    tiny = np.finfo(float).tiny
+    q = np.array([np.nextafter(tiny, 0), tiny, np.nextafter(tiny, 1), 3e-308])
+    dist = PredictiveGammaMixture([[1.0]], [[mean]], [[1.0]])
+    got = dist.ppf(q[:, None])[:, 0]
+    expected = np.array([float(mpmath.mpf(v) * mean) for v in q])
+    floats = np.abs(got.view(np.int64) - expected.view(np.int64))
+    assert floats.max() <= 1
