@@ -221,14 +221,22 @@ def selected_linear(xp, coef: Array, design: Array, index: Array, m: int) -> Arr
             blocks.append(np.take_along_axis(every, index[:, None, start:stop], 0))
         return np.concatenate(blocks, axis=2)
     table = xp.reshape(xp.permute_dims(coef, (1, 0)), (-1, m * d))  # (K, m * d)
-    blocks = []
+    blocks, out = [], None
     for start in range(0, design.shape[1], GATHER_BLOCK):
         stop = min(start + GATHER_BLOCK, design.shape[1])
         chosen = xp.reshape(gather(xp, table, index[:, start:stop]), (k, -1, m, d))
         x = xp.permute_dims(design[:, start:stop], (1, 0))
         if is_numpy_array(chosen):
-            blocks.append(np.einsum("kbmd,bd->kmb", chosen, x))
+            # into a C-ordered (k, m, n) array: einsum's own has the m outputs
+            # innermost, whose sums (over the classes: their softmax) NumPy
+            # takes pairwise for two samples or more but, from sums_in_turn,
+            # in turn for one, so that a row alone moved in its last bits
+            product = np.einsum("kbmd,bd->kmb", chosen, x)
+            if out is None:
+                shape = (k, m, design.shape[1])
+                out = np.empty(shape, dtype=product.dtype)
+            out[..., start:stop] = product
         else:
             product = xp.sum(chosen * x[None, :, None, :], axis=3)
             blocks.append(xp.permute_dims(product, (0, 2, 1)))
-    return xp.concat(blocks, axis=2)
+    return out if out is not None else xp.concat(blocks, axis=2)

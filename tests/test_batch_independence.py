@@ -14,12 +14,14 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe._classifier import _mixture_proba
 from skmoe._math import (
     LOGSUMEXP_BLOCK,
     log_softmax_and_norm,
     logsumexp,
     sums_in_turn,
 )
+from skmoe._sparse import selected_linear
 
 
 def _in_turn(terms, axis):
@@ -134,3 +136,40 @@ def test_a_row_alone_in_the_last_block_predicts_as_in_a_batch(kind, dtype):
         pair = _outputs(model, np.concatenate([X[: block - 1], X[i : i + 1], X[:1]]))
         for name, value in lone.items():
             assert_array_equal(value[block], pair[name][block - 1], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_experts", [3, 40])  # all experts' product; gathered
+def test_top_k_class_probabilities_of_a_row_alone_are_its_values_in_a_batch(
+    n_experts, dtype
+):
+    # a top_k classifier's scores (k, n_classes, n) of the selected experts:
+    # summed over the 12 classes in one order whatever the number of rows
+    # (gathered, they had the classes innermost, which NumPy summed pairwise
+    # for two rows or more, but sums_in_turn in turn for one: 87 and 85 of
+    # these 200 rows' probabilities differed alone, by up to 3 ulps)
+    rng = np.random.default_rng(n_experts)
+    n_classes, top_k, n = 12, 2, 200
+    coef = rng.uniform(-2, 2, (3, n_experts * n_classes)).astype(dtype)
+    design = np.vstack([np.ones(n), rng.uniform(-2, 2, (2, n))]).astype(dtype)
+    index = np.argsort(rng.random((n_experts, n)), axis=0)[:top_k]
+    log_weight = np.log(rng.dirichlet(np.ones(top_k), n).T).astype(dtype)
+    scores = selected_linear(np, coef, design, index, n_classes)
+    batch = _mixture_proba(np, log_weight, scores.copy(order="K"))  # (in place)
+    for i in range(n):
+        # the batch's column; and (gathered: einsum, not a BLAS product) the
+        # row's own scores
+        columns = [scores[..., i : i + 1]]
+        if n_experts > top_k * 4:
+            one = (design[:, i : i + 1], index[:, i : i + 1])
+            columns.append(selected_linear(np, coef, *one, n_classes))
+            assert_array_equal(columns[1][..., 0], scores[..., i])  # same logits
+        for column in columns:
+            proba = _mixture_proba(np, log_weight[:, i : i + 1], column.copy(order="K"))
+            assert_array_equal(proba[0], batch[i], err_msg=str(i))
+        # as the sums over the classes, then the experts, in turn give them
+        column = scores[..., i]
+        shifted = np.exp(column - np.max(column, axis=1, keepdims=True))
+        weight = np.exp(log_weight[:, i]) / _in_turn(shifted, 1)
+        in_turn = _in_turn(shifted * weight[:, None], 0)
+        assert_array_equal(batch[i], np.minimum(in_turn, 1), err_msg=str(i))
