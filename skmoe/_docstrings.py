@@ -500,8 +500,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
     converged_ : bool
         Whether the kept run converged before ``max_iter``. With
         ``solver="gradient"`` and ``top_k``: L-BFGS stopped where one EM
-        step gains at most ``tol`` (it may lower the objective, which jumps
-        where the routing changes; the user guide's Fitting page). False after a
+        step, and a run of L-BFGS again, gain at most ``tol`` (the EM step may
+        lower the objective, which jumps where the routing changes, and EM
+        run on may still end higher; the user guide's Fitting page). False after a
         :meth:`partial_fit` step, which tests no convergence (as
         scikit-learn's ``partial_fit``), also on a batch of a few rows; online
         EM's first batch, fitted by EM, gives that fit's.

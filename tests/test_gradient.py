@@ -2875,7 +2875,10 @@ def test_top_k_gradient_climb_stops_at_max_iter(monkeypatch):
 
 # L-BFGS's stops scripted at its start: (nit, status) of each run
 _STOPS_WHERE_THE_EM_STEP_FALLS = {
-    "converged": [(1, 0)],  # CONVERGENCE
+    # CONVERGENCE, then again from there (curvature pairs and units of its
+    # own) without gain, by its test or a line search that fails at once
+    "converged": [(1, 0), (1, 0)],
+    "converged, rerun stalled": [(1, 0), (0, 2)],
     "stuck": [(1, 2), (1, 0)],  # ABNORMAL, then CONVERGENCE without gain
     "stalled": [(1, 2), (0, 2)],  # ABNORMAL, then its line search fails at once
     "stalled at once": [(0, 2)],
@@ -3045,16 +3048,47 @@ def test_top_k_gradient_stop_is_checked_by_an_em_step(monkeypatch):
     assert history[-1] >= stepped
 
 
-def test_top_k_gradient_stop_stands_where_its_em_step_falls(monkeypatch):
+def test_top_k_gradient_converged_fit_is_not_climbed_by_a_warm_start():
+    # seed 8 of this data (12 and 14 too, under either NumPy dispatch): L-BFGS
+    # stopped by its test on f after 27 iterations, where one EM step lowers
+    # the objective, and reported converged_=True; a warm start of the same
+    # solver (curvature pairs and units of its own) then gained 0.38 nats,
+    # 2.5e-4 a sample, converged_=True again. Converged means that neither
+    # more of the same solver nor one EM step gains more than tol
+    X, y = _top_k_classifier_data()
+    settings = dict(n_experts=3, top_k=2, n_init=1, random_state=8)
+    model = MoEClassifier(solver="gradient", **settings).fit(X, y)
+    assert model.converged_ and model.n_iter_ < model.max_iter
+    end = model.objective_history_[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warm = copy.deepcopy(model).set_params(warm_start=True, max_iter=1000)
+        warm.fit(X, y)
+        one_step = copy.deepcopy(model).set_params(
+            solver="em", warm_start=True, max_iter=1
+        )
+        one_step.fit(X, y)
+    assert warm.objective_history_[-1] - end <= 1e-5
+    assert one_step.objective_history_[-1] - end <= 1e-5
+
+
+@pytest.mark.parametrize("rerun", ["stops", "climbs"])
+def test_top_k_gradient_stop_stands_where_its_em_step_falls(monkeypatch, rerun):
     # top_k's EM steps can lower the objective (a stop of seed 6 of this data
     # at a jump's edge: one EM step 1.28e-3 a sample lower): such a step,
-    # above tol, is not taken, and L-BFGS's stop stands, converged. The stop
-    # and the step's objective are scripted (0.01 a sample below the stop)
+    # above tol, is not taken. L-BFGS then runs again from the stop, in
+    # curvature pairs and units of its own (seeds 8, 12 and 14 stopped so,
+    # converged_=True, where a warm start of the same solver gained 0.38
+    # nats); the stop stands, converged, only where that run gains no more
+    # than tol. The stop and the checking steps' objectives are scripted
+    # (0.01 a sample below their start); the run again is scripted to stop
+    # where it starts, or real (from the k-means start: it climbs)
     import skmoe._gradient
 
     X, y = _top_k_classifier_data()
     settings = dict(n_experts=3, top_k=2, n_init=1, random_state=2)
     real_run_em, steps = skmoe._gradient.run_em, []
+    real_lbfgs, starts = skmoe._gradient.lbfgs, []
 
     def falling(problem, **kwargs):
         step = real_run_em(problem, **kwargs)
@@ -3063,15 +3097,34 @@ def test_top_k_gradient_stop_stands_where_its_em_step_falls(monkeypatch):
         steps.append(dataclasses.replace(step, objective=fall, converged=False))
         return steps[-1]
 
-    with monkeypatch.context() as scripted:
-        starts = _lbfgs_stops_at_its_start(scripted)
-        scripted.setattr(skmoe._gradient, "run_em", falling)
+    def scripted(problem, gate_params, expert_params, **kwargs):
+        starts.append(expert_params)
+        if rerun == "climbs" and len(starts) == 2:
+            return real_lbfgs(problem, gate_params, expert_params, **kwargs)
+        ev = evaluate(problem, gate_params, expert_params)
+        result = OptimizeResult(
+            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
+        )
+        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(skmoe._gradient, "lbfgs", scripted)
+        patched.setattr(skmoe._gradient, "run_em", falling)
         model = MoEClassifier(solver="gradient", **settings).fit(X, y)
-    assert len(steps) == 1 and len(starts) == 1  # checked once, no rerun
-    assert model.converged_ and model.n_iter_ == 1
-    # the fit is the stop's: its one record, 0.01 above the step
-    assert len(model.objective_history_) == 1
-    assert model.objective_history_[0] == pytest.approx(steps[0].objective + 0.01)
+    history = model.objective_history_
+    # checked, and run again from the stop itself
+    np.testing.assert_array_equal(starts[1]["coef"], starts[0]["coef"])
+    assert model.converged_ and steps[0].objective == pytest.approx(history[0] - 0.01)
+    if rerun == "stops":  # the stop stands: its records, no step taken
+        assert len(steps) == len(starts) == 2 and model.n_iter_ == 2
+        assert history == [history[0]] * 2
+    else:  # the run again climbed above the stop (5e-4 a sample), then ran once more
+        # (how the real run ends, and so the checks after it, turns on
+        # rounding: 3 runs and 3 checks with AVX-512 kernels, 4 checks with
+        # AVX2's)
+        assert history[-1] > history[0] + 1e-4 and len(starts) >= 3
+        assert len(steps) >= 3 and model.n_iter_ == len(history) > 3
+        assert history[-1] == history[-2]  # (the third run stopped at its start)
 
 
 @pytest.mark.parametrize("seed", [1, 12, 14])
@@ -3590,11 +3643,14 @@ def test_top_k_gradient_runs_lbfgs_again_after_em_steps_that_end_converged(
     np.testing.assert_array_equal(history[:3], [s.objective for s in steps[:3]])
     assert np.all(np.diff(history[:3]) > 1e-5)
     # then L-BFGS ran again from the third, and stopped where its EM check
-    # (the 5th step) held: 4 iterations, converged
-    assert len(starts) == 2 and len(steps) == 5
+    # (the 5th step) held; with top_k it ran once more from there (fresh
+    # curvature pairs), without gain, checked by the 6th: 5 iterations,
+    # converged
+    assert len(starts) == 3 and len(steps) == 6
     np.testing.assert_array_equal(starts[1]["coef"], steps[2].expert_params["coef"])
-    assert model.converged_ and model.n_iter_ == len(history) == 4
-    assert history[3] == history[2]
+    np.testing.assert_array_equal(starts[2]["coef"], starts[1]["coef"])
+    assert model.converged_ and model.n_iter_ == len(history) == 5
+    assert history[4] == history[3] == history[2]
 
 
 def test_top_k_gradient_with_a_balance_loss_takes_no_em_steps(monkeypatch):
