@@ -1280,16 +1280,20 @@ class MoEPoissonRegressor(
                 return (mean,)
             rate = np.exp(log_rate, out=work("rate", log_rate))
             np.copyto(rate, 0, where=~(weight > 0))
-            if spread:  # (Poisson experts: a column of zeros, broadcast)
-                scale = self._excess_scales(np, rate, out=work("scale", rate))
+            total = terms  # (the std's sums' work array)
+            if spread:  # (Poisson experts: a column of zeros, broadcast, and
+                # no (K, n) work array: one made for nothing at every call)
+                scale = self._excess_scales(np, rate, out=terms)
                 if scale is None:
                     scale = np.zeros_like(rate[:, :1])
+                else:  # (terms holds the scales)
+                    total = work("scale", rate)
             else:
                 scale = np.sqrt(rate, out=work("scale", rate))
                 excess = self._excess_scales(np, rate, out=terms)
                 if excess is not None:
                     np.hypot(scale, excess, out=scale)
-            std = mixture_std(np, weight, rate, None, mean, scales=scale, work=terms)
+            std = mixture_std(np, weight, rate, None, mean, scales=scale, work=total)
             return mean, std
 
         def exposed(xp, log_weight, log_rate, weight, index, design):
