@@ -472,3 +472,135 @@ def test_far_rows_std_does_not_depend_on_the_other_far_rows(
     assert np.all(log_weight < np.log(np.finfo(float).smallest_normal))
     expected = [_far_std_reference(model, row) for row in far[:5]]
     np.testing.assert_allclose(std[:5], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scales", [False, True])
+@pytest.mark.parametrize("n_experts", [3, 8])
+def test_mixture_std_of_a_row_does_not_depend_on_a_far_row_beside_it(scales, n_experts):
+    # the plain sum where it holds, the scaled one (in units of the largest
+    # deviation or scale) at the rows where it overflowed or fell below the
+    # square root of the smallest normal float alone: the scaled sums of a
+    # whole batch with such a row in it moved 138 to 150 of its 400 rows by
+    # a float or two (up to 4.4e-16) from their stds alone
+    rng = np.random.default_rng(n_experts)
+    shape = (n_experts, 400)
+    weights = rng.dirichlet(np.ones(n_experts), 400).T.copy()
+    means = rng.normal(0.0, 2.0, shape)
+    variances = np.exp(rng.normal(0.0, 1.0, shape))
+    means[:, 7] *= 1e200  # (squares beyond the floats)
+    variances[:, 7] *= 1e300
+    means[:, 300] *= 1e-170  # (a std of about 1e-170)
+    variances[:, 300] *= 1e-340
+    mean = expert_sums(weights * means)
+    spread = np.sqrt(variances) if scales else variances
+
+    def std(columns):
+        parts = (weights[:, columns], means[:, columns], spread[:, columns])
+        if scales:
+            return mixture_std(np, *parts[:2], None, mean[columns], scales=parts[2])
+        return mixture_std(np, *parts, mean[columns])
+
+    batch = std(slice(None))
+    alone = [std([i])[0] for i in range(400)]
+    np.testing.assert_array_equal(batch, alone)
+    ordinary = np.setdiff1d(np.arange(400), [7, 300])
+    np.testing.assert_array_equal(batch[ordinary], std(ordinary))
+    # the numbers: the sums written out in mpmath (the far rows' beyond the
+    # floats' squares)
+    for i in [*range(0, 400, 37), 7, 300]:
+        w, m, v = (list(map(mpmath.mpf, a[:, i])) for a in (weights, means, spread))
+        if scales:
+            v = [s**2 for s in v]
+        center = mpmath.mpf(mean[i])
+        terms = [w[k] * (v[k] + (m[k] - center) ** 2) for k in range(n_experts)]
+        exact = float(mpmath.sqrt(mpmath.fsum(terms)))
+        np.testing.assert_allclose(batch[i], exact, rtol=1e-14)
+
+
+def _dyadic(values, bits):
+    """``values`` rounded to multiples of 2^-bits (infinities kept)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), np.round(values * 2**bits) / 2**bits, values)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("family", "n_experts", "gate"),
+    [
+        *((f, 3, "softmax") for f in ("poisson", "nb", "zip", "zinb")),
+        *((f, 8, "softmax") for f in ("poisson", "nb", "zip", "zinb")),
+        *((f, 8, "constant") for f in ("poisson", "nb", "zip", "zinb", "gamma")),
+    ],
+)
+def test_predict_std_of_a_row_alone_is_its_std_in_a_chunk(
+    family, n_experts, gate, dtype
+):
+    # predict(return_std=True) of each row alone and in a chunk of 24 rows
+    # with far rows in it (the largest log rate 400, or 48 in float32: their
+    # squared deviations beyond the floats), bit for bit, with and without
+    # exposures. The chunk's std took the scaled sums at every row where one
+    # row's plain sum overflowed: 5 to 13 of these 24 rows' stds a float
+    # apart (count models; Gamma's plain sums, in units of each row's largest
+    # mean, held at every row here). The parameters, X and the exposures are
+    # multiples of powers of two whose products and sums are exact: BLAS
+    # computed a row's log rates alone and in a chunk in other orders (35 of
+    # 60 random rows apart, K = 3). The numbers: the predictive
+    # distribution's
+    Estimator = {
+        "poisson": skmoe.MoEPoissonRegressor,
+        "zip": skmoe.MoEPoissonRegressor,
+        "nb": skmoe.MoENegativeBinomialRegressor,
+        "zinb": skmoe.MoENegativeBinomialRegressor,
+        "gamma": skmoe.MoEGammaRegressor,
+    }[family]
+    options = {"zero_inflated": True} if family in ("zip", "zinb") else {}
+    rng = np.random.default_rng(n_experts)
+    X = rng.uniform(-2, 2, (200, 2))
+    y = rng.poisson(np.exp(0.5 + 0.4 * X[:, 0])) + (family == "gamma")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit)
+        model = Estimator(
+            n_experts, gate=gate, max_iter=2, random_state=0, **options
+        ).fit(X.astype(dtype), y)
+    intercept = _dyadic(model.expert_intercept_, 8)
+    slopes = _dyadic(rng.uniform(-1, 1, (n_experts, 2)), 8)
+    steep = np.flatnonzero(np.isfinite(intercept))[0]
+    slopes[steep, 0] = 1.0  # (the steepest)
+    slopes[np.isneginf(intercept)] = 0.0  # (a point mass: its rate is 0)
+    model.expert_intercept_ = intercept.astype(dtype)
+    model.expert_coef_ = slopes.astype(dtype)
+    if gate == "softmax":
+        model.gate_intercept_ = _dyadic(rng.uniform(-1, 1, n_experts), 8).astype(dtype)
+        gate_coef = _dyadic(rng.uniform(-0.5, 0.5, (n_experts, 2)), 8)
+        gate_coef[steep, 0] = 1.0  # (the far rows go to its expert)
+        model.gate_coef_ = gate_coef.astype(dtype)
+    X_test = _dyadic(rng.uniform(-2, 2, (24, 2)), 3)
+    top = 400.0 if dtype == np.float64 else 48.0
+    X_test[[1, 10, 23]] = [[top - intercept[steep], 0.0], [top, 0.5], [top - 8, -1.0]]
+    X_test = X_test.astype(dtype)
+    exposures = [None]
+    if family != "gamma":
+        exposures.append(_dyadic(2.0 ** rng.uniform(-3, 3, 24), 4))
+    for exposure in exposures:
+
+        def at(rows, exposure=exposure):
+            return {} if exposure is None else {"exposure": exposure[rows]}
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (far rows)
+            mean, std = model.predict(X_test, return_std=True, **at(slice(None)))
+            alone = np.array(
+                [
+                    np.ravel(model.predict(X_test[[i]], return_std=True, **at([i])))
+                    for i in range(24)
+                ]
+            )
+            dist = model.predict_distribution(X_test, **at(slice(None)))
+        np.testing.assert_array_equal(alone[:, 0], mean)
+        np.testing.assert_array_equal(alone[:, 1], std)
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(mean, dist.mean(), rtol=rtol)
+        np.testing.assert_allclose(std, dist.std(), rtol=rtol)
+        # (the case: the far rows' means, whose squared deviations from the
+        # other experts' rates overflow the plain sums)
+        assert np.max(mean) > np.sqrt(np.finfo(dtype).max)
