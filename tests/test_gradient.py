@@ -3653,10 +3653,16 @@ def test_top_k_gradient_runs_lbfgs_again_after_em_steps_that_end_converged(
     assert history[4] == history[3] == history[2]
 
 
-def test_top_k_gradient_with_a_balance_loss_takes_no_em_steps(monkeypatch):
+@pytest.mark.parametrize(
+    "tried_gain, converged", [(1e-3, False), (float("nan"), False), (0.0, True)]
+)
+def test_top_k_gradient_with_a_balance_loss_takes_no_em_steps(
+    monkeypatch, tried_gain, converged
+):
     # EM does not see the balance loss: where L-BFGS cannot climb a top_k fit
     # with balance_coef, no EM step is taken (nor checks a stop); the fit
-    # stands where L-BFGS stalled, unconverged, and says so
+    # stands where L-BFGS stalled, converged where none of the steps its line
+    # search tried gains more than tol, else unconverged, and says so
     import skmoe._gradient
 
     X, y = _top_k_classifier_data()
@@ -3669,12 +3675,106 @@ def test_top_k_gradient_with_a_balance_loss_takes_no_em_steps(monkeypatch):
 
     def stalled(problem, gate_params, expert_params, **kwargs):
         result = OptimizeResult(nit=0, status=2, success=False, message="ABNORMAL: ")
+        result.tried_gain = tried_gain
         return gate_params, expert_params, [], result
 
     with monkeypatch.context() as patched:
         patched.setattr(skmoe._gradient, "lbfgs", stalled)
         patched.setattr(skmoe._gradient, "run_em", recorded)
         model = MoEClassifier(solver="gradient", balance_coef=0.1, **settings)
-        with pytest.warns(ConvergenceWarning, match="L-BFGS stopped after 0 of"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             model.fit(X, y)
-    assert calls == [] and not model.converged_
+    said = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert calls == [] and model.converged_ is converged
+    if converged:  # (the start, confirmed: one iteration, as EM's)
+        assert said == [] and model.n_iter_ == len(model.objective_history_) == 1
+    else:
+        assert len(said) == 1 and "L-BFGS stopped after 0 of" in said[0]
+        assert model.n_iter_ == 0 and model.objective_history_ == []
+
+
+def _balance_loss_data(kind):
+    """Two regimes of 400 rows: a logistic classifier's (seed 1) or a
+    regression's (seed 0)."""
+    rng = np.random.RandomState(1 if kind == "classifier" else 0)
+    X = rng.normal(size=(400, 2))
+    line = np.where(X[:, 0] > 0, 2 * X[:, 1] + 1, -X[:, 1])
+    if kind == "classifier":
+        return X, (rng.rand(400) < 1 / (1 + np.exp(-3 * line))).astype(int)
+    return X, line + 0.3 * rng.normal(size=400)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_gradient_with_a_balance_loss_stalled_where_no_step_gains_is_converged(
+    monkeypatch, kind
+):
+    # a warm start of a converged top_k=2 classifier at balance_coef=0.1
+    # stalled at once, 1e-6 (L-BFGS's units) short of a jump of the routing
+    # that lowers the objective by 1.7e-3 a sample, and reported
+    # converged_=False, n_iter_=0, empty histories (the L-BFGS of its cold fit
+    # had stopped there by its test on f); a dense regressor's fit, whose
+    # balance loss jumps where a row's top expert changes, ended so too, cold
+    # (an ABNORMAL stop, then a run again that stalled at once). No step
+    # along the gradient (in L-BFGS's units) gains more than tol there: both
+    # are converged, the start recorded as one iteration, as EM's
+    import skmoe._base
+    import skmoe._gradient
+    from skmoe._gradient import curvature_units
+
+    X, y = _balance_loss_data(kind)
+    if kind == "classifier":
+        model = MoEClassifier(4, top_k=2, random_state=1)
+    else:
+        model = MoERegressor(3, random_state=0)
+    model.set_params(solver="gradient", balance_coef=0.1, n_init=1)
+    runs, stops = [], []
+    fit_restart, lbfgs = skmoe._base._fit_restart, skmoe._gradient.lbfgs
+
+    def kept(problem, *args, **kwargs):
+        runs.append((problem, fit_restart(problem, *args, **kwargs)))
+        return runs[-1][1]
+
+    def recorded(*args, **kwargs):
+        out = lbfgs(*args, **kwargs)
+        stops.append((out[3].nit, out[3].status))
+        return out
+
+    monkeypatch.setattr(skmoe._base, "_fit_restart", kept)
+    monkeypatch.setattr(skmoe._gradient, "lbfgs", recorded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+        cold = copy.deepcopy(model)
+        stops.clear()
+        model.set_params(warm_start=True, max_iter=1000).fit(X, y)
+    assert cold.converged_ and model.converged_
+    assert stops == [(0, 2)]  # (the case meant: its line search failed at once)
+    assert model.n_iter_ == len(model.objective_history_) == 1
+    assert len(model.log_likelihood_history_) == 1
+    # the start, unmoved but for L-BFGS's packing of it
+    np.testing.assert_allclose(
+        model.objective_history_[0], cold.objective_history_[-1], rtol=1e-13
+    )
+    np.testing.assert_allclose(model.expert_coef_, cold.expert_coef_, rtol=1e-10)
+    np.testing.assert_allclose(
+        model.predict(X), cold.predict(X), rtol=1e-12, atol=1e-12
+    )
+    # the value L-BFGS maximizes (the objective less the balance loss) along
+    # its first direction, the gradient in its units, from the cold fit's end
+    problem, result = runs[0]
+    gate, experts = result.gate_params, result.expert_params
+    packer = Packer(problem, gate, experts, curvature_units(problem, experts))
+    start = evaluate(problem, gate, experts, balance_coef=0.1)
+    ascent = packer.pack_gradient(start, experts)
+    x0 = packer.pack(gate, experts)
+    gains = []
+    for step in np.logspace(-14, 0, 57):
+        with np.errstate(all="ignore"):
+            moved = packer.unpack(x0 + step * ascent)
+            gains.append(
+                evaluate(problem, *moved, balance_coef=0.1).value - start.value
+            )
+    assert np.abs(ascent).max() > 1e-3  # not a stationary point
+    assert max(gains) <= model.tol  # (8e-11 to 2.6e-7 a sample)
+    assert min(gains) < -1e-4  # a jump stops the line search (4e-4 to 1.7e-3)
