@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
+from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe._classifier import _mixture_proba
 from skmoe._math import (
     LOGSUMEXP_BLOCK,
@@ -173,3 +173,50 @@ def test_top_k_class_probabilities_of_a_row_alone_are_its_values_in_a_batch(
         weight = np.exp(log_weight[:, i]) / _in_turn(shifted, 1)
         in_turn = _in_turn(shifted * weight[:, None], 0)
         assert_array_equal(batch[i], np.minimum(in_turn, 1), err_msg=str(i))
+
+
+def _dyadic(a):
+    """``a`` rounded to eighths: their products and sums in a matrix product
+    of a few terms are exact, whichever BLAS kernel takes them."""
+    return np.round(np.asarray(a) * 8) / 8
+
+
+@pytest.mark.parametrize(
+    "kind, top_k",
+    [("regressor", None), ("regressor", 8), ("poisson", None), ("poisson", 8)]
+    + [("gamma", None)],
+)
+def test_a_row_predicted_alone_sums_its_experts_as_in_a_batch(kind, top_k):
+    # a single row's mean (and std) sums 16 experts' (or its top 8's) terms,
+    # a lone column: NumPy's np.sum adds it pairwise, but a batch's columns in
+    # turn (with np.sum there, 87 to 118 of these 200 rows' means differed
+    # alone). The coefficients and X in eighths make every matrix product
+    # exact, so a row alone meets no other kernel's rounding
+    rng = np.random.default_rng(3)
+    X = _dyadic(rng.uniform(-2, 2, (300, 2)))
+    signal = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    params = {"n_experts": 16, "top_k": top_k, "random_state": 0, "max_iter": 3}
+    if kind == "regressor":
+        model, y = MoERegressor(**params), 3 * signal + 0.3 * rng.normal(size=300)
+    elif kind == "poisson":
+        model, y = MoEPoissonRegressor(**params), rng.poisson(np.exp(signal))
+    else:
+        model = MoEGammaRegressor(**params)
+        y = np.exp(signal) * rng.gamma(2.0, 0.5, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"):
+        setattr(model, name, _dyadic(getattr(model, name)))
+    X = _dyadic(np.random.default_rng(1).uniform(-2.5, 2.5, (200, 2)))
+    batch, (batch_mean, batch_std) = model.predict(X), model.predict(X, return_std=True)
+    for i in range(len(X)):
+        row = X[i : i + 1]
+        assert model.predict(row)[0] == batch[i], i
+        mean, std = model.predict(row, return_std=True)
+        assert (mean[0], std[0]) == (batch_mean[i], batch_std[i]), i
+    if kind == "regressor" and top_k is None:
+        # the gate's weights times the experts' (exact) means, added in turn
+        means = X @ model.expert_coef_.T + model.expert_intercept_
+        in_turn = _in_turn(model.predict_gate(X).T * means.T, 0)
+        assert_array_equal(batch, in_turn)
