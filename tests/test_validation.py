@@ -5242,3 +5242,24 @@ def test_times_of_day_are_refused_with_their_own_advice(library):
         clone(model).fit(frame, y)
     assert "hours since midnight" in str(e.value)
     assert "days since a start" not in str(e.value)
+
+
+def test_lists_of_complex_numbers_are_refused_by_fit_and_predict():
+    from numpy.exceptions import ComplexWarning
+
+    # _refused_times_X converts a list once to float64 only where NumPy makes
+    # booleans, integers or floats of it: a list holding a complex number is
+    # refused, not fitted on its real parts with a ComplexWarning
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.5]] * 10)
+    y = np.arange(40.0)
+    rows = [[1 + 1j, 2.0]] + X[1:].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ComplexWarning)
+        with pytest.raises(TypeError, match="complex"):
+            MoERegressor(2, random_state=0).fit(rows, y)
+        model = MoERegressor(2, random_state=0, max_iter=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        with pytest.raises(TypeError, match="complex"):
+            model.predict(rows)
