@@ -678,3 +678,19 @@ def test_logpdf_with_df_shared_by_all_rows_but_one_is_each_rows_alone():
     np.testing.assert_array_equal(dist.logpdf(y), alone)
     last = stats.t.pdf(y[-1], df[-1], loc=means[-1], scale=scales[-1]) @ weights[-1]
     np.testing.assert_allclose(dist.logpdf(y)[-1], np.log(last), rtol=1e-13)
+
+
+def test_logpdf_with_rows_that_share_only_their_first_df_is_each_rows_alone():
+    # the normaliser is shared only where every component's df is the rows'
+    # (not their first component's alone): the last row's second df differs
+    rng = np.random.default_rng(6)
+    n, k = 20, 3
+    df = np.tile([3.0, 40.0, 250.0], (n, 1))
+    df[-1, 1] = 9.0
+    weights = rng.dirichlet(np.ones(k), n)
+    means, scales = rng.normal(0.0, 2.0, (n, k)), np.exp(rng.normal(0.0, 0.5, (n, k)))
+    y = rng.normal(0.0, 2.0, n)
+    got = PredictiveStudentTMixture(weights, means, scales, df).logpdf(y)
+    pdf = stats.t.pdf(y[:, None], df, loc=means, scale=scales)
+    expected = np.log(np.sum(pdf * weights, axis=1))
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
