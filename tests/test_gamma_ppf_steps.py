@@ -354,6 +354,9 @@ def test_quantiles_of_subnormal_probabilities_match_mpmath(weights, means, shape
         ([1.0], [1.0], [2.0]),
         ([1.0], [1.0], [10.0]),
         ([1.0], [3.0], [60.0]),
+        # SERIES_SHAPE itself: x^nu from x's mantissa (from the logs, as above
+        # it, up to 6 floats off)
+        ([1.0], [1.0], [100.0]),
         ([1.0], [1e-150], [2.0]),  # quantiles below the normal floats
         ([0.2, 0.5, 0.3], [0.5, 7.0, 0.03], [1.7, 4.0, 2.5]),
     ],
@@ -402,6 +405,30 @@ def test_quantiles_of_subnormal_probabilities_are_mpmaths_floats(
     floats = np.abs(got.view(np.int64) - expected.view(np.int64))
     assert np.all(got > 0)
     assert floats.max() <= 2
+
+
+@pytest.mark.parametrize("shape", [1e-3, 0.01])
+def test_quantiles_of_subnormal_probabilities_below_the_least_float_warn_nothing(
+    shape,
+):
+    # q below the normal floats at shapes where the quantile is below the
+    # least float: 0, without warnings (F / q - 1 kept finite far above the
+    # root: an infinite excess gave find_root's "invalid value encountered in
+    # multiply")
+    q = np.array([5e-324, 1.5e-322, 1e-320, 1e-315, 3e-313])
+    with mpmath.workdps(30):
+        # x^nu / Gamma(nu + 1) = q, so log y = (log q + log Gamma(nu + 1)) / nu
+        # - log nu (mean 1), thousands below log(5e-324) = -744.4
+        log_y = [
+            (mpmath.log(p) + mpmath.loggamma(1 + shape)) / shape - mpmath.log(shape)
+            for p in q
+        ]
+    assert max(log_y) < -744.5 * 10
+    dist = PredictiveGammaMixture([[1.0]], [[1.0]], [[shape]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = dist.ppf(q[:, None])[:, 0]
+    np.testing.assert_array_equal(got, np.zeros(q.size))
 
 
 def test_walk_to_root_leaves_rows_below_least_or_past_the_floats():
