@@ -15,6 +15,7 @@ from numpy.testing import assert_array_equal
 
 from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
 from skmoe._classifier import _mixture_proba
+from skmoe._groups import Groups, mix
 from skmoe._math import (
     LOGSUMEXP_BLOCK,
     log_softmax_and_norm,
@@ -88,6 +89,37 @@ def test_log_softmax_of_a_lone_column_is_its_value_in_a_batch(n_experts, dtype):
         alone, alone_norm = log_softmax_and_norm(np, other[:, i : i + 1], axis=0)
         assert_array_equal(log_gate[:, i : i + 1], alone)
         assert_array_equal(norm[i : i + 1], alone_norm)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_experts", [8, 16, 33])
+def test_responsibilities_of_a_lone_column_are_its_values_in_a_batch(n_experts, dtype):
+    # the E-step's mixing (_groups.mix): a sample alone (log_likelihood_samples
+    # of one row), last alone in its block of samples, or one group's column
+    block = max(1024, LOGSUMEXP_BLOCK // n_experts)
+    rng = np.random.default_rng(1)
+    column = _rounding_column(n_experts, dtype)
+    other = rng.uniform(-3, 3, (n_experts, block + 1)).astype(dtype)
+    # the column beside one other: its sum in turn, the batch's
+    _, in_batch = mix(
+        np,
+        np.stack([other[:, 0], column], axis=1),
+        np.zeros((n_experts, 2), dtype),
+        None,
+    )
+    for n in (1, block + 1, block + 2):
+        log_mix = np.concatenate([other[:, : n - 1], column[:, None]], axis=1)
+        log_norm, resp = mix(np, log_mix, np.zeros_like(log_mix), None)
+        assert log_norm.dtype == dtype
+        assert log_norm[-1] == 0, n  # exps adding to 1 in turn: the closed form
+        assert_array_equal(resp[:, -1], in_batch[:, 1], err_msg=str(n))
+    # one group of two rows: its column (K, 1) of the joint
+    log_mix = np.stack([column, other[:, 0]], axis=1)
+    log_norm, resp = mix(
+        np, log_mix, np.zeros_like(log_mix), Groups.from_labels(np.array([5, 5]))
+    )
+    assert_array_equal(log_norm, np.zeros(2, dtype))  # half of 0 each
+    assert_array_equal(resp, np.stack([in_batch[:, 1]] * 2, axis=1))
 
 
 def _model(kind, n_experts, dtype):
