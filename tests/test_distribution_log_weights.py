@@ -422,6 +422,37 @@ def test_gamma_log_density_where_an_experts_mean_overflows():
     assert_allclose(got[finite], lls, rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:solver='em' did not converge")
+def test_gamma_cdf_where_a_huge_experts_shape_carries_it():
+    # an expert of mean e^720 at gate weight e^-460 (below HELD_WEIGHT, so
+    # served; its mean held as the largest float, its log mean beside it) and
+    # shape 0.01, beside one of mean e^100 and shape 1: at y = 1e-300 the
+    # first carries the cdf, where x = nu y / mu is below the normal floats;
+    # x from the largest float instead of the log mean made it 10.8% too high
+    model = MoEGammaRegressor(2, **FIT).fit(X, Y_GAMMA)
+    model.gate_coef_ = np.zeros_like(model.gate_coef_)
+    model.gate_intercept_ = np.array([-460.0, 0.0])
+    model.expert_coef_ = np.zeros_like(model.expert_coef_)
+    model.expert_intercept_ = np.array([720.0, 100.0])
+    model.expert_dispersion_ = np.array([100.0, 1.0])
+    y = np.array([1e-300, 1e-290, 1e-280, 1.0])
+    got = model.predict_distribution(X[:4]).cdf(y)
+    gate = special.softmax(np.array([-460.0, 0.0]))
+    with mpmath.workdps(40):
+        mus = [mpmath.exp(720), mpmath.exp(100)]
+        expected = [
+            float(
+                mpmath.fsum(
+                    mpmath.mpf(w)
+                    * mpmath.gammainc(nu, 0, nu * mpmath.mpf(v) / mu, regularized=True)
+                    for w, mu, nu in zip(gate, mus, [0.01, 1.0], strict=True)
+                )
+            )
+            for v in y
+        ]
+    assert_allclose(got, expected, rtol=1e-13)
+
+
 def _first_mean_below_normal(model):
     """Shift the first expert's intercept of a Gamma ``model`` (fitted to X)
     so that its log means top out at -709; the rows of X where they stay
