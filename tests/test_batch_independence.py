@@ -122,6 +122,49 @@ def test_responsibilities_of_a_lone_column_are_its_values_in_a_batch(n_experts, 
     assert_array_equal(resp, np.stack([in_batch[:, 1]] * 2, axis=1))
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied"])
+def test_gaussian_gate_of_a_lone_column_is_its_value_in_a_batch(covariance_type):
+    # the sum of the squared whitened deviations over d = 9 features of a row
+    # alone, or alone in the last block of the logits, is its sum in a batch.
+    # The row's halved deviations from expert 0's mean (0) are 1 and eight
+    # of h = 5 * 2^-29, whose square s = 25 * 2^-58 is below half a unit in
+    # the last place of 1 and 2 s above it: 1 in turn, above 1 pairwise (a
+    # pair of s first). Identity whitening: every product exact, whatever
+    # BLAS's kernel. Expert 1 sits at the row (deviations 0); tied, both at
+    # 0 (the quadratic is the shared one of gate_log_density)
+    from skmoe.gates.gaussian import LOGIT_BLOCK, GaussianGate
+
+    d, n_experts = 9, 2
+    gate = GaussianGate(covariance_type)
+    column = np.full(d, 2 * 5 * 2.0**-29)
+    column[0] = 2.0
+    coef = np.zeros((d + 1, n_experts))
+    if covariance_type == "tied":
+        expected = np.array([-2.0, -2.0])  # b_k - 2 (1 + 8 s in turn: 1)
+    else:
+        coef[1:, 1] = column
+        expected = np.array([-2.0, 0.0])
+    params = {"coef": coef, "whiten": np.stack([np.eye(d)] * n_experts)}
+    rng = np.random.default_rng(0)
+    step = LOGIT_BLOCK // (n_experts * d)
+    others = rng.uniform(-3, 3, (d, step + 1))
+
+    def at_last(n):
+        X = np.concatenate([others[:, : n - 1], column[:, None]], axis=1)
+        design = np.concatenate([np.ones((1, n)), X])
+        log_gate, log_marginal = gate.log_gate_and_marginal(np, design, params)
+        return gate.logits(np, design, params)[:, -1], log_gate[:, -1], log_marginal[-1]
+
+    batch = at_last(3)
+    assert_array_equal(batch[0], expected)
+    sizes = (1, 3) if covariance_type == "tied" else (1, 3, step + 1)
+    for n in sizes:
+        logits, log_gate, log_marginal = at_last(n)
+        assert_array_equal(logits, expected, err_msg=str(n))
+        assert_array_equal(log_gate, batch[1], err_msg=str(n))
+        assert log_marginal == batch[2], n
+
+
 def _model(kind, n_experts, dtype):
     rng = np.random.default_rng(3)
     X = rng.uniform(-2, 2, (300, 2))
