@@ -10,6 +10,7 @@ import scipy
 from scipy import stats
 
 from skmoe import PredictiveMixture, PredictiveStudentTMixture
+from skmoe._distribution import _shared_t_ppf
 
 DFS = [1.0, 2.5, 4.0, 30.0]
 #: How close scipy's t.ppf, the reference, is to the quantiles: SciPy 1.15 and
@@ -158,6 +159,41 @@ def test_ppf_of_cauchy_components_far_apart(q):
     else:
         got = [0.5 * (a.sf(v) + b.sf(v)) for (a, b), v in zip(cauchy, y, strict=True)]
         np.testing.assert_allclose(got, 1 - q, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "df", [3.0, [[3.0, 3.0], [3.0, 3.0], [1.5, 1.5]]], ids=["shared", "per row"]
+)
+@pytest.mark.parametrize("q", [0.2, 0.9])
+def test_ppf_of_one_q_for_every_row(df, q):
+    # the same q in every row (an array of it, not a scalar), as a fitted
+    # model's one df gives: its t quantile is computed once where the rows
+    # share their df too, per row otherwise; each row's quantile is the root
+    # of SciPy's mixture cdf (sf above the median)
+    dist = PredictiveStudentTMixture(
+        [[0.3, 0.7], [0.5, 0.5], [0.9, 0.1]],
+        [[-2.0, 1.0], [0.0, 4.0], [10.0, -3.0]],
+        [[1.0, 0.5], [2.0, 1.0], [0.3, 3.0]],
+        df,
+    )
+    frozen = _scipy_mixture(dist)
+    for shape in [(3,), (2, 3)]:
+        # the components' t quantiles that bracket the root, SciPy's
+        np.testing.assert_allclose(
+            _shared_t_ppf(dist.df, np.full(shape, q)),
+            stats.t.ppf(q, np.broadcast_to(dist.df, shape + (2,))),
+            rtol=1e-12,
+        )
+        y = dist.ppf(np.full(shape, q))
+        assert y.shape == shape
+        for row in np.reshape(y, (-1, 3)):
+            pairs = zip(frozen, row, strict=True)
+            if q < 0.5:
+                got = [sum(w * c.cdf(v) for w, c in mix) for mix, v in pairs]
+                np.testing.assert_allclose(got, q, rtol=1e-10)
+            else:
+                got = [sum(w * c.sf(v) for w, c in mix) for mix, v in pairs]
+                np.testing.assert_allclose(got, 1 - q, rtol=1e-10)
 
 
 def test_ppf_ends_and_nan(mixture):

@@ -4642,6 +4642,7 @@ TIME_CONTAINERS = [
     "pandas UTC",
     "pandas timedelta",
     "object datetime64",
+    "object timedelta64",
     "list of timedelta64",
     "pyarrow",
     "polars",
@@ -4665,6 +4666,11 @@ def _times(container, n):
         return (
             np.array(list(dates), dtype=object),
             rf"NumPy's datetime64 or timedelta64 objects, {points}",
+        )
+    if container == "object timedelta64":
+        return (
+            np.array(list(days), dtype=object),
+            rf"NumPy's datetime64 or timedelta64 objects, {durations}",
         )
     if container == "list of timedelta64":
         return list(days), rf"timedelta64\[ms\] values, {durations}"
