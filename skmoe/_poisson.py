@@ -183,10 +183,8 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     exposure = host(exposure)
     given = getattr(exposure, "dtype", None)  # (not the data's dtype)
     values = exposure
-    if isinstance(getattr(given, "kind", None), str):  # NumPy's, pandas'
-        ndim = np.ndim(exposure)
-    elif scipy.sparse.issparse(exposure):
-        ndim = exposure.ndim
+    if isinstance(getattr(given, "kind", None), str):  # NumPy's, pandas', SciPy's
+        ndim = np.ndim(exposure)  # (sparse: refused below)
     else:  # lists, polars' and pyarrow's arrays, scalars: NumPy's view, once
         try:
             view = np.asarray(exposure)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+import scipy.sparse
 import sklearn
 from scipy import optimize, special, stats
 from sklearn.base import clone
@@ -425,6 +426,19 @@ def test_exposure_that_is_not_numbers_is_refused_naming_it(Estimator):
         (np.ones((n, 1, 1)), ValueError, rf"exposure has shape \({n}, 1, 1\)"),
         ([], ValueError, r"exposure has shape \(0,\); expected"),
     ]
+    # a SciPy sparse matrix or array, of any shape: refused naming its class
+    # (sparse containers have a NumPy dtype, whose kind the check reads first)
+    for sparse in (
+        scipy.sparse.csr_matrix(np.ones((n, 1))),
+        scipy.sparse.csr_array(np.ones((1, n))),
+        scipy.sparse.coo_array(np.ones(n)),
+    ):
+        name = type(sparse).__name__
+        message = (
+            r"^exposure must be a dense array-like of shape \(n_samples,\) or a "
+            rf"number; got a sparse {name}: pass exposure\.toarray\(\)\.ravel\(\)\.$"
+        )
+        cases.append((sparse, TypeError, message))
     model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
     calls = {
         "fit": lambda e: Estimator(1, max_iter=5).fit(X, y, exposure=e),
