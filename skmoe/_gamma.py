@@ -625,19 +625,22 @@ class MoEGammaRegressor(
         chosen = xp.take(dispersion, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(chosen, index.shape)
 
-    def _parts(self, xp, design, zeroed=True, column=False):
+    def _parts(self, xp, design, zeroed=True, column=False, logs=None):
         """Each sample's gate weights, log weights, means and dispersions
         (K or top_k, n_samples); 0 means where a weight is 0 (``zeroed``);
         ``column``: the dispersions of all experts as a (K, 1) column, not
         spread over the samples (which :meth:`predict` took as one more
-        (K, n) array)."""
+        (K, n) array); ``logs``: the log weights and log means of all
+        experts, where already computed."""
         if self._top_k() is not None:  # only the selected experts
             index, log_weight = self._route(xp, design)
             log_mean = self._log_means(xp, design, index)
             dispersion = self._dispersions(xp, log_mean, index)
         else:
-            log_weight = self._log_gate(xp, design)
-            log_mean = self._log_means(xp, design)
+            if logs is None:
+                logs = (self._log_gate(xp, design), self._log_means(xp, design))
+            log_weight, log_mean = logs
+            del logs
             dispersion = self._dispersions(xp, log_mean)
             if not column:
                 dispersion = dispersion + xp.zeros_like(log_mean)
@@ -673,40 +676,66 @@ class MoEGammaRegressor(
 
         work = WorkArrays()  # (K, n) arrays of the first chunk, for every chunk
 
-        def reused(weight, log_weight, log_mean, mean, dispersion):
-            """:func:`compute`'s mean and standard deviation (before
+        def reused(log_weight, log_mean, dispersion, weight=None, mean=None):
+            """:func:`compute`'s mean (and standard deviation, before
             :func:`far`), the same numbers, in ``work`` arrays where the
             parts are C-ordered NumPy arrays of one dtype and shape (else
             None): new (K, n) arrays at every chunk were freed and faulted in
-            again."""
-            parts = (weight, log_weight, log_mean, mean)
+            again (the mean alone made eight beside the logs, four of them
+            the means', which it does not use). The gate weights
+            and the means (0 where a weight is 0) are made here where not
+            given (all experts'; top_k's come from :meth:`_parts`)."""
+            parts = [log_weight, log_mean]
+            parts += [a for a in (weight, mean) if a is not None]
             if not all(is_numpy_array(a) and a.flags.c_contiguous for a in parts):
                 return None
             if len({a.shape for a in parts}) > 1 or not is_numpy_array(dispersion):
                 return None
             if len({a.dtype for a in (*parts, dispersion)}) > 1:
                 return None
-            terms = np.add(log_weight, log_mean, out=work("terms", mean))
+            if weight is None:
+                weight = np.exp(log_weight, out=work("weight", log_weight))
+            terms = np.add(log_weight, log_mean, out=work("terms", log_mean))
             np.exp(terms, out=terms)
             np.copyto(terms, 0, where=_left_out(np, weight, terms))
             y_mean = sums_in_turn(np, terms)
+            if not return_std:
+                return y_mean
+            if mean is None:  # (_unweighted_zero's)
+                mean = np.exp(log_mean, out=work("mean", log_mean))
+                np.copyto(mean, 0, where=~(weight > 0))
             unit = np.max(mean, axis=0)
             unit = np.where(unit > 0, unit, np.ones_like(unit))
-            scaled = np.divide(mean, unit, out=mean)  # (_parts' own array)
+            scaled = np.divide(mean, unit, out=mean)  # (its own array)
             variance = np.multiply(dispersion, scaled, out=work("variance", mean))
             np.multiply(variance, scaled, out=variance)
             std = mixture_std(np, weight, scaled, variance, y_mean / unit, work=terms)
             return y_mean, unit * std
 
         def compute(xp, design):
-            weight, log_weight, log_mean, mean, dispersion = self._parts(
-                xp, design, column=True
-            )
-            if return_std:
-                done = reused(weight, log_weight, log_mean, mean, dispersion)
-                if done is not None:
-                    del mean
-                    return far(xp, log_weight, log_mean, dispersion, *done)
+            if self._top_k() is None:  # all experts: the mean alone makes
+                # neither the gate weights nor the means as new arrays
+                logs = (self._log_gate(xp, design), self._log_means(xp, design))
+                dispersion = self._dispersions(xp, logs[1])
+                done = reused(*logs, dispersion)
+                if done is not None and not return_std:
+                    return done
+                if done is not None:  # (the work arrays let go if far needs
+                    # its own (K, n) arrays)
+                    return far(xp, *logs, dispersion, *done, clear=True)
+                weight, log_weight, log_mean, mean, dispersion = self._parts(
+                    xp, design, column=True, logs=logs
+                )
+                del logs
+            else:
+                weight, log_weight, log_mean, mean, dispersion = self._parts(
+                    xp, design, column=True
+                )
+                if return_std:
+                    done = reused(log_weight, log_mean, dispersion, weight, mean)
+                    if done is not None:
+                        del mean
+                        return far(xp, log_weight, log_mean, dispersion, *done)
             # each term g_k mu_k in log space: finite where an expert's mean
             # overflows but its weight holds it, and where a weight underflowed
             # to 0 (a weight of e^-807.4 beside a mean of e^1163.2: 3.42e154,
@@ -735,13 +764,14 @@ class MoEGammaRegressor(
             std = mixture_std(xp, weight, scaled, variance, y_mean / unit)
             return far(xp, log_weight, log_mean, dispersion, y_mean, unit * std)
 
-        def far(xp, log_weight, log_mean, dispersion, y_mean, std):
+        def far(xp, log_weight, log_mean, dispersion, y_mean, std, clear=False):
             """``std``, the chunk's standard deviations, from the predictive
             distribution's (:func:`_far_std`) in rows where a gate weight
             (from a finite log) is below the smallest normal float, whose
             share the float sums lose (a weight of e^-949.5 beside a mean of
             e^507.8 gave 3.0e-64 for 2.456e14), and may matter. Two
-            reductions where no weight is that small."""
+            reductions where no weight is that small. ``clear``: the work
+            arrays are let go first where this path makes its own."""
             low = math.log(float(xp.finfo(log_mean.dtype).smallest_normal))
             # (and rows whose std is not finite beside a finite mean: an
             # expert's mean beyond the floats, held by a small weight, made
@@ -750,6 +780,8 @@ class MoEGammaRegressor(
             lost = xp.isfinite(y_mean) & ~xp.isfinite(std)
             if not (float(xp.min(log_weight)) < low or bool(xp.any(lost))):
                 return y_mean, std
+            if clear:
+                work.clear()
             held = (log_weight > -xp.inf) & (log_weight < low)
             # (only where the share lost can tell: it is at most w ((1 + phi)
             # mu^2 + m^2), against the variance of the others, std^2, with
