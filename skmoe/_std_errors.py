@@ -418,13 +418,17 @@ class StdErrorsMixin:
         objective ``std_errors`` differentiates (EM stopped short of it)."""
         solver = getattr(self, "_fitted_solver", self.solver)
         tol = getattr(self, "_fitted_tol", self.tol)
+        # (the fit's max_iter: an EM fit stopped at max_iter=5, then
+        # set_params(max_iter=1000), was advised as if L-BFGS's line search
+        # had stopped it: "refit with solver='em' and a smaller tol")
+        max_iter = getattr(self, "_fitted_max_iter", self.max_iter)
         smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
         streamed = vars(self).get("_streamed") or hasattr(self, "_sgd_random_state")
         if solver == "sgd" or streamed:
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
-        elif not getattr(self, "converged_", True) and self.n_iter_ >= self.max_iter:
+        elif not getattr(self, "converged_", True) and self.n_iter_ >= max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
             advice = "refit with a larger max_iter" + self._squarem_advice()
         elif not getattr(self, "converged_", True):  # (L-BFGS's line search)

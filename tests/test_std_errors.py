@@ -789,6 +789,17 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
         two.fit(X, y)
     with pytest.warns(UserWarning, match="at max_iter=3.*a larger max_iter"):
         two.std_errors(X, y)
+    # the fit's max_iter, not one set after it: the same advice (it was "where
+    # the solver stopped ... refit with solver='em' and a smaller tol", the
+    # words for L-BFGS's line search, to an EM fit that ran out of iterations)
+    two.set_params(max_iter=1000)
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        two.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    assert "at max_iter=3, before tol=1e-05 held: refit with a larger max_iter" in (
+        message
+    )
+    assert "where the solver stopped" not in message
 
 
 def test_newton_step_with_correlated_features():
