@@ -150,6 +150,62 @@ def test_score_of_a_0d_y_is_r2_scores_error():
     assert str(got.value) == str(expected.value)
 
 
+@pytest.mark.parametrize("constant", [False, True])
+def test_score_of_a_y_of_another_length_is_scikit_learns_error(constant):
+    # y one row longer than X: scikit-learn's "inconsistent numbers of
+    # samples", as LinearRegression's score raises, whether y is constant
+    # (the constant-target check compares shapes first) or not
+    from sklearn.linear_model import LinearRegression
+
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+    y_long = np.full(len(X) + 1, 2.5) if constant else np.arange(len(X) + 1.0)
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            with pytest.raises(ValueError) as expected:
+                reference.score(X, y_long)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(ValueError) as got:
+                    model.score(X, y_long)
+        assert str(got.value) == str(expected.value)
+        assert str(got.value).startswith("Found input variables with inconsistent")
+
+
+def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
+    # object y that does not convert to float (pandas' NA in an object
+    # Series, a complex number, a dict, a string): the error LinearRegression's
+    # score raises, its type and words, with or without assume_finite
+    from sklearn.linear_model import LinearRegression
+
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    reference = LinearRegression().fit(X, y)
+
+    def with_first(value):
+        values = np.array(y, dtype=object)
+        values[0] = value
+        return values
+
+    targets = [
+        pd.Series(with_first(pd.NA), dtype=object),
+        with_first(1 + 1j),
+        with_first({}),
+        with_first("a"),
+    ]
+    for target in targets:
+        for assume_finite in (False, True):
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises((TypeError, ValueError)) as expected:
+                    reference.score(X, target)
+                with pytest.raises((TypeError, ValueError)) as got:
+                    model.score(X, target)
+            assert type(got.value) is type(expected.value)
+            assert str(got.value) == str(expected.value)
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
