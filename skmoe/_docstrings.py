@@ -183,7 +183,8 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         lower the objective, only while each gains more than ``tol``, and
         L-BFGS runs again from the last); with ``balance_coef``, such a stop
         is converged where no step its line search tried gains more than
-        ``tol``. It can
+        ``tol``, and L-BFGS runs again from a stop by its test on f, which
+        stands where that run gains at most ``tol``. It can
         still report ``converged_=True`` a little below EM's optimum (three
         regimes, 400 rows, default ``alpha``: up to 0.002 nats in total,
         ``benchmarks/solver_gap.py``) or at another local optimum (standardized
