@@ -870,6 +870,48 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
         np.testing.assert_allclose(std, np.sqrt(np.sum(gate * spread, 1)), rtol=1e-12)
 
 
+def test_predict_inside_another_predicts_chunk_keeps_both_numbers(monkeypatch):
+    # the work arrays are one predict call's own: a predict of other rows run
+    # in the middle of another's chunk (here from mixture_std, with the
+    # outer chunk's gate weights, means and variances in work arrays) gives
+    # its own numbers and leaves the outer's as they were (a WorkArrays kept
+    # on the model, shared by the calls, gave the outer call the inner one's
+    # chunk's numbers: 200 of the outer call's 400 standard deviations wrong,
+    # by up to 93%); the numbers: the moments written out
+    import skmoe._base
+    import skmoe._gamma
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((400, 2))
+    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit)
+        model = MoEGammaRegressor(n_experts=3, max_iter=10, random_state=0).fit(X, y)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+    assert model._chunk_rows(X) == 100  # (4 chunks)
+    other = 3.0 * rng.standard_normal((400, 2))
+    inner, busy = [], []
+    std_of = skmoe._gamma.mixture_std
+
+    def nested(*args, **kwargs):
+        if len(inner) < 2 and not busy:  # (in the outer call's first two chunks)
+            busy.append(True)
+            inner.append(model.predict(other, return_std=True))
+            busy.clear()
+        return std_of(*args, **kwargs)
+
+    monkeypatch.setattr(skmoe._gamma, "mixture_std", nested)
+    outputs = [model.predict(X, return_std=True), *inner]
+    phi = model.expert_dispersion_
+    for (mean, std), rows in zip(outputs, (X, other, other), strict=True):
+        mu = np.exp(model.expert_intercept_ + rows @ model.expert_coef_.T)
+        gate = model.predict_gate(rows)
+        expected = np.sum(gate * mu, axis=1)
+        np.testing.assert_allclose(mean, expected, rtol=1e-12)
+        spread = phi * mu**2 + (mu - expected[:, None]) ** 2
+        np.testing.assert_allclose(std, np.sqrt(np.sum(gate * spread, 1)), rtol=1e-12)
+
+
 def test_top_k_routes_to_the_selected_experts():
     # top_k=2 of 3 experts of unlike shapes: the mean, the std and the
     # log-likelihood are those of the mixture of the selected experts by hand,
