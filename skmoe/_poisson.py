@@ -53,6 +53,7 @@ from ._fitting import (
     _refuse_lazy_frames,
     _take_columns,
     _target_column,
+    _time_values,
     _Validated,
 )
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
@@ -125,17 +126,22 @@ _POINTS = (datetime.date, datetime.time, np.datetime64)
 _DURATIONS = (datetime.timedelta, np.timedelta64)
 
 
-def _refuse_times(dtype, values=None):
+def _refuse_times(dtype, values=None, found=None):
     """Raise a TypeError where ``dtype`` (NumPy's or pandas', a time zone's
     too) is of datetimes or timedeltas, which NumPy's conversion to floats
     read as counts of their unit (days since 1970 for ``datetime64[D]``,
     nanoseconds for a pandas Series' timedeltas), without a word; or where
     ``values``, of an object ``dtype``, hold such objects (NumPy's
     ``datetime64`` and ``timedelta64`` were read as counts of their unit as
-    well; Python's and pandas' failed to convert, without this advice)."""
+    well; Python's and pandas' failed to convert, without this advice); or
+    where ``found``, :func:`~skmoe._fitting._time_values`' ``(what, kind)``,
+    is not None (times of day are points in time here)."""
     kind = getattr(dtype, "kind", None)
     points, durations = kind == "M", kind == "m"
     what = f"{dtype} values"
+    if found is not None:
+        what, kind = found
+        points, durations = kind in ("M", "t"), kind == "m"
     if kind == "O" and values is not None:
         # (one pass over the objects: 2 times the conversion's 22 ms per
         # million; numbers' arrays of a numeric dtype are not scanned)
@@ -186,6 +192,10 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     if isinstance(getattr(given, "kind", None), str):  # NumPy's, pandas', SciPy's
         ndim = np.ndim(exposure)  # (sparse: refused below)
     else:  # lists, polars' and pyarrow's arrays, scalars: NumPy's view, once
+        if type(exposure).__module__.split(".")[0] in ("polars", "pyarrow"):
+            # their times by their dtypes, unconverted (polars 1.0's conversion
+            # of Datetime and Duration values crashed with NumPy 2.1)
+            _refuse_times(None, found=_time_values(exposure))
         try:
             view = np.asarray(exposure)
         except (TypeError, ValueError) as error:  # (ragged lists: NumPy's words)

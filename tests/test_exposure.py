@@ -490,10 +490,16 @@ def test_datetime_and_timedelta_exposures_are_refused(Estimator):
         (np.timedelta64(3, "D"), durations, "timedelta64[D]"),
         (np.datetime64("2020-01-01"), points, "datetime64[D]"),
     ]
+    # polars' and pyarrow's by their own dtypes, unconverted (polars 1.0.0
+    # crashed converting Datetime and Duration values with NumPy 2.1)
     polars = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    milliseconds = days.astype("timedelta64[ms]")
     cases += [
-        (polars.Series((start + days).astype("datetime64[ms]")), points, "datetime64["),
-        (polars.Series(days.astype("timedelta64[ms]")), durations, "timedelta64["),
+        (polars.Series(start + milliseconds), points, "Datetime(time_unit='ms'"),
+        (polars.Series(milliseconds), durations, "Duration(time_unit='ms')"),
+        (pa.array(start + milliseconds), points, "timestamp[ms]"),
+        (pa.array(milliseconds), durations, "duration[ms]"),
     ]
     model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
     calls = {
