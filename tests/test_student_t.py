@@ -6,6 +6,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+import scipy
 from scipy import optimize, special, stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
@@ -13,6 +14,9 @@ from sklearn.linear_model import LinearRegression
 from skmoe import MoERegressor, PredictiveStudentTMixture
 from skmoe.exceptions import SkmoeWarning
 from skmoe.experts import GaussianLinearExperts, StudentTLinearExperts
+
+#: SciPy's (major, minor) version
+_SCIPY = tuple(int(part) for part in scipy.__version__.split(".")[:2])
 
 
 def _regimes(n=600, outliers=0.0, seed=0):
@@ -1049,8 +1053,11 @@ def test_quantiles_and_cdf_where_stdtr_underflows(df, q):
     # (subnormal q keep fewer digits: within 4 of their spacings)
     assert cdf(y) == pytest.approx(q, rel=1e-11, abs=4 * 5e-324)
     assert dist.cdf(y)[0] == pytest.approx(cdf(y), rel=1e-11, abs=4 * 5e-324)
-    # (the case: stdtr's 0 at the quantile)
-    assert special.stdtr(df, (y - 5.0) / 1.0) == 0
+    # (the case: stdtr's 0 at the quantile; SciPy 1.15 and 1.16 keep the
+    # subnormal tail at df 300 and 1000, 1.43e-312 at q = 1e-312, and lose it
+    # from df 1e4; the quantile and cdf are held to mpmath's above either way)
+    tail = special.stdtr(df, (y - 5.0) / 1.0)
+    assert tail == 0 or (df < 1e4 and _SCIPY < (1, 17))
 
 
 @pytest.mark.parametrize("df", [1e5, 3e5])
