@@ -2119,8 +2119,25 @@ def test_a_warm_fit_compares_the_expert_estimator_by_value(case):
     # indices [1, 0] (other columns) and max_features=1 against 1.0 (one
     # feature, not all) compared equal, and the warm fit continued silently
     # from experts of the other estimator
+    if case == "Array API array" and not _strict_arrays_deep_copy():
+        pytest.skip("array-api-strict's arrays refuse copy.deepcopy (before 2.5)")
     with sklearn.config_context(enable_metadata_routing=True):
         _check_warm_expert_case(*_expert_cases()[case])
+
+
+def _strict_arrays_deep_copy():
+    """Whether ``copy.deepcopy``, which scikit-learn's ``clone`` applies to a
+    parameter, copies an array-api-strict array: versions 2.3 to 2.4.1 raise
+    "should not be instantiated directly"."""
+    import copy
+
+    import array_api_strict
+
+    try:
+        copy.deepcopy(array_api_strict.asarray([1.0]))
+    except TypeError:
+        return False
+    return True
 
 
 def _check_warm_expert_case(first, equal, changed, change):
@@ -3238,6 +3255,8 @@ def test_same_estimator_compares_pandas_sparse_and_array_api_values():
         scipy.sparse.csr_matrix(2 * np.eye(3)),
         array_api_strict.asarray([1.0, 3.0]),
     ]
+    if not _strict_arrays_deep_copy():  # (clone deep-copies the parameter)
+        values, others = values[:-1], others[:-1]
     for value, other in zip(values, others, strict=True):
         ridge = Ridge(alpha=value)  # (parameters are stored as given)
         assert _same_estimator(ridge, clone(ridge)), value
@@ -3278,7 +3297,9 @@ def test_same_estimator_compares_pandas_sparse_and_array_api_values():
     dense = np.array([[np.nan, 0.0], [1.0, 2.0]])
     formats = ["csr", "csc", "coo", "lil", "dok", "dia", "bsr"]
     with_nan = [scipy.sparse.csr_matrix(dense).asformat(f) for f in formats]
-    with_nan += [scipy.sparse.coo_array(dense), array_api_strict.asarray([np.nan, 1.0])]
+    with_nan.append(scipy.sparse.coo_array(dense))
+    if _strict_arrays_deep_copy():
+        with_nan.append(array_api_strict.asarray([np.nan, 1.0]))
     for value in with_nan:
         ridge = Ridge(alpha=value)
         assert _same_estimator(ridge, clone(ridge)), value
