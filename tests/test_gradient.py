@@ -2629,6 +2629,22 @@ def _recorded_em_runs(monkeypatch):
     return runs
 
 
+def _converged_at_start(problem, gate_params, expert_params):
+    """What a scripted ``lbfgs`` returns for a stop by L-BFGS's test on f after
+    one iteration that left ``(gate_params, expert_params)`` where they were."""
+    start = evaluate(problem, gate_params, expert_params)
+    result = OptimizeResult(
+        nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
+    )
+    return gate_params, expert_params, [(start.log_likelihood, start.objective)], result
+
+
+def _stalled_at_start(gate_params, expert_params):
+    """What a scripted ``lbfgs`` returns where its line search failed at once."""
+    result = OptimizeResult(nit=0, status=2, success=False, message="ABNORMAL: ")
+    return gate_params, expert_params, [], result
+
+
 def _scripted_lbfgs_stops(monkeypatch, rerun="converged"):
     """Script L-BFGS's stops in ``run_gradient``, which turn on rounding (which
     NumPy kernels run): the first run's real steps end ABNORMAL (its line
@@ -2651,16 +2667,8 @@ def _scripted_lbfgs_stops(monkeypatch, rerun="converged"):
             result.message = "ABNORMAL: "
             return gate_params, expert_params, history, result
         if rerun == "stalled":
-            result = OptimizeResult(
-                nit=0, status=2, success=False, message="ABNORMAL: "
-            )
-            return gate_params, expert_params, [], result
-        start = evaluate(problem, gate_params, expert_params)
-        result = OptimizeResult(
-            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
-        )
-        history = [(start.log_likelihood, start.objective)]
-        return gate_params, expert_params, history, result
+            return _stalled_at_start(gate_params, expert_params)
+        return _converged_at_start(problem, gate_params, expert_params)
 
     monkeypatch.setattr(skmoe._gradient, "lbfgs", scripted)
     return runs
@@ -3006,16 +3014,7 @@ def _lbfgs_stops_at_its_start(monkeypatch):
         starts.append((gate_params, expert_params))
         if len(starts) > 1:
             return real(problem, gate_params, expert_params, **kwargs)
-        start = evaluate(problem, gate_params, expert_params)
-        result = OptimizeResult(
-            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
-        )
-        return (
-            gate_params,
-            expert_params,
-            [(start.log_likelihood, start.objective)],
-            result,
-        )
+        return _converged_at_start(problem, gate_params, expert_params)
 
     monkeypatch.setattr(skmoe._gradient, "lbfgs", scripted)
     return starts
@@ -3101,11 +3100,7 @@ def test_top_k_gradient_stop_stands_where_its_em_step_falls(monkeypatch, rerun):
         starts.append(expert_params)
         if rerun == "climbs" and len(starts) == 2:
             return real_lbfgs(problem, gate_params, expert_params, **kwargs)
-        ev = evaluate(problem, gate_params, expert_params)
-        result = OptimizeResult(
-            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
-        )
-        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+        return _converged_at_start(problem, gate_params, expert_params)
 
     with monkeypatch.context() as patched:
         patched.setattr(skmoe._gradient, "lbfgs", scripted)
@@ -3622,15 +3617,8 @@ def test_top_k_gradient_runs_lbfgs_again_after_em_steps_that_end_converged(
     def scripted(problem, gate_params, expert_params, **kwargs):
         starts.append(expert_params)
         if len(starts) == 1:  # (its line search failed at once)
-            result = OptimizeResult(
-                nit=0, status=2, success=False, message="ABNORMAL: "
-            )
-            return gate_params, expert_params, [], result
-        ev = evaluate(problem, gate_params, expert_params)
-        result = OptimizeResult(
-            nit=1, status=0, success=True, message="CONVERGENCE: REL_REDUCTION_OF_F"
-        )
-        return gate_params, expert_params, [(ev.log_likelihood, ev.objective)], result
+            return _stalled_at_start(gate_params, expert_params)
+        return _converged_at_start(problem, gate_params, expert_params)
 
     with monkeypatch.context() as patched:
         patched.setattr(skmoe._gradient, "lbfgs", scripted)
