@@ -126,7 +126,7 @@ from ._warm_start import (
 from ._warnings import _held_warnings, _listed, _warn_user
 from .exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
 from .experts._point_mass import ZERO_LOG_RATE
-from .gates import GATES, GaussianGate, HierarchicalGate
+from .gates import GATES, GaussianGate, HierarchicalGate, SoftmaxGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
 
 #: Every gate family's fitted attributes (a refit with another gate drops
@@ -2846,8 +2846,10 @@ class BaseMixtureOfExperts(
         tags.array_api_support = not self._estimator_experts()
         return tags
 
-    def _log_gate(self, xp, design):
-        """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse."""
+    def _log_gate(self, xp, design, out=None):
+        """log g_k(x_i), (n_experts, n_samples); the renormalized top k if sparse.
+        ``out``: a NumPy work array of that shape and the design's dtype that
+        the softmax gate of all experts writes into (others make their own)."""
         gate = self._fitted_gate()
         gate_design = self._gate_design(xp, design)
         params = self._gate_params(xp, design)
@@ -2858,6 +2860,8 @@ class BaseMixtureOfExperts(
             # where predict used expert 2, 3 of 416 points on gate boundaries)
             index, log_weight = gate.route(xp, gate_design, params, self._top_k())
             return scatter_log_weights(xp, index, log_weight, self.n_experts_)
+        if out is not None and type(gate) is SoftmaxGate:
+            return gate.log_gate(xp, gate_design, params, out=out)
         return gate.log_gate(xp, gate_design, params)
 
     def _top_k(self):

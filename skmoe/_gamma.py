@@ -602,9 +602,11 @@ class MoEGammaRegressor(
         )
         return experts, params
 
-    def _log_means(self, xp, design, index=None):
+    def _log_means(self, xp, design, index=None, out=None):
         """The experts' log means (n_experts_, n_samples), or with ``index``
-        (top_k, n_samples) those of each sample's selected experts."""
+        (top_k, n_samples) those of each sample's selected experts; ``out``:
+        a NumPy work array of all experts' to write them into (linear
+        experts; estimators make their own)."""
         experts, params = self._experts_from_attributes()
         if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
             log_means = experts.log_means(xp, design, params)
@@ -612,6 +614,8 @@ class MoEGammaRegressor(
                 return log_means
             return np.take_along_axis(log_means, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
+        if index is None and out is not None and is_numpy_array(design):
+            return np.matmul(coef.T, design, out=out)
         if index is None:
             return coef.T @ design
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
@@ -714,8 +718,22 @@ class MoEGammaRegressor(
 
         def compute(xp, design):
             if self._top_k() is None:  # all experts: the mean alone makes
-                # neither the gate weights nor the means as new arrays
-                logs = (self._log_gate(xp, design), self._log_means(xp, design))
+                # neither the gate weights nor the means as new arrays, and
+                # on NumPy the logs are work arrays too (new ones, left at the
+                # heap's top, were given back at every chunk: 39k minor faults
+                # a call of predict(return_std=True), 3e5 rows, K=32)
+                outs = (None, None)
+                if is_numpy_array(design):
+                    shape = (self.n_experts_, design.shape[1])
+                    outs = tuple(
+                        work.shaped(name, shape, design.dtype)
+                        for name in ("log_weight", "log_mean")
+                    )
+                logs = (
+                    self._log_gate(xp, design, out=outs[0]),
+                    self._log_means(xp, design, out=outs[1]),
+                )
+                del outs
                 dispersion = self._dispersions(xp, logs[1])
                 done = reused(*logs, dispersion)
                 if done is not None and not return_std:

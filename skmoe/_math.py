@@ -256,14 +256,15 @@ def take_last(xp, a: Array, index: Array) -> Array:
     return xp.take(a, index, axis=a.ndim - 1)
 
 
-def log_softmax(xp, a: Array, axis: int = -1) -> Array:
+def log_softmax(xp, a: Array, axis: int = -1, out: Array | None = None) -> Array:
     """Logarithm of the softmax of ``a`` along ``axis``, as ``(a - max) -
     log(sum(exp(a - max)))``: ``a - logsumexp(a)`` gave logits beyond
-    ``log(K) / eps`` (1e16) a log-softmax of 0 each, weights that summed to K."""
-    return log_softmax_and_norm(xp, a, axis)[0]
+    ``log(K) / eps`` (1e16) a log-softmax of 0 each, weights that summed to K.
+    ``out``: as :func:`log_softmax_and_norm`'s."""
+    return log_softmax_and_norm(xp, a, axis, out=out)[0]
 
 
-def log_softmax_and_norm(xp, a: Array, axis: int = -1):
+def log_softmax_and_norm(xp, a: Array, axis: int = -1, out: Array | None = None):
     """:func:`log_softmax` and :func:`logsumexp` of ``a`` from one pass.
 
     On NumPy in blocks of the last axis, each block's sums taken by
@@ -271,6 +272,9 @@ def log_softmax_and_norm(xp, a: Array, axis: int = -1):
     columns, their number and the blocks (the last block of 16385 columns at
     K=8, a lone column, was summed pairwise, in another order than the
     others: 9 of 40 rows' gates moved, by up to 52 units in the last place).
+    ``out``: on NumPy, the array of ``a``'s shape and dtype the log-softmax
+    is written into (``a`` itself: in place), not a new one; elsewhere
+    ignored.
     """
     if is_numpy_array(a):  # in place, in blocks of the last axis (as logsumexp)
         axis = axis % a.ndim
@@ -281,7 +285,8 @@ def log_softmax_and_norm(xp, a: Array, axis: int = -1):
         block = max(1024, LOGSUMEXP_BLOCK * last // max(a.size, 1))
         if axis == a.ndim - 1:
             block = max(last, 1)
-        out = np.empty_like(a)
+        if out is None:
+            out = np.empty_like(a)
         norms = []
         for start in range(0, last, block):
             part = a[..., start : start + block]
@@ -377,10 +382,15 @@ class WorkArrays:
         self._arrays = {}
 
     def __call__(self, name, like):
+        return self.shaped(name, like.shape, like.dtype)
+
+    def shaped(self, name, shape, dtype):
+        """The work array ``name`` of ``shape`` and ``dtype``."""
+        size = math.prod(shape)
         flat = self._arrays.get(name)
-        if flat is None or flat.dtype != like.dtype or flat.size < like.size:
-            flat = self._arrays[name] = np.empty(like.size, like.dtype)
-        return flat[: like.size].reshape(like.shape)
+        if flat is None or flat.dtype != dtype or flat.size < size:
+            flat = self._arrays[name] = np.empty(size, dtype)
+        return flat[:size].reshape(shape)
 
     def clear(self):
         self._arrays.clear()

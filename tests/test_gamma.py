@@ -830,18 +830,22 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
     # (K, n) arrays at every chunk were given back by glibc and faulted in
     # again: 17k-64k minor faults a call of 3e5-1e6 rows, K=8; the mean alone
     # made eight at every chunk, and used no work array); the gate weights
-    # and the means are work arrays of all experts, top_k's (as before) its
-    # parts' own; the numbers: the moments written out
+    # and the means are work arrays of all experts, and so are their logs
+    # (new at every chunk, they were given back and faulted in again where
+    # the std's work arrays held the heap below them: 39k minor faults a
+    # call of predict(return_std=True), 3e5 rows, K=32, 7.6k as work
+    # arrays); top_k's (as before) its parts' own; the numbers: the moments
+    # written out
     import skmoe._base
     import skmoe._gamma
 
     made = []
 
     class Counted(skmoe._gamma.WorkArrays):
-        def __call__(self, name, like):
+        def shaped(self, name, shape, dtype):
             if name not in self._arrays:
                 made.append(name)
-            return super().__call__(name, like)
+            return super().shaped(name, shape, dtype)
 
     monkeypatch.setattr(skmoe._gamma, "WorkArrays", Counted)
     rng = np.random.RandomState(0)
@@ -853,12 +857,13 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
         model.set_params(random_state=0).fit(X, y)
     monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
     assert model._chunk_rows(X) == (65 if top_k else 100)  # (5 chunks or 8)
+    logs = ["log_mean", "log_weight"]
     if not return_std:
         mean = model.predict(X)
-        assert sorted(made) == ([] if top_k else ["terms", "weight"])
+        assert sorted(made) == ([] if top_k else [*logs, "terms", "weight"])
     else:
         mean, std = model.predict(X, return_std=True)
-        names = ["mean", "terms", "variance", "weight"]
+        names = [*logs, "mean", "terms", "variance", "weight"]
         assert sorted(made) == (["terms", "variance"] if top_k else names)
     mu = np.exp(model.expert_intercept_ + X @ model.expert_coef_.T)
     gate = model.predict_gate(X)
@@ -868,6 +873,29 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
         phi = model.expert_dispersion_
         spread = phi * mu**2 + (mu - expected[:, None]) ** 2
         np.testing.assert_allclose(std, np.sqrt(np.sum(gate * spread, 1)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_log_gate_writes_into_the_work_array_given(dtype):
+    # SoftmaxGate.log_gate(out=...) writes the logits and then the log gate
+    # into ``out`` (predict's work array), the same floats as a new array
+    # (bit for bit), which are scipy's log_softmax of the logits; a chunk of
+    # 5000 rows (blocks of 16384 logits) at K=5 and a lone row
+    from skmoe.gates import SoftmaxGate
+
+    rng = np.random.RandomState(0)
+    coef = (3.0 * rng.standard_normal((4, 5))).astype(dtype)
+    for n in (5000, 1):
+        design = np.vstack([np.ones(n), rng.standard_normal((3, n))]).astype(dtype)
+        out = np.empty((5, n), dtype)
+        got = SoftmaxGate().log_gate(np, design, {"coef": coef}, out=out)
+        assert got is out
+        fresh = SoftmaxGate().log_gate(np, design, {"coef": coef})
+        np.testing.assert_array_equal(got, fresh)
+        logits = coef.astype(np.float64).T @ design.astype(np.float64)
+        expected = special.log_softmax(logits, axis=0)
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
 
 
 def test_predict_inside_another_predicts_chunk_keeps_both_numbers(monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _multinomial
+from .._backend import is_numpy_array
 from .._math import (
     exp,
     log_softmax,
@@ -82,8 +83,14 @@ class SoftmaxGate(GateFamily):
     likelihood).
     """
 
-    def log_gate(self, xp, design: Array, params: Params) -> Array:
-        return log_softmax(xp, params["coef"].T @ design, axis=0)
+    def log_gate(self, xp, design: Array, params: Params, out=None) -> Array:
+        """log g_k(x_i), (n_experts, n_samples); ``out``: a NumPy array of
+        that shape and the design's dtype to write the logits and then the
+        log gate into (a work array kept across row chunks), not new ones."""
+        if out is None or not is_numpy_array(design):
+            return log_softmax(xp, params["coef"].T @ design, axis=0)
+        logits = np.matmul(params["coef"].T, design, out=out)
+        return log_softmax(xp, logits, axis=0, out=logits)
 
     def logits(self, xp, design: Array, params: Params) -> Array:
         return params["coef"].T @ design
