@@ -629,13 +629,13 @@ class MoEGammaRegressor(
         chosen = xp.take(dispersion, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(chosen, index.shape)
 
-    def _parts(self, xp, design, zeroed=True, column=False, logs=None):
+    def _parts(self, xp, design, zeroed=True, column=False, logs=None, dispersion=None):
         """Each sample's gate weights, log weights, means and dispersions
         (K or top_k, n_samples); 0 means where a weight is 0 (``zeroed``);
         ``column``: the dispersions of all experts as a (K, 1) column, not
         spread over the samples (which :meth:`predict` took as one more
         (K, n) array); ``logs``: the log weights and log means of all
-        experts, where already computed."""
+        experts, and ``dispersion`` that column, where already computed."""
         if self._top_k() is not None:  # only the selected experts
             index, log_weight = self._route(xp, design)
             log_mean = self._log_means(xp, design, index)
@@ -645,7 +645,8 @@ class MoEGammaRegressor(
                 logs = (self._log_gate(xp, design), self._log_means(xp, design))
             log_weight, log_mean = logs
             del logs
-            dispersion = self._dispersions(xp, log_mean)
+            if dispersion is None:
+                dispersion = self._dispersions(xp, log_mean)
             if not column:
                 dispersion = dispersion + xp.zeros_like(log_mean)
         weight = xp.exp(log_weight)
@@ -742,7 +743,7 @@ class MoEGammaRegressor(
                     # its own (K, n) arrays)
                     return far(xp, *logs, dispersion, *done, clear=True)
                 weight, log_weight, log_mean, mean, dispersion = self._parts(
-                    xp, design, column=True, logs=logs
+                    xp, design, column=True, logs=logs, dispersion=dispersion
                 )
                 del logs
             else:

@@ -878,6 +878,51 @@ def test_gamma_regressor_under_dispatch_matches_numpy(top_k):
 
 
 @dispatch
+@pytest.mark.parametrize("return_std", [False, True])
+def test_gamma_predict_under_dispatch_takes_the_dispersions_once_a_chunk(
+    monkeypatch, return_std
+):
+    # Gamma predict of all experts on array_api_strict input (4 chunks of
+    # 100 rows) takes the experts' dispersions once a chunk: compute took
+    # them for the NumPy work arrays (which refuse other arrays) and _parts
+    # took them again; the numbers: the mixture's moments written out from
+    # the model's attributes
+    import skmoe._base
+
+    X, y = _regression(n=400)
+    amounts = np.exp(y / 2) * np.random.RandomState(4).gamma(20.0, 1 / 20.0, len(y))
+    calls = []
+    dispersions = MoEGammaRegressor._dispersions
+
+    def counted(self, *args, **kwargs):
+        calls.append(True)
+        return dispersions(self, *args, **kwargs)
+
+    with sklearn.config_context(array_api_dispatch=True):
+        Xs = xps.asarray(X)
+        model = MoEGammaRegressor(n_experts=3, n_init=1, random_state=0)
+        model.fit(Xs, xps.asarray(amounts))
+        monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+        assert model._chunk_rows(Xs) == 100
+        monkeypatch.setattr(MoEGammaRegressor, "_dispersions", counted)
+        got = model.predict(Xs, return_std=return_std)
+    assert len(calls) == 4
+    mean, std = (got, None) if not return_std else got
+    gate = np.asarray(model.predict_gate(X))
+    coef, intercept = (
+        np.asarray(a) for a in (model.expert_coef_, model.expert_intercept_)
+    )
+    mu = np.exp(intercept + X @ coef.T)
+    expected = np.sum(gate * mu, axis=1)
+    np.testing.assert_allclose(np.asarray(mean), expected, rtol=1e-12)
+    if return_std:
+        phi = np.asarray(model.expert_dispersion_)
+        spread = phi * mu**2 + (mu - expected[:, None]) ** 2
+        variance = np.sum(gate * spread, axis=1)
+        np.testing.assert_allclose(np.asarray(std), np.sqrt(variance), rtol=1e-12)
+
+
+@dispatch
 @pytest.mark.parametrize("Estimator", [MoEPoissonRegressor, MoEGammaRegressor])
 def test_a_first_partial_fit_batch_of_few_rows_stays_on_the_device(Estimator):
     # the start from the batch's mean (few rows per parameter) was made on
