@@ -1354,6 +1354,63 @@ def test_one_standard_error_rule_never_picks_a_candidate_of_nan_mean():
     assert _one_standard_error(per_sample, np.full(20, 1 / 20)) == 1
 
 
+def test_auto_passes_over_a_candidate_with_a_non_finite_held_out_score(
+    monkeypatch,
+):
+    # candidates whose held-out log-likelihood is NaN at a row (fits that
+    # broke down; the experts' floors keep a natural fit finite, so the
+    # private E-step is wrapped to give them) score -inf and are passed over
+    # without a RuntimeWarning (inf - inf in a shortfall's spread); the
+    # others are compared by the one-standard-error rule, here recomputed
+    # with scipy's sem of the paired shortfalls. A line: one expert, unbroken
+    import skmoe._auto
+
+    real = skmoe._auto.e_step
+    held_out = {}
+
+    def broken(problem, gate_params, expert_params):
+        log_norm, *rest = real(problem, gate_params, expert_params)
+        n_experts = gate_params["coef"].shape[1]
+        if n_experts <= 2:
+            log_norm = log_norm.copy()
+            log_norm[0] = np.nan
+        held_out[n_experts] = np.asarray(log_norm, dtype=np.float64).copy()
+        return (log_norm, *rest)
+
+    rng = np.random.RandomState(1)
+    X = rng.randn(300, 3)
+    y = X @ [1.0, 2.0, 3.0] + rng.randn(300)
+    options = dict(expert_estimator=LinearRegression(), random_state=0)
+    plain = MoERegressor(**options).fit(X, y)
+    assert plain.n_experts_ == 1
+    monkeypatch.setattr(skmoe._auto, "e_step", broken)
+    model = MoERegressor(**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(X, y)
+    scores = model.n_experts_scores_
+    assert np.all(scores[:2] == -np.inf)
+    assert_allclose(scores[2:], plain.n_experts_scores_[2:], rtol=1e-12)
+    best = max((3, 4), key=lambda k: held_out[k].mean())
+    expected = next(
+        k
+        for k in (3, 4)
+        if np.mean(held_out[best] - held_out[k])
+        <= sem(held_out[best] - held_out[k]) + model.tol
+    )
+    assert model.n_experts_ == expected
+    assert np.all(np.isfinite(model.predict(X)))
+    # every candidate non-finite at a held-out row: the fewest experts
+    from skmoe._auto import _one_standard_error
+
+    per_sample = np.array([held_out[k] for k in (1, 2, 3, 4)])
+    per_sample[2:, 5] = -np.inf
+    weight = np.full(per_sample.shape[1], 1 / per_sample.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert _one_standard_error(per_sample, weight) == 0
+
+
 def test_auto_classifier_keeps_every_class_in_its_fits():
     # the held-out rows stay in the candidates' fits with weight 0, so a class
     # whose only sample is held out is still known to every clone (a

@@ -802,6 +802,47 @@ def test_warns_where_the_fit_is_short_of_a_maximum():
     assert "where the solver stopped" not in message
 
 
+def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
+    """L-BFGS's line search can stop (ABNORMAL) before tol holds and before
+    max_iter, ``converged_=False``: no natural fit reaches that stop any
+    more (EM finishes such a fit), so the private solver is wrapped to report
+    its run unconverged. The warning then names the stop and advises EM with a
+    smaller tol, not a larger max_iter (it has iterations left) nor a smaller
+    tol alone (it did not stop on tol); the Newton step is the closed form of
+    test_warns_where_the_fit_is_short_of_a_maximum."""
+    import skmoe._solvers
+
+    real = skmoe._solvers.run_gradient
+
+    def stopped(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.converged = False  # (as a line search that found no decrease)
+        return result
+
+    monkeypatch.setattr(skmoe._solvers, "run_gradient", stopped)
+    rng, X, _ = linear_data(n=400)
+    y = 3.0 + X @ [1.0, -0.5] + rng.normal(size=len(X))
+    model = MoERegressor(1, alpha=0.0, solver="gradient", tol=1e-6, max_iter=500)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert not model.converged_ and model.n_iter_ < 500
+    exact = MoERegressor(1, alpha=0.0, **TIGHT).fit(X, y)
+    model.expert_coef_ = exact.expert_coef_ + [0.02, -0.015]
+    model.expert_intercept_ = exact.expert_intercept_
+    model.expert_variance_ = exact.expert_variance_
+    q = np.sum((X @ [0.02, -0.015]) ** 2) / exact.expert_variance_[0]
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        model.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    step = float(message.split("move them ")[1].split(" ")[0])
+    assert step == pytest.approx(np.sqrt(q + q**2 / (2 * len(X))), rel=0.01)
+    assert (
+        "it stopped short of the maximum where the solver stopped, before "
+        "tol=1e-06 held: refit with solver='em' and a smaller tol before taking "
+        "standard errors"
+    ) in message
+
+
 def test_newton_step_with_correlated_features():
     """As above, with x2 = x1 + 0.05 noise: the equilibrated information is far
     from the identity (x1 and x2 nearly collinear), so the step's metric, the
