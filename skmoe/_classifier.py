@@ -36,7 +36,7 @@ from ._fitting import (
     _target_column,
     _unchanged_on_failure,
 )
-from ._math import log_softmax, logsumexp, sums_in_turn
+from ._math import by_columns, log_softmax, logsumexp, sums_in_turn
 from ._partial_fit import _streaming_solver
 from ._sgd import effective_rows
 from ._sparse import selected_linear
@@ -636,7 +636,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         log_gate = self._log_gate(xp, design)
         if estimators:
             return log_gate, experts.log_proba(xp, design, params)
-        logits = params["coef"].T @ design
+        logits = by_columns(xp, params["coef"].T, design)
         return log_gate, xp.reshape(logits, (-1, self._n_outputs(), design.shape[1]))
 
     def predict_proba(self, X):

@@ -36,7 +36,14 @@ from ._fitting import (
 from ._gamma_distribution import HELD_WEIGHT, PredictiveGammaMixture
 from ._init import LOG_SEPARATION, log_separation
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
-from ._math import WorkArrays, constant_tolerance, device, mixture_std, sums_in_turn
+from ._math import (
+    WorkArrays,
+    by_columns,
+    constant_tolerance,
+    device,
+    mixture_std,
+    sums_in_turn,
+)
 from ._partial_fit import _pending_rows, _reset_pending
 from ._regressor import r2_score_at_scale
 from ._sgd import SGDState, effective_rows
@@ -606,7 +613,8 @@ class MoEGammaRegressor(
         """The experts' log means (n_experts_, n_samples), or with ``index``
         (top_k, n_samples) those of each sample's selected experts; ``out``:
         a NumPy work array of all experts' to write them into (linear
-        experts; estimators make their own)."""
+        experts; estimators make their own; not for a lone column, which
+        :func:`by_columns` takes)."""
         experts, params = self._experts_from_attributes()
         if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
             log_means = experts.log_means(xp, design, params)
@@ -614,10 +622,11 @@ class MoEGammaRegressor(
                 return log_means
             return np.take_along_axis(log_means, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
-        if index is None and out is not None and is_numpy_array(design):
+        lone = design.shape[-1] == 1
+        if index is None and out is not None and is_numpy_array(design) and not lone:
             return np.matmul(coef.T, design, out=out)
         if index is None:
-            return coef.T @ design
+            return by_columns(xp, coef.T, design)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def _dispersions(self, xp, like, index=None):

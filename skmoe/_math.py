@@ -108,6 +108,34 @@ def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
     return xp.squeeze(out, axis=axis)
 
 
+def by_columns(xp, a: Array, b: Array) -> Array:
+    """``a @ b`` for ``b`` of shape (..., m, n), each column of the product as
+    the same column among others: a lone column (n = 1: a row predicted alone,
+    or alone in the last chunk or block) is taken as the first of ``a @ [b,
+    b]``. NumPy hands a product with one column to BLAS's matrix-vector kernel
+    (gemv), which adds the m terms in another order than the matrix-matrix one
+    (gemm) of two columns or more: with OpenBLAS 0.3.31's SkylakeX kernels,
+    2909 of 3375 float64 columns alone (``a`` of 1 to 200 rows, 1 to 300
+    terms) differed in the last bits from the same column among 1030; on two
+    copies, none where ``a`` has two rows or more, but for the columns past
+    the 1024th of the large products (12 rows and 32 terms or more), which
+    another kernel takes. One row of ``a`` is a matrix-vector product too,
+    whatever ``b``. Where BLAS's gemm gives a column other bits beside other
+    columns, so does this (docs/user_guide/pipelines.rst)."""
+    if b.shape[-1] != 1:
+        return a @ b
+    return (a @ xp.concat([b, b], axis=-1))[..., :1]
+
+
+def by_rows(xp, a: Array, b: Array) -> Array:
+    """``a @ b`` for ``a`` of shape (n, m), each row of the product as the
+    same row among others: a lone row (n = 1) is taken as the first of ``[a;
+    a] @ b`` (the samples-major products of :func:`by_columns`)."""
+    if a.shape[0] != 1:
+        return a @ b
+    return (xp.concat([a, a], axis=0) @ b)[:1, ...]
+
+
 def sums_in_turn(xp, a: Array, axis: int = 0, keepdims: bool = False) -> Array:
     """``xp.sum(a, axis=axis)`` for ``a`` whose last axis holds the samples
     (experts-major, (K, ..., n), ``axis`` not the last): on NumPy, each

@@ -59,6 +59,7 @@ from ._fitting import (
 from ._loglink import LogLinkMixin, _left_out, _unweighted_zero
 from ._math import (
     WorkArrays,
+    by_columns,
     constant_target_score,
     device,
     logsumexp,
@@ -1108,7 +1109,7 @@ class MoEPoissonRegressor(
             return np.take_along_axis(log_rates, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
         if index is None:
-            return coef.T @ design
+            return by_columns(xp, coef.T, design)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def predict(self, X, *, return_std=False, exposure=None):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import is_numpy_array
-from ._math import device, log_softmax
+from ._math import by_columns, device, log_softmax
 
 Array = Any
 
@@ -217,7 +217,8 @@ def selected_linear(xp, coef: Array, design: Array, index: Array, m: int) -> Arr
         blocks = []
         for start in range(0, design.shape[1], GATHER_BLOCK):
             stop = min(start + GATHER_BLOCK, design.shape[1])
-            every = (coef.T @ design[:, start:stop]).reshape(n_experts, m, -1)
+            every = by_columns(xp, coef.T, design[:, start:stop])
+            every = every.reshape(n_experts, m, -1)
             blocks.append(np.take_along_axis(every, index[:, None, start:stop], 0))
         return np.concatenate(blocks, axis=2)
     table = xp.reshape(xp.permute_dims(coef, (1, 0)), (-1, m * d))  # (K, m * d)

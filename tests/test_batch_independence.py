@@ -3,9 +3,10 @@ over experts (and classes) that skmoe takes itself add each row's terms in
 one order, whatever the number of rows, their chunks and the blocks of
 :func:`skmoe._math.log_softmax_and_norm`. NumPy adds a C-ordered (K, n)
 array's rows in turn for n >= 2, but a lone column (n = 1, or the last block
-of n = block + 1 columns) pairwise. The matrix products are BLAS's and left
-alone: a single row's product is a matrix-vector one, another kernel, so
-these tests place each row among others, not alone."""
+of n = block + 1 columns) pairwise. The matrix products are BLAS's: a
+single row's product would be a matrix-vector one, another kernel, so skmoe
+takes it on two copies of the row (:func:`skmoe._math.by_columns`); the
+tests of the sums place each row among others, or make every product exact."""
 
 import warnings
 
@@ -13,7 +14,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 from skmoe._classifier import _mixture_proba
 from skmoe._groups import Groups, mix
 from skmoe._math import (
@@ -295,3 +302,106 @@ def test_a_row_predicted_alone_sums_its_experts_as_in_a_batch(kind, top_k):
         means = X @ model.expert_coef_.T + model.expert_intercept_
         in_turn = _in_turn(model.predict_gate(X).T * means.T, 0)
         assert_array_equal(batch, in_turn)
+
+
+def _fitted(kind, gate, top_k, dtype):
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-2, 2, (200, 5))
+    signal = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+    if kind is MoERegressor:
+        y = 3 * signal + 0.3 * rng.normal(size=200)
+    elif kind is MoEClassifier:
+        y = (signal > 0).astype(int) + (signal > 1)
+    elif kind is MoEGammaRegressor:
+        y = np.exp(signal) * rng.gamma(2.0, 0.5, 200)
+    else:
+        y = rng.poisson(np.exp(signal))
+    model = kind(n_experts=4, gate=gate, top_k=top_k, random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X.astype(dtype), y)
+
+
+def _every_output(model, X, y):
+    """Every per-row output of the model's public methods, rows first."""
+    outputs = {
+        "predict": model.predict(X),
+        "predict_gate": model.predict_gate(X),
+        "log_likelihood_samples": model.log_likelihood_samples(X, y),
+        "responsibilities": model.responsibilities(X, y),
+    }
+    if model.gate == "gaussian":
+        outputs["gate_log_density"] = model.gate_log_density(X)
+    if isinstance(model, MoEClassifier):
+        outputs["predict_proba"] = model.predict_proba(X)
+        outputs["predict_log_proba"] = model.predict_log_proba(X)
+        outputs["decision_function"] = model.decision_function(X)
+    else:
+        outputs["std"] = model.predict(X, return_std=True)[1]
+        distribution = model.predict_distribution(X)
+        outputs["distribution_mean"] = distribution.mean()
+        outputs["distribution_std"] = distribution.std()
+    return outputs
+
+
+def _gemm_columns_stable(X):
+    """Whether BLAS's matrix-matrix product gives each column of products of
+    the test's shapes (the gates' and experts' coefficients, a Gaussian
+    gate's stacked whitening) the bits it has beside a copy of itself: true
+    of OpenBLAS's SkylakeX kernels at these sizes; its Haswell kernels give a
+    column other bits in batches of other sizes."""
+    rng = np.random.default_rng(0)
+    d = X.shape[1]
+    for m, inner in [(2, d + 1), (3, d), (4, d + 1), (12, d + 1), (4 * d, d)]:
+        coef = rng.standard_normal((m, inner)).astype(X.dtype)
+        design = np.ascontiguousarray(rng.standard_normal((len(X), inner)), X.dtype).T
+        batch = coef @ design
+        for i in range(len(X)):
+            pair = coef @ design[:, [i, i]]
+            if not np.array_equal(pair[:, 0], batch[:, i]):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "gate, top_k",
+    [("softmax", None), ("softmax", 2), ("constant", None)]
+    + [("gaussian", None), ("hierarchical", None)],
+)
+@pytest.mark.parametrize(
+    "kind",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoEGammaRegressor,
+        MoENegativeBinomialRegressor,
+    ],
+)
+def test_a_row_predicted_alone_is_the_row_in_a_batch(kind, gate, top_k, dtype):
+    # A single row's gate and expert products have one column, which NumPy
+    # hands to BLAS's matrix-vector kernel (gemv), of another order of
+    # addition than the matrix-matrix one (gemm): on main 1 to 19 of these
+    # 20 rows' outputs differed alone (up to every output of every method).
+    # First, whatever BLAS: a row alone is the row beside a copy of itself
+    # (two rows: gemm); then, where BLAS's gemm gives a column the same bits
+    # whatever its neighbours, the row in a batch of 20 rows
+    model = _fitted(kind, gate, top_k, dtype)
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-2.5, 2.5, (20, 5)).astype(dtype)
+    if isinstance(model, MoEClassifier):
+        y = rng.integers(0, 3, len(X))
+    elif isinstance(model, MoERegressor):
+        y = rng.normal(size=len(X))
+    else:
+        y = rng.poisson(2.0, len(X)) + (isinstance(model, MoEGammaRegressor) * 0.5)
+    batch = _every_output(model, X, y)
+    stable = _gemm_columns_stable(X)
+    for i in range(len(X)):
+        alone = _every_output(model, X[i : i + 1], y[i : i + 1])
+        twice = _every_output(model, X[[i, i]], y[[i, i]])
+        for name, value in alone.items():
+            assert_array_equal(value[0], twice[name][0], err_msg=f"{name} {i}")
+            if stable:
+                assert_array_equal(value[0], batch[name][i], err_msg=f"{name} {i}")

@@ -10,6 +10,7 @@ from scipy import special
 
 from .._backend import as_compute, to_numpy
 from .._math import (
+    by_columns,
     device,
     diag,
     penalty_mask,
@@ -243,7 +244,7 @@ class GammaExperts(PointMassMixin, ExpertFamily):
 
     def log_means(self, xp, design: Array, params: Params) -> Array:
         """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
-        return params["coef"].T @ design
+        return by_columns(xp, params["coef"].T, design)
 
     def _shape_terms(self, xp, dispersion):
         """The shapes and their :func:`shape_terms` in ``dispersion``'s namespace."""

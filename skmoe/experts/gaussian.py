@@ -8,6 +8,7 @@ import numpy as np
 
 from .._backend import to_numpy, widest_float
 from .._math import (
+    by_columns,
     device,
     diag,
     penalty_mask,
@@ -269,7 +270,7 @@ class GaussianLinearExperts(ExpertFamily):
 
     def means(self, xp, design: Array, params: Params) -> Array:
         """Expert means x~ . b_k as an (n_experts, n_samples) array."""
-        return params["coef"].T @ design
+        return by_columns(xp, params["coef"].T, design)
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         variance = params["variance"][:, None]

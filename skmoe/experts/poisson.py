@@ -8,6 +8,7 @@ import numpy as np
 
 from .._backend import is_numpy_array, to_numpy
 from .._math import (
+    by_columns,
     device,
     diag,
     penalty_mask,
@@ -162,7 +163,7 @@ class PoissonExperts(PointMassMixin, ExpertFamily):
 
     def log_rates(self, xp, design: Array, params: Params) -> Array:
         """The linear predictors ``x~ . b_k`` as an (n_experts, n_samples) array."""
-        return params["coef"].T @ design
+        return by_columns(xp, params["coef"].T, design)
 
     def log_likelihood(self, xp, design: Array, Y: Array, params: Params) -> Array:
         eta = self.log_rates(xp, design, params) + Y[3, ...][None, :]

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .._math import (
+    by_columns,
     center_intercepts,
     device,
     expand_rows,
@@ -92,8 +93,9 @@ class HierarchicalGate(GateFamily):
         """log p (G, n) and log q (K, n)."""
         coef = params["coef"]
         bounds = group_bounds(coef.shape[1])
-        log_top = log_softmax(xp, params["group_coef"].T @ design, axis=0)
-        within = coef.T @ design
+        top = by_columns(xp, params["group_coef"].T, design)
+        log_top = log_softmax(xp, top, axis=0)
+        within = by_columns(xp, coef.T, design)
         log_within = xp.concat(
             [
                 log_softmax(xp, within[bounds[h] : bounds[h + 1], :], axis=0)

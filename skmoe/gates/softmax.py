@@ -7,6 +7,8 @@ import numpy as np
 from .. import _multinomial
 from .._backend import is_numpy_array
 from .._math import (
+    by_columns,
+    by_rows,
     exp,
     log_softmax,
     penalty_mask,
@@ -86,17 +88,19 @@ class SoftmaxGate(GateFamily):
     def log_gate(self, xp, design: Array, params: Params, out=None) -> Array:
         """log g_k(x_i), (n_experts, n_samples); ``out``: a NumPy array of
         that shape and the design's dtype to write the logits and then the
-        log gate into (a work array kept across row chunks), not new ones."""
-        if out is None or not is_numpy_array(design):
-            return log_softmax(xp, params["coef"].T @ design, axis=0)
+        log gate into (a work array kept across row chunks), not new ones
+        (but for a lone column, which :func:`by_columns` takes)."""
+        if out is None or not is_numpy_array(design) or design.shape[-1] == 1:
+            return log_softmax(xp, by_columns(xp, params["coef"].T, design), axis=0)
         logits = np.matmul(params["coef"].T, design, out=out)
         return log_softmax(xp, logits, axis=0, out=logits)
 
     def logits(self, xp, design: Array, params: Params) -> Array:
-        return params["coef"].T @ design
+        return by_columns(xp, params["coef"].T, design)
 
     def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
-        return design.T @ params["coef"]  # one product, samples-major, no copy
+        # one product, samples-major, no copy
+        return by_rows(xp, design.T, params["coef"])
 
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
         return {"coef": design @ dlogits.T}
