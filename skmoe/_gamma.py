@@ -613,8 +613,7 @@ class MoEGammaRegressor(
         """The experts' log means (n_experts_, n_samples), or with ``index``
         (top_k, n_samples) those of each sample's selected experts; ``out``:
         a NumPy work array of all experts' to write them into (linear
-        experts; estimators make their own; not for a lone column, which
-        :func:`by_columns` takes)."""
+        experts; estimators make their own)."""
         experts, params = self._experts_from_attributes()
         if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
             log_means = experts.log_means(xp, design, params)
@@ -622,9 +621,11 @@ class MoEGammaRegressor(
                 return log_means
             return np.take_along_axis(log_means, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
-        lone = design.shape[-1] == 1
-        if index is None and out is not None and is_numpy_array(design) and not lone:
-            return np.matmul(coef.T, design, out=out)
+        if index is None and out is not None and is_numpy_array(design):
+            if design.shape[-1] != 1:
+                return np.matmul(coef.T, design, out=out)
+            out[...] = by_columns(xp, coef.T, design)  # a lone column
+            return out
         if index is None:
             return by_columns(xp, coef.T, design)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]

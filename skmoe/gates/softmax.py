@@ -88,11 +88,14 @@ class SoftmaxGate(GateFamily):
     def log_gate(self, xp, design: Array, params: Params, out=None) -> Array:
         """log g_k(x_i), (n_experts, n_samples); ``out``: a NumPy array of
         that shape and the design's dtype to write the logits and then the
-        log gate into (a work array kept across row chunks), not new ones
-        (but for a lone column, which :func:`by_columns` takes)."""
-        if out is None or not is_numpy_array(design) or design.shape[-1] == 1:
+        log gate into (a work array kept across row chunks), not new ones."""
+        if out is None or not is_numpy_array(design):
             return log_softmax(xp, by_columns(xp, params["coef"].T, design), axis=0)
-        logits = np.matmul(params["coef"].T, design, out=out)
+        if design.shape[-1] == 1:  # a lone column: by_columns', copied in
+            out[...] = by_columns(xp, params["coef"].T, design)
+            logits = out
+        else:
+            logits = np.matmul(params["coef"].T, design, out=out)
         return log_softmax(xp, logits, axis=0, out=logits)
 
     def logits(self, xp, design: Array, params: Params) -> Array:
