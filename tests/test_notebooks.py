@@ -827,7 +827,11 @@ def check_comparisons(notebook, claims):
     text = output_text(notebook)
     for prose_pattern, holds in claims:
         assert re.search(prose_pattern, prose), ("not in the prose", prose_pattern)
-        assert holds(text), ("no longer holds", prose_pattern)
+        try:
+            held = holds(text)
+        except Exception as error:  # an output the check cannot parse
+            raise AssertionError(("output not parsed", prose_pattern, error)) from error
+        assert held, ("no longer holds", prose_pattern)
 
 
 def stated_figure(text):
