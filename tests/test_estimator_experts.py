@@ -1,8 +1,12 @@
 """Experts that are scikit-learn estimators (``expert_estimator``): generalized EM
 refitting clones with the responsibilities as sample weights."""
 
+import os
 import pickle
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -2481,3 +2485,92 @@ def test_a_refit_with_built_in_experts_keeps_nothing_of_the_estimators(cls):
     assert sorted(vars(refit)) == sorted(vars(fresh))
     assert refit.log_likelihood_ == fresh.log_likelihood_
     np.testing.assert_array_equal(refit.expert_coef_, fresh.expert_coef_)
+
+
+class _RecordingTree(DecisionTreeRegressor):
+    """A tree that records the weights of each of its fits."""
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        _FIT_WEIGHTS.append(np.array(sample_weight, copy=True))
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+_FIT_WEIGHTS = []
+
+
+def test_weights_below_the_floor_reach_the_estimators_as_zero():
+    # EM leaves an expert's foreign rows responsibilities such as 1e-25; the
+    # clones get them as exactly 0 below WEIGHT_FLOOR times the expert's total
+    from skmoe.experts.estimator import WEIGHT_FLOOR
+
+    X, _ = _regimes(600)
+    y = _steps(X)
+    _FIT_WEIGHTS.clear()
+    MoERegressor(
+        2, expert_estimator=_RecordingTree(max_depth=2), n_init=1, random_state=0
+    ).fit(X, y)
+    assert len(_FIT_WEIGHTS) > 10
+    tiny = zeros = 0
+    for weight in _FIT_WEIGHTS:
+        positive = weight[weight > 0]
+        tiny += np.count_nonzero(positive < WEIGHT_FLOOR * np.sum(weight))
+        zeros += np.count_nonzero(weight == 0)
+    assert tiny == 0  # (20038 of this fit's weights, before the floor)
+    assert zeros > 0.1 * X.shape[0] * len(_FIT_WEIGHTS)
+
+
+def test_a_tree_expert_fits_as_if_rows_of_tiny_weight_were_removed():
+    # rows of weight 1e-25 are not removed from a scikit-learn tree: it may cut
+    # them off on rounding residue (without the floor, this tree's node split at
+    # 2.48 where the removed rows' tree splits at 1.20); below the floor they
+    # are given as 0, which the tree removes
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 2))
+    y = np.sign(X[:, 0]) + 0.1 * rng.normal(size=400)
+    weight = rng.uniform(0.1, 1, 400)
+    far = X[:, 0] > 2.5
+    tiny = np.where(far, 1e-25 * rng.uniform(size=400), weight)
+    tree = DecisionTreeRegressor(max_depth=2, random_state=0)
+    model = MoERegressor(n_experts=1, expert_estimator=tree).fit(
+        X, y, sample_weight=tiny
+    )
+    removed = clone(tree).fit(X[~far], y[~far], sample_weight=weight[~far])
+    fitted = model.experts_[0].tree_
+    np.testing.assert_array_equal(fitted.feature, removed.tree_.feature)
+    assert_allclose(fitted.threshold, removed.tree_.threshold)
+    assert_allclose(model.predict(X), removed.predict(X), rtol=1e-12)
+
+
+_STEPS_FIT = """
+import numpy as np
+from sklearn.tree import DecisionTreeRegressor
+from skmoe import MoERegressor
+rng = np.random.RandomState(1024)
+X = rng.uniform(-3, 3, (500, 2))
+left = np.select([X[:, 0] < -1, X[:, 0] < 1], [2.0, -1.0], 4.0)
+right = np.where(X[:, 0] < 0, 6.0, 0.0)
+y = np.where(X[:, 1] < 0, left, right) + 0.1 * rng.normal(size=500)
+tree = DecisionTreeRegressor(max_depth=2)
+model = MoERegressor(2, expert_estimator=tree, random_state=24).fit(X, y)
+print(repr(model.log_likelihood_), model.n_iter_, *model.predict(X[:50]))
+"""
+
+
+def test_tree_experts_fit_alike_under_numpys_avx512_and_avx2_kernels():
+    # given as 1e-25, the weights' last bits (NumPy's kernels) decided which rows
+    # a tree cut off: this fit's log-likelihood differed by 0.0036 between the
+    # two (on a CPU without AVX-512 both runs take AVX2, and agree anyway)
+    runs = []
+    for disabled in ["", "X86_V4 AVX512_ICL"]:
+        env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=disabled)
+        result = subprocess.run(
+            [sys.executable, "-c", _STEPS_FIT],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parents[1],
+        )
+        assert result.returncode == 0, result.stderr
+        runs.append(np.array(result.stdout.split(), dtype=float))
+    # (the gate's numerics still differ in their last bits)
+    assert_allclose(runs[0], runs[1], rtol=1e-10)

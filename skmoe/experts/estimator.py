@@ -54,6 +54,18 @@ REMEMBERED_SETS = 2
 #: experts they raised a fit's peak memory from 48.8 to 62.6 MiB; at that size
 #: a prediction's own work outweighs what it repeats (validation).
 REMEMBERED_BYTES = 2**24
+#: Weights below this fraction of an expert's total reach its estimator's
+#: ``fit`` as exactly 0: EM leaves an expert's foreign rows responsibilities
+#: such as 1e-25, and a scikit-learn tree scores a split that cuts off such
+#: rows from its node's sums less its child's, a difference of rounding (of
+#: the order of 1e-16 times the total) that the weights' last bits decide, so
+#: that a fit differed between NumPy's AVX-512 and AVX2 kernels. Rows of
+#: weight 0 are removed from a tree. The floor is relative to the total, as that
+#: rounding is (a floor of eps times the largest weight left the user guide's
+#: tree fit 3e-4 apart in log-likelihood between the two; this one, 0). The
+#: largest weight is at least the total over n_samples, so an expert with any
+#: weight keeps some.
+WEIGHT_FLOOR = 1e-12
 
 
 def _predictions(estimator, X, dtype) -> np.ndarray:
@@ -441,12 +453,16 @@ class EstimatorExperts(ExpertFamily):
         An expert with no weight left (``top_k`` routes no sample to it, or
         its responsibilities underflow) keeps its ``former`` estimator: every
         estimator fits its zero-weight objective, and scikit-learn refuses
-        weights that are all zero. Before any fit (None), it is fitted as if
-        responsible for every row: with the experts' weights summed, the
-        samples' own (times the exposures of count experts: unweighted, a
-        Poisson expert's slope was 0.87 where the exposures give 0.80).
+        weights that are all zero. Weights below ``WEIGHT_FLOOR`` times the
+        expert's total are given as 0 (see there). Before any fit (None), it
+        is fitted as if responsible for every row: with the experts' weights
+        summed, the samples' own (times the exposures of count experts:
+        unweighted, a Poisson expert's slope was 0.87 where the exposures give
+        0.80).
         """
         weights = np.asarray(weighted_resp) * self.weight_total
+        floor = WEIGHT_FLOOR * np.sum(weights, axis=1, keepdims=True)
+        weights = np.where(weights < floor, 0.0, weights)
         estimators = np.empty(weights.shape[0], dtype=object)
         for k in range(weights.shape[0]):
             try:
