@@ -1016,7 +1016,8 @@ class BaseMixtureOfExperts(
     ):
         """:meth:`fit`, with the target's other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight, groups=groups)
-        X = _refused_times_X(X)  # (a list of numbers converted once, as predict's)
+        # (a list of numbers converted once, as predict's)
+        X = _refused_times_X(X, self)
         self._refuse_times(None, y, sample_weight)
         if init_responsibilities is not None:
             if self.n_experts == "auto":
@@ -2744,7 +2745,7 @@ class BaseMixtureOfExperts(
         else:
             check_is_fitted(self)
             _refuse_lazy_frames(X=X)
-            X = _refused_times_X(X)
+            X = _refused_times_X(X, self)
             X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         check_same_namespace(X, self, attribute="expert_usage_", method=method)
         self._check_numpy_input(X, method)

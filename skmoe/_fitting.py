@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import importlib.util
 import math
 import sys
@@ -16,9 +17,10 @@ from itertools import chain
 
 import numpy as np
 from array_api_compat import is_array_api_obj
+from sklearn import config_context
 from sklearn.base import is_regressor
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import _assert_all_finite, check_array, column_or_1d
 
 from ._backend import device_of, dtype_name
 from ._groups import Groups
@@ -142,7 +144,7 @@ def _refuse_lazy_frames(**arrays):
             )
 
 
-def _refuse_times(**arrays):
+def _refuse_times(*, estimator=None, **arrays):
     """Raise a TypeError where one of ``arrays`` (by name: X, a numeric y,
     sample_weight) holds datetimes or timedeltas, which scikit-learn's
     validation reads as counts of their unit without a word (NumPy's
@@ -150,21 +152,36 @@ def _refuse_times(**arrays):
     a time zone's too; as sample weights even where X and y refuse them):
     NumPy's and pandas' dtypes of them (a DataFrame's columns, a categorical's
     categories), pyarrow's, polars', and NumPy's ``datetime64`` and ``timedelta64``
-    objects in an object array or among a list's items (any row's). Only the
+    objects in an object array or among a list's items (any row's), and
+    Python's ``datetime``, ``date``, ``time`` and ``timedelta`` objects
+    (pandas' Timestamp and Timedelta among them), which the conversion refused
+    with NumPy's "float() argument must be a string or a real number". Only the
     dtypes are read, and the values of object arrays and the types of a list's
-    items alone: an array of floats costs a look at its dtype. Python's and
-    pandas' own time objects, which the conversion refuses naming their type,
-    are left to it (a pandas DataFrame's datetime column raised NumPy's "could
-    not be promoted", refused here).
+    items alone: an array of floats costs a look at its dtype.
     A TypeError, as exposure's times raise and as the inputs of times that
     scikit-learn's validation refused did (NumPy's DTypePromotionError, a
     TypeError, for a DataFrame's datetime column beside numbers; float()'s
-    TypeError for a categorical's timestamps, pyarrow's and Python's times)."""
+    TypeError for a categorical's timestamps, pyarrow's and Python's times).
+    The same look refuses, in scikit-learn's words, two more values of such a
+    list or object array that NumPy's conversion to floats failed on with its
+    own TypeError: complex numbers ("Complex data not supported", the
+    ValueError scikit-learn gives a complex array) and pandas' NA (a NaN's
+    ValueError, "Input y contains NaN.", whose words for X name
+    ``estimator``)."""
     for name, value in arrays.items():
         found = _time_values(value)
         if found is None:
             continue
         what, kind = found
+        if kind == "c":  # (scikit-learn's message for a complex array)
+            raise ValueError(f"Complex data not supported\n{_printable(value)}\n")
+        if kind == "na":  # (scikit-learn's error for a NaN, in its words)
+            name_of = None if estimator is None else type(estimator).__name__
+            with config_context(assume_finite=False):  # (which skips the check)
+                _assert_all_finite(
+                    np.array([np.nan]), estimator_name=name_of, input_name=name
+                )
+            raise ValueError(f"Input {name} contains NaN.")  # (not reached)
         if kind == "t":
             advice = (
                 "which are times of day, not numbers: convert them to numbers "
@@ -185,15 +202,15 @@ def _refuse_times(**arrays):
         raise TypeError(f"{name} has {what}, {advice}")
 
 
-def _refused_times_X(X):
-    """``X`` after :func:`_refuse_times`, as fit, partial_fit and predict
-    validate it: a list or tuple that NumPy converts to booleans, integers or
-    floats as that array in float64, the dtype validation converts such a
-    list to (converted once: NumPy promotes no times to these, so it holds
-    none; reading every row's items took as long as the conversion, a
-    1e5-row list's predict 1.5 times as long, and a 1e5 x 8 list of ints',
-    converted to int64, read and converted again, 2.5 times as long as
-    938c359's), other X as it is."""
+def _refused_times_X(X, estimator=None):
+    """``X`` after :func:`_refuse_times` (whose errors name ``estimator``), as
+    fit, partial_fit and predict validate it: a list or tuple that NumPy
+    converts to booleans, integers or floats as that array in float64, the
+    dtype validation converts such a list to (converted once: NumPy promotes
+    no times to these, so it holds none; reading every row's items took as
+    long as the conversion, a 1e5-row list's predict 1.5 times as long, and a
+    1e5 x 8 list of ints', converted to int64, read and converted again, 2.5
+    times as long as 938c359's), other X as it is."""
     if isinstance(X, (list, tuple)):
         try:
             array = np.asarray(X)
@@ -201,14 +218,25 @@ def _refused_times_X(X):
             array = None
         if array is not None and array.dtype.kind in "biuf":
             return array.astype(np.float64, copy=False)
-    _refuse_times(X=X)
+    _refuse_times(X=X, estimator=estimator)
     return X
+
+
+def _printable(value):
+    """``value`` as NumPy prints it (a list's or an object array's complex
+    numbers), for scikit-learn's "Complex data not supported" message."""
+    try:
+        return np.asarray(value)
+    except Exception:  # (ragged)
+        return value
 
 
 def _time_values(value):
     """``(what, kind)`` for :func:`_refuse_times`: a description of the time
     values in ``value`` and ``"M"`` (points in time), ``"m"`` (durations) or
-    ``"t"`` (times of day: pyarrow's and polars'); None where it holds none."""
+    ``"t"`` (times of day: pyarrow's, polars' and Python's); ``"c"`` for
+    complex numbers and ``"na"`` for pandas' NA among a list's items or an
+    object array's; None where it holds none of them."""
     if value is None or (
         isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
     ):  # (NumPy's numbers: one look)
@@ -254,10 +282,7 @@ def _time_values(value):
         return _listed_times(list(value))
     kind = _time_kind(dtype)
     if kind is None and getattr(dtype, "kind", None) == "O":
-        kind = _time_objects(value)
-        if kind is not None:
-            return "NumPy's datetime64 or timedelta64 objects", kind
-        return None
+        return _time_objects(value)
     return None if kind is None else (_values_of(dtype), kind)
 
 
@@ -286,8 +311,8 @@ def _frame_times(frame, dtypes):
         kind = _time_kind(dtype)
         what = _values_of(dtype)
         if kind is None and dtype == np.dtype(object):  # (not categories)
-            kind = _time_objects(frame.iloc[:, j].to_numpy())
-            what = "NumPy's datetime64 or timedelta64 objects"
+            found = _time_objects(frame.iloc[:, j].to_numpy())
+            what, kind = (None, None) if found is None else found
         if kind is not None:
             return f"{what} in column {frame.columns[j]!r}", kind
     return None
@@ -354,6 +379,9 @@ def _typed_times(items, types):
     if any(issubclass(t, scalars) for t in types):
         item = next(v for v in items if isinstance(v, scalars))
         return f"{item.dtype} values", item.dtype.kind
+    found = _python_objects(types)
+    if found is not None:
+        return found
     typed = tuple(t for t in types if _read_alone(t))
     if typed:
         for item in items:
@@ -411,15 +439,45 @@ def _time_kind(dtype):
 
 
 def _time_objects(values):
-    """``"M"`` or ``"m"`` where the object array ``values`` holds NumPy's
-    ``datetime64`` or ``timedelta64`` objects, which its conversion to floats
-    reads as counts of their unit; None otherwise (one pass over the objects'
-    types)."""
+    """:func:`_time_values` for the object array ``values``: ``"M"`` or
+    ``"m"`` where it holds NumPy's ``datetime64`` or ``timedelta64`` objects,
+    which its conversion to floats reads as counts of their unit, else what
+    :func:`_python_objects` finds among its objects; None otherwise (one pass
+    over the objects' types)."""
     types = set(map(type, np.asarray(values, dtype=object).ravel()))
+    what = "NumPy's datetime64 or timedelta64 objects"
     if any(issubclass(t, np.datetime64) for t in types):
-        return "M"
+        return what, "M"
     if any(issubclass(t, np.timedelta64) for t in types):
-        return "m"
+        return what, "m"
+    return _python_objects(types)
+
+
+#: Python's time types (pandas' Timestamp and Timedelta are subclasses) and
+#: :func:`_time_values`' kinds of them: a datetime is a date.
+_PYTHON_TIMES = (
+    (datetime.timedelta, "m"),
+    (datetime.time, "t"),
+    (datetime.date, "M"),
+)
+
+
+def _python_objects(types):
+    """``(what, kind)`` of :func:`_time_values` for the first (by name) of
+    ``types``, the types of a list's items or of an object array's objects,
+    that NumPy's conversion to floats fails on with its own TypeError ("float()
+    argument must be a string or a real number") where scikit-learn has words
+    for them: complex numbers (``"c"``), pandas' NA (``"na"``) and Python's
+    time objects (``"M"``, ``"m"``, ``"t"``); None where none is among them."""
+    for kind in sorted(types, key=lambda t: (t.__module__, t.__qualname__)):
+        if issubclass(kind, (complex, np.complexfloating)):
+            return "complex values", "c"
+        if kind.__name__ == "NAType" and kind.__module__.startswith("pandas"):
+            return "pandas' NA", "na"
+        for base, time in _PYTHON_TIMES:
+            if issubclass(kind, base):
+                module = kind.__module__.split(".")[0]
+                return f"{module}.{kind.__name__} objects", time
     return None
 
 

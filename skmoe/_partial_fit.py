@@ -421,7 +421,8 @@ class PartialFitMixin:
         """:meth:`partial_fit` after its parameter validation, with the target's
         other data (see :meth:`_encode_target`)."""
         _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
-        X = _refused_times_X(X)  # (a list of numbers converted once, as predict's)
+        # (a list of numbers converted once, as predict's)
+        X = _refused_times_X(X, self)
         self._refuse_times(None, y, sample_weight)
         # parameters the call that starts a model ignores, as fit warns of
         # them: once, not at every batch (later calls continue that model, a

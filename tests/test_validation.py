@@ -174,9 +174,12 @@ def test_score_of_a_y_of_another_length_is_scikit_learns_error(constant):
 
 
 def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
-    # object y that does not convert to float (pandas' NA in an object
-    # Series, a complex number, a dict, a string): the error LinearRegression's
-    # score raises, its type and words, with or without assume_finite
+    # object y that does not convert to float (a dict, a string): the error
+    # LinearRegression's score raises, its type and words, with or without
+    # assume_finite. pandas' NA and a complex number, where its score raises
+    # NumPy's "float() argument must be a string or a real number", get
+    # scikit-learn's words for them, as fit does (a NaN's, "Input y contains
+    # NaN.", and "Complex data not supported")
     from sklearn.linear_model import LinearRegression
 
     pd = pytest.importorskip("pandas")
@@ -189,13 +192,7 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
         values[0] = value
         return values
 
-    targets = [
-        pd.Series(with_first(pd.NA), dtype=object),
-        with_first(1 + 1j),
-        with_first({}),
-        with_first("a"),
-    ]
-    for target in targets:
+    for target in (with_first({}), with_first("a")):
         for assume_finite in (False, True):
             with sklearn.config_context(assume_finite=assume_finite):
                 with pytest.raises((TypeError, ValueError)) as expected:
@@ -204,6 +201,19 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
                     model.score(X, target)
             assert type(got.value) is type(expected.value)
             assert str(got.value) == str(expected.value)
+    named = {
+        "Input y contains NaN.": pd.Series(with_first(pd.NA), dtype=object),
+        f"Complex data not supported\n{with_first(1 + 1j)}\n": with_first(1 + 1j),
+    }
+    for words, target in named.items():
+        for assume_finite in (False, True):
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises(TypeError, match="float\\(\\) argument"):
+                    reference.score(X, target)  # (NumPy's words, not these)
+                for call in (model.score, clone(model).fit):
+                    with pytest.raises(ValueError) as got:
+                        call(X, target)
+                    assert str(got.value) == words
 
 
 @pytest.mark.parametrize(
@@ -4747,6 +4757,11 @@ TIME_CONTAINERS = [
     "pyarrow",
     "polars",
     "polars duration",
+    "list of dates",
+    "object datetimes",
+    "pandas Timestamp objects",
+    "list of timedeltas",
+    "list of times of day",
 ]
 
 
@@ -4774,10 +4789,31 @@ def _times(container, n):
         )
     if container == "list of timedelta64":
         return list(days), rf"timedelta64\[ms\] values, {durations}"
+    # Python's time objects: NumPy's "float() argument must be a string or a
+    # real number, not 'datetime.date'" in scikit-learn's validation
+    python = [
+        datetime.datetime(2020, 1, 1) + datetime.timedelta(days=i) for i in range(n)
+    ]
+    if container == "list of dates":
+        return [d.date() for d in python], rf"datetime\.date objects, {points}"
+    if container == "object datetimes":
+        return (
+            np.array(python, dtype=object),
+            rf"datetime\.datetime objects, {points}",
+        )
+    if container == "list of timedeltas":
+        spans = [datetime.timedelta(days=i + 1) for i in range(n)]
+        return spans, rf"datetime\.timedelta objects, {durations}"
+    if container == "list of times of day":
+        hours = [datetime.time(i % 24) for i in range(n)]
+        return hours, r"datetime\.time objects, which are times of day"
     if container.startswith("pandas"):
         pd = pytest.importorskip("pandas")
         if container == "pandas":
             return pd.Series(dates), rf"datetime64\[ms\] values.*, {points}"
+        if container == "pandas Timestamp objects":  # (an object Series)
+            stamps = pd.Series([pd.Timestamp(d) for d in dates], dtype=object)
+            return stamps, rf"pandas\.Timestamp objects.*, {points}"
         if container == "pandas UTC":
             return (
                 pd.Series(dates).dt.tz_localize("UTC"),
@@ -4894,7 +4930,7 @@ def test_datetimes_and_timedeltas_are_refused_as_numbers(kind, container):
 
 
 @pytest.mark.parametrize(
-    "container", ["timedelta64", "datetime64", "pandas", "pyarrow"]
+    "container", ["timedelta64", "datetime64", "pandas", "pyarrow", "list of dates"]
 )
 @pytest.mark.parametrize("kind", [MoERegressor, MoEPoissonRegressor])
 def test_times_are_refused_by_partial_fit_and_std_errors(kind, container):
@@ -4956,19 +4992,176 @@ def test_datetime_class_labels_are_classes_as_in_scikit_learn():
         assert model.score(X, labels) == accuracy_score(labels, model.predict(X))
 
 
-def test_python_time_objects_keep_scikit_learns_error():
-    # Python's datetimes in an object array are not read as numbers: the
-    # conversion refuses them naming their type, as scikit-learn's does
-    import datetime
+COMPLEX_ESTIMATORS = [
+    MoERegressor,
+    MoEClassifier,
+    MoEPoissonRegressor,
+    MoENegativeBinomialRegressor,
+    MoEGammaRegressor,
+]
 
-    X, y = _data(MoERegressor)
-    day = np.array([datetime.datetime(2020, 1, 1)] * X.shape[0], dtype=object)
+
+def _sklearn_error(value, **options):
+    """The ValueError's message of scikit-learn's ``check_array`` for
+    ``value`` (with its default dtype, "numeric")."""
+    from sklearn.utils import check_array
+
+    with pytest.raises(ValueError) as info:
+        check_array(value, **options)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_complex_lists_are_refused_in_scikit_learns_words(kind):
+    # complex numbers in a list (or an object array) raised NumPy's "float()
+    # argument must be a string or a real number, not 'complex'" in X,
+    # sample_weight and a score's y, where scikit-learn's validation (its
+    # dtype "numeric", as LinearRegression's) and our fit's y say "Complex
+    # data not supported": now that, with the array, from every method
+    model, X, y = _time_model(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clone(model).fit(X, y)
+    rows = X.astype(complex)
+    rows[3, 1] += 2j
+    rows = rows.tolist()
+    weights = [1.0 + 0j] * (X.shape[0] - 1) + [1.0 + 1j]
+    targets = [complex(v) for v in y[:-1]] + [complex(y[-1], 1.0)]
+    expected = {
+        "X": _sklearn_error(rows),
+        "sample_weight": _sklearn_error(weights, ensure_2d=False),
+        "y": _sklearn_error(targets, ensure_2d=False),
+    }
+    assert expected["X"].startswith("Complex data not supported\n[[")
+    calls = {
+        "X": [
+            lambda: clone(model).fit(rows, y),
+            lambda: _streaming(model).partial_fit(rows, y, **_classes(kind, y)),
+            lambda: fitted.predict(rows),
+            lambda: fitted.score(rows, y),
+        ],
+        "sample_weight": [
+            lambda: clone(model).fit(X, y, sample_weight=weights),
+            lambda: fitted.score(X, y, sample_weight=weights),
+        ],
+        "y": [lambda: clone(model).fit(X, targets), lambda: fitted.score(X, targets)],
+    }
+    if kind is not MoEClassifier:
+        calls["y"].append(lambda: fitted.log_likelihood_samples(X, targets))
+    for name, tries in calls.items():
+        for call in tries:
+            with pytest.raises(ValueError) as info:
+                call()
+            assert str(info.value) == expected[name], name
+    # an object array's complex numbers: the same words, that array printed
+    objects = np.array(rows, dtype=object)
+    with pytest.raises(ValueError, match=r"^Complex data not supported\n\[\[") as info:
+        fitted.predict(objects)
+    assert str(info.value) == f"Complex data not supported\n{objects}\n"
+
+
+def _classes(kind, y):
+    """partial_fit's ``classes`` for a classifier's first call."""
+    return {"classes": np.unique(y)} if kind is MoEClassifier else {}
+
+
+def _streaming(model):
+    """A clone of ``model`` that has partial_fit (solver="sgd")."""
+    return clone(model).set_params(solver="sgd")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        MoERegressor,
+        MoEPoissonRegressor,
+        MoENegativeBinomialRegressor,
+        MoEGammaRegressor,
+    ],
+)
+@pytest.mark.parametrize("container", ["Series", "object array", "list"])
+def test_pandas_na_in_a_numeric_target_is_refused_by_every_method_as_fit(
+    kind, container
+):
+    # pandas' NA in an object y: fit said "Input y contains NaN." (a NaN's
+    # words in scikit-learn), score, log_likelihood_samples, responsibilities,
+    # bic and std_errors raised NumPy's "float() argument must be a string or
+    # a real number, not 'NAType'" (as LinearRegression.score does)
+    pd = pytest.importorskip("pandas")
+    model, X, y = _time_model(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clone(model).fit(X, y)
+    values = [pd.NA, *y[1:].tolist()]
+    if container == "Series":
+        missing = pd.Series(values, dtype=object)
+    elif container == "object array":
+        missing = np.array(values, dtype=object)
+    else:
+        missing = values
+    with pytest.raises(ValueError) as info:
+        clone(model).fit(X, missing)
+    words = str(info.value)
+    # scikit-learn's words for a NaN in y, as fit's validation gives them
+    assert words == _sklearn_error(
+        np.r_[np.nan, y[1:]], ensure_2d=False, input_name="y"
+    )
     for call in (
-        lambda: MoERegressor(n_experts=2).fit(_with_times(X, day), y),
-        lambda: MoERegressor(n_experts=2).fit(X, day),
-        lambda: MoERegressor(n_experts=2).fit(X, y, sample_weight=day),
+        lambda: _streaming(model).partial_fit(X, missing),
+        lambda: fitted.score(X, missing),
+        lambda: fitted.score(X, missing, sample_weight=np.r_[0.0, np.ones(len(y) - 1)]),
+        lambda: fitted.log_likelihood_samples(X, missing),
+        lambda: fitted.responsibilities(X, missing),
+        lambda: fitted.bic(X, missing),
+        lambda: fitted.std_errors(X, missing),
     ):
-        with pytest.raises(TypeError, match="not 'datetime.datetime'"):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == words
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_pandas_na_in_X_and_weights_is_refused_as_a_nan(kind):
+    # pandas' NA in a list's rows or an object column of X, and among a
+    # list's sample weights, raised NumPy's "float() argument must be a string
+    # or a real number, not 'NAType'"; now scikit-learn's error for a NaN there
+    # (for X, the estimator's own: "... does not accept missing values")
+    pd = pytest.importorskip("pandas")
+    model, X, y = _time_model(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clone(model).fit(X, y)
+    nan_X = X.copy()
+    nan_X[2, 0] = np.nan
+    with pytest.raises(ValueError) as info:
+        fitted.predict(nan_X)
+    nan_words = str(info.value)
+    assert nan_words.startswith("Input X contains NaN.\n" + kind.__name__)
+    rows = X.tolist()
+    rows[2][0] = pd.NA
+    frame = pd.DataFrame(
+        {"a": pd.Series([r[0] for r in rows], dtype=object), "b": X[:, 1], "c": X[:, 2]}
+    )
+    for call in (
+        lambda: clone(model).fit(rows, y),
+        lambda: _streaming(model).partial_fit(rows, y, **_classes(kind, y)),
+        lambda: fitted.predict(rows),
+        lambda: fitted.score(rows, y),
+        lambda: clone(model).fit(frame, y),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == nan_words
+    weights = [1.0] * (X.shape[0] - 1) + [pd.NA]
+    for call in (
+        lambda: clone(model).fit(X, y, sample_weight=weights),
+        lambda: fitted.score(X, y, sample_weight=weights),
+    ):
+        with pytest.raises(ValueError, match=r"^Input sample_weight contains NaN\.$"):
             call()
 
 
@@ -5357,17 +5550,19 @@ def test_lists_of_complex_numbers_are_refused_by_fit_and_predict():
 
     # _refused_times_X converts a list once to float64 only where NumPy makes
     # booleans, integers or floats of it: a list holding a complex number is
-    # refused, not fitted on its real parts with a ComplexWarning
+    # refused (in scikit-learn's words, as its complex array), not fitted on
+    # its real parts with a ComplexWarning
     X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.5]] * 10)
     y = np.arange(40.0)
     rows = [[1 + 1j, 2.0]] + X[1:].tolist()
+    words = "^Complex data not supported\n"
     with warnings.catch_warnings():
         warnings.simplefilter("error", ComplexWarning)
-        with pytest.raises(TypeError, match="complex"):
+        with pytest.raises(ValueError, match=words):
             MoERegressor(2, random_state=0).fit(rows, y)
         model = MoERegressor(2, random_state=0, max_iter=2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
-        with pytest.raises(TypeError, match="complex"):
+        with pytest.raises(ValueError, match=words):
             model.predict(rows)
