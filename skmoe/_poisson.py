@@ -50,6 +50,7 @@ from ._fitting import (
     _check_finite,
     _check_infinite,
     _check_missing,
+    _missing,
     _refuse_lazy_frames,
     _take_columns,
     _target_column,
@@ -202,8 +203,14 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
         except (TypeError, ValueError) as error:  # (ragged lists: NumPy's words)
             raise _not_numbers(error) from error
         given, ndim, values = view.dtype, view.ndim, view
+        if given.kind == "c":  # (a complex array's error, below, not float()'s)
+            exposure = view
     # (before the scalars: a NumPy timedelta64 is an integer to numbers)
     _refuse_times(given, None if scipy.sparse.issparse(values) else values)
+    if given.kind == "O" and _missing(np.asarray(values, dtype=object)):
+        # pandas' NA (float() refused it: NumPy's TypeError) or None: a NaN's
+        # error, in scikit-learn's words, as for a NaN
+        raise ValueError("Input exposure contains NaN.")
     if ndim == 0:  # one exposure for every sample
         # (a str, dict or other object: NumPy's "could not convert string to
         # float" or "float() argument must be ..., not 'dict'", naming nothing;

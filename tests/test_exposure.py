@@ -622,6 +622,49 @@ def test_exposure_conversion_errors_are_named_whatever_their_words():
         assert str(raised.value) == str(sklearns.value)
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_complex_and_pandas_na_exposures_in_lists_are_refused_as_arrays_are(
+    Estimator,
+):
+    # a list of complex exposures raised "...; got values that are not:
+    # float() argument must be a string or a real number, not 'complex'",
+    # where their array gets scikit-learn's "Complex data not supported";
+    # pandas' NA in a list or an object Series gave the same float() words
+    # ('NAType'), where a NaN gets scikit-learn's "Input exposure contains
+    # NaN.": now the array's and the NaN's errors, in fit, predict and score
+    pd = pytest.importorskip("pandas")
+    X, y, good = _counts(n=100)
+    n = len(y)
+    model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
+    with pytest.raises(ValueError) as complex_array:
+        model.predict(X, exposure=good + 1j)
+    assert str(complex_array.value).endswith("Complex data not supported")
+    nan = good.copy()
+    nan[3] = np.nan
+    with pytest.raises(ValueError) as nan_error:
+        check_array(nan, ensure_2d=False, input_name="exposure")
+    na_values = [*good[:3], pd.NA, *good[4:]]
+    cases = [
+        ([complex(v) for v in good], str(complex_array.value)),
+        (na_values, str(nan_error.value)),
+        (pd.Series(na_values, dtype=object), str(nan_error.value)),
+        (np.array(na_values, dtype=object), str(nan_error.value)),
+    ]
+    calls = (
+        lambda exposure: clone(model).fit(X, y, exposure=exposure),
+        lambda exposure: model.predict(X, exposure=exposure),
+        lambda exposure: model.score(X, y, exposure=exposure),
+    )
+    assert n == len(na_values)
+    for exposure, words in cases:
+        for call in calls:
+            with pytest.raises(ValueError) as raised:
+                call(exposure)
+            assert str(raised.value) == words
+
+
 def test_a_decimal_exposure_is_a_number():
     # Decimal("2.5") was refused ("exposure must be a positive number ...; got
     # Decimal('2.5') of type Decimal"), as scikit-learn's sample_weight takes it
