@@ -2861,9 +2861,28 @@ class BaseMixtureOfExperts(
             # where predict used expert 2, 3 of 416 points on gate boundaries)
             index, log_weight = gate.route(xp, gate_design, params, self._top_k())
             return scatter_log_weights(xp, index, log_weight, self.n_experts_)
-        if out is not None and type(gate) is SoftmaxGate:
+        if out is not None and self._log_gate_takes_out():
             return gate.log_gate(xp, gate_design, params, out=out)
         return gate.log_gate(xp, gate_design, params)
+
+    def _log_gate_takes_out(self):
+        """Whether :meth:`_log_gate` writes into an ``out`` given: the softmax
+        gate of all experts (others make their own)."""
+        return self._top_k() is None and type(self._fitted_gate()) is SoftmaxGate
+
+    def _work_logs(self, work, design, names):
+        """``work``'s (n_experts_, n_samples) arrays ``names`` in ``design``'s
+        dtype, for a chunk's per-expert arrays of all experts (the log gate,
+        as :meth:`_log_gate`'s ``out``, the experts' logs, ...), or Nones
+        where ``design`` is not a NumPy array. Made together at the first
+        chunk, before any of its other arrays: new ones at every chunk were
+        left at the heap's top, given back by glibc's trim and faulted in
+        again (39k minor faults a call of the Gamma predict(return_std=True),
+        3e5 rows, K=32)."""
+        if not is_numpy_array(design):
+            return (None,) * len(names)
+        shape = (self.n_experts_, design.shape[1])
+        return tuple(work.shaped(name, shape, design.dtype) for name in names)
 
     def _top_k(self):
         """The ``top_k`` fitted with, if it drops experts of the model, else None."""

@@ -733,13 +733,7 @@ class MoEGammaRegressor(
                 # on NumPy the logs are work arrays too (new ones, left at the
                 # heap's top, were given back at every chunk: 39k minor faults
                 # a call of predict(return_std=True), 3e5 rows, K=32)
-                outs = (None, None)
-                if is_numpy_array(design):
-                    shape = (self.n_experts_, design.shape[1])
-                    outs = tuple(
-                        work.shaped(name, shape, design.dtype)
-                        for name in ("log_weight", "log_mean")
-                    )
+                outs = self._work_logs(work, design, ("log_weight", "log_mean"))
                 logs = (
                     self._log_gate(xp, design, out=outs[0]),
                     self._log_means(xp, design, out=outs[1]),

@@ -1104,10 +1104,12 @@ class MoEPoissonRegressor(
         shared = getattr(self, "_fitted_shared_rows", ())
         return PoissonExperts(shared, zero_inflated=bool(zero.any())), {"coef": coef}
 
-    def _log_rates(self, xp, design, index=None):
+    def _log_rates(self, xp, design, index=None, out=None):
         """The experts' log rates (n_experts_, n_samples), or with ``index``
         (top_k, n_samples) those of each sample's selected experts, in
-        ``design``'s namespace, dtype and device."""
+        ``design``'s namespace, dtype and device; ``out``: a NumPy work array
+        of all experts' to write them into (linear experts; estimators make
+        their own)."""
         experts, params = self._experts_from_attributes()
         if hasattr(self, "experts_"):  # estimators: all of them, then the chosen
             log_rates = experts.log_rates(xp, design, params)
@@ -1115,6 +1117,8 @@ class MoEPoissonRegressor(
                 return log_rates
             return np.take_along_axis(log_rates, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
+        if index is None and out is not None and is_numpy_array(design):
+            return np.matmul(coef.T, design, out=out)
         if index is None:
             return by_columns(xp, coef.T, design)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
@@ -1423,14 +1427,31 @@ class MoEPoissonRegressor(
 
         def compute(xp, design):
             sparse = self._top_k() is not None
-            index = None
+            index = weight = None
             if sparse:  # only the selected experts
                 index, log_weight = self._route(xp, design)
                 log_rate = self._log_rates(xp, design, index)
-            else:
-                log_weight = self._log_gate(xp, design)
-                log_rate = self._log_rates(xp, design)
-            weight = xp.exp(log_weight)
+            else:  # on NumPy, a softmax gate's logs and weights and the
+                # log rates are work arrays (new ones at every chunk were
+                # given back by glibc's heap trim and faulted in again: see
+                # _work_logs); not beside other gates, whose own (K, n)
+                # arrays came on top of them (a gaussian gate, K=8: 24
+                # vectors of a chunk more at the peak)
+                outs = (None, None, None)
+                if self._log_gate_takes_out():
+                    names = ("log_weight", "log_rate", "weight")
+                    outs = self._work_logs(work, design, names)
+                log_weight = self._log_gate(xp, design, out=outs[0])
+                log_rate = self._log_rates(xp, design, out=outs[1])
+                out = outs[2]
+                if out is not None and (log_weight.shape, log_weight.dtype) == (
+                    out.shape,
+                    out.dtype,
+                ):
+                    weight = np.exp(log_weight, out=out)
+                del outs, out
+            if weight is None:
+                weight = xp.exp(log_weight)
             if log_mean:  # log sum_k g_k mu_k, finite where the mean underflows
                 minus_inf = xp.asarray(-xp.inf, dtype=log_rate.dtype)
                 # (where the weight itself underflows, its log still holds it;
