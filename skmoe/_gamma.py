@@ -621,13 +621,8 @@ class MoEGammaRegressor(
                 return log_means
             return np.take_along_axis(log_means, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
-        if index is None and out is not None and is_numpy_array(design):
-            if design.shape[-1] != 1:
-                return np.matmul(coef.T, design, out=out)
-            out[...] = by_columns(xp, coef.T, design)  # a lone column
-            return out
         if index is None:
-            return by_columns(xp, coef.T, design)
+            return by_columns(xp, coef.T, design, out=out)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def _dispersions(self, xp, like, index=None):

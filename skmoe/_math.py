@@ -108,7 +108,7 @@ def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
     return xp.squeeze(out, axis=axis)
 
 
-def by_columns(xp, a: Array, b: Array) -> Array:
+def by_columns(xp, a: Array, b: Array, out=None) -> Array:
     """``a @ b`` for ``b`` of shape (..., m, n), each column of the product as
     the same column among others: a lone column (n = 1: a row predicted alone,
     or alone in the last chunk or block) is taken as the first of ``a @ [b,
@@ -121,7 +121,14 @@ def by_columns(xp, a: Array, b: Array) -> Array:
     the 1024th of the large products (12 rows and 32 terms or more), which
     another kernel takes. One row of ``a`` is a matrix-vector product too,
     whatever ``b``. Where BLAS's gemm gives a column other bits beside other
-    columns, so does this (docs/user_guide/pipelines.rst)."""
+    columns, so does this (docs/user_guide/pipelines.rst). ``out``: a NumPy
+    array to write the product into (a work array kept across row chunks),
+    where ``b`` is a NumPy array; it is returned."""
+    if out is not None and is_numpy_array(b):
+        if b.shape[-1] != 1:
+            return np.matmul(a, b, out=out)
+        out[...] = by_columns(xp, a, b)
+        return out
     if b.shape[-1] != 1:
         return a @ b
     return (a @ xp.concat([b, b], axis=-1))[..., :1]

@@ -1117,10 +1117,8 @@ class MoEPoissonRegressor(
                 return log_rates
             return np.take_along_axis(log_rates, index, axis=0)
         coef = as_compute(xp, params["coef"], design)
-        if index is None and out is not None and is_numpy_array(design):
-            return np.matmul(coef.T, design, out=out)
         if index is None:
-            return by_columns(xp, coef.T, design)
+            return by_columns(xp, coef.T, design, out=out)
         return selected_linear(xp, coef, design, index, 1)[:, 0, :]
 
     def predict(self, X, *, return_std=False, exposure=None):

@@ -91,11 +91,7 @@ class SoftmaxGate(GateFamily):
         log gate into (a work array kept across row chunks), not new ones."""
         if out is None or not is_numpy_array(design):
             return log_softmax(xp, by_columns(xp, params["coef"].T, design), axis=0)
-        if design.shape[-1] == 1:  # a lone column: by_columns', copied in
-            out[...] = by_columns(xp, params["coef"].T, design)
-            logits = out
-        else:
-            logits = np.matmul(params["coef"].T, design, out=out)
+        logits = by_columns(xp, params["coef"].T, design, out=out)
         return log_softmax(xp, logits, axis=0, out=logits)
 
     def logits(self, xp, design: Array, params: Params) -> Array:
