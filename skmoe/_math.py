@@ -108,7 +108,7 @@ def logsumexp(xp, a: Array, axis: int = -1, overwrite: bool = False) -> Array:
     return xp.squeeze(out, axis=axis)
 
 
-def by_columns(xp, a: Array, b: Array, out=None) -> Array:
+def by_columns(xp, a: Array, b: Array, layout: str = "F", out=None) -> Array:
     """``a @ b`` for ``b`` of shape (..., m, n), each column of the product as
     the same column among others: a lone column (n = 1: a row predicted alone,
     or alone in the last chunk or block) is taken as the first of ``a @ [b,
@@ -119,19 +119,30 @@ def by_columns(xp, a: Array, b: Array, out=None) -> Array:
     terms) differed in the last bits from the same column among 1030; on two
     copies, none where ``a`` has two rows or more, but for the columns past
     the 1024th of the large products (12 rows and 32 terms or more), which
-    another kernel takes. One row of ``a`` is a matrix-vector product too,
-    whatever ``b``. Where BLAS's gemm gives a column other bits beside other
-    columns, so does this (docs/user_guide/pipelines.rst). ``out``: a NumPy
-    array to write the product into (a work array kept across row chunks),
-    where ``b`` is a NumPy array; it is returned."""
+    another kernel takes. The two copies are laid out as the batch's ``b``
+    is (``layout``: "F", column-major, as :func:`design_matrix`'s columns
+    are; "C", row-major, as a product's): OpenBLAS's SkylakeX kernels for
+    small products sum a column by another order where one operand is
+    transposed (4 experts, 16 features: 37 of 40 rows' gates alone differed
+    from the batch on row-major copies of a design column, none on
+    column-major ones). One row of ``a`` (one expert) is a matrix-vector
+    product whatever ``b``, whose column's bits can depend on its batch.
+    Where BLAS's gemm gives a column other bits beside other columns, so does
+    this (docs/user_guide/pipelines.rst). ``out``: a NumPy array to write
+    the product into (a work array kept across row chunks), where ``b`` is a
+    NumPy array; it is returned."""
     if out is not None and is_numpy_array(b):
         if b.shape[-1] != 1:
             return np.matmul(a, b, out=out)
-        out[...] = by_columns(xp, a, b)
+        out[...] = by_columns(xp, a, b, layout)
         return out
     if b.shape[-1] != 1:
         return a @ b
-    return (a @ xp.concat([b, b], axis=-1))[..., :1]
+    if layout == "C":
+        pair = xp.concat([b, b], axis=-1)
+    else:
+        pair = xp.concat([b.mT, b.mT], axis=-2).mT  # (xp.stack: 2x slower)
+    return (a @ pair)[..., :1]
 
 
 def by_rows(xp, a: Array, b: Array) -> Array:

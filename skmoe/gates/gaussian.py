@@ -224,7 +224,7 @@ class GaussianGate(GateFamily):
             centres = whiten[0, ...] @ (coef[1:, :] - middle)  # (d, K)
             bias = coef[0, :] - 0.5 * xp.sum(centres * centres, axis=0)
             doubled = xp.permute_dims(2 * centres, (1, 0))
-            relative = bias[:, None] + by_columns(xp, doubled, halved)
+            relative = bias[:, None] + by_columns(xp, doubled, halved, "C")
             return relative, 2 * sums_in_turn(xp, halved * halved)
         means = xp.permute_dims(coef[1:, :], (1, 0))  # (K, d)
         if self._diagonal:
