@@ -91,7 +91,7 @@ STATED = {
     ],
     "09_estimator_experts": [
         (
-            r"local optimum, of test R² ([0-9]+\.[0-9]+)",
+            r"depth 2, of test R²\s+([0-9]+\.[0-9]+)",
             r"'n_experts': [0-9]+\} test R\^2 ([0-9]+\.[0-9]+)",
         ),
         (
