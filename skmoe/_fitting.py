@@ -468,17 +468,25 @@ def _python_objects(types):
     that NumPy's conversion to floats fails on with its own TypeError ("float()
     argument must be a string or a real number") where scikit-learn has words
     for them: complex numbers (``"c"``), pandas' NA (``"na"``) and Python's
-    time objects (``"M"``, ``"m"``, ``"t"``); None where none is among them."""
+    time objects (``"M"``, ``"m"``, ``"t"``); None where none is among them.
+    pandas' NaT (a datetime's subclass) beside numbers alone is pandas' NA's
+    missing value (``"na"``: a numeric y's NaT got scikit-learn's "Input y
+    contains NaN.", float(NaT) being NaN to its conversion), not a time."""
+    nat = False
     for kind in sorted(types, key=lambda t: (t.__module__, t.__qualname__)):
         if issubclass(kind, (complex, np.complexfloating)):
             return "complex values", "c"
-        if kind.__name__ == "NAType" and kind.__module__.startswith("pandas"):
+        pandas = kind.__module__.startswith("pandas")
+        if kind.__name__ == "NAType" and pandas:
             return "pandas' NA", "na"
+        if kind.__name__ == "NaTType" and pandas:
+            nat = True
+            continue
         for base, time in _PYTHON_TIMES:
             if issubclass(kind, base):
                 module = kind.__module__.split(".")[0]
                 return f"{module}.{kind.__name__} objects", time
-    return None
+    return ("pandas' NaT", "na") if nat else None
 
 
 def _categorical_columns(X):

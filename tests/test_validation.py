@@ -5165,6 +5165,60 @@ def test_pandas_na_in_X_and_weights_is_refused_as_a_nan(kind):
             call()
 
 
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_pandas_nat_among_numbers_is_a_missing_value_not_a_time(kind):
+    # pandas' NaT among a regressor's numeric y (an object array or a list)
+    # got scikit-learn's "Input y contains NaN." (float(NaT) is NaN to its
+    # conversion); 'points in time' (a NaT's type subclasses datetime) told
+    # the user to convert times that are not there. It is a missing value:
+    # the NaN error of that place, in y, X and sample_weight; among times
+    # (a Timestamp beside it) still the times' TypeError
+    pd = pytest.importorskip("pandas")
+    model, X, y = _time_model(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clone(model).fit(X, y)
+    nan_X = X.copy()
+    nan_X[2, 0] = np.nan
+    with pytest.raises(ValueError) as info:
+        fitted.predict(nan_X)
+    nan_words = str(info.value)
+    assert nan_words.startswith("Input X contains NaN.\n" + kind.__name__)
+    nat_X = X.astype(object)
+    nat_X[2, 0] = pd.NaT
+    rows = nat_X.tolist()
+    for call in (
+        lambda: clone(model).fit(nat_X, y),
+        lambda: clone(model).fit(rows, y),
+        lambda: fitted.predict(nat_X),
+        lambda: fitted.score(rows, y),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == nan_words
+    weights = [1.0] * (X.shape[0] - 1) + [pd.NaT]
+    with pytest.raises(ValueError, match=r"^Input sample_weight contains NaN\.$"):
+        clone(model).fit(X, y, sample_weight=weights)
+    dates = nat_X.copy()
+    dates[3, 0] = pd.Timestamp("2020-01-02")
+    with pytest.raises(TypeError, match="points in time"):
+        fitted.predict(dates)
+    if kind is MoEClassifier:
+        return
+    values = [pd.NaT, *y[1:].tolist()]
+    y_words = _sklearn_error(np.r_[np.nan, y[1:]], ensure_2d=False, input_name="y")
+    for missing in (values, np.array(values, dtype=object)):
+        for call in (
+            lambda m=missing: clone(model).fit(X, m),
+            lambda m=missing: fitted.score(X, m),
+        ):
+            with pytest.raises(ValueError) as info:
+                call()
+            assert str(info.value) == y_words
+
+
 def _later_rows(layout, X, time):
     """``X`` (n, 3) as a list (or tuple) whose first row holds numbers and
     whose later rows hold ``time`` in their first column, laid out as
