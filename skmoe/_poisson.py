@@ -50,7 +50,6 @@ from ._fitting import (
     _check_finite,
     _check_infinite,
     _check_missing,
-    _missing,
     _refuse_lazy_frames,
     _take_columns,
     _target_column,
@@ -137,8 +136,11 @@ def _refuse_times(dtype, values=None, found=None):
     ``datetime64`` and ``timedelta64`` were read as counts of their unit as
     well; Python's and pandas' failed to convert, without this advice); or
     where ``found``, :func:`~skmoe._fitting._time_values`' ``(what, kind)``,
-    is not None (times of day are points in time here)."""
+    is not None (times of day are points in time here). Returns the set of
+    ``values``' objects' types where it read them (an object ``dtype``), else
+    None."""
     kind = getattr(dtype, "kind", None)
+    types = None
     points, durations = kind == "M", kind == "m"
     what = f"{dtype} values"
     if found is not None:
@@ -168,6 +170,16 @@ def _refuse_times(dtype, values=None, found=None):
             "exposure / np.timedelta64(1, 'D') for days (a pandas Series: "
             "exposure / pd.Timedelta(days=1))."
         )
+    return types
+
+
+def _is_na(kind):
+    """Whether ``kind``, the type of an object exposure's object, is pandas'
+    NA's (read from the types :func:`_refuse_times` found: comparing the
+    values, ``values != values``, took a second pass and raised NumPy's bare
+    "truth value ... is ambiguous" for an object array of arrays, whose
+    conversion's error names exposure)."""
+    return kind.__name__ == "NAType" and kind.__module__.startswith("pandas")
 
 
 def _not_numbers(error):
@@ -206,10 +218,10 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
         if given.kind == "c":  # (a complex array's error, below, not float()'s)
             exposure = view
     # (before the scalars: a NumPy timedelta64 is an integer to numbers)
-    _refuse_times(given, None if scipy.sparse.issparse(values) else values)
-    if given.kind == "O" and _missing(np.asarray(values, dtype=object)):
-        # pandas' NA (float() refused it: NumPy's TypeError) or None: a NaN's
-        # error, in scikit-learn's words, as for a NaN
+    types = _refuse_times(given, None if scipy.sparse.issparse(values) else values)
+    if types is not None and any(_is_na(t) for t in types):
+        # pandas' NA (float() refused it: NumPy's TypeError): a NaN's error,
+        # in scikit-learn's words, as for a NaN (None reaches it as a NaN)
         raise ValueError("Input exposure contains NaN.")
     if ndim == 0:  # one exposure for every sample
         # (a str, dict or other object: NumPy's "could not convert string to

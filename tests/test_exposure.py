@@ -665,6 +665,36 @@ def test_complex_and_pandas_na_exposures_in_lists_are_refused_as_arrays_are(
             assert str(raised.value) == words
 
 
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_an_object_exposure_of_arrays_gets_exposures_words_not_numpys(Estimator):
+    # an object array of arrays (ragged) got "exposure must be positive
+    # numbers, one per sample; got values that are not: setting an array
+    # element with a sequence..."; the look for pandas' NA compared the
+    # arrays (values != values) and raised NumPy's bare "The truth value of
+    # an array with more than one element is ambiguous"
+    X, y, good = _counts(n=30)
+    model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
+    ragged = np.empty(len(y), dtype=object)
+    for i in range(len(y)):
+        ragged[i] = np.full(1 + i % 2, good[i])
+    with pytest.raises(ValueError) as numpys:
+        check_array(ragged, ensure_2d=False, dtype=np.float64)
+    words = (
+        "exposure must be positive numbers, one per sample; got values that "
+        f"are not: {str(numpys.value).splitlines()[0]}"
+    )
+    for call in (
+        lambda: clone(model).fit(X, y, exposure=ragged),
+        lambda: model.predict(X, exposure=ragged),
+        lambda: model.score(X, y, exposure=ragged),
+    ):
+        with pytest.raises(ValueError) as raised:
+            call()
+        assert str(raised.value) == words
+
+
 def test_a_decimal_exposure_is_a_number():
     # Decimal("2.5") was refused ("exposure must be a positive number ...; got
     # Decimal('2.5') of type Decimal"), as scikit-learn's sample_weight takes it
