@@ -2944,7 +2944,11 @@ def test_top_k_gradient_stop_where_the_em_step_falls_is_converged(monkeypatch, s
     assert steps and all(
         s.objective < start.objective_history_[-1] - 1e-5 for s in steps
     )
-    assert model.objective_history_[-1] == start.objective_history_[-1]
+    # where it started, to the last bits: OpenBLAS's SkylakeX kernels give 1
+    # spacing more (not traced; the parameters go through L-BFGS's packing
+    # and back), its Haswell ones the same float
+    level = start.objective_history_[-1]
+    assert abs(model.objective_history_[-1] - level) <= 4 * np.spacing(abs(level))
 
 
 @pytest.mark.parametrize(
