@@ -1,6 +1,7 @@
 """Data and checks shared by tests that compare fits with numbers written out
 independently of skmoe's numerics."""
 
+import math
 import tracemalloc
 import warnings
 
@@ -128,3 +129,36 @@ def traced_peak(call):
         if not tracing:
             tracemalloc.stop()
     return result, peak
+
+
+def untied_objective(em):
+    """``em.objective`` (skmoe._em's), but an objective equal to the last one it
+    returned is raised by one spacing: where rounding repeats an objective
+    exactly is the BLAS kernels', and a test of a fit that stops amid rounding
+    needs it to whatever the kernels."""
+    objective = em.objective
+    last = [math.nan]
+
+    def untied(*args):
+        total, penalized = objective(*args)
+        if penalized == last[0]:
+            penalized = math.nextafter(penalized, math.inf)
+        last[0] = penalized
+        return total, penalized
+
+    return untied
+
+
+def counted_work_arrays(monkeypatch, module):
+    """Patch ``module.WorkArrays`` to record the name of each work array it
+    makes (``shaped``); the list of names, in the order made."""
+    made = []
+
+    class Counted(module.WorkArrays):
+        def shaped(self, name, shape, dtype):
+            if name not in self._arrays:
+                made.append(name)
+            return super().shaped(name, shape, dtype)
+
+    monkeypatch.setattr(module, "WorkArrays", Counted)
+    return made

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _references import assert_stationary
+from _references import assert_stationary, untied_objective
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 from sklearn.base import clone
@@ -809,17 +809,7 @@ def test_zero_inflated_poisson_of_huge_counts_converges_at_its_rounding(monkeypa
     # kernels
     from skmoe import MoEPoissonRegressor, _em
 
-    objective = _em.objective
-    last = [math.nan]
-
-    def untied(*args):
-        total, penalized = objective(*args)
-        if penalized == last[0]:
-            penalized = math.nextafter(penalized, math.inf)
-        last[0] = penalized
-        return total, penalized
-
-    monkeypatch.setattr(_em, "objective", untied)
+    monkeypatch.setattr(_em, "objective", untied_objective(_em))
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 2))
     y = rng.poisson(3, 60) * (rng.rand(60) < 0.6) * 1e15
@@ -1028,7 +1018,6 @@ def _constant_gate_problem(n_experts=2, seed=0, n=200, experts=None):
 def test_em_never_reports_a_nan_objective_as_converged():
     # |NaN| > tol is false: the stop test took a NaN change for a settled
     # one, and a warm run from parameters of NaN ended converged=True
-    import math
 
     from skmoe._em import _settled, initial_params, run_em
 
@@ -1064,7 +1053,6 @@ def test_em_never_reports_a_nan_objective_as_converged():
 def test_top_k_em_keeps_its_best_iterate_where_the_objective_turns_nan():
     # a sparse run returns its best iterate; a NaN objective compared false,
     # and the run returned the NaN parameters it ended at
-    import math
 
     from skmoe._em import run_em
     from skmoe.experts.gaussian import GaussianLinearExperts
@@ -1642,7 +1630,6 @@ def test_a_float32_starts_column_averages_are_summed_in_float64():
     # the sums of 2e4 rows of a column 1000 + 0.01 noise (unit weights) put its
     # mean 2.1 standard deviations off, and k-means' labels agreed with the
     # column's two clusters on 50.0% of the rows (99.9% with float64 sums)
-    import math
 
     from skmoe import _init
 
@@ -2115,7 +2102,6 @@ def test_exp_keeps_every_normal_result(dtype):
     # _math.exp flushes to 0 only results below the smallest normal number:
     # arguments from just above its log (math's, of float_info.min or
     # float32's 2**-126) up give NumPy's exp, normal and nonzero
-    import math
     import sys
 
     from skmoe._math import EXP_CHECK_SIZE, exp
@@ -2135,7 +2121,6 @@ def test_exp_keeps_every_normal_result(dtype):
 def test_exp_flushes_when_the_least_argument_is_just_below_the_cut(dtype):
     # every argument within 1 below log(tiny), none further: their exps are
     # subnormal (NumPy's), and _math.exp gives 0 for them as for any below
-    import math
     import sys
 
     from skmoe._math import EXP_CHECK_SIZE, exp

@@ -10,6 +10,7 @@ from _exact import mixture_logs
 from _references import (
     assert_lone_expert_stream_judges_scales_as_fit,
     central_hessian,
+    counted_work_arrays,
     fit_penalized,
     traced_peak,
 )
@@ -839,15 +840,7 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
     import skmoe._base
     import skmoe._gamma
 
-    made = []
-
-    class Counted(skmoe._gamma.WorkArrays):
-        def shaped(self, name, shape, dtype):
-            if name not in self._arrays:
-                made.append(name)
-            return super().shaped(name, shape, dtype)
-
-    monkeypatch.setattr(skmoe._gamma, "WorkArrays", Counted)
+    made = counted_work_arrays(monkeypatch, skmoe._gamma)
     rng = np.random.RandomState(0)
     X = rng.standard_normal((500, 2))
     y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from _references import (
     assert_lone_expert_stream_judges_scales_as_fit,
+    counted_work_arrays,
     fit_penalized,
     traced_peak,
 )
@@ -757,15 +758,7 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
     import skmoe._base
     import skmoe._poisson
 
-    made = []
-
-    class Counted(skmoe._poisson.WorkArrays):
-        def shaped(self, name, shape, dtype):
-            if name not in self._arrays:
-                made.append(name)
-            return super().shaped(name, shape, dtype)
-
-    monkeypatch.setattr(skmoe._poisson, "WorkArrays", Counted)
+    made = counted_work_arrays(monkeypatch, skmoe._poisson)
     rng = np.random.RandomState(0)
     X = rng.standard_normal((500, 2))
     y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
@@ -807,15 +800,7 @@ def test_predict_of_a_gaussian_gate_makes_no_log_work_arrays(monkeypatch, return
     import skmoe._base
     import skmoe._poisson
 
-    made = []
-
-    class Counted(skmoe._poisson.WorkArrays):
-        def shaped(self, name, shape, dtype):
-            if name not in self._arrays:
-                made.append(name)
-            return super().shaped(name, shape, dtype)
-
-    monkeypatch.setattr(skmoe._poisson, "WorkArrays", Counted)
+    made = counted_work_arrays(monkeypatch, skmoe._poisson)
     rng = np.random.RandomState(0)
     X = rng.standard_normal((500, 2))
     y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)

@@ -3,7 +3,6 @@
 import collections
 import datetime
 import inspect
-import math
 import os
 import re
 import subprocess
@@ -14,6 +13,7 @@ from functools import partial
 import numpy as np
 import pytest
 import sklearn
+from _references import untied_objective
 from scipy.special import log_softmax, logsumexp
 from sklearn.base import clone
 from sklearn.datasets import load_wine
@@ -2881,19 +2881,9 @@ def test_max_iter_warning_names_changes_of_float64_rounding_with_top_k(monkeypat
     X = rng.normal(size=(60, 2))
     y = rng.poisson(3, 60) * (rng.rand(60) < 0.6) * 1e15
     kwargs = dict(top_k=2, random_state=0)
-    objective = _em.objective
-    last = [math.nan]
-
-    def untied(*args):
-        total, penalized = objective(*args)
-        if penalized == last[0]:
-            penalized = math.nextafter(penalized, math.inf)
-        last[0] = penalized
-        return total, penalized
-
     model = MoEPoissonRegressor(3, max_iter=100, **kwargs)
     with monkeypatch.context() as patch:
-        patch.setattr(_em, "objective", untied)
+        patch.setattr(_em, "objective", untied_objective(_em))
         with pytest.warns(ConvergenceWarning) as caught:
             model.fit(X, y)
     assert model.n_iter_ == 100 and not model.converged_
@@ -5122,15 +5112,9 @@ def test_pandas_na_in_a_numeric_target_is_refused_by_every_method_as_fit(
         assert str(info.value) == words
 
 
-@pytest.mark.parametrize(
-    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
-)
-def test_pandas_na_in_X_and_weights_is_refused_as_a_nan(kind):
-    # pandas' NA in a list's rows or an object column of X, and among a
-    # list's sample weights, raised NumPy's "float() argument must be a string
-    # or a real number, not 'NAType'"; now scikit-learn's error for a NaN there
-    # (for X, the estimator's own: "... does not accept missing values")
-    pd = pytest.importorskip("pandas")
+def _with_nan_words(kind):
+    # _time_model's model, data and fit, and the estimator's error for a NaN
+    # in X (its own words: "... does not accept missing values")
     model, X, y = _time_model(kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -5141,6 +5125,19 @@ def test_pandas_na_in_X_and_weights_is_refused_as_a_nan(kind):
         fitted.predict(nan_X)
     nan_words = str(info.value)
     assert nan_words.startswith("Input X contains NaN.\n" + kind.__name__)
+    return model, X, y, fitted, nan_words
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_pandas_na_in_X_and_weights_is_refused_as_a_nan(kind):
+    # pandas' NA in a list's rows or an object column of X, and among a
+    # list's sample weights, raised NumPy's "float() argument must be a string
+    # or a real number, not 'NAType'"; now scikit-learn's error for a NaN there
+    # (for X, the estimator's own: "... does not accept missing values")
+    pd = pytest.importorskip("pandas")
+    model, X, y, fitted, nan_words = _with_nan_words(kind)
     rows = X.tolist()
     rows[2][0] = pd.NA
     frame = pd.DataFrame(
@@ -5176,16 +5173,7 @@ def test_pandas_nat_among_numbers_is_a_missing_value_not_a_time(kind):
     # the NaN error of that place, in y, X and sample_weight; among times
     # (a Timestamp beside it) still the times' TypeError
     pd = pytest.importorskip("pandas")
-    model, X, y = _time_model(kind)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = clone(model).fit(X, y)
-    nan_X = X.copy()
-    nan_X[2, 0] = np.nan
-    with pytest.raises(ValueError) as info:
-        fitted.predict(nan_X)
-    nan_words = str(info.value)
-    assert nan_words.startswith("Input X contains NaN.\n" + kind.__name__)
+    model, X, y, fitted, nan_words = _with_nan_words(kind)
     nat_X = X.astype(object)
     nat_X[2, 0] = pd.NaT
     rows = nat_X.tolist()
