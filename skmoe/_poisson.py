@@ -1204,12 +1204,26 @@ class MoEPoissonRegressor(
                 "set_score_request(exposure=True))."
             )
 
+    def _rows_given(self, X, method):
+        """The number of rows of ``X``, given to ``method`` (its exposures are
+        checked against it before X is validated); where X has none to count
+        (a 0-d array, a scalar), the error ``predict`` gives for it,
+        scikit-learn's "Expected 2D array, got scalar array instead" (the
+        count's TypeError came first, "Input should have at least 1
+        dimension", in ``score`` and ``predict_distribution``)."""
+        try:
+            return _num_samples(X)
+        except TypeError:
+            self._validate_X_predict(X, method)  # (its error, if it has one)
+            raise
+
     def _predict_exposed(self, X, return_std, exposure):
         """:meth:`predict` with exposures: ``sum_k g_k mu_k`` scales with them,
         and the variance ``sum_k g_k mu_k + sum_k g_k (mu_k - mean)^2`` has a
         part of each degree."""
         check_is_fitted(self)
-        exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
+        rows = self._rows_given(X, "predict")
+        exposure = _check_exposure(exposure, rows, predicting=True)
         return self._predict(X, return_std, exposure=exposure)
 
     def _predict(self, X, return_std, log_mean=False, exposure=None):
@@ -1581,7 +1595,8 @@ class MoEPoissonRegressor(
         array([ 7., 13.])
         """
         check_is_fitted(self)  # before _top_k reads a fitted attribute
-        exposure = _check_exposure(exposure, _num_samples(X), predicting=True)
+        rows = self._rows_given(X, "predict_distribution")
+        exposure = _check_exposure(exposure, rows, predicting=True)
 
         sparse = self._top_k() is not None
         underflow = _Underflow()
@@ -1799,8 +1814,8 @@ class MoEPoissonRegressor(
         self._warn_unexposed("score", exposure)
         # checked on all the rows, in the caller's numbers, then those of
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
-        exposure = _check_exposure(exposure, _num_samples(X))
-        n_rows, given_weight = _num_samples(X), sample_weight
+        n_rows, given_weight = self._rows_given(X, "score"), sample_weight
+        exposure = _check_exposure(exposure, n_rows)
         X, y, sample_weight, exposure = _scored_rows(
             X, y, sample_weight, exposure, estimator=self
         )

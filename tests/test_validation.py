@@ -5608,3 +5608,62 @@ def test_lists_of_complex_numbers_are_refused_by_fit_and_predict():
             model.fit(X, y)
         with pytest.raises(ValueError, match=words):
             model.predict(rows)
+
+
+def _methods_taking_X(model):
+    """The public methods of fitted ``model`` whose first parameter is X, with
+    the arguments after X that they need (y where it has no default)."""
+    found = {}
+    for name in dir(model):
+        method = getattr(model, name, None)
+        if name.startswith("_") or not callable(method) or inspect.isclass(method):
+            continue
+        parameters = list(inspect.signature(method).parameters.values())
+        if not parameters or parameters[0].name != "X":
+            continue
+        needs_y = len(parameters) > 1 and parameters[1].name == "y"
+        found[name] = needs_y and parameters[1].default is inspect.Parameter.empty
+    return found
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+@pytest.mark.parametrize("shape", ["0-d", "1-d", "3-d"])
+def test_X_of_the_wrong_dimension_gets_scikit_learns_error_in_every_method(kind, shape):
+    # a 0-d X (np.float64(3.0)) in the count models' score and
+    # predict_distribution, and their predict with exposures, raised the
+    # TypeError of counting its rows, "Input should have at least 1
+    # dimension", before X was validated; fit and predict gave scikit-learn's
+    # "Expected 2D array, got scalar array instead". Every public method
+    # taking X (fit, partial_fit, predict, predict_proba, predict_gate,
+    # score, predict_distribution, log_likelihood_samples, ...) gives the
+    # error scikit-learn's validation of that X gives, with and without
+    # exposures
+    from sklearn.utils import check_array
+
+    model, X, y, fitted, _ = _with_nan_words(kind)
+    bad = {"0-d": np.float64(3.0), "1-d": X[:, 0], "3-d": X[:, :, None]}[shape]
+    with pytest.raises(ValueError) as reference:
+        check_array(bad, estimator=fitted)  # (3-d: "... required by <name>.")
+    words = "^" + re.escape(str(reference.value)) + "$"
+    methods = _methods_taking_X(fitted)
+    streaming = _streaming(model)
+    methods["partial_fit"] = True  # (solver="sgd": available_if)
+    assert {"fit", "predict", "score", "predict_gate"} <= set(methods)
+    counts = kind in (MoEPoissonRegressor, MoENegativeBinomialRegressor)
+    for name, needs_y in methods.items():
+        owner = streaming if name == "partial_fit" else fitted
+        options = [{}]
+        if counts and "exposure" in inspect.signature(getattr(owner, name)).parameters:
+            options.append({"exposure": 1.0})
+        for extra in options:
+            if name in ("fit", "partial_fit"):
+                method = getattr(clone(owner), name)
+            else:
+                method = getattr(fitted, name)
+            if name == "partial_fit":
+                extra = {**extra, **_classes(kind, y)}
+            args = (bad, y) if needs_y or name == "partial_fit" else (bad,)
+            with pytest.raises(ValueError, match=words):
+                method(*args, **extra)
