@@ -17,7 +17,7 @@ from itertools import chain
 
 import numpy as np
 from array_api_compat import is_array_api_obj
-from sklearn import config_context
+from sklearn import get_config
 from sklearn.base import is_regressor
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import _assert_all_finite, check_array, column_or_1d
@@ -85,7 +85,7 @@ def _object_target_as_float(y):
         return check_array(array, ensure_2d=False, dtype="numeric", input_name="y")
     except TypeError:  # float(pd.NA) in NumPy's conversion
         if _missing(array):
-            raise ValueError("Input y contains NaN.") from None
+            raise _missing_value_error("y") from None
         raise
 
 
@@ -166,7 +166,7 @@ def _refuse_times(*, estimator=None, **arrays):
     list or object array that NumPy's conversion to floats failed on with its
     own TypeError: complex numbers ("Complex data not supported", the
     ValueError scikit-learn gives a complex array) and pandas' NA (a NaN's
-    ValueError, "Input y contains NaN.", whose words for X name
+    ValueError, :func:`_missing_value_error`, whose words for X name
     ``estimator``)."""
     for name, value in arrays.items():
         found = _time_values(value)
@@ -176,12 +176,7 @@ def _refuse_times(*, estimator=None, **arrays):
         if kind == "c":  # (scikit-learn's message for a complex array)
             raise ValueError(f"Complex data not supported\n{_printable(value)}\n")
         if kind == "na":  # (scikit-learn's error for a NaN, in its words)
-            name_of = None if estimator is None else type(estimator).__name__
-            with config_context(assume_finite=False):  # (which skips the check)
-                _assert_all_finite(
-                    np.array([np.nan]), estimator_name=name_of, input_name=name
-                )
-            raise ValueError(f"Input {name} contains NaN.")  # (not reached)
+            raise _missing_value_error(name, estimator)
         if kind == "t":
             advice = (
                 "which are times of day, not numbers: convert them to numbers "
@@ -663,16 +658,41 @@ def _check_float_range(values, dtype, name, remedy, weights=False):
         )
 
 
+def _missing_value_error(name, estimator=None):
+    """The error for pandas' NA (or NaT beside numbers) in the input ``name``:
+    the one a NaN there gets, which NumPy's conversion makes of None.
+    scikit-learn's "Input X contains NaN." (naming ``estimator`` for X, as its
+    check does); under ``sklearn.set_config(assume_finite=True)``, which lets
+    a NaN through its check, :func:`_check_missing`'s words, as that NaN then
+    gets (scikit-learn's own conversion cannot read pandas' NA at all: NumPy's
+    "float() argument must be a string or a real number, not 'NAType'", with
+    or without ``assume_finite``). The NA was refused with the checked words
+    under ``assume_finite=True`` too, where a None beside it was not."""
+    if get_config()["assume_finite"]:
+        return ValueError(_unchecked_nan(name))
+    name_of = None if estimator is None else type(estimator).__name__
+    try:
+        _assert_all_finite(np.array([np.nan]), estimator_name=name_of, input_name=name)
+    except ValueError as error:
+        return error
+    return ValueError(f"Input {name} contains NaN.")  # (not reached)
+
+
+def _unchecked_nan(name):
+    """:func:`_check_missing`'s message for NaN in the input ``name``."""
+    return (
+        f"Input {name} contains NaN (unchecked: sklearn.set_config("
+        "assume_finite=True) skips scikit-learn's check of the input)."
+    )
+
+
 def _check_missing(xp, array, name):
     """Raise scikit-learn's error for NaN in ``array`` (the input ``name``),
     which its validation lets through under
     ``sklearn.set_config(assume_finite=True)``: called where a result came out
     NaN or inf, whose error would otherwise blame an overflow."""
     if bool(xp.any(xp.isnan(array))):
-        raise ValueError(
-            f"Input {name} contains NaN (unchecked: sklearn.set_config("
-            "assume_finite=True) skips scikit-learn's check of the input)."
-        )
+        raise ValueError(_unchecked_nan(name))
 
 
 def _check_infinite(xp, array, name):

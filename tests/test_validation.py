@@ -179,7 +179,8 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
     # assume_finite. pandas' NA and a complex number, where its score raises
     # NumPy's "float() argument must be a string or a real number", get
     # scikit-learn's words for them, as fit does (a NaN's, "Input y contains
-    # NaN.", and "Complex data not supported")
+    # NaN.", and "Complex data not supported"); under assume_finite=True the
+    # NA gets the words a NaN or None there gets then, not the checked ones
     from sklearn.linear_model import LinearRegression
 
     pd = pytest.importorskip("pandas")
@@ -211,9 +212,15 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
                 with pytest.raises(TypeError, match="float\\(\\) argument"):
                     reference.score(X, target)  # (NumPy's words, not these)
                 for call in (model.score, clone(model).fit):
+                    expected = words
+                    if assume_finite and words == "Input y contains NaN.":
+                        with pytest.raises(ValueError) as as_none:
+                            call(X, with_first(None))
+                        expected = str(as_none.value)
+                        assert expected.startswith("Input y contains NaN (unchecked")
                     with pytest.raises(ValueError) as got:
                         call(X, target)
-                    assert str(got.value) == words
+                    assert str(got.value) == expected
 
 
 @pytest.mark.parametrize(
@@ -5667,3 +5674,54 @@ def test_X_of_the_wrong_dimension_gets_scikit_learns_error_in_every_method(kind,
             args = (bad, y) if needs_y or name == "partial_fit" else (bad,)
             with pytest.raises(ValueError, match=words):
                 method(*args, **extra)
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_pandas_na_under_assume_finite_gets_the_words_of_a_none_there(kind):
+    # pandas' NA (and NaT among numbers) in X, a numeric y or sample_weight
+    # got scikit-learn's checked "Input X contains NaN." even under
+    # sklearn.set_config(assume_finite=True), where a None or NaN in the same
+    # place gets the unchecked words (scikit-learn's check_array cannot read
+    # the NA at all, with or without assume_finite: NumPy's "float()
+    # argument must be a string or a real number, not 'NAType'"). Now the
+    # words of a None there: X's and y's exactly, sample_weight's those of
+    # its NaN
+    from sklearn.utils import check_array
+
+    pd = pytest.importorskip("pandas")
+    model, X, y, fitted, nan_words = _with_nan_words(kind)
+
+    def with_missing(values, value, at=(2, 0)):
+        values = np.array(values, dtype=object)
+        values[at[: values.ndim]] = value
+        return values
+
+    for missing in (pd.NA, pd.NaT):
+        with sklearn.config_context(assume_finite=True):
+            with pytest.raises(TypeError, match="float\\(\\) argument"):
+                check_array(with_missing(X, pd.NA))  # (scikit-learn's own)
+            for call in (lambda v: clone(model).fit(v, y), fitted.predict):
+                with pytest.raises(ValueError) as as_none:
+                    call(with_missing(X, None))
+                assert "(unchecked: sklearn.set_config(" in str(as_none.value)
+                words = "^" + re.escape(str(as_none.value)) + "$"
+                with pytest.raises(ValueError, match=words):
+                    call(with_missing(X, missing))
+            weights = with_missing(np.ones(len(y)), missing)
+            with pytest.raises(ValueError, match="sample_weight contains NaN"):
+                clone(model).fit(X, y, sample_weight=weights)
+            if kind is MoEClassifier:  # (labels: their own words, below)
+                continue
+            for call in (lambda v: clone(model).fit(X, v), partial(fitted.score, X)):
+                with pytest.raises(ValueError) as as_none:
+                    call(with_missing(y, None))
+                assert "(unchecked: sklearn.set_config(" in str(as_none.value)
+                words = "^" + re.escape(str(as_none.value)) + "$"
+                with pytest.raises(ValueError, match=words):
+                    call(with_missing(y, missing))
+        # checked (the default): scikit-learn's words for a NaN, as before
+        with pytest.raises(ValueError) as checked:
+            fitted.predict(with_missing(X, missing))
+        assert str(checked.value) == nan_words
