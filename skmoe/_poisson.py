@@ -50,6 +50,7 @@ from ._fitting import (
     _check_finite,
     _check_infinite,
     _check_missing,
+    _missing_value_error,
     _refuse_lazy_frames,
     _take_columns,
     _target_column,
@@ -150,9 +151,12 @@ def _refuse_times(dtype, values=None, found=None):
         # (one pass over the objects: 2 times the conversion's 22 ms per
         # million; numbers' arrays of a numeric dtype are not scanned)
         types = set(map(type, np.asarray(values).ravel()))
-        points = any(issubclass(t, _POINTS) for t in types)
-        durations = any(issubclass(t, _DURATIONS) for t in types)
-        names = sorted(t.__name__ for t in types if issubclass(t, _POINTS + _DURATIONS))
+        # (pandas' NaT, a datetime's subclass, is a missing value where no
+        # time is beside it, as in X: :func:`_is_na`)
+        timed = [t for t in types if not _is_nat(t)]
+        points = any(issubclass(t, _POINTS) for t in timed)
+        durations = any(issubclass(t, _DURATIONS) for t in timed)
+        names = sorted(t.__name__ for t in timed if issubclass(t, _POINTS + _DURATIONS))
         what = f"objects of type {', '.join(names)}"
     if points:
         raise TypeError(
@@ -175,11 +179,20 @@ def _refuse_times(dtype, values=None, found=None):
 
 def _is_na(kind):
     """Whether ``kind``, the type of an object exposure's object, is pandas'
-    NA's (read from the types :func:`_refuse_times` found: comparing the
-    values, ``values != values``, took a second pass and raised NumPy's bare
-    "truth value ... is ambiguous" for an object array of arrays, whose
-    conversion's error names exposure)."""
-    return kind.__name__ == "NAType" and kind.__module__.startswith("pandas")
+    NA's or NaT's (read from the types :func:`_refuse_times` found: comparing
+    the values, ``values != values``, took a second pass and raised NumPy's
+    bare "truth value ... is ambiguous" for an object array of arrays, whose
+    conversion's error names exposure). A NaT without a time beside it is a
+    missing value, as in X, y and sample_weight (it was refused as a point in
+    time, where X's got the NaN's error)."""
+    return (
+        kind.__name__ == "NAType" and kind.__module__.startswith("pandas")
+    ) or _is_nat(kind)
+
+
+def _is_nat(kind):
+    """Whether ``kind`` is pandas' NaT's type (a ``datetime``'s subclass)."""
+    return kind.__name__ == "NaTType" and kind.__module__.startswith("pandas")
 
 
 def _not_numbers(error):
@@ -220,9 +233,10 @@ def _check_exposure(exposure, n_samples, dtype=np.float64, predicting=False):
     # (before the scalars: a NumPy timedelta64 is an integer to numbers)
     types = _refuse_times(given, None if scipy.sparse.issparse(values) else values)
     if types is not None and any(_is_na(t) for t in types):
-        # pandas' NA (float() refused it: NumPy's TypeError): a NaN's error,
-        # in scikit-learn's words, as for a NaN (None reaches it as a NaN)
-        raise ValueError("Input exposure contains NaN.")
+        # pandas' NA or NaT (float() refused them: NumPy's TypeError): a NaN's
+        # error, in scikit-learn's words (None reaches it as a NaN), or under
+        # assume_finite=True the words a NaN gets then
+        raise _missing_value_error("exposure")
     if ndim == 0:  # one exposure for every sample
         # (a str, dict or other object: NumPy's "could not convert string to
         # float" or "float() argument must be ..., not 'dict'", naming nothing;

@@ -3,6 +3,7 @@ expert's log rate, checked against the Poisson likelihood written out with
 scipy, the closed-form Fisher information and scikit-learn's routing."""
 
 import inspect
+import re
 import warnings
 from decimal import Decimal
 
@@ -1447,3 +1448,51 @@ def test_score_where_a_small_exposure_brings_an_overflowed_rate_back():
     assert -1e60 < expected < -1e30
     score = model.score(rows, counts, exposure=exposures)
     np.testing.assert_allclose(score, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
+)
+def test_pandas_nat_among_exposures_is_a_missing_value_as_in_X(Estimator):
+    # pandas' NaT among numbers in exposure (a list, an object array or
+    # Series; alone too) was refused as "points in time, not durations",
+    # where the same NaT in X (or y, sample_weight) is a missing value and
+    # gets scikit-learn's error for a NaN: now exposure's NaN error, in fit,
+    # predict and score, and under assume_finite=True the words a NaN
+    # exposure gets then. Beside a Timestamp it is still a time's TypeError.
+    pd = pytest.importorskip("pandas")
+    X, y, good = _counts(n=100)
+    model = Estimator(1, max_iter=5).fit(X, y, exposure=good)
+    nan = good.copy()
+    nan[3] = np.nan
+    values = [*good[:3], pd.NaT, *good[4:]]
+    cases = [
+        values,
+        np.array(values, dtype=object),
+        pd.Series(values, dtype=object),
+        np.full(len(y), pd.NaT, dtype=object),
+    ]
+    calls = (
+        lambda exposure: clone(model).fit(X, y, exposure=exposure),
+        lambda exposure: model.predict(X, exposure=exposure),
+        lambda exposure: model.score(X, y, exposure=exposure),
+    )
+    for assume_finite in (False, True):
+        with sklearn.config_context(assume_finite=assume_finite):
+            for call in calls:
+                with pytest.raises(ValueError) as nan_error:
+                    call(nan)
+                words = "^" + re.escape(str(nan_error.value)) + "$"
+                assert str(nan_error.value).startswith("Input exposure contains NaN")
+                for exposure in cases:
+                    with pytest.raises(ValueError, match=words):
+                        call(exposure)
+                dates = np.array(values, dtype=object)
+                dates[5] = pd.Timestamp("2020-01-02")
+                with pytest.raises(TypeError, match="points in time"):
+                    call(dates)
+    # X's NaT: the NaN error of X, as the exposure's is exposure's
+    nat_X = X.astype(object)
+    nat_X[3, 0] = pd.NaT
+    with pytest.raises(ValueError, match=r"^Input X contains NaN\."):
+        model.predict(nat_X, exposure=good)
