@@ -308,9 +308,28 @@ def _frame_times(frame, dtypes):
         if kind is None and dtype == np.dtype(object):  # (not categories)
             found = _time_objects(frame.iloc[:, j].to_numpy())
             what, kind = (None, None) if found is None else found
+        elif kind is None and _na_strings(dtype) and frame.iloc[:, j].hasnans:
+            # pandas' "string" dtype, whose missing value is pandas' NA: NumPy's
+            # conversion raised float()'s TypeError ('NAType'), where the same
+            # NA in an object column gets a NaN's error ("str", whose missing
+            # value is NaN, got it already)
+            what, kind = "pandas' NA", "na"
         if kind is not None:
             return f"{what} in column {frame.columns[j]!r}", kind
     return None
+
+
+def _na_strings(dtype):
+    """Whether ``dtype`` is a pandas dtype of strings whose missing value is
+    pandas' NA: ``StringDtype`` ("string", "string[pyarrow]"; not "str", whose
+    is NaN) and ``ArrowDtype`` of pyarrow's strings."""
+    pandas = sys.modules.get("pandas")
+    return (
+        pandas is not None
+        and not isinstance(dtype, np.dtype)
+        and getattr(dtype, "na_value", None) is pandas.NA
+        and str(dtype).startswith(("string", "large_string"))
+    )
 
 
 def _values_of(dtype):

@@ -5725,3 +5725,37 @@ def test_pandas_na_under_assume_finite_gets_the_words_of_a_none_there(kind):
         with pytest.raises(ValueError) as checked:
             fitted.predict(with_missing(X, missing))
         assert str(checked.value) == nan_words
+
+
+@pytest.mark.parametrize(
+    "kind", COMPLEX_ESTIMATORS, ids=lambda k: getattr(k, "__name__", k)
+)
+def test_pandas_na_in_a_string_column_of_X_is_refused_as_a_nan(kind):
+    # a DataFrame column of pandas' "string" dtype (or pyarrow's strings),
+    # whose missing value is pandas' NA, raised NumPy's "float() argument
+    # must be a string or a real number, not 'NAType'" in fit and predict,
+    # where the same NA in an object column, and a missing value of the "str"
+    # dtype (NaN), get scikit-learn's error for a NaN in X: now that error
+    pd = pytest.importorskip("pandas")
+    model, X, y, fitted, nan_words = _with_nan_words(kind)
+    words = "^" + re.escape(nan_words) + "$"
+    dtypes = ["string", "string[pyarrow]"] if _has("pyarrow") else ["string"]
+    for dtype in dtypes:
+        column = pd.Series(X[:, 0].astype(str), dtype=dtype)
+        frame = pd.DataFrame({"a": column, "b": X[:, 1], "c": X[:, 2]})
+        # without a missing value, the strings are the numbers they spell
+        with pytest.warns(UserWarning, match="fitted without feature names"):
+            spelled = fitted.predict(frame)
+        np.testing.assert_allclose(spelled, fitted.predict(X))
+        frame.loc[2, "a"] = None  # (pandas' NA in this dtype)
+        assert frame["a"][2] is pd.NA
+        for call in (lambda f: clone(model).fit(f, y), fitted.predict):
+            with pytest.raises(ValueError, match=words):
+                call(frame)
+
+
+def _has(module):
+    """Whether ``module`` can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
