@@ -388,7 +388,9 @@ def _add_totals(totals):
         return float(np.sum(totals))
 
 
-def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
+def _scored_rows(
+    X, y, sample_weight, *per_row, estimator=None, inputs=None, metric_y=False
+):
     """``X``, ``y`` (None passes), the weights of :func:`_score_weights` (one
     per row of y, or of X without y; None stays None) and the per-row arrays
     ``per_row`` (None or a scalar passes) of a ``score`` or a display,
@@ -397,11 +399,19 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
     NaN (``0 * inf``). ``estimator``: the model whose ``score`` this is (X
     its own features, not a pipeline's): the rows left out are then checked
     by :func:`_check_left_out`, after ``inputs`` (a display's: the raw rows
-    through a pipeline's steps before it) where given."""
+    through a pipeline's steps before it) where given. ``metric_y``: y's
+    missing values get the words of a metric's check of y, which names no
+    input ("Input contains NaN.", r2_score's, as a None or NaN among the rows
+    kept gets in ``MoERegressor.score``; pandas' NA, and a NaN at a row of
+    weight 0, said "Input y contains NaN." there), not fit's."""
     _refuse_lazy_frames(X=X, y=y, sample_weight=sample_weight)
     # (X: the estimator's predict checks it, after a pipeline's steps)
     numeric = estimator is not None and is_regressor(estimator)
-    _refuse_times(y=y if numeric else None, sample_weight=sample_weight)
+    _refuse_times(
+        y=y if numeric else None,
+        sample_weight=sample_weight,
+        unnamed=("y",) if metric_y else (),
+    )
     if sample_weight is None:
         return (X, y, None, *per_row)
     weight = _score_weights(sample_weight, X if y is None else y)
@@ -411,7 +421,8 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
     arrays = [a for a in per_row if a is not None and np.ndim(a) > 0]
     check_consistent_length(X, y, weight, *arrays)
     if estimator is not None:
-        _check_left_out(estimator, X, y, np.flatnonzero(weight == 0), inputs)
+        left_out = np.flatnonzero(weight == 0)
+        _check_left_out(estimator, X, y, left_out, inputs, "" if metric_y else "y")
 
     def take(a):
         return a if a is None or np.ndim(a) == 0 else _safe_indexing(a, rows)
@@ -419,13 +430,15 @@ def _scored_rows(X, y, sample_weight, *per_row, estimator=None, inputs=None):
     return (take(X), take(y), weight[rows], *(take(a) for a in per_row))
 
 
-def _check_left_out(estimator, X, y, rows, inputs=None):
+def _check_left_out(estimator, X, y, rows, inputs=None, y_name="y"):
     """Raise scikit-learn's errors, as ``fit`` and ``predict`` do, for NaN or
     infinity in X, or in a numeric y, at the ``rows`` of weight 0 that a
     ``score`` leaves out (they passed unseen: a NaN in X scored, where
     ``fit`` and scikit-learn's ``score`` raise); ``predict`` checks the
     others. Labels are the classifier's to check (``_labels_present``).
-    ``inputs``: takes those rows of X to the estimator's own input."""
+    ``inputs``: takes those rows of X to the estimator's own input.
+    ``y_name``: y's name in the error ("": a metric's words, "Input contains
+    NaN.")."""
     check_is_fitted(estimator)  # (predict's first check)
     left = _safe_indexing(X, rows)
     if inputs is not None:
@@ -433,9 +446,14 @@ def _check_left_out(estimator, X, y, rows, inputs=None):
     check_array(left, dtype=float_dtypes(left), input_name="X", estimator=estimator)
     if y is None:
         return
-    left = _safe_indexing(y, rows)
-    if np.asarray(host(left)).dtype.kind in "fc":
-        check_array(left, ensure_2d=False, dtype=None, input_name="y")
+    left = np.asarray(host(_safe_indexing(y, rows)))
+    if left.dtype.kind == "O":  # (a None or NaN among objects passed unseen)
+        try:
+            left = left.astype(np.float64)
+        except (TypeError, ValueError):  # (not numbers: not this check's)
+            return
+    if left.dtype.kind in "fc":
+        check_array(left, ensure_2d=False, dtype=None, input_name=y_name)
 
 
 def _information_shares(X, offset, sample_weight, information, penalized, shares):

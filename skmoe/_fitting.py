@@ -144,7 +144,7 @@ def _refuse_lazy_frames(**arrays):
             )
 
 
-def _refuse_times(*, estimator=None, **arrays):
+def _refuse_times(*, estimator=None, unnamed=(), **arrays):
     """Raise a TypeError where one of ``arrays`` (by name: X, a numeric y,
     sample_weight) holds datetimes or timedeltas, which scikit-learn's
     validation reads as counts of their unit without a word (NumPy's
@@ -167,7 +167,8 @@ def _refuse_times(*, estimator=None, **arrays):
     own TypeError: complex numbers ("Complex data not supported", the
     ValueError scikit-learn gives a complex array) and pandas' NA (a NaN's
     ValueError, :func:`_missing_value_error`, whose words for X name
-    ``estimator``)."""
+    ``estimator``; for the inputs named in ``unnamed``, those that name no
+    input, "Input contains NaN.", as a score's metric says them of y)."""
     for name, value in arrays.items():
         found = _time_values(value)
         if found is None:
@@ -176,7 +177,7 @@ def _refuse_times(*, estimator=None, **arrays):
         if kind == "c":  # (scikit-learn's message for a complex array)
             raise ValueError(f"Complex data not supported\n{_printable(value)}\n")
         if kind == "na":  # (scikit-learn's error for a NaN, in its words)
-            raise _missing_value_error(name, estimator)
+            raise _missing_value_error(name, estimator, named=name not in unnamed)
         if kind == "t":
             advice = (
                 "which are times of day, not numbers: convert them to numbers "
@@ -677,7 +678,7 @@ def _check_float_range(values, dtype, name, remedy, weights=False):
         )
 
 
-def _missing_value_error(name, estimator=None):
+def _missing_value_error(name, estimator=None, named=True):
     """The error for pandas' NA (or NaT beside numbers) in the input ``name``:
     the one a NaN there gets, which NumPy's conversion makes of None.
     scikit-learn's "Input X contains NaN." (naming ``estimator`` for X, as its
@@ -686,12 +687,19 @@ def _missing_value_error(name, estimator=None):
     gets (scikit-learn's own conversion cannot read pandas' NA at all: NumPy's
     "float() argument must be a string or a real number, not 'NAType'", with
     or without ``assume_finite``). The NA was refused with the checked words
-    under ``assume_finite=True`` too, where a None beside it was not."""
+    under ``assume_finite=True`` too, where a None beside it was not.
+    ``named=False``: the checked words that name no input, "Input contains
+    NaN.", those of r2_score's check of y, which a None or NaN in
+    ``MoERegressor.score``'s y gets (pandas' NA there said "Input y contains
+    NaN.")."""
     if get_config()["assume_finite"]:
         return ValueError(_unchecked_nan(name))
     name_of = None if estimator is None else type(estimator).__name__
+    checked = name if named else ""
     try:
-        _assert_all_finite(np.array([np.nan]), estimator_name=name_of, input_name=name)
+        _assert_all_finite(
+            np.array([np.nan]), estimator_name=name_of, input_name=checked
+        )
     except ValueError as error:
         return error
     return ValueError(f"Input {name} contains NaN.")  # (not reached)

@@ -1151,7 +1151,11 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         score : float
             R^2 of ``self.predict(X)`` against y.
         """
-        X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
+        # (y's missing values in r2_score's words, "Input contains NaN.", as
+        # Ridge's score gives them, pandas' NA and rows of weight 0 too)
+        X, y, sample_weight = _scored_rows(
+            X, y, sample_weight, estimator=self, metric_y=True
+        )
         score = r2_score_at_scale(y, self.predict(X), sample_weight=sample_weight)
         if not math.isfinite(score):
             # NaN or inf in y that assume_finite=True let through: R^2 NaN

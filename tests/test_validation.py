@@ -178,9 +178,11 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
     # LinearRegression's score raises, its type and words, with or without
     # assume_finite. pandas' NA and a complex number, where its score raises
     # NumPy's "float() argument must be a string or a real number", get
-    # scikit-learn's words for them, as fit does (a NaN's, "Input y contains
-    # NaN.", and "Complex data not supported"); under assume_finite=True the
-    # NA gets the words a NaN or None there gets then, not the checked ones
+    # scikit-learn's words for them (a NaN's, and "Complex data not
+    # supported"): the NA the words a None there gets in the same call (fit's
+    # "Input y contains NaN.", score's r2_score's "Input contains NaN.", as
+    # Ridge's score says them of a None; under assume_finite=True the
+    # unchecked ones)
     from sklearn.linear_model import LinearRegression
 
     pd = pytest.importorskip("pandas")
@@ -213,11 +215,19 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
                     reference.score(X, target)  # (NumPy's words, not these)
                 for call in (model.score, clone(model).fit):
                     expected = words
-                    if assume_finite and words == "Input y contains NaN.":
+                    if words == "Input y contains NaN.":
                         with pytest.raises(ValueError) as as_none:
                             call(X, with_first(None))
                         expected = str(as_none.value)
-                        assert expected.startswith("Input y contains NaN (unchecked")
+                        if assume_finite:
+                            unchecked = "Input y contains NaN (unchecked"
+                            assert expected.startswith(unchecked)
+                        elif call == model.score:
+                            with pytest.raises(ValueError) as ridge:
+                                reference.score(X, with_first(None))
+                            assert expected == str(ridge.value)
+                        else:
+                            assert expected == words
                     with pytest.raises(ValueError) as got:
                         call(X, target)
                     assert str(got.value) == expected
@@ -5105,18 +5115,30 @@ def test_pandas_na_in_a_numeric_target_is_refused_by_every_method_as_fit(
     assert words == _sklearn_error(
         np.r_[np.nan, y[1:]], ensure_2d=False, input_name="y"
     )
-    for call in (
-        lambda: _streaming(model).partial_fit(X, missing),
-        lambda: fitted.score(X, missing),
-        lambda: fitted.score(X, missing, sample_weight=np.r_[0.0, np.ones(len(y) - 1)]),
-        lambda: fitted.log_likelihood_samples(X, missing),
-        lambda: fitted.responsibilities(X, missing),
-        lambda: fitted.bic(X, missing),
-        lambda: fitted.std_errors(X, missing),
+    # score: the words of a NaN in its y (MoERegressor's, r2_score's "Input
+    # contains NaN.", as Ridge's score says them; the others' fit's)
+    with pytest.raises(ValueError) as score_nan:
+        fitted.score(X, np.r_[np.nan, y[1:]])
+    score_words = str(score_nan.value)
+    if kind is MoERegressor:
+        assert score_words == _sklearn_error(np.r_[np.nan, y[1:]], ensure_2d=False)
+    for call, expected in (
+        (lambda: _streaming(model).partial_fit(X, missing), words),
+        (lambda: fitted.score(X, missing), score_words),
+        (
+            lambda: fitted.score(
+                X, missing, sample_weight=np.r_[0.0, np.ones(len(y) - 1)]
+            ),
+            score_words,
+        ),
+        (lambda: fitted.log_likelihood_samples(X, missing), words),
+        (lambda: fitted.responsibilities(X, missing), words),
+        (lambda: fitted.bic(X, missing), words),
+        (lambda: fitted.std_errors(X, missing), words),
     ):
         with pytest.raises(ValueError) as info:
             call()
-        assert str(info.value) == words
+        assert str(info.value) == expected
 
 
 def _with_nan_words(kind):
@@ -5204,14 +5226,17 @@ def test_pandas_nat_among_numbers_is_a_missing_value_not_a_time(kind):
         return
     values = [pd.NaT, *y[1:].tolist()]
     y_words = _sklearn_error(np.r_[np.nan, y[1:]], ensure_2d=False, input_name="y")
+    # (score: the words of a NaN in its y, MoERegressor's r2_score's)
+    with pytest.raises(ValueError) as score_nan:
+        fitted.score(X, np.r_[np.nan, y[1:]])
     for missing in (values, np.array(values, dtype=object)):
-        for call in (
-            lambda m=missing: clone(model).fit(X, m),
-            lambda m=missing: fitted.score(X, m),
+        for call, words in (
+            (lambda m=missing: clone(model).fit(X, m), y_words),
+            (lambda m=missing: fitted.score(X, m), str(score_nan.value)),
         ):
             with pytest.raises(ValueError) as info:
                 call()
-            assert str(info.value) == y_words
+            assert str(info.value) == words
 
 
 def _later_rows(layout, X, time):
