@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import (
     ConvergenceWarning,
@@ -84,6 +85,7 @@ from ._fitting import (
     _refused_times_X,
     _take_columns,
     _unchanged_on_failure,
+    _unchecked_nan,
     _Validated,
 )
 from ._gradient import evaluate
@@ -350,6 +352,10 @@ def _score_weights(sample_weight, y):
         ensure_non_negative=True,
     )
     if not np.all(np.isfinite(weight)):  # (a scalar passes scikit-learn's check)
+        if np.ndim(sample_weight) and get_config()["assume_finite"]:
+            if np.isnan(weight).any():  # (the words of pandas' NA there, and
+                # of NaN in X and y then: assume_finite=True let it through)
+                raise ValueError(_unchecked_nan("sample_weight"))
         raise ValueError("sample_weight contains NaN or infinity.")
     top = float(np.max(weight, initial=0.0))
     if top > 0:

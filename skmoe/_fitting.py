@@ -616,6 +616,10 @@ def _check_weight_scale(sample_weight, name="sample_weight"):
     with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(sample_weight))
     if math.isnan(total):  # (a scalar NaN, which scikit-learn's check passes)
+        if get_config()["assume_finite"] and name == "sample_weight":
+            # (or NaN that assume_finite=True let through: the words that NaN
+            # gets in X and y then, and pandas' NA among the weights)
+            raise ValueError(_unchecked_nan(name))
         raise ValueError(f"{name} contains NaN.")
     if not np.isfinite(total):
         raise ValueError(

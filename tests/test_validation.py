@@ -5734,9 +5734,20 @@ def test_pandas_na_under_assume_finite_gets_the_words_of_a_none_there(kind):
                 words = "^" + re.escape(str(as_none.value)) + "$"
                 with pytest.raises(ValueError, match=words):
                     call(with_missing(X, missing))
-            weights = with_missing(np.ones(len(y)), missing)
-            with pytest.raises(ValueError, match="sample_weight contains NaN"):
-                clone(model).fit(X, y, sample_weight=weights)
+            # (sample_weight: a None said "sample_weight contains NaN." in
+            # fit, "... NaN or infinity." in score, the NA the unchecked words)
+            ones = np.ones(len(y))
+            for call in (
+                lambda w: clone(model).fit(X, y, sample_weight=w),
+                lambda w: fitted.score(X, y, sample_weight=w),
+            ):
+                with pytest.raises(ValueError) as as_none:
+                    call(with_missing(ones, None))
+                unchecked = "Input sample_weight contains NaN (unchecked: "
+                assert str(as_none.value).startswith(unchecked)
+                words = "^" + re.escape(str(as_none.value)) + "$"
+                with pytest.raises(ValueError, match=words):
+                    call(with_missing(ones, missing))
             if kind is MoEClassifier:  # (labels: their own words, below)
                 continue
             for call in (lambda v: clone(model).fit(X, v), partial(fitted.score, X)):
