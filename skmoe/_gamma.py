@@ -368,9 +368,11 @@ class MoEGammaRegressor(
         tags.target_tags.positive_only = True
         return tags
 
-    def _encode_target(self, y, X, *, fitting):
+    def _encode_target(self, y, X, *, fitting, name="y"):
+        # (name: y's in scikit-learn's check's errors; "" in score, as
+        # GammaRegressor.score's "Input contains NaN.")
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name=name)
             y = _target_column(y)
             check_consistent_length(X, y)
         zeros = self.zero_inflated if fitting else self._zero_fitted()
@@ -984,10 +986,14 @@ class MoEGammaRegressor(
             D^2 of ``self.predict(X)`` against y; with ``zero_inflated``,
             ``r2_score`` of them, whose null model is also the mean of y.
         """
-        X, y, sample_weight = _scored_rows(X, y, sample_weight, estimator=self)
+        # (y's missing values in GammaRegressor.score's words, "Input contains
+        # NaN.", pandas' NA and rows of weight 0 too)
+        X, y, sample_weight = _scored_rows(
+            X, y, sample_weight, estimator=self, metric_y=True
+        )
         predicted = np.asarray(to_numpy(self.predict(X)))
         y_pred = np.asarray(predicted, dtype=np.float64)
-        y = self._encode_target(host(y), y_pred[:, None], fitting=False)[0]
+        y = self._encode_target(host(y), y_pred[:, None], fitting=False, name="")[0]
         if _too_few_to_score(y, "R^2" if self._zero_fitted() else "D^2"):
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)

@@ -648,12 +648,14 @@ class MoEPoissonRegressor(
         exposure = _check_exposure(exposure, y.shape[0], y.dtype)
         return encode_counts(y, exposure).astype(y.dtype, copy=False)
 
-    def _checked_counts(self, y, X, *, fitting):
+    def _checked_counts(self, y, X, *, fitting, name="y"):
         """The counts y, checked, in X's dtype: the first row of
         :meth:`_encode_target`'s target, which ``score`` takes alone (the
-        (4, n_samples) target and its temporaries held 62 MiB for 1e6 rows)."""
+        (4, n_samples) target and its temporaries held 62 MiB for 1e6 rows).
+        ``name``: y's in the errors of scikit-learn's check ("": those of
+        ``PoissonRegressor.score``, "Input contains NaN.")."""
         if not fitting:  # (numeric strings as fit takes them, not "numeric")
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name=name)
             y = _target_column(y)
             check_consistent_length(X, y)
         given = np.asarray(y)
@@ -1830,8 +1832,10 @@ class MoEPoissonRegressor(
         # weight 0 left out (a (n, 1) exposure was reported at the rows kept)
         n_rows, given_weight = self._rows_given(X, "score"), sample_weight
         exposure = _check_exposure(exposure, n_rows)
+        # (y's missing values in PoissonRegressor.score's words, "Input
+        # contains NaN.", pandas' NA and rows of weight 0 too)
         X, y, sample_weight, exposure = _scored_rows(
-            X, y, sample_weight, exposure, estimator=self
+            X, y, sample_weight, exposure, estimator=self, metric_y=True
         )
         y_pred = to_numpy(self._predict_counts(X, False, exposure))
         # means that underflowed far from the data: d2_tweedie_score took
@@ -1847,7 +1851,7 @@ class MoEPoissonRegressor(
             counted = normal  # (counts that are normal numbers)
             normal = _normal_rates(y_pred, exposure, counted)
         underflow = not bool(np.all(normal))
-        y = self._checked_counts(host(y), y_pred[:, None], fitting=False)
+        y = self._checked_counts(host(y), y_pred[:, None], fitting=False, name="")
         if _too_few_to_score(y):  # (X and y checked above, by predict and here)
             return float("nan")
         sample_weight = _score_weights(sample_weight, y)

@@ -5115,13 +5115,13 @@ def test_pandas_na_in_a_numeric_target_is_refused_by_every_method_as_fit(
     assert words == _sklearn_error(
         np.r_[np.nan, y[1:]], ensure_2d=False, input_name="y"
     )
-    # score: the words of a NaN in its y (MoERegressor's, r2_score's "Input
-    # contains NaN.", as Ridge's score says them; the others' fit's)
+    # score: the words of a NaN in its y, those of Ridge's, PoissonRegressor's
+    # and GammaRegressor's score (their metric's check names no input: "Input
+    # contains NaN."; it said fit's "Input y contains NaN.")
     with pytest.raises(ValueError) as score_nan:
         fitted.score(X, np.r_[np.nan, y[1:]])
     score_words = str(score_nan.value)
-    if kind is MoERegressor:
-        assert score_words == _sklearn_error(np.r_[np.nan, y[1:]], ensure_2d=False)
+    assert score_words == _sklearn_error(np.r_[np.nan, y[1:]], ensure_2d=False)
     for call, expected in (
         (lambda: _streaming(model).partial_fit(X, missing), words),
         (lambda: fitted.score(X, missing), score_words),
