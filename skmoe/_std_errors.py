@@ -4,6 +4,8 @@ mixin of :class:`~skmoe._base.BaseMixtureOfExperts` (the numerics are in
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -428,6 +430,21 @@ class StdErrorsMixin:
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
+        elif not getattr(self, "converged_", True) and not math.isfinite(
+            (getattr(self, "objective_history_", None) or [0.0])[-1]
+        ):
+            # its objective became NaN or inf (EM, whose sparse run returned
+            # its best iterate before it, then pruned to top_k experts; an EM
+            # finish of L-BFGS): the advice was "refit with solver='em'", to
+            # an EM fit
+            how = (
+                f"where its objective became {self.objective_history_[-1]} at "
+                f"iteration {self.n_iter_}, before tol={tol:g} held"
+            )
+            advice = (
+                "rescale the features and y (e.g. with sklearn.preprocessing."
+                "StandardScaler) or raise alpha, and refit"
+            )
         elif not getattr(self, "converged_", True) and self.n_iter_ >= max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
             advice = "refit with a larger max_iter" + self._squarem_advice()

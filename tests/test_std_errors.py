@@ -843,6 +843,49 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
     ) in message
 
 
+def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch):
+    """An EM fit stops before max_iter, unconverged, where its objective
+    becomes NaN: with top_k its sparse run keeps its best iterate before it,
+    and pruned to top_k experts the model is dense, so std_errors runs. The
+    advice was L-BFGS's, "refit with solver='em' and a smaller tol", to an
+    EM fit; it is now the fit's own (rescale, or raise alpha). The NaN is
+    forced by an M-step of NaN coefficients after the fifth (no natural fit
+    reaches it: the inputs' checks refuse values whose squares overflow)."""
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    m_step, calls = GaussianLinearExperts.m_step, []
+
+    def failing(self, xp, design, Y, weighted_resp, params, alpha):
+        calls.append(1)
+        params = m_step(self, xp, design, Y, weighted_resp, params, alpha)
+        if len(calls) > 6:  # the start's M-step and 5 iterations
+            params = dict(params, coef=params["coef"] * np.nan)
+        return params
+
+    monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.normal(size=300)
+    model = MoERegressor(3, top_k=2, prune_threshold=0.3, n_init=1, random_state=0)
+    with np.errstate(all="ignore"), pytest.warns(ConvergenceWarning, match="nan"):
+        model.fit(X, y)
+    # stopped early by the NaN, with the best iterate's finite parameters,
+    # pruned to the top_k experts (a dense model, whose std_errors run)
+    assert not model.converged_ and model.n_iter_ == 6 < model.max_iter
+    assert np.isnan(model.objective_history_[-1]) and model.n_experts_ == 2
+    assert np.isfinite(model.log_likelihood_)
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        model.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    assert (
+        "it stopped short of the maximum where its objective became nan at "
+        "iteration 6, before tol=1e-05 held: rescale the features and y (e.g. "
+        "with sklearn.preprocessing.StandardScaler) or raise alpha, and refit "
+        "before taking standard errors"
+    ) in message
+    assert "solver='em'" not in message and "max_iter" not in message
+
+
 def test_newton_step_with_correlated_features():
     """As above, with x2 = x1 + 0.05 noise: the equilibrated information is far
     from the identity (x1 and x2 nearly collinear), so the step's metric, the
