@@ -1161,10 +1161,9 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
             # NaN or inf in y that assume_finite=True let through: R^2 NaN
             values = np.asarray(host(y))
             if values.dtype.kind == "O":  # None in object y: NaN, as check_array has it
-                try:
-                    values = values.astype(np.float64)
-                except (TypeError, ValueError):
-                    return score
+                # (r2_score's check_array converted these values so: an item
+                # NumPy cannot convert raised there, before this)
+                values = values.astype(np.float64)
             if values.dtype.kind == "f":
                 _check_infinite(np, values, "y")
         return score
