@@ -77,9 +77,9 @@ class ExpertCountMixin:
             compare = "log_likelihood_samples on held-out rows"
         else:
             compare = "bic(X, y, groups=groups)" if grouped else "bic(X, y)"
+            # (chosen, the largest candidate's BIC is finite and below the
+            # others': see _fit_candidates)
             bics = self.n_experts_bic_
-            if not (np.isfinite(bics[-1]) and bics[-1] < np.min(bics[:-1])):
-                return None
             criterion = (
                 f"training BIC was still falling ({bics[-2]:.1f} with "
                 f"{candidates[-2]} experts, {bics[-1]:.1f} with {candidates[-1]})"
@@ -182,8 +182,12 @@ class ExpertCountMixin:
             bic = -2 * scale * fit.log_likelihood + n_parameters * np.log(n_samples)
             collapsed = n_experts > smallest and self._collapsed(problem, fit)
             # a candidate whose every restart broke down (NaN parameters, a
-            # BIC of NaN, which argmin took) is not chosen either
-            if len(candidates) > 1 and (collapsed or _nan_parameters(problem, fit)):
+            # BIC of NaN, which argmin took) is not chosen either, nor one of
+            # a log-likelihood that is not finite (a BIC of NaN, which argmin
+            # took, or -inf: an unbounded likelihood)
+            if len(candidates) > 1 and (
+                collapsed or _nan_parameters(problem, fit) or not np.isfinite(bic)
+            ):
                 bic = np.inf
             if self.verbose and len(candidates) > 1:
                 note = " (a collapsed or broken-down fit: not chosen)"

@@ -535,7 +535,8 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         its sample weight, the effective number ``(sum w r)^2 / sum (w
         r)^2``; it can then fit its few points almost exactly, and the
         likelihood rewards that); ``inf`` too for any candidate whose every
-        restart broke down (NaN parameters).
+        restart broke down (NaN parameters) or whose log-likelihood is not
+        finite.
         With ``"auto"``, the candidates draw their restarts one after another
         from one shared random state, so the entry for ``K >= 2`` can differ
         from the BIC of a separate fit with ``n_experts=K`` and the same

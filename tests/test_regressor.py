@@ -1030,6 +1030,41 @@ def test_auto_passes_over_a_candidate_that_broke_down(monkeypatch):
     assert np.all(np.isfinite(model.n_experts_bic_[:2]))
 
 
+def test_auto_passes_over_a_candidate_whose_log_likelihood_is_nan(monkeypatch):
+    # a log-likelihood of NaN beside parameters that are not NaN (inf ones:
+    # inf - inf) gave a BIC of NaN, which argmin chose, and the largest
+    # candidate's warning had a guard of its own for it. No fit is known to
+    # end so (an M-step of inf coefficients ends NaN, as in the test above):
+    # the kept run's log-likelihood is set to NaN
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((800, 1))
+    slope = np.array([3.0, -2.0, 1.0, -4.0])[rng.integers(0, 4, 800)]
+    y = slope * X[:, 0] + 0.1 * rng.standard_normal(800)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sound = MoERegressor(random_state=0).fit(X, y)
+    best_restart = MoERegressor._best_restart
+
+    def nan_at_four(self, problem, X_host, Y, sample_weight, n_experts, *args):
+        fit = best_restart(self, problem, X_host, Y, sample_weight, n_experts, *args)
+        if n_experts == 4:
+            return dataclasses.replace(fit, log_likelihood=np.nan)
+        return fit
+
+    monkeypatch.setattr(MoERegressor, "_best_restart", nan_at_four)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(random_state=0).fit(X, y)
+    # (four lines: the sound fit chose 4, and the NaN fit was chosen)
+    assert sound.n_experts_ == 4 and model.n_experts_bic_[3] == np.inf
+    # the candidates 1 to 3 drew the same restarts as the sound fit's
+    np.testing.assert_array_equal(model.n_experts_bic_[:3], sound.n_experts_bic_[:3])
+    assert model.n_experts_ == 1 + np.argmin(sound.n_experts_bic_[:3]) == 3
+    assert np.isfinite(model.log_likelihood_)
+
+
 def test_predictive_mixture_normalizes_weights_without_touching_the_callers():
     # rows more than 1e-12 from summing to one are divided by their sum (only
     # those rows, on a copy: the caller's array stays as it was)
