@@ -16,6 +16,7 @@ from ._diagnostics import (
 )
 from ._em import e_step
 from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _reweighted, _sub_problem
+from ._warnings import _warn_user
 
 #: The numbers of experts ``n_experts="auto"`` chooses from, by BIC.
 AUTO_EXPERTS = (1, 2, 3, 4)
@@ -280,6 +281,20 @@ class ExpertCountMixin:
             print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         with np.errstate(invalid="ignore"):
             scores = [float(np.sum(weight * values)) for values in per_sample]
+        if not np.any(np.isfinite(scores)):
+            # (every candidate scores -inf: one held-out sample of density 0
+            # under every fit, a far outlier, kept the fewest experts whatever
+            # the other samples said, without a word)
+            void = int(np.sum(~np.any(np.isfinite(per_sample), axis=0)))
+            _warn_user(
+                f"n_experts='auto' could not compare its candidates: every one "
+                f"scored a held-out log-likelihood of -inf ({void} of the "
+                f"{len(weight)} held-out {unit} scored -inf under every "
+                f"candidate: a far outlier in X or y, as a rule), so the "
+                f"comparison said nothing and it kept the fewest experts, "
+                f"{chosen}. Look for such samples, or pass an integer "
+                f"n_experts and compare fits by cross-validation."
+            )
         option = options[candidates.index(chosen)]
         best = self._best_restart(
             problem, X_host, Y, sample_weight, chosen, option, random_state

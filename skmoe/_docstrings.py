@@ -554,10 +554,14 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         fit. Collapsed fits are not passed over: held-out samples score them.
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
-        one-standard-error rule. Fitted with ``groups``, whole groups are held
-        out (``validation_fraction`` of the groups) and the differences are
-        the groups'. Removed, as ``n_experts_bic_`` is, by a ``warm_start``
-        refit and from :meth:`prune_experts`' copy.
+        one-standard-error rule; where every candidate scores ``-inf`` (a
+        held-out sample that scores ``-inf`` under every fit, as a far
+        outlier does, makes every mean ``-inf``), there is nothing to
+        compare: a warning says so, and the fewest experts are kept. Fitted
+        with ``groups``, whole groups are held out (``validation_fraction`` of
+        the groups) and the differences are the groups'. Removed, as
+        ``n_experts_bic_`` is, by a ``warm_start`` refit and from
+        :meth:`prune_experts`' copy.
 
     expert_usage_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each kept expert handles: its

@@ -94,7 +94,9 @@ class MoEGammaRegressor(
         (``n_experts_bic_``), passing over fits where an expert handles too few
         samples for its parameters: one expert, i.e. a Gamma regression, when
         the amounts show no regimes. With ``expert_estimator``, by held-out
-        log-likelihood instead (see there).
+        log-likelihood instead (see there; where every candidate scores
+        ``-inf`` there, a far outlier, a warning says so and the fewest
+        experts are kept).
         A warning says when it chooses 4 while the criterion still improves
         there: fit larger numbers of experts and compare them.
 

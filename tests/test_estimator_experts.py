@@ -34,6 +34,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skmoe import MoEClassifier, MoEGammaRegressor, MoEPoissonRegressor, MoERegressor
+from skmoe.exceptions import SkmoeWarning
 from skmoe.experts.estimator import PROBA_FLOOR
 
 
@@ -1413,6 +1414,39 @@ def test_auto_passes_over_a_candidate_with_a_non_finite_held_out_score(
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert _one_standard_error(per_sample, weight) == 0
+
+
+def test_auto_warns_where_every_candidate_scores_minus_inf():
+    # a held-out row far off in X (1e154: its residual's square overflows)
+    # gave every candidate a held-out log-likelihood of -inf, and the one-
+    # standard-error rule, with no candidate to compare, kept the fewest
+    # experts without a word; the same rows with that x ordinary choose 2
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
+    # the first held-out row: auto's first draw from random_state=0
+    row = np.sort(np.random.RandomState(0).permutation(100)[:10])[0]
+    options = dict(
+        gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sound = MoERegressor(**options).fit(X, y)
+    assert not [w for w in caught if "could not compare" in str(w.message)]
+    assert np.all(np.isfinite(sound.n_experts_scores_)) and sound.n_experts_ == 2
+    X[row, 0] = 1e154
+    y[row] = 0.0
+    model = MoERegressor(**options)
+    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
+        model.fit(X, y)
+    assert np.all(model.n_experts_scores_ == -np.inf) and model.n_experts_ == 1
+    (message,) = [str(w.message) for w in record if "could not" in str(w.message)]
+    assert message.startswith(
+        "n_experts='auto' could not compare its candidates: every one scored a "
+        "held-out log-likelihood of -inf ("
+    )
+    assert "it kept the fewest experts, 1." in message
+    assert "pass an integer n_experts" in message
 
 
 def test_auto_classifier_keeps_every_class_in_its_fits():
