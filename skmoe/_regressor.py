@@ -1162,9 +1162,12 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         if not math.isfinite(score):
             # NaN or inf in y that assume_finite=True let through: R^2 NaN
             values = np.asarray(host(y))
-            if values.dtype.kind == "O":  # None in object y: NaN, as check_array has it
+            # None in object y: NaN, as check_array has it; strings ("nan",
+            # "inf", of a list or a str/bytes array) as their floats
+            if values.dtype.kind in "OUS":
                 # (r2_score's check_array converted these values so: an item
-                # NumPy cannot convert raised there, before this)
+                # NumPy cannot convert raised there, before this; strings of
+                # "nan" or "inf" scored NaN without a word)
                 values = values.astype(np.float64)
             if values.dtype.kind == "f":
                 _check_infinite(np, values, "y")

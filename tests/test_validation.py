@@ -233,6 +233,28 @@ def test_score_of_an_object_y_that_is_not_numbers_is_scikit_learns_error():
                     assert str(got.value) == expected
 
 
+@pytest.mark.parametrize("form", ["list", "str", "bytes"])
+def test_score_of_a_y_of_strings_nan_or_inf_is_named_under_assume_finite(form):
+    # y given as strings ("nan", "inf", numbers), a list or a str/bytes array:
+    # r2_score converted them and, under assume_finite=True, MoERegressor's
+    # score returned NaN without a word (only object y was converted to look
+    # for the NaN or inf); MoEGammaRegressor's and MoEPoissonRegressor's
+    # scores raise here, and without assume_finite scikit-learn's check does
+    X, y = _data(MoERegressor)
+    model = MoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    for value, words in (("nan", "contains NaN"), ("inf", "contains infinity")):
+        target = [value] + [repr(float(v)) for v in y[1:]]
+        if form != "list":
+            target = np.array(target, dtype="U" if form == "str" else "S")
+        for assume_finite in (False, True):
+            with sklearn.config_context(assume_finite=assume_finite):
+                with pytest.raises(ValueError, match=words):
+                    model.score(X, target)
+        # the same strings but finite score as the numbers do
+        finite = np.asarray(target)[1:]
+        assert model.score(X[1:], finite) == model.score(X[1:], y[1:])
+
+
 @pytest.mark.parametrize(
     "Estimator", [MoEPoissonRegressor, MoENegativeBinomialRegressor]
 )
