@@ -259,6 +259,7 @@ class ExpertCountMixin:
             first = scoring.groups.first
             weight = np.bincount(scoring.groups.codes, weights=weight)
         per_sample = []  # held-out log-likelihoods of each candidate
+        broke = []  # whether each fitted candidate broke down (NaN parameters)
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > n_train:
                 per_sample.append(np.full(n_valid, -np.inf))
@@ -268,6 +269,7 @@ class ExpertCountMixin:
             fit = self._best_restart(
                 fitting, X_host, Y, fit_weight, n_experts, option, random_state
             )
+            broke.append(_nan_parameters(fitting, fit))
             with np.errstate(all="ignore"):
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
             log_norm = to_numpy(log_norm).astype(np.float64)[first]
@@ -286,14 +288,32 @@ class ExpertCountMixin:
             # under every fit, a far outlier, kept the fewest experts whatever
             # the other samples said, without a word)
             void = int(np.sum(~np.any(np.isfinite(per_sample), axis=0)))
+            if len(broke) == len(candidates) and all(broke):
+                # (the held-out rows stay in the fits with weight 0: a far
+                # outlier's residual squared, inf, times 0 made every expert's
+                # variance NaN, and every held-out sample then scored -inf;
+                # the words were "a far outlier", "10 of the 10 held-out
+                # samples scored -inf", which sent one looking for 10 of them)
+                why = (
+                    f"the fit of every one broke down (NaN parameters) and "
+                    f"scored a held-out log-likelihood of -inf at all "
+                    f"{len(weight)} held-out {unit}. A far outlier in X or y "
+                    f"among the held-out {unit} does that, as a rule: they "
+                    f"stay in the fits with weight 0, and its residual's "
+                    f"square overflows. The comparison said nothing"
+                )
+            else:
+                why = (
+                    f"every one scored a held-out log-likelihood of -inf "
+                    f"({void} of the {len(weight)} held-out {unit} scored "
+                    f"-inf under every candidate: a far outlier in X or y, as "
+                    f"a rule), so the comparison said nothing"
+                )
             _warn_user(
-                f"n_experts='auto' could not compare its candidates: every one "
-                f"scored a held-out log-likelihood of -inf ({void} of the "
-                f"{len(weight)} held-out {unit} scored -inf under every "
-                f"candidate: a far outlier in X or y, as a rule), so the "
-                f"comparison said nothing and it kept the fewest experts, "
-                f"{chosen}. Look for such samples, or pass an integer "
-                f"n_experts and compare fits by cross-validation."
+                f"n_experts='auto' could not compare its candidates: {why}, and "
+                f"it kept the fewest experts, {chosen}. Look for such samples, "
+                f"or pass an integer n_experts and compare fits by "
+                f"cross-validation."
             )
         option = options[candidates.index(chosen)]
         best = self._best_restart(

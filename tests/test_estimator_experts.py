@@ -1441,12 +1441,21 @@ def test_auto_warns_where_every_candidate_scores_minus_inf():
         model.fit(X, y)
     assert np.all(model.n_experts_scores_ == -np.inf) and model.n_experts_ == 1
     (message,) = [str(w.message) for w in record if "could not" in str(w.message)]
+    # the held-out outlier stays in the candidates' fits with weight 0 and
+    # makes their variances NaN (inf * 0), so that all 10 held-out samples
+    # score -inf: the words say so, not "10 of the 10 held-out samples" of
+    # a far outlier, which sent one looking for 10 outliers
     assert message.startswith(
-        "n_experts='auto' could not compare its candidates: every one scored a "
-        "held-out log-likelihood of -inf ("
+        "n_experts='auto' could not compare its candidates: the fit of every "
+        "one broke down (NaN parameters) and scored a held-out log-likelihood "
+        "of -inf at all 10 held-out samples. A far outlier in X or y among the "
+        "held-out samples does that, as a rule"
     )
     assert "it kept the fewest experts, 1." in message
     assert "pass an integer n_experts" in message
+    # the refit on all the samples is sound
+    assert np.isfinite(model.log_likelihood_)
+    assert np.all(np.isfinite(model.expert_variance_))
 
 
 def test_auto_classifier_keeps_every_class_in_its_fits():
