@@ -441,9 +441,13 @@ class StdErrorsMixin:
                 f"where its objective became {self.objective_history_[-1]} at "
                 f"iteration {self.n_iter_}, before tol={tol:g} held"
             )
+            # (fit's own advice, _em.py, float32 fits' with "fit in float64")
+            coef = getattr(self, "gate_coef_", None)
+            narrow = coef is not None and to_numpy(coef).dtype != np.float64
+            wider = ", fit in float64" if narrow else ""
             advice = (
                 "rescale the features and y (e.g. with sklearn.preprocessing."
-                "StandardScaler) or raise alpha, and refit"
+                f"StandardScaler){wider} or raise alpha, and refit"
             )
         elif not getattr(self, "converged_", True) and self.n_iter_ >= max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"

@@ -843,14 +843,17 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
     ) in message
 
 
-def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch, dtype):
     """An EM fit stops before max_iter, unconverged, where its objective
     becomes NaN: with top_k its sparse run keeps its best iterate before it,
     and pruned to top_k experts the model is dense, so std_errors runs. The
     advice was L-BFGS's, "refit with solver='em' and a smaller tol", to an
     EM fit; it is now the fit's own (rescale, or raise alpha). The NaN is
     forced by an M-step of NaN coefficients after the fifth (no natural fit
-    reaches it: the inputs' checks refuse values whose squares overflow)."""
+    reaches it: the inputs' checks refuse values whose squares overflow).
+    The advice is the fit's own ConvergenceWarning's, "fit in float64"
+    included for a float32 fit."""
     from skmoe.experts.gaussian import GaussianLinearExperts
 
     m_step, calls = GaussianLinearExperts.m_step, []
@@ -866,9 +869,14 @@ def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 2))
     y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.normal(size=300)
+    X, y = X.astype(dtype), y.astype(dtype)
     model = MoERegressor(3, top_k=2, prune_threshold=0.3, n_init=1, random_state=0)
-    with np.errstate(all="ignore"), pytest.warns(ConvergenceWarning, match="nan"):
+    with (
+        np.errstate(all="ignore"),
+        pytest.warns(ConvergenceWarning, match="nan") as fit,
+    ):
         model.fit(X, y)
+    (fitted,) = [str(w.message) for w in fit if "objective became" in str(w.message)]
     # stopped early by the NaN, with the best iterate's finite parameters,
     # pruned to the top_k experts (a dense model, whose std_errors run)
     assert not model.converged_ and model.n_iter_ == 6 < model.max_iter
@@ -877,11 +885,16 @@ def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch):
     with pytest.warns(UserWarning, match="not at a maximum") as record:
         model.std_errors(X, y)
     (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    wider = ", fit in float64" if dtype == np.float32 else ""
+    advice = (
+        "escale the features and y (e.g. with sklearn.preprocessing."
+        f"StandardScaler){wider} or raise alpha"
+    )
+    assert advice in fitted  # the fit's own words ("Rescale ...")
     assert (
         "it stopped short of the maximum where its objective became nan at "
-        "iteration 6, before tol=1e-05 held: rescale the features and y (e.g. "
-        "with sklearn.preprocessing.StandardScaler) or raise alpha, and refit "
-        "before taking standard errors"
+        f"iteration 6, before tol=1e-05 held: r{advice}, and refit before "
+        "taking standard errors"
     ) in message
     assert "solver='em'" not in message and "max_iter" not in message
 
