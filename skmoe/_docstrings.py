@@ -555,8 +555,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
         one-standard-error rule; where every candidate scores ``-inf`` (a
-        held-out sample that scores ``-inf`` under every fit, as a far
-        outlier does, makes every mean ``-inf``), there is nothing to
+        far outlier among the held-out samples: it scores ``-inf`` under
+        every fit, or its residual's square overflows and breaks the fits
+        down, in which it stays with weight 0), there is nothing to
         compare: a warning says so, and the fewest experts are kept. Fitted
         with ``groups``, whole groups are held out (``validation_fraction`` of
         the groups) and the differences are the groups'. Removed, as
