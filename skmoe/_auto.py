@@ -247,11 +247,19 @@ class ExpertCountMixin:
         valid = np.sort(shuffled[:n_valid])
         if grouping is not None:
             valid = np.flatnonzero(np.isin(grouping.codes, valid))
-        # the held-out rows stay in the fit with weight 0, as removed samples
-        # (so a classifier's clones still see every class), and are scored
+        # the candidates are fitted without the held-out rows, which are scored:
+        # kept at weight 0, a far held-out x (1e154) made a squared residual
+        # inf, and 0 * inf every expert's variance NaN (all rows scored -inf).
+        # A classifier's keep them at weight 0, so that its clones still see
+        # every class (its log-likelihood is floored: no 0 * inf there)
         fit_weight = sample_weight.copy()
         fit_weight[valid] = 0
-        fitting = _reweighted(problem, fit_weight)
+        fitting, X_fit, Y_fit = _reweighted(problem, fit_weight), X_host, Y
+        if not getattr(problem.experts, "clones_see_every_class", False):
+            train = np.flatnonzero(fit_weight > 0)
+            fit_weight = fit_weight[train]
+            fitting = _sub_problem(problem, train, sample_weight)
+            X_fit, Y_fit = X_host[train], Y[..., train]
         scoring = _sub_problem(problem, valid, sample_weight)
         weight = sample_weight[valid] / np.sum(sample_weight[valid])
         first = np.arange(valid.shape[0])  # the rows that stand for the units
@@ -267,7 +275,7 @@ class ExpertCountMixin:
                     print(f"n_experts={n_experts}: not fitted (too few samples)")
                 continue
             fit = self._best_restart(
-                fitting, X_host, Y, fit_weight, n_experts, option, random_state
+                fitting, X_fit, Y_fit, fit_weight, n_experts, option, random_state
             )
             broke.append(_nan_parameters(fitting, fit))
             with np.errstate(all="ignore"):

@@ -549,9 +549,11 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         have no parameter count for BIC; ``n_experts_bic_`` is then NaN): the
         mean log-likelihood (weighted by ``sample_weight``), on a random
         ``validation_fraction`` of the samples of positive weight, of each
-        candidate K fitted on the others (which keep the held-out samples
-        with weight 0); ``-inf`` for a K above the number of samples left to
-        fit. Collapsed fits are not passed over: held-out samples score them.
+        candidate K fitted on the others alone (as a fit without the
+        held-out samples; :class:`MoEClassifier`'s keep them with weight 0,
+        so that its clones know every class); ``-inf`` for a K above the
+        number of samples left to fit. Collapsed fits are not passed over:
+        held-out samples score them.
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
         one-standard-error rule; where every candidate scores ``-inf`` (a

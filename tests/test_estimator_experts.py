@@ -19,6 +19,7 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import IsolationForest, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (
+    GammaRegressor,
     Lasso,
     LinearRegression,
     LogisticRegression,
@@ -1487,6 +1488,66 @@ def test_auto_classifier_keeps_every_class_in_its_fits():
     assert proba[7, 1] > 2 / 40
     assert model.n_experts_ == 1  # (one sample of a class: one expert is chosen)
     assert proba[:, 1].mean() == pytest.approx(1 / 40, abs=1e-3)
+
+
+@pytest.mark.parametrize("family", ["normal", "gamma", "poisson"])
+def test_auto_fits_its_candidates_without_the_held_out_rows(monkeypatch, family):
+    # n_experts="auto" fits each candidate as if the held-out rows were
+    # absent: with one held-out x far out (1e154), the other
+    # held-out rows score as they do where that row is ordinary (the same
+    # candidates' fits), and one normal expert's score is least squares on the
+    # other rows with its MLE variance. Kept in the fits at weight 0, the far
+    # row's inf squared residual made every expert's variance NaN (0 * inf:
+    # every held-out row scored -inf), a Gamma fit raised "Input
+    # sample_weight contains NaN", and the Poisson candidates' fits moved
+    from scipy.stats import norm
+
+    import skmoe._auto as auto
+
+    held, per_sample = [], []
+    sub_problem, one_standard_error = auto._sub_problem, auto._one_standard_error
+    monkeypatch.setattr(
+        auto,
+        "_sub_problem",
+        lambda p, rows, w: held.append(rows) or sub_problem(p, rows, w),
+    )
+    monkeypatch.setattr(
+        auto,
+        "_one_standard_error",
+        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
+    )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    if family == "normal":
+        Estimator, expert = MoERegressor, LinearRegression()
+        y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0])
+        y += 0.1 * rng.normal(size=100)
+    elif family == "gamma":
+        Estimator, expert = MoEGammaRegressor, GammaRegressor(alpha=1e-4)
+        y = rng.gamma(2.0, np.exp(0.5 + 0.6 * X[:, 0]) / 2)
+    else:
+        Estimator, expert = MoEPoissonRegressor, PoissonRegressor(alpha=1e-4)
+        y = rng.poisson(np.exp(0.5 + 0.6 * X[:, 0])).astype(float)
+    params = dict(gate="constant", expert_estimator=expert, random_state=0, n_init=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Estimator("auto", **params).fit(X, y)
+    valid, ordinary = held[-1], per_sample[-1]  # (the held-out rows are last)
+    assert valid.shape == (10,) and np.all(np.isfinite(ordinary))
+    X[valid[0], 0] = 1e154
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        Estimator("auto", **params).fit(X, y)
+    np.testing.assert_array_equal(held[-1], valid)  # (one draw, as before)
+    scores = per_sample[-1]
+    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+    if family == "normal":
+        assert np.all(scores[:, 0] < -1e100)  # the far row itself
+        train = np.setdiff1d(np.arange(100), valid)
+        line = LinearRegression().fit(X[train], y[train])
+        scale = np.sqrt(np.mean((y[train] - line.predict(X[train])) ** 2))
+        residual = y[valid[1:]] - line.predict(X[valid[1:]])
+        assert_allclose(scores[0, 1:], norm.logpdf(residual, scale=scale), rtol=1e-9)
 
 
 @pytest.mark.parametrize("n", [3, 4])

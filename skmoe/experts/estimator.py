@@ -613,6 +613,10 @@ class ClassifierExperts(EstimatorExperts):
     probabilities are floored at ``PROBA_FLOOR`` and renormalized.
     """
 
+    #: ``n_experts="auto"`` fits its candidates with the held-out rows at
+    #: weight 0 (not without them), so that every clone knows every class
+    clones_see_every_class = True
+
     def __init__(self, estimator, n_classes, **options):
         super().__init__(estimator, **options)
         self.n_classes = n_classes
