@@ -267,7 +267,6 @@ class ExpertCountMixin:
             first = scoring.groups.first
             weight = np.bincount(scoring.groups.codes, weights=weight)
         per_sample = []  # held-out log-likelihoods of each candidate
-        broke = []  # whether each fitted candidate broke down (NaN parameters)
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > n_train:
                 per_sample.append(np.full(n_valid, -np.inf))
@@ -277,7 +276,6 @@ class ExpertCountMixin:
             fit = self._best_restart(
                 fitting, X_fit, Y_fit, fit_weight, n_experts, option, random_state
             )
-            broke.append(_nan_parameters(fitting, fit))
             with np.errstate(all="ignore"):
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
             log_norm = to_numpy(log_norm).astype(np.float64)[first]
@@ -285,44 +283,39 @@ class ExpertCountMixin:
             if self.verbose:
                 score = float(np.sum(weight * per_sample[-1]))
                 print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
-        index = _one_standard_error(np.array(per_sample), weight, float(self.tol))
+        per_sample = np.array(per_sample)
+        # held-out samples (or groups) of density 0 under every candidate, far
+        # outliers, say nothing of which is better: one of 1e154 among 10 made
+        # every mean -inf, and the fewest experts were kept without a word
+        # (2 experts on the other 9, as on the same rows with it ordinary)
+        void = ~np.any(np.isfinite(per_sample), axis=0)
+        if np.all(void):
+            index = 0
+            _warn_user(
+                f"n_experts='auto' could not compare its candidates: every "
+                f"one scored a held-out log-likelihood of -inf at each of the "
+                f"{len(weight)} held-out {unit} (far outliers in X or y, as a "
+                f"rule), so it kept the fewest experts, {candidates[0]}. Look "
+                f"for such samples, or pass an integer n_experts and compare "
+                f"fits by cross-validation."
+            )
+        else:
+            if np.any(void):
+                _warn_user(
+                    f"n_experts='auto' left {int(np.sum(void))} of its "
+                    f"{len(weight)} held-out {unit} out of its comparison: "
+                    f"every candidate scored them a log-likelihood of -inf "
+                    f"(far outliers in X or y, as a rule), which says "
+                    f"nothing of which is better. Look for such samples."
+                )
+                per_sample, weight = per_sample[:, ~void], weight[~void]
+                weight = weight / np.sum(weight)
+            index = _one_standard_error(per_sample, weight, float(self.tol))
         chosen = candidates[index]
         if self.verbose:
             print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         with np.errstate(invalid="ignore"):
             scores = [float(np.sum(weight * values)) for values in per_sample]
-        if not np.any(np.isfinite(scores)):
-            # (every candidate scores -inf: one held-out sample of density 0
-            # under every fit, a far outlier, kept the fewest experts whatever
-            # the other samples said, without a word)
-            void = int(np.sum(~np.any(np.isfinite(per_sample), axis=0)))
-            if len(broke) == len(candidates) and all(broke):
-                # (the held-out rows stay in the fits with weight 0: a far
-                # outlier's residual squared, inf, times 0 made every expert's
-                # variance NaN, and every held-out sample then scored -inf;
-                # the words were "a far outlier", "10 of the 10 held-out
-                # samples scored -inf", which sent one looking for 10 of them)
-                why = (
-                    f"the fit of every one broke down (NaN parameters) and "
-                    f"scored a held-out log-likelihood of -inf at all "
-                    f"{len(weight)} held-out {unit}. A far outlier in X or y "
-                    f"among the held-out {unit} does that, as a rule: they "
-                    f"stay in the fits with weight 0, and its residual's "
-                    f"square overflows. The comparison said nothing"
-                )
-            else:
-                why = (
-                    f"every one scored a held-out log-likelihood of -inf "
-                    f"({void} of the {len(weight)} held-out {unit} scored "
-                    f"-inf under every candidate: a far outlier in X or y, as "
-                    f"a rule), so the comparison said nothing"
-                )
-            _warn_user(
-                f"n_experts='auto' could not compare its candidates: {why}, and "
-                f"it kept the fewest experts, {chosen}. Look for such samples, "
-                f"or pass an integer n_experts and compare fits by "
-                f"cross-validation."
-            )
         option = options[candidates.index(chosen)]
         best = self._best_restart(
             problem, X_host, Y, sample_weight, chosen, option, random_state

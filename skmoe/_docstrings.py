@@ -556,11 +556,11 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         held-out samples score them.
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
-        one-standard-error rule; where every candidate scores ``-inf`` (a
-        far outlier among the held-out samples: it scores ``-inf`` under
-        every fit, or its residual's square overflows and breaks the fits
-        down, in which it stays with weight 0), there is nothing to
-        compare: a warning says so, and the fewest experts are kept. Fitted
+        one-standard-error rule. Held-out samples that every candidate
+        scores ``-inf`` (far outliers) say nothing of which is better: they
+        are left out of the comparison and of these scores, with a warning;
+        where that is all of them, there is nothing to compare: a warning
+        says so, the scores are ``-inf``, and the fewest experts are kept. Fitted
         with ``groups``, whole groups are held out (``validation_fraction`` of
         the groups) and the differences are the groups'. Removed, as
         ``n_experts_bic_`` is, by a ``warm_start`` refit and from

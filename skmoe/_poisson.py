@@ -420,8 +420,9 @@ class MoEPoissonRegressor(
         (``n_experts_bic_``), passing over fits where an expert handles too few
         samples for its parameters: one expert, i.e. a Poisson regression,
         when the counts show no regimes. With ``expert_estimator``, by
-        held-out log-likelihood instead (see there; where every candidate
-        scores ``-inf`` there, a far outlier, a warning says so and the
+        held-out log-likelihood instead (see there; held-out samples
+        that every candidate scores ``-inf``, far outliers, are left out of
+        the comparison, with a warning, and where that is all of them the
         fewest experts are kept).
         A warning says when it chooses 4 while the criterion still improves
         there: fit larger numbers of experts and compare them.

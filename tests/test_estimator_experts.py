@@ -1417,46 +1417,68 @@ def test_auto_passes_over_a_candidate_with_a_non_finite_held_out_score(
         assert _one_standard_error(per_sample, weight) == 0
 
 
-def test_auto_warns_where_every_candidate_scores_minus_inf():
+def test_auto_leaves_out_held_out_samples_every_candidate_scores_minus_inf():
     # a held-out row far off in X (1e154: its residual's square overflows)
-    # gave every candidate a held-out log-likelihood of -inf, and the one-
-    # standard-error rule, with no candidate to compare, kept the fewest
-    # experts without a word; the same rows with that x ordinary choose 2
+    # scored -inf under every candidate and made every mean -inf, and the
+    # one-standard-error rule, with no candidate to compare, kept the fewest
+    # experts without a word. The candidates are fitted without the held-out
+    # rows, so they are the fits of the same rows with that x ordinary: left
+    # out of the comparison, the other 9 choose as those do, with a warning
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 1))
     y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
-    # the first held-out row: auto's first draw from random_state=0
-    row = np.sort(np.random.RandomState(0).permutation(100)[:10])[0]
+    # the held-out rows: auto's first draw from random_state=0
+    valid = np.sort(np.random.RandomState(0).permutation(100)[:10])
     options = dict(
         gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sound = MoERegressor(**options).fit(X, y)
-    assert not [w for w in caught if "could not compare" in str(w.message)]
+    assert not [w for w in caught if "n_experts='auto'" in str(w.message)]
     assert np.all(np.isfinite(sound.n_experts_scores_)) and sound.n_experts_ == 2
-    X[row, 0] = 1e154
-    y[row] = 0.0
+    X[valid[0], 0] = 1e154
+    y[valid[0]] = 0.0
     model = MoERegressor(**options)
     with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
         model.fit(X, y)
-    assert np.all(model.n_experts_scores_ == -np.inf) and model.n_experts_ == 1
-    (message,) = [str(w.message) for w in record if "could not" in str(w.message)]
-    # the held-out outlier stays in the candidates' fits with weight 0 and
-    # makes their variances NaN (inf * 0), so that all 10 held-out samples
-    # score -inf: the words say so, not "10 of the 10 held-out samples" of
-    # a far outlier, which sent one looking for 10 outliers
+    (message,) = [
+        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
+    ]
     assert message.startswith(
-        "n_experts='auto' could not compare its candidates: the fit of every "
-        "one broke down (NaN parameters) and scored a held-out log-likelihood "
-        "of -inf at all 10 held-out samples. A far outlier in X or y among the "
-        "held-out samples does that, as a rule"
+        "n_experts='auto' left 1 of its 10 held-out samples out of its comparison: "
+        "every candidate scored them a log-likelihood of -inf"
     )
-    assert "it kept the fewest experts, 1." in message
-    assert "pass an integer n_experts" in message
-    # the refit on all the samples is sound
+    # the 9 others: finite under every candidate, as in the sound fit, and
+    # the same choice
+    assert np.all(np.isfinite(model.n_experts_scores_)) and model.n_experts_ == 2
     assert np.isfinite(model.log_likelihood_)
     assert np.all(np.isfinite(model.expert_variance_))
+
+
+def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
+    # every held-out x far off (1e154): nothing to compare; the fewest
+    # experts are kept, and a warning says so
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
+    valid = np.random.RandomState(0).permutation(100)[:10]
+    X[valid, 0] = 1e154
+    y[valid] = 0.0
+    model = MoERegressor(
+        gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
+    )
+    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
+        model.fit(X, y)
+    (message,) = [
+        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
+    ]
+    assert message.startswith(
+        "n_experts='auto' could not compare its candidates: every one scored a "
+        "held-out log-likelihood of -inf at each of the 10 held-out samples"
+    )
+    assert "it kept the fewest experts, 1." in message
+    assert model.n_experts_ == 1 and np.all(model.n_experts_scores_ == -np.inf)
 
 
 def test_auto_classifier_keeps_every_class_in_its_fits():
@@ -1540,14 +1562,14 @@ def test_auto_fits_its_candidates_without_the_held_out_rows(monkeypatch, family)
         Estimator("auto", **params).fit(X, y)
     np.testing.assert_array_equal(held[-1], valid)  # (one draw, as before)
     scores = per_sample[-1]
-    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+    # (the far row, -inf under every candidate, is left out of the comparison)
+    assert_allclose(scores, ordinary[:, 1:], rtol=1e-12)
     if family == "normal":
-        assert np.all(scores[:, 0] < -1e100)  # the far row itself
         train = np.setdiff1d(np.arange(100), valid)
         line = LinearRegression().fit(X[train], y[train])
         scale = np.sqrt(np.mean((y[train] - line.predict(X[train])) ** 2))
         residual = y[valid[1:]] - line.predict(X[valid[1:]])
-        assert_allclose(scores[0, 1:], norm.logpdf(residual, scale=scale), rtol=1e-9)
+        assert_allclose(scores[0], norm.logpdf(residual, scale=scale), rtol=1e-9)
 
 
 @pytest.mark.parametrize("n", [3, 4])
