@@ -454,7 +454,13 @@ class StdErrorsMixin:
             advice = "refit with a larger max_iter" + self._squarem_advice()
         elif not getattr(self, "converged_", True):  # (L-BFGS's line search)
             how = f"where the solver stopped, before tol={tol:g} held"
-            advice = "refit with solver='em' and a smaller tol"
+            # (EM refuses balance_coef > 0, a loss it does not optimize)
+            balanced = getattr(self, "balance_coef", 0) > 0
+            advice = (
+                "refit with a smaller tol"
+                if balanced
+                else "refit with solver='em' and a smaller tol"
+            )
         else:
             how = f"on tol={tol:g}"
             advice = (

@@ -10,6 +10,7 @@ import pytest
 from _references import central_hessian
 from scipy import special, stats
 from scipy.special import expit, logsumexp
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skmoe import (
@@ -840,6 +841,21 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
         "it stopped short of the maximum where the solver stopped, before "
         "tol=1e-06 held: refit with solver='em' and a smaller tol before taking "
         "standard errors"
+    ) in message
+    # with balance_coef, which EM refuses, the advice is a smaller tol alone
+    balanced = MoERegressor(1, alpha=0.0, solver="gradient", tol=1e-6, max_iter=500)
+    with pytest.warns(ConvergenceWarning):
+        balanced.set_params(balance_coef=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="adds a loss that EM does not optimize"):
+        clone(balanced).set_params(solver="em").fit(X, y)
+    for name in ("expert_coef_", "expert_intercept_", "expert_variance_"):
+        setattr(balanced, name, getattr(model, name))
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        balanced.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    assert (
+        "where the solver stopped, before tol=1e-06 held: refit with a smaller "
+        "tol before taking standard errors"
     ) in message
 
 
