@@ -1668,6 +1668,7 @@ class BaseMixtureOfExperts(
         self._history_parts = None  # (see _partial_fit: a new history)
         self._fitted_tol = self.tol  # (std_errors' advice)
         self._fitted_max_iter = self.max_iter  # (and whether it ran out)
+        self._fitted_balance_coef = self.balance_coef
         if not warm:  # the n_experts the fitted experts came from
             self._fitted_n_experts_param = self.n_experts
         self._fitted_groups = grouping is not None

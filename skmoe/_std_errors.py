@@ -153,7 +153,9 @@ class StdErrorsMixin:
         parameters and their standard errors are ``inf``; the others are
         computed on the remaining directions. The standard errors condition
         on the fitted labelling of the experts and do not account for
-        ``balance_coef``.
+        ``balance_coef``: a fit with ``balance_coef > 0`` maximizes the
+        likelihood less its load-balancing loss, and where that moved it off
+        the likelihood's maximum, the warning described below says so.
 
         They are those of a maximum: where a Newton step from the fitted
         parameters (within the directions the information determines) would
@@ -424,6 +426,7 @@ class StdErrorsMixin:
         # set_params(max_iter=1000), was advised as if L-BFGS's line search
         # had stopped it: "refit with solver='em' and a smaller tol")
         max_iter = getattr(self, "_fitted_max_iter", self.max_iter)
+        balance = getattr(self, "_fitted_balance_coef", self.balance_coef)
         smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
         streamed = vars(self).get("_streamed") or hasattr(self, "_sgd_random_state")
         if solver == "sgd" or streamed:
@@ -449,18 +452,23 @@ class StdErrorsMixin:
                 "rescale the features and y (e.g. with sklearn.preprocessing."
                 f"StandardScaler){wider} or raise alpha, and refit"
             )
+        elif balance > 0:
+            # the fit maximized the likelihood less the load-balancing loss:
+            # a converged one (balance_coef=2, two regimes, 600 rows: a Newton
+            # step of 14 standard errors) was told to refit with a smaller
+            # tol, an unconverged one with solver='em', which refuses it
+            how = (
+                f"by design: balance_coef={balance:g} adds a "
+                "load-balancing loss to what it maximizes, whose maximum is not "
+                "the likelihood's"
+            )
+            advice = "refit with balance_coef=0"
         elif not getattr(self, "converged_", True) and self.n_iter_ >= max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
             advice = "refit with a larger max_iter" + self._squarem_advice()
         elif not getattr(self, "converged_", True):  # (L-BFGS's line search)
             how = f"where the solver stopped, before tol={tol:g} held"
-            # (EM refuses balance_coef > 0, a loss it does not optimize)
-            balanced = getattr(self, "balance_coef", 0) > 0
-            advice = (
-                "refit with a smaller tol"
-                if balanced
-                else "refit with solver='em' and a smaller tol"
-            )
+            advice = "refit with solver='em' and a smaller tol"
         else:
             how = f"on tol={tol:g}"
             advice = (

@@ -842,7 +842,8 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
         "tol=1e-06 held: refit with solver='em' and a smaller tol before taking "
         "standard errors"
     ) in message
-    # with balance_coef, which EM refuses, the advice is a smaller tol alone
+    # with balance_coef, which EM refuses, the stop is by design: the fit
+    # maximizes the likelihood less the load-balancing loss
     balanced = MoERegressor(1, alpha=0.0, solver="gradient", tol=1e-6, max_iter=500)
     with pytest.warns(ConvergenceWarning):
         balanced.set_params(balance_coef=0.1).fit(X, y)
@@ -854,8 +855,36 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
         balanced.std_errors(X, y)
     (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
     assert (
-        "where the solver stopped, before tol=1e-06 held: refit with a smaller "
-        "tol before taking standard errors"
+        "it stopped short of the maximum by design: balance_coef=0.1 adds a "
+        "load-balancing loss to what it maximizes, whose maximum is not the "
+        "likelihood's: refit with balance_coef=0 before taking standard errors"
+    ) in message
+
+
+def test_advice_where_balance_coef_moved_a_converged_fit_off_the_maximum():
+    # a converged fit with balance_coef maximizes the likelihood less the
+    # load-balancing loss: it was told to refit with a smaller tol, which
+    # converges to the same point; the same fit with balance_coef=0 is at the
+    # likelihood's maximum (no warning)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 2))
+    y = np.where(X[:, 0] > 1, 3 * X[:, 1], -X[:, 1]) + 0.1 * rng.normal(size=600)
+    params = dict(solver="gradient", random_state=0, tol=1e-10, max_iter=3000)
+    plain = MoERegressor(2, **params).fit(X, y)
+    assert plain.converged_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.std_errors(X, y)
+    balanced = MoERegressor(2, balance_coef=2.0, **params).fit(X, y)
+    assert balanced.converged_
+    balanced.set_params(balance_coef=0.0)  # (the fit's balance_coef is quoted)
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        balanced.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    assert (
+        "it stopped short of the maximum by design: balance_coef=2 adds a "
+        "load-balancing loss to what it maximizes, whose maximum is not the "
+        "likelihood's: refit with balance_coef=0 before taking standard errors"
     ) in message
 
 
