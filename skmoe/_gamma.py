@@ -732,13 +732,20 @@ class MoEGammaRegressor(
                 # neither the gate weights nor the means as new arrays, and
                 # on NumPy the logs are work arrays too (new ones, left at the
                 # heap's top, were given back at every chunk: 39k minor faults
-                # a call of predict(return_std=True), 3e5 rows, K=32)
-                outs = self._work_logs(work, design, ("log_weight", "log_mean"))
+                # a call of predict(return_std=True), 3e5 rows, K=32); the
+                # log gate's only where the gate writes into it (the softmax
+                # gate's: other gates make their own, and left it unused)
+                gate_out = None
+                if self._log_gate_takes_out():
+                    names = ("log_weight", "log_mean")
+                    gate_out, mean_out = self._work_logs(work, design, names)
+                else:
+                    (mean_out,) = self._work_logs(work, design, ("log_mean",))
                 logs = (
-                    self._log_gate(xp, design, out=outs[0]),
-                    self._log_means(xp, design, out=outs[1]),
+                    self._log_gate(xp, design, out=gate_out),
+                    self._log_means(xp, design, out=mean_out),
                 )
-                del outs
+                del gate_out, mean_out
                 dispersion = self._dispersions(xp, logs[1])
                 done = reused(*logs, dispersion)
                 if done is not None and not return_std:

@@ -868,6 +868,48 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
         np.testing.assert_allclose(std, np.sqrt(np.sum(gate * spread, 1)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("gate", ["gaussian", "hierarchical", "constant"])
+@pytest.mark.parametrize("return_std", [False, True])
+def test_predict_makes_no_log_gate_work_array_beside_other_gates(
+    monkeypatch, gate, return_std
+):
+    # beside a gate other than the softmax one (which makes its own log gate)
+    # predict in 5 chunks makes no work array for the log gate (it made one
+    # and left it unused: a (K, n) array held for nothing), only the log
+    # means' and the others'; the numbers: the moments written out from
+    # predict_gate and the experts' coefficients
+    import skmoe._base
+    import skmoe._gamma
+
+    made = counted_work_arrays(monkeypatch, skmoe._gamma)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((500, 2))
+    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit)
+        model = MoEGammaRegressor(n_experts=3, gate=gate, max_iter=10)
+        model.set_params(random_state=0).fit(X, y)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+    assert model._chunk_rows(X) == 100  # (5 chunks)
+    if not return_std:
+        mean = model.predict(X)
+        assert sorted(made) == ["log_mean", "terms", "weight"]
+    else:
+        mean, std = model.predict(X, return_std=True)
+        names = ["log_mean", "mean", "terms", "variance", "weight"]
+        assert sorted(made) == names
+    mu = np.exp(model.expert_intercept_ + X @ model.expert_coef_.T)
+    weights = model.predict_gate(X)
+    expected = np.sum(weights * mu, axis=1)
+    np.testing.assert_allclose(mean, expected, rtol=1e-12)
+    if return_std:
+        phi = model.expert_dispersion_
+        spread = phi * mu**2 + (mu - expected[:, None]) ** 2
+        np.testing.assert_allclose(
+            std, np.sqrt(np.sum(weights * spread, 1)), rtol=1e-12
+        )
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softmax_log_gate_writes_into_the_work_array_given(dtype):
     # SoftmaxGate.log_gate(out=...) writes the logits and then the log gate
