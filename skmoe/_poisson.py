@@ -1486,13 +1486,11 @@ class MoEPoissonRegressor(
                     outs = self._work_logs(work, design, names)
                 log_weight = self._log_gate(xp, design, out=outs[0])
                 log_rate = self._log_rates(xp, design, out=outs[1])
-                out = outs[2]
-                if out is not None and (log_weight.shape, log_weight.dtype) == (
-                    out.shape,
-                    out.dtype,
-                ):
-                    weight = np.exp(log_weight, out=out)
-                del outs, out
+                if outs[2] is not None:  # (then log_weight is outs[0], of
+                    # its shape and dtype: the softmax gate's log_gate writes
+                    # into the out it is given and returns it)
+                    weight = np.exp(log_weight, out=outs[2])
+                del outs
             if weight is None:
                 weight = xp.exp(log_weight)
             if log_mean:  # log sum_k g_k mu_k, finite where the mean underflows
