@@ -125,12 +125,22 @@ def by_columns(xp, a: Array, b: Array, layout: str = "F", out=None) -> Array:
     small products sum a column by another order where one operand is
     transposed (4 experts, 16 features: 37 of 40 rows' gates alone differed
     from the batch on row-major copies of a design column, none on
-    column-major ones). One row of ``a`` (one expert) is a matrix-vector
-    product whatever ``b``, whose column's bits can depend on its batch.
+    column-major ones). ``a`` goes to BLAS column-major too (the transpose
+    of row-major coefficients, copied so where it is not: a fitted model's,
+    rebuilt by ``np.vstack``, were row-major): from 32 terms on, OpenBLAS
+    0.3.31's SkylakeX kernels sum a column of a row-major ``a``'s product by
+    an order that depends on the batch (2, 3 or 8 rows, 32 to 301 terms: 34
+    to 40 of 40 columns of a batch of 40 differed from the same among 70000;
+    none column-major). One row of ``a`` (one expert) is a matrix-vector
+    product whatever ``b``, whose column's bits can depend on its batch
+    (one expert, 16 features: 15 to 24 of 40 rows alone differed from the
+    same rows in a batch of 40, SkylakeX and Haswell kernels).
     Where BLAS's gemm gives a column other bits beside other columns, so does
     this (docs/user_guide/pipelines.rst). ``out``: a NumPy array to write
     the product into (a work array kept across row chunks), where ``b`` is a
     NumPy array; it is returned."""
+    if is_numpy_array(a) and not a.mT.flags.c_contiguous:
+        a = np.ascontiguousarray(a.mT).mT  # column-major, as coef.T of C coef
     if out is not None and is_numpy_array(b):
         if b.shape[-1] != 1:
             return np.matmul(a, b, out=out)

@@ -304,7 +304,7 @@ def test_a_row_predicted_alone_sums_its_experts_as_in_a_batch(kind, top_k):
         assert_array_equal(batch, in_turn)
 
 
-def _fitted(kind, gate, top_k, dtype, d=5):
+def _fitted(kind, gate, top_k, dtype, d=5, n_experts=4):
     rng = np.random.default_rng(5)
     X = rng.uniform(-2, 2, (200, d))
     signal = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
@@ -316,7 +316,9 @@ def _fitted(kind, gate, top_k, dtype, d=5):
         y = np.exp(signal) * rng.gamma(2.0, 0.5, 200)
     else:
         y = rng.poisson(np.exp(signal))
-    model = kind(n_experts=4, gate=gate, top_k=top_k, random_state=0, max_iter=5)
+    model = kind(
+        n_experts=n_experts, gate=gate, top_k=top_k, random_state=0, max_iter=5
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model.fit(X.astype(dtype), y)
@@ -344,16 +346,21 @@ def _every_output(model, X, y):
     return outputs
 
 
-def _gemm_columns_stable(X):
+def _gemm_columns_stable(X, shapes=None):
     """Whether BLAS's matrix-matrix product gives each column of products of
-    the test's shapes (the gates' and experts' coefficients, a Gaussian
-    gate's stacked whitening) the bits it has beside a copy of itself: true
-    of OpenBLAS's SkylakeX kernels at these sizes; its Haswell kernels give a
-    column other bits in batches of other sizes."""
+    the test's shapes (rows, terms: by default the gates' and experts'
+    coefficients, a Gaussian gate's stacked whitening) the bits it has beside
+    a copy of itself, the coefficients column-major as
+    :func:`skmoe._math.by_columns` lays them out: true of OpenBLAS's SkylakeX
+    kernels at these sizes (of row-major ones, from 32 terms on, not); its
+    Haswell kernels give a column of 3 rows other bits in batches of other
+    sizes."""
     rng = np.random.default_rng(0)
     d = X.shape[1]
-    for m, inner in [(2, d + 1), (3, d), (4, d + 1), (12, d + 1), (4 * d, d)]:
-        coef = rng.standard_normal((m, inner)).astype(X.dtype)
+    if shapes is None:
+        shapes = [(2, d + 1), (3, d), (4, d + 1), (12, d + 1), (4 * d, d)]
+    for m, inner in shapes:
+        coef = rng.standard_normal((inner, m)).astype(X.dtype).T
         design = np.ascontiguousarray(rng.standard_normal((len(X), inner)), X.dtype).T
         batch = coef @ design
         for i in range(len(X)):  # two copies, column-major as a design's
@@ -393,11 +400,11 @@ def test_a_row_predicted_alone_is_the_row_in_a_batch(kind, gate, top_k, dtype):
     _assert_alone_is_batch_row(model, X, rng)
 
 
-def _assert_alone_is_batch_row(model, X, rng):
+def _assert_alone_is_batch_row(model, X, rng, shapes=None):
     # every per-row output of each row of X predicted alone: first, whatever
     # BLAS, the row beside a copy of itself (two rows: gemm); then, where
-    # BLAS's gemm gives a column the same bits whatever its neighbours, the
-    # row in the batch X
+    # BLAS's gemm gives a column the same bits whatever its neighbours (of
+    # products of ``shapes``: _gemm_columns_stable), the row in the batch X
     if isinstance(model, MoEClassifier):
         y = rng.integers(0, 3, len(X))
     elif isinstance(model, MoERegressor):
@@ -405,7 +412,7 @@ def _assert_alone_is_batch_row(model, X, rng):
     else:
         y = rng.poisson(2.0, len(X)) + (isinstance(model, MoEGammaRegressor) * 0.5)
     batch = _every_output(model, X, y)
-    stable = _gemm_columns_stable(X)
+    stable = _gemm_columns_stable(X, shapes)
     for i in range(len(X)):
         alone = _every_output(model, X[i : i + 1], y[i : i + 1])
         twice = _every_output(model, X[[i, i]], y[[i, i]])
@@ -438,3 +445,26 @@ def test_a_row_alone_is_its_batch_row_at_16_features(kind, gate, top_k):
     rng = np.random.default_rng(7)
     X = rng.uniform(-2.5, 2.5, (20, 16))
     _assert_alone_is_batch_row(model, X, rng)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        MoERegressor,
+        MoEClassifier,
+        MoEPoissonRegressor,
+        MoEGammaRegressor,
+        MoENegativeBinomialRegressor,
+    ],
+)
+def test_a_row_alone_is_its_batch_row_at_40_features(kind):
+    # 41 terms: the fitted coefficients, rebuilt by np.vstack at predict,
+    # were column-major (coef.T row-major), for which OpenBLAS's SkylakeX
+    # kernels from 32 terms on sum a column by an order that depends on the
+    # batch (on main 97 to 100 of 100 rows in a batch of 100 differed from
+    # the same rows among 70000); by_columns now hands BLAS the coefficients
+    # row-major (coef.T column-major), whose columns keep their bits there
+    model = _fitted(kind, "softmax", None, np.float64, d=40, n_experts=3)
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-2.5, 2.5, (40, 40))
+    _assert_alone_is_batch_row(model, X, rng, [(2, 41), (3, 41), (9, 41)])
