@@ -634,6 +634,52 @@ def test_randomized_estimator_is_seeded_per_expert():
     assert forest.random_state is None  # the template is not changed
 
 
+def test_refits_are_fresh_clones_seeded_as_the_estimator():
+    # every M-step fits a new, unfitted clone (the former estimator may be
+    # kept), made from a template cloned and seeded once: its fits are
+    # scikit-learn's own for the seed a clone of expert_estimator would get
+    import copy
+
+    from sklearn.tree import ExtraTreeRegressor
+
+    from skmoe.experts.estimator import RegressorExperts
+
+    X, y = _regimes(n=200)
+    weight = np.random.RandomState(5).uniform(0.1, 2.0, len(y))
+    cases = [
+        (None, lambda k: 10 + k),  # seeded per expert from the family's 10
+        (3, lambda k: 3),
+        (np.random.RandomState(7), lambda k: np.random.RandomState(7)),
+    ]
+    for random_state, seed in cases:
+        template = ExtraTreeRegressor(max_depth=3, random_state=random_state)
+        family = RegressorExperts(template, 1e-6, random_state=10)
+        for k in (0, 1, 0, 1):
+            estimator = family._clone(k)
+            assert not hasattr(estimator, "tree_")
+            assert estimator is not family._clone(k)
+            fitted = estimator.fit(X, y, sample_weight=weight)
+            expected = ExtraTreeRegressor(max_depth=3, random_state=seed(k))
+            expected.fit(X, y, sample_weight=weight)
+            assert_allclose(fitted.tree_.threshold, expected.tree_.threshold, rtol=0)
+            assert_allclose(fitted.predict(X), expected.predict(X), rtol=0)
+        if random_state is not None and not isinstance(random_state, int):
+            # (the RandomState given is not drawn from)
+            assert_allclose(random_state.uniform(size=3), seed(0).uniform(size=3))
+        assert template.random_state is random_state  # the template is unchanged
+    # another estimator, or a copy of the family with another seed, is cloned
+    # from its own template; the original family keeps its seeds
+    family = RegressorExperts(ExtraTreeRegressor(max_depth=3), 1e-6, random_state=10)
+    assert family._clone(1).random_state == 11
+    other = copy.copy(family)
+    other.random_state = 20
+    assert other._clone(1).random_state == 21
+    assert family._clone(1).random_state == 11
+    family.estimator = DecisionTreeRegressor(max_depth=1)
+    assert family._clone(1).get_params()["max_depth"] == 1
+    assert family._clone(1).random_state == 11
+
+
 def test_prune_pickle_clone_and_grid_search():
     X, y = _regimes()
     reg = MoERegressor(
