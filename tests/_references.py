@@ -9,7 +9,23 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from skmoe import (
+    MoEClassifier,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+    MoEPoissonRegressor,
+    MoERegressor,
+)
 from skmoe.exceptions import FeatureScaleWarning
+
+# the five public estimators
+ESTIMATORS = [
+    MoERegressor,
+    MoEClassifier,
+    MoEPoissonRegressor,
+    MoEGammaRegressor,
+    MoENegativeBinomialRegressor,
+]
 
 
 def grouped_two_lines(noise, n_groups=60, seed=0):
@@ -162,3 +178,23 @@ def counted_work_arrays(monkeypatch, module):
 
     monkeypatch.setattr(module, "WorkArrays", Counted)
     return made
+
+
+def nan_m_steps_after(monkeypatch, n_calls=6):
+    """Patch the Gaussian linear experts' M-step to return NaN coefficients
+    after its first ``n_calls`` calls (the start's M-step and five
+    iterations, by default): a fit whose objective turns NaN, which no
+    natural input reaches (the inputs' checks refuse values whose squares
+    overflow)."""
+    from skmoe.experts.gaussian import GaussianLinearExperts
+
+    m_step, calls = GaussianLinearExperts.m_step, []
+
+    def failing(self, xp, design, Y, weighted_resp, params, alpha):
+        calls.append(1)
+        params = m_step(self, xp, design, Y, weighted_resp, params, alpha)
+        if len(calls) > n_calls:
+            params = dict(params, coef=params["coef"] * np.nan)
+        return params
+
+    monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)

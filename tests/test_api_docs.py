@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from _references import ESTIMATORS
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -21,14 +22,6 @@ from skmoe import (
     MoEPoissonRegressor,
     MoERegressor,
 )
-
-ESTIMATORS = [
-    MoERegressor,
-    MoEClassifier,
-    MoEPoissonRegressor,
-    MoEGammaRegressor,
-    MoENegativeBinomialRegressor,
-]
 
 # --- numpydoc's validation, with scikit-learn's rules -------------------------------
 #

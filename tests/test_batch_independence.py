@@ -12,12 +12,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _references import ESTIMATORS
 from numpy.testing import assert_array_equal
 
 from skmoe import (
     MoEClassifier,
     MoEGammaRegressor,
-    MoENegativeBinomialRegressor,
     MoEPoissonRegressor,
     MoERegressor,
 )
@@ -376,16 +376,7 @@ def _gemm_columns_stable(X, shapes=None):
     [("softmax", None), ("softmax", 2), ("constant", None)]
     + [("gaussian", None), ("hierarchical", None)],
 )
-@pytest.mark.parametrize(
-    "kind",
-    [
-        MoERegressor,
-        MoEClassifier,
-        MoEPoissonRegressor,
-        MoEGammaRegressor,
-        MoENegativeBinomialRegressor,
-    ],
-)
+@pytest.mark.parametrize("kind", ESTIMATORS)
 def test_a_row_predicted_alone_is_the_row_in_a_batch(kind, gate, top_k, dtype):
     # A single row's gate and expert products have one column, which NumPy
     # hands to BLAS's matrix-vector kernel (gemv), of another order of
@@ -425,16 +416,7 @@ def _assert_alone_is_batch_row(model, X, rng, shapes=None):
 @pytest.mark.parametrize(
     "gate, top_k", [("softmax", None), ("softmax", 2), ("hierarchical", None)]
 )
-@pytest.mark.parametrize(
-    "kind",
-    [
-        MoERegressor,
-        MoEClassifier,
-        MoEPoissonRegressor,
-        MoEGammaRegressor,
-        MoENegativeBinomialRegressor,
-    ],
-)
+@pytest.mark.parametrize("kind", ESTIMATORS)
 def test_a_row_alone_is_its_batch_row_at_16_features(kind, gate, top_k):
     # The design is column-major, and OpenBLAS's SkylakeX small-product
     # kernels sum a column of (4, 17) @ (17, n) by another order when the
@@ -447,16 +429,7 @@ def test_a_row_alone_is_its_batch_row_at_16_features(kind, gate, top_k):
     _assert_alone_is_batch_row(model, X, rng)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        MoERegressor,
-        MoEClassifier,
-        MoEPoissonRegressor,
-        MoEGammaRegressor,
-        MoENegativeBinomialRegressor,
-    ],
-)
+@pytest.mark.parametrize("kind", ESTIMATORS)
 def test_a_row_alone_is_its_batch_row_at_40_features(kind):
     # 41 terms: the fitted coefficients, rebuilt by np.vstack at predict,
     # were column-major (coef.T row-major), for which OpenBLAS's SkylakeX

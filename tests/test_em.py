@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _references import assert_stationary, untied_objective
+from _references import assert_stationary, nan_m_steps_after, untied_objective
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 from sklearn.base import clone
@@ -1083,18 +1083,7 @@ def test_top_k_fit_whose_objective_turns_nan_warns_what_was_kept(monkeypatch):
     # the estimator keeps the best iterate of a sparse run that broke down:
     # the ConvergenceWarning said only "its objective became nan at iteration
     # 6", not that an earlier iterate was kept, nor what to do
-    from skmoe.experts.gaussian import GaussianLinearExperts
-
-    m_step, calls = GaussianLinearExperts.m_step, []
-
-    def failing(self, xp, design, Y, weighted_resp, params, alpha):
-        calls.append(1)
-        params = m_step(self, xp, design, Y, weighted_resp, params, alpha)
-        if len(calls) > 6:  # the start's M-step and 5 iterations
-            params = dict(params, coef=params["coef"] * np.nan)
-        return params
-
-    monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)
+    nan_m_steps_after(monkeypatch)  # (the start's M-step and 5 iterations)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 2))
     y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.normal(size=300)

@@ -1470,11 +1470,7 @@ def test_auto_leaves_out_held_out_samples_every_candidate_scores_minus_inf():
     # experts without a word. The candidates are fitted without the held-out
     # rows, so they are the fits of the same rows with that x ordinary: left
     # out of the comparison, the other 9 choose as those do, with a warning
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(100, 1))
-    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
-    # the held-out rows: auto's first draw from random_state=0
-    valid = np.sort(np.random.RandomState(0).permutation(100)[:10])
+    X, y, valid = _two_lines_and_held_out_rows()
     options = dict(
         gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
@@ -1485,12 +1481,7 @@ def test_auto_leaves_out_held_out_samples_every_candidate_scores_minus_inf():
     assert np.all(np.isfinite(sound.n_experts_scores_)) and sound.n_experts_ == 2
     X[valid[0], 0] = 1e154
     y[valid[0]] = 0.0
-    model = MoERegressor(**options)
-    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
-        model.fit(X, y)
-    (message,) = [
-        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
-    ]
+    model, message = _auto_warning(MoERegressor(**options), X, y)
     assert message.startswith(
         "n_experts='auto' left 1 of its 10 held-out samples out of its comparison: "
         "every candidate scored them a log-likelihood of -inf"
@@ -1505,26 +1496,38 @@ def test_auto_leaves_out_held_out_samples_every_candidate_scores_minus_inf():
 def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
     # every held-out x far off (1e154): nothing to compare; the fewest
     # experts are kept, and a warning says so
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(100, 1))
-    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
-    valid = np.random.RandomState(0).permutation(100)[:10]
+    X, y, valid = _two_lines_and_held_out_rows()
     X[valid, 0] = 1e154
     y[valid] = 0.0
     model = MoERegressor(
         gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
-    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
-        model.fit(X, y)
-    (message,) = [
-        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
-    ]
+    model, message = _auto_warning(model, X, y)
     assert message.startswith(
         "n_experts='auto' could not compare its candidates: every one scored a "
         "held-out log-likelihood of -inf at each of the 10 held-out samples"
     )
     assert "it kept the fewest experts, 1." in message
     assert model.n_experts_ == 1 and np.all(model.n_experts_scores_ == -np.inf)
+
+
+def _two_lines_and_held_out_rows():
+    # 100 rows of two lines meeting at x=0, and the 10 rows n_experts='auto'
+    # holds out at random_state=0 (its first draw), sorted
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
+    return X, y, np.sort(np.random.RandomState(0).permutation(100)[:10])
+
+
+def _auto_warning(model, X, y):
+    # the model fitted, and the one warning of its n_experts='auto'
+    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
+        model.fit(X, y)
+    (message,) = [
+        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
+    ]
+    return model, message
 
 
 def test_auto_classifier_keeps_every_class_in_its_fits():

@@ -841,14 +841,7 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
     import skmoe._gamma
 
     made = counted_work_arrays(monkeypatch, skmoe._gamma)
-    rng = np.random.RandomState(0)
-    X = rng.standard_normal((500, 2))
-    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # (a short fit)
-        model = MoEGammaRegressor(n_experts=3, top_k=top_k, max_iter=10)
-        model.set_params(random_state=0).fit(X, y)
-    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+    model, X = _short_fit_in_chunks(monkeypatch, top_k=top_k)
     assert model._chunk_rows(X) == (65 if top_k else 100)  # (5 chunks or 8)
     logs = ["log_mean", "log_weight"]
     if not return_std:
@@ -858,14 +851,7 @@ def test_predict_makes_its_work_arrays_once_in_all_chunks(
         mean, std = model.predict(X, return_std=True)
         names = [*logs, "mean", "terms", "variance", "weight"]
         assert sorted(made) == (["terms", "variance"] if top_k else names)
-    mu = np.exp(model.expert_intercept_ + X @ model.expert_coef_.T)
-    gate = model.predict_gate(X)
-    expected = np.sum(gate * mu, axis=1)
-    np.testing.assert_allclose(mean, expected, rtol=1e-12)
-    if return_std:
-        phi = model.expert_dispersion_
-        spread = phi * mu**2 + (mu - expected[:, None]) ** 2
-        np.testing.assert_allclose(std, np.sqrt(np.sum(gate * spread, 1)), rtol=1e-12)
+    _assert_moments_written_out(model, X, mean, std if return_std else None)
 
 
 @pytest.mark.parametrize("gate", ["gaussian", "hierarchical", "constant"])
@@ -882,14 +868,7 @@ def test_predict_makes_no_log_gate_work_array_beside_other_gates(
     import skmoe._gamma
 
     made = counted_work_arrays(monkeypatch, skmoe._gamma)
-    rng = np.random.RandomState(0)
-    X = rng.standard_normal((500, 2))
-    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # (a short fit)
-        model = MoEGammaRegressor(n_experts=3, gate=gate, max_iter=10)
-        model.set_params(random_state=0).fit(X, y)
-    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+    model, X = _short_fit_in_chunks(monkeypatch, gate=gate)
     assert model._chunk_rows(X) == 100  # (5 chunks)
     if not return_std:
         mean = model.predict(X)
@@ -898,16 +877,38 @@ def test_predict_makes_no_log_gate_work_array_beside_other_gates(
         mean, std = model.predict(X, return_std=True)
         names = ["log_mean", "mean", "terms", "variance", "weight"]
         assert sorted(made) == names
+    _assert_moments_written_out(model, X, mean, std if return_std else None)
+
+
+def _short_fit_in_chunks(monkeypatch, **params):
+    # a short fit of 3 experts to 500 rows, predicting in chunks of 100 rows
+    # (8 with top_k, whose chunks are smaller)
+    import skmoe._base
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((500, 2))
+    y = rng.gamma(2.0, np.exp(0.5 * X[:, 0]) / 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a short fit)
+        model = MoEGammaRegressor(n_experts=3, max_iter=10, **params)
+        model.set_params(random_state=0).fit(X, y)
+    monkeypatch.setattr(skmoe._base, "HOST_CHUNK_BYTES", 8 * 15 * 100)
+    return model, X
+
+
+def _assert_moments_written_out(model, X, mean, std=None):
+    # the mean (and std) of predict against predict_gate and the experts'
+    # means exp(b_k + x w_k), dispersions phi_k: sum_k g_k mu_k and
+    # sum_k g_k (phi_k mu_k^2 + (mu_k - mean)^2)
     mu = np.exp(model.expert_intercept_ + X @ model.expert_coef_.T)
     weights = model.predict_gate(X)
     expected = np.sum(weights * mu, axis=1)
     np.testing.assert_allclose(mean, expected, rtol=1e-12)
-    if return_std:
+    if std is not None:
         phi = model.expert_dispersion_
         spread = phi * mu**2 + (mu - expected[:, None]) ** 2
-        np.testing.assert_allclose(
-            std, np.sqrt(np.sum(weights * spread, 1)), rtol=1e-12
-        )
+        expected_std = np.sqrt(np.sum(weights * spread, 1))
+        np.testing.assert_allclose(std, expected_std, rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _references import central_hessian
+from _references import central_hessian, nan_m_steps_after
 from scipy import special, stats
 from scipy.special import expit, logsumexp
 from sklearn.base import clone
@@ -851,14 +851,7 @@ def test_advice_where_the_gradient_solver_stopped_before_tol_held(monkeypatch):
         clone(balanced).set_params(solver="em").fit(X, y)
     for name in ("expert_coef_", "expert_intercept_", "expert_variance_"):
         setattr(balanced, name, getattr(model, name))
-    with pytest.warns(UserWarning, match="not at a maximum") as record:
-        balanced.std_errors(X, y)
-    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
-    assert (
-        "it stopped short of the maximum by design: balance_coef=0.1 adds a "
-        "load-balancing loss to what it maximizes, whose maximum is not the "
-        "likelihood's: refit with balance_coef=0 before taking standard errors"
-    ) in message
+    _assert_advises_balance_coef_0(balanced, X, y, "0.1")
 
 
 def test_advice_where_balance_coef_moved_a_converged_fit_off_the_maximum():
@@ -878,12 +871,18 @@ def test_advice_where_balance_coef_moved_a_converged_fit_off_the_maximum():
     balanced = MoERegressor(2, balance_coef=2.0, **params).fit(X, y)
     assert balanced.converged_
     balanced.set_params(balance_coef=0.0)  # (the fit's balance_coef is quoted)
+    _assert_advises_balance_coef_0(balanced, X, y, "2")
+
+
+def _assert_advises_balance_coef_0(model, X, y, balance):
+    # std_errors' warning names the fit's balance_coef as why it is off the
+    # likelihood's maximum, and advises balance_coef=0
     with pytest.warns(UserWarning, match="not at a maximum") as record:
-        balanced.std_errors(X, y)
+        model.std_errors(X, y)
     (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
     assert (
-        "it stopped short of the maximum by design: balance_coef=2 adds a "
-        "load-balancing loss to what it maximizes, whose maximum is not the "
+        f"it stopped short of the maximum by design: balance_coef={balance} adds "
+        "a load-balancing loss to what it maximizes, whose maximum is not the "
         "likelihood's: refit with balance_coef=0 before taking standard errors"
     ) in message
 
@@ -899,18 +898,7 @@ def test_advice_where_the_objective_of_an_em_fit_became_nan(monkeypatch, dtype):
     reaches it: the inputs' checks refuse values whose squares overflow).
     The advice is the fit's own ConvergenceWarning's, "fit in float64"
     included for a float32 fit."""
-    from skmoe.experts.gaussian import GaussianLinearExperts
-
-    m_step, calls = GaussianLinearExperts.m_step, []
-
-    def failing(self, xp, design, Y, weighted_resp, params, alpha):
-        calls.append(1)
-        params = m_step(self, xp, design, Y, weighted_resp, params, alpha)
-        if len(calls) > 6:  # the start's M-step and 5 iterations
-            params = dict(params, coef=params["coef"] * np.nan)
-        return params
-
-    monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)
+    nan_m_steps_after(monkeypatch)  # (the start's M-step and 5 iterations)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 2))
     y = np.where(X[:, 0] > 0, 2 * X[:, 1], 1 - X[:, 1]) + 0.3 * rng.normal(size=300)

@@ -5745,17 +5745,22 @@ def test_pandas_na_under_assume_finite_gets_the_words_of_a_none_there(kind):
         values[at[: values.ndim]] = value
         return values
 
+    def words_of_none(call, values, missing):
+        # the error of a None in values, which the missing value gets too
+        with pytest.raises(ValueError) as as_none:
+            call(with_missing(values, None))
+        words = "^" + re.escape(str(as_none.value)) + "$"
+        with pytest.raises(ValueError, match=words):
+            call(with_missing(values, missing))
+        return str(as_none.value)
+
     for missing in (pd.NA, pd.NaT):
         with sklearn.config_context(assume_finite=True):
             with pytest.raises(TypeError, match="float\\(\\) argument"):
                 check_array(with_missing(X, pd.NA))  # (scikit-learn's own)
             for call in (lambda v: clone(model).fit(v, y), fitted.predict):
-                with pytest.raises(ValueError) as as_none:
-                    call(with_missing(X, None))
-                assert "(unchecked: sklearn.set_config(" in str(as_none.value)
-                words = "^" + re.escape(str(as_none.value)) + "$"
-                with pytest.raises(ValueError, match=words):
-                    call(with_missing(X, missing))
+                words = words_of_none(call, X, missing)
+                assert "(unchecked: sklearn.set_config(" in words
             # (sample_weight: a None said "sample_weight contains NaN." in
             # fit, "... NaN or infinity." in score, the NA the unchecked words)
             ones = np.ones(len(y))
@@ -5763,22 +5768,14 @@ def test_pandas_na_under_assume_finite_gets_the_words_of_a_none_there(kind):
                 lambda w: clone(model).fit(X, y, sample_weight=w),
                 lambda w: fitted.score(X, y, sample_weight=w),
             ):
-                with pytest.raises(ValueError) as as_none:
-                    call(with_missing(ones, None))
+                words = words_of_none(call, ones, missing)
                 unchecked = "Input sample_weight contains NaN (unchecked: "
-                assert str(as_none.value).startswith(unchecked)
-                words = "^" + re.escape(str(as_none.value)) + "$"
-                with pytest.raises(ValueError, match=words):
-                    call(with_missing(ones, missing))
+                assert words.startswith(unchecked)
             if kind is MoEClassifier:  # (labels: their own words, below)
                 continue
             for call in (lambda v: clone(model).fit(X, v), partial(fitted.score, X)):
-                with pytest.raises(ValueError) as as_none:
-                    call(with_missing(y, None))
-                assert "(unchecked: sklearn.set_config(" in str(as_none.value)
-                words = "^" + re.escape(str(as_none.value)) + "$"
-                with pytest.raises(ValueError, match=words):
-                    call(with_missing(y, missing))
+                words = words_of_none(call, y, missing)
+                assert "(unchecked: sklearn.set_config(" in words
         # checked (the default): scikit-learn's words for a NaN, as before
         with pytest.raises(ValueError) as checked:
             fitted.predict(with_missing(X, missing))
