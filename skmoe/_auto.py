@@ -267,6 +267,7 @@ class ExpertCountMixin:
             first = scoring.groups.first
             weight = np.bincount(scoring.groups.codes, weights=weight)
         per_sample = []  # held-out log-likelihoods of each candidate
+        zero = []  # where a fitted candidate's density is 0 (-inf, not NaN)
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > n_train:
                 per_sample.append(np.full(n_valid, -np.inf))
@@ -280,22 +281,29 @@ class ExpertCountMixin:
                 log_norm, *_ = e_step(scoring, fit.gate_params, fit.expert_params)
             log_norm = to_numpy(log_norm).astype(np.float64)[first]
             per_sample.append(np.where(np.isnan(log_norm), -np.inf, log_norm))
+            if np.any(np.isfinite(log_norm)):  # (not a fit that broke down)
+                zero.append(log_norm == -np.inf)
             if self.verbose:
                 score = float(np.sum(weight * per_sample[-1]))
                 print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
         per_sample = np.array(per_sample)
-        # held-out samples (or groups) of density 0 under every candidate, far
-        # outliers, say nothing of which is better: one of 1e154 among 10 made
-        # every mean -inf, and the fewest experts were kept without a word
-        # (2 experts on the other 9, as on the same rows with it ordinary)
+        # held-out samples (or groups) that a fitted candidate scores -inf
+        # (density 0: far outliers) say nothing of which is better: one x of
+        # 1e154 among 10 made every mean -inf and kept the fewest experts
+        # without a word (2 experts on the other 9, as with it ordinary); one
+        # that scored -1.6e306 under one expert and -inf under 2 to 4 (passed
+        # over) kept one where the other 9 chose 3. A NaN (a fit that broke
+        # down there) passes its candidate over instead
         void = ~np.any(np.isfinite(per_sample), axis=0)
+        if zero:
+            void |= np.any(zero, axis=0)
         if np.all(void):
             index = 0
             _warn_user(
-                f"n_experts='auto' could not compare its candidates: every "
-                f"one scored a held-out log-likelihood of -inf at each of the "
-                f"{len(weight)} held-out {unit} (far outliers in X or y, as a "
-                f"rule), so it kept the fewest experts, {candidates[0]}. Look "
+                f"n_experts='auto' could not compare its candidates: a "
+                f"candidate scored a held-out log-likelihood of -inf at each of "
+                f"the {len(weight)} held-out {unit} (far outliers in X or y, as "
+                f"a rule), so it kept the fewest experts, {candidates[0]}. Look "
                 f"for such samples, or pass an integer n_experts and compare "
                 f"fits by cross-validation."
             )
@@ -304,7 +312,7 @@ class ExpertCountMixin:
                 _warn_user(
                     f"n_experts='auto' left {int(np.sum(void))} of its "
                     f"{len(weight)} held-out {unit} out of its comparison: "
-                    f"every candidate scored them a log-likelihood of -inf "
+                    f"a candidate scored them a log-likelihood of -inf "
                     f"(far outliers in X or y, as a rule), which says "
                     f"nothing of which is better. Look for such samples."
                 )
@@ -316,6 +324,8 @@ class ExpertCountMixin:
             print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         with np.errstate(invalid="ignore"):
             scores = [float(np.sum(weight * values)) for values in per_sample]
+        if np.all(void):  # (nothing compared: some were finite at some)
+            scores = [-np.inf] * len(candidates)
         option = options[candidates.index(chosen)]
         best = self._best_restart(
             problem, X_host, Y, sample_weight, chosen, option, random_state

@@ -84,7 +84,7 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         accuracy (0.9713 against 0.9772); see ``benchmarks/RESULTS.md``,
         section 14, for the script. With ``expert_estimator``, whose experts have no
         parameter count, ``"auto"`` chooses by held-out log-likelihood
-        instead (``n_experts_scores_``; held-out samples that every
+        instead (``n_experts_scores_``; held-out samples that a
         candidate scores ``-inf``, far outliers, are left out of the
         comparison, with a warning, and where that is all of them the fewest
         experts are kept). A warning says when it chooses 4

@@ -556,7 +556,7 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         held-out samples score them.
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
-        one-standard-error rule. Held-out samples that every candidate
+        one-standard-error rule. Held-out samples that a candidate
         scores ``-inf`` (far outliers) say nothing of which is better: they
         are left out of the comparison and of these scores, with a warning;
         where that is all of them, there is nothing to compare: a warning

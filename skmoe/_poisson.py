@@ -421,7 +421,7 @@ class MoEPoissonRegressor(
         samples for its parameters: one expert, i.e. a Poisson regression,
         when the counts show no regimes. With ``expert_estimator``, by
         held-out log-likelihood instead (see there; held-out samples
-        that every candidate scores ``-inf``, far outliers, are left out of
+        that a candidate scores ``-inf``, far outliers, are left out of
         the comparison, with a warning, and where that is all of them the
         fewest experts are kept).
         A warning says when it chooses 4 while the criterion still improves

@@ -110,7 +110,7 @@ class MoERegressor(RegressorMixin, BaseMixtureOfExperts):
         0.481, equal to LinearRegression on every seed, where K=3 gave 0.413;
         its regime data 0.970, K=3 in every fold, as K=3 alone). With
         ``expert_estimator``, by held-out log-likelihood instead (see there;
-        held-out samples that every candidate scores ``-inf``, far outliers,
+        held-out samples that a candidate scores ``-inf``, far outliers,
         are left out of the comparison, with a warning, and where that is all
         of them the fewest experts are kept).
         A warning says when it chooses 4 while the criterion still improves

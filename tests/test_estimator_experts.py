@@ -1484,13 +1484,77 @@ def test_auto_leaves_out_held_out_samples_every_candidate_scores_minus_inf():
     model, message = _auto_warning(MoERegressor(**options), X, y)
     assert message.startswith(
         "n_experts='auto' left 1 of its 10 held-out samples out of its comparison: "
-        "every candidate scored them a log-likelihood of -inf"
+        "a candidate scored them a log-likelihood of -inf"
     )
     # the 9 others: finite under every candidate, as in the sound fit, and
     # the same choice
     assert np.all(np.isfinite(model.n_experts_scores_)) and model.n_experts_ == 2
     assert np.isfinite(model.log_likelihood_)
     assert np.all(np.isfinite(model.expert_variance_))
+
+
+def test_auto_leaves_out_a_held_out_sample_one_candidate_scores_finitely(
+    monkeypatch,
+):
+    # a held-out x of 1e154 under slopes 3 and -2: one expert (slope about
+    # 0.5) scores it a finite -1e306, two to four (slopes 3, -2: squares that
+    # overflow) -inf. Only -inf at every candidate counted as a far outlier,
+    # so 2 to 4 were passed over and one expert was kept without a word. It
+    # is left out: the other 9 rows are compared as where that x is ordinary
+    # (the same fits), by the one-standard-error rule recomputed with scipy
+    from scipy.stats import norm
+
+    import skmoe._auto as auto
+
+    per_sample = []
+    one_standard_error = auto._one_standard_error
+    monkeypatch.setattr(
+        auto,
+        "_one_standard_error",
+        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
+    )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = np.where(X[:, 0] > 0, 3 * X[:, 0], -2 * X[:, 0]) + 0.1 * rng.normal(size=100)
+    # the held-out rows: auto's first draw from random_state=0
+    valid = np.sort(np.random.RandomState(0).permutation(100)[:10])
+    options = dict(
+        gate="constant", expert_estimator=LinearRegression(), n_init=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MoERegressor(**options).fit(X, y)
+    ordinary = per_sample[-1]
+    X[valid[0], 0] = 1e154
+    y[valid[0]] = 0.0
+    # one expert: least squares on the training rows, its MLE variance; the
+    # far row's log-density is finite under it
+    train = np.setdiff1d(np.arange(100), valid)
+    line = LinearRegression().fit(X[train], y[train])
+    scale = np.sqrt(np.mean((y[train] - line.predict(X[train])) ** 2))
+    with np.errstate(all="ignore"):
+        far = norm.logpdf(y[valid[0]] - line.predict(X[valid[:1]]), scale=scale)
+    assert np.isfinite(far) and far < -1e300
+    model = MoERegressor(**options)
+    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
+        model.fit(X, y)
+    (message,) = [
+        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
+    ]
+    assert message.startswith(
+        "n_experts='auto' left 1 of its 10 held-out samples out of its comparison"
+    )
+    scores = per_sample[-1]
+    assert_allclose(scores, ordinary[:, 1:], rtol=1e-12)
+    assert_allclose(model.n_experts_scores_, scores.mean(axis=1), rtol=1e-12)
+    best = int(np.argmax(scores.mean(axis=1)))
+    expected = 1 + next(
+        k
+        for k in range(4)
+        if np.mean(scores[best] - scores[k])
+        <= sem(scores[best] - scores[k]) + model.tol
+    )
+    assert model.n_experts_ == expected > 1
 
 
 def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
@@ -1504,7 +1568,7 @@ def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
     )
     model, message = _auto_warning(model, X, y)
     assert message.startswith(
-        "n_experts='auto' could not compare its candidates: every one scored a "
+        "n_experts='auto' could not compare its candidates: a candidate scored a "
         "held-out log-likelihood of -inf at each of the 10 held-out samples"
     )
     assert "it kept the fewest experts, 1." in message
