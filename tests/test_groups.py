@@ -30,6 +30,7 @@ from skmoe._groups import Groups
 from skmoe._init import initial_responsibilities
 from skmoe._math import design_matrix
 from skmoe._selection import _sample
+from skmoe.exceptions import SkmoeWarning
 from skmoe.experts import GaussianLinearExperts
 from skmoe.gates import GaussianGate, SoftmaxGate
 from skmoe.gates.gaussian import REG_COVAR
@@ -758,6 +759,70 @@ def test_held_out_choice_of_experts_holds_out_whole_groups(monkeypatch):
         MoERegressor(**{**params, "validation_fraction": 0.1}).fit(
             X[:, 1:], y, groups=few
         )
+
+
+def test_held_out_choice_of_experts_leaves_out_a_far_group(monkeypatch):
+    """A held-out group with a far row (x = 1e154 in its last row, not the one
+    that stands for it) scores -inf under two to four experts and a finite
+    -1e306 under one: it is left out of the comparison, with a warning, and
+    the other groups are compared as where that x is ordinary: each group
+    weighs as its rows' weights (unequal sizes and weights, shuffled labels),
+    renormalized over the groups kept."""
+    import skmoe._auto as auto
+
+    held, per_sample = [], []
+    sub_problem, one_standard_error = auto._sub_problem, auto._one_standard_error
+    monkeypatch.setattr(
+        auto,
+        "_sub_problem",
+        lambda p, rows, w: held.append(rows) or sub_problem(p, rows, w),
+    )
+    monkeypatch.setattr(
+        auto,
+        "_one_standard_error",
+        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
+    )
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 6, size=40)
+    labels = rng.permutation(np.repeat(rng.permutation(1000)[:40], sizes))
+    codes = np.unique(labels, return_inverse=True)[1]
+    X = rng.normal(size=(len(labels), 1))
+    y = np.where(codes % 2 == 0, 3 * X[:, 0], -2 * X[:, 0])
+    y += 0.2 * rng.normal(size=len(labels))
+    weight = rng.uniform(0.5, 2.0, size=40)[codes]
+    params = dict(
+        gate="constant",
+        expert_estimator=LinearRegression(),
+        random_state=0,
+        n_init=1,
+        validation_fraction=0.25,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sound = MoERegressor(**params).fit(X, y, sample_weight=weight, groups=labels)
+    valid, ordinary = held[-1], per_sample[-1]
+    # the held-out groups in the order of their first rows (the columns)
+    kept, first = np.unique(labels[valid], return_index=True)
+    kept = kept[np.argsort(first)]
+    assert ordinary.shape == (4, len(kept)) and np.all(np.isfinite(ordinary))
+    far = max(kept, key=lambda g: np.sum(labels == g))
+    X[np.flatnonzero(labels == far)[-1], 0] = 1e154
+    with np.errstate(all="ignore"), pytest.warns(SkmoeWarning) as record:
+        model = MoERegressor(**params).fit(X, y, sample_weight=weight, groups=labels)
+    (message,) = [
+        str(w.message) for w in record if "n_experts='auto'" in str(w.message)
+    ]
+    assert message.startswith(
+        f"n_experts='auto' left 1 of its {len(kept)} held-out groups out of its "
+        "comparison"
+    )
+    np.testing.assert_array_equal(held[-1], valid)
+    others = kept != far
+    np.testing.assert_allclose(per_sample[-1], ordinary[:, others], rtol=1e-12)
+    group_weight = np.array([weight[labels == g].sum() for g in kept[others]])
+    expected = ordinary[:, others] @ (group_weight / group_weight.sum())
+    np.testing.assert_allclose(model.n_experts_scores_, expected, rtol=1e-12)
+    assert model.n_experts_ == sound.n_experts_ > 1
 
 
 def test_icl_with_groups_counts_each_groups_assignment_once():
