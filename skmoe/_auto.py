@@ -4,6 +4,8 @@ held-out log-likelihood for experts without a parameter count, as a mixin of
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -15,11 +17,33 @@ from ._diagnostics import (
     _on_copies,
 )
 from ._em import e_step
-from ._fitting import AUTO_MIN_SAMPLES_PER_PARAMETER, _reweighted, _sub_problem
+from ._fitting import (
+    AUTO_MIN_SAMPLES_PER_PARAMETER,
+    _feature_offset,
+    _reweighted,
+    _sub_problem,
+)
+from ._math import design_matrix
 from ._warnings import _warn_user
 
 #: The numbers of experts ``n_experts="auto"`` chooses from, by BIC.
 AUTO_EXPERTS = (1, 2, 3, 4)
+
+
+def _centered_on(problem, sample_weight):
+    """``problem`` (NumPy) with the gate's design centered at the features'
+    mean over ``sample_weight`` (the candidates' training rows), not over
+    every sample: centered at a mean that a held-out x of 1e10 moved, the
+    training rows' gate features lost their digits (x - 1e9), and the other
+    held-out rows' scores moved by 1.15 nats (1e154: x - 1e152, every
+    training row alike). Estimator experts see the raw features
+    (``design``), which the gate's are where both see the same columns;
+    other gate features are left as they are."""
+    if problem.own_gate_design is None or problem.experts.centered:
+        return problem
+    raw = problem.design[1:].T
+    offset = np.asarray(_feature_offset(raw, sample_weight), dtype=raw.dtype)
+    return dataclasses.replace(problem, own_gate_design=design_matrix(np, raw, offset))
 
 
 def _one_standard_error(per_sample, weight, tol=0.0) -> int:
@@ -254,6 +278,8 @@ class ExpertCountMixin:
         # every class (its log-likelihood is floored: no 0 * inf there)
         fit_weight = sample_weight.copy()
         fit_weight[valid] = 0
+        if self._gate_columns == self._expert_columns:
+            problem = _centered_on(problem, fit_weight)
         fitting, X_fit, Y_fit = _reweighted(problem, fit_weight), X_host, Y
         if not getattr(problem.experts, "clones_see_every_class", False):
             train = np.flatnonzero(fit_weight > 0)

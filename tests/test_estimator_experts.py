@@ -1557,6 +1557,42 @@ def test_auto_leaves_out_a_held_out_sample_one_candidate_scores_finitely(
     assert model.n_experts_ == expected > 1
 
 
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+def test_auto_centers_its_candidates_gates_on_their_training_rows(monkeypatch, gate):
+    # the candidates' gates saw the features centered at their mean over
+    # every sample, the held-out ones too: a held-out x of 1e10 moved the
+    # mean to 1e8, the training rows' gate features lost their digits, and
+    # the other held-out rows' scores moved by 0.8 nats (softmax). Centered
+    # on the training rows, the candidates are the fits of the same rows
+    # whatever that x is: the other 9 rows score as where it is ordinary
+    import skmoe._auto as auto
+
+    per_sample = []
+    one_standard_error = auto._one_standard_error
+    monkeypatch.setattr(
+        auto,
+        "_one_standard_error",
+        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
+    )
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 1))
+    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
+    # the held-out rows: auto's first draw from random_state=0
+    valid = np.sort(np.random.RandomState(0).permutation(100)[:10])
+    options = dict(
+        gate=gate, expert_estimator=LinearRegression(), n_init=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MoERegressor(**options).fit(X, y)
+        ordinary = per_sample[-1]
+        X[valid[0], 0] = 1e10
+        MoERegressor(**options).fit(X, y)
+    scores = per_sample[-1]
+    assert scores.shape == ordinary.shape and np.all(np.isfinite(scores))
+    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+
+
 def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
     # every held-out x far off (1e154): nothing to compare; the fewest
     # experts are kept, and a warning says so
