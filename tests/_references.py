@@ -198,3 +198,25 @@ def nan_m_steps_after(monkeypatch, n_calls=6):
         return params
 
     monkeypatch.setattr(GaussianLinearExperts, "m_step", failing)
+
+
+def spy_on_auto(monkeypatch):
+    """Record, in two lists returned, the rows of each sub-problem that
+    ``n_experts="auto"`` makes (its training rows, then its held-out rows)
+    and the per-sample held-out scores its one-standard-error rule compares
+    (candidates by held-out samples or groups)."""
+    import skmoe._auto as auto
+
+    held, per_sample = [], []
+    sub_problem, one_standard_error = auto._sub_problem, auto._one_standard_error
+    monkeypatch.setattr(
+        auto,
+        "_sub_problem",
+        lambda p, rows, w: held.append(rows) or sub_problem(p, rows, w),
+    )
+    monkeypatch.setattr(
+        auto,
+        "_one_standard_error",
+        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
+    )
+    return held, per_sample

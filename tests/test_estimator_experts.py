@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse
+from _references import spy_on_auto
 from numpy.testing import assert_allclose
 from scipy.stats import poisson, sem
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
@@ -1504,15 +1505,7 @@ def test_auto_leaves_out_a_held_out_sample_one_candidate_scores_finitely(
     # (the same fits), by the one-standard-error rule recomputed with scipy
     from scipy.stats import norm
 
-    import skmoe._auto as auto
-
-    per_sample = []
-    one_standard_error = auto._one_standard_error
-    monkeypatch.setattr(
-        auto,
-        "_one_standard_error",
-        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
-    )
+    _, per_sample = spy_on_auto(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 1))
     y = np.where(X[:, 0] > 0, 3 * X[:, 0], -2 * X[:, 0]) + 0.1 * rng.normal(size=100)
@@ -1565,15 +1558,7 @@ def test_auto_centers_its_candidates_gates_on_their_training_rows(monkeypatch, g
     # the other held-out rows' scores moved by 0.8 nats (softmax). Centered
     # on the training rows, the candidates are the fits of the same rows
     # whatever that x is: the other 9 rows score as where it is ordinary
-    import skmoe._auto as auto
-
-    per_sample = []
-    one_standard_error = auto._one_standard_error
-    monkeypatch.setattr(
-        auto,
-        "_one_standard_error",
-        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
-    )
+    _, per_sample = spy_on_auto(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 1))
     y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
@@ -1673,20 +1658,7 @@ def test_auto_fits_its_candidates_without_the_held_out_rows(monkeypatch, family)
     # sample_weight contains NaN", and the Poisson candidates' fits moved
     from scipy.stats import norm
 
-    import skmoe._auto as auto
-
-    held, per_sample = [], []
-    sub_problem, one_standard_error = auto._sub_problem, auto._one_standard_error
-    monkeypatch.setattr(
-        auto,
-        "_sub_problem",
-        lambda p, rows, w: held.append(rows) or sub_problem(p, rows, w),
-    )
-    monkeypatch.setattr(
-        auto,
-        "_one_standard_error",
-        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
-    )
+    held, per_sample = spy_on_auto(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 1))
     if family == "normal":

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn
-from _references import group_joint_log_density, grouped_two_lines
+from _references import group_joint_log_density, grouped_two_lines, spy_on_auto
 from scipy import special, stats
 from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning
@@ -768,20 +768,7 @@ def test_held_out_choice_of_experts_leaves_out_a_far_group(monkeypatch):
     the other groups are compared as where that x is ordinary: each group
     weighs as its rows' weights (unequal sizes and weights, shuffled labels),
     renormalized over the groups kept."""
-    import skmoe._auto as auto
-
-    held, per_sample = [], []
-    sub_problem, one_standard_error = auto._sub_problem, auto._one_standard_error
-    monkeypatch.setattr(
-        auto,
-        "_sub_problem",
-        lambda p, rows, w: held.append(rows) or sub_problem(p, rows, w),
-    )
-    monkeypatch.setattr(
-        auto,
-        "_one_standard_error",
-        lambda s, w, tol=0.0: per_sample.append(s) or one_standard_error(s, w, tol),
-    )
+    held, per_sample = spy_on_auto(monkeypatch)
     rng = np.random.default_rng(1)
     sizes = rng.integers(1, 6, size=40)
     labels = rng.permutation(np.repeat(rng.permutation(1000)[:40], sizes))
