@@ -749,6 +749,7 @@ class PartialFitMixin:
         self._set_fitted(problem, result, offset)
         self._history_parts = parts if len(parts) > 1 else None
         self._fitted_solver = self.solver
+        self._fitted_balance_coef = self.balance_coef  # (std_errors' advice)
         self._streamed = True  # stochastic steps (see std_errors); fit resets
         self._fitted_acceleration = None  # online EM's and Adam's steps
         if restart:  # see _warn_ignored_n_experts

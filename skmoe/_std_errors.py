@@ -433,6 +433,16 @@ class StdErrorsMixin:
             # Adam's epochs, or partial_fit's steps: no tol reaches the maximum
             how = "by stochastic steps (solver='sgd' or partial_fit)"
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
+            if balance > 0:  # (which EM refuses: "refit with solver='em'" was)
+                how = (
+                    "by stochastic steps (solver='sgd' or partial_fit) and by "
+                    f"design: balance_coef={balance:g} adds a load-balancing "
+                    "loss to what it maximizes, whose maximum is not the "
+                    "likelihood's"
+                )
+                advice = (
+                    f"refit with fit, solver='em' and balance_coef=0 (tol={smaller:g})"
+                )
         elif not getattr(self, "converged_", True) and not math.isfinite(
             (getattr(self, "objective_history_", None) or [0.0])[-1]
         ):

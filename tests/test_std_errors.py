@@ -1310,3 +1310,32 @@ def test_std_errors_and_the_criteria_check_the_fit_once(monkeypatch):
     counts.clear()
     model.icl(X, y)
     assert len(counts) == 1
+
+
+def test_advice_to_a_stochastic_fit_with_balance_coef():
+    # solver='sgd' (and partial_fit) with balance_coef > 0 was advised "refit
+    # with fit and solver='em'", which EM refuses (balance_coef); it now
+    # names balance_coef=0 too, which EM accepts. partial_fit quotes its own
+    # balance_coef, not the earlier fit's
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 2))
+    y = np.where(X[:, 0] > 1, 3 * X[:, 1], -X[:, 1]) + 0.1 * rng.normal(size=600)
+    sgd = MoERegressor(2, solver="sgd", balance_coef=2.0, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sgd.fit(X, y)
+    streamed = MoERegressor(2, solver="sgd", random_state=0).fit(X, y)
+    streamed.set_params(balance_coef=0.5).partial_fit(X, y)
+    for model, balance in ((sgd, "2"), (streamed, "0.5")):
+        with pytest.warns(UserWarning, match="not at a maximum") as record:
+            model.std_errors(X, y)
+        (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+        assert (
+            "by stochastic steps (solver='sgd' or partial_fit) and by design: "
+            f"balance_coef={balance} adds a load-balancing loss to what it "
+            "maximizes, whose maximum is not the likelihood's: refit with fit, "
+            "solver='em' and balance_coef=0 (tol=1e-08) before taking"
+        ) in message
+    with pytest.raises(ValueError, match="adds a loss that EM does not optimize"):
+        clone(sgd).set_params(solver="em").fit(X, y)
+    clone(sgd).set_params(solver="em", balance_coef=0.0, tol=1e-8).fit(X, y)
