@@ -278,15 +278,20 @@ class ExpertCountMixin:
         # every class (its log-likelihood is floored: no 0 * inf there)
         fit_weight = sample_weight.copy()
         fit_weight[valid] = 0
+        # (the candidates' problem: the final refit below is on ``problem``,
+        # centered on every sample as fit's offset, with which the fitted gate
+        # is given back; centered on the training rows, its gate_intercept_
+        # was off by the two means' difference times gate_coef_)
+        candidate = problem
         if self._gate_columns == self._expert_columns:
-            problem = _centered_on(problem, fit_weight)
-        fitting, X_fit, Y_fit = _reweighted(problem, fit_weight), X_host, Y
+            candidate = _centered_on(problem, fit_weight)
+        fitting, X_fit, Y_fit = _reweighted(candidate, fit_weight), X_host, Y
         if not getattr(problem.experts, "clones_see_every_class", False):
             train = np.flatnonzero(fit_weight > 0)
             fit_weight = fit_weight[train]
-            fitting = _sub_problem(problem, train, sample_weight)
+            fitting = _sub_problem(candidate, train, sample_weight)
             X_fit, Y_fit = X_host[train], Y[..., train]
-        scoring = _sub_problem(problem, valid, sample_weight)
+        scoring = _sub_problem(candidate, valid, sample_weight)
         weight = sample_weight[valid] / np.sum(sample_weight[valid])
         first = np.arange(valid.shape[0])  # the rows that stand for the units
         if grouping is not None:  # a group's rows share its log-likelihood / n_g

@@ -2821,3 +2821,34 @@ def test_tree_experts_fit_alike_under_numpys_avx512_and_avx2_kernels():
         runs.append(np.array(result.stdout.split(), dtype=float))
     # (the gate's numerics still differ in their last bits)
     assert_allclose(runs[0], runs[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MoERegressor(gate="softmax", expert_estimator=LinearRegression()),
+        MoERegressor(gate="gaussian", expert_estimator=LinearRegression()),
+        MoERegressor(gate="hierarchical", expert_estimator=LinearRegression()),
+        MoEClassifier(gate="softmax", expert_estimator=LogisticRegression()),
+    ],
+    ids=["softmax", "gaussian", "hierarchical", "classifier"],
+)
+def test_auto_refits_the_chosen_number_centered_as_fit(model):
+    # the final refit on all the samples ran on the candidates' gate design,
+    # centered at the training rows' mean, and the fitted gate was given back
+    # with fit's offset (every sample's mean): its predictions and
+    # log_likelihood_samples were not those of the fit (features of mean
+    # (3, -1): -48.48 against log_likelihood_ -44.95, R^2 0.931 against 0.985).
+    # The model's own log-likelihood of its training data is the fit's
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2)) + [3.0, -1.0]
+    y = np.where(X[:, 0] > 3, 3 * X[:, 1], -2 * X[:, 1]) + 0.3 * rng.normal(size=200)
+    if isinstance(model, MoEClassifier):
+        y = (y > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.set_params(n_experts="auto", random_state=1).fit(X, y)
+    assert model.n_experts_ > 1
+    assert_allclose(
+        np.sum(model.log_likelihood_samples(X, y)), model.log_likelihood_, rtol=1e-9
+    )
