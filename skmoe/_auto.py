@@ -302,8 +302,6 @@ class ExpertCountMixin:
         for n_experts, option in zip(candidates, options, strict=True):
             if n_experts > n_train:
                 per_sample.append(np.full(n_valid, -np.inf))
-                if self.verbose:
-                    print(f"n_experts={n_experts}: not fitted (too few samples)")
                 continue
             fit = self._best_restart(
                 fitting, X_fit, Y_fit, fit_weight, n_experts, option, random_state
@@ -314,9 +312,6 @@ class ExpertCountMixin:
             per_sample.append(np.where(np.isnan(log_norm), -np.inf, log_norm))
             if np.any(np.isfinite(log_norm)):  # (not a fit that broke down)
                 zero.append(log_norm == -np.inf)
-            if self.verbose:
-                score = float(np.sum(weight * per_sample[-1]))
-                print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
         per_sample = np.array(per_sample)
         # held-out samples (or groups) that a fitted candidate scores -inf
         # (density 0: far outliers) say nothing of which is better: one x of
@@ -350,13 +345,20 @@ class ExpertCountMixin:
                 per_sample, weight = per_sample[:, ~void], weight[~void]
                 weight = weight / np.sum(weight)
             index = _one_standard_error(per_sample, weight, float(self.tol))
-        chosen = candidates[index]
-        if self.verbose:
-            print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         with np.errstate(invalid="ignore"):
             scores = [float(np.sum(weight * values)) for values in per_sample]
         if np.all(void):  # (nothing compared: some were finite at some)
             scores = [-np.inf] * len(candidates)
+        # (the scores compared, n_experts_scores_: without the rows left out)
+        verbose = zip(candidates, scores, strict=True) if self.verbose else ()
+        for n_experts, score in verbose:
+            if n_experts > n_train:
+                print(f"n_experts={n_experts}: not fitted (too few samples)")
+            else:
+                print(f"n_experts={n_experts}: held-out log-likelihood {score:.6g}")
+        chosen = candidates[index]
+        if self.verbose:
+            print(f"chose n_experts={chosen} (one standard error, tol={self.tol})")
         option = options[candidates.index(chosen)]
         best = self._best_restart(
             problem, X_host, Y, sample_weight, chosen, option, random_state

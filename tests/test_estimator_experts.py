@@ -2852,3 +2852,31 @@ def test_auto_refits_the_chosen_number_centered_as_fit(model):
     assert_allclose(
         np.sum(model.log_likelihood_samples(X, y)), model.log_likelihood_, rtol=1e-9
     )
+
+
+def test_auto_prints_the_scores_it_compared(capsys):
+    # verbose printed each candidate's held-out mean with the rows it then
+    # left out of the comparison (x=1e154: -inf at each candidate, where
+    # n_experts_scores_ are the other 9 rows' finite means); it prints those
+    X, y, valid = _two_lines_and_held_out_rows()
+    X[valid[0], 0] = 1e154
+    y[valid[0]] = 0.0
+    model = MoERegressor(
+        gate="constant",
+        expert_estimator=LinearRegression(),
+        n_init=1,
+        random_state=0,
+        verbose=1,
+    )
+    model, _ = _auto_warning(model, X, y)
+    printed = capsys.readouterr().out.splitlines()
+    scores = [
+        float(line.rsplit(" ", 1)[1])
+        for line in printed
+        if "held-out log-likelihood" in line
+    ]
+    assert np.all(np.isfinite(model.n_experts_scores_))
+    assert_allclose(scores, model.n_experts_scores_, rtol=1e-5)
+    chose = [i for i, line in enumerate(printed) if line.startswith("chose")]
+    held = [i for i, line in enumerate(printed) if "held-out log" in line]
+    assert len(held) == 4 and chose == [held[-1] + 1]
