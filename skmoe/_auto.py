@@ -30,19 +30,19 @@ from ._warnings import _warn_user
 AUTO_EXPERTS = (1, 2, 3, 4)
 
 
-def _centered_on(problem, sample_weight):
+def _centered_on(problem, X, columns, sample_weight):
     """``problem`` (NumPy) with the gate's design centered at the features'
     mean over ``sample_weight`` (the candidates' training rows), not over
     every sample: centered at a mean that a held-out x of 1e10 moved, the
     training rows' gate features lost their digits (x - 1e9), and the other
     held-out rows' scores moved by 1.15 nats (1e154: x - 1e152, every
-    training row alike). Estimator experts see the raw features
-    (``design``), which the gate's are where both see the same columns;
-    other gate features are left as they are."""
+    training row alike). The gate's features are rebuilt from ``X``'s
+    ``columns`` (None: all), raw, as fit took them."""
     if problem.own_gate_design is None or problem.experts.centered:
         return problem
-    raw = problem.design[1:].T
-    offset = np.asarray(_feature_offset(raw, sample_weight), dtype=raw.dtype)
+    dtype = problem.own_gate_design.dtype
+    raw = np.asarray(X if columns is None else X[:, columns], dtype=dtype)
+    offset = np.asarray(_feature_offset(raw, sample_weight), dtype=dtype)
     return dataclasses.replace(problem, own_gate_design=design_matrix(np, raw, offset))
 
 
@@ -283,8 +283,11 @@ class ExpertCountMixin:
         # is given back; centered on the training rows, its gate_intercept_
         # was off by the two means' difference times gate_coef_)
         candidate = problem
-        if self._gate_columns == self._expert_columns:
-            candidate = _centered_on(problem, fit_weight)
+        if self.gate != "constant":  # (whose prior sees no feature)
+            columns, used = self._gate_columns, self._used_columns()
+            if used is not None:  # (X_host: the columns used, in their order)
+                columns = np.searchsorted(used, columns)
+            candidate = _centered_on(problem, X_host, columns, fit_weight)
         fitting, X_fit, Y_fit = _reweighted(candidate, fit_weight), X_host, Y
         if not getattr(problem.experts, "clones_see_every_class", False):
             train = np.flatnonzero(fit_weight > 0)

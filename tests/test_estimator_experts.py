@@ -2880,3 +2880,35 @@ def test_auto_prints_the_scores_it_compared(capsys):
     chose = [i for i, line in enumerate(printed) if line.startswith("chose")]
     held = [i for i, line in enumerate(printed) if "held-out log" in line]
     assert len(held) == 4 and chose == [held[-1] + 1]
+
+
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+@pytest.mark.parametrize("expert_features", [None, [0]], ids=["all", "other"])
+def test_auto_centers_gate_features_of_their_own(monkeypatch, gate, expert_features):
+    # gate_features other than the experts' columns were left centered at
+    # every sample's mean, the held-out rows' included: a held-out x of 1e10
+    # in the gate's column moved the other held-out rows' scores. They are
+    # rebuilt centered on the training rows, as the experts' own columns: the
+    # other 9 rows score as where that x is ordinary
+    _, per_sample = spy_on_auto(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))  # (the gate's column 2, the experts' 0)
+    y = 5 * np.where(X[:, 2] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rng.normal(size=100)
+    valid = np.sort(np.random.RandomState(0).permutation(100)[:10])
+    options = dict(
+        gate=gate,
+        gate_features=[2],
+        expert_features=expert_features,
+        expert_estimator=LinearRegression(),
+        n_init=1,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MoERegressor(**options).fit(X, y)
+        ordinary = per_sample[-1]
+        X[valid[0], 2] = 1e10
+        MoERegressor(**options).fit(X, y)
+    scores = per_sample[-1]
+    assert scores.shape == ordinary.shape and np.all(np.isfinite(scores[:, 1:]))
+    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
