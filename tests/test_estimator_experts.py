@@ -1567,15 +1567,24 @@ def test_auto_centers_its_candidates_gates_on_their_training_rows(monkeypatch, g
     options = dict(
         gate=gate, expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
+    scores, ordinary = _scores_with_a_far_held_out_x(options, X, y, valid, per_sample)
+    assert np.all(np.isfinite(scores))
+    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+
+
+def _scores_with_a_far_held_out_x(options, X, y, valid, per_sample, column=0):
+    # the held-out scores n_experts='auto' compares (per_sample, from
+    # spy_on_auto), on X, then with the first held-out row's x at 1e10 in
+    # column; the same shape
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         MoERegressor(**options).fit(X, y)
         ordinary = per_sample[-1]
-        X[valid[0], 0] = 1e10
+        X[valid[0], column] = 1e10
         MoERegressor(**options).fit(X, y)
     scores = per_sample[-1]
-    assert scores.shape == ordinary.shape and np.all(np.isfinite(scores))
-    assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+    assert scores.shape == ordinary.shape
+    return scores, ordinary
 
 
 def test_auto_keeps_the_fewest_where_every_held_out_sample_scores_minus_inf():
@@ -2903,12 +2912,8 @@ def test_auto_centers_gate_features_of_their_own(monkeypatch, gate, expert_featu
         n_init=1,
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        MoERegressor(**options).fit(X, y)
-        ordinary = per_sample[-1]
-        X[valid[0], 2] = 1e10
-        MoERegressor(**options).fit(X, y)
-    scores = per_sample[-1]
-    assert scores.shape == ordinary.shape and np.all(np.isfinite(scores[:, 1:]))
+    scores, ordinary = _scores_with_a_far_held_out_x(
+        options, X, y, valid, per_sample, column=2
+    )
+    assert np.all(np.isfinite(scores[:, 1:]))
     assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
