@@ -427,6 +427,10 @@ class StdErrorsMixin:
         # had stopped it: "refit with solver='em' and a smaller tol")
         max_iter = getattr(self, "_fitted_max_iter", self.max_iter)
         balance = getattr(self, "_fitted_balance_coef", self.balance_coef)
+        by_design = (
+            f"by design: balance_coef={balance:g} adds a load-balancing loss to "
+            "what it maximizes, whose maximum is not the likelihood's"
+        )
         smaller = min(1e-8, tol / 1000) if tol > 0 else 1e-8
         streamed = vars(self).get("_streamed") or hasattr(self, "_sgd_random_state")
         if solver == "sgd" or streamed:
@@ -435,10 +439,7 @@ class StdErrorsMixin:
             advice = f"refit with fit and solver='em' (tol={smaller:g})"
             if balance > 0:  # (which EM refuses: "refit with solver='em'" was)
                 how = (
-                    "by stochastic steps (solver='sgd' or partial_fit) and by "
-                    f"design: balance_coef={balance:g} adds a load-balancing "
-                    "loss to what it maximizes, whose maximum is not the "
-                    "likelihood's"
+                    f"by stochastic steps (solver='sgd' or partial_fit) and {by_design}"
                 )
                 advice = (
                     f"refit with fit, solver='em' and balance_coef=0 (tol={smaller:g})"
@@ -467,11 +468,7 @@ class StdErrorsMixin:
             # a converged one (balance_coef=2, two regimes, 600 rows: a Newton
             # step of 14 standard errors) was told to refit with a smaller
             # tol, an unconverged one with solver='em', which refuses it
-            how = (
-                f"by design: balance_coef={balance:g} adds a "
-                "load-balancing loss to what it maximizes, whose maximum is not "
-                "the likelihood's"
-            )
+            how = by_design
             advice = "refit with balance_coef=0"
         elif not getattr(self, "converged_", True) and self.n_iter_ >= max_iter:
             how = f"at max_iter={self.n_iter_}, before tol={tol:g} held"
