@@ -2589,7 +2589,7 @@ class BaseMixtureOfExperts(
                 random_state=check_random_state(self.random_state),
             )
         if self.verbose >= 1:
-            print(f"Warm start: {summary(result, start)}")
+            print(f"Warm start: {summary(result, start, self.n_experts_)}")
         return result
 
     def _warm_failure(self, problem, best):

@@ -46,18 +46,26 @@ def _fit_restart(
             given,
         )
     if options.verbose >= 1:
-        print(f"Restart {index} ({method}): {summary(result, start)}")
+        print(f"Restart {index} ({method}): {summary(result, start, n_experts)}")
     return result
 
 
-def summary(result: FitResult, start: float) -> str:
+def summary(result: FitResult, start: float, n_experts: int | None = None) -> str:
     """A run's line for ``verbose=1``: convergence, iterations, log-likelihood
-    and the time since ``start`` (a ``time.perf_counter()`` reading)."""
+    and the time since ``start`` (a ``time.perf_counter()`` reading); where
+    the run started with ``n_experts`` and ``prune_threshold`` removed some,
+    how many are left (R flexmix's fits report the components left after
+    ``minprior``; the restarts' numbers were otherwise seen only in the kept
+    run's ``n_experts_``)."""
     status = "converged" if result.converged else "did not converge"
-    return (
+    line = (
         f"{status} after {result.n_iter} iterations, log-likelihood "
         f"{result.log_likelihood:.6g}, {time.perf_counter() - start:.2f}s"
     )
+    left = int(result.gate_params["coef"].shape[1])
+    if n_experts is not None and left < n_experts:
+        line += f", {left} of {n_experts} experts left (prune_threshold)"
+    return line
 
 
 def _run_restart(

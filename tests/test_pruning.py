@@ -124,6 +124,24 @@ def test_pruning_with_constant_gate_like_flexmix():
     np.testing.assert_allclose(model.expert_usage_[order], shares, atol=0.02)
 
 
+def test_verbose_restart_lines_say_how_many_experts_pruning_left(capsys):
+    # flexmix's k = 6 with minprior ends at the components left; verbose=1 said
+    # only the kept run's log-likelihood, not that a restart lost experts
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    rising = rng.rand(400) < 0.5
+    y = np.where(rising, 2 * X[:, 0], -2 * X[:, 0]) + 0.1 * rng.randn(400)
+    params = dict(gate="constant", n_init=2, random_state=0, verbose=1)
+    MoERegressor(6, prune_threshold=0.2, **params).fit(X, y)
+    lines = [s for s in capsys.readouterr().out.splitlines() if "Restart" in s]
+    assert len(lines) == 2
+    # the two drawn lines, each about half of the rows
+    assert all(s.endswith(", 2 of 6 experts left (prune_threshold)") for s in lines)
+    MoERegressor(2, **params).fit(X, y)  # nothing pruned: nothing said
+    lines = [s for s in capsys.readouterr().out.splitlines() if "Restart" in s]
+    assert len(lines) == 2 and not any("experts left" in s for s in lines)
+
+
 def removed_mass(model, keep_threshold, X):
     removed = model.expert_usage_ < keep_threshold
     assert removed.any() and not removed.all()
