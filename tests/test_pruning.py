@@ -124,6 +124,8 @@ def test_pruning_with_constant_gate_like_flexmix():
     np.testing.assert_allclose(model.expert_usage_[order], shares, atol=0.02)
 
 
+# (the warm start's first fit, 6 experts on two lines, may collapse one)
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
 def test_verbose_restart_lines_say_how_many_experts_pruning_left(capsys):
     # flexmix's k = 6 with minprior ends at the components left; verbose=1 said
     # only the kept run's log-likelihood, not that a restart lost experts
@@ -140,6 +142,16 @@ def test_verbose_restart_lines_say_how_many_experts_pruning_left(capsys):
     MoERegressor(2, **params).fit(X, y)  # nothing pruned: nothing said
     lines = [s for s in capsys.readouterr().out.splitlines() if "Restart" in s]
     assert len(lines) == 2 and not any("experts left" in s for s in lines)
+    # a warm start from 6 experts fitted without pruning: its line says so too
+    model = MoERegressor(6, warm_start=True, **params).fit(X, y)
+    assert model.n_experts_ == 6
+    capsys.readouterr()
+    model.set_params(prune_threshold=0.2).fit(X, y)
+    lines = [s for s in capsys.readouterr().out.splitlines() if "Warm start" in s]
+    assert len(lines) == 1 and lines[0].endswith(
+        f", {model.n_experts_} of 6 experts left (prune_threshold)"
+    )
+    assert model.n_experts_ < 6
 
 
 def removed_mass(model, keep_threshold, X):
