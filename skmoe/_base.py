@@ -3366,7 +3366,12 @@ class BaseMixtureOfExperts(
         Returns
         -------
         pruned : estimator
-            A new fitted estimator with ``n_experts_`` experts; ``expert_usage_``
+            A new fitted estimator with ``n_experts_`` experts, and the
+            parameter ``n_experts=n_experts_`` (so that its repr, :meth:`get_params`,
+            a :func:`~sklearn.base.clone`'s fit and a refit have as many
+            experts; with ``warm_start=True`` a refit continues the pruned
+            experts); its other parameters are the original's (but
+            ``zero_inflated``, as above). ``expert_usage_``
             is the kept experts' shares renormalized, and the training
             diagnostics (``log_likelihood_``, histories) are those of the
             original fit; ``n_experts_bic_`` and, where the fit set them,
@@ -3402,8 +3407,9 @@ class BaseMixtureOfExperts(
         ...     spare = MoERegressor(n_experts=3, random_state=0).fit(X, y)
         >>> np.round(spare.expert_usage_, 3)
         array([0.535, 0.023, 0.442])
-        >>> spare.prune_experts(0.1).n_experts_
-        2
+        >>> pruned = spare.prune_experts(0.1)
+        >>> pruned.n_experts_, pruned.get_params()["n_experts"]
+        (2, 2)
         """
         check_is_fitted(self)
         if (
@@ -3446,6 +3452,11 @@ class BaseMixtureOfExperts(
             # (with zero_inflated=True, partial_fit and a warm fit refused it)
             pruned.set_params(zero_inflated=False)
         pruned.n_experts_ = int(keep.size)
+        # the copy's parameters describe it: its repr, get_params, a clone's
+        # fit (cross_val_score on it) and a refit have n_experts_ experts, where
+        # they went back to the original's n_experts (or its "auto" search)
+        pruned.set_params(n_experts=pruned.n_experts_)
+        pruned._fitted_n_experts_param = pruned.n_experts_
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         state = self._solver_state
         # online EM's sums of the kept experts; Adam's moments, which mix the

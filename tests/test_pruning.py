@@ -1,11 +1,16 @@
 """Expert pruning: during fitting (prune_threshold) and after (prune_experts)."""
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import softmax
 from scipy.stats import norm
+from sklearn import config_context
+from sklearn.base import clone
 
-from skmoe import MoEClassifier, MoERegressor
+from skmoe import MoEClassifier, MoEPoissonRegressor, MoERegressor
 
 
 def regimes(n=300, seed=0):
@@ -247,6 +252,64 @@ def test_pruned_copy_keeps_the_gate_centred(Estimator):
     np.testing.assert_allclose(pruned.predict_gate(X), softmax(logits, axis=1))
 
 
+def _four_expert_fit(Estimator, params):
+    X, y, _ = regimes()
+    if Estimator is MoEClassifier:
+        y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    elif Estimator is MoEPoissonRegressor:
+        rng = np.random.RandomState(1)
+        rate = np.exp(np.where(X[:, 0] > 0, 1.5, 0.2 + 0.3 * X[:, 1]))
+        y = np.where(rng.rand(len(y)) < 0.3, 0, rng.poisson(rate)).astype(float)
+    model = Estimator(n_experts=4, n_init=1, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experts of few samples: the case
+        return model.fit(X, y), X, y
+
+
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (MoERegressor, {}),
+        (MoEClassifier, {}),
+        (MoEPoissonRegressor, {"zero_inflated": True}),
+    ],
+)
+def test_pruned_copy_has_the_parameters_of_its_experts(Estimator, params):
+    # the copy's n_experts was the original's: MoERegressor(n_experts=4) had 2
+    # experts, and its clone (cross_val_score's) or a refit went back to 4
+    model, X, y = _four_expert_fit(Estimator, params)
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[1] + 1e-12)
+    assert pruned.n_experts_ == 2
+    assert pruned.get_params()["n_experts"] == 2
+    with config_context(print_changed_only=False):  # (2: the default of some)
+        assert "n_experts=2," in repr(pruned)
+    assert model.get_params()["n_experts"] == 4 and model.n_experts_ == 4
+    # a zero-inflated copy keeps the point mass or says zero_inflated=False;
+    # either way its parameters are valid for a fit of 2 experts
+    if Estimator is MoEPoissonRegressor:
+        has_point_mass = bool(np.isneginf(pruned.expert_intercept_).any())
+        assert pruned.zero_inflated is has_point_mass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert clone(pruned).fit(X, y).n_experts_ == 2
+    # pickled, the copy is the same model with the same parameters
+    again = pickle.loads(pickle.dumps(pruned))
+    assert again.get_params() == pruned.get_params()
+    np.testing.assert_array_equal(again.predict(X), pruned.predict(X))
+    # a warm refit continues the pruned experts, without the warning that
+    # n_experts changed since the fit
+    before = pruned.log_likelihood_samples(X, y).sum()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pruned.set_params(warm_start=True).fit(X, y)
+    assert pruned.n_experts_ == 2
+    assert not [w for w in caught if "n_experts=" in str(w.message)]
+    # EM from the pruned parameters does not lower their log-likelihood (by
+    # more than the small penalty alpha=1e-4 can trade)
+    after = pruned.log_likelihood_samples(X, y).sum()
+    assert after > before - 1e-3 * abs(before)
+
+
 @pytest.mark.parametrize("threshold", [float("nan"), -0.1, 1.5, "0.1", None, True])
 def test_prune_experts_checks_its_threshold(threshold):
     X, y, _ = regimes()
@@ -279,6 +342,10 @@ def test_pruned_copy_drops_the_original_choice_of_n_experts():
     # n_experts_bic_ scored other models; the pruned one's BIC is bic()
     assert not hasattr(pruned, "n_experts_bic_")
     assert hasattr(model, "n_experts_bic_")
+    # the copy's n_experts is its number, not the original's search (whose
+    # clone refitted "auto"); the original keeps its own
+    assert pruned.get_params()["n_experts"] == pruned.n_experts_
+    assert model.get_params()["n_experts"] == "auto"
 
 
 @pytest.mark.parametrize("solver", ["em", "gradient"])
