@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import special, stats
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import TransformedTargetRegressor, make_column_transformer
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -529,12 +529,98 @@ def test_a_function_transformer_first_step_checks_names_as_predict_does():
         GateDisplay.from_estimator(same_frame, X, grid_resolution=4)
 
 
+@pytest.mark.filterwarnings("ignore::skmoe.exceptions.DegenerateFitWarning")
 def test_gate_rejects_more_than_two_features():
     rng = np.random.RandomState(0)
     X = rng.randn(100, 3)
     reg = MoERegressor(n_experts=2, n_init=1, random_state=0).fit(X, X[:, 0])
-    with pytest.raises(ValueError, match="1 or 2 features"):
+    match = r"1 or 2 features; .* expects 3, and its gate sees all of them .*gate_f"
+    with pytest.raises(ValueError, match=match):
         GateDisplay.from_estimator(reg, X)
+    X4 = rng.randn(100, 4)
+    reg.set_params(gate_features=[0, 1, 2]).fit(X4, X4[:, 0])
+    with pytest.raises(ValueError, match="expects 4, and its gate sees 3 of them"):
+        GateDisplay.from_estimator(reg, X4)
+    reg = MoERegressor(n_experts=2, gate="constant", n_init=1).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="its gate sees none of them"):
+        GateDisplay.from_estimator(reg, X)
+
+
+def _four_features(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, 4))
+    y = np.where(X[:, 1] + X[:, 3] > 0, 2 * X[:, 0], -X[:, 2])
+    return X, y + 0.1 * rng.randn(n)
+
+
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+@pytest.mark.parametrize("columns", [[1], [3, 1]])
+def test_gate_draws_the_gate_features_of_a_wider_input(gate, columns):
+    # a model of 4 features whose gate sees 1 or 2 of them was refused ("draws
+    # inputs with 1 or 2 features"), though its gate depends on those only
+    X, y = _four_features()
+    reg = MoERegressor(
+        n_experts=2, gate=gate, gate_features=columns, n_init=1, random_state=0
+    ).fit(X, y)
+    display = GateDisplay.from_estimator(reg, X, grid_resolution=6, eps=0.5)
+    drawn = sorted(columns)
+    assert display.feature_names == [f"x{j}" for j in drawn]
+    assert len(display.grid) == len(drawn)
+    for values, j in zip(display.grid, drawn, strict=True):
+        expected = np.linspace(X[:, j].min() - 0.5, X[:, j].max() + 0.5, 6)
+        np.testing.assert_allclose(values, expected, rtol=1e-15)
+    # predict_gate on full rows of the grid, the other columns at random
+    mesh = np.meshgrid(*display.grid)
+    rows = np.random.RandomState(1).uniform(-5, 5, (mesh[0].size, 4))
+    rows[:, drawn] = np.column_stack([axis.ravel() for axis in mesh])
+    expected = reg.predict_gate(rows).reshape(display.gate.shape)
+    np.testing.assert_allclose(display.gate, expected, rtol=1e-12, atol=1e-15)
+    if len(drawn) == 1:
+        assert len(display.lines_) == 2
+    else:
+        assert display.surface_.get_array().size == 6 * 6
+
+
+def test_gate_draws_gate_features_by_name_of_a_frame():
+    pd = pytest.importorskip("pandas")
+    X, y = _four_features()
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["c"] = np.round(frame["c"]).astype(int)  # an int column kept as given
+    reg = MoERegressor(n_experts=2, gate_features=["d", "b"], n_init=1)
+    reg.set_params(random_state=0).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature-name warning
+        display = GateDisplay.from_estimator(reg, frame, grid_resolution=5)
+    assert display.feature_names == ["b", "d"]
+    mesh = np.meshgrid(*display.grid)
+    rows = frame.iloc[np.zeros(mesh[0].size, dtype=int)].reset_index(drop=True)
+    rows["b"], rows["d"] = mesh[0].ravel(), mesh[1].ravel()
+    expected = reg.predict_gate(rows).reshape(display.gate.shape)
+    np.testing.assert_allclose(display.gate, expected, rtol=1e-12, atol=1e-15)
+    # its columns in another order are refused, as predict refuses them
+    with pytest.raises(ValueError, match="feature names should match"):
+        GateDisplay.from_estimator(reg, frame[["b", "a", "c", "d"]])
+
+
+def test_gate_of_chosen_features_in_a_pipeline_says_what_to_draw():
+    # the gate's columns are of the transformed input, not the pipeline's:
+    # refused, with the call that draws them
+    X, y = _four_features()
+    mixture = MoERegressor(n_experts=2, gate_features=[1], n_init=1, random_state=0)
+    pipe = make_pipeline(StandardScaler(), mixture).fit(X, y)
+    with pytest.raises(ValueError, match=r"pipeline\[-1\], over the transformed"):
+        GateDisplay.from_estimator(pipe, X)
+    transformed = pipe[:-1].transform(X)
+    display = GateDisplay.from_estimator(pipe[-1], transformed, grid_resolution=5)
+    expected = np.linspace(transformed[:, 1].min(), transformed[:, 1].max(), 5)
+    np.testing.assert_allclose(display.grid[0], expected, rtol=1e-15)
+    # steps that are all "passthrough" leave the input as it is: drawn
+    passthrough = make_pipeline("passthrough", clone(mixture)).fit(X, y)
+    display = GateDisplay.from_estimator(passthrough, X, grid_resolution=5)
+    rows = np.zeros((5, 4))
+    rows[:, 1] = display.grid[0]
+    expected = passthrough[-1].predict_gate(rows)
+    np.testing.assert_allclose(display.gate, expected, rtol=1e-12, atol=1e-15)
 
 
 def test_displays_reject_other_estimators():

@@ -6,8 +6,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _num_features, check_array
 
+from .._backend import host
 from .._fitting import _refuse_lazy_frames
+from ..gates import ConstantGate
 from ._utils import (
     FittedMixture,
     as_frame_if_named,
@@ -97,9 +100,13 @@ class GateDisplay:
             grid is then drawn in the pipeline's input space), or a fitted
             GridSearchCV or RandomizedSearchCV whose ``best_estimator_`` is one
             of these.
-        X : array-like of shape (n_samples, 1) or (n_samples, 2)
-            Input data; only the range of each feature is used (NaN left
-            out, as a pipeline that imputes them takes them).
+        X : array-like of shape (n_samples, n_features)
+            Input data, of the estimator's features; only the range of each
+            drawn feature is used (NaN left out, as a pipeline that imputes
+            them takes them). The gate is drawn over X's 1 or 2 features, or,
+            for a mixture with more whose ``gate_features`` are 1 or 2 of
+            them, over those (the gate depends on no others; the grid's rows
+            hold the first row of X without NaN in the other columns).
         grid_resolution : int, default=200
             Number of grid points along each feature, at least 2.
         eps : float, default=0.0
@@ -131,12 +138,17 @@ class GateDisplay:
         _check_expert(expert, model.moe.n_experts_, "GateDisplay.from_estimator")
         model.check_names(X)  # (as predict: before the number of features)
         n_features = model.n_features(X)
-        points, grid = input_grid(X, n_features, grid_resolution, eps)
-        points = as_frame_if_named(model.first, points)
-        gate = model.call("predict_gate", points)
-        if n_features == 2:
-            gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
         names = feature_names(model.first, n_features)
+        drawn = _drawn_gate_columns(model, n_features)
+        if drawn is None:
+            points, grid = input_grid(X, n_features, grid_resolution, eps)
+            points = as_frame_if_named(model.first, points)
+        else:
+            points, grid = _gate_grid(model, X, drawn, grid_resolution, eps)
+            names = [names[j] for j in drawn]
+        gate = model.call("predict_gate", points)
+        if len(grid) == 2:
+            gate = gate.reshape(len(grid[1]), len(grid[0]), -1)
         _check_expert(expert, gate.shape[-1], "GateDisplay.from_estimator")
         return cls(grid, gate, feature_names=names).plot(ax=ax, expert=expert, **kwargs)
 
@@ -224,6 +236,82 @@ class GateDisplay:
         else:
             ax.figure.colorbar(self.surface_, ax=ax, label="$g_k(x)$")
         ax.set(xlabel=names[0], ylabel=names[1], title=title)
+
+
+def _drawn_gate_columns(model, n_features):
+    """The columns of X to draw the gate over where X has more than 2
+    features: the mixture's ``gate_features`` where they are 1 or 2 of its own
+    input's columns; None for X of 1 or 2 features. A ValueError saying why
+    for a gate that sees more, or a pipeline's transformed features."""
+    if n_features <= 2:
+        return None
+    moe = model.moe
+    columns = getattr(moe, "_fitted_gate_columns", None)
+    if isinstance(moe._fitted_gate(), ConstantGate):
+        columns = ()
+    if columns is not None and len(columns) in (1, 2) and model.first is moe:
+        return tuple(int(j) for j in columns)
+    if columns is not None and len(columns) in (1, 2):
+        raise ValueError(
+            f"The gate sees {len(columns)} of the {moe.n_features_in_} features "
+            "that the pipeline's steps before the mixture give it (gate_features="
+            f"{moe.gate_features!r}), not of the pipeline's {n_features} input "
+            "features, which this display draws over. Draw the fitted mixture, "
+            "pipeline[-1], over the transformed input, pipeline[:-1].transform(X)."
+        )
+    sees = "all of them" if columns is None else f"{len(columns)} of them"
+    if columns == ():
+        sees = "none of them"
+    raise ValueError(
+        "This display draws the gate over 1 or 2 features; the estimator "
+        f"expects {n_features}, and its gate sees {sees} (gate={moe.gate!r}, "
+        f"gate_features={moe.gate_features!r}). A mixture fitted with "
+        "gate_features naming 1 or 2 columns is drawn over those."
+    )
+
+
+def _gate_grid(model, X, drawn, grid_resolution, eps):
+    """The grid over X's columns ``drawn`` (the gate's), as full rows of X's
+    features (a DataFrame where the mixture was fitted on names): the other
+    columns hold the first row of X without NaN, which the gate does not see.
+    Returns the rows and the axes' values."""
+    n_features = _num_features(X)
+    if n_features != model.moe.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but the estimator expects "
+            f"{model.moe.n_features_in_}."
+        )
+    frame = hasattr(X, "iloc")
+    if not frame:
+        X = check_array(
+            host(X), dtype=None, ensure_all_finite="allow-nan", input_name="X"
+        )
+    columns = X.iloc[:, list(drawn)] if frame else X[:, list(drawn)]
+    points, grid = input_grid(columns, len(drawn), grid_resolution, eps)
+    if frame:
+        complete = X.notna().all(axis=1).to_numpy()
+    else:
+        complete = ~_is_nan(X).any(axis=1)
+    first = int(np.argmax(complete))  # (row 0 where none is complete)
+    if frame:
+        rows = X.iloc[np.full(len(points), first)].reset_index(drop=True)
+        for j, column in enumerate(drawn):
+            rows[rows.columns[column]] = points[:, j]
+        if getattr(model.first, "feature_names_in_", None) is None:
+            rows = rows.to_numpy()
+    else:
+        rows = np.repeat(X[first : first + 1], len(points), axis=0)
+        rows = rows.astype(np.result_type(rows.dtype, np.float64))
+        rows[:, list(drawn)] = points
+        rows = as_frame_if_named(model.first, rows)
+    return rows, grid
+
+
+def _is_nan(X):
+    """Where a NumPy array (of numbers or objects) holds NaN."""
+    if X.dtype.kind in "fc":
+        return np.isnan(X)
+    return np.vectorize(lambda v: isinstance(v, float) and v != v, otypes=[bool])(X)
 
 
 def expert_colors(n_experts):
