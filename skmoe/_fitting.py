@@ -118,15 +118,25 @@ def _labels_present(y, name="y", nan=True):
         return
     if labels.dtype.kind in "fc":
         if nan and np.isnan(labels).any():
-            raise ValueError(f"Input {name} contains NaN.")
+            raise _missing_label_error(name)
         return
     if labels.dtype.kind != "O":
         return
     if _missing(labels):
-        raise ValueError(
-            f"Input {name} contains missing labels (NaN, None or pandas' NA); give "
-            "every sample a class label."
-        )
+        raise _missing_label_error(name)
+
+
+def _missing_label_error(name):
+    """The error for a missing class label in ``name``: scikit-learn's words
+    for a NaN in y (LogisticRegression's, which a nullable Float64, Int64 or
+    boolean Series's pandas' NA gets there too), then what is missing. A float
+    NaN and a nullable Float64's NA got those words alone, and None, NaN or
+    pandas' NA among object, string or categorical labels others ("contains
+    missing labels"), for the same missing label."""
+    return ValueError(
+        f"Input {name} contains NaN. A class label is missing (NaN, None or "
+        "pandas' NA): give every sample a class label."
+    )
 
 
 def _refuse_lazy_frames(**arrays):

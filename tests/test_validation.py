@@ -929,6 +929,38 @@ def _labels_with_a_missing_one(kind, labels):
     return pytest.importorskip("pyarrow").array(values)
 
 
+def test_classifier_says_a_missing_label_in_scikit_learns_words():
+    # a nullable Float64 y with pandas' NA (and a float NaN) got "Input y
+    # contains NaN.", a None or NA among object or string labels "Input y
+    # contains missing labels (...)": one message now, starting with the words
+    # LogisticRegression gives each numeric (and nullable) y
+    from sklearn.linear_model import LogisticRegression
+
+    pd = pytest.importorskip("pandas")
+    X, y = _data(MoEClassifier)
+    classes = (y != y[0]).astype(int)
+    numeric = {"float": np.where(np.arange(len(y)) == 3, np.nan, classes)}
+    for dtype in ("Float64", "Int64", "boolean"):
+        series = pd.Series(classes, dtype=dtype)
+        series[3] = pd.NA
+        numeric[dtype] = series
+    messages = set()
+    for kind, target in numeric.items():
+        with pytest.raises(ValueError) as expected:
+            LogisticRegression().fit(X, target)
+        assert str(expected.value) == "Input y contains NaN.", kind
+        with pytest.raises(ValueError) as got:
+            MoEClassifier(2, n_init=1).fit(X, target)
+        assert str(got.value).startswith("Input y contains NaN. "), kind
+        messages.add(str(got.value))
+    labels = np.array(["no", "yes"])[classes]
+    for kind in ("object", "list", "nan", "string", "category"):
+        with pytest.raises(ValueError) as got:
+            MoEClassifier(2, n_init=1).fit(X, _labels_with_a_missing_one(kind, labels))
+        messages.add(str(got.value))
+    assert len(messages) == 1, messages
+
+
 @pytest.mark.parametrize(
     "kind", ["object", "list", "nan", "string", "category", "polars", "pyarrow"]
 )
@@ -943,7 +975,7 @@ def test_classifier_refuses_missing_labels_in_any_container(kind):
     labels = np.array(["no", "yes"])[(y != y[0]).astype(int)]
     missing = _labels_with_a_missing_one(kind, labels)
     model = MoEClassifier(2, n_init=1, random_state=0).fit(X, labels)
-    message = "Input y contains missing labels"
+    message = r"^Input y contains NaN\. A class label is missing"
     with pytest.raises(ValueError, match=message):
         MoEClassifier(2, n_init=1).fit(X, missing)
     with pytest.raises(ValueError, match=message):
@@ -954,7 +986,7 @@ def test_classifier_refuses_missing_labels_in_any_container(kind):
         model.score(X, missing, sample_weight=np.ones(len(X)))
     with pytest.raises(ValueError, match="previously unseen labels"):
         model.responsibilities(X, missing)  # (as it says of a NaN)
-    with pytest.raises(ValueError, match="Input classes contains missing labels"):
+    with pytest.raises(ValueError, match="^Input classes contains NaN. A class lab"):
         MoEClassifier(2, solver="sgd").partial_fit(
             X,
             labels,
