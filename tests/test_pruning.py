@@ -348,6 +348,34 @@ def test_pruned_copy_drops_the_original_choice_of_n_experts():
     assert model.get_params()["n_experts"] == "auto"
 
 
+def test_pruned_copy_warns_of_the_original_n_experts_set_again():
+    # the copy records n_experts_ as the n_experts it was fitted with: setting
+    # the original's 4 again and refitting warm kept 2 experts without a word
+    # (the copy's record was the original's 4, so nothing had changed)
+    model, X, y = _four_expert_fit(MoERegressor, {})
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[1] + 1e-12)
+    pruned.set_params(n_experts=4, warm_start=True)
+    words = "continues the 2 fitted experts and ignores n_experts=4, set after "
+    with pytest.warns(UserWarning, match=words + "the fit of n_experts=2"):
+        pruned.fit(X, y)
+    assert pruned.n_experts_ == 2
+
+
+def test_clone_of_a_pruned_auto_model_streams_its_number_of_experts():
+    # n_experts="auto" hides partial_fit until a fit (it chooses in fit); the
+    # clone of a pruned copy has the copy's integer, so it streams that many
+    # experts from the first batch
+    X, y, _ = regimes()
+    model = MoERegressor(gate="constant", random_state=0).fit(X, y)
+    pruned = model.prune_experts(np.sort(model.expert_usage_)[-1] - 1e-12)
+    assert pruned.n_experts_ == 1 < model.n_experts_
+    assert not hasattr(clone(model), "partial_fit")
+    streamed = clone(pruned)
+    for rows in np.array_split(np.arange(len(y)), 3):
+        streamed.partial_fit(X[rows], y[rows])
+    assert streamed.n_experts_ == 1
+
+
 @pytest.mark.parametrize("solver", ["em", "gradient"])
 def test_pruning_with_groups_counts_each_group_once(solver):
     # 25 subjects of one row and 25 of 20 rows, one class each: the first
