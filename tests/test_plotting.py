@@ -602,6 +602,44 @@ def test_gate_draws_gate_features_by_name_of_a_frame():
         GateDisplay.from_estimator(reg, frame[["b", "a", "c", "d"]])
 
 
+def test_gate_of_chosen_features_holds_values_of_other_columns_with_nan():
+    # the other columns were held at X's first row without NaN: a None in an
+    # object array was not counted as NaN (drawn: "Input X contains NaN."), nor
+    # was any row without NaN (each column here has one NaN)
+    X, y = _four_features()
+    reg = MoERegressor(n_experts=2, gate_features=[1], n_init=1, random_state=0)
+    reg.fit(X, y)
+    holed = X.astype(object)
+    holed[0, 0] = None
+    for j in (2, 3):
+        holed[j - 1 :: 3, j] = np.nan  # (every row: a NaN in column 2 or 3)
+    for given in (holed, holed.tolist()):
+        display = GateDisplay.from_estimator(reg, given, grid_resolution=5)
+        expected = np.linspace(X[:, 1].min(), X[:, 1].max(), 5)
+        np.testing.assert_allclose(display.grid[0], expected, rtol=1e-15)
+        rows = np.random.RandomState(1).uniform(-5, 5, (5, 4))
+        rows[:, 1] = display.grid[0]
+        gate = reg.predict_gate(rows)
+        np.testing.assert_allclose(display.gate, gate, rtol=1e-12, atol=1e-15)
+    holed[:, 2] = None  # a column without a value to hold
+    with pytest.raises(ValueError, match="X's feature 2 holds NaN only"):
+        GateDisplay.from_estimator(reg, holed)
+
+
+def test_gate_of_chosen_features_names_the_feature_it_cannot_draw():
+    # the messages numbered the gate's columns among themselves: a constant
+    # column 3 was "X's feature 0"
+    X, y = _four_features()
+    reg = MoERegressor(n_experts=2, gate_features=[3], n_init=1, random_state=0)
+    reg.fit(X, y)
+    X[:, 3] = 1.0
+    with pytest.raises(ValueError, match="X's feature 3 is constant"):
+        GateDisplay.from_estimator(reg, X)
+    X[:, 3] = np.nan
+    with pytest.raises(ValueError, match="X's feature 3 holds NaN only"):
+        GateDisplay.from_estimator(reg, X)
+
+
 def test_gate_of_chosen_features_in_a_pipeline_says_what_to_draw():
     # the gate's columns are of the transformed input, not the pipeline's:
     # refused, with the call that draws them

@@ -105,8 +105,8 @@ class GateDisplay:
             drawn feature is used (NaN left out, as a pipeline that imputes
             them takes them). The gate is drawn over X's 1 or 2 features, or,
             for a mixture with more whose ``gate_features`` are 1 or 2 of
-            them, over those (the gate depends on no others; the grid's rows
-            hold the first row of X without NaN in the other columns).
+            them, over those (the gate depends on no others; on the grid, each
+            other column holds its first value in X that is not NaN).
         grid_resolution : int, default=200
             Number of grid points along each feature, at least 2.
         eps : float, default=0.0
@@ -272,9 +272,9 @@ def _drawn_gate_columns(model, n_features):
 
 def _gate_grid(model, X, drawn, grid_resolution, eps):
     """The grid over X's columns ``drawn`` (the gate's), as full rows of X's
-    features (a DataFrame where the mixture was fitted on names): the other
-    columns hold the first row of X without NaN, which the gate does not see.
-    Returns the rows and the axes' values."""
+    features (a DataFrame where the mixture was fitted on names): each other
+    column holds its first value that is not NaN (None or pandas' NA), which
+    the gate does not see. Returns the rows and the axes' values."""
     n_features = _num_features(X)
     if n_features != model.moe.n_features_in_:
         raise ValueError(
@@ -282,36 +282,36 @@ def _gate_grid(model, X, drawn, grid_resolution, eps):
             f"{model.moe.n_features_in_}."
         )
     frame = hasattr(X, "iloc")
-    if not frame:
+    if not frame:  # numbers, as predict reads them (a None is NaN)
         X = check_array(
-            host(X), dtype=None, ensure_all_finite="allow-nan", input_name="X"
+            host(X), dtype=np.float64, ensure_all_finite="allow-nan", input_name="X"
         )
     columns = X.iloc[:, list(drawn)] if frame else X[:, list(drawn)]
-    points, grid = input_grid(columns, len(drawn), grid_resolution, eps)
+    points, grid = input_grid(columns, len(drawn), grid_resolution, eps, drawn)
+    present = ~(X.isna().to_numpy() if frame else np.isnan(X))
+    others = [j for j in range(n_features) if j not in drawn]
+    empty = [j for j in others if not present[:, j].any()]
+    if empty:
+        raise ValueError(
+            f"X's feature {empty[0]} holds NaN only, so it gives the grid no "
+            "value to hold (the gate does not see it, but predict_gate reads "
+            "it); pass an X with values of each feature."
+        )
+    first = np.argmax(present, axis=0)  # each column's first value not NaN
     if frame:
-        complete = X.notna().all(axis=1).to_numpy()
-    else:
-        complete = ~_is_nan(X).any(axis=1)
-    first = int(np.argmax(complete))  # (row 0 where none is complete)
-    if frame:
-        rows = X.iloc[np.full(len(points), first)].reset_index(drop=True)
-        for j, column in enumerate(drawn):
+        rows = X.iloc[np.zeros(len(points), dtype=int)].reset_index(drop=True)
+        for j in others:
+            if first[j]:  # (a value of the column's own dtype)
+                rows.iloc[:, j] = X.iloc[first[j], j]
+        for j, column in enumerate(drawn):  # (as float, whatever the dtype)
             rows[rows.columns[column]] = points[:, j]
         if getattr(model.first, "feature_names_in_", None) is None:
             rows = rows.to_numpy()
     else:
-        rows = np.repeat(X[first : first + 1], len(points), axis=0)
-        rows = rows.astype(np.result_type(rows.dtype, np.float64))
+        rows = np.repeat(X[first, np.arange(n_features)][None], len(points), axis=0)
         rows[:, list(drawn)] = points
         rows = as_frame_if_named(model.first, rows)
     return rows, grid
-
-
-def _is_nan(X):
-    """Where a NumPy array (of numbers or objects) holds NaN."""
-    if X.dtype.kind in "fc":
-        return np.isnan(X)
-    return np.vectorize(lambda v: isinstance(v, float) and v != v, otypes=[bool])(X)
 
 
 def expert_colors(n_experts):

@@ -271,11 +271,14 @@ def feature_names(estimator, n_features):
     return [str(name) for name in names]
 
 
-def input_grid(X, n_features, grid_resolution, eps):
+def input_grid(X, n_features, grid_resolution, eps, features=None):
     """A regular grid over the range of X's columns (1 or 2 of them), NaN
     left out (as scikit-learn's ``partial_dependence`` does): X may be the
     input of a pipeline that imputes them, which refused it ('Input contains
-    NaN'), and only its range is used.
+    NaN'), and only its range is used. ``features``: the indices the messages
+    give X's columns, where X holds some columns of the input (GateDisplay's
+    gate features: gate_features=[3] with a constant column 3 said "X's
+    feature 0 is constant").
 
     Returns the grid as rows of shape (n_points, n_features) and the axes values.
     """
@@ -302,15 +305,20 @@ def input_grid(X, n_features, grid_resolution, eps):
         raise ValueError(
             f"X has {X.shape[1]} features, but the estimator expects {n_features}."
         )
+    features = range(n_features) if features is None else features
     columns = [column[~np.isnan(column)] for column in X.T]
-    for j, column in enumerate(columns):
+    for j, column in zip(features, columns, strict=True):
         if column.size == 0:
             raise ValueError(
                 f"X's feature {j} holds NaN only, so it sets no range for the "
                 "grid; pass an X with values of each feature drawn."
             )
     # (min == max: np.ptp overflows for a range of -1e308 to 1e308)
-    constant = [j for j, column in enumerate(columns) if column.min() == column.max()]
+    constant = [
+        j
+        for j, column in zip(features, columns, strict=True)
+        if column.min() == column.max()
+    ]
     if constant and eps == 0:  # a map or curve of width 0: a blank plot
         raise ValueError(
             f"X's feature {constant[0]} is constant, so the grid over its range "
