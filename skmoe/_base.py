@@ -3455,8 +3455,9 @@ class BaseMixtureOfExperts(
         # the copy's parameters describe it: its repr, get_params, a clone's
         # fit (cross_val_score on it) and a refit have n_experts_ experts, where
         # they went back to the original's n_experts (or its "auto" search)
-        pruned.set_params(n_experts=pruned.n_experts_)
-        pruned._fitted_n_experts_param = pruned.n_experts_
+        # (set as __init__ sets it: set_params's get_params made a prune of 16
+        # experts 1.4 times as long)
+        pruned.n_experts = pruned._fitted_n_experts_param = pruned.n_experts_
         pruned.expert_usage_ = usage[keep] / usage[keep].sum()
         state = self._solver_state
         # online EM's sums of the kept experts; Adam's moments, which mix the
