@@ -659,6 +659,11 @@ def test_gate_of_chosen_features_in_a_pipeline_says_what_to_draw():
     rows[:, 1] = display.grid[0]
     expected = passthrough[-1].predict_gate(rows)
     np.testing.assert_allclose(display.gate, expected, rtol=1e-12, atol=1e-15)
+    # and so does a frozen mixture after them (refused as "steps before the
+    # mixture" that transform its input)
+    frozen = make_pipeline("passthrough", FrozenEstimator(passthrough[-1])).fit(X, y)
+    display = GateDisplay.from_estimator(frozen, X, grid_resolution=5)
+    np.testing.assert_allclose(display.gate, expected, rtol=1e-12, atol=1e-15)
 
 
 def test_displays_reject_other_estimators():

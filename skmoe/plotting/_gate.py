@@ -13,6 +13,7 @@ from .._fitting import _refuse_lazy_frames
 from ..gates import ConstantGate
 from ._utils import (
     FittedMixture,
+    _unwrapped,
     as_frame_if_named,
     check_grid_resolution,
     check_parameters,
@@ -246,10 +247,15 @@ def _drawn_gate_columns(model, n_features):
     if n_features <= 2:
         return None
     moe = model.moe
-    columns = getattr(moe, "_fitted_gate_columns", None)
+    # (as the model reads them: _gate_columns where a fit did not record them)
+    columns = getattr(moe, "_fitted_gate_columns", moe._gate_columns)
     if isinstance(moe._fitted_gate(), ConstantGate):
         columns = ()
-    if columns is not None and len(columns) in (1, 2) and model.first is moe:
+    # (the mixture first sees the raw input, a pipeline's step or not, frozen
+    # or a search's or not: a frozen mixture after "passthrough" steps was
+    # refused as if steps transformed its input)
+    first = _unwrapped(model.first)
+    if columns is not None and len(columns) in (1, 2) and first is moe:
         return tuple(int(j) for j in columns)
     if columns is not None and len(columns) in (1, 2):
         raise ValueError(
