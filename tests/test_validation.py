@@ -2468,11 +2468,15 @@ def test_a_warm_fit_says_that_it_ignores_a_changed_n_experts(Estimator):
     assert not ignores(model.fit) and model.n_experts_ == 3  # a cold fit
     model.set_params(warm_start=True)
     assert not ignores(model.fit)
-    # the fitted number, set after pruning: nothing is ignored
+    # a pruned copy's n_experts is its fitted number: nothing is ignored; the
+    # original's 3 set again is ignored, and said so
     pruned = model.prune_experts(np.sort(model.expert_usage_)[1])
-    assert pruned.n_experts_ == 2 and pruned.n_experts == 3
-    pruned.set_params(n_experts=2)
+    assert pruned.n_experts_ == 2 and pruned.n_experts == 2
     assert not ignores(pruned.fit) and pruned.n_experts_ == 2
+    pruned.set_params(n_experts=3)
+    (message,) = ignores(pruned.fit)
+    assert "n_experts=3, set after the fit of n_experts=2" in message
+    assert pruned.n_experts_ == 2
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
