@@ -133,9 +133,14 @@ def _missing_label_error(name):
     NaN and a nullable Float64's NA got those words alone, and None, NaN or
     pandas' NA among object, string or categorical labels others ("contains
     missing labels"), for the same missing label."""
+    what = (
+        "classes lists only the class labels"
+        if name == "classes"
+        else "give every sample a class label"
+    )
     return ValueError(
         f"Input {name} contains NaN. A class label is missing (NaN, None or "
-        "pandas' NA): give every sample a class label."
+        f"pandas' NA): {what}."
     )
 
 
