@@ -429,15 +429,19 @@ def test_a_row_alone_is_its_batch_row_at_16_features(kind, gate, top_k):
     _assert_alone_is_batch_row(model, X, rng)
 
 
+@pytest.mark.parametrize("top_k", [None, 2])
 @pytest.mark.parametrize("kind", ESTIMATORS)
-def test_a_row_alone_is_its_batch_row_at_40_features(kind):
+def test_a_row_alone_is_its_batch_row_at_40_features(kind, top_k):
     # 41 terms: the fitted coefficients, rebuilt by np.vstack at predict,
     # were column-major (coef.T row-major), for which OpenBLAS's SkylakeX
     # kernels from 32 terms on sum a column by an order that depends on the
     # batch (on main 97 to 100 of 100 rows in a batch of 100 differed from
     # the same rows among 70000); by_columns now hands BLAS the coefficients
-    # row-major (coef.T column-major), whose columns keep their bits there
-    model = _fitted(kind, "softmax", None, np.float64, d=40, n_experts=3)
+    # row-major (coef.T column-major), whose columns keep their bits there.
+    # top_k=2 routes from the logits of the same experts-major product (the
+    # samples-major design.T @ coef it took before gave 21 to 28 of these 40
+    # rows alone other bits than in the batch under those kernels)
+    model = _fitted(kind, "softmax", top_k, np.float64, d=40, n_experts=3)
     rng = np.random.default_rng(7)
     X = rng.uniform(-2.5, 2.5, (40, 40))
     _assert_alone_is_batch_row(model, X, rng, [(2, 41), (3, 41), (9, 41)])

@@ -15,7 +15,13 @@ from sklearn.preprocessing import StandardScaler
 
 from skmoe import MoEClassifier, MoERegressor, _sparse
 from skmoe._math import design_matrix
-from skmoe._sparse import route, top_k_indices, top_k_mask, truncate_log_gate
+from skmoe._sparse import (
+    route,
+    route_by_expert,
+    top_k_indices,
+    top_k_mask,
+    truncate_log_gate,
+)
 from skmoe.gates import SoftmaxGate
 
 
@@ -516,6 +522,42 @@ def test_route_takes_k_distinct_experts_where_logits_are_minus_inf(dtype, namesp
         np.testing.assert_array_equal(back(index), expected.T)
         scattered = _sparse.scatter_log_weights(xp, index, log_weight, n_experts)
         np.testing.assert_allclose(np.exp(back(scattered)).T, gate, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rowwise", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_route_by_expert_is_route_of_the_transpose(dtype, rowwise, monkeypatch):
+    # the softmax gate's routing from its experts-major (K, n) logits: the
+    # experts a stable sort of the negated logits takes (ties towards the
+    # lower index, -inf kept distinct), the softmax of their logits, and the
+    # same selection and weights as route's of the samples-major transpose,
+    # also where a logit is +inf or NaN (argmax takes the first NaN), by
+    # argmax rounds or (rowwise) by each round's maximum found row by row
+    monkeypatch.setattr(_sparse, "ROWWISE_MIN", 1 if rowwise else 10**9)
+    rng = np.random.RandomState(1)
+    n_experts = 9
+    logits = rng.randint(-3, 3, size=(n_experts, 600)).astype(dtype)  # ties
+    logits[rng.uniform(size=logits.shape) < 0.4] = -np.inf
+    logits[:, :4] = -np.inf
+    cols = np.arange(logits.shape[1])
+    for k in range(1, 5):
+        expected = np.argsort(-logits, axis=0, kind="stable")[:k]
+        chosen = logits[expected, cols]
+        with np.errstate(invalid="ignore"):
+            weight = softmax(chosen.astype(float), axis=0)  # NaN: all -inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            index, log_weight = route_by_expert(xnp, logits.copy(), k, True)
+        np.testing.assert_array_equal(index, expected)
+        np.testing.assert_allclose(np.exp(log_weight), weight, rtol=1e-6)
+    special = logits.copy()
+    special[rng.uniform(size=logits.shape) < 0.03] = np.inf
+    special[rng.uniform(size=logits.shape) < 0.01] = np.nan
+    for k in range(1, 5):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            want = route(xnp, np.ascontiguousarray(special.T), k)
+            got = route_by_expert(xnp, special.copy(), k, overwrite=True)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_predict_gate_far_from_the_data_with_one_finite_gate_logit():

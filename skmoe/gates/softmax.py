@@ -8,13 +8,13 @@ from .. import _multinomial
 from .._backend import is_numpy_array
 from .._math import (
     by_columns,
-    by_rows,
     exp,
     log_softmax,
     penalty_mask,
     ridge_penalty,
     writable_over,
 )
+from .._sparse import route_by_expert, route_in_blocks
 from ._base import Array, GateFamily, Params
 
 #: How many times a Newton step may be halved before the gate is left unchanged.
@@ -97,9 +97,16 @@ class SoftmaxGate(GateFamily):
     def logits(self, xp, design: Array, params: Params) -> Array:
         return by_columns(xp, params["coef"].T, design)
 
-    def logits_by_sample(self, xp, design: Array, params: Params) -> Array:
-        # one product, samples-major, no copy
-        return by_rows(xp, design.T, params["coef"])
+    def route(self, xp, design: Array, params: Params, k: int):
+        # from the experts-major product (by_columns, as log_gate's), selected
+        # over its first axis: OpenBLAS 0.3.31's SkylakeX kernels gave a row
+        # of the samples-major product (by_rows(design.T, coef)), and so its
+        # routing, other bits in another batch from 32 terms on
+        def route_block(block):
+            logits = by_columns(xp, params["coef"].T, block)
+            return route_by_expert(xp, logits, k, overwrite=True)
+
+        return route_in_blocks(xp, design, route_block)
 
     def logits_gradient(self, xp, design: Array, dlogits: Array, params: Params):
         return {"coef": design @ dlogits.T}
