@@ -25,11 +25,13 @@ from skmoe._classifier import _mixture_proba
 from skmoe._groups import Groups, mix
 from skmoe._math import (
     LOGSUMEXP_BLOCK,
+    design_matrix,
     log_softmax_and_norm,
     logsumexp,
     sums_in_turn,
 )
 from skmoe._sparse import selected_linear
+from skmoe.gates import SoftmaxGate
 
 
 def _in_turn(terms, axis):
@@ -445,3 +447,27 @@ def test_a_row_alone_is_its_batch_row_at_40_features(kind, top_k):
     rng = np.random.default_rng(7)
     X = rng.uniform(-2.5, 2.5, (40, 40))
     _assert_alone_is_batch_row(model, X, rng, [(2, 41), (3, 41), (9, 41)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_experts", [3, 8])
+def test_top_k_routing_of_rows_in_a_batch_of_100_is_theirs_among_3000(n_experts, dtype):
+    # the softmax gate's top-k routing at 41 terms, its coefficients
+    # column-major as a fitted model's are at predict: it selected from the
+    # samples-major product design.T @ coef, of which OpenBLAS's SkylakeX
+    # kernels give a row other bits in another batch from 32 terms on; now
+    # from the experts-major product, whose columns keep their bits there
+    # (_gemm_columns_stable). 3000 rows: past the 1024th column, which
+    # another kernel takes, and routed row by row (route_by_expert's
+    # ROWWISE_MIN), the batches of 100 by argmax
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2.5, 2.5, (3000, 40)).astype(dtype)
+    coef = np.asfortranarray(rng.standard_normal((41, n_experts)), dtype)
+    gate, params = SoftmaxGate(), {"coef": coef}
+    if not _gemm_columns_stable(X[:100], [(n_experts, 41)]):
+        pytest.skip("BLAS's gemm gives a column other bits among others")
+    index, log_weight = gate.route(np, design_matrix(np, X), params, 2)
+    for rows in (slice(0, 100), slice(2900, 3000)):
+        part = gate.route(np, design_matrix(np, X[rows]), params, 2)
+        assert_array_equal(part[0], index[:, rows])
+        assert_array_equal(part[1], log_weight[:, rows])
