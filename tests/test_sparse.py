@@ -551,13 +551,27 @@ def test_route_by_expert_is_route_of_the_transpose(dtype, rowwise, monkeypatch):
         np.testing.assert_allclose(np.exp(log_weight), weight, rtol=1e-6)
     special = logits.copy()
     special[rng.uniform(size=logits.shape) < 0.03] = np.inf
-    special[rng.uniform(size=logits.shape) < 0.01] = np.nan
-    for k in range(1, 5):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            want = route(xnp, np.ascontiguousarray(special.T), k)
-            got = route_by_expert(xnp, special.copy(), k, overwrite=True)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
+    with_nan = special.copy()  # (a NaN anywhere: the rowwise rounds go to argmax)
+    with_nan[rng.uniform(size=logits.shape) < 0.01] = np.nan
+    lone = rng.choice(logits.shape[1], 30, replace=False)
+    for case in (special, with_nan):
+        for k in range(1, 5):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                want = route(xnp, np.ascontiguousarray(case.T), k)
+                # C- and F-ordered, every other column of a wider array, and
+                # lone columns as by_columns gives a sample alone (a view of
+                # the first of two columns), all masked in place
+                views = [case.copy(), np.asfortranarray(case)]
+                views.append(np.repeat(case, 2, axis=1)[:, ::2])
+                got = [route_by_expert(xnp, v, k, overwrite=True) for v in views]
+                for j in lone:
+                    pair = np.repeat(case[:, j : j + 1], 2, axis=1)[:, :1]
+                    alone = route_by_expert(xnp, pair, k, overwrite=True)
+                    np.testing.assert_array_equal(alone[0], want[0][:, j : j + 1])
+                    np.testing.assert_array_equal(alone[1], want[1][:, j : j + 1])
+            for index, log_weight in got:
+                np.testing.assert_array_equal(index, want[0])
+                np.testing.assert_array_equal(log_weight, want[1])
 
 
 def test_predict_gate_far_from_the_data_with_one_finite_gate_logit():
