@@ -143,11 +143,14 @@ def route_by_expert(xp, logits: Array, k: int, overwrite: bool = False):
     in place, and from ``ROWWISE_MIN`` samples on each round takes the
     columns' maximum (NumPy's max over the first axis runs along the rows, n
     samples at a time) and then, going through the K rows, the first row
-    that holds it: argmax over the first axis, or over the last of a copy of
-    the transpose, took 3 times as long at K = 32 (16384 samples). Measured
-    (16384-sample blocks, top 2, with the gate product, one process): 0.83
-    to 1.05 times the route of the samples-major product, where a C-ordered
-    copy of the transpose for :func:`route` took 0.94 to 1.42 times.
+    that holds it: the top 2 of 16384 samples took 1.2 to 1.6 times as long
+    by argmax rounds over the first axis (4 to 32 experts), and 1.02 to 1.2
+    times by :func:`route` of a C-ordered copy of the transpose. Measured
+    (16384-sample blocks, top 2, with the gate product, one process): 0.82
+    to 1.12 times the route of the samples-major product (above 1 at 32
+    experts, whose experts-major product took 1.14 to 1.3 times the
+    samples-major one), where a C-ordered copy of the transpose for
+    :func:`route` took 0.94 to 1.42 times.
     """
     n_experts, n_samples = logits.shape
     rows = xp.reshape(xp.arange(n_experts, device=device(logits)), (n_experts, 1))
