@@ -155,15 +155,6 @@ def by_columns(xp, a: Array, b: Array, layout: str = "F", out=None) -> Array:
     return (a @ pair)[..., :1]
 
 
-def by_rows(xp, a: Array, b: Array) -> Array:
-    """``a @ b`` for ``a`` of shape (n, m), each row of the product as the
-    same row among others: a lone row (n = 1) is taken as the first of ``[a;
-    a] @ b`` (the samples-major products of :func:`by_columns`)."""
-    if a.shape[0] != 1:
-        return a @ b
-    return (xp.concat([a, a], axis=0) @ b)[:1, ...]
-
-
 def sums_in_turn(xp, a: Array, axis: int = 0, keepdims: bool = False) -> Array:
     """``xp.sum(a, axis=axis)`` for ``a`` whose last axis holds the samples
     (experts-major, (K, ..., n), ``axis`` not the last): on NumPy, each

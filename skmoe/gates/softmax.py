@@ -100,7 +100,7 @@ class SoftmaxGate(GateFamily):
     def route(self, xp, design: Array, params: Params, k: int):
         # from the experts-major product (by_columns, as log_gate's), selected
         # over its first axis: OpenBLAS 0.3.31's SkylakeX kernels gave a row
-        # of the samples-major product (by_rows(design.T, coef)), and so its
+        # of the samples-major product (design.T @ coef), and so its
         # routing, other bits in another batch from 32 terms on
         def route_block(block):
             logits = by_columns(xp, params["coef"].T, block)
