@@ -363,6 +363,19 @@ def _score_weights(sample_weight, y):
     return weight
 
 
+class _TakenRows:
+    """The rows ``rows`` (indices) of an encoded target ``Y`` (an array or an
+    object whose ``[..., start:stop]`` is the encoded rows: the classifier's
+    one-hot rows), made for the slices of ``[..., start:stop]``."""
+
+    def __init__(self, Y, rows):
+        self.Y, self.rows = Y, rows
+
+    def __getitem__(self, key):
+        _, rows = key  # (..., a slice of the rows)
+        return self.Y[..., self.rows[rows]]
+
+
 def _row_slices(n_rows, width=8):
     """Slices of ``n_rows`` rows in chunks of about ``HOST_CHUNK_BYTES`` of
     ``width`` float64 temporaries per row, as
@@ -3000,7 +3013,9 @@ class BaseMixtureOfExperts(
 
         return self._map_rows(X, compute, "gate_log_density")
 
-    def _posterior_rows(self, X, y, method, groups=None, keep="all", **target):
+    def _posterior_rows(
+        self, X, y, method, groups=None, keep="all", sample_weight=None, **target
+    ):
         """log p(y_i | x_i), shape (n_samples,), and the responsibilities, shape
         (n_samples, n_experts_), under the fitted model, as NumPy arrays, and the
         validated X. Computed in row chunks, as predictions are: one E-step over
@@ -3008,9 +3023,15 @@ class BaseMixtureOfExperts(
         ``"all"`` the responsibilities, ``"max"`` each row's largest (n_samples,),
         ``"none"`` None (bic, aic and log_likelihood_samples kept every row's
         responsibilities, and a copy: a peak of 628 MiB at 3e5 rows and 128
-        experts, 25.5 MiB now; ``benchmarks/posterior_memory.py``)."""
-        _refuse_lazy_frames(y=y, groups=groups)
-        self._refuse_times(None, y)
+        experts, 25.5 MiB now; ``benchmarks/posterior_memory.py``).
+        ``sample_weight`` (the criteria's; None: unweighted): checked as
+        ``score``'s, the same on a group's rows, and the rows of weight 0 left
+        out, as ``fit`` leaves them out; the rows' results are then of the rows
+        of positive weight alone. Also returns the weights of the rows kept
+        (scaled by a power of two, as ``score``'s; None where unweighted) and
+        their :class:`Groups` (None without groups)."""
+        _refuse_lazy_frames(y=y, groups=groups, sample_weight=sample_weight)
+        self._refuse_times(None, y, sample_weight)
         X, backend = self._validate_X_predict(X, method)
         xp = backend.xp
         X_host = to_numpy(X)
@@ -3022,7 +3043,25 @@ class BaseMixtureOfExperts(
         experts, expert_params = self._experts_from_attributes()
         experts = copy.copy(experts)
         experts.exact_tails = True  # the model's values, not the solvers' guard
-        grouping = self._predict_groups(groups, X_host, method)
+        weight = None
+        if sample_weight is not None:
+            weight = _score_weights(sample_weight, y)
+        grouping = self._predict_groups(groups, X_host, method, weight)
+        if weight is not None:
+            if grouping is not None:
+                self._check_group_weights(grouping, weight)
+            kept = np.flatnonzero(weight > 0)
+            if kept.shape[0] < weight.shape[0]:
+                # left out, as fit leaves them: a far row's log-likelihood
+                # could overflow, and 0 * inf is NaN
+                weight, X_host = weight[kept], X_host[kept]
+                Y = _TakenRows(Y, kept)
+                if grouping is not None:
+                    grouping = grouping.take(kept)
+                if backend.to_output is _identity:
+                    X_rows = X_host
+                else:
+                    X_rows = xp.take(X, xp.asarray(kept, device=device_of(X)), axis=0)
         # a group's rows in one E-step
         rows = X_host.shape[0]
         if grouping is None:  # (the E-step takes every expert's densities)
@@ -3075,7 +3114,7 @@ class BaseMixtureOfExperts(
                     f"{dtype_name(chunk.dtype)}. Rescale them as the training data "
                     "were."
                 )
-        return log_norm, resp_rows, X
+        return log_norm, resp_rows, X, weight, grouping
 
     def _like(self, X, array):
         """A NumPy result in the namespace and on the device of validated X, in
@@ -3128,7 +3167,7 @@ class BaseMixtureOfExperts(
         rows = self._posterior_rows(
             X, y, "log_likelihood_samples", keep="none", **target
         )
-        log_likelihood, _, X = rows
+        log_likelihood, _, X, _, _ = rows
         return self._like(X, log_likelihood)
 
     def responsibilities(self, X, y, *, groups=None):
@@ -3174,7 +3213,7 @@ class BaseMixtureOfExperts(
 
     def _responsibilities(self, X, y, groups=None, **target):
         rows = self._posterior_rows(X, y, "responsibilities", groups, **target)
-        _, resp, X = rows
+        _, resp, X, _, _ = rows
         return self._like(X, resp)
 
     def _n_parameters(self):
@@ -3201,12 +3240,11 @@ class BaseMixtureOfExperts(
             n_experts,
         )
 
-    def bic(self, X, y, *, groups=None):
+    def bic(self, X, y, sample_weight=None, *, groups=None):
         """Bayesian information criterion of the fitted model on (X, y).
 
-        ``-2 log p(y | X) + p log(n)`` with p the number of free parameters; lower
-        is better. It takes no sample weights: after a weighted fit it is the
-        unweighted criterion on (X, y) (``n_experts_bic_`` weighs the rows).
+        ``-2 log p(y | X) + p log(n)`` with p the number of free parameters and
+        n the number of samples; lower is better.
 
         Parameters
         ----------
@@ -3214,6 +3252,20 @@ class BaseMixtureOfExperts(
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (None: unweighted). Each row's log-likelihood is
+            weighted, the weights rescaled to sum to the number n of rows of
+            positive weight, and n is that number: the convention of
+            ``n_experts="auto"``, whose ``n_experts_bic_`` is this criterion
+            of each candidate on the training data and weights. Only the
+            weights' ratios matter: unit weights give the unweighted criterion,
+            and a row of weight 0 counts as left out. So integer weights are
+            not repeated rows: with W the weights' sum, the criterion on the
+            rows repeated (``np.repeat(X, w, axis=0)``) is ``(W / n) (bic -
+            p log n) + p log W``, and :meth:`aic`'s ``(W / n) (aic - 2 p) + 2
+            p``. With groups, the same on a group's rows (a group repeated is
+            then that many groups). As :meth:`std_errors`, a model fitted with
+            ``class_weight`` is scored with these weights alone.
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: the criterion is then that of
             the groups' likelihood (n stays the number of rows, as R
@@ -3235,20 +3287,41 @@ class BaseMixtureOfExperts(
         >>> model = MoERegressor(n_experts=2, random_state=0).fit(X, y)
         >>> round(model.bic(X, y), 1)
         107.2
+        >>> round(model.bic(X, y, sample_weight=np.full(200, 3.0)), 1)
+        107.2
         """
-        return self._bic(X, y, groups)
+        return self._criterion("bic", X, y, sample_weight, groups)
 
-    def _bic(self, X, y, groups=None, n_parameters=None, **target):
+    def _criterion(
+        self, method, X, y, sample_weight=None, groups=None, n_parameters=None, **target
+    ):
+        """The criterion ``method`` ("bic", "icl" or "aic") of the fitted model
+        on (X, y), its rows weighted by ``sample_weight`` (None: unweighted) as
+        the training BIC of ``n_experts="auto"`` weighs them
+        (:meth:`~skmoe._auto.ExpertCountMixin._fit_candidates`)."""
         if n_parameters is None:  # a refusal before the predictions
             n_parameters = self._n_parameters()
-        log_likelihood, _, _ = self._posterior_rows(
-            X, y, "bic", groups, keep="none", **target
+        keep = "max" if method == "icl" else "none"
+        rows = self._posterior_rows(
+            X, y, method, groups, keep=keep, sample_weight=sample_weight, **target
         )
+        log_likelihood, largest, _, weight, grouping = rows
+        if method == "icl":  # each sample assigned to its most responsible expert
+            with np.errstate(divide="ignore"):  # a zero can only lose the arg max
+                assigned = np.log(largest)
+            if grouping is not None:  # one assignment per group, over its rows
+                assigned = assigned * grouping.share(np, assigned)
+            log_likelihood = log_likelihood + assigned
         n_samples = log_likelihood.shape[0]
-        penalty = n_parameters * float(np.log(n_samples))
-        return -2 * float(np.sum(log_likelihood)) + penalty
+        if weight is None:
+            total = float(np.sum(log_likelihood))
+        else:  # weights summing to n (only their ratios matter)
+            total = n_samples / float(np.sum(weight)) * float(weight @ log_likelihood)
+        if method == "aic":
+            return -2 * total + 2 * n_parameters
+        return -2 * total + n_parameters * float(np.log(n_samples))
 
-    def icl(self, X, y, *, groups=None):
+    def icl(self, X, y, sample_weight=None, *, groups=None):
         """Integrated completed likelihood criterion of the fitted model on (X, y).
 
         :meth:`bic` with the log-likelihood of the completed data: each sample
@@ -3264,6 +3337,12 @@ class BaseMixtureOfExperts(
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (None: unweighted), as in :meth:`bic`: each row's
+            log-likelihood and its ``log r_i,c_i`` are weighted alike, the
+            weights rescaled to sum to the number n of rows of positive
+            weight. On the rows repeated, the criterion is ``(W / n) (icl -
+            p log n) + p log W`` (W: the weights' sum).
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: the criterion is then that of
             the groups' likelihood (n stays the number of rows, as R
@@ -3286,26 +3365,12 @@ class BaseMixtureOfExperts(
         >>> round(model.icl(X, y), 1)  # bic (107.2) - 2 sum_i log max_k r_ik
         107.4
         """
-        return self._icl(X, y, groups)
+        return self._criterion("icl", X, y, sample_weight, groups)
 
-    def _icl(self, X, y, groups=None, n_parameters=None, **target):
-        if n_parameters is None:  # a refusal before the predictions
-            n_parameters = self._n_parameters()
-        rows = self._posterior_rows(X, y, "icl", groups, keep="max", **target)
-        log_likelihood, largest, _ = rows
-        with np.errstate(divide="ignore"):  # a zero can only lose the arg max
-            assigned = np.log(largest)
-        if groups is not None:  # one assignment per group, over its rows
-            assigned = assigned * check_groups(host(groups), len(largest)).share(
-                np, assigned
-            )
-        completed = float(np.sum(log_likelihood)) + float(np.sum(assigned))
-        return -2 * completed + n_parameters * float(np.log(len(largest)))
-
-    def aic(self, X, y, *, groups=None):
+    def aic(self, X, y, sample_weight=None, *, groups=None):
         """Akaike information criterion of the fitted model on (X, y).
 
-        ``-2 log p(y | X) + 2 p``; lower is better. Unweighted, as :meth:`bic`.
+        ``-2 log p(y | X) + 2 p``; lower is better.
 
         Parameters
         ----------
@@ -3313,6 +3378,10 @@ class BaseMixtureOfExperts(
             The input samples.
         y : array-like of shape (n_samples,)
             Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (None: unweighted), as in :meth:`bic`: the
+            log-likelihood's rows weighted, the weights rescaled to sum to the
+            number of rows of positive weight.
         groups : array-like of shape (n_samples,), default=None
             The rows' groups, as in :meth:`fit`: the criterion is then that of
             the groups' likelihood (n stays the number of rows, as R
@@ -3335,14 +3404,7 @@ class BaseMixtureOfExperts(
         >>> round(model.aic(X, y), 1)
         80.9
         """
-        return self._aic(X, y, groups)
-
-    def _aic(self, X, y, groups=None, n_parameters=None, **target):
-        if n_parameters is None:  # a refusal before the predictions
-            n_parameters = self._n_parameters()
-        rows = self._posterior_rows(X, y, "aic", groups, keep="none", **target)
-        log_likelihood = float(np.sum(rows[0]))
-        return -2 * log_likelihood + 2 * n_parameters
+        return self._criterion("aic", X, y, sample_weight, groups)
 
     # -- pruning a fitted model, and incremental fitting ------------------------------
 

@@ -518,7 +518,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         BIC on the training data, ``-2 l + p log(n)``, of the best run for each
         candidate number of experts (with sample weights, ``l`` is computed with
         the weights rescaled to sum to n, the number of samples with a positive
-        weight, so that the weights' scale does not matter). With
+        weight, so that the weights' scale does not matter; ``bic(X, y,
+        sample_weight=...)`` with the fit's weights gives the fitted
+        candidate's entry). With
         ``n_experts="auto"``, entry ``K - 1`` for ``K`` experts, ``K`` = 1 to 4
         (fewer where fewer samples have a positive weight); with an integer
         ``n_experts``, a single entry (shape ``(1,)``) for that number. With

@@ -732,20 +732,21 @@ class MoEPoissonRegressor(
         self._warn_unexposed("responsibilities", exposure)
         return self._responsibilities(X, y, groups, exposure=exposure)
 
-    def bic(self, X, y, *, exposure=None, groups=None):
-        n_parameters = self._n_parameters()  # a refusal before the warning
-        self._warn_unexposed("bic", exposure)
-        return self._bic(X, y, groups, n_parameters, exposure=exposure)
+    def bic(self, X, y, sample_weight=None, *, exposure=None, groups=None):
+        return self._exposed_criterion("bic", X, y, sample_weight, exposure, groups)
 
-    def icl(self, X, y, *, exposure=None, groups=None):
-        n_parameters = self._n_parameters()  # a refusal before the warning
-        self._warn_unexposed("icl", exposure)
-        return self._icl(X, y, groups, n_parameters, exposure=exposure)
+    def icl(self, X, y, sample_weight=None, *, exposure=None, groups=None):
+        return self._exposed_criterion("icl", X, y, sample_weight, exposure, groups)
 
-    def aic(self, X, y, *, exposure=None, groups=None):
+    def aic(self, X, y, sample_weight=None, *, exposure=None, groups=None):
+        return self._exposed_criterion("aic", X, y, sample_weight, exposure, groups)
+
+    def _exposed_criterion(self, method, X, y, sample_weight, exposure, groups):
         n_parameters = self._n_parameters()  # a refusal before the warning
-        self._warn_unexposed("aic", exposure)
-        return self._aic(X, y, groups, n_parameters, exposure=exposure)
+        self._warn_unexposed(method, exposure)
+        return self._criterion(
+            method, X, y, sample_weight, groups, n_parameters, exposure=exposure
+        )
 
     def std_errors(
         self, X, y, sample_weight=None, *, exposure=None, groups=None, return_cov=False

@@ -594,6 +594,16 @@ def test_regressor_under_dispatch_matches_numpy():
         )
         np.testing.assert_allclose(model.bic(Xs, ys), reference.bic(X, y), rtol=1e-6)
         np.testing.assert_allclose(model.icl(Xs, ys), reference.icl(X, y), rtol=1e-6)
+        # weighted, with rows of weight 0 left out (taken from Xs on its device)
+        weight = np.random.RandomState(1).uniform(0, 2, len(y))
+        weight[::7] = 0.0
+        ws = xps.asarray(weight)
+        for method in ("bic", "aic", "icl"):
+            np.testing.assert_allclose(
+                getattr(model, method)(Xs, ys, ws),
+                getattr(reference, method)(X, y, weight),
+                rtol=1e-6,
+            )
         for method in ("log_likelihood_samples", "responsibilities"):
             got = getattr(model, method)(Xs, ys)
             assert isinstance(got, type(Xs))
@@ -1460,6 +1470,13 @@ def test_grouped_regressor_under_dispatch_matches_numpy():
         assert model.log_likelihood_ == pytest.approx(reference.log_likelihood_)
         np.testing.assert_allclose(
             model.bic(Xs, ys, groups=gs), reference.bic(X, y, groups=groups), rtol=1e-6
+        )
+        weight = np.random.RandomState(2).uniform(0, 2, 37)[groups]
+        weight[groups == 3] = 0.0
+        np.testing.assert_allclose(
+            model.icl(Xs, ys, xps.asarray(weight), groups=gs),
+            reference.icl(X, y, weight, groups=groups),
+            rtol=1e-6,
         )
         got = model.responsibilities(Xs, ys, groups=gs)
         assert isinstance(got, type(Xs))
