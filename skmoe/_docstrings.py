@@ -542,7 +542,9 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         With ``"auto"``, the candidates draw their restarts one after another
         from one shared random state, so the entry for ``K >= 2`` can differ
         from the BIC of a separate fit with ``n_experts=K`` and the same
-        ``random_state``, which draws its restarts first.
+        ``random_state``, which draws its restarts first; one
+        ``np.random.RandomState`` instance passed to the fits of ``K`` = 1, 2,
+        ... in turn makes the same draws.
         Removed by a ``warm_start`` refit, by ``partial_fit`` and from
         :meth:`prune_experts`' copy, which choose no number of experts.
 

@@ -213,3 +213,25 @@ def test_bad_weights_are_refused():
     )
     with pytest.raises(ValueError, match="same on every row of a group"):
         grouped.bic(X, y, np.arange(1.0, n + 1), groups=groups)
+
+
+def test_a_hand_loop_sharing_one_random_state_reproduces_auto():
+    # "auto" draws every candidate's restarts from one random state, K = 1,
+    # 2, ... in turn: one RandomState instance passed to a fit per K, in that
+    # order, makes the same draws (docs/user_guide/choosing_k.rst), and the
+    # weighted bic of each is its entry of n_experts_bic_
+    X, y, _ = _data(MoERegressor, n=300, seed=7)
+    w = np.random.default_rng(8).uniform(0.2, 3.0, len(y))
+    params = {"tol": 1e-10, "max_iter": 2000}
+    auto = MoERegressor(n_experts="auto", random_state=0, **params).fit(
+        X, y, sample_weight=w
+    )
+    assert np.all(np.isfinite(auto.n_experts_bic_))  # none passed over
+    shared = np.random.RandomState(0)
+    by_hand = [
+        MoERegressor(n_experts=k, random_state=shared, **params)
+        .fit(X, y, sample_weight=w)
+        .bic(X, y, w)
+        for k in range(1, len(auto.n_experts_bic_) + 1)
+    ]
+    np.testing.assert_allclose(by_hand, auto.n_experts_bic_, rtol=1e-7)
