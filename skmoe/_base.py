@@ -3058,9 +3058,9 @@ class BaseMixtureOfExperts(
                 Y = _TakenRows(Y, kept)
                 if grouping is not None:
                     grouping = grouping.take(kept)
-                if backend.to_output is _identity:
+                if is_numpy_array(X):  # on the host (a GPU's chunks move there)
                     X_rows = X_host
-                else:
+                else:  # Array API input: taken on its device
                     X_rows = xp.take(X, xp.asarray(kept, device=device_of(X)), axis=0)
         # a group's rows in one E-step
         rows = X_host.shape[0]

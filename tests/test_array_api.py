@@ -1264,6 +1264,27 @@ def test_device_prediction_in_chunks(fake_gpu, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("Estimator", [MoERegressor, MoEClassifier])
+def test_device_criteria_leave_out_rows_of_weight_zero(Estimator, fake_gpu):
+    # device="cuda" with NumPy input: the rows of positive weight are taken on
+    # the host, whose chunks go to the device (they were taken with the
+    # device's namespace from host X: "Unsupported device 'cpu'")
+    X, y = _regression()
+    if Estimator is MoEClassifier:
+        y = (y > 0).astype(int)
+    model = Estimator(2, n_init=1, random_state=0, device="cuda").fit(X, y)
+    weight = np.random.RandomState(3).uniform(0.5, 2.0, len(y))
+    weight[::5] = 0.0
+    kept = weight > 0
+    for method in ("bic", "aic", "icl"):
+        criterion = getattr(model, method)
+        np.testing.assert_allclose(
+            criterion(X, y, weight),
+            criterion(X[kept], y[kept], weight[kept]),
+            rtol=1e-12,
+        )
+
+
 @pytest.mark.parametrize("top_k", [None, 2])
 def test_host_prediction_in_chunks_equals_one_pass(top_k, monkeypatch):
     import skmoe._base
