@@ -129,9 +129,12 @@ class MoEClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``n_experts_bic_``). The methods that take y after the fit
         (``score``, ``bic``, ``std_errors``, ...) weigh the samples by their
         own ``sample_weight`` only, so ``bic(X, y)`` on the training data
-        differs from ``n_experts_bic_``, which ``bic(X, y, sample_weight=
-        compute_sample_weight(class_weight, y))`` gives (times the fit's
-        sample weights, if any). A class of weight 0 (or whose samples
+        differs from ``n_experts_bic_``, which ``bic`` gives with the fit's
+        weights: ``sample_weight=compute_sample_weight(class_weight, y)``
+        after a fit without sample weights; after one with them, those times
+        each row's class weight from ``compute_class_weight(class_weight,
+        classes=model.classes_, y=y, sample_weight=...)`` ("balanced" counts
+        the classes by the sample weights). A class of weight 0 (or whose samples
         all weigh 0) stays in ``classes_``, and its unpenalized intercepts fall
         until the solver stops: its probabilities are tiny but depend on the
         solver and the data (on iris, each class in turn weighing 0, one or

@@ -5,6 +5,7 @@ weights, rows removed, and n_experts_bic_."""
 
 import numpy as np
 import pytest
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from skmoe import (
     MoEClassifier,
@@ -235,3 +236,31 @@ def test_a_hand_loop_sharing_one_random_state_reproduces_auto():
         for k in range(1, len(auto.n_experts_bic_) + 1)
     ]
     np.testing.assert_allclose(by_hand, auto.n_experts_bic_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 3.0}])
+def test_class_weighted_fit_is_scored_with_the_fits_weights(class_weight):
+    # the fit's weights: the sample weights times each row's class weight,
+    # with "balanced" counting the classes by the sample weights (the
+    # MoEClassifier's class_weight entry)
+    X, y, _ = _data(MoEClassifier, n=300, seed=9)
+    rng = np.random.default_rng(10)
+    # mean weights that differ by class, where "balanced" counted by rows
+    # (compute_sample_weight) and by weights disagree
+    w = rng.uniform(0.2, 3.0, len(y)) * np.where(y == 0, 2.0, 1.0)
+    model = MoEClassifier(
+        n_experts="auto",
+        class_weight=class_weight,
+        random_state=0,
+        tol=1e-10,
+        max_iter=2000,
+    ).fit(X, y, sample_weight=w)
+    per_class = compute_class_weight(
+        class_weight, classes=model.classes_, y=y, sample_weight=w
+    )
+    fits = w * per_class[np.searchsorted(model.classes_, y)]
+    expected = float(np.min(model.n_experts_bic_))
+    assert model.bic(X, y, fits) == pytest.approx(expected, rel=1e-7)
+    if class_weight == "balanced":  # the rows' count is not the fit's
+        by_rows = w * compute_sample_weight(class_weight, y)
+        assert abs(model.bic(X, y, by_rows) - expected) > 1.0
