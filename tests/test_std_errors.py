@@ -1339,3 +1339,86 @@ def test_advice_to_a_stochastic_fit_with_balance_coef():
     with pytest.raises(ValueError, match="adds a loss that EM does not optimize"):
         clone(sgd).set_params(solver="em").fit(X, y)
     clone(sgd).set_params(solver="em", balance_coef=0.0, tol=1e-8).fit(X, y)
+
+
+def _two_count_regimes(family, zero_inflated=False):
+    # 400 rows of two log-linear regimes (split at x0 = 0) and a target of
+    # the family; a third of them zeros where zero_inflated
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    mu = np.exp(np.where(X[:, 0] > 0, 1 + 0.5 * X[:, 1], 0.2 - 0.7 * X[:, 1]))
+    if family == "poisson":
+        y = rng.poisson(mu).astype(float)
+    elif family == "negative_binomial":
+        y = rng.negative_binomial(3, 3 / (3 + mu)).astype(float)
+    else:
+        y = rng.gamma(2.0, mu / 2)
+    if zero_inflated:
+        y[rng.random(400) < 0.3] = 0.0
+    return X, y
+
+
+COUNT_MODELS = [
+    (MoEPoissonRegressor, "poisson", {}),
+    (MoENegativeBinomialRegressor, "negative_binomial", {}),
+    (MoEGammaRegressor, "gamma", {}),
+    (MoEPoissonRegressor, "poisson", {"zero_inflated": True}),
+    (MoEGammaRegressor, "gamma", {"zero_inflated": True}),
+]
+
+
+@pytest.mark.parametrize("Estimator, family, options", COUNT_MODELS)
+def test_count_and_gamma_models_with_balance_coef_are_advised_balance_coef_0(
+    Estimator, family, options
+):
+    # balance_coef was exercised with Gaussian and logistic experts only: a
+    # gradient fit of Poisson, negative binomial, Gamma and
+    # zero-inflated experts with balance_coef=0.5 is off the likelihood's
+    # maximum by design; std_errors says so, advises balance_coef=0, and its
+    # values are finite. Following the advice (the same fit continued with
+    # balance_coef=0) reaches the maximum: no warning
+    X, y = _two_count_regimes(family, options.get("zero_inflated", False))
+    params = dict(solver="gradient", random_state=0, tol=1e-10, max_iter=5000)
+    with warnings.catch_warnings():
+        # (the Gamma experts' L-BFGS stops short, "ABNORMAL", where
+        # balance_coef switches experts: the advice is the same)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = Estimator(2, balance_coef=0.5, **options, **params).fit(X, y)
+    with pytest.warns(UserWarning, match="not at a maximum") as record:
+        se = model.std_errors(X, y)
+    (message,) = [str(w.message) for w in record if "maximum" in str(w.message)]
+    assert (
+        "it stopped short of the maximum by design: balance_coef=0.5 adds a "
+        "load-balancing loss to what it maximizes, whose maximum is not the "
+        "likelihood's: refit with balance_coef=0 before taking standard errors"
+    ) in message
+    assert all(np.all(np.isfinite(values)) for values in se.values())
+    model.set_params(balance_coef=0.0, warm_start=True).fit(X, y)
+    assert model.converged_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        advised = model.std_errors(X, y)
+    assert all(np.all(np.isfinite(values)) for values in advised.values())
+
+
+def test_one_poisson_expert_with_balance_coef_is_the_glm_inverse_information():
+    # with one expert the load-balancing loss is constant: a fit with
+    # balance_coef=0.5 is the GLM's maximum, and its standard errors are the
+    # closed form (X^T W X)^-1 at its coefficients, without a warning (not
+    # the "by design" advice, which holds for several experts only)
+    rng, X, w = linear_data(shift=1.0)
+    y = rng.poisson(np.exp(0.3 + X @ [0.2, -0.1])).astype(float)
+    model = MoEPoissonRegressor(
+        n_experts=1, alpha=0, solver="gradient", balance_coef=0.5, **TIGHT
+    ).fit(X, y, w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        se = model.std_errors(X, y, sample_weight=w)
+    Xt = design(X)
+    beta = np.r_[model.expert_intercept_, model.expert_coef_[0]]
+    # (the score equations of the GLM: its maximum, independently of skmoe)
+    mu = np.exp(Xt @ beta)
+    np.testing.assert_allclose(Xt.T @ (w * (y - mu)), 0, atol=1e-6 * np.sum(w * y))
+    glm = np.sqrt(np.diag(np.linalg.inv(Xt.T @ ((w * mu)[:, None] * Xt))))
+    np.testing.assert_allclose(se.expert_intercept_, glm[:1], rtol=1e-4)
+    np.testing.assert_allclose(se.expert_coef_, glm[None, 1:], rtol=1e-4)
