@@ -561,8 +561,12 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         ``n_experts_`` is the fewest experts within one standard error of the
         best (of the per-sample differences) plus ``tol``, Breiman's
         one-standard-error rule. Held-out samples that a candidate
-        scores ``-inf`` (far outliers) say nothing of which is better: they
-        are left out of the comparison and of these scores, with a warning;
+        scores ``-inf``, or that every candidate scores more than 50 nats
+        below its median held-out sample's (far outliers: one y 1000 off,
+        at a noise of 0.3, scored finitely, outweighed the other 19 and
+        chose one expert for two regimes), say nothing of which is better
+        and would decide alone: they are left out of the comparison and of
+        these scores, with a warning;
         where that is all of them, there is nothing to compare: a warning
         says so, the scores are ``-inf``, and the fewest experts are kept. Fitted
         with ``groups``, whole groups are held out (``validation_fraction`` of

@@ -1558,6 +1558,7 @@ def test_auto_centers_its_candidates_gates_on_their_training_rows(monkeypatch, g
     # the other held-out rows' scores moved by 0.8 nats (softmax). Centered
     # on the training rows, the candidates are the fits of the same rows
     # whatever that x is: the other 9 rows score as where it is ordinary
+    # (that row itself, far below under every candidate, is left out)
     _, per_sample = spy_on_auto(monkeypatch)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 1))
@@ -1568,7 +1569,7 @@ def test_auto_centers_its_candidates_gates_on_their_training_rows(monkeypatch, g
         gate=gate, expert_estimator=LinearRegression(), n_init=1, random_state=0
     )
     scores, ordinary = _scores_with_a_far_held_out_x(options, X, y, valid, per_sample)
-    assert np.all(np.isfinite(scores))
+    assert np.all(np.isfinite(scores[:, 1:]))
     assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
 
 
@@ -1583,6 +1584,10 @@ def _scores_with_a_far_held_out_x(options, X, y, valid, per_sample, column=0):
         X[valid[0], column] = 1e10
         MoERegressor(**options).fit(X, y)
     scores = per_sample[-1]
+    if scores.shape[1] == ordinary.shape[1] - 1:
+        # (that row left out of the comparison: scored more than
+        # AUTO_FAR_NATS below every candidate's median held-out score)
+        scores = np.insert(scores, 0, np.nan, axis=1)
     assert scores.shape == ordinary.shape
     return scores, ordinary
 
@@ -2917,3 +2922,59 @@ def test_auto_centers_gate_features_of_their_own(monkeypatch, gate, expert_featu
     )
     assert np.all(np.isfinite(scores[:, 1:]))
     assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "expert", [LinearRegression(), DecisionTreeRegressor(max_depth=3)]
+)
+def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
+    monkeypatch, expert
+):
+    # one held-out y 1000 off (noise 0.3), scored finitely by every candidate
+    # (about -3e4 under one expert, -5e6 under two), made both the mean of the
+    # paired differences and its standard error: it alone chose one expert
+    # for two regimes (as it does here with the rule off). Over 50 nats
+    # below every candidate's median held-out score, it is left out with a
+    # warning: the other 19 rows are compared as where it is ordinary (the
+    # same fits), and the choice is theirs
+    from scipy.stats import norm
+
+    import skmoe._auto as auto
+
+    _, per_sample = spy_on_auto(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = 5 * np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.3 * rng.normal(size=200)
+    # the held-out rows: auto's first draw from random_state=0
+    valid = np.sort(np.random.RandomState(0).permutation(200)[:20])
+    options = dict(expert_estimator=expert, n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ordinary = MoERegressor(**options).fit(X, y)
+    scores = per_sample[-1]
+    # two regimes: BIC of linear experts chooses 2 as well (a reference)
+    assert ordinary.n_experts_ > 1
+    if isinstance(expert, LinearRegression):
+        assert MoERegressor(n_init=1, random_state=0).fit(X, y).n_experts_ == 2
+    y[valid[0]] += 1000.0
+    # one expert: least squares on the training rows, its MLE variance; the
+    # far row's log-density is finite and far below
+    train = np.setdiff1d(np.arange(200), valid)
+    line = LinearRegression().fit(X[train], y[train])
+    scale = np.sqrt(np.mean((y[train] - line.predict(X[train])) ** 2))
+    far = norm.logpdf(y[valid[0]] - line.predict(X[valid[:1]]), scale=scale)
+    assert -np.inf < far < -1000
+    monkeypatch.setattr(auto, "AUTO_FAR_NATS", np.inf, raising=False)  # (off)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert MoERegressor(**options).fit(X, y).n_experts_ == 1
+    assert np.all(np.isfinite(per_sample[-1])) and per_sample[-1].shape[1] == 20
+    monkeypatch.undo()
+    _, per_sample = spy_on_auto(monkeypatch)
+    model, message = _auto_warning(MoERegressor(**options), X, y)
+    assert message.startswith(
+        "n_experts='auto' left 1 of its 20 held-out samples out of its comparison"
+    )
+    assert "more than 50 nats below its median held-out sample's" in message
+    assert_allclose(per_sample[-1], scores[:, 1:], rtol=1e-12)
+    assert model.n_experts_ == ordinary.n_experts_
