@@ -296,6 +296,9 @@ class ExpertCountMixin:
             if used is not None:  # (X_host: the columns used, in their order)
                 columns = np.searchsorted(used, columns)
             candidate = _centered_on(problem, X_host, columns, fit_weight)
+        experts = self._held_out_experts(problem.experts, Y, fit_weight)
+        if experts is not problem.experts:
+            candidate = dataclasses.replace(candidate, experts=experts)
         fitting, X_fit, Y_fit = _reweighted(candidate, fit_weight), X_host, Y
         if not getattr(problem.experts, "clones_see_every_class", False):
             train = np.flatnonzero(fit_weight > 0)
@@ -388,6 +391,13 @@ class ExpertCountMixin:
         )
         self.n_experts_scores_ = np.asarray(scores, dtype=np.float64)
         return best, np.full(len(candidates), np.nan)
+
+    def _held_out_experts(self, experts, Y, fit_weight):
+        """The candidates' experts, given the weights of their training rows
+        ``fit_weight`` (0 where held out): ``experts`` by default. A
+        regressor's take their variance floor from the training rows' y
+        alone (:class:`MoERegressor`)."""
+        return experts
 
     def _collapsed(self, problem, result) -> bool:
         """Whether a fit with several experts has collapsed: an expert parameter

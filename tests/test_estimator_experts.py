@@ -2924,11 +2924,12 @@ def test_auto_centers_gate_features_of_their_own(monkeypatch, gate, expert_featu
     assert_allclose(scores[:, 1:], ordinary[:, 1:], rtol=1e-12)
 
 
+@pytest.mark.parametrize("offset", [1e3, 1e150])
 @pytest.mark.parametrize(
     "expert", [LinearRegression(), DecisionTreeRegressor(max_depth=3)]
 )
 def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
-    monkeypatch, expert
+    monkeypatch, expert, offset
 ):
     # one held-out y 1000 off (noise 0.3), scored finitely by every candidate
     # (about -3e4 under one expert, -5e6 under two), made both the mean of the
@@ -2936,7 +2937,10 @@ def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
     # for two regimes (as it does here with the rule off). Over 50 nats
     # below every candidate's median held-out score, it is left out with a
     # warning: the other 19 rows are compared as where it is ordinary (the
-    # same fits), and the choice is theirs
+    # same fits), and the choice is theirs. 1e150 off: the candidates' noise
+    # variance floor was 1e-10 times the variance of every y, the held-out
+    # one too (1e286): all rows scored -332 under every candidate. It is the
+    # training rows' y's
     from scipy.stats import norm
 
     import skmoe._auto as auto
@@ -2956,7 +2960,7 @@ def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
     assert ordinary.n_experts_ > 1
     if isinstance(expert, LinearRegression):
         assert MoERegressor(n_init=1, random_state=0).fit(X, y).n_experts_ == 2
-    y[valid[0]] += 1000.0
+    y[valid[0]] += offset
     # one expert: least squares on the training rows, its MLE variance; the
     # far row's log-density is finite and far below
     train = np.setdiff1d(np.arange(200), valid)
