@@ -2982,3 +2982,37 @@ def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
     assert "more than 50 nats below its median held-out sample's" in message
     assert_allclose(per_sample[-1], scores[:, 1:], rtol=1e-12)
     assert model.n_experts_ == ordinary.n_experts_
+
+
+@pytest.mark.parametrize("offset", [1e13, 1e300])
+def test_auto_poisson_candidates_take_their_rate_floor_from_their_training_rows(
+    monkeypatch, offset
+):
+    # MoEPoissonRegressor's estimator experts floor their rates at 1e-10
+    # times the mean count: of every row, the held-out ones too, the
+    # candidates' rate floor was 5 with one held-out count of 1e13 (rates
+    # near 0.4), and the other 19 held-out rows' scores moved (two experts'
+    # mean -1.59 -> -3.23); one of 1e300 scored every held-out row -5e287
+    # under every candidate and kept one expert. The candidates are fits of
+    # the training rows: the other held-out rows score as where that count
+    # is ordinary (it is left out of the comparison, far under every one)
+    _, per_sample = spy_on_auto(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = rng.poisson(np.exp(-1 + 2 * np.abs(X[:, 0]))).astype(float)
+    valid = np.sort(np.random.RandomState(0).permutation(200)[:20])
+    options = dict(
+        expert_estimator=PoissonRegressor(alpha=1e-6), n_init=1, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ordinary = MoEPoissonRegressor(**options).fit(X, y)
+    scores = per_sample[-1]
+    assert ordinary.n_experts_ > 1  # (two regimes)
+    y[valid[0]] += offset
+    model, message = _auto_warning(MoEPoissonRegressor(**options), X, y)
+    assert message.startswith(
+        "n_experts='auto' left 1 of its 20 held-out samples out of its comparison"
+    )
+    assert_allclose(per_sample[-1], scores[:, 1:], rtol=1e-12)
+    assert model.n_experts_ == ordinary.n_experts_
