@@ -3016,3 +3016,45 @@ def test_auto_poisson_candidates_take_their_rate_floor_from_their_training_rows(
     )
     assert_allclose(per_sample[-1], scores[:, 1:], rtol=1e-12)
     assert model.n_experts_ == ordinary.n_experts_
+
+
+def test_auto_keeps_ordinary_overdispersed_counts_in_its_comparison(monkeypatch):
+    # counts near 1e4 with gamma-distributed rates (shape 20: a variance of
+    # mu + mu^2 / 20, 25 times the mean's square root), fitted by Poisson
+    # experts: the Poisson log-likelihood of an ordinary count lies hundreds
+    # of nats below the median one's (the interquartile range of the held-out
+    # scores is too). A fixed 50 nats left ordinary held-out counts out and
+    # changed the choice; scaled by the scores' spread against a Gaussian's,
+    # none is left out, and the choice is that of no rule at all
+    import skmoe._auto as auto
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 1))
+    mean = 1e4 * np.exp(0.5 * np.abs(X[:, 0]))
+    y = rng.poisson(mean * rng.gamma(20, 1 / 20, size=150)).astype(float)
+    valid = np.sort(np.random.RandomState(1).permutation(150)[:15])
+    # (ordinary: every held-out count within 4 sd of its mean, by the
+    # gamma-Poisson variance)
+    z = (y[valid] - mean[valid]) / np.sqrt(mean[valid] + mean[valid] ** 2 / 20)
+    assert np.all(np.abs(z) < 4)
+    options = dict(
+        expert_estimator=PoissonRegressor(alpha=1e-6), n_init=1, random_state=1
+    )
+
+    def fitted(**constants):
+        for name, value in constants.items():
+            monkeypatch.setattr(auto, name, value)
+        with warnings.catch_warnings(record=True) as record, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            model = MoEPoissonRegressor(**options).fit(X, y)
+        monkeypatch.undo()
+        left = [
+            str(w.message) for w in record if "held-out samples out" in str(w.message)
+        ]
+        return model.n_experts_, left
+
+    unscaled, left = fitted(GAUSSIAN_SCORE_IQR=np.inf)  # (a fixed 50 nats)
+    assert left and left[0].startswith("n_experts='auto' left ")
+    off, none = fitted(AUTO_FAR_NATS=np.inf)
+    assert not none and unscaled != off
+    assert fitted() == (off, [])
