@@ -37,12 +37,14 @@ AUTO_EXPERTS = (1, 2, 3, 4)
 #: -4.7e6 under two, and alone chose one expert, where the other 19 chose two.
 AUTO_FAR_NATS = 50.0
 #: The interquartile range of a Gaussian's log-density at its own samples
-#: (half that of a chi-square of one degree of freedom). Where a candidate's
-#: held-out scores spread more widely, ``AUTO_FAR_NATS`` is scaled by the
-#: ratio: counts' log-likelihoods spread with the counts (overdispersed
-#: counts near 1e4 fitted by Poisson experts: interquartile ranges of
-#: hundreds of nats), and 50 nats left out 1 to 3 of 15 ordinary held-out
-#: counts at 13 of 20 seeds (choices 4 -> 3, 3 -> 2 at 4 of them).
+#: (half that of a chi-square of one degree of freedom). Where every
+#: candidate's held-out scores spread more widely, ``AUTO_FAR_NATS`` is scaled
+#: by the narrowest one's ratio: counts' log-likelihoods spread with the
+#: counts (overdispersed counts near 1e4 fitted by Poisson experts:
+#: interquartile ranges of hundreds of nats), and 50 nats left out 1 to 3 of
+#: 15 ordinary held-out counts at 13 of 20 seeds (choices 4 -> 3, 3 -> 2 at
+#: 4 of them). The narrowest: one expert fitted to two regimes spreads wider
+#: than a Gaussian, two experts do not.
 GAUSSIAN_SCORE_IQR = 0.6108863263319224
 
 
@@ -349,8 +351,9 @@ class ExpertCountMixin:
         # below its typical held-out sample (AUTO_FAR_NATS under its median):
         # their paired differences, thousands of nats, made both the mean and
         # its standard error, and one such sample decided the choice alone
-        # (AUTO_FAR_NATS times the spread of its scores against a Gaussian's,
-        # where wider: so many nats may be an ordinary count's shortfall)
+        # (AUTO_FAR_NATS times the narrowest spread of the candidates' scores
+        # against a Gaussian's, where wider: so many nats may be an ordinary
+        # count's shortfall)
         fitted = np.any(np.isfinite(per_sample), axis=1)
         if np.any(fitted) and not np.all(void):
             scored = per_sample[fitted]
@@ -358,7 +361,13 @@ class ExpertCountMixin:
                 low, typical, high = np.percentile(
                     scored[:, ~void], [25, 50, 75], axis=1, keepdims=True
                 )
-                scale = np.maximum(1.0, (high - low) / GAUSSIAN_SCORE_IQR)
+                # (the narrowest candidate's: the one-expert fit of two
+                # regimes spreads wider than a Gaussian, and the fits of
+                # both do not)
+                spread = (high - low).ravel()
+                spread = spread[np.isfinite(spread)]
+                spread = float(np.min(spread)) if spread.size else 0.0
+                scale = max(1.0, spread / GAUSSIAN_SCORE_IQR)
                 void |= np.all(scored < typical - AUTO_FAR_NATS * scale, axis=0)
         if np.all(void):
             index = 0

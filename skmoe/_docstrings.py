@@ -562,9 +562,10 @@ SHARED_ATTRIBUTES = """gate_coef_ : ndarray of shape (n_experts_, n_features_in_
         best (of the per-sample differences) plus ``tol``, Breiman's
         one-standard-error rule. Held-out samples that a candidate
         scores ``-inf``, or that every candidate scores more than 50 nats
-        below its median held-out sample's (times the interquartile range
-        of its held-out scores over a Gaussian's, 0.61 nats, where wider:
-        counts' spread with the counts) (far outliers: one y 1000 off,
+        below its median held-out sample's (times the narrowest
+        interquartile range of the candidates' held-out scores over a
+        Gaussian's, 0.61 nats, where wider: counts' spread with the
+        counts) (far outliers: one y 1000 off,
         at a noise of 0.3, scored finitely, outweighed the other 19 and
         chose one expert for two regimes), say nothing of which is better
         and would decide alone: they are left out of the comparison and of
