@@ -969,3 +969,56 @@ def test_collapse_check_of_a_spherical_gate_on_features_far_apart():
         model.fit(X.T, y)
     assert np.all(np.isfinite(model.gate_covariances_))
     assert np.all(np.isfinite(model.predict_gate(X.T)))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("n_samples", [1, 2, 3001])
+def test_route_picks_the_top_k_densities_over_blocks(
+    covariance_type, n_samples, monkeypatch
+):
+    # the gate's logits in blocks of 7 samples (work arrays reused across
+    # blocks, routing in blocks of 1000): each sample's k experts are those of
+    # largest a_k N(x; m_k, S_k) (scipy's density), their log weights the
+    # log-softmax of those alone
+    import skmoe._sparse
+    import skmoe.gates.gaussian as gaussian
+
+    monkeypatch.setattr(gaussian, "LOGIT_BLOCK", 7 * 6 * 3)
+    monkeypatch.setattr(skmoe._sparse, "ROUTE_BLOCK", 1000)
+    rng = np.random.RandomState(0)
+    n_experts, k, d = 6, 3, 3
+    X = rng.standard_normal((n_samples, d))
+    gate = gaussian.GaussianGate(covariance_type)
+    train = rng.standard_normal((300, d))
+    resp = rng.dirichlet(np.ones(n_experts), size=300).T
+    design = np.vstack([np.ones(300), train.T])
+    params = gate.m_step(
+        np,
+        design,
+        resp / 300,
+        None,
+        None,
+        0.0,
+        gate.prepare(np, design, np.full(300, 1 / 300), 0.0),
+    )
+    index, log_weight = gate.route(np, np.vstack([np.ones(n_samples), X.T]), params, k)
+    factor = gaussian._cholesky_factor(params["whiten"])
+    log_dens = np.stack(
+        [
+            multivariate_normal(params["coef"][1:, j], factor[j] @ factor[j].T).logpdf(
+                X
+            )
+            for j in range(n_experts)
+        ]
+    ).reshape(n_experts, n_samples)
+    weights = np.exp(
+        params["coef"][0]
+        - np.log(np.diagonal(params["whiten"], axis1=1, axis2=2)).sum(axis=1)
+    )
+    scores = log_dens + np.log(weights / weights.sum())[:, None]
+    expected = np.argsort(-scores, axis=0, kind="stable")[:k]
+    np.testing.assert_array_equal(index, expected)
+    chosen = np.take_along_axis(scores, expected, axis=0)
+    np.testing.assert_allclose(
+        log_weight, chosen - logsumexp(chosen, axis=0), rtol=1e-9, atol=1e-9
+    )

@@ -420,3 +420,31 @@ def test_four_experts_take_the_tree_gates_best_grouping():
         order = best_grouping(problem, resp, nest, np.random.RandomState(0))
         expected = orders[int(np.argmax(scores))]
         assert _canonical(order, sizes) == _canonical(expected, sizes), seed
+
+
+@pytest.mark.parametrize("n_samples", [1, 2, 50])
+def test_log_gate_in_place_is_top_times_within(n_samples):
+    # log g_k = log p_h(k) + log q_k from scipy's log-softmax of each level,
+    # also when written into a work array given as out
+    rng = np.random.RandomState(1)
+    n_experts, d = 7, 4
+    design = np.vstack([np.ones(n_samples), rng.standard_normal((d - 1, n_samples))])
+    params = {
+        "coef": rng.standard_normal((d, n_experts)),
+        "group_coef": rng.standard_normal((d, 3)),
+    }
+    bounds = group_bounds(n_experts)
+    top = log_softmax(params["group_coef"].T @ design, axis=0)
+    within = params["coef"].T @ design
+    expected = np.vstack(
+        [
+            log_softmax(within[bounds[h] : bounds[h + 1]], axis=0) + top[h]
+            for h in range(len(bounds) - 1)
+        ]
+    )
+    gate = HierarchicalGate()
+    np.testing.assert_allclose(gate.log_gate(np, design, params), expected, rtol=1e-12)
+    out = np.full((n_experts, n_samples), np.nan)
+    got = gate.log_gate(np, design, params, out=out)
+    assert got is out
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
