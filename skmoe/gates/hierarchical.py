@@ -90,16 +90,16 @@ class HierarchicalGate(GateFamily):
             "group_coef": xp.zeros((d, n_groups(n_experts)), dtype=dtype, device=dev),
         }
 
-    def _parts(self, xp, design: Array, params: Params, out=None):
+    def _parts(self, xp, design: Array, params: Params):
         """log p (G, n) and log q (K, n). On NumPy, log q is written over the
         within-group logits, each group in place (not into new arrays joined
-        after), and into ``out`` (a (K, n) work array), where given."""
+        after)."""
         coef = params["coef"]
         bounds = group_bounds(coef.shape[1])
         top = by_columns(xp, params["group_coef"].T, design)
         log_top = log_softmax(xp, top, axis=0)
         if is_numpy_array(design):
-            within = by_columns(xp, coef.T, design, out=out)  # (its own array)
+            within = by_columns(xp, coef.T, design)  # (its own array)
             for h in range(len(bounds) - 1):
                 rows = within[bounds[h] : bounds[h + 1], :]
                 log_softmax(xp, rows, axis=0, out=rows)
@@ -129,11 +129,10 @@ class HierarchicalGate(GateFamily):
             ]
         )
 
-    def log_gate(self, xp, design: Array, params: Params, out=None) -> Array:
-        """``log p_h(k) + log q_k``, (K, n). ``out``: on NumPy, a work array
-        of that shape and the design's dtype to write it into (a chunk's of
-        predict), not a new one; elsewhere ignored."""
-        log_top, log_within = self._parts(xp, design, params, out)
+    def log_gate(self, xp, design: Array, params: Params) -> Array:
+        """``log p_h(k) + log q_k``, (K, n); on NumPy written over the
+        within-group logits (:meth:`_parts`), a new array each call."""
+        log_top, log_within = self._parts(xp, design, params)
         if is_numpy_array(log_within):  # in place, group by group
             bounds = group_bounds(log_within.shape[0])
             for h in range(len(bounds) - 1):
