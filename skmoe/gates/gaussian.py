@@ -209,12 +209,15 @@ class GaussianGate(GateFamily):
         the data, where the quadratic rounds the logits' differences away
         (at x = 1e20 every expert had a gate of 1).
 
-        On NumPy the blocks' (K d, block) deviations and (K, block) sums are
-        work arrays, one of each per call, and each block's logits are written
-        into ``relative`` (not concatenated): ``work``, a dict, keeps those
-        work arrays across calls (:meth:`route`'s blocks of samples);
+        On NumPy, with more than one block of samples or ``work`` given, the
+        blocks' (K d, block) deviations and (K, block) sums are work arrays,
+        one of each per call, and each block's logits are written into
+        ``relative`` (not concatenated); with a single block, new arrays (that
+        took less time from 1 to 1e3 rows). ``work``, a dict, keeps those work
+        arrays across calls (:meth:`route`'s blocks of samples);
         ``by_sample``: ``relative`` is then the transpose of a C-ordered (n,
-        K) work array, valid until the next call with ``work``."""
+        K) work array, valid until the next call with ``work``. Tied
+        covariances and no features keep their own forms (new arrays)."""
         coef, whiten = params["coef"], params["whiten"]
         X = design[1:, :]
         d, n_experts, n_samples = X.shape[0], coef.shape[1], X.shape[1]
