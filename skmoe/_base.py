@@ -59,6 +59,7 @@ from ._diagnostics import (
     _gate_collapsed,
     _nan_parameters,
     _own_rows,
+    _spurious_experts,
 )
 from ._distribution import with_log_parts
 from ._em import (
@@ -126,7 +127,12 @@ from ._warm_start import (
     _WarmStartFailed,
 )
 from ._warnings import _held_warnings, _listed, _warn_user
-from .exceptions import DegenerateFitWarning, FeatureScaleWarning, SkmoeWarning
+from .exceptions import (
+    DegenerateFitWarning,
+    FeatureScaleWarning,
+    SkmoeWarning,
+    SpuriousExpertWarning,
+)
 from .experts._point_mass import ZERO_LOG_RATE
 from .gates import GATES, GaussianGate, HierarchicalGate, SoftmaxGate
 from .gates.gaussian import COVARIANCE_TYPES, REG_COVAR
@@ -1630,6 +1636,10 @@ class BaseMixtureOfExperts(
                 )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), DegenerateFitWarning)]
+        if messages[0][0] is None and not self._degenerate_target():
+            # (an expert the collapse warning names is not named twice)
+            spurious = self._spurious_message(problem, best)
+            messages.append((spurious, SpuriousExpertWarning))
         if start is not None:  # its cause first, where the start left one out
             messages.insert(0, (unused_experts_message(start), SkmoeWarning))
         chose = not warm and len(candidates) > 1  # a warm fit chooses no number
@@ -2163,6 +2173,32 @@ class BaseMixtureOfExperts(
                 self._copies_collapse_message(best, collapsed[~own & ~many], names)
             )
         return " ".join(parts)
+
+    def _spurious_message(self, problem, best):
+        """The text of a warning when experts of the kept run handle under 5%
+        of the data and add less to the log-likelihood than BIC charges for
+        them (see :func:`_spurious_experts`), or None."""
+        hits = _spurious_experts(problem, best)
+        if not hits:
+            return None
+        parts = [
+            f"expert {k} (share {share:.3f}) adds {drop:.1f} to the log-likelihood, "
+            f"less than the {price:.1f} its parameters cost"
+            for k, share, drop, price in hits[:3]
+        ]
+        if len(hits) > 3:
+            parts.append(f"and {len(hits) - 3} more such experts")
+        text = "; ".join(parts)
+        remedies = ["a refit with prune_threshold=0.05", "prune_experts(0.05)"]
+        if self.n_experts != "auto" and not self._streams():
+            remedies.append("n_experts='auto'")
+        return (
+            f"{text[0].upper()}{text[1:]} (p log(n) / 2, as bic counts "
+            "them): without it, the other experts unchanged and the gate "
+            "renormalized, the model's BIC is lower even before a refit. Such "
+            "a small expert is often spurious (more experts than the data "
+            f"hold); try {_in_words(remedies)}."
+        )
 
     def _floor_collapse_message(self, problem, best, experts, rows, distinct):
         """The text of a warning when ``experts`` (indices), of ``rows`` rows

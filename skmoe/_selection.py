@@ -28,6 +28,7 @@ from ._distribution import draw_categories
 from ._groups import check_groups
 from ._poisson import MoEPoissonRegressor
 from ._warnings import _held_warnings, _warn_user
+from .exceptions import SpuriousExpertWarning
 
 #: A classifier's samples drawn again at most this often to hold every class.
 MAX_REDRAWS = 100
@@ -317,6 +318,10 @@ def _summarize_warnings(caught, k):
     for sample in caught:
         kinds = set()
         for category, message in sample:
+            if issubclass(category, SpuriousExpertWarning):
+                # drawn from the smaller model, the samples have k regimes:
+                # a small expert of their k + 1 is spurious by construction
+                continue
             kind = (category, _NUMBER.sub("#", _LIST.sub("[#]", message)))
             kinds.add(kind)
             first.setdefault(kind, message)

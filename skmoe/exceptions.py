@@ -35,7 +35,12 @@ use; each such fit says so once. To silence those warnings alone:
 {'moeclassifier__n_experts': 1}
 """
 
-__all__ = ["DegenerateFitWarning", "FeatureScaleWarning", "SkmoeWarning"]
+__all__ = [
+    "DegenerateFitWarning",
+    "FeatureScaleWarning",
+    "SkmoeWarning",
+    "SpuriousExpertWarning",
+]
 
 
 class SkmoeWarning(UserWarning):
@@ -103,6 +108,55 @@ class DegenerateFitWarning(SkmoeWarning):
     ['DegenerateFitWarning']
     >>> "handle less than one sample's worth" in str(caught[0].message)
     True
+    """
+
+
+class SpuriousExpertWarning(DegenerateFitWarning):
+    """An expert of small share adds less to the likelihood than BIC charges.
+
+    Given once per fit, about experts whose share of the (weighted) data is
+    under 5% (R flexmix's default ``minprior``) and whose removal, the other
+    experts unchanged and the gate renormalized over them, lowers the
+    log-likelihood by less than ``p_k log(n) / 2``: ``p_k`` the parameters
+    the expert and its share of the gate add to :meth:`~skmoe.MoERegressor.bic`'s
+    count, n the number of samples. A refit without the expert can only raise
+    the likelihood, so BIC prefers a model without it. Such an expert (a few
+    rows on which its noise is small) is typical of a fit with more experts
+    than the data hold. ``prune_threshold=0.05``,
+    :meth:`~skmoe.MoERegressor.prune_experts` or ``n_experts="auto"`` drop it.
+    Not given about point masses, for ``expert_estimator`` experts (which
+    ``bic`` cannot count), ``gate="hierarchical"`` (whose groups are fixed by
+    the number of experts) or where a :class:`DegenerateFitWarning` about the
+    fit's experts is given already.
+
+    A subclass of :class:`DegenerateFitWarning`: filters of the latter
+    silence it too.
+
+    See Also
+    --------
+    DegenerateFitWarning : The fitted model is degenerate.
+    skmoe.MoERegressor.prune_experts : Drop the experts a fit leaves unused.
+
+    Examples
+    --------
+    Three experts on data of two lines: the kept restart has an expert of
+    about 11 rows' share, whose noise is far smaller than the others'.
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skmoe import MoERegressor
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0, 10, 600)
+    >>> first = rng.random(600) < 0.4
+    >>> y = np.where(first, 1 + 2 * x, 12 - x) + rng.normal(0, 1, 600)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MoERegressor(3, gate="constant", random_state=2)
+    ...     model = model.fit(x.reshape(-1, 1), y)
+    >>> [w.category.__name__ for w in caught]
+    ['SpuriousExpertWarning']
+    >>> model.expert_usage_.round(3)
+    array([0.6  , 0.019, 0.381])
     """
 
 
