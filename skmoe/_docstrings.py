@@ -168,7 +168,13 @@ SHARED_PARAMETERS = """init_params : {"mixed", "kmeans", "random"}, default="mix
         by one expert (training R^2 0.08). See also :meth:`prune_experts` for
         pruning a fitted model. Not with ``gate="hierarchical"``, whose groups
         depend on the number of experts. Online EM's ``partial_fit`` prunes
-        too; mini-batch Adam's (``solver="sgd"``) does not.
+        in its first call only (EM on the first batch); its later calls
+        update all the experts and drop none (they warn so, once; see
+        :meth:`prune_experts`). Mini-batch Adam's (``solver="sgd"``) does not
+        prune. A fit without pruning warns
+        (:class:`~skmoe.exceptions.SpuriousExpertWarning`) where an expert of
+        a share under 0.05 adds less to the log-likelihood than BIC charges
+        for it.
 
     solver : {"em", "gradient", "sgd"}, default="em"
         How the penalized log-likelihood is maximized. ``"em"``: EM (no step size;

@@ -385,7 +385,8 @@ class PartialFitMixin:
             :meth:`fit` warns: ``batch_size``
             and ``learning_rate`` by online EM, ``n_init`` (but 1), ``init_params``,
             ``max_iter``, ``tol`` and ``prune_threshold`` by Adam (online EM
-            fits its first batch with them), ``n_iter_no_change`` and
+            fits its first batch with them; its later calls, which prune no
+            expert, say so of a ``prune_threshold`` above 0), ``n_iter_no_change`` and
             ``validation_fraction`` (:meth:`fit`'s early stopping) by both
             solvers, ``gate_covariance_type`` without ``gate="gaussian"``
             and :class:`MoERegressor`'s ``df`` without
@@ -479,6 +480,21 @@ class PartialFitMixin:
                 self._warn_ignored_settings("partial_fit")
             for message, category in ignored:
                 self._warn_once_in_stream(message, message, category)
+            if online and self.prune_threshold > 0:
+                # online EM's step drops no expert: only EM on a first batch
+                # (or fit) prunes (6 experts stayed at shares 0 to 0.36 through
+                # three calls with prune_threshold=0.3, without a word)
+                self._warn_once_in_stream(
+                    ("prune_threshold", self.prune_threshold),
+                    f"prune_threshold={self.prune_threshold!r} is applied by "
+                    "fit and by partial_fit's first call (EM on its batch) "
+                    "only: later calls with solver='em' update all "
+                    f"{self.n_experts_} experts and drop none. Call "
+                    f"prune_experts({self.prune_threshold!r}) on the model to "
+                    "drop the rarely used ones (without a refit), or fit it "
+                    "with all the data.",
+                    SkmoeWarning,
+                )
         # (Adam's epochs do not prune: prune_threshold warned ignored, as fit
         # with solver='em' warns of batch_size, not refused where fit prunes)
         options = self._solver_options(

@@ -1,6 +1,6 @@
 """SpuriousExpertWarning: an expert of a share under 0.05 that adds less to the
 log-likelihood (removed without a refit, the gate renormalized) than BIC
-charges for its parameters."""
+charges for its parameters; and partial_fit's word that it does not prune."""
 
 import re
 import warnings
@@ -11,7 +11,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from skmoe import MoERegressor
-from skmoe.exceptions import SpuriousExpertWarning
+from skmoe.exceptions import SkmoeWarning, SpuriousExpertWarning
 
 
 def _two_lines(rng, n=600, share=0.4):
@@ -138,3 +138,32 @@ def test_pruning_silences_it():
     model = MoERegressor(3, gate="constant", prune_threshold=0.05, random_state=2)
     model, caught = _spurious(model, X, y)
     assert np.min(model.expert_usage_) >= 0.05 and caught == []
+
+
+def test_partial_fit_says_once_that_later_calls_do_not_prune():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(400, 1))
+    y = np.where(rng.rand(400) < 0.5, 2, -2) * X[:, 0] + 0.1 * rng.randn(400)
+    model = MoERegressor(6, gate="constant", n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X, y)
+    model.set_params(prune_threshold=0.3)
+    with pytest.warns(SkmoeWarning, match=r"prune_threshold=0.3 is applied by fit"):
+        model.partial_fit(X, y)
+    # experts under the threshold stay: nothing pruned them
+    assert model.n_experts_ == 6 and np.min(model.expert_usage_) < 0.3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.partial_fit(X, y)
+    assert not [w for w in caught if "prune_threshold" in str(w.message)]
+    # without a threshold, no word
+    model.set_params(prune_threshold=0.0)
+    fresh = MoERegressor(6, gate="constant", n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh.partial_fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fresh.partial_fit(X, y)
+    assert not [w for w in caught if "prune_threshold" in str(w.message)]
