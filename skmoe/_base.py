@@ -1636,8 +1636,15 @@ class BaseMixtureOfExperts(
                 )
             self.n_experts_bic_ = bics
         messages = [(self._collapse_message(problem, best), DegenerateFitWarning)]
-        if messages[0][0] is None and not self._degenerate_target():
-            # (an expert the collapse warning names is not named twice)
+        if (
+            messages[0][0] is None
+            and not self._degenerate_target()
+            and not self.balance_coef
+        ):
+            # (an expert the collapse warning names is not named twice; a
+            # balance loss keeps experts in use on purpose: 16 experts of
+            # top_k=2 and balance_coef=1 on six regimes were warned of one of
+            # share 0.033, with a notebook's words that it evens out usage)
             spurious = self._spurious_message(problem, best)
             messages.append((spurious, SpuriousExpertWarning))
         if start is not None:  # its cause first, where the start left one out
@@ -2182,8 +2189,14 @@ class BaseMixtureOfExperts(
         if not hits:
             return None
         parts = [
-            f"expert {k} (share {share:.3f}) adds {drop:.1f} to the log-likelihood, "
-            f"less than the {price:.1f} its parameters cost"
+            f"expert {k} (share {share:.3f}) "
+            + (
+                f"adds {drop:.1f} to the log-likelihood"
+                if drop >= 0
+                # (top_k: the others' top k may fit better without it)
+                else f"takes {-drop:.1f} from the log-likelihood"
+            )
+            + f", less than the {price:.1f} its parameters cost"
             for k, share, drop, price in hits[:3]
         ]
         if len(hits) > 3:

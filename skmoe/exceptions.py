@@ -126,7 +126,8 @@ class SpuriousExpertWarning(DegenerateFitWarning):
     :meth:`~skmoe.MoERegressor.prune_experts` or ``n_experts="auto"`` drop it.
     Not given about point masses, for ``expert_estimator`` experts (which
     ``bic`` cannot count), ``gate="hierarchical"`` (whose groups are fixed by
-    the number of experts) or where a :class:`DegenerateFitWarning` about the
+    the number of experts), with ``balance_coef`` (which keeps experts in use
+    on purpose) or where a :class:`DegenerateFitWarning` about the
     fit's experts is given already.
 
     A subclass of :class:`DegenerateFitWarning`: filters of the latter
