@@ -167,3 +167,42 @@ def test_partial_fit_says_once_that_later_calls_do_not_prune():
         warnings.simplefilter("always")
         fresh.partial_fit(X, y)
     assert not [w for w in caught if "prune_threshold" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_experts": 3},
+        {"n_experts": 4, "top_k": 2},
+        {"n_experts": 3, "gate": "gaussian"},
+    ],
+)
+def test_drop_equals_the_likelihood_lost_by_prune_experts_copy(monkeypatch, params):
+    # every expert evaluated (share limit 1): the closed form (dense gates) and
+    # the E-step of the rows routing to the expert (top_k) against the public
+    # log-likelihood of prune_experts' copy without the smallest expert
+    import skmoe._base as base
+    import skmoe._diagnostics as diagnostics
+
+    monkeypatch.setattr(diagnostics, "SPURIOUS_SHARE", 1.0)
+    seen = []
+    monkeypatch.setattr(
+        base,
+        "_spurious_experts",
+        lambda problem, result: (
+            seen.append(diagnostics._small_experts(problem, result)) or []
+        ),
+    )
+    X, y = _two_lines(np.random.default_rng(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MoERegressor(random_state=1, **params).fit(X, y)
+    usage = np.asarray(model.expert_usage_)
+    k = int(np.argmin(usage))
+    pruned = model.prune_experts(np.sort(usage)[:2].mean())
+    assert len(pruned.expert_usage_) == len(usage) - 1
+    expected = np.sum(
+        model.log_likelihood_samples(X, y) - pruned.log_likelihood_samples(X, y)
+    )
+    (drop,) = [hit[2] for hit in seen[-1] if hit[0] == k]
+    assert drop == pytest.approx(expected, rel=1e-9, abs=1e-8)
