@@ -5,6 +5,7 @@ weights, rows removed, and n_experts_bic_."""
 
 import numpy as np
 import pytest
+from _references import ESTIMATORS
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from skmoe import (
@@ -15,13 +16,6 @@ from skmoe import (
     MoERegressor,
 )
 
-ESTIMATORS = [
-    MoERegressor,
-    MoEClassifier,
-    MoEPoissonRegressor,
-    MoENegativeBinomialRegressor,
-    MoEGammaRegressor,
-]
 COUNTS = (MoEPoissonRegressor, MoENegativeBinomialRegressor)
 
 
