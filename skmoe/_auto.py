@@ -355,6 +355,7 @@ class ExpertCountMixin:
         # against a Gaussian's, where wider: so many nats may be an ordinary
         # count's shortfall)
         fitted = np.any(np.isfinite(per_sample), axis=1)
+        far = AUTO_FAR_NATS
         if np.any(fitted) and not np.all(void):
             scored = per_sample[fitted]
             with np.errstate(invalid="ignore"):
@@ -367,8 +368,8 @@ class ExpertCountMixin:
                 spread = (high - low).ravel()
                 spread = spread[np.isfinite(spread)]
                 spread = float(np.min(spread)) if spread.size else 0.0
-                scale = max(1.0, spread / GAUSSIAN_SCORE_IQR)
-                void |= np.all(scored < typical - AUTO_FAR_NATS * scale, axis=0)
+                far = AUTO_FAR_NATS * max(1.0, spread / GAUSSIAN_SCORE_IQR)
+                void |= np.all(scored < typical - far, axis=0)
         if np.all(void):
             index = 0
             _warn_user(
@@ -385,7 +386,7 @@ class ExpertCountMixin:
                     f"n_experts='auto' left {int(np.sum(void))} of its "
                     f"{len(weight)} held-out {unit} out of its comparison: "
                     f"a candidate scored them a log-likelihood of -inf, or "
-                    f"every candidate more than {AUTO_FAR_NATS:g} nats below "
+                    f"every candidate more than {far:.3g} nats below "
                     f"its median held-out {unit[:-1]}'s (far outliers in X or "
                     f"y, as a rule), which says nothing of which is better "
                     f"and would decide the choice alone. Look for such "

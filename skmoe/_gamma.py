@@ -96,11 +96,10 @@ class MoEGammaRegressor(
         the amounts show no regimes. With ``expert_estimator``, by held-out
         log-likelihood instead (see there; held-out samples
         that a candidate scores ``-inf``, or that every candidate scores
-        over 50 nats (more where every candidate's scores
-        spread more than a Gaussian's) below its median held-out sample's,
-        far outliers, are
-        left out of the comparison, with a warning, and where that is all of them the
-        fewest experts are kept).
+        over 50 nats (more where every candidate's scores spread more than a
+        Gaussian's) below its median held-out sample's, far outliers, are
+        left out of the comparison, with a warning, and where that is all of
+        them the fewest experts are kept).
         A warning says when it chooses 4 while the criterion still improves
         there: fit larger numbers of experts and compare them.
 

@@ -3,6 +3,7 @@ refitting clones with the responsibilities as sample weights."""
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -2979,7 +2980,10 @@ def test_auto_leaves_out_a_held_out_sample_every_candidate_scores_far_below(
     assert message.startswith(
         "n_experts='auto' left 1 of its 20 held-out samples out of its comparison"
     )
-    assert "more than 50 nats below its median held-out sample's" in message
+    # (the threshold it applied: 50 nats, more where every candidate's
+    # held-out scores spread more than a Gaussian's, as trees' do)
+    words = re.search(r"more than ([0-9.e+]+) nats below its median held-out", message)
+    assert words is not None and float(words[1]) >= 50
     assert_allclose(per_sample[-1], scores[:, 1:], rtol=1e-12)
     assert model.n_experts_ == ordinary.n_experts_
 
