@@ -240,15 +240,17 @@ def test_partial_fit_without_exposure_after_fitting_with_it_warns():
 
 def test_exposure_and_groups_are_keyword_only():
     # as on every estimator (test_common.py): a positional bic(X, y, groups)
-    # once took the labels for exposures (BIC 3944 for 353)
+    # once took the labels for exposures (BIC 3944 for 353); the criteria's
+    # third positional argument is sample_weight (as score's and std_errors')
     X, y, exposure = _counts(n=200)
     groups = np.arange(len(y)) // 4
     reg = MoEPoissonRegressor(n_experts=1, gate="constant")
     reg.fit(X, y, exposure=exposure, groups=groups)
     for method in ("bic", "aic", "icl", "responsibilities"):
+        weights = () if method == "responsibilities" else (None,)
         with pytest.raises(TypeError, match="positional argument"):
-            getattr(reg, method)(X, y, groups)
-        getattr(reg, method)(X, y, exposure=exposure, groups=groups)
+            getattr(reg, method)(X, y, *weights, groups)
+        getattr(reg, method)(X, y, *weights, exposure=exposure, groups=groups)
     with pytest.raises(TypeError, match="positional argument"):
         MoEPoissonRegressor(n_experts=1).fit(X, y, None, exposure)
     with pytest.raises(TypeError, match="positional argument"):
